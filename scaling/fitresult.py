@@ -1,0 +1,62 @@
+"""The result every fit in scalefit returns, and its JSON shape.
+
+One shape for every law and relation: ``params`` maps the paper's parameter names to
+``{"value", "stderr", "ci95": [lo, hi]}``; ``warnings`` lists what a user must know
+(parameter at a bound, too few points, minimum not bracketed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ParamEstimate:
+    """One fitted parameter: value, standard error (from the fit) and 95% CI (bootstrap)."""
+
+    value: float
+    stderr: float = float("nan")
+    ci95: tuple[float, float] = (float("nan"), float("nan"))
+
+    def to_dict(self) -> dict:
+        return {"value": float(self.value), "stderr": float(self.stderr),
+                "ci95": [float(self.ci95[0]), float(self.ci95[1])]}
+
+
+@dataclass
+class FitResult:
+    """A fitted law or relation with everything a user quotes from it."""
+
+    law: str
+    params: dict[str, ParamEstimate]
+    n_points: int
+    objective: float
+    converged: bool
+    warnings: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # law-specific: allocation, n_starts_at_best, ...
+
+    def value(self, name: str) -> float:
+        return self.params[name].value
+
+    def values(self) -> dict[str, float]:
+        return {name: p.value for name, p in self.params.items()}
+
+    def to_dict(self) -> dict:
+        out = {"law": self.law, "n_points": int(self.n_points),
+               "objective": float(self.objective), "converged": bool(self.converged),
+               "params": {k: v.to_dict() for k, v in self.params.items()},
+               "warnings": list(self.warnings)}
+        out.update(self.extra)
+        return out
+
+
+def percentile_ci(samples, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of a 1-D sample, ignoring non-finite draws."""
+    samples = np.asarray(samples, dtype=float)
+    samples = samples[np.isfinite(samples)]
+    if samples.size < 2:
+        return (float("nan"), float("nan"))
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(samples, [tail, 100 - tail])
+    return (float(lo), float(hi))

@@ -1,0 +1,4 @@
+"""Allow ``python -m scalefit``."""
+from scalefit.cli import main
+
+main()

@@ -1,0 +1,21 @@
+"""The one exception type for a user's mistake (bad file, bad column, bad option value).
+
+The CLI turns it into a one-line message and exit status 2, never a traceback. The plain
+Python API lets it propagate as an ordinary ``ValueError``.
+"""
+
+
+class InputError(ValueError):
+    """Bad user input; the message names the file, column and row where that is known."""
+
+
+def where(file=None, column=None, row=None) -> str:
+    """Format the 'file, column, row' location prefix used in every InputError message."""
+    parts = []
+    if file is not None:
+        parts.append(str(file))
+    if column is not None:
+        parts.append(f"column '{column}'")
+    if row is not None:
+        parts.append(f"row {row}")
+    return ": ".join([", ".join(parts)]) if parts else ""

@@ -1,0 +1,54 @@
+"""Writing a command's results: JSON on stdout, and a report folder (Markdown, CSV, PNG+SVG)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def to_jsonable(obj):
+    """Convert numpy scalars/arrays, NaN and inf, dataclasses-as-dicts into plain JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def dumps(obj) -> str:
+    """One JSON document, NaN/inf written as null so every parser accepts it."""
+    return json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
+
+
+def save_figure(fig, out_dir, stem: str) -> list[Path]:
+    """Save a matplotlib figure as PNG and SVG in out_dir; return the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        path = out_dir / f"{stem}.{ext}"
+        fig.savefig(path, dpi=130 if ext == "png" else None, bbox_inches="tight")
+        paths.append(path)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return paths
+
+
+def write_text(out_dir, name: str, text: str) -> Path:
+    """Write a text file (the Markdown report, a JSON dump) into out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    path.write_text(text)
+    return path

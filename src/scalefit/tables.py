@@ -1,0 +1,59 @@
+"""Reading tables (CSV, Parquet, JSON) into DataFrames, with errors that name the file.
+
+Validation of a table's contents belongs to the layer that knows its shape (e.g.
+``scalefit.scaling.runtable``); this module only gets the rows off disk.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from scalefit.errors import InputError
+
+READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
+           ".json": "json", ".jsonl": "jsonl"}
+
+
+def read_table(path) -> pd.DataFrame:
+    """Load a CSV/TSV, Parquet, JSON (records or columns) or JSONL file as a DataFrame."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(f"{path}: unknown table format '{path.suffix}' "
+                         "(use .csv, .tsv, .parquet, .json or .jsonl)")
+    try:
+        if kind == "csv":
+            return pd.read_csv(path)
+        if kind == "tsv":
+            return pd.read_csv(path, sep="\t")
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        if kind == "jsonl":
+            return pd.read_json(path, lines=True)
+        with open(path) as fh:
+            obj = json.load(fh)
+        if isinstance(obj, dict) and "runs" in obj:
+            obj = obj["runs"]
+        return pd.DataFrame(obj)
+    except InputError:
+        raise
+    except Exception as exc:  # parser errors of every library: one line, naming the file
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: cannot read as {kind}: {msg}") from None
+
+
+def write_table(df: pd.DataFrame, path) -> Path:
+    """Write a DataFrame as CSV or Parquet (by suffix), atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        df.to_parquet(tmp, index=False)
+    else:
+        df.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,57 @@
+"""The package shell: CLI group, error convention, shipped-data lookup, table reading."""
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.data import data_path
+from scalefit.errors import InputError
+from scalefit.report import dumps
+from scalefit.tables import read_table
+
+
+def test_help_lists_commands():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "Usage: scalefit" in result.output
+
+
+def test_data_path_points_into_the_package():
+    assert data_path().is_dir()
+    assert (data_path() / "__init__.py").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json", ".jsonl"])
+def test_read_table_round_trips(tmp_path, suffix):
+    df = pd.DataFrame({"params": [1e6, 2e6], "tokens": [1e9, 2e9], "loss": [3.1, 3.0]})
+    path = tmp_path / f"runs{suffix}"
+    if suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        df.to_parquet(path)
+    elif suffix == ".json":
+        df.to_json(path, orient="records")
+    else:
+        df.to_json(path, orient="records", lines=True)
+    back = read_table(path)
+    pd.testing.assert_frame_equal(back.astype(float), df.astype(float))
+
+
+def test_read_table_errors_name_the_file(tmp_path):
+    with pytest.raises(InputError, match="missing.csv: file not found"):
+        read_table(tmp_path / "missing.csv")
+    bad = tmp_path / "runs.xlsx"
+    bad.write_text("x")
+    with pytest.raises(InputError, match="runs.xlsx: unknown table format"):
+        read_table(bad)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(InputError, match="broken.json: cannot read as json"):
+        read_table(broken)
+
+
+def test_json_dump_turns_nan_into_null():
+    text = dumps({"a": float("nan"), "b": [1.0, float("inf")]})
+    assert json.loads(text) == {"a": None, "b": [1.0, None]}
