@@ -52,3 +52,16 @@ def write_text(out_dir, name: str, text: str) -> Path:
     path = out_dir / name
     path.write_text(text)
     return path
+
+
+def markdown_table(df, floatfmt: str = ".4g") -> str:
+    """A DataFrame as a GitHub Markdown table (no extra dependency such as tabulate)."""
+    def cell(value):
+        if isinstance(value, (float, np.floating)):
+            return format(float(value), floatfmt) if math.isfinite(value) else ""
+        return str(value)
+
+    header = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

@@ -1,0 +1,242 @@
+"""`scalefit transitions` and `scalefit trajectory`: weight-statistic trajectories vs LR and loss."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from scalefit.data import data_path
+from scalefit.errors import InputError
+from scalefit.options import analysis_options, seed_option
+from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.tables import read_table, write_table
+
+# The shipped mini-suite checkpoint table: evaluation and weight-statistic rows, long form.
+DEFAULT_CHECKPOINT_TABLE = ("suites", "mini", "checkpoints.parquet")
+
+
+def _load(data_path_arg: str | None) -> tuple[pd.DataFrame, str]:
+    if data_path_arg is None:
+        path = data_path(*DEFAULT_CHECKPOINT_TABLE)
+        if not path.exists():
+            raise InputError(f"{path}: the shipped suite table is missing; pass --data TABLE "
+                             "(a table from `scalefit eval --weights` or `scalefit weights`)")
+    else:
+        path = Path(data_path_arg)
+    return read_table(path), str(path)
+
+
+def _filter_models(df: pd.DataFrame, models: str | None, source: str) -> pd.DataFrame:
+    if not models:
+        return df
+    wanted = [m.strip() for m in models.split(",") if m.strip()]
+    missing = [m for m in wanted if m not in set(df["model"].astype(str))]
+    if missing:
+        raise InputError(f"{source}: column 'model' has no '{missing[0]}'")
+    return df[df["model"].astype(str).isin(wanted)]
+
+
+selection_options = [
+    click.option("--stat", required=True, help="Statistic name in the table, e.g. student_t_nu, "
+                 "excess_kurtosis, spectral_alpha."),
+    click.option("--group", default=None, help="Tensor group, e.g. mlp_in, attn_qkv."),
+    click.option("--tensor", default=None, help="One tensor by name instead of a group."),
+    click.option("--layer", default=None, help="One layer index."),
+    click.option("--models", default=None, help="Comma-separated models to keep (default: all)."),
+    click.option("--losses", "losses_path", type=click.Path(dir_okay=False), default=None,
+                 help="Separate evaluation table, if losses are not in --data."),
+]
+
+
+def _with_selection(func):
+    for option in reversed(selection_options):
+        func = option(func)
+    return func
+
+
+def _stat_label(stat, group, tensor, layer) -> str:
+    where = tensor or group
+    parts = [stat] + ([where] if where else []) + ([f"layer {layer}"] if layer is not None else [])
+    return " / ".join(parts)
+
+
+@click.command("transitions")
+@_with_selection
+@click.option("--warmup-steps", type=float, default=None,
+              help="Warmup length in steps (default: table columns, else inferred from lr).")
+@click.option("--total-steps", type=float, default=None, help="Schedule length in steps.")
+@click.option("--max-breakpoints", type=click.IntRange(1, 4), default=3, show_default=True)
+@click.option("--min-delta-bic", type=float, default=6.0, show_default=True,
+              help="BIC margin a segmented fit must win by, over a line and a smooth polynomial.")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(0), default=200, show_default=True,
+              help="Residual-bootstrap resamples for each transition's interval.")
+@click.option("--which", type=click.Choice(["largest", "first"]), default="largest",
+              show_default=True, help="Which transition of a run enters the warmup regression.")
+@seed_option
+@analysis_options
+def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, total_steps,
+                max_breakpoints, min_delta_bic, n_bootstrap, which, seed, data_path, out_dir,
+                as_json):
+    """Find transitions in a weight statistic and place them against the LR schedule.
+
+    Change points of STAT against log(step) per run (segmented fits, number chosen by BIC,
+    95% bootstrap intervals), their distance to the warmup end in steps and tokens, and across
+    runs with different warmups the regression of transition step on warmup end.
+    """
+    from scalefit.scaling.trajectory_table import stat_trajectory
+    from scalefit.scaling.transitions import (detect_transitions, pick_transition_per_run,
+                                              warmup_regression)
+
+    df, source = _load(data_path)
+    df = _filter_models(df, models, source)
+    traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, source=source)
+    if losses_path:  # the schedule (lr, tokens) may live in the evaluation table
+        from scalefit.scaling.trajectory_table import schedule_columns
+        sched = schedule_columns(read_table(losses_path))
+        traj = traj.drop(columns=[c for c in sched.columns if c in traj and c not in ("model", "step")])
+        traj = traj.merge(sched, on=["model", "step"], how="left")
+    found, summary = detect_transitions(
+        traj, warmup_steps=warmup_steps, total_steps=total_steps, max_breakpoints=max_breakpoints,
+        min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap, seed=seed)
+    picked = pick_transition_per_run(found, which)
+    regression, regression_note = None, None
+    try:
+        regression = warmup_regression(picked, seed=seed)
+    except InputError as exc:
+        regression_note = str(exc)
+    label = _stat_label(stat, group, tensor, layer)
+    result = {"stat": label, "data": source, "runs": summary.to_dict("records"),
+              "transitions": found.to_dict("records"),
+              "warmup_regression": regression.to_dict() if regression else None,
+              "warmup_regression_note": regression_note}
+    if out_dir:
+        _write_transition_report(out_dir, label, traj, found, summary, picked, regression,
+                                 regression_note)
+    if as_json:
+        click.echo(dumps(result))
+        return
+    _print_transitions(label, summary, found, regression, regression_note)
+
+
+def _print_transitions(label, summary, found, regression, note):
+    click.echo(f"Transitions in {label} against log(step)")
+    for _, run in summary.sort_values(["warmup_end", "model"]).iterrows():
+        rows = found[found["model"] == run["model"]]
+        head = (f"  {run['model']}: {int(run['n_points'])} checkpoints, warmup end "
+                f"{run['warmup_end']:.0f} ({run['schedule_source']})")
+        if rows.empty:
+            click.echo(head + ": no transition" + (f" ({run['note']})" if "note" in run and
+                                                    isinstance(run.get("note"), str) else ""))
+            continue
+        click.echo(head)
+        for _, tr in rows.iterrows():
+            tokens = tr["tokens_after_warmup"]
+            tokens_txt = f", {tokens:+.3g} tokens" if np.isfinite(tokens) else ""
+            click.echo(f"    step {tr['step']:.0f} [95% CI {tr['step_ci95_lo']:.0f}, "
+                       f"{tr['step_ci95_hi']:.0f}]  {tr['steps_after_warmup']:+.0f} steps from "
+                       f"warmup end{tokens_txt}; cosine decay {100 * tr['decay_fraction_done']:.0f}% "
+                       f"done; slope {tr['slope_before']:+.3g} -> {tr['slope_after']:+.3g}")
+    if regression is not None:
+        s = regression.params["slope"]
+        click.echo(f"Warmup regression over {regression.n_points} runs: slope {s.value:.3f} "
+                   f"(95% CI {s.ci95[0]:.3f} .. {s.ci95[1]:.3f}): {regression.extra['verdict']}")
+    else:
+        click.echo(f"Warmup regression: not run ({note})")
+
+
+def _write_transition_report(out_dir, label, traj, found, summary, picked, regression, note):
+    from scalefit.scaling.plots_trajectory import plot_transitions, plot_warmup_regression
+
+    out = Path(out_dir)
+    write_table(found, out / "transitions.csv")
+    write_table(summary, out / "runs.csv")
+    write_table(traj, out / "trajectory.csv")
+    save_figure(plot_transitions(traj, found, label), out, "transitions")
+    lines = [f"# Transitions in {label}", "",
+             "Change points against log10(step): continuous piecewise-linear fits, the number "
+             "chosen by BIC and kept only when it beats a smooth polynomial of the same size; "
+             "95% intervals by residual bootstrap.", "", "![transitions](transitions.png)", "",
+             markdown_table(found) if len(found) else "No transition found in any run.", ""]
+    if regression is not None:
+        save_figure(plot_warmup_regression(picked, regression), out, "warmup_regression")
+        s = regression.params["slope"]
+        lines += ["## Transition step against warmup end", "",
+                  f"Slope {s.value:.3f} (95% CI {s.ci95[0]:.3f} to {s.ci95[1]:.3f}, "
+                  f"{regression.n_points} runs): {regression.extra['verdict']}.", "",
+                  "![warmup regression](warmup_regression.png)", ""]
+    else:
+        lines += [f"Warmup regression not run: {note}", ""]
+    write_text(out, "report.md", "\n".join(lines))
+
+
+@click.command("trajectory")
+@_with_selection
+@click.option("--loss-dataset", default=None,
+              help="Dataset whose loss is the x axis (default: the training distribution).")
+@click.option("--E", "E_fixed", type=float, default=None,
+              help="Fix the irreducible loss E of the power law (default: fitted).")
+@analysis_options
+def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_fixed, data_path,
+               out_dir, as_json):
+    """Fit a weight statistic against the loss, per model and pooled over sizes.
+
+    Reports the power law value = v0 + c (L - E)^p per model and pooled, how well sizes
+    collapse onto one curve, and the correlation with loss after removing what step and
+    learning rate explain.
+    """
+    from scalefit.scaling.trajectory import collapse_report, partial_correlation
+    from scalefit.scaling.trajectory_table import join_stat_and_loss
+
+    df, source = _load(data_path)
+    df = _filter_models(df, models, source)
+    losses = read_table(losses_path) if losses_path else None
+    joined = join_stat_and_loss(df, stat, group=group, tensor=tensor, layer=layer,
+                                dataset=loss_dataset, losses=losses, source=source)
+    collapse = collapse_report(joined, E=E_fixed)
+    corr = partial_correlation(joined)
+    label = _stat_label(stat, group, tensor, layer)
+    result = {"stat": label, "data": source, "n_points": int(len(joined)),
+              "pooled_fit": collapse["pooled"].to_dict(),
+              "per_model": {m: f.to_dict() for m, f in collapse["per_model"].items()},
+              "collapse_ratio": collapse["collapse_ratio"],
+              "pooled_r_squared": collapse["pooled_r_squared"],
+              "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": corr}
+    if out_dir:
+        from scalefit.scaling.plots_trajectory import plot_stat_vs_loss
+        out = Path(out_dir)
+        write_table(joined, out / "stat_vs_loss.csv")
+        save_figure(plot_stat_vs_loss(joined, collapse, label), out, "stat_vs_loss")
+        write_text(out, "report.md", _trajectory_markdown(label, collapse, corr))
+    if as_json:
+        click.echo(dumps(result))
+        return
+    click.echo(_trajectory_markdown(label, collapse, corr))
+
+
+def _trajectory_markdown(label, collapse, corr) -> str:
+    pooled = collapse["pooled"]
+    p = pooled.params
+    lines = [f"# {label} against loss", "",
+             f"Pooled fit over {collapse['n_models']} models ({pooled.n_points} points): "
+             f"value = {p['v0'].value:.4g} + {p['c'].value:.4g} (L - {p['E'].value:.4g})^"
+             f"{p['p'].value:.3g}, R^2 {collapse['pooled_r_squared']:.4f} "
+             f"(monotone fit R^2 {collapse['isotonic_r_squared']:.4f}).",
+             f"Collapse ratio (pooled RSS / sum of per-model RSS): {collapse['collapse_ratio']:.3g}"
+             " -- near 1: one curve serves every size.", "",
+             "| model | n | v0 | c | E | p | R^2 |", "|---|---|---|---|---|---|---|"]
+    for model, fit in collapse["per_model"].items():
+        v = fit.values()
+        lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {v['E']:.4g} | "
+                     f"{v['p']:.3g} | {fit.extra['r_squared']:.4f} |")
+    lines += ["", f"Correlation with loss: raw Pearson {corr['raw_pearson']:.3f}; after removing "
+              f"{corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
+              f"(p = {corr['partial_p_value']:.2g}), partial Spearman {corr['partial_spearman']:.3f}.",
+              "![stat vs loss](stat_vs_loss.png)", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(transitions())

@@ -1,0 +1,75 @@
+"""Plots of statistic trajectories: against step with the LR schedule under it, and against loss."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from scalefit.scaling.landmarks import landmarks_for_run  # noqa: E402
+
+
+def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: str):
+    """Statistic vs step (log axis) per run, transitions marked with their intervals, LR below."""
+    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True,
+                                    gridspec_kw={"height_ratios": [3, 1.2]})
+    colors = plt.cm.viridis(np.linspace(0, 0.9, max(traj["model"].nunique(), 1)))
+    for color, (model, run) in zip(colors, traj.groupby("model", sort=True)):
+        run = run[run["step"] > 0].sort_values("step")
+        ax.plot(run["step"], run["value"], "o-", ms=3, lw=1, color=color, label=str(model))
+        for _, tr in transitions[transitions["model"] == model].iterrows():
+            ax.axvline(tr["step"], color=color, ls="--", lw=1)
+            ax.axvspan(tr["step_ci95_lo"], tr["step_ci95_hi"], color=color, alpha=0.12)
+        landmarks = landmarks_for_run(run)
+        if np.isfinite(landmarks.warmup_end):
+            ax_lr.axvline(landmarks.warmup_end, color=color, ls=":", lw=1)
+        if "lr" in run and run["lr"].notna().any():
+            ax_lr.plot(run["step"], run["lr"], "-", color=color, lw=1)
+    ax.set_xscale("log")
+    ax.set_ylabel(stat_label)
+    ax.set_title(f"{stat_label} against step (dashed: transitions, band: 95% CI)")
+    ax.legend(fontsize=7, ncol=2)
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.set_xlabel("step (dotted: warmup end)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_stat_vs_loss(joined: pd.DataFrame, collapse: dict, stat_label: str):
+    """Statistic against loss per model, with the pooled power-law fit."""
+    from scalefit.scaling.trajectory import stat_power_law
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, max(joined["model"].nunique(), 1)))
+    for color, (model, run) in zip(colors, joined.groupby("model", sort=True)):
+        ax.plot(run["loss"], run["value"], "o", ms=3, color=color, label=str(model))
+    pooled = collapse["pooled"].values()
+    grid = np.linspace(joined["loss"].min(), joined["loss"].max(), 200)
+    ax.plot(grid, stat_power_law(grid, **pooled), "k-", lw=1.5,
+            label=f"pooled fit (collapse ratio {collapse['collapse_ratio']:.2f})")
+    ax.set_xlabel("loss (nats/token)")
+    ax.set_ylabel(stat_label)
+    ax.invert_xaxis()
+    ax.legend(fontsize=7)
+    ax.set_title(f"{stat_label} against loss (training runs left to right)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_warmup_regression(picked: pd.DataFrame, regression):
+    """Transition step against warmup end across runs, with the fitted line and y = x."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.errorbar(picked["warmup_end"], picked["step"],
+                yerr=[picked["step"] - picked["step_ci95_lo"], picked["step_ci95_hi"] - picked["step"]],
+                fmt="o", capsize=3, label="transition (95% CI)")
+    grid = np.linspace(0, picked["warmup_end"].max() * 1.1, 50)
+    slope, intercept = regression.value("slope"), regression.value("intercept")
+    ax.plot(grid, intercept + slope * grid, "-", label=f"fit: slope {slope:.2f}")
+    ax.plot(grid, grid, ":", color="gray", label="transition = warmup end")
+    ax.set_xlabel("warmup end (step)")
+    ax.set_ylabel("transition step")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,161 @@
+"""A weight statistic against the loss: fitted relation, collapse across sizes, partial correlation.
+
+Relation: value = v0 + c (L - E)^p fitted with lmfit per model and pooled over models; a
+monotone (isotonic) fit is the assumption-free alternative. Many statistics simply grow with
+training, so the raw correlation with loss is not evidence of a link: the partial correlation
+removes what log(step) and the learning rate explain, within each run, before correlating.
+"""
+from __future__ import annotations
+
+import lmfit
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from scalefit.errors import InputError
+from scalefit.scaling.fitresult import FitResult, ParamEstimate
+
+MIN_POINTS = 5
+STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), within each run
+
+
+def stat_power_law(L, v0, c, E, p):
+    """value = v0 + c (L - E)^p: a statistic as a power law in the reducible loss."""
+    gap = np.asarray(L, dtype=float) - E
+    with np.errstate(invalid="ignore"):
+        return v0 + c * np.where(gap > 0, gap, np.nan) ** p
+
+
+def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") -> FitResult:
+    """Fit value = v0 + c (L - E)^p by least squares (E fitted below min L unless given)."""
+    loss = np.asarray(loss, dtype=float)
+    value = np.asarray(value, dtype=float)
+    ok = np.isfinite(loss) & np.isfinite(value)
+    loss, value = loss[ok], value[ok]
+    if len(loss) < MIN_POINTS:
+        raise InputError(f"{label or 'trajectory'}: {len(loss)} points; the stat-vs-loss fit needs "
+                         f"{MIN_POINTS}")
+    span = float(np.ptp(loss)) or 1.0
+    model = lmfit.Model(stat_power_law, independent_vars=["L"])
+    best = None
+    e_starts = [E] if E is not None else [loss.min() - f * span for f in (0.05, 0.3, 1.0, 3.0)]
+    for e0 in e_starts:
+        gap = loss - e0
+        slope, intercept = np.polyfit(np.log(gap), value, 1)  # near-log start for the shape
+        for p0 in (0.5, 1.0, 2.0, -0.5):
+            params = model.make_params(v0=float(np.min(value)), c=float(slope) or 1e-3, E=float(e0),
+                                       p=p0)
+            params["E"].set(max=float(loss.min()) - 1e-9, vary=E is None)
+            params["p"].set(min=-5, max=5)
+            params["c"].set(value=float(np.ptp(value) / max(np.ptp(gap ** p0), 1e-12))
+                            * np.sign(np.corrcoef(loss, value)[0, 1] or 1) * np.sign(p0))
+            try:
+                result = model.fit(value, params, L=loss, nan_policy="omit")
+            except (ValueError, TypeError):
+                continue
+            if np.isfinite(result.chisqr) and (best is None or result.chisqr < best.chisqr):
+                best = result
+    if best is None:
+        raise InputError(f"{label or 'trajectory'}: the stat-vs-loss power law did not fit")
+    tss = float(np.sum((value - value.mean()) ** 2)) or 1.0
+    params = {name: ParamEstimate(par.value, par.stderr if par.stderr is not None else np.nan,
+                                  _ci_from_stderr(par))
+              for name, par in best.params.items()}
+    warnings = [f"{n} at its bound" for n, par in best.params.items()
+                if par.vary and (np.isclose(par.value, par.min) or np.isclose(par.value, par.max))]
+    return FitResult(law="value = v0 + c (L - E)^p", params=params, n_points=len(loss),
+                     objective=float(best.chisqr), converged=bool(best.success), warnings=warnings,
+                     extra={"r_squared": 1 - float(best.chisqr) / tss, "label": label})
+
+
+def _ci_from_stderr(par) -> tuple[float, float]:
+    if par.stderr is None or not np.isfinite(par.stderr):
+        return (float("nan"), float("nan"))
+    return (par.value - 1.96 * par.stderr, par.value + 1.96 * par.stderr)
+
+
+def isotonic_fit(x, y) -> tuple[np.ndarray, float]:
+    """Monotone least-squares fit of y on x (pool adjacent violators), direction by Spearman.
+
+    Returns (fitted values in the input order, R^2).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    order = np.argsort(x, kind="stable")
+    sign = 1.0 if scipy_stats.spearmanr(x, y).statistic >= 0 else -1.0
+    ys = sign * y[order]
+    blocks = [[v, 1.0] for v in ys]  # [mean, weight]
+    merged = []
+    for block in blocks:
+        merged.append(block)
+        while len(merged) > 1 and merged[-2][0] > merged[-1][0]:
+            v2, w2 = merged.pop()
+            v1, w1 = merged.pop()
+            merged.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2])
+    fitted_sorted = np.concatenate([[v] * int(w) for v, w in merged]) * sign
+    fitted = np.empty_like(fitted_sorted)
+    fitted[order] = fitted_sorted
+    tss = float(np.sum((y - y.mean()) ** 2)) or 1.0
+    return fitted, 1 - float(np.sum((y - fitted) ** 2)) / tss
+
+
+def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
+    """Fit per model and pooled; sizes collapse onto one curve when pooling costs little.
+
+    collapse_ratio = RSS(pooled fit) / sum of RSS(per-model fits): 1 means one curve serves all
+    sizes; large values mean each size follows its own curve.
+    """
+    per_model, rss_sum = {}, 0.0
+    for model, run in joined.groupby("model", sort=True):
+        if len(run) < MIN_POINTS:
+            continue
+        fit = fit_stat_vs_loss(run["loss"], run["value"], E=E, label=str(model))
+        per_model[str(model)] = fit
+        rss_sum += fit.objective
+    pooled = fit_stat_vs_loss(joined["loss"], joined["value"], E=E, label="all models")
+    _, iso_r2 = isotonic_fit(joined["loss"], joined["value"])
+    ratio = pooled.objective / rss_sum if rss_sum > 0 and len(per_model) > 1 else float("nan")
+    return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
+            "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
+            "n_models": len(per_model)}
+
+
+def partial_correlation(joined: pd.DataFrame) -> dict:
+    """Correlation of statistic and loss after removing log(step) and lr within each run.
+
+    Within each model both the statistic and the loss are regressed on a quartic in
+    log10(step) and the lr; the residuals are pooled and correlated (Pearson and Spearman).
+    """
+    res_v, res_l = [], []
+    for _, run in joined.groupby("model", sort=True):
+        run = run[run["step"] > 0]
+        if len(run) < STEP_POLY_DEGREE + 4:
+            continue
+        logstep = np.log10(run["step"].to_numpy(dtype=float))
+        z = (logstep - logstep.mean()) / (logstep.std() or 1.0)
+        cols = [z ** d for d in range(STEP_POLY_DEGREE + 1)]
+        if "lr" in run and run["lr"].notna().all() and run["lr"].nunique() > 1:
+            cols.append(run["lr"].to_numpy(dtype=float) / run["lr"].max())
+        design = np.column_stack(cols)
+        for target, sink in ((run["value"], res_v), (run["loss"], res_l)):
+            t = target.to_numpy(dtype=float)
+            coef, *_ = np.linalg.lstsq(design, t, rcond=None)
+            sink.append(t - design @ coef)
+    raw = scipy_stats.pearsonr(joined["value"], joined["loss"]) if len(joined) > 2 else None
+    out = {"raw_pearson": float(raw.statistic) if raw else float("nan"),
+           "raw_spearman": float(scipy_stats.spearmanr(joined["value"], joined["loss"]).statistic)
+           if len(joined) > 2 else float("nan"),
+           "controls": f"a degree-{STEP_POLY_DEGREE} polynomial in log10(step) and lr, within each run"}
+    if not res_v:
+        out.update(partial_pearson=float("nan"), partial_spearman=float("nan"),
+                   partial_p_value=float("nan"), n_points=0)
+        return out
+    rv, rl = np.concatenate(res_v), np.concatenate(res_l)
+    if np.std(rv) == 0 or np.std(rl) == 0:
+        out.update(partial_pearson=float("nan"), partial_spearman=float("nan"),
+                   partial_p_value=float("nan"), n_points=len(rv))
+        return out
+    pear = scipy_stats.pearsonr(rv, rl)
+    out.update(partial_pearson=float(pear.statistic), partial_p_value=float(pear.pvalue),
+               partial_spearman=float(scipy_stats.spearmanr(rv, rl).statistic), n_points=len(rv))
+    return out

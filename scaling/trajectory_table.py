@@ -1,0 +1,120 @@
+"""Selecting one weight statistic's trajectory from the tables that the sweeps write.
+
+Weight rows are (model, step, tensor, group, layer, stat, value); evaluation rows are
+(model, step, tokens, lr, dataset|task, metric, value, n_tokens). A table from
+`scalefit eval --weights` may hold both; the two kinds are told apart by which of `stat` and
+`metric` a row fills. Everything joins on (model, step).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+
+WEIGHT_COLUMNS = ("model", "step", "stat", "value")
+SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "params", "params_nonembed")
+
+
+def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a long table into (weight-statistic rows, evaluation rows)."""
+    is_weight = df["stat"].notna() if "stat" in df else pd.Series(False, index=df.index)
+    is_eval = df["metric"].notna() if "metric" in df else pd.Series(False, index=df.index)
+    return df[is_weight & ~is_eval], df[is_eval]
+
+
+def _require(df: pd.DataFrame, columns, source: str):
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{source}: column '{missing[0]}' is missing "
+                         f"(a weight-statistics table needs {', '.join(columns)})")
+
+
+def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
+                    tensor: str | None = None, layer=None, source: str = "table") -> pd.DataFrame:
+    """One row per (model, step): the statistic, averaged over the tensors that match.
+
+    `group` / `tensor` / `layer` narrow the rows; with several tensors left (e.g. every layer's
+    MLP-in), the mean over them is the trajectory and `n_tensors` says how many were averaged.
+    """
+    weights, evals = split_rows(df)
+    _require(weights if len(weights) else df, WEIGHT_COLUMNS, source)
+    rows = weights[weights["stat"] == stat]
+    if rows.empty:
+        known = ", ".join(sorted(map(str, weights["stat"].dropna().unique()))[:12])
+        raise InputError(f"{source}: column 'stat' has no rows '{stat}' (known: {known})")
+    for column, wanted in (("group", group), ("tensor", tensor), ("layer", layer)):
+        if wanted is None:
+            continue
+        if column not in rows:
+            raise InputError(f"{source}: column '{column}' is missing, cannot select {column}={wanted}")
+        selected = rows[rows[column].astype(str) == str(wanted)]
+        if selected.empty:
+            known = ", ".join(sorted(map(str, rows[column].dropna().unique()))[:12])
+            raise InputError(f"{source}: column '{column}' has no '{wanted}' for stat '{stat}' "
+                             f"(known: {known})")
+        rows = selected
+    values = pd.to_numeric(rows["value"], errors="coerce")
+    if values.isna().all():
+        raise InputError(f"{source}: column 'value' is not numeric for stat '{stat}'")
+    traj = (rows.assign(value=values).groupby(["model", "step"], as_index=False)
+            .agg(value=("value", "mean"), n_tensors=("value", "size")))
+    schedule = schedule_columns(df)
+    if not schedule.empty:
+        traj = traj.merge(schedule, on=["model", "step"], how="left")
+    return traj.sort_values(["model", "step"]).reset_index(drop=True)
+
+
+def schedule_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, step): tokens, lr and run facts from whichever rows carry them."""
+    present = [c for c in SCHEDULE_COLUMNS if c in df.columns]
+    if not present:
+        return pd.DataFrame()
+    sub = df[["model", "step", *present]].dropna(subset=present, how="all")
+    return sub.groupby(["model", "step"], as_index=False).first()
+
+
+def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str = "loss",
+                    source: str = "table") -> pd.DataFrame:
+    """Per (model, step): the loss on one dataset (default: the training distribution)."""
+    _, evals = split_rows(df)
+    if evals.empty:
+        if "loss" in df.columns:  # already a wide table with a loss column
+            return df[["model", "step", "loss"]].dropna().drop_duplicates(["model", "step"])
+        raise InputError(f"{source}: no evaluation rows (column 'metric') and no 'loss' column")
+    rows = evals[evals["metric"] == metric]
+    label = "dataset" if "dataset" in rows else "task"
+    if dataset is None:
+        dataset = _training_dataset(rows, label)
+    rows = rows[rows[label].astype(str) == dataset]
+    if rows.empty:
+        known = ", ".join(sorted(map(str, evals[label].dropna().unique())))
+        raise InputError(f"{source}: column '{label}' has no '{dataset}' with metric '{metric}' "
+                         f"(known: {known})")
+    out = rows.groupby(["model", "step"], as_index=False)["value"].mean()
+    return out.rename(columns={"value": "loss"})
+
+
+def _training_dataset(rows: pd.DataFrame, label: str) -> str:
+    """The dataset marked as the training distribution (`is_train`, or one named train*)."""
+    if "is_train" in rows and rows["is_train"].fillna(False).astype(bool).any():
+        return str(rows.loc[rows["is_train"].fillna(False).astype(bool), label].iloc[0])
+    names = sorted(map(str, rows[label].dropna().unique()))
+    for name in names:
+        if name.startswith("train") or name.endswith("-val") or name.endswith("_val"):
+            return name
+    if len(names) == 1:
+        return names[0]
+    raise InputError(f"table: several datasets ({', '.join(names)}); name one with --loss-dataset")
+
+
+def join_stat_and_loss(df: pd.DataFrame, stat: str, *, group=None, tensor=None, layer=None,
+                       dataset=None, losses: pd.DataFrame | None = None,
+                       source: str = "table") -> pd.DataFrame:
+    """(model, step, value, loss, lr, tokens, ...) for one statistic, joined on (model, step)."""
+    traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, source=source)
+    loss = loss_trajectory(losses if losses is not None else df, dataset=dataset, source=source)
+    joined = traj.merge(loss, on=["model", "step"], how="inner")
+    if joined.empty:
+        raise InputError(f"{source}: no (model, step) has both stat '{stat}' and a loss")
+    return joined[np.isfinite(joined["value"]) & np.isfinite(joined["loss"])]

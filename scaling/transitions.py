@@ -1,0 +1,155 @@
+"""Transitions in a weight statistic's trajectory, placed against each run's LR schedule.
+
+Per run: change points of the statistic against log10(step) (`segmented.find_transitions`),
+each with a bootstrap interval, then its distance to the warmup end in steps and tokens and
+the fraction of the cosine decay done. Across runs that differ only in warmup length, the
+regression of transition step on warmup end says whether the transition follows warmup
+(slope near 1) or not (slope near 0).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from scalefit.errors import InputError
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+from scalefit.scaling.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
+from scalefit.scaling.segmented import find_transitions
+
+MIN_POINTS_PER_RUN = 8
+
+
+def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = None,
+                    max_breakpoints: int = 3, min_delta_bic: float = 6.0,
+                    n_bootstrap: int = 200, seed: int = 0) -> tuple[list[dict], dict]:
+    """Transitions of one run's trajectory (columns step, value[, lr, tokens]).
+
+    Returns (one dict per transition, a summary dict of the run). Step 0 is dropped: the
+    search runs on log10(step).
+    """
+    run = run[run["step"] > 0].sort_values("step")
+    model = str(run["model"].iloc[0]) if "model" in run and len(run) else "run"
+    landmarks = landmarks or landmarks_for_run(run)
+    summary = {"model": model, "n_points": int(len(run)), "n_transitions": 0,
+               "warmup_end": landmarks.warmup_end, "total_steps": landmarks.total_steps,
+               "schedule_source": landmarks.source, "delta_bic": float("nan")}
+    if len(run) < MIN_POINTS_PER_RUN:
+        summary["note"] = f"only {len(run)} checkpoints after step 0; need {MIN_POINTS_PER_RUN}"
+        return [], summary
+    x = np.log10(run["step"].to_numpy(dtype=float))
+    y = run["value"].to_numpy(dtype=float)
+    search = find_transitions(x, y, max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
+                              n_bootstrap=n_bootstrap, seed=seed)
+    summary["n_transitions"] = search.best.k
+    summary["delta_bic"] = search.delta_bic
+    slopes = search.best.slopes()
+    rows = []
+    for j, t in enumerate(search.best.breakpoints):
+        lo, hi = search.intervals[j] if search.intervals else (np.nan, np.nan)
+        step = float(10 ** t)
+        row = {"model": model, "index": j + 1, "step": step,
+               "step_ci95_lo": float(10 ** lo), "step_ci95_hi": float(10 ** hi),
+               "slope_before": float(slopes[j]), "slope_after": float(slopes[j + 1]),
+               "slope_change": float(slopes[j + 1] - slopes[j])}
+        row.update(place_transition(step, landmarks))
+        row["warmup_end_in_ci95"] = bool(lo <= np.log10(max(landmarks.warmup_end, 1e-12)) <= hi)
+        rows.append(row)
+    return rows, summary
+
+
+def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
+                       total_steps: float | None = None, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Transitions of every run in a trajectory table (model, step, value[, lr, tokens]).
+
+    `warmup_steps` / `total_steps` override what the table says or implies about the schedule.
+    Returns (transitions, per-run summary) as DataFrames.
+    """
+    all_rows, summaries = [], []
+    for model, run in traj.groupby("model", sort=True):
+        landmarks = None
+        if warmup_steps is not None:
+            inferred = landmarks_for_run(run)
+            landmarks = ScheduleLandmarks(float(warmup_steps),
+                                          float(total_steps) if total_steps else inferred.total_steps,
+                                          inferred.peak_lr, inferred.tokens_per_step, source="given")
+        rows, summary = run_transitions(run, landmarks=landmarks, **kwargs)
+        all_rows.extend(rows)
+        summaries.append(summary)
+    columns = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "slope_before",
+               "slope_after", "slope_change", "warmup_end", "steps_after_warmup",
+               "tokens_after_warmup", "ratio_to_warmup_end", "decay_fraction_done",
+               "lr_fraction_of_peak", "warmup_end_in_ci95"]
+    return pd.DataFrame(all_rows, columns=columns), pd.DataFrame(summaries)
+
+
+def pick_transition_per_run(transitions: pd.DataFrame, which: str = "largest") -> pd.DataFrame:
+    """One transition per run: the `largest` slope change, or the `first` in time."""
+    if transitions.empty:
+        return transitions
+    if which == "first":
+        return transitions.sort_values("step").groupby("model", as_index=False).first()
+    if which == "largest":
+        key = transitions.assign(_mag=transitions["slope_change"].abs())
+        return (key.sort_values("_mag", ascending=False).groupby("model", as_index=False)
+                .first().drop(columns="_mag"))
+    raise InputError(f"--which must be 'largest' or 'first', not '{which}'")
+
+
+def warmup_regression(picked: pd.DataFrame, *, n_bootstrap: int = 1000, seed: int = 0) -> FitResult:
+    """OLS of transition step on warmup end across runs: slope ~1 follows warmup, ~0 does not.
+
+    Stderr and the 95% interval of the slope come from the t distribution; the bootstrap over
+    runs gives a second interval (`bootstrap_ci95`) that does not assume Gaussian errors.
+    """
+    data = picked[["warmup_end", "step"]].dropna()
+    n = len(data)
+    warnings = []
+    if n < 3 or data["warmup_end"].nunique() < 2:
+        raise InputError(f"warmup regression needs transitions in at least 3 runs with different "
+                         f"warmup ends; found {n} run(s) with "
+                         f"{data['warmup_end'].nunique()} distinct warmup end(s)")
+    if data["warmup_end"].nunique() < 4:
+        warnings.append(f"only {data['warmup_end'].nunique()} distinct warmup lengths (4+ advised)")
+    x = data["warmup_end"].to_numpy(dtype=float)
+    y = data["step"].to_numpy(dtype=float)
+    fit = scipy_stats.linregress(x, y)
+    dof = n - 2
+    tcrit = scipy_stats.t.ppf(0.975, dof) if dof > 0 else np.nan
+    slope_se = fit.stderr if dof > 0 else np.nan
+    intercept_se = fit.intercept_stderr if dof > 0 else np.nan
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, n, n)
+        if np.unique(x[idx]).size < 2:
+            continue
+        boot.append(np.polyfit(x[idx], y[idx], 1)[0])
+    params = {
+        "slope": ParamEstimate(fit.slope, slope_se,
+                               (fit.slope - tcrit * slope_se, fit.slope + tcrit * slope_se)),
+        "intercept": ParamEstimate(fit.intercept, intercept_se,
+                                   (fit.intercept - tcrit * intercept_se,
+                                    fit.intercept + tcrit * intercept_se)),
+    }
+    residual = y - (fit.intercept + fit.slope * x)
+    return FitResult(
+        law="transition_step = intercept + slope * warmup_end", params=params, n_points=n,
+        objective=float(residual @ residual), converged=True, warnings=warnings,
+        extra={"r_squared": float(fit.rvalue ** 2), "p_value_slope_zero": float(fit.pvalue),
+               "bootstrap_ci95_slope": list(percentile_ci(boot)),
+               "verdict": regression_verdict(params["slope"])})
+
+
+def regression_verdict(slope: ParamEstimate) -> str:
+    """Plain words for the slope: does the transition follow the warmup end?"""
+    lo, hi = slope.ci95
+    if not np.isfinite(lo):
+        return "undetermined (too few runs for an interval)"
+    if lo <= 1 <= hi and not (lo <= 0 <= hi):
+        return "follows warmup (slope interval contains 1, excludes 0)"
+    if lo <= 0 <= hi and not (lo <= 1 <= hi):
+        return "does not follow warmup (slope interval contains 0, excludes 1)"
+    if lo <= 0 <= hi and lo <= 1 <= hi:
+        return "undetermined (slope interval contains both 0 and 1)"
+    return f"partly tied to warmup (slope {slope.value:.2f}, interval excludes 0 and 1)"

@@ -1,0 +1,201 @@
+"""Transitions and trajectories: planted change points are found, smooth curves give none,
+the warmup regression recovers a planted slope, and the stat-vs-loss fits recover their law."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.scaling.landmarks import ScheduleLandmarks, infer_landmarks
+from scalefit.scaling.segmented import find_transitions
+from scalefit.scaling.trajectory import collapse_report, fit_stat_vs_loss, partial_correlation
+from scalefit.scaling.transitions import (detect_transitions, pick_transition_per_run,
+                                          warmup_regression)
+
+TOTAL = 20000
+
+
+def checkpoint_steps(total=TOTAL, dense_until=None):
+    """Pythia-like steps: powers of two, then every total/100, plus a dense band if asked."""
+    steps = set(2 ** np.arange(0, int(np.log2(total)))) | set(np.arange(total // 100, total + 1,
+                                                                           total // 100))
+    if dense_until:
+        steps |= set(np.linspace(dense_until / 4, dense_until * 4, 30).astype(int))
+    return np.array(sorted(s for s in steps if 0 < s <= total), dtype=float)
+
+
+def planted_run(model, warmup, transition_steps, rng, noise=0.01, tokens_per_step=1000):
+    """A statistic linear in log10(step) with kinks at `transition_steps`, and its LR column."""
+    steps = checkpoint_steps(dense_until=warmup)
+    x = np.log10(steps)
+    value = 1.0 + 0.05 * x
+    for j, t in enumerate(transition_steps):
+        value = value + (0.6 if j % 2 == 0 else -0.5) * np.maximum(0, x - np.log10(t))
+    value = value + rng.normal(0, noise, len(x))
+    landmarks = ScheduleLandmarks(warmup, TOTAL)
+    lr = np.array([1e-3 * landmarks.lr_fraction(s) for s in steps])
+    return pd.DataFrame({"model": model, "step": steps, "value": value, "lr": lr,
+                         "tokens": steps * tokens_per_step})
+
+
+def test_landmarks_are_inferred_from_the_lr_column():
+    steps = checkpoint_steps(dense_until=500)
+    truth = ScheduleLandmarks(500, TOTAL)
+    lr = np.array([3e-4 * truth.lr_fraction(s) for s in steps])
+    inferred = infer_landmarks(steps, lr, tokens=steps * 2048)
+    assert inferred.warmup_end == pytest.approx(500, rel=1e-3)
+    assert inferred.total_steps == pytest.approx(TOTAL, rel=1e-3)
+    assert inferred.tokens_per_step == pytest.approx(2048)
+
+
+@pytest.mark.parametrize("planted", [[3000.0], [400.0, 6000.0]])
+def test_planted_transitions_are_found_within_their_intervals(planted):
+    rng = np.random.default_rng(7)
+    run = planted_run("m", 1000, planted, rng)
+    search = find_transitions(np.log10(run["step"]), run["value"], n_bootstrap=100, seed=1)
+    assert search.best.k == len(planted)
+    for t, (lo, hi) in zip(planted, search.intervals):
+        assert lo <= np.log10(t) <= hi
+        assert hi - lo < 0.3  # the interval is informative, not the whole axis
+
+
+@pytest.mark.parametrize("shape", ["line", "power", "log"])
+def test_no_transition_on_a_smooth_trajectory(shape):
+    rng = np.random.default_rng(3)
+    steps = checkpoint_steps()
+    x = np.log10(steps)
+    y = {"line": 2 + 0.3 * x, "power": 3 * steps ** -0.2, "log": np.log1p(steps / 50)}[shape]
+    y = y + rng.normal(0, 0.01 * np.ptp(y), len(y))
+    search = find_transitions(x, y, n_bootstrap=0)
+    assert search.best.k == 0
+
+
+def test_transitions_are_placed_against_warmup():
+    rng = np.random.default_rng(11)
+    run = planted_run("m", 1000, [2000.0], rng)
+    found, summary = detect_transitions(run, n_bootstrap=60)
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert row["warmup_end"] == pytest.approx(1000, rel=0.01)
+    assert row["steps_after_warmup"] == pytest.approx(1000, rel=0.15)
+    assert row["tokens_after_warmup"] == pytest.approx(row["steps_after_warmup"] * 1000, rel=1e-6)
+    assert 0 < row["decay_fraction_done"] < 0.1
+    assert summary.iloc[0]["schedule_source"] == "inferred from lr"
+
+
+@pytest.mark.parametrize("true_slope", [1.0, 0.0])
+def test_warmup_regression_recovers_a_planted_slope(true_slope):
+    rng = np.random.default_rng(5)
+    runs = []
+    for i, warmup in enumerate([100, 200, 400, 800, 1600]):
+        transition = 1500 + true_slope * warmup
+        runs.append(planted_run(f"w{warmup}", warmup, [transition], rng, noise=0.005))
+    found, _ = detect_transitions(pd.concat(runs), n_bootstrap=40)
+    picked = pick_transition_per_run(found)
+    assert len(picked) == 5
+    fit = warmup_regression(picked, n_bootstrap=200)
+    lo, hi = fit.params["slope"].ci95
+    assert lo <= true_slope <= hi
+    assert abs(fit.value("slope") - true_slope) < 0.25
+    assert ("follows warmup" in fit.extra["verdict"]) == (true_slope == 1.0)
+
+
+def test_stat_vs_loss_power_law_is_recovered():
+    rng = np.random.default_rng(0)
+    loss = np.linspace(2.2, 6.0, 80)
+    value = 0.5 + 1.5 * (loss - 2.0) ** 0.7 + rng.normal(0, 0.003, loss.size)
+    fit = fit_stat_vs_loss(loss, value)
+    assert fit.value("p") == pytest.approx(0.7, abs=0.05)
+    assert fit.value("E") == pytest.approx(2.0, abs=0.1)
+    assert fit.extra["r_squared"] > 0.999
+
+
+def _suite(collapse: bool, rng):
+    rows = []
+    for size, scale in (("s", 1.0), ("m", 0.8), ("l", 0.6)):
+        steps = checkpoint_steps()
+        loss = 2.0 + 4 * scale * (steps + 30) ** -0.25
+        offset = 0.0 if collapse else {"s": 0.0, "m": 0.5, "l": 1.0}[size]
+        value = 1 + 2 * (loss - 1.9) ** 0.8 + offset + rng.normal(0, 0.005, steps.size)
+        rows.append(pd.DataFrame({"model": size, "step": steps, "loss": loss, "value": value}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_collapse_ratio_separates_collapsing_from_distinct_sizes():
+    rng = np.random.default_rng(2)
+    together = collapse_report(_suite(True, rng))
+    apart = collapse_report(_suite(False, rng))
+    assert together["collapse_ratio"] < 2
+    assert apart["collapse_ratio"] > 20
+
+
+def test_partial_correlation_removes_a_shared_dependence_on_step():
+    rng = np.random.default_rng(4)
+    frames = []
+    for model in ("a", "b", "c"):
+        steps = checkpoint_steps()
+        loss_noise = rng.normal(0, 0.02, steps.size)
+        loss = 2 + 3 * steps ** -0.3 + loss_noise
+        frames.append(pd.DataFrame({
+            "model": model, "step": steps, "loss": loss,
+            "only_step": 0.2 * np.log10(steps) + rng.normal(0, 0.02, steps.size),
+            "tracks_loss": 5 * loss_noise + 0.2 * np.log10(steps)}))
+    df = pd.concat(frames, ignore_index=True)
+    unrelated = partial_correlation(df.rename(columns={"only_step": "value"}))
+    linked = partial_correlation(df.rename(columns={"tracks_loss": "value"}))
+    assert abs(unrelated["raw_pearson"]) > 0.5      # the raw correlation would mislead
+    assert abs(unrelated["partial_pearson"]) < 0.2
+    assert linked["partial_pearson"] > 0.9
+
+
+def long_tables(rng):
+    """A table as `scalefit eval --weights` writes it: weight rows and evaluation rows."""
+    weight_rows, eval_rows = [], []
+    for warmup in (100, 300, 900, 2000):
+        run = planted_run(f"warm{warmup}", warmup, [1200 + warmup], rng, noise=0.004)
+        for _, r in run.iterrows():
+            for layer in (0, 1):
+                weight_rows.append({"model": r["model"], "step": int(r["step"]),
+                                    "tensor": f"layers.{layer}.mlp.dense_h_to_4h.weight",
+                                    "group": "mlp_in", "layer": layer, "stat": "student_t_nu",
+                                    "value": r["value"] + 0.01 * layer})
+            eval_rows.append({"model": r["model"], "step": int(r["step"]), "tokens": r["tokens"],
+                              "lr": r["lr"], "dataset": "train-val", "metric": "loss",
+                              "value": 3 + 5 * (r["step"] + 10) ** -0.3 + 0.01 * r["value"],
+                              "n_tokens": 1000})
+    return pd.concat([pd.DataFrame(weight_rows), pd.DataFrame(eval_rows)], ignore_index=True)
+
+
+def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
+    table = tmp_path / "sweep.parquet"
+    long_tables(np.random.default_rng(9)).to_parquet(table)
+    runner = CliRunner()
+    out = tmp_path / "report"
+    result = runner.invoke(main, ["transitions", "--stat", "student_t_nu", "--group", "mlp_in",
+                                  "--data", str(table), "--bootstrap", "40", "--json",
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert len(doc["runs"]) == 4
+    assert doc["warmup_regression"]["params"]["slope"]["value"] == pytest.approx(1.0, abs=0.3)
+    for name in ("report.md", "transitions.png", "transitions.svg", "transitions.csv",
+                 "warmup_regression.png"):
+        assert (out / name).exists(), name
+    result = runner.invoke(main, ["trajectory", "--stat", "student_t_nu", "--group", "mlp_in",
+                                  "--data", str(table), "--json", "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["n_points"] > 100
+    assert set(doc["pooled_fit"]["params"]) == {"v0", "c", "E", "p"}
+    assert (tmp_path / "t" / "stat_vs_loss.png").exists()
+
+
+def test_cli_bad_stat_is_a_one_line_error(tmp_path):
+    table = tmp_path / "sweep.csv"
+    long_tables(np.random.default_rng(1)).to_csv(table, index=False)
+    result = CliRunner().invoke(main, ["transitions", "--stat", "nope", "--data", str(table)])
+    assert result.exit_code == 2
+    assert "sweep.csv: column 'stat' has no rows 'nope'" in result.output
+    assert "Traceback" not in result.output
