@@ -199,3 +199,17 @@ def test_cli_bad_stat_is_a_one_line_error(tmp_path):
     assert result.exit_code == 2
     assert "sweep.csv: column 'stat' has no rows 'nope'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_join_pivots_both_layers_on_model_and_step():
+    from scalefit.scaling.join import join_checkpoints
+
+    table = long_tables(np.random.default_rng(0))
+    suite = pd.DataFrame({"model": ["warm100", "warm300", "warm900", "warm2000"],
+                          "params": [1e6, 1e6, 1e6, 1e6]})
+    wide = join_checkpoints(table, suite=suite)
+    assert {"mlp_in/student_t_nu", "train-val/loss", "lr", "tokens", "params"} <= set(wide.columns)
+    assert not wide.duplicated(["model", "step"]).any()
+    one = wide[(wide["model"] == "warm300") & (wide["step"] == 1000)].iloc[0]
+    weights = table[(table["model"] == "warm300") & (table["step"] == 1000) & table["stat"].notna()]
+    assert one["mlp_in/student_t_nu"] == pytest.approx(weights["value"].mean())
