@@ -1,0 +1,181 @@
+"""The fit engine: ``fit_law(runs, law)`` fits one scaling law and returns a ``FitResult``.
+
+Objective: Huber(delta) on log residuals, summed (Hoffmann et al. 2022). lmfit is the front end
+(Parameters with bounds, ModelResult, fit report); scipy's least_squares runs underneath with the
+Huber loss, whose cost 0.5 f^2 rho((r/f)^2) with f = delta is exactly sum Huber_delta(r). It stops
+on parameter convergence only (xtol; ftol and gtol off), so sum vs mean cannot move the optimum.
+Starts come from each model's ``starts`` (variable projection for the Chinchilla form); the engine
+refines the best few and reports how many reached the best optimum.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scalefit.errors import InputError
+from scalefit.scaling import laws
+from scalefit.scaling.allocation import allocation_summary
+from scalefit.scaling.bootstrap import LSQ_OPTIONS, bootstrap_law, func_params
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+from scalefit.scaling.models import model_for
+from scalefit.scaling.objective import HUBER_DELTA, huber
+from scalefit.scaling.runtable import LAW_NEEDS, RunTable, as_run_table, canonical_law
+
+N_STARTS = 4  # refined starts per fit (the best grid points of the variable projection)
+SAME_OPTIMUM_RTOL = 1e-6
+
+
+def _independent(law: str, table: RunTable) -> dict:
+    needs = LAW_NEEDS[law][0]
+    return {v: getattr(table, v) for v in needs}
+
+
+def _flops_factor(table: RunTable) -> float:
+    """k in C = k N D: 6 unless the table's flops say otherwise (median of flops / (N D))."""
+    frame = table.frame
+    if "flops" in frame.columns and "tokens" in frame.columns and "params" in frame.columns:
+        ratio = frame["C"] / (frame["params"].astype(float) * frame["D"])
+        k = float(np.median(ratio))
+        if np.isfinite(k) and k > 0:
+            return k
+    return 6.0
+
+
+def _fit_one(model, params, log_loss, indep, delta):
+    fit_kws = dict(LSQ_OPTIONS, f_scale=delta)
+    fit_kws.pop("method")
+    return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
+                     max_nfev=4000, **indep)
+
+
+def _bound_warnings(result) -> list[str]:
+    out = []
+    for name, p in result.params.items():
+        if not p.vary:
+            continue
+        for side, bound in (("lower", p.min), ("upper", p.max)):
+            if np.isfinite(bound) and abs(p.value - bound) <= 1e-6 * max(1.0, abs(bound)):
+                shown = name[4:] if name.startswith("log_") else name
+                out.append(f"parameter {shown} is at its {side} bound")
+    return out
+
+
+def _information(resid: np.ndarray, k: int) -> dict:
+    n = resid.size
+    rss = float(np.sum(resid ** 2))
+    ll_term = n * np.log(max(rss, 1e-300) / n)
+    return {"rmse_log": float(np.sqrt(rss / n)), "aic": float(ll_term + 2 * k),
+            "bic": float(ll_term + k * np.log(n))}
+
+
+def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
+            n_bootstrap: int = 0, seed: int = 0, progress: bool = False,
+            isoflop_method: str = "parabola") -> FitResult:
+    """Fit ``law`` to a run table (DataFrame, path or RunTable) and return a ``FitResult``.
+
+    law: kaplan (= kaplan-nd), kaplan-n, kaplan-d, kaplan-c, kaplan-nd, kaplan-nde, chinchilla,
+    isoflop. Parameters carry the papers' names with stderr (fit) and ci95 (bootstrap, when
+    n_bootstrap > 0); ``extra`` holds the allocation, start statistics, RMSE, AIC and BIC.
+    """
+    law = canonical_law(law)
+    if delta <= 0:
+        raise InputError(f"--delta: must be positive, got {delta}")
+    if law == "isoflop":
+        from scalefit.scaling.isoflop import fit_isoflop
+        return fit_isoflop(runs, loss=loss, n_bootstrap=n_bootstrap, seed=seed,
+                           progress=progress, method=isoflop_method)
+    table = as_run_table(runs, law, loss=loss)
+    model = model_for(law)
+    indep = _independent(law, table)
+    L = table.L
+    log_loss = np.log(L)
+    starts = model.starts(L, k=N_STARTS, delta=delta, **indep)
+
+    fits = []
+    for params in starts:
+        res = _fit_one(model, params, log_loss, indep, delta)
+        obj = float(np.sum(huber(res.residual, delta)))
+        fits.append((obj, res))
+    fits.sort(key=lambda t: t[0])
+    best_obj, best = fits[0]
+    tol = SAME_OPTIMUM_RTOL * max(abs(best_obj), 1e-12)
+    n_at_best = sum(1 for obj, _ in fits if obj - best_obj <= tol)
+
+    converged = bool(best.success and getattr(best, "status", 1) > 0)
+    params = {}
+    for name in model.paper_names:
+        p = best.params[name]
+        stderr = float(p.stderr) if p.stderr is not None else float("nan")
+        params[name] = ParamEstimate(float(p.value), stderr)
+    values = {k: v.value for k, v in params.items()}
+    n_free = len(func_params(model))
+
+    warnings = _bound_warnings(best)
+    if len(L) < 3 * n_free:
+        warnings.append(f"too few points: {len(L)} runs for {n_free} parameters "
+                        f"(fewer than 3 per parameter)")
+    if not converged:
+        warnings.append(f"optimizer did not converge: {best.message}")
+    if law in ("chinchilla", "kaplan-nd", "kaplan-nde") and np.ptp(np.log(table.D)) < 1e-9:
+        warnings.append("every run has the same token count: the D term is not identified")
+
+    k = _flops_factor(table)
+
+    def predict_nd(n, d):
+        return predict_values(law, values, n, d, k)
+
+    extra = {"allocation": allocation_summary(law, values, predict_nd, k),
+             "n_starts": len(fits), "n_starts_at_best": n_at_best, "delta": delta,
+             "n_column": table.n_column, "loss_column": loss, "notes": list(table.notes)}
+    extra.update(_information(np.asarray(best.residual), n_free))
+
+    result = FitResult(law=law, params=params, n_points=len(L), objective=best_obj,
+                       converged=converged, warnings=warnings, extra=extra)
+    if n_bootstrap > 0:
+        boot = bootstrap_law(model, best.params, indep, L, law, delta=delta,
+                             n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+        attach_bootstrap(result, boot)
+    result.model_result = best  # the lmfit ModelResult (fit report, correlations); not in JSON
+    return result
+
+
+def attach_bootstrap(result: FitResult, boot: dict) -> None:
+    """Put bootstrap 95% CIs on the parameters and on the allocation exponents a, b."""
+    for name, draws in boot["params"].items():
+        result.params[name].ci95 = percentile_ci(draws)
+    alloc = result.extra.setdefault("allocation", {})
+    alloc["a_ci95"] = list(percentile_ci(boot["a"]))
+    alloc["b_ci95"] = list(percentile_ci(boot["b"]))
+    result.extra["bootstrap"] = {
+        "n": boot["n"], "n_failed": boot["n_failed"],
+        "stderr": {name: float(np.nanstd(d, ddof=1)) for name, d in boot["params"].items()},
+        "a_stderr": float(np.nanstd(boot["a"], ddof=1)) if np.isfinite(boot["a"]).sum() > 1
+        else float("nan")}
+    if boot["n_failed"] > 0.05 * boot["n"]:
+        result.warnings.append(f"{boot['n_failed']} of {boot['n']} bootstrap refits did not "
+                               "converge")
+
+
+def predict_values(law: str, values: dict, N, D, k: float = 6.0):
+    """Evaluate a law with paper-named parameter values at (N, D); C = k N D for kaplan-c."""
+    N = np.asarray(N, float)
+    D = np.asarray(D, float)
+    v = values
+    if law == "chinchilla":
+        return laws.chinchilla(N, D, v["E"], v["A"], v["B"], v["alpha"], v["beta"])
+    if law == "kaplan-nd":
+        return laws.kaplan_nd(N, D, v["N_c"], v["D_c"], v["alpha_N"], v["alpha_D"])
+    if law == "kaplan-nde":
+        return laws.kaplan_nde(N, D, v["E"], v["N_c"], v["D_c"], v["alpha_N"], v["alpha_D"])
+    if law == "kaplan-n":
+        return laws.kaplan_n(N, v["N_c"], v["alpha_N"]) * np.ones_like(D)
+    if law == "kaplan-d":
+        return laws.kaplan_d(D, v["D_c"], v["alpha_D"]) * np.ones_like(N)
+    if law == "kaplan-c":
+        return laws.kaplan_c(k * N * D, v["C_c"], v["alpha_C"])
+    raise ValueError(f"law '{law}' gives no loss surface L(N, D) to predict from")
+
+
+def predict(result: FitResult, N, D):
+    """Loss predicted by a fitted law at parameters N and tokens D (arrays broadcast)."""
+    k = result.extra.get("allocation", {}).get("flops_per_param_token", 6.0)
+    return predict_values(result.law, result.values(), N, D, k)

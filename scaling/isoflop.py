@@ -1,0 +1,135 @@
+"""IsoFLOP analysis (Hoffmann et al. 2022, Approach 2): per budget the loss-minimising N*, then
+N*(C) = G C^a and D*(C) = C/(6 N*).
+
+Per compute budget, loss is fitted against log N and its minimum taken: ``parabola`` (Hoffmann's
+method: a parabola through the budget's points) or ``akima`` (Porian et al. 2024: the minimum of an
+Akima interpolant). A budget whose minimum is not bracketed by its points (the lowest loss at the
+smallest or largest N, or a parabola that opens downward or peaks outside the sampled range) is
+excluded with a warning that says so.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.interpolate import Akima1DInterpolator
+
+from scalefit.errors import InputError
+from scalefit.scaling.allocation import allocation_summary
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+from scalefit.scaling.runtable import as_run_table
+
+MIN_POINTS_PER_BUDGET = 3
+MIN_BUDGETS = 3
+
+
+def budget_groups(frame: pd.DataFrame) -> pd.Series:
+    """The compute budget of each run: a ``budget`` column, or flops rounded to 3 digits."""
+    if "budget" in frame.columns:
+        return pd.to_numeric(frame["budget"], errors="coerce")
+    return frame["C"].map(lambda c: float(f"{c:.3g}"))
+
+
+def isoflop_minimum(log_n, loss, method: str = "parabola"):
+    """(log N*, L*, why-not) for one IsoFLOP curve; log N* is NaN when it is not bracketed."""
+    order = np.argsort(log_n)
+    x = np.asarray(log_n, float)[order]
+    y = np.asarray(loss, float)[order]
+    if np.unique(x).size < MIN_POINTS_PER_BUDGET:
+        return np.nan, np.nan, f"only {np.unique(x).size} model sizes"
+    i = int(np.argmin(y))
+    if i == 0 or i == x.size - 1:
+        side = "smallest" if i == 0 else "largest"
+        return np.nan, np.nan, f"lowest loss at the {side} model: minimum not bracketed"
+    if method == "akima":
+        grid = np.linspace(x[0], x[-1], 4001)
+        curve = Akima1DInterpolator(x, y)(grid)
+        j = int(np.argmin(curve))
+        return float(grid[j]), float(curve[j]), None
+    if method != "parabola":
+        raise InputError(f"--isoflop-method: unknown method '{method}' (parabola, akima)")
+    a2, a1, a0 = np.polyfit(x, y, 2)
+    if a2 <= 0:
+        return np.nan, np.nan, "parabola opens downward: minimum not bracketed"
+    m = -a1 / (2 * a2)
+    if not x[0] < m < x[-1]:
+        return np.nan, np.nan, "parabola minimum outside the sampled sizes: not bracketed"
+    return float(m), float(a2 * m * m + a1 * m + a0), None
+
+
+def isoflop_optima(frame: pd.DataFrame, method: str = "parabola"):
+    """Per budget: flops, N*, D*, L* (NaN when excluded) and the reason for each exclusion."""
+    budgets = budget_groups(frame)
+    rows, warnings = [], []
+    for c, group in frame.groupby(budgets, sort=True):
+        m, l_star, why = isoflop_minimum(np.log(group["N"]), group["L"], method)
+        n_star = float(np.exp(m)) if np.isfinite(m) else np.nan
+        rows.append({"flops": float(c), "n_runs": len(group), "N_opt": n_star,
+                     "D_opt": c / (6.0 * n_star) if np.isfinite(n_star) else np.nan,
+                     "loss_opt": l_star, "excluded": why or ""})
+        if why:
+            warnings.append(f"budget {c:.3g} FLOPs excluded: {why}")
+    return pd.DataFrame(rows), warnings
+
+
+def _power_fit(log_c, log_n):
+    a, log_g = np.polyfit(log_c, log_n, 1)
+    return float(a), float(log_g)
+
+
+def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0,
+                progress: bool = False, method: str = "parabola") -> FitResult:
+    """IsoFLOP fit of N*(C) = G C^a; ``a`` and ``G`` as params, b = 1 - a in the allocation."""
+    table = as_run_table(runs, "isoflop", loss=loss)
+    optima, warnings = isoflop_optima(table.frame, method)
+    good = optima[np.isfinite(optima["N_opt"])]
+    if len(good) < 2:
+        raise InputError(f"{table.source}: column 'flops': only {len(good)} compute budgets "
+                         "with a bracketed minimum; the IsoFLOP fit needs at least 2")
+    if len(good) < MIN_BUDGETS:
+        warnings.append(f"too few points: only {len(good)} budgets with a bracketed minimum")
+    log_c = np.log(good["flops"].to_numpy())
+    log_n = np.log(good["N_opt"].to_numpy())
+    a, log_g = _power_fit(log_c, log_n)
+    resid = log_n - (log_g + a * log_c)
+    dof = max(len(good) - 2, 1)
+    s2 = float(resid @ resid) / dof
+    sxx = float(np.sum((log_c - log_c.mean()) ** 2))
+    a_se = float(np.sqrt(s2 / sxx)) if sxx > 0 else float("nan")
+    params = {"a": ParamEstimate(a, a_se), "G": ParamEstimate(float(np.exp(log_g)))}
+    values = {"a": a, "G": float(np.exp(log_g))}
+    extra = {"allocation": allocation_summary("isoflop", values, None, 1.0),
+             "method": method, "n_budgets": int(len(optima)), "n_budgets_used": int(len(good)),
+             "optima": optima.to_dict(orient="records"), "n_column": table.n_column,
+             "loss_column": loss, "notes": list(table.notes)}
+    # D* = C/(6 N*) is part of the method; report C/(6 N*) per budget with k = 6 explicitly
+    extra["allocation"]["flops_per_param_token"] = 6.0
+    for row in extra["allocation"].get("budgets", []):
+        row["D_opt"] = row["flops"] / (6.0 * row["N_opt"])
+        row["tokens_per_param"] = row["D_opt"] / row["N_opt"]
+    result = FitResult(law="isoflop", params=params, n_points=int(len(good)),
+                       objective=float(resid @ resid), converged=True, warnings=warnings,
+                       extra=extra)
+    if n_bootstrap > 0:
+        _bootstrap_isoflop(result, good, n_bootstrap, seed)
+    return result
+
+
+def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, seed: int):
+    """Resample the per-budget optima (pairs bootstrap) for a CI on a and G."""
+    rng = np.random.default_rng(seed)
+    log_c = np.log(good["flops"].to_numpy())
+    log_n = np.log(good["N_opt"].to_numpy())
+    a_draws, g_draws = [], []
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, len(log_c), len(log_c))
+        if np.ptp(log_c[idx]) == 0:
+            continue
+        a, log_g = _power_fit(log_c[idx], log_n[idx])
+        a_draws.append(a)
+        g_draws.append(np.exp(log_g))
+    result.params["a"].ci95 = percentile_ci(a_draws)
+    result.params["G"].ci95 = percentile_ci(g_draws)
+    alloc = result.extra["allocation"]
+    alloc["a_ci95"] = list(percentile_ci(a_draws))
+    alloc["b_ci95"] = list(percentile_ci(1.0 - np.asarray(a_draws)))
+    result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": n_bootstrap - len(a_draws)}

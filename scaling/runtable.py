@@ -1,0 +1,197 @@
+"""Load and validate a run table for law fitting: one row per run with N, D, C and a loss.
+
+Every problem is an ``InputError`` naming the file, the column and the (1-based data) row, so the
+CLI prints one line. Missing tokens are derived as flops/(6N), missing flops as 6ND; Kaplan laws
+use ``params_nonembed`` when the table has it (Kaplan et al. 2020 count non-embedding parameters).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.tables import read_table
+
+FLOPS_PER_PARAM_TOKEN = 6.0
+
+# law -> (variables it needs, number of free parameters)
+LAW_NEEDS = {
+    "kaplan-n": (("N",), 2),
+    "kaplan-d": (("D",), 2),
+    "kaplan-c": (("C",), 2),
+    "kaplan-nd": (("N", "D"), 4),
+    "kaplan-nde": (("N", "D"), 5),
+    "chinchilla": (("N", "D"), 5),
+    "isoflop": (("N", "C"), 3),
+}
+LAW_ALIASES = {"kaplan": "kaplan-nd", "hoffmann": "chinchilla", "approach3": "chinchilla",
+               "approach2": "isoflop"}
+
+
+@dataclass
+class RunTable:
+    """A validated run table: columns N, D, C, L (plus the original ones) and how N was chosen."""
+
+    frame: pd.DataFrame
+    source: str
+    n_column: str
+    loss_column: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def N(self):
+        return self.frame["N"].to_numpy(float)
+
+    @property
+    def D(self):
+        return self.frame["D"].to_numpy(float)
+
+    @property
+    def C(self):
+        return self.frame["C"].to_numpy(float)
+
+    @property
+    def L(self):
+        return self.frame["L"].to_numpy(float)
+
+
+def canonical_law(law: str) -> str:
+    """Map a user's law name (``kaplan``, ``Chinchilla``) to the engine's name, or fail."""
+    name = LAW_ALIASES.get(law.strip().lower(), law.strip().lower())
+    if name not in LAW_NEEDS:
+        raise InputError(f"unknown law '{law}' (choose from kaplan, "
+                         f"{', '.join(sorted(LAW_NEEDS))})")
+    return name
+
+
+def read_runs(path) -> tuple[pd.DataFrame, str]:
+    """Read a run table file (CSV, Parquet, JSON); return it with its name for messages."""
+    return read_table(path), str(Path(path))
+
+
+def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """A column as floats; the first non-numeric, NaN or infinite cell is an InputError."""
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(float)
+    raw = df[column].to_numpy()
+    for i, (v, r) in enumerate(zip(values, raw)):
+        if not np.isfinite(v):
+            what = "is missing (NaN)" if (r is None or (isinstance(r, float) and np.isnan(r))) \
+                else f"'{r}' is not a finite number"
+            raise InputError(f"{source}: column '{column}', row {i + 1}: {what}")
+    return values
+
+
+def _positive(values: np.ndarray, column: str, source: str) -> None:
+    bad = np.flatnonzero(values <= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"{source}: column '{column}', row {i + 1}: "
+                         f"must be positive, got {values[i]:g}")
+
+
+def _choose_n(df: pd.DataFrame, law: str) -> str | None:
+    kaplan = law.startswith("kaplan")
+    if kaplan and "params_nonembed" in df.columns:
+        return "params_nonembed"
+    if "params" in df.columns:
+        return "params"
+    if "params_nonembed" in df.columns:
+        return "params_nonembed"
+    return None
+
+
+def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str = "<run table>",
+                  n_column: str | None = None) -> RunTable:
+    """Check a run table for ``law`` and return it with canonical N, D, C, L columns."""
+    law = canonical_law(law)
+    needs, n_free = LAW_NEEDS[law]
+    notes: list[str] = []
+    if loss not in df.columns:
+        raise InputError(f"{source}: column '{loss}' is missing "
+                         f"(columns: {', '.join(map(str, df.columns))})")
+    if n_column is None:
+        n_column = _choose_n(df, law)
+    needs_n = "N" in needs or "D" in needs and "tokens" not in df.columns
+    if needs_n and (n_column is None or n_column not in df.columns):
+        raise InputError(f"{source}: column 'params' is missing (law {law} needs N)")
+    has_tokens = "tokens" in df.columns
+    has_flops = "flops" in df.columns
+    if ("D" in needs or "C" in needs) and not (has_tokens or has_flops):
+        raise InputError(f"{source}: column 'tokens' is missing (and no 'flops' to derive it)")
+
+    if "C" in needs and not has_flops and n_column is None:
+        raise InputError(f"{source}: column 'flops' is missing (and no 'params' to derive it)")
+    out = df.copy()
+    out["L"] = _numeric(df, loss, source)
+    _positive(out["L"].to_numpy(), loss, source)
+    N = None
+    if n_column is not None and n_column in df.columns:
+        N = _numeric(df, n_column, source)
+        _positive(N, n_column, source)
+        out["N"] = N
+    if has_tokens:
+        D = _numeric(df, "tokens", source)
+        _positive(D, "tokens", source)
+    if has_flops:
+        C = _numeric(df, "flops", source)
+        _positive(C, "flops", source)
+    if has_tokens and has_flops:
+        pass
+    elif has_flops and N is not None:
+        D = C / (FLOPS_PER_PARAM_TOKEN * _numeric(df, "params", source)
+                 if "params" in df.columns else FLOPS_PER_PARAM_TOKEN * N)
+        notes.append("tokens derived as flops / (6 params)")
+    elif has_tokens and N is not None:
+        C = FLOPS_PER_PARAM_TOKEN * (_numeric(df, "params", source)
+                                     if "params" in df.columns else N) * D
+        notes.append("flops derived as 6 * params * tokens")
+    elif has_tokens:
+        C = np.full(len(df), np.nan)
+    else:
+        D = np.full(len(df), np.nan)
+    if has_tokens or has_flops:
+        out["D"] = D
+        out["C"] = C
+    if n_column is not None and law.startswith("kaplan") and "N" in needs:
+        notes.append(f"N = {n_column}" + (" (non-embedding, as Kaplan et al. 2020 count it)"
+                                          if n_column == "params_nonembed" else ""))
+    elif n_column is not None:
+        notes.append(f"N = {n_column}")
+
+    _check_duplicates(df, source)
+    min_points = n_free + 1
+    if len(out) < min_points:
+        raise InputError(f"{source}: column '{loss}': {len(out)} rows, law {law} needs at least "
+                         f"{min_points} points for {n_free} parameters")
+    return RunTable(out.reset_index(drop=True), source, n_column or "", loss, notes)
+
+
+def _check_duplicates(df: pd.DataFrame, source: str) -> None:
+    """Two rows with the same run key ((model, step) or (model, tokens)) is an error."""
+    if "model" not in df.columns:
+        return
+    key = ["model", "step"] if "step" in df.columns else (
+        ["model", "tokens"] if "tokens" in df.columns else ["model"])
+    dup = df.duplicated(subset=key, keep="first").to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        values = ", ".join(f"{k}={df[k].iloc[i]}" for k in key)
+        raise InputError(f"{source}: column '{key[-1]}', row {i + 1}: duplicate run ({values})")
+
+
+def load_runs(path, law: str, *, loss: str = "loss") -> RunTable:
+    """Read and validate a run table file for ``law``."""
+    df, source = read_runs(path)
+    return validate_runs(df, law, loss=loss, source=source)
+
+
+def as_run_table(runs, law: str, *, loss: str = "loss") -> RunTable:
+    """Accept a DataFrame, a path or an existing RunTable and return a validated RunTable."""
+    if isinstance(runs, RunTable):
+        runs = runs.frame.drop(columns=["N", "D", "C", "L"], errors="ignore")
+    if isinstance(runs, (str, Path)):
+        return load_runs(runs, law, loss=loss)
+    return validate_runs(runs, law, loss=loss)
