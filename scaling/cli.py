@@ -1,0 +1,141 @@
+"""`scalefit fit LAW` and `scalefit compare kaplan chinchilla`: thin click shells over fit_law
+and compare_laws."""
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from scalefit.data import data_path
+from scalefit.errors import InputError
+from scalefit.options import analysis_options, seed_option
+from scalefit.report import dumps
+
+LAW_CHOICES = ["kaplan", "kaplan-n", "kaplan-d", "kaplan-c", "kaplan-nd", "kaplan-nde",
+               "chinchilla", "isoflop"]
+
+
+def default_runs_path():
+    """The run table that ships with scalefit: the mini suite's measured grid."""
+    return data_path("suites", "mini", "runs.csv")
+
+
+def _load(data_path_arg):
+    from scalefit.scaling.runtable import read_runs
+    if data_path_arg is None:
+        path = default_runs_path()
+        if not path.exists():
+            raise InputError(f"{path}: the shipped run table is absent (the mini suite has not "
+                             "been measured in this install); pass --data FILE")
+        return (*read_runs(path), True)
+    return (*read_runs(data_path_arg), False)
+
+
+def fit_options(func):
+    """--holdout, --bootstrap, --seed, --delta, --loss: shared by fit and compare."""
+    options = [
+        click.option("--holdout", default=None, metavar="X",
+                     help="Keep the largest-compute runs out of the fit: a fraction (0.2) or "
+                          "a count (5); report each law's relative error on them."),
+        click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=1000,
+                     show_default=True, help="Bootstrap resamples for 95% CIs (0: none)."),
+        seed_option,
+        click.option("--delta", type=float, default=1e-3, show_default=True,
+                     help="Huber delta on log residuals."),
+        click.option("--loss", "loss_column", default="loss", show_default=True,
+                     help="Loss column of the run table to fit."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _progress(as_json):
+    return True  # tqdm writes to stderr, so --json stdout stays pure
+
+
+@click.command("fit")
+@click.argument("law", type=click.Choice(LAW_CHOICES, case_sensitive=False))
+@analysis_options
+@fit_options
+@click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="parabola",
+              show_default=True, help="IsoFLOP minimum: Hoffmann's parabola or Porian's Akima.")
+def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
+        isoflop_method):
+    """Fit one scaling law (kaplan = Kaplan's L(N,D); chinchilla; isoflop; ...) to a run table.
+
+    \b
+    Example:
+      scalefit fit chinchilla --data runs.csv --bootstrap 1000 --out report/
+    """
+    from scalefit.scaling.fit import fit_law, predict
+    from scalefit.scaling.holdout import holdout_errors, split_holdout
+    from scalefit.scaling.runtable import canonical_law, validate_runs
+
+    df, source, _ = _load(data_path)
+    law_name = canonical_law(law)
+    table = validate_runs(df, law_name, loss=loss_column, source=source)
+    train, held = split_holdout(df.reset_index(drop=True),
+                                holdout if law_name != "isoflop" else None, table.C)
+    train_table = validate_runs(train, law_name, loss=loss_column, source=source)
+    result = fit_law(train_table, law_name, loss=loss_column, delta=delta,
+                     n_bootstrap=n_bootstrap, seed=seed, progress=_progress(as_json),
+                     isoflop_method=isoflop_method)
+    out = result.to_dict()
+    out["data"] = source
+    if len(held):
+        held_table = validate_runs(held, law_name, loss=loss_column, source=source)
+        out["holdout"] = holdout_errors(predict(result, held_table.N, held_table.D),
+                                        held_table.L)
+        out["holdout"]["flops"] = held_table.C.tolist()
+    if out_dir:
+        from scalefit.scaling.report_md import write_fit_report
+        write_fit_report(out_dir, out, result, train_table.frame)
+    if as_json:
+        click.echo(dumps(out))
+    else:
+        from scalefit.scaling.report_md import fit_text
+        click.echo(fit_text(out))
+
+
+@click.command("compare")
+@click.argument("laws", nargs=-1, type=click.Choice(LAW_CHOICES, case_sensitive=False))
+@analysis_options
+@fit_options
+def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column):
+    """Fit Kaplan's L(N,D) and Chinchilla's form to the same runs and compare them side by side.
+
+    \b
+    Shows parameters with CIs, Huber objective, RMSE, AIC/BIC, held-out error, allocation
+    exponents a and b, tokens per parameter and loss at 1e21, 5.76e23 and 1e25 FLOPs, and two
+    data-derived sentences on why the laws disagree. With no --data it uses the shipped runs and
+    shows the published constants beside the fits.
+    \b
+    Example:
+      scalefit compare kaplan chinchilla --holdout 0.2 --out report/
+    """
+    from scalefit.scaling.compare import compare_laws
+    from scalefit.scaling.published import published_for
+    from scalefit.scaling.runtable import canonical_law
+
+    laws = tuple(laws) or ("kaplan", "chinchilla")
+    if len(set(laws)) < 2:
+        raise InputError(f"compare needs two different laws, got {' '.join(laws)}")
+    df, source, shipped = _load(data_path)
+    cmp = compare_laws(df, laws, loss=loss_column, delta=delta, n_bootstrap=n_bootstrap,
+                       seed=seed, holdout=holdout, progress=_progress(as_json), source=source)
+    results = cmp.pop("_results")
+    if shipped:
+        cmp["published"] = {name: published_for(canonical_law(name)) for name in laws}
+    if out_dir:
+        from scalefit.scaling.report_md import write_compare_report
+        from scalefit.scaling.runtable import validate_runs
+        frame = validate_runs(df, "chinchilla", loss=loss_column, source=source).frame
+        write_compare_report(out_dir, cmp, frame, results)
+    if as_json:
+        click.echo(dumps(cmp))
+    else:
+        from scalefit.scaling.report_md import compare_text
+        click.echo(compare_text(cmp))
+
+
+__all__ = ["fit", "compare", "default_runs_path", "np"]

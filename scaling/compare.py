@@ -1,0 +1,116 @@
+"""Kaplan vs Chinchilla on one run table: both fits side by side, held-out error, allocations,
+and two data-derived sentences on why they disagree.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scalefit.scaling.allocation import REFERENCE_BUDGETS
+from scalefit.scaling.fit import fit_law, predict
+from scalefit.scaling.holdout import holdout_errors, split_holdout
+from scalefit.scaling.runtable import canonical_law, validate_runs
+
+SCHEDULE_COLUMNS = ("schedule_tokens", "lr_schedule_tokens", "decay_tokens", "total_tokens",
+                    "max_tokens")
+
+
+def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str = "loss",
+                 delta: float = 1e-3, n_bootstrap: int = 0, seed: int = 0, holdout=None,
+                 progress: bool = False, source: str = "<run table>") -> dict:
+    """Fit each law to the same runs; return {"fits": {law: fit dict}, "budgets", "explanation"}."""
+    first = canonical_law(laws[0])
+    table = validate_runs(runs, "chinchilla" if first != "isoflop" else first,
+                          loss=loss, source=source)
+    train, held = split_holdout(runs.reset_index(drop=True), holdout, table.C)
+    fits, results = {}, {}
+    for name in laws:
+        law = canonical_law(name)
+        train_table = validate_runs(train, law, loss=loss, source=source)
+        result = fit_law(train_table, law, loss=loss, delta=delta, n_bootstrap=n_bootstrap,
+                         seed=seed, progress=progress)
+        entry = result.to_dict()
+        if len(held):
+            held_table = validate_runs(held, law, loss=loss, source=source)
+            pred = predict(result, held_table.N, held_table.D) if law != "isoflop" else \
+                np.full(len(held_table.L), np.nan)
+            entry["holdout"] = holdout_errors(pred, held_table.L)
+            entry["holdout"]["flops"] = held_table.C.tolist()
+        results[name] = result
+        fits[name] = entry
+    budgets = []
+    for c in REFERENCE_BUDGETS:
+        row = {"flops": c}
+        for name, entry in fits.items():
+            match = [b for b in entry["allocation"].get("budgets", []) if b["flops"] == c]
+            row[f"{name}_tokens_per_param"] = match[0]["tokens_per_param"] if match else np.nan
+            row[f"{name}_loss"] = match[0]["loss"] if match else np.nan
+        budgets.append(row)
+    out = {"data": source, "n_runs": int(len(runs)), "n_fit": int(len(train)),
+           "n_holdout": int(len(held)), "laws": list(laws), "fits": fits, "budgets": budgets,
+           "explanation": explain_disagreement(table.frame, fits)}
+    out["_results"] = results  # FitResult objects for plots; dropped before JSON
+    return out
+
+
+def _distinct(values, rtol=0.02):
+    values = np.sort(np.asarray(values, float))
+    if values.size == 0:
+        return 0
+    return 1 + int(np.sum(np.diff(np.log(values)) > rtol))
+
+
+def explain_disagreement(frame: pd.DataFrame, fits: dict) -> list[str]:
+    """Two sentences, computed from the runs, on why the two laws' allocations differ."""
+    N = frame["N"].to_numpy(float)
+    D = frame["D"].to_numpy(float)
+    sizes = np.unique(np.round(np.log(N), 2))
+    multi = sum(_distinct(D[np.round(np.log(N), 2) == s]) > 1 for s in sizes)
+    tpp = D / N
+    a = {name: f.get("allocation", {}).get("a", np.nan) for name, f in fits.items()}
+    names = list(fits)
+    more_n = max(names, key=lambda n: a[n] if np.isfinite(a[n]) else -np.inf)
+    a_text = " vs ".join(f"{n} a = {a[n]:.2f}" for n in names)
+    if multi <= len(sizes) / 2:
+        first = (f"Only {multi} of the {len(sizes)} model sizes were trained at more than one "
+                 f"token count (tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so N "
+                 f"and D move together and the split between the N and D terms rests on the "
+                 f"functional form: {a_text}, with {more_n} putting more of extra compute "
+                 "into parameters.")
+    else:
+        first = (f"{multi} of the {len(sizes)} model sizes were trained at several token counts "
+                 f"(tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so both laws see "
+                 f"the N-D trade-off directly, yet {a_text}: {more_n} puts more of extra compute "
+                 "into parameters because its form "
+                 + ("has no irreducible loss E, so it reads the flattening of loss at large "
+                    "runs as diminishing returns to data."
+                    if more_n.startswith("kaplan") else
+                    "attributes the flattening of loss to the irreducible term E."))
+    if "params_nonembed" in frame.columns and "params" in frame.columns:
+        share = frame["params_nonembed"].to_numpy(float) / frame["params"].to_numpy(float)
+        first = first[:-1] + (f"; Kaplan's N counts non-embedding parameters only, "
+                              f"{share.min():.0%} to {share.max():.0%} of the total here.")
+    sched = [c for c in SCHEDULE_COLUMNS if c in frame.columns]
+    rmse = {n: f.get("rmse_log", np.nan) for n, f in fits.items()}
+    fit_text = ", ".join(f"{n} RMSE(log L) {rmse[n]:.4f}" for n in names)
+    if sched:
+        total = frame[sched[0]].to_numpy(float)
+        matched = int(np.sum(np.abs(total - D) <= 0.01 * D))
+        second = (f"The learning-rate schedule spans the run's own length in {matched} of "
+                  f"{len(D)} runs ('{sched[0]}'), " + (
+                      "so short runs are not penalised by an unfinished decay" if matched == len(D)
+                      else "so the other runs are read mid-schedule and look worse than a "
+                           "matched run would, which biases the D exponent")
+                  + f"; in-sample fit: {fit_text}.")
+    elif "step" in frame.columns and "model" in frame.columns and \
+            frame.groupby("model")["step"].nunique().max() > 1:
+        per = frame.groupby("model")["step"].nunique()
+        second = (f"Token counts come from intermediate checkpoints of one schedule per model "
+                  f"({int(per.max())} checkpoints for the most-sampled model), not from runs "
+                  f"whose schedule was matched to their length, which Porian et al. 2024 show "
+                  f"pushes the fitted exponent toward Kaplan's; in-sample fit: {fit_text}.")
+    else:
+        second = (f"The table records no learning-rate schedule, so whether each run's schedule "
+                  f"matched its length (Porian et al. 2024's main cause of the gap) cannot be "
+                  f"checked; in-sample fit: {fit_text}.")
+    return [first, second]
