@@ -65,6 +65,11 @@ def batched_nnls(X, y, w):
     Returns (coef (g, k), rss (g,)).
     """
     X = np.asarray(X, float)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return _batched_nnls(X, y, w)
+
+
+def _batched_nnls(X, y, w):
     G, n, k = X.shape
     Xw = X * w[None, :, None]
     yw = y * w

@@ -1,0 +1,93 @@
+"""`scalefit fit` and `scalefit compare` end to end: pure --json parsed back, --out files."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.scaling import laws
+from scalefit.scaling.cli import default_runs_path
+
+PARAM_KEYS = {"value", "stderr", "ci95"}
+
+
+def make_runs(path):
+    rng = np.random.default_rng(1)
+    N, tpp = np.meshgrid(np.geomspace(2e7, 5e9, 7), [4, 10, 25, 60, 150], indexing="ij")
+    N = N.ravel()
+    D = N * tpp.ravel()
+    L = laws.chinchilla(N, D, 1.8, 480, 2000, 0.35, 0.37) * np.exp(rng.normal(0, 0.004, N.size))
+    df = pd.DataFrame({"model": [f"m{i}" for i in range(N.size)], "params": N,
+                       "params_nonembed": 0.85 * N, "tokens": D, "flops": 6 * N * D, "loss": L})
+    df.to_csv(path, index=False)
+    return df
+
+
+def invoke(args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output + result.stderr
+    return result
+
+
+def test_compare_json_and_report(tmp_path):
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    out = tmp_path / "report"
+    result = invoke(["compare", "kaplan", "chinchilla", "--data", str(data), "--json",
+                     "--holdout", "0.2", "--bootstrap", "20", "--out", str(out)])
+    doc = json.loads(result.stdout)  # stdout holds exactly one JSON document
+    assert set(doc["fits"]) == {"kaplan", "chinchilla"}
+    for name, fit in doc["fits"].items():
+        assert {"law", "n_points", "objective", "converged", "params", "allocation"} <= set(fit)
+        assert all(set(p) == PARAM_KEYS for p in fit["params"].values())
+        assert {"a", "b"} <= set(fit["allocation"])
+        assert fit["holdout"]["n"] == 7 and len(fit["holdout"]["relative_error"]) == 7
+        assert {"rmse_log", "aic", "bic"} <= set(fit)
+    assert set(doc["fits"]["chinchilla"]["params"]) == {"E", "A", "B", "alpha", "beta"}
+    assert set(doc["fits"]["kaplan"]["params"]) == {"N_c", "D_c", "alpha_N", "alpha_D"}
+    assert doc["fits"]["kaplan"]["n_column"] == "params_nonembed"
+    assert [b["flops"] for b in doc["budgets"]] == [1e21, 5.76e23, 1e25]
+    assert len(doc["explanation"]) == 2
+    for name in ("report.md", "params.csv", "metrics.csv", "budgets.csv", "compare.json",
+                 "loss_vs_n.png", "loss_vs_n.svg", "frontiers.png", "frontiers.svg",
+                 "residuals.png", "residuals.svg"):
+        assert (out / name).stat().st_size > 0, name
+    assert "chinchilla" in (out / "report.md").read_text()
+
+
+def test_fit_human_table_and_json(tmp_path):
+    data = tmp_path / "runs.parquet"
+    make_runs(tmp_path / "runs.csv").to_parquet(data)
+    text = invoke(["fit", "chinchilla", "--data", str(data), "--bootstrap", "0"]).stdout
+    assert "alpha" in text and "starts reaching the best optimum" in text
+    doc = json.loads(invoke(["fit", "kaplan-nde", "--data", str(data), "--json",
+                             "--bootstrap", "10", "--delta", "0.01"]).stdout)
+    assert doc["law"] == "kaplan-nde" and doc["delta"] == 0.01
+    assert all(np.isfinite(p["ci95"][0]) for p in doc["params"].values())
+
+
+def test_fit_isoflop_cli(tmp_path):
+    from tests.test_scaling_recovery import isoflop_runs
+    data = tmp_path / "iso.csv"
+    isoflop_runs().to_csv(data, index=False)
+    out = tmp_path / "iso"
+    doc = json.loads(invoke(["fit", "isoflop", "--data", str(data), "--json", "--out", str(out),
+                             "--isoflop-method", "akima", "--bootstrap", "50"]).stdout)
+    assert doc["law"] == "isoflop" and 0.4 < doc["allocation"]["a"] < 0.6
+    assert (out / "isoflop_optima.csv").exists() and (out / "frontiers.svg").exists()
+
+
+def test_default_data_path():
+    """No --data: the shipped mini-suite table, with published constants beside the fits."""
+    path = default_runs_path()
+    result = CliRunner().invoke(main, ["compare", "kaplan", "chinchilla", "--json",
+                                       "--bootstrap", "10"])
+    if not path.exists():
+        assert result.exit_code == 2 and "--data" in result.stderr
+        return
+    assert result.exit_code == 0, result.output + result.stderr
+    doc = json.loads(result.stdout)
+    assert "Besiroglu 2024 replication" in doc["published"]["chinchilla"]

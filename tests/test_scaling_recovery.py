@@ -1,0 +1,144 @@
+"""Every law recovers known parameters from data generated with noise; the engine's contract."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalefit.scaling import laws
+from scalefit.scaling.fit import fit_law, predict
+
+RNG_SEED = 7
+
+
+def _grid(n_sizes=8, tpp=(2, 5, 10, 20, 50, 100, 200), n_lo=1e7, n_hi=1e10):
+    N, D = np.meshgrid(np.geomspace(n_lo, n_hi, n_sizes), np.array(tpp, float), indexing="ij")
+    N = N.ravel()
+    return N, N * D.ravel()
+
+
+def _noisy(L, sigma, seed=RNG_SEED):
+    return L * np.exp(np.random.default_rng(seed).normal(0, sigma, np.shape(L)))
+
+
+def _runs(N, D, L, **extra):
+    return pd.DataFrame({"params": N, "tokens": D, "loss": L, **extra})
+
+
+TRUE_CHIN = dict(E=1.8, A=480.0, B=2000.0, alpha=0.35, beta=0.37)
+
+
+def chinchilla_runs(sigma=0.004):
+    N, D = _grid()
+    return _runs(N, D, _noisy(laws.chinchilla(N, D, **TRUE_CHIN), sigma))
+
+
+def test_chinchilla_recovers_parameters_and_allocation():
+    result = fit_law(chinchilla_runs(), "chinchilla")
+    v = result.values()
+    assert result.converged
+    assert abs(v["E"] - 1.8) < 0.05
+    assert abs(v["alpha"] - 0.35) < 0.03 and abs(v["beta"] - 0.37) < 0.03
+    assert abs(np.log(v["A"] / 480)) < 0.5 and abs(np.log(v["B"] / 2000)) < 0.5
+    a_true = 0.37 / (0.35 + 0.37)
+    assert abs(result.extra["allocation"]["a"] - a_true) < 0.02
+    assert abs(result.extra["allocation"]["b"] - (1 - a_true)) < 0.02
+    assert 1 <= result.extra["n_starts_at_best"] <= result.extra["n_starts"]
+    assert all(np.isfinite(p.stderr) and p.stderr > 0 for p in result.params.values())
+    N, D = np.array([1e9, 1e11]), np.array([2e10, 3e12])
+    assert np.allclose(predict(result, N, D), laws.chinchilla(N, D, **TRUE_CHIN), rtol=0.02)
+
+
+def test_chinchilla_optimum_does_not_depend_on_objective_scale():
+    """Duplicating every run doubles the summed objective; the optimum must not move."""
+    runs = chinchilla_runs()
+    once = fit_law(runs, "chinchilla").values()
+    twice = fit_law(pd.concat([runs, runs], ignore_index=True), "chinchilla").values()
+    for name in once:
+        assert twice[name] == pytest.approx(once[name], rel=1e-4)
+
+
+def test_chinchilla_bootstrap_cis_cover_truth_and_are_seeded():
+    runs = chinchilla_runs()
+    r1 = fit_law(runs, "chinchilla", n_bootstrap=60, seed=3)
+    r2 = fit_law(runs, "chinchilla", n_bootstrap=60, seed=3)
+    for name in ("E", "alpha", "beta"):
+        lo, hi = r1.params[name].ci95
+        assert lo < r1.value(name) < hi
+        assert r1.params[name].ci95 == r2.params[name].ci95
+    lo, hi = r1.extra["allocation"]["a_ci95"]
+    assert lo < r1.extra["allocation"]["a"] < hi
+
+
+TRUE_KND = dict(N_c=6.4e13, D_c=1.8e13, alpha_N=0.076, alpha_D=0.103)
+
+
+def test_kaplan_nd_recovers_parameters():
+    N, D = _grid(n_sizes=8, tpp=(1, 3, 10, 30, 100, 300, 1000), n_lo=1e6, n_hi=1e10)
+    runs = _runs(N, D, _noisy(laws.kaplan_nd(N, D, **TRUE_KND), 0.002))
+    result = fit_law(runs, "kaplan")  # "kaplan" is Kaplan's L(N, D)
+    v = result.values()
+    assert result.law == "kaplan-nd" and result.converged
+    assert abs(v["alpha_N"] - 0.076) < 0.006 and abs(v["alpha_D"] - 0.103) < 0.008
+    assert abs(np.log10(v["N_c"] / 6.4e13)) < 0.6 and abs(np.log10(v["D_c"] / 1.8e13)) < 0.6
+    assert abs(result.extra["allocation"]["a"] - 0.103 / 0.179) < 0.03
+
+
+def test_kaplan_nde_recovers_irreducible_loss():
+    truth = dict(E=1.6, N_c=5e8, D_c=1e10, alpha_N=0.25, alpha_D=0.27)
+    N, D = _grid(n_sizes=9, tpp=(1, 3, 10, 30, 100, 300, 1000), n_lo=1e6, n_hi=1e10)
+    runs = _runs(N, D, _noisy(laws.kaplan_nde(N, D, **truth), 0.002))
+    v = fit_law(runs, "kaplan-nde").values()
+    assert abs(v["E"] - 1.6) < 0.08
+    assert abs(v["alpha_N"] - 0.25) < 0.04 and abs(v["alpha_D"] - 0.27) < 0.04
+
+
+@pytest.mark.parametrize("law,column,truth,fn", [
+    ("kaplan-n", "params", dict(N_c=8.8e13, alpha_N=0.076), laws.kaplan_n),
+    ("kaplan-d", "tokens", dict(D_c=5.4e13, alpha_D=0.095), laws.kaplan_d),
+    ("kaplan-c", "flops", dict(C_c=2.7e28, alpha_C=0.050), laws.kaplan_c),
+])
+def test_single_variable_kaplan_laws(law, column, truth, fn):
+    x = np.geomspace(1e6, 1e12, 25) * (1e8 if column == "flops" else 1)
+    runs = pd.DataFrame({column: x, "loss": _noisy(fn(x, **truth), 0.003)})
+    if column != "params":
+        runs["params"] = 1e8
+    result = fit_law(runs, law)
+    exponent = [k for k in truth if k.startswith("alpha")][0]
+    scale = [k for k in truth if not k.startswith("alpha")][0]
+    assert abs(result.value(exponent) - truth[exponent]) < 0.004
+    assert abs(np.log10(result.value(scale) / truth[scale])) < 0.5
+    assert not np.isfinite(result.extra["allocation"]["a"])  # one input: no N-D trade-off
+
+
+def isoflop_runs(sigma=0.001, span=8.0, budgets=np.geomspace(1e18, 1e21, 7)):
+    al, be = TRUE_CHIN["alpha"], TRUE_CHIN["beta"]
+    g = (al * TRUE_CHIN["A"] / (be * TRUE_CHIN["B"])) ** (1 / (al + be))
+    rows = []
+    for c in budgets:
+        n_opt = g * (c / 6) ** (be / (al + be))
+        for n in n_opt * np.geomspace(1 / span, span, 9):
+            rows.append({"params": n, "flops": c})
+    runs = pd.DataFrame(rows)
+    N, D = runs["params"], runs["flops"] / (6 * runs["params"])
+    runs["loss"] = _noisy(laws.chinchilla(N, D, **TRUE_CHIN), sigma)
+    return runs
+
+
+@pytest.mark.parametrize("method", ["parabola", "akima"])
+def test_isoflop_recovers_allocation_exponent(method):
+    result = fit_law(isoflop_runs(), "isoflop", isoflop_method=method, n_bootstrap=50)
+    a_true = TRUE_CHIN["beta"] / (TRUE_CHIN["alpha"] + TRUE_CHIN["beta"])
+    assert abs(result.value("a") - a_true) < 0.03
+    assert result.extra["allocation"]["b"] == pytest.approx(1 - result.value("a"))
+    assert result.extra["n_budgets_used"] == 7 and not result.warnings
+
+
+def test_isoflop_refuses_unbracketed_budget():
+    runs = isoflop_runs()
+    last = runs["flops"].max()
+    # keep only the small models of the largest budget: its minimum is no longer bracketed
+    runs = runs[(runs["flops"] < last) | (runs.index % 9 < 4)]
+    result = fit_law(runs, "isoflop")
+    assert result.extra["n_budgets_used"] == 6
+    assert any("not bracketed" in w and f"{last:.3g}" in w for w in result.warnings)

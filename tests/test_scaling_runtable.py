@@ -1,0 +1,85 @@
+"""Bad run tables: exit status 2 and one line naming the file, the column and the row."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.errors import InputError
+from scalefit.scaling.runtable import validate_runs
+
+
+def good_runs(n=12):
+    N = np.geomspace(1e7, 1e9, n)
+    return pd.DataFrame({"model": [f"m{i}" for i in range(n)], "params": N,
+                         "params_nonembed": 0.8 * N, "tokens": 20 * N,
+                         "loss": 2 + 400 * N ** -0.34 + 400 * (20 * N) ** -0.28})
+
+
+def run_cli(tmp_path, df, *args, name="runs.csv"):
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["fit", *args, "--data", str(path), "--bootstrap", "0"])
+    return result, str(path)
+
+
+def _one_line(result):
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("mutate,column,row,text", [
+    (lambda d: d.drop(columns=["loss"]), "loss", None, "missing"),
+    (lambda d: d.assign(params=d["params"].astype(object).where(d.index != 3, "big")),
+     "params", 4, "not a finite number"),
+    (lambda d: d.assign(loss=d["loss"].where(d.index != 5, np.nan)), "loss", 6, "NaN"),
+    (lambda d: d.assign(tokens=d["tokens"].where(d.index != 2, np.inf)), "tokens", 3,
+     "not a finite number"),
+    (lambda d: d.assign(params=d["params"].where(d.index != 7, -5.0)), "params", 8, "positive"),
+    (lambda d: d.assign(tokens=d["tokens"].where(d.index != 0, 0.0)), "tokens", 1, "positive"),
+    (lambda d: d.assign(loss=d["loss"].where(d.index != 9, 0.0)), "loss", 10, "positive"),
+    (lambda d: d.assign(model=d["model"].where(d.index != 4, "m1")), "tokens", None,
+     "duplicate"),
+    (lambda d: d.head(4), "loss", None, "at least 6 points"),
+])
+def test_bad_table_is_one_line_exit_2(tmp_path, mutate, column, row, text):
+    df = mutate(good_runs())
+    if text == "duplicate":
+        df.loc[4, "tokens"] = df.loc[1, "tokens"]
+    result, path = run_cli(tmp_path, df, "chinchilla")
+    assert result.exit_code == 2, result.output
+    line = _one_line(result)
+    assert path in line and f"column '{column}'" in line and text in line
+    if row is not None:
+        assert f"row {row}:" in line
+
+
+def test_unknown_file_format_and_missing_file(tmp_path):
+    result = CliRunner().invoke(main, ["fit", "chinchilla", "--data",
+                                       str(tmp_path / "nope.csv")])
+    assert result.exit_code == 2 and "file not found" in _one_line(result)
+
+
+def test_bad_holdout_value(tmp_path):
+    result, _ = run_cli(tmp_path, good_runs(), "chinchilla", "--holdout", "abc")
+    assert result.exit_code == 2 and "--holdout" in _one_line(result)
+
+
+def test_tokens_and_flops_derived_and_kaplan_uses_nonembedding():
+    df = good_runs().drop(columns=["tokens"]).assign(flops=lambda d: 6 * d.params * 20 * d.params)
+    table = validate_runs(df, "kaplan")
+    assert np.allclose(table.D, 20 * df["params"])
+    assert np.allclose(table.N, df["params_nonembed"])
+    assert any("params_nonembed" in note for note in table.notes)
+    assert np.allclose(validate_runs(df, "chinchilla").N, df["params"])
+    df2 = good_runs()
+    assert np.allclose(validate_runs(df2, "chinchilla").C, 6 * df2.params * df2.tokens)
+
+
+def test_python_api_raises_input_error():
+    with pytest.raises(InputError, match="unknown law"):
+        validate_runs(good_runs(), "gpt-law")
