@@ -1,0 +1,280 @@
+"""Suites as data: members, checkpoint steps, tokens per step and the LR schedule of a model family.
+
+Pythia ships as `data/suites/pythia.toml` + `pythia.csv`; any other suite is a small TOML or JSON
+spec of the same shape (a hub repo with `step{N}` revisions, or a local folder with one
+sub-folder per checkpoint). Nothing downstream knows which suite it is measuring.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalefit.data import data_path
+from scalefit.errors import InputError
+
+SHIPPED = ("pythia",)
+
+
+@dataclass(frozen=True)
+class LRSchedule:
+    """Linear warmup to `peak`, then cosine (or linear/constant) decay to final_ratio x peak."""
+
+    peak: float
+    warmup_steps: int = 0
+    decay_steps: int = 0
+    final_ratio: float = 0.1
+    style: str = "cosine"
+
+
+def lr_at_step(schedule: LRSchedule, step):
+    """Learning rate at optimizer step(s), as GPT-NeoX's AnnealingLR computes it."""
+    s = np.asarray(step, dtype=float)
+    peak, warm = schedule.peak, schedule.warmup_steps
+    low = schedule.final_ratio * peak
+    span = max(schedule.decay_steps - warm, 1)
+    frac = np.clip((s - warm) / span, 0.0, 1.0)
+    if schedule.style == "cosine":
+        decayed = low + (peak - low) * 0.5 * (1.0 + np.cos(math.pi * frac))
+    elif schedule.style == "linear":
+        decayed = peak - (peak - low) * frac
+    elif schedule.style == "constant":
+        decayed = np.full_like(frac, peak)
+    else:
+        raise InputError(f"LR schedule: unknown style '{schedule.style}' (cosine, linear, constant)")
+    lr = np.where(s < warm, peak * s / max(warm, 1), decayed) if warm > 0 else decayed
+    return float(lr) if np.ndim(lr) == 0 else lr
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of a suite: its name, size and peak LR (plus any extra per-member facts)."""
+
+    name: str
+    params: int | None = None
+    params_nonembed: int | None = None
+    lr_peak: float | None = None
+    alias: str | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A suite: members, checkpoint steps, tokens per step, schedule, and where checkpoints live.
+
+    `hub` is a repo template such as "EleutherAI/{model}" with `revision` "step{step}";
+    `local` is a folder template such as "/runs/tiny/{model}/step{step}" (one folder per
+    checkpoint). Exactly one of the two is set.
+    """
+
+    name: str
+    members: tuple[Member, ...]
+    steps: tuple[int, ...]
+    tokens_per_step: int
+    schedule: LRSchedule
+    hub: str | None = None
+    revision: str = "step{step}"
+    local: str | None = None
+    tokenizer: str | None = None
+    context_length: int | None = None
+    notes: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def member(self, name: str) -> Member:
+        """The member called `name` (full name or alias such as '70m'); InputError if unknown."""
+        for m in self.members:
+            if name in (m.name, m.alias):
+                return m
+        known = ", ".join(m.alias or m.name for m in self.members)
+        raise InputError(f"suite '{self.name}': unknown model '{name}' (known: {known})")
+
+    def schedule_for(self, member: Member) -> LRSchedule:
+        """The member's LR schedule: the suite's shape with the member's own peak LR."""
+        if member.lr_peak is None:
+            return self.schedule
+        return replace(self.schedule, peak=member.lr_peak)
+
+    def lr(self, member: Member, step):
+        """Learning rate of `member` at `step`."""
+        return lr_at_step(self.schedule_for(member), step)
+
+    def tokens(self, step):
+        """Training tokens seen at `step` (constant batch)."""
+        return np.asarray(step, dtype=np.int64) * self.tokens_per_step if np.ndim(step) else \
+            int(step) * self.tokens_per_step
+
+    def table(self) -> pd.DataFrame:
+        """One row per member: name, params, params_nonembed, lr_peak and the extra facts."""
+        rows = [{"model": m.name, "params": m.params, "params_nonembed": m.params_nonembed,
+                 "lr_peak": m.lr_peak, **m.extra} for m in self.members]
+        return pd.DataFrame(rows)
+
+
+def _steps_from(obj, where: str) -> tuple[int, ...]:
+    """Steps from a list, or {explicit = [...], range = [start, stop, every]}."""
+    if obj is None:
+        return ()
+    if isinstance(obj, list):
+        return tuple(sorted({int(s) for s in obj}))
+    if isinstance(obj, dict):
+        steps = {int(s) for s in obj.get("explicit", [])}
+        if "range" in obj:
+            r = obj["range"]
+            if len(r) != 3 or int(r[2]) <= 0:
+                raise InputError(f"{where}: steps.range must be [start, stop, every] with every > 0")
+            steps.update(range(int(r[0]), int(r[1]) + 1, int(r[2])))
+        return tuple(sorted(steps))
+    raise InputError(f"{where}: 'steps' must be a list or a table with explicit/range")
+
+
+def _members_from(spec: dict, base: Path, where: str) -> tuple[Member, ...]:
+    """Members from an inline [[members]] list and/or a members_csv file beside the spec."""
+    rows = list(spec.get("members", []))
+    if "members_csv" in spec:
+        csv = base / spec["members_csv"]
+        if not csv.exists():
+            raise InputError(f"{where}: members_csv '{csv}' not found")
+        rows += pd.read_csv(csv, keep_default_na=False).to_dict("records")
+    if not rows:
+        raise InputError(f"{where}: a suite needs at least one member ([[members]] or members_csv)")
+    out = []
+    core = {"model", "name", "params", "params_nonembed", "lr_peak", "alias"}
+    for i, row in enumerate(rows):
+        name = row.get("name", row.get("model"))
+        if not name:
+            raise InputError(f"{where}: member {i + 1} has no 'name'")
+        alias = row.get("alias")
+        if alias is None and "size" in row:
+            alias = str(row["size"]) + ("-deduped" if str(row.get("deduped")) == "True" else "")
+
+        def num(key, kind):
+            value = row.get(key)
+            if value in (None, ""):
+                return None
+            try:
+                return kind(value)
+            except (TypeError, ValueError):
+                raise InputError(f"{where}: member '{name}', '{key}' = {value!r} is not a number") from None
+
+        out.append(Member(name=str(name), params=num("params", int),
+                          params_nonembed=num("params_nonembed", int), lr_peak=num("lr_peak", float),
+                          alias=alias, extra={k: v for k, v in row.items() if k not in core}))
+    return tuple(out)
+
+
+def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec") -> SuiteSpec:
+    """Build a SuiteSpec from a parsed TOML/JSON spec; relative paths resolve against `base`."""
+    base = Path(base)
+    for key in ("name", "tokens_per_step"):
+        if key not in spec:
+            raise InputError(f"{where}: missing '{key}'")
+    source = spec.get("source", {})
+    hub, local = source.get("hub"), source.get("local")
+    if (hub is None) == (local is None):
+        raise InputError(f"{where}: [source] needs exactly one of 'hub' (repo template) or 'local' (folder)")
+    if local is not None:
+        local = str(local)
+        if "{" not in local:  # plain folder: one sub-folder per model, one per checkpoint inside
+            local = str(Path(local) / "{model}" / "step{step}")
+        if not Path(local).is_absolute():
+            local = str(base / local)
+    sched = dict(spec.get("schedule", {}))
+    members = _members_from(spec, base, where)
+    peak = float(sched.pop("peak", members[0].lr_peak or 0.0))
+    try:
+        schedule = LRSchedule(peak=peak, **{k: sched[k] for k in sched
+                                           if k in ("warmup_steps", "decay_steps", "final_ratio", "style")})
+    except TypeError as exc:
+        raise InputError(f"{where}: [schedule]: {exc}") from None
+    steps = _steps_from(spec.get("steps", source.get("steps")), where)
+    return SuiteSpec(name=str(spec["name"]), members=members, steps=steps,
+                     tokens_per_step=int(spec["tokens_per_step"]), schedule=schedule,
+                     hub=hub, revision=str(source.get("revision", "step{step}")), local=local,
+                     tokenizer=spec.get("tokenizer"), context_length=spec.get("context_length"),
+                     notes=dict(spec.get("discrepancies", {})))
+
+
+def load_suite(name_or_path) -> SuiteSpec:
+    """A shipped suite by name ('pythia') or a user's spec file (.toml or .json)."""
+    text = str(name_or_path)
+    path = data_path("suites", f"{text}.toml") if text in SHIPPED else Path(text)
+    if not path.exists():
+        raise InputError(f"{text}: no such suite (shipped: {', '.join(SHIPPED)}) and no such spec file")
+    try:
+        if path.suffix.lower() == ".json":
+            spec = json.loads(path.read_text())
+        else:
+            spec = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot parse suite spec: {exc}") from None
+    suite = suite_from_dict(spec, base=path.parent, where=str(path))
+    if not suite.steps and suite.local:
+        suite = replace(suite, steps=discover_local_steps(suite))
+    return suite
+
+
+def discover_local_steps(suite: SuiteSpec) -> tuple[int, ...]:
+    """Steps found on disk for a local suite (folders matching its template), across members."""
+    steps = set()
+    for m in suite.members:
+        pattern = suite.local.replace("{model}", m.name)
+        parent, leaf = Path(pattern).parent, Path(pattern).name
+        regex = re.compile("^" + re.escape(leaf).replace(re.escape("{step}"), r"(\d+)") + "$")
+        if parent.is_dir():
+            for child in parent.iterdir():
+                hit = regex.match(child.name)
+                if hit:
+                    steps.add(int(hit.group(1)))
+    return tuple(sorted(steps))
+
+
+def log_spaced(steps) -> list[int]:
+    """Step 0, then the available step nearest (in log) to each power of two, plus the last."""
+    steps = sorted(set(int(s) for s in steps))
+    if not steps:
+        return []
+    positive = np.array([s for s in steps if s > 0], dtype=float)
+    picked = {steps[0], steps[-1]}
+    if positive.size:
+        k = 0
+        while 2 ** k <= positive.max() * 1.5:
+            near = positive[np.argmin(np.abs(np.log(positive) - k * math.log(2)))]
+            picked.add(int(near))
+            k += 1
+    return sorted(picked)
+
+
+def select_steps(selector: str, available) -> list[int]:
+    """Steps chosen by 'all', 'log', 'A:B:S' (inclusive range) or 'N,N,...' from `available`."""
+    available = sorted(set(int(s) for s in available))
+    text = str(selector).strip()
+    if text == "all":
+        chosen = available
+    elif text == "log":
+        chosen = log_spaced(available)
+    elif ":" in text:
+        parts = text.split(":")
+        try:
+            a, b, s = (int(p) for p in parts) if len(parts) == 3 else (*(int(p) for p in parts), 1)
+        except ValueError:
+            raise InputError(f"--steps '{text}': a range is START:STOP:EVERY of integers") from None
+        if s <= 0 or b < a:
+            raise InputError(f"--steps '{text}': need STOP >= START and EVERY > 0")
+        wanted = set(range(a, b + 1, s))
+        chosen = sorted(wanted & set(available)) if available else sorted(wanted)
+    else:
+        try:
+            chosen = sorted({int(p) for p in text.split(",") if p.strip()})
+        except ValueError:
+            raise InputError(f"--steps '{text}': use all, log, START:STOP:EVERY or a list like 0,1000") from None
+        missing = [s for s in chosen if available and s not in available]
+        if missing:
+            raise InputError(f"--steps: step {missing[0]} is not a checkpoint of this suite")
+    if not chosen:
+        raise InputError(f"--steps '{text}': selects no checkpoint of this suite")
+    return chosen
