@@ -1,0 +1,76 @@
+"""CLI for the mini suite: `scalefit data build-corpus` and `scalefit suite train`."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.group()
+def data():
+    """Build the corpora and tokenizer the mini suite trains and evaluates on."""
+
+
+@data.command("build-corpus")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for tokenizer/, prose/ and code/ token files and manifest.json.")
+@click.option("--prose-dir", multiple=True, type=click.Path(file_okay=False),
+              help="Folder of prose sources (*.rst.txt, *.rst, *.txt). Repeatable. "
+                   "Default: Debian linux-doc-6.1 and python3.11-doc _sources.")
+@click.option("--code-dir", multiple=True, type=click.Path(file_okay=False),
+              help="Folder of Python sources. Repeatable. Default: this Python's stdlib.")
+@click.option("--vocab-size", default=4096, show_default=True, help="BPE vocabulary size.")
+@click.option("--seed", default=1234, show_default=True, help="Seed of the document split.")
+@click.option("--val-frac", default=0.02, show_default=True, help="Share of documents in val.")
+@click.option("--test-frac", default=0.02, show_default=True, help="Share of documents in test.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON document.")
+def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, test_frac, as_json):
+    """Read, deduplicate, split (by document) and tokenize prose and code; train the tokenizer."""
+    from scalefit.evals.corpus import build_corpus
+
+    manifest = build_corpus(out_dir, prose_dir or None, code_dir or None, vocab_size=vocab_size,
+                            seed=seed, val_frac=val_frac, test_frac=test_frac)
+    if as_json:
+        click.echo(json.dumps(manifest))
+        return
+    for name, info in manifest["distributions"].items():
+        sizes = ", ".join(f"{s} {info[s]['n_tokens']:,} tokens / {info[s]['n_docs']} docs"
+                          for s in ("train", "val", "test"))
+        click.echo(f"{name}: {sizes} ({info['n_duplicates']} duplicates dropped)")
+    click.echo(f"wrote {out_dir}")
+
+
+@click.group()
+def suite():
+    """Train the mini suite described by a spec TOML."""
+
+
+@suite.command("train")
+@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Suite spec TOML (e.g. data/suites/mini.toml).")
+@click.option("--corpus", "corpus_dir", default="runs/corpus", show_default=True,
+              type=click.Path(file_okay=False), help="Folder written by `scalefit data build-corpus`.")
+@click.option("--out", "out_dir", default="runs/suite", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for checkpoints and per-run logs.")
+@click.option("--tables", "table_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder for runs.csv and provenance.json. Default: --out.")
+@click.option("--part", "parts", multiple=True, type=click.Choice(["grid", "long", "code"]),
+              help="Train only these parts of the spec (repeatable). Default: all, in order.")
+@click.option("--only", default=None, help="Train only runs whose id contains this text.")
+@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
+@click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the finished runs as one JSON document.")
+def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, device, threads, as_json):
+    """Train (or resume) every run of the spec; each finished run is appended to runs.csv."""
+    import torch
+
+    from scalefit.evals.train import train_suite
+
+    torch.set_num_threads(threads)
+    rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code"),
+                       device=device, table_dir=table_dir, progress=not as_json, only=only)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for r in rows:
+        click.echo(f"{r['run']}: loss {r['loss']:.4f} ({r['tokens']:,} tokens, {r['wall_s']:.0f} s)")

@@ -1,0 +1,180 @@
+"""Build the mini suite's two corpora (technical prose, Python code) and its byte-level BPE tokenizer.
+
+Documents are read from explicit source folders, deduplicated by content hash, split into
+train / val / test by document with a fixed seed, and tokenized to memory-mapped uint16 files
+with a JSON sidecar, so training and evaluation read tokens without re-tokenizing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scalefit.errors import InputError
+
+EOS = "<|endoftext|>"
+PAD = "<|padding|>"
+SPLITS = ("train", "val", "test")
+PROSE_DEFAULT_DIRS = ("/usr/share/doc/linux-doc-6.1/html/_sources",
+                      "/usr/share/doc/python3.11/html/_sources")
+PROSE_PATTERNS = ("*.rst.txt", "*.rst", "*.txt")
+CODE_PATTERNS = ("*.py",)
+CODE_EXCLUDE = ("site-packages", "__pycache__", "dist-packages")
+
+
+@dataclass
+class Document:
+    """One source file: where it came from and its text."""
+
+    source: str
+    text: str
+
+
+def default_code_dirs() -> list[str]:
+    """The CPython standard library of the running interpreter (real, installed Python code)."""
+    return [sysconfig.get_paths()["stdlib"]]
+
+
+def read_documents(dirs, patterns, exclude=()) -> list[Document]:
+    """Read every file matching `patterns` under `dirs` (sorted, so the order is reproducible)."""
+    docs = []
+    for d in dirs:
+        root = Path(d)
+        if not root.is_dir():
+            raise InputError(f"{d}: source folder does not exist")
+        paths = set()
+        for pattern in patterns:
+            paths.update(root.rglob(pattern))
+        for path in sorted(paths):
+            if not path.is_file() or any(part in exclude for part in path.parts):
+                continue
+            text = path.read_bytes().decode("utf-8", errors="replace").strip()
+            if text:
+                docs.append(Document(str(path), text))
+    return docs
+
+
+def deduplicate(docs: list[Document]) -> list[Document]:
+    """Drop exact duplicates (same sha256 of the stripped text), keeping the first seen."""
+    seen, kept = set(), []
+    for doc in docs:
+        digest = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            kept.append(doc)
+    return kept
+
+
+def split_documents(docs: list[Document], seed: int, val_frac: float, test_frac: float
+                    ) -> dict[str, list[Document]]:
+    """Split by document with a seeded permutation; each split keeps a reproducible order."""
+    order = np.random.default_rng(seed).permutation(len(docs))
+    n_val = max(1, round(val_frac * len(docs))) if val_frac > 0 else 0
+    n_test = max(1, round(test_frac * len(docs))) if test_frac > 0 else 0
+    if n_val + n_test >= len(docs):
+        raise InputError(f"only {len(docs)} documents: too few to split into train/val/test")
+    idx = {"val": order[:n_val], "test": order[n_val:n_val + n_test],
+           "train": order[n_val + n_test:]}
+    return {k: [docs[i] for i in sorted(v)] for k, v in idx.items()}
+
+
+def train_tokenizer(texts, vocab_size: int):
+    """Train a GPT-NeoX-style byte-level BPE tokenizer (no lowercasing, byte fallback by design)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def save_tokenizer(tok, out_dir: Path) -> None:
+    """Save tokenizer.json plus the files `AutoTokenizer.from_pretrained(out_dir)` needs."""
+    from transformers import PreTrainedTokenizerFast
+
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS,
+                                   unk_token=EOS, pad_token=PAD)
+    fast.save_pretrained(str(out_dir))
+
+
+def tokenize_split(tok, docs: list[Document], path: Path) -> dict:
+    """Write documents as one uint16 token stream, each followed by EOS; return the sidecar."""
+    eos_id = tok.token_to_id(EOS)
+    if tok.get_vocab_size() > np.iinfo(np.uint16).max:
+        raise InputError(f"vocabulary of {tok.get_vocab_size()} does not fit uint16 tokens")
+    n_tokens = 0
+    tmp = path.with_suffix(".bin.tmp")
+    with open(tmp, "wb") as f:
+        for start in range(0, len(docs), 256):
+            chunk = docs[start:start + 256]
+            for enc in tok.encode_batch([d.text for d in chunk]):
+                ids = np.asarray(enc.ids + [eos_id], dtype=np.uint16)
+                f.write(ids.tobytes())
+                n_tokens += ids.size
+    os.replace(tmp, path)
+    n_bytes = sum(len(d.text.encode("utf-8")) for d in docs)
+    return {"file": path.name, "dtype": "uint16", "n_tokens": n_tokens, "n_docs": len(docs),
+            "n_bytes": n_bytes, "bytes_per_token": n_bytes / max(n_tokens, 1)}
+
+
+def load_tokens(corpus_dir, distribution: str, split: str) -> np.memmap:
+    """Memory-map the token file of one (distribution, split) of a built corpus."""
+    path = Path(corpus_dir) / distribution / f"{split}.bin"
+    if not path.exists():
+        raise InputError(f"{path}: no token file; run `scalefit data build-corpus` first")
+    return np.memmap(path, dtype=np.uint16, mode="r")
+
+
+def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 4096,
+                 seed: int = 1234, val_frac: float = 0.02, test_frac: float = 0.02,
+                 tokenizer_chars: int = 40_000_000) -> dict:
+    """Read, dedup, split and tokenize both corpora; write tokenizer, token files and manifest."""
+    out = Path(out_dir)
+    prose_dirs = list(prose_dirs or PROSE_DEFAULT_DIRS)
+    code_dirs = list(code_dirs or default_code_dirs())
+    sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS),
+               "code": read_documents(code_dirs, CODE_PATTERNS, CODE_EXCLUDE)}
+    splits, manifest = {}, {"seed": seed, "vocab_size": vocab_size, "val_frac": val_frac,
+                            "test_frac": test_frac, "distributions": {}}
+    for name, docs in sources.items():
+        if not docs:
+            raise InputError(f"no {name} documents found under {prose_dirs if name == 'prose' else code_dirs}")
+        kept = deduplicate(docs)
+        splits[name] = split_documents(kept, seed, val_frac, test_frac)
+        manifest["distributions"][name] = {
+            "source_dirs": prose_dirs if name == "prose" else code_dirs,
+            "n_files": len(docs), "n_duplicates": len(docs) - len(kept)}
+    tok = train_tokenizer(_tokenizer_texts(splits, tokenizer_chars), vocab_size)
+    (out / "tokenizer").mkdir(parents=True, exist_ok=True)
+    save_tokenizer(tok, out / "tokenizer")
+    for name, parts in splits.items():
+        (out / name).mkdir(parents=True, exist_ok=True)
+        info = manifest["distributions"][name]
+        for split in SPLITS:
+            info[split] = tokenize_split(tok, parts[split], out / name / f"{split}.bin")
+        (out / name / "documents.json").write_text(json.dumps(
+            {s: [d.source for d in parts[s]] for s in SPLITS}, indent=0))
+    manifest["vocab_size_actual"] = tok.get_vocab_size()
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def _tokenizer_texts(splits, max_chars):
+    """Train documents of both distributions, interleaved, up to `max_chars` of each."""
+    for name in splits:
+        used = 0
+        for doc in splits[name]["train"]:
+            if used >= max_chars:
+                break
+            used += len(doc.text)
+            yield doc.text

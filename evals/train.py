@@ -1,0 +1,493 @@
+"""Train the mini suite with the Pythia recipe, scaled down; resumable at checkpoint granularity.
+
+GPT-NeoX (rotary on 25% of head dims, parallel residual, untied embeddings), GPT-NeoX init
+(small_init, wang_init on output projections), Adam(0.9, 0.95, 1e-8), weight decay 0.1, linear
+warmup then cosine decay to 0.1 x peak over each run's own length, constant batch, gradient
+clipping 1.0, fixed seeds, a data order that is a pure function of (seed, step).
+Every finished run appends one row to the suite's runs.csv (atomically), so a kill loses nothing.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scalefit.errors import InputError
+
+RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "params", "params_nonembed", "tokens",
+               "flops", "flops_budget", "loss", "loss_prose_test", "loss_code_test", "loss_code_val",
+               "d_model", "n_layer", "n_head", "lr_peak", "warmup_steps", "steps", "batch_tokens",
+               "seq_len", "seed", "wall_s"]
+
+
+@dataclass
+class ModelSize:
+    """One suite member's shape and peak learning rate."""
+
+    name: str
+    d_model: int
+    n_layer: int
+    n_head: int
+    lr: float
+
+
+@dataclass
+class RunSpec:
+    """One training run: a size, a distribution, a length, and the checkpoints to keep."""
+
+    run: str
+    part: str
+    size: ModelSize
+    distribution: str
+    steps: int
+    flops_budget: float
+    checkpoints: list[int] = field(default_factory=list)
+    also: str = ""  # another part this same run serves (a grid run that is also the long run)
+
+
+@dataclass
+class Recipe:
+    """Suite-wide hyperparameters shared by every run (the Pythia recipe, scaled down)."""
+
+    seq_len: int = 128
+    batch_seqs: int = 8
+    seed: int = 1234
+    warmup_frac: float = 0.01
+    warmup_min_steps: int = 10
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    eval_tokens: int = 65536
+    resume_every: int = 250
+
+    @property
+    def batch_tokens(self) -> int:
+        return self.seq_len * self.batch_seqs
+
+
+@dataclass
+class SuiteSpec:
+    """A parsed spec TOML: recipe, sizes, and the runs of its parts (grid, long, code)."""
+
+    name: str
+    recipe: Recipe
+    sizes: list[ModelSize]
+    runs: list[RunSpec]
+    vocab_size: int
+
+
+# ---------------------------------------------------------------- spec
+
+
+def pythia_checkpoints(steps: int, n_even: int) -> list[int]:
+    """Steps 0, 1, 2, 4, ... (powers of two below the first even step), then `n_even` evenly spaced."""
+    every = max(1, steps // n_even)
+    even = list(range(every, steps + 1, every))
+    if even[-1] != steps:
+        even.append(steps)
+    logs = [0] + [2 ** k for k in range(0, 64) if 2 ** k < every]
+    return sorted(set(logs + even))
+
+
+def count_params(size: ModelSize, vocab_size: int) -> tuple[int, int]:
+    """(params, params_nonembed) of a GPT-NeoX size with untied input and output embeddings."""
+    d, L = size.d_model, size.n_layer
+    per_layer = 4 * d * d + 4 * d + 8 * d * d + 5 * d + 4 * d  # attn qkv+dense, mlp, 2 layernorms
+    nonembed = L * per_layer + 2 * d
+    return nonembed + 2 * vocab_size * d, nonembed
+
+
+def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
+    """Read a suite spec TOML; every run's length comes from its FLOP budget or token count."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise InputError(f"{path}: cannot read spec: {e}") from e
+    suite = raw.get("suite", {})
+    recipe = Recipe(**{k: v for k, v in raw.get("recipe", {}).items()})
+    vocab = int(vocab_size or suite.get("vocab_size", 4096))
+    sizes = []
+    for i, s in enumerate(raw.get("sizes", [])):
+        try:
+            sizes.append(ModelSize(name=s["name"], d_model=int(s["d_model"]), n_layer=int(s["n_layer"]),
+                                   n_head=int(s["n_head"]), lr=float(s["lr"])))
+        except KeyError as e:
+            raise InputError(f"{path}: sizes, row {i + 1}: missing {e}") from e
+    if not sizes:
+        raise InputError(f"{path}: no [[sizes]] in spec")
+    by_name = {s.name: s for s in sizes}
+    runs: list[RunSpec] = []
+    for part in ("grid", "long", "code"):
+        block = raw.get(part)
+        if not block:
+            continue
+        names = block.get("sizes", list(by_name))
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise InputError(f"{path}: [{part}] sizes: unknown size {unknown[0]!r}")
+        dist = block.get("distribution", "code" if part == "code" else "prose")
+        # budget-major order: a grid cut short is still a grid (every size at the budgets done)
+        for budget in block.get("flops", []):
+            for n in names:
+                params = count_params(by_name[n], vocab)[0]
+                steps = max(1, round(budget / (6 * params * recipe.batch_tokens)))
+                runs.append(RunSpec(f"{part}/{n}-C{budget:.2g}", part, by_name[n], dist, steps,
+                                    float(budget), [steps]))
+        for tokens in block.get("tokens", []):
+            for n in names:
+                params = count_params(by_name[n], vocab)[0]
+                steps = max(1, round(tokens / recipe.batch_tokens))
+                ckpts = (pythia_checkpoints(steps, int(block.get("n_even_checkpoints", 20)))
+                         if part == "long" else [steps])
+                run = RunSpec(f"{part}/{n}-D{int(tokens)}", part, by_name[n], dist, steps,
+                              6.0 * params * steps * recipe.batch_tokens, ckpts)
+                twin = next((r for r in runs if (r.size.name, r.distribution, r.steps)
+                             == (n, dist, steps)), None)
+                if twin is not None:  # same training run already in the spec: keep its checkpoints
+                    twin.checkpoints = sorted(set(twin.checkpoints) | set(ckpts))
+                    twin.also = part
+                else:
+                    runs.append(run)
+    return SuiteSpec(suite.get("name", path.stem), recipe, sizes, runs, vocab)
+
+
+# ---------------------------------------------------------------- schedule and data
+
+
+def lr_at_step(step: int, steps: int, peak: float, warmup: int, min_ratio: float) -> float:
+    """Linear warmup to `peak` over `warmup` steps, then cosine decay to min_ratio x peak at `steps`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def warmup_steps(recipe: Recipe, steps: int) -> int:
+    """Pythia's 1% warmup, with a floor so the shortest runs still warm up."""
+    return min(steps, max(recipe.warmup_min_steps, round(recipe.warmup_frac * steps)))
+
+
+def batch_at_step(tokens: np.ndarray, step: int, batch_seqs: int, seq_len: int, seed: int):
+    """The batch of `step`: windows of a seeded per-epoch permutation (a pure function of step)."""
+    n_windows = (len(tokens) - 1) // seq_len
+    rows = []
+    for i in range(step * batch_seqs, (step + 1) * batch_seqs):
+        epoch, pos = divmod(i, n_windows)
+        w = _epoch_order(seed, epoch, n_windows)[pos]
+        rows.append(np.asarray(tokens[w * seq_len:w * seq_len + seq_len + 1], dtype=np.int64))
+    return np.stack(rows)
+
+
+_ORDER_CACHE: dict = {}
+
+
+def _epoch_order(seed, epoch, n):
+    key = (seed, epoch, n)
+    if key not in _ORDER_CACHE:
+        _ORDER_CACHE.clear()
+        _ORDER_CACHE[key] = np.random.default_rng([seed, epoch]).permutation(n)
+    return _ORDER_CACHE[key]
+
+
+# ---------------------------------------------------------------- model
+
+
+def build_model(size: ModelSize, vocab_size: int, seq_len: int, seed: int):
+    """A GPT-NeoX model with the Pythia architecture choices and GPT-NeoX initialization."""
+    import torch
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    cfg = GPTNeoXConfig(vocab_size=vocab_size, hidden_size=size.d_model,
+                        num_hidden_layers=size.n_layer, num_attention_heads=size.n_head,
+                        intermediate_size=4 * size.d_model, max_position_embeddings=seq_len,
+                        rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False,
+                        hidden_dropout=0.0, attention_dropout=0.0, bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(seed)
+    model = GPTNeoXForCausalLM(cfg)
+    gpt_neox_init(model, size.d_model, size.n_layer, seed)
+    return model
+
+
+def gpt_neox_init(model, d_model: int, n_layer: int, seed: int) -> None:
+    """small_init N(0, sqrt(2/(5d))) everywhere; wang_init N(0, 2/(L sqrt(d))) on output projections."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    small = math.sqrt(2.0 / (5 * d_model))
+    wang = 2.0 / (n_layer * math.sqrt(d_model))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 1:
+                p.fill_(1.0 if "norm" in name else 0.0)
+            else:
+                std = wang if name.endswith(("attention.dense.weight", "dense_4h_to_h.weight")) else small
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+
+def make_optimizer(model, recipe: Recipe, lr: float):
+    """Adam with decoupled weight decay on matrices only (not biases, norms)."""
+    import torch
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=(recipe.beta1, recipe.beta2), eps=recipe.eps)
+
+
+def mean_loss(model, tokens: np.ndarray, seq_len: int, n_tokens: int, batch_seqs: int = 16) -> float:
+    """Mean next-token NLL (nats/token) over the first `n_tokens` of a split, in disjoint windows."""
+    import torch
+
+    available = (len(tokens) - 1) // seq_len
+    n_windows = max(1, min(n_tokens // seq_len, available))
+    starts = np.linspace(0, available - 1, n_windows).round().astype(int)  # spread over the split
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, n_windows, batch_seqs):
+            idx = starts[start:start + batch_seqs]
+            x = torch.from_numpy(np.stack([np.asarray(tokens[w * seq_len:w * seq_len + seq_len + 1],
+                                                      dtype=np.int64) for w in idx]))
+            logits = model(input_ids=x[:, :-1]).logits.float()
+            nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                    x[:, 1:].reshape(-1), reduction="sum")
+            total += nll.item()
+            count += x[:, 1:].numel()
+    model.train()
+    return total / count
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(folder: Path, model, optimizer=None, state: dict | None = None) -> None:
+    """Write a checkpoint folder atomically: safetensors weights (+ optimizer and state to resume)."""
+    import torch
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    if optimizer is not None:
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    if state is not None:
+        (tmp / "trainer_state.json").write_text(json.dumps(state))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def latest_resumable(run_dir: Path):
+    """The resumable checkpoint with the highest step in a run folder, or None."""
+    best = None
+    for f in run_dir.glob("*/trainer_state.json"):
+        if f.parent.name.endswith(".tmp"):
+            continue
+        step = json.loads(f.read_text())["step"]
+        if (f.parent / "optimizer.pt").exists() and (best is None or step > best[0]):
+            best = (step, f.parent)
+    return best
+
+
+def load_checkpoint(folder: Path, model, optimizer) -> dict:
+    """Restore weights (safetensors) and optimizer state (torch.load weights_only) into place."""
+    import torch
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    model.load_state_dict(state, strict=False)
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    return json.loads((folder / "trainer_state.json").read_text())
+
+
+# ---------------------------------------------------------------- one run
+
+
+def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = "cpu",
+              progress: bool = True, stop_after_step: int | None = None) -> dict | None:
+    """Train (or resume) one run to its end, evaluate it, and return its runs.csv row."""
+    import torch
+    from tqdm import tqdm
+
+    from scalefit.evals.corpus import load_tokens
+
+    recipe = spec.recipe
+    run_dir = Path(out_dir) / run.run
+    done = run_dir / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_tokens = load_tokens(corpus_dir, run.distribution, "train")
+    model = build_model(run.size, spec.vocab_size, recipe.seq_len, recipe.seed).to(device)
+    optimizer = make_optimizer(model, recipe, run.size.lr)
+    warmup = warmup_steps(recipe, run.steps)
+    start, wall_before = 0, 0.0
+    resumed = latest_resumable(run_dir)
+    if resumed:
+        state = load_checkpoint(resumed[1], model, optimizer)
+        start, wall_before = state["step"], state["wall_s"]
+    elif 0 in run.checkpoints:
+        save_checkpoint(run_dir / "step0", model)
+    log_path = run_dir / "train_log.csv"
+    _truncate_log(log_path, start)
+    keep = set(run.checkpoints)
+    t0 = time.time()
+    bar = tqdm(total=run.steps, initial=start, desc=run.run, unit="step", disable=not progress,
+               mininterval=2.0, leave=False)
+    with open(log_path, "a") as log:
+        if start == 0:
+            log.write("step,tokens,lr,loss\n")
+        for step in range(start, run.steps):
+            lr = lr_at_step(step, run.steps, run.size.lr, warmup, recipe.min_lr_ratio)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            batch = torch.from_numpy(batch_at_step(train_tokens, step, recipe.batch_seqs,
+                                                   recipe.seq_len, recipe.seed)).to(device)
+            loss = _causal_loss(model, batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            done_steps = step + 1
+            log.write(f"{done_steps},{done_steps * recipe.batch_tokens},{lr:.6g},{loss.item():.5f}\n")
+            elapsed = wall_before + time.time() - t0
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}",
+                            tok_s=f"{(done_steps - start) * recipe.batch_tokens / max(time.time() - t0, 1e-9):.0f}")
+            state = {"step": done_steps, "tokens": done_steps * recipe.batch_tokens, "wall_s": elapsed}
+            if done_steps in keep:
+                log.flush()
+                save_checkpoint(run_dir / f"step{done_steps}", model, optimizer, state)
+                _drop_resume(run_dir)
+            elif done_steps % recipe.resume_every == 0:
+                log.flush()
+                save_checkpoint(run_dir / "resume", model, optimizer, state)
+            if stop_after_step is not None and done_steps >= stop_after_step:
+                bar.close()
+                return None
+    bar.close()
+    wall = wall_before + time.time() - t0
+    row = evaluate_run(spec, run, model, corpus_dir, wall)
+    _drop_resume(run_dir)
+    done.write_text(json.dumps(row))
+    return row
+
+
+def _causal_loss(model, batch):
+    """Mean next-token cross-entropy of a (B, T+1) batch."""
+    import torch
+
+    logits = model(input_ids=batch[:, :-1]).logits
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                             batch[:, 1:].reshape(-1))
+
+
+def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float) -> dict:
+    """Final losses on prose val (the train distribution of the grid), prose test, code val/test."""
+    from scalefit.evals.corpus import load_tokens
+
+    r = spec.recipe
+    ev = {f"{d}_{s}": mean_loss(model, load_tokens(corpus_dir, d, s), r.seq_len, r.eval_tokens)
+          for d, s in (("prose", "val"), ("prose", "test"), ("code", "val"), ("code", "test"))}
+    params, nonembed = count_params(run.size, spec.vocab_size)
+    tokens = run.steps * r.batch_tokens
+    own_val = ev[f"{run.distribution}_val"]
+    return {"model": run.size.name, "run": run.run, "part": run.part, "also": run.also,
+            "checkpoints": len(run.checkpoints),
+            "distribution": run.distribution, "params": params, "params_nonembed": nonembed,
+            "tokens": tokens, "flops": 6.0 * params * tokens, "flops_budget": run.flops_budget,
+            "loss": round(own_val, 5), "loss_prose_test": round(ev["prose_test"], 5),
+            "loss_code_test": round(ev["code_test"], 5), "loss_code_val": round(ev["code_val"], 5),
+            "d_model": run.size.d_model, "n_layer": run.size.n_layer, "n_head": run.size.n_head,
+            "lr_peak": run.size.lr, "warmup_steps": warmup_steps(r, run.steps), "steps": run.steps,
+            "batch_tokens": r.batch_tokens, "seq_len": r.seq_len, "seed": r.seed,
+            "wall_s": round(wall_s, 2)}
+
+
+def _drop_resume(run_dir: Path) -> None:
+    shutil.rmtree(run_dir / "resume", ignore_errors=True)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep only log lines up to `step`, so a resumed run's log has no duplicated steps."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = [lines[0]] + [ln for ln in lines[1:] if ln and int(ln.split(",")[0]) <= step] if lines else []
+    path.write_text("\n".join(kept) + ("\n" if kept else ""))
+
+
+# ---------------------------------------------------------------- the suite
+
+
+def append_row(table: Path, row: dict) -> None:
+    """Add one run's row to a CSV atomically (write a temp file, then rename), replacing its old row."""
+    import pandas as pd
+
+    new = pd.DataFrame([row])
+    if table.exists():
+        old = pd.read_csv(table)
+        old = old[old["run"] != row["run"]]
+        new = pd.concat([old, new], ignore_index=True)
+    cols = [c for c in RUN_COLUMNS if c in new.columns] + [c for c in new.columns if c not in RUN_COLUMNS]
+    tmp = table.with_suffix(".csv.tmp")
+    new[cols].to_csv(tmp, index=False)
+    os.replace(tmp, table)
+
+
+def provenance(spec_path, spec: SuiteSpec, device: str) -> dict:
+    """Spec, package versions, seeds and hardware, for the provenance file that ships with tables."""
+    import tokenizers
+    import torch
+    import transformers
+
+    return {"spec_file": str(spec_path), "spec": Path(spec_path).read_text(),
+            "suite": spec.name, "seed": spec.recipe.seed, "recipe": asdict(spec.recipe),
+            "vocab_size": spec.vocab_size,
+            "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                         "transformers": transformers.__version__,
+                         "tokenizers": tokenizers.__version__, "numpy": np.__version__},
+            "hardware": {"machine": platform.machine(), "processor": platform.processor(),
+                         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                         "device": device, "platform": platform.platform()}}
+
+
+def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), device: str = "cpu",
+                table_dir=None, progress: bool = True, only: str | None = None) -> list[dict]:
+    """Train every run of the chosen parts in spec order, appending each finished run to runs.csv."""
+    from scalefit.evals.corpus import load_tokens
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Path(corpus_dir) / "manifest.json"
+    if not manifest.exists():
+        raise InputError(f"{manifest}: no corpus; run `scalefit data build-corpus --out {corpus_dir}`")
+    vocab = json.loads(manifest.read_text())["vocab_size_actual"]
+    spec = load_spec(spec_path, vocab_size=vocab)
+    load_tokens(corpus_dir, "prose", "train")
+    tables = Path(table_dir) if table_dir else out
+    tables.mkdir(parents=True, exist_ok=True)
+    prov = provenance(spec_path, spec, device)
+    rows = []
+    runs = [r for r in spec.runs if r.part in parts and (only is None or only in r.run)]
+    t_start = time.time()
+    for run in runs:
+        row = train_run(spec, run, corpus_dir, out, device=device, progress=progress)
+        rows.append(row)
+        append_row(tables / "runs.csv", row)
+        prov["wall_s_this_invocation"] = round(time.time() - t_start, 1)
+        prov["runs_done"] = len(rows)
+        prov["runs_total"] = len(runs)
+        (tables / "provenance.json").write_text(json.dumps(prov, indent=2))
+    return rows
