@@ -19,15 +19,36 @@ def default_runs_path():
     return data_path("suites", "mini", "runs.csv")
 
 
-def _load(data_path_arg):
+def _load(data_path_arg, subset=()):
+    """(runs, source name, shipped?) with --subset COL=VALUE filters applied.
+
+    The shipped mini-suite table mixes corpora (column ``distribution``); with no --subset its
+    prose runs are fitted, since a law is fitted to losses on one distribution.
+    """
     from scalefit.scaling.runtable import read_runs
-    if data_path_arg is None:
+    shipped = data_path_arg is None
+    if shipped:
         path = default_runs_path()
         if not path.exists():
             raise InputError(f"{path}: the shipped run table is absent (the mini suite has not "
                              "been measured in this install); pass --data FILE")
-        return (*read_runs(path), True)
-    return (*read_runs(data_path_arg), False)
+        df, source = read_runs(path)
+        if not subset and "distribution" in df.columns and df["distribution"].nunique() > 1:
+            subset = ("distribution=prose",)
+    else:
+        df, source = read_runs(data_path_arg)
+    for item in subset:
+        column, sep, value = item.partition("=")
+        if not sep or column not in df.columns:
+            raise InputError(f"{source}: --subset '{item}': expected COLUMN=VALUE with a column "
+                             f"of the table ({', '.join(map(str, df.columns))})")
+        keep = df[column].astype(str) == value
+        if not keep.any():
+            raise InputError(f"{source}: column '{column}': no row has the value '{value}'")
+        df = df[keep]
+    if subset:
+        source = f"{source} [{' '.join(subset)}]"
+    return df, source, shipped
 
 
 def fit_options(func):
@@ -43,6 +64,9 @@ def fit_options(func):
                      help="Huber delta on log residuals."),
         click.option("--loss", "loss_column", default="loss", show_default=True,
                      help="Loss column of the run table to fit."),
+        click.option("--subset", multiple=True, metavar="COL=VALUE",
+                     help="Fit only rows with COL equal to VALUE (repeatable), e.g. "
+                          "distribution=prose."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -60,7 +84,7 @@ def _progress(as_json):
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="parabola",
               show_default=True, help="IsoFLOP minimum: Hoffmann's parabola or Porian's Akima.")
 def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
-        isoflop_method):
+        subset, isoflop_method):
     """Fit one scaling law (kaplan = Kaplan's L(N,D); chinchilla; isoflop; ...) to a run table.
 
     \b
@@ -71,11 +95,10 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     from scalefit.scaling.holdout import holdout_errors, split_holdout
     from scalefit.scaling.runtable import canonical_law, validate_runs
 
-    df, source, _ = _load(data_path)
+    df, source, _ = _load(data_path, subset)
     law_name = canonical_law(law)
     table = validate_runs(df, law_name, loss=loss_column, source=source)
-    train, held = split_holdout(df.reset_index(drop=True),
-                                holdout if law_name != "isoflop" else None, table.C)
+    train, held = split_holdout(df, holdout if law_name != "isoflop" else None, table.C)
     train_table = validate_runs(train, law_name, loss=loss_column, source=source)
     result = fit_law(train_table, law_name, loss=loss_column, delta=delta,
                      n_bootstrap=n_bootstrap, seed=seed, progress=_progress(as_json),
@@ -101,7 +124,8 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
 @click.argument("laws", nargs=-1, type=click.Choice(LAW_CHOICES, case_sensitive=False))
 @analysis_options
 @fit_options
-def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column):
+def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
+            subset):
     """Fit Kaplan's L(N,D) and Chinchilla's form to the same runs and compare them side by side.
 
     \b
@@ -120,7 +144,7 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     laws = tuple(laws) or ("kaplan", "chinchilla")
     if len(set(laws)) < 2:
         raise InputError(f"compare needs two different laws, got {' '.join(laws)}")
-    df, source, shipped = _load(data_path)
+    df, source, shipped = _load(data_path, subset)
     cmp = compare_laws(df, laws, loss=loss_column, delta=delta, n_bootstrap=n_bootstrap,
                        seed=seed, holdout=holdout, progress=_progress(as_json), source=source)
     results = cmp.pop("_results")

@@ -22,7 +22,7 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
     first = canonical_law(laws[0])
     table = validate_runs(runs, "chinchilla" if first != "isoflop" else first,
                           loss=loss, source=source)
-    train, held = split_holdout(runs.reset_index(drop=True), holdout, table.C)
+    train, held = split_holdout(runs, holdout, table.C)
     fits, results = {}, {}
     for name in laws:
         law = canonical_law(name)
@@ -64,6 +64,7 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict) -> list[str]:
     """Two sentences, computed from the runs, on why the two laws' allocations differ."""
     N = frame["N"].to_numpy(float)
     D = frame["D"].to_numpy(float)
+    L = frame["L"].to_numpy(float)
     sizes = np.unique(np.round(np.log(N), 2))
     multi = sum(_distinct(D[np.round(np.log(N), 2) == s]) > 1 for s in sizes)
     tpp = D / N
@@ -78,26 +79,31 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict) -> list[str]:
                  f"functional form: {a_text}, with {more_n} putting more of extra compute "
                  "into parameters.")
     else:
+        e_fit = [f["params"]["E"]["value"] for f in fits.values() if "E" in f.get("params", {})]
+        floor = (f"the fitted irreducible loss E = {e_fit[0]:.3g} is {e_fit[0] / L.min():.0%} of "
+                 f"the lowest observed loss {L.min():.3g}" if e_fit else
+                 f"the lowest observed loss is {L.min():.3g}")
         first = (f"{multi} of the {len(sizes)} model sizes were trained at several token counts "
                  f"(tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so both laws see "
-                 f"the N-D trade-off directly, yet {a_text}: {more_n} puts more of extra compute "
-                 "into parameters because its form "
-                 + ("has no irreducible loss E, so it reads the flattening of loss at large "
-                    "runs as diminishing returns to data."
-                    if more_n.startswith("kaplan") else
-                    "attributes the flattening of loss to the irreducible term E."))
+                 f"the N-D trade-off directly, yet {a_text} ({more_n} puts more of extra compute "
+                 f"into parameters): {floor}, and a form without E reads that flattening as "
+                 "diminishing returns instead.")
     if "params_nonembed" in frame.columns and "params" in frame.columns:
         share = frame["params_nonembed"].to_numpy(float) / frame["params"].to_numpy(float)
         first = first[:-1] + (f"; Kaplan's N counts non-embedding parameters only, "
                               f"{share.min():.0%} to {share.max():.0%} of the total here.")
     sched = [c for c in SCHEDULE_COLUMNS if c in frame.columns]
+    if not sched and {"steps", "batch_tokens"} <= set(frame.columns):
+        frame = frame.assign(schedule_tokens=frame["steps"].astype(float)
+                             * frame["batch_tokens"].astype(float))
+        sched = ["schedule_tokens"]
     rmse = {n: f.get("rmse_log", np.nan) for n, f in fits.items()}
     fit_text = ", ".join(f"{n} RMSE(log L) {rmse[n]:.4f}" for n in names)
     if sched:
         total = frame[sched[0]].to_numpy(float)
         matched = int(np.sum(np.abs(total - D) <= 0.01 * D))
         second = (f"The learning-rate schedule spans the run's own length in {matched} of "
-                  f"{len(D)} runs ('{sched[0]}'), " + (
+                  f"{len(D)} runs ({sched[0]}), " + (
                       "so short runs are not penalised by an unfinished decay" if matched == len(D)
                       else "so the other runs are read mid-schedule and look worse than a "
                            "matched run would, which biases the D exponent")

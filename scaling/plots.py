@@ -25,9 +25,10 @@ def plot_loss_vs_n(frame, results: dict):
     for (name, result), color in zip(results.items(), COLORS):
         if result.law == "isoflop" or "N" not in _needs(result.law):
             continue
+        scale, note = _n_scale(frame, result)
         for d, style in zip(d_levels, styles):
-            ax.plot(grid, predict(result, grid, np.full_like(grid, d)), style, color=color,
-                    lw=1.2, label=f"{name}, D={d:.2g}")
+            ax.plot(grid, predict(result, grid * scale, np.full_like(grid, d)), style,
+                    color=color, lw=1.2, label=f"{name}, D={d:.2g}{note}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("parameters N")
@@ -35,6 +36,15 @@ def plot_loss_vs_n(frame, results: dict):
     ax.legend(fontsize=7)
     ax.set_title("Loss vs N (colour: D) with fitted laws")
     return fig
+
+
+def _n_scale(frame, result):
+    """Kaplan counts non-embedding N: draw its curve at the runs' median N_nonembed / N."""
+    n_col = result.extra.get("n_column")
+    if n_col and n_col != "params" and n_col in frame and "params" in frame:
+        ratio = float(np.median(frame[n_col].to_numpy(float) / frame["params"].to_numpy(float)))
+        return ratio, f" (N_nonembed = {ratio:.2f} N)"
+    return 1.0, ""
 
 
 def _needs(law):

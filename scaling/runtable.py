@@ -72,6 +72,12 @@ def read_runs(path) -> tuple[pd.DataFrame, str]:
     return read_table(path), str(Path(path))
 
 
+def _row(df: pd.DataFrame, i: int) -> int:
+    """1-based data row in the file of positional row i (index labels survive subsetting)."""
+    label = df.index[i]
+    return int(label) + 1 if isinstance(label, (int, np.integer)) else i + 1
+
+
 def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     """A column as floats; the first non-numeric, NaN or infinite cell is an InputError."""
     values = pd.to_numeric(df[column], errors="coerce").to_numpy(float)
@@ -80,15 +86,15 @@ def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
         if not np.isfinite(v):
             what = "is missing (NaN)" if (r is None or (isinstance(r, float) and np.isnan(r))) \
                 else f"'{r}' is not a finite number"
-            raise InputError(f"{source}: column '{column}', row {i + 1}: {what}")
+            raise InputError(f"{source}: column '{column}', row {_row(df, i)}: {what}")
     return values
 
 
-def _positive(values: np.ndarray, column: str, source: str) -> None:
+def _positive(values: np.ndarray, column: str, source: str, df: pd.DataFrame) -> None:
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"{source}: column '{column}', row {i + 1}: "
+        raise InputError(f"{source}: column '{column}', row {_row(df, i)}: "
                          f"must be positive, got {values[i]:g}")
 
 
@@ -126,18 +132,18 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
         raise InputError(f"{source}: column 'flops' is missing (and no 'params' to derive it)")
     out = df.copy()
     out["L"] = _numeric(df, loss, source)
-    _positive(out["L"].to_numpy(), loss, source)
+    _positive(out["L"].to_numpy(), loss, source, df)
     N = None
     if n_column is not None and n_column in df.columns:
         N = _numeric(df, n_column, source)
-        _positive(N, n_column, source)
+        _positive(N, n_column, source, df)
         out["N"] = N
     if has_tokens:
         D = _numeric(df, "tokens", source)
-        _positive(D, "tokens", source)
+        _positive(D, "tokens", source, df)
     if has_flops:
         C = _numeric(df, "flops", source)
-        _positive(C, "flops", source)
+        _positive(C, "flops", source, df)
     if has_tokens and has_flops:
         pass
     elif has_flops and N is not None:
@@ -170,16 +176,21 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
 
 
 def _check_duplicates(df: pd.DataFrame, source: str) -> None:
-    """Two rows with the same run key ((model, step) or (model, tokens)) is an error."""
-    if "model" not in df.columns:
+    """Two rows with the same run key (run; model, step; or model, tokens[, distribution])."""
+    if "run" in df.columns:
+        key = ["run"]
+    elif "model" not in df.columns:
         return
-    key = ["model", "step"] if "step" in df.columns else (
-        ["model", "tokens"] if "tokens" in df.columns else ["model"])
+    elif "step" in df.columns:
+        key = ["model", "step"]
+    else:
+        key = ["model"] + [c for c in ("tokens", "distribution", "dataset") if c in df.columns]
     dup = df.duplicated(subset=key, keep="first").to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         values = ", ".join(f"{k}={df[k].iloc[i]}" for k in key)
-        raise InputError(f"{source}: column '{key[-1]}', row {i + 1}: duplicate run ({values})")
+        raise InputError(f"{source}: column '{key[-1]}', row {_row(df, i)}: "
+                         f"duplicate run ({values})")
 
 
 def load_runs(path, law: str, *, loss: str = "loss") -> RunTable:
