@@ -1,0 +1,142 @@
+"""Loading one checkpoint of a suite (hub revision or local folder) safely, and forgetting it after.
+
+Weights load only from safetensors unless the user allows `.bin` files, and then only through
+`torch.load(weights_only=True)`; remote code is never trusted. Device and dtype are chosen
+automatically (CUDA bf16 when there is a GPU, CPU fp32 otherwise) and can be overridden.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scalefit.errors import InputError
+from scalefit.evals.suites import SuiteSpec
+
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16"}
+
+
+@dataclass
+class CheckpointInfo:
+    """One (model, step) of a suite: where its weights are and the facts a result row carries."""
+
+    model: str
+    step: int
+    tokens: int
+    lr: float | None
+    params: int | None = None
+    params_nonembed: int | None = None
+    repo: str | None = None          # hub repo id, or None for a local folder
+    revision: str | None = None
+    path: str | None = None          # local folder
+    tokenizer_source: str | None = None
+    tokenizer: Any = field(default=None, repr=False, compare=False)  # set once loaded
+
+    @property
+    def location(self) -> str:
+        """Human-readable place of the weights (repo@revision or folder)."""
+        return f"{self.repo}@{self.revision}" if self.repo else str(self.path)
+
+    @property
+    def key(self) -> str:
+        """File-name-safe identifier of this checkpoint."""
+        return f"{self.model.replace('/', '__')}/step{self.step:07d}"
+
+
+def checkpoint_grid(suite: SuiteSpec, models, steps) -> list[CheckpointInfo]:
+    """Every (model, step) checkpoint to measure, in a fixed order (model, then step)."""
+    grid = []
+    for name in models:
+        m = suite.member(name)
+        for step in steps:
+            info = CheckpointInfo(model=m.name, step=int(step), tokens=int(step) * suite.tokens_per_step,
+                                  lr=float(suite.lr(m, step)) if (m.lr_peak or suite.schedule.peak) else None,
+                                  params=m.params, params_nonembed=m.params_nonembed,
+                                  tokenizer_source=suite.tokenizer)
+            if suite.hub:
+                info.repo = suite.hub.format(model=m.name, step=step)
+                info.revision = suite.revision.format(model=m.name, step=step)
+            else:
+                info.path = suite.local.format(model=m.name, step=step)
+            grid.append(info)
+    return grid
+
+
+def pick_device_dtype(device: str | None = None, dtype: str | None = None):
+    """(torch.device, torch.dtype): CUDA + bf16 when available, else CPU + fp32, unless given."""
+    import torch
+
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine")
+    if dtype in (None, "auto"):
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype not in DTYPES:
+        raise InputError(f"--dtype {dtype}: use auto, float32, bfloat16 or float16")
+    return torch.device(device), getattr(torch, DTYPES[dtype])
+
+
+def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin: bool = False,
+                    cache_dir: str | None = None):
+    """Load (model, tokenizer) for one checkpoint, in eval mode on `device` with `dtype`.
+
+    Raises the loader's own exception when the checkpoint is missing or unreadable: the sweep
+    records it and goes on.
+    """
+    from transformers import AutoModelForCausalLM
+
+    dev, dt = device, dtype
+    if not hasattr(dev, "type"):
+        dev, dt = pick_device_dtype(device, dtype)
+    source = info.repo if info.repo else info.path
+    kwargs = dict(revision=info.revision, cache_dir=cache_dir) if info.repo else {}
+    if info.path and not Path(info.path).is_dir():
+        raise FileNotFoundError(f"checkpoint folder {info.path} does not exist")
+    model = AutoModelForCausalLM.from_pretrained(
+        source, dtype=dt, trust_remote_code=False,
+        use_safetensors=None if allow_bin else True, weights_only=True, **kwargs)
+    model.to(dev).eval()
+    info.tokenizer = load_tokenizer(info, cache_dir=cache_dir)
+    return model, info.tokenizer
+
+
+def load_tokenizer(info: CheckpointInfo, cache_dir: str | None = None):
+    """The checkpoint's tokenizer (from its folder/revision), else the suite's named tokenizer."""
+    from transformers import AutoTokenizer
+
+    source = info.repo if info.repo else info.path
+    kwargs = dict(revision=info.revision, cache_dir=cache_dir) if info.repo else {}
+    try:
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError):
+        if not info.tokenizer_source:
+            raise
+        return AutoTokenizer.from_pretrained(info.tokenizer_source, trust_remote_code=False)
+
+
+def cleanup_checkpoint(info: CheckpointInfo, cache_dir: str | None = None) -> int:
+    """Delete this checkpoint's revision from the local HF cache; returns bytes freed (0 if none).
+
+    Local folders are never deleted: they are the user's data, not a cache.
+    """
+    if not info.repo:
+        return 0
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        cache = scan_cache_dir(cache_dir)
+    except Exception:  # no cache yet
+        return 0
+    for repo in cache.repos:
+        if repo.repo_id != info.repo:
+            continue
+        hashes = [r.commit_hash for r in repo.revisions if info.revision in r.refs
+                  or r.commit_hash.startswith(str(info.revision))]
+        if hashes:
+            strategy = cache.delete_revisions(*hashes)
+            freed = strategy.expected_freed_size
+            strategy.execute()
+            return int(freed)
+    return 0

@@ -1,0 +1,142 @@
+"""Token-weighted mean NLL (nats/token) and bits per byte of a causal LM over fixed context windows.
+
+Windows tile the token stream: each predicts the next `context` tokens from the tokens before
+them; with a stride shorter than the context, a window re-reads `context - stride` earlier tokens
+as unscored context. Only scored positions reach the output layer, and the cross-entropy runs in
+chunks of rows so that fp32 logits for a 50k vocabulary are never held for a whole batch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from scalefit.errors import InputError
+
+# Model families whose logits are exactly lm_head(base_model(x).last_hidden_state).
+SPLIT_HEAD_TYPES = {"gpt_neox", "llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "gpt2",
+                    "phi3", "stablelm", "pythia"}
+LOGIT_BUDGET = 2 ** 26  # fp32 logit elements per cross-entropy chunk (256 MB)
+
+
+@dataclass
+class LossResult:
+    """Summed NLL over scored tokens, their count, and the UTF-8 bytes they stand for."""
+
+    nll_sum: float
+    n_tokens: int
+    n_bytes: int
+
+    @property
+    def loss(self) -> float:
+        """Mean NLL in nats per token."""
+        return self.nll_sum / self.n_tokens if self.n_tokens else math.nan
+
+    @property
+    def bpb(self) -> float:
+        """Bits per UTF-8 byte: total NLL in bits over the bytes of the scored tokens."""
+        return self.nll_sum / math.log(2) / self.n_bytes if self.n_bytes else math.nan
+
+
+def window_plan(n_tokens: int, context: int, stride: int | None = None) -> list[tuple[int, int, int]]:
+    """Windows as (begin, end, n_scored): inputs t[begin:end], targets t[begin+1:end+1].
+
+    The last n_scored targets of each window are scored; every token but the first is scored once.
+    """
+    stride = stride or context
+    if context < 1 or stride < 1 or stride > context:
+        raise InputError(f"windowing: need 1 <= stride ({stride}) <= context ({context})")
+    last = n_tokens - 1  # last target position
+    plan, end = [], 0
+    while end < last:
+        new_end = min(end + (context if not plan else stride), last)
+        begin = max(0, new_end - context)
+        plan.append((begin, new_end, new_end - end))
+        end = new_end
+    return plan
+
+
+def _scored_nll(model, inputs, targets, split_head: bool, chunk_rows: int):
+    """Summed NLL of the non-ignored targets of one batch, chunked through the output layer."""
+    import torch
+    import torch.nn.functional as F
+
+    keep = targets != -100
+    if split_head:
+        hidden = model.base_model(input_ids=inputs).last_hidden_state[keep]
+        head = model.get_output_embeddings()
+    else:
+        hidden = model(input_ids=inputs).logits[keep]
+        head = None
+    y = targets[keep]
+    total = torch.zeros((), dtype=torch.float64, device=y.device)
+    for i in range(0, y.numel(), chunk_rows):
+        h = hidden[i:i + chunk_rows]
+        logits = (head(h) if head is not None else h).float()
+        total += F.cross_entropy(logits, y[i:i + chunk_rows], reduction="sum").double()
+    return total
+
+
+def measure_loss(model, tokens, *, context: int, stride: int | None = None, batch_size: int | None = None,
+                 max_tokens: int | None = None, byte_lengths: np.ndarray | None = None,
+                 progress=None) -> LossResult:
+    """Mean NLL and bits per byte of `model` over a token stream (numpy/memmap of ids).
+
+    `max_tokens` scores only the first max_tokens targets: the same subset for every checkpoint.
+    `progress` (optional) is called with the number of tokens scored after each batch.
+    """
+    import torch
+
+    tokens = np.asarray(tokens)
+    if max_tokens is not None:
+        tokens = tokens[: int(max_tokens) + 1]
+    if tokens.size < 2:
+        raise InputError("loss: the token stream needs at least 2 tokens")
+    vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else None
+    top = int(tokens.max())
+    if vocab is not None and top >= vocab:
+        raise InputError(f"loss: token id {top} is outside the model's vocabulary ({vocab}); "
+                         "is the token file from another tokenizer or the wrong dtype?")
+    device = next(model.parameters()).device
+    max_pos = getattr(model.config, "max_position_embeddings", None)
+    if max_pos and context > max_pos:
+        raise InputError(f"--context {context} exceeds the model's {max_pos} positions")
+    if batch_size is None:
+        batch_size = max(1, (65536 if device.type == "cuda" else 8192) // context)
+    split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and \
+        model.get_output_embeddings() is not None
+    chunk_rows = max(1, LOGIT_BUDGET // (vocab or 65536))
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and \
+        next(model.parameters()).dtype != torch.float32 else None
+
+    plan = window_plan(tokens.size, context, stride)
+    groups: dict[int, list] = {}
+    for w in plan:
+        groups.setdefault(w[1] - w[0], []).append(w)
+    nll = torch.zeros((), dtype=torch.float64, device=device)
+    n_scored = 0
+    with torch.inference_mode():
+        for length, windows in groups.items():
+            for i in range(0, len(windows), batch_size):
+                batch = windows[i:i + batch_size]
+                rows = np.stack([tokens[b:e + 1] for b, e, _ in batch]).astype(np.int64)
+                ids = torch.from_numpy(rows).to(device)
+                inputs, targets = ids[:, :-1], ids[:, 1:].clone()
+                for r, (_, _, k) in enumerate(batch):
+                    targets[r, : length - k] = -100
+                if autocast is not None:
+                    with autocast:
+                        nll += _scored_nll(model, inputs, targets, split_head, chunk_rows)
+                else:
+                    nll += _scored_nll(model, inputs, targets, split_head, chunk_rows)
+                scored = sum(k for _, _, k in batch)
+                n_scored += scored
+                if progress is not None:
+                    progress(scored)
+    n_bytes = 0
+    if byte_lengths is not None:  # every token but the first is scored exactly once
+        table = np.zeros(max(byte_lengths.size, top + 1), dtype=np.int64)
+        table[: byte_lengths.size] = byte_lengths
+        n_bytes = int(table[tokens[1:].astype(np.int64)].sum())
+    return LossResult(nll_sum=float(nll.item()), n_tokens=n_scored, n_bytes=n_bytes)

@@ -1,0 +1,176 @@
+"""Evaluation datasets as token files: text or JSONL tokenized once, cached memory-mapped.
+
+A cached dataset is a flat token file (uint16 when the vocabulary fits, else uint32) with a JSON
+sidecar (tokenizer, document count, token count, byte count). Every document is preceded by the
+end-of-text token, as in Pile-style token files, so each document's first token is scored.
+An existing uint16/uint32 token file (`.bin` Pile-style, or `.npy`) is used as it is.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scalefit.errors import InputError
+
+TEXT_SUFFIXES = (".txt", ".md", ".rst", ".py", ".text")
+TOKEN_SUFFIXES = (".bin", ".npy", ".tokens")
+
+
+@dataclass(frozen=True)
+class TokenFile:
+    """A memory-mapped token stream and what is known about it."""
+
+    path: Path
+    dtype: str
+    n_tokens: int
+    n_docs: int | None = None
+    n_bytes: int | None = None
+    tokenizer: str | None = None
+    offset: int = 0  # header bytes before the tokens (.npy)
+
+    def tokens(self) -> np.ndarray:
+        """The tokens, memory-mapped read-only."""
+        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=(self.n_tokens,))
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A stable hash of the tokenizer's vocabulary and rules (same tokens <=> same fingerprint)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def iter_documents(path: Path, text_field: str = "text"):
+    """Documents of a text file (one), a JSONL file (one per line) or a folder (its files, sorted)."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES + (".jsonl",))
+        if not files:
+            raise InputError(f"{path}: folder holds no .txt/.jsonl/.md/.rst/.py files")
+        for f in files:
+            yield from iter_documents(f, text_field)
+        return
+    if path.suffix.lower() == ".jsonl":
+        with open(path, encoding="utf-8") as fh:
+            for i, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}: row {i}: not valid JSON ({exc.msg})") from None
+                if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
+                    raise InputError(f"{path}: row {i}: no string field '{text_field}'")
+                yield obj[text_field]
+        return
+    try:
+        yield path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text (token files must end in .bin or .npy)") from None
+
+
+def open_token_file(path, dtype: str | None = None) -> TokenFile:
+    """An existing token file: its JSON sidecar if present, else .npy header or uint16 (.bin)."""
+    path = Path(path)
+    sidecar = path.with_name(path.name + ".json")
+    if sidecar.exists():
+        meta = json.loads(sidecar.read_text())
+        return TokenFile(path=path, dtype=meta["dtype"], n_tokens=int(meta["n_tokens"]),
+                         n_docs=meta.get("n_docs"), n_bytes=meta.get("n_bytes"),
+                         tokenizer=meta.get("tokenizer"))
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path, mmap_mode="r")
+        if arr.ndim != 1 or arr.dtype not in (np.uint16, np.uint32, np.int32, np.int64):
+            raise InputError(f"{path}: a token file must be 1-D uint16/uint32 (got {arr.dtype}, {arr.ndim}-D)")
+        return TokenFile(path=path, dtype=str(arr.dtype), n_tokens=int(arr.shape[0]), offset=int(arr.offset))
+    dtype = dtype or "uint16"
+    if dtype not in ("uint16", "uint32"):
+        raise InputError(f"{path}: token dtype must be uint16 or uint32, not {dtype}")
+    size = path.stat().st_size
+    width = np.dtype(dtype).itemsize
+    if size % width:
+        raise InputError(f"{path}: size {size} bytes is not a whole number of {dtype} tokens")
+    return TokenFile(path=path, dtype=dtype, n_tokens=size // width)
+
+
+def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", batch_docs: int = 256) -> TokenFile:
+    """Tokenize a text/JSONL dataset once per tokenizer; later calls reuse the cached file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: dataset not found")
+    if path.is_file() and path.suffix.lower() in TOKEN_SUFFIXES:
+        return open_token_file(path)
+    stat = path.stat()
+    source_key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{text_field}".encode())
+    fp = tokenizer_fingerprint(tokenizer)
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out = cache_dir / f"{path.stem}-{fp}-{source_key.hexdigest()[:12]}.tokens"
+    sidecar = out.with_name(out.name + ".json")
+    if out.exists() and sidecar.exists():
+        return open_token_file(out)
+    eos = tokenizer.eos_token_id
+    dtype = np.uint16 if len(tokenizer) <= 65535 else np.uint32
+    n_tokens = n_docs = n_bytes = 0
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        batch: list[str] = []
+
+        def flush():
+            nonlocal n_tokens, n_docs, n_bytes
+            ids = tokenizer(batch, add_special_tokens=False)["input_ids"]
+            for text, doc in zip(batch, ids):
+                arr = np.asarray(([eos] if eos is not None else []) + list(doc), dtype=dtype)
+                fh.write(arr.tobytes())
+                n_tokens += arr.size
+                n_bytes += len(text.encode("utf-8"))
+                n_docs += 1
+            batch.clear()
+
+        for doc in iter_documents(path, text_field):
+            batch.append(doc)
+            if len(batch) >= batch_docs:
+                flush()
+        if batch:
+            flush()
+    if n_tokens == 0:
+        tmp.unlink()
+        raise InputError(f"{path}: dataset holds no text")
+    meta = {"source": str(path.resolve()), "tokenizer": getattr(tokenizer, "name_or_path", None),
+            "tokenizer_fingerprint": fp, "dtype": np.dtype(dtype).name, "n_docs": n_docs,
+            "n_tokens": n_tokens, "n_bytes": n_bytes, "eos_before_each_doc": eos is not None}
+    tmp.replace(out)
+    tmp_side = sidecar.with_name(sidecar.name + f".tmp{os.getpid()}")
+    tmp_side.write_text(json.dumps(meta, indent=2))
+    tmp_side.replace(sidecar)
+    return open_token_file(out)
+
+
+def token_byte_lengths(tokenizer, vocab_size: int | None = None) -> np.ndarray:
+    """UTF-8 bytes each token id stands for (0 for special tokens), for bits per byte.
+
+    Exact for byte-level BPE (GPT-2/NeoX style: one alphabet character per byte); for other
+    tokenizers, the byte length of each token decoded on its own.
+    """
+    n = max(len(tokenizer), vocab_size or 0)
+    lengths = np.zeros(n, dtype=np.int64)
+    special = set(tokenizer.all_special_ids)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    byte_level = backend is not None and "ByteLevel" in type(backend.decoder).__name__ + str(backend.decoder)
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    for i, piece in enumerate(pieces):
+        if i in special or piece is None:
+            continue
+        if byte_level:
+            lengths[i] = len(piece)
+        else:
+            lengths[i] = len(tokenizer.decode([i]).encode("utf-8"))
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    for i, tok in added.items():
+        if getattr(tok, "special", False) and i < n:
+            lengths[i] = 0
+    return lengths

@@ -1,0 +1,134 @@
+"""A tiny GPT-NeoX suite built from scratch for tests and benchmarks (no hub, seconds on a CPU).
+
+`build_tiny_suite(root)` trains a byte-level BPE tokenizer on Python standard-library source,
+trains small GPT-NeoX models for a few steps and saves each chosen step as its own folder
+(`root/{model}/step{N}/`, safetensors + tokenizer), plus `root/suite.toml` (a scalefit suite
+spec) and evaluation texts under `root/data/`. Other layers' tests can reuse it.
+"""
+from __future__ import annotations
+
+import json
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+
+EOS = "<|endoftext|>"
+PAD = "<|padding|>"
+DEFAULT_MODELS = {"tiny-a": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2},
+                  "tiny-b": {"hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4}}
+
+
+def stdlib_documents(max_bytes: int, skip_bytes: int = 0) -> list[str]:
+    """Python standard-library source files, in sorted order, until max_bytes (after skip_bytes)."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    docs, seen, total = [], 0, 0
+    for path in sorted(root.glob("*.py")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        seen += len(text.encode())
+        if seen <= skip_bytes:
+            continue
+        docs.append(text)
+        total += len(text.encode())
+        if total >= max_bytes:
+            break
+    return docs
+
+
+def train_tokenizer(texts, vocab_size: int = 512):
+    """A GPT-NeoX-style byte-level BPE tokenizer as a transformers PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=PAD,
+                                   unk_token=EOS)
+
+
+def tiny_config(tokenizer, context: int, **shape):
+    """A GPTNeoXConfig like Pythia's (rotary 0.25, parallel residual, untied), tiny."""
+    from transformers import GPTNeoXConfig
+
+    hidden = shape.get("hidden_size", 32)
+    return GPTNeoXConfig(vocab_size=len(tokenizer), hidden_size=hidden,
+                         num_hidden_layers=shape.get("num_hidden_layers", 1),
+                         num_attention_heads=shape.get("num_attention_heads", 2),
+                         intermediate_size=4 * hidden, max_position_embeddings=context,
+                         rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id)
+
+
+def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: int = 512, context: int = 64,
+                     batch: int = 8, lr: float = 3e-3, tokenizer_bytes: int = 300_000,
+                     eval_bytes: int = 60_000, seed: int = 0) -> Path:
+    """Train and save the suite under `root`; returns the path of its suite.toml."""
+    import torch
+    from transformers import GPTNeoXForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    models = models or DEFAULT_MODELS
+    train_docs = stdlib_documents(tokenizer_bytes)
+    tokenizer = train_tokenizer(train_docs, vocab_size)
+    stream = []
+    for doc in train_docs:
+        stream += [tokenizer.eos_token_id] + tokenizer(doc, add_special_tokens=False)["input_ids"]
+    stream = torch.tensor(stream, dtype=torch.long)
+
+    eval_docs = stdlib_documents(eval_bytes, skip_bytes=tokenizer_bytes + 200_000)
+    data = root / "data"
+    data.mkdir(exist_ok=True)
+    half = max(1, len(eval_docs) // 2)
+    (data / "val.txt").write_text("\n".join(eval_docs[:half]))
+    with open(data / "test.jsonl", "w") as fh:
+        for doc in eval_docs[half:]:
+            fh.write(json.dumps({"text": doc}) + "\n")
+
+    members = []
+    last = max(steps)
+    for name, shape in models.items():
+        torch.manual_seed(seed)
+        model = GPTNeoXForCausalLM(tiny_config(tokenizer, context, **shape))
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
+        gen = torch.Generator().manual_seed(seed)
+        for step in range(last + 1):
+            if step in steps:
+                out = root / name / f"step{step}"
+                model.save_pretrained(out, safe_serialization=True)
+                tokenizer.save_pretrained(out)
+            if step == last:
+                break
+            starts = torch.randint(0, stream.numel() - context - 1, (batch,), generator=gen)
+            x = torch.stack([stream[s:s + context] for s in starts])
+            loss = model(input_ids=x, labels=x).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        n_total = sum(p.numel() for p in model.parameters())
+        n_embed = (model.get_input_embeddings().weight.numel()
+                   + model.get_output_embeddings().weight.numel())
+        members.append(f'[[members]]\nname = "{name}"\nparams = {n_total}\n'
+                       f'params_nonembed = {n_total - n_embed}\nlr_peak = {lr}\n')
+    spec = (f'name = "tiny"\ntokens_per_step = {batch * context}\ncontext_length = {context}\n'
+            f'steps = {list(steps)}\n\n[source]\nlocal = "."\n\n'
+            f'[schedule]\nwarmup_steps = 2\ndecay_steps = {last}\nfinal_ratio = 0.1\n\n' + "\n".join(members))
+    (root / "suite.toml").write_text(spec)
+    return root / "suite.toml"
+
+
+def token_stream(tokenizer, docs) -> np.ndarray:
+    """Documents as one stream with the end-of-text token before each (scalefit's layout)."""
+    ids = []
+    for doc in docs:
+        ids += [tokenizer.eos_token_id] + tokenizer(doc, add_special_tokens=False)["input_ids"]
+    return np.asarray(ids, dtype=np.int64)
