@@ -32,6 +32,8 @@ def _independent(law: str, table: RunTable) -> dict:
 def _flops_factor(table: RunTable) -> float:
     """k in C = k N D: 6 unless the table's flops say otherwise (median of flops / (N D))."""
     frame = table.frame
+    if table.n_column != "params":
+        return 6.0  # Kaplan's convention: C = 6 N D with N non-embedding
     if "flops" in frame.columns and "tokens" in frame.columns and "params" in frame.columns:
         ratio = frame["C"] / (frame["params"].astype(float) * frame["D"])
         k = float(np.median(ratio))
@@ -123,7 +125,9 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     def predict_nd(n, d):
         return predict_values(law, values, n, d, k)
 
-    extra = {"allocation": allocation_summary(law, values, predict_nd, k),
+    allocation = allocation_summary(law, values, predict_nd, k)
+    allocation["n_counts"] = table.n_column
+    extra = {"allocation": allocation,
              "n_starts": len(fits), "n_starts_at_best": n_at_best, "delta": delta,
              "n_column": table.n_column, "loss_column": loss, "notes": list(table.notes)}
     extra.update(_information(np.asarray(best.residual), n_free))
