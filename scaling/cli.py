@@ -106,7 +106,8 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     out = result.to_dict()
     out["data"] = source
     if len(held):
-        held_table = validate_runs(held, law_name, loss=loss_column, source=source)
+        held_table = validate_runs(held, law_name, loss=loss_column, source=source,
+                                   check_size=False)
         out["holdout"] = holdout_errors(predict(result, held_table.N, held_table.D),
                                         held_table.L)
         out["holdout"]["flops"] = held_table.C.tolist()

@@ -31,7 +31,7 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
                          seed=seed, progress=progress)
         entry = result.to_dict()
         if len(held):
-            held_table = validate_runs(held, law, loss=loss, source=source)
+            held_table = validate_runs(held, law, loss=loss, source=source, check_size=False)
             pred = predict(result, held_table.N, held_table.D) if law != "isoflop" else \
                 np.full(len(held_table.L), np.nan)
             entry["holdout"] = holdout_errors(pred, held_table.L)

@@ -110,7 +110,7 @@ def _choose_n(df: pd.DataFrame, law: str) -> str | None:
 
 
 def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str = "<run table>",
-                  n_column: str | None = None) -> RunTable:
+                  n_column: str | None = None, check_size: bool = True) -> RunTable:
     """Check a run table for ``law`` and return it with canonical N, D, C, L columns."""
     law = canonical_law(law)
     needs, n_free = LAW_NEEDS[law]
@@ -169,7 +169,7 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
 
     _check_duplicates(df, source)
     min_points = n_free + 1
-    if len(out) < min_points:
+    if check_size and len(out) < min_points:
         raise InputError(f"{source}: column '{loss}': {len(out)} rows, law {law} needs at least "
                          f"{min_points} points for {n_free} parameters")
     return RunTable(out.reset_index(drop=True), source, n_column or "", loss, notes)

@@ -91,3 +91,45 @@ def test_default_data_path():
     assert result.exit_code == 0, result.output + result.stderr
     doc = json.loads(result.stdout)
     assert "Besiroglu 2024 replication" in doc["published"]["chinchilla"]
+
+
+def test_holdout_keeps_largest_compute_runs_out(tmp_path):
+    data = tmp_path / "runs.csv"
+    df = make_runs(data)
+    doc = json.loads(invoke(["fit", "chinchilla", "--data", str(data), "--json",
+                             "--holdout", "5", "--bootstrap", "0"]).stdout)
+    assert doc["n_points"] == len(df) - 5
+    assert sorted(doc["holdout"]["flops"]) == sorted(df["flops"].nlargest(5))
+    assert doc["holdout"]["mean_abs_relative_error"] < 0.05  # the law extrapolates its own data
+
+
+def test_explanation_reads_the_design_and_schedule():
+    from scalefit.scaling.compare import compare_laws
+    rng = np.random.default_rng(2)
+    N = np.repeat(np.geomspace(2e7, 5e9, 8), 3)
+    D = N * np.tile([10.0, 20.0, 40.0], 8)
+    L = laws.chinchilla(N, D, 1.8, 480, 2000, 0.35, 0.37) * np.exp(rng.normal(0, .003, N.size))
+    steps = (D / 1024).round()
+    runs = pd.DataFrame({"params": N, "tokens": steps * 1024, "loss": L, "steps": steps,
+                         "batch_tokens": 1024})
+    runs.loc[:5, "steps"] *= 2  # six runs read mid-way through a longer schedule
+    cmp = compare_laws(runs, ("kaplan", "chinchilla"))
+    first, second = cmp["explanation"]
+    assert "8 of the 8 model sizes" in first and "tokens per parameter 10 to 40" in first
+    assert "18 of 24 runs" in second
+    single = runs.groupby("params").head(1)
+    first, _ = compare_laws(single, ("kaplan", "chinchilla"))["explanation"]
+    assert first.startswith("Only 0 of the 8 model sizes")
+
+
+def test_subset_filters_rows(tmp_path):
+    data = tmp_path / "runs.csv"
+    df = make_runs(data)
+    df["distribution"] = np.where(df.index % 2 == 0, "prose", "code")
+    df.to_csv(data, index=False)
+    doc = json.loads(invoke(["fit", "chinchilla", "--data", str(data), "--json", "--bootstrap",
+                             "0", "--subset", "distribution=prose"]).stdout)
+    assert doc["n_points"] == int((df.distribution == "prose").sum())
+    bad = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(data),
+                                    "--subset", "distribution=poetry"])
+    assert bad.exit_code == 2 and "poetry" in bad.stderr
