@@ -54,8 +54,9 @@ def suite():
               type=click.Path(file_okay=False), help="Folder for checkpoints and per-run logs.")
 @click.option("--tables", "table_dir", default=None, type=click.Path(file_okay=False),
               help="Folder for runs.csv and provenance.json. Default: --out.")
-@click.option("--part", "parts", multiple=True, type=click.Choice(["grid", "long", "code"]),
-              help="Train only these parts of the spec (repeatable). Default: all, in order.")
+@click.option("--part", "parts", multiple=True, type=click.Choice(["grid", "long", "code", "warmup"]),
+              help="Train only these parts of the spec (repeatable). Default: grid, long and code, "
+                   "in order; the warmup experiment trains only when named.")
 @click.option("--only", default=None, help="Train only runs whose id contains this text.")
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
 @click.option("--threads", default=1, show_default=True, help="torch CPU threads.")

@@ -51,6 +51,14 @@ class RunSpec:
     flops_budget: float
     checkpoints: list[int] = field(default_factory=list)
     also: str = ""  # another part this same run serves (a grid run that is also the long run)
+    warmup_frac: float | None = None      # a run's own warmup (the warmup part); None: the recipe's
+    warmup_min_steps: int | None = None
+    model_id: str = ""  # unique model name of this run's checkpoints in sweep tables (default: size)
+
+    @property
+    def model_name(self) -> str:
+        """The `model` key of this run's checkpoint rows: the size, or size + warmup variant."""
+        return self.model_id or self.size.name
 
 
 @dataclass
@@ -78,7 +86,7 @@ class Recipe:
 
 @dataclass
 class SuiteSpec:
-    """A parsed spec TOML: recipe, sizes, and the runs of its parts (grid, long, code)."""
+    """A parsed spec TOML: recipe, sizes, and the runs of its parts (grid, long, code, warmup)."""
 
     name: str
     recipe: Recipe
@@ -98,6 +106,17 @@ def pythia_checkpoints(steps: int, n_even: int) -> list[int]:
         even.append(steps)
     logs = [0] + [2 ** k for k in range(0, 64) if 2 ** k < every]
     return sorted(set(logs + even))
+
+
+def warmup_checkpoints(steps: int, warmups, n_log: int, n_even: int) -> list[int]:
+    """Pythia's log + even steps, `n_log` log-spaced steps, and a dense ring around each warmup end."""
+    ckpts = set(pythia_checkpoints(steps, n_even))
+    ckpts.update(int(round(x)) for x in np.geomspace(1, steps, max(2, n_log)))
+    for w in warmups:
+        for f in (0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.5, 2.0, 3.0):
+            ckpts.add(int(round(w * f)))
+        ckpts.update((w - 1, w + 1))
+    return sorted(s for s in ckpts if 0 <= s <= steps)
 
 
 def count_params(size: ModelSize, vocab_size: int) -> tuple[int, int]:
@@ -160,7 +179,40 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
                     twin.also = part
                 else:
                     runs.append(run)
+    runs += _warmup_runs(raw.get("warmup"), by_name, vocab, recipe, path)
     return SuiteSpec(suite.get("name", path.stem), recipe, sizes, runs, vocab)
+
+
+def _warmup_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpec]:
+    """The [warmup] part: runs identical but for the warmup fraction, checkpointed around every warmup end.
+
+    Never merged with a grid twin: a different warmup is a different training run.
+    """
+    if not block:
+        return []
+    names = block.get("sizes", list(by_name))
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise InputError(f"{path}: [warmup] sizes: unknown size {unknown[0]!r}")
+    fracs = [float(f) for f in block.get("warmup_fracs", [])]
+    if not fracs or any(not 0 < f < 1 for f in fracs):
+        raise InputError(f"{path}: [warmup] warmup_fracs: give fractions between 0 and 1, got {fracs}")
+    min_steps = int(block.get("warmup_min_steps", 1))
+    dist = block.get("distribution", "prose")
+    runs = []
+    for tokens in block.get("tokens", []):
+        steps = max(1, round(tokens / recipe.batch_tokens))
+        ends = [min(steps, max(min_steps, round(f * steps))) for f in fracs]
+        ckpts = warmup_checkpoints(steps, ends, int(block.get("n_log_checkpoints", 40)),
+                                   int(block.get("n_even_checkpoints", 20)))
+        for n in names:
+            params = count_params(by_name[n], vocab)[0]
+            for f in fracs:
+                runs.append(RunSpec(f"warmup/{n}-D{int(tokens)}-W{f:g}", "warmup", by_name[n], dist,
+                                    steps, 6.0 * params * steps * recipe.batch_tokens, list(ckpts),
+                                    warmup_frac=f, warmup_min_steps=min_steps,
+                                    model_id=f"{n}-W{f:g}"))
+    return runs
 
 
 # ---------------------------------------------------------------- schedule and data
@@ -177,6 +229,14 @@ def lr_at_step(step: int, steps: int, peak: float, warmup: int, min_ratio: float
 def warmup_steps(recipe: Recipe, steps: int) -> int:
     """Pythia's 1% warmup, with a floor so the shortest runs still warm up."""
     return min(steps, max(recipe.warmup_min_steps, round(recipe.warmup_frac * steps)))
+
+
+def run_warmup_steps(recipe: Recipe, run: RunSpec) -> int:
+    """A run's warmup length: its own fraction and floor (warmup part), else the recipe's."""
+    if run.warmup_frac is None:
+        return warmup_steps(recipe, run.steps)
+    floor = recipe.warmup_min_steps if run.warmup_min_steps is None else run.warmup_min_steps
+    return min(run.steps, max(floor, round(run.warmup_frac * run.steps)))
 
 
 def batch_at_step(tokens: np.ndarray, step: int, batch_seqs: int, seq_len: int, seed: int):
@@ -331,7 +391,7 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     train_tokens = load_tokens(corpus_dir, run.distribution, "train")
     model = build_model(run.size, spec.vocab_size, recipe.seq_len, recipe.seed).to(device)
     optimizer = make_optimizer(model, recipe, run.size.lr)
-    warmup = warmup_steps(recipe, run.steps)
+    warmup = run_warmup_steps(recipe, run)
     start, wall_before = 0, 0.0
     resumed = latest_resumable(run_dir)
     if resumed:
@@ -410,9 +470,10 @@ def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float
             "loss": round(own_val, 5), "loss_prose_test": round(ev["prose_test"], 5),
             "loss_code_test": round(ev["code_test"], 5), "loss_code_val": round(ev["code_val"], 5),
             "d_model": run.size.d_model, "n_layer": run.size.n_layer, "n_head": run.size.n_head,
-            "lr_peak": run.size.lr, "warmup_steps": warmup_steps(r, run.steps), "steps": run.steps,
+            "lr_peak": run.size.lr, "warmup_steps": run_warmup_steps(r, run), "steps": run.steps,
             "batch_tokens": r.batch_tokens, "seq_len": r.seq_len, "seed": r.seed,
-            "wall_s": round(wall_s, 2)}
+            "wall_s": round(wall_s, 2),
+            **({"warmup_frac": run.warmup_frac} if run.warmup_frac is not None else {})}
 
 
 def _drop_resume(run_dir: Path) -> None:
