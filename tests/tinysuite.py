@@ -132,3 +132,29 @@ def token_stream(tokenizer, docs) -> np.ndarray:
     for doc in docs:
         ids += [tokenizer.eos_token_id] + tokenizer(doc, add_special_tokens=False)["input_ids"]
     return np.asarray(ids, dtype=np.int64)
+
+
+def cached_tiny_suite() -> Path:
+    """The default tiny suite, built once per version of this file in the temp folder, then reused.
+
+    Several test files (and repeated runs) share one build: it is made in a private folder and
+    renamed into place, so concurrent builders never see a half-written suite.
+    """
+    import hashlib
+    import os
+    import shutil
+    import tempfile
+
+    import transformers
+
+    key = hashlib.sha256(Path(__file__).read_bytes() + transformers.__version__.encode()).hexdigest()[:12]
+    final = Path(tempfile.gettempdir()) / f"scalefit-tinysuite-{key}"
+    if not (final / "suite.toml").exists():
+        work = Path(tempfile.mkdtemp(prefix="scalefit-tinysuite-build-"))
+        build_tiny_suite(work / "suite")
+        try:
+            os.replace(work / "suite", final)
+        except OSError:  # another process finished first: use theirs
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+    return final / "suite.toml"

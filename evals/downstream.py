@@ -1,0 +1,149 @@
+"""Downstream tasks through lm-eval 0.4 on the model already in memory (no second load).
+
+Tasks are lm-eval names (`lambada_openai`) or local JSONL files turned into task dicts at run
+time. Each task gives its accuracy metrics and the gold-answer cross-entropy: the mean over
+examples of the per-token NLL of the correct continuation, the "task loss" that loss-to-loss
+prediction uses.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.evals.sweep import Measurement
+
+ACC_METRICS = ("acc", "acc_norm", "exact_match", "perplexity", "word_perplexity")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: an lm-eval task name, or a dict config built from a local JSONL file."""
+
+    name: str
+    config: dict | None = None
+
+    @property
+    def request(self):
+        """What lm-eval's task manager accepts: the name or the config dict."""
+        return self.config if self.config is not None else self.name
+
+
+def jsonl_task(name: str, path) -> TaskSpec:
+    """A multiple-choice task from JSONL rows {context, choices, answer} (answer = index),
+    or a completion task from rows {context, continuation}."""
+    path = Path(path).resolve()
+    if not path.exists():
+        raise InputError(f"--task {name}: {path}: file not found")
+    with open(path, encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        row = json.loads(first)
+    except json.JSONDecodeError:
+        raise InputError(f"{path}: row 1: not valid JSON") from None
+    if not isinstance(row, dict) or "context" not in row:
+        raise InputError(f"{path}: row 1: needs a 'context' field (and 'choices'+'answer' or 'continuation')")
+    base = {"task": name, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(path)}},
+            "test_split": "test", "doc_to_text": "{{context}}", "target_delimiter": " "}
+    if "choices" in row:
+        if "answer" not in row:
+            raise InputError(f"{path}: row 1: a multiple-choice row needs 'answer' (index of the gold choice)")
+        cfg = {**base, "output_type": "multiple_choice", "doc_to_choice": "{{choices}}",
+               "doc_to_target": "{{answer}}",
+               "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
+                               {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}]}
+    elif "continuation" in row:
+        cfg = {**base, "output_type": "loglikelihood", "doc_to_target": "{{continuation}}",
+               "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
+                               {"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}]}
+    else:
+        raise InputError(f"{path}: row 1: needs 'choices'+'answer' or 'continuation'")
+    return TaskSpec(name=name, config=cfg)
+
+
+def parse_task(text: str) -> TaskSpec:
+    """'NAME' (an lm-eval task) or 'NAME=FILE.jsonl' (a local task)."""
+    if "=" in text:
+        name, path = (p.strip() for p in text.split("=", 1))
+        if not name:
+            raise InputError(f"--task '{text}': use NAME or NAME=FILE.jsonl")
+        return jsonl_task(name, path)
+    if not text.strip():
+        raise InputError("--task: empty task name")
+    return TaskSpec(name=text.strip())
+
+
+def _gold_nll_per_token(sample: dict, lm) -> float | None:
+    """NLL per token of the gold continuation of one logged lm-eval sample."""
+    resps = sample.get("filtered_resps") or sample.get("resps")
+    args = sample.get("arguments")
+    if not resps or not args:
+        return None
+    target = sample.get("target")
+    if len(resps) == 1:
+        gold = 0
+    else:
+        try:
+            gold = int(target)
+        except (TypeError, ValueError):
+            return None
+    if not 0 <= gold < len(resps):
+        return None
+    ll = resps[gold]
+    ll = ll[0] if isinstance(ll, (list, tuple)) else ll
+    ll = ll[0] if isinstance(ll, (list, tuple)) else ll
+    arg = args[gold]
+    context, continuation = arg[0], arg[1]
+    n = len(lm._encode_pair(context, continuation)[1])
+    return -float(ll) / n if n else None
+
+
+def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, limit: int | None = None,
+              num_fewshot: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Run lm-eval tasks on a loaded model; long rows (task, metric, value, n_tokens)."""
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    named = [t for t in tasks if t.config is None]
+    manager = TaskManager(include_defaults=bool(named))
+    out = simple_evaluate(model=lm, tasks=[t.request for t in tasks], task_manager=manager,
+                          num_fewshot=num_fewshot, limit=limit, log_samples=True, bootstrap_iters=0,
+                          random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+                          fewshot_random_seed=seed)
+    rows = []
+    results = out.get("results", {})
+    samples = out.get("samples", {})
+    for task, metrics in results.items():
+        n = len(samples.get(task, []))
+        for key, value in metrics.items():
+            metric, _, filt = key.partition(",")
+            if metric.endswith("_stderr") or metric == "alias" or not isinstance(value, (int, float)):
+                continue
+            rows.append({"task": task, "metric": metric, "value": float(value), "n_tokens": None,
+                         "n_examples": n, "filter": filt or None})
+        gold = [g for g in (_gold_nll_per_token(s, lm) for s in samples.get(task, [])) if g is not None]
+        if gold:
+            rows.append({"task": task, "metric": "gold_ce", "value": float(np.mean(gold)), "n_tokens": None,
+                         "n_examples": len(gold), "filter": None})
+    df = pd.DataFrame(rows, columns=["task", "metric", "value", "n_tokens", "n_examples", "filter"])
+    df.insert(0, "dataset", None)
+    df.insert(2, "is_train", False)
+    return df
+
+
+def tasks_measurement(tasks: list[TaskSpec], **options) -> Measurement:
+    """A sweep measurement running all `tasks` in one lm-eval call per checkpoint."""
+    if not tasks:
+        raise InputError("--task: no tasks given")
+
+    def measure(model, info) -> pd.DataFrame:
+        return run_tasks(model, info.tokenizer, tasks, **options)
+
+    return Measurement(name="tasks:" + ",".join(t.name for t in tasks), fn=measure, table="evals")
+

@@ -1,0 +1,88 @@
+"""The measurements a sweep runs on each loaded checkpoint: dataset losses and weight statistics.
+
+Each builder returns a `Measurement` whose function maps (model, CheckpointInfo) to long rows.
+Tokenization happens once per dataset and tokenizer, and is cached on disk and in memory.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.evals.loss import measure_loss
+from scalefit.evals.sweep import Measurement
+from scalefit.evals.tokens import token_byte_lengths, tokenize_dataset, tokenizer_fingerprint
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named evaluation dataset: text, JSONL, a folder of text, or a token file."""
+
+    name: str
+    path: Path
+    is_train: bool = False
+    text_field: str = "text"
+
+
+def parse_dataset(text: str, train_name: str | None = None) -> Dataset:
+    """'NAME=PATH' as a Dataset; InputError when malformed or the path does not exist."""
+    if "=" not in text:
+        raise InputError(f"--dataset '{text}': use NAME=PATH, e.g. pile-val=val.jsonl")
+    name, path = (p.strip() for p in text.split("=", 1))
+    if not name or not path:
+        raise InputError(f"--dataset '{text}': use NAME=PATH with both parts non-empty")
+    if not Path(path).exists():
+        raise InputError(f"--dataset {name}: {path}: file not found")
+    return Dataset(name=name, path=Path(path), is_train=(name == train_name))
+
+
+def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stride: int | None = None,
+                     max_tokens: int | None = None, batch_size: int | None = None) -> Measurement:
+    """Mean NLL (nats/token) and bits per byte on one dataset, as rows `loss` and `bpb`."""
+    tokenized: dict[str, tuple] = {}
+
+    def measure(model, info) -> pd.DataFrame:
+        tok = info.tokenizer
+        if tok is None:
+            raise InputError(f"{info.location}: no tokenizer for dataset '{ds.name}'")
+        fp = tokenizer_fingerprint(tok)
+        if fp not in tokenized:
+            vocab = model.get_output_embeddings().weight.shape[0]
+            tokenized[fp] = (tokenize_dataset(ds.path, tok, cache_dir, text_field=ds.text_field),
+                             token_byte_lengths(tok, vocab))
+        token_file, byte_lengths = tokenized[fp]
+        ctx = context or getattr(model.config, "max_position_embeddings", None) or 2048
+        result = measure_loss(model, token_file.tokens(), context=ctx, stride=stride,
+                              max_tokens=max_tokens, batch_size=batch_size, byte_lengths=byte_lengths)
+        base = {"dataset": ds.name, "task": None, "is_train": ds.is_train, "n_tokens": result.n_tokens,
+                "context": ctx, "stride": stride or ctx}
+        return pd.DataFrame([{**base, "metric": "loss", "value": result.loss},
+                             {**base, "metric": "bpb", "value": result.bpb}])
+
+    return Measurement(name=f"loss:{ds.name}", fn=measure, table="evals")
+
+
+def weight_stats_function():
+    """`scalefit.weightstats.measure.weight_stats_table` if that layer provides it, else None."""
+    try:
+        module = importlib.import_module("scalefit.weightstats.measure")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("scalefit"):
+            return None
+        raise
+    return getattr(module, "weight_stats_table", None)
+
+
+def weights_measurement(**options) -> Measurement:
+    """Weight statistics of every tensor (the weightstats layer), rows to the `weights` table."""
+    table_fn = weight_stats_function()
+    if table_fn is None:
+        raise InputError("--weights: this installation has no scalefit.weightstats.measure.weight_stats_table")
+
+    def measure(model, info) -> pd.DataFrame:
+        return table_fn(model, model=info.model, step=info.step, **options)
+
+    return Measurement(name="weights", fn=measure, table="weights")

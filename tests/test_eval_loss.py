@@ -1,0 +1,142 @@
+"""Loss measurement against a plain per-window computation, bits per byte, token caching, loading."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+from tinysuite import cached_tiny_suite  # noqa: E402
+
+from scalefit.errors import InputError  # noqa: E402
+from scalefit.evals.checkpoints import checkpoint_grid, load_checkpoint  # noqa: E402
+from scalefit.evals.loss import measure_loss, window_plan  # noqa: E402
+from scalefit.evals.suites import load_suite  # noqa: E402
+from scalefit.evals.tokens import open_token_file, token_byte_lengths, tokenize_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def suite_file():
+    return cached_tiny_suite()
+
+
+@pytest.fixture(scope="module")
+def loaded(suite_file):
+    suite = load_suite(suite_file)
+    info = checkpoint_grid(suite, ["tiny-b"], [8])[0]
+    model, tok = load_checkpoint(info, "cpu", "float32")
+    return model, tok, suite_file.parent
+
+
+def plain_window_nll(model, tokens, context, stride):
+    """Sum of NLL and count, one window at a time, full logits, float64 log-softmax."""
+    stride = stride or context
+    total, count, scored_upto = 0.0, 0, 0  # targets 1..scored_upto are done
+    last = len(tokens) - 1
+    while scored_upto < last:
+        end = min(scored_upto + (context if count == 0 else stride), last)
+        begin = max(0, end - context)
+        ids = torch.tensor(tokens[begin:end + 1], dtype=torch.long)[None]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=ids[:, :-1]).logits.double(), -1)[0]
+        targets = ids[0, 1:]
+        nll = -logp[torch.arange(len(targets)), targets]
+        new = end - scored_upto
+        total += float(nll[-new:].sum())
+        count += new
+        scored_upto = end
+    return total, count
+
+
+@pytest.mark.parametrize("stride", [None, 40, 17])
+def test_loss_equals_plain_per_window_computation(loaded, tmp_path, stride):
+    model, tok, root = loaded
+    tf = tokenize_dataset(root / "data" / "val.txt", tok, tmp_path)
+    tokens = np.asarray(tf.tokens()[:1500], dtype=np.int64)
+    result = measure_loss(model, tokens, context=64, stride=stride, batch_size=5)
+    want_sum, want_n = plain_window_nll(model, tokens, 64, stride)
+    assert result.n_tokens == want_n == len(tokens) - 1
+    assert result.loss == pytest.approx(want_sum / want_n, abs=1e-5)
+    assert math.log(1) < result.loss < math.log(len(tok)) + 1
+
+
+def test_bits_per_byte_counts_the_bytes_of_the_text(loaded, tmp_path):
+    model, tok, root = loaded
+    text = (root / "data" / "val.txt").read_text()
+    tf = tokenize_dataset(root / "data" / "val.txt", tok, tmp_path)
+    lengths = token_byte_lengths(tok, model.get_output_embeddings().weight.shape[0])
+    result = measure_loss(model, tf.tokens(), context=64, byte_lengths=lengths)
+    assert result.n_bytes == len(text.encode("utf-8"))  # one document, eos counts 0 bytes
+    assert result.bpb == pytest.approx(result.nll_sum / math.log(2) / len(text.encode("utf-8")), rel=1e-12)
+    assert result.n_tokens == tf.n_tokens - 1
+
+
+def test_max_tokens_scores_the_same_prefix(loaded, tmp_path):
+    model, tok, root = loaded
+    tokens = np.asarray(tokenize_dataset(root / "data" / "val.txt", tok, tmp_path).tokens())
+    short = measure_loss(model, tokens, context=64, max_tokens=300)
+    alone = measure_loss(model, tokens[:301], context=64)
+    assert short.n_tokens == 300
+    assert short.loss == pytest.approx(alone.loss, abs=1e-6)
+
+
+def test_window_plan_scores_every_token_once():
+    for n, ctx, stride in [(10, 4, None), (101, 16, 5), (17, 16, 16), (2, 8, 3)]:
+        plan = window_plan(n, ctx, stride)
+        assert sum(k for _, _, k in plan) == n - 1
+        assert all(e - b <= ctx and k <= e - b for b, e, k in plan)
+    with pytest.raises(InputError):
+        window_plan(100, 8, 9)
+
+
+def test_token_file_is_cached_with_a_sidecar(loaded, tmp_path):
+    _, tok, root = loaded
+    first = tokenize_dataset(root / "data" / "test.jsonl", tok, tmp_path)
+    meta = json.loads(first.path.with_name(first.path.name + ".json").read_text())
+    n_docs = sum(1 for line in open(root / "data" / "test.jsonl") if line.strip())
+    assert meta["n_docs"] == n_docs and meta["n_tokens"] == first.n_tokens
+    mtime = first.path.stat().st_mtime_ns
+    again = tokenize_dataset(root / "data" / "test.jsonl", tok, tmp_path)
+    assert again.path == first.path and again.path.stat().st_mtime_ns == mtime
+    # a Pile-style raw uint16 file is read as it is
+    raw = tmp_path / "raw.bin"
+    np.asarray(first.tokens()[:100], dtype=np.uint16).tofile(raw)
+    opened = open_token_file(raw)
+    assert opened.n_tokens == 100 and list(opened.tokens()) == list(first.tokens()[:100])
+
+
+def test_token_ids_outside_the_vocabulary_are_refused(loaded):
+    model, *_ = loaded
+    with pytest.raises(InputError, match="outside the model's vocabulary"):
+        measure_loss(model, np.array([1, 2, 60000], dtype=np.int64), context=8)
+
+
+def test_pickle_bin_checkpoint_needs_the_explicit_flag(loaded, tmp_path):
+    model, tok, root = loaded
+    folder = tmp_path / "tiny-b" / "step8"
+    folder.mkdir(parents=True)
+    model.config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # the old pickle format
+    tok.save_pretrained(folder)
+    assert (folder / "pytorch_model.bin").exists() and not (folder / "model.safetensors").exists()
+    spec = (root / "suite.toml").read_text().replace('local = "."', f'local = "{tmp_path}"')
+    (tmp_path / "suite.toml").write_text(spec)
+    info = checkpoint_grid(load_suite(tmp_path / "suite.toml"), ["tiny-b"], [8])[0]
+    with pytest.raises(Exception):
+        load_checkpoint(info, "cpu", "float32")
+    again, _ = load_checkpoint(info, "cpu", "float32", allow_bin=True)
+    assert torch.equal(again.get_output_embeddings().weight, model.get_output_embeddings().weight)
+
+
+def test_suite_lr_and_tokens_follow_the_spec(suite_file):
+    suite = load_suite(suite_file)
+    grid = checkpoint_grid(suite, ["tiny-a"], suite.steps)
+    assert [g.step for g in grid] == [0, 1, 2, 4, 8]
+    assert [g.tokens for g in grid] == [s * suite.tokens_per_step for s in suite.steps]
+    assert grid[2].lr == pytest.approx(3e-3)  # end of warmup
+    assert grid[-1].lr == pytest.approx(3e-4)  # cosine floor, 0.1 x peak
