@@ -1,0 +1,154 @@
+"""Loss-to-accuracy laws: fit downstream accuracy (or error) as a function of a loss.
+
+- Sigmoid, OLMo model ladder step 2 (Bhagia et al. 2024): acc = a / (1 + exp(-k (L - L0))) + b.
+- Exponential, Gadre et al. 2024: err = eps - k exp(-gamma L).
+Both are fitted by least squares on the accuracy (error) itself, as the two papers do (scipy
+curve_fit there; lmfit here), from several starts; the bootstrap resamples points.
+The chained prediction (N, D) -> task loss -> accuracy composes a law fit with one of these.
+"""
+from __future__ import annotations
+
+import lmfit
+import numpy as np
+from scipy.optimize import least_squares
+
+from scalefit.errors import InputError
+from scalefit.scaling import laws
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+
+ACCURACY_LAWS = {
+    "sigmoid": (laws.sigmoid_accuracy, ("a", "k", "L0", "b")),
+    "exponential-error": (laws.exponential_error, ("eps", "k", "gamma")),
+}
+
+
+def _sigmoid_starts(L, acc):
+    lo, hi = float(np.min(acc)), float(np.max(acc))
+    span = max(hi - lo, 1e-3)
+    scale = 1.0 / max(np.std(L), 1e-6)
+    sign = -1.0 if np.corrcoef(L, acc)[0, 1] <= 0 else 1.0  # accuracy falls as loss rises
+    for k in (1.0, 3.0, 10.0):
+        for q in (0.25, 0.5, 0.75):
+            yield {"a": min(2 * span, 1.0), "k": sign * k * scale,
+                   "L0": float(np.quantile(L, q)), "b": lo}
+
+
+def _exponential_starts(L, err):
+    for gamma in (0.3, 1.0, 3.0):
+        z = np.exp(-gamma * L)
+        A = np.vstack([np.ones_like(z), -z]).T
+        eps, k = np.linalg.lstsq(A, err, rcond=None)[0]
+        yield {"eps": float(eps), "k": float(k), "gamma": gamma}
+
+
+BOUNDS = {
+    # a and b are fractions of the examples: the amplitude and the floor of the accuracy
+    "sigmoid": {"a": (0.0, 1.0), "k": (-1e3, 1e3), "L0": (-np.inf, np.inf), "b": (0.0, 1.0)},
+    "exponential-error": {"eps": (-np.inf, np.inf), "k": (-np.inf, np.inf),
+                          "gamma": (1e-4, 50.0)},
+}
+
+
+def _check(L, y, what):
+    L = np.asarray(L, float)
+    y = np.asarray(y, float)
+    ok = np.isfinite(L) & np.isfinite(y)
+    L, y = L[ok], y[ok]
+    outside = np.flatnonzero((y < 0) | (y > 1))
+    if outside.size:
+        i = int(outside[0])
+        raise InputError(f"{what}: point {i + 1}: {y[i]:g} is not a fraction in [0, 1] "
+                         "(give accuracy or error as a fraction, not a percentage)")
+    if L.size < 5:
+        raise InputError(f"{what}: {L.size} usable points; need at least 5")
+    return L, y
+
+
+def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int = 0
+                 ) -> FitResult:
+    """Fit accuracy (sigmoid) or error (exponential-error) against loss L; least squares."""
+    if law not in ACCURACY_LAWS:
+        raise InputError(f"unknown accuracy law '{law}' (choose from "
+                         f"{', '.join(ACCURACY_LAWS)})")
+    func, names = ACCURACY_LAWS[law]
+    L, y = _check(L, y, law)
+    model = lmfit.Model(func, independent_vars=["L"])
+    starts = _sigmoid_starts(L, y) if law == "sigmoid" else _exponential_starts(L, y)
+    best = None
+    for start in starts:
+        params = model.make_params(**start)
+        for name, (lo, hi) in BOUNDS[law].items():
+            params[name].set(min=lo, max=hi, value=float(np.clip(start[name], lo, hi)))
+        with np.errstate(over="ignore"):
+            res = model.fit(y, params, L=L, method="least_squares")
+        if best is None or res.chisqr < best.chisqr:
+            best = res
+    est = {n: ParamEstimate(float(best.params[n].value),
+                            float(best.params[n].stderr) if best.params[n].stderr
+                            else float("nan")) for n in names}
+    warnings = []
+    for n in names:
+        p = best.params[n]
+        if np.isfinite(p.min) and abs(p.value - p.min) < 1e-8 or \
+           np.isfinite(p.max) and abs(p.value - p.max) < 1e-8:
+            warnings.append(f"parameter {n} is at a bound")
+    if L.size < 3 * len(names):
+        warnings.append(f"too few points: {L.size} for {len(names)} parameters")
+    resid = np.asarray(best.residual)
+    result = FitResult(law, est, n_points=int(L.size), objective=float(resid @ resid),
+                       converged=bool(best.success), warnings=warnings,
+                       extra={"rmse": float(np.sqrt(np.mean(resid ** 2))),
+                              "method": "least squares on the accuracy scale"})
+    result.model_result = best
+    if n_bootstrap > 0:
+        draws, failed = _bootstrap(func, names, law, L, y, result.values(), n_bootstrap, seed)
+        for n in names:
+            result.params[n].ci95 = percentile_ci(draws[n])
+        result.draws = draws
+        result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": failed}
+    return result
+
+
+def _bootstrap(func, names, law, L, y, values, n, seed):
+    rng = np.random.default_rng(seed)
+    lo = np.array([BOUNDS[law][k][0] for k in names], float)
+    hi = np.array([BOUNDS[law][k][1] for k in names], float)
+    theta0 = np.clip(np.array([values[k] for k in names]), lo, hi)
+    draws = {k: np.full(n, np.nan) for k in names}
+    failed = 0
+    for i in range(n):
+        idx = rng.integers(0, L.size, L.size)
+        Lb, yb = L[idx], y[idx]
+        with np.errstate(over="ignore"):
+            ret = least_squares(lambda t: func(Lb, *t) - yb, theta0, bounds=(lo, hi))
+        if ret.status <= 0:
+            failed += 1
+            continue
+        for k, v in zip(names, ret.x):
+            draws[k][i] = v
+    return draws, failed
+
+
+def predict_accuracy(result: FitResult, L):
+    """Accuracy (sigmoid) or error (exponential-error) predicted at loss L."""
+    func, names = ACCURACY_LAWS[result.law]
+    v = result.values()
+    return func(L, *(v[n] for n in names))
+
+
+def accuracy_with_ci(result: FitResult, L: float) -> dict:
+    """{"value", "ci95"} at loss L; the interval from the bootstrap draws, if any."""
+    func, names = ACCURACY_LAWS[result.law]
+    value = float(predict_accuracy(result, L))
+    draws = getattr(result, "draws", None)
+    ci = (float("nan"), float("nan"))
+    if draws is not None:
+        ci = percentile_ci(func(L, *(draws[n] for n in names)))
+    return {"value": value, "ci95": list(ci)}
+
+
+def chained_accuracy(loss_fit: FitResult, acc_fit: FitResult, N, D):
+    """(N, D) -> task loss (a fitted scaling law) -> accuracy (a fitted accuracy law)."""
+    from scalefit.scaling.fit import predict
+    task_loss = predict(loss_fit, N, D)
+    return task_loss, predict_accuracy(acc_fit, task_loss)

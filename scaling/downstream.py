@@ -1,0 +1,171 @@
+"""Downstream prediction end to end: pair losses, fit a relation, predict, score held-out runs.
+
+The relation is the shifted power law (loss -> loss) or an accuracy law (loss -> accuracy or
+error). Held-out runs are the largest-compute ones (or a separate table of target runs, such as
+the paper's 20x-compute models); each is scored beside a plain scaling law (Kaplan L(N, D) + E)
+fitted to the target loss alone.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.scaling.accuracy import accuracy_with_ci, fit_accuracy, predict_accuracy
+from scalefit.scaling.fitresult import FitResult
+from scalefit.scaling.loss2loss import (LossPairs, fit_loss_to_loss, kaplan_fit, pair_losses,
+                                        predict_y, prediction_with_ci)
+
+RELATIONS = ("shifted-power", "sigmoid", "exponential-error")
+PARAM_NAMES = {"shifted-power": ("K", "kappa", "E_x", "E_y"), "sigmoid": ("a", "k", "L0", "b"),
+               "exponential-error": ("eps", "k", "gamma")}
+
+
+def fit_relation(lp: LossPairs, relation: str = "shifted-power", *, e_source: str = "kaplan",
+                 E_x=None, E_y=None, method: str = "ols", n_bootstrap: int = 0,
+                 seed: int = 0) -> FitResult:
+    """Fit y against x on the pairs: shifted power law, sigmoid accuracy or exponential error."""
+    if relation not in RELATIONS:
+        raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
+    if relation == "shifted-power":
+        return fit_loss_to_loss(lp, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
+                                n_bootstrap=n_bootstrap, seed=seed)
+    result = fit_accuracy(lp.pairs["x"], lp.pairs["y"], relation, n_bootstrap=n_bootstrap,
+                          seed=seed)
+    result.extra.update({"pairing": lp.pairing, "x": lp.label_x, "y": lp.label_y})
+    return result
+
+
+def predict_relation(result: FitResult, x):
+    """y predicted at x by a fitted relation of any kind."""
+    if result.law == "shifted-power":
+        return predict_y(result, x)
+    return predict_accuracy(result, x)
+
+
+def relation_with_ci(result: FitResult, x: float) -> dict:
+    """{"value", "ci95"} of the relation at x."""
+    if result.law == "shifted-power":
+        return prediction_with_ci(result, x)
+    return accuracy_with_ci(result, x)
+
+
+def split_by_compute(lp: LossPairs, holdout) -> tuple[LossPairs, pd.DataFrame]:
+    """Hold out the largest-compute pairs (fraction or count); every fit sees only the rest."""
+    from scalefit.scaling.holdout import parse_holdout
+    spec = parse_holdout(holdout)
+    if spec is None:
+        return lp, lp.pairs.iloc[0:0]
+    if "flops" not in lp.pairs.columns:
+        raise InputError("--holdout: the table needs params and tokens (or flops) to rank runs "
+                         "by compute")
+    n = len(lp.pairs)
+    count = math.ceil(spec * n) if isinstance(spec, float) else spec
+    if count >= n - 2:
+        raise InputError(f"--holdout: keeping {count} of {n} pairs out leaves too few to fit")
+    flops = lp.pairs["flops"].to_numpy(float)
+    threshold = np.sort(flops)[n - count]
+    keep = flops < threshold
+    held = lp.pairs[~keep].reset_index(drop=True)
+    train = LossPairs(lp.pairs[keep].reset_index(drop=True),
+                      lp.x_runs[lp.x_runs["flops"] < threshold].reset_index(drop=True),
+                      lp.y_runs[lp.y_runs["flops"] < threshold].reset_index(drop=True),
+                      lp.x, lp.y, lp.pairing, lp.x_from, lp.y_from, lp.match)
+    return train, held
+
+
+def target_pairs(frame: pd.DataFrame, lp: LossPairs, *, group: str = "data",
+                 source: str = "<targets>") -> pd.DataFrame:
+    """Pair a table of target runs (e.g. the 20x-compute models) the way ``lp`` was paired."""
+    out = pair_losses(frame, lp.x, lp.y, lp.pairing, x_from=lp.x_from, y_from=lp.y_from,
+                      group=group, match=lp.match, source=source, min_pairs=1)
+    return out.pairs
+
+
+def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
+                   *, baseline: bool = True) -> dict:
+    """Relative error of each held-out prediction, beside a Kaplan law fitted to y alone."""
+    rows = held.copy()
+    rows["predicted"] = predict_relation(result, rows["x"].to_numpy(float))
+    rows["relative_error"] = rows["predicted"] / rows["y"] - 1
+    out = {"n": len(rows)}
+    can_baseline = (baseline and result.law == "shifted-power"
+                    and {"params", "tokens"} <= set(rows.columns) and len(train.y_runs) >= 6)
+    if can_baseline:
+        from scalefit.scaling.fit import predict
+        kaplan_y = getattr(result, "kaplan", {}).get("y") or kaplan_fit(train.y_runs)
+        rows["baseline_predicted"] = predict(kaplan_y, rows["params"].to_numpy(float),
+                                             rows["tokens"].to_numpy(float))
+        rows["baseline_relative_error"] = rows["baseline_predicted"] / rows["y"] - 1
+        out["baseline"] = "Kaplan L(N, D) + E fitted to the target loss alone"
+        out["baseline_mean_abs_relative_error"] = float(
+            np.mean(np.abs(rows["baseline_relative_error"])))
+    keep = [c for c in ("model", "step", "params", "tokens", "flops", "x", "y", "predicted",
+                        "relative_error", "baseline_predicted", "baseline_relative_error")
+            if c in rows.columns]
+    out["points"] = rows[keep].to_dict(orient="records")
+    rel = rows["relative_error"].to_numpy(float)
+    out["mean_abs_relative_error"] = float(np.mean(np.abs(rel))) if rel.size else float("nan")
+    out["max_abs_relative_error"] = float(np.max(np.abs(rel))) if rel.size else float("nan")
+    return out
+
+
+def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None) -> dict | None:
+    """The prediction: y at a given x, or chained (N, D) -> x (Kaplan law of x) -> y."""
+    if at_x is not None:
+        out = relation_with_ci(result, float(at_x))
+        out["at_x"] = float(at_x)
+        return out
+    if at_nd is not None:
+        from scalefit.scaling.fit import predict
+        N, D = at_nd
+        kaplan_x = getattr(result, "kaplan", {}).get("x") or kaplan_fit(train.x_runs)
+        x_value = float(predict(kaplan_x, N, D))
+        out = relation_with_ci(result, x_value)
+        out.update({"at": {"params": float(N), "tokens": float(D)}, "x_predicted": x_value,
+                    "note": "x from a Kaplan L(N, D) + E fit of the x loss; the interval "
+                            "covers the relation's uncertainty only"})
+        return out
+    return None
+
+
+def parse_at(spec: str | None):
+    """'1e9,2e10' -> (N, D)."""
+    if spec is None:
+        return None
+    parts = spec.split(",")
+    try:
+        N, D = (float(p) for p in parts)
+    except ValueError:
+        raise InputError(f"--at: '{spec}' is not N,D (e.g. 1e9,2e10)") from None
+    if not (N > 0 and D > 0):
+        raise InputError(f"--at: N and D must be positive, got '{spec}'")
+    return N, D
+
+
+def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train-to-test",
+                   x_from=None, y_from=None, group: str = "data", match: str = "tokens",
+                   relation: str = "shifted-power", e_source: str = "kaplan", E_x=None,
+                   E_y=None, method: str = "ols", holdout=None,
+                   targets: pd.DataFrame | None = None, at_x=None, at_nd=None,
+                   n_bootstrap: int = 1000, seed: int = 0, source: str = "<table>") -> dict:
+    """Everything `scalefit predict downstream` shows, as one dict (objects under '_')."""
+    lp = pair_losses(frame, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
+                     match=match, source=source)
+    train, held = split_by_compute(lp, holdout)
+    if targets is not None:
+        held = pd.concat([held, target_pairs(targets, lp, group=group)], ignore_index=True)
+    result = fit_relation(train, relation, e_source=e_source, E_x=E_x, E_y=E_y,
+                          method=method, n_bootstrap=n_bootstrap, seed=seed)
+    out = result.to_dict()
+    out["relation"] = relation
+    out["data"] = source
+    prediction = predict_at(result, train, at_x=at_x, at_nd=at_nd)
+    if prediction is not None:
+        out["prediction"] = prediction
+    if len(held):
+        out["holdout"] = score_held_out(result, train, held)
+    out["_"] = {"result": result, "train": train, "held": held}
+    return out

@@ -1,0 +1,411 @@
+"""Loss-to-loss prediction (Brandfonbrener et al. 2024, arXiv:2411.12925): L_y = K (L_x - E_x)^kappa + E_y.
+
+How the paper fits it (KempnerInstitute/loss-to-loss-notebooks, reproduced exactly on its data):
+E_x and E_y are the irreducible terms of per-dataset Kaplan L(N, D) + E fits (``fit_law(...,
+"kaplan-nde")``: Huber on log residuals, delta 1e-3); with E fixed the relation is a straight line
+in log space, log(L_y - E_y) = log K + kappa log(L_x - E_x), fitted by ordinary least squares.
+That is ``method="ols"`` (default). ``method="huber"`` fits the same line with a Huber loss;
+``e_source="fit"`` frees E_x and E_y too (log-space least squares on L_y). Bootstrap resamples the
+pairs with E held at its per-dataset value (refitting Kaplan laws per resample is what the paper
+does not do either).
+
+Pairings: train-to-test (one model, two of its losses), train-to-train and test-to-test (models
+trained on two datasets, paired by equal params and tokens, or by compute: the lowest-loss run of
+each dataset at each FLOP budget).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lmfit
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from scalefit.errors import InputError
+from scalefit.scaling import laws
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+from scalefit.scaling.objective import HUBER_DELTA
+
+PAIRINGS = ("train-to-train", "train-to-test", "test-to-test")
+MATCHES = ("tokens", "compute")
+E_SOURCES = ("kaplan", "given", "fit")
+METHODS = ("ols", "huber")
+RUN_KEYS = ("params", "tokens")
+
+
+# --- pairing --------------------------------------------------------------------------------
+
+@dataclass
+class LossPairs:
+    """Paired losses (columns x, y, params, tokens, flops) and the runs behind each side's E fit."""
+
+    pairs: pd.DataFrame
+    x_runs: pd.DataFrame  # params, tokens, loss: the x distribution's models (for E_x)
+    y_runs: pd.DataFrame  # params, tokens, loss: the y distribution's models (for E_y)
+    x: str
+    y: str
+    pairing: str
+    x_from: str | None = None
+    y_from: str | None = None
+    match: str = "tokens"
+
+    @property
+    def label_x(self) -> str:
+        return f"{self.x} ({self.x_from})" if self.x_from else self.x
+
+    @property
+    def label_y(self) -> str:
+        return f"{self.y} ({self.y_from})" if self.y_from else self.y
+
+
+def _column(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    if column not in frame.columns:
+        raise InputError(f"{source}: column '{column}' is missing "
+                         f"(columns: {', '.join(map(str, frame.columns))})")
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+    raw = frame[column].to_numpy()
+    for i, (v, r) in enumerate(zip(values, raw)):
+        if np.isnan(v) and not (r is None or (isinstance(r, float) and np.isnan(r))):
+            raise InputError(f"{source}: column '{column}', row {i + 1}: "
+                             f"'{r}' is not a number")
+        if np.isfinite(v) and v <= 0:
+            raise InputError(f"{source}: column '{column}', row {i + 1}: "
+                             f"a loss must be positive, got {v:g}")
+    return values
+
+
+def _runs(frame: pd.DataFrame, loss: str, source: str) -> pd.DataFrame:
+    """params, tokens, loss, flops (6ND) of the rows whose loss is present."""
+    out = pd.DataFrame({"loss": _column(frame, loss, source)}, index=frame.index)
+    for key in RUN_KEYS:
+        if key in frame.columns:
+            out[key] = pd.to_numeric(frame[key], errors="coerce").to_numpy(float)
+    if "params" in out and "tokens" in out:
+        out["flops"] = 6.0 * out["params"] * out["tokens"]
+    elif "flops" in frame.columns:
+        out["flops"] = pd.to_numeric(frame["flops"], errors="coerce").to_numpy(float)
+    for key in ("model", "step"):
+        if key in frame.columns:
+            out[key] = frame[key].to_numpy()
+    return out[np.isfinite(out["loss"])]
+
+
+def _subset(frame, name, group, source):
+    if name is None:
+        return frame
+    if group not in frame.columns:
+        raise InputError(f"{source}: column '{group}' is missing (needed to select '{name}')")
+    part = frame[frame[group].astype(str) == str(name)]
+    if part.empty:
+        choices = ", ".join(sorted(map(str, frame[group].unique())))
+        raise InputError(f"{source}: column '{group}': no rows for '{name}' (have: {choices})")
+    return part
+
+
+def _run_key(runs: pd.DataFrame, match: str) -> pd.Series:
+    if match == "tokens":
+        return (runs["params"].round().astype("int64").astype(str) + "|"
+                + np.log(runs["tokens"]).round(6).astype(str))
+    return np.log10(runs["flops"]).round(2).astype(str)
+
+
+def pair_losses(frame: pd.DataFrame, x: str, y: str, pairing: str = "train-to-test", *,
+                x_from: str | None = None, y_from: str | None = None, group: str = "data",
+                match: str = "tokens", source: str = "<table>", min_pairs: int = 3) -> LossPairs:
+    """Pair loss x with loss y: on the same model (train-to-test) or across two datasets' models.
+
+    train-to-train / test-to-test need ``x_from`` and ``y_from`` (values of column ``group``):
+    the x side is the models trained on x_from, the y side those trained on y_from; ``match``
+    "tokens" pairs runs with equal params and tokens, "compute" pairs each dataset's lowest-loss
+    run per FLOP budget (6ND, to 2 decimals in log10).
+    """
+    if pairing not in PAIRINGS:
+        raise InputError(f"--pair: '{pairing}' is not one of {', '.join(PAIRINGS)}")
+    if match not in MATCHES:
+        raise InputError(f"--match: '{match}' is not one of {', '.join(MATCHES)}")
+    if pairing == "train-to-test":
+        part = _subset(frame, x_from, group, source)
+        x_runs = _runs(part, x, source)
+        y_runs = _runs(part, y, source)
+        both = x_runs.join(y_runs[["loss"]].rename(columns={"loss": "y"}), how="inner")
+        pairs = both.rename(columns={"loss": "x"})
+        y_from = x_from
+    else:
+        if x_from is None or y_from is None:
+            raise InputError(f"--pair {pairing}: name the two training sets with --x-from and "
+                             f"--y-from (values of column '{group}')")
+        x_runs = _runs(_subset(frame, x_from, group, source), x, source)
+        y_runs = _runs(_subset(frame, y_from, group, source), y, source)
+        for key in (("params", "tokens") if match == "tokens" else ("flops",)):
+            if key not in x_runs.columns:
+                raise InputError(f"{source}: column '{key}' is missing (pairing by {match})")
+        left, right = x_runs, y_runs
+        if match == "compute":
+            left = x_runs.loc[x_runs.groupby(_run_key(x_runs, match))["loss"].idxmin()]
+            right = y_runs.loc[y_runs.groupby(_run_key(y_runs, match))["loss"].idxmin()]
+        left = left.assign(_key=_run_key(left, match).to_numpy())
+        right = right.assign(_key=_run_key(right, match).to_numpy())
+        right = right.drop_duplicates("_key")
+        pairs = left.drop_duplicates("_key").merge(
+            right[["_key", "loss"]].rename(columns={"loss": "y"}), on="_key", how="inner")
+        pairs = pairs.drop(columns="_key").rename(columns={"loss": "x"})
+    pairs = pairs[np.isfinite(pairs["x"]) & np.isfinite(pairs["y"])].reset_index(drop=True)
+    if len(pairs) < min_pairs:
+        raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{x}' and '{y}' "
+                         f"({pairing}); need at least {min_pairs}")
+    return LossPairs(pairs, x_runs.reset_index(drop=True), y_runs.reset_index(drop=True),
+                     x, y, pairing, x_from, y_from, match)
+
+
+# --- irreducible losses ---------------------------------------------------------------------
+
+def kaplan_fit(runs: pd.DataFrame, *, n_bootstrap: int = 0, seed: int = 0) -> FitResult:
+    """Kaplan L(N, D) + E fitted to one distribution's runs: the source of E_x or E_y."""
+    from scalefit.scaling.fit import fit_law
+    for key in RUN_KEYS:
+        if key not in runs.columns:
+            raise InputError(f"column '{key}' is missing: E from a Kaplan fit needs params "
+                             "and tokens (or give E_x, E_y, or fit them: --e fit)")
+    table = runs[["params", "tokens", "loss"]].reset_index(drop=True)
+    return fit_law(table, "kaplan-nde", loss="loss", n_bootstrap=n_bootstrap, seed=seed)
+
+
+# --- the relation ---------------------------------------------------------------------------
+
+def _line_ols(u, v):
+    """Slope and intercept of v on u by least squares, along the last axis (batched)."""
+    um = u.mean(axis=-1, keepdims=True)
+    vm = v.mean(axis=-1, keepdims=True)
+    du = u - um
+    slope = (du * (v - vm)).sum(axis=-1) / (du * du).sum(axis=-1)
+    return slope, vm[..., 0] - slope * um[..., 0]
+
+
+def _log_gap(x, y, E_x, E_y):
+    gx, gy = x - E_x, y - E_y
+    ok = (gx > 0) & (gy > 0)
+    return ok, np.log(np.where(ok, gx, 1.0)), np.log(np.where(ok, gy, 1.0))
+
+
+def _fixed_e_model():
+    def log_gap_line(u, log_K, kappa):
+        return log_K + kappa * u
+    return lmfit.Model(log_gap_line, independent_vars=["u"])
+
+
+def _free_e_residual(theta, x, log_y):
+    log_K, kappa, E_x, E_y = theta
+    gap = np.maximum(x - E_x, 1e-12)
+    return np.log(np.exp(log_K) * gap ** kappa + E_y) - log_y
+
+
+def _free_e_start(x, y):
+    """Grid over (E_x, E_y) below the data, OLS for (K, kappa): the best starting point."""
+    best = None
+    for fx in np.linspace(0.0, 0.95, 20):
+        for fy in np.linspace(0.0, 0.95, 20):
+            E_x, E_y = fx * x.min(), fy * y.min()
+            _, u, v = _log_gap(x, y, E_x, E_y)
+            kappa, log_K = _line_ols(u, v)
+            r = _free_e_residual((log_K, kappa, E_x, E_y), x, np.log(y))
+            sse = float(r @ r)
+            if best is None or sse < best[0]:
+                best = (sse, np.array([log_K, kappa, E_x, E_y]))
+    return best[1]
+
+
+def fit_shifted_power(x, y, *, E_x: float | None = None, E_y: float | None = None,
+                      method: str = "ols", delta: float = HUBER_DELTA, n_bootstrap: int = 0,
+                      seed: int = 0) -> FitResult:
+    """Fit L_y = K (L_x - E_x)^kappa + E_y to paired losses; E given, or fitted when None.
+
+    With E_x and E_y given: lmfit on the line log(y - E_y) = log K + kappa log(x - E_x),
+    least squares (method "ols", the paper's) or Huber(delta). With both None: all four
+    parameters by least squares on log y. Bootstrap (pairs resampled) gives the ci95 and
+    ``result.draws`` (per-parameter arrays) for prediction intervals.
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    if method not in METHODS:
+        raise InputError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
+    if (E_x is None) != (E_y is None):
+        raise InputError("give both E_x and E_y, or neither (then both are fitted)")
+    warnings: list[str] = []
+    free_e = E_x is None
+    if free_e:
+        result = _fit_free_e(x, y, warnings)
+    else:
+        ok, u, v = _log_gap(x, y, E_x, E_y)
+        if (~ok).any():
+            warnings.append(f"{int((~ok).sum())} pairs lie at or below (E_x, E_y) and were "
+                            "left out of the fit")
+        if ok.sum() < 3:
+            raise InputError(f"only {int(ok.sum())} pairs lie above E_x={E_x:.4g}, "
+                             f"E_y={E_y:.4g}; need at least 3")
+        x, y, u, v = x[ok], y[ok], u[ok], v[ok]
+        result = _fit_fixed_e(u, v, E_x, E_y, method, delta, warnings)
+    result.extra.update({"method": method if not free_e else "least-squares (E fitted)",
+                         "e_free": free_e})
+    pred = laws.shifted_power_law(x, **result.values())
+    resid = np.log(y) - np.log(pred)
+    result.extra["rmse_log"] = float(np.sqrt(np.mean(resid ** 2)))
+    result.extra["max_abs_rel_error"] = float(np.max(np.abs(pred / y - 1)))
+    if n_bootstrap > 0:
+        draws, failed = _bootstrap(x, y, result, free_e, method, delta, n_bootstrap, seed)
+        for name, d in draws.items():
+            if not (name in ("E_x", "E_y") and not free_e):
+                result.params[name].ci95 = percentile_ci(d)
+        result.draws = draws
+        result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": failed,
+                                     "e_held_fixed": not free_e}
+        if failed > 0.05 * n_bootstrap:
+            result.warnings.append(f"{failed} of {n_bootstrap} bootstrap refits failed")
+    return result
+
+
+def _fit_fixed_e(u, v, E_x, E_y, method, delta, warnings) -> FitResult:
+    model = _fixed_e_model()
+    params = model.make_params(log_K=0.0, kappa=1.0)
+    params.add("K", expr="exp(log_K)")
+    slope, icept = _line_ols(u, v)
+    params["log_K"].set(value=float(icept))
+    params["kappa"].set(value=float(slope))
+    if method == "ols":
+        res = model.fit(v, params, u=u, method="leastsq")
+    else:
+        res = model.fit(v, params, u=u, method="least_squares",
+                        fit_kws={"loss": "huber", "f_scale": delta})
+    est = {}
+    for name in ("K", "kappa"):
+        p = res.params[name]
+        est[name] = ParamEstimate(float(p.value), float(p.stderr) if p.stderr else float("nan"))
+    est["E_x"] = ParamEstimate(float(E_x))
+    est["E_y"] = ParamEstimate(float(E_y))
+    r = np.asarray(res.residual)
+    ss_tot = float(np.sum((v - v.mean()) ** 2))
+    out = FitResult("shifted-power", est, n_points=len(u), objective=float(r @ r),
+                    converged=bool(res.success), warnings=warnings,
+                    extra={"r_squared_log": 1 - float(r @ r) / ss_tot if ss_tot > 0 else 1.0})
+    if len(u) < 6:
+        warnings.append(f"too few points: {len(u)} pairs for 2 parameters")
+    out.model_result = res
+    return out
+
+
+def _fit_free_e(x, y, warnings) -> FitResult:
+    start = _free_e_start(x, y)
+
+    def log_shifted(x, log_K, kappa, E_x, E_y):
+        gap = np.maximum(x - E_x, 1e-12)
+        return np.log(np.exp(log_K) * gap ** kappa + E_y)
+
+    model = lmfit.Model(log_shifted, independent_vars=["x"])
+    params = model.make_params(log_K=start[0], kappa=start[1], E_x=start[2], E_y=start[3])
+    params["kappa"].set(min=1e-3, max=20)
+    params["E_x"].set(min=0.0, max=float(x.min()) * (1 - 1e-9))
+    params["E_y"].set(min=0.0, max=float(y.min()) * (1 - 1e-9))
+    params.add("K", expr="exp(log_K)")
+    res = model.fit(np.log(y), params, x=x, method="least_squares")
+    est = {}
+    for name in ("K", "kappa", "E_x", "E_y"):
+        p = res.params[name]
+        est[name] = ParamEstimate(float(p.value), float(p.stderr) if p.stderr else float("nan"))
+        if name in ("E_x", "E_y") and (abs(p.value - p.min) < 1e-9 or
+                                       abs(p.value - p.max) < 1e-6 * max(1, p.max)):
+            warnings.append(f"parameter {name} is at a bound")
+    if len(x) < 12:
+        warnings.append(f"too few points: {len(x)} pairs for 4 parameters")
+    r = np.asarray(res.residual)
+    out = FitResult("shifted-power", est, n_points=len(x), objective=float(r @ r),
+                    converged=bool(res.success), warnings=warnings, extra={})
+    out.model_result = res
+    return out
+
+
+def _bootstrap(x, y, result, free_e, method, delta, n, seed):
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x), (n, len(x)))
+    v0 = result.values()
+    if not free_e and method == "ols":  # closed form, all resamples at once
+        _, u, v = _log_gap(x, y, v0["E_x"], v0["E_y"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            kappa, log_K = _line_ols(u[idx], v[idx])
+        draws = {"K": np.exp(log_K), "kappa": kappa,
+                 "E_x": np.full(n, v0["E_x"]), "E_y": np.full(n, v0["E_y"])}
+        return draws, int((~np.isfinite(kappa)).sum())
+    theta0 = np.array([np.log(v0["K"]), v0["kappa"], v0["E_x"], v0["E_y"]])
+    draws = {k: np.full(n, np.nan) for k in ("K", "kappa", "E_x", "E_y")}
+    failed = 0
+    for i in range(n):
+        xb, yb = x[idx[i]], y[idx[i]]
+        try:
+            if free_e:
+                hi = [np.inf, 20, xb.min() * (1 - 1e-9), yb.min() * (1 - 1e-9)]
+                t0 = np.clip(theta0, [-np.inf, 1e-3, 0, 0], np.array(hi) * (1 - 1e-9))
+                ret = least_squares(_free_e_residual, t0, args=(xb, np.log(yb)),
+                                    bounds=([-np.inf, 1e-3, 0, 0], hi))
+                theta = ret.x
+            else:
+                _, u, v = _log_gap(xb, yb, v0["E_x"], v0["E_y"])
+                ret = least_squares(lambda t: t[0] + t[1] * u - v, theta0[:2], loss="huber",
+                                    f_scale=delta)
+                theta = np.r_[ret.x, theta0[2:]]
+            ok = ret.status > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            failed += 1
+            continue
+        draws["K"][i], draws["kappa"][i] = np.exp(theta[0]), theta[1]
+        draws["E_x"][i], draws["E_y"][i] = theta[2], theta[3]
+    return draws, failed
+
+
+# --- prediction -----------------------------------------------------------------------------
+
+def predict_y(result: FitResult, x):
+    """L_y predicted from L_x by a fitted shifted power law."""
+    return laws.shifted_power_law(x, **result.values())
+
+
+def prediction_with_ci(result: FitResult, x: float) -> dict:
+    """{"value", "ci95"} of L_y at L_x = x; the interval from the bootstrap draws, if any."""
+    value = float(predict_y(result, x))
+    draws = getattr(result, "draws", None)
+    ci = (float("nan"), float("nan"))
+    if draws is not None:
+        ci = percentile_ci(laws.shifted_power_law(x, draws["K"], draws["kappa"],
+                                                  draws["E_x"], draws["E_y"]))
+    return {"value": value, "ci95": list(ci)}
+
+
+# --- the whole procedure --------------------------------------------------------------------
+
+def fit_loss_to_loss(lp: LossPairs, *, e_source: str = "kaplan", E_x: float | None = None,
+                     E_y: float | None = None, method: str = "ols", n_bootstrap: int = 0,
+                     seed: int = 0) -> FitResult:
+    """E from per-dataset Kaplan fits (or given, or fitted), then the relation on the pairs."""
+    if e_source not in E_SOURCES:
+        raise InputError(f"--e: '{e_source}' is not one of {', '.join(E_SOURCES)}")
+    kaplan = {}
+    if e_source == "kaplan":
+        for side, runs in (("x", lp.x_runs), ("y", lp.y_runs)):
+            kaplan[side] = kaplan_fit(runs)
+        E_x, E_y = kaplan["x"].value("E"), kaplan["y"].value("E")
+    elif e_source == "given":
+        if E_x is None or E_y is None:
+            raise InputError("--e given needs both --E-x and --E-y")
+    else:
+        E_x = E_y = None
+    result = fit_shifted_power(lp.pairs["x"].to_numpy(), lp.pairs["y"].to_numpy(), E_x=E_x,
+                               E_y=E_y, method=method, n_bootstrap=n_bootstrap, seed=seed)
+    result.extra.update({"pairing": lp.pairing, "x": lp.label_x, "y": lp.label_y,
+                         "match": lp.match if lp.pairing != "train-to-test" else "same model",
+                         "e_source": e_source})
+    if kaplan:
+        result.extra["kaplan_fits"] = {side: {"E": r.value("E"), "n_points": r.n_points,
+                                              "params": r.values()}
+                                       for side, r in kaplan.items()}
+        result.kaplan = kaplan
+    return result

@@ -1,0 +1,144 @@
+"""Showing a downstream prediction: terminal text, the y-vs-x plot, and the Markdown report."""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from scalefit.report import dumps, markdown_table, save_figure, write_text  # noqa: E402
+
+FORMULAS = {"shifted-power": "L_y = K (L_x - E_x)^kappa + E_y",
+            "sigmoid": "acc = a / (1 + exp(-k (L - L0))) + b",
+            "exponential-error": "err = eps - k exp(-gamma L)"}
+
+
+def _fmt(v, spec=".5g"):
+    return format(v, spec) if v is not None and math.isfinite(v) else "-"
+
+
+def params_frame(out: dict) -> pd.DataFrame:
+    """One row per parameter: value, stderr, ci95 bounds."""
+    rows = [{"param": k, "value": p["value"], "stderr": p["stderr"],
+             "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1]}
+            for k, p in out["params"].items()]
+    return pd.DataFrame(rows)
+
+
+def holdout_frame(out: dict) -> pd.DataFrame:
+    return pd.DataFrame(out.get("holdout", {}).get("points", []))
+
+
+def describe(out: dict) -> list[str]:
+    """The header lines: what was related to what, and where E came from."""
+    lines = [f"{out['relation']}: {out.get('pairing', '')}  {out.get('x')} -> {out.get('y')}, "
+             f"{out['n_points']} pairs"
+             + (f" (paired by {out['match']})" if out.get("match") else "")]
+    lines.append(f"  {FORMULAS[out['relation']]}   [{out.get('method', '')}]")
+    if out.get("e_source") == "kaplan":
+        k = out["kaplan_fits"]
+        lines.append(f"  E_x, E_y from per-dataset Kaplan L(N,D)+E fits: E_x = "
+                     f"{_fmt(k['x']['E'], '.4f')} ({k['x']['n_points']} runs), E_y = "
+                     f"{_fmt(k['y']['E'], '.4f')} ({k['y']['n_points']} runs)")
+    elif out.get("e_source"):
+        lines.append(f"  E_x, E_y: {out['e_source']}")
+    return lines
+
+
+def downstream_text(out: dict) -> str:
+    """What `scalefit predict downstream` prints without --json."""
+    lines = describe(out)
+    for name, p in out["params"].items():
+        lines.append(f"  {name:6s} {_fmt(p['value']):>10s}  stderr {_fmt(p['stderr'], '.2g'):>8s}"
+                     f"  95% CI [{_fmt(p['ci95'][0])}, {_fmt(p['ci95'][1])}]")
+    if "prediction" in out:
+        pr = out["prediction"]
+        where = (f"x = {_fmt(pr['at_x'])}" if "at_x" in pr else
+                 f"N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g} "
+                 f"(x predicted {_fmt(pr['x_predicted'])})")
+        lines.append(f"prediction at {where}: {_fmt(pr['value'])}  95% CI "
+                     f"[{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}]")
+    if "holdout" in out:
+        h = out["holdout"]
+        base = (f" (plain Kaplan law on y alone: "
+                f"{100 * h['baseline_mean_abs_relative_error']:.2f}%)"
+                if "baseline_mean_abs_relative_error" in h else "")
+        lines.append(f"held out {h['n']} largest-compute runs: mean |rel err| "
+                     f"{100 * h['mean_abs_relative_error']:.2f}%{base}")
+        for p in h["points"]:
+            extra = (f"  baseline {100 * p['baseline_relative_error']:+.2f}%"
+                     if "baseline_relative_error" in p else "")
+            size = f"N={p['params']:.3g} D={p['tokens']:.3g} " if "params" in p else ""
+            lines.append(f"  {size}x={p['x']:.4f} y={p['y']:.4f} predicted="
+                         f"{p['predicted']:.4f} ({100 * p['relative_error']:+.2f}%){extra}")
+    for w in out.get("warnings", []):
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def plot_relation(result, train, held, out: dict):
+    """y against x: the fitted pairs, the fit curve, held-out points and the prediction."""
+    from scalefit.scaling.downstream import predict_relation
+    fig, ax = plt.subplots(figsize=(6.0, 4.4))
+    x = train.pairs["x"].to_numpy(float)
+    y = train.pairs["y"].to_numpy(float)
+    xs = [x] + ([held["x"].to_numpy(float)] if len(held) else [])
+    pred = out.get("prediction", {})
+    if "at_x" in pred or "x_predicted" in pred:
+        xs.append(np.array([pred.get("at_x", pred.get("x_predicted"))]))
+    allx = np.concatenate(xs)
+    lo = allx.min()
+    if result.law == "shifted-power":
+        lo = max(lo - 0.05 * np.ptp(allx), result.value("E_x") + 1e-6)
+    grid = np.linspace(lo, allx.max() + 0.05 * np.ptp(allx), 300)
+    ax.scatter(x, y, s=14, color="tab:blue", label="fitted pairs", zorder=3)
+    ax.plot(grid, predict_relation(result, grid), color="black", lw=1.2, label="fit")
+    if len(held):
+        ax.scatter(held["x"], held["y"], s=40, marker="*", color="tab:red",
+                   label="held out", zorder=4)
+    if "value" in pred:
+        px = pred.get("at_x", pred.get("x_predicted"))
+        ci = pred["ci95"]
+        yerr = None
+        if all(c is not None and math.isfinite(c) for c in ci):
+            yerr = [[pred["value"] - ci[0]], [ci[1] - pred["value"]]]
+        ax.errorbar([px], [pred["value"]], yerr=yerr, fmt="D", color="tab:green",
+                    label="prediction (95% CI)", zorder=5)
+    ax.set_xlabel(str(out.get("x")))
+    ax.set_ylabel(str(out.get("y")))
+    ax.set_title(FORMULAS[out["relation"]], fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def write_downstream_report(out_dir, out: dict, result, train, held) -> None:
+    """report.md, params.csv, pairs.csv, holdout.csv, result.json and the plot (PNG, SVG)."""
+    from pathlib import Path
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = params_frame(out)
+    params.to_csv(out_dir / "params.csv", index=False)
+    train.pairs.to_csv(out_dir / "pairs.csv", index=False)
+    hold = holdout_frame(out)
+    if len(hold):
+        hold.to_csv(out_dir / "holdout.csv", index=False)
+    save_figure(plot_relation(result, train, held, out), out_dir, "relation")
+    write_text(out_dir, "result.json", dumps(out))
+    md = ["# Downstream prediction", "", "```", *describe(out), "```", "",
+          "## Parameters", "", markdown_table(params), ""]
+    if "prediction" in out:
+        pr = out["prediction"]
+        md += ["## Prediction", "", f"value {_fmt(pr['value'])}, 95% CI "
+               f"[{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}]"
+               + (f" at x = {_fmt(pr['at_x'])}" if "at_x" in pr else
+                  f" at N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g}"), ""]
+    if len(hold):
+        md += ["## Held-out runs", "", markdown_table(hold), ""]
+    md += ["![y against x](relation.png)", ""]
+    if out.get("warnings"):
+        md += ["## Warnings", "", *[f"- {w}" for w in out["warnings"]], ""]
+    write_text(out_dir, "report.md", "\n".join(md))

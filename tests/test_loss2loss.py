@@ -1,0 +1,167 @@
+"""Loss-to-loss on generated data: known K, kappa, E_x, E_y are recovered, pairing is right."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalefit.errors import InputError
+from scalefit.scaling import laws
+from scalefit.scaling.downstream import run_downstream, split_by_compute
+from scalefit.scaling.loss2loss import (fit_loss_to_loss, fit_shifted_power, pair_losses,
+                                        prediction_with_ci)
+
+TRUE = {"K": 0.62, "kappa": 1.12, "E_x": 1.95, "E_y": 0.85}
+KAPLAN_X = {"E": TRUE["E_x"], "N_c": 2e8, "D_c": 1e9, "alpha_N": 0.34, "alpha_D": 0.28}
+
+
+def gaps(n=60, seed=0):
+    return np.geomspace(0.15, 3.0, n) * np.exp(np.random.default_rng(seed).normal(0, 0.02, n))
+
+
+def sweep(noise=0.002, seed=3):
+    """Two datasets' runs on one (N, D) grid; L_y is exactly K (L_x - E_x)^kappa + E_y.
+
+    L_x - E_x is a Kaplan L(N, D) term, so L_y - E_y = K (that term)^kappa is one too: both
+    per-dataset Kaplan L(N, D) + E fits can recover their E.
+    """
+    rng = np.random.default_rng(seed)
+    N, tpp = np.meshgrid(np.geomspace(2e7, 2e9, 8), [3, 8, 20, 50, 120], indexing="ij")
+    N, D = N.ravel(), (N * tpp).ravel()
+    k = KAPLAN_X
+    Lx = laws.kaplan_nde(N, D, **k)
+    Ly = laws.shifted_power_law(Lx, **TRUE)
+    rows = []
+    for data, L in (("web", Lx), ("code", Ly)):
+        L = L * np.exp(rng.normal(0, noise, L.size))
+        rows.append(pd.DataFrame({"data": data, "params": N, "tokens": D, "val_loss": L}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_fixed_e_recovers_k_and_kappa_with_bootstrap_ci():
+    g = gaps()
+    x = TRUE["E_x"] + g
+    y = laws.shifted_power_law(x, **TRUE) * np.exp(np.random.default_rng(1).normal(0, 0.003,
+                                                                                   g.size))
+    res = fit_shifted_power(x, y, E_x=TRUE["E_x"], E_y=TRUE["E_y"], n_bootstrap=300, seed=2)
+    assert res.converged and res.law == "shifted-power"
+    assert res.value("K") == pytest.approx(TRUE["K"], rel=0.02)
+    assert res.value("kappa") == pytest.approx(TRUE["kappa"], rel=0.02)
+    for name in ("K", "kappa"):
+        lo, hi = res.params[name].ci95
+        assert lo < TRUE[name] < hi, name
+        assert 0 < res.params[name].stderr < 0.05
+    assert res.params["E_x"].value == TRUE["E_x"]  # given, not fitted: no interval
+    assert np.isnan(res.params["E_x"].ci95[0])
+    pred = prediction_with_ci(res, 2.2)
+    truth = float(laws.shifted_power_law(2.2, **TRUE))
+    assert pred["value"] == pytest.approx(truth, rel=0.005)
+    assert pred["ci95"][0] < truth < pred["ci95"][1]
+
+
+def test_huber_method_agrees_on_clean_data():
+    x = TRUE["E_x"] + gaps()
+    y = laws.shifted_power_law(x, **TRUE)
+    ols = fit_shifted_power(x, y, E_x=TRUE["E_x"], E_y=TRUE["E_y"])
+    hub = fit_shifted_power(x, y, E_x=TRUE["E_x"], E_y=TRUE["E_y"], method="huber",
+                            n_bootstrap=20)
+    for name in ("K", "kappa"):
+        assert hub.value(name) == pytest.approx(TRUE[name], rel=1e-4)
+        assert ols.value(name) == pytest.approx(TRUE[name], rel=1e-6)
+
+
+def test_free_e_recovers_all_four():
+    x = TRUE["E_x"] + np.geomspace(0.05, 4.0, 80)
+    y = laws.shifted_power_law(x, **TRUE) * np.exp(np.random.default_rng(4).normal(0, 5e-4,
+                                                                                   x.size))
+    res = fit_shifted_power(x, y, n_bootstrap=30, seed=1)
+    assert res.extra["e_free"]
+    for name, value in TRUE.items():
+        assert res.value(name) == pytest.approx(value, rel=0.05), name
+    assert res.extra["bootstrap"]["n_failed"] <= 3
+
+
+def test_train_to_train_via_kaplan_e_recovers_everything():
+    runs = sweep()
+    lp = pair_losses(runs, "val_loss", "val_loss", "train-to-train", x_from="web",
+                     y_from="code")
+    assert len(lp.pairs) == 40 and len(lp.x_runs) == 40 and len(lp.y_runs) == 40
+    res = fit_loss_to_loss(lp, n_bootstrap=100)
+    assert res.extra["e_source"] == "kaplan" and res.extra["pairing"] == "train-to-train"
+    assert res.value("E_x") == pytest.approx(TRUE["E_x"], abs=0.05)
+    assert res.value("E_y") == pytest.approx(TRUE["E_y"], abs=0.05)
+    assert res.value("kappa") == pytest.approx(TRUE["kappa"], rel=0.05)
+    assert res.value("K") == pytest.approx(TRUE["K"], rel=0.05)
+    assert set(res.extra["kaplan_fits"]) == {"x", "y"}
+
+
+def test_pairing_by_compute_takes_each_budgets_best_run():
+    runs = sweep(noise=0.0)
+    lp = pair_losses(runs, "val_loss", "val_loss", "train-to-train", x_from="web",
+                     y_from="code", match="compute")
+    # one pair per FLOP budget (log10 rounded to 2 decimals), each the lowest loss there
+    web = runs[runs["data"] == "web"]
+    budgets = np.log10(6 * web["params"] * web["tokens"]).round(2)
+    assert len(lp.pairs) == budgets.nunique()
+    best = web.groupby(budgets.to_numpy())["val_loss"].min().sort_values().to_numpy()
+    np.testing.assert_allclose(np.sort(lp.pairs["x"].to_numpy()), best)
+
+
+def test_train_to_test_pairs_two_columns_of_one_model():
+    runs = sweep().query("data == 'web'").reset_index(drop=True)
+    runs["code_loss"] = laws.shifted_power_law(runs["val_loss"], **TRUE)
+    runs.loc[3, "code_loss"] = np.nan  # a missing measurement drops that run, not the table
+    lp = pair_losses(runs, "val_loss", "code_loss")
+    assert len(lp.pairs) == len(runs) - 1
+    np.testing.assert_allclose(lp.pairs["y"], laws.shifted_power_law(lp.pairs["x"], **TRUE))
+
+
+def test_holdout_scores_largest_compute_beside_plain_law():
+    runs = sweep()
+    out = run_downstream(runs, "val_loss", "val_loss", pairing="train-to-train", x_from="web",
+                         y_from="code", holdout="5", n_bootstrap=50)
+    train = out["_"]["train"]
+    held = out["holdout"]
+    assert held["n"] == 5 and len(train.pairs) == 35
+    assert train.pairs["flops"].max() < min(p["flops"] for p in held["points"])
+    assert held["mean_abs_relative_error"] < 0.01
+    assert "baseline_mean_abs_relative_error" in held
+    assert all({"x", "y", "predicted", "relative_error"} <= set(p) for p in held["points"])
+
+
+def test_at_n_d_chains_kaplan_then_relation():
+    runs = sweep(noise=0.0)
+    out = run_downstream(runs, "val_loss", "val_loss", pairing="train-to-train", x_from="web",
+                         y_from="code", at_nd=(5e9, 1e11), n_bootstrap=50)
+    truth_x = float(laws.kaplan_nde(5e9, 1e11, **KAPLAN_X))
+    pr = out["prediction"]
+    assert pr["x_predicted"] == pytest.approx(truth_x, rel=0.01)
+    assert pr["value"] == pytest.approx(float(laws.shifted_power_law(truth_x, **TRUE)),
+                                        rel=0.01)
+
+
+def test_bad_input_names_file_column_and_row():
+    runs = sweep()
+    runs["val_loss"] = runs["val_loss"].astype(object)
+    runs.loc[7, "val_loss"] = "n/a"
+    with pytest.raises(InputError, match=r"runs.csv: column 'val_loss', row 8: 'n/a'"):
+        pair_losses(runs, "val_loss", "val_loss", "train-to-train", x_from="web",
+                    y_from="code", source="runs.csv")
+    with pytest.raises(InputError, match="column 'nope' is missing"):
+        pair_losses(sweep(), "nope", "val_loss", source="t.csv")
+    with pytest.raises(InputError, match="no rows for 'prose'"):
+        pair_losses(sweep(), "val_loss", "val_loss", "train-to-train", x_from="prose",
+                    y_from="code")
+    with pytest.raises(InputError, match="--x-from and --y-from"):
+        pair_losses(sweep(), "val_loss", "val_loss", "train-to-train")
+    with pytest.raises(InputError, match="only 2 .* pairs"):
+        pair_losses(sweep().head(2), "val_loss", "val_loss")
+    with pytest.raises(InputError, match="both E_x and E_y"):
+        fit_shifted_power([3, 4, 5], [1, 2, 3], E_x=1.0)
+
+
+def test_split_by_compute_refuses_holding_out_everything():
+    lp = pair_losses(sweep(), "val_loss", "val_loss", "train-to-train", x_from="web",
+                     y_from="code")
+    with pytest.raises(InputError, match="too few to fit"):
+        split_by_compute(lp, "39")
