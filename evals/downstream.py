@@ -123,7 +123,8 @@ def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, l
         n = len(samples.get(task, []))
         for key, value in metrics.items():
             metric, _, filt = key.partition(",")
-            if metric.endswith("_stderr") or metric == "alias" or not isinstance(value, (int, float)):
+            if metric.endswith("_stderr") or metric in ("alias", "sample_len") or \
+                    not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
             rows.append({"task": task, "metric": metric, "value": float(value), "n_tokens": None,
                          "n_examples": n, "filter": filt or None})

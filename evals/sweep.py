@@ -12,6 +12,7 @@ import gc
 import json
 import os
 import re
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -129,16 +130,19 @@ def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_d
     out_dir = Path(out_dir)
     summary = SweepSummary()
     start = time.perf_counter()
-    bar = tqdm(total=len(grid), unit="ckpt", disable=not progress, dynamic_ncols=True, file=None)
-    tokens_done, busy = 0, 0.0
-    for info in grid:
-        bar.set_description(f"{info.model} step {info.step}")
+    pending = []
+    for info in grid:  # what a previous run finished is skipped up front, so the ETA is honest
         todo = [m for m in measurements if not part_path(out_dir, info, m).exists()]
-        if not todo:
+        if todo:
+            pending.append((info, todo))
+        else:
             summary.skipped.append(info.key)
             failure_path(out_dir, info).unlink(missing_ok=True)
-            bar.update(1)
-            continue
+    bar = tqdm(total=len(grid), initial=len(summary.skipped), unit="ckpt", disable=not progress,
+               dynamic_ncols=True, file=sys.stderr)
+    tokens_done, busy = 0, 0.0
+    for info, todo in pending:
+        bar.set_description(f"{info.model} step {info.step}")
         t0 = time.perf_counter()
         model = None
         try:
@@ -219,12 +223,15 @@ def collect_failures(dirs) -> pd.DataFrame:
 
 def write_tables(tables: dict[str, pd.DataFrame], out_dir) -> list[Path]:
     """Each table as Parquet and CSV in out_dir (atomically); returns the paths written."""
-    from scalefit.tables import write_table
-
     paths = []
     for name, df in tables.items():
         for ext in ("parquet", "csv"):
-            paths.append(write_table(df, Path(out_dir) / f"{name}.{ext}"))
+            path = Path(out_dir) / f"{name}.{ext}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}")  # shards may share a folder
+            df.to_parquet(tmp, index=False) if ext == "parquet" else df.to_csv(tmp, index=False)
+            os.replace(tmp, path)
+            paths.append(path)
     return paths
 
 
@@ -233,7 +240,15 @@ def merge_sweeps(dirs, out_dir) -> dict[str, pd.DataFrame]:
     tables = collect_parts(dirs)
     failures = collect_failures(dirs)
     write_tables(tables, out_dir)
-    from scalefit.tables import write_table
-
-    write_table(failures, Path(out_dir) / "failures.csv")
+    write_failures(failures, out_dir)
     return {**tables, "failures": failures}
+
+
+def write_failures(failures: pd.DataFrame, out_dir) -> Path:
+    """failures.csv: one row per checkpoint whose latest attempt failed (header only if none)."""
+    path = Path(out_dir) / "failures.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    failures.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-from tinysuite import cached_tiny_suite  # noqa: E402
+from tinysuite import cached_tiny_suite, plain_window_nll  # noqa: E402
 
 from scalefit.errors import InputError  # noqa: E402
 from scalefit.evals.checkpoints import checkpoint_grid, load_checkpoint  # noqa: E402
@@ -31,26 +31,6 @@ def loaded(suite_file):
     info = checkpoint_grid(suite, ["tiny-b"], [8])[0]
     model, tok = load_checkpoint(info, "cpu", "float32")
     return model, tok, suite_file.parent
-
-
-def plain_window_nll(model, tokens, context, stride):
-    """Sum of NLL and count, one window at a time, full logits, float64 log-softmax."""
-    stride = stride or context
-    total, count, scored_upto = 0.0, 0, 0  # targets 1..scored_upto are done
-    last = len(tokens) - 1
-    while scored_upto < last:
-        end = min(scored_upto + (context if count == 0 else stride), last)
-        begin = max(0, end - context)
-        ids = torch.tensor(tokens[begin:end + 1], dtype=torch.long)[None]
-        with torch.no_grad():
-            logp = torch.log_softmax(model(input_ids=ids[:, :-1]).logits.double(), -1)[0]
-        targets = ids[0, 1:]
-        nll = -logp[torch.arange(len(targets)), targets]
-        new = end - scored_upto
-        total += float(nll[-new:].sum())
-        count += new
-        scored_upto = end
-    return total, count
 
 
 @pytest.mark.parametrize("stride", [None, 40, 17])

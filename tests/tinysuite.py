@@ -158,3 +158,26 @@ def cached_tiny_suite() -> Path:
             pass
         shutil.rmtree(work, ignore_errors=True)
     return final / "suite.toml"
+
+
+def plain_window_nll(model, tokens, context, stride):
+    """The hand computation a loss must match: (NLL sum, count), one window at a time, full
+    float64 log-softmax; with a stride, each window after the first scores only its last `stride`."""
+    import torch
+
+    stride = stride or context
+    total, count, scored_upto = 0.0, 0, 0  # targets 1..scored_upto are done
+    last = len(tokens) - 1
+    while scored_upto < last:
+        end = min(scored_upto + (context if count == 0 else stride), last)
+        begin = max(0, end - context)
+        ids = torch.tensor(tokens[begin:end + 1], dtype=torch.long)[None]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=ids[:, :-1]).logits.double(), -1)[0]
+        targets = ids[0, 1:]
+        nll = -logp[torch.arange(len(targets)), targets]
+        new = end - scored_upto
+        total += float(nll[-new:].sum())
+        count += new
+        scored_upto = end
+    return total, count

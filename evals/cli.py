@@ -1,0 +1,163 @@
+"""`scalefit eval`: measure every checkpoint of a suite, and `scalefit eval merge` for shards."""
+from __future__ import annotations
+
+import click
+
+from scalefit.options import json_option
+
+
+def _split(values) -> list[str]:
+    """Repeatable options that also take comma-separated lists."""
+    out = []
+    for value in values or ():
+        out += [v.strip() for v in str(value).split(",") if v.strip()]
+    return out
+
+
+def _quiet_libraries() -> None:
+    """Keep stdout for --json and stderr for our own progress bar."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    for name in ("lm-eval", "lm_eval", "datasets"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _summary_json(result: dict) -> dict:
+    summary, meta, tables = result.get("summary"), result["meta"], result["tables"]
+    evals = tables.get("evals")
+    doc = {"out": meta.get("options", {}).get("out_dir"), "meta": meta,
+           "rows": {k: int(len(v)) for k, v in tables.items()},
+           "failures": tables["failures"].to_dict("records")}
+    if summary is not None:
+        doc.update(measured=summary.measured, skipped=summary.skipped)
+    if evals is not None and not evals.empty:
+        doc["evals"] = evals.to_dict("records")
+    return doc
+
+
+@click.group("eval", invoke_without_command=True, no_args_is_help=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--suite", help="A shipped suite ('pythia') or a suite spec file (.toml/.json).")
+@click.option("--models", multiple=True, help="Members to measure, by name or alias: 70m,160m. Default: all.")
+@click.option("--steps", default="all", show_default=True,
+              help="Checkpoints: all, log (log-spaced), START:STOP:EVERY, or a list 0,1000,143000.")
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME=PATH",
+              help="Evaluation data: text, JSONL (field 'text'), a folder, or a uint16/uint32 token "
+                   "file (.bin/.npy). Repeatable.")
+@click.option("--train-dataset", metavar="NAME", help="The --dataset that is the training distribution "
+              "(its loss is `train_loss` in the report).")
+@click.option("--tasks", multiple=True, metavar="TASK[,TASK]",
+              help="lm-eval tasks by name, or NAME=FILE.jsonl for a local task "
+                   "(rows {context, choices, answer} or {context, continuation}). Repeatable.")
+@click.option("--task-limit", type=int, help="At most this many examples per task.")
+@click.option("--num-fewshot", type=int, help="Few-shot examples per task (lm-eval's default if unset).")
+@click.option("--weights", is_flag=True, help="Also measure weight statistics of every tensor (weights table).")
+@click.option("--max-tokens", type=int, help="Score only the first N tokens of each dataset (same for every checkpoint).")
+@click.option("--context", type=int, help="Window length in tokens. Default: the suite's, else the model's.")
+@click.option("--stride", type=int, help="Tokens scored per window after the first; the rest of the window "
+              "is unscored context. Default: the context (no overlap).")
+@click.option("--batch-size", type=int, help="Windows per forward pass. Default: by device.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+@click.option("--dtype", default="auto", show_default=True, help="auto (CUDA bf16, CPU fp32), float32, bfloat16, float16.")
+@click.option("--allow-bin", is_flag=True, help="Also load pickle .bin checkpoints (with torch.load(weights_only=True)).")
+@click.option("--cleanup", is_flag=True, help="Delete each hub checkpoint from the local cache once measured.")
+@click.option("--shard", metavar="K/N", help="Measure only shard K of N (0-based) of the checkpoint grid.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Token-file cache. Default: OUT/token-cache.")
+@click.option("--hub-cache", type=click.Path(file_okay=False), help="Hugging Face cache folder for checkpoints.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed (lm-eval sampling, torch).")
+@click.option("--threads", type=int, help="torch CPU threads. Default: torch's.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Sweep folder: parts/ (resumable), evals.parquet/.csv, report.md, run.json.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@json_option
+@click.pass_context
+def eval_command(ctx, suite, models, steps, datasets, train_dataset, tasks, task_limit, num_fewshot, weights,
+                 max_tokens, context, stride, batch_size, device, dtype, allow_bin, cleanup, shard, cache_dir,
+                 hub_cache, seed, threads, out_dir, no_progress, as_json):
+    """Measure loss, bits per byte and downstream tasks of every checkpoint of a suite.
+
+    \b
+    Each checkpoint is loaded once and serves every dataset and task; each result is written
+    as its own file under OUT/parts, so a killed sweep resumes where it stopped (re-run the
+    same command). Checkpoints that fail to load are recorded and the sweep goes on; the
+    command then exits with status 1.
+    \b
+    Examples:
+      scalefit eval --suite pythia --models 70m,160m --steps log \\
+          --dataset pile-val=val.jsonl --tasks lambada_openai --out sweep/
+      scalefit eval --suite my_suite.toml --dataset train=train.bin --train-dataset train \\
+          --dataset test=test.txt --max-tokens 1000000 --shard 0/4 --out shard0/
+      scalefit eval merge shard0/ shard1/ shard2/ shard3/ --out sweep/
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from scalefit.errors import InputError
+
+    if not suite:
+        raise InputError("--suite is required (pythia or a suite spec file)")
+    if not out_dir:
+        raise InputError("--out DIR is required (the sweep's results and resume state live there)")
+    import sys
+
+    _quiet_libraries()
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    from scalefit.evals.evaluate import EvalOptions, evaluate
+    from scalefit.report import dumps
+
+    opts = EvalOptions(suite=suite, out_dir=out_dir, models=_split(models) or None, steps=steps,
+                       datasets=list(datasets), train_dataset=train_dataset, tasks=_split(tasks),
+                       task_limit=task_limit, num_fewshot=num_fewshot, weights=weights,
+                       max_tokens=max_tokens, context=context, stride=stride, batch_size=batch_size,
+                       device=device, dtype=dtype, allow_bin=allow_bin, cleanup=cleanup, shard=shard,
+                       cache_dir=cache_dir, hub_cache=hub_cache, seed=seed, progress=not no_progress)
+    try:
+        result = evaluate(opts)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: results so far are in {out_dir} (re-run the same command to resume)", err=True)
+        ctx.exit(130)
+    failures = result["tables"]["failures"]
+    summary = result["summary"]
+    if as_json:
+        click.echo(dumps(_summary_json(result)))
+    else:
+        rows = len(result["tables"].get("evals", ()))
+        click.echo(f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
+                   f"{len(summary.failed)} failed; {rows} evaluation rows in {out_dir}/evals.parquet "
+                   f"(report: {out_dir}/report.md)", err=True)
+    if len(failures):
+        for row in failures.itertuples(index=False):
+            click.echo(f"failed: {row.model} step {row.step} ({row.location}): {row.error}", err=True)
+        sys.exit(1)
+
+
+@eval_command.command("merge")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the merged evals/weights tables, failures.csv, report.md, run.json.")
+@json_option
+def merge_command(dirs, out_dir, as_json):
+    """Merge the folders of sharded (or repeated) sweeps into one set of tables.
+
+    A (checkpoint, measurement) result found in several folders is taken once.
+    """
+    from scalefit.evals.evaluate import merge
+    from scalefit.report import dumps
+
+    result = merge(dirs, out_dir)
+    tables = result["tables"]
+    if as_json:
+        click.echo(dumps({"out": out_dir, "meta": result["meta"],
+                          "rows": {k: int(len(v)) for k, v in tables.items()},
+                          "failures": tables["failures"].to_dict("records")}))
+    else:
+        rows = {k: len(v) for k, v in tables.items() if k != "failures"}
+        click.echo(f"merged {len(dirs)} folders into {out_dir}: "
+                   + ", ".join(f"{k} {v} rows" for k, v in rows.items())
+                   + f", {len(tables['failures'])} failed checkpoints", err=True)
