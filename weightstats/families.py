@@ -26,7 +26,11 @@ class Family:
     start: Callable  # (excess_kurtosis) -> (*shapes, scale) for standardized data
     shape_bounds: tuple[tuple[float, float], ...]
     sample_std: Callable  # (rng, size, *shapes) -> standard draws
+    score_std: Callable  # (z, *shapes) -> (d logpdf/dz, [d logpdf/d shape for each shape])
+    cdf_std: Callable  # (z, *shapes) -> CDF of the standard form
     derived: Callable = field(default=lambda params: {})  # extra named values, original units
+    closed_form: Callable | None = None  # (z, weights, median) -> (*shapes, loc, scale): exact MLE
+    shape_axes: tuple[str, ...] = ()  # how the fitter moves each shape: "log", "inverse" or "linear"
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -37,6 +41,11 @@ class Family:
         """Log-density at x for (shapes..., loc, scale)."""
         *shapes, loc, scale = params
         return self.logpdf_std((np.asarray(x, dtype=np.float64) - loc) / scale, *shapes) - math.log(scale)
+
+    def cdf(self, x, *params):
+        """CDF at x for (shapes..., loc, scale)."""
+        *shapes, loc, scale = params
+        return self.cdf_std((np.asarray(x, dtype=np.float64) - loc) / scale, *shapes)
 
     def sample(self, rng: np.random.Generator, size, *params) -> np.ndarray:
         """Draws of the given size for (shapes..., loc, scale)."""
@@ -93,6 +102,77 @@ def quartic_logpdf(z, g):
     return -(0.5 * z2 + g * z2 * z2) - quartic_log_normaliser(g)
 
 
+# ---- scores (derivatives of the standard log-density) and CDFs -------------------------------
+
+def gaussian_score(z):
+    """d/dz log N(z; 0, 1)."""
+    return -z, []
+
+
+def student_t_score(z, nu):
+    """d/dz and d/dnu of log t_nu(z)."""
+    z2 = z * z
+    d_nu = (0.5 * special.digamma(0.5 * (nu + 1)) - 0.5 * special.digamma(0.5 * nu) - 0.5 / nu
+            - 0.5 * np.log1p(z2 / nu) + (nu + 1) * z2 / (2 * nu * (nu + z2)))
+    return -(nu + 1) * z / (nu + z2), [d_nu]
+
+
+def logistic_score(z):
+    """d/dz of the standard logistic log-density: -tanh(z/2)."""
+    return -np.tanh(0.5 * z), []
+
+
+def laplace_score(z):
+    """d/dz of the standard Laplace log-density: -sign(z)."""
+    return -np.sign(z), []
+
+
+def gennorm_score(z, beta):
+    """d/dz and d/dbeta of the generalized normal log-density."""
+    a = np.maximum(np.abs(z), 1e-300)
+    a_beta = a ** beta
+    d_beta = 1.0 / beta + special.digamma(1.0 / beta) / beta ** 2 - a_beta * np.log(a)
+    return -beta * a_beta / a * np.sign(z), [d_beta]
+
+
+def _quartic_dlogz(g: float) -> float:
+    """d/dg log Z(g) = -E[z^4] under the quartic law, by a difference of the stable log Z."""
+    h = max(1e-7, 1e-4 * g)
+    if g <= h:
+        return (quartic_log_normaliser(g + h) - quartic_log_normaliser(g)) / h
+    return (quartic_log_normaliser(g + h) - quartic_log_normaliser(g - h)) / (2 * h)
+
+
+def quartic_score(z, g):
+    """d/dz and d/dg of the quartic log-density."""
+    z2 = z * z
+    return -(z + 4.0 * g * z2 * z), [-z2 * z2 - _quartic_dlogz(g)]
+
+
+def _gennorm_cdf(z, beta):
+    return 0.5 + 0.5 * np.sign(z) * special.gammainc(1.0 / beta, np.abs(z) ** beta)
+
+
+def _laplace_cdf(z):
+    return 0.5 + 0.5 * np.sign(z) * -np.expm1(-np.abs(z))
+
+
+def _quartic_cdf(z, g):
+    """CDF by 8-point Gauss-Legendre on the intervals between sorted points, from 0 (symmetry)."""
+    z = np.asarray(z, dtype=np.float64)
+    flat = z.reshape(-1)
+    order = np.argsort(np.abs(flat))
+    a = np.abs(flat[order])
+    left = np.concatenate([[0.0], a[:-1]])
+    nodes, weights = np.polynomial.legendre.leggauss(8)
+    half, mid = 0.5 * (a - left), 0.5 * (a + left)
+    x = mid[:, None] + half[:, None] * nodes[None, :]
+    pieces = (np.exp(quartic_logpdf(x, g)) * weights).sum(axis=1) * half
+    mass = np.empty_like(a)
+    mass[order] = np.cumsum(pieces)
+    return (0.5 + np.sign(flat) * mass).reshape(z.shape)
+
+
 # ---- starting guesses from the excess kurtosis of standardized data ---------------------------
 
 def _t_start(kurt):
@@ -132,17 +212,32 @@ def _gennorm_sample(rng, size, beta):
     return np.where(rng.random(size) < 0.5, -mag, mag)
 
 
+def _gaussian_mle(z, weights, median):
+    loc = float(weights @ z)
+    return loc, math.sqrt(float(weights @ (z - loc) ** 2))
+
+
+def _laplace_mle(z, weights, median):
+    return median, float(weights @ np.abs(z - median))
+
+
 GAUSSIAN = Family("gaussian", (), gaussian_logpdf, lambda k: (1.0,), (),
-                  lambda rng, size: rng.standard_normal(size))
+                  lambda rng, size: rng.standard_normal(size), gaussian_score, special.ndtr,
+                  closed_form=_gaussian_mle)
 STUDENT_T = Family("student_t", ("nu",), student_t_logpdf, _t_start, ((0.3, 1e4),),
-                   lambda rng, size, nu: rng.standard_t(nu, size))
+                   lambda rng, size, nu: rng.standard_t(nu, size), student_t_score,
+                   lambda z, nu: special.stdtr(nu, z),
+                   shape_axes=("inverse",))  # smooth in 1/nu around the Gaussian limit
 LOGISTIC = Family("logistic", (), logistic_logpdf, lambda k: (math.sqrt(3) / math.pi,), (),
-                  lambda rng, size: rng.logistic(0.0, 1.0, size))
+                  lambda rng, size: rng.logistic(0.0, 1.0, size), logistic_score, special.expit)
 LAPLACE = Family("laplace", (), laplace_logpdf, lambda k: (1 / math.sqrt(2),), (),
-                 lambda rng, size: rng.laplace(0.0, 1.0, size))
-GENNORM = Family("gennorm", ("beta",), gennorm_logpdf, _gennorm_start, ((0.1, 50.0),), _gennorm_sample)
+                 lambda rng, size: rng.laplace(0.0, 1.0, size), laplace_score, _laplace_cdf,
+                 closed_form=_laplace_mle)
+GENNORM = Family("gennorm", ("beta",), gennorm_logpdf, _gennorm_start, ((0.1, 50.0),), _gennorm_sample,
+                 gennorm_score, _gennorm_cdf, shape_axes=("log",))
 QUARTIC = Family("quartic", ("g",), quartic_logpdf, _quartic_start, ((0.0, 100.0),), _quartic_sample,
-                 derived=lambda p: {"gamma": p["g"] / p["scale"] ** 4})
+                 quartic_score, _quartic_cdf, derived=lambda p: {"gamma": p["g"] / p["scale"] ** 4},
+                 shape_axes=("linear",))
 
 FAMILIES: dict[str, Family] = {f.name: f for f in
                                (GAUSSIAN, STUDENT_T, LOGISTIC, LAPLACE, GENNORM, QUARTIC)}

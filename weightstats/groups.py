@@ -101,3 +101,18 @@ def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox") -> dic
     per_head = weight.reshape(num_heads, 3, head_dim, *weight.shape[1:])
     return {part: per_head[:, i].reshape(num_heads * head_dim, *weight.shape[1:])
             for i, part in enumerate("qkv")}
+
+
+# names that transformers gives a module's parameter but not the checkpoint file: the table uses
+# the file's (the hub's) name, so a folder and the same model in memory give identical rows
+_FILE_NAMES = {"gpt_neox": {"lm_head.weight": "embed_out.weight"}}
+
+
+def checkpoint_name(name: str, model_type: str | None = None) -> str:
+    """A parameter name as the checkpoint file spells it (GPT-NeoX: lm_head -> embed_out)."""
+    return _FILE_NAMES.get(model_type or "", {}).get(name, name)
+
+
+def qkv_layout(model_type: str | None) -> str:
+    """How a fused QKV weight is laid out: 'gpt2' (Conv1D column blocks) or 'neox' (per head)."""
+    return "gpt2" if model_type == "gpt2" else "neox"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-SPECTRUM_STATS = ("spectral_norm", "stable_rank", "entropy_rank", "alpha", "alpha_xmin",
+SPECTRUM_STATS = ("sv_max", "stable_rank", "entropy_rank", "alpha", "alpha_xmin",
                   "alpha_ks", "alpha_n_tail", "alpha_weighted")
 
 
@@ -88,7 +88,7 @@ def spectrum_stats(matrix: torch.Tensor, *, evals=None) -> dict[str, float]:
     p = p[p > 0]
     fit = power_law_alpha(evals)
     return {
-        "spectral_norm": math.sqrt(top),
+        "sv_max": math.sqrt(top),
         "stable_rank": float(evals.sum() / top),
         "entropy_rank": float(np.exp(-(p * np.log(p)).sum())),  # Roy & Vetterli (2007)
         "alpha": fit.alpha,

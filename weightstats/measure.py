@@ -1,0 +1,285 @@
+"""The statistics pass: every weight tensor of one checkpoint, and every group, as long rows.
+
+`weight_stats_table(source, model=..., step=...)` returns (model, step, tensor, group, layer,
+stat, value) rows for a model in memory (nn.Module), a checkpoint folder (safetensors: a
+`model.safetensors` or a sharded `model.safetensors.index.json`), a `.safetensors` file or a
+state dict. Tensors are read one at a time, so a folder never has to fit in memory twice.
+
+Rows, per tensor (moments for all; spectra and fitted families for matrices, ndim >= 2):
+  count mean std rms skew excess_kurtosis q0.001 ... q0.999 max_abs frac_3sd frac_6sd frobenius
+  sv_max stable_rank entropy_rank alpha alpha_xmin alpha_ks alpha_n_tail alpha_weighted
+  <f>_<param> <f>_loglik <f>_aic <f>_bic <f>_ks   for f in gaussian, t, logistic, laplace,
+                                                   gennorm, quartic (t = Student-t)
+  e.g. t_nu t_loc t_scale, gennorm_beta, quartic_g quartic_gamma, logistic_scale
+  best_family: index into FAMILY_CODES (0 gaussian, 1 t, 2 logistic, 3 laplace, 4 gennorm,
+  5 quartic), the lowest BIC; `value` is always numeric.
+A fused GPT-NeoX/GPT-2 QKV matrix also gets rows for its Q, K and V parts, named
+`<tensor>[q]` etc. in groups attn_q/attn_k/attn_v.
+
+Group rows have tensor "*" and layer -1: moments pooled exactly over the group's tensors,
+quantiles and tail fractions from the pooled fine histogram, families fitted to the pooled
+weights, and spectral statistics as the mean over the group's matrices.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from scalefit.errors import InputError
+from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
+from scalefit.weightstats.families import FAMILIES
+from scalefit.weightstats.groups import (NO_LAYER, checkpoint_name, is_weight_tensor, qkv_layout,
+                                         split_qkv, tensor_role)
+from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
+                                          quantiles, shape_stats)
+from scalefit.weightstats.spectra import SPECTRUM_STATS, spectrum_stats
+
+COLUMNS = ("model", "step", "tensor", "group", "layer", "stat", "value")
+GROUP_TENSOR = "*"
+FAMILY_PREFIX = {"gaussian": "gaussian", "student_t": "t", "logistic": "logistic",
+                 "laplace": "laplace", "gennorm": "gennorm", "quartic": "quartic"}
+FAMILY_CODES = {name: i for i, name in enumerate(FAMILIES)}  # value of the best_family rows
+
+
+def family_name(code) -> str:
+    """The family a `best_family` value stands for."""
+    return list(FAMILIES)[int(code)]
+
+
+@dataclass
+class _Member:
+    """One measured tensor: where it sits, its moments, and how to read it again for its group."""
+
+    name: str
+    group: str
+    layer: int
+    ndim: int
+    moments: CentralMoments
+    fetch: Callable[[], torch.Tensor]
+    spectra: dict = field(default_factory=dict)
+
+
+# ---- sources --------------------------------------------------------------------------------
+
+@dataclass
+class _Source:
+    names: list[str]
+    fetch: Callable[[str], torch.Tensor]
+    model_type: str | None = None
+    num_heads: int | None = None
+
+
+def _safetensors_files(folder: Path) -> list[Path]:
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (ValueError, KeyError) as exc:
+            raise InputError(f"{index}: not a safetensors index ({exc})") from None
+        return [folder / s for s in shards]
+    single = folder / "model.safetensors"
+    if single.exists():
+        return [single]
+    found = sorted(folder.glob("*.safetensors"))
+    if found:
+        return found
+    raise InputError(f"{folder}: no model.safetensors or model.safetensors.index.json "
+                     "(weights are read from safetensors only)")
+
+
+def _from_files(files: list[Path], config: dict) -> _Source:
+    from safetensors import safe_open
+
+    where: dict[str, Path] = {}
+    for path in files:
+        if not path.exists():
+            raise InputError(f"{path}: safetensors shard not found")
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                for key in fh.keys():
+                    where[key] = path
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
+            raise InputError(f"{path}: cannot read as safetensors: {str(exc).splitlines()[0]}") from None
+
+    def fetch(name: str) -> torch.Tensor:
+        with safe_open(str(where[name]), framework="pt") as fh:
+            return fh.get_tensor(name)
+
+    return _Source(list(where), fetch, config.get("model_type"), config.get("num_attention_heads"))
+
+
+def _open_source(source, num_heads: int | None) -> _Source:
+    if isinstance(source, torch.nn.Module):
+        params = dict(source.named_parameters())
+        config = getattr(source, "config", None)
+        src = _Source(list(params), lambda name: params[name].detach(),
+                      getattr(config, "model_type", None), getattr(config, "num_attention_heads", None))
+    elif isinstance(source, Mapping):
+        tensors = {k: v for k, v in source.items() if isinstance(v, torch.Tensor)}
+        src = _Source(list(tensors), lambda name: tensors[name].detach())
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_dir():
+            config_path = path / "config.json"
+            config = json.loads(config_path.read_text()) if config_path.exists() else {}
+            src = _from_files(_safetensors_files(path), config)
+        elif path.suffix == ".safetensors":
+            config_path = path.parent / "config.json"
+            config = json.loads(config_path.read_text()) if config_path.exists() else {}
+            src = _from_files([path], config)
+        elif path.exists():
+            raise InputError(f"{path}: weights are read from safetensors only (a folder or a .safetensors file)")
+        else:
+            raise InputError(f"{path}: no such checkpoint folder or file")
+    else:
+        raise InputError(f"weight statistics: cannot read weights from a {type(source).__name__}")
+    if num_heads is not None:
+        src.num_heads = num_heads
+    return src
+
+
+# ---- one tensor -----------------------------------------------------------------------------
+
+def _family_rows(fits) -> dict[str, float]:
+    out = {}
+    for name, fit in fits.fits.items():
+        prefix = FAMILY_PREFIX[name]
+        for key, value in fit.values().items():
+            out[f"{prefix}_{key}"] = value
+    out["best_family"] = float(FAMILY_CODES[fits.best])
+    return out
+
+
+def _histogram_stats(values, cm: CentralMoments, *, exact_quantiles, fit: bool) -> dict[str, float]:
+    """Quantiles, tail fractions and fitted families from one fine histogram (plus exact quantiles)."""
+    out: dict[str, float] = {}
+    std = cm.std
+    if not std > 0:  # constant tensor (layer norms at init): every quantile is the value
+        out.update({quantile_name(q): cm.mean for q in QUANTILES})
+        out["frac_3sd"] = out["frac_6sd"] = 0.0
+        return out
+    z_max = max(cm.max - cm.mean, cm.mean - cm.min) / std
+    hist = standardized_histogram(values, mean=cm.mean, std=std, z_max=z_max)
+    qs = exact_quantiles if exact_quantiles is not None else hist.quantiles(QUANTILES)
+    out.update({quantile_name(q): float(v) for q, v in zip(QUANTILES, qs)})
+    out["frac_3sd"], out["frac_6sd"] = hist.beyond[0] / cm.n, hist.beyond[1] / cm.n
+    if fit:
+        out.update(_family_rows(fit_families(hist)))
+    return out
+
+
+def _tensor_stats(values: torch.Tensor, fit: bool, spectra: bool) -> tuple[dict, CentralMoments]:
+    cm = central_moments(values)
+    out = shape_stats(cm)
+    if cm.n == 0:
+        return out, cm
+    out.update(_histogram_stats(values, cm, exact_quantiles=quantiles(values), fit=fit and values.ndim >= 2))
+    if spectra and values.ndim >= 2 and min(values.shape[0], values[0].numel()) >= 2:
+        out.update(spectrum_stats(values))
+    return out, cm
+
+
+def tensor_stats(values: torch.Tensor, *, fit_families: bool = True, spectra: bool = True) -> dict[str, float]:
+    """Every statistic of one tensor, as {stat: value} (spectra and families for matrices only)."""
+    with torch.no_grad(), one_blas_thread():
+        return _tensor_stats(values, fit_families, spectra)[0]
+
+
+# ---- the table --------------------------------------------------------------------------------
+
+def _parts(name: str, tensor: torch.Tensor, src: _Source, split: bool):
+    """(name, group, layer, tensor) for a tensor and, for a fused QKV matrix, its Q, K, V."""
+    role = tensor_role(name)
+    yield name, role.group, role.layer, tensor
+    if split and role.group == "attn_qkv" and tensor.ndim >= 2:
+        layout = qkv_layout(src.model_type)
+        if layout == "neox" and not src.num_heads:
+            return
+        for part, sub in split_qkv(tensor, src.num_heads or 1, layout).items():
+            yield f"{name}[{part}]", f"attn_{part}", role.layer, sub
+
+
+def weight_stats_table(source, model: str = "model", step: int = 0, device=None, fit_families: bool = True,
+                       spectra: bool = True, *, groups: bool = True, split: bool = True,
+                       num_heads: int | None = None, progress: bool = False) -> pd.DataFrame:
+    """Long table (model, step, tensor, group, layer, stat, value) of one checkpoint's weights.
+
+    `source`: an nn.Module, a checkpoint folder / .safetensors file, or a state dict. `device`
+    (e.g. "cuda") moves each tensor there for the computation; None keeps it where it is.
+    `num_heads` (read from the model's config when there is one) lets a fused GPT-NeoX QKV be
+    split into Q, K, V. Group rows have tensor "*" (see the module docstring for the stats).
+    """
+    src = _open_source(source, num_heads)
+    names = [n for n in src.names if is_weight_tensor(n)]
+    dev = torch.device(device) if device is not None else None
+    rows: list[tuple] = []
+    members: list[_Member] = []
+
+    def load(name):
+        t = src.fetch(name)
+        return t.to(dev) if dev is not None else t
+
+    iterator = names
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(names, desc=f"{model} step {step}", unit="tensor", leave=False)
+    with torch.no_grad(), one_blas_thread():
+        for name in iterator:
+            tensor = load(name)
+            table_name = checkpoint_name(name, src.model_type)
+            for part_name, group, layer, values in _parts(table_name, tensor, src, split):
+                stats, cm = _tensor_stats(values, fit_families, spectra)
+                rows += [(part_name, group, layer, stat, value) for stat, value in stats.items()]
+                if groups and cm.n:
+                    members.append(_Member(part_name, group, layer, values.ndim, cm,
+                                           _refetch(load, name, part_name, src, split),
+                                           {k: stats[k] for k in SPECTRUM_STATS if k in stats}))
+            del tensor
+        if groups:
+            rows += _group_rows(members, fit_families)
+    df = pd.DataFrame(rows, columns=["tensor", "group", "layer", "stat", "value"])
+    df.insert(0, "step", int(step))
+    df.insert(0, "model", model)
+    df["layer"] = df["layer"].astype("int64")
+    df["value"] = df["value"].astype("float64")
+    return df
+
+
+def _refetch(load, name, part_name, src, split):
+    """A closure that reads one tensor (or one Q/K/V part of it) again, for its group's pass."""
+    def fetch():
+        tensor = load(name)
+        for pname, _, _, values in _parts(checkpoint_name(name, src.model_type), tensor, src, split):
+            if pname == part_name:
+                return values
+        raise KeyError(part_name)  # pragma: no cover
+    return fetch
+
+
+def _group_rows(members: list[_Member], fit: bool) -> list[tuple]:
+    rows = []
+    by_group: dict[str, list[_Member]] = {}
+    for m in members:
+        by_group.setdefault(m.group, []).append(m)
+    for group, ms in by_group.items():
+        cm = ms[0].moments
+        for m in ms[1:]:
+            cm = cm.combine(m.moments)
+        stats = shape_stats(cm)
+        matrices = all(m.ndim >= 2 for m in ms)
+        lazily = (m.fetch() for m in ms)  # one tensor in memory at a time
+        stats.update(_histogram_stats(lazily, cm, exact_quantiles=None, fit=fit and matrices))
+        spectral = [m.spectra for m in ms if m.spectra]
+        for key in SPECTRUM_STATS:
+            vals = [s[key] for s in spectral if key in s and math.isfinite(s[key])]
+            if vals:
+                stats[key] = float(np.mean(vals))
+        rows += [(GROUP_TENSOR, group, NO_LAYER, stat, value) for stat, value in stats.items()]
+    return rows
