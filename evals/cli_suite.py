@@ -75,3 +75,56 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, device, th
         return
     for r in rows:
         click.echo(f"{r['run']}: loss {r['loss']:.4f} ({r['tokens']:,} tokens, {r['wall_s']:.0f} s)")
+
+
+@suite.command("sweep")
+@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Suite spec TOML the checkpoints were trained from.")
+@click.option("--suite-dir", default="runs/suite", show_default=True, type=click.Path(file_okay=False),
+              help="Folder of run folders written by `scalefit suite train --out`.")
+@click.option("--corpus", "corpus_dir", default="runs/corpus", show_default=True,
+              type=click.Path(file_okay=False), help="Corpus folder (tokenizer and token files).")
+@click.option("--out", "out_dir", default="runs/sweep", show_default=True, type=click.Path(file_okay=False),
+              help="Sweep folder: one result file per checkpoint and measurement; re-runs resume.")
+@click.option("--tables", "table_dir", default=None, type=click.Path(file_okay=False),
+              help="Also write the joined checkpoints.parquet and finals.parquet here.")
+@click.option("--finals/--no-finals", default=True, show_default=True,
+              help="Also sweep the last checkpoint of every grid and code run.")
+@click.option("--weights/--no-weights", default=True, show_default=True,
+              help="Measure weight statistics (needs scalefit.weightstats.measure).")
+@click.option("--max-tokens", default=16384, show_default=True,
+              help="Tokens scored per dataset (the same first tokens at every checkpoint).")
+@click.option("--only", default=None, help="Sweep only runs whose id contains this text.")
+@click.option("--stats", default=None, help="Comma-separated weight statistics kept in --tables.")
+@click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sweep summary as one JSON document.")
+def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weights, max_tokens, only,
+              stats, threads, as_json):
+    """Measure every checkpoint of the suite's runs: losses (prose val/test, code test) and weights.
+
+    Long runs and warmup variants are swept at every checkpoint, other runs at their last step.
+    Killed at any moment, a re-run measures only what is missing.
+    """
+    import torch
+
+    from scalefit.evals.suite_sweep import spec_for_corpus, suite_tables, sweep_suite, write_suite_tables
+
+    torch.set_num_threads(threads)
+    summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,
+                          max_tokens=max_tokens or None, only=only, progress=not as_json)
+    written = []
+    if table_dir:
+        tables = suite_tables(spec_for_corpus(spec_path, corpus_dir), out_dir,
+                              stats=stats.split(",") if stats else None)
+        written = [str(p) for p in write_suite_tables(tables, table_dir)]
+    result = {"measured": len(summary.measured), "skipped": len(summary.skipped),
+              "failed": summary.failed, "seconds": round(summary.seconds, 1), "tables": written}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"measured {result['measured']}, already done {result['skipped']}, "
+               f"failed {len(summary.failed)} in {result['seconds']:.0f} s")
+    for f in summary.failed:
+        click.echo(f"  failed: {f['model']} step {f['step']}: {f['error']}")
+    for p in written:
+        click.echo(f"wrote {p}")

@@ -140,8 +140,8 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
                  tokenizer_chars: int = 40_000_000) -> dict:
     """Read, dedup, split and tokenize both corpora; write tokenizer, token files and manifest."""
     out = Path(out_dir)
-    prose_dirs = list(prose_dirs or PROSE_DEFAULT_DIRS)
-    code_dirs = list(code_dirs or default_code_dirs())
+    prose_dirs = [str(d) for d in (prose_dirs or PROSE_DEFAULT_DIRS)]
+    code_dirs = [str(d) for d in (code_dirs or default_code_dirs())]
     sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS),
                "code": read_documents(code_dirs, CODE_PATTERNS, CODE_EXCLUDE)}
     splits, manifest = {}, {"seed": seed, "vocab_size": vocab_size, "val_frac": val_frac,

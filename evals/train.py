@@ -365,10 +365,22 @@ def load_checkpoint(folder: Path, model, optimizer) -> dict:
     import torch
     from safetensors.torch import load_file
 
-    state = load_file(str(folder / "model.safetensors"))
-    model.load_state_dict(state, strict=False)
+    state = _own_names(load_file(str(folder / "model.safetensors")), model)
+    model.load_state_dict(state, strict=True)
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     return json.loads((folder / "trainer_state.json").read_text())
+
+
+def _own_names(state: dict, model) -> dict:
+    """Saved tensor names as the model names them: transformers 5 writes GPT-NeoX's output head as
+    `embed_out.weight` but calls it `lm_head.weight` in memory (a silent mismatch under strict=False)."""
+    own = set(model.state_dict())
+    renamed = {}
+    for name, tensor in state.items():
+        if name not in own and name.startswith("embed_out.") and "lm_head." + name[10:] in own:
+            name = "lm_head." + name[10:]
+        renamed[name] = tensor
+    return renamed
 
 
 # ---------------------------------------------------------------- one run
@@ -405,8 +417,9 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     t0 = time.time()
     bar = tqdm(total=run.steps, initial=start, desc=run.run, unit="step", disable=not progress,
                mininterval=2.0, leave=False)
+    fresh_log = not log_path.exists() or log_path.stat().st_size == 0
     with open(log_path, "a") as log:
-        if start == 0:
+        if fresh_log:
             log.write("step,tokens,lr,loss\n")
         for step in range(start, run.steps):
             lr = lr_at_step(step, run.steps, run.size.lr, warmup, recipe.min_lr_ratio)
@@ -481,11 +494,15 @@ def _drop_resume(run_dir: Path) -> None:
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Keep only log lines up to `step`, so a resumed run's log has no duplicated steps."""
+    """Keep only whole log lines up to `step`, so a resumed run's log has no duplicated steps."""
     if not path.exists():
         return
     lines = path.read_text().splitlines()
-    kept = [lines[0]] + [ln for ln in lines[1:] if ln and int(ln.split(",")[0]) <= step] if lines else []
+    if not lines:
+        return
+    width = len(lines[0].split(","))  # a kill can leave a cut last line: keep only whole rows
+    kept = [lines[0]] + [ln for ln in lines[1:] if len(ln.split(",")) == width
+                         and ln.split(",")[0].isdigit() and int(ln.split(",")[0]) <= step]
     path.write_text("\n".join(kept) + ("\n" if kept else ""))
 
 

@@ -1,0 +1,253 @@
+"""Sweep every checkpoint of a trained mini suite with the evals sweep engine, and join the tables.
+
+The checkpoints come from the run folders that `scalefit suite train` wrote
+(`SUITE/<part>/<run>/step<N>/`, safetensors + config.json); the tokenizer is the corpus's.
+Each (model, step) is measured once by `scalefit.evals.sweep.run_sweep` (resumable, one file per
+checkpoint and measurement): loss on prose val (the training distribution), prose test and code
+test, and weight statistics when the weightstats layer is installed. `model` is unique per run:
+`mini-3` for a long run, `mini-3-W0.04` for a warmup variant, `mini-3-D245760` / `mini-3-code-D1146880`
+for the final checkpoint of another grid / code run.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.evals.train import RunSpec, SuiteSpec, count_params, load_spec, lr_at_step, run_warmup_steps
+
+DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test", False),
+            ("code-test", "code", "test", False))
+TRAJECTORY_PARTS = ("long", "warmup")
+EVAL_COLUMNS = ["model", "step", "dataset", "metric", "value", "n_tokens", "is_train"]
+WEIGHT_COLUMNS = ["model", "step", "tensor", "group", "layer", "stat", "value"]
+RUN_FACTS = ["run", "part", "size", "distribution", "tokens", "lr", "warmup_steps", "total_steps",
+             "warmup_frac", "lr_peak", "params", "params_nonembed", "flops"]
+
+
+@dataclass
+class SuiteCheckpoint:
+    """One checkpoint folder of a suite run and the schedule facts its rows carry."""
+
+    model: str
+    run: RunSpec
+    step: int
+    path: Path
+    final: bool
+
+
+def run_model_id(run: RunSpec) -> str:
+    """The unique `model` name of a run's rows (the size for a long run, size + variant otherwise)."""
+    if run.part == "long" or run.also == "long":
+        return run.size.name
+    if run.part == "warmup":
+        return run.model_name
+    tokens_tag = run.run.rsplit("-", 1)[-1]  # D<tokens> or C<flops>
+    return f"{run.size.name}-{run.part}-{tokens_tag}" if run.part == "code" else f"{run.size.name}-{tokens_tag}"
+
+
+def is_trajectory(run: RunSpec) -> bool:
+    """A run whose every checkpoint is swept (long runs and warmup variants)."""
+    return run.part in TRAJECTORY_PARTS or run.also in TRAJECTORY_PARTS
+
+
+def spec_for_corpus(spec_path, corpus_dir) -> SuiteSpec:
+    """The spec with the vocabulary size the corpus's tokenizer really has (as training used)."""
+    manifest = Path(corpus_dir) / "manifest.json"
+    if not manifest.exists():
+        raise InputError(f"{manifest}: no corpus; run `scalefit data build-corpus --out {corpus_dir}`")
+    return load_spec(spec_path, vocab_size=json.loads(manifest.read_text())["vocab_size_actual"])
+
+
+def suite_checkpoints(spec: SuiteSpec, suite_dir, *, finals: bool = True) -> list[SuiteCheckpoint]:
+    """Checkpoint folders on disk: every step of long/warmup runs, the last step of other runs."""
+    found = {}
+    for run in spec.runs:
+        run_dir = Path(suite_dir) / run.run
+        traj = is_trajectory(run)
+        if not traj and not finals:
+            continue
+        steps = run.checkpoints if traj else [run.steps]
+        for step in steps:
+            folder = run_dir / f"step{step}"
+            if (folder / "model.safetensors").exists() and (folder / "config.json").exists():
+                ck = SuiteCheckpoint(run_model_id(run), run, int(step), folder, step == run.steps)
+                found[(ck.model, ck.step)] = ck
+    return [found[k] for k in sorted(found)]
+
+
+def checkpoint_lr(run: RunSpec, recipe, step: int) -> float:
+    """The LR of the update that produced checkpoint `step` (the train_log's lr; 0 at step 0)."""
+    if step <= 0:
+        return 0.0
+    return lr_at_step(step - 1, run.steps, run.size.lr, run_warmup_steps(recipe, run), recipe.min_lr_ratio)
+
+
+def run_facts(spec: SuiteSpec) -> pd.DataFrame:
+    """One row per model id: run, part, size, schedule (warmup_steps, total_steps, ...), params."""
+    rows = []
+    for run in spec.runs:
+        params, nonembed = count_params(run.size, spec.vocab_size)
+        part = "long" if run.also == "long" else run.part
+        rows.append({"model": run_model_id(run), "run": run.run, "part": part, "size": run.size.name,
+                     "distribution": run.distribution,
+                     "warmup_steps": run_warmup_steps(spec.recipe, run), "total_steps": run.steps,
+                     "warmup_frac": (run.warmup_frac if run.warmup_frac is not None
+                                     else spec.recipe.warmup_frac),
+                     "lr_peak": run.size.lr, "params": params, "params_nonembed": nonembed})
+    return pd.DataFrame(rows).drop_duplicates("model")
+
+
+def checkpoint_infos(spec: SuiteSpec, checkpoints: list[SuiteCheckpoint], tokenizer_dir):
+    """The sweep engine's CheckpointInfo for each suite checkpoint."""
+    from scalefit.evals.checkpoints import CheckpointInfo
+
+    infos = []
+    for ck in checkpoints:
+        params, nonembed = count_params(ck.run.size, spec.vocab_size)
+        infos.append(CheckpointInfo(model=ck.model, step=ck.step, tokens=ck.step * spec.recipe.batch_tokens,
+                                    lr=checkpoint_lr(ck.run, spec.recipe, ck.step), params=params,
+                                    params_nonembed=nonembed, path=str(ck.path),
+                                    tokenizer_source=str(tokenizer_dir)))
+    return infos
+
+
+def suite_measurements(corpus_dir, cache_dir, *, max_tokens: int | None = 32768, weights: bool = True,
+                       weight_options: dict | None = None):
+    """Loss on prose val / prose test / code test (the corpus's token files) and weight statistics."""
+    from scalefit.evals.measures import Dataset, loss_measurement, weight_stats_function, weights_measurement
+
+    out = []
+    for name, dist, split, is_train in DATASETS:
+        path = Path(corpus_dir) / dist / f"{split}.bin"
+        if not path.exists():
+            raise InputError(f"{path}: no token file; run `scalefit data build-corpus --out {corpus_dir}`")
+        out.append(loss_measurement(Dataset(name, path, is_train=is_train), cache_dir=cache_dir,
+                                    max_tokens=max_tokens))
+    if weights:
+        if weight_stats_function() is None:
+            raise InputError("weight statistics: scalefit.weightstats.measure.weight_stats_table is not "
+                             "installed; pass --no-weights to measure losses only")
+        out.append(weights_measurement(**(weight_options or {})))
+    return out
+
+
+def make_loader(tokenizer_dir):
+    """A checkpoint loader for run_sweep: weights from safetensors only, the corpus tokenizer once."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cache = {}
+
+    def load(info):
+        if "tok" not in cache:
+            cache["tok"] = AutoTokenizer.from_pretrained(str(tokenizer_dir), trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(info.path, dtype=torch.float32, use_safetensors=True,
+                                                     trust_remote_code=False)
+        info.tokenizer = cache["tok"]
+        return model.eval(), cache["tok"]
+
+    return load
+
+
+def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = True,
+                max_tokens: int | None = 32768, weights: bool = True, only: str | None = None,
+                progress: bool = True):
+    """Measure every suite checkpoint (resumable in out_dir); returns the engine's SweepSummary."""
+    from scalefit.evals.sweep import run_sweep
+
+    spec = spec_for_corpus(spec_path, corpus_dir)
+    cks = suite_checkpoints(spec, suite_dir, finals=finals)
+    if only:
+        cks = [c for c in cks if only in c.run.run or only == c.model]
+    if not cks:
+        raise InputError(f"{suite_dir}: no checkpoint folders (step<N>/model.safetensors) for this spec")
+    tokenizer_dir = Path(corpus_dir) / "tokenizer"
+    measurements = suite_measurements(corpus_dir, Path(out_dir) / "cache", max_tokens=max_tokens,
+                                      weights=weights)
+    grid = checkpoint_infos(spec, cks, tokenizer_dir)
+    return run_sweep(grid, measurements, out_dir, load=make_loader(tokenizer_dir), progress=progress)
+
+
+# ---------------------------------------------------------------- joined tables
+
+
+def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.DataFrame]:
+    """Long tables from sweep folders: `checkpoints` (long + warmup runs) and `finals` (last steps).
+
+    Both hold evaluation rows (dataset, metric, value, n_tokens) and weight rows (tensor, group,
+    layer, stat, value), each carrying the run's schedule facts (tokens, lr, warmup_steps,
+    total_steps, params, ...). Values are float32; `stats` keeps only those weight statistics.
+    """
+    from scalefit.evals.sweep import collect_parts
+
+    parts = collect_parts([sweep_dirs] if isinstance(sweep_dirs, (str, Path)) else sweep_dirs)
+    evals = parts.get("evals", pd.DataFrame(columns=EVAL_COLUMNS))
+    weights = parts.get("weights", pd.DataFrame(columns=WEIGHT_COLUMNS))
+    if stats is not None and len(weights):
+        weights = weights[weights["stat"].isin(list(stats))]
+    evals = evals[[c for c in EVAL_COLUMNS if c in evals.columns]]
+    weights = weights[[c for c in WEIGHT_COLUMNS if c in weights.columns]]
+    long = pd.concat([evals, weights], ignore_index=True)
+    if long.empty:
+        raise InputError(f"{sweep_dirs}: the sweep holds no measured checkpoints yet")
+    facts = run_facts(spec)
+    long = long.merge(facts, on="model", how="left")
+    long["tokens"] = long["step"].astype("int64") * spec.recipe.batch_tokens
+    long["flops"] = 6.0 * long["params"] * long["tokens"]
+    by_model = {run_model_id(r): r for r in spec.runs}
+    lr = {(m, s): checkpoint_lr(by_model[m], spec.recipe, int(s))
+          for m, s in long[["model", "step"]].drop_duplicates().itertuples(index=False) if m in by_model}
+    long["lr"] = [lr.get((m, s), np.nan) for m, s in zip(long["model"], long["step"])]
+    long = _compact(long)
+    traj_models = {run_model_id(r) for r in spec.runs if is_trajectory(r)}
+    final_keys = {(run_model_id(r), r.steps) for r in spec.runs}
+    keys = list(zip(long["model"], long["step"]))
+    is_final = np.fromiter(((m, s) in final_keys for m, s in keys), bool, len(keys))
+    return {"checkpoints": long[long["model"].isin(traj_models)].reset_index(drop=True),
+            "finals": long[is_final].reset_index(drop=True)}
+
+
+def _compact(long: pd.DataFrame) -> pd.DataFrame:
+    """float32 measurements, categorical text columns: a table of a few MB for the whole suite."""
+    order = ["model", "step", "tokens", "lr", "dataset", "metric", "value", "n_tokens", "is_train",
+             "tensor", "group", "layer", "stat", "run", "part", "size", "distribution",
+             "warmup_steps", "total_steps", "warmup_frac", "lr_peak", "params", "params_nonembed", "flops"]
+    long = long[[c for c in order if c in long.columns]].copy()
+    long["value"] = pd.to_numeric(long["value"], errors="coerce").astype("float32")
+    for c in ("lr", "warmup_frac", "lr_peak"):
+        long[c] = long[c].astype("float32")
+    long["flops"] = long["flops"].astype("float64")
+    for c in ("step", "tokens", "warmup_steps", "total_steps", "params", "params_nonembed"):
+        long[c] = long[c].astype("int64")
+    if "n_tokens" in long:
+        long["n_tokens"] = long["n_tokens"].astype("Int64")
+    if "layer" in long:
+        long["layer"] = pd.to_numeric(long["layer"], errors="coerce").astype("Int16")
+    if "is_train" in long:
+        long["is_train"] = long["is_train"].astype("boolean")
+    for c in ("dataset", "metric", "tensor", "group", "stat", "run", "part", "size", "distribution"):
+        if c in long:
+            long[c] = long[c].astype("string")
+    return long.sort_values(["model", "step", "stat", "tensor", "dataset", "metric"],
+                            na_position="first", kind="stable").reset_index(drop=True)
+
+
+def write_suite_tables(tables: dict[str, pd.DataFrame], out_dir) -> list[Path]:
+    """Write each table as zstd Parquet, atomically; returns the paths."""
+    import os
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in tables.items():
+        path = out / f"{name}.parquet"
+        tmp = path.with_name(path.name + ".tmp")
+        df.to_parquet(tmp, index=False, compression="zstd")
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths

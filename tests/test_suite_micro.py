@@ -1,0 +1,285 @@
+"""A micro version of the mini suite, end to end in seconds: corpus, tokenizer, training (grid,
+long, code and warmup parts), resume after a kill, sweep of every checkpoint, and the join."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.evals.corpus import build_corpus, load_tokens
+from scalefit.evals.train import latest_resumable, load_spec, lr_at_step, run_warmup_steps, train_run
+
+torch.set_num_threads(1)
+
+WORDS = ("the kernel driver memory page table scheduler thread lock device buffer interrupt queue "
+         "module function returns value when called with argument file system mount socket packet "
+         "network interface process signal handler timer clock event user space call").split()
+
+MICRO_SPEC = """
+[suite]
+name = "micro"
+vocab_size = 320
+
+[recipe]
+seq_len = 16
+batch_seqs = 2
+seed = 7
+warmup_frac = 0.1
+warmup_min_steps = 2
+eval_tokens = 512
+resume_every = 5
+
+[[sizes]]
+name = "s1"
+d_model = 16
+n_layer = 1
+n_head = 2
+lr = 5e-3
+
+[[sizes]]
+name = "s2"
+d_model = 32
+n_layer = 1
+n_head = 2
+lr = 4e-3
+
+[grid]
+distribution = "prose"
+tokens = [320, 960]
+
+[long]
+distribution = "prose"
+tokens = [960]
+n_even_checkpoints = 5
+
+[code]
+distribution = "code"
+tokens = [320]
+
+[warmup]
+sizes = ["s1"]
+tokens = [1280]
+warmup_fracs = [0.05, 0.25]
+warmup_min_steps = 1
+n_log_checkpoints = 6
+n_even_checkpoints = 4
+"""
+
+
+def write_sources(root: Path) -> tuple[Path, Path]:
+    """A prose folder of seeded sentences (one exact duplicate) and a code folder of stdlib files."""
+    rng = np.random.default_rng(0)
+    prose, code = root / "prose_src", root / "code_src"
+    (prose / "sub").mkdir(parents=True)
+    code.mkdir()
+    for i in range(30):
+        sentences = [" ".join(rng.choice(WORDS, rng.integers(5, 12))).capitalize() + "."
+                     for _ in range(40)]
+        (prose / ("sub" if i % 2 else "") / f"doc{i}.rst.txt").write_text(" ".join(sentences))
+    (prose / "copy_of_doc0.rst.txt").write_text((prose / "doc0.rst.txt").read_text())
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in ("bisect.py", "colorsys.py", "keyword.py", "this.py", "abc.py", "glob.py",
+                 "fnmatch.py", "genericpath.py", "heapq.py", "numbers.py", "textwrap.py", "shlex.py"):
+        (code / name).write_text((stdlib / name).read_text())
+    return prose, code
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("micro")
+    prose, code = write_sources(root)
+    manifest = build_corpus(root / "corpus", [prose], [code], vocab_size=320, seed=3,
+                            val_frac=0.1, test_frac=0.1)
+    return root, manifest
+
+
+@pytest.fixture(scope="module")
+def trained(corpus):
+    root, _ = corpus
+    spec = root / "micro.toml"
+    spec.write_text(MICRO_SPEC)
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(root / "corpus"),
+                                       "--out", str(root / "suite"), "--part", "grid", "--part", "long",
+                                       "--part", "code", "--part", "warmup", "--json"])
+    assert result.exit_code == 0, result.output
+    return root, spec, json.loads(result.stdout)
+
+
+# ---------------------------------------------------------------- corpus and tokenizer
+
+
+def test_corpus_splits_by_document_and_dedups(corpus):
+    root, manifest = corpus
+    prose = manifest["distributions"]["prose"]
+    assert prose["n_files"] == 31 and prose["n_duplicates"] == 1
+    assert prose["train"]["n_docs"] + prose["val"]["n_docs"] + prose["test"]["n_docs"] == 30
+    docs = json.loads((root / "corpus" / "prose" / "documents.json").read_text())
+    assert not set(docs["train"]) & (set(docs["val"]) | set(docs["test"]))
+    for dist in ("prose", "code"):
+        for split in ("train", "val", "test"):
+            tokens = load_tokens(root / "corpus", dist, split)
+            assert tokens.dtype == np.uint16 and len(tokens) == manifest["distributions"][dist][split]["n_tokens"]
+            assert tokens.max() < manifest["vocab_size_actual"]
+
+
+def test_corpus_is_reproducible(corpus, tmp_path):
+    root, manifest = corpus
+    again = build_corpus(tmp_path / "c", [root / "prose_src"], [root / "code_src"], vocab_size=320,
+                         seed=3, val_frac=0.1, test_frac=0.1)
+    assert again["distributions"] == manifest["distributions"]
+    for split in ("train", "test"):
+        assert (tmp_path / "c" / "code" / f"{split}.bin").read_bytes() == \
+            (root / "corpus" / "code" / f"{split}.bin").read_bytes()
+
+
+def test_tokenizer_round_trips_prose_and_code(corpus):
+    from transformers import AutoTokenizer
+
+    root, manifest = corpus
+    tok = AutoTokenizer.from_pretrained(str(root / "corpus" / "tokenizer"))
+    assert len(tok) == manifest["vocab_size_actual"] <= 320
+    for text in ("The kernel driver returns   a value.\n", "def f(x):\n    return x ** 2  # é ü\n"):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert tok.decode(ids) == text
+        assert len(ids) < len(text.encode())  # BPE merged something
+    assert tok.eos_token == "<|endoftext|>"
+
+
+def test_missing_source_folder_is_an_input_error(tmp_path):
+    result = CliRunner().invoke(main, ["data", "build-corpus", "--out", str(tmp_path / "c"),
+                                       "--prose-dir", str(tmp_path / "nope"), "--code-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "source folder does not exist" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- spec and training
+
+
+def test_spec_parts_and_warmup_variants(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(MICRO_SPEC)
+    spec = load_spec(path, vocab_size=320)
+    ids = [r.run for r in spec.runs]
+    assert ids == ["grid/s1-D320", "grid/s2-D320", "grid/s1-D960", "grid/s2-D960", "code/s1-D320",
+                   "code/s2-D320", "warmup/s1-D1280-W0.05", "warmup/s1-D1280-W0.25"]
+    long_run = spec.runs[2]
+    assert long_run.also == "long" and long_run.checkpoints[:4] == [0, 1, 2, 4] and long_run.checkpoints[-1] == 30
+    w1, w2 = spec.runs[-2:]
+    assert (w1.steps, run_warmup_steps(spec.recipe, w1), run_warmup_steps(spec.recipe, w2)) == (40, 2, 10)
+    assert w1.checkpoints == w2.checkpoints  # the same steps in every variant
+    for end in (2, 10):
+        assert {end - 1, end, end + 1} <= set(w1.checkpoints)
+    assert run_warmup_steps(spec.recipe, spec.runs[0]) == 2  # recipe floor for the other parts
+    assert w1.model_name == "s1-W0.05"
+
+
+@pytest.mark.parametrize("edit, message", [
+    ("d_model = 16\n", "sizes, row 1: missing 'd_model'"),
+    ('sizes = ["s1"]\ntokens = [1280]', "[warmup] sizes: unknown size 's9'"),
+    ("warmup_fracs = [0.05, 0.25]", "[warmup] warmup_fracs"),
+    ("[grid]", "cannot read spec"),
+])
+def test_bad_spec_exits_2_with_one_line(tmp_path, edit, message):
+    bad = {"d_model = 16\n": MICRO_SPEC.replace("d_model = 16\n", "", 1),
+           'sizes = ["s1"]\ntokens = [1280]': MICRO_SPEC.replace('sizes = ["s1"]\ntokens = [1280]',
+                                                                 'sizes = ["s9"]\ntokens = [1280]'),
+           "warmup_fracs = [0.05, 0.25]": MICRO_SPEC.replace("warmup_fracs = [0.05, 0.25]",
+                                                             "warmup_fracs = [1.5]"),
+           "[grid]": MICRO_SPEC.replace("[grid]", "[grid")}[edit]
+    spec = tmp_path / "bad.toml"
+    spec.write_text(bad)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text(json.dumps({"vocab_size_actual": 320}))
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+
+
+def test_training_writes_runs_and_checkpoints(trained):
+    root, spec_path, rows = trained
+    table = pd.read_csv(root / "suite" / "runs.csv")
+    assert sorted(table["run"]) == sorted(r["run"] for r in rows) and len(table) == 8
+    spec = load_spec(spec_path, vocab_size=320)
+    for run in spec.runs:
+        for step in run.checkpoints:
+            folder = root / "suite" / run.run / f"step{step}"
+            assert (folder / "model.safetensors").exists() and (folder / "config.json").exists()
+        assert not (root / "suite" / run.run / "resume").exists()
+    warm = table[table["part"] == "warmup"].set_index("run")
+    assert warm.loc["warmup/s1-D1280-W0.05", "warmup_steps"] == 2
+    assert warm.loc["warmup/s1-D1280-W0.25", "warmup_steps"] == 10
+    # learning rates follow each run's own schedule
+    log = pd.read_csv(root / "suite" / "warmup/s1-D1280-W0.25" / "train_log.csv")
+    expected = [lr_at_step(s - 1, 40, 5e-3, 10, 0.1) for s in log["step"]]
+    np.testing.assert_allclose(log["lr"], expected, rtol=1e-5)
+    assert log["lr"].idxmax() == 9
+    # training learns: longer runs reach lower loss, every prose run ends below the uniform guess ln(V)
+    grid = table[table["part"] == "grid"].set_index("run")["loss"]
+    for size in ("s1", "s2"):
+        assert grid[f"grid/{size}-D960"] < grid[f"grid/{size}-D320"] < np.log(320)
+    long_log = pd.read_csv(root / "suite" / "grid/s2-D960" / "train_log.csv")
+    assert long_log["loss"].tail(5).mean() < long_log["loss"].head(3).mean() - 1.0
+
+
+def test_second_invocation_resumes_nothing(trained):
+    root, spec_path, _ = trained
+    before = pd.read_csv(root / "suite" / "runs.csv").sort_values("run", ignore_index=True)
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec_path), "--corpus",
+                                       str(root / "corpus"), "--out", str(root / "suite"), "--json"])
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)) == 6  # grid, long, code by default; warmup only when named
+    after = pd.read_csv(root / "suite" / "runs.csv").sort_values("run", ignore_index=True)
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_killed_run_resumes_to_identical_weights(corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    root, _ = corpus
+    spec_path = tmp_path / "long.toml"
+    spec_path.write_text(MICRO_SPEC.split("[grid]")[0].replace("resume_every = 5", "resume_every = 20")
+                         + '[long]\ntokens = [12800]\nn_even_checkpoints = 4\n')
+    spec = load_spec(spec_path, vocab_size=320)
+    run = next(r for r in spec.runs if r.size.name == "s1")
+    assert run.steps == 400
+    reference = train_run(spec, run, root / "corpus", tmp_path / "ref", progress=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "scalefit.cli", "suite", "train", "--spec", str(spec_path), "--corpus",
+           str(root / "corpus"), "--out", str(tmp_path / "killed"), "--only", "s1", "--json"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "killed" / run.run / "train_log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) > 150:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (tmp_path / "killed" / run.run / "result.json").exists()
+    assert latest_resumable(tmp_path / "killed" / run.run)[0] >= 100
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    row = json.loads(resumed.stdout)[0]
+    for step in (100, 400):
+        a = load_file(str(tmp_path / "ref" / run.run / f"step{step}" / "model.safetensors"))
+        b = load_file(str(tmp_path / "killed" / run.run / f"step{step}" / "model.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert row["loss"] == reference["loss"]
+    log_steps = pd.read_csv(log)["step"]
+    assert list(log_steps) == list(range(1, 401))  # no step logged twice after the resume
