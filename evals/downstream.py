@@ -35,7 +35,7 @@ class TaskSpec:
 
 def jsonl_task(name: str, path) -> TaskSpec:
     """A multiple-choice task from JSONL rows {context, choices, answer} (answer = index),
-    or a completion task from rows {context, continuation}."""
+    or a completion task from rows {context, continuation}; either is scored after a space."""
     path = Path(path).resolve()
     if not path.exists():
         raise InputError(f"--task {name}: {path}: file not found")
@@ -57,7 +57,8 @@ def jsonl_task(name: str, path) -> TaskSpec:
                "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
                                {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}]}
     elif "continuation" in row:
-        cfg = {**base, "output_type": "loglikelihood", "doc_to_target": "{{continuation}}",
+        # lm-eval puts no delimiter before a loglikelihood target: add the space here, as for choices
+        cfg = {**base, "output_type": "loglikelihood", "doc_to_target": " {{continuation}}",
                "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
                                {"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}]}
     else:

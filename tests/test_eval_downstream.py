@@ -1,0 +1,103 @@
+"""The lm-eval adapter on local JSONL tasks, through `scalefit eval --tasks`, against a hand computation."""
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lm_eval")
+torch.set_num_threads(1)
+
+from click.testing import CliRunner  # noqa: E402
+from tinysuite import cached_tiny_suite, stdlib_documents  # noqa: E402
+
+from scalefit.cli import main  # noqa: E402
+from scalefit.errors import InputError  # noqa: E402
+from scalefit.evals.downstream import jsonl_task  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tasks(tmp_path_factory):
+    """A multiple-choice task (which line follows?) and a completion task, from stdlib source lines."""
+    folder = tmp_path_factory.mktemp("tasks")
+    docs = stdlib_documents(40_000, skip_bytes=900_000)
+    lines = sorted({ln.strip() for d in docs for ln in d.splitlines() if 12 < len(ln.strip()) < 28})
+    rng = random.Random(0)
+    mc, cont = [], []
+    for i in range(10):
+        context, *choices = rng.sample(lines, 4)
+        mc.append({"context": context, "choices": choices, "answer": i % 3})
+    for _ in range(6):
+        context, continuation = rng.sample(lines, 2)
+        cont.append({"context": context, "continuation": continuation})
+    for name, rows in (("mc", mc), ("cont", cont)):
+        with open(folder / f"{name}.jsonl", "w") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in rows)
+    return folder, mc, cont
+
+
+def loglikelihood(model, tok, context, continuation):
+    """(sum log p, n tokens) of the continuation, tokenized as lm-eval does (whole minus context)."""
+    whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
+    ctx = tok(context, add_special_tokens=False)["input_ids"]
+    cont = whole[len(ctx):]
+    ids = torch.tensor(ctx + cont)[None]
+    assert ids.shape[1] <= 64
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids[:, :-1]).logits.double(), -1)[0]
+    targets = ids[0, 1:]
+    picked = logp[torch.arange(len(targets)), targets][-len(cont):]
+    return float(picked.sum()), len(cont)
+
+
+def test_local_tasks_accuracy_and_gold_nll_match_a_hand_computation(tasks, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, mc, cont = tasks
+    suite = cached_tiny_suite()
+    out = tmp_path / "tasks"
+    result = CliRunner().invoke(main, ["eval", "--suite", str(suite), "--models", "tiny-b", "--steps", "8",
+                                       "--tasks", f"mc={folder / 'mc.jsonl'},cont={folder / 'cont.jsonl'}",
+                                       "--threads", "1", "--no-progress", "--out", str(out), "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)
+    rows = pd.read_parquet(out / "evals.parquet")
+    got = rows.set_index(["task", "metric"])["value"]
+    assert set(rows["step"]) == {8} and set(rows["model"]) == {"tiny-b"}
+
+    ckpt = suite.parent / "tiny-b" / "step8"
+    model = AutoModelForCausalLM.from_pretrained(ckpt).eval()
+    tok = AutoTokenizer.from_pretrained(ckpt)
+    acc, acc_norm, gold = [], [], []
+    for row in mc:
+        lls = [loglikelihood(model, tok, row["context"], " " + c) for c in row["choices"]]
+        ll = np.array([s for s, _ in lls])
+        acc.append(int(np.argmax(ll)) == row["answer"])
+        acc_norm.append(int(np.argmax(ll / np.array([len(c) for c in row["choices"]]))) == row["answer"])
+        s, n = lls[row["answer"]]
+        gold.append(-s / n)
+    assert got[("mc", "acc")] == pytest.approx(np.mean(acc))
+    assert got[("mc", "acc_norm")] == pytest.approx(np.mean(acc_norm))
+    assert got[("mc", "gold_ce")] == pytest.approx(np.mean(gold), rel=1e-5)
+    gold_cont = [-s / n for s, n in (loglikelihood(model, tok, r["context"], " " + r["continuation"]) for r in cont)]
+    assert got[("cont", "gold_ce")] == pytest.approx(np.mean(gold_cont), rel=1e-5)
+    n_examples = rows.set_index(["task", "metric"])["n_examples"]
+    assert n_examples[("mc", "gold_ce")] == 10 and n_examples[("cont", "gold_ce")] == 6
+
+
+def test_malformed_task_files_are_input_errors(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "no context"}\n')
+    with pytest.raises(InputError, match="context"):
+        jsonl_task("bad", bad)
+    bad.write_text('{"context": "x", "choices": ["a", "b"]}\n')
+    with pytest.raises(InputError, match="answer"):
+        jsonl_task("bad", bad)
+    bad.write_text("not json\n")
+    with pytest.raises(InputError, match="not valid JSON"):
+        jsonl_task("bad", bad)
