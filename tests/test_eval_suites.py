@@ -1,0 +1,98 @@
+"""The suite registry: Pythia facts against the published configs, the LR schedule, step selection."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalefit.errors import InputError
+from scalefit.evals.suites import LRSchedule, load_suite, lr_at_step, select_steps
+
+
+@pytest.fixture(scope="module")
+def pythia():
+    return load_suite("pythia")
+
+
+def test_pythia_members_match_the_published_configs(pythia, anchors):
+    configs = pd.read_csv(anchors / "pythia" / "pythia_configs.csv")
+    assert len(pythia.members) == len(configs) == 18
+    for row in configs.itertuples(index=False):
+        m = pythia.member(row.model)
+        assert m.params == row.params_total, row.model
+        assert m.params_nonembed == row.params_nonembedding, row.model
+        assert m.lr_peak == pytest.approx(row.lr_max_yml), row.model
+        assert pythia.tokens_per_step == row.batch_tokens
+        assert pythia.schedule.warmup_steps == row.warmup_steps == 1430
+        assert pythia.schedule.decay_steps == row.lr_decay_iters == 143000
+        assert pythia.lr(m, 143000) == pytest.approx(row.min_lr), row.model
+    # the 1B learning-rate disagreement is kept, not silently resolved
+    assert "lr_1b" in pythia.notes and pythia.member("1b").extra["lr_peak_readme"] == pytest.approx(3e-4)
+
+
+def test_pythia_steps_match_the_published_revisions(pythia, anchors):
+    steps = pd.read_csv(anchors / "pythia" / "pythia_checkpoint_steps.csv")
+    assert list(pythia.steps) == list(steps["step"]) and len(pythia.steps) == 154
+    assert [int(pythia.tokens(s)) for s in steps["step"]] == list(steps["tokens"])
+    assert [pythia.revision.format(step=s) for s in steps["step"]] == list(steps["hf_revision"])
+
+
+def test_pythia_facts_without_anchors(pythia):
+    assert len(pythia.steps) == 154 and pythia.steps[:3] == (0, 1, 2) and pythia.steps[-1] == 143000
+    assert pythia.tokens_per_step == 1024 * 2048
+    assert pythia.member("70m").name == "pythia-70m"
+    assert pythia.member("160m-deduped").name == "pythia-160m-deduped"
+    assert pythia.member("70m").params == 70_426_624
+
+
+def test_pythia_lr_schedule(pythia):
+    m = pythia.member("160m")  # peak 6e-4
+    peak = m.lr_peak
+    assert pythia.lr(m, 0) == 0.0
+    assert pythia.lr(m, 715) == pytest.approx(peak / 2)  # linear warmup over 1430 steps
+    assert pythia.lr(m, 1430) == pytest.approx(peak)
+    mid = (1430 + 143000) / 2  # half way through the cosine: mean of peak and floor
+    assert pythia.lr(m, mid) == pytest.approx(0.55 * peak)
+    assert pythia.lr(m, 143000) == pytest.approx(0.1 * peak)
+    s = np.arange(1430, 143001, 1000)
+    lrs = pythia.lr(m, s)
+    assert np.all(np.diff(lrs) < 0)  # decays monotonically after warmup
+    expected = 0.1 * peak + 0.9 * peak * 0.5 * (1 + np.cos(math.pi * (s - 1430) / (143000 - 1430)))
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+
+
+def test_lr_schedule_styles():
+    lin = LRSchedule(peak=1.0, warmup_steps=10, decay_steps=110, final_ratio=0.0, style="linear")
+    assert lr_at_step(lin, 60) == pytest.approx(0.5)
+    assert lr_at_step(LRSchedule(peak=2.0, style="constant"), 1234) == 2.0
+    with pytest.raises(InputError):
+        lr_at_step(LRSchedule(peak=1.0, style="wsd"), 1)
+
+
+def test_step_selectors(pythia):
+    steps = pythia.steps
+    assert select_steps("all", steps) == list(steps)
+    assert select_steps("1000:5000:2000", steps) == [1000, 3000, 5000]
+    assert select_steps("0,512,143000", steps) == [0, 512, 143000]
+    log = select_steps("log", steps)
+    assert log[0] == 0 and log[-1] == 143000 and {1, 2, 4, 512, 1000} <= set(log)
+    assert len(log) < 30
+    for bad in ("7", "5:1:1", "1:2:0", "x", "200000:300000:1000"):
+        with pytest.raises(InputError):
+            select_steps(bad, steps)
+
+
+def test_user_spec_errors(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "x"\ntokens_per_step = 8\n[source]\nhub = "a/{model}"\nlocal = "b"\n'
+                    '[[members]]\nname = "m"\n')
+    with pytest.raises(InputError, match="exactly one"):
+        load_suite(spec)
+    spec.write_text('name = "x"\n[source]\nhub = "a/{model}"\n')
+    with pytest.raises(InputError, match="tokens_per_step"):
+        load_suite(spec)
+    spec.write_text("name = [\n")
+    with pytest.raises(InputError, match="cannot parse"):
+        load_suite(spec)
