@@ -95,7 +95,9 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, device, th
 @click.option("--max-tokens", default=16384, show_default=True,
               help="Tokens scored per dataset (the same first tokens at every checkpoint).")
 @click.option("--only", default=None, help="Sweep only runs whose id contains this text.")
-@click.option("--stats", default=None, help="Comma-separated weight statistics kept in --tables.")
+@click.option("--stats", default="shipped", show_default=True,
+              help="Weight statistics kept in --tables: comma-separated names, 'shipped' (a compact "
+                   "set: moments, tails, spectra, Student-t nu, ...) or 'all'.")
 @click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep summary as one JSON document.")
 def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weights, max_tokens, only,
@@ -107,7 +109,8 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
     """
     import torch
 
-    from scalefit.evals.suite_sweep import spec_for_corpus, suite_tables, sweep_suite, write_suite_tables
+    from scalefit.evals.suite_sweep import (SHIPPED_STATS, spec_for_corpus, suite_tables, sweep_suite,
+                                            write_suite_tables)
 
     torch.set_num_threads(threads)
     summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,
@@ -115,7 +118,7 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
     written = []
     if table_dir:
         tables = suite_tables(spec_for_corpus(spec_path, corpus_dir), out_dir,
-                              stats=stats.split(",") if stats else None)
+                              stats={"shipped": SHIPPED_STATS, "all": None}.get(stats, stats.split(",")))
         written = [str(p) for p in write_suite_tables(tables, table_dir)]
     result = {"measured": len(summary.measured), "skipped": len(summary.skipped),
               "failed": summary.failed, "seconds": round(summary.seconds, 1), "tables": written}

@@ -25,6 +25,11 @@ DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test",
 TRAJECTORY_PARTS = ("long", "warmup")
 EVAL_COLUMNS = ["model", "step", "dataset", "metric", "value", "n_tokens", "is_train"]
 WEIGHT_COLUMNS = ["model", "step", "tensor", "group", "layer", "stat", "value"]
+# Weight statistics kept in the shipped tables (the sweep folder keeps all of them).
+SHIPPED_STATS = ("mean", "std", "rms", "skew", "excess_kurtosis", "max_abs", "frac_3sd", "frac_6sd",
+                 "q0.001", "q0.999", "frobenius", "sv_max", "stable_rank", "entropy_rank", "alpha",
+                 "alpha_weighted", "t_nu", "t_scale", "gennorm_beta", "laplace_scale", "quartic_g",
+                 "best_family")
 RUN_FACTS = ["run", "part", "size", "distribution", "tokens", "lr", "warmup_steps", "total_steps",
              "warmup_frac", "lr_peak", "params", "params_nonembed", "flops"]
 

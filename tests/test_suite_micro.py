@@ -283,3 +283,85 @@ def test_killed_run_resumes_to_identical_weights(corpus, tmp_path):
     assert row["loss"] == reference["loss"]
     log_steps = pd.read_csv(log)["step"]
     assert list(log_steps) == list(range(1, 401))  # no step logged twice after the resume
+
+
+# ---------------------------------------------------------------- sweep and join
+
+
+@pytest.fixture(scope="module")
+def swept(trained):
+    root, spec_path, _ = trained
+    args = ["suite", "sweep", "--spec", str(spec_path), "--suite-dir", str(root / "suite"), "--corpus",
+            str(root / "corpus"), "--out", str(root / "sweep"), "--tables", str(root / "tables"),
+            "--max-tokens", "256", "--json"]
+    from scalefit.evals.measures import weight_stats_function
+
+    if weight_stats_function() is None:
+        args.insert(2, "--no-weights")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return root, spec_path, args, json.loads(result.stdout)
+
+
+def test_sweep_measures_every_checkpoint_once(swept):
+    root, spec_path, args, summary = swept
+    spec = load_spec(spec_path, vocab_size=320)
+    long_and_warmup = sum(len(r.checkpoints) for r in spec.runs if r.also == "long" or r.part == "warmup")
+    finals = sum(1 for r in spec.runs if not (r.also == "long" or r.part == "warmup"))
+    assert summary["measured"] == long_and_warmup + finals and not summary["failed"]
+    again = CliRunner().invoke(main, args)  # a re-run resumes: nothing left to measure
+    assert again.exit_code == 0 and json.loads(again.stdout)["measured"] == 0
+
+
+def test_checkpoint_table_carries_schedule_and_losses(swept):
+    root, spec_path, _, _ = swept
+    table = pd.read_parquet(root / "tables" / "checkpoints.parquet")
+    assert set(table["model"]) == {"s1", "s2", "s1-W0.05", "s1-W0.25"}
+    assert table["value"].dtype == np.float32
+    evals = table[table["metric"] == "loss"]
+    assert set(evals["dataset"]) == {"prose-val", "prose-test", "code-test"}
+    assert evals.groupby(["model", "step", "dataset"]).size().eq(1).all()
+    spec = load_spec(spec_path, vocab_size=320)
+    for model, run_id in (("s1-W0.25", "warmup/s1-D1280-W0.25"), ("s2", "grid/s2-D960")):
+        rows = table[table["model"] == model]
+        run = next(r for r in spec.runs if r.run == run_id)
+        assert sorted(rows["step"].unique()) == run.checkpoints
+        assert (rows["warmup_steps"] == run_warmup_steps(spec.recipe, run)).all()
+        assert (rows["total_steps"] == run.steps).all() and (rows["tokens"] == rows["step"] * 32).all()
+        log = pd.read_csv(root / "suite" / run_id / "train_log.csv").set_index("step")["lr"]
+        per_step = rows.drop_duplicates("step").set_index("step")["lr"].drop(0)
+        np.testing.assert_allclose(per_step, log.loc[per_step.index], rtol=1e-4)
+        val = evals[(evals["model"] == model) & (evals["dataset"] == "prose-val")].set_index("step")["value"]
+        assert val.loc[run.steps] < val.loc[0] - 0.5  # the model learned the training distribution
+    finals = pd.read_parquet(root / "tables" / "finals.parquet")
+    assert {"s1-D320", "s2-code-D320", "s2", "s1-W0.05"} <= set(finals["model"])
+    assert finals.groupby("model")["step"].nunique().eq(1).all()
+    runs = pd.read_csv(root / "suite" / "runs.csv").set_index("run")
+    code_val = finals[(finals["model"] == "s2-code-D320") & (finals["metric"] == "loss")]
+    assert code_val["part"].eq("code").all() and code_val["distribution"].eq("code").all()
+    assert runs.loc["code/s2-D320", "steps"] == code_val["step"].iloc[0]
+
+
+def test_sweep_joins_with_weight_statistics(swept):
+    from scalefit.evals.measures import weight_stats_function
+    from scalefit.scaling.join import join_checkpoints
+
+    if weight_stats_function() is None:
+        pytest.skip("the weightstats layer is not installed")
+    root, _, _, _ = swept
+    table = pd.read_parquet(root / "tables" / "checkpoints.parquet")
+    weights = table[table["stat"].notna()]
+    assert set(weights["stat"]) <= set(__import__("scalefit.evals.suite_sweep", fromlist=["x"]).SHIPPED_STATS)
+    assert {"t_nu", "excess_kurtosis", "std"} <= set(weights["stat"])
+    wide = join_checkpoints(table, stats=["std"], groups=["mlp_in"])
+    assert {"prose-val/loss", "mlp_in/std", "lr", "warmup_steps"} <= set(wide.columns)
+    assert len(wide) == table[["model", "step"]].drop_duplicates().shape[0]
+    # the MLP-in weights move away from their init scale as training goes on
+    s1 = wide[wide["model"] == "s1"].set_index("step")["mlp_in/std"]
+    assert abs(s1.iloc[-1] - s1.iloc[0]) > 1e-3
+    result = CliRunner().invoke(main, ["transitions", "--stat", "std", "--group", "mlp_in", "--data",
+                                       str(root / "tables" / "checkpoints.parquet"), "--bootstrap", "20",
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    runs = {r["model"]: r for r in json.loads(result.stdout)["runs"]}
+    assert runs["s1-W0.25"]["warmup_end"] == 10 and runs["s1-W0.05"]["warmup_end"] == 2
