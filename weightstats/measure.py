@@ -283,3 +283,22 @@ def _group_rows(members: list[_Member], fit: bool) -> list[tuple]:
                 stats[key] = float(np.mean(vals))
         rows += [(GROUP_TENSOR, group, NO_LAYER, stat, value) for stat, value in stats.items()]
     return rows
+
+
+def select_tensors(source, what: str, *, num_heads: int | None = None, split: bool = True) -> list[tuple[str, torch.Tensor]]:
+    """The tensors of one group (e.g. 'mlp_in') or the one tensor named `what` ('<qkv>[q]' too)."""
+    src = _open_source(source, num_heads)
+    found = []
+    for name in (n for n in src.names if is_weight_tensor(n)):
+        table_name = checkpoint_name(name, src.model_type)
+        group = tensor_role(table_name).group
+        wanted = (what == group or what.startswith(table_name)
+                  or (group == "attn_qkv" and what in ("attn_q", "attn_k", "attn_v")))
+        if not wanted:
+            continue
+        for part_name, group, _, values in _parts(table_name, src.fetch(name), src, split):
+            if what in (group, part_name):
+                found.append((part_name, values))
+    if not found:
+        raise InputError(f"{source}: no tensor or group '{what}'")
+    return found

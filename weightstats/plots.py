@@ -1,0 +1,97 @@
+"""Figures of the weight-statistics layer: a tensor's histogram against its fitted families, and a
+statistic (e.g. Student-t nu of each group) against the checkpoint step."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from scalefit.errors import InputError  # noqa: E402
+from scalefit.weightstats.binned_fit import FamilyFits, Histogram  # noqa: E402
+
+FAMILY_LABELS = {"gaussian": "Gaussian", "student_t": "Student-t", "logistic": "logistic",
+                 "laplace": "Laplace", "gennorm": "generalized normal", "quartic": "quartic"}
+
+
+def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: str = "",
+                     coarsen: int = 8):
+    """Empirical density of the weights (log y) with each fitted family's density on top.
+
+    The 2048-bin fitting histogram is merged `coarsen` bins at a time for display; densities are
+    in the weights' own units, so the tails show where each family fails.
+    """
+    counts = hist.counts.reshape(-1, coarsen).sum(axis=1) if hist.counts.size % coarsen == 0 else hist.counts
+    step = hist.counts.size // counts.size
+    edges = hist.mean + hist.std * hist.edges[::step]
+    density = counts / (hist.n * np.diff(edges))
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    keep = density > 0
+    ax.plot(centers[keep], density[keep], ".", ms=3, color="black", label=f"weights (n={hist.n:,})")
+    if fits is not None:
+        x = np.linspace(edges[0], edges[-1], 1200)
+        for name, fit in fits.fits.items():
+            style = "-" if name == fits.best else "--"
+            label = f"{FAMILY_LABELS.get(name, name)}" + (" (best BIC)" if name == fits.best else "")
+            if name == "student_t":
+                label += f", nu={fit.params['nu']:.3g}"
+            ax.plot(x, np.exp(fit.logpdf(x)), style, lw=1.2, label=label)
+    ax.set_yscale("log")
+    floor = density[keep].min() if keep.any() else 1e-12
+    ax.set_ylim(floor / 3, density.max() * 3)
+    ax.set_xlabel("weight")
+    ax.set_ylabel("density (log scale)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower center")
+    fig.tight_layout()
+    return fig
+
+
+def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None) -> pd.DataFrame:
+    """(model, group, step, value) of one statistic: a group's pooled row ('*') where there is one,
+    else the mean over its tensors; `tensor` picks one tensor instead."""
+    for column in ("model", "step", "group", "stat", "value"):
+        if column not in table.columns:
+            raise InputError(f"weights table: column '{column}' is missing")
+    rows = table[table["stat"] == stat]
+    if rows.empty:
+        known = ", ".join(sorted(map(str, table["stat"].dropna().unique()))[:20])
+        raise InputError(f"weights table: no rows with stat '{stat}' (known: {known})")
+    if tensor is not None:
+        rows = rows[rows["tensor"] == tensor]
+        if rows.empty:
+            raise InputError(f"weights table: no tensor '{tensor}' with stat '{stat}'")
+    elif "tensor" in rows:
+        pooled = rows[rows["tensor"] == "*"]
+        rest = rows[(rows["tensor"] != "*") & ~rows["group"].isin(pooled["group"].unique())]
+        rows = pd.concat([pooled, rest])
+    if groups:
+        rows = rows[rows["group"].isin(list(groups))]
+        if rows.empty:
+            raise InputError(f"weights table: none of the groups {', '.join(groups)} has stat '{stat}'")
+    values = pd.to_numeric(rows["value"], errors="coerce")
+    return (rows.assign(value=values).groupby(["model", "group", "step"], as_index=False)["value"].mean()
+            .sort_values(["model", "group", "step"]))
+
+
+def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None):
+    """The statistic against the step (log x; step 0 drawn at the left edge), a line per group and model."""
+    series = stat_series(table, stat, groups=groups, tensor=tensor)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    models = series["model"].unique()
+    for (model, group), rows in series.groupby(["model", "group"], sort=True):
+        label = group if len(models) == 1 else f"{model} {group}"
+        ax.plot(rows["step"], rows["value"], "o-", ms=3, lw=1.2, label=label)
+    ax.set_xscale("symlog", linthresh=1.0)  # keeps step 0 on a log axis
+    ax.set_xlabel("step")
+    ax.set_ylabel(stat)
+    if stat in ("t_nu",) and (series["value"] > 0).all():
+        ax.set_yscale("log")
+    ax.set_title(f"{stat} against step" + (f" ({models[0]})" if len(models) == 1 else ""))
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

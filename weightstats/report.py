@@ -1,0 +1,94 @@
+"""The `--out` report of `scalefit weights`: a Markdown summary, per-group tables and the plots."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from scalefit.report import markdown_table, save_figure, write_text
+
+SUMMARY_STATS = ("std", "excess_kurtosis", "t_nu", "gennorm_beta", "alpha", "best_family")
+
+
+def _stem(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+
+
+def stat_plot(table: pd.DataFrame, stat: str, out_dir, *, groups=None, tensor=None) -> list[Path]:
+    """`<stat>_vs_step.png/svg`: the statistic of each group (or one tensor) against step."""
+    from scalefit.weightstats.plots import stat_vs_step_figure
+
+    fig = stat_vs_step_figure(table, stat, groups=groups, tensor=tensor)
+    return save_figure(fig, out_dir, f"{_stem(stat)}_vs_step")
+
+
+def histogram_plot(checkpoint, what: str, out_dir, *, title: str | None = None) -> list[Path]:
+    """`hist_<what>.png/svg`: the pooled histogram of a group (or one tensor) with fitted families."""
+    from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
+    from scalefit.weightstats.measure import select_tensors
+    from scalefit.weightstats.plots import histogram_figure
+
+    tensors = [t for _, t in select_tensors(checkpoint, what)]
+    hist = standardized_histogram(tensors)
+    fig = histogram_figure(hist, fit_families(hist), title=title or f"{what}: {checkpoint}")
+    return save_figure(fig, out_dir, f"hist_{_stem(what)}")
+
+
+def group_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model at its last step: the pooled row of each group for the summary statistics."""
+    from scalefit.weightstats.measure import family_name
+
+    pooled = table[(table["tensor"] == "*") & table["stat"].isin(SUMMARY_STATS)]
+    if pooled.empty:
+        return pd.DataFrame()
+    last = pooled.groupby("model")["step"].transform("max")
+    wide = (pooled[pooled["step"] == last]
+            .pivot_table(index=["model", "step", "group"], columns="stat", values="value").reset_index())
+    if "best_family" in wide:
+        wide["best_family"] = wide["best_family"].map(lambda v: family_name(v) if pd.notna(v) else "")
+    return wide[[c for c in ["model", "step", "group", *SUMMARY_STATS] if c in wide.columns]]
+
+
+def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=()) -> list[Path]:
+    """report.md, group_summary.csv, a plot per statistic against step, and the histogram of the
+    last local checkpoint's MLP-in weights; returns the files written."""
+    out_dir = Path(out_dir)
+    files: list[Path] = []
+    lines = ["# Weight statistics", "",
+             f"{table[['model', 'step']].drop_duplicates().shape[0]} checkpoints, "
+             f"{table['model'].nunique()} models, {len(table):,} rows in `weights.parquet` / `weights.csv` "
+             "(columns model, step, tensor, group, layer, stat, value; group rows have tensor `*`).", ""]
+    summary = group_summary(table)
+    if not summary.empty:
+        path = out_dir / "group_summary.csv"
+        summary.to_csv(path, index=False)
+        files.append(path)
+        lines += ["## Groups at the last step", "", markdown_table(summary), ""]
+    steps = table["step"].nunique()
+    for stat in stats:
+        if stat not in set(table["stat"]):
+            continue
+        paths = stat_plot(table, stat, out_dir)
+        files += paths
+        lines += [f"## {stat} against step" + (" (one step only)" if steps < 2 else ""), "",
+                  f"![{stat}]({paths[0].name})", ""]
+    local = [c for c in checkpoints if Path(c.path).exists()]
+    if local:
+        last = local[-1]
+        try:
+            paths = histogram_plot(last.path, "mlp_in", out_dir, title=f"MLP-in weights, {last.model} step {last.step}")
+        except (ValueError, KeyError):  # no such group in this architecture, or constant weights
+            paths = []
+        if paths:
+            files += paths
+            lines += ["## Histogram with fitted families", "", f"![histogram]({paths[0].name})", ""]
+    lines += ["## Statistics", "",
+              "Moments and quantiles in the weights' units; `frac_3sd`/`frac_6sd`: share beyond 3/6 std; "
+              "`sv_max`, `stable_rank`, `entropy_rank`, `alpha` (WeightWatcher power-law exponent of the "
+              "eigenvalues of W^T W, KS-chosen xmin); `<family>_<param>` with `_loglik` (per weight), `_aic`, "
+              "`_bic`, `_ks` for gaussian, t (Student-t), logistic, laplace, gennorm, quartic; "
+              "`best_family` (lowest BIC) is coded 0 gaussian, 1 t, 2 logistic, 3 laplace, 4 gennorm, 5 quartic.",
+              ""]
+    files.append(write_text(out_dir, "report.md", "\n".join(lines)))
+    return files
