@@ -131,3 +131,34 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
         click.echo(f"  failed: {f['model']} step {f['step']}: {f['error']}")
     for p in written:
         click.echo(f"wrote {p}")
+
+
+@suite.command("ship")
+@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Suite spec TOML the runs were trained from.")
+@click.option("--from", "table_dirs", multiple=True, required=True, type=click.Path(file_okay=False),
+              help="A --tables folder of `scalefit suite train` (repeatable: one per lane).")
+@click.option("--suite-dir", default="runs/suite", show_default=True, type=click.Path(file_okay=False),
+              help="Run folders (their result.json times give the measured wall time).")
+@click.option("--corpus", "corpus_dir", default="runs/corpus", show_default=True,
+              type=click.Path(file_okay=False), help="Corpus folder (its manifest goes in provenance).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the merged runs.csv and provenance.json (e.g. data/suites/mini).")
+@click.option("--note", default="", help="Free text added to the provenance's wall-time note.")
+@click.option("--json", "as_json", is_flag=True, help="Print the provenance as one JSON document.")
+def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, as_json):
+    """Merge the run tables of several training lanes into one runs.csv with provenance."""
+    from scalefit.evals.suite_ship import merge_run_tables, suite_provenance, write_shipped_runs
+
+    runs = merge_run_tables(table_dirs)
+    prov = suite_provenance(spec_path, runs, suite_dir, corpus_dir, notes=note)
+    paths = write_shipped_runs(runs, prov, out_dir)
+    if as_json:
+        click.echo(json.dumps(prov, default=str))
+        return
+    click.echo(f"{len(runs)} runs ({', '.join(f'{p} {n}' for p, n in runs['part'].value_counts().items())})")
+    for label, t in prov["wall_time"].items():
+        click.echo(f"{label}: {t['runs']} runs, {t['busy_wall_s'] / 60:.1f} min wall "
+                   f"({t['sum_of_run_wall_s'] / 60:.1f} min run after run)")
+    for p in paths:
+        click.echo(f"wrote {p}")

@@ -365,3 +365,29 @@ def test_sweep_joins_with_weight_statistics(swept):
     assert result.exit_code == 0, result.output
     runs = {r["model"]: r for r in json.loads(result.stdout)["runs"]}
     assert runs["s1-W0.25"]["warmup_end"] == 10 and runs["s1-W0.05"]["warmup_end"] == 2
+
+
+def test_ship_merges_lane_tables_with_provenance(trained, tmp_path):
+    root, spec_path, _ = trained
+    table = pd.read_csv(root / "suite" / "runs.csv")
+    lanes = []
+    for i, part in enumerate((["grid", "code"], ["warmup"])):  # two lanes, as the real suite trains
+        lane = tmp_path / f"lane{i}"
+        lane.mkdir()
+        table[table["part"].isin(part)].to_csv(lane / "runs.csv", index=False)
+        lanes += ["--from", str(lane)]
+    result = CliRunner().invoke(main, ["suite", "ship", "--spec", str(spec_path), *lanes, "--suite-dir",
+                                       str(root / "suite"), "--corpus", str(root / "corpus"),
+                                       "--out", str(tmp_path / "ship"), "--json"])
+    assert result.exit_code == 0, result.output
+    prov = json.loads(result.stdout)
+    shipped = pd.read_csv(tmp_path / "ship" / "runs.csv")
+    assert list(shipped["run"]) == ["grid/s1-D320", "grid/s1-D960", "grid/s2-D320", "grid/s2-D960",
+                                    "code/s1-D320", "code/s2-D320", "warmup/s1-D1280-W0.05",
+                                    "warmup/s1-D1280-W0.25"]
+    assert shipped["warmup_frac"].notna().all()
+    assert json.loads((tmp_path / "ship" / "provenance.json").read_text()) == prov
+    assert prov["seed"] == 7 and "torch" in prov["versions"] and "[warmup]" in prov["spec"]
+    assert len(prov["runs"]) == 8
+    timing = prov["wall_time"]["all"]
+    assert 0 < timing["busy_wall_s"] <= timing["sum_of_run_wall_s"] + 1e-6

@@ -1,0 +1,109 @@
+"""Merge the run tables that training lanes wrote into the one shipped runs.csv, with provenance.
+
+Several `scalefit suite train --tables DIR` invocations (lanes, the warmup experiment) each keep
+their own runs.csv; the shipped table is their union, one row per run, sorted by part, size and
+tokens. Provenance records the spec, package versions, seeds, hardware, every run's wall time,
+and the wall time of the whole spec measured from when each run started and finished.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.evals.train import RUN_COLUMNS, provenance
+
+PART_ORDER = {"grid": 0, "code": 1, "warmup": 2}
+
+
+def merge_run_tables(table_dirs) -> pd.DataFrame:
+    """Union of the runs.csv files in `table_dirs` (the last seen row of a run wins), sorted."""
+    frames = []
+    for d in table_dirs:
+        path = Path(d) / "runs.csv"
+        if not path.exists():
+            raise InputError(f"{path}: no run table (was `scalefit suite train --tables {d}` run?)")
+        frames.append(pd.read_csv(path))
+    runs = pd.concat(frames, ignore_index=True).drop_duplicates("run", keep="last")
+    size_order = runs["model"].str.extract(r"(\d+)$")[0].astype(float)
+    runs = (runs.assign(_p=runs["part"].map(PART_ORDER).fillna(9), _s=size_order)
+            .sort_values(["_p", "_s", "model", "tokens", "run"]).drop(columns=["_p", "_s"]))
+    if "warmup_frac" in runs:
+        runs["warmup_frac"] = runs["warmup_frac"].fillna((runs["warmup_steps"] / runs["steps"]).round(4))
+    cols = [c for c in RUN_COLUMNS if c in runs.columns] + [c for c in runs.columns if c not in RUN_COLUMNS]
+    return runs[cols].reset_index(drop=True)
+
+
+def run_intervals(runs: pd.DataFrame, suite_dir) -> pd.DataFrame:
+    """(run, start, end) in Unix seconds: end = when result.json was written, start = end - wall_s."""
+    rows = []
+    for run, wall in zip(runs["run"], runs["wall_s"]):
+        result = Path(suite_dir) / run / "result.json"
+        if result.exists():
+            end = result.stat().st_mtime
+            rows.append({"run": run, "start": end - float(wall), "end": end})
+    return pd.DataFrame(rows, columns=["run", "start", "end"])
+
+
+def busy_seconds(intervals: pd.DataFrame) -> float:
+    """Wall time during which at least one run was training (the union of the intervals)."""
+    total, cur_start, cur_end = 0.0, None, None
+    for start, end in sorted(zip(intervals["start"], intervals["end"])):
+        if cur_end is None or start > cur_end:
+            if cur_end is not None:
+                total += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    if cur_end is not None:
+        total += cur_end - cur_start
+    return total
+
+
+def suite_provenance(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, notes: str = "") -> dict:
+    """Spec, versions, seeds, hardware, per-run wall times, and the measured wall time per part."""
+    from scalefit.evals.suite_sweep import spec_for_corpus
+
+    spec = spec_for_corpus(spec_path, corpus_dir)
+    prov = provenance(spec_path, spec, "cpu")
+    prov["hardware"].pop("torch_threads", None)
+    prov["threads_per_run"] = 1
+    manifest = Path(corpus_dir) / "manifest.json"
+    if manifest.exists():
+        prov["corpus"] = json.loads(manifest.read_text())
+    intervals = run_intervals(runs, suite_dir).merge(runs[["run", "part", "wall_s"]], on="run")
+    prov["runs"] = [{"run": r, "part": p, "wall_s": round(float(w), 1)}
+                    for r, p, w in zip(runs["run"], runs["part"], runs["wall_s"])]
+    timing = {}
+    for label, mask in (("grid+long+code", intervals["part"] != "warmup"),
+                        ("warmup", intervals["part"] == "warmup"), ("all", intervals["part"].notna())):
+        part = intervals[mask]
+        if part.empty:
+            continue
+        timing[label] = {"runs": int(len(part)), "sum_of_run_wall_s": round(float(part["wall_s"].sum()), 1),
+                         "busy_wall_s": round(busy_seconds(part), 1),
+                         "first_start_utc": pd.Timestamp(part["start"].min(), unit="s").isoformat(),
+                         "last_end_utc": pd.Timestamp(part["end"].max(), unit="s").isoformat()}
+    prov["wall_time"] = timing
+    prov["wall_time_note"] = ("busy_wall_s: wall-clock time during which at least one run was training "
+                              "(from each run's result.json time and its own wall_s); sum_of_run_wall_s: "
+                              "the same runs one after another on one lane. " + notes).strip()
+    return prov
+
+
+def write_shipped_runs(runs: pd.DataFrame, prov: dict, out_dir) -> list[Path]:
+    """runs.csv and provenance.json in out_dir, each written atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, writer in (("runs.csv", lambda p: runs.to_csv(p, index=False)),
+                         ("provenance.json", lambda p: p.write_text(json.dumps(prov, indent=2, default=str)))):
+        path = out / name
+        tmp = path.with_name(path.name + ".tmp")
+        writer(tmp)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
