@@ -1,0 +1,149 @@
+"""Plots and checks of a measured mini suite: loss against compute, weight-statistic trajectories,
+and the warmup experiment, from the shipped runs.csv and checkpoints.parquet.
+
+`python -m scalefit.evals.suite_report DATA_DIR` writes DATA_DIR/plots/*.png and prints the
+checks (loss falls with N and with D; larger models are lower at equal tokens) as JSON.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+DPI = 80
+
+
+def _save(fig, out: Path, name: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _size_colors(sizes):
+    cmap = plt.get_cmap("viridis")
+    return {s: cmap(i / max(1, len(sizes) - 1)) for i, s in enumerate(sizes)}
+
+
+def eval_curve(table: pd.DataFrame, dataset: str = "prose-val") -> pd.DataFrame:
+    """Per (model, step): loss on `dataset`, with tokens, params and flops."""
+    rows = table[(table["metric"] == "loss") & (table["dataset"] == dataset)]
+    return rows[["model", "size", "part", "step", "tokens", "params", "flops", "value"]].rename(
+        columns={"value": "loss"}).sort_values(["model", "step"])
+
+
+def plot_loss_vs_compute(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> Path:
+    """Grid runs (points, one line per size) over the long runs' checkpoint curves."""
+    grid = runs[runs["part"] == "grid"].sort_values(["params", "tokens"])
+    sizes = list(dict.fromkeys(grid["model"]))
+    colors = _size_colors(sizes)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    curves = eval_curve(table[table["part"] == "long"])
+    for size in sizes:
+        c = curves[(curves["model"] == size) & (curves["step"] >= 16)]
+        ax.plot(c["flops"], c["loss"], color=colors[size], lw=0.8, alpha=0.5)
+        g = grid[grid["model"] == size]
+        ax.plot(g["flops"], g["loss"], "o-", color=colors[size], label=f"{size} ({g['params_nonembed'].iloc[0]:,} non-emb.)")
+    ax.set(xscale="log", yscale="log", xlabel="training compute C = 6ND (FLOPs)", ylabel="prose val loss (nats/token)",
+           title="Mini suite: grid runs (dots, own cosine) and long-run checkpoints (lines)")
+    ax.legend(fontsize=7)
+    return _save(fig, out, "loss_vs_compute")
+
+
+def plot_loss_vs_tokens(table: pd.DataFrame, out: Path) -> Path:
+    """Long runs: loss against tokens per size (larger models lower at equal tokens)."""
+    curves = eval_curve(table[table["part"] == "long"])
+    sizes = sorted(curves["model"].unique(), key=lambda m: curves.loc[curves["model"] == m, "params"].iloc[0])
+    colors = _size_colors(sizes)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for size in sizes:
+        c = curves[(curves["model"] == size) & (curves["step"] > 0)]
+        ax.plot(c["tokens"], c["loss"], ".-", color=colors[size], label=size, ms=3)
+    ax.set(xscale="log", xlabel="tokens seen", ylabel="prose val loss (nats/token)", title="Long runs")
+    ax.legend(fontsize=7)
+    return _save(fig, out, "loss_vs_tokens")
+
+
+def stat_curve(table: pd.DataFrame, stat: str, group: str) -> pd.DataFrame:
+    """Per (model, step): the group row (tensor '*') of a statistic, else the mean over tensors."""
+    rows = table[(table["stat"] == stat) & (table["group"] == group)]
+    pooled = rows[rows["tensor"] == "*"]
+    rows = pooled if len(pooled) else rows
+    return (rows.groupby(["model", "step"], as_index=False)
+            .agg(value=("value", "mean"), warmup_steps=("warmup_steps", "first"), params=("params", "first")))
+
+
+def plot_trajectories(table: pd.DataFrame, panels, out: Path, part: str, name: str, title: str) -> Path:
+    """A grid of statistic-vs-step panels for one part (long runs or warmup variants)."""
+    sub = table[table["part"] == part]
+    n = len(panels)
+    cols = 3
+    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(4.0 * cols, 2.9 * ((n + cols - 1) // cols)),
+                             squeeze=False)
+    models = sorted(sub["model"].unique(), key=lambda m: (sub.loc[sub["model"] == m, "params"].iloc[0],
+                                                          sub.loc[sub["model"] == m, "warmup_steps"].iloc[0]))
+    colors = _size_colors(models)
+    for ax, (stat, group) in zip(axes.flat, panels):
+        curves = stat_curve(sub, stat, group)
+        for m in models:
+            c = curves[(curves["model"] == m) & (curves["step"] > 0)]
+            ax.plot(c["step"], c["value"], ".-", ms=2, lw=0.8, color=colors[m], label=m)
+            if part == "warmup" and len(c):
+                ax.axvline(c["warmup_steps"].iloc[0], color=colors[m], ls=":", lw=0.8)
+        ax.set(xscale="log", title=f"{group} / {stat}", xlabel="step")
+        ax.title.set_size(9)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out, name)
+
+
+def suite_checks(runs: pd.DataFrame, table: pd.DataFrame) -> dict:
+    """Does the suite show what a suite should? Loss falls with N and with D; bigger is lower at equal D."""
+    grid = runs[runs["part"] == "grid"]
+    by_size = {m: g.sort_values("tokens")["loss"].is_monotonic_decreasing for m, g in grid.groupby("model")}
+    by_tokens = {int(t): g.sort_values("params")["loss"].is_monotonic_decreasing for t, g in grid.groupby("tokens")}
+    curves = eval_curve(table[table["part"] == "long"])
+    wide = curves.pivot_table(index="step", columns="model", values="loss").dropna()
+    order = curves.drop_duplicates("model").sort_values("params")["model"].tolist()
+    late = wide[wide.index >= 240][order]
+    ordered = late.apply(lambda r: bool(np.all(np.diff(r.to_numpy()) < 0)), axis=1)
+    return {"loss_falls_with_tokens_per_size": by_size,
+            "loss_falls_with_size_per_budget": by_tokens,
+            "long_runs_larger_lower_at_equal_tokens": {"checkpoints_from_step_240": int(len(ordered)),
+                                                       "ordered": int(ordered.sum())},
+            "final_long_losses": {m: round(float(wide[m].iloc[-1]), 4) for m in order}}
+
+
+TRAJECTORY_PANELS = [("t_nu", "mlp_in"), ("excess_kurtosis", "mlp_in"), ("std", "mlp_in"),
+                     ("stable_rank", "mlp_in"), ("alpha", "mlp_in"), ("excess_kurtosis", "attn_qkv"),
+                     ("t_nu", "attn_out"), ("max_abs", "embed_in"), ("gennorm_beta", "mlp_out")]
+
+
+def write_plots(data_dir) -> dict:
+    """All plots into DATA_DIR/plots, and the checks."""
+    data_dir = Path(data_dir)
+    runs = pd.read_csv(data_dir / "runs.csv")
+    table = pd.read_parquet(data_dir / "checkpoints.parquet")
+    out = data_dir / "plots"
+    paths = [plot_loss_vs_compute(runs, table, out), plot_loss_vs_tokens(table, out)]
+    if table["stat"].notna().any():
+        paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "long", "trajectories_long",
+                                       "Weight statistics of the long runs (group rows)"))
+        paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "warmup", "trajectories_warmup",
+                                       "mini-3 warmup variants (dotted: each warmup end)"))
+    return {"plots": [str(p) for p in paths], "checks": suite_checks(runs, table)}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(write_plots(sys.argv[1] if len(sys.argv) > 1 else "data/suites/mini"), indent=1))
