@@ -17,7 +17,8 @@ from scalefit.errors import InputError
 # Model families whose logits are exactly lm_head(base_model(x).last_hidden_state).
 SPLIT_HEAD_TYPES = {"gpt_neox", "llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "gpt2",
                     "phi3", "stablelm", "pythia"}
-LOGIT_BUDGET = 2 ** 26  # fp32 logit elements per cross-entropy chunk (256 MB)
+LOGIT_BUDGET = 2 ** 26  # fp32 logit elements per cross-entropy chunk on a GPU (256 MB)
+CPU_LOGIT_BUDGET = 2 ** 23  # on a CPU, chunks that stay in cache (~166 rows of a 50k vocabulary)
 
 
 @dataclass
@@ -57,25 +58,37 @@ def window_plan(n_tokens: int, context: int, stride: int | None = None) -> list[
     return plan
 
 
-def _scored_nll(model, inputs, targets, split_head: bool, chunk_rows: int):
-    """Summed NLL of the non-ignored targets of one batch, chunked through the output layer."""
+def _scored_nll(model, inputs, targets, first_scored: list[int], split_head: bool, chunk_rows: int):
+    """Summed NLL of one batch's scored targets (row r from position first_scored[r] on).
+
+    Scored positions are picked with an index built on the host, so no device sync is needed;
+    only those rows go through the output layer, in chunks, with the softmax in fp32.
+    """
     import torch
     import torch.nn.functional as F
 
-    keep = targets != -100
-    if split_head:
-        hidden = model.base_model(input_ids=inputs).last_hidden_state[keep]
-        head = model.get_output_embeddings()
-    else:
-        hidden = model(input_ids=inputs).logits[keep]
-        head = None
-    y = targets[keep]
+    length = inputs.shape[1]
+    out = model.base_model(input_ids=inputs).last_hidden_state if split_head else model(input_ids=inputs).logits
+    head = model.get_output_embeddings() if split_head else None
+    if any(first_scored):
+        flat = np.concatenate([r * length + np.arange(f, length) for r, f in enumerate(first_scored)])
+        index = torch.from_numpy(flat).to(inputs.device, non_blocking=True)
+        hidden = out.reshape(-1, out.shape[-1]).index_select(0, index)
+        y = targets.reshape(-1).index_select(0, index)
+    else:  # every position scored
+        hidden, y = out.reshape(-1, out.shape[-1]), targets.reshape(-1)
     total = torch.zeros((), dtype=torch.float64, device=y.device)
     for i in range(0, y.numel(), chunk_rows):
         h = hidden[i:i + chunk_rows]
         logits = (head(h) if head is not None else h).float()
         total += F.cross_entropy(logits, y[i:i + chunk_rows], reduction="sum").double()
     return total
+
+
+def _blocks(tokens: np.ndarray, size: int = 1 << 22):
+    """The stream in blocks, so a memory-mapped file is never copied whole."""
+    for i in range(0, tokens.size, size):
+        yield np.asarray(tokens[i:i + size])
 
 
 def measure_loss(model, tokens, *, context: int, stride: int | None = None, batch_size: int | None = None,
@@ -94,7 +107,7 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
     if tokens.size < 2:
         raise InputError("loss: the token stream needs at least 2 tokens")
     vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else None
-    top = int(tokens.max())
+    top = max(int(b.max()) for b in _blocks(tokens))
     if vocab is not None and top >= vocab:
         raise InputError(f"loss: token id {top} is outside the model's vocabulary ({vocab}); "
                          "is the token file from another tokenizer or the wrong dtype?")
@@ -106,7 +119,7 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
         batch_size = max(1, (65536 if device.type == "cuda" else 8192) // context)
     split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and \
         model.get_output_embeddings() is not None
-    chunk_rows = max(1, LOGIT_BUDGET // (vocab or 65536))
+    chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // (vocab or 65536))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and \
         next(model.parameters()).dtype != torch.float32 else None
 
@@ -122,14 +135,13 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
                 batch = windows[i:i + batch_size]
                 rows = np.stack([tokens[b:e + 1] for b, e, _ in batch]).astype(np.int64)
                 ids = torch.from_numpy(rows).to(device)
-                inputs, targets = ids[:, :-1], ids[:, 1:].clone()
-                for r, (_, _, k) in enumerate(batch):
-                    targets[r, : length - k] = -100
+                inputs, targets = ids[:, :-1], ids[:, 1:]
+                first = [length - k for _, _, k in batch]
                 if autocast is not None:
                     with autocast:
-                        nll += _scored_nll(model, inputs, targets, split_head, chunk_rows)
+                        nll += _scored_nll(model, inputs, targets, first, split_head, chunk_rows)
                 else:
-                    nll += _scored_nll(model, inputs, targets, split_head, chunk_rows)
+                    nll += _scored_nll(model, inputs, targets, first, split_head, chunk_rows)
                 scored = sum(k for _, _, k in batch)
                 n_scored += scored
                 if progress is not None:
@@ -138,5 +150,5 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
     if byte_lengths is not None:  # every token but the first is scored exactly once
         table = np.zeros(max(byte_lengths.size, top + 1), dtype=np.int64)
         table[: byte_lengths.size] = byte_lengths
-        n_bytes = int(table[tokens[1:].astype(np.int64)].sum())
+        n_bytes = sum(int(table[b].sum()) for b in _blocks(tokens[1:]))
     return LossResult(nll_sum=float(nll.item()), n_tokens=n_scored, n_bytes=n_bytes)

@@ -1,0 +1,155 @@
+"""Loss throughput: scalefit's windowed loss vs lm-eval's loglikelihood_rolling vs a bare forward pass.
+
+Same model, same tokens, same windows, same batch, one process, interleaved repeats (median):
+- scalefit: `scalefit.evals.loss.measure_loss` (what `scalefit eval` runs per dataset);
+- lm-eval 0.4: `HFLM(pretrained=model).loglikelihood_rolling` on the same text as one document
+  (the engine of its perplexity tasks, called directly so no task-building time is counted);
+- bare forward: `model(input_ids)` over the same windows and batch with no loss at all (the limit).
+With non-overlapping windows of the model's length both score every token of the document once
+from the same inputs (lm-eval's prefix token is scalefit's end-of-text token before a document),
+so the two losses must agree.
+
+The model is Pythia-14m-shaped (6 layers, width 128, 4 heads, padded vocab 50304, untied) with a
+BPE tokenizer trained on Python standard-library source; the text is more of that source. Weights
+are random (seeded): throughput does not depend on training. On a CUDA machine it also reports
+model FLOP utilization for a Pythia-160m-shaped model.
+
+    python bench/bench_eval.py [--tokens 16384] [--context 512] [--batch 16] [--threads 1] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from tinysuite import stdlib_documents, train_tokenizer  # noqa: E402
+
+from scalefit.evals.loss import measure_loss, window_plan  # noqa: E402
+
+
+def pythia_shaped(vocab: int, context: int, layers: int, width: int, heads: int):
+    """A GPT-NeoX causal LM of Pythia's design (rotary 0.25, parallel residual, untied)."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    cfg = GPTNeoXConfig(vocab_size=vocab, hidden_size=width, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=4 * width,
+                        max_position_embeddings=context, rotary_pct=0.25, use_parallel_residual=True,
+                        tie_word_embeddings=False, eos_token_id=0, bos_token_id=0)
+    torch.manual_seed(0)
+    return GPTNeoXForCausalLM(cfg).eval()
+
+
+def text_of_tokens(tokenizer, n_tokens: int) -> str:
+    """Standard-library source (skipping the tokenizer's training part) cut to about n_tokens."""
+    docs = stdlib_documents(12 * n_tokens, skip_bytes=400_000)
+    text = "\n".join(docs)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if len(ids) < n_tokens:
+        raise SystemExit(f"only {len(ids)} tokens of text available")
+    return tokenizer.decode(ids[:n_tokens])
+
+
+def bare_forward(model, tokens: np.ndarray, context: int, batch: int, device) -> None:
+    """model(input_ids) over the same windows as the loss, logits produced and dropped."""
+    plan = window_plan(tokens.size, context)
+    with torch.inference_mode():
+        for length in sorted({e - b for b, e, _ in plan}):
+            windows = [w for w in plan if w[1] - w[0] == length]
+            for i in range(0, len(windows), batch):
+                rows = np.stack([tokens[b:e] for b, e, _ in windows[i:i + batch]]).astype(np.int64)
+                model(input_ids=torch.from_numpy(rows).to(device)).logits
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tokens", type=int, default=16384)
+    ap.add_argument("--context", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--shape", default="14m", choices=["14m", "160m"])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    device = torch.device(args.device)
+    tok = train_tokenizer(stdlib_documents(300_000), vocab_size=4096)
+    layers, width, heads = (6, 128, 4) if args.shape == "14m" else (12, 768, 12)
+    model = pythia_shaped(50304, args.context, layers, width, heads).to(device)
+    text = text_of_tokens(tok, args.tokens)
+    tokens = np.asarray([tok.eos_token_id] + tok(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
+    n_scored = tokens.size - 1
+    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.batch, max_length=args.context,
+              device=str(device))
+    request = Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=0)
+
+    def run_scalefit():
+        return measure_loss(model, tokens, context=args.context, batch_size=args.batch)
+
+    def run_lm_eval():
+        return lm.loglikelihood_rolling([request], disable_tqdm=True)[0]
+
+    def run_bare():
+        return bare_forward(model, tokens, args.context, args.batch, device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    times = {"scalefit": [], "lm-eval": [], "bare forward": []}
+    results = {}
+    short = tokens[: args.context * args.batch + 1]  # warm-up of all three on one batch
+    measure_loss(model, short, context=args.context, batch_size=args.batch)
+    lm.loglikelihood_rolling([Instance(request_type="loglikelihood_rolling", doc={},
+                                       arguments=(tok.decode(short[1:].tolist()),), idx=0)], disable_tqdm=True)
+    bare_forward(model, short, args.context, args.batch, device)
+    for _ in range(args.repeats):
+        for name, fn in (("scalefit", run_scalefit), ("lm-eval", run_lm_eval), ("bare forward", run_bare)):
+            sync()
+            seconds, out = timed(lambda: (fn(), sync())[0])
+            times[name].append(seconds)
+            results[name] = out
+    rate = {k: n_scored / statistics.median(v) for k, v in times.items()}
+    sf, le = results["scalefit"], results["lm-eval"]
+    lm_loss = -le / n_scored
+    print(f"device {device}, threads {torch.get_num_threads()}, model pythia-{args.shape}-shaped "
+          f"({sum(p.numel() for p in model.parameters()):,} params, vocab 50304), context {args.context}, "
+          f"batch {args.batch}, {n_scored:,} scored tokens, median of {args.repeats} interleaved runs")
+    for name in times:
+        print(f"  {name:13s} {rate[name]:12,.0f} tokens/s   ({', '.join(f'{t:.2f}' for t in times[name])} s)")
+    print(f"  scalefit / lm-eval        = {rate['scalefit'] / rate['lm-eval']:.2f}x   (target >= 2x)")
+    print(f"  scalefit / bare forward   = {rate['scalefit'] / rate['bare forward']:.2f}    (target >= 0.80)")
+    print(f"  loss: scalefit {sf.loss:.6f} over {sf.n_tokens:,} tokens; lm-eval {lm_loss:.6f} "
+          f"(|diff| {abs(sf.loss - lm_loss):.2e}); ln(vocab) {math.log(50304):.4f}")
+    if device.type == "cuda":
+        n_layer, d = layers, width
+        flops_per_token = 2 * sum(p.numel() for n, p in model.named_parameters() if "embed_in" not in n) \
+            + 2 * n_layer * args.context * d  # forward: matmuls + attention scores/values
+        peak = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+        name = torch.cuda.get_device_name(device)
+        p = next((v for k, v in peak.items() if k in name), None)
+        achieved = rate["scalefit"] * flops_per_token
+        mfu = f"{achieved / p:.1%} of {p / 1e12:.0f} TFLOP/s bf16 dense" if p else "peak unknown"
+        print(f"  {name}: scalefit forward {achieved / 1e12:.1f} TFLOP/s, MFU {mfu}")
+
+
+if __name__ == "__main__":
+    main()
