@@ -4,7 +4,8 @@ Same model, same tokens, same windows, same batch, one process, interleaved repe
 - scalefit: `scalefit.evals.loss.measure_loss` (what `scalefit eval` runs per dataset);
 - lm-eval 0.4: `HFLM(pretrained=model).loglikelihood_rolling` on the same text as one document
   (the engine of its perplexity tasks, called directly so no task-building time is counted);
-- bare forward: `model(input_ids)` over the same windows and batch with no loss at all (the limit).
+- bare forward: `model(input_ids, use_cache=False).logits` over the same windows and batch, with
+  no loss at all (the limit).
 With non-overlapping windows of the model's length both score every token of the document once
 from the same inputs (lm-eval's prefix token is scalefit's end-of-text token before a document),
 so the two losses must agree.
@@ -64,7 +65,7 @@ def bare_forward(model, tokens: np.ndarray, context: int, batch: int, device) ->
             windows = [w for w in plan if w[1] - w[0] == length]
             for i in range(0, len(windows), batch):
                 rows = np.stack([tokens[b:e] for b, e, _ in windows[i:i + batch]]).astype(np.int64)
-                model(input_ids=torch.from_numpy(rows).to(device)).logits
+                model(input_ids=torch.from_numpy(rows).to(device), use_cache=False).logits
 
 
 def timed(fn):

@@ -68,7 +68,8 @@ def _scored_nll(model, inputs, targets, first_scored: list[int], split_head: boo
     import torch.nn.functional as F
 
     length = inputs.shape[1]
-    out = model.base_model(input_ids=inputs).last_hidden_state if split_head else model(input_ids=inputs).logits
+    out = model.base_model(input_ids=inputs, use_cache=False).last_hidden_state if split_head \
+        else model(input_ids=inputs, use_cache=False).logits
     head = model.get_output_embeddings() if split_head else None
     if any(first_scored):
         flat = np.concatenate([r * length + np.arange(f, length) for r, f in enumerate(first_scored)])
