@@ -121,8 +121,10 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
     split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and \
         model.get_output_embeddings() is not None
     chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // (vocab or 65536))
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and \
-        next(model.parameters()).dtype != torch.float32 else None
+    # half-precision weights on a GPU: autocast keeps norms and softmax in fp32 (bf16 by default)
+    weight_dtype = next(model.parameters()).dtype
+    autocast = torch.autocast("cuda", dtype=weight_dtype) if device.type == "cuda" and \
+        weight_dtype in (torch.bfloat16, torch.float16) else None
 
     plan = window_plan(tokens.size, context, stride)
     groups: dict[int, list] = {}
