@@ -94,6 +94,10 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
     kwargs = dict(revision=info.revision, cache_dir=cache_dir) if info.repo else {}
     if info.path and not Path(info.path).is_dir():
         raise FileNotFoundError(f"checkpoint folder {info.path} does not exist")
+    if info.path and not allow_bin and not list(Path(info.path).glob("*.safetensors")) \
+            and list(Path(info.path).glob("*.bin")):
+        raise PermissionError(f"{info.path} holds only pickle .bin weights; pass --allow-bin to load them "
+                              "(with torch.load(weights_only=True))")
     model = AutoModelForCausalLM.from_pretrained(
         source, dtype=dt, trust_remote_code=False,
         use_safetensors=None if allow_bin else True, weights_only=True, **kwargs)

@@ -107,7 +107,7 @@ def test_pickle_bin_checkpoint_needs_the_explicit_flag(loaded, tmp_path):
     spec = (root / "suite.toml").read_text().replace('local = "."', f'local = "{tmp_path}"')
     (tmp_path / "suite.toml").write_text(spec)
     info = checkpoint_grid(load_suite(tmp_path / "suite.toml"), ["tiny-b"], [8])[0]
-    with pytest.raises(Exception):
+    with pytest.raises(PermissionError, match="--allow-bin"):
         load_checkpoint(info, "cpu", "float32")
     again, _ = load_checkpoint(info, "cpu", "float32", allow_bin=True)
     assert torch.equal(again.get_output_embeddings().weight, model.get_output_embeddings().weight)
