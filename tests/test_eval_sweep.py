@@ -140,6 +140,25 @@ def test_resume_after_the_process_is_killed(reference, suite_file, tmp_path):
     pd.testing.assert_frame_equal(sorted_rows(resumed)[ref.columns], sorted_rows(ref), atol=1e-6)
 
 
+def test_ctrl_c_keeps_the_results_so_far(suite_file, tmp_path):
+    out = tmp_path / "interrupted"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "scalefit", *sweep_args(suite_file, out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 120
+    while not list((out / "parts").rglob("*.parquet")):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert "re-run the same command to resume" in err.decode()
+    parts = list((out / "parts").rglob("*.parquet"))
+    evals = pd.read_parquet(out / "evals.parquet")  # consolidated from what was measured
+    assert len(evals) == 2 * len(parts) and len(parts) < 2 * N_CKPT
+    assert json.loads((out / "run.json").read_text())["interrupted"] is True
+
+
 def test_shards_merge_into_the_unsharded_table(reference, suite_file, tmp_path):
     shards = [tmp_path / "s0", tmp_path / "s1"]
     for k, folder in enumerate(shards):
