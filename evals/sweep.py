@@ -162,7 +162,7 @@ def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_d
                       "error": _one_line(exc), "traceback": traceback.format_exc(limit=5)}
             _atomic_json(record, failure_path(out_dir, info))
             summary.failed.append({k: record[k] for k in ("model", "step", "location", "error")})
-            tqdm.write(f"failed: {info.model} step {info.step}: {record['error']}")
+            tqdm.write(f"failed: {info.model} step {info.step}: {record['error']}", file=sys.stderr)
         finally:
             del model
             gc.collect()

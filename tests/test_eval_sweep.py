@@ -190,8 +190,9 @@ def test_corrupt_and_missing_checkpoints_are_recorded(suite_file, tmp_path):
     args = ["eval", "--suite", str(root / "suite.toml"), "--models", "tiny-a", "--steps", "0,2,4,8",
             "--dataset", f"val={suite_file.parent / 'data' / 'val.txt'}", "--max-tokens", "200",
             "--no-progress", "--out", str(tmp_path / "out")]
-    result = run_cli(args)
+    result = run_cli(args + ["--json"])
     assert result.exit_code == 1
+    assert len(json.loads(result.stdout)["failures"]) == 2  # stdout stays one JSON document
     failures = pd.read_csv(tmp_path / "out" / "failures.csv")
     assert sorted(failures["step"]) == [2, 4]
     assert failures["error"].str.len().gt(0).all()
