@@ -212,10 +212,18 @@ def collect_parts(dirs) -> dict[str, pd.DataFrame]:
 
 
 def collect_failures(dirs) -> pd.DataFrame:
-    """Checkpoints whose latest attempt failed, across sweep folders."""
+    """Checkpoints whose latest attempt failed, across sweep folders.
+
+    A failure is dropped when any folder holds a result of that checkpoint written after it
+    (the checkpoint was measured later, e.g. by a re-run into another folder).
+    """
     rows = []
     for d in dirs:
         for path in sorted((Path(d) / "failures").rglob("*.json")):
+            key = path.relative_to(Path(d) / "failures").with_suffix("")
+            failed_at = path.stat().st_mtime_ns
+            if any(p.stat().st_mtime_ns > failed_at for e in dirs for p in (Path(e) / "parts" / key).glob("*.parquet")):
+                continue
             record = json.loads(path.read_text())
             rows.append({k: record.get(k) for k in ("model", "step", "location", "error")})
     return pd.DataFrame(rows, columns=["model", "step", "location", "error"]).drop_duplicates(["model", "step"])

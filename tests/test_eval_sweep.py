@@ -199,6 +199,7 @@ def test_corrupt_and_missing_checkpoints_are_recorded(suite_file, tmp_path):
     assert "failed: tiny-a step 2" in result.stderr and "failed: tiny-a step 4" in result.stderr
     evals = pd.read_parquet(tmp_path / "out" / "evals.parquet")
     assert sorted(evals["step"].unique()) == [0, 8]  # the sweep went on past the failures
+    shutil.copytree(tmp_path / "out", tmp_path / "before-repair")
     # repaired: the re-run measures only the two, and the failures are gone
     weights.write_bytes(good)
     shutil.copytree(suite_file.parent / "tiny-a" / "step4", root / "tiny-a" / "step4")
@@ -208,6 +209,11 @@ def test_corrupt_and_missing_checkpoints_are_recorded(suite_file, tmp_path):
     assert sorted(doc["measured"]) == ["tiny-a/step0000002", "tiny-a/step0000004"]
     assert pd.read_csv(tmp_path / "out" / "failures.csv").empty
     assert sorted(pd.read_parquet(tmp_path / "out" / "evals.parquet")["step"].unique()) == [0, 2, 4, 8]
+    # merged with the folder from before the repair: the stale failures are dropped, no row twice
+    merged = run_cli(["eval", "merge", str(tmp_path / "before-repair"), str(tmp_path / "out"),
+                      "--out", str(tmp_path / "merged"), "--json"])
+    doc = json.loads(merged.stdout)
+    assert doc["failures"] == [] and doc["rows"]["evals"] == 4 * 2
 
 
 def test_json_prints_one_document_and_nothing_else(suite_file, tmp_path):
