@@ -46,8 +46,8 @@ def _summary_json(result: dict) -> dict:
 @click.option("--steps", default="all", show_default=True,
               help="Checkpoints: all, log (log-spaced), START:STOP:EVERY, or a list 0,1000,143000.")
 @click.option("--dataset", "datasets", multiple=True, metavar="NAME=PATH",
-              help="Evaluation data: text, JSONL (field 'text'), a folder, or a uint16/uint32 token "
-                   "file (.bin/.npy). Repeatable.")
+              help="Evaluation data: text, JSONL (field 'text'), a folder, or a token file (.npy, or "
+                   "a raw uint16 .bin; write PATH@uint32 for 32-bit ids). Repeatable.")
 @click.option("--train-dataset", metavar="NAME", help="The --dataset that is the training distribution "
               "(its loss is `train_loss` in the report).")
 @click.option("--tasks", multiple=True, metavar="TASK[,TASK]",

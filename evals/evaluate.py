@@ -15,6 +15,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.evals.checkpoints import checkpoint_grid, cleanup_checkpoint, load_checkpoint, pick_device_dtype
 from scalefit.evals.suites import load_suite, select_steps
+from scalefit.evals.tokens import TOKEN_SUFFIXES, open_token_file
 from scalefit.evals.sweep import (collect_failures, collect_parts, parse_shard, run_sweep, shard_grid,
                                   write_failures, write_tables)
 
@@ -74,6 +75,9 @@ def plan(opts: EvalOptions):
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise InputError(f"--dataset: each name once, got {', '.join(names)}")
+    for d in datasets:  # a token file is checked now, not once per checkpoint
+        if d.path.is_file() and (d.path.suffix.lower() in TOKEN_SUFFIXES or d.token_dtype):
+            open_token_file(d.path, d.token_dtype)
     if opts.train_dataset and opts.train_dataset not in names:
         raise InputError(f"--train-dataset {opts.train_dataset}: no --dataset has that name "
                          f"(given: {', '.join(names) or 'none'})")

@@ -25,18 +25,24 @@ class Dataset:
     path: Path
     is_train: bool = False
     text_field: str = "text"
+    token_dtype: str | None = None  # width of a raw token file (PATH@uint32)
 
 
 def parse_dataset(text: str, train_name: str | None = None) -> Dataset:
-    """'NAME=PATH' as a Dataset; InputError when malformed or the path does not exist."""
+    """'NAME=PATH' (or 'NAME=PATH@uint32' for a raw token file) as a Dataset; InputError when
+    malformed or the path does not exist."""
     if "=" not in text:
         raise InputError(f"--dataset '{text}': use NAME=PATH, e.g. pile-val=val.jsonl")
     name, path = (p.strip() for p in text.split("=", 1))
     if not name or not path:
         raise InputError(f"--dataset '{text}': use NAME=PATH with both parts non-empty")
+    token_dtype = None
+    base, at, suffix = path.rpartition("@")
+    if at and suffix in ("uint16", "uint32"):
+        path, token_dtype = base, suffix
     if not Path(path).exists():
         raise InputError(f"--dataset {name}: {path}: file not found")
-    return Dataset(name=name, path=Path(path), is_train=(name == train_name))
+    return Dataset(name=name, path=Path(path), is_train=(name == train_name), token_dtype=token_dtype)
 
 
 def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stride: int | None = None,
@@ -51,7 +57,8 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
         fp = tokenizer_fingerprint(tok)
         if fp not in tokenized:
             vocab = model.get_output_embeddings().weight.shape[0]
-            tokenized[fp] = (tokenize_dataset(ds.path, tok, cache_dir, text_field=ds.text_field),
+            tokenized[fp] = (tokenize_dataset(ds.path, tok, cache_dir, text_field=ds.text_field,
+                                              token_dtype=ds.token_dtype),
                              token_byte_lengths(tok, vocab))
         token_file, byte_lengths = tokenized[fp]
         ctx = context or getattr(model.config, "max_position_embeddings", None) or 2048

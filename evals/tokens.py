@@ -87,6 +87,7 @@ def open_token_file(path, dtype: str | None = None) -> TokenFile:
         if arr.ndim != 1 or arr.dtype not in (np.uint16, np.uint32, np.int32, np.int64):
             raise InputError(f"{path}: a token file must be 1-D uint16/uint32 (got {arr.dtype}, {arr.ndim}-D)")
         return TokenFile(path=path, dtype=str(arr.dtype), n_tokens=int(arr.shape[0]), offset=int(arr.offset))
+    given = dtype
     dtype = dtype or "uint16"
     if dtype not in ("uint16", "uint32"):
         raise InputError(f"{path}: token dtype must be uint16 or uint32, not {dtype}")
@@ -94,16 +95,25 @@ def open_token_file(path, dtype: str | None = None) -> TokenFile:
     width = np.dtype(dtype).itemsize
     if size % width:
         raise InputError(f"{path}: size {size} bytes is not a whole number of {dtype} tokens")
+    if given is None:  # uint32 ids read as uint16 leave every second value 0: refuse to guess
+        head = np.fromfile(path, dtype=np.uint16, count=8192)
+        if head.size >= 64 and not head[1::2].any() and head[0::2].any():
+            raise InputError(f"{path}: looks like uint32 tokens; name it as PATH@uint32 "
+                             "(or add a PATH.json sidecar with \"dtype\")")
     return TokenFile(path=path, dtype=dtype, n_tokens=size // width)
 
 
-def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", batch_docs: int = 256) -> TokenFile:
-    """Tokenize a text/JSONL dataset once per tokenizer; later calls reuse the cached file."""
+def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", batch_docs: int = 256,
+                     token_dtype: str | None = None) -> TokenFile:
+    """Tokenize a text/JSONL dataset once per tokenizer; later calls reuse the cached file.
+
+    A token file (.bin/.npy/.tokens) is used as it is; `token_dtype` names a raw file's width.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: dataset not found")
-    if path.is_file() and path.suffix.lower() in TOKEN_SUFFIXES:
-        return open_token_file(path)
+    if path.is_file() and (path.suffix.lower() in TOKEN_SUFFIXES or token_dtype):
+        return open_token_file(path, token_dtype)
     stat = path.stat()
     source_key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{text_field}".encode())
     fp = tokenizer_fingerprint(tokenizer)

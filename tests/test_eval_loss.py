@@ -90,6 +90,21 @@ def test_token_file_is_cached_with_a_sidecar(loaded, tmp_path):
     assert opened.n_tokens == 100 and list(opened.tokens()) == list(first.tokens()[:100])
 
 
+def test_raw_uint32_token_files_need_their_width_named(loaded, tmp_path):
+    from scalefit.evals.measures import parse_dataset
+
+    model, tok, root = loaded
+    text = tokenize_dataset(root / "data" / "val.txt", tok, tmp_path / "cache")
+    raw = tmp_path / "val32.bin"
+    np.asarray(text.tokens(), dtype=np.uint32).tofile(raw)
+    with pytest.raises(InputError, match="looks like uint32"):
+        tokenize_dataset(raw, tok, tmp_path / "cache")
+    ds = parse_dataset(f"val={raw}@uint32")
+    assert ds.path == raw and ds.token_dtype == "uint32"
+    as32 = tokenize_dataset(ds.path, tok, tmp_path / "cache", token_dtype=ds.token_dtype)
+    assert as32.n_tokens == text.n_tokens and np.array_equal(as32.tokens(), text.tokens())
+
+
 def test_token_ids_outside_the_vocabulary_are_refused(loaded):
     model, *_ = loaded
     with pytest.raises(InputError, match="outside the model's vocabulary"):

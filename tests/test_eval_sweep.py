@@ -267,6 +267,14 @@ def test_bad_input_is_one_line_and_exit_2(suite_file, tmp_path, extra, message):
     assert not (tmp_path / "bad" / "parts").exists()
 
 
+def test_a_uint32_token_file_read_as_uint16_is_refused_before_the_sweep(suite_file, tmp_path):
+    raw = tmp_path / "ids.bin"
+    np.arange(1, 500, dtype=np.uint32).tofile(raw)
+    result = run_cli(sweep_args(suite_file, tmp_path / "bad", "--dataset", f"raw={raw}"))
+    assert result.exit_code == 2 and "looks like uint32" in result.stderr
+    assert not (tmp_path / "bad" / "parts").exists()
+
+
 def test_bad_suite_and_merge_input(tmp_path):
     for args, message in [(["eval", "--suite", str(tmp_path / "none.toml"), "--out", str(tmp_path)], "no such suite"),
                           (["eval", "--suite", "pythia", "--dataset", "a=b"], "--out"),
