@@ -50,6 +50,7 @@ def _summary_json(result: dict) -> dict:
                    "a raw uint16 .bin; write PATH@uint32 for 32-bit ids). Repeatable.")
 @click.option("--train-dataset", metavar="NAME", help="The --dataset that is the training distribution "
               "(its loss is `train_loss` in the report).")
+@click.option("--text-field", default="text", show_default=True, help="JSONL field that holds each document's text.")
 @click.option("--tasks", multiple=True, metavar="TASK[,TASK]",
               help="lm-eval tasks by name, or NAME=FILE.jsonl for a local task "
                    "(rows {context, choices, answer} or {context, continuation}). Repeatable.")
@@ -75,7 +76,7 @@ def _summary_json(result: dict) -> dict:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @json_option
 @click.pass_context
-def eval_command(ctx, suite, models, steps, datasets, train_dataset, tasks, task_limit, num_fewshot, weights,
+def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field, tasks, task_limit, num_fewshot, weights,
                  max_tokens, context, stride, batch_size, device, dtype, allow_bin, cleanup, shard, cache_dir,
                  hub_cache, seed, threads, out_dir, no_progress, as_json):
     """Measure loss, bits per byte and downstream tasks of every checkpoint of a suite.
@@ -112,7 +113,8 @@ def eval_command(ctx, suite, models, steps, datasets, train_dataset, tasks, task
     from scalefit.report import dumps
 
     opts = EvalOptions(suite=suite, out_dir=out_dir, models=_split(models) or None, steps=steps,
-                       datasets=list(datasets), train_dataset=train_dataset, tasks=_split(tasks),
+                       datasets=list(datasets), train_dataset=train_dataset, text_field=text_field,
+                       tasks=_split(tasks),
                        task_limit=task_limit, num_fewshot=num_fewshot, weights=weights,
                        max_tokens=max_tokens, context=context, stride=stride, batch_size=batch_size,
                        device=device, dtype=dtype, allow_bin=allow_bin, cleanup=cleanup, shard=shard,

@@ -7,7 +7,7 @@ including an interrupted one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.evals.checkpoints import checkpoint_grid, cleanup_checkpoint, load_checkpoint, pick_device_dtype
 from scalefit.evals.suites import load_suite, select_steps
-from scalefit.evals.tokens import TOKEN_SUFFIXES, open_token_file
+from scalefit.evals.tokens import TOKEN_SUFFIXES, iter_documents, open_token_file
 from scalefit.evals.sweep import (collect_failures, collect_parts, parse_shard, run_sweep, shard_grid,
                                   write_failures, write_tables)
 
@@ -30,6 +30,7 @@ class EvalOptions:
     steps: str = "all"
     datasets: list[str] = field(default_factory=list)   # NAME=PATH
     train_dataset: str | None = None
+    text_field: str = "text"                            # JSONL field holding a document
     tasks: list[str] = field(default_factory=list)      # NAME or NAME=FILE.jsonl
     task_limit: int | None = None
     num_fewshot: int | None = None
@@ -71,13 +72,15 @@ def plan(opts: EvalOptions):
     steps = select_steps(opts.steps, suite.steps)
     shard = parse_shard(opts.shard)
     grid = shard_grid(checkpoint_grid(suite, models, steps), shard)
-    datasets = [parse_dataset(d, opts.train_dataset) for d in opts.datasets]
+    datasets = [replace(parse_dataset(d, opts.train_dataset), text_field=opts.text_field) for d in opts.datasets]
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise InputError(f"--dataset: each name once, got {', '.join(names)}")
-    for d in datasets:  # a token file is checked now, not once per checkpoint
+    for d in datasets:  # token files and JSONL fields are checked now, not once per checkpoint
         if d.path.is_file() and (d.path.suffix.lower() in TOKEN_SUFFIXES or d.token_dtype):
             open_token_file(d.path, d.token_dtype)
+        elif d.path.suffix.lower() == ".jsonl":
+            next(iter_documents(d.path, d.text_field), None)
     if opts.train_dataset and opts.train_dataset not in names:
         raise InputError(f"--train-dataset {opts.train_dataset}: no --dataset has that name "
                          f"(given: {', '.join(names) or 'none'})")

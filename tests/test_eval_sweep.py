@@ -251,6 +251,7 @@ BAD = [
     (["--device", "cuda"], None),
     (["--dtype", "int8"], "--dtype"),
     (["--tasks", "mc=/no/such.jsonl"], "file not found"),
+    (["--text-field", "body"], "no string field 'body'"),
 ]
 
 
