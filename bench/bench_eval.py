@@ -95,6 +95,8 @@ def main():
     tok = train_tokenizer(stdlib_documents(300_000), vocab_size=4096)
     layers, width, heads = (6, 128, 4) if args.shape == "14m" else (12, 768, 12)
     model = pythia_shaped(50304, args.context, layers, width, heads).to(device)
+    if device.type == "cuda":  # what `scalefit eval` loads on a GPU
+        model = model.to(torch.bfloat16)
     text = text_of_tokens(tok, args.tokens)
     tokens = np.asarray([tok.eos_token_id] + tok(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
     n_scored = tokens.size - 1
