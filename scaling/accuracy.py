@@ -8,9 +8,12 @@ The chained prediction (N, D) -> task loss -> accuracy composes a law fit with o
 """
 from __future__ import annotations
 
+import sys
+
 import lmfit
 import numpy as np
 from scipy.optimize import least_squares
+from tqdm import tqdm
 
 from scalefit.errors import InputError
 from scalefit.scaling import laws
@@ -64,8 +67,8 @@ def _check(L, y, what):
     return L, y
 
 
-def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int = 0
-                 ) -> FitResult:
+def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int = 0,
+                 progress: bool = False) -> FitResult:
     """Fit accuracy (sigmoid) or error (exponential-error) against loss L; least squares."""
     if law not in ACCURACY_LAWS:
         raise InputError(f"unknown accuracy law '{law}' (choose from "
@@ -101,7 +104,8 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int 
                               "method": "least squares on the accuracy scale"})
     result.model_result = best
     if n_bootstrap > 0:
-        draws, failed = _bootstrap(func, names, law, L, y, result.values(), n_bootstrap, seed)
+        draws, failed = _bootstrap(func, names, law, L, y, result.values(), n_bootstrap, seed,
+                                   progress)
         for n in names:
             result.params[n].ci95 = percentile_ci(draws[n])
         result.draws = draws
@@ -109,14 +113,15 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int 
     return result
 
 
-def _bootstrap(func, names, law, L, y, values, n, seed):
+def _bootstrap(func, names, law, L, y, values, n, seed, progress=False):
     rng = np.random.default_rng(seed)
     lo = np.array([BOUNDS[law][k][0] for k in names], float)
     hi = np.array([BOUNDS[law][k][1] for k in names], float)
     theta0 = np.clip(np.array([values[k] for k in names]), lo, hi)
     draws = {k: np.full(n, np.nan) for k in names}
     failed = 0
-    for i in range(n):
+    for i in tqdm(range(n), desc="bootstrap", file=sys.stderr, disable=not progress,
+                  leave=False):
         idx = rng.integers(0, L.size, L.size)
         Lb, yb = L[idx], y[idx]
         with np.errstate(over="ignore"):

@@ -9,6 +9,7 @@ from scalefit.data import data_path
 from scalefit.errors import InputError
 from scalefit.options import analysis_options, seed_option
 from scalefit.report import dumps
+from scalefit.scaling.cli_predict import FitLawCommand
 
 LAW_CHOICES = ["kaplan", "kaplan-n", "kaplan-d", "kaplan-c", "kaplan-nd", "kaplan-nde",
                "chinchilla", "isoflop"]
@@ -77,7 +78,7 @@ def _progress(as_json):
     return True  # tqdm writes to stderr, so --json stdout stays pure
 
 
-@click.command("fit")
+@click.command("fit", cls=FitLawCommand)  # LAW shifted-power: scalefit.scaling.cli_predict
 @click.argument("law", type=click.Choice(LAW_CHOICES, case_sensitive=False))
 @analysis_options
 @fit_options

@@ -11,22 +11,45 @@ from scalefit.report import dumps
 
 # The default run table and the relation shown on it: the mini suite's prose loss -> code loss.
 MINI_RUNS = ("suites", "mini", "runs.csv")
-DEFAULT_X, DEFAULT_Y = "loss", "loss_code_test"
+SHIPPED_GROUP, SHIPPED_X_FROM, SHIPPED_Y_FROM = "distribution", "prose", "code"
+DEFAULT_X = "loss"
+DEFAULT_Y = {"train-to-test": "loss_code_test", "train-to-train": "loss",
+             "test-to-test": "loss_code_test"}
 
 
-def _load(path_arg, x, y):
-    """The table, its name, and x, y (defaulted only for the shipped table)."""
+def default_runs_path():
+    """The shipped mini-suite run table (one row per run, prose and code runs)."""
+    return data_path(*MINI_RUNS)
+
+
+def shipped_runs(frame):
+    """The shipped table's runs for loss-to-loss: no warmup variants, one row per run."""
+    if "part" in frame.columns:
+        frame = frame[frame["part"].astype(str) != "warmup"]
+    keys = [c for c in ("distribution", "params", "tokens") if c in frame.columns]
+    return frame.drop_duplicates(keys) if keys else frame
+
+
+def _load(path_arg, x, y, pairing, group, x_from, y_from):
+    """(table, its name, x, y, group, x_from, y_from): defaults filled in for the shipped table.
+
+    Shipped: train-to-test relates the prose runs' prose val loss to their code test loss;
+    train-to-train pairs each prose-grid run with the code run of equal params and tokens.
+    """
     from scalefit.tables import read_table
     if path_arg is None:
-        path = data_path(*MINI_RUNS)
+        path = default_runs_path()
         if not path.exists():
             raise InputError(f"{path}: the shipped mini-suite run table is absent (the suite "
                              "has not been measured in this install); pass --data FILE")
-        return read_table(path), str(path), x or DEFAULT_X, y or DEFAULT_Y
+        x_default = "loss_code_test" if pairing == "test-to-test" else DEFAULT_X
+        return (shipped_runs(read_table(path)), str(path), x or x_default,
+                y or DEFAULT_Y[pairing], group or SHIPPED_GROUP, x_from or SHIPPED_X_FROM,
+                y_from or (SHIPPED_Y_FROM if pairing != "train-to-test" else None))
     if not x or not y:
         raise InputError("--x and --y: name the two columns to relate (e.g. --x loss "
                          "--y loss_code_test)")
-    return read_table(path_arg), str(path_arg), x, y
+    return read_table(path_arg), str(path_arg), x, y, group or "data", x_from, y_from
 
 
 def relation_options(func):
@@ -35,7 +58,8 @@ def relation_options(func):
         click.option("--x", "x", metavar="COLUMN", default=None,
                      help=f"Predictor loss column (default on the shipped data: {DEFAULT_X})."),
         click.option("--y", "y", metavar="COLUMN", default=None,
-                     help=f"Predicted column (default on the shipped data: {DEFAULT_Y})."),
+                     help="Predicted column (default on the shipped data: loss_code_test; "
+                          "loss for train-to-train)."),
         click.option("--pair", "pairing", default="train-to-test", show_default=True,
                      type=click.Choice(["train-to-train", "train-to-test", "test-to-test"]),
                      help="train-to-test: two losses of one model; train-to-train and "
@@ -44,8 +68,9 @@ def relation_options(func):
                      help="Training set of the x models (a value of --group-column)."),
         click.option("--y-from", default=None, metavar="NAME",
                      help="Training set of the y models (a value of --group-column)."),
-        click.option("--group-column", "group", default="data", show_default=True,
-                     help="Column naming each run's training set."),
+        click.option("--group-column", "group", default=None,
+                     help="Column naming each run's training set (default: data; on the "
+                          "shipped table: distribution, prose vs code)."),
         click.option("--match", type=click.Choice(["tokens", "compute"]), default="tokens",
                      show_default=True,
                      help="Pair across datasets by equal params and tokens, or by compute "
@@ -129,14 +154,15 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
     from scalefit.tables import read_table
     if at_x is not None and at_nd is not None:
         raise InputError("--at-x and --at: give one of them")
-    frame, source, x, y = _load(data_path, x, y)
+    frame, source, x, y, group, x_from, y_from = _load(data_path, x, y, pairing, group,
+                                                       x_from, y_from)
     targets = read_table(holdout_data) if holdout_data else None
     out = run_downstream(frame, x, y, pairing=pairing, x_from=x_from, y_from=y_from,
                          group=group, match=match, relation=relation,
                          e_source=_e_source(e_source, E_x, E_y), E_x=E_x, E_y=E_y,
                          method=method, holdout=holdout, targets=targets, at_x=at_x,
                          at_nd=parse_at(at_nd), n_bootstrap=n_bootstrap, seed=seed,
-                         source=source)
+                         source=source, targets_source=str(holdout_data), progress=True)
     _emit(out, out_dir, as_json)
 
 
@@ -154,12 +180,33 @@ def fit_shifted_power(data_path, out_dir, as_json, x, y, pairing, x_from, y_from
           --pair train-to-train --x-from fineweb-edu-100b --y-from proof-pile-2
     """
     from scalefit.scaling.downstream import run_downstream
-    frame, source, x, y = _load(data_path, x, y)
+    frame, source, x, y, group, x_from, y_from = _load(data_path, x, y, pairing, group,
+                                                       x_from, y_from)
     out = run_downstream(frame, x, y, pairing=pairing, x_from=x_from, y_from=y_from,
                          group=group, match=match, relation="shifted-power",
                          e_source=_e_source(e_source, E_x, E_y), E_x=E_x, E_y=E_y,
-                         method=method, n_bootstrap=n_bootstrap, seed=seed, source=source)
+                         method=method, n_bootstrap=n_bootstrap, seed=seed, source=source,
+                         progress=True)
     _emit(out, out_dir, as_json)
 
 
-__all__ = ["predict", "downstream", "fit_shifted_power", "MINI_RUNS"]
+class FitLawCommand(click.Command):
+    """`scalefit fit LAW`, where LAW `shifted-power` hands the rest of the line to
+    `fit_shifted_power` (its options differ from the scaling laws')."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if args and args[0] == "shifted-power":
+            return fit_shifted_power.make_context(f"{info_name} shifted-power", list(args[1:]),
+                                                  parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def format_epilog(self, ctx, formatter):
+        super().format_epilog(ctx, formatter)
+        formatter.write_paragraph()
+        formatter.write_text("LAW may also be shifted-power: the loss-to-loss law "
+                             "L_y = K (L_x - E_x)^kappa + E_y (see `scalefit fit shifted-power "
+                             "--help`).")
+
+
+__all__ = ["predict", "downstream", "fit_shifted_power", "FitLawCommand", "MINI_RUNS",
+           "default_runs_path"]

@@ -25,15 +25,15 @@ PARAM_NAMES = {"shifted-power": ("K", "kappa", "E_x", "E_y"), "sigmoid": ("a", "
 
 def fit_relation(lp: LossPairs, relation: str = "shifted-power", *, e_source: str = "kaplan",
                  E_x=None, E_y=None, method: str = "ols", n_bootstrap: int = 0,
-                 seed: int = 0) -> FitResult:
+                 seed: int = 0, progress: bool = False) -> FitResult:
     """Fit y against x on the pairs: shifted power law, sigmoid accuracy or exponential error."""
     if relation not in RELATIONS:
         raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
     if relation == "shifted-power":
         return fit_loss_to_loss(lp, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
-                                n_bootstrap=n_bootstrap, seed=seed)
+                                n_bootstrap=n_bootstrap, seed=seed, progress=progress)
     result = fit_accuracy(lp.pairs["x"], lp.pairs["y"], relation, n_bootstrap=n_bootstrap,
-                          seed=seed)
+                          seed=seed, progress=progress)
     result.extra.update({"pairing": lp.pairing, "x": lp.label_x, "y": lp.label_y})
     return result
 
@@ -150,15 +150,18 @@ def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train
                    relation: str = "shifted-power", e_source: str = "kaplan", E_x=None,
                    E_y=None, method: str = "ols", holdout=None,
                    targets: pd.DataFrame | None = None, at_x=None, at_nd=None,
-                   n_bootstrap: int = 1000, seed: int = 0, source: str = "<table>") -> dict:
+                   n_bootstrap: int = 1000, seed: int = 0, source: str = "<table>",
+                   targets_source: str = "<targets>", progress: bool = False) -> dict:
     """Everything `scalefit predict downstream` shows, as one dict (objects under '_')."""
     lp = pair_losses(frame, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
                      match=match, source=source)
     train, held = split_by_compute(lp, holdout)
     if targets is not None:
-        held = pd.concat([held, target_pairs(targets, lp, group=group)], ignore_index=True)
+        held = pd.concat([held, target_pairs(targets, lp, group=group,
+                                                      source=targets_source)], ignore_index=True)
     result = fit_relation(train, relation, e_source=e_source, E_x=E_x, E_y=E_y,
-                          method=method, n_bootstrap=n_bootstrap, seed=seed)
+                          method=method, n_bootstrap=n_bootstrap, seed=seed,
+                          progress=progress)
     out = result.to_dict()
     out["relation"] = relation
     out["data"] = source

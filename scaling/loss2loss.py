@@ -15,12 +15,14 @@ each dataset at each FLOP budget).
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import lmfit
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
+from tqdm import tqdm
 
 from scalefit.errors import InputError
 from scalefit.scaling import laws
@@ -217,7 +219,7 @@ def _free_e_start(x, y):
 
 def fit_shifted_power(x, y, *, E_x: float | None = None, E_y: float | None = None,
                       method: str = "ols", delta: float = HUBER_DELTA, n_bootstrap: int = 0,
-                      seed: int = 0) -> FitResult:
+                      seed: int = 0, progress: bool = False) -> FitResult:
     """Fit L_y = K (L_x - E_x)^kappa + E_y to paired losses; E given, or fitted when None.
 
     With E_x and E_y given: lmfit on the line log(y - E_y) = log K + kappa log(x - E_x),
@@ -252,7 +254,8 @@ def fit_shifted_power(x, y, *, E_x: float | None = None, E_y: float | None = Non
     result.extra["rmse_log"] = float(np.sqrt(np.mean(resid ** 2)))
     result.extra["max_abs_rel_error"] = float(np.max(np.abs(pred / y - 1)))
     if n_bootstrap > 0:
-        draws, failed = _bootstrap(x, y, result, free_e, method, delta, n_bootstrap, seed)
+        draws, failed = _bootstrap(x, y, result, free_e, method, delta, n_bootstrap, seed,
+                                   progress)
         for name, d in draws.items():
             if not (name in ("E_x", "E_y") and not free_e):
                 result.params[name].ci95 = percentile_ci(d)
@@ -323,7 +326,7 @@ def _fit_free_e(x, y, warnings) -> FitResult:
     return out
 
 
-def _bootstrap(x, y, result, free_e, method, delta, n, seed):
+def _bootstrap(x, y, result, free_e, method, delta, n, seed, progress=False):
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(x), (n, len(x)))
     v0 = result.values()
@@ -337,7 +340,8 @@ def _bootstrap(x, y, result, free_e, method, delta, n, seed):
     theta0 = np.array([np.log(v0["K"]), v0["kappa"], v0["E_x"], v0["E_y"]])
     draws = {k: np.full(n, np.nan) for k in ("K", "kappa", "E_x", "E_y")}
     failed = 0
-    for i in range(n):
+    for i in tqdm(range(n), desc="bootstrap", file=sys.stderr, disable=not progress,
+                  leave=False):
         xb, yb = x[idx[i]], y[idx[i]]
         try:
             if free_e:
@@ -384,7 +388,7 @@ def prediction_with_ci(result: FitResult, x: float) -> dict:
 
 def fit_loss_to_loss(lp: LossPairs, *, e_source: str = "kaplan", E_x: float | None = None,
                      E_y: float | None = None, method: str = "ols", n_bootstrap: int = 0,
-                     seed: int = 0) -> FitResult:
+                     seed: int = 0, progress: bool = False) -> FitResult:
     """E from per-dataset Kaplan fits (or given, or fitted), then the relation on the pairs."""
     if e_source not in E_SOURCES:
         raise InputError(f"--e: '{e_source}' is not one of {', '.join(E_SOURCES)}")
@@ -399,7 +403,8 @@ def fit_loss_to_loss(lp: LossPairs, *, e_source: str = "kaplan", E_x: float | No
     else:
         E_x = E_y = None
     result = fit_shifted_power(lp.pairs["x"].to_numpy(), lp.pairs["y"].to_numpy(), E_x=E_x,
-                               E_y=E_y, method=method, n_bootstrap=n_bootstrap, seed=seed)
+                               E_y=E_y, method=method, n_bootstrap=n_bootstrap, seed=seed,
+                               progress=progress)
     result.extra.update({"pairing": lp.pairing, "x": lp.label_x, "y": lp.label_y,
                          "match": lp.match if lp.pairing != "train-to-test" else "same model",
                          "e_source": e_source})

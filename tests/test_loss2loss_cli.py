@@ -1,0 +1,175 @@
+"""`scalefit predict downstream` and `scalefit fit shifted-power` end to end: --json shape,
+--out files, the shipped-table defaults, and bad input as one line with exit status 2."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.scaling import cli_predict, laws
+
+PARAM_KEYS = {"value", "stderr", "ci95"}
+REL = {"K": 0.7, "kappa": 1.1, "E_x": 1.2, "E_y": 0.5}
+PROSE = {"E": 1.2, "N_c": 3e5, "D_c": 2e6, "alpha_N": 0.4, "alpha_D": 0.3}
+
+
+def mini_suite_table(path, seed=0):
+    """A table shaped like data/suites/mini/runs.csv: a prose grid, code runs, warmup variants."""
+    rng = np.random.default_rng(seed)
+    sizes = {f"mini-{i}": n for i, n in enumerate(np.geomspace(4e5, 6e6, 5), start=1)}
+    rows = []
+    for part, dist, token_list in (("grid", "prose", [245760, 532480, 1146880, 2457600]),
+                                   ("code", "code", [1146880])):
+        for model, n in sizes.items():
+            for d in token_list:
+                prose_val = float(laws.kaplan_nde(n, d, **PROSE)) * np.exp(rng.normal(0, 2e-3))
+                code_test = float(laws.shifted_power_law(prose_val, **REL))
+                code_test *= np.exp(rng.normal(0, 2e-3))
+                own = prose_val if dist == "prose" else code_test * 0.98
+                rows.append({"model": model, "run": f"{part}/{model}-D{d}", "part": part,
+                             "distribution": dist, "params": n, "params_nonembed": 0.4 * n,
+                             "tokens": d, "flops": 6 * n * d, "loss": own,
+                             "loss_prose_test": prose_val * 1.01, "loss_code_test": code_test,
+                             "loss_code_val": code_test * 0.99})
+    warm = dict(rows[2], part="warmup", run="warmup/mini-1-W0.01", loss=9.9)  # not a pair
+    df = pd.DataFrame(rows + [warm])
+    df.to_csv(path, index=False)
+    return df
+
+
+def invoke(args, code=0):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == code, result.output + result.stderr
+    return result
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    path = tmp_path / "runs.csv"
+    mini_suite_table(path)
+    monkeypatch.setattr(cli_predict, "default_runs_path", lambda: path)
+    return path
+
+
+def test_no_data_uses_shipped_table_json_shape(shipped):
+    doc = json.loads(invoke(["predict", "downstream", "--json", "--holdout", "3",
+                             "--at-x", "3.0", "--bootstrap", "100"]).stdout)
+    assert doc["data"] == str(shipped) and doc["relation"] == "shifted-power"
+    assert doc["pairing"] == "train-to-test" and doc["x"] == "loss (prose)"
+    assert doc["y"] == "loss_code_test (prose)"
+    assert set(doc["params"]) == {"K", "kappa", "E_x", "E_y"}
+    assert all(set(p) == PARAM_KEYS for p in doc["params"].values())
+    assert doc["n_points"] == 20 - 3  # 20 prose grid runs; warmup and code runs are not pairs
+    assert doc["e_source"] == "kaplan"
+    assert doc["params"]["kappa"]["value"] == pytest.approx(REL["kappa"], rel=0.1)
+    lo, hi = doc["params"]["kappa"]["ci95"]
+    assert lo < doc["params"]["kappa"]["value"] < hi
+    pred = doc["prediction"]
+    assert set(pred) >= {"value", "ci95"} and pred["at_x"] == 3.0
+    assert pred["value"] == pytest.approx(float(laws.shifted_power_law(3.0, **REL)), rel=0.02)
+    assert pred["ci95"][0] < pred["value"] < pred["ci95"][1]
+    held = doc["holdout"]
+    assert held["n"] == 3 and len(held["points"]) == 3
+    for p in held["points"]:
+        assert {"params", "tokens", "x", "y", "predicted", "relative_error",
+                "baseline_relative_error"} <= set(p)
+        assert abs(p["relative_error"]) < 0.03
+
+
+def test_shipped_train_to_train_pairs_grid_with_code_runs(shipped):
+    doc = json.loads(invoke(["predict", "downstream", "--pair", "train-to-train", "--json",
+                             "--e", "given", "--E-x", "1.2", "--E-y", "0.45",
+                             "--bootstrap", "0"]).stdout)
+    assert doc["n_points"] == 5  # one code run per size, at the grid's 1146880 tokens
+    assert doc["x"] == "loss (prose)" and doc["y"] == "loss (code)"
+    assert doc["params"]["E_y"]["value"] == 0.45 and doc["e_source"] == "given"
+
+
+def test_out_report_and_human_text(shipped, tmp_path):
+    out = tmp_path / "report"
+    text = invoke(["predict", "downstream", "--holdout", "0.2", "--at", "2e6,3e6",
+                   "--bootstrap", "50", "--out", str(out)]).stdout
+    assert "L_y = K (L_x - E_x)^kappa + E_y" in text and "held out 4" in text
+    assert "prediction at N = 2e+06" in text
+    for name in ("report.md", "params.csv", "pairs.csv", "holdout.csv", "result.json",
+                 "relation.png", "relation.svg"):
+        assert (out / name).stat().st_size > 0, name
+    params = pd.read_csv(out / "params.csv")
+    assert list(params["param"]) == ["K", "kappa", "E_x", "E_y"]
+    assert len(pd.read_csv(out / "holdout.csv")) == 4
+    assert "## Held-out runs" in (out / "report.md").read_text()
+
+
+def test_fit_shifted_power_on_a_file(tmp_path):
+    data = tmp_path / "sweep.csv"
+    mini_suite_table(data).rename(columns={"distribution": "data"}).to_csv(data, index=False)
+    doc = json.loads(invoke(["fit", "shifted-power", "--data", str(data), "--x", "loss",
+                             "--y", "loss_code_test", "--x-from", "prose", "--json",
+                             "--bootstrap", "30"]).stdout)
+    assert doc["law"] == "shifted-power" and set(doc["params"]) == {"K", "kappa", "E_x", "E_y"}
+    assert "prediction" not in doc and "holdout" not in doc
+    free = json.loads(invoke(["fit", "shifted-power", "--data", str(data), "--x", "loss",
+                              "--y", "loss_code_test", "--e", "fit", "--json",
+                              "--bootstrap", "0"]).stdout)
+    assert free["e_free"] and free["e_source"] == "fit"
+
+
+def test_accuracy_relation_from_the_cli(tmp_path):
+    L = np.linspace(2.0, 5.0, 25)
+    data = tmp_path / "evals.json"
+    pd.DataFrame({"lambada_nll": L, "piqa_acc": laws.sigmoid_accuracy(L, 0.5, -2.0, 3.5, 0.3)}
+                 ).to_json(data, orient="records")
+    doc = json.loads(invoke(["predict", "downstream", "--data", str(data), "--x", "lambada_nll",
+                             "--y", "piqa_acc", "--relation", "sigmoid", "--at-x", "2.5",
+                             "--json", "--bootstrap", "20"]).stdout)
+    assert set(doc["params"]) == {"a", "k", "L0", "b"}
+    assert doc["prediction"]["value"] == pytest.approx(
+        float(laws.sigmoid_accuracy(2.5, 0.5, -2.0, 3.5, 0.3)), abs=1e-3)
+
+
+def one_line_error(args, *fragments):
+    result = invoke(args, code=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch):
+    data = tmp_path / "bad.csv"
+    df = mini_suite_table(tmp_path / "ok.csv")
+    df["loss_code_test"] = df["loss_code_test"].astype(object)
+    df.loc[11, "loss_code_test"] = "oops"
+    df.to_csv(data, index=False)
+    base = ["predict", "downstream", "--data", str(data), "--x", "loss"]
+    one_line_error(base + ["--y", "loss_code_test"], "bad.csv", "column 'loss_code_test'",
+                   "row 12", "'oops'")
+    one_line_error(base + ["--y", "nope"], "bad.csv", "column 'nope' is missing")
+    one_line_error(base, "--x and --y")
+    ok = str(tmp_path / "ok.csv")
+    one_line_error(["predict", "downstream", "--data", ok, "--x", "loss", "--y", "loss_code_val",
+                    "--at", "big"], "--at", "N,D")
+    one_line_error(["predict", "downstream", "--data", ok, "--x", "loss", "--y", "loss_code_val",
+                    "--at", "1e6,1e7", "--at-x", "3"], "--at-x and --at")
+    one_line_error(["predict", "downstream", "--data", ok, "--x", "loss", "--y", "loss_code_val",
+                    "--pair", "train-to-train"], "--x-from and --y-from")
+    one_line_error(["predict", "downstream", "--data", ok, "--x", "loss", "--y", "loss_code_val",
+                    "--holdout", "abc"], "--holdout")
+    one_line_error(["fit", "shifted-power", "--data", str(tmp_path / "missing.csv"),
+                    "--x", "a", "--y", "b"], "missing.csv", "not found")
+    monkeypatch.setattr(cli_predict, "default_runs_path", lambda: tmp_path / "absent.csv")
+    one_line_error(["predict", "downstream"], "absent.csv", "--data")
+
+
+def test_real_shipped_table_when_present():
+    path = cli_predict.default_runs_path()
+    if not path.exists():
+        pytest.skip(f"{path} is not measured yet")
+    doc = json.loads(invoke(["predict", "downstream", "--json", "--bootstrap", "50"]).stdout)
+    assert doc["n_points"] >= 5 and np.isfinite(doc["params"]["kappa"]["value"])
+    assert doc["y"].startswith("loss_code_test")
