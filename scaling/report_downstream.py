@@ -67,8 +67,8 @@ def downstream_text(out: dict) -> str:
         base = (f" (plain Kaplan law on y alone: "
                 f"{100 * h['baseline_mean_abs_relative_error']:.2f}%)"
                 if "baseline_mean_abs_relative_error" in h else "")
-        lines.append(f"held out {h['n']} largest-compute runs: mean |rel err| "
-                     f"{100 * h['mean_abs_relative_error']:.2f}%{base}")
+        lines.append(f"held out {h['n']} runs (largest compute, or --holdout-data): "
+                     f"mean |rel err| {100 * h['mean_abs_relative_error']:.2f}%{base}")
         for p in h["points"]:
             extra = (f"  baseline {100 * p['baseline_relative_error']:+.2f}%"
                      if "baseline_relative_error" in p else "")
