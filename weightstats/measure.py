@@ -16,6 +16,8 @@ Rows, per tensor (moments for all; spectra and fitted families for matrices, ndi
 A fused GPT-NeoX/GPT-2 QKV matrix also gets rows for its Q, K and V parts, named
 `<tensor>[q]` etc. in groups attn_q/attn_k/attn_v.
 
+Quantiles are exact order statistics up to EXACT_QUANTILES_MAX (4M) elements, and read off the
+fine histogram (bins ~0.01 std wide) above that, e.g. for large embeddings.
 Group rows have tensor "*" and layer -1: moments pooled exactly over the group's tensors,
 quantiles and tail fractions from the pooled fine histogram, families fitted to the pooled
 weights, and spectral statistics as the mean over the group's matrices.
@@ -46,6 +48,9 @@ GROUP_TENSOR = "*"
 FAMILY_PREFIX = {"gaussian": "gaussian", "student_t": "t", "logistic": "logistic",
                  "laplace": "laplace", "gennorm": "gennorm", "quartic": "quartic"}
 FAMILY_CODES = {name: i for i, name in enumerate(FAMILIES)}  # value of the best_family rows
+# above this many elements a tensor's quantiles come from its fine histogram (within ~0.01 std of
+# the exact order statistic) instead of a partition that costs more than every other statistic
+EXACT_QUANTILES_MAX = 1 << 22
 
 
 def family_name(code) -> str:
@@ -180,7 +185,8 @@ def _tensor_stats(values: torch.Tensor, fit: bool, spectra: bool) -> tuple[dict,
     out = shape_stats(cm)
     if cm.n == 0:
         return out, cm
-    out.update(_histogram_stats(values, cm, exact_quantiles=quantiles(values), fit=fit and values.ndim >= 2))
+    exact = quantiles(values) if cm.n <= EXACT_QUANTILES_MAX else None
+    out.update(_histogram_stats(values, cm, exact_quantiles=exact, fit=fit and values.ndim >= 2))
     if spectra and values.ndim >= 2 and min(values.shape[0], values[0].numel()) >= 2:
         out.update(spectrum_stats(values))
     return out, cm
