@@ -23,8 +23,9 @@ def default_runs_path():
 def _load(data_path_arg, subset=()):
     """(runs, source name, shipped?) with --subset COL=VALUE filters applied.
 
-    The shipped mini-suite table mixes corpora (column ``distribution``); with no --subset its
-    prose runs are fitted, since a law is fitted to losses on one distribution.
+    The shipped mini-suite table mixes corpora (column ``distribution``) and holds warmup
+    variants beside the Chinchilla grid (column ``part``); with no --subset its grid runs are
+    fitted: one distribution (prose), one recipe, every schedule matched to its run's length.
     """
     from scalefit.scaling.runtable import read_runs
     shipped = data_path_arg is None
@@ -34,8 +35,8 @@ def _load(data_path_arg, subset=()):
             raise InputError(f"{path}: the shipped run table is absent (the mini suite has not "
                              "been measured in this install); pass --data FILE")
         df, source = read_runs(path)
-        if not subset and "distribution" in df.columns and df["distribution"].nunique() > 1:
-            subset = ("distribution=prose",)
+        if not subset:
+            subset = _shipped_default_subset(df)
     else:
         df, source = read_runs(data_path_arg)
     for item in subset:
@@ -50,6 +51,15 @@ def _load(data_path_arg, subset=()):
     if subset:
         source = f"{source} [{' '.join(subset)}]"
     return df, source, shipped
+
+
+def _shipped_default_subset(df):
+    """The grid part of the shipped table when it has one, else its prose runs."""
+    if "part" in df.columns and (df["part"] == "grid").any():
+        return ("part=grid",)
+    if "distribution" in df.columns and df["distribution"].nunique() > 1:
+        return ("distribution=prose",)
+    return ()
 
 
 def fit_options(func):
@@ -67,7 +77,8 @@ def fit_options(func):
                      help="Loss column of the run table to fit."),
         click.option("--subset", multiple=True, metavar="COL=VALUE",
                      help="Fit only rows with COL equal to VALUE (repeatable), e.g. "
-                          "distribution=prose."),
+                          "distribution=prose. Without --data the shipped table's part=grid "
+                          "runs are fitted."),
     ]
     for option in reversed(options):
         func = option(func)

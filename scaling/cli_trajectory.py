@@ -40,8 +40,8 @@ def _filter_models(df: pd.DataFrame, models: str | None, source: str) -> pd.Data
 
 
 selection_options = [
-    click.option("--stat", required=True, help="Statistic name in the table, e.g. student_t_nu, "
-                 "excess_kurtosis, spectral_alpha."),
+    click.option("--stat", required=True, help="Statistic name in the table, e.g. t_nu (Student-t nu), "
+                 "excess_kurtosis, alpha (spectral), stable_rank, gennorm_beta."),
     click.option("--group", default=None, help="Tensor group, e.g. mlp_in, attn_qkv."),
     click.option("--tensor", default=None, help="One tensor by name instead of a group."),
     click.option("--layer", default=None, help="One layer index."),
@@ -87,8 +87,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     runs with different warmups the regression of transition step on warmup end.
     """
     from scalefit.scaling.trajectory_table import stat_trajectory
-    from scalefit.scaling.transitions import (detect_transitions, pick_transition_per_run,
-                                              warmup_regression)
+    from scalefit.scaling.transitions import detect_transitions, pick_transition_per_run
 
     df, source = _load(data_path)
     df = _filter_models(df, models, source)
@@ -102,15 +101,16 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
         traj, warmup_steps=warmup_steps, total_steps=total_steps, max_breakpoints=max_breakpoints,
         min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap, seed=seed)
     picked = pick_transition_per_run(found, which)
-    regression, regression_note = None, None
-    try:
-        regression = warmup_regression(picked, seed=seed)
-    except InputError as exc:
-        regression_note = str(exc)
+    regressions, regression_note = _regress_families(picked, summary, seed)
+    regression = regressions[0][1] if regressions else None
+    picked = picked[picked["model"].isin(regressions[0][0])] if regressions else picked
     label = _stat_label(stat, group, tensor, layer)
     result = {"stat": label, "data": source, "runs": summary.to_dict("records"),
               "transitions": found.to_dict("records"),
               "warmup_regression": regression.to_dict() if regression else None,
+              "warmup_regression_runs": regressions[0][0] if regressions else [],
+              "warmup_regressions": [{"runs": runs, "fit": fit.to_dict()}
+                                     for runs, fit in regressions],
               "warmup_regression_note": regression_note}
     if out_dir:
         _write_transition_report(out_dir, label, traj, found, summary, picked, regression,
@@ -118,10 +118,28 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     if as_json:
         click.echo(dumps(result))
         return
-    _print_transitions(label, summary, found, regression, regression_note)
+    _print_transitions(label, summary, found, regression, result["warmup_regression_runs"],
+                       regression_note)
 
 
-def _print_transitions(label, summary, found, regression, note):
+def _regress_families(picked, summary, seed):
+    """([(runs, fit)] per warmup family, largest first; a note when no family can be fitted)."""
+    from scalefit.scaling.transitions import warmup_families, warmup_regression
+
+    families = warmup_families(summary)
+    if not families:
+        return [], ("no 3 runs differ only in warmup (same params, schedule length and peak LR, "
+                    "3+ warmup ends)")
+    fits, notes = [], []
+    for runs in families:
+        try:
+            fits.append((runs, warmup_regression(picked[picked["model"].isin(runs)], seed=seed)))
+        except InputError as exc:
+            notes.append(f"{', '.join(runs)}: {exc}")
+    return fits, "; ".join(notes) or None
+
+
+def _print_transitions(label, summary, found, regression, regression_runs, note):
     click.echo(f"Transitions in {label} against log(step)")
     for _, run in summary.sort_values(["warmup_end", "model"]).iterrows():
         rows = found[found["model"] == run["model"]]
@@ -141,7 +159,8 @@ def _print_transitions(label, summary, found, regression, note):
                        f"done; slope {tr['slope_before']:+.3g} -> {tr['slope_after']:+.3g}")
     if regression is not None:
         s = regression.params["slope"]
-        click.echo(f"Warmup regression over {regression.n_points} runs: slope {s.value:.3f} "
+        click.echo(f"Warmup regression over {regression.n_points} runs that differ only in warmup "
+                   f"({', '.join(regression_runs)}): slope {s.value:.3f} "
                    f"(95% CI {s.ci95[0]:.3f} .. {s.ci95[1]:.3f}): {regression.extra['verdict']}")
     else:
         click.echo(f"Warmup regression: not run ({note})")
@@ -202,6 +221,8 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
               "pooled_fit": collapse["pooled"].to_dict(),
               "per_model": {m: f.to_dict() for m, f in collapse["per_model"].items()},
               "collapse_ratio": collapse["collapse_ratio"],
+              "collapse_p_value": collapse["collapse_p_value"],
+              "collapse_verdict": collapse["collapse_verdict"],
               "pooled_r_squared": collapse["pooled_r_squared"],
               "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": corr}
     if out_dir:
@@ -225,7 +246,7 @@ def _trajectory_markdown(label, collapse, corr) -> str:
              f"{p['p'].value:.3g}, R^2 {collapse['pooled_r_squared']:.4f} "
              f"(monotone fit R^2 {collapse['isotonic_r_squared']:.4f}).",
              f"Collapse ratio (pooled RSS / sum of per-model RSS): {collapse['collapse_ratio']:.3g}"
-             " -- near 1: one curve serves every size.", "",
+             f" -- {collapse['collapse_verdict']}.", "",
              "| model | n | v0 | c | E | p | R^2 |", "|---|---|---|---|---|---|---|"]
     for model, fit in collapse["per_model"].items():
         v = fit.values()

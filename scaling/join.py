@@ -1,7 +1,7 @@
 """The join of the layers: evaluation and weight-statistic long tables, wide on (model, step).
 
 Evaluation rows become one column per `{dataset}/{metric}` (e.g. `pile-val/loss`), weight rows
-one column per `{group}/{stat}` (mean over that group's tensors), and suite metadata (params,
+one column per `{group}/{stat}` (the group's pooled row, else the mean over its tensors), and suite metadata (params,
 tokens, lr, ...) rides along. The result is the table a fit reads: one row per checkpoint.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.scaling.trajectory_table import schedule_columns, split_rows
+from scalefit.scaling.trajectory_table import prefer_group_rows, schedule_columns, split_rows
 
 KEYS = ["model", "step"]
 
@@ -30,7 +30,11 @@ def wide_evals(evals: pd.DataFrame) -> pd.DataFrame:
 
 
 def wide_weights(weights: pd.DataFrame, *, stats=None, groups=None) -> pd.DataFrame:
-    """One row per (model, step), one column per group and statistic (mean over tensors)."""
+    """One row per (model, step), one column per group and statistic.
+
+    The value is the group's pooled row (tensor "*") where the table has one, else the mean
+    over the group's tensors.
+    """
     if weights.empty:
         return pd.DataFrame(columns=KEYS)
     rows = weights
@@ -38,6 +42,7 @@ def wide_weights(weights: pd.DataFrame, *, stats=None, groups=None) -> pd.DataFr
         rows = rows[rows["stat"].isin(list(stats))]
     if groups is not None and "group" in rows:
         rows = rows[rows["group"].isin(list(groups))]
+    rows = prefer_group_rows(rows)
     group = rows["group"].astype(str) if "group" in rows else "all"
     keyed = rows.assign(_column=group + "/" + rows["stat"].astype(str),
                         value=pd.to_numeric(rows["value"], errors="coerce"))

@@ -115,9 +115,36 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     pooled = fit_stat_vs_loss(joined["loss"], joined["value"], E=E, label="all models")
     _, iso_r2 = isotonic_fit(joined["loss"], joined["value"])
     ratio = pooled.objective / rss_sum if rss_sum > 0 and len(per_model) > 1 else float("nan")
+    n_fitted = sum(f.n_points for f in per_model.values())
+    p_value = _collapse_f_test(pooled.objective, rss_sum, n_fitted, len(per_model),
+                               len(pooled.params))
     return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
+            "collapse_p_value": p_value, "collapse_verdict": collapse_verdict(ratio, p_value),
             "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
             "n_models": len(per_model)}
+
+
+COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
+
+
+def _collapse_f_test(rss_pooled, rss_separate, n_points, n_models, n_params) -> float:
+    """p-value of the F-test 'one curve for all sizes' against 'one curve per size'."""
+    df_extra, df_resid = n_params * (n_models - 1), n_points - n_params * n_models
+    if n_models < 2 or df_resid <= 0 or rss_separate <= 0:
+        return float("nan")
+    f = max(rss_pooled - rss_separate, 0.0) / df_extra / (rss_separate / df_resid)
+    return float(scipy_stats.f.sf(f, df_extra, df_resid))
+
+
+def collapse_verdict(ratio: float, p_value: float) -> str:
+    """One sentence that reads the collapse ratio and its F-test the right way round."""
+    if not np.isfinite(ratio):
+        return "one model only: no collapse across sizes to judge"
+    test = f" (F-test of one curve vs one per size: p = {p_value:.2g})" if np.isfinite(p_value) else ""
+    if ratio <= COLLAPSE_RATIO_NEAR_ONE:
+        return f"near 1: one curve serves every size{test}"
+    return (f"sizes follow distinct curves: one pooled curve leaves {ratio:.3g}x the residual "
+            f"sum of squares of one curve per size{test}")
 
 
 def partial_correlation(joined: pd.DataFrame) -> dict:

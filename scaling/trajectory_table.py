@@ -13,7 +13,8 @@ import pandas as pd
 from scalefit.errors import InputError
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
-SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "params", "params_nonembed")
+SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "params",
+                    "params_nonembed")
 
 
 def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -21,6 +22,28 @@ def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     is_weight = df["stat"].notna() if "stat" in df else pd.Series(False, index=df.index)
     is_eval = df["metric"].notna() if "metric" in df else pd.Series(False, index=df.index)
     return df[is_weight & ~is_eval], df[is_eval]
+
+
+GROUP_TENSOR = "*"  # weightstats' marker for a row measured on a whole group's pooled weights
+
+
+def prefer_group_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Where a (model, step, group, stat) has a pooled group row (tensor "*"), keep only it.
+
+    A group's statistic is measured on its pooled weights (Student-t nu of all MLP-in weights);
+    averaging it with its own tensors' values would mix two different quantities. Keys with no
+    group row keep their per-tensor rows, which the caller averages.
+    """
+    if "tensor" not in rows or "group" not in rows:
+        return rows
+    is_group = rows["tensor"].astype(str) == GROUP_TENSOR
+    if not is_group.any():
+        return rows
+    keys = ["model", "step", "group", "stat"]
+    covered = pd.MultiIndex.from_frame(rows.loc[is_group, keys].astype(str)).unique()
+    per_tensor = rows[~is_group]
+    shadowed = pd.MultiIndex.from_frame(per_tensor[keys].astype(str)).isin(covered)
+    return pd.concat([rows[is_group], per_tensor[~shadowed]])
 
 
 def _require(df: pd.DataFrame, columns, source: str):
@@ -34,7 +57,8 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
                     tensor: str | None = None, layer=None, source: str = "table") -> pd.DataFrame:
     """One row per (model, step): the statistic, averaged over the tensors that match.
 
-    `group` / `tensor` / `layer` narrow the rows; with several tensors left (e.g. every layer's
+    `group` / `tensor` / `layer` narrow the rows. A group's pooled row (tensor "*") is its
+    value when the table has one; otherwise, with several tensors left (e.g. every layer's
     MLP-in), the mean over them is the trajectory and `n_tensors` says how many were averaged.
     """
     weights, evals = split_rows(df)
@@ -54,6 +78,8 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
             raise InputError(f"{source}: column '{column}' has no '{wanted}' for stat '{stat}' "
                              f"(known: {known})")
         rows = selected
+    if tensor is None:
+        rows = prefer_group_rows(rows)
     values = pd.to_numeric(rows["value"], errors="coerce")
     if values.isna().all():
         raise InputError(f"{source}: column 'value' is not numeric for stat '{stat}'")

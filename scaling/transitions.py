@@ -18,6 +18,8 @@ from scalefit.scaling.landmarks import ScheduleLandmarks, landmarks_for_run, pla
 from scalefit.scaling.segmented import find_transitions
 
 MIN_POINTS_PER_RUN = 8
+FAMILY_FACTS = ("params", "total_steps", "lr_peak")  # what runs of one warmup family share
+MIN_WARMUPS_PER_FAMILY = 3
 
 
 def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = None,
@@ -34,6 +36,9 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     summary = {"model": model, "n_points": int(len(run)), "n_transitions": 0,
                "warmup_end": landmarks.warmup_end, "total_steps": landmarks.total_steps,
                "schedule_source": landmarks.source, "delta_bic": float("nan")}
+    for fact in ("params", "lr_peak"):
+        if fact in run and run[fact].notna().any():
+            summary[fact] = float(run[fact].dropna().iloc[0])
     if len(run) < MIN_POINTS_PER_RUN:
         summary["note"] = f"only {len(run)} checkpoints after step 0; need {MIN_POINTS_PER_RUN}"
         return [], summary
@@ -94,6 +99,25 @@ def pick_transition_per_run(transitions: pd.DataFrame, which: str = "largest") -
         return (key.sort_values("_mag", ascending=False).groupby("model", as_index=False)
                 .first().drop(columns="_mag"))
     raise InputError(f"--which must be 'largest' or 'first', not '{which}'")
+
+
+def warmup_families(summary: pd.DataFrame) -> list[list[str]]:
+    """Sets of runs that differ only in warmup, largest first.
+
+    Runs share a family when they agree on every fact of FAMILY_FACTS the table gives (model
+    size, schedule length, peak LR); a family needs MIN_WARMUPS_PER_FAMILY distinct warmup
+    ends (compared to 3 significant figures). Regressing across sizes or schedule lengths would confound warmup with them.
+    """
+    if summary.empty:
+        return []
+    facts = [c for c in FAMILY_FACTS if c in summary and summary[c].notna().all()]
+    # 3 significant figures: a schedule length inferred from the lr column is off by a few 1e-6
+    keyed = summary.assign(**{c: summary[c].astype(float).map(lambda v: float(f"{v:.3g}"))
+                              for c in facts})
+    groups = keyed.groupby(facts) if facts else [(None, keyed)]
+    families = [sorted(map(str, g["model"])) for _, g in groups
+                if g["warmup_end"].map(lambda v: f"{v:.3g}").nunique() >= MIN_WARMUPS_PER_FAMILY]
+    return sorted(families, key=len, reverse=True)
 
 
 def warmup_regression(picked: pd.DataFrame, *, n_bootstrap: int = 1000, seed: int = 0) -> FitResult:

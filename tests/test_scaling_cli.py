@@ -91,6 +91,11 @@ def test_default_data_path():
     assert result.exit_code == 0, result.output + result.stderr
     doc = json.loads(result.stdout)
     assert "Besiroglu 2024 replication" in doc["published"]["chinchilla"]
+    shipped = pd.read_csv(path)
+    grid = shipped[shipped["part"] == "grid"]
+    assert len(grid) < len(shipped)  # warmup variants and code runs stay out of the default fit
+    assert {fit["n_points"] for fit in doc["fits"].values()} == {len(grid)}
+    assert "part=grid" in doc["data"]
 
 
 def test_holdout_keeps_largest_compute_runs_out(tmp_path):

@@ -129,6 +129,9 @@ def test_collapse_ratio_separates_collapsing_from_distinct_sizes():
     apart = collapse_report(_suite(False, rng))
     assert together["collapse_ratio"] < 2
     assert apart["collapse_ratio"] > 20
+    assert together["collapse_p_value"] > 0.01 and apart["collapse_p_value"] < 1e-6
+    assert together["collapse_verdict"].startswith("near 1: one curve serves every size")
+    assert apart["collapse_verdict"].startswith("sizes follow distinct curves")
 
 
 def test_partial_correlation_removes_a_shared_dependence_on_step():
@@ -159,7 +162,7 @@ def long_tables(rng):
             for layer in (0, 1):
                 weight_rows.append({"model": r["model"], "step": int(r["step"]),
                                     "tensor": f"layers.{layer}.mlp.dense_h_to_4h.weight",
-                                    "group": "mlp_in", "layer": layer, "stat": "student_t_nu",
+                                    "group": "mlp_in", "layer": layer, "stat": "t_nu",
                                     "value": r["value"] + 0.01 * layer})
             eval_rows.append({"model": r["model"], "step": int(r["step"]), "tokens": r["tokens"],
                               "lr": r["lr"], "dataset": "train-val", "metric": "loss",
@@ -173,17 +176,18 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
     long_tables(np.random.default_rng(9)).to_parquet(table)
     runner = CliRunner()
     out = tmp_path / "report"
-    result = runner.invoke(main, ["transitions", "--stat", "student_t_nu", "--group", "mlp_in",
+    result = runner.invoke(main, ["transitions", "--stat", "t_nu", "--group", "mlp_in",
                                   "--data", str(table), "--bootstrap", "40", "--json",
                                   "--out", str(out)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert len(doc["runs"]) == 4
     assert doc["warmup_regression"]["params"]["slope"]["value"] == pytest.approx(1.0, abs=0.3)
+    assert len(doc["warmup_regression_runs"]) == 4
     for name in ("report.md", "transitions.png", "transitions.svg", "transitions.csv",
                  "warmup_regression.png"):
         assert (out / name).exists(), name
-    result = runner.invoke(main, ["trajectory", "--stat", "student_t_nu", "--group", "mlp_in",
+    result = runner.invoke(main, ["trajectory", "--stat", "t_nu", "--group", "mlp_in",
                                   "--data", str(table), "--json", "--out", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
@@ -208,8 +212,44 @@ def test_join_pivots_both_layers_on_model_and_step():
     suite = pd.DataFrame({"model": ["warm100", "warm300", "warm900", "warm2000"],
                           "params": [1e6, 1e6, 1e6, 1e6]})
     wide = join_checkpoints(table, suite=suite)
-    assert {"mlp_in/student_t_nu", "train-val/loss", "lr", "tokens", "params"} <= set(wide.columns)
+    assert {"mlp_in/t_nu", "train-val/loss", "lr", "tokens", "params"} <= set(wide.columns)
     assert not wide.duplicated(["model", "step"]).any()
     one = wide[(wide["model"] == "warm300") & (wide["step"] == 1000)].iloc[0]
     weights = table[(table["model"] == "warm300") & (table["step"] == 1000) & table["stat"].notna()]
-    assert one["mlp_in/student_t_nu"] == pytest.approx(weights["value"].mean())
+    assert one["mlp_in/t_nu"] == pytest.approx(weights["value"].mean())
+
+
+def test_a_groups_pooled_row_is_its_value_not_averaged_with_its_tensors():
+    """weightstats writes a pooled row (tensor "*") per group: trajectories and the join use it."""
+    from scalefit.scaling.join import join_checkpoints
+    from scalefit.scaling.trajectory_table import stat_trajectory
+
+    rows = [{"model": "m", "step": step, "tensor": tensor, "group": "mlp_in", "layer": layer,
+             "stat": "t_nu", "value": value}
+            for step in (1, 2)
+            for tensor, layer, value in (("l0.mlp", 0, 4.0), ("l1.mlp", 1, 6.0), ("*", -1, 9.0))]
+    rows += [{"model": "m", "step": step, "tensor": f"l{layer}.out", "group": "mlp_out",
+              "layer": layer, "stat": "t_nu", "value": 3.0 + layer} for step in (1, 2)
+             for layer in (0, 1)]  # a group without a pooled row: the mean of its tensors
+    table = pd.DataFrame(rows)
+    traj = stat_trajectory(table, "t_nu", group="mlp_in")
+    assert traj["value"].tolist() == [9.0, 9.0] and traj["n_tensors"].tolist() == [1, 1]
+    assert stat_trajectory(table, "t_nu", group="mlp_out")["value"].tolist() == [3.5, 3.5]
+    assert stat_trajectory(table, "t_nu", group="mlp_in", tensor="l1.mlp")["value"].iloc[0] == 6.0
+    wide = join_checkpoints(table)
+    assert wide["mlp_in/t_nu"].tolist() == [9.0, 9.0]
+    assert wide["mlp_out/t_nu"].tolist() == [3.5, 3.5]
+
+
+def test_warmup_families_keep_size_and_schedule_length_apart():
+    """Only runs that differ in warmup alone enter one regression."""
+    from scalefit.scaling.transitions import warmup_families
+
+    summary = pd.DataFrame({
+        "model": ["w3", "w11", "w45", "w112", "long-s", "long-m", "long-l", "short"],
+        "params": [2e6] * 4 + [1e6, 2e6, 4e6, 2e6],
+        "total_steps": [1120] * 4 + [2400] * 3 + [1120],
+        "warmup_end": [3, 11, 45, 112, 24, 24, 24, 11]})
+    assert warmup_families(summary) == [sorted(["w3", "w11", "w45", "w112", "short"])]
+    assert warmup_families(summary.drop(columns=["params", "total_steps"]))[0] == sorted(summary["model"])
+    assert warmup_families(summary[summary["model"].str.startswith("long")]) == []
