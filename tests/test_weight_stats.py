@@ -56,6 +56,17 @@ def test_pooled_moments_equal_the_concatenation():
     del pooled
 
 
+def test_histogram_counts_equal_numpy_on_its_own_edges():
+    """The fast asinh and bincount binning put each weight where np.histogram does."""
+    rng = np.random.default_rng(5)
+    w = torch.from_numpy((0.02 * rng.standard_t(3, 300_000)).astype(np.float32))
+    hist = standardized_histogram(w)
+    z = (w.double().numpy() - hist.mean) / hist.std
+    exact, _ = np.histogram(z, bins=hist.edges)
+    assert hist.counts.sum() == w.numel() == exact.sum()
+    assert np.abs(hist.counts - exact).sum() <= 1e-4 * w.numel()  # float32 rounding at edges
+
+
 def test_histogram_quantiles_and_tails_match_exact():
     x = torch.from_numpy(np.random.default_rng(2).standard_t(4, 200_000))
     h = standardized_histogram(x)

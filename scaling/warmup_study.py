@@ -1,0 +1,90 @@
+"""Which weight statistics move with warmup: one row per statistic over a warmup family.
+
+For each (stat, group), the transitions of every run in one family of warmup variants (runs
+that differ only in warmup), then the warmup regression of the first transition (the onset)
+and of the largest slope change. This is the table the mini-suite report shows; run it with
+`python -m scalefit.scaling.warmup_study TABLE --out CSV`.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from scalefit.errors import InputError
+from scalefit.scaling.trajectory_table import stat_trajectory
+from scalefit.scaling.transitions import (detect_transitions, pick_transition_per_run,
+                                          warmup_families, warmup_regression)
+
+PANELS = [("t_nu", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"),
+          ("max_abs", "embed_in"), ("stable_rank", "mlp_in"), ("gennorm_beta", "mlp_out"),
+          ("alpha", "mlp_in"), ("std", "mlp_in"), ("t_nu", "mlp_in"),
+          ("excess_kurtosis", "mlp_in"), ("excess_kurtosis", "attn_qkv")]
+
+
+def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 200,
+              seed: int = 0) -> dict:
+    """Transitions of one statistic in the largest warmup family, and both regressions."""
+    traj = stat_trajectory(table, stat, group=group)
+    families = warmup_families(detect_transitions(traj, n_bootstrap=0)[1])
+    if not families:
+        raise InputError(f"{stat}/{group}: no 3 runs differ only in warmup")
+    runs = families[0]
+    found, summary = detect_transitions(traj[traj["model"].isin(runs)],
+                                        n_bootstrap=n_bootstrap, seed=seed)
+    order = summary[summary["model"].isin(runs)].sort_values("warmup_end")
+    row = {"stat": stat, "group": group, "runs": ",".join(order["model"]),
+           "warmup_ends": ",".join(f"{w:.0f}" for w in order["warmup_end"])}
+    for which in ("first", "largest"):
+        picked = pick_transition_per_run(found[found["model"].isin(runs)], which)
+        steps = picked.set_index("model")["step"].reindex(order["model"])
+        row[f"{which}_steps"] = ",".join("-" if np.isnan(s) else f"{s:.0f}" for s in steps)
+        try:
+            fit = warmup_regression(picked, seed=seed)
+        except InputError:
+            row.update({f"{which}_slope": np.nan, f"{which}_lo": np.nan, f"{which}_hi": np.nan,
+                        f"{which}_verdict": "not enough runs with a transition"})
+            continue
+        slope = fit.params["slope"]
+        row.update({f"{which}_slope": slope.value, f"{which}_lo": slope.ci95[0],
+                    f"{which}_hi": slope.ci95[1], f"{which}_verdict": fit.extra["verdict"]})
+    return row
+
+
+def warmup_study(table: pd.DataFrame, panels=PANELS, **kwargs) -> pd.DataFrame:
+    """study_row for every (stat, group) of `panels`."""
+    return pd.DataFrame([study_row(table, stat, group, **kwargs)
+                         for stat, group in tqdm(panels, desc="warmup study", unit="stat")])
+
+
+def markdown(study: pd.DataFrame) -> str:
+    """The report table: slope [95% CI] of the onset and of the largest change."""
+    def slope(r, which):
+        if np.isnan(r[f"{which}_slope"]):
+            return "-"
+        text = f"{r[f'{which}_slope']:.2f} [{r[f'{which}_lo']:.2f}, {r[f'{which}_hi']:.2f}]"
+        return f"**{text}**" if r[f"{which}_verdict"].startswith("follows") else text
+    lines = ["| statistic | group | slope, first transition | first transition steps | "
+             "slope, largest change | largest-change steps |", "|---|---|---|---|---|---|"]
+    for _, r in study.iterrows():
+        lines.append(f"| {r['stat']} | {r['group']} | {slope(r, 'first')} | {r['first_steps']} | "
+                     f"{slope(r, 'largest')} | {r['largest_steps']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("table", help="checkpoint table (Parquet/CSV) with weight statistics")
+    parser.add_argument("--out", required=True, help="CSV to write")
+    parser.add_argument("--bootstrap", type=int, default=200)
+    args = parser.parse_args(argv)
+    from scalefit.tables import read_table
+    study = warmup_study(read_table(args.table), n_bootstrap=args.bootstrap)
+    study.to_csv(args.out, index=False)
+    print(markdown(study))
+
+
+if __name__ == "__main__":
+    main()
