@@ -170,7 +170,20 @@ def kaplan_fit(runs: pd.DataFrame, *, n_bootstrap: int = 0, seed: int = 0) -> Fi
             raise InputError(f"column '{key}' is missing: E from a Kaplan fit needs params "
                              "and tokens (or give E_x, E_y, or fit them: --e fit)")
     table = runs[["params", "tokens", "loss"]].reset_index(drop=True)
-    return fit_law(table, "kaplan-nde", loss="loss", n_bootstrap=n_bootstrap, seed=seed)
+    key = (table.to_numpy(dtype=np.float64).tobytes(), n_bootstrap, seed)
+    if key not in _KAPLAN_FITS:
+        if len(_KAPLAN_FITS) >= _KAPLAN_CACHE_SIZE:
+            _KAPLAN_FITS.pop(next(iter(_KAPLAN_FITS)))
+        _KAPLAN_FITS[key] = fit_law(table, "kaplan-nde", loss="loss", n_bootstrap=n_bootstrap,
+                                    seed=seed)
+    return _KAPLAN_FITS[key]
+
+
+# One dataset's E serves every pair it enters: a table of 6 datasets has 30 ordered pairs
+# but only 6 Kaplan fits. Keyed on the exact (params, tokens, loss) values; results are not
+# mutated by callers.
+_KAPLAN_FITS: dict = {}
+_KAPLAN_CACHE_SIZE = 64
 
 
 # --- the relation ---------------------------------------------------------------------------

@@ -165,3 +165,19 @@ def test_split_by_compute_refuses_holding_out_everything():
                      y_from="code")
     with pytest.raises(InputError, match="too few to fit"):
         split_by_compute(lp, "39")
+
+
+def test_kaplan_fit_of_one_dataset_is_reused_across_pairs():
+    """Each dataset's E is fitted once however many pairs it enters; new data is refitted."""
+    from scalefit.scaling.loss2loss import kaplan_fit
+
+    rng = np.random.default_rng(3)
+    N = np.repeat([1e7, 3e7, 1e8, 3e8], 3)
+    D = N * np.tile([10.0, 20.0, 40.0], 4)
+    loss = 1.5 + 400 / N ** 0.34 + 400 / D ** 0.28
+    runs = pd.DataFrame({"params": N, "tokens": D, "loss": loss * np.exp(rng.normal(0, .002, N.size))})
+    first = kaplan_fit(runs)
+    assert kaplan_fit(runs.copy()) is first
+    other = runs.assign(loss=runs["loss"] + 0.1)
+    assert kaplan_fit(other) is not first
+    assert kaplan_fit(other).value("E") != first.value("E")

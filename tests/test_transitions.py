@@ -253,3 +253,13 @@ def test_warmup_families_keep_size_and_schedule_length_apart():
     assert warmup_families(summary) == [sorted(["w3", "w11", "w45", "w112", "short"])]
     assert warmup_families(summary.drop(columns=["params", "total_steps"]))[0] == sorted(summary["model"])
     assert warmup_families(summary[summary["model"].str.startswith("long")]) == []
+
+
+def test_warmup_study_row_regresses_the_family():
+    from scalefit.scaling.warmup_study import markdown, study_row
+
+    row = study_row(long_tables(np.random.default_rng(9)), "t_nu", "mlp_in", n_bootstrap=20)
+    assert row["runs"] == "warm100,warm300,warm900,warm2000"
+    assert row["largest_slope"] == pytest.approx(1.0, abs=0.3)
+    assert row["largest_verdict"].startswith("follows warmup")
+    assert "| t_nu | mlp_in |" in markdown(pd.DataFrame([row]))
