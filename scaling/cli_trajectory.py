@@ -224,7 +224,9 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
               "collapse_p_value": collapse["collapse_p_value"],
               "collapse_verdict": collapse["collapse_verdict"],
               "pooled_r_squared": collapse["pooled_r_squared"],
-              "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": corr}
+              "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": corr,
+              "warnings": {m: f.warnings for m, f in [("pooled", collapse["pooled"]),
+                                                      *collapse["per_model"].items()] if f.warnings}}
     if out_dir:
         from scalefit.scaling.plots_trajectory import plot_stat_vs_loss
         out = Path(out_dir)
@@ -252,6 +254,13 @@ def _trajectory_markdown(label, collapse, corr) -> str:
         v = fit.values()
         lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {v['E']:.4g} | "
                      f"{v['p']:.3g} | {fit.extra['r_squared']:.4f} |")
+    bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
+               if "p at its bound" in f.warnings]
+    if bounded:
+        lines += ["", f"p ends at its bound in {len(bounded)} of {len(collapse['per_model']) + 1} "
+                  "fits: the data ask for a steeper curve than a power law in (L - E) gives "
+                  "(the limit E -> -inf, p -> -inf is an exponential in L); E and p are then not "
+                  "identified separately, read the R^2 and the monotone fit instead."]
     lines += ["", f"Correlation with loss: raw Pearson {corr['raw_pearson']:.3f}; after removing "
               f"{corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
               f"(p = {corr['partial_p_value']:.2g}), partial Spearman {corr['partial_spearman']:.3f}.",
