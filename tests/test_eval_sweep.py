@@ -230,12 +230,19 @@ def test_weight_statistics_rows_when_the_layer_exists(suite_file, tmp_path):
 
     if weight_stats_function() is None:
         pytest.skip("scalefit.weightstats.measure.weight_stats_table is not there yet")
-    args = sweep_args(suite_file, tmp_path / "w", "--models", "tiny-a", "--steps", "0,8", "--weights")
+    args = sweep_args(suite_file, tmp_path / "w", "--models", "tiny-a", "--steps", "all", "--weights")
     result = run_cli(args)
     assert result.exit_code == 0, result.output
     weights = pd.read_parquet(tmp_path / "w" / "weights.parquet")
-    assert set(weights["step"]) == {0, 8} and set(weights["model"]) == {"tiny-a"}
+    assert set(weights["step"]) == {0, 1, 2, 4, 8} and set(weights["model"]) == {"tiny-a"}
     assert {"tensor", "stat", "value"} <= set(weights.columns)
+    # the trajectory command reads these tables as the sweep wrote them
+    result = run_cli(["trajectory", "--stat", "std", "--group", "mlp_in", "--data",
+                      str(tmp_path / "w" / "weights.parquet"), "--losses",
+                      str(tmp_path / "w" / "evals.parquet"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["n_points"] == 5 and doc["stat"] == "std / mlp_in"
 
 
 BAD = [
