@@ -102,8 +102,6 @@ def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field,
         raise InputError("--suite is required (pythia or a suite spec file)")
     if not out_dir:
         raise InputError("--out DIR is required (the sweep's results and resume state live there)")
-    import sys
-
     _quiet_libraries()
     if threads:
         import torch
@@ -128,15 +126,9 @@ def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field,
     summary = result["summary"]
     if as_json:
         click.echo(dumps(_summary_json(result)))
-    else:
-        rows = len(result["tables"].get("evals", ()))
-        click.echo(f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
-                   f"{len(summary.failed)} failed; {rows} evaluation rows in {out_dir}/evals.parquet "
-                   f"(report: {out_dir}/report.md)", err=True)
-    if len(failures):
-        for row in failures.itertuples(index=False):
-            click.echo(f"failed: {row.model} step {row.step} ({row.location}): {row.error}", err=True)
-        sys.exit(1)
+    from scalefit.evals.sweep_report import finish_sweep
+    finish_sweep(summary, failures, len(result["tables"].get("evals", ())),
+                 f"{out_dir}/evals.parquet", out_dir)
 
 
 @eval_command.command("merge")

@@ -84,3 +84,18 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
               "- `evals_wide.csv`: the table above", "- `run.json`: versions, device, dtype, options",
               "- `parts/`: one file per (checkpoint, measurement); a re-run skips what is there", ""]
     return write_text(out_dir, "report.md", "\n".join(lines))
+
+
+def finish_sweep(summary, failures: pd.DataFrame, n_rows: int, table_path: str, out_dir) -> None:
+    """The closing lines of a sweep on stderr; exit status 1 when any checkpoint failed."""
+    import sys
+
+    import click
+
+    click.echo(f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
+               f"{len(summary.failed)} failed; {n_rows} rows in {table_path} "
+               f"(report: {out_dir}/report.md)", err=True)
+    for row in failures.itertuples(index=False):
+        click.echo(f"failed: {row.model} step {row.step} ({row.location}): {row.error}", err=True)
+    if len(failures):
+        sys.exit(1)

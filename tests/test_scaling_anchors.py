@@ -2,7 +2,6 @@
 IsoFLOP exponents (skipped when ../shared/anchors is absent)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 

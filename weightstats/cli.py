@@ -5,7 +5,6 @@ layer's sweep engine (same suite, steps, shard, resume and failure conventions a
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import click
@@ -176,14 +175,9 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
         click.echo(dumps({"out": out_dir, "rows": 0 if table is None else int(len(table)),
                           "measured": summary.measured, "skipped": summary.skipped,
                           "failures": failures.to_dict("records"), "files": files}))
-    else:
-        click.echo(f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
-                   f"{len(summary.failed)} failed; {0 if table is None else len(table)} rows in "
-                   f"{out_dir}/weights.parquet (report: {out_dir}/report.md)", err=True)
-    if len(failures):
-        for row in failures.itertuples(index=False):
-            click.echo(f"failed: {row.model} step {row.step} ({row.location}): {row.error}", err=True)
-        sys.exit(1)
+    from scalefit.evals.sweep_report import finish_sweep
+    finish_sweep(summary, failures, 0 if table is None else len(table), f"{out_dir}/weights.parquet",
+                 out_dir)
 
 
 @weights.command("plot")
