@@ -21,6 +21,23 @@ import warnings
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+
+def _threads_from_argv(default: int = 1) -> str:
+    """--threads N, read before numpy/scipy load: BLAS libraries loaded later (scipy's own
+    OpenBLAS, which WeightWatcher's SVD uses) ignore threadpoolctl limits set before them."""
+    import sys
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return str(default)
+
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _threads_from_argv()
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -123,10 +140,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
 
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_info, threadpool_limits
 
+    import scipy.linalg  # noqa: F401  (load every BLAS before the limit is applied)
+    import scipy.stats  # noqa: F401
+    if not args.skip_ww:
+        import weightwatcher  # noqa: F401
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):
+        pools = {(p["internal_api"], p["num_threads"]) for p in threadpool_info()}
+        print(f"thread pools: {sorted(pools)}")
         t = bench_student_t(args.n_binned, args.n_scipy, args.nu, args.skip_scipy)
         m = bench_model(args.skip_ww)
     result = {"threads": args.threads, "load_avg_1m": os.getloadavg()[0], "student_t": t, "model": m}
