@@ -99,7 +99,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
         traj = traj.merge(sched, on=["model", "step"], how="left")
     found, summary = detect_transitions(
         traj, warmup_steps=warmup_steps, total_steps=total_steps, max_breakpoints=max_breakpoints,
-        min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap, seed=seed)
+        min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap, seed=seed, progress=True)
     picked = pick_transition_per_run(found, which)
     regressions, regression_note = _regress_families(picked, summary, seed)
     regression = regressions[0][1] if regressions else None

@@ -26,6 +26,40 @@ def stat_power_law(L, v0, c, E, p):
         return v0 + c * np.where(gap > 0, gap, np.nan) ** p
 
 
+P_BOUND = (-5.0, 5.0)
+REFINE_MAX_NFEV = 600
+N_REFINED = 3
+
+
+def _grid_starts(loss, value, E_fixed):
+    """The best (E, p, v0, c) of a grid: v0 and c are linear for fixed (E, p), so each grid
+    point is a closed-form least-squares line in gap^p (variable projection, as for the
+    Chinchilla form); the N_REFINED best seed lmfit."""
+    span = float(np.ptp(loss)) or 1.0
+    e_grid = ([E_fixed] if E_fixed is not None
+              else list(loss.min() - span * np.logspace(-3, 1.5, 28)))
+    p_grid = np.array([p for p in np.linspace(*P_BOUND, 41) if abs(p) > 1e-9])
+    y = value - value.mean()
+    syy = float(y @ y)
+    scored = []
+    for e0 in e_grid:
+        gap = loss - e0
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            x = gap[:, None] ** p_grid[None, :]
+        x_mean = x.mean(axis=0)
+        xc = x - x_mean
+        sxx = np.einsum("ij,ij->j", xc, xc)
+        sxy = xc.T @ y
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            c = sxy / sxx
+            rss = syy - c * sxy
+        for j in np.flatnonzero(np.isfinite(rss) & np.isfinite(c) & (sxx > 0)):
+            scored.append((float(rss[j]), float(e0), float(p_grid[j]),
+                           float(value.mean() - c[j] * x_mean[j]), float(c[j])))
+    scored.sort(key=lambda t: t[0])
+    return [t[1:] for t in scored[:N_REFINED]]
+
+
 def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") -> FitResult:
     """Fit value = v0 + c (L - E)^p by least squares (E fitted below min L unless given)."""
     loss = np.asarray(loss, dtype=float)
@@ -35,26 +69,18 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
     if len(loss) < MIN_POINTS:
         raise InputError(f"{label or 'trajectory'}: {len(loss)} points; the stat-vs-loss fit needs "
                          f"{MIN_POINTS}")
-    span = float(np.ptp(loss)) or 1.0
     model = lmfit.Model(stat_power_law, independent_vars=["L"])
     best = None
-    e_starts = [E] if E is not None else [loss.min() - f * span for f in (0.05, 0.3, 1.0, 3.0)]
-    for e0 in e_starts:
-        gap = loss - e0
-        slope, intercept = np.polyfit(np.log(gap), value, 1)  # near-log start for the shape
-        for p0 in (0.5, 1.0, 2.0, -0.5):
-            params = model.make_params(v0=float(np.min(value)), c=float(slope) or 1e-3, E=float(e0),
-                                       p=p0)
-            params["E"].set(max=float(loss.min()) - 1e-9, vary=E is None)
-            params["p"].set(min=-5, max=5)
-            params["c"].set(value=float(np.ptp(value) / max(np.ptp(gap ** p0), 1e-12))
-                            * np.sign(np.corrcoef(loss, value)[0, 1] or 1) * np.sign(p0))
-            try:
-                result = model.fit(value, params, L=loss, nan_policy="omit")
-            except (ValueError, TypeError):
-                continue
-            if np.isfinite(result.chisqr) and (best is None or result.chisqr < best.chisqr):
-                best = result
+    for e0, p0, v0, c0 in _grid_starts(loss, value, E):
+        params = model.make_params(v0=v0, c=c0, E=e0, p=p0)
+        params["E"].set(max=float(loss.min()) - 1e-9, vary=E is None)
+        params["p"].set(min=P_BOUND[0], max=P_BOUND[1])
+        try:
+            result = model.fit(value, params, L=loss, nan_policy="omit", max_nfev=REFINE_MAX_NFEV)
+        except (ValueError, TypeError):
+            continue
+        if np.isfinite(result.chisqr) and (best is None or result.chisqr < best.chisqr):
+            best = result
     if best is None:
         raise InputError(f"{label or 'trajectory'}: the stat-vs-loss power law did not fit")
     tss = float(np.sum((value - value.mean()) ** 2)) or 1.0

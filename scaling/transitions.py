@@ -64,14 +64,20 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
 
 
 def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
-                       total_steps: float | None = None, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       total_steps: float | None = None, progress: bool = False,
+                       **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Transitions of every run in a trajectory table (model, step, value[, lr, tokens]).
 
     `warmup_steps` / `total_steps` override what the table says or implies about the schedule.
-    Returns (transitions, per-run summary) as DataFrames.
+    Returns (transitions, per-run summary) as DataFrames. `progress` shows a bar over runs on
+    stderr (the bootstrap makes each run take seconds).
     """
+    from tqdm import tqdm
+
     all_rows, summaries = [], []
-    for model, run in traj.groupby("model", sort=True):
+    runs = traj.groupby("model", sort=True)
+    for model, run in tqdm(runs, total=runs.ngroups, desc="transitions", unit="run",
+                           disable=not progress, leave=False):
         landmarks = None
         if warmup_steps is not None:
             inferred = landmarks_for_run(run)

@@ -180,7 +180,7 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
                                   "--data", str(table), "--bootstrap", "40", "--json",
                                   "--out", str(out)])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)  # the progress bar is on stderr
     assert len(doc["runs"]) == 4
     assert doc["warmup_regression"]["params"]["slope"]["value"] == pytest.approx(1.0, abs=0.3)
     assert len(doc["warmup_regression_runs"]) == 4
@@ -190,7 +190,7 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
     result = runner.invoke(main, ["trajectory", "--stat", "t_nu", "--group", "mlp_in",
                                   "--data", str(table), "--json", "--out", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     assert doc["n_points"] > 100
     assert set(doc["pooled_fit"]["params"]) == {"v0", "c", "E", "p"}
     assert (tmp_path / "t" / "stat_vs_loss.png").exists()
