@@ -134,3 +134,37 @@ def test_suite_lr_and_tokens_follow_the_spec(suite_file):
     assert [g.tokens for g in grid] == [s * suite.tokens_per_step for s in suite.steps]
     assert grid[2].lr == pytest.approx(3e-3)  # end of warmup
     assert grid[-1].lr == pytest.approx(3e-4)  # cosine floor, 0.1 x peak
+
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+
+
+def _val_tokens(loaded, tmp_path):
+    model, tok, root = loaded
+    return np.asarray(tokenize_dataset(root / "data" / "val.txt", tok, tmp_path).tokens()[:1500], dtype=np.int64)
+
+
+@needs_cuda
+@pytest.mark.parametrize("stride", [None, 17])
+def test_cuda_fp32_loss_equals_the_cpu_hand_computation(loaded, suite_file, tmp_path, stride):  # pragma: no cover
+    tokens = _val_tokens(loaded, tmp_path)
+    want_sum, want_n = plain_window_nll(loaded[0], tokens, 64, stride)
+    info = checkpoint_grid(load_suite(suite_file), ["tiny-b"], [8])[0]
+    gpu_model, _ = load_checkpoint(info, "cuda", "float32")
+    result = measure_loss(gpu_model, tokens, context=64, stride=stride, batch_size=5)
+    assert result.n_tokens == want_n
+    assert result.loss == pytest.approx(want_sum / want_n, abs=1e-5)
+
+
+@needs_cuda
+def test_cuda_default_bf16_loss_is_within_bf16_rounding(loaded, suite_file, tmp_path):  # pragma: no cover
+    """What `scalefit eval` loads on a GPU by default: bf16 weights, autocast, chunked CE."""
+    tokens = _val_tokens(loaded, tmp_path)
+    want_sum, want_n = plain_window_nll(loaded[0], tokens, 64, None)
+    info = checkpoint_grid(load_suite(suite_file), ["tiny-b"], [8])[0]
+    gpu_model, _ = load_checkpoint(info, "auto", "auto")
+    assert next(gpu_model.parameters()).device.type == "cuda"
+    assert next(gpu_model.parameters()).dtype == torch.bfloat16
+    result = measure_loss(gpu_model, tokens, context=64)
+    assert result.loss == pytest.approx(want_sum / want_n, rel=1e-2)

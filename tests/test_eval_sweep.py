@@ -34,7 +34,9 @@ def suite_file():
 
 def sweep_args(suite_file, out, *extra):
     data = suite_file.parent / "data"
-    return ["eval", "--suite", str(suite_file), "--dataset", f"val={data / 'val.txt'}",
+    # the CPU unless a test names another device (a later --device wins): the tables are
+    # compared with CPU hand computations to 1e-5
+    return ["eval", "--suite", str(suite_file), "--device", "cpu", "--dataset", f"val={data / 'val.txt'}",
             "--dataset", f"test={data / 'test.jsonl'}", "--train-dataset", "val",
             "--max-tokens", str(MAX_TOKENS), "--steps", STEPS, "--threads", "1", "--no-progress",
             "--out", str(out), *extra]
@@ -289,3 +291,19 @@ def test_bad_suite_and_merge_input(tmp_path):
         result = run_cli(args)
         assert result.exit_code == 2 and message in result.stderr, result.output
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_cuda_sweep_matches_the_cpu_reference(reference, suite_file, tmp_path):  # pragma: no cover
+    """The same sweep on the GPU: fp32 to 1e-5 of the CPU table; the default (bf16) to 1%."""
+    ref = sorted_rows(pd.read_parquet(reference[0] / "evals.parquet"))
+    for dtype, tol in (("float32", dict(abs=1e-5)), ("auto", dict(rel=1e-2))):
+        out = tmp_path / dtype
+        result = run_cli(sweep_args(suite_file, out, "--device", "cuda", "--dtype", dtype))
+        assert result.exit_code == 0, result.output
+        got = sorted_rows(pd.read_parquet(out / "evals.parquet"))
+        assert got[KEYS].equals(ref[KEYS])
+        assert got["value"].to_numpy() == pytest.approx(ref["value"].to_numpy(), **tol)
+        meta = json.loads((out / "run.json").read_text())
+        assert meta["device"].startswith("cuda")
+        assert meta["dtype"] == ("float32" if dtype == "float32" else "bfloat16")

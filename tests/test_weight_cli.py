@@ -34,7 +34,9 @@ def run(*args):
 def swept(suite, tmp_path_factory):
     """The whole tiny suite measured once: (out folder, CLI result)."""
     out = tmp_path_factory.mktemp("sweep") / "w"
-    return out, run("--suite", suite[1], "--steps", "all", "--out", out, "--json", "--no-progress")
+    # on the CPU also where there is a GPU: the rows are compared with a CPU call to 1e-12
+    return out, run("--suite", suite[1], "--steps", "all", "--out", out, "--json", "--no-progress",
+                    "--device", "cpu")
 
 
 def test_suite_sweep_writes_tables_report_and_resumes(suite, swept):

@@ -162,4 +162,11 @@ def test_evals_sweep_hook_calls_this_function(tiny):
 def test_cuda_matches_cpu(tiny, table):  # pragma: no cover - runs where there is a GPU
     gpu = measure.weight_stats_table(tiny[0], model="tiny", step=7, device="cuda")
     merged = table.merge(gpu, on=["tensor", "group", "layer", "stat"])
-    assert np.allclose(merged["value_x"], merged["value_y"], rtol=1e-4, atol=1e-6, equal_nan=True)
+    assert len(merged) == len(table)
+    # Student-t nu of a near-Gaussian tensor (hundreds) is ill-conditioned: compare the tail
+    # index 1/nu, which is what the data determine (nu 356.11 vs 356.17 is 1/nu within 5e-7)
+    inverse = merged["stat"] == "t_nu"
+    cpu, gpu_values = merged["value_x"].copy(), merged["value_y"].copy()
+    cpu[inverse], gpu_values[inverse] = 1 / cpu[inverse], 1 / gpu_values[inverse]
+    close = np.isclose(cpu, gpu_values, rtol=1e-4, atol=1e-6, equal_nan=True)
+    assert close.all(), merged.loc[~close, ["tensor", "stat", "value_x", "value_y"]].to_string()

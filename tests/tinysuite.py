@@ -19,11 +19,20 @@ DEFAULT_MODELS = {"tiny-a": {"hidden_size": 32, "num_hidden_layers": 1, "num_att
                   "tiny-b": {"hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4}}
 
 
-def stdlib_documents(max_bytes: int, skip_bytes: int = 0) -> list[str]:
-    """Python standard-library source files, in sorted order, until max_bytes (after skip_bytes)."""
-    root = Path(sysconfig.get_paths()["stdlib"])
+def _source_files():
+    """Python sources in a fixed order: the stdlib's top level, then its sub-packages, then
+    site-packages (some images ship a trimmed stdlib; the later ones are read only if needed)."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    yield from sorted(stdlib.glob("*.py"))
+    yield from sorted(p for p in stdlib.glob("*/**/*.py") if "site-packages" not in p.parts)
+    yield from sorted(Path(sysconfig.get_paths()["purelib"]).rglob("*.py"))
+
+
+def stdlib_documents(max_bytes: int, skip_bytes: int = 0, min_docs: int = 1) -> list[str]:
+    """Python source files (standard library first), in sorted order, until max_bytes and
+    min_docs (after skip_bytes)."""
     docs, seen, total = [], 0, 0
-    for path in sorted(root.glob("*.py")):
+    for path in _source_files():
         try:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
@@ -33,7 +42,7 @@ def stdlib_documents(max_bytes: int, skip_bytes: int = 0) -> list[str]:
             continue
         docs.append(text)
         total += len(text.encode())
-        if total >= max_bytes:
+        if total >= max_bytes and len(docs) >= min_docs:
             break
     return docs
 
@@ -85,10 +94,13 @@ def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: in
         stream += [tokenizer.eos_token_id] + tokenizer(doc, add_special_tokens=False)["input_ids"]
     stream = torch.tensor(stream, dtype=torch.long)
 
-    eval_docs = stdlib_documents(eval_bytes, skip_bytes=tokenizer_bytes + 200_000)
+    # two documents at least: one for val.txt, one for test.jsonl, whatever this Python's files are
+    eval_docs = stdlib_documents(eval_bytes, skip_bytes=tokenizer_bytes + 200_000, min_docs=2)
     data = root / "data"
     data.mkdir(exist_ok=True)
-    half = max(1, len(eval_docs) // 2)
+    if len(eval_docs) < 2:
+        raise RuntimeError(f"tiny suite: only {len(eval_docs)} evaluation document(s) of Python source found")
+    half = len(eval_docs) // 2
     (data / "val.txt").write_text("\n".join(eval_docs[:half]))
     with open(data / "test.jsonl", "w") as fh:
         for doc in eval_docs[half:]:
