@@ -83,13 +83,20 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--shape", default="14m", choices=["14m", "160m"])
+    ap.add_argument("--logit-budgets", default="",
+                    help="also time scalefit with these cross-entropy chunk sizes (fp32 logit elements, "
+                         "comma-separated, e.g. 2**22,2**24); the default is the module's")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    from lm_eval.api.instance import Instance
-    from lm_eval.models.huggingface import HFLM
+    try:
+        from lm_eval.api.instance import Instance
+        from lm_eval.models.huggingface import HFLM
+    except ImportError as exc:  # e.g. a GPU box without the dataset stack: time the other two
+        print(f"lm-eval not importable ({exc}); timing scalefit and the bare forward pass only")
+        HFLM = None
 
     device = torch.device(args.device)
     tok = train_tokenizer(stdlib_documents(300_000), vocab_size=4096)
@@ -100,9 +107,10 @@ def main():
     text = text_of_tokens(tok, args.tokens)
     tokens = np.asarray([tok.eos_token_id] + tok(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
     n_scored = tokens.size - 1
-    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.batch, max_length=args.context,
-              device=str(device))
-    request = Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=0)
+    if HFLM is not None:
+        lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.batch, max_length=args.context,
+                  device=str(device))
+        request = Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=0)
 
     def run_scalefit():
         return measure_loss(model, tokens, context=args.context, batch_size=args.batch)
@@ -117,23 +125,26 @@ def main():
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    times = {"scalefit": [], "lm-eval": [], "bare forward": []}
+    paths = {"scalefit": run_scalefit, "lm-eval": run_lm_eval, "bare forward": run_bare}
+    if HFLM is None:
+        del paths["lm-eval"]
+    times = {name: [] for name in paths}
     results = {}
     short = tokens[: args.context * args.batch + 1]  # warm-up of all three on one batch
     measure_loss(model, short, context=args.context, batch_size=args.batch)
-    lm.loglikelihood_rolling([Instance(request_type="loglikelihood_rolling", doc={},
-                                       arguments=(tok.decode(short[1:].tolist()),), idx=0)], disable_tqdm=True)
+    if HFLM is not None:
+        lm.loglikelihood_rolling([Instance(request_type="loglikelihood_rolling", doc={},
+                                           arguments=(tok.decode(short[1:].tolist()),), idx=0)], disable_tqdm=True)
     bare_forward(model, short, args.context, args.batch, device)
     for _ in range(args.repeats):
-        for name, fn in (("scalefit", run_scalefit), ("lm-eval", run_lm_eval), ("bare forward", run_bare)):
+        for name, fn in paths.items():
             sync()
             seconds, out = timed(lambda: (fn(), sync())[0])
             times[name].append(seconds)
             results[name] = out
     rate = {k: n_scored / statistics.median(v) for k, v in times.items()}
     best = {k: n_scored / min(v) for k, v in times.items()}  # least disturbed by other processes
-    sf, le = results["scalefit"], results["lm-eval"]
-    lm_loss = -le / n_scored
+    sf = results["scalefit"]
     print(f"device {device}, threads {torch.get_num_threads()}, model pythia-{args.shape}-shaped "
           f"({sum(p.numel() for p in model.parameters()):,} params, vocab 50304), context {args.context}, "
           f"batch {args.batch}, {n_scored:,} scored tokens, median of {args.repeats} interleaved runs")
@@ -141,21 +152,40 @@ def main():
         print(f"  {name:13s} {rate[name]:10,.0f} tokens/s median, {best[name]:10,.0f} best   "
               f"({', '.join(f'{t:.2f}' for t in times[name])} s)")
     for peer, target in (("lm-eval", "2x"), ("bare forward", "0.80x")):
+        if peer not in rate:
+            continue
         print(f"  scalefit / {peer:13s} = {rate['scalefit'] / rate[peer]:.2f}x median, "
               f"{best['scalefit'] / best[peer]:.2f}x best   (target >= {target})")
-    print(f"  loss: scalefit {sf.loss:.6f} over {sf.n_tokens:,} tokens; lm-eval {lm_loss:.6f} "
-          f"(|diff| {abs(sf.loss - lm_loss):.2e}); ln(vocab) {math.log(50304):.4f}")
+    if "lm-eval" in results:
+        lm_loss = -results["lm-eval"] / n_scored
+        print(f"  loss: scalefit {sf.loss:.6f} over {sf.n_tokens:,} tokens; lm-eval {lm_loss:.6f} "
+              f"(|diff| {abs(sf.loss - lm_loss):.2e}); ln(vocab) {math.log(50304):.4f}")
+    if args.logit_budgets:
+        import scalefit.evals.loss as loss_module
+
+        default = loss_module.LOGIT_BUDGET if device.type == "cuda" else loss_module.CPU_LOGIT_BUDGET
+        for text_budget in args.logit_budgets.split(","):
+            budget = int(eval(text_budget, {}))  # "2**24" or a number
+            setattr(loss_module, "LOGIT_BUDGET" if device.type == "cuda" else "CPU_LOGIT_BUDGET", budget)
+            run_scalefit()
+            sync()
+            secs = [timed(lambda: (run_scalefit(), sync()))[0] for _ in range(args.repeats)]
+            print(f"  scalefit, logit chunk {budget:>11,} elements: {n_scored / statistics.median(secs):10,.0f} "
+                  f"tokens/s median" + ("  (the default)" if budget == default else ""))
+        setattr(loss_module, "LOGIT_BUDGET" if device.type == "cuda" else "CPU_LOGIT_BUDGET", default)
     if device.type == "cuda":
-        n_layer, d = layers, width
+        # Kaplan et al.'s forward count: 2 x non-embedding-lookup params (the unembedding is a
+        # matmul) + 2 n_layer n_ctx d for attention scores and values
         flops_per_token = 2 * sum(p.numel() for n, p in model.named_parameters() if "embed_in" not in n) \
-            + 2 * n_layer * args.context * d  # forward: matmuls + attention scores/values
+            + 2 * layers * args.context * width
         peak = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
         name = torch.cuda.get_device_name(device)
         p = next((v for k, v in peak.items() if k in name), None)
-        achieved = rate["scalefit"] * flops_per_token
-        mfu = f"{achieved / p:.1%} of {p / 1e12:.0f} TFLOP/s bf16 dense" if p else "peak unknown"
-        print(f"  {name}: scalefit forward {achieved / 1e12:.1f} TFLOP/s, MFU {mfu}")
-
+        print(f"  {name}, {flops_per_token / 1e9:.2f} GFLOP per token forward; model FLOP utilization "
+              f"against {'%.0f TFLOP/s bf16 dense (spec)' % (p / 1e12) if p else 'an unknown peak'}:")
+        for k in rate:
+            achieved = rate[k] * flops_per_token
+            print(f"    {k:13s} {achieved / 1e12:7.1f} TFLOP/s" + (f", MFU {achieved / p:.1%}" if p else ""))
 
 if __name__ == "__main__":
     main()

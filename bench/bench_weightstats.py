@@ -48,7 +48,12 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
-def bench_student_t(n_binned: int, n_scipy: int, nu_true: float, skip_scipy: bool) -> dict:
+def _sync(device) -> None:
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_student_t(n_binned: int, n_scipy: int, nu_true: float, skip_scipy: bool, device=None) -> dict:
     from scipy import stats
 
     from scalefit.weightstats.binned_fit import fit_family, standardized_histogram
@@ -56,7 +61,11 @@ def bench_student_t(n_binned: int, n_scipy: int, nu_true: float, skip_scipy: boo
     rng = np.random.default_rng(0)
     weights = torch.from_numpy((0.02 * rng.standard_t(nu_true, n_binned)).astype(np.float32))
     fit_family("student_t", standardized_histogram(weights[:10_000]))  # warm imports
-    hist, t_hist = timed(standardized_histogram, weights)
+    on_device = weights.to(device) if device is not None else weights
+    if device is not None:  # warm the device's kernels on the full size once
+        standardized_histogram(on_device)
+        _sync(device)
+    hist, t_hist = timed(lambda: (standardized_histogram(on_device), _sync(device))[0])
     fit, t_fit = timed(fit_family, "student_t", hist)
     sub = weights[:n_scipy]
     fit_sub = fit_family("student_t", standardized_histogram(sub))
@@ -82,14 +91,21 @@ def pythia_70m_shaped():
     return init_like_pythia(GPTNeoXForCausalLM(config).eval())
 
 
-def bench_model(skip_ww: bool) -> dict:
+def bench_model(skip_ww: bool, device=None) -> dict:
     from scalefit.weightstats.measure import weight_stats_table
 
     model = pythia_70m_shaped()
+    if device is not None:
+        model = model.to(device)
+        weight_stats_table(model, model="warm-up", device=device)  # CUDA context and kernels
+        _sync(device)
     n_params = sum(p.numel() for p in model.parameters())
-    table, t_full = timed(weight_stats_table, model, model="pythia-70m-shaped")
-    spectra_only, t_spectra = timed(weight_stats_table, model, fit_families=False, groups=False, split=False)
-    out = {"params": n_params, "scalefit_full_pass_s": t_full, "scalefit_rows": len(table),
+    table, t_full = timed(lambda: (weight_stats_table(model, model="pythia-70m-shaped", device=device),
+                                   _sync(device))[0])
+    spectra_only, t_spectra = timed(lambda: (weight_stats_table(model, fit_families=False, groups=False,
+                                                                split=False, device=device), _sync(device))[0])
+    out = {"params": n_params, "device": str(device or "cpu"), "scalefit_full_pass_s": t_full,
+           "scalefit_rows": len(table),
            "scalefit_tensors": int(table["tensor"].nunique()), "scalefit_spectra_moments_only_s": t_spectra}
     if skip_ww:
         return out
@@ -115,6 +131,7 @@ def bench_model(skip_ww: bool) -> dict:
     t0 = time.perf_counter()
     for name in both["tensor"]:
         spectrum_stats(params[name])
+    _sync(device)
     t_same = time.perf_counter() - t0
     out.update({"weightwatcher_analyze_s": t_ww, "weightwatcher_layers": len(details), "matched_layers": len(both),
                 "time_ratio_ww_over_full_pass": t_ww / t_full,
@@ -137,6 +154,8 @@ def main() -> None:
     parser.add_argument("--nu", type=float, default=4.0, help="true nu of the synthetic weights")
     parser.add_argument("--skip-scipy", action="store_true", help="skip scipy.stats.t.fit (tens of seconds)")
     parser.add_argument("--skip-ww", action="store_true", help="skip WeightWatcher")
+    parser.add_argument("--device", default=None,
+                        help="run scalefit's side on this device (e.g. cuda); WeightWatcher picks its own")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
 
@@ -150,14 +169,14 @@ def main() -> None:
     with threadpool_limits(args.threads):
         pools = {(p["internal_api"], p["num_threads"]) for p in threadpool_info()}
         print(f"thread pools: {sorted(pools)}")
-        t = bench_student_t(args.n_binned, args.n_scipy, args.nu, args.skip_scipy)
-        m = bench_model(args.skip_ww)
+        t = bench_student_t(args.n_binned, args.n_scipy, args.nu, args.skip_scipy, args.device)
+        m = bench_model(args.skip_ww, args.device)
     result = {"threads": args.threads, "load_avg_1m": os.getloadavg()[0], "student_t": t, "model": m}
     if args.json:
         print(json.dumps(result, indent=2, default=float))
         return
     print(f"threads {args.threads}, machine load (1 min avg) {result['load_avg_1m']:.1f}")
-    print(f"\n[1] Student-t fit, weights ~ 0.02 * t(nu={args.nu:g})")
+    print(f"\n[1] Student-t fit, weights ~ 0.02 * t(nu={args.nu:g}); scalefit's histogram on {args.device or 'cpu'}")
     print(f"  scalefit binned MLE, {t['n_binned']:,} weights: {t['binned_total_s']:.3f} s "
           f"(histogram {t['binned_hist_s']:.3f} s + fit {t['binned_fit_s']:.4f} s), nu = {t['nu_binned_10M']:.4f}")
     if "scipy_fit_s" in t:
@@ -165,7 +184,8 @@ def main() -> None:
         print(f"  ratio scipy(1M) / scalefit(10M): {t['time_ratio_scipy_1M_over_binned_10M']:.1f}x")
         print(f"  same 1M weights: binned nu = {t['nu_binned_1M']:.4f} vs exact {t['nu_scipy_1M']:.4f} "
               f"(relative difference {100 * t['nu_rel_diff_same_1M']:.3f}%, scale {100 * t['scale_rel_diff_same_1M']:.4f}%)")
-    print(f"\n[2] Pythia-70M-shaped GPT-NeoX, random Pythia init ({m['params']:,} parameters)")
+    print(f"\n[2] Pythia-70M-shaped GPT-NeoX, random Pythia init ({m['params']:,} parameters), "
+          f"scalefit on {m['device']}")
     print(f"  scalefit full pass (moments, quantiles, spectra, 6 families; {m['scalefit_tensors']} tensors incl. "
           f"Q/K/V parts and groups; {m['scalefit_rows']:,} rows): {m['scalefit_full_pass_s']:.2f} s")
     print(f"  scalefit moments + spectra only (no families, groups, QKV split): {m['scalefit_spectra_moments_only_s']:.2f} s")
