@@ -68,6 +68,12 @@ def bare_forward(model, tokens: np.ndarray, context: int, batch: int, device) ->
                 model(input_ids=torch.from_numpy(rows).to(device), use_cache=False).logits
 
 
+def parse_count(text: str) -> int:
+    """A count written as a number or a power: "16777216" or "2**24"."""
+    base, _, exponent = text.strip().partition("**")
+    return int(base) ** int(exponent) if exponent else int(base)
+
+
 def timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -163,16 +169,16 @@ def main():
     if args.logit_budgets:
         import scalefit.evals.loss as loss_module
 
-        default = loss_module.LOGIT_BUDGET if device.type == "cuda" else loss_module.CPU_LOGIT_BUDGET
-        for text_budget in args.logit_budgets.split(","):
-            budget = int(eval(text_budget, {}))  # "2**24" or a number
-            setattr(loss_module, "LOGIT_BUDGET" if device.type == "cuda" else "CPU_LOGIT_BUDGET", budget)
+        attribute = "LOGIT_BUDGET" if device.type == "cuda" else "CPU_LOGIT_BUDGET"
+        default = getattr(loss_module, attribute)
+        for budget in map(parse_count, args.logit_budgets.split(",")):
+            setattr(loss_module, attribute, budget)
             run_scalefit()
             sync()
             secs = [timed(lambda: (run_scalefit(), sync()))[0] for _ in range(args.repeats)]
             print(f"  scalefit, logit chunk {budget:>11,} elements: {n_scored / statistics.median(secs):10,.0f} "
                   f"tokens/s median" + ("  (the default)" if budget == default else ""))
-        setattr(loss_module, "LOGIT_BUDGET" if device.type == "cuda" else "CPU_LOGIT_BUDGET", default)
+        setattr(loss_module, attribute, default)
     if device.type == "cuda":
         # Kaplan et al.'s forward count: 2 x non-embedding-lookup params (the unembedding is a
         # matmul) + 2 n_layer n_ctx d for attention scores and values
@@ -186,6 +192,7 @@ def main():
         for k in rate:
             achieved = rate[k] * flops_per_token
             print(f"    {k:13s} {achieved / 1e12:7.1f} TFLOP/s" + (f", MFU {achieved / p:.1%}" if p else ""))
+
 
 if __name__ == "__main__":
     main()

@@ -25,10 +25,14 @@ def suite_file():
 
 
 @pytest.fixture(scope="module")
-def loaded(suite_file):
-    suite = load_suite(suite_file)
-    info = checkpoint_grid(suite, ["tiny-b"], [8])[0]
-    model, tok = load_checkpoint(info, "cpu", "float32")
+def tiny_b_step8(suite_file):
+    """The checkpoint the loss tests measure."""
+    return checkpoint_grid(load_suite(suite_file), ["tiny-b"], [8])[0]
+
+
+@pytest.fixture(scope="module")
+def loaded(suite_file, tiny_b_step8):
+    model, tok = load_checkpoint(tiny_b_step8, "cpu", "float32")
     return model, tok, suite_file.parent
 
 
@@ -136,7 +140,6 @@ def test_suite_lr_and_tokens_follow_the_spec(suite_file):
     assert grid[-1].lr == pytest.approx(3e-4)  # cosine floor, 0.1 x peak
 
 
-
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
 
 
@@ -147,23 +150,21 @@ def _val_tokens(loaded, tmp_path):
 
 @needs_cuda
 @pytest.mark.parametrize("stride", [None, 17])
-def test_cuda_fp32_loss_equals_the_cpu_hand_computation(loaded, suite_file, tmp_path, stride):  # pragma: no cover
+def test_cuda_fp32_loss_equals_the_cpu_hand_computation(loaded, tiny_b_step8, tmp_path, stride):  # pragma: no cover
     tokens = _val_tokens(loaded, tmp_path)
     want_sum, want_n = plain_window_nll(loaded[0], tokens, 64, stride)
-    info = checkpoint_grid(load_suite(suite_file), ["tiny-b"], [8])[0]
-    gpu_model, _ = load_checkpoint(info, "cuda", "float32")
+    gpu_model, _ = load_checkpoint(tiny_b_step8, "cuda", "float32")
     result = measure_loss(gpu_model, tokens, context=64, stride=stride, batch_size=5)
     assert result.n_tokens == want_n
     assert result.loss == pytest.approx(want_sum / want_n, abs=1e-5)
 
 
 @needs_cuda
-def test_cuda_default_bf16_loss_is_within_bf16_rounding(loaded, suite_file, tmp_path):  # pragma: no cover
+def test_cuda_default_bf16_loss_is_within_bf16_rounding(loaded, tiny_b_step8, tmp_path):  # pragma: no cover
     """What `scalefit eval` loads on a GPU by default: bf16 weights, autocast, chunked CE."""
     tokens = _val_tokens(loaded, tmp_path)
     want_sum, want_n = plain_window_nll(loaded[0], tokens, 64, None)
-    info = checkpoint_grid(load_suite(suite_file), ["tiny-b"], [8])[0]
-    gpu_model, _ = load_checkpoint(info, "auto", "auto")
+    gpu_model, _ = load_checkpoint(tiny_b_step8, "auto", "auto")
     assert next(gpu_model.parameters()).device.type == "cuda"
     assert next(gpu_model.parameters()).dtype == torch.bfloat16
     result = measure_loss(gpu_model, tokens, context=64)
