@@ -20,7 +20,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
-from scalefit.scaling.fit import fit_law
+from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.objective import huber, huber_grad
 
 DELTA = 1e-3

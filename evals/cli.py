@@ -126,7 +126,7 @@ def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field,
     summary = result["summary"]
     if as_json:
         click.echo(dumps(_summary_json(result)))
-    from scalefit.evals.sweep_report import finish_sweep
+    from scalefit.sweep.report import finish_sweep
     finish_sweep(summary, failures, len(result["tables"].get("evals", ())),
                  f"{out_dir}/evals.parquet", out_dir)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.evals.sweep import Measurement
+from scalefit.sweep.engine import Measurement
 
 ACC_METRICS = ("acc", "acc_norm", "exact_match", "perplexity", "word_perplexity")
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.evals.checkpoints import checkpoint_grid, cleanup_checkpoint, load_checkpoint, pick_device_dtype
-from scalefit.evals.suites import load_suite, select_steps
+from scalefit.sweep.checkpoints import checkpoint_grid, cleanup_checkpoint, load_checkpoint, pick_device_dtype
+from scalefit.sweep.suites import load_suite, select_steps
 from scalefit.evals.tokens import TOKEN_SUFFIXES, iter_documents, open_token_file
-from scalefit.evals.sweep import (collect_failures, collect_parts, parse_shard, run_sweep, shard_grid,
+from scalefit.sweep.engine import (collect_failures, collect_parts, parse_shard, run_sweep, shard_grid,
                                   write_failures, write_tables)
 
 
@@ -104,8 +104,8 @@ def plan(opts: EvalOptions):
 
 def consolidate(out_dir, meta: dict) -> dict[str, pd.DataFrame]:
     """Rebuild the tables, failures.csv, evals_wide.csv, report and metadata from the parts on disk."""
-    from scalefit.evals.runinfo import metadata_name, write_metadata
-    from scalefit.evals.sweep_report import wide_evals, write_report
+    from scalefit.sweep.runinfo import metadata_name, write_metadata
+    from scalefit.sweep.report import wide_evals, write_report
 
     tables = collect_parts([out_dir])
     failures = collect_failures([out_dir])
@@ -122,7 +122,7 @@ def evaluate(opts: EvalOptions) -> dict:
     """Run the sweep of `opts`; returns summary, metadata and tables (also written to opts.out_dir)."""
     import torch
 
-    from scalefit.evals.runinfo import now, run_metadata
+    from scalefit.sweep.runinfo import now, run_metadata
 
     suite, grid, measurements, device, dtype, shard = plan(opts)
     torch.manual_seed(opts.seed)
@@ -153,7 +153,7 @@ def evaluate(opts: EvalOptions) -> dict:
 
 def merge(dirs, out_dir) -> dict:
     """Consolidate sweep folders (shards) into one set of tables, report and run.json in out_dir."""
-    from scalefit.evals.runinfo import now, read_metadata
+    from scalefit.sweep.runinfo import now, read_metadata
 
     dirs = [str(d) for d in dirs]
     for d in dirs:
@@ -165,9 +165,9 @@ def merge(dirs, out_dir) -> dict:
             "device": ", ".join(sorted({str(r.get("device")) for r in runs})) or None,
             "dtype": ", ".join(sorted({str(r.get("dtype")) for r in runs})) or None,
             "seed": ", ".join(sorted({str(r.get("seed")) for r in runs})) or None, "shard": None}
-    from scalefit.evals.sweep import merge_sweeps
-    from scalefit.evals.runinfo import write_metadata
-    from scalefit.evals.sweep_report import wide_evals, write_report
+    from scalefit.sweep.engine import merge_sweeps
+    from scalefit.sweep.runinfo import write_metadata
+    from scalefit.sweep.report import wide_evals, write_report
 
     tables = merge_sweeps(dirs, out_dir)
     failures = tables.pop("failures")

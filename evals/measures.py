@@ -13,7 +13,7 @@ import pandas as pd
 
 from scalefit.errors import InputError
 from scalefit.evals.loss import measure_loss
-from scalefit.evals.sweep import Measurement
+from scalefit.sweep.engine import Measurement
 from scalefit.evals.tokens import token_byte_lengths, tokenize_dataset, tokenizer_fingerprint
 
 

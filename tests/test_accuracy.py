@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from scalefit.errors import InputError
-from scalefit.scaling import laws
-from scalefit.scaling.accuracy import accuracy_with_ci, chained_accuracy, fit_accuracy
-from scalefit.scaling.downstream import run_downstream
+from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.relations import forms as relation_forms
+from scalefit.scaling.relations.accuracy import accuracy_with_ci, chained_accuracy, fit_accuracy
+from scalefit.scaling.relations.downstream import run_downstream
 
 SIGMOID = {"a": 0.55, "k": -2.5, "L0": 3.4, "b": 0.25}
 EXPONENTIAL = {"eps": 0.86, "k": 2.2, "gamma": 0.71}
@@ -18,7 +19,7 @@ EXPONENTIAL = {"eps": 0.86, "k": 2.2, "gamma": 0.71}
 def test_sigmoid_recovery_with_bootstrap():
     rng = np.random.default_rng(0)
     L = np.linspace(2.0, 5.5, 80)
-    acc = laws.sigmoid_accuracy(L, **SIGMOID) + rng.normal(0, 0.004, L.size)
+    acc = relation_forms.sigmoid_accuracy(L, **SIGMOID) + rng.normal(0, 0.004, L.size)
     res = fit_accuracy(L, acc, "sigmoid", n_bootstrap=200, seed=1)
     assert res.converged and not res.warnings
     for name, value in SIGMOID.items():
@@ -26,14 +27,14 @@ def test_sigmoid_recovery_with_bootstrap():
         lo, hi = res.params[name].ci95
         assert lo < value < hi, name
     at = accuracy_with_ci(res, 2.5)
-    truth = float(laws.sigmoid_accuracy(2.5, **SIGMOID))
+    truth = float(relation_forms.sigmoid_accuracy(2.5, **SIGMOID))
     assert at["value"] == pytest.approx(truth, abs=0.005)
     assert at["ci95"][0] < truth < at["ci95"][1]
 
 
 def test_sigmoid_for_an_error_rate_rising_with_loss():
     L = np.linspace(2.0, 5.5, 40)
-    err = 1 - laws.sigmoid_accuracy(L, **SIGMOID)  # k > 0 form
+    err = 1 - relation_forms.sigmoid_accuracy(L, **SIGMOID)  # k > 0 form
     res = fit_accuracy(L, err, "sigmoid")
     np.testing.assert_allclose(res.model_result.best_fit, err, atol=1e-4)
     assert res.value("k") > 0
@@ -42,7 +43,7 @@ def test_sigmoid_for_an_error_rate_rising_with_loss():
 def test_exponential_error_recovery():
     rng = np.random.default_rng(2)
     L = np.linspace(2.4, 6.0, 30)
-    err = laws.exponential_error(L, **EXPONENTIAL) + rng.normal(0, 0.002, L.size)
+    err = relation_forms.exponential_error(L, **EXPONENTIAL) + rng.normal(0, 0.002, L.size)
     res = fit_accuracy(L, err, "exponential-error", n_bootstrap=200)
     for name, value in EXPONENTIAL.items():
         assert res.value(name) == pytest.approx(value, rel=0.08), name
@@ -51,26 +52,26 @@ def test_exponential_error_recovery():
 
 
 def test_chained_prediction_composes_law_and_accuracy():
-    from scalefit.scaling.fit import fit_law
+    from scalefit.scaling.laws.fit import fit_law
     N, tpp = np.meshgrid(np.geomspace(3e7, 3e9, 6), [5, 20, 80], indexing="ij")
     N, D = N.ravel(), (N * tpp).ravel()
     chin = dict(E=1.7, A=400.0, B=1800.0, alpha=0.34, beta=0.36)
-    L = laws.chinchilla(N, D, **chin)
+    L = law_forms.chinchilla(N, D, **chin)
     loss_fit = fit_law(pd.DataFrame({"params": N, "tokens": D, "loss": L}), "chinchilla")
-    acc_fit = fit_accuracy(L, laws.sigmoid_accuracy(L, **SIGMOID), "sigmoid")
+    acc_fit = fit_accuracy(L, relation_forms.sigmoid_accuracy(L, **SIGMOID), "sigmoid")
     task_loss, acc = chained_accuracy(loss_fit, acc_fit, 7e9, 1.4e11)
-    true_loss = laws.chinchilla(7e9, 1.4e11, **chin)
+    true_loss = law_forms.chinchilla(7e9, 1.4e11, **chin)
     assert float(task_loss) == pytest.approx(true_loss, rel=1e-3)
-    assert float(acc) == pytest.approx(laws.sigmoid_accuracy(true_loss, **SIGMOID), abs=2e-3)
+    assert float(acc) == pytest.approx(relation_forms.sigmoid_accuracy(true_loss, **SIGMOID), abs=2e-3)
 
 
 def test_relation_accuracy_through_run_downstream():
     L = np.linspace(2.0, 5.5, 30)
-    frame = pd.DataFrame({"loss": L, "acc": laws.sigmoid_accuracy(L, **SIGMOID)})
+    frame = pd.DataFrame({"loss": L, "acc": relation_forms.sigmoid_accuracy(L, **SIGMOID)})
     out = run_downstream(frame, "loss", "acc", relation="sigmoid", at_x=3.0, n_bootstrap=20)
     assert set(out["params"]) == {"a", "k", "L0", "b"}
     assert out["prediction"]["value"] == pytest.approx(
-        float(laws.sigmoid_accuracy(3.0, **SIGMOID)), abs=1e-3)
+        float(relation_forms.sigmoid_accuracy(3.0, **SIGMOID)), abs=1e-3)
 
 
 def test_bad_accuracy_input():

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalefit.scaling.accuracy import fit_accuracy, predict_accuracy
-from scalefit.scaling.downstream import run_downstream
+from scalefit.scaling.relations.accuracy import fit_accuracy, predict_accuracy
+from scalefit.scaling.relations.downstream import run_downstream
 
 # mlfoundations/scaling scaling/constants.py SUBSET: the 17 tasks of the paper's top-1 error
 GADRE_SUBSET = ["bigbench_operators", "pubmed_qa_labeled", "hellaswag_zeroshot", "boolq",
@@ -110,7 +110,7 @@ def ladder(anchors):
 
 
 def ladder_two_step(runs, key):
-    from scalefit.scaling.fit import fit_law, predict
+    from scalefit.scaling.laws.fit import fit_law, predict
     bpb = f"eval/downstream_bpb/{key}_rc_5shot_bpb"
     acc = f"eval/downstream/{key}_rc_5shot_len_norm"
     step1, step2, targets = [], [], {}

@@ -13,9 +13,9 @@ torch.set_num_threads(1)
 from tinysuite import cached_tiny_suite, plain_window_nll  # noqa: E402
 
 from scalefit.errors import InputError  # noqa: E402
-from scalefit.evals.checkpoints import checkpoint_grid, load_checkpoint  # noqa: E402
+from scalefit.sweep.checkpoints import checkpoint_grid, load_checkpoint  # noqa: E402
 from scalefit.evals.loss import measure_loss, window_plan  # noqa: E402
-from scalefit.evals.suites import load_suite  # noqa: E402
+from scalefit.sweep.suites import load_suite  # noqa: E402
 from scalefit.evals.tokens import open_token_file, token_byte_lengths, tokenize_dataset  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from scalefit.errors import InputError
-from scalefit.evals.suites import LRSchedule, load_suite, lr_at_step, select_steps
+from scalefit.sweep.suites import LRSchedule, load_suite, lr_at_step, select_steps
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from scalefit.errors import InputError
-from scalefit.scaling import laws
-from scalefit.scaling.downstream import run_downstream, split_by_compute
-from scalefit.scaling.loss2loss import (fit_loss_to_loss, fit_shifted_power, pair_losses,
+from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.relations import forms as relation_forms
+from scalefit.scaling.relations.downstream import run_downstream, split_by_compute
+from scalefit.scaling.relations.loss2loss import (fit_loss_to_loss, fit_shifted_power, pair_losses,
                                         prediction_with_ci)
 
 TRUE = {"K": 0.62, "kappa": 1.12, "E_x": 1.95, "E_y": 0.85}
@@ -29,8 +30,8 @@ def sweep(noise=0.002, seed=3):
     N, tpp = np.meshgrid(np.geomspace(2e7, 2e9, 8), [3, 8, 20, 50, 120], indexing="ij")
     N, D = N.ravel(), (N * tpp).ravel()
     k = KAPLAN_X
-    Lx = laws.kaplan_nde(N, D, **k)
-    Ly = laws.shifted_power_law(Lx, **TRUE)
+    Lx = law_forms.kaplan_nde(N, D, **k)
+    Ly = relation_forms.shifted_power_law(Lx, **TRUE)
     rows = []
     for data, L in (("web", Lx), ("code", Ly)):
         L = L * np.exp(rng.normal(0, noise, L.size))
@@ -41,7 +42,7 @@ def sweep(noise=0.002, seed=3):
 def test_fixed_e_recovers_k_and_kappa_with_bootstrap_ci():
     g = gaps()
     x = TRUE["E_x"] + g
-    y = laws.shifted_power_law(x, **TRUE) * np.exp(np.random.default_rng(1).normal(0, 0.003,
+    y = relation_forms.shifted_power_law(x, **TRUE) * np.exp(np.random.default_rng(1).normal(0, 0.003,
                                                                                    g.size))
     res = fit_shifted_power(x, y, E_x=TRUE["E_x"], E_y=TRUE["E_y"], n_bootstrap=300, seed=2)
     assert res.converged and res.law == "shifted-power"
@@ -54,14 +55,14 @@ def test_fixed_e_recovers_k_and_kappa_with_bootstrap_ci():
     assert res.params["E_x"].value == TRUE["E_x"]  # given, not fitted: no interval
     assert np.isnan(res.params["E_x"].ci95[0])
     pred = prediction_with_ci(res, 2.2)
-    truth = float(laws.shifted_power_law(2.2, **TRUE))
+    truth = float(relation_forms.shifted_power_law(2.2, **TRUE))
     assert pred["value"] == pytest.approx(truth, rel=0.005)
     assert pred["ci95"][0] < truth < pred["ci95"][1]
 
 
 def test_huber_method_agrees_on_clean_data():
     x = TRUE["E_x"] + gaps()
-    y = laws.shifted_power_law(x, **TRUE)
+    y = relation_forms.shifted_power_law(x, **TRUE)
     ols = fit_shifted_power(x, y, E_x=TRUE["E_x"], E_y=TRUE["E_y"])
     hub = fit_shifted_power(x, y, E_x=TRUE["E_x"], E_y=TRUE["E_y"], method="huber",
                             n_bootstrap=20)
@@ -72,7 +73,7 @@ def test_huber_method_agrees_on_clean_data():
 
 def test_free_e_recovers_all_four():
     x = TRUE["E_x"] + np.geomspace(0.05, 4.0, 80)
-    y = laws.shifted_power_law(x, **TRUE) * np.exp(np.random.default_rng(4).normal(0, 5e-4,
+    y = relation_forms.shifted_power_law(x, **TRUE) * np.exp(np.random.default_rng(4).normal(0, 5e-4,
                                                                                    x.size))
     res = fit_shifted_power(x, y, n_bootstrap=30, seed=1)
     assert res.extra["e_free"]
@@ -109,11 +110,11 @@ def test_pairing_by_compute_takes_each_budgets_best_run():
 
 def test_train_to_test_pairs_two_columns_of_one_model():
     runs = sweep().query("data == 'web'").reset_index(drop=True)
-    runs["code_loss"] = laws.shifted_power_law(runs["val_loss"], **TRUE)
+    runs["code_loss"] = relation_forms.shifted_power_law(runs["val_loss"], **TRUE)
     runs.loc[3, "code_loss"] = np.nan  # a missing measurement drops that run, not the table
     lp = pair_losses(runs, "val_loss", "code_loss")
     assert len(lp.pairs) == len(runs) - 1
-    np.testing.assert_allclose(lp.pairs["y"], laws.shifted_power_law(lp.pairs["x"], **TRUE))
+    np.testing.assert_allclose(lp.pairs["y"], relation_forms.shifted_power_law(lp.pairs["x"], **TRUE))
 
 
 def test_holdout_scores_largest_compute_beside_plain_law():
@@ -133,10 +134,10 @@ def test_at_n_d_chains_kaplan_then_relation():
     runs = sweep(noise=0.0)
     out = run_downstream(runs, "val_loss", "val_loss", pairing="train-to-train", x_from="web",
                          y_from="code", at_nd=(5e9, 1e11), n_bootstrap=50)
-    truth_x = float(laws.kaplan_nde(5e9, 1e11, **KAPLAN_X))
+    truth_x = float(law_forms.kaplan_nde(5e9, 1e11, **KAPLAN_X))
     pr = out["prediction"]
     assert pr["x_predicted"] == pytest.approx(truth_x, rel=0.01)
-    assert pr["value"] == pytest.approx(float(laws.shifted_power_law(truth_x, **TRUE)),
+    assert pr["value"] == pytest.approx(float(relation_forms.shifted_power_law(truth_x, **TRUE)),
                                         rel=0.01)
 
 
@@ -169,7 +170,7 @@ def test_split_by_compute_refuses_holding_out_everything():
 
 def test_kaplan_fit_of_one_dataset_is_reused_across_pairs():
     """Each dataset's E is fitted once however many pairs it enters; new data is refitted."""
-    from scalefit.scaling.loss2loss import kaplan_fit
+    from scalefit.scaling.relations.loss2loss import kaplan_fit
 
     rng = np.random.default_rng(3)
     N = np.repeat([1e7, 3e7, 1e8, 3e8], 3)

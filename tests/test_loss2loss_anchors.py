@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from scalefit.scaling.downstream import run_downstream
+from scalefit.scaling.relations.downstream import run_downstream
 
 X_FROM = "fineweb-edu-100b"
 

@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
-from scalefit.scaling import cli_predict, laws
+from scalefit.scaling.relations import cli as cli_predict
+from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.relations import forms as relation_forms
 
 PARAM_KEYS = {"value", "stderr", "ci95"}
 REL = {"K": 0.7, "kappa": 1.1, "E_x": 1.2, "E_y": 0.5}
@@ -26,8 +28,8 @@ def mini_suite_table(path, seed=0):
                                    ("code", "code", [1146880])):
         for model, n in sizes.items():
             for d in token_list:
-                prose_val = float(laws.kaplan_nde(n, d, **PROSE)) * np.exp(rng.normal(0, 2e-3))
-                code_test = float(laws.shifted_power_law(prose_val, **REL))
+                prose_val = float(law_forms.kaplan_nde(n, d, **PROSE)) * np.exp(rng.normal(0, 2e-3))
+                code_test = float(relation_forms.shifted_power_law(prose_val, **REL))
                 code_test *= np.exp(rng.normal(0, 2e-3))
                 own = prose_val if dist == "prose" else code_test * 0.98
                 rows.append({"model": model, "run": f"{part}/{model}-D{d}", "part": part,
@@ -70,7 +72,7 @@ def test_no_data_uses_shipped_table_json_shape(shipped):
     assert lo < doc["params"]["kappa"]["value"] < hi
     pred = doc["prediction"]
     assert set(pred) >= {"value", "ci95"} and pred["at_x"] == 3.0
-    assert pred["value"] == pytest.approx(float(laws.shifted_power_law(3.0, **REL)), rel=0.02)
+    assert pred["value"] == pytest.approx(float(relation_forms.shifted_power_law(3.0, **REL)), rel=0.02)
     assert pred["ci95"][0] < pred["value"] < pred["ci95"][1]
     held = doc["holdout"]
     assert held["n"] == 3 and len(held["points"]) == 3
@@ -121,14 +123,14 @@ def test_fit_shifted_power_on_a_file(tmp_path):
 def test_accuracy_relation_from_the_cli(tmp_path):
     L = np.linspace(2.0, 5.0, 25)
     data = tmp_path / "evals.json"
-    pd.DataFrame({"lambada_nll": L, "piqa_acc": laws.sigmoid_accuracy(L, 0.5, -2.0, 3.5, 0.3)}
+    pd.DataFrame({"lambada_nll": L, "piqa_acc": relation_forms.sigmoid_accuracy(L, 0.5, -2.0, 3.5, 0.3)}
                  ).to_json(data, orient="records")
     doc = json.loads(invoke(["predict", "downstream", "--data", str(data), "--x", "lambada_nll",
                              "--y", "piqa_acc", "--relation", "sigmoid", "--at-x", "2.5",
                              "--json", "--bootstrap", "20"]).stdout)
     assert set(doc["params"]) == {"a", "k", "L0", "b"}
     assert doc["prediction"]["value"] == pytest.approx(
-        float(laws.sigmoid_accuracy(2.5, 0.5, -2.0, 3.5, 0.3)), abs=1e-3)
+        float(relation_forms.sigmoid_accuracy(2.5, 0.5, -2.0, 3.5, 0.3)), abs=1e-3)
 
 
 def one_line_error(args, *fragments):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from scalefit.scaling.fit import fit_law
-from scalefit.scaling.published import published_laws
+from scalefit.scaling.laws.fit import fit_law
+from scalefit.scaling.laws.published import published_laws
 
 
 def epoch_runs(anchors):

@@ -8,8 +8,8 @@ import pandas as pd
 from click.testing import CliRunner
 
 from scalefit.cli import main
-from scalefit.scaling import laws
-from scalefit.scaling.cli import default_runs_path
+from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.laws.cli import default_runs_path
 
 PARAM_KEYS = {"value", "stderr", "ci95"}
 
@@ -19,7 +19,7 @@ def make_runs(path):
     N, tpp = np.meshgrid(np.geomspace(2e7, 5e9, 7), [4, 10, 25, 60, 150], indexing="ij")
     N = N.ravel()
     D = N * tpp.ravel()
-    L = laws.chinchilla(N, D, 1.8, 480, 2000, 0.35, 0.37) * np.exp(rng.normal(0, 0.004, N.size))
+    L = law_forms.chinchilla(N, D, 1.8, 480, 2000, 0.35, 0.37) * np.exp(rng.normal(0, 0.004, N.size))
     df = pd.DataFrame({"model": [f"m{i}" for i in range(N.size)], "params": N,
                        "params_nonembed": 0.85 * N, "tokens": D, "flops": 6 * N * D, "loss": L})
     df.to_csv(path, index=False)
@@ -107,11 +107,11 @@ def test_holdout_keeps_largest_compute_runs_out(tmp_path):
 
 
 def test_explanation_reads_the_design_and_schedule():
-    from scalefit.scaling.compare import compare_laws
+    from scalefit.scaling.laws.compare import compare_laws
     rng = np.random.default_rng(2)
     N = np.repeat(np.geomspace(2e7, 5e9, 8), 3)
     D = N * np.tile([10.0, 20.0, 40.0], 8)
-    L = laws.chinchilla(N, D, 1.8, 480, 2000, 0.35, 0.37) * np.exp(rng.normal(0, .003, N.size))
+    L = law_forms.chinchilla(N, D, 1.8, 480, 2000, 0.35, 0.37) * np.exp(rng.normal(0, .003, N.size))
     steps = (D / 1024).round()
     runs = pd.DataFrame({"params": N, "tokens": steps * 1024, "loss": L, "steps": steps,
                          "batch_tokens": 1024})

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalefit.scaling import laws
-from scalefit.scaling.fit import fit_law, predict
+from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.laws.fit import fit_law, predict
 
 RNG_SEED = 7
 
@@ -30,7 +30,7 @@ TRUE_CHIN = dict(E=1.8, A=480.0, B=2000.0, alpha=0.35, beta=0.37)
 
 def chinchilla_runs(sigma=0.004):
     N, D = _grid()
-    return _runs(N, D, _noisy(laws.chinchilla(N, D, **TRUE_CHIN), sigma))
+    return _runs(N, D, _noisy(law_forms.chinchilla(N, D, **TRUE_CHIN), sigma))
 
 
 def test_chinchilla_recovers_parameters_and_allocation():
@@ -46,7 +46,7 @@ def test_chinchilla_recovers_parameters_and_allocation():
     assert 1 <= result.extra["n_starts_at_best"] <= result.extra["n_starts"]
     assert all(np.isfinite(p.stderr) and p.stderr > 0 for p in result.params.values())
     N, D = np.array([1e9, 1e11]), np.array([2e10, 3e12])
-    assert np.allclose(predict(result, N, D), laws.chinchilla(N, D, **TRUE_CHIN), rtol=0.02)
+    assert np.allclose(predict(result, N, D), law_forms.chinchilla(N, D, **TRUE_CHIN), rtol=0.02)
 
 
 def test_chinchilla_optimum_does_not_depend_on_objective_scale():
@@ -75,7 +75,7 @@ TRUE_KND = dict(N_c=6.4e13, D_c=1.8e13, alpha_N=0.076, alpha_D=0.103)
 
 def test_kaplan_nd_recovers_parameters():
     N, D = _grid(n_sizes=8, tpp=(1, 3, 10, 30, 100, 300, 1000), n_lo=1e6, n_hi=1e10)
-    runs = _runs(N, D, _noisy(laws.kaplan_nd(N, D, **TRUE_KND), 0.002))
+    runs = _runs(N, D, _noisy(law_forms.kaplan_nd(N, D, **TRUE_KND), 0.002))
     result = fit_law(runs, "kaplan")  # "kaplan" is Kaplan's L(N, D)
     v = result.values()
     assert result.law == "kaplan-nd" and result.converged
@@ -87,16 +87,16 @@ def test_kaplan_nd_recovers_parameters():
 def test_kaplan_nde_recovers_irreducible_loss():
     truth = dict(E=1.6, N_c=5e8, D_c=1e10, alpha_N=0.25, alpha_D=0.27)
     N, D = _grid(n_sizes=9, tpp=(1, 3, 10, 30, 100, 300, 1000), n_lo=1e6, n_hi=1e10)
-    runs = _runs(N, D, _noisy(laws.kaplan_nde(N, D, **truth), 0.002))
+    runs = _runs(N, D, _noisy(law_forms.kaplan_nde(N, D, **truth), 0.002))
     v = fit_law(runs, "kaplan-nde").values()
     assert abs(v["E"] - 1.6) < 0.08
     assert abs(v["alpha_N"] - 0.25) < 0.04 and abs(v["alpha_D"] - 0.27) < 0.04
 
 
 @pytest.mark.parametrize("law,column,truth,fn", [
-    ("kaplan-n", "params", dict(N_c=8.8e13, alpha_N=0.076), laws.kaplan_n),
-    ("kaplan-d", "tokens", dict(D_c=5.4e13, alpha_D=0.095), laws.kaplan_d),
-    ("kaplan-c", "flops", dict(C_c=2.7e28, alpha_C=0.050), laws.kaplan_c),
+    ("kaplan-n", "params", dict(N_c=8.8e13, alpha_N=0.076), law_forms.kaplan_n),
+    ("kaplan-d", "tokens", dict(D_c=5.4e13, alpha_D=0.095), law_forms.kaplan_d),
+    ("kaplan-c", "flops", dict(C_c=2.7e28, alpha_C=0.050), law_forms.kaplan_c),
 ])
 def test_single_variable_kaplan_laws(law, column, truth, fn):
     x = np.geomspace(1e6, 1e12, 25) * (1e8 if column == "flops" else 1)
@@ -121,7 +121,7 @@ def isoflop_runs(sigma=0.001, span=8.0, budgets=np.geomspace(1e18, 1e21, 7)):
             rows.append({"params": n, "flops": c})
     runs = pd.DataFrame(rows)
     N, D = runs["params"], runs["flops"] / (6 * runs["params"])
-    runs["loss"] = _noisy(laws.chinchilla(N, D, **TRUE_CHIN), sigma)
+    runs["loss"] = _noisy(law_forms.chinchilla(N, D, **TRUE_CHIN), sigma)
     return runs
 
 

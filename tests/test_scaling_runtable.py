@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.errors import InputError
-from scalefit.scaling.runtable import validate_runs
+from scalefit.scaling.laws.runtable import validate_runs
 
 
 def good_runs(n=12):

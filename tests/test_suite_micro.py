@@ -18,8 +18,8 @@ import torch
 from click.testing import CliRunner
 
 from scalefit.cli import main
-from scalefit.evals.corpus import build_corpus, load_tokens
-from scalefit.evals.train import latest_resumable, load_spec, lr_at_step, run_warmup_steps, train_run
+from scalefit.trainer.corpus import build_corpus, load_tokens
+from scalefit.trainer.train import latest_resumable, load_spec, lr_at_step, run_warmup_steps, train_run
 
 torch.set_num_threads(1)
 
@@ -344,14 +344,14 @@ def test_checkpoint_table_carries_schedule_and_losses(swept):
 
 def test_sweep_joins_with_weight_statistics(swept):
     from scalefit.evals.measures import weight_stats_function
-    from scalefit.scaling.join import join_checkpoints
+    from scalefit.scaling.trajectories.join import join_checkpoints
 
     if weight_stats_function() is None:
         pytest.skip("the weightstats layer is not installed")
     root, _, _, _ = swept
     table = pd.read_parquet(root / "tables" / "checkpoints.parquet")
     weights = table[table["stat"].notna()]
-    assert set(weights["stat"]) <= set(__import__("scalefit.evals.suite_sweep", fromlist=["x"]).SHIPPED_STATS)
+    assert set(weights["stat"]) <= set(__import__("scalefit.trainer.sweep", fromlist=["x"]).SHIPPED_STATS)
     assert {"t_nu", "excess_kurtosis", "std"} <= set(weights["stat"])
     wide = join_checkpoints(table, stats=["std"], groups=["mlp_in"])
     assert {"prose-val/loss", "mlp_in/std", "lr", "warmup_steps"} <= set(wide.columns)

@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
-from scalefit.scaling.landmarks import ScheduleLandmarks, infer_landmarks
-from scalefit.scaling.segmented import find_transitions
-from scalefit.scaling.trajectory import collapse_report, fit_stat_vs_loss, partial_correlation
-from scalefit.scaling.transitions import (detect_transitions, pick_transition_per_run,
+from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, infer_landmarks
+from scalefit.scaling.trajectories.segmented import find_transitions
+from scalefit.scaling.trajectories.trajectory import collapse_report, fit_stat_vs_loss, partial_correlation
+from scalefit.scaling.trajectories.transitions import (detect_transitions, pick_transition_per_run,
                                           warmup_regression)
 
 TOTAL = 20000
@@ -206,7 +206,7 @@ def test_cli_bad_stat_is_a_one_line_error(tmp_path):
 
 
 def test_join_pivots_both_layers_on_model_and_step():
-    from scalefit.scaling.join import join_checkpoints
+    from scalefit.scaling.trajectories.join import join_checkpoints
 
     table = long_tables(np.random.default_rng(0))
     suite = pd.DataFrame({"model": ["warm100", "warm300", "warm900", "warm2000"],
@@ -221,8 +221,8 @@ def test_join_pivots_both_layers_on_model_and_step():
 
 def test_a_groups_pooled_row_is_its_value_not_averaged_with_its_tensors():
     """weightstats writes a pooled row (tensor "*") per group: trajectories and the join use it."""
-    from scalefit.scaling.join import join_checkpoints
-    from scalefit.scaling.trajectory_table import stat_trajectory
+    from scalefit.scaling.trajectories.join import join_checkpoints
+    from scalefit.scaling.trajectories.table import stat_trajectory
 
     rows = [{"model": "m", "step": step, "tensor": tensor, "group": "mlp_in", "layer": layer,
              "stat": "t_nu", "value": value}
@@ -243,7 +243,7 @@ def test_a_groups_pooled_row_is_its_value_not_averaged_with_its_tensors():
 
 def test_warmup_families_keep_size_and_schedule_length_apart():
     """Only runs that differ in warmup alone enter one regression."""
-    from scalefit.scaling.transitions import warmup_families
+    from scalefit.scaling.trajectories.transitions import warmup_families
 
     summary = pd.DataFrame({
         "model": ["w3", "w11", "w45", "w112", "long-s", "long-m", "long-l", "short"],
@@ -256,7 +256,7 @@ def test_warmup_families_keep_size_and_schedule_length_apart():
 
 
 def test_warmup_study_row_regresses_the_family():
-    from scalefit.scaling.warmup_study import markdown, study_row
+    from scalefit.scaling.trajectories.warmup_study import markdown, study_row
 
     row = study_row(long_tables(np.random.default_rng(9)), "t_nu", "mlp_in", n_bootstrap=20)
     assert row["runs"] == "warm100,warm300,warm900,warm2000"

@@ -151,7 +151,7 @@ def test_bad_sources_are_input_errors(tmp_path):
 def test_evals_sweep_hook_calls_this_function(tiny):
     measures = pytest.importorskip("scalefit.evals.measures")
     assert measures.weight_stats_function() is measure.weight_stats_table
-    from scalefit.evals.checkpoints import CheckpointInfo
+    from scalefit.sweep.checkpoints import CheckpointInfo
 
     m = measures.weights_measurement(fit_families=False)
     rows = m.fn(tiny[0], CheckpointInfo(model="tiny", step=3, tokens=0, lr=None))

@@ -24,7 +24,7 @@ def _split(values) -> list[str]:
 
 def local_checkpoint(path: str):
     """A CheckpointInfo for a folder: model = parent folder and step from 'step<N>', else the folder."""
-    from scalefit.evals.checkpoints import CheckpointInfo
+    from scalefit.sweep.checkpoints import CheckpointInfo
 
     p = Path(path)
     if not p.exists():
@@ -37,9 +37,9 @@ def local_checkpoint(path: str):
 
 def checkpoints(suite, models, steps, shard, local) -> list:
     """The grid: a suite's (model, step) checkpoints (this shard) followed by local folders."""
-    from scalefit.evals.checkpoints import checkpoint_grid
-    from scalefit.evals.suites import load_suite, select_steps
-    from scalefit.evals.sweep import parse_shard, shard_grid
+    from scalefit.sweep.checkpoints import checkpoint_grid
+    from scalefit.sweep.suites import load_suite, select_steps
+    from scalefit.sweep.engine import parse_shard, shard_grid
 
     grid = []
     part = parse_shard(shard)
@@ -81,7 +81,7 @@ def safetensors_loader(hub_cache: str | None = None):
 def weights_measurement(*, device=None, fit_families=True, spectra=True):
     """The sweep measurement: weight_stats_table of the loaded source, rows to the `weights` table
     (the same part name as `scalefit eval --weights`, so either command resumes the other)."""
-    from scalefit.evals.sweep import Measurement
+    from scalefit.sweep.engine import Measurement
     from scalefit.weightstats.measure import weight_stats_table
 
     def measure(source, info):
@@ -137,8 +137,8 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
     grid = checkpoints(suite, models, steps, shard, local)
     import torch
 
-    from scalefit.evals.checkpoints import cleanup_checkpoint
-    from scalefit.evals.sweep import collect_failures, collect_parts, run_sweep, write_failures, write_tables
+    from scalefit.sweep.checkpoints import cleanup_checkpoint
+    from scalefit.sweep.engine import collect_failures, collect_parts, run_sweep, write_failures, write_tables
 
     if threads:
         torch.set_num_threads(threads)
@@ -175,7 +175,7 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
         click.echo(dumps({"out": out_dir, "rows": 0 if table is None else int(len(table)),
                           "measured": summary.measured, "skipped": summary.skipped,
                           "failures": failures.to_dict("records"), "files": files}))
-    from scalefit.evals.sweep_report import finish_sweep
+    from scalefit.sweep.report import finish_sweep
     finish_sweep(summary, failures, 0 if table is None else len(table), f"{out_dir}/weights.parquet",
                  out_dir)
 

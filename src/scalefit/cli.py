@@ -15,15 +15,15 @@ from scalefit.errors import InputError
 
 # name -> "module:attribute"; each layer owns its own commands.
 SUBCOMMANDS = {
-    "compare": "scalefit.scaling.cli:compare",
-    "fit": "scalefit.scaling.cli:fit",
-    "predict": "scalefit.scaling.cli_predict:predict",
+    "compare": "scalefit.scaling.laws.cli:compare",
+    "fit": "scalefit.scaling.laws.cli:fit",
+    "predict": "scalefit.scaling.relations.cli:predict",
     "eval": "scalefit.evals.cli:eval_command",
     "weights": "scalefit.weightstats.cli:weights",
-    "transitions": "scalefit.scaling.cli_trajectory:transitions",
-    "trajectory": "scalefit.scaling.cli_trajectory:trajectory",
-    "data": "scalefit.evals.cli_suite:data",
-    "suite": "scalefit.evals.cli_suite:suite",
+    "transitions": "scalefit.scaling.trajectories.cli:transitions",
+    "trajectory": "scalefit.scaling.trajectories.cli:trajectory",
+    "data": "scalefit.trainer.cli:data",
+    "suite": "scalefit.trainer.cli:suite",
 }
 
 

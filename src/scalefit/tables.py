@@ -1,7 +1,7 @@
 """Reading tables (CSV, Parquet, JSON) into DataFrames, with errors that name the file.
 
 Validation of a table's contents belongs to the layer that knows its shape (e.g.
-``scalefit.scaling.runtable``); this module only gets the rows off disk.
+``scalefit.scaling.laws.runtable``); this module only gets the rows off disk.
 """
 from __future__ import annotations
 

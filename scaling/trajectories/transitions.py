@@ -14,8 +14,8 @@ from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
-from scalefit.scaling.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
-from scalefit.scaling.segmented import find_transitions
+from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
+from scalefit.scaling.trajectories.segmented import find_transitions
 
 MIN_POINTS_PER_RUN = 8
 FAMILY_FACTS = ("params", "total_steps", "lr_peak")  # what runs of one warmup family share

@@ -14,7 +14,7 @@ from scipy.optimize import least_squares
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from scalefit.scaling.allocation import exponents
+from scalefit.scaling.laws.allocation import exponents
 
 LSQ_OPTIONS = dict(method="trf", loss="huber", xtol=1e-10, ftol=None, gtol=None, x_scale="jac")
 

@@ -86,14 +86,14 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     95% bootstrap intervals), their distance to the warmup end in steps and tokens, and across
     runs with different warmups the regression of transition step on warmup end.
     """
-    from scalefit.scaling.trajectory_table import stat_trajectory
-    from scalefit.scaling.transitions import detect_transitions, pick_transition_per_run
+    from scalefit.scaling.trajectories.table import stat_trajectory
+    from scalefit.scaling.trajectories.transitions import detect_transitions, pick_transition_per_run
 
     df, source = _load(data_path)
     df = _filter_models(df, models, source)
     traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, source=source)
     if losses_path:  # the schedule (lr, tokens) may live in the evaluation table
-        from scalefit.scaling.trajectory_table import schedule_columns
+        from scalefit.scaling.trajectories.table import schedule_columns
         sched = schedule_columns(read_table(losses_path))
         traj = traj.drop(columns=[c for c in sched.columns if c in traj and c not in ("model", "step")])
         traj = traj.merge(sched, on=["model", "step"], how="left")
@@ -124,7 +124,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
 
 def _regress_families(picked, summary, seed):
     """([(runs, fit)] per warmup family, largest first; a note when no family can be fitted)."""
-    from scalefit.scaling.transitions import warmup_families, warmup_regression
+    from scalefit.scaling.trajectories.transitions import warmup_families, warmup_regression
 
     families = warmup_families(summary)
     if not families:
@@ -167,7 +167,7 @@ def _print_transitions(label, summary, found, regression, regression_runs, note)
 
 
 def _write_transition_report(out_dir, label, traj, found, summary, picked, regression, note):
-    from scalefit.scaling.plots_trajectory import plot_transitions, plot_warmup_regression
+    from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
 
     out = Path(out_dir)
     write_table(found, out / "transitions.csv")
@@ -206,8 +206,8 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     collapse onto one curve, and the correlation with loss after removing what step and
     learning rate explain.
     """
-    from scalefit.scaling.trajectory import collapse_report, partial_correlation
-    from scalefit.scaling.trajectory_table import join_stat_and_loss
+    from scalefit.scaling.trajectories.trajectory import collapse_report, partial_correlation
+    from scalefit.scaling.trajectories.table import join_stat_and_loss
 
     df, source = _load(data_path)
     df = _filter_models(df, models, source)
@@ -228,7 +228,7 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
               "warnings": {m: f.warnings for m, f in [("pooled", collapse["pooled"]),
                                                       *collapse["per_model"].items()] if f.warnings}}
     if out_dir:
-        from scalefit.scaling.plots_trajectory import plot_stat_vs_loss
+        from scalefit.scaling.trajectories.plots import plot_stat_vs_loss
         out = Path(out_dir)
         write_table(joined, out / "stat_vs_loss.csv")
         save_figure(plot_stat_vs_loss(joined, collapse, label), out, "stat_vs_loss")

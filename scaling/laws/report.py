@@ -115,7 +115,7 @@ def published_frame(published: dict) -> pd.DataFrame:
 
 
 def _plots(out_dir, frame, results):
-    from scalefit.scaling import plots
+    from scalefit.scaling.laws import plots
     paths = []
     paths += save_figure(plots.plot_loss_vs_n(frame, results), out_dir, "loss_vs_n")
     paths += save_figure(plots.plot_frontiers(results, frame), out_dir, "frontiers")
@@ -134,7 +134,7 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     if fit["law"] != "isoflop":
         _plots(out_dir, frame, {fit["law"]: result})
     else:
-        from scalefit.scaling import plots
+        from scalefit.scaling.laws import plots
         save_figure(plots.plot_frontiers({"isoflop": result}, frame), out_dir, "frontiers")
     text = [f"# Fit: {fit['law']}", "", "```", fit_text(fit), "```", "",
             markdown_table(params_frame(fit))]

@@ -3,7 +3,7 @@
 For each (stat, group), the transitions of every run in one family of warmup variants (runs
 that differ only in warmup), then the warmup regression of the first transition (the onset)
 and of the largest slope change. This is the table the mini-suite report shows; run it with
-`python -m scalefit.scaling.warmup_study TABLE --out CSV`.
+`python -m scalefit.scaling.trajectories.warmup_study TABLE --out CSV`.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from scalefit.errors import InputError
-from scalefit.scaling.trajectory_table import stat_trajectory
-from scalefit.scaling.transitions import (detect_transitions, pick_transition_per_run,
+from scalefit.scaling.trajectories.table import stat_trajectory
+from scalefit.scaling.trajectories.transitions import (detect_transitions, pick_transition_per_run,
                                           warmup_families, warmup_regression)
 
 PANELS = [("t_nu", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"),

@@ -9,7 +9,7 @@ from scalefit.data import data_path
 from scalefit.errors import InputError
 from scalefit.options import analysis_options, seed_option
 from scalefit.report import dumps
-from scalefit.scaling.cli_predict import FitLawCommand
+from scalefit.scaling.relations.cli import FitLawCommand
 
 LAW_CHOICES = ["kaplan", "kaplan-n", "kaplan-d", "kaplan-c", "kaplan-nd", "kaplan-nde",
                "chinchilla", "isoflop"]
@@ -27,7 +27,7 @@ def _load(data_path_arg, subset=()):
     variants beside the Chinchilla grid (column ``part``); with no --subset its grid runs are
     fitted: one distribution (prose), one recipe, every schedule matched to its run's length.
     """
-    from scalefit.scaling.runtable import read_runs
+    from scalefit.scaling.laws.runtable import read_runs
     shipped = data_path_arg is None
     if shipped:
         path = default_runs_path()
@@ -89,7 +89,7 @@ def _progress(as_json):
     return True  # tqdm writes to stderr, so --json stdout stays pure
 
 
-@click.command("fit", cls=FitLawCommand)  # LAW shifted-power: scalefit.scaling.cli_predict
+@click.command("fit", cls=FitLawCommand)  # LAW shifted-power: scalefit.scaling.relations.cli
 @click.argument("law", type=click.Choice(LAW_CHOICES, case_sensitive=False))
 @analysis_options
 @fit_options
@@ -103,9 +103,9 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     Example:
       scalefit fit chinchilla --data runs.csv --bootstrap 1000 --out report/
     """
-    from scalefit.scaling.fit import fit_law, predict
+    from scalefit.scaling.laws.fit import fit_law, predict
     from scalefit.scaling.holdout import holdout_errors, split_holdout
-    from scalefit.scaling.runtable import canonical_law, validate_runs
+    from scalefit.scaling.laws.runtable import canonical_law, validate_runs
 
     df, source, _ = _load(data_path, subset)
     law_name = canonical_law(law)
@@ -124,12 +124,12 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
                                         held_table.L)
         out["holdout"]["flops"] = held_table.C.tolist()
     if out_dir:
-        from scalefit.scaling.report_md import write_fit_report
+        from scalefit.scaling.laws.report import write_fit_report
         write_fit_report(out_dir, out, result, train_table.frame)
     if as_json:
         click.echo(dumps(out))
     else:
-        from scalefit.scaling.report_md import fit_text
+        from scalefit.scaling.laws.report import fit_text
         click.echo(fit_text(out))
 
 
@@ -150,9 +150,9 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     Example:
       scalefit compare kaplan chinchilla --holdout 0.2 --out report/
     """
-    from scalefit.scaling.compare import compare_laws
-    from scalefit.scaling.published import published_for
-    from scalefit.scaling.runtable import canonical_law
+    from scalefit.scaling.laws.compare import compare_laws
+    from scalefit.scaling.laws.published import published_for
+    from scalefit.scaling.laws.runtable import canonical_law
 
     laws = tuple(laws) or ("kaplan", "chinchilla")
     if len(set(laws)) < 2:
@@ -164,14 +164,14 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     if shipped:
         cmp["published"] = {name: published_for(canonical_law(name)) for name in laws}
     if out_dir:
-        from scalefit.scaling.report_md import write_compare_report
-        from scalefit.scaling.runtable import validate_runs
+        from scalefit.scaling.laws.report import write_compare_report
+        from scalefit.scaling.laws.runtable import validate_runs
         frame = validate_runs(df, "chinchilla", loss=loss_column, source=source).frame
         write_compare_report(out_dir, cmp, frame, results)
     if as_json:
         click.echo(dumps(cmp))
     else:
-        from scalefit.scaling.report_md import compare_text
+        from scalefit.scaling.laws.report import compare_text
         click.echo(compare_text(cmp))
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.evals.checkpoints import CheckpointInfo, load_checkpoint
+from scalefit.sweep.checkpoints import CheckpointInfo, load_checkpoint
 
 MeasureFn = Callable[[Any, CheckpointInfo], pd.DataFrame]
 ROW_KEYS = ("model", "step", "tokens", "lr", "params", "params_nonembed")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.scaling.allocation import REFERENCE_BUDGETS
-from scalefit.scaling.fit import fit_law, predict
+from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
+from scalefit.scaling.laws.fit import fit_law, predict
 from scalefit.scaling.holdout import holdout_errors, split_holdout
-from scalefit.scaling.runtable import canonical_law, validate_runs
+from scalefit.scaling.laws.runtable import canonical_law, validate_runs
 
 SCHEDULE_COLUMNS = ("schedule_tokens", "lr_schedule_tokens", "decay_tokens", "total_tokens",
                     "max_tokens")

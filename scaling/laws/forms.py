@@ -1,7 +1,7 @@
 """Scaling laws and loss relations as plain numpy functions: no state, no fitting.
 
 Each function is the formula of one paper, evaluated elementwise on arrays. The lmfit models
-(`scaling/models.py`) wrap them; published constants live in `data/published_laws.toml`.
+(`scaling/laws/`) wrap them; published constants live in `data/published_laws.toml`.
 N is parameters, D training tokens, C training FLOPs, L loss in nats/token.
 """
 from __future__ import annotations
@@ -62,30 +62,3 @@ def isoflop_parabola(log_N, a2, a1, a0):
 def power_law(x, coef, exponent):
     """y = coef * x^exponent, e.g. N*(C) = G C^a for the compute-optimal frontier."""
     return coef * np.asarray(x, dtype=float) ** exponent
-
-
-# --- Loss-to-loss and loss-to-accuracy relations ---------------------------------------------
-
-def shifted_power_law(L_x, K, kappa, E_x, E_y):
-    """L_y = K (L_x - E_x)^kappa + E_y  (Brandfonbrener et al. 2024, eq. 3).
-
-    Predicts one loss from another; E_x and E_y are the irreducible losses of the two
-    distributions. Below E_x the law is undefined and returns NaN.
-    """
-    gap = np.asarray(L_x, dtype=float) - E_x
-    with np.errstate(invalid="ignore"):
-        return np.where(gap > 0, K * np.abs(gap) ** kappa + E_y, np.nan)
-
-
-def sigmoid_accuracy(L, a, k, L0, b):
-    """acc = a / (1 + exp(-k (L - L0))) + b  (OLMo model ladder, Bhagia et al. 2024, step 2).
-
-    With k < 0 accuracy falls as task loss L rises.
-    """
-    L = np.asarray(L, dtype=float)
-    return a / (1.0 + np.exp(-k * (L - L0))) + b
-
-
-def exponential_error(L, eps, k, gamma):
-    """err = eps - k exp(-gamma L)  (Gadre et al. 2024, "LMs scale reliably with over-training")."""
-    return eps - k * np.exp(-gamma * np.asarray(L, dtype=float))

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from scalefit.scaling.landmarks import landmarks_for_run  # noqa: E402
+from scalefit.scaling.trajectories.landmarks import landmarks_for_run  # noqa: E402
 
 
 def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: str):
@@ -39,7 +39,7 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
 
 def plot_stat_vs_loss(joined: pd.DataFrame, collapse: dict, stat_label: str):
     """Statistic against loss per model, with the pooled power-law fit."""
-    from scalefit.scaling.trajectory import stat_power_law
+    from scalefit.scaling.trajectories.trajectory import stat_power_law
 
     fig, ax = plt.subplots(figsize=(7, 5))
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(joined["model"].nunique(), 1)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.scaling.trajectory_table import prefer_group_rows, schedule_columns, split_rows
+from scalefit.scaling.trajectories.table import prefer_group_rows, schedule_columns, split_rows
 
 KEYS = ["model", "step"]
 

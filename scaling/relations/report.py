@@ -82,7 +82,7 @@ def downstream_text(out: dict) -> str:
 
 def plot_relation(result, train, held, out: dict):
     """y against x: the fitted pairs, the fit curve, held-out points and the prediction."""
-    from scalefit.scaling.downstream import predict_relation
+    from scalefit.scaling.relations.downstream import predict_relation
     fig, ax = plt.subplots(figsize=(6.0, 4.4))
     x = train.pairs["x"].to_numpy(float)
     y = train.pairs["y"].to_numpy(float)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from scalefit.errors import InputError
-from scalefit.scaling import laws
-from scalefit.scaling.allocation import allocation_summary
-from scalefit.scaling.bootstrap import LSQ_OPTIONS, bootstrap_law, func_params
+from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.laws.allocation import allocation_summary
+from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, func_params
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
-from scalefit.scaling.models import model_for
+from scalefit.scaling.laws.models import model_for
 from scalefit.scaling.objective import HUBER_DELTA, huber
-from scalefit.scaling.runtable import LAW_NEEDS, RunTable, as_run_table, canonical_law
+from scalefit.scaling.laws.runtable import LAW_NEEDS, RunTable, as_run_table, canonical_law
 
 N_STARTS = 4  # refined starts per fit (the best grid points of the variable projection)
 SAME_OPTIMUM_RTOL = 1e-6
@@ -82,7 +82,7 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     if delta <= 0:
         raise InputError(f"--delta: must be positive, got {delta}")
     if law == "isoflop":
-        from scalefit.scaling.isoflop import fit_isoflop
+        from scalefit.scaling.laws.isoflop import fit_isoflop
         return fit_isoflop(runs, loss=loss, n_bootstrap=n_bootstrap, seed=seed,
                            progress=progress, method=isoflop_method)
     table = as_run_table(runs, law, loss=loss)
@@ -165,17 +165,17 @@ def predict_values(law: str, values: dict, N, D, k: float = 6.0):
     D = np.asarray(D, float)
     v = values
     if law == "chinchilla":
-        return laws.chinchilla(N, D, v["E"], v["A"], v["B"], v["alpha"], v["beta"])
+        return law_forms.chinchilla(N, D, v["E"], v["A"], v["B"], v["alpha"], v["beta"])
     if law == "kaplan-nd":
-        return laws.kaplan_nd(N, D, v["N_c"], v["D_c"], v["alpha_N"], v["alpha_D"])
+        return law_forms.kaplan_nd(N, D, v["N_c"], v["D_c"], v["alpha_N"], v["alpha_D"])
     if law == "kaplan-nde":
-        return laws.kaplan_nde(N, D, v["E"], v["N_c"], v["D_c"], v["alpha_N"], v["alpha_D"])
+        return law_forms.kaplan_nde(N, D, v["E"], v["N_c"], v["D_c"], v["alpha_N"], v["alpha_D"])
     if law == "kaplan-n":
-        return laws.kaplan_n(N, v["N_c"], v["alpha_N"]) * np.ones_like(D)
+        return law_forms.kaplan_n(N, v["N_c"], v["alpha_N"]) * np.ones_like(D)
     if law == "kaplan-d":
-        return laws.kaplan_d(D, v["D_c"], v["alpha_D"]) * np.ones_like(N)
+        return law_forms.kaplan_d(D, v["D_c"], v["alpha_D"]) * np.ones_like(N)
     if law == "kaplan-c":
-        return laws.kaplan_c(k * N * D, v["C_c"], v["alpha_C"])
+        return law_forms.kaplan_c(k * N * D, v["C_c"], v["alpha_C"])
     raise ValueError(f"law '{law}' gives no loss surface L(N, D) to predict from")
 
 

@@ -16,12 +16,12 @@ from scipy.optimize import least_squares
 from tqdm import tqdm
 
 from scalefit.errors import InputError
-from scalefit.scaling import laws
+from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
 
 ACCURACY_LAWS = {
-    "sigmoid": (laws.sigmoid_accuracy, ("a", "k", "L0", "b")),
-    "exponential-error": (laws.exponential_error, ("eps", "k", "gamma")),
+    "sigmoid": (relation_forms.sigmoid_accuracy, ("a", "k", "L0", "b")),
+    "exponential-error": (relation_forms.exponential_error, ("eps", "k", "gamma")),
 }
 
 
@@ -154,6 +154,6 @@ def accuracy_with_ci(result: FitResult, L: float) -> dict:
 
 def chained_accuracy(loss_fit: FitResult, acc_fit: FitResult, N, D):
     """(N, D) -> task loss (a fitted scaling law) -> accuracy (a fitted accuracy law)."""
-    from scalefit.scaling.fit import predict
+    from scalefit.scaling.laws.fit import predict
     task_loss = predict(loss_fit, N, D)
     return task_loss, predict_accuracy(acc_fit, task_loss)

@@ -26,7 +26,7 @@ def data():
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON document.")
 def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, test_frac, as_json):
     """Read, deduplicate, split (by document) and tokenize prose and code; train the tokenizer."""
-    from scalefit.evals.corpus import build_corpus
+    from scalefit.trainer.corpus import build_corpus
 
     manifest = build_corpus(out_dir, prose_dir or None, code_dir or None, vocab_size=vocab_size,
                             seed=seed, val_frac=val_frac, test_frac=test_frac)
@@ -65,7 +65,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, device, th
     """Train (or resume) every run of the spec; each finished run is appended to runs.csv."""
     import torch
 
-    from scalefit.evals.train import train_suite
+    from scalefit.trainer.train import train_suite
 
     torch.set_num_threads(threads)
     rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code"),
@@ -109,7 +109,7 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
     """
     import torch
 
-    from scalefit.evals.suite_sweep import (SHIPPED_STATS, spec_for_corpus, suite_tables, sweep_suite,
+    from scalefit.trainer.sweep import (SHIPPED_STATS, spec_for_corpus, suite_tables, sweep_suite,
                                             write_suite_tables)
 
     torch.set_num_threads(threads)
@@ -148,7 +148,7 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 @click.option("--json", "as_json", is_flag=True, help="Print the provenance as one JSON document.")
 def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, as_json):
     """Merge the run tables of several training lanes into one runs.csv with provenance."""
-    from scalefit.evals.suite_ship import merge_run_tables, suite_provenance, write_shipped_runs
+    from scalefit.trainer.ship import merge_run_tables, suite_provenance, write_shipped_runs
 
     runs = merge_run_tables(table_dirs)
     prov = suite_provenance(spec_path, runs, suite_dir, corpus_dir, notes=note)

@@ -7,8 +7,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from scalefit.scaling.allocation import optimal_allocation  # noqa: E402
-from scalefit.scaling.fit import predict  # noqa: E402
+from scalefit.scaling.laws.allocation import optimal_allocation  # noqa: E402
+from scalefit.scaling.laws.fit import predict  # noqa: E402
 
 COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 
@@ -48,7 +48,7 @@ def _n_scale(frame, result):
 
 
 def _needs(law):
-    from scalefit.scaling.runtable import LAW_NEEDS
+    from scalefit.scaling.laws.runtable import LAW_NEEDS
     return LAW_NEEDS[law][0]
 
 

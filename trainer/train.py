@@ -392,7 +392,7 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     import torch
     from tqdm import tqdm
 
-    from scalefit.evals.corpus import load_tokens
+    from scalefit.trainer.corpus import load_tokens
 
     recipe = spec.recipe
     run_dir = Path(out_dir) / run.run
@@ -468,7 +468,7 @@ def _causal_loss(model, batch):
 
 def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float) -> dict:
     """Final losses on prose val (the train distribution of the grid), prose test, code val/test."""
-    from scalefit.evals.corpus import load_tokens
+    from scalefit.trainer.corpus import load_tokens
 
     r = spec.recipe
     ev = {f"{d}_{s}": mean_loss(model, load_tokens(corpus_dir, d, s), r.seq_len, r.eval_tokens)
@@ -544,7 +544,7 @@ def provenance(spec_path, spec: SuiteSpec, device: str) -> dict:
 def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), device: str = "cpu",
                 table_dir=None, progress: bool = True, only: str | None = None) -> list[dict]:
     """Train every run of the chosen parts in spec order, appending each finished run to runs.csv."""
-    from scalefit.evals.corpus import load_tokens
+    from scalefit.trainer.corpus import load_tokens
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

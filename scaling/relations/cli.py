@@ -1,5 +1,5 @@
 """`scalefit predict downstream` and `fit_shifted_power` (for `scalefit fit shifted-power`): thin
-click shells over ``scalefit.scaling.downstream``."""
+click shells over ``scalefit.scaling.relations.downstream``."""
 from __future__ import annotations
 
 import click
@@ -101,7 +101,7 @@ def _e_source(e_source, E_x, E_y):
 
 
 def _emit(out, out_dir, as_json):
-    from scalefit.scaling.report_downstream import downstream_text, write_downstream_report
+    from scalefit.scaling.relations.report import downstream_text, write_downstream_report
     objects = out.pop("_")
     if out_dir:
         write_downstream_report(out_dir, out, objects["result"], objects["train"],
@@ -150,7 +150,7 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
       scalefit predict downstream --data evals.csv --x lambada_nll --y piqa_acc \\
           --relation sigmoid --at-x 1.5
     """
-    from scalefit.scaling.downstream import parse_at, run_downstream
+    from scalefit.scaling.relations.downstream import parse_at, run_downstream
     from scalefit.tables import read_table
     if at_x is not None and at_nd is not None:
         raise InputError("--at-x and --at: give one of them")
@@ -179,7 +179,7 @@ def fit_shifted_power(data_path, out_dir, as_json, x, y, pairing, x_from, y_from
       scalefit fit shifted-power --data sweep.csv --x val_loss --y val_loss \\
           --pair train-to-train --x-from fineweb-edu-100b --y-from proof-pile-2
     """
-    from scalefit.scaling.downstream import run_downstream
+    from scalefit.scaling.relations.downstream import run_downstream
     frame, source, x, y, group, x_from, y_from = _load(data_path, x, y, pairing, group,
                                                        x_from, y_from)
     out = run_downstream(frame, x, y, pairing=pairing, x_from=x_from, y_from=y_from,

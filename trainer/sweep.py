@@ -2,7 +2,7 @@
 
 The checkpoints come from the run folders that `scalefit suite train` wrote
 (`SUITE/<part>/<run>/step<N>/`, safetensors + config.json); the tokenizer is the corpus's.
-Each (model, step) is measured once by `scalefit.evals.sweep.run_sweep` (resumable, one file per
+Each (model, step) is measured once by `scalefit.sweep.engine.run_sweep` (resumable, one file per
 checkpoint and measurement): loss on prose val (the training distribution), prose test and code
 test, and weight statistics when the weightstats layer is installed. `model` is unique per run:
 `mini-3` for a long run, `mini-3-W0.04` for a warmup variant, `mini-3-D245760` / `mini-3-code-D1146880`
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.evals.train import RunSpec, SuiteSpec, count_params, load_spec, lr_at_step, run_warmup_steps
+from scalefit.trainer.train import RunSpec, SuiteSpec, count_params, load_spec, lr_at_step, run_warmup_steps
 
 DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test", False),
             ("code-test", "code", "test", False))
@@ -109,7 +109,7 @@ def run_facts(spec: SuiteSpec) -> pd.DataFrame:
 
 def checkpoint_infos(spec: SuiteSpec, checkpoints: list[SuiteCheckpoint], tokenizer_dir):
     """The sweep engine's CheckpointInfo for each suite checkpoint."""
-    from scalefit.evals.checkpoints import CheckpointInfo
+    from scalefit.sweep.checkpoints import CheckpointInfo
 
     infos = []
     for ck in checkpoints:
@@ -163,7 +163,7 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
                 max_tokens: int | None = 32768, weights: bool = True, only: str | None = None,
                 progress: bool = True):
     """Measure every suite checkpoint (resumable in out_dir); returns the engine's SweepSummary."""
-    from scalefit.evals.sweep import run_sweep
+    from scalefit.sweep.engine import run_sweep
 
     spec = spec_for_corpus(spec_path, corpus_dir)
     cks = suite_checkpoints(spec, suite_dir, finals=finals)
@@ -188,7 +188,7 @@ def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.Dat
     layer, stat, value), each carrying the run's schedule facts (tokens, lr, warmup_steps,
     total_steps, params, ...). Values are float32; `stats` keeps only those weight statistics.
     """
-    from scalefit.evals.sweep import collect_parts
+    from scalefit.sweep.engine import collect_parts
 
     parts = collect_parts([sweep_dirs] if isinstance(sweep_dirs, (str, Path)) else sweep_dirs)
     evals = parts.get("evals", pd.DataFrame(columns=EVAL_COLUMNS))

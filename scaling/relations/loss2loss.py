@@ -25,7 +25,7 @@ from scipy.optimize import least_squares
 from tqdm import tqdm
 
 from scalefit.errors import InputError
-from scalefit.scaling import laws
+from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
 from scalefit.scaling.objective import HUBER_DELTA
 
@@ -164,7 +164,7 @@ def pair_losses(frame: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
 
 def kaplan_fit(runs: pd.DataFrame, *, n_bootstrap: int = 0, seed: int = 0) -> FitResult:
     """Kaplan L(N, D) + E fitted to one distribution's runs: the source of E_x or E_y."""
-    from scalefit.scaling.fit import fit_law
+    from scalefit.scaling.laws.fit import fit_law
     for key in RUN_KEYS:
         if key not in runs.columns:
             raise InputError(f"column '{key}' is missing: E from a Kaplan fit needs params "
@@ -262,7 +262,7 @@ def fit_shifted_power(x, y, *, E_x: float | None = None, E_y: float | None = Non
         result = _fit_fixed_e(u, v, E_x, E_y, method, delta, warnings)
     result.extra.update({"method": method if not free_e else "least-squares (E fitted)",
                          "e_free": free_e})
-    pred = laws.shifted_power_law(x, **result.values())
+    pred = relation_forms.shifted_power_law(x, **result.values())
     resid = np.log(y) - np.log(pred)
     result.extra["rmse_log"] = float(np.sqrt(np.mean(resid ** 2)))
     result.extra["max_abs_rel_error"] = float(np.max(np.abs(pred / y - 1)))
@@ -383,7 +383,7 @@ def _bootstrap(x, y, result, free_e, method, delta, n, seed, progress=False):
 
 def predict_y(result: FitResult, x):
     """L_y predicted from L_x by a fitted shifted power law."""
-    return laws.shifted_power_law(x, **result.values())
+    return relation_forms.shifted_power_law(x, **result.values())
 
 
 def prediction_with_ci(result: FitResult, x: float) -> dict:
@@ -392,7 +392,7 @@ def prediction_with_ci(result: FitResult, x: float) -> dict:
     draws = getattr(result, "draws", None)
     ci = (float("nan"), float("nan"))
     if draws is not None:
-        ci = percentile_ci(laws.shifted_power_law(x, draws["K"], draws["kappa"],
+        ci = percentile_ci(relation_forms.shifted_power_law(x, draws["K"], draws["kappa"],
                                                   draws["E_x"], draws["E_y"]))
     return {"value": value, "ci95": list(ci)}
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.scaling.accuracy import accuracy_with_ci, fit_accuracy, predict_accuracy
+from scalefit.scaling.relations.accuracy import accuracy_with_ci, fit_accuracy, predict_accuracy
 from scalefit.scaling.fitresult import FitResult
-from scalefit.scaling.loss2loss import (LossPairs, fit_loss_to_loss, kaplan_fit, pair_losses,
+from scalefit.scaling.relations.loss2loss import (LossPairs, fit_loss_to_loss, kaplan_fit, pair_losses,
                                         predict_y, prediction_with_ci)
 
 RELATIONS = ("shifted-power", "sigmoid", "exponential-error")
@@ -94,7 +94,7 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
     can_baseline = (baseline and result.law == "shifted-power"
                     and {"params", "tokens"} <= set(rows.columns) and len(train.y_runs) >= 6)
     if can_baseline:
-        from scalefit.scaling.fit import predict
+        from scalefit.scaling.laws.fit import predict
         kaplan_y = getattr(result, "kaplan", {}).get("y") or kaplan_fit(train.y_runs)
         rows["baseline_predicted"] = predict(kaplan_y, rows["params"].to_numpy(float),
                                              rows["tokens"].to_numpy(float))
@@ -119,7 +119,7 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None) ->
         out["at_x"] = float(at_x)
         return out
     if at_nd is not None:
-        from scalefit.scaling.fit import predict
+        from scalefit.scaling.laws.fit import predict
         N, D = at_nd
         kaplan_x = getattr(result, "kaplan", {}).get("x") or kaplan_fit(train.x_runs)
         x_value = float(predict(kaplan_x, N, D))

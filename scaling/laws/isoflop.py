@@ -14,9 +14,9 @@ import pandas as pd
 from scipy.interpolate import Akima1DInterpolator
 
 from scalefit.errors import InputError
-from scalefit.scaling.allocation import allocation_summary
+from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
-from scalefit.scaling.runtable import as_run_table
+from scalefit.scaling.laws.runtable import as_run_table
 
 MIN_POINTS_PER_BUDGET = 3
 MIN_BUDGETS = 3

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scalefit.errors import InputError
-from scalefit.evals.suites import SuiteSpec
+from scalefit.sweep.suites import SuiteSpec
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16"}

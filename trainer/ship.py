@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.evals.train import RUN_COLUMNS, provenance
+from scalefit.trainer.train import RUN_COLUMNS, provenance
 
 PART_ORDER = {"grid": 0, "code": 1, "warmup": 2}
 
@@ -65,7 +65,7 @@ def busy_seconds(intervals: pd.DataFrame) -> float:
 
 def suite_provenance(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, notes: str = "") -> dict:
     """Spec, versions, seeds, hardware, per-run wall times, and the measured wall time per part."""
-    from scalefit.evals.suite_sweep import spec_for_corpus
+    from scalefit.trainer.sweep import spec_for_corpus
 
     spec = spec_for_corpus(spec_path, corpus_dir)
     prov = provenance(spec_path, spec, "cpu")

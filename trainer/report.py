@@ -1,7 +1,7 @@
 """Plots and checks of a measured mini suite: loss against compute, weight-statistic trajectories,
 and the warmup experiment, from the shipped runs.csv and checkpoints.parquet.
 
-`python -m scalefit.evals.suite_report DATA_DIR` writes DATA_DIR/plots/*.png and prints the
+`python -m scalefit.trainer.report DATA_DIR` writes DATA_DIR/plots/*.png and prints the
 checks (loss falls with N and with D; larger models are lower at equal tokens) as JSON.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ import itertools
 import lmfit
 import numpy as np
 
-from scalefit.scaling import laws
+from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.objective import huber
 
 _TINY = 1e-300
@@ -52,7 +52,7 @@ def log_kaplan_nde(N, D, E, log_N_c, log_D_c, alpha_N, alpha_D):
 
 def log_chinchilla(N, D, E, log_A, log_B, alpha, beta):
     """log of Hoffmann's L(N, D) = E + A/N^alpha + B/D^beta."""
-    return _log(laws.chinchilla(N, D, E, np.exp(log_A), np.exp(log_B), alpha, beta))
+    return _log(law_forms.chinchilla(N, D, E, np.exp(log_A), np.exp(log_B), alpha, beta))
 
 
 # --- non-negative least squares over a batch of design matrices (k <= 3 columns) -------------

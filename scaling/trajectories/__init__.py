@@ -1,0 +1,1 @@
+"""Weight statistics against loss and step: trajectories, change points, the LR schedule."""

@@ -1,0 +1,1 @@
+"""The sweep engine: suite specs, checkpoint loading, resumable parts, merge, run metadata."""

@@ -1,0 +1,1 @@
+"""The suite trainer: corpus, tokenizer and training of a Pythia-recipe mini suite."""
