@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+BOUND_RTOL = 1e-6  # a parameter within this relative distance of a bound sits at it
+
 
 @dataclass
 class ParamEstimate:
@@ -60,3 +62,21 @@ def percentile_ci(samples, level: float = 0.95) -> tuple[float, float]:
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(samples, [tail, 100 - tail])
     return (float(lo), float(hi))
+
+
+def bound_warnings(params) -> list[str]:
+    """'parameter X is at its lower/upper bound' for each varied lmfit parameter that ended on
+    one of its bounds (log-scale parameters ``log_A`` are named by their paper name ``A``).
+
+    The one at-bound check of the fitting layer: a parameter on a bound is not an estimate, its
+    interval is not an interval, and the result says so.
+    """
+    out = []
+    for name, p in params.items():
+        if not getattr(p, "vary", True) or getattr(p, "expr", None):
+            continue
+        for side, bound in (("lower", p.min), ("upper", p.max)):
+            if np.isfinite(bound) and abs(p.value - bound) <= BOUND_RTOL * max(1.0, abs(bound)):
+                shown = name[4:] if name.startswith("log_") else name
+                out.append(f"parameter {shown} is at its {side} bound")
+    return out

@@ -1,0 +1,41 @@
+"""The one pairs bootstrap of the fitting layer: resample points with replacement, refit, collect.
+
+Every bootstrap interval scalefit prints (law parameters, IsoFLOP exponents, loss-to-loss and
+loss-to-accuracy parameters, the warmup regression) draws its resamples here, so one seed gives
+one set of resamples whatever is refitted on them.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+
+def resample_indices(n_points: int, n_resamples: int, seed: int) -> np.ndarray:
+    """(n_resamples, n_points) row indices drawn with replacement; row i is resample i."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n_points, (n_resamples, n_points))
+
+
+def pairs_bootstrap(n_points: int, n_resamples: int, seed: int,
+                    refit: Callable[[np.ndarray], dict | None], names, *,
+                    progress: bool = False, desc: str = "bootstrap") -> tuple[dict, int]:
+    """Call ``refit(idx)`` on each resample; return ({name: draws}, number failed).
+
+    ``refit`` returns {name: value} for the quantities of one resample, or None when the refit
+    failed (not converged, degenerate resample); a failed resample leaves NaN in every draw.
+    """
+    draws = {name: np.full(n_resamples, np.nan) for name in names}
+    failed = 0
+    indices = resample_indices(n_points, n_resamples, seed)
+    for i in tqdm(range(n_resamples), desc=desc, file=sys.stderr, disable=not progress,
+                  leave=False):
+        values = refit(indices[i])
+        if values is None:
+            failed += 1
+            continue
+        for name in names:
+            draws[name][i] = values[name]
+    return draws, failed

@@ -1,0 +1,108 @@
+"""The long-table schema every layer writes and reads: key columns, row kinds, the pooled-group
+rule, and the wide per-checkpoint view of evaluation rows.
+
+Evaluation rows: (model, step, dataset|task, metric, value, n_tokens) plus schedule facts (tokens,
+lr). Weight-statistic rows: (model, step, tensor, group, layer, stat, value). A table from
+``scalefit eval --weights`` holds both; a row is one kind or the other by which of ``metric`` and
+``stat`` it fills. Everything joins on (model, step). Pure pandas: every layer may import this.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+KEYS = ("model", "step")
+EVAL_COLUMNS = ("model", "step", "dataset", "task", "metric", "value", "n_tokens")
+WEIGHT_COLUMNS = ("model", "step", "tensor", "group", "layer", "stat", "value")
+FACT_COLUMNS = ("tokens", "lr")  # per-checkpoint facts that ride along in the wide view
+
+# The `tensor` value of a row measured on a whole group's pooled weights (all MLP-in matrices of
+# a checkpoint together): a statistic of its own, not the mean of its tensors' values.
+POOLED_TENSOR = "*"
+POOLED_KEYS = ("model", "step", "group", "stat")
+
+
+def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a long table into (weight-statistic rows, evaluation rows)."""
+    is_weight = df["stat"].notna() if "stat" in df else pd.Series(False, index=df.index)
+    is_eval = df["metric"].notna() if "metric" in df else pd.Series(False, index=df.index)
+    return df[is_weight & ~is_eval], df[is_eval]
+
+
+def pooled_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The pooled-row rule: where a (model, step, group, stat) has a pooled row, keep only it.
+
+    Averaging a group's pooled statistic with its own tensors' values would mix two quantities.
+    Keys with no pooled row keep their per-tensor rows, which the caller averages
+    (``group_values`` does both).
+    """
+    if "tensor" not in rows or "group" not in rows:
+        return rows
+    is_pooled = rows["tensor"].astype(str) == POOLED_TENSOR
+    if not is_pooled.any():
+        return rows
+    keys = list(POOLED_KEYS)
+    covered = pd.MultiIndex.from_frame(rows.loc[is_pooled, keys].astype(str)).unique()
+    per_tensor = rows[~is_pooled]
+    shadowed = pd.MultiIndex.from_frame(per_tensor[keys].astype(str)).isin(covered)
+    return pd.concat([rows[is_pooled], per_tensor[~shadowed]])
+
+
+def group_values(rows: pd.DataFrame, by=("model", "step", "group")) -> pd.DataFrame:
+    """One value per ``by`` key (and stat): the pooled row where there is one, else the mean
+    over the group's tensors; ``n_tensors`` says how many rows went into each value."""
+    rows = pooled_rows(rows)
+    keys = [c for c in (*by, "stat") if c in rows]
+    values = pd.to_numeric(rows["value"], errors="coerce")
+    return (rows.assign(value=values).groupby(keys, as_index=False)
+            .agg(value=("value", "mean"), n_tensors=("value", "size")))
+
+
+def measurement_name(evals: pd.DataFrame) -> pd.Series:
+    """Each evaluation row's column name in the wide view: ``{dataset|task}/{metric}``.
+
+    Distinct settings of one task never share a name: where a task was run with several
+    ``num_fewshot`` values the name says which (``piqa/acc@5shot``), so no two settings are
+    averaged into one number.
+    """
+    if "dataset" in evals and "task" in evals:
+        name = evals["dataset"].fillna(evals["task"])
+    elif "dataset" in evals:
+        name = evals["dataset"]
+    else:
+        name = evals["task"]
+    name = name.astype(str) + "/" + evals["metric"].astype(str)
+    if "num_fewshot" in evals:
+        shots = pd.to_numeric(evals["num_fewshot"], errors="coerce")
+        several = shots.groupby(name).transform("nunique") > 1
+        suffix = "@" + shots.fillna(0).astype(int).astype(str) + "shot"
+        name = name.where(~several, name + suffix)
+    return name
+
+
+def wide_evals(evals: pd.DataFrame, *, facts: bool = False) -> pd.DataFrame:
+    """One row per (model, step), one ``{dataset|task}/{metric}`` column per measurement.
+
+    With ``facts``: the per-checkpoint facts (tokens, lr) first and ``train_loss`` (the loss on
+    the dataset marked ``is_train``) beside them, as a sweep's report shows them. Repeated rows
+    of one measurement (the same value measured twice) collapse to their mean.
+    """
+    keys = list(KEYS)
+    if evals is None or evals.empty:
+        return pd.DataFrame(columns=keys + ([c for c in FACT_COLUMNS] if facts else []))
+    keyed = evals.assign(_column=measurement_name(evals))
+    wide = keyed.pivot_table(index=keys, columns="_column", values="value", aggfunc="mean")
+    wide.columns.name = None
+    wide = wide.reset_index()
+    if not facts:
+        return wide
+    present = [c for c in FACT_COLUMNS if c in evals]
+    out = evals[keys + present].drop_duplicates(keys).merge(wide, on=keys)
+    lead = keys + present
+    if "is_train" in evals:
+        train = evals[(evals["is_train"] == True) & (evals["metric"] == "loss")]  # noqa: E712
+        if not train.empty:
+            out = out.merge(train[keys + ["value"]].rename(columns={"value": "train_loss"}),
+                            on=keys, how="left")
+            lead = lead + ["train_loss"]
+    out = out[lead + [c for c in out.columns if c not in lead]]
+    return out.sort_values(keys).reset_index(drop=True)
