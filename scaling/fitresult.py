@@ -37,6 +37,10 @@ class FitResult:
     converged: bool
     warnings: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # law-specific: allocation, n_starts_at_best, ...
+    # Not part of the JSON: objects a report or a prediction reads back from the fit.
+    model_result: object = field(default=None, repr=False, compare=False)  # lmfit ModelResult
+    draws: dict | None = field(default=None, repr=False, compare=False)  # bootstrap draws per param
+    components: dict = field(default_factory=dict, repr=False, compare=False)  # sub-fits by name
 
     def value(self, name: str) -> float:
         return self.params[name].value

@@ -18,38 +18,9 @@ import pandas as pd
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
+from scalefit.schedule import LRSchedule, lr_at_step  # noqa: F401  (re-exported)
 
 SHIPPED = ("pythia",)
-
-
-@dataclass(frozen=True)
-class LRSchedule:
-    """Linear warmup to `peak`, then cosine (or linear/constant) decay to final_ratio x peak."""
-
-    peak: float
-    warmup_steps: int = 0
-    decay_steps: int = 0
-    final_ratio: float = 0.1
-    style: str = "cosine"
-
-
-def lr_at_step(schedule: LRSchedule, step):
-    """Learning rate at optimizer step(s), as GPT-NeoX's AnnealingLR computes it."""
-    s = np.asarray(step, dtype=float)
-    peak, warm = schedule.peak, schedule.warmup_steps
-    low = schedule.final_ratio * peak
-    span = max(schedule.decay_steps - warm, 1)
-    frac = np.clip((s - warm) / span, 0.0, 1.0)
-    if schedule.style == "cosine":
-        decayed = low + (peak - low) * 0.5 * (1.0 + np.cos(math.pi * frac))
-    elif schedule.style == "linear":
-        decayed = peak - (peak - low) * frac
-    elif schedule.style == "constant":
-        decayed = np.full_like(frac, peak)
-    else:
-        raise InputError(f"LR schedule: unknown style '{schedule.style}' (cosine, linear, constant)")
-    lr = np.where(s < warm, peak * s / max(warm, 1), decayed) if warm > 0 else decayed
-    return float(lr) if np.ndim(lr) == 0 else lr
 
 
 @dataclass(frozen=True)
