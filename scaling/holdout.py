@@ -26,19 +26,34 @@ def parse_holdout(spec) -> float | int | None:
     return int(value)
 
 
-def split_holdout(frame: pd.DataFrame, holdout, compute: np.ndarray):
-    """(train, held_out) frames: the held-out rows are those with the largest compute."""
-    holdout = parse_holdout(holdout)
-    if holdout is None:
-        return frame, frame.iloc[0:0]
-    n = len(frame)
-    count = math.ceil(holdout * n) if isinstance(holdout, float) else holdout
-    if count >= n - 1:
-        raise InputError(f"--holdout: keeping {count} of {n} runs out leaves too few to fit")
-    order = np.argsort(compute, kind="stable")
-    held = np.sort(order[n - count:])
-    keep = np.sort(order[:n - count])
-    return frame.iloc[keep], frame.iloc[held]
+def held_out_mask(compute, holdout, *, min_fit: int = 2, what: str = "runs") -> np.ndarray:
+    """Which rows the largest-compute holdout keeps out of the fit (a boolean mask).
+
+    ``holdout`` is a fraction of the rows (rounded up) or a count. The rule: the cut lies at a
+    compute value, and every row at or above it is held out, so runs of equal compute are never
+    split between fit and held-out (a tie at the cut holds out more than ``count`` rows) and
+    every held-out run lies beyond the largest fitted compute: a true extrapolation. A missing
+    compute ranks as the largest. Refused when fewer than ``min_fit`` rows would be left to fit.
+    """
+    spec = parse_holdout(holdout)
+    compute = np.asarray(compute, dtype=float)
+    n = compute.size
+    if spec is None:
+        return np.zeros(n, dtype=bool)
+    count = math.ceil(spec * n) if isinstance(spec, float) else spec
+    ranked = np.where(np.isnan(compute), np.inf, compute)
+    held = (ranked >= np.sort(ranked)[n - count]) if 0 < count <= n else np.ones(n, dtype=bool)
+    if n - int(held.sum()) < min_fit:
+        raise InputError(f"--holdout: keeping {max(count, int(held.sum()))} of {n} {what} out "
+                         "leaves too few to fit")
+    return held
+
+
+def split_holdout(frame: pd.DataFrame, holdout, compute, *, min_fit: int = 2,
+                  what: str = "runs") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fitted, held-out) rows of ``frame``: the held-out ones by ``held_out_mask``."""
+    held = held_out_mask(compute, holdout, min_fit=min_fit, what=what)
+    return frame[~held], frame[held]
 
 
 def holdout_errors(predicted, observed) -> dict:

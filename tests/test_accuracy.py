@@ -68,7 +68,8 @@ def test_chained_prediction_composes_law_and_accuracy():
 def test_relation_accuracy_through_run_downstream():
     L = np.linspace(2.0, 5.5, 30)
     frame = pd.DataFrame({"loss": L, "acc": relation_forms.sigmoid_accuracy(L, **SIGMOID)})
-    out = run_downstream(frame, "loss", "acc", relation="sigmoid", at_x=3.0, n_bootstrap=20)
+    out = run_downstream(frame, "loss", "acc", relation="sigmoid", at_x=3.0,
+                         n_bootstrap=20).to_dict()
     assert set(out["params"]) == {"a", "k", "L0", "b"}
     assert out["prediction"]["value"] == pytest.approx(
         float(relation_forms.sigmoid_accuracy(3.0, **SIGMOID)), abs=1e-3)

@@ -74,7 +74,8 @@ def test_pythia_accuracy_from_lambada_loss_holding_out_12b(pythia, task):
     largest = pythia["model"].str.startswith("pythia-12b")
     assert pythia["model"].nunique() == 16 and largest.sum() == 54  # 2 models x 27 steps
     out = run_downstream(pythia[~largest], "lambada_nll", f"{task}_acc", relation="sigmoid",
-                         targets=pythia[largest], n_bootstrap=0, source="pythia_evals.csv")
+                         targets=pythia[largest], n_bootstrap=0,
+                         source="pythia_evals.csv").to_dict()
     held = pd.DataFrame(out["holdout"]["points"])
     abs_err = (held["predicted"] - held["y"]).abs()
     final = held[held["step"] == 143000]

@@ -121,8 +121,8 @@ def test_holdout_scores_largest_compute_beside_plain_law():
     runs = sweep()
     out = run_downstream(runs, "val_loss", "val_loss", pairing="train-to-train", x_from="web",
                          y_from="code", holdout="5", n_bootstrap=50)
-    train = out["_"]["train"]
-    held = out["holdout"]
+    train = out.train
+    held = out.holdout
     assert held["n"] == 5 and len(train.pairs) == 35
     assert train.pairs["flops"].max() < min(p["flops"] for p in held["points"])
     assert held["mean_abs_relative_error"] < 0.01
@@ -133,7 +133,7 @@ def test_holdout_scores_largest_compute_beside_plain_law():
 def test_at_n_d_chains_kaplan_then_relation():
     runs = sweep(noise=0.0)
     out = run_downstream(runs, "val_loss", "val_loss", pairing="train-to-train", x_from="web",
-                         y_from="code", at_nd=(5e9, 1e11), n_bootstrap=50)
+                         y_from="code", at_nd=(5e9, 1e11), n_bootstrap=50).to_dict()
     truth_x = float(law_forms.kaplan_nde(5e9, 1e11, **KAPLAN_X))
     pr = out["prediction"]
     assert pr["x_predicted"] == pytest.approx(truth_x, rel=0.01)
@@ -166,6 +166,18 @@ def test_split_by_compute_refuses_holding_out_everything():
                      y_from="code")
     with pytest.raises(InputError, match="too few to fit"):
         split_by_compute(lp, "39")
+
+
+def test_holdout_never_splits_runs_of_equal_compute():
+    """A tie at the cut goes to the held-out side whole: every held-out run lies beyond the
+    largest fitted compute (scaling.holdout.held_out_mask, shared with `fit --holdout`)."""
+    from scalefit.scaling.holdout import held_out_mask
+
+    compute = np.array([1.0, 4.0, 2.0, 4.0, 3.0, 5.0])
+    assert held_out_mask(compute, "2").tolist() == [False, True, False, True, False, True]
+    assert held_out_mask(compute, "1").tolist() == [False, False, False, False, False, True]
+    with pytest.raises(InputError, match="too few to fit"):
+        held_out_mask(compute, "4", min_fit=3)
 
 
 def test_kaplan_fit_of_one_dataset_is_reused_across_pairs():

@@ -28,7 +28,7 @@ def l2l(anchors):
 def test_train_to_train_reproduces_kappa_k_and_20x_extrapolation(l2l, y_from):
     out = run_downstream(l2l["sweep"], "val_loss", "val_loss", pairing="train-to-train",
                          x_from=X_FROM, y_from=y_from, targets=l2l["targets"],
-                         n_bootstrap=200, source="sweep.csv")
+                         n_bootstrap=200, source="sweep.csv").to_dict()
     ref = l2l["train"].query("d0 == @X_FROM and d1 == @y_from").iloc[0]
     p = {k: v["value"] for k, v in out["params"].items()}
     assert out["n_points"] == ref["n"]
@@ -58,7 +58,7 @@ def test_train_to_test_downstream_ce_loss(l2l):
     column = "eval/downstream_ce_loss/hellaswag_test_ce_loss"
     sweep = l2l["sweep"]
     out = run_downstream(sweep, "val_loss", column, pairing="train-to-test", x_from=X_FROM,
-                         targets=l2l["targets"], n_bootstrap=0, source="sweep.csv")
+                         targets=l2l["targets"], n_bootstrap=0, source="sweep.csv").to_dict()
     ref = l2l["test"].query("train == @X_FROM and test == 'hellaswag_test_ce_loss'").iloc[0]
     assert out["params"]["kappa"]["value"] == pytest.approx(ref["kappa"], rel=1e-3)
     assert out["params"]["K"]["value"] == pytest.approx(ref["K"], rel=1e-3)

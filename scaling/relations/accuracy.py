@@ -8,16 +8,14 @@ The chained prediction (N, D) -> task loss -> accuracy composes a law fit with o
 """
 from __future__ import annotations
 
-import sys
-
 import lmfit
 import numpy as np
 from scipy.optimize import least_squares
-from tqdm import tqdm
 
 from scalefit.errors import InputError
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, percentile_ci
 from scalefit.scaling.relations import forms as relation_forms
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+from scalefit.scaling.resample import pairs_bootstrap
 
 ACCURACY_LAWS = {
     "sigmoid": (relation_forms.sigmoid_accuracy, ("a", "k", "L0", "b")),
@@ -89,20 +87,15 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int 
     est = {n: ParamEstimate(float(best.params[n].value),
                             float(best.params[n].stderr) if best.params[n].stderr
                             else float("nan")) for n in names}
-    warnings = []
-    for n in names:
-        p = best.params[n]
-        if np.isfinite(p.min) and abs(p.value - p.min) < 1e-8 or \
-           np.isfinite(p.max) and abs(p.value - p.max) < 1e-8:
-            warnings.append(f"parameter {n} is at a bound")
+    warnings = bound_warnings(best.params)
     if L.size < 3 * len(names):
         warnings.append(f"too few points: {L.size} for {len(names)} parameters")
     resid = np.asarray(best.residual)
     result = FitResult(law, est, n_points=int(L.size), objective=float(resid @ resid),
                        converged=bool(best.success), warnings=warnings,
                        extra={"rmse": float(np.sqrt(np.mean(resid ** 2))),
-                              "method": "least squares on the accuracy scale"})
-    result.model_result = best
+                              "method": "least squares on the accuracy scale"},
+                       model_result=best)
     if n_bootstrap > 0:
         draws, failed = _bootstrap(func, names, law, L, y, result.values(), n_bootstrap, seed,
                                    progress)
@@ -114,24 +107,18 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int 
 
 
 def _bootstrap(func, names, law, L, y, values, n, seed, progress=False):
-    rng = np.random.default_rng(seed)
+    """Pairs bootstrap: refit (L, y) resampled with replacement from the fitted values."""
     lo = np.array([BOUNDS[law][k][0] for k in names], float)
     hi = np.array([BOUNDS[law][k][1] for k in names], float)
     theta0 = np.clip(np.array([values[k] for k in names]), lo, hi)
-    draws = {k: np.full(n, np.nan) for k in names}
-    failed = 0
-    for i in tqdm(range(n), desc="bootstrap", file=sys.stderr, disable=not progress,
-                  leave=False):
-        idx = rng.integers(0, L.size, L.size)
+
+    def refit(idx):
         Lb, yb = L[idx], y[idx]
         with np.errstate(over="ignore"):
             ret = least_squares(lambda t: func(Lb, *t) - yb, theta0, bounds=(lo, hi))
-        if ret.status <= 0:
-            failed += 1
-            continue
-        for k, v in zip(names, ret.x):
-            draws[k][i] = v
-    return draws, failed
+        return dict(zip(names, ret.x)) if ret.status > 0 else None
+
+    return pairs_bootstrap(L.size, n, seed, refit, names, progress=progress)
 
 
 def predict_accuracy(result: FitResult, L):
@@ -145,10 +132,9 @@ def accuracy_with_ci(result: FitResult, L: float) -> dict:
     """{"value", "ci95"} at loss L; the interval from the bootstrap draws, if any."""
     func, names = ACCURACY_LAWS[result.law]
     value = float(predict_accuracy(result, L))
-    draws = getattr(result, "draws", None)
     ci = (float("nan"), float("nan"))
-    if draws is not None:
-        ci = percentile_ci(func(L, *(draws[n] for n in names)))
+    if result.draws is not None:
+        ci = percentile_ci(func(L, *(result.draws[n] for n in names)))
     return {"value": value, "ci95": list(ci)}
 
 

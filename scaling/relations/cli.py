@@ -100,12 +100,12 @@ def _e_source(e_source, E_x, E_y):
     return e_source
 
 
-def _emit(out, out_dir, as_json):
+def _emit(downstream, out_dir, as_json):
+    """Render a ``Downstream``: the report folder, then JSON or the terminal text."""
     from scalefit.scaling.relations.report import downstream_text, write_downstream_report
-    objects = out.pop("_")
     if out_dir:
-        write_downstream_report(out_dir, out, objects["result"], objects["train"],
-                                objects["held"])
+        write_downstream_report(out_dir, downstream)
+    out = downstream.to_dict()
     click.echo(dumps(out) if as_json else downstream_text(out))
 
 

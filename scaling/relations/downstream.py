@@ -7,16 +7,17 @@ fitted to the target loss alone.
 """
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.scaling.relations.accuracy import accuracy_with_ci, fit_accuracy, predict_accuracy
 from scalefit.scaling.fitresult import FitResult
-from scalefit.scaling.relations.loss2loss import (LossPairs, fit_loss_to_loss, kaplan_fit, pair_losses,
-                                        predict_y, prediction_with_ci)
+from scalefit.scaling.holdout import held_out_mask, parse_holdout
+from scalefit.scaling.relations.accuracy import accuracy_with_ci, fit_accuracy, predict_accuracy
+from scalefit.scaling.relations.loss2loss import (LossPairs, fit_loss_to_loss, kaplan_fit,
+                                                  pair_losses, predict_y, prediction_with_ci)
 
 RELATIONS = ("shifted-power", "sigmoid", "exponential-error")
 PARAM_NAMES = {"shifted-power": ("K", "kappa", "E_x", "E_y"), "sigmoid": ("a", "k", "L0", "b"),
@@ -52,26 +53,27 @@ def relation_with_ci(result: FitResult, x: float) -> dict:
     return accuracy_with_ci(result, x)
 
 
+MIN_FIT_PAIRS = 3  # a relation's fit needs at least three pairs
+
+
 def split_by_compute(lp: LossPairs, holdout) -> tuple[LossPairs, pd.DataFrame]:
-    """Hold out the largest-compute pairs (fraction or count); every fit sees only the rest."""
-    from scalefit.scaling.holdout import parse_holdout
-    spec = parse_holdout(holdout)
-    if spec is None:
+    """Hold out the largest-compute pairs (fraction or count); every fit sees only the rest.
+
+    The split is ``scaling.holdout.held_out_mask``: pairs of equal compute go to the same side,
+    and the runs behind each side's E fit are cut at the same compute.
+    """
+    if parse_holdout(holdout) is None:
         return lp, lp.pairs.iloc[0:0]
     if "flops" not in lp.pairs.columns:
         raise InputError("--holdout: the table needs params and tokens (or flops) to rank runs "
                          "by compute")
-    n = len(lp.pairs)
-    count = math.ceil(spec * n) if isinstance(spec, float) else spec
-    if count >= n - 2:
-        raise InputError(f"--holdout: keeping {count} of {n} pairs out leaves too few to fit")
-    flops = lp.pairs["flops"].to_numpy(float)
-    threshold = np.sort(flops)[n - count]
-    keep = flops < threshold
-    held = lp.pairs[~keep].reset_index(drop=True)
-    train = LossPairs(lp.pairs[keep].reset_index(drop=True),
-                      lp.x_runs[lp.x_runs["flops"] < threshold].reset_index(drop=True),
-                      lp.y_runs[lp.y_runs["flops"] < threshold].reset_index(drop=True),
+    held_mask = held_out_mask(lp.pairs["flops"].to_numpy(float), holdout,
+                              min_fit=MIN_FIT_PAIRS, what="pairs")
+    cut = lp.pairs["flops"][held_mask].min()  # the smallest held-out compute
+    held = lp.pairs[held_mask].reset_index(drop=True)
+    train = LossPairs(lp.pairs[~held_mask].reset_index(drop=True),
+                      lp.x_runs[lp.x_runs["flops"] < cut].reset_index(drop=True),
+                      lp.y_runs[lp.y_runs["flops"] < cut].reset_index(drop=True),
                       lp.x, lp.y, lp.pairing, lp.x_from, lp.y_from, lp.match)
     return train, held
 
@@ -95,7 +97,7 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
                     and {"params", "tokens"} <= set(rows.columns) and len(train.y_runs) >= 6)
     if can_baseline:
         from scalefit.scaling.laws.fit import predict
-        kaplan_y = getattr(result, "kaplan", {}).get("y") or kaplan_fit(train.y_runs)
+        kaplan_y = result.components.get("kaplan", {}).get("y") or kaplan_fit(train.y_runs)
         rows["baseline_predicted"] = predict(kaplan_y, rows["params"].to_numpy(float),
                                              rows["tokens"].to_numpy(float))
         rows["baseline_relative_error"] = rows["baseline_predicted"] / rows["y"] - 1
@@ -121,7 +123,7 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None) ->
     if at_nd is not None:
         from scalefit.scaling.laws.fit import predict
         N, D = at_nd
-        kaplan_x = getattr(result, "kaplan", {}).get("x") or kaplan_fit(train.x_runs)
+        kaplan_x = result.components.get("kaplan", {}).get("x") or kaplan_fit(train.x_runs)
         x_value = float(predict(kaplan_x, N, D))
         out = relation_with_ci(result, x_value)
         out.update({"at": {"params": float(N), "tokens": float(D)}, "x_predicted": x_value,
@@ -145,14 +147,39 @@ def parse_at(spec: str | None):
     return N, D
 
 
+@dataclass
+class Downstream:
+    """A downstream prediction: the fitted relation, the pairs it saw, the held-out pairs, the
+    prediction asked for and the held-out scores. ``to_dict`` is the JSON the CLI prints."""
+
+    fit: FitResult
+    relation: str
+    data: str  # where the table came from
+    train: LossPairs  # the pairs (and E-fit runs) the relation was fitted to
+    held: pd.DataFrame  # held-out pairs: the largest-compute ones, then any target runs
+    prediction: dict | None = None  # {"value", "ci95", "at_x" | "at", ...}
+    holdout: dict | None = None  # score_held_out of the held-out pairs
+
+    def to_dict(self) -> dict:
+        out = self.fit.to_dict()
+        out["relation"] = self.relation
+        out["data"] = self.data
+        if self.prediction is not None:
+            out["prediction"] = self.prediction
+        if self.holdout is not None:
+            out["holdout"] = self.holdout
+        return out
+
+
 def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train-to-test",
                    x_from=None, y_from=None, group: str = "data", match: str = "tokens",
                    relation: str = "shifted-power", e_source: str = "kaplan", E_x=None,
                    E_y=None, method: str = "ols", holdout=None,
                    targets: pd.DataFrame | None = None, at_x=None, at_nd=None,
                    n_bootstrap: int = 1000, seed: int = 0, source: str = "<table>",
-                   targets_source: str = "<targets>", progress: bool = False) -> dict:
-    """Everything `scalefit predict downstream` shows, as one dict (objects under '_')."""
+                   targets_source: str = "<targets>", progress: bool = False) -> Downstream:
+    """Pair the losses, hold out the largest-compute pairs (and any target runs), fit the
+    relation to the rest, predict, and score the held-out pairs."""
     lp = pair_losses(frame, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
                      match=match, source=source)
     train, held = split_by_compute(lp, holdout)
@@ -162,13 +189,6 @@ def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train
     result = fit_relation(train, relation, e_source=e_source, E_x=E_x, E_y=E_y,
                           method=method, n_bootstrap=n_bootstrap, seed=seed,
                           progress=progress)
-    out = result.to_dict()
-    out["relation"] = relation
-    out["data"] = source
-    prediction = predict_at(result, train, at_x=at_x, at_nd=at_nd)
-    if prediction is not None:
-        out["prediction"] = prediction
-    if len(held):
-        out["holdout"] = score_held_out(result, train, held)
-    out["_"] = {"result": result, "train": train, "held": held}
-    return out
+    return Downstream(result, relation, source, train, held,
+                      prediction=predict_at(result, train, at_x=at_x, at_nd=at_nd),
+                      holdout=score_held_out(result, train, held) if len(held) else None)

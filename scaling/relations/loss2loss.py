@@ -15,19 +15,18 @@ each dataset at each FLOP budget).
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import lmfit
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
-from tqdm import tqdm
 
 from scalefit.errors import InputError
-from scalefit.scaling.relations import forms as relation_forms
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, percentile_ci
 from scalefit.scaling.objective import HUBER_DELTA
+from scalefit.scaling.relations import forms as relation_forms
+from scalefit.scaling.resample import pairs_bootstrap, resample_indices
 
 PAIRINGS = ("train-to-train", "train-to-test", "test-to-test")
 MATCHES = ("tokens", "compute")
@@ -238,7 +237,8 @@ def fit_shifted_power(x, y, *, E_x: float | None = None, E_y: float | None = Non
     With E_x and E_y given: lmfit on the line log(y - E_y) = log K + kappa log(x - E_x),
     least squares (method "ols", the paper's) or Huber(delta). With both None: all four
     parameters by least squares on log y. Bootstrap (pairs resampled) gives the ci95 and
-    ``result.draws`` (per-parameter arrays) for prediction intervals.
+    ``result.draws`` (per-parameter arrays) for prediction intervals. With E from per-dataset
+    Kaplan fits (``fit_loss_to_loss``) those fits are ``result.components["kaplan"]``.
     """
     x = np.asarray(x, float)
     y = np.asarray(y, float)
@@ -300,13 +300,13 @@ def _fit_fixed_e(u, v, E_x, E_y, method, delta, warnings) -> FitResult:
     est["E_y"] = ParamEstimate(float(E_y))
     r = np.asarray(res.residual)
     ss_tot = float(np.sum((v - v.mean()) ** 2))
-    out = FitResult("shifted-power", est, n_points=len(u), objective=float(r @ r),
-                    converged=bool(res.success), warnings=warnings,
-                    extra={"r_squared_log": 1 - float(r @ r) / ss_tot if ss_tot > 0 else 1.0})
+    warnings.extend(bound_warnings(res.params))
     if len(u) < 6:
         warnings.append(f"too few points: {len(u)} pairs for 2 parameters")
-    out.model_result = res
-    return out
+    return FitResult("shifted-power", est, n_points=len(u), objective=float(r @ r),
+                     converged=bool(res.success), warnings=warnings,
+                     extra={"r_squared_log": 1 - float(r @ r) / ss_tot if ss_tot > 0 else 1.0},
+                     model_result=res)
 
 
 def _fit_free_e(x, y, warnings) -> FitResult:
@@ -327,23 +327,22 @@ def _fit_free_e(x, y, warnings) -> FitResult:
     for name in ("K", "kappa", "E_x", "E_y"):
         p = res.params[name]
         est[name] = ParamEstimate(float(p.value), float(p.stderr) if p.stderr else float("nan"))
-        if name in ("E_x", "E_y") and (abs(p.value - p.min) < 1e-9 or
-                                       abs(p.value - p.max) < 1e-6 * max(1, p.max)):
-            warnings.append(f"parameter {name} is at a bound")
+    warnings.extend(bound_warnings(res.params))
     if len(x) < 12:
         warnings.append(f"too few points: {len(x)} pairs for 4 parameters")
     r = np.asarray(res.residual)
-    out = FitResult("shifted-power", est, n_points=len(x), objective=float(r @ r),
-                    converged=bool(res.success), warnings=warnings, extra={})
-    out.model_result = res
-    return out
+    return FitResult("shifted-power", est, n_points=len(x), objective=float(r @ r),
+                     converged=bool(res.success), warnings=warnings, extra={}, model_result=res)
+
+
+DRAWN = ("K", "kappa", "E_x", "E_y")
 
 
 def _bootstrap(x, y, result, free_e, method, delta, n, seed, progress=False):
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), (n, len(x)))
+    """Pairs bootstrap of the relation; E held at its value unless it is fitted too."""
     v0 = result.values()
     if not free_e and method == "ols":  # closed form, all resamples at once
+        idx = resample_indices(len(x), n, seed)
         _, u, v = _log_gap(x, y, v0["E_x"], v0["E_y"])
         with np.errstate(invalid="ignore", divide="ignore"):
             kappa, log_K = _line_ols(u[idx], v[idx])
@@ -351,11 +350,9 @@ def _bootstrap(x, y, result, free_e, method, delta, n, seed, progress=False):
                  "E_x": np.full(n, v0["E_x"]), "E_y": np.full(n, v0["E_y"])}
         return draws, int((~np.isfinite(kappa)).sum())
     theta0 = np.array([np.log(v0["K"]), v0["kappa"], v0["E_x"], v0["E_y"]])
-    draws = {k: np.full(n, np.nan) for k in ("K", "kappa", "E_x", "E_y")}
-    failed = 0
-    for i in tqdm(range(n), desc="bootstrap", file=sys.stderr, disable=not progress,
-                  leave=False):
-        xb, yb = x[idx[i]], y[idx[i]]
+
+    def refit(idx):
+        xb, yb = x[idx], y[idx]
         try:
             if free_e:
                 hi = [np.inf, 20, xb.min() * (1 - 1e-9), yb.min() * (1 - 1e-9)]
@@ -368,15 +365,13 @@ def _bootstrap(x, y, result, free_e, method, delta, n, seed, progress=False):
                 ret = least_squares(lambda t: t[0] + t[1] * u - v, theta0[:2], loss="huber",
                                     f_scale=delta)
                 theta = np.r_[ret.x, theta0[2:]]
-            ok = ret.status > 0
         except ValueError:
-            ok = False
-        if not ok:
-            failed += 1
-            continue
-        draws["K"][i], draws["kappa"][i] = np.exp(theta[0]), theta[1]
-        draws["E_x"][i], draws["E_y"][i] = theta[2], theta[3]
-    return draws, failed
+            return None
+        if ret.status <= 0:
+            return None
+        return dict(zip(DRAWN, (np.exp(theta[0]), theta[1], theta[2], theta[3])))
+
+    return pairs_bootstrap(len(x), n, seed, refit, DRAWN, progress=progress)
 
 
 # --- prediction -----------------------------------------------------------------------------
@@ -389,11 +384,11 @@ def predict_y(result: FitResult, x):
 def prediction_with_ci(result: FitResult, x: float) -> dict:
     """{"value", "ci95"} of L_y at L_x = x; the interval from the bootstrap draws, if any."""
     value = float(predict_y(result, x))
-    draws = getattr(result, "draws", None)
+    draws = result.draws
     ci = (float("nan"), float("nan"))
     if draws is not None:
         ci = percentile_ci(relation_forms.shifted_power_law(x, draws["K"], draws["kappa"],
-                                                  draws["E_x"], draws["E_y"]))
+                                                            draws["E_x"], draws["E_y"]))
     return {"value": value, "ci95": list(ci)}
 
 
@@ -425,5 +420,5 @@ def fit_loss_to_loss(lp: LossPairs, *, e_source: str = "kaplan", E_x: float | No
         result.extra["kaplan_fits"] = {side: {"E": r.value("E"), "n_points": r.n_points,
                                               "params": r.values()}
                                        for side, r in kaplan.items()}
-        result.kaplan = kaplan
+        result.components["kaplan"] = kaplan
     return result

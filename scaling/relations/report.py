@@ -3,14 +3,10 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from scalefit.report import dumps, markdown_table, save_figure, write_text  # noqa: E402
+from scalefit.report import dumps, markdown_table, save_figure, write_text
 
 FORMULAS = {"shifted-power": "L_y = K (L_x - E_x)^kappa + E_y",
             "sigmoid": "acc = a / (1 + exp(-k (L - L0))) + b",
@@ -82,6 +78,8 @@ def downstream_text(out: dict) -> str:
 
 def plot_relation(result, train, held, out: dict):
     """y against x: the fitted pairs, the fit curve, held-out points and the prediction."""
+    import matplotlib.pyplot as plt
+
     from scalefit.scaling.relations.downstream import predict_relation
     fig, ax = plt.subplots(figsize=(6.0, 4.4))
     x = train.pairs["x"].to_numpy(float)
@@ -115,9 +113,12 @@ def plot_relation(result, train, held, out: dict):
     return fig
 
 
-def write_downstream_report(out_dir, out: dict, result, train, held) -> None:
-    """report.md, params.csv, pairs.csv, holdout.csv, result.json and the plot (PNG, SVG)."""
+def write_downstream_report(out_dir, downstream) -> None:
+    """report.md, params.csv, pairs.csv, holdout.csv, result.json and the plot (PNG, SVG) of a
+    ``relations.downstream.Downstream``."""
     from pathlib import Path
+    out = downstream.to_dict()
+    result, train, held = downstream.fit, downstream.train, downstream.held
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     params = params_frame(out)
