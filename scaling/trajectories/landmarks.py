@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scalefit.schedule import LRSchedule, lr_at_step
+
 
 @dataclass
 class ScheduleLandmarks:
@@ -30,11 +32,11 @@ class ScheduleLandmarks:
         return float(np.clip((step - self.warmup_end) / span, 0.0, 1.0))
 
     def lr_fraction(self, step: float, min_ratio: float = 0.1) -> float:
-        """LR at `step` as a fraction of the peak, from the linear-warmup + cosine form."""
-        if step < self.warmup_end:
-            return float(step / self.warmup_end) if self.warmup_end > 0 else 1.0
-        frac = self.decay_fraction(step)
-        return float(min_ratio + (1 - min_ratio) * 0.5 * (1 + np.cos(np.pi * frac)))
+        """LR at `step` as a fraction of the peak: scalefit.schedule's warmup + cosine at these landmarks."""
+        if step >= self.warmup_end and not np.isfinite(self.decay_fraction(step)):
+            return float("nan")  # no decay horizon known
+        return float(lr_at_step(LRSchedule(peak=1.0, warmup_steps=self.warmup_end,
+                                           decay_steps=self.total_steps, final_ratio=min_ratio), step))
 
 
 def infer_landmarks(steps, lr, *, min_ratio: float = 0.1, tokens=None) -> ScheduleLandmarks:

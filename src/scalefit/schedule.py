@@ -1,7 +1,12 @@
-"""The one learning-rate schedule of scalefit (GPT-NeoX AnnealingLR semantics).
+"""The one learning-rate schedule of scalefit: GPT-NeoX's AnnealingLR.get_lr at an iteration count.
 
 The suite registries (Pythia's published schedule), the suite trainer and the schedule-aware
 analyses all read the LR at a step from here, so a warmup convention is decided once.
+`lr_at_step(schedule, n)` is what EleutherAI/gpt-neox megatron/learning_rates.py returns with
+num_iters = n: linear warmup `peak * n / warmup` while n <= warmup (0 at step 0), then the decay,
+never below the floor final_ratio x peak. GPT-NeoX steps its scheduler after each optimizer step,
+so its n-th update runs at lr_at_step(n - 1), and the LR it logs at iteration n is lr_at_step(n).
+Past `decay_steps` the LR stays at the floor (GPT-NeoX's cosine would climb back; no run goes there).
 Pure numpy: every layer may import it.
 """
 from __future__ import annotations
@@ -13,10 +18,19 @@ import numpy as np
 
 from scalefit.errors import InputError
 
+STYLES = ("cosine", "linear", "constant", "cosine_neox_v1")
+
 
 @dataclass(frozen=True)
 class LRSchedule:
-    """Linear warmup to `peak`, then cosine (or linear/constant) decay to final_ratio x peak."""
+    """Linear warmup to `peak`, then cosine (or linear/constant) decay to final_ratio x peak.
+
+    style "cosine" (GPT-NeoX since PR #1008/#1011, Aug 2023): from peak at `warmup_steps` to the
+    floor at `decay_steps` along half a cosine. "linear": peak x (1 - decay done), floored.
+    "cosine_neox_v1": GPT-NeoX v1.0's cosine, which trained Pythia: a cosine from peak towards 0
+    over the whole `decay_steps`, clamped at the floor (Pythia's LR reaches 0.1 x peak at step
+    ~115,000 and stays there), with the step count held at decay_steps - warmup_steps.
+    """
 
     peak: float
     warmup_steps: int = 0
@@ -27,18 +41,24 @@ class LRSchedule:
 
 def lr_at_step(schedule: LRSchedule, step):
     """Learning rate at optimizer step(s), as GPT-NeoX's AnnealingLR computes it."""
-    s = np.asarray(step, dtype=float)
-    peak, warm = schedule.peak, schedule.warmup_steps
-    low = schedule.final_ratio * peak
-    span = max(schedule.decay_steps - warm, 1)
-    frac = np.clip((s - warm) / span, 0.0, 1.0)
-    if schedule.style == "cosine":
-        decayed = low + (peak - low) * 0.5 * (1.0 + np.cos(math.pi * frac))
-    elif schedule.style == "linear":
-        decayed = peak - (peak - low) * frac
-    elif schedule.style == "constant":
-        decayed = np.full_like(frac, peak)
+    n = np.asarray(step, dtype=float)
+    peak, warm, end = schedule.peak, schedule.warmup_steps, schedule.decay_steps
+    floor = schedule.final_ratio * peak
+    count = n
+    if schedule.style == "cosine_neox_v1":
+        count = np.minimum(n, end - warm)  # v1.0 holds the count (warmup ramp included) here
+        decayed = peak / 2.0 * (np.cos(math.pi * (count - warm) / max(end, 1)) + 1.0)
     else:
-        raise InputError(f"LR schedule: unknown style '{schedule.style}' (cosine, linear, constant)")
-    lr = np.where(s < warm, peak * s / max(warm, 1), decayed) if warm > 0 else decayed
+        done = np.clip((n - warm) / max(end - warm, 1), 0.0, 1.0)  # share of the decay done
+        if schedule.style == "cosine":
+            decayed = floor + (peak - floor) / 2.0 * (np.cos(math.pi * done) + 1.0)
+        elif schedule.style == "linear":
+            decayed = peak * (1.0 - done)
+        elif schedule.style == "constant":
+            decayed = np.full_like(done, peak)
+        else:
+            raise InputError(f"LR schedule: unknown style '{schedule.style}' ({', '.join(STYLES)})")
+    lr = np.maximum(decayed, floor)
+    if warm > 0:
+        lr = np.where(n <= warm, peak * count / warm, lr)
     return float(lr) if np.ndim(lr) == 0 else lr
