@@ -2,21 +2,19 @@
 
 Each resample refits the same log-space Huber objective with scipy's least_squares (what lmfit
 calls underneath, without its per-fit bookkeeping), warm-started from the full-data optimum,
-with BLAS held to one thread so resamples do not fight over the cores.
+with BLAS held to one thread so resamples do not fight over the cores. The resamples come from
+the one pairs bootstrap of the fitting layer (`scaling/resample.py`).
 """
 from __future__ import annotations
-
-import inspect
-import sys
 
 import numpy as np
 from scipy.optimize import least_squares
 from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
-from scalefit.scaling.laws.allocation import exponents
+from scalefit.scaling.resample import pairs_bootstrap
 
 LSQ_OPTIONS = dict(method="trf", loss="huber", xtol=1e-10, ftol=None, gtol=None, x_scale="jac")
+ALLOCATION_DRAWS = ("allocation a", "allocation b")  # beside the parameters' draws
 
 
 def refit(func, theta0, bounds, indep, log_loss, delta, max_nfev=2000):
@@ -28,47 +26,33 @@ def refit(func, theta0, bounds, indep, log_loss, delta, max_nfev=2000):
     return ret.x, bool(ret.status > 0)
 
 
-def func_params(model) -> list[str]:
-    """The fitted (log-scale) parameter names: the model function's arguments, in order."""
-    args = inspect.signature(model.func).parameters
-    return [name for name in args if name not in model.independent_vars]
-
-
-def bootstrap_law(model, params, indep: dict, loss, law: str, *, delta: float = 1e-3,
+def bootstrap_law(law, params, indep: dict, loss, *, delta: float = 1e-3,
                   n_bootstrap: int = 1000, seed: int = 0, progress: bool = False) -> dict:
-    """Refit ``n_bootstrap`` resamples; return per-parameter draws (paper names) and a, b draws."""
-    names = func_params(model)
+    """Refit ``n_bootstrap`` resamples of a registry ``law`` from its fitted lmfit ``params``;
+    return per-parameter draws (paper names) and the allocation exponents' a, b draws."""
+    names = law.free_params()
     theta0 = np.array([params[n].value for n in names])
     lo = np.array([params[n].min for n in names], float)
     hi = np.array([params[n].max for n in names], float)
     log_loss = np.log(np.asarray(loss, float))
     indep = {k: np.asarray(v, float) for k, v in indep.items()}
-    order = names
 
     def func(*theta, **x):
-        return model.func(**x, **dict(zip(order, theta)))
+        return law.func(**x, **dict(zip(names, theta)))
 
-    rng = np.random.default_rng(seed)
-    n = log_loss.size
-    draws = {name: np.full(n_bootstrap, np.nan) for name in model.paper_names}
-    a_draws = np.full(n_bootstrap, np.nan)
-    b_draws = np.full(n_bootstrap, np.nan)
-    failed = 0
-    bar = tqdm(range(n_bootstrap), desc=f"bootstrap {law}", file=sys.stderr,
-               disable=not progress, leave=False)
+    def one_resample(idx):
+        theta, ok = refit(func, theta0, (lo, hi), {k: v[idx] for k, v in indep.items()},
+                          log_loss[idx], delta)
+        if not ok:
+            return None
+        paper = law.paper_values(dict(zip(names, theta)))
+        paper[ALLOCATION_DRAWS[0]], paper[ALLOCATION_DRAWS[1]] = law.exponents(paper)
+        return paper
+
     with threadpool_limits(limits=1):
-        for i in bar:
-            idx = rng.integers(0, n, n)
-            theta, ok = refit(func, theta0, (lo, hi), {k: v[idx] for k, v in indep.items()},
-                              log_loss[idx], delta)
-            if not ok:
-                failed += 1
-                continue
-            values = dict(zip(names, theta))
-            paper = {}
-            for name in model.paper_names:
-                paper[name] = np.exp(values[f"log_{name}"]) if name in model.log_scales \
-                    else values[name]
-                draws[name][i] = paper[name]
-            a_draws[i], b_draws[i] = exponents(law, paper)
+        draws, failed = pairs_bootstrap(log_loss.size, n_bootstrap, seed, one_resample,
+                                        (*law.paper_names, *ALLOCATION_DRAWS),
+                                        progress=progress, desc=f"bootstrap {law.law_name}")
+    a_draws = draws.pop(ALLOCATION_DRAWS[0])
+    b_draws = draws.pop(ALLOCATION_DRAWS[1])
     return {"params": draws, "a": a_draws, "b": b_draws, "n": n_bootstrap, "n_failed": failed}

@@ -1,18 +1,15 @@
 """`scalefit fit LAW` and `scalefit compare kaplan chinchilla`: thin click shells over fit_law
-and compare_laws."""
+and compare_laws. LAW is any name or alias of the law registry."""
 from __future__ import annotations
 
 import click
-import numpy as np
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
 from scalefit.options import analysis_options, seed_option
 from scalefit.report import dumps
+from scalefit.scaling.laws.registry import law_choices
 from scalefit.scaling.relations.cli import FitLawCommand
-
-LAW_CHOICES = ["kaplan", "kaplan-n", "kaplan-d", "kaplan-c", "kaplan-nd", "kaplan-nde",
-               "chinchilla", "isoflop"]
 
 
 def default_runs_path():
@@ -90,7 +87,7 @@ def _progress(as_json):
 
 
 @click.command("fit", cls=FitLawCommand)  # LAW shifted-power: scalefit.scaling.relations.cli
-@click.argument("law", type=click.Choice(LAW_CHOICES, case_sensitive=False))
+@click.argument("law", type=click.Choice(law_choices(), case_sensitive=False))
 @analysis_options
 @fit_options
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="parabola",
@@ -103,14 +100,16 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     Example:
       scalefit fit chinchilla --data runs.csv --bootstrap 1000 --out report/
     """
-    from scalefit.scaling.laws.fit import fit_law, predict
     from scalefit.scaling.holdout import holdout_errors, split_holdout
-    from scalefit.scaling.laws.runtable import canonical_law, validate_runs
+    from scalefit.scaling.laws.fit import fit_law, predict
+    from scalefit.scaling.laws.registry import law_for
+    from scalefit.scaling.laws.runtable import validate_runs
 
     df, source, _ = _load(data_path, subset)
-    law_name = canonical_law(law)
+    law_model = law_for(law)
+    law_name = law_model.law_name
     table = validate_runs(df, law_name, loss=loss_column, source=source)
-    train, held = split_holdout(df, holdout if law_name != "isoflop" else None, table.C)
+    train, held = split_holdout(df, holdout if law_model.predicts_loss else None, table.C)
     train_table = validate_runs(train, law_name, loss=loss_column, source=source)
     result = fit_law(train_table, law_name, loss=loss_column, delta=delta,
                      n_bootstrap=n_bootstrap, seed=seed, progress=_progress(as_json),
@@ -120,8 +119,9 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     if len(held):
         held_table = validate_runs(held, law_name, loss=loss_column, source=source,
                                    check_size=False)
-        out["holdout"] = holdout_errors(predict(result, held_table.N, held_table.D),
-                                        held_table.L)
+        pred = predict(result, held_table.N, held_table.D,
+                       **held_table.variables(law_model.extra_variables()))
+        out["holdout"] = holdout_errors(pred, held_table.L)
         out["holdout"]["flops"] = held_table.C.tolist()
     if out_dir:
         from scalefit.scaling.laws.report import write_fit_report
@@ -134,7 +134,7 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
 
 
 @click.command("compare")
-@click.argument("laws", nargs=-1, type=click.Choice(LAW_CHOICES, case_sensitive=False))
+@click.argument("laws", nargs=-1, type=click.Choice(law_choices(), case_sensitive=False))
 @analysis_options
 @fit_options
 def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
@@ -151,28 +151,24 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
       scalefit compare kaplan chinchilla --holdout 0.2 --out report/
     """
     from scalefit.scaling.laws.compare import compare_laws
-    from scalefit.scaling.laws.published import published_for
-    from scalefit.scaling.laws.runtable import canonical_law
 
     laws = tuple(laws) or ("kaplan", "chinchilla")
     if len(set(laws)) < 2:
         raise InputError(f"compare needs two different laws, got {' '.join(laws)}")
     df, source, shipped = _load(data_path, subset)
-    cmp = compare_laws(df, laws, loss=loss_column, delta=delta, n_bootstrap=n_bootstrap,
-                       seed=seed, holdout=holdout, progress=_progress(as_json), source=source)
-    results = cmp.pop("_results")
-    if shipped:
-        cmp["published"] = {name: published_for(canonical_law(name)) for name in laws}
+    comparison = compare_laws(df, laws, loss=loss_column, delta=delta, n_bootstrap=n_bootstrap,
+                              seed=seed, holdout=holdout, progress=_progress(as_json),
+                              source=source, published=shipped)
     if out_dir:
         from scalefit.scaling.laws.report import write_compare_report
         from scalefit.scaling.laws.runtable import validate_runs
         frame = validate_runs(df, "chinchilla", loss=loss_column, source=source).frame
-        write_compare_report(out_dir, cmp, frame, results)
+        write_compare_report(out_dir, comparison, frame)
     if as_json:
-        click.echo(dumps(cmp))
+        click.echo(dumps(comparison.to_dict()))
     else:
         from scalefit.scaling.laws.report import compare_text
-        click.echo(compare_text(cmp))
+        click.echo(compare_text(comparison.to_dict()))
 
 
-__all__ = ["fit", "compare", "default_runs_path", "np"]
+__all__ = ["fit", "compare", "default_runs_path"]

@@ -1,56 +1,102 @@
-"""Kaplan vs Chinchilla on one run table: both fits side by side, held-out error, allocations,
-and two data-derived sentences on why they disagree.
+"""Kaplan vs Chinchilla (or any laws of the registry) on one run table: the fits side by side,
+held-out error, allocations, and two data-derived sentences on why they disagree.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from scalefit.scaling.fitresult import FitResult
+from scalefit.scaling.holdout import holdout_errors, split_holdout
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.fit import fit_law, predict
-from scalefit.scaling.holdout import holdout_errors, split_holdout
-from scalefit.scaling.laws.runtable import canonical_law, validate_runs
+from scalefit.scaling.laws.registry import law_for
+from scalefit.scaling.laws.runtable import validate_runs
 
 SCHEDULE_COLUMNS = ("schedule_tokens", "lr_schedule_tokens", "decay_tokens", "total_tokens",
                     "max_tokens")
 
 
+@dataclass
+class Comparison:
+    """Several laws fitted to the same runs; ``to_dict()`` is the JSON `scalefit compare` prints."""
+
+    data: str  # where the runs came from
+    n_runs: int
+    n_fit: int
+    n_holdout: int
+    laws: list[str]  # as the user named them; the keys of ``fits``
+    fits: dict[str, FitResult]
+    holdout: dict[str, dict]  # per law: relative error on the held-out runs (empty: none held)
+    budgets: list[dict]  # per reference budget: each law's tokens per parameter and loss
+    explanation: list[str]  # two sentences on why the laws' allocations differ
+    published: dict[str, dict] = field(default_factory=dict)  # per law: published constants
+
+    def fit_dict(self, name: str) -> dict:
+        """One law's fit as JSON: the FitResult's fields and its held-out error."""
+        entry = self.fits[name].to_dict()
+        if name in self.holdout:
+            entry["holdout"] = self.holdout[name]
+        return entry
+
+    def to_dict(self) -> dict:
+        out = {"data": self.data, "n_runs": self.n_runs, "n_fit": self.n_fit,
+               "n_holdout": self.n_holdout, "laws": list(self.laws),
+               "fits": {name: self.fit_dict(name) for name in self.fits},
+               "budgets": self.budgets, "explanation": list(self.explanation)}
+        if self.published:
+            out["published"] = self.published
+        return out
+
+
 def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str = "loss",
                  delta: float = 1e-3, n_bootstrap: int = 0, seed: int = 0, holdout=None,
-                 progress: bool = False, source: str = "<run table>") -> dict:
-    """Fit each law to the same runs; return {"fits": {law: fit dict}, "budgets", "explanation"}."""
-    first = canonical_law(laws[0])
-    table = validate_runs(runs, "chinchilla" if first != "isoflop" else first,
+                 progress: bool = False, source: str = "<run table>",
+                 published: bool = False) -> Comparison:
+    """Fit each law to the same runs (the largest-compute ``holdout`` kept out) and compare.
+
+    published: put each law's published constants (data/published_laws.toml) beside the fits.
+    """
+    first = law_for(laws[0])
+    table = validate_runs(runs, "chinchilla" if first.predicts_loss else first.law_name,
                           loss=loss, source=source)
     train, held = split_holdout(runs, holdout, table.C)
-    fits, results = {}, {}
+    fits, held_errors = {}, {}
     for name in laws:
-        law = canonical_law(name)
-        train_table = validate_runs(train, law, loss=loss, source=source)
-        result = fit_law(train_table, law, loss=loss, delta=delta, n_bootstrap=n_bootstrap,
-                         seed=seed, progress=progress)
-        entry = result.to_dict()
+        law = law_for(name)
+        train_table = validate_runs(train, law.law_name, loss=loss, source=source)
+        result = fit_law(train_table, law.law_name, loss=loss, delta=delta,
+                         n_bootstrap=n_bootstrap, seed=seed, progress=progress)
         if len(held):
-            held_table = validate_runs(held, law, loss=loss, source=source, check_size=False)
-            pred = predict(result, held_table.N, held_table.D) if law != "isoflop" else \
-                np.full(len(held_table.L), np.nan)
-            entry["holdout"] = holdout_errors(pred, held_table.L)
-            entry["holdout"]["flops"] = held_table.C.tolist()
-        results[name] = result
-        fits[name] = entry
+            held_table = validate_runs(held, law.law_name, loss=loss, source=source,
+                                       check_size=False)
+            pred = predict(result, held_table.N, held_table.D,
+                           **held_table.variables(law.extra_variables())) \
+                if law.predicts_loss else np.full(len(held_table.L), np.nan)
+            held_errors[name] = holdout_errors(pred, held_table.L)
+            held_errors[name]["flops"] = held_table.C.tolist()
+        fits[name] = result
+    return Comparison(
+        data=source, n_runs=int(len(runs)), n_fit=int(len(train)), n_holdout=int(len(held)),
+        laws=list(laws), fits=fits, holdout=held_errors, budgets=budget_rows(fits),
+        explanation=explain_disagreement(table.frame, fits),
+        published={name: law_for(name).published() for name in laws} if published else {})
+
+
+def budget_rows(fits: dict[str, FitResult]) -> list[dict]:
+    """Per reference budget: each law's tokens per parameter and loss at its optimum."""
     budgets = []
     for c in REFERENCE_BUDGETS:
         row = {"flops": c}
-        for name, entry in fits.items():
-            match = [b for b in entry["allocation"].get("budgets", []) if b["flops"] == c]
+        for name, result in fits.items():
+            match = [b for b in result.extra["allocation"].get("budgets", [])
+                     if b["flops"] == c]
             row[f"{name}_tokens_per_param"] = match[0]["tokens_per_param"] if match else np.nan
             row[f"{name}_loss"] = match[0]["loss"] if match else np.nan
         budgets.append(row)
-    out = {"data": source, "n_runs": int(len(runs)), "n_fit": int(len(train)),
-           "n_holdout": int(len(held)), "laws": list(laws), "fits": fits, "budgets": budgets,
-           "explanation": explain_disagreement(table.frame, fits)}
-    out["_results"] = results  # FitResult objects for plots; dropped before JSON
-    return out
+    return budgets
 
 
 def _distinct(values, rtol=0.02):
@@ -60,7 +106,7 @@ def _distinct(values, rtol=0.02):
     return 1 + int(np.sum(np.diff(np.log(values)) > rtol))
 
 
-def explain_disagreement(frame: pd.DataFrame, fits: dict) -> list[str]:
+def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> list[str]:
     """Two sentences, computed from the runs, on why the two laws' allocations differ."""
     N = frame["N"].to_numpy(float)
     D = frame["D"].to_numpy(float)
@@ -68,7 +114,7 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict) -> list[str]:
     sizes = np.unique(np.round(np.log(N), 2))
     multi = sum(_distinct(D[np.round(np.log(N), 2) == s]) > 1 for s in sizes)
     tpp = D / N
-    a = {name: f.get("allocation", {}).get("a", np.nan) for name, f in fits.items()}
+    a = {name: f.extra.get("allocation", {}).get("a", np.nan) for name, f in fits.items()}
     names = list(fits)
     more_n = max(names, key=lambda n: a[n] if np.isfinite(a[n]) else -np.inf)
     a_text = " vs ".join(f"{n} a = {a[n]:.2f}" for n in names)
@@ -79,7 +125,7 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict) -> list[str]:
                  f"functional form: {a_text}, with {more_n} putting more of extra compute "
                  "into parameters.")
     else:
-        e_fit = [f["params"]["E"]["value"] for f in fits.values() if "E" in f.get("params", {})]
+        e_fit = [f.params["E"].value for f in fits.values() if "E" in f.params]
         floor = (f"the fitted irreducible loss E = {e_fit[0]:.3g} is {e_fit[0] / L.min():.0%} of "
                  f"the lowest observed loss {L.min():.3g}" if e_fit else
                  f"the lowest observed loss is {L.min():.3g}")
@@ -97,7 +143,7 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict) -> list[str]:
         frame = frame.assign(schedule_tokens=frame["steps"].astype(float)
                              * frame["batch_tokens"].astype(float))
         sched = ["schedule_tokens"]
-    rmse = {n: f.get("rmse_log", np.nan) for n, f in fits.items()}
+    rmse = {n: f.extra.get("rmse_log", np.nan) for n, f in fits.items()}
     fit_text = ", ".join(f"{n} RMSE(log L) {rmse[n]:.4f}" for n in names)
     if sched:
         total = frame[sched[0]].to_numpy(float)

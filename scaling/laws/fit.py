@@ -4,29 +4,24 @@ Objective: Huber(delta) on log residuals, summed (Hoffmann et al. 2022). lmfit i
 (Parameters with bounds, ModelResult, fit report); scipy's least_squares runs underneath with the
 Huber loss, whose cost 0.5 f^2 rho((r/f)^2) with f = delta is exactly sum Huber_delta(r). It stops
 on parameter convergence only (xtol; ftol and gtol off), so sum vs mean cannot move the optimum.
-Starts come from each model's ``starts`` (variable projection for the Chinchilla form); the engine
-refines the best few and reports how many reached the best optimum.
+Starts come from each law's ``starts`` (variable projection for the Chinchilla form); the engine
+refines the best few and reports how many reached the best optimum. Every law comes from the
+registry; a law with its own procedure (IsoFLOP) fits itself through ``Law.fit_runs``.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from scalefit.errors import InputError
-from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, percentile_ci
 from scalefit.scaling.laws.allocation import allocation_summary
-from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, func_params
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
-from scalefit.scaling.laws.models import model_for
+from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law
+from scalefit.scaling.laws.registry import law_for
+from scalefit.scaling.laws.runtable import RunTable, as_run_table
 from scalefit.scaling.objective import HUBER_DELTA, huber
-from scalefit.scaling.laws.runtable import LAW_NEEDS, RunTable, as_run_table, canonical_law
 
 N_STARTS = 4  # refined starts per fit (the best grid points of the variable projection)
 SAME_OPTIMUM_RTOL = 1e-6
-
-
-def _independent(law: str, table: RunTable) -> dict:
-    needs = LAW_NEEDS[law][0]
-    return {v: getattr(table, v) for v in needs}
 
 
 def _flops_factor(table: RunTable) -> float:
@@ -49,18 +44,6 @@ def _fit_one(model, params, log_loss, indep, delta):
                      max_nfev=4000, **indep)
 
 
-def _bound_warnings(result) -> list[str]:
-    out = []
-    for name, p in result.params.items():
-        if not p.vary:
-            continue
-        for side, bound in (("lower", p.min), ("upper", p.max)):
-            if np.isfinite(bound) and abs(p.value - bound) <= 1e-6 * max(1.0, abs(bound)):
-                shown = name[4:] if name.startswith("log_") else name
-                out.append(f"parameter {shown} is at its {side} bound")
-    return out
-
-
 def _information(resid: np.ndarray, k: int) -> dict:
     n = resid.size
     rss = float(np.sum(resid ** 2))
@@ -74,20 +57,20 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
             isoflop_method: str = "parabola") -> FitResult:
     """Fit ``law`` to a run table (DataFrame, path or RunTable) and return a ``FitResult``.
 
-    law: kaplan (= kaplan-nd), kaplan-n, kaplan-d, kaplan-c, kaplan-nd, kaplan-nde, chinchilla,
-    isoflop. Parameters carry the papers' names with stderr (fit) and ci95 (bootstrap, when
-    n_bootstrap > 0); ``extra`` holds the allocation, start statistics, RMSE, AIC and BIC.
+    law: a name or alias of the law registry (`registry.law_choices()`: kaplan = kaplan-nd,
+    chinchilla, isoflop, ...). Parameters carry the papers' names with stderr (fit) and ci95
+    (bootstrap, when n_bootstrap > 0); ``extra`` holds the allocation, start statistics, RMSE,
+    AIC and BIC; ``model_result`` the lmfit ModelResult of the best start.
     """
-    law = canonical_law(law)
+    model = law_for(law)
+    law = model.law_name
     if delta <= 0:
         raise InputError(f"--delta: must be positive, got {delta}")
-    if law == "isoflop":
-        from scalefit.scaling.laws.isoflop import fit_isoflop
-        return fit_isoflop(runs, loss=loss, n_bootstrap=n_bootstrap, seed=seed,
-                           progress=progress, method=isoflop_method)
+    if model.fit_runs is not None:
+        return model.fit_runs(runs, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
+                              progress=progress, isoflop_method=isoflop_method)
     table = as_run_table(runs, law, loss=loss)
-    model = model_for(law)
-    indep = _independent(law, table)
+    indep = table.variables(model.needs)
     L = table.L
     log_loss = np.log(L)
     starts = model.starts(L, k=N_STARTS, delta=delta, **indep)
@@ -109,23 +92,23 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
         stderr = float(p.stderr) if p.stderr is not None else float("nan")
         params[name] = ParamEstimate(float(p.value), stderr)
     values = {k: v.value for k, v in params.items()}
-    n_free = len(func_params(model))
+    n_free = model.n_free
 
-    warnings = _bound_warnings(best)
+    warnings = bound_warnings(best.params)
     if len(L) < 3 * n_free:
         warnings.append(f"too few points: {len(L)} runs for {n_free} parameters "
                         f"(fewer than 3 per parameter)")
     if not converged:
         warnings.append(f"optimizer did not converge: {best.message}")
-    if law in ("chinchilla", "kaplan-nd", "kaplan-nde") and np.ptp(np.log(table.D)) < 1e-9:
+    if {"N", "D"} <= set(model.needs) and np.ptp(np.log(table.D)) < 1e-9:
         warnings.append("every run has the same token count: the D term is not identified")
 
     k = _flops_factor(table)
 
     def predict_nd(n, d):
-        return predict_values(law, values, n, d, k)
+        return model.predict(values, np.asarray(n, float), np.asarray(d, float), k)
 
-    allocation = allocation_summary(law, values, predict_nd, k)
+    allocation = allocation_summary(model, values, predict_nd, k)
     allocation["n_counts"] = table.n_column
     extra = {"allocation": allocation,
              "n_starts": len(fits), "n_starts_at_best": n_at_best, "delta": delta,
@@ -133,17 +116,17 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     extra.update(_information(np.asarray(best.residual), n_free))
 
     result = FitResult(law=law, params=params, n_points=len(L), objective=best_obj,
-                       converged=converged, warnings=warnings, extra=extra)
+                       converged=converged, warnings=warnings, extra=extra, model_result=best)
     if n_bootstrap > 0:
-        boot = bootstrap_law(model, best.params, indep, L, law, delta=delta,
+        boot = bootstrap_law(model, best.params, indep, L, delta=delta,
                              n_bootstrap=n_bootstrap, seed=seed, progress=progress)
         attach_bootstrap(result, boot)
-    result.model_result = best  # the lmfit ModelResult (fit report, correlations); not in JSON
     return result
 
 
 def attach_bootstrap(result: FitResult, boot: dict) -> None:
     """Put bootstrap 95% CIs on the parameters and on the allocation exponents a, b."""
+    result.draws = boot["params"]
     for name, draws in boot["params"].items():
         result.params[name].ci95 = percentile_ci(draws)
     alloc = result.extra.setdefault("allocation", {})
@@ -159,27 +142,9 @@ def attach_bootstrap(result: FitResult, boot: dict) -> None:
                                "converge")
 
 
-def predict_values(law: str, values: dict, N, D, k: float = 6.0):
-    """Evaluate a law with paper-named parameter values at (N, D); C = k N D for kaplan-c."""
-    N = np.asarray(N, float)
-    D = np.asarray(D, float)
-    v = values
-    if law == "chinchilla":
-        return law_forms.chinchilla(N, D, v["E"], v["A"], v["B"], v["alpha"], v["beta"])
-    if law == "kaplan-nd":
-        return law_forms.kaplan_nd(N, D, v["N_c"], v["D_c"], v["alpha_N"], v["alpha_D"])
-    if law == "kaplan-nde":
-        return law_forms.kaplan_nde(N, D, v["E"], v["N_c"], v["D_c"], v["alpha_N"], v["alpha_D"])
-    if law == "kaplan-n":
-        return law_forms.kaplan_n(N, v["N_c"], v["alpha_N"]) * np.ones_like(D)
-    if law == "kaplan-d":
-        return law_forms.kaplan_d(D, v["D_c"], v["alpha_D"]) * np.ones_like(N)
-    if law == "kaplan-c":
-        return law_forms.kaplan_c(k * N * D, v["C_c"], v["alpha_C"])
-    raise ValueError(f"law '{law}' gives no loss surface L(N, D) to predict from")
-
-
-def predict(result: FitResult, N, D):
-    """Loss predicted by a fitted law at parameters N and tokens D (arrays broadcast)."""
+def predict(result: FitResult, N, D, **extra):
+    """Loss predicted by a fitted law at parameters N and tokens D (arrays broadcast); a law
+    that reads more variables takes them by name (``unique_tokens=...`` style: its variables)."""
     k = result.extra.get("allocation", {}).get("flops_per_param_token", 6.0)
-    return predict_values(result.law, result.values(), N, D, k)
+    return law_for(result.law).predict(result.values(), np.asarray(N, float),
+                                       np.asarray(D, float), k, **extra)

@@ -1,5 +1,5 @@
 """IsoFLOP analysis (Hoffmann et al. 2022, Approach 2): per budget the loss-minimising N*, then
-N*(C) = G C^a and D*(C) = C/(6 N*).
+N*(C) = G C^a and D*(C) = C/(6 N*). A law of the registry with its own fit procedure.
 
 Per compute budget, loss is fitted against log N and its minimum taken: ``parabola`` (Hoffmann's
 method: a parabola through the budget's points) or ``akima`` (Porian et al. 2024: the minimum of an
@@ -14,9 +14,12 @@ import pandas as pd
 from scipy.interpolate import Akima1DInterpolator
 
 from scalefit.errors import InputError
-from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
-from scalefit.scaling.laws.runtable import as_run_table
+from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.laws.allocation import allocation_summary
+from scalefit.scaling.laws.law import Law
+from scalefit.scaling.laws.published import published_laws
+from scalefit.scaling.resample import pairs_bootstrap
 
 MIN_POINTS_PER_BUDGET = 3
 MIN_BUDGETS = 3
@@ -79,6 +82,7 @@ def _power_fit(log_c, log_n):
 def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0,
                 progress: bool = False, method: str = "parabola") -> FitResult:
     """IsoFLOP fit of N*(C) = G C^a; ``a`` and ``G`` as params, b = 1 - a in the allocation."""
+    from scalefit.scaling.laws.runtable import as_run_table  # runtable reads the registry
     table = as_run_table(runs, "isoflop", loss=loss)
     optima, warnings = isoflop_optima(table.frame, method)
     good = optima[np.isfinite(optima["N_opt"])]
@@ -97,7 +101,7 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
     a_se = float(np.sqrt(s2 / sxx)) if sxx > 0 else float("nan")
     params = {"a": ParamEstimate(a, a_se), "G": ParamEstimate(float(np.exp(log_g)))}
     values = {"a": a, "G": float(np.exp(log_g))}
-    extra = {"allocation": allocation_summary("isoflop", values, None, 1.0),
+    extra = {"allocation": allocation_summary(IsoFLOP(), values, None, 1.0),
              "method": method, "n_budgets": int(len(optima)), "n_budgets_used": int(len(good)),
              "optima": optima.to_dict(orient="records"), "n_column": table.n_column,
              "loss_column": loss, "notes": list(table.notes)}
@@ -116,20 +120,55 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
 
 def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, seed: int):
     """Resample the per-budget optima (pairs bootstrap) for a CI on a and G."""
-    rng = np.random.default_rng(seed)
     log_c = np.log(good["flops"].to_numpy())
     log_n = np.log(good["N_opt"].to_numpy())
-    a_draws, g_draws = [], []
-    for _ in range(n_bootstrap):
-        idx = rng.integers(0, len(log_c), len(log_c))
+
+    def refit(idx):
         if np.ptp(log_c[idx]) == 0:
-            continue
+            return None  # one budget drawn every time: no slope
         a, log_g = _power_fit(log_c[idx], log_n[idx])
-        a_draws.append(a)
-        g_draws.append(np.exp(log_g))
+        return {"a": a, "G": np.exp(log_g)}
+
+    draws, failed = pairs_bootstrap(len(log_c), n_bootstrap, seed, refit, ("a", "G"))
+    a_draws, g_draws = draws["a"], draws["G"]
     result.params["a"].ci95 = percentile_ci(a_draws)
     result.params["G"].ci95 = percentile_ci(g_draws)
     alloc = result.extra["allocation"]
     alloc["a_ci95"] = list(percentile_ci(a_draws))
-    alloc["b_ci95"] = list(percentile_ci(1.0 - np.asarray(a_draws)))
-    result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": n_bootstrap - len(a_draws)}
+    alloc["b_ci95"] = list(percentile_ci(1.0 - a_draws))
+    result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": failed}
+
+
+class IsoFLOP(Law):
+    """Hoffmann et al. 2022 Approach 2: per compute budget a parabola of loss in log N (its
+    minimum is N*), then N*(C) = G C^a. Needs N and C; sets an allocation, no loss surface."""
+
+    law_name = "isoflop"
+    aliases = ("approach2",)
+    function = staticmethod(law_forms.isoflop_parabola)
+    needs = ("N", "C")
+    independent = ("log_N",)
+    predicts_loss = False
+    paper_names = ("a", "G")
+
+    def fit_runs(self, runs, *, loss="loss", n_bootstrap=0, seed=0, progress=False,
+                 isoflop_method="parabola", **options):
+        return fit_isoflop(runs, loss=loss, n_bootstrap=n_bootstrap, seed=seed,
+                           progress=progress, method=isoflop_method)
+
+    def log_frontier(self, values, flops, k=6.0):
+        """log N*(C) = log G + a log C (C itself, not C/k: Approach 2 fits N* against C)."""
+        return np.log(values["G"]) + values["a"] * np.log(np.asarray(flops, float))
+
+    def exponents(self, values):
+        return values["a"], 1.0 - values["a"]
+
+    def published(self):
+        h = published_laws()["hoffmann2022"]["approach2"]
+        p = published_laws()["porian2024"]
+        return {"Hoffmann 2022 Approach 2": {"a": h["a"], "b": h["b"]},
+                "Porian 2024 corrected": {"a": p["corrected"]["a"]},
+                "Porian 2024 reproducing Kaplan": {"a": p["reproducing_kaplan"]["a"]}}
+
+
+LAWS = (IsoFLOP,)

@@ -1,14 +1,13 @@
-"""Plots of law fits: loss vs N coloured by D with the fitted curves, N*(C) frontiers, residuals."""
+"""Plots of law fits: loss vs N coloured by D with the fitted curves, N*(C) frontiers, residuals.
+
+Figures only: the backend is the caller's (the CLI entry sets one for files)."""
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from scalefit.scaling.laws.allocation import optimal_allocation  # noqa: E402
-from scalefit.scaling.laws.fit import predict  # noqa: E402
+from scalefit.scaling.laws.fit import predict
+from scalefit.scaling.laws.registry import law_for
 
 COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 
@@ -23,7 +22,8 @@ def plot_loss_vs_n(frame, results: dict):
     d_levels = np.quantile(D, [0.1, 0.5, 0.9])
     styles = ("-", "--", ":")
     for (name, result), color in zip(results.items(), COLORS):
-        if result.law == "isoflop" or "N" not in _needs(result.law):
+        law = law_for(result.law)
+        if not law.predicts_loss or "N" not in law.needs:
             continue
         scale, note = _n_scale(frame, result)
         for d, style in zip(d_levels, styles):
@@ -47,11 +47,6 @@ def _n_scale(frame, result):
     return 1.0, ""
 
 
-def _needs(law):
-    from scalefit.scaling.laws.runtable import LAW_NEEDS
-    return LAW_NEEDS[law][0]
-
-
 def plot_frontiers(results: dict, frame=None):
     """N*(C) of each law over 1e18..1e26 FLOPs (and the runs' own (C, N) for orientation)."""
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
@@ -60,9 +55,8 @@ def plot_frontiers(results: dict, frame=None):
         alloc = result.extra.get("allocation", {})
         if not np.isfinite(alloc.get("a", np.nan)):
             continue
-        n_opt, _ = optimal_allocation(result.law, result.values(), flops,
-                                      alloc.get("flops_per_param_token", 6.0)
-                                      if result.law != "isoflop" else 1.0)
+        k = alloc.get("flops_per_param_token", 6.0)
+        n_opt = np.exp(law_for(result.law).log_frontier(result.values(), flops, k))
         ax.plot(flops, n_opt, color=color, label=f"{name}: N* ~ C^{alloc['a']:.2f}")
     if frame is not None:
         ax.scatter(frame["C"], frame["N"], s=8, color="gray", alpha=0.5, label="runs")
@@ -79,11 +73,13 @@ def plot_residuals(frame, results: dict):
     """log(observed) - log(predicted) against compute, one marker colour per law."""
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     for (name, result), color in zip(results.items(), COLORS):
-        if result.law == "isoflop":
+        law = law_for(result.law)
+        if not law.predicts_loss:
             continue
         n_col = result.extra.get("n_column") or "params"
         N = frame[n_col].to_numpy(float) if n_col in frame else frame["N"].to_numpy(float)
-        pred = predict(result, N, frame["D"].to_numpy(float))
+        extra = {v: frame[v].to_numpy(float) for v in law.extra_variables() if v in frame}
+        pred = predict(result, N, frame["D"].to_numpy(float), **extra)
         ax.scatter(frame["C"], np.log(frame["L"]) - np.log(pred), s=10, color=color,
                    alpha=0.7, label=name)
     ax.axhline(0, color="black", lw=0.8)

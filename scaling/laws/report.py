@@ -124,28 +124,31 @@ def _plots(out_dir, frame, results):
 
 
 def write_fit_report(out_dir, fit: dict, result, frame) -> None:
-    """report.md, params.csv, allocation.csv, fit.json and the three plots for one law."""
+    """report.md, params.csv, allocation.csv, fit.json and the three plots for one law
+    (a law without a loss surface, IsoFLOP: its per-budget optima and the frontier plot)."""
+    from scalefit.scaling.laws.registry import law_for
     write_table(params_frame(fit), f"{out_dir}/params.csv")
     if len(budgets_frame(fit)):
         write_table(budgets_frame(fit), f"{out_dir}/allocation.csv")
-    if fit["law"] == "isoflop":
-        write_table(pd.DataFrame(fit["optima"]), f"{out_dir}/isoflop_optima.csv")
+    if "optima" in fit:
+        write_table(pd.DataFrame(fit["optima"]), f"{out_dir}/{fit['law']}_optima.csv")
     write_text(out_dir, "fit.json", dumps(fit))
-    if fit["law"] != "isoflop":
+    if law_for(fit["law"]).predicts_loss:
         _plots(out_dir, frame, {fit["law"]: result})
     else:
         from scalefit.scaling.laws import plots
-        save_figure(plots.plot_frontiers({"isoflop": result}, frame), out_dir, "frontiers")
+        save_figure(plots.plot_frontiers({fit["law"]: result}, frame), out_dir, "frontiers")
     text = [f"# Fit: {fit['law']}", "", "```", fit_text(fit), "```", "",
             markdown_table(params_frame(fit))]
-    model_result = getattr(result, "model_result", None)
-    if model_result is not None:
-        text += ["", "## lmfit report", "", "```", model_result.fit_report(), "```"]
+    if result.model_result is not None:
+        text += ["", "## lmfit report", "", "```", result.model_result.fit_report(), "```"]
     write_text(out_dir, "report.md", "\n".join(text) + "\n")
 
 
-def write_compare_report(out_dir, cmp: dict, frame, results) -> None:
-    """report.md, metrics/params/budgets CSV, compare.json and the three plots."""
+def write_compare_report(out_dir, comparison, frame) -> None:
+    """report.md, metrics/params/budgets CSV, compare.json and the three plots of a
+    ``compare.Comparison``."""
+    cmp = comparison.to_dict()
     params = pd.concat([params_frame(f, label) for label, f in cmp["fits"].items()],
                        ignore_index=True)
     metrics = metrics_frame(cmp["fits"])
@@ -159,7 +162,7 @@ def write_compare_report(out_dir, cmp: dict, frame, results) -> None:
                                       "relative_error": f["holdout"]["relative_error"]}),
                         f"{out_dir}/holdout_{label}.csv")
     write_text(out_dir, "compare.json", dumps(cmp))
-    _plots(out_dir, frame, results)
+    _plots(out_dir, frame, comparison.fits)
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "",
             " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             markdown_table(metrics), "", "## Parameters (stderr from the fit, CI from the "

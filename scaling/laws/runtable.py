@@ -3,6 +3,7 @@
 Every problem is an ``InputError`` naming the file, the column and the (1-based data) row, so the
 CLI prints one line. Missing tokens are derived as flops/(6N), missing flops as 6ND; Kaplan laws
 use ``params_nonembed`` when the table has it (Kaplan et al. 2020 count non-embedding parameters).
+What a law needs (variables, extra columns, number of parameters) comes from the law registry.
 """
 from __future__ import annotations
 
@@ -13,22 +14,10 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.scaling.laws.registry import law_for
 from scalefit.tables import read_table
 
 FLOPS_PER_PARAM_TOKEN = 6.0
-
-# law -> (variables it needs, number of free parameters)
-LAW_NEEDS = {
-    "kaplan-n": (("N",), 2),
-    "kaplan-d": (("D",), 2),
-    "kaplan-c": (("C",), 2),
-    "kaplan-nd": (("N", "D"), 4),
-    "kaplan-nde": (("N", "D"), 5),
-    "chinchilla": (("N", "D"), 5),
-    "isoflop": (("N", "C"), 3),
-}
-LAW_ALIASES = {"kaplan": "kaplan-nd", "hoffmann": "chinchilla", "approach3": "chinchilla",
-               "approach2": "isoflop"}
 
 
 @dataclass
@@ -57,14 +46,9 @@ class RunTable:
     def L(self):
         return self.frame["L"].to_numpy(float)
 
-
-def canonical_law(law: str) -> str:
-    """Map a user's law name (``kaplan``, ``Chinchilla``) to the engine's name, or fail."""
-    name = LAW_ALIASES.get(law.strip().lower(), law.strip().lower())
-    if name not in LAW_NEEDS:
-        raise InputError(f"unknown law '{law}' (choose from kaplan, "
-                         f"{', '.join(sorted(LAW_NEEDS))})")
-    return name
+    def variables(self, names) -> dict[str, np.ndarray]:
+        """{variable: values} for the variables a law reads (N, D, C or its own columns')."""
+        return {v: self.frame[v].to_numpy(float) for v in names}
 
 
 def read_runs(path) -> tuple[pd.DataFrame, str]:
@@ -98,9 +82,8 @@ def _positive(values: np.ndarray, column: str, source: str, df: pd.DataFrame) ->
                          f"must be positive, got {values[i]:g}")
 
 
-def _choose_n(df: pd.DataFrame, law: str) -> str | None:
-    kaplan = law.startswith("kaplan")
-    if kaplan and "params_nonembed" in df.columns:
+def _choose_n(df: pd.DataFrame, law) -> str | None:
+    if law.nonembedding_n and "params_nonembed" in df.columns:
         return "params_nonembed"
     if "params" in df.columns:
         return "params"
@@ -112,14 +95,15 @@ def _choose_n(df: pd.DataFrame, law: str) -> str | None:
 def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str = "<run table>",
                   n_column: str | None = None, check_size: bool = True) -> RunTable:
     """Check a run table for ``law`` and return it with canonical N, D, C, L columns."""
-    law = canonical_law(law)
-    needs, n_free = LAW_NEEDS[law]
+    law_model = law_for(law)
+    law = law_model.law_name
+    needs, n_free = law_model.needs, law_model.n_free
     notes: list[str] = []
     if loss not in df.columns:
         raise InputError(f"{source}: column '{loss}' is missing "
                          f"(columns: {', '.join(map(str, df.columns))})")
     if n_column is None:
-        n_column = _choose_n(df, law)
+        n_column = _choose_n(df, law_model)
     needs_n = "N" in needs or "D" in needs and "tokens" not in df.columns
     if needs_n and (n_column is None or n_column not in df.columns):
         raise InputError(f"{source}: column 'params' is missing (law {law} needs N)")
@@ -161,7 +145,13 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     if has_tokens or has_flops:
         out["D"] = D
         out["C"] = C
-    if n_column is not None and law.startswith("kaplan") and "N" in needs:
+    for variable in law_model.extra_variables():
+        column = law_model.columns[variable]
+        if column not in df.columns:
+            raise InputError(f"{source}: column '{column}' is missing (law {law} needs it)")
+        out[variable] = _numeric(df, column, source)
+        _positive(out[variable].to_numpy(), column, source, df)
+    if n_column is not None and law_model.nonembedding_n and "N" in needs:
         notes.append(f"N = {n_column}" + (" (non-embedding, as Kaplan et al. 2020 count it)"
                                           if n_column == "params_nonembed" else ""))
     elif n_column is not None:

@@ -1,0 +1,204 @@
+"""Kaplan et al. 2020, "Scaling Laws for Neural Language Models" (arXiv:2001.08361): L(N), L(D),
+L(C), L(N, D), and L(N, D) plus an irreducible term E (Brandfonbrener et al. 2024).
+
+N counts non-embedding parameters, as Kaplan et al. count it, when the run table has
+``params_nonembed``. Each law is fitted in log space; the plain formulas are in `forms.py`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.laws.law import Law, allocation_exponents, safe_log
+from scalefit.scaling.laws.published import published_laws
+from scalefit.scaling.laws.varpro import batched_nnls, huber_grid, top_k
+
+
+def log_kaplan_n(N, log_N_c, alpha_N):
+    """log of Kaplan's L(N) = (N_c/N)^alpha_N."""
+    return alpha_N * (log_N_c - np.log(N))
+
+
+def log_kaplan_d(D, log_D_c, alpha_D):
+    """log of Kaplan's L(D) = (D_c/D)^alpha_D."""
+    return alpha_D * (log_D_c - np.log(D))
+
+
+def log_kaplan_c(C, log_C_c, alpha_C):
+    """log of Kaplan's L(C) = (C_c/C)^alpha_C."""
+    return alpha_C * (log_C_c - np.log(C))
+
+
+def log_kaplan_nd(N, D, log_N_c, log_D_c, alpha_N, alpha_D):
+    """log of Kaplan's L(N, D), computed without overflow for N_c ~ 1e13."""
+    t1 = (alpha_N / alpha_D) * (log_N_c - np.log(N))
+    t2 = log_D_c - np.log(D)
+    return alpha_D * np.logaddexp(t1, t2)
+
+
+def log_kaplan_nde(N, D, E, log_N_c, log_D_c, alpha_N, alpha_D):
+    """log of Kaplan's L(N, D) plus an irreducible term E (Brandfonbrener et al. 2024)."""
+    return safe_log(E + np.exp(log_kaplan_nd(N, D, log_N_c, log_D_c, alpha_N, alpha_D)))
+
+
+class _OneVariablePowerLaw(Law):
+    """L = (X_c/X)^alpha: a straight line in log-log, so least squares gives the exact start."""
+
+    nonembedding_n = True
+    exponent = "alpha_N"
+    scale = "N_c"
+
+    def starts(self, data, k=4, delta=1e-3, **indep):
+        x = np.log(np.asarray(indep[self.needs[0]], float))
+        y = np.log(np.asarray(data, float))
+        slope, icpt = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (-0.05, y.mean())
+        alpha = max(-slope, 1e-4)
+        return [self.params_from({self.exponent: alpha, self.scale: np.exp(icpt / alpha)})]
+
+
+class KaplanN(_OneVariablePowerLaw):
+    """Kaplan et al. 2020 L(N) = (N_c/N)^alpha_N (eq. 1.1): models trained to convergence."""
+
+    law_name = "kaplan-n"
+    function = staticmethod(log_kaplan_n)
+    needs = ("N",)
+    paper_names = ("N_c", "alpha_N")
+    log_scales = ("N_c",)
+    bounds = {"alpha_N": (1e-4, 3.0), "log_N_c": (-50, 500)}
+
+    def predict(self, values, N, D, k=6.0, **extra):
+        return law_forms.kaplan_n(N, values["N_c"], values["alpha_N"]) * \
+            np.ones_like(np.asarray(D, float))
+
+
+class KaplanD(_OneVariablePowerLaw):
+    """Kaplan et al. 2020 L(D) = (D_c/D)^alpha_D (eq. 1.2): large models, early stopping."""
+
+    law_name = "kaplan-d"
+    function = staticmethod(log_kaplan_d)
+    needs = ("D",)
+    paper_names = ("D_c", "alpha_D")
+    log_scales = ("D_c",)
+    bounds = {"alpha_D": (1e-4, 3.0), "log_D_c": (-50, 500)}
+    exponent, scale = "alpha_D", "D_c"
+
+    def predict(self, values, N, D, k=6.0, **extra):
+        return law_forms.kaplan_d(D, values["D_c"], values["alpha_D"]) * \
+            np.ones_like(np.asarray(N, float))
+
+
+class KaplanC(_OneVariablePowerLaw):
+    """Kaplan et al. 2020 L(C) = (C_c/C)^alpha_C (eq. 1.3); C = k N D when predicting."""
+
+    law_name = "kaplan-c"
+    function = staticmethod(log_kaplan_c)
+    needs = ("C",)
+    paper_names = ("C_c", "alpha_C")
+    log_scales = ("C_c",)
+    bounds = {"alpha_C": (1e-4, 3.0), "log_C_c": (-50, 500)}
+    exponent, scale = "alpha_C", "C_c"
+
+    def predict(self, values, N, D, k=6.0, **extra):
+        N = np.asarray(N, float)
+        D = np.asarray(D, float)
+        return law_forms.kaplan_c(k * N * D, values["C_c"], values["alpha_C"])
+
+
+class KaplanND(Law):
+    """Kaplan et al. 2020 L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (eq. 1.5)."""
+
+    law_name = "kaplan-nd"
+    aliases = ("kaplan",)
+    function = staticmethod(log_kaplan_nd)
+    nonembedding_n = True
+    paper_names = ("N_c", "D_c", "alpha_N", "alpha_D")
+    log_scales = ("N_c", "D_c")
+    bounds = {"alpha_N": (1e-4, 3.0), "alpha_D": (1e-4, 3.0),
+              "log_N_c": (-50, 500), "log_D_c": (-50, 500)}
+    with_E = False
+
+    def starts(self, data, k=4, delta=1e-3, N=None, D=None):
+        """Grid over (alpha_N, alpha_D) [and E]; L'^(1/alpha_D) is linear in (N_c^p, D_c)."""
+        L = np.asarray(data, float)
+        N = np.asarray(N, float)
+        D = np.asarray(D, float)
+        logL = np.log(L)
+        a_grid = np.geomspace(0.02, 1.5, 18)
+        e_grid = L.min() * np.array([0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95]) if self.with_E else [0.0]
+        cand = []
+        for E in e_grid:
+            excess = L - E
+            for aD in a_grid:
+                # y = excess^(1/aD) = c1 * N^(-aN/aD) + c2 / D, with c1 = N_c^(aN/aD), c2 = D_c
+                logy = np.log(excess) / aD
+                shift = logy.max()
+                y = np.exp(logy - shift)  # scaled to avoid overflow; coefficients scale too
+                p = a_grid / aD
+                logN0 = np.log(N).mean()
+                X = np.stack([np.exp(-np.outer(p, np.log(N) - logN0)),
+                              np.broadcast_to(np.exp(-(np.log(D) - np.log(D).mean())),
+                                              (len(p), len(N)))], axis=2)
+                coef, _ = batched_nnls(X, y, 1.0 / y)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    log_c1 = np.log(coef[:, 0]) + shift + p * logN0
+                    log_c2 = np.log(coef[:, 1]) + shift + np.log(D).mean()
+                    log_Nc = log_c1 / p
+                for i, aN in enumerate(a_grid):
+                    if coef[i, 0] > 0 and coef[i, 1] > 0:
+                        cand.append((E, log_Nc[i], log_c2[i], aN, aD))
+        if not cand:
+            cand = [(0.0, np.log(1e13), np.log(1e13), 0.076, 0.095)]
+        cand = np.array(cand)
+        logpred = np.stack([log_kaplan_nde(N, D, *row) for row in cand])
+        obj = huber_grid(logL, logpred, delta)
+        out = []
+        for i in top_k(obj, k):
+            E, lNc, lDc, aN, aD = cand[i]
+            params = self.make_params()
+            values = {"log_N_c": lNc, "log_D_c": lDc, "alpha_N": aN, "alpha_D": aD, "E": E}
+            for name, value in values.items():
+                if name in params:
+                    params[name].set(value=float(value))
+            out.append(params)
+        return out
+
+    def predict(self, values, N, D, k=6.0, **extra):
+        return law_forms.kaplan_nd(N, D, values["N_c"], values["D_c"], values["alpha_N"],
+                                   values["alpha_D"])
+
+    def log_frontier(self, values, flops, k=6.0):
+        logc = np.log(np.asarray(flops, float) / k)
+        p = values["alpha_N"] / values["alpha_D"]
+        # d/dN [N_c^p N^-p + D_c N / (C/k)] = 0  ->  N^(p+1) = p N_c^p (C/k) / D_c
+        return (np.log(p) + p * np.log(values["N_c"]) + logc - np.log(values["D_c"])) / (p + 1)
+
+    def exponents(self, values):
+        return allocation_exponents(values, "alpha_N", "alpha_D")
+
+    def published(self):
+        k = published_laws()["kaplan2020"]
+        row = dict(k["kaplan-nd"])
+        row.update(a=k["allocation"]["a"], b=k["allocation"]["b"])
+        return {"Kaplan 2020 (Table 2; eq. 6.1 a, b)": row}
+
+
+class KaplanNDE(KaplanND):
+    """Kaplan's L(N, D) plus an irreducible term E (Brandfonbrener et al. 2024, "Loss-to-Loss
+    Prediction", arXiv:2411.12925): the E of each dataset in a loss-to-loss law."""
+
+    law_name = "kaplan-nde"
+    aliases = ()
+    function = staticmethod(log_kaplan_nde)
+    paper_names = ("E", "N_c", "D_c", "alpha_N", "alpha_D")
+    bounds = dict(KaplanND.bounds, E=(0.0, np.inf))
+    with_E = True
+
+    def predict(self, values, N, D, k=6.0, **extra):
+        return law_forms.kaplan_nde(N, D, values["E"], values["N_c"], values["D_c"],
+                                    values["alpha_N"], values["alpha_D"])
+
+    def published(self):
+        return {}
+
+
+LAWS = (KaplanN, KaplanD, KaplanC, KaplanND, KaplanNDE)

@@ -1,0 +1,56 @@
+"""The one list of scaling laws. The run-table check, the fit engine, the allocation, the CLI
+choices, the published constants and the reports all read it.
+
+Adding a law: write one module in scaling/laws/ that defines a ``Law`` subclass (see `law.py`)
+and ends with ``LAWS = (MyLaw,)``, then add the module's name to ``LAW_MODULES`` below. A law
+defined elsewhere (a notebook, a plugin) joins with ``register(MyLaw)``.
+"""
+from __future__ import annotations
+
+import importlib
+
+from scalefit.errors import InputError
+
+LAW_MODULES = ("kaplan", "chinchilla", "isoflop")
+
+MODELS: dict = {}  # law name -> Law subclass, in registration order
+ALIASES: dict[str, str] = {}  # alias -> law name
+
+
+def register(law_class):
+    """Add a Law subclass under its ``law_name`` and ``aliases``; returns it (a decorator too)."""
+    name = law_class.law_name
+    if not name:
+        raise ValueError(f"{law_class.__name__}: a law needs a law_name")
+    for key in (name, *law_class.aliases):
+        owner = MODELS.get(ALIASES.get(key, key))
+        if owner is not None and owner is not law_class:
+            raise ValueError(f"{law_class.__name__}: the law name '{key}' is taken")
+    MODELS[name] = law_class
+    for alias in law_class.aliases:
+        ALIASES[alias] = name
+    return law_class
+
+
+for _module in LAW_MODULES:
+    for _law in importlib.import_module(f"scalefit.scaling.laws.{_module}").LAWS:
+        register(_law)
+
+
+def canonical_law(law: str) -> str:
+    """Map a user's law name (``kaplan``, ``Chinchilla``) to the engine's name, or fail."""
+    key = law.strip().lower()
+    name = ALIASES.get(key, key)
+    if name not in MODELS:
+        raise InputError(f"unknown law '{law}' (choose from {', '.join(law_choices())})")
+    return name
+
+
+def law_for(law: str):
+    """A fresh instance of the law named ``law`` (or one of its aliases)."""
+    return MODELS[canonical_law(law)]()
+
+
+def law_choices() -> list[str]:
+    """Every name the CLI accepts: the laws in registry order, then their aliases."""
+    return list(MODELS) + list(ALIASES)
