@@ -196,6 +196,23 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
     assert (tmp_path / "t" / "stat_vs_loss.png").exists()
 
 
+def test_cli_warmup_study_writes_the_table_and_json(tmp_path):
+    table = tmp_path / "sweep.parquet"
+    long_tables(np.random.default_rng(9)).to_parquet(table)
+    out = tmp_path / "study"
+    result = CliRunner().invoke(main, ["warmup-study", "--data", str(table), "--panel",
+                                       "t_nu/mlp_in", "--bootstrap", "20", "--json",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    row, = json.loads(result.stdout)["rows"]
+    assert row["runs"] == "warm100,warm300,warm900,warm2000"
+    assert row["largest_verdict"].startswith("follows warmup")
+    assert "| t_nu | mlp_in |" in (out / "report.md").read_text()
+    assert len(pd.read_csv(out / "warmup_transitions.csv")) == 1
+    bad = CliRunner().invoke(main, ["warmup-study", "--data", str(table), "--panel", "t_nu"])
+    assert bad.exit_code == 2 and "STAT/GROUP" in bad.output
+
+
 def test_cli_bad_stat_is_a_one_line_error(tmp_path):
     table = tmp_path / "sweep.csv"
     long_tables(np.random.default_rng(1)).to_csv(table, index=False)

@@ -1,7 +1,7 @@
-"""`scalefit transitions` and `scalefit trajectory`: weight-statistic trajectories vs LR and loss."""
+"""`scalefit transitions`, `scalefit trajectory` and `scalefit warmup-study`: weight-statistic
+trajectories against the LR schedule and the loss."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -87,7 +87,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     runs with different warmups the regression of transition step on warmup end.
     """
     from scalefit.scaling.trajectories.table import stat_trajectory
-    from scalefit.scaling.trajectories.transitions import detect_transitions, pick_transition_per_run
+    from scalefit.scaling.trajectories.transitions import transition_study
 
     df, source = _load(data_path)
     df = _filter_models(df, models, source)
@@ -97,49 +97,21 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
         sched = schedule_columns(read_table(losses_path))
         traj = traj.drop(columns=[c for c in sched.columns if c in traj and c not in ("model", "step")])
         traj = traj.merge(sched, on=["model", "step"], how="left")
-    found, summary = detect_transitions(
-        traj, warmup_steps=warmup_steps, total_steps=total_steps, max_breakpoints=max_breakpoints,
-        min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap, seed=seed, progress=True)
-    picked = pick_transition_per_run(found, which)
-    regressions, regression_note = _regress_families(picked, summary, seed)
-    regression = regressions[0][1] if regressions else None
-    picked = picked[picked["model"].isin(regressions[0][0])] if regressions else picked
+    study = transition_study(
+        traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
+        max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
+        seed=seed, progress=True)
     label = _stat_label(stat, group, tensor, layer)
-    result = {"stat": label, "data": source, "runs": summary.to_dict("records"),
-              "transitions": found.to_dict("records"),
-              "warmup_regression": regression.to_dict() if regression else None,
-              "warmup_regression_runs": regressions[0][0] if regressions else [],
-              "warmup_regressions": [{"runs": runs, "fit": fit.to_dict()}
-                                     for runs, fit in regressions],
-              "warmup_regression_note": regression_note}
     if out_dir:
-        _write_transition_report(out_dir, label, traj, found, summary, picked, regression,
-                                 regression_note)
+        _write_transition_report(out_dir, label, traj, study)
     if as_json:
-        click.echo(dumps(result))
+        click.echo(dumps({"stat": label, "data": source, **study.to_dict()}))
         return
-    _print_transitions(label, summary, found, regression, result["warmup_regression_runs"],
-                       regression_note)
+    _print_transitions(label, study)
 
 
-def _regress_families(picked, summary, seed):
-    """([(runs, fit)] per warmup family, largest first; a note when no family can be fitted)."""
-    from scalefit.scaling.trajectories.transitions import warmup_families, warmup_regression
-
-    families = warmup_families(summary)
-    if not families:
-        return [], ("no 3 runs differ only in warmup (same params, schedule length and peak LR, "
-                    "3+ warmup ends)")
-    fits, notes = [], []
-    for runs in families:
-        try:
-            fits.append((runs, warmup_regression(picked[picked["model"].isin(runs)], seed=seed)))
-        except InputError as exc:
-            notes.append(f"{', '.join(runs)}: {exc}")
-    return fits, "; ".join(notes) or None
-
-
-def _print_transitions(label, summary, found, regression, regression_runs, note):
+def _print_transitions(label, study):
+    summary, found, regression = study.runs, study.transitions, study.regression
     click.echo(f"Transitions in {label} against log(step)")
     for _, run in summary.sort_values(["warmup_end", "model"]).iterrows():
         rows = found[found["model"] == run["model"]]
@@ -160,15 +132,16 @@ def _print_transitions(label, summary, found, regression, regression_runs, note)
     if regression is not None:
         s = regression.params["slope"]
         click.echo(f"Warmup regression over {regression.n_points} runs that differ only in warmup "
-                   f"({', '.join(regression_runs)}): slope {s.value:.3f} "
+                   f"({', '.join(study.regression_runs)}): slope {s.value:.3f} "
                    f"(95% CI {s.ci95[0]:.3f} .. {s.ci95[1]:.3f}): {regression.extra['verdict']}")
     else:
-        click.echo(f"Warmup regression: not run ({note})")
+        click.echo(f"Warmup regression: not run ({study.note})")
 
 
-def _write_transition_report(out_dir, label, traj, found, summary, picked, regression, note):
+def _write_transition_report(out_dir, label, traj, study):
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
 
+    found, summary, regression = study.transitions, study.runs, study.regression
     out = Path(out_dir)
     write_table(found, out / "transitions.csv")
     write_table(summary, out / "runs.csv")
@@ -180,14 +153,14 @@ def _write_transition_report(out_dir, label, traj, found, summary, picked, regre
              "95% intervals by residual bootstrap.", "", "![transitions](transitions.png)", "",
              markdown_table(found) if len(found) else "No transition found in any run.", ""]
     if regression is not None:
-        save_figure(plot_warmup_regression(picked, regression), out, "warmup_regression")
+        save_figure(plot_warmup_regression(study.picked, regression), out, "warmup_regression")
         s = regression.params["slope"]
         lines += ["## Transition step against warmup end", "",
                   f"Slope {s.value:.3f} (95% CI {s.ci95[0]:.3f} to {s.ci95[1]:.3f}, "
                   f"{regression.n_points} runs): {regression.extra['verdict']}.", "",
                   "![warmup regression](warmup_regression.png)", ""]
     else:
-        lines += [f"Warmup regression not run: {note}", ""]
+        lines += [f"Warmup regression not run: {study.note}", ""]
     write_text(out, "report.md", "\n".join(lines))
 
 
@@ -255,7 +228,7 @@ def _trajectory_markdown(label, collapse, corr) -> str:
         lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {v['E']:.4g} | "
                      f"{v['p']:.3g} | {fit.extra['r_squared']:.4f} |")
     bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
-               if "p at its bound" in f.warnings]
+               if any(w.startswith("parameter p is at its") for w in f.warnings)]
     if bounded:
         lines += ["", f"p ends at its bound in {len(bounded)} of {len(collapse['per_model']) + 1} "
                   "fits: the data ask for a steeper curve than a power law in (L - E) gives "
@@ -268,5 +241,47 @@ def _trajectory_markdown(label, collapse, corr) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(transitions())
+def _panel(value: str) -> tuple[str, str]:
+    stat, sep, group = value.partition("/")
+    if not sep or not stat or not group:
+        raise InputError(f"--panel: '{value}' is not STAT/GROUP (e.g. t_nu/attn_out)")
+    return stat, group
+
+
+@click.command("warmup-study")
+@click.option("--panel", "panels", multiple=True, metavar="STAT/GROUP",
+              help="A statistic and tensor group to study (repeatable; default: the eleven of "
+                   "the mini-suite report, t_nu/attn_out, sv_max/mlp_in, ...).")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(0), default=200,
+              show_default=True, help="Residual-bootstrap resamples for each transition.")
+@seed_option
+@analysis_options
+def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json):
+    """Which weight statistics move with warmup: one row per statistic.
+
+    \b
+    For each STAT/GROUP: the transitions of every run in the largest family of warmup variants
+    (runs that differ only in warmup), and the regression of the first transition (the onset)
+    and of the largest slope change on the warmup end.
+    Example:
+      scalefit warmup-study --out report/     (the shipped mini suite; writes
+                                               warmup_transitions.csv and report.md)
+    """
+    from scalefit.scaling.trajectories.warmup_study import PANELS, markdown, warmup_study
+
+    df, source = _load(data_path)
+    chosen = [_panel(p) for p in panels] or PANELS
+    study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed)
+    table = markdown(study)
+    if out_dir:
+        out = Path(out_dir)
+        write_table(study, out / "warmup_transitions.csv")
+        write_text(out, "report.md", "\n".join([
+            "# Transitions against warmup", "",
+            f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
+            f"warmup variants; bold: follows warmup. {n_bootstrap} bootstrap resamples per run.",
+            "", table, ""]))
+    if as_json:
+        click.echo(dumps({"data": source, "rows": study.to_dict("records")}))
+        return
+    click.echo(table)

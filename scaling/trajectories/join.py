@@ -1,32 +1,18 @@
 """The join of the layers: evaluation and weight-statistic long tables, wide on (model, step).
 
-Evaluation rows become one column per `{dataset}/{metric}` (e.g. `pile-val/loss`), weight rows
-one column per `{group}/{stat}` (the group's pooled row, else the mean over its tensors), and suite metadata (params,
-tokens, lr, ...) rides along. The result is the table a fit reads: one row per checkpoint.
+Evaluation rows become one column per `{dataset}/{metric}` (e.g. `pile-val/loss`;
+``scalefit.schema.wide_evals``), weight rows one column per `{group}/{stat}` (the group's pooled
+row, else the mean over its tensors), and suite metadata (params, tokens, lr, ...) rides along. The result is the table a fit reads: one row per checkpoint.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.scaling.trajectories.table import prefer_group_rows, schedule_columns, split_rows
+from scalefit.schema import pooled_rows, split_rows, wide_evals
+from scalefit.scaling.trajectories.table import schedule_columns
 
-KEYS = ["model", "step"]
-
-
-def wide_evals(evals: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, step), one column per dataset|task and metric."""
-    if evals.empty:
-        return pd.DataFrame(columns=KEYS)
-    label = "dataset" if "dataset" in evals and evals["dataset"].notna().any() else "task"
-    if "task" in evals and "dataset" in evals:
-        name = evals["dataset"].fillna(evals["task"])
-    else:
-        name = evals[label]
-    keyed = evals.assign(_column=name.astype(str) + "/" + evals["metric"].astype(str))
-    wide = keyed.pivot_table(index=KEYS, columns="_column", values="value", aggfunc="mean")
-    wide.columns.name = None
-    return wide.reset_index()
+KEYS = ["model", "step"]  # scalefit.schema.KEYS, as a list for pandas
 
 
 def wide_weights(weights: pd.DataFrame, *, stats=None, groups=None) -> pd.DataFrame:
@@ -42,7 +28,7 @@ def wide_weights(weights: pd.DataFrame, *, stats=None, groups=None) -> pd.DataFr
         rows = rows[rows["stat"].isin(list(stats))]
     if groups is not None and "group" in rows:
         rows = rows[rows["group"].isin(list(groups))]
-    rows = prefer_group_rows(rows)
+    rows = pooled_rows(rows)
     group = rows["group"].astype(str) if "group" in rows else "all"
     keyed = rows.assign(_column=group + "/" + rows["stat"].astype(str),
                         value=pd.to_numeric(rows["value"], errors="coerce"))
@@ -67,7 +53,7 @@ def join_checkpoints(evals: pd.DataFrame | None = None, weights: pd.DataFrame | 
     for key in KEYS:
         if key not in combined:
             raise InputError(f"join: column '{key}' is missing")
-    eval_rows, weight_rows = split_rows(combined)[1], split_rows(combined)[0]
+    weight_rows, eval_rows = split_rows(combined)
     out = schedule_columns(combined)
     if out.empty:
         out = combined[KEYS].drop_duplicates()

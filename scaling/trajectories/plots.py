@@ -1,18 +1,16 @@
 """Plots of statistic trajectories: against step with the LR schedule under it, and against loss."""
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from scalefit.scaling.trajectories.landmarks import landmarks_for_run  # noqa: E402
+from scalefit.scaling.trajectories.landmarks import landmarks_for_run
 
 
 def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: str):
     """Statistic vs step (log axis) per run, transitions marked with their intervals, LR below."""
+    import matplotlib.pyplot as plt
+
     fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True,
                                     gridspec_kw={"height_ratios": [3, 1.2]})
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(traj["model"].nunique(), 1)))
@@ -39,6 +37,8 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
 
 def plot_stat_vs_loss(joined: pd.DataFrame, collapse: dict, stat_label: str):
     """Statistic against loss per model, with the pooled power-law fit."""
+    import matplotlib.pyplot as plt
+
     from scalefit.scaling.trajectories.trajectory import stat_power_law
 
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -60,6 +60,8 @@ def plot_stat_vs_loss(joined: pd.DataFrame, collapse: dict, stat_label: str):
 
 def plot_warmup_regression(picked: pd.DataFrame, regression):
     """Transition step against warmup end across runs, with the fitted line and y = x."""
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     ax.errorbar(picked["warmup_end"], picked["step"],
                 yerr=[picked["step"] - picked["step_ci95_lo"], picked["step_ci95_hi"] - picked["step"]],

@@ -1,9 +1,9 @@
 """Selecting one weight statistic's trajectory from the tables that the sweeps write.
 
-Weight rows are (model, step, tensor, group, layer, stat, value); evaluation rows are
-(model, step, tokens, lr, dataset|task, metric, value, n_tokens). A table from
-`scalefit eval --weights` may hold both; the two kinds are told apart by which of `stat` and
-`metric` a row fills. Everything joins on (model, step).
+The rows follow ``scalefit.schema``: weight rows (model, step, tensor, group, layer, stat, value)
+and evaluation rows (model, step, tokens, lr, dataset|task, metric, value, n_tokens), told apart
+by ``split_rows``; a group's pooled row wins over its tensors by ``pooled_rows``. Everything
+joins on (model, step).
 """
 from __future__ import annotations
 
@@ -11,39 +11,11 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.schema import KEYS, group_values, split_rows
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
 SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "params",
                     "params_nonembed")
-
-
-def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a long table into (weight-statistic rows, evaluation rows)."""
-    is_weight = df["stat"].notna() if "stat" in df else pd.Series(False, index=df.index)
-    is_eval = df["metric"].notna() if "metric" in df else pd.Series(False, index=df.index)
-    return df[is_weight & ~is_eval], df[is_eval]
-
-
-GROUP_TENSOR = "*"  # weightstats' marker for a row measured on a whole group's pooled weights
-
-
-def prefer_group_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """Where a (model, step, group, stat) has a pooled group row (tensor "*"), keep only it.
-
-    A group's statistic is measured on its pooled weights (Student-t nu of all MLP-in weights);
-    averaging it with its own tensors' values would mix two different quantities. Keys with no
-    group row keep their per-tensor rows, which the caller averages.
-    """
-    if "tensor" not in rows or "group" not in rows:
-        return rows
-    is_group = rows["tensor"].astype(str) == GROUP_TENSOR
-    if not is_group.any():
-        return rows
-    keys = ["model", "step", "group", "stat"]
-    covered = pd.MultiIndex.from_frame(rows.loc[is_group, keys].astype(str)).unique()
-    per_tensor = rows[~is_group]
-    shadowed = pd.MultiIndex.from_frame(per_tensor[keys].astype(str)).isin(covered)
-    return pd.concat([rows[is_group], per_tensor[~shadowed]])
 
 
 def _require(df: pd.DataFrame, columns, source: str):
@@ -78,13 +50,9 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
             raise InputError(f"{source}: column '{column}' has no '{wanted}' for stat '{stat}' "
                              f"(known: {known})")
         rows = selected
-    if tensor is None:
-        rows = prefer_group_rows(rows)
-    values = pd.to_numeric(rows["value"], errors="coerce")
-    if values.isna().all():
+    if pd.to_numeric(rows["value"], errors="coerce").isna().all():
         raise InputError(f"{source}: column 'value' is not numeric for stat '{stat}'")
-    traj = (rows.assign(value=values).groupby(["model", "step"], as_index=False)
-            .agg(value=("value", "mean"), n_tensors=("value", "size")))
+    traj = group_values(rows, by=KEYS).drop(columns="stat")  # the pooled row, else the mean
     schedule = schedule_columns(df)
     if not schedule.empty:
         traj = traj.merge(schedule, on=["model", "step"], how="left")

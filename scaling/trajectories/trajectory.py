@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError
-from scalefit.scaling.fitresult import FitResult, ParamEstimate
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 
 MIN_POINTS = 5
 STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), within each run
@@ -87,11 +87,11 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
     params = {name: ParamEstimate(par.value, par.stderr if par.stderr is not None else np.nan,
                                   _ci_from_stderr(par))
               for name, par in best.params.items()}
-    warnings = [f"{n} at its bound" for n, par in best.params.items()
-                if par.vary and (np.isclose(par.value, par.min) or np.isclose(par.value, par.max))]
     return FitResult(law="value = v0 + c (L - E)^p", params=params, n_points=len(loss),
-                     objective=float(best.chisqr), converged=bool(best.success), warnings=warnings,
-                     extra={"r_squared": 1 - float(best.chisqr) / tss, "label": label})
+                     objective=float(best.chisqr), converged=bool(best.success),
+                     warnings=bound_warnings(best.params),
+                     extra={"r_squared": 1 - float(best.chisqr) / tss, "label": label},
+                     model_result=best)
 
 
 def _ci_from_stderr(par) -> tuple[float, float]:

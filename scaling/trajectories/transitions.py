@@ -8,12 +8,15 @@ regression of transition step on warmup end says whether the transition follows 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+from scalefit.scaling.resample import pairs_bootstrap
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
 from scalefit.scaling.trajectories.segmented import find_transitions
 
@@ -148,13 +151,11 @@ def warmup_regression(picked: pd.DataFrame, *, n_bootstrap: int = 1000, seed: in
     tcrit = scipy_stats.t.ppf(0.975, dof) if dof > 0 else np.nan
     slope_se = fit.stderr if dof > 0 else np.nan
     intercept_se = fit.intercept_stderr if dof > 0 else np.nan
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(n_bootstrap):
-        idx = rng.integers(0, n, n)
-        if np.unique(x[idx]).size < 2:
-            continue
-        boot.append(np.polyfit(x[idx], y[idx], 1)[0])
+
+    def refit(idx):  # a resample with one warmup end has no slope
+        return {"slope": np.polyfit(x[idx], y[idx], 1)[0]} if np.unique(x[idx]).size >= 2 else None
+
+    boot = pairs_bootstrap(n, n_bootstrap, seed, refit, ("slope",))[0]["slope"]
     params = {
         "slope": ParamEstimate(fit.slope, slope_se,
                                (fit.slope - tcrit * slope_se, fit.slope + tcrit * slope_se)),
@@ -183,3 +184,67 @@ def regression_verdict(slope: ParamEstimate) -> str:
     if lo <= 0 <= hi and lo <= 1 <= hi:
         return "undetermined (slope interval contains both 0 and 1)"
     return f"partly tied to warmup (slope {slope.value:.2f}, interval excludes 0 and 1)"
+
+
+NO_FAMILY_NOTE = ("no 3 runs differ only in warmup (same params, schedule length and peak LR, "
+                  "3+ warmup ends)")
+
+
+@dataclass
+class TransitionStudy:
+    """Transitions of every run and, per warmup family, the regression of transition step on
+    warmup end (largest family first)."""
+
+    transitions: pd.DataFrame  # one row per transition (detect_transitions)
+    runs: pd.DataFrame  # one row per run: checkpoints, warmup end, schedule source, ...
+    picked: pd.DataFrame  # the transition of each run that enters the regression
+    regressions: list[tuple[list[str], FitResult]] = field(default_factory=list)
+    note: str | None = None  # why a family could not be regressed, if one could not
+
+    @property
+    def regression(self) -> FitResult | None:
+        """The largest family's regression: the one a report leads with."""
+        return self.regressions[0][1] if self.regressions else None
+
+    @property
+    def regression_runs(self) -> list[str]:
+        return self.regressions[0][0] if self.regressions else []
+
+    def to_dict(self) -> dict:
+        regression = self.regression
+        return {"runs": self.runs.to_dict("records"),
+                "transitions": self.transitions.to_dict("records"),
+                "warmup_regression": regression.to_dict() if regression else None,
+                "warmup_regression_runs": self.regression_runs,
+                "warmup_regressions": [{"runs": runs, "fit": fit.to_dict()}
+                                       for runs, fit in self.regressions],
+                "warmup_regression_note": self.note}
+
+
+def regress_families(picked: pd.DataFrame, runs: pd.DataFrame, *,
+                     n_bootstrap: int = 1000, seed: int = 0):
+    """([(family's runs, its warmup regression)], largest family first; a note when a family,
+    or every family, cannot be regressed)."""
+    families = warmup_families(runs)
+    if not families:
+        return [], NO_FAMILY_NOTE
+    fits, notes = [], []
+    for family in families:
+        try:
+            fits.append((family, warmup_regression(picked[picked["model"].isin(family)],
+                                                   n_bootstrap=n_bootstrap, seed=seed)))
+        except InputError as exc:
+            notes.append(f"{', '.join(family)}: {exc}")
+    return fits, "; ".join(notes) or None
+
+
+def transition_study(traj: pd.DataFrame, *, which: str = "largest", seed: int = 0,
+                     **kwargs) -> TransitionStudy:
+    """What `scalefit transitions` shows: every run's transitions, one picked per run (`which`),
+    and the warmup regression of each warmup family. ``kwargs`` go to ``detect_transitions``."""
+    found, runs = detect_transitions(traj, seed=seed, **kwargs)
+    picked = pick_transition_per_run(found, which)
+    regressions, note = regress_families(picked, runs, seed=seed)
+    if regressions:
+        picked = picked[picked["model"].isin(regressions[0][0])]
+    return TransitionStudy(found, runs, picked, regressions, note)

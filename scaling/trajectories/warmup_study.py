@@ -2,12 +2,10 @@
 
 For each (stat, group), the transitions of every run in one family of warmup variants (runs
 that differ only in warmup), then the warmup regression of the first transition (the onset)
-and of the largest slope change. This is the table the mini-suite report shows; run it with
-`python -m scalefit.scaling.trajectories.warmup_study TABLE --out CSV`.
+and of the largest slope change. This is the table the mini-suite report shows; the command is
+`scalefit warmup-study --data TABLE --out DIR` (``trajectories.cli.warmup_study_command``).
 """
 from __future__ import annotations
-
-import argparse
 
 import numpy as np
 import pandas as pd
@@ -53,10 +51,12 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
     return row
 
 
-def warmup_study(table: pd.DataFrame, panels=PANELS, **kwargs) -> pd.DataFrame:
-    """study_row for every (stat, group) of `panels`."""
+def warmup_study(table: pd.DataFrame, panels=PANELS, *, progress: bool = True,
+                 **kwargs) -> pd.DataFrame:
+    """study_row for every (stat, group) of `panels`; `progress` shows a bar on stderr."""
     return pd.DataFrame([study_row(table, stat, group, **kwargs)
-                         for stat, group in tqdm(panels, desc="warmup study", unit="stat")])
+                         for stat, group in tqdm(panels, desc="warmup study", unit="stat",
+                                                 disable=not progress)])
 
 
 def markdown(study: pd.DataFrame) -> str:
@@ -72,19 +72,3 @@ def markdown(study: pd.DataFrame) -> str:
         lines.append(f"| {r['stat']} | {r['group']} | {slope(r, 'first')} | {r['first_steps']} | "
                      f"{slope(r, 'largest')} | {r['largest_steps']} |")
     return "\n".join(lines)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("table", help="checkpoint table (Parquet/CSV) with weight statistics")
-    parser.add_argument("--out", required=True, help="CSV to write")
-    parser.add_argument("--bootstrap", type=int, default=200)
-    args = parser.parse_args(argv)
-    from scalefit.tables import read_table
-    study = warmup_study(read_table(args.table), n_bootstrap=args.bootstrap)
-    study.to_csv(args.out, index=False)
-    print(markdown(study))
-
-
-if __name__ == "__main__":
-    main()

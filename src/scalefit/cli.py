@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "weights": "scalefit.weightstats.cli:weights",
     "transitions": "scalefit.scaling.trajectories.cli:transitions",
     "trajectory": "scalefit.scaling.trajectories.cli:trajectory",
+    "warmup-study": "scalefit.scaling.trajectories.cli:warmup_study_command",
     "data": "scalefit.trainer.cli:data",
     "suite": "scalefit.trainer.cli:suite",
 }
