@@ -1,4 +1,7 @@
-"""Held-out extrapolation: keep the largest-compute runs out of the fit and score predictions."""
+"""Held-out extrapolation: keep the largest-compute runs out of the fit and score predictions.
+
+One split for every command that takes --holdout (laws and relations alike): ``held_out_mask``.
+"""
 from __future__ import annotations
 
 import math

@@ -127,8 +127,9 @@ def predict():
               help="Predict y for a model of N params and D tokens: x from a Kaplan law of x, "
                    "then the relation.")
 @click.option("--holdout", default=None, metavar="X",
-              help="Keep the largest-compute pairs out of every fit (fraction 0.2 or count 5); "
-                   "report each one's relative error beside a Kaplan law fitted to y alone.")
+              help="Keep the largest-compute pairs out of every fit (fraction 0.2 or count 5; "
+                   "pairs of equal compute stay together); report each one's relative error "
+                   "beside a Kaplan law fitted to y alone.")
 @click.option("--holdout-data", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="A table of target runs (e.g. models at 20x the compute) to score the same "
                    "way.")
