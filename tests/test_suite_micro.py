@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.trainer.corpus import build_corpus, load_tokens
-from scalefit.trainer.train import latest_resumable, load_spec, lr_at_step, run_warmup_steps, train_run
+from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.trainer.train import latest_resumable, load_spec, run_warmup_steps, train_run
 
 torch.set_num_threads(1)
 
@@ -225,7 +226,7 @@ def test_training_writes_runs_and_checkpoints(trained):
     assert warm.loc["warmup/s1-D1280-W0.25", "warmup_steps"] == 10
     # learning rates follow each run's own schedule
     log = pd.read_csv(root / "suite" / "warmup/s1-D1280-W0.25" / "train_log.csv")
-    expected = [lr_at_step(s - 1, 40, 5e-3, 10, 0.1) for s in log["step"]]
+    expected = lr_at_step(LRSchedule(peak=5e-3, warmup_steps=10, decay_steps=40, final_ratio=0.1), log["step"])
     np.testing.assert_allclose(log["lr"], expected, rtol=1e-5)
     assert log["lr"].idxmax() == 9
     # training learns: longer runs reach lower loss, every prose run ends below the uniform guess ln(V)
@@ -340,6 +341,21 @@ def test_checkpoint_table_carries_schedule_and_losses(swept):
     code_val = finals[(finals["model"] == "s2-code-D320") & (finals["metric"] == "loss")]
     assert code_val["part"].eq("code").all() and code_val["distribution"].eq("code").all()
     assert runs.loc["code/s2-D320", "steps"] == code_val["step"].iloc[0]
+
+
+def test_trainer_and_sweep_score_loss_alike(swept):
+    """One checkpoint-loss function: the trainer's split_loss is the sweep's measure_loss."""
+    from transformers import AutoModelForCausalLM
+
+    from scalefit.trainer.train import split_loss
+
+    root, _, _, _ = swept
+    finals = pd.read_parquet(root / "tables" / "finals.parquet")
+    row = finals[(finals["model"] == "s1-D320") & (finals["dataset"] == "prose-val")
+                 & (finals["metric"] == "loss")].iloc[0]
+    model = AutoModelForCausalLM.from_pretrained(str(root / "suite" / "grid/s1-D320" / f"step{row['step']}"))
+    loss = split_loss(model, load_tokens(root / "corpus", "prose", "val"), 16, int(row["n_tokens"]))
+    assert row["n_tokens"] == 256 and loss == pytest.approx(float(row["value"]), rel=1e-6)
 
 
 def test_sweep_joins_with_weight_statistics(swept):

@@ -71,3 +71,27 @@ def test_warmup_variants_differ_only_in_warmup(table):
     assert warm["total_steps"].nunique() == 1 and warm["size"].nunique() == 1
     steps = table[table["part"] == "warmup"].groupby("model")["step"].apply(lambda s: tuple(sorted(set(s))))
     assert steps.nunique() == 1  # the same checkpoints in every variant
+
+
+def test_shipped_lr_is_the_schedule_with_the_documented_offset(table):
+    """The shipped runs were trained before issue 13: the update that made step s ran at the
+    schedule's LR at s during warmup and at s - 1 after it, and the lr column records that
+    (scalefit.trainer.sweep.checkpoint_lr says so); a new sweep writes the schedule at s."""
+    from scalefit.schedule import LRSchedule, lr_at_step
+    from scalefit.trainer.sweep import checkpoint_lr, run_model_id
+    from scalefit.trainer.train import load_spec
+
+    spec = load_spec(data_path("suites", "mini.toml"), vocab_size=4096)
+    runs = {run_model_id(r): r for r in spec.runs}
+    per_step = table.drop_duplicates(["model", "step"])
+    for model, rows in per_step.groupby("model"):
+        first = rows.iloc[0]
+        schedule = LRSchedule(peak=float(first["lr_peak"]), warmup_steps=int(first["warmup_steps"]),
+                              decay_steps=int(first["total_steps"]), final_ratio=0.1)
+        step = rows["step"].to_numpy()
+        in_warmup = step <= schedule.warmup_steps
+        shipped = np.where(in_warmup, lr_at_step(schedule, step), lr_at_step(schedule, np.maximum(step - 1, 0)))
+        np.testing.assert_allclose(rows["lr"], shipped, rtol=1e-6, err_msg=model)
+        new = [checkpoint_lr(runs[model], spec.recipe, int(s)) for s in step]
+        np.testing.assert_allclose(new, lr_at_step(schedule, step), rtol=1e-6, err_msg=model)  # float32 peak
+        np.testing.assert_allclose(rows["lr"], new, rtol=5e-3, err_msg=model)  # one step apart at most

@@ -1,4 +1,4 @@
-"""CLI for the mini suite: `scalefit data build-corpus` and `scalefit suite train`."""
+"""CLI for the mini suite: `scalefit data build-corpus` and `scalefit suite train|sweep|ship|report`."""
 from __future__ import annotations
 
 import json
@@ -162,3 +162,13 @@ def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, as_jso
                    f"({t['sum_of_run_wall_s'] / 60:.1f} min run after run)")
     for p in paths:
         click.echo(f"wrote {p}")
+
+
+@suite.command("report")
+@click.argument("data_dir", default="data/suites/mini", type=click.Path(exists=True, file_okay=False))
+def report_cmd(data_dir):
+    """Plot a measured suite (DATA_DIR/runs.csv and checkpoints.parquet) into DATA_DIR/plots and
+    print its checks as JSON: loss falls with N and with D, larger models lower at equal tokens."""
+    from scalefit.trainer.report import write_plots
+
+    click.echo(json.dumps(write_plots(data_dir), indent=1))

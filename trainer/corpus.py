@@ -7,14 +7,13 @@ with a JSON sidecar, so training and evaluation read tokens without re-tokenizin
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from scalefit.atomic import atomic_write, write_json
 from scalefit.errors import InputError
 
 EOS = "<|endoftext|>"
@@ -113,15 +112,18 @@ def tokenize_split(tok, docs: list[Document], path: Path) -> dict:
     if tok.get_vocab_size() > np.iinfo(np.uint16).max:
         raise InputError(f"vocabulary of {tok.get_vocab_size()} does not fit uint16 tokens")
     n_tokens = 0
-    tmp = path.with_suffix(".bin.tmp")
-    with open(tmp, "wb") as f:
-        for start in range(0, len(docs), 256):
-            chunk = docs[start:start + 256]
-            for enc in tok.encode_batch([d.text for d in chunk]):
-                ids = np.asarray(enc.ids + [eos_id], dtype=np.uint16)
-                f.write(ids.tobytes())
-                n_tokens += ids.size
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        nonlocal n_tokens
+        with open(tmp, "wb") as f:
+            for start in range(0, len(docs), 256):
+                chunk = docs[start:start + 256]
+                for enc in tok.encode_batch([d.text for d in chunk]):
+                    ids = np.asarray(enc.ids + [eos_id], dtype=np.uint16)
+                    f.write(ids.tobytes())
+                    n_tokens += ids.size
+
+    atomic_write(path, write)
     n_bytes = sum(len(d.text.encode("utf-8")) for d in docs)
     return {"file": path.name, "dtype": "uint16", "n_tokens": n_tokens, "n_docs": len(docs),
             "n_bytes": n_bytes, "bytes_per_token": n_bytes / max(n_tokens, 1)}
@@ -162,10 +164,9 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
         info = manifest["distributions"][name]
         for split in SPLITS:
             info[split] = tokenize_split(tok, parts[split], out / name / f"{split}.bin")
-        (out / name / "documents.json").write_text(json.dumps(
-            {s: [d.source for d in parts[s]] for s in SPLITS}, indent=0))
+        write_json(out / name / "documents.json", {s: [d.source for d in parts[s]] for s in SPLITS}, indent=0)
     manifest["vocab_size_actual"] = tok.get_vocab_size()
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_json(out / "manifest.json", manifest)
     return manifest
 
 

@@ -1,21 +1,18 @@
 """Plots and checks of a measured mini suite: loss against compute, weight-statistic trajectories,
 and the warmup experiment, from the shipped runs.csv and checkpoints.parquet.
 
-`python -m scalefit.trainer.report DATA_DIR` writes DATA_DIR/plots/*.png and prints the
-checks (loss falls with N and with D; larger models are lower at equal tokens) as JSON.
+`scalefit suite report DATA_DIR` writes DATA_DIR/plots/*.png and prints the checks (loss falls
+with N and with D; larger models are lower at equal tokens) as JSON.
 """
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from scalefit.schema import group_values
 
 DPI = 80
 
@@ -73,12 +70,12 @@ def plot_loss_vs_tokens(table: pd.DataFrame, out: Path) -> Path:
 
 
 def stat_curve(table: pd.DataFrame, stat: str, group: str) -> pd.DataFrame:
-    """Per (model, step): the group row (tensor '*') of a statistic, else the mean over tensors."""
+    """Per (model, step): a group's statistic by the pooled-row rule (scalefit.schema.group_values)."""
     rows = table[(table["stat"] == stat) & (table["group"] == group)]
-    pooled = rows[rows["tensor"] == "*"]
-    rows = pooled if len(pooled) else rows
-    return (rows.groupby(["model", "step"], as_index=False)
-            .agg(value=("value", "mean"), warmup_steps=("warmup_steps", "first"), params=("params", "first")))
+    facts = rows.groupby(["model", "step"], as_index=False).agg(warmup_steps=("warmup_steps", "first"),
+                                                               params=("params", "first"))
+    values = group_values(rows, by=("model", "step"))[["model", "step", "value"]]
+    return values.merge(facts, on=["model", "step"], how="left")
 
 
 def plot_trajectories(table: pd.DataFrame, panels, out: Path, part: str, name: str, title: str) -> Path:
@@ -143,7 +140,3 @@ def write_plots(data_dir) -> dict:
         paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "warmup", "trajectories_warmup",
                                        "mini-3 warmup variants (dotted: each warmup end)"))
     return {"plots": [str(p) for p in paths], "checks": suite_checks(runs, table)}
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(json.dumps(write_plots(sys.argv[1] if len(sys.argv) > 1 else "data/suites/mini"), indent=1))

@@ -8,11 +8,11 @@ and the wall time of the whole spec measured from when each run started and fini
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from scalefit.atomic import write_frame, write_json
 from scalefit.errors import InputError
 from scalefit.trainer.train import RUN_COLUMNS, provenance
 
@@ -97,13 +97,4 @@ def suite_provenance(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, notes
 def write_shipped_runs(runs: pd.DataFrame, prov: dict, out_dir) -> list[Path]:
     """runs.csv and provenance.json in out_dir, each written atomically."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, writer in (("runs.csv", lambda p: runs.to_csv(p, index=False)),
-                         ("provenance.json", lambda p: p.write_text(json.dumps(prov, indent=2, default=str)))):
-        path = out / name
-        tmp = path.with_name(path.name + ".tmp")
-        writer(tmp)
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths
+    return [write_frame(runs, out / "runs.csv"), write_json(out / "provenance.json", prov)]

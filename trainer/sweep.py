@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scalefit.atomic import write_frame
 from scalefit.errors import InputError
-from scalefit.trainer.train import RunSpec, SuiteSpec, count_params, load_spec, lr_at_step, run_warmup_steps
+from scalefit.schedule import lr_at_step
+from scalefit.trainer.train import RunSpec, SuiteSpec, count_params, load_spec, run_schedule, run_warmup_steps
 
 DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test", False),
             ("code-test", "code", "test", False))
@@ -86,10 +88,13 @@ def suite_checkpoints(spec: SuiteSpec, suite_dir, *, finals: bool = True) -> lis
 
 
 def checkpoint_lr(run: RunSpec, recipe, step: int) -> float:
-    """The LR of the update that produced checkpoint `step` (the train_log's lr; 0 at step 0)."""
-    if step <= 0:
-        return 0.0
-    return lr_at_step(step - 1, run.steps, run.size.lr, run_warmup_steps(recipe, run), recipe.min_lr_ratio)
+    """The LR at checkpoint `step`: the run's schedule there, as the train_log and Pythia's tables have it.
+
+    Tables swept before issue 13 (the shipped mini suite) hold the LR of the update that made the
+    checkpoint under the trainer of the time: the same value through warmup (step <= warmup_steps),
+    lr_at_step(step - 1) after it (at most 0.5% away; tests/test_suite_shipped.py checks this).
+    """
+    return lr_at_step(run_schedule(recipe, run), step)
 
 
 def run_facts(spec: SuiteSpec) -> pd.DataFrame:
@@ -244,15 +249,4 @@ def _compact(long: pd.DataFrame) -> pd.DataFrame:
 
 def write_suite_tables(tables: dict[str, pd.DataFrame], out_dir) -> list[Path]:
     """Write each table as zstd Parquet, atomically; returns the paths."""
-    import os
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, df in tables.items():
-        path = out / f"{name}.parquet"
-        tmp = path.with_name(path.name + ".tmp")
-        df.to_parquet(tmp, index=False, compression="zstd")
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths
+    return [write_frame(df, Path(out_dir) / f"{name}.parquet", compression="zstd") for name, df in tables.items()]

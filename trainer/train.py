@@ -1,15 +1,22 @@
 """Train the mini suite with the Pythia recipe, scaled down; resumable at checkpoint granularity.
 
-GPT-NeoX (rotary on 25% of head dims, parallel residual, untied embeddings), GPT-NeoX init
-(small_init, wang_init on output projections), Adam(0.9, 0.95, 1e-8), weight decay 0.1, linear
-warmup then cosine decay to 0.1 x peak over each run's own length, constant batch, gradient
-clipping 1.0, fixed seeds, a data order that is a pure function of (seed, step).
-Every finished run appends one row to the suite's runs.csv (atomically), so a kill loses nothing.
+GPT-NeoX (rotary on 25% of head dims, parallel residual, untied embeddings), Pythia's init
+(scalefit.weightstats.init: small_init, wang_init on output projections, norms 1/0, biases 0),
+Adam(0.9, 0.95, 1e-8), weight decay 0.1, the LR of scalefit.schedule (GPT-NeoX AnnealingLR:
+linear warmup, cosine to 0.1 x peak over each run's own length) stepped as GPT-NeoX steps it,
+constant batch, gradient clipping 1.0, fixed seeds, a data order that is a pure function of
+(seed, step). Final losses come from scalefit.evals.loss.measure_loss, the function `scalefit
+eval` and the suite sweep use. Every finished run appends one row to the suite's runs.csv
+(atomically), so a kill loses nothing.
+
+Runs trained before issue 13 (the shipped mini suite) differ in two documented ways: LayerNorm
+biases started at 1 instead of 0, and warmup ran one update ahead (the update that made step s
+used peak * s / warmup, GPT-NeoX's uses peak * (s - 1) / warmup); see `checkpoint_lr` in
+scalefit.trainer.sweep for what their lr column holds.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import shutil
@@ -20,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from scalefit.atomic import TMP_MARK, atomic_write, sweep_stale, write_frame, write_json, write_text
 from scalefit.errors import InputError
+from scalefit.schedule import LRSchedule, lr_at_step
 
 RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "params", "params_nonembed", "tokens",
                "flops", "flops_budget", "loss", "loss_prose_test", "loss_code_test", "loss_code_val",
@@ -218,14 +227,6 @@ def _warmup_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSp
 # ---------------------------------------------------------------- schedule and data
 
 
-def lr_at_step(step: int, steps: int, peak: float, warmup: int, min_ratio: float) -> float:
-    """Linear warmup to `peak` over `warmup` steps, then cosine decay to min_ratio x peak at `steps`."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
-    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def warmup_steps(recipe: Recipe, steps: int) -> int:
     """Pythia's 1% warmup, with a floor so the shortest runs still warm up."""
     return min(steps, max(recipe.warmup_min_steps, round(recipe.warmup_frac * steps)))
@@ -237,6 +238,17 @@ def run_warmup_steps(recipe: Recipe, run: RunSpec) -> int:
         return warmup_steps(recipe, run.steps)
     floor = recipe.warmup_min_steps if run.warmup_min_steps is None else run.warmup_min_steps
     return min(run.steps, max(floor, round(run.warmup_frac * run.steps)))
+
+
+def run_schedule(recipe: Recipe, run: RunSpec) -> LRSchedule:
+    """A run's LR schedule: warmup to its size's peak, cosine to min_lr_ratio x peak at its last step.
+
+    As in GPT-NeoX, the update that takes the model from step s to s + 1 runs at
+    lr_at_step(schedule, s) (0 for the very first update, as in Pythia), and the LR logged at step s
+    is lr_at_step(schedule, s).
+    """
+    return LRSchedule(peak=run.size.lr, warmup_steps=run_warmup_steps(recipe, run), decay_steps=run.steps,
+                      final_ratio=recipe.min_lr_ratio, style="cosine")
 
 
 def batch_at_step(tokens: np.ndarray, step: int, batch_seqs: int, seq_len: int, seed: int):
@@ -265,9 +277,11 @@ def _epoch_order(seed, epoch, n):
 
 
 def build_model(size: ModelSize, vocab_size: int, seq_len: int, seed: int):
-    """A GPT-NeoX model with the Pythia architecture choices and GPT-NeoX initialization."""
+    """A GPT-NeoX model with the Pythia architecture choices and Pythia's initialization."""
     import torch
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    from scalefit.weightstats.init import init_like_pythia
 
     cfg = GPTNeoXConfig(vocab_size=vocab_size, hidden_size=size.d_model,
                         num_hidden_layers=size.n_layer, num_attention_heads=size.n_head,
@@ -275,25 +289,7 @@ def build_model(size: ModelSize, vocab_size: int, seq_len: int, seed: int):
                         rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False,
                         hidden_dropout=0.0, attention_dropout=0.0, bos_token_id=0, eos_token_id=0)
     torch.manual_seed(seed)
-    model = GPTNeoXForCausalLM(cfg)
-    gpt_neox_init(model, size.d_model, size.n_layer, seed)
-    return model
-
-
-def gpt_neox_init(model, d_model: int, n_layer: int, seed: int) -> None:
-    """small_init N(0, sqrt(2/(5d))) everywhere; wang_init N(0, 2/(L sqrt(d))) on output projections."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    small = math.sqrt(2.0 / (5 * d_model))
-    wang = 2.0 / (n_layer * math.sqrt(d_model))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.ndim == 1:
-                p.fill_(1.0 if "norm" in name else 0.0)
-            else:
-                std = wang if name.endswith(("attention.dense.weight", "dense_4h_to_h.weight")) else small
-                p.copy_(torch.randn(p.shape, generator=gen) * std)
+    return init_like_pythia(GPTNeoXForCausalLM(cfg), seed=seed)
 
 
 def make_optimizer(model, recipe: Recipe, lr: float):
@@ -307,27 +303,16 @@ def make_optimizer(model, recipe: Recipe, lr: float):
                              lr=lr, betas=(recipe.beta1, recipe.beta2), eps=recipe.eps)
 
 
-def mean_loss(model, tokens: np.ndarray, seq_len: int, n_tokens: int, batch_seqs: int = 16) -> float:
-    """Mean next-token NLL (nats/token) over the first `n_tokens` of a split, in disjoint windows."""
-    import torch
+def split_loss(model, tokens: np.ndarray, seq_len: int, n_tokens: int) -> float:
+    """Mean next-token NLL (nats/token) of the first `n_tokens` targets of a split, in windows of
+    seq_len: scalefit.evals.loss.measure_loss, as `scalefit eval` and the suite sweep measure it."""
+    from scalefit.evals.loss import measure_loss
 
-    available = (len(tokens) - 1) // seq_len
-    n_windows = max(1, min(n_tokens // seq_len, available))
-    starts = np.linspace(0, available - 1, n_windows).round().astype(int)  # spread over the split
-    total, count = 0.0, 0
     model.eval()
-    with torch.no_grad():
-        for start in range(0, n_windows, batch_seqs):
-            idx = starts[start:start + batch_seqs]
-            x = torch.from_numpy(np.stack([np.asarray(tokens[w * seq_len:w * seq_len + seq_len + 1],
-                                                      dtype=np.int64) for w in idx]))
-            logits = model(input_ids=x[:, :-1]).logits.float()
-            nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                    x[:, 1:].reshape(-1), reduction="sum")
-            total += nll.item()
-            count += x[:, 1:].numel()
-    model.train()
-    return total / count
+    try:
+        return measure_loss(model, tokens, context=seq_len, max_tokens=n_tokens).loss
+    finally:
+        model.train()
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -337,22 +322,21 @@ def save_checkpoint(folder: Path, model, optimizer=None, state: dict | None = No
     """Write a checkpoint folder atomically: safetensors weights (+ optimizer and state to resume)."""
     import torch
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    if optimizer is not None:
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    if state is not None:
-        (tmp / "trainer_state.json").write_text(json.dumps(state))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    def write(tmp: Path) -> None:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        if state is not None:
+            (tmp / "trainer_state.json").write_text(json.dumps(state))
+
+    atomic_write(folder, write)
 
 
 def latest_resumable(run_dir: Path):
     """The resumable checkpoint with the highest step in a run folder, or None."""
     best = None
     for f in run_dir.glob("*/trainer_state.json"):
-        if f.parent.name.endswith(".tmp"):
+        if TMP_MARK in f.parent.name or f.parent.name.endswith(".tmp"):
             continue
         step = json.loads(f.read_text())["step"]
         if (f.parent / "optimizer.pt").exists() and (best is None or step > best[0]):
@@ -400,10 +384,11 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     if done.exists():
         return json.loads(done.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale(run_dir)  # checkpoint folders a killed run left half-written
     train_tokens = load_tokens(corpus_dir, run.distribution, "train")
     model = build_model(run.size, spec.vocab_size, recipe.seq_len, recipe.seed).to(device)
     optimizer = make_optimizer(model, recipe, run.size.lr)
-    warmup = run_warmup_steps(recipe, run)
+    schedule = run_schedule(recipe, run)
     start, wall_before = 0, 0.0
     resumed = latest_resumable(run_dir)
     if resumed:
@@ -422,9 +407,8 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
         if fresh_log:
             log.write("step,tokens,lr,loss\n")
         for step in range(start, run.steps):
-            lr = lr_at_step(step, run.steps, run.size.lr, warmup, recipe.min_lr_ratio)
             for g in optimizer.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr_at_step(schedule, step)  # GPT-NeoX: num_iters = updates done so far
             batch = torch.from_numpy(batch_at_step(train_tokens, step, recipe.batch_seqs,
                                                    recipe.seq_len, recipe.seed)).to(device)
             loss = _causal_loss(model, batch)
@@ -432,8 +416,9 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
             torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            done_steps = step + 1
-            log.write(f"{done_steps},{done_steps * recipe.batch_tokens},{lr:.6g},{loss.item():.5f}\n")
+            done_steps = step + 1  # logged as GPT-NeoX logs it: the LR its scheduler holds at this step
+            log.write(f"{done_steps},{done_steps * recipe.batch_tokens},"
+                      f"{lr_at_step(schedule, done_steps):.6g},{loss.item():.5f}\n")
             elapsed = wall_before + time.time() - t0
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}",
@@ -453,7 +438,7 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     wall = wall_before + time.time() - t0
     row = evaluate_run(spec, run, model, corpus_dir, wall)
     _drop_resume(run_dir)
-    done.write_text(json.dumps(row))
+    write_json(done, row, indent=None)
     return row
 
 
@@ -471,7 +456,7 @@ def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float
     from scalefit.trainer.corpus import load_tokens
 
     r = spec.recipe
-    ev = {f"{d}_{s}": mean_loss(model, load_tokens(corpus_dir, d, s), r.seq_len, r.eval_tokens)
+    ev = {f"{d}_{s}": split_loss(model, load_tokens(corpus_dir, d, s), r.seq_len, r.eval_tokens)
           for d, s in (("prose", "val"), ("prose", "test"), ("code", "val"), ("code", "test"))}
     params, nonembed = count_params(run.size, spec.vocab_size)
     tokens = run.steps * r.batch_tokens
@@ -503,7 +488,7 @@ def _truncate_log(path: Path, step: int) -> None:
     width = len(lines[0].split(","))  # a kill can leave a cut last line: keep only whole rows
     kept = [lines[0]] + [ln for ln in lines[1:] if len(ln.split(",")) == width
                          and ln.split(",")[0].isdigit() and int(ln.split(",")[0]) <= step]
-    path.write_text("\n".join(kept) + ("\n" if kept else ""))
+    write_text(path, "\n".join(kept) + ("\n" if kept else ""))
 
 
 # ---------------------------------------------------------------- the suite
@@ -519,9 +504,7 @@ def append_row(table: Path, row: dict) -> None:
         old = old[old["run"] != row["run"]]
         new = pd.concat([old, new], ignore_index=True)
     cols = [c for c in RUN_COLUMNS if c in new.columns] + [c for c in new.columns if c not in RUN_COLUMNS]
-    tmp = table.with_suffix(".csv.tmp")
-    new[cols].to_csv(tmp, index=False)
-    os.replace(tmp, table)
+    write_frame(new[cols], table)
 
 
 def provenance(spec_path, spec: SuiteSpec, device: str) -> dict:
@@ -567,5 +550,5 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
         prov["wall_s_this_invocation"] = round(time.time() - t_start, 1)
         prov["runs_done"] = len(rows)
         prov["runs_total"] = len(runs)
-        (tables / "provenance.json").write_text(json.dumps(prov, indent=2))
+        write_json(tables / "provenance.json", prov)
     return rows
