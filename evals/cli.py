@@ -1,17 +1,14 @@
-"""`scalefit eval`: measure every checkpoint of a suite, and `scalefit eval merge` for shards."""
+"""`scalefit eval`: measure every checkpoint of a suite, and `scalefit eval merge` for shards.
+
+A thin command over `scalefit.evals.evaluate` (options -> grid + measurements from the registry ->
+the sweep engine); the closing lines and exit status are the sweep commands' shared ones.
+"""
 from __future__ import annotations
 
 import click
 
 from scalefit.options import json_option
-
-
-def _split(values) -> list[str]:
-    """Repeatable options that also take comma-separated lists."""
-    out = []
-    for value in values or ():
-        out += [v.strip() for v in str(value).split(",") if v.strip()]
-    return out
+from scalefit.sweep.cli import finish, interrupted_exit, split_values
 
 
 def _quiet_libraries() -> None:
@@ -26,12 +23,15 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _summary_json(result: dict) -> dict:
-    summary, meta, tables = result.get("summary"), result["meta"], result["tables"]
-    evals = tables.get("evals")
-    doc = {"out": meta.get("options", {}).get("out_dir"), "meta": meta,
-           "rows": {k: int(len(v)) for k, v in tables.items()},
-           "failures": tables["failures"].to_dict("records")}
+def _rows(result) -> dict[str, int]:
+    """Rows per table, failures last (the `rows` of the --json document)."""
+    return {**{k: int(len(v)) for k, v in result.tables.items()}, "failures": int(len(result.failures))}
+
+
+def _summary_json(result) -> dict:
+    summary, meta, evals = result.summary, result.meta, result.tables.get("evals")
+    doc = {"out": meta.get("options", {}).get("out_dir"), "meta": meta, "rows": _rows(result),
+           "failures": result.failures.to_dict("records")}
     if summary is not None:
         doc.update(measured=summary.measured, skipped=summary.skipped)
     if evals is not None and not evals.empty:
@@ -109,26 +109,22 @@ def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field,
         torch.set_num_threads(threads)
     from scalefit.evals.evaluate import EvalOptions, evaluate
     from scalefit.report import dumps
+    from scalefit.sweep.engine import SweepInterrupted
 
-    opts = EvalOptions(suite=suite, out_dir=out_dir, models=_split(models) or None, steps=steps,
+    opts = EvalOptions(suite=suite, out_dir=out_dir, models=split_values(models) or None, steps=steps,
                        datasets=list(datasets), train_dataset=train_dataset, text_field=text_field,
-                       tasks=_split(tasks),
+                       tasks=split_values(tasks),
                        task_limit=task_limit, num_fewshot=num_fewshot, weights=weights,
                        max_tokens=max_tokens, context=context, stride=stride, batch_size=batch_size,
                        device=device, dtype=dtype, allow_bin=allow_bin, cleanup=cleanup, shard=shard,
                        cache_dir=cache_dir, hub_cache=hub_cache, seed=seed, progress=not no_progress)
     try:
         result = evaluate(opts)
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: results so far are in {out_dir} (re-run the same command to resume)", err=True)
-        ctx.exit(130)
-    failures = result["tables"]["failures"]
-    summary = result["summary"]
+    except SweepInterrupted:
+        interrupted_exit(ctx, out_dir)
     if as_json:
         click.echo(dumps(_summary_json(result)))
-    from scalefit.sweep.report import finish_sweep
-    finish_sweep(summary, failures, len(result["tables"].get("evals", ())),
-                 f"{out_dir}/evals.parquet", out_dir)
+    finish(ctx, result, "evals")
 
 
 @eval_command.command("merge")
@@ -145,13 +141,10 @@ def merge_command(dirs, out_dir, as_json):
     from scalefit.report import dumps
 
     result = merge(dirs, out_dir)
-    tables = result["tables"]
     if as_json:
-        click.echo(dumps({"out": out_dir, "meta": result["meta"],
-                          "rows": {k: int(len(v)) for k, v in tables.items()},
-                          "failures": tables["failures"].to_dict("records")}))
+        click.echo(dumps({"out": out_dir, "meta": result.meta, "rows": _rows(result),
+                          "failures": result.failures.to_dict("records")}))
     else:
-        rows = {k: len(v) for k, v in tables.items() if k != "failures"}
         click.echo(f"merged {len(dirs)} folders into {out_dir}: "
-                   + ", ".join(f"{k} {v} rows" for k, v in rows.items())
-                   + f", {len(tables['failures'])} failed checkpoints", err=True)
+                   + ", ".join(f"{k} {len(v)} rows" for k, v in result.tables.items())
+                   + f", {len(result.failures)} failed checkpoints", err=True)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from scalefit.errors import InputError
 from scalefit.sweep.engine import Measurement
+from scalefit.sweep.measurements import MeasurementKind, register_measurement
 
 ACC_METRICS = ("acc", "acc_norm", "exact_match", "perplexity", "word_perplexity")
 
@@ -149,3 +150,15 @@ def tasks_measurement(tasks: list[TaskSpec], **options) -> Measurement:
 
     return Measurement(name="tasks:" + ",".join(t.name for t in tasks), fn=measure, table="evals")
 
+
+
+def task_measurements(*, tasks, limit: int | None = None, num_fewshot: int | None = None, seed: int = 0,
+                      batch_size: int = 8) -> list[Measurement]:
+    """The `tasks` kind: all tasks (TaskSpec, or NAME / NAME=FILE.jsonl) in one lm-eval call."""
+    specs = [t if isinstance(t, TaskSpec) else parse_task(t) for t in tasks]
+    return [tasks_measurement(specs, limit=limit, num_fewshot=num_fewshot, seed=seed, batch_size=batch_size)]
+
+
+TASKS = register_measurement(MeasurementKind(
+    "tasks", table="evals", build=task_measurements,
+    summary="lm-eval tasks on the loaded model: accuracy metrics and the gold-answer cross-entropy"))

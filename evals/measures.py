@@ -1,11 +1,11 @@
-"""The measurements a sweep runs on each loaded checkpoint: dataset losses and weight statistics.
+"""The `loss` measurement: loss and bits per byte of each dataset on each loaded checkpoint.
 
-Each builder returns a `Measurement` whose function maps (model, CheckpointInfo) to long rows.
-Tokenization happens once per dataset and tokenizer, and is cached on disk and in memory.
+Each builder returns a `Measurement` whose function maps (model, CheckpointInfo) to long rows;
+`LOSS` registers the kind with the sweep engine. Tokenization happens once per dataset and
+tokenizer, and is cached on disk and in memory.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,8 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.evals.loss import measure_loss
 from scalefit.sweep.engine import Measurement
+from scalefit.sweep.measurements import MeasurementKind, register_measurement
+from scalefit.sweep.weights import weight_stats_function, weights_measurement  # noqa: F401  (re-exported)
 from scalefit.evals.tokens import token_byte_lengths, tokenize_dataset, tokenizer_fingerprint
 
 
@@ -72,24 +74,13 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
     return Measurement(name=f"loss:{ds.name}", fn=measure, table="evals")
 
 
-def weight_stats_function():
-    """`scalefit.weightstats.measure.weight_stats_table` if that layer provides it, else None."""
-    try:
-        module = importlib.import_module("scalefit.weightstats.measure")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("scalefit"):
-            return None
-        raise
-    return getattr(module, "weight_stats_table", None)
+def loss_measurements(*, datasets, cache_dir, context: int | None = None, stride: int | None = None,
+                      max_tokens: int | None = None, batch_size: int | None = None) -> list[Measurement]:
+    """One loss measurement per dataset (the `loss` kind of the registry)."""
+    return [loss_measurement(d, cache_dir=cache_dir, context=context, stride=stride, max_tokens=max_tokens,
+                             batch_size=batch_size) for d in datasets]
 
 
-def weights_measurement(**options) -> Measurement:
-    """Weight statistics of every tensor (the weightstats layer), rows to the `weights` table."""
-    table_fn = weight_stats_function()
-    if table_fn is None:
-        raise InputError("--weights: this installation has no scalefit.weightstats.measure.weight_stats_table")
-
-    def measure(model, info) -> pd.DataFrame:
-        return table_fn(model, model=info.model, step=info.step, **options)
-
-    return Measurement(name="weights", fn=measure, table="weights")
+LOSS = register_measurement(MeasurementKind(
+    "loss", table="evals", build=loss_measurements,
+    summary="mean NLL (nats/token) and bits per byte of each dataset, one window plan for all checkpoints"))

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from scalefit.atomic import atomic_write, write_json
 from scalefit.errors import InputError
 
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".py", ".text")
@@ -125,38 +125,36 @@ def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", ba
         return open_token_file(out)
     eos = tokenizer.eos_token_id
     dtype = np.uint16 if len(tokenizer) <= 65535 else np.uint32
-    n_tokens = n_docs = n_bytes = 0
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        batch: list[str] = []
+    counts = {"n_docs": 0, "n_tokens": 0, "n_bytes": 0}
 
-        def flush():
-            nonlocal n_tokens, n_docs, n_bytes
-            ids = tokenizer(batch, add_special_tokens=False)["input_ids"]
-            for text, doc in zip(batch, ids):
-                arr = np.asarray(([eos] if eos is not None else []) + list(doc), dtype=dtype)
-                fh.write(arr.tobytes())
-                n_tokens += arr.size
-                n_bytes += len(text.encode("utf-8"))
-                n_docs += 1
-            batch.clear()
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            batch: list[str] = []
 
-        for doc in iter_documents(path, text_field):
-            batch.append(doc)
-            if len(batch) >= batch_docs:
+            def flush():
+                ids = tokenizer(batch, add_special_tokens=False)["input_ids"]
+                for text, doc in zip(batch, ids):
+                    arr = np.asarray(([eos] if eos is not None else []) + list(doc), dtype=dtype)
+                    fh.write(arr.tobytes())
+                    counts["n_tokens"] += arr.size
+                    counts["n_bytes"] += len(text.encode("utf-8"))
+                    counts["n_docs"] += 1
+                batch.clear()
+
+            for doc in iter_documents(path, text_field):
+                batch.append(doc)
+                if len(batch) >= batch_docs:
+                    flush()
+            if batch:
                 flush()
-        if batch:
-            flush()
-    if n_tokens == 0:
-        tmp.unlink()
-        raise InputError(f"{path}: dataset holds no text")
+        if counts["n_tokens"] == 0:
+            raise InputError(f"{path}: dataset holds no text")
+
+    atomic_write(out, write)
     meta = {"source": str(path.resolve()), "tokenizer": getattr(tokenizer, "name_or_path", None),
-            "tokenizer_fingerprint": fp, "dtype": np.dtype(dtype).name, "n_docs": n_docs,
-            "n_tokens": n_tokens, "n_bytes": n_bytes, "eos_before_each_doc": eos is not None}
-    tmp.replace(out)
-    tmp_side = sidecar.with_name(sidecar.name + f".tmp{os.getpid()}")
-    tmp_side.write_text(json.dumps(meta, indent=2))
-    tmp_side.replace(sidecar)
+            "tokenizer_fingerprint": fp, "dtype": np.dtype(dtype).name, **counts,
+            "eos_before_each_doc": eos is not None}
+    write_json(sidecar, meta)
     return open_token_file(out)
 
 

@@ -144,3 +144,19 @@ def cleanup_checkpoint(info: CheckpointInfo, cache_dir: str | None = None) -> in
             strategy.execute()
             return int(freed)
     return 0
+
+
+def safetensors_loader(hub_cache: str | None = None):
+    """load(info) for a sweep that reads weights from files: a local path as it is, a hub
+    revision downloaded as safetensors only (config.json beside it); no model is built."""
+    def load(info: CheckpointInfo):
+        if info.path:
+            if not Path(info.path).exists():
+                raise FileNotFoundError(f"checkpoint {info.path} does not exist")
+            return info.path, None
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(info.repo, revision=info.revision, cache_dir=hub_cache,
+                                   allow_patterns=["*.safetensors", "*.safetensors.index.json", "config.json"])
+        return folder, None
+    return load

@@ -1,17 +1,14 @@
 """The sweep engine: one loop over (model, step) checkpoints, each loaded once for every measurement.
 
-A measurement is any function `(model, CheckpointInfo) -> DataFrame` (a loss on a dataset,
-downstream tasks, weight statistics). Each (checkpoint, measurement) result is its own file,
-written atomically, so a sweep killed at any moment loses at most the checkpoint in progress, a
-re-run measures only what is missing, and no row is ever written twice. The engine knows nothing
-of any particular suite.
+A `Measurement` is any function `(model, CheckpointInfo) -> DataFrame` (a loss on a dataset,
+downstream tasks, weight statistics) with the table its rows go to; `scalefit.sweep.measurements`
+registers the kinds by name. `sweep_checkpoints` is the one function `scalefit eval` and
+`scalefit weights` run: measure what is missing (resumable, see `sweep.parts`), then rebuild the
+tables from the parts on disk, also after Ctrl-C. The engine knows nothing of any particular suite.
 """
 from __future__ import annotations
 
 import gc
-import json
-import os
-import re
 import sys
 import time
 import traceback
@@ -21,8 +18,12 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from scalefit.atomic import sweep_stale, write_frame, write_json
 from scalefit.errors import InputError
 from scalefit.sweep.checkpoints import CheckpointInfo, load_checkpoint
+from scalefit.sweep.grid import parse_shard, shard_grid  # noqa: F401  (re-exported)
+from scalefit.sweep.parts import (collect_failures, collect_parts, failure_path, merge_sweeps,  # noqa: F401
+                                  part_path, write_failures, write_tables)
 
 MeasureFn = Callable[[Any, CheckpointInfo], pd.DataFrame]
 ROW_KEYS = ("model", "step", "tokens", "lr", "params", "params_nonembed")
@@ -52,48 +53,31 @@ class SweepSummary:
         return not self.failed
 
 
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """'K/N' (K from 0 to N-1) as (K, N); None means the whole grid (0, 1)."""
-    if not text:
-        return 0, 1
-    hit = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
-    if not hit or int(hit.group(2)) < 1 or int(hit.group(1)) >= int(hit.group(2)):
-        raise InputError(f"--shard '{text}': use K/N with 0 <= K < N, e.g. 0/4")
-    return int(hit.group(1)), int(hit.group(2))
+@dataclass
+class SweepResult:
+    """A finished (or interrupted) sweep: what it did, the tables rebuilt from its folder, the
+    checkpoints whose latest attempt failed, its run metadata and the files written."""
+
+    out_dir: str
+    summary: SweepSummary | None            # None when interrupted
+    tables: dict[str, pd.DataFrame]          # e.g. {"evals": ..., "weights": ...}
+    failures: pd.DataFrame                   # model, step, location, error
+    meta: dict = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the sweep ran to its end and no checkpoint of the folder failed."""
+        return not self.interrupted and self.failures.empty
 
 
-def shard_grid(grid: list, shard: tuple[int, int]) -> list:
-    """Every N-th checkpoint starting at K: shards are disjoint and together cover the grid."""
-    k, n = shard
-    return grid[k::n]
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep, raised after the tables were rebuilt from what was measured."""
 
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=+-]", "_", name)
-
-
-def part_path(out_dir, info: CheckpointInfo, measurement: Measurement) -> Path:
-    """Result file of one measurement of one checkpoint."""
-    return Path(out_dir) / "parts" / info.key / f"{measurement.table}--{_safe(measurement.name)}.parquet"
-
-
-def failure_path(out_dir, info: CheckpointInfo) -> Path:
-    """Where the error of a failed checkpoint is recorded (removed once it succeeds)."""
-    return Path(out_dir) / "failures" / f"{info.key}.json"
-
-
-def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _atomic_json(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    def __init__(self, result: SweepResult):
+        super().__init__(f"interrupted: results so far are in {result.out_dir}")
+        self.result = result
 
 
 def _with_keys(df: pd.DataFrame, info: CheckpointInfo) -> pd.DataFrame:
@@ -144,13 +128,14 @@ def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_d
     for info, todo in pending:
         bar.set_description(f"{info.model} step {info.step}")
         t0 = time.perf_counter()
+        sweep_stale(part_path(out_dir, info, todo[0]).parent)  # what a killed run left half-written
         model = None
         try:
             model, _tok = load(info)
             for m in todo:
                 rows = m.fn(model, info)
                 rows = _with_keys(rows if rows is not None else pd.DataFrame(), info)
-                _atomic_parquet(rows, part_path(out_dir, info, m))
+                write_frame(rows, part_path(out_dir, info, m))
                 if "metric" in rows and "n_tokens" in rows:
                     tokens_done += int(rows.loc[rows["metric"] == "loss", "n_tokens"].fillna(0).sum())
             failure_path(out_dir, info).unlink(missing_ok=True)
@@ -160,7 +145,7 @@ def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_d
         except Exception as exc:  # noqa: BLE001 - any loader/measurement failure is recorded
             record = {"model": info.model, "step": info.step, "location": info.location,
                       "error": _one_line(exc), "traceback": traceback.format_exc(limit=5)}
-            _atomic_json(record, failure_path(out_dir, info))
+            write_json(failure_path(out_dir, info), record)
             summary.failed.append({k: record[k] for k in ("model", "step", "location", "error")})
             tqdm.write(f"failed: {info.model} step {info.step}: {record['error']}", file=sys.stderr)
         finally:
@@ -179,84 +164,45 @@ def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_d
 
 
 def _empty_cuda_cache() -> None:
+    torch = sys.modules.get("torch")  # only a loaded model can hold CUDA memory
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement], out_dir, *,
+                      load: Callable = load_checkpoint, cleanup: Callable | None = None,
+                      progress: bool = True, meta: dict | None = None, tables=None,
+                      report: Callable[[SweepResult], list] | None = None) -> SweepResult:
+    """Measure `grid` with `measurements` into `out_dir` (resumable), then rebuild its tables.
+
+    The tables (`tables`: names to write, default every table found), `failures.csv` and the
+    `report(result)` files are rebuilt from the parts on disk at the end of every run. `meta`
+    (the run metadata) gains the outcome: finished, interrupted, counts, seconds. On Ctrl-C the
+    tables are still rebuilt from what was measured, then `SweepInterrupted` (a
+    KeyboardInterrupt carrying the result) is raised.
+    """
+    from scalefit.sweep.runinfo import now
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    meta = {} if meta is None else meta
+    interrupted, summary = False, None
     try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def collect_parts(dirs) -> dict[str, pd.DataFrame]:
-    """All result files under one or more sweep folders, concatenated per output table.
-
-    The same (checkpoint, measurement) file found in several folders is taken once.
-    """
-    seen: dict[tuple[str, str], Path] = {}
-    for d in dirs:
-        root = Path(d) / "parts"
-        if not Path(d).is_dir():
-            raise InputError(f"{d}: sweep folder not found")
-        for path in sorted(root.rglob("*.parquet")):
-            key = (str(path.parent.relative_to(root)), path.name)
-            seen.setdefault(key, path)
-    tables: dict[str, list[pd.DataFrame]] = {}
-    for (_, name), path in sorted(seen.items()):
-        table = name.split("--", 1)[0]
-        df = pd.read_parquet(path)
-        if len(df):
-            tables.setdefault(table, []).append(df)
-    return {t: pd.concat(frames, ignore_index=True).sort_values(["model", "step"], kind="stable")
-            .reset_index(drop=True) for t, frames in tables.items()}
-
-
-def collect_failures(dirs) -> pd.DataFrame:
-    """Checkpoints whose latest attempt failed, across sweep folders.
-
-    A failure is dropped when any folder holds a result of that checkpoint written after it
-    (the checkpoint was measured later, e.g. by a re-run into another folder).
-    """
-    rows = []
-    for d in dirs:
-        for path in sorted((Path(d) / "failures").rglob("*.json")):
-            key = path.relative_to(Path(d) / "failures").with_suffix("")
-            failed_at = path.stat().st_mtime_ns
-            if any(p.stat().st_mtime_ns > failed_at for e in dirs for p in (Path(e) / "parts" / key).glob("*.parquet")):
-                continue
-            record = json.loads(path.read_text())
-            rows.append({k: record.get(k) for k in ("model", "step", "location", "error")})
-    return pd.DataFrame(rows, columns=["model", "step", "location", "error"]).drop_duplicates(["model", "step"])
-
-
-def write_tables(tables: dict[str, pd.DataFrame], out_dir) -> list[Path]:
-    """Each table as Parquet and CSV in out_dir (atomically); returns the paths written."""
-    paths = []
-    for name, df in tables.items():
-        for ext in ("parquet", "csv"):
-            path = Path(out_dir) / f"{name}.{ext}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".tmp{os.getpid()}")  # shards may share a folder
-            df.to_parquet(tmp, index=False) if ext == "parquet" else df.to_csv(tmp, index=False)
-            os.replace(tmp, path)
-            paths.append(path)
-    return paths
-
-
-def merge_sweeps(dirs, out_dir) -> dict[str, pd.DataFrame]:
-    """Consolidate shard folders into one set of tables (evals, weights, failures) in out_dir."""
-    tables = collect_parts(dirs)
-    failures = collect_failures(dirs)
-    write_tables(tables, out_dir)
-    write_failures(failures, out_dir)
-    return {**tables, "failures": failures}
-
-
-def write_failures(failures: pd.DataFrame, out_dir) -> Path:
-    """failures.csv: one row per checkpoint whose latest attempt failed (header only if none)."""
-    path = Path(out_dir) / "failures.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    failures.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+        summary = run_sweep(grid, measurements, out_dir, load=load, cleanup=cleanup, progress=progress)
+    except KeyboardInterrupt:
+        interrupted = True
+    meta.update({"finished": now(), "interrupted": interrupted})
+    if summary is not None:
+        meta.update({"measured": len(summary.measured), "skipped": len(summary.skipped),
+                     "failed": len(summary.failed), "seconds": round(summary.seconds, 3)})
+    found = collect_parts([out_dir])
+    if tables is not None:
+        found = {name: found[name] for name in tables if name in found}
+    failures = collect_failures([out_dir])
+    result = SweepResult(out_dir=str(out_dir), summary=summary, tables=found, failures=failures,
+                         meta=meta, interrupted=interrupted)
+    result.files = [*write_tables(found, out_dir), write_failures(failures, out_dir)]
+    if report is not None:
+        result.files += list(report(result))
+    if interrupted:
+        raise SweepInterrupted(result)
+    return result

@@ -1,8 +1,10 @@
-"""A sweep's report: the wide per-checkpoint view (train loss beside test losses), plots, Markdown.
+"""A sweep's report: the wide per-checkpoint view, the loss plot, Markdown, and the closing lines.
 
-The long table stays the record; this module only presents it. The wide view has one row per
-(model, step) with `train_loss` (the dataset marked as the training distribution) and one
-`{dataset}/{metric}` or `{task}/{metric}` column per measurement.
+The long table stays the record; this module only presents it. The wide view
+(`scalefit.schema.wide_evals(evals, facts=True)`) has one row per (model, step) with
+`train_loss` (the dataset marked as the training distribution) and one `{dataset}/{metric}` or
+`{task}/{metric}` column per measurement. The exit status is the CLI's to set: `finish_sweep`
+returns it.
 """
 from __future__ import annotations
 
@@ -10,36 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from scalefit.atomic import write_frame
 from scalefit.report import markdown_table, save_figure, write_text
+from scalefit.schema import wide_evals
 
-FACTS = ["model", "step", "tokens", "lr"]
-
-
-def wide_evals(evals: pd.DataFrame) -> pd.DataFrame:
-    """One row per checkpoint: facts, `train_loss`, then one column per dataset|task and metric."""
-    if evals is None or evals.empty:
-        return pd.DataFrame(columns=FACTS)
-    facts = [c for c in FACTS if c in evals]
-    name = evals["dataset"].fillna(evals["task"]) if "task" in evals else evals["dataset"]
-    keyed = evals.assign(_column=name.astype(str) + "/" + evals["metric"].astype(str))
-    wide = keyed.pivot_table(index=["model", "step"], columns="_column", values="value", aggfunc="first")
-    wide.columns.name = None
-    out = evals[facts].drop_duplicates(["model", "step"]).merge(wide.reset_index(), on=["model", "step"])
-    if "is_train" in evals:
-        train = evals[(evals["is_train"] == True) & (evals["metric"] == "loss")]  # noqa: E712
-        if not train.empty:
-            out = out.merge(train[["model", "step", "value"]].rename(columns={"value": "train_loss"}),
-                            on=["model", "step"], how="left")
-            cols = facts + ["train_loss"] + [c for c in out.columns if c not in facts + ["train_loss"]]
-            out = out[cols]
-    return out.sort_values(["model", "step"]).reset_index(drop=True)
+EXIT_FAILED = 1        # some checkpoint's latest attempt failed
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 
 
 def plot_losses(evals: pd.DataFrame, out_dir) -> list[Path]:
     """Loss against training tokens, one panel per dataset, one line per model (PNG and SVG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = evals[(evals["metric"] == "loss") & evals["dataset"].notna()] if not evals.empty else evals
@@ -66,7 +48,7 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
                  extra_tables: dict | None = None) -> Path:
     """README-style report.md: what was run, the wide table, failures, where the files are."""
     out_dir = Path(out_dir)
-    wide = wide_evals(evals)
+    wide = wide_evals(evals, facts=True)
     plots = plot_losses(evals, out_dir) if evals is not None and not evals.empty else []
     lines = [f"# scalefit eval: {meta.get('suite', '')}", "",
              f"- device `{meta.get('device')}`, dtype `{meta.get('dtype')}`, seed {meta.get('seed')}",
@@ -86,16 +68,25 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     return write_text(out_dir, "report.md", "\n".join(lines))
 
 
-def finish_sweep(summary, failures: pd.DataFrame, n_rows: int, table_path: str, out_dir) -> None:
-    """The closing lines of a sweep on stderr; exit status 1 when any checkpoint failed."""
-    import sys
+def write_sweep_report(out_dir, tables: dict, failures: pd.DataFrame, meta: dict, run_file: str) -> list[Path]:
+    """What `scalefit eval` and `eval merge` write beside the tables: evals_wide.csv, report.md
+    and the run metadata (`run_file`)."""
+    from scalefit.sweep.runinfo import write_metadata
 
-    import click
+    evals = tables.get("evals", pd.DataFrame())
+    return [write_frame(wide_evals(evals, facts=True), Path(out_dir) / "evals_wide.csv"),
+            write_report(out_dir, evals, failures, meta, extra_tables={k for k in tables if k != "evals"}),
+            write_metadata(meta, out_dir, run_file)]
 
-    click.echo(f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
-               f"{len(summary.failed)} failed; {n_rows} rows in {table_path} "
-               f"(report: {out_dir}/report.md)", err=True)
-    for row in failures.itertuples(index=False):
-        click.echo(f"failed: {row.model} step {row.step} ({row.location}): {row.error}", err=True)
-    if len(failures):
-        sys.exit(1)
+
+def finish_sweep(result, table: str) -> tuple[list[str], int]:
+    """The closing lines of a sweep (for stderr) and its exit status: 1 when any checkpoint's
+    latest attempt failed, else 0. `table` names the sweep's main table ("evals", "weights")."""
+    summary, failures = result.summary, result.failures
+    rows = len(result.tables.get(table, ()))
+    lines = [f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
+             f"{len(summary.failed)} failed; {rows} rows in {result.out_dir}/{table}.parquet "
+             f"(report: {result.out_dir}/report.md)"]
+    lines += [f"failed: {row.model} step {row.step} ({row.location}): {row.error}"
+              for row in failures.itertuples(index=False)]
+    return lines, EXIT_FAILED if len(failures) else 0

@@ -12,6 +12,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from scalefit.atomic import write_json
+
 PACKAGES = ("scalefit", "torch", "transformers", "lm_eval", "tokenizers", "safetensors", "numpy", "pandas")
 
 
@@ -56,12 +58,7 @@ def metadata_name(shard: tuple[int, int]) -> str:
 
 def write_metadata(meta: dict, out_dir, name: str) -> Path:
     """Write the metadata JSON atomically."""
-    path = Path(out_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
-    tmp.replace(path)
-    return path
+    return write_json(Path(out_dir) / name, meta)
 
 
 def read_metadata(dirs) -> list[dict]:

@@ -6,6 +6,7 @@ Subcommands are imported lazily (torch and transformers take seconds to import),
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -19,7 +20,7 @@ SUBCOMMANDS = {
     "fit": "scalefit.scaling.laws.cli:fit",
     "predict": "scalefit.scaling.relations.cli:predict",
     "eval": "scalefit.evals.cli:eval_command",
-    "weights": "scalefit.weightstats.cli:weights",
+    "weights": "scalefit.sweep.cli:weights",
     "transitions": "scalefit.scaling.trajectories.cli:transitions",
     "trajectory": "scalefit.scaling.trajectories.cli:trajectory",
     "warmup-study": "scalefit.scaling.trajectories.cli:warmup_study_command",
@@ -52,6 +53,10 @@ class LazyGroup(click.Group):
         return getattr(module, attr, None)
 
     def invoke(self, ctx):
+        # the commands only write figures to files: no GUI backend, unless the user chose one
+        # (set before a subcommand's module can import matplotlib)
+        if "MPLBACKEND" not in os.environ:
+            os.environ["MPLBACKEND"] = "Agg"
         try:
             return super().invoke(ctx)
         except InputError as exc:

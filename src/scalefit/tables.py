@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scalefit.atomic import write_frame
 from scalefit.errors import InputError
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
@@ -47,13 +48,5 @@ def read_table(path) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path) -> Path:
-    """Write a DataFrame as CSV or Parquet (by suffix), atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        df.to_parquet(tmp, index=False)
-    else:
-        df.to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    """Write a DataFrame as CSV or Parquet (by suffix), atomically (``scalefit.atomic``)."""
+    return write_frame(df, path)

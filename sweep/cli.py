@@ -1,0 +1,127 @@
+"""`scalefit weights`: weight statistics of every checkpoint of a suite (or of local folders).
+
+A thin command over the sweep engine (`sweep_checkpoints`) with the `weights` measurement from
+the registry: the same suite, steps, shard, resume and failure conventions as `scalefit eval`.
+`scalefit weights plot` (figures from a table) belongs to the weightstats layer and is attached
+here. The helpers below are the closing steps both sweep commands share.
+"""
+from __future__ import annotations
+
+import click
+
+from scalefit.errors import InputError
+from scalefit.options import json_option
+from scalefit.weightstats.cli import DEFAULT_STATS, plot_command
+
+
+def split_values(values) -> list[str]:
+    """Repeatable options that also take comma-separated lists: ('a,b', 'c') -> ['a', 'b', 'c']."""
+    out = []
+    for value in values or ():
+        out += [v.strip() for v in str(value).split(",") if v.strip()]
+    return out
+
+
+def interrupted_exit(ctx, out_dir) -> None:
+    """Ctrl-C: say where the results so far are and exit with status 130."""
+    from scalefit.sweep.report import EXIT_INTERRUPTED
+
+    click.echo(f"interrupted: results so far are in {out_dir} (re-run the same command to resume)", err=True)
+    ctx.exit(EXIT_INTERRUPTED)
+
+
+def finish(ctx, result, table: str) -> None:
+    """The closing lines on stderr; exit status 1 when a checkpoint failed."""
+    from scalefit.sweep.report import finish_sweep
+
+    lines, status = finish_sweep(result, table)
+    for line in lines:
+        click.echo(line, err=True)
+    if status:
+        ctx.exit(status)
+
+
+@click.group("weights", invoke_without_command=True, no_args_is_help=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--suite", help="A shipped suite ('pythia') or a suite spec file (.toml/.json).")
+@click.option("--models", multiple=True, help="Members to measure, by name or alias: 70m,160m. Default: all.")
+@click.option("--steps", default="all", show_default=True,
+              help="Checkpoints: all, log (log-spaced), START:STOP:EVERY, or a list 0,1000,143000.")
+@click.option("--checkpoint", "local", multiple=True, type=click.Path(),
+              help="A local checkpoint folder (safetensors) to measure; model = parent folder, step "
+                   "from a 'step<N>' folder name. Repeatable.")
+@click.option("--shard", metavar="K/N", help="Measure only shard K of N (0-based) of the checkpoint grid.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when there is one), cpu, cuda ...")
+@click.option("--no-families", is_flag=True, help="Skip the fitted families (moments and spectra only).")
+@click.option("--no-spectra", is_flag=True, help="Skip the spectra (eigenvalues of W^T W).")
+@click.option("--cleanup", is_flag=True, help="Delete each hub checkpoint from the local cache once measured.")
+@click.option("--hub-cache", type=click.Path(file_okay=False), help="Hugging Face cache folder for checkpoints.")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+@click.option("--stat", "stats", multiple=True, help="Statistics to plot against step in the report "
+              f"(default: {', '.join(DEFAULT_STATS)}).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Sweep folder: parts/ (resumable), weights.parquet/.csv, report.md, plots.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@json_option
+@click.pass_context
+def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spectra, cleanup, hub_cache,
+            threads, stats, out_dir, no_progress, as_json):
+    """Weight statistics of every tensor and group of every checkpoint: moments, quantiles,
+    tails, spectra (alpha) and fitted families (Student-t nu, generalized normal beta ...).
+
+    \b
+    Output: the long table (model, step, tensor, group, layer, stat, value) as
+    OUT/weights.parquet and OUT/weights.csv, a report and plots. Each checkpoint's rows are
+    written as soon as it is measured, so a killed sweep resumes where it stopped (re-run the
+    same command). Failed checkpoints are recorded and the command exits with status 1.
+    \b
+    Examples:
+      scalefit weights --suite pythia --models 70m --steps log --out w70m/
+      scalefit weights --checkpoint runs/mini-3/step1000 --checkpoint runs/mini-3/step2000 --out w/
+      scalefit weights plot --data w/weights.parquet --stat t_nu --out w/plots
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not out_dir:
+        raise InputError("--out DIR is required (the sweep's results and resume state live there)")
+    from scalefit.sweep.checkpoints import cleanup_checkpoint, safetensors_loader
+    from scalefit.sweep.engine import SweepInterrupted, sweep_checkpoints
+    from scalefit.sweep.grid import sweep_grid
+    from scalefit.sweep.measurements import build_measurements
+    from scalefit.sweep.weights import weights_device
+
+    _, grid, _ = sweep_grid(suite, split_values(models), steps, shard, local)
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    measurements = build_measurements({"weights": dict(device=weights_device(device),
+                                                       fit_families=not no_families, spectra=not no_spectra)})
+
+    def report(result):
+        table = result.tables.get("weights")
+        if table is None or table.empty:
+            return []
+        from scalefit.weightstats.report import write_weights_report
+
+        return write_weights_report(table, out_dir, stats=split_values(stats) or DEFAULT_STATS,
+                                    checkpoints=[g for g in grid if g.path])
+
+    clean = (lambda info: cleanup_checkpoint(info, hub_cache)) if cleanup else None
+    try:
+        result = sweep_checkpoints(grid, measurements, out_dir, load=safetensors_loader(hub_cache),
+                                   cleanup=clean, progress=not no_progress, tables=["weights"], report=report)
+    except SweepInterrupted:
+        interrupted_exit(ctx, out_dir)
+    table = result.tables.get("weights")
+    if as_json:
+        from scalefit.report import dumps
+
+        click.echo(dumps({"out": out_dir, "rows": 0 if table is None else int(len(table)),
+                          "measured": result.summary.measured, "skipped": result.summary.skipped,
+                          "failures": result.failures.to_dict("records"),
+                          "files": [str(p) for p in result.files]}))
+    finish(ctx, result, "weights")
+
+
+weights.add_command(plot_command)

@@ -1,0 +1,69 @@
+"""Which checkpoints a sweep measures: a suite's (model, step) grid, local folders, and shards.
+
+`sweep_grid` is the one place both `scalefit eval` and `scalefit weights` turn their --suite,
+--models, --steps, --checkpoint and --shard options into the list of checkpoints to measure.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from scalefit.errors import InputError
+from scalefit.sweep.checkpoints import CheckpointInfo, checkpoint_grid
+from scalefit.sweep.suites import SuiteSpec, load_suite, select_steps
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """'K/N' (K from 0 to N-1) as (K, N); None means the whole grid (0, 1)."""
+    if not text:
+        return 0, 1
+    hit = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not hit or int(hit.group(2)) < 1 or int(hit.group(1)) >= int(hit.group(2)):
+        raise InputError(f"--shard '{text}': use K/N with 0 <= K < N, e.g. 0/4")
+    return int(hit.group(1)), int(hit.group(2))
+
+
+def shard_grid(grid: list, shard: tuple[int, int]) -> list:
+    """Every N-th checkpoint starting at K: shards are disjoint and together cover the grid."""
+    k, n = shard
+    return grid[k::n]
+
+
+def local_checkpoint(path: str) -> CheckpointInfo:
+    """A CheckpointInfo for a folder: model = parent folder and step from 'step<N>', else the folder."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"--checkpoint {path}: no such folder or file")
+    folder = p if p.is_dir() else p.parent
+    hit = re.fullmatch(r"(?:step|checkpoint-?)(\d+)", folder.name)
+    model, step = (folder.parent.name, int(hit.group(1))) if hit else (folder.name, 0)
+    return CheckpointInfo(model=model, step=step, tokens=None, lr=None, path=str(p))
+
+
+def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard: str | None = None,
+               local=()) -> tuple[SuiteSpec | None, list[CheckpointInfo], tuple[int, int]]:
+    """(suite, this shard's checkpoints, shard): the suite's (model, step) grid, then local folders.
+
+    Checks everything before anything loads: unknown members, steps that are no checkpoint of
+    the suite, a malformed shard, two checkpoints with the same (model, step).
+    """
+    part = parse_shard(shard)
+    spec, grid = None, []
+    if suite:
+        spec = load_suite(suite)
+        names = list(models or ()) or [m.name for m in spec.members]
+        for name in names:
+            spec.member(name)
+        if not spec.steps:
+            raise InputError(f"suite '{spec.name}': no checkpoint steps (none in the spec, none found on disk)")
+        grid += checkpoint_grid(spec, names, select_steps(steps, spec.steps))
+    elif models:
+        raise InputError("--models needs --suite")
+    grid += [local_checkpoint(p) for p in local]
+    if not grid:
+        raise InputError("nothing to measure: give --suite (with --models/--steps) or --checkpoint PATH")
+    keys = [g.key for g in grid]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise InputError(f"two checkpoints have the same model and step ({dup}): rename a folder")
+    return spec, shard_grid(grid, part), part

@@ -1,0 +1,55 @@
+"""The `weights` measurement: weight statistics of every tensor of a checkpoint (scalefit.weightstats).
+
+The adapter between the sweep engine and the pure weightstats layer: a loaded model (from
+`scalefit eval --weights`) or a checkpoint folder (from `scalefit weights`, which never builds the
+model) goes in, the long (tensor, group, layer, stat, value) rows come out to the `weights` table.
+Both commands write the same part name, so either resumes the other.
+"""
+from __future__ import annotations
+
+from scalefit.errors import InputError
+from scalefit.sweep.engine import Measurement
+from scalefit.sweep.measurements import MeasurementKind, register_measurement
+
+
+def weight_stats_function():
+    """`scalefit.weightstats.measure.weight_stats_table`, or None where that layer is not installed."""
+    try:
+        from scalefit.weightstats.measure import weight_stats_table
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("scalefit"):
+            return None
+        raise
+    return weight_stats_table
+
+
+def weights_device(device: str | None):
+    """The device the statistics are computed on: 'auto' is CUDA where there is one, else where
+    each tensor already is (None)."""
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine")
+    return device
+
+
+def weights_measurement(**options) -> Measurement:
+    """Weight statistics of the loaded model or checkpoint folder, rows to the `weights` table.
+
+    `options` go to `weight_stats_table` (device, fit_families, spectra, ...).
+    """
+    table_fn = weight_stats_function()
+    if table_fn is None:
+        raise InputError("--weights: this installation has no scalefit.weightstats.measure.weight_stats_table")
+
+    def measure(source, info):
+        return table_fn(source, model=info.model, step=info.step, **options)
+
+    return Measurement(name="weights", fn=measure, table="weights")
+
+
+WEIGHTS = register_measurement(MeasurementKind(
+    "weights", table="weights", build=lambda **options: [weights_measurement(**options)],
+    summary="moments, quantiles, tails, spectra and fitted families of every tensor and group"))

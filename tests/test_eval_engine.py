@@ -1,0 +1,104 @@
+"""The sweep engine's registry of measurements, and `scalefit eval` / `scalefit weights` as thin
+commands over the one engine function (`scalefit.sweep.engine.sweep_checkpoints`)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+from tinysuite import cached_tiny_suite  # noqa: E402
+
+import scalefit.evals.evaluate  # noqa: E402,F401  (imports every built-in measurement)
+from scalefit.cli import main  # noqa: E402
+from scalefit.errors import InputError  # noqa: E402
+from scalefit.sweep import engine  # noqa: E402
+from scalefit.sweep.measurements import (MEASUREMENTS, MeasurementKind, build_measurements,  # noqa: E402
+                                         measurement_kind, register_measurement)
+from scalefit.sweep.report import finish_sweep  # noqa: E402
+
+
+def test_registry_lists_the_three_built_in_measurements():
+    assert {"loss", "tasks", "weights"} <= set(MEASUREMENTS)
+    assert {k: MEASUREMENTS[k].table for k in ("loss", "tasks", "weights")} == \
+        {"loss": "evals", "tasks": "evals", "weights": "weights"}
+    with pytest.raises(InputError, match="unknown measurement 'nope'"):
+        measurement_kind("nope")
+
+
+def test_a_new_measurement_is_one_registered_object():
+    def build(*, scale=1.0):
+        return [engine.Measurement("param-count", lambda model, info: pd.DataFrame(
+            [{"tensor": "*", "stat": "n_params", "value": scale * 3.0}]), table="weights")]
+
+    kind = register_measurement(MeasurementKind("param-count", table="weights", build=build))
+    try:
+        assert register_measurement(kind) is kind  # registering the same object again is harmless
+        with pytest.raises(ValueError, match="already registered"):
+            register_measurement(MeasurementKind("param-count", table="weights", build=build))
+        (m,) = build_measurements({"param-count": {"scale": 2.0}})
+        assert m.table == "weights" and m.fn(None, None)["value"].item() == 6.0
+    finally:
+        MEASUREMENTS.pop("param-count")
+
+
+@pytest.fixture()
+def recorded(monkeypatch):
+    """sweep_checkpoints replaced by a recorder: what each command asks the engine to do."""
+    calls = []
+
+    def fake(grid, measurements, out_dir, **kwargs):
+        calls.append({"grid": [g.key for g in grid], "measurements": [(m.name, m.table) for m in measurements],
+                      "tables": kwargs.get("tables")})
+        return engine.SweepResult(out_dir=str(out_dir), summary=engine.SweepSummary(), tables={},
+                                  failures=pd.DataFrame(columns=["model", "step", "location", "error"]))
+
+    monkeypatch.setattr(engine, "sweep_checkpoints", fake)
+    return calls
+
+
+def test_eval_and_weights_run_through_the_same_engine_function(recorded, tmp_path):
+    suite = cached_tiny_suite()
+    data = suite.parent / "data"
+    result = CliRunner().invoke(main, ["eval", "--suite", str(suite), "--models", "tiny-a", "--steps", "0,8",
+                                       "--device", "cpu", "--dataset", f"val={data / 'val.txt'}", "--weights",
+                                       "--no-progress", "--out", str(tmp_path / "e"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == {"failures": 0}
+    result = CliRunner().invoke(main, ["weights", "--checkpoint", str(suite.parent / "tiny-a" / "step8"),
+                                       "--device", "cpu", "--no-progress", "--out", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    evals_call, weights_call = recorded
+    assert evals_call["grid"] == ["tiny-a/step0000000", "tiny-a/step0000008"]
+    assert evals_call["measurements"] == [("loss:val", "evals"), ("weights", "weights")]
+    assert weights_call["grid"] == ["tiny-a/step0000008"]
+    assert weights_call["measurements"] == [("weights", "weights")] and weights_call["tables"] == ["weights"]
+
+
+def test_ctrl_c_in_the_engine_is_exit_130(monkeypatch, tmp_path):
+    suite = cached_tiny_suite()
+
+    def interrupted(grid, measurements, out_dir, **kwargs):
+        raise engine.SweepInterrupted(engine.SweepResult(out_dir=str(out_dir), summary=None, tables={},
+                                                         failures=pd.DataFrame(), interrupted=True))
+
+    monkeypatch.setattr(engine, "sweep_checkpoints", interrupted)
+    result = CliRunner().invoke(main, ["weights", "--checkpoint", str(suite.parent / "tiny-a" / "step8"),
+                                       "--device", "cpu", "--no-progress", "--out", str(tmp_path / "w")])
+    assert result.exit_code == 130 and "re-run the same command to resume" in result.stderr
+
+
+def test_finish_sweep_returns_the_status_instead_of_exiting():
+    failures = pd.DataFrame([{"model": "m", "step": 2, "location": "/x", "error": "OSError: gone"}])
+    summary = engine.SweepSummary(measured=["m/step0000001"], failed=[{}])
+    result = engine.SweepResult(out_dir="out", summary=summary, tables={"evals": pd.DataFrame({"v": [1, 2]})},
+                                failures=failures)
+    lines, status = finish_sweep(result, "evals")
+    assert status == 1 and not result.ok
+    assert lines == ["1 checkpoints measured, 0 already done, 1 failed; 2 rows in out/evals.parquet "
+                     "(report: out/report.md)", "failed: m step 2 (/x): OSError: gone"]
+    result.failures = failures.iloc[:0]
+    assert finish_sweep(result, "evals")[1] == 0 and result.ok
