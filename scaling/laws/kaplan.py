@@ -45,8 +45,16 @@ class _OneVariablePowerLaw(Law):
     """L = (X_c/X)^alpha: a straight line in log-log, so least squares gives the exact start."""
 
     nonembedding_n = True
+    form = None  # the plain formula of forms.py, L(X, X_c, alpha)
     exponent = "alpha_N"
     scale = "N_c"
+
+    def predict(self, values, N, D, k=6.0, **extra):
+        """L at the law's one input: N, D, or C = k N D; broadcast over (N, D)."""
+        N = np.asarray(N, float)
+        D = np.asarray(D, float)
+        x = {"N": N, "D": D, "C": k * N * D}[self.needs[0]]
+        return type(self).form(x, values[self.scale], values[self.exponent]) * np.ones_like(N * D)
 
     def starts(self, data, k=4, delta=1e-3, **indep):
         x = np.log(np.asarray(indep[self.needs[0]], float))
@@ -65,10 +73,7 @@ class KaplanN(_OneVariablePowerLaw):
     paper_names = ("N_c", "alpha_N")
     log_scales = ("N_c",)
     bounds = {"alpha_N": (1e-4, 3.0), "log_N_c": (-50, 500)}
-
-    def predict(self, values, N, D, k=6.0, **extra):
-        return law_forms.kaplan_n(N, values["N_c"], values["alpha_N"]) * \
-            np.ones_like(np.asarray(D, float))
+    form = staticmethod(law_forms.kaplan_n)
 
 
 class KaplanD(_OneVariablePowerLaw):
@@ -80,11 +85,8 @@ class KaplanD(_OneVariablePowerLaw):
     paper_names = ("D_c", "alpha_D")
     log_scales = ("D_c",)
     bounds = {"alpha_D": (1e-4, 3.0), "log_D_c": (-50, 500)}
+    form = staticmethod(law_forms.kaplan_d)
     exponent, scale = "alpha_D", "D_c"
-
-    def predict(self, values, N, D, k=6.0, **extra):
-        return law_forms.kaplan_d(D, values["D_c"], values["alpha_D"]) * \
-            np.ones_like(np.asarray(N, float))
 
 
 class KaplanC(_OneVariablePowerLaw):
@@ -96,12 +98,8 @@ class KaplanC(_OneVariablePowerLaw):
     paper_names = ("C_c", "alpha_C")
     log_scales = ("C_c",)
     bounds = {"alpha_C": (1e-4, 3.0), "log_C_c": (-50, 500)}
+    form = staticmethod(law_forms.kaplan_c)
     exponent, scale = "alpha_C", "C_c"
-
-    def predict(self, values, N, D, k=6.0, **extra):
-        N = np.asarray(N, float)
-        D = np.asarray(D, float)
-        return law_forms.kaplan_c(k * N * D, values["C_c"], values["alpha_C"])
 
 
 class KaplanND(Law):

@@ -29,12 +29,7 @@ def plot_loss_vs_n(frame, results: dict):
         for d, style in zip(d_levels, styles):
             ax.plot(grid, predict(result, grid * scale, np.full_like(grid, d)), style,
                     color=color, lw=1.2, label=f"{name}, D={d:.2g}{note}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("parameters N")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize=7)
-    ax.set_title("Loss vs N (colour: D) with fitted laws")
+    _label(ax, "parameters N", "loss", "Loss vs N (colour: D) with fitted laws", fontsize=7)
     return fig
 
 
@@ -60,12 +55,7 @@ def plot_frontiers(results: dict, frame=None):
         ax.plot(flops, n_opt, color=color, label=f"{name}: N* ~ C^{alloc['a']:.2f}")
     if frame is not None:
         ax.scatter(frame["C"], frame["N"], s=8, color="gray", alpha=0.5, label="runs")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training FLOPs C")
-    ax.set_ylabel("compute-optimal N*")
-    ax.legend(fontsize=8)
-    ax.set_title("Compute-optimal frontiers")
+    _label(ax, "training FLOPs C", "compute-optimal N*", "Compute-optimal frontiers")
     return fig
 
 
@@ -83,9 +73,16 @@ def plot_residuals(frame, results: dict):
         ax.scatter(frame["C"], np.log(frame["L"]) - np.log(pred), s=10, color=color,
                    alpha=0.7, label=name)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("training FLOPs C")
-    ax.set_ylabel("log residual")
-    ax.legend(fontsize=8)
-    ax.set_title("Residuals")
+    _label(ax, "training FLOPs C", "log residual", "Residuals", log_y=False)
     return fig
+
+
+def _label(ax, xlabel, ylabel, title, *, log_y=True, fontsize=8):
+    """Log axes (x always, y unless told), labels, legend and title of one panel."""
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=fontsize)
+    ax.set_title(title)

@@ -20,6 +20,11 @@ from scalefit.tables import read_table
 FLOPS_PER_PARAM_TOKEN = 6.0
 
 
+def _column(name: str) -> property:
+    return property(lambda self: self.frame[name].to_numpy(float),
+                    doc=f"canonical column {name} as floats")
+
+
 @dataclass
 class RunTable:
     """A validated run table: columns N, D, C, L (plus the original ones) and how N was chosen."""
@@ -30,21 +35,10 @@ class RunTable:
     loss_column: str
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def N(self):
-        return self.frame["N"].to_numpy(float)
-
-    @property
-    def D(self):
-        return self.frame["D"].to_numpy(float)
-
-    @property
-    def C(self):
-        return self.frame["C"].to_numpy(float)
-
-    @property
-    def L(self):
-        return self.frame["L"].to_numpy(float)
+    N = _column("N")  # parameters (the column n_column names)
+    D = _column("D")  # training tokens
+    C = _column("C")  # training FLOPs
+    L = _column("L")  # the loss fitted
 
     def variables(self, names) -> dict[str, np.ndarray]:
         """{variable: values} for the variables a law reads (N, D, C or its own columns')."""
