@@ -2,7 +2,8 @@
 the standard log-density, a starting guess, bounds and a sampler. Every family is a
 location-scale family; `loc` and `scale` are appended to its shape parameters.
 
-One fitter (`binned_fit.fit_family`) serves them all; a new family is one more `Family(...)`.
+One fitter (`binned_fit.fit_family`) serves them all; a new family is one more `Family(name=...,
+...)` built with keywords and one more entry of `FAMILIES`. Tables name a family by its `name`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from scipy import optimize, special, stats
 LOG_2PI = math.log(2 * math.pi)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Family:
     """A location-scale family: log-density of the standard form and what fitting it needs."""
 
@@ -219,23 +220,31 @@ def _laplace_mle(z, weights, median):
     return median, float(weights @ np.abs(z - median))
 
 
-GAUSSIAN = Family("gaussian", (), gaussian_logpdf, lambda k: (1.0,), (),
-                  lambda rng, size: rng.standard_normal(size), gaussian_score, special.ndtr,
-                  closed_form=_gaussian_mle)
-STUDENT_T = Family("student_t", ("nu",), student_t_logpdf, _t_start, ((0.3, 1e4),),
-                   lambda rng, size, nu: rng.standard_t(nu, size), student_t_score,
-                   lambda z, nu: special.stdtr(nu, z),
-                   shape_axes=("inverse",))  # smooth in 1/nu around the Gaussian limit
-LOGISTIC = Family("logistic", (), logistic_logpdf, lambda k: (math.sqrt(3) / math.pi,), (),
-                  lambda rng, size: rng.logistic(0.0, 1.0, size), logistic_score, special.expit)
-LAPLACE = Family("laplace", (), laplace_logpdf, lambda k: (1 / math.sqrt(2),), (),
-                 lambda rng, size: rng.laplace(0.0, 1.0, size), laplace_score, _laplace_cdf,
-                 closed_form=_laplace_mle)
-GENNORM = Family("gennorm", ("beta",), gennorm_logpdf, _gennorm_start, ((0.1, 50.0),), _gennorm_sample,
-                 gennorm_score, _gennorm_cdf, shape_axes=("log",))
-QUARTIC = Family("quartic", ("g",), quartic_logpdf, _quartic_start, ((0.0, 100.0),), _quartic_sample,
-                 quartic_score, _quartic_cdf, derived=lambda p: {"gamma": p["g"] / p["scale"] ** 4},
-                 shape_axes=("linear",))
+GAUSSIAN = Family(
+    name="gaussian", shapes=(), logpdf_std=gaussian_logpdf, start=lambda k: (1.0,), shape_bounds=(),
+    sample_std=lambda rng, size: rng.standard_normal(size), score_std=gaussian_score, cdf_std=special.ndtr,
+    closed_form=_gaussian_mle)
+STUDENT_T = Family(
+    name="student_t", shapes=("nu",), logpdf_std=student_t_logpdf, start=_t_start, shape_bounds=((0.3, 1e4),),
+    sample_std=lambda rng, size, nu: rng.standard_t(nu, size), score_std=student_t_score,
+    cdf_std=lambda z, nu: special.stdtr(nu, z),
+    shape_axes=("inverse",))  # smooth in 1/nu around the Gaussian limit
+LOGISTIC = Family(
+    name="logistic", shapes=(), logpdf_std=logistic_logpdf, start=lambda k: (math.sqrt(3) / math.pi,),
+    shape_bounds=(), sample_std=lambda rng, size: rng.logistic(0.0, 1.0, size), score_std=logistic_score,
+    cdf_std=special.expit)
+LAPLACE = Family(
+    name="laplace", shapes=(), logpdf_std=laplace_logpdf, start=lambda k: (1 / math.sqrt(2),), shape_bounds=(),
+    sample_std=lambda rng, size: rng.laplace(0.0, 1.0, size), score_std=laplace_score, cdf_std=_laplace_cdf,
+    closed_form=_laplace_mle)
+GENNORM = Family(
+    name="gennorm", shapes=("beta",), logpdf_std=gennorm_logpdf, start=_gennorm_start,
+    shape_bounds=((0.1, 50.0),), sample_std=_gennorm_sample, score_std=gennorm_score, cdf_std=_gennorm_cdf,
+    shape_axes=("log",))
+QUARTIC = Family(
+    name="quartic", shapes=("g",), logpdf_std=quartic_logpdf, start=_quartic_start, shape_bounds=((0.0, 100.0),),
+    sample_std=_quartic_sample, score_std=quartic_score, cdf_std=_quartic_cdf,
+    derived=lambda p: {"gamma": p["g"] / p["scale"] ** 4}, shape_axes=("linear",))
 
 FAMILIES: dict[str, Family] = {f.name: f for f in
                                (GAUSSIAN, STUDENT_T, LOGISTIC, LAPLACE, GENNORM, QUARTIC)}

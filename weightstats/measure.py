@@ -11,8 +11,10 @@ Rows, per tensor (moments for all; spectra and fitted families for matrices, ndi
   <f>_<param> <f>_loglik <f>_aic <f>_bic <f>_ks   for f in gaussian, t, logistic, laplace,
                                                    gennorm, quartic (t = Student-t)
   e.g. t_nu t_loc t_scale, gennorm_beta, quartic_g quartic_gamma, logistic_scale
-  best_family: index into FAMILY_CODES (0 gaussian, 1 t, 2 logistic, 3 laplace, 4 gennorm,
-  5 quartic), the lowest BIC; `value` is always numeric.
+  best_family: the family with the lowest BIC, by name in the `label` column ("student_t");
+  `value` is always numeric and holds the family's fixed code (FAMILY_CODES: 0 gaussian,
+  1 student_t, 2 logistic, 3 laplace, 4 gennorm, 5 quartic), which never depends on the order
+  of `FAMILIES`. `label` is empty on every other row.
 A fused GPT-NeoX/GPT-2 QKV matrix also gets rows for its Q, K and V parts, named
 `<tensor>[q]` etc. in groups attn_q/attn_k/attn_v.
 
@@ -43,19 +45,24 @@ from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_mom
                                           quantiles, shape_stats)
 from scalefit.weightstats.spectra import SPECTRUM_STATS, spectrum_stats
 
-COLUMNS = ("model", "step", "tensor", "group", "layer", "stat", "value")
+COLUMNS = ("model", "step", "tensor", "group", "layer", "stat", "value", "label")
 GROUP_TENSOR = "*"
 FAMILY_PREFIX = {"gaussian": "gaussian", "student_t": "t", "logistic": "logistic",
                  "laplace": "laplace", "gennorm": "gennorm", "quartic": "quartic"}
-FAMILY_CODES = {name: i for i, name in enumerate(FAMILIES)}  # value of the best_family rows
+# The numeric `value` of the best_family rows (the name is in `label`). Fixed: a new family takes
+# the next free code; reordering FAMILIES changes nothing.
+FAMILY_CODES = {"gaussian": 0, "student_t": 1, "logistic": 2, "laplace": 3, "gennorm": 4, "quartic": 5}
 # above this many elements a tensor's quantiles come from its fine histogram (within ~0.01 std of
 # the exact order statistic) instead of a partition that costs more than every other statistic
 EXACT_QUANTILES_MAX = 1 << 22
 
 
 def family_name(code) -> str:
-    """The family a `best_family` value stands for."""
-    return list(FAMILIES)[int(code)]
+    """The family a `best_family` value (its fixed code) stands for."""
+    return _FAMILY_BY_CODE[int(code)]
+
+
+_FAMILY_BY_CODE = {code: name for name, code in FAMILY_CODES.items()}
 
 
 @dataclass
@@ -255,6 +262,9 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     df.insert(0, "model", model)
     df["layer"] = df["layer"].astype("int64")
     df["value"] = df["value"].astype("float64")
+    best = df["stat"] == "best_family"
+    df["label"] = None
+    df.loc[best, "label"] = df.loc[best, "value"].map(family_name)
     return df
 
 

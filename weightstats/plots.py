@@ -2,16 +2,12 @@
 statistic (e.g. Student-t nu of each group) against the checkpoint step."""
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from scalefit.errors import InputError  # noqa: E402
-from scalefit.weightstats.binned_fit import FamilyFits, Histogram  # noqa: E402
+from scalefit.errors import InputError
+from scalefit.schema import group_values
+from scalefit.weightstats.binned_fit import FamilyFits, Histogram
 
 FAMILY_LABELS = {"gaussian": "Gaussian", "student_t": "Student-t", "logistic": "logistic",
                  "laplace": "Laplace", "gennorm": "generalized normal", "quartic": "quartic"}
@@ -24,6 +20,8 @@ def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: 
     The 2048-bin fitting histogram is merged `coarsen` bins at a time for display; densities are
     in the weights' own units, so the tails show where each family fails.
     """
+    import matplotlib.pyplot as plt
+
     counts = hist.counts.reshape(-1, coarsen).sum(axis=1) if hist.counts.size % coarsen == 0 else hist.counts
     step = hist.counts.size // counts.size
     edges = hist.mean + hist.std * hist.edges[::step]
@@ -52,8 +50,9 @@ def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: 
 
 
 def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None) -> pd.DataFrame:
-    """(model, group, step, value) of one statistic: a group's pooled row ('*') where there is one,
-    else the mean over its tensors; `tensor` picks one tensor instead."""
+    """(model, group, step, value) of one statistic: a group's pooled row ('*') where that
+    (model, step, group) has one, else the mean over its tensors (`scalefit.schema.group_values`);
+    `tensor` picks one tensor instead."""
     for column in ("model", "step", "group", "stat", "value"):
         if column not in table.columns:
             raise InputError(f"weights table: column '{column}' is missing")
@@ -65,21 +64,18 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
         rows = rows[rows["tensor"] == tensor]
         if rows.empty:
             raise InputError(f"weights table: no tensor '{tensor}' with stat '{stat}'")
-    elif "tensor" in rows:
-        pooled = rows[rows["tensor"] == "*"]
-        rest = rows[(rows["tensor"] != "*") & ~rows["group"].isin(pooled["group"].unique())]
-        rows = pd.concat([pooled, rest])
     if groups:
         rows = rows[rows["group"].isin(list(groups))]
         if rows.empty:
             raise InputError(f"weights table: none of the groups {', '.join(groups)} has stat '{stat}'")
-    values = pd.to_numeric(rows["value"], errors="coerce")
-    return (rows.assign(value=values).groupby(["model", "group", "step"], as_index=False)["value"].mean()
-            .sort_values(["model", "group", "step"]))
+    values = group_values(rows, by=("model", "step", "group"))
+    return values[["model", "group", "step", "value"]].sort_values(["model", "group", "step"])
 
 
 def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None):
     """The statistic against the step (log x; step 0 drawn at the left edge), a line per group and model."""
+    import matplotlib.pyplot as plt
+
     series = stat_series(table, stat, groups=groups, tensor=tensor)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     models = series["model"].unique()

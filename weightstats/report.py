@@ -88,7 +88,8 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
               "`sv_max`, `stable_rank`, `entropy_rank`, `alpha` (WeightWatcher power-law exponent of the "
               "eigenvalues of W^T W, KS-chosen xmin); `<family>_<param>` with `_loglik` (per weight), `_aic`, "
               "`_bic`, `_ks` for gaussian, t (Student-t), logistic, laplace, gennorm, quartic; "
-              "`best_family` (lowest BIC) is coded 0 gaussian, 1 t, 2 logistic, 3 laplace, 4 gennorm, 5 quartic.",
+              "`best_family` (lowest BIC) names the family in the `label` column (its `value` is the family's "
+              "fixed code: 0 gaussian, 1 student_t, 2 logistic, 3 laplace, 4 gennorm, 5 quartic).",
               ""]
     files.append(write_text(out_dir, "report.md", "\n".join(lines)))
     return files

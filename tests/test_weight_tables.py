@@ -1,0 +1,58 @@
+"""The weights table's conventions: best_family by name (and a fixed code), and the pooled-row
+rule of the plots (per model, step, group and stat, as in scalefit.schema)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+
+from scalefit.weightstats import families, measure  # noqa: E402
+from scalefit.weightstats.plots import stat_series  # noqa: E402
+
+
+def test_every_family_has_a_fixed_code_that_does_not_follow_the_dict_order():
+    assert set(measure.FAMILY_CODES) == set(families.FAMILIES)
+    assert sorted(measure.FAMILY_CODES.values()) == list(range(len(families.FAMILIES)))
+    # the codes of the shipped tables: gaussian 0, student_t 1, logistic 2, laplace 3, gennorm 4, quartic 5
+    assert [measure.family_name(c) for c in range(6)] == ["gaussian", "student_t", "logistic", "laplace",
+                                                          "gennorm", "quartic"]
+
+
+def test_a_family_is_built_with_keywords():
+    with pytest.raises(TypeError):
+        families.Family("gaussian", (), families.gaussian_logpdf)  # positional: refused
+    renamed = dataclasses.replace(families.GAUSSIAN, name="normal")
+    assert renamed.params == ("loc", "scale")
+
+
+def test_best_family_rows_carry_the_name():
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    table = measure.weight_stats_table({"w.weight": torch.randn(64, 64, generator=gen)}, spectra=False)
+    best = table[table["stat"] == "best_family"]
+    assert len(best) == 2  # the tensor and its group's pooled row
+    assert list(best["label"]) == [measure.family_name(v) for v in best["value"]]
+    assert table.loc[table["stat"] != "best_family", "label"].isna().all()
+
+
+def test_shipped_table_names_the_best_family():
+    from scalefit.data import data_path
+
+    table = pd.read_parquet(data_path("suites", "mini", "checkpoints.parquet"), columns=["stat", "value", "label"])
+    best = table[table["stat"] == "best_family"]
+    assert len(best) and set(best["label"]) <= set(families.FAMILIES)
+    assert (best["value"].map(measure.family_name) == best["label"]).all()
+
+
+def test_stat_series_uses_the_pooled_row_per_step():
+    """A group pooled at step 2 only: step 2 is the pooled value, step 1 the mean of its tensors."""
+    rows = [("m", 1, "a.0", "mlp_in", 1.0), ("m", 1, "a.1", "mlp_in", 3.0),
+            ("m", 2, "a.0", "mlp_in", 10.0), ("m", 2, "a.1", "mlp_in", 30.0), ("m", 2, "*", "mlp_in", 7.0)]
+    table = pd.DataFrame(rows, columns=["model", "step", "tensor", "group", "value"]).assign(stat="std")
+    series = stat_series(table, "std")
+    assert series.set_index("step")["value"].to_dict() == {1: 2.0, 2: 7.0}
+    assert list(series.columns) == ["model", "group", "step", "value"]
+    assert stat_series(table, "std", tensor="a.1").set_index("step")["value"].to_dict() == {1: 3.0, 2: 30.0}
