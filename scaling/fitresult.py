@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-BOUND_RTOL = 1e-6  # a parameter within this relative distance of a bound sits at it
+BOUND_RTOL = 1e-5  # within this distance of a bound (relative, scale max(1, |bound|)) = at it
 
 
 @dataclass
