@@ -8,7 +8,8 @@ from __future__ import annotations
 import click
 
 from scalefit.options import json_option
-from scalefit.sweep.cli import finish, interrupted_exit, split_values
+from scalefit.sweep.cli import (cleanup_option, finish, grid_options, hub_cache_option, interrupted_exit,
+                                no_progress_option, shard_option, split_values)
 
 
 def _quiet_libraries() -> None:
@@ -41,10 +42,7 @@ def _summary_json(result) -> dict:
 
 @click.group("eval", invoke_without_command=True, no_args_is_help=True,
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--suite", help="A shipped suite ('pythia') or a suite spec file (.toml/.json).")
-@click.option("--models", multiple=True, help="Members to measure, by name or alias: 70m,160m. Default: all.")
-@click.option("--steps", default="all", show_default=True,
-              help="Checkpoints: all, log (log-spaced), START:STOP:EVERY, or a list 0,1000,143000.")
+@grid_options
 @click.option("--dataset", "datasets", multiple=True, metavar="NAME=PATH",
               help="Evaluation data: text, JSONL (field 'text'), a folder, or a token file (.npy, or "
                    "a raw uint16 .bin; write PATH@uint32 for 32-bit ids). Repeatable.")
@@ -65,15 +63,15 @@ def _summary_json(result) -> dict:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--dtype", default="auto", show_default=True, help="auto (CUDA bf16, CPU fp32), float32, bfloat16, float16.")
 @click.option("--allow-bin", is_flag=True, help="Also load pickle .bin checkpoints (with torch.load(weights_only=True)).")
-@click.option("--cleanup", is_flag=True, help="Delete each hub checkpoint from the local cache once measured.")
-@click.option("--shard", metavar="K/N", help="Measure only shard K of N (0-based) of the checkpoint grid.")
+@cleanup_option
+@shard_option
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Token-file cache. Default: OUT/token-cache.")
-@click.option("--hub-cache", type=click.Path(file_okay=False), help="Hugging Face cache folder for checkpoints.")
+@hub_cache_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed (lm-eval sampling, torch).")
 @click.option("--threads", type=int, help="torch CPU threads. Default: torch's.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Sweep folder: parts/ (resumable), evals.parquet/.csv, report.md, run.json.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@no_progress_option
 @json_option
 @click.pass_context
 def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field, tasks, task_limit, num_fewshot, weights,

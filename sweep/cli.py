@@ -14,6 +14,28 @@ from scalefit.options import json_option
 from scalefit.weightstats.cli import DEFAULT_STATS, plot_command
 
 
+# The options every sweep command shares (one definition each; the same help in both commands).
+suite_option = click.option("--suite", help="A shipped suite ('pythia') or a suite spec file (.toml/.json).")
+models_option = click.option("--models", multiple=True,
+                             help="Members to measure, by name or alias: 70m,160m. Default: all.")
+steps_option = click.option("--steps", default="all", show_default=True,
+                            help="Checkpoints: all, log (log-spaced), START:STOP:EVERY, or a list 0,1000,143000.")
+shard_option = click.option("--shard", metavar="K/N",
+                            help="Measure only shard K of N (0-based) of the checkpoint grid.")
+cleanup_option = click.option("--cleanup", is_flag=True,
+                              help="Delete each hub checkpoint from the local cache once measured.")
+hub_cache_option = click.option("--hub-cache", type=click.Path(file_okay=False),
+                                help="Hugging Face cache folder for checkpoints.")
+no_progress_option = click.option("--no-progress", is_flag=True, help="No progress bar.")
+
+
+def grid_options(func):
+    """Decorate a sweep command with --suite, --models and --steps (in that order)."""
+    for option in (steps_option, models_option, suite_option):
+        func = option(func)
+    return func
+
+
 def split_values(values) -> list[str]:
     """Repeatable options that also take comma-separated lists: ('a,b', 'c') -> ['a', 'b', 'c']."""
     out = []
@@ -43,25 +65,22 @@ def finish(ctx, result, table: str) -> None:
 
 @click.group("weights", invoke_without_command=True, no_args_is_help=True,
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--suite", help="A shipped suite ('pythia') or a suite spec file (.toml/.json).")
-@click.option("--models", multiple=True, help="Members to measure, by name or alias: 70m,160m. Default: all.")
-@click.option("--steps", default="all", show_default=True,
-              help="Checkpoints: all, log (log-spaced), START:STOP:EVERY, or a list 0,1000,143000.")
+@grid_options
 @click.option("--checkpoint", "local", multiple=True, type=click.Path(),
               help="A local checkpoint folder (safetensors) to measure; model = parent folder, step "
                    "from a 'step<N>' folder name. Repeatable.")
-@click.option("--shard", metavar="K/N", help="Measure only shard K of N (0-based) of the checkpoint grid.")
+@shard_option
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when there is one), cpu, cuda ...")
 @click.option("--no-families", is_flag=True, help="Skip the fitted families (moments and spectra only).")
 @click.option("--no-spectra", is_flag=True, help="Skip the spectra (eigenvalues of W^T W).")
-@click.option("--cleanup", is_flag=True, help="Delete each hub checkpoint from the local cache once measured.")
-@click.option("--hub-cache", type=click.Path(file_okay=False), help="Hugging Face cache folder for checkpoints.")
+@cleanup_option
+@hub_cache_option
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @click.option("--stat", "stats", multiple=True, help="Statistics to plot against step in the report "
               f"(default: {', '.join(DEFAULT_STATS)}).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Sweep folder: parts/ (resumable), weights.parquet/.csv, report.md, plots.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@no_progress_option
 @json_option
 @click.pass_context
 def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spectra, cleanup, hub_cache,
