@@ -18,7 +18,7 @@ import pandas as pd
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
-from scalefit.schedule import LRSchedule, lr_at_step  # noqa: F401  (re-exported)
+from scalefit.schedule import LRSchedule, lr_at_step
 
 SHIPPED = ("pythia",)
 

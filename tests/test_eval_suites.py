@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from scalefit.errors import InputError
-from scalefit.sweep.suites import LRSchedule, load_suite, lr_at_step, select_steps
+from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.sweep.suites import load_suite, select_steps
 
 
 @pytest.fixture(scope="module")

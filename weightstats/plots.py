@@ -2,12 +2,16 @@
 statistic (e.g. Student-t nu of each group) against the checkpoint step."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
 from scalefit.schema import group_values
-from scalefit.weightstats.binned_fit import FamilyFits, Histogram
+
+if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
+    from scalefit.weightstats.binned_fit import FamilyFits, Histogram
 
 FAMILY_LABELS = {"gaussian": "Gaussian", "student_t": "Student-t", "logistic": "logistic",
                  "laplace": "Laplace", "gennorm": "generalized normal", "quartic": "quartic"}
