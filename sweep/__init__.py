@@ -1,1 +1,3 @@
-"""The sweep engine: suite specs, checkpoint loading, resumable parts, merge, run metadata."""
+"""The sweep engine: which checkpoints (suites, grid), loading one (checkpoints), the loop and its
+resumable parts (engine, parts), the registry of measurements (measurements; `weights` lives in
+weights, `loss` and `tasks` in scalefit.evals), run metadata (runinfo) and the closing report."""
