@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import click
 
-from scalefit.options import json_option
+from scalefit.options import json_option, split_values
 from scalefit.sweep.cli import (cleanup_option, finish, grid_options, hub_cache_option, interrupted_exit,
-                                no_progress_option, shard_option, split_values)
+                                no_progress_option, shard_option)
 
 
 def _quiet_libraries() -> None:

@@ -15,7 +15,6 @@ from scalefit.errors import InputError
 from scalefit.evals.loss import measure_loss
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
-from scalefit.sweep.weights import weight_stats_function, weights_measurement  # noqa: F401  (re-exported)
 from scalefit.evals.tokens import token_byte_lengths, tokenize_dataset, tokenizer_fingerprint
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from scalefit.errors import InputError
-from scalefit.options import json_option
+from scalefit.options import json_option, split_values
 from scalefit.weightstats.cli import DEFAULT_STATS, plot_command
 
 
@@ -34,14 +34,6 @@ def grid_options(func):
     for option in (steps_option, models_option, suite_option):
         func = option(func)
     return func
-
-
-def split_values(values) -> list[str]:
-    """Repeatable options that also take comma-separated lists: ('a,b', 'c') -> ['a', 'b', 'c']."""
-    out = []
-    for value in values or ():
-        out += [v.strip() for v in str(value).split(",") if v.strip()]
-    return out
 
 
 def interrupted_exit(ctx, out_dir) -> None:

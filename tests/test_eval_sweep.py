@@ -227,7 +227,7 @@ def test_json_prints_one_document_and_nothing_else(suite_file, tmp_path):
 
 
 def test_weight_statistics_rows_when_the_layer_exists(suite_file, tmp_path):
-    from scalefit.evals.measures import weight_stats_function
+    from scalefit.sweep.weights import weight_stats_function
 
     if weight_stats_function() is None:
         pytest.skip("scalefit.weightstats.measure.weight_stats_table is not there yet")

@@ -295,7 +295,7 @@ def swept(trained):
     args = ["suite", "sweep", "--spec", str(spec_path), "--suite-dir", str(root / "suite"), "--corpus",
             str(root / "corpus"), "--out", str(root / "sweep"), "--tables", str(root / "tables"),
             "--max-tokens", "256", "--json"]
-    from scalefit.evals.measures import weight_stats_function
+    from scalefit.sweep.weights import weight_stats_function
 
     if weight_stats_function() is None:
         args.insert(2, "--no-weights")
@@ -359,7 +359,7 @@ def test_trainer_and_sweep_score_loss_alike(swept):
 
 
 def test_sweep_joins_with_weight_statistics(swept):
-    from scalefit.evals.measures import weight_stats_function
+    from scalefit.sweep.weights import weight_stats_function
     from scalefit.scaling.trajectories.join import join_checkpoints
 
     if weight_stats_function() is None:

@@ -149,7 +149,7 @@ def test_bad_sources_are_input_errors(tmp_path):
 
 
 def test_evals_sweep_hook_calls_this_function(tiny):
-    measures = pytest.importorskip("scalefit.evals.measures")
+    measures = pytest.importorskip("scalefit.sweep.weights")
     assert measures.weight_stats_function() is measure.weight_stats_table
     from scalefit.sweep.checkpoints import CheckpointInfo
 

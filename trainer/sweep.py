@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scalefit import schema
 from scalefit.atomic import write_frame
 from scalefit.errors import InputError
 from scalefit.schedule import lr_at_step
@@ -26,7 +27,7 @@ DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test",
             ("code-test", "code", "test", False))
 TRAJECTORY_PARTS = ("long", "warmup")
 EVAL_COLUMNS = ["model", "step", "dataset", "metric", "value", "n_tokens", "is_train"]
-WEIGHT_COLUMNS = ["model", "step", "tensor", "group", "layer", "stat", "value"]
+WEIGHT_COLUMNS = list(schema.WEIGHT_COLUMNS)
 # Weight statistics kept in the shipped tables (the sweep folder keeps all of them).
 SHIPPED_STATS = ("mean", "std", "rms", "skew", "excess_kurtosis", "max_abs", "frac_3sd", "frac_6sd",
                  "q0.001", "q0.999", "frobenius", "sv_max", "stable_rank", "entropy_rank", "alpha",
@@ -129,7 +130,8 @@ def checkpoint_infos(spec: SuiteSpec, checkpoints: list[SuiteCheckpoint], tokeni
 def suite_measurements(corpus_dir, cache_dir, *, max_tokens: int | None = 32768, weights: bool = True,
                        weight_options: dict | None = None):
     """Loss on prose val / prose test / code test (the corpus's token files) and weight statistics."""
-    from scalefit.evals.measures import Dataset, loss_measurement, weight_stats_function, weights_measurement
+    from scalefit.evals.measures import Dataset, loss_measurement
+    from scalefit.sweep.weights import weight_stats_function, weights_measurement
 
     out = []
     for name, dist, split, is_train in DATASETS:

@@ -7,16 +7,9 @@ from __future__ import annotations
 
 import click
 
-from scalefit.options import json_option
+from scalefit.options import json_option, split_values
 
 DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
-
-
-def _split(values) -> list[str]:
-    out = []
-    for value in values or ():
-        out += [v.strip() for v in str(value).split(",") if v.strip()]
-    return out
 
 
 @click.command("plot")
@@ -38,8 +31,8 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
 
     table = read_table(data_path)
     files = []
-    for stat in _split(stats) or ["t_nu"]:
-        files += stat_plot(table, stat, out_dir, groups=_split(groups) or None, tensor=tensor)
+    for stat in split_values(stats) or ["t_nu"]:
+        files += stat_plot(table, stat, out_dir, groups=split_values(groups) or None, tensor=tensor)
     if checkpoint:
         files += histogram_plot(checkpoint, hist_of, out_dir)
     files = [str(f) for f in files]

@@ -29,6 +29,36 @@ SUBCOMMANDS = {
 }
 
 
+# Optional extras and the top-level modules each brings; a command that needs a missing one
+# says which extra to install (exit 2) instead of a traceback.
+EXTRAS = {"eval": ("torch", "transformers", "lm_eval", "safetensors", "tokenizers"),
+          "ray": ("ray",)}
+
+
+def extra_for(module: str | None) -> str | None:
+    """The extra that installs ``module`` (e.g. 'eval' for torch), or None."""
+    top = (module or "").split(".")[0]
+    return next((extra for extra, mods in EXTRAS.items() if top in mods), None)
+
+
+def missing_extra_message(command: str | None, module: str) -> str:
+    extra = extra_for(module)
+    hint = " (on a CPU machine first: pip install torch==2.13.0)" if extra == "eval" else ""
+    return (f"scalefit {command or ''}: needs the '{extra}' extra, which provides "
+            f"{module.split('.')[0]}: pip install 'scalefit[{extra}]'{hint}")
+
+
+def missing_extra_command(name: str, module: str) -> click.Command:
+    """A stand-in for a command whose module cannot import without an extra: it says so."""
+    def run(args):
+        click.echo(f"error: {missing_extra_message(name, module)}", err=True)
+        raise SystemExit(2)
+    return click.Command(name, callback=run, help=f"(needs the '{extra_for(module)}' extra)",
+                         params=[click.Argument(["args"], nargs=-1)],
+                         context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True, "help_option_names": []})
+
+
 class LazyGroup(click.Group):
     """A click group that imports a subcommand's module only when it is used."""
 
@@ -46,10 +76,12 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a layer not built yet
-            if exc.name and exc.name.startswith("scalefit"):
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("scalefit"):  # a layer not built yet
                 return None
-            raise
+            if extra_for(exc.name) is None:
+                raise
+            return missing_extra_command(name, exc.name)
         return getattr(module, attr, None)
 
     def invoke(self, ctx):
@@ -61,6 +93,12 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except ModuleNotFoundError as exc:  # a lazy import inside a command
+            if extra_for(exc.name) is None:
+                raise
+            click.echo(f"error: {missing_extra_message(ctx.invoked_subcommand, exc.name)}",
+                       err=True)
             ctx.exit(2)
 
 

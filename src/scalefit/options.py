@@ -21,3 +21,11 @@ def analysis_options(func):
     for option in (json_option, out_option, data_option):
         func = option(func)
     return func
+
+
+def split_values(values) -> list[str]:
+    """Repeatable options that also take comma-separated lists: ('a,b', 'c') -> ['a', 'b', 'c']."""
+    out = []
+    for value in values or ():
+        out += [v.strip() for v in str(value).split(",") if v.strip()]
+    return out

@@ -2,7 +2,7 @@
 rule, and the wide per-checkpoint view of evaluation rows.
 
 Evaluation rows: (model, step, dataset|task, metric, value, n_tokens) plus schedule facts (tokens,
-lr). Weight-statistic rows: (model, step, tensor, group, layer, stat, value). A table from
+lr). Weight-statistic rows: (model, step, tensor, group, layer, stat, label, value). A table from
 ``scalefit eval --weights`` holds both; a row is one kind or the other by which of ``metric`` and
 ``stat`` it fills. Everything joins on (model, step). Pure pandas: every layer may import this.
 """
@@ -12,7 +12,8 @@ import pandas as pd
 
 KEYS = ("model", "step")
 EVAL_COLUMNS = ("model", "step", "dataset", "task", "metric", "value", "n_tokens")
-WEIGHT_COLUMNS = ("model", "step", "tensor", "group", "layer", "stat", "value")
+WEIGHT_COLUMNS = ("model", "step", "tensor", "group", "layer", "stat", "label", "value")
+# `label`: a text value where a statistic is a name (best_family = "student_t"), else empty
 FACT_COLUMNS = ("tokens", "lr")  # per-checkpoint facts that ride along in the wide view
 
 # The `tensor` value of a row measured on a whole group's pooled weights (all MLP-in matrices of
