@@ -10,23 +10,15 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.options import holdout_spec
 
 
 def parse_holdout(spec) -> float | int | None:
-    """'0.2' -> a fraction of runs, '5' -> a count of runs; None/'0' -> no holdout."""
-    if spec is None:
-        return None
-    try:
-        value = float(spec)
-    except (TypeError, ValueError):
-        raise InputError(f"--holdout: '{spec}' is not a fraction (0.2) or a count (5)") from None
-    if value <= 0:
-        return None
-    if value < 1:
-        return value
-    if value != int(value):
-        raise InputError(f"--holdout: '{spec}' must be a fraction below 1 or a whole count")
-    return int(value)
+    """'0.2' -> a fraction of runs, '5' -> a count of runs; None/'0' -> no holdout.
+
+    nan, inf, negatives and non-whole counts are refused (scalefit.options.holdout_spec).
+    """
+    return holdout_spec("--holdout", spec)
 
 
 def held_out_mask(compute, holdout, *, min_fit: int = 2, what: str = "runs") -> np.ndarray:

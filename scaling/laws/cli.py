@@ -6,7 +6,8 @@ import click
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
-from scalefit.options import analysis_options, seed_option
+from scalefit.options import (POSITIVE, analysis_options, bootstrap_option, holdout_option,
+                              seed_option)
 from scalefit.report import dumps
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.scaling.relations.cli import FitLawCommand
@@ -62,14 +63,12 @@ def _shipped_default_subset(df):
 def fit_options(func):
     """--holdout, --bootstrap, --seed, --delta, --loss: shared by fit and compare."""
     options = [
-        click.option("--holdout", default=None, metavar="X",
-                     help="Keep the largest-compute runs out of the fit: a fraction (0.2) or "
-                          "a count (5); report each law's relative error on them."),
-        click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=1000,
-                     show_default=True, help="Bootstrap resamples for 95% CIs (0: none)."),
+        holdout_option("Keep the largest-compute runs out of the fit: a fraction (0.2) or a "
+                       "count (5), 0 for none; report each law's relative error on them."),
+        bootstrap_option(1000),
         seed_option,
-        click.option("--delta", type=float, default=1e-3, show_default=True,
-                     help="Huber delta on log residuals."),
+        click.option("--delta", type=POSITIVE, default=1e-3, show_default=True,
+                     help="Huber delta on log residuals (a finite number > 0)."),
         click.option("--loss", "loss_column", default="loss", show_default=True,
                      help="Loss column of the run table to fit."),
         click.option("--subset", multiple=True, metavar="COL=VALUE",

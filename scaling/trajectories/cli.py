@@ -10,7 +10,8 @@ import pandas as pd
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
-from scalefit.options import analysis_options, seed_option
+from scalefit.options import (BOOTSTRAP, FINITE, NONNEGATIVE, POSITIVE, analysis_options,
+                              seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.tables import read_table, write_table
 
@@ -65,13 +66,13 @@ def _stat_label(stat, group, tensor, layer) -> str:
 
 @click.command("transitions")
 @_with_selection
-@click.option("--warmup-steps", type=float, default=None,
+@click.option("--warmup-steps", type=NONNEGATIVE, default=None,
               help="Warmup length in steps (default: table columns, else inferred from lr).")
-@click.option("--total-steps", type=float, default=None, help="Schedule length in steps.")
+@click.option("--total-steps", type=POSITIVE, default=None, help="Schedule length in steps.")
 @click.option("--max-breakpoints", type=click.IntRange(1, 4), default=3, show_default=True)
-@click.option("--min-delta-bic", type=float, default=6.0, show_default=True,
+@click.option("--min-delta-bic", type=NONNEGATIVE, default=6.0, show_default=True,
               help="BIC margin a segmented fit must win by, over a line and a smooth polynomial.")
-@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(0), default=200, show_default=True,
+@click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200, show_default=True,
               help="Residual-bootstrap resamples for each transition's interval.")
 @click.option("--which", type=click.Choice(["largest", "first"]), default="largest",
               show_default=True, help="Which transition of a run enters the warmup regression.")
@@ -168,8 +169,9 @@ def _write_transition_report(out_dir, label, traj, study):
 @_with_selection
 @click.option("--loss-dataset", default=None,
               help="Dataset whose loss is the x axis (default: the training distribution).")
-@click.option("--E", "E_fixed", type=float, default=None,
-              help="Fix the irreducible loss E of the power law (default: fitted).")
+@click.option("--E", "E_fixed", type=FINITE, default=None,
+              help="Fix the irreducible loss E of the power law, below the smallest loss "
+                   "(default: fitted).")
 @analysis_options
 def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_fixed, data_path,
                out_dir, as_json):
@@ -187,6 +189,9 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     losses = read_table(losses_path) if losses_path else None
     joined = join_stat_and_loss(df, stat, group=group, tensor=tensor, layer=layer,
                                 dataset=loss_dataset, losses=losses, source=source)
+    if E_fixed is not None and not E_fixed < joined["loss"].min():
+        raise InputError(f"--E: {E_fixed:g} is not below the smallest loss in the data "
+                         f"({joined['loss'].min():.4g}); (L - E)^p needs E < every loss")
     collapse = collapse_report(joined, E=E_fixed)
     corr = partial_correlation(joined)
     label = _stat_label(stat, group, tensor, layer)
@@ -252,7 +257,7 @@ def _panel(value: str) -> tuple[str, str]:
 @click.option("--panel", "panels", multiple=True, metavar="STAT/GROUP",
               help="A statistic and tensor group to study (repeatable; default: the eleven of "
                    "the mini-suite report, t_nu/attn_out, sv_max/mlp_in, ...).")
-@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(0), default=200,
+@click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200,
               show_default=True, help="Residual-bootstrap resamples for each transition.")
 @seed_option
 @analysis_options

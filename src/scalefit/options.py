@@ -1,7 +1,133 @@
-"""The options every analysis command shares: --data, --out, --json (one definition each)."""
+"""The options every analysis command shares (--data, --out, --json, --seed) and the validated
+value types of the numeric options (--holdout, --bootstrap, --delta, counts, finite floats).
+
+A bad value is one line that names the option and says what it accepts, exit status 2: the
+types raise ``InputError`` (which the ``scalefit`` group prints as one line) rather than
+click's ``BadParameter`` (which prints the usage block first). The parsers are plain functions
+too, so the Python API checks its arguments with the same words.
+"""
 from __future__ import annotations
 
+import math
+
 import click
+
+from scalefit.errors import InputError
+
+
+# ---- plain parsers: value -> checked value, or InputError naming the option -----------------
+
+def _number(option: str, value, accepted: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{option}: '{value}' is not a number; expected {accepted}") from None
+    if not math.isfinite(number):
+        raise InputError(f"{option}: '{value}' is not finite; expected {accepted}")
+    return number
+
+
+def _whole(option: str, value, accepted: str) -> int:
+    number = _number(option, value, accepted)
+    if number != int(number):
+        raise InputError(f"{option}: '{value}' is not a whole number; expected {accepted}")
+    return int(number)
+
+
+def finite_float(option: str, value) -> float:
+    """Any finite number (nan and inf refused)."""
+    return _number(option, value, "a finite number")
+
+
+def positive_float(option: str, value) -> float:
+    """A finite number > 0."""
+    accepted = "a finite number > 0"
+    number = _number(option, value, accepted)
+    if number <= 0:
+        raise InputError(f"{option}: '{value}' is not > 0; expected {accepted}")
+    return number
+
+
+def nonnegative_float(option: str, value) -> float:
+    """A finite number >= 0."""
+    accepted = "a finite number >= 0"
+    number = _number(option, value, accepted)
+    if number < 0:
+        raise InputError(f"{option}: '{value}' is negative; expected {accepted}")
+    return number
+
+
+def positive_int(option: str, value) -> int:
+    """A whole number >= 1."""
+    accepted = "a whole number >= 1"
+    number = _whole(option, value, accepted)
+    if number < 1:
+        raise InputError(f"{option}: '{value}' is below 1; expected {accepted}")
+    return number
+
+
+def nonnegative_int(option: str, value) -> int:
+    """A whole number >= 0."""
+    accepted = "a whole number >= 0"
+    number = _whole(option, value, accepted)
+    if number < 0:
+        raise InputError(f"{option}: '{value}' is negative; expected {accepted}")
+    return number
+
+
+def bootstrap_count(option: str, value) -> int:
+    """Bootstrap resamples: 0 (none) or at least 2 (one resample has no spread)."""
+    accepted = "at least 2 resamples, or 0 for none"
+    number = _whole(option, value, accepted)
+    if number < 0 or number == 1:
+        raise InputError(f"{option}: '{value}': expected {accepted}")
+    return number
+
+
+def holdout_spec(option: str, value) -> float | int | None:
+    """A holdout: a fraction in (0, 1), a whole count >= 1, or None / 0 / 'none' for no holdout."""
+    if value is None or str(value).strip().lower() in ("", "none", "no"):
+        return None
+    accepted = "a fraction in (0, 1) such as 0.2, a whole count such as 5, or 0 for none"
+    number = _number(option, value, accepted)
+    if number < 0:
+        raise InputError(f"{option}: '{value}' is negative; expected {accepted}")
+    if number == 0:
+        return None
+    if number < 1:
+        return number
+    if number != int(number):
+        raise InputError(f"{option}: '{value}' is neither a fraction below 1 nor a whole count; "
+                         f"expected {accepted}")
+    return int(number)
+
+
+# ---- click types over the parsers -----------------------------------------------------------
+
+class Checked(click.ParamType):
+    """A click type that runs one of the parsers above; errors are one-line InputErrors."""
+
+    def __init__(self, parse, name: str):
+        self.parse = parse
+        self.name = name
+
+    def convert(self, value, param, ctx):
+        if value is None:
+            return None
+        option = param.opts[0] if param is not None and param.opts else self.name
+        return self.parse(option, value)
+
+
+FINITE = Checked(finite_float, "number")
+POSITIVE = Checked(positive_float, "number")
+NONNEGATIVE = Checked(nonnegative_float, "number")
+POSITIVE_INT = Checked(positive_int, "integer")
+NONNEGATIVE_INT = Checked(nonnegative_int, "integer")
+BOOTSTRAP = Checked(bootstrap_count, "integer")
+HOLDOUT = Checked(holdout_spec, "X")
+
+
+# ---- the shared options ---------------------------------------------------------------------
 
 data_option = click.option(
     "--data", "data_path", type=click.Path(dir_okay=False), default=None,
@@ -12,8 +138,20 @@ out_option = click.option(
 json_option = click.option(
     "--json", "as_json", is_flag=True, default=False,
     help="Print the full result as one JSON document on stdout, and nothing else.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True,
-                           help="Seed for bootstrap resampling.")
+seed_option = click.option("--seed", type=NONNEGATIVE_INT, default=0, show_default=True,
+                           help="Seed for bootstrap resampling (a whole number >= 0).")
+
+
+def bootstrap_option(default: int, help: str = "Bootstrap resamples for 95% CIs (0: none)."):
+    """--bootstrap N: 0 or at least 2."""
+    return click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=default,
+                        show_default=True, help=help)
+
+
+def holdout_option(help: str = "Keep the largest-compute runs out of the fit: a fraction (0.2) "
+                               "or a count (5); 0: none."):
+    """--holdout X: a fraction in (0, 1), a whole count, or 0 for none (nan, inf, <0 refused)."""
+    return click.option("--holdout", type=HOLDOUT, default=None, metavar="X", help=help)
 
 
 def analysis_options(func):
