@@ -1,9 +1,15 @@
 """Bootstrap confidence intervals for a fitted law: resample runs, refit warm, take percentiles.
 
-Each resample refits the same log-space Huber objective with scipy's least_squares (what lmfit
-calls underneath, without its per-fit bookkeeping), warm-started from the full-data optimum,
-with BLAS held to one thread so resamples do not fight over the cores. The resamples come from
-the one pairs bootstrap of the fitting layer (`scaling/resample.py`).
+Every resample minimises the same log-space Huber objective as the fit, warm-started from the
+full-data optimum. All resamples are refitted at once: a resample of the runs is a vector of
+counts over the same points, so the objective of resample b is sum_i counts[b, i] Huber(r_i), and
+one batched Levenberg-Marquardt loop (numpy arrays of resamples x runs, Jacobians by central
+differences, Huber weights as in iteratively reweighted least squares, bounds by projection)
+moves them all together. A resample the batched loop does not bring to convergence is refitted
+one at a time by ``refit_reference`` (scipy's least_squares, the engine's own method), so the
+answers are the reference's answers; bench/bench_compare_bootstrap.py compares the two draw by
+draw. The resamples come from the one pairs bootstrap of the fitting layer
+(`scaling/resample.py`).
 """
 from __future__ import annotations
 
@@ -11,10 +17,12 @@ import numpy as np
 from scipy.optimize import least_squares
 from threadpoolctl import threadpool_limits
 
-from scalefit.scaling.resample import pairs_bootstrap
+from scalefit.scaling.resample import pairs_bootstrap, resample_indices
 
 LSQ_OPTIONS = dict(method="trf", loss="huber", xtol=1e-10, ftol=None, gtol=None, x_scale="jac")
 ALLOCATION_DRAWS = ("allocation a", "allocation b")  # beside the parameters' draws
+BATCH_MAX_ITER = 400  # batched iterations before the stragglers go to the reference refit
+BATCH_XTOL = 1e-10  # relative step at which a resample counts as converged (as LSQ_OPTIONS)
 
 
 def refit(func, theta0, bounds, indep, log_loss, delta, max_nfev=2000):
@@ -26,10 +34,137 @@ def refit(func, theta0, bounds, indep, log_loss, delta, max_nfev=2000):
     return ret.x, bool(ret.status > 0)
 
 
+refit_reference = refit  # the one-resample-at-a-time refit, kept for stragglers and the bench
+
+
+# --- batched refits ---------------------------------------------------------------------------
+
+def _huber_cost(resid, counts, delta):
+    a = np.abs(resid)
+    h = np.where(a <= delta, 0.5 * resid * resid, delta * (a - 0.5 * delta))
+    return np.einsum("bn,bn->b", counts, h)
+
+
+def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
+                        max_iter: int = BATCH_MAX_ITER, xtol: float = BATCH_XTOL,
+                        lam0: float = 0.1):
+    """Minimise sum_i counts[b, i] Huber(func(theta_b, x_i) - log_loss_i) for every row b.
+
+    ``func(*theta, **indep)`` must broadcast: each parameter a (B, 1) column, each variable an
+    (n,) array, giving (B, n). Levenberg-Marquardt on the Huber objective with IRLS weights
+    min(1, delta/|r|) for the curvature, central-difference Jacobians, steps projected on the
+    bounds. Returns (theta (B, p), converged (B,) bool).
+    """
+    lo, hi = (np.asarray(b, float) for b in bounds)
+    counts = np.asarray(counts, float)
+    B, p = counts.shape[0], len(theta0)
+    theta = np.tile(np.asarray(theta0, float), (B, 1))
+
+    def resid(th):
+        cols = [th[:, j:j + 1] for j in range(p)]
+        with np.errstate(all="ignore"):
+            r = func(*cols, **indep) - log_loss
+        return np.where(np.isfinite(r), r, 1e3)
+
+    def jacobian(th):
+        J = np.empty(th.shape[:1] + (log_loss.size, p))
+        for j in range(p):
+            h = 1e-6 * np.maximum(1.0, np.abs(th[:, j]))
+            up, down = th.copy(), th.copy()
+            up[:, j] += h
+            down[:, j] -= h
+            J[:, :, j] = (resid(up) - resid(down)) / (2 * h)[:, None]
+        return J
+
+    r = resid(theta)
+    cost = _huber_cost(r, counts, delta)
+    lam = np.full(B, lam0)
+    converged = np.zeros(B, bool)
+    active = np.arange(B)
+    eye = np.eye(p)
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        th, ra, ca = theta[active], r[active], counts[active]
+        J = jacobian(th)
+        psi = np.clip(ra, -delta, delta)
+        g = np.einsum("bn,bnj->bj", ca * psi, J)
+        w = ca * np.minimum(1.0, delta / np.maximum(np.abs(ra), 1e-300))
+        H = np.einsum("bni,bn,bnj->bij", J, w, J)
+        # a parameter on a bound with the gradient pushing outward stays there
+        fixed = ((th <= lo) & (g > 0)) | ((th >= hi) & (g < 0))
+        g = np.where(fixed, 0.0, g)
+        keep = ~fixed
+        H = H * (keep[:, :, None] & keep[:, None, :]) + eye * fixed[:, :, None]
+        diag = np.maximum(np.einsum("bii->bi", H), 1e-12)
+        la = lam[active]
+        A = H + eye * (la[:, None] * diag)[:, :, None]
+        try:
+            step = -np.linalg.solve(A, g[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = -g / diag
+        step = np.where(np.isfinite(step), step, 0.0)
+        trial = np.clip(th + step, lo, hi)
+        rt = resid(trial)
+        ct = _huber_cost(rt, ca, delta)
+        better = ct <= cost[active]
+        moved = trial - th
+        small = (np.linalg.norm(moved, axis=1)
+                 <= xtol * (xtol + np.linalg.norm(th, axis=1)))
+        idx_ok = active[better]
+        theta[idx_ok] = trial[better]
+        r[idx_ok] = rt[better]
+        cost[idx_ok] = ct[better]
+        lam[active] = np.where(better, np.maximum(la / 3.0, 1e-12), la * 4.0)
+        done = (better & small) | (lam[active] > 1e12)
+        converged[active[done & better & small]] = True
+        active = active[~done]
+    return theta, converged
+
+
+def _broadcasts(func, theta0, indep, n):
+    """Whether ``func`` takes (B, 1) parameter columns and gives (B, n) (a numpy formula)."""
+    try:
+        cols = [np.full((2, 1), t) for t in theta0]
+        with np.errstate(all="ignore"):
+            out = np.asarray(func(*cols, **indep))
+    except Exception:  # noqa: BLE001 - any failure means: refit one at a time
+        return False
+    return out.shape == (2, n)
+
+
+def refit_resamples(func, theta0, bounds, indep, log_loss, delta, indices, *,
+                    batched: bool = True):
+    """Refit every resample (rows of ``indices``); returns (thetas (B, p), converged (B,)).
+
+    Batched where the law's formula broadcasts; a resample the batch leaves unconverged is
+    refitted by ``refit_reference``, the same method the engine uses, from the same start.
+    """
+    n = log_loss.size
+    B = indices.shape[0]
+    thetas = np.full((B, len(theta0)), np.nan)
+    ok = np.zeros(B, bool)
+    todo = np.arange(B)
+    if batched and _broadcasts(func, theta0, indep, n):
+        counts = np.zeros((B, n))
+        np.add.at(counts, (np.repeat(np.arange(B), n), indices.ravel()), 1.0)
+        thetas, ok = batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts)
+        todo = np.flatnonzero(~ok)
+    for i in todo:
+        idx = indices[i]
+        theta, conv = refit_reference(func, theta0, bounds, {k: v[idx] for k, v in indep.items()},
+                                      log_loss[idx], delta)
+        thetas[i], ok[i] = theta, conv
+    return thetas, ok
+
+
 def bootstrap_law(law, params, indep: dict, loss, *, delta: float = 1e-3,
-                  n_bootstrap: int = 1000, seed: int = 0, progress: bool = False) -> dict:
+                  n_bootstrap: int = 1000, seed: int = 0, progress: bool = False,
+                  batched: bool = True) -> dict:
     """Refit ``n_bootstrap`` resamples of a registry ``law`` from its fitted lmfit ``params``;
-    return per-parameter draws (paper names) and the allocation exponents' a, b draws."""
+    return per-parameter draws (paper names) and the allocation exponents' a, b draws.
+
+    batched=False refits one resample at a time with ``refit_reference`` (the former path)."""
     names = law.free_params()
     theta0 = np.array([params[n].value for n in names])
     lo = np.array([params[n].min for n in names], float)
@@ -40,19 +175,32 @@ def bootstrap_law(law, params, indep: dict, loss, *, delta: float = 1e-3,
     def func(*theta, **x):
         return law.func(**x, **dict(zip(names, theta)))
 
-    def one_resample(idx):
-        theta, ok = refit(func, theta0, (lo, hi), {k: v[idx] for k, v in indep.items()},
-                          log_loss[idx], delta)
-        if not ok:
-            return None
+    def paper_draw(theta):
         paper = law.paper_values(dict(zip(names, theta)))
         paper[ALLOCATION_DRAWS[0]], paper[ALLOCATION_DRAWS[1]] = law.exponents(paper)
         return paper
 
+    all_names = (*law.paper_names, *ALLOCATION_DRAWS)
     with threadpool_limits(limits=1):
-        draws, failed = pairs_bootstrap(log_loss.size, n_bootstrap, seed, one_resample,
-                                        (*law.paper_names, *ALLOCATION_DRAWS),
-                                        progress=progress, desc=f"bootstrap {law.law_name}")
+        if batched:
+            indices = resample_indices(log_loss.size, n_bootstrap, seed)
+            thetas, ok = refit_resamples(func, theta0, (lo, hi), indep, log_loss, delta,
+                                         indices)
+            draws = {name: np.full(n_bootstrap, np.nan) for name in all_names}
+            for i in np.flatnonzero(ok):
+                for name, value in paper_draw(thetas[i]).items():
+                    draws[name][i] = value
+            failed = int((~ok).sum())
+        else:
+            def one_resample(idx):
+                theta, conv = refit_reference(func, theta0, (lo, hi),
+                                              {k: v[idx] for k, v in indep.items()},
+                                              log_loss[idx], delta)
+                return paper_draw(theta) if conv else None
+
+            draws, failed = pairs_bootstrap(log_loss.size, n_bootstrap, seed, one_resample,
+                                            all_names, progress=progress,
+                                            desc=f"bootstrap {law.law_name}")
     a_draws = draws.pop(ALLOCATION_DRAWS[0])
     b_draws = draws.pop(ALLOCATION_DRAWS[1])
     return {"params": draws, "a": a_draws, "b": b_draws, "n": n_bootstrap, "n_failed": failed}
