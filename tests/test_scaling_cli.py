@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
@@ -49,7 +50,24 @@ def test_compare_json_and_report(tmp_path):
     assert set(doc["fits"]["chinchilla"]["params"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(doc["fits"]["kaplan"]["params"]) == {"N_c", "D_c", "alpha_N", "alpha_D"}
     assert doc["fits"]["kaplan"]["n_column"] == "params_nonembed"
-    assert [b["flops"] for b in doc["budgets"]] == [1e21, 5.76e23, 1e25]
+    # budgets from the data's range (issue 15): 10x, 100x the largest fitted run, the largest
+    # held-out run, and the published budgets within 1000x; each says how far and what it is
+    c_max = doc["largest_fitted_flops"]
+    held = max(doc["fits"]["chinchilla"]["holdout"]["flops"])
+    expected = sorted({float(f"{c:.6g}") for c in (10 * c_max, 100 * c_max, held,
+                                                   *[c for c in (1e21, 5.76e23, 1e25)
+                                                     if c <= 1000 * c_max])})
+    assert [b["flops"] for b in doc["budgets"]] == expected
+    for row in doc["budgets"]:
+        assert row["times_largest_run"] == pytest.approx(row["flops"] / c_max)
+        near = [c for c in doc["fits"]["chinchilla"]["holdout"]["flops"]
+                if row["flops"] / 2 <= c <= 2 * row["flops"]]
+        assert row["held_out_runs_near"] == len(near)
+        assert row["kind"] == ("prediction" if near else
+                               "interpolation" if row["flops"] <= c_max else "projection")
+        assert row["chinchilla_loss_ci95"][0] <= row["chinchilla_loss"] \
+            <= row["chinchilla_loss_ci95"][1]
+    assert "non-embedding" in doc["budget_convention"]
     assert len(doc["explanation"]) == 2
     for name in ("report.md", "params.csv", "metrics.csv", "budgets.csv", "compare.json",
                  "loss_vs_n.png", "loss_vs_n.svg", "frontiers.png", "frontiers.svg",

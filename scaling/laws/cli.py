@@ -6,7 +6,8 @@ import click
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
-from scalefit.options import (POSITIVE, analysis_options, bootstrap_option, holdout_option,
+from scalefit.options import (POSITIVE, analysis_options, apply_column_mapping,
+                              bootstrap_option, column_mapping, column_options, holdout_option,
                               seed_option)
 from scalefit.report import dumps
 from scalefit.scaling.laws.registry import law_choices
@@ -18,8 +19,9 @@ def default_runs_path():
     return data_path("suites", "mini", "runs.csv")
 
 
-def _load(data_path_arg, subset=()):
-    """(runs, source name, shipped?) with --subset COL=VALUE filters applied.
+def _load(data_path_arg, subset=(), columns=None):
+    """(runs, source name, shipped?) with --subset COL=VALUE filters applied, then the
+    --params/--tokens/--flops/--columns mapping (``columns``: {scalefit name: table column}).
 
     The shipped mini-suite table mixes corpora (column ``distribution``) and holds warmup
     variants beside the Chinchilla grid (column ``part``); with no --subset its grid runs are
@@ -48,7 +50,17 @@ def _load(data_path_arg, subset=()):
         df = df[keep]
     if subset:
         source = f"{source} [{' '.join(subset)}]"
+    if columns:
+        df = apply_column_mapping(df, columns, source)
     return df, source, shipped
+
+
+def _columns_and_loss(loss_column, column_map, **flags):
+    """({scalefit name: column} without loss, the loss column): --columns loss=COL picks the
+    fitted loss column like --loss COL."""
+    mapping = column_mapping(column_map, **flags)
+    loss = mapping.pop("loss", None)
+    return mapping, loss or loss_column
 
 
 def _shipped_default_subset(df):
@@ -71,6 +83,10 @@ def fit_options(func):
                      help="Huber delta on log residuals (a finite number > 0)."),
         click.option("--loss", "loss_column", default="loss", show_default=True,
                      help="Loss column of the run table to fit."),
+        click.option("--budget", "budgets", multiple=True, type=POSITIVE, metavar="FLOPS",
+                     help="Project the compute-optimal allocation to this budget (repeatable; "
+                          "default: 10x and 100x the largest run, plus 1e21, 5.76e23 and 1e25 "
+                          "when within 1000x of it)."),
         click.option("--subset", multiple=True, metavar="COL=VALUE",
                      help="Fit only rows with COL equal to VALUE (repeatable), e.g. "
                           "distribution=prose. Without --data the shipped table's part=grid "
@@ -78,7 +94,7 @@ def fit_options(func):
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return column_options(func)
 
 
 def _progress(as_json):
@@ -92,36 +108,43 @@ def _progress(as_json):
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="parabola",
               show_default=True, help="IsoFLOP minimum: Hoffmann's parabola or Porian's Akima.")
 def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
-        subset, isoflop_method):
+        budgets, subset, params_column, tokens_column, flops_column, column_map, isoflop_method):
     """Fit one scaling law (kaplan = Kaplan's L(N,D); chinchilla; isoflop; ...) to a run table.
 
     \b
     Example:
       scalefit fit chinchilla --data runs.csv --bootstrap 1000 --out report/
     """
-    from scalefit.scaling.holdout import holdout_errors, split_holdout
-    from scalefit.scaling.laws.fit import fit_law, predict
+    from scalefit.scaling.holdout import held_out_mask
+    from scalefit.scaling.laws.fit import fit_law
+    from scalefit.scaling.laws.identifiability import annotate
+    from scalefit.scaling.laws.projection import holdout_predictions, project_allocation
     from scalefit.scaling.laws.registry import law_for
     from scalefit.scaling.laws.runtable import validate_runs
 
-    df, source, _ = _load(data_path, subset)
+    columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
+                                             tokens=tokens_column, flops=flops_column)
+    df, source, _ = _load(data_path, subset, columns)
     law_model = law_for(law)
     law_name = law_model.law_name
     table = validate_runs(df, law_name, loss=loss_column, source=source)
-    train, held = split_holdout(df, holdout if law_model.predicts_loss else None, table.C)
+    mask = held_out_mask(table.C, holdout if law_model.predicts_loss else None)
+    train, held = df[~mask], df[mask]
     train_table = validate_runs(train, law_name, loss=loss_column, source=source)
     result = fit_law(train_table, law_name, loss=loss_column, delta=delta,
                      n_bootstrap=n_bootstrap, seed=seed, progress=_progress(as_json),
                      isoflop_method=isoflop_method)
+    largest = float(train_table.C.max())
+    annotate(result)
+    project_allocation(result, list(budgets) or None, largest_fitted=largest,
+                       held_flops=table.C[mask])
     out = result.to_dict()
     out["data"] = source
     if len(held):
         held_table = validate_runs(held, law_name, loss=loss_column, source=source,
                                    check_size=False)
-        pred = predict(result, held_table.N, held_table.D,
-                       **held_table.variables(law_model.extra_variables()))
-        out["holdout"] = holdout_errors(pred, held_table.L)
-        out["holdout"]["flops"] = held_table.C.tolist()
+        out["holdout"] = holdout_predictions(result, held_table, largest_fitted=largest,
+                                             seed=seed)
     if out_dir:
         from scalefit.scaling.laws.report import write_fit_report
         write_fit_report(out_dir, out, result, train_table.frame)
@@ -137,13 +160,16 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
 @analysis_options
 @fit_options
 def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
-            subset):
+            budgets, subset, params_column, tokens_column, flops_column, column_map):
     """Fit Kaplan's L(N,D) and Chinchilla's form to the same runs and compare them side by side.
 
     \b
-    Shows parameters with CIs, Huber objective, RMSE, AIC/BIC, held-out error, allocation
-    exponents a and b, tokens per parameter and loss at 1e21, 5.76e23 and 1e25 FLOPs, and two
-    data-derived sentences on why the laws disagree. With no --data it uses the shipped runs and
+    Shows parameters with CIs and whether the runs identify them, Huber objective, RMSE,
+    AIC/BIC, held-out error with 95% prediction intervals, allocation exponents a and b, and
+    each law's N*, D*, tokens per parameter and loss (with 95% intervals) at budgets from the
+    data's range (10x, 100x the largest run; 1e21, 5.76e23, 1e25 FLOPs only within 1000x),
+    each marked projection or prediction, N in one convention (total parameters); and two
+    data-derived sentences on why the laws disagree (or that they agree within intervals). With no --data it uses the shipped runs and
     shows the published constants beside the fits.
     \b
     Example:
@@ -154,10 +180,12 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     laws = tuple(laws) or ("kaplan", "chinchilla")
     if len(set(laws)) < 2:
         raise InputError(f"compare needs two different laws, got {' '.join(laws)}")
-    df, source, shipped = _load(data_path, subset)
+    columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
+                                             tokens=tokens_column, flops=flops_column)
+    df, source, shipped = _load(data_path, subset, columns)
     comparison = compare_laws(df, laws, loss=loss_column, delta=delta, n_bootstrap=n_bootstrap,
                               seed=seed, holdout=holdout, progress=_progress(as_json),
-                              source=source, published=shipped)
+                              source=source, published=shipped, budgets=list(budgets) or None)
     if out_dir:
         from scalefit.scaling.laws.report import write_compare_report
         from scalefit.scaling.laws.runtable import validate_runs

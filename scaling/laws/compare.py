@@ -9,9 +9,13 @@ import numpy as np
 import pandas as pd
 
 from scalefit.scaling.fitresult import FitResult
-from scalefit.scaling.holdout import holdout_errors, split_holdout
-from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
-from scalefit.scaling.laws.fit import fit_law, predict
+from scalefit.scaling.holdout import held_out_mask, holdout_errors
+from scalefit.scaling.laws.fit import fit_law
+from scalefit.scaling.laws.identifiability import annotate
+from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH,
+                                              default_budgets, holdout_predictions, kind_of,
+                                              n_convention_note, project,
+                                              project_allocation)
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
 
@@ -29,10 +33,12 @@ class Comparison:
     n_holdout: int
     laws: list[str]  # as the user named them; the keys of ``fits``
     fits: dict[str, FitResult]
-    holdout: dict[str, dict]  # per law: relative error on the held-out runs (empty: none held)
-    budgets: list[dict]  # per reference budget: each law's tokens per parameter and loss
+    holdout: dict[str, dict]  # per law: predictions of the held-out runs (empty: none held)
+    budgets: list[dict]  # per budget: distance, projection/prediction, each law's optimum + CIs
     explanation: list[str]  # two sentences on why the laws' allocations differ
     published: dict[str, dict] = field(default_factory=dict)  # per law: published constants
+    largest_fitted_flops: float = float("nan")  # the budgets' distances are multiples of it
+    convention: str = ""  # what N means in the budget table
 
     def fit_dict(self, name: str) -> dict:
         """One law's fit as JSON: the FitResult's fields and its held-out error."""
@@ -45,58 +51,98 @@ class Comparison:
         out = {"data": self.data, "n_runs": self.n_runs, "n_fit": self.n_fit,
                "n_holdout": self.n_holdout, "laws": list(self.laws),
                "fits": {name: self.fit_dict(name) for name in self.fits},
+               "largest_fitted_flops": self.largest_fitted_flops,
+               "budget_rule": BUDGET_RULE, "budget_convention": self.convention,
                "budgets": self.budgets, "explanation": list(self.explanation)}
         if self.published:
             out["published"] = self.published
         return out
 
 
+BUDGET_RULE = (f"budgets: {' and '.join(f'{m:g}x' for m in DATA_MULTIPLES)} the largest fitted "
+               f"run, the largest held-out run, and the published budgets within {REACH:g}x of "
+               "the largest fitted run; 'projection': no run checks it, 'prediction': a held-out "
+               f"run lies within {CHECK_FACTOR:g}x of its compute")
+
+
 def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str = "loss",
                  delta: float = 1e-3, n_bootstrap: int = 0, seed: int = 0, holdout=None,
                  progress: bool = False, source: str = "<run table>",
-                 published: bool = False) -> Comparison:
+                 published: bool = False, budgets=None) -> Comparison:
     """Fit each law to the same runs (the largest-compute ``holdout`` kept out) and compare.
 
     published: put each law's published constants (data/published_laws.toml) beside the fits.
+    budgets: FLOPs to project to (default: from the data's range, ``default_budgets``).
     """
     first = law_for(laws[0])
     table = validate_runs(runs, "chinchilla" if first.predicts_loss else first.law_name,
                           loss=loss, source=source)
-    train, held = split_holdout(runs, holdout, table.C)
+    mask = held_out_mask(table.C, holdout)
+    train, held, held_flops = runs[~mask], runs[mask], table.C[mask]
     fits, held_errors = {}, {}
+    largest = float("nan")
     for name in laws:
         law = law_for(name)
         train_table = validate_runs(train, law.law_name, loss=loss, source=source)
+        largest = float(np.nanmax(train_table.C))
         result = fit_law(train_table, law.law_name, loss=loss, delta=delta,
                          n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+        annotate(result)
+        project_allocation(result, budgets, largest_fitted=largest, held_flops=held_flops)
         if len(held):
             held_table = validate_runs(held, law.law_name, loss=loss, source=source,
                                        check_size=False)
-            pred = predict(result, held_table.N, held_table.D,
-                           **held_table.variables(law.extra_variables())) \
-                if law.predicts_loss else np.full(len(held_table.L), np.nan)
-            held_errors[name] = holdout_errors(pred, held_table.L)
-            held_errors[name]["flops"] = held_table.C.tolist()
+            if law.predicts_loss:
+                held_errors[name] = holdout_predictions(result, held_table,
+                                                        largest_fitted=largest, seed=seed)
+            else:
+                held_errors[name] = holdout_errors(np.full(len(held_table.L), np.nan),
+                                                   held_table.L)
+                held_errors[name]["flops"] = held_table.C.tolist()
         fits[name] = result
+    if budgets is None:
+        budgets = default_budgets([largest], held_flops)
+    convention = common_convention(fits, table.frame)
+    rows, notes = budget_rows(fits, budgets, frame=table.frame, largest_fitted=largest,
+                              held_flops=held_flops, convention=convention)
     return Comparison(
         data=source, n_runs=int(len(runs)), n_fit=int(len(train)), n_holdout=int(len(held)),
-        laws=list(laws), fits=fits, holdout=held_errors, budgets=budget_rows(fits),
+        laws=list(laws), fits=fits, holdout=held_errors, budgets=rows,
         explanation=explain_disagreement(table.frame, fits),
-        published={name: law_for(name).published() for name in laws} if published else {})
+        published={name: law_for(name).published() for name in laws} if published else {},
+        largest_fitted_flops=largest, convention=notes)
 
 
-def budget_rows(fits: dict[str, FitResult]) -> list[dict]:
-    """Per reference budget: each law's tokens per parameter and loss at its optimum."""
-    budgets = []
-    for c in REFERENCE_BUDGETS:
-        row = {"flops": c}
-        for name, result in fits.items():
-            match = [b for b in result.extra["allocation"].get("budgets", [])
-                     if b["flops"] == c]
-            row[f"{name}_tokens_per_param"] = match[0]["tokens_per_param"] if match else np.nan
-            row[f"{name}_loss"] = match[0]["loss"] if match else np.nan
-        budgets.append(row)
-    return budgets
+def common_convention(fits: dict[str, FitResult], frame: pd.DataFrame) -> str | None:
+    """'params' (total N) when the laws count N differently and the table has total N."""
+    columns = {f.extra.get("n_column") or "params" for f in fits.values()}
+    if len(columns) > 1 and "params" in frame.columns:
+        return "params"
+    return None
+
+
+def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitted: float,
+                held_flops=(), convention: str | None = None) -> tuple[list[dict], str]:
+    """Per budget: its distance and kind, and each law's N*, D*, D*/N*, loss with 95% CIs
+    (keys prefixed by the law's name); and the sentence saying what N means there."""
+    per_law = {name: project(result, budgets, frame=frame, largest_fitted=largest_fitted,
+                             held_flops=held_flops, convention=convention)
+               for name, result in fits.items()}
+    rows = []
+    for j, c in enumerate(budgets):
+        kind, near = kind_of(c, held_flops, largest_fitted)
+        row = {"flops": float(c), "times_largest_run": float(c / largest_fitted), "kind": kind,
+               "held_out_runs_near": near}
+        for name, projected in per_law.items():
+            if not projected:
+                continue
+            for key, value in projected[j].items():
+                if key not in row:
+                    row[f"{name}_{key}"] = value
+        rows.append(row)
+    notes = "; ".join(f"{name}: {n_convention_note(f, frame, convention)}"
+                      for name, f in fits.items())
+    return rows, notes
 
 
 def _distinct(values, rtol=0.02):
@@ -104,6 +150,28 @@ def _distinct(values, rtol=0.02):
     if values.size == 0:
         return 0
     return 1 + int(np.sum(np.diff(np.log(values)) > rtol))
+
+
+def allocation_verdict(fits: dict[str, FitResult]) -> tuple[str, str, str]:
+    """('differ' | 'agree' | 'unknown', 'kaplan a = 0.87 [0.78, 0.91] vs ...', the law with the
+    largest a). 'differ' only when the laws' bootstrap 95% intervals of a do not overlap."""
+    alloc = {n: f.extra.get("allocation", {}) for n, f in fits.items()}
+    a = {n: al.get("a", np.nan) for n, al in alloc.items()}
+    ci = {n: al.get("a_ci95") for n, al in alloc.items()}
+    finite = [n for n in fits if np.isfinite(a[n])]
+    more_n = max(finite, key=lambda n: a[n]) if finite else next(iter(fits))
+
+    def text(n):
+        c = ci[n]
+        if c is not None and np.all(np.isfinite(c)):
+            return f"{n} a = {a[n]:.2f} [{c[0]:.2f}, {c[1]:.2f}]"
+        return f"{n} a = {a[n]:.2f}"
+    a_text = " vs ".join(text(n) for n in fits)
+    if len(finite) < 2 or any(ci[n] is None or not np.all(np.isfinite(ci[n])) for n in finite):
+        return "unknown", a_text, more_n
+    lo = max(ci[n][0] for n in finite)
+    hi = min(ci[n][1] for n in finite)
+    return ("agree" if lo <= hi else "differ"), a_text, more_n
 
 
 def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> list[str]:
@@ -114,26 +182,35 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> lis
     sizes = np.unique(np.round(np.log(N), 2))
     multi = sum(_distinct(D[np.round(np.log(N), 2) == s]) > 1 for s in sizes)
     tpp = D / N
-    a = {name: f.extra.get("allocation", {}).get("a", np.nan) for name, f in fits.items()}
     names = list(fits)
-    more_n = max(names, key=lambda n: a[n] if np.isfinite(a[n]) else -np.inf)
-    a_text = " vs ".join(f"{n} a = {a[n]:.2f}" for n in names)
+    verdict, a_text, more_n = allocation_verdict(fits)
     if multi <= len(sizes) / 2:
+        tail = {"differ": f", with {more_n} putting more of extra compute into parameters "
+                          "(the 95% intervals do not overlap).",
+                "agree": ", which agree within their 95% intervals.",
+                "unknown": " (no bootstrap intervals: run with --bootstrap to tell whether "
+                           "they differ)."}[verdict]
         first = (f"Only {multi} of the {len(sizes)} model sizes were trained at more than one "
                  f"token count (tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so N "
                  f"and D move together and the split between the N and D terms rests on the "
-                 f"functional form: {a_text}, with {more_n} putting more of extra compute "
-                 "into parameters.")
+                 f"functional form: {a_text}" + tail)
     else:
         e_fit = [f.params["E"].value for f in fits.values() if "E" in f.params]
         floor = (f"the fitted irreducible loss E = {e_fit[0]:.3g} is {e_fit[0] / L.min():.0%} of "
                  f"the lowest observed loss {L.min():.3g}" if e_fit else
                  f"the lowest observed loss is {L.min():.3g}")
-        first = (f"{multi} of the {len(sizes)} model sizes were trained at several token counts "
-                 f"(tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so both laws see "
-                 f"the N-D trade-off directly, yet {a_text} ({more_n} puts more of extra compute "
-                 f"into parameters): {floor}, and a form without E reads that flattening as "
-                 "diminishing returns instead.")
+        design = (f"{multi} of the {len(sizes)} model sizes were trained at several token counts "
+                  f"(tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so both laws see "
+                  f"the N-D trade-off directly")
+        if verdict == "differ":
+            first = (f"{design}, yet {a_text} differ beyond their 95% intervals ({more_n} puts "
+                     f"more of extra compute into parameters): {floor}, and a form without E "
+                     "reads that flattening as diminishing returns instead.")
+        elif verdict == "agree":
+            first = f"{design}, and {a_text} agree within their 95% intervals; {floor}."
+        else:
+            first = (f"{design}; {a_text} (no bootstrap intervals: run with --bootstrap to tell "
+                     f"whether they differ); {floor}.")
     if "params_nonembed" in frame.columns and "params" in frame.columns:
         share = frame["params_nonembed"].to_numpy(float) / frame["params"].to_numpy(float)
         first = first[:-1] + (f"; Kaplan's N counts non-embedding parameters only, "

@@ -6,16 +6,20 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from scalefit.scaling.laws.convention import EmbeddingMap
 from scalefit.scaling.laws.fit import predict
+from scalefit.scaling.laws.projection import convert_embedding, optimum
 from scalefit.scaling.laws.registry import law_for
 
 COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 
 
 def plot_loss_vs_n(frame, results: dict):
-    """Runs as points (colour = log10 D); each law's curve at a few token counts."""
+    """Runs as points (colour = log10 D) against all parameters; each law's curve at a few token
+    counts (a non-embedding law's through the runs' own embedding counts)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    N, D, L = (frame[c].to_numpy(float) for c in ("N", "D", "L"))
+    n_col = "params" if "params" in frame else "N"  # all parameters on the axis
+    N, D, L = (frame[c].to_numpy(float) for c in (n_col, "D", "L"))
     sc = ax.scatter(N, L, c=np.log10(D), cmap="viridis", s=14, zorder=3)
     fig.colorbar(sc, ax=ax, label="log10 tokens D")
     grid = np.geomspace(N.min() / 1.5, N.max() * 1.5, 200)
@@ -25,37 +29,57 @@ def plot_loss_vs_n(frame, results: dict):
         law = law_for(result.law)
         if not law.predicts_loss or "N" not in law.needs:
             continue
-        scale, note = _n_scale(frame, result)
+        to_law, note = _n_of_law(frame, result)
         for d, style in zip(d_levels, styles):
-            ax.plot(grid, predict(result, grid * scale, np.full_like(grid, d)), style,
+            ax.plot(grid, predict(result, to_law(grid), np.full_like(grid, d)), style,
                     color=color, lw=1.2, label=f"{name}, D={d:.2g}{note}")
-    _label(ax, "parameters N", "loss", "Loss vs N (colour: D) with fitted laws", fontsize=7)
+    _label(ax, "parameters N (all)", "loss", "Loss vs N (colour: D) with fitted laws",
+           fontsize=7)
     return fig
 
 
-def _n_scale(frame, result):
-    """Kaplan counts non-embedding N: draw its curve at the runs' median N_nonembed / N."""
+def _n_of_law(frame, result):
+    """Total N -> the N the law counts: Kaplan's non-embedding N through the runs' own
+    embedding counts (each run's real ratio, interpolated between sizes)."""
     n_col = result.extra.get("n_column")
     if n_col and n_col != "params" and n_col in frame and "params" in frame:
-        ratio = float(np.median(frame[n_col].to_numpy(float) / frame["params"].to_numpy(float)))
-        return ratio, f" (N_nonembed = {ratio:.2f} N)"
-    return 1.0, ""
+        emb = EmbeddingMap.from_frame(frame)
+        if emb is not None:
+            return emb.nonembed, " (N_nonembed from each run's own ratio)"
+    return (lambda n: n), ""
 
 
-def plot_frontiers(results: dict, frame=None):
-    """N*(C) of each law over 1e18..1e26 FLOPs (and the runs' own (C, N) for orientation)."""
+def plot_frontiers(results: dict, frame=None, budgets=None):
+    """N*(C) of each law, in total parameters, from the runs' compute range (solid) to the
+    largest projected budget (dashed: no run there), with the runs' own (C, N)."""
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
-    flops = np.geomspace(1e18, 1e26, 100)
+    if frame is not None and "C" in frame:
+        c_runs = frame["C"].to_numpy(float)
+        lo, c_max = np.nanmin(c_runs), np.nanmax(c_runs)
+    else:
+        lo, c_max = 1e18, 1e22
+    far = max([c_max * 100, *(budgets or [])])
+    inside = np.geomspace(lo / 2, c_max, 60)
+    beyond = np.geomspace(c_max, far, 60)
+    convention = "params" if frame is not None and "params" in frame else None
     for (name, result), color in zip(results.items(), COLORS):
         alloc = result.extra.get("allocation", {})
         if not np.isfinite(alloc.get("a", np.nan)):
             continue
+        law = law_for(result.law)
         k = alloc.get("flops_per_param_token", 6.0)
-        n_opt = np.exp(law_for(result.law).log_frontier(result.values(), flops, k))
-        ax.plot(flops, n_opt, color=color, label=f"{name}: N* ~ C^{alloc['a']:.2f}")
+        emb = convert_embedding(result, frame, convention) if frame is not None else None
+        for part, style, label in ((inside, "-", f"{name}: N* ~ C^{alloc['a']:.2f}"),
+                                   (beyond, "--", None)):
+            n_opt = optimum(law, result.values(), part, k, emb)[0]
+            ax.plot(part, n_opt, style, color=color, label=label)
     if frame is not None:
-        ax.scatter(frame["C"], frame["N"], s=8, color="gray", alpha=0.5, label="runs")
-    _label(ax, "training FLOPs C", "compute-optimal N*", "Compute-optimal frontiers")
+        n_runs = frame["params"] if "params" in frame else frame["N"]
+        ax.scatter(frame["C"], n_runs, s=10, color="gray", alpha=0.7, zorder=3, label="runs")
+    ax.axvline(c_max, color="black", lw=0.6, ls=":")
+    ax.text(c_max, ax.get_ylim()[0], " largest run", fontsize=7, va="bottom")
+    _label(ax, "training FLOPs C", "compute-optimal N* (all parameters)",
+           "Compute-optimal frontiers (dashed: projection, no run there)")
     return fig
 
 

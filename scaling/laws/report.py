@@ -13,9 +13,12 @@ from scalefit.tables import write_table
 def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
     """One row per parameter: value, stderr, ci95 bounds (plus a law column if labelled)."""
     rows = []
+    ident = fit.get("identifiability", {})
     for name, p in fit["params"].items():
         row = {"param": name, "value": p["value"], "stderr": p["stderr"],
                "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1]}
+        if ident:
+            row["identified"] = (ident.get(name) or {}).get("status") or "-"
         if law_label:
             row = {"law": law_label, **row}
         rows.append(row)
@@ -25,6 +28,8 @@ def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
             ci = alloc.get(f"{key}_ci95", [np.nan, np.nan])
             row = {"param": f"{key} (allocation)", "value": alloc[key], "stderr": np.nan,
                    "ci95_lo": ci[0], "ci95_hi": ci[1]}
+            if ident:
+                row["identified"] = "-"
             if law_label:
                 row = {"law": law_label, **row}
             rows.append(row)
@@ -48,7 +53,114 @@ def metrics_frame(fits: dict) -> pd.DataFrame:
 
 
 def budgets_frame(fit: dict) -> pd.DataFrame:
-    return pd.DataFrame(fit.get("allocation", {}).get("budgets", []))
+    """The allocation rows as a flat table (intervals as _lo/_hi columns) for CSV."""
+    return _flat(fit.get("allocation", {}).get("budgets", []))
+
+
+def _flat(rows: list[dict]) -> pd.DataFrame:
+    out = []
+    for row in rows:
+        flat = {}
+        for key, value in row.items():
+            if key.endswith("_ci95") and isinstance(value, (list, tuple)):
+                flat[f"{key[:-5]}_ci95_lo"], flat[f"{key[:-5]}_ci95_hi"] = value
+            else:
+                flat[key] = value
+        out.append(flat)
+    return pd.DataFrame(out)
+
+
+def _with_ci(row: dict, key: str, spec=".3g") -> str:
+    value = row.get(key)
+    if value is None or not np.isfinite(value):
+        return "-"
+    ci = row.get(f"{key}_ci95")
+    text = format(float(value), spec)
+    if ci is not None and np.all(np.isfinite(ci)):
+        text += f" [{ci[0]:{spec}}, {ci[1]:{spec}}]"
+    return text
+
+
+PROJECTED = (("N_opt", "N*"), ("D_opt", "D*"), ("tokens_per_param", "D*/N*"), ("loss", "loss"))
+
+
+def projection_frame(rows: list[dict], laws=None) -> pd.DataFrame:
+    """Budget rows for the terminal: one line per (budget, law), values with their 95% CIs.
+
+    ``laws`` given: the rows' keys carry a law prefix (compare's table); None: one law's rows.
+    """
+    out = []
+    for row in rows:
+        head = {"FLOPs": _fmt(row["flops"], ".3g"),
+                "x largest run": _fmt(row.get("times_largest_run", np.nan), ".3g"),
+                "kind": row.get("kind", "-")}
+        for law in (laws or [None]):
+            prefix = f"{law}_" if law else ""
+            if f"{prefix}N_opt" not in row:
+                continue
+            cells = {label: _with_ci({k[len(prefix):]: v for k, v in row.items()
+                                      if k.startswith(prefix)}, key)
+                     for key, label in PROJECTED}
+            out.append({**head, **({"law": law} if law else {}), **cells})
+    return pd.DataFrame(out)
+
+
+def projection_lines(rows: list[dict], laws=None, convention: str = "") -> list[str]:
+    """The budget table with what it is: distance, kind, N convention."""
+    if not rows:
+        return []
+    far = max(row.get("times_largest_run", 0) for row in rows)
+    kinds = {row.get("kind") for row in rows}
+    has_ci = any(key.endswith("_ci95") for row in rows for key in row)
+    head = ("compute-optimal allocation at these budgets "
+            f"(up to {far:.3g}x the largest fitted run; "
+            + ("95% intervals from the bootstrap draws)" if has_ci else
+               "no intervals: run with --bootstrap N for them)"))
+    out = [head + ":", text_table(projection_frame(rows, laws))]
+    if "projection" in kinds:
+        out.append("projection: no run exists at that compute to check it; the law's form, "
+                   "not the data, sets the number")
+    if convention:
+        out.append(f"N: {convention}")
+    return out
+
+
+def out_of_reach_line(largest_fitted: float) -> list[str]:
+    """Which published budgets the table leaves out, and how far they are."""
+    from scalefit.scaling.laws.projection import REACH, reference_budgets_out_of_reach
+    if not np.isfinite(largest_fitted):
+        return []
+    skipped = reference_budgets_out_of_reach(largest_fitted)
+    if not skipped:
+        return []
+    return [f"published budgets {', '.join(f'{c:.3g}' for c in skipped)} FLOPs left out: "
+            f"{min(skipped) / largest_fitted:.2g}x or more beyond the largest fitted run "
+            f"(shown only within {REACH:g}x; pass --budget FLOPS to project there anyway)"]
+
+
+def params_text_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
+    """params_frame with values printed to the digits their identifiability supports."""
+    from scalefit.scaling.laws.identifiability import significant
+    frame = params_frame(fit, law_label)
+    if "identified" not in frame.columns:
+        return frame
+    frame["value"] = [significant(v, s if s != "-" else None)
+                      for v, s in zip(frame["value"], frame["identified"])]
+    return frame
+
+
+def holdout_lines(label: str, hold: dict) -> list[str]:
+    """Held-out runs: error, and how many observations fell in their 95% prediction interval."""
+    text = (f"held-out{' (' + label + ')' if label else ''}: mean |relative error| "
+            f"{hold['mean_abs_relative_error']:.4g} on {hold['n']} runs")
+    if "inside_pi95" in hold:
+        far = max(hold.get("times_largest_run", [np.nan]))
+        text += (f" at up to {far:.3g}x the largest fitted compute (predictions); "
+                 f"{sum(hold['inside_pi95'])} of {hold['n']} inside their 95% prediction "
+                 "intervals")
+        if hold.get("pi95_note"):
+            text += f" ({hold['pi95_note']})"
+    return [text]
 
 
 def _fmt(value, spec=".4g"):
@@ -78,13 +190,16 @@ def fit_text(fit: dict) -> str:
                    f"{fit['n_starts']}; RMSE(log L) {fit.get('rmse_log', float('nan')):.4g}")
     for note in fit.get("notes", []):
         out.append(f"note: {note}")
-    out += ["", text_table(params_frame(fit))]
-    budgets = budgets_frame(fit)
-    if len(budgets):
-        out += ["", "compute-optimal allocation:", text_table(budgets)]
+    out += ["", text_table(params_text_frame(fit))]
+    rows = fit.get("allocation", {}).get("budgets", [])
+    if rows and "kind" in rows[0]:
+        alloc = fit.get("allocation", {})
+        out += ["", *projection_lines(rows, convention=f"N = {alloc.get('n_counts', '')}"),
+                *out_of_reach_line(alloc.get("largest_fitted_flops", float("nan")))]
+    elif rows:
+        out += ["", "compute-optimal allocation:", text_table(budgets_frame(fit))]
     if "holdout" in fit:
-        out.append(f"held-out mean |relative error|: "
-                   f"{fit['holdout']['mean_abs_relative_error']:.4g} on {fit['holdout']['n']} runs")
+        out += holdout_lines("", fit["holdout"])
     for w in fit.get("warnings", []):
         out.append(f"warning: {w}")
     return "\n".join(out)
@@ -92,11 +207,17 @@ def fit_text(fit: dict) -> str:
 
 def compare_text(cmp: dict) -> str:
     """What `scalefit compare` prints: metrics, parameters, budgets, the two-sentence reading."""
-    params = pd.concat([params_frame(f, label) for label, f in cmp["fits"].items()],
+    params = pd.concat([params_text_frame(f, label) for label, f in cmp["fits"].items()],
                        ignore_index=True)
     out = [f"{cmp['data']}: {cmp['n_runs']} runs ({cmp['n_fit']} fitted, "
-           f"{cmp['n_holdout']} held out)", "", text_table(metrics_frame(cmp["fits"])), "",
-           text_table(params), "", text_table(pd.DataFrame(cmp["budgets"]))]
+           f"{cmp['n_holdout']} held out; largest fitted compute "
+           f"{cmp.get('largest_fitted_flops', float('nan')):.3g} FLOPs)", "",
+           text_table(metrics_frame(cmp["fits"])), "", text_table(params), ""]
+    out += projection_lines(cmp["budgets"], list(cmp["fits"]), cmp.get("budget_convention", ""))
+    out += out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")))
+    for label, f in cmp["fits"].items():
+        if "holdout" in f:
+            out += holdout_lines(label, f["holdout"])
     if cmp.get("published"):
         out += ["", "published constants:", text_table(published_frame(cmp["published"]))]
     for label, f in cmp["fits"].items():
@@ -114,11 +235,15 @@ def published_frame(published: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _plots(out_dir, frame, results):
+HOLDOUT_COLUMNS = ("flops", "times_largest_run", "observed", "predicted", "pi95_lo", "pi95_hi",
+                   "inside_pi95", "relative_error")
+
+
+def _plots(out_dir, frame, results, budgets=None):
     from scalefit.scaling.laws import plots
     paths = []
     paths += save_figure(plots.plot_loss_vs_n(frame, results), out_dir, "loss_vs_n")
-    paths += save_figure(plots.plot_frontiers(results, frame), out_dir, "frontiers")
+    paths += save_figure(plots.plot_frontiers(results, frame, budgets), out_dir, "frontiers")
     paths += save_figure(plots.plot_residuals(frame, results), out_dir, "residuals")
     return paths
 
@@ -133,11 +258,13 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     if "optima" in fit:
         write_table(pd.DataFrame(fit["optima"]), f"{out_dir}/{fit['law']}_optima.csv")
     write_text(out_dir, "fit.json", dumps(fit))
+    budgets = [row["flops"] for row in fit.get("allocation", {}).get("budgets", [])]
     if law_for(fit["law"]).predicts_loss:
-        _plots(out_dir, frame, {fit["law"]: result})
+        _plots(out_dir, frame, {fit["law"]: result}, budgets)
     else:
         from scalefit.scaling.laws import plots
-        save_figure(plots.plot_frontiers({fit["law"]: result}, frame), out_dir, "frontiers")
+        save_figure(plots.plot_frontiers({fit["law"]: result}, frame, budgets), out_dir,
+                    "frontiers")
     text = [f"# Fit: {fit['law']}", "", "```", fit_text(fit), "```", "",
             markdown_table(params_frame(fit))]
     if result.model_result is not None:
@@ -152,22 +279,23 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     params = pd.concat([params_frame(f, label) for label, f in cmp["fits"].items()],
                        ignore_index=True)
     metrics = metrics_frame(cmp["fits"])
-    budgets = pd.DataFrame(cmp["budgets"])
+    budgets = _flat(cmp["budgets"])
     write_table(params, f"{out_dir}/params.csv")
     write_table(metrics, f"{out_dir}/metrics.csv")
     write_table(budgets, f"{out_dir}/budgets.csv")
     for label, f in cmp["fits"].items():
         if "holdout" in f:
-            write_table(pd.DataFrame({"flops": f["holdout"]["flops"],
-                                      "relative_error": f["holdout"]["relative_error"]}),
+            hold = f["holdout"]
+            write_table(pd.DataFrame({key: hold[key] for key in HOLDOUT_COLUMNS if key in hold}),
                         f"{out_dir}/holdout_{label}.csv")
     write_text(out_dir, "compare.json", dumps(cmp))
-    _plots(out_dir, frame, comparison.fits)
+    _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "",
             " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             markdown_table(metrics), "", "## Parameters (stderr from the fit, CI from the "
             "bootstrap)", "", markdown_table(params), "", "## Budgets", "",
-            markdown_table(budgets)]
+            f"{cmp.get('budget_rule', '')}. N: {cmp.get('budget_convention', '')}.", "",
+            markdown_table(projection_frame(cmp["budgets"], list(cmp["fits"])))]
     if cmp.get("published"):
         text += ["", "## Published constants", "", markdown_table(published_frame(
             cmp["published"]))]

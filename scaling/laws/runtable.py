@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.options import map_hint
 from scalefit.scaling.laws.registry import law_for
 from scalefit.tables import read_table
 
@@ -48,6 +49,11 @@ class RunTable:
 def read_runs(path) -> tuple[pd.DataFrame, str]:
     """Read a run table file (CSV, Parquet, JSON); return it with its name for messages."""
     return read_table(path), str(Path(path))
+
+
+def _columns(df: pd.DataFrame) -> str:
+    """The table's columns, for a missing-column message."""
+    return ", ".join(map(str, df.columns))
 
 
 def _row(df: pd.DataFrame, i: int) -> int:
@@ -95,19 +101,22 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     notes: list[str] = []
     if loss not in df.columns:
         raise InputError(f"{source}: column '{loss}' is missing "
-                         f"(columns: {', '.join(map(str, df.columns))})")
+                         f"(columns: {_columns(df)}; {map_hint('loss')} or --loss COL)")
     if n_column is None:
         n_column = _choose_n(df, law_model)
     needs_n = "N" in needs or "D" in needs and "tokens" not in df.columns
     if needs_n and (n_column is None or n_column not in df.columns):
-        raise InputError(f"{source}: column 'params' is missing (law {law} needs N)")
+        raise InputError(f"{source}: column 'params' is missing (law {law} needs N; columns: "
+                         f"{_columns(df)}; {map_hint('params')})")
     has_tokens = "tokens" in df.columns
     has_flops = "flops" in df.columns
     if ("D" in needs or "C" in needs) and not (has_tokens or has_flops):
-        raise InputError(f"{source}: column 'tokens' is missing (and no 'flops' to derive it)")
+        raise InputError(f"{source}: column 'tokens' is missing (and no 'flops' to derive it; "
+                         f"columns: {_columns(df)}; {map_hint('tokens')} or --flops COL)")
 
     if "C" in needs and not has_flops and n_column is None:
-        raise InputError(f"{source}: column 'flops' is missing (and no 'params' to derive it)")
+        raise InputError(f"{source}: column 'flops' is missing (and no 'params' to derive it; "
+                         f"columns: {_columns(df)}; {map_hint('flops')})")
     out = df.copy()
     out["L"] = _numeric(df, loss, source)
     _positive(out["L"].to_numpy(), loss, source, df)
@@ -142,7 +151,8 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     for variable in law_model.extra_variables():
         column = law_model.columns[variable]
         if column not in df.columns:
-            raise InputError(f"{source}: column '{column}' is missing (law {law} needs it)")
+            raise InputError(f"{source}: column '{column}' is missing (law {law} needs it; "
+                             f"columns: {_columns(df)}; {map_hint(column)})")
         out[variable] = _numeric(df, column, source)
         _positive(out[variable].to_numpy(), column, source, df)
     if n_column is not None and law_model.nonembedding_n and "N" in needs:

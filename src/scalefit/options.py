@@ -154,6 +154,65 @@ def holdout_option(help: str = "Keep the largest-compute runs out of the fit: a 
     return click.option("--holdout", type=HOLDOUT, default=None, metavar="X", help=help)
 
 
+# ---- column mapping: a published table as it comes -------------------------------------------
+
+COLUMN_FLAGS = ("params", "tokens", "flops")  # each has its own --FLAG COL option
+
+
+def column_options(func):
+    """--params COL, --tokens COL, --flops COL and --columns KEY=COL,...: which of the table's
+    columns hold the quantities scalefit reads (e.g. --columns 'params=Model Size')."""
+    options = [click.option(f"--{flag}", f"{flag}_column", default=None, metavar="COL",
+                            help=f"Column holding {flag} (default: '{flag}').")
+               for flag in COLUMN_FLAGS]
+    options.append(click.option(
+        "--columns", "column_map", multiple=True, metavar="KEY=COL,...",
+        help="Map the table's columns to scalefit's names in one go, e.g. "
+             "--columns 'params=Model Size,flops=Training FLOP' (keys: params, "
+             "params_nonembed, tokens, flops, loss, model, step, ...)."))
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def column_mapping(column_map=(), **flags) -> dict[str, str]:
+    """{scalefit name: the table's column} from --columns KEY=COL,... and --params/--tokens/...
+
+    A flag (``params_column='Model Size'``) wins over the same key in --columns.
+    """
+    mapping = {}
+    for item in split_values(column_map):
+        key, sep, column = item.partition("=")
+        if not sep or not key.strip() or not column.strip():
+            raise InputError(f"--columns: '{item}' is not KEY=COL (e.g. params=Model Size)")
+        mapping[key.strip()] = column.strip()
+    for name, column in flags.items():
+        if column:
+            mapping[name.removesuffix("_column")] = column
+    return mapping
+
+
+def apply_column_mapping(df, mapping: dict[str, str], source: str):
+    """The table with each mapped column renamed to scalefit's name (a column that already has
+    that name is replaced); a mapped column the table lacks is an InputError naming them all."""
+    for key, column in mapping.items():
+        if column not in df.columns:
+            raise InputError(f"{source}: column '{column}' (mapped to {key}) is missing "
+                             f"(columns: {', '.join(map(str, df.columns))})")
+    renamed = {column: key for key, column in mapping.items() if column != key}
+    if not renamed:
+        return df
+    df = df.drop(columns=[k for k in renamed.values() if k in df.columns and
+                          k not in renamed])
+    return df.rename(columns=renamed)
+
+
+def map_hint(key: str) -> str:
+    """How to map a missing column: '--params COL or --columns params=COL'."""
+    flag = f"--{key} COL or " if key in COLUMN_FLAGS else ""
+    return f"map one with {flag}--columns {key}=COL"
+
+
 def analysis_options(func):
     """Decorate a command with --data, --out and --json."""
     for option in (json_option, out_option, data_option):

@@ -1,0 +1,102 @@
+"""Whether the runs pin each parameter down: the width of its bootstrap 95% interval relative to
+its value, and the parameter its draws move with most (correlation of the estimates).
+
+Rule (one for every law): relative width w = (ci95 hi - ci95 lo) / |value|.
+  w <= 0.5   identified        (printed to 4 significant digits)
+  w <= 1     weakly identified (2 significant digits)
+  w > 1      not identified    (1 significant digit: the interval is wider than the value)
+Scale parameters (A, B, N_c, ...) are correlated in log, the others as they are. A parameter
+whose draws correlate with another's beyond |r| = 0.95 is named with that partner: the data fix
+a combination of the two, not each one.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scalefit.scaling.fitresult import FitResult
+
+IDENTIFIED, WEAK, NOT_IDENTIFIED = "identified", "weakly identified", "not identified"
+WIDTH_IDENTIFIED = 0.5
+WIDTH_WEAK = 1.0
+STRONG_CORRELATION = 0.95
+DIGITS = {IDENTIFIED: 4, WEAK: 2, NOT_IDENTIFIED: 1}
+
+
+def status_of(width: float) -> str | None:
+    if not np.isfinite(width):
+        return None
+    return IDENTIFIED if width <= WIDTH_IDENTIFIED else WEAK if width <= WIDTH_WEAK \
+        else NOT_IDENTIFIED
+
+
+def identifiability(result: FitResult, log_scales=()) -> dict:
+    """{param: {relative_width, status, most_correlated, correlation}} from the draws and CIs.
+
+    Empty when the fit has no bootstrap draws (run with --bootstrap to judge).
+    """
+    draws = result.draws or {}
+    names = [n for n in result.params if n in draws]
+    if len(names) == 0:
+        return {}
+    cols = []
+    for name in names:
+        x = np.asarray(draws[name], float)
+        if name in log_scales:
+            with np.errstate(all="ignore"):
+                x = np.log(x)
+        cols.append(x)
+    table = np.column_stack(cols)
+    ok = np.all(np.isfinite(table), axis=1)
+    corr = None
+    if ok.sum() > 2 and len(names) > 1:
+        with np.errstate(all="ignore"):
+            corr = np.corrcoef(table[ok].T)
+    out = {}
+    for i, name in enumerate(names):
+        p = result.params[name]
+        lo, hi = p.ci95
+        width = float((hi - lo) / abs(p.value)) if p.value and np.isfinite(lo) and \
+            np.isfinite(hi) else float("nan")
+        entry = {"relative_width": width, "status": status_of(width)}
+        if corr is not None:
+            r = np.where(np.arange(len(names)) == i, np.nan, corr[i])
+            if np.isfinite(r).any():
+                j = int(np.nanargmax(np.abs(r)))
+                entry.update(most_correlated=names[j], correlation=float(r[j]))
+        out[name] = entry
+    return out
+
+
+def identifiability_warning(ident: dict) -> str | None:
+    """One sentence naming the parameters the runs do not pin down, or None."""
+    bad = [name for name, e in ident.items() if e.get("status") == NOT_IDENTIFIED]
+    if not bad:
+        return None
+    parts = []
+    for name in bad:
+        e = ident[name]
+        text = f"{name} (95% CI {e['relative_width']:.3g}x its value"
+        if abs(e.get("correlation", 0.0)) >= STRONG_CORRELATION:
+            text += f"; moves with {e['most_correlated']}, r = {e['correlation']:+.2f}"
+        parts.append(text + ")")
+    return ("not identified by these runs: " + ", ".join(parts)
+            + "; the data fix a combination, not each value")
+
+
+def significant(value: float, status: str | None) -> str:
+    """A parameter value printed to the digits its identifiability supports."""
+    if value is None or not np.isfinite(value):
+        return "-"
+    return format(float(value), f".{DIGITS.get(status, 4)}g")
+
+
+def annotate(result: FitResult) -> FitResult:
+    """Put ``identifiability`` in result.extra and its warning in result.warnings (in place)."""
+    from scalefit.scaling.laws.registry import law_for
+    ident = identifiability(result, law_for(result.law).log_scales)
+    if ident:
+        result.extra["identifiability"] = ident
+        warning = identifiability_warning(ident)
+        if warning and warning not in result.warnings:
+            result.warnings.append(warning)
+    return result

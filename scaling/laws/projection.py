@@ -1,0 +1,242 @@
+"""Honest extrapolation of a fitted law: every number beyond the runs says how far beyond it is,
+carries its 95% interval and is called what it is.
+
+- A *projection* is a number at a compute no run reached or held out: nothing checks it.
+- A *prediction* is a number that a held-out run checks (a budget within a factor of
+  ``CHECK_FACTOR`` of a held-out run's compute, or a held-out run's own loss).
+- An *interpolation* is a budget at or below the largest fitted run.
+
+Default budgets come from the data: 10x and 100x the largest fitted run, the held-out runs'
+largest compute (when there is one), and the published reference budgets (1e21, Chinchilla's
+5.76e23, 1e25 FLOPs) only where they lie within ``REACH`` (1000x) of the largest fitted run.
+
+Intervals come from the bootstrap draws of the law (``FitResult.draws``): each draw's optimum at
+each budget, percentiles over draws. A held-out run's prediction interval adds the residual
+scatter of the fit to the draws (an interval for the observed loss, not for the law's mean).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scalefit.scaling.fitresult import FitResult, percentile_ci
+from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
+from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
+from scalefit.scaling.laws.registry import law_for
+
+DATA_MULTIPLES = (10.0, 100.0)  # default budgets: these multiples of the largest fitted run
+REACH = 1000.0  # published budgets join the defaults within this multiple of the largest run
+CHECK_FACTOR = 2.0  # a held-out run within this factor of a budget's compute checks it
+GRID = np.linspace(-14.0, 14.0, 561)  # log(N / sqrt(C/k)) searched for a converted optimum
+
+
+def default_budgets(fitted_flops, held_flops=()) -> list[float]:
+    """Budgets from the data's own range (see the module docstring for the rule)."""
+    c_max = float(np.nanmax(fitted_flops))
+    budgets = [m * c_max for m in DATA_MULTIPLES]
+    held = np.asarray(held_flops, float)
+    if held.size and np.isfinite(held).any():
+        budgets.append(float(np.nanmax(held)))
+    budgets += [c for c in REFERENCE_BUDGETS if c <= REACH * c_max]
+    return sorted({float(f"{c:.6g}") for c in budgets})
+
+
+def kind_of(budget: float, held_flops=(), largest_fitted: float = np.inf) -> tuple[str, int]:
+    """('prediction', n held-out runs near it), ('interpolation', 0) at or below the largest
+    fitted run, or ('projection', 0)."""
+    held = np.asarray(held_flops, float)
+    near = int(np.sum((held >= budget / CHECK_FACTOR) & (held <= budget * CHECK_FACTOR)))
+    if near:
+        return "prediction", near
+    return ("interpolation" if budget <= largest_fitted else "projection"), 0
+
+
+def _flops_per_param_token(result: FitResult) -> float:
+    return float(result.extra.get("allocation", {}).get("flops_per_param_token", 6.0))
+
+
+def optimum(law, values: dict, flops, k: float, embedding: EmbeddingMap | None = None):
+    """(N*, D*, L*) arrays at ``flops``: the law's own frontier, or with ``embedding`` the
+    optimum of a non-embedding law under C = k * total N * D, in total parameters."""
+    flops = np.atleast_1d(np.asarray(flops, float))
+    if embedding is None:
+        n = np.exp(law.log_frontier(values, flops, k))
+        d = flops / (k * n)
+        loss = law.predict(values, n, d, k) if law.predicts_loss else np.full(n.shape, np.nan)
+        return n, d, np.asarray(loss, float)
+    # grid over the law's N (non-embedding) around sqrt(C/k), D from the total-N budget
+    n_law = np.exp(0.5 * np.log(flops / k)[:, None] + GRID[None, :])
+    n_total = embedding.total(n_law)
+    d = flops[:, None] / (k * n_total)
+    with np.errstate(all="ignore"):
+        loss = np.asarray(law.predict(values, n_law, d, 6.0), float)
+    loss = np.where(np.isfinite(loss), loss, np.inf)
+    i = np.clip(np.argmin(loss, axis=1), 1, GRID.size - 2)
+    rows = np.arange(flops.size)
+    # parabola through the grid minimum and its neighbours, in log N
+    y0, y1, y2 = (np.log(loss[rows, i + s]) for s in (-1, 0, 1))
+    denom = y0 - 2 * y1 + y2
+    shift = np.where(denom > 0, 0.5 * (y0 - y2) / np.where(denom > 0, denom, 1.0), 0.0)
+    step = GRID[1] - GRID[0]
+    log_n = 0.5 * np.log(flops / k) + GRID[i] + np.clip(shift, -1, 1) * step
+    n_best = np.exp(log_n)
+    total = embedding.total(n_best)
+    d_best = flops / (k * total)
+    loss_best = np.asarray(law.predict(values, n_best, d_best, 6.0), float)
+    at_edge = (np.argmin(loss, axis=1) == 0) | (np.argmin(loss, axis=1) == GRID.size - 1)
+    loss_best[at_edge] = np.nan  # no interior optimum within 1e6x of sqrt(C/k)
+    return np.where(at_edge, np.nan, total), np.where(at_edge, np.nan, d_best), loss_best
+
+
+def _draw_values(result: FitResult):
+    """Each bootstrap draw as a paper-named dict (skipping failed, NaN draws)."""
+    draws = result.draws or {}
+    names = list(result.params)
+    if not draws or any(name not in draws for name in names):
+        return []
+    table = np.column_stack([np.asarray(draws[name], float) for name in names])
+    return [dict(zip(names, row)) for row in table if np.all(np.isfinite(row))]
+
+
+def convert_embedding(result: FitResult, frame, convention: str | None) -> EmbeddingMap | None:
+    """The map needed to state ``result`` in ``convention`` (None: already in it)."""
+    n_column = result.extra.get("n_column") or TOTAL
+    if convention is None or convention == n_column:
+        return None
+    if convention == TOTAL and n_column != TOTAL:
+        return EmbeddingMap.from_frame(frame)
+    return None
+
+
+def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
+            held_flops=(), convention: str | None = None) -> list[dict]:
+    """One row per budget: its distance from the data, projection or prediction, and the
+    fitted law's N*, D*, tokens per parameter and loss there, each with a 95% interval.
+
+    convention: 'params' states N as total parameters (a non-embedding law is converted with
+    the runs' own embedding counts); None keeps the law's own N.
+    """
+    law = law_for(result.law)
+    k = _flops_per_param_token(result)
+    embedding = convert_embedding(result, frame, convention) if frame is not None else None
+    budgets = np.asarray(list(budgets), float)
+    rows = []
+    if not np.isfinite(result.extra.get("allocation", {}).get("a", np.nan)):
+        return rows
+    n, d, loss = optimum(law, result.values(), budgets, k, embedding)
+    draws = _draw_values(result)
+    if draws:
+        per_draw = [optimum(law, v, budgets, k, embedding) for v in draws]
+        n_d = np.array([p[0] for p in per_draw])
+        d_d = np.array([p[1] for p in per_draw])
+        l_d = np.array([p[2] for p in per_draw])
+    for j, c in enumerate(budgets):
+        kind, checked = kind_of(c, held_flops, largest_fitted)
+        row = {"flops": float(c), "times_largest_run": float(c / largest_fitted),
+               "kind": kind, "held_out_runs_near": checked,
+               "N_opt": float(n[j]), "D_opt": float(d[j]),
+               "tokens_per_param": float(d[j] / n[j]), "loss": float(loss[j])}
+        if draws:
+            row["N_opt_ci95"] = list(percentile_ci(n_d[:, j]))
+            row["D_opt_ci95"] = list(percentile_ci(d_d[:, j]))
+            row["tokens_per_param_ci95"] = list(percentile_ci(d_d[:, j] / n_d[:, j]))
+            row["loss_ci95"] = list(percentile_ci(l_d[:, j]))
+        rows.append(row)
+    return rows
+
+
+def n_convention_note(result: FitResult, frame, convention: str | None) -> str:
+    """What N means in ``project``'s rows for this result."""
+    if convert_embedding(result, frame, convention) is not None:
+        emb = EmbeddingMap.from_frame(frame)
+        return emb.describe() if emb is not None else "N as the law counts it"
+    return f"N = {result.extra.get('n_column') or TOTAL}"
+
+
+# --- held-out runs: prediction intervals for the observed loss ----------------------------------
+
+def residual_scale(result: FitResult) -> np.ndarray:
+    """The fit's log residuals, inflated by sqrt(n / (n - p)) for the parameters fitted."""
+    best = result.model_result
+    resid = np.asarray(getattr(best, "residual", []), float)
+    resid = resid[np.isfinite(resid)]
+    p = law_for(result.law).n_free
+    if resid.size <= p:
+        return np.array([])
+    return resid * np.sqrt(resid.size / (resid.size - p))
+
+
+def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: int = 0,
+                         **extra) -> dict:
+    """Point prediction and a ``level`` interval for the observed loss at each (N, D).
+
+    Each bootstrap draw's prediction times exp(a residual drawn from the fit's own scaled
+    log residuals): the law's uncertainty and the runs' scatter together. Without draws the
+    interval holds the scatter only, and says so.
+    """
+    law = law_for(result.law)
+    k = _flops_per_param_token(result)
+    N = np.asarray(N, float)
+    D = np.asarray(D, float)
+    point = np.asarray(law.predict(result.values(), N, D, k, **extra), float)
+    resid = residual_scale(result)
+    rng = np.random.default_rng(seed)
+    draws = _draw_values(result)
+    note = ""
+    if draws:
+        preds = np.array([np.asarray(law.predict(v, N, D, k, **extra), float) for v in draws])
+    else:
+        note = "no bootstrap draws: the interval holds the runs' scatter only"
+        preds = np.tile(point, (max(200, resid.size), 1))
+    with np.errstate(all="ignore"):
+        log_preds = np.log(preds)
+    if resid.size:
+        log_preds = log_preds + rng.choice(resid, size=log_preds.shape)
+    else:
+        note = (note + "; " if note else "") + "too few runs for a residual scatter"
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.nanpercentile(log_preds, [tail, 100 - tail], axis=0) \
+        if log_preds.shape[0] >= 2 else (np.full(N.shape, np.nan),) * 2
+    out = {"predicted": point.tolist(), "pi95_lo": np.exp(lo).tolist(),
+           "pi95_hi": np.exp(hi).tolist()}
+    if note:
+        out["pi95_note"] = note
+    return out
+
+
+def holdout_predictions(result: FitResult, held_table, *, largest_fitted: float,
+                        seed: int = 0) -> dict:
+    """The held-out block: relative errors, each run's 95% prediction interval for its observed
+    loss, whether the observation fell inside, and its distance from the fitted runs."""
+    from scalefit.scaling.holdout import holdout_errors
+    law = law_for(result.law)
+    extra = held_table.variables(law.extra_variables())
+    pi = prediction_intervals(result, held_table.N, held_table.D, seed=seed, **extra)
+    out = holdout_errors(pi["predicted"], held_table.L)
+    observed = held_table.L
+    inside = (observed >= np.asarray(pi["pi95_lo"])) & (observed <= np.asarray(pi["pi95_hi"]))
+    out.update({"flops": held_table.C.tolist(),
+                "times_largest_run": (held_table.C / largest_fitted).tolist(),
+                "kind": "prediction", "observed": observed.tolist(), **pi,
+                "inside_pi95": inside.tolist(),
+                "pi95_coverage": float(inside.mean()) if inside.size else float("nan")})
+    return out
+
+
+def reference_budgets_out_of_reach(largest_fitted: float) -> list[float]:
+    """The published budgets the default rule leaves out (beyond ``REACH`` x the runs)."""
+    return [c for c in REFERENCE_BUDGETS if c > REACH * largest_fitted]
+
+
+def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float,
+                       held_flops=(), frame=None) -> FitResult:
+    """Replace the allocation's fixed reference budgets with ``project``'s rows (the law's own
+    N), so a fit's JSON never holds an unlabelled extrapolation (in place)."""
+    alloc = result.extra.get("allocation")
+    if not alloc or "budgets" not in alloc:
+        return result
+    if budgets is None:
+        budgets = default_budgets([largest_fitted], held_flops)
+    alloc["budgets"] = project(result, budgets, frame=frame, largest_fitted=largest_fitted,
+                               held_flops=held_flops)
+    alloc["largest_fitted_flops"] = float(largest_fitted)
+    return result
