@@ -8,8 +8,9 @@ from __future__ import annotations
 import click
 
 from scalefit.options import json_option, split_values
-from scalefit.sweep.cli import (cleanup_option, finish, grid_options, hub_cache_option, interrupted_exit,
-                                no_progress_option, shard_option)
+from scalefit.sweep.cli import (cleanup_option, executor_option, finish, grid_options, hub_cache_option,
+                                interrupted_exit, no_progress_option, on_duplicate_option, shard_option,
+                                startup_interrupted, threads_value)
 
 
 def _quiet_libraries() -> None:
@@ -68,15 +69,17 @@ def _summary_json(result) -> dict:
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Token-file cache. Default: OUT/token-cache.")
 @hub_cache_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed (lm-eval sampling, torch).")
-@click.option("--threads", type=int, help="torch CPU threads. Default: torch's.")
+@click.option("--threads", callback=threads_value, help="torch CPU threads (of each Ray task too). Default: torch's.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Sweep folder: parts/ (resumable), evals.parquet/.csv, report.md, run.json.")
+@executor_option
+@on_duplicate_option
 @no_progress_option
 @json_option
 @click.pass_context
 def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field, tasks, task_limit, num_fewshot, weights,
                  max_tokens, context, stride, batch_size, device, dtype, allow_bin, cleanup, shard, cache_dir,
-                 hub_cache, seed, threads, out_dir, no_progress, as_json):
+                 hub_cache, seed, threads, out_dir, executor, on_duplicate, no_progress, as_json):
     """Measure loss, bits per byte and downstream tasks of every checkpoint of a suite.
 
     \b
@@ -94,6 +97,18 @@ def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field,
     """
     if ctx.invoked_subcommand is not None:
         return
+    try:
+        _run_eval(ctx, suite, models, steps, datasets, train_dataset, text_field, tasks, task_limit, num_fewshot,
+                  weights, max_tokens, context, stride, batch_size, device, dtype, allow_bin, cleanup, shard,
+                  cache_dir, hub_cache, seed, threads, out_dir, executor, on_duplicate, no_progress, as_json)
+    except KeyboardInterrupt:  # a SweepInterrupted was handled inside: this is before the sweep started
+        startup_interrupted(ctx)
+
+
+def _run_eval(ctx, suite, models, steps, datasets, train_dataset, text_field, tasks, task_limit, num_fewshot, weights,
+              max_tokens, context, stride, batch_size, device, dtype, allow_bin, cleanup, shard, cache_dir,
+              hub_cache, seed, threads, out_dir, executor, on_duplicate, no_progress, as_json):
+    """The body of `scalefit eval` (see its help)."""
     from scalefit.errors import InputError
 
     if not suite:
@@ -115,7 +130,8 @@ def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field,
                        task_limit=task_limit, num_fewshot=num_fewshot, weights=weights,
                        max_tokens=max_tokens, context=context, stride=stride, batch_size=batch_size,
                        device=device, dtype=dtype, allow_bin=allow_bin, cleanup=cleanup, shard=shard,
-                       cache_dir=cache_dir, hub_cache=hub_cache, seed=seed, progress=not no_progress)
+                       cache_dir=cache_dir, hub_cache=hub_cache, seed=seed, progress=not no_progress,
+                       executor=executor, on_duplicate=on_duplicate, threads=threads)
     try:
         result = evaluate(opts)
     except SweepInterrupted:
@@ -139,9 +155,12 @@ def merge_command(dirs, out_dir, as_json):
     from scalefit.report import dumps
 
     result = merge(dirs, out_dir)
+    for line in result.meta.get("warnings", []):
+        click.echo(f"warning: {line}", err=True)
     if as_json:
         click.echo(dumps({"out": out_dir, "meta": result.meta, "rows": _rows(result),
-                          "failures": result.failures.to_dict("records")}))
+                          "failures": result.failures.to_dict("records"),
+                          "warnings": result.meta.get("warnings", [])}))
     else:
         click.echo(f"merged {len(dirs)} folders into {out_dir}: "
                    + ", ".join(f"{k} {len(v)} rows" for k, v in result.tables.items())

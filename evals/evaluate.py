@@ -20,7 +20,7 @@ from scalefit.errors import InputError
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import TOKEN_SUFFIXES, iter_documents, open_token_file
 from scalefit.sweep.checkpoints import cleanup_checkpoint, load_checkpoint, pick_device_dtype
-from scalefit.sweep.engine import SweepResult
+from scalefit.sweep.engine import ON_DUPLICATE, SweepResult
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
 
@@ -53,6 +53,9 @@ class EvalOptions:
     hub_cache: str | None = None
     seed: int = 0
     progress: bool = True
+    executor: str = "local"                             # local, ray or ray:ADDRESS
+    on_duplicate: str = "warn"                          # warn, skip or fail
+    threads: int | None = None                          # torch CPU threads (of each Ray task too)
 
 
 def _positive(name: str, value):
@@ -71,17 +74,20 @@ def plan(opts: EvalOptions):
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise InputError(f"--dataset: each name once, got {', '.join(names)}")
-    for d in datasets:  # token files and JSONL fields are checked now, not once per checkpoint
+    for d in datasets:  # token files, JSONL fields and empty files are checked now, not once per checkpoint
         if d.path.is_file() and (d.path.suffix.lower() in TOKEN_SUFFIXES or d.token_dtype):
-            open_token_file(d.path, d.token_dtype)
-        elif d.path.suffix.lower() == ".jsonl":
-            next(iter_documents(d.path, d.text_field), None)
+            if open_token_file(d.path, d.token_dtype).n_tokens < 2:
+                raise InputError(f"--dataset {d.name}: {d.path}: the token file holds fewer than 2 tokens")
+        elif not any(doc.strip() for doc in iter_documents(d.path, d.text_field)):
+            raise InputError(f"--dataset {d.name}: {d.path}: no text (the file is empty or only whitespace)")
     if opts.train_dataset and opts.train_dataset not in names:
         raise InputError(f"--train-dataset {opts.train_dataset}: no --dataset has that name "
                          f"(given: {', '.join(names) or 'none'})")
     if not (datasets or opts.tasks or opts.weights):
         raise InputError("nothing to measure: give --dataset NAME=PATH, --tasks or --weights")
     device, dtype = pick_device_dtype(opts.device, opts.dtype)
+    if opts.on_duplicate not in ON_DUPLICATE:
+        raise InputError(f"--on-duplicate {opts.on_duplicate}: use warn, skip or fail")
     requests = {}
     if datasets:
         requests["loss"] = dict(datasets=datasets, cache_dir=opts.cache_dir or str(Path(opts.out_dir) / "token-cache"),
@@ -92,7 +98,20 @@ def plan(opts: EvalOptions):
                                  seed=opts.seed, batch_size=opts.batch_size or 8)
     if opts.weights:
         requests["weights"] = {}
-    return suite, grid, build_measurements(requests), device, dtype, shard
+    measurements = build_measurements(requests)
+    context = opts.context or suite.context_length
+    for m in measurements:  # what each measurement's values depend on: a folder holds one setting
+        if m.table == "evals":
+            m.options = {"--dtype": str(dtype).replace("torch.", ""), "--max-tokens": opts.max_tokens,
+                         "--context": context, "--stride": opts.stride}
+            if m.name.startswith("tasks"):
+                m.options.update({"--task-limit": opts.task_limit, "--num-fewshot": opts.num_fewshot,
+                                  "--seed": opts.seed})
+            else:
+                d = next((d for d in datasets if m.name == f"loss:{d.name}"), None)
+                if d is not None:
+                    m.options.update({"--dataset": f"{d.name}={d.path.resolve()}", "--text-field": d.text_field})
+    return suite, grid, measurements, device, dtype, shard
 
 
 def evaluate(opts: EvalOptions) -> SweepResult:
@@ -106,21 +125,34 @@ def evaluate(opts: EvalOptions) -> SweepResult:
     from scalefit.sweep.report import write_sweep_report
     from scalefit.sweep.runinfo import metadata_name, run_metadata
 
+    from scalefit.sweep.executors import parse_executor
+
+    executor = parse_executor(opts.executor, threads=opts.threads)
     suite, grid, measurements, device, dtype, shard = plan(opts)
     torch.manual_seed(opts.seed)
+    if executor is not None and opts.device in (None, "auto") and executor.gpus() >= 1:
+        # the driver may have no GPU while the cluster's workers do: each worker picks CUDA
+        device, dtype = "cuda", (dtype if opts.dtype not in (None, "auto") else torch.bfloat16)
     options = {k: v for k, v in vars(opts).items() if k not in ("progress",)}
     meta = run_metadata(device=device, dtype=dtype, seed=opts.seed, options=options, suite=suite.name,
                         grid_size=len(grid), shard=shard)
+    device_name, dtype_name = str(device), str(dtype).replace("torch.", "")
 
     def load(info):
-        return load_checkpoint(info, device, dtype, allow_bin=opts.allow_bin, cache_dir=opts.hub_cache)
+        return load_checkpoint(info, device_name, dtype_name, allow_bin=opts.allow_bin, cache_dir=opts.hub_cache)
 
     def report(result):
-        return write_sweep_report(opts.out_dir, result.tables, result.failures, result.meta, metadata_name(shard))
+        return write_sweep_report(opts.out_dir, result.tables, result.failures, result.meta, metadata_name(shard),
+                                  integrity=result.integrity)
 
     cleanup = (lambda info: cleanup_checkpoint(info, opts.hub_cache)) if opts.cleanup else None
-    return sweep_checkpoints(grid, measurements, opts.out_dir, load=load, cleanup=cleanup,
-                             progress=opts.progress, meta=meta, report=report)
+    try:
+        return sweep_checkpoints(grid, measurements, opts.out_dir, load=load, cleanup=cleanup,
+                                 progress=opts.progress, meta=meta, report=report, executor=executor,
+                                 on_duplicate=opts.on_duplicate)
+    finally:
+        if executor is not None:
+            executor.close()
 
 
 def merge(dirs, out_dir) -> SweepResult:
@@ -141,10 +173,31 @@ def merge(dirs, out_dir) -> SweepResult:
             "seed": ", ".join(sorted({str(r.get("seed")) for r in runs})) or None, "shard": None}
     tables = merge_sweeps(dirs, out_dir)
     failures = tables.pop("failures")
+    flags = tables.pop("integrity")
     evals = tables.get("evals", pd.DataFrame())
     meta["rows"] = {k: len(v) for k, v in tables.items()}
     meta["failed"] = len(failures)
     meta["measured"] = int(evals[["model", "step"]].drop_duplicates().shape[0]) if not evals.empty else 0
-    files = write_sweep_report(out_dir, tables, failures, meta, "run.json")
+    meta["warnings"] = coverage_warnings(runs)
+    files = write_sweep_report(out_dir, tables, failures, meta, "run.json", integrity=flags)
     return SweepResult(out_dir=str(out_dir), summary=None, tables=tables, failures=failures, meta=meta,
-                       files=files)
+                       files=files, integrity=flags)
+
+
+def coverage_warnings(runs: list[dict]) -> list[str]:
+    """What merged shard folders leave out of their grid: shards of K/N not among them, and
+    shards whose run was interrupted (from their run.shard-K-of-N.json)."""
+    out, shards = [], {}
+    for run in runs:
+        k, _, n = str(run.get("shard") or "").partition("/")
+        if k.isdigit() and n.isdigit() and int(n) > 1:
+            shards.setdefault(int(n), set()).add(int(k))
+        if run.get("interrupted"):
+            out.append(f"{run['folder']}/{run['file']}: that sweep was interrupted; re-run it to measure the rest")
+    for n, found in sorted(shards.items()):
+        missing = sorted(set(range(n)) - found)
+        if missing:
+            out.append(f"the merged shards do not cover the grid: shard(s) {', '.join(f'{k}/{n}' for k in missing)} "
+                       f"missing (found {', '.join(f'{k}/{n}' for k in sorted(found))}); their checkpoints are "
+                       "not in the tables")
+    return out

@@ -32,6 +32,7 @@ class CheckpointInfo:
     path: str | None = None          # local folder
     tokenizer_source: str | None = None
     tokenizer: Any = field(default=None, repr=False, compare=False)  # set once loaded
+    folder: str | None = field(default=None, compare=False)  # the weight files on this machine, once loaded
 
     @property
     def location(self) -> str:
@@ -94,6 +95,9 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
     kwargs = dict(revision=info.revision, cache_dir=cache_dir) if info.repo else {}
     if info.path and not Path(info.path).is_dir():
         raise FileNotFoundError(f"checkpoint folder {info.path} does not exist")
+    if info.path and not (Path(info.path) / "config.json").is_file():
+        raise FileNotFoundError(f"{info.path}: no config.json in the checkpoint folder (the model's "
+                                "configuration, saved beside the weights by save_pretrained)")
     if info.path and not allow_bin and not list(Path(info.path).glob("*.safetensors")) \
             and list(Path(info.path).glob("*.bin")):
         raise PermissionError(f"{info.path} holds only pickle .bin weights; pass --allow-bin to load them "
@@ -102,8 +106,21 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
         source, dtype=dt, trust_remote_code=False,
         use_safetensors=None if allow_bin else True, weights_only=True, **kwargs)
     model.to(dev).eval()
+    info.folder = info.path or _hub_folder(info, cache_dir)
     info.tokenizer = load_tokenizer(info, cache_dir=cache_dir)
     return model, info.tokenizer
+
+
+def _hub_folder(info: CheckpointInfo, cache_dir: str | None) -> str | None:
+    """The cached snapshot folder of a hub revision that was just loaded (None if not found)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(info.repo, revision=info.revision, cache_dir=cache_dir, local_files_only=True,
+                                 allow_patterns=["*.safetensors", "*.safetensors.index.json", "*.bin",
+                                                 "config.json"])
+    except Exception:  # noqa: BLE001 - no fingerprint is better than a failed checkpoint
+        return None
 
 
 def load_tokenizer(info: CheckpointInfo, cache_dir: str | None = None):
@@ -153,10 +170,12 @@ def safetensors_loader(hub_cache: str | None = None):
         if info.path:
             if not Path(info.path).exists():
                 raise FileNotFoundError(f"checkpoint {info.path} does not exist")
+            info.folder = info.path
             return info.path, None
         from huggingface_hub import snapshot_download
 
         folder = snapshot_download(info.repo, revision=info.revision, cache_dir=hub_cache,
                                    allow_patterns=["*.safetensors", "*.safetensors.index.json", "config.json"])
+        info.folder = folder
         return folder, None
     return load

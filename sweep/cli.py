@@ -27,6 +27,32 @@ cleanup_option = click.option("--cleanup", is_flag=True,
 hub_cache_option = click.option("--hub-cache", type=click.Path(file_okay=False),
                                 help="Hugging Face cache folder for checkpoints.")
 no_progress_option = click.option("--no-progress", is_flag=True, help="No progress bar.")
+executor_option = click.option("--executor", default="local", show_default=True, metavar="local|ray[:ADDRESS]",
+                               help="Where checkpoints are measured: here, or one Ray task per checkpoint "
+                                    "(ray: a local Ray cluster; ray:auto or ray:ADDRESS joins a running one; "
+                                    "--out must then be a folder every worker can write). Needs "
+                                    "pip install 'scalefit[ray]'.")
+on_duplicate_option = click.option("--on-duplicate", type=click.Choice(["warn", "skip", "fail"]), default="warn",
+                                   show_default=True,
+                                   help="A checkpoint whose weights are identical to another's: measure it and "
+                                        "flag it (warn), do not measure it (skip), or record it as failed (fail).")
+
+
+def threads_value(ctx, param, value):
+    """--threads: a whole number >= 1 (None: torch's default)."""
+    if value is None:
+        return None
+    from scalefit.options import positive_int
+
+    return positive_int("--threads", value)
+
+
+def startup_interrupted(ctx) -> None:
+    """Ctrl-C before the sweep started (imports, checks): nothing measured, exit status 130."""
+    from scalefit.sweep.report import EXIT_INTERRUPTED
+
+    click.echo("interrupted before the sweep started: nothing was measured", err=True)
+    ctx.exit(EXIT_INTERRUPTED)
 
 
 def grid_options(func):
@@ -67,16 +93,19 @@ def finish(ctx, result, table: str) -> None:
 @click.option("--no-spectra", is_flag=True, help="Skip the spectra (eigenvalues of W^T W).")
 @cleanup_option
 @hub_cache_option
-@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+@click.option("--threads", default="1", show_default=True, callback=threads_value,
+              help="torch CPU threads (of each Ray task too).")
 @click.option("--stat", "stats", multiple=True, help="Statistics to plot against step in the report "
               f"(default: {', '.join(DEFAULT_STATS)}).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Sweep folder: parts/ (resumable), weights.parquet/.csv, report.md, plots.")
+@executor_option
+@on_duplicate_option
 @no_progress_option
 @json_option
 @click.pass_context
 def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spectra, cleanup, hub_cache,
-            threads, stats, out_dir, no_progress, as_json):
+            threads, stats, out_dir, executor, on_duplicate, no_progress, as_json):
     """Weight statistics of every tensor and group of every checkpoint: moments, quantiles,
     tails, spectra (alpha) and fitted families (Student-t nu, generalized normal beta ...).
 
@@ -95,12 +124,24 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
         return
     if not out_dir:
         raise InputError("--out DIR is required (the sweep's results and resume state live there)")
+    try:
+        run_weights(ctx, suite, models, steps, local, shard, device, no_families, no_spectra, cleanup, hub_cache,
+                    threads, stats, out_dir, executor, on_duplicate, no_progress, as_json)
+    except KeyboardInterrupt:  # a SweepInterrupted was handled inside: this is before the sweep started
+        startup_interrupted(ctx)
+
+
+def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no_spectra, cleanup, hub_cache,
+                threads, stats, out_dir, executor_text, on_duplicate, no_progress, as_json):
+    """The body of `scalefit weights` (see its help)."""
     from scalefit.sweep.checkpoints import cleanup_checkpoint, safetensors_loader
     from scalefit.sweep.engine import SweepInterrupted, sweep_checkpoints
+    from scalefit.sweep.executors import parse_executor
     from scalefit.sweep.grid import sweep_grid
     from scalefit.sweep.measurements import build_measurements
     from scalefit.sweep.weights import weights_device
 
+    executor = parse_executor(executor_text, threads=threads)
     _, grid, _ = sweep_grid(suite, split_values(models), steps, shard, local)
     import torch
 
@@ -108,6 +149,8 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
         torch.set_num_threads(threads)
     measurements = build_measurements({"weights": dict(device=weights_device(device),
                                                        fit_families=not no_families, spectra=not no_spectra)})
+    for m in measurements:  # what the values depend on: a folder holds one setting
+        m.options = {"--no-families": bool(no_families), "--no-spectra": bool(no_spectra)}
 
     def report(result):
         table = result.tables.get("weights")
@@ -121,9 +164,13 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
     clean = (lambda info: cleanup_checkpoint(info, hub_cache)) if cleanup else None
     try:
         result = sweep_checkpoints(grid, measurements, out_dir, load=safetensors_loader(hub_cache),
-                                   cleanup=clean, progress=not no_progress, tables=["weights"], report=report)
+                                   cleanup=clean, progress=not no_progress, tables=["weights"], report=report,
+                                   executor=executor, on_duplicate=on_duplicate)
     except SweepInterrupted:
         interrupted_exit(ctx, out_dir)
+    finally:
+        if executor is not None:
+            executor.close()
     table = result.tables.get("weights")
     if as_json:
         from scalefit.report import dumps

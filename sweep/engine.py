@@ -22,8 +22,9 @@ from scalefit.atomic import sweep_stale, write_frame, write_json
 from scalefit.errors import InputError
 from scalefit.sweep.checkpoints import CheckpointInfo, load_checkpoint
 from scalefit.sweep.grid import parse_shard, shard_grid  # noqa: F401  (re-exported)
-from scalefit.sweep.parts import (collect_failures, collect_parts, failure_path, merge_sweeps,  # noqa: F401
-                                  part_path, write_failures, write_tables)
+from scalefit.sweep.parts import (collect_failures, collect_fingerprints, collect_parts,  # noqa: F401
+                                  failure_path, fingerprint_path, merge_sweeps, part_is_valid, part_path,
+                                  set_aside, write_failures, write_tables)
 
 MeasureFn = Callable[[Any, CheckpointInfo], pd.DataFrame]
 ROW_KEYS = ("model", "step", "tokens", "lr", "params", "params_nonembed")
@@ -36,6 +37,7 @@ class Measurement:
     name: str
     fn: MeasureFn
     table: str = "evals"
+    options: dict = field(default_factory=dict)  # {"--context": 64}: what its values depend on
 
 
 @dataclass
@@ -45,6 +47,7 @@ class SweepSummary:
     measured: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # not measured: weights identical to another's (skip)
     seconds: float = 0.0
 
     @property
@@ -65,6 +68,8 @@ class SweepResult:
     meta: dict = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     interrupted: bool = False
+    integrity: pd.DataFrame | None = None    # scalefit.integrity flags of the folder's checkpoints
+    on_duplicate: str = "warn"
 
     @property
     def ok(self) -> bool:
@@ -97,68 +102,206 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
 
 
+class DuplicateCheckpoint(Exception):
+    """A checkpoint's weights are identical to another checkpoint's (--on-duplicate fail)."""
+
+
+ON_DUPLICATE = ("warn", "skip", "fail")
+FINGERPRINTS = "fingerprints"  # the table of weight fingerprints, recorded for every checkpoint
+
+
+def pending_measurements(info: CheckpointInfo, measurements: list[Measurement], out_dir) -> list[Measurement]:
+    """The measurements of `info` with no valid result file in `out_dir` (an empty or truncated
+    file, e.g. from a disk that filled up, is set aside under `out_dir/corrupt/` first)."""
+    todo = []
+    for m in measurements:
+        path = part_path(out_dir, info, m)
+        if not path.exists():
+            todo.append(m)
+        elif not part_is_valid(path):
+            set_aside(path, out_dir)
+            todo.append(m)
+    return todo
+
+
+def _fingerprint_row(info: CheckpointInfo, out_dir) -> dict | None:
+    """Fingerprint the checkpoint's files once (written as its `fingerprints` part); its row."""
+    from scalefit.sweep.integrity import checkpoint_folder, fingerprint_folder
+
+    path = fingerprint_path(out_dir, info)
+    if path.exists() and part_is_valid(path):
+        return pd.read_parquet(path).iloc[0].to_dict()
+    folder = checkpoint_folder(info)
+    if folder is None:
+        return None
+    try:
+        row = fingerprint_folder(folder)
+    except (OSError, ValueError, KeyError) as exc:  # unreadable header: the loader will say more
+        row = {"fingerprint": None, "hash": f"unavailable: {_one_line(exc)}", "n_tensors": None,
+               "n_bytes": None, "sample": None}
+    write_frame(_with_keys(pd.DataFrame([row]), info), path)
+    return row
+
+
+def duplicate_of(info: CheckpointInfo, fingerprint: str | None, out_dir) -> str | None:
+    """Another checkpoint of `out_dir` with the same fingerprint ('model step N'), or None.
+
+    Two runs' step 0 (a shared initialization) does not count."""
+    if not fingerprint:
+        return None
+    own = fingerprint_path(out_dir, info)
+    for path in sorted((Path(out_dir) / "fingerprints").glob("*/*.parquet")):
+        if path == own:
+            continue
+        if not part_is_valid(path):
+            continue
+        other = pd.read_parquet(path, columns=["model", "step", "fingerprint"]).iloc[0]
+        if other["fingerprint"] != fingerprint:
+            continue
+        if int(other["step"]) == 0 and info.step == 0 and other["model"] != info.model:
+            continue
+        return f"{other['model']} step {int(other['step'])}"
+    return None
+
+
+def measure_checkpoint(info: CheckpointInfo, measurements: list[Measurement], out_dir, *,
+                       load: Callable = load_checkpoint, cleanup: Callable | None = None,
+                       on_duplicate: str = "warn") -> dict:
+    """Measure what is missing of one checkpoint into `out_dir`; the outcome as a plain dict.
+
+    Safe to run again after a crash (a retried Ray task): only the missing result files are
+    measured. The outcome: key, status (measured, done, failed, duplicate), error, tokens,
+    seconds; a failure is also recorded in `out_dir/failures/`.
+    """
+    t0 = time.perf_counter()
+    outcome = {"key": info.key, "model": info.model, "step": info.step, "status": "measured",
+               "error": None, "tokens": 0, "seconds": 0.0}
+    todo = pending_measurements(info, measurements, out_dir)
+    if not todo:
+        failure_path(out_dir, info).unlink(missing_ok=True)
+        outcome["status"] = "done"
+        return outcome
+    sweep_stale(part_path(out_dir, info, todo[0]).parent)  # what a killed run left half-written
+    model = None
+    try:
+        known = fingerprint_path(out_dir, info)
+        if on_duplicate != "warn" and known.exists() and part_is_valid(known):
+            twin = duplicate_of(info, pd.read_parquet(known)["fingerprint"].iloc[0], out_dir)
+            if twin is not None:
+                raise DuplicateCheckpoint(f"weights identical to {twin}")
+        model, _tok = load(info)
+        row = _fingerprint_row(info, out_dir)
+        twin = duplicate_of(info, row and row.get("fingerprint"), out_dir) if on_duplicate != "warn" else None
+        if twin is not None:
+            raise DuplicateCheckpoint(f"weights identical to {twin}")
+        for m in todo:
+            rows = m.fn(model, info)
+            rows = _with_keys(rows if rows is not None else pd.DataFrame(), info)
+            write_frame(rows, part_path(out_dir, info, m))
+            if "metric" in rows and "n_tokens" in rows:
+                outcome["tokens"] += int(rows.loc[rows["metric"] == "loss", "n_tokens"].fillna(0).sum())
+        failure_path(out_dir, info).unlink(missing_ok=True)
+    except KeyboardInterrupt:
+        raise
+    except DuplicateCheckpoint as exc:
+        if on_duplicate == "skip":
+            outcome.update(status="duplicate", error=str(exc))
+        else:
+            outcome.update(status="failed", error=_one_line(exc))
+            _record_failure(out_dir, info, outcome["error"], traceback.format_exc(limit=1))
+    except Exception as exc:  # noqa: BLE001 - any loader/measurement failure is recorded
+        outcome.update(status="failed", error=_one_line(exc))
+        _record_failure(out_dir, info, outcome["error"], traceback.format_exc(limit=5))
+    finally:
+        del model
+        gc.collect()
+        _empty_cuda_cache()
+    if cleanup is not None and outcome["status"] == "measured":
+        cleanup(info)
+    outcome["seconds"] = time.perf_counter() - t0
+    return outcome
+
+
+def _record_failure(out_dir, info: CheckpointInfo, error: str, trace: str = "") -> None:
+    write_json(failure_path(out_dir, info), {"model": info.model, "step": info.step, "location": info.location,
+                                             "error": error, "traceback": trace})
+
+
+class SweepProgress:
+    """The driver's view of a running sweep: the bar over finished checkpoints and the summary."""
+
+    def __init__(self, total: int, done: int, progress: bool, summary: SweepSummary):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=done, unit="ckpt", disable=not progress, dynamic_ncols=True,
+                        file=sys.stderr)
+        self.summary, self.tokens, self.busy = summary, 0, 0.0
+
+    def describe(self, text: str) -> None:
+        self.bar.set_description(text)
+
+    def finished(self, outcome: dict, info: CheckpointInfo) -> None:
+        """Count one checkpoint's outcome (and print its failure)."""
+        from tqdm import tqdm
+
+        status = outcome["status"]
+        if status in ("measured", "done"):
+            self.summary.measured.append(info.key)
+        elif status == "duplicate":
+            self.summary.duplicates.append(info.key)
+            tqdm.write(f"skipped: {info.model} step {info.step}: {outcome['error']}", file=sys.stderr)
+        else:
+            self.summary.failed.append({"model": info.model, "step": info.step, "location": info.location,
+                                        "error": outcome["error"]})
+            tqdm.write(f"failed: {info.model} step {info.step}: {outcome['error']}", file=sys.stderr)
+        self.tokens += outcome.get("tokens", 0)
+        self.busy += outcome.get("seconds", 0.0)
+        self.bar.update(1)
+        if self.busy > 0 and self.tokens:
+            self.bar.set_postfix_str(f"{self.tokens / self.busy:,.0f} tok/s")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_dir, *,
               load: Callable = load_checkpoint, cleanup: Callable | None = None,
-              progress: bool = True) -> SweepSummary:
+              progress: bool = True, executor=None, on_duplicate: str = "warn") -> SweepSummary:
     """Measure every checkpoint of `grid` with every measurement, resuming from `out_dir`.
 
     `load(info)` returns (model, tokenizer) and may raise: the error is recorded in
     `out_dir/failures/` and the sweep goes on. `cleanup(info)` runs after a checkpoint is measured
-    (e.g. delete it from the hub cache).
+    (e.g. delete it from the hub cache). `executor` (a `scalefit.sweep.executors.Executor`) runs
+    the checkpoints elsewhere (Ray); None measures them here, one after another.
     """
-    from tqdm import tqdm
-
     names = [m.name for m in measurements]
     if len(set(names)) != len(names):
         raise InputError(f"sweep: measurement names must be unique, got {names}")
+    if on_duplicate not in ON_DUPLICATE:
+        raise InputError(f"--on-duplicate {on_duplicate}: use warn, skip or fail")
     out_dir = Path(out_dir)
     summary = SweepSummary()
     start = time.perf_counter()
     pending = []
     for info in grid:  # what a previous run finished is skipped up front, so the ETA is honest
-        todo = [m for m in measurements if not part_path(out_dir, info, m).exists()]
-        if todo:
-            pending.append((info, todo))
+        if pending_measurements(info, measurements, out_dir):
+            pending.append(info)
         else:
             summary.skipped.append(info.key)
             failure_path(out_dir, info).unlink(missing_ok=True)
-    bar = tqdm(total=len(grid), initial=len(summary.skipped), unit="ckpt", disable=not progress,
-               dynamic_ncols=True, file=sys.stderr)
-    tokens_done, busy = 0, 0.0
-    for info, todo in pending:
-        bar.set_description(f"{info.model} step {info.step}")
-        t0 = time.perf_counter()
-        sweep_stale(part_path(out_dir, info, todo[0]).parent)  # what a killed run left half-written
-        model = None
-        try:
-            model, _tok = load(info)
-            for m in todo:
-                rows = m.fn(model, info)
-                rows = _with_keys(rows if rows is not None else pd.DataFrame(), info)
-                write_frame(rows, part_path(out_dir, info, m))
-                if "metric" in rows and "n_tokens" in rows:
-                    tokens_done += int(rows.loc[rows["metric"] == "loss", "n_tokens"].fillna(0).sum())
-            failure_path(out_dir, info).unlink(missing_ok=True)
-            summary.measured.append(info.key)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any loader/measurement failure is recorded
-            record = {"model": info.model, "step": info.step, "location": info.location,
-                      "error": _one_line(exc), "traceback": traceback.format_exc(limit=5)}
-            write_json(failure_path(out_dir, info), record)
-            summary.failed.append({k: record[k] for k in ("model", "step", "location", "error")})
-            tqdm.write(f"failed: {info.model} step {info.step}: {record['error']}", file=sys.stderr)
-        finally:
-            del model
-            gc.collect()
-            _empty_cuda_cache()
-        if cleanup is not None and info.key in summary.measured:
-            cleanup(info)
-        busy += time.perf_counter() - t0
-        bar.update(1)
-        if busy > 0 and tokens_done:
-            bar.set_postfix_str(f"{tokens_done / busy:,.0f} tok/s")
-    bar.close()
+    tracker = SweepProgress(len(grid), len(summary.skipped), progress, summary)
+    try:
+        if executor is not None and pending:
+            executor.run(pending, measurements, out_dir, load=load, cleanup=cleanup,
+                         on_duplicate=on_duplicate, tracker=tracker)
+        else:
+            for info in pending:
+                tracker.describe(f"{info.model} step {info.step}")
+                outcome = measure_checkpoint(info, measurements, out_dir, load=load, cleanup=cleanup,
+                                             on_duplicate=on_duplicate)
+                tracker.finished(outcome, info)
+    finally:
+        tracker.close()
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -172,37 +315,96 @@ def _empty_cuda_cache() -> None:
 def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement], out_dir, *,
                       load: Callable = load_checkpoint, cleanup: Callable | None = None,
                       progress: bool = True, meta: dict | None = None, tables=None,
-                      report: Callable[[SweepResult], list] | None = None) -> SweepResult:
+                      report: Callable[[SweepResult], list] | None = None, executor=None,
+                      on_duplicate: str = "warn") -> SweepResult:
     """Measure `grid` with `measurements` into `out_dir` (resumable), then rebuild its tables.
 
-    The tables (`tables`: names to write, default every table found), `failures.csv` and the
-    `report(result)` files are rebuilt from the parts on disk at the end of every run. `meta`
-    (the run metadata) gains the outcome: finished, interrupted, counts, seconds. On Ctrl-C the
-    tables are still rebuilt from what was measured, then `SweepInterrupted` (a
+    The tables (`tables`: names to write, default every table found; the `fingerprints` of the
+    checkpoints always), `failures.csv`, `integrity.csv` and the `report(result)` files are
+    rebuilt from the parts on disk at the end of every run. `meta` (the run metadata) gains the
+    outcome: finished, interrupted, counts, seconds. A folder holds one measurement: options that
+    differ from those its results were measured with are refused (`check_options`). On Ctrl-C
+    the tables are still rebuilt from what was measured, then `SweepInterrupted` (a
     KeyboardInterrupt carrying the result) is raised.
     """
+    from scalefit.integrity import integrity_flags
     from scalefit.sweep.runinfo import now
 
+    if on_duplicate not in ON_DUPLICATE:
+        raise InputError(f"--on-duplicate {on_duplicate}: use warn, skip or fail")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    check_options(measurements, out_dir)
+    sweep_stale(out_dir)  # temporaries of tables a killed run was writing
     meta = {} if meta is None else meta
+    meta.setdefault("executor", executor.describe() if executor is not None else "local")
+    meta.setdefault("on_duplicate", on_duplicate)
     interrupted, summary = False, None
     try:
-        summary = run_sweep(grid, measurements, out_dir, load=load, cleanup=cleanup, progress=progress)
+        summary = run_sweep(grid, measurements, out_dir, load=load, cleanup=cleanup, progress=progress,
+                            executor=executor, on_duplicate=on_duplicate)
     except KeyboardInterrupt:
         interrupted = True
     meta.update({"finished": now(), "interrupted": interrupted})
     if summary is not None:
         meta.update({"measured": len(summary.measured), "skipped": len(summary.skipped),
-                     "failed": len(summary.failed), "seconds": round(summary.seconds, 3)})
+                     "failed": len(summary.failed), "duplicates_skipped": len(summary.duplicates),
+                     "seconds": round(summary.seconds, 3)})
     found = collect_parts([out_dir])
     if tables is not None:
         found = {name: found[name] for name in tables if name in found}
+    fingerprints = collect_fingerprints([out_dir])
+    if fingerprints is not None:
+        found[FINGERPRINTS] = fingerprints
     failures = collect_failures([out_dir])
+    flags = integrity_flags(fingerprints)
     result = SweepResult(out_dir=str(out_dir), summary=summary, tables=found, failures=failures,
-                         meta=meta, interrupted=interrupted)
-    result.files = [*write_tables(found, out_dir), write_failures(failures, out_dir)]
+                         meta=meta, interrupted=interrupted, integrity=flags, on_duplicate=on_duplicate)
+    result.files = [*write_tables(found, out_dir), write_failures(failures, out_dir),
+                    write_frame(flags, Path(out_dir) / "integrity.csv")]
     if report is not None:
         result.files += list(report(result))
     if interrupted:
         raise SweepInterrupted(result)
     return result
+
+
+OPTIONS_FILE = "measurements.json"
+
+
+def check_options(measurements: list[Measurement], out_dir) -> None:
+    """Refuse to add results measured with other options to a folder; record the options.
+
+    `out_dir/measurements.json` holds, per measurement name, the options its results were
+    measured with (`Measurement.options`, keyed by the command-line option). A measurement
+    already there with a different value is an InputError naming the option and both values.
+    """
+    import json
+
+    path = Path(out_dir) / OPTIONS_FILE
+    try:
+        known = json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        known = {}
+    for m in measurements:
+        before = known.get(m.name)
+        if before is None:
+            continue
+        for option, value in m.options.items():
+            if option in before and _plain(before[option]) != _plain(value):
+                raise InputError(
+                    f"{option} {_shown(value)}: {out_dir} was measured with {option} {_shown(before[option])} "
+                    f"({m.name}); a sweep folder holds one measurement: re-run with {option} "
+                    f"{_shown(before[option])} or measure into a new --out")
+    updated = {**known, **{m.name: {k: _plain(v) for k, v in m.options.items()} for m in measurements}}
+    if updated != known:
+        write_json(path, updated)
+
+
+def _plain(value):
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _shown(value) -> str:
+    return "(default)" if value is None else str(value)

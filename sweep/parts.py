@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +28,58 @@ def part_path(out_dir, info, measurement) -> Path:
     return Path(out_dir) / "parts" / info.key / f"{measurement.table}--{_safe(measurement.name)}.parquet"
 
 
+def part_is_valid(path) -> bool:
+    """A complete Parquet file: the 'PAR1' magic at both ends (not empty, not cut short)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size < 12:
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(-4, 2)
+            return head == b"PAR1" and fh.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def set_aside(path, out_dir) -> Path:
+    """Move a damaged result file to `out_dir/corrupt/` (kept for inspection); its new path."""
+    path = Path(path)
+    root = Path(out_dir) / "parts"
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+    stat = path.stat()
+    target = Path(out_dir) / "corrupt" / rel.parent / f"{rel.name}.{stat.st_mtime_ns}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path.replace(target)
+    _warn(f"{path}: damaged result file ({stat.st_size} bytes) set aside as {target}; "
+          "that checkpoint is measured again")
+    return target
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr)
+
+
+def fingerprint_path(out_dir, info) -> Path:
+    """The checkpoint's weight fingerprint (one row; see scalefit.sweep.integrity)."""
+    return Path(out_dir) / "fingerprints" / f"{info.key}.parquet"
+
+
+def collect_fingerprints(dirs) -> pd.DataFrame | None:
+    """The fingerprints of every checkpoint under the sweep folders (one row per (model, step)),
+    or None when there are none."""
+    frames = [pd.read_parquet(p) for d in dirs for p in sorted((Path(d) / "fingerprints").rglob("*.parquet"))
+              if part_is_valid(p)]
+    if not frames:
+        return None
+    return (pd.concat(frames, ignore_index=True).drop_duplicates(["model", "step"], keep="last")
+            .sort_values(["model", "step"], kind="stable").reset_index(drop=True))
+
+
 def failure_path(out_dir, info) -> Path:
     """Where the error of a failed checkpoint is recorded (removed once it succeeds)."""
     return Path(out_dir) / "failures" / f"{info.key}.json"
@@ -44,7 +97,11 @@ def collect_parts(dirs) -> dict[str, pd.DataFrame]:
             raise InputError(f"{d}: sweep folder not found")
         for path in sorted(root.rglob("*.parquet")):
             key = (str(path.parent.relative_to(root)), path.name)
-            seen.setdefault(key, path)
+            if part_is_valid(path):
+                seen.setdefault(key, path)
+            else:
+                _warn(f"{path}: damaged result file ({path.stat().st_size} bytes) left out; "
+                      "re-run the sweep of that folder to measure it again")
     tables: dict[str, list[pd.DataFrame]] = {}
     for (_, name), path in sorted(seen.items()):
         table = name.split("--", 1)[0]
@@ -85,9 +142,17 @@ def write_failures(failures: pd.DataFrame, out_dir) -> Path:
 
 
 def merge_sweeps(dirs, out_dir) -> dict[str, pd.DataFrame]:
-    """Consolidate shard folders into one set of tables (evals, weights, failures) in out_dir."""
+    """Consolidate shard folders into one set of tables (evals, weights, fingerprints, failures,
+    integrity flags) in out_dir."""
+    from scalefit.integrity import integrity_flags
+
     tables = collect_parts(dirs)
+    fingerprints = collect_fingerprints(dirs)
+    if fingerprints is not None:
+        tables["fingerprints"] = fingerprints
     failures = collect_failures(dirs)
+    flags = integrity_flags(fingerprints)
     write_tables(tables, out_dir)
     write_failures(failures, out_dir)
-    return {**tables, "failures": failures}
+    write_frame(flags, Path(out_dir) / "integrity.csv")
+    return {**tables, "failures": failures, "integrity": flags}

@@ -44,8 +44,16 @@ def plot_losses(evals: pd.DataFrame, out_dir) -> list[Path]:
     return save_figure(fig, out_dir, "loss_vs_tokens")
 
 
+def integrity_lines(flags: pd.DataFrame | None) -> list[str]:
+    """One line per integrity flag: '<model> step <N>: <flag> (<other>): <detail>'."""
+    if flags is None or flags.empty:
+        return []
+    return [f"{r.model} step {int(r.step)}: {r.flag} ({r.other}){' [duplicate]' if r.duplicate else ''}: {r.detail}"
+            for r in flags.itertuples(index=False)]
+
+
 def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dict,
-                 extra_tables: dict | None = None) -> Path:
+                 extra_tables: dict | None = None, integrity: pd.DataFrame | None = None) -> Path:
     """README-style report.md: what was run, the wide table, failures, where the files are."""
     out_dir = Path(out_dir)
     wide = wide_evals(evals, facts=True)
@@ -61,21 +69,31 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     lines += [markdown_table(wide) if not wide.empty else "(no rows)", ""]
     if failures is not None and not failures.empty:
         lines += ["## Failed checkpoints", "", markdown_table(failures), ""]
+    if integrity is not None and not integrity.empty:
+        lines += ["## Checkpoint integrity", "",
+                  "From each checkpoint's weight fingerprint (`fingerprints.parquet`): identical weights under "
+                  "two labels (`same_as_step`, `same_as_model`; duplicates are dropped by `scalefit "
+                  "transitions` and `scalefit trajectory`) and steps that break the run's own trend "
+                  "(`trend_break`, reported only).", "", markdown_table(integrity), ""]
     tables = ["evals"] + sorted(extra_tables or [])
     lines += ["## Files", "", *[f"- `{t}.parquet`, `{t}.csv`: long table" for t in tables],
               "- `evals_wide.csv`: the table above", "- `run.json`: versions, device, dtype, options",
+              "- `integrity.csv`: the checkpoint integrity flags (header only when none)",
+              "- `measurements.json`: the options each measurement of this folder was made with",
               "- `parts/`: one file per (checkpoint, measurement); a re-run skips what is there", ""]
     return write_text(out_dir, "report.md", "\n".join(lines))
 
 
-def write_sweep_report(out_dir, tables: dict, failures: pd.DataFrame, meta: dict, run_file: str) -> list[Path]:
+def write_sweep_report(out_dir, tables: dict, failures: pd.DataFrame, meta: dict, run_file: str,
+                       integrity: pd.DataFrame | None = None) -> list[Path]:
     """What `scalefit eval` and `eval merge` write beside the tables: evals_wide.csv, report.md
     and the run metadata (`run_file`)."""
     from scalefit.sweep.runinfo import write_metadata
 
     evals = tables.get("evals", pd.DataFrame())
     return [write_frame(wide_evals(evals, facts=True), Path(out_dir) / "evals_wide.csv"),
-            write_report(out_dir, evals, failures, meta, extra_tables={k for k in tables if k != "evals"}),
+            write_report(out_dir, evals, failures, meta, extra_tables={k for k in tables if k != "evals"},
+                         integrity=integrity),
             write_metadata(meta, out_dir, run_file)]
 
 
@@ -89,4 +107,13 @@ def finish_sweep(result, table: str) -> tuple[list[str], int]:
              f"(report: {result.out_dir}/report.md)"]
     lines += [f"failed: {row.model} step {row.step} ({row.location}): {row.error}"
               for row in failures.itertuples(index=False)]
+    if summary.duplicates:
+        lines.append(f"{len(summary.duplicates)} checkpoints not measured: weights identical to another's "
+                     "(--on-duplicate skip)")
+    flags = getattr(result, "integrity", None)
+    lines += [f"integrity: {line}" for line in integrity_lines(flags)]
+    duplicated = flags is not None and not flags.empty and bool(flags["duplicate"].astype(bool).any())
+    if duplicated and getattr(result, "on_duplicate", "warn") == "fail":
+        lines.append("checkpoints with duplicated weights (--on-duplicate fail): see integrity.csv")
+        return lines, EXIT_FAILED
     return lines, EXIT_FAILED if len(failures) else 0

@@ -42,7 +42,7 @@ def run_metadata(*, device, dtype, seed: int, options: dict, suite: str, grid_si
     import torch
 
     dev = str(device)
-    gpu = torch.cuda.get_device_name(device) if dev.startswith("cuda") else None
+    gpu = torch.cuda.get_device_name(device) if dev.startswith("cuda") and torch.cuda.is_available() else None
     return {"started": now(), "suite": suite, "checkpoints_in_shard": grid_size,
             "shard": f"{shard[0]}/{shard[1]}", "device": dev, "gpu": gpu,
             "dtype": str(dtype).replace("torch.", ""), "seed": seed,

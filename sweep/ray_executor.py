@@ -1,0 +1,95 @@
+"""Measure a sweep's checkpoints as Ray tasks: one task per checkpoint, results into --out.
+
+Each task runs `engine.measure_checkpoint` (load, fingerprint, every measurement, failures
+recorded) on a worker, with `num_gpus=1` where the cluster has GPUs and one CPU otherwise, and
+writes the same per-checkpoint result files as a local sweep into the output folder (which must
+be a path every worker can write: a shared file system). A worker that dies is retried
+(`max_retries`): the retry measures only what the dead one had not written. The driver
+(this process) only schedules, counts finished tasks on the progress bar and, at the end, merges
+the result files into the tables, as a local sweep does. Ctrl-C cancels the tasks still running;
+a re-run (on Ray or locally) measures what is missing.
+
+Without an address a local Ray cluster is started (and stopped at the end); `ray:auto` joins the
+cluster that `ray start --head` (or KubeRay, or Ray on SLURM) runs on this node; an address joins
+that cluster. A Ray session that is already initialized in this process is used as it is.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from scalefit.sweep.engine import _record_failure, measure_checkpoint
+
+
+def _measure_task(info, measurements, out_dir, load, cleanup, on_duplicate, threads):
+    """The body of one Ray task: the checkpoint measured on this worker (torch threads set first)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return measure_checkpoint(info, measurements, out_dir, load=load, cleanup=cleanup,
+                              on_duplicate=on_duplicate)
+
+
+@dataclass
+class RayExecutor:
+    """One Ray task per checkpoint on the cluster at `address` (None: a local cluster)."""
+
+    address: str | None = None
+    threads: int | None = None    # torch threads per task (None: Ray's one CPU per task)
+    max_retries: int = 3          # re-runs of a task whose worker died
+    started: bool = False
+
+    def describe(self) -> str:
+        return f"ray:{self.address}" if self.address else "ray (local cluster)"
+
+    def connect(self):
+        """The ray module, initialized (joining `address`, or a new local cluster)."""
+        import ray
+
+        if not ray.is_initialized():
+            os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+            self.started = True
+        return ray
+
+    def gpus(self) -> float:
+        """GPUs in the cluster (0 on a CPU-only one)."""
+        return float(self.connect().cluster_resources().get("GPU", 0))
+
+    def run(self, pending, measurements, out_dir, *, load, cleanup, on_duplicate, tracker) -> None:
+        """Measure `pending` as tasks; report each finished one to `tracker` (the driver's bar)."""
+        ray = self.connect()
+        resources = {"num_gpus": 1} if self.gpus() >= 1 else {"num_cpus": 1}
+        task = ray.remote(max_retries=self.max_retries, **resources)(_measure_task)
+        shared = [ray.put(x) for x in (measurements, str(out_dir), load, cleanup)]
+        refs = {task.remote(info, *shared, on_duplicate, self.threads): info for info in pending}
+        tracker.describe(f"{len(pending)} tasks on {self.describe()}")
+        waiting = list(refs)
+        try:
+            while waiting:
+                ready, waiting = ray.wait(waiting, num_returns=1, timeout=1.0)
+                for ref in ready:
+                    info = refs[ref]
+                    try:
+                        outcome = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - the task died past its retries
+                        error = f"{type(exc).__name__}: Ray task failed after {self.max_retries} retries"
+                        _record_failure(out_dir, info, error, str(exc)[-2000:])
+                        outcome = {"status": "failed", "error": error, "tokens": 0, "seconds": 0.0}
+                    tracker.finished(outcome, info)
+        except KeyboardInterrupt:
+            for ref in waiting:
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the local cluster this executor started (a joined one keeps running)."""
+        if self.started:
+            import ray
+
+            ray.shutdown()
+            self.started = False
