@@ -40,6 +40,20 @@ def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, t
     click.echo(f"wrote {out_dir}")
 
 
+def _init_choice(ctx, param, value):
+    """--init MODE[:SOURCE] -> InitChoice; a bad mode or a missing SOURCE folder exits 2."""
+    if value is None:
+        return None
+    from scalefit.weightstats.reinit import parse_init
+
+    choice = parse_init(value)
+    if choice.source is not None:
+        from scalefit.weightstats.reinit import load_source
+
+        load_source(choice.source)  # a missing folder or one without weights: one line, before training
+    return choice
+
+
 @click.group()
 def suite():
     """Train the mini suite described by a spec TOML."""
@@ -54,14 +68,25 @@ def suite():
               type=click.Path(file_okay=False), help="Folder for checkpoints and per-run logs.")
 @click.option("--tables", "table_dir", default=None, type=click.Path(file_okay=False),
               help="Folder for runs.csv and provenance.json. Default: --out.")
-@click.option("--part", "parts", multiple=True, type=click.Choice(["grid", "long", "code", "warmup"]),
+@click.option("--part", "parts", multiple=True,
+              type=click.Choice(["grid", "long", "code", "warmup", "init"]),
               help="Train only these parts of the spec (repeatable). Default: grid, long and code, "
-                   "in order; the warmup experiment trains only when named.")
+                   "in order; the warmup and init experiments train only when named.")
 @click.option("--only", default=None, help="Train only runs whose id contains this text.")
+@click.option("--init", "init", default=None, metavar="MODE[:SOURCE]", callback=_init_choice,
+              help="Start every chosen run from this init instead of Pythia's, as runs of their own "
+                   "(id ...-init-MODE-sSEED): pythia, gauss-matched, family, empirical, permuted or "
+                   "source, with SOURCE a checkpoint folder trained on other data (e.g. a code run's "
+                   "last step). See scalefit.weightstats.reinit.")
+@click.option("--init-seed", type=click.IntRange(0), default=None,
+              help="Seed of the init draw (default: the recipe's seed; the data order never changes).")
+@click.option("--allow-same-data", is_flag=True,
+              help="Accept an init SOURCE trained on the run's own training split (refused by default).")
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
 @click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished runs as one JSON document.")
-def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, device, threads, as_json):
+def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init_seed, allow_same_data,
+              device, threads, as_json):
     """Train (or resume) every run of the spec; each finished run is appended to runs.csv."""
     import torch
 
@@ -69,7 +94,8 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, device, th
 
     torch.set_num_threads(threads)
     rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code"),
-                       device=device, table_dir=table_dir, progress=not as_json, only=only)
+                       device=device, table_dir=table_dir, progress=not as_json, only=only,
+                       init=init, init_seed=init_seed, allow_same_data=allow_same_data)
     if as_json:
         click.echo(json.dumps(rows))
         return

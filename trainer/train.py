@@ -63,6 +63,11 @@ class RunSpec:
     warmup_frac: float | None = None      # a run's own warmup (the warmup part); None: the recipe's
     warmup_min_steps: int | None = None
     model_id: str = ""  # unique model name of this run's checkpoints in sweep tables (default: size)
+    init: str = "pythia"  # weightstats.reinit mode applied before training (the init part, --init)
+    init_source: str = ""  # a run id of this spec (its last checkpoint) or a checkpoint folder
+    init_seed: int | None = None  # seed of the init draw; None: the recipe's seed (data order never changes)
+    init_embeddings: str = "same"  # "same": embeddings follow the mode; "pythia": keep Pythia's init
+    allow_same_data: bool = False  # accept a source trained on this run's own training split
 
     @property
     def model_name(self) -> str:
@@ -189,6 +194,7 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
                 else:
                     runs.append(run)
     runs += _warmup_runs(raw.get("warmup"), by_name, vocab, recipe, path)
+    runs += _init_runs(raw.get("init"), by_name, vocab, recipe, path, runs)
     return SuiteSpec(suite.get("name", path.stem), recipe, sizes, runs, vocab)
 
 
@@ -221,6 +227,67 @@ def _warmup_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSp
                                     steps, 6.0 * params * steps * recipe.batch_tokens, list(ckpts),
                                     warmup_frac=f, warmup_min_steps=min_steps,
                                     model_id=f"{n}-W{f:g}"))
+    return runs
+
+
+def _init_runs(blocks, by_name, vocab: int, recipe: Recipe, path, earlier: list[RunSpec]) -> list[RunSpec]:
+    """The [[init]] part: the same run under several inits (weightstats.reinit modes) and init seeds.
+
+    Each block: sizes, tokens, modes, seeds, source (a run id of this spec, `{size}` filled in,
+    whose last checkpoint is the source; or a checkpoint folder), no_warmup_modes (these modes
+    also run with no warmup at all), embeddings, allow_same_data, n_log/n_even_checkpoints.
+    The data order is the recipe's for every run: only the init draw changes with the seed, so
+    `source` (a copy, no draw) runs once, with the first seed.
+    Model ids: `{size}-init-{mode}[-nowarmup]-s{seed}`.
+    """
+    from scalefit.weightstats.reinit import MODES
+
+    if not blocks:
+        return []
+    runs = []
+    for b, block in enumerate([blocks] if isinstance(blocks, dict) else blocks):
+        where = f"{path}: [[init]] block {b + 1}"
+        names = block.get("sizes", list(by_name))
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise InputError(f"{where}: sizes: unknown size {unknown[0]!r}")
+        modes = list(block.get("modes", []))
+        bad = [m for m in modes if m not in MODES]
+        if not modes or bad:
+            raise InputError(f"{where}: modes: give some of {', '.join(MODES)}, got {modes}")
+        no_warmup = list(block.get("no_warmup_modes", []))
+        if any(m not in modes for m in no_warmup):
+            raise InputError(f"{where}: no_warmup_modes must be among its modes {modes}, got {no_warmup}")
+        seeds = [int(s) for s in block.get("seeds", [recipe.seed])]
+        source = str(block.get("source", ""))
+        if not source and any(m != "pythia" for m in modes):
+            raise InputError(f"{where}: source: a run id of this spec or a checkpoint folder is "
+                             "needed for modes other than pythia")
+        embeddings = str(block.get("embeddings", "same"))
+        dist = block.get("distribution", "prose")
+        for tokens in block.get("tokens", []):
+            steps = max(1, round(tokens / recipe.batch_tokens))
+            ckpts = warmup_checkpoints(steps, [warmup_steps(recipe, steps)],
+                                       int(block.get("n_log_checkpoints", 30)),
+                                       int(block.get("n_even_checkpoints", 20)))
+            for n in names:
+                params = count_params(by_name[n], vocab)[0]
+                src = source.replace("{size}", n)
+                ids = {r.run for r in earlier}
+                if src and "/" in src and not Path(src).exists() and src not in ids:
+                    raise InputError(f"{where}: source '{src}' is neither a run of this spec nor a folder")
+                for mode in modes:
+                    for warm in ([True, False] if mode in no_warmup else [True]):
+                        for seed in (seeds[:1] if mode == "source" else seeds):  # a copy: no draw
+                            tag = f"{mode}{'' if warm else '-nowarmup'}-s{seed}"
+                            runs.append(RunSpec(
+                                f"init/{n}-D{int(tokens)}-{tag}", "init", by_name[n], dist, steps,
+                                6.0 * params * steps * recipe.batch_tokens, list(ckpts),
+                                warmup_frac=None if warm else 0.0, warmup_min_steps=None if warm else 0,
+                                model_id=f"{n}-init-{tag}", init=mode,
+                                init_source="" if mode == "pythia" else src, init_seed=seed,
+                                init_embeddings=embeddings,
+                                allow_same_data=bool(block.get("allow_same_data", False))))
     return runs
 
 
@@ -318,8 +385,13 @@ def split_loss(model, tokens: np.ndarray, seq_len: int, n_tokens: int) -> float:
 # ---------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(folder: Path, model, optimizer=None, state: dict | None = None) -> None:
-    """Write a checkpoint folder atomically: safetensors weights (+ optimizer and state to resume)."""
+TRAINING_DATA_FILE = "training_data.json"
+
+
+def save_checkpoint(folder: Path, model, optimizer=None, state: dict | None = None,
+                    data: dict | None = None) -> None:
+    """Write a checkpoint folder atomically: safetensors weights (+ optimizer and state to resume),
+    and `data` (what the weights were trained on) as training_data.json."""
     import torch
 
     def write(tmp: Path) -> None:
@@ -328,6 +400,8 @@ def save_checkpoint(folder: Path, model, optimizer=None, state: dict | None = No
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         if state is not None:
             (tmp / "trainer_state.json").write_text(json.dumps(state))
+        if data is not None:
+            (tmp / TRAINING_DATA_FILE).write_text(json.dumps(data))
 
     atomic_write(folder, write)
 
@@ -367,6 +441,72 @@ def _own_names(state: dict, model) -> dict:
     return renamed
 
 
+# ---------------------------------------------------------------- init from a trained model
+
+
+def corpus_fingerprint(corpus_dir, distribution: str) -> str:
+    """A short hash of one distribution of a corpus (its sources, files and split sizes, from the
+    manifest): two runs with the same fingerprint trained on the same training split."""
+    import hashlib
+
+    manifest = json.loads((Path(corpus_dir) / "manifest.json").read_text())
+    info = manifest.get("distributions", {}).get(distribution, {})
+    text = json.dumps({"distribution": distribution, "seed": manifest.get("seed"), **info}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def training_data(corpus_dir, run: RunSpec) -> dict:
+    """What a run's checkpoints were trained on (written beside each checkpoint's weights)."""
+    return {"corpus": corpus_fingerprint(corpus_dir, run.distribution), "distribution": run.distribution,
+            "split": "train", "run": run.run, "init": run.init}
+
+
+def init_source_folder(spec: SuiteSpec, run: RunSpec, out_dir) -> Path:
+    """The checkpoint folder a run starts from: a spec run's last checkpoint under `out_dir`, or a path."""
+    src = next((r for r in spec.runs if r.run == run.init_source), None)
+    if src is None:
+        return Path(run.init_source)
+    folder = Path(out_dir) / src.run / f"step{src.steps}"
+    if not (folder / "model.safetensors").exists():
+        raise InputError(f"{run.run}: init source run {src.run} is not trained yet (no {folder}); "
+                         f"train it first: scalefit suite train --part {src.part} --only {src.run}")
+    return folder
+
+
+def check_disjoint_data(source: Path, corpus_dir, run: RunSpec) -> str:
+    """Refuse a source trained on this run's own training split (a permuted or sampled init could
+    leak memorized text) unless the run allows it; returns what was checked, for the run's row."""
+    record = Path(source) / TRAINING_DATA_FILE
+    if not record.exists():
+        return "unchecked (the source records no training data)"
+    seen = json.loads(record.read_text())
+    mine = corpus_fingerprint(corpus_dir, run.distribution)
+    if seen.get("corpus") != mine:
+        return f"disjoint ({seen.get('distribution', '?')} train vs {run.distribution} train)"
+    if run.allow_same_data:
+        return f"same data allowed ({run.distribution} train)"
+    raise InputError(f"{run.run}: init source {source} was trained on this run's own data "
+                     f"({run.distribution} train split of this corpus); train the source on the code "
+                     "corpus (or another disjoint split), or pass --allow-same-data")
+
+
+def apply_init(spec: SuiteSpec, run: RunSpec, model, corpus_dir, out_dir) -> dict:
+    """Re-initialize a fresh model as the run asks (weightstats.reinit); returns the row's init facts."""
+    from scalefit.weightstats.reinit import reinit
+
+    seed = spec.recipe.seed if run.init_seed is None else run.init_seed
+    facts = {"init": run.init, "init_seed": seed, "init_source": "", "init_data_check": ""}
+    if run.init == "pythia" and run.init_seed is None:
+        return facts  # build_model's Pythia init with the recipe's seed: today's default
+    source = None
+    if run.init != "pythia":
+        source = init_source_folder(spec, run, out_dir)
+        facts["init_data_check"] = check_disjoint_data(source, corpus_dir, run)
+        facts["init_source"] = str(source)
+    reinit(model, source, run.init, seed, embeddings=run.init_embeddings)
+    return facts
+
+
 # ---------------------------------------------------------------- one run
 
 
@@ -390,12 +530,14 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     optimizer = make_optimizer(model, recipe, run.size.lr)
     schedule = run_schedule(recipe, run)
     start, wall_before = 0, 0.0
+    init_facts = apply_init(spec, run, model, corpus_dir, out_dir)  # before resuming: checks the source
+    data = training_data(corpus_dir, run)
     resumed = latest_resumable(run_dir)
     if resumed:
         state = load_checkpoint(resumed[1], model, optimizer)
         start, wall_before = state["step"], state["wall_s"]
     elif 0 in run.checkpoints:
-        save_checkpoint(run_dir / "step0", model)
+        save_checkpoint(run_dir / "step0", model, data=data)
     log_path = run_dir / "train_log.csv"
     _truncate_log(log_path, start)
     keep = set(run.checkpoints)
@@ -426,17 +568,19 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
             state = {"step": done_steps, "tokens": done_steps * recipe.batch_tokens, "wall_s": elapsed}
             if done_steps in keep:
                 log.flush()
-                save_checkpoint(run_dir / f"step{done_steps}", model, optimizer, state)
+                save_checkpoint(run_dir / f"step{done_steps}", model, optimizer, state, data)
                 _drop_resume(run_dir)
             elif done_steps % recipe.resume_every == 0:
                 log.flush()
-                save_checkpoint(run_dir / "resume", model, optimizer, state)
+                save_checkpoint(run_dir / "resume", model, optimizer, state, data)
             if stop_after_step is not None and done_steps >= stop_after_step:
                 bar.close()
                 return None
     bar.close()
     wall = wall_before + time.time() - t0
     row = evaluate_run(spec, run, model, corpus_dir, wall)
+    if run.part == "init" or init_facts["init"] != "pythia" or run.init_seed is not None:
+        row.update(init_facts)
     _drop_resume(run_dir)
     write_json(done, row, indent=None)
     return row
@@ -524,9 +668,29 @@ def provenance(spec_path, spec: SuiteSpec, device: str) -> dict:
                          "device": device, "platform": platform.platform()}}
 
 
+def with_init(run: RunSpec, mode: str, source: str | None, seed: int | None, *,
+              allow_same_data: bool = False) -> RunSpec:
+    """A run started from another init (`--init MODE[:SOURCE]`, `--init-seed`): a run of its own,
+    `{run}-init-{mode}-s{seed}`, so it never resumes or overwrites the standard-init run."""
+    from dataclasses import replace
+
+    if run.part == "init":
+        raise InputError(f"{run.run}: --init applies to the grid, long, code and warmup runs; the "
+                         "[[init]] part's runs carry their own init")
+    tag = f"init-{mode}-s{'recipe' if seed is None else seed}"
+    return replace(run, run=f"{run.run}-{tag}", model_id=f"{run.model_name}-{tag}", init=mode,
+                   init_source=source or "", init_seed=seed, allow_same_data=allow_same_data)
+
+
 def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), device: str = "cpu",
-                table_dir=None, progress: bool = True, only: str | None = None) -> list[dict]:
-    """Train every run of the chosen parts in spec order, appending each finished run to runs.csv."""
+                table_dir=None, progress: bool = True, only: str | None = None, init=None,
+                init_seed: int | None = None, allow_same_data: bool = False) -> list[dict]:
+    """Train every run of the chosen parts in spec order, appending each finished run to runs.csv.
+
+    `init` (a weightstats.reinit.InitChoice or `MODE[:SOURCE]` text) and `init_seed` start every
+    chosen run from that init instead of Pythia's, as runs of their own (see `with_init`);
+    `allow_same_data` accepts a source trained on the run's own training split.
+    """
     from scalefit.trainer.corpus import load_tokens
 
     out = Path(out_dir)
@@ -542,6 +706,17 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
     prov = provenance(spec_path, spec, device)
     rows = []
     runs = [r for r in spec.runs if r.part in parts and (only is None or only in r.run)]
+    if init is not None or init_seed is not None:
+        from scalefit.weightstats.reinit import InitChoice, parse_init
+
+        choice = init if isinstance(init, InitChoice) else parse_init(init or "pythia")
+        if choice.mode != "pythia" or init_seed is not None:
+            runs = [with_init(r, choice.mode, choice.source, init_seed, allow_same_data=allow_same_data)
+                    for r in runs]
+    elif allow_same_data:
+        from dataclasses import replace
+
+        runs = [replace(r, allow_same_data=True) for r in runs]
     t_start = time.time()
     for run in runs:
         row = train_run(spec, run, corpus_dir, out, device=device, progress=progress)

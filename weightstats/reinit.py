@@ -1,0 +1,257 @@
+"""Re-initialize a model from a trained model's weight distribution, tensor by tensor.
+
+`reinit(model, source, mode, seed)` overwrites every parameter of `model` (in place) before
+training, so that training starts from a chosen law instead of the standard init:
+
+  pythia         the standard init (weightstats.init.init_like_pythia): the control
+  gauss-matched  N(mean, std) of the source tensor: its scale only
+  family         draws from the source tensor's best fitted family by BIC (Student-t,
+                 generalized normal, ...; the binned fit of binned_fit): shape and scale
+  empirical      draws from the source tensor's empirical law by inverse CDF: the exact
+                 marginal, no structure
+  permuted       the source tensor's own entries in a random order: the exact values, no structure
+  source         the source tensor itself: continued training, the upper bound
+
+Norm gains and biases follow the same mode as the matrices (a norm gain drawn from the learned
+law of the source's norm gains, and so on). A tensor with no spread in the source (a bias that
+never moved) is a point mass: every law mode fills it with that value.
+
+Embeddings (embed_in, embed_out) follow the mode too. They are most of a small model's weights
+(78% of mini-3's), so leaving them at the standard init would make a "learned-law init" mostly a
+Pythia init; and since every non-`source` mode draws values independently of position, a
+sampled embedding keeps the learned scale and shape but no token's vector, so nothing learned
+about particular tokens carries over. `embeddings="pythia"` keeps them at Pythia's init instead,
+to isolate the transformer blocks.
+
+A model tensor whose shape differs from the source's (or that the source lacks) is refused for
+`permuted` and `source`; the law modes (gauss-matched, family, empirical) then use the pooled
+law of the source's tensors of the same group (weightstats.groups), unscaled.
+
+The source should be trained on data disjoint from the run that starts from it (the code corpus
+for a prose run), so a permuted or sampled init cannot leak memorized text; the trainer checks
+this where it knows both corpora. Weights are read from safetensors (or, failing that,
+`pytorch_model.bin` with torch.load(weights_only=True)); no code from the folder ever runs.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from scalefit.errors import InputError
+from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
+from scalefit.weightstats.groups import checkpoint_name, is_weight_tensor, tensor_group
+from scalefit.weightstats.init import init_like_pythia
+from scalefit.weightstats.samplers import permuted, sample_empirical, sample_family
+
+MODES = ("pythia", "gauss-matched", "family", "empirical", "permuted", "source")
+LAW_MODES = ("gauss-matched", "family", "empirical")  # may map a tensor to its group's pooled law
+EXACT_MODES = ("permuted", "source")  # need the same tensor, same shape
+EMBEDDING_GROUPS = ("embed_in", "embed_pos", "embed_out")
+
+
+@dataclass(frozen=True)
+class InitChoice:
+    """A parsed `MODE[:SOURCE]`: the mode and the source checkpoint folder (None for pythia)."""
+
+    mode: str
+    source: str | None = None
+
+    def __str__(self) -> str:
+        return self.mode if self.source is None else f"{self.mode}:{self.source}"
+
+
+def parse_init(text: str) -> InitChoice:
+    """`MODE[:SOURCE]` -> InitChoice; InputError naming the modes, or a missing SOURCE."""
+    mode, sep, source = str(text).partition(":")
+    mode = mode.strip()
+    if mode not in MODES:
+        raise InputError(f"--init: unknown mode '{mode}' (known: {', '.join(MODES)}; "
+                         "write MODE:SOURCE with a checkpoint folder for every mode but pythia)")
+    source = source.strip() or None
+    if mode == "pythia" and source is not None:
+        raise InputError(f"--init: mode pythia takes no SOURCE (got '{source}')")
+    if mode != "pythia" and source is None:
+        raise InputError(f"--init: mode {mode} needs a SOURCE checkpoint folder: {mode}:PATH")
+    return InitChoice(mode, source)
+
+
+@dataclass(frozen=True)
+class TensorInit:
+    """What one parameter became: its group, how its law was chosen, and the family drawn from."""
+
+    name: str
+    group: str
+    shape: tuple
+    how: str  # "tensor" (its own source tensor), "group" (pooled group law), "pythia", "constant"
+    family: str = ""
+
+
+@dataclass
+class Reinit:
+    """The re-initialized model (the same object, changed in place) and one entry per parameter."""
+
+    model: torch.nn.Module
+    mode: str
+    seed: int
+    source: str | None
+    tensors: list[TensorInit] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "seed": self.seed, "source": self.source,
+                "tensors": [t.__dict__ for t in self.tensors]}
+
+
+# ---------------------------------------------------------------- source weights
+
+
+def load_source(source) -> tuple[dict[str, torch.Tensor], str | None]:
+    """(tensors by checkpoint name, model_type) of a checkpoint folder, a state dict or a model.
+
+    Names are as the checkpoint file spells them (GPT-NeoX's head is `embed_out.weight`).
+    A bad folder raises InputError with one line: missing, or holding no readable weights.
+    """
+    if isinstance(source, torch.nn.Module):
+        model_type = getattr(getattr(source, "config", None), "model_type", None)
+        return ({checkpoint_name(n, model_type): p.detach().clone() for n, p in source.named_parameters()},
+                model_type)
+    if isinstance(source, Mapping):
+        return {k: v.detach() for k, v in source.items() if isinstance(v, torch.Tensor)}, None
+    from scalefit.weightstats.measure import _open_source
+
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"init source {path}: no such checkpoint folder")
+    if not path.is_dir():
+        raise InputError(f"init source {path}: not a folder (give a checkpoint folder with "
+                         "model.safetensors)")
+    bin_file = path / "pytorch_model.bin"
+    if not any(path.glob("*.safetensors")) and bin_file.exists():
+        try:
+            state = torch.load(bin_file, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a foreign or truncated pickle
+            raise InputError(f"init source {bin_file}: cannot read with weights_only=True: "
+                             f"{str(exc).splitlines()[0]}") from None
+        tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+        model_type = None
+    else:
+        try:
+            src = _open_source(path, None)
+        except InputError as exc:
+            raise InputError(f"init source {exc}") from None
+        tensors = {name: src.fetch(name) for name in src.names}
+        model_type = src.model_type
+    tensors = {k: v for k, v in tensors.items() if is_weight_tensor(k) and v.is_floating_point()}
+    if not tensors:
+        raise InputError(f"init source {path}: holds no weight tensors")
+    return tensors, model_type
+
+
+def _source_tensor(tensors: dict, name: str, model_type: str | None):
+    """The source tensor of a model parameter, under its own or its checkpoint-file name."""
+    for key in (name, checkpoint_name(name, model_type), checkpoint_name(name, "gpt_neox")):
+        if key in tensors:
+            return tensors[key]
+    if name.startswith("embed_out.") and "lm_head." + name[10:] in tensors:
+        return tensors["lm_head." + name[10:]]
+    return None
+
+
+# ---------------------------------------------------------------- one tensor
+
+
+def _tensor_seed(seed: int, name: str) -> np.random.SeedSequence:
+    """A seed per (seed, parameter name): draws do not depend on the order parameters are visited."""
+    return np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
+
+
+def _flat(values) -> torch.Tensor:
+    if isinstance(values, torch.Tensor):
+        return values.detach().reshape(-1).double()
+    return torch.cat([v.detach().reshape(-1).double() for v in values])
+
+
+def draw(mode: str, values, shape, *, seed) -> tuple[torch.Tensor, str]:
+    """A float64 tensor of `shape` drawn by a law mode from `values` (a tensor or a list pooled),
+    and the family name (family mode) or 'constant' for a point mass; permuted needs one tensor."""
+    flat = _flat(values)
+    rng = np.random.default_rng(seed)
+    mean, std = float(flat.mean()), float(flat.std(unbiased=False))
+    if mode == "permuted":
+        return permuted(flat.reshape(shape), seed=rng), ""
+    if not std > 0:
+        return torch.full(tuple(shape), mean, dtype=torch.float64), "constant"
+    if mode == "gauss-matched":
+        return torch.as_tensor(mean + std * rng.standard_normal(tuple(shape))), ""
+    if mode == "empirical":
+        return sample_empirical(flat, shape, seed=rng, dtype=torch.float64), ""
+    if mode == "family":
+        fits = fit_families(standardized_histogram(flat))
+        best = fits.fits[fits.best]
+        return sample_family(best, shape, seed=rng, dtype=torch.float64), best.family
+    raise InputError(f"re-init: unknown mode '{mode}' (known: {', '.join(MODES)})")
+
+
+# ---------------------------------------------------------------- the model
+
+
+@torch.no_grad()
+def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int = 0, *,
+           embeddings: str = "same") -> Reinit:
+    """Re-initialize every parameter of `model` in place from `source` by `mode` (see the module).
+
+    `source`: a checkpoint folder, a state dict or a model (None for pythia). `seed` drives every
+    draw (the same seed gives the same tensors). `embeddings`: "same" (follow the mode) or
+    "pythia" (keep Pythia's init). Shapes and dtypes of the model's parameters never change.
+    """
+    if mode not in MODES:
+        raise InputError(f"re-init: unknown mode '{mode}' (known: {', '.join(MODES)})")
+    if embeddings not in ("same", "pythia"):
+        raise InputError(f"re-init: embeddings must be 'same' or 'pythia', got '{embeddings}'")
+    source_label = None if source is None or isinstance(source, (Mapping, torch.nn.Module)) else str(source)
+    result = Reinit(model, mode, int(seed), source_label)
+    params = [(n, p) for n, p in model.named_parameters() if is_weight_tensor(n)]
+    if mode == "pythia" or embeddings == "pythia":
+        init_like_pythia(model, seed=seed)
+    if mode == "pythia":
+        result.tensors = [TensorInit(n, tensor_group(n), tuple(p.shape), "pythia") for n, p in params]
+        return result
+    if source is None:
+        raise InputError(f"re-init: mode {mode} needs a source checkpoint")
+    tensors, model_type = load_source(source)
+    model_type = getattr(getattr(model, "config", None), "model_type", None) or model_type
+    by_group: dict[str, list[torch.Tensor]] = {}
+    for key, value in tensors.items():
+        by_group.setdefault(tensor_group(key), []).append(value)
+    where = source_label or "the source"
+    for name, param in params:
+        group = tensor_group(name)
+        if embeddings == "pythia" and group in EMBEDDING_GROUPS:
+            result.tensors.append(TensorInit(name, group, tuple(param.shape), "pythia"))
+            continue
+        own = _source_tensor(tensors, name, model_type)
+        if own is not None and tuple(own.shape) == tuple(param.shape):
+            values, how = own, "tensor"
+        elif mode in EXACT_MODES:
+            found = "is missing" if own is None else f"has shape {tuple(own.shape)}"
+            raise InputError(f"re-init {mode}: tensor {name} {found} in {where}, the model's is "
+                             f"{tuple(param.shape)}; {mode} needs the same tensor and shape "
+                             f"(the law modes {', '.join(LAW_MODES)} map by group)")
+        elif group in by_group:
+            values, how = by_group[group], "group"
+        else:
+            raise InputError(f"re-init {mode}: {where} has no tensor of group {group} "
+                             f"(for {name}, shape {tuple(param.shape)})")
+        if mode == "source":
+            new, family = values, ""
+        else:
+            new, family = draw(mode, values, tuple(param.shape), seed=_tensor_seed(seed, name))
+            how = "constant" if family == "constant" else how
+            family = "" if family == "constant" else family
+        param.copy_(new.to(dtype=param.dtype, device=param.device).reshape(param.shape))
+        result.tensors.append(TensorInit(name, group, tuple(param.shape), how, family))
+    return result
