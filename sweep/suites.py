@@ -138,9 +138,44 @@ def _members_from(spec: dict, base: Path, where: str) -> tuple[Member, ...]:
     return tuple(out)
 
 
+# The keys a suite spec may hold, per table; [optimizer], [discrepancies] and [notes] are free-form
+# and a member may carry any extra fact. A key outside these is refused (a misspelling would
+# otherwise be ignored silently), with the closest known key suggested.
+SPEC_KEYS = {
+    "": ("name", "tokens_per_step", "source", "schedule", "members", "members_csv", "steps", "tokenizer",
+         "context_length", "discrepancies", "optimizer", "notes", "description"),
+    "source": ("hub", "local", "revision", "steps"),
+    "steps": ("explicit", "range"),
+}
+
+
+def _check_keys(table: dict, known, where: str, section: str) -> None:
+    import difflib
+
+    for key in table:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+            hint = f"; did you mean '{near[0]}'?" if near else f" (known: {', '.join(known)})"
+            place = f"[{section}]" if section else "top level"
+            raise InputError(f"{where}: unknown key '{key}' at {place}{hint}")
+
+
+def check_spec_keys(spec: dict, where: str = "suite spec") -> None:
+    """InputError for a key that no suite spec has (top level, [source], [steps], [schedule])."""
+    from dataclasses import fields
+
+    _check_keys(spec, SPEC_KEYS[""], where, "")
+    for section in ("source", "steps"):
+        if isinstance(spec.get(section), dict):
+            _check_keys(spec[section], SPEC_KEYS[section], where, section)
+    if isinstance(spec.get("schedule"), dict):
+        _check_keys(spec["schedule"], tuple(f.name for f in fields(LRSchedule)), where, "schedule")
+
+
 def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec") -> SuiteSpec:
     """Build a SuiteSpec from a parsed TOML/JSON spec; relative paths resolve against `base`."""
     base = Path(base)
+    check_spec_keys(spec, where)
     for key in ("name", "tokens_per_step"):
         if key not in spec:
             raise InputError(f"{where}: missing '{key}'")
@@ -158,8 +193,7 @@ def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec
     members = _members_from(spec, base, where)
     peak = float(sched.pop("peak", members[0].lr_peak or 0.0))
     try:
-        schedule = LRSchedule(peak=peak, **{k: sched[k] for k in sched
-                                           if k in ("warmup_steps", "decay_steps", "final_ratio", "style")})
+        schedule = LRSchedule(peak=peak, **sched)
     except TypeError as exc:
         raise InputError(f"{where}: [schedule]: {exc}") from None
     steps = _steps_from(spec.get("steps", source.get("steps")), where)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
+from scalefit.integrity import drop_flagged_beside
 from scalefit.options import (BOOTSTRAP, FINITE, NONNEGATIVE, POSITIVE, analysis_options,
                               seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
@@ -92,6 +93,9 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
 
     df, source = _load(data_path)
     df = _filter_models(df, models, source)
+    df, dropped = drop_flagged_beside(df, source, losses_path)  # checkpoints with duplicated weights
+    if dropped:
+        click.echo(dropped, err=True)
     traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, source=source)
     if losses_path:  # the schedule (lr, tokens) may live in the evaluation table
         from scalefit.scaling.trajectories.table import schedule_columns
@@ -186,6 +190,9 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
 
     df, source = _load(data_path)
     df = _filter_models(df, models, source)
+    df, dropped = drop_flagged_beside(df, source, losses_path)  # checkpoints with duplicated weights
+    if dropped:
+        click.echo(dropped, err=True)
     losses = read_table(losses_path) if losses_path else None
     joined = join_stat_and_loss(df, stat, group=group, tensor=tensor, layer=layer,
                                 dataset=loss_dataset, losses=losses, source=source)
