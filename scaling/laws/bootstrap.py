@@ -4,7 +4,7 @@ Every resample minimises the same log-space Huber objective as the fit, warm-sta
 full-data optimum. All resamples are refitted at once: a resample of the runs is a vector of
 counts over the same points, so the objective of resample b is sum_i counts[b, i] Huber(r_i), and
 one batched Levenberg-Marquardt loop (numpy arrays of resamples x runs, Jacobians by central
-differences, Huber weights as in iteratively reweighted least squares, bounds by projection)
+differences, Huber curvature weights as in reweighted least squares, bounds by projection)
 moves them all together. A resample the batched loop does not bring to convergence is refitted
 one at a time by ``refit_reference`` (scipy's least_squares, the engine's own method), so the
 answers are the reference's answers; bench/bench_compare_bootstrap.py compares the two draw by
@@ -23,6 +23,9 @@ LSQ_OPTIONS = dict(method="trf", loss="huber", xtol=1e-10, ftol=None, gtol=None,
 ALLOCATION_DRAWS = ("allocation a", "allocation b")  # beside the parameters' draws
 BATCH_MAX_ITER = 400  # batched iterations before the stragglers go to the reference refit
 BATCH_XTOL = 1e-10  # relative step at which a resample counts as converged (as LSQ_OPTIONS)
+# curvature of a run outside the Huber kink: the IRLS weight delta/|r| scaled down, nearer the
+# true Huber Hessian (0 there) so the last iterations converge fast, yet never singular
+OUTSIDE_WEIGHT = 0.1
 
 
 def refit(func, theta0, bounds, indep, log_loss, delta, max_nfev=2000):
@@ -47,12 +50,12 @@ def _huber_cost(resid, counts, delta):
 
 def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
                         max_iter: int = BATCH_MAX_ITER, xtol: float = BATCH_XTOL,
-                        lam0: float = 0.1):
+                        lam0: float = 0.1, outside_weight: float = OUTSIDE_WEIGHT):
     """Minimise sum_i counts[b, i] Huber(func(theta_b, x_i) - log_loss_i) for every row b.
 
     ``func(*theta, **indep)`` must broadcast: each parameter a (B, 1) column, each variable an
-    (n,) array, giving (B, n). Levenberg-Marquardt on the Huber objective with IRLS weights
-    min(1, delta/|r|) for the curvature, central-difference Jacobians, steps projected on the
+    (n,) array, giving (B, n). Levenberg-Marquardt on the Huber objective, curvature weight 1
+    inside the kink and OUTSIDE_WEIGHT * delta/|r| outside (damped IRLS), central-difference Jacobians, steps projected on the
     bounds. Returns (theta (B, p), converged (B,) bool).
     """
     lo, hi = (np.asarray(b, float) for b in bounds)
@@ -89,7 +92,8 @@ def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
         J = jacobian(th)
         psi = np.clip(ra, -delta, delta)
         g = np.einsum("bn,bnj->bj", ca * psi, J)
-        w = ca * np.minimum(1.0, delta / np.maximum(np.abs(ra), 1e-300))
+        inside = np.abs(ra) <= delta
+        w = ca * np.where(inside, 1.0, outside_weight * delta / np.maximum(np.abs(ra), 1e-300))
         H = np.einsum("bni,bn,bnj->bij", J, w, J)
         # a parameter on a bound with the gradient pushing outward stays there
         fixed = ((th <= lo) & (g > 0)) | ((th >= hi) & (g < 0))
