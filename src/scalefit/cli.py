@@ -17,6 +17,7 @@ from scalefit.errors import InputError
 # name -> "module:attribute"; each layer owns its own commands.
 SUBCOMMANDS = {
     "compare": "scalefit.scaling.laws.cli:compare",
+    "calibrate": "scalefit.scaling.laws.calibrate_cli:calibrate",
     "fit": "scalefit.scaling.laws.cli:fit",
     "predict": "scalefit.scaling.relations.cli:predict",
     "eval": "scalefit.evals.cli:eval_command",

@@ -1,0 +1,133 @@
+"""Calibration of a law's predictions by leave-future-out splits: fit on the runs below a compute
+cut, predict every run at or above it, for several cuts; count how often the observed loss falls
+inside its 95% prediction interval, and how the error grows with the distance from the data.
+
+A prediction interval that holds covers about 95% of the held-out runs; one that covers far
+fewer is too narrow (the law's form, the runs' scatter or the bootstrap misses something) and
+the numbers scalefit projects from such a fit deserve less trust than their intervals say.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.scaling.laws.fit import fit_law
+from scalefit.scaling.laws.projection import prediction_intervals
+from scalefit.scaling.laws.registry import law_for
+from scalefit.scaling.laws.runtable import validate_runs
+
+LEVEL = 0.95
+DISTANCE_BINS = (1.0, 2.0, 4.0, 10.0, 100.0, np.inf)  # multiples of the largest fitted compute
+
+
+@dataclass
+class Calibration:
+    """Leave-future-out predictions of one law and their coverage."""
+
+    law: str
+    data: str
+    n_runs: int
+    n_bootstrap: int
+    cuts: pd.DataFrame  # per cut: flops, n_fit, n_predicted, coverage, median |rel err|
+    predictions: pd.DataFrame  # per (cut, run): distance, observed, predicted, interval, inside
+    by_distance: pd.DataFrame  # per distance bin: n, coverage, median and mean |rel err|
+    coverage: float  # share of all predictions inside their 95% interval
+    level: float = LEVEL
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"law": self.law, "data": self.data, "n_runs": self.n_runs,
+                "n_bootstrap": self.n_bootstrap, "level": self.level,
+                "coverage": self.coverage, "n_predictions": int(len(self.predictions)),
+                "cuts": self.cuts.to_dict("records"),
+                "by_distance": self.by_distance.to_dict("records"),
+                "predictions": self.predictions.to_dict("records"), "notes": list(self.notes)}
+
+
+def cut_points(compute, n_cuts: int, min_fit: int) -> list[float]:
+    """Up to ``n_cuts`` compute values to cut at, evenly spaced over the distinct computes that
+    leave at least ``min_fit`` runs below the cut and at least one at or above it."""
+    compute = np.asarray(compute, float)
+    distinct = np.unique(compute)
+    usable = [c for c in distinct if np.sum(compute < c) >= min_fit]
+    if not usable:
+        raise InputError(f"calibrate: no compute cut leaves {min_fit} runs to fit "
+                         f"({compute.size} runs, {distinct.size} distinct computes)")
+    picks = np.unique(np.round(np.linspace(0, len(usable) - 1, min(n_cuts, len(usable)))))
+    return [float(usable[int(i)]) for i in picks]
+
+
+def _bins(distance: np.ndarray) -> list[str]:
+    labels = []
+    for d in distance:
+        for lo, hi in zip(DISTANCE_BINS[:-1], DISTANCE_BINS[1:]):
+            if lo < d <= hi or (d <= lo and lo == DISTANCE_BINS[0]):
+                labels.append(f"{lo:g}-{hi:g}x" if np.isfinite(hi) else f">{lo:g}x")
+                break
+    return labels
+
+
+def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: int = 200,
+                  seed: int = 0, loss: str = "loss", delta: float = 1e-3,
+                  min_fit: int | None = None, source: str = "<run table>",
+                  progress: bool = False) -> Calibration:
+    """Leave-future-out calibration of ``law`` on ``runs`` (see the module docstring).
+
+    min_fit: runs a fit needs below a cut (default: 2 per parameter, at least parameters + 3).
+    """
+    model = law_for(law)
+    if not model.predicts_loss:
+        raise InputError(f"calibrate: law {model.law_name} predicts no loss to check")
+    if n_bootstrap < 2:
+        raise InputError("calibrate: --bootstrap: at least 2 resamples (the intervals need "
+                         "the law's draws)")
+    table = validate_runs(runs, model.law_name, loss=loss, source=source)
+    min_fit = min_fit or max(2 * model.n_free, model.n_free + 3)
+    rows, per_cut = [], []
+    for cut in cut_points(table.C, cuts, min_fit):
+        fit_rows = table.C < cut
+        train = validate_runs(runs.iloc[np.flatnonzero(fit_rows)], model.law_name, loss=loss,
+                              source=source)
+        held = validate_runs(runs.iloc[np.flatnonzero(~fit_rows)], model.law_name, loss=loss,
+                             source=source, check_size=False)
+        result = fit_law(train, model.law_name, loss=loss, delta=delta,
+                         n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+        largest = float(train.C.max())
+        pi = prediction_intervals(result, held.N, held.D, level=LEVEL, seed=seed,
+                                  **held.variables(model.extra_variables()))
+        observed = held.L
+        predicted = np.asarray(pi["predicted"])
+        lo, hi = np.asarray(pi["pi95_lo"]), np.asarray(pi["pi95_hi"])
+        inside = (observed >= lo) & (observed <= hi)
+        rel = (predicted - observed) / observed
+        part = pd.DataFrame({"cut_flops": cut, "flops": held.C,
+                             "distance": held.C / largest, "N": held.N, "D": held.D,
+                             "observed": observed, "predicted": predicted, "pi95_lo": lo,
+                             "pi95_hi": hi, "inside": inside, "relative_error": rel,
+                             "interval_half_width": (hi - lo) / 2 / predicted})
+        rows.append(part)
+        per_cut.append({"cut_flops": cut, "largest_fitted_flops": largest,
+                        "n_fit": int(fit_rows.sum()), "n_predicted": int(len(part)),
+                        "max_distance": float(part["distance"].max()),
+                        "coverage": float(inside.mean()),
+                        "median_abs_relative_error": float(np.median(np.abs(rel))),
+                        "warnings": "; ".join(result.warnings)})
+    predictions = pd.concat(rows, ignore_index=True)
+    predictions["distance_bin"] = _bins(predictions["distance"].to_numpy())
+    by = (predictions.assign(abs_err=predictions["relative_error"].abs())
+          .groupby("distance_bin", sort=False)
+          .agg(n=("inside", "size"), coverage=("inside", "mean"),
+               median_abs_relative_error=("abs_err", "median"),
+               mean_abs_relative_error=("abs_err", "mean"),
+               median_interval_half_width=("interval_half_width", "median"),
+               min_distance=("distance", "min"))
+          .sort_values("min_distance").drop(columns="min_distance").reset_index())
+    notes = [f"{len(per_cut)} cuts; a run above several cuts is predicted once per cut, so the "
+             "predictions are not independent"]
+    return Calibration(law=model.law_name, data=source, n_runs=int(len(runs)),
+                       n_bootstrap=n_bootstrap, cuts=pd.DataFrame(per_cut),
+                       predictions=predictions, by_distance=by,
+                       coverage=float(predictions["inside"].mean()), notes=notes)

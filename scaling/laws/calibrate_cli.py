@@ -1,0 +1,127 @@
+"""`scalefit calibrate LAW`: leave-future-out coverage of a law's 95% prediction intervals and its
+error against the distance from the data (a thin click shell over calibrate_law)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from scalefit.options import (BOOTSTRAP, POSITIVE, POSITIVE_INT, analysis_options,
+                              column_options, seed_option)
+from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.scaling.laws.registry import law_choices
+from scalefit.tables import write_table
+
+
+@click.command("calibrate")
+@click.argument("law", type=click.Choice(law_choices(), case_sensitive=False))
+@analysis_options
+@click.option("--cuts", type=POSITIVE_INT, default=4, show_default=True,
+              help="Compute cuts: fit below each, predict the runs at or above it.")
+@click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200, show_default=True,
+              help="Bootstrap resamples per fit (the intervals need at least 2).")
+@seed_option
+@click.option("--delta", type=POSITIVE, default=1e-3, show_default=True,
+              help="Huber delta on log residuals.")
+@click.option("--loss", "loss_column", default="loss", show_default=True,
+              help="Loss column of the run table.")
+@click.option("--subset", multiple=True, metavar="COL=VALUE",
+              help="Use only rows with COL equal to VALUE (repeatable).")
+@column_options
+def calibrate(law, data_path, out_dir, as_json, cuts, n_bootstrap, seed, delta, loss_column,
+              subset, params_column, tokens_column, flops_column, column_map):
+    """Check a law's 95% prediction intervals on runs it did not see.
+
+    \b
+    For several compute cuts: fit LAW on the runs below the cut and predict every run at or
+    above it (parameter draws + the runs' scatter). Reports the share of observed losses
+    inside their intervals (95% if the intervals hold) and the error against the distance
+    from the largest fitted run.
+    Example:
+      scalefit calibrate chinchilla --data runs.csv --cuts 5 --out calib/
+      scalefit calibrate chinchilla --data epoch.csv --columns 'params=Model Size,flops=Training FLOP'
+    """
+    from scalefit.scaling.laws.calibrate import calibrate_law
+    from scalefit.scaling.laws.cli import _columns_and_loss, _load
+
+    columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
+                                             tokens=tokens_column, flops=flops_column)
+    df, source, _ = _load(data_path, subset, columns)
+    result = calibrate_law(df, law, cuts=cuts, n_bootstrap=n_bootstrap, seed=seed,
+                           loss=loss_column, delta=delta, source=source, progress=True)
+    if out_dir:
+        write_calibration_report(out_dir, result)
+    if as_json:
+        click.echo(dumps(result.to_dict()))
+    else:
+        click.echo(calibration_text(result))
+
+
+def _cut_frame(result) -> pd.DataFrame:
+    return result.cuts[["cut_flops", "n_fit", "n_predicted", "max_distance", "coverage",
+                        "median_abs_relative_error"]].rename(columns={
+                            "cut_flops": "cut FLOPs", "n_fit": "fitted",
+                            "n_predicted": "predicted", "max_distance": "max x largest",
+                            "median_abs_relative_error": "median |rel err|"})
+
+
+def calibration_text(result) -> str:
+    from scalefit.scaling.laws.report import text_table
+    preds = result.predictions
+    inside = int(preds["inside"].sum())
+    out = [f"calibrate {result.law} on {result.data}: {len(result.cuts)} leave-future-out "
+           f"cuts, {len(preds)} predictions of held-out runs ({result.n_bootstrap} bootstrap "
+           "draws per fit)", "", text_table(_cut_frame(result)), "",
+           "by distance from the largest fitted run:", text_table(result.by_distance), "",
+           f"coverage: {inside} of {len(preds)} observed losses ({result.coverage:.0%}) inside "
+           f"their {result.level:.0%} prediction intervals (nominal {result.level:.0%}"
+           + ("; the intervals are too narrow)" if result.coverage < result.level - 0.1 else ")")]
+    out += [f"note: {n}" for n in result.notes]
+    for _, cut in result.cuts.iterrows():
+        if cut["warnings"]:
+            out.append(f"warning (cut {cut['cut_flops']:.3g}): {cut['warnings']}")
+    return "\n".join(out)
+
+
+def plot_calibration(result):
+    """|relative error| against distance, inside (dot) or outside (cross) the 95% interval,
+    with the intervals' half-widths for comparison."""
+    import matplotlib.pyplot as plt
+    preds = result.predictions
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    inside = preds["inside"].to_numpy(bool)
+    err = np.maximum(preds["relative_error"].abs().to_numpy(float), 1e-6)
+    ax.scatter(preds["distance"][inside], err[inside], s=12, color="tab:blue",
+               label="inside its 95% interval")
+    ax.scatter(preds["distance"][~inside], err[~inside], s=18, marker="x", color="tab:red",
+               label="outside")
+    ax.scatter(preds["distance"], preds["interval_half_width"], s=6, color="gray", alpha=0.5,
+               label="interval half-width (relative)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("distance: compute / largest fitted compute")
+    ax.set_ylabel("|predicted - observed| / observed")
+    ax.set_title(f"{result.law}: leave-future-out error, coverage {result.coverage:.0%}")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def write_calibration_report(out_dir, result) -> None:
+    out = Path(out_dir)
+    write_table(result.predictions, out / "predictions.csv")
+    write_table(result.by_distance, out / "by_distance.csv")
+    write_table(result.cuts, out / "cuts.csv")
+    save_figure(plot_calibration(result), out, "calibration")
+    text = [f"# Calibration of {result.law} on {result.data}", "",
+            "Leave-future-out: fit below each compute cut, predict every run at or above it; "
+            "a 95% prediction interval (bootstrap draws of the law plus the runs' scatter) "
+            "should hold the observed loss 95% of the time.", "",
+            f"Coverage: {result.coverage:.1%} of {len(result.predictions)} predictions.", "",
+            markdown_table(_cut_frame(result)), "", "## By distance", "",
+            markdown_table(result.by_distance), "", "![calibration](calibration.png)"]
+    write_text(out, "report.md", "\n".join(text) + "\n")
+
+
+__all__ = ["calibrate"]

@@ -1,0 +1,283 @@
+"""The reconciliation walk (Porian et al. 2024, "Resolving Discrepancies in Compute-Optimal
+Scaling of Language Models", arXiv:2406.19146): fit each condition of one run table separately
+and follow the allocation exponent a (N* ~ C^a) from one condition to the next.
+
+Porian et al. move from Kaplan's setup to Chinchilla's one change at a time (counting last-layer
+FLOPs, correcting warmup, cosine decay matched to the run length, per-size optimizer tuning) and
+watch a fall from ~0.83 to ~0.50. ``reconcile`` repeats that on any table with a condition
+column: per condition an IsoFLOP fit (their Akima minimum by default) with a bootstrap 95%
+interval, optionally the Chinchilla form (Approach 3) beside it, the published a where a summary
+gives it, and which step moves a most, in a sentence built from the fitted numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.scaling.laws.fit import fit_law
+
+NAN = float("nan")
+MIN_RUNS_PER_PARAMETER = 3  # the engine's own "too few points" rule, for the Chinchilla form
+
+
+@dataclass
+class Step:
+    """One condition of the walk: its fitted a with a 95% interval, beside the published one."""
+
+    panel: str
+    condition: str
+    n_runs: int
+    a: float = NAN
+    a_lo: float = NAN
+    a_hi: float = NAN
+    n_budgets: int = 0
+    published_a: float = NAN
+    published_lo: float = NAN
+    published_hi: float = NAN
+    chinchilla_a: float = NAN
+    chinchilla_lo: float = NAN
+    chinchilla_hi: float = NAN
+    chinchilla_note: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def inside_published(self) -> bool | None:
+        if not np.isfinite(self.published_lo):
+            return None
+        return bool(self.published_lo <= self.a <= self.published_hi)
+
+
+@dataclass
+class Move:
+    """One step of the walk: from one condition to the next, and whether the intervals overlap."""
+
+    panel: str
+    source: str
+    target: str
+    delta_a: float
+    overlap: bool
+
+
+@dataclass
+class Reconciliation:
+    """The walk of a over the conditions of ``by`` (one walk per value of the ``panel`` columns)."""
+
+    by: str
+    panel: list[str]
+    law: str
+    method: str
+    n_bootstrap: int
+    seed: int
+    steps: list[Step]
+    moves: list[Move]
+    findings: list[str]
+
+    def table(self) -> pd.DataFrame:
+        """One row per condition, in walk order (columns: the Step fields, warnings joined)."""
+        rows = []
+        for s in self.steps:
+            row = asdict(s)
+            row["warnings"] = "; ".join(s.warnings)
+            row["inside_published"] = s.inside_published
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict:
+        return {"by": self.by, "panel": self.panel, "law": self.law, "method": self.method,
+                "n_bootstrap": self.n_bootstrap, "seed": self.seed,
+                "steps": [dict(asdict(s), inside_published=s.inside_published)
+                          for s in self.steps],
+                "moves": [asdict(m) for m in self.moves], "findings": self.findings}
+
+
+# --- the walk's order ------------------------------------------------------------------------
+
+def _panel_key(frame: pd.DataFrame, panel: list[str]) -> pd.Series:
+    if not panel:
+        return pd.Series("", index=frame.index)
+    return frame[panel].astype(str).agg(" / ".join, axis=1)
+
+
+def walk_order(frame: pd.DataFrame, by: str, panel: list[str], order=None) -> list[tuple]:
+    """[(panel value, condition)] in walk order: the table's own order (each condition where it
+    first appears; Porian et al.'s files list their conditions in the order of the paper), or
+    ``order`` (conditions named in it, in that order, in every panel that has them)."""
+    keys = _panel_key(frame, panel)
+    conditions = frame[by].astype(str)
+    pairs = list(dict.fromkeys(zip(keys, conditions)))
+    if not order:
+        return pairs
+    known = set(conditions)
+    unknown = [o for o in order if o not in known]
+    if unknown:
+        raise InputError(f"--order: no row has {by} = '{unknown[0]}' (values: "
+                         f"{', '.join(dict.fromkeys(conditions))})")
+    panels = list(dict.fromkeys(keys))
+    present = set(pairs)
+    return [(p, c) for p in panels for c in order if (p, c) in present]
+
+
+# --- per-condition fits ----------------------------------------------------------------------
+
+def _chinchilla_a(runs: pd.DataFrame, n_bootstrap: int, seed: int, delta: float):
+    """(a, lo, hi, note) of the Chinchilla form on one condition, or NaNs and why not."""
+    from scalefit.scaling.laws.registry import law_for
+    need = MIN_RUNS_PER_PARAMETER * law_for("chinchilla").n_free
+    n_sizes = runs["params"].nunique() if "params" in runs else 0
+    n_tokens = runs["tokens"].nunique() if "tokens" in runs else 0
+    if len(runs) < need:
+        return NAN, NAN, NAN, f"not fitted: {len(runs)} runs, the form needs {need}"
+    if n_sizes < 3 or n_tokens < 3:
+        return NAN, NAN, NAN, (f"not fitted: {n_sizes} distinct N and {n_tokens} distinct D "
+                               "(needs 3 of each)")
+    try:
+        result = fit_law(runs, "chinchilla", n_bootstrap=n_bootstrap, seed=seed, delta=delta)
+    except InputError as exc:
+        return NAN, NAN, NAN, f"not fitted: {exc}"
+    alloc = result.extra["allocation"]
+    lo, hi = alloc.get("a_ci95", (NAN, NAN))
+    notes = [w for w in result.warnings if "bound" in w or "converge" in w]
+    return float(alloc["a"]), float(lo), float(hi), "; ".join(notes)
+
+
+def published_a(published: pd.DataFrame | None, by: str, panel: list[str],
+                rows: pd.DataFrame, condition: str) -> tuple[float, float, float]:
+    """(a, lo, hi) published for one condition: the summary's row with that ``by`` value and
+    the same values in the panel columns it has (a_n_exponent or a, a_ci95_lo, a_ci95_hi)."""
+    if published is None or by not in published.columns:
+        return NAN, NAN, NAN
+    a_col = "a_n_exponent" if "a_n_exponent" in published.columns else "a"
+    if a_col not in published.columns:
+        return NAN, NAN, NAN
+    match = published[by].astype(str) == condition
+    for column in panel:
+        if column in published.columns:
+            match &= published[column].astype(str) == str(rows[column].iloc[0])
+    if match.sum() != 1:
+        return NAN, NAN, NAN
+    row = published[match].iloc[0]
+    return (float(row[a_col]), float(row.get("a_ci95_lo", NAN)),
+            float(row.get("a_ci95_hi", NAN)))
+
+
+def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "isoflop",
+              isoflop_method: str = "akima", also_chinchilla: bool = False,
+              n_bootstrap: int = 1000, chinchilla_bootstrap: int | None = None, seed: int = 0,
+              delta: float = 1e-3, published: pd.DataFrame | None = None) -> Reconciliation:
+    """Fit ``law`` (isoflop, or a law with an allocation such as chinchilla) to each condition
+    (value of column ``by``) and walk the allocation exponent a in order.
+
+    runs: a run table (params, tokens, flops, loss; a column ``n`` stands for params).
+    panel: columns that split the table into separate walks (e.g. dataset).
+    order: the conditions to walk, in order (default: the table's order of first appearance).
+    published: a summary with the published a (and a_ci95_lo/hi) per condition, shown beside.
+    also_chinchilla: fit the Chinchilla form per condition too, where the runs allow it.
+    """
+    panel = list(panel or ())
+    for column in [by, *panel]:
+        if column not in runs.columns:
+            raise InputError(f"--by/--panel: no column '{column}' in the run table (columns: "
+                             f"{', '.join(map(str, runs.columns))})")
+    if "params" not in runs.columns and "n" in runs.columns:
+        runs = runs.rename(columns={"n": "params"})
+    keys = _panel_key(runs, panel)
+    chin_boot = n_bootstrap if chinchilla_bootstrap is None else chinchilla_bootstrap
+    steps = []
+    for key, condition in walk_order(runs, by, panel, order):
+        rows = runs[(keys == key) & (runs[by].astype(str) == condition)]
+        data = rows.drop(columns=[by, *panel])
+        step = Step(panel=key, condition=condition, n_runs=len(rows))
+        try:
+            result = fit_law(data, law, n_bootstrap=n_bootstrap, seed=seed, delta=delta,
+                             isoflop_method=isoflop_method)
+            alloc = result.extra["allocation"]
+            step.a = float(alloc["a"])
+            step.a_lo, step.a_hi = (float(v) for v in alloc.get("a_ci95", (NAN, NAN)))
+            step.n_budgets = int(result.extra.get("n_budgets_used", result.n_points))
+            step.warnings = [w for w in result.warnings if "excluded" not in w]
+        except InputError as exc:
+            step.warnings = [f"not fitted: {exc}"]
+        step.published_a, step.published_lo, step.published_hi = published_a(
+            published, by, panel, rows, condition)
+        if also_chinchilla and law != "chinchilla":
+            (step.chinchilla_a, step.chinchilla_lo, step.chinchilla_hi,
+             step.chinchilla_note) = _chinchilla_a(data, chin_boot, seed, delta)
+        steps.append(step)
+    moves = walk_moves(steps)
+    return Reconciliation(by=by, panel=panel, law=law, method=isoflop_method,
+                          n_bootstrap=n_bootstrap, seed=seed, steps=steps, moves=moves,
+                          findings=walk_findings(steps, moves))
+
+
+# --- what the walk says ----------------------------------------------------------------------
+
+def _overlap(s: Step, t: Step) -> bool:
+    return bool(max(s.a_lo, t.a_lo) <= min(s.a_hi, t.a_hi))
+
+
+def walk_moves(steps: list[Step]) -> list[Move]:
+    """Consecutive conditions of each panel: the change in a and whether the intervals overlap."""
+    moves = []
+    for s, t in zip(steps, steps[1:]):
+        if s.panel == t.panel and np.isfinite(s.a) and np.isfinite(t.a):
+            moves.append(Move(s.panel, s.condition, t.condition, t.a - s.a, _overlap(s, t)))
+    return moves
+
+
+def _ci(lo, hi):
+    return f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else "[no interval]"
+
+
+def walk_findings(steps: list[Step], moves: list[Move]) -> list[str]:
+    """Per panel: which step moves a most (with its share of the whole walk), which consecutive
+    intervals overlap, and how the fits sit against the published intervals."""
+    out = []
+    for panel in dict.fromkeys(s.panel for s in steps):
+        ps = [s for s in steps if s.panel == panel and np.isfinite(s.a)]
+        pm = [m for m in moves if m.panel == panel]
+        where = f"{panel}: " if panel else ""
+        if not pm:
+            if ps:
+                out.append(f"{where}one condition fitted ({ps[0].condition}: a = {ps[0].a:.3f} "
+                           f"{_ci(ps[0].a_lo, ps[0].a_hi)}); no step to compare")
+            continue
+        big = max(pm, key=lambda m: abs(m.delta_a))
+        first, last = ps[0], ps[-1]
+        total = last.a - first.a
+        s = next(x for x in ps if x.condition == big.source)
+        t = next(x for x in ps if x.condition == big.target)
+        share = (f", {big.delta_a / total:.0%} of the walk's change {total:+.3f} from "
+                 f"'{first.condition}' to '{last.condition}'") if abs(total) > 1e-12 else ""
+        out.append(f"{where}the step from '{big.source}' to '{big.target}' moves a most: "
+                   f"{s.a:.3f} {_ci(s.a_lo, s.a_hi)} -> {t.a:.3f} {_ci(t.a_lo, t.a_hi)} "
+                   f"({big.delta_a:+.3f}{share}); their 95% intervals "
+                   f"{'overlap' if big.overlap else 'do not overlap'}")
+        apart = [m for m in pm if not m.overlap]
+        together = [m for m in pm if m.overlap]
+        parts = []
+        if apart:
+            parts.append(f"{len(apart)} of {len(pm)} steps leave the 95% intervals apart ("
+                         + ", ".join(f"'{m.target}' {m.delta_a:+.3f}" for m in apart) + ")")
+        if together:
+            verb = "leaves" if len(together) == 1 else "leave"
+            parts.append(f"{len(together)} {verb} overlapping intervals ("
+                         + ", ".join(f"'{m.target}' {m.delta_a:+.3f}" for m in together) + ")")
+        out.append(f"{where}" + "; ".join(parts))
+        known = [x for x in ps if x.inside_published is not None]
+        if known:
+            inside = [x for x in known if x.inside_published]
+            outside = [x.condition for x in known if not x.inside_published]
+            line = (f"{where}{len(inside)} of {len(known)} fitted a lie inside the published 95% "
+                    "interval")
+            out.append(line + (f" (outside: {', '.join(outside)})" if outside else ""))
+        chin = [x for x in ps if np.isfinite(x.chinchilla_a)]
+        if chin:
+            gaps = np.array([x.chinchilla_a - x.a for x in chin])
+            out.append(f"{where}the Chinchilla form (Approach 3) gives a from "
+                       f"{min(x.chinchilla_a for x in chin):.3f} to "
+                       f"{max(x.chinchilla_a for x in chin):.3f}; minus the IsoFLOP a: "
+                       f"{gaps.min():+.3f} to {gaps.max():+.3f}")
+    return out

@@ -1,0 +1,175 @@
+"""`scalefit reconcile`: the walk of the allocation exponent a over the conditions of one table
+(Porian et al. 2024), a thin click shell over `reconcile.reconcile` that renders its result as a
+table, one plot and the sentences the fitted numbers give."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.options import analysis_options, seed_option, split_values
+from scalefit.report import dumps
+from scalefit.scaling.laws.registry import law_choices
+
+STEM = "reconcile"
+
+
+def _order(values, known) -> list[str]:
+    """--order: repeatable, comma-separated; a value that is itself a condition (Porian's labels
+    hold commas) is kept whole."""
+    out = []
+    for value in values or ():
+        out += [value] if value in known else split_values([value])
+    return out
+
+
+def _ci_cell(a, lo, hi):
+    if not np.isfinite(a):
+        return "-"
+    return f"{a:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else f"{a:.3f}"
+
+
+def walk_frame(rec) -> pd.DataFrame:
+    """The walk as a text table: one row per condition, intervals beside each a."""
+    rows = []
+    step_no = {}
+    for s in rec.steps:
+        step_no[s.panel] = step_no.get(s.panel, 0) + 1
+        row = {"panel": s.panel, "step": step_no[s.panel], rec.by: s.condition, "runs": s.n_runs,
+               f"a ({rec.law}) [95%]": _ci_cell(s.a, s.a_lo, s.a_hi),
+               "published a [95%]": _ci_cell(s.published_a, s.published_lo, s.published_hi)}
+        if any(np.isfinite(x.chinchilla_a) or x.chinchilla_note for x in rec.steps):
+            row["Chinchilla a [95%]"] = _ci_cell(s.chinchilla_a, s.chinchilla_lo,
+                                                 s.chinchilla_hi)
+            row["Chinchilla note"] = s.chinchilla_note
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if not rec.panel:
+        df = df.drop(columns="panel")
+    if df["published a [95%]"].eq("-").all():
+        df = df.drop(columns="published a [95%]")
+    return df
+
+
+def walk_text(rec) -> str:
+    from scalefit.scaling.laws.report import text_table
+    method = f", {rec.method} minimum" if rec.law == "isoflop" else ""
+    head = (f"Allocation exponent a (N* ~ C^a) per {rec.by}: {rec.law}{method}, "
+            f"{rec.n_bootstrap} bootstrap resamples (seed {rec.seed})")
+    lines = [head, "", text_table(walk_frame(rec)), ""]
+    lines += [f"- {f}" for f in rec.findings]
+    for s in rec.steps:
+        for w in s.warnings:
+            lines.append(f"note: {s.panel + ' / ' if s.panel else ''}{s.condition}: {w}")
+    return "\n".join(lines)
+
+
+def plot_walk(rec):
+    """One figure: a vs condition per panel, 95% intervals as error bars, published beside."""
+    import matplotlib.pyplot as plt
+    panels = list(dict.fromkeys(s.panel for s in rec.steps))
+    width = max(4.0, 1.1 * max(sum(s.panel == p for s in rec.steps) for p in panels))
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 4.6), sharey=True,
+                             squeeze=False)
+    series = [("fitted", "a", "a_lo", "a_hi", "tab:blue", "o", 0.0),
+              ("published", "published_a", "published_lo", "published_hi", "0.45", "s", -0.18),
+              ("Chinchilla form", "chinchilla_a", "chinchilla_lo", "chinchilla_hi", "tab:red",
+               "^", 0.18)]
+    for ax, panel in zip(axes[0], panels):
+        steps = [s for s in rec.steps if s.panel == panel]
+        x = np.arange(len(steps))
+        for label, key, lo_key, hi_key, color, marker, dx in series:
+            y = np.array([getattr(s, key) for s in steps], float)
+            if not np.isfinite(y).any():
+                continue
+            lo = np.array([getattr(s, lo_key) for s in steps], float)
+            hi = np.array([getattr(s, hi_key) for s in steps], float)
+            err = np.vstack([np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi),
+                                                                            hi - y, 0)])
+            ax.errorbar(x + dx, y, yerr=err, fmt=marker, color=color, capsize=3, ms=5,
+                        label=f"{label} a" if label != "fitted" else f"{rec.law} a (fit)")
+        ax.plot(x, [s.a for s in steps], "-", color="tab:blue", alpha=0.4)
+        ax.set_xlim(-0.6, max(len(steps), 2) - 0.4)
+        ax.set_xticks(x)
+        ax.set_xticklabels([s.condition for s in steps], rotation=30, ha="right", fontsize=8)
+        ax.set_title(panel or rec.by, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("allocation exponent a (N* ~ C^a)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_reconcile_report(out_dir, rec) -> None:
+    from scalefit.atomic import write_frame
+    from scalefit.report import markdown_table, save_figure, write_text
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_frame(rec.table(), out / f"{STEM}.csv")
+    save_figure(plot_walk(rec), out, STEM)
+    md = [f"# The walk of a over {rec.by}", "", markdown_table(walk_frame(rec)), "",
+          *[f"- {f}" for f in rec.findings], "", f"![walk]({STEM}.png)", ""]
+    write_text(out, f"{STEM}.md", "\n".join(md))
+
+
+@click.command("reconcile")
+@analysis_options
+@click.option("--by", "by", required=True, metavar="COLUMN",
+              help="Column whose values are the conditions to fit one by one (e.g. label).")
+@click.option("--panel", multiple=True, metavar="COLUMN",
+              help="Columns that split the table into separate walks (e.g. dataset), "
+                   "repeatable or comma-separated.")
+@click.option("--order", multiple=True, metavar="A,B,C",
+              help="The conditions to walk, in order (default: the table's order of first "
+                   "appearance, which is the paper's order in Porian et al.'s files).")
+@click.option("--law", type=click.Choice(law_choices(), case_sensitive=False), default="isoflop",
+              show_default=True, help="Law fitted per condition for a.")
+@click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="akima",
+              show_default=True, help="IsoFLOP minimum: Porian's Akima or Hoffmann's parabola.")
+@click.option("--also-chinchilla", is_flag=True, default=False,
+              help="Fit the Chinchilla form (Approach 3) per condition too, where the runs allow.")
+@click.option("--published", "published_path", type=click.Path(dir_okay=False), default=None,
+              help="Summary table with the published a per condition (columns: the --by column, "
+                   "a or a_n_exponent, a_ci95_lo, a_ci95_hi; panel columns where it has them).")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=1000,
+              show_default=True, help="Bootstrap resamples for the 95% intervals.")
+@seed_option
+@click.option("--subset", multiple=True, metavar="COL=VALUE",
+              help="Use only rows with COL equal to VALUE (repeatable).")
+def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflop_method,
+                      also_chinchilla, published_path, n_bootstrap, seed, subset):
+    """Fit each condition of one table separately and walk the allocation exponent a.
+
+    \b
+    Porian et al. 2024's reconciliation of Kaplan and Chinchilla, on their points:
+      scalefit reconcile --data porian_isoflop_points.csv --by label \\
+          --panel dataset,source_file --published porian_fit_summary.csv --also-chinchilla
+    """
+    from scalefit.scaling.laws.cli import _load
+    from scalefit.scaling.laws.reconcile import reconcile
+    from scalefit.scaling.laws.runtable import read_runs
+
+    df, source, _ = _load(data_path, subset)
+    panel = split_values(panel)
+    for column in [by, *panel]:
+        if column not in df.columns:
+            raise InputError(f"{source}: --by/--panel: no column '{column}' (columns: "
+                             f"{', '.join(map(str, df.columns))})")
+    published = read_runs(published_path)[0] if published_path else None
+    rec = reconcile(df, by, panel=panel, order=_order(order, set(df[by].astype(str))), law=law,
+                    isoflop_method=isoflop_method, also_chinchilla=also_chinchilla,
+                    n_bootstrap=n_bootstrap, seed=seed, published=published)
+    if out_dir:
+        write_reconcile_report(out_dir, rec)
+    if as_json:
+        out = rec.to_dict()
+        out["data"] = source
+        click.echo(dumps(out))
+    else:
+        click.echo(walk_text(rec))
+
+
+__all__ = ["reconcile_command", "walk_text", "plot_walk"]

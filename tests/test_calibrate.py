@@ -1,0 +1,102 @@
+"""Calibration (issue 15): leave-future-out coverage of the laws' 95% prediction intervals and of
+the parameters' bootstrap CIs on data with a known truth, and what it finds on Epoch's runs."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.laws.calibrate import calibrate_law, cut_points
+from scalefit.scaling.laws.fit import fit_law
+
+TRUTH = {"E": 1.8, "A": 480.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}
+
+
+def synthetic_runs(seed: int, sigma: float = 0.01) -> pd.DataFrame:
+    """6 sizes x 5 token ratios from Chinchilla's form with known constants, lognormal noise."""
+    rng = np.random.default_rng(seed)
+    N, tpp = np.meshgrid(np.geomspace(2e7, 3e9, 6), [5, 10, 20, 40, 80], indexing="ij")
+    N, D = N.ravel(), (N * tpp).ravel()
+    L = law_forms.chinchilla(N, D, *TRUTH.values()) * np.exp(rng.normal(0, sigma, N.size))
+    return pd.DataFrame({"params": N, "tokens": D, "loss": L})
+
+
+REPLICATES = 12  # Monte-Carlo: ~250 correlated predictions, ~60 parameter checks
+
+
+@pytest.mark.slow
+def test_prediction_intervals_cover_on_known_truth():
+    """Fit below a compute cut, predict above: ~95% of observed losses inside their interval
+    (measured 95.8% over 40 replicates x 100 draws; 12 x 60 here, tolerance for that)."""
+    inside = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for r in range(REPLICATES):
+            cal = calibrate_law(synthetic_runs(100 + r), "chinchilla", cuts=2, n_bootstrap=60,
+                                seed=r)
+            inside.append(cal.predictions["inside"].to_numpy())
+    coverage = np.concatenate(inside).mean()
+    assert 0.88 <= coverage <= 1.0, coverage
+
+
+@pytest.mark.slow
+def test_parameter_intervals_cover_on_known_truth():
+    """The bootstrap 95% CI of each parameter holds the true value ~95% of the time (measured
+    96.5% over 40 replicates x 100 draws)."""
+    hits = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for r in range(REPLICATES):
+            fit = fit_law(synthetic_runs(200 + r), "chinchilla", n_bootstrap=60, seed=r)
+            hits += [fit.params[k].ci95[0] <= v <= fit.params[k].ci95[1]
+                     for k, v in TRUTH.items()]
+    assert 0.85 <= np.mean(hits) <= 1.0, np.mean(hits)
+
+
+def test_cut_points_leave_enough_runs_to_fit():
+    compute = np.repeat([1.0, 2.0, 4.0, 8.0, 16.0], 3)
+    cuts = cut_points(compute, 3, min_fit=6)
+    assert cuts == [4.0, 8.0, 16.0]
+    assert all(np.sum(compute < c) >= 6 for c in cuts)
+
+
+def test_calibrate_cli_json_text_and_report(tmp_path):
+    data = tmp_path / "runs.csv"
+    synthetic_runs(1).rename(columns={"params": "Model Size"}).to_csv(data, index=False)
+    args = ["calibrate", "chinchilla", "--data", str(data), "--params", "Model Size",
+            "--cuts", "2", "--bootstrap", "20"]
+    result = CliRunner().invoke(main, args + ["--json", "--out", str(tmp_path / "cal")])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["law"] == "chinchilla" and len(doc["cuts"]) == 2
+    assert 0 <= doc["coverage"] <= 1 and doc["n_predictions"] == len(doc["predictions"])
+    for name in ("report.md", "predictions.csv", "by_distance.csv", "calibration.png"):
+        assert (tmp_path / "cal" / name).stat().st_size > 0
+    text = CliRunner().invoke(main, args).stdout
+    assert "prediction intervals" in text and "by distance" in text
+    missing = CliRunner().invoke(main, ["calibrate", "chinchilla", "--data", str(data)])
+    assert missing.exit_code == 2
+    assert "Model Size" in missing.output and "--params COL" in missing.output
+    assert len(missing.output.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_epoch_runs_coverage(anchors):
+    """Hoffmann et al.'s runs (Epoch's extraction): what coverage leave-future-out finds. Near
+    the data the intervals hold; far from it they are too narrow (the law's form and the
+    extraction's scatter are not the whole error). Only robust facts are asserted."""
+    from tests.test_scaling_anchors import epoch_runs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cal = calibrate_law(epoch_runs(anchors), "chinchilla", cuts=3, n_bootstrap=40, seed=0)
+    print(cal.by_distance.to_string(), f"\ncoverage {cal.coverage:.3f}")
+    assert len(cal.predictions) > 100
+    assert 0.6 <= cal.coverage <= 1.0
+    near = cal.by_distance[cal.by_distance["distance_bin"] == "1-2x"]
+    assert float(near["coverage"].iloc[0]) >= 0.8
