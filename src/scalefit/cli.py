@@ -18,6 +18,7 @@ from scalefit.errors import InputError
 SUBCOMMANDS = {
     "compare": "scalefit.scaling.laws.cli:compare",
     "calibrate": "scalefit.scaling.laws.calibrate_cli:calibrate",
+    "reconcile": "scalefit.scaling.laws.reconcile_cli:reconcile_command",
     "fit": "scalefit.scaling.laws.cli:fit",
     "predict": "scalefit.scaling.relations.cli:predict",
     "eval": "scalefit.evals.cli:eval_command",
@@ -25,6 +26,7 @@ SUBCOMMANDS = {
     "transitions": "scalefit.scaling.trajectories.cli:transitions",
     "trajectory": "scalefit.scaling.trajectories.cli:trajectory",
     "warmup-study": "scalefit.scaling.trajectories.cli:warmup_study_command",
+    "init-study": "scalefit.scaling.trajectories.init_study_cli:init_study_command",
     "data": "scalefit.trainer.cli:data",
     "suite": "scalefit.trainer.cli:suite",
 }
