@@ -1,0 +1,166 @@
+"""Honest extrapolation (issue 15): budgets from the data's range with distance, kind and
+intervals; one N convention; identifiability; sentences that follow the intervals; column
+mapping."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.scaling.fitresult import FitResult, ParamEstimate
+from scalefit.scaling.laws.compare import allocation_verdict, compare_laws
+from scalefit.scaling.laws.convention import EmbeddingMap
+from scalefit.scaling.laws.identifiability import NOT_IDENTIFIED, significant
+from scalefit.scaling.laws.projection import default_budgets, kind_of, optimum
+from scalefit.scaling.laws.registry import law_for
+from tests.test_scaling_cli import make_runs
+
+
+def shipped_grid():
+    from scalefit.scaling.laws.cli import default_runs_path
+    runs = pd.read_csv(default_runs_path())
+    return runs[runs["part"] == "grid"]
+
+
+def test_default_budgets_follow_the_data():
+    assert default_budgets([2.4e13]) == [2.4e14, 2.4e15]  # 1e21 is 4e7x away: left out
+    assert default_budgets([1e19], [3e19]) == [3e19, 1e20, 1e21]  # 1e21 within 1000x
+    assert kind_of(3e19, [2.5e19], largest_fitted=1e19) == ("prediction", 1)
+    assert kind_of(1e21, [2.5e19], largest_fitted=1e19) == ("projection", 0)
+    assert kind_of(5e18, [], largest_fitted=1e19) == ("interpolation", 0)
+
+
+def test_embedding_map_keeps_each_runs_ratio():
+    runs = shipped_grid()
+    emb = EmbeddingMap.from_frame(runs)
+    assert np.allclose(emb.total(runs["params_nonembed"]), runs["params"], rtol=1e-9)
+    assert np.allclose(emb.nonembed(runs["params"]), runs["params_nonembed"], rtol=1e-3)
+    big = emb.total(1e12)
+    assert 1e12 < big < 1.01e12  # embeddings are a vanishing share of a huge model
+
+
+def test_converted_optimum_matches_closed_form_when_embeddings_vanish():
+    law = law_for("kaplan")
+    values = {"N_c": 8.8e13, "D_c": 5.4e13, "alpha_N": 0.076, "alpha_D": 0.095}
+    tiny = EmbeddingMap(np.log([1e3, 1e12]), np.log([1e-6, 1e-6]), 0.0)
+    flops = np.array([1e19, 1e21, 1e23])
+    n_closed, d_closed, _ = optimum(law, values, flops, 6.0)
+    n_num, d_num, loss = optimum(law, values, flops, 6.0, tiny)
+    assert np.allclose(n_num, n_closed, rtol=0.01) and np.allclose(d_num, d_closed, rtol=0.01)
+    assert np.all(np.isfinite(loss))
+
+
+def test_compare_on_shipped_grid_is_honest():
+    """The issue's case: runs end at 2.4e13 FLOPs; nothing is printed at 1e21-1e25 unasked,
+    every budget row says how far and carries intervals, N is total for both laws, and the
+    unidentified Chinchilla exponent is flagged with its partner."""
+    cmp = compare_laws(shipped_grid(), n_bootstrap=40, seed=0)
+    doc = cmp.to_dict()
+    assert doc["largest_fitted_flops"] == pytest.approx(2.4237e13, rel=1e-3)
+    assert [round(b["times_largest_run"]) for b in doc["budgets"]] == [10, 100]
+    for row in doc["budgets"]:
+        assert row["kind"] == "projection"
+        for law in ("kaplan", "chinchilla"):
+            lo, hi = row[f"{law}_tokens_per_param_ci95"]
+            assert lo <= row[f"{law}_tokens_per_param"] <= hi
+    assert "converted to total parameters" in doc["budget_convention"]
+    # Kaplan's tokens per parameter in total N is no longer 1e-5-absurd at 10x the data
+    assert doc["budgets"][0]["kaplan_tokens_per_param"] > 0.05
+    ident = doc["fits"]["chinchilla"]["identifiability"]
+    assert ident["alpha"]["status"] == NOT_IDENTIFIED
+    assert ident["alpha"]["most_correlated"] == "A" and ident["alpha"]["correlation"] > 0.95
+    assert any("not identified" in w for w in doc["fits"]["chinchilla"]["warnings"])
+    for row in doc["fits"]["kaplan"]["allocation"]["budgets"]:  # the fit's own rows too
+        assert row["kind"] == "projection" and "tokens_per_param_ci95" in row
+
+
+def _fit_with_a(a, ci):
+    return FitResult(law="chinchilla", params={"E": ParamEstimate(1.0)}, n_points=10,
+                     objective=0.0, converged=True,
+                     extra={"allocation": {"a": a, "a_ci95": ci}})
+
+
+def test_explanation_follows_the_intervals():
+    agree = {"kaplan": _fit_with_a(0.57, [0.50, 0.64]),
+             "chinchilla": _fit_with_a(0.55, [0.45, 0.60])}
+    differ = {"kaplan": _fit_with_a(0.87, [0.78, 0.91]),
+              "chinchilla": _fit_with_a(0.41, [0.28, 0.74])}
+    unknown = {"kaplan": _fit_with_a(0.57, None), "chinchilla": _fit_with_a(0.55, None)}
+    assert allocation_verdict(agree)[0] == "agree"
+    verdict, text, more = allocation_verdict(differ)
+    assert verdict == "differ" and more == "kaplan" and "[0.78, 0.91]" in text
+    assert allocation_verdict(unknown)[0] == "unknown"
+    from scalefit.scaling.laws.compare import explain_disagreement
+    frame = make_runs_frame()
+    sentence = explain_disagreement(frame, agree)[0]
+    assert "agree within their 95% intervals" in sentence and "puts more" not in sentence
+
+
+def make_runs_frame():
+    from scalefit.scaling.laws.runtable import validate_runs
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as tmp:
+        df = make_runs(Path(tmp) / "runs.csv")
+    return validate_runs(df, "chinchilla").frame
+
+
+def test_significant_digits_follow_identifiability():
+    assert significant(0.76724, "identified") == "0.7672"
+    assert significant(0.76724, "not identified") == "0.8"
+    assert significant(float("nan"), None) == "-"
+
+
+def test_column_mapping_on_fit_and_compare(tmp_path):
+    data = tmp_path / "runs.csv"
+    df = make_runs(data).rename(columns={"params": "Model Size", "tokens": "Tokens",
+                                         "loss": "Final loss"})
+    df.drop(columns=["flops"]).to_csv(data, index=False)
+    base = ["--data", str(data), "--bootstrap", "0", "--json"]
+    one = CliRunner().invoke(main, ["fit", "chinchilla", *base, "--columns",
+                                    "params=Model Size,tokens=Tokens,loss=Final loss"])
+    assert one.exit_code == 0, one.output
+    flags = CliRunner().invoke(main, ["fit", "chinchilla", *base, "--params", "Model Size",
+                                      "--tokens", "Tokens", "--loss", "Final loss"])
+    assert json.loads(one.stdout)["params"] == json.loads(flags.stdout)["params"]
+    cmp = CliRunner().invoke(main, ["compare", "kaplan", "chinchilla", *base, "--columns",
+                                    "params=Model Size,tokens=Tokens,loss=Final loss"])
+    assert cmp.exit_code == 0, cmp.output
+    bare = tmp_path / "bare.csv"
+    df.drop(columns=["flops", "params_nonembed"]).to_csv(bare, index=False)
+    missing = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(bare),
+                                        "--loss", "Final loss", "--tokens", "Tokens"])
+    assert missing.exit_code == 2
+    line = missing.output.strip()
+    assert len(line.splitlines()) == 1
+    assert "Model Size" in line and "--params COL or --columns params=COL" in line
+    bad = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(data), "--columns",
+                                    "params"])
+    assert bad.exit_code == 2 and "KEY=COL" in bad.output
+
+
+def test_budget_option_projects_where_asked(tmp_path):
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    doc = json.loads(CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(data),
+                                               "--bootstrap", "0", "--json", "--budget",
+                                               "1e25"]).stdout)
+    (row,) = doc["allocation"]["budgets"]
+    assert row["flops"] == 1e25 and row["kind"] == "projection" and row["times_largest_run"] > 1
+
+
+def test_epoch_table_as_published(anchors):
+    """Epoch's columns as they come ('Model Size', 'Training FLOP'), mapped on the command line."""
+    path = anchors / "scaling" / "epoch_chinchilla_svg_extracted_data.csv"
+    result = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(path), "--json",
+                                       "--bootstrap", "0", "--columns",
+                                       "params=Model Size,flops=Training FLOP"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["n_points"] == 245 and 0.3 < doc["params"]["alpha"]["value"] < 0.4
+    # its runs reach 1.3e22 FLOPs: the published budgets within 1000x join the table
+    assert {1e21, 5.76e23, 1e25} <= {b["flops"] for b in doc["allocation"]["budgets"]}
