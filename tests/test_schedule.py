@@ -52,8 +52,8 @@ def test_warmup_convention_and_floor():
     assert lr_at_step(s, 11) < 1.0  # the peak is held for one step only
     assert lr_at_step(s, 110) == pytest.approx(0.1) and lr_at_step(s, 500) == pytest.approx(0.1)
     with pytest.raises(InputError, match="cosine_neox_v1"):
-        lr_at_step(LRSchedule(peak=1.0, style="wsd"), 1)
-    assert set(STYLES) == {"cosine", "linear", "constant", "cosine_neox_v1"}
+        lr_at_step(LRSchedule(peak=1.0, style="step"), 1)
+    assert set(STYLES) == {"cosine", "linear", "constant", "cosine_neox_v1", "wsd"}
 
 
 def test_pythia_shape_without_anchors():

@@ -11,7 +11,7 @@ import importlib
 
 from scalefit.errors import InputError
 
-LAW_MODULES = ("kaplan", "chinchilla", "isoflop", "muennighoff")
+LAW_MODULES = ("kaplan", "chinchilla", "isoflop", "muennighoff", "momentum", "multipower")
 
 MODELS: dict = {}  # law name -> Law subclass, in registration order
 ALIASES: dict[str, str] = {}  # alias -> law name

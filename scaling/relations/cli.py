@@ -114,6 +114,14 @@ def predict():
     """Predict one loss (or accuracy) from another: loss-to-loss and loss-to-accuracy laws."""
 
 
+def _predict_curve_command():
+    from scalefit.scaling.laws.schedule_cli import predict_curve_command
+    return predict_curve_command
+
+
+predict.add_command(_predict_curve_command(), "curve")
+
+
 @predict.command("downstream")
 @analysis_options
 @relation_options
@@ -191,14 +199,25 @@ def fit_shifted_power(data_path, out_dir, as_json, x, y, pairing, x_from, y_from
     _emit(out, out_dir, as_json)
 
 
+def _schedule_law_command():
+    from scalefit.scaling.laws.schedule_cli import fit_schedule_law
+    return fit_schedule_law
+
+
+# LAW values of `scalefit fit LAW` that hand the rest of the line to their own command
+HANDOFF_COMMANDS = {"shifted-power": lambda: fit_shifted_power,
+                    "schedule-law": _schedule_law_command}
+
+
 class FitLawCommand(click.Command):
-    """`scalefit fit LAW`, where LAW `shifted-power` hands the rest of the line to
-    `fit_shifted_power` (its options differ from the scaling laws')."""
+    """`scalefit fit LAW`, where a LAW of ``HANDOFF_COMMANDS`` (shifted-power, schedule-law)
+    hands the rest of the line to its own command (its options differ from the scaling laws')."""
 
     def make_context(self, info_name, args, parent=None, **extra):
-        if args and args[0] == "shifted-power":
-            return fit_shifted_power.make_context(f"{info_name} shifted-power", list(args[1:]),
-                                                  parent=parent, **extra)
+        if args and args[0] in HANDOFF_COMMANDS:
+            command = HANDOFF_COMMANDS[args[0]]()
+            return command.make_context(f"{info_name} {args[0]}", list(args[1:]),
+                                        parent=parent, **extra)
         return super().make_context(info_name, args, parent=parent, **extra)
 
     def format_epilog(self, ctx, formatter):

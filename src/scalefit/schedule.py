@@ -18,7 +18,7 @@ import numpy as np
 
 from scalefit.errors import InputError
 
-STYLES = ("cosine", "linear", "constant", "cosine_neox_v1")
+STYLES = ("cosine", "linear", "constant", "cosine_neox_v1", "wsd")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,9 @@ class LRSchedule:
     "cosine_neox_v1": GPT-NeoX v1.0's cosine, which trained Pythia: a cosine from peak towards 0
     over the whole `decay_steps`, clamped at the floor (Pythia's LR reaches 0.1 x peak at step
     ~115,000 and stays there), with the step count held at decay_steps - warmup_steps.
+    "wsd" (warmup-stable-decay; Hu et al. 2024, Hagele et al. 2024): the peak held until the last
+    `cooldown_fraction` x decay_steps steps, then a linear cooldown to the floor at `decay_steps`
+    (not a GPT-NeoX style; the warmup and the floor follow the same conventions as the others).
     """
 
     peak: float
@@ -37,6 +40,7 @@ class LRSchedule:
     decay_steps: int = 0
     final_ratio: float = 0.1
     style: str = "cosine"
+    cooldown_fraction: float = 0.2  # "wsd" only: share of decay_steps spent in the cooldown
 
 
 def lr_at_step(schedule: LRSchedule, step):
@@ -56,6 +60,10 @@ def lr_at_step(schedule: LRSchedule, step):
             decayed = peak * (1.0 - done)
         elif schedule.style == "constant":
             decayed = np.full_like(done, peak)
+        elif schedule.style == "wsd":
+            start = end - schedule.cooldown_fraction * end  # the cooldown's first step
+            cooled = np.clip((n - start) / max(end - start, 1e-12), 0.0, 1.0)
+            decayed = peak - (peak - floor) * cooled
         else:
             raise InputError(f"LR schedule: unknown style '{schedule.style}' ({', '.join(STYLES)})")
     lr = np.maximum(decayed, floor)

@@ -1,0 +1,196 @@
+"""Fit a schedule-aware law to loss curves and predict the curve of another schedule.
+
+``fit_curves`` fits a registry law (momentum, multi-power, or their by-size variants) to every
+point of ``LossCurves`` with the field's objective (Huber(1e-3) on log residuals, summed; the
+starts by variable projection, see `schedule_law.py`) and returns a ``FitResult``. Bootstrap:
+with two runs or more, whole runs (curves) are resampled, since the points of one curve are not
+independent; with one run, blocks of consecutive checkpoints. Each resample is refitted from the
+full-data optimum. ``predict_curve`` gives the fitted law's loss at each step of a schedule and,
+where a measured curve is given, the error per point.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, percentile_ci
+from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS
+from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
+from scalefit.scaling.laws.registry import law_for
+from scalefit.scaling.laws.schedule_areas import warmup_end
+from scalefit.scaling.objective import HUBER_DELTA, huber
+from scalefit.scaling.resample import pairs_bootstrap
+
+
+def _fit_one(model, params, log_loss, indep, delta, max_nfev=4000):
+    fit_kws = dict(LSQ_OPTIONS, f_scale=delta)
+    fit_kws.pop("method")
+    with warnings.catch_warnings():  # lmfit's stderr of a parameter on a bound: NaN, said so
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
+                         max_nfev=max_nfev, **indep)
+
+
+def _check(curves: LossCurves, model) -> None:
+    if not np.all(np.isfinite(curves.loss)) or curves.loss.size == 0:
+        raise InputError("loss curves: every fitted point needs a measured loss")
+    if model.by_size:
+        if not np.all(np.isfinite(curves.params)):
+            raise InputError(f"law {model.law_name}: needs a 'params' column (N of each run)")
+        if np.unique(curves.params).size < 3:
+            raise InputError(f"law {model.law_name}: needs runs of 3 model sizes or more, got "
+                             f"{np.unique(curves.params).size}")
+    elif np.unique(curves.params[np.isfinite(curves.params)]).size > 1:
+        raise InputError(f"law {model.law_name}: the runs differ in size "
+                         f"({', '.join(curves.names)}); fit one size (--model) or the law "
+                         f"with model size (--by-size)")
+
+
+def bootstrap_units(curves: LossCurves) -> tuple[list[np.ndarray], str]:
+    """The resampling units: each run's points, or blocks of consecutive checkpoints of one."""
+    present = np.unique(curves.run)
+    if present.size >= 2:
+        return [np.flatnonzero(curves.run == r) for r in present], "whole runs"
+    order = np.argsort(curves.step)
+    size = max(2, int(round(order.size ** (1 / 3))))
+    blocks = [order[i:i + size] for i in range(0, order.size, size)]
+    return blocks, f"blocks of {size} consecutive checkpoints"
+
+
+def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
+               n_bootstrap: int = 0, seed: int = 0, progress: bool = False) -> FitResult:
+    """Fit the schedule law ``law`` to every point of ``curves``."""
+    model = law_for(law)
+    if not hasattr(model, "independent_values"):
+        raise InputError(f"law '{law}' does not read an LR schedule (choose momentum or "
+                         "multi-power)")
+    if delta <= 0:
+        raise InputError(f"--delta: must be positive, got {delta}")
+    _check(curves, model)
+    indep = model.independent_values(curves)
+    log_loss = np.log(curves.loss)
+    fits = []
+    for params in model.starts(curves.loss, k=model.n_refined, delta=delta, **indep):
+        res = _fit_one(model, params, log_loss, indep, delta)
+        fits.append((float(np.sum(huber(res.residual, delta))), res))
+    if not fits:
+        raise InputError(f"law {model.law_name}: no finite start on these curves")
+    fits.sort(key=lambda t: t[0])
+    best_obj, best = fits[0]
+    converged = bool(best.success)
+    params = {}
+    for name in model.paper_names:
+        p = best.params[name]
+        params[name] = ParamEstimate(float(p.value),
+                                     float(p.stderr) if p.stderr is not None else float("nan"))
+    warnings = bound_warnings(best.params)
+    if curves.loss.size < 3 * model.n_free:
+        warnings.append(f"too few points: {curves.loss.size} for {model.n_free} parameters")
+    if not converged:
+        warnings.append(f"optimizer did not converge: {best.message}")
+    pred = np.exp(log_loss - np.asarray(best.residual))
+    rel = np.abs(pred - curves.loss) / curves.loss
+    extra = {"runs": list(curves.names), "n_runs": curves.n_runs,
+             "lr_scale": curves.lr_scale, "delta": delta,
+             "rmse_log": float(np.sqrt(np.mean(np.asarray(best.residual) ** 2))),
+             "mean_rel_error": float(rel.mean()), "max_rel_error": float(rel.max()),
+             "n_starts": len(fits)}
+    if hasattr(model, "lam"):
+        extra["lambda"] = model.lam
+    result = FitResult(law=model.law_name, params=params, n_points=int(curves.loss.size),
+                       objective=best_obj, converged=converged, warnings=warnings, extra=extra,
+                       model_result=best, components={"curves": curves})
+    if n_bootstrap > 0:
+        _bootstrap(result, model, curves, best.params, delta, n_bootstrap, seed, progress)
+    return result
+
+
+def _bootstrap(result, model, curves, start, delta, n_bootstrap, seed, progress):
+    units, unit_name = bootstrap_units(curves)
+
+    def refit(idx):
+        sub = curves.select(np.concatenate([units[i] for i in idx]))
+        try:
+            _check(sub, model)
+            res = _fit_one(model, start.copy(), np.log(sub.loss), model.independent_values(sub),
+                           delta, max_nfev=1000)
+        except (InputError, ValueError, FloatingPointError):
+            return None
+        if not res.success:
+            return None
+        return {name: float(res.params[name].value) for name in model.paper_names}
+
+    draws, failed = pairs_bootstrap(len(units), n_bootstrap, seed, refit, model.paper_names,
+                                    progress=progress, desc=f"bootstrap {model.law_name}")
+    result.draws = draws
+    for name, d in draws.items():
+        result.params[name].ci95 = percentile_ci(d)
+    result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": failed, "resampled": unit_name,
+                                 "n_units": len(units)}
+    if failed > 0.05 * n_bootstrap:
+        result.warnings.append(f"{failed} of {n_bootstrap} bootstrap refits did not converge")
+
+
+def law_of(result: FitResult):
+    return law_for(result.law)
+
+
+@dataclass
+class CurvePrediction:
+    """A predicted loss curve beside the measured one (where given), with its errors."""
+
+    points: pd.DataFrame  # step, lr, predicted[, measured, error, rel_error, scored]
+    mean_rel_error: float = float("nan")
+    max_rel_error: float = float("nan")
+    final_rel_error: float = float("nan")
+
+    def to_dict(self) -> dict:
+        return {"mean_rel_error": self.mean_rel_error, "max_rel_error": self.max_rel_error,
+                "final_rel_error": self.final_rel_error,
+                "points": self.points.to_dict(orient="records")}
+
+
+def predict_losses(result: FitResult, schedules: dict, steps: dict, params=None) -> np.ndarray:
+    """The fitted law's loss at {run: steps} of {run: LRSchedule or per-step LR}, in the LR
+    units of the fit; ``params`` {run: N} for a by-size law."""
+    model = law_of(result)
+    if model.by_size and params is None:
+        raise InputError(f"law {model.law_name}: give the model size (params) to predict")
+    curves = curves_from_schedules(schedules, steps, params,
+                                   lr_scale=result.extra["lr_scale"])
+    return model.loss_curve(result.values(), curves)
+
+
+def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
+                  measured=None, from_step: int | None = None) -> CurvePrediction:
+    """The predicted curve of one schedule at ``steps``, with the error per point when the
+    measured losses at those steps are given. The mean and max error count the points at
+    step >= ``from_step`` (None: twice the end of the schedule's warmup, as in the fit)."""
+    steps = np.asarray(steps, int)
+    pred = predict_losses(result, {"run": schedule}, {"run": steps},
+                          None if N is None else {"run": N})
+    from scalefit.schedule import LRSchedule, lr_at_step
+    lr = (lr_at_step(schedule, steps) if isinstance(schedule, LRSchedule)
+          else np.asarray(schedule, float)[steps])
+    points = pd.DataFrame({"step": steps, "lr": lr, "predicted": pred})
+    out = CurvePrediction(points)
+    if measured is not None:
+        measured = np.asarray(measured, float)
+        points["measured"] = measured
+        points["error"] = pred - measured
+        points["rel_error"] = (pred - measured) / measured
+        if from_step is None:
+            full = (lr_at_step(schedule, np.arange(steps.max() + 1))
+                    if isinstance(schedule, LRSchedule) else np.asarray(schedule, float))
+            from_step = 2 * warmup_end(full)
+        points["scored"] = steps >= from_step
+        rel = np.abs(points["rel_error"].to_numpy())
+        scored = rel[points["scored"].to_numpy()]
+        if scored.size:
+            out.mean_rel_error, out.max_rel_error = float(scored.mean()), float(scored.max())
+        out.final_rel_error = float(rel[np.argmax(steps)])
+    return out

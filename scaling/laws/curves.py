@@ -1,0 +1,187 @@
+"""Loss curves for the schedule-aware laws: each run's LR at every step and its measured losses.
+
+``LossCurves`` holds the per-run schedules (``eta``, the LR at steps 0..T divided by one
+reference LR ``lr_scale``) and the measured points (run, step, loss, N) the laws are fitted to;
+``select(points)`` gives the same runs with a chosen multiset of points, which is how both
+bootstraps (whole runs, blocks of steps) resample. ``read_curves`` builds it from a table with
+model, step, lr and a loss (a wide column, or a long evaluation table's metric/value rows);
+``parse_schedule`` reads the `--schedule` spec into a ``scalefit.schedule.LRSchedule``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.scaling.laws import schedule_areas as areas
+
+SCHEDULE_SPECS = "cosine:STEPS, linear:STEPS, wsd:STEPS:COOLDOWN, constant[:STEPS]"
+
+
+@dataclass
+class LossCurves:
+    """Runs (name, LR per step, params) and the measured points (run index, step, loss)."""
+
+    names: list[str]
+    etas: list[np.ndarray]  # LR at steps 0..T per run, divided by lr_scale
+    params: np.ndarray  # N of each run (NaN where unknown)
+    run: np.ndarray  # run index of each point
+    step: np.ndarray  # step of each point
+    loss: np.ndarray  # measured loss of each point (NaN for a pure prediction)
+    lr_scale: float = 1.0
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.names)
+
+    @property
+    def N(self) -> np.ndarray:
+        return self.params[self.run]
+
+    def select(self, points) -> "LossCurves":
+        """The same runs with the points ``points`` (indices, repeats allowed)."""
+        points = np.asarray(points, int)
+        return LossCurves(self.names, self.etas, self.params, self.run[points],
+                          self.step[points], self.loss[points], self.lr_scale)
+
+    def runs_points(self, runs) -> np.ndarray:
+        """Indices of every point of the given runs (a run drawn twice gives its points twice)."""
+        return np.concatenate([np.flatnonzero(self.run == r) for r in np.asarray(runs, int)])
+
+    def _per_point(self, key, per_run):
+        if key not in self._cache:
+            out = np.empty(self.step.size, float)
+            for r in range(self.n_runs):
+                at = self.run == r
+                if at.any():
+                    out[at] = per_run(self.etas[r])[self.step[at]]
+            self._cache[key] = out
+        return self._cache[key]
+
+    def S1(self) -> np.ndarray:
+        """Forward area S1 at each point (LR in units of lr_scale)."""
+        return self._per_point("S1", areas.forward_area)
+
+    def S2(self, lam: float = areas.TISSUE_LAMBDA) -> np.ndarray:
+        """Momentum annealing area S2 at each point."""
+        return self._per_point(("S2", lam), lambda eta: areas.annealing_area(eta, lam))
+
+    def loss_drop(self, C: float, beta: float, gamma: float) -> np.ndarray:
+        """LD/B of the multi-power law at each point."""
+        out = np.empty(self.step.size, float)
+        for r in range(self.n_runs):
+            at = self.run == r
+            if at.any():
+                out[at] = areas.loss_drop(self.etas[r], self.step[at], C, beta, gamma)
+        return out
+
+
+def curves_from_schedules(schedules: dict, steps: dict, params=None, loss=None,
+                          lr_scale: float | None = None) -> LossCurves:
+    """LossCurves of runs given as {name: LRSchedule or per-step LR array} at {name: steps}."""
+    names = list(schedules)
+    raw = []
+    for name in names:
+        sched = schedules[name]
+        last = int(np.max(steps[name]))
+        raw.append(lr_at_step(sched, np.arange(last + 1)) if isinstance(sched, LRSchedule)
+                   else np.asarray(sched, float)[: last + 1])
+    scale = float(lr_scale) if lr_scale else float(max(np.max(e) for e in raw))
+    run = np.concatenate([np.full(len(steps[n]), i) for i, n in enumerate(names)])
+    step = np.concatenate([np.asarray(steps[n], int) for n in names])
+    meas = (np.concatenate([np.asarray(loss[n], float) for n in names]) if loss is not None
+            else np.full(step.size, np.nan))
+    N = np.array([np.nan if params is None else float(params[n]) for n in names])
+    return LossCurves(names, [e / scale for e in raw], N, run, step, meas, scale)
+
+
+def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | None = None,
+              source: str = "<table>") -> pd.DataFrame:
+    """(model, step, lr, loss[, params]) rows: a wide loss column, or the long table's
+    metric == loss rows of one dataset; the mean where a (model, step) repeats."""
+    frame = frame.copy()
+    for column in ("model", "step", "lr"):
+        if column not in frame.columns:
+            raise InputError(f"{source}: column '{column}' is missing (a schedule law needs "
+                             "model, step, lr and a loss per checkpoint)")
+    if loss_column in frame.columns:
+        rows = frame.assign(loss=pd.to_numeric(frame[loss_column], errors="coerce"))
+        if dataset is not None and "dataset" in frame.columns:
+            rows = rows[rows["dataset"].astype(str) == dataset]
+    elif {"metric", "value", "dataset"} <= set(frame.columns):
+        rows = frame[frame["metric"].astype(str) == loss_column]
+        names = sorted(rows["dataset"].dropna().astype(str).unique())
+        if dataset is None:
+            if len(names) != 1:
+                raise InputError(f"{source}: --dataset: choose one of {', '.join(names)}")
+            dataset = names[0]
+        if dataset not in names:
+            raise InputError(f"{source}: --dataset '{dataset}': no '{loss_column}' rows for it "
+                             f"(datasets: {', '.join(names)})")
+        rows = rows[rows["dataset"].astype(str) == dataset]
+        rows = rows.assign(loss=pd.to_numeric(rows["value"], errors="coerce"))
+    else:
+        raise InputError(f"{source}: column '{loss_column}' is missing and the table has no "
+                         "metric/value/dataset rows to take it from")
+    keep = ["model", "step", "lr", "loss"] + (["params"] if "params" in rows.columns else [])
+    rows = rows[keep].dropna(subset=["step", "lr", "loss"])
+    if rows.empty:
+        raise InputError(f"{source}: no rows with a step, an lr and a loss")
+    if (rows["loss"] <= 0).any():
+        raise InputError(f"{source}: loss must be positive")
+    rows = rows.assign(step=rows["step"].astype(int), model=rows["model"].astype(str))
+    return rows.groupby(["model", "step"], as_index=False).mean(numeric_only=True)
+
+
+def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
+                      lr_scale: float | None = None) -> LossCurves:
+    """LossCurves from ``loss_rows``: each run's LR between its checkpoints interpolated
+    linearly (the lr column as given); the points are the checkpoints at step >= min_step
+    (None: past twice the end of each run's warmup, where neither law is meant to hold yet)."""
+    schedules, steps, loss, params = {}, {}, {}, {}
+    for model, run in rows.groupby("model", sort=False):
+        run = run.sort_values("step")
+        schedules[model] = areas.lr_per_step(run["step"], run["lr"])
+        first = 2 * areas.warmup_end(schedules[model]) if min_step is None else min_step
+        fit = run[run["step"] >= max(first, 1)]
+        if fit.empty:
+            continue
+        steps[model] = fit["step"].to_numpy()
+        loss[model] = fit["loss"].to_numpy()
+        params[model] = float(run["params"].iloc[0]) if "params" in run.columns else np.nan
+    schedules = {m: schedules[m] for m in steps}
+    if not steps:
+        raise InputError(f"no checkpoint at step >= {min_step or 'the end of warmup'} to fit")
+    return curves_from_schedules(schedules, steps, params, loss, lr_scale)
+
+
+def parse_schedule(spec: str, *, peak: float, warmup: int = 0, final_ratio: float = 0.1,
+                   steps: int | None = None) -> LRSchedule:
+    """`cosine:STEPS`, `linear:STEPS`, `wsd:STEPS:COOLDOWN` (a fraction of STEPS) or
+    `constant[:STEPS]` into an LRSchedule with the given peak, warmup steps and final ratio."""
+    bad = f"--schedule '{spec}': expected one of {SCHEDULE_SPECS} (STEPS a positive integer, " \
+          "COOLDOWN a fraction in (0, 1])"
+    parts = str(spec).strip().lower().split(":")
+    style, args = parts[0], parts[1:]
+    arity = {"cosine": (1,), "linear": (1,), "wsd": (2,), "constant": (0, 1)}
+    if style not in arity or len(args) not in arity[style]:
+        raise InputError(bad)
+    try:
+        total = int(args[0]) if args else steps
+        cooldown = float(args[1]) if style == "wsd" else 0.2
+    except ValueError:
+        raise InputError(bad) from None
+    if total is None or total <= 0 or not (0.0 < cooldown <= 1.0):
+        raise InputError(bad)
+    if not (np.isfinite(peak) and peak > 0):
+        raise InputError(f"--peak-lr: must be a positive number, got {peak}")
+    if warmup < 0 or warmup >= total:
+        raise InputError(f"--warmup: must be a step count in [0, {total}), got {warmup}")
+    if not (np.isfinite(final_ratio) and 0.0 <= final_ratio <= 1.0):
+        raise InputError(f"--final-ratio: must be in [0, 1], got {final_ratio}")
+    return LRSchedule(peak=float(peak), warmup_steps=int(warmup), decay_steps=int(total),
+                      final_ratio=float(final_ratio), style=style, cooldown_fraction=cooldown)

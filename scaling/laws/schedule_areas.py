@@ -1,0 +1,85 @@
+"""The LR-schedule sums that the schedule-aware laws read: the forward area S1, the momentum
+annealing area S2 (Tissue et al. 2024) and the multi-power loss drop LD (Luo et al. 2025).
+
+Pure numpy. ``eta`` is the LR at every step 0..T (``eta[i]`` the LR logged at step i, what
+``lr_at_step`` returns and what an ``lr`` column holds), in any unit: the laws divide it by a
+reference LR first (the largest LR of the fitted table), which only rescales their A, C and B.
+
+    S1(t) = sum_{i=1..t} eta_i                     forward area, warmup included (Tissue's S1;
+                                                   Luo's S1(t) + S_W)
+    m_i   = lambda m_{i-1} + (eta_{i-1} - eta_i),  S2(t) = sum_{i=1..t} m_i        (Tissue eq. 4)
+    LD(t) = sum_{k=1..t} (eta_{k-1} - eta_k) G(eta_k^-gamma S_k(t)),  S_k(t) = sum_{tau=k..t} eta_tau,
+            G(x) = 1 - (C x + 1)^-beta                                    (Luo eq. 6-7, without B)
+
+The LR changes of the warmup (rises before the LR first reaches its peak) enter neither S2 nor LD:
+both papers measure annealing from the end of warmup.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scalefit.errors import InputError
+
+TISSUE_LAMBDA = 0.999  # Tissue et al.'s momentum decay (they report 0.99-0.999 all fit well)
+ETA_FLOOR = 1e-12  # an LR of 0 in eta_k^-gamma is read as this (G is then 1)
+
+
+def lr_per_step(steps, lr, last_step: int | None = None) -> np.ndarray:
+    """The LR at every step 0..last_step from an ``lr`` column at some steps (linear between
+    the steps given, held flat past the ends): a table's checkpoints become a whole schedule."""
+    steps = np.asarray(steps, float)
+    lr = np.asarray(lr, float)
+    if steps.size == 0 or not np.all(np.isfinite(lr)) or np.any(lr < 0):
+        raise InputError("lr column: needs finite, non-negative values at one step or more")
+    order = np.argsort(steps)
+    last = int(steps.max()) if last_step is None else int(last_step)
+    return np.interp(np.arange(last + 1), steps[order], lr[order])
+
+
+def warmup_end(eta) -> int:
+    """The first step at which the LR reaches its maximum (0 for a schedule without warmup)."""
+    return int(np.argmax(np.asarray(eta, float)))
+
+
+def lr_drops(eta) -> np.ndarray:
+    """d_k = eta_{k-1} - eta_k for k = 0..T (d_0 = 0), zero up to the end of warmup."""
+    eta = np.asarray(eta, float)
+    d = np.zeros_like(eta)
+    d[1:] = eta[:-1] - eta[1:]
+    d[: warmup_end(eta) + 1] = 0.0
+    return d
+
+
+def forward_area(eta) -> np.ndarray:
+    """S1(t) for t = 0..T: the sum of the LR over steps 1..t."""
+    eta = np.asarray(eta, float)
+    s1 = np.cumsum(eta)
+    return s1 - eta[0]
+
+
+def annealing_area(eta, lam: float = TISSUE_LAMBDA) -> np.ndarray:
+    """S2(t) for t = 0..T: the sum of the momentum m_i = lam m_{i-1} + d_i over steps 1..t."""
+    if not 0.0 <= lam < 1.0:
+        raise InputError(f"lambda: the momentum decay must be in [0, 1), got {lam}")
+    d = lr_drops(eta)
+    m = np.zeros_like(d)
+    for i in range(1, d.size):  # a first-order filter: T steps, fast enough for any curve here
+        m[i] = lam * m[i - 1] + d[i]
+    return np.cumsum(m)
+
+
+def loss_drop(eta, steps, C: float, beta: float, gamma: float) -> np.ndarray:
+    """LD(t)/B at the given steps: the multi-power law's loss reduction from the LR drops."""
+    eta = np.asarray(eta, float)
+    steps = np.asarray(steps, int)
+    d = lr_drops(eta)
+    k = np.flatnonzero(d)  # only the steps where the LR changed contribute
+    if k.size == 0:
+        return np.zeros(steps.shape, float)
+    csum = np.cumsum(eta)
+    # S_k(t) = csum[t] - csum[k-1] for k <= t; masked out for k > t
+    s_kt = csum[steps][:, None] - csum[k - 1][None, :]
+    x = np.maximum(eta[k], ETA_FLOOR) ** (-gamma) * np.maximum(s_kt, 0.0)
+    g = 1.0 - (C * x + 1.0) ** (-beta)
+    g = np.where(k[None, :] <= steps[:, None], g, 0.0)
+    return g @ d[k]

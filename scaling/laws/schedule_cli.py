@@ -1,0 +1,294 @@
+"""`scalefit fit schedule-law` and `scalefit predict curve`: thin click shells over the
+schedule-aware laws (``curve_fit``, ``schedule_prediction``). Without --data both read the
+shipped mini suite's checkpoints (prose-val loss, every checkpoint of the long runs and the
+warmup variants)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from scalefit.data import data_path as shipped_path
+from scalefit.errors import InputError
+from scalefit.options import (NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
+                              bootstrap_option, seed_option, split_values)
+from scalefit.report import dumps
+
+SHIPPED_CHECKPOINTS = ("suites", "mini", "checkpoints.parquet")
+SHIPPED_FINALS = ("suites", "mini", "finals.parquet")
+SHIPPED_DATASET = "prose-val"
+LAW_NAMES = ("momentum", "multi-power")
+CURVE_POINTS = 200  # steps of a predicted curve with no measured run to compare
+
+
+def schedule_law_options(func):
+    """--law, --loss-column, --dataset, --model, --by-size, --min-step, --delta."""
+    options = [
+        click.option("--law", type=click.Choice(LAW_NAMES, case_sensitive=False),
+                     default="momentum", show_default=True,
+                     help="momentum: Tissue et al. 2024; multi-power: Luo et al. 2025."),
+        click.option("--loss-column", default="loss", show_default=True,
+                     help="Loss column, or the metric of a long table's metric/value rows."),
+        click.option("--dataset", default=None,
+                     help=f"Dataset of a long table's loss rows (shipped: {SHIPPED_DATASET})."),
+        click.option("--model", "models", multiple=True, metavar="RUN[,RUN]",
+                     help="Runs (model column) to fit on; default every run of the table."),
+        click.option("--by-size", is_flag=True, default=False,
+                     help="L0 and A power laws of N (params column): one fit for runs of "
+                          "several sizes."),
+        click.option("--min-step", type=NONNEGATIVE_INT, default=None,
+                     help="First checkpoint fitted (default: twice the end of each run's "
+                          "warmup)."),
+        click.option("--delta", type=POSITIVE, default=1e-3, show_default=True,
+                     help="Huber delta on log residuals."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def law_name(law: str, by_size: bool) -> str:
+    return f"{law.lower()}-n" if by_size else law.lower()
+
+
+def load_rows(data_path, loss_column, dataset):
+    """(loss rows, source, dataset) of the given or the shipped checkpoint table."""
+    from scalefit.scaling.laws.curves import loss_rows
+    from scalefit.tables import read_table
+    path = Path(data_path) if data_path else shipped_path(*SHIPPED_CHECKPOINTS)
+    if data_path is None:
+        if not path.exists():
+            raise InputError(f"{path}: the shipped checkpoint table is absent; pass --data FILE")
+        dataset = dataset or SHIPPED_DATASET
+    frame = read_table(path)
+    return loss_rows(frame, loss_column, dataset, str(path)), str(path), dataset
+
+
+def pick_runs(rows, models, source):
+    models = split_values(models)
+    known = sorted(rows["model"].unique())
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        raise InputError(f"{source}: --model {', '.join(unknown)}: no such run "
+                         f"(runs: {', '.join(known)})")
+    return rows[rows["model"].isin(models)] if models else rows
+
+
+def _fit_text(out: dict) -> str:
+    lines = [f"{out['law']} fitted to {out['n_points']} checkpoints of {out['n_runs']} run(s) "
+             f"({', '.join(out['runs'])})"]
+    for name, p in out["params"].items():
+        ci = p["ci95"]
+        ci_text = f"  95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if np.isfinite(ci[0]) else ""
+        lines.append(f"  {name:>6} = {p['value']:.5g}{ci_text}")
+    lines.append(f"  RMSE(log L) {out['rmse_log']:.4f}; |relative error| mean "
+                 f"{100 * out['mean_rel_error']:.2f}%, max {100 * out['max_rel_error']:.2f}%")
+    if "bootstrap" in out:
+        b = out["bootstrap"]
+        lines.append(f"  bootstrap: {b['n']} resamples of {b['resampled']} "
+                     f"({b['n_failed']} failed)")
+    lines += [f"  warning: {w}" for w in out["warnings"]]
+    return "\n".join(lines)
+
+
+@click.command("schedule-law")
+@analysis_options
+@schedule_law_options
+@bootstrap_option(200, "Bootstrap resamples for 95% CIs (0: none): whole runs when several "
+                       "are fitted, else blocks of consecutive checkpoints.")
+@seed_option
+def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, models, by_size,
+                     min_step, delta, n_bootstrap, seed):
+    """Fit a law of the LR schedule to whole loss curves (table: model, step, lr, loss).
+
+    \b
+    momentum (Tissue et al. 2024):  L(s) = L0 + A S1^-alpha - C S2
+    multi-power (Luo et al. 2025):  L(t) = L0 + A (S1 + S_W)^-alpha - LD(t)
+    --by-size: L0 = E + K (N/1e6)^-a and A -> A (N/1e6)^-b, the rest shared.
+    Example:
+      scalefit fit schedule-law --law momentum --model mini-3 --bootstrap 200 --out report/
+    """
+    from scalefit.scaling.laws.curve_fit import fit_curves
+    from scalefit.scaling.laws.curves import curves_from_table
+    rows, source, dataset = load_rows(data_path, loss_column, dataset)
+    rows = pick_runs(rows, models, source)
+    curves = curves_from_table(rows, min_step=min_step)
+    result = fit_curves(curves, law_name(law, by_size), delta=delta, n_bootstrap=n_bootstrap,
+                        seed=seed, progress=True)
+    out = result.to_dict()
+    out.update(data=source, dataset=dataset)
+    if out_dir:
+        _write_fit(out_dir, out, result, curves)
+    click.echo(dumps(out) if as_json else _fit_text(out))
+
+
+def _write_fit(out_dir, out, result, curves):
+    import pandas as pd
+    from scalefit.atomic import write_frame, write_json
+    from scalefit.report import save_figure
+    from scalefit.scaling.laws.curve_fit import law_of
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fitted = law_of(result).loss_curve(result.values(), curves)
+    table = pd.DataFrame({"model": np.asarray(curves.names)[curves.run], "step": curves.step,
+                          "loss": curves.loss, "fitted": fitted})
+    write_frame(table, out_dir / "fitted_curves.csv")
+    write_json(out_dir / "fit.json", out)
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for i, (model, run) in enumerate(table.groupby("model", sort=False)):
+        ax.plot(run["step"], run["loss"], "o", ms=3, color=f"C{i % 10}", label=model)
+        ax.plot(run["step"], run["fitted"], "-", color=f"C{i % 10}")
+    ax.set_xscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{result.law}: measured (dots) and fitted (lines)")
+    ax.legend(frameon=False, fontsize=8)
+    save_figure(fig, out_dir, "fitted_curves")
+
+
+@click.command("curve")
+@analysis_options
+@schedule_law_options
+@click.option("--schedule", "schedule_spec", default=None, metavar="SPEC",
+              help="cosine:STEPS, linear:STEPS, wsd:STEPS:COOLDOWN (cooldown a fraction of "
+                   "STEPS) or constant[:STEPS]. Default: the --measured run's own LR column.")
+@click.option("--warmup", type=NONNEGATIVE_INT, default=0, show_default=True,
+              help="Warmup steps of the --schedule.")
+@click.option("--final-ratio", type=NONNEGATIVE, default=0.1, show_default=True,
+              help="Final LR over the peak of the --schedule.")
+@click.option("--peak-lr", type=POSITIVE, default=None,
+              help="Peak LR of the --schedule (default: the --measured run's, else the largest "
+                   "LR fitted).")
+@click.option("--measured", default=None, metavar="RUN",
+              help="A run of the table to predict (kept out of the fit) and compare with.")
+@click.option("--params", "n_params", type=POSITIVE, default=None,
+              help="Model size N for a --by-size prediction without a --measured run.")
+@click.option("--grid-test", is_flag=True, default=False,
+              help="Issue 14's test: fit each size's long run, predict the final loss of its "
+                   "runs of other lengths (--finals table), beside the naive checkpoint "
+                   "reading and a Chinchilla fit to the same checkpoints.")
+@click.option("--finals", "finals_path", type=click.Path(dir_okay=False), default=None,
+              help="Final checkpoint of every run, for --grid-test (default: the shipped one).")
+def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset, models,
+                          by_size, min_step, delta, schedule_spec, warmup, final_ratio, peak_lr,
+                          measured, n_params, grid_test, finals_path):
+    """Predict a whole loss curve for an LR schedule from a schedule law fitted to other runs.
+
+    \b
+    Examples:
+      scalefit predict curve --model mini-3 --measured mini-3-W0.01 --out report/
+      scalefit predict curve --model mini-5 --schedule wsd:2400:0.2 --warmup 24
+      scalefit predict curve --grid-test --law multi-power
+    """
+    if grid_test:
+        return _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
+                          by_size)
+    from scalefit.scaling.laws.curve_fit import fit_curves, predict_curve
+    from scalefit.scaling.laws.curves import curves_from_table, parse_schedule
+    from scalefit.scaling.laws.schedule_areas import lr_per_step
+    if schedule_spec is not None:  # a bad spec fails before any fit
+        parse_schedule(schedule_spec, peak=peak_lr or 1.0, warmup=warmup,
+                       final_ratio=final_ratio, steps=(1 << 40) if measured else None)
+    rows, source, dataset = load_rows(data_path, loss_column, dataset)
+    target = None
+    if measured is not None:
+        target = pick_runs(rows, [measured], source).sort_values("step")
+        target = target[target["step"] > 0]
+    train = pick_runs(rows, models, source)
+    train = train[train["model"] != measured]
+    if train.empty:
+        raise InputError("--model: no run left to fit on (the --measured run is kept out)")
+    if not by_size and train["model"].nunique() > 1 and "params" in train.columns \
+            and train["params"].nunique() > 1:
+        raise InputError(f"--model: choose the run(s) of one size to fit on, or --by-size "
+                         f"(runs: {', '.join(sorted(rows['model'].unique()))})")
+    fit = fit_curves(curves_from_table(train, min_step=min_step), law_name(law, by_size),
+                     delta=delta)
+    N = None
+    if by_size:
+        N = float(target["params"].iloc[0]) if target is not None and "params" in target \
+            else n_params
+        if N is None:
+            raise InputError("--params: give the model size N to predict with --by-size "
+                             "(or a --measured run)")
+    if schedule_spec is None and target is None:
+        raise InputError("--schedule: give a schedule (e.g. cosine:2400) or a --measured run")
+    if schedule_spec is not None:
+        peak = peak_lr or (float(target["lr"].max()) if target is not None
+                           else fit.extra["lr_scale"])
+        total = int(target["step"].max()) if target is not None else None
+        schedule = parse_schedule(schedule_spec, peak=peak, warmup=warmup,
+                                  final_ratio=final_ratio, steps=total)
+        last = schedule.decay_steps
+    else:
+        schedule = lr_per_step(target["step"], target["lr"])
+        last = int(target["step"].max())
+    if target is not None:
+        target = target[target["step"] <= last]
+        steps, meas = target["step"].to_numpy(), target["loss"].to_numpy()
+    else:
+        steps = np.unique(np.geomspace(1, last, CURVE_POINTS).astype(int))
+        meas = None
+    prediction = predict_curve(fit, schedule, steps, N=N, measured=meas)
+    out = {"law": fit.law, "data": source, "dataset": dataset, "fitted_on": fit.extra["runs"],
+           "measured_run": measured, "schedule": schedule_spec or f"lr column of {measured}",
+           "fit": fit.to_dict(), **prediction.to_dict()}
+    if out_dir:
+        import pandas as pd
+        from scalefit.atomic import write_frame, write_json
+        from scalefit.report import save_figure
+        from scalefit.scaling.laws.schedule_plots import plot_curve
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_frame(prediction.points, Path(out_dir) / "curve.csv")
+        write_json(Path(out_dir) / "prediction.json", out)
+        curves = fit.components["curves"]
+        fitted = pd.DataFrame({"step": curves.step, "loss": curves.loss})
+        save_figure(plot_curve(prediction, fitted, title=f"{fit.law} fitted on "
+                                                         f"{', '.join(fit.extra['runs'])}"),
+                    out_dir, "curve")
+    if as_json:
+        click.echo(dumps(out))
+        return
+    lines = [f"{fit.law} fitted on {', '.join(fit.extra['runs'])}; predicted "
+             f"{out['schedule']} at {len(steps)} steps"]
+    if meas is not None:
+        lines.append(prediction.points.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+        lines.append(f"|relative error| mean {100 * prediction.mean_rel_error:.3f}%, max "
+                     f"{100 * prediction.max_rel_error:.3f}%, final "
+                     f"{100 * prediction.final_rel_error:.3f}%")
+    else:
+        lines.append(prediction.points.iloc[:: max(1, len(steps) // 20)].to_string(
+            index=False, float_format=lambda v: f"{v:.5g}"))
+    click.echo("\n".join(lines))
+
+
+def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size):
+    from scalefit.scaling.laws.schedule_prediction import grid_prediction_test
+    from scalefit.tables import read_table
+    if data_path is not None and finals_path is None:
+        raise InputError("--finals: give the finals table that goes with --data")
+    checkpoints = read_table(data_path or shipped_path(*SHIPPED_CHECKPOINTS))
+    finals = read_table(finals_path or shipped_path(*SHIPPED_FINALS))
+    grid = grid_prediction_test(checkpoints, finals, law=law.lower(),
+                                dataset=dataset or SHIPPED_DATASET, min_step=min_step,
+                                by_size=by_size)
+    out = grid.to_dict()
+    if out_dir:
+        from scalefit.atomic import write_frame, write_json
+        from scalefit.report import save_figure
+        from scalefit.scaling.laws.schedule_plots import plot_grid_prediction
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_frame(grid.targets, Path(out_dir) / "grid_prediction.csv")
+        write_frame(grid.summary, Path(out_dir) / "grid_summary.csv")
+        write_json(Path(out_dir) / "grid_prediction.json", out)
+        save_figure(plot_grid_prediction(grid), out_dir, "grid_prediction")
+    if as_json:
+        click.echo(dumps(out))
+        return
+    cols = ["model", "total_steps", "measured", "schedule_law", "naive", "chinchilla"]
+    click.echo(f"{law} fitted on each size's long run; final loss of the runs of other "
+               "lengths and warmups (one evaluation set):")
+    click.echo(grid.targets[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    click.echo(grid.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -1,0 +1,127 @@
+"""Issue 14's prediction test: fit a schedule law on each size's one long cosine run and predict
+the final loss of that size's runs of other lengths (and other warmups), beside the naive
+reading of the long run's checkpoint at that step and beside a Chinchilla fit to the same
+long-run checkpoints (Kaplan-style points: mid-schedule checkpoints of one schedule).
+
+Every loss compared is measured on one evaluation set (the shipped ``checkpoints.parquet`` and
+``finals.parquet`` share it; ``runs.csv`` does not, and is not read here). A target run's
+schedule is rebuilt from its schedule columns (lr_peak, warmup_steps, total_steps and its final
+LR over the peak) with ``scalefit.schedule``; the long runs' LR is their ``lr`` column as logged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.schedule import LRSchedule
+from scalefit.scaling.laws.curve_fit import fit_curves, predict_losses
+from scalefit.scaling.laws import schedule_areas as areas
+from scalefit.scaling.laws.curves import curves_from_table, loss_rows
+from scalefit.scaling.laws.registry import MODELS, canonical_law
+
+SCHEDULE_COLUMNS = ("lr_peak", "warmup_steps", "total_steps")
+
+
+@dataclass
+class GridPrediction:
+    """Per target run: measured final loss and the three predictions; summary per method."""
+
+    targets: pd.DataFrame
+    summary: pd.DataFrame  # method, part, n, mean_abs_rel_error, max_abs_rel_error
+    fits: dict = field(default_factory=dict)  # model -> FitResult of the schedule law
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary.to_dict(orient="records"),
+                "targets": self.targets.to_dict(orient="records"),
+                "fits": {m: r.to_dict() for m, r in self.fits.items()}}
+
+
+def target_schedule(row) -> LRSchedule:
+    """The schedule a finished run trained with, from its schedule columns."""
+    peak = float(row["lr_peak"])
+    ratio = float(row["lr"]) / peak if "lr" in row and np.isfinite(row["lr"]) else 0.1
+    return LRSchedule(peak=peak, warmup_steps=int(row["warmup_steps"]),
+                      decay_steps=int(row["total_steps"]), final_ratio=round(ratio, 6))
+
+
+def _targets(finals, dataset, parts):
+    rows = finals[(finals["metric"].astype(str) == "loss") &
+                  (finals["dataset"].astype(str) == dataset) &
+                  finals["part"].astype(str).isin(parts)]
+    missing = [c for c in SCHEDULE_COLUMNS + ("params",) if c not in rows.columns]
+    if missing:
+        raise InputError(f"finals table: columns {', '.join(missing)} are missing")
+    return rows.drop_duplicates(["model"]).reset_index(drop=True)
+
+
+def _chinchilla(long_rows, min_step):
+    from scalefit.scaling.laws.fit import fit_law, predict
+    runs = long_rows[long_rows["step"] >= min_step][["model", "params", "tokens", "value"]]
+    runs = runs.rename(columns={"value": "loss"})
+    result = fit_law(runs, "chinchilla")
+    return result, lambda N, D: predict(result, N, D)
+
+
+def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
+                         law: str = "momentum", dataset: str = "prose-val",
+                         parts=("grid", "warmup"), min_step: int | None = None,
+                         by_size: bool = False) -> GridPrediction:
+    """Fit ``law`` on each size's long run (``by_size``: its by-size form on all long runs at
+    once), predict every target run's final loss. ``min_step``: the first long-run checkpoint
+    fitted, by both the schedule law and Chinchilla (None: twice the end of warmup)."""
+    long = checkpoints[checkpoints["part"].astype(str) == "long"]
+    if long.empty:
+        raise InputError("checkpoints table: no long runs (part == 'long')")
+    long_loss = long[(long["metric"].astype(str) == "loss") &
+                     (long["dataset"].astype(str) == dataset)]
+    rows = loss_rows(long, "loss", dataset)
+    targets = _targets(finals, dataset, parts)
+    first = min_step
+    if first is None:
+        first = int(2 * max(areas.warmup_end(areas.lr_per_step(r["step"], r["lr"]))
+                            for _, r in rows.groupby("model")))
+    chin, chin_predict = _chinchilla(long_loss.drop_duplicates(["model", "step"]), first)
+    out, fits = [], {}
+    if by_size:
+        law = canonical_law(law)
+        law = MODELS[law].base_law or law
+        joint = fit_curves(curves_from_table(rows, min_step=min_step), f"{law}-n")
+        fits["all long runs"] = joint
+    for model, run in rows.groupby("model"):
+        N = float(run["params"].iloc[0])
+        mine = targets[np.isclose(targets["params"].astype(float), N)]
+        if mine.empty:
+            continue
+        if by_size:
+            fit = joint
+        else:
+            fit = fits[model] = fit_curves(curves_from_table(run, min_step=min_step), law)
+        steps = run["step"].to_numpy()
+        loss = run["loss"].to_numpy()
+        for _, t in mine.iterrows():
+            total = int(t["total_steps"])
+            pred = predict_losses(fit, {"t": target_schedule(t)}, {"t": np.array([total])},
+                                  {"t": N} if by_size else None)[0]
+            out.append({"long_run": model, "model": t["model"], "part": t["part"],
+                        "total_steps": total, "warmup_steps": int(t["warmup_steps"]),
+                        "params": N, "tokens": float(t["tokens"]), "measured": float(t["value"]),
+                        "schedule_law": float(pred),
+                        "naive": float(np.interp(total, steps, loss)),
+                        "chinchilla": float(chin_predict(N, float(t["tokens"]))[()])})
+    table = pd.DataFrame(out)
+    if table.empty:
+        raise InputError("no target run shares a size with a long run")
+    summary = []
+    for method in ("schedule_law", "naive", "chinchilla"):
+        table[f"{method}_rel_error"] = (table[method] - table["measured"]) / table["measured"]
+        for part, sub in [("all", table)] + list(table.groupby("part")):
+            err = sub[f"{method}_rel_error"].abs()
+            summary.append({"method": method, "part": part, "n": int(len(sub)),
+                            "mean_abs_rel_error": float(err.mean()),
+                            "max_abs_rel_error": float(err.max())})
+    result = GridPrediction(table, pd.DataFrame(summary), fits)
+    result.fits["chinchilla (long-run checkpoints)"] = chin
+    return result
