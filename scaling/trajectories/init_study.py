@@ -1,0 +1,469 @@
+"""The init study: does a model that starts from a learned weight law train slower, at the same
+speed, or faster than one that starts from Pythia's init, early and late, with and without warmup?
+
+Reads a checkpoint table (long rows, as `scalefit suite sweep --tables` writes for the [[init]]
+part of a spec) whose runs carry their condition: `init` (the weightstats.reinit mode),
+`init_seed` (the init draw; the data order is the same for every run, so seeds measure the
+init's own variance) and `warmup_steps` (0: no warmup). A table without `init`/`init_seed` may
+name its runs `{size}-init-{mode}[-nowarmup]-s{seed}`, as the trainer does. A condition is
+(size, init, warmup or not); the control is `pythia` with the same size and warmup.
+
+Per condition: loss curves (mean and seed range), the steps to three loss thresholds (50%, 80%
+and 95% of the control's drop from step 0 to its last step, unless given) with 95% t intervals
+over seeds, the final loss with its interval, and each difference to the control with Welch's t
+test (a single run, such as `source`, is tested against the control's seeds as one new draw)
+and an exact permutation test over seeds. Early = steps to the first threshold; late = the final
+loss. Weight statistics (default excess kurtosis, per group): where each condition's law starts,
+and whether it keeps its shape, drifts back toward the Gaussian, ends where the Pythia-init run
+ends, or goes elsewhere. Every sentence of the verdict is built from these numbers.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scalefit.errors import InputError
+from scalefit.schema import group_values, split_rows
+
+CONTROL = "pythia"
+UPPER_BOUND = "source"  # continued training: the upper bound, not one of the three predictions
+DROP_FRACTIONS = (0.5, 0.8, 0.95)  # thresholds: this share of the control's loss drop done
+ALPHA = 0.05
+OUTCOMES = {"faster": "faster", "same": "same speed", "slower": "slower (or won't train)"}
+MATRIX_GROUPS = ("attn_qkv", "attn_out", "mlp_in", "mlp_out", "embed_in", "embed_out")
+# a statistic's value for Gaussian weights, on the axis the comparison uses (t_nu as 1/nu)
+GAUSSIAN_VALUE = {"excess_kurtosis": 0.0, "skew": 0.0, "gennorm_beta": 2.0, "t_nu": 0.0, "quartic_g": 0.0}
+MODEL_ID = re.compile(r"^(?P<size>.+?)-init-(?P<init>[a-z][a-z-]*?)(?P<nowarmup>-nowarmup)?-s(?P<seed>\d+)$")
+
+
+@dataclass
+class InitStudy:
+    """Every table of the study and the sentences that state what it supports."""
+
+    dataset: str
+    thresholds: pd.DataFrame  # size, threshold (1..3), loss, drop_fraction
+    curves: pd.DataFrame  # size, init, warmup, step, mean, lo, hi, n
+    runs: pd.DataFrame  # one row per run: condition, seed, steps_to_1..3, final_loss
+    summary: pd.DataFrame  # per condition and measure: mean, ci_lo, ci_hi, n, n_reached
+    contrasts: pd.DataFrame  # per condition and measure vs its control: diff, ci, p values, outcome
+    shapes: pd.DataFrame  # per condition and group: stat at start / end, control end, verdict
+    warmup_effect: pd.DataFrame  # per init with both warmups: cost of no warmup vs pythia's
+    sentences: list[str] = field(default_factory=list)
+    stat: str = "excess_kurtosis"
+
+    def to_dict(self) -> dict:
+        frames = ("thresholds", "summary", "contrasts", "shapes", "warmup_effect", "runs")
+        return {"dataset": self.dataset, "stat": self.stat, "sentences": self.sentences,
+                **{name: getattr(self, name).to_dict("records") for name in frames}}
+
+
+# ---------------------------------------------------------------- the runs and their conditions
+
+
+def run_conditions(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
+    """One row per model: size, init, init_seed, warmup_steps, warmup ('warmup' / 'no warmup')."""
+    if "model" not in table:
+        raise InputError(f"{source}: no column 'model'")
+    models = table.drop_duplicates("model").set_index("model")
+    rows = []
+    for model, row in models.iterrows():
+        match = MODEL_ID.match(str(model))
+        init = row["init"] if "init" in models and pd.notna(row.get("init")) else (
+            match["init"] if match else None)
+        seed = row["init_seed"] if "init_seed" in models and pd.notna(row.get("init_seed")) else (
+            int(match["seed"]) if match else None)
+        if init is None or seed is None:
+            continue  # not a run of the init study
+        if "warmup_steps" in models and pd.notna(row.get("warmup_steps")):
+            warm = int(row["warmup_steps"])
+        elif match:
+            warm = 0 if match["nowarmup"] else -1  # -1: some warmup, length unknown
+        else:
+            raise InputError(f"{source}: model {model}: no warmup_steps")
+        size = row["size"] if "size" in models and pd.notna(row.get("size")) else (
+            match["size"] if match else str(model))
+        rows.append({"model": str(model), "size": str(size), "init": str(init), "init_seed": int(seed),
+                     "warmup_steps": warm, "warmup": "warmup" if warm != 0 else "no warmup"})
+    if not rows:
+        raise InputError(f"{source}: no init-study runs (columns init, init_seed, warmup_steps, or "
+                         "models named SIZE-init-MODE[-nowarmup]-sSEED); train and sweep the [[init]] "
+                         "part of data/suites/init_study.toml")
+    return pd.DataFrame(rows)
+
+
+def loss_curves(table: pd.DataFrame, conditions: pd.DataFrame, dataset: str | None = None,
+                source: str = "table") -> tuple[pd.DataFrame, str]:
+    """(model, step, loss) of every init run on one dataset (default: the training distribution's
+    evaluation set, rows with is_train), joined with the run's condition."""
+    _, evals = split_rows(table)
+    evals = evals[(evals["metric"] == "loss") & evals["model"].isin(conditions["model"])]
+    if evals.empty:
+        raise InputError(f"{source}: no loss rows (metric 'loss') for the init-study runs")
+    names = sorted(evals["dataset"].dropna().astype(str).unique()) if "dataset" in evals else []
+    if dataset is None:
+        train = evals[evals["is_train"] == True] if "is_train" in evals else evals.iloc[:0]  # noqa: E712
+        if len(train):
+            dataset = str(train["dataset"].iloc[0])
+        elif len(names) == 1:
+            dataset = names[0]
+        else:
+            raise InputError(f"{source}: which dataset's loss? pass --dataset (one of {', '.join(names)})")
+    if dataset not in names:
+        raise InputError(f"{source}: column 'dataset' has no '{dataset}' (known: {', '.join(names)})")
+    rows = evals[evals["dataset"].astype(str) == dataset]
+    out = (rows.assign(loss=pd.to_numeric(rows["value"], errors="coerce"))
+           .groupby(["model", "step"], as_index=False)["loss"].mean()
+           .merge(conditions, on="model"))
+    return out.sort_values(["model", "step"]).reset_index(drop=True), dataset
+
+
+# ---------------------------------------------------------------- numbers per run and condition
+
+
+def steps_to_reach(steps, losses, threshold: float) -> float:
+    """The first step where the loss is at or below `threshold`, linear between checkpoints; NaN if never."""
+    steps, losses = np.asarray(steps, float), np.asarray(losses, float)
+    below = np.flatnonzero(losses <= threshold)
+    if below.size == 0:
+        return math.nan
+    i = below[0]
+    if i == 0:
+        return float(steps[0])
+    a, b = losses[i - 1], losses[i]
+    return float(steps[i - 1] + (a - threshold) / (a - b) * (steps[i] - steps[i - 1]))
+
+
+def t_interval(values) -> tuple[float, float, float, int]:
+    """(mean, lo, hi, n) with the 95% t interval over seeds; NaN bounds below two values."""
+    x = np.asarray([v for v in values if np.isfinite(v)], float)
+    if x.size == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, math.nan, math.nan, 1
+    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return mean, mean - half, mean + half, int(x.size)
+
+
+def permutation_p(a, b) -> float:
+    """Two-sided exact permutation p of the difference of means (all splits of the pooled seeds)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    pooled = np.concatenate([a, b])
+    observed = abs(a.mean() - b.mean())
+    count = total = 0
+    for idx in itertools.combinations(range(pooled.size), a.size):
+        mask = np.zeros(pooled.size, bool)
+        mask[list(idx)] = True
+        total += 1
+        count += abs(pooled[mask].mean() - pooled[~mask].mean()) >= observed - 1e-12
+    return count / total
+
+
+def compare(a, b) -> dict:
+    """Difference of means a - b over seeds with its 95% interval and p values.
+
+    Welch's t for two samples; one run against the control's seeds as one new draw from them
+    (prediction t, n_b - 1 degrees of freedom); the exact permutation p alongside (with three
+    seeds a side it cannot go below 0.1, so the decision rests on the t test).
+    """
+    a = np.asarray([v for v in a if np.isfinite(v)], float)
+    b = np.asarray([v for v in b if np.isfinite(v)], float)
+    out = {"diff": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "p": math.nan, "p_perm": math.nan,
+           "test": ""}
+    if a.size == 0 or b.size == 0:
+        return out
+    diff = float(a.mean() - b.mean())
+    out["diff"] = diff
+    if a.size >= 2 and b.size >= 2:
+        va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+        se = math.sqrt(va + vb)
+        if se == 0:
+            return {**out, "p": 0.0 if diff else 1.0, "ci_lo": diff, "ci_hi": diff, "test": "welch"}
+        df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+        half = stats.t.ppf(0.975, df) * se
+        out.update(ci_lo=diff - half, ci_hi=diff + half, test="welch",
+                   p=float(stats.ttest_ind(a, b, equal_var=False).pvalue), p_perm=permutation_p(a, b))
+    elif b.size >= 2 or a.size >= 2:
+        one, many = (a, b) if a.size == 1 else (b, a)
+        se = many.std(ddof=1) * math.sqrt(1 + 1 / many.size)
+        half = stats.t.ppf(0.975, many.size - 1) * se
+        tval = (one[0] - many.mean()) / se if se > 0 else math.inf * np.sign(one[0] - many.mean())
+        out.update(ci_lo=diff - half, ci_hi=diff + half, test="one run vs seeds",
+                   p=float(2 * stats.t.sf(abs(tval), many.size - 1)), p_perm=permutation_p(a, b))
+    return out
+
+
+def outcome(measure: str, comparison: dict, reached: tuple[int, int], control_reached: int) -> str:
+    """faster / same / slower from one contrast: fewer steps or a lower final loss is faster."""
+    n_reached, n = reached
+    if measure != "final_loss" and n_reached < n and control_reached:
+        return "slower"  # some seeds never got there, the control's did
+    p, diff = comparison["p"], comparison["diff"]
+    if not np.isfinite(p) or p >= ALPHA or diff == 0:
+        return "same"
+    return "faster" if diff < 0 else "slower"
+
+
+# ---------------------------------------------------------------- the study
+
+
+def threshold_table(losses: pd.DataFrame, thresholds=None) -> pd.DataFrame:
+    """Three loss thresholds per size: given ones, or 50/80/95% of the control's drop."""
+    rows = []
+    for size, runs in losses.groupby("size"):
+        control = runs[(runs["init"] == CONTROL) & (runs["warmup"] == "warmup")]
+        if control.empty:
+            control = runs[runs["init"] == CONTROL]
+        if thresholds:
+            values, fractions = sorted(thresholds, reverse=True), [math.nan] * len(thresholds)
+        else:
+            if control.empty:
+                raise InputError(f"size {size}: no '{CONTROL}' runs to set the loss thresholds from; "
+                                 "pass --thresholds")
+            curve = control.groupby("step")["loss"].mean().sort_index()
+            start, end = float(curve.iloc[0]), float(curve.iloc[-1])
+            values = [start - f * (start - end) for f in DROP_FRACTIONS]
+            fractions = list(DROP_FRACTIONS)
+        for k, (value, frac) in enumerate(zip(values, fractions), start=1):
+            rows.append({"size": size, "threshold": k, "loss": value, "drop_fraction": frac})
+    return pd.DataFrame(rows)
+
+
+def per_run(losses: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
+    """Steps to each threshold and the final loss of every run."""
+    rows = []
+    for model, run in losses.groupby("model"):
+        run = run.sort_values("step")
+        first = run.iloc[0]
+        row = {k: first[k] for k in ("model", "size", "init", "init_seed", "warmup", "warmup_steps")}
+        for _, thr in thresholds[thresholds["size"] == first["size"]].iterrows():
+            row[f"steps_to_{int(thr['threshold'])}"] = steps_to_reach(run["step"], run["loss"], thr["loss"])
+        row["final_step"] = int(run["step"].iloc[-1])
+        row["final_loss"] = float(run["loss"].iloc[-1])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def curve_table(losses: pd.DataFrame) -> pd.DataFrame:
+    """Mean and seed range (min, max) of the loss per condition and step."""
+    return (losses.groupby(["size", "init", "warmup", "step"], as_index=False)["loss"]
+            .agg(mean="mean", lo="min", hi="max", n="count"))
+
+
+def _measures(runs: pd.DataFrame) -> list[str]:
+    return sorted(c for c in runs.columns if c.startswith("steps_to_")) + ["final_loss"]
+
+
+def _control_of(runs: pd.DataFrame, size, warmup) -> pd.DataFrame:
+    control = runs[(runs["size"] == size) & (runs["init"] == CONTROL) & (runs["warmup"] == warmup)]
+    return control
+
+
+def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary: interval per condition and measure, contrasts: each condition vs its control)."""
+    summary, contrasts = [], []
+    for (size, init, warmup), cond in runs.groupby(["size", "init", "warmup"]):
+        control = _control_of(runs, size, warmup)
+        for measure in _measures(runs):
+            mean, lo, hi, n_ok = t_interval(cond[measure])
+            summary.append({"size": size, "init": init, "warmup": warmup, "measure": measure, "mean": mean,
+                            "ci_lo": lo, "ci_hi": hi, "n": len(cond), "n_reached": n_ok})
+            if init == CONTROL or control.empty:
+                continue
+            comparison = compare(cond[measure], control[measure])
+            ctrl_ok = int(np.isfinite(control[measure]).sum())
+            control_mean = t_interval(control[measure])[0]
+            contrasts.append({"size": size, "init": init, "warmup": warmup, "measure": measure,
+                              "mean": mean, "control_mean": control_mean, **comparison,
+                              "relative": comparison["diff"] / control_mean if control_mean else math.nan,
+                              "n": len(cond), "n_reached": n_ok, "n_control": len(control),
+                              "outcome": outcome(measure, comparison, (n_ok, len(cond)), ctrl_ok)})
+    return pd.DataFrame(summary), pd.DataFrame(contrasts)
+
+
+def warmup_effects(runs: pd.DataFrame) -> pd.DataFrame:
+    """For each init run with and without warmup: what dropping warmup costs it, against what it
+    costs pythia (the warmup hypothesis: a learned-law init would need warmup less)."""
+    rows = []
+    for (size, init), cond in runs.groupby(["size", "init"]):
+        if init == CONTROL or set(cond["warmup"]) != {"warmup", "no warmup"}:
+            continue
+        ctrl = runs[(runs["size"] == size) & (runs["init"] == CONTROL)]
+        if set(ctrl["warmup"]) != {"warmup", "no warmup"}:
+            continue
+        for measure in ("steps_to_1", "final_loss"):
+            def cost(frame):
+                w = frame[frame["warmup"] == "warmup"][measure].to_numpy(float)
+                nw = frame[frame["warmup"] == "no warmup"][measure].to_numpy(float)
+                return w, nw
+            w, nw = cost(cond)
+            cw, cnw = cost(ctrl)
+            parts = [np.asarray([v for v in x if np.isfinite(v)]) for x in (w, nw, cw, cnw)]
+            if any(p.size < 2 for p in parts):
+                continue
+            mine = parts[1].mean() - parts[0].mean()
+            theirs = parts[3].mean() - parts[2].mean()
+            variances = [p.var(ddof=1) / p.size for p in parts]
+            se = math.sqrt(sum(variances))
+            df = sum(variances) ** 2 / sum(v ** 2 / (p.size - 1) for v, p in zip(variances, parts)) if se else 1
+            half = stats.t.ppf(0.975, df) * se
+            diff = mine - theirs
+            p = float(2 * stats.t.sf(abs(diff) / se, df)) if se else (0.0 if diff else 1.0)
+            rows.append({"size": size, "init": init, "measure": measure, "cost": mine, "control_cost": theirs,
+                         "diff": diff, "ci_lo": diff - half, "ci_hi": diff + half, "p": p})
+    return pd.DataFrame(rows)
+
+
+def _gauss_axis(stat: str, values):
+    values = np.asarray(values, float)
+    return 1.0 / values if stat == "t_nu" else values
+
+
+def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "excess_kurtosis",
+                groups=MATRIX_GROUPS) -> pd.DataFrame:
+    """Where each condition's weight law starts and ends (mean over seeds, per group), and the
+    nearest of: its start ('keeps its shape'), the Gaussian ('drifts back toward Gaussian'), the
+    Pythia-init run's end ('ends where the Pythia-init run ends'); 'goes elsewhere' when far from all
+    ('leaves the Gaussian' when it started there)."""
+    weights, _ = split_rows(table)
+    weights = weights[(weights["stat"] == stat) & weights["model"].isin(conditions["model"])]
+    if weights.empty:
+        return pd.DataFrame(columns=["size", "init", "warmup", "group", "start", "end", "control_end",
+                                     "gaussian", "verdict"])
+    values = group_values(weights[weights["group"].isin(groups)]).merge(conditions, on="model")
+    values["value"] = _gauss_axis(stat, values["value"])
+    mean = values.groupby(["size", "init", "warmup", "group", "step"], as_index=False)["value"].mean()
+    rows = []
+    gauss = GAUSSIAN_VALUE.get(stat, math.nan)
+    for (size, init, warmup, group), traj in mean.groupby(["size", "init", "warmup", "group"]):
+        traj = traj.sort_values("step")
+        start, end = float(traj["value"].iloc[0]), float(traj["value"].iloc[-1])
+        ctrl = mean[(mean["size"] == size) & (mean["init"] == CONTROL) & (mean["group"] == group)
+                    & (mean["warmup"] == warmup)].sort_values("step")
+        control_end = float(ctrl["value"].iloc[-1]) if len(ctrl) else math.nan
+        refs = {"keeps its shape": start, "drifts back toward Gaussian": gauss,
+                "ends where the Pythia-init run ends": control_end}
+        refs = {k: v for k, v in refs.items() if np.isfinite(v)}
+        if init == CONTROL:
+            refs.pop("ends where the Pythia-init run ends", None)
+        dist = {k: abs(end - v) for k, v in refs.items()}
+        ref_values = list(refs.values())
+        spread = max((abs(x - y) for x, y in itertools.combinations(ref_values, 2)), default=0.0)
+        nearest = min(dist, key=dist.get)
+        far = dist[nearest] > max(0.5 * spread, 0.1 * max(abs(start), abs(end), 1e-9))
+        verdict = "goes elsewhere" if far and spread > 0 else nearest
+        if verdict == "goes elsewhere" and abs(start - gauss) < 0.1 * abs(end - start):
+            verdict = "leaves the Gaussian"  # started Gaussian (pythia, gauss-matched) and moved away
+        rows.append({"size": size, "init": init, "warmup": warmup, "group": group, "start": start,
+                     "end": end, "control_end": control_end, "gaussian": gauss, "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=None,
+               stat: str = "excess_kurtosis", source: str = "table") -> InitStudy:
+    """The whole study of one checkpoint table (see the module docstring)."""
+    conditions = run_conditions(table, source)
+    losses, dataset = loss_curves(table, conditions, dataset, source)
+    thr = threshold_table(losses, thresholds)
+    runs = per_run(losses, thr)
+    summary, contrasts = summarize(runs)
+    study = InitStudy(dataset, thr, curve_table(losses), runs, summary, contrasts,
+                      shape_table(table, conditions, stat), warmup_effects(runs), stat=stat)
+    study.sentences = sentences(study)
+    return study
+
+
+# ---------------------------------------------------------------- what the numbers say
+
+
+def _fmt_steps(x) -> str:
+    return "never" if not np.isfinite(x) else f"{x:.0f}"
+
+
+def _interval(lo, hi, fmt) -> str:
+    return "" if not (np.isfinite(lo) and np.isfinite(hi)) else f" [{fmt(lo)}, {fmt(hi)}]"
+
+
+def _p(row) -> str:
+    if not np.isfinite(row["p"]):
+        return "no test (one run a side)"
+    return f"p = {row['p']:.2g} ({row['test']})"
+
+
+def contrast_sentence(row, summary: pd.DataFrame, thresholds: pd.DataFrame) -> str:
+    """One contrast in words: the two means with intervals, the difference, the test, the outcome."""
+    key = (summary["size"] == row["size"]) & (summary["warmup"] == row["warmup"]) & (
+        summary["measure"] == row["measure"])
+    mine = summary[key & (summary["init"] == row["init"])].iloc[0]
+    ctrl = summary[key & (summary["init"] == CONTROL)].iloc[0]
+    if row["measure"] == "final_loss":
+        fmt = "{:.3f}".format
+        what = "final loss"
+        diff = f"{row['diff']:+.3f}{_interval(row['ci_lo'], row['ci_hi'], '{:+.3f}'.format)}"
+    else:
+        k = int(row["measure"].rsplit("_", 1)[1])
+        thr = thresholds[(thresholds["size"] == row["size"]) & (thresholds["threshold"] == k)].iloc[0]
+        frac = "" if not np.isfinite(thr["drop_fraction"]) else \
+            f", {100 * thr['drop_fraction']:.0f}% of {CONTROL}'s drop"
+        fmt = _fmt_steps
+        what = f"steps to loss {thr['loss']:.3f}{frac}"
+        rel = f", {100 * row['relative']:+.0f}%" if np.isfinite(row["relative"]) else ""
+        diff = f"{row['diff']:+.0f} steps{_interval(row['ci_lo'], row['ci_hi'], '{:+.0f}'.format)}{rel}"
+    reached = "" if row["measure"] == "final_loss" or mine["n_reached"] == mine["n"] else \
+        f" ({int(mine['n_reached'])} of {int(mine['n'])} seeds got there)"
+    tested = f"{diff}, {_p(row)}" if np.isfinite(row["diff"]) else \
+        f"no difference to test: it never got there, {int(ctrl['n_reached'])} of {int(ctrl['n'])} {CONTROL} seeds did"
+    return (f"{row['init']}: {what} {fmt(mine['mean'])}{_interval(mine['ci_lo'], mine['ci_hi'], fmt)}"
+            f"{reached} vs {CONTROL} {fmt(ctrl['mean'])}{_interval(ctrl['ci_lo'], ctrl['ci_hi'], fmt)}: "
+            f"{tested} -> {OUTCOMES[row['outcome']]}")
+
+
+def sentences(study: InitStudy) -> list[str]:
+    """The verdict, built from the numbers: per size and warmup, early (steps to the first
+    threshold) and late (final loss), each condition against pythia, then which predicted
+    outcome the data support, the warmup hypothesis and where the weight laws go."""
+    out = []
+    c = study.contrasts
+    if c.empty:
+        return [f"No condition to compare with {CONTROL}: the table holds no {CONTROL} runs "
+                "with the same size and warmup."]
+    cells = sorted(c.groupby(["size", "warmup"]), key=lambda kv: (str(kv[0][0]), kv[0][1] != "warmup"))
+    for (size, warmup), cell in cells:
+        runs = study.runs[(study.runs["size"] == size) & (study.runs["warmup"] == warmup)]
+        steps = sorted(set(runs["warmup_steps"]))
+        label = "no warmup" if warmup == "no warmup" else (
+            f"with warmup ({steps[0]} steps)" if len(steps) == 1 and steps[0] > 0 else "with warmup")
+        out.append(f"## {size}, {label}")
+        for phase, measure in (("early", "steps_to_1"), ("late", "final_loss")):
+            rows = cell[cell["measure"] == measure]
+            for _, row in rows.iterrows():
+                out.append(f"{phase}: " + contrast_sentence(row, study.summary, study.thresholds))
+            predicted = rows[rows["init"] != UPPER_BOUND]
+            if len(predicted):
+                groups = {}
+                for _, row in predicted.iterrows():
+                    groups.setdefault(OUTCOMES[row["outcome"]], []).append(row["init"])
+                said = "; ".join(f"{name} ({', '.join(inits)})" for name, inits in groups.items())
+                out.append(f"{phase}, {label}: the data support {said}.")
+    for _, row in study.warmup_effect.iterrows():
+        unit = "steps" if row["measure"] == "steps_to_1" else "final loss"
+        fmt = "{:+.0f}".format if unit == "steps" else "{:+.3f}".format
+        verdict = ("needs warmup less than pythia" if row["diff"] < 0 else "needs warmup more than pythia") \
+            if row["p"] < ALPHA else "needs warmup as much as pythia (no real difference)"
+        out.append(f"warmup, {row['size']} {row['init']}: dropping warmup costs {fmt(row['cost'])} {unit} "
+                   f"vs {fmt(row['control_cost'])} for pythia; difference {fmt(row['diff'])}"
+                   f"{_interval(row['ci_lo'], row['ci_hi'], fmt)}, p = {row['p']:.2g}: {row['init']} {verdict}.")
+    shapes = study.shapes
+    if len(shapes):
+        axis = "1/t_nu" if study.stat == "t_nu" else study.stat
+        for (size, init, warmup), cell in shapes.groupby(["size", "init", "warmup"], sort=False):
+            parts = [f"{r['group']} {r['start']:.3g} -> {r['end']:.3g} ({r['verdict']})"
+                     for _, r in cell.iterrows()]
+            out.append(f"weights, {size} {init} {warmup}: {axis} " + "; ".join(parts) + ".")
+    return out

@@ -1,0 +1,120 @@
+"""`scalefit init-study`: the init study's report (loss curves, steps to thresholds, final loss,
+differences to pythia with their tests, weight-law trajectories, and the verdict in sentences)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from scalefit.data import data_path as shipped_path
+from scalefit.errors import InputError
+from scalefit.options import analysis_options, split_values
+from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.tables import read_table, write_table
+
+# The experiment's table once it ships (the [[init]] part of data/suites/init_study.toml, swept).
+DEFAULT_TABLE = ("suites", "mini", "init", "checkpoints.parquet")
+
+
+def _thresholds(values) -> list[float] | None:
+    out = []
+    for text in split_values(values):
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError(f"--thresholds: '{text}' is not a number (give losses, e.g. 6.0,5.5,5.0)") from None
+        if not np.isfinite(value) or value <= 0:
+            raise InputError(f"--thresholds: {text} is not a positive finite loss")
+        out.append(value)
+    return out or None
+
+
+def plot_init_study(study):
+    """Loss against step per condition: the mean over seeds, the band from the lowest to the highest
+    seed; colour = init, dashed = no warmup, one panel per size."""
+    import matplotlib.pyplot as plt
+
+    curves = study.curves
+    sizes = list(dict.fromkeys(curves["size"]))
+    inits = list(dict.fromkeys(["pythia", *sorted(set(curves["init"]) - {"pythia"})]))
+    colors = dict(zip(inits, plt.cm.tab10(np.arange(len(inits)) % 10)))
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.6), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        for (init, warmup), c in curves[curves["size"] == size].groupby(["init", "warmup"]):
+            c = c[c["step"] > 0].sort_values("step")
+            style = "-" if warmup == "warmup" else "--"
+            ax.plot(c["step"], c["mean"], style, color=colors[init], lw=1.3,
+                    label=f"{init}{'' if warmup == 'warmup' else ', no warmup'}")
+            ax.fill_between(c["step"], c["lo"], c["hi"], color=colors[init], alpha=0.15, lw=0)
+        for _, t in study.thresholds[study.thresholds["size"] == size].iterrows():
+            ax.axhline(t["loss"], color="0.6", lw=0.7, ls=":")
+        ax.set_xscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"loss ({study.dataset}), nats/token")
+        ax.set_title(f"{size}: mean over seeds, band = seed range; dotted: thresholds")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _report(study, source: str) -> str:
+    lines = ["# Init study: start from the learned weight law, and train", "",
+             f"Data: {source}; loss on {study.dataset}. Early = steps to the first threshold, late = final "
+             "loss; each condition against pythia with the same size and warmup (Welch t over seeds; a "
+             "single run against the control's seeds as one new draw).", "",
+             "![loss curves](loss_curves.png)", "", "## What the data support", ""]
+    lines += [f"#{s}" if s.startswith("#") else f"- {s}" for s in study.sentences]
+    lines += ["", "## Thresholds", "", markdown_table(study.thresholds), "",
+              "## Per condition (95% t intervals over seeds)", "", markdown_table(study.summary), "",
+              "## Against pythia", "", markdown_table(study.contrasts), ""]
+    if len(study.warmup_effect):
+        lines += ["## The warmup hypothesis", "", markdown_table(study.warmup_effect), ""]
+    if len(study.shapes):
+        lines += [f"## Weight laws ({study.stat}, mean over seeds)", "", markdown_table(study.shapes), ""]
+    return "\n".join(lines)
+
+
+@click.command("init-study")
+@click.option("--dataset", default=None,
+              help="Whose loss (default: the training distribution's evaluation set, is_train rows).")
+@click.option("--thresholds", multiple=True, metavar="LOSS[,LOSS...]",
+              help="Three loss thresholds (default: 50%, 80% and 95% of pythia's drop from step 0).")
+@click.option("--stat", default="excess_kurtosis", show_default=True,
+              help="Weight statistic whose trajectory says where each init's law goes (t_nu, "
+                   "gennorm_beta, ...).")
+@analysis_options
+def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
+    """Does a model started from a learned weight law train slower, the same, or faster?
+
+    \b
+    Reads a checkpoint table of init runs (columns init, init_seed, warmup_steps, or models named
+    SIZE-init-MODE[-nowarmup]-sSEED) and reports per condition: loss curves, steps to three loss
+    thresholds and the final loss with intervals over seeds, the difference to pythia with its
+    test, the weight-law trajectories, and which predicted outcome the data support, early and
+    late, with and without warmup.
+    Example:
+      scalefit init-study --data runs/init-tables/checkpoints.parquet --out report/
+    """
+    from scalefit.scaling.trajectories.init_study import init_study
+
+    if data_path is None:
+        path = shipped_path(*DEFAULT_TABLE)
+        if not path.exists():
+            raise InputError(f"{path}: the init study has not shipped yet; pass --data TABLE (the "
+                             "checkpoints table of the [[init]] part of data/suites/init_study.toml)")
+    else:
+        path = Path(data_path)
+    study = init_study(read_table(path), dataset=dataset, thresholds=_thresholds(thresholds), stat=stat,
+                       source=str(path))
+    if out_dir:
+        out = Path(out_dir)
+        for name in ("thresholds", "curves", "runs", "summary", "contrasts", "shapes", "warmup_effect"):
+            write_table(getattr(study, name), out / f"{name}.csv")
+        save_figure(plot_init_study(study), out, "loss_curves")
+        write_text(out, "report.md", _report(study, str(path)))
+    if as_json:
+        click.echo(dumps({"data": str(path), **study.to_dict()}))
+        return
+    for line in study.sentences:
+        click.echo(line)

@@ -1,0 +1,197 @@
+"""`scalefit init-study` on a synthetic checkpoint table with known effects: one init faster early
+and converging late, one the same, one slower throughout, the source far ahead; warmup that
+matters for pythia and not for the faster init; weight laws that keep their shape, drift back
+to Gaussian, meet the Pythia-init run, or go elsewhere. The sentences must say so."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.scaling.trajectories.init_study import (compare, init_study, permutation_p, run_conditions,
+                                                      steps_to_reach)
+
+STEPS = np.array([0, 1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 640, 768, 896, 1008, 1120])
+SEEDS = (1, 2, 3)
+
+
+def pythia_loss(t):
+    return 4.5 + 4.2 * (1 + t / 20.0) ** -0.6
+
+
+CURVES = {  # (init, warmup) -> loss(t)
+    ("pythia", True): pythia_loss,
+    ("empirical", True): lambda t: pythia_loss(t) - 1.0 * np.exp(-t / 60.0),  # faster early, converges
+    ("permuted", True): pythia_loss,  # the same speed
+    ("gauss-matched", True): lambda t: pythia_loss(t) + 0.15,  # slower throughout
+    ("source", True): lambda t: pythia_loss(t + 3000.0),  # continued training: far ahead
+    ("pythia", False): lambda t: pythia_loss(0.6 * t),  # without warmup pythia is slower
+    ("empirical", False): lambda t: pythia_loss(t) - 1.0 * np.exp(-t / 60.0),  # and empirical is not
+}
+KURTOSIS = {  # init -> (start, end) of mlp_in's excess kurtosis
+    "pythia": (0.0, 1.0), "empirical": (3.0, 2.9), "permuted": (3.0, 0.2), "gauss-matched": (0.0, 1.0),
+    "source": (3.0, 3.1), "family": (3.0, 8.0),
+}
+
+
+def synthetic_table(rng_seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    curves = dict(CURVES)
+    curves[("family", True)] = lambda t: pythia_loss(0.01 * t) + 0.3  # won't train
+    for (init, warm), curve in curves.items():
+        for seed in (SEEDS[:1] if init == "source" else SEEDS):
+            model = f"mini-3-init-{init}{'' if warm else '-nowarmup'}-s{seed}"
+            offset = rng.normal(0, 0.01)
+            start, end = KURTOSIS[init]
+            for step in STEPS:
+                common = {"model": model, "step": int(step), "init": init, "init_seed": seed,
+                          "warmup_steps": 11 if warm else 0, "size": "mini-3"}
+                loss = curve(float(step)) + offset + rng.normal(0, 0.003)
+                rows.append({**common, "dataset": "prose-val", "metric": "loss", "value": loss, "is_train": True})
+                rows.append({**common, "dataset": "code-test", "metric": "loss", "value": loss + 1,
+                             "is_train": False})
+                frac = np.log1p(step) / np.log1p(STEPS[-1])
+                kurt = start + (end - start) * frac + rng.normal(0, 0.02)
+                rows.append({**common, "tensor": "*", "group": "mlp_in", "layer": -1, "stat": "excess_kurtosis",
+                             "value": kurt})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def study():
+    return init_study(synthetic_table())
+
+
+def contrast(study, init, measure, warmup="warmup"):
+    c = study.contrasts
+    return c[(c["init"] == init) & (c["measure"] == measure) & (c["warmup"] == warmup)].iloc[0]
+
+
+def test_known_effects_are_found(study):
+    assert contrast(study, "empirical", "steps_to_1")["outcome"] == "faster"
+    assert contrast(study, "empirical", "final_loss")["outcome"] == "same"
+    assert contrast(study, "permuted", "steps_to_1")["outcome"] == "same"
+    assert contrast(study, "permuted", "final_loss")["outcome"] == "same"
+    assert contrast(study, "gauss-matched", "steps_to_1")["outcome"] == "slower"
+    assert contrast(study, "gauss-matched", "final_loss")["outcome"] == "slower"
+    assert contrast(study, "family", "steps_to_1")["outcome"] == "slower"  # never gets there
+    src = contrast(study, "source", "final_loss")
+    assert src["outcome"] == "faster" and src["test"] == "one run vs seeds" and src["n"] == 1
+    # without warmup: empirical against pythia without warmup
+    assert contrast(study, "empirical", "steps_to_1", "no warmup")["outcome"] == "faster"
+
+
+def test_thresholds_and_steps_match_the_curves(study):
+    thr = study.thresholds.set_index("threshold")["loss"]
+    start, end = pythia_loss(0.0), pythia_loss(1120.0)
+    assert thr[1] == pytest.approx(start - 0.5 * (start - end), abs=0.02)
+    assert thr[3] == pytest.approx(start - 0.95 * (start - end), abs=0.02)
+    s = study.summary
+    pythia = s[(s["init"] == "pythia") & (s["warmup"] == "warmup") & (s["measure"] == "steps_to_1")].iloc[0]
+    # analytic crossing of the noiseless curve: (1 + t/20)^-0.6 = 0.5 (start - end) / 4.2 + ...
+    target = (thr[1] - 4.5) / 4.2
+    t_true = 20 * (target ** (-1 / 0.6) - 1)
+    assert pythia["ci_lo"] - 3 < t_true < pythia["ci_hi"] + 3
+    assert pythia["n"] == 3 and pythia["n_reached"] == 3
+
+
+def test_sentences_say_faster_early_and_same_late(study):
+    text = "\n".join(study.sentences)
+    assert "## mini-3, with warmup (11 steps)" in text and "## mini-3, no warmup" in text
+    early = next(s for s in study.sentences if s.startswith("early, with warmup"))
+    late = next(s for s in study.sentences if s.startswith("late, with warmup"))
+    assert early.endswith("the data support faster (empirical); slower (or won't train) (family, "
+                          "gauss-matched); same speed (permuted).")
+    assert late.endswith("the data support same speed (empirical, permuted); slower (or won't train) "
+                         "(family, gauss-matched).")
+    assert text.index("## mini-3, with warmup") < text.index("## mini-3, no warmup")
+    assert "source" not in early.split("support", 1)[1]  # the upper bound is not a prediction
+    line = next(s for s in study.sentences if s.startswith("early: empirical") and "vs pythia" in s)
+    assert line.endswith("(welch) -> faster")
+    never = next(s for s in study.sentences if s.startswith("early: family"))
+    assert "never (0 of 3 seeds got there)" in never and never.endswith("-> slower (or won't train)")
+    warm = next(s for s in study.sentences if s.startswith("warmup, mini-3 empirical") and "steps" in s)
+    assert "needs warmup less than pythia" in warm
+
+
+def test_weight_laws_are_placed(study):
+    v = study.shapes.set_index(["init", "warmup"])["verdict"]
+    assert v[("empirical", "warmup")] == "keeps its shape"
+    assert v[("permuted", "warmup")] == "drifts back toward Gaussian"
+    assert v[("gauss-matched", "warmup")] == "ends where the Pythia-init run ends"
+    assert v[("family", "warmup")] == "goes elsewhere"
+    assert v[("pythia", "warmup")] == "leaves the Gaussian"
+    line = next(s for s in study.sentences if s.startswith("weights, mini-3 permuted warmup: excess_kurtosis"))
+    assert " -> 0.2" in line and line.endswith("(drifts back toward Gaussian).")
+
+
+def test_conditions_from_model_names_alone():
+    table = synthetic_table().drop(columns=["init", "init_seed", "size"])
+    cond = run_conditions(table).set_index("model")
+    row = cond.loc["mini-3-init-gauss-matched-s2"]
+    assert (row["size"], row["init"], row["init_seed"], row["warmup"]) == ("mini-3", "gauss-matched", 2, "warmup")
+    assert cond.loc["mini-3-init-pythia-nowarmup-s3", "warmup"] == "no warmup"
+    again = init_study(table)
+    assert contrast(again, "empirical", "steps_to_1")["outcome"] == "faster"
+
+
+def test_helpers():
+    assert steps_to_reach([0, 10, 20], [5.0, 4.0, 3.0], 3.5) == pytest.approx(15.0)
+    assert steps_to_reach([0, 10], [5.0, 4.0], 6.0) == 0.0
+    assert np.isnan(steps_to_reach([0, 10], [5.0, 4.0], 1.0))
+    assert permutation_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.1)  # 2 of 20 splits as extreme
+    c = compare([1.0, 1.1, 0.9], [2.0, 2.1, 1.9])
+    assert c["diff"] == pytest.approx(-1.0) and c["p"] < 0.01 and c["ci_lo"] < -1 < c["ci_hi"] < 0
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_cli_json_and_report(tmp_path):
+    data = tmp_path / "t.parquet"
+    synthetic_table().to_parquet(data)
+    result = CliRunner().invoke(main, ["init-study", "--data", str(data), "--out", str(tmp_path / "r"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["dataset"] == "prose-val" and any("faster (empirical)" in s for s in doc["sentences"])
+    for name in ("report.md", "loss_curves.png", "loss_curves.svg", "contrasts.csv", "curves.csv", "shapes.csv"):
+        assert (tmp_path / "r" / name).exists(), name
+    assert "What the data support" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_cli_thresholds_and_dataset(tmp_path):
+    data = tmp_path / "t.csv"
+    synthetic_table().to_csv(data, index=False)
+    result = CliRunner().invoke(main, ["init-study", "--data", str(data), "--dataset", "code-test",
+                                       "--thresholds", "7.5,6.5", "--thresholds", "6.0", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [t["loss"] for t in doc["thresholds"]] == [7.5, 6.5, 6.0] and doc["dataset"] == "code-test"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--thresholds", "abc"], "--thresholds: 'abc' is not a number"),
+    (["--thresholds", "nan"], "not a positive finite loss"),
+    (["--dataset", "wiki"], "column 'dataset' has no 'wiki'"),
+])
+def test_cli_bad_options_exit_2(tmp_path, args, message):
+    data = tmp_path / "t.parquet"
+    synthetic_table().to_parquet(data)
+    result = CliRunner().invoke(main, ["init-study", "--data", str(data), *args])
+    assert result.exit_code == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_table_without_init_runs_exits_2(tmp_path):
+    data = tmp_path / "plain.csv"
+    pd.DataFrame({"model": ["mini-3"], "step": [0], "dataset": ["prose-val"], "metric": ["loss"],
+                  "value": [8.0]}).to_csv(data, index=False)
+    result = CliRunner().invoke(main, ["init-study", "--data", str(data)])
+    assert result.exit_code == 2 and "no init-study runs" in result.stderr
+    missing = CliRunner().invoke(main, ["init-study", "--data", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and "file not found" in missing.stderr
