@@ -102,3 +102,19 @@ def test_finish_sweep_returns_the_status_instead_of_exiting():
                      "(report: out/report.md)", "failed: m step 2 (/x): OSError: gone"]
     result.failures = failures.iloc[:0]
     assert finish_sweep(result, "evals")[1] == 0 and result.ok
+
+
+def test_executor_ray_without_ray_says_how_to_install_it(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    suite = cached_tiny_suite()
+    args = ["eval", "--suite", str(suite), "--device", "cpu", "--dataset", f"val={suite.parent / 'data' / 'val.txt'}",
+            "--no-progress", "--out", str(tmp_path / "o")]
+    for command in (args, ["weights", "--checkpoint", str(suite.parent / "tiny-a" / "step8"), "--out", str(tmp_path / "w")]):
+        result = CliRunner().invoke(main, [*command, "--executor", "ray"])
+        assert result.exit_code == 2 and "pip install 'scalefit[ray]'" in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+    bad = CliRunner().invoke(main, [*args, "--executor", "dask"])
+    assert bad.exit_code == 2 and "--executor dask" in bad.stderr
