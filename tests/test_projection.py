@@ -164,3 +164,23 @@ def test_epoch_table_as_published(anchors):
     assert doc["n_points"] == 245 and 0.3 < doc["params"]["alpha"]["value"] < 0.4
     # its runs reach 1.3e22 FLOPs: the published budgets within 1000x join the table
     assert {1e21, 5.76e23, 1e25} <= {b["flops"] for b in doc["allocation"]["budgets"]}
+
+
+def test_loss_plot_maps_total_n_through_each_runs_ratio():
+    from scalefit.scaling.laws.fit import fit_law
+    from scalefit.scaling.laws.plots import _n_of_law
+    from scalefit.scaling.laws.runtable import validate_runs
+    runs = shipped_grid()
+    kaplan = fit_law(validate_runs(runs, "kaplan"), "kaplan")
+    to_law, note = _n_of_law(runs, kaplan)
+    assert np.allclose(to_law(runs["params"].to_numpy(float)), runs["params_nonembed"],
+                       rtol=1e-3)
+    assert "own ratio" in note
+
+
+def test_far_budget_is_warned(tmp_path):
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    text = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(data), "--bootstrap",
+                                     "0", "--budget", "1e30"]).stdout
+    assert "projection" in text and "warning: budgets" in text and "no intervals" in text

@@ -120,6 +120,11 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "") -> list[
     if "projection" in kinds:
         out.append("projection: no run exists at that compute to check it; the law's form, "
                    "not the data, sets the number")
+    from scalefit.scaling.laws.projection import REACH
+    if far > REACH:
+        out.append(f"warning: budgets {far:.3g}x beyond the largest fitted run (over {REACH:g}x): "
+                   "the intervals hold the fitted law's uncertainty only, not whether its form "
+                   "holds that far")
     if convention:
         out.append(f"N: {convention}")
     return out
