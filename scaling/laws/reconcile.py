@@ -58,7 +58,7 @@ class Move:
     source: str
     target: str
     delta_a: float
-    overlap: bool
+    overlap: bool | None  # None: an interval is missing (no bootstrap)
 
 
 @dataclass
@@ -214,7 +214,9 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
 
 # --- what the walk says ----------------------------------------------------------------------
 
-def _overlap(s: Step, t: Step) -> bool:
+def _overlap(s: Step, t: Step) -> bool | None:
+    if not np.isfinite([s.a_lo, s.a_hi, t.a_lo, t.a_hi]).all():
+        return None
     return bool(max(s.a_lo, t.a_lo) <= min(s.a_hi, t.a_hi))
 
 
@@ -254,9 +256,10 @@ def walk_findings(steps: list[Step], moves: list[Move]) -> list[str]:
         out.append(f"{where}the step from '{big.source}' to '{big.target}' moves a most: "
                    f"{s.a:.3f} {_ci(s.a_lo, s.a_hi)} -> {t.a:.3f} {_ci(t.a_lo, t.a_hi)} "
                    f"({big.delta_a:+.3f}{share}); their 95% intervals "
-                   f"{'overlap' if big.overlap else 'do not overlap'}")
-        apart = [m for m in pm if not m.overlap]
-        together = [m for m in pm if m.overlap]
+                   + {True: "overlap", False: "do not overlap",
+                      None: "are unknown (no bootstrap)"}[big.overlap])
+        apart = [m for m in pm if m.overlap is False]
+        together = [m for m in pm if m.overlap is True]
         parts = []
         if apart:
             parts.append(f"{len(apart)} of {len(pm)} steps leave the 95% intervals apart ("
@@ -265,7 +268,8 @@ def walk_findings(steps: list[Step], moves: list[Move]) -> list[str]:
             verb = "leaves" if len(together) == 1 else "leave"
             parts.append(f"{len(together)} {verb} overlapping intervals ("
                          + ", ".join(f"'{m.target}' {m.delta_a:+.3f}" for m in together) + ")")
-        out.append(f"{where}" + "; ".join(parts))
+        if parts:
+            out.append(f"{where}" + "; ".join(parts))
         known = [x for x in ps if x.inside_published is not None]
         if known:
             inside = [x for x in known if x.inside_published]
