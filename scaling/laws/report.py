@@ -301,6 +301,10 @@ def write_compare_report(out_dir, comparison, frame) -> None:
             "bootstrap)", "", markdown_table(params), "", "## Budgets", "",
             f"{cmp.get('budget_rule', '')}. N: {cmp.get('budget_convention', '')}.", "",
             markdown_table(projection_frame(cmp["budgets"], list(cmp["fits"])))]
+    warnings = [f"- {label}: {w}" for label, f in cmp["fits"].items()
+                for w in f.get("warnings", [])]
+    if warnings:
+        text += ["", "## Warnings", "", *warnings]
     if cmp.get("published"):
         text += ["", "## Published constants", "", markdown_table(published_frame(
             cmp["published"]))]
