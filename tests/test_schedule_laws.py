@@ -17,7 +17,7 @@ from scalefit.data import data_path
 from scalefit.errors import InputError
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.scaling.laws import schedule_areas as areas
-from scalefit.scaling.laws.curve_fit import bootstrap_units, fit_curves, predict_curve
+from scalefit.scaling.laws.curve_fit import bootstrap_units, fit_curves, law_of, predict_curve
 from scalefit.scaling.laws.curves import (curves_from_schedules, curves_from_table, loss_rows,
                                           parse_schedule)
 from scalefit.scaling.laws.registry import law_choices, law_for
@@ -160,6 +160,16 @@ def test_bootstrap_resamples_whole_runs_or_blocks():
     assert lo <= fit.value("alpha") <= hi and fit.extra["bootstrap"]["resampled"] == name
 
 
+def test_momentum_decay_is_kept_with_the_fit():
+    steps = np.arange(50, T + 1, 50)
+    curves, _ = _synthetic("momentum", {"cosine": COSINE, "wsd": WSD}, steps)
+    fit = fit_curves(curves, "momentum", lam=0.99)
+    assert fit.extra["lambda"] == 0.99 and law_of(fit).lam == 0.99
+    assert law_for("momentum").lam == areas.TISSUE_LAMBDA  # a fresh law keeps the default
+    with pytest.raises(InputError, match="--lambda"):
+        fit_curves(curves, "multi-power", lam=0.9)
+
+
 def test_registry_lists_the_schedule_laws():
     for name in ("momentum", "multi-power", "momentum-n", "multi-power-n", "mpl"):
         assert name in law_choices()
@@ -191,6 +201,8 @@ def test_bad_schedule_is_one_line_exit_2(spec):
      "--warmup"),
     (["predict", "curve", "--model", "mini-3", "--peak-lr", "nan", "--schedule", "cosine:9"],
      "--peak-lr"),
+    (["fit", "schedule-law", "--model", "mini-3", "--lambda", "1.5", "--bootstrap", "0"],
+     "--lambda"),
     (["fit", "momentum"], "step")])
 def test_bad_input_is_one_line_exit_2(args, words):
     result = CliRunner().invoke(main, args)
@@ -213,9 +225,12 @@ def test_fit_and_predict_curve_commands_on_shipped_runs(tmp_path):
         assert out["bootstrap"]["resampled"].startswith("blocks of")
         assert (tmp_path / "fit" / "fitted_curves.png").exists()
         pred = runner.invoke(main, ["predict", "curve", "--model", "mini-3", "--measured",
-                                    "mini-3-W0.01", "--json", "--out", str(tmp_path / "p")])
+                                    "mini-3-W0.01", "--json", "--out", str(tmp_path / "p"),
+                                    "--bootstrap", "5"])
         assert pred.exit_code == 0, pred.output
-        out = json.loads(pred.output)
+        out = json.loads(pred.output[pred.output.index("{"):])
+        band = pd.DataFrame(out["points"])
+        assert (band["ci95_lo"] <= band["ci95_hi"]).all()
         assert out["fitted_on"] == ["mini-3"] and len(out["points"]) == 73
         assert 0 < out["mean_rel_error"] < 0.05  # measured: 2.85%
         assert (tmp_path / "p" / "curve.png").exists() and (tmp_path / "p" / "curve.csv").exists()

@@ -62,12 +62,20 @@ def bootstrap_units(curves: LossCurves) -> tuple[list[np.ndarray], str]:
 
 
 def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
-               n_bootstrap: int = 0, seed: int = 0, progress: bool = False) -> FitResult:
-    """Fit the schedule law ``law`` to every point of ``curves``."""
+               n_bootstrap: int = 0, seed: int = 0, progress: bool = False,
+               lam: float | None = None) -> FitResult:
+    """Fit the schedule law ``law`` to every point of ``curves``; ``lam``: the momentum law's
+    decay lambda (default Tissue et al.'s 0.999), held fixed."""
     model = law_for(law)
     if not hasattr(model, "independent_values"):
         raise InputError(f"law '{law}' does not read an LR schedule (choose momentum or "
                          "multi-power)")
+    if lam is not None:
+        if not hasattr(model, "lam"):
+            raise InputError(f"--lambda: law {model.law_name} has no momentum decay")
+        if not 0.0 <= lam < 1.0:
+            raise InputError(f"--lambda: must be in [0, 1), got {lam}")
+        model.lam = float(lam)
     if delta <= 0:
         raise InputError(f"--delta: must be positive, got {delta}")
     _check(curves, model)
@@ -117,7 +125,7 @@ def _bootstrap(result, model, curves, start, delta, n_bootstrap, seed, progress)
         try:
             _check(sub, model)
             res = _fit_one(model, start.copy(), np.log(sub.loss), model.independent_values(sub),
-                           delta, max_nfev=1000)
+                           delta)
         except (InputError, ValueError, FloatingPointError):
             return None
         if not res.success:
@@ -136,14 +144,18 @@ def _bootstrap(result, model, curves, start, delta, n_bootstrap, seed, progress)
 
 
 def law_of(result: FitResult):
-    return law_for(result.law)
+    """The fitted law, with the fixed settings it was fitted with (the momentum decay)."""
+    model = law_for(result.law)
+    if "lambda" in result.extra:
+        model.lam = result.extra["lambda"]
+    return model
 
 
 @dataclass
 class CurvePrediction:
     """A predicted loss curve beside the measured one (where given), with its errors."""
 
-    points: pd.DataFrame  # step, lr, predicted[, measured, error, rel_error, scored]
+    points: pd.DataFrame  # step, lr, predicted[, ci95_lo, ci95_hi][, measured, error, ...]
     mean_rel_error: float = float("nan")
     max_rel_error: float = float("nan")
     final_rel_error: float = float("nan")
@@ -171,12 +183,22 @@ def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
     measured losses at those steps are given. The mean and max error count the points at
     step >= ``from_step`` (None: twice the end of the schedule's warmup, as in the fit)."""
     steps = np.asarray(steps, int)
-    pred = predict_losses(result, {"run": schedule}, {"run": steps},
-                          None if N is None else {"run": N})
+    sizes = None if N is None else {"run": N}
+    pred = predict_losses(result, {"run": schedule}, {"run": steps}, sizes)
     from scalefit.schedule import LRSchedule, lr_at_step
     lr = (lr_at_step(schedule, steps) if isinstance(schedule, LRSchedule)
           else np.asarray(schedule, float)[steps])
     points = pd.DataFrame({"step": steps, "lr": lr, "predicted": pred})
+    if result.draws:  # the fitted curve's 95% interval: the law of each bootstrap refit
+        model = law_of(result)
+        curves = curves_from_schedules({"run": schedule}, {"run": steps}, sizes,
+                                       lr_scale=result.extra["lr_scale"])
+        names = list(result.draws)
+        table = np.column_stack([result.draws[n] for n in names])
+        table = table[np.all(np.isfinite(table), axis=1)]
+        if len(table) >= 2:
+            draws = np.stack([model.loss_curve(dict(zip(names, row)), curves) for row in table])
+            points["ci95_lo"], points["ci95_hi"] = np.percentile(draws, [2.5, 97.5], axis=0)
     out = CurvePrediction(points)
     if measured is not None:
         measured = np.asarray(measured, float)

@@ -42,6 +42,9 @@ def schedule_law_options(func):
                           "warmup)."),
         click.option("--delta", type=POSITIVE, default=1e-3, show_default=True,
                      help="Huber delta on log residuals."),
+        click.option("--lambda", "lam", type=NONNEGATIVE, default=None,
+                     help="Momentum law: the decay lambda of S2, in [0, 1), held fixed "
+                          "(default: Tissue et al.'s 0.999)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -99,7 +102,7 @@ def _fit_text(out: dict) -> str:
                        "are fitted, else blocks of consecutive checkpoints.")
 @seed_option
 def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, models, by_size,
-                     min_step, delta, n_bootstrap, seed):
+                     min_step, delta, lam, n_bootstrap, seed):
     """Fit a law of the LR schedule to whole loss curves (table: model, step, lr, loss).
 
     \b
@@ -115,7 +118,7 @@ def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, mod
     rows = pick_runs(rows, models, source)
     curves = curves_from_table(rows, min_step=min_step)
     result = fit_curves(curves, law_name(law, by_size), delta=delta, n_bootstrap=n_bootstrap,
-                        seed=seed, progress=True)
+                        seed=seed, progress=True, lam=lam)
     out = result.to_dict()
     out.update(data=source, dataset=dataset)
     if out_dir:
@@ -171,9 +174,12 @@ def _write_fit(out_dir, out, result, curves):
                    "reading and a Chinchilla fit to the same checkpoints.")
 @click.option("--finals", "finals_path", type=click.Path(dir_okay=False), default=None,
               help="Final checkpoint of every run, for --grid-test (default: the shipped one).")
+@bootstrap_option(0, "Bootstrap refits for a 95% interval of the predicted curve (0: none); "
+                     "whole runs when several are fitted, else blocks of checkpoints.")
+@seed_option
 def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset, models,
-                          by_size, min_step, delta, schedule_spec, warmup, final_ratio, peak_lr,
-                          measured, n_params, grid_test, finals_path):
+                          by_size, min_step, delta, lam, schedule_spec, warmup, final_ratio,
+                          peak_lr, measured, n_params, grid_test, finals_path, n_bootstrap, seed):
     """Predict a whole loss curve for an LR schedule from a schedule law fitted to other runs.
 
     \b
@@ -184,7 +190,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     """
     if grid_test:
         return _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
-                          by_size)
+                          by_size, lam)
     from scalefit.scaling.laws.curve_fit import fit_curves, predict_curve
     from scalefit.scaling.laws.curves import curves_from_table, parse_schedule
     from scalefit.scaling.laws.schedule_areas import lr_per_step
@@ -205,7 +211,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         raise InputError(f"--model: choose the run(s) of one size to fit on, or --by-size "
                          f"(runs: {', '.join(sorted(rows['model'].unique()))})")
     fit = fit_curves(curves_from_table(train, min_step=min_step), law_name(law, by_size),
-                     delta=delta)
+                     delta=delta, n_bootstrap=n_bootstrap, seed=seed, progress=True, lam=lam)
     N = None
     if by_size:
         N = float(target["params"].iloc[0]) if target is not None and "params" in target \
@@ -264,7 +270,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     click.echo("\n".join(lines))
 
 
-def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size):
+def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size, lam):
     from scalefit.scaling.laws.schedule_prediction import grid_prediction_test
     from scalefit.tables import read_table
     if data_path is not None and finals_path is None:
@@ -273,7 +279,7 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
     finals = read_table(finals_path or shipped_path(*SHIPPED_FINALS))
     grid = grid_prediction_test(checkpoints, finals, law=law.lower(),
                                 dataset=dataset or SHIPPED_DATASET, min_step=min_step,
-                                by_size=by_size)
+                                by_size=by_size, lam=lam)
     out = grid.to_dict()
     if out_dir:
         from scalefit.atomic import write_frame, write_json

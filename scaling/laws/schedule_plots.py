@@ -12,6 +12,9 @@ def plot_curve(prediction, fitted=None, *, title: str = ""):
     fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(6.5, 5.5), sharex=True,
                                     gridspec_kw={"height_ratios": [3, 1]})
     ax.plot(points["step"], points["predicted"], "-", color="C0", label="predicted")
+    if "ci95_lo" in points:
+        ax.fill_between(points["step"], points["ci95_lo"], points["ci95_hi"], color="C0",
+                        alpha=0.2, lw=0, label="95% interval (bootstrap)")
     if "measured" in points:
         ax.plot(points["step"], points["measured"], "o", ms=3, color="C1",
                 label=f"measured (mean |rel. error| {100 * prediction.mean_rel_error:.2f}%)")

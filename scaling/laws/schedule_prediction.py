@@ -68,7 +68,7 @@ def _chinchilla(long_rows, min_step):
 def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
                          law: str = "momentum", dataset: str = "prose-val",
                          parts=("grid", "warmup"), min_step: int | None = None,
-                         by_size: bool = False) -> GridPrediction:
+                         by_size: bool = False, lam: float | None = None) -> GridPrediction:
     """Fit ``law`` on each size's long run (``by_size``: its by-size form on all long runs at
     once), predict every target run's final loss. ``min_step``: the first long-run checkpoint
     fitted, by both the schedule law and Chinchilla (None: twice the end of warmup)."""
@@ -88,7 +88,7 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
     if by_size:
         law = canonical_law(law)
         law = MODELS[law].base_law or law
-        joint = fit_curves(curves_from_table(rows, min_step=min_step), f"{law}-n")
+        joint = fit_curves(curves_from_table(rows, min_step=min_step), f"{law}-n", lam=lam)
         fits["all long runs"] = joint
     for model, run in rows.groupby("model"):
         N = float(run["params"].iloc[0])
@@ -98,7 +98,8 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
         if by_size:
             fit = joint
         else:
-            fit = fits[model] = fit_curves(curves_from_table(run, min_step=min_step), law)
+            fit = fits[model] = fit_curves(curves_from_table(run, min_step=min_step), law,
+                                           lam=lam)
         steps = run["step"].to_numpy()
         loss = run["loss"].to_numpy()
         for _, t in mine.iterrows():
