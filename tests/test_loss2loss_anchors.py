@@ -40,7 +40,13 @@ def test_train_to_train_reproduces_kappa_k_and_20x_extrapolation(l2l, y_from):
     kap = l2l["kaplan"].query("kaplan and loss_name == 'val_loss'").set_index("data")["E"]
     assert p["E_y"] == pytest.approx(kap[y_from], rel=1e-4)
     lo, hi = out["params"]["kappa"]["ci95"]
-    assert lo < p["kappa"] < hi and hi - lo < 0.1
+    # the interval carries E's uncertainty (both Kaplan fits refitted per resample): 0.16 wide
+    # for fineweb-100b, 0.32 for starcoder on ~90 runs per dataset, where holding E fixed gave
+    # under 0.1
+    assert lo < p["kappa"] < hi and hi - lo < 0.4
+    for e in ("E_x", "E_y"):
+        e_lo, e_hi = out["params"][e]["ci95"]
+        assert e_lo < p[e] < e_hi
 
     held = out["holdout"]
     assert held["n"] == 1  # the 3.3B model trained on y_from, paired with the FineWeb-Edu one

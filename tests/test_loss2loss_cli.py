@@ -175,3 +175,124 @@ def test_real_shipped_table_when_present():
     doc = json.loads(invoke(["predict", "downstream", "--json", "--bootstrap", "50"]).stdout)
     assert doc["n_points"] >= 5 and np.isfinite(doc["params"]["kappa"]["value"])
     assert doc["y"].startswith("loss_code_test")
+
+
+def test_bad_values_are_one_line_exit_2(tmp_path):
+    """Issue 15: --holdout nan/inf/-1, --seed -1 with a bootstrap, --bootstrap 1 are refused;
+    --at-x below E_x and --at with D = 0 get a clear answer."""
+    ok = str(tmp_path / "ok.csv")
+    mini_suite_table(tmp_path / "ok.csv")
+    base = ["predict", "downstream", "--data", ok, "--x", "loss", "--y", "loss_code_test",
+            "--x-from", "prose", "--group-column", "distribution"]
+    for bad in ("nan", "inf", "-1"):
+        one_line_error(base + ["--holdout", bad], "--holdout", bad)
+    one_line_error(base + ["--seed", "-1", "--bootstrap", "10"], "--seed", "-1")
+    one_line_error(base + ["--bootstrap", "1"], "--bootstrap", "at least 2")
+    one_line_error(base + ["--at-x", "nan"], "--at-x", "nan")
+    one_line_error(base + ["--at-x", "0.5", "--bootstrap", "0"], "--at-x", "x = 0.5",
+                   "E_x = ")
+    one_line_error(base + ["--at", "1e6,0", "--bootstrap", "0"], "--at", "D = 0",
+                   "step-0")
+    one_line_error(base + ["--at", "1e6,inf", "--bootstrap", "0"], "--at", "finite")
+
+
+def test_errors_name_the_file_and_the_cause(tmp_path):
+    df = mini_suite_table(tmp_path / "ok.csv")
+    df.loc[1, "loss_code_test"] = np.inf
+    data = tmp_path / "infinite.csv"
+    df.to_csv(data, index=False)
+    one_line_error(["predict", "downstream", "--data", str(data), "--x", "loss", "--y",
+                    "loss_code_test", "--bootstrap", "0"], "infinite.csv",
+                   "column 'loss_code_test', row 2", "inf")
+    df = mini_suite_table(tmp_path / "ok.csv").drop(columns=["tokens"])
+    data = tmp_path / "notokens.csv"
+    df.to_csv(data, index=False)
+    one_line_error(["predict", "downstream", "--data", str(data), "--x", "loss", "--y",
+                    "loss_code_test", "--bootstrap", "0"], "notokens.csv", "'tokens'")
+
+
+def test_prediction_and_held_out_runs_carry_prediction_intervals(shipped):
+    doc = json.loads(invoke(["predict", "downstream", "--json", "--holdout", "3",
+                             "--at-x", "3.0", "--bootstrap", "60"]).stdout)
+    pred = doc["prediction"]
+    assert pred["pi95"][0] < pred["ci95"][0] < pred["value"] < pred["ci95"][1] < pred["pi95"][1]
+    held = doc["holdout"]
+    assert 0 <= held["pi95_coverage"] <= 1
+    for p in held["points"]:
+        assert p["pi95_lo"] < p["predicted"] < p["pi95_hi"]
+        assert p["inside_pi95"] == (p["pi95_lo"] <= p["y"] <= p["pi95_hi"])
+    # E is refitted in every resample: its interval is an interval
+    for e in ("E_x", "E_y"):
+        lo, hi = doc["params"][e]["ci95"]
+        assert lo < hi
+    assert doc["bootstrap"]["e_refit"]
+    chained = json.loads(invoke(["predict", "downstream", "--json", "--at", "2e6,3e6",
+                                 "--bootstrap", "40"]).stdout)["prediction"]
+    assert chained["pi95"][0] < chained["value"] < chained["pi95"][1]
+    assert "refitted per resample" in chained["note"]
+
+
+def long_evals(path, seed=0):
+    """A long evaluation table as Pythia's (model, step, task, metric, value, num_fewshot):
+    lambada perplexity and piqa accuracy, 0-shot at every step and 5-shot at the last two."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m, n in enumerate(np.geomspace(7e7, 3e9, 6)):
+        for step in (1000, 4000, 16000, 64000, 143000):
+            loss = 1.2 + 40 * (n ** -0.2) + 2e3 * step ** -0.8 + rng.normal(0, 0.01)
+            acc = float(relation_forms.sigmoid_accuracy(loss, 0.35, -3.0, 2.6, 0.5))
+            for shots in ((0, 5) if step >= 64000 else (0,)):
+                lift = 0.01 * shots
+                rows += [{"model": f"m{m}", "step": step, "params": n, "tokens": step * 2e6,
+                          "task": "lambada_openai", "metric": "ppl", "num_fewshot": shots,
+                          "value": float(np.exp(loss - lift))},
+                         {"model": f"m{m}", "step": step, "params": n, "tokens": step * 2e6,
+                          "task": "piqa", "metric": "acc", "num_fewshot": shots,
+                          "value": acc + rng.normal(0, 0.005) + lift}]
+    df = pd.DataFrame(rows)
+    df.to_csv(path, index=False)
+    return df
+
+
+def test_long_evaluation_table_as_it_comes(tmp_path):
+    data = tmp_path / "evals.csv"
+    df = long_evals(data)
+    base = ["predict", "downstream", "--data", str(data), "--relation", "sigmoid",
+            "--bootstrap", "30"]
+    # 0-shot and 5-shot are never averaged: the user names one
+    one_line_error(base + ["--x", "lambada_openai:perplexity", "--y", "piqa:acc"],
+                   "evals.csv", "2 settings", "@0shot", "@5shot")
+    doc = json.loads(invoke(base + ["--x", "lambada_openai:perplexity@0shot", "--y",
+                                    "piqa:acc@0shot", "--holdout", "0.2", "--json"]).stdout)
+    assert doc["x"] == "ln lambada_openai:ppl@0shot" and doc["y"] == "piqa:acc@0shot"
+    assert doc["n_points"] + doc["holdout"]["n"] == 30  # 6 models x 5 steps, 0-shot only
+    assert any("ln of the perplexity" in n for n in doc["notes"])
+    assert doc["bootstrap"]["resampled"].startswith("whole models")
+    sub = json.loads(invoke(base + ["--x", "lambada_openai:ppl", "--y", "piqa:acc",
+                                    "--subset", "num_fewshot=0", "--json"]).stdout)
+    assert sub["n_points"] == 30 and "num_fewshot=0" in sub["data"]
+    one_line_error(base + ["--x", "lambada_openai:ppl", "--y", "piqa:f1", "--subset",
+                           "num_fewshot=0"], "evals.csv", "no metric 'f1'", "acc")
+    one_line_error(base + ["--x", "lambada_openai:ppl", "--y", "piqa:acc", "--subset",
+                           "num_fewshot=3"], "--subset", "num_fewshot", "0, 5")
+    # two variants of one measurement: say which column tells them apart
+    twice = pd.concat([df.assign(variant="a"), df.assign(variant="b",
+                                                         value=df["value"] * 1.01)])
+    twice.to_csv(data, index=False)
+    one_line_error(base + ["--x", "lambada_openai:ppl@0shot", "--y", "piqa:acc@0shot"],
+                   "different values", "variant", "--subset variant=a")
+    ok = json.loads(invoke(base + ["--x", "lambada_openai:ppl@0shot", "--y", "piqa:acc@0shot",
+                                   "--subset", "variant=b", "--json"]).stdout)
+    assert ok["n_points"] == 30
+
+
+def test_subset_on_a_wide_table(tmp_path):
+    data = tmp_path / "sweep.csv"
+    mini_suite_table(data)
+    doc = json.loads(invoke(["predict", "downstream", "--data", str(data), "--x", "loss",
+                             "--y", "loss_code_test", "--subset", "part=grid",
+                             "--subset", "distribution=prose", "--bootstrap", "0",
+                             "--json"]).stdout)
+    assert doc["n_points"] == 20
+    one_line_error(["predict", "downstream", "--data", str(data), "--x", "loss", "--y",
+                    "loss_code_test", "--subset", "nope=1"], "sweep.csv", "--subset 'nope=1'")

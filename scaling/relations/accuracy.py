@@ -13,8 +13,10 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from scalefit.errors import InputError
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, percentile_ci
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.relations import forms as relation_forms
+from scalefit.scaling.relations.intervals import observed_residuals
+from scalefit.scaling.relations.resampling import UnitRows, attach_draws, unit_codes
 from scalefit.scaling.resample import pairs_bootstrap
 
 ACCURACY_LAWS = {
@@ -50,11 +52,12 @@ BOUNDS = {
 }
 
 
-def _check(L, y, what):
+def _check(L, y, what, units=None):
     L = np.asarray(L, float)
     y = np.asarray(y, float)
     ok = np.isfinite(L) & np.isfinite(y)
     L, y = L[ok], y[ok]
+    units = None if units is None else np.asarray(units)[ok]
     outside = np.flatnonzero((y < 0) | (y > 1))
     if outside.size:
         i = int(outside[0])
@@ -62,17 +65,22 @@ def _check(L, y, what):
                          "(give accuracy or error as a fraction, not a percentage)")
     if L.size < 5:
         raise InputError(f"{what}: {L.size} usable points; need at least 5")
-    return L, y
+    return L, y, units
 
 
 def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int = 0,
-                 progress: bool = False) -> FitResult:
-    """Fit accuracy (sigmoid) or error (exponential-error) against loss L; least squares."""
+                 progress: bool = False, units=None) -> FitResult:
+    """Fit accuracy (sigmoid) or error (exponential-error) against loss L; least squares.
+
+    The bootstrap resamples points, or whole ``units`` when given (the models of a checkpoint
+    table: their checkpoints are not independent draws); ``components["residuals"]`` is the
+    scatter a prediction interval adds.
+    """
     if law not in ACCURACY_LAWS:
         raise InputError(f"unknown accuracy law '{law}' (choose from "
                          f"{', '.join(ACCURACY_LAWS)})")
     func, names = ACCURACY_LAWS[law]
-    L, y = _check(L, y, law)
+    L, y, units = _check(L, y, law, units)
     model = lmfit.Model(func, independent_vars=["L"])
     starts = _sigmoid_starts(L, y) if law == "sigmoid" else _exponential_starts(L, y)
     best = None
@@ -96,29 +104,35 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int 
                        extra={"rmse": float(np.sqrt(np.mean(resid ** 2))),
                               "method": "least squares on the accuracy scale"},
                        model_result=best)
+    result.components["residuals"] = observed_residuals(y - best.best_fit, len(names))
+    result.components["seed"] = seed
     if n_bootstrap > 0:
         draws, failed = _bootstrap(func, names, law, L, y, result.values(), n_bootstrap, seed,
-                                   progress)
-        for n in names:
-            result.params[n].ci95 = percentile_ci(draws[n])
-        result.draws = draws
-        result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": failed}
+                                   progress, units)
+        attach_draws(result, draws, failed, n_bootstrap)
+        if units is not None:
+            result.extra["bootstrap"]["resampled"] = "whole models (their checkpoints together)"
     return result
 
 
-def _bootstrap(func, names, law, L, y, values, n, seed, progress=False):
-    """Pairs bootstrap: refit (L, y) resampled with replacement from the fitted values."""
+def _bootstrap(func, names, law, L, y, values, n, seed, progress=False, units=None):
+    """Pairs (or units) bootstrap: refit (L, y) resampled with replacement, warm-started."""
     lo = np.array([BOUNDS[law][k][0] for k in names], float)
     hi = np.array([BOUNDS[law][k][1] for k in names], float)
     theta0 = np.clip(np.array([values[k] for k in names]), lo, hi)
 
+    codes, n_units = unit_codes(units)
+    groups = UnitRows(n_units, codes) if codes is not None else None
+
     def refit(idx):
+        if groups is not None:
+            idx = groups.rows(idx)
         Lb, yb = L[idx], y[idx]
         with np.errstate(over="ignore"):
             ret = least_squares(lambda t: func(Lb, *t) - yb, theta0, bounds=(lo, hi))
         return dict(zip(names, ret.x)) if ret.status > 0 else None
 
-    return pairs_bootstrap(L.size, n, seed, refit, names, progress=progress)
+    return pairs_bootstrap(n_units or L.size, n, seed, refit, names, progress=progress)
 
 
 def predict_accuracy(result: FitResult, L):
@@ -129,13 +143,10 @@ def predict_accuracy(result: FitResult, L):
 
 
 def accuracy_with_ci(result: FitResult, L: float) -> dict:
-    """{"value", "ci95"} at loss L; the interval from the bootstrap draws, if any."""
-    func, names = ACCURACY_LAWS[result.law]
-    value = float(predict_accuracy(result, L))
-    ci = (float("nan"), float("nan"))
-    if result.draws is not None:
-        ci = percentile_ci(func(L, *(result.draws[n] for n in names)))
-    return {"value": value, "ci95": list(ci)}
+    """{"value", "ci95", "pi95"} at loss L: the curve's interval and an observed value's
+    (``relations.intervals``), from the bootstrap draws, if any."""
+    from scalefit.scaling.relations.intervals import interval_at
+    return interval_at(result, L)
 
 
 def chained_accuracy(loss_fit: FitResult, acc_fit: FitResult, N, D):

@@ -6,7 +6,7 @@ import click
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
-from scalefit.options import analysis_options, seed_option
+from scalefit.options import BOOTSTRAP, FINITE, HOLDOUT, analysis_options, seed_option
 from scalefit.report import dumps
 
 # The default run table and the relation shown on it: the mini suite's prose loss -> code loss.
@@ -30,12 +30,14 @@ def shipped_runs(frame):
     return frame.drop_duplicates(keys) if keys else frame
 
 
-def _load(path_arg, x, y, pairing, group, x_from, y_from):
-    """(table, its name, x, y, group, x_from, y_from): defaults filled in for the shipped table.
+def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
+    """(table, its name, x, y, group, x_from, y_from, notes): defaults filled in for the shipped
+    table, --subset applied, a long evaluation table pivoted to the TASK:METRIC columns named.
 
     Shipped: train-to-test relates the prose runs' prose val loss to their code test loss;
     train-to-train pairs each prose-grid run with the code run of equal params and tokens.
     """
+    from scalefit.scaling.relations.evaltables import apply_subset
     from scalefit.tables import read_table
     if path_arg is None:
         path = default_runs_path()
@@ -43,13 +45,29 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from):
             raise InputError(f"{path}: the shipped mini-suite run table is absent (the suite "
                              "has not been measured in this install); pass --data FILE")
         x_default = "loss_code_test" if pairing == "test-to-test" else DEFAULT_X
-        return (shipped_runs(read_table(path)), str(path), x or x_default,
+        frame, source = apply_subset(shipped_runs(read_table(path)), subset, str(path))
+        return (frame, source, x or x_default,
                 y or DEFAULT_Y[pairing], group or SHIPPED_GROUP, x_from or SHIPPED_X_FROM,
-                y_from or (SHIPPED_Y_FROM if pairing != "train-to-test" else None))
+                y_from or (SHIPPED_Y_FROM if pairing != "train-to-test" else None), [])
     if not x or not y:
         raise InputError("--x and --y: name the two columns to relate (e.g. --x loss "
-                         "--y loss_code_test)")
-    return read_table(path_arg), str(path_arg), x, y, group or "data", x_from, y_from
+                         "--y loss_code_test), or TASK:METRIC of a long evaluation table "
+                         "(e.g. --x lambada_openai:ppl@0shot --y piqa:acc@0shot)")
+    frame, source = apply_subset(read_table(path_arg), subset, str(path_arg))
+    frame, x, y, notes = as_measurements(frame, x, y, source)
+    return frame, source, x, y, group or "data", x_from, y_from, notes
+
+
+def as_measurements(frame, x, y, source):
+    """(table, x, y, notes): a long evaluation table pivoted to its TASK:METRIC columns x, y
+    (``relations.evaltables``); any other table as it is."""
+    from scalefit.scaling.relations.evaltables import (is_long_evals, is_measurement_spec,
+                                                       wide_measurements)
+    specs = [s for s in (x, y) if is_measurement_spec(s) and s not in frame.columns]
+    if not (specs and is_long_evals(frame)):
+        return frame, x, y, []
+    frame, names, notes = wide_measurements(frame, specs, source)
+    return frame, names.get(x, x), names.get(y, y), notes
 
 
 def relation_options(func):
@@ -79,15 +97,21 @@ def relation_options(func):
                      default=None, help="E_x, E_y: from per-dataset Kaplan L(N,D)+E fits "
                                         "(default, the paper's), given (--E-x, --E-y), or "
                                         "fitted with K and kappa."),
-        click.option("--E-x", "E_x", type=float, default=None, help="Given E_x."),
-        click.option("--E-y", "E_y", type=float, default=None, help="Given E_y."),
+        click.option("--E-x", "E_x", type=FINITE, default=None, help="Given E_x."),
+        click.option("--E-y", "E_y", type=FINITE, default=None, help="Given E_y."),
         click.option("--method", type=click.Choice(["ols", "huber"]), default="ols",
                      show_default=True,
                      help="With E fixed: least squares on the log-log line (the paper's) or "
                           "Huber."),
-        click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=1000,
-                     show_default=True, help="Bootstrap resamples of the pairs for 95% CIs."),
+        click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=1000,
+                     show_default=True,
+                     help="Bootstrap resamples for 95% CIs (0: none, else at least 2): runs "
+                          "(whole models of a checkpoint table) are resampled and, with E from "
+                          "Kaplan fits, both Kaplan fits are refitted in each."),
         seed_option,
+        click.option("--subset", multiple=True, metavar="COL=VALUE",
+                     help="Use only rows with COL equal to VALUE (repeatable), e.g. "
+                          "eval_group=zero-shot."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -129,12 +153,12 @@ predict.add_command(_predict_curve_command(), "curve")
               default="shifted-power", show_default=True,
               help="shifted-power: y a loss; sigmoid: y an accuracy; exponential-error: y an "
                    "error rate (1 - accuracy).")
-@click.option("--at-x", type=float, default=None, metavar="VALUE",
-              help="Predict y at this x.")
+@click.option("--at-x", type=FINITE, default=None, metavar="VALUE",
+              help="Predict y at this x (for the shifted power law: above E_x).")
 @click.option("--at", "at_nd", default=None, metavar="N,D",
               help="Predict y for a model of N params and D tokens: x from a Kaplan law of x, "
                    "then the relation.")
-@click.option("--holdout", default=None, metavar="X",
+@click.option("--holdout", type=HOLDOUT, default=None, metavar="X",
               help="Keep the largest-compute pairs out of every fit (fraction 0.2 or count 5; "
                    "pairs of equal compute stay together); report each one's relative error "
                    "beside a Kaplan law fitted to y alone.")
@@ -142,8 +166,8 @@ predict.add_command(_predict_curve_command(), "curve")
               help="A table of target runs (e.g. models at 20x the compute) to score the same "
                    "way.")
 def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group, match,
-               e_source, E_x, E_y, method, n_bootstrap, seed, relation, at_x, at_nd, holdout,
-               holdout_data):
+               e_source, E_x, E_y, method, n_bootstrap, seed, subset, relation, at_x, at_nd,
+               holdout, holdout_data):
     """Fit y against x, predict y, and score held-out runs.
 
     \b
@@ -158,20 +182,30 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
           --holdout-data extrapolation.csv --out report/
       scalefit predict downstream --data evals.csv --x lambada_nll --y piqa_acc \\
           --relation sigmoid --at-x 1.5
+      scalefit predict downstream --data pythia_evals.csv --relation sigmoid \\
+          --x lambada_openai:ppl@0shot --y piqa:acc@0shot --holdout 0.1
+    \b
+    A long evaluation table (model, step, task, metric, value[, num_fewshot]) is read as it
+    comes: --x/--y TASK:METRIC[@Kshot] select its rows (a perplexity becomes its loss, ln ppl);
+    each checkpoint is a pair and the bootstrap resamples whole models.
     """
     from scalefit.scaling.relations.downstream import parse_at, run_downstream
     from scalefit.tables import read_table
     if at_x is not None and at_nd is not None:
         raise InputError("--at-x and --at: give one of them")
-    frame, source, x, y, group, x_from, y_from = _load(data_path, x, y, pairing, group,
-                                                       x_from, y_from)
-    targets = read_table(holdout_data) if holdout_data else None
+    specs = (x, y)
+    frame, source, x, y, group, x_from, y_from, notes = _load(data_path, x, y, pairing, group,
+                                                              x_from, y_from, subset)
+    targets = None
+    if holdout_data:
+        targets, *_ = as_measurements(read_table(holdout_data), *specs, str(holdout_data))
     out = run_downstream(frame, x, y, pairing=pairing, x_from=x_from, y_from=y_from,
                          group=group, match=match, relation=relation,
                          e_source=_e_source(e_source, E_x, E_y), E_x=E_x, E_y=E_y,
                          method=method, holdout=holdout, targets=targets, at_x=at_x,
                          at_nd=parse_at(at_nd), n_bootstrap=n_bootstrap, seed=seed,
                          source=source, targets_source=str(holdout_data), progress=True)
+    out.notes.extend(notes)
     _emit(out, out_dir, as_json)
 
 
@@ -179,7 +213,7 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
 @analysis_options
 @relation_options
 def fit_shifted_power(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group, match,
-                      e_source, E_x, E_y, method, n_bootstrap, seed):
+                      e_source, E_x, E_y, method, n_bootstrap, seed, subset):
     """Fit the shifted power law L_y = K (L_x - E_x)^kappa + E_y alone.
 
     \b
@@ -189,13 +223,14 @@ def fit_shifted_power(data_path, out_dir, as_json, x, y, pairing, x_from, y_from
           --pair train-to-train --x-from fineweb-edu-100b --y-from proof-pile-2
     """
     from scalefit.scaling.relations.downstream import run_downstream
-    frame, source, x, y, group, x_from, y_from = _load(data_path, x, y, pairing, group,
-                                                       x_from, y_from)
+    frame, source, x, y, group, x_from, y_from, notes = _load(data_path, x, y, pairing, group,
+                                                              x_from, y_from, subset)
     out = run_downstream(frame, x, y, pairing=pairing, x_from=x_from, y_from=y_from,
                          group=group, match=match, relation="shifted-power",
                          e_source=_e_source(e_source, E_x, E_y), E_x=E_x, E_y=E_y,
                          method=method, n_bootstrap=n_bootstrap, seed=seed, source=source,
                          progress=True)
+    out.notes.extend(notes)
     _emit(out, out_dir, as_json)
 
 

@@ -7,7 +7,7 @@ fitted to the target loss alone.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -15,9 +15,12 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
-from scalefit.scaling.relations.accuracy import accuracy_with_ci, fit_accuracy, predict_accuracy
+from scalefit.scaling.relations.accuracy import fit_accuracy, predict_accuracy
+from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
+                                                  observed_residuals)
 from scalefit.scaling.relations.loss2loss import (LossPairs, fit_loss_to_loss, kaplan_fit,
-                                                  pair_losses, predict_y, prediction_with_ci)
+                                                  pair_losses, predict_y)
+from scalefit.scaling.relations.resampling import UNIT
 
 RELATIONS = ("shifted-power", "sigmoid", "exponential-error")
 PARAM_NAMES = {"shifted-power": ("K", "kappa", "E_x", "E_y"), "sigmoid": ("a", "k", "L0", "b"),
@@ -26,15 +29,17 @@ PARAM_NAMES = {"shifted-power": ("K", "kappa", "E_x", "E_y"), "sigmoid": ("a", "
 
 def fit_relation(lp: LossPairs, relation: str = "shifted-power", *, e_source: str = "kaplan",
                  E_x=None, E_y=None, method: str = "ols", n_bootstrap: int = 0,
-                 seed: int = 0, progress: bool = False) -> FitResult:
+                 seed: int = 0, progress: bool = False, source: str = "<table>") -> FitResult:
     """Fit y against x on the pairs: shifted power law, sigmoid accuracy or exponential error."""
     if relation not in RELATIONS:
         raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
     if relation == "shifted-power":
         return fit_loss_to_loss(lp, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
-                                n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+                                n_bootstrap=n_bootstrap, seed=seed, progress=progress,
+                                source=source)
+    units = lp.pairs[UNIT].to_numpy() if UNIT in lp.pairs.columns else None
     result = fit_accuracy(lp.pairs["x"], lp.pairs["y"], relation, n_bootstrap=n_bootstrap,
-                          seed=seed, progress=progress)
+                          seed=seed, progress=progress, units=units)
     result.extra.update({"pairing": lp.pairing, "x": lp.label_x, "y": lp.label_y})
     return result
 
@@ -46,11 +51,9 @@ def predict_relation(result: FitResult, x):
     return predict_accuracy(result, x)
 
 
-def relation_with_ci(result: FitResult, x: float) -> dict:
-    """{"value", "ci95"} of the relation at x."""
-    if result.law == "shifted-power":
-        return prediction_with_ci(result, x)
-    return accuracy_with_ci(result, x)
+def relation_with_ci(result: FitResult, x: float, **chained) -> dict:
+    """{"value", "ci95", "pi95"} of the relation at x (``intervals.interval_at``)."""
+    return interval_at(result, x, **chained)
 
 
 MIN_FIT_PAIRS = 3  # a relation's fit needs at least three pairs
@@ -87,17 +90,25 @@ def target_pairs(frame: pd.DataFrame, lp: LossPairs, *, group: str = "data",
 
 
 def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
-                   *, baseline: bool = True) -> dict:
+                   *, baseline: bool = True, source: str = "<table>") -> dict:
     """Relative error of each held-out prediction, beside a Kaplan law fitted to y alone."""
     rows = held.copy()
     rows["predicted"] = predict_relation(result, rows["x"].to_numpy(float))
     rows["relative_error"] = rows["predicted"] / rows["y"] - 1
     out = {"n": len(rows)}
+    if result.draws is not None:
+        lo, hi = held_out_intervals(result, rows["x"].to_numpy(float))
+        rows["pi95_lo"], rows["pi95_hi"] = lo, hi
+        inside = (rows["y"] >= lo) & (rows["y"] <= hi)
+        rows["inside_pi95"] = inside
+        out["pi95_coverage"] = float(inside.mean()) if len(rows) else float("nan")
+        out["pi95_note"] = PI_NOTE
     can_baseline = (baseline and result.law == "shifted-power"
                     and {"params", "tokens"} <= set(rows.columns) and len(train.y_runs) >= 6)
     if can_baseline:
         from scalefit.scaling.laws.fit import predict
-        kaplan_y = result.components.get("kaplan", {}).get("y") or kaplan_fit(train.y_runs)
+        kaplan_y = (result.components.get("kaplan", {}).get("y")
+                    or kaplan_fit(train.y_runs, source=source))
         rows["baseline_predicted"] = predict(kaplan_y, rows["params"].to_numpy(float),
                                              rows["tokens"].to_numpy(float))
         rows["baseline_relative_error"] = rows["baseline_predicted"] / rows["y"] - 1
@@ -105,7 +116,8 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
         out["baseline_mean_abs_relative_error"] = float(
             np.mean(np.abs(rows["baseline_relative_error"])))
     keep = [c for c in ("model", "step", "params", "tokens", "flops", "x", "y", "predicted",
-                        "relative_error", "baseline_predicted", "baseline_relative_error")
+                        "relative_error", "pi95_lo", "pi95_hi", "inside_pi95",
+                        "baseline_predicted", "baseline_relative_error")
             if c in rows.columns]
     out["points"] = rows[keep].to_dict(orient="records")
     rel = rows["relative_error"].to_numpy(float)
@@ -114,21 +126,45 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
     return out
 
 
-def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None) -> dict | None:
-    """The prediction: y at a given x, or chained (N, D) -> x (Kaplan law of x) -> y."""
+def _check_x(result: FitResult, x: float, what: str) -> None:
+    """x below E_x has no shifted-power prediction: say so instead of printing '-'."""
+    if result.law == "shifted-power" and not x > result.value("E_x"):
+        raise InputError(f"{what}: x = {x:g} is at or below E_x = {result.value('E_x'):.4g}, "
+                         "the irreducible loss of x; the shifted power law "
+                         "L_y = K (L_x - E_x)^kappa + E_y needs x > E_x")
+
+
+def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
+               source: str = "<table>") -> dict | None:
+    """The prediction: y at a given x, or chained (N, D) -> x (Kaplan law of x) -> y, with the
+    curve's interval (ci95) and an observed value's (pi95)."""
     if at_x is not None:
+        _check_x(result, float(at_x), "--at-x")
         out = relation_with_ci(result, float(at_x))
         out["at_x"] = float(at_x)
+        out["note"] = PI_NOTE
         return out
     if at_nd is not None:
         from scalefit.scaling.laws.fit import predict
+        from scalefit.scaling.laws.forms import kaplan_nde
         N, D = at_nd
-        kaplan_x = result.components.get("kaplan", {}).get("x") or kaplan_fit(train.x_runs)
+        kaplan_x = (result.components.get("kaplan", {}).get("x")
+                    or kaplan_fit(train.x_runs, source=source))
         x_value = float(predict(kaplan_x, N, D))
-        out = relation_with_ci(result, x_value)
+        _check_x(result, x_value, f"--at {N:g},{D:g}")
+        draws = result.draws or {}
+        log_resid = -np.asarray(kaplan_x.model_result.residual, float)  # log observed/fitted
+        chained = {"x_residuals": observed_residuals(log_resid, 5)}
+        carried = "the relation's parameters and scatter, and the Kaplan law of x's scatter"
+        if "x:E" in draws:  # the joint bootstrap refitted the Kaplan law of x per resample
+            chained["x_draws"] = kaplan_nde(N, D, draws["x:E"], draws["x:N_c"], draws["x:D_c"],
+                                            draws["x:alpha_N"], draws["x:alpha_D"])
+            carried = ("the relation's and the Kaplan law of x's parameters (refitted per "
+                       "resample) and both fits' scatter")
+        out = relation_with_ci(result, x_value, **chained)
         out.update({"at": {"params": float(N), "tokens": float(D)}, "x_predicted": x_value,
-                    "note": "x from a Kaplan L(N, D) + E fit of the x loss; the interval "
-                            "covers the relation's uncertainty only"})
+                    "note": f"x from a Kaplan L(N, D) + E fit of the x loss; the intervals "
+                            f"carry {carried}. {PI_NOTE}"})
         return out
     return None
 
@@ -142,6 +178,12 @@ def parse_at(spec: str | None):
         N, D = (float(p) for p in parts)
     except ValueError:
         raise InputError(f"--at: '{spec}' is not N,D (e.g. 1e9,2e10)") from None
+    if not (np.isfinite(N) and np.isfinite(D)):
+        raise InputError(f"--at: '{spec}': N and D must be finite numbers")
+    if D == 0 and N > 0:
+        raise InputError(f"--at: '{spec}': D = 0 tokens is an untrained (step-0) model, where "
+                         "a scaling law L(N, D) diverges; give D > 0 (for a step-0 checkpoint "
+                         "use --at-x with its measured loss)")
     if not (N > 0 and D > 0):
         raise InputError(f"--at: N and D must be positive, got '{spec}'")
     return N, D
@@ -159,6 +201,7 @@ class Downstream:
     held: pd.DataFrame  # held-out pairs: the largest-compute ones, then any target runs
     prediction: dict | None = None  # {"value", "ci95", "at_x" | "at", ...}
     holdout: dict | None = None  # score_held_out of the held-out pairs
+    notes: list = field(default_factory=list)  # how the table was read (ln ppl, ...)
 
     def to_dict(self) -> dict:
         out = self.fit.to_dict()
@@ -168,6 +211,8 @@ class Downstream:
             out["prediction"] = self.prediction
         if self.holdout is not None:
             out["holdout"] = self.holdout
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -188,7 +233,9 @@ def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train
                                                       source=targets_source)], ignore_index=True)
     result = fit_relation(train, relation, e_source=e_source, E_x=E_x, E_y=E_y,
                           method=method, n_bootstrap=n_bootstrap, seed=seed,
-                          progress=progress)
+                          progress=progress, source=source)
     return Downstream(result, relation, source, train, held,
-                      prediction=predict_at(result, train, at_x=at_x, at_nd=at_nd),
-                      holdout=score_held_out(result, train, held) if len(held) else None)
+                      prediction=predict_at(result, train, at_x=at_x, at_nd=at_nd,
+                                            source=source),
+                      holdout=score_held_out(result, train, held, source=source)
+                      if len(held) else None)

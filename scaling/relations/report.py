@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.scaling.relations.resampling import UNIT
 
 FORMULAS = {"shifted-power": "L_y = K (L_x - E_x)^kappa + E_y",
             "sigmoid": "acc = a / (1 + exp(-k (L - L0))) + b",
@@ -56,21 +57,28 @@ def downstream_text(out: dict) -> str:
         where = (f"x = {_fmt(pr['at_x'])}" if "at_x" in pr else
                  f"N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g} "
                  f"(x predicted {_fmt(pr['x_predicted'])})")
-        lines.append(f"prediction at {where}: {_fmt(pr['value'])}  95% CI "
-                     f"[{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}]")
+        lines.append(f"prediction at {where}: {_fmt(pr['value'])}  95% CI of the curve "
+                     f"[{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval "
+                     f"of an observed value [{_fmt(pr['pi95'][0])}, {_fmt(pr['pi95'][1])}]")
     if "holdout" in out:
         h = out["holdout"]
         base = (f" (plain Kaplan law on y alone: "
                 f"{100 * h['baseline_mean_abs_relative_error']:.2f}%)"
                 if "baseline_mean_abs_relative_error" in h else "")
+        cover = (f"; {100 * h['pi95_coverage']:.0f}% inside their 95% prediction intervals"
+                 if "pi95_coverage" in h else "")
         lines.append(f"held out {h['n']} runs (largest compute, or --holdout-data): "
-                     f"mean |rel err| {100 * h['mean_abs_relative_error']:.2f}%{base}")
+                     f"mean |rel err| {100 * h['mean_abs_relative_error']:.2f}%{base}{cover}")
         for p in h["points"]:
             extra = (f"  baseline {100 * p['baseline_relative_error']:+.2f}%"
                      if "baseline_relative_error" in p else "")
             size = f"N={p['params']:.3g} D={p['tokens']:.3g} " if "params" in p else ""
+            pi = (f" PI [{p['pi95_lo']:.4f}, {p['pi95_hi']:.4f}]"
+                  + ("" if p["inside_pi95"] else " outside") if "pi95_lo" in p else "")
             lines.append(f"  {size}x={p['x']:.4f} y={p['y']:.4f} predicted="
-                         f"{p['predicted']:.4f} ({100 * p['relative_error']:+.2f}%){extra}")
+                         f"{p['predicted']:.4f} ({100 * p['relative_error']:+.2f}%){pi}{extra}")
+    for note in out.get("notes", []):
+        lines.append(f"note: {note}")
     for w in out.get("warnings", []):
         lines.append(f"warning: {w}")
     return "\n".join(lines)
@@ -123,7 +131,7 @@ def write_downstream_report(out_dir, downstream) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     params = params_frame(out)
     params.to_csv(out_dir / "params.csv", index=False)
-    train.pairs.to_csv(out_dir / "pairs.csv", index=False)
+    train.pairs.drop(columns=[UNIT], errors="ignore").to_csv(out_dir / "pairs.csv", index=False)
     hold = holdout_frame(out)
     if len(hold):
         hold.to_csv(out_dir / "holdout.csv", index=False)
@@ -133,13 +141,20 @@ def write_downstream_report(out_dir, downstream) -> None:
           "## Parameters", "", markdown_table(params), ""]
     if "prediction" in out:
         pr = out["prediction"]
-        md += ["## Prediction", "", f"value {_fmt(pr['value'])}, 95% CI "
-               f"[{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}]"
+        md += ["## Prediction", "", f"value {_fmt(pr['value'])}, 95% CI of the curve "
+               f"[{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval of an "
+               f"observed value [{_fmt(pr['pi95'][0])}, {_fmt(pr['pi95'][1])}]"
                + (f" at x = {_fmt(pr['at_x'])}" if "at_x" in pr else
                   f" at N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g}"), ""]
     if len(hold):
-        md += ["## Held-out runs", "", markdown_table(hold), ""]
+        md += ["## Held-out runs", ""]
+        if "pi95_coverage" in out["holdout"]:
+            md += [f"{100 * out['holdout']['pi95_coverage']:.0f}% of the held-out runs lie "
+                   "inside their 95% prediction intervals (pi95_lo, pi95_hi).", ""]
+        md += [markdown_table(hold), ""]
     md += ["![y against x](relation.png)", ""]
+    if out.get("notes"):
+        md += ["## Notes", "", *[f"- {n}" for n in out["notes"]], ""]
     if out.get("warnings"):
         md += ["## Warnings", "", *[f"- {w}" for w in out["warnings"]], ""]
     write_text(out_dir, "report.md", "\n".join(md))

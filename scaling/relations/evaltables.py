@@ -1,0 +1,155 @@
+"""Long evaluation tables as they come (one row per model, step, task, metric, value): Pythia's
+published evals, lm-eval results written as rows, ``scalefit eval``'s own table.
+
+``TASK:METRIC`` names one measurement (``lambada_openai:ppl``, ``piqa:acc``); the table is
+pivoted to one row per (model, step) by ``scalefit.schema.wide_evals``, whose rule keeps distinct
+settings apart: a task run with several ``num_fewshot`` values gives one column per setting
+(``piqa:acc@5shot``), never their average. Rows that repeat a measurement with different values
+(two variants, suites or eval groups of one model and step) are an error naming the column that
+tells them apart, so a user selects one with ``--subset``. A perplexity is turned into its loss
+(ln ppl, nats), since the relations read losses.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.schema import KEYS
+
+PERPLEXITY_METRICS = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
+METRIC_ALIASES = {"perplexity": "ppl", "ppl": "perplexity"}
+RUN_FACTS = ("params", "params_nonembed", "params_nonembedding", "tokens", "flops")
+
+
+def is_long_evals(frame: pd.DataFrame) -> bool:
+    """A long evaluation table: model, step, a task (or dataset) and metric, and a value."""
+    return ({"model", "step", "metric", "value"} <= set(frame.columns)
+            and bool({"task", "dataset"} & set(frame.columns)))
+
+
+def is_measurement_spec(spec: str | None) -> bool:
+    return spec is not None and ":" in spec
+
+
+def _task_column(frame):
+    return "task" if "task" in frame.columns else "dataset"
+
+
+def _split(spec: str) -> tuple[str, str, int | None]:
+    """'piqa:acc' -> ('piqa', 'acc', None); 'piqa:acc@5shot' / 'piqa:acc@5' -> (.., 5)."""
+    task, _, metric = spec.partition(":")
+    metric, _, shots = metric.partition("@")
+    n_shots = None
+    if shots:
+        digits = shots.removesuffix("shot")
+        if not digits.isdigit():
+            raise InputError(f"'{spec}': the setting after @ is a number of shots (@0shot, @5)")
+        n_shots = int(digits)
+    if not task or not metric:
+        raise InputError(f"'{spec}': expected TASK:METRIC (e.g. piqa:acc, lambada_openai:ppl)")
+    return task, metric, n_shots
+
+
+def _rows(frame: pd.DataFrame, spec: str, source: str) -> tuple[pd.DataFrame, str, str]:
+    """The rows of one TASK:METRIC[@Kshot], the metric name the table uses, and the column
+    name (schema.measurement_name's rule: the setting named where there were several)."""
+    task, metric, n_shots = _split(spec)
+    tcol = _task_column(frame)
+    of_task = frame[frame[tcol].astype(str) == task]
+    if of_task.empty:
+        tasks = sorted(map(str, frame[tcol].dropna().unique()))
+        shown = ", ".join(tasks[:12]) + (f", ... ({len(tasks)} in all)" if len(tasks) > 12 else "")
+        raise InputError(f"{source}: '{spec}': no rows with {tcol} '{task}' (have: {shown})")
+    metrics = of_task["metric"].astype(str)
+    base = metrics.str.partition(",")[0]  # lm-eval 0.4 writes 'acc,none'
+    chosen = metric
+    if not (base == metric).any() and (base == METRIC_ALIASES.get(metric, "")).any():
+        chosen = METRIC_ALIASES[metric]
+    rows = of_task[base == chosen]
+    if rows.empty:
+        raise InputError(f"{source}: '{spec}': {tcol} '{task}' has no metric '{metric}' "
+                         f"(has: {', '.join(sorted(base.unique()))})")
+    if "num_fewshot" in rows.columns:
+        shots = pd.to_numeric(rows["num_fewshot"], errors="coerce")
+        settings = sorted(int(s) for s in shots.dropna().unique())
+        if n_shots is not None:
+            rows = rows[shots == n_shots]
+            if rows.empty:
+                raise InputError(f"{source}: '{spec}': no {n_shots}-shot rows (settings: "
+                                 f"{', '.join(f'{s}-shot' for s in settings)})")
+        elif len(settings) > 1:
+            raise InputError(f"{source}: '{spec}' was run with {len(settings)} settings; name "
+                             "one (never averaged): "
+                             + " or ".join(f"{task}:{metric}@{s}shot" for s in settings))
+    elif n_shots is not None:
+        raise InputError(f"{source}: '{spec}': the table has no num_fewshot column")
+    column = f"{task}:{chosen}" + (f"@{n_shots}shot" if n_shots is not None else "")
+    return rows, chosen, column
+
+
+def _check_repeats(rows: pd.DataFrame, spec: str, source: str) -> None:
+    """Two different values of one measurement at one (model, step): say which column differs."""
+    keys = list(KEYS)
+    dup = rows.duplicated(subset=keys, keep=False)
+    if not dup.any():
+        return
+    values = pd.to_numeric(rows["value"], errors="coerce")
+    spread = values[dup].groupby([rows.loc[dup, k] for k in keys]).agg(lambda v: np.ptp(v))
+    if not (spread > 1e-12).any():
+        return  # the same value written twice
+    first = spread[spread > 1e-12].index[0]
+    group = rows[(rows["model"] == first[0]) & (rows["step"] == first[1])]
+    differ = [c for c in group.columns if c not in ("value", "stderr", "source_path")
+              and group[c].astype(str).nunique() > 1]
+    hint = (f"; they differ in {', '.join(differ)}: select one with --subset "
+            f"{differ[0]}={group[differ[0]].iloc[0]}") if differ else ""
+    raise InputError(f"{source}: '{spec}': {len(group)} different values for model "
+                     f"{first[0]}, step {first[1]}{hint}")
+
+
+def wide_measurements(frame: pd.DataFrame, specs, source: str) -> tuple[pd.DataFrame, dict, list]:
+    """One row per (model, step) with a column per TASK:METRIC in ``specs`` (named by the spec)
+    and the runs' facts (params, tokens, flops) beside them; returns (table, {spec: column},
+    notes). A perplexity column holds ln(ppl), the loss it is the exponential of."""
+    keys = list(KEYS)
+    wide = None
+    names, notes = {}, []
+    for spec in dict.fromkeys(specs):
+        rows, metric, column = _rows(frame, spec, source)
+        _check_repeats(rows, spec, source)
+        values = pd.to_numeric(rows["value"], errors="coerce")
+        if metric in PERPLEXITY_METRICS:
+            bad = values[~(values > 0)]
+            if len(bad):
+                raise InputError(f"{source}: '{spec}': a perplexity must be > 0, got "
+                                 f"{bad.iloc[0]:g}")
+            values = np.log(values)
+            column = f"ln {column}"
+            notes.append(f"{spec}: ln of the perplexity (nats), the loss it exponentiates")
+        part = rows[keys].assign(**{column: values.to_numpy()}).drop_duplicates(keys)
+        wide = part if wide is None else wide.merge(part, on=keys, how="outer")
+        names[spec] = column
+    facts = [c for c in RUN_FACTS if c in frame.columns]
+    if facts:
+        per_run = frame[keys + facts].drop_duplicates(keys)
+        wide = wide.merge(per_run, on=keys, how="left")
+    return wide.sort_values(keys).reset_index(drop=True), names, notes
+
+
+def apply_subset(frame: pd.DataFrame, subset, source: str) -> tuple[pd.DataFrame, str]:
+    """Rows with COLUMN equal to VALUE for each --subset COLUMN=VALUE; the source names them."""
+    for item in subset or ():
+        column, sep, value = str(item).partition("=")
+        if not sep or column not in frame.columns:
+            raise InputError(f"{source}: --subset '{item}': expected COLUMN=VALUE with a column "
+                             f"of the table ({', '.join(map(str, frame.columns))})")
+        keep = frame[column].astype(str) == value
+        if not keep.any():
+            have = ", ".join(sorted(map(str, frame[column].dropna().unique()))[:12])
+            raise InputError(f"{source}: --subset '{item}': no row has {column} = '{value}' "
+                             f"(have: {have})")
+        frame = frame[keep]
+    if subset:
+        source = f"{source} [{' '.join(subset)}]"
+    return frame, source

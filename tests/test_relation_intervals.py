@@ -1,0 +1,131 @@
+"""Intervals of the relations that cover: tested by their coverage on synthetic data with known
+truth (``relation_truth``), and the resampling units behind them.
+
+Monte-Carlo tolerance: with R replicates a 95% interval's empirical coverage has a standard
+error of sqrt(0.95 * 0.05 / R) (5.4 points at R = 16, 4.4 at R = 24); each test asserts a
+bound that a correct 95% interval misses with probability below about 1% (a one-sided binomial
+bound), and prints the coverage it measured. Larger runs are in the report of issue 15: 72
+replicates x 100 resamples gave kappa 98.6% (E refitted) against 68.1% with E held fixed, and
+95.8% for the prediction interval of a new observation.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binom
+
+from relation_truth import RELATION, SIGMOID, accuracy_points, loss_runs
+from scalefit.errors import InputError
+from scalefit.scaling.relations import forms as relation_forms
+from scalefit.scaling.relations.accuracy import fit_accuracy
+from scalefit.scaling.relations.intervals import interval_at
+from scalefit.scaling.relations.loss2loss import (fit_loss_to_loss, fit_shifted_power,
+                                                  pair_losses)
+from scalefit.scaling.relations.resampling import UNIT, UnitRows, checkpoint_units, unit_codes
+
+
+def lowest_acceptable(n: int, level: float = 0.95, risk: float = 0.01) -> int:
+    """The fewest hits out of n that a true ``level`` interval reaches with prob. 1 - risk."""
+    return int(binom.ppf(risk, n, level))
+
+
+@pytest.mark.slow
+def test_kappa_interval_covers_when_e_is_refitted():
+    """Two datasets' losses from Kaplan + E laws tied by a known shifted power law: the 95% CI
+    of kappa (and of E_x, E_y) covers the truth about 95% of the time once the bootstrap refits
+    both Kaplan laws; holding E fixed covers far less."""
+    hits = {"kappa": 0, "E_x": 0, "E_y": 0}
+    fixed_hits = 0
+    n = 0
+    for seed in range(1000, 1060):
+        if n == 16:
+            break
+        runs = loss_runs(seed)
+        try:
+            res = fit_loss_to_loss(pair_losses(runs, "x", "y"), n_bootstrap=60, seed=seed)
+        except InputError:  # the law engine's Kaplan fit failed on this replicate (see report)
+            continue
+        n += 1
+        for name in hits:
+            lo, hi = res.params[name].ci95
+            hits[name] += lo <= RELATION[name] <= hi
+        fixed = fit_shifted_power(runs["x"], runs["y"], E_x=res.value("E_x"),
+                                  E_y=res.value("E_y"), n_bootstrap=60, seed=seed)
+        lo, hi = fixed.params["kappa"].ci95
+        fixed_hits += lo <= RELATION["kappa"] <= hi
+    print(f"\ncoverage over {n} replicates: " + ", ".join(f"{k} {v / n:.2f}"
+                                                       for k, v in hits.items())
+          + f"; kappa with E held fixed {fixed_hits / n:.2f}")
+    assert n == 16
+    assert hits["kappa"] >= lowest_acceptable(n)
+    assert hits["E_x"] >= lowest_acceptable(n) - 1 and hits["E_y"] >= lowest_acceptable(n) - 1
+    assert fixed_hits < hits["kappa"]
+
+
+@pytest.mark.slow
+def test_prediction_interval_covers_new_observations():
+    """A sigmoid accuracy law fitted to 40 noisy points: the 95% prediction interval (bootstrap
+    draws plus a resampled residual) holds a new observation about 95% of the time; the curve's
+    interval alone, which ignores the scatter, holds far fewer."""
+    R = 24
+    pi_hits = ci_hits = 0
+    for seed in range(R):
+        L, acc = accuracy_points(seed)
+        res = fit_accuracy(L, acc, "sigmoid", n_bootstrap=40, seed=seed)
+        rng = np.random.default_rng(10_000 + seed)
+        at = rng.uniform(2.2, 4.5)
+        observed = relation_forms.sigmoid_accuracy(at, **SIGMOID) + rng.normal(0, 0.01)
+        iv = interval_at(res, at)
+        pi_hits += iv["pi95"][0] <= observed <= iv["pi95"][1]
+        ci_hits += iv["ci95"][0] <= observed <= iv["ci95"][1]
+    print(f"\nprediction interval coverage {pi_hits / R:.2f}, curve interval {ci_hits / R:.2f}")
+    assert pi_hits >= lowest_acceptable(R)
+    assert ci_hits < pi_hits
+
+
+def test_loss_prediction_interval_is_wider_than_the_curve_and_holds_the_runs():
+    runs = loss_runs(1000)
+    res = fit_loss_to_loss(pair_losses(runs, "x", "y"), n_bootstrap=40, seed=0)
+    iv = interval_at(res, 3.0)
+    assert iv["pi95"][0] < iv["ci95"][0] <= iv["value"] <= iv["ci95"][1] < iv["pi95"][1]
+    truth = relation_forms.shifted_power_law(3.0, **RELATION)
+    assert iv["pi95"][0] < truth < iv["pi95"][1]
+    assert res.extra["bootstrap"]["e_refit"]
+    assert {"x:E", "y:alpha_D"} <= set(res.draws)
+
+
+def test_checkpoints_of_one_model_are_one_unit():
+    """A (model, step) table with several steps per model: the bootstrap draws whole models."""
+    frame = pd.DataFrame({"model": ["a", "a", "a", "b", "b", "c"], "step": [1, 2, 3, 1, 2, 1]})
+    assert list(checkpoint_units(frame)) == ["a", "a", "a", "b", "b", "c"]
+    assert checkpoint_units(frame.assign(step=1).drop_duplicates("model")) is None
+    codes, n = unit_codes(checkpoint_units(frame))
+    rows = UnitRows(n, codes)
+    assert sorted(rows.rows(np.array([0, 0, 2]))) == [0, 0, 1, 1, 2, 2, 5]
+
+
+def test_accuracy_bootstrap_by_models_is_wider_than_by_points():
+    """Checkpoints sharing a model-level offset are not independent: resampling whole models
+    gives a wider (honest) interval than resampling points."""
+    rng = np.random.default_rng(3)
+    models = np.repeat(np.arange(10), 12)
+    L = np.tile(np.linspace(2.3, 4.4, 12), 10) + rng.normal(0, 0.02, models.size)
+    offset = rng.normal(0, 0.02, 10)[models]
+    acc = relation_forms.sigmoid_accuracy(L, **SIGMOID) + offset + rng.normal(0, 0.003, L.size)
+    by_points = fit_accuracy(L, acc, n_bootstrap=60, seed=1)
+    by_models = fit_accuracy(L, acc, n_bootstrap=60, seed=1, units=models)
+    width = {name: np.diff(interval_at(r, 2.6)["ci95"])[0]
+             for name, r in (("points", by_points), ("models", by_models))}
+    assert width["models"] > 1.5 * width["points"]
+    assert by_models.extra["bootstrap"]["resampled"].startswith("whole models")
+
+
+def test_pairs_carry_their_units():
+    runs = loss_runs(1000).assign(data="a")
+    lp = pair_losses(runs, "x", "y")
+    assert lp.pairs[UNIT].nunique() == len(lp.pairs) == len(runs)
+    both = pd.concat([runs.assign(data="p"), runs.assign(data="q", x=runs["x"] * 1.1)])
+    cross = pair_losses(both, "x", "x", "train-to-train", x_from="p", y_from="q")
+    assert (cross.pairs[UNIT].isin(cross.x_runs[UNIT])).all()
+    assert (cross.pairs[UNIT].isin(cross.y_runs[UNIT])).all()
