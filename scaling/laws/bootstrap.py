@@ -55,8 +55,8 @@ def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
 
     ``func(*theta, **indep)`` must broadcast: each parameter a (B, 1) column, each variable an
     (n,) array, giving (B, n). Levenberg-Marquardt on the Huber objective, curvature weight 1
-    inside the kink and OUTSIDE_WEIGHT * delta/|r| outside (damped IRLS), central-difference Jacobians, steps projected on the
-    bounds. Returns (theta (B, p), converged (B,) bool).
+    inside the kink and OUTSIDE_WEIGHT * delta/|r| outside (damped IRLS), central-difference
+    Jacobians, steps projected on the bounds. Returns (theta (B, p), converged (B,) bool).
     """
     lo, hi = (np.asarray(b, float) for b in bounds)
     counts = np.asarray(counts, float)

@@ -251,8 +251,10 @@ def walk_findings(steps: list[Step], moves: list[Move]) -> list[str]:
         total = last.a - first.a
         s = next(x for x in ps if x.condition == big.source)
         t = next(x for x in ps if x.condition == big.target)
-        share = (f", {big.delta_a / total:.0%} of the walk's change {total:+.3f} from "
-                 f"'{first.condition}' to '{last.condition}'") if abs(total) > 1e-12 else ""
+        share = ""
+        if len(pm) > 1 and abs(total) > 1e-12:
+            share = (f", {big.delta_a / total:.0%} of the walk's change {total:+.3f} from "
+                     f"'{first.condition}' to '{last.condition}'")
         out.append(f"{where}the step from '{big.source}' to '{big.target}' moves a most: "
                    f"{s.a:.3f} {_ci(s.a_lo, s.a_hi)} -> {t.a:.3f} {_ci(t.a_lo, t.a_hi)} "
                    f"({big.delta_a:+.3f}{share}); their 95% intervals "

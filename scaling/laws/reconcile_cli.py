@@ -12,7 +12,14 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.options import analysis_options, seed_option, split_values
 from scalefit.report import dumps
-from scalefit.scaling.laws.registry import law_choices
+from scalefit.scaling.laws.law import Law
+from scalefit.scaling.laws.registry import ALIASES, MODELS
+
+
+def allocation_law_choices() -> list[str]:
+    """Law names (and aliases) whose law sets an allocation exponent a: its own ``exponents``."""
+    names = [n for n, cls in MODELS.items() if cls.exponents is not Law.exponents]
+    return names + [a for a, n in ALIASES.items() if n in names]
 
 STEM = "reconcile"
 
@@ -125,7 +132,8 @@ def write_reconcile_report(out_dir, rec) -> None:
 @click.option("--order", multiple=True, metavar="A,B,C",
               help="The conditions to walk, in order (default: the table's order of first "
                    "appearance, which is the paper's order in Porian et al.'s files).")
-@click.option("--law", type=click.Choice(law_choices(), case_sensitive=False), default="isoflop",
+@click.option("--law", type=click.Choice(allocation_law_choices(), case_sensitive=False),
+              default="isoflop",
               show_default=True, help="Law fitted per condition for a.")
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="akima",
               show_default=True, help="IsoFLOP minimum: Porian's Akima or Hoffmann's parabola.")
