@@ -5,6 +5,12 @@ downstream tasks, weight statistics) with the table its rows go to; `scalefit.sw
 registers the kinds by name. `sweep_checkpoints` is the one function `scalefit eval` and
 `scalefit weights` run: measure what is missing (resumable, see `sweep.parts`), then rebuild the
 tables from the parts on disk, also after Ctrl-C. The engine knows nothing of any particular suite.
+
+`measure_checkpoint` is one checkpoint's work (load, fingerprint of its weight files, every
+missing measurement, failure record): the local loop runs it here, `--executor ray` runs it as
+one Ray task per checkpoint (`scalefit.sweep.ray_executor`); both write the same files, so a
+sweep can move between them. `--on-duplicate` decides what happens to a checkpoint whose
+weights are identical to another's already in the folder (see `scalefit.integrity`).
 """
 from __future__ import annotations
 

@@ -121,6 +121,7 @@ def engine_finish(result):
     return finish_sweep(result, "weights")
 
 
+@pytest.mark.slow
 def test_on_duplicate_skip_and_fail(broken_suite, tmp_path):
     skipped = run_engine(broken_suite, tmp_path / "skip", "skip")
     # in grid order: tiny-a step 4 repeats step 2, tiny-c step 1 repeats tiny-a's; a shared step 0 is kept
@@ -165,8 +166,8 @@ def test_transitions_and_trajectory_drop_flagged_duplicates(broken_suite, tmp_pa
                                        str(out / "weights.parquet"), "--losses", str(out / "evals.parquet"),
                                        "--json"])
     assert "dropped 4 checkpoint(s) with duplicated weights" in result.stderr, result.output
-    if result.exit_code == 0:
-        assert json.loads(result.stdout)["n_points"] == 6
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_points"] == 6
     result = CliRunner().invoke(main, ["transitions", "--stat", "std", "--group", "mlp_in", "--data",
                                        str(out / "weights.parquet"), "--bootstrap", "0", "--json"])
     assert "dropped 4 checkpoint(s) with duplicated weights" in result.stderr, result.output
@@ -188,6 +189,7 @@ def one_line_exit_2(result, message):
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_other_measurement_options_are_refused_naming_both_values(tmp_path):
     out = tmp_path / "ctx"
     assert CliRunner().invoke(main, eval_args(out, "--context", "64")).exit_code == 0
