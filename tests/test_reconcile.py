@@ -137,6 +137,15 @@ def test_porian_walk_in_one_call(anchors):
     for (dataset, source), rows in summary.groupby(["dataset", "source_file"], sort=False):
         walk = [s["condition"] for s in steps if s["panel"] == f"{dataset} / {source}"]
         assert walk == list(rows["label"])
+    # the same a as `scalefit fit isoflop --isoflop-method akima` on each condition alone
+    points = pd.read_csv(folder / "porian_isoflop_points.csv")
+    for step in steps[:3]:
+        dataset, source = step["panel"].split(" / ")
+        one = points[(points.dataset == dataset) & (points.source_file == source)
+                     & (points.label == step["condition"])].rename(columns={"n": "params"})
+        alone = fit_law(one[["params", "tokens", "flops", "loss"]], "isoflop",
+                        isoflop_method="akima")
+        assert step["a"] == pytest.approx(alone.value("a"), rel=1e-12)
     rw = [s["condition"] for s in steps if s["panel"] == "rw / summary_df.pickle.xz"]
     assert rw == ["Reproducing Kaplan et al.", "Counting last layer FLOPs", "Correcting warmup",
                   "Cosine decay", "Optimizer tuning (no decay)"]
