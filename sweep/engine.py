@@ -149,6 +149,24 @@ def _fingerprint_row(info: CheckpointInfo, out_dir) -> dict | None:
     return row
 
 
+_FINGERPRINT_CACHE: dict[Path, tuple[int, str, int, str | None]] = {}  # path -> (mtime, model, step, fingerprint)
+
+
+def _known_fingerprint(path: Path) -> tuple[str, int, str | None] | None:
+    """(model, step, fingerprint) of one fingerprint file, read once per process and file version."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    hit = _FINGERPRINT_CACHE.get(path)
+    if hit is None or hit[0] != mtime:
+        if not part_is_valid(path):
+            return None
+        row = pd.read_parquet(path, columns=["model", "step", "fingerprint"]).iloc[0]
+        hit = _FINGERPRINT_CACHE[path] = (mtime, str(row["model"]), int(row["step"]), row["fingerprint"])
+    return hit[1:]
+
+
 def duplicate_of(info: CheckpointInfo, fingerprint: str | None, out_dir) -> str | None:
     """Another checkpoint of `out_dir` with the same fingerprint ('model step N'), or None.
 
@@ -157,16 +175,13 @@ def duplicate_of(info: CheckpointInfo, fingerprint: str | None, out_dir) -> str 
         return None
     own = fingerprint_path(out_dir, info)
     for path in sorted((Path(out_dir) / "fingerprints").glob("*/*.parquet")):
-        if path == own:
+        known = _known_fingerprint(path) if path != own else None
+        if known is None or known[2] != fingerprint:
             continue
-        if not part_is_valid(path):
+        model, step, _ = known
+        if step == 0 and info.step == 0 and model != info.model:
             continue
-        other = pd.read_parquet(path, columns=["model", "step", "fingerprint"]).iloc[0]
-        if other["fingerprint"] != fingerprint:
-            continue
-        if int(other["step"]) == 0 and info.step == 0 and other["model"] != info.model:
-            continue
-        return f"{other['model']} step {int(other['step'])}"
+        return f"{model} step {step}"
     return None
 
 
