@@ -72,11 +72,15 @@ class KaplanRefits:
         self.log_loss = np.log(runs["loss"].to_numpy(float))
         self.delta = delta
 
-    def one(self, rows):
-        """theta of one resample given as row indices; None when it does not converge."""
+    def one(self, rows, start=None):
+        """theta of one resample given as row indices (from ``start``, default the full-data
+        optimum); None when it does not converge."""
         from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS
         n_, d_, y_ = self.logN[rows], self.logD[rows], self.log_loss[rows]
-        ret = least_squares(lambda t: _log_kaplan_nde_and_jac(t, n_, d_)[0] - y_, self.theta0,
+        lo, hi = self.bounds
+        x0 = self.theta0 if start is None or not np.all(np.isfinite(start)) \
+            else np.clip(start, lo, hi)
+        ret = least_squares(lambda t: _log_kaplan_nde_and_jac(t, n_, d_)[0] - y_, x0,
                             jac=lambda t: _log_kaplan_nde_and_jac(t, n_, d_)[1],
                             bounds=self.bounds, f_scale=self.delta, max_nfev=2000,
                             **LSQ_OPTIONS)
@@ -97,8 +101,10 @@ class KaplanRefits:
                                           self.log_loss, self.delta, counts[enough])
         rows_enough = np.flatnonzero(enough)
         thetas[rows_enough[ok]] = got[ok]
-        for b in rows_enough[~ok]:
-            theta = self.one(np.repeat(np.arange(counts.shape[1]), counts[b].astype(int)))
+        for i, b in zip(np.flatnonzero(~ok), rows_enough[~ok]):
+            # the batch's last iterate is near the optimum: finish from there
+            theta = self.one(np.repeat(np.arange(counts.shape[1]), counts[b].astype(int)),
+                             start=got[i])
             if theta is not None:
                 thetas[b] = theta
         return thetas
