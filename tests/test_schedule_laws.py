@@ -242,6 +242,33 @@ def test_fit_and_predict_curve_commands_on_shipped_runs(tmp_path):
         assert points["predicted"].is_monotonic_decreasing
 
 
+def test_fit_command_reads_a_wide_table(tmp_path):
+    steps = np.arange(40, T + 1, 40)
+    curves, truth = _synthetic("momentum", {"cosine": COSINE, "wsd": WSD}, steps, noise=5e-4)
+    names = np.asarray(curves.names)[curves.run]
+    lr = np.concatenate([lr_at_step(s, steps) for s in (COSINE, WSD)])
+    path = tmp_path / "curves.csv"
+    table = pd.DataFrame({"model": names, "step": curves.step, "lr": lr, "val_loss": curves.loss})
+    early = pd.DataFrame({"model": np.repeat(["cosine", "wsd"], 3), "step": [0, 10, 20] * 2,
+                          "lr": [0.0, PEAK / 2, PEAK] * 2, "val_loss": 10.0})  # warmup: not fitted
+    pd.concat([early, table]).to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["fit", "schedule-law", "--data", str(path), "--json",
+                                       "--loss-column", "val_loss", "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["params"]["alpha"]["value"] == pytest.approx(truth["alpha"], rel=0.05)
+    assert out["runs"] == ["cosine", "wsd"] and out["lr_scale"] == pytest.approx(PEAK)
+
+
+def test_target_schedule_reads_a_wsd_row():
+    from scalefit.scaling.laws.schedule_prediction import target_schedule
+    row = pd.Series({"lr_peak": 1e-3, "lr": 0.0, "warmup_steps": 10, "total_steps": 500,
+                     "lr_style": "wsd", "cooldown_fraction": 0.1})
+    s = target_schedule(row)
+    assert (s.style, s.cooldown_fraction, s.final_ratio, s.decay_steps) == ("wsd", 0.1, 0.0, 500)
+    assert target_schedule(row.drop(["lr_style", "cooldown_fraction"])).style == "cosine"
+
+
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
 def test_long_table_loss_rows():
     frame = pd.read_parquet(SHIPPED)

@@ -141,7 +141,9 @@ def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
                       lr_scale: float | None = None) -> LossCurves:
     """LossCurves from ``loss_rows``: each run's LR between its checkpoints interpolated
     linearly (the lr column as given); the points are the checkpoints at step >= min_step
-    (None: past twice the end of each run's warmup, where neither law is meant to hold yet)."""
+    (None: past twice the end of each run's warmup, where neither law is meant to hold yet).
+    Before a run's first row the LR is held at that row's value: a table should carry the LR
+    at step 0 and at the end of warmup (its loss there is not fitted)."""
     schedules, steps, loss, params = {}, {}, {}, {}
     for model, run in rows.groupby("model", sort=False):
         run = run.sort_values("step")

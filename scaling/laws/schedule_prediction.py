@@ -39,12 +39,23 @@ class GridPrediction:
                 "fits": {m: r.to_dict() for m, r in self.fits.items()}}
 
 
+STYLE_COLUMNS = ("lr_style", "schedule_style")  # optional: the style (default cosine)
+COOLDOWN_COLUMN = "cooldown_fraction"  # optional: a WSD run's cooldown share of its steps
+
+
 def target_schedule(row) -> LRSchedule:
-    """The schedule a finished run trained with, from its schedule columns."""
+    """The schedule a finished run trained with, from its schedule columns (lr_peak,
+    warmup_steps, total_steps, the final lr over the peak; a style and cooldown_fraction
+    column where the table has them, else cosine)."""
     peak = float(row["lr_peak"])
     ratio = float(row["lr"]) / peak if "lr" in row and np.isfinite(row["lr"]) else 0.1
+    style = next((str(row[c]) for c in STYLE_COLUMNS if c in row and pd.notna(row[c])),
+                 "cosine")
+    cooldown = (float(row[COOLDOWN_COLUMN]) if COOLDOWN_COLUMN in row
+                and pd.notna(row[COOLDOWN_COLUMN]) else 0.2)
     return LRSchedule(peak=peak, warmup_steps=int(row["warmup_steps"]),
-                      decay_steps=int(row["total_steps"]), final_ratio=round(ratio, 6))
+                      decay_steps=int(row["total_steps"]), final_ratio=round(ratio, 6),
+                      style=style, cooldown_fraction=cooldown)
 
 
 def _targets(finals, dataset, parts):
