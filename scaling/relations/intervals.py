@@ -70,8 +70,14 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
     resid = np.asarray(result.components.get("residuals", np.zeros(1)), float)
     observed = _with_residual(result, _curve(result, x_obs, params),
                               rng.choice(resid if resid.size else np.zeros(1), n))
-    return {"value": value, "ci95": list(percentile_ci(curve, level)),
-            "pi95": list(percentile_ci(observed, level))}
+    out = {"value": value, "ci95": list(percentile_ci(curve, level)),
+           "pi95": list(percentile_ci(observed, level))}
+    undefined = int((~np.isfinite(curve)).sum())
+    if undefined > 0.05 * n:  # e.g. draws whose E_x lies above x: the law says nothing there
+        out["undefined_draws"] = (f"{undefined} of {n} bootstrap draws give no value here "
+                                  "(x at or below their E_x, or a failed refit); the intervals "
+                                  "are over the rest")
+    return out
 
 
 def held_out_intervals(result: FitResult, x) -> tuple[np.ndarray, np.ndarray]:

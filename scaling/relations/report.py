@@ -60,6 +60,8 @@ def downstream_text(out: dict) -> str:
         lines.append(f"prediction at {where}: {_fmt(pr['value'])}  95% CI of the curve "
                      f"[{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval "
                      f"of an observed value [{_fmt(pr['pi95'][0])}, {_fmt(pr['pi95'][1])}]")
+        if "undefined_draws" in pr:
+            lines.append(f"  note: {pr['undefined_draws']}")
     if "holdout" in out:
         h = out["holdout"]
         base = (f" (plain Kaplan law on y alone: "
@@ -112,8 +114,13 @@ def plot_relation(result, train, held, out: dict):
         yerr = None
         if all(c is not None and math.isfinite(c) for c in ci):
             yerr = [[pred["value"] - ci[0]], [ci[1] - pred["value"]]]
+        pi = pred.get("pi95", [float("nan")] * 2)
+        if all(c is not None and math.isfinite(c) for c in pi):
+            ax.errorbar([px], [pred["value"]],
+                        yerr=[[pred["value"] - pi[0]], [pi[1] - pred["value"]]], fmt="none", color="tab:green", alpha=0.4, lw=4,
+                        label="95% prediction interval", zorder=4)
         ax.errorbar([px], [pred["value"]], yerr=yerr, fmt="D", color="tab:green",
-                    label="prediction (95% CI)", zorder=5)
+                    label="prediction (95% CI of the curve)", zorder=5)
     ax.set_xlabel(str(out.get("x")))
     ax.set_ylabel(str(out.get("y")))
     ax.set_title(FORMULAS[out["relation"]], fontsize=9)
