@@ -129,7 +129,8 @@ def test_family_draws_from_a_close_fitted_law(source_dir, source_tensors):
         src = own(source_tensors, name).numpy().ravel()
         ks = stats.ks_2samp(p.detach().numpy().ravel(), src)
         assert ks.statistic < 0.04, (name, families[name], ks)
-        assert families[name] in ("student_t", "gennorm", "logistic", "laplace", "quartic")
+        # heavy tails, never the Gaussian (a fused QKV names its parts' families, q/k/v)
+        assert set(families[name].split("/")) <= {"student_t", "gennorm", "logistic", "laplace", "quartic"}
 
 
 def test_gauss_matched_matches_mean_and_std_only(source_dir, source_tensors):
@@ -143,6 +144,29 @@ def test_gauss_matched_matches_mean_and_std_only(source_dir, source_tensors):
         assert abs(float(stats.kurtosis(new.numpy().ravel()))) < 0.5  # Gaussian, not the t's tails
         rejected += stats.ks_2samp(new.numpy().ravel(), src.numpy().ravel()).pvalue < 1e-3
     assert rejected >= len(big_tensors(model)) - 1  # the shape is not the source's
+
+
+@pytest.mark.parametrize("mode", ("empirical", "gauss-matched", "permuted"))
+def test_fused_qkv_is_drawn_part_by_part(mode, tmp_path):
+    from scalefit.weightstats.groups import split_qkv
+
+    source = trained_like(tiny_model())
+    name = "gpt_neox.layers.0.attention.query_key_value.weight"
+    with torch.no_grad():  # v four times the scale of q and k, as trained models often have
+        w = dict(source.named_parameters())[name]
+        parts = split_qkv(w.detach().clone(), 2)
+        parts["v"] *= 4.0
+        from scalefit.weightstats.reinit import join_qkv
+        assert torch.equal(join_qkv(split_qkv(w.detach(), 2), 2), w.detach())  # the exact inverse
+        w.copy_(join_qkv(parts, 2))
+    model = reinit(tiny_model(), source, mode, seed=3).model
+    new = split_qkv(dict(model.named_parameters())[name].detach(), 2)
+    old = split_qkv(dict(source.named_parameters())[name].detach(), 2)
+    for part in "qkv":
+        assert float(new[part].std()) == pytest.approx(float(old[part].std()), rel=0.1), part
+    if mode == "permuted":
+        for part in "qkv":
+            assert torch.equal(torch.sort(new[part].reshape(-1)).values, torch.sort(old[part].reshape(-1)).values)
 
 
 def test_norm_gains_and_biases_follow_the_mode(source_dir, source_tensors):

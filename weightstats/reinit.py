@@ -23,9 +23,11 @@ sampled embedding keeps the learned scale and shape but no token's vector, so no
 about particular tokens carries over. `embeddings="pythia"` keeps them at Pythia's init instead,
 to isolate the transformer blocks.
 
-A model tensor whose shape differs from the source's (or that the source lacks) is refused for
-`permuted` and `source`; the law modes (gauss-matched, family, empirical) then use the pooled
-law of the source's tensors of the same group (weightstats.groups), unscaled.
+A fused QKV weight (GPT-NeoX, GPT-2) is drawn part by part: q, k and v each from its own law (a
+permutation within each part is still a permutation of the tensor). A model tensor whose shape
+differs from the source's (or that the source lacks) is refused for `permuted` and `source`; the
+law modes (gauss-matched, family, empirical) then use the pooled law of the source's tensors of
+the same group (weightstats.groups), unscaled.
 
 The source should be trained on data disjoint from the run that starts from it (the code corpus
 for a prose run), so a permuted or sampled init cannot leak memorized text; the trainer checks
@@ -44,7 +46,7 @@ import torch
 
 from scalefit.errors import InputError
 from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
-from scalefit.weightstats.groups import checkpoint_name, is_weight_tensor, tensor_group
+from scalefit.weightstats.groups import checkpoint_name, is_weight_tensor, qkv_layout, split_qkv, tensor_group
 from scalefit.weightstats.init import init_like_pythia
 from scalefit.weightstats.samplers import permuted, sample_empirical, sample_family
 
@@ -169,6 +171,11 @@ def _tensor_seed(seed: int, name: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
 
 
+def _splits(values: torch.Tensor, heads: int, layout: str) -> bool:
+    """Whether a fused QKV tensor splits into q, k, v for this many heads."""
+    return values.shape[-1 if layout == "gpt2" else 0] % (3 * (1 if layout == "gpt2" else heads)) == 0
+
+
 def _flat(values) -> torch.Tensor:
     if isinstance(values, torch.Tensor):
         return values.detach().reshape(-1).double()
@@ -194,6 +201,26 @@ def draw(mode: str, values, shape, *, seed) -> tuple[torch.Tensor, str]:
         best = fits.fits[fits.best]
         return sample_family(best, shape, seed=rng, dtype=torch.float64), best.family
     raise InputError(f"re-init: unknown mode '{mode}' (known: {', '.join(MODES)})")
+
+
+def join_qkv(parts: dict, num_heads: int, layout: str = "neox") -> torch.Tensor:
+    """The inverse of groups.split_qkv: q, k, v back into one fused QKV weight (or bias)."""
+    if layout == "gpt2":
+        return torch.cat([parts["q"], parts["k"], parts["v"]], dim=-1)
+    rest = parts["q"].shape[1:]
+    per_head = [parts[p].reshape(num_heads, -1, *rest) for p in "qkv"]
+    return torch.stack(per_head, dim=1).reshape(-1, *rest)
+
+
+def draw_fused_qkv(mode: str, values: torch.Tensor, shape, *, seed, num_heads: int, layout: str):
+    """A fused QKV tensor drawn part by part (q, k and v each from its own law), so a mode keeps
+    each part's marginal, not only their mixture; `permuted` stays a permutation of the tensor."""
+    parts, families = {}, []
+    seeds = seed.spawn(3)  # a SeedSequence: one child per part
+    for (part, source_part), part_seed in zip(split_qkv(values, num_heads, layout).items(), seeds):
+        parts[part], family = draw(mode, source_part, tuple(source_part.shape), seed=part_seed)
+        families.append(family)
+    return join_qkv(parts, num_heads, layout).reshape(shape), "/".join(dict.fromkeys(f for f in families if f))
 
 
 # ---------------------------------------------------------------- the model
@@ -228,6 +255,8 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
     for key, value in tensors.items():
         by_group.setdefault(tensor_group(key), []).append(value)
     where = source_label or "the source"
+    heads = getattr(getattr(model, "config", None), "num_attention_heads", None)
+    layout = qkv_layout(model_type)
     for name, param in params:
         group = tensor_group(name)
         if embeddings == "pythia" and group in EMBEDDING_GROUPS:
@@ -248,6 +277,9 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
                              f"(for {name}, shape {tuple(param.shape)})")
         if mode == "source":
             new, family = values, ""
+        elif how == "tensor" and group == "attn_qkv" and heads and _splits(values, heads, layout):
+            new, family = draw_fused_qkv(mode, values, tuple(param.shape), seed=_tensor_seed(seed, name),
+                                         num_heads=heads, layout=layout)
         else:
             new, family = draw(mode, values, tuple(param.shape), seed=_tensor_seed(seed, name))
             how = "constant" if family == "constant" else how
