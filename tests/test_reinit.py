@@ -435,6 +435,17 @@ def test_init_source_not_trained_yet_is_one_line(tmp_path):
     assert "is not trained yet" in result.stderr and "--part code" in result.stderr
 
 
+def test_an_unknown_init_source_is_one_line(tmp_path):
+    corpus = fake_corpus(tmp_path / "corpus")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(MICRO.replace('source = "code/{size}-D96"', 'source = "code/{size}-D9"'))
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
+                                       "--out", str(tmp_path / "suite"), "--part", "init", "--only", "permuted",
+                                       "--json"])
+    assert result.exit_code == 2
+    assert "init source 'code/s1-D9' is neither a run of this spec nor a checkpoint folder" in result.stderr
+
+
 def test_the_shipped_init_study_spec():
     from scalefit.trainer.train import load_spec, run_warmup_steps
 

@@ -194,7 +194,7 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
                 else:
                     runs.append(run)
     runs += _warmup_runs(raw.get("warmup"), by_name, vocab, recipe, path)
-    runs += _init_runs(raw.get("init"), by_name, vocab, recipe, path, runs)
+    runs += _init_runs(raw.get("init"), by_name, vocab, recipe, path)
     return SuiteSpec(suite.get("name", path.stem), recipe, sizes, runs, vocab)
 
 
@@ -230,7 +230,7 @@ def _warmup_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSp
     return runs
 
 
-def _init_runs(blocks, by_name, vocab: int, recipe: Recipe, path, earlier: list[RunSpec]) -> list[RunSpec]:
+def _init_runs(blocks, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpec]:
     """The [[init]] part: the same run under several inits (weightstats.reinit modes) and init seeds.
 
     Each block: sizes, tokens, modes, seeds, source (a run id of this spec, `{size}` filled in,
@@ -272,10 +272,7 @@ def _init_runs(blocks, by_name, vocab: int, recipe: Recipe, path, earlier: list[
                                        int(block.get("n_even_checkpoints", 20)))
             for n in names:
                 params = count_params(by_name[n], vocab)[0]
-                src = source.replace("{size}", n)
-                ids = {r.run for r in earlier}
-                if src and "/" in src and not Path(src).exists() and src not in ids:
-                    raise InputError(f"{where}: source '{src}' is neither a run of this spec nor a folder")
+                src = source.replace("{size}", n)  # checked when a run trains (the sweep needs no source)
                 for mode in modes:
                     for warm in ([True, False] if mode in no_warmup else [True]):
                         for seed in (seeds[:1] if mode == "source" else seeds):  # a copy: no draw
@@ -465,6 +462,9 @@ def init_source_folder(spec: SuiteSpec, run: RunSpec, out_dir) -> Path:
     """The checkpoint folder a run starts from: a spec run's last checkpoint under `out_dir`, or a path."""
     src = next((r for r in spec.runs if r.run == run.init_source), None)
     if src is None:
+        if not Path(run.init_source).is_dir():
+            raise InputError(f"{run.run}: init source '{run.init_source}' is neither a run of this spec "
+                             "nor a checkpoint folder")
         return Path(run.init_source)
     folder = Path(out_dir) / src.run / f"step{src.steps}"
     if not (folder / "model.safetensors").exists():
