@@ -129,3 +129,30 @@ def test_pairs_carry_their_units():
     cross = pair_losses(both, "x", "x", "train-to-train", x_from="p", y_from="q")
     assert (cross.pairs[UNIT].isin(cross.x_runs[UNIT])).all()
     assert (cross.pairs[UNIT].isin(cross.y_runs[UNIT])).all()
+
+
+def test_shipped_table_warns_when_e_sits_on_its_bound():
+    """Issue 15: on the shipped runs with the 2 largest held out, the y loss's Kaplan fit puts
+    E_y on its bound 0; the result says so, and kappa's interval holds E's uncertainty."""
+    from scalefit.scaling.relations.cli import default_runs_path, shipped_runs
+    from scalefit.scaling.relations.downstream import run_downstream
+    from scalefit.tables import read_table
+    path = default_runs_path()
+    if not path.exists():
+        pytest.skip(f"{path} is not measured yet")
+    out = run_downstream(shipped_runs(read_table(path)), "loss", "loss_code_test",
+                         x_from="prose", group="distribution", holdout=2, n_bootstrap=60,
+                         source=str(path)).to_dict()
+    assert out["params"]["E_y"]["value"] < 1e-6
+    assert any("(E_y): parameter E is at its lower bound" in w for w in out["warnings"])
+    assert out["kaplan_fits"]["y"]["warnings"] == ["parameter E is at its lower bound"]
+    lo, hi = out["params"]["kappa"]["ci95"]
+    assert hi - lo > 0.1  # was [0.306, 0.325] with E held fixed
+
+
+def test_prediction_where_draws_put_e_above_x_says_so():
+    runs = loss_runs(1000)
+    res = fit_loss_to_loss(pair_losses(runs, "x", "y"), n_bootstrap=40, seed=0)
+    near = res.value("E_x") + 0.001  # E_x's 95% CI is about +-0.02 here
+    iv = interval_at(res, near)
+    assert "undefined_draws" in iv and "E_x" in iv["undefined_draws"]
