@@ -317,3 +317,19 @@ def test_block_bootstrap_intervals_cover_the_truth():
         band = predict_curve(fit, UNSEEN, final).points
         final_hits += band["ci95_lo"][0] <= target <= band["ci95_hi"][0]
     assert alpha_hits >= 9 and final_hits >= 9, (alpha_hits, final_hits)
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
+def test_matched_schedule_points_on_shipped_long_runs():
+    """Section 4 (iv): each long-run checkpoint corrected to a schedule that ends there. At the
+    last step the schedule is the long run's own (matched = fitted); mid-run, the law (like the
+    grid runs' measured finals) puts a matched schedule above the long run's checkpoint."""
+    from scalefit.scaling.laws.schedule_prediction import matched_schedule_points
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = matched_schedule_points(pd.read_parquet(SHIPPED))
+    assert set(table["model"]) == {f"mini-{i}" for i in range(1, 6)}
+    last = table[table["step"] == 2400]
+    np.testing.assert_allclose(last["loss_matched"], last["loss"], rtol=0.01)
+    mid = table[(table["step"] >= 240) & (table["step"] <= 1200)]
+    assert (mid.groupby("model").apply(lambda r: (r["loss_matched"] - r["loss"]).mean()) > 0).all()

@@ -137,3 +137,38 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
     result = GridPrediction(table, pd.DataFrame(summary), fits)
     result.fits["chinchilla (long-run checkpoints)"] = chin
     return result
+
+
+def matched_schedule_points(checkpoints: pd.DataFrame, *, law: str = "momentum",
+                            dataset: str = "prose-val", min_step: int | None = None,
+                            warmup_frac: float = 0.01, warmup_min: int = 10,
+                            lam: float | None = None) -> pd.DataFrame:
+    """Kaplan-style points corrected by the schedule law (issue 14 section 4 (iv)): for every
+    checkpoint of each size's long run, the loss the law predicts for a run whose own schedule
+    ends there (same peak and final ratio, warmup max(warmup_min, warmup_frac x steps), the
+    long run's style: cosine). Columns: model, params, tokens, flops, step, loss (measured at
+    the checkpoint), loss_matched (the law's); a run table for `fit_law` either way."""
+    long = checkpoints[checkpoints["part"].astype(str) == "long"]
+    if long.empty:
+        raise InputError("checkpoints table: no long runs (part == 'long')")
+    rows = loss_rows(long, "loss", dataset)
+    facts = long.drop_duplicates(["model", "step"]).set_index(["model", "step"])
+    out = []
+    for model, run in rows.groupby("model"):
+        fit = fit_curves(curves_from_table(run, min_step=min_step), law, lam=lam)
+        first = 2 * areas.warmup_end(areas.lr_per_step(run["step"], run["lr"]))
+        if min_step is not None:
+            first = min_step
+        peak = float(run["lr"].max())
+        ratio = float(run.sort_values("step")["lr"].iloc[-1]) / peak
+        for step in run["step"][run["step"] >= max(first, 1)].astype(int):
+            schedule = LRSchedule(peak=peak, warmup_steps=max(warmup_min,
+                                                              int(warmup_frac * step)),
+                                  decay_steps=int(step), final_ratio=round(ratio, 6))
+            row = facts.loc[(model, step)]
+            out.append({"model": model, "params": float(row["params"]),
+                        "tokens": float(row["tokens"]), "flops": float(row["flops"]),
+                        "step": step, "loss": float(run.loc[run["step"] == step, "loss"].iloc[0]),
+                        "loss_matched": float(predict_losses(fit, {"m": schedule},
+                                                             {"m": np.array([step])})[0])})
+    return pd.DataFrame(out)
