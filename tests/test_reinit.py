@@ -435,6 +435,19 @@ def test_init_source_not_trained_yet_is_one_line(tmp_path):
     assert "is not trained yet" in result.stderr and "--part code" in result.stderr
 
 
+@pytest.mark.parametrize("mode", ["permuted", "source"])
+def test_a_source_of_another_shape_exits_2(mode, source_dir, tmp_path):
+    corpus = fake_corpus(tmp_path / "corpus")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(MICRO)
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
+                                       "--out", str(tmp_path / "suite"), "--part", "code",
+                                       "--init", f"{mode}:{source_dir}", "--json"])
+    assert result.exit_code == 2, result.output
+    assert f"re-init {mode}: tensor gpt_neox.embed_in.weight has shape (256, 32)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_an_unknown_init_source_is_one_line(tmp_path):
     corpus = fake_corpus(tmp_path / "corpus")
     spec = tmp_path / "spec.toml"
