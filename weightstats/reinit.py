@@ -10,7 +10,8 @@ training, so that training starts from a chosen law instead of the standard init
   empirical      draws from the source tensor's empirical law by inverse CDF: the exact
                  marginal, no structure
   permuted       the source tensor's own entries in a random order: the exact values, no structure
-  source         the source tensor itself: continued training, the upper bound
+  source         the source tensor itself: continued training (the trainer starts a fresh
+                 optimizer and the run's own schedule), the upper bound
 
 Norm gains and biases follow the same mode as the matrices (a norm gain drawn from the learned
 law of the source's norm gains, and so on). A tensor with no spread in the source (a bias that
