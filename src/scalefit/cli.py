@@ -97,6 +97,9 @@ class LazyGroup(click.Group):
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:  # Ctrl-C before a command took over (e.g. while importing)
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
         except ModuleNotFoundError as exc:  # a lazy import inside a command
             if extra_for(exc.name) is None:
                 raise
