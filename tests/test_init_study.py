@@ -195,3 +195,12 @@ def test_cli_table_without_init_runs_exits_2(tmp_path):
     assert result.exit_code == 2 and "no init-study runs" in result.stderr
     missing = CliRunner().invoke(main, ["init-study", "--data", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 2 and "file not found" in missing.stderr
+
+
+def test_cli_without_data_names_the_missing_shipped_table():
+    from scalefit.data import data_path
+
+    if data_path("suites", "mini", "init", "checkpoints.parquet").exists():
+        pytest.skip("the init study ships: the default table is there")
+    result = CliRunner().invoke(main, ["init-study"])
+    assert result.exit_code == 2 and "the init study has not shipped yet; pass --data TABLE" in result.stderr
