@@ -32,8 +32,12 @@ def is_measurement_spec(spec: str | None) -> bool:
     return spec is not None and ":" in spec
 
 
-def _task_column(frame):
-    return "task" if "task" in frame.columns else "dataset"
+def _task_names(frame) -> pd.Series:
+    """Each row's task: ``dataset`` where it is set (loss rows of ``scalefit eval``), else
+    ``task`` (benchmark rows), as ``schema.measurement_name`` names them."""
+    if "dataset" in frame.columns and "task" in frame.columns:
+        return frame["dataset"].where(frame["dataset"].notna(), frame["task"]).astype(str)
+    return frame["task" if "task" in frame.columns else "dataset"].astype(str)
 
 
 def _split(spec: str) -> tuple[str, str, int | None]:
@@ -55,12 +59,12 @@ def _rows(frame: pd.DataFrame, spec: str, source: str) -> tuple[pd.DataFrame, st
     """The rows of one TASK:METRIC[@Kshot], the metric name the table uses, and the column
     name (schema.measurement_name's rule: the setting named where there were several)."""
     task, metric, n_shots = _split(spec)
-    tcol = _task_column(frame)
-    of_task = frame[frame[tcol].astype(str) == task]
+    names = _task_names(frame)
+    of_task = frame[names == task]
     if of_task.empty:
-        tasks = sorted(map(str, frame[tcol].dropna().unique()))
+        tasks = sorted(set(names[frame["metric"].notna()]) - {"nan", "None"})
         shown = ", ".join(tasks[:12]) + (f", ... ({len(tasks)} in all)" if len(tasks) > 12 else "")
-        raise InputError(f"{source}: '{spec}': no rows with {tcol} '{task}' (have: {shown})")
+        raise InputError(f"{source}: '{spec}': no rows of task '{task}' (have: {shown})")
     metrics = of_task["metric"].astype(str)
     base = metrics.str.partition(",")[0]  # lm-eval 0.4 writes 'acc,none'
     chosen = metric
@@ -68,7 +72,7 @@ def _rows(frame: pd.DataFrame, spec: str, source: str) -> tuple[pd.DataFrame, st
         chosen = METRIC_ALIASES[metric]
     rows = of_task[base == chosen]
     if rows.empty:
-        raise InputError(f"{source}: '{spec}': {tcol} '{task}' has no metric '{metric}' "
+        raise InputError(f"{source}: '{spec}': task '{task}' has no metric '{metric}' "
                          f"(has: {', '.join(sorted(base.unique()))})")
     if "num_fewshot" in rows.columns:
         shots = pd.to_numeric(rows["num_fewshot"], errors="coerce")

@@ -1,0 +1,58 @@
+"""Long evaluation tables read as they come (relations/evaltables.py): TASK:METRIC selection,
+settings never averaged, scalefit eval's dataset/task rows, lm-eval's metric names."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalefit.errors import InputError
+from scalefit.scaling.relations.evaltables import apply_subset, is_long_evals, wide_measurements
+
+
+def scalefit_eval_rows():
+    """As `scalefit eval` writes them: loss rows name a dataset, benchmark rows a task."""
+    rows = []
+    for model in ("a", "b"):
+        for step in (1, 2, 3):
+            rows.append(dict(model=model, step=step, dataset="pile", task=None, metric="loss",
+                             value=3.0 / step, params=1e6 if model == "a" else 4e6,
+                             tokens=step * 1e6))
+            rows.append(dict(model=model, step=step, dataset=None, task="piqa",
+                             metric="acc,none", value=0.5 + 0.05 * step,
+                             params=1e6 if model == "a" else 4e6, tokens=step * 1e6))
+    return pd.DataFrame(rows)
+
+
+def test_dataset_and_task_rows_and_lm_eval_metric_names():
+    frame = scalefit_eval_rows()
+    assert is_long_evals(frame)
+    wide, names, notes = wide_measurements(frame, ["pile:loss", "piqa:acc"], "evals.csv")
+    assert names == {"pile:loss": "pile:loss", "piqa:acc": "piqa:acc"} and not notes
+    assert len(wide) == 6 and {"params", "tokens"} <= set(wide.columns)
+    assert wide.loc[(wide["model"] == "a") & (wide["step"] == 2), "pile:loss"].item() == 1.5
+    with pytest.raises(InputError, match="no rows of task 'wiki' \\(have: pile, piqa\\)"):
+        wide_measurements(frame, ["wiki:loss"], "evals.csv")
+    with pytest.raises(InputError, match="TASK:METRIC"):
+        wide_measurements(frame, ["pile:"], "evals.csv")
+
+
+def test_perplexity_becomes_its_loss_under_either_name():
+    frame = pd.DataFrame({"model": ["m"] * 2, "step": [1, 2], "task": "lambada_openai",
+                          "metric": "ppl", "value": [np.e ** 2, np.e]})
+    for spec in ("lambada_openai:ppl", "lambada_openai:perplexity"):
+        wide, names, notes = wide_measurements(frame, [spec], "p.csv")
+        assert list(wide[names[spec]]) == pytest.approx([2.0, 1.0])
+        assert names[spec].startswith("ln ") and "perplexity" in notes[0]
+
+
+def test_settings_are_keys_not_averaged():
+    frame = pd.DataFrame({"model": "m", "step": [1, 1], "task": "piqa", "metric": "acc",
+                          "num_fewshot": [0, 5], "value": [0.6, 0.7]})
+    with pytest.raises(InputError, match="piqa:acc@0shot or piqa:acc@5shot"):
+        wide_measurements(frame, ["piqa:acc"], "p.csv")
+    wide, names, _ = wide_measurements(frame, ["piqa:acc@5"], "p.csv")
+    assert names["piqa:acc@5"] == "piqa:acc@5shot" and wide[names["piqa:acc@5"]].item() == 0.7
+    only0, source = apply_subset(frame, ["num_fewshot=0"], "p.csv")
+    assert source == "p.csv [num_fewshot=0]"
+    assert wide_measurements(only0, ["piqa:acc"], source)[0]["piqa:acc"].item() == 0.6
