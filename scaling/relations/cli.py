@@ -74,10 +74,11 @@ def relation_options(func):
     """The options shared by `predict downstream` and `fit shifted-power`."""
     options = [
         click.option("--x", "x", metavar="COLUMN", default=None,
-                     help=f"Predictor loss column (default on the shipped data: {DEFAULT_X})."),
+                     help=f"Predictor loss column, or TASK:METRIC[@Kshot] of a long evaluation "
+                          f"table (default on the shipped data: {DEFAULT_X})."),
         click.option("--y", "y", metavar="COLUMN", default=None,
-                     help="Predicted column (default on the shipped data: loss_code_test; "
-                          "loss for train-to-train)."),
+                     help="Predicted column, or TASK:METRIC[@Kshot] (default on the shipped "
+                          "data: loss_code_test; loss for train-to-train)."),
         click.option("--pair", "pairing", default="train-to-test", show_default=True,
                      type=click.Choice(["train-to-train", "train-to-test", "test-to-test"]),
                      help="train-to-test: two losses of one model; train-to-train and "
@@ -154,7 +155,8 @@ predict.add_command(_predict_curve_command(), "curve")
               help="shifted-power: y a loss; sigmoid: y an accuracy; exponential-error: y an "
                    "error rate (1 - accuracy).")
 @click.option("--at-x", type=FINITE, default=None, metavar="VALUE",
-              help="Predict y at this x (for the shifted power law: above E_x).")
+              help="Predict y at this x (for the shifted power law: above E_x), with the "
+                   "curve's 95% CI and the 95% prediction interval of an observed value.")
 @click.option("--at", "at_nd", default=None, metavar="N,D",
               help="Predict y for a model of N params and D tokens: x from a Kaplan law of x, "
                    "then the relation.")
