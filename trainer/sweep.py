@@ -25,7 +25,7 @@ from scalefit.trainer.train import RunSpec, SuiteSpec, count_params, load_spec, 
 
 DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test", False),
             ("code-test", "code", "test", False))
-TRAJECTORY_PARTS = ("long", "warmup")
+TRAJECTORY_PARTS = ("long", "warmup", "init")
 EVAL_COLUMNS = ["model", "step", "dataset", "metric", "value", "n_tokens", "is_train"]
 WEIGHT_COLUMNS = list(schema.WEIGHT_COLUMNS)
 # Weight statistics kept in the shipped tables (the sweep folder keeps all of them).
@@ -34,7 +34,7 @@ SHIPPED_STATS = ("mean", "std", "rms", "skew", "excess_kurtosis", "max_abs", "fr
                  "alpha_weighted", "t_nu", "t_scale", "gennorm_beta", "laplace_scale", "quartic_g",
                  "best_family")
 RUN_FACTS = ["run", "part", "size", "distribution", "tokens", "lr", "warmup_steps", "total_steps",
-             "warmup_frac", "lr_peak", "params", "params_nonembed", "flops"]
+             "warmup_frac", "init", "init_seed", "lr_peak", "params", "params_nonembed", "flops"]
 
 
 @dataclass
@@ -52,7 +52,7 @@ def run_model_id(run: RunSpec) -> str:
     """The unique `model` name of a run's rows (the size for a long run, size + variant otherwise)."""
     if run.part == "long" or run.also == "long":
         return run.size.name
-    if run.part == "warmup":
+    if run.part in ("warmup", "init"):
         return run.model_name
     tokens_tag = run.run.rsplit("-", 1)[-1]  # D<tokens> or C<flops>
     return f"{run.size.name}-{run.part}-{tokens_tag}" if run.part == "code" else f"{run.size.name}-{tokens_tag}"
@@ -109,6 +109,8 @@ def run_facts(spec: SuiteSpec) -> pd.DataFrame:
                      "warmup_steps": run_warmup_steps(spec.recipe, run), "total_steps": run.steps,
                      "warmup_frac": (run.warmup_frac if run.warmup_frac is not None
                                      else spec.recipe.warmup_frac),
+                     "init": run.init,
+                     "init_seed": spec.recipe.seed if run.init_seed is None else run.init_seed,
                      "lr_peak": run.size.lr, "params": params, "params_nonembed": nonembed})
     return pd.DataFrame(rows).drop_duplicates("model")
 
@@ -228,13 +230,14 @@ def _compact(long: pd.DataFrame) -> pd.DataFrame:
     """float32 measurements, categorical text columns: a table of a few MB for the whole suite."""
     order = ["model", "step", "tokens", "lr", "dataset", "metric", "value", "n_tokens", "is_train",
              "tensor", "group", "layer", "stat", "run", "part", "size", "distribution",
-             "warmup_steps", "total_steps", "warmup_frac", "lr_peak", "params", "params_nonembed", "flops"]
+             "warmup_steps", "total_steps", "warmup_frac", "init", "init_seed", "lr_peak", "params",
+             "params_nonembed", "flops"]
     long = long[[c for c in order if c in long.columns]].copy()
     long["value"] = pd.to_numeric(long["value"], errors="coerce").astype("float32")
     for c in ("lr", "warmup_frac", "lr_peak"):
         long[c] = long[c].astype("float32")
     long["flops"] = long["flops"].astype("float64")
-    for c in ("step", "tokens", "warmup_steps", "total_steps", "params", "params_nonembed"):
+    for c in ("step", "tokens", "warmup_steps", "total_steps", "init_seed", "params", "params_nonembed"):
         long[c] = long[c].astype("int64")
     if "n_tokens" in long:
         long["n_tokens"] = long["n_tokens"].astype("Int64")
@@ -242,7 +245,7 @@ def _compact(long: pd.DataFrame) -> pd.DataFrame:
         long["layer"] = pd.to_numeric(long["layer"], errors="coerce").astype("Int16")
     if "is_train" in long:
         long["is_train"] = long["is_train"].astype("boolean")
-    for c in ("dataset", "metric", "tensor", "group", "stat", "run", "part", "size", "distribution"):
+    for c in ("dataset", "metric", "tensor", "group", "stat", "run", "part", "size", "distribution", "init"):
         if c in long:
             long[c] = long[c].astype("string")
     return long.sort_values(["model", "step", "stat", "tensor", "dataset", "metric"],
