@@ -69,7 +69,7 @@ def test_lr_schedule_styles():
     assert lr_at_step(lin, 60) == pytest.approx(0.5)
     assert lr_at_step(LRSchedule(peak=2.0, style="constant"), 1234) == 2.0
     with pytest.raises(InputError):
-        lr_at_step(LRSchedule(peak=1.0, style="wsd"), 1)
+        lr_at_step(LRSchedule(peak=1.0, style="step"), 1)
 
 
 def test_step_selectors(pythia):
