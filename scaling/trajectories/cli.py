@@ -14,21 +14,16 @@ from scalefit.integrity import drop_flagged_beside
 from scalefit.options import (BOOTSTRAP, FINITE, NONNEGATIVE, POSITIVE, analysis_options,
                               seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
-from scalefit.tables import read_table, write_table
+from scalefit.tables import read_table, read_table_or_shipped, write_table
 
 # The shipped mini-suite checkpoint table: evaluation and weight-statistic rows, long form.
 DEFAULT_CHECKPOINT_TABLE = ("suites", "mini", "checkpoints.parquet")
 
 
 def _load(data_path_arg: str | None) -> tuple[pd.DataFrame, str]:
-    if data_path_arg is None:
-        path = data_path(*DEFAULT_CHECKPOINT_TABLE)
-        if not path.exists():
-            raise InputError(f"{path}: the shipped suite table is missing; pass --data TABLE "
-                             "(a table from `scalefit eval --weights` or `scalefit weights`)")
-    else:
-        path = Path(data_path_arg)
-    return read_table(path), str(path)
+    return read_table_or_shipped(data_path_arg, data_path(*DEFAULT_CHECKPOINT_TABLE),
+                                 "the shipped suite table is missing; pass --data TABLE (a table "
+                                 "from `scalefit eval --weights` or `scalefit weights`)")
 
 
 def _filter_models(df: pd.DataFrame, models: str | None, source: str) -> pd.DataFrame:

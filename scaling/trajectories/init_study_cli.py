@@ -11,7 +11,7 @@ from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError
 from scalefit.options import analysis_options, split_values
 from scalefit.report import dumps, markdown_table, save_figure, write_text
-from scalefit.tables import read_table, write_table
+from scalefit.tables import read_table_or_shipped, write_table
 
 # The experiment's table once it ships (the [[init]] part of data/suites/init_study.toml, swept).
 DEFAULT_TABLE = ("suites", "mini", "init", "checkpoints.parquet")
@@ -98,14 +98,11 @@ def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
     """
     from scalefit.scaling.trajectories.init_study import init_study
 
-    if data_path is None:
-        path = shipped_path(*DEFAULT_TABLE)
-        if not path.exists():
-            raise InputError(f"{path}: the init study has not shipped yet; pass --data TABLE (the "
-                             "checkpoints table of the [[init]] part of data/suites/init_study.toml)")
-    else:
-        path = Path(data_path)
-    study = init_study(read_table(path), dataset=dataset, thresholds=_thresholds(thresholds), stat=stat,
+    table, path = read_table_or_shipped(
+        data_path, shipped_path(*DEFAULT_TABLE),
+        "the init study has not shipped yet; pass --data TABLE (the checkpoints table of the "
+        "[[init]] part of data/suites/init_study.toml)")
+    study = init_study(table, dataset=dataset, thresholds=_thresholds(thresholds), stat=stat,
                        source=str(path))
     if out_dir:
         out = Path(out_dir)

@@ -39,40 +39,34 @@ def finite_float(option: str, value) -> float:
     return _number(option, value, "a finite number")
 
 
+def _at_least(option: str, value, low: float, *, whole: bool, strict: bool):
+    """A finite number (whole if ``whole``) >= low, or > low if ``strict``."""
+    kind = "a whole number" if whole else "a finite number"
+    accepted = f"{kind} {'>' if strict else '>='} {low:g}"
+    number = (_whole if whole else _number)(option, value, accepted)
+    if number < low or (strict and number == low):
+        raise InputError(f"{option}: '{value}' is out of range; expected {accepted}")
+    return number
+
+
 def positive_float(option: str, value) -> float:
     """A finite number > 0."""
-    accepted = "a finite number > 0"
-    number = _number(option, value, accepted)
-    if number <= 0:
-        raise InputError(f"{option}: '{value}' is not > 0; expected {accepted}")
-    return number
+    return _at_least(option, value, 0, whole=False, strict=True)
 
 
 def nonnegative_float(option: str, value) -> float:
     """A finite number >= 0."""
-    accepted = "a finite number >= 0"
-    number = _number(option, value, accepted)
-    if number < 0:
-        raise InputError(f"{option}: '{value}' is negative; expected {accepted}")
-    return number
+    return _at_least(option, value, 0, whole=False, strict=False)
 
 
 def positive_int(option: str, value) -> int:
     """A whole number >= 1."""
-    accepted = "a whole number >= 1"
-    number = _whole(option, value, accepted)
-    if number < 1:
-        raise InputError(f"{option}: '{value}' is below 1; expected {accepted}")
-    return number
+    return _at_least(option, value, 1, whole=True, strict=False)
 
 
 def nonnegative_int(option: str, value) -> int:
     """A whole number >= 0."""
-    accepted = "a whole number >= 0"
-    number = _whole(option, value, accepted)
-    if number < 0:
-        raise InputError(f"{option}: '{value}' is negative; expected {accepted}")
-    return number
+    return _at_least(option, value, 0, whole=True, strict=False)
 
 
 def bootstrap_count(option: str, value) -> int:

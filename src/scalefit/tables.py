@@ -50,3 +50,13 @@ def read_table(path) -> pd.DataFrame:
 def write_table(df: pd.DataFrame, path) -> Path:
     """Write a DataFrame as CSV or Parquet (by suffix), atomically (``scalefit.atomic``)."""
     return write_frame(df, path)
+
+
+def read_table_or_shipped(path, shipped, missing: str) -> tuple[pd.DataFrame, str]:
+    """(table, its name) from ``path``, or with no path from the shipped file ``shipped`` (a Path);
+    ``missing`` says what to pass instead when the shipped file is absent from this install."""
+    if path is None:
+        if not Path(shipped).exists():
+            raise InputError(f"{shipped}: {missing}")
+        path = shipped
+    return read_table(path), str(path)
