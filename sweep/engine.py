@@ -27,9 +27,8 @@ import pandas as pd
 from scalefit.atomic import sweep_stale, write_frame, write_json
 from scalefit.errors import InputError
 from scalefit.sweep.checkpoints import CheckpointInfo, load_checkpoint
-from scalefit.sweep.grid import parse_shard, shard_grid  # noqa: F401  (re-exported)
 from scalefit.sweep.parts import (collect_failures, collect_fingerprints, collect_parts,  # noqa: F401
-                                  failure_path, fingerprint_path, merge_sweeps, part_is_valid, part_path,
+                                  failure_path, fingerprint_path, part_is_valid, part_path,
                                   set_aside, write_failures, write_tables)
 
 MeasureFn = Callable[[Any, CheckpointInfo], pd.DataFrame]

@@ -296,3 +296,14 @@ def test_subset_on_a_wide_table(tmp_path):
     assert doc["n_points"] == 20
     one_line_error(["predict", "downstream", "--data", str(data), "--x", "loss", "--y",
                     "loss_code_test", "--subset", "nope=1"], "sweep.csv", "--subset 'nope=1'")
+
+
+def test_huber_method_bootstrap_refits_e_on_the_shipped_table():
+    """--method huber takes the robust line in every resample too (the E-refit bootstrap)."""
+    result = CliRunner().invoke(main, ["predict", "downstream", "--method", "huber",
+                                       "--bootstrap", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    lo, hi = out["params"]["kappa"]["ci95"]
+    assert lo < out["params"]["kappa"]["value"] < hi
+    assert out["bootstrap"]["n_failed"] < 20

@@ -126,6 +126,16 @@ def _weighted_lines(u, v, w):
     return vm - kappa * um, kappa
 
 
+def _line(u, v, method, delta, start):
+    """(log K, kappa) of v = log K + kappa u by a Huber(delta) fit from ``start`` (the robust
+    method of `fit_shifted_power`), or None when the fit fails."""
+    def residual(theta):
+        return theta[0] + theta[1] * u - v
+    ret = least_squares(residual, start, loss="huber" if method == "huber" else "linear",
+                        f_scale=delta)
+    return (float(ret.x[0]), float(ret.x[1])) if ret.status > 0 else None
+
+
 def bootstrap_with_e(pairs: pd.DataFrame, x_runs: pd.DataFrame, y_runs: pd.DataFrame,
                      kaplan: dict, start: dict, *, method: str = "ols", delta: float = 1e-3,
                      kaplan_delta: float = 1e-3, n_bootstrap: int = 1000, seed: int = 0,
