@@ -16,8 +16,7 @@ from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import observed_residuals
-from scalefit.scaling.relations.resampling import UnitRows, attach_draws, unit_codes
-from scalefit.scaling.resample import pairs_bootstrap
+from scalefit.scaling.relations.resampling import attach_draws, unit_bootstrap
 
 ACCURACY_LAWS = {
     "sigmoid": (relation_forms.sigmoid_accuracy, ("a", "k", "L0", "b")),
@@ -121,18 +120,13 @@ def _bootstrap(func, names, law, L, y, values, n, seed, progress=False, units=No
     hi = np.array([BOUNDS[law][k][1] for k in names], float)
     theta0 = np.clip(np.array([values[k] for k in names]), lo, hi)
 
-    codes, n_units = unit_codes(units)
-    groups = UnitRows(n_units, codes) if codes is not None else None
-
     def refit(idx):
-        if groups is not None:
-            idx = groups.rows(idx)
         Lb, yb = L[idx], y[idx]
         with np.errstate(over="ignore"):
             ret = least_squares(lambda t: func(Lb, *t) - yb, theta0, bounds=(lo, hi))
         return dict(zip(names, ret.x)) if ret.status > 0 else None
 
-    return pairs_bootstrap(n_units or L.size, n, seed, refit, names, progress=progress)
+    return unit_bootstrap(L.size, units, n, seed, refit, names, progress=progress)
 
 
 def predict_accuracy(result: FitResult, L):

@@ -28,9 +28,8 @@ from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.objective import HUBER_DELTA
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import observed_residuals
-from scalefit.scaling.relations.resampling import (UNIT, UnitRows, attach_draws, checkpoint_units,
-                                                   unit_codes)
-from scalefit.scaling.resample import pairs_bootstrap, resample_indices
+from scalefit.scaling.relations.resampling import UNIT, attach_draws, checkpoint_units, unit_bootstrap
+from scalefit.scaling.resample import resample_indices
 
 PAIRINGS = ("train-to-train", "train-to-test", "test-to-test")
 MATCHES = ("tokens", "compute")
@@ -398,12 +397,7 @@ def _bootstrap(x, y, result, free_e, method, delta, n, seed, progress=False, uni
                  "E_x": np.full(n, v0["E_x"]), "E_y": np.full(n, v0["E_y"])}
         return draws, int((~np.isfinite(kappa)).sum())
     theta0 = np.array([np.log(v0["K"]), v0["kappa"], v0["E_x"], v0["E_y"]])
-    codes, n_units = unit_codes(units)
-    groups = UnitRows(n_units, codes) if codes is not None else None
-
     def refit(idx):
-        if groups is not None:
-            idx = groups.rows(idx)
         xb, yb = x[idx], y[idx]
         try:
             if free_e:
@@ -428,7 +422,7 @@ def _bootstrap(x, y, result, free_e, method, delta, n, seed, progress=False, uni
             return None
         return dict(zip(DRAWN, (np.exp(theta[0]), theta[1], theta[2], theta[3])))
 
-    return pairs_bootstrap(n_units or len(x), n, seed, refit, DRAWN, progress=progress)
+    return unit_bootstrap(len(x), units, n, seed, refit, DRAWN, progress=progress)
 
 
 # --- prediction -----------------------------------------------------------------------------

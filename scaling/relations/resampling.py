@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scalefit.scaling.resample import pairs_bootstrap
+
 from scalefit.scaling.fitresult import FitResult, percentile_ci
 
 UNIT = "_unit"  # the column of LossPairs' frames naming each row's unit
@@ -61,3 +63,17 @@ def attach_draws(result: FitResult, draws: dict, failed: int, n: int, fixed=()) 
     result.extra["bootstrap"] = {"n": n, "n_failed": failed}
     if failed > 0.05 * n:
         result.warnings.append(f"{failed} of {n} bootstrap refits failed")
+
+
+def unit_bootstrap(n_rows: int, units, n_resamples: int, seed: int, refit, names, *,
+                   progress: bool = False):
+    """The pairs bootstrap over units (e.g. every checkpoint of one model together), or over rows
+    when ``units`` is None: ``refit(rows)`` gets the resampled row indices."""
+    codes, n_units = unit_codes(units)
+    groups = UnitRows(n_units, codes) if codes is not None else None
+
+    def refit_rows(idx):
+        return refit(groups.rows(idx) if groups is not None else idx)
+
+    return pairs_bootstrap(n_units or n_rows, n_resamples, seed, refit_rows, names,
+                           progress=progress)

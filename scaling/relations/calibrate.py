@@ -1,0 +1,100 @@
+"""Calibration of a relation's predictions (loss-to-loss, loss-to-accuracy) by leave-future-out
+splits: pair the two measurements once, then for several compute cuts refit the relation (its E
+from Kaplan fits cut at the same compute, where it has one) on the pairs below the cut, predict
+every pair at or above it (and any target runs), and count how often the observed value lies
+inside its 95% prediction interval.
+
+The splits, fits and intervals are those of `predict downstream --holdout`
+(``downstream.split_by_compute``, ``fit_relation``, ``score_held_out``); the summary and report
+are the laws' (``scaling.laws.calibrate``), so both read the same way.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.scaling.laws.calibrate import Calibration, cut_points, cut_summary, summarize
+from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS, fit_relation,
+                                                   score_held_out, split_by_compute,
+                                                   target_pairs)
+from scalefit.scaling.relations.loss2loss import pair_losses
+
+OBSERVED = {"shifted-power": "losses", "sigmoid": "accuracies",
+            "exponential-error": "error rates"}
+KEEP = ("model", "step", "params", "tokens")  # a held-out point's identity, where present
+
+
+def calibrate_relation(frame: pd.DataFrame, x: str, y: str, relation: str = "shifted-power", *,
+                       pairing: str = "train-to-test", x_from=None, y_from=None,
+                       group: str = "data", match: str = "tokens", e_source: str = "kaplan",
+                       E_x=None, E_y=None, method: str = "ols",
+                       targets: pd.DataFrame | None = None, cuts: int = 4,
+                       n_bootstrap: int = 200, seed: int = 0, min_fit: int | None = None,
+                       source: str = "<table>", targets_source: str = "<targets>",
+                       progress: bool = False) -> Calibration:
+    """Leave-future-out calibration of ``relation`` of y on x (see the module docstring).
+
+    targets: runs beyond the table (e.g. Brandfonbrener's 3.3B models) predicted at every cut.
+    min_fit: pairs a fit needs below a cut (default: 2 per parameter, at least parameters + 3).
+    A cut whose fit fails (e.g. too few runs below it for the Kaplan fits of E) is left out
+    with a note.
+    """
+    if relation not in RELATIONS:
+        raise InputError(f"calibrate: '{relation}' is not one of {', '.join(RELATIONS)}")
+    if n_bootstrap < 2:
+        raise InputError("calibrate: --bootstrap: at least 2 resamples (the intervals need "
+                         "the relation's draws)")
+    lp = pair_losses(frame, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
+                     match=match, source=source)
+    if "flops" not in lp.pairs.columns:
+        raise InputError(f"calibrate: {source}: the table needs params and tokens (or flops) "
+                         "to order the runs by compute")
+    extra = (target_pairs(targets, lp, group=group, source=targets_source)
+             if targets is not None else lp.pairs.iloc[0:0])
+    n_free = len(PARAM_NAMES[relation])
+    min_fit = min_fit or max(2 * n_free, n_free + 3)
+    flops = lp.pairs["flops"].to_numpy(float)
+    rows, per_cut, notes = [], [], []
+    for cut in cut_points(flops, cuts, min_fit):
+        train, held = split_by_compute(lp, int(np.sum(~(flops < cut))))
+        held = pd.concat([held, extra], ignore_index=True)
+        try:
+            result = fit_relation(train, relation, e_source=e_source, E_x=E_x, E_y=E_y,
+                                  method=method, n_bootstrap=n_bootstrap, seed=seed,
+                                  progress=progress, source=source)
+        except (InputError, RuntimeError, ValueError) as err:
+            notes.append(f"cut {cut:.3g} FLOPs left out: its fit failed ({err})")
+            continue
+        scored = pd.DataFrame(score_held_out(result, train, held, baseline=False,
+                                             source=source)["points"])
+        largest = float(train.pairs["flops"].max())
+        part = _predictions(scored, cut, largest)
+        rows.append(part)
+        per_cut.append(cut_summary(cut, largest, len(train.pairs), part, result.warnings))
+    if not rows:
+        raise InputError(f"calibrate: {source}: no cut's fit succeeded ({'; '.join(notes)})")
+    if len(extra):
+        notes.append(f"{len(extra)} target runs ({targets_source}) predicted at every cut")
+    name = f"{relation}: {lp.label_y} from {lp.label_x}"
+    return summarize(name, source, len(lp.pairs) + len(extra), n_bootstrap, rows, per_cut,
+                     observed=OBSERVED[relation], notes=notes)
+
+
+def _predictions(scored: pd.DataFrame, cut: float, largest: float) -> pd.DataFrame:
+    """score_held_out's points in the shape of the laws' calibration predictions."""
+    lo, hi = scored["pi95_lo"].to_numpy(float), scored["pi95_hi"].to_numpy(float)
+    predicted = scored["predicted"].to_numpy(float)
+    part = pd.DataFrame({"cut_flops": cut, "flops": scored["flops"].to_numpy(float),
+                         "distance": scored["flops"].to_numpy(float) / largest})
+    for key in KEEP:
+        if key in scored.columns:
+            part[key] = scored[key].to_numpy()
+    part["x"] = scored["x"].to_numpy(float)
+    part["observed"] = scored["y"].to_numpy(float)
+    part["predicted"] = predicted
+    part["pi95_lo"], part["pi95_hi"] = lo, hi
+    part["inside"] = scored["inside_pi95"].to_numpy(bool)
+    part["relative_error"] = scored["relative_error"].to_numpy(float)
+    part["interval_half_width"] = (hi - lo) / 2 / np.abs(predicted)
+    return part
