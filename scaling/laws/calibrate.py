@@ -37,9 +37,11 @@ class Calibration:
     coverage: float  # share of all predictions inside their 95% interval
     level: float = LEVEL
     notes: list[str] = field(default_factory=list)
+    observed: str = "losses"  # what the intervals predict (losses, accuracies, ...)
 
     def to_dict(self) -> dict:
         return {"law": self.law, "data": self.data, "n_runs": self.n_runs,
+                "observed": self.observed,
                 "n_bootstrap": self.n_bootstrap, "level": self.level,
                 "coverage": self.coverage, "n_predictions": int(len(self.predictions)),
                 "cuts": self.cuts.to_dict("records"),
@@ -47,14 +49,22 @@ class Calibration:
                 "predictions": self.predictions.to_dict("records"), "notes": list(self.notes)}
 
 
-def cut_points(compute, n_cuts: int, min_fit: int) -> list[float]:
+def cut_points(compute, n_cuts: int, min_fit: int, *, units=None,
+               min_units: int = 0) -> list[float]:
     """Up to ``n_cuts`` compute values to cut at, evenly spaced over the distinct computes that
-    leave at least ``min_fit`` runs below the cut and at least one at or above it."""
+    leave at least ``min_fit`` runs below the cut and at least one at or above it.
+
+    units: each row's resampling unit (the model of a checkpoint table); a cut must then also
+    leave ``min_units`` distinct units below it (a bootstrap of one model's checkpoints has
+    nothing to vary)."""
     compute = np.asarray(compute, float)
     distinct = np.unique(compute)
-    usable = [c for c in distinct if np.sum(compute < c) >= min_fit]
+    units = None if units is None else np.asarray(units)
+    usable = [c for c in distinct if np.sum(compute < c) >= min_fit
+              and (units is None or np.unique(units[compute < c]).size >= min_units)]
     if not usable:
-        raise InputError(f"calibrate: no compute cut leaves {min_fit} runs to fit "
+        needs = f"{min_fit} runs" + (f" of {min_units} models" if units is not None else "")
+        raise InputError(f"calibrate: no compute cut leaves {needs} to fit "
                          f"({compute.size} runs, {distinct.size} distinct computes)")
     picks = np.unique(np.round(np.linspace(0, len(usable) - 1, min(n_cuts, len(usable)))))
     return [float(usable[int(i)]) for i in picks]
@@ -109,12 +119,25 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                              "pi95_hi": hi, "inside": inside, "relative_error": rel,
                              "interval_half_width": (hi - lo) / 2 / predicted})
         rows.append(part)
-        per_cut.append({"cut_flops": cut, "largest_fitted_flops": largest,
-                        "n_fit": int(fit_rows.sum()), "n_predicted": int(len(part)),
-                        "max_distance": float(part["distance"].max()),
-                        "coverage": float(inside.mean()),
-                        "median_abs_relative_error": float(np.median(np.abs(rel))),
-                        "warnings": "; ".join(result.warnings)})
+        per_cut.append(cut_summary(cut, largest, int(fit_rows.sum()), part, result.warnings))
+    return summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut)
+
+
+def cut_summary(cut: float, largest: float, n_fit: int, part: pd.DataFrame,
+                warnings=()) -> dict:
+    """One cut's row of ``Calibration.cuts`` from its predictions (``part``)."""
+    return {"cut_flops": float(cut), "largest_fitted_flops": float(largest), "n_fit": n_fit,
+            "n_predicted": int(len(part)), "max_distance": float(part["distance"].max()),
+            "coverage": float(part["inside"].mean()),
+            "median_abs_relative_error": float(part["relative_error"].abs().median()),
+            "warnings": "; ".join(warnings)}
+
+
+def summarize(name: str, source: str, n_runs: int, n_bootstrap: int, rows: list[pd.DataFrame],
+              per_cut: list[dict], *, observed: str = "losses",
+              notes: list[str] | None = None) -> Calibration:
+    """A Calibration from each cut's predictions (distance, inside, relative_error,
+    interval_half_width per held-out point) and its summary row; shared by laws and relations."""
     predictions = pd.concat(rows, ignore_index=True)
     predictions["distance_bin"] = _bins(predictions["distance"].to_numpy())
     by = (predictions.assign(abs_err=predictions["relative_error"].abs())
@@ -126,8 +149,8 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                min_distance=("distance", "min"))
           .sort_values("min_distance").drop(columns="min_distance").reset_index())
     notes = [f"{len(per_cut)} cuts; a run above several cuts is predicted once per cut, so the "
-             "predictions are not independent"]
-    return Calibration(law=model.law_name, data=source, n_runs=int(len(runs)),
-                       n_bootstrap=n_bootstrap, cuts=pd.DataFrame(per_cut),
-                       predictions=predictions, by_distance=by,
-                       coverage=float(predictions["inside"].mean()), notes=notes)
+             "predictions are not independent"] + list(notes or [])
+    return Calibration(law=name, data=source, n_runs=int(n_runs), n_bootstrap=n_bootstrap,
+                       cuts=pd.DataFrame(per_cut), predictions=predictions, by_distance=by,
+                       coverage=float(predictions["inside"].mean()), notes=notes,
+                       observed=observed)

@@ -1,5 +1,6 @@
-"""`scalefit calibrate LAW`: leave-future-out coverage of a law's 95% prediction intervals and its
-error against the distance from the data (a thin click shell over calibrate_law)."""
+"""`scalefit calibrate LAW`: leave-future-out coverage of a law's (or a relation's) 95% prediction
+intervals and its error against the distance from the data (thin click shells over calibrate_law
+and relations.calibrate.calibrate_relation; one report for both)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,11 +16,33 @@ from scalefit.scaling.laws.registry import law_choices
 from scalefit.tables import write_table
 
 
-@click.command("calibrate")
+RELATIONS = ("shifted-power", "sigmoid", "exponential-error")  # = relations.downstream.RELATIONS
+CUTS_HELP = "Compute cuts: fit below each, predict the runs at or above it."
+
+
+class CalibrateCommand(click.Command):
+    """`scalefit calibrate LAW`, where a LAW that is a relation (shifted-power, sigmoid,
+    exponential-error) hands the rest of the line to `calibrate_relation` (its options are
+    `predict downstream`'s)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if args and args[0] in RELATIONS:
+            return calibrate_relation.make_context(f"{info_name} {args[0]}", list(args),
+                                                   parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def format_epilog(self, ctx, formatter):
+        super().format_epilog(ctx, formatter)
+        formatter.write_paragraph()
+        formatter.write_text("LAW may also be a relation of one measurement to another: "
+                             f"{', '.join(RELATIONS)} (see `scalefit calibrate sigmoid "
+                             "--help`).")
+
+
+@click.command("calibrate", cls=CalibrateCommand)
 @click.argument("law", type=click.Choice(law_choices(), case_sensitive=False))
 @analysis_options
-@click.option("--cuts", type=POSITIVE_INT, default=4, show_default=True,
-              help="Compute cuts: fit below each, predict the runs at or above it.")
+@click.option("--cuts", type=POSITIVE_INT, default=4, show_default=True, help=CUTS_HELP)
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200, show_default=True,
               help="Bootstrap resamples per fit (the intervals need at least 2).")
 @seed_option
@@ -51,12 +74,74 @@ def calibrate(law, data_path, out_dir, as_json, cuts, n_bootstrap, seed, delta, 
     df, source, _ = _load(data_path, subset, columns)
     result = calibrate_law(df, law, cuts=cuts, n_bootstrap=n_bootstrap, seed=seed,
                            loss=loss_column, delta=delta, source=source, progress=True)
+    _emit(result, out_dir, as_json)
+
+
+def _emit(result, out_dir, as_json) -> None:
     if out_dir:
         write_calibration_report(out_dir, result)
     if as_json:
         click.echo(dumps(result.to_dict()))
     else:
         click.echo(calibration_text(result))
+
+
+def _relation_command():
+    """`scalefit calibrate RELATION` (the relation options are `predict downstream`'s)."""
+    from scalefit.scaling.relations.cli import _e_source, _load, as_measurements, relation_options
+
+    @click.command("calibrate")
+    @click.argument("relation", type=click.Choice(RELATIONS))
+    @analysis_options
+    @relation_options
+    @click.option("--cuts", type=POSITIVE_INT, default=4, show_default=True, help=CUTS_HELP)
+    @click.option("--min-fit", type=POSITIVE_INT, default=None,
+                  help="Pairs a fit needs below a cut (default: 2 per parameter, at least "
+                       "parameters + 3).")
+    @click.option("--holdout-data", default=None, type=click.Path(dir_okay=False),
+                  metavar="FILE", help="A table of target runs (e.g. models at 20x the "
+                                       "compute) predicted at every cut as well.")
+    def command(relation, data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group,
+                match, e_source, E_x, E_y, method, n_bootstrap, seed, subset, cuts, min_fit,
+                holdout_data):
+        """Check a relation's 95% prediction intervals on runs it did not see.
+
+        \b
+        For several compute cuts: fit the relation of y on x (with E_x, E_y from Kaplan fits
+        of the runs below the cut, for shifted-power) on the pairs below the cut and predict
+        every pair at or above it, and any --holdout-data runs. Reports the share of observed
+        values inside their 95% prediction intervals and the error against the distance from
+        the largest fitted run. The options are `predict downstream`'s.
+        Examples:
+          scalefit calibrate shifted-power --data sweep.csv --x val_loss --y val_loss \\
+              --pair train-to-train --x-from fineweb-edu-100b --y-from starcoder \\
+              --holdout-data extrapolation.csv
+          scalefit calibrate sigmoid --data pythia_evals_core.csv \\
+              --x lambada_openai:perplexity --y piqa:acc --subset eval_group=zero-shot
+        """
+        from scalefit.scaling.relations.calibrate import calibrate_relation
+        from scalefit.tables import read_table
+        specs = (x, y)
+        frame, source, x, y, group, x_from, y_from, notes = _load(
+            data_path, x, y, pairing, group, x_from, y_from, subset)
+        targets = None
+        if holdout_data:
+            targets, *_ = as_measurements(read_table(holdout_data), *specs, str(holdout_data))
+        result = calibrate_relation(
+            frame, x, y, relation, pairing=pairing, x_from=x_from, y_from=y_from, group=group,
+            match=match, e_source=_e_source(e_source, E_x, E_y), E_x=E_x, E_y=E_y,
+            method=method, targets=targets, cuts=cuts, n_bootstrap=n_bootstrap, seed=seed,
+            min_fit=min_fit, source=source, targets_source=str(holdout_data), progress=True)
+        result.notes.extend(notes)
+        _emit(result, out_dir, as_json)
+
+    for param in command.params:  # a calibration fits once per cut: fewer draws than predict's
+        if param.name == "n_bootstrap":
+            param.default = 200
+    return command
+
+
+calibrate_relation = _relation_command()
 
 
 def _cut_frame(result) -> pd.DataFrame:
@@ -75,7 +160,8 @@ def calibration_text(result) -> str:
            f"cuts, {len(preds)} predictions of held-out runs ({result.n_bootstrap} bootstrap "
            "draws per fit)", "", text_table(_cut_frame(result)), "",
            "by distance from the largest fitted run:", text_table(result.by_distance), "",
-           f"coverage: {inside} of {len(preds)} observed losses ({result.coverage:.0%}) inside "
+           f"coverage: {inside} of {len(preds)} observed {result.observed} "
+           f"({result.coverage:.0%}) inside "
            f"their {result.level:.0%} prediction intervals (nominal {result.level:.0%}"
            + ("; the intervals are too narrow)" if result.coverage < result.level - 0.1 else ")")]
     out += [f"note: {n}" for n in result.notes]
@@ -117,7 +203,7 @@ def write_calibration_report(out_dir, result) -> None:
     text = [f"# Calibration of {result.law} on {result.data}", "",
             "Leave-future-out: fit below each compute cut, predict every run at or above it; "
             "a 95% prediction interval (bootstrap draws of the law plus the runs' scatter) "
-            "should hold the observed loss 95% of the time.", "",
+            f"should hold the observed value ({result.observed}) 95% of the time.", "",
             f"Coverage: {result.coverage:.1%} of {len(result.predictions)} predictions.", "",
             markdown_table(_cut_frame(result)), "", "## By distance", "",
             markdown_table(result.by_distance), "", "![calibration](calibration.png)"]

@@ -19,9 +19,12 @@ from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS, fit_r
                                                    score_held_out, split_by_compute,
                                                    target_pairs)
 from scalefit.scaling.relations.loss2loss import pair_losses
+from scalefit.scaling.relations.resampling import UNIT
 
 OBSERVED = {"shifted-power": "losses", "sigmoid": "accuracies",
             "exponential-error": "error rates"}
+KAPLAN_FREE = 5  # E, N_c, D_c, alpha_N, alpha_D: 3 runs each, as the Kaplan fit asks
+MIN_UNITS = 5  # models below a cut: a bootstrap of fewer whole models has little to vary
 KEEP = ("model", "step", "params", "tokens")  # a held-out point's identity, where present
 
 
@@ -36,7 +39,8 @@ def calibrate_relation(frame: pd.DataFrame, x: str, y: str, relation: str = "shi
     """Leave-future-out calibration of ``relation`` of y on x (see the module docstring).
 
     targets: runs beyond the table (e.g. Brandfonbrener's 3.3B models) predicted at every cut.
-    min_fit: pairs a fit needs below a cut (default: 2 per parameter, at least parameters + 3).
+    min_fit: pairs a fit needs below a cut (default: 2 per parameter, at least parameters + 3;
+    with E from Kaplan fits, 3 per Kaplan parameter: 15).
     A cut whose fit fails (e.g. too few runs below it for the Kaplan fits of E) is left out
     with a note.
     """
@@ -53,11 +57,19 @@ def calibrate_relation(frame: pd.DataFrame, x: str, y: str, relation: str = "shi
     extra = (target_pairs(targets, lp, group=group, source=targets_source)
              if targets is not None else lp.pairs.iloc[0:0])
     n_free = len(PARAM_NAMES[relation])
-    min_fit = min_fit or max(2 * n_free, n_free + 3)
+    if relation == "shifted-power" and e_source == "kaplan":
+        n_free = max(n_free, KAPLAN_FREE)  # the Kaplan fits of E_x, E_y see the same runs
+    min_fit = min_fit or max(3 * n_free if n_free == KAPLAN_FREE else 2 * n_free, n_free + 3)
     flops = lp.pairs["flops"].to_numpy(float)
     rows, per_cut, notes = [], [], []
-    for cut in cut_points(flops, cuts, min_fit):
+    # step-0 checkpoints (no compute) are always fitted, never counted: each cut leaves
+    # min_fit trained runs (of MIN_UNITS models) below it, so the distance from the largest
+    # fitted one is defined and the bootstrap has models to draw
+    trained = flops > 0
+    units = lp.pairs[UNIT].to_numpy()[trained] if UNIT in lp.pairs.columns else None
+    for cut in cut_points(flops[trained], cuts, min_fit, units=units, min_units=MIN_UNITS):
         train, held = split_by_compute(lp, int(np.sum(~(flops < cut))))
+        is_target = np.r_[np.zeros(len(held), bool), np.ones(len(extra), bool)]
         held = pd.concat([held, extra], ignore_index=True)
         try:
             result = fit_relation(train, relation, e_source=e_source, E_x=E_x, E_y=E_y,
@@ -70,12 +82,20 @@ def calibrate_relation(frame: pd.DataFrame, x: str, y: str, relation: str = "shi
                                              source=source)["points"])
         largest = float(train.pairs["flops"].max())
         part = _predictions(scored, cut, largest)
+        part["target"] = is_target
         rows.append(part)
         per_cut.append(cut_summary(cut, largest, len(train.pairs), part, result.warnings))
     if not rows:
         raise InputError(f"calibrate: {source}: no cut's fit succeeded ({'; '.join(notes)})")
     if len(extra):
-        notes.append(f"{len(extra)} target runs ({targets_source}) predicted at every cut")
+        hits = pd.concat(rows)["inside"][pd.concat(rows)["target"]]
+        notes.append(f"{len(extra)} target runs ({targets_source}) predicted at every cut: "
+                     f"{int(hits.sum())} of {len(hits)} inside their 95% intervals")
+    undefined = int(sum((~np.isfinite(part["predicted"])).sum() for part in rows))
+    if undefined:
+        notes.append(f"{undefined} predictions undefined (x at or below the fit's E_x, where "
+                     "the law says nothing): counted outside their intervals, left out of the "
+                     "errors")
     name = f"{relation}: {lp.label_y} from {lp.label_x}"
     return summarize(name, source, len(lp.pairs) + len(extra), n_bootstrap, rows, per_cut,
                      observed=OBSERVED[relation], notes=notes)
