@@ -138,8 +138,8 @@ def test_loss2loss_sweep_and_its_3p3b_runs(anchors):
 
 def test_overtrain_exponential_error(anchors):
     """Gadre's RedPajama runs, top-1 error of the 17-task subset from C4 loss. Within 2x of
-    the data the error law's intervals hold and the error is ~1%; hundreds of times beyond
-    the largest fitted run, fitted on 6-15 runs, they hold far less often."""
+    the data the error is ~3%, but the error law fitted below a cut extrapolates with intervals
+    that hold far less often than 95% (the law is barely identified by the smaller runs)."""
     from tests.test_accuracy_anchors import GADRE_SUBSET
     models = pd.read_csv(anchors / "overtrain" / "overtrain_models_tidy.csv")
     models["err_avg_subset"] = 1 - models[[f"acc_{t}" for t in GADRE_SUBSET]].mean(axis=1)
@@ -150,10 +150,9 @@ def test_overtrain_exponential_error(anchors):
                                  source="overtrain_models_tidy.csv")
     _print("overtrain rpj", cal)
     _check_shape(cal)
-    near = _near(cal, ("1-2x",))
-    far = cal.predictions[cal.predictions["distance"] > 100]
-    assert near["inside"].mean() >= 0.75 and near["relative_error"].abs().median() < 0.05
-    assert far["inside"].mean() < near["inside"].mean()
+    assert cal.cuts["n_fit"].min() >= 9  # 3 runs per parameter of the error law
+    assert _near(cal, ("1-2x",))["relative_error"].abs().median() < 0.05
+    assert cal.coverage < 0.8  # 30-40%: fitted on the smaller runs, the intervals are too narrow
 
 
 def ladder_checkpoints(anchors, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:

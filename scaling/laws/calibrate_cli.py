@@ -96,8 +96,8 @@ def _relation_command():
     @relation_options
     @click.option("--cuts", type=POSITIVE_INT, default=4, show_default=True, help=CUTS_HELP)
     @click.option("--min-fit", type=POSITIVE_INT, default=None,
-                  help="Pairs a fit needs below a cut (default: 2 per parameter, at least "
-                       "parameters + 3).")
+                  help="Pairs a fit needs below a cut (default: 3 per parameter; 15 with "
+                       "E from Kaplan fits).")
     @click.option("--holdout-data", default=None, type=click.Path(dir_okay=False),
                   metavar="FILE", help="A table of target runs (e.g. models at 20x the "
                                        "compute) predicted at every cut as well.")

@@ -39,8 +39,9 @@ def calibrate_relation(frame: pd.DataFrame, x: str, y: str, relation: str = "shi
     """Leave-future-out calibration of ``relation`` of y on x (see the module docstring).
 
     targets: runs beyond the table (e.g. Brandfonbrener's 3.3B models) predicted at every cut.
-    min_fit: pairs a fit needs below a cut (default: 2 per parameter, at least parameters + 3;
-    with E from Kaplan fits, 3 per Kaplan parameter: 15).
+    min_fit: pairs a fit needs below a cut (default: 3 per parameter, the Kaplan fits' own
+    minimum; with E from Kaplan fits, 3 per Kaplan parameter: 15). Fewer let a saturating law
+    (sigmoid, exponential error) extrapolate without bound.
     A cut whose fit fails (e.g. too few runs below it for the Kaplan fits of E) is left out
     with a note.
     """
@@ -59,8 +60,9 @@ def calibrate_relation(frame: pd.DataFrame, x: str, y: str, relation: str = "shi
     n_free = len(PARAM_NAMES[relation])
     if relation == "shifted-power" and e_source == "kaplan":
         n_free = max(n_free, KAPLAN_FREE)  # the Kaplan fits of E_x, E_y see the same runs
-    min_fit = min_fit or max(3 * n_free if n_free == KAPLAN_FREE else 2 * n_free, n_free + 3)
-    flops = lp.pairs["flops"].to_numpy(float)
+    min_fit = min_fit or 3 * n_free
+    # runs of one budget whose 6ND differ in the last digits (rounded tokens) stay together
+    flops = np.array([float(f"{v:.6g}") for v in lp.pairs["flops"].to_numpy(float)])
     rows, per_cut, notes = [], [], []
     # step-0 checkpoints (no compute) are always fitted, never counted: each cut leaves
     # min_fit trained runs (of MIN_UNITS models) below it, so the distance from the largest
@@ -114,7 +116,8 @@ def _predictions(scored: pd.DataFrame, cut: float, largest: float) -> pd.DataFra
     part["observed"] = scored["y"].to_numpy(float)
     part["predicted"] = predicted
     part["pi95_lo"], part["pi95_hi"] = lo, hi
-    part["inside"] = scored["inside_pi95"].to_numpy(bool)
+    # no point prediction (x at or below the fit's E_x): a miss, whatever the draws say
+    part["inside"] = scored["inside_pi95"].to_numpy(bool) & np.isfinite(predicted)
     part["relative_error"] = scored["relative_error"].to_numpy(float)
     part["interval_half_width"] = (hi - lo) / 2 / np.abs(predicted)
     return part
