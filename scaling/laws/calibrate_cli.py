@@ -27,7 +27,7 @@ class CalibrateCommand(click.Command):
 
     def make_context(self, info_name, args, parent=None, **extra):
         if args and args[0] in RELATIONS:
-            return calibrate_relation.make_context(f"{info_name} {args[0]}", list(args),
+            return calibrate_relation.make_context(info_name, list(args),
                                                    parent=parent, **extra)
         return super().make_context(info_name, args, parent=parent, **extra)
 
@@ -189,7 +189,8 @@ def plot_calibration(result):
     ax.set_yscale("log")
     ax.set_xlabel("distance: compute / largest fitted compute")
     ax.set_ylabel("|predicted - observed| / observed")
-    ax.set_title(f"{result.law}: leave-future-out error, coverage {result.coverage:.0%}")
+    ax.set_title(f"{result.law}\nleave-future-out error, coverage {result.coverage:.0%}",
+                 fontsize=9)
     ax.legend(fontsize=7)
     return fig
 
