@@ -204,3 +204,20 @@ def test_cli_without_data_names_the_missing_shipped_table():
         pytest.skip("the init study ships: the default table is there")
     result = CliRunner().invoke(main, ["init-study"])
     assert result.exit_code == 2 and "the init study has not shipped yet; pass --data TABLE" in result.stderr
+
+
+def test_the_shipped_experiment_says_slower_for_learned_law_inits():
+    """On the shipped init study (data/suites/mini/init), what the data show: every learned-law
+    init of mini-3 (with warmup) ends worse than Pythia's init, beyond its interval; the copied
+    source weights end better."""
+    from scalefit.data import data_path
+    if not data_path("suites", "mini", "init", "checkpoints.parquet").exists():
+        pytest.skip("the init study is not shipped in this install")
+    result = CliRunner().invoke(main, ["init-study", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [r for r in json.loads(result.stdout)["contrasts"]
+            if r["size"] == "mini-3" and r["warmup"] != "no warmup" and r["measure"] == "final_loss"]
+    by_init = {r["init"]: r for r in rows}
+    for init in ("gauss-matched", "family", "empirical", "permuted"):
+        assert by_init[init]["ci_lo"] > 0 and by_init[init]["outcome"] == "slower", by_init[init]
+    assert by_init["source"]["diff"] < 0
