@@ -58,14 +58,12 @@ def law_name(law: str, by_size: bool) -> str:
 def load_rows(data_path, loss_column, dataset):
     """(loss rows, source, dataset) of the given or the shipped checkpoint table."""
     from scalefit.scaling.laws.curves import loss_rows
-    from scalefit.tables import read_table
-    path = Path(data_path) if data_path else shipped_path(*SHIPPED_CHECKPOINTS)
+    from scalefit.tables import read_table_or_shipped
+    frame, path = read_table_or_shipped(data_path, shipped_path(*SHIPPED_CHECKPOINTS),
+                                        "the shipped checkpoint table is absent; pass --data FILE")
     if data_path is None:
-        if not path.exists():
-            raise InputError(f"{path}: the shipped checkpoint table is absent; pass --data FILE")
         dataset = dataset or SHIPPED_DATASET
-    frame = read_table(path)
-    return loss_rows(frame, loss_column, dataset, str(path)), str(path), dataset
+    return loss_rows(frame, loss_column, dataset, path), path, dataset
 
 
 def pick_runs(rows, models, source):
