@@ -69,8 +69,8 @@ def suite():
 @click.option("--tables", "table_dir", default=None, type=click.Path(file_okay=False),
               help="Folder for runs.csv and provenance.json. Default: --out.")
 @click.option("--part", "parts", multiple=True,
-              type=click.Choice(["grid", "long", "code", "warmup", "init"]),
-              help="Train only these parts of the spec (repeatable). Default: grid, long and code, "
+              type=click.Choice(["grid", "long", "code", "wsd", "warmup", "init"]),
+              help="Train only these parts of the spec (repeatable). Default: grid, long, code and wsd, "
                    "in order; the warmup and init experiments train only when named.")
 @click.option("--only", default=None, help="Train only runs whose id contains this text.")
 @click.option("--init", "init", default=None, metavar="MODE[:SOURCE]", callback=_init_choice,
@@ -93,7 +93,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
     from scalefit.trainer.train import train_suite
 
     torch.set_num_threads(threads)
-    rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code"),
+    rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code", "wsd"),
                        device=device, table_dir=table_dir, progress=not as_json, only=only,
                        init=init, init_seed=init_seed, allow_same_data=allow_same_data)
     if as_json:
@@ -118,8 +118,9 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
               help="Also sweep the last checkpoint of every grid and code run.")
 @click.option("--weights/--no-weights", default=True, show_default=True,
               help="Measure weight statistics (needs scalefit.weightstats.measure).")
-@click.option("--max-tokens", default=16384, show_default=True,
-              help="Tokens scored per dataset (the same first tokens at every checkpoint).")
+@click.option("--max-tokens", default=None, type=click.IntRange(1),
+              help="Tokens scored per dataset, in windows spread over the split (the same windows at "
+                   "every checkpoint). Default: the spec's recipe eval_tokens, as the trainer scores.")
 @click.option("--only", default=None, help="Sweep only runs whose id contains this text.")
 @click.option("--stats", default="shipped", show_default=True,
               help="Weight statistics kept in --tables: comma-separated names, 'shipped' (a compact "

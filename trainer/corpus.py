@@ -137,6 +137,25 @@ def load_tokens(corpus_dir, distribution: str, split: str) -> np.memmap:
     return np.memmap(path, dtype=np.uint16, mode="r")
 
 
+def separator_id(corpus_dir) -> int:
+    """The end-of-text id that follows every document of the corpus's token files."""
+    from tokenizers import Tokenizer
+
+    path = Path(corpus_dir) / "tokenizer" / "tokenizer.json"
+    if not path.exists():
+        raise InputError(f"{path}: no tokenizer; run `scalefit data build-corpus --out {corpus_dir}`")
+    return Tokenizer.from_file(str(path)).token_to_id(EOS)
+
+
+def suite_eval_set(corpus_dir, distribution: str, split: str, seq_len: int, n_tokens: int):
+    """The one eval set of a split (scalefit.evals.evalset.spread_windows): the trainer's final
+    losses and the suite sweep's checkpoints are scored on it."""
+    from scalefit.evals.evalset import spread_windows
+
+    return spread_windows(load_tokens(corpus_dir, distribution, split), seq_len, n_tokens,
+                          separator_id(corpus_dir))
+
+
 def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 4096,
                  seed: int = 1234, val_frac: float = 0.02, test_frac: float = 0.02,
                  tokenizer_chars: int = 40_000_000) -> dict:

@@ -25,15 +25,15 @@ from scalefit.trainer.train import RunSpec, SuiteSpec, count_params, load_spec, 
 
 DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test", False),
             ("code-test", "code", "test", False))
-TRAJECTORY_PARTS = ("long", "warmup", "init")
-EVAL_COLUMNS = ["model", "step", "dataset", "metric", "value", "n_tokens", "is_train"]
+TRAJECTORY_PARTS = ("long", "warmup", "init", "wsd")
+EVAL_COLUMNS = ["model", "step", "dataset", "metric", "value", "se", "n_tokens", "n_docs", "is_train"]
 WEIGHT_COLUMNS = list(schema.WEIGHT_COLUMNS)
 # Weight statistics kept in the shipped tables (the sweep folder keeps all of them).
 SHIPPED_STATS = ("mean", "std", "rms", "skew", "excess_kurtosis", "max_abs", "frac_3sd", "frac_6sd",
                  "q0.001", "q0.999", "frobenius", "sv_max", "stable_rank", "entropy_rank", "alpha",
                  "alpha_weighted", "t_nu", "t_scale", "gennorm_beta", "laplace_scale", "quartic_g",
                  "best_family")
-RUN_FACTS = ["run", "part", "size", "distribution", "tokens", "lr", "warmup_steps", "total_steps",
+RUN_FACTS = ["run", "part", "size", "distribution", "schedule", "cooldown_fraction", "branch_step", "tokens", "lr", "warmup_steps", "total_steps",
              "warmup_frac", "init", "init_seed", "lr_peak", "params", "params_nonembed", "flops"]
 
 
@@ -52,7 +52,7 @@ def run_model_id(run: RunSpec) -> str:
     """The unique `model` name of a run's rows (the size for a long run, size + variant otherwise)."""
     if run.part == "long" or run.also == "long":
         return run.size.name
-    if run.part in ("warmup", "init"):
+    if run.part in ("warmup", "init", "wsd"):
         return run.model_name
     tokens_tag = run.run.rsplit("-", 1)[-1]  # D<tokens> or C<flops>
     return f"{run.size.name}-{run.part}-{tokens_tag}" if run.part == "code" else f"{run.size.name}-{tokens_tag}"
@@ -105,7 +105,9 @@ def run_facts(spec: SuiteSpec) -> pd.DataFrame:
         params, nonembed = count_params(run.size, spec.vocab_size)
         part = "long" if run.also == "long" else run.part
         rows.append({"model": run_model_id(run), "run": run.run, "part": part, "size": run.size.name,
-                     "distribution": run.distribution,
+                     "distribution": run.distribution, "schedule": run.style,
+                     "cooldown_fraction": run.cooldown_frac if run.style == "wsd" else np.nan,
+                     "branch_step": run.branch_step,
                      "warmup_steps": run_warmup_steps(spec.recipe, run), "total_steps": run.steps,
                      "warmup_frac": (run.warmup_frac if run.warmup_frac is not None
                                      else spec.recipe.warmup_frac),
@@ -129,25 +131,47 @@ def checkpoint_infos(spec: SuiteSpec, checkpoints: list[SuiteCheckpoint], tokeni
     return infos
 
 
-def suite_measurements(corpus_dir, cache_dir, *, max_tokens: int | None = 32768, weights: bool = True,
-                       weight_options: dict | None = None):
-    """Loss on prose val / prose test / code test (the corpus's token files) and weight statistics."""
-    from scalefit.evals.measures import Dataset, loss_measurement
+def suite_measurements(corpus_dir, cache_dir=None, *, max_tokens: int | None = 32768, seq_len: int = 128,
+                       weights: bool = True, weight_options: dict | None = None):
+    """Loss on the eval sets of prose val / prose test / code test (scalefit.evals.evalset, the
+    sets the trainer's final losses use), with its SE over documents, and weight statistics."""
     from scalefit.sweep.weights import weight_stats_function, weights_measurement
 
-    out = []
-    for name, dist, split, is_train in DATASETS:
-        path = Path(corpus_dir) / dist / f"{split}.bin"
-        if not path.exists():
-            raise InputError(f"{path}: no token file; run `scalefit data build-corpus --out {corpus_dir}`")
-        out.append(loss_measurement(Dataset(name, path, is_train=is_train), cache_dir=cache_dir,
-                                    max_tokens=max_tokens))
+    out = [evalset_measurement(corpus_dir, name, dist, split, is_train, seq_len, max_tokens or 32768)
+           for name, dist, split, is_train in DATASETS]
     if weights:
         if weight_stats_function() is None:
             raise InputError("weight statistics: scalefit.weightstats.measure.weight_stats_table is not "
                              "installed; pass --no-weights to measure losses only")
         out.append(weights_measurement(**(weight_options or {})))
     return out
+
+
+def evalset_measurement(corpus_dir, name: str, dist: str, split: str, is_train: bool, seq_len: int,
+                        n_tokens: int):
+    """Rows `loss` (with its bootstrap-over-documents `se`) and `bpb` of one split's eval set."""
+    from scalefit.evals.evalset import evalset_loss
+    from scalefit.evals.tokens import token_byte_lengths
+    from scalefit.sweep.engine import Measurement
+    from scalefit.trainer.corpus import suite_eval_set
+
+    evalset = suite_eval_set(corpus_dir, dist, split, seq_len, n_tokens)  # checks the files once
+    cache = {}
+
+    def measure(model, info) -> pd.DataFrame:
+        result = evalset_loss(model, evalset)
+        if "bytes" not in cache:
+            lengths = token_byte_lengths(info.tokenizer, model.get_output_embeddings().weight.shape[0])
+            cache["bytes"] = int(lengths[evalset.rows[:, 1:]].sum())
+        base = {"dataset": name, "task": None, "is_train": is_train, "n_tokens": result.n_tokens,
+                "n_docs": result.n_docs, "context": seq_len, "stride": seq_len}
+        bpb = result.loss * result.n_tokens / np.log(2) / cache["bytes"]
+        return pd.DataFrame([{**base, "metric": "loss", "value": result.loss, "se": result.se},
+                             {**base, "metric": "bpb", "value": bpb,
+                              "se": result.se * result.n_tokens / np.log(2) / cache["bytes"]}])
+
+    return Measurement(name=f"loss:{name}", fn=measure, table="evals",
+                       options={"eval set": f"spread:{n_tokens}:{seq_len}"})
 
 
 def make_loader(tokenizer_dir):
@@ -169,7 +193,7 @@ def make_loader(tokenizer_dir):
 
 
 def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = True,
-                max_tokens: int | None = 32768, weights: bool = True, only: str | None = None,
+                max_tokens: int | None = None, weights: bool = True, only: str | None = None,
                 progress: bool = True):
     """Measure every suite checkpoint (resumable in out_dir); returns the engine's SweepSummary."""
     from scalefit.sweep.engine import run_sweep
@@ -181,8 +205,8 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
     if not cks:
         raise InputError(f"{suite_dir}: no checkpoint folders (step<N>/model.safetensors) for this spec")
     tokenizer_dir = Path(corpus_dir) / "tokenizer"
-    measurements = suite_measurements(corpus_dir, Path(out_dir) / "cache", max_tokens=max_tokens,
-                                      weights=weights)
+    measurements = suite_measurements(corpus_dir, max_tokens=max_tokens or spec.recipe.eval_tokens,
+                                      seq_len=spec.recipe.seq_len, weights=weights)
     grid = checkpoint_infos(spec, cks, tokenizer_dir)
     return run_sweep(grid, measurements, out_dir, load=make_loader(tokenizer_dir), progress=progress)
 
@@ -228,24 +252,30 @@ def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.Dat
 
 def _compact(long: pd.DataFrame) -> pd.DataFrame:
     """float32 measurements, categorical text columns: a table of a few MB for the whole suite."""
-    order = ["model", "step", "tokens", "lr", "dataset", "metric", "value", "n_tokens", "is_train",
-             "tensor", "group", "layer", "stat", "run", "part", "size", "distribution",
+    order = ["model", "step", "tokens", "lr", "dataset", "metric", "value", "se", "n_tokens", "n_docs", "is_train",
+             "tensor", "group", "layer", "stat", "run", "part", "size", "distribution", "schedule",
+             "cooldown_fraction", "branch_step",
              "warmup_steps", "total_steps", "warmup_frac", "init", "init_seed", "lr_peak", "params",
              "params_nonembed", "flops"]
     long = long[[c for c in order if c in long.columns]].copy()
     long["value"] = pd.to_numeric(long["value"], errors="coerce").astype("float32")
-    for c in ("lr", "warmup_frac", "lr_peak"):
+    for c in ("lr", "warmup_frac", "lr_peak", "cooldown_fraction"):
         long[c] = long[c].astype("float32")
     long["flops"] = long["flops"].astype("float64")
-    for c in ("step", "tokens", "warmup_steps", "total_steps", "init_seed", "params", "params_nonembed"):
+    for c in ("step", "tokens", "warmup_steps", "total_steps", "init_seed", "params", "params_nonembed",
+              "branch_step"):
         long[c] = long[c].astype("int64")
-    if "n_tokens" in long:
-        long["n_tokens"] = long["n_tokens"].astype("Int64")
+    for c in ("n_tokens", "n_docs"):
+        if c in long:
+            long[c] = pd.to_numeric(long[c], errors="coerce").astype("Int64")
+    if "se" in long:
+        long["se"] = pd.to_numeric(long["se"], errors="coerce").astype("float32")
     if "layer" in long:
         long["layer"] = pd.to_numeric(long["layer"], errors="coerce").astype("Int16")
     if "is_train" in long:
         long["is_train"] = long["is_train"].astype("boolean")
-    for c in ("dataset", "metric", "tensor", "group", "stat", "run", "part", "size", "distribution", "init"):
+    for c in ("dataset", "metric", "tensor", "group", "stat", "run", "part", "size", "distribution", "init",
+              "schedule"):
         if c in long:
             long[c] = long[c].astype("string")
     return long.sort_values(["model", "step", "stat", "tensor", "dataset", "metric"],

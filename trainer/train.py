@@ -33,6 +33,8 @@ from scalefit.schedule import LRSchedule, lr_at_step
 
 RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "params", "params_nonembed", "tokens",
                "flops", "flops_budget", "loss", "loss_prose_test", "loss_code_test", "loss_code_val",
+               "loss_se", "loss_prose_test_se", "loss_code_test_se", "loss_code_val_se", "eval_tokens",
+               "eval_docs",
                "d_model", "n_layer", "n_head", "lr_peak", "warmup_steps", "steps", "batch_tokens",
                "seq_len", "seed", "wall_s"]
 
@@ -68,6 +70,11 @@ class RunSpec:
     init_seed: int | None = None  # seed of the init draw; None: the recipe's seed (data order never changes)
     init_embeddings: str = "same"  # "same": embeddings follow the mode; "pythia": keep Pythia's init
     allow_same_data: bool = False  # accept a source trained on this run's own training split
+    style: str = "cosine"  # LR decay (scalefit.schedule styles): cosine; constant / wsd for the wsd part
+    cooldown_frac: float = 0.2  # "wsd" only: share of the run spent in the linear cooldown
+    warmup_fixed: int | None = None  # a warmup length shared by a wsd part's runs (None: by run length)
+    branch_of: str = ""  # a run id of this spec whose checkpoint at branch_step this run resumes from
+    branch_step: int = 0
 
     @property
     def model_name(self) -> str:
@@ -90,7 +97,7 @@ class Recipe:
     beta2: float = 0.95
     eps: float = 1e-8
     grad_clip: float = 1.0
-    eval_tokens: int = 65536
+    eval_tokens: int = 32768  # per split: windows spread over the split (scalefit.evals.evalset)
     resume_every: int = 250
 
     @property
@@ -184,6 +191,8 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
                 steps = max(1, round(tokens / recipe.batch_tokens))
                 ckpts = (pythia_checkpoints(steps, int(block.get("n_even_checkpoints", 20)))
                          if part == "long" else [steps])
+                if part == "long" and block.get("near_grid", False):
+                    ckpts = sorted(set(ckpts) | near_checkpoints(grid_steps(raw, recipe), steps))
                 run = RunSpec(f"{part}/{n}-D{int(tokens)}", part, by_name[n], dist, steps,
                               6.0 * params * steps * recipe.batch_tokens, ckpts)
                 twin = next((r for r in runs if (r.size.name, r.distribution, r.steps)
@@ -194,8 +203,67 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
                 else:
                     runs.append(run)
     runs += _warmup_runs(raw.get("warmup"), by_name, vocab, recipe, path)
+    runs += _wsd_runs(raw.get("wsd"), by_name, vocab, recipe, path)
     runs += _init_runs(raw.get("init"), by_name, vocab, recipe, path)
     return SuiteSpec(suite.get("name", path.stem), recipe, sizes, runs, vocab)
+
+
+NEAR_FRACS = (0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2)  # checkpoints of a long run around each grid length
+
+
+def grid_steps(raw: dict, recipe: Recipe) -> list[int]:
+    """The training lengths (steps) of the spec's [grid] part."""
+    return sorted({max(1, round(t / recipe.batch_tokens)) for t in raw.get("grid", {}).get("tokens", [])})
+
+
+def near_checkpoints(lengths, steps: int) -> set[int]:
+    """Steps at NEAR_FRACS x each length (within the run): Kaplan-style points at every grid budget."""
+    return {int(round(f * n)) for n in lengths for f in NEAR_FRACS if 1 <= round(f * n) <= steps}
+
+
+def _wsd_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpec]:
+    """The [wsd] part (Hagele et al. 2024): per size, one constant-LR run, and for each length T a
+    linear cooldown over the last `cooldown_frac` x T steps branched from it at step (1 - frac) x T.
+
+    Every run of a size shares one warmup (the recipe's for the longest length), so a branch is
+    step for step the WSD run of length T trained from scratch (the data order is a function of
+    the step). Model ids: `{size}-wsd-constant`, `{size}-wsd-D{tokens}`.
+    """
+    if not block:
+        return []
+    names = block.get("sizes", list(by_name))
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise InputError(f"{path}: [wsd] sizes: unknown size {unknown[0]!r}")
+    frac = float(block.get("cooldown_frac", 0.2))
+    if not 0 < frac < 1:
+        raise InputError(f"{path}: [wsd] cooldown_frac: give a fraction between 0 and 1, got {frac}")
+    dist = block.get("distribution", "prose")
+    lengths = sorted({max(2, round(t / recipe.batch_tokens)): int(t) for t in block.get("tokens", [])}.items())
+    if not lengths:
+        raise InputError(f"{path}: [wsd] tokens: give the lengths (tokens) to cool down at")
+    branch = {n: int(round((1 - frac) * n)) for n, _ in lengths}
+    longest = max(n for n, _ in lengths)
+    warm = warmup_steps(recipe, longest)
+    n_cool = int(block.get("n_cooldown_checkpoints", 5))
+    runs = []
+    for n in names:
+        params = count_params(by_name[n], vocab)[0]
+        const_steps = max(branch.values())
+        ckpts = set(pythia_checkpoints(const_steps, int(block.get("n_even_checkpoints", 20))))
+        ckpts |= set(branch.values()) | {s for s, _ in lengths if s <= const_steps}
+        const = RunSpec(f"wsd/{n}-constant", "wsd", by_name[n], dist, const_steps,
+                        6.0 * params * const_steps * recipe.batch_tokens, sorted(ckpts),
+                        model_id=f"{n}-wsd-constant", style="constant", warmup_fixed=warm)
+        runs.append(const)
+        for steps, tokens in lengths:
+            b = branch[steps]
+            cool = sorted({b + int(round(k * (steps - b) / n_cool)) for k in range(1, n_cool + 1)})
+            runs.append(RunSpec(f"wsd/{n}-D{tokens}-cool{frac:g}", "wsd", by_name[n], dist, steps,
+                                6.0 * params * steps * recipe.batch_tokens, cool,
+                                model_id=f"{n}-wsd-D{tokens}", style="wsd", cooldown_frac=frac,
+                                warmup_fixed=warm, branch_of=const.run, branch_step=b))
+    return runs
 
 
 def _warmup_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpec]:
@@ -297,7 +365,10 @@ def warmup_steps(recipe: Recipe, steps: int) -> int:
 
 
 def run_warmup_steps(recipe: Recipe, run: RunSpec) -> int:
-    """A run's warmup length: its own fraction and floor (warmup part), else the recipe's."""
+    """A run's warmup length: its part's fixed length (wsd), its own fraction and floor (warmup
+    part), else the recipe's."""
+    if run.warmup_fixed is not None:
+        return min(run.steps, run.warmup_fixed)
     if run.warmup_frac is None:
         return warmup_steps(recipe, run.steps)
     floor = recipe.warmup_min_steps if run.warmup_min_steps is None else run.warmup_min_steps
@@ -312,7 +383,7 @@ def run_schedule(recipe: Recipe, run: RunSpec) -> LRSchedule:
     is lr_at_step(schedule, s).
     """
     return LRSchedule(peak=run.size.lr, warmup_steps=run_warmup_steps(recipe, run), decay_steps=run.steps,
-                      final_ratio=recipe.min_lr_ratio, style="cosine")
+                      final_ratio=recipe.min_lr_ratio, style=run.style, cooldown_fraction=run.cooldown_frac)
 
 
 def batch_at_step(tokens: np.ndarray, step: int, batch_seqs: int, seq_len: int, seed: int):
@@ -536,6 +607,9 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     if resumed:
         state = load_checkpoint(resumed[1], model, optimizer)
         start, wall_before = state["step"], state["wall_s"]
+    elif run.branch_of:  # a cooldown branch: the parent's weights and optimizer state at branch_step
+        load_checkpoint(branch_folder(run, out_dir), model, optimizer)
+        start = run.branch_step
     elif 0 in run.checkpoints:
         save_checkpoint(run_dir / "step0", model, data=data)
     log_path = run_dir / "train_log.csv"
@@ -586,6 +660,16 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     return row
 
 
+def branch_folder(run: RunSpec, out_dir) -> Path:
+    """The parent checkpoint a branch starts from; InputError saying how to train it when absent."""
+    folder = Path(out_dir) / run.branch_of / f"step{run.branch_step}"
+    if not (folder / "optimizer.pt").exists():
+        raise InputError(f"{run.run}: branches from {run.branch_of} at step {run.branch_step}, which is not "
+                         f"trained yet (no {folder}); train it first: scalefit suite train --part wsd "
+                         f"--only {run.branch_of}")
+    return folder
+
+
 def _causal_loss(model, batch):
     """Mean next-token cross-entropy of a (B, T+1) batch."""
     import torch
@@ -596,26 +680,34 @@ def _causal_loss(model, batch):
 
 
 def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float) -> dict:
-    """Final losses on prose val (the train distribution of the grid), prose test, code val/test."""
-    from scalefit.trainer.corpus import load_tokens
+    """Final losses (and their bootstrap-over-documents SE) on prose val (the grid's training
+    distribution), prose test, code val and test: the eval sets every checkpoint is swept on."""
+    from scalefit.evals.evalset import evalset_loss
+    from scalefit.trainer.corpus import suite_eval_set
 
     r = spec.recipe
-    ev = {f"{d}_{s}": split_loss(model, load_tokens(corpus_dir, d, s), r.seq_len, r.eval_tokens)
+    ev = {f"{d}_{s}": evalset_loss(model, suite_eval_set(corpus_dir, d, s, r.seq_len, r.eval_tokens))
           for d, s in (("prose", "val"), ("prose", "test"), ("code", "val"), ("code", "test"))}
     params, nonembed = count_params(run.size, spec.vocab_size)
     tokens = run.steps * r.batch_tokens
     own_val = ev[f"{run.distribution}_val"]
-    return {"model": run.size.name, "run": run.run, "part": run.part, "also": run.also,
-            "checkpoints": len(run.checkpoints),
-            "distribution": run.distribution, "params": params, "params_nonembed": nonembed,
-            "tokens": tokens, "flops": 6.0 * params * tokens, "flops_budget": run.flops_budget,
-            "loss": round(own_val, 5), "loss_prose_test": round(ev["prose_test"], 5),
-            "loss_code_test": round(ev["code_test"], 5), "loss_code_val": round(ev["code_val"], 5),
-            "d_model": run.size.d_model, "n_layer": run.size.n_layer, "n_head": run.size.n_head,
-            "lr_peak": run.size.lr, "warmup_steps": run_warmup_steps(r, run), "steps": run.steps,
-            "batch_tokens": r.batch_tokens, "seq_len": r.seq_len, "seed": r.seed,
-            "wall_s": round(wall_s, 2),
-            **({"warmup_frac": run.warmup_frac} if run.warmup_frac is not None else {})}
+    row = {"model": run.size.name, "run": run.run, "part": run.part, "also": run.also,
+           "checkpoints": len(run.checkpoints),
+           "distribution": run.distribution, "params": params, "params_nonembed": nonembed,
+           "tokens": tokens, "flops": 6.0 * params * tokens, "flops_budget": run.flops_budget,
+           "loss": round(own_val.loss, 5), "loss_prose_test": round(ev["prose_test"].loss, 5),
+           "loss_code_test": round(ev["code_test"].loss, 5), "loss_code_val": round(ev["code_val"].loss, 5),
+           "loss_se": round(own_val.se, 5), "loss_prose_test_se": round(ev["prose_test"].se, 5),
+           "loss_code_test_se": round(ev["code_test"].se, 5), "loss_code_val_se": round(ev["code_val"].se, 5),
+           "eval_tokens": own_val.n_tokens, "eval_docs": own_val.n_docs,
+           "d_model": run.size.d_model, "n_layer": run.size.n_layer, "n_head": run.size.n_head,
+           "lr_peak": run.size.lr, "warmup_steps": run_warmup_steps(r, run), "steps": run.steps,
+           "batch_tokens": r.batch_tokens, "seq_len": r.seq_len, "seed": r.seed,
+           "wall_s": round(wall_s, 2), "schedule": run.style,
+           **({"warmup_frac": run.warmup_frac} if run.warmup_frac is not None else {})}
+    if run.branch_of:
+        row.update(branch_of=run.branch_of, branch_step=run.branch_step, cooldown_frac=run.cooldown_frac)
+    return row
 
 
 def _drop_resume(run_dir: Path) -> None:

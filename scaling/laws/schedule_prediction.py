@@ -39,7 +39,7 @@ class GridPrediction:
                 "fits": {m: r.to_dict() for m, r in self.fits.items()}}
 
 
-STYLE_COLUMNS = ("lr_style", "schedule_style")  # optional: the style (default cosine)
+STYLE_COLUMNS = ("schedule", "lr_style", "schedule_style")  # optional: the style (default cosine)
 COOLDOWN_COLUMN = "cooldown_fraction"  # optional: a WSD run's cooldown share of its steps
 
 

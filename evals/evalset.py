@@ -1,0 +1,128 @@
+"""One evaluation set per split: the same windows, spread over the documents, for every measurement.
+
+The suite trainer's final losses and every checkpoint of the suite sweep are scored here, so a
+run's final loss in runs.csv and its last checkpoint in checkpoints.parquet are one number.
+Windows of `context + 1` tokens are taken at evenly spaced window positions of the whole split
+(not its first tokens), every target of a window is scored (as the training loss scores it), and
+each window belongs to the document its first target falls in (documents are delimited by the
+end-of-text token). The standard error of the mean loss is a bootstrap over documents: windows of
+one document are correlated, so resampling windows would understate it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from scalefit.errors import InputError
+
+N_BOOT = 1000
+BOOT_SEED = 0
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Windows (n, context + 1) of token ids and the document index of each window."""
+
+    rows: np.ndarray
+    doc: np.ndarray
+
+    @property
+    def n_tokens(self) -> int:
+        """Scored targets: every position of every window but its first input."""
+        return int(self.rows.shape[0] * (self.rows.shape[1] - 1))
+
+    @property
+    def n_docs(self) -> int:
+        return int(np.unique(self.doc).size)
+
+
+@dataclass(frozen=True)
+class EvalLoss:
+    """Mean NLL (nats/token) over an eval set, its bootstrap-over-documents SE, and per-document sums."""
+
+    loss: float
+    se: float
+    n_tokens: int
+    n_docs: int
+    doc_nll: np.ndarray  # summed NLL per document (documents in the set, in order)
+    doc_tokens: np.ndarray  # scored targets per document
+
+
+def spread_windows(tokens, context: int, n_tokens: int, separator: int | None) -> EvalSet:
+    """`n_tokens // context` windows at evenly spaced positions of the split, with document ids.
+
+    `separator` is the end-of-text id that delimits documents (None: the split is one document,
+    and the SE is reported as nan).
+    """
+    tokens = np.asarray(tokens)
+    if context < 1 or n_tokens < context:
+        raise InputError(f"eval set: need 1 <= context ({context}) <= eval tokens ({n_tokens})")
+    n_all = (tokens.size - 1) // context
+    if n_all < 1:
+        raise InputError(f"eval set: the split has {tokens.size} tokens, fewer than one window of {context + 1}")
+    n = min(n_all, max(1, n_tokens // context))
+    starts = (np.linspace(0, n_all - 1, n).round().astype(np.int64)) * context
+    rows = np.stack([tokens[s:s + context + 1] for s in starts]).astype(np.int64)
+    if separator is None:
+        doc = np.zeros(n, dtype=np.int64)
+    else:
+        ends = np.flatnonzero(tokens == separator)
+        doc = np.searchsorted(ends, starts + 1, side="left").astype(np.int64)
+    return EvalSet(rows=rows, doc=doc)
+
+
+def window_nll(model, rows: np.ndarray, *, batch_size: int = 8) -> np.ndarray:
+    """Summed next-token NLL of each window (every target scored), softmax in fp32."""
+    import torch
+    import torch.nn.functional as F
+
+    device = next(model.parameters()).device
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for i in range(0, rows.shape[0], batch_size):
+                ids = torch.from_numpy(rows[i:i + batch_size]).to(device)
+                logits = model(input_ids=ids[:, :-1], use_cache=False).logits.float()
+                nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
+                                      reduction="none").reshape(ids.shape[0], -1)
+                out[i:i + ids.shape[0]] = nll.double().sum(1).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def doc_bootstrap_se(doc_nll: np.ndarray, doc_tokens: np.ndarray, *, n_boot: int = N_BOOT,
+                     seed: int = BOOT_SEED) -> float:
+    """SE of the token-weighted mean loss by resampling documents with replacement (ratio estimator)."""
+    k = doc_nll.size
+    if k < 2:
+        return math.nan
+    idx = np.random.default_rng(seed).integers(0, k, size=(n_boot, k))
+    means = doc_nll[idx].sum(1) / doc_tokens[idx].sum(1)
+    return float(means.std(ddof=1))
+
+
+def paired_se(a: EvalLoss, b: EvalLoss, *, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> float:
+    """SE of loss(a) - loss(b) on the same eval set, resampling documents jointly (what governs a
+    comparison of two checkpoints: the documents' difficulty cancels)."""
+    if a.doc_tokens.shape != b.doc_tokens.shape or not np.array_equal(a.doc_tokens, b.doc_tokens):
+        raise InputError("paired SE: the two losses were not measured on the same eval set")
+    k = a.doc_nll.size
+    idx = np.random.default_rng(seed).integers(0, k, size=(n_boot, k))
+    n = a.doc_tokens[idx].sum(1)
+    return float(((a.doc_nll[idx].sum(1) - b.doc_nll[idx].sum(1)) / n).std(ddof=1))
+
+
+def evalset_loss(model, evalset: EvalSet, *, batch_size: int = 8) -> EvalLoss:
+    """Mean loss of `model` on the eval set, with its bootstrap-over-documents SE."""
+    nll = window_nll(model, evalset.rows, batch_size=batch_size)
+    docs, inverse = np.unique(evalset.doc, return_inverse=True)
+    per_window = evalset.rows.shape[1] - 1
+    doc_nll = np.bincount(inverse, weights=nll, minlength=docs.size)
+    doc_tokens = np.bincount(inverse, minlength=docs.size).astype(np.float64) * per_window
+    return EvalLoss(loss=float(nll.sum() / evalset.n_tokens), se=doc_bootstrap_se(doc_nll, doc_tokens),
+                    n_tokens=evalset.n_tokens, n_docs=int(docs.size), doc_nll=doc_nll, doc_tokens=doc_tokens)
