@@ -191,6 +191,55 @@ def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, as_jso
         click.echo(f"wrote {p}")
 
 
+def _pair(ctx, param, values):
+    """--pair A:B -> (A, B); anything else exits 2."""
+    out = []
+    for v in values:
+        a, sep, b = v.partition(":")
+        if not sep or not a or not b:
+            raise click.BadParameter(f"'{v}': give two model ids as A:B, e.g. mini-3-D245760:mini-4-D245760")
+        out.append((a, b))
+    return out
+
+
+@suite.command("precision")
+@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Suite spec TOML the runs were trained from.")
+@click.option("--suite-dir", default="runs/suite", show_default=True, type=click.Path(file_okay=False),
+              help="Folder of run folders written by `scalefit suite train --out`.")
+@click.option("--corpus", "corpus_dir", default="runs/corpus", show_default=True,
+              type=click.Path(file_okay=False), help="Corpus folder (tokenizer and token files).")
+@click.option("--pair", "pairs", multiple=True, callback=_pair, metavar="A:B",
+              help="Model ids of two final checkpoints to compare (repeatable). Default: neighbouring "
+                   "warmup variants, neighbouring sizes at each length, each WSD cooldown vs its cosine run.")
+@click.option("--dataset", default="prose-val", show_default=True,
+              type=click.Choice(["prose-val", "prose-test", "code-test"]), help="Eval set.")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write the table as CSV here (e.g. data/suites/mini/precision.csv).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="torch CPU threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
+def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, out_path, threads, as_json):
+    """SE of a final loss (bootstrap over documents) and the paired SE of the difference of two
+    runs on the same eval set (documents resampled jointly), for the pairs the analyses compare."""
+    import torch
+
+    from scalefit.trainer.precision import precision_table, write_precision
+
+    torch.set_num_threads(threads)
+    table = precision_table(spec_path, suite_dir, corpus_dir, pairs=pairs or None, dataset=dataset,
+                            progress=not as_json)
+    if out_path:
+        write_precision(table, out_path)
+    if as_json:
+        click.echo(table.to_json(orient="records"))
+        return
+    for r in table.itertuples():
+        click.echo(f"{r.a} - {r.b}: {r.difference:+.4f} (paired SE {r.paired_se:.4f}; "
+                   f"SE of each {r.se_a:.4f}, {r.se_b:.4f}; {r.n_docs} documents)")
+    if out_path:
+        click.echo(f"wrote {out_path}")
+
+
 @suite.command("report")
 @click.argument("data_dir", default="data/suites/mini", type=click.Path(exists=True, file_okay=False))
 def report_cmd(data_dir):

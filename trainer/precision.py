@@ -1,0 +1,80 @@
+"""How precisely the suite's eval sets measure a loss, and a difference of two losses.
+
+A checkpoint's mean loss has a standard error from the documents its eval set happens to hold
+(`se` in the tables: a bootstrap over documents). Comparisons inside the suite use one eval set
+for every checkpoint, so document difficulty cancels: the paired SE of a difference (documents
+resampled jointly, scalefit.evals.evalset.paired_se) is what decides whether two runs differ.
+`scalefit suite precision` measures both for the pairs the suite's analyses compare.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.trainer.sweep import SuiteCheckpoint, spec_for_corpus, suite_checkpoints
+
+DATASET_SPLITS = {"prose-val": ("prose", "val"), "prose-test": ("prose", "test"), "code-test": ("code", "test")}
+
+
+def default_pairs(checkpoints: list[SuiteCheckpoint]) -> list[tuple[str, str]]:
+    """Pairs of final checkpoints the analyses compare: neighbouring warmup variants, neighbouring
+    sizes at each length, a WSD cooldown against the cosine run of the same size and length."""
+    finals = {c.model: c for c in checkpoints if c.final}
+    pairs = []
+    warm = sorted((c.run.warmup_frac, m) for m, c in finals.items() if c.run.part == "warmup")
+    pairs += [(a[1], b[1]) for a, b in zip(warm, warm[1:])]
+    cosine = {(c.run.size.name, c.run.steps): m for m, c in finals.items()
+              if c.run.part == "grid" and c.run.style == "cosine"}
+    sizes = sorted({s for s, _ in cosine}, key=lambda s: [c.run.size.d_model * c.run.size.n_layer
+                                                         for c in finals.values() if c.run.size.name == s][0])
+    for steps in sorted({t for _, t in cosine}):
+        have = [cosine[(s, steps)] for s in sizes if (s, steps) in cosine]
+        pairs += list(zip(have, have[1:]))
+    for m, c in finals.items():
+        if c.run.part == "wsd" and c.run.style == "wsd" and (c.run.size.name, c.run.steps) in cosine:
+            pairs.append((m, cosine[(c.run.size.name, c.run.steps)]))
+    return pairs
+
+
+def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: str = "prose-val",
+                    progress: bool = True) -> pd.DataFrame:
+    """Per pair of final checkpoints: both losses and SEs, the difference and its paired SE."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from scalefit.evals.evalset import evalset_loss, paired_se
+    from scalefit.trainer.corpus import suite_eval_set
+
+    if dataset not in DATASET_SPLITS:
+        raise InputError(f"--dataset {dataset}: use one of {', '.join(DATASET_SPLITS)}")
+    spec = spec_for_corpus(spec_path, corpus_dir)
+    cks = {c.model: c for c in suite_checkpoints(spec, suite_dir) if c.final}
+    pairs = list(pairs) if pairs else default_pairs(list(cks.values()))
+    missing = sorted({m for p in pairs for m in p if m not in cks})
+    if missing:
+        raise InputError(f"{suite_dir}: no final checkpoint for {', '.join(missing)} "
+                         f"(known: {', '.join(sorted(cks)[:8])}, ...)")
+    evalset = suite_eval_set(corpus_dir, *DATASET_SPLITS[dataset], spec.recipe.seq_len, spec.recipe.eval_tokens)
+    losses = {}
+    for m in sorted({m for p in pairs for m in p}):
+        model = AutoModelForCausalLM.from_pretrained(str(cks[m].path), dtype=torch.float32,
+                                                     use_safetensors=True, trust_remote_code=False)
+        losses[m] = evalset_loss(model, evalset)
+        if progress:
+            print(f"{m}: {losses[m].loss:.4f} +- {losses[m].se:.4f}", flush=True)
+    rows = []
+    for a, b in pairs:
+        la, lb = losses[a], losses[b]
+        rows.append({"a": a, "b": b, "dataset": dataset, "loss_a": la.loss, "loss_b": lb.loss,
+                     "se_a": la.se, "se_b": lb.se, "difference": la.loss - lb.loss,
+                     "paired_se": paired_se(la, lb), "n_docs": la.n_docs, "n_tokens": la.n_tokens})
+    return pd.DataFrame(rows)
+
+
+def write_precision(table: pd.DataFrame, out: Path) -> Path:
+    """The table as CSV (atomically), for the suite's REPORT."""
+    from scalefit.atomic import write_frame
+
+    return write_frame(table.round(6), Path(out))
