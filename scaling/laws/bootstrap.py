@@ -57,29 +57,31 @@ def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
     (n,) array, giving (B, n). Levenberg-Marquardt on the Huber objective, curvature weight 1
     inside the kink and OUTSIDE_WEIGHT * delta/|r| outside (damped IRLS), central-difference
     Jacobians, steps projected on the bounds. Returns (theta (B, p), converged (B,) bool).
+    ``log_loss`` may be (B, n): row b's own targets (points whose values differ by resample).
     """
     lo, hi = (np.asarray(b, float) for b in bounds)
     counts = np.asarray(counts, float)
     B, p = counts.shape[0], len(theta0)
     theta = np.tile(np.asarray(theta0, float), (B, 1))
+    log_loss = np.asarray(log_loss, float)
 
-    def resid(th):
+    def resid(th, rows):
         cols = [th[:, j:j + 1] for j in range(p)]
         with np.errstate(all="ignore"):
-            r = func(*cols, **indep) - log_loss
+            r = func(*cols, **indep) - (log_loss[rows] if log_loss.ndim == 2 else log_loss)
         return np.where(np.isfinite(r), r, 1e3)
 
-    def jacobian(th):
-        J = np.empty(th.shape[:1] + (log_loss.size, p))
+    def jacobian(th, rows):
+        J = np.empty(th.shape[:1] + (log_loss.shape[-1], p))
         for j in range(p):
             h = 1e-6 * np.maximum(1.0, np.abs(th[:, j]))
             up, down = th.copy(), th.copy()
             up[:, j] += h
             down[:, j] -= h
-            J[:, :, j] = (resid(up) - resid(down)) / (2 * h)[:, None]
+            J[:, :, j] = (resid(up, rows) - resid(down, rows)) / (2 * h)[:, None]
         return J
 
-    r = resid(theta)
+    r = resid(theta, np.arange(B))
     cost = _huber_cost(r, counts, delta)
     lam = np.full(B, lam0)
     converged = np.zeros(B, bool)
@@ -89,7 +91,7 @@ def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
         if active.size == 0:
             break
         th, ra, ca = theta[active], r[active], counts[active]
-        J = jacobian(th)
+        J = jacobian(th, active)
         psi = np.clip(ra, -delta, delta)
         g = np.einsum("bn,bnj->bj", ca * psi, J)
         inside = np.abs(ra) <= delta
@@ -109,7 +111,7 @@ def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
             step = -g / diag
         step = np.where(np.isfinite(step), step, 0.0)
         trial = np.clip(th + step, lo, hi)
-        rt = resid(trial)
+        rt = resid(trial, active)
         ct = _huber_cost(rt, ca, delta)
         better = ct <= cost[active]
         moved = trial - th

@@ -155,12 +155,38 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
         click.echo(fit_text(out))
 
 
+def schedule_options(func):
+    """--schedules, --checkpoints, --finals, --plot: issue 14's answer on one suite."""
+    options = [
+        click.option("--schedules", is_flag=True, default=False,
+                     help="Why Kaplan and Chinchilla disagree, on one suite: fit the Chinchilla "
+                          "form to the long runs' checkpoints at the grid lengths (Kaplan-style), "
+                          "the own-schedule grid, the WSD cooldowns and the checkpoints "
+                          "corrected by a schedule law; a, loss at 10x/100x, the share of the "
+                          "gap the schedule explains, and the prediction test (200 "
+                          "resamples unless --bootstrap is given)."),
+        click.option("--checkpoints", "checkpoints_path", type=click.Path(dir_okay=False),
+                     default=None, help="--schedules: every checkpoint of the long runs "
+                                        "(default: the shipped mini suite's)."),
+        click.option("--finals", "finals_path", type=click.Path(dir_okay=False), default=None,
+                     help="--schedules: the last checkpoint of every run (default: the "
+                          "shipped one)."),
+        click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+                     help="--schedules: save the figure (points, frontiers, a per set) here."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @click.command("compare")
 @click.argument("laws", nargs=-1, type=click.Choice(law_choices(), case_sensitive=False))
 @analysis_options
 @fit_options
+@schedule_options
 def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
-            budgets, subset, params_column, tokens_column, flops_column, column_map):
+            budgets, subset, params_column, tokens_column, flops_column, column_map, schedules,
+            checkpoints_path, finals_path, plot_path):
     """Fit Kaplan's L(N,D) and Chinchilla's form to the same runs and compare them side by side.
 
     \b
@@ -171,12 +197,26 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     each marked projection or prediction, N in one convention (total parameters); and two
     data-derived sentences on why the laws disagree (or that they agree within intervals). With no --data it uses the shipped runs and
     shows the published constants beside the fits.
+    With --schedules it answers why they disagree on one suite's checkpoint and finals tables
+    (issue 14 section 4): the Chinchilla form on Kaplan-style, grid, WSD and schedule-corrected
+    points, and the share of the gap the LR schedule explains, with paired-bootstrap intervals.
     \b
-    Example:
+    Examples:
       scalefit compare kaplan chinchilla --holdout 0.2 --out report/
+      scalefit compare kaplan chinchilla --schedules --plot gap.png
     """
     from scalefit.scaling.laws.compare import compare_laws
 
+    given = {"--checkpoints": checkpoints_path, "--finals": finals_path, "--plot": plot_path}
+    if schedules:
+        return _compare_schedules(laws, data_path, out_dir, as_json, n_bootstrap, seed, delta,
+                                  checkpoints_path, finals_path, plot_path,
+                                  holdout=holdout, budget=budgets, subset=subset,
+                                  params=params_column, tokens=tokens_column,
+                                  flops=flops_column, columns=column_map)
+    unused = [flag for flag, value in given.items() if value is not None]
+    if unused:
+        raise InputError(f"{unused[0]}: only with --schedules")
     laws = tuple(laws) or ("kaplan", "chinchilla")
     if len(set(laws)) < 2:
         raise InputError(f"compare needs two different laws, got {' '.join(laws)}")
@@ -196,6 +236,55 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     else:
         from scalefit.scaling.laws.report import compare_text
         click.echo(compare_text(comparison.to_dict()))
+
+
+SCHEDULES_BOOTSTRAP = 200  # --schedules' resamples when --bootstrap is not given
+
+
+def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delta,
+                       checkpoints_path, finals_path, plot_path, **unused):
+    """`compare kaplan chinchilla --schedules`: schedule_gap on the given or shipped tables."""
+    from scalefit.scaling.laws.schedule_cli import SHIPPED_CHECKPOINTS, SHIPPED_FINALS
+    from scalefit.scaling.laws.schedule_gap import gap_text, schedule_gap
+    from scalefit.tables import read_table_or_shipped
+
+    if set(law.lower() for law in laws) - {"kaplan", "chinchilla"}:
+        raise InputError(f"--schedules: compares kaplan and chinchilla, got {' '.join(laws)}")
+    if data_arg is not None:
+        raise InputError("--data: with --schedules give --checkpoints and --finals")
+    for flag, value in unused.items():
+        if value:
+            raise InputError(f"--{flag}: not used with --schedules")
+    if (checkpoints_path is None) != (finals_path is None):
+        raise InputError("--checkpoints and --finals: give both tables of one suite, or neither "
+                         "(the shipped ones)")
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("n_bootstrap") == click.core.ParameterSource.DEFAULT:
+        n_bootstrap = SCHEDULES_BOOTSTRAP
+    checkpoints, _ = read_table_or_shipped(checkpoints_path, data_path(*SHIPPED_CHECKPOINTS),
+                                           "the shipped checkpoint table is absent; pass "
+                                           "--checkpoints FILE and --finals FILE")
+    finals, _ = read_table_or_shipped(finals_path, data_path(*SHIPPED_FINALS),
+                                      "the shipped finals table is absent; pass "
+                                      "--checkpoints FILE and --finals FILE")
+    gap = schedule_gap(checkpoints, finals, n_bootstrap=n_bootstrap, seed=seed, delta=delta)
+    out = gap.to_dict()
+    if plot_path or out_dir:
+        from scalefit.scaling.laws.schedule_plots import plot_schedule_gap
+        fig = plot_schedule_gap(gap)
+        if plot_path:
+            fig.savefig(plot_path, dpi=130, bbox_inches="tight")
+        if out_dir:
+            from pathlib import Path
+            from scalefit.atomic import write_frame, write_json
+            from scalefit.report import save_figure, to_jsonable
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            write_json(Path(out_dir) / "schedule_gap.json", to_jsonable(out))
+            write_frame(gap.table(), Path(out_dir) / "schedule_gap.csv")
+            save_figure(fig, out_dir, "schedule_gap")
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+    click.echo(dumps(out) if as_json else gap_text(gap))
 
 
 __all__ = ["fit", "compare", "default_runs_path"]

@@ -53,3 +53,46 @@ def plot_grid_prediction(grid):
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
+
+
+def plot_schedule_gap(gap):
+    """Issue 14 section 4 in one figure: each point set's losses against compute with its fitted
+    compute-optimal frontier (dashed past the largest compute fitted: a projection), and each
+    set's allocation exponent a with its 95% interval."""
+    import matplotlib.pyplot as plt
+    fig, (ax, ax_a) = plt.subplots(1, 2, figsize=(11, 4.6),
+                                   gridspec_kw={"width_ratios": [3, 2]})
+    markers = {"kaplan": "o", "grid": "s", "grid-kaplan-steps": "s", "corrected": "D",
+               "wsd": "^", "grid-wsd-sizes": "v"}
+    sets = list(gap.sets.values())
+    for i, s in enumerate(sets):
+        color = f"C{i % 10}"
+        flops = s.points["flops"].to_numpy(float)
+        ax.plot(flops, s.points["loss"], markers.get(s.name, "o"), ms=4, color=color,
+                alpha=0.8, label=s.label)
+        top = max(b["flops"] for b in s.budgets)
+        seen = np.geomspace(flops.min(), s.largest_flops, 60)
+        beyond = np.geomspace(s.largest_flops, top, 60)
+        ax.plot(seen, s.frontier(seen), "-", color=color, lw=1.2)
+        ax.plot(beyond, s.frontier(beyond), "--", color=color, lw=1.2)
+        ci = s.a_ci95
+        err = ([[s.a - ci[0]], [ci[1] - s.a]] if np.all(np.isfinite(ci)) else None)
+        ax_a.errorbar(s.a, i, xerr=err, fmt=markers.get(s.name, "o"), color=color, capsize=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel(f"loss ({gap.settings['dataset']})")
+    ax.set_title("points and compute-optimal frontiers (dashed: projection)", fontsize=9)
+    ax.legend(frameon=False, fontsize=7)
+    ax_a.set_yticks(range(len(sets)))
+    ax_a.set_yticklabels([s.label for s in sets], fontsize=7)
+    ax_a.invert_yaxis()
+    ax_a.set_xlabel("allocation exponent a (N* ~ C^a), 95% interval")
+    share = gap.shares.get("a")
+    if share:
+        ci = share["ci95"]
+        text = (f"schedule explains {100 * share['value']:.0f}% "
+                f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%] of the a gap"
+                if share["identified"] else "a gap not identified (its interval includes 0)")
+        ax_a.set_title(text, fontsize=9)
+    fig.tight_layout()
+    return fig
