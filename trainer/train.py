@@ -706,7 +706,7 @@ def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float
            "wall_s": round(wall_s, 2), "schedule": run.style,
            **({"warmup_frac": run.warmup_frac} if run.warmup_frac is not None else {})}
     if run.branch_of:
-        row.update(branch_of=run.branch_of, branch_step=run.branch_step, cooldown_frac=run.cooldown_frac)
+        row.update(branch_of=run.branch_of, branch_step=run.branch_step, cooldown_fraction=run.cooldown_frac)
     return row
 
 
