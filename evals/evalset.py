@@ -112,6 +112,8 @@ def paired_se(a: EvalLoss, b: EvalLoss, *, n_boot: int = N_BOOT, seed: int = BOO
     if a.doc_tokens.shape != b.doc_tokens.shape or not np.array_equal(a.doc_tokens, b.doc_tokens):
         raise InputError("paired SE: the two losses were not measured on the same eval set")
     k = a.doc_nll.size
+    if k < 2:
+        return math.nan
     idx = np.random.default_rng(seed).integers(0, k, size=(n_boot, k))
     n = a.doc_tokens[idx].sum(1)
     return float(((a.doc_nll[idx].sum(1) - b.doc_nll[idx].sum(1)) / n).std(ddof=1))

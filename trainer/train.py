@@ -245,6 +245,9 @@ def _wsd_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpec]
     branch = {n: int(round((1 - frac) * n)) for n, _ in lengths}
     longest = max(n for n, _ in lengths)
     warm = warmup_steps(recipe, longest)
+    if max(branch.values()) < warm:
+        raise InputError(f"{path}: [wsd] the constant run ({max(branch.values())} steps) is shorter than "
+                         f"the shared warmup ({warm} steps); give longer tokens")
     n_cool = int(block.get("n_cooldown_checkpoints", 5))
     runs = []
     for n in names:
@@ -436,18 +439,6 @@ def make_optimizer(model, recipe: Recipe, lr: float):
     return torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}],
                              lr=lr, betas=(recipe.beta1, recipe.beta2), eps=recipe.eps)
-
-
-def split_loss(model, tokens: np.ndarray, seq_len: int, n_tokens: int) -> float:
-    """Mean next-token NLL (nats/token) of the first `n_tokens` targets of a split, in windows of
-    seq_len: scalefit.evals.loss.measure_loss, as `scalefit eval` and the suite sweep measure it."""
-    from scalefit.evals.loss import measure_loss
-
-    model.eval()
-    try:
-        return measure_loss(model, tokens, context=seq_len, max_tokens=n_tokens).loss
-    finally:
-        model.train()
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -771,7 +762,8 @@ def with_init(run: RunSpec, mode: str, source: str | None, seed: int | None, *,
                          "[[init]] part's runs carry their own init")
     tag = f"init-{mode}-s{'recipe' if seed is None else seed}"
     return replace(run, run=f"{run.run}-{tag}", model_id=f"{run.model_name}-{tag}", init=mode,
-                   init_source=source or "", init_seed=seed, allow_same_data=allow_same_data)
+                   init_source=source or "", init_seed=seed, allow_same_data=allow_same_data,
+                   branch_of=f"{run.branch_of}-{tag}" if run.branch_of else "")
 
 
 def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), device: str = "cpu",
