@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from scalefit.data import data_path
+from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
 from scalefit.options import (POSITIVE, analysis_options, apply_column_mapping,
                               bootstrap_option, column_mapping, column_options, holdout_option,
@@ -16,7 +16,7 @@ from scalefit.scaling.relations.cli import FitLawCommand
 
 def default_runs_path():
     """The run table that ships with scalefit: the mini suite's measured grid."""
-    return data_path("suites", "mini", "runs.csv")
+    return data_path(*MINI_RUNS)
 
 
 def _load(data_path_arg, subset=(), columns=None):

@@ -9,14 +9,15 @@ from pathlib import Path
 import click
 import numpy as np
 
+from scalefit.data import MINI_CHECKPOINTS, MINI_FINALS
 from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError
 from scalefit.options import (NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
                               bootstrap_option, seed_option, split_values)
 from scalefit.report import dumps
 
-SHIPPED_CHECKPOINTS = ("suites", "mini", "checkpoints.parquet")
-SHIPPED_FINALS = ("suites", "mini", "finals.parquet")
+SHIPPED_CHECKPOINTS = MINI_CHECKPOINTS
+SHIPPED_FINALS = MINI_FINALS
 SHIPPED_DATASET = "prose-val"
 LAW_NAMES = ("momentum", "multi-power")
 CURVE_POINTS = 200  # steps of a predicted curve with no measured run to compare

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 
-from scalefit.data import data_path
+from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
 from scalefit.options import BOOTSTRAP, FINITE, HOLDOUT, analysis_options, seed_option
 from scalefit.report import dumps
 
 # The default run table and the relation shown on it: the mini suite's prose loss -> code loss.
-MINI_RUNS = ("suites", "mini", "runs.csv")
 SHIPPED_GROUP, SHIPPED_X_FROM, SHIPPED_Y_FROM = "distribution", "prose", "code"
 DEFAULT_X = "loss"
 DEFAULT_Y = {"train-to-test": "loss_code_test", "train-to-train": "loss",

@@ -8,7 +8,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from scalefit.data import data_path
+from scalefit.data import MINI_CHECKPOINTS, data_path
 from scalefit.errors import InputError
 from scalefit.integrity import drop_flagged_beside
 from scalefit.options import (BOOTSTRAP, FINITE, NONNEGATIVE, POSITIVE, analysis_options,
@@ -17,7 +17,7 @@ from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.tables import read_table, read_table_or_shipped, write_table
 
 # The shipped mini-suite checkpoint table: evaluation and weight-statistic rows, long form.
-DEFAULT_CHECKPOINT_TABLE = ("suites", "mini", "checkpoints.parquet")
+DEFAULT_CHECKPOINT_TABLE = MINI_CHECKPOINTS
 
 
 def _load(data_path_arg: str | None) -> tuple[pd.DataFrame, str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from scalefit.data import INIT_STUDY_CHECKPOINTS
 from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError
 from scalefit.options import analysis_options, split_values
@@ -14,7 +15,7 @@ from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.tables import read_table_or_shipped, write_table
 
 # The experiment's table once it ships (the [[init]] part of data/suites/init_study.toml, swept).
-DEFAULT_TABLE = ("suites", "mini", "init", "checkpoints.parquet")
+DEFAULT_TABLE = INIT_STUDY_CHECKPOINTS
 
 
 def _thresholds(values) -> list[float] | None:
