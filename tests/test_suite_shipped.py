@@ -73,25 +73,84 @@ def test_warmup_variants_differ_only_in_warmup(table):
     assert steps.nunique() == 1  # the same checkpoints in every variant
 
 
-def test_shipped_lr_is_the_schedule_with_the_documented_offset(table):
-    """The shipped runs were trained before issue 13: the update that made step s ran at the
-    schedule's LR at s during warmup and at s - 1 after it, and the lr column records that
-    (scalefit.trainer.sweep.checkpoint_lr says so); a new sweep writes the schedule at s."""
-    from scalefit.schedule import LRSchedule, lr_at_step
+def test_lr_column_is_each_runs_schedule(table):
+    """The lr of every checkpoint is its run's schedule at that step (scalefit.schedule, GPT-NeoX's
+    convention): cosine for the grid, long and warmup runs, constant and WSD for the wsd part."""
     from scalefit.trainer.sweep import checkpoint_lr, run_model_id
     from scalefit.trainer.train import load_spec
 
     spec = load_spec(data_path("suites", "mini.toml"), vocab_size=4096)
     runs = {run_model_id(r): r for r in spec.runs}
     per_step = table.drop_duplicates(["model", "step"])
+    assert set(per_step["model"]) <= set(runs)
     for model, rows in per_step.groupby("model"):
-        first = rows.iloc[0]
-        schedule = LRSchedule(peak=float(first["lr_peak"]), warmup_steps=int(first["warmup_steps"]),
-                              decay_steps=int(first["total_steps"]), final_ratio=0.1)
-        step = rows["step"].to_numpy()
-        in_warmup = step <= schedule.warmup_steps
-        shipped = np.where(in_warmup, lr_at_step(schedule, step), lr_at_step(schedule, np.maximum(step - 1, 0)))
-        np.testing.assert_allclose(rows["lr"], shipped, rtol=1e-6, err_msg=model)
-        new = [checkpoint_lr(runs[model], spec.recipe, int(s)) for s in step]
-        np.testing.assert_allclose(new, lr_at_step(schedule, step), rtol=1e-6, err_msg=model)  # float32 peak
-        np.testing.assert_allclose(rows["lr"], new, rtol=5e-3, err_msg=model)  # one step apart at most
+        expected = [checkpoint_lr(runs[model], spec.recipe, int(s)) for s in rows["step"]]
+        np.testing.assert_allclose(rows["lr"], expected, rtol=1e-6, err_msg=model)  # float32 column
+
+
+@pytest.fixture(scope="module")
+def finals():
+    return pd.read_parquet(data_path("suites", "mini", "finals.parquet"))
+
+
+def test_one_eval_set_final_losses_agree_everywhere(runs, table, finals):
+    """runs.csv (the trainer's final losses) and finals/checkpoints.parquet (the sweep) score the
+    same windows of each split with one function: every run's final loss is one number."""
+    loss = finals[(finals["metric"] == "loss")]
+    own = {"prose": "prose-val", "code": None}
+    for r in runs.itertuples():
+        rows = loss[loss["run"] == r.run].set_index("dataset")["value"]
+        if own[r.distribution]:
+            assert rows[own[r.distribution]] == pytest.approx(r.loss, abs=2e-5), r.run
+        else:
+            assert rows["code-test"] == pytest.approx(r.loss_code_test, abs=2e-5), r.run
+        assert rows["prose-test"] == pytest.approx(r.loss_prose_test, abs=2e-5), r.run
+    # the long runs' last checkpoint is the grid run's final: the same value in both tables
+    last = table[(table["part"] == "long") & (table["metric"] == "loss")]
+    last = last[last["step"] == last["total_steps"]].set_index(["model", "dataset"])["value"]
+    fin = loss.set_index(["model", "dataset"])["value"]
+    assert len(last) and np.allclose(last, fin.loc[last.index])
+
+
+def test_every_loss_carries_its_standard_error(runs, table):
+    """SE of a checkpoint's mean loss by a bootstrap over the split's documents; n_docs beside it."""
+    evals = table[table["metric"] == "loss"]
+    assert evals["se"].notna().all() and (evals["se"] > 0).all()
+    assert (evals["n_tokens"] == 32768).all() and (evals["n_docs"] >= 20).all()
+    for column in ("loss_se", "loss_prose_test_se", "loss_code_test_se", "eval_tokens", "eval_docs"):
+        assert runs[column].notna().all(), column
+
+
+def test_long_runs_have_checkpoints_at_every_grid_budget(runs, table):
+    """Kaplan-style points (the long run's checkpoints) exist at every length a grid run trained to."""
+    lengths = set(runs.loc[runs["part"] == "grid", "steps"])
+    long = table[table["part"] == "long"]
+    assert long["model"].nunique() == 5
+    for model, rows in long.groupby("model"):
+        steps = set(rows["step"])
+        assert lengths <= steps, model
+        for n in lengths:  # dense near each
+            assert len([s for s in steps if 0.8 * n <= s <= 1.2 * n]) >= 5, (model, n)
+
+
+def test_wsd_cooldowns_branch_from_one_constant_run(runs, table):
+    """Hagele et al.'s recipe for three sizes: one constant-LR run, a 20% linear cooldown
+    branched from it at 0.8 T for every grid length T, each cooldown ending below the constant run."""
+    wsd = runs[runs["part"] == "wsd"]
+    branches = wsd[wsd["schedule"] == "wsd"]
+    assert wsd["model"].nunique() >= 3
+    assert set(branches["steps"]) == set(runs.loc[runs["part"] == "grid", "steps"])
+    assert (branches["branch_step"] == (0.8 * branches["steps"]).round()).all()
+    assert (branches["cooldown_fraction"] == 0.2).all()
+    const = table[(table["schedule"] == "constant") & (table["dataset"] == "prose-val") & (table["metric"] == "loss")]
+    for b in branches.itertuples():
+        at_branch = const[(const["size"] == b.model) & (const["step"] == b.branch_step)]["value"]
+        assert len(at_branch) == 1 and b.loss < float(at_branch.iloc[0]), b.run
+
+
+def test_training_time_is_measured_and_under_two_hours():
+    import json
+
+    prov = json.loads(data_path("suites", "mini", "provenance.json").read_text())
+    assert prov["wall_time"]["all"]["runs"] == len(pd.read_csv(RUNS))
+    assert prov["wall_time"]["all"]["busy_wall_s"] < 2 * 3600

@@ -270,6 +270,12 @@ def test_warmup_families_keep_size_and_schedule_length_apart():
     assert warmup_families(summary) == [sorted(["w3", "w11", "w45", "w112", "short"])]
     assert warmup_families(summary.drop(columns=["params", "total_steps"]))[0] == sorted(summary["model"])
     assert warmup_families(summary[summary["model"].str.startswith("long")]) == []
+    # a WSD run of the same size and length (warmup 24) is not a warmup variant of the cosine runs
+    wsd = pd.concat([summary, pd.DataFrame({"model": ["wsd"], "params": [2e6], "total_steps": [1120],
+                                            "warmup_end": [24]})], ignore_index=True)
+    wsd["schedule"] = ["cosine"] * 8 + ["wsd"]
+    assert warmup_families(wsd) == [sorted(["w3", "w11", "w45", "w112", "short"])]
+    assert "wsd" in warmup_families(wsd.drop(columns="schedule"))[0]  # without the column: joined
 
 
 def test_warmup_study_row_regresses_the_family():

@@ -172,12 +172,17 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for the merged runs.csv and provenance.json (e.g. data/suites/mini).")
 @click.option("--note", default="", help="Free text added to the provenance's wall-time note.")
+@click.option("--rescore", is_flag=True,
+              help="Re-measure every run's final losses from its last checkpoint on the spec's eval sets "
+                   "(for runs trained before the eval sets were unified).")
 @click.option("--json", "as_json", is_flag=True, help="Print the provenance as one JSON document.")
-def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, as_json):
+def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescore, as_json):
     """Merge the run tables of several training lanes into one runs.csv with provenance."""
-    from scalefit.trainer.ship import merge_run_tables, suite_provenance, write_shipped_runs
+    from scalefit.trainer.ship import merge_run_tables, rescore_runs, suite_provenance, write_shipped_runs
 
     runs = merge_run_tables(table_dirs)
+    if rescore:
+        runs = rescore_runs(spec_path, runs, suite_dir, corpus_dir, progress=not as_json)
     prov = suite_provenance(spec_path, runs, suite_dir, corpus_dir, notes=note)
     paths = write_shipped_runs(runs, prov, out_dir)
     if as_json:

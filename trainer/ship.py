@@ -16,7 +16,7 @@ from scalefit.atomic import write_frame, write_json
 from scalefit.errors import InputError
 from scalefit.trainer.train import RUN_COLUMNS, provenance
 
-PART_ORDER = {"grid": 0, "code": 1, "warmup": 2}
+PART_ORDER = {"grid": 0, "code": 1, "wsd": 2, "warmup": 3, "init": 4}
 
 
 def merge_run_tables(table_dirs) -> pd.DataFrame:
@@ -78,7 +78,10 @@ def suite_provenance(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, notes
     prov["runs"] = [{"run": r, "part": p, "wall_s": round(float(w), 1)}
                     for r, p, w in zip(runs["run"], runs["part"], runs["wall_s"])]
     timing = {}
-    for label, mask in (("grid+long+code", intervals["part"] != "warmup"),
+    main = intervals["part"] != "warmup"
+    main_label = "+".join(["grid+long" if p == "grid" else p
+                           for p in PART_ORDER if p != "warmup" and (intervals["part"] == p).any()])
+    for label, mask in ((main_label or "main", main),
                         ("warmup", intervals["part"] == "warmup"), ("all", intervals["part"].notna())):
         part = intervals[mask]
         if part.empty:
@@ -92,6 +95,41 @@ def suite_provenance(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, notes
                               "(from each run's result.json time and its own wall_s); sum_of_run_wall_s: "
                               "the same runs one after another on one lane. " + notes).strip()
     return prov
+
+
+EVAL_COLUMNS = ("loss", "loss_prose_test", "loss_code_test", "loss_code_val", "loss_se",
+                "loss_prose_test_se", "loss_code_test_se", "loss_code_val_se", "eval_tokens", "eval_docs")
+
+
+def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress: bool = True) -> pd.DataFrame:
+    """Re-measure every run's final losses from its last checkpoint on the spec's eval sets
+    (trainer.train.evaluate_run): for runs trained before the eval sets were unified, so that
+    runs.csv and the sweep's tables hold one number per run. Other columns are kept."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from scalefit.trainer.sweep import spec_for_corpus
+    from scalefit.trainer.train import evaluate_run
+
+    spec = spec_for_corpus(spec_path, corpus_dir)
+    by_id = {r.run: r for r in spec.runs}
+    runs = runs.copy()
+    for i, row in runs.iterrows():
+        run = by_id.get(row["run"])
+        if run is None:
+            raise InputError(f"runs.csv: run {row['run']} is not in {spec_path}")
+        folder = Path(suite_dir) / run.run / f"step{run.steps}"
+        if not (folder / "model.safetensors").exists():
+            raise InputError(f"{folder}: no last checkpoint to rescore {run.run} from")
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, use_safetensors=True,
+                                                     trust_remote_code=False)
+        fresh = evaluate_run(spec, run, model, corpus_dir, float(row.get("wall_s", 0.0)))
+        for c in EVAL_COLUMNS:
+            runs.loc[i, c] = fresh[c]
+        if progress:
+            print(f"{run.run}: loss {fresh['loss']:.5f} (was {row['loss']:.5f})", flush=True)
+    cols = [c for c in RUN_COLUMNS if c in runs.columns] + [c for c in runs.columns if c not in RUN_COLUMNS]
+    return runs[cols]
 
 
 def write_shipped_runs(runs: pd.DataFrame, prov: dict, out_dir) -> list[Path]:

@@ -89,12 +89,7 @@ def suite_checkpoints(spec: SuiteSpec, suite_dir, *, finals: bool = True) -> lis
 
 
 def checkpoint_lr(run: RunSpec, recipe, step: int) -> float:
-    """The LR at checkpoint `step`: the run's schedule there, as the train_log and Pythia's tables have it.
-
-    Tables swept before issue 13 (the shipped mini suite) hold the LR of the update that made the
-    checkpoint under the trainer of the time: the same value through warmup (step <= warmup_steps),
-    lr_at_step(step - 1) after it (at most 0.5% away; tests/test_suite_shipped.py checks this).
-    """
+    """The LR at checkpoint `step`: the run's schedule there, as the train_log and Pythia's tables have it."""
     return lr_at_step(run_schedule(recipe, run), step)
 
 
@@ -253,7 +248,7 @@ def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.Dat
 def _compact(long: pd.DataFrame) -> pd.DataFrame:
     """float32 measurements, categorical text columns: a table of a few MB for the whole suite."""
     order = ["model", "step", "tokens", "lr", "dataset", "metric", "value", "se", "n_tokens", "n_docs", "is_train",
-             "tensor", "group", "layer", "stat", "run", "part", "size", "distribution", "schedule",
+             "tensor", "group", "layer", "stat", "label", "run", "part", "size", "distribution", "schedule",
              "cooldown_fraction", "branch_step",
              "warmup_steps", "total_steps", "warmup_frac", "init", "init_seed", "lr_peak", "params",
              "params_nonembed", "flops"]
@@ -274,8 +269,8 @@ def _compact(long: pd.DataFrame) -> pd.DataFrame:
         long["layer"] = pd.to_numeric(long["layer"], errors="coerce").astype("Int16")
     if "is_train" in long:
         long["is_train"] = long["is_train"].astype("boolean")
-    for c in ("dataset", "metric", "tensor", "group", "stat", "run", "part", "size", "distribution", "init",
-              "schedule"):
+    for c in ("dataset", "metric", "tensor", "group", "stat", "label", "run", "part", "size", "distribution",
+              "init", "schedule"):
         if c in long:
             long[c] = long[c].astype("string")
     return long.sort_values(["model", "step", "stat", "tensor", "dataset", "metric"],

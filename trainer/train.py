@@ -9,10 +9,8 @@ constant batch, gradient clipping 1.0, fixed seeds, a data order that is a pure 
 eval` and the suite sweep use. Every finished run appends one row to the suite's runs.csv
 (atomically), so a kill loses nothing.
 
-Runs trained before issue 13 (the shipped mini suite) differ in two documented ways: LayerNorm
-biases started at 1 instead of 0, and warmup ran one update ahead (the update that made step s
-used peak * s / warmup, GPT-NeoX's uses peak * (s - 1) / warmup); see `checkpoint_lr` in
-scalefit.trainer.sweep for what their lr column holds.
+The shipped mini suite (data/suites/mini) was trained by this code; the init study
+(data/suites/mini/init) by the same trainer before its eval sets were unified (see its REPORT).
 """
 from __future__ import annotations
 

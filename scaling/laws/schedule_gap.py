@@ -630,9 +630,9 @@ def explain(gap: ScheduleGap) -> list[str]:
         else:
             why = ("has no bootstrap interval" if not np.all(np.isfinite(share["gap_ci95"]))
                    else "has an interval that includes 0")
-            out.append(f"{moved}; the gap itself {why}, so the share of it the schedule "
-                       f"explains is not identified on these points (point estimate "
-                       f"{_pct(share['value'])}).")
+            out.append(f"{moved}; the gap itself {why}, so there is no gap for the schedule "
+                       f"to explain on these points: the share is not identified (a ratio over a "
+                       f"gap of {share['gap']:+.3f} is not reported as a percentage).")
         for key, s in gap.shares.items():
             if not key.startswith("loss_") or not isinstance(s, dict):
                 continue
@@ -645,9 +645,8 @@ def explain(gap: ScheduleGap) -> list[str]:
                 out.append(f"{head}: the correction closes {_pct(s['value'])} of that gap "
                            f"(95% interval {_pct(s['ci95'][0])} to {_pct(s['ci95'][1])}).")
             else:
-                out.append(f"{head}; the gap's interval {_ci(s['gap_ci95'], '+.3f')} includes "
-                           f"0 (or is missing), so the share explained is not identified "
-                           f"(point estimate {_pct(s['value'])}).")
+                out.append(f"{head}; the Kaplan-to-grid gap's interval {_ci(s['gap_ci95'], '+.3f')} "
+                           f"includes 0 (or is missing), so the share explained is not identified.")
             break  # the 10x budget speaks for both; 100x is in the table
     pts = {k: gap.comparisons.get(f"{k}_vs_grid_points") for k in ("kaplan", "corrected", "wsd")}
     if pts["kaplan"]:

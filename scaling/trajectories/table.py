@@ -15,7 +15,7 @@ from scalefit.schema import KEYS, group_values, split_rows
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
 SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "params",
-                    "params_nonembed")
+                    "params_nonembed", "schedule")
 
 
 def _require(df: pd.DataFrame, columns, source: str):

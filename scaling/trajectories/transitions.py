@@ -22,6 +22,7 @@ from scalefit.scaling.trajectories.segmented import find_transitions
 
 MIN_POINTS_PER_RUN = 8
 FAMILY_FACTS = ("params", "total_steps", "lr_peak")  # what runs of one warmup family share
+FAMILY_TEXT_FACTS = ("schedule",)  # ...and, where the table names it, the LR schedule's style
 MIN_WARMUPS_PER_FAMILY = 3
 
 
@@ -42,6 +43,9 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     for fact in ("params", "lr_peak"):
         if fact in run and run[fact].notna().any():
             summary[fact] = float(run[fact].dropna().iloc[0])
+    for fact in FAMILY_TEXT_FACTS:
+        if fact in run and run[fact].notna().any():
+            summary[fact] = str(run[fact].dropna().iloc[0])
     if len(run) < MIN_POINTS_PER_RUN:
         summary["note"] = f"only {len(run)} checkpoints after step 0; need {MIN_POINTS_PER_RUN}"
         return [], summary
@@ -114,7 +118,8 @@ def warmup_families(summary: pd.DataFrame) -> list[list[str]]:
     """Sets of runs that differ only in warmup, largest first.
 
     Runs share a family when they agree on every fact of FAMILY_FACTS the table gives (model
-    size, schedule length, peak LR); a family needs MIN_WARMUPS_PER_FAMILY distinct warmup
+    size, schedule length, peak LR) and on the schedule's style (a WSD run of the same length is
+    not a warmup variant of a cosine run); a family needs MIN_WARMUPS_PER_FAMILY distinct warmup
     ends (compared to 3 significant figures). Regressing across sizes or schedule lengths would confound warmup with them.
     """
     if summary.empty:
@@ -123,6 +128,7 @@ def warmup_families(summary: pd.DataFrame) -> list[list[str]]:
     # 3 significant figures: a schedule length inferred from the lr column is off by a few 1e-6
     keyed = summary.assign(**{c: summary[c].astype(float).map(lambda v: float(f"{v:.3g}"))
                               for c in facts})
+    facts += [c for c in FAMILY_TEXT_FACTS if c in summary and summary[c].notna().all()]
     groups = keyed.groupby(facts) if facts else [(None, keyed)]
     families = [sorted(map(str, g["model"])) for _, g in groups
                 if g["warmup_end"].map(lambda v: f"{v:.3g}").nunique() >= MIN_WARMUPS_PER_FAMILY]
