@@ -54,6 +54,16 @@ def _init_choice(ctx, param, value):
     return choice
 
 
+def trained_suite_options(fn):
+    """--spec, --suite-dir and --corpus: where a trained suite's runs and corpus are."""
+    fn = click.option("--corpus", "corpus_dir", default="runs/corpus", show_default=True,
+                      type=click.Path(file_okay=False), help="Corpus folder (tokenizer and token files).")(fn)
+    fn = click.option("--suite-dir", default="runs/suite", show_default=True, type=click.Path(file_okay=False),
+                      help="Folder of run folders written by `scalefit suite train --out`.")(fn)
+    return click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+                        help="Suite spec TOML the runs were trained from.")(fn)
+
+
 @click.group()
 def suite():
     """Train the mini suite described by a spec TOML."""
@@ -208,12 +218,7 @@ def _pair(ctx, param, values):
 
 
 @suite.command("precision")
-@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Suite spec TOML the runs were trained from.")
-@click.option("--suite-dir", default="runs/suite", show_default=True, type=click.Path(file_okay=False),
-              help="Folder of run folders written by `scalefit suite train --out`.")
-@click.option("--corpus", "corpus_dir", default="runs/corpus", show_default=True,
-              type=click.Path(file_okay=False), help="Corpus folder (tokenizer and token files).")
+@trained_suite_options
 @click.option("--pair", "pairs", multiple=True, callback=_pair, metavar="A:B",
               help="Model ids of two final checkpoints to compare (repeatable). Default: neighbouring "
                    "warmup variants, neighbouring sizes at each length, each WSD cooldown vs its cosine run.")

@@ -171,10 +171,7 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
         block = raw.get(part)
         if not block:
             continue
-        names = block.get("sizes", list(by_name))
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise InputError(f"{path}: [{part}] sizes: unknown size {unknown[0]!r}")
+        names = block_sizes(block, by_name, f"{path}: [{part}]")
         dist = block.get("distribution", "code" if part == "code" else "prose")
         # budget-major order: a grid cut short is still a grid (every size at the budgets done)
         for budget in block.get("flops", []):
@@ -206,6 +203,15 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
     return SuiteSpec(suite.get("name", path.stem), recipe, sizes, runs, vocab)
 
 
+def block_sizes(block: dict, by_name: dict, where: str) -> list[str]:
+    """The sizes a spec block names (default: every size); InputError naming an unknown one."""
+    names = list(block.get("sizes", list(by_name)))
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise InputError(f"{where} sizes: unknown size {unknown[0]!r} (known: {', '.join(by_name)})")
+    return names
+
+
 NEAR_FRACS = (0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2)  # checkpoints of a long run around each grid length
 
 
@@ -229,10 +235,7 @@ def _wsd_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpec]
     """
     if not block:
         return []
-    names = block.get("sizes", list(by_name))
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        raise InputError(f"{path}: [wsd] sizes: unknown size {unknown[0]!r}")
+    names = block_sizes(block, by_name, f"{path}: [wsd]")
     frac = float(block.get("cooldown_frac", 0.2))
     if not 0 < frac < 1:
         raise InputError(f"{path}: [wsd] cooldown_frac: give a fraction between 0 and 1, got {frac}")
@@ -274,10 +277,7 @@ def _warmup_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSp
     """
     if not block:
         return []
-    names = block.get("sizes", list(by_name))
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        raise InputError(f"{path}: [warmup] sizes: unknown size {unknown[0]!r}")
+    names = block_sizes(block, by_name, f"{path}: [warmup]")
     fracs = [float(f) for f in block.get("warmup_fracs", [])]
     if not fracs or any(not 0 < f < 1 for f in fracs):
         raise InputError(f"{path}: [warmup] warmup_fracs: give fractions between 0 and 1, got {fracs}")
@@ -316,10 +316,7 @@ def _init_runs(blocks, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpe
     runs = []
     for b, block in enumerate([blocks] if isinstance(blocks, dict) else blocks):
         where = f"{path}: [[init]] block {b + 1}"
-        names = block.get("sizes", list(by_name))
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise InputError(f"{where}: sizes: unknown size {unknown[0]!r}")
+        names = block_sizes(block, by_name, where)
         modes = list(block.get("modes", []))
         bad = [m for m in modes if m not in MODES]
         if not modes or bad:
