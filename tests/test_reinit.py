@@ -326,7 +326,8 @@ n_even_checkpoints = 2
 def fake_corpus(root: Path, vocab: int = 64) -> Path:
     """Token files and a manifest as build-corpus writes them (random tokens: only shapes matter)."""
     rng = np.random.default_rng(0)
-    manifest = {"seed": 1, "vocab_size": vocab, "vocab_size_actual": vocab, "distributions": {}}
+    manifest = {"seed": 1, "vocab_size": vocab, "vocab_size_actual": vocab, "separator_id": 0,
+                "distributions": {}}
     for dist in ("prose", "code"):
         (root / dist).mkdir(parents=True)
         manifest["distributions"][dist] = {"source_dirs": [dist], "n_files": 3}

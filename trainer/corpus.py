@@ -138,9 +138,17 @@ def load_tokens(corpus_dir, distribution: str, split: str) -> np.memmap:
 
 
 def separator_id(corpus_dir) -> int:
-    """The end-of-text id that follows every document of the corpus's token files."""
+    """The end-of-text id that follows every document of the corpus's token files (the manifest's
+    `separator_id`; corpora built before it was recorded: the tokenizer's id of EOS)."""
+    import json
+
     from tokenizers import Tokenizer
 
+    manifest = Path(corpus_dir) / "manifest.json"
+    if manifest.exists():
+        recorded = json.loads(manifest.read_text()).get("separator_id")
+        if recorded is not None:
+            return int(recorded)
     path = Path(corpus_dir) / "tokenizer" / "tokenizer.json"
     if not path.exists():
         raise InputError(f"{path}: no tokenizer; run `scalefit data build-corpus --out {corpus_dir}`")
@@ -185,6 +193,7 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
             info[split] = tokenize_split(tok, parts[split], out / name / f"{split}.bin")
         write_json(out / name / "documents.json", {s: [d.source for d in parts[s]] for s in SPLITS}, indent=0)
     manifest["vocab_size_actual"] = tok.get_vocab_size()
+    manifest["separator_id"] = tok.token_to_id(EOS)
     write_json(out / "manifest.json", manifest)
     return manifest
 
