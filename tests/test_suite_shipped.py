@@ -154,3 +154,19 @@ def test_training_time_is_measured_and_under_two_hours():
     prov = json.loads(data_path("suites", "mini", "provenance.json").read_text())
     assert prov["wall_time"]["all"]["runs"] == len(pd.read_csv(RUNS))
     assert prov["wall_time"]["all"]["busy_wall_s"] < 2 * 3600
+
+
+def test_init_study_is_on_the_same_eval_sets():
+    """The init study (data/suites/mini/init): its rescored runs.csv equals its swept finals, and
+    every loss row carries the SE of the suite's eval sets."""
+    runs = pd.read_csv(data_path("suites", "mini", "init", "runs.csv"))
+    finals = pd.read_parquet(data_path("suites", "mini", "init", "finals.parquet"))
+    loss = finals[(finals["metric"] == "loss") & (finals["dataset"] == "prose-val")].set_index("run")["value"]
+    own = runs[runs["distribution"] == "prose"].set_index("run")["loss"]
+    assert len(loss) >= 30 and set(loss.index) <= set(own.index)
+    assert np.allclose(own[loss.index], loss, atol=2e-5)
+    assert runs["loss_se"].notna().all() and (runs["eval_tokens"] == 32768).all()
+    checkpoints = pd.read_parquet(data_path("suites", "mini", "init", "checkpoints.parquet"),
+                                  columns=["metric", "se", "n_tokens"])
+    rows = checkpoints[checkpoints["metric"] == "loss"]
+    assert rows["se"].notna().all() and (rows["n_tokens"] == 32768).all()
