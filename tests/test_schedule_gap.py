@@ -21,7 +21,8 @@ from scalefit.errors import InputError
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.scaling.laws import schedule_areas as areas
 from scalefit.scaling.laws.bootstrap import batched_huber_refit
-from scalefit.scaling.laws.schedule_gap import _draw_keys, _share, explain, schedule_gap
+from scalefit.scaling.laws.schedule_gap import _draw_keys, _share, schedule_gap
+from scalefit.scaling.laws.schedule_gap_report import explain
 
 SIZES = {"s1": (287616, 4e-3), "s2": (449856, 3.5e-3), "s3": (674368, 3e-3),
          "s4": (1122144, 2.5e-3), "s5": (1643648, 2e-3)}  # params, peak LR (the mini suite's)

@@ -1,0 +1,155 @@
+"""The sentences and the text table of `scalefit compare kaplan chinchilla --schedules`, written
+from a ScheduleGap's fitted numbers (scalefit.scaling.laws.schedule_gap computes them)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scalefit.scaling.laws.projection import DATA_MULTIPLES
+from scalefit.scaling.laws.schedule_gap import FORM, MIN_LENGTHS, ScheduleGap
+
+
+def _ci(ci, fmt=".3f") -> str:
+    if ci is None or not np.all(np.isfinite(ci)):
+        return "no interval"
+    return f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
+
+
+def _overlap(x, y) -> bool | None:
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return None
+    return max(x[0], y[0]) <= min(x[1], y[1])
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.0f}%" if np.isfinite(x) else "n/a"
+
+
+def explain(gap: ScheduleGap) -> list[str]:
+    """Sentences computed from the fitted numbers (which set's a is highest, whether intervals
+    overlap, the explained share and whether it is identified, the prediction errors)."""
+    sets, out = gap.sets, []
+    ranked = sorted((s for s in sets.values() if np.isfinite(s.a)), key=lambda s: -s.a)
+    if len(ranked) >= 2:
+        hi, lo = ranked[0], ranked[-1]
+        out.append(f"The allocation exponent a (N* ~ C^a) is highest for {hi.label} "
+                   f"(a = {hi.a:.3f} {_ci(hi.a_ci95)}) and lowest for {lo.label} "
+                   f"(a = {lo.a:.3f} {_ci(lo.a_ci95)}).")
+    if "kaplan" not in sets:
+        st = gap.settings
+        have = ", ".join(map(str, st["kaplan_steps"])) or "none"
+        out.append(f"The long runs have checkpoints at {len(st['kaplan_steps'])} of the "
+                   f"{len(st['grid_steps'])} grid lengths ({have} of "
+                   f"{', '.join(map(str, st['grid_steps']))} steps), fewer than the "
+                   f"{MIN_LENGTHS} the form needs, so the Kaplan-style fit, its gap to the grid "
+                   "and the share the schedule explains cannot be measured on these tables.")
+    if "a" in gap.shares:
+        i, ii, iv = sets["kaplan"], sets[gap.shares["comparator"]], sets["corrected"]
+        share = gap.shares["a"]
+        ov = _overlap(i.a_ci95, ii.a_ci95)
+        ov_text = {True: "their 95% intervals overlap", False: "their 95% intervals do not "
+                   "overlap", None: "without bootstrap intervals"}[ov]
+        gap_text = (f"the paired gap a_grid - a_kaplan = {share['gap']:+.3f} "
+                    f"{_ci(share['gap_ci95'], '+.3f')}")
+        out.append(f"Kaplan-style checkpoints give a = {i.a:.3f} and the own-schedule grid "
+                   f"a = {ii.a:.3f} ({ov_text}); {gap_text}.")
+        moved = (f"Correcting the checkpoints with the {gap.settings['schedule_law']} law fitted "
+                 f"on each long run moves a to {iv.a:.3f} {_ci(iv.a_ci95)}")
+        if share["identified"]:
+            out.append(f"{moved}, {_pct(share['value'])} of the gap "
+                       f"(95% interval {_pct(share['ci95'][0])} to {_pct(share['ci95'][1])}).")
+        else:
+            why = ("has no bootstrap interval" if not np.all(np.isfinite(share["gap_ci95"]))
+                   else "has an interval that includes 0")
+            out.append(f"{moved}; the gap itself {why}, so there is no gap for the schedule "
+                       f"to explain on these points: the share is not identified (a ratio over a "
+                       f"gap of {share['gap']:+.3f} is not reported as a percentage).")
+        for key, s in gap.shares.items():
+            if not key.startswith("loss_") or not isinstance(s, dict):
+                continue
+            mult = key.removeprefix("loss_")
+            li, lii, liv = (x.budgets[DATA_MULTIPLES.index(float(mult[:-1]))]["loss"]
+                            for x in (i, ii, iv))
+            head = (f"Projected to {mult} the largest compute fitted, the compute-optimal loss is "
+                    f"{li:.3f} (Kaplan-style), {lii:.3f} (grid) and {liv:.3f} (corrected)")
+            if s["identified"]:
+                out.append(f"{head}: the correction closes {_pct(s['value'])} of that gap "
+                           f"(95% interval {_pct(s['ci95'][0])} to {_pct(s['ci95'][1])}).")
+            else:
+                out.append(f"{head}; the Kaplan-to-grid gap's interval {_ci(s['gap_ci95'], '+.3f')} "
+                           f"includes 0 (or is missing), so the share explained is not identified.")
+            break  # the 10x budget speaks for both; 100x is in the table
+    pts = {k: gap.comparisons.get(f"{k}_vs_grid_points") for k in ("kaplan", "corrected", "wsd")}
+    if pts["kaplan"]:
+        k = pts["kaplan"]
+        side = "below" if k["mean_rel_difference"] < 0 else "above"
+        text = (f"At the same sizes and lengths the long runs' checkpoints sit "
+                f"{100 * abs(k['mean_rel_difference']):.2f}% {side} the grid finals on average "
+                f"(largest gap {100 * k['max_abs_rel_difference']:.2f}%, {k['n']} pairs)")
+        if pts["corrected"]:
+            c = pts["corrected"]
+            text += (f"; the corrected points {100 * c['mean_abs_rel_difference']:.2f}% from "
+                     f"them (mean |difference|, largest {100 * c['max_abs_rel_difference']:.2f}%)")
+        out.append(text + ".")
+    if "wsd_vs_grid" in gap.comparisons:
+        w, g = sets["wsd"], sets["grid-wsd-sizes"]
+        d = gap.comparisons["wsd_vs_grid"]
+        ci = d["a_difference_ci95"]
+        sig = ("", "") if not np.all(np.isfinite(ci)) else \
+            (" (includes 0)", "") if ci[0] <= 0 <= ci[1] else ("", " (excludes 0)")
+        out.append(f"WSD cooldown finals give a = {w.a:.3f} {_ci(w.a_ci95)} against "
+                   f"{g.a:.3f} {_ci(g.a_ci95)} for the grid on the same {d['n_sizes']} sizes: "
+                   f"paired difference {d['a_difference']:+.3f} {_ci(ci, '+.3f')}"
+                   f"{sig[0]}{sig[1]}.")
+    out += _prediction_sentences(gap.prediction)
+    return out
+
+
+def _prediction_sentences(prediction) -> list[str]:
+    s = prediction.summary.set_index(["method", "part"])
+    parts = [p for p in prediction.summary["part"].unique() if p != "all"]
+    counts = ", ".join(f"{int(s.loc[('schedule_law', p), 'n'])} {p}" for p in parts)
+    methods = ("schedule_law", "naive", "chinchilla")
+    names = {"schedule_law": "the schedule law", "naive": "the long run's checkpoint",
+             "chinchilla": "Chinchilla on the long runs' checkpoints"}
+    best = min(methods, key=lambda m: s.loc[(m, "all"), "mean_abs_rel_error"])
+    errs = "; ".join(f"{names[m]} {100 * s.loc[(m, 'all'), 'mean_abs_rel_error']:.2f}% "
+                     f"(max {100 * s.loc[(m, 'all'), 'max_abs_rel_error']:.2f}%)" for m in methods)
+    out = [f"Predicting the final loss of {counts} runs from each size's long run, mean "
+           f"|relative error|: {errs}; {names[best]} is the most accurate."]
+    if len(parts) > 1:
+        per = "; ".join(f"on {p} runs {100 * s.loc[('schedule_law', p), 'mean_abs_rel_error']:.2f}%"
+                        f" (naive {100 * s.loc[('naive', p), 'mean_abs_rel_error']:.2f}%)"
+                        for p in parts)
+        out.append(f"By part, the schedule law's mean |relative error|: {per}.")
+    return out
+
+
+def gap_text(gap: ScheduleGap) -> str:
+    """The table (set, n, a [CI], L@10x [CI], L@100x [CI]), the sentences, the prediction test's
+    summary and the warnings, as `scalefit compare --schedules` prints them."""
+    def cell(value, ci, fmt):
+        text = f"{value:{fmt}}" if np.isfinite(value) else "n/a"
+        if np.all(np.isfinite(ci)):
+            text += f" [{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
+        return text
+    rows = []
+    for s in gap.sets.values():
+        row = {"set": s.label, "n": len(s.points), "a [95% CI]": cell(s.a, s.a_ci95, ".3f")}
+        for b in s.budgets:
+            row[f"L@{b['multiple']:g}x [95% CI]"] = cell(b["loss"], b["loss_ci95"], ".3f")
+        rows.append(row)
+    st = gap.settings
+    lines = [f"{FORM} form L = E + A/N^alpha + B/D^beta (N all parameters) fitted to each point "
+             f"set ({st['dataset']} loss); 95% intervals from {st['n_bootstrap']} paired "
+             f"resamples of {'(size, length) points' if st['unit'] == 'run' else 'sizes'}; "
+             "L@10x, L@100x: projections of the compute-optimal loss at 10x and 100x the "
+             "largest compute fitted.",
+             pd.DataFrame(rows).to_string(index=False), ""]
+    lines += gap.sentences
+    summary = gap.prediction.summary
+    lines += ["", f"Prediction test ({st['schedule_law']} law fitted on each long run; "
+                  "|relative error| of the final loss):",
+              summary.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+    lines += [f"warning: {w}" for w in gap.warnings]
+    return "\n".join(lines)
