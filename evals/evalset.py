@@ -74,11 +74,14 @@ def spread_windows(tokens, context: int, n_tokens: int, separator: int | None) -
 
 
 def window_nll(model, rows: np.ndarray, *, batch_size: int = 8) -> np.ndarray:
-    """Summed next-token NLL of each window (every target scored), softmax in fp32."""
+    """Summed next-token NLL of each window (every target scored), by scalefit.evals.loss's
+    scoring path: only the output layer's scored rows, in chunks, softmax in fp32."""
     import torch
-    import torch.nn.functional as F
+
+    from scalefit.evals.loss import _scored_nll, head_plan
 
     device = next(model.parameters()).device
+    split_head, chunk_rows = head_plan(model)
     out = np.empty(rows.shape[0], dtype=np.float64)
     was_training = model.training
     model.eval()
@@ -86,10 +89,9 @@ def window_nll(model, rows: np.ndarray, *, batch_size: int = 8) -> np.ndarray:
         with torch.inference_mode():
             for i in range(0, rows.shape[0], batch_size):
                 ids = torch.from_numpy(rows[i:i + batch_size]).to(device)
-                logits = model(input_ids=ids[:, :-1], use_cache=False).logits.float()
-                nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
-                                      reduction="none").reshape(ids.shape[0], -1)
-                out[i:i + ids.shape[0]] = nll.double().sum(1).cpu().numpy()
+                nll = _scored_nll(model, ids[:, :-1], ids[:, 1:], [0] * ids.shape[0], split_head,
+                                  chunk_rows, per_row=True)
+                out[i:i + ids.shape[0]] = nll.cpu().numpy()
     finally:
         model.train(was_training)
     return out

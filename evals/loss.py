@@ -58,8 +58,21 @@ def window_plan(n_tokens: int, context: int, stride: int | None = None) -> list[
     return plan
 
 
-def _scored_nll(model, inputs, targets, first_scored: list[int], split_head: bool, chunk_rows: int):
-    """Summed NLL of one batch's scored targets (row r from position first_scored[r] on).
+def head_plan(model) -> tuple[bool, int]:
+    """(split_head, chunk_rows): whether only scored positions go through the output layer, and
+    how many rows of fp32 logits one cross-entropy chunk holds on the model's device."""
+    device = next(model.parameters()).device
+    vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else None
+    split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and \
+        model.get_output_embeddings() is not None
+    chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // (vocab or 65536))
+    return split_head, chunk_rows
+
+
+def _scored_nll(model, inputs, targets, first_scored: list[int], split_head: bool, chunk_rows: int,
+                per_row: bool = False):
+    """Summed NLL of one batch's scored targets (row r from position first_scored[r] on); with
+    `per_row`, one sum per row.
 
     Scored positions are picked with an index built on the host, so no device sync is needed;
     only those rows go through the output layer, in chunks, with the softmax in fp32.
@@ -77,12 +90,18 @@ def _scored_nll(model, inputs, targets, first_scored: list[int], split_head: boo
         hidden = out.reshape(-1, out.shape[-1]).index_select(0, index)
         y = targets.reshape(-1).index_select(0, index)
     else:  # every position scored
+        flat = np.arange(targets.numel())
         hidden, y = out.reshape(-1, out.shape[-1]), targets.reshape(-1)
-    total = torch.zeros((), dtype=torch.float64, device=y.device)
+    rows = torch.from_numpy(flat // length).to(y.device) if per_row else None
+    total = torch.zeros(inputs.shape[0] if per_row else (), dtype=torch.float64, device=y.device)
     for i in range(0, y.numel(), chunk_rows):
         h = hidden[i:i + chunk_rows]
         logits = (head(h) if head is not None else h).float()
-        total += F.cross_entropy(logits, y[i:i + chunk_rows], reduction="sum").double()
+        nll = F.cross_entropy(logits, y[i:i + chunk_rows], reduction="none" if per_row else "sum").double()
+        if per_row:
+            total.index_add_(0, rows[i:i + chunk_rows], nll)
+        else:
+            total += nll
     return total
 
 
@@ -118,9 +137,7 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
         raise InputError(f"--context {context} exceeds the model's {max_pos} positions")
     if batch_size is None:
         batch_size = max(1, (65536 if device.type == "cuda" else 8192) // context)
-    split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and \
-        model.get_output_embeddings() is not None
-    chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // (vocab or 65536))
+    split_head, chunk_rows = head_plan(model)
     # half-precision weights on a GPU: autocast keeps norms and softmax in fp32 (bf16 by default)
     weight_dtype = next(model.parameters()).dtype
     autocast = torch.autocast("cuda", dtype=weight_dtype) if device.type == "cuda" and \
