@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.trainer.sweep import SuiteCheckpoint, spec_for_corpus, suite_checkpoints
+from scalefit.trainer.sweep import SuiteCheckpoint, load_suite_model, spec_for_corpus, suite_checkpoints
 
 DATASET_SPLITS = {"prose-val": ("prose", "val"), "prose-test": ("prose", "test"), "code-test": ("code", "test")}
 
@@ -27,8 +27,8 @@ def default_pairs(checkpoints: list[SuiteCheckpoint]) -> list[tuple[str, str]]:
     pairs += [(a[1], b[1]) for a, b in zip(warm, warm[1:])]
     cosine = {(c.run.size.name, c.run.steps): m for m, c in finals.items()
               if c.run.part == "grid" and c.run.style == "cosine"}
-    sizes = sorted({s for s, _ in cosine}, key=lambda s: [c.run.size.d_model * c.run.size.n_layer
-                                                         for c in finals.values() if c.run.size.name == s][0])
+    by_name = {c.run.size.name: c.run.size for c in finals.values()}
+    sizes = sorted({s for s, _ in cosine}, key=lambda s: by_name[s].d_model * by_name[s].n_layer)
     for steps in sorted({t for _, t in cosine}):
         have = [cosine[(s, steps)] for s in sizes if (s, steps) in cosine]
         pairs += list(zip(have, have[1:]))
@@ -41,9 +41,6 @@ def default_pairs(checkpoints: list[SuiteCheckpoint]) -> list[tuple[str, str]]:
 def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: str = "prose-val",
                     progress: bool = True) -> pd.DataFrame:
     """Per pair of final checkpoints: both losses and SEs, the difference and its paired SE."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
     from scalefit.evals.evalset import evalset_loss, paired_se
     from scalefit.trainer.corpus import suite_eval_set
 
@@ -59,9 +56,7 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
     evalset = suite_eval_set(corpus_dir, *DATASET_SPLITS[dataset], spec.recipe.seq_len, spec.recipe.eval_tokens)
     losses = {}
     for m in sorted({m for p in pairs for m in p}):
-        model = AutoModelForCausalLM.from_pretrained(str(cks[m].path), dtype=torch.float32,
-                                                     use_safetensors=True, trust_remote_code=False)
-        losses[m] = evalset_loss(model, evalset)
+        losses[m] = evalset_loss(load_suite_model(cks[m].path), evalset)
         if progress:
             print(f"{m}: {losses[m].loss:.4f} +- {losses[m].se:.4f}", flush=True)
     rows = []

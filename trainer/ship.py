@@ -14,7 +14,7 @@ import pandas as pd
 
 from scalefit.atomic import write_frame, write_json
 from scalefit.errors import InputError
-from scalefit.trainer.train import RUN_COLUMNS, provenance
+from scalefit.trainer.train import in_run_order, provenance
 
 PART_ORDER = {"grid": 0, "code": 1, "wsd": 2, "warmup": 3, "init": 4}
 
@@ -33,8 +33,7 @@ def merge_run_tables(table_dirs) -> pd.DataFrame:
             .sort_values(["_p", "_s", "model", "tokens", "run"]).drop(columns=["_p", "_s"]))
     if "warmup_frac" in runs:
         runs["warmup_frac"] = runs["warmup_frac"].fillna((runs["warmup_steps"] / runs["steps"]).round(4))
-    cols = [c for c in RUN_COLUMNS if c in runs.columns] + [c for c in runs.columns if c not in RUN_COLUMNS]
-    return runs[cols].reset_index(drop=True)
+    return in_run_order(runs).reset_index(drop=True)
 
 
 def run_intervals(runs: pd.DataFrame, suite_dir) -> pd.DataFrame:
@@ -105,10 +104,7 @@ def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress:
     """Re-measure every run's final losses from its last checkpoint on the spec's eval sets
     (trainer.train.evaluate_run): for runs trained before the eval sets were unified, so that
     runs.csv and the sweep's tables hold one number per run. Other columns are kept."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from scalefit.trainer.sweep import spec_for_corpus
+    from scalefit.trainer.sweep import load_suite_model, spec_for_corpus
     from scalefit.trainer.train import evaluate_run
 
     spec = spec_for_corpus(spec_path, corpus_dir)
@@ -121,15 +117,13 @@ def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress:
         folder = Path(suite_dir) / run.run / f"step{run.steps}"
         if not (folder / "model.safetensors").exists():
             raise InputError(f"{folder}: no last checkpoint to rescore {run.run} from")
-        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, use_safetensors=True,
-                                                     trust_remote_code=False)
+        model = load_suite_model(folder)
         fresh = evaluate_run(spec, run, model, corpus_dir, float(row.get("wall_s", 0.0)))
         for c in EVAL_COLUMNS:
             runs.loc[i, c] = fresh[c]
         if progress:
             print(f"{run.run}: loss {fresh['loss']:.5f} (was {row['loss']:.5f})", flush=True)
-    cols = [c for c in RUN_COLUMNS if c in runs.columns] + [c for c in runs.columns if c not in RUN_COLUMNS]
-    return runs[cols]
+    return in_run_order(runs)
 
 
 def write_shipped_runs(runs: pd.DataFrame, prov: dict, out_dir) -> list[Path]:

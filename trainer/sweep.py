@@ -169,20 +169,26 @@ def evalset_measurement(corpus_dir, name: str, dist: str, split: str, is_train: 
                        options={"eval set": f"spread:{n_tokens}:{seq_len}"})
 
 
+def load_suite_model(folder):
+    """A suite checkpoint in fp32, from safetensors only (never remote code), in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, use_safetensors=True,
+                                                trust_remote_code=False).eval()
+
+
 def make_loader(tokenizer_dir):
     """A checkpoint loader for run_sweep: weights from safetensors only, the corpus tokenizer once."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     cache = {}
 
     def load(info):
         if "tok" not in cache:
             cache["tok"] = AutoTokenizer.from_pretrained(str(tokenizer_dir), trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(info.path, dtype=torch.float32, use_safetensors=True,
-                                                     trust_remote_code=False)
         info.tokenizer = cache["tok"]
-        return model.eval(), cache["tok"]
+        return load_suite_model(info.path), cache["tok"]
 
     return load
 

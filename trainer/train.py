@@ -725,8 +725,12 @@ def append_row(table: Path, row: dict) -> None:
         old = pd.read_csv(table)
         old = old[old["run"] != row["run"]]
         new = pd.concat([old, new], ignore_index=True)
-    cols = [c for c in RUN_COLUMNS if c in new.columns] + [c for c in new.columns if c not in RUN_COLUMNS]
-    write_frame(new[cols], table)
+    write_frame(in_run_order(new), table)
+
+
+def in_run_order(runs):
+    """A run table's columns in RUN_COLUMNS order, any others after them."""
+    return runs[[c for c in RUN_COLUMNS if c in runs.columns] + [c for c in runs.columns if c not in RUN_COLUMNS]]
 
 
 def provenance(spec_path, spec: SuiteSpec, device: str) -> dict:
