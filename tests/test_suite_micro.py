@@ -436,6 +436,57 @@ def test_ship_merges_lane_tables_with_provenance(trained, tmp_path):
     assert 0 < timing["busy_wall_s"] <= timing["sum_of_run_wall_s"] + 1e-6
 
 
+def test_ship_rescore_remeasures_final_losses_on_the_eval_sets(trained, tmp_path):
+    """--rescore: runs.csv's loss columns re-measured from each run's last checkpoint; a row whose
+    losses were scored another way gets the eval-set numbers back, other columns stay."""
+    root, spec_path, _ = trained
+    table = pd.read_csv(root / "suite" / "runs.csv")
+    lane = tmp_path / "lane"
+    lane.mkdir()
+    stale = table.assign(loss=table["loss"] + 0.3, loss_se=np.nan)  # as if scored on other tokens
+    stale.to_csv(lane / "runs.csv", index=False)
+    result = CliRunner().invoke(main, ["suite", "ship", "--spec", str(spec_path), "--from", str(lane),
+                                       "--suite-dir", str(root / "suite"), "--corpus", str(root / "corpus"),
+                                       "--out", str(tmp_path / "ship"), "--rescore", "--json"])
+    assert result.exit_code == 0, result.output
+    shipped = pd.read_csv(tmp_path / "ship" / "runs.csv").set_index("run")
+    fresh = table.set_index("run").loc[shipped.index]
+    np.testing.assert_allclose(shipped["loss"], fresh["loss"], atol=2e-5)
+    np.testing.assert_allclose(shipped["loss_se"], fresh["loss_se"], atol=2e-5)
+    assert (shipped["wall_s"] == fresh["wall_s"]).all()
+    missing = CliRunner().invoke(main, ["suite", "ship", "--spec", str(spec_path), "--from", str(lane),
+                                        "--suite-dir", str(tmp_path / "nowhere"), "--corpus",
+                                        str(root / "corpus"), "--out", str(tmp_path / "x"), "--rescore"])
+    assert missing.exit_code == 2 and "no last checkpoint" in missing.stderr
+
+
+def test_precision_pairs_and_paired_se(trained, tmp_path):
+    """suite precision: each final loss equals runs.csv's, the difference is theirs, its paired SE
+    is below either run's own SE (same documents); default pairs are neighbouring sizes and
+    warmup variants; an unknown model id exits 2 with one line."""
+    from scalefit.trainer.precision import default_pairs
+    from scalefit.trainer.sweep import spec_for_corpus, suite_checkpoints
+
+    root, spec_path, _ = trained
+    spec = spec_for_corpus(spec_path, root / "corpus")
+    pairs = default_pairs(suite_checkpoints(spec, root / "suite"))
+    assert ("s1-W0.05", "s1-W0.25") in pairs and ("s1-D320", "s2-D320") in pairs and ("s1", "s2") in pairs
+    out = tmp_path / "precision.csv"
+    result = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--suite-dir",
+                                       str(root / "suite"), "--corpus", str(root / "corpus"),
+                                       "--pair", "s1-W0.05:s1-W0.25", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)[0]
+    runs = pd.read_csv(root / "suite" / "runs.csv").set_index("run")
+    assert row["loss_a"] == pytest.approx(runs.loc["warmup/s1-D1280-W0.05", "loss"], abs=2e-5)
+    assert row["difference"] == pytest.approx(row["loss_a"] - row["loss_b"])
+    assert 0 < row["paired_se"] < min(row["se_a"], row["se_b"])
+    assert len(pd.read_csv(out)) == 1
+    bad = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--suite-dir",
+                                    str(root / "suite"), "--corpus", str(root / "corpus"), "--pair", "s1:s9"])
+    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1 and "s9" in bad.stderr
+
+
 # ---------------------------------------------------------------- near-grid checkpoints and WSD
 
 WSD_SPEC = MICRO_SPEC.split("[grid]")[0] + """
