@@ -25,6 +25,11 @@ def _pct(x) -> str:
     return f"{100 * x:.0f}%" if np.isfinite(x) else "n/a"
 
 
+def _pct_interval(share: dict) -> str:
+    """'(95% interval 40% to 85%)': an explained share's interval."""
+    return f"(95% interval {_pct(share['ci95'][0])} to {_pct(share['ci95'][1])})"
+
+
 def explain(gap: ScheduleGap) -> list[str]:
     """Sentences computed from the fitted numbers (which set's a is highest, whether intervals
     overlap, the explained share and whether it is identified, the prediction errors)."""
@@ -56,29 +61,26 @@ def explain(gap: ScheduleGap) -> list[str]:
         moved = (f"Correcting the checkpoints with the {gap.settings['schedule_law']} law fitted "
                  f"on each long run moves a to {iv.a:.3f} {_ci(iv.a_ci95)}")
         if share["identified"]:
-            out.append(f"{moved}, {_pct(share['value'])} of the gap "
-                       f"(95% interval {_pct(share['ci95'][0])} to {_pct(share['ci95'][1])}).")
+            out.append(f"{moved}, {_pct(share['value'])} of the gap {_pct_interval(share)}.")
         else:
             why = ("has no bootstrap interval" if not np.all(np.isfinite(share["gap_ci95"]))
                    else "has an interval that includes 0")
             out.append(f"{moved}; the gap itself {why}, so there is no gap for the schedule "
                        f"to explain on these points: the share is not identified (a ratio over a "
                        f"gap of {share['gap']:+.3f} is not reported as a percentage).")
-        for key, s in gap.shares.items():
-            if not key.startswith("loss_") or not isinstance(s, dict):
-                continue
-            mult = key.removeprefix("loss_")
+        # the first projected budget (10x) speaks for all; the others are in the table
+        key = next((k for k, v in gap.shares.items() if k.startswith("loss_") and isinstance(v, dict)), None)
+        if key is not None:
+            s, mult = gap.shares[key], key.removeprefix("loss_")
             li, lii, liv = (x.budgets[DATA_MULTIPLES.index(float(mult[:-1]))]["loss"]
                             for x in (i, ii, iv))
             head = (f"Projected to {mult} the largest compute fitted, the compute-optimal loss is "
                     f"{li:.3f} (Kaplan-style), {lii:.3f} (grid) and {liv:.3f} (corrected)")
             if s["identified"]:
-                out.append(f"{head}: the correction closes {_pct(s['value'])} of that gap "
-                           f"(95% interval {_pct(s['ci95'][0])} to {_pct(s['ci95'][1])}).")
+                out.append(f"{head}: the correction closes {_pct(s['value'])} of that gap {_pct_interval(s)}.")
             else:
                 out.append(f"{head}; the Kaplan-to-grid gap's interval {_ci(s['gap_ci95'], '+.3f')} "
                            f"includes 0 (or is missing), so the share explained is not identified.")
-            break  # the 10x budget speaks for both; 100x is in the table
     pts = {k: gap.comparisons.get(f"{k}_vs_grid_points") for k in ("kaplan", "corrected", "wsd")}
     if pts["kaplan"]:
         k = pts["kaplan"]
