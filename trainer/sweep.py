@@ -33,8 +33,6 @@ SHIPPED_STATS = ("mean", "std", "rms", "skew", "excess_kurtosis", "max_abs", "fr
                  "q0.001", "q0.999", "frobenius", "sv_max", "stable_rank", "entropy_rank", "alpha",
                  "alpha_weighted", "t_nu", "t_scale", "gennorm_beta", "laplace_scale", "quartic_g",
                  "best_family")
-RUN_FACTS = ["run", "part", "size", "distribution", "schedule", "cooldown_fraction", "branch_step", "tokens", "lr", "warmup_steps", "total_steps",
-             "warmup_frac", "init", "init_seed", "lr_peak", "params", "params_nonembed", "flops"]
 
 
 @dataclass
