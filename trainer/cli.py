@@ -207,12 +207,14 @@ def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescor
 
 
 def _pair(ctx, param, values):
-    """--pair A:B -> (A, B); anything else exits 2."""
+    """--pair A:B -> (A, B); anything else is one line, exit 2."""
+    from scalefit.errors import InputError
+
     out = []
     for v in values:
         a, sep, b = v.partition(":")
         if not sep or not a or not b:
-            raise click.BadParameter(f"'{v}': give two model ids as A:B, e.g. mini-3-D245760:mini-4-D245760")
+            raise InputError(f"--pair '{v}': give two model ids as A:B, e.g. mini-3-D245760:mini-4-D245760")
         out.append((a, b))
     return out
 
