@@ -13,7 +13,7 @@ from scalefit.sweep.cli import (cleanup_option, executor_option, finish, grid_op
                                 startup_interrupted, threads_value)
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """Keep stdout for --json and stderr for our own progress bar."""
     import logging
 
@@ -115,7 +115,7 @@ def _run_eval(ctx, suite, models, steps, datasets, train_dataset, text_field, ta
         raise InputError("--suite is required (pythia or a suite spec file)")
     if not out_dir:
         raise InputError("--out DIR is required (the sweep's results and resume state live there)")
-    _quiet_libraries()
+    quiet_libraries()
     if threads:
         import torch
 

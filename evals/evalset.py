@@ -121,6 +121,17 @@ def paired_se(a: EvalLoss, b: EvalLoss, *, n_boot: int = N_BOOT, seed: int = BOO
     return float(((a.doc_nll[idx].sum(1) - b.doc_nll[idx].sum(1)) / n).std(ddof=1))
 
 
+def documents_for_se(se: float, n_docs: int, target: float) -> int | None:
+    """Documents an eval set like this one (same windows per document) needs for a bootstrap SE of
+    `target`: the SE of a mean over independent documents falls as 1/sqrt(documents). None when
+    the SE is unknown (one document)."""
+    if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
+        raise InputError(f"target SE {target!r}: give a positive number of nats, e.g. 0.005")
+    if not math.isfinite(se) or n_docs < 2:
+        return None
+    return max(1, math.ceil(n_docs * (se / target) ** 2))
+
+
 def evalset_loss(model, evalset: EvalSet, *, batch_size: int = 8) -> EvalLoss:
     """Mean loss of `model` on the eval set, with its bootstrap-over-documents SE."""
     nll = window_nll(model, evalset.rows, batch_size=batch_size)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from scalefit.errors import InputError
-from scalefit.evals.evalset import EvalLoss, EvalSet, doc_bootstrap_se, paired_se, spread_windows
+from scalefit.evals.evalset import (EvalLoss, EvalSet, doc_bootstrap_se, documents_for_se, paired_se,
+                                    spread_windows)
 
 SEP = 0
 
@@ -117,6 +118,30 @@ def test_document_bootstrap_se_is_the_sampling_sd_of_the_mean_loss():
 
 def test_bootstrap_se_of_one_document_is_nan():
     assert math.isnan(doc_bootstrap_se(np.array([30.0]), np.array([10.0])))
+
+
+def test_documents_for_a_target_se_reach_it_on_a_fresh_draw():
+    """The bootstrap SE of 60-document eval sets (averaged over 40 of them), asked for a third of
+    itself, gives ~9x the documents; eval sets of that many documents from the same population
+    have a mean-loss SD of ~ the target."""
+    tokens, nll = population(n_docs=50_000, seed=7)
+    rng = np.random.default_rng(8)
+    small = rng.integers(0, tokens.size, size=(40, 60))
+    se = np.mean([doc_bootstrap_se(nll[p], tokens[p], n_boot=400, seed=i) for i, p in enumerate(small)])
+    target = se / 3
+    need = documents_for_se(se, 60, target)
+    assert need == pytest.approx(540, abs=1)
+    draws = rng.integers(0, tokens.size, size=(300, need))
+    sd = (nll[draws].sum(1) / tokens[draws].sum(1)).std(ddof=1)
+    assert sd == pytest.approx(target, rel=0.2)
+    assert documents_for_se(0.001, 60, 0.005) == 3  # already within the target: a few suffice
+    assert documents_for_se(math.nan, 1, 0.005) is None
+
+
+@pytest.mark.parametrize("target", [0.0, -0.01, math.nan, math.inf])
+def test_documents_for_se_refuses_a_target_that_is_not_a_positive_number(target):
+    with pytest.raises(InputError, match="target SE"):
+        documents_for_se(0.05, 50, target)
 
 
 def _loss(doc_nll, doc_tokens) -> EvalLoss:

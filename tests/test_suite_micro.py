@@ -3,6 +3,7 @@ long, code and warmup parts), resume after a kill, sweep of every checkpoint, an
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -474,9 +475,13 @@ def test_precision_pairs_and_paired_se(trained, tmp_path):
     out = tmp_path / "precision.csv"
     result = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--suite-dir",
                                        str(root / "suite"), "--corpus", str(root / "corpus"),
-                                       "--pair", "s1-W0.05:s1-W0.25", "--out", str(out), "--json"])
+                                       "--pair", "s1-W0.05:s1-W0.25", "--out", str(out), "--json",
+                                       "--target-se", "0.005"])
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)[0]
+    # documents for an SE of 0.005: the SE falls as 1/sqrt(documents)
+    assert row["docs_needed"] == math.ceil(row["n_docs"] * (max(row["se_a"], row["se_b"]) / 0.005) ** 2)
+    assert row["docs_needed_paired"] == math.ceil(row["n_docs"] * (row["paired_se"] / 0.005) ** 2)
     runs = pd.read_csv(root / "suite" / "runs.csv").set_index("run")
     assert row["loss_a"] == pytest.approx(runs.loc["warmup/s1-D1280-W0.05", "loss"], abs=2e-5)
     assert row["difference"] == pytest.approx(row["loss_a"] - row["loss_b"])
@@ -485,6 +490,16 @@ def test_precision_pairs_and_paired_se(trained, tmp_path):
     bad = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--suite-dir",
                                     str(root / "suite"), "--corpus", str(root / "corpus"), "--pair", "s1:s9"])
     assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1 and "s9" in bad.stderr
+    text = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--suite-dir",
+                                     str(root / "suite"), "--corpus", str(root / "corpus"),
+                                     "--pair", "s1-W0.05:s1-W0.25", "--target-se", "0.01"])
+    assert text.exit_code == 0, text.output
+    need = math.ceil(row["n_docs"] * (max(row["se_a"], row["se_b"]) / 0.01) ** 2)
+    assert f"on prose-val needs {need:,} documents like these" in text.stdout
+    for bad_target in ("nan", "0", "-1"):
+        refused = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--target-se", bad_target])
+        assert refused.exit_code == 2 and "--target-se" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
     malformed = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--pair", "s1"])
     lines = malformed.stderr.strip().splitlines()
     assert malformed.exit_code == 2 and len(lines) == 1

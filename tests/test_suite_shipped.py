@@ -170,3 +170,25 @@ def test_init_study_is_on_the_same_eval_sets():
                                   columns=["metric", "se", "n_tokens"])
     rows = checkpoints[checkpoints["metric"] == "loss"]
     assert rows["se"].notna().all() and (rows["n_tokens"] == 32768).all()
+
+
+def test_shipped_precision_table_agrees_with_finals_and_the_documents_quoted():
+    """precision.csv: each final loss is the one in finals.parquet, docs_needed extrapolates the
+    larger SE of the pair as 1/sqrt(documents), and the range README and REPORT quote is the table's."""
+    import math
+    from pathlib import Path
+
+    precision = pd.read_csv(data_path("suites", "mini", "precision.csv"))
+    finals = pd.read_parquet(data_path("suites", "mini", "finals.parquet"))
+    val = finals[(finals["dataset"] == "prose-val") & (finals["metric"] == "loss")].set_index("model")["value"]
+    assert np.allclose(precision["loss_a"], val.loc[precision["a"]].to_numpy(), atol=2e-5)
+    target = precision["target_se"].iloc[0]
+    expected = [math.ceil(n * (max(a, b) / target) ** 2)
+                for n, a, b in zip(precision["n_docs"], precision["se_a"], precision["se_b"])]
+    # the CSV rounds SEs to 6 digits: the count may move by one
+    assert np.abs(precision["docs_needed"].to_numpy() - np.array(expected)).max() <= 1
+    quoted = f"{precision['docs_needed'].min():,}-{precision['docs_needed'].max():,} documents"
+    root = Path(__file__).resolve().parents[1]
+    readme = " ".join((root / "README.md").read_text().split())
+    report = " ".join(data_path("suites", "mini", "REPORT.md").read_text().split())
+    assert quoted in readme and quoted in report

@@ -5,6 +5,8 @@ import json
 
 import click
 
+from scalefit.options import POSITIVE
+
 
 @click.group()
 def data():
@@ -146,9 +148,11 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
     """
     import torch
 
+    from scalefit.evals.cli import quiet_libraries
     from scalefit.trainer.sweep import (SHIPPED_STATS, spec_for_corpus, suite_tables, sweep_suite,
                                             write_suite_tables)
 
+    quiet_libraries()
     torch.set_num_threads(threads)
     summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,
                           max_tokens=max_tokens or None, only=only, progress=not as_json)
@@ -188,7 +192,10 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 @click.option("--json", "as_json", is_flag=True, help="Print the provenance as one JSON document.")
 def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescore, as_json):
     """Merge the run tables of several training lanes into one runs.csv with provenance."""
+    from scalefit.evals.cli import quiet_libraries
     from scalefit.trainer.ship import merge_run_tables, rescore_runs, suite_provenance, write_shipped_runs
+
+    quiet_libraries()
 
     runs = merge_run_tables(table_dirs)
     if rescore:
@@ -228,18 +235,23 @@ def _pair(ctx, param, values):
               type=click.Choice(["prose-val", "prose-test", "code-test"]), help="Eval set.")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
               help="Also write the table as CSV here (e.g. data/suites/mini/precision.csv).")
+@click.option("--target-se", default=None, type=POSITIVE, metavar="NATS",
+              help="Also say how many documents an eval set like this one needs for an SE of NATS "
+                   "(columns docs_needed, docs_needed_paired), e.g. 0.005.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
-def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, out_path, threads, as_json):
+def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, target_se, out_path, threads, as_json):
     """SE of a final loss (bootstrap over documents) and the paired SE of the difference of two
     runs on the same eval set (documents resampled jointly), for the pairs the analyses compare."""
     import torch
 
-    from scalefit.trainer.precision import precision_table, write_precision
+    from scalefit.evals.cli import quiet_libraries
+    from scalefit.trainer.precision import precision_table, target_summary, write_precision
 
+    quiet_libraries()
     torch.set_num_threads(threads)
     table = precision_table(spec_path, suite_dir, corpus_dir, pairs=pairs or None, dataset=dataset,
-                            progress=not as_json)
+                            target_se=target_se, progress=not as_json)
     if out_path:
         write_precision(table, out_path)
     if as_json:
@@ -248,6 +260,8 @@ def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, out_path, th
     for r in table.itertuples():
         click.echo(f"{r.a} - {r.b}: {r.difference:+.4f} (paired SE {r.paired_se:.4f}; "
                    f"SE of each {r.se_a:.4f}, {r.se_b:.4f}; {r.n_docs} documents)")
+    if target_se is not None:
+        click.echo(target_summary(table, corpus_dir))
     if out_path:
         click.echo(f"wrote {out_path}")
 

@@ -4,7 +4,8 @@ A checkpoint's mean loss has a standard error from the documents its eval set ha
 (`se` in the tables: a bootstrap over documents). Comparisons inside the suite use one eval set
 for every checkpoint, so document difficulty cancels: the paired SE of a difference (documents
 resampled jointly, scalefit.evals.evalset.paired_se) is what decides whether two runs differ.
-`scalefit suite precision` measures both for the pairs the suite's analyses compare.
+`scalefit suite precision` measures both for the pairs the suite's analyses compare, and with a
+target SE says how many documents an eval set like this one would need to reach it.
 """
 from __future__ import annotations
 
@@ -39,11 +40,14 @@ def default_pairs(checkpoints: list[SuiteCheckpoint]) -> list[tuple[str, str]]:
 
 
 def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: str = "prose-val",
-                    progress: bool = True) -> pd.DataFrame:
-    """Per pair of final checkpoints: both losses and SEs, the difference and its paired SE."""
-    from scalefit.evals.evalset import evalset_loss, paired_se
+                    target_se: float | None = None, progress: bool = True) -> pd.DataFrame:
+    """Per pair of final checkpoints: both losses and SEs, the difference and its paired SE; with
+    `target_se`, the documents an eval set like this one needs for either SE to reach it."""
+    from scalefit.evals.evalset import documents_for_se, evalset_loss, paired_se
     from scalefit.trainer.corpus import suite_eval_set
 
+    if target_se is not None:
+        documents_for_se(1.0, 2, target_se)  # refuse a bad target before any model is scored
     if dataset not in DATASET_SPLITS:
         raise InputError(f"--dataset {dataset}: use one of {', '.join(DATASET_SPLITS)}")
     spec = spec_for_corpus(spec_path, corpus_dir)
@@ -62,10 +66,38 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
     rows = []
     for a, b in pairs:
         la, lb = losses[a], losses[b]
-        rows.append({"a": a, "b": b, "dataset": dataset, "loss_a": la.loss, "loss_b": lb.loss,
-                     "se_a": la.se, "se_b": lb.se, "difference": la.loss - lb.loss,
-                     "paired_se": paired_se(la, lb), "n_docs": la.n_docs, "n_tokens": la.n_tokens})
+        row = {"a": a, "b": b, "dataset": dataset, "loss_a": la.loss, "loss_b": lb.loss,
+               "se_a": la.se, "se_b": lb.se, "difference": la.loss - lb.loss,
+               "paired_se": paired_se(la, lb), "n_docs": la.n_docs, "n_tokens": la.n_tokens}
+        if target_se is not None:
+            need = [documents_for_se(se, la.n_docs, target_se) for se in (la.se, lb.se, row["paired_se"])]
+            row.update({"target_se": target_se, "docs_needed": max((n for n in need[:2] if n), default=None),
+                        "docs_needed_paired": need[2]})
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def target_summary(table: pd.DataFrame, corpus_dir) -> str:
+    """One sentence: the documents a target SE needs, against what the split and the corpus hold."""
+    import json
+
+    target, dataset = float(table["target_se"].iloc[0]), table["dataset"].iloc[0]
+    distribution, split = DATASET_SPLITS[dataset]
+    path = Path(corpus_dir) / "manifest.json"
+    facts = json.loads(path.read_text()).get("distributions", {}).get(distribution, {}) if path.exists() else {}
+    in_split, files = facts.get(split, {}).get("n_docs"), facts.get("n_files")
+    have = int(table["n_docs"].iloc[0])
+    needed = table["docs_needed"].dropna()
+    if needed.empty:
+        return f"{dataset}: the eval set's windows fall in one document, so no SE can be extrapolated."
+    lo, hi = int(needed.min()), int(needed.max())
+    span = f"{hi:,}" if lo == hi else f"{lo:,}-{hi:,}"
+    paired_ok = int((table["paired_se"] <= target).sum())
+    held = f", the split {in_split}" if in_split else ""
+    corpus = f", the whole {distribution} corpus {files:,}" if files else ""
+    return (f"SE {target:g} nats for one checkpoint's loss on {dataset} needs {span} documents like "
+            f"these (up to {hi / have:.0f}x the eval tokens); the eval set has {have}{held}{corpus}. "
+            f"The paired SE of a difference is already within {target:g} for {paired_ok} of {len(table)} pairs.")
 
 
 def write_precision(table: pd.DataFrame, out: Path) -> Path:
