@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from scalefit.evals.loss import CROSS_ENTROPY_CHOICES
 from scalefit.options import json_option, split_values
 from scalefit.sweep.cli import (cleanup_option, executor_option, finish, grid_options, hub_cache_option,
                                 interrupted_exit, no_progress_option, on_duplicate_option, shard_option,
@@ -63,6 +64,10 @@ def _summary_json(result) -> dict:
 @click.option("--batch-size", type=int, help="Windows per forward pass. Default: by device.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--dtype", default="auto", show_default=True, help="auto (CUDA bf16, CPU fp32), float32, bfloat16, float16.")
+@click.option("--cross-entropy", default="auto", show_default=True, type=click.Choice(CROSS_ENTROPY_CHOICES),
+              help="How the loss is scored: chunked (output layer and fp32 cross-entropy in chunks), cce "
+                   "(cut-cross-entropy's fused kernel, no logits in memory; pip install \"scalefit[gpu]\"), "
+                   "auto (cce on a GPU where installed).")
 @click.option("--allow-bin", is_flag=True, help="Also load pickle .bin checkpoints (with torch.load(weights_only=True)).")
 @cleanup_option
 @shard_option
@@ -77,9 +82,7 @@ def _summary_json(result) -> dict:
 @no_progress_option
 @json_option
 @click.pass_context
-def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field, tasks, task_limit, num_fewshot, weights,
-                 max_tokens, context, stride, batch_size, device, dtype, allow_bin, cleanup, shard, cache_dir,
-                 hub_cache, seed, threads, out_dir, executor, on_duplicate, no_progress, as_json):
+def eval_command(ctx, **params):
     """Measure loss, bits per byte and downstream tasks of every checkpoint of a suite.
 
     \b
@@ -98,16 +101,12 @@ def eval_command(ctx, suite, models, steps, datasets, train_dataset, text_field,
     if ctx.invoked_subcommand is not None:
         return
     try:
-        _run_eval(ctx, suite, models, steps, datasets, train_dataset, text_field, tasks, task_limit, num_fewshot,
-                  weights, max_tokens, context, stride, batch_size, device, dtype, allow_bin, cleanup, shard,
-                  cache_dir, hub_cache, seed, threads, out_dir, executor, on_duplicate, no_progress, as_json)
+        _run_eval(ctx, **params)
     except KeyboardInterrupt:  # a SweepInterrupted was handled inside: this is before the sweep started
         startup_interrupted(ctx)
 
 
-def _run_eval(ctx, suite, models, steps, datasets, train_dataset, text_field, tasks, task_limit, num_fewshot, weights,
-              max_tokens, context, stride, batch_size, device, dtype, allow_bin, cleanup, shard, cache_dir,
-              hub_cache, seed, threads, out_dir, executor, on_duplicate, no_progress, as_json):
+def _run_eval(ctx, *, suite, out_dir, models, datasets, tasks, threads, no_progress, as_json, **options):
     """The body of `scalefit eval` (see its help)."""
     from scalefit.errors import InputError
 
@@ -124,14 +123,9 @@ def _run_eval(ctx, suite, models, steps, datasets, train_dataset, text_field, ta
     from scalefit.report import dumps
     from scalefit.sweep.engine import SweepInterrupted
 
-    opts = EvalOptions(suite=suite, out_dir=out_dir, models=split_values(models) or None, steps=steps,
-                       datasets=list(datasets), train_dataset=train_dataset, text_field=text_field,
-                       tasks=split_values(tasks),
-                       task_limit=task_limit, num_fewshot=num_fewshot, weights=weights,
-                       max_tokens=max_tokens, context=context, stride=stride, batch_size=batch_size,
-                       device=device, dtype=dtype, allow_bin=allow_bin, cleanup=cleanup, shard=shard,
-                       cache_dir=cache_dir, hub_cache=hub_cache, seed=seed, progress=not no_progress,
-                       executor=executor, on_duplicate=on_duplicate, threads=threads)
+    opts = EvalOptions(suite=suite, out_dir=out_dir, models=split_values(models) or None,
+                       datasets=list(datasets), tasks=split_values(tasks), threads=threads,
+                       progress=not no_progress, **options)
     try:
         result = evaluate(opts)
     except SweepInterrupted:

@@ -73,15 +73,15 @@ def spread_windows(tokens, context: int, n_tokens: int, separator: int | None) -
     return EvalSet(rows=rows, doc=doc)
 
 
-def window_nll(model, rows: np.ndarray, *, batch_size: int = 8) -> np.ndarray:
+def window_nll(model, rows: np.ndarray, *, batch_size: int = 8, cross_entropy: str = "auto") -> np.ndarray:
     """Summed next-token NLL of each window (every target scored), by scalefit.evals.loss's
-    scoring path: only the output layer's scored rows, in chunks, softmax in fp32."""
+    scoring path: only the output layer's scored rows, by its cross-entropy head."""
     import torch
 
     from scalefit.evals.loss import _scored_nll, head_plan
 
     device = next(model.parameters()).device
-    split_head, chunk_rows = head_plan(model)
+    plan = head_plan(model, cross_entropy)
     out = np.empty(rows.shape[0], dtype=np.float64)
     was_training = model.training
     model.eval()
@@ -89,8 +89,7 @@ def window_nll(model, rows: np.ndarray, *, batch_size: int = 8) -> np.ndarray:
         with torch.inference_mode():
             for i in range(0, rows.shape[0], batch_size):
                 ids = torch.from_numpy(rows[i:i + batch_size]).to(device)
-                nll = _scored_nll(model, ids[:, :-1], ids[:, 1:], [0] * ids.shape[0], split_head,
-                                  chunk_rows, per_row=True)
+                nll = _scored_nll(model, ids[:, :-1], ids[:, 1:], [0] * ids.shape[0], plan, per_row=True)
                 out[i:i + ids.shape[0]] = nll.cpu().numpy()
     finally:
         model.train(was_training)

@@ -9,6 +9,7 @@ including an interrupted one.
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pandas as pd
 import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measurement)
 import scalefit.sweep.weights  # noqa: F401  (registers the `weights` measurement)
 from scalefit.errors import InputError
+from scalefit.evals.loss import CROSS_ENTROPY_CHOICES
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import TOKEN_SUFFIXES, iter_documents, open_token_file
 from scalefit.sweep.checkpoints import cleanup_checkpoint, load_checkpoint, pick_device_dtype
@@ -46,6 +48,7 @@ class EvalOptions:
     batch_size: int | None = None
     device: str | None = None
     dtype: str | None = None
+    cross_entropy: str = "auto"                         # a head of scalefit.evals.loss.CROSS_ENTROPY
     allow_bin: bool = False
     cleanup: bool = False
     shard: str | None = None
@@ -86,13 +89,19 @@ def plan(opts: EvalOptions):
     if not (datasets or opts.tasks or opts.weights):
         raise InputError("nothing to measure: give --dataset NAME=PATH, --tasks or --weights")
     device, dtype = pick_device_dtype(opts.device, opts.dtype)
+    if opts.cross_entropy not in CROSS_ENTROPY_CHOICES:
+        raise InputError(f"--cross-entropy {opts.cross_entropy}: use one of {', '.join(CROSS_ENTROPY_CHOICES)}")
+    if opts.cross_entropy == "cce" and importlib.util.find_spec("cut_cross_entropy") is None:
+        raise InputError('--cross-entropy cce: cut-cross-entropy is not installed; pip install "scalefit[gpu]" '
+                         "or use --cross-entropy chunked")
     if opts.on_duplicate not in ON_DUPLICATE:
         raise InputError(f"--on-duplicate {opts.on_duplicate}: use warn, skip or fail")
     requests = {}
     if datasets:
         requests["loss"] = dict(datasets=datasets, cache_dir=opts.cache_dir or str(Path(opts.out_dir) / "token-cache"),
                                 context=opts.context or suite.context_length, stride=opts.stride,
-                                max_tokens=opts.max_tokens, batch_size=opts.batch_size)
+                                max_tokens=opts.max_tokens, batch_size=opts.batch_size,
+                                cross_entropy=opts.cross_entropy)
     if opts.tasks:
         requests["tasks"] = dict(tasks=opts.tasks, limit=opts.task_limit, num_fewshot=opts.num_fewshot,
                                  seed=opts.seed, batch_size=opts.batch_size or 8)
@@ -110,7 +119,8 @@ def plan(opts: EvalOptions):
             else:
                 d = next((d for d in datasets if m.name == f"loss:{d.name}"), None)
                 if d is not None:
-                    m.options.update({"--dataset": f"{d.name}={d.path.resolve()}", "--text-field": d.text_field})
+                    m.options.update({"--dataset": f"{d.name}={d.path.resolve()}", "--text-field": d.text_field,
+                                      "--cross-entropy": opts.cross_entropy})
     return suite, grid, measurements, device, dtype, shard
 
 

@@ -2,13 +2,17 @@
 
 Windows tile the token stream: each predicts the next `context` tokens from the tokens before
 them; with a stride shorter than the context, a window re-reads `context - stride` earlier tokens
-as unscored context. Only scored positions reach the output layer, and the cross-entropy runs in
-chunks of rows so that fp32 logits for a 50k vocabulary are never held for a whole batch.
+as unscored context. Only scored positions reach the output layer. How their hidden states become
+NLL is a cross-entropy head (CROSS_ENTROPY): `chunked` runs the output layer and an fp32
+cross-entropy in chunks of rows, so fp32 logits for a 50k vocabulary are never held for a whole
+batch; `cce` is Apple's cut-cross-entropy, a fused linear cross-entropy (Triton on a GPU) that
+never writes the logits to memory. `auto` takes `cce` on a GPU when it is installed.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -58,28 +62,105 @@ def window_plan(n_tokens: int, context: int, stride: int | None = None) -> list[
     return plan
 
 
-def head_plan(model) -> tuple[bool, int]:
-    """(split_head, chunk_rows): whether only scored positions go through the output layer, and
-    how many rows of fp32 logits one cross-entropy chunk holds on the model's device."""
+def _chunked_nll(hidden, y, head, chunk_rows: int):
+    """NLL per row: the output layer (or nothing, when `hidden` are logits already) and an fp32
+    cross-entropy, `chunk_rows` rows at a time."""
+    import torch
+    import torch.nn.functional as F
+
+    parts = []
+    for i in range(0, y.numel(), chunk_rows):
+        h = hidden[i:i + chunk_rows]
+        logits = (head(h) if head is not None else h).float()
+        parts.append(F.cross_entropy(logits, y[i:i + chunk_rows], reduction="none"))
+    return torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)
+
+
+def _cce_nll(hidden, y, head, chunk_rows: int):
+    """NLL per row by cut-cross-entropy's fused linear cross-entropy: its Triton kernel on a GPU
+    (logsumexp over the vocabulary with fp32 accumulation, logits never written), its
+    torch.compile form elsewhere (tests on a CPU)."""
+    from cut_cross_entropy import linear_cross_entropy
+
+    weight = head.weight
+    impl = "cce" if hidden.is_cuda else "torch_compile"
+    return linear_cross_entropy(hidden.to(weight.dtype).contiguous(), weight, y.contiguous(),
+                                reduction="none", impl=impl).float()
+
+
+def _cce_unusable(model, split_head: bool) -> str | None:
+    """Why the `cce` head cannot score this model (None: it can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("cut_cross_entropy") is None:
+        return 'cut-cross-entropy is not installed (pip install "scalefit[gpu]")'
+    head = model.get_output_embeddings()
+    if not split_head:
+        return f"model type {getattr(model.config, 'model_type', None)!r} is not one whose logits are " \
+               "lm_head(last hidden state)"
+    if getattr(head, "bias", None) is not None:
+        return "the output layer has a bias, which cut-cross-entropy does not take"
+    return None
+
+
+@dataclass(frozen=True)
+class CrossEntropyHead:
+    """One way to turn the scored rows' hidden states into per-row NLL (nats)."""
+
+    name: str
+    nll: Callable  # (hidden, targets, output layer or None, chunk_rows) -> fp32 NLL per row
+    unusable: Callable  # (model, split_head) -> reason it cannot score this model, or None
+    summary: str
+
+
+CROSS_ENTROPY = {h.name: h for h in (
+    CrossEntropyHead("chunked", _chunked_nll, lambda model, split_head: None,
+                     "output layer and fp32 cross-entropy in chunks of rows (every device)"),
+    CrossEntropyHead("cce", _cce_nll, _cce_unusable,
+                     "cut-cross-entropy's fused linear cross-entropy: no logits in memory (GPU)"),
+)}
+CROSS_ENTROPY_CHOICES = ("auto", *CROSS_ENTROPY)
+
+
+@dataclass(frozen=True)
+class HeadPlan:
+    """How one model's scored rows are scored: through the output layer alone (`split_head`), by
+    which cross-entropy head, and how many rows a chunk of fp32 logits holds on its device."""
+
+    split_head: bool
+    chunk_rows: int
+    cross_entropy: str
+
+
+def head_plan(model, cross_entropy: str = "auto") -> HeadPlan:
+    """The HeadPlan of `model`. `auto` takes `cce` on a GPU where it can score the model, else
+    `chunked`; a named head that cannot is an InputError saying why."""
     device = next(model.parameters()).device
     vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else None
     split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and \
         model.get_output_embeddings() is not None
     chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // (vocab or 65536))
-    return split_head, chunk_rows
+    if cross_entropy == "auto":
+        fused = device.type == "cuda" and CROSS_ENTROPY["cce"].unusable(model, split_head) is None
+        cross_entropy = "cce" if fused else "chunked"
+    if cross_entropy not in CROSS_ENTROPY:
+        raise InputError(f"--cross-entropy {cross_entropy}: use one of {', '.join(CROSS_ENTROPY_CHOICES)}")
+    why = CROSS_ENTROPY[cross_entropy].unusable(model, split_head)
+    if why:
+        raise InputError(f"--cross-entropy {cross_entropy}: {why}; use --cross-entropy chunked")
+    return HeadPlan(split_head=split_head, chunk_rows=chunk_rows, cross_entropy=cross_entropy)
 
 
-def _scored_nll(model, inputs, targets, first_scored: list[int], split_head: bool, chunk_rows: int,
-                per_row: bool = False):
+def _scored_nll(model, inputs, targets, first_scored: list[int], plan: HeadPlan, per_row: bool = False):
     """Summed NLL of one batch's scored targets (row r from position first_scored[r] on); with
     `per_row`, one sum per row.
 
     Scored positions are picked with an index built on the host, so no device sync is needed;
-    only those rows go through the output layer, in chunks, with the softmax in fp32.
+    only those rows go through the output layer, by the plan's cross-entropy head.
     """
     import torch
-    import torch.nn.functional as F
 
+    split_head = plan.split_head
     length = inputs.shape[1]
     out = model.base_model(input_ids=inputs, use_cache=False).last_hidden_state if split_head \
         else model(input_ids=inputs, use_cache=False).logits
@@ -92,17 +173,11 @@ def _scored_nll(model, inputs, targets, first_scored: list[int], split_head: boo
     else:  # every position scored
         flat = np.arange(targets.numel())
         hidden, y = out.reshape(-1, out.shape[-1]), targets.reshape(-1)
-    rows = torch.from_numpy(flat // length).to(y.device) if per_row else None
-    total = torch.zeros(inputs.shape[0] if per_row else (), dtype=torch.float64, device=y.device)
-    for i in range(0, y.numel(), chunk_rows):
-        h = hidden[i:i + chunk_rows]
-        logits = (head(h) if head is not None else h).float()
-        nll = F.cross_entropy(logits, y[i:i + chunk_rows], reduction="none" if per_row else "sum").double()
-        if per_row:
-            total.index_add_(0, rows[i:i + chunk_rows], nll)
-        else:
-            total += nll
-    return total
+    nll = CROSS_ENTROPY[plan.cross_entropy].nll(hidden, y, head, plan.chunk_rows).double()
+    if not per_row:
+        return nll.sum()
+    rows = torch.from_numpy(flat // length).to(y.device)
+    return torch.zeros(inputs.shape[0], dtype=torch.float64, device=y.device).index_add_(0, rows, nll)
 
 
 def _blocks(tokens: np.ndarray, size: int = 1 << 22):
@@ -113,10 +188,11 @@ def _blocks(tokens: np.ndarray, size: int = 1 << 22):
 
 def measure_loss(model, tokens, *, context: int, stride: int | None = None, batch_size: int | None = None,
                  max_tokens: int | None = None, byte_lengths: np.ndarray | None = None,
-                 progress=None) -> LossResult:
+                 cross_entropy: str = "auto", progress=None) -> LossResult:
     """Mean NLL and bits per byte of `model` over a token stream (numpy/memmap of ids).
 
     `max_tokens` scores only the first max_tokens targets: the same subset for every checkpoint.
+    `cross_entropy` names the head of CROSS_ENTROPY (auto: `cce` on a GPU when usable).
     `progress` (optional) is called with the number of tokens scored after each batch.
     """
     import torch
@@ -137,7 +213,7 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
         raise InputError(f"--context {context} exceeds the model's {max_pos} positions")
     if batch_size is None:
         batch_size = max(1, (65536 if device.type == "cuda" else 8192) // context)
-    split_head, chunk_rows = head_plan(model)
+    plan_head = head_plan(model, cross_entropy)
     # half-precision weights on a GPU: autocast keeps norms and softmax in fp32 (bf16 by default)
     weight_dtype = next(model.parameters()).dtype
     autocast = torch.autocast("cuda", dtype=weight_dtype) if device.type == "cuda" and \
@@ -159,9 +235,9 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
                 first = [length - k for _, _, k in batch]
                 if autocast is not None:
                     with autocast:
-                        nll += _scored_nll(model, inputs, targets, first, split_head, chunk_rows)
+                        nll += _scored_nll(model, inputs, targets, first, plan_head)
                 else:
-                    nll += _scored_nll(model, inputs, targets, first, split_head, chunk_rows)
+                    nll += _scored_nll(model, inputs, targets, first, plan_head)
                 scored = sum(k for _, _, k in batch)
                 n_scored += scored
                 if progress is not None:

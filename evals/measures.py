@@ -47,7 +47,8 @@ def parse_dataset(text: str, train_name: str | None = None) -> Dataset:
 
 
 def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stride: int | None = None,
-                     max_tokens: int | None = None, batch_size: int | None = None) -> Measurement:
+                     max_tokens: int | None = None, batch_size: int | None = None,
+                     cross_entropy: str = "auto") -> Measurement:
     """Mean NLL (nats/token) and bits per byte on one dataset, as rows `loss` and `bpb`."""
     tokenized: dict[str, tuple] = {}
 
@@ -64,7 +65,8 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
         token_file, byte_lengths = tokenized[fp]
         ctx = context or getattr(model.config, "max_position_embeddings", None) or 2048
         result = measure_loss(model, token_file.tokens(), context=ctx, stride=stride,
-                              max_tokens=max_tokens, batch_size=batch_size, byte_lengths=byte_lengths)
+                              max_tokens=max_tokens, batch_size=batch_size, byte_lengths=byte_lengths,
+                              cross_entropy=cross_entropy)
         base = {"dataset": ds.name, "task": None, "is_train": ds.is_train, "n_tokens": result.n_tokens,
                 "context": ctx, "stride": stride or ctx}
         return pd.DataFrame([{**base, "metric": "loss", "value": result.loss},
@@ -74,10 +76,11 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
 
 
 def loss_measurements(*, datasets, cache_dir, context: int | None = None, stride: int | None = None,
-                      max_tokens: int | None = None, batch_size: int | None = None) -> list[Measurement]:
+                      max_tokens: int | None = None, batch_size: int | None = None,
+                      cross_entropy: str = "auto") -> list[Measurement]:
     """One loss measurement per dataset (the `loss` kind of the registry)."""
     return [loss_measurement(d, cache_dir=cache_dir, context=context, stride=stride, max_tokens=max_tokens,
-                             batch_size=batch_size) for d in datasets]
+                             batch_size=batch_size, cross_entropy=cross_entropy) for d in datasets]
 
 
 LOSS = register_measurement(MeasurementKind(
