@@ -67,7 +67,7 @@ def _summary_json(result) -> dict:
 @click.option("--cross-entropy", default="auto", show_default=True, type=click.Choice(CROSS_ENTROPY_CHOICES),
               help="How the loss is scored: chunked (output layer and fp32 cross-entropy in chunks), cce "
                    "(cut-cross-entropy's fused kernel, no logits in memory; pip install \"scalefit[gpu]\"), "
-                   "auto (cce on a GPU where installed).")
+                   "auto (cce for bf16/fp16 weights on a GPU, where installed).")
 @click.option("--allow-bin", is_flag=True, help="Also load pickle .bin checkpoints (with torch.load(weights_only=True)).")
 @cleanup_option
 @shard_option

@@ -6,7 +6,8 @@ as unscored context. Only scored positions reach the output layer. How their hid
 NLL is a cross-entropy head (CROSS_ENTROPY): `chunked` runs the output layer and an fp32
 cross-entropy in chunks of rows, so fp32 logits for a 50k vocabulary are never held for a whole
 batch; `cce` is Apple's cut-cross-entropy, a fused linear cross-entropy (Triton on a GPU) that
-never writes the logits to memory. `auto` takes `cce` on a GPU when it is installed.
+never writes the logits to memory. `auto` takes `cce` for bf16/fp16 weights on a GPU when it is
+installed.
 """
 from __future__ import annotations
 
@@ -133,15 +134,17 @@ class HeadPlan:
 
 
 def head_plan(model, cross_entropy: str = "auto") -> HeadPlan:
-    """The HeadPlan of `model`. `auto` takes `cce` on a GPU where it can score the model, else
-    `chunked`; a named head that cannot is an InputError saying why."""
+    """The HeadPlan of `model`. `auto` takes `cce` for half-precision weights on a GPU where it can
+    score the model, else `chunked`; a named head that cannot is an InputError saying why."""
     device = next(model.parameters()).device
     vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else None
     split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and \
         model.get_output_embeddings() is not None
     chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // (vocab or 65536))
-    if cross_entropy == "auto":
-        fused = device.type == "cuda" and CROSS_ENTROPY["cce"].unusable(model, split_head) is None
+    if cross_entropy == "auto":  # fp32 weights keep the exact fp32 head (Triton's fp32 dot may run in tf32)
+        half = str(model.get_output_embeddings().weight.dtype) in ("torch.bfloat16", "torch.float16") \
+            if model.get_output_embeddings() is not None else False
+        fused = device.type == "cuda" and half and CROSS_ENTROPY["cce"].unusable(model, split_head) is None
         cross_entropy = "cce" if fused else "chunked"
     if cross_entropy not in CROSS_ENTROPY:
         raise InputError(f"--cross-entropy {cross_entropy}: use one of {', '.join(CROSS_ENTROPY_CHOICES)}")

@@ -125,9 +125,10 @@ def test_fused_head_gives_the_same_per_window_sums(loaded):
 @needs_cuda
 @needs_cce
 def test_cuda_auto_takes_the_fused_head_and_matches_an_fp32_head(info, loaded):  # pragma: no cover
-    """On a GPU with bf16 weights: auto is `cce`, and its NLL is the fp32 reference's (the same
+    """On a GPU: auto keeps fp32 weights on the exact chunked head; with bf16 weights it is `cce`, and its NLL is the fp32 reference's (the same
     hidden states, logits and softmax in fp32) within 1e-4 relative."""
     model, tokens = loaded
+    assert head_plan(load_checkpoint(info, "cuda", "float32")[0]).cross_entropy == "chunked"  # exact fp32
     gpu_model, _ = load_checkpoint(info, "cuda", "bfloat16")
     plan = head_plan(gpu_model)
     assert plan.cross_entropy == "cce"
