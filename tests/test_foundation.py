@@ -55,3 +55,20 @@ def test_read_table_errors_name_the_file(tmp_path):
 def test_json_dump_turns_nan_into_null():
     text = dumps({"a": float("nan"), "b": [1.0, float("inf")]})
     assert json.loads(text) == {"a": None, "b": [1.0, None]}
+
+
+@pytest.mark.parametrize("args, path, says", [
+    (["compare", "--schedule-law", "x"], "scalefit compare", "Did you mean '--schedules'?"),
+    (["fit", "nosuchlaw"], "scalefit fit", "Invalid value for 'LAW': 'nosuchlaw' is not one of 'kaplan-n'"),
+    (["nosuchcmd"], "scalefit", "No such command 'nosuchcmd'"),
+    (["suite", "precision", "--pair"], "scalefit suite precision", "Option '--pair' requires an argument"),
+    (["compare", "--bootstrap"], "scalefit compare", "Option '--bootstrap' requires an argument"),
+])
+def test_a_usage_error_is_one_line_naming_the_command_to_ask(args, path, says):
+    """What click refuses (an unknown option or command, a value outside a choice, a missing
+    value) is one line with exit status 2, like every other bad input, not click's usage block."""
+    result = CliRunner().invoke(main, args)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and says in lines[0]
+    assert lines[0].endswith(f"(see '{path} --help')")

@@ -101,8 +101,9 @@ def _progress(as_json):
     return True  # tqdm writes to stderr, so --json stdout stays pure
 
 
-@click.command("fit", cls=FitLawCommand)  # LAW shifted-power: scalefit.scaling.relations.cli
-@click.argument("law", type=click.Choice(law_choices(), case_sensitive=False))
+@click.command("fit", cls=FitLawCommand,  # LAW shifted-power: scalefit.scaling.relations.cli
+               epilog=f"LAW is one of: {', '.join(law_choices())}.")
+@click.argument("law", metavar="LAW", type=click.Choice(law_choices(), case_sensitive=False))
 @analysis_options
 @fit_options
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="parabola",
@@ -179,8 +180,8 @@ def schedule_options(func):
     return func
 
 
-@click.command("compare")
-@click.argument("laws", nargs=-1, type=click.Choice(law_choices(), case_sensitive=False))
+@click.command("compare", epilog=f"LAWS: any of {', '.join(law_choices())} (default: kaplan chinchilla).")
+@click.argument("laws", nargs=-1, metavar="[LAWS]...", type=click.Choice(law_choices(), case_sensitive=False))
 @analysis_options
 @fit_options
 @schedule_options

@@ -1,7 +1,8 @@
 """The ``scalefit`` command: a thin click shell over the layers' plain functions.
 
 Subcommands are imported lazily (torch and transformers take seconds to import), and every
-``InputError`` a layer raises becomes a one-line message with exit status 2.
+``InputError`` a layer raises, like every usage error click finds (an unknown option, a value
+outside a choice), becomes a one-line message with exit status 2.
 """
 from __future__ import annotations
 
@@ -87,15 +88,32 @@ class LazyGroup(click.Group):
             return missing_extra_command(name, exc.name)
         return getattr(module, attr, None)
 
+    def _path(self, ctx, args) -> str:
+        """The command path `args` name (`scalefit suite precision`), for a usage error raised
+        before the subcommand had a context."""
+        words, command = [ctx.command_path], self
+        for arg in args:
+            sub = command.get_command(ctx, arg) if isinstance(command, click.Group) else None
+            if sub is None:
+                break
+            words.append(arg)
+            command = sub
+        return " ".join(words)
+
     def invoke(self, ctx):
         # the commands only write figures to files: no GUI backend, unless the user chose one
         # (set before a subcommand's module can import matplotlib)
         if "MPLBACKEND" not in os.environ:
             os.environ["MPLBACKEND"] = "Agg"
+        args = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click empties both as it goes
         try:
             return super().invoke(ctx)
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except click.UsageError as exc:  # an unknown option or command, a value click refused
+            where = exc.ctx.command_path if exc.ctx is not None else self._path(ctx, args)
+            click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:  # Ctrl-C before a command took over (e.g. while importing)
             click.echo("interrupted", err=True)
