@@ -192,3 +192,14 @@ def test_shipped_precision_table_agrees_with_finals_and_the_documents_quoted():
     readme = " ".join((root / "README.md").read_text().split())
     report = " ".join(data_path("suites", "mini", "REPORT.md").read_text().split())
     assert quoted in readme and quoted in report
+
+
+def test_suite_report_on_a_folder_without_the_tables_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+
+    result = CliRunner().invoke(main, ["suite", "report", str(tmp_path)])
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1
+    assert "no runs.csv or checkpoints.parquet" in lines[0] and str(tmp_path) in lines[0]

@@ -129,9 +129,16 @@ TRAJECTORY_PANELS = [("t_nu", "mlp_in"), ("excess_kurtosis", "mlp_in"), ("std", 
 
 def write_plots(data_dir) -> dict:
     """All plots into DATA_DIR/plots, and the checks."""
+    from scalefit.errors import InputError
+    from scalefit.tables import read_table
+
     data_dir = Path(data_dir)
-    runs = pd.read_csv(data_dir / "runs.csv")
-    table = pd.read_parquet(data_dir / "checkpoints.parquet")
+    missing = [n for n in ("runs.csv", "checkpoints.parquet") if not (data_dir / n).is_file()]
+    if missing:
+        raise InputError(f"{data_dir}: no {' or '.join(missing)}; a measured suite folder holds both "
+                         "(scalefit suite sweep --tables DIR and suite ship --out DIR write them)")
+    runs = read_table(data_dir / "runs.csv")
+    table = read_table(data_dir / "checkpoints.parquet")
     out = data_dir / "plots"
     paths = [plot_loss_vs_compute(runs, table, out), plot_loss_vs_tokens(table, out)]
     if table["stat"].notna().any():

@@ -39,8 +39,8 @@ class CalibrateCommand(click.Command):
                              "--help`).")
 
 
-@click.command("calibrate", cls=CalibrateCommand)
-@click.argument("law", type=click.Choice(law_choices(), case_sensitive=False))
+@click.command("calibrate", cls=CalibrateCommand, epilog=f"LAW is one of: {', '.join(law_choices())}.")
+@click.argument("law", metavar="LAW", type=click.Choice(law_choices(), case_sensitive=False))
 @analysis_options
 @click.option("--cuts", type=POSITIVE_INT, default=4, show_default=True, help=CUTS_HELP)
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200, show_default=True,
