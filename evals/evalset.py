@@ -120,12 +120,18 @@ def paired_se(a: EvalLoss, b: EvalLoss, *, n_boot: int = N_BOOT, seed: int = BOO
     return float(((a.doc_nll[idx].sum(1) - b.doc_nll[idx].sum(1)) / n).std(ddof=1))
 
 
+def check_target_se(target) -> float:
+    """A target SE in nats: a finite number > 0 (InputError otherwise)."""
+    if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
+        raise InputError(f"target SE {target!r}: give a positive number of nats, e.g. 0.005")
+    return float(target)
+
+
 def documents_for_se(se: float, n_docs: int, target: float) -> int | None:
     """Documents an eval set like this one (same windows per document) needs for a bootstrap SE of
     `target`: the SE of a mean over independent documents falls as 1/sqrt(documents). None when
     the SE is unknown (one document)."""
-    if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
-        raise InputError(f"target SE {target!r}: give a positive number of nats, e.g. 0.005")
+    target = check_target_se(target)
     if not math.isfinite(se) or n_docs < 2:
         return None
     return max(1, math.ceil(n_docs * (se / target) ** 2))

@@ -136,14 +136,15 @@ class HeadPlan:
 def head_plan(model, cross_entropy: str = "auto") -> HeadPlan:
     """The HeadPlan of `model`. `auto` takes `cce` for half-precision weights on a GPU where it can
     score the model, else `chunked`; a named head that cannot is an InputError saying why."""
+    import torch
+
     device = next(model.parameters()).device
-    vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else None
-    split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and \
-        model.get_output_embeddings() is not None
-    chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // (vocab or 65536))
+    head = model.get_output_embeddings()
+    split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and head is not None
+    vocab = head.weight.shape[0] if head is not None else 65536
+    chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // vocab)
     if cross_entropy == "auto":  # fp32 weights keep the exact fp32 head (Triton's fp32 dot may run in tf32)
-        half = str(model.get_output_embeddings().weight.dtype) in ("torch.bfloat16", "torch.float16") \
-            if model.get_output_embeddings() is not None else False
+        half = head is not None and head.weight.dtype in (torch.bfloat16, torch.float16)
         fused = device.type == "cuda" and half and CROSS_ENTROPY["cce"].unusable(model, split_head) is None
         cross_entropy = "cce" if fused else "chunked"
     if cross_entropy not in CROSS_ENTROPY:

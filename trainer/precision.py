@@ -43,11 +43,11 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
                     target_se: float | None = None, progress: bool = True) -> pd.DataFrame:
     """Per pair of final checkpoints: both losses and SEs, the difference and its paired SE; with
     `target_se`, the documents an eval set like this one needs for either SE to reach it."""
-    from scalefit.evals.evalset import documents_for_se, evalset_loss, paired_se
+    from scalefit.evals.evalset import check_target_se, documents_for_se, evalset_loss, paired_se
     from scalefit.trainer.corpus import suite_eval_set
 
-    if target_se is not None:
-        documents_for_se(1.0, 2, target_se)  # refuse a bad target before any model is scored
+    if target_se is not None:  # before any model is scored
+        target_se = check_target_se(target_se)
     if dataset not in DATASET_SPLITS:
         raise InputError(f"--dataset {dataset}: use one of {', '.join(DATASET_SPLITS)}")
     spec = spec_for_corpus(spec_path, corpus_dir)
