@@ -9,7 +9,6 @@ including an interrupted one.
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pandas as pd
 import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measurement)
 import scalefit.sweep.weights  # noqa: F401  (registers the `weights` measurement)
 from scalefit.errors import InputError
-from scalefit.evals.loss import CROSS_ENTROPY_CHOICES
+from scalefit.evals.loss import check_cross_entropy
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import TOKEN_SUFFIXES, iter_documents, open_token_file
 from scalefit.sweep.checkpoints import cleanup_checkpoint, load_checkpoint, pick_device_dtype
@@ -89,11 +88,7 @@ def plan(opts: EvalOptions):
     if not (datasets or opts.tasks or opts.weights):
         raise InputError("nothing to measure: give --dataset NAME=PATH, --tasks or --weights")
     device, dtype = pick_device_dtype(opts.device, opts.dtype)
-    if opts.cross_entropy not in CROSS_ENTROPY_CHOICES:
-        raise InputError(f"--cross-entropy {opts.cross_entropy}: use one of {', '.join(CROSS_ENTROPY_CHOICES)}")
-    if opts.cross_entropy == "cce" and importlib.util.find_spec("cut_cross_entropy") is None:
-        raise InputError('--cross-entropy cce: cut-cross-entropy is not installed; pip install "scalefit[gpu]" '
-                         "or use --cross-entropy chunked")
+    check_cross_entropy(opts.cross_entropy)
     if opts.on_duplicate not in ON_DUPLICATE:
         raise InputError(f"--on-duplicate {opts.on_duplicate}: use warn, skip or fail")
     requests = {}

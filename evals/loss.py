@@ -89,12 +89,20 @@ def _cce_nll(hidden, y, head, chunk_rows: int):
                                 reduction="none", impl=impl).float()
 
 
-def _cce_unusable(model, split_head: bool) -> str | None:
-    """Why the `cce` head cannot score this model (None: it can)."""
+def _cce_missing() -> str | None:
+    """Why the `cce` head cannot run on this machine at all (None: it is installed)."""
     import importlib.util
 
     if importlib.util.find_spec("cut_cross_entropy") is None:
         return 'cut-cross-entropy is not installed (pip install "scalefit[gpu]")'
+    return None
+
+
+def _cce_unusable(model, split_head: bool) -> str | None:
+    """Why the `cce` head cannot score this model (None: it can)."""
+    missing = _cce_missing()
+    if missing:
+        return missing
     head = model.get_output_embeddings()
     if not split_head:
         return f"model type {getattr(model.config, 'model_type', None)!r} is not one whose logits are " \
@@ -123,6 +131,17 @@ CROSS_ENTROPY = {h.name: h for h in (
 CROSS_ENTROPY_CHOICES = ("auto", *CROSS_ENTROPY)
 
 
+def check_cross_entropy(name: str) -> str:
+    """`name` if it is `auto` or a head this machine can run (InputError naming the fix
+    otherwise); whether it can score a given model is head_plan's question."""
+    if name not in CROSS_ENTROPY_CHOICES:
+        raise InputError(f"--cross-entropy {name}: use one of {', '.join(CROSS_ENTROPY_CHOICES)}")
+    missing = _cce_missing() if name == "cce" else None
+    if missing:
+        raise InputError(f"--cross-entropy cce: {missing}; use --cross-entropy chunked")
+    return name
+
+
 @dataclass(frozen=True)
 class HeadPlan:
     """How one model's scored rows are scored: through the output layer alone (`split_head`), by
@@ -147,8 +166,7 @@ def head_plan(model, cross_entropy: str = "auto") -> HeadPlan:
         half = head is not None and head.weight.dtype in (torch.bfloat16, torch.float16)
         fused = device.type == "cuda" and half and CROSS_ENTROPY["cce"].unusable(model, split_head) is None
         cross_entropy = "cce" if fused else "chunked"
-    if cross_entropy not in CROSS_ENTROPY:
-        raise InputError(f"--cross-entropy {cross_entropy}: use one of {', '.join(CROSS_ENTROPY_CHOICES)}")
+    check_cross_entropy(cross_entropy)
     why = CROSS_ENTROPY[cross_entropy].unusable(model, split_head)
     if why:
         raise InputError(f"--cross-entropy {cross_entropy}: {why}; use --cross-entropy chunked")
