@@ -69,6 +69,8 @@ def plan(opts: EvalOptions):
     """Validate the options before anything loads: (suite, grid of this shard, measurements, device, dtype, shard)."""
     for name in ("max_tokens", "context", "stride", "batch_size", "task_limit"):
         _positive(name.replace("_", "-"), getattr(opts, name))
+    if opts.num_fewshot is not None and int(opts.num_fewshot) < 0:
+        raise InputError(f"--num-fewshot {opts.num_fewshot}: must be a whole number >= 0")
     if opts.stride and opts.context and opts.stride > opts.context:
         raise InputError(f"--stride {opts.stride} is longer than --context {opts.context}")
     suite, grid, shard = sweep_grid(opts.suite, opts.models, opts.steps, opts.shard)

@@ -72,3 +72,22 @@ def test_a_usage_error_is_one_line_naming_the_command_to_ask(args, path, says):
     assert result.exit_code == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and says in lines[0]
     assert lines[0].endswith(f"(see '{path} --help')")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["suite", "train", "--spec", "data/suites/mini.toml", "--threads", "-2"], "--threads: '-2' is out of range"),
+    (["suite", "sweep", "--spec", "data/suites/mini.toml", "--threads", "0"], "--threads: '0' is out of range"),
+    (["suite", "precision", "--spec", "data/suites/mini.toml", "--threads", "nan"], "--threads: 'nan' is not finite"),
+    (["suite", "precision", "--spec", "data/suites/mini.toml", "--target-se", "-0.1"], "--target-se"),
+])
+def test_suite_commands_refuse_a_bad_count_in_one_line(args, says):
+    """The suite trainer's --threads (and --target-se) are checked before torch sees them (a
+    negative thread count was a RuntimeError traceback)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    args = [str(root / a) if a.endswith(".toml") else a for a in args]
+    result = CliRunner().invoke(main, args)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.stderr
+    assert says in lines[0]

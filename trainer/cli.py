@@ -5,7 +5,7 @@ import json
 
 import click
 
-from scalefit.options import POSITIVE
+from scalefit.options import POSITIVE, POSITIVE_INT
 
 
 @click.group()
@@ -95,7 +95,7 @@ def suite():
 @click.option("--allow-same-data", is_flag=True,
               help="Accept an init SOURCE trained on the run's own training split (refused by default).")
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
-@click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
+@click.option("--threads", default=1, show_default=True, type=POSITIVE_INT, help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished runs as one JSON document.")
 def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init_seed, allow_same_data,
               device, threads, as_json):
@@ -137,7 +137,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
 @click.option("--stats", default="shipped", show_default=True,
               help="Weight statistics kept in --tables: comma-separated names, 'shipped' (a compact "
                    "set: moments, tails, spectra, Student-t nu, ...) or 'all'.")
-@click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
+@click.option("--threads", default=1, show_default=True, type=POSITIVE_INT, help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep summary as one JSON document.")
 def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weights, max_tokens, only,
               stats, threads, as_json):
@@ -238,7 +238,7 @@ def _pair(ctx, param, values):
 @click.option("--target-se", default=None, type=POSITIVE, metavar="NATS",
               help="Also say how many documents an eval set like this one needs for an SE of NATS "
                    "(columns docs_needed, docs_needed_paired), e.g. 0.005.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="torch CPU threads.")
+@click.option("--threads", default=1, show_default=True, type=POSITIVE_INT, help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
 def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, target_se, out_path, threads, as_json):
     """SE of a final loss (bootstrap over documents) and the paired SE of the difference of two
