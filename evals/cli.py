@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from scalefit.evals.loss import CROSS_ENTROPY_CHOICES
-from scalefit.options import json_option, split_values
+from scalefit.options import NONNEGATIVE_INT, json_option, split_values
 from scalefit.sweep.cli import (cleanup_option, executor_option, finish, grid_options, hub_cache_option,
                                 interrupted_exit, no_progress_option, on_duplicate_option, shard_option,
                                 startup_interrupted, threads_value)
@@ -73,7 +73,7 @@ def _summary_json(result) -> dict:
 @shard_option
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Token-file cache. Default: OUT/token-cache.")
 @hub_cache_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed (lm-eval sampling, torch).")
+@click.option("--seed", type=NONNEGATIVE_INT, default=0, show_default=True, help="Seed (lm-eval sampling, torch).")
 @click.option("--threads", callback=threads_value, help="torch CPU threads (of each Ray task too). Default: torch's.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Sweep folder: parts/ (resumable), evals.parquet/.csv, report.md, run.json.")

@@ -79,15 +79,23 @@ def test_a_usage_error_is_one_line_naming_the_command_to_ask(args, path, says):
     (["suite", "sweep", "--spec", "data/suites/mini.toml", "--threads", "0"], "--threads: '0' is out of range"),
     (["suite", "precision", "--spec", "data/suites/mini.toml", "--threads", "nan"], "--threads: 'nan' is not finite"),
     (["suite", "precision", "--spec", "data/suites/mini.toml", "--target-se", "-0.1"], "--target-se"),
+    (["data", "build-corpus", "--out", "OUT", "--vocab-size", "100"], "--vocab-size 100: use 258 to 65535"),
+    (["data", "build-corpus", "--out", "OUT", "--seed", "-1"], "--seed: '-1' is out of range"),
+    (["data", "build-corpus", "--out", "OUT", "--val-frac", "nan"], "--val-frac: 'nan' is not finite"),
+    (["data", "build-corpus", "--out", "OUT", "--val-frac", "0.6", "--test-frac", "0.5"], "together below 1"),
 ])
-def test_suite_commands_refuse_a_bad_count_in_one_line(args, says):
+def test_suite_commands_refuse_a_bad_count_in_one_line(args, says, tmp_path):
     """The suite trainer's --threads (and --target-se) are checked before torch sees them (a
-    negative thread count was a RuntimeError traceback)."""
+    negative thread count was a RuntimeError traceback); build-corpus refuses a vocabulary that
+    does not fit, a negative seed and shares of documents that leave none to train on (nan was
+    accepted and a corpus written) before it reads a document."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    args = [str(root / a) if a.endswith(".toml") else a for a in args]
+    args = [str(root / a) if a.endswith(".toml") else str(tmp_path / "corpus") if a == "OUT" else a
+            for a in args]
     result = CliRunner().invoke(main, args)
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1, result.stderr
     assert says in lines[0]
+    assert not (tmp_path / "corpus").exists()

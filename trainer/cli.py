@@ -5,7 +5,7 @@ import json
 
 import click
 
-from scalefit.options import POSITIVE, POSITIVE_INT
+from scalefit.options import FRACTION, NONNEGATIVE_INT, POSITIVE, POSITIVE_INT
 
 
 @click.group()
@@ -21,10 +21,10 @@ def data():
                    "Default: Debian linux-doc-6.1 and python3.11-doc _sources.")
 @click.option("--code-dir", multiple=True, type=click.Path(file_okay=False),
               help="Folder of Python sources. Repeatable. Default: this Python's stdlib.")
-@click.option("--vocab-size", default=4096, show_default=True, help="BPE vocabulary size.")
-@click.option("--seed", default=1234, show_default=True, help="Seed of the document split.")
-@click.option("--val-frac", default=0.02, show_default=True, help="Share of documents in val.")
-@click.option("--test-frac", default=0.02, show_default=True, help="Share of documents in test.")
+@click.option("--vocab-size", default=4096, show_default=True, type=POSITIVE_INT, help="BPE vocabulary size.")
+@click.option("--seed", default=1234, show_default=True, type=NONNEGATIVE_INT, help="Seed of the document split.")
+@click.option("--val-frac", default=0.02, show_default=True, type=FRACTION, help="Share of documents in val.")
+@click.option("--test-frac", default=0.02, show_default=True, type=FRACTION, help="Share of documents in test.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON document.")
 def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, test_frac, as_json):
     """Read, deduplicate, split (by document) and tokenize prose and code; train the tokenizer."""

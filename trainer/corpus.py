@@ -168,6 +168,13 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
                  seed: int = 1234, val_frac: float = 0.02, test_frac: float = 0.02,
                  tokenizer_chars: int = 40_000_000) -> dict:
     """Read, dedup, split and tokenize both corpora; write tokenizer, token files and manifest."""
+    low, high = 256 + 2, int(np.iinfo(np.uint16).max)  # the byte alphabet and EOS, PAD; uint16 ids
+    if not low <= vocab_size <= high:
+        raise InputError(f"--vocab-size {vocab_size}: use {low} to {high} (a byte-level BPE with "
+                         "end-of-text and padding tokens, ids stored as uint16)")
+    if not (0 < val_frac < 1 and 0 < test_frac < 1 and val_frac + test_frac < 1):
+        raise InputError(f"--val-frac {val_frac} and --test-frac {test_frac}: each in (0, 1) and "
+                         "together below 1, so that documents remain to train on")
     out = Path(out_dir)
     prose_dirs = [str(d) for d in (prose_dirs or PROSE_DEFAULT_DIRS)]
     code_dirs = [str(d) for d in (code_dirs or default_code_dirs())]

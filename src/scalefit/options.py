@@ -69,6 +69,15 @@ def nonnegative_int(option: str, value) -> int:
     return _at_least(option, value, 0, whole=True, strict=False)
 
 
+def fraction(option: str, value) -> float:
+    """A share strictly between 0 and 1."""
+    accepted = "a fraction in (0, 1) such as 0.02"
+    number = _number(option, value, accepted)
+    if not 0 < number < 1:
+        raise InputError(f"{option}: '{value}' is out of range; expected {accepted}")
+    return number
+
+
 def bootstrap_count(option: str, value) -> int:
     """Bootstrap resamples: 0 (none) or at least 2 (one resample has no spread)."""
     accepted = "at least 2 resamples, or 0 for none"
@@ -118,6 +127,7 @@ NONNEGATIVE = Checked(nonnegative_float, "number")
 POSITIVE_INT = Checked(positive_int, "integer")
 NONNEGATIVE_INT = Checked(nonnegative_int, "integer")
 BOOTSTRAP = Checked(bootstrap_count, "integer")
+FRACTION = Checked(fraction, "fraction")
 HOLDOUT = Checked(holdout_spec, "X")
 
 
