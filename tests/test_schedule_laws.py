@@ -295,6 +295,25 @@ def test_grid_prediction_on_shipped_suite_beats_the_naive_reading():
     assert law["max_abs_rel_error"] < naive["max_abs_rel_error"]
 
 
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
+def test_grid_prediction_with_the_decay_profiled_on_the_long_runs():
+    """--profile-lambda adds predictions with the lambda whose long-run fits have the least
+    summed objective (the profile's minimum, reported with the table); the flag needs
+    --grid-test and the momentum law, each said in one line."""
+    result = CliRunner().invoke(main, ["predict", "curve", "--grid-test", "--profile-lambda", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    profile = pd.DataFrame(doc["lambda_profile"]["profile"])
+    assert doc["lambda_profile"]["lambda"] == profile.loc[profile["objective"].idxmin(), "lambda"]
+    summary = pd.DataFrame(doc["summary"]).set_index(["method", "part"])
+    assert summary.loc[("schedule_law_profiled", "all"), "n"] == 19
+    assert np.isfinite(pd.DataFrame(doc["targets"])["schedule_law_profiled"]).all()
+    for args, says in ((["--profile-lambda"], "only with --grid-test"),
+                       (["--grid-test", "--profile-lambda", "--law", "multi-power"], "only the momentum law")):
+        bad = CliRunner().invoke(main, ["predict", "curve", *args])
+        assert bad.exit_code == 2 and says in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.slow
 def test_block_bootstrap_intervals_cover_the_truth():
     """One noisy cosine curve (0.3% noise), blocks of checkpoints resampled: the 95% intervals

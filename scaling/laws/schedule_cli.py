@@ -173,12 +173,17 @@ def _write_fit(out_dir, out, result, curves):
                    "reading and a Chinchilla fit to the same checkpoints.")
 @click.option("--finals", "finals_path", type=click.Path(dir_okay=False), default=None,
               help="Final checkpoint of every run, for --grid-test (default: the shipped one).")
+@click.option("--profile-lambda", is_flag=True, default=False,
+              help="With --grid-test and the momentum law: also predict with one decay lambda "
+                   "for the suite, the one whose long-run fits have the least summed objective "
+                   "(the long runs alone are read; column schedule_law_profiled).")
 @bootstrap_option(0, "Bootstrap refits for a 95% interval of the predicted curve (0: none); "
                      "whole runs when several are fitted, else blocks of checkpoints.")
 @seed_option
 def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset, models,
                           by_size, min_step, delta, lam, schedule_spec, warmup, final_ratio,
-                          peak_lr, measured, n_params, grid_test, finals_path, n_bootstrap, seed):
+                          peak_lr, measured, n_params, grid_test, finals_path, profile_lambda,
+                          n_bootstrap, seed):
     """Predict a whole loss curve for an LR schedule from a schedule law fitted to other runs.
 
     \b
@@ -186,10 +191,13 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
       scalefit predict curve --model mini-3 --measured mini-3-W0.01 --out report/
       scalefit predict curve --model mini-5 --schedule wsd:2400:0.2 --warmup 24
       scalefit predict curve --grid-test --law multi-power
+      scalefit predict curve --grid-test --profile-lambda
     """
+    if profile_lambda and not grid_test:
+        raise InputError("--profile-lambda: only with --grid-test")
     if grid_test:
         return _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
-                          by_size, lam)
+                          by_size, lam, profile_lambda)
     from scalefit.scaling.laws.curve_fit import fit_curves, predict_curve
     from scalefit.scaling.laws.curves import curves_from_table, parse_schedule
     from scalefit.scaling.laws.schedule_areas import lr_per_step
@@ -269,7 +277,8 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     click.echo("\n".join(lines))
 
 
-def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size, lam):
+def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size, lam,
+               profile=False):
     from scalefit.scaling.laws.schedule_prediction import grid_prediction_test
     from scalefit.tables import read_table
     if data_path is not None and finals_path is None:
@@ -278,7 +287,7 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
     finals = read_table(finals_path or shipped_path(*SHIPPED_FINALS))
     grid = grid_prediction_test(checkpoints, finals, law=law.lower(),
                                 dataset=dataset or SHIPPED_DATASET, min_step=min_step,
-                                by_size=by_size, lam=lam)
+                                by_size=by_size, lam=lam, profile=profile)
     out = grid.to_dict()
     if out_dir:
         from scalefit.atomic import write_frame, write_json
@@ -292,8 +301,12 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
     if as_json:
         click.echo(dumps(out))
         return
-    cols = ["model", "total_steps", "measured", "schedule_law", "naive", "chinchilla"]
+    cols = ["model", "total_steps", "measured", "schedule_law",
+            *(["schedule_law_profiled"] if profile else []), "naive", "chinchilla"]
     click.echo(f"{law} fitted on each size's long run; final loss of the runs of other "
                "lengths and warmups (one evaluation set):")
+    if grid.lambda_profile is not None:
+        click.echo(f"schedule_law_profiled: decay lambda {grid.lambda_profile.lam:g}, the least summed "
+                   f"objective of the long-run fits over {', '.join(f'{v:g}' for v in grid.lambda_profile.table['lambda'])}")
     click.echo(grid.targets[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     click.echo(grid.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -124,8 +124,7 @@ class ScheduleGap:
         return {"law_form": FORM, "settings": self.settings,
                 "sets": {k: v.to_dict() for k, v in self.sets.items()},
                 "shares": self.shares, "comparisons": self.comparisons,
-                "prediction": {"summary": self.prediction.summary.to_dict(orient="records"),
-                               "targets": self.prediction.targets.to_dict(orient="records")},
+                "prediction": {k: v for k, v in self.prediction.to_dict().items() if k != "fits"},
                 "sentences": list(self.sentences), "warnings": list(self.warnings)}
 
 
@@ -420,7 +419,8 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
         targets = pd.concat([finals[finals["part"].astype(str) != "wsd"],
                              _cooldown_finals(finals)])
         prediction = grid_prediction_test(checkpoints, targets, law=law, dataset=dataset,
-                                          parts=("grid", "wsd"))
+                                          parts=("grid", "wsd"),
+                                          profile=hasattr(law_for(law), "lam"))
         kaplan = _as_points(long_loss[long_loss["step"].astype(int).isin(lengths)], sizes)
         kaplan = kaplan[kaplan["model"].isin(prediction.fits)].reset_index(drop=True)
         grid = _as_points(grid_rows, sizes, "total_steps")
@@ -471,7 +471,9 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
             warnings.append(f"point set {s.name}: {s.n_failed} of {n_bootstrap} resamples "
                             "could not be refitted (too few sizes or lengths drawn, or no "
                             "convergence)")
+    profiled = prediction.lambda_profile
     settings = {"dataset": dataset, "schedule_law": law, "law_form": FORM,
+                "lambda_profiled": profiled.lam if profiled is not None else None,
                 "n_bootstrap": n_bootstrap, "seed": seed, "unit": unit,
                 "correction": correction, "grid_steps": [int(s) for s in lengths],
                 "kaplan_steps": sorted(int(s) for s in kaplan["step"].unique()),

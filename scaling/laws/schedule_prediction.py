@@ -26,17 +26,38 @@ SCHEDULE_COLUMNS = ("lr_peak", "warmup_steps", "total_steps")
 
 
 @dataclass
+class LambdaProfile:
+    """The momentum law's decay lambda chosen for a suite's long runs: the grid value whose fits
+    have the least summed Huber objective (in-sample: no target run is read)."""
+
+    lam: float
+    table: pd.DataFrame  # lambda, objective (summed over the long runs' fits)
+
+    def to_dict(self) -> dict:
+        return {"lambda": self.lam, "profile": self.table.to_dict(orient="records")}
+
+
+@dataclass
 class GridPrediction:
-    """Per target run: measured final loss and the three predictions; summary per method."""
+    """Per target run: measured final loss and the predictions; summary per method."""
 
     targets: pd.DataFrame
     summary: pd.DataFrame  # method, part, n, mean_abs_rel_error, max_abs_rel_error
     fits: dict = field(default_factory=dict)  # model -> FitResult of the schedule law
+    lambda_profile: LambdaProfile | None = None  # with profile_lambda: the λ of schedule_law_profiled
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary.to_dict(orient="records"),
-                "targets": self.targets.to_dict(orient="records"),
-                "fits": {m: r.to_dict() for m, r in self.fits.items()}}
+        out = {"summary": self.summary.to_dict(orient="records"),
+               "targets": self.targets.to_dict(orient="records"),
+               "fits": {m: r.to_dict() for m, r in self.fits.items()}}
+        if self.lambda_profile is not None:
+            out["lambda_profile"] = self.lambda_profile.to_dict()
+        return out
+
+
+# Momentum decays tried by the profile: Tissue et al.'s 0.999 and shorter memories, for suites
+# whose runs are far shorter than the 10^4-10^5 steps it was chosen on.
+LAMBDA_GRID = (0.98, 0.99, 0.993, 0.995, 0.996, 0.997, 0.998, 0.999, 0.9995)
 
 
 STYLE_COLUMNS = ("schedule", "lr_style", "schedule_style")  # optional: the style (default cosine)
@@ -76,13 +97,41 @@ def _chinchilla(long_rows, min_step):
     return result, lambda N, D: predict(result, N, D)
 
 
+def _schedule_fits(rows: pd.DataFrame, law: str, models, *, min_step, by_size: bool, lam) -> dict:
+    """{model: FitResult} for the long runs in `models`: each fitted alone, or (by_size) one
+    joint fit of the law's by-size form on every long run, under every model and "all long runs"."""
+    if by_size:
+        base = MODELS[canonical_law(law)].base_law or canonical_law(law)
+        joint = fit_curves(curves_from_table(rows, min_step=min_step), f"{base}-n", lam=lam)
+        return {"all long runs": joint, **{m: joint for m in models}}
+    return {m: fit_curves(curves_from_table(rows[rows["model"] == m], min_step=min_step), law, lam=lam)
+            for m in models}
+
+
+def profile_lambda(rows: pd.DataFrame, models, *, law: str = "momentum", min_step=None,
+                   by_size: bool = False, grid=LAMBDA_GRID) -> LambdaProfile:
+    """One momentum decay for the suite: the λ of `grid` whose long-run fits have the least
+    summed objective. Only the long runs are read, so a prediction with it stays out of sample."""
+    objective = []
+    for lam in grid:
+        fits = _schedule_fits(rows, law, models, min_step=min_step, by_size=by_size, lam=lam)
+        distinct = {id(f): f for f in fits.values()}.values()
+        objective.append(float(sum(f.objective for f in distinct)))
+    table = pd.DataFrame({"lambda": list(grid), "objective": objective})
+    return LambdaProfile(float(table.loc[table["objective"].idxmin(), "lambda"]), table)
+
+
 def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
                          law: str = "momentum", dataset: str = "prose-val",
                          parts=("grid", "warmup"), min_step: int | None = None,
-                         by_size: bool = False, lam: float | None = None) -> GridPrediction:
+                         by_size: bool = False, lam: float | None = None,
+                         profile: bool = False) -> GridPrediction:
     """Fit ``law`` on each size's long run (``by_size``: its by-size form on all long runs at
     once), predict every target run's final loss. ``min_step``: the first long-run checkpoint
-    fitted, by both the schedule law and Chinchilla (None: twice the end of warmup)."""
+    fitted, by both the schedule law and Chinchilla (None: twice the end of warmup). ``lam``:
+    the momentum law's decay (None: Tissue et al.'s 0.999); ``profile`` (momentum law only):
+    also predict with the λ `profile_lambda` picks on the long runs (method
+    schedule_law_profiled)."""
     long = checkpoints[checkpoints["part"].astype(str) == "long"]
     if long.empty:
         raise InputError("checkpoints table: no long runs (part == 'long')")
@@ -95,46 +144,49 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
         first = int(2 * max(areas.warmup_end(areas.lr_per_step(r["step"], r["lr"]))
                             for _, r in rows.groupby("model")))
     chin, chin_predict = _chinchilla(long_loss.drop_duplicates(["model", "step"]), first)
-    out, fits = [], {}
-    if by_size:
-        law = canonical_law(law)
-        law = MODELS[law].base_law or law
-        joint = fit_curves(curves_from_table(rows, min_step=min_step), f"{law}-n", lam=lam)
-        fits["all long runs"] = joint
-    for model, run in rows.groupby("model"):
-        N = float(run["params"].iloc[0])
+    sizes = {m: float(r["params"].iloc[0]) for m, r in rows.groupby("model")}
+    models = [m for m, N in sizes.items() if np.isclose(targets["params"].astype(float), N).any()]
+    fits = _schedule_fits(rows, law, models, min_step=min_step, by_size=by_size, lam=lam)
+    predictors = {"schedule_law": fits}
+    prof = None
+    if profile:
+        if not hasattr(MODELS[canonical_law(law)], "lam"):
+            raise InputError(f"law {law}: only the momentum law has a decay lambda to profile")
+        prof = profile_lambda(rows, models, law=law, min_step=min_step, by_size=by_size)
+        predictors["schedule_law_profiled"] = _schedule_fits(rows, law, models, min_step=min_step,
+                                                             by_size=by_size, lam=prof.lam)
+    out = []
+    for model in models:
+        run = rows[rows["model"] == model]
+        N = sizes[model]
         mine = targets[np.isclose(targets["params"].astype(float), N)]
-        if mine.empty:
-            continue
-        if by_size:
-            fit = joint
-        else:
-            fit = fits[model] = fit_curves(curves_from_table(run, min_step=min_step), law,
-                                           lam=lam)
         steps = run["step"].to_numpy()
         loss = run["loss"].to_numpy()
         for _, t in mine.iterrows():
             total = int(t["total_steps"])
-            pred = predict_losses(fit, {"t": target_schedule(t)}, {"t": np.array([total])},
-                                  {"t": N} if by_size else None)[0]
-            out.append({"long_run": model, "model": t["model"], "part": t["part"],
-                        "total_steps": total, "warmup_steps": int(t["warmup_steps"]),
-                        "params": N, "tokens": float(t["tokens"]), "measured": float(t["value"]),
-                        "schedule_law": float(pred),
-                        "naive": float(np.interp(total, steps, loss)),
-                        "chinchilla": float(chin_predict(N, float(t["tokens"]))[()])})
+            row = {"long_run": model, "model": t["model"], "part": t["part"],
+                   "total_steps": total, "warmup_steps": int(t["warmup_steps"]),
+                   "params": N, "tokens": float(t["tokens"]), "measured": float(t["value"])}
+            for method, by_model in predictors.items():
+                row[method] = float(predict_losses(by_model[model], {"t": target_schedule(t)},
+                                                   {"t": np.array([total])},
+                                                   {"t": N} if by_size else None)[0])
+            row["naive"] = float(np.interp(total, steps, loss))
+            row["chinchilla"] = float(chin_predict(N, float(t["tokens"]))[()])
+            out.append(row)
     table = pd.DataFrame(out)
     if table.empty:
         raise InputError("no target run shares a size with a long run")
     summary = []
-    for method in ("schedule_law", "naive", "chinchilla"):
+    for method in (*predictors, "naive", "chinchilla"):
         table[f"{method}_rel_error"] = (table[method] - table["measured"]) / table["measured"]
         for part, sub in [("all", table)] + list(table.groupby("part")):
             err = sub[f"{method}_rel_error"].abs()
             summary.append({"method": method, "part": part, "n": int(len(sub)),
                             "mean_abs_rel_error": float(err.mean()),
                             "max_abs_rel_error": float(err.max())})
-    result = GridPrediction(table, pd.DataFrame(summary), fits)
+    kept = {m: f for m, f in fits.items() if not by_size or m == "all long runs"}
+    result = GridPrediction(table, pd.DataFrame(summary), kept, prof)
     result.fits["chinchilla (long-run checkpoints)"] = chin
     return result
 
