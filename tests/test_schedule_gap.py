@@ -177,7 +177,9 @@ def test_the_shipped_answer_reports_the_profiled_decay(gap):
     mean = gap.prediction.summary.set_index(["method", "part"]).loc[
         ("schedule_law_profiled", "all"), "mean_abs_rel_error"]
     assert f"is {100 * mean:.2f}% (max" in text
-    assert f"{gap.prediction.lambda_profile.lam:g} against the default 0.999" in text
+    assert f"{gap.prediction.lambda_profile.lam:g}, against the 0.999 of the fits above" in text
+    assert gap.settings["lambda"] == 0.999
+    assert "law (momentum decay 0.999, held fixed) fitted on each long run" in text
 
 
 def test_sentences_come_from_the_numbers(gap):
@@ -292,11 +294,21 @@ def test_command_json_and_plot(tmp_path):
                                      "--finals", fin, "--bootstrap", "0"])
     assert text.exit_code == 0, text.output
     assert "a [95% CI]" in text.stdout and "L@10x [95% CI]" in text.stdout
+    # --lambda holds the decay at a value of the user's in every fit (the corrected set moves)
+    held = CliRunner().invoke(main, ["compare", "--schedules", "--checkpoints", ck, "--finals", fin,
+                                     "--bootstrap", "0", "--lambda", "0.99", "--json"])
+    assert held.exit_code == 0, held.output
+    other = json.loads(held.stdout)
+    assert other["settings"]["lambda"] == 0.99 and doc["settings"]["lambda"] == 0.999
+    assert other["sets"]["corrected"]["a"] != doc["sets"]["corrected"]["a"]
+    assert other["sets"]["grid"]["a"] == pytest.approx(doc["sets"]["grid"]["a"])
 
 
 @pytest.mark.parametrize("args, words", [
     (["--schedules", "--finals", "FIN"], "--checkpoints and --finals"),
     (["--plot", "x.png"], "only with --schedules"),
+    (["--lambda", "0.99"], "--lambda: only with --schedules"),
+    (["--schedules", "--lambda", "1.5", "--bootstrap", "0"], "--lambda: must be in [0, 1)"),
     (["--schedules", "--data", "x.csv"], "--data"),
     (["--schedules", "--holdout", "0.2"], "--holdout"),
 ])

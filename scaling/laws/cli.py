@@ -6,7 +6,7 @@ import click
 
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
-from scalefit.options import (POSITIVE, analysis_options, apply_column_mapping,
+from scalefit.options import (NONNEGATIVE, POSITIVE, analysis_options, apply_column_mapping,
                               bootstrap_option, column_mapping, column_options, holdout_option,
                               seed_option)
 from scalefit.report import dumps
@@ -174,6 +174,10 @@ def schedule_options(func):
                           "shipped one)."),
         click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
                      help="--schedules: save the figure (points, frontiers, a per set) here."),
+        click.option("--lambda", "lam", type=NONNEGATIVE, default=None,
+                     help="--schedules: the momentum law's decay, in [0, 1), held fixed in every "
+                          "fit and resample (default: Tissue et al.'s 0.999); the prediction test "
+                          "also reports the decay profiled on the long runs."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -187,7 +191,7 @@ def schedule_options(func):
 @schedule_options
 def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
             budgets, subset, params_column, tokens_column, flops_column, column_map, schedules,
-            checkpoints_path, finals_path, plot_path):
+            checkpoints_path, finals_path, plot_path, lam):
     """Fit Kaplan's L(N,D) and Chinchilla's form to the same runs and compare them side by side.
 
     \b
@@ -208,10 +212,11 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     """
     from scalefit.scaling.laws.compare import compare_laws
 
-    given = {"--checkpoints": checkpoints_path, "--finals": finals_path, "--plot": plot_path}
+    given = {"--checkpoints": checkpoints_path, "--finals": finals_path, "--plot": plot_path,
+             "--lambda": lam}
     if schedules:
         return _compare_schedules(laws, data_path, out_dir, as_json, n_bootstrap, seed, delta,
-                                  checkpoints_path, finals_path, plot_path,
+                                  checkpoints_path, finals_path, plot_path, lam,
                                   holdout=holdout, budget=budgets, subset=subset,
                                   params=params_column, tokens=tokens_column,
                                   flops=flops_column, columns=column_map)
@@ -243,7 +248,7 @@ SCHEDULES_BOOTSTRAP = 200  # --schedules' resamples when --bootstrap is not give
 
 
 def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delta,
-                       checkpoints_path, finals_path, plot_path, **unused):
+                       checkpoints_path, finals_path, plot_path, lam, **unused):
     """`compare kaplan chinchilla --schedules`: schedule_gap on the given or shipped tables."""
     from scalefit.scaling.laws.schedule_cli import SHIPPED_CHECKPOINTS, SHIPPED_FINALS
     from scalefit.scaling.laws.schedule_gap import schedule_gap
@@ -269,7 +274,8 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
     finals, _ = read_table_or_shipped(finals_path, data_path(*SHIPPED_FINALS),
                                       "the shipped finals table is absent; pass "
                                       "--checkpoints FILE and --finals FILE")
-    gap = schedule_gap(checkpoints, finals, n_bootstrap=n_bootstrap, seed=seed, delta=delta)
+    gap = schedule_gap(checkpoints, finals, n_bootstrap=n_bootstrap, seed=seed, delta=delta,
+                       lam=lam)
     out = gap.to_dict()
     if plot_path or out_dir:
         from scalefit.scaling.laws.schedule_plots import plot_schedule_gap

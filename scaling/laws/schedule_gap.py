@@ -382,7 +382,7 @@ def _share(num_draws, den_draws, num, den) -> dict:
 def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: str = "prose-val",
                  law: str = "momentum", n_bootstrap: int = 200, seed: int = 0,
                  unit: str = "run", correction: str = "ratio",
-                 delta: float = HUBER_DELTA) -> ScheduleGap:
+                 delta: float = HUBER_DELTA, lam: float | None = None) -> ScheduleGap:
     """Fit the Chinchilla form to the Kaplan-style, grid, WSD and schedule-corrected points of one
     suite and say how much of the Kaplan/Chinchilla gap in a the schedule explains.
 
@@ -419,7 +419,7 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
         targets = pd.concat([finals[finals["part"].astype(str) != "wsd"],
                              _cooldown_finals(finals)])
         prediction = grid_prediction_test(checkpoints, targets, law=law, dataset=dataset,
-                                          parts=("grid", "wsd"),
+                                          parts=("grid", "wsd"), lam=lam,
                                           profile=hasattr(law_for(law), "lam"))
         kaplan = _as_points(long_loss[long_loss["step"].astype(int).isin(lengths)], sizes)
         kaplan = kaplan[kaplan["model"].isin(prediction.fits)].reset_index(drop=True)
@@ -473,6 +473,8 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
                             "convergence)")
     profiled = prediction.lambda_profile
     settings = {"dataset": dataset, "schedule_law": law, "law_form": FORM,
+                "lambda": (prediction.fits[next(iter(prediction.fits))].extra.get("lambda")
+                           if prediction.fits else None),
                 "lambda_profiled": profiled.lam if profiled is not None else None,
                 "n_bootstrap": n_bootstrap, "seed": seed, "unit": unit,
                 "correction": correction, "grid_steps": [int(s) for s in lengths],
