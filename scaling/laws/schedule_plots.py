@@ -45,9 +45,14 @@ def plot_grid_prediction(grid):
     fig, ax = plt.subplots(figsize=(5, 5))
     lo, hi = float(t["measured"].min()) - 0.1, float(t["measured"].max()) + 0.1
     ax.plot([lo, hi], [lo, hi], "-", color="0.7", lw=1)
-    for method, marker in (("schedule_law", "o"), ("naive", "s"), ("chinchilla", "^")):
+    methods = (("schedule_law", "o"), ("schedule_law_profiled", "D"), ("naive", "s"), ("chinchilla", "^"))
+    for method, marker in methods:
+        if method not in t:
+            continue
         err = 100 * float(np.mean(np.abs(t[f"{method}_rel_error"])))
-        ax.plot(t["measured"], t[method], marker, ms=4, label=f"{method} ({err:.2f}%)")
+        label = method if method != "schedule_law_profiled" or grid.lambda_profile is None else \
+            f"schedule_law, lambda {grid.lambda_profile.lam:g}"
+        ax.plot(t["measured"], t[method], marker, ms=4, label=f"{label} ({err:.2f}%)")
     ax.set_xlabel("measured final loss")
     ax.set_ylabel("predicted final loss")
     ax.legend(frameon=False)
