@@ -99,3 +99,11 @@ def test_suite_commands_refuse_a_bad_count_in_one_line(args, says, tmp_path):
     assert result.exit_code == 2 and len(lines) == 1, result.stderr
     assert says in lines[0]
     assert not (tmp_path / "corpus").exists()
+
+
+@pytest.mark.parametrize("group", ["suite", "data", "predict"])
+def test_a_bare_group_shows_its_help_not_an_error(group):
+    """A group named without a subcommand prints its help as click does, not as an error line."""
+    result = CliRunner().invoke(main, [group])
+    assert result.output.startswith(f"Usage: scalefit {group}") and "error:" not in result.output
+    assert "Commands:" in result.output

@@ -111,6 +111,8 @@ class LazyGroup(click.Group):
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        except getattr(click.exceptions, "NoArgsIsHelpError", ()):  # a bare group: its help, as click shows it
+            raise
         except click.UsageError as exc:  # an unknown option or command, a value click refused
             where = exc.ctx.command_path if exc.ctx is not None else self._path(ctx, args)
             click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
