@@ -63,6 +63,7 @@ def test_json_dump_turns_nan_into_null():
     (["nosuchcmd"], "scalefit", "No such command 'nosuchcmd'"),
     (["suite", "precision", "--pair"], "scalefit suite precision", "Option '--pair' requires an argument"),
     (["compare", "--bootstrap"], "scalefit compare", "Option '--bootstrap' requires an argument"),
+    (["fit"], "scalefit fit", "Missing argument 'LAW'. Choose from: kaplan-n, kaplan-d,"),
 ])
 def test_a_usage_error_is_one_line_naming_the_command_to_ask(args, path, says):
     """What click refuses (an unknown option or command, a value outside a choice, a missing

@@ -115,7 +115,8 @@ class LazyGroup(click.Group):
             raise
         except click.UsageError as exc:  # an unknown option or command, a value click refused
             where = exc.ctx.command_path if exc.ctx is not None else self._path(ctx, args)
-            click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+            message = " ".join(exc.format_message().split())  # click lists choices on lines of their own
+            click.echo(f"error: {message} (see '{where} --help')", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:  # Ctrl-C before a command took over (e.g. while importing)
             click.echo("interrupted", err=True)
