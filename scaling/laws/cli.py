@@ -6,7 +6,7 @@ import click
 
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
-from scalefit.options import (NONNEGATIVE, POSITIVE, analysis_options, apply_column_mapping,
+from scalefit.options import (POSITIVE, Checked, nonnegative_float, analysis_options, apply_column_mapping,
                               bootstrap_option, column_mapping, column_options, holdout_option,
                               seed_option)
 from scalefit.report import dumps
@@ -156,6 +156,20 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
         click.echo(fit_text(out))
 
 
+def _decay(option: str, value):
+    """--lambda: 'profile', or a number >= 0 (the law checks it is below 1)."""
+    if str(value).strip().lower() == "profile":
+        return "profile"
+    try:
+        return nonnegative_float(option, value)
+    except InputError:
+        raise InputError(f"{option}: '{value}': expected a decay in [0, 1) such as 0.999, or "
+                         "'profile'") from None
+
+
+DECAY = Checked(_decay, "decay")
+
+
 def schedule_options(func):
     """--schedules, --checkpoints, --finals, --plot: issue 14's answer on one suite."""
     options = [
@@ -174,10 +188,12 @@ def schedule_options(func):
                           "shipped one)."),
         click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
                      help="--schedules: save the figure (points, frontiers, a per set) here."),
-        click.option("--lambda", "lam", type=NONNEGATIVE, default=None,
-                     help="--schedules: the momentum law's decay, in [0, 1), held fixed in every "
-                          "fit and resample (default: Tissue et al.'s 0.999); the prediction test "
-                          "also reports the decay profiled on the long runs."),
+        click.option("--lambda", "lam", type=DECAY, default=None, metavar="X|profile",
+                     help="--schedules: the momentum law's decay for the corrected set (iv): a "
+                          "number in [0, 1) held fixed in every fit and resample (default: Tissue "
+                          "et al.'s 0.999), or 'profile': the value whose long-run fits have the "
+                          "least summed objective, re-chosen in each resample. The prediction "
+                          "test reports the profiled decay either way."),
     ]
     for option in reversed(options):
         func = option(func)

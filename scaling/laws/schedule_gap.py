@@ -39,8 +39,8 @@ from scalefit.scaling.laws.curves import curves_from_schedules, loss_rows
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.projection import DATA_MULTIPLES
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.schedule_prediction import grid_prediction_test
-from scalefit.scaling.objective import HUBER_DELTA
+from scalefit.scaling.laws.schedule_prediction import LAMBDA_GRID, grid_prediction_test
+from scalefit.scaling.objective import HUBER_DELTA, huber
 from scalefit.scaling.resample import resample_indices
 
 FORM = "chinchilla"  # the one law form fitted to every point set
@@ -186,6 +186,7 @@ class _Correction:
     log_matched: np.ndarray  # log L_matched (the fit)
     draws_log_ratio: np.ndarray | None = None  # (B, steps)
     draws_log_matched: np.ndarray | None = None
+    draws_objective: np.ndarray | None = None  # (B,) each draw's Huber objective on its points
 
 
 def _law_terms(fit: FitResult, run: pd.DataFrame, steps: np.ndarray):
@@ -255,12 +256,15 @@ def _correction(fit: FitResult, run: pd.DataFrame, steps: np.ndarray, n_bootstra
     for b, draw in enumerate(resample_indices(len(units), n_bootstrap, seed)):
         for u in draw:
             counts[b, units[u]] += 1.0
-    thetas, ok = _refit_counts(func, theta, bounds, indep, np.log(curves.loss), counts, delta)
+    log_loss = np.log(curves.loss)
+    thetas, ok = _refit_counts(func, theta, bounds, indep, log_loss, counts, delta)
     cols = [thetas[:, j:j + 1] for j in range(len(names))]
     with np.errstate(all="ignore"):
         d_long, d_matched = func(*cols, **long), func(*cols, **matched)
-    d_long[~ok], d_matched[~ok] = np.nan, np.nan
+        objective = (counts * huber(log_loss[None, :] - func(*cols, **indep), delta)).sum(axis=1)
+    d_long[~ok], d_matched[~ok], objective[~ok] = np.nan, np.nan, np.nan
     out.draws_log_ratio, out.draws_log_matched = d_matched - d_long, d_matched
+    out.draws_objective = objective
     return out
 
 
@@ -382,7 +386,7 @@ def _share(num_draws, den_draws, num, den) -> dict:
 def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: str = "prose-val",
                  law: str = "momentum", n_bootstrap: int = 200, seed: int = 0,
                  unit: str = "run", correction: str = "ratio",
-                 delta: float = HUBER_DELTA, lam: float | None = None) -> ScheduleGap:
+                 delta: float = HUBER_DELTA, lam: float | str | None = None) -> ScheduleGap:
     """Fit the Chinchilla form to the Kaplan-style, grid, WSD and schedule-corrected points of one
     suite and say how much of the Kaplan/Chinchilla gap in a the schedule explains.
 
@@ -418,8 +422,11 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
     with threadpool_limits(limits=1):
         targets = pd.concat([finals[finals["part"].astype(str) != "wsd"],
                              _cooldown_finals(finals)])
+        profiled = lam == "profile"
+        if profiled and not hasattr(law_for(law), "lam"):
+            raise InputError(f"--lambda profile: law {law} has no momentum decay")
         prediction = grid_prediction_test(checkpoints, targets, law=law, dataset=dataset,
-                                          parts=("grid", "wsd"), lam=lam,
+                                          parts=("grid", "wsd"), lam=None if profiled else lam,
                                           profile=hasattr(law_for(law), "lam"))
         kaplan = _as_points(long_loss[long_loss["step"].astype(int).isin(lengths)], sizes)
         kaplan = kaplan[kaplan["model"].isin(prediction.fits)].reset_index(drop=True)
@@ -429,11 +436,22 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
         wsd = wsd[wsd["params"].isin(grid["params"])].reset_index(drop=True)
 
         members = {"grid": grid}
+        decay = {"lambda": (prediction.fits[next(iter(prediction.fits))].extra.get("lambda")
+                            if prediction.fits else None), "lambda_source": "fixed"}
         if _fittable(kaplan, "kaplan", warnings):
             members["kaplan"] = kaplan
-            members["corrected"], corr = _corrected_points(
-                kaplan, loss_rows(long, "loss", dataset), prediction.fits, correction,
-                n_bootstrap, seed, delta, warnings)
+            if profiled:
+                members["corrected"], corr, lam_fit, lam_draws = _profiled_corrected_points(
+                    kaplan, loss_rows(long, "loss", dataset), law, correction, n_bootstrap, seed,
+                    delta, warnings)
+                decay = {"lambda": lam_fit, "lambda_source": "profiled",
+                         "lambda_draws": ({f"{v:g}": int(n) for v, n in zip(*np.unique(
+                             lam_draws[np.isfinite(lam_draws)], return_counts=True))}
+                             if lam_draws is not None else None)}
+            else:
+                members["corrected"], corr = _corrected_points(
+                    kaplan, loss_rows(long, "loss", dataset), prediction.fits, correction,
+                    n_bootstrap, seed, delta, warnings)
             on_kaplan = grid.merge(kaplan[["params", "step"]], on=["params", "step"])
             if len(on_kaplan) < len(grid):  # the share compares the sets on the same points
                 members["grid-kaplan-steps"] = on_kaplan
@@ -471,11 +489,10 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
             warnings.append(f"point set {s.name}: {s.n_failed} of {n_bootstrap} resamples "
                             "could not be refitted (too few sizes or lengths drawn, or no "
                             "convergence)")
-    profiled = prediction.lambda_profile
     settings = {"dataset": dataset, "schedule_law": law, "law_form": FORM,
-                "lambda": (prediction.fits[next(iter(prediction.fits))].extra.get("lambda")
-                           if prediction.fits else None),
-                "lambda_profiled": profiled.lam if profiled is not None else None,
+                **decay,
+                "lambda_profiled": (prediction.lambda_profile.lam
+                                    if prediction.lambda_profile is not None else None),
                 "n_bootstrap": n_bootstrap, "seed": seed, "unit": unit,
                 "correction": correction, "grid_steps": [int(s) for s in lengths],
                 "kaplan_steps": sorted(int(s) for s in kaplan["step"].unique()),
@@ -515,6 +532,42 @@ def _corrected_points(kaplan, rows, fits, correction, n_bootstrap, seed, delta, 
     corrected["loss"] = (kaplan["loss"] * np.exp(log_ratio) if correction == "ratio"
                          else np.exp(log_matched))
     return corrected, corr
+
+
+def _profiled_corrected_points(kaplan, rows, law, correction, n_bootstrap, seed, delta, warnings,
+                               grid=LAMBDA_GRID):
+    """(iv) with the momentum decay profiled: the λ of `grid` with the least summed objective of
+    the long runs' fits gives the points; each bootstrap draw takes the λ with the least summed
+    objective of its own refits, so the intervals carry the choice of λ too. Returns
+    (corrected points, per-run corrections, λ of the fit, λ of each draw)."""
+    from scalefit.scaling.laws.curve_fit import fit_curves
+    from scalefit.scaling.laws.curves import curves_from_table
+
+    models = list(kaplan["model"].unique())
+    by_lam, fit_objective, notes = [], [], []
+    for lam in grid:
+        fits = {m: fit_curves(curves_from_table(rows[rows["model"] == m]), law, lam=lam) for m in models}
+        fit_objective.append(sum(f.objective for f in fits.values()))
+        notes.append([])
+        by_lam.append(_corrected_points(kaplan, rows, fits, correction, n_bootstrap, seed, delta, notes[-1]))
+    best = int(np.argmin(fit_objective))
+    warnings += notes[best]
+    corrected, corr = by_lam[best]
+    if n_bootstrap <= 0 or any(c.draws_objective is None for c in corr.values()):
+        return corrected, corr, float(grid[best]), None
+    objective = np.array([sum(c[m].draws_objective for m in models) for _, c in by_lam])  # (λ, B)
+    finite = np.isfinite(objective)
+    pick = np.where(finite.any(axis=0), np.argmin(np.where(finite, objective, np.inf), axis=0), -1)
+    drawn = {}
+    for m in models:
+        ratio = np.full_like(corr[m].draws_log_ratio, np.nan)
+        matched = np.full_like(corr[m].draws_log_matched, np.nan)
+        for k, (_, c) in enumerate(by_lam):
+            rows_k = pick == k
+            ratio[rows_k], matched[rows_k] = c[m].draws_log_ratio[rows_k], c[m].draws_log_matched[rows_k]
+        drawn[m] = _Correction(corr[m].steps, corr[m].log_ratio, corr[m].log_matched, ratio, matched)
+    lam_draws = np.array([grid[k] if k >= 0 else np.nan for k in pick], float)
+    return corrected, drawn, float(grid[best]), lam_draws
 
 
 def _corrected_draws(kaplan: pd.DataFrame, corr: dict, correction: str,

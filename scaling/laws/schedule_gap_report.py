@@ -58,8 +58,10 @@ def explain(gap: ScheduleGap) -> list[str]:
                     f"{_ci(share['gap_ci95'], '+.3f')}")
         out.append(f"Kaplan-style checkpoints give a = {i.a:.3f} and the own-schedule grid "
                    f"a = {ii.a:.3f} ({ov_text}); {gap_text}.")
-        decay = (f" (momentum decay {gap.settings['lambda']:g}, held fixed)"
-                 if gap.settings.get("lambda") is not None else "")
+        lam, source = gap.settings.get("lambda"), gap.settings.get("lambda_source")
+        decay = ("" if lam is None else
+                 f" (momentum decay {lam:g}, profiled on the long runs and re-chosen in each resample)"
+                 if source == "profiled" else f" (momentum decay {lam:g}, held fixed)")
         moved = (f"Correcting the checkpoints with the {gap.settings['schedule_law']} law{decay} "
                  f"fitted on each long run moves a to {iv.a:.3f} {_ci(iv.a_ci95)}")
         if share["identified"]:
@@ -137,7 +139,7 @@ def _prediction_sentences(prediction) -> list[str]:
         verb = "lowers" if mean < before else "does not lower"
         out.append(f"With the momentum decay profiled on the long runs alone (one lambda for the suite, "
                    f"the least summed in-sample objective over {len(profile.table)} values: "
-                   f"{profile.lam:g}, against the {default:g} of the fits above), the schedule law's mean "
+                   f"{profile.lam:g}, against {default:g} in the schedule_law rows), the schedule law's mean "
                    f"|relative error| is {mean:.2f}% (max {top:.2f}%; {per}): the profile {verb} the "
                    f"error of {before:.2f}%.")
     return out
