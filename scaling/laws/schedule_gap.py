@@ -39,7 +39,7 @@ from scalefit.scaling.laws.curves import curves_from_schedules, loss_rows
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.projection import DATA_MULTIPLES
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.schedule_prediction import LAMBDA_GRID, grid_prediction_test
+from scalefit.scaling.laws.schedule_prediction import grid_prediction_test
 from scalefit.scaling.objective import HUBER_DELTA, huber
 from scalefit.scaling.resample import resample_indices
 
@@ -436,14 +436,13 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
         wsd = wsd[wsd["params"].isin(grid["params"])].reset_index(drop=True)
 
         members = {"grid": grid}
-        decay = {"lambda": (prediction.fits[next(iter(prediction.fits))].extra.get("lambda")
-                            if prediction.fits else None), "lambda_source": "fixed"}
+        decay = {"lambda": prediction.lam, "lambda_source": "fixed"}
         if _fittable(kaplan, "kaplan", warnings):
             members["kaplan"] = kaplan
             if profiled:
                 members["corrected"], corr, lam_fit, lam_draws = _profiled_corrected_points(
-                    kaplan, loss_rows(long, "loss", dataset), law, correction, n_bootstrap, seed,
-                    delta, warnings)
+                    kaplan, loss_rows(long, "loss", dataset), prediction.lambda_profile, correction,
+                    n_bootstrap, seed, delta, warnings)
                 decay = {"lambda": lam_fit, "lambda_source": "profiled",
                          "lambda_draws": ({f"{v:g}": int(n) for v, n in zip(*np.unique(
                              lam_draws[np.isfinite(lam_draws)], return_counts=True))}
@@ -534,27 +533,24 @@ def _corrected_points(kaplan, rows, fits, correction, n_bootstrap, seed, delta, 
     return corrected, corr
 
 
-def _profiled_corrected_points(kaplan, rows, law, correction, n_bootstrap, seed, delta, warnings,
-                               grid=LAMBDA_GRID):
-    """(iv) with the momentum decay profiled: the λ of `grid` with the least summed objective of
-    the long runs' fits gives the points; each bootstrap draw takes the λ with the least summed
-    objective of its own refits, so the intervals carry the choice of λ too. Returns
+def _profiled_corrected_points(kaplan, rows, profile, correction, n_bootstrap, seed, delta,
+                               warnings):
+    """(iv) with the momentum decay profiled: the fits of `profile` (schedule_prediction's
+    LambdaProfile) at its λ give the points; each bootstrap draw takes the λ with the least
+    summed objective of its own refits, so the intervals carry the choice of λ too. Returns
     (corrected points, per-run corrections, λ of the fit, λ of each draw)."""
-    from scalefit.scaling.laws.curve_fit import fit_curves
-    from scalefit.scaling.laws.curves import curves_from_table
-
     models = list(kaplan["model"].unique())
-    by_lam, fit_objective, notes = [], [], []
+    grid = list(profile.fits)
+    by_lam, notes = [], []
     for lam in grid:
-        fits = {m: fit_curves(curves_from_table(rows[rows["model"] == m]), law, lam=lam) for m in models}
-        fit_objective.append(sum(f.objective for f in fits.values()))
         notes.append([])
-        by_lam.append(_corrected_points(kaplan, rows, fits, correction, n_bootstrap, seed, delta, notes[-1]))
-    best = int(np.argmin(fit_objective))
+        by_lam.append(_corrected_points(kaplan, rows, profile.fits[lam], correction, n_bootstrap,
+                                        seed, delta, notes[-1]))
+    best = grid.index(profile.lam)
     warnings += notes[best]
     corrected, corr = by_lam[best]
     if n_bootstrap <= 0 or any(c.draws_objective is None for c in corr.values()):
-        return corrected, corr, float(grid[best]), None
+        return corrected, corr, profile.lam, None
     objective = np.array([sum(c[m].draws_objective for m in models) for _, c in by_lam])  # (λ, B)
     finite = np.isfinite(objective)
     pick = np.where(finite.any(axis=0), np.argmin(np.where(finite, objective, np.inf), axis=0), -1)
@@ -567,7 +563,7 @@ def _profiled_corrected_points(kaplan, rows, law, correction, n_bootstrap, seed,
             ratio[rows_k], matched[rows_k] = c[m].draws_log_ratio[rows_k], c[m].draws_log_matched[rows_k]
         drawn[m] = _Correction(corr[m].steps, corr[m].log_ratio, corr[m].log_matched, ratio, matched)
     lam_draws = np.array([grid[k] if k >= 0 else np.nan for k in pick], float)
-    return corrected, drawn, float(grid[best]), lam_draws
+    return corrected, drawn, profile.lam, lam_draws
 
 
 def _corrected_draws(kaplan: pd.DataFrame, corr: dict, correction: str,

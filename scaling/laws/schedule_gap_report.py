@@ -130,7 +130,7 @@ def _prediction_sentences(prediction) -> list[str]:
         out.append(f"By part, the schedule law's mean |relative error|: {per}.")
     profile = prediction.lambda_profile
     if profile is not None:
-        default = prediction.fits[next(iter(prediction.fits))].extra.get("lambda")
+        default = prediction.lam
         mean = 100 * s.loc[("schedule_law_profiled", "all"), "mean_abs_rel_error"]
         top = 100 * s.loc[("schedule_law_profiled", "all"), "max_abs_rel_error"]
         before = 100 * s.loc[("schedule_law", "all"), "mean_abs_rel_error"]

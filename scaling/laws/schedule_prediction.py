@@ -32,6 +32,7 @@ class LambdaProfile:
 
     lam: float
     table: pd.DataFrame  # lambda, objective (summed over the long runs' fits)
+    fits: dict = field(default_factory=dict, repr=False)  # lambda -> {model: FitResult}
 
     def to_dict(self) -> dict:
         return {"lambda": self.lam, "profile": self.table.to_dict(orient="records")}
@@ -45,6 +46,11 @@ class GridPrediction:
     summary: pd.DataFrame  # method, part, n, mean_abs_rel_error, max_abs_rel_error
     fits: dict = field(default_factory=dict)  # model -> FitResult of the schedule law
     lambda_profile: LambdaProfile | None = None  # with profile_lambda: the λ of schedule_law_profiled
+
+    @property
+    def lam(self) -> float | None:
+        """The momentum decay of the schedule_law fits (None for a law without one)."""
+        return next((f.extra["lambda"] for f in self.fits.values() if "lambda" in f.extra), None)
 
     def to_dict(self) -> dict:
         out = {"summary": self.summary.to_dict(orient="records"),
@@ -112,13 +118,14 @@ def profile_lambda(rows: pd.DataFrame, models, *, law: str = "momentum", min_ste
                    by_size: bool = False, grid=LAMBDA_GRID) -> LambdaProfile:
     """One momentum decay for the suite: the λ of `grid` whose long-run fits have the least
     summed objective. Only the long runs are read, so a prediction with it stays out of sample."""
-    objective = []
+    objective, by_lam = [], {}
     for lam in grid:
-        fits = _schedule_fits(rows, law, models, min_step=min_step, by_size=by_size, lam=lam)
+        fits = by_lam[lam] = _schedule_fits(rows, law, models, min_step=min_step, by_size=by_size,
+                                            lam=lam)
         distinct = {id(f): f for f in fits.values()}.values()
         objective.append(float(sum(f.objective for f in distinct)))
     table = pd.DataFrame({"lambda": list(grid), "objective": objective})
-    return LambdaProfile(float(table.loc[table["objective"].idxmin(), "lambda"]), table)
+    return LambdaProfile(float(table.loc[table["objective"].idxmin(), "lambda"]), table, by_lam)
 
 
 def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
@@ -153,8 +160,7 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
         if not hasattr(MODELS[canonical_law(law)], "lam"):
             raise InputError(f"law {law}: only the momentum law has a decay lambda to profile")
         prof = profile_lambda(rows, models, law=law, min_step=min_step, by_size=by_size)
-        predictors["schedule_law_profiled"] = _schedule_fits(rows, law, models, min_step=min_step,
-                                                             by_size=by_size, lam=prof.lam)
+        predictors["schedule_law_profiled"] = prof.fits[prof.lam]
     out = []
     for model in models:
         run = rows[rows["model"] == model]
