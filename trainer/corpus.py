@@ -137,18 +137,27 @@ def load_tokens(corpus_dir, distribution: str, split: str) -> np.memmap:
     return np.memmap(path, dtype=np.uint16, mode="r")
 
 
+def read_manifest(corpus_dir, *, required: bool = True) -> dict:
+    """The corpus's manifest.json (what `build_corpus` wrote); when it is absent, an InputError
+    saying how to build the corpus, or {} if not `required`."""
+    import json
+
+    path = Path(corpus_dir) / "manifest.json"
+    if not path.exists():
+        if required:
+            raise InputError(f"{path}: no corpus; run `scalefit data build-corpus --out {corpus_dir}`")
+        return {}
+    return json.loads(path.read_text())
+
+
 def separator_id(corpus_dir) -> int:
     """The end-of-text id that follows every document of the corpus's token files (the manifest's
     `separator_id`; corpora built before it was recorded: the tokenizer's id of EOS)."""
-    import json
-
     from tokenizers import Tokenizer
 
-    manifest = Path(corpus_dir) / "manifest.json"
-    if manifest.exists():
-        recorded = json.loads(manifest.read_text()).get("separator_id")
-        if recorded is not None:
-            return int(recorded)
+    recorded = read_manifest(corpus_dir, required=False).get("separator_id")
+    if recorded is not None:
+        return int(recorded)
     path = Path(corpus_dir) / "tokenizer" / "tokenizer.json"
     if not path.exists():
         raise InputError(f"{path}: no tokenizer; run `scalefit data build-corpus --out {corpus_dir}`")

@@ -79,12 +79,11 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
 
 def target_summary(table: pd.DataFrame, corpus_dir) -> str:
     """One sentence: the documents a target SE needs, against what the split and the corpus hold."""
-    import json
+    from scalefit.trainer.corpus import read_manifest
 
     target, dataset = float(table["target_se"].iloc[0]), table["dataset"].iloc[0]
     distribution, split = DATASET_SPLITS[dataset]
-    path = Path(corpus_dir) / "manifest.json"
-    facts = json.loads(path.read_text()).get("distributions", {}).get(distribution, {}) if path.exists() else {}
+    facts = read_manifest(corpus_dir, required=False).get("distributions", {}).get(distribution, {})
     in_split, files = facts.get(split, {}).get("n_docs"), facts.get("n_files")
     have = int(table["n_docs"].iloc[0])
     needed = table["docs_needed"].dropna()

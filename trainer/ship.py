@@ -7,7 +7,6 @@ and the wall time of the whole spec measured from when each run started and fini
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -70,9 +69,11 @@ def suite_provenance(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, notes
     prov = provenance(spec_path, spec, "cpu")
     prov["hardware"].pop("torch_threads", None)
     prov["threads_per_run"] = 1
-    manifest = Path(corpus_dir) / "manifest.json"
-    if manifest.exists():
-        prov["corpus"] = json.loads(manifest.read_text())
+    from scalefit.trainer.corpus import read_manifest
+
+    manifest = read_manifest(corpus_dir, required=False)
+    if manifest:
+        prov["corpus"] = manifest
     intervals = run_intervals(runs, suite_dir).merge(runs[["run", "part", "wall_s"]], on="run")
     prov["runs"] = [{"run": r, "part": p, "wall_s": round(float(w), 1)}
                     for r, p, w in zip(runs["run"], runs["part"], runs["wall_s"])]

@@ -10,7 +10,6 @@ for the final checkpoint of another grid / code run.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +62,9 @@ def is_trajectory(run: RunSpec) -> bool:
 
 def spec_for_corpus(spec_path, corpus_dir) -> SuiteSpec:
     """The spec with the vocabulary size the corpus's tokenizer really has (as training used)."""
-    manifest = Path(corpus_dir) / "manifest.json"
-    if not manifest.exists():
-        raise InputError(f"{manifest}: no corpus; run `scalefit data build-corpus --out {corpus_dir}`")
-    return load_spec(spec_path, vocab_size=json.loads(manifest.read_text())["vocab_size_actual"])
+    from scalefit.trainer.corpus import read_manifest
+
+    return load_spec(spec_path, vocab_size=read_manifest(corpus_dir)["vocab_size_actual"])
 
 
 def suite_checkpoints(spec: SuiteSpec, suite_dir, *, finals: bool = True) -> list[SuiteCheckpoint]:

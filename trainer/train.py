@@ -503,7 +503,9 @@ def corpus_fingerprint(corpus_dir, distribution: str) -> str:
     manifest): two runs with the same fingerprint trained on the same training split."""
     import hashlib
 
-    manifest = json.loads((Path(corpus_dir) / "manifest.json").read_text())
+    from scalefit.trainer.corpus import read_manifest
+
+    manifest = read_manifest(corpus_dir)
     info = manifest.get("distributions", {}).get(distribution, {})
     text = json.dumps({"distribution": distribution, "seed": manifest.get("seed"), **info}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -774,15 +776,11 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
     chosen run from that init instead of Pythia's, as runs of their own (see `with_init`);
     `allow_same_data` accepts a source trained on the run's own training split.
     """
-    from scalefit.trainer.corpus import load_tokens
+    from scalefit.trainer.corpus import load_tokens, read_manifest
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = Path(corpus_dir) / "manifest.json"
-    if not manifest.exists():
-        raise InputError(f"{manifest}: no corpus; run `scalefit data build-corpus --out {corpus_dir}`")
-    vocab = json.loads(manifest.read_text())["vocab_size_actual"]
-    spec = load_spec(spec_path, vocab_size=vocab)
+    spec = load_spec(spec_path, vocab_size=read_manifest(corpus_dir)["vocab_size_actual"])
     load_tokens(corpus_dir, "prose", "train")
     tables = Path(table_dir) if table_dir else out
     tables.mkdir(parents=True, exist_ok=True)
