@@ -3,7 +3,8 @@
 Same model, same tokens, same windows, same batch, one process, interleaved repeats (median):
 - scalefit: `scalefit.evals.loss.measure_loss` (what `scalefit eval` runs per dataset), once per
   cross-entropy head asked for (`--heads`: `chunked`, the fp32 cross-entropy in chunks, and `cce`,
-  cut-cross-entropy's fused kernel; by default the head `auto` takes, and on a GPU both);
+  cut-cross-entropy's fused kernel, and `auto`; by default `auto`, as `scalefit eval` runs it, first-batch
+  check of a fused choice included, and on a GPU with cut-cross-entropy both heads beside it);
 - lm-eval 0.4: `HFLM(pretrained=model).loglikelihood_rolling` on the same text as one document
   (the engine of its perplexity tasks, called directly so no task-building time is counted);
 - bare forward: `model(input_ids, use_cache=False).logits` over the same windows and batch, with
@@ -36,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tinysuite import stdlib_documents, train_tokenizer  # noqa: E402
 
-from scalefit.evals.loss import CROSS_ENTROPY, head_plan, measure_loss, window_plan  # noqa: E402
+from scalefit.evals.loss import CROSS_ENTROPY_CHOICES, head_plan, measure_loss, window_plan  # noqa: E402
 
 
 def pythia_shaped(vocab: int, context: int, layers: int, width: int, heads: int):
@@ -121,8 +122,8 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--shape", default="14m", choices=["14m", "160m"])
     ap.add_argument("--heads", default="",
-                    help="cross-entropy heads to time, comma-separated (chunked, cce); default: the one "
-                         "`auto` takes on this device, and on a GPU with cut-cross-entropy both")
+                    help="cross-entropy heads to time, comma-separated (auto, chunked, cce); default: auto, "
+                         "and on a GPU with cut-cross-entropy both heads beside it")
     ap.add_argument("--logit-budgets", default="",
                     help="also time scalefit with these cross-entropy chunk sizes (fp32 logit elements, "
                          "comma-separated, e.g. 2**22,2**24); the default is the module's")
@@ -152,14 +153,14 @@ def main():
                   device=str(device))
         request = Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=0)
 
+    auto = head_plan(model).cross_entropy  # what `auto` takes here (a fused choice is checked on batch 1)
     if args.heads:
         heads = [h.strip() for h in args.heads.split(",") if h.strip()]
-    else:
-        auto = head_plan(model).cross_entropy
-        heads = [auto] + (["chunked"] if auto != "chunked" else [])
-    unknown = [h for h in heads if h not in CROSS_ENTROPY]
+    else:  # auto as `scalefit eval` runs it, first-batch check included, and the heads it chooses between
+        heads = ["auto"] + (["cce", "chunked"] if auto != "chunked" else [])
+    unknown = [h for h in heads if h not in CROSS_ENTROPY_CHOICES]
     if unknown:
-        raise SystemExit(f"--heads: unknown {', '.join(unknown)}; use {', '.join(CROSS_ENTROPY)}")
+        raise SystemExit(f"--heads: unknown {', '.join(unknown)}; use {', '.join(CROSS_ENTROPY_CHOICES)}")
 
     def run_head(head):
         return lambda: measure_loss(model, tokens, context=args.context, batch_size=args.batch,
@@ -207,10 +208,10 @@ def main():
     for name in times:
         print(f"  {name:13s} {rate[name]:10,.0f} tokens/s median, {best[name]:10,.0f} best   "
               f"({', '.join(f'{t:.2f}' for t in times[name])} s)")
-    print(f"  scalefit = the {heads[0]} cross-entropy head" + (" (what auto takes here)" if not args.heads else ""))
+    print(f"  scalefit = the {heads[0]} cross-entropy head" + (f" (here: {auto})" if heads[0] == "auto" else ""))
     for h in heads:
         name = names[h]
-        for peer, target in (("lm-eval", "2x"), ("bare forward", "0.90x" if h == "cce" else "0.80x")):
+        for peer, target in (("lm-eval", "2x"), ("bare forward", "0.90x" if "cce" in (h, auto if h == "auto" else None) else "0.80x")):
             if peer not in rate:
                 continue
             print(f"  {name + ' / ' + peer:30s} = {rate[name] / rate[peer]:.2f}x median, "

@@ -67,7 +67,8 @@ def _summary_json(result) -> dict:
 @click.option("--cross-entropy", default="auto", show_default=True, type=click.Choice(CROSS_ENTROPY_CHOICES),
               help="How the loss is scored: chunked (output layer and fp32 cross-entropy in chunks), cce "
                    "(cut-cross-entropy's fused kernel, no logits in memory; pip install \"scalefit[gpu]\"), "
-                   "auto (cce for bf16/fp16 weights on a GPU, where installed).")
+                   "auto (cce for bf16/fp16 weights on a GPU, where installed, checked on each model's first "
+                   "batch against an fp32 head: beyond 1e-4 of the loss it warns and uses chunked).")
 @click.option("--allow-bin", is_flag=True, help="Also load pickle .bin checkpoints (with torch.load(weights_only=True)).")
 @cleanup_option
 @shard_option

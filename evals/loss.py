@@ -7,11 +7,14 @@ NLL is a cross-entropy head (CROSS_ENTROPY): `chunked` runs the output layer and
 cross-entropy in chunks of rows, so fp32 logits for a 50k vocabulary are never held for a whole
 batch; `cce` is Apple's cut-cross-entropy, a fused linear cross-entropy (Triton on a GPU) that
 never writes the logits to memory. `auto` takes `cce` for bf16/fp16 weights on a GPU when it is
-installed.
+installed, and checks it on each model's first batch against an fp32 output layer and cross-entropy:
+beyond FUSED_RTOL it warns and scores with `chunked` instead, so an untested kernel never decides a
+number silently.
 """
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,6 +27,7 @@ SPLIT_HEAD_TYPES = {"gpt_neox", "llama", "mistral", "qwen2", "qwen3", "olmo", "o
                     "phi3", "stablelm", "pythia"}
 LOGIT_BUDGET = 2 ** 26  # fp32 logit elements per cross-entropy chunk on a GPU (256 MB)
 CPU_LOGIT_BUDGET = 2 ** 23  # on a CPU, chunks that stay in cache (~166 rows of a 50k vocabulary)
+FUSED_RTOL = 1e-4  # largest relative difference of a batch's summed NLL `auto` accepts from the fused head
 
 
 @dataclass
@@ -75,6 +79,18 @@ def _chunked_nll(hidden, y, head, chunk_rows: int):
         logits = (head(h) if head is not None else h).float()
         parts.append(F.cross_entropy(logits, y[i:i + chunk_rows], reduction="none"))
     return torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)
+
+
+def _fp32_nll(hidden, y, head, chunk_rows: int):
+    """NLL per row with the output layer and the cross-entropy in fp32, autocast off: the reference
+    the fused head is checked against."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.autocast(hidden.device.type, enabled=False):
+        weight = head.weight.float()
+        bias = head.bias.float() if getattr(head, "bias", None) is not None else None
+        return _chunked_nll(hidden.float(), y, lambda h: F.linear(h, weight, bias), chunk_rows)
 
 
 def _cce_nll(hidden, y, head, chunk_rows: int):
@@ -142,19 +158,50 @@ def check_cross_entropy(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
+@dataclass
 class HeadPlan:
     """How one model's scored rows are scored: through the output layer alone (`split_head`), by
-    which cross-entropy head, and how many rows a chunk of fp32 logits holds on its device."""
+    which cross-entropy head, and how many rows a chunk of fp32 logits holds on its device.
+
+    With `verify` (auto chose the fused head), the first batch scored also runs the fp32 reference
+    and settles the plan: `fused_rel_diff` records the relative difference of the batch's summed NLL,
+    and a difference beyond FUSED_RTOL switches the plan to `chunked` (with a warning).
+    """
 
     split_head: bool
     chunk_rows: int
     cross_entropy: str
+    verify: bool = False
+    fused_rel_diff: float | None = None
+
+    def settle(self, fused, reference):
+        """The NLL to keep for the first batch: `fused` when it agrees with `reference`, else the
+        reference, with the plan switched to `chunked` for every later batch."""
+        total = float(reference.double().sum())
+        self.fused_rel_diff = abs(float(fused.double().sum()) - total) / max(abs(total), 1e-30)
+        self.verify = False
+        if self.fused_rel_diff <= FUSED_RTOL:
+            return fused
+        print(f"warning: --cross-entropy auto: the fused head ({self.cross_entropy}) differs from an fp32 head "
+              f"by {self.fused_rel_diff:.2e} of the loss on the first batch (more than {FUSED_RTOL:g}); scoring "
+              "with the chunked head instead", file=sys.stderr)
+        self.cross_entropy = "chunked"
+        return reference
+
+
+def _auto_fuses(device, head) -> bool:
+    """Whether `auto` wants the fused head: half-precision output weights on a GPU (fp32 weights keep
+    the exact fp32 head, since Triton's fp32 dot may run in tf32)."""
+    import torch
+
+    half = head is not None and head.weight.dtype in (torch.bfloat16, torch.float16)
+    return device.type == "cuda" and half
 
 
 def head_plan(model, cross_entropy: str = "auto") -> HeadPlan:
     """The HeadPlan of `model`. `auto` takes `cce` for half-precision weights on a GPU where it can
-    score the model, else `chunked`; a named head that cannot is an InputError saying why."""
+    score the model (to be checked on the first batch), else `chunked`; a named head that cannot is
+    an InputError saying why."""
     import torch
 
     device = next(model.parameters()).device
@@ -162,15 +209,16 @@ def head_plan(model, cross_entropy: str = "auto") -> HeadPlan:
     split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and head is not None
     vocab = head.weight.shape[0] if head is not None else 65536
     chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // vocab)
-    if cross_entropy == "auto":  # fp32 weights keep the exact fp32 head (Triton's fp32 dot may run in tf32)
-        half = head is not None and head.weight.dtype in (torch.bfloat16, torch.float16)
-        fused = device.type == "cuda" and half and CROSS_ENTROPY["cce"].unusable(model, split_head) is None
+    verify = cross_entropy == "auto"
+    if verify:
+        fused = _auto_fuses(device, head) and CROSS_ENTROPY["cce"].unusable(model, split_head) is None
         cross_entropy = "cce" if fused else "chunked"
     check_cross_entropy(cross_entropy)
     why = CROSS_ENTROPY[cross_entropy].unusable(model, split_head)
     if why:
         raise InputError(f"--cross-entropy {cross_entropy}: {why}; use --cross-entropy chunked")
-    return HeadPlan(split_head=split_head, chunk_rows=chunk_rows, cross_entropy=cross_entropy)
+    return HeadPlan(split_head=split_head, chunk_rows=chunk_rows, cross_entropy=cross_entropy,
+                    verify=verify and cross_entropy != "chunked")
 
 
 def _scored_nll(model, inputs, targets, first_scored: list[int], plan: HeadPlan, per_row: bool = False):
@@ -178,7 +226,8 @@ def _scored_nll(model, inputs, targets, first_scored: list[int], plan: HeadPlan,
     `per_row`, one sum per row.
 
     Scored positions are picked with an index built on the host, so no device sync is needed;
-    only those rows go through the output layer, by the plan's cross-entropy head.
+    only those rows go through the output layer, by the plan's cross-entropy head (checked against
+    the fp32 reference while the plan says `verify`).
     """
     import torch
 
@@ -195,7 +244,10 @@ def _scored_nll(model, inputs, targets, first_scored: list[int], plan: HeadPlan,
     else:  # every position scored
         flat = np.arange(targets.numel())
         hidden, y = out.reshape(-1, out.shape[-1]), targets.reshape(-1)
-    nll = CROSS_ENTROPY[plan.cross_entropy].nll(hidden, y, head, plan.chunk_rows).double()
+    nll = CROSS_ENTROPY[plan.cross_entropy].nll(hidden, y, head, plan.chunk_rows)
+    if plan.verify:
+        nll = plan.settle(nll, _fp32_nll(hidden, y, head, plan.chunk_rows))
+    nll = nll.double()
     if not per_row:
         return nll.sum()
     rows = torch.from_numpy(flat // length).to(y.device)

@@ -2,6 +2,7 @@
 refused, and that the fused head (cut-cross-entropy) scores what the chunked head scores."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 
@@ -17,7 +18,8 @@ from tinysuite import cached_tiny_suite, plain_window_nll  # noqa: E402
 from scalefit.cli import main  # noqa: E402
 from scalefit.errors import InputError  # noqa: E402
 from scalefit.evals.evalset import window_nll  # noqa: E402
-from scalefit.evals.loss import CROSS_ENTROPY, _scored_nll, head_plan, measure_loss  # noqa: E402
+from scalefit.evals import loss as loss_module  # noqa: E402
+from scalefit.evals.loss import CROSS_ENTROPY, FUSED_RTOL, _scored_nll, head_plan, measure_loss  # noqa: E402
 from scalefit.evals.tokens import tokenize_dataset  # noqa: E402
 from scalefit.sweep.checkpoints import checkpoint_grid, load_checkpoint  # noqa: E402
 from scalefit.sweep.suites import load_suite  # noqa: E402
@@ -120,6 +122,65 @@ def test_fused_head_gives_the_same_per_window_sums(loaded):
     chunked = window_nll(model, rows, batch_size=4, cross_entropy="chunked")
     np.testing.assert_allclose(fused, chunked, rtol=1e-5)
     assert np.all(fused > 0)
+
+
+@pytest.fixture
+def auto_fuses(monkeypatch):
+    """As if on a GPU with half-precision weights, where `auto` takes the fused head; counts how
+    often the fp32 reference runs."""
+    monkeypatch.setattr(loss_module, "_auto_fuses", lambda device, head: True)
+    calls = []
+    real = loss_module._fp32_nll
+    monkeypatch.setattr(loss_module, "_fp32_nll", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
+@needs_cce
+def test_auto_checks_the_fused_head_once_and_keeps_it_when_it_agrees(loaded, auto_fuses, capsys):
+    model, tokens = loaded
+    plan = head_plan(model)
+    assert (plan.cross_entropy, plan.verify) == ("cce", True)
+    fused_calls = []
+    real = CROSS_ENTROPY["cce"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(CROSS_ENTROPY, "cce", dataclasses.replace(real, nll=lambda *a: fused_calls.append(1) or real.nll(*a)))
+        auto = measure_loss(model, tokens, context=64, batch_size=5)
+    chunked = measure_loss(model, tokens, context=64, batch_size=5, cross_entropy="chunked")
+    assert auto.loss == pytest.approx(chunked.loss, rel=1e-5)
+    assert len(auto_fuses) == 1 and len(fused_calls) == math.ceil((tokens.size - 1) / 64 / 5)  # every batch fused
+    assert "warning" not in capsys.readouterr().err
+
+
+@needs_cce
+@pytest.mark.parametrize("path", ["measure_loss", "window_nll"])
+def test_auto_falls_back_to_the_chunked_head_when_the_fused_one_disagrees(loaded, auto_fuses, capsys, path):
+    """A fused kernel off by 10x the tolerance scores nothing: the first batch keeps the fp32
+    reference, every later batch goes through the chunked head, and the run says so."""
+    model, tokens = loaded
+    fused_calls = []
+    off = dataclasses.replace(CROSS_ENTROPY["cce"], nll=lambda h, y, head, rows: fused_calls.append(1) or
+                              loss_module._chunked_nll(h, y, head, rows) * (1 + 10 * FUSED_RTOL))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(CROSS_ENTROPY, "cce", off)
+        if path == "measure_loss":
+            auto = measure_loss(model, tokens, context=64, batch_size=5).loss
+            want = measure_loss(model, tokens, context=64, batch_size=5, cross_entropy="chunked").loss
+        else:
+            rows = np.stack([tokens[i:i + 65] for i in range(0, 65 * 12, 65)])
+            auto = window_nll(model, rows, batch_size=4)
+            want = window_nll(model, rows, batch_size=4, cross_entropy="chunked")
+    np.testing.assert_allclose(auto, want, rtol=1e-6)
+    assert len(fused_calls) == 1 and len(auto_fuses) == 1
+    err = capsys.readouterr().err
+    assert "differs from an fp32 head by 1.00e-03" in err and "scoring with the chunked head instead" in err
+
+
+def test_a_named_head_is_not_checked(loaded, auto_fuses):
+    """--cross-entropy chunked|cce is what the user asked for: no reference pass."""
+    model, tokens = loaded
+    assert not head_plan(model, "chunked").verify
+    measure_loss(model, tokens[:300], context=64, cross_entropy="chunked")
+    assert auto_fuses == []
 
 
 @needs_cuda
