@@ -100,6 +100,24 @@ def test_explanation_follows_the_intervals():
     assert "agree within their 95% intervals" in sentence and "puts more" not in sentence
 
 
+def test_the_floor_is_quoted_only_when_the_runs_pin_it_down():
+    """E with a wide interval is said to be unidentified, not quoted as a share of the lowest loss."""
+    from scalefit.scaling.laws.compare import explain_disagreement
+    frame = make_runs_frame()
+    fits = {"kaplan": _fit_with_a(0.57, [0.50, 0.64]), "chinchilla": _fit_with_a(0.55, [0.45, 0.60])}
+    del fits["kaplan"].params["E"]  # Kaplan's law has no floor
+    lowest = frame["L"].min()
+    fits["chinchilla"].params["E"] = ParamEstimate(1.2345, ci95=(1.1, 1.3))
+    fits["chinchilla"].extra["identifiability"] = {"E": {"status": "identified"}}
+    sure = explain_disagreement(frame, fits)[0]
+    assert f"E = 1.234 (95% CI [1.1, 1.3]) is {1.2345 / lowest:.0%} of the lowest observed loss" in sure
+    fits["chinchilla"].params["E"] = ParamEstimate(2.55, ci95=(0.0, 3.115))
+    fits["chinchilla"].extra["identifiability"] = {"E": {"status": "not identified"}}
+    unsure = explain_disagreement(frame, fits)[0]
+    assert "E is not identified by these runs (95% CI [0, 3.12])" in unsure
+    assert "2.55" not in unsure and "% of the lowest" not in unsure
+
+
 def make_runs_frame():
     from scalefit.scaling.laws.runtable import validate_runs
     import tempfile

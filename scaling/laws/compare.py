@@ -174,6 +174,25 @@ def allocation_verdict(fits: dict[str, FitResult]) -> tuple[str, str, str]:
     return ("agree" if lo <= hi else "differ"), a_text, more_n
 
 
+def _floor_text(fits: dict[str, FitResult], lowest: float) -> str:
+    """The fitted irreducible loss beside the lowest observed loss, to the digits its bootstrap
+    interval supports; one the runs do not pin down is said to be so, not quoted as a finding."""
+    from scalefit.scaling.laws.identifiability import NOT_IDENTIFIED, significant
+
+    fit = next((f for f in fits.values() if "E" in f.params), None)
+    if fit is None:
+        return f"the lowest observed loss is {lowest:.3g}"
+    e = fit.params["E"]
+    status = fit.extra.get("identifiability", {}).get("E", {}).get("status")
+    lo, hi = e.ci95
+    ci = f" (95% CI [{lo:.3g}, {hi:.3g}])" if np.isfinite(lo) and np.isfinite(hi) else ""
+    if status == NOT_IDENTIFIED:
+        return (f"the irreducible loss E is not identified by these runs{ci}, so how much of the "
+                f"flattening toward the lowest observed loss {lowest:.3g} is a floor they cannot say")
+    return (f"the fitted irreducible loss E = {significant(e.value, status)}{ci} is {e.value / lowest:.0%} of "
+            f"the lowest observed loss {lowest:.3g}")
+
+
 def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> list[str]:
     """Two sentences, computed from the runs, on why the two laws' allocations differ."""
     N = frame["N"].to_numpy(float)
@@ -195,10 +214,7 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> lis
                  f"and D move together and the split between the N and D terms rests on the "
                  f"functional form: {a_text}" + tail)
     else:
-        e_fit = [f.params["E"].value for f in fits.values() if "E" in f.params]
-        floor = (f"the fitted irreducible loss E = {e_fit[0]:.3g} is {e_fit[0] / L.min():.0%} of "
-                 f"the lowest observed loss {L.min():.3g}" if e_fit else
-                 f"the lowest observed loss is {L.min():.3g}")
+        floor = _floor_text(fits, L.min())
         design = (f"{multi} of the {len(sizes)} model sizes were trained at several token counts "
                   f"(tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so both laws see "
                   f"the N-D trade-off directly")
