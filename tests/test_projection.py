@@ -14,7 +14,8 @@ from scalefit.cli import main
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
 from scalefit.scaling.laws.compare import allocation_verdict, compare_laws
 from scalefit.scaling.laws.convention import EmbeddingMap
-from scalefit.scaling.laws.identifiability import NOT_IDENTIFIED, significant
+from scalefit.scaling.laws.identifiability import (NOT_IDENTIFIED, identifiability, identifiability_warning,
+                                                   significant)
 from scalefit.scaling.laws.projection import default_budgets, kind_of, optimum
 from scalefit.scaling.laws.registry import law_for
 from tests.test_scaling_cli import make_runs
@@ -125,6 +126,21 @@ def make_runs_frame():
     with tempfile.TemporaryDirectory() as tmp:
         df = make_runs(Path(tmp) / "runs.csv")
     return validate_runs(df, "chinchilla").frame
+
+
+def test_a_parameter_no_resample_moves_is_not_identified():
+    """A zero-width interval from draws that never moved (the loss ignores the parameter) is not an
+    estimate; a parameter whose draws do move keeps the width rule."""
+    rng = np.random.default_rng(0)
+    moving = 0.34 + 0.01 * rng.standard_normal(200)
+    result = FitResult(law="chinchilla", n_points=20, objective=0.0, converged=True,
+                       params={"alpha": ParamEstimate(0.34, ci95=tuple(np.percentile(moving, [2.5, 97.5]))),
+                               "log_A": ParamEstimate(2e-9, ci95=(2e-9, 2e-9))},
+                       draws={"alpha": moving, "log_A": np.full(200, 2e-9)})
+    ident = identifiability(result)
+    assert ident["alpha"]["status"] == "identified" and "inert" not in ident["alpha"]
+    assert ident["log_A"]["status"] == NOT_IDENTIFIED and ident["log_A"]["inert"]
+    assert "log_A (no resample moved it" in identifiability_warning(ident)
 
 
 def test_significant_digits_follow_identifiability():

@@ -45,6 +45,10 @@ def _one_line(result):
     (lambda d: d.assign(model=d["model"].where(d.index != 4, "m1")), "tokens", None,
      "duplicate"),
     (lambda d: d.head(4), "loss", None, "at least 6 points"),
+    # one size or one length: that law term has nothing to be fitted from (it used to print
+    # parameters the optimizer never moved as "identified", or crash in lmfit)
+    (lambda d: d.assign(params=1e8, params_nonembed=8e7), "params", None, "2 or more model sizes"),
+    (lambda d: d.assign(tokens=2e10), "tokens", None, "2 or more token counts"),
 ])
 def test_bad_table_is_one_line_exit_2(tmp_path, mutate, column, row, text):
     df = mutate(good_runs())
@@ -83,3 +87,7 @@ def test_tokens_and_flops_derived_and_kaplan_uses_nonembedding():
 def test_python_api_raises_input_error():
     with pytest.raises(InputError, match="unknown law"):
         validate_runs(good_runs(), "gpt-law")
+    from scalefit.scaling.laws.fit import fit_law
+    for law in ("kaplan", "kaplan-d", "chinchilla"):
+        with pytest.raises(InputError, match="column 'tokens': every run has the same value"):
+            fit_law(good_runs().assign(tokens=2e10), law)

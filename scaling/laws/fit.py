@@ -17,7 +17,7 @@ from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings,
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.runtable import RunTable, as_run_table
+from scalefit.scaling.laws.runtable import RunTable, as_run_table, check_varies
 from scalefit.scaling.objective import HUBER_DELTA, huber
 
 N_STARTS = 4  # refined starts per fit (the best grid points of the variable projection)
@@ -70,6 +70,7 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
         return model.fit_runs(runs, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
                               progress=progress, isoflop_method=isoflop_method)
     table = as_run_table(runs, law, loss=loss)
+    check_varies(table, model.needs)
     indep = table.variables(model.needs)
     L = table.L
     log_loss = np.log(L)
@@ -100,8 +101,6 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
                         f"(fewer than 3 per parameter)")
     if not converged:
         warnings.append(f"optimizer did not converge: {best.message}")
-    if {"N", "D"} <= set(model.needs) and np.ptp(np.log(table.D)) < 1e-9:
-        warnings.append("every run has the same token count: the D term is not identified")
 
     k = _flops_factor(table)
 

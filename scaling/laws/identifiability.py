@@ -5,6 +5,8 @@ Rule (one for every law): relative width w = (ci95 hi - ci95 lo) / |value|.
   w <= 0.5   identified        (printed to 4 significant digits)
   w <= 1     weakly identified (2 significant digits)
   w > 1      not identified    (1 significant digit: the interval is wider than the value)
+A parameter no resample moves at all (w = 0 because the fitted loss does not depend on it, e.g. a
+term pushed to nothing) is not identified either, however narrow its "interval".
 Scale parameters (A, B, N_c, ...) are correlated in log, the others as they are. A parameter
 whose draws correlate with another's beyond |r| = 0.95 is named with that partner: the data fix
 a combination of the two, not each one.
@@ -58,6 +60,10 @@ def identifiability(result: FitResult, log_scales=()) -> dict:
         width = float((hi - lo) / abs(p.value)) if p.value and np.isfinite(lo) and \
             np.isfinite(hi) else float("nan")
         entry = {"relative_width": width, "status": status_of(width)}
+        raw = np.asarray(draws[name], float)
+        raw = raw[np.isfinite(raw)]
+        if raw.size > 1 and np.ptp(raw) <= 1e-9 * max(abs(p.value), 1e-300):
+            entry.update(status=NOT_IDENTIFIED, inert=True)  # no resample moved it (bound or ignored term)
         if corr is not None:
             r = np.where(np.arange(len(names)) == i, np.nan, corr[i])
             if np.isfinite(r).any():
@@ -75,6 +81,10 @@ def identifiability_warning(ident: dict) -> str | None:
     parts = []
     for name in bad:
         e = ident[name]
+        if e.get("inert"):
+            parts.append(f"{name} (no resample moved it from its value, a bound or a term the loss ignores: "
+                         "the runs do not pin it down)")
+            continue
         text = f"{name} (95% CI {e['relative_width']:.3g}x its value"
         if abs(e.get("correlation", 0.0)) >= STRONG_CORRELATION:
             text += f"; moves with {e['most_correlated']}, r = {e['correlation']:+.2f}"

@@ -46,6 +46,22 @@ class RunTable:
         return {v: self.frame[v].to_numpy(float) for v in names}
 
 
+VARIABLE_WORDS = {"N": "model sizes", "D": "token counts", "C": "compute budgets"}
+
+
+def check_varies(table: RunTable, variables) -> None:
+    """InputError when one of `variables` (N, D, C) has a single value over the table: a law term
+    in it cannot be fitted, and its parameters would come back as whatever the optimizer left."""
+    for v in variables:
+        if v not in VARIABLE_WORDS or v not in table.frame.columns:
+            continue
+        x = table.frame[v].to_numpy(float)
+        if x.size and np.ptp(np.log(x)) < 1e-9:
+            column = {"N": table.n_column or "params", "D": "tokens", "C": "flops"}[v]
+            raise InputError(f"{table.source}: column '{column}': every run has the same value ({x[0]:.4g}); "
+                             f"the law's {v} term needs runs at 2 or more {VARIABLE_WORDS[v]}")
+
+
 def read_runs(path) -> tuple[pd.DataFrame, str]:
     """Read a run table file (CSV, Parquet, JSON); return it with its name for messages."""
     return read_table(path), str(Path(path))
@@ -195,8 +211,9 @@ def load_runs(path, law: str, *, loss: str = "loss") -> RunTable:
 
 def as_run_table(runs, law: str, *, loss: str = "loss") -> RunTable:
     """Accept a DataFrame, a path or an existing RunTable and return a validated RunTable."""
+    source = "<run table>"
     if isinstance(runs, RunTable):
-        runs = runs.frame.drop(columns=["N", "D", "C", "L"], errors="ignore")
+        runs, source = runs.frame.drop(columns=["N", "D", "C", "L"], errors="ignore"), runs.source
     if isinstance(runs, (str, Path)):
         return load_runs(runs, law, loss=loss)
-    return validate_runs(runs, law, loss=loss)
+    return validate_runs(runs, law, loss=loss, source=source)
