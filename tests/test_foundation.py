@@ -108,3 +108,18 @@ def test_a_bare_group_shows_its_help_not_an_error(group):
     result = CliRunner().invoke(main, [group])
     assert result.output.startswith(f"Usage: scalefit {group}") and "error:" not in result.output
     assert "Commands:" in result.output
+
+
+def test_a_list_of_accepted_values_says_when_it_goes_on():
+    from scalefit.errors import known
+    assert known(["b", "a", "a", float("nan"), None]) == "a, b"
+    names = [f"s{i:02d}" for i in range(45)]
+    assert known(names, limit=40).endswith("s39, ... (45 in all)")
+    assert known(names, limit=45) == ", ".join(names)
+
+
+def test_a_bad_stat_lists_every_stat_of_the_shipped_table():
+    """The shipped table has 22 statistics; the message used to stop at 12, before t_nu."""
+    result = CliRunner().invoke(main, ["transitions", "--stat", "nope"])
+    assert result.exit_code == 2
+    assert "t_nu, t_scale)" in result.output and "in all" not in result.output

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, known
 from scalefit.trainer.sweep import SuiteCheckpoint, load_suite_model, spec_for_corpus, suite_checkpoints
 
 DATASET_SPLITS = {"prose-val": ("prose", "val"), "prose-test": ("prose", "test"), "code-test": ("code", "test")}
@@ -56,7 +56,7 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
     missing = sorted({m for p in pairs for m in p if m not in cks})
     if missing:
         raise InputError(f"{suite_dir}: no final checkpoint for {', '.join(missing)} "
-                         f"(known: {', '.join(sorted(cks)[:8])}, ...)")
+                         f"(known: {known(cks)})")
     evalset = suite_eval_set(corpus_dir, *DATASET_SPLITS[dataset], spec.recipe.seq_len, spec.recipe.eval_tokens)
     losses = {}
     for m in sorted({m for p in pairs for m in p}):

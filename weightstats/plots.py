@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, known
 from scalefit.schema import group_values
 
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
@@ -62,8 +62,7 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
             raise InputError(f"weights table: column '{column}' is missing")
     rows = table[table["stat"] == stat]
     if rows.empty:
-        known = ", ".join(sorted(map(str, table["stat"].dropna().unique()))[:20])
-        raise InputError(f"weights table: no rows with stat '{stat}' (known: {known})")
+        raise InputError(f"weights table: no rows with stat '{stat}' (known: {known(table['stat'].dropna())})")
     if tensor is not None:
         rows = rows[rows["tensor"] == tensor]
         if rows.empty:

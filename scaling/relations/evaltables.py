@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, known
 from scalefit.schema import KEYS
 
 PERPLEXITY_METRICS = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
@@ -62,9 +62,8 @@ def _rows(frame: pd.DataFrame, spec: str, source: str) -> tuple[pd.DataFrame, st
     names = _task_names(frame)
     of_task = frame[names == task]
     if of_task.empty:
-        tasks = sorted(set(names[frame["metric"].notna()]) - {"nan", "None"})
-        shown = ", ".join(tasks[:12]) + (f", ... ({len(tasks)} in all)" if len(tasks) > 12 else "")
-        raise InputError(f"{source}: '{spec}': no rows of task '{task}' (have: {shown})")
+        raise InputError(f"{source}: '{spec}': no rows of task '{task}' "
+                         f"(have: {known(names[frame['metric'].notna()])})")
     metrics = of_task["metric"].astype(str)
     base = metrics.str.partition(",")[0]  # lm-eval 0.4 writes 'acc,none'
     chosen = metric
@@ -150,9 +149,8 @@ def apply_subset(frame: pd.DataFrame, subset, source: str) -> tuple[pd.DataFrame
                              f"of the table ({', '.join(map(str, frame.columns))})")
         keep = frame[column].astype(str) == value
         if not keep.any():
-            have = ", ".join(sorted(map(str, frame[column].dropna().unique()))[:12])
             raise InputError(f"{source}: --subset '{item}': no row has {column} = '{value}' "
-                             f"(have: {have})")
+                             f"(have: {known(frame[column].dropna())})")
         frame = frame[keep]
     if subset:
         source = f"{source} [{' '.join(subset)}]"

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, known
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.objective import HUBER_DELTA
 from scalefit.scaling.relations import forms as relation_forms
@@ -118,8 +118,7 @@ def _subset(frame, name, group, source):
         raise InputError(f"{source}: column '{group}' is missing (needed to select '{name}')")
     part = frame[frame[group].astype(str) == str(name)]
     if part.empty:
-        choices = ", ".join(sorted(map(str, frame[group].unique())))
-        raise InputError(f"{source}: column '{group}': no rows for '{name}' (have: {choices})")
+        raise InputError(f"{source}: column '{group}': no rows for '{name}' (have: {known(frame[group])})")
     return part
 
 

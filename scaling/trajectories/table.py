@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, known
 from scalefit.schema import KEYS, group_values, split_rows
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
@@ -37,8 +37,7 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
     _require(weights if len(weights) else df, WEIGHT_COLUMNS, source)
     rows = weights[weights["stat"] == stat]
     if rows.empty:
-        known = ", ".join(sorted(map(str, weights["stat"].dropna().unique()))[:12])
-        raise InputError(f"{source}: column 'stat' has no rows '{stat}' (known: {known})")
+        raise InputError(f"{source}: column 'stat' has no rows '{stat}' (known: {known(weights['stat'].dropna())})")
     for column, wanted in (("group", group), ("tensor", tensor), ("layer", layer)):
         if wanted is None:
             continue
@@ -46,9 +45,8 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
             raise InputError(f"{source}: column '{column}' is missing, cannot select {column}={wanted}")
         selected = rows[rows[column].astype(str) == str(wanted)]
         if selected.empty:
-            known = ", ".join(sorted(map(str, rows[column].dropna().unique()))[:12])
             raise InputError(f"{source}: column '{column}' has no '{wanted}' for stat '{stat}' "
-                             f"(known: {known})")
+                             f"(known: {known(rows[column].dropna())})")
         rows = selected
     if pd.to_numeric(rows["value"], errors="coerce").isna().all():
         raise InputError(f"{source}: column 'value' is not numeric for stat '{stat}'")
@@ -82,9 +80,8 @@ def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str
         dataset = _training_dataset(rows, label)
     rows = rows[rows[label].astype(str) == dataset]
     if rows.empty:
-        known = ", ".join(sorted(map(str, evals[label].dropna().unique())))
         raise InputError(f"{source}: column '{label}' has no '{dataset}' with metric '{metric}' "
-                         f"(known: {known})")
+                         f"(known: {known(evals[label].dropna())})")
     out = rows.groupby(["model", "step"], as_index=False)["value"].mean()
     return out.rename(columns={"value": "loss"})
 

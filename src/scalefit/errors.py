@@ -19,3 +19,11 @@ def where(file=None, column=None, row=None) -> str:
     if row is not None:
         parts.append(f"row {row}")
     return ": ".join([", ".join(parts)]) if parts else ""
+
+
+def known(values, limit: int = 40) -> str:
+    """The accepted values for a message, sorted; past `limit` the rest are counted, not dropped
+    silently (a user looking for one must learn that the list goes on)."""
+    names = sorted({str(v) for v in values} - {"nan", "None"})
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
