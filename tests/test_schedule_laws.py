@@ -192,6 +192,8 @@ def test_bad_schedule_is_one_line_exit_2(spec):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "--schedule" in lines[0] and "Traceback" not in result.output
+    if spec == "constant":  # no length and no --measured run to take it from: say how to give one
+        assert "constant:STEPS, or a --measured run" in lines[0]
 
 
 @pytest.mark.parametrize("args, words", [

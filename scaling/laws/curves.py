@@ -177,6 +177,9 @@ def parse_schedule(spec: str, *, peak: float, warmup: int = 0, final_ratio: floa
         cooldown = float(args[1]) if style == "wsd" else 0.2
     except ValueError:
         raise InputError(bad) from None
+    if total is None and style == "constant":
+        raise InputError(f"--schedule '{spec}': give its length, constant:STEPS, or a --measured run "
+                         "whose last step it takes")
     if total is None or total <= 0 or not (0.0 < cooldown <= 1.0):
         raise InputError(bad)
     if not (np.isfinite(peak) and peak > 0):
