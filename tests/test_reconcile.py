@@ -106,6 +106,15 @@ def test_reconcile_cli_bad_column_and_order(tmp_path):
                                "--order", "c,zzz"])
     assert bad.exit_code == 2 and "--order: no row has condition = 'zzz'" in bad.output
     assert len(bad.output.strip().splitlines()) == 1
+    bad = runner.invoke(main, ["reconcile", "--data", str(path), "--by", "params"])
+    assert bad.exit_code == 2 and "--by/--panel params: that column is what each condition's law" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
+    one_size = pd.read_csv(path).assign(params=1e8, tokens=lambda d: d["flops"] / 6e8)
+    one_size.to_csv(tmp_path / "one_size.csv", index=False)  # no condition has an IsoFLOP minimum
+    bad = runner.invoke(main, ["reconcile", "--data", str(tmp_path / "one_size.csv"), "--by", "condition"])
+    assert bad.exit_code == 2 and "reconcile: no condition of --by condition could be fitted (first, a, b: not fitted:" \
+        in bad.output, bad.output
+    assert len(bad.output.strip().splitlines()) == 1
     ok = runner.invoke(main, ["reconcile", "--data", str(path), "--by", "condition", "--order",
                               "c", "--order", "a, b", "--bootstrap", "50",
                               "--out", str(tmp_path / "out")])

@@ -163,6 +163,9 @@ def published_a(published: pd.DataFrame | None, by: str, panel: list[str],
             float(row.get("a_ci95_hi", NAN)))
 
 
+FITTED_COLUMNS = ("params", "tokens", "flops", "loss")  # what every condition's fit reads
+
+
 def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "isoflop",
               isoflop_method: str = "akima", also_chinchilla: bool = False,
               n_bootstrap: int = 1000, chinchilla_bootstrap: int | None = None, seed: int = 0,
@@ -181,6 +184,10 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         if column not in runs.columns:
             raise InputError(f"--by/--panel: no column '{column}' in the run table (columns: "
                              f"{', '.join(map(str, runs.columns))})")
+    fitted = [c for c in [by, *panel] if c in (*FITTED_COLUMNS, "n")]
+    if fitted:
+        raise InputError(f"--by/--panel {fitted[0]}: that column is what each condition's law is fitted "
+                         f"to ({', '.join(FITTED_COLUMNS)}); name a column that labels the conditions")
     if "params" not in runs.columns and "n" in runs.columns:
         runs = runs.rename(columns={"n": "params"})
     keys = _panel_key(runs, panel)
@@ -206,6 +213,10 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
             (step.chinchilla_a, step.chinchilla_lo, step.chinchilla_hi,
              step.chinchilla_note) = _chinchilla_a(data, chin_boot, seed, delta)
         steps.append(step)
+    if steps and all(not np.isfinite(st.a) for st in steps):
+        reason = steps[0].warnings[0] if steps[0].warnings else "no allocation"
+        raise InputError(f"reconcile: no condition of --by {by} could be fitted (first, "
+                         f"{steps[0].condition}: {reason})")
     moves = walk_moves(steps)
     return Reconciliation(by=by, panel=panel, law=law, method=isoflop_method,
                           n_bootstrap=n_bootstrap, seed=seed, steps=steps, moves=moves,
