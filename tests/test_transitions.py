@@ -134,6 +134,23 @@ def test_collapse_ratio_separates_collapsing_from_distinct_sizes():
     assert apart["collapse_verdict"].startswith("sizes follow distinct curves")
 
 
+def test_a_constant_statistic_has_no_r_squared():
+    """A capped statistic (t_nu at its bound on every checkpoint) used to print R^2 1.0000."""
+    fit = fit_stat_vs_loss(np.linspace(3, 6, 20), np.full(20, 1e4))
+    assert np.isnan(fit.extra["r_squared"])
+    assert any("constant (10000)" in w for w in fit.warnings)
+
+
+def test_runs_with_too_few_checkpoints_are_left_out_of_both_sides_of_the_collapse():
+    rng = np.random.default_rng(3)
+    suite = _suite(True, rng)
+    short = suite[suite["model"] == "l"].head(5).assign(model="l-short")
+    report = collapse_report(pd.concat([suite, short], ignore_index=True))
+    assert report["too_short"] == ["l-short"] and "l-short" not in report["per_model"]
+    assert report["pooled"].n_points == len(suite)  # the pooled curve sees what the per-model fits see
+    assert report["collapse_ratio"] == pytest.approx(collapse_report(suite)["collapse_ratio"], rel=1e-6)
+
+
 def test_partial_correlation_removes_a_shared_dependence_on_step():
     rng = np.random.default_rng(4)
     frames = []
@@ -194,6 +211,10 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
     assert doc["n_points"] > 100
     assert set(doc["pooled_fit"]["params"]) == {"v0", "c", "E", "p"}
     assert (tmp_path / "t" / "stat_vs_loss.png").exists()
+    assert "![stat vs loss](stat_vs_loss.png)" in (tmp_path / "t" / "report.md").read_text()
+    plain = runner.invoke(main, ["trajectory", "--stat", "t_nu", "--group", "mlp_in", "--data", str(table)])
+    assert plain.exit_code == 0 and "# t_nu / mlp_in against loss" in plain.output
+    assert "stat_vs_loss.png" not in plain.output  # no --out: no link to a plot that was not written
 
 
 def test_cli_warmup_study_writes_the_table_and_json(tmp_path):

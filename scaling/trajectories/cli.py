@@ -212,28 +212,36 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
         out = Path(out_dir)
         write_table(joined, out / "stat_vs_loss.csv")
         save_figure(plot_stat_vs_loss(joined, collapse, label), out, "stat_vs_loss")
-        write_text(out, "report.md", _trajectory_markdown(label, collapse, corr))
+        write_text(out, "report.md", _trajectory_markdown(label, collapse, corr, plot=True))
     if as_json:
         click.echo(dumps(result))
         return
     click.echo(_trajectory_markdown(label, collapse, corr))
 
 
-def _trajectory_markdown(label, collapse, corr) -> str:
+def _r2(value: float) -> str:
+    return f"{value:.4f}" if np.isfinite(value) else "- (constant)"
+
+
+def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
+    """The trajectory report; `plot` links the figure written beside report.md."""
     pooled = collapse["pooled"]
     p = pooled.params
     lines = [f"# {label} against loss", "",
              f"Pooled fit over {collapse['n_models']} models ({pooled.n_points} points): "
              f"value = {p['v0'].value:.4g} + {p['c'].value:.4g} (L - {p['E'].value:.4g})^"
-             f"{p['p'].value:.3g}, R^2 {collapse['pooled_r_squared']:.4f} "
-             f"(monotone fit R^2 {collapse['isotonic_r_squared']:.4f}).",
+             f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "
+             f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
              f"Collapse ratio (pooled RSS / sum of per-model RSS): {collapse['collapse_ratio']:.3g}"
              f" -- {collapse['collapse_verdict']}.", "",
              "| model | n | v0 | c | E | p | R^2 |", "|---|---|---|---|---|---|---|"]
     for model, fit in collapse["per_model"].items():
         v = fit.values()
         lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {v['E']:.4g} | "
-                     f"{v['p']:.3g} | {fit.extra['r_squared']:.4f} |")
+                     f"{v['p']:.3g} | {_r2(fit.extra['r_squared'])} |")
+    if collapse.get("too_short"):
+        lines += ["", f"Not fitted per model, nor in the pooled curve (fewer than {collapse['min_points_per_model']} "
+                  f"checkpoints): {', '.join(collapse['too_short'])}."]
     bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
                if any(w.startswith("parameter p is at its") for w in f.warnings)]
     if bounded:
@@ -243,8 +251,8 @@ def _trajectory_markdown(label, collapse, corr) -> str:
                   "identified separately, read the R^2 and the monotone fit instead."]
     lines += ["", f"Correlation with loss: raw Pearson {corr['raw_pearson']:.3f}; after removing "
               f"{corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
-              f"(p = {corr['partial_p_value']:.2g}), partial Spearman {corr['partial_spearman']:.3f}.",
-              "![stat vs loss](stat_vs_loss.png)", ""]
+              f"(p = {corr['partial_p_value']:.2g}), partial Spearman {corr['partial_spearman']:.3f}."]
+    lines += ["![stat vs loss](stat_vs_loss.png)", ""] if plot else [""]
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 
 MIN_POINTS = 5
+MIN_POINTS_PER_MODEL = 8  # two per parameter of v0 + c (L - E)^p: fewer and one run's R^2 says nothing
 STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), within each run
 
 
@@ -83,15 +84,23 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
             best = result
     if best is None:
         raise InputError(f"{label or 'trajectory'}: the stat-vs-loss power law did not fit")
-    tss = float(np.sum((value - value.mean()) ** 2)) or 1.0
     params = {name: ParamEstimate(par.value, par.stderr if par.stderr is not None else np.nan,
                                   _ci_from_stderr(par))
               for name, par in best.params.items()}
+    warnings = bound_warnings(best.params)
+    if np.ptp(value) == 0:
+        warnings.append(f"the statistic is constant ({value[0]:.6g}) over these checkpoints: no curve to fit")
     return FitResult(law="value = v0 + c (L - E)^p", params=params, n_points=len(loss),
-                     objective=float(best.chisqr), converged=bool(best.success),
-                     warnings=bound_warnings(best.params),
-                     extra={"r_squared": 1 - float(best.chisqr) / tss, "label": label},
+                     objective=float(best.chisqr), converged=bool(best.success), warnings=warnings,
+                     extra={"r_squared": r_squared(value, value - best.residual), "label": label},
                      model_result=best)
+
+
+def r_squared(y, fitted) -> float:
+    """1 - RSS/TSS; NaN for a constant y, where there is no variance to explain (not a perfect fit)."""
+    y = np.asarray(y, dtype=float)
+    tss = float(np.sum((y - y.mean()) ** 2))
+    return 1 - float(np.sum((y - np.asarray(fitted, dtype=float)) ** 2)) / tss if tss > 0 else float("nan")
 
 
 def _ci_from_stderr(par) -> tuple[float, float]:
@@ -121,8 +130,7 @@ def isotonic_fit(x, y) -> tuple[np.ndarray, float]:
     fitted_sorted = np.concatenate([[v] * int(w) for v, w in merged]) * sign
     fitted = np.empty_like(fitted_sorted)
     fitted[order] = fitted_sorted
-    tss = float(np.sum((y - y.mean()) ** 2)) or 1.0
-    return fitted, 1 - float(np.sum((y - fitted) ** 2)) / tss
+    return fitted, r_squared(y, fitted)
 
 
 def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
@@ -131,15 +139,18 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     collapse_ratio = RSS(pooled fit) / sum of RSS(per-model fits): 1 means one curve serves all
     sizes; large values mean each size follows its own curve.
     """
-    per_model, rss_sum = {}, 0.0
+    per_model, rss_sum, too_short = {}, 0.0, []
     for model, run in joined.groupby("model", sort=True):
-        if len(run) < MIN_POINTS:
+        if run[["loss", "value"]].notna().all(axis=1).sum() < MIN_POINTS_PER_MODEL:
+            too_short.append(str(model))
             continue
         fit = fit_stat_vs_loss(run["loss"], run["value"], E=E, label=str(model))
         per_model[str(model)] = fit
         rss_sum += fit.objective
-    pooled = fit_stat_vs_loss(joined["loss"], joined["value"], E=E, label="all models")
-    _, iso_r2 = isotonic_fit(joined["loss"], joined["value"])
+    # the pooled curve on the same checkpoints as the per-model ones, so the ratio compares like with like
+    fitted = joined[joined["model"].astype(str).isin(per_model)] if len(per_model) > 1 else joined
+    pooled = fit_stat_vs_loss(fitted["loss"], fitted["value"], E=E, label="all models")
+    _, iso_r2 = isotonic_fit(fitted["loss"], fitted["value"])
     ratio = pooled.objective / rss_sum if rss_sum > 0 and len(per_model) > 1 else float("nan")
     n_fitted = sum(f.n_points for f in per_model.values())
     p_value = _collapse_f_test(pooled.objective, rss_sum, n_fitted, len(per_model),
@@ -147,7 +158,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
             "collapse_p_value": p_value, "collapse_verdict": collapse_verdict(ratio, p_value),
             "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
-            "n_models": len(per_model)}
+            "n_models": len(per_model), "too_short": too_short, "min_points_per_model": MIN_POINTS_PER_MODEL}
 
 
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
