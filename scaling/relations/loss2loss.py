@@ -351,7 +351,7 @@ def _fit_fixed_e(u, v, E_x, E_y, method, delta, warnings) -> FitResult:
         warnings.append(f"too few points: {len(u)} pairs for 2 parameters")
     return FitResult("shifted-power", est, n_points=len(u), objective=float(r @ r),
                      converged=bool(res.success), warnings=warnings,
-                     extra={"r_squared_log": 1 - float(r @ r) / ss_tot if ss_tot > 0 else 1.0},
+                     extra={"r_squared_log": 1 - float(r @ r) / ss_tot if ss_tot > 0 else float("nan")},
                      model_result=res)
 
 
