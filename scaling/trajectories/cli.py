@@ -245,10 +245,10 @@ def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
     bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
                if any(w.startswith("parameter p is at its") for w in f.warnings)]
     if bounded:
-        lines += ["", f"p ends at its bound in {len(bounded)} of {len(collapse['per_model']) + 1} "
-                  "fits: the data ask for a steeper curve than a power law in (L - E) gives "
-                  "(the limit E -> -inf, p -> -inf is an exponential in L); E and p are then not "
-                  "identified separately, read the R^2 and the monotone fit instead."]
+        lines += ["", f"p ends at a bound (-5 or +5) in {len(bounded)} of {len(collapse['per_model']) + 1} "
+                  "fits: no power law in (L - E) with |p| <= 5 describes those runs (as E -> -inf either "
+                  "bound tends to an exponential in L); E and p are then not identified separately, "
+                  "read the R^2 and the monotone fit instead."]
     lines += ["", f"Correlation with loss: raw Pearson {corr['raw_pearson']:.3f}; after removing "
               f"{corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
               f"(p = {corr['partial_p_value']:.2g}), partial Spearman {corr['partial_spearman']:.3f}."]
