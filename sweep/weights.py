@@ -7,6 +7,8 @@ Both commands write the same part name, so either resumes the other.
 """
 from __future__ import annotations
 
+import sys
+
 from scalefit.errors import InputError
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
@@ -45,7 +47,13 @@ def weights_measurement(**options) -> Measurement:
         raise InputError("--weights: this installation has no scalefit.weightstats.measure.weight_stats_table")
 
     def measure(source, info):
-        return table_fn(source, model=info.model, step=info.step, **options)
+        table = table_fn(source, model=info.model, step=info.step, **options)
+        bad = table[(table["stat"] == "nonfinite") & (table["tensor"] != "*")]
+        if len(bad):  # a diverged checkpoint is measured, and said so, rather than failed or hidden
+            print(f"warning: {info.model} step {info.step}: {len(bad)} weight tensors hold NaN or inf "
+                  f"({int(bad['value'].sum()):,} elements): their rows carry only count and nonfinite",
+                  file=sys.stderr)
+        return table
 
     return Measurement(name="weights", fn=measure, table="weights")
 

@@ -15,6 +15,9 @@ Rows, per tensor (moments for all; spectra and fitted families for matrices, ndi
   `value` is always numeric and holds the family's fixed code (FAMILY_CODES: 0 gaussian,
   1 student_t, 2 logistic, 3 laplace, 4 gennorm, 5 quartic), which never depends on the order
   of `FAMILIES`. `label` is empty on every other row.
+A tensor holding NaN or inf (a diverged run) gets only `count` and `nonfinite` (how many
+elements are not finite): no statistic of it means anything, and it is left out of its group,
+whose row carries the group's `nonfinite` total instead.
 A fused GPT-NeoX/GPT-2 QKV matrix also gets rows for its Q, K and V parts, named
 `<tensor>[q]` etc. in groups attn_q/attn_k/attn_v.
 
@@ -187,6 +190,11 @@ def _histogram_stats(values, cm: CentralMoments, *, exact_quantiles, fit: bool) 
 
 
 def _tensor_stats(values: torch.Tensor, fit: bool, spectra: bool) -> tuple[dict, CentralMoments]:
+    """The tensor's statistics and moments; a tensor with non-finite elements gets only `count` and
+    `nonfinite`, and empty moments (n = 0), so no group pools it."""
+    nonfinite = int(values.numel() - torch.isfinite(values).sum())
+    if nonfinite:
+        return {"count": float(values.numel()), "nonfinite": float(nonfinite)}, central_moments(values[:0])
     cm = central_moments(values)
     out = shape_stats(cm)
     if cm.n == 0:
@@ -233,6 +241,7 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     dev = torch.device(device) if device is not None else None
     rows: list[tuple] = []
     members: list[_Member] = []
+    nonfinite: dict[str, float] = {}  # group -> its tensors' non-finite elements
 
     def load(name):
         t = src.fetch(name)
@@ -249,6 +258,8 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
             for part_name, group, layer, values in _parts(table_name, tensor, src, split):
                 stats, cm = _tensor_stats(values, fit_families, spectra)
                 rows += [(part_name, group, layer, stat, value) for stat, value in stats.items()]
+                if "nonfinite" in stats:
+                    nonfinite[group] = nonfinite.get(group, 0.0) + stats["nonfinite"]
                 if groups and cm.n:
                     members.append(_Member(part_name, group, layer, values.ndim, cm,
                                            _refetch(load, name, part_name, src, split),
@@ -256,6 +267,7 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
             del tensor
         if groups:
             rows += _group_rows(members, fit_families)
+            rows += [(GROUP_TENSOR, group, NO_LAYER, "nonfinite", k) for group, k in nonfinite.items()]
     df = pd.DataFrame(rows, columns=["tensor", "group", "layer", "stat", "value"])
     df.insert(0, "step", int(step))
     df.insert(0, "model", model)
