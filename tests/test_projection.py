@@ -143,6 +143,20 @@ def test_a_parameter_no_resample_moves_is_not_identified():
     assert "log_A (no resample moved it" in identifiability_warning(ident)
 
 
+def test_printed_parameters_carry_the_digits_their_interval_supports():
+    """Every parameter printout (loss to loss, schedule laws) uses the fit tables' rule."""
+    from scalefit.scaling.laws.identifiability import judged
+    assert judged(0.64167, (0.24229, 0.97072)) == ("0.6", "not identified")
+    assert judged(11.02, (10.34, 16.42)) == ("11", "weakly identified")
+    assert judged(0.41746, (0.3828, 0.5251)) == ("0.4175", "")
+    assert judged(1.97e-18, (0.0, 3.83)) == ("0", "")  # a floor at its bound prints as 0
+    assert judged(0.5, (float("nan"), float("nan"))) == ("0.5", "")
+    from scalefit.scaling.relations.report import downstream_text
+    text = downstream_text({"relation": "shifted-power", "n_points": 21, "x": "a", "y": "b",
+                            "params": {"kappa": {"value": 0.64167, "stderr": 0.021, "ci95": [0.24229, 0.97072]}}})
+    assert "kappa         0.6  stderr" in text and text.rstrip().endswith("not identified")
+
+
 def test_significant_digits_follow_identifiability():
     assert significant(0.76724, "identified") == "0.7672"
     assert significant(0.76724, "not identified") == "0.8"

@@ -93,6 +93,18 @@ def identifiability_warning(ident: dict) -> str | None:
             + "; the data fix a combination, not each value")
 
 
+def judged(value: float, ci95) -> tuple[str, str]:
+    """(the value to the digits its 95% interval supports, its status or '') for a printed
+    parameter; a value that is zero to 1e-12 (a floor at its bound) prints as 0."""
+    lo, hi = (float(v) if v is not None else float("nan") for v in ci95)
+    if value is None or not np.isfinite(value):
+        return "-", ""
+    width = (hi - lo) / abs(value) if value and np.isfinite(lo) and np.isfinite(hi) else float("nan")
+    status = status_of(width) if abs(value) > 1e-12 else None
+    shown = "0" if abs(value) <= 1e-12 else significant(value, status)
+    return shown, (status if status and status != IDENTIFIED else "")
+
+
 def significant(value: float, status: str | None) -> str:
     """A parameter value printed to the digits its identifiability supports."""
     if value is None or not np.isfinite(value):

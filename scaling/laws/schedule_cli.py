@@ -15,6 +15,7 @@ from scalefit.errors import InputError
 from scalefit.options import (NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
                               bootstrap_option, seed_option, split_values)
 from scalefit.report import dumps
+from scalefit.scaling.laws.identifiability import judged
 
 SHIPPED_CHECKPOINTS = MINI_CHECKPOINTS
 SHIPPED_FINALS = MINI_FINALS
@@ -83,7 +84,8 @@ def _fit_text(out: dict) -> str:
     for name, p in out["params"].items():
         ci = p["ci95"]
         ci_text = f"  95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if np.isfinite(ci[0]) else ""
-        lines.append(f"  {name:>6} = {p['value']:.5g}{ci_text}")
+        shown, status = judged(p["value"], ci) if ci_text else (f"{p['value']:.5g}", "")
+        lines.append(f"  {name:>6} = {shown}{ci_text}" + (f"  ({status})" if status else ""))
     lines.append(f"  RMSE(log L) {out['rmse_log']:.4f}; |relative error| mean "
                  f"{100 * out['mean_rel_error']:.2f}%, max {100 * out['max_rel_error']:.2f}%")
     if "bootstrap" in out:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.relations.resampling import UNIT
 
 FORMULAS = {"shifted-power": "L_y = K (L_x - E_x)^kappa + E_y",
@@ -49,9 +50,10 @@ def describe(out: dict) -> list[str]:
 def downstream_text(out: dict) -> str:
     """What `scalefit predict downstream` prints without --json."""
     lines = describe(out)
-    for name, p in out["params"].items():
-        lines.append(f"  {name:6s} {_fmt(p['value']):>10s}  stderr {_fmt(p['stderr'], '.2g'):>8s}"
-                     f"  95% CI [{_fmt(p['ci95'][0])}, {_fmt(p['ci95'][1])}]")
+    for name, p in out["params"].items():  # digits as the interval supports (scaling.laws.identifiability)
+        shown, status = judged(p["value"], p["ci95"])
+        lines.append(f"  {name:6s} {shown:>10s}  stderr {_fmt(p['stderr'], '.2g'):>8s}"
+                     f"  95% CI [{_fmt(p['ci95'][0])}, {_fmt(p['ci95'][1])}]" + (f"  {status}" if status else ""))
     if "prediction" in out:
         pr = out["prediction"]
         where = (f"x = {_fmt(pr['at_x'])}" if "at_x" in pr else
