@@ -149,7 +149,8 @@ def test_printed_parameters_carry_the_digits_their_interval_supports():
     assert judged(0.64167, (0.24229, 0.97072)) == ("0.6", "not identified")
     assert judged(11.02, (10.34, 16.42)) == ("11", "weakly identified")
     assert judged(0.41746, (0.3828, 0.5251)) == ("0.4175", "")
-    assert judged(1.97e-18, (0.0, 3.83)) == ("0", "")  # a floor at its bound prints as 0
+    assert judged(1.97e-18, (0.0, 3.83)) == ("0", "not identified")  # a floor at its bound prints as 0
+    assert judged(0.0, (0.0, 0.0)) == ("0", "")
     assert judged(0.5, (float("nan"), float("nan"))) == ("0.5", "")
     from scalefit.scaling.relations.report import downstream_text
     text = downstream_text({"relation": "shifted-power", "n_points": 21, "x": "a", "y": "b",

@@ -99,9 +99,10 @@ def judged(value: float, ci95) -> tuple[str, str]:
     lo, hi = (float(v) if v is not None else float("nan") for v in ci95)
     if value is None or not np.isfinite(value):
         return "-", ""
-    width = (hi - lo) / abs(value) if value and np.isfinite(lo) and np.isfinite(hi) else float("nan")
-    status = status_of(width) if abs(value) > 1e-12 else None
-    shown = "0" if abs(value) <= 1e-12 else significant(value, status)
+    zero = abs(value) <= 1e-12
+    width = (hi - lo) / max(abs(value), 1e-300) if np.isfinite(lo) and np.isfinite(hi) else float("nan")
+    status = status_of(width) if not (zero and width == 0) else None
+    shown = "0" if zero else significant(value, status)
     return shown, (status if status and status != IDENTIFIED else "")
 
 

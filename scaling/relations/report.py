@@ -20,9 +20,10 @@ def _fmt(v, spec=".5g"):
 
 
 def params_frame(out: dict) -> pd.DataFrame:
-    """One row per parameter: value, stderr, ci95 bounds."""
+    """One row per parameter: value, stderr, ci95 bounds, and whether the runs identify it."""
     rows = [{"param": k, "value": p["value"], "stderr": p["stderr"],
-             "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1]}
+             "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1],
+             "identified": judged(p["value"], p["ci95"])[1] or "identified"}
             for k, p in out["params"].items()]
     return pd.DataFrame(rows)
 
@@ -147,7 +148,8 @@ def write_downstream_report(out_dir, downstream) -> None:
     save_figure(plot_relation(result, train, held, out), out_dir, "relation")
     write_text(out_dir, "result.json", dumps(out))
     md = ["# Downstream prediction", "", "```", *describe(out), "```", "",
-          "## Parameters", "", markdown_table(params), ""]
+          "## Parameters", "", markdown_table(params.assign(value=[judged(v, (lo, hi))[0] for v, lo, hi in
+                                                              params[["value", "ci95_lo", "ci95_hi"]].to_numpy()])), ""]
     if "prediction" in out:
         pr = out["prediction"]
         md += ["## Prediction", "", f"value {_fmt(pr['value'])}, 95% CI of the curve "
