@@ -151,6 +151,21 @@ def test_runs_with_too_few_checkpoints_are_left_out_of_both_sides_of_the_collaps
     assert report["collapse_ratio"] == pytest.approx(collapse_report(suite)["collapse_ratio"], rel=1e-6)
 
 
+def test_a_suite_of_short_runs_is_described_as_it_is():
+    """Two runs of 5 checkpoints: the pooled curve is over both (said so), no collapse ratio, no
+    partial correlation, and no empty table or 'nan' in the text."""
+    from scalefit.scaling.trajectories.cli import _trajectory_markdown
+    rng = np.random.default_rng(5)
+    short = pd.concat([run.iloc[::max(1, len(run) // 5)].head(5) for _, run in
+                       _suite(True, rng).groupby("model") if _ in ("s", "m")], ignore_index=True)
+    report = collapse_report(short)
+    text = _trajectory_markdown("x / g", report, partial_correlation(short.assign(lr=1.0)))
+    assert "Pooled fit over 2 models (10 points)" in text
+    assert "not computed -- fewer than two runs with a per-model fit" in text
+    assert "Not fitted per model (fewer than 8 checkpoints): m, s." in text
+    assert "no partial correlation" in text and "nan" not in text and "| model |" not in text
+
+
 def test_partial_correlation_removes_a_shared_dependence_on_step():
     rng = np.random.default_rng(4)
     frames = []

@@ -228,20 +228,23 @@ def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
     pooled = collapse["pooled"]
     p = pooled.params
     lines = [f"# {label} against loss", "",
-             f"Pooled fit over {collapse['n_models']} models ({pooled.n_points} points): "
+             f"Pooled fit over {len(collapse['pooled_models'])} models ({pooled.n_points} points): "
              f"value = {p['v0'].value:.4g} + {p['c'].value:.4g} (L - {p['E'].value:.4g})^"
              f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "
              f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
-             f"Collapse ratio (pooled RSS / sum of per-model RSS): {collapse['collapse_ratio']:.3g}"
-             f" -- {collapse['collapse_verdict']}.", "",
-             "| model | n | v0 | c | E | p | R^2 |", "|---|---|---|---|---|---|---|"]
+             f"Collapse ratio (pooled RSS / sum of per-model RSS): "
+             + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
+             + f" -- {collapse['collapse_verdict']}."]
+    if collapse["per_model"]:
+        lines += ["", "| model | n | v0 | c | E | p | R^2 |", "|---|---|---|---|---|---|---|"]
     for model, fit in collapse["per_model"].items():
         v = fit.values()
         lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {v['E']:.4g} | "
                      f"{v['p']:.3g} | {_r2(fit.extra['r_squared'])} |")
     if collapse.get("too_short"):
-        lines += ["", f"Not fitted per model, nor in the pooled curve (fewer than {collapse['min_points_per_model']} "
-                  f"checkpoints): {', '.join(collapse['too_short'])}."]
+        pooled_too = not set(collapse["too_short"]) & set(collapse["pooled_models"])
+        lines += ["", f"Not fitted per model{', nor in the pooled curve' if pooled_too else ''} (fewer than "
+                  f"{collapse['min_points_per_model']} checkpoints): {', '.join(collapse['too_short'])}."]
     bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
                if any(w.startswith("parameter p is at its") for w in f.warnings)]
     if bounded:
@@ -249,9 +252,13 @@ def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
                   "fits: no power law in (L - E) with |p| <= 5 describes those runs (as E -> -inf either "
                   "bound tends to an exponential in L); E and p are then not identified separately, "
                   "read the R^2 and the monotone fit instead."]
-    lines += ["", f"Correlation with loss: raw Pearson {corr['raw_pearson']:.3f}; after removing "
-              f"{corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
-              f"(p = {corr['partial_p_value']:.2g}), partial Spearman {corr['partial_spearman']:.3f}."]
+    if np.isfinite(corr["partial_pearson"]):
+        partial = (f"after removing {corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
+                   f"(p = {corr['partial_p_value']:.2g}), partial Spearman {corr['partial_spearman']:.3f}.")
+    else:
+        partial = (f"no partial correlation: removing {corr['controls']} needs more checkpoints "
+                   "per run after step 0 (or leaves no variation).")
+    lines += ["", f"Correlation with loss: raw Pearson {corr['raw_pearson']:.3f}; {partial}"]
     lines += ["![stat vs loss](stat_vs_loss.png)", ""] if plot else [""]
     return "\n".join(lines)
 

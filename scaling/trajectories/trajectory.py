@@ -149,6 +149,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
         rss_sum += fit.objective
     # the pooled curve on the same checkpoints as the per-model ones, so the ratio compares like with like
     fitted = joined[joined["model"].astype(str).isin(per_model)] if len(per_model) > 1 else joined
+    pooled_models = sorted(fitted["model"].astype(str).unique())
     pooled = fit_stat_vs_loss(fitted["loss"], fitted["value"], E=E, label="all models")
     _, iso_r2 = isotonic_fit(fitted["loss"], fitted["value"])
     ratio = pooled.objective / rss_sum if rss_sum > 0 and len(per_model) > 1 else float("nan")
@@ -158,7 +159,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
             "collapse_p_value": p_value, "collapse_verdict": collapse_verdict(ratio, p_value),
             "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
-            "n_models": len(per_model), "too_short": too_short, "min_points_per_model": MIN_POINTS_PER_MODEL}
+            "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models, "min_points_per_model": MIN_POINTS_PER_MODEL}
 
 
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
@@ -176,7 +177,7 @@ def _collapse_f_test(rss_pooled, rss_separate, n_points, n_models, n_params) -> 
 def collapse_verdict(ratio: float, p_value: float) -> str:
     """One sentence that reads the collapse ratio and its F-test the right way round."""
     if not np.isfinite(ratio):
-        return "one model only: no collapse across sizes to judge"
+        return "fewer than two runs with a per-model fit: no collapse across sizes to judge"
     test = f" (F-test of one curve vs one per size: p = {p_value:.2g})" if np.isfinite(p_value) else ""
     if ratio <= COLLAPSE_RATIO_NEAR_ONE:
         return f"near 1: one curve serves every size{test}"
