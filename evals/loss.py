@@ -178,6 +178,8 @@ class HeadPlan:
         """The NLL to keep for the first batch: `fused` when it agrees with `reference`, else the
         reference, with the plan switched to `chunked` for every later batch."""
         total = float(reference.double().sum())
+        if not math.isfinite(total):  # a diverged model: nothing to judge the kernel by; try the next batch
+            return reference
         self.fused_rel_diff = abs(float(fused.double().sum()) - total) / max(abs(total), 1e-30)
         self.verify = False
         if self.fused_rel_diff <= FUSED_RTOL:
@@ -202,8 +204,6 @@ def head_plan(model, cross_entropy: str = "auto") -> HeadPlan:
     """The HeadPlan of `model`. `auto` takes `cce` for half-precision weights on a GPU where it can
     score the model (to be checked on the first batch), else `chunked`; a named head that cannot is
     an InputError saying why."""
-    import torch
-
     device = next(model.parameters()).device
     head = model.get_output_embeddings()
     split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and head is not None

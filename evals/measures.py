@@ -6,6 +6,8 @@ tokenizer, and is cached on disk and in memory.
 """
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,9 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
         result = measure_loss(model, token_file.tokens(), context=ctx, stride=stride,
                               max_tokens=max_tokens, batch_size=batch_size, byte_lengths=byte_lengths,
                               cross_entropy=cross_entropy)
+        if not math.isfinite(result.loss):  # recorded as it is, and said: a diverged checkpoint is a finding
+            print(f"warning: {info.model} step {info.step}: the loss on {ds.name} is {result.loss} (the weights "
+                  "or activations are not finite)", file=sys.stderr)
         base = {"dataset": ds.name, "task": None, "is_train": ds.is_train, "n_tokens": result.n_tokens,
                 "context": ctx, "stride": stride or ctx}
         return pd.DataFrame([{**base, "metric": "loss", "value": result.loss},

@@ -175,6 +175,18 @@ def test_auto_falls_back_to_the_chunked_head_when_the_fused_one_disagrees(loaded
     assert "differs from an fp32 head by 1.00e-03" in err and "scoring with the chunked head instead" in err
 
 
+def test_a_diverged_batch_does_not_settle_the_check(capsys):
+    """NaN in the reference (a diverged model) says nothing about the kernel: no switch, no
+    warning, and the next batch is checked instead."""
+    from scalefit.evals.loss import HeadPlan
+    plan = HeadPlan(split_head=True, chunk_rows=8, cross_entropy="cce", verify=True)
+    reference = torch.tensor([1.0, float("nan")])
+    kept = plan.settle(torch.tensor([1.0, 2.0]), reference)
+    assert kept is reference and plan.verify and plan.cross_entropy == "cce" and plan.fused_rel_diff is None
+    assert plan.settle(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])).tolist() == [1.0, 2.0]
+    assert not plan.verify and plan.fused_rel_diff == 0.0 and capsys.readouterr().err == ""
+
+
 def test_a_named_head_is_not_checked(loaded, auto_fuses):
     """--cross-entropy chunked|cce is what the user asked for: no reference pass."""
     model, tokens = loaded

@@ -316,3 +316,29 @@ def test_merge_warns_when_the_shards_do_not_cover_the_grid(tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: the merged shards do not cover the grid: shard(s) 2/3 missing" in result.stderr
     assert json.loads(result.stdout)["warnings"]
+
+
+@pytest.mark.slow
+def test_a_diverged_checkpoint_is_measured_and_said(tmp_path):
+    """NaN in a weight: the loss is recorded as NaN and the weight statistics as nonfinite counts,
+    with a warning for each; the checkpoint is not a failure (it is a finding) and nothing crashes."""
+    from safetensors.torch import load_file, save_file
+
+    root = tmp_path / "suite"
+    step = root / "tiny-a" / "step8"
+    shutil.copytree(cached_tiny_suite().parent / "tiny-a" / "step8", step)
+    shutil.copy(cached_tiny_suite(), root / "suite.toml")
+    tensors = load_file(step / "model.safetensors")
+    name = next(k for k in tensors if k.endswith("dense_h_to_4h.weight"))
+    tensors[name][0, :2] = float("nan")
+    save_file(tensors, step / "model.safetensors", metadata={"format": "pt"})
+    args = eval_args(tmp_path / "o", "--weights")
+    args[args.index("--suite") + 1] = str(root / "suite.toml")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "tiny-a step 8: the loss on val is nan" in result.stderr
+    assert "tiny-a step 8: 1 weight tensors hold NaN or inf (2 elements)" in result.stderr
+    evals = pd.read_parquet(tmp_path / "o" / "evals.parquet")
+    assert evals.loc[evals["metric"] == "loss", "value"].isna().all()
+    weights = pd.read_parquet(tmp_path / "o" / "weights.parquet")
+    assert weights.loc[weights["stat"] == "nonfinite", "value"].tolist() == [2.0, 2.0]  # the tensor, its group

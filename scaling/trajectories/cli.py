@@ -232,7 +232,7 @@ def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
              f"value = {p['v0'].value:.4g} + {p['c'].value:.4g} (L - {p['E'].value:.4g})^"
              f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "
              f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
-             f"Collapse ratio (pooled RSS / sum of per-model RSS): "
+             "Collapse ratio (pooled RSS / sum of per-model RSS): "
              + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
              + f" -- {collapse['collapse_verdict']}."]
     if collapse["per_model"]:
