@@ -10,7 +10,8 @@ import click
 from scalefit.evals.loss import CROSS_ENTROPY_CHOICES
 from scalefit.options import NONNEGATIVE_INT, json_option, split_values
 from scalefit.sweep.cli import (cleanup_option, executor_option, finish, grid_options, hub_cache_option,
-                                interrupted_exit, no_progress_option, on_duplicate_option, shard_option,
+                                interrupted_exit, no_families_option, no_progress_option, no_spectra_option,
+                                on_duplicate_option, shard_option,
                                 startup_interrupted, threads_value)
 
 
@@ -57,6 +58,8 @@ def _summary_json(result) -> dict:
 @click.option("--task-limit", type=int, help="At most this many examples per task.")
 @click.option("--num-fewshot", type=int, help="Few-shot examples per task (lm-eval's default if unset).")
 @click.option("--weights", is_flag=True, help="Also measure weight statistics of every tensor (weights table).")
+@no_families_option
+@no_spectra_option
 @click.option("--max-tokens", type=int, help="Score only the first N tokens of each dataset (same for every checkpoint).")
 @click.option("--context", type=int, help="Window length in tokens. Default: the suite's, else the model's.")
 @click.option("--stride", type=int, help="Tokens scored per window after the first; the rest of the window "

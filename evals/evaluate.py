@@ -41,6 +41,8 @@ class EvalOptions:
     task_limit: int | None = None
     num_fewshot: int | None = None
     weights: bool = False
+    no_families: bool = False                           # with weights: moments and spectra only
+    no_spectra: bool = False                            # with weights: no eigenvalues of W^T W
     max_tokens: int | None = None
     context: int | None = None
     stride: int | None = None
@@ -103,7 +105,9 @@ def plan(opts: EvalOptions):
         requests["tasks"] = dict(tasks=opts.tasks, limit=opts.task_limit, num_fewshot=opts.num_fewshot,
                                  seed=opts.seed, batch_size=opts.batch_size or 8)
     if opts.weights:
-        requests["weights"] = {}
+        requests["weights"] = dict(fit_families=not opts.no_families, spectra=not opts.no_spectra)
+    elif opts.no_families or opts.no_spectra:
+        raise InputError("--no-families/--no-spectra: they shape the weight statistics; give --weights too")
     measurements = build_measurements(requests)
     context = opts.context or suite.context_length
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting

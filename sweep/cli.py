@@ -32,6 +32,10 @@ executor_option = click.option("--executor", default="local", show_default=True,
                                     "(ray: a local Ray cluster; ray:auto or ray:ADDRESS joins a running one; "
                                     "--out must then be a folder every worker can write). Needs "
                                     "pip install 'scalefit[ray]'.")
+no_families_option = click.option("--no-families", is_flag=True,
+                                  help="Weight statistics: skip the fitted families (moments and spectra only).")
+no_spectra_option = click.option("--no-spectra", is_flag=True,
+                                 help="Weight statistics: skip the spectra (eigenvalues of W^T W).")
 on_duplicate_option = click.option("--on-duplicate", type=click.Choice(["warn", "skip", "fail"]), default="warn",
                                    show_default=True,
                                    help="A checkpoint whose weights are identical to another's: measure it and "
@@ -89,8 +93,8 @@ def finish(ctx, result, table: str) -> None:
                    "from a 'step<N>' folder name. Repeatable.")
 @shard_option
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when there is one), cpu, cuda ...")
-@click.option("--no-families", is_flag=True, help="Skip the fitted families (moments and spectra only).")
-@click.option("--no-spectra", is_flag=True, help="Skip the spectra (eigenvalues of W^T W).")
+@no_families_option
+@no_spectra_option
 @cleanup_option
 @hub_cache_option
 @click.option("--threads", default="1", show_default=True, callback=threads_value,
@@ -149,8 +153,6 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
         torch.set_num_threads(threads)
     measurements = build_measurements({"weights": dict(device=weights_device(device),
                                                        fit_families=not no_families, spectra=not no_spectra)})
-    for m in measurements:  # what the values depend on: a folder holds one setting
-        m.options = {"--no-families": bool(no_families), "--no-spectra": bool(no_spectra)}
 
     def report(result):
         table = result.tables.get("weights")

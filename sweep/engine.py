@@ -411,10 +411,14 @@ def check_options(measurements: list[Measurement], out_dir) -> None:
             continue
         for option, value in m.options.items():
             if option in before and _plain(before[option]) != _plain(value):
-                raise InputError(
-                    f"{option} {_shown(value)}: {out_dir} was measured with {option} {_shown(before[option])} "
-                    f"({m.name}); a sweep folder holds one measurement: re-run with {option} "
-                    f"{_shown(before[option])} or measure into a new --out")
+                was = before[option]
+                if isinstance(value, bool) and isinstance(was, bool):  # a flag: given or not
+                    now, then = f"{option} {'given' if value else 'not given'}", \
+                        f"{'with' if was else 'without'} {option}"
+                else:
+                    now, then = f"{option} {_shown(value)}", f"with {option} {_shown(was)}"
+                raise InputError(f"{now}: {out_dir} was measured {then} ({m.name}); a sweep folder holds "
+                                 f"one measurement: re-run {then} or measure into a new --out")
     updated = {**known, **{m.name: {k: _plain(v) for k, v in m.options.items()} for m in measurements}}
     if updated != known:
         write_json(path, updated)

@@ -101,10 +101,12 @@ def finish_sweep(result, table: str) -> tuple[list[str], int]:
     """The closing lines of a sweep (for stderr) and its exit status: 1 when any checkpoint's
     latest attempt failed, else 0. `table` names the sweep's main table ("evals", "weights")."""
     summary, failures = result.summary, result.failures
-    rows = len(result.tables.get(table, ()))
+    written = [name for name in (table, *sorted(result.tables))  # the measured tables, not the bookkeeping
+               if name != "fingerprints" and len(result.tables.get(name, ()))]
+    counts = ", ".join(f"{len(result.tables[name])} rows in {result.out_dir}/{name}.parquet"
+                       for name in dict.fromkeys(written)) or f"0 rows in {result.out_dir}/{table}.parquet"
     lines = [f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
-             f"{len(summary.failed)} failed; {rows} rows in {result.out_dir}/{table}.parquet "
-             f"(report: {result.out_dir}/report.md)"]
+             f"{len(summary.failed)} failed; {counts} (report: {result.out_dir}/report.md)"]
     lines += [f"failed: {row.model} step {row.step} ({row.location}): {row.error}"
               for row in failures.itertuples(index=False)]
     if summary.duplicates:

@@ -37,6 +37,12 @@ def weights_device(device: str | None):
     return device
 
 
+def weights_options(fit_families: bool = True, spectra: bool = True) -> dict:
+    """What the `weights` rows depend on, keyed by the `scalefit weights` flags: recorded in the
+    folder by both commands that write them, so neither adds rows of another setting."""
+    return {"--no-families": not fit_families, "--no-spectra": not spectra}
+
+
 def weights_measurement(**options) -> Measurement:
     """Weight statistics of the loaded model or checkpoint folder, rows to the `weights` table.
 
@@ -55,7 +61,8 @@ def weights_measurement(**options) -> Measurement:
                   file=sys.stderr)
         return table
 
-    return Measurement(name="weights", fn=measure, table="weights")
+    return Measurement(name="weights", fn=measure, table="weights",
+                       options=weights_options(options.get("fit_families", True), options.get("spectra", True)))
 
 
 WEIGHTS = register_measurement(MeasurementKind(

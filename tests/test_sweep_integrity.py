@@ -200,7 +200,18 @@ def test_other_measurement_options_are_refused_naming_both_values(tmp_path):
                "--no-families", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "w")]
     assert CliRunner().invoke(main, weights).exit_code == 0
     result = CliRunner().invoke(main, [a for a in weights if a != "--no-spectra"])
-    one_line_exit_2(result, "--no-spectra False")
+    one_line_exit_2(result, "--no-spectra not given: ")
+    assert "was measured with --no-spectra (weights)" in result.stderr
+    # `eval --weights` writes the same rows, so it records and checks the same options (it used to
+    # answer 'already done' over a folder of another setting)
+    result = CliRunner().invoke(main, eval_args(tmp_path / "w", "--weights", "--no-families"))
+    one_line_exit_2(result, "--no-spectra not given: ")
+    both = CliRunner().invoke(main, eval_args(tmp_path / "w", "--weights", "--no-families", "--no-spectra"))
+    assert both.exit_code == 0, both.output
+    stats = set(pd.read_parquet(tmp_path / "w" / "weights.parquet")["stat"])
+    assert "std" in stats and not {"t_nu", "alpha", "sv_max"} & stats  # one setting in the folder
+    assert "rows in " + str(tmp_path / "w" / "weights.parquet") in both.stderr
+    one_line_exit_2(CliRunner().invoke(main, eval_args(tmp_path / "x", "--no-spectra")), "give --weights too")
     # the same options resume as before, a new dataset is measured into the same folder
     assert CliRunner().invoke(main, eval_args(out, "--context", "64")).exit_code == 0
 
