@@ -225,6 +225,7 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
     doc = json.loads(result.stdout)
     assert doc["n_points"] > 100
     assert set(doc["pooled_fit"]["params"]) == {"v0", "c", "E", "p"}
+    assert doc["too_few_checkpoints"] == [] and doc["pooled_models"] == sorted(doc["per_model"])
     assert (tmp_path / "t" / "stat_vs_loss.png").exists()
     assert "![stat vs loss](stat_vs_loss.png)" in (tmp_path / "t" / "report.md").read_text()
     plain = runner.invoke(main, ["trajectory", "--stat", "t_nu", "--group", "mlp_in", "--data", str(table)])

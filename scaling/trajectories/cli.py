@@ -200,6 +200,7 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     result = {"stat": label, "data": source, "n_points": int(len(joined)),
               "pooled_fit": collapse["pooled"].to_dict(),
               "per_model": {m: f.to_dict() for m, f in collapse["per_model"].items()},
+              "pooled_models": collapse["pooled_models"], "too_few_checkpoints": collapse["too_short"],
               "collapse_ratio": collapse["collapse_ratio"],
               "collapse_p_value": collapse["collapse_p_value"],
               "collapse_verdict": collapse["collapse_verdict"],
