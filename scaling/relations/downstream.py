@@ -15,6 +15,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
+from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.relations.accuracy import fit_accuracy, predict_accuracy
 from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
                                                   observed_residuals)
@@ -129,7 +130,8 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
 def _check_x(result: FitResult, x: float, what: str) -> None:
     """x below E_x has no shifted-power prediction: say so instead of printing '-'."""
     if result.law == "shifted-power" and not x > result.value("E_x"):
-        raise InputError(f"{what}: x = {x:g} is at or below E_x = {result.value('E_x'):.4g}, "
+        e_x = judged(result.value("E_x"), result.params["E_x"].ci95)[0]
+        raise InputError(f"{what}: x = {x:g} is at or below E_x = {e_x}, "
                          "the irreducible loss of x; the shifted power law "
                          "L_y = K (L_x - E_x)^kappa + E_y needs x > E_x")
 
