@@ -95,6 +95,11 @@ def test_explanation_follows_the_intervals():
     verdict, text, more = allocation_verdict(differ)
     assert verdict == "differ" and more == "kaplan" and "[0.78, 0.91]" in text
     assert allocation_verdict(unknown)[0] == "unknown"
+    few = {name: FitResult(law=f.law, params=f.params, n_points=10, objective=0.0, converged=True, extra=f.extra,
+                           draws={"alpha": np.zeros(5)}) for name, f in differ.items()}
+    assert allocation_verdict(few)[0] == "unknown"  # 5 resamples cannot tell intervals apart
+    from scalefit.scaling.laws.compare import explain_disagreement as explain
+    assert "only 5 bootstrap resamples, too few for 95% intervals to tell" in explain(make_runs_frame(), few)[0]
     from scalefit.scaling.laws.compare import explain_disagreement
     frame = make_runs_frame()
     sentence = explain_disagreement(frame, agree)[0]

@@ -152,9 +152,17 @@ def _distinct(values, rtol=0.02):
     return 1 + int(np.sum(np.diff(np.log(values)) > rtol))
 
 
+MIN_RESAMPLES_FOR_VERDICT = 100  # fewer draws put a 95% percentile interval near their min and max
+
+
+def _n_draws(fit: FitResult) -> int:
+    return min((len(d) for d in (fit.draws or {}).values()), default=0)
+
+
 def allocation_verdict(fits: dict[str, FitResult]) -> tuple[str, str, str]:
     """('differ' | 'agree' | 'unknown', 'kaplan a = 0.87 [0.78, 0.91] vs ...', the law with the
-    largest a). 'differ' only when the laws' bootstrap 95% intervals of a do not overlap."""
+    largest a). 'differ' only when the laws' bootstrap 95% intervals of a do not overlap, and
+    only from MIN_RESAMPLES_FOR_VERDICT draws on ('unknown' below: the intervals are too rough)."""
     alloc = {n: f.extra.get("allocation", {}) for n, f in fits.items()}
     a = {n: al.get("a", np.nan) for n, al in alloc.items()}
     ci = {n: al.get("a_ci95") for n, al in alloc.items()}
@@ -168,6 +176,8 @@ def allocation_verdict(fits: dict[str, FitResult]) -> tuple[str, str, str]:
         return f"{n} a = {a[n]:.2f}"
     a_text = " vs ".join(text(n) for n in fits)
     if len(finite) < 2 or any(ci[n] is None or not np.all(np.isfinite(ci[n])) for n in finite):
+        return "unknown", a_text, more_n
+    if any(0 < _n_draws(fits[n]) < MIN_RESAMPLES_FOR_VERDICT for n in finite):
         return "unknown", a_text, more_n
     lo = max(ci[n][0] for n in finite)
     hi = min(ci[n][1] for n in finite)
@@ -189,7 +199,8 @@ def _floor_text(fits: dict[str, FitResult], lowest: float) -> str:
     if status == NOT_IDENTIFIED:
         return (f"the irreducible loss E is not identified by these runs{ci}, so how much of the "
                 f"flattening toward the lowest observed loss {lowest:.3g} is a floor they cannot say")
-    return (f"the fitted irreducible loss E = {significant(e.value, status)}{ci} is {e.value / lowest:.0%} of "
+    shown = significant(e.value, status) if status else f"{e.value:.3g}"
+    return (f"the fitted irreducible loss E = {shown}{ci} is {e.value / lowest:.0%} of "
             f"the lowest observed loss {lowest:.3g}")
 
 
@@ -203,12 +214,15 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> lis
     tpp = D / N
     names = list(fits)
     verdict, a_text, more_n = allocation_verdict(fits)
+    draws = min((_n_draws(f) for f in fits.values()), default=0)
+    undecided = (f"only {draws} bootstrap resamples, too few for 95% intervals to tell whether they "
+                 f"differ: run with --bootstrap {MIN_RESAMPLES_FOR_VERDICT * 10}" if draws else
+                 "no bootstrap intervals: run with --bootstrap to tell whether they differ")
     if multi <= len(sizes) / 2:
         tail = {"differ": f", with {more_n} putting more of extra compute into parameters "
                           "(the 95% intervals do not overlap).",
                 "agree": ", which agree within their 95% intervals.",
-                "unknown": " (no bootstrap intervals: run with --bootstrap to tell whether "
-                           "they differ)."}[verdict]
+                "unknown": f" ({undecided})."}[verdict]
         first = (f"Only {multi} of the {len(sizes)} model sizes were trained at more than one "
                  f"token count (tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so N "
                  f"and D move together and the split between the N and D terms rests on the "
@@ -225,8 +239,7 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> lis
         elif verdict == "agree":
             first = f"{design}, and {a_text} agree within their 95% intervals; {floor}."
         else:
-            first = (f"{design}; {a_text} (no bootstrap intervals: run with --bootstrap to tell "
-                     f"whether they differ); {floor}.")
+            first = f"{design}; {a_text} ({undecided}); {floor}."
     if "params_nonembed" in frame.columns and "params" in frame.columns:
         share = frame["params_nonembed"].to_numpy(float) / frame["params"].to_numpy(float)
         first = first[:-1] + (f"; Kaplan's N counts non-embedding parameters only, "
