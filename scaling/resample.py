@@ -13,6 +13,11 @@ import numpy as np
 from tqdm import tqdm
 
 
+# Below this many resamples a 95% percentile interval sits near the draws' min and max: the tool
+# then does not read "the intervals do not overlap", "excludes 0" or an explained share from it.
+MIN_RESAMPLES_FOR_VERDICT = 100
+
+
 def resample_indices(n_points: int, n_resamples: int, seed: int) -> np.ndarray:
     """(n_resamples, n_points) row indices drawn with replacement; row i is resample i."""
     rng = np.random.default_rng(seed)

@@ -220,6 +220,17 @@ def test_sentences_come_from_the_numbers(gap):
     assert any("not identified" in s for s in explain(gap))
 
 
+def test_few_resamples_read_no_verdict_from_the_intervals(suite):
+    """5 resamples: the intervals are printed but no overlap, sign or share is read from them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rough = schedule_gap(*suite, n_bootstrap=5, seed=0)
+    text = " ".join(rough.sentences)
+    assert text.startswith("Only 5 resamples: the 95% intervals below are rough")
+    assert "intervals too rough to compare" in text and "5 resamples cannot tell whether there is a gap" in text
+    assert "% of the gap" not in text and "excludes 0" not in text and "includes 0)" not in text
+
+
 def test_table_and_json(gap):
     table = gap.table()
     assert list(table["set"])[:3] == [gap.sets[k].label for k in ("kaplan", "grid", "corrected")]

@@ -18,6 +18,7 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
                                               project_allocation)
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
+from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT
 
 SCHEDULE_COLUMNS = ("schedule_tokens", "lr_schedule_tokens", "decay_tokens", "total_tokens",
                     "max_tokens")
@@ -150,9 +151,6 @@ def _distinct(values, rtol=0.02):
     if values.size == 0:
         return 0
     return 1 + int(np.sum(np.diff(np.log(values)) > rtol))
-
-
-MIN_RESAMPLES_FOR_VERDICT = 100  # fewer draws put a 95% percentile interval near their min and max
 
 
 def _n_draws(fit: FitResult) -> int:

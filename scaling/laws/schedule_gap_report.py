@@ -7,6 +7,7 @@ import pandas as pd
 
 from scalefit.scaling.laws.projection import DATA_MULTIPLES
 from scalefit.scaling.laws.schedule_gap import FORM, MIN_LENGTHS, ScheduleGap
+from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT
 
 
 def _ci(ci, fmt=".3f") -> str:
@@ -34,6 +35,12 @@ def explain(gap: ScheduleGap) -> list[str]:
     """Sentences computed from the fitted numbers (which set's a is highest, whether intervals
     overlap, the explained share and whether it is identified, the prediction errors)."""
     sets, out = gap.sets, []
+    n_boot = int(gap.settings.get("n_bootstrap") or 0)
+    rough = 0 < n_boot < MIN_RESAMPLES_FOR_VERDICT  # intervals too rough to read a verdict from
+    if rough:
+        out.append(f"Only {n_boot} resamples: the 95% intervals below are rough, so no overlap, sign or "
+                   f"explained share is read from them (run with --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} "
+                   "or more).")
     ranked = sorted((s for s in sets.values() if np.isfinite(s.a)), key=lambda s: -s.a)
     if len(ranked) >= 2:
         hi, lo = ranked[0], ranked[-1]
@@ -51,9 +58,9 @@ def explain(gap: ScheduleGap) -> list[str]:
     if "a" in gap.shares:
         i, ii, iv = sets["kaplan"], sets[gap.shares["comparator"]], sets["corrected"]
         share = gap.shares["a"]
-        ov = _overlap(i.a_ci95, ii.a_ci95)
+        ov = None if rough else _overlap(i.a_ci95, ii.a_ci95)
         ov_text = {True: "their 95% intervals overlap", False: "their 95% intervals do not "
-                   "overlap", None: "without bootstrap intervals"}[ov]
+                   "overlap", None: "intervals too rough to compare" if rough else "without bootstrap intervals"}[ov]
         gap_text = (f"the paired gap a_grid - a_kaplan = {share['gap']:+.3f} "
                     f"{_ci(share['gap_ci95'], '+.3f')}")
         out.append(f"Kaplan-style checkpoints give a = {i.a:.3f} and the own-schedule grid "
@@ -64,8 +71,11 @@ def explain(gap: ScheduleGap) -> list[str]:
                  if source == "profiled" else f" (momentum decay {lam:g}, held fixed)")
         moved = (f"Correcting the checkpoints with the {gap.settings['schedule_law']} law{decay} "
                  f"fitted on each long run moves a to {iv.a:.3f} {_ci(iv.a_ci95)}")
-        if share["identified"]:
+        if share["identified"] and not rough:
             out.append(f"{moved}, {_pct(share['value'])} of the gap {_pct_interval(share)}.")
+        elif rough:
+            out.append(f"{moved}; {n_boot} resamples cannot tell whether there is a gap for the schedule to "
+                       "explain, so no share is reported.")
         else:
             why = ("has no bootstrap interval" if not np.all(np.isfinite(share["gap_ci95"]))
                    else "has an interval that includes 0")
@@ -80,7 +90,9 @@ def explain(gap: ScheduleGap) -> list[str]:
                             for x in (i, ii, iv))
             head = (f"Projected to {mult} the largest compute fitted, the compute-optimal loss is "
                     f"{li:.3f} (Kaplan-style), {lii:.3f} (grid) and {liv:.3f} (corrected)")
-            if s["identified"]:
+            if rough:
+                out.append(f"{head}; with {n_boot} resamples no share of that gap is reported.")
+            elif s["identified"]:
                 out.append(f"{head}: the correction closes {_pct(s['value'])} of that gap {_pct_interval(s)}.")
             else:
                 out.append(f"{head}; the Kaplan-to-grid gap's interval {_ci(s['gap_ci95'], '+.3f')} "
@@ -101,7 +113,7 @@ def explain(gap: ScheduleGap) -> list[str]:
         w, g = sets["wsd"], sets["grid-wsd-sizes"]
         d = gap.comparisons["wsd_vs_grid"]
         ci = d["a_difference_ci95"]
-        sig = ("", "") if not np.all(np.isfinite(ci)) else \
+        sig = ("", "") if not np.all(np.isfinite(ci)) or rough else \
             (" (includes 0)", "") if ci[0] <= 0 <= ci[1] else ("", " (excludes 0)")
         out.append(f"WSD cooldown finals give a = {w.a:.3f} {_ci(w.a_ci95)} against "
                    f"{g.a:.3f} {_ci(g.a_ci95)} for the grid on the same {d['n_sizes']} sizes: "
