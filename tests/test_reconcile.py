@@ -80,6 +80,8 @@ def test_walk_recovers_two_known_exponents(method, noise, tol):
     assert move.delta_a == pytest.approx(second.a - first.a) and not move.overlap
     assert "from 'wide, short' to 'narrow' moves a most" in rec.findings[0]
     assert f"{first.a:.3f}" in rec.findings[0] and "do not overlap" in rec.findings[0]
+    rough = reconcile(runs, "condition", n_bootstrap=10, isoflop_method=method)  # too few to judge
+    assert rough.moves[0].overlap is None and "too rough to compare (10 resamples)" in rough.findings[0]
     # --order reverses the walk; a condition with too few runs gets no Chinchilla fit, and why
     narrow = runs[runs.condition == "narrow"]
     few = pd.concat([g.iloc[2:7] for _, g in narrow.groupby("flops")][:2])  # 2 budgets x 5

@@ -18,6 +18,7 @@ import pandas as pd
 
 from scalefit.errors import InputError
 from scalefit.scaling.laws.fit import fit_law
+from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT
 
 NAN = float("nan")
 MIN_RUNS_PER_PARAMETER = 3  # the engine's own "too few points" rule, for the Chinchilla form
@@ -217,10 +218,10 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         reason = steps[0].warnings[0] if steps[0].warnings else "no allocation"
         raise InputError(f"reconcile: no condition of --by {by} could be fitted (first, "
                          f"{steps[0].condition}: {reason})")
-    moves = walk_moves(steps)
+    moves = walk_moves(steps, n_bootstrap)
     return Reconciliation(by=by, panel=panel, law=law, method=isoflop_method,
                           n_bootstrap=n_bootstrap, seed=seed, steps=steps, moves=moves,
-                          findings=walk_findings(steps, moves))
+                          findings=walk_findings(steps, moves, n_bootstrap))
 
 
 # --- what the walk says ----------------------------------------------------------------------
@@ -231,12 +232,14 @@ def _overlap(s: Step, t: Step) -> bool | None:
     return bool(max(s.a_lo, t.a_lo) <= min(s.a_hi, t.a_hi))
 
 
-def walk_moves(steps: list[Step]) -> list[Move]:
-    """Consecutive conditions of each panel: the change in a and whether the intervals overlap."""
+def walk_moves(steps: list[Step], n_bootstrap: int = 0) -> list[Move]:
+    """Consecutive conditions of each panel: the change in a and whether the intervals overlap
+    (None, not judged, below MIN_RESAMPLES_FOR_VERDICT resamples)."""
+    rough = 0 < n_bootstrap < MIN_RESAMPLES_FOR_VERDICT
     moves = []
     for s, t in zip(steps, steps[1:]):
         if s.panel == t.panel and np.isfinite(s.a) and np.isfinite(t.a):
-            moves.append(Move(s.panel, s.condition, t.condition, t.a - s.a, _overlap(s, t)))
+            moves.append(Move(s.panel, s.condition, t.condition, t.a - s.a, None if rough else _overlap(s, t)))
     return moves
 
 
@@ -244,9 +247,11 @@ def _ci(lo, hi):
     return f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else "[no interval]"
 
 
-def walk_findings(steps: list[Step], moves: list[Move]) -> list[str]:
+def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0) -> list[str]:
     """Per panel: which step moves a most (with its share of the whole walk), which consecutive
     intervals overlap, and how the fits sit against the published intervals."""
+    unknown = (f"are too rough to compare ({n_bootstrap} resamples)"
+               if 0 < n_bootstrap < MIN_RESAMPLES_FOR_VERDICT else "are unknown (no bootstrap)")
     out = []
     for panel in dict.fromkeys(s.panel for s in steps):
         ps = [s for s in steps if s.panel == panel and np.isfinite(s.a)]
@@ -270,7 +275,7 @@ def walk_findings(steps: list[Step], moves: list[Move]) -> list[str]:
                    f"{s.a:.3f} {_ci(s.a_lo, s.a_hi)} -> {t.a:.3f} {_ci(t.a_lo, t.a_hi)} "
                    f"({big.delta_a:+.3f}{share}); their 95% intervals "
                    + {True: "overlap", False: "do not overlap",
-                      None: "are unknown (no bootstrap)"}[big.overlap])
+                      None: unknown}[big.overlap])
         apart = [m for m in pm if m.overlap is False]
         together = [m for m in pm if m.overlap is True]
         parts = []
