@@ -238,10 +238,19 @@ def test_fit_and_predict_curve_commands_on_shipped_runs(tmp_path):
         assert (tmp_path / "p" / "curve.png").exists() and (tmp_path / "p" / "curve.csv").exists()
         wsd = runner.invoke(main, ["predict", "curve", "--model", "mini-5", "--law",
                                    "momentum", "--schedule", "wsd:2400:0.2", "--warmup", "24",
-                                   "--json"])
+                                   "--json", "--bootstrap", "20"])
         assert wsd.exit_code == 0, wsd.output
-        points = pd.DataFrame(json.loads(wsd.output)["points"])
+        points = pd.DataFrame(json.loads(wsd.stdout)["points"])
         assert points["predicted"].is_monotonic_decreasing
+        assert (points["ci95_lo"] <= points["predicted"]).all() and (points["predicted"] <= points["ci95_hi"]).all()
+        cooldown = points[points["step"] >= 1920]  # the last 20%: sampled linearly, not only in log
+        assert len(cooldown) >= 30 and points["step"].iloc[-1] == 2400
+        text = runner.invoke(main, ["predict", "curve", "--model", "mini-5", "--schedule", "wsd:2400:0.2",
+                                    "--warmup", "24", "--bootstrap", "0"]).stdout
+        assert "\n 2400 " in text  # the printed curve ends at the last step
+        assert f"final loss at step 2400: {points['predicted'].iloc[-1]:.4g} (no interval: --bootstrap 0)" in text
+        assert "a prediction for a schedule no fitted run followed" in text
+        assert "lie before the first checkpoint fitted: the law is extrapolated there" in text
 
 
 def test_fit_command_reads_a_wide_table(tmp_path):

@@ -179,8 +179,8 @@ def _write_fit(out_dir, out, result, curves):
               help="With --grid-test and the momentum law: also predict with one decay lambda "
                    "for the suite, the one whose long-run fits have the least summed objective "
                    "(the long runs alone are read; column schedule_law_profiled).")
-@bootstrap_option(0, "Bootstrap refits for a 95% interval of the predicted curve (0: none); "
-                     "whole runs when several are fitted, else blocks of checkpoints.")
+@bootstrap_option(200, "Bootstrap refits for a 95% interval of the predicted curve (0: none); "
+                      "whole runs when several are fitted, else blocks of checkpoints.")
 @seed_option
 def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset, models,
                           by_size, min_step, delta, lam, schedule_spec, warmup, final_ratio,
@@ -244,7 +244,8 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         target = target[target["step"] <= last]
         steps, meas = target["step"].to_numpy(), target["loss"].to_numpy()
     else:
-        steps = np.unique(np.geomspace(1, last, CURVE_POINTS).astype(int))
+        # log-spaced for the early fall, linear for the decay or cooldown at the end
+        steps = np.unique(np.r_[np.geomspace(1, last, CURVE_POINTS), np.linspace(1, last, CURVE_POINTS)].astype(int))
         meas = None
     prediction = predict_curve(fit, schedule, steps, N=N, measured=meas)
     out = {"law": fit.law, "data": source, "dataset": dataset, "fitted_on": fit.extra["runs"],
@@ -266,17 +267,32 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     if as_json:
         click.echo(dumps(out))
         return
-    lines = [f"{fit.law} fitted on {', '.join(fit.extra['runs'])}; predicted "
-             f"{out['schedule']} at {len(steps)} steps"]
-    if meas is not None:
-        lines.append(prediction.points.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    click.echo("\n".join(_curve_text(fit, prediction, out["schedule"], measured=meas is not None,
+                                      n_bootstrap=n_bootstrap)))
+
+
+def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: int) -> list[str]:
+    """What `predict curve` prints: the curve (every point beside a measured run, else about 24
+    rows ending at the last step), the final loss with its interval, and where the law extrapolates."""
+    points = prediction.points
+    first_fitted = int(np.min(fit.components["curves"].step))
+    lines = [f"{fit.law} fitted on {', '.join(fit.extra['runs'])} (checkpoints from step {first_fitted}); "
+             f"predicted {schedule} at {len(points)} steps"]
+    shown = points if measured else points.iloc[np.unique(np.linspace(0, len(points) - 1, 24).round().astype(int))]
+    lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    last = points.iloc[-1]
+    band = (f" [{last['ci95_lo']:.4g}, {last['ci95_hi']:.4g}] (95% interval of the fitted law over "
+            f"{n_bootstrap} bootstrap refits)" if "ci95_lo" in points else " (no interval: --bootstrap 0)")
+    lines.append(f"final loss at step {int(last['step'])}: {last['predicted']:.4g}{band}"
+                 + ("" if measured else "; a prediction for a schedule no fitted run followed, not a measurement"))
+    if measured:
         lines.append(f"|relative error| mean {100 * prediction.mean_rel_error:.3f}%, max "
                      f"{100 * prediction.max_rel_error:.3f}%, final "
                      f"{100 * prediction.final_rel_error:.3f}%")
-    else:
-        lines.append(prediction.points.iloc[:: max(1, len(steps) // 20)].to_string(
-            index=False, float_format=lambda v: f"{v:.5g}"))
-    click.echo("\n".join(lines))
+    if int(points["step"].min()) < first_fitted:
+        lines.append(f"note: steps before {first_fitted} lie before the first checkpoint fitted: the law is "
+                     "extrapolated there (the warmup and the first fall are not what it models)")
+    return lines
 
 
 def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size, lam,
