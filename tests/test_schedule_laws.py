@@ -363,3 +363,12 @@ def test_matched_schedule_points_on_shipped_long_runs():
     np.testing.assert_allclose(last["loss_matched"], last["loss"], rtol=0.01)
     mid = table[(table["step"] >= 240) & (table["step"] <= 1200)]
     assert (mid.groupby("model").apply(lambda r: (r["loss_matched"] - r["loss"]).mean()) > 0).all()
+
+
+def test_readme_quotes_the_predicted_final_loss_as_the_command_prints_it():
+    from pathlib import Path
+    out = CliRunner().invoke(main, ["predict", "curve", "--model", "mini-3", "--schedule", "wsd:1120:0.2"]).stdout
+    final = next(line for line in out.splitlines() if line.startswith("final loss at step 1120: "))
+    value, band = final.removeprefix("final loss at step 1120: ").split(" (")[0].split(" ", 1)
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert f"`wsd:1120:0.2`: {value} {band}" in readme
