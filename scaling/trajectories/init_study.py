@@ -455,7 +455,8 @@ def sentences(study: InitStudy) -> list[str]:
         unit = "steps" if row["measure"] == "steps_to_1" else "final loss"
         fmt = "{:+.0f}".format if unit == "steps" else "{:+.3f}".format
         verdict = ("needs warmup less than pythia" if row["diff"] < 0 else "needs warmup more than pythia") \
-            if row["p"] < ALPHA else "needs warmup as much as pythia (no real difference)"
+            if row["p"] < ALPHA else ("shows no difference from pythia in its need for warmup at "
+                                      f"p < {ALPHA:g} (the interval bounds how large one could be)")
         out.append(f"warmup, {row['size']} {row['init']}: dropping warmup costs {fmt(row['cost'])} {unit} "
                    f"vs {fmt(row['control_cost'])} for pythia; difference {fmt(row['diff'])}"
                    f"{_interval(row['ci_lo'], row['ci_hi'], fmt)}, p = {row['p']:.2g}: {row['init']} {verdict}.")

@@ -110,7 +110,8 @@ def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
         for name in ("thresholds", "curves", "runs", "summary", "contrasts", "shapes", "warmup_effect"):
             write_table(getattr(study, name), out / f"{name}.csv")
         save_figure(plot_init_study(study), out, "loss_curves")
-        write_text(out, "report.md", _report(study, str(path)))
+        shown = str(path) if data_path else f"the shipped table data/{'/'.join(DEFAULT_TABLE)}"  # no local path
+        write_text(out, "report.md", _report(study, shown))
     if as_json:
         click.echo(dumps({"data": str(path), **study.to_dict()}))
         return
