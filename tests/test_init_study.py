@@ -106,8 +106,8 @@ def test_sentences_say_faster_early_and_same_late(study):
     early = next(s for s in study.sentences if s.startswith("early, with warmup"))
     late = next(s for s in study.sentences if s.startswith("late, with warmup"))
     assert early.endswith("the data support faster (empirical); slower (or won't train) (family, "
-                          "gauss-matched); same speed (permuted).")
-    assert late.endswith("the data support same speed (empirical, permuted); slower (or won't train) "
+                          "gauss-matched); same speed or a difference too small to detect (permuted).")
+    assert late.endswith("the data support same speed or a difference too small to detect (empirical, permuted); slower (or won't train) "
                          "(family, gauss-matched).")
     assert text.index("## mini-3, with warmup") < text.index("## mini-3, no warmup")
     assert "source" not in early.split("support", 1)[1]  # the upper bound is not a prediction

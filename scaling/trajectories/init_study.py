@@ -35,7 +35,8 @@ CONTROL = "pythia"
 UPPER_BOUND = "source"  # continued training: the upper bound, not one of the three predictions
 DROP_FRACTIONS = (0.5, 0.8, 0.95)  # thresholds: this share of the control's loss drop done
 ALPHA = 0.05
-OUTCOMES = {"faster": "faster", "same": "same speed", "slower": "slower (or won't train)"}
+OUTCOMES = {"faster": "faster", "same": "same speed or a difference too small to detect",
+            "slower": "slower (or won't train)"}
 MATRIX_GROUPS = ("attn_qkv", "attn_out", "mlp_in", "mlp_out", "embed_in", "embed_out")
 # a statistic's value for Gaussian weights, on the axis the comparison uses (t_nu as 1/nu)
 GAUSSIAN_VALUE = {"excess_kurtosis": 0.0, "skew": 0.0, "gennorm_beta": 2.0, "t_nu": 0.0, "quartic_g": 0.0}
