@@ -146,6 +146,10 @@ def test_a_parameter_no_resample_moves_is_not_identified():
     assert ident["alpha"]["status"] == "identified" and "inert" not in ident["alpha"]
     assert ident["log_A"]["status"] == NOT_IDENTIFIED and ident["log_A"]["inert"]
     assert "log_A (no resample moved it" in identifiability_warning(ident)
+    # exact data: every resample returns the same optimum, which the fit's curvature does fix
+    exact = FitResult(law="chinchilla", n_points=20, objective=0.0, converged=True,
+                      params={"alpha": ParamEstimate(0.34, 1e-6, ci95=(0.34, 0.34))}, draws={"alpha": np.full(200, 0.34)})
+    assert identifiability(exact)["alpha"]["status"] == "identified"
 
 
 def test_printed_parameters_carry_the_digits_their_interval_supports():

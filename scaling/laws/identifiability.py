@@ -62,8 +62,11 @@ def identifiability(result: FitResult, log_scales=()) -> dict:
         entry = {"relative_width": width, "status": status_of(width)}
         raw = np.asarray(draws[name], float)
         raw = raw[np.isfinite(raw)]
-        if raw.size > 1 and np.ptp(raw) <= 1e-9 * max(abs(p.value), 1e-300):
-            entry.update(status=NOT_IDENTIFIED, inert=True)  # no resample moved it (bound or ignored term)
+        unpinned = not (np.isfinite(p.stderr) and p.stderr < abs(p.value))  # no curvature holds it either
+        if raw.size > 1 and np.ptp(raw) <= 1e-9 * max(abs(p.value), 1e-300) and unpinned:
+            # no resample moved it and the fit's own curvature does not fix it: a bound or an ignored
+            # term (exact data, where every resample returns the optimum, keeps a small stderr)
+            entry.update(status=NOT_IDENTIFIED, inert=True)
         if corr is not None:
             r = np.where(np.arange(len(names)) == i, np.nan, corr[i])
             if np.isfinite(r).any():
