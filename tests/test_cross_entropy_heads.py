@@ -204,11 +204,14 @@ def test_cuda_auto_takes_the_fused_head_and_matches_an_fp32_head(info, loaded): 
     assert head_plan(load_checkpoint(info, "cuda", "float32")[0]).cross_entropy == "chunked"  # exact fp32
     gpu_model, _ = load_checkpoint(info, "cuda", "bfloat16")
     plan = head_plan(gpu_model)
-    assert plan.cross_entropy == "cce"
+    assert plan.cross_entropy == "cce" and plan.verify
+    kernel = dataclasses.replace(plan, verify=False)  # the kernel alone, not auto's fallback
     ids = torch.from_numpy(np.stack([tokens[i:i + 65] for i in range(0, 65 * 8, 65)])).cuda()
     with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
-        fused = float(_scored_nll(gpu_model, ids[:, :-1], ids[:, 1:], [0] * 8, plan))
+        fused = float(_scored_nll(gpu_model, ids[:, :-1], ids[:, 1:], [0] * 8, kernel))
+        _scored_nll(gpu_model, ids[:, :-1], ids[:, 1:], [0] * 8, plan)  # auto's first-batch check
         hidden = gpu_model.base_model(input_ids=ids[:, :-1], use_cache=False).last_hidden_state
+    assert plan.cross_entropy == "cce" and plan.fused_rel_diff <= FUSED_RTOL  # auto kept the kernel
     weight = gpu_model.get_output_embeddings().weight
     logits = hidden.reshape(-1, hidden.shape[-1]).float() @ weight.float().T
     reference = float(torch.nn.functional.cross_entropy(logits, ids[:, 1:].reshape(-1), reduction="sum"))
