@@ -76,6 +76,7 @@ def test_calibrate_cli_json_text_and_report(tmp_path):
     doc = json.loads(result.stdout)
     assert doc["law"] == "chinchilla" and len(doc["cuts"]) == 2
     assert 0 <= doc["coverage"] <= 1 and doc["n_predictions"] == len(doc["predictions"])
+    assert any("20 resamples per fit: the 95% intervals are rough" in n for n in doc["notes"])
     for name in ("report.md", "predictions.csv", "by_distance.csv", "calibration.png"):
         assert (tmp_path / "cal" / name).stat().st_size > 0
     text = CliRunner().invoke(main, args).stdout
