@@ -16,8 +16,9 @@ Rows, per tensor (moments for all; spectra and fitted families for matrices, ndi
   1 student_t, 2 logistic, 3 laplace, 4 gennorm, 5 quartic), which never depends on the order
   of `FAMILIES`. `label` is empty on every other row.
 A tensor holding NaN or inf (a diverged run) gets only `count` and `nonfinite` (how many
-elements are not finite): no statistic of it means anything, and it is left out of its group,
-whose row carries the group's `nonfinite` total instead.
+elements are not finite): no statistic of it means anything. Its group's row gets the same two
+(the group's counts), not statistics of the finite tensors alone, which would make the group's
+trajectory jump where a tensor went bad.
 A fused GPT-NeoX/GPT-2 QKV matrix also gets rows for its Q, K and V parts, named
 `<tensor>[q]` etc. in groups attn_q/attn_k/attn_v.
 
@@ -242,6 +243,7 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     rows: list[tuple] = []
     members: list[_Member] = []
     nonfinite: dict[str, float] = {}  # group -> its tensors' non-finite elements
+    counts: dict[str, float] = {}  # group -> its tensors' elements
 
     def load(name):
         t = src.fetch(name)
@@ -258,6 +260,7 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
             for part_name, group, layer, values in _parts(table_name, tensor, src, split):
                 stats, cm = _tensor_stats(values, fit_families, spectra)
                 rows += [(part_name, group, layer, stat, value) for stat, value in stats.items()]
+                counts[group] = counts.get(group, 0.0) + stats["count"]
                 if "nonfinite" in stats:
                     nonfinite[group] = nonfinite.get(group, 0.0) + stats["nonfinite"]
                 if groups and cm.n:
@@ -266,8 +269,10 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
                                            {k: stats[k] for k in SPECTRUM_STATS if k in stats}))
             del tensor
         if groups:
-            rows += _group_rows(members, fit_families)
-            rows += [(GROUP_TENSOR, group, NO_LAYER, "nonfinite", k) for group, k in nonfinite.items()]
+            rows += _group_rows([m for m in members if m.group not in nonfinite], fit_families)
+            for group, k in nonfinite.items():
+                rows += [(GROUP_TENSOR, group, NO_LAYER, "count", counts[group]),
+                         (GROUP_TENSOR, group, NO_LAYER, "nonfinite", k)]
     df = pd.DataFrame(rows, columns=["tensor", "group", "layer", "stat", "value"])
     df.insert(0, "step", int(step))
     df.insert(0, "model", model)
