@@ -91,3 +91,20 @@ def test_python_api_raises_input_error():
     for law in ("kaplan", "kaplan-d", "chinchilla"):
         with pytest.raises(InputError, match="column 'tokens': every run has the same value"):
             fit_law(good_runs().assign(tokens=2e10), law)
+
+
+def test_a_singular_covariance_prints_no_numpy_warnings(tmp_path):
+    """Two sizes: lmfit's covariance is singular and it warned 'invalid value encountered in
+    sqrt' (nine lines) before the table; the command says '-' and 'not identified' instead."""
+    import subprocess
+    import sys
+    runs = good_runs(12)
+    two = pd.concat([runs.iloc[[0, 11]].assign(tokens=runs["tokens"].iloc[0] * f, model=[f"a{f}", f"b{f}"])
+                     for f in (1, 3, 10, 30)], ignore_index=True)
+    two["loss"] = 2 + 400 * two["params"] ** -0.34 + 400 * two["tokens"] ** -0.28
+    path = tmp_path / "two.csv"
+    two.to_csv(path, index=False)
+    done = subprocess.run([sys.executable, "-m", "scalefit", "fit", "chinchilla", "--data", str(path),
+                           "--bootstrap", "20"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "RuntimeWarning" not in done.stderr and "sqrt" not in done.stderr, done.stderr

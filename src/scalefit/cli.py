@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 import click
 
@@ -105,6 +106,10 @@ class LazyGroup(click.Group):
         # (set before a subcommand's module can import matplotlib)
         if "MPLBACKEND" not in os.environ:
             os.environ["MPLBACKEND"] = "Agg"
+        # lmfit's and uncertainties' "invalid value in sqrt" when a covariance is singular: the
+        # commands print that stderr as '-' and say which parameters are not identified, so the raw
+        # numpy warnings are noise on the terminal (a notebook keeps Python's default filters)
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"(lmfit|uncertainties)(\.|$)")
         args = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click empties both as it goes
         try:
             return super().invoke(ctx)
