@@ -108,3 +108,12 @@ def test_a_singular_covariance_prints_no_numpy_warnings(tmp_path):
                            "--bootstrap", "20"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "RuntimeWarning" not in done.stderr and "sqrt" not in done.stderr, done.stderr
+
+
+def test_isoflop_on_a_table_without_isoflop_budgets_says_what_it_needs():
+    """The shipped grid has one run per compute value: the message says so and names the law
+    that fits such a grid."""
+    result = CliRunner().invoke(main, ["fit", "isoflop"])
+    assert result.exit_code == 2
+    line = _one_line(result)
+    assert "the table has 20 budgets with at most 1 runs each" in line and "scalefit fit chinchilla" in line
