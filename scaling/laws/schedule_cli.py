@@ -279,7 +279,8 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
     lines = [f"{fit.law} fitted on {', '.join(fit.extra['runs'])} (checkpoints from step {first_fitted}); "
              f"predicted {schedule} at {len(points)} steps"]
     shown = points if measured else points.iloc[np.unique(np.linspace(0, len(points) - 1, 24).round().astype(int))]
-    lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}",
+                                 formatters={"lr": lambda v: f"{v:.4g}"}))  # 0.003, not 0.0029999
     last = points.iloc[-1]
     band = (f" [{last['ci95_lo']:.4g}, {last['ci95_hi']:.4g}] (95% interval of the fitted law over "
             f"{n_bootstrap} bootstrap refits)" if "ci95_lo" in points else " (no interval: --bootstrap 0)")
