@@ -83,7 +83,8 @@ def _fit_text(out: dict) -> str:
              f"({', '.join(out['runs'])})"]
     for name, p in out["params"].items():
         ci = p["ci95"]
-        ci_text = f"  95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if np.isfinite(ci[0]) else ""
+        bound = [0.0 if abs(v) < 1e-12 else v for v in ci]  # a floor's bound, not 2.1e-16
+        ci_text = f"  95% CI [{bound[0]:.4g}, {bound[1]:.4g}]" if np.isfinite(ci[0]) else ""
         shown, status = judged(p["value"], ci) if ci_text else (f"{p['value']:.5g}", "")
         lines.append(f"  {name:>6} = {shown}{ci_text}" + (f"  ({status})" if status else ""))
     lines.append(f"  RMSE(log L) {out['rmse_log']:.4f}; |relative error| mean "
