@@ -101,3 +101,15 @@ def test_epoch_runs_coverage(anchors):
     assert 0.6 <= cal.coverage <= 1.0
     near = cal.by_distance[cal.by_distance["distance_bin"] == "1-2x"]
     assert float(near["coverage"].iloc[0]) >= 0.8
+
+
+def test_a_cut_whose_runs_share_one_token_count_is_skipped_and_said():
+    """The whole table varies in N and D, the runs below the lowest cut do not: that cut is
+    skipped with the reason (it used to abort the whole command), the others are fitted."""
+    N = np.geomspace(1e7, 1e9, 12)
+    rows = [(n, 1e9) for n in N] + [(n, d) for n in N[::2] for d in (1e11, 1e12)]
+    runs = pd.DataFrame(rows, columns=["params", "tokens"])
+    runs["loss"] = 1.7 + 400 / runs["params"] ** 0.34 + 410 / runs["tokens"] ** 0.28
+    cal = calibrate_law(runs, "chinchilla", cuts=4, n_bootstrap=20)
+    assert len(cal.cuts) == 3
+    assert any(n.startswith("cut 3.95e+18: not fitted") and "2 or more token counts" in n for n in cal.notes)

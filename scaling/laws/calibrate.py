@@ -97,15 +97,19 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                          "the law's draws)")
     table = validate_runs(runs, model.law_name, loss=loss, source=source)
     min_fit = min_fit or max(2 * model.n_free, model.n_free + 3)
-    rows, per_cut = [], []
+    rows, per_cut, skipped = [], [], []
     for cut in cut_points(table.C, cuts, min_fit):
         fit_rows = table.C < cut
         train = validate_runs(runs.iloc[np.flatnonzero(fit_rows)], model.law_name, loss=loss,
                               source=source)
         held = validate_runs(runs.iloc[np.flatnonzero(~fit_rows)], model.law_name, loss=loss,
                              source=source, check_size=False)
-        result = fit_law(train, model.law_name, loss=loss, delta=delta,
-                         n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+        try:  # the runs below a cut may not vary in N or D although the whole table does
+            result = fit_law(train, model.law_name, loss=loss, delta=delta,
+                             n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+        except InputError as exc:
+            skipped.append(f"cut {cut:.3g}: not fitted ({exc})")
+            continue
         largest = float(train.C.max())
         pi = prediction_intervals(result, held.N, held.D, level=LEVEL, seed=seed,
                                   **held.variables(model.extra_variables()))
@@ -121,7 +125,10 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                              "interval_half_width": (hi - lo) / 2 / predicted})
         rows.append(part)
         per_cut.append(cut_summary(cut, largest, int(fit_rows.sum()), part, result.warnings))
-    return summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut)
+    if not rows:
+        raise InputError(f"calibrate: no cut could be fitted; first: {skipped[0]}" if skipped else
+                         "calibrate: no cut leaves enough runs to fit")
+    return summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut, notes=skipped)
 
 
 def cut_summary(cut: float, largest: float, n_fit: int, part: pd.DataFrame,
