@@ -107,10 +107,15 @@ def _gold_nll_per_token(sample: dict, lm) -> float | None:
 def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, limit: int | None = None,
               num_fewshot: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Run lm-eval tasks on a loaded model; long rows (task, metric, value, n_tokens)."""
+    import lm_eval.evaluator
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
+    # lm-eval runs `git describe` in the working directory for its own logs; outside a repository
+    # git prints "fatal: not a git repository" on the terminal. run.json holds our provenance.
+    if hasattr(lm_eval.evaluator, "get_git_commit_hash"):
+        lm_eval.evaluator.get_git_commit_hash = lambda: None
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     named = [t for t in tasks if t.config is None]
     manager = TaskManager(include_defaults=bool(named))

@@ -102,3 +102,20 @@ def test_malformed_task_files_are_input_errors(tmp_path):
     bad.write_text("not json\n")
     with pytest.raises(InputError, match="not valid JSON"):
         jsonl_task("bad", bad)
+
+
+@pytest.mark.slow
+def test_tasks_outside_a_git_repository_print_no_git_error(tasks, tmp_path):
+    """lm-eval ran `git describe` in the working directory; outside a repository git printed
+    'fatal: not a git repository' among the sweep's lines."""
+    import os
+    import subprocess
+    import sys
+    folder, _, _ = tasks
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path.parent), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "scalefit", "eval", "--suite", str(cached_tiny_suite()),
+                           "--models", "tiny-a", "--steps", "8", "--tasks", f"mc={folder / 'mc.jsonl'}",
+                           "--task-limit", "3", "--no-progress", "--out", str(tmp_path / "o")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "not a git repository" not in done.stderr and "1 checkpoints measured" in done.stderr
