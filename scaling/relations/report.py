@@ -19,11 +19,20 @@ def _fmt(v, spec=".5g"):
     return format(v, spec) if v is not None and math.isfinite(v) else "-"
 
 
+def _judged(name: str, p: dict, out: dict) -> tuple[str, str]:
+    """(value to the digits its interval supports, status): 'at its upper bound' for a parameter
+    the fit left on a bound (not an estimate, whatever its interval's width), else judged()'s."""
+    shown, status = judged(p["value"], p["ci95"])
+    bound = next((w.removeprefix(f"parameter {name} is ") for w in out.get("warnings", [])
+                  if w.startswith(f"parameter {name} is at its")), None)
+    return shown, bound or status
+
+
 def params_frame(out: dict) -> pd.DataFrame:
     """One row per parameter: value, stderr, ci95 bounds, and whether the runs identify it."""
     rows = [{"param": k, "value": p["value"], "stderr": p["stderr"],
              "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1],
-             "identified": judged(p["value"], p["ci95"])[1] or "identified"}
+             "identified": _judged(k, p, out)[1] or "identified"}
             for k, p in out["params"].items()]
     return pd.DataFrame(rows)
 
@@ -52,7 +61,7 @@ def downstream_text(out: dict) -> str:
     """What `scalefit predict downstream` prints without --json."""
     lines = describe(out)
     for name, p in out["params"].items():  # digits as the interval supports (scaling.laws.identifiability)
-        shown, status = judged(p["value"], p["ci95"])
+        shown, status = _judged(name, p, out)
         lines.append(f"  {name:6s} {shown:>10s}  stderr {_fmt(p['stderr'], '.2g'):>8s}"
                      f"  95% CI [{_fmt(p['ci95'][0])}, {_fmt(p['ci95'][1])}]" + (f"  {status}" if status else ""))
     if "prediction" in out:
