@@ -169,6 +169,11 @@ def test_printed_parameters_carry_the_digits_their_interval_supports():
                                 "warnings": ["parameter a is at its upper bound"],
                                 "params": {"a": {"value": 1.0, "stderr": 0.48, "ci95": [1.0, 1.0]}}})
     assert "95% CI [1, 1]  at its upper bound\n" in on_bound
+    from scalefit.scaling.laws.report import params_frame
+    law_table = params_frame({"params": {"E": {"value": 0.0, "stderr": float("nan"), "ci95": [0.0, 0.0]}},
+                              "identifiability": {"E": {"status": "identified"}},
+                              "warnings": ["parameter E is at its lower bound"]})
+    assert law_table["identified"].tolist() == ["at its lower bound"]
 
 
 def test_significant_digits_follow_identifiability():

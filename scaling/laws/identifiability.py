@@ -96,6 +96,13 @@ def identifiability_warning(ident: dict) -> str | None:
             + "; the data fix a combination, not each value")
 
 
+def bound_status(name: str, warnings) -> str | None:
+    """'at its upper bound' (or lower) when the fit's warnings say `name` ended on a bound: such a
+    value is not an estimate, however narrow its interval (fitresult.bound_warnings words it)."""
+    return next((w.removeprefix(f"parameter {name} is ") for w in warnings or ()
+                 if w.startswith(f"parameter {name} is at its")), None)
+
+
 def judged(value: float, ci95) -> tuple[str, str]:
     """(the value to the digits its 95% interval supports, its status or '') for a printed
     parameter; a value that is zero to 1e-12 (a floor at its bound) prints as 0."""

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.scaling.laws.identifiability import bound_status
 from scalefit.tables import write_table
 
 
@@ -18,7 +19,8 @@ def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
         row = {"param": name, "value": p["value"], "stderr": p["stderr"],
                "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1]}
         if ident:
-            row["identified"] = (ident.get(name) or {}).get("status") or "-"
+            row["identified"] = bound_status(name, fit.get("warnings")) or \
+                (ident.get(name) or {}).get("status") or "-"
         if law_label:
             row = {"law": law_label, **row}
         rows.append(row)

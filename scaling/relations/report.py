@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.report import dumps, markdown_table, save_figure, write_text
-from scalefit.scaling.laws.identifiability import judged
+from scalefit.scaling.laws.identifiability import bound_status, judged
 from scalefit.scaling.relations.resampling import UNIT
 
 FORMULAS = {"shifted-power": "L_y = K (L_x - E_x)^kappa + E_y",
@@ -23,9 +23,7 @@ def _judged(name: str, p: dict, out: dict) -> tuple[str, str]:
     """(value to the digits its interval supports, status): 'at its upper bound' for a parameter
     the fit left on a bound (not an estimate, whatever its interval's width), else judged()'s."""
     shown, status = judged(p["value"], p["ci95"])
-    bound = next((w.removeprefix(f"parameter {name} is ") for w in out.get("warnings", [])
-                  if w.startswith(f"parameter {name} is at its")), None)
-    return shown, bound or status
+    return shown, bound_status(name, out.get("warnings")) or status
 
 
 def params_frame(out: dict) -> pd.DataFrame:
