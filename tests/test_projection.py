@@ -165,6 +165,9 @@ def test_printed_parameters_carry_the_digits_their_interval_supports():
     text = downstream_text({"relation": "shifted-power", "n_points": 21, "x": "a", "y": "b",
                             "params": {"kappa": {"value": 0.64167, "stderr": 0.021, "ci95": [0.24229, 0.97072]}}})
     assert "kappa         0.6  stderr" in text and text.rstrip().endswith("not identified")
+    rough = downstream_text({"relation": "shifted-power", "n_points": 21, "x": "a", "y": "b", "params": {},
+                             "bootstrap": {"n": 10}})
+    assert "note: 10 bootstrap resamples: the 95% intervals above are rough" in rough
     on_bound = downstream_text({"relation": "sigmoid", "n_points": 9, "x": "a", "y": "b",
                                 "warnings": ["parameter a is at its upper bound"],
                                 "params": {"a": {"value": 1.0, "stderr": 0.48, "ci95": [1.0, 1.0]}}})
