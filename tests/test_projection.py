@@ -177,6 +177,9 @@ def test_printed_parameters_carry_the_digits_their_interval_supports():
                               "identifiability": {"E": {"status": "identified"}},
                               "warnings": ["parameter E is at its lower bound"]})
     assert law_table["identified"].tolist() == ["at its lower bound"]
+    rough = CliRunner().invoke(main, ["fit", "chinchilla", "--bootstrap", "10"])
+    assert "note: 10 bootstrap resamples: the 95% intervals and the identified column are rough" in rough.stdout
+    assert "bootstrap resamples" not in CliRunner().invoke(main, ["fit", "chinchilla", "--bootstrap", "100"]).stdout
 
 
 def test_significant_digits_follow_identifiability():
