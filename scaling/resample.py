@@ -18,6 +18,20 @@ from tqdm import tqdm
 MIN_RESAMPLES_FOR_VERDICT = 100
 
 
+def too_few_resamples(n_resamples: int) -> bool:
+    """Whether a bootstrap of `n_resamples` (0: none was run) is too small to read a verdict from."""
+    return 0 < n_resamples < MIN_RESAMPLES_FOR_VERDICT
+
+
+def rough_intervals_note(n_resamples: int, what: str = "the 95% intervals", aside: str = "") -> str | None:
+    """'N bootstrap resamples: <what> are rough<aside>; use --bootstrap 1000', or None when the
+    bootstrap is large enough (or was not run)."""
+    if not too_few_resamples(n_resamples):
+        return None
+    return (f"{n_resamples} bootstrap resamples: {what} are rough{aside}; "
+            f"use --bootstrap {10 * MIN_RESAMPLES_FOR_VERDICT}")
+
+
 def resample_indices(n_points: int, n_resamples: int, seed: int) -> np.ndarray:
     """(n_resamples, n_points) row indices drawn with replacement; row i is resample i."""
     rng = np.random.default_rng(seed)

@@ -18,7 +18,7 @@ from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.projection import prediction_intervals
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
-from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT
+from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 
 LEVEL = 0.95
 DISTANCE_BINS = (1.0, 2.0, 4.0, 10.0, 100.0, np.inf)  # multiples of the largest fitted compute
@@ -158,7 +158,7 @@ def summarize(name: str, source: str, n_runs: int, n_bootstrap: int, rows: list[
           .sort_values("min_distance").drop(columns="min_distance").reset_index())
     notes = [f"{len(per_cut)} cuts; a run above several cuts is predicted once per cut, so the "
              "predictions are not independent"] + list(notes or [])
-    if n_bootstrap < MIN_RESAMPLES_FOR_VERDICT:
+    if too_few_resamples(n_bootstrap):
         notes.append(f"{n_bootstrap} resamples per fit: the 95% intervals are rough, so their coverage says "
                      f"little; use --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} or more")
     return Calibration(law=name, data=source, n_runs=int(n_runs), n_bootstrap=n_bootstrap,

@@ -18,7 +18,7 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
                                               project_allocation)
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
-from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT
+from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 
 SCHEDULE_COLUMNS = ("schedule_tokens", "lr_schedule_tokens", "decay_tokens", "total_tokens",
                     "max_tokens")
@@ -175,7 +175,7 @@ def allocation_verdict(fits: dict[str, FitResult]) -> tuple[str, str, str]:
     a_text = " vs ".join(text(n) for n in fits)
     if len(finite) < 2 or any(ci[n] is None or not np.all(np.isfinite(ci[n])) for n in finite):
         return "unknown", a_text, more_n
-    if any(0 < _n_draws(fits[n]) < MIN_RESAMPLES_FOR_VERDICT for n in finite):
+    if any(too_few_resamples(_n_draws(fits[n])) for n in finite):
         return "unknown", a_text, more_n
     lo = max(ci[n][0] for n in finite)
     hi = min(ci[n][1] for n in finite)

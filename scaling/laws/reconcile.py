@@ -18,7 +18,7 @@ import pandas as pd
 
 from scalefit.errors import InputError
 from scalefit.scaling.laws.fit import fit_law
-from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT
+from scalefit.scaling.resample import too_few_resamples
 
 NAN = float("nan")
 MIN_RUNS_PER_PARAMETER = 3  # the engine's own "too few points" rule, for the Chinchilla form
@@ -235,7 +235,7 @@ def _overlap(s: Step, t: Step) -> bool | None:
 def walk_moves(steps: list[Step], n_bootstrap: int = 0) -> list[Move]:
     """Consecutive conditions of each panel: the change in a and whether the intervals overlap
     (None, not judged, below MIN_RESAMPLES_FOR_VERDICT resamples)."""
-    rough = 0 < n_bootstrap < MIN_RESAMPLES_FOR_VERDICT
+    rough = too_few_resamples(n_bootstrap)
     moves = []
     for s, t in zip(steps, steps[1:]):
         if s.panel == t.panel and np.isfinite(s.a) and np.isfinite(t.a):
@@ -251,7 +251,7 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0) ->
     """Per panel: which step moves a most (with its share of the whole walk), which consecutive
     intervals overlap, and how the fits sit against the published intervals."""
     unknown = (f"are too rough to compare ({n_bootstrap} resamples)"
-               if 0 < n_bootstrap < MIN_RESAMPLES_FOR_VERDICT else "are unknown (no bootstrap)")
+               if too_few_resamples(n_bootstrap) else "are unknown (no bootstrap)")
     out = []
     for panel in dict.fromkeys(s.panel for s in steps):
         ps = [s for s in steps if s.panel == panel and np.isfinite(s.a)]

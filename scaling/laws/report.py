@@ -8,7 +8,7 @@ import pandas as pd
 
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.identifiability import bound_status
-from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT
+from scalefit.scaling.resample import rough_intervals_note
 from scalefit.tables import write_table
 
 
@@ -208,10 +208,10 @@ def fit_text(fit: dict) -> str:
         out += ["", "compute-optimal allocation:", text_table(budgets_frame(fit))]
     if "holdout" in fit:
         out += holdout_lines("", fit["holdout"])
-    n_boot = int((fit.get("bootstrap") or {}).get("n") or 0)
-    if 0 < n_boot < MIN_RESAMPLES_FOR_VERDICT:
-        out.append(f"note: {n_boot} bootstrap resamples: the 95% intervals and the identified column are "
-                   f"rough; use --bootstrap {10 * MIN_RESAMPLES_FOR_VERDICT}")
+    rough = rough_intervals_note(int((fit.get("bootstrap") or {}).get("n") or 0),
+                                 "the 95% intervals and the identified column")
+    if rough:
+        out.append(f"note: {rough}")
     for w in fit.get("warnings", []):
         out.append(f"warning: {w}")
     return "\n".join(out)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from scalefit.scaling.laws.projection import DATA_MULTIPLES
 from scalefit.scaling.laws.schedule_gap import FORM, MIN_LENGTHS, ScheduleGap
-from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT
+from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 
 
 def _ci(ci, fmt=".3f") -> str:
@@ -36,7 +36,7 @@ def explain(gap: ScheduleGap) -> list[str]:
     overlap, the explained share and whether it is identified, the prediction errors)."""
     sets, out = gap.sets, []
     n_boot = int(gap.settings.get("n_bootstrap") or 0)
-    rough = 0 < n_boot < MIN_RESAMPLES_FOR_VERDICT  # intervals too rough to read a verdict from
+    rough = too_few_resamples(n_boot)  # intervals too rough to read a verdict from
     if rough:
         out.append(f"Only {n_boot} resamples: the 95% intervals below are rough, so no overlap, sign or "
                    f"explained share is read from them (run with --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} "

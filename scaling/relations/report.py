@@ -9,7 +9,7 @@ import pandas as pd
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.identifiability import bound_status, judged
 from scalefit.scaling.relations.resampling import UNIT
-from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT
+from scalefit.scaling.resample import rough_intervals_note
 
 FORMULAS = {"shifted-power": "L_y = K (L_x - E_x)^kappa + E_y",
             "sigmoid": "acc = a / (1 + exp(-k (L - L0))) + b",
@@ -92,10 +92,10 @@ def downstream_text(out: dict) -> str:
                          f"{p['predicted']:.4f} ({100 * p['relative_error']:+.2f}%){pi}{extra}")
     for note in out.get("notes", []):
         lines.append(f"note: {note}")
-    n_boot = int((out.get("bootstrap") or {}).get("n") or 0)
-    if 0 < n_boot < MIN_RESAMPLES_FOR_VERDICT:
-        lines.append(f"note: {n_boot} bootstrap resamples: the 95% intervals above are rough (their coverage "
-                     f"says little); use --bootstrap {10 * MIN_RESAMPLES_FOR_VERDICT}")
+    rough = rough_intervals_note(int((out.get("bootstrap") or {}).get("n") or 0), "the 95% intervals above",
+                                 " (their coverage says little)")
+    if rough:
+        lines.append(f"note: {rough}")
     for w in out.get("warnings", []):
         lines.append(f"warning: {w}")
     return "\n".join(lines)
