@@ -226,6 +226,8 @@ def _r2(value: float) -> str:
 
 def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
     """The trajectory report; `plot` links the figure written beside report.md."""
+    from scalefit.scaling.trajectories.trajectory import MIN_POINTS_PER_MODEL
+
     pooled = collapse["pooled"]
     p = pooled.params
     lines = [f"# {label} against loss", "",
@@ -245,7 +247,7 @@ def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
     if collapse.get("too_short"):
         pooled_too = not set(collapse["too_short"]) & set(collapse["pooled_models"])
         lines += ["", f"Not fitted per model{', nor in the pooled curve' if pooled_too else ''} (fewer than "
-                  f"{collapse['min_points_per_model']} checkpoints): {', '.join(collapse['too_short'])}."]
+                  f"{MIN_POINTS_PER_MODEL} checkpoints): {', '.join(collapse['too_short'])}."]
     bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
                if any(w.startswith("parameter p is at its") for w in f.warnings)]
     if bounded:

@@ -159,7 +159,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
             "collapse_p_value": p_value, "collapse_verdict": collapse_verdict(ratio, p_value),
             "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
-            "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models, "min_points_per_model": MIN_POINTS_PER_MODEL}
+            "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
 
 
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
