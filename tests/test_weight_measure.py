@@ -164,6 +164,9 @@ def test_a_diverged_tensor_is_counted_not_measured(tiny, table, capsys):
     other = df[(df["tensor"] == "*") & (df["group"] == "mlp_out")]["stat"]
     assert "std" in set(other) and "nonfinite" not in set(other)  # other groups are measured as ever
     assert "nonfinite" not in set(table["stat"])  # healthy weights: no such row
+    one_inf = state[name].clone().nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
+    one_inf[2, 2] = float("inf")  # inf alone (no NaN) is caught too
+    assert measure.tensor_stats(one_inf) == {"count": one_inf.numel(), "nonfinite": 1.0}
     measures = pytest.importorskip("scalefit.sweep.weights")
     from scalefit.sweep.checkpoints import CheckpointInfo
     measures.weights_measurement(fit_families=False).fn(state, CheckpointInfo(model="tiny", step=3, tokens=0, lr=None))

@@ -193,10 +193,10 @@ def _histogram_stats(values, cm: CentralMoments, *, exact_quantiles, fit: bool) 
 def _tensor_stats(values: torch.Tensor, fit: bool, spectra: bool) -> tuple[dict, CentralMoments]:
     """The tensor's statistics and moments; a tensor with non-finite elements gets only `count` and
     `nonfinite`, and empty moments (n = 0), so no group pools it."""
-    nonfinite = int(values.numel() - torch.isfinite(values).sum())
-    if nonfinite:
-        return {"count": float(values.numel()), "nonfinite": float(nonfinite)}, central_moments(values[:0])
     cm = central_moments(values)
+    if cm.n and not math.isfinite(cm.mean):  # a NaN or inf poisons the float64 mean: only then count them
+        nonfinite = int(values.numel() - torch.isfinite(values).sum())
+        return {"count": float(values.numel()), "nonfinite": float(nonfinite)}, central_moments(values[:0])
     out = shape_stats(cm)
     if cm.n == 0:
         return out, cm
