@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from scalefit.evals.loss import CROSS_ENTROPY_CHOICES
+from scalefit.evals.loss import CROSS_ENTROPY_CHOICES, CROSS_ENTROPY_HELP
 from scalefit.options import NONNEGATIVE_INT, json_option, split_values
 from scalefit.sweep.cli import (cleanup_option, executor_option, finish, grid_options, hub_cache_option,
                                 interrupted_exit, no_families_option, no_progress_option, no_spectra_option,
@@ -68,10 +68,7 @@ def _summary_json(result) -> dict:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--dtype", default="auto", show_default=True, help="auto (CUDA bf16, CPU fp32), float32, bfloat16, float16.")
 @click.option("--cross-entropy", default="auto", show_default=True, type=click.Choice(CROSS_ENTROPY_CHOICES),
-              help="How the loss is scored: chunked (output layer and fp32 cross-entropy in chunks), cce "
-                   "(cut-cross-entropy's fused kernel, no logits in memory; pip install \"scalefit[gpu]\"), "
-                   "auto (cce for bf16/fp16 weights on a GPU, where installed, checked on each model's first "
-                   "batch against an fp32 head: beyond 1e-4 of the loss it warns and uses chunked).")
+              help=CROSS_ENTROPY_HELP)
 @click.option("--allow-bin", is_flag=True, help="Also load pickle .bin checkpoints (with torch.load(weights_only=True)).")
 @cleanup_option
 @shard_option

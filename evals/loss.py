@@ -135,15 +135,19 @@ class CrossEntropyHead:
     name: str
     nll: Callable  # (hidden, targets, output layer or None, chunk_rows) -> fp32 NLL per row
     unusable: Callable  # (model, split_head) -> reason it cannot score this model, or None
-    summary: str
+    summary: str  # one line for --cross-entropy's help
 
 
 CROSS_ENTROPY = {h.name: h for h in (
     CrossEntropyHead("chunked", _chunked_nll, lambda model, split_head: None,
-                     "output layer and fp32 cross-entropy in chunks of rows (every device)"),
+                     "output layer and fp32 cross-entropy in chunks"),
     CrossEntropyHead("cce", _cce_nll, _cce_unusable,
-                     "cut-cross-entropy's fused linear cross-entropy: no logits in memory (GPU)"),
+                     "cut-cross-entropy's fused kernel, no logits in memory; pip install \"scalefit[gpu]\""),
 )}
+# `scalefit eval --cross-entropy`'s help, from the registry
+CROSS_ENTROPY_HELP = ("How the loss is scored: " + ", ".join(f"{h.name} ({h.summary})" for h in CROSS_ENTROPY.values())
+                      + ", auto (cce for bf16/fp16 weights on a GPU, where installed, checked on each model's first "
+                      f"batch against an fp32 head: beyond {FUSED_RTOL:g} of the loss it warns and uses chunked).")
 CROSS_ENTROPY_CHOICES = ("auto", *CROSS_ENTROPY)
 
 
@@ -209,16 +213,15 @@ def head_plan(model, cross_entropy: str = "auto") -> HeadPlan:
     split_head = getattr(model.config, "model_type", None) in SPLIT_HEAD_TYPES and head is not None
     vocab = head.weight.shape[0] if head is not None else 65536
     chunk_rows = max(1, (LOGIT_BUDGET if device.type == "cuda" else CPU_LOGIT_BUDGET) // vocab)
-    verify = cross_entropy == "auto"
-    if verify:
+    if cross_entropy == "auto":  # chunked always can; the fused head only after its own check
         fused = _auto_fuses(device, head) and CROSS_ENTROPY["cce"].unusable(model, split_head) is None
-        cross_entropy = "cce" if fused else "chunked"
+        return HeadPlan(split_head=split_head, chunk_rows=chunk_rows,
+                        cross_entropy="cce" if fused else "chunked", verify=fused)
     check_cross_entropy(cross_entropy)
     why = CROSS_ENTROPY[cross_entropy].unusable(model, split_head)
     if why:
         raise InputError(f"--cross-entropy {cross_entropy}: {why}; use --cross-entropy chunked")
-    return HeadPlan(split_head=split_head, chunk_rows=chunk_rows, cross_entropy=cross_entropy,
-                    verify=verify and cross_entropy != "chunked")
+    return HeadPlan(split_head=split_head, chunk_rows=chunk_rows, cross_entropy=cross_entropy)
 
 
 def _scored_nll(model, inputs, targets, first_scored: list[int], plan: HeadPlan, per_row: bool = False):
