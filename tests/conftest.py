@@ -23,3 +23,11 @@ def anchors() -> Path:
     if not ANCHORS.is_dir():
         pytest.skip("../shared/anchors is absent")
     return ANCHORS
+
+
+@pytest.fixture(scope="session")
+def suite_file() -> Path:
+    """The tiny local suite's spec (built once per machine, see tinysuite.cached_tiny_suite)."""
+    from tinysuite import cached_tiny_suite
+
+    return cached_tiny_suite()

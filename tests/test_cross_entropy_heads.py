@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 from click.testing import CliRunner  # noqa: E402
-from tinysuite import cached_tiny_suite, plain_window_nll  # noqa: E402
+from tinysuite import plain_window_nll, tiny_checkpoint  # noqa: E402
 
 from scalefit.cli import main  # noqa: E402
 from scalefit.errors import InputError  # noqa: E402
@@ -21,8 +21,7 @@ from scalefit.evals.evalset import window_nll  # noqa: E402
 from scalefit.evals import loss as loss_module  # noqa: E402
 from scalefit.evals.loss import CROSS_ENTROPY, FUSED_RTOL, _scored_nll, head_plan, measure_loss  # noqa: E402
 from scalefit.evals.tokens import tokenize_dataset  # noqa: E402
-from scalefit.sweep.checkpoints import checkpoint_grid, load_checkpoint  # noqa: E402
-from scalefit.sweep.suites import load_suite  # noqa: E402
+from scalefit.sweep.checkpoints import load_checkpoint  # noqa: E402
 
 HAVE_CCE = importlib.util.find_spec("cut_cross_entropy") is not None
 needs_cce = pytest.mark.skipif(not HAVE_CCE, reason='cut-cross-entropy not installed (pip install "scalefit[gpu]")')
@@ -30,13 +29,8 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
 
 
 @pytest.fixture(scope="module")
-def suite_file():
-    return cached_tiny_suite()
-
-
-@pytest.fixture(scope="module")
 def info(suite_file):
-    return checkpoint_grid(load_suite(suite_file), ["tiny-b"], [8])[0]
+    return tiny_checkpoint(suite_file)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-from tinysuite import cached_tiny_suite, plain_window_nll  # noqa: E402
+from tinysuite import plain_window_nll, tiny_checkpoint  # noqa: E402
 
 from scalefit.errors import InputError  # noqa: E402
 from scalefit.sweep.checkpoints import checkpoint_grid, load_checkpoint  # noqa: E402
@@ -20,14 +20,9 @@ from scalefit.evals.tokens import open_token_file, token_byte_lengths, tokenize_
 
 
 @pytest.fixture(scope="module")
-def suite_file():
-    return cached_tiny_suite()
-
-
-@pytest.fixture(scope="module")
 def tiny_b_step8(suite_file):
     """The checkpoint the loss tests measure."""
-    return checkpoint_grid(load_suite(suite_file), ["tiny-b"], [8])[0]
+    return tiny_checkpoint(suite_file)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +119,7 @@ def test_pickle_bin_checkpoint_needs_the_explicit_flag(loaded, tmp_path):
     assert (folder / "pytorch_model.bin").exists() and not (folder / "model.safetensors").exists()
     spec = (root / "suite.toml").read_text().replace('local = "."', f'local = "{tmp_path}"')
     (tmp_path / "suite.toml").write_text(spec)
-    info = checkpoint_grid(load_suite(tmp_path / "suite.toml"), ["tiny-b"], [8])[0]
+    info = tiny_checkpoint(tmp_path / "suite.toml")
     with pytest.raises(PermissionError, match="--allow-bin"):
         load_checkpoint(info, "cpu", "float32")
     again, _ = load_checkpoint(info, "cpu", "float32", allow_bin=True)

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 from click.testing import CliRunner  # noqa: E402
-from tinysuite import cached_tiny_suite, plain_window_nll  # noqa: E402
+from tinysuite import plain_window_nll  # noqa: E402
 
 from scalefit.cli import main  # noqa: E402
 
@@ -25,11 +25,6 @@ MAX_TOKENS = 600
 STEPS = "0,2,8"
 N_CKPT = 2 * 3  # models x steps
 KEYS = ["model", "step", "dataset", "metric"]
-
-
-@pytest.fixture(scope="module")
-def suite_file():
-    return cached_tiny_suite()
 
 
 def sweep_args(suite_file, out, *extra):

@@ -193,3 +193,12 @@ def plain_window_nll(model, tokens, context, stride):
         count += new
         scored_upto = end
     return total, count
+
+
+def tiny_checkpoint(suite_file=None, model: str = "tiny-b", step: int = 8):
+    """The CheckpointInfo of one checkpoint of a tiny suite (default: the cached one's tiny-b at
+    step 8, the checkpoint the loss tests measure)."""
+    from scalefit.sweep.checkpoints import checkpoint_grid
+    from scalefit.sweep.suites import load_suite
+
+    return checkpoint_grid(load_suite(suite_file or cached_tiny_suite()), [model], [step])[0]
