@@ -22,6 +22,7 @@ WIDTH_IDENTIFIED = 0.5
 WIDTH_WEAK = 1.0
 STRONG_CORRELATION = 0.95
 DIGITS = {IDENTIFIED: 4, WEAK: 2, NOT_IDENTIFIED: 1}
+ZERO = 1e-12  # a value or bound this close to 0 is a floor at its bound: printed as 0, not 2.1e-16
 
 
 def status_of(width: float) -> str | None:
@@ -109,7 +110,7 @@ def judged(value: float, ci95) -> tuple[str, str]:
     lo, hi = (float(v) if v is not None else float("nan") for v in ci95)
     if value is None or not np.isfinite(value):
         return "-", ""
-    zero = abs(value) <= 1e-12
+    zero = abs(value) <= ZERO
     width = (hi - lo) / max(abs(value), 1e-300) if np.isfinite(lo) and np.isfinite(hi) else float("nan")
     status = status_of(width) if not (zero and width == 0) else None
     shown = "0" if zero else significant(value, status)

@@ -15,7 +15,7 @@ from scalefit.errors import InputError
 from scalefit.options import (NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
                               bootstrap_option, seed_option, split_values)
 from scalefit.report import dumps
-from scalefit.scaling.laws.identifiability import judged
+from scalefit.scaling.laws.identifiability import ZERO, judged
 
 SHIPPED_CHECKPOINTS = MINI_CHECKPOINTS
 SHIPPED_FINALS = MINI_FINALS
@@ -83,7 +83,7 @@ def _fit_text(out: dict) -> str:
              f"({', '.join(out['runs'])})"]
     for name, p in out["params"].items():
         ci = p["ci95"]
-        bound = [0.0 if abs(v) < 1e-12 else v for v in ci]  # a floor's bound, not 2.1e-16
+        bound = [0.0 if abs(v) <= ZERO else v for v in ci]
         ci_text = f"  95% CI [{bound[0]:.4g}, {bound[1]:.4g}]" if np.isfinite(ci[0]) else ""
         shown, status = judged(p["value"], ci) if ci_text else (f"{p['value']:.5g}", "")
         lines.append(f"  {name:>6} = {shown}{ci_text}" + (f"  ({status})" if status else ""))
