@@ -51,14 +51,16 @@ def test_landmarks_are_inferred_from_the_lr_column():
 
 
 @pytest.mark.parametrize("planted", [[3000.0], [400.0, 6000.0]])
-def test_planted_transitions_are_found_within_their_intervals(planted):
+def test_planted_transitions_are_found_with_informative_intervals(planted):
     rng = np.random.default_rng(7)
     run = planted_run("m", 1000, planted, rng)
     search = find_transitions(np.log10(run["step"]), run["value"], n_bootstrap=100, seed=1)
     assert search.best.k == len(planted)
-    for t, (lo, hi) in zip(planted, search.intervals):
-        assert lo <= np.log10(t) <= hi
+    for t, found, (lo, hi) in zip(planted, search.best.breakpoints, search.intervals):
+        assert abs(found - np.log10(t)) < 0.02
+        assert lo <= found <= hi
         assert hi - lo < 0.3  # the interval is informative, not the whole axis
+    # one interval may miss (5%): their coverage is tested in test_transitions_ar1.py
 
 
 @pytest.mark.parametrize("shape", ["line", "power", "log"])

@@ -69,7 +69,8 @@ def _stat_label(stat, group, tensor, layer) -> str:
 @click.option("--min-delta-bic", type=NONNEGATIVE, default=6.0, show_default=True,
               help="BIC margin a segmented fit must win by, over a line and a smooth polynomial.")
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200, show_default=True,
-              help="Residual-bootstrap resamples for each transition's interval.")
+              help="Sieve-bootstrap resamples (AR(1) errors, rho drawn from its likelihood) "
+                   "for each transition's interval.")
 @click.option("--which", type=click.Choice(["largest", "first"]), default="largest",
               show_default=True, help="Which transition of a run enters the warmup regression.")
 @seed_option
@@ -79,9 +80,10 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
                 as_json):
     """Find transitions in a weight statistic and place them against the LR schedule.
 
-    Change points of STAT against log(step) per run (segmented fits, number chosen by BIC,
-    95% bootstrap intervals), their distance to the warmup end in steps and tokens, and across
-    runs with different warmups the regression of transition step on warmup end.
+    Change points of STAT against log(step) per run (segmented fits with AR(1) errors between
+    consecutive checkpoints, number chosen by BIC, 95% bootstrap intervals), their distance to
+    the warmup end in steps and tokens, and across runs with different warmups the regression of
+    transition step on warmup end.
     """
     from scalefit.scaling.trajectories.table import stat_trajectory
     from scalefit.scaling.trajectories.transitions import transition_study
@@ -117,6 +119,8 @@ def _print_transitions(label, study):
         rows = found[found["model"] == run["model"]]
         head = (f"  {run['model']}: {int(run['n_points'])} checkpoints, warmup end "
                 f"{run['warmup_end']:.0f} ({run['schedule_source']})")
+        if np.isfinite(run.get("error_rho", np.nan)):
+            head += f", error autocorrelation {run['error_rho']:.2f}"
         if rows.empty:
             click.echo(head + ": no transition" + (f" ({run['note']})" if "note" in run and
                                                     isinstance(run.get("note"), str) else ""))
@@ -149,8 +153,10 @@ def _write_transition_report(out_dir, label, traj, study):
     save_figure(plot_transitions(traj, found, label), out, "transitions")
     lines = [f"# Transitions in {label}", "",
              "Change points against log10(step): continuous piecewise-linear fits, the number "
-             "chosen by BIC and kept only when it beats a smooth polynomial of the same size; "
-             "95% intervals by residual bootstrap.", "", "![transitions](transitions.png)", "",
+             "chosen by BIC and kept only when it beats a smooth polynomial of the same size. "
+             "The errors of consecutive checkpoints are taken as AR(1), each fit with its own "
+             "REML autocorrelation (`error_rho` in runs.csv); 95% intervals by a sieve bootstrap "
+             "that draws rho from its likelihood.", "", "![transitions](transitions.png)", "",
              markdown_table(found) if len(found) else "No transition found in any run.", ""]
     if regression is not None:
         save_figure(plot_warmup_regression(study.picked, regression), out, "warmup_regression")
@@ -203,6 +209,7 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
               "pooled_models": collapse["pooled_models"], "too_few_checkpoints": collapse["too_short"],
               "collapse_ratio": collapse["collapse_ratio"],
               "collapse_p_value": collapse["collapse_p_value"],
+              "residual_autocorrelation": collapse["residual_autocorrelation"],
               "collapse_verdict": collapse["collapse_verdict"],
               "pooled_r_squared": collapse["pooled_r_squared"],
               "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": corr,
@@ -257,7 +264,9 @@ def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
                   "read the R^2 and the monotone fit instead."]
     if np.isfinite(corr["partial_pearson"]):
         partial = (f"after removing {corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
-                   f"(p = {corr['partial_p_value']:.2g}), partial Spearman {corr['partial_spearman']:.3f}.")
+                   f"(p = {corr['partial_p_value']:.2g}, the {corr['n_points']} checkpoints counted as "
+                   f"{max(corr['partial_n_effective'], 0):.0f} independent points for their "
+                   f"autocorrelation), partial Spearman {corr['partial_spearman']:.3f}.")
     else:
         partial = (f"no partial correlation: removing {corr['controls']} needs more checkpoints "
                    "per run after step 0 (or leaves no variation).")
@@ -278,7 +287,7 @@ def _panel(value: str) -> tuple[str, str]:
               help="A statistic and tensor group to study (repeatable; default: the eleven of "
                    "the mini-suite report, t_nu/attn_out, sv_max/mlp_in, ...).")
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200,
-              show_default=True, help="Residual-bootstrap resamples for each transition.")
+              show_default=True, help="Sieve-bootstrap resamples for each transition.")
 @seed_option
 @analysis_options
 def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json):

@@ -39,7 +39,8 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     landmarks = landmarks or landmarks_for_run(run)
     summary = {"model": model, "n_points": int(len(run)), "n_transitions": 0,
                "warmup_end": landmarks.warmup_end, "total_steps": landmarks.total_steps,
-               "schedule_source": landmarks.source, "delta_bic": float("nan")}
+               "schedule_source": landmarks.source, "delta_bic": float("nan"),
+               "error_rho": float("nan")}
     for fact in ("params", "lr_peak"):
         if fact in run and run[fact].notna().any():
             summary[fact] = float(run[fact].dropna().iloc[0])
@@ -55,6 +56,7 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
                               n_bootstrap=n_bootstrap, seed=seed)
     summary["n_transitions"] = search.best.k
     summary["delta_bic"] = search.delta_bic
+    summary["error_rho"] = search.rho
     slopes = search.best.slopes()
     rows = []
     for j, t in enumerate(search.best.breakpoints):
