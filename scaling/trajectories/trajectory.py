@@ -139,14 +139,16 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     collapse_ratio = RSS(pooled fit) / sum of RSS(per-model fits): 1 means one curve serves all
     sizes; large values mean each size follows its own curve.
     """
-    per_model, rss_sum, too_short = {}, 0.0, []
+    per_model, rss_sum, too_short, residuals = {}, 0.0, [], []
     for model, run in joined.groupby("model", sort=True):
         if run[["loss", "value"]].notna().all(axis=1).sum() < MIN_POINTS_PER_MODEL:
             too_short.append(str(model))
             continue
+        run = run.sort_values("step") if "step" in run else run
         fit = fit_stat_vs_loss(run["loss"], run["value"], E=E, label=str(model))
         per_model[str(model)] = fit
         rss_sum += fit.objective
+        residuals.append(np.asarray(fit.model_result.residual, dtype=float))
     # the pooled curve on the same checkpoints as the per-model ones, so the ratio compares like with like
     fitted = joined[joined["model"].astype(str).isin(per_model)] if len(per_model) > 1 else joined
     pooled_models = sorted(fitted["model"].astype(str).unique())
@@ -154,10 +156,12 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     _, iso_r2 = isotonic_fit(fitted["loss"], fitted["value"])
     ratio = pooled.objective / rss_sum if rss_sum > 0 and len(per_model) > 1 else float("nan")
     n_fitted = sum(f.n_points for f in per_model.values())
+    rho = lag1_autocorrelation(residuals)
     p_value = _collapse_f_test(pooled.objective, rss_sum, n_fitted, len(per_model),
-                               len(pooled.params))
+                               len(pooled.params), rho)
     return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
-            "collapse_p_value": p_value, "collapse_verdict": collapse_verdict(ratio, p_value),
+            "collapse_p_value": p_value, "residual_autocorrelation": rho,
+            "collapse_verdict": collapse_verdict(ratio, p_value, rho),
             "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
             "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
 
@@ -165,20 +169,46 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
 
 
-def _collapse_f_test(rss_pooled, rss_separate, n_points, n_models, n_params) -> float:
-    """p-value of the F-test 'one curve for all sizes' against 'one curve per size'."""
-    df_extra, df_resid = n_params * (n_models - 1), n_points - n_params * n_models
+def lag1_autocorrelation(series) -> float:
+    """Lag-1 autocorrelation of residuals pooled over runs (each in step order), at least 0.
+
+    Consecutive checkpoints of one run are not independent; tests that count them as
+    independent points claim far more than the data hold.
+    """
+    num = sum(float(r[1:] @ r[:-1]) for r in series if len(r) > 1)
+    den = sum(float(r @ r) for r in series if len(r) > 1)
+    return float(np.clip(num / den, 0.0, 0.99)) if den > 0 else 0.0
+
+
+def variance_factor(rho: float) -> float:
+    """(1 - rho) / (1 + rho): the share of n that AR(1) errors are worth as independent points
+    (Bretherton et al. 1999's effective sample size for a mean)."""
+    return (1.0 - rho) / (1.0 + rho)
+
+
+def _collapse_f_test(rss_pooled, rss_separate, n_points, n_models, n_params, rho=0.0) -> float:
+    """p-value of the F-test 'one curve for all sizes' against 'one curve per size', with the
+    residual degrees of freedom and the F statistic scaled by the AR(1) effective sample size."""
+    factor = variance_factor(rho)
+    df_extra, df_resid = n_params * (n_models - 1), n_points * factor - n_params * n_models
     if n_models < 2 or df_resid <= 0 or rss_separate <= 0:
         return float("nan")
-    f = max(rss_pooled - rss_separate, 0.0) / df_extra / (rss_separate / df_resid)
+    f = factor * max(rss_pooled - rss_separate, 0.0) / df_extra / (rss_separate / (n_points - n_params * n_models))
     return float(scipy_stats.f.sf(f, df_extra, df_resid))
 
 
-def collapse_verdict(ratio: float, p_value: float) -> str:
+def collapse_verdict(ratio: float, p_value: float, rho: float = 0.0) -> str:
     """One sentence that reads the collapse ratio and its F-test the right way round."""
     if not np.isfinite(ratio):
         return "fewer than two runs with a per-model fit: no collapse across sizes to judge"
-    test = f" (F-test of one curve vs one per size: p = {p_value:.2g})" if np.isfinite(p_value) else ""
+    adjusted = f", counting checkpoints as AR(1) with lag-1 autocorrelation {rho:.2f}" if rho > 0 else ""
+    if np.isfinite(p_value):
+        test = f" (F-test of one curve vs one per size{adjusted}: p = {p_value:.2g})"
+    elif rho > 0:
+        test = (f" (no F-test: with lag-1 autocorrelation {rho:.2f} the checkpoints are worth fewer "
+                f"independent points than the per-size curves have parameters)")
+    else:
+        test = ""
     if ratio <= COLLAPSE_RATIO_NEAR_ONE:
         return f"near 1: one curve serves every size{test}"
     return (f"sizes follow distinct curves: one pooled curve leaves {ratio:.3g}x the residual "
@@ -189,11 +219,13 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
     """Correlation of statistic and loss after removing log(step) and lr within each run.
 
     Within each model both the statistic and the loss are regressed on a quartic in
-    log10(step) and the lr; the residuals are pooled and correlated (Pearson and Spearman).
+    log10(step) and the lr; the residuals are pooled and correlated (Pearson and Spearman). The
+    p-value counts the residuals as the effective number of independent points their lag-1
+    autocorrelations leave (Bretherton et al. 1999), less the coefficients removed.
     """
-    res_v, res_l = [], []
+    res_v, res_l, n_coef = [], [], 0
     for _, run in joined.groupby("model", sort=True):
-        run = run[run["step"] > 0]
+        run = run[run["step"] > 0].sort_values("step")
         if len(run) < STEP_POLY_DEGREE + 4:
             continue
         logstep = np.log10(run["step"].to_numpy(dtype=float))
@@ -202,6 +234,7 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
         if "lr" in run and run["lr"].notna().all() and run["lr"].nunique() > 1:
             cols.append(run["lr"].to_numpy(dtype=float) / run["lr"].max())
         design = np.column_stack(cols)
+        n_coef += design.shape[1]
         for target, sink in ((run["value"], res_v), (run["loss"], res_l)):
             t = target.to_numpy(dtype=float)
             coef, *_ = np.linalg.lstsq(design, t, rcond=None)
@@ -220,7 +253,19 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
         out.update(partial_pearson=float("nan"), partial_spearman=float("nan"),
                    partial_p_value=float("nan"), n_points=len(rv))
         return out
-    pear = scipy_stats.pearsonr(rv, rl)
-    out.update(partial_pearson=float(pear.statistic), partial_p_value=float(pear.pvalue),
+    r = float(scipy_stats.pearsonr(rv, rl).statistic)
+    rho_v, rho_l = lag1_autocorrelation(res_v), lag1_autocorrelation(res_l)
+    n_eff = (len(rv) - n_coef) * (1 - rho_v * rho_l) / (1 + rho_v * rho_l)
+    out.update(partial_pearson=r, partial_p_value=_correlation_p_value(r, n_eff),
+               partial_n_effective=float(n_eff),
                partial_spearman=float(scipy_stats.spearmanr(rv, rl).statistic), n_points=len(rv))
     return out
+
+
+def _correlation_p_value(r: float, n_effective: float) -> float:
+    """Two-sided p of a Pearson r from n_effective independent points (t with n - 2 df)."""
+    df = n_effective - 2
+    if df <= 0:
+        return float("nan")
+    t = r * np.sqrt(df / max(1.0 - r * r, 1e-300))
+    return float(2 * scipy_stats.t.sf(abs(t), df))
