@@ -1,6 +1,6 @@
 """Transitions when consecutive checkpoints' errors are correlated (AR(1)), as a weight
-statistic's are along a run: rho is recovered, smooth curves do not sprout transitions, and the
-breakpoint intervals cover a planted kink. Monte-Carlo sizes are small; the bench
+statistic's are along a run: rho is recovered, smooth curves do not sprout transitions, the
+breakpoint intervals cover a planted kink, and the trajectory p-values hold (or near) their level. Monte-Carlo sizes are small; the bench
 (bench/bench_transition_intervals.py) runs 150 replicates per cell."""
 import numpy as np
 import pandas as pd
@@ -37,7 +37,6 @@ def test_reml_recovers_rho_around_a_kinked_curve(rho):
     series = ar1_series(rho, (len(X), 300), np.random.default_rng(1)) + (design @ [1, 0.1, 1.0])[:, None]
     estimates = ar1.reml_rho(design, series)
     assert np.median(estimates) == pytest.approx(rho, abs=0.06)
-    assert ar1.median_unbiased_rho(design, series[:, 0]) >= ar1.reml_rho(design, series[:, 0])
 
 
 def test_smooth_curves_with_correlated_errors_give_few_false_transitions():
@@ -100,11 +99,11 @@ def _runs_with_ar1_noise(rng, rho, n_runs=5):
     return pd.concat(rows, ignore_index=True)
 
 
-def test_partial_correlation_p_value_under_autocorrelation_rejects_less_often():
+def test_partial_correlation_p_value_holds_its_level_under_autocorrelation():
     """Statistic and loss with independent AR(1) noise (rho 0.8) around trends that step explains:
     the partial correlation is 0 in truth. Counting checkpoints as independent rejects at 5% in
-    34% of 200 runs; the effective-sample p-value in 14%: closer to its level, still liberal
-    (the lag-1 autocorrelation of detrended residuals understates rho)."""
+    31% of 300 runs; counting them as the points they are worth (REML rho, the detrending's
+    projection) in 3.7% (5.3%, 3.7%, 4.7% at rho 0, 0.5, 0.9)."""
     from scipy import stats
 
     from scalefit.scaling.trajectories.trajectory import partial_correlation
@@ -117,8 +116,8 @@ def test_partial_correlation_p_value_under_autocorrelation_rejects_less_often():
         corr = partial_correlation(joined)
         adjusted.append(corr["partial_p_value"] < 0.05)
         naive.append(stats.pearsonr(*_partial_residuals(joined)).pvalue < 0.05)
-    assert np.mean(adjusted) <= 0.22, np.mean(adjusted)
-    assert np.mean(naive) >= 1.8 * max(np.mean(adjusted), 0.05), (np.mean(naive), np.mean(adjusted))
+    assert np.mean(adjusted) <= 0.10, np.mean(adjusted)
+    assert np.mean(naive) >= 0.2, np.mean(naive)
 
 
 def _partial_residuals(joined):
@@ -135,18 +134,22 @@ def _partial_residuals(joined):
 
 
 @pytest.mark.slow
-def test_collapse_f_test_holds_its_level_under_autocorrelation():
-    """Five runs on one curve with AR(1) noise (rho 0.6): one curve serves every size, so the
-    F-test should reject at 5% about 5% of the time; counted as independent it rejects often."""
+def test_collapse_f_test_under_autocorrelation_rejects_near_its_level():
+    """Five runs on one curve with AR(1) noise (rho 0.6): one curve serves every size. Counted as
+    independent points the F-test rejects at 5% in 97% of runs; with the AR(1) errors (REML rho
+    on the linearized fits, Satterthwaite degrees of freedom) in 12% (measured over 60 runs;
+    25% at rho 0.9, which the verdict says)."""
     from scalefit.scaling.trajectories import trajectory as tj
     rng = np.random.default_rng(6)
-    adjusted, naive = [], []
+    adjusted, naive, rhos = [], [], []
     for _ in range(20):
-        report = tj.collapse_report(_runs_with_ar1_noise(rng, 0.6))
-        fits = report["per_model"].values()
-        rss = sum(f.objective for f in fits)
-        n = sum(f.n_points for f in fits)
+        joined = _runs_with_ar1_noise(rng, 0.6)
+        report = tj.collapse_report(joined)
+        rss = sum(f.objective for f in report["per_model"].values())
+        losses = [run["loss"].to_numpy() for _, run in joined.groupby("model", sort=True)]
         adjusted.append(report["collapse_p_value"] < 0.05)
-        naive.append(tj._collapse_f_test(report["pooled"].objective, rss, n, 5, 4, 0.0) < 0.05)
-    assert np.mean(adjusted) <= 0.2, np.mean(adjusted)
-    assert np.mean(naive) > np.mean(adjusted)
+        naive.append(tj._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
+        rhos.append(report["residual_autocorrelation"])
+    assert np.median(rhos) == pytest.approx(0.6, abs=0.1)
+    assert np.mean(adjusted) <= 0.25, np.mean(adjusted)
+    assert np.mean(naive) >= 0.8, np.mean(naive)

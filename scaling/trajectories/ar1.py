@@ -3,10 +3,12 @@
 A weight statistic measured along training wanders smoothly around any simple curve, so the
 residuals of neighbouring checkpoints are correlated (lag-1 autocorrelation 0.3-0.8 on the mini
 suite). Least squares that treats them as independent sees evidence for extra breakpoints that is
-not there and bootstraps intervals that are too narrow. Here: the Prais-Winsten transform that
-turns AR(1) errors into independent ones (generalized least squares), the restricted maximum
-likelihood (REML) estimate of rho for a fixed design, and AR(1) error series for a sieve
-bootstrap. Checkpoints are taken in order; the spacing between them is not modelled.
+not there, bootstraps intervals that are too narrow, and tests correlations with far too many
+degrees of freedom. Here: the Prais-Winsten transform that turns AR(1) errors into independent
+ones (generalized least squares), the restricted maximum likelihood (REML) estimate of rho for a
+fixed design (its likelihood, for a bootstrap that carries rho's uncertainty), AR(1) error series
+for a sieve bootstrap, and how many independent points a correlation of two such residual series
+is worth. Checkpoints are taken in order; the spacing between them is not modelled.
 """
 from __future__ import annotations
 
@@ -63,6 +65,43 @@ def reml_rho(design: np.ndarray, y: np.ndarray) -> float | np.ndarray:
     return float(best) if y.ndim == 1 else best
 
 
+def pooled_reml_rho(designs, ys) -> float:
+    """One REML AR(1) coefficient for several runs (each its own design, variance and order)."""
+    pairs = [(np.asarray(d, dtype=float), np.asarray(y, dtype=float)) for d, y in zip(designs, ys)]
+    pairs = [(d, y) for d, y in pairs if len(y) > d.shape[1] + 2]
+    if not pairs:
+        return 0.0
+    values = [sum(float(_restricted_loglik(d, y, rho)) for d, y in pairs) for rho in RHO_GRID]
+    return float(RHO_GRID[int(np.argmax(values))])
+
+
+def correlation_matrix(n: int, rho: float) -> np.ndarray:
+    """Correlation matrix of n consecutive values of a stationary AR(1) series."""
+    lags = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    return rho ** lags
+
+
+def effective_points(designs, rho_a: float, rho_b: float) -> float:
+    """How many independent points the correlation of two residual series is worth, when each
+    run's residuals are AR(1) errors (rho_a, rho_b) left after regressing on that run's design.
+
+    Var(r) ~ tr(M Sa M Sb) / (tr(M Sa) tr(M Sb)) under no correlation, with M the residual
+    projection and S the AR(1) correlation matrices, so n_eff = tr(M Sa) tr(M Sb) / tr(M Sa M Sb);
+    with independent errors it is n minus the coefficients fitted.
+    """
+    trace_a = trace_b = cross = 0.0
+    for design in designs:
+        design = np.asarray(design, dtype=float)
+        n = len(design)
+        residual_maker = np.eye(n) - design @ np.linalg.pinv(design)
+        ma = residual_maker @ correlation_matrix(n, rho_a)
+        mb = residual_maker @ correlation_matrix(n, rho_b)
+        trace_a += float(np.trace(ma))
+        trace_b += float(np.trace(mb))
+        cross += float(np.sum(ma * mb.T))
+    return trace_a * trace_b / cross if cross > 0 else 0.0
+
+
 def rho_posterior(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(RHO_GRID, weights): the REML likelihood of rho normalized over the grid (a flat prior).
 
@@ -77,34 +116,6 @@ def rho_posterior(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     values = np.array([_restricted_loglik(design, y, rho) for rho in RHO_GRID])
     weights = np.exp(values - values.max())
     return RHO_GRID, weights / weights.sum()
-
-
-def median_unbiased_rho(design: np.ndarray, y: np.ndarray, *, n_sims: int = 200,
-                        seed: int = 0) -> float:
-    """The rho whose REML estimates, on Gaussian AR(1) series of this length and design, have
-    the median that this y's REML estimate has (Andrews 1993's median-unbiased estimator).
-
-    On 40-80 checkpoints REML still falls short of a strong correlation (0.68 for 0.8 at 44
-    points), and intervals built on the short rho are too narrow; this undoes that shortfall.
-    """
-    design = np.asarray(design, dtype=float)
-    observed = reml_rho(design, y)
-    n = len(y)
-    if observed <= 0.0 or n <= design.shape[1] + 2:
-        return float(observed)
-    shocks = np.random.default_rng(seed).standard_normal((n, n_sims))
-    candidates = RHO_GRID[::5]
-    medians = []
-    for rho in candidates:
-        series = np.empty_like(shocks)
-        series[0] = shocks[0] / np.sqrt(1.0 - rho * rho)
-        for t in range(1, n):
-            series[t] = rho * series[t - 1] + shocks[t]
-        medians.append(float(np.median(reml_rho(design, series))))
-    medians = np.maximum.accumulate(medians)  # the median grows with rho; keep it monotone
-    if observed >= medians[-1]:
-        return MAX_RHO
-    return float(np.interp(observed, medians, candidates))
 
 
 def gaussian_loglik(sse_whitened: float, n: int, rho: float) -> float:
