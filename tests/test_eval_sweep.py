@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 from click.testing import CliRunner  # noqa: E402
-from tinysuite import plain_window_nll  # noqa: E402
+from tinysuite import default_sigint, plain_window_nll  # noqa: E402
 
 from scalefit.cli import main  # noqa: E402
 
@@ -140,7 +140,8 @@ def test_ctrl_c_keeps_the_results_so_far(suite_file, tmp_path):
     out = tmp_path / "interrupted"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "scalefit", *sweep_args(suite_file, out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=default_sigint)
     deadline = time.time() + 120
     while not list((out / "parts").rglob("*.parquet")):
         assert proc.poll() is None and time.time() < deadline

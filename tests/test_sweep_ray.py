@@ -23,7 +23,7 @@ ray = pytest.importorskip("ray")
 torch.set_num_threads(1)
 
 from click.testing import CliRunner  # noqa: E402
-from tinysuite import cached_tiny_suite  # noqa: E402
+from tinysuite import cached_tiny_suite, default_sigint  # noqa: E402
 
 from scalefit.cli import main  # noqa: E402
 
@@ -113,7 +113,7 @@ def test_ctrl_c_on_the_driver_leaves_a_folder_that_a_rerun_completes(cluster, se
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     args = eval_args(out, "--executor", f"ray:{cluster}")
     proc = subprocess.Popen([sys.executable, "-m", "scalefit", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env)
+                            stderr=subprocess.PIPE, env=env, preexec_fn=default_sigint)
     deadline = time.time() + 180
     while not list((out / "parts").rglob("*.parquet")):
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]

@@ -202,3 +202,11 @@ def tiny_checkpoint(suite_file=None, model: str = "tiny-b", step: int = 8):
     from scalefit.sweep.suites import load_suite
 
     return checkpoint_grid(load_suite(suite_file or cached_tiny_suite()), [model], [step])[0]
+
+
+def default_sigint() -> None:
+    """Popen preexec_fn: SIGINT back to its default in the child. A shell started in the
+    background (nohup, `&`) hands its children SIGINT ignored, and then Python never raises
+    KeyboardInterrupt, so a Ctrl-C test would see the sweep run to its end."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
