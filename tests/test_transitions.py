@@ -216,6 +216,8 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)  # the progress bar is on stderr
     assert len(doc["runs"]) == 4
+    assert all(0 <= run["error_rho"] <= 0.95 for run in doc["runs"])
+    assert "error_rho" in pd.read_csv(out / "runs.csv").columns
     assert doc["warmup_regression"]["params"]["slope"]["value"] == pytest.approx(1.0, abs=0.3)
     assert len(doc["warmup_regression_runs"]) == 4
     for name in ("report.md", "transitions.png", "transitions.svg", "transitions.csv",
@@ -228,10 +230,16 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
     assert doc["n_points"] > 100
     assert set(doc["pooled_fit"]["params"]) == {"v0", "c", "E", "p"}
     assert doc["too_few_checkpoints"] == [] and doc["pooled_models"] == sorted(doc["per_model"])
+    assert 0 <= doc["residual_autocorrelation"] < 1
+    assert doc["correlation"]["partial_n_effective"] <= doc["correlation"]["n_points"]
     assert (tmp_path / "t" / "stat_vs_loss.png").exists()
     assert "![stat vs loss](stat_vs_loss.png)" in (tmp_path / "t" / "report.md").read_text()
     plain = runner.invoke(main, ["trajectory", "--stat", "t_nu", "--group", "mlp_in", "--data", str(table)])
     assert plain.exit_code == 0 and "# t_nu / mlp_in against loss" in plain.output
+    assert "independent points for their autocorrelation" in plain.output
+    plain = runner.invoke(main, ["transitions", "--stat", "t_nu", "--group", "mlp_in",
+                                 "--data", str(table), "--bootstrap", "20"])
+    assert plain.exit_code == 0 and plain.output.count("error autocorrelation") == 4
     assert "stat_vs_loss.png" not in plain.output  # no --out: no link to a plot that was not written
 
 

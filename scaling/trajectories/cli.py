@@ -120,7 +120,9 @@ def _print_transitions(label, study):
         head = (f"  {run['model']}: {int(run['n_points'])} checkpoints, warmup end "
                 f"{run['warmup_end']:.0f} ({run['schedule_source']})")
         if np.isfinite(run.get("error_rho", np.nan)):
-            head += f", error autocorrelation {run['error_rho']:.2f}"
+            from scalefit.scaling.trajectories.ar1 import MAX_RHO
+            cap = ">= " if run["error_rho"] >= MAX_RHO else ""
+            head += f", error autocorrelation {cap}{run['error_rho']:.2f}"
         if rows.empty:
             click.echo(head + ": no transition" + (f" ({run['note']})" if "note" in run and
                                                     isinstance(run.get("note"), str) else ""))
