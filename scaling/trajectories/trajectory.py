@@ -160,6 +160,10 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     rho = ar1.pooled_reml_rho([_jacobian(fit, loss) for loss, fit in runs],
                               [np.asarray(fit.model_result.residual, dtype=float) for _, fit in runs])
     p_value = _collapse_f_test(pooled, rss_sum, [loss for loss, _ in runs], rho)
+    for loss, fit in runs:
+        ar1_parameter_intervals(fit, [loss], rho)
+    if len(runs) > 1:
+        ar1_parameter_intervals(pooled, [loss for loss, _ in runs], rho)
     return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
             "collapse_p_value": p_value, "residual_autocorrelation": rho,
             "collapse_verdict": collapse_verdict(ratio, p_value, rho),
@@ -171,11 +175,10 @@ ROUGH_F_TEST_RHO = 0.8  # from here the collapse F-test rejects a true null well
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
 
 
-def _jacobian(fit: FitResult, loss: np.ndarray, *, drop_nonfinite: bool = True) -> np.ndarray:
-    """d value / d (the fitted parameters) at the optimum, by central differences; columns that
-    are not finite there are dropped unless asked to keep them."""
+def _jacobian_columns(fit: FitResult, loss: np.ndarray) -> dict[str, np.ndarray]:
+    """d value / d (each fitted parameter) at the optimum, by central differences."""
     values = {name: par.value for name, par in fit.model_result.params.items()}
-    columns = []
+    columns = {}
     for name, par in fit.model_result.params.items():
         if not par.vary:
             continue
@@ -183,10 +186,52 @@ def _jacobian(fit: FitResult, loss: np.ndarray, *, drop_nonfinite: bool = True) 
         up, down = dict(values), dict(values)
         up[name] += h
         down[name] -= h
-        column = (stat_power_law(loss, **up) - stat_power_law(loss, **down)) / (2 * h)
-        if np.all(np.isfinite(column)) or not drop_nonfinite:
-            columns.append(column)
+        columns[name] = (stat_power_law(loss, **up) - stat_power_law(loss, **down)) / (2 * h)
+    return columns
+
+
+def _jacobian(fit: FitResult, loss: np.ndarray) -> np.ndarray:
+    """The Jacobian at the optimum, without the columns that are not finite there."""
+    columns = [c for c in _jacobian_columns(fit, loss).values() if np.all(np.isfinite(c))]
     return np.column_stack(columns) if columns else np.zeros((len(loss), 0))
+
+
+def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
+    """Replace the fit's standard errors and 95% intervals (which lmfit computes as if every
+    checkpoint were independent) by their AR(1) forms, the model linearized at the optimum:
+    covariance s^2 (J'J)^-1 (sum over runs of J_r' S_r J_r) (J'J)^-1 with S_r the run's AR(1)
+    correlation, s^2 = RSS / tr(M S) (the fit absorbs more of correlated noise than n - p says),
+    and a t quantile with Satterthwaite's tr(M S)^2 / tr(M S M S) degrees of freedom.
+    `losses`: the fit's points, one array per run in step order."""
+    blocks = [_jacobian_columns(fit, np.asarray(loss, dtype=float)) for loss in losses]
+    names = [n for n in blocks[0] if all(np.all(np.isfinite(b[n])) for b in blocks)]
+    if not names or rho <= 0:
+        return
+    designs = [np.column_stack([b[n] for n in names]) for b in blocks]
+    stacked = np.vstack(designs)
+    if len(stacked) <= len(names):
+        return
+    sigma = _block_correlation([len(d) for d in designs], rho)
+    bread = np.linalg.pinv(stacked.T @ stacked)
+    resid = _residual_maker(stacked) @ sigma
+    df_resid = np.trace(resid)
+    df = df_resid ** 2 / np.sum(resid * resid.T)
+    cov = fit.objective / df_resid * bread @ (stacked.T @ sigma @ stacked) @ bread
+    half = scipy_stats.t.ppf(0.975, max(df, 1.0))
+    for name, var in zip(names, np.diag(cov)):
+        est = fit.params[name]
+        se = float(np.sqrt(var)) if var >= 0 else float("nan")
+        fit.params[name] = ParamEstimate(est.value, se, (est.value - half * se, est.value + half * se))
+
+
+def _block_correlation(sizes, rho: float) -> np.ndarray:
+    """Block-diagonal AR(1) correlation: one block per run, none between runs."""
+    sigma = np.zeros((sum(sizes), sum(sizes)))
+    start = 0
+    for size in sizes:
+        sigma[start:start + size, start:start + size] = ar1.correlation_matrix(size, rho)
+        start += size
+    return sigma
 
 
 def _residual_maker(design: np.ndarray) -> np.ndarray:
@@ -203,17 +248,16 @@ def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: 
     """
     if len(losses) < 2 or rss_separate <= 0:
         return float("nan")
-    blocks = [_jacobian(pooled, loss, drop_nonfinite=False) for loss in losses]
-    finite = np.all([np.all(np.isfinite(b), axis=0) for b in blocks], axis=0)
-    blocks = [b[:, finite] for b in blocks]
+    columns = [_jacobian_columns(pooled, loss) for loss in losses]
+    names = [n for n in columns[0] if all(np.all(np.isfinite(c[n])) for c in columns)]
+    blocks = [np.column_stack([c[n] for n in names]) for c in columns]
     sizes = [len(loss) for loss in losses]
     n, k = sum(sizes), blocks[0].shape[1]
     separate = np.zeros((n, k * len(blocks)))
-    sigma = np.zeros((n, n))
+    sigma = _block_correlation(sizes, rho)
     start = 0
     for j, (block, size) in enumerate(zip(blocks, sizes)):
         separate[start:start + size, j * k:(j + 1) * k] = block
-        sigma[start:start + size, start:start + size] = ar1.correlation_matrix(size, rho)
         start += size
     m_separate = _residual_maker(separate)
     m_pooled = _residual_maker(np.vstack(blocks))
