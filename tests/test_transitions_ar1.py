@@ -185,3 +185,12 @@ def test_collapse_report_gives_each_fit_its_ar1_intervals():
     assert report["residual_autocorrelation"] > 0.5
     ar1_se, iid_se = report["per_model"]["m0"].params["v0"].stderr, independent.params["v0"].stderr
     assert ar1_se > 1.5 * iid_se, (ar1_se, iid_se)
+
+
+@pytest.mark.parametrize("shape", ["constant", "line"])
+def test_an_exact_line_has_no_transition_and_no_autocorrelation(shape):
+    """A capped statistic (constant) or an exact line leaves no noise: rho is not estimated
+    from rounding, and rounding-level differences in fit do not make a transition."""
+    y = np.full_like(X, 3.0) if shape == "constant" else 1 + 2 * X
+    search = find_transitions(X, y, n_bootstrap=20)
+    assert search.best.k == 0 and search.rho == 0.0 and search.intervals == []

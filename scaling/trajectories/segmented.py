@@ -18,6 +18,7 @@ import numpy as np
 from scalefit.scaling.trajectories import ar1
 
 RHO_ROUNDS = 3  # alternations of (breakpoints | rho) and (rho | breakpoints) in one fit
+EXACT_LINE = 1e-20  # residual SS / total SS at or below which a straight line is exact (rounding)
 
 
 @dataclass
@@ -203,6 +204,10 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
     y = np.asarray(y, dtype=float)
     order = np.argsort(x)
     x, y = x[order], y[order]
+    line = fit_segmented(x, y, 0, rho=0.0)
+    if np.ptp(y) == 0 or line.sse <= EXACT_LINE * float(np.sum((y - y.mean()) ** 2)):
+        # a straight line (or a constant) explains every point: no noise to correlate, no transition
+        return TransitionSearch(best=line, fits={0: line}, smooth_bic=line.bic, delta_bic=0.0)
     fits = {}
     for k in range(0, max_breakpoints + 1):
         fit = fit_segmented(x, y, k, min_points=min_points, n_grid=n_grid, rho=rho)
