@@ -203,3 +203,21 @@ def test_suite_report_on_a_folder_without_the_tables_is_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1
     assert "no runs.csv or checkpoints.parquet" in lines[0] and str(tmp_path) in lines[0]
+
+
+def test_readme_and_report_warmup_tables_are_the_shipped_csv():
+    """The warmup table README and REPORT show is warmup_transitions.csv, as `scalefit
+    warmup-study` wrote it: every onset slope with its interval and every run's steps."""
+    from pathlib import Path
+
+    from scalefit.scaling.trajectories.warmup_study import markdown
+
+    study = pd.read_csv(data_path("suites", "mini", "warmup_transitions.csv"))
+    report = data_path("suites", "mini", "REPORT.md").read_text()
+    assert markdown(study) in report
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for _, row in study.iterrows():
+        steps = row["first_steps"].replace(",", ", ")
+        slope = ("-" if np.isnan(row["first_slope"]) else
+                 f"{row['first_slope']:.2f} [{row['first_lo']:.2f}, {row['first_hi']:.2f}]")
+        assert f"| {row['group']} | {steps} | {slope} |" in readme, (row["stat"], row["group"])
