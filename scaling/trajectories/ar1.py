@@ -137,3 +137,14 @@ def simulate_errors(innovations: np.ndarray, rho: float, rng: np.random.Generato
     for t in range(1, len(eta)):
         errors[t] = rho * errors[t - 1] + eta[t]
     return errors
+
+
+def stationary_series(rho: float, shape, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """Gaussian AR(1) series along axis 0 with marginal sd `scale` (columns independent): the
+    null data that the coverage tests and benchmarks of these methods are measured on."""
+    shocks = rng.normal(0.0, scale * np.sqrt(1.0 - rho * rho), shape)
+    out = np.empty(shape)
+    out[0] = shocks[0] / np.sqrt(1.0 - rho * rho)
+    for t in range(1, shape[0]):
+        out[t] = rho * out[t - 1] + shocks[t]
+    return out

@@ -171,7 +171,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
             "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
 
 
-ROUGH_F_TEST_RHO = 0.8  # from here the collapse F-test rejects a true null well above 5% (12% at 0.6, 25% at 0.9)
+ROUGH_F_TEST_RHO = 0.8  # from here the collapse F-test rejects a true null well above 5%: 15% at 0.8, 25% at 0.9 (bench/bench_trajectory_tests.py)
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
 
 

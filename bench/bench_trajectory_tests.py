@@ -1,0 +1,114 @@
+"""`scalefit trajectory`'s tests and intervals on runs whose checkpoints have AR(1) errors.
+
+Null data, with the truth known, laid out like the mini suite's long runs (44 checkpoints):
+- partial correlation: statistic and loss with independent AR(1) noise around trends in step,
+  so the partial correlation is 0. Share of runs where p < 0.05.
+- collapse F-test: five runs on one stat-vs-loss curve, so "one curve per size" is false. Share
+  of runs where p < 0.05.
+- parameter intervals: one run on value = v0 + c (L - E)^p with E known. Share of 95% intervals
+  that hold v0, c and p.
+scalefit (AR(1) errors: REML rho, effective points, Satterthwaite degrees of freedom, the sandwich)
+beside the peer, the same statistics with checkpoints counted as independent (scipy's pearsonr,
+the textbook F-test, lmfit's intervals).
+
+    python bench/bench_trajectory_tests.py --runs 300 --f-runs 60
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scalefit.scaling.trajectories import ar1
+from scalefit.scaling.trajectories import trajectory as tj
+
+STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
+
+
+def runs_on_one_curve(rng, rho, n_runs=5):
+    rows = []
+    for m in range(n_runs):
+        loss = 3.0 + 3.0 * STEPS ** -0.3 + ar1.stationary_series(rho, (len(STEPS), 1), rng, 0.01)[:, 0]
+        value = (0.5 + 0.8 * (loss - 2.5) ** 0.7
+                 + ar1.stationary_series(rho, (len(STEPS), 1), rng, 0.01)[:, 0])
+        rows.append(pd.DataFrame({"model": f"m{m}", "step": STEPS, "loss": loss, "value": value}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def detrended(joined):
+    """The residuals the partial correlation correlates (quartic in log step per run)."""
+    out = ([], [])
+    for _, run in joined.groupby("model", sort=True):
+        z = np.log10(run["step"].to_numpy(dtype=float))
+        z = (z - z.mean()) / z.std()
+        design = np.column_stack([z ** d for d in range(tj.STEP_POLY_DEGREE + 1)])
+        for series, sink in zip((run["value"], run["loss"]), out):
+            t = series.to_numpy(dtype=float)
+            sink.append(t - design @ np.linalg.lstsq(design, t, rcond=None)[0])
+    return np.concatenate(out[0]), np.concatenate(out[1])
+
+
+def partial_correlation_rates(rho, runs):
+    rng = np.random.default_rng(5)
+    ours, peer = [], []
+    for _ in range(runs):
+        joined = runs_on_one_curve(rng, rho)
+        joined["value"] = 1 + 0.2 * np.log10(joined["step"]) + ar1.stationary_series(
+            rho, (len(joined), 1), rng, 0.01)[:, 0]
+        ours.append(tj.partial_correlation(joined)["partial_p_value"] < 0.05)
+        peer.append(stats.pearsonr(*detrended(joined)).pvalue < 0.05)
+    return np.mean(ours), np.mean(peer)
+
+
+def f_test_rates(rho, runs):
+    rng = np.random.default_rng(6)
+    ours, peer = [], []
+    for _ in range(runs):
+        joined = runs_on_one_curve(rng, rho)
+        report = tj.collapse_report(joined)
+        rss = sum(f.objective for f in report["per_model"].values())
+        losses = [run["loss"].to_numpy() for _, run in joined.groupby("model", sort=True)]
+        ours.append(report["collapse_p_value"] < 0.05)
+        peer.append(tj._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
+    return np.mean(ours), np.mean(peer)
+
+
+def parameter_coverage(rho, runs):
+    rng = np.random.default_rng(7)
+    loss = 3.0 + 3.0 * STEPS ** -0.3
+    truth = {"v0": 0.5, "c": 0.8, "p": 0.7}
+    ours, peer = [], []
+    for _ in range(runs):
+        noise = ar1.stationary_series(rho, (len(loss), 1), rng, 0.01)[:, 0]
+        fit = tj.fit_stat_vs_loss(loss, 0.5 + 0.8 * (loss - 2.5) ** 0.7 + noise, E=2.5)
+        peer += [fit.params[k].ci95[0] <= v <= fit.params[k].ci95[1] for k, v in truth.items()]
+        rho_hat = ar1.pooled_reml_rho([tj._jacobian(fit, loss)], [fit.model_result.residual])
+        tj.ar1_parameter_intervals(fit, [loss], rho_hat)
+        ours += [fit.params[k].ci95[0] <= v <= fit.params[k].ci95[1] for k, v in truth.items()]
+    return np.mean(ours), np.mean(peer)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=300, help="runs per rho (correlation, intervals)")
+    parser.add_argument("--f-runs", type=int, default=60, help="runs per rho for the F-test (slow)")
+    parser.add_argument("--rho", default="0,0.5,0.8,0.9")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    print(f"{len(STEPS)} checkpoints per run; {args.runs} runs per rho ({args.f_runs} for the F-test)")
+    print("| rho | partial corr. rejects at 5%: AR(1) / independent | collapse F-test rejects at 5%: "
+          "AR(1) / independent | 95% intervals of v0, c, p cover: AR(1) / lmfit |")
+    print("|---|---|---|---|")
+    for rho in (float(v) for v in args.rho.split(",")):
+        pc = partial_correlation_rates(rho, args.runs)
+        ft = f_test_rates(rho, args.f_runs)
+        cov = parameter_coverage(rho, args.runs)
+        print(f"| {rho:g} | {100 * pc[0]:.1f}% / {100 * pc[1]:.1f}% | {100 * ft[0]:.0f}% / "
+              f"{100 * ft[1]:.0f}% | {100 * cov[0]:.0f}% / {100 * cov[1]:.0f}% |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
