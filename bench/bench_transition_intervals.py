@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.segmented import find_transitions
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
@@ -27,10 +28,7 @@ NOISE = 0.05
 
 
 def ar1_noise(rho: float, rng: np.random.Generator) -> np.ndarray:
-    e = np.zeros(len(X))
-    for i in range(len(X)):
-        e[i] = (rho * e[i - 1] if i else 0.0) + rng.normal(0, NOISE * np.sqrt(1 - rho ** 2))
-    return e
+    return ar1.stationary_series(rho, (len(X), 1), rng, NOISE)[:, 0]
 
 
 def false_transitions(rho: float, runs: int, fixed_rho) -> float:
