@@ -1,8 +1,8 @@
 """AR(1) errors for trajectory fits: consecutive checkpoints of one run are not independent.
 
 A weight statistic measured along training wanders smoothly around any simple curve, so the
-residuals of neighbouring checkpoints are correlated (lag-1 autocorrelation 0.3-0.8 on the mini
-suite). Least squares that treats them as independent sees evidence for extra breakpoints that is
+residuals of neighbouring checkpoints are correlated (REML rho 0.17-0.95 on the mini suite's
+warmup runs). Least squares that treats them as independent sees evidence for extra breakpoints that is
 not there, bootstraps intervals that are too narrow, and tests correlations with far too many
 degrees of freedom. Here: the Prais-Winsten transform that turns AR(1) errors into independent
 ones (generalized least squares), the restricted maximum likelihood (REML) estimate of rho for a
@@ -13,6 +13,7 @@ is worth. Checkpoints are taken in order; the spacing between them is not modell
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import block_diag
 
 MAX_RHO = 0.95                      # beyond this the errors are a random walk, not AR(1) noise
 RHO_GRID = np.linspace(0.0, MAX_RHO, 96)
@@ -49,6 +50,16 @@ def _restricted_loglik(design: np.ndarray, y: np.ndarray, rho: float) -> np.ndar
     return -0.5 * (n - p) * np.log(sse) + 0.5 * np.log(1.0 - rho * rho) - 0.5 * logdet
 
 
+def _reml_profile(design: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """REML log-likelihood over RHO_GRID (rows; one column per column of y), or None when y has
+    too few points beyond the design's coefficients to say anything about rho."""
+    design = np.asarray(design, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if len(y) <= design.shape[1] + 2:
+        return None
+    return np.array([_restricted_loglik(design, y, rho) for rho in RHO_GRID])
+
+
 def reml_rho(design: np.ndarray, y: np.ndarray) -> float | np.ndarray:
     """The REML estimate of the AR(1) coefficient on a grid over [0, MAX_RHO] (one per column
     when y is a matrix).
@@ -56,29 +67,36 @@ def reml_rho(design: np.ndarray, y: np.ndarray) -> float | np.ndarray:
     Negative autocorrelation is taken as 0: it would make the fit claim more than independent
     errors allow.
     """
-    design = np.asarray(design, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if len(y) <= design.shape[1] + 2:
-        return 0.0 if y.ndim == 1 else np.zeros(y.shape[1])
-    values = np.array([_restricted_loglik(design, y, rho) for rho in RHO_GRID])
+    values = _reml_profile(design, y)
+    if values is None:
+        return 0.0 if np.ndim(y) == 1 else np.zeros(np.shape(y)[1])
     best = RHO_GRID[np.argmax(values, axis=0)]
-    return float(best) if y.ndim == 1 else best
+    return float(best) if np.ndim(y) == 1 else best
 
 
 def pooled_reml_rho(designs, ys) -> float:
     """One REML AR(1) coefficient for several runs (each its own design, variance and order)."""
-    pairs = [(np.asarray(d, dtype=float), np.asarray(y, dtype=float)) for d, y in zip(designs, ys)]
-    pairs = [(d, y) for d, y in pairs if len(y) > d.shape[1] + 2]
-    if not pairs:
+    profiles = [v for v in (_reml_profile(d, y) for d, y in zip(designs, ys)) if v is not None]
+    if not profiles:
         return 0.0
-    values = [sum(float(_restricted_loglik(d, y, rho)) for d, y in pairs) for rho in RHO_GRID]
-    return float(RHO_GRID[int(np.argmax(values))])
+    return float(RHO_GRID[int(np.argmax(np.sum(profiles, axis=0)))])
 
 
 def correlation_matrix(n: int, rho: float) -> np.ndarray:
     """Correlation matrix of n consecutive values of a stationary AR(1) series."""
     lags = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
     return rho ** lags
+
+
+def block_correlation(sizes, rho: float) -> np.ndarray:
+    """Block-diagonal AR(1) correlation of several runs: one block per run, none between runs."""
+    return block_diag(*[correlation_matrix(size, rho) for size in sizes])
+
+
+def residual_maker(design: np.ndarray) -> np.ndarray:
+    """M = I - X X^+: the projection onto what a least-squares fit on `design` leaves."""
+    design = np.asarray(design, dtype=float)
+    return np.eye(len(design)) - design @ np.linalg.pinv(design)
 
 
 def effective_points(designs, rho_a: float, rho_b: float) -> float:
@@ -91,11 +109,9 @@ def effective_points(designs, rho_a: float, rho_b: float) -> float:
     """
     trace_a = trace_b = cross = 0.0
     for design in designs:
-        design = np.asarray(design, dtype=float)
-        n = len(design)
-        residual_maker = np.eye(n) - design @ np.linalg.pinv(design)
-        ma = residual_maker @ correlation_matrix(n, rho_a)
-        mb = residual_maker @ correlation_matrix(n, rho_b)
+        m = residual_maker(design)
+        ma = m @ correlation_matrix(len(m), rho_a)
+        mb = m @ correlation_matrix(len(m), rho_b)
         trace_a += float(np.trace(ma))
         trace_b += float(np.trace(mb))
         cross += float(np.sum(ma * mb.T))
@@ -108,12 +124,9 @@ def rho_posterior(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     A bootstrap that draws its rho from these weights carries the uncertainty of rho, which on
     40-80 checkpoints is large (an estimate of 0.5 is consistent with 0.3-0.9).
     """
-    design = np.asarray(design, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if len(y) <= design.shape[1] + 2:
-        weights = (RHO_GRID == 0.0).astype(float)
-        return RHO_GRID, weights
-    values = np.array([_restricted_loglik(design, y, rho) for rho in RHO_GRID])
+    values = _reml_profile(design, y)
+    if values is None:
+        return RHO_GRID, (RHO_GRID == 0.0).astype(float)
     weights = np.exp(values - values.max())
     return RHO_GRID, weights / weights.sum()
 
@@ -124,27 +137,26 @@ def gaussian_loglik(sse_whitened: float, n: int, rho: float) -> float:
     return -0.5 * n * np.log(max(sse_whitened, 1e-300) / n) + 0.5 * np.log(1.0 - rho * rho)
 
 
+def _recursion(shocks: np.ndarray, rho: float) -> np.ndarray:
+    """e_0 = shock_0 / sqrt(1 - rho^2), e_t = rho e_(t-1) + shock_t, along axis 0: a stationary
+    AR(1) series from its innovations."""
+    errors = np.empty_like(shocks)
+    errors[0] = shocks[0] / np.sqrt(1.0 - rho * rho)
+    for t in range(1, len(shocks)):
+        errors[t] = rho * errors[t - 1] + shocks[t]
+    return errors
+
+
 def simulate_errors(innovations: np.ndarray, rho: float, rng: np.random.Generator) -> np.ndarray:
     """An AR(1) error series built from innovations resampled with replacement (sieve bootstrap).
 
     `innovations` are whitened residuals; the first draw is scaled to the stationary variance.
     """
     eta = rng.choice(innovations, size=len(innovations), replace=True)
-    if rho == 0.0:
-        return eta
-    errors = np.empty_like(eta)
-    errors[0] = eta[0] / np.sqrt(1.0 - rho * rho)
-    for t in range(1, len(eta)):
-        errors[t] = rho * errors[t - 1] + eta[t]
-    return errors
+    return eta if rho == 0.0 else _recursion(eta, rho)
 
 
 def stationary_series(rho: float, shape, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """Gaussian AR(1) series along axis 0 with marginal sd `scale` (columns independent): the
     null data that the coverage tests and benchmarks of these methods are measured on."""
-    shocks = rng.normal(0.0, scale * np.sqrt(1.0 - rho * rho), shape)
-    out = np.empty(shape)
-    out[0] = shocks[0] / np.sqrt(1.0 - rho * rho)
-    for t in range(1, shape[0]):
-        out[t] = rho * out[t - 1] + shocks[t]
-    return out
+    return _recursion(rng.normal(0.0, scale * np.sqrt(1.0 - rho * rho), shape), rho)

@@ -11,6 +11,7 @@ import lmfit
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
+from scipy.linalg import block_diag
 
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
@@ -196,6 +197,16 @@ def _jacobian(fit: FitResult, loss: np.ndarray) -> np.ndarray:
     return np.column_stack(columns) if columns else np.zeros((len(loss), 0))
 
 
+def _jacobian_blocks(fit: FitResult, losses: list) -> tuple[list[np.ndarray], list[str]]:
+    """(the fit's Jacobian on each run's points, the parameters it keeps): only parameters whose
+    derivative is finite on every run; no blocks when none is."""
+    columns = [_jacobian_columns(fit, np.asarray(loss, dtype=float)) for loss in losses]
+    names = [n for n in columns[0] if all(np.all(np.isfinite(c[n])) for c in columns)]
+    if not names:
+        return [], []
+    return [np.column_stack([c[n] for n in names]) for c in columns], names
+
+
 def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
     """Replace the fit's standard errors and 95% intervals (which lmfit computes as if every
     checkpoint were independent) by their AR(1) forms, the model linearized at the optimum:
@@ -203,17 +214,15 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
     correlation, s^2 = RSS / tr(M S) (the fit absorbs more of correlated noise than n - p says),
     and a t quantile with Satterthwaite's tr(M S)^2 / tr(M S M S) degrees of freedom.
     `losses`: the fit's points, one array per run in step order."""
-    blocks = [_jacobian_columns(fit, np.asarray(loss, dtype=float)) for loss in losses]
-    names = [n for n in blocks[0] if all(np.all(np.isfinite(b[n])) for b in blocks)]
+    designs, names = _jacobian_blocks(fit, losses)
     if not names or rho <= 0:
         return
-    designs = [np.column_stack([b[n] for n in names]) for b in blocks]
     stacked = np.vstack(designs)
     if len(stacked) <= len(names):
         return
-    sigma = _block_correlation([len(d) for d in designs], rho)
+    sigma = ar1.block_correlation([len(d) for d in designs], rho)
     bread = np.linalg.pinv(stacked.T @ stacked)
-    resid = _residual_maker(stacked) @ sigma
+    resid = ar1.residual_maker(stacked) @ sigma
     df_resid = np.trace(resid)
     df = df_resid ** 2 / np.sum(resid * resid.T)
     cov = fit.objective / df_resid * bread @ (stacked.T @ sigma @ stacked) @ bread
@@ -222,20 +231,6 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
         est = fit.params[name]
         se = float(np.sqrt(var)) if var >= 0 else float("nan")
         fit.params[name] = ParamEstimate(est.value, se, (est.value - half * se, est.value + half * se))
-
-
-def _block_correlation(sizes, rho: float) -> np.ndarray:
-    """Block-diagonal AR(1) correlation: one block per run, none between runs."""
-    sigma = np.zeros((sum(sizes), sum(sizes)))
-    start = 0
-    for size in sizes:
-        sigma[start:start + size, start:start + size] = ar1.correlation_matrix(size, rho)
-        start += size
-    return sigma
-
-
-def _residual_maker(design: np.ndarray) -> np.ndarray:
-    return np.eye(len(design)) - design @ np.linalg.pinv(design)
 
 
 def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: float) -> float:
@@ -248,19 +243,12 @@ def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: 
     """
     if len(losses) < 2 or rss_separate <= 0:
         return float("nan")
-    columns = [_jacobian_columns(pooled, loss) for loss in losses]
-    names = [n for n in columns[0] if all(np.all(np.isfinite(c[n])) for c in columns)]
-    blocks = [np.column_stack([c[n] for n in names]) for c in columns]
-    sizes = [len(loss) for loss in losses]
-    n, k = sum(sizes), blocks[0].shape[1]
-    separate = np.zeros((n, k * len(blocks)))
-    sigma = _block_correlation(sizes, rho)
-    start = 0
-    for j, (block, size) in enumerate(zip(blocks, sizes)):
-        separate[start:start + size, j * k:(j + 1) * k] = block
-        start += size
-    m_separate = _residual_maker(separate)
-    m_pooled = _residual_maker(np.vstack(blocks))
+    blocks, names = _jacobian_blocks(pooled, losses)
+    if not names:
+        return float("nan")
+    sigma = ar1.block_correlation([len(loss) for loss in losses], rho)
+    m_separate = ar1.residual_maker(block_diag(*blocks))
+    m_pooled = ar1.residual_maker(np.vstack(blocks))
     extra, resid = (m_pooled - m_separate) @ sigma, m_separate @ sigma
     e_extra, e_resid = np.trace(extra), np.trace(resid)
     if e_extra <= 0 or e_resid <= 0:
