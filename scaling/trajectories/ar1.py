@@ -19,6 +19,11 @@ MAX_RHO = 0.95                      # beyond this the errors are a random walk, 
 RHO_GRID = np.linspace(0.0, MAX_RHO, 96)
 
 
+def rho_text(rho: float) -> str:
+    """rho as the output prints it: '0.72', or '>= 0.95' where the estimate sits at the grid's cap."""
+    return f"{'>= ' if rho >= MAX_RHO else ''}{rho:.2f}"
+
+
 def whiten(z: np.ndarray, rho: float) -> np.ndarray:
     """Prais-Winsten transform of a vector or of each column of a matrix (rows in order).
 

@@ -113,6 +113,8 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
 
 
 def _print_transitions(label, study):
+    from scalefit.scaling.trajectories.ar1 import rho_text
+
     summary, found, regression = study.runs, study.transitions, study.regression
     click.echo(f"Transitions in {label} against log(step)")
     for _, run in summary.sort_values(["warmup_end", "model"]).iterrows():
@@ -120,9 +122,7 @@ def _print_transitions(label, study):
         head = (f"  {run['model']}: {int(run['n_points'])} checkpoints, warmup end "
                 f"{run['warmup_end']:.0f} ({run['schedule_source']})")
         if np.isfinite(run.get("error_rho", np.nan)):
-            from scalefit.scaling.trajectories.ar1 import MAX_RHO
-            cap = ">= " if run["error_rho"] >= MAX_RHO else ""
-            head += f", error autocorrelation {cap}{run['error_rho']:.2f}"
+            head += f", error autocorrelation {rho_text(run['error_rho'])}"
         if rows.empty:
             click.echo(head + ": no transition" + (f" ({run['note']})" if "note" in run and
                                                     isinstance(run.get("note"), str) else ""))

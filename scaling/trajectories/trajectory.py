@@ -263,8 +263,7 @@ def collapse_verdict(ratio: float, p_value: float, rho: float = 0.0) -> str:
     """One sentence that reads the collapse ratio and its F-test the right way round."""
     if not np.isfinite(ratio):
         return "fewer than two runs with a per-model fit: no collapse across sizes to judge"
-    cap = ">= " if rho >= ar1.MAX_RHO else ""
-    adjusted = f", errors of consecutive checkpoints AR(1) with rho {cap}{rho:.2f}" if rho > 0 else ""
+    adjusted = f", errors of consecutive checkpoints AR(1) with rho {ar1.rho_text(rho)}" if rho > 0 else ""
     rough = ("; approximate at this autocorrelation: on synthetic runs at rho 0.9 it rejected one "
              "true curve in 25% of runs" if rho >= ROUGH_F_TEST_RHO else "")
     test = (f" (F-test of one curve vs one per size{adjusted}: p = {p_value:.2g}{rough})"
