@@ -3,10 +3,18 @@
 The CLI turns it into a one-line message and exit status 2, never a traceback. The plain
 Python API lets it propagate as an ordinary ``ValueError``.
 """
+import numpy as np
 
 
 class InputError(ValueError):
     """Bad user input; the message names the file, column and row where that is known."""
+
+
+def data_row(frame, i: int) -> int:
+    """1-based data row in the file of positional row i of ``frame`` (pandas index labels survive
+    subsetting, so a filtered table still names the row of the file it came from)."""
+    label = frame.index[i]
+    return int(label) + 1 if isinstance(label, (int, np.integer)) else i + 1
 
 
 def where(file=None, column=None, row=None) -> str:

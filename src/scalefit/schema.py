@@ -8,7 +8,10 @@ lr). Weight-statistic rows: (model, step, tensor, group, layer, stat, label, val
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+
+from scalefit.errors import InputError, data_row
 
 KEYS = ("model", "step")
 EVAL_COLUMNS = ("model", "step", "dataset", "task", "metric", "value", "n_tokens")
@@ -20,6 +23,57 @@ FACT_COLUMNS = ("tokens", "lr")  # per-checkpoint facts that ride along in the w
 # a checkpoint together): a statistic of its own, not the mean of its tensors' values.
 POOLED_TENSOR = "*"
 POOLED_KEYS = ("model", "step", "group", "stat")
+
+
+WEIGHT_KEYS = ("model", "step", "tensor", "group", "layer", "stat")  # one weight-statistic value
+
+
+def checked_steps(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The table with its ``step`` column as whole numbers >= 0 (int64); the first row whose
+    step is anything else (text, empty, negative, fractional) is an InputError naming it."""
+    if "step" not in df:
+        return df
+    step = pd.to_numeric(df["step"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~(np.isfinite(step) & (step >= 0) & (step == np.round(step)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{source}: column 'step', row {data_row(df, i)}: '{df['step'].iloc[i]}' "
+                         "is not a step; expected a whole number >= 0 (the optimizer step)")
+    return df.assign(step=step.astype(np.int64))
+
+
+def numeric_values(rows: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
+    """``rows`` with ``value`` as floats, NaN where a cell is missing or infinite (a measurement
+    that is undefined there, e.g. the kurtosis of an all-zero bias at step 0); a cell holding
+    text is an InputError naming its row."""
+    raw = rows["value"]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    text = np.isnan(values) & raw.notna().to_numpy()
+    if text.any():
+        i = int(np.flatnonzero(text)[0])
+        raise InputError(f"{source}: column 'value', row {data_row(rows, i)}: '{raw.iloc[i]}' is not "
+                         f"a number ({what}); expected a number, or empty where it is undefined")
+    return rows.assign(value=np.where(np.isfinite(values), values, np.nan))
+
+
+def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str) -> pd.DataFrame:
+    """``rows`` with exact repeats dropped (a table concatenated twice); two rows with one key and
+    different values are an InputError naming both: averaging them would mix two measurements."""
+    keys = [k for k in keys if k in rows]
+    keyed = rows[keys].astype(str)
+    if not keyed.duplicated().any():
+        return rows
+    repeat = keyed.assign(_value=rows["value"].astype(str)).duplicated().to_numpy()
+    rows, keyed = rows[~repeat], keyed[~repeat]
+    clash = keyed.duplicated().to_numpy()
+    if clash.any():
+        j = int(np.flatnonzero(clash)[0])
+        i = int(np.flatnonzero((keyed == keyed.iloc[j]).all(axis=1).to_numpy())[0])
+        key = ", ".join(f"{k}={keyed[k].iloc[j]}" for k in keys)
+        raise InputError(f"{source}: rows {data_row(rows, i)} and {data_row(rows, j)} measure the same "
+                         f"{what} ({key}) with different values ({rows['value'].iloc[i]} and "
+                         f"{rows['value'].iloc[j]}); keep one (a table holds one measurement per key)")
+    return rows
 
 
 def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -18,7 +18,16 @@ READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"
 
 
 def read_table(path) -> pd.DataFrame:
-    """Load a CSV/TSV, Parquet, JSON (records or columns) or JSONL file as a DataFrame."""
+    """Load a CSV/TSV, Parquet, JSON (records or columns) or JSONL file as a DataFrame whose
+    index is the file's row order (so messages can name a row); a named index stored in a
+    Parquet file becomes a column."""
+    df = _read(path)
+    if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
+        df = df.reset_index(drop=all(name is None for name in df.index.names))
+    return df
+
+
+def _read(path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
@@ -27,10 +36,10 @@ def read_table(path) -> pd.DataFrame:
         raise InputError(f"{path}: unknown table format '{path.suffix}' "
                          "(use .csv, .tsv, .parquet, .json or .jsonl)")
     try:
-        if kind == "csv":
-            return pd.read_csv(path)
+        if kind == "csv":  # low_memory=False: one dtype per column, no DtypeWarning on mixed columns
+            return pd.read_csv(path, low_memory=False)
         if kind == "tsv":
-            return pd.read_csv(path, sep="\t")
+            return pd.read_csv(path, sep="\t", low_memory=False)
         if kind == "parquet":
             return pd.read_parquet(path)
         if kind == "jsonl":
