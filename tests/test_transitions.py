@@ -132,8 +132,8 @@ def test_collapse_ratio_separates_collapsing_from_distinct_sizes():
     assert together["collapse_ratio"] < 2
     assert apart["collapse_ratio"] > 20
     assert together["collapse_p_value"] > 0.01 and apart["collapse_p_value"] < 1e-6
-    assert together["collapse_verdict"].startswith("near 1: one curve serves every size")
-    assert apart["collapse_verdict"].startswith("sizes follow distinct curves")
+    assert together["collapse_verdict"].startswith("near 1: one curve serves every run")
+    assert apart["collapse_verdict"].startswith("runs follow distinct curves")
 
 
 def test_a_constant_statistic_has_no_r_squared():

@@ -26,12 +26,14 @@ DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
 def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir, as_json):
     """Plot statistics against step (log x) and, with --checkpoint, a histogram with fitted families."""
     from scalefit.report import dumps
+    from scalefit.schema import checked_steps
     from scalefit.tables import read_table
     from scalefit.weightstats.report import histogram_plot, stat_plot
 
-    table = read_table(data_path)
+    table = checked_steps(read_table(data_path), data_path)
     files = []
     for stat in split_values(stats) or ["t_nu"]:
+        _check_plottable(table, stat, data_path)
         files += stat_plot(table, stat, out_dir, groups=split_values(groups) or None, tensor=tensor)
     if checkpoint:
         files += histogram_plot(checkpoint, hist_of, out_dir)
@@ -40,3 +42,17 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
         click.echo(dumps({"files": files}))
     else:
         click.echo("wrote " + ", ".join(files), err=True)
+
+
+def _check_plottable(table, stat: str, source: str) -> None:
+    """Refuse a statistic the table lacks, or holds no number of, before drawing an empty plot."""
+    from scalefit.errors import InputError, known
+    from scalefit.schema import numeric_values
+
+    if "stat" not in table or "value" not in table:
+        raise InputError(f"{source}: columns 'stat' and 'value' are needed (a table from `scalefit weights`)")
+    rows = table[table["stat"] == stat]
+    if rows.empty:
+        raise InputError(f"{source}: column 'stat' has no '{stat}' rows (known: {known(table['stat'].dropna())})")
+    if numeric_values(rows, source, f"stat '{stat}'")["value"].isna().all():
+        raise InputError(f"{source}: stat '{stat}' has no finite value to plot (all empty, nan or inf)")

@@ -30,10 +30,21 @@ def _filter_models(df: pd.DataFrame, models: str | None, source: str) -> pd.Data
     if not models:
         return df
     wanted = [m.strip() for m in models.split(",") if m.strip()]
+    if not wanted:
+        raise InputError(f"--models: '{models}' names no model; give comma-separated model names")
     missing = [m for m in wanted if m not in set(df["model"].astype(str))]
     if missing:
         raise InputError(f"{source}: column 'model' has no '{missing[0]}'")
     return df[df["model"].astype(str).isin(wanted)]
+
+
+E_FAR = 100.0  # --E more than this many times the losses' scale below the smallest loss: refused
+
+
+def _echo_notes(table: pd.DataFrame) -> None:
+    """Say on stderr what the table reader left out (checkpoints without a finite value)."""
+    for note in table.attrs.get("notes", []):
+        click.echo(f"note: {note}", err=True)
 
 
 selection_options = [
@@ -41,7 +52,8 @@ selection_options = [
                  "excess_kurtosis, alpha (spectral), stable_rank, gennorm_beta."),
     click.option("--group", default=None, help="Tensor group, e.g. mlp_in, attn_qkv."),
     click.option("--tensor", default=None, help="One tensor by name instead of a group."),
-    click.option("--layer", default=None, help="One layer index."),
+    click.option("--layer", default=None, help="One layer index (-1: the group's pooled row, all "
+                 "layers' weights together, where the table has one)."),
     click.option("--models", default=None, help="Comma-separated models to keep (default: all)."),
     click.option("--losses", "losses_path", type=click.Path(dir_okay=False), default=None,
                  help="Separate evaluation table, if losses are not in --data."),
@@ -65,7 +77,8 @@ def _stat_label(stat, group, tensor, layer) -> str:
 @click.option("--warmup-steps", type=NONNEGATIVE, default=None,
               help="Warmup length in steps (default: table columns, else inferred from lr).")
 @click.option("--total-steps", type=POSITIVE, default=None, help="Schedule length in steps.")
-@click.option("--max-breakpoints", type=click.IntRange(1, 4), default=3, show_default=True)
+@click.option("--max-breakpoints", type=click.IntRange(1, 4), default=3, show_default=True,
+              help="Most transitions searched for in one run (1-4); BIC picks how many are real.")
 @click.option("--min-delta-bic", type=NONNEGATIVE, default=6.0, show_default=True,
               help="BIC margin a segmented fit must win by, over a line and a smooth polynomial.")
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200, show_default=True,
@@ -94,9 +107,10 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     if dropped:
         click.echo(dropped, err=True)
     traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, source=source)
+    _echo_notes(traj)
     if losses_path:  # the schedule (lr, tokens) may live in the evaluation table
         from scalefit.scaling.trajectories.table import schedule_columns
-        sched = schedule_columns(read_table(losses_path))
+        sched = schedule_columns(read_table(losses_path), losses_path)
         traj = traj.drop(columns=[c for c in sched.columns if c in traj and c not in ("model", "step")])
         traj = traj.merge(sched, on=["model", "step"], how="left")
     study = transition_study(
@@ -119,8 +133,9 @@ def _print_transitions(label, study):
     click.echo(f"Transitions in {label} against log(step)")
     for _, run in summary.sort_values(["warmup_end", "model"]).iterrows():
         rows = found[found["model"] == run["model"]]
-        head = (f"  {run['model']}: {int(run['n_points'])} checkpoints, warmup end "
-                f"{run['warmup_end']:.0f} ({run['schedule_source']})")
+        warmup = (f"{run['warmup_end']:.0f} ({run['schedule_source']})" if np.isfinite(run["warmup_end"])
+                  else f"{run['schedule_source']}")
+        head = f"  {run['model']}: {int(run['n_points'])} checkpoints after step 0, warmup end {warmup}"
         if np.isfinite(run.get("error_rho", np.nan)):
             head += f", error autocorrelation {rho_text(run['error_rho'])}"
         if rows.empty:
@@ -131,14 +146,19 @@ def _print_transitions(label, study):
         for _, tr in rows.iterrows():
             tokens = tr["tokens_after_warmup"]
             tokens_txt = f", {tokens:+.3g} tokens" if np.isfinite(tokens) else ""
-            click.echo(f"    step {tr['step']:.0f} [95% CI {tr['step_ci95_lo']:.0f}, "
-                       f"{tr['step_ci95_hi']:.0f}]  {tr['steps_after_warmup']:+.0f} steps from "
-                       f"warmup end{tokens_txt}; cosine decay {100 * tr['decay_fraction_done']:.0f}% "
-                       f"done; slope {tr['slope_before']:+.3g} -> {tr['slope_after']:+.3g}")
+            ci = (f"[95% CI {tr['step_ci95_lo']:.0f}, {tr['step_ci95_hi']:.0f}]"
+                  if np.isfinite(tr["step_ci95_lo"]) else "(no interval: --bootstrap 0)")
+            place = (f"{tr['steps_after_warmup']:+.0f} steps from warmup end{tokens_txt}; "
+                     if np.isfinite(tr["steps_after_warmup"]) else "")
+            click.echo(f"    step {tr['step']:.0f} {ci}  {place}{tr['schedule_phase']}; "
+                       f"slope {tr['slope_before']:+.3g} -> {tr['slope_after']:+.3g}")
     if regression is not None:
         s = regression.params["slope"]
-        click.echo(f"Warmup regression over {regression.n_points} runs that differ only in warmup "
-                   f"({', '.join(study.regression_runs)}): slope {s.value:.3f} "
+        family = study.regression_runs
+        without = sorted(set(family) - set(study.picked["model"]))
+        click.echo(f"Warmup regression over the {regression.n_points} of {len(family)} runs that differ "
+                   f"only in warmup with a transition ({', '.join(family)}"
+                   + (f"; none in {', '.join(without)}" if without else "") + f"): slope {s.value:.3f} "
                    f"(95% CI {s.ci95[0]:.3f} .. {s.ci95[1]:.3f}): {regression.extra['verdict']}")
     else:
         click.echo(f"Warmup regression: not run ({study.note})")
@@ -198,10 +218,15 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
         click.echo(dropped, err=True)
     losses = read_table(losses_path) if losses_path else None
     joined = join_stat_and_loss(df, stat, group=group, tensor=tensor, layer=layer,
-                                dataset=loss_dataset, losses=losses, source=source)
-    if E_fixed is not None and not E_fixed < joined["loss"].min():
+                                dataset=loss_dataset, losses=losses, source=source,
+                                losses_source=losses_path)
+    _echo_notes(joined)
+    lowest, span = joined["loss"].min(), joined["loss"].max() - joined["loss"].min()
+    if E_fixed is not None and not lowest - E_FAR * max(span, abs(lowest)) <= E_fixed < lowest:
         raise InputError(f"--E: {E_fixed:g} is not below the smallest loss in the data "
-                         f"({joined['loss'].min():.4g}); (L - E)^p needs E < every loss")
+                         f"({lowest:.4g}) or is more than {E_FAR:g}x the losses' scale below it; "
+                         "(L - E)^p needs E < every loss, and far below them it is an exponential "
+                         "in L (leave --E out to fit it)")
     collapse = collapse_report(joined, E=E_fixed)
     corr = partial_correlation(joined)
     label = _stat_label(stat, group, tensor, layer)
@@ -229,6 +254,11 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     click.echo(_trajectory_markdown(label, collapse, corr))
 
 
+def _signed(value: float) -> str:
+    """'+ 2.19' or '- 2.19': a term of a formula, without a '+ -' or '- -'."""
+    return f"{'-' if value < 0 else '+'} {abs(value):.4g}"
+
+
 def _r2(value: float) -> str:
     return f"{value:.4f}" if np.isfinite(value) else "- (constant)"
 
@@ -239,9 +269,10 @@ def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
 
     pooled = collapse["pooled"]
     p = pooled.params
+    n_models = len(collapse["pooled_models"])
     lines = [f"# {label} against loss", "",
-             f"Pooled fit over {len(collapse['pooled_models'])} models ({pooled.n_points} points): "
-             f"value = {p['v0'].value:.4g} + {p['c'].value:.4g} (L - {p['E'].value:.4g})^"
+             f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
+             f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} (L {_signed(-p['E'].value)})^"
              f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "
              f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
              "Collapse ratio (pooled RSS / sum of per-model RSS): "
@@ -307,16 +338,18 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
 
     df, source = _load(data_path)
     chosen = [_panel(p) for p in panels] or PANELS
-    study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed)
+    study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed, source=source)
     table = markdown(study)
     if out_dir:
+        from scalefit.scaling.trajectories.plots import plot_warmup_study
         out = Path(out_dir)
         write_table(study, out / "warmup_transitions.csv")
+        save_figure(plot_warmup_study(study), out, "warmup_study")
         write_text(out, "report.md", "\n".join([
             "# Transitions against warmup", "",
             f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
             f"warmup variants; bold: follows warmup. {n_bootstrap} bootstrap resamples per run.",
-            "", table, ""]))
+            "", "![slopes](warmup_study.png)", "", table, ""]))
     if as_json:
         click.echo(dumps({"data": source, "rows": study.to_dict("records")}))
         return

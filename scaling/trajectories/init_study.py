@@ -28,15 +28,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalefit.errors import InputError
-from scalefit.schema import group_values, split_rows
+from scalefit.errors import InputError, known
+from scalefit.schema import KEYS, checked_steps, distinct_rows, group_values, numeric_values, split_rows
 
 CONTROL = "pythia"
 UPPER_BOUND = "source"  # continued training: the upper bound, not one of the three predictions
 DROP_FRACTIONS = (0.5, 0.8, 0.95)  # thresholds: this share of the control's loss drop done
 ALPHA = 0.05
+MIN_CHECKPOINTS = 3  # a loss curve: the start, the end and one point between
 OUTCOMES = {"faster": "faster", "same": "same speed or a difference too small to detect",
-            "slower": "slower (or won't train)"}
+            "slower": "slower (or won't train)",
+            "undetermined": "undetermined (these runs allow no test)"}
 MATRIX_GROUPS = ("attn_qkv", "attn_out", "mlp_in", "mlp_out", "embed_in", "embed_out")
 # a statistic's value for Gaussian weights, on the axis the comparison uses (t_nu as 1/nu)
 GAUSSIAN_VALUE = {"excess_kurtosis": 0.0, "skew": 0.0, "gennorm_beta": 2.0, "t_nu": 0.0, "quartic_g": 0.0}
@@ -69,8 +71,10 @@ class InitStudy:
 
 def run_conditions(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     """One row per model: size, init, init_seed, warmup_steps, warmup ('warmup' / 'no warmup')."""
-    if "model" not in table:
-        raise InputError(f"{source}: no column 'model'")
+    missing = [c for c in ("model", "step", "value") if c not in table]
+    if missing:
+        raise InputError(f"{source}: column '{missing[0]}' is missing (an init-study table needs "
+                         "model, step, value and the loss rows' metric and dataset)")
     models = table.drop_duplicates("model").set_index("model")
     rows = []
     for model, row in models.iterrows():
@@ -103,6 +107,9 @@ def loss_curves(table: pd.DataFrame, conditions: pd.DataFrame, dataset: str | No
     """(model, step, loss) of every init run on one dataset (default: the training distribution's
     evaluation set, rows with is_train), joined with the run's condition."""
     _, evals = split_rows(table)
+    if "metric" not in evals or "dataset" not in evals:
+        raise InputError(f"{source}: columns 'metric' and 'dataset' are needed for the loss rows "
+                         f"(column '{'metric' if 'metric' not in evals else 'dataset'}' is missing)")
     evals = evals[(evals["metric"] == "loss") & evals["model"].isin(conditions["model"])]
     if evals.empty:
         raise InputError(f"{source}: no loss rows (metric 'loss') for the init-study runs")
@@ -118,9 +125,11 @@ def loss_curves(table: pd.DataFrame, conditions: pd.DataFrame, dataset: str | No
     if dataset not in names:
         raise InputError(f"{source}: column 'dataset' has no '{dataset}' (known: {', '.join(names)})")
     rows = evals[evals["dataset"].astype(str) == dataset]
-    out = (rows.assign(loss=pd.to_numeric(rows["value"], errors="coerce"))
-           .groupby(["model", "step"], as_index=False)["loss"].mean()
-           .merge(conditions, on="model"))
+    rows = distinct_rows(numeric_values(rows, source, f"{dataset} loss"), KEYS, source, f"{dataset} loss")
+    rows = rows[rows["value"].notna()]
+    if rows.empty:
+        raise InputError(f"{source}: column 'value' has no finite {dataset} loss for the init-study runs")
+    out = rows[["model", "step", "value"]].rename(columns={"value": "loss"}).merge(conditions, on="model")
     return out.sort_values(["model", "step"]).reset_index(drop=True), dataset
 
 
@@ -194,7 +203,8 @@ def compare(a, b) -> dict:
         one, many = (a, b) if a.size == 1 else (b, a)
         se = many.std(ddof=1) * math.sqrt(1 + 1 / many.size)
         half = stats.t.ppf(0.975, many.size - 1) * se
-        tval = (one[0] - many.mean()) / se if se > 0 else math.inf * np.sign(one[0] - many.mean())
+        gap = one[0] - many.mean()
+        tval = gap / se if se > 0 else (math.inf if gap else 0.0)
         out.update(ci_lo=diff - half, ci_hi=diff + half, test="one run vs seeds",
                    p=float(2 * stats.t.sf(abs(tval), many.size - 1)), p_perm=permutation_p(a, b))
     return out
@@ -206,7 +216,9 @@ def outcome(measure: str, comparison: dict, reached: tuple[int, int], control_re
     if measure != "final_loss" and n_reached < n and control_reached:
         return "slower"  # some seeds never got there, the control's did
     p, diff = comparison["p"], comparison["diff"]
-    if not np.isfinite(p) or p >= ALPHA or diff == 0:
+    if not np.isfinite(p):
+        return "undetermined"  # one run a side, or neither got there: nothing was tested
+    if p >= ALPHA or diff == 0:
         return "same"
     return "faster" if diff < 0 else "slower"
 
@@ -222,6 +234,12 @@ def threshold_table(losses: pd.DataFrame, thresholds=None) -> pd.DataFrame:
         if control.empty:
             control = runs[runs["init"] == CONTROL]
         if thresholds:
+            starts = (control if len(control) else runs).sort_values("step").groupby("model")["loss"].first()
+            start = float(starts.mean())
+            if max(thresholds) >= start:
+                raise InputError(f"--thresholds: {max(thresholds):g} is not below the loss the runs of "
+                                 f"size {size} start from ({start:.4g} at their first checkpoint); "
+                                 "give losses between that and the final losses")
             values, fractions = sorted(thresholds, reverse=True), [math.nan] * len(thresholds)
         else:
             if control.empty:
@@ -240,6 +258,10 @@ def per_run(losses: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
     """Steps to each threshold and the final loss of every run."""
     rows = []
     for model, run in losses.groupby("model"):
+        if len(run) < MIN_CHECKPOINTS:
+            raise InputError(f"{model}: {len(run)} checkpoint(s) with a loss; steps to a threshold and "
+                             f"the final loss need its loss curve ({MIN_CHECKPOINTS} checkpoints or more, "
+                             "step 0 among them)")
         run = run.sort_values("step")
         first = run.iloc[0]
         row = {k: first[k] for k in ("model", "size", "init", "init_seed", "warmup", "warmup_steps")}
@@ -333,7 +355,11 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
     Pythia-init run's end ('ends where the Pythia-init run ends'); 'goes elsewhere' when far from all
     ('leaves the Gaussian' when it started there)."""
     weights, _ = split_rows(table)
-    weights = weights[(weights["stat"] == stat) & weights["model"].isin(conditions["model"])]
+    weights = weights[weights["model"].isin(conditions["model"])]
+    if len(weights) and not (weights["stat"] == stat).any():
+        raise InputError(f"--stat: the init-study runs have no '{stat}' rows "
+                         f"(known: {known(weights['stat'].dropna())})")
+    weights = weights[weights["stat"] == stat]
     if weights.empty:
         return pd.DataFrame(columns=["size", "init", "warmup", "group", "start", "end", "control_end",
                                      "gaussian", "verdict"])
@@ -369,6 +395,7 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
 def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=None,
                stat: str = "excess_kurtosis", source: str = "table") -> InitStudy:
     """The whole study of one checkpoint table (see the module docstring)."""
+    table = checked_steps(table, source)
     conditions = run_conditions(table, source)
     losses, dataset = loss_curves(table, conditions, dataset, source)
     thr = threshold_table(losses, thresholds)
@@ -432,6 +459,10 @@ def sentences(study: InitStudy) -> list[str]:
     out = []
     c = study.contrasts
     if c.empty:
+        inits = set(study.runs["init"])
+        if inits == {CONTROL}:
+            return [f"No condition to compare: every run of the table starts from the {CONTROL} init; "
+                    "the study needs runs from another init (empirical, family, ...) beside them."]
         return [f"No condition to compare with {CONTROL}: the table holds no {CONTROL} runs "
                 "with the same size and warmup."]
     cells = sorted(c.groupby(["size", "warmup"]), key=lambda kv: (str(kv[0][0]), kv[0][1] != "warmup"))

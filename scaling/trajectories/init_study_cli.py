@@ -80,7 +80,8 @@ def _report(study, source: str) -> str:
 @click.option("--dataset", default=None,
               help="Whose loss (default: the training distribution's evaluation set, is_train rows).")
 @click.option("--thresholds", multiple=True, metavar="LOSS[,LOSS...]",
-              help="Three loss thresholds (default: 50%, 80% and 95% of pythia's drop from step 0).")
+              help="Loss thresholds, any number and order, each below the runs' starting loss "
+                   "(default: three, at 50%, 80% and 95% of pythia's drop from step 0).")
 @click.option("--stat", default="excess_kurtosis", show_default=True,
               help="Weight statistic whose trajectory says where each init's law goes (t_nu, "
                    "gennorm_beta, ...).")

@@ -11,32 +11,68 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.errors import InputError
+from scalefit.schedule import STYLES, LRSchedule, lr_at_step
+
+NO_SCHEDULE = "unknown: no lr or warmup_steps column; pass --warmup-steps"
 
 
 @dataclass
 class ScheduleLandmarks:
-    """Where a run's LR schedule turns: warmup end (= peak LR) and the end of the cosine decay."""
+    """Where a run's LR schedule turns: warmup end (= peak LR), the start of the decay (the
+    warmup end; a WSD run's cooldown start) and its end. `style` is a scalefit.schedule style."""
 
     warmup_end: float        # step at which LR reaches its peak
-    total_steps: float       # step at which the cosine decay ends
+    total_steps: float       # step at which the decay ends
     peak_lr: float = float("nan")
     tokens_per_step: float = float("nan")
-    source: str = "given"    # "given", "columns" or "inferred from lr"
+    source: str = "given"    # "given", "columns", "inferred from lr" or NO_SCHEDULE
+    style: str = "cosine"    # the table's `schedule` column where it has one
+    cooldown_fraction: float = 0.2  # "wsd" only
+
+    @property
+    def decay_start(self) -> float:
+        """Step at which the LR starts to fall: the warmup end, or a WSD run's cooldown start."""
+        if self.style == "wsd":
+            return self.total_steps - self.cooldown_fraction * self.total_steps
+        return self.warmup_end
 
     def decay_fraction(self, step: float) -> float:
-        """Fraction of the cosine decay done at `step` (0 before warmup ends, 1 at the end)."""
-        span = self.total_steps - self.warmup_end
-        if not np.isfinite(span) or span <= 0:
+        """Fraction of the decay done at `step` (0 before it starts, 1 at its end); nan for a
+        constant LR or an unknown horizon."""
+        span = self.total_steps - self.decay_start
+        if self.style == "constant" or not np.isfinite(span) or span <= 0:
             return float("nan")
-        return float(np.clip((step - self.warmup_end) / span, 0.0, 1.0))
+        return float(np.clip((step - self.decay_start) / span, 0.0, 1.0))
 
     def lr_fraction(self, step: float, min_ratio: float = 0.1) -> float:
-        """LR at `step` as a fraction of the peak: scalefit.schedule's warmup + cosine at these landmarks."""
-        if step >= self.warmup_end and not np.isfinite(self.decay_fraction(step)):
+        """LR at `step` as a fraction of the peak: scalefit.schedule's LR at these landmarks."""
+        if not np.isfinite(self.warmup_end):
+            return float("nan")
+        if self.style != "constant" and step >= self.warmup_end and not np.isfinite(self.decay_fraction(step)):
             return float("nan")  # no decay horizon known
+        style = self.style if self.style in STYLES else "cosine"
         return float(lr_at_step(LRSchedule(peak=1.0, warmup_steps=self.warmup_end,
-                                           decay_steps=self.total_steps, final_ratio=min_ratio), step))
+                                           decay_steps=self.total_steps, final_ratio=min_ratio,
+                                           style=style, cooldown_fraction=self.cooldown_fraction),
+                                step))
+
+    def phase(self, step: float) -> str:
+        """Where `step` sits in the schedule, in words: 'in warmup', 'cosine decay 36% done',
+        'constant LR', 'before the cooldown', 'cooldown 50% done'."""
+        if not np.isfinite(self.warmup_end):
+            return "schedule unknown"
+        if step < self.warmup_end:
+            return "in warmup"
+        if self.style == "constant":
+            return "constant LR"
+        done = self.decay_fraction(step)
+        if not np.isfinite(done):
+            return "decay horizon unknown"
+        if self.style == "wsd":
+            return "before the cooldown" if step < self.decay_start else f"cooldown {100 * done:.0f}% done"
+        name = "linear" if self.style == "linear" else "cosine"
+        return f"{name} decay {100 * done:.0f}% done"
 
 
 def infer_landmarks(steps, lr, *, min_ratio: float = 0.1, tokens=None) -> ScheduleLandmarks:
@@ -81,19 +117,43 @@ def infer_landmarks(steps, lr, *, min_ratio: float = 0.1, tokens=None) -> Schedu
     return ScheduleLandmarks(warmup_end, total, peak, tps, source="inferred from lr")
 
 
-def landmarks_for_run(run: pd.DataFrame, *, min_ratio: float = 0.1) -> ScheduleLandmarks:
-    """Landmarks of one run's rows: `warmup_steps`/`total_steps` columns if present, else lr."""
+def _first(run: pd.DataFrame, column: str):
+    """The run's first non-empty value of `column`, or None."""
+    if column not in run or not run[column].notna().any():
+        return None
+    return run[column].dropna().iloc[0]
+
+
+def landmarks_for_run(run: pd.DataFrame, *, min_ratio: float = 0.1, warmup_steps=None,
+                      total_steps=None) -> ScheduleLandmarks:
+    """Landmarks of one run's rows: `warmup_steps`/`total_steps` columns if present, else lr;
+    `warmup_steps` / `total_steps` given here override both. The `schedule` column (a
+    scalefit.schedule style) and `cooldown_fraction` say how the LR decays; cosine without them."""
+    model = _first(run, "model") or "run"
     tokens = run["tokens"] if "tokens" in run else None
+    has_lr = "lr" in run and run["lr"].notna().any()
     inferred = (infer_landmarks(run["step"], run["lr"], min_ratio=min_ratio, tokens=tokens)
-                if "lr" in run else ScheduleLandmarks(float("nan"), float("nan")))
-    if "warmup_steps" in run and run["warmup_steps"].notna().any():
-        warmup = float(run["warmup_steps"].dropna().iloc[0])
-        total = (float(run["total_steps"].dropna().iloc[0])
-                 if "total_steps" in run and run["total_steps"].notna().any()
-                 else inferred.total_steps)
-        return ScheduleLandmarks(warmup, total, inferred.peak_lr, inferred.tokens_per_step,
-                                 source="columns")
-    return inferred
+                if has_lr else ScheduleLandmarks(float("nan"), float("nan"), source=NO_SCHEDULE))
+    warmup, total, source = inferred.warmup_end, inferred.total_steps, inferred.source
+    if _first(run, "warmup_steps") is not None:
+        warmup, source = float(_first(run, "warmup_steps")), "columns"
+    if _first(run, "total_steps") is not None:
+        total = float(_first(run, "total_steps"))
+    if warmup_steps is not None:
+        warmup, source = float(warmup_steps), "given"
+    if total_steps is not None:
+        total = float(total_steps)
+        source = source if warmup_steps is None else "given"
+    if np.isfinite(warmup) and warmup < 0:
+        raise InputError(f"{model}: warmup_steps is {warmup:g}; expected a whole number >= 0")
+    if np.isfinite(warmup) and np.isfinite(total) and total <= warmup:
+        raise InputError(f"{model}: the schedule ends at step {total:g}, not after its warmup end "
+                         f"{warmup:g}; check --warmup-steps / --total-steps or the table's "
+                         "warmup_steps / total_steps")
+    style = str(_first(run, "schedule") or "cosine")
+    cooldown = _first(run, "cooldown_fraction")
+    return ScheduleLandmarks(warmup, total, inferred.peak_lr, inferred.tokens_per_step, source=source,
+                             style=style, cooldown_fraction=0.2 if cooldown is None else float(cooldown))
 
 
 def place_transition(step: float, landmarks: ScheduleLandmarks) -> dict:
@@ -106,4 +166,5 @@ def place_transition(step: float, landmarks: ScheduleLandmarks) -> dict:
         "ratio_to_warmup_end": step / landmarks.warmup_end if landmarks.warmup_end else float("nan"),
         "decay_fraction_done": landmarks.decay_fraction(step),
         "lr_fraction_of_peak": landmarks.lr_fraction(step),
+        "schedule_phase": landmarks.phase(step),
     }

@@ -75,3 +75,32 @@ def plot_warmup_regression(picked: pd.DataFrame, regression):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_warmup_study(study: pd.DataFrame):
+    """Slope of transition step on warmup end, one row per statistic, with its 95% interval:
+    the first transition (onset) and the largest change side by side; 0 and 1 marked."""
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['stat']} / {r['group']}" for _, r in study.iterrows()]
+    y = np.arange(len(study))[::-1].astype(float)
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(study) + 2.2))
+    for offset, which, color in ((0.15, "first", "tab:blue"), (-0.15, "largest", "tab:orange")):
+        slope = study[f"{which}_slope"].to_numpy(dtype=float)
+        lo, hi = study[f"{which}_lo"].to_numpy(dtype=float), study[f"{which}_hi"].to_numpy(dtype=float)
+        ok = np.isfinite(slope)
+        ax.errorbar(slope[ok], y[ok] + offset, xerr=[slope[ok] - lo[ok], hi[ok] - slope[ok]], fmt="o",
+                    ms=4, color=color, capsize=2,
+                    label="first transition" if which == "first" else "largest change")
+    for x, text in ((0, "0: does not follow warmup"), (1, "1: follows warmup")):
+        ax.axvline(x, color="grey", ls="--" if x else ":", lw=1, label=text)
+    for row, (_, r) in zip(y, study.iterrows()):
+        if not np.isfinite(r["first_slope"]) and not np.isfinite(r["largest_slope"]):
+            ax.text(0.5, row, "no regression: too few runs with a transition", ha="center",
+                    va="center", fontsize=7, color="grey", transform=ax.get_yaxis_transform())
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("slope of transition step on warmup end [95% CI]")
+    ax.set_title("Which weight statistics move with warmup")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -231,7 +231,8 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
 def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
                           min_points: int = 3, n_grid: int = 40,
                           rho: float | None = None) -> list[tuple[float, float]]:
-    """Sieve-bootstrap 95% percentile intervals of each breakpoint (x units, x sorted).
+    """Sieve-bootstrap 95% percentile intervals of each breakpoint (x units, x sorted), each
+    widened to hold the breakpoint where the percentiles miss it.
 
     Each resample draws rho from its REML likelihood at the fitted breakpoints (on 40-80
     checkpoints one estimate of rho is too uncertain to condition on: intervals at the point
@@ -261,4 +262,8 @@ def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, se
     if not draws:
         return [(float("nan"), float("nan"))] * fit.k
     draws = np.array(draws)
-    return [tuple(np.percentile(draws[:, j], [2.5, 97.5]).tolist()) for j in range(fit.k)]
+    # the percentile interval, widened where needed to hold the estimate itself: with few
+    # resamples, or a skewed bootstrap distribution, 2.5%-97.5% can miss the fitted breakpoint
+    return [(min(float(np.percentile(draws[:, j], 2.5)), float(fit.breakpoints[j])),
+             max(float(np.percentile(draws[:, j], 97.5)), float(fit.breakpoints[j])))
+            for j in range(fit.k)]

@@ -11,18 +11,19 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, known
-from scalefit.schema import KEYS, group_values, split_rows
+from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
+                             numeric_values, split_rows)
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
 SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "params",
-                    "params_nonembed", "schedule")
+                    "params_nonembed", "schedule", "cooldown_fraction")
 
 
-def _require(df: pd.DataFrame, columns, source: str):
+def _require(df: pd.DataFrame, columns, source: str, what: str = "a weight-statistics table"):
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InputError(f"{source}: column '{missing[0]}' is missing "
-                         f"(a weight-statistics table needs {', '.join(columns)})")
+                         f"({what} needs {', '.join(columns)})")
 
 
 def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
@@ -35,6 +36,10 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
     """
     weights, evals = split_rows(df)
     _require(weights if len(weights) else df, WEIGHT_COLUMNS, source)
+    if weights.empty:
+        raise InputError(f"{source}: no weight-statistic rows (column 'stat' is empty); pass a table "
+                         "from `scalefit weights` or `scalefit eval --weights`")
+    weights = checked_steps(weights, source)
     rows = weights[weights["stat"] == stat]
     if rows.empty:
         raise InputError(f"{source}: column 'stat' has no rows '{stat}' (known: {known(weights['stat'].dropna())})")
@@ -48,17 +53,43 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
             raise InputError(f"{source}: column '{column}' has no '{wanted}' for stat '{stat}' "
                              f"(known: {known(rows[column].dropna())})")
         rows = selected
-    if pd.to_numeric(rows["value"], errors="coerce").isna().all():
-        raise InputError(f"{source}: column 'value' is not numeric for stat '{stat}'")
+    rows = distinct_rows(numeric_values(rows, source, f"stat '{stat}'"), WEIGHT_KEYS, source,
+                         f"stat '{stat}'")
+    if rows["value"].isna().all():
+        raise InputError(f"{source}: column 'value' has no finite number for stat '{stat}' "
+                         "(every value is empty, nan or inf)")
     traj = group_values(rows, by=KEYS).drop(columns="stat")  # the pooled row, else the mean
-    schedule = schedule_columns(df)
+    traj, note = _finite_only(traj, f"stat '{stat}'", source)
+    schedule = schedule_columns(df, source)
     if not schedule.empty:
         traj = traj.merge(schedule, on=["model", "step"], how="left")
-    return traj.sort_values(["model", "step"]).reset_index(drop=True)
+    traj = traj.sort_values(["model", "step"]).reset_index(drop=True)
+    traj.attrs["notes"] = [note] if note else []
+    return traj
 
 
-def schedule_columns(df: pd.DataFrame) -> pd.DataFrame:
+def _finite_only(table: pd.DataFrame, what: str, source: str, column: str = "value"):
+    """(the rows whose ``column`` is finite, a note naming the checkpoints left out, or None)."""
+    finite = np.isfinite(table[column].to_numpy(dtype=float, na_value=np.nan))
+    if finite.all():
+        return table, None
+    gone = table.loc[~finite, ["model", "step"]]
+    per_model = "; ".join(f"{model}: steps {_steps_text(run['step'])}"
+                          for model, run in gone.groupby("model", sort=True))
+    return table[finite], (f"{source}: {len(gone)} checkpoint(s) have no finite {what} (empty, nan "
+                           f"or inf) and are left out ({per_model})")
+
+
+def _steps_text(steps, limit: int = 6) -> str:
+    steps = sorted(int(s) for s in steps)
+    shown = ", ".join(map(str, steps[:limit]))
+    return shown + (f", ... ({len(steps)} in all)" if len(steps) > limit else "")
+
+
+def schedule_columns(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     """Per (model, step): tokens, lr and run facts from whichever rows carry them."""
+    _require(df, ("model", "step"), source, "a table of checkpoints")
+    df = checked_steps(df, source)
     present = [c for c in SCHEDULE_COLUMNS if c in df.columns]
     if not present:
         return pd.DataFrame()
@@ -69,11 +100,15 @@ def schedule_columns(df: pd.DataFrame) -> pd.DataFrame:
 def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str = "loss",
                     source: str = "table") -> pd.DataFrame:
     """Per (model, step): the loss on one dataset (default: the training distribution)."""
+    _require(df, ("model", "step"), source, "an evaluation table")
     _, evals = split_rows(df)
     if evals.empty:
         if "loss" in df.columns:  # already a wide table with a loss column
-            return df[["model", "step", "loss"]].dropna().drop_duplicates(["model", "step"])
+            wide = numeric_values(checked_steps(df, source)[["model", "step", "loss"]]
+                                  .rename(columns={"loss": "value"}), source, "loss")
+            return _loss_frame(distinct_rows(wide, KEYS, source, "loss"), source)
         raise InputError(f"{source}: no evaluation rows (column 'metric') and no 'loss' column")
+    evals = checked_steps(evals, source)
     rows = evals[evals["metric"] == metric]
     label = "dataset" if "dataset" in rows else "task"
     if dataset is None:
@@ -82,8 +117,17 @@ def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str
     if rows.empty:
         raise InputError(f"{source}: column '{label}' has no '{dataset}' with metric '{metric}' "
                          f"(known: {known(evals[label].dropna())})")
-    out = rows.groupby(["model", "step"], as_index=False)["value"].mean()
-    return out.rename(columns={"value": "loss"})
+    rows = distinct_rows(numeric_values(rows, source, f"{dataset} {metric}"), KEYS, source,
+                         f"{dataset} {metric}")
+    return _loss_frame(rows[["model", "step", "value"]], source)
+
+
+def _loss_frame(rows: pd.DataFrame, source: str) -> pd.DataFrame:
+    """(model, step, loss) from (model, step, value) rows; notes name the checkpoints left out."""
+    out, note = _finite_only(rows, "loss", source)
+    out = out.rename(columns={"value": "loss"}).reset_index(drop=True)
+    out.attrs["notes"] = [note] if note else []
+    return out
 
 
 def _training_dataset(rows: pd.DataFrame, label: str) -> str:
@@ -101,11 +145,14 @@ def _training_dataset(rows: pd.DataFrame, label: str) -> str:
 
 def join_stat_and_loss(df: pd.DataFrame, stat: str, *, group=None, tensor=None, layer=None,
                        dataset=None, losses: pd.DataFrame | None = None,
-                       source: str = "table") -> pd.DataFrame:
-    """(model, step, value, loss, lr, tokens, ...) for one statistic, joined on (model, step)."""
+                       source: str = "table", losses_source: str | None = None) -> pd.DataFrame:
+    """(model, step, value, loss, lr, tokens, ...) for one statistic, joined on (model, step);
+    ``attrs["notes"]`` names the checkpoints left out for want of a finite value or loss."""
     traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, source=source)
-    loss = loss_trajectory(losses if losses is not None else df, dataset=dataset, source=source)
+    loss = (loss_trajectory(df, dataset=dataset, source=source) if losses is None else
+            loss_trajectory(losses, dataset=dataset, source=losses_source or "losses table"))
     joined = traj.merge(loss, on=["model", "step"], how="inner")
     if joined.empty:
         raise InputError(f"{source}: no (model, step) has both stat '{stat}' and a loss")
-    return joined[np.isfinite(joined["value"]) & np.isfinite(joined["loss"])]
+    joined.attrs["notes"] = traj.attrs.get("notes", []) + loss.attrs.get("notes", [])
+    return joined

@@ -119,7 +119,8 @@ def isotonic_fit(x, y) -> tuple[np.ndarray, float]:
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     order = np.argsort(x, kind="stable")
-    sign = 1.0 if scipy_stats.spearmanr(x, y).statistic >= 0 else -1.0
+    varies = np.ptp(x) > 0 and np.ptp(y) > 0
+    sign = 1.0 if not varies or scipy_stats.spearmanr(x, y).statistic >= 0 else -1.0
     ys = sign * y[order]
     blocks = [[v, 1.0] for v in ys]  # [mean, weight]
     merged = []
@@ -141,6 +142,10 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     collapse_ratio = RSS(pooled fit) / sum of RSS(per-model fits): 1 means one curve serves all
     sizes; large values mean each size follows its own curve.
     """
+    usable = int(joined[["loss", "value"]].notna().all(axis=1).sum())
+    if usable < MIN_POINTS_PER_MODEL:
+        raise InputError(f"{usable} checkpoints have both the statistic and a loss; value = v0 + "
+                         f"c (L - E)^p needs {MIN_POINTS_PER_MODEL} (two per parameter)")
     per_model, rss_sum, too_short, runs = {}, 0.0, [], []
     for model, run in joined.groupby("model", sort=True):
         if run[["loss", "value"]].notna().all(axis=1).sum() < MIN_POINTS_PER_MODEL:
@@ -266,12 +271,16 @@ def collapse_verdict(ratio: float, p_value: float, rho: float = 0.0) -> str:
     adjusted = f", errors of consecutive checkpoints AR(1) with rho {ar1.rho_text(rho)}" if rho > 0 else ""
     rough = ("; approximate at this autocorrelation: on synthetic runs at rho 0.9 it rejected one "
              "true curve in 25% of runs" if rho >= ROUGH_F_TEST_RHO else "")
-    test = (f" (F-test of one curve vs one per size{adjusted}: p = {p_value:.2g}{rough})"
+    test = (f" (F-test of one curve vs one per run{adjusted}: p = {p_value:.2g}{rough})"
             if np.isfinite(p_value) else "")
     if ratio <= COLLAPSE_RATIO_NEAR_ONE:
-        return f"near 1: one curve serves every size{test}"
-    return (f"sizes follow distinct curves: one pooled curve leaves {ratio:.3g}x the residual "
-            f"sum of squares of one curve per size{test}")
+        return f"near 1: one curve serves every run{test}"
+    if np.isfinite(p_value) and p_value >= 0.05:
+        return (f"one pooled curve leaves {ratio:.3g}x the residual sum of squares of one curve per "
+                f"run, but the test does not reject one curve at 5%: the runs' own (autocorrelated) "
+                f"scatter can account for the difference{test}")
+    return (f"runs follow distinct curves: one pooled curve leaves {ratio:.3g}x the residual "
+            f"sum of squares of one curve per run{test}")
 
 
 def partial_correlation(joined: pd.DataFrame) -> dict:
@@ -301,10 +310,11 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
             t = target.to_numpy(dtype=float)
             coef, *_ = np.linalg.lstsq(design, t, rcond=None)
             sink.append(t - design @ coef)
-    raw = scipy_stats.pearsonr(joined["value"], joined["loss"]) if len(joined) > 2 else None
-    out = {"raw_pearson": float(raw.statistic) if raw else float("nan"),
+    varies = len(joined) > 2 and joined["value"].nunique() > 1 and joined["loss"].nunique() > 1
+    out = {"raw_pearson": float(scipy_stats.pearsonr(joined["value"], joined["loss"]).statistic)
+           if varies else float("nan"),
            "raw_spearman": float(scipy_stats.spearmanr(joined["value"], joined["loss"]).statistic)
-           if len(joined) > 2 else float("nan"),
+           if varies else float("nan"),
            "controls": f"a degree-{STEP_POLY_DEGREE} polynomial in log10(step) and lr, within each run"}
     if not res_v:
         out.update(partial_pearson=float("nan"), partial_spearman=float("nan"),

@@ -34,9 +34,9 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     Returns (one dict per transition, a summary dict of the run). Step 0 is dropped: the
     search runs on log10(step).
     """
-    run = run[run["step"] > 0].sort_values("step")
     model = str(run["model"].iloc[0]) if "model" in run and len(run) else "run"
     landmarks = landmarks or landmarks_for_run(run)
+    run = run[run["step"] > 0].sort_values("step")
     summary = {"model": model, "n_points": int(len(run)), "n_transitions": 0,
                "warmup_end": landmarks.warmup_end, "total_steps": landmarks.total_steps,
                "schedule_source": landmarks.source, "delta_bic": float("nan"),
@@ -85,21 +85,18 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
 
     all_rows, summaries = [], []
     runs = traj.groupby("model", sort=True)
+    # every run's schedule first: a bad warmup or length is refused before any fitting
+    landmarks = {model: landmarks_for_run(run, warmup_steps=warmup_steps, total_steps=total_steps)
+                 for model, run in runs}
     for model, run in tqdm(runs, total=runs.ngroups, desc="transitions", unit="run",
                            disable=not progress, leave=False):
-        landmarks = None
-        if warmup_steps is not None:
-            inferred = landmarks_for_run(run)
-            landmarks = ScheduleLandmarks(float(warmup_steps),
-                                          float(total_steps) if total_steps else inferred.total_steps,
-                                          inferred.peak_lr, inferred.tokens_per_step, source="given")
-        rows, summary = run_transitions(run, landmarks=landmarks, **kwargs)
+        rows, summary = run_transitions(run, landmarks=landmarks[model], **kwargs)
         all_rows.extend(rows)
         summaries.append(summary)
     columns = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "slope_before",
                "slope_after", "slope_change", "warmup_end", "steps_after_warmup",
                "tokens_after_warmup", "ratio_to_warmup_end", "decay_fraction_done",
-               "lr_fraction_of_peak", "warmup_end_in_ci95"]
+               "lr_fraction_of_peak", "schedule_phase", "warmup_end_in_ci95"]
     return pd.DataFrame(all_rows, columns=columns), pd.DataFrame(summaries)
 
 

@@ -13,8 +13,9 @@ from tqdm import tqdm
 
 from scalefit.errors import InputError
 from scalefit.scaling.trajectories.table import stat_trajectory
-from scalefit.scaling.trajectories.transitions import (detect_transitions, pick_transition_per_run,
-                                          warmup_families, warmup_regression)
+from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
+                                                       pick_transition_per_run, warmup_families,
+                                                       warmup_regression)
 
 PANELS = [("t_nu", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"),
           ("max_abs", "embed_in"), ("stable_rank", "mlp_in"), ("gennorm_beta", "mlp_out"),
@@ -23,12 +24,13 @@ PANELS = [("t_nu", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"
 
 
 def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 200,
-              seed: int = 0) -> dict:
-    """Transitions of one statistic in the largest warmup family, and both regressions."""
-    traj = stat_trajectory(table, stat, group=group)
+              seed: int = 0, source: str = "table", traj: pd.DataFrame | None = None) -> dict:
+    """Transitions of one statistic in the largest warmup family, and both regressions
+    (``traj``: the statistic's trajectory, when the caller has already read it from ``table``)."""
+    traj = stat_trajectory(table, stat, group=group, source=source) if traj is None else traj
     families = warmup_families(detect_transitions(traj, n_bootstrap=0)[1])
     if not families:
-        raise InputError(f"{stat}/{group}: no 3 runs differ only in warmup")
+        raise InputError(f"{source}: {stat}/{group}: {NO_FAMILY_NOTE}")
     runs = families[0]
     found, summary = detect_transitions(traj[traj["model"].isin(runs)],
                                         n_bootstrap=n_bootstrap, seed=seed)
@@ -52,11 +54,16 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
 
 
 def warmup_study(table: pd.DataFrame, panels=PANELS, *, progress: bool = True,
-                 **kwargs) -> pd.DataFrame:
-    """study_row for every (stat, group) of `panels`; `progress` shows a bar on stderr."""
-    return pd.DataFrame([study_row(table, stat, group, **kwargs)
-                         for stat, group in tqdm(panels, desc="warmup study", unit="stat",
-                                                 disable=not progress)])
+                 source: str = "table", **kwargs) -> pd.DataFrame:
+    """study_row for every (stat, group) of `panels` (a panel named twice is studied once);
+    `progress` shows a bar on stderr. Every panel is read from the table before the first fit,
+    so a statistic or group the table lacks is refused at once."""
+    panels = list(dict.fromkeys(tuple(p) for p in panels))
+    trajectories = [stat_trajectory(table, stat, group=group, source=source) for stat, group in panels]
+    return pd.DataFrame([study_row(table, stat, group, source=source, traj=traj, **kwargs)
+                         for (stat, group), traj in tqdm(list(zip(panels, trajectories)),
+                                                         desc="warmup study", unit="stat",
+                                                         disable=not progress)])
 
 
 def markdown(study: pd.DataFrame) -> str:

@@ -1,0 +1,292 @@
+"""Bad or odd tables in the weight-statistic analyses (`transitions`, `trajectory`, `warmup-study`,
+`init-study`, `weights plot`): one line naming the file, column and row and exit 2 where the input
+is wrong; a note where checkpoints are left out; labels that say what the run's schedule is."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.errors import InputError
+from scalefit.scaling.trajectories.landmarks import landmarks_for_run
+from scalefit.scaling.trajectories.segmented import bootstrap_breakpoints, fit_segmented
+from scalefit.scaling.trajectories.table import join_stat_and_loss, stat_trajectory
+from scalefit.scaling.trajectories.trajectory import collapse_verdict
+from scalefit.tables import read_table
+
+STEPS = np.unique(np.r_[0, 2 ** np.arange(8), np.arange(300, 2401, 100)])
+
+
+def long_table(models=("a", "b", "c"), warmups=(10, 40, 160), rng_seed=0, schedule="cosine"):
+    """Weight rows (t_nu of mlp_in, a kink 100 steps after warmup) and loss rows per checkpoint."""
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for model, warmup in zip(models, warmups):
+        for step in STEPS:
+            x = np.log10(max(step, 1))
+            value = 5 + 0.2 * x + 2 * max(0.0, x - np.log10(warmup + 100)) + rng.normal(0, 0.01)
+            common = {"model": model, "step": int(step), "warmup_steps": warmup, "total_steps": 2400,
+                      "schedule": schedule, "params": 1e6, "lr_peak": 1e-3}
+            rows.append({**common, "tensor": "*", "group": "mlp_in", "layer": -1, "stat": "t_nu",
+                         "value": value})
+            rows.append({**common, "dataset": "val", "metric": "loss", "is_train": True,
+                         "value": 3 + 4 * (1 + step) ** -0.3 + rng.normal(0, 0.002)})
+    return pd.DataFrame(rows)
+
+
+def run_cli(args):
+    result = CliRunner().invoke(main, args)
+    return result.exit_code, result.output
+
+
+def one_line_error(code, out, *words):
+    assert code == 2, out
+    lines = [line for line in out.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in out, out
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+# ---- the table reader: keys, values, repeats ------------------------------------------------
+
+def test_nan_and_inf_values_are_left_out_and_named_not_averaged_into_the_run():
+    table = long_table()
+    bad = (table["model"] == "a") & (table["stat"] == "t_nu") & table["step"].isin([64, 128, 700])
+    table.loc[bad, "value"] = [np.inf, np.nan, -np.inf]
+    traj = stat_trajectory(table, "t_nu", group="mlp_in", source="t.csv")
+    assert len(traj[traj["model"] == "a"]) == len(STEPS) - 3
+    assert np.isfinite(traj["value"]).all()
+    (note,) = traj.attrs["notes"]
+    assert "t.csv: 3 checkpoint(s)" in note and "a: steps 64, 128, 700" in note
+
+
+def test_transitions_on_a_run_with_inf_values_still_finds_its_kink(tmp_path):
+    table = long_table()
+    bad = (table["model"] == "b") & (table["stat"] == "t_nu") & table["step"].isin([300, 400])
+    table.loc[bad, "value"] = np.inf
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path)
+    code, out = run_cli(["transitions", "--stat", "t_nu", "--group", "mlp_in", "--data", str(path),
+                         "--models", "b", "--bootstrap", "0", "--json"])
+    assert code == 0, out
+    assert "2 checkpoint(s) have no finite stat 't_nu'" in out  # the note, on stderr
+    study = json.loads(out[out.index("{"):])
+    assert study["runs"][0]["n_transitions"] >= 1
+    assert abs(study["transitions"][0]["step"] - 140) < 30  # the kink at warmup + 100
+
+
+def test_conflicting_duplicate_rows_are_refused_and_exact_repeats_are_harmless(tmp_path):
+    table = long_table()
+    weights = table[table["stat"] == "t_nu"]
+    repeated = pd.concat([table, weights], ignore_index=True)
+    assert stat_trajectory(repeated, "t_nu", group="mlp_in")["value"].equals(
+        stat_trajectory(table, "t_nu", group="mlp_in")["value"])
+    clash = pd.concat([table, weights.assign(value=weights["value"] * 10)], ignore_index=True)
+    path = tmp_path / "dup.csv"
+    clash.to_csv(path, index=False)
+    for command in ("transitions", "trajectory"):
+        code, out = run_cli([command, "--stat", "t_nu", "--group", "mlp_in", "--data", str(path)])
+        one_line_error(code, out, "dup.csv: rows", "measure the same stat 't_nu'", "model=a, step=0",
+                       "different values")
+    loss_clash = pd.concat([table, table[table["metric"] == "loss"].assign(value=9.0)], ignore_index=True)
+    with pytest.raises(InputError, match="measure the same val loss"):
+        join_stat_and_loss(loss_clash, "t_nu", group="mlp_in")
+
+
+@pytest.mark.parametrize("bad, words", [
+    ("x", ["column 'step', row 4", "'x' is not a step"]),
+    (-5, ["column 'step', row 4", "'-5' is not a step"]),
+    (2.5, ["column 'step', row 4", "'2.5' is not a step"]),
+])
+def test_a_bad_step_is_named_with_its_row(tmp_path, bad, words):
+    table = long_table().astype({"step": object})
+    table.loc[3, "step"] = bad
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    for command in ("transitions", "trajectory"):
+        one_line_error(*run_cli([command, "--stat", "t_nu", "--data", str(path)]), "t.csv", *words)
+
+
+def test_a_text_value_is_named_with_its_row_and_a_parquet_index_does_not_shift_rows(tmp_path):
+    table = long_table().astype({"value": object})
+    table.loc[6, "value"] = "oops"
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    one_line_error(*run_cli(["trajectory", "--stat", "t_nu", "--data", str(path)]),
+                   "column 'value', row 7: 'oops' is not a number")
+    shuffled = tmp_path / "t.parquet"
+    long_table().iloc[::-1].to_parquet(shuffled)  # a stored, non-range index
+    assert list(read_table(shuffled).index[:3]) == [0, 1, 2]
+
+
+def test_an_empty_table_and_an_empty_models_list_say_what_is_wrong(tmp_path):
+    path = tmp_path / "empty.csv"
+    long_table().iloc[:0].to_csv(path, index=False)
+    one_line_error(*run_cli(["transitions", "--stat", "t_nu", "--data", str(path)]),
+                   "empty.csv: no weight-statistic rows")
+    one_line_error(*run_cli(["transitions", "--stat", "t_nu", "--models", ","]), "--models", "names no model")
+
+
+def test_a_losses_table_without_model_is_named_not_the_data_table(tmp_path):
+    data, losses = tmp_path / "w.parquet", tmp_path / "losses.parquet"
+    table = long_table()
+    table[table["stat"].notna()].to_parquet(data)
+    table[table["metric"].notna()].drop(columns="model").to_parquet(losses)
+    for command in ("transitions", "trajectory"):
+        one_line_error(*run_cli([command, "--stat", "t_nu", "--data", str(data), "--losses", str(losses)]),
+                       "losses.parquet: column 'model' is missing")
+
+
+# ---- the schedule a transition is placed against ------------------------------------------
+
+def test_a_constant_lr_run_is_not_described_as_a_cosine_decay():
+    run = long_table(models=("c",), warmups=(24,), schedule="constant")
+    marks = landmarks_for_run(run)
+    assert marks.style == "constant" and np.isnan(marks.decay_fraction(500))
+    assert marks.lr_fraction(500) == 1.0 and marks.phase(500) == "constant LR"
+    wsd = landmarks_for_run(run.assign(schedule="wsd", cooldown_fraction=0.2))
+    assert wsd.decay_start == pytest.approx(1920)
+    assert wsd.phase(1000) == "before the cooldown" and wsd.phase(2160) == "cooldown 50% done"
+    assert wsd.lr_fraction(1000) == 1.0 and wsd.lr_fraction(2400) == pytest.approx(0.1)
+    assert landmarks_for_run(run.assign(schedule="cosine")).phase(1212) == "cosine decay 50% done"
+
+
+def test_schedule_overrides_are_checked_and_total_steps_alone_is_used():
+    run = long_table(models=("a",), warmups=(10,))
+    assert landmarks_for_run(run, total_steps=3000).total_steps == 3000
+    with pytest.raises(InputError, match="not after its warmup end 5000"):
+        landmarks_for_run(run, warmup_steps=5000)
+    with pytest.raises(InputError, match="warmup_steps is -5"):
+        landmarks_for_run(run.assign(warmup_steps=-5))
+    bare = run.drop(columns=["warmup_steps", "total_steps"])
+    marks = landmarks_for_run(bare)
+    assert np.isnan(marks.warmup_end) and "pass --warmup-steps" in marks.source
+
+
+def test_transitions_without_a_schedule_say_so_instead_of_printing_nan(tmp_path):
+    path = tmp_path / "t.parquet"
+    long_table().drop(columns=["warmup_steps", "total_steps"]).to_parquet(path)
+    code, out = run_cli(["transitions", "--stat", "t_nu", "--data", str(path), "--bootstrap", "0"])
+    assert code == 0, out
+    assert "nan" not in out and "schedule unknown" in out and "no interval: --bootstrap 0" in out
+
+
+def test_a_breakpoint_interval_always_holds_its_estimate():
+    rng = np.random.default_rng(2)
+    x = np.linspace(0, 3, 40)
+    y = 1 + 0.2 * x + 1.5 * np.maximum(0, x - 1.3) + rng.normal(0, 0.05, x.size)
+    fit = fit_segmented(x, y, 1, rho=0.0)
+    for seed in range(6):
+        ((lo, hi),) = bootstrap_breakpoints(x, y, fit, n_bootstrap=3, seed=seed, rho=0.0)
+        assert lo <= fit.breakpoints[0] <= hi
+
+
+def test_the_warmup_regression_line_counts_the_runs_it_names(tmp_path):
+    table = long_table(models=("a", "b", "c", "d"), warmups=(10, 40, 160, 80))
+    table = table[(table["model"] != "d") | (table["step"] <= 4)]  # d: too few checkpoints
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path)
+    code, out = run_cli(["transitions", "--stat", "t_nu", "--data", str(path), "--bootstrap", "0"])
+    assert code == 0, out
+    assert "over the 3 of 4 runs that differ only in warmup with a transition (a, b, c, d; none in d)" in out
+
+
+# ---- trajectory ----------------------------------------------------------------------------
+
+def test_the_collapse_verdict_follows_its_test():
+    assert collapse_verdict(2.1, 0.55, 0.9).startswith("one pooled curve leaves 2.1x")
+    assert "does not reject one curve" in collapse_verdict(2.1, 0.55, 0.9)
+    assert collapse_verdict(2.1, 0.001).startswith("runs follow distinct curves")
+
+
+def test_trajectory_refuses_too_few_points_and_a_far_fixed_E(tmp_path):
+    table = long_table()
+    few = tmp_path / "few.parquet"
+    table[table["step"] <= 1].to_parquet(few)
+    one_line_error(*run_cli(["trajectory", "--stat", "t_nu", "--data", str(few)]),
+                   "6 checkpoints have both the statistic and a loss", "needs 8")
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path)
+    one_line_error(*run_cli(["trajectory", "--stat", "t_nu", "--data", str(path), "--E", "-1e308"]),
+                   "--E", "leave --E out")
+    code, out = run_cli(["trajectory", "--stat", "t_nu", "--data", str(path), "--models", "a"])
+    assert code == 0, out
+    assert "Pooled fit over 1 model (" in out and "- -" not in out and "+ -" not in out
+
+
+# ---- warmup-study -------------------------------------------------------------------------
+
+def test_warmup_study_names_the_file_and_studies_a_repeated_panel_once(tmp_path):
+    path = tmp_path / "t.parquet"
+    long_table().to_parquet(path)
+    one_line_error(*run_cli(["warmup-study", "--data", str(path), "--panel", "t_nu/attn_out"]),
+                   "t.parquet: column 'group' has no 'attn_out'")
+    code, out = run_cli(["warmup-study", "--data", str(path), "--panel", "t_nu/mlp_in",
+                         "--panel", "t_nu/mlp_in", "--bootstrap", "0", "--json", "--out",
+                         str(tmp_path / "report")])
+    assert code == 0, out
+    assert len(json.loads(out[out.index("{"):])["rows"]) == 1
+    assert (tmp_path / "report" / "warmup_study.png").exists()
+
+
+# ---- init-study ---------------------------------------------------------------------------
+
+def init_table(seeds=(1, 2, 3), inits=("pythia", "empirical")):
+    rng = np.random.default_rng(4)
+    rows = []
+    for init in inits:
+        for seed in seeds:
+            for step in (0, 8, 32, 128, 512):
+                loss = 4 + 4 * (1 + step / (10 if init == "pythia" else 20)) ** -0.5 + rng.normal(0, 0.01)
+                rows.append({"model": f"m-init-{init}-s{seed}", "step": step, "dataset": "val",
+                             "metric": "loss", "is_train": True, "value": loss})
+                rows.append({"model": f"m-init-{init}-s{seed}", "step": step, "tensor": "*",
+                             "group": "mlp_in", "layer": -1, "stat": "excess_kurtosis", "value": 0.1})
+    return pd.DataFrame(rows)
+
+
+def test_init_study_with_one_seed_a_side_is_undetermined_not_same_speed(tmp_path):
+    path = tmp_path / "one.parquet"
+    init_table(seeds=(1,)).to_parquet(path)
+    code, out = run_cli(["init-study", "--data", str(path)])
+    assert code == 0, out
+    assert "same speed" not in out and "undetermined (these runs allow no test)" in out
+
+
+@pytest.mark.parametrize("change, args, words", [
+    (lambda t: t, ["--thresholds", "100,90"], ["--thresholds: 100 is not below the loss", "start from"]),
+    (lambda t: t, ["--stat", "nope"], ["--stat", "no 'nope' rows", "known: excess_kurtosis"]),
+    (lambda t: t.drop(columns="metric"), [], ["column 'metric' is missing"]),
+    (lambda t: t.drop(columns="value"), [], ["column 'value' is missing"]),
+    (lambda t: pd.concat([t, t[t["metric"] == "loss"].assign(value=9.0)], ignore_index=True), [],
+     ["measure the same val loss"]),
+    (lambda t: t[t["step"] <= 8], [], ["2 checkpoint(s) with a loss"]),
+])
+def test_init_study_bad_tables_and_options_exit_2(tmp_path, change, args, words):
+    path = tmp_path / "t.parquet"
+    change(init_table()).to_parquet(path)
+    one_line_error(*run_cli(["init-study", "--data", str(path), *args]), *words)
+
+
+def test_init_study_on_pythia_runs_alone_says_there_is_nothing_to_compare(tmp_path):
+    path = tmp_path / "t.parquet"
+    init_table(inits=("pythia",)).to_parquet(path)
+    code, out = run_cli(["init-study", "--data", str(path)])
+    assert code == 0 and "every run of the table starts from the pythia init" in out, out
+
+
+# ---- weights plot -------------------------------------------------------------------------
+
+def test_weights_plot_refuses_a_table_with_no_number_to_plot(tmp_path):
+    table = long_table()
+    table = table[table["stat"].notna()].astype({"value": object}).assign(value="abc")
+    path = tmp_path / "w.csv"
+    table.to_csv(path, index=False)
+    one_line_error(*run_cli(["weights", "plot", "--data", str(path), "--out", str(tmp_path / "p")]),
+                   "w.csv: column 'value', row 1: 'abc' is not a number")
+    one_line_error(*run_cli(["weights", "plot", "--data", str(path), "--stat", "nope",
+                             "--out", str(tmp_path / "p")]), "no 'nope' rows")
