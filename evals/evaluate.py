@@ -19,7 +19,7 @@ import scalefit.sweep.weights  # noqa: F401  (registers the `weights` measuremen
 from scalefit.errors import InputError
 from scalefit.evals.loss import check_cross_entropy
 from scalefit.evals.measures import parse_dataset
-from scalefit.evals.tokens import TOKEN_SUFFIXES, iter_documents, open_token_file
+from scalefit.evals.tokens import TOKEN_SUFFIXES, content_digest, iter_documents, open_token_file
 from scalefit.sweep.checkpoints import cleanup_checkpoint, load_checkpoint, pick_device_dtype
 from scalefit.sweep.engine import ON_DUPLICATE, SweepResult
 from scalefit.sweep.grid import sweep_grid
@@ -108,21 +108,67 @@ def plan(opts: EvalOptions):
         requests["weights"] = dict(fit_families=not opts.no_families, spectra=not opts.no_spectra)
     elif opts.no_families or opts.no_spectra:
         raise InputError("--no-families/--no-spectra: they shape the weight statistics; give --weights too")
-    measurements = build_measurements(requests)
     context = opts.context or suite.context_length
+    check_positions(grid, context, opts.stride)
+    measurements = build_measurements(requests)
+    digests = {d.name: content_digest(d.path) for d in datasets}
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
         if m.table == "evals":
-            m.options = {"--dtype": str(dtype).replace("torch.", ""), "--max-tokens": opts.max_tokens,
-                         "--context": context, "--stride": opts.stride}
+            m.options = {"--suite": suite_identity(suite), "--dtype": str(dtype).replace("torch.", ""),
+                         "--max-tokens": opts.max_tokens, "--context": context, "--stride": opts.stride}
             if m.name.startswith("tasks"):
                 m.options.update({"--task-limit": opts.task_limit, "--num-fewshot": opts.num_fewshot,
                                   "--seed": opts.seed})
+                for name, _, path in (t.partition("=") for t in opts.tasks):
+                    if path.strip():
+                        m.options[f"the content of --tasks {name.strip()}"] = content_digest(path.strip())
             else:
                 d = next((d for d in datasets if m.name == f"loss:{d.name}"), None)
                 if d is not None:
                     m.options.update({"--dataset": f"{d.name}={d.path.resolve()}", "--text-field": d.text_field,
-                                      "--cross-entropy": opts.cross_entropy})
+                                      "--cross-entropy": opts.cross_entropy,
+                                      f"the content of --dataset {d.name}": digests[d.name]})
     return suite, grid, measurements, device, dtype, shard
+
+
+def suite_identity(suite) -> str:
+    """The suite a folder's results come from, as recorded: its name and where its checkpoints
+    are (a renamed suite, or another folder of checkpoints, is another suite)."""
+    return f"{suite.name} ({suite.hub or suite.local})"
+
+
+def model_positions(info) -> int | None:
+    """The positions of a local checkpoint's model (max_position_embeddings in its config.json),
+    read without loading it; None for a hub checkpoint or an unreadable config (the loader says more)."""
+    import json
+
+    if not info.path:
+        return None
+    try:
+        config = json.loads((Path(info.path) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    value = config.get("max_position_embeddings", config.get("n_positions")) if isinstance(config, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def check_positions(grid, context: int | None, stride: int | None) -> None:
+    """Refuse a --context longer than a local model's positions, or a --stride longer than the
+    context the models will use, before anything loads (once per model)."""
+    seen = set()
+    for info in grid:
+        if info.model in seen:
+            continue
+        positions = model_positions(info)
+        if positions is None:
+            continue
+        seen.add(info.model)
+        if context and context > positions:
+            raise InputError(f"--context {context} exceeds the {positions} positions of {info.model} "
+                             f"({info.path}/config.json): use --context {positions} or less")
+        if stride and stride > (context or positions):
+            raise InputError(f"--stride {stride} is longer than the context of {info.model} "
+                             f"({context or positions} tokens): use --stride {context or positions} or less")
 
 
 def evaluate(opts: EvalOptions) -> SweepResult:
@@ -177,6 +223,7 @@ def merge(dirs, out_dir) -> SweepResult:
         if not (Path(d) / "parts").is_dir():
             raise InputError(f"{d}: not a sweep folder (no parts/ inside)")
     runs = read_metadata(dirs)
+    check_mergeable(dirs, runs)
     meta = {"merged": now(), "folders": dirs, "runs": runs,
             "suite": ", ".join(sorted({str(r.get("suite")) for r in runs})) or None,
             "device": ", ".join(sorted({str(r.get("device")) for r in runs})) or None,
@@ -212,3 +259,38 @@ def coverage_warnings(runs: list[dict]) -> list[str]:
                        f"missing (found {', '.join(f'{k}/{n}' for k in sorted(found))}); their checkpoints are "
                        "not in the tables")
     return out
+
+
+def check_mergeable(dirs, runs: list[dict]) -> None:
+    """Refuse to merge folders of different suites, or a measurement recorded with other options
+    in one folder than in another (the merged table would mix settings, and a result found in
+    both would be taken from one of them silently): InputError naming the option and the folders."""
+    from scalefit.sweep.engine import recorded_options
+
+    suites = {}
+    for run in runs:  # a merged folder's run.json lists the runs it was merged from
+        for one in run.get("runs") or [run]:
+            if isinstance(one, dict) and one.get("suite") is not None and one.get("merged") is None:
+                suites.setdefault(str(one["suite"]), run["folder"])
+    if len(suites) > 1:
+        (a, da), (b, db) = list(suites.items())[:2]
+        raise InputError(f"eval merge: {da} measured suite '{a}' and {db} suite '{b}'; "
+                         "only folders of one suite merge")
+    seen: dict[str, tuple[str, dict]] = {}
+    for d in dirs:
+        for name, options in recorded_options(d).items():
+            if name not in seen:
+                seen[name] = (d, options)
+                continue
+            first, before = seen[name]
+            for option in sorted(set(before) & set(options)):
+                if option == "--dataset" and f"the content of --dataset {name.split(':', 1)[-1]}" in options:
+                    continue  # the same data elsewhere on disk: its content is compared
+                if before[option] != options[option]:
+                    raise InputError(f"eval merge: {name} was measured with {option} {_shown(before[option])} "
+                                     f"in {first} and {_shown(options[option])} in {d}; only folders "
+                                     "measured with the same options merge")
+
+
+def _shown(value) -> str:
+    return "(default)" if value is None else str(value)

@@ -45,6 +45,24 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def content_digest(path) -> str:
+    """A hash of a dataset's bytes (a file, or every file of a folder with its relative name):
+    what a sweep folder records, so that results of a changed dataset never join older ones."""
+    path = Path(path)
+    digest = hashlib.blake2b(digest_size=12)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    sidecar = path.with_name(path.name + ".json")  # a token file's dtype and counts
+    files += [sidecar] if not path.is_dir() and sidecar.is_file() else []
+    for f in files:
+        if path.is_dir():
+            digest.update(str(f.relative_to(path)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return f"blake2b:{digest.hexdigest()}"
+
+
 def iter_documents(path: Path, text_field: str = "text"):
     """Documents of a text file (one), a JSONL file (one per line) or a folder (its files, sorted)."""
     if path.is_dir():

@@ -353,7 +353,7 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
     if on_duplicate not in ON_DUPLICATE:
         raise InputError(f"--on-duplicate {on_duplicate}: use warn, skip or fail")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    check_options(measurements, out_dir)
+    new = check_options(measurements, out_dir)
     sweep_stale(out_dir)  # temporaries of tables a killed run was writing
     meta = {} if meta is None else meta
     meta.setdefault("executor", executor.describe() if executor is not None else "local")
@@ -364,6 +364,7 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
                             executor=executor, on_duplicate=on_duplicate)
     except KeyboardInterrupt:
         interrupted = True
+    forget_unmeasured([m for m in measurements if m.name in new], out_dir)
     meta.update({"finished": now(), "interrupted": interrupted})
     if summary is not None:
         meta.update({"measured": len(summary.measured), "skipped": len(summary.skipped),
@@ -391,13 +392,9 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
 OPTIONS_FILE = "measurements.json"
 
 
-def check_options(measurements: list[Measurement], out_dir) -> None:
-    """Refuse to add results measured with other options to a folder; record the options.
-
-    `out_dir/measurements.json` holds, per measurement name, the options its results were
-    measured with (`Measurement.options`, keyed by the command-line option). A measurement
-    already there with a different value is an InputError naming the option and both values.
-    """
+def recorded_options(out_dir) -> dict:
+    """{measurement name: the options its results were measured with} of a sweep folder
+    (`measurements.json`; empty when there is none)."""
     import json
 
     path = Path(out_dir) / OPTIONS_FILE
@@ -405,6 +402,20 @@ def check_options(measurements: list[Measurement], out_dir) -> None:
         known = json.loads(path.read_text()) if path.is_file() else {}
     except json.JSONDecodeError:
         known = {}
+    return known if isinstance(known, dict) else {}
+
+
+def check_options(measurements: list[Measurement], out_dir) -> set[str]:
+    """Refuse to add results measured with other options to a folder; record the options.
+
+    `out_dir/measurements.json` holds, per measurement name, the options its results were
+    measured with (`Measurement.options`, keyed by the command-line option, or by a phrase such
+    as 'the content of --dataset val' for a fact that no option states). A measurement already
+    there with a different value is an InputError naming the option and both values. Returns the
+    names recorded for the first time (`forget_unmeasured` drops those that measured nothing).
+    """
+    path = Path(out_dir) / OPTIONS_FILE
+    known = recorded_options(out_dir)
     for m in measurements:
         before = known.get(m.name)
         if before is None:
@@ -412,6 +423,10 @@ def check_options(measurements: list[Measurement], out_dir) -> None:
         for option, value in m.options.items():
             if option in before and _plain(before[option]) != _plain(value):
                 was = before[option]
+                if not option.startswith("-"):  # a fact of the input, not an option to give again
+                    raise InputError(f"{option} changed since {out_dir} was measured ({m.name}: {_shown(was)} "
+                                     f"then, {_shown(value)} now); a sweep folder holds one measurement: "
+                                     "measure into a new --out")
                 if isinstance(value, bool) and isinstance(was, bool):  # a flag: given or not
                     now, then = f"{option} {'given' if value else 'not given'}", \
                         f"{'with' if was else 'without'} {option}"
@@ -422,6 +437,19 @@ def check_options(measurements: list[Measurement], out_dir) -> None:
     updated = {**known, **{m.name: {k: _plain(v) for k, v in m.options.items()} for m in measurements}}
     if updated != known:
         write_json(path, updated)
+    return {m.name for m in measurements if m.name not in known}
+
+
+def forget_unmeasured(measurements: list[Measurement], out_dir) -> None:
+    """Drop from `measurements.json` the measurements that have no result in the folder (recorded
+    by a run that measured nothing, e.g. an option the model refused): a corrected re-run is not
+    then refused as 'measured with' a setting that never produced a number."""
+    from scalefit.sweep.parts import has_results
+
+    known = recorded_options(out_dir)
+    gone = [m.name for m in measurements if m.name in known and not has_results(out_dir, m)]
+    if gone:
+        write_json(Path(out_dir) / OPTIONS_FILE, {k: v for k, v in known.items() if k not in gone})
 
 
 def _plain(value):

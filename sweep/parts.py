@@ -28,6 +28,12 @@ def part_path(out_dir, info, measurement) -> Path:
     return Path(out_dir) / "parts" / info.key / f"{measurement.table}--{_safe(measurement.name)}.parquet"
 
 
+def has_results(out_dir, measurement) -> bool:
+    """Whether any checkpoint of the folder has a complete result file of `measurement`."""
+    name = f"{measurement.table}--{_safe(measurement.name)}.parquet"
+    return any(part_is_valid(p) for p in (Path(out_dir) / "parts").rglob(name))
+
+
 def part_is_valid(path) -> bool:
     """A complete Parquet file: the 'PAR1' magic at both ends (not empty, not cut short)."""
     path = Path(path)

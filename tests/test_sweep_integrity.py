@@ -353,3 +353,67 @@ def test_a_diverged_checkpoint_is_measured_and_said(tmp_path):
     assert evals.loc[evals["metric"] == "loss", "value"].isna().all()
     weights = pd.read_parquet(tmp_path / "o" / "weights.parquet")
     assert weights.loc[weights["stat"] == "nonfinite", "value"].tolist() == [2.0, 2.0]  # the tensor, its group
+
+
+def test_a_changed_dataset_is_refused_on_resume(tmp_path):
+    data = tmp_path / "val.txt"
+    shutil.copy(cached_tiny_suite().parent / "data" / "val.txt", data)
+    args = eval_args(tmp_path / "o")
+    args[args.index("--dataset") + 1] = f"val={data}"
+    assert CliRunner().invoke(main, args).exit_code == 0
+    data.write_text(data.read_text()[::-1])  # same file, other text
+    args[args.index("--steps") + 1] = "0,8"
+    one_line_exit_2(CliRunner().invoke(main, args), "the content of --dataset val changed since")
+    assert len(list((tmp_path / "o" / "parts").rglob("*.parquet"))) == 1  # nothing measured over it
+
+
+def test_another_suite_is_refused_on_resume(tmp_path):
+    root = tmp_path / "suite2"
+    shutil.copytree(cached_tiny_suite().parent / "tiny-a" / "step8", root / "tiny-a" / "step8")
+    (root / "suite.toml").write_text(cached_tiny_suite().read_text().replace('name = "tiny"', 'name = "tiny2"'))
+    out = tmp_path / "o"
+    assert CliRunner().invoke(main, eval_args(out)).exit_code == 0
+    args = eval_args(out)
+    args[args.index("--suite") + 1] = str(root / "suite.toml")
+    one_line_exit_2(CliRunner().invoke(main, args), "--suite tiny2 (")
+    assert json.loads((out / "run.json").read_text())["suite"] == "tiny"
+
+
+@pytest.mark.parametrize("extra, message", [(["--context", "100000"], "--context 100000 exceeds the 64 positions"),
+                                            (["--stride", "100"], "--stride 100 is longer than the context")])
+def test_a_context_or_stride_the_model_cannot_take_is_refused_up_front(tmp_path, extra, message):
+    one_line_exit_2(CliRunner().invoke(main, eval_args(tmp_path / "o", *extra)), message)
+    assert not (tmp_path / "o" / "parts").exists()
+    assert CliRunner().invoke(main, eval_args(tmp_path / "o")).exit_code == 0
+
+
+def test_options_of_a_measurement_that_measured_nothing_are_not_kept(tmp_path):
+    """A run whose every checkpoint failed leaves no setting behind to refuse a corrected re-run."""
+    _, grid, _ = sweep_grid(str(cached_tiny_suite()), ["tiny-a"], "8")
+
+    def failing(folder, info):
+        raise ValueError("the model cannot take this option")
+
+    bad = engine.Measurement("files", failing, table="weights", options={"--context": 100000})
+    result = engine.sweep_checkpoints(grid, [bad], tmp_path, load=safetensors_loader(), progress=False)
+    assert not result.ok and "files" not in engine.recorded_options(tmp_path)
+    good = quick_measurement()
+    good.options = {"--context": 64}
+    assert engine.sweep_checkpoints(grid, [good], tmp_path, load=safetensors_loader(), progress=False).ok
+    assert engine.recorded_options(tmp_path)["files"] == {"--context": 64}
+
+
+def test_merge_refuses_folders_of_other_options_or_suites(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert CliRunner().invoke(main, eval_args(a)).exit_code == 0
+    args = eval_args(b)
+    args[args.index("--max-tokens") + 1] = "120"
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = CliRunner().invoke(main, ["eval", "merge", str(a), str(b), "--out", str(tmp_path / "m")])
+    one_line_exit_2(result, "loss:val was measured with --max-tokens 100 in")
+    assert not (tmp_path / "m" / "evals.parquet").exists()
+    run = json.loads((b / "run.json").read_text())
+    (b / "run.json").write_text(json.dumps({**run, "suite": "other"}))
+    (b / "measurements.json").unlink()  # a folder from before options were recorded: its run.json still says
+    result = CliRunner().invoke(main, ["eval", "merge", str(a), str(b), "--out", str(tmp_path / "m")])
+    one_line_exit_2(result, "suite 'other'; only folders of one suite merge")
