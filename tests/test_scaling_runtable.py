@@ -117,3 +117,39 @@ def test_isoflop_on_a_table_without_isoflop_budgets_says_what_it_needs():
     assert result.exit_code == 2
     line = _one_line(result)
     assert "the table has 20 budgets with at most 1 runs each" in line and "scalefit fit chinchilla" in line
+
+
+def test_rows_repeated_in_every_column_are_refused_without_a_run_column(tmp_path):
+    """A run counted twice (no run/model column to key it) was fitted as two points."""
+    runs = good_runs().drop(columns=["model"])
+    dup = pd.concat([runs, runs.iloc[[2, 5]]], ignore_index=True)
+    for command in (["fit", "chinchilla"], ["compare", "kaplan", "chinchilla"],
+                    ["calibrate", "chinchilla"]):
+        path = tmp_path / "dup.csv"
+        dup.to_csv(path, index=False)
+        result = CliRunner().invoke(main, [*command, "--data", str(path), "--bootstrap", "2"])
+        assert result.exit_code == 2, result.output
+        assert f"{path}: row 13: repeats row 3 in every column (2 such rows)" in _one_line(result)
+    validate_runs(pd.concat([runs, runs.iloc[[2]].assign(loss=3.0)]), "chinchilla")  # a seed: kept
+
+
+def test_a_constant_loss_and_an_empty_table_are_refused(tmp_path):
+    result, path = run_cli(tmp_path, good_runs().assign(loss=6.2), "chinchilla")
+    assert result.exit_code == 2
+    assert f"{path}: column 'loss': every run has the same loss (6.2)" in _one_line(result)
+    result, path = run_cli(tmp_path, good_runs().iloc[:0], "chinchilla")
+    assert result.exit_code == 2
+    assert f"{path}: no data rows (columns: model, params" in _one_line(result)
+
+
+def test_akima_isoflop_with_a_repeated_size_at_a_budget_names_the_rows(tmp_path):
+    from test_reconcile import isoflop_grid
+    runs = pd.concat([isoflop_grid(0.34, 0.28, "a", 1), isoflop_grid(0.34, 0.28, "b", 2)],
+                     ignore_index=True)
+    result, path = run_cli(tmp_path, runs, "isoflop", "--isoflop-method", "akima")
+    assert result.exit_code == 2
+    line = _one_line(result)
+    assert f"{path}: rows 1 and 64 repeat N = " in line and "--subset" in line
+    result, path = run_cli(tmp_path, runs, "isoflop")  # a parabola is fitted, with a warning
+    assert result.exit_code == 0, result.output
+    assert "7 of 7 budgets have rows that repeat a model size" in result.output

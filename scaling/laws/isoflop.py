@@ -59,10 +59,43 @@ def isoflop_minimum(log_n, loss, method: str = "parabola"):
     return float(m), float(a2 * m * m + a1 * m + a0), None
 
 
-def isoflop_optima(frame: pd.DataFrame, method: str = "parabola"):
-    """Per budget: flops, N*, D*, L* (NaN when excluded) and the reason for each exclusion."""
+def repeated_sizes(frame: pd.DataFrame, method: str, source: str = "<run table>",
+                   rows=None) -> list[str]:
+    """Budgets at which two rows have the same N: an IsoFLOP curve has one loss per model size.
+    Akima (an interpolant through the points) cannot take them: InputError naming both rows.
+    A parabola is a least-squares fit and can, but the repeats usually mean several conditions
+    (or seeds) are mixed in one table: one warning per such budget."""
+    budgets = budget_groups(frame).to_numpy()
+    key = pd.DataFrame({"C": budgets, "N": frame["N"].to_numpy(float)})
+    repeated = key.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return []
+    rows = np.arange(1, len(frame) + 1) if rows is None else np.asarray(rows)
+    hint = ("several conditions or repeated runs are mixed; fit one at a time with "
+            "--subset COLUMN=VALUE")
+    if method == "akima":
+        i = int(np.flatnonzero(repeated)[0])
+        j = int(np.flatnonzero(repeated & (key["C"].to_numpy() == key["C"].iloc[i])
+                               & (key["N"].to_numpy() == key["N"].iloc[i]))[1])
+        raise InputError(f"{source}: rows {rows[i]} and {rows[j]} repeat N = {key['N'].iloc[i]:.4g} "
+                         f"at the budget {key['C'].iloc[i]:.3g} FLOPs; the Akima minimum needs "
+                         f"one loss per model size at each budget ({hint})")
+    counts = key[repeated].groupby("C").size()
+    c, n = next(iter(counts.items()))
+    return [f"{len(counts)} of {len(np.unique(budgets))} budgets have rows that repeat a model "
+            f"size (at {c:.3g} FLOPs: {n} rows); the parabola is fitted through all of them "
+            f"({hint})"]
+
+
+def isoflop_optima(frame: pd.DataFrame, method: str = "parabola", source: str = "<run table>",
+                   rows=None):
+    """Per budget: flops, N*, D*, L* (NaN when excluded) and the reason for each exclusion
+    (plus a warning per budget whose rows repeat a model size; with Akima an InputError)."""
+    if method not in ("parabola", "akima"):
+        raise InputError(f"--isoflop-method: unknown method '{method}' (parabola, akima)")
     budgets = budget_groups(frame)
-    rows, warnings = [], []
+    rows_out, warnings = [], repeated_sizes(frame, method, source, rows)
+    rows = rows_out
     for c, group in frame.groupby(budgets, sort=True):
         m, l_star, why = isoflop_minimum(np.log(group["N"]), group["L"], method)
         n_star = float(np.exp(m)) if np.isfinite(m) else np.nan
@@ -84,7 +117,7 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
     """IsoFLOP fit of N*(C) = G C^a; ``a`` and ``G`` as params, b = 1 - a in the allocation."""
     from scalefit.scaling.laws.runtable import as_run_table  # runtable reads the registry
     table = as_run_table(runs, "isoflop", loss=loss)
-    optima, warnings = isoflop_optima(table.frame, method)
+    optima, warnings = isoflop_optima(table.frame, method, table.source, table.rows)
     good = optima[np.isfinite(optima["N_opt"])]
     if len(good) < 2:
         most = int(optima["n_runs"].max()) if len(optima) else 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, data_row
 from scalefit.options import map_hint
 from scalefit.scaling.laws.registry import law_for
 from scalefit.tables import read_table
@@ -35,6 +35,7 @@ class RunTable:
     n_column: str
     loss_column: str
     notes: list[str] = field(default_factory=list)
+    rows: np.ndarray | None = None  # 1-based row in the file of each run (None: 1, 2, ...)
 
     N = _column("N")  # parameters (the column n_column names)
     D = _column("D")  # training tokens
@@ -44,6 +45,10 @@ class RunTable:
     def variables(self, names) -> dict[str, np.ndarray]:
         """{variable: values} for the variables a law reads (N, D, C or its own columns')."""
         return {v: self.frame[v].to_numpy(float) for v in names}
+
+    def file_row(self, i: int) -> int:
+        """1-based row in the file of positional run i, for messages."""
+        return int(self.rows[i]) if self.rows is not None else i + 1
 
 
 VARIABLE_WORDS = {"N": "model sizes", "D": "token counts", "C": "compute budgets"}
@@ -72,11 +77,6 @@ def _columns(df: pd.DataFrame) -> str:
     return ", ".join(map(str, df.columns))
 
 
-def _row(df: pd.DataFrame, i: int) -> int:
-    """1-based data row in the file of positional row i (index labels survive subsetting)."""
-    label = df.index[i]
-    return int(label) + 1 if isinstance(label, (int, np.integer)) else i + 1
-
 
 def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     """A column as floats; the first non-numeric, NaN or infinite cell is an InputError."""
@@ -86,7 +86,7 @@ def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
         if not np.isfinite(v):
             what = "is missing (NaN)" if (r is None or (isinstance(r, float) and np.isnan(r))) \
                 else f"'{r}' is not a finite number"
-            raise InputError(f"{source}: column '{column}', row {_row(df, i)}: {what}")
+            raise InputError(f"{source}: column '{column}', row {data_row(df, i)}: {what}")
     return values
 
 
@@ -94,7 +94,7 @@ def _positive(values: np.ndarray, column: str, source: str, df: pd.DataFrame) ->
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"{source}: column '{column}', row {_row(df, i)}: "
+        raise InputError(f"{source}: column '{column}', row {data_row(df, i)}: "
                          f"must be positive, got {values[i]:g}")
 
 
@@ -115,6 +115,9 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     law = law_model.law_name
     needs, n_free = law_model.needs, law_model.n_free
     notes: list[str] = []
+    if check_size and len(df) == 0:
+        raise InputError(f"{source}: no data rows (columns: {_columns(df) or 'none'}); a run "
+                         "table has one row per run with params, tokens or flops, and a loss")
     if loss not in df.columns:
         raise InputError(f"{source}: column '{loss}' is missing "
                          f"(columns: {_columns(df)}; {map_hint('loss')} or --loss COL)")
@@ -182,14 +185,29 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     if check_size and len(out) < min_points:
         raise InputError(f"{source}: column '{loss}': {len(out)} rows, law {law} needs at least "
                          f"{min_points} points for {n_free} parameters")
-    return RunTable(out.reset_index(drop=True), source, n_column or "", loss, notes)
+    if check_size and len(out) > 1 and np.ptp(out["L"].to_numpy()) == 0:
+        raise InputError(f"{source}: column '{loss}': every run has the same loss "
+                         f"({out['L'].iloc[0]:g}); a law is fitted to how the loss varies "
+                         "with N, D or C (is this the right --loss column?)")
+    rows = np.array([data_row(df, i) for i in range(len(df))], dtype=int)
+    return RunTable(out.reset_index(drop=True), source, n_column or "", loss, notes, rows)
 
 
 def _check_duplicates(df: pd.DataFrame, source: str) -> None:
-    """Two rows with the same run key (run; model, step; or model, tokens[, distribution])."""
+    """Two rows with the same run key (run; model, step; or model, tokens[, distribution]); a
+    table with no key column: two rows equal in every column (a run counted twice)."""
     if "run" in df.columns:
         key = ["run"]
     elif "model" not in df.columns:
+        same = df.duplicated(keep="first").to_numpy()
+        if same.any():
+            i = int(np.flatnonzero(same)[0])
+            hashes = pd.util.hash_pandas_object(df, index=False).to_numpy()
+            first = int(np.flatnonzero(hashes == hashes[i])[0])
+            raise InputError(f"{source}: row {data_row(df, i)}: repeats row {data_row(df, first)} "
+                             f"in every column ({int(same.sum())} such rows); a table without a "
+                             "'run' column lists each run once (drop the copies, or add a 'run' "
+                             "column that tells repeated runs apart)")
         return
     elif "step" in df.columns:
         key = ["model", "step"]
@@ -199,7 +217,7 @@ def _check_duplicates(df: pd.DataFrame, source: str) -> None:
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         values = ", ".join(f"{k}={df[k].iloc[i]}" for k in key)
-        raise InputError(f"{source}: column '{key[-1]}', row {_row(df, i)}: "
+        raise InputError(f"{source}: column '{key[-1]}', row {data_row(df, i)}: "
                          f"duplicate run ({values})")
 
 
@@ -213,7 +231,10 @@ def as_run_table(runs, law: str, *, loss: str = "loss") -> RunTable:
     """Accept a DataFrame, a path or an existing RunTable and return a validated RunTable."""
     source = "<run table>"
     if isinstance(runs, RunTable):
-        runs, source = runs.frame.drop(columns=["N", "D", "C", "L"], errors="ignore"), runs.source
+        frame = runs.frame.drop(columns=["N", "D", "C", "L"], errors="ignore")
+        if runs.rows is not None:  # keep the file's rows for messages
+            frame = frame.set_axis(np.asarray(runs.rows) - 1)
+        runs, source = frame, runs.source
     if isinstance(runs, (str, Path)):
         return load_runs(runs, law, loss=loss)
     return validate_runs(runs, law, loss=loss, source=source)
