@@ -163,3 +163,65 @@ def test_porian_walk_in_one_call(anchors):
     owt2 = [s["a"] for s in steps if s["panel"].startswith("owt2")]
     assert owt2 == sorted(owt2, reverse=True)  # every step lowers a, as in the paper
     assert any("moves a most" in f and f.startswith("owt2") for f in doc["findings"])
+
+
+def _walk_error(tmp_path, frame, *args, name="runs.csv"):
+    from click.testing import CliRunner
+    from scalefit.cli import main
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "condition",
+                                       "--bootstrap", "0", *args])
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0], str(path)
+
+
+@pytest.mark.parametrize("column, value, text", [
+    ("loss", np.nan, "column 'loss', row 70: is missing (NaN)"),
+    ("n", -1.0, "column 'n', row 70: must be positive, got -1"),
+    ("loss", "bad", "column 'loss', row 70: 'bad' is not a finite number")])
+def test_a_bad_cell_is_an_error_naming_the_file_row_not_a_dropped_condition(
+        tmp_path, column, value, text):
+    runs = pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2)],
+                     ignore_index=True).rename(columns={"params": "n"})
+    runs[column] = runs[column].astype(object)
+    runs.loc[69, column] = value  # row 70 of the file, row 7 of condition b
+    line, path = _walk_error(tmp_path, runs)
+    assert line == f"error: {path}: {text}"
+
+
+def test_header_only_and_repeated_rows(tmp_path):
+    runs = pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2)],
+                     ignore_index=True)
+    line, path = _walk_error(tmp_path, runs.iloc[:0])
+    assert f"{path}: no data rows" in line
+    line, path = _walk_error(tmp_path, pd.concat([runs, runs.iloc[[4]]]))
+    assert f"{path}: row 127: repeats row 5 in every column" in line
+
+
+def test_published_summary_is_checked(tmp_path):
+    runs = pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2)],
+                     ignore_index=True)
+    good = pd.DataFrame({"condition": ["a", "b"], "a": [0.55, 0.40],
+                         "a_ci95_lo": [0.53, 0.38], "a_ci95_hi": [0.57, 0.42]})
+    pub = tmp_path / "pub.csv"
+    cases = [
+        (good.assign(a=good["a"].astype(object).where(good.index != 1, "x")),
+         "column 'a', row 2: 'x' is not a finite number"),
+        (good.assign(a_ci95_lo=good["a_ci95_hi"], a_ci95_hi=good["a_ci95_lo"]),
+         "row 1: a_ci95_lo 0.57 is above a_ci95_hi 0.53; are the two columns swapped?"),
+        (good.drop(columns="a"), "no column 'a' or 'a_n_exponent'"),
+        (good.drop(columns="condition"), "no column 'condition' (the --by column)"),
+        (good.assign(a=[np.nan, 0.40]), "row 1: column 'a' is missing (NaN) beside its interval"),
+        (good.assign(condition=["x", "y"]), "no row matches a condition of the run table"),
+        (pd.concat([good, good.assign(dataset="other")]).assign(
+            dataset=lambda d: d["dataset"].fillna("owt")),
+         "2 rows have condition = 'a' (they differ in dataset); name the columns that tell "
+         "them apart with --panel"),
+    ]
+    for frame, text in cases:
+        frame.to_csv(pub, index=False)
+        line, _ = _walk_error(tmp_path, runs, "--published", str(pub))
+        assert f"{pub}: {text}" in line, (text, line)

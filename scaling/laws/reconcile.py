@@ -144,24 +144,71 @@ def _chinchilla_a(runs: pd.DataFrame, n_bootstrap: int, seed: int, delta: float)
     return float(alloc["a"]), float(lo), float(hi), "; ".join(notes)
 
 
+PUBLISHED_COLUMNS = "the --by column, a (or a_n_exponent), optionally a_ci95_lo and a_ci95_hi"
+
+
+def check_published(published: pd.DataFrame, by: str,
+                    source: str = "<published table>") -> pd.DataFrame:
+    """The published summary with its a and interval columns as floats (``_a``, ``_lo``,
+    ``_hi``). InputError for a missing column, a cell that is not a number, an a missing beside
+    its interval, or an interval whose low end is above its high end."""
+    from scalefit.errors import data_row
+    if by not in published.columns:
+        raise InputError(f"{source}: no column '{by}' (the --by column) to match the conditions "
+                         f"by; a published summary has {PUBLISHED_COLUMNS} (columns: "
+                         f"{', '.join(map(str, published.columns))})")
+    a_col = next((c for c in ("a_n_exponent", "a") if c in published.columns), None)
+    if a_col is None:
+        raise InputError(f"{source}: no column 'a' or 'a_n_exponent'; a published summary has "
+                         f"{PUBLISHED_COLUMNS} (columns: {', '.join(map(str, published.columns))})")
+    out = published.copy()
+    for column, name in ((a_col, "_a"), ("a_ci95_lo", "_lo"), ("a_ci95_hi", "_hi")):
+        if column not in published.columns:
+            out[name] = NAN
+            continue
+        values = pd.to_numeric(published[column], errors="coerce").to_numpy(float)
+        for i, (v, raw) in enumerate(zip(values, published[column].to_numpy())):
+            if np.isnan(v) and not pd.isna(raw) or np.isinf(v):
+                raise InputError(f"{source}: column '{column}', row {data_row(published, i)}: "
+                                 f"'{raw}' is not a finite number")
+        out[name] = values
+    for i in range(len(out)):
+        a, lo, hi = out["_a"].iloc[i], out["_lo"].iloc[i], out["_hi"].iloc[i]
+        where = f"{source}: row {data_row(published, i)}"
+        if np.isnan(a) and (np.isfinite(lo) or np.isfinite(hi)):
+            raise InputError(f"{where}: column '{a_col}' is missing (NaN) beside its interval; "
+                             "give the published a, or leave the whole row's a columns empty")
+        if np.isfinite(lo) and np.isfinite(hi) and lo > hi:
+            raise InputError(f"{where}: a_ci95_lo {lo:.4g} is above a_ci95_hi {hi:.4g}; are the "
+                             "two columns swapped?")
+    return out
+
+
 def published_a(published: pd.DataFrame | None, by: str, panel: list[str],
-                rows: pd.DataFrame, condition: str) -> tuple[float, float, float]:
+                rows: pd.DataFrame, condition: str,
+                source: str = "<published table>") -> tuple[float, float, float]:
     """(a, lo, hi) published for one condition: the summary's row with that ``by`` value and
-    the same values in the panel columns it has (a_n_exponent or a, a_ci95_lo, a_ci95_hi)."""
-    if published is None or by not in published.columns:
+    the same values in the panel columns it has (a_n_exponent or a, a_ci95_lo, a_ci95_hi).
+    ``published`` is checked (``check_published``) first; several rows for one condition is an
+    InputError (the columns that tell them apart belong in --panel)."""
+    if published is None:
         return NAN, NAN, NAN
-    a_col = "a_n_exponent" if "a_n_exponent" in published.columns else "a"
-    if a_col not in published.columns:
-        return NAN, NAN, NAN
+    if "_a" not in published.columns:
+        published = check_published(published, by, source)
     match = published[by].astype(str) == condition
     for column in panel:
         if column in published.columns:
             match &= published[column].astype(str) == str(rows[column].iloc[0])
+    if match.sum() > 1:
+        others = [c for c in published.columns if not c.startswith("_") and c != by
+                  and c not in panel and published.loc[match, c].nunique() > 1]
+        hint = f" (they differ in {', '.join(others[:3])})" if others else ""
+        raise InputError(f"{source}: {int(match.sum())} rows have {by} = '{condition}'{hint}; "
+                         "name the columns that tell them apart with --panel")
     if match.sum() != 1:
         return NAN, NAN, NAN
     row = published[match].iloc[0]
-    return (float(row[a_col]), float(row.get("a_ci95_lo", NAN)),
-            float(row.get("a_ci95_hi", NAN)))
+    return float(row["_a"]), float(row["_lo"]), float(row["_hi"])
 
 
 FITTED_COLUMNS = ("params", "tokens", "flops", "loss")  # what every condition's fit reads
@@ -170,7 +217,9 @@ FITTED_COLUMNS = ("params", "tokens", "flops", "loss")  # what every condition's
 def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "isoflop",
               isoflop_method: str = "akima", also_chinchilla: bool = False,
               n_bootstrap: int = 1000, chinchilla_bootstrap: int | None = None, seed: int = 0,
-              delta: float = 1e-3, published: pd.DataFrame | None = None) -> Reconciliation:
+              delta: float = 1e-3, published: pd.DataFrame | None = None,
+              source: str = "<run table>",
+              published_source: str = "<published table>") -> Reconciliation:
     """Fit ``law`` (isoflop, or a law with an allocation such as chinchilla) to each condition
     (value of column ``by``) and walk the allocation exponent a in order.
 
@@ -179,6 +228,7 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
     order: the conditions to walk, in order (default: the table's order of first appearance).
     published: a summary with the published a (and a_ci95_lo/hi) per condition, shown beside.
     also_chinchilla: fit the Chinchilla form per condition too, where the runs allow it.
+    source, published_source: the tables' names in error messages (their files).
     """
     panel = list(panel or ())
     for column in [by, *panel]:
@@ -189,8 +239,23 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
     if fitted:
         raise InputError(f"--by/--panel {fitted[0]}: that column is what each condition's law is fitted "
                          f"to ({', '.join(FITTED_COLUMNS)}); name a column that labels the conditions")
-    if "params" not in runs.columns and "n" in runs.columns:
+    n_named = "params" not in runs.columns and "n" in runs.columns
+    if n_named:
         runs = runs.rename(columns={"n": "params"})
+    # every cell a condition's fit reads is checked once, on the whole table, so that a bad
+    # cell is an error naming the file and its row, not a condition silently left out
+    from scalefit.scaling.laws.runtable import validate_runs
+    if not len(runs):
+        raise InputError(f"{source}: no data rows (columns: {', '.join(map(str, runs.columns))}); "
+                         "reconcile needs runs with params (or n), tokens, flops and loss")
+    try:
+        validate_runs(runs, law, source=source, check_size=False)
+    except InputError as exc:
+        if not n_named:
+            raise
+        raise InputError(str(exc).replace("column 'params'", "column 'n'")) from None
+    if published is not None:
+        published = check_published(published, by, published_source)
     keys = _panel_key(runs, panel)
     chin_boot = n_bootstrap if chinchilla_bootstrap is None else chinchilla_bootstrap
     steps = []
@@ -199,7 +264,8 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         data = rows.drop(columns=[by, *panel])
         step = Step(panel=key, condition=condition, n_runs=len(rows))
         try:
-            result = fit_law(data, law, n_bootstrap=n_bootstrap, seed=seed, delta=delta,
+            table = validate_runs(data, law, source=f"{source} [{by}={condition}]")
+            result = fit_law(table, law, n_bootstrap=n_bootstrap, seed=seed, delta=delta,
                              isoflop_method=isoflop_method)
             alloc = result.extra["allocation"]
             step.a = float(alloc["a"])
@@ -209,11 +275,15 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         except InputError as exc:
             step.warnings = [f"not fitted: {exc}"]
         step.published_a, step.published_lo, step.published_hi = published_a(
-            published, by, panel, rows, condition)
+            published, by, panel, rows, condition, published_source)
         if also_chinchilla and law != "chinchilla":
             (step.chinchilla_a, step.chinchilla_lo, step.chinchilla_hi,
              step.chinchilla_note) = _chinchilla_a(data, chin_boot, seed, delta)
         steps.append(step)
+    if published is not None and not any(np.isfinite(st.published_a) for st in steps):
+        raise InputError(f"{published_source}: no row matches a condition of the run table "
+                         f"(--by {by}" + (f", --panel {','.join(panel)}" if panel else "")
+                         + f"; its {by} values: {', '.join(published[by].astype(str).unique()[:5])})")
     if steps and all(not np.isfinite(st.a) for st in steps):
         reason = steps[0].warnings[0] if steps[0].warnings else "no allocation"
         raise InputError(f"reconcile: no condition of --by {by} could be fitted (first, "

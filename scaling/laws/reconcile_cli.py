@@ -14,6 +14,7 @@ from scalefit.options import analysis_options, seed_option, split_values
 from scalefit.report import dumps
 from scalefit.scaling.laws.law import Law
 from scalefit.scaling.laws.registry import ALIASES, MODELS
+from scalefit.scaling.outputs import checked_outputs
 
 
 def allocation_law_choices() -> list[str]:
@@ -147,6 +148,7 @@ def write_reconcile_report(out_dir, rec) -> None:
 @seed_option
 @click.option("--subset", multiple=True, metavar="COL=VALUE",
               help="Use only rows with COL equal to VALUE (repeatable).")
+@checked_outputs
 def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflop_method,
                       also_chinchilla, published_path, n_bootstrap, seed, subset):
     """Fit each condition of one table separately and walk the allocation exponent a.
@@ -169,7 +171,8 @@ def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflo
     published = read_runs(published_path)[0] if published_path else None
     rec = reconcile(df, by, panel=panel, order=_order(order, set(df[by].astype(str))), law=law,
                     isoflop_method=isoflop_method, also_chinchilla=also_chinchilla,
-                    n_bootstrap=n_bootstrap, seed=seed, published=published)
+                    n_bootstrap=n_bootstrap, seed=seed, published=published, source=source,
+                    published_source=published_path or "<published table>")
     if out_dir:
         write_reconcile_report(out_dir, rec)
     if as_json:
