@@ -154,3 +154,26 @@ def test_subset_filters_rows(tmp_path):
     bad = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(data),
                                     "--subset", "distribution=poetry"])
     assert bad.exit_code == 2 and "poetry" in bad.stderr
+
+
+def test_unwritable_out_and_plot_paths_are_refused_before_any_fit(tmp_path):
+    """--out below a file, --plot with no writer or in no folder: one line, exit 2, up front."""
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for command in (["fit", "chinchilla", "--data", str(data)],
+                    ["compare", "--data", str(data)],
+                    ["calibrate", "chinchilla", "--data", str(data)],
+                    ["reconcile", "--data", str(data), "--by", "model"],
+                    ["predict", "downstream"]):
+        result = CliRunner().invoke(main, [*command, "--out", str(afile / "sub")])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == (f"error: --out {afile / 'sub'}: '{afile}' is a file, so "
+                                         "no folder can be made below it; expected a folder to "
+                                         "write the report into"), result.output
+    result = CliRunner().invoke(main, ["compare", "--schedules", "--plot", str(tmp_path / "x.txt")])
+    assert result.exit_code == 2 and "unknown figure format '.txt'" in result.output
+    result = CliRunner().invoke(main, ["compare", "--schedules", "--plot",
+                                       str(tmp_path / "nodir" / "x.png")])
+    assert result.exit_code == 2 and "nodir' does not exist" in result.output

@@ -14,6 +14,7 @@ from scalefit.options import (BOOTSTRAP, POSITIVE, POSITIVE_INT, analysis_option
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.tables import write_table
+from scalefit.scaling.outputs import checked_outputs
 
 
 RELATIONS = ("shifted-power", "sigmoid", "exponential-error")  # = relations.downstream.RELATIONS
@@ -53,6 +54,7 @@ class CalibrateCommand(click.Command):
 @click.option("--subset", multiple=True, metavar="COL=VALUE",
               help="Use only rows with COL equal to VALUE (repeatable).")
 @column_options
+@checked_outputs
 def calibrate(law, data_path, out_dir, as_json, cuts, n_bootstrap, seed, delta, loss_column,
               subset, params_column, tokens_column, flops_column, column_map):
     """Check a law's 95% prediction intervals on runs it did not see.
@@ -101,6 +103,7 @@ def _relation_command():
     @click.option("--holdout-data", default=None, type=click.Path(dir_okay=False),
                   metavar="FILE", help="A table of target runs (e.g. models at 20x the "
                                        "compute) predicted at every cut as well.")
+    @checked_outputs
     def command(relation, data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group,
                 match, e_source, E_x, E_y, method, n_bootstrap, seed, subset, cuts, min_fit,
                 holdout_data):

@@ -12,6 +12,7 @@ from scalefit.options import (POSITIVE, Checked, nonnegative_float, analysis_opt
 from scalefit.report import dumps
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.scaling.relations.cli import FitLawCommand
+from scalefit.scaling.outputs import checked_outputs
 
 
 def default_runs_path():
@@ -108,6 +109,7 @@ def _progress(as_json):
 @fit_options
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="parabola",
               show_default=True, help="IsoFLOP minimum: Hoffmann's parabola or Porian's Akima.")
+@checked_outputs
 def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
         budgets, subset, params_column, tokens_column, flops_column, column_map, isoflop_method):
     """Fit one scaling law (kaplan = Kaplan's L(N,D); chinchilla; isoflop; ...) to a run table.
@@ -205,6 +207,7 @@ def schedule_options(func):
 @analysis_options
 @fit_options
 @schedule_options
+@checked_outputs
 def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
             budgets, subset, params_column, tokens_column, flops_column, column_map, schedules,
             checkpoints_path, finals_path, plot_path, lam):

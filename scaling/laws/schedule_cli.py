@@ -16,6 +16,7 @@ from scalefit.options import (NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_o
                               bootstrap_option, seed_option, split_values)
 from scalefit.report import dumps
 from scalefit.scaling.laws.identifiability import ZERO, judged
+from scalefit.scaling.outputs import checked_outputs
 
 SHIPPED_CHECKPOINTS = MINI_CHECKPOINTS
 SHIPPED_FINALS = MINI_FINALS
@@ -103,6 +104,7 @@ def _fit_text(out: dict) -> str:
 @bootstrap_option(200, "Bootstrap resamples for 95% CIs (0: none): whole runs when several "
                        "are fitted, else blocks of consecutive checkpoints.")
 @seed_option
+@checked_outputs
 def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, models, by_size,
                      min_step, delta, lam, n_bootstrap, seed):
     """Fit a law of the LR schedule to whole loss curves (table: model, step, lr, loss).
@@ -183,6 +185,7 @@ def _write_fit(out_dir, out, result, curves):
 @bootstrap_option(200, "Bootstrap refits for a 95% interval of the predicted curve (0: none); "
                       "whole runs when several are fitted, else blocks of checkpoints.")
 @seed_option
+@checked_outputs
 def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset, models,
                           by_size, min_step, delta, lam, schedule_spec, warmup, final_ratio,
                           peak_lr, measured, n_params, grid_test, finals_path, profile_lambda,

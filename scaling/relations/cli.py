@@ -8,6 +8,7 @@ from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
 from scalefit.options import BOOTSTRAP, FINITE, HOLDOUT, analysis_options, seed_option
 from scalefit.report import dumps
+from scalefit.scaling.outputs import checked_outputs
 
 # The default run table and the relation shown on it: the mini suite's prose loss -> code loss.
 SHIPPED_GROUP, SHIPPED_X_FROM, SHIPPED_Y_FROM = "distribution", "prose", "code"
@@ -166,6 +167,7 @@ predict.add_command(_predict_curve_command(), "curve")
 @click.option("--holdout-data", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="A table of target runs (e.g. models at 20x the compute) to score the same "
                    "way.")
+@checked_outputs
 def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group, match,
                e_source, E_x, E_y, method, n_bootstrap, seed, subset, relation, at_x, at_nd,
                holdout, holdout_data):
@@ -213,6 +215,7 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
 @click.command("shifted-power")
 @analysis_options
 @relation_options
+@checked_outputs
 def fit_shifted_power(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group, match,
                       e_source, E_x, E_y, method, n_bootstrap, seed, subset):
     """Fit the shifted power law L_y = K (L_x - E_x)^kappa + E_y alone.
