@@ -249,6 +249,35 @@ def test_second_invocation_resumes_nothing(trained):
     pd.testing.assert_frame_equal(after, before)
 
 
+def _other_corpus(root: Path, tmp_path: Path, **manifest) -> Path:
+    """A copy of the micro corpus whose manifest says other things (another corpus to the checks)."""
+    import shutil
+
+    other = tmp_path / "other_corpus"
+    shutil.copytree(root / "corpus", other)
+    doc = json.loads((other / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps({**doc, **manifest}))
+    return other
+
+
+@pytest.mark.parametrize("edit, message", [(("lr = 5e-3", "lr = 1e-3"), "was trained with lr 0.005"),
+                                           (("seed = 7", "seed = 8"), "was trained with seed 7"),
+                                           (None, "was trained with corpus ")])
+def test_a_finished_run_is_not_reused_after_the_spec_or_corpus_changed(trained, tmp_path, edit, message):
+    root, spec_path, _ = trained
+    spec, corpus = tmp_path / "s.toml", root / "corpus"
+    spec.write_text(MICRO_SPEC.replace(*edit) if edit else MICRO_SPEC)
+    if edit is None:
+        corpus = _other_corpus(root, tmp_path, seed=99)
+    before = (root / "suite" / "runs.csv").read_bytes()
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
+                                       "--out", str(root / "suite"), "--part", "grid", "--only", "grid/s1-D320"])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "grid/s1-D320" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (root / "suite" / "runs.csv").read_bytes() == before
+
+
 def test_killed_run_resumes_to_identical_weights(corpus, tmp_path):
     from safetensors.torch import load_file
 
@@ -667,3 +696,19 @@ def test_branch_without_its_parent_is_an_input_error(wsd_trained, tmp_path):
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--only wsd/s1-constant" in lines[0] and "Traceback" not in result.output
+
+
+def test_sweep_refuses_other_options_or_another_corpus(swept, tmp_path):
+    root, _, args, _ = swept
+    again = [a for a in args if a != "--json"]
+    result = CliRunner().invoke(main, [*again, "--max-tokens", "64", "--only", "s1-D320"])
+    assert result.exit_code == 2 and "--max-tokens 64: " in result.stderr, result.output
+    assert "was measured with --max-tokens 512" in result.stderr
+    for manifest, message in (({"seed": 99}, "trained on corpus"), ({"vocab_size_actual": 300}, "has 300")):
+        corpus = _other_corpus(root, tmp_path / message.replace(" ", "_"), **manifest)
+        other = [a if a != str(root / "corpus") else str(corpus) for a in again]
+        other[other.index("--out") + 1] = str(tmp_path / "new_sweep")
+        result = CliRunner().invoke(main, other)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and "sweep with the corpus the suite was trained on" in result.stderr
+        assert not (tmp_path / "new_sweep" / "parts").exists()

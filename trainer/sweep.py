@@ -161,8 +161,13 @@ def evalset_measurement(corpus_dir, name: str, dist: str, split: str, is_train: 
                              {**base, "metric": "bpb", "value": bpb,
                               "se": result.se * result.n_tokens / np.log(2) / cache["bytes"]}])
 
+    from scalefit.trainer.corpus import read_manifest
+    from scalefit.trainer.train import corpus_fingerprint
+
+    corpus = f"{corpus_fingerprint(corpus_dir, dist)} (vocabulary {read_manifest(corpus_dir).get('vocab_size_actual')})"
     return Measurement(name=f"loss:{name}", fn=measure, table="evals",
-                       options={"eval set": f"spread:{n_tokens}:{seq_len}"})
+                       options={"--max-tokens": n_tokens, "the spec's seq_len": seq_len,
+                                f"the {dist} corpus of --corpus": corpus})
 
 
 def load_suite_model(folder):
@@ -193,7 +198,7 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
                 max_tokens: int | None = None, weights: bool = True, only: str | None = None,
                 progress: bool = True):
     """Measure every suite checkpoint (resumable in out_dir); returns the engine's SweepSummary."""
-    from scalefit.sweep.engine import run_sweep
+    from scalefit.sweep.engine import check_options, forget_unmeasured, run_sweep
 
     spec = spec_for_corpus(spec_path, corpus_dir)
     cks = suite_checkpoints(spec, suite_dir, finals=finals)
@@ -205,7 +210,44 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
     measurements = suite_measurements(corpus_dir, max_tokens=max_tokens or spec.recipe.eval_tokens,
                                       seq_len=spec.recipe.seq_len, weights=weights)
     grid = checkpoint_infos(spec, cks, tokenizer_dir)
-    return run_sweep(grid, measurements, out_dir, load=make_loader(tokenizer_dir), progress=progress)
+    check_trained_on(cks, corpus_dir)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    new = check_options(measurements, out_dir)  # a sweep folder holds one setting
+    try:
+        return run_sweep(grid, measurements, out_dir, load=make_loader(tokenizer_dir), progress=progress)
+    finally:
+        forget_unmeasured([m for m in measurements if m.name in new], out_dir)
+
+
+def check_trained_on(checkpoints: list[SuiteCheckpoint], corpus_dir) -> None:
+    """InputError when a run was trained with another corpus than --corpus (its vocabulary, or the
+    corpus fingerprint its checkpoints record): its losses would be measured on foreign tokens."""
+    import json
+
+    from scalefit.trainer.corpus import read_manifest
+    from scalefit.trainer.train import TRAINING_DATA_FILE, corpus_fingerprint
+
+    vocab = read_manifest(corpus_dir).get("vocab_size_actual")
+    seen = set()
+    for ck in checkpoints:
+        if ck.run.run in seen:
+            continue
+        seen.add(ck.run.run)
+        try:
+            trained = json.loads((ck.path / "config.json").read_text()).get("vocab_size")
+        except (OSError, ValueError, AttributeError):
+            trained = None
+        if vocab is not None and trained is not None and int(trained) != int(vocab):
+            raise InputError(f"{ck.run.run}: trained with a vocabulary of {trained} tokens ({ck.path}/config.json), "
+                             f"but the tokenizer of --corpus {corpus_dir} has {vocab}: sweep with the corpus "
+                             "the suite was trained on")
+        record = ck.path / TRAINING_DATA_FILE
+        if record.is_file():
+            was = json.loads(record.read_text()).get("corpus")
+            now = corpus_fingerprint(corpus_dir, ck.run.distribution)
+            if was and was != now:
+                raise InputError(f"{ck.run.run}: trained on corpus {was} ({record}), but --corpus {corpus_dir} "
+                                 f"is {now}: sweep with the corpus the suite was trained on")
 
 
 # ---------------------------------------------------------------- joined tables

@@ -15,6 +15,7 @@ The shipped mini suite (data/suites/mini) was trained by this code; the init stu
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -566,6 +567,69 @@ def apply_init(spec: SuiteSpec, run: RunSpec, model, corpus_dir, out_dir) -> dic
     return facts
 
 
+# ---------------------------------------------------------------- what a run folder was trained with
+
+SETTINGS_FILE = "run_settings.json"
+# result.json columns of runs trained before run_settings.json existed, by the setting they record
+LEGACY_RESULT_KEYS = {"lr": "lr_peak", "seed": "seed", "seq_len": "seq_len", "steps": "steps",
+                      "d_model": "d_model", "n_layer": "n_layer", "n_head": "n_head",
+                      "warmup_steps": "warmup_steps"}
+
+
+def run_settings(spec: SuiteSpec, run: RunSpec, corpus_dir) -> dict:
+    """Everything a run's weights and final losses depend on, by the spec key that sets it (and
+    `corpus`, the fingerprint of its training distribution): recorded in the run folder, so a
+    re-run with another spec or corpus is refused instead of reusing the old run."""
+    r = spec.recipe
+    out = {"lr": run.size.lr, "d_model": run.size.d_model, "n_layer": run.size.n_layer,
+           "n_head": run.size.n_head, "vocab_size": spec.vocab_size, "steps": run.steps,
+           "distribution": run.distribution, "corpus": corpus_fingerprint(corpus_dir, run.distribution),
+           "seq_len": r.seq_len, "batch_seqs": r.batch_seqs, "seed": r.seed,
+           "warmup_steps": run_warmup_steps(r, run), "min_lr_ratio": r.min_lr_ratio,
+           "weight_decay": r.weight_decay, "beta1": r.beta1, "beta2": r.beta2, "eps": r.eps,
+           "grad_clip": r.grad_clip, "eval_tokens": r.eval_tokens, "schedule": run.style,
+           "init": run.init, "init_source": run.init_source, "init_seed": run.init_seed,
+           "init_embeddings": run.init_embeddings, "branch_of": run.branch_of, "branch_step": run.branch_step}
+    if run.style == "wsd":
+        out["cooldown_frac"] = run.cooldown_frac
+    return out
+
+
+def _recorded_settings(run_dir: Path) -> dict:
+    """The settings a run folder records: run_settings.json, else (a run trained before it
+    existed) what its result.json and checkpoints' training_data.json say."""
+    path = run_dir / SETTINGS_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    out = {}
+    done = run_dir / "result.json"
+    if done.is_file():
+        row = json.loads(done.read_text())
+        out.update({key: row[col] for key, col in LEGACY_RESULT_KEYS.items() if col in row})
+    for record in sorted(run_dir.glob(f"*/{TRAINING_DATA_FILE}")):
+        out.setdefault("corpus", json.loads(record.read_text()).get("corpus"))
+    return out
+
+
+def check_run_settings(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir) -> dict:
+    """InputError when the run's folder was trained with other settings (a changed spec key or
+    another corpus); returns the run's settings."""
+    settings = run_settings(spec, run, corpus_dir)
+    run_dir = Path(out_dir) / run.run
+    if not run_dir.is_dir():
+        return settings
+    for key, was in _recorded_settings(run_dir).items():
+        now = settings.get(key, was)
+        same = was == now or (isinstance(was, (int, float)) and isinstance(now, (int, float))
+                              and not isinstance(was, bool) and math.isclose(was, now, rel_tol=1e-9))
+        if not same:
+            what = "--corpus" if key == "corpus" else f"'{key}'"
+            raise InputError(f"{run.run}: {run_dir} was trained with {key} {was}, the spec and corpus now give "
+                             f"{now} ({what} changed); a run folder holds one run: train into a new --out, "
+                             f"or delete {run_dir} to train it again")
+    return settings
+
+
 # ---------------------------------------------------------------- one run
 
 
@@ -581,8 +645,12 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     run_dir = Path(out_dir) / run.run
     done = run_dir / "result.json"
     if done.exists():
+        check_run_settings(spec, run, corpus_dir, out_dir)
         return json.loads(done.read_text())
+    settings = check_run_settings(spec, run, corpus_dir, out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / SETTINGS_FILE).exists():
+        write_json(run_dir / SETTINGS_FILE, settings)
     sweep_stale(run_dir)  # checkpoint folders a killed run left half-written
     train_tokens = load_tokens(corpus_dir, run.distribution, "train")
     model = build_model(run.size, spec.vocab_size, recipe.seq_len, recipe.seed).to(device)
@@ -798,6 +866,8 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
         from dataclasses import replace
 
         runs = [replace(r, allow_same_data=True) for r in runs]
+    for run in runs:  # every run folder's settings before anything trains
+        check_run_settings(spec, run, corpus_dir, out)
     t_start = time.time()
     for run in runs:
         row = train_run(spec, run, corpus_dir, out, device=device, progress=progress)
