@@ -307,3 +307,32 @@ def test_huber_method_bootstrap_refits_e_on_the_shipped_table():
     lo, hi = out["params"]["kappa"]["ci95"]
     assert lo < out["params"]["kappa"]["value"] < hi
     assert out["bootstrap"]["n_failed"] < 20
+
+
+def test_a_missing_file_is_named_before_the_x_y_defaults(tmp_path):
+    """--data nope.csv without --x/--y said '--x and --y: ...', never that the file is absent."""
+    one_line_error(["predict", "downstream", "--data", str(tmp_path / "nope.csv")],
+                   "nope.csv: file not found")
+    (tmp_path / "good.txt").write_text("a,b\n1,2\n")
+    one_line_error(["predict", "downstream", "--data", str(tmp_path / "good.txt")],
+                   "good.txt: unknown table format '.txt'")
+    mini_suite_table(tmp_path / "ok.csv")
+    one_line_error(["predict", "downstream", "--data", str(tmp_path / "ok.csv")],
+                   "ok.csv: --x and --y", "columns: model, run,")
+
+
+def test_holdout_data_rows_are_all_scored_and_must_be_unfitted(shipped, tmp_path):
+    """A target row missing y was dropped silently; the fitted runs were scored as held out."""
+    df = pd.read_csv(shipped)
+    targets = df[df["distribution"] == "prose"].copy()
+    targets["tokens"] = targets["tokens"] * 10  # runs the fit has not seen
+    targets["loss_code_test"] = targets["loss_code_test"].astype(float)
+    targets.loc[targets.index[2], "loss_code_test"] = np.nan
+    path = tmp_path / "targets.csv"
+    targets.to_csv(path, index=False)
+    one_line_error(["predict", "downstream", "--holdout-data", str(path), "--bootstrap", "0"],
+                   "targets.csv: column 'loss_code_test', row 3: is missing (NaN)")
+    df.to_csv(path, index=False)
+    one_line_error(["predict", "downstream", "--holdout-data", str(path), "--bootstrap", "0"],
+                   "targets.csv: 21 of its 21 runs are also runs of", "must be one the fit "
+                   "has not seen")

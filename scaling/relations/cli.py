@@ -49,11 +49,14 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
         return (frame, source, x or x_default,
                 y or DEFAULT_Y[pairing], group or SHIPPED_GROUP, x_from or SHIPPED_X_FROM,
                 y_from or (SHIPPED_Y_FROM if pairing != "train-to-test" else None), [])
+    table = read_table(path_arg)  # a missing or unreadable file is named first
     if not x or not y:
-        raise InputError("--x and --y: name the two columns to relate (e.g. --x loss "
+        shown = ", ".join(map(str, table.columns[:12])) + (", ..." if table.shape[1] > 12 else "")
+        raise InputError(f"{path_arg}: --x and --y: name the two columns to relate (e.g. --x loss "
                          "--y loss_code_test), or TASK:METRIC of a long evaluation table "
-                         "(e.g. --x lambada_openai:ppl@0shot --y piqa:acc@0shot)")
-    frame, source = apply_subset(read_table(path_arg), subset, str(path_arg))
+                         "(e.g. --x lambada_openai:ppl@0shot --y piqa:acc@0shot); the defaults "
+                         f"hold only for the shipped table (columns: {shown or 'none'})")
+    frame, source = apply_subset(table, subset, str(path_arg))
     frame, x, y, notes = as_measurements(frame, x, y, source)
     return frame, source, x, y, group or "data", x_from, y_from, notes
 

@@ -84,10 +84,35 @@ def split_by_compute(lp: LossPairs, holdout) -> tuple[LossPairs, pd.DataFrame]:
 
 def target_pairs(frame: pd.DataFrame, lp: LossPairs, *, group: str = "data",
                  source: str = "<targets>") -> pd.DataFrame:
-    """Pair a table of target runs (e.g. the 20x-compute models) the way ``lp`` was paired."""
+    """Pair a table of target runs (e.g. the 20x-compute models) the way ``lp`` was paired.
+
+    Every target run is scored, so a target row missing its x or y value is an InputError
+    naming the row (in a training table such a row is simply not used)."""
+    from scalefit.errors import data_row
+    sides = ([(lp.x_from, lp.x), (lp.x_from, lp.y)] if lp.pairing == "train-to-test"
+             else [(lp.x_from, lp.x), (lp.y_from, lp.y)])
+    for name, column in sides:
+        part = frame if name is None or group not in frame.columns else \
+            frame[frame[group].astype(str) == str(name)]
+        if column in part.columns:
+            missing = np.flatnonzero(part[column].isna().to_numpy())
+            if missing.size:
+                raise InputError(f"{source}: column '{column}', row {data_row(part, int(missing[0]))}: "
+                                 f"is missing (NaN), {missing.size} row(s) in all; every target run "
+                                 "is scored, so each needs both values")
     out = pair_losses(frame, lp.x, lp.y, lp.pairing, x_from=lp.x_from, y_from=lp.y_from,
                       group=group, match=lp.match, source=source, min_pairs=1)
     return out.pairs
+
+
+def _fitted_targets(targets: pd.DataFrame, fitted: pd.DataFrame) -> int:
+    """How many target pairs are also fitted pairs: the same params and tokens where both
+    tables have them (else the same x and y values)."""
+    keys = [k for k in ("params", "tokens", "step") if k in targets and k in fitted]
+    if not {"params", "tokens"} <= set(keys):
+        keys = ["x", "y"]
+    seen = set(map(tuple, fitted[keys].round(12).to_numpy().tolist()))
+    return sum(tuple(row) in seen for row in targets[keys].round(12).to_numpy().tolist())
 
 
 def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
@@ -231,8 +256,13 @@ def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train
                      match=match, source=source)
     train, held = split_by_compute(lp, holdout)
     if targets is not None:
-        held = pd.concat([held, target_pairs(targets, lp, group=group,
-                                                      source=targets_source)], ignore_index=True)
+        scored = target_pairs(targets, lp, group=group, source=targets_source)
+        fitted_too = _fitted_targets(scored, train.pairs)
+        if fitted_too:
+            raise InputError(f"{targets_source}: {fitted_too} of its {len(scored)} runs are also "
+                             f"runs of {source} that the relation is fitted to; a held-out run "
+                             "must be one the fit has not seen (pass the target runs alone)")
+        held = pd.concat([held, scored], ignore_index=True)
     result = fit_relation(train, relation, e_source=e_source, E_x=E_x, E_y=E_y,
                           method=method, n_bootstrap=n_bootstrap, seed=seed,
                           progress=progress, source=source)

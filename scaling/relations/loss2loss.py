@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from scalefit.errors import InputError, known
+from scalefit.errors import InputError, data_row, known
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.objective import HUBER_DELTA
 from scalefit.scaling.relations import forms as relation_forms
@@ -63,11 +63,6 @@ class LossPairs:
         return f"{self.y} ({self.y_from})" if self.y_from else self.y
 
 
-def _row(frame: pd.DataFrame, i: int) -> int:
-    """1-based data row in the file of positional row i (index labels survive subsetting)."""
-    label = frame.index[i]
-    return int(label) + 1 if isinstance(label, (int, np.integer)) else i + 1
-
 
 def _numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool = True,
              what: str = "a loss", zero_ok: bool = False) -> np.ndarray:
@@ -80,7 +75,7 @@ def _numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool = 
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
     raw = frame[column].to_numpy()
     for i, (v, r) in enumerate(zip(values, raw)):
-        where = f"{source}: column '{column}', row {_row(frame, i)}"
+        where = f"{source}: column '{column}', row {data_row(frame, i)}"
         if np.isnan(v) and not (r is None or (isinstance(r, float) and np.isnan(r))):
             raise InputError(f"{where}: '{r}' is not a number")
         if np.isinf(v):
@@ -206,14 +201,18 @@ def kaplan_fit(runs: pd.DataFrame, *, n_bootstrap: int = 0, seed: int = 0,
     if (~usable).any():
         notes.append(f"{int((~usable).sum())} runs at D = 0 tokens or without params/tokens "
                      "left out of the Kaplan fit")
-    validate_runs(table, "kaplan-nde", loss="loss", source=source)  # errors name the file's row
+    # each row is its own run (the table's index): two runs with equal N, D and loss are two
+    # points, not one run repeated, so the run-table check keys on the row
+    keyed = table.assign(run=table.index.astype(str))
+    validate_runs(keyed, "kaplan-nde", loss="loss", source=source)  # errors name the file's row
     table = table.reset_index(drop=True)
     key = (table.to_numpy(dtype=np.float64).tobytes(), int((~usable).sum()), n_bootstrap, seed)
     if key not in _KAPLAN_FITS:
         if len(_KAPLAN_FITS) >= _KAPLAN_CACHE_SIZE:
             _KAPLAN_FITS.pop(next(iter(_KAPLAN_FITS)))
         try:
-            fit = fit_law(table, "kaplan-nde", loss="loss", n_bootstrap=n_bootstrap, seed=seed)
+            fit = fit_law(table.assign(run=np.arange(len(table))), "kaplan-nde", loss="loss",
+                          n_bootstrap=n_bootstrap, seed=seed)
         except ValueError as err:  # the optimizer left the finite range of the law
             raise InputError(f"{source}: the Kaplan L(N,D)+E fit of E failed ({err}); give "
                              "E_x, E_y (--e given) or fit them with the relation (--e fit)"
