@@ -257,3 +257,23 @@ def test_far_budget_is_warned(tmp_path):
     text = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(data), "--bootstrap",
                                      "0", "--budget", "1e30"]).stdout
     assert "projection" in text and "warning: budgets" in text and "no intervals" in text
+
+
+def test_a_budget_below_the_smallest_run_is_not_an_interpolation(tmp_path):
+    """3e11 FLOPs under a smallest run of 4e11 was labelled 'interpolation'."""
+    assert kind_of(1e17, [], largest_fitted=1e19, smallest_fitted=1e18) == ("below the data", 0)
+    assert kind_of(5e18, [], largest_fitted=1e19, smallest_fitted=1e18) == ("interpolation", 0)
+    import json
+
+    from click.testing import CliRunner
+    from scalefit.cli import main
+    from test_scaling_cli import make_runs
+    data = tmp_path / "runs.csv"
+    runs = make_runs(data)
+    c_min = float(runs["flops"].min())
+    result = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(data), "--bootstrap",
+                                       "0", "--json", "--budget", f"{c_min / 3:g}",
+                                       "--budget", f"{c_min * 3:g}"])
+    assert result.exit_code == 0, result.output
+    kinds = [b["kind"] for b in json.loads(result.stdout)["allocation"]["budgets"]]
+    assert kinds == ["below the data", "interpolation"]

@@ -81,15 +81,17 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
     mask = held_out_mask(table.C, holdout)
     train, held, held_flops = runs[~mask], runs[mask], table.C[mask]
     fits, held_errors = {}, {}
-    largest = float("nan")
+    largest = smallest = float("nan")
     for name in laws:
         law = law_for(name)
         train_table = validate_runs(train, law.law_name, loss=loss, source=source)
         largest = float(np.nanmax(train_table.C))
+        smallest = float(np.nanmin(train_table.C))
         result = fit_law(train_table, law.law_name, loss=loss, delta=delta,
                          n_bootstrap=n_bootstrap, seed=seed, progress=progress)
         annotate(result)
-        project_allocation(result, budgets, largest_fitted=largest, held_flops=held_flops)
+        project_allocation(result, budgets, largest_fitted=largest, held_flops=held_flops,
+                           smallest_fitted=smallest)
         if len(held):
             held_table = validate_runs(held, law.law_name, loss=loss, source=source,
                                        check_size=False)
@@ -105,7 +107,8 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
         budgets = default_budgets([largest], held_flops)
     convention = common_convention(fits, table.frame)
     rows, notes = budget_rows(fits, budgets, frame=table.frame, largest_fitted=largest,
-                              held_flops=held_flops, convention=convention)
+                              held_flops=held_flops, convention=convention,
+                              smallest_fitted=smallest)
     return Comparison(
         data=source, n_runs=int(len(runs)), n_fit=int(len(train)), n_holdout=int(len(held)),
         laws=list(laws), fits=fits, holdout=held_errors, budgets=rows,
@@ -123,15 +126,17 @@ def common_convention(fits: dict[str, FitResult], frame: pd.DataFrame) -> str | 
 
 
 def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitted: float,
-                held_flops=(), convention: str | None = None) -> tuple[list[dict], str]:
+                held_flops=(), convention: str | None = None,
+                smallest_fitted: float = 0.0) -> tuple[list[dict], str]:
     """Per budget: its distance and kind, and each law's N*, D*, D*/N*, loss with 95% CIs
     (keys prefixed by the law's name); and the sentence saying what N means there."""
     per_law = {name: project(result, budgets, frame=frame, largest_fitted=largest_fitted,
-                             held_flops=held_flops, convention=convention)
+                             held_flops=held_flops, convention=convention,
+                             smallest_fitted=smallest_fitted)
                for name, result in fits.items()}
     rows = []
     for j, c in enumerate(budgets):
-        kind, near = kind_of(c, held_flops, largest_fitted)
+        kind, near = kind_of(c, held_flops, largest_fitted, smallest_fitted)
         row = {"flops": float(c), "times_largest_run": float(c / largest_fitted), "kind": kind,
                "held_out_runs_near": near}
         for name, projected in per_law.items():

@@ -4,7 +4,9 @@ carries its 95% interval and is called what it is.
 - A *projection* is a number at a compute no run reached or held out: nothing checks it.
 - A *prediction* is a number that a held-out run checks (a budget within a factor of
   ``CHECK_FACTOR`` of a held-out run's compute, or a held-out run's own loss).
-- An *interpolation* is a budget at or below the largest fitted run.
+- An *interpolation* is a budget within the fitted runs' compute (smallest to largest).
+- A budget *below the data* is under the smallest fitted run: nothing checks it either, and the
+  law's form, not the runs, sets the number there.
 
 Default budgets come from the data: 10x and 100x the largest fitted run, the held-out runs'
 largest compute (when there is one), and the published reference budgets (1e21, Chinchilla's
@@ -40,14 +42,18 @@ def default_budgets(fitted_flops, held_flops=()) -> list[float]:
     return sorted({float(f"{c:.6g}") for c in budgets})
 
 
-def kind_of(budget: float, held_flops=(), largest_fitted: float = np.inf) -> tuple[str, int]:
-    """('prediction', n held-out runs near it), ('interpolation', 0) at or below the largest
-    fitted run, or ('projection', 0)."""
+def kind_of(budget: float, held_flops=(), largest_fitted: float = np.inf,
+            smallest_fitted: float = 0.0) -> tuple[str, int]:
+    """('prediction', n held-out runs near it), ('interpolation', 0) within the fitted runs'
+    compute, ('below the data', 0) under the smallest fitted run, or ('projection', 0) above
+    the largest."""
     held = np.asarray(held_flops, float)
     near = int(np.sum((held >= budget / CHECK_FACTOR) & (held <= budget * CHECK_FACTOR)))
     if near:
         return "prediction", near
-    return ("interpolation" if budget <= largest_fitted else "projection"), 0
+    if budget > largest_fitted:
+        return "projection", 0
+    return ("below the data" if budget < smallest_fitted else "interpolation"), 0
 
 
 def _flops_per_param_token(result: FitResult) -> float:
@@ -108,7 +114,8 @@ def convert_embedding(result: FitResult, frame, convention: str | None) -> Embed
 
 
 def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
-            held_flops=(), convention: str | None = None) -> list[dict]:
+            held_flops=(), convention: str | None = None,
+            smallest_fitted: float = 0.0) -> list[dict]:
     """One row per budget: its distance from the data, projection or prediction, and the
     fitted law's N*, D*, tokens per parameter and loss there, each with a 95% interval.
 
@@ -130,7 +137,7 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
         d_d = np.array([p[1] for p in per_draw])
         l_d = np.array([p[2] for p in per_draw])
     for j, c in enumerate(budgets):
-        kind, checked = kind_of(c, held_flops, largest_fitted)
+        kind, checked = kind_of(c, held_flops, largest_fitted, smallest_fitted)
         row = {"flops": float(c), "times_largest_run": float(c / largest_fitted),
                "kind": kind, "held_out_runs_near": checked,
                "N_opt": float(n[j]), "D_opt": float(d[j]),
@@ -228,7 +235,7 @@ def reference_budgets_out_of_reach(largest_fitted: float) -> list[float]:
 
 
 def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float,
-                       held_flops=(), frame=None) -> FitResult:
+                       held_flops=(), frame=None, smallest_fitted: float = 0.0) -> FitResult:
     """Replace the allocation's fixed reference budgets with ``project``'s rows (the law's own
     N), so a fit's JSON never holds an unlabelled extrapolation (in place)."""
     alloc = result.extra.get("allocation")
@@ -237,6 +244,6 @@ def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float
     if budgets is None:
         budgets = default_budgets([largest_fitted], held_flops)
     alloc["budgets"] = project(result, budgets, frame=frame, largest_fitted=largest_fitted,
-                               held_flops=held_flops)
+                               held_flops=held_flops, smallest_fitted=smallest_fitted)
     alloc["largest_fitted_flops"] = float(largest_fitted)
     return result

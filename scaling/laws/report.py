@@ -123,6 +123,9 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "") -> list[
     if "projection" in kinds:
         out.append("projection: no run exists at that compute to check it; the law's form, "
                    "not the data, sets the number")
+    if "below the data" in kinds:
+        out.append("below the data: less compute than the smallest fitted run; no run checks "
+                   "it and the law's form, not the data, sets the number")
     from scalefit.scaling.laws.projection import REACH
     if far > REACH:
         out.append(f"warning: budgets {far:.3g}x beyond the largest fitted run (over {REACH:g}x): "
