@@ -212,6 +212,37 @@ def test_bad_spec_exits_2_with_one_line(tmp_path, edit, message):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("old, new, message", [
+    ("seq_len = 16", "seq_lne = 16", "[recipe]: unknown key 'seq_lne'; did you mean 'seq_len'?"),
+    ("seq_len = 16", 'seq_len = "16"', "[recipe] seq_len = '16': expected a whole number >= 1"),
+    ("seq_len = 16", "seq_len = -16", "[recipe] seq_len = -16: expected a whole number >= 1"),
+    ("batch_seqs = 2", "batch_seqs = 0", "[recipe] batch_seqs = 0: expected a whole number >= 1"),
+    ("warmup_frac = 0.1", "warmup_frac = 5.0", "[recipe] warmup_frac = 5.0: expected a number from 0 to 1"),
+    ("eval_tokens = 512", "eval_tokens = -1", "[recipe] eval_tokens = -1"),
+    ("lr = 5e-3", "lr = nan", "[[sizes]] 1 lr = nan: expected a finite number > 0"),
+    ("lr = 5e-3", "lr = -1.0", "[[sizes]] 1 lr = -1.0"),
+    ("n_head = 2", "n_head = 3", "d_model = 16 is not a multiple of n_head = 3"),
+    ("[grid]", "[gird]", "unknown table [gird]; did you mean [grid]?"),
+    ("tokens = [320, 960]", "token = [320, 960]", "[grid]: unknown key 'token'; did you mean 'tokens'?"),
+    ("tokens = [320, 960]", 'tokens = "320"', "[grid] tokens = '320': expected a list"),
+    ("tokens = [320, 960]", "tokens = [-320]", "[grid] tokens item = -320: expected a finite number > 0"),
+    ('name = "micro"', 'nmae = "micro"', "[suite]: unknown key 'nmae'; did you mean 'name'?"),
+])
+def test_spec_keys_types_and_ranges_are_checked_before_training(tmp_path, old, new, message):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(MICRO_SPEC.replace(old, new, 1))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text(json.dumps({"vocab_size_actual": 320}))
+    for command in (["suite", "train", "--out", str(tmp_path / "out")], ["suite", "sweep", "--suite-dir", str(tmp_path),
+                                                                          "--out", str(tmp_path / "sw")]):
+        result = CliRunner().invoke(main, [*command, "--spec", str(spec), "--corpus", str(corpus)])
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.safetensors"))
+
+
 def test_training_writes_runs_and_checkpoints(trained):
     root, spec_path, rows = trained
     table = pd.read_csv(root / "suite" / "runs.csv")

@@ -147,6 +147,107 @@ def count_params(size: ModelSize, vocab_size: int) -> tuple[int, int]:
     return nonembed + 2 * vocab_size * d, nonembed
 
 
+# What a suite spec may hold: per table, each key and its kind (the kinds are checked by
+# `_spec_value`). A key outside these is refused with the closest known one suggested: a misspelling
+# would otherwise be ignored silently (a [gird] that trains nothing, a default used for `lr_paek`).
+_COUNT, _COUNT0, _POS, _FRAC = ("int", 1, None), ("int", 0, None), ("float", 0, "strict"), ("frac", None, None)
+_PART_KEYS = {"distribution": ("dist", None, None), "flops": ("list", _POS, None), "tokens": ("list", _POS, None),
+              "sizes": ("list", ("str", None, None), None), "n_even_checkpoints": _COUNT,
+              "n_log_checkpoints": _COUNT}
+SPEC_SCHEMA = {
+    "suite": {"name": ("str", None, None), "vocab_size": ("int", 2, None), "description": ("str", None, None)},
+    "recipe": {"seq_len": _COUNT, "batch_seqs": _COUNT, "seed": _COUNT0, "warmup_frac": ("float01", None, None),
+               "warmup_min_steps": _COUNT0, "min_lr_ratio": ("float01", None, None), "weight_decay": ("float", 0, None),
+               "beta1": _FRAC, "beta2": _FRAC, "eps": _POS, "grad_clip": _POS, "eval_tokens": _COUNT,
+               "resume_every": _COUNT},
+    "sizes": {"name": ("str", None, None), "d_model": _COUNT, "n_layer": _COUNT, "n_head": _COUNT, "lr": _POS},
+    "grid": {k: v for k, v in _PART_KEYS.items() if k != "n_log_checkpoints"},
+    "long": {**{k: v for k, v in _PART_KEYS.items() if k != "n_log_checkpoints"}, "near_grid": ("bool", None, None)},
+    "code": {k: v for k, v in _PART_KEYS.items() if k != "n_log_checkpoints"},
+    "warmup": {**_PART_KEYS, "warmup_fracs": ("list", ("float", None, None), None), "warmup_min_steps": _COUNT0},
+    "wsd": {**{k: v for k, v in _PART_KEYS.items() if k not in ("flops", "n_log_checkpoints")},
+            "cooldown_frac": ("float", None, None), "n_cooldown_checkpoints": _COUNT},
+    "init": {**{k: v for k, v in _PART_KEYS.items() if k != "flops"}, "modes": ("list", ("str", None, None), None),
+             "seeds": ("list", _COUNT0, None), "source": ("str", None, None),
+             "no_warmup_modes": ("list", ("str", None, None), None), "embeddings": ("choice:same,pythia", None, None),
+             "allow_same_data": ("bool", None, None)},
+}
+DISTRIBUTIONS = ("prose", "code")
+
+
+def _unknown_key(key: str, known, where: str) -> InputError:
+    import difflib
+
+    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
+    hint = f"; did you mean '{near[0]}'?" if near else f" (known: {', '.join(known)})"
+    return InputError(f"{where}: unknown key '{key}'{hint}")
+
+
+def _spec_value(where: str, value, kind) -> None:
+    """InputError unless `value` is of `kind` (name, bound, 'strict'), saying what is accepted."""
+    name, bound, strict = kind
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if name == "list":
+        if not isinstance(value, list):
+            example = '["s1"]' if bound[0] == "str" else "[4096]"
+            raise InputError(f"{where} = {value!r}: expected a list, e.g. {example}")
+        for item in value:
+            _spec_value(f"{where} item", item, bound)
+        return
+    if name == "str":
+        ok, accepted = isinstance(value, str) and value.strip() != "", "a non-empty string"
+    elif name == "dist":
+        ok, accepted = value in DISTRIBUTIONS, "one of " + ", ".join(f'"{d}"' for d in DISTRIBUTIONS)
+    elif name.startswith("choice:"):
+        choices = name.split(":", 1)[1].split(",")
+        ok, accepted = value in choices, "one of " + ", ".join(f'"{c}"' for c in choices)
+    elif name == "bool":
+        ok, accepted = isinstance(value, bool), "true or false"
+    elif name == "int":
+        accepted = f"a whole number >= {bound}"
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= bound
+    elif name == "float01":
+        accepted = "a number from 0 to 1"
+        ok = number and math.isfinite(value) and 0 <= value <= 1
+    elif name == "frac":
+        accepted = "a number from 0 to less than 1"
+        ok = number and math.isfinite(value) and 0 <= value < 1
+    else:  # float
+        accepted = "a finite number" + ("" if bound is None else f" {'>' if strict else '>='} {bound}")
+        ok = number and math.isfinite(value) and (bound is None or value > bound or (not strict and value == bound))
+    if not ok:
+        raise InputError(f"{where} = {value!r}: expected {accepted}")
+
+
+def check_spec(raw: dict, path) -> None:
+    """InputError for anything a suite spec cannot mean: an unknown table or key (the closest known
+    one suggested), a value of the wrong type or out of range, a width the heads do not divide."""
+    for table, body in raw.items():
+        if table not in SPEC_SCHEMA:
+            import difflib
+
+            near = difflib.get_close_matches(table, list(SPEC_SCHEMA), n=1, cutoff=0.5)
+            hint = f"; did you mean [{near[0]}]?" if near else f" (known: {', '.join(SPEC_SCHEMA)})"
+            raise InputError(f"{path}: unknown table [{table}]{hint}")
+        many = table in ("sizes", "init") and isinstance(body, list)
+        rows = body if many else [body]
+        for i, row in enumerate(rows):
+            label = f"[[{table}]] {i + 1}" if many else f"[{table}]"
+            if not isinstance(row, dict):
+                raise InputError(f"{path}: {table} must be a table ({'[[' + table + ']]' if table in ('sizes', 'init') else '[' + table + ']'}), got {row!r}")
+            for key, value in row.items():
+                if key not in SPEC_SCHEMA[table]:
+                    raise _unknown_key(key, SPEC_SCHEMA[table], f"{path}: {label}")
+                _spec_value(f"{path}: {label} {key}", value, SPEC_SCHEMA[table][key])
+    if "sizes" in raw and not isinstance(raw["sizes"], list):
+        raise InputError(f"{path}: sizes: write each size as its own [[sizes]] table")
+    for i, size in enumerate(raw.get("sizes", [])):
+        d, h = size.get("d_model"), size.get("n_head")
+        if isinstance(d, int) and isinstance(h, int) and d % h:
+            raise InputError(f"{path}: [[sizes]] {i + 1} ({size.get('name')}): d_model = {d} is not a multiple of "
+                             f"n_head = {h}")
+
+
 def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
     """Read a suite spec TOML; every run's length comes from its FLOP budget or token count."""
     path = Path(path)
@@ -154,6 +255,7 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
         raw = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise InputError(f"{path}: cannot read spec: {e}") from e
+    check_spec(raw, path)
     suite = raw.get("suite", {})
     recipe = Recipe(**{k: v for k, v in raw.get("recipe", {}).items()})
     vocab = int(vocab_size or suite.get("vocab_size", 4096))
