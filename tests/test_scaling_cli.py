@@ -177,3 +177,35 @@ def test_unwritable_out_and_plot_paths_are_refused_before_any_fit(tmp_path):
     result = CliRunner().invoke(main, ["compare", "--schedules", "--plot",
                                        str(tmp_path / "nodir" / "x.png")])
     assert result.exit_code == 2 and "nodir' does not exist" in result.output
+
+
+def test_fit_and_compare_state_a_budget_in_one_convention(tmp_path):
+    """fit kaplan used C = 6 N_nonembed D, compare C = 6 N D (total): two N* at one budget."""
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    args = ["--data", str(data), "--bootstrap", "0", "--json", "--budget", "1e21"]
+    fit = json.loads(invoke(["fit", "kaplan", *args]).stdout)
+    cmp = json.loads(invoke(["compare", "kaplan", "chinchilla", *args]).stdout)
+    alone, beside, top = (fit["allocation"]["budgets"][0],
+                          cmp["fits"]["kaplan"]["allocation"]["budgets"][0], cmp["budgets"][0])
+    assert alone["N_opt"] == pytest.approx(top["kaplan_N_opt"], rel=1e-9)
+    assert beside["N_opt"] == pytest.approx(top["kaplan_N_opt"], rel=1e-9)
+    assert alone["loss"] == pytest.approx(top["kaplan_loss"], rel=1e-9)
+    assert "converted to total parameters" in fit["allocation"]["budget_convention"]
+    text = invoke(["fit", "kaplan", "--data", str(data), "--bootstrap", "0", "--budget", "1e21"])
+    assert "N: Kaplan's non-embedding N converted to total parameters" in text.output
+
+
+def test_isoflop_bootstrap_puts_intervals_on_its_budgets(tmp_path):
+    """--bootstrap 20 printed 'no intervals: run with --bootstrap N' and a blank 'N: N = '."""
+    from test_reconcile import isoflop_grid
+    data = tmp_path / "iso.csv"
+    isoflop_grid(0.34, 0.28, "a", 1).to_csv(data, index=False)
+    text = invoke(["fit", "isoflop", "--data", str(data), "--bootstrap", "20"]).output
+    assert "95% intervals from the bootstrap draws" in text and "no intervals" not in text
+    assert "N: N = params" in text
+    doc = json.loads(invoke(["fit", "isoflop", "--data", str(data), "--bootstrap", "20",
+                             "--json"]).stdout)
+    for row in doc["allocation"]["budgets"]:
+        lo, hi = row["N_opt_ci95"]
+        assert lo <= row["N_opt"] <= hi

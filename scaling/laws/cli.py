@@ -140,7 +140,8 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     largest = float(train_table.C.max())
     annotate(result)
     project_allocation(result, list(budgets) or None, largest_fitted=largest,
-                       held_flops=table.C[mask], smallest_fitted=float(train_table.C.min()))
+                       held_flops=table.C[mask], smallest_fitted=float(train_table.C.min()),
+                       frame=table.frame)
     out = result.to_dict()
     out["data"] = source
     if len(held):

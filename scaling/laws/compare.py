@@ -13,7 +13,8 @@ from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.identifiability import annotate
 from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH,
-                                              default_budgets, holdout_predictions, kind_of,
+                                              budget_convention, default_budgets,
+                                              holdout_predictions, kind_of,
                                               n_convention_note, project,
                                               project_allocation)
 from scalefit.scaling.laws.registry import law_for
@@ -91,7 +92,7 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
                          n_bootstrap=n_bootstrap, seed=seed, progress=progress)
         annotate(result)
         project_allocation(result, budgets, largest_fitted=largest, held_flops=held_flops,
-                           smallest_fitted=smallest)
+                           smallest_fitted=smallest, frame=table.frame)
         if len(held):
             held_table = validate_runs(held, law.law_name, loss=loss, source=source,
                                        check_size=False)
@@ -118,11 +119,9 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
 
 
 def common_convention(fits: dict[str, FitResult], frame: pd.DataFrame) -> str | None:
-    """'params' (total N) when the laws count N differently and the table has total N."""
-    columns = {f.extra.get("n_column") or "params" for f in fits.values()}
-    if len(columns) > 1 and "params" in frame.columns:
-        return "params"
-    return None
+    """'params' (total N, what the table's flops count) whenever the table has total N: the
+    same convention as each fit's own allocation budgets (``projection.budget_convention``)."""
+    return budget_convention(frame)
 
 
 def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitted: float,

@@ -168,6 +168,7 @@ def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, 
 
     draws, failed = pairs_bootstrap(len(log_c), n_bootstrap, seed, refit, ("a", "G"))
     a_draws, g_draws = draws["a"], draws["G"]
+    result.draws = {"a": np.asarray(a_draws, float), "G": np.asarray(g_draws, float)}
     result.params["a"].ci95 = percentile_ci(a_draws)
     result.params["G"].ci95 = percentile_ci(g_draws)
     alloc = result.extra["allocation"]

@@ -234,16 +234,30 @@ def reference_budgets_out_of_reach(largest_fitted: float) -> list[float]:
     return [c for c in REFERENCE_BUDGETS if c > REACH * largest_fitted]
 
 
+def budget_convention(frame) -> str | None:
+    """The one convention every budget table states N in: total parameters ('params', the N
+    the table's own flops count, so a budget means the same compute as 'x largest run') when
+    the table has them; None (each law's own N) when it has only one count."""
+    return TOTAL if frame is not None and TOTAL in frame.columns else None
+
+
 def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float,
                        held_flops=(), frame=None, smallest_fitted: float = 0.0) -> FitResult:
-    """Replace the allocation's fixed reference budgets with ``project``'s rows (the law's own
-    N), so a fit's JSON never holds an unlabelled extrapolation (in place)."""
+    """Replace the allocation's fixed reference budgets with ``project``'s rows, so a fit's
+    JSON never holds an unlabelled extrapolation (in place). With the runs' ``frame``, N is
+    stated in ``budget_convention`` (a non-embedding law converted with the runs' embedding
+    counts, as compare does), and ``budget_convention`` in the allocation says so."""
     alloc = result.extra.get("allocation")
     if not alloc or "budgets" not in alloc:
         return result
     if budgets is None:
         budgets = default_budgets([largest_fitted], held_flops)
+    convention = budget_convention(frame)
     alloc["budgets"] = project(result, budgets, frame=frame, largest_fitted=largest_fitted,
-                               held_flops=held_flops, smallest_fitted=smallest_fitted)
+                               held_flops=held_flops, smallest_fitted=smallest_fitted,
+                               convention=convention)
+    alloc["budget_convention"] = (n_convention_note(result, frame, convention)
+                                  if frame is not None else
+                                  f"N = {result.extra.get('n_column') or TOTAL}")
     alloc["largest_fitted_flops"] = float(largest_fitted)
     return result

@@ -108,7 +108,8 @@ def projection_frame(rows: list[dict], laws=None) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def projection_lines(rows: list[dict], laws=None, convention: str = "") -> list[str]:
+def projection_lines(rows: list[dict], laws=None, convention: str = "",
+                     bootstrapped: bool = False) -> list[str]:
     """The budget table with what it is: distance, kind, N convention."""
     if not rows:
         return []
@@ -118,7 +119,8 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "") -> list[
     head = ("compute-optimal allocation at these budgets "
             f"(up to {far:.3g}x the largest fitted run; "
             + ("95% intervals from the bootstrap draws)" if has_ci else
-               "no intervals: run with --bootstrap N for them)"))
+               "no intervals: run with --bootstrap N for them)" if not bootstrapped else
+               "no intervals: the bootstrap drew none for these rows)"))
     out = [head + ":", text_table(projection_frame(rows, laws))]
     if "projection" in kinds:
         out.append("projection: no run exists at that compute to check it; the law's form, "
@@ -205,7 +207,10 @@ def fit_text(fit: dict) -> str:
     rows = fit.get("allocation", {}).get("budgets", [])
     if rows and "kind" in rows[0]:
         alloc = fit.get("allocation", {})
-        out += ["", *projection_lines(rows, convention=f"N = {alloc.get('n_counts', '')}"),
+        convention = alloc.get("budget_convention") or \
+            f"N = {alloc.get('n_counts') or fit.get('n_column') or 'params'}"
+        out += ["", *projection_lines(rows, convention=convention,
+                                      bootstrapped=bool((fit.get("bootstrap") or {}).get("n"))),
                 *out_of_reach_line(alloc.get("largest_fitted_flops", float("nan")))]
     elif rows:
         out += ["", "compute-optimal allocation:", text_table(budgets_frame(fit))]
@@ -228,7 +233,9 @@ def compare_text(cmp: dict) -> str:
            f"{cmp['n_holdout']} held out; largest fitted compute "
            f"{cmp.get('largest_fitted_flops', float('nan')):.3g} FLOPs)", "",
            text_table(metrics_frame(cmp["fits"])), "", text_table(params), ""]
-    out += projection_lines(cmp["budgets"], list(cmp["fits"]), cmp.get("budget_convention", ""))
+    out += projection_lines(cmp["budgets"], list(cmp["fits"]), cmp.get("budget_convention", ""),
+                            bootstrapped=any((f.get("bootstrap") or {}).get("n")
+                                             for f in cmp["fits"].values()))
     out += out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")))
     for label, f in cmp["fits"].items():
         if "holdout" in f:
