@@ -86,19 +86,29 @@ class SuiteSpec:
         return pd.DataFrame(rows)
 
 
+def _whole_steps(values, where: str, what: str) -> list[int]:
+    """Steps as whole numbers >= 0; InputError naming the first that is not (1.5, -1, "8", true)."""
+    if not isinstance(values, list):
+        raise InputError(f"{where}: {what} must be a list of whole numbers >= 0, got {values!r}")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InputError(f"{where}: {what}: {v!r} is not a step; steps are whole numbers >= 0")
+    return list(values)
+
+
 def _steps_from(obj, where: str) -> tuple[int, ...]:
     """Steps from a list, or {explicit = [...], range = [start, stop, every]}."""
     if obj is None:
         return ()
     if isinstance(obj, list):
-        return tuple(sorted({int(s) for s in obj}))
+        return tuple(sorted(set(_whole_steps(obj, where, "steps"))))
     if isinstance(obj, dict):
-        steps = {int(s) for s in obj.get("explicit", [])}
+        steps = set(_whole_steps(obj.get("explicit", []), where, "steps.explicit"))
         if "range" in obj:
-            r = obj["range"]
-            if len(r) != 3 or int(r[2]) <= 0:
+            r = _whole_steps(obj["range"], where, "steps.range")
+            if len(r) != 3 or r[2] <= 0:
                 raise InputError(f"{where}: steps.range must be [start, stop, every] with every > 0")
-            steps.update(range(int(r[0]), int(r[1]) + 1, int(r[2])))
+            steps.update(range(r[0], r[1] + 1, r[2]))
         return tuple(sorted(steps))
     raise InputError(f"{where}: 'steps' must be a list or a table with explicit/range")
 
@@ -106,6 +116,7 @@ def _steps_from(obj, where: str) -> tuple[int, ...]:
 def _members_from(spec: dict, base: Path, where: str) -> tuple[Member, ...]:
     """Members from an inline [[members]] list and/or a members_csv file beside the spec."""
     rows = list(spec.get("members", []))
+    inline = len(rows)
     if "members_csv" in spec:
         csv = base / spec["members_csv"]
         if not csv.exists():
@@ -113,12 +124,19 @@ def _members_from(spec: dict, base: Path, where: str) -> tuple[Member, ...]:
         rows += pd.read_csv(csv, keep_default_na=False).to_dict("records")
     if not rows:
         raise InputError(f"{where}: a suite needs at least one member ([[members]] or members_csv)")
+    import difflib
+
     out = []
     core = {"model", "name", "params", "params_nonembed", "lr_peak", "alias"}
     for i, row in enumerate(rows):
         name = row.get("name", row.get("model"))
         if not name:
             raise InputError(f"{where}: member {i + 1} has no 'name'")
+        for key in row if i < inline else ():  # an extra fact is welcome; a near miss of a known key
+            near = (difflib.get_close_matches(key, sorted(core - {"model"}), n=1, cutoff=0.75)  # is a typo
+                    if key not in core else None)
+            if near:
+                raise InputError(f"{where}: member '{name}': unknown key '{key}'; did you mean '{near[0]}'?")
         alias = row.get("alias")
         if alias is None and "size" in row:
             alias = str(row["size"]) + ("-deduped" if str(row.get("deduped")) == "True" else "")
@@ -132,10 +150,35 @@ def _members_from(spec: dict, base: Path, where: str) -> tuple[Member, ...]:
             except (TypeError, ValueError):
                 raise InputError(f"{where}: member '{name}', '{key}' = {value!r} is not a number") from None
 
-        out.append(Member(name=str(name), params=num("params", int),
-                          params_nonembed=num("params_nonembed", int), lr_peak=num("lr_peak", float),
-                          alias=alias, extra={k: v for k, v in row.items() if k not in core}))
+        member = Member(name=str(name), params=num("params", int),
+                        params_nonembed=num("params_nonembed", int), lr_peak=num("lr_peak", float),
+                        alias=alias, extra={k: v for k, v in row.items() if k not in core})
+        for key in ("params", "params_nonembed", "lr_peak"):
+            value = getattr(member, key)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise InputError(f"{where}: member '{name}', '{key}' = {row.get(key)!r}: expected a number > 0")
+        out.append(member)
+    names = [m.name for m in out]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        raise InputError(f"{where}: two members are named '{twice}'; each member once")
     return tuple(out)
+
+
+def _spec_number(spec: dict, key: str, where: str, *, whole: bool, low: float, high: float | None = None,
+                 table: str = ""):
+    """spec[key] as a number of the right kind and range (None when absent); InputError otherwise."""
+    if key not in spec:
+        return None
+    value = spec[key]
+    kind = "a whole number" if whole else "a number"
+    accepted = f"{kind} >= {low:g}" + (f" and <= {high:g}" if high is not None else "")
+    ok = (isinstance(value, int) if whole else isinstance(value, (int, float))) and not isinstance(value, bool) \
+        and math.isfinite(value) and value >= low and (high is None or value <= high)
+    if not ok:
+        place = f"[{table}] " if table else ""
+        raise InputError(f"{where}: {place}{key} = {value!r}: expected {accepted}")
+    return value
 
 
 # The keys a suite spec may hold, per table; [optimizer], [discrepancies] and [notes] are free-form
@@ -179,6 +222,8 @@ def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec
     for key in ("name", "tokens_per_step"):
         if key not in spec:
             raise InputError(f"{where}: missing '{key}'")
+    _spec_number(spec, "tokens_per_step", where, whole=True, low=1)
+    _spec_number(spec, "context_length", where, whole=True, low=1)
     source = spec.get("source", {})
     hub, local = source.get("hub"), source.get("local")
     if (hub is None) == (local is None):
@@ -189,7 +234,15 @@ def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec
             local = str(Path(local) / "{model}" / "step{step}")
         if not Path(local).is_absolute():
             local = str(base / local)
+        fixed = Path(local.split("{", 1)[0] + "x").parent  # the folder the template starts in
+        if not fixed.is_dir():
+            raise InputError(f"{where}: [source] local = {source.get('local')!r}: folder {fixed} does not exist")
     sched = dict(spec.get("schedule", {}))
+    for key in ("warmup_steps", "decay_steps"):
+        _spec_number(sched, key, where, whole=True, low=0, table="schedule")
+    for key in ("final_ratio", "cooldown_fraction"):
+        _spec_number(sched, key, where, whole=False, low=0, high=1, table="schedule")
+    _spec_number(sched, "peak", where, whole=False, low=0, table="schedule")
     members = _members_from(spec, base, where)
     peak = float(sched.pop("peak", members[0].lr_peak or 0.0))
     try:

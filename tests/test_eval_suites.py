@@ -97,3 +97,35 @@ def test_user_spec_errors(tmp_path):
     spec.write_text("name = [\n")
     with pytest.raises(InputError, match="cannot parse"):
         load_suite(spec)
+
+
+BASE_SPEC = ('name = "x"\ntokens_per_step = 512\ncontext_length = 64\nsteps = [0, 1, 2, 4, 8]\n'
+             '[source]\nlocal = "."\n[schedule]\nwarmup_steps = 2\ndecay_steps = 8\nfinal_ratio = 0.1\n'
+             '[[members]]\nname = "a"\nparams = 100\nlr_peak = 0.003\n'
+             '[[members]]\nname = "b"\nparams = 200\nlr_peak = 0.003\nlayers = 2\n')
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("context_length = 64", 'context_length = "64"', "context_length = '64': expected a whole number >= 1"),
+    ("context_length = 64", "context_length = -64", "context_length = -64"),
+    ("context_length = 64", "context_length = true", "context_length = True"),
+    ("steps = [0, 1, 2, 4, 8]", "steps = [0, 1.5, 8]", "steps: 1.5 is not a step"),
+    ("steps = [0, 1, 2, 4, 8]", "steps = [0, -1, 8]", "steps: -1 is not a step"),
+    ('lr_peak = 0.003\n[[', 'lr_paek = 0.003\n[[', "member 'a': unknown key 'lr_paek'; did you mean 'lr_peak'?"),
+    ('name = "b"', 'name = "a"', "two members are named 'a'"),
+    ("tokens_per_step = 512", "tokens_per_step = 0", "tokens_per_step = 0: expected a whole number >= 1"),
+    ("final_ratio = 0.1", "final_ratio = nan", "[schedule] final_ratio = nan"),
+    ("lr_peak = 0.003\n[[", "lr_peak = -0.003\n[[", "'lr_peak' = -0.003: expected a number > 0"),
+    ('local = "."', 'local = "nope"', "[source] local = 'nope': folder"),
+])
+def test_suite_spec_values_are_checked_when_it_loads(tmp_path, old, new, message):
+    spec = tmp_path / "s.toml"
+    assert load_suite_text(spec, BASE_SPEC).members[1].extra == {"layers": 2}  # an extra fact is kept
+    with pytest.raises(InputError) as err:
+        load_suite_text(spec, BASE_SPEC.replace(old, new, 1))
+    assert message in str(err.value)
+
+
+def load_suite_text(path, text):
+    path.write_text(text)
+    return load_suite(path)
