@@ -17,6 +17,7 @@ import pandas as pd
 import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measurement)
 import scalefit.sweep.weights  # noqa: F401  (registers the `weights` measurement)
 from scalefit.errors import InputError
+from scalefit.options import output_folder
 from scalefit.evals.loss import check_cross_entropy
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import TOKEN_SUFFIXES, content_digest, iter_documents, open_token_file
@@ -93,6 +94,7 @@ def plan(opts: EvalOptions):
         raise InputError("nothing to measure: give --dataset NAME=PATH, --tasks or --weights")
     device, dtype = pick_device_dtype(opts.device, opts.dtype)
     check_cross_entropy(opts.cross_entropy)
+    output_folder("--out", opts.out_dir)
     if opts.on_duplicate not in ON_DUPLICATE:
         raise InputError(f"--on-duplicate {opts.on_duplicate}: use warn, skip or fail")
     requests = {}
@@ -224,6 +226,7 @@ def merge(dirs, out_dir) -> SweepResult:
             raise InputError(f"{d}: not a sweep folder (no parts/ inside)")
     runs = read_metadata(dirs)
     check_mergeable(dirs, runs)
+    output_folder("--out", out_dir)
     meta = {"merged": now(), "folders": dirs, "runs": runs,
             "suite": ", ".join(sorted({str(r.get("suite")) for r in runs})) or None,
             "device": ", ".join(sorted({str(r.get("device")) for r in runs})) or None,

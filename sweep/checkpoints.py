@@ -68,10 +68,11 @@ def pick_device_dtype(device: str | None = None, dtype: str | None = None):
     """(torch.device, torch.dtype): CUDA + bf16 when available, else CPU + fp32, unless given."""
     import torch
 
+    from scalefit.options import torch_device
+
     if device in (None, "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine")
+    device = torch_device("--device", device)
     if dtype in (None, "auto"):
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     if dtype not in DTYPES:

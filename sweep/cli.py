@@ -46,9 +46,9 @@ def threads_value(ctx, param, value):
     """--threads: a whole number >= 1 (None: torch's default)."""
     if value is None:
         return None
-    from scalefit.options import positive_int
+    from scalefit.options import thread_count
 
-    return positive_int("--threads", value)
+    return thread_count("--threads", value)
 
 
 def startup_interrupted(ctx) -> None:
@@ -145,8 +145,11 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
     from scalefit.sweep.measurements import build_measurements
     from scalefit.sweep.weights import weights_device
 
+    from scalefit.options import output_folder
+
     executor = parse_executor(executor_text, threads=threads)
     _, grid, _ = sweep_grid(suite, split_values(models), steps, shard, local)
+    output_folder("--out", out_dir)
     import torch
 
     if threads:

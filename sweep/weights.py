@@ -30,11 +30,11 @@ def weights_device(device: str | None):
     each tensor already is (None)."""
     import torch
 
+    from scalefit.options import torch_device
+
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else None
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine")
-    return device
+    return torch_device("--device", device)
 
 
 def weights_options(fit_families: bool = True, spectra: bool = True) -> dict:

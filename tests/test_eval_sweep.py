@@ -253,6 +253,8 @@ BAD = [
     (["--dataset", "x=/no/such/file.txt"], "file not found"),
     (["--dataset", "justapath.txt"], "NAME=PATH"),
     (["--device", "cuda"], None),
+    (["--device", "gpu"], "--device gpu: not a device; use auto, cpu, cuda or cuda:N"),
+    (["--threads", "99999"], "--threads: '99999' is out of range"),
     (["--dtype", "int8"], "--dtype"),
     (["--tasks", "mc=/no/such.jsonl"], "file not found"),
     (["--text-field", "body"], "no string field 'body'"),

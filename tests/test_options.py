@@ -59,3 +59,42 @@ def test_parsers():
         bootstrap_count("--bootstrap", 1)
     with pytest.raises(InputError, match="> 0"):
         positive_float("--delta", -1e-3)
+
+
+def test_threads_devices_and_output_places(tmp_path):
+    import os
+
+    from scalefit.options import output_file, output_folder, thread_count, torch_device
+
+    pytest.importorskip("torch")
+    assert thread_count("--threads", "2") == 2
+    with pytest.raises(InputError, match=f"from 1 to {4 * os.cpu_count()}"):
+        thread_count("--threads", 99999)
+    assert torch_device("--device", "cpu") == "cpu"
+    for bad, message in (("gpu", "not a device"), ("meta", "cannot measure on a 'meta' device")):
+        with pytest.raises(InputError, match=message):
+            torch_device("--device", bad)
+    assert output_folder("--out", tmp_path / "a" / "b").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="--out .*file: cannot write in that folder"):
+        output_folder("--out", tmp_path / "file")
+    with pytest.raises(InputError, match="cannot write in its folder"):
+        output_file("--out", tmp_path / "file" / "x.csv")
+    with pytest.raises(InputError, match="is a folder"):
+        output_file("--out", tmp_path / "a")
+
+
+MACHINE_BAD = [
+    (["weights", "--checkpoint", ".", "--device", "meta", "--out", "{tmp}/w"], "--device meta"),
+    (["weights", "--checkpoint", ".", "--out", "{tmp}/file"], "--out"),
+    (["data", "build-corpus", "--out", "{tmp}/file/corpus"], "--out"),
+    (["suite", "train", "--spec", "{tmp}/file", "--threads", "99999"], "--threads: '99999' is out of range"),
+    (["suite", "precision", "--spec", "{tmp}/file", "--out", "{tmp}/file/p.csv"], "--out"),
+]
+
+
+@pytest.mark.parametrize("args,named", MACHINE_BAD, ids=[" ".join(a[:3]) for a, _ in MACHINE_BAD])
+def test_bad_device_threads_or_out_is_one_line_exit_2(tmp_path, args, named):
+    pytest.importorskip("torch")
+    (tmp_path / "file").write_text("x")
+    test_bad_value_is_one_line_exit_2([a.replace("{tmp}", str(tmp_path)) for a in args], named)

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from scalefit.options import FRACTION, NONNEGATIVE_INT, POSITIVE, POSITIVE_INT
+from scalefit.options import FRACTION, NONNEGATIVE_INT, POSITIVE, POSITIVE_INT, THREADS, output_file, output_folder
 
 
 @click.group()
@@ -30,6 +30,7 @@ def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, t
     """Read, deduplicate, split (by document) and tokenize prose and code; train the tokenizer."""
     from scalefit.trainer.corpus import build_corpus
 
+    output_folder("--out", out_dir)
     manifest = build_corpus(out_dir, prose_dir or None, code_dir or None, vocab_size=vocab_size,
                             seed=seed, val_frac=val_frac, test_frac=test_frac)
     if as_json:
@@ -95,15 +96,20 @@ def suite():
 @click.option("--allow-same-data", is_flag=True,
               help="Accept an init SOURCE trained on the run's own training split (refused by default).")
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
-@click.option("--threads", default=1, show_default=True, type=POSITIVE_INT, help="torch CPU threads.")
+@click.option("--threads", default=1, show_default=True, type=THREADS, help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished runs as one JSON document.")
 def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init_seed, allow_same_data,
               device, threads, as_json):
     """Train (or resume) every run of the spec; each finished run is appended to runs.csv."""
     import torch
 
+    from scalefit.options import torch_device
     from scalefit.trainer.train import train_suite
 
+    torch_device("--device", device)
+    output_folder("--out", out_dir)
+    if table_dir:
+        output_folder("--tables", table_dir)
     torch.set_num_threads(threads)
     rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code", "wsd"),
                        device=device, table_dir=table_dir, progress=not as_json, only=only,
@@ -137,7 +143,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
 @click.option("--stats", default="shipped", show_default=True,
               help="Weight statistics kept in --tables: comma-separated names, 'shipped' (a compact "
                    "set: moments, tails, spectra, Student-t nu, ...) or 'all'.")
-@click.option("--threads", default=1, show_default=True, type=POSITIVE_INT, help="torch CPU threads.")
+@click.option("--threads", default=1, show_default=True, type=THREADS, help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep summary as one JSON document.")
 def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weights, max_tokens, only,
               stats, threads, as_json):
@@ -154,6 +160,9 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 
     quiet_libraries()
     torch.set_num_threads(threads)
+    output_folder("--out", out_dir)
+    if table_dir:
+        output_folder("--tables", table_dir)
     summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,
                           max_tokens=max_tokens or None, only=only, progress=not as_json)
     written = []
@@ -238,7 +247,7 @@ def _pair(ctx, param, values):
 @click.option("--target-se", default=None, type=POSITIVE, metavar="NATS",
               help="Also say how many documents an eval set like this one needs for an SE of NATS "
                    "(columns docs_needed, docs_needed_paired), e.g. 0.005.")
-@click.option("--threads", default=1, show_default=True, type=POSITIVE_INT, help="torch CPU threads.")
+@click.option("--threads", default=1, show_default=True, type=THREADS, help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
 def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, target_se, out_path, threads, as_json):
     """SE of a final loss (bootstrap over documents) and the paired SE of the difference of two
@@ -250,6 +259,8 @@ def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, target_se, o
 
     quiet_libraries()
     torch.set_num_threads(threads)
+    if out_path:
+        output_file("--out", out_path)
     table = precision_table(spec_path, suite_dir, corpus_dir, pairs=pairs or None, dataset=dataset,
                             target_se=target_se, progress=not as_json)
     if out_path:

@@ -230,3 +230,77 @@ def split_values(values) -> list[str]:
     for value in values or ():
         out += [v.strip() for v in str(value).split(",") if v.strip()]
     return out
+
+
+# ---- machine-facing values: threads, devices, output places ---------------------------------
+
+def thread_count(option: str, value) -> int:
+    """A whole number of CPU threads from 1 to 4 x this machine's CPUs (far more threads than
+    cores only slows a run down, and a huge count crashes torch's thread pool)."""
+    import os
+
+    number = positive_int(option, value)
+    most = 4 * (os.cpu_count() or 1)
+    if number > most:
+        raise InputError(f"{option}: '{value}' is out of range; expected a whole number from 1 to {most} "
+                         f"(4 x this machine's {os.cpu_count() or 1} CPUs)")
+    return number
+
+
+THREADS = Checked(thread_count, "integer")
+
+
+def torch_device(option: str, value: str) -> str:
+    """A torch device this machine has: cpu, cuda, cuda:N (N < the GPU count) or mps."""
+    import torch
+
+    accepted = "auto, cpu, cuda or cuda:N"
+    try:
+        device = torch.device(str(value))
+    except (RuntimeError, ValueError, TypeError):
+        raise InputError(f"{option} {value}: not a device; use {accepted}") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"{option} {value}: cannot measure on a '{device.type}' device; use {accepted}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"{option} {value}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"{option} {value}: this machine has {torch.cuda.device_count()} GPU(s) "
+                             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"{option} {value}: MPS is not available on this machine")
+    return str(value)
+
+
+def output_folder(option: str, path):
+    """Create the output folder `path` (and its parents) and check that files can be written in
+    it; InputError naming it when not (a read-only place, a file in the way)."""
+    from pathlib import Path
+
+    import tempfile
+
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):  # can files be written there?
+            pass
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot write in that folder ({exc.strerror or exc}); "
+                         "give a folder you can write") from None
+    return folder
+
+
+def output_file(option: str, path):
+    """Make sure the folder of output file `path` exists and `path` is not a folder (InputError
+    naming it otherwise), before any work is done."""
+    from pathlib import Path
+
+    file = Path(path)
+    if file.is_dir():
+        raise InputError(f"{option} {path}: is a folder; give a file name")
+    try:
+        output_folder(option, file.parent)
+    except InputError:
+        raise InputError(f"{option} {path}: cannot write in its folder {file.parent}; give a file in a "
+                         "folder you can write") from None
+    return file
