@@ -336,3 +336,13 @@ def test_holdout_data_rows_are_all_scored_and_must_be_unfitted(shipped, tmp_path
     one_line_error(["predict", "downstream", "--holdout-data", str(path), "--bootstrap", "0"],
                    "targets.csv: 21 of its 21 runs are also runs of", "must be one the fit "
                    "has not seen")
+
+
+def test_a_bootstrap_interval_is_not_printed_beside_the_fixed_e_stderr(shipped):
+    """kappa 'stderr 0.021' (E held fixed) stood beside its bootstrap CI [0.27, 0.81]."""
+    text = invoke(["predict", "downstream", "--bootstrap", "20"]).stdout
+    kappa = next(line for line in text.splitlines() if line.strip().startswith("kappa"))
+    assert "bootstrap 95% CI [" in kappa and "stderr" not in kappa
+    text = invoke(["predict", "downstream", "--bootstrap", "0"]).stdout
+    kappa = next(line for line in text.splitlines() if line.strip().startswith("kappa"))
+    assert "stderr" in kappa

@@ -153,3 +153,32 @@ def test_akima_isoflop_with_a_repeated_size_at_a_budget_names_the_rows(tmp_path)
     result, path = run_cli(tmp_path, runs, "isoflop")  # a parabola is fitted, with a warning
     assert result.exit_code == 0, result.output
     assert "7 of 7 budgets have rows that repeat a model size" in result.output
+
+
+def test_the_spread_beside_an_interval_is_the_bootstraps_and_no_overflow_warnings(tmp_path):
+    """kaplan-n on the shipped grid printed alpha_N stderr 1.6e6 (curvature) beside the bootstrap
+    CI [0.003, 0.1] and leaked numpy overflow warnings (fit and calibrate)."""
+    import subprocess
+    import sys
+    from scalefit.scaling.laws.cli import default_runs_path
+    if not default_runs_path().exists():
+        pytest.skip("the shipped run table is absent")
+    for args in (["fit", "kaplan-n", "--bootstrap", "200"], ["calibrate", "kaplan-n"]):
+        done = subprocess.run([sys.executable, "-m", "scalefit", *args], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "Warning" not in done.stderr, done.stderr
+    table = subprocess.run([sys.executable, "-m", "scalefit", "fit", "kaplan-n",
+                            "--bootstrap", "200"], capture_output=True, text=True,
+                           timeout=300).stdout
+    head = next(line for line in table.splitlines() if line.strip().startswith("param"))
+    assert "bootstrap sd" in head and "bootstrap 95% lo" in head and "stderr" not in head
+    row = next(line.split() for line in table.splitlines() if line.strip().startswith("alpha_N"))
+    assert float(row[2]) < float(row[4])  # the sd is no wider than the interval's top
+
+
+def test_without_a_bootstrap_the_stderr_is_labelled_curvature(tmp_path):
+    result, _ = run_cli(tmp_path, good_runs(), "kaplan-nd")
+    assert result.exit_code == 0, result.output
+    head = next(line for line in result.output.splitlines() if line.strip().startswith("param"))
+    assert "stderr (curvature)" in head and "ci95" not in head

@@ -131,11 +131,12 @@ def attach_bootstrap(result: FitResult, boot: dict) -> None:
     alloc = result.extra.setdefault("allocation", {})
     alloc["a_ci95"] = list(percentile_ci(boot["a"]))
     alloc["b_ci95"] = list(percentile_ci(boot["b"]))
-    result.extra["bootstrap"] = {
-        "n": boot["n"], "n_failed": boot["n_failed"],
-        "stderr": {name: float(np.nanstd(d, ddof=1)) for name, d in boot["params"].items()},
-        "a_stderr": float(np.nanstd(boot["a"], ddof=1)) if np.isfinite(boot["a"]).sum() > 1
-        else float("nan")}
+    with np.errstate(all="ignore"):  # draws of an unidentified N_c reach 1e200: sd overflows
+        result.extra["bootstrap"] = {
+            "n": boot["n"], "n_failed": boot["n_failed"],
+            "stderr": {name: float(np.nanstd(d, ddof=1)) for name, d in boot["params"].items()},
+            "a_stderr": float(np.nanstd(boot["a"], ddof=1)) if np.isfinite(boot["a"]).sum() > 1
+            else float("nan")}
     if boot["n_failed"] > 0.05 * boot["n"]:
         result.warnings.append(f"{boot['n_failed']} of {boot['n']} bootstrap refits did not "
                                "converge")

@@ -64,7 +64,9 @@ class _OneVariablePowerLaw(Law):
         y = np.log(np.asarray(data, float))
         slope, icpt = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (-0.05, y.mean())
         alpha = max(-slope, 1e-4)
-        return [self.params_from({self.exponent: alpha, self.scale: np.exp(icpt / alpha)})]
+        with np.errstate(over="ignore"):  # a flat loss: the scale's start overflows to inf, which
+            scale = np.exp(icpt / alpha)  # the parameter's bound then caps
+        return [self.params_from({self.exponent: alpha, self.scale: scale})]
 
 
 class KaplanN(_OneVariablePowerLaw):

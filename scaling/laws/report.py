@@ -155,11 +155,27 @@ def params_text_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
     """params_frame with values printed to the digits their identifiability supports."""
     from scalefit.scaling.laws.identifiability import significant
     frame = params_frame(fit, law_label)
-    if "identified" not in frame.columns:
-        return frame
-    frame["value"] = [significant(v, s if s != "-" else None)
-                      for v, s in zip(frame["value"], frame["identified"])]
-    return frame
+    if "identified" in frame.columns:
+        frame["value"] = [significant(v, s if s != "-" else None)
+                          for v, s in zip(frame["value"], frame["identified"])]
+    return _spread_columns(frame, fit)
+
+
+def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
+    """Say what the spread columns are. With a bootstrap: its standard deviation and 95%
+    interval (the fit's curvature stderr, which can disagree with the interval by orders of
+    magnitude where the runs do not identify a parameter, is left to the JSON); without one:
+    the curvature stderr alone (the interval columns would be empty)."""
+    boot = fit.get("bootstrap") or {}
+    if boot.get("n"):
+        sd = boot.get("stderr") or {}
+        frame["stderr"] = [sd.get(name, np.nan) for name in frame["param"]]
+        if boot.get("a_stderr") is not None:
+            frame.loc[frame["param"] == "a (allocation)", "stderr"] = boot["a_stderr"]
+        return frame.rename(columns={"stderr": "bootstrap sd", "ci95_lo": "bootstrap 95% lo",
+                                     "ci95_hi": "bootstrap 95% hi"})
+    return frame.drop(columns=["ci95_lo", "ci95_hi"]).rename(
+        columns={"stderr": "stderr (curvature)"})
 
 
 def holdout_lines(label: str, hold: dict) -> list[str]:

@@ -59,10 +59,15 @@ def describe(out: dict) -> list[str]:
 def downstream_text(out: dict) -> str:
     """What `scalefit predict downstream` prints without --json."""
     lines = describe(out)
+    # with a bootstrap the interval is the bootstrap's (E refitted in each resample); the fit's
+    # own stderr holds E fixed and would contradict it, so it is not printed beside it
+    bootstrapped = bool((out.get("bootstrap") or {}).get("n"))
     for name, p in out["params"].items():  # digits as the interval supports (scaling.laws.identifiability)
         shown, status = _judged(name, p, out)
-        lines.append(f"  {name:6s} {shown:>10s}  stderr {_fmt(p['stderr'], '.2g'):>8s}"
-                     f"  95% CI [{_fmt(p['ci95'][0])}, {_fmt(p['ci95'][1])}]" + (f"  {status}" if status else ""))
+        spread = ("  bootstrap 95% CI" if bootstrapped else
+                  f"  stderr {_fmt(p['stderr'], '.2g'):>8s}  95% CI")
+        lines.append(f"  {name:6s} {shown:>10s}{spread} [{_fmt(p['ci95'][0])}, "
+                     f"{_fmt(p['ci95'][1])}]" + (f"  {status}" if status else ""))
     if "prediction" in out:
         pr = out["prediction"]
         where = (f"x = {_fmt(pr['at_x'])}" if "at_x" in pr else
