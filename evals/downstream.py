@@ -27,6 +27,7 @@ class TaskSpec:
 
     name: str
     config: dict | None = None
+    n_examples: int | None = None  # rows of a local task file
 
     @property
     def request(self):
@@ -40,14 +41,8 @@ def jsonl_task(name: str, path) -> TaskSpec:
     path = Path(path).resolve()
     if not path.exists():
         raise InputError(f"--task {name}: {path}: file not found")
-    with open(path, encoding="utf-8") as fh:
-        first = fh.readline()
-    try:
-        row = json.loads(first)
-    except json.JSONDecodeError:
-        raise InputError(f"{path}: row 1: not valid JSON") from None
-    if not isinstance(row, dict) or "context" not in row:
-        raise InputError(f"{path}: row 1: needs a 'context' field (and 'choices'+'answer' or 'continuation')")
+    rows = task_rows(path)
+    row = rows[0]
     base = {"task": name, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(path)}},
             "test_split": "test", "doc_to_text": "{{context}}", "target_delimiter": " "}
     if "choices" in row:
@@ -64,7 +59,52 @@ def jsonl_task(name: str, path) -> TaskSpec:
                                {"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}]}
     else:
         raise InputError(f"{path}: row 1: needs 'choices'+'answer' or 'continuation'")
-    return TaskSpec(name=name, config=cfg)
+    return TaskSpec(name=name, config=cfg, n_examples=len(rows))
+
+
+def task_rows(path: Path) -> list[dict]:
+    """Every row of a local task file, checked before any model loads: valid JSON objects with a
+    string 'context', all multiple-choice ({choices, answer}: a non-empty list and an index into
+    it) or all completion ({continuation}: a string). InputError naming the row otherwise."""
+    rows, kind = [], None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the task file ({exc})") from None
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: row {i}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("context"), str):
+            raise InputError(f"{path}: row {i}: needs a string 'context' field (and 'choices'+'answer' "
+                             "or 'continuation')")
+        if "choices" in row:
+            choices, answer = row["choices"], row.get("answer")
+            if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
+                raise InputError(f"{path}: row {i}: 'choices' must be a non-empty list of strings")
+            if "answer" not in row:
+                raise InputError(f"{path}: row {i}: a multiple-choice row needs 'answer' (index of the gold choice)")
+            index = int(answer) if isinstance(answer, str) and answer.strip().isdigit() else answer
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(choices):
+                raise InputError(f"{path}: row {i}: 'answer' = {answer!r} is not an index of its "
+                                 f"{len(choices)} choices (0 to {len(choices) - 1})")
+            this = "multiple-choice ({choices, answer})"
+        elif "continuation" in row:
+            if not isinstance(row["continuation"], str):
+                raise InputError(f"{path}: row {i}: 'continuation' must be a string")
+            this = "completion ({continuation})"
+        else:
+            raise InputError(f"{path}: row {i}: needs 'choices'+'answer' or 'continuation'")
+        if kind is not None and this != kind:
+            raise InputError(f"{path}: row {i} is a {this} row but row 1 is {kind}; one kind of row per task file")
+        kind = kind or this
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{path}: the task file has no rows")
+    return rows
 
 
 def parse_task(text: str) -> TaskSpec:

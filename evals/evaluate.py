@@ -103,7 +103,16 @@ def plan(opts: EvalOptions):
                                 context=opts.context or suite.context_length, stride=opts.stride,
                                 max_tokens=opts.max_tokens, batch_size=opts.batch_size,
                                 cross_entropy=opts.cross_entropy)
+    if datasets and opts.cache_dir:
+        output_folder("--cache-dir", opts.cache_dir)
     if opts.tasks:
+        from scalefit.evals.downstream import parse_task
+
+        for spec in (parse_task(t) for t in opts.tasks if "=" in t):  # local files: every row checked now
+            if opts.num_fewshot and opts.num_fewshot >= spec.n_examples:
+                raise InputError(f"--num-fewshot {opts.num_fewshot}: task {spec.name} has {spec.n_examples} "
+                                 f"examples; few-shot examples come from the others, so give at most "
+                                 f"{spec.n_examples - 1}")
         requests["tasks"] = dict(tasks=opts.tasks, limit=opts.task_limit, num_fewshot=opts.num_fewshot,
                                  seed=opts.seed, batch_size=opts.batch_size or 8)
     if opts.weights:

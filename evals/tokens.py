@@ -103,7 +103,11 @@ def open_token_file(path, dtype: str | None = None) -> TokenFile:
     if path.suffix.lower() == ".npy":
         arr = np.load(path, mmap_mode="r")
         if arr.ndim != 1 or arr.dtype not in (np.uint16, np.uint32, np.int32, np.int64):
-            raise InputError(f"{path}: a token file must be 1-D uint16/uint32 (got {arr.dtype}, {arr.ndim}-D)")
+            raise InputError(f"{path}: a token file must be 1-D uint16/uint32, or int32/int64 ids >= 0 "
+                             f"(got {arr.dtype}, {arr.ndim}-D)")
+        if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
+            raise InputError(f"{path}: token id {int(arr.min())} at position {int(np.argmin(arr))} is negative; "
+                             "token ids are >= 0")
         return TokenFile(path=path, dtype=str(arr.dtype), n_tokens=int(arr.shape[0]), offset=int(arr.offset))
     given = dtype
     dtype = dtype or "uint16"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import numpy as np
 import pandas as pd
@@ -102,6 +103,40 @@ def test_malformed_task_files_are_input_errors(tmp_path):
     bad.write_text("not json\n")
     with pytest.raises(InputError, match="not valid JSON"):
         jsonl_task("bad", bad)
+    good = '{"context": "x", "choices": ["a", "b"], "answer": 1}\n'
+    for second, message in [("{bad json", "row 2: not valid JSON"),
+                            ('{"context": "y", "choices": ["a", "b"], "answer": 5}', "row 2: 'answer' = 5 is not an index"),
+                            ('{"context": "y", "choices": [], "answer": 0}', "row 2: 'choices' must be a non-empty"),
+                            ('{"context": "y", "continuation": "z"}', "row 2 is a completion"),
+                            ('{"context": "y", "choices": ["a"], "answer": true}', "'answer' = True")]:
+        bad.write_text(good + second + "\n")
+        with pytest.raises(InputError, match=re.escape(message)):
+            jsonl_task("bad", bad)
+    bad.write_text(good + '{"context": "y", "choices": ["a", "b"], "answer": "0"}\n')
+    assert jsonl_task("ok", bad).n_examples == 2
+
+
+def test_task_and_token_file_errors_are_one_line_before_any_model_loads(tmp_path):
+    from click.testing import CliRunner
+    from tinysuite import cached_tiny_suite
+
+    from scalefit.cli import main
+
+    task = tmp_path / "t.jsonl"
+    task.write_text('{"context": "x", "choices": ["a", "b"], "answer": 1}\n' * 2)
+    neg = tmp_path / "neg.npy"
+    np.save(neg, np.array([1, 2, -3, 4], dtype=np.int64))
+    base = ["eval", "--suite", str(cached_tiny_suite()), "--models", "tiny-a", "--steps", "8", "--no-progress",
+            "--out", str(tmp_path / "o")]
+    (tmp_path / "file").write_text("x")
+    for extra, message in [(["--tasks", f"t={task}", "--num-fewshot", "5"], "--num-fewshot 5: task t has 2 examples"),
+                           (["--dataset", f"n={neg}"], "token id -3 at position 2 is negative"),
+                           (["--dataset", f"v={tmp_path / 'file'}", "--cache-dir", str(tmp_path / "file")],
+                            "--cache-dir")]:
+        result = CliRunner().invoke(main, base + extra)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "o" / "parts").exists()
 
 
 @pytest.mark.slow
