@@ -115,6 +115,8 @@ def _run_eval(ctx, *, suite, out_dir, models, datasets, tasks, threads, no_progr
         raise InputError("--suite is required (pythia or a suite spec file)")
     if not out_dir:
         raise InputError("--out DIR is required (the sweep's results and resume state live there)")
+    if models and not split_values(models):
+        raise InputError("--models '': give member names or aliases (e.g. 70m,160m), or leave --models out for all")
     quiet_libraries()
     if threads:
         import torch

@@ -99,6 +99,8 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
     if info.path and not (Path(info.path) / "config.json").is_file():
         raise FileNotFoundError(f"{info.path}: no config.json in the checkpoint folder (the model's "
                                 "configuration, saved beside the weights by save_pretrained)")
+    if info.path:
+        _check_config(Path(info.path) / "config.json")
     if info.path and not allow_bin and not list(Path(info.path).glob("*.safetensors")) \
             and list(Path(info.path).glob("*.bin")):
         raise PermissionError(f"{info.path} holds only pickle .bin weights; pass --allow-bin to load them "
@@ -110,6 +112,18 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
     info.folder = info.path or _hub_folder(info, cache_dir)
     info.tokenizer = load_tokenizer(info, cache_dir=cache_dir)
     return model, info.tokenizer
+
+
+def _check_config(path: Path) -> None:
+    """A config.json that is not a JSON object is named (transformers says only 'Expecting ...')."""
+    import json
+
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not a JSON object (the model's configuration)")
 
 
 def _hub_folder(info: CheckpointInfo, cache_dir: str | None) -> str | None:

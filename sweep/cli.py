@@ -128,6 +128,8 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
         return
     if not out_dir:
         raise InputError("--out DIR is required (the sweep's results and resume state live there)")
+    if models and not split_values(models):
+        raise InputError("--models '': give member names or aliases (e.g. 70m,160m), or leave --models out for all")
     try:
         run_weights(ctx, suite, models, steps, local, shard, device, no_families, no_spectra, cleanup, hub_cache,
                     threads, stats, out_dir, executor, on_duplicate, no_progress, as_json)

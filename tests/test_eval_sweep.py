@@ -255,6 +255,7 @@ BAD = [
     (["--device", "cuda"], None),
     (["--device", "gpu"], "--device gpu: not a device; use auto, cpu, cuda or cuda:N"),
     (["--threads", "99999"], "--threads: '99999' is out of range"),
+    (["--models", ""], "--models '': give member names"),
     (["--dtype", "int8"], "--dtype"),
     (["--tasks", "mc=/no/such.jsonl"], "file not found"),
     (["--text-field", "body"], "no string field 'body'"),

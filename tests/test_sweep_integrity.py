@@ -276,6 +276,10 @@ def test_a_missing_config_json_is_named(tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
     assert "no config.json in the checkpoint folder" in result.stderr and "model_type" not in result.stderr
+    (root / "tiny-a" / "step8" / "config.json").write_text("{bad json")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert f"{root / 'tiny-a' / 'step8' / 'config.json'}: not valid JSON" in result.stderr
 
 
 def test_run_json_is_written_through_a_unique_temporary_and_stale_ones_are_removed(tmp_path, monkeypatch):
