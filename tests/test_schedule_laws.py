@@ -372,3 +372,27 @@ def test_readme_quotes_the_predicted_final_loss_as_the_command_prints_it():
     value, band = final.removeprefix("final loss at step 1120: ").split(" (")[0].split(" ", 1)
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     assert f"`wsd:1120:0.2`: {value} {band}" in readme
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
+@pytest.mark.parametrize("args, line", [
+    (["--measured", "nope"], "--measured nope: no such run"),  # blamed --model
+    (["--measured", "mini-3-W0.01", "--loss-column", "nocol"],  # blamed --dataset, empty list
+     "--loss-column 'nocol': no such column, and no row has metric = 'nocol' (metrics: bpb, loss)"),
+    (["--finals", "finals.csv"], "--finals: only with --grid-test"),  # was ignored
+    (["--by-size"], "--params: give the model size N"),  # came after the whole fit
+    ([], "--schedule: give a schedule"),  # came after the whole fit
+    (["--schedule", "cosine:100", "--params", "1e6"], "--params: only with --by-size")])
+def test_predict_curve_options_are_named_and_checked_before_the_fit(args, line):
+    result = CliRunner().invoke(main, ["predict", "curve", "--model", "mini-3", "--bootstrap",
+                                       "0", *args])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and line in result.output, result.output
+    assert "%|" not in result.output  # no progress bar: nothing was fitted
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
+def test_predict_curve_header_counts_checkpoints_of_a_measured_run():
+    text = CliRunner().invoke(main, ["predict", "curve", "--model", "mini-3", "--measured",
+                                     "mini-3-W0.01", "--bootstrap", "0"]).stdout
+    assert "at 73 checkpoints of the measured run" in text and "at 73 steps" not in text

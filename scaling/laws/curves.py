@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, known
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.scaling.laws import schedule_areas as areas
 
@@ -114,6 +114,10 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
             rows = rows[rows["dataset"].astype(str) == dataset]
     elif {"metric", "value", "dataset"} <= set(frame.columns):
         rows = frame[frame["metric"].astype(str) == loss_column]
+        if rows.empty:
+            metrics = known(frame["metric"].dropna().astype(str).unique())
+            raise InputError(f"{source}: --loss-column '{loss_column}': no such column, and no "
+                             f"row has metric = '{loss_column}' (metrics: {metrics})")
         names = sorted(rows["dataset"].dropna().astype(str).unique())
         if dataset is None:
             if len(names) != 1:

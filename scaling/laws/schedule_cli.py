@@ -69,12 +69,14 @@ def load_rows(data_path, loss_column, dataset):
     return loss_rows(frame, loss_column, dataset, path), path, dataset
 
 
-def pick_runs(rows, models, source):
+def pick_runs(rows, models, source, option: str = "--model"):
+    """The rows of the named runs (all rows with none); ``option`` names the flag that gave
+    them in an error."""
     models = split_values(models)
     known = sorted(rows["model"].unique())
     unknown = [m for m in models if m not in known]
     if unknown:
-        raise InputError(f"{source}: --model {', '.join(unknown)}: no such run "
+        raise InputError(f"{source}: {option} {', '.join(unknown)}: no such run "
                          f"(runs: {', '.join(known)})")
     return rows[rows["model"].isin(models)] if models else rows
 
@@ -201,6 +203,9 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     """
     if profile_lambda and not grid_test:
         raise InputError("--profile-lambda: only with --grid-test")
+    if finals_path is not None and not grid_test:
+        raise InputError("--finals: only with --grid-test (the final checkpoint of every run "
+                         "that the test predicts)")
     if grid_test:
         return _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
                           by_size, lam, profile_lambda)
@@ -213,7 +218,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     rows, source, dataset = load_rows(data_path, loss_column, dataset)
     target = None
     if measured is not None:
-        target = pick_runs(rows, [measured], source).sort_values("step")
+        target = pick_runs(rows, [measured], source, "--measured").sort_values("step")
         target = target[target["step"] > 0]
     train = pick_runs(rows, models, source)
     train = train[train["model"] != measured]
@@ -223,17 +228,19 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
             and train["params"].nunique() > 1:
         raise InputError(f"--model: choose the run(s) of one size to fit on, or --by-size "
                          f"(runs: {', '.join(sorted(rows['model'].unique()))})")
-    fit = fit_curves(curves_from_table(train, min_step=min_step), law_name(law, by_size),
-                     delta=delta, n_bootstrap=n_bootstrap, seed=seed, progress=True, lam=lam)
-    N = None
+    N = None  # every option is checked before the fit, which can take minutes
     if by_size:
         N = float(target["params"].iloc[0]) if target is not None and "params" in target \
             else n_params
         if N is None:
             raise InputError("--params: give the model size N to predict with --by-size "
                              "(or a --measured run)")
+    elif n_params is not None:
+        raise InputError("--params: only with --by-size (one law for several sizes)")
     if schedule_spec is None and target is None:
         raise InputError("--schedule: give a schedule (e.g. cosine:2400) or a --measured run")
+    fit = fit_curves(curves_from_table(train, min_step=min_step), law_name(law, by_size),
+                     delta=delta, n_bootstrap=n_bootstrap, seed=seed, progress=True, lam=lam)
     if schedule_spec is not None:
         peak = peak_lr or (float(target["lr"].max()) if target is not None
                            else fit.extra["lr_scale"])
@@ -281,7 +288,8 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
     points = prediction.points
     first_fitted = int(np.min(fit.components["curves"].step))
     lines = [f"{fit.law} fitted on {', '.join(fit.extra['runs'])} (checkpoints from step {first_fitted}); "
-             f"predicted {schedule} at {len(points)} steps"]
+             f"predicted {schedule} at " + (f"{len(points)} checkpoints of the measured run"
+                                               if measured else f"{len(points)} steps")]
     shown = points if measured else points.iloc[np.unique(np.linspace(0, len(points) - 1, 24).round().astype(int))]
     lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}",
                                  formatters={"lr": lambda v: f"{v:.4g}"}))  # 0.003, not 0.0029999
