@@ -209,3 +209,19 @@ def test_isoflop_bootstrap_puts_intervals_on_its_budgets(tmp_path):
     for row in doc["allocation"]["budgets"]:
         lo, hi = row["N_opt_ci95"]
         assert lo <= row["N_opt"] <= hi
+
+
+def test_columns_refuses_an_unknown_key_and_an_empty_mapping(tmp_path):
+    """--columns foo=Tokens was accepted (then 'column loss is missing'); --columns '' ignored."""
+    data = tmp_path / "renamed.csv"
+    make_runs(tmp_path / "runs.csv").rename(columns={"tokens": "Tokens"}).to_csv(data, index=False)
+    for command in (["fit", "chinchilla"], ["compare"], ["calibrate", "chinchilla"]):
+        bad = CliRunner().invoke(main, [*command, "--data", str(data), "--columns", "foo=Tokens"])
+        assert bad.exit_code == 2
+        assert bad.output.startswith("error: --columns: unknown key 'foo' (in foo=Tokens); keys: "
+                                     "params, params_nonembed, tokens,"), bad.output
+        bad = CliRunner().invoke(main, [*command, "--data", str(data), "--columns", ""])
+        assert bad.exit_code == 2 and bad.output.startswith("error: --columns: empty; expected "
+                                                            "KEY=COL"), bad.output
+    invoke(["fit", "chinchilla", "--data", str(data), "--columns", "tokens=Tokens",
+            "--bootstrap", "0"])

@@ -56,10 +56,29 @@ def _load(data_path_arg, subset=(), columns=None):
     return df, source, shipped
 
 
+RUN_TABLE_KEYS = ("params", "params_nonembed", "tokens", "flops", "loss", "model", "step",
+                  "run", "budget", "lr", "dataset", "distribution")
+
+
+def column_keys() -> list[str]:
+    """The names --columns maps to: the run table's columns and every law's own columns."""
+    from scalefit.scaling.laws.registry import MODELS
+    extra = [c for cls in MODELS.values() for c in getattr(cls, "columns", {}).values()]
+    return list(dict.fromkeys([*RUN_TABLE_KEYS, *extra]))
+
+
 def _columns_and_loss(loss_column, column_map, **flags):
     """({scalefit name: column} without loss, the loss column): --columns loss=COL picks the
-    fitted loss column like --loss COL."""
+    fitted loss column like --loss COL. A blank --columns, or a key scalefit does not read, is
+    an InputError (it was ignored, and the fit then said a column was missing)."""
+    if any(not str(item).strip(" ,") for item in column_map or ()):
+        raise InputError(f"--columns: empty; expected KEY=COL,... with KEY one of "
+                         f"{', '.join(column_keys())}")
     mapping = column_mapping(column_map, **flags)
+    unknown = [key for key in mapping if key not in column_keys()]
+    if unknown:
+        raise InputError(f"--columns: unknown key '{unknown[0]}' (in {unknown[0]}="
+                         f"{mapping[unknown[0]]}); keys: {', '.join(column_keys())}")
     loss = mapping.pop("loss", None)
     return mapping, loss or loss_column
 
