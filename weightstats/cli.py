@@ -33,8 +33,8 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
     table = checked_steps(read_table(data_path), data_path)
     files = []
     for stat in split_values(stats) or ["t_nu"]:
-        _check_plottable(table, stat, data_path)
-        files += stat_plot(table, stat, out_dir, groups=split_values(groups) or None, tensor=tensor)
+        files += stat_plot(table, stat, out_dir, groups=split_values(groups) or None, tensor=tensor,
+                           source=data_path)
     if checkpoint:
         files += histogram_plot(checkpoint, hist_of, out_dir)
     files = [str(f) for f in files]
@@ -43,16 +43,3 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
     else:
         click.echo("wrote " + ", ".join(files), err=True)
 
-
-def _check_plottable(table, stat: str, source: str) -> None:
-    """Refuse a statistic the table lacks, or holds no number of, before drawing an empty plot."""
-    from scalefit.errors import InputError, known
-    from scalefit.schema import numeric_values
-
-    if "stat" not in table or "value" not in table:
-        raise InputError(f"{source}: columns 'stat' and 'value' are needed (a table from `scalefit weights`)")
-    rows = table[table["stat"] == stat]
-    if rows.empty:
-        raise InputError(f"{source}: column 'stat' has no '{stat}' rows (known: {known(table['stat'].dropna())})")
-    if numeric_values(rows, source, f"stat '{stat}'")["value"].isna().all():
-        raise InputError(f"{source}: stat '{stat}' has no finite value to plot (all empty, nan or inf)")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, known
-from scalefit.schema import group_values
+from scalefit.schema import group_values, numeric_values
 
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
     from scalefit.weightstats.binned_fit import FamilyFits, Histogram
@@ -53,33 +53,38 @@ def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: 
     return fig
 
 
-def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None) -> pd.DataFrame:
+def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None,
+                source: str = "weights table") -> pd.DataFrame:
     """(model, group, step, value) of one statistic: a group's pooled row ('*') where that
     (model, step, group) has one, else the mean over its tensors (`scalefit.schema.group_values`);
     `tensor` picks one tensor instead."""
     for column in ("model", "step", "group", "stat", "value"):
         if column not in table.columns:
-            raise InputError(f"weights table: column '{column}' is missing")
+            raise InputError(f"{source}: column '{column}' is missing")
     rows = table[table["stat"] == stat]
     if rows.empty:
-        raise InputError(f"weights table: no rows with stat '{stat}' (known: {known(table['stat'].dropna())})")
+        raise InputError(f"{source}: no rows with stat '{stat}' (known: {known(table['stat'].dropna())})")
     if tensor is not None:
         rows = rows[rows["tensor"] == tensor]
         if rows.empty:
-            raise InputError(f"weights table: no tensor '{tensor}' with stat '{stat}'")
+            raise InputError(f"{source}: no tensor '{tensor}' with stat '{stat}'")
     if groups:
         rows = rows[rows["group"].isin(list(groups))]
         if rows.empty:
-            raise InputError(f"weights table: none of the groups {', '.join(groups)} has stat '{stat}'")
+            raise InputError(f"{source}: none of the groups {', '.join(groups)} has stat '{stat}'")
+    rows = numeric_values(rows, source, f"stat '{stat}'")
+    if rows["value"].isna().all():
+        raise InputError(f"{source}: stat '{stat}' has no finite value to plot (all empty, nan or inf)")
     values = group_values(rows, by=("model", "step", "group"))
     return values[["model", "group", "step", "value"]].sort_values(["model", "group", "step"])
 
 
-def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None):
+def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None,
+                        source: str = "weights table"):
     """The statistic against the step (log x; step 0 drawn at the left edge), a line per group and model."""
     import matplotlib.pyplot as plt
 
-    series = stat_series(table, stat, groups=groups, tensor=tensor)
+    series = stat_series(table, stat, groups=groups, tensor=tensor, source=source)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     models = series["model"].unique()
     for (model, group), rows in series.groupby(["model", "group"], sort=True):

@@ -15,11 +15,12 @@ def _stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
 
 
-def stat_plot(table: pd.DataFrame, stat: str, out_dir, *, groups=None, tensor=None) -> list[Path]:
+def stat_plot(table: pd.DataFrame, stat: str, out_dir, *, groups=None, tensor=None,
+              source: str = "weights table") -> list[Path]:
     """`<stat>_vs_step.png/svg`: the statistic of each group (or one tensor) against step."""
     from scalefit.weightstats.plots import stat_vs_step_figure
 
-    fig = stat_vs_step_figure(table, stat, groups=groups, tensor=tensor)
+    fig = stat_vs_step_figure(table, stat, groups=groups, tensor=tensor, source=source)
     return save_figure(fig, out_dir, f"{_stem(stat)}_vs_step")
 
 

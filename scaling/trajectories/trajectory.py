@@ -143,9 +143,9 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     sizes; large values mean each size follows its own curve.
     """
     usable = int(joined[["loss", "value"]].notna().all(axis=1).sum())
-    if usable < MIN_POINTS_PER_MODEL:
+    if usable < MIN_POINTS:
         raise InputError(f"{usable} checkpoints have both the statistic and a loss; value = v0 + "
-                         f"c (L - E)^p needs {MIN_POINTS_PER_MODEL} (two per parameter)")
+                         f"c (L - E)^p needs {MIN_POINTS}")
     per_model, rss_sum, too_short, runs = {}, 0.0, [], []
     for model, run in joined.groupby("model", sort=True):
         if run[["loss", "value"]].notna().all(axis=1).sum() < MIN_POINTS_PER_MODEL:
