@@ -113,3 +113,28 @@ def test_a_cut_whose_runs_share_one_token_count_is_skipped_and_said():
     cal = calibrate_law(runs, "chinchilla", cuts=4, n_bootstrap=20)
     assert len(cal.cuts) == 3
     assert any(n.startswith("cut 3.95e+18: not fitted") and "2 or more token counts" in n for n in cal.notes)
+
+
+def test_calibrate_options_say_what_they_accept(tmp_path):
+    """LAW listed isoflop and momentum (which then failed); --bootstrap 1 said 'or 0 for none'
+    and 0 was refused; --cuts 100 ran 10 cuts without a word."""
+    help_text = CliRunner().invoke(main, ["calibrate", "--help"]).output
+    epilog = help_text[help_text.index("LAW is one of:"):]
+    for name in ("isoflop", "momentum", "approach2"):
+        assert name not in epilog.split("LAW may also")[0]
+        bad = CliRunner().invoke(main, ["calibrate", name])
+        assert bad.exit_code == 2 and "Traceback" not in bad.output
+    for value in ("0", "1"):
+        bad = CliRunner().invoke(main, ["calibrate", "chinchilla", "--bootstrap", value])
+        assert bad.exit_code == 2
+        assert bad.output.strip() == (f"error: --bootstrap: '{value}': expected a whole number "
+                                      ">= 2 (the prediction intervals need the law's draws)")
+    data = tmp_path / "runs.csv"
+    runs = synthetic_runs(1)
+    runs.to_csv(data, index=False)
+    doc = json.loads(CliRunner().invoke(main, ["calibrate", "chinchilla", "--data", str(data),
+                                               "--cuts", "100", "--bootstrap", "4",
+                                               "--json"]).stdout)
+    allowed = len(doc["cuts"])
+    assert allowed < 100
+    assert f"100 cuts asked for; these runs allow {allowed}" in " ".join(doc["notes"])

@@ -98,7 +98,12 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
     table = validate_runs(runs, model.law_name, loss=loss, source=source)
     min_fit = min_fit or max(2 * model.n_free, model.n_free + 3)
     rows, per_cut, skipped = [], [], []
-    for cut in cut_points(table.C, cuts, min_fit):
+    chosen = cut_points(table.C, cuts, min_fit)
+    if len(chosen) < cuts:
+        skipped.append(f"{cuts} cuts asked for; these runs allow {len(chosen)} (a cut is a "
+                       f"distinct compute with at least {min_fit} runs below it and one at or "
+                       "above it)")
+    for cut in chosen:
         fit_rows = table.C < cut
         train = validate_runs(runs.iloc[np.flatnonzero(fit_rows)], model.law_name, loss=loss,
                               source=source)

@@ -9,8 +9,9 @@ import click
 import numpy as np
 import pandas as pd
 
-from scalefit.options import (BOOTSTRAP, POSITIVE, POSITIVE_INT, analysis_options,
-                              column_options, seed_option)
+from scalefit.errors import InputError
+from scalefit.options import (POSITIVE, POSITIVE_INT, Checked, analysis_options,
+                              column_options, positive_int, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.tables import write_table
@@ -18,6 +19,27 @@ from scalefit.scaling.outputs import checked_outputs
 
 
 RELATIONS = ("shifted-power", "sigmoid", "exponential-error")  # = relations.downstream.RELATIONS
+
+
+def calibration_law_choices() -> list[str]:
+    """The laws (and aliases) whose prediction is a loss, the only ones there is to check."""
+    from scalefit.scaling.laws.registry import law_for
+    return [name for name in law_choices() if law_for(name).predicts_loss]
+
+
+def _resamples(option: str, value) -> int:
+    """--bootstrap of calibrate: at least 2 (a prediction interval needs the law's draws)."""
+    accepted = "a whole number >= 2 (the prediction intervals need the law's draws)"
+    try:
+        number = positive_int(option, value)
+    except InputError:
+        raise InputError(f"{option}: '{value}': expected {accepted}") from None
+    if number < 2:
+        raise InputError(f"{option}: '{value}': expected {accepted}")
+    return number
+
+
+RESAMPLES = Checked(_resamples, "integer")
 CUTS_HELP = "Compute cuts: fit below each, predict the runs at or above it."
 
 
@@ -40,12 +62,14 @@ class CalibrateCommand(click.Command):
                              "--help`).")
 
 
-@click.command("calibrate", cls=CalibrateCommand, epilog=f"LAW is one of: {', '.join(law_choices())}.")
-@click.argument("law", metavar="LAW", type=click.Choice(law_choices(), case_sensitive=False))
+@click.command("calibrate", cls=CalibrateCommand,
+               epilog=f"LAW is one of: {', '.join(calibration_law_choices())}.")
+@click.argument("law", metavar="LAW",
+                type=click.Choice(calibration_law_choices(), case_sensitive=False))
 @analysis_options
 @click.option("--cuts", type=POSITIVE_INT, default=4, show_default=True, help=CUTS_HELP)
-@click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200, show_default=True,
-              help="Bootstrap resamples per fit (the intervals need at least 2).")
+@click.option("--bootstrap", "n_bootstrap", type=RESAMPLES, default=200, show_default=True,
+              help="Bootstrap resamples per fit (at least 2: the intervals need them).")
 @seed_option
 @click.option("--delta", type=POSITIVE, default=1e-3, show_default=True,
               help="Huber delta on log residuals.")
