@@ -225,3 +225,26 @@ def test_published_summary_is_checked(tmp_path):
         frame.to_csv(pub, index=False)
         line, _ = _walk_error(tmp_path, runs, "--published", str(pub))
         assert f"{pub}: {text}" in line, (text, line)
+
+
+def test_reconcile_bootstrap_and_isoflop_method_are_checked(tmp_path):
+    """--bootstrap 1 printed '[no interval]'; 'nan' gave click's 'is not a valid integer range'
+    with a usage block; --isoflop-method with another --law was ignored."""
+    runs = pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2)],
+                     ignore_index=True)
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    from click.testing import CliRunner
+    from scalefit.cli import main
+    for value in ("1", "nan", "-3"):
+        bad = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "condition",
+                                        "--bootstrap", value])
+        assert bad.exit_code == 2 and bad.output.startswith(f"error: --bootstrap: '{value}'")
+        assert "at least 2 resamples, or 0 for none" in bad.output
+        assert len(bad.output.strip().splitlines()) == 1
+    bad = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "condition",
+                                    "--law", "chinchilla", "--isoflop-method", "parabola"])
+    assert bad.exit_code == 2 and "--isoflop-method: only with --law isoflop" in bad.output
+    from scalefit.scaling.laws.reconcile import reconcile
+    with pytest.raises(ValueError, match="--bootstrap: .1."):
+        reconcile(runs, "condition", n_bootstrap=1)

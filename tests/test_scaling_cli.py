@@ -225,3 +225,12 @@ def test_columns_refuses_an_unknown_key_and_an_empty_mapping(tmp_path):
                                                             "KEY=COL"), bad.output
     invoke(["fit", "chinchilla", "--data", str(data), "--columns", "tokens=Tokens",
             "--bootstrap", "0"])
+
+
+def test_isoflop_method_only_with_the_isoflop_law(tmp_path):
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    bad = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(data),
+                                    "--isoflop-method", "akima"])
+    assert bad.exit_code == 2
+    assert bad.output.strip() == "error: --isoflop-method: only with LAW isoflop (got chinchilla)"

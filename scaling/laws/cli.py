@@ -146,8 +146,12 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
 
     columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
                                              tokens=tokens_column, flops=flops_column)
-    df, source, _ = _load(data_path, subset, columns)
     law_model = law_for(law)
+    ctx = click.get_current_context()
+    if law_model.law_name != "isoflop" and \
+            ctx.get_parameter_source("isoflop_method") != click.core.ParameterSource.DEFAULT:
+        raise InputError(f"--isoflop-method: only with LAW isoflop (got {law})")
+    df, source, _ = _load(data_path, subset, columns)
     law_name = law_model.law_name
     table = validate_runs(df, law_name, loss=loss_column, source=source)
     mask = held_out_mask(table.C, holdout if law_model.predicts_loss else None)

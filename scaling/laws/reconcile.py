@@ -230,6 +230,8 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
     also_chinchilla: fit the Chinchilla form per condition too, where the runs allow it.
     source, published_source: the tables' names in error messages (their files).
     """
+    from scalefit.options import bootstrap_count
+    bootstrap_count("--bootstrap", n_bootstrap)  # 0 or at least 2: one resample has no spread
     panel = list(panel or ())
     for column in [by, *panel]:
         if column not in runs.columns:

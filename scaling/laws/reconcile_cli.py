@@ -10,11 +10,17 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.options import analysis_options, seed_option, split_values
+from scalefit.options import BOOTSTRAP, analysis_options, seed_option, split_values
 from scalefit.report import dumps
 from scalefit.scaling.laws.law import Law
 from scalefit.scaling.laws.registry import ALIASES, MODELS
 from scalefit.scaling.outputs import checked_outputs
+
+
+def _given(name: str) -> bool:
+    """Whether the user gave option ``name`` (not its default)."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
 
 
 def allocation_law_choices() -> list[str]:
@@ -143,8 +149,8 @@ def write_reconcile_report(out_dir, rec) -> None:
 @click.option("--published", "published_path", type=click.Path(dir_okay=False), default=None,
               help="Summary table with the published a per condition (columns: the --by column, "
                    "a or a_n_exponent, a_ci95_lo, a_ci95_hi; panel columns where it has them).")
-@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=1000,
-              show_default=True, help="Bootstrap resamples for the 95% intervals.")
+@click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=1000, show_default=True,
+              help="Bootstrap resamples for the 95% intervals (0: none, else at least 2).")
 @seed_option
 @click.option("--subset", multiple=True, metavar="COL=VALUE",
               help="Use only rows with COL equal to VALUE (repeatable).")
@@ -162,6 +168,9 @@ def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflo
     from scalefit.scaling.laws.reconcile import reconcile
     from scalefit.scaling.laws.runtable import read_runs
 
+    from scalefit.scaling.laws.registry import law_for
+    if law_for(law).law_name != "isoflop" and _given("isoflop_method"):
+        raise InputError(f"--isoflop-method: only with --law isoflop (got --law {law})")
     df, source, _ = _load(data_path, subset)
     panel = split_values(panel)
     for column in [by, *panel]:
