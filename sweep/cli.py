@@ -163,10 +163,15 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
         table = result.tables.get("weights")
         if table is None or table.empty:
             return []
+        from scalefit.errors import known
         from scalefit.weightstats.report import write_weights_report
 
-        return write_weights_report(table, out_dir, stats=split_values(stats) or DEFAULT_STATS,
-                                    checkpoints=[g for g in grid if g.path])
+        wanted = split_values(stats) or DEFAULT_STATS
+        absent = [s for s in wanted if s not in set(table["stat"])]
+        if absent and split_values(stats):  # a --stat the measurement does not produce
+            click.echo(f"note: --stat {', '.join(absent)}: not measured, so not plotted "
+                       f"(known: {known(table['stat'].dropna())})", err=True)
+        return write_weights_report(table, out_dir, stats=wanted, checkpoints=[g for g in grid if g.path])
 
     clean = (lambda info: cleanup_checkpoint(info, hub_cache)) if cleanup else None
     try:

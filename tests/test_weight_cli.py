@@ -81,6 +81,10 @@ def test_shards_cover_the_grid_and_local_checkpoints(suite, tmp_path):
     local = pd.read_parquet(tmp_path / "local" / "weights.parquet")
     assert set(local["model"]) == {"tiny-a"} and set(local["step"]) == {4}
     assert "alpha" not in set(local["stat"]) and "t_nu" in set(local["stat"])
+    r = run("--checkpoint", root / "tiny-a" / "step4", "--out", tmp_path / "local", "--no-spectra", "--no-progress",
+            "--stat", "bogus")  # a name the measurement does not produce: said, not a silently missing plot
+    assert r.exit_code == 0 and "note: --stat bogus: not measured, so not plotted" in r.output, r.output
+    assert "No statistic 'bogus' in this table to plot" in (tmp_path / "local" / "report.md").read_text()
 
 
 def test_plot_command(suite, swept, tmp_path):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from scalefit import schema
 from scalefit.atomic import write_frame
-from scalefit.errors import InputError
+from scalefit.errors import InputError, known
 from scalefit.schedule import lr_at_step
 from scalefit.trainer.train import RunSpec, SuiteSpec, count_params, load_spec, run_schedule, run_warmup_steps
 
@@ -266,6 +266,10 @@ def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.Dat
     evals = parts.get("evals", pd.DataFrame(columns=EVAL_COLUMNS))
     weights = parts.get("weights", pd.DataFrame(columns=WEIGHT_COLUMNS))
     if stats is not None and len(weights):
+        unknown = sorted(set(stats) - set(weights["stat"].dropna()))
+        if unknown:
+            raise InputError(f"--stats: no statistic '{unknown[0]}' was measured "
+                             f"(known: {known(weights['stat'].dropna())}, or 'shipped', 'all')")
         weights = weights[weights["stat"].isin(list(stats))]
     evals = evals[[c for c in EVAL_COLUMNS if c in evals.columns]]
     weights = weights[[c for c in WEIGHT_COLUMNS if c in weights.columns]]

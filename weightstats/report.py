@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scalefit.errors import known
 from scalefit.report import markdown_table, save_figure, write_text
 
 SUMMARY_STATS = ("std", "excess_kurtosis", "t_nu", "gennorm_beta", "alpha", "best_family")
@@ -67,8 +68,12 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
         files.append(path)
         lines += ["## Groups at the last step", "", markdown_table(summary), ""]
     steps = table["step"].nunique()
+    absent = [stat for stat in stats if stat not in set(table["stat"])]
+    if absent:  # the table is written already; only the report's plot of a name it lacks is missing
+        lines += [f"No statistic {', '.join(repr(s) for s in absent)} in this table to plot "
+                  f"(known: {known(table['stat'].dropna())}).", ""]
     for stat in stats:
-        if stat not in set(table["stat"]):
+        if stat in absent:
             continue
         paths = stat_plot(table, stat, out_dir)
         files += paths
