@@ -34,6 +34,9 @@ def local_checkpoint(path: str) -> CheckpointInfo:
     p = Path(path)
     if not p.exists():
         raise InputError(f"--checkpoint {path}: no such folder or file")
+    if p.is_file() and p.suffix != ".safetensors":
+        raise InputError(f"--checkpoint {path}: not a checkpoint; give its folder (config.json and "
+                         "*.safetensors) or a .safetensors file")
     folder = p if p.is_dir() else p.parent
     hit = re.fullmatch(r"(?:step|checkpoint-?)(\d+)", folder.name)
     model, step = (folder.parent.name, int(hit.group(1))) if hit else (folder.name, 0)

@@ -116,6 +116,7 @@ def test_failed_checkpoint_is_recorded_and_the_sweep_goes_on(suite, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--checkpoint", "/nonexistent/step1", "--out", "OUT"], "no such folder"),
+    (["--checkpoint", "TABLE", "--out", "OUT"], "not a checkpoint; give its folder"),
     (["--suite", "/nonexistent.toml", "--out", "OUT"], "no such suite"),
     (["--checkpoint", "CKPT"], "--out DIR is required"),
     (["--out", "OUT"], "nothing to measure"),
