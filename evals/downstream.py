@@ -185,6 +185,24 @@ def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, l
     return df
 
 
+def check_task_names(names) -> None:
+    """Refuse an lm-eval task name lm-eval does not know, before any checkpoint loads (it failed
+    each checkpoint with a KeyError); the closest known names are suggested. One task scan."""
+    if not names:
+        return
+    import difflib
+
+    from lm_eval.tasks import TaskManager
+
+    known_tasks = set(TaskManager().all_tasks)
+    for name in names:
+        if name not in known_tasks:
+            near = difflib.get_close_matches(name, sorted(known_tasks), n=3)
+            hint = f" (closest: {', '.join(near)})" if near else ""
+            raise InputError(f"--task {name}: lm-eval has no task of that name{hint}; give an lm-eval "
+                             "task or NAME=FILE.jsonl for a local task")
+
+
 def tasks_measurement(tasks: list[TaskSpec], **options) -> Measurement:
     """A sweep measurement running all `tasks` in one lm-eval call per checkpoint."""
     if not tasks:
@@ -201,6 +219,7 @@ def task_measurements(*, tasks, limit: int | None = None, num_fewshot: int | Non
                       batch_size: int = 8) -> list[Measurement]:
     """The `tasks` kind: all tasks (TaskSpec, or NAME / NAME=FILE.jsonl) in one lm-eval call."""
     specs = [t if isinstance(t, TaskSpec) else parse_task(t) for t in tasks]
+    check_task_names([t.name for t in specs if t.config is None])
     return [tasks_measurement(specs, limit=limit, num_fewshot=num_fewshot, seed=seed, batch_size=batch_size)]
 
 

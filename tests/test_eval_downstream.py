@@ -131,6 +131,8 @@ def test_task_and_token_file_errors_are_one_line_before_any_model_loads(tmp_path
     (tmp_path / "file").write_text("x")
     for extra, message in [(["--tasks", f"t={task}", "--num-fewshot", "5"], "--num-fewshot 5: task t has 2 examples"),
                            (["--dataset", f"n={neg}"], "token id -3 at position 2 is negative"),
+                           (["--tasks", "lambada_opnai"],  # one lm-eval task scan, ~7 s
+                            "--task lambada_opnai: lm-eval has no task of that name (closest: lambada_openai"),
                            (["--dataset", f"v={tmp_path / 'file'}", "--cache-dir", str(tmp_path / "file")],
                             "--cache-dir")]:
         result = CliRunner().invoke(main, base + extra)
