@@ -553,6 +553,11 @@ def test_precision_pairs_and_paired_se(trained, tmp_path):
     bad = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--suite-dir",
                                     str(root / "suite"), "--corpus", str(root / "corpus"), "--pair", "s1:s9"])
     assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1 and "s9" in bad.stderr
+    with pytest.MonkeyPatch.context() as mp:  # a suite with nothing to pair: said, not an empty output
+        mp.setattr("scalefit.trainer.precision.default_pairs", lambda checkpoints: [])
+        none = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--suite-dir",
+                                         str(root / "suite"), "--corpus", str(root / "corpus")])
+    assert none.exit_code == 2 and "no pair to compare by default" in none.stderr, none.output
     text = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--suite-dir",
                                      str(root / "suite"), "--corpus", str(root / "corpus"),
                                      "--pair", "s1-W0.05:s1-W0.25", "--target-se", "0.01"])

@@ -53,6 +53,10 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
     spec = spec_for_corpus(spec_path, corpus_dir)
     cks = {c.model: c for c in suite_checkpoints(spec, suite_dir) if c.final}
     pairs = list(pairs) if pairs else default_pairs(list(cks.values()))
+    if not pairs:
+        raise InputError(f"{suite_dir}: no pair to compare by default (warmup variants, neighbouring "
+                         f"sizes at one length, WSD cooldowns); name two final checkpoints with "
+                         f"--pair A:B (known: {known(cks)})")
     missing = sorted({m for p in pairs for m in p if m not in cks})
     if missing:
         raise InputError(f"{suite_dir}: no final checkpoint for {', '.join(missing)} "
