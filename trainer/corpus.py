@@ -7,6 +7,7 @@ with a JSON sidecar, so training and evaluation read tokens without re-tokenizin
 from __future__ import annotations
 
 import hashlib
+import json
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,7 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
         manifest["distributions"][name] = {
             "source_dirs": prose_dirs if name == "prose" else code_dirs,
             "n_files": len(docs), "n_duplicates": len(docs) - len(kept)}
+    _refuse_other_corpus(out, manifest)
     tok = train_tokenizer(_tokenizer_texts(splits, tokenizer_chars), vocab_size)
     (out / "tokenizer").mkdir(parents=True, exist_ok=True)
     save_tokenizer(tok, out / "tokenizer")
@@ -212,6 +214,30 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
     manifest["separator_id"] = tok.token_to_id(EOS)
     write_json(out / "manifest.json", manifest)
     return manifest
+
+
+def _refuse_other_corpus(out: Path, manifest: dict) -> None:
+    """A folder holds one corpus: rebuilding with the same settings is allowed (the build is
+    deterministic), overwriting one built with others is not (runs trained on it would no longer
+    match their corpus)."""
+    path = out / "manifest.json"
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # a half-written manifest: the earlier build did not finish
+    keys = ("seed", "vocab_size", "val_frac", "test_frac")
+    changed = [k for k in keys if old.get(k) != manifest[k]]
+    for name, info in manifest["distributions"].items():
+        if old.get("distributions", {}).get(name, {}).get("source_dirs") != info["source_dirs"]:
+            changed.append(f"{name} source folders")
+    if changed:
+        first = changed[0]
+        was = old.get(first, "other") if first in keys else "other folders"
+        now = manifest[first] if first in keys else "these"
+        raise InputError(f"--out {out}: holds a corpus built with {first} {was}, not {now}; build into "
+                         "a new --out (runs trained on that corpus would no longer match it)")
 
 
 def _tokenizer_texts(splits, max_chars):
