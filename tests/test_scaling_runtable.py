@@ -182,3 +182,13 @@ def test_without_a_bootstrap_the_stderr_is_labelled_curvature(tmp_path):
     assert result.exit_code == 0, result.output
     head = next(line for line in result.output.splitlines() if line.strip().startswith("param"))
     assert "stderr (curvature)" in head and "ci95" not in head
+
+
+def test_an_empty_file_says_what_a_run_table_is(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    result = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(path)])
+    assert result.exit_code == 2
+    assert _one_line(result) == (f"error: {path}: the file is empty; expected a run table: a "
+                                 "header row and one row per run with params, tokens or flops, "
+                                 "and a loss (CSV, TSV, Parquet or JSON)")

@@ -396,3 +396,17 @@ def test_predict_curve_header_counts_checkpoints_of_a_measured_run():
     text = CliRunner().invoke(main, ["predict", "curve", "--model", "mini-3", "--measured",
                                      "mini-3-W0.01", "--bootstrap", "0"]).stdout
     assert "at 73 checkpoints of the measured run" in text and "at 73 steps" not in text
+
+
+def test_fit_of_a_schedule_law_on_a_run_table_points_to_schedule_law(tmp_path):
+    """`fit lr-annealing` said 'law momentum' and pointed to a command fit's LAW list lacked."""
+    path = tmp_path / "runs.csv"
+    N = np.geomspace(1e6, 1e8, 8)
+    pd.DataFrame({"params": N, "tokens": 20 * N, "loss": 2 + 50 * N ** -0.3}).to_csv(path,
+                                                                                  index=False)
+    result = CliRunner().invoke(main, ["fit", "lr-annealing", "--data", str(path)])
+    assert result.exit_code == 2
+    assert (f"{path} (law momentum, alias lr-annealing or tissue, fits whole loss curves: "
+            "`scalefit fit schedule-law --law momentum` reads a checkpoint table") in result.output
+    assert "column 'model' is missing" in result.output
+    assert "schedule-law" in CliRunner().invoke(main, ["fit", "--help"]).output.split("LAW may")[1]

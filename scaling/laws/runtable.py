@@ -69,6 +69,10 @@ def check_varies(table: RunTable, variables) -> None:
 
 def read_runs(path) -> tuple[pd.DataFrame, str]:
     """Read a run table file (CSV, Parquet, JSON); return it with its name for messages."""
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty; expected a run table: a header row and "
+                         "one row per run with params, tokens or flops, and a loss (CSV, TSV, "
+                         "Parquet or JSON)")
     return read_table(path), str(Path(path))
 
 

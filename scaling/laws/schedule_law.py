@@ -105,7 +105,11 @@ def _fit_runs(self, runs, *, loss="loss", delta=1e-3, n_bootstrap=0, seed=0, pro
     from scalefit.tables import read_table
     frame = getattr(runs, "frame", runs)  # a RunTable from `scalefit fit LAW`
     frame = frame if hasattr(frame, "columns") else read_table(frame)
-    source = f"law {self.law_name} (`scalefit fit schedule-law` fits loss curves)"
+    base, by_size = self.law_name.removesuffix("-n"), self.law_name.endswith("-n")
+    also = f", alias {' or '.join(self.aliases)}," if self.aliases else ""
+    source = (f"{getattr(runs, 'source', '<table>')} (law {self.law_name}{also} fits whole loss "
+              f"curves: `scalefit fit schedule-law --law {base}{' --by-size' if by_size else ''}`"
+              " reads a checkpoint table, the shipped one by default)")
     curves = curves_from_table(loss_rows(frame, loss, source=source))
     return fit_curves(curves, self.law_name, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
                       progress=progress)

@@ -267,7 +267,9 @@ class FitLawCommand(click.Command):
         formatter.write_paragraph()
         formatter.write_text("LAW may also be shifted-power: the loss-to-loss law "
                              "L_y = K (L_x - E_x)^kappa + E_y (see `scalefit fit shifted-power "
-                             "--help`).")
+                             "--help`); or schedule-law: a momentum or multi-power law fitted "
+                             "to whole loss curves of a checkpoint table (see `scalefit fit "
+                             "schedule-law --help`).")
 
 
 __all__ = ["predict", "downstream", "fit_shifted_power", "FitLawCommand", "MINI_RUNS",
