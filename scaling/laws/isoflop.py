@@ -88,14 +88,14 @@ def repeated_sizes(frame: pd.DataFrame, method: str, source: str = "<run table>"
 
 
 def isoflop_optima(frame: pd.DataFrame, method: str = "parabola", source: str = "<run table>",
-                   rows=None):
+                   file_rows=None):
     """Per budget: flops, N*, D*, L* (NaN when excluded) and the reason for each exclusion
-    (plus a warning per budget whose rows repeat a model size; with Akima an InputError)."""
+    (plus one warning when budgets have rows that repeat a model size; with Akima an
+    InputError naming the file and its rows, ``file_rows`` being each run's 1-based row)."""
     if method not in ("parabola", "akima"):
         raise InputError(f"--isoflop-method: unknown method '{method}' (parabola, akima)")
     budgets = budget_groups(frame)
-    rows_out, warnings = [], repeated_sizes(frame, method, source, rows)
-    rows = rows_out
+    rows, warnings = [], repeated_sizes(frame, method, source, file_rows)
     for c, group in frame.groupby(budgets, sort=True):
         m, l_star, why = isoflop_minimum(np.log(group["N"]), group["L"], method)
         n_star = float(np.exp(m)) if np.isfinite(m) else np.nan
