@@ -273,13 +273,15 @@ def torch_device(option: str, value: str) -> str:
 
 
 def output_folder(option: str, path):
-    """Create the output folder `path` (and its parents) and check that files can be written in
-    it; InputError naming it when not (a read-only place, a file in the way)."""
+    """Check that the output folder `path` can be made and written in, leaving nothing behind
+    (a command refused for another option must not leave an empty folder); InputError naming it
+    when not (a read-only place, a file in the way)."""
     from pathlib import Path
 
     import tempfile
 
     folder = Path(path)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):  # can files be written there?
@@ -287,6 +289,12 @@ def output_folder(option: str, path):
     except OSError as exc:
         raise InputError(f"{option} {path}: cannot write in that folder ({exc.strerror or exc}); "
                          "give a folder you can write") from None
+    finally:
+        for made in created:  # deepest first: the folders this check made, still empty
+            try:
+                made.rmdir()
+            except OSError:
+                break
     return folder
 
 
