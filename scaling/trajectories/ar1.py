@@ -7,13 +7,14 @@ not there, bootstraps intervals that are too narrow, and tests correlations with
 degrees of freedom. Here: the Prais-Winsten transform that turns AR(1) errors into independent
 ones (generalized least squares), the restricted maximum likelihood (REML) estimate of rho for a
 fixed design (its likelihood, for a bootstrap that carries rho's uncertainty), AR(1) error series
-for a sieve bootstrap, and how many independent points a correlation of two such residual series
-is worth. Checkpoints are taken in order; the spacing between them is not modelled.
+for a sieve bootstrap, how many independent points a correlation of two such residual series
+is worth, and each run's design moments, from which the traces of the collapse F-test and the
+sandwich intervals follow without N x N matrices of all checkpoints. Checkpoints are taken in
+order; the spacing between them is not modelled.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import block_diag
 
 MAX_RHO = 0.95                      # beyond this the errors are a random walk, not AR(1) noise
 RHO_GRID = np.linspace(0.0, MAX_RHO, 96)
@@ -79,23 +80,61 @@ def reml_rho(design: np.ndarray, y: np.ndarray) -> float | np.ndarray:
     return float(best) if np.ndim(y) == 1 else best
 
 
+def _pooled_profile(designs, ys) -> np.ndarray | None:
+    """The summed REML profile of several runs (each its own design, variance and order)."""
+    profiles = [v for v in (_reml_profile(d, y) for d, y in zip(designs, ys)) if v is not None]
+    return np.sum(profiles, axis=0) if profiles else None
+
+
 def pooled_reml_rho(designs, ys) -> float:
     """One REML AR(1) coefficient for several runs (each its own design, variance and order)."""
-    profiles = [v for v in (_reml_profile(d, y) for d, y in zip(designs, ys)) if v is not None]
-    if not profiles:
-        return 0.0
-    return float(RHO_GRID[int(np.argmax(np.sum(profiles, axis=0)))])
+    total = _pooled_profile(designs, ys)
+    return 0.0 if total is None else float(RHO_GRID[int(np.argmax(total))])
+
+
+def pooled_rho_posterior(designs, ys) -> tuple[np.ndarray, np.ndarray]:
+    """(RHO_GRID, weights): the pooled REML likelihood of one rho for several runs, normalized
+    over the grid (a flat prior); all weight on 0 where the runs are too short to say."""
+    total = _pooled_profile(designs, ys)
+    if total is None:
+        return RHO_GRID, (RHO_GRID == 0.0).astype(float)
+    weights = np.exp(total - total.max())
+    return RHO_GRID, weights / weights.sum()
+
+
+def frobenius_squared(n: int, rho: float) -> float:
+    """tr(S S) = sum of rho^(2|i-j|) over an n x n AR(1) correlation matrix, in closed form."""
+    lags = np.arange(1, n)
+    return float(n + 2.0 * np.sum((n - lags) * rho ** (2.0 * lags)))
+
+
+def gram_inverse(design: np.ndarray) -> np.ndarray:
+    """(X'X)^+ from the thin SVD of X, with the cutoff of np.linalg.pinv(X): forming X'X first
+    would square the condition number (a fit's c and p columns are nearly collinear)."""
+    u, sing, vt = np.linalg.svd(np.asarray(design, dtype=float), full_matrices=False)
+    keep = sing > 1e-15 * (sing.max() if sing.size else 0.0)
+    return (vt[keep].T / sing[keep] ** 2) @ vt[keep]
+
+
+def design_moments(designs, rho: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float, int]]:
+    """Per run with design X_b and AR(1) correlation S_b: ((X'X)^+, X'SX, (SX)'(SX), tr(SS), n).
+
+    Every trace that the F-test and the sandwich intervals need, e.g. tr(M S M S) for the
+    residual projection M of the stacked design, is a k x k expression in these, so the cost
+    grows with the runs' lengths squared, not with the total number of checkpoints cubed.
+    """
+    out = []
+    for design in designs:
+        x = np.asarray(design, dtype=float)
+        sx = correlation_matrix(len(x), rho) @ x
+        out.append((gram_inverse(x), x.T @ sx, sx.T @ sx, frobenius_squared(len(x), rho), len(x)))
+    return out
 
 
 def correlation_matrix(n: int, rho: float) -> np.ndarray:
     """Correlation matrix of n consecutive values of a stationary AR(1) series."""
     lags = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
     return rho ** lags
-
-
-def block_correlation(sizes, rho: float) -> np.ndarray:
-    """Block-diagonal AR(1) correlation of several runs: one block per run, none between runs."""
-    return block_diag(*[correlation_matrix(size, rho) for size in sizes])
 
 
 def residual_maker(design: np.ndarray) -> np.ndarray:
@@ -129,11 +168,7 @@ def rho_posterior(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     A bootstrap that draws its rho from these weights carries the uncertainty of rho, which on
     40-80 checkpoints is large (an estimate of 0.5 is consistent with 0.3-0.9).
     """
-    values = _reml_profile(design, y)
-    if values is None:
-        return RHO_GRID, (RHO_GRID == 0.0).astype(float)
-    weights = np.exp(values - values.max())
-    return RHO_GRID, weights / weights.sum()
+    return pooled_rho_posterior([design], [y])
 
 
 def gaussian_loglik(sse_whitened: float, n: int, rho: float) -> float:
