@@ -215,8 +215,8 @@ def measure_checkpoint(info: CheckpointInfo, measurements: list[Measurement], ou
         if twin is not None:
             raise DuplicateCheckpoint(f"weights identical to {twin}")
         for m in todo:
-            rows = m.fn(model, info)
-            rows = _with_keys(rows if rows is not None else pd.DataFrame(), info)
+            rows = m.fn(model, info)  # long rows: a DataFrame, or a list of row dicts
+            rows = _with_keys(pd.DataFrame(rows) if rows is not None else pd.DataFrame(), info)
             write_frame(rows, part_path(out_dir, info, m))
             if "metric" in rows and "n_tokens" in rows:
                 outcome["tokens"] += int(rows.loc[rows["metric"] == "loss", "n_tokens"].fillna(0).sum())

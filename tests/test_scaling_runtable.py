@@ -192,3 +192,21 @@ def test_an_empty_file_says_what_a_run_table_is(tmp_path):
     assert _one_line(result) == (f"error: {path}: the file is empty; expected a run table: a "
                                  "header row and one row per run with params, tokens or flops, "
                                  "and a loss (CSV, TSV, Parquet or JSON)")
+
+
+def test_runs_of_two_data_distributions_are_not_fitted_as_one(tmp_path):
+    """The shipped runs.csv holds prose and code runs: one law over both mixed two loss scales
+    silently (a = 0.73 instead of 0.52); now refused with the --subset that selects one."""
+    from scalefit.data import data_path
+
+    runs = pd.read_csv(data_path("suites", "mini", "runs.csv"))
+    assert set(runs["distribution"]) == {"prose", "code"}
+    with pytest.raises(InputError, match=r"holds runs of 2 distributions \(code, prose\).*--subset distribution="):
+        validate_runs(runs, "chinchilla", source="runs.csv")
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    bad = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(path), "--bootstrap", "0"])
+    assert bad.exit_code == 2 and "--subset distribution=" in bad.output, bad.output
+    good = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(path), "--subset",
+                                     "distribution=prose", "--bootstrap", "0"])
+    assert good.exit_code == 0, good.output

@@ -421,3 +421,17 @@ def test_merge_refuses_folders_of_other_options_or_suites(tmp_path):
     (b / "measurements.json").unlink()  # a folder from before options were recorded: its run.json still says
     result = CliRunner().invoke(main, ["eval", "merge", str(a), str(b), "--out", str(tmp_path / "m")])
     one_line_exit_2(result, "suite 'other'; only folders of one suite merge")
+
+
+def test_a_measurement_may_return_a_list_of_row_dicts(tmp_path):
+    """The README's recipe: fn returns long rows, as a DataFrame or as a list of dicts."""
+    _, grid, _ = sweep_grid(str(cached_tiny_suite()), ["tiny-a"], "0,8")
+
+    def count(folder, info):  # the safetensors loader hands over the checkpoint's folder
+        return [{"tensor": "*", "group": "all", "stat": "n_files", "value": float(len(os.listdir(folder)))}]
+
+    result = engine.sweep_checkpoints(grid, [engine.Measurement("count", count, table="weights")], tmp_path,
+                                      load=safetensors_loader(), progress=False, tables=["weights"])
+    assert result.ok, result.failures
+    table = result.tables["weights"]
+    assert list(table["step"]) == [0, 8] and (table["value"] > 0).all()

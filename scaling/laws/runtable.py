@@ -112,6 +112,20 @@ def _choose_n(df: pd.DataFrame, law) -> str | None:
     return None
 
 
+DISTRIBUTION_COLUMNS = ("distribution",)  # a law describes the loss on one data distribution
+
+
+def _one_distribution(df: pd.DataFrame, source: str) -> None:
+    """Refuse runs trained on different data distributions in one fit (the shipped runs.csv holds
+    prose and code runs): their losses are on different scales and no law joins them."""
+    for column in DISTRIBUTION_COLUMNS:
+        if column in df.columns and df[column].nunique(dropna=True) > 1:
+            names = sorted(map(str, df[column].dropna().unique()))
+            raise InputError(f"{source}: column '{column}' holds runs of {len(names)} distributions "
+                             f"({', '.join(names)}); a law is fitted to one: select it with "
+                             f"--subset {column}={names[0]} (in Python, filter the rows)")
+
+
 def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str = "<run table>",
                   n_column: str | None = None, check_size: bool = True) -> RunTable:
     """Check a run table for ``law`` and return it with canonical N, D, C, L columns."""
@@ -140,6 +154,7 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     if "C" in needs and not has_flops and n_column is None:
         raise InputError(f"{source}: column 'flops' is missing (and no 'params' to derive it; "
                          f"columns: {_columns(df)}; {map_hint('flops')})")
+    _one_distribution(df, source)
     out = df.copy()
     out["L"] = _numeric(df, loss, source)
     _positive(out["L"].to_numpy(), loss, source, df)

@@ -34,7 +34,8 @@ def schedule_law_options(func):
         click.option("--loss-column", default="loss", show_default=True,
                      help="Loss column, or the metric of a long table's metric/value rows."),
         click.option("--dataset", default=None,
-                     help=f"Dataset of a long table's loss rows (shipped: {SHIPPED_DATASET})."),
+                     help=f"Dataset of a long table's loss rows: required with --data when the table has "
+                          f"several; without --data, the shipped table's {SHIPPED_DATASET}."),
         click.option("--model", "models", multiple=True, metavar="RUN[,RUN]",
                      help="Runs (model column) to fit on; default every run of the table."),
         click.option("--by-size", is_flag=True, default=False,
