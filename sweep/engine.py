@@ -85,8 +85,9 @@ class SweepResult:
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep, raised after the tables were rebuilt from what was measured."""
 
-    def __init__(self, result: SweepResult):
-        super().__init__(f"interrupted: results so far are in {result.out_dir}")
+    def __init__(self, result: SweepResult | None, out_dir=None):
+        where = result.out_dir if result is not None else out_dir
+        super().__init__(f"interrupted: results so far are in {where}")
         self.result = result
 
 
@@ -347,7 +348,6 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
     the tables are still rebuilt from what was measured, then `SweepInterrupted` (a
     KeyboardInterrupt carrying the result) is raised.
     """
-    from scalefit.integrity import integrity_flags
     from scalefit.sweep.runinfo import now
 
     if on_duplicate not in ON_DUPLICATE:
@@ -370,6 +370,21 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
         meta.update({"measured": len(summary.measured), "skipped": len(summary.skipped),
                      "failed": len(summary.failed), "duplicates_skipped": len(summary.duplicates),
                      "seconds": round(summary.seconds, 3)})
+    try:
+        result = _rebuild(out_dir, tables, summary, meta, interrupted, on_duplicate, report)
+    except SweepInterrupted:
+        raise
+    except KeyboardInterrupt:  # Ctrl-C while the tables were rebuilt: the parts are all on disk
+        raise SweepInterrupted(None, out_dir) from None
+    if interrupted:
+        raise SweepInterrupted(result)
+    return result
+
+
+def _rebuild(out_dir, tables, summary, meta, interrupted, on_duplicate, report) -> SweepResult:
+    """The tables, failures.csv, integrity.csv and the report, rebuilt from the parts on disk."""
+    from scalefit.integrity import integrity_flags
+
     found = collect_parts([out_dir])
     if tables is not None:
         found = {name: found[name] for name in tables if name in found}
@@ -384,8 +399,6 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
                     write_frame(flags, Path(out_dir) / "integrity.csv")]
     if report is not None:
         result.files += list(report(result))
-    if interrupted:
-        raise SweepInterrupted(result)
     return result
 
 

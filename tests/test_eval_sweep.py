@@ -136,7 +136,9 @@ def test_resume_after_the_process_is_killed(reference, suite_file, tmp_path):
     pd.testing.assert_frame_equal(sorted_rows(resumed)[ref.columns], sorted_rows(ref), atol=1e-6)
 
 
-def test_ctrl_c_keeps_the_results_so_far(suite_file, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_keeps_the_results_so_far(suite_file, tmp_path, signum):
+    """Ctrl-C, and SIGTERM (Slurm's time limit, docker stop), which takes the same path."""
     out = tmp_path / "interrupted"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "scalefit", *sweep_args(suite_file, out)],
@@ -146,7 +148,7 @@ def test_ctrl_c_keeps_the_results_so_far(suite_file, tmp_path):
     while not list((out / "parts").rglob("*.parquet")):
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err.decode()[-2000:]
     assert "re-run the same command to resume" in err.decode()

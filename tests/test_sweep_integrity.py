@@ -435,3 +435,19 @@ def test_a_measurement_may_return_a_list_of_row_dicts(tmp_path):
     assert result.ok, result.failures
     table = result.tables["weights"]
     assert list(table["step"]) == [0, 8] and (table["value"] > 0).all()
+
+
+def test_ctrl_c_while_the_tables_are_rebuilt_says_the_results_are_kept(tmp_path, monkeypatch):
+    """Every checkpoint measured, Ctrl-C while the tables were written: the parts are all there, so
+    the sweep says where (it said 'nothing was measured'), and a re-run writes the tables."""
+    _, grid, _ = sweep_grid(str(cached_tiny_suite()), ["tiny-a"], "0,8")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "write_failures", interrupt)
+    with pytest.raises(engine.SweepInterrupted, match=f"results so far are in {tmp_path}"):
+        engine.sweep_checkpoints(grid, [quick_measurement()], tmp_path, load=safetensors_loader(), progress=False)
+    monkeypatch.undo()
+    again = engine.sweep_checkpoints(grid, [quick_measurement()], tmp_path, load=safetensors_loader(), progress=False)
+    assert again.ok and len(again.summary.skipped) == 2 and not again.summary.measured

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import warnings
 
@@ -111,6 +112,7 @@ class LazyGroup(click.Group):
         # numpy warnings are noise on the terminal (a notebook keeps Python's default filters)
         warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"(lmfit|uncertainties)(\.|$)")
         args = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click empties both as it goes
+        terminate_as_interrupt()
         try:
             return super().invoke(ctx)
         except InputError as exc:
@@ -132,6 +134,19 @@ class LazyGroup(click.Group):
             click.echo(f"error: {missing_extra_message(ctx.invoked_subcommand, exc.name)}",
                        err=True)
             ctx.exit(2)
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt("terminated")
+
+
+def terminate_as_interrupt() -> None:
+    """SIGTERM (Slurm's time limit, `docker stop`, `kill`) takes the Ctrl-C path: a sweep keeps
+    what it measured, rebuilds its tables and forgets options nothing was measured with."""
+    try:
+        signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread (a notebook's worker): leave the default
+        pass
 
 
 @click.group(name="scalefit", cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
