@@ -16,6 +16,7 @@ import pandas as pd
 
 import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measurement)
 import scalefit.sweep.weights  # noqa: F401  (registers the `weights` measurement)
+from scalefit.atomic import staged_output
 from scalefit.errors import InputError
 from scalefit.options import output_folder
 from scalefit.evals.loss import check_cross_entropy
@@ -241,17 +242,29 @@ def merge(dirs, out_dir) -> SweepResult:
             "device": ", ".join(sorted({str(r.get("device")) for r in runs})) or None,
             "dtype": ", ".join(sorted({str(r.get("dtype")) for r in runs})) or None,
             "seed": ", ".join(sorted({str(r.get("seed")) for r in runs})) or None, "shard": None}
-    tables = merge_sweeps(dirs, out_dir)
-    failures = tables.pop("failures")
-    flags = tables.pop("integrity")
-    evals = tables.get("evals", pd.DataFrame())
-    meta["rows"] = {k: len(v) for k, v in tables.items()}
-    meta["failed"] = len(failures)
-    meta["measured"] = int(evals[["model", "step"]].drop_duplicates().shape[0]) if not evals.empty else 0
-    meta["warnings"] = coverage_warnings(runs)
-    files = write_sweep_report(out_dir, tables, failures, meta, "run.json", integrity=flags)
+    if (Path(out_dir) / "parts").is_dir():
+        raise InputError(f"--out {out_dir}: is a sweep folder (parts/ inside); merge into a new folder")
+    # written aside and moved in at the end: a merge interrupted while writing leaves the folder
+    # as it was, and tables an earlier merge wrote that this one does not are removed
+    with staged_output(out_dir) as staging:
+        tables = merge_sweeps(dirs, staging)
+        failures = tables.pop("failures")
+        flags = tables.pop("integrity")
+        evals = tables.get("evals", pd.DataFrame())
+        meta["rows"] = {k: len(v) for k, v in tables.items()}
+        meta["failed"] = len(failures)
+        meta["measured"] = int(evals[["model", "step"]].drop_duplicates().shape[0]) if not evals.empty else 0
+        meta["warnings"] = coverage_warnings(runs)
+        files = write_sweep_report(staging, tables, failures, meta, "run.json", integrity=flags)
+        files = [Path(out_dir) / Path(f).relative_to(staging) for f in files]
+        for name in set(MERGED_TABLES) - set(tables):
+            for ext in ("parquet", "csv"):
+                (Path(out_dir) / f"{name}.{ext}").unlink(missing_ok=True)
     return SweepResult(out_dir=str(out_dir), summary=None, tables=tables, failures=failures, meta=meta,
                        files=files, integrity=flags)
+
+
+MERGED_TABLES = ("evals", "weights", "fingerprints")  # the tables a merge writes when it has rows for them
 
 
 def coverage_warnings(runs: list[dict]) -> list[str]:

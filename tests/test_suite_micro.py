@@ -144,9 +144,13 @@ def test_corpus_is_reproducible(corpus, tmp_path):
     for split in ("train", "test"):
         assert (tmp_path / "c" / "code" / f"{split}.bin").read_bytes() == \
             (root / "corpus" / "code" / f"{split}.bin").read_bytes()
-    # the same build again into that folder is fine; another vocabulary over it is refused
+    # the same build again into that folder is fine (and removes what a killed build left);
+    # another vocabulary over it is refused
+    stale = tmp_path / "c" / "code" / "train.bin.tmp-999999999-deadbeef"
+    stale.write_bytes(b"half")
     build_corpus(tmp_path / "c", [root / "prose_src"], [root / "code_src"], vocab_size=320, seed=3,
                  val_frac=0.1, test_frac=0.1)
+    assert not stale.exists()
     with pytest.raises(ValueError, match="holds a corpus built with vocab_size 320, not 300"):
         build_corpus(tmp_path / "c", [root / "prose_src"], [root / "code_src"], vocab_size=300, seed=3,
                      val_frac=0.1, test_frac=0.1)

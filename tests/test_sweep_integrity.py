@@ -287,6 +287,9 @@ def test_run_json_is_written_through_a_unique_temporary_and_stale_ones_are_remov
     out.mkdir()
     stale = out / "weights.csv.tmp-999999999-deadbeef"  # left by a killed process (no such pid)
     stale.write_text("half")
+    deep = out / "fingerprints" / "tiny-a" / "step0000000.parquet.tmp-999999999-cafe0000"  # below it too
+    deep.parent.mkdir(parents=True)
+    deep.write_text("half")
     renamed = []
     real_replace = os.replace
 
@@ -296,7 +299,7 @@ def test_run_json_is_written_through_a_unique_temporary_and_stale_ones_are_remov
 
     monkeypatch.setattr(os, "replace", recording_replace)
     assert CliRunner().invoke(main, eval_args(out)).exit_code == 0
-    assert not stale.exists()
+    assert not stale.exists() and not deep.exists()
     tmp_names = [src for src, dst in renamed if dst == "run.json"]
     assert tmp_names and all(re.fullmatch(rf"run\.json\.tmp-{os.getpid()}-[0-9a-f]{{8}}", n) for n in tmp_names)
 
@@ -451,3 +454,31 @@ def test_ctrl_c_while_the_tables_are_rebuilt_says_the_results_are_kept(tmp_path,
     monkeypatch.undo()
     again = engine.sweep_checkpoints(grid, [quick_measurement()], tmp_path, load=safetensors_loader(), progress=False)
     assert again.ok and len(again.summary.skipped) == 2 and not again.summary.measured
+
+
+def test_a_merge_folder_holds_one_merge(tmp_path, monkeypatch):
+    """Merging again into a folder replaces what the earlier merge wrote (a table it does not write
+    is removed), and a merge interrupted while writing leaves the folder as it was."""
+    from scalefit.evals import evaluate as evaluate_module
+
+    with_weights, without = tmp_path / "ww", tmp_path / "wo"
+    assert CliRunner().invoke(main, [*eval_args(with_weights), "--weights"]).exit_code == 0
+    assert CliRunner().invoke(main, eval_args(without)).exit_code == 0
+    merged = tmp_path / "m"
+    assert CliRunner().invoke(main, ["eval", "merge", str(with_weights), "--out", str(merged)]).exit_code == 0
+    assert (merged / "weights.parquet").exists()
+    before = {p.name: p.read_bytes() for p in merged.iterdir() if p.is_file()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_module, "coverage_warnings", interrupted)
+    result = CliRunner().invoke(main, ["eval", "merge", str(without), "--out", str(merged)])
+    assert result.exit_code == 130
+    assert {p.name: p.read_bytes() for p in merged.iterdir() if p.is_file()} == before
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]  # no staging folder left
+    monkeypatch.undo()
+    assert CliRunner().invoke(main, ["eval", "merge", str(without), "--out", str(merged)]).exit_code == 0
+    assert (merged / "evals.parquet").exists() and not (merged / "weights.parquet").exists()
+    one_line_exit_2(CliRunner().invoke(main, ["eval", "merge", str(without), "--out", str(without)]),
+                    "is a sweep folder")

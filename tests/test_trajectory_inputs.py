@@ -290,3 +290,23 @@ def test_weights_plot_refuses_a_table_with_no_number_to_plot(tmp_path):
                    "w.csv: column 'value', row 1: 'abc' is not a number")
     one_line_error(*run_cli(["weights", "plot", "--data", str(path), "--stat", "nope",
                              "--out", str(tmp_path / "p")]), "no rows with stat 'nope'")
+
+
+def test_an_interrupted_report_leaves_the_out_folder_as_it_was(tmp_path, monkeypatch):
+    """transitions --out over an earlier run's folder, interrupted while writing its plots: the
+    folder keeps the earlier run's files, not its transitions.csv beside the other's report."""
+    from scalefit.scaling.trajectories import plots
+
+    path, out = tmp_path / "t.parquet", tmp_path / "report"
+    long_table().to_parquet(path)
+    args = ["transitions", "--stat", "t_nu", "--data", str(path), "--bootstrap", "0", "--out", str(out)]
+    assert run_cli(args)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "plot_transitions", interrupted)
+    assert run_cli([*args[:-2], "--models", "a", "--out", str(out)])[0] == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.atomic import atomic_write, write_json
+from scalefit.atomic import atomic_write, sweep_stale, write_json
 from scalefit.errors import InputError
 
 EOS = "<|endoftext|>"
@@ -201,6 +201,7 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
             "source_dirs": prose_dirs if name == "prose" else code_dirs,
             "n_files": len(docs), "n_duplicates": len(docs) - len(kept)}
     _refuse_other_corpus(out, manifest)
+    sweep_stale(out)  # token files a killed build was writing
     tok = train_tokenizer(_tokenizer_texts(splits, tokenizer_chars), vocab_size)
     (out / "tokenizer").mkdir(parents=True, exist_ok=True)
     save_tokenizer(tok, out / "tokenizer")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.data import MINI_CHECKPOINTS, data_path
+from scalefit.atomic import staged_output
 from scalefit.errors import InputError
 from scalefit.integrity import drop_flagged_beside
 from scalefit.options import (BOOTSTRAP, FINITE, NONNEGATIVE, POSITIVE, analysis_options,
@@ -119,7 +120,8 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
         seed=seed, progress=True)
     label = _stat_label(stat, group, tensor, layer)
     if out_dir:
-        _write_transition_report(out_dir, label, traj, study)
+        with staged_output(out_dir) as out:  # the folder never holds half of two runs
+            _write_transition_report(out, label, traj, study)
     if as_json:
         click.echo(dumps({"stat": label, "data": source, **study.to_dict()}))
         return
@@ -244,10 +246,10 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
                                                       *collapse["per_model"].items()] if f.warnings}}
     if out_dir:
         from scalefit.scaling.trajectories.plots import plot_stat_vs_loss
-        out = Path(out_dir)
-        write_table(joined, out / "stat_vs_loss.csv")
-        save_figure(plot_stat_vs_loss(joined, collapse, label), out, "stat_vs_loss")
-        write_text(out, "report.md", _trajectory_markdown(label, collapse, corr, plot=True))
+        with staged_output(out_dir) as out:  # the folder never holds half of two runs
+            write_table(joined, out / "stat_vs_loss.csv")
+            save_figure(plot_stat_vs_loss(joined, collapse, label), out, "stat_vs_loss")
+            write_text(out, "report.md", _trajectory_markdown(label, collapse, corr, plot=True))
     if as_json:
         click.echo(dumps(result))
         return
@@ -342,14 +344,14 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
     table = markdown(study)
     if out_dir:
         from scalefit.scaling.trajectories.plots import plot_warmup_study
-        out = Path(out_dir)
-        write_table(study, out / "warmup_transitions.csv")
-        save_figure(plot_warmup_study(study), out, "warmup_study")
-        write_text(out, "report.md", "\n".join([
-            "# Transitions against warmup", "",
-            f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
-            f"warmup variants; bold: follows warmup. {n_bootstrap} bootstrap resamples per run.",
-            "", "![slopes](warmup_study.png)", "", table, ""]))
+        with staged_output(out_dir) as out:  # the folder never holds half of two runs
+            write_table(study, out / "warmup_transitions.csv")
+            save_figure(plot_warmup_study(study), out, "warmup_study")
+            write_text(out, "report.md", "\n".join([
+                "# Transitions against warmup", "",
+                f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
+                f"warmup variants; bold: follows warmup. {n_bootstrap} bootstrap resamples per run.",
+                "", "![slopes](warmup_study.png)", "", table, ""]))
     if as_json:
         click.echo(dumps({"data": source, "rows": study.to_dict("records")}))
         return

@@ -2,13 +2,13 @@
 differences to pythia with their tests, weight-law trajectories, and the verdict in sentences)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 import numpy as np
 
 from scalefit.data import INIT_STUDY_CHECKPOINTS
 from scalefit.data import data_path as shipped_path
+from scalefit.atomic import staged_output
 from scalefit.errors import InputError
 from scalefit.options import analysis_options, split_values
 from scalefit.report import dumps, markdown_table, save_figure, write_text
@@ -107,12 +107,12 @@ def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
     study = init_study(table, dataset=dataset, thresholds=_thresholds(thresholds), stat=stat,
                        source=str(path))
     if out_dir:
-        out = Path(out_dir)
-        for name in ("thresholds", "curves", "runs", "summary", "contrasts", "shapes", "warmup_effect"):
-            write_table(getattr(study, name), out / f"{name}.csv")
-        save_figure(plot_init_study(study), out, "loss_curves")
-        shown = str(path) if data_path else f"the shipped table data/{'/'.join(DEFAULT_TABLE)}"  # no local path
-        write_text(out, "report.md", _report(study, shown))
+        with staged_output(out_dir) as out:  # the folder never holds half of two runs
+            for name in ("thresholds", "curves", "runs", "summary", "contrasts", "shapes", "warmup_effect"):
+                write_table(getattr(study, name), out / f"{name}.csv")
+            save_figure(plot_init_study(study), out, "loss_curves")
+            shown = str(path) if data_path else f"the shipped table data/{'/'.join(DEFAULT_TABLE)}"  # no local path
+            write_text(out, "report.md", _report(study, shown))
     if as_json:
         click.echo(dumps({"data": str(path), **study.to_dict()}))
         return

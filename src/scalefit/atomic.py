@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -67,17 +68,19 @@ def write_frame(df, path, **kwargs) -> Path:
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, **kwargs))
 
 
-def sweep_stale(folder) -> list[Path]:
-    """Remove temporaries (``*.tmp-PID-TOKEN``) that a killed writer left in ``folder``; return them.
-
-    Only call this where no other live process writes into the folder (e.g. at sweep start-up
-    under the folder's lock), or pass over temporaries of live processes: this checks the pid.
+def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
+    """Remove temporaries (``*.tmp-PID-TOKEN``) that a killed writer left in ``folder`` or any
+    folder below it (parts, fingerprints, token caches); return them. Temporaries of live
+    processes are passed over (the pid is checked), so this is safe beside another writer.
     """
     removed = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
-    for tmp in folder.glob(f"*{TMP_MARK}*"):
+    found = folder.rglob(f"*{TMP_MARK}*") if recursive else folder.glob(f"*{TMP_MARK}*")
+    for tmp in sorted(found, key=lambda p: len(p.parts)):
+        if not tmp.exists():  # inside a temporary folder removed just before
+            continue
         pid = tmp.name.rsplit(TMP_MARK, 1)[1].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
             continue
@@ -97,3 +100,26 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextmanager
+def staged_output(out_dir):
+    """Write a command's output files into a temporary sibling folder, then move each into
+    ``out_dir`` with one rename: an interruption while they are written (seconds of plotting)
+    leaves ``out_dir`` as it was, not half this run's files and half an earlier run's. Files
+    already in ``out_dir`` that this run does not write are left alone."""
+    out = Path(out_dir)
+    if out.parent.is_dir():
+        sweep_stale(out.parent, recursive=False)  # stagings that killed runs left beside it
+    staging = temporary_name(out)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        out.mkdir(parents=True, exist_ok=True)
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                target = out / path.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
