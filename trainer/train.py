@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import shutil
+import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -575,6 +576,25 @@ def latest_resumable(run_dir: Path):
     return best
 
 
+DAMAGED = "damaged"  # a run folder's subfolder for checkpoints that could not be read
+
+
+def set_aside_damaged(folder: Path, exc: Exception) -> Path:
+    """Move an unreadable checkpoint folder to RUN/damaged/ (out of the resume and sweep paths,
+    kept for a look) and return where it went."""
+    target = folder.parent / DAMAGED / folder.name
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(exist_ok=True)
+    folder.rename(target)
+    return target
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 def load_checkpoint(folder: Path, model, optimizer) -> dict:
     """Restore weights (safetensors) and optimizer state (torch.load weights_only) into place."""
     import torch
@@ -762,13 +782,24 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     init_facts = apply_init(spec, run, model, corpus_dir, out_dir)  # before resuming: checks the source
     data = training_data(corpus_dir, run)
     resumed = latest_resumable(run_dir)
-    if resumed:
-        state = load_checkpoint(resumed[1], model, optimizer)
-        start, wall_before = state["step"], state["wall_s"]
-    elif run.branch_of:  # a cooldown branch: the parent's weights and optimizer state at branch_step
+    while resumed:
+        try:
+            state = load_checkpoint(resumed[1], model, optimizer)
+            start, wall_before = state["step"], state["wall_s"]
+            break
+        except Exception as exc:  # noqa: BLE001 - a damaged checkpoint (disk full, bad copy) of any kind
+            aside = set_aside_damaged(resumed[1], exc)
+            print(f"{run.run}: checkpoint {resumed[1].name} cannot be read ({_first_line(exc)}); moved to "
+                  f"{aside} and resuming from an earlier one", file=sys.stderr, flush=True)
+            # a failed load may have filled part of the model or optimizer: start them afresh
+            model = build_model(run.size, spec.vocab_size, recipe.seq_len, recipe.seed).to(device)
+            optimizer = make_optimizer(model, recipe, run.size.lr)
+            init_facts = apply_init(spec, run, model, corpus_dir, out_dir)
+            resumed = latest_resumable(run_dir)
+    if not resumed and run.branch_of:  # a cooldown branch: the parent's state at branch_step
         load_checkpoint(branch_folder(run, out_dir), model, optimizer)
         start = run.branch_step
-    elif 0 in run.checkpoints:
+    elif not resumed and 0 in run.checkpoints:
         save_checkpoint(run_dir / "step0", model, data=data)
     log_path = run_dir / "train_log.csv"
     _truncate_log(log_path, start)
