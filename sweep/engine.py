@@ -308,6 +308,11 @@ def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_d
         if pending_measurements(info, measurements, out_dir):
             pending.append(info)
         else:
+            known = fingerprint_path(out_dir, info)
+            if not part_is_valid(known):  # lost or emptied (a full disk): hash the files again
+                if known.exists():
+                    set_aside(known, out_dir)
+                _fingerprint_row(info, out_dir)
             summary.skipped.append(info.key)
             failure_path(out_dir, info).unlink(missing_ok=True)
     tracker = SweepProgress(len(grid), len(summary.skipped), progress, summary)

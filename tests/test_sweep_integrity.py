@@ -26,6 +26,7 @@ from scalefit.sweep import engine  # noqa: E402
 from scalefit.sweep.checkpoints import safetensors_loader  # noqa: E402
 from scalefit.sweep.grid import sweep_grid  # noqa: E402
 from scalefit.sweep.integrity import fingerprint_folder  # noqa: E402
+from scalefit.sweep.parts import part_is_valid  # noqa: E402
 
 STEPS = (0, 1, 2, 4, 8)
 
@@ -482,3 +483,16 @@ def test_a_merge_folder_holds_one_merge(tmp_path, monkeypatch):
     assert (merged / "evals.parquet").exists() and not (merged / "weights.parquet").exists()
     one_line_exit_2(CliRunner().invoke(main, ["eval", "merge", str(without), "--out", str(without)]),
                     "is a sweep folder")
+
+
+def test_an_emptied_fingerprint_of_a_finished_checkpoint_is_made_again(tmp_path):
+    """A 0-byte fingerprint file (a disk that filled up) of a checkpoint whose parts are all done
+    was dropped silently, so the integrity checks skipped that checkpoint; a re-run sets it aside
+    and hashes the checkpoint's files again."""
+    first = run_engine(cached_tiny_suite(), tmp_path)
+    n = len(first.tables["fingerprints"])
+    emptied = sorted((tmp_path / "fingerprints").rglob("*.parquet"))[0]
+    emptied.write_bytes(b"")
+    again = run_engine(cached_tiny_suite(), tmp_path)
+    assert not again.summary.measured and len(again.tables["fingerprints"]) == n
+    assert part_is_valid(emptied) and list((tmp_path / "corrupt").rglob("*"))
