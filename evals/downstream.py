@@ -7,7 +7,6 @@ prediction uses.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.evals.tokens import jsonl_objects
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
 
@@ -71,13 +71,7 @@ def task_rows(path: Path) -> list[dict]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the task file ({exc})") from None
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: row {i}: not valid JSON ({exc.msg})") from None
+    for i, row in jsonl_objects(lines, path):
         if not isinstance(row, dict) or not isinstance(row.get("context"), str):
             raise InputError(f"{path}: row {i}: needs a string 'context' field (and 'choices'+'answer' "
                              "or 'continuation')")

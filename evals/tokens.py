@@ -63,6 +63,18 @@ def content_digest(path) -> str:
     return f"blake2b:{digest.hexdigest()}"
 
 
+def jsonl_objects(lines, path):
+    """(row number, parsed object) of each non-empty JSONL line; a line that is not JSON is an
+    InputError naming the file and row."""
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield i, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: row {i}: not valid JSON ({exc.msg})") from None
+
+
 def iter_documents(path: Path, text_field: str = "text"):
     """Documents of a text file (one), a JSONL file (one per line) or a folder (its files, sorted)."""
     if path.is_dir():
@@ -74,13 +86,7 @@ def iter_documents(path: Path, text_field: str = "text"):
         return
     if path.suffix.lower() == ".jsonl":
         with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}: row {i}: not valid JSON ({exc.msg})") from None
+            for i, obj in jsonl_objects(fh, path):
                 if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
                     raise InputError(f"{path}: row {i}: no string field '{text_field}'")
                 yield obj[text_field]
