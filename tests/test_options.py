@@ -74,7 +74,8 @@ def test_threads_devices_and_output_places(tmp_path):
     for bad, message in (("gpu", "not a device"), ("meta", "cannot measure on a 'meta' device")):
         with pytest.raises(InputError, match=message):
             torch_device("--device", bad)
-    assert output_folder("--out", tmp_path / "a" / "b").is_dir()
+    assert output_folder("--out", tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert not (tmp_path / "a").exists()  # checked, not left behind: a refused command makes no folder
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="--out .*file: cannot write in that folder"):
         output_folder("--out", tmp_path / "file")
