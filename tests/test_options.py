@@ -81,6 +81,7 @@ def test_threads_devices_and_output_places(tmp_path):
         output_folder("--out", tmp_path / "file")
     with pytest.raises(InputError, match="cannot write in its folder"):
         output_file("--out", tmp_path / "file" / "x.csv")
+    (tmp_path / "a").mkdir()
     with pytest.raises(InputError, match="is a folder"):
         output_file("--out", tmp_path / "a")
 
