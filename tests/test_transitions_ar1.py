@@ -163,7 +163,7 @@ def test_run_by_run_traces_equal_the_dense_n_by_n_formulas(rho, monkeypatch):
     sigma = block_diag(*[ar1.correlation_matrix(len(b), rho) for b in blocks])
     m_pooled, m_separate = ar1.residual_maker(stacked), ar1.residual_maker(block_diag(*blocks))
     moments = ar1.design_moments(blocks, rho)
-    gram, meat, trace_ms, trace_msms = tj._pooled_traces(blocks, moments)
+    meat, trace_ms, trace_msms = tj._pooled_traces(ar1.gram_inverse(stacked), moments)
     resid = m_pooled @ sigma
     assert trace_ms == pytest.approx(np.trace(resid), rel=1e-10)
     assert trace_msms == pytest.approx(np.sum(resid * resid.T), rel=1e-10)

@@ -116,18 +116,19 @@ def gram_inverse(design: np.ndarray) -> np.ndarray:
     return (vt[keep].T / sing[keep] ** 2) @ vt[keep]
 
 
-def design_moments(designs, rho: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float, int]]:
-    """Per run with design X_b and AR(1) correlation S_b: ((X'X)^+, X'SX, (SX)'(SX), tr(SS), n).
+def design_moments(designs, rho: float) -> list[tuple[np.ndarray, np.ndarray, float, int]]:
+    """Per run with design X_b and AR(1) correlation S_b: (X'SX, (SX)'(SX), tr(SS), n).
 
-    Every trace that the F-test and the sandwich intervals need, e.g. tr(M S M S) for the
-    residual projection M of the stacked design, is a k x k expression in these, so the cost
-    grows with the runs' lengths squared, not with the total number of checkpoints cubed.
+    With the runs' gram_inverse (which does not depend on rho), every trace that the F-test and
+    the sandwich intervals need, e.g. tr(M S M S) for the residual projection M of the stacked
+    design, is a k x k expression in these, so the cost grows with the runs' lengths squared,
+    not with the total number of checkpoints cubed.
     """
     out = []
     for design in designs:
         x = np.asarray(design, dtype=float)
         sx = correlation_matrix(len(x), rho) @ x
-        out.append((gram_inverse(x), x.T @ sx, sx.T @ sx, frobenius_squared(len(x), rho), len(x)))
+        out.append((x.T @ sx, sx.T @ sx, frobenius_squared(len(x), rho), len(x)))
     return out
 
 

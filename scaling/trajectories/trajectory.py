@@ -213,16 +213,15 @@ def _jacobian_blocks(fit: FitResult, losses: list) -> tuple[list[np.ndarray], li
     return [np.column_stack([c[n] for n in names]) for c in columns], names
 
 
-def _pooled_traces(designs, moments) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """(G, C, tr(M S), tr(M S M S)) of the stacked design X of all runs: G = (X'X)^+, C = X'SX,
-    M = I - X G X' its residual projection, S the block-diagonal AR(1) correlation."""
-    gram = ar1.gram_inverse(np.vstack(designs))
-    c = sum(m[1] for m in moments)
-    trace_ss = sum(m[3] for m in moments)
-    trace_ms = sum(m[4] for m in moments) - np.trace(gram @ c)  # tr(S) = n: unit diagonal
-    trace_msms = (trace_ss - 2 * np.trace(gram @ sum(m[2] for m in moments))
+def _pooled_traces(gram, moments) -> tuple[np.ndarray, float, float]:
+    """(C, tr(M S), tr(M S M S)) of the stacked design X of all runs, from its G = (X'X)^+ and the
+    runs' design moments: C = X'SX, M = I - X G X' its residual projection, S the block-diagonal
+    AR(1) correlation."""
+    c = sum(m[0] for m in moments)
+    trace_ms = sum(m[3] for m in moments) - np.trace(gram @ c)  # tr(S) = n: unit diagonal
+    trace_msms = (sum(m[2] for m in moments) - 2 * np.trace(gram @ sum(m[1] for m in moments))
                   + np.trace(gram @ c @ gram @ c))
-    return gram, c, float(trace_ms), float(trace_msms)
+    return c, float(trace_ms), float(trace_msms)
 
 
 def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
@@ -236,7 +235,8 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
     designs, names = _jacobian_blocks(fit, losses)
     if not names or rho <= 0 or sum(len(d) for d in designs) <= len(names):
         return
-    gram, meat, df_resid, trace_msms = _pooled_traces(designs, ar1.design_moments(designs, rho))
+    gram = ar1.gram_inverse(np.vstack(designs))
+    meat, df_resid, trace_msms = _pooled_traces(gram, ar1.design_moments(designs, rho))
     df = df_resid ** 2 / trace_msms
     cov = fit.objective / df_resid * gram @ meat @ gram
     half = scipy_stats.t.ppf(0.975, max(df, 1.0))
@@ -248,46 +248,56 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
 
 def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: float) -> float:
     """p-value of 'one curve for all runs' against 'one curve per run' under AR(1) errors of a
-    known rho.
+    known rho (collapse_p_value with all weight on that rho)."""
+    return collapse_p_value(pooled, rss_separate, losses, [rho], [1.0])
+
+
+def collapse_p_value(pooled: FitResult, rss_separate: float, losses: list, grid, weights) -> float:
+    """The F-test's p averaged over rho's REML likelihood (grid, weights): on 40-80 checkpoints a
+    single estimate of rho is too uncertain, and too low, to condition on (at rho 0.9 the test at
+    the estimate rejected one true curve in 24% of synthetic runs, averaged over rho in 12%).
 
     Both fits are linearized at the pooled optimum (the null), so the per-run design (the
-    blocks of the Jacobian) nests the pooled one (their sum). Each sum of squares is a quadratic
-    form e'Ae in AR(1) errors; Satterthwaite's approximation makes it a scaled chi-square with
-    df tr(A S)^2 / tr(A S A S). With rho = 0 this is the usual F-test. The traces are k x k
-    expressions in each run's design moments (H_b, H the hat matrices of one run and of all):
-    tr((H_s - H) S) = sum_b tr(G_b A_b) - tr(G C), with A_b = X_b'S_b X_b, C = sum_b A_b.
+    blocks of the Jacobian) nests the pooled one (their sum); the Jacobian and the Gram inverses
+    are computed once, for every rho.
     """
     if len(losses) < 2 or rss_separate <= 0:
         return float("nan")
     blocks, names = _jacobian_blocks(pooled, losses)
     if not names:
         return float("nan")
-    own = ar1.design_moments(blocks, rho)
-    gram, c, _, _ = _pooled_traces(blocks, own)
+    grams = [ar1.gram_inverse(b) for b in blocks]
+    pooled_gram = ar1.gram_inverse(np.vstack(blocks))
+    keep = np.asarray(weights) > WEIGHT_FLOOR
+    values = np.array([_f_test_p(blocks, grams, pooled_gram, pooled.objective, rss_separate, r)
+                       for r in np.asarray(grid)[keep]])
+    w = np.asarray(weights)[keep]
+    ok = np.isfinite(values)
+    return float(np.sum(w[ok] * values[ok]) / np.sum(w[ok])) if ok.any() else float("nan")
+
+
+def _f_test_p(blocks, grams, pooled_gram, rss_pooled: float, rss_separate: float, rho: float) -> float:
+    """The F-test at one rho. Each sum of squares is a quadratic form e'Ae in AR(1) errors;
+    Satterthwaite's approximation makes it a scaled chi-square with df tr(A S)^2 / tr(A S A S)
+    (rho = 0: the usual F-test). The traces are k x k expressions in each run's design moments
+    (H_b, H the hat matrices of one run and of all): tr((H_s - H) S) = sum_b tr(G_b A_b) - tr(G C),
+    with A_b = X_b'S_b X_b, C = sum_b A_b."""
+    moments = ar1.design_moments(blocks, rho)
+    c, _, _ = _pooled_traces(pooled_gram, moments)
+    own = [(g, *m) for g, m in zip(grams, moments)]
     # extra = (H_s - H) S: the sum of squares pooling adds; resid = (I - H_s) S: what is left
-    e_extra = sum(np.trace(g @ a) for g, a, *_ in own) - np.trace(gram @ c)
+    e_extra = sum(np.trace(g @ a) for g, a, *_ in own) - np.trace(pooled_gram @ c)
     extra_sq = (sum(np.trace(g @ a @ g @ a) for g, a, *_ in own)
-                - 2 * np.trace(gram @ sum(a @ g @ a for g, a, *_ in own))
-                + np.trace(gram @ c @ gram @ c))
+                - 2 * np.trace(pooled_gram @ sum(a @ g @ a for g, a, *_ in own))
+                + np.trace(pooled_gram @ c @ pooled_gram @ c))
     e_resid = sum(n - np.trace(g @ a) for g, a, _, _, n in own)
     resid_sq = sum(ss - 2 * np.trace(g @ b) + np.trace(g @ a @ g @ a) for g, a, b, ss, _ in own)
     if e_extra <= 0 or e_resid <= 0:
         return float("nan")
     df_extra = e_extra ** 2 / extra_sq
     df_resid = e_resid ** 2 / resid_sq
-    f = (max(pooled.objective - rss_separate, 0.0) / e_extra) / (rss_separate / e_resid)
+    f = (max(rss_pooled - rss_separate, 0.0) / e_extra) / (rss_separate / e_resid)
     return float(scipy_stats.f.sf(f, df_extra, df_resid))
-
-
-def collapse_p_value(pooled: FitResult, rss_separate: float, losses: list, grid, weights) -> float:
-    """The F-test's p averaged over rho's REML likelihood (grid, weights): on 40-80 checkpoints a
-    single estimate of rho is too uncertain, and too low, to condition on (at rho 0.9 the test at
-    the estimate rejected one true curve in 24% of synthetic runs, averaged over rho in 12%)."""
-    keep = np.asarray(weights) > WEIGHT_FLOOR
-    values = np.array([_collapse_f_test(pooled, rss_separate, losses, r) for r in np.asarray(grid)[keep]])
-    w = np.asarray(weights)[keep]
-    ok = np.isfinite(values)
-    return float(np.sum(w[ok] * values[ok]) / np.sum(w[ok])) if ok.any() else float("nan")
 
 
 WEIGHT_FLOOR = 1e-3  # grid points of rho with less REML weight than this are left out of the average
