@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.data import data_path
-from scalefit.errors import InputError
+from scalefit.errors import InputError, suggestion
 from scalefit.schedule import LRSchedule, lr_at_step
 
 SHIPPED = ("pythia",)
@@ -193,14 +193,10 @@ SPEC_KEYS = {
 
 
 def _check_keys(table: dict, known, where: str, section: str) -> None:
-    import difflib
-
     for key in table:
         if key not in known:
-            near = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-            hint = f"; did you mean '{near[0]}'?" if near else f" (known: {', '.join(known)})"
             place = f"[{section}]" if section else "top level"
-            raise InputError(f"{where}: unknown key '{key}' at {place}{hint}")
+            raise InputError(f"{where}: unknown key '{key}' at {place}{suggestion(key, known)}")
 
 
 def check_spec_keys(spec: dict, where: str = "suite spec") -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.atomic import TMP_MARK, atomic_write, sweep_stale, write_frame, write_json, write_text
-from scalefit.errors import InputError
+from scalefit.errors import InputError, suggestion
 from scalefit.schedule import LRSchedule, lr_at_step
 
 RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "params", "params_nonembed", "tokens",
@@ -176,14 +176,6 @@ SPEC_SCHEMA = {
 DISTRIBUTIONS = ("prose", "code")
 
 
-def _unknown_key(key: str, known, where: str) -> InputError:
-    import difflib
-
-    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
-    hint = f"; did you mean '{near[0]}'?" if near else f" (known: {', '.join(known)})"
-    return InputError(f"{where}: unknown key '{key}'{hint}")
-
-
 def _spec_value(where: str, value, kind) -> None:
     """InputError unless `value` is of `kind` (name, bound, 'strict'), saying what is accepted."""
     name, bound, strict = kind
@@ -225,11 +217,7 @@ def check_spec(raw: dict, path) -> None:
     one suggested), a value of the wrong type or out of range, a width the heads do not divide."""
     for table, body in raw.items():
         if table not in SPEC_SCHEMA:
-            import difflib
-
-            near = difflib.get_close_matches(table, list(SPEC_SCHEMA), n=1, cutoff=0.5)
-            hint = f"; did you mean [{near[0]}]?" if near else f" (known: {', '.join(SPEC_SCHEMA)})"
-            raise InputError(f"{path}: unknown table [{table}]{hint}")
+            raise InputError(f"{path}: unknown table [{table}]{suggestion(table, SPEC_SCHEMA, '[{}]')}")
         many = table in ("sizes", "init") and isinstance(body, list)
         rows = body if many else [body]
         for i, row in enumerate(rows):
@@ -238,7 +226,7 @@ def check_spec(raw: dict, path) -> None:
                 raise InputError(f"{path}: {table} must be a table ({'[[' + table + ']]' if table in ('sizes', 'init') else '[' + table + ']'}), got {row!r}")
             for key, value in row.items():
                 if key not in SPEC_SCHEMA[table]:
-                    raise _unknown_key(key, SPEC_SCHEMA[table], f"{path}: {label}")
+                    raise InputError(f"{path}: {label}: unknown key '{key}'{suggestion(key, SPEC_SCHEMA[table])}")
                 _spec_value(f"{path}: {label} {key}", value, SPEC_SCHEMA[table][key])
     if "sizes" in raw and not isinstance(raw["sizes"], list):
         raise InputError(f"{path}: sizes: write each size as its own [[sizes]] table")
@@ -579,7 +567,7 @@ def latest_resumable(run_dir: Path):
 DAMAGED = "damaged"  # a run folder's subfolder for checkpoints that could not be read
 
 
-def set_aside_damaged(folder: Path, exc: Exception) -> Path:
+def set_aside_damaged(folder: Path) -> Path:
     """Move an unreadable checkpoint folder to RUN/damaged/ (out of the resume and sweep paths,
     kept for a look) and return where it went."""
     target = folder.parent / DAMAGED / folder.name
@@ -775,11 +763,16 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
         write_json(run_dir / SETTINGS_FILE, settings)
     sweep_stale(run_dir)  # checkpoint folders a killed run left half-written
     train_tokens = load_tokens(corpus_dir, run.distribution, "train")
-    model = build_model(run.size, spec.vocab_size, recipe.seq_len, recipe.seed).to(device)
-    optimizer = make_optimizer(model, recipe, run.size.lr)
+
+    def fresh():
+        """The run's model and optimizer at step 0, its init applied (which checks the source)."""
+        model = build_model(run.size, spec.vocab_size, recipe.seq_len, recipe.seed).to(device)
+        optimizer = make_optimizer(model, recipe, run.size.lr)
+        return model, optimizer, apply_init(spec, run, model, corpus_dir, out_dir)
+
+    model, optimizer, init_facts = fresh()  # before resuming: the init source is checked
     schedule = run_schedule(recipe, run)
     start, wall_before = 0, 0.0
-    init_facts = apply_init(spec, run, model, corpus_dir, out_dir)  # before resuming: checks the source
     data = training_data(corpus_dir, run)
     resumed = latest_resumable(run_dir)
     while resumed:
@@ -788,13 +781,10 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
             start, wall_before = state["step"], state["wall_s"]
             break
         except Exception as exc:  # noqa: BLE001 - a damaged checkpoint (disk full, bad copy) of any kind
-            aside = set_aside_damaged(resumed[1], exc)
+            aside = set_aside_damaged(resumed[1])
             print(f"{run.run}: checkpoint {resumed[1].name} cannot be read ({_first_line(exc)}); moved to "
                   f"{aside} and resuming from an earlier one", file=sys.stderr, flush=True)
-            # a failed load may have filled part of the model or optimizer: start them afresh
-            model = build_model(run.size, spec.vocab_size, recipe.seq_len, recipe.seed).to(device)
-            optimizer = make_optimizer(model, recipe, run.size.lr)
-            init_facts = apply_init(spec, run, model, corpus_dir, out_dir)
+            model, optimizer, init_facts = fresh()  # a failed load may have filled part of them
             resumed = latest_resumable(run_dir)
     if not resumed and run.branch_of:  # a cooldown branch: the parent's state at branch_step
         load_checkpoint(branch_folder(run, out_dir), model, optimizer)

@@ -35,3 +35,13 @@ def known(values, limit: int = 40) -> str:
     names = sorted({str(v) for v in values} - {"nan", "None"})
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def suggestion(name, choices, form: str = "'{}'") -> str:
+    """The tail of an unknown-name message: "; did you mean 'x'?" for the closest of ``choices``
+    (difflib, cutoff 0.5), else " (known: a, b, ...)" in the order given; ``form`` quotes the name."""
+    import difflib
+
+    choices = [str(c) for c in choices]
+    near = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
+    return f"; did you mean {form.format(near[0])}?" if near else f" (known: {', '.join(choices)})"
