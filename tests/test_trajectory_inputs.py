@@ -310,3 +310,14 @@ def test_an_interrupted_report_leaves_the_out_folder_as_it_was(tmp_path, monkeyp
     assert run_cli([*args[:-2], "--models", "a", "--out", str(out)])[0] == 130
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_an_out_folder_below_a_file_is_refused_before_any_fit(tmp_path):
+    """The shared --out option checks its folder when it is read: transitions, trajectory,
+    warmup-study and init-study raised NotADirectoryError after the whole computation."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for command in (["transitions", "--stat", "t_nu"], ["trajectory", "--stat", "t_nu"],
+                    ["warmup-study"], ["init-study"]):
+        one_line_error(*run_cli([*command, "--out", str(afile / "sub")]),
+                       f"--out {afile / 'sub'}: '{afile}' is a file, so no folder can be made below it")

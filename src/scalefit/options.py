@@ -136,8 +136,43 @@ HOLDOUT = Checked(holdout_spec, "X")
 data_option = click.option(
     "--data", "data_path", type=click.Path(dir_okay=False), default=None,
     help="Run table (CSV, Parquet or JSON). Default: the data that ships with scalefit.")
+def _nearest_existing(path):
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    from pathlib import Path
+
+    return Path(".")
+
+
+def check_out_dir(out_dir, option: str = "--out") -> None:
+    """InputError unless ``out_dir`` is a folder, or can be made one (its nearest existing
+    ancestor is a writable folder): checked when the option is read, before a fit or a sweep
+    that takes minutes, not as a traceback when the report is written."""
+    import os
+    from pathlib import Path
+
+    if out_dir is None:
+        return
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {out_dir}: is a file; expected a folder to write the report "
+                         "into (an existing one, or a new one to create)")
+    base = _nearest_existing(path)
+    if not base.is_dir():
+        raise InputError(f"{option} {out_dir}: '{base}' is a file, so no folder can be made "
+                         "below it; expected a folder to write the report into")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {out_dir}: the folder '{base}' is not writable")
+
+
+def _checked_out_dir(ctx, param, value):
+    check_out_dir(value)
+    return value
+
+
 out_option = click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), default=None,
+    "--out", "out_dir", type=click.Path(file_okay=False), default=None, callback=_checked_out_dir,
     help="Write a report (Markdown), tables (CSV) and plots (PNG and SVG) to this folder.")
 json_option = click.option(
     "--json", "as_json", is_flag=True, default=False,
