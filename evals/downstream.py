@@ -7,6 +7,7 @@ prediction uses.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,9 +139,32 @@ def _gold_nll_per_token(sample: dict, lm) -> float | None:
     return -float(ll) / n if n else None
 
 
+@contextmanager
+def silent_bars(silent: bool = True):
+    """Hide the bars lm-eval and datasets draw inside one checkpoint (--no-progress): tqdm reads
+    TQDM_DISABLE when it is imported, and lm-eval passes disable=False itself, so the flag is forced."""
+    if not silent:
+        yield
+        return
+    from tqdm import tqdm
+
+    init = tqdm.__init__
+
+    def quiet(self, *args, **kwargs):
+        kwargs["disable"] = True
+        init(self, *args, **kwargs)
+
+    tqdm.__init__ = quiet
+    try:
+        yield
+    finally:
+        tqdm.__init__ = init
+
+
 def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, limit: int | None = None,
-              num_fewshot: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """Run lm-eval tasks on a loaded model; long rows (task, metric, value, n_tokens)."""
+              num_fewshot: int | None = None, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Run lm-eval tasks on a loaded model; long rows (task, metric, value, n_tokens).
+    progress=False hides lm-eval's own bars (the sweep's bar is then hidden too)."""
     import lm_eval.evaluator
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
@@ -153,10 +177,11 @@ def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, l
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     named = [t for t in tasks if t.config is None]
     manager = TaskManager(include_defaults=bool(named))
-    out = simple_evaluate(model=lm, tasks=[t.request for t in tasks], task_manager=manager,
-                          num_fewshot=num_fewshot, limit=limit, log_samples=True, bootstrap_iters=0,
-                          random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-                          fewshot_random_seed=seed)
+    with silent_bars(not progress):
+        out = simple_evaluate(model=lm, tasks=[t.request for t in tasks], task_manager=manager,
+                              num_fewshot=num_fewshot, limit=limit, log_samples=True, bootstrap_iters=0,
+                              random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+                              fewshot_random_seed=seed)
     rows = []
     results = out.get("results", {})
     samples = out.get("samples", {})
@@ -210,11 +235,12 @@ def tasks_measurement(tasks: list[TaskSpec], **options) -> Measurement:
 
 
 def task_measurements(*, tasks, limit: int | None = None, num_fewshot: int | None = None, seed: int = 0,
-                      batch_size: int = 8) -> list[Measurement]:
+                      batch_size: int = 8, progress: bool = True) -> list[Measurement]:
     """The `tasks` kind: all tasks (TaskSpec, or NAME / NAME=FILE.jsonl) in one lm-eval call."""
     specs = [t if isinstance(t, TaskSpec) else parse_task(t) for t in tasks]
     check_task_names([t.name for t in specs if t.config is None])
-    return [tasks_measurement(specs, limit=limit, num_fewshot=num_fewshot, seed=seed, batch_size=batch_size)]
+    return [tasks_measurement(specs, limit=limit, num_fewshot=num_fewshot, seed=seed, batch_size=batch_size,
+                              progress=progress)]
 
 
 TASKS = register_measurement(MeasurementKind(

@@ -115,7 +115,7 @@ def plan(opts: EvalOptions):
                                  f"examples; few-shot examples come from the others, so give at most "
                                  f"{spec.n_examples - 1}")
         requests["tasks"] = dict(tasks=opts.tasks, limit=opts.task_limit, num_fewshot=opts.num_fewshot,
-                                 seed=opts.seed, batch_size=opts.batch_size or 8)
+                                 seed=opts.seed, batch_size=opts.batch_size or 8, progress=opts.progress)
     if opts.weights:
         requests["weights"] = dict(fit_families=not opts.no_families, spectra=not opts.no_spectra)
     elif opts.no_families or opts.no_spectra:

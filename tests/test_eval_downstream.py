@@ -144,7 +144,8 @@ def test_task_and_token_file_errors_are_one_line_before_any_model_loads(tmp_path
 @pytest.mark.slow
 def test_tasks_outside_a_git_repository_print_no_git_error(tasks, tmp_path):
     """lm-eval ran `git describe` in the working directory; outside a repository git printed
-    'fatal: not a git repository' among the sweep's lines."""
+    'fatal: not a git repository' among the sweep's lines. With --no-progress, lm-eval's and
+    datasets' own bars ("Running loglikelihood requests", "Generating test split") are hidden too."""
     import os
     import subprocess
     import sys
@@ -156,3 +157,4 @@ def test_tasks_outside_a_git_repository_print_no_git_error(tasks, tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "not a git repository" not in done.stderr and "1 checkpoints measured" in done.stderr
+    assert "it/s" not in done.stderr and "examples/s" not in done.stderr, done.stderr
