@@ -52,11 +52,11 @@ def threads_value(ctx, param, value):
 
 
 def startup_interrupted(ctx) -> None:
-    """Ctrl-C before the sweep started (imports, checks): nothing measured, exit status 130."""
-    from scalefit.sweep.report import EXIT_INTERRUPTED
+    """Ctrl-C before the sweep started (imports, checks): nothing measured, exit status 130 (143 after SIGTERM)."""
+    from scalefit.signals import interrupted_status
 
     click.echo("interrupted before the sweep started: nothing was measured", err=True)
-    ctx.exit(EXIT_INTERRUPTED)
+    ctx.exit(interrupted_status())
 
 
 def grid_options(func):
@@ -67,11 +67,11 @@ def grid_options(func):
 
 
 def interrupted_exit(ctx, out_dir) -> None:
-    """Ctrl-C: say where the results so far are and exit with status 130."""
-    from scalefit.sweep.report import EXIT_INTERRUPTED
+    """Ctrl-C: say where the results so far are and exit with status 130 (143 after SIGTERM)."""
+    from scalefit.signals import interrupted_status
 
     click.echo(f"interrupted: results so far are in {out_dir} (re-run the same command to resume)", err=True)
-    ctx.exit(EXIT_INTERRUPTED)
+    ctx.exit(interrupted_status())
 
 
 def finish(ctx, result, table: str) -> None:

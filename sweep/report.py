@@ -17,7 +17,6 @@ from scalefit.report import markdown_table, save_figure, write_text
 from scalefit.schema import wide_evals
 
 EXIT_FAILED = 1        # some checkpoint's latest attempt failed
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 
 
 def plot_losses(evals: pd.DataFrame, out_dir) -> list[Path]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import sys
 import warnings
 
@@ -16,6 +15,7 @@ import click
 
 from scalefit import __version__
 from scalefit.errors import InputError
+from scalefit.signals import interrupted_status, terminate_as_interrupt
 
 # name -> "module:attribute"; each layer owns its own commands.
 SUBCOMMANDS = {
@@ -127,26 +127,13 @@ class LazyGroup(click.Group):
             ctx.exit(2)
         except KeyboardInterrupt:  # Ctrl-C before a command took over (e.g. while importing)
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(interrupted_status())
         except ModuleNotFoundError as exc:  # a lazy import inside a command
             if extra_for(exc.name) is None:
                 raise
             click.echo(f"error: {missing_extra_message(ctx.invoked_subcommand, exc.name)}",
                        err=True)
             ctx.exit(2)
-
-
-def _terminated(signum, frame):
-    raise KeyboardInterrupt("terminated")
-
-
-def terminate_as_interrupt() -> None:
-    """SIGTERM (Slurm's time limit, `docker stop`, `kill`) takes the Ctrl-C path: a sweep keeps
-    what it measured, rebuilds its tables and forgets options nothing was measured with."""
-    try:
-        signal.signal(signal.SIGTERM, _terminated)
-    except ValueError:  # not the main thread (a notebook's worker): leave the default
-        pass
 
 
 @click.group(name="scalefit", cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
