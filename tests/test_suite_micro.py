@@ -765,3 +765,26 @@ def test_sweep_refuses_other_options_or_another_corpus(swept, tmp_path):
         assert result.exit_code == 2, result.output
         assert message in result.stderr and "sweep with the corpus the suite was trained on" in result.stderr
         assert not (tmp_path / "new_sweep" / "parts").exists()
+
+
+def test_only_takes_the_exact_run_id_before_a_substring(corpus, tmp_path):
+    """`--only grid/s1-D320` trained grid/s1-D3200 too (a substring match); an exact id is one run,
+    a part of an id or a model name is all of its runs, and nothing matched is an InputError."""
+    from scalefit.errors import InputError
+    from scalefit.trainer.train import select_runs
+
+    path = tmp_path / "spec.toml"
+    path.write_text(MICRO_SPEC.replace("tokens = [320, 960]", "tokens = [320, 3200]"))
+    runs = [r for r in load_spec(path, vocab_size=320).runs if r.part == "grid"]
+    ids = {r.run for r in runs}
+    assert {"grid/s1-D320", "grid/s1-D3200"} <= ids
+    assert [r.run for r in select_runs(runs, "grid/s1-D320")] == ["grid/s1-D320"]
+    assert {r.run for r in select_runs(runs, "s1-D")} == {"grid/s1-D320", "grid/s1-D3200"}
+    assert {r.run for r in select_runs(runs, "s2")} == {r.run for r in runs if r.size.name == "s2"}
+    with pytest.raises(InputError, match=r"--only grid/s9: no run .*ids: grid/s1-D320"):
+        select_runs(runs, "grid/s9", where=" of the parts grid")
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(path), "--corpus", str(corpus[0] / "corpus"),
+                                       "--out", str(tmp_path / "o"), "--part", "grid", "--only", "grid/s9"])
+    assert result.exit_code == 2 and "--only grid/s9: no run of the parts grid (--part)" in result.stderr, \
+        result.output
+    assert not (tmp_path / "o" / "grid").exists()

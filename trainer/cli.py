@@ -85,7 +85,8 @@ def suite():
               type=click.Choice(["grid", "long", "code", "wsd", "warmup", "init"]),
               help="Train only these parts of the spec (repeatable). Default: grid, long, code and wsd, "
                    "in order; the warmup and init experiments train only when named.")
-@click.option("--only", default=None, help="Train only runs whose id contains this text.")
+@click.option("--only", default=None, help="Train only this run (an exact id such as grid/mini-1-D245760), or the runs whose id contains this text "
+                   "or whose model it is.")
 @click.option("--init", "init", default=None, metavar="MODE[:SOURCE]", callback=_init_choice,
               help="Start every chosen run from this init instead of Pythia's, as runs of their own "
                    "(id ...-init-MODE-sSEED): pythia, gauss-matched, family, empirical, permuted or "
@@ -139,7 +140,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
 @click.option("--max-tokens", default=None, type=click.IntRange(1),
               help="Tokens scored per dataset, in windows spread over the split (the same windows at "
                    "every checkpoint). Default: the spec's recipe eval_tokens, as the trainer scores.")
-@click.option("--only", default=None, help="Sweep only runs whose id contains this text.")
+@click.option("--only", default=None, help="Sweep only this run (an exact id), or the runs whose id contains this text or whose model it is.")
 @click.option("--stats", default="shipped", show_default=True,
               help="Weight statistics kept in --tables: comma-separated names, 'shipped' (a compact "
                    "set: moments, tails, spectra, Student-t nu, ...) or 'all'.")

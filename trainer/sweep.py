@@ -203,7 +203,12 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
     spec = spec_for_corpus(spec_path, corpus_dir)
     cks = suite_checkpoints(spec, suite_dir, finals=finals)
     if only:
-        cks = [c for c in cks if only in c.run.run or only == c.model]
+        from scalefit.trainer.train import select_runs
+
+        runs = list({id(c.run): c.run for c in cks}.values())
+        chosen = {id(r) for r in select_runs(runs, only, where=f" with checkpoints in {suite_dir}",
+                                             model_of=run_model_id)}
+        cks = [c for c in cks if id(c.run) in chosen]
     if not cks:
         raise InputError(f"{suite_dir}: no checkpoint folders (step<N>/model.safetensors) for this spec")
     tokenizer_dir = Path(corpus_dir) / "tokenizer"

@@ -958,6 +958,22 @@ def with_init(run: RunSpec, mode: str, source: str | None, seed: int | None, *,
                    branch_of=f"{run.branch_of}-{tag}" if run.branch_of else "")
 
 
+def select_runs(runs: list, only: str | None, *, where: str = "", model_of=None) -> list:
+    """The runs `--only` names: the one whose id equals it (grid/mini-1-D245760 is not also
+    grid/mini-1-D2457600), else every run whose id contains it or whose model it is; none is an
+    InputError naming what ids look like. `where` says which runs were searched."""
+    if not only:
+        return list(runs)
+    model_of = model_of or (lambda r: r.model_name)
+    exact = [r for r in runs if r.run == only]
+    chosen = exact or [r for r in runs if only in r.run or only == model_of(r)]
+    if not chosen:
+        examples = ", ".join(r.run for r in runs[:3]) or "none"
+        raise InputError(f"--only {only}: no run{where} has that id, an id containing it, or that model "
+                         f"(ids: {examples}{', ...' if len(runs) > 3 else ''})")
+    return chosen
+
+
 def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), device: str = "cpu",
                 table_dir=None, progress: bool = True, only: str | None = None, init=None,
                 init_seed: int | None = None, allow_same_data: bool = False) -> list[dict]:
@@ -977,7 +993,8 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
     tables.mkdir(parents=True, exist_ok=True)
     prov = provenance(spec_path, spec, device)
     rows = []
-    runs = [r for r in spec.runs if r.part in parts and (only is None or only in r.run)]
+    runs = select_runs([r for r in spec.runs if r.part in parts], only,
+                       where=f" of the parts {', '.join(parts)} (--part)")
     if init is not None or init_seed is not None:
         from scalefit.weightstats.reinit import InitChoice, parse_init
 
