@@ -788,3 +788,16 @@ def test_only_takes_the_exact_run_id_before_a_substring(corpus, tmp_path):
     assert result.exit_code == 2 and "--only grid/s9: no run of the parts grid (--part)" in result.stderr, \
         result.output
     assert not (tmp_path / "o" / "grid").exists()
+
+
+def test_a_spec_vocab_size_other_than_the_corpus_is_refused(corpus, tmp_path):
+    """The corpus's tokenizer sets the vocabulary; a spec asking for another size was silently trained
+    with the corpus's, so its runs were not what the spec said."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(MICRO_SPEC.replace("vocab_size = 320", "vocab_size = 640"))
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus[0] / "corpus"),
+                                       "--out", str(tmp_path / "o"), "--part", "grid"])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert "vocab_size = 640" in line and "--vocab-size 320" in line and "build-corpus --vocab-size 640" in line
+    assert len(line.splitlines()) == 1 and not (tmp_path / "o" / "grid").exists()

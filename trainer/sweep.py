@@ -20,7 +20,8 @@ from scalefit import schema
 from scalefit.atomic import write_frame
 from scalefit.errors import InputError, known
 from scalefit.schedule import lr_at_step
-from scalefit.trainer.train import RunSpec, SuiteSpec, count_params, load_spec, run_schedule, run_warmup_steps
+from scalefit.trainer.train import (RunSpec, SuiteSpec, count_params, run_schedule, run_warmup_steps,
+                                    spec_for_corpus)
 
 DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test", False),
             ("code-test", "code", "test", False))
@@ -58,13 +59,6 @@ def run_model_id(run: RunSpec) -> str:
 def is_trajectory(run: RunSpec) -> bool:
     """A run whose every checkpoint is swept (long runs and warmup variants)."""
     return run.part in TRAJECTORY_PARTS or run.also in TRAJECTORY_PARTS
-
-
-def spec_for_corpus(spec_path, corpus_dir) -> SuiteSpec:
-    """The spec with the vocabulary size the corpus's tokenizer really has (as training used)."""
-    from scalefit.trainer.corpus import read_manifest
-
-    return load_spec(spec_path, vocab_size=read_manifest(corpus_dir)["vocab_size_actual"])
 
 
 def suite_checkpoints(spec: SuiteSpec, suite_dir, *, finals: bool = True) -> list[SuiteCheckpoint]:

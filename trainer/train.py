@@ -237,6 +237,26 @@ def check_spec(raw: dict, path) -> None:
                              f"n_head = {h}")
 
 
+def spec_for_corpus(spec_path, corpus_dir) -> SuiteSpec:
+    """The spec with the vocabulary size the corpus's tokenizer really has (as training uses).
+    A spec `vocab_size` other than the corpus was built for is refused: it was silently ignored."""
+    from scalefit.trainer.corpus import read_manifest
+
+    manifest = read_manifest(corpus_dir)
+    spec = load_spec(spec_path, vocab_size=manifest["vocab_size_actual"])
+    try:
+        asked = tomllib.loads(Path(spec_path).read_text()).get("suite", {}).get("vocab_size")
+    except (OSError, tomllib.TOMLDecodeError):  # load_spec read it a moment ago
+        asked = None
+    built = manifest.get("vocab_size")
+    if asked is not None and built is not None and int(asked) != int(built):
+        raise InputError(f"{spec_path}: [suite] vocab_size = {asked}, but the corpus {corpus_dir} was built with "
+                         f"--vocab-size {built} (its tokenizer has {manifest['vocab_size_actual']} tokens): "
+                         f"build a corpus with `scalefit data build-corpus --vocab-size {asked}`, or set "
+                         f"vocab_size = {built}")
+    return spec
+
+
 def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
     """Read a suite spec TOML; every run's length comes from its FLOP budget or token count."""
     path = Path(path)
@@ -983,11 +1003,11 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
     chosen run from that init instead of Pythia's, as runs of their own (see `with_init`);
     `allow_same_data` accepts a source trained on the run's own training split.
     """
-    from scalefit.trainer.corpus import load_tokens, read_manifest
+    from scalefit.trainer.corpus import load_tokens
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    spec = load_spec(spec_path, vocab_size=read_manifest(corpus_dir)["vocab_size_actual"])
+    spec = spec_for_corpus(spec_path, corpus_dir)
     load_tokens(corpus_dir, "prose", "train")
     tables = Path(table_dir) if table_dir else out
     tables.mkdir(parents=True, exist_ok=True)
