@@ -77,8 +77,14 @@ def test_threads_devices_and_output_places(tmp_path):
     assert output_folder("--out", tmp_path / "a" / "b") == tmp_path / "a" / "b"
     assert not (tmp_path / "a").exists()  # checked, not left behind: a refused command makes no folder
     (tmp_path / "file").write_text("x")
-    with pytest.raises(InputError, match="--out .*file: cannot write in that folder"):
+    with pytest.raises(InputError, match="--out .*file: is a file; expected a folder"):
         output_folder("--out", tmp_path / "file")
+    with pytest.raises(InputError, match="'.*file' is a file, so no folder can be made below it"):
+        output_folder("--out", tmp_path / "file" / "sub")
+    (tmp_path / "ro").mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        with pytest.raises(InputError, match="cannot write in that folder"):
+            output_folder("--out", tmp_path / "ro" / "new")
     with pytest.raises(InputError, match="cannot write in its folder"):
         output_file("--out", tmp_path / "file" / "x.csv")
     (tmp_path / "a").mkdir()

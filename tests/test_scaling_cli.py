@@ -171,7 +171,7 @@ def test_unwritable_out_and_plot_paths_are_refused_before_any_fit(tmp_path):
         assert result.exit_code == 2, result.output
         assert result.output.strip() == (f"error: --out {afile / 'sub'}: '{afile}' is a file, so "
                                          "no folder can be made below it; expected a folder to "
-                                         "write the report into"), result.output
+                                         "write into"), result.output
     result = CliRunner().invoke(main, ["compare", "--schedules", "--plot", str(tmp_path / "x.txt")])
     assert result.exit_code == 2 and "unknown figure format '.txt'" in result.output
     result = CliRunner().invoke(main, ["compare", "--schedules", "--plot",

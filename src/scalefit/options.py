@@ -146,24 +146,10 @@ def _nearest_existing(path):
 
 
 def check_out_dir(out_dir, option: str = "--out") -> None:
-    """InputError unless ``out_dir`` is a folder, or can be made one (its nearest existing
-    ancestor is a writable folder): checked when the option is read, before a fit or a sweep
-    that takes minutes, not as a traceback when the report is written."""
-    import os
-    from pathlib import Path
-
-    if out_dir is None:
-        return
-    path = Path(out_dir)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{option} {out_dir}: is a file; expected a folder to write the report "
-                         "into (an existing one, or a new one to create)")
-    base = _nearest_existing(path)
-    if not base.is_dir():
-        raise InputError(f"{option} {out_dir}: '{base}' is a file, so no folder can be made "
-                         "below it; expected a folder to write the report into")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {out_dir}: the folder '{base}' is not writable")
+    """The --out option's check when it is read (None: no folder asked for), before a fit or a
+    sweep that takes minutes, not as a traceback when the report is written: `output_folder`."""
+    if out_dir is not None:
+        output_folder(option, out_dir)
 
 
 def _checked_out_dir(ctx, param, value):
@@ -308,14 +294,20 @@ def torch_device(option: str, value: str) -> str:
 
 
 def output_folder(option: str, path):
-    """Check that the output folder `path` can be made and written in, leaving nothing behind
-    (a command refused for another option must not leave an empty folder); InputError naming it
-    when not (a read-only place, a file in the way)."""
+    """Check that the output folder `path` is a folder or can be made one, and written in, leaving
+    nothing behind (a command refused for another option must not leave an empty folder);
+    InputError naming it when not (a file in the way, a read-only place). Returns the Path."""
+    import tempfile
     from pathlib import Path
 
-    import tempfile
-
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{option} {path}: is a file; expected a folder to write into (an existing "
+                         "one, or a new one to create)")
+    base = _nearest_existing(folder)
+    if not base.is_dir():
+        raise InputError(f"{option} {path}: '{base}' is a file, so no folder can be made below it; "
+                         "expected a folder to write into")
     created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
