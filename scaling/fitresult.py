@@ -1,8 +1,12 @@
 """The result every fit in scalefit returns, and its JSON shape.
 
 One shape for every law and relation: ``params`` maps the paper's parameter names to
-``{"value", "stderr", "ci95": [lo, hi]}``; ``warnings`` lists what a user must know
-(parameter at a bound, too few points, minimum not bracketed).
+``{"value", "stderr", "bootstrap_sd", "ci95": [lo, hi]}``; ``warnings`` lists what a user must know
+(parameter at a bound, too few points, minimum not bracketed). ``stderr`` is the fit's own (lmfit's
+covariance at the optimum: the curvature of the objective), which can disagree with the bootstrap by
+orders of magnitude where the runs do not identify a parameter; ``bootstrap_sd`` and, for laws and
+relations, ``ci95`` come from the bootstrap draws (nan without a bootstrap) and are what the text
+reports print (trajectory fits give t intervals from their AR(1) errors and no bootstrap_sd).
 """
 from __future__ import annotations
 
@@ -15,15 +19,17 @@ BOUND_RTOL = 1e-5  # within this distance of a bound (relative, scale max(1, |bo
 
 @dataclass
 class ParamEstimate:
-    """One fitted parameter: value, standard error (from the fit) and 95% CI (bootstrap)."""
+    """One fitted parameter: value, standard error (from the fit's curvature), and the standard
+    deviation and 95% percentile interval of its bootstrap draws."""
 
     value: float
     stderr: float = float("nan")
     ci95: tuple[float, float] = (float("nan"), float("nan"))
+    bootstrap_sd: float = float("nan")
 
     def to_dict(self) -> dict:
         return {"value": float(self.value), "stderr": float(self.stderr),
-                "ci95": [float(self.ci95[0]), float(self.ci95[1])]}
+                "bootstrap_sd": float(self.bootstrap_sd), "ci95": [float(self.ci95[0]), float(self.ci95[1])]}
 
 
 @dataclass
@@ -66,6 +72,26 @@ def percentile_ci(samples, level: float = 0.95) -> tuple[float, float]:
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(samples, [tail, 100 - tail])
     return (float(lo), float(hi))
+
+
+def bootstrap_sd(samples) -> float:
+    """Standard deviation (ddof 1) of the finite bootstrap draws; nan with fewer than two."""
+    samples = np.asarray(samples, dtype=float)
+    samples = samples[np.isfinite(samples)]
+    if samples.size < 2:
+        return float("nan")
+    with np.errstate(all="ignore"):  # draws of an unidentified parameter reach 1e200: the sd overflows
+        return float(np.std(samples, ddof=1))
+
+
+def attach_intervals(result: "FitResult", draws: dict, fixed=()) -> None:
+    """Bootstrap draws onto a result: each drawn parameter's ci95 and bootstrap_sd (``fixed``
+    parameters, not estimated, keep none) and ``result.draws``. The one place intervals are set."""
+    for name, d in draws.items():
+        if name in result.params and name not in fixed:
+            result.params[name].ci95 = percentile_ci(d)
+            result.params[name].bootstrap_sd = bootstrap_sd(d)
+    result.draws = draws
 
 
 def bound_warnings(params) -> list[str]:

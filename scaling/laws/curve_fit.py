@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, percentile_ci
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bound_warnings
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
 from scalefit.scaling.laws.registry import law_for
@@ -134,9 +134,7 @@ def _bootstrap(result, model, curves, start, delta, n_bootstrap, seed, progress)
 
     draws, failed = pairs_bootstrap(len(units), n_bootstrap, seed, refit, model.paper_names,
                                     progress=progress, desc=f"bootstrap {model.law_name}")
-    result.draws = draws
-    for name, d in draws.items():
-        result.params[name].ci95 = percentile_ci(d)
+    attach_intervals(result, draws)
     result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": failed, "resampled": unit_name,
                                  "n_units": len(units)}
     if failed > 0.05 * n_bootstrap:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from scalefit.errors import InputError
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, percentile_ci
+from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
+                                        percentile_ci)
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law
 from scalefit.scaling.laws.registry import law_for
@@ -125,18 +126,12 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
 
 def attach_bootstrap(result: FitResult, boot: dict) -> None:
     """Put bootstrap 95% CIs on the parameters and on the allocation exponents a, b."""
-    result.draws = boot["params"]
-    for name, draws in boot["params"].items():
-        result.params[name].ci95 = percentile_ci(draws)
+    attach_intervals(result, boot["params"])
     alloc = result.extra.setdefault("allocation", {})
     alloc["a_ci95"] = list(percentile_ci(boot["a"]))
     alloc["b_ci95"] = list(percentile_ci(boot["b"]))
-    with np.errstate(all="ignore"):  # draws of an unidentified N_c reach 1e200: sd overflows
-        result.extra["bootstrap"] = {
-            "n": boot["n"], "n_failed": boot["n_failed"],
-            "stderr": {name: float(np.nanstd(d, ddof=1)) for name, d in boot["params"].items()},
-            "a_stderr": float(np.nanstd(boot["a"], ddof=1)) if np.isfinite(boot["a"]).sum() > 1
-            else float("nan")}
+    alloc["a_bootstrap_sd"] = bootstrap_sd(boot["a"])
+    result.extra["bootstrap"] = {"n": boot["n"], "n_failed": boot["n_failed"]}
     if boot["n_failed"] > 0.05 * boot["n"]:
         result.warnings.append(f"{boot['n_failed']} of {boot['n']} bootstrap refits did not "
                                "converge")

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.interpolate import Akima1DInterpolator
 
 from scalefit.errors import InputError
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, percentile_ci
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.law import Law
@@ -168,9 +168,7 @@ def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, 
 
     draws, failed = pairs_bootstrap(len(log_c), n_bootstrap, seed, refit, ("a", "G"))
     a_draws, g_draws = draws["a"], draws["G"]
-    result.draws = {"a": np.asarray(a_draws, float), "G": np.asarray(g_draws, float)}
-    result.params["a"].ci95 = percentile_ci(a_draws)
-    result.params["G"].ci95 = percentile_ci(g_draws)
+    attach_intervals(result, {"a": np.asarray(a_draws, float), "G": np.asarray(g_draws, float)})
     alloc = result.extra["allocation"]
     alloc["a_ci95"] = list(percentile_ci(a_draws))
     alloc["b_ci95"] = list(percentile_ci(1.0 - a_draws))

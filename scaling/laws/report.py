@@ -13,12 +13,13 @@ from scalefit.tables import write_table
 
 
 def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
-    """One row per parameter: value, stderr, ci95 bounds (plus a law column if labelled)."""
+    """One row per parameter: value, stderr (the fit's curvature), bootstrap_sd, ci95 bounds (plus
+    a law column if labelled)."""
     rows = []
     ident = fit.get("identifiability", {})
     for name, p in fit["params"].items():
         row = {"param": name, "value": p["value"], "stderr": p["stderr"],
-               "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1]}
+               "bootstrap_sd": p.get("bootstrap_sd", np.nan), "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1]}
         if ident:
             row["identified"] = bound_status(name, fit.get("warnings")) or \
                 (ident.get(name) or {}).get("status") or "-"
@@ -30,7 +31,7 @@ def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
         if alloc.get(key) is not None and np.isfinite(alloc.get(key, np.nan)):
             ci = alloc.get(f"{key}_ci95", [np.nan, np.nan])
             row = {"param": f"{key} (allocation)", "value": alloc[key], "stderr": np.nan,
-                   "ci95_lo": ci[0], "ci95_hi": ci[1]}
+                   "bootstrap_sd": alloc.get(f"{key}_bootstrap_sd", np.nan), "ci95_lo": ci[0], "ci95_hi": ci[1]}
             if ident:
                 row["identified"] = "-"
             if law_label:
@@ -168,13 +169,10 @@ def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
     the curvature stderr alone (the interval columns would be empty)."""
     boot = fit.get("bootstrap") or {}
     if boot.get("n"):
-        sd = boot.get("stderr") or {}
-        frame["stderr"] = [sd.get(name, np.nan) for name in frame["param"]]
-        if boot.get("a_stderr") is not None:
-            frame.loc[frame["param"] == "a (allocation)", "stderr"] = boot["a_stderr"]
-        return frame.rename(columns={"stderr": "bootstrap sd", "ci95_lo": "bootstrap 95% lo",
+        frame = frame.drop(columns=["stderr"])
+        return frame.rename(columns={"bootstrap_sd": "bootstrap sd", "ci95_lo": "bootstrap 95% lo",
                                      "ci95_hi": "bootstrap 95% hi"})
-    return frame.drop(columns=["ci95_lo", "ci95_hi"]).rename(
+    return frame.drop(columns=["bootstrap_sd", "ci95_lo", "ci95_hi"]).rename(
         columns={"stderr": "stderr (curvature)"})
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from scalefit.scaling.resample import pairs_bootstrap
 
-from scalefit.scaling.fitresult import FitResult, percentile_ci
+from scalefit.scaling.fitresult import FitResult, attach_intervals
 
 UNIT = "_unit"  # the column of LossPairs' frames naming each row's unit
 
@@ -56,10 +56,7 @@ def checkpoint_units(frame: pd.DataFrame) -> pd.Series | None:
 def attach_draws(result: FitResult, draws: dict, failed: int, n: int, fixed=()) -> None:
     """Bootstrap draws onto a relation's result: each parameter's ci95 (``fixed`` ones keep
     none), ``result.draws``, ``extra["bootstrap"]`` and a warning when many refits failed."""
-    for name in result.params:
-        if name in draws and name not in fixed:
-            result.params[name].ci95 = percentile_ci(draws[name])
-    result.draws = draws
+    attach_intervals(result, draws, fixed)
     result.extra["bootstrap"] = {"n": n, "n_failed": failed}
     if failed > 0.05 * n:
         result.warnings.append(f"{failed} of {n} bootstrap refits failed")
