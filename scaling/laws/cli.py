@@ -139,8 +139,7 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     """
     from scalefit.scaling.holdout import held_out_mask
     from scalefit.scaling.laws.fit import fit_law
-    from scalefit.scaling.laws.identifiability import annotate
-    from scalefit.scaling.laws.projection import holdout_predictions, project_allocation
+    from scalefit.scaling.laws.projection import holdout_predictions
     from scalefit.scaling.laws.registry import law_for
     from scalefit.scaling.laws.runtable import validate_runs
 
@@ -159,12 +158,8 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     train_table = validate_runs(train, law_name, loss=loss_column, source=source)
     result = fit_law(train_table, law_name, loss=loss_column, delta=delta,
                      n_bootstrap=n_bootstrap, seed=seed, progress=_progress(as_json),
-                     isoflop_method=isoflop_method)
+                     isoflop_method=isoflop_method, budgets=list(budgets) or None, held_flops=table.C[mask], all_runs=table)
     largest = float(train_table.C.max())
-    annotate(result)
-    project_allocation(result, list(budgets) or None, largest_fitted=largest,
-                       held_flops=table.C[mask], smallest_fitted=float(train_table.C.min()),
-                       frame=table.frame)
     out = result.to_dict()
     out["data"] = source
     if len(held):

@@ -8,15 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.fit import fit_law
-from scalefit.scaling.laws.identifiability import annotate
 from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH,
                                               budget_convention, default_budgets,
                                               holdout_predictions, kind_of,
-                                              n_convention_note, project,
-                                              project_allocation)
+                                              n_convention_note, project)
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
@@ -76,6 +75,9 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
     published: put each law's published constants (data/published_laws.toml) beside the fits.
     budgets: FLOPs to project to (default: from the data's range, ``default_budgets``).
     """
+    laws = (laws,) if isinstance(laws, str) else tuple(laws)  # compare_laws(runs, "chinchilla") is one law
+    if not laws:
+        raise InputError("laws: name at least one law (registry.law_choices())")
     first = law_for(laws[0])
     table = validate_runs(runs, "chinchilla" if first.predicts_loss else first.law_name,
                           loss=loss, source=source)
@@ -88,11 +90,8 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
         train_table = validate_runs(train, law.law_name, loss=loss, source=source)
         largest = float(np.nanmax(train_table.C))
         smallest = float(np.nanmin(train_table.C))
-        result = fit_law(train_table, law.law_name, loss=loss, delta=delta,
-                         n_bootstrap=n_bootstrap, seed=seed, progress=progress)
-        annotate(result)
-        project_allocation(result, budgets, largest_fitted=largest, held_flops=held_flops,
-                           smallest_fitted=smallest, frame=table.frame)
+        result = fit_law(train_table, law.law_name, loss=loss, delta=delta, n_bootstrap=n_bootstrap,
+                         seed=seed, progress=progress, budgets=budgets, held_flops=held_flops, all_runs=table)
         if len(held):
             held_table = validate_runs(held, law.law_name, loss=loss, source=source,
                                        check_size=False)

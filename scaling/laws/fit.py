@@ -18,7 +18,7 @@ from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_interva
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.runtable import RunTable, as_run_table, check_varies
+from scalefit.scaling.laws.runtable import N_CONVENTION_WARNING, RunTable, as_run_table, check_varies
 from scalefit.scaling.objective import HUBER_DELTA, huber
 
 N_STARTS = 4  # refined starts per fit (the best grid points of the variable projection)
@@ -55,22 +55,61 @@ def _information(resid: np.ndarray, k: int) -> dict:
 
 def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
             n_bootstrap: int = 0, seed: int = 0, progress: bool = False,
-            isoflop_method: str = "parabola") -> FitResult:
-    """Fit ``law`` to a run table (DataFrame, path or RunTable) and return a ``FitResult``.
+            isoflop_method: str = "parabola", budgets=None, held_flops=(), all_runs=None) -> FitResult:
+    """Fit ``law`` to a run table (DataFrame, path or RunTable) and return a ``FitResult``:
+    what `scalefit fit` reports, less its held-out runs (``compare_laws(runs, [law], holdout=...)``).
 
     law: a name or alias of the law registry (`registry.law_choices()`: kaplan = kaplan-nd,
-    chinchilla, isoflop, ...). Parameters carry the papers' names with stderr (fit) and ci95
-    (bootstrap, when n_bootstrap > 0); ``extra`` holds the allocation, start statistics, RMSE,
-    AIC and BIC; ``model_result`` the lmfit ModelResult of the best start.
+    chinchilla, isoflop, ...). Parameters carry the papers' names with stderr (fit), bootstrap_sd
+    and ci95 (bootstrap, when n_bootstrap > 0) and ``extra["identifiability"]`` (with a warning for
+    what the runs do not fix); ``extra`` also holds the allocation projected to ``budgets`` (FLOPs;
+    default 10x and 100x the largest run, and the published budgets within 1000x), each row
+    labelled projection / interpolation / prediction (``held_flops``: held-out runs' compute;
+    ``all_runs``: the table they were held out of, whose embedding counts state N), start statistics, RMSE, AIC and BIC; ``model_result`` the lmfit ModelResult of the best start.
     """
+    from scalefit.scaling.laws.identifiability import annotate
+    from scalefit.scaling.laws.projection import project_allocation
+
     model = law_for(law)
     law = model.law_name
-    if delta <= 0:
-        raise InputError(f"--delta: must be positive, got {delta}")
-    if model.fit_runs is not None:
-        return model.fit_runs(runs, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
-                              progress=progress, isoflop_method=isoflop_method)
+    try:
+        ok = float(delta) > 0 and np.isfinite(float(delta))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(f"delta (--delta) {delta}: the Huber delta must be a finite number > 0, e.g. 1e-3")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise InputError(f"n_bootstrap (--bootstrap) {n_bootstrap!r}: a whole number of resamples, 0 for none")
     table = as_run_table(runs, law, loss=loss)
+    if model.fit_runs is not None:
+        result = model.fit_runs(table, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
+                                progress=progress, isoflop_method=isoflop_method)
+    else:
+        result = _fit(model, table, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
+                      progress=progress)
+    notes = result.extra.get("notes", [])
+    for note in [n for n in notes if N_CONVENTION_WARNING in n]:  # a warning, not a note
+        notes.remove(note)
+        if note not in result.warnings:
+            result.warnings.append(note)
+    annotate(result)
+    if "C" not in table.frame.columns:  # a law of N alone (kaplan-n): no compute, no allocation
+        return result
+    project_allocation(result, None if budgets is None else list(budgets), largest_fitted=float(np.nanmax(table.C)),
+                       held_flops=held_flops, smallest_fitted=float(np.nanmin(table.C)),
+                       frame=_frame_of(all_runs, law, loss) if all_runs is not None else table.frame)
+    return result
+
+
+def _frame_of(runs, law: str, loss: str):
+    """The validated frame of a run table (a RunTable's own, as its caller validated it)."""
+    return runs.frame if isinstance(runs, RunTable) else as_run_table(runs, law, loss=loss).frame
+
+
+def _fit(model, table: RunTable, *, loss: str, delta: float, n_bootstrap: int, seed: int,
+         progress: bool) -> FitResult:
+    """The Huber fit from the law's starts, its warnings, allocation and bootstrap."""
+    law = model.law_name
     check_varies(table, model.needs)
     indep = table.variables(model.needs)
     L = table.L

@@ -102,6 +102,23 @@ def _positive(values: np.ndarray, column: str, source: str, df: pd.DataFrame) ->
                          f"must be positive, got {values[i]:g}")
 
 
+N_CONVENTION_WARNING = "counts N differently from the law's paper"  # how fit_law finds the note
+
+
+def n_convention_warning(law, n_column: str | None, df: pd.DataFrame) -> str | None:
+    """A warning when a total-parameter law (Hoffmann et al.) falls back to non-embedding counts
+    because the table has no 'params' column: on the shipped runs the Chinchilla allocation
+    exponent a moves from 0.52 to 0.88 between the two."""
+    if n_column is None or "N" not in law.needs:
+        return None
+    if not law.nonembedding_n and n_column == "params_nonembed" and "params" not in df.columns:
+        return (f"N = params_nonembed {N_CONVENTION_WARNING} (Hoffmann et al. count all parameters, "
+                "embeddings included) because the table has no 'params' column: its parameters and "
+                "allocation are not comparable to the paper's; add a 'params' column (or map one with "
+                "--params COL) to count as they do")
+    return None  # Kaplan's form on total parameters is common practice: its "N = params" note says it
+
+
 def _choose_n(df: pd.DataFrame, law) -> str | None:
     if law.nonembedding_n and "params_nonembed" in df.columns:
         return "params_nonembed"
@@ -174,11 +191,11 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     elif has_flops and N is not None:
         D = C / (FLOPS_PER_PARAM_TOKEN * _numeric(df, "params", source)
                  if "params" in df.columns else FLOPS_PER_PARAM_TOKEN * N)
-        notes.append("tokens derived as flops / (6 params)")
+        notes.append(f"tokens derived as flops / (6 {'params' if 'params' in df.columns else n_column})")
     elif has_tokens and N is not None:
         C = FLOPS_PER_PARAM_TOKEN * (_numeric(df, "params", source)
                                      if "params" in df.columns else N) * D
-        notes.append("flops derived as 6 * params * tokens")
+        notes.append(f"flops derived as 6 * {'params' if 'params' in df.columns else n_column} * tokens")
     elif has_tokens:
         C = np.full(len(df), np.nan)
     else:
@@ -199,6 +216,9 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     elif n_column is not None:
         notes.append(f"N = {n_column}")
 
+    convention = n_convention_warning(law_model, n_column, df)
+    if convention:
+        notes.append(convention)
     _check_duplicates(df, source)
     min_points = n_free + 1
     if check_size and len(out) < min_points:
@@ -256,4 +276,9 @@ def as_run_table(runs, law: str, *, loss: str = "loss") -> RunTable:
         runs, source = frame, runs.source
     if isinstance(runs, (str, Path)):
         return load_runs(runs, law, loss=loss)
+    if isinstance(runs, (list, tuple, dict)):  # rows as dicts, or columns as a dict
+        runs = pd.DataFrame(runs)
+    if not isinstance(runs, pd.DataFrame):
+        raise InputError(f"runs: got a {type(runs).__name__}; give a DataFrame, a CSV/Parquet/JSON path, "
+                         "a RunTable, or a list of row dicts")
     return validate_runs(runs, law, loss=loss, source=source)

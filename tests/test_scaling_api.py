@@ -1,0 +1,79 @@
+"""The notebook path of the law fits equals the CLI's: `fit_law` returns what `scalefit fit --json`
+prints (identifiability judged, projections labelled), and bad Python input is an InputError."""
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.errors import InputError
+from scalefit.scaling.laws.compare import compare_laws
+from scalefit.scaling.laws.fit import fit_law
+from tests.test_scaling_cli import make_runs
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "runs.csv"
+    return path, make_runs(path)
+
+
+def test_fit_law_is_what_scalefit_fit_prints(runs):
+    """fit_law gave no identifiability verdict and fixed budgets (1e21, 5.76e23, 1e25 FLOPs, about
+    1e4x beyond these runs) with no 'projection' label; the CLI added both after the fit."""
+    path, frame = runs
+    cli = json.loads(CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(path), "--bootstrap", "40",
+                                               "--json"]).stdout)
+    api = fit_law(frame, "chinchilla", n_bootstrap=40).to_dict()
+    assert api["warnings"] == cli["warnings"] and api["identifiability"] == cli["identifiability"]
+    assert api["identifiability"]["beta"]["status"] in ("identified", "not identified")
+    rows, cli_rows = api["allocation"]["budgets"], cli["allocation"]["budgets"]
+    assert [r["flops"] for r in rows] == [r["flops"] for r in cli_rows]
+    largest = frame["flops"].max()
+    assert {10, 100} <= {round(r["times_largest_run"]) for r in rows}
+    assert all(r["kind"] == ("projection" if r["flops"] > largest else "interpolation") for r in rows)
+    assert {r["kind"] for r in rows} == {"projection", "interpolation"}
+    assert all(math.isclose(a["N_opt"], b["N_opt"], rel_tol=1e-9) for a, b in zip(rows, cli_rows))
+    assert api["allocation"]["budget_convention"] == cli["allocation"]["budget_convention"]
+
+
+def test_a_total_parameter_law_on_non_embedding_counts_warns(runs):
+    """Chinchilla on a table without 'params' fell back to params_nonembed with only a note, which
+    also said "flops derived as 6 * params * tokens" for a table with no params column."""
+    _, frame = runs
+    nonembed = frame.drop(columns=["params", "flops"])
+    result = fit_law(nonembed, "chinchilla")
+    assert any("N = params_nonembed counts N differently" in w and "add a 'params' column" in w
+               for w in result.warnings)
+    assert "flops derived as 6 * params_nonembed * tokens" in result.extra["notes"]
+    assert not [w for w in fit_law(frame, "chinchilla").warnings if "counts N differently" in w]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f: fit_law(f, "chinchilla", delta=float("nan")), "the Huber delta must be a finite number > 0"),
+    (lambda f: fit_law(f, "chinchilla", delta=-1e-3), "the Huber delta must be a finite number > 0"),
+    (lambda f: fit_law(f, "chinchilla", n_bootstrap=-1), "a whole number of resamples"),
+    (lambda f: fit_law(f, "chinchilla", n_bootstrap=2.5), "a whole number of resamples"),
+    (lambda f: fit_law(f.to_numpy(), "chinchilla"), "give a DataFrame"),
+    (lambda f: compare_laws(f, ()), "name at least one law"),
+])
+def test_bad_python_input_is_one_input_error(runs, call, message):
+    """delta=nan raised IndexError deep in the fit, n_bootstrap=-1 was ignored, an array raised
+    AttributeError."""
+    with pytest.raises(InputError, match=message):
+        call(runs[1])
+
+
+def test_rows_as_dicts_and_one_law_by_name(runs):
+    """A list of row dicts is a table; compare_laws(runs, "chinchilla") iterated the characters
+    ("unknown law 'c'")."""
+    _, frame = runs
+    from_rows = fit_law(frame.to_dict("records"), "chinchilla")
+    assert from_rows.values() == pytest.approx(fit_law(frame, "chinchilla").values(), rel=1e-9)
+    comparison = compare_laws(frame, "chinchilla")
+    assert list(comparison.fits) == ["chinchilla"]
+    assert isinstance(pd.DataFrame(comparison.budgets), pd.DataFrame)
