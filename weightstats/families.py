@@ -2,26 +2,37 @@
 the standard log-density, a starting guess, bounds and a sampler. Every family is a
 location-scale family; `loc` and `scale` are appended to its shape parameters.
 
-One fitter (`binned_fit.fit_family`) serves them all; a new family is one more `Family(name=...,
-...)` built with keywords and one more entry of `FAMILIES`. Tables name a family by its `name`.
+One fitter (`binned_fit.fit_family`) serves them all. A family's record holds every fact about
+it: besides the maths, its fixed `code` (the numeric value of `best_family` rows), its `prefix`
+in tables (`t` for student_t: t_nu, t_bic), its `label` in figures and its `scipy_equivalent`.
+A new family is one call, `register_family(Family(name=..., code=..., ...))`, built with
+keywords; the fitter, the tables, the samplers and the plots read `FAMILIES`, the one registry.
+Tables name a family by its `name` (`label` column of `best_family` rows).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 from scipy import optimize, special, stats
 
+from scalefit.errors import InputError, suggestion
+
 LOG_2PI = math.log(2 * math.pi)
+SHAPE_AXES = ("log", "inverse", "linear")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Family:
-    """A location-scale family: log-density of the standard form and what fitting it needs."""
+    """A location-scale family: log-density of the standard form, what fitting it needs, and how
+    tables and figures name it. `prefix` and `label` default to `name`; a family with shapes
+    and no `shape_axes` moves each shape on a linear axis."""
 
     name: str
+    code: int  # fixed number of the family in tables (`value` of best_family rows); never reused
     shapes: tuple[str, ...]
     logpdf_std: Callable  # (z, *shapes) -> log-density at loc 0, scale 1
     start: Callable  # (excess_kurtosis) -> (*shapes, scale) for standardized data
@@ -32,6 +43,24 @@ class Family:
     derived: Callable = field(default=lambda params: {})  # extra named values, original units
     closed_form: Callable | None = None  # (z, weights, median) -> (*shapes, loc, scale): exact MLE
     shape_axes: tuple[str, ...] = ()  # how the fitter moves each shape: "log", "inverse" or "linear"
+    prefix: str = ""  # of its statistics in tables: <prefix>_<param>, <prefix>_bic ...
+    label: str = ""  # its name in figure legends
+    scipy_equivalent: object = None  # the same family in scipy.stats, for exact-MLE cross-checks
+
+    def __post_init__(self):
+        if not self.prefix:
+            object.__setattr__(self, "prefix", self.name)
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+        if self.shapes and not self.shape_axes:
+            object.__setattr__(self, "shape_axes", ("linear",) * len(self.shapes))
+        for what, given in (("shape_bounds", self.shape_bounds), ("shape_axes", self.shape_axes)):
+            if len(given) != len(self.shapes):
+                raise InputError(f"family '{self.name}': {len(given)} {what} for {len(self.shapes)} "
+                                 f"shapes {self.shapes}")
+        unknown = [a for a in self.shape_axes if a not in SHAPE_AXES]
+        if unknown:
+            raise InputError(f"family '{self.name}': shape axis '{unknown[0]}' (known: {', '.join(SHAPE_AXES)})")
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -221,37 +250,125 @@ def _laplace_mle(z, weights, median):
 
 
 GAUSSIAN = Family(
-    name="gaussian", shapes=(), logpdf_std=gaussian_logpdf, start=lambda k: (1.0,), shape_bounds=(),
+    name="gaussian", code=0, label="Gaussian", scipy_equivalent=stats.norm,
+    shapes=(), logpdf_std=gaussian_logpdf, start=lambda k: (1.0,), shape_bounds=(),
     sample_std=lambda rng, size: rng.standard_normal(size), score_std=gaussian_score, cdf_std=special.ndtr,
     closed_form=_gaussian_mle)
 STUDENT_T = Family(
-    name="student_t", shapes=("nu",), logpdf_std=student_t_logpdf, start=_t_start, shape_bounds=((0.3, 1e4),),
+    name="student_t", code=1, prefix="t", label="Student-t", scipy_equivalent=stats.t,
+    shapes=("nu",), logpdf_std=student_t_logpdf, start=_t_start, shape_bounds=((0.3, 1e4),),
     sample_std=lambda rng, size, nu: rng.standard_t(nu, size), score_std=student_t_score,
     cdf_std=lambda z, nu: special.stdtr(nu, z),
     shape_axes=("inverse",))  # smooth in 1/nu around the Gaussian limit
 LOGISTIC = Family(
-    name="logistic", shapes=(), logpdf_std=logistic_logpdf, start=lambda k: (math.sqrt(3) / math.pi,),
+    name="logistic", code=2, label="logistic", scipy_equivalent=stats.logistic,
+    shapes=(), logpdf_std=logistic_logpdf, start=lambda k: (math.sqrt(3) / math.pi,),
     shape_bounds=(), sample_std=lambda rng, size: rng.logistic(0.0, 1.0, size), score_std=logistic_score,
     cdf_std=special.expit)
 LAPLACE = Family(
-    name="laplace", shapes=(), logpdf_std=laplace_logpdf, start=lambda k: (1 / math.sqrt(2),), shape_bounds=(),
+    name="laplace", code=3, label="Laplace", scipy_equivalent=stats.laplace,
+    shapes=(), logpdf_std=laplace_logpdf, start=lambda k: (1 / math.sqrt(2),), shape_bounds=(),
     sample_std=lambda rng, size: rng.laplace(0.0, 1.0, size), score_std=laplace_score, cdf_std=_laplace_cdf,
     closed_form=_laplace_mle)
 GENNORM = Family(
-    name="gennorm", shapes=("beta",), logpdf_std=gennorm_logpdf, start=_gennorm_start,
+    name="gennorm", code=4, label="generalized normal", scipy_equivalent=stats.gennorm,
+    shapes=("beta",), logpdf_std=gennorm_logpdf, start=_gennorm_start,
     shape_bounds=((0.1, 50.0),), sample_std=_gennorm_sample, score_std=gennorm_score, cdf_std=_gennorm_cdf,
     shape_axes=("log",))
 QUARTIC = Family(
-    name="quartic", shapes=("g",), logpdf_std=quartic_logpdf, start=_quartic_start, shape_bounds=((0.0, 100.0),),
+    name="quartic", code=5, label="quartic",  # no scipy.stats equivalent
+    shapes=("g",), logpdf_std=quartic_logpdf, start=_quartic_start, shape_bounds=((0.0, 100.0),),
     sample_std=_quartic_sample, score_std=quartic_score, cdf_std=_quartic_cdf,
     derived=lambda p: {"gamma": p["g"] / p["scale"] ** 4}, shape_axes=("linear",))
 
-FAMILIES: dict[str, Family] = {f.name: f for f in
-                               (GAUSSIAN, STUDENT_T, LOGISTIC, LAPLACE, GENNORM, QUARTIC)}
+FAMILIES: dict[str, Family] = {}  # the registry, by name: add to it with register_family
+
+
+def register_family(family: Family) -> Family:
+    """Add a family to `FAMILIES` and return it; every fit, table, sampler and figure then knows it.
+
+    A name is registered once (registering the same record again is a no-op); its `code` and its
+    `prefix` must be free too, since tables store the code and name statistics by the prefix.
+    """
+    if not isinstance(family, Family):
+        raise InputError(f"register_family takes a Family(...), not a {type(family).__name__}")
+    known = FAMILIES.get(family.name)
+    if known is family:
+        return family
+    if known is not None:
+        raise InputError(f"family '{family.name}' is already registered "
+                         f"(unregister_family('{family.name}') first to replace it)")
+    if not (isinstance(family.code, int) and family.code >= 0):
+        raise InputError(f"family '{family.name}': code {family.code!r} is not an integer >= 0 "
+                         f"(the next free code is {next_family_code()})")
+    for other in FAMILIES.values():
+        if other.code == family.code:
+            raise InputError(f"family '{family.name}': code {family.code} is family '{other.name}''s "
+                             f"(the next free code is {next_family_code()})")
+        if other.prefix == family.prefix:
+            raise InputError(f"family '{family.name}': prefix '{family.prefix}' is family "
+                             f"'{other.name}''s (its statistics would share names in tables)")
+    FAMILIES[family.name] = family
+    return family
+
+
+def unregister_family(name: str) -> Family:
+    """Take a family out of `FAMILIES` (a notebook redefining one, a test cleaning up); returns it."""
+    family = get_family(name)
+    del FAMILIES[family.name]
+    return family
+
+
+def next_family_code() -> int:
+    """The code a new family takes: one more than the largest registered (codes are never reused
+    while tables that store them exist)."""
+    return max((f.code for f in FAMILIES.values()), default=-1) + 1
+
+
+def family_by_code(code) -> Family:
+    """The registered family whose fixed code this is (a `best_family` row's value)."""
+    for family in FAMILIES.values():
+        if family.code == int(code):
+            return family
+    raise InputError(f"no registered family has code {code!r} (known: "
+                     + ", ".join(f"{f.code} {f.name}" for f in FAMILIES.values())
+                     + "); a table with it was written with a family registered by register_family")
+
+
+for _family in (GAUSSIAN, STUDENT_T, LOGISTIC, LAPLACE, GENNORM, QUARTIC):
+    register_family(_family)
+
+
+class FamilyFacts(Mapping):
+    """A read-only, live view {name: one fact} of the registered families (the older per-fact
+    maps, kept for callers that read them); families are added with register_family."""
+
+    def __init__(self, fact: str, what: str):
+        self._fact, self._what = fact, what
+
+    def _items(self) -> dict:
+        return {name: getattr(f, self._fact) for name, f in FAMILIES.items()
+                if getattr(f, self._fact) is not None}
+
+    def __getitem__(self, name):
+        return self._items()[name]
+
+    def __iter__(self):
+        return iter(self._items())
+
+    def __len__(self):
+        return len(self._items())
+
+    def __setitem__(self, name, value):
+        raise TypeError(f"{self._what} is read from the families' records: add a family with "
+                        f"register_family(Family(name=..., {self._fact}=..., ...))")
+
+    def __repr__(self):
+        return repr(self._items())
+
 
 # the same families in scipy.stats, for exact-MLE cross-checks (quartic has none)
-SCIPY_EQUIVALENT = {"gaussian": stats.norm, "student_t": stats.t, "logistic": stats.logistic,
-                    "laplace": stats.laplace, "gennorm": stats.gennorm}
+SCIPY_EQUIVALENT = FamilyFacts("scipy_equivalent", "families.SCIPY_EQUIVALENT")
 
 
 def get_family(name: str) -> Family:

@@ -8,13 +8,14 @@ state dict. Tensors are read one at a time, so a folder never has to fit in memo
 Rows, per tensor (moments for all; spectra and fitted families for matrices, ndim >= 2):
   count mean std rms skew excess_kurtosis q0.001 ... q0.999 max_abs frac_3sd frac_6sd frobenius
   sv_max stable_rank entropy_rank alpha alpha_xmin alpha_ks alpha_n_tail alpha_weighted
-  <f>_<param> <f>_loglik <f>_aic <f>_bic <f>_ks   for f in gaussian, t, logistic, laplace,
-                                                   gennorm, quartic (t = Student-t)
+  <f>_<param> <f>_loglik <f>_aic <f>_bic <f>_ks   for f the prefix of each registered family:
+                                                   gaussian, t, logistic, laplace, gennorm,
+                                                   quartic (t = Student-t)
   e.g. t_nu t_loc t_scale, gennorm_beta, quartic_g quartic_gamma, logistic_scale
   best_family: the family with the lowest BIC, by name in the `label` column ("student_t");
-  `value` is always numeric and holds the family's fixed code (FAMILY_CODES: 0 gaussian,
-  1 student_t, 2 logistic, 3 laplace, 4 gennorm, 5 quartic), which never depends on the order
-  of `FAMILIES`. `label` is empty on every other row.
+  `value` is always numeric and holds the family's fixed `code` (0 gaussian, 1 student_t,
+  2 logistic, 3 laplace, 4 gennorm, 5 quartic; a registered family brings its own), which never
+  depends on the order of `FAMILIES`. `label` is empty on every other row.
 A tensor holding NaN or inf (a diverged run) gets only `count` and `nonfinite` (how many
 elements are not finite): no statistic of it means anything. Its group's row gets the same two
 (the group's counts), not statistics of the finite tensors alone, which would make the group's
@@ -42,6 +43,7 @@ import torch
 
 from scalefit.errors import InputError
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
+from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
 from scalefit.weightstats.groups import (NO_LAYER, checkpoint_name, is_weight_tensor, qkv_layout,
                                          split_qkv, tensor_role)
 from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
@@ -50,11 +52,10 @@ from scalefit.weightstats.spectra import SPECTRUM_STATS, spectrum_stats
 
 COLUMNS = ("model", "step", "tensor", "group", "layer", "stat", "value", "label")
 GROUP_TENSOR = "*"
-FAMILY_PREFIX = {"gaussian": "gaussian", "student_t": "t", "logistic": "logistic",
-                 "laplace": "laplace", "gennorm": "gennorm", "quartic": "quartic"}
-# The numeric `value` of the best_family rows (the name is in `label`). Fixed: a new family takes
-# the next free code; reordering FAMILIES changes nothing.
-FAMILY_CODES = {"gaussian": 0, "student_t": 1, "logistic": 2, "laplace": 3, "gennorm": 4, "quartic": 5}
+# Live read-only views of the families' records (families.FAMILIES): each family's prefix in the
+# stat names, and its fixed code, the numeric `value` of best_family rows (the name is in `label`).
+FAMILY_PREFIX = FamilyFacts("prefix", "measure.FAMILY_PREFIX")
+FAMILY_CODES = FamilyFacts("code", "measure.FAMILY_CODES")
 # above this many elements a tensor's quantiles come from its fine histogram (within ~0.01 std of
 # the exact order statistic) instead of a partition that costs more than every other statistic
 EXACT_QUANTILES_MAX = 1 << 22
@@ -62,10 +63,7 @@ EXACT_QUANTILES_MAX = 1 << 22
 
 def family_name(code) -> str:
     """The family a `best_family` value (its fixed code) stands for."""
-    return _FAMILY_BY_CODE[int(code)]
-
-
-_FAMILY_BY_CODE = {code: name for name, code in FAMILY_CODES.items()}
+    return family_by_code(code).name
 
 
 @dataclass
@@ -165,10 +163,10 @@ def _open_source(source, num_heads: int | None) -> _Source:
 def _family_rows(fits) -> dict[str, float]:
     out = {}
     for name, fit in fits.fits.items():
-        prefix = FAMILY_PREFIX[name]
+        prefix = get_family(name).prefix
         for key, value in fit.values().items():
             out[f"{prefix}_{key}"] = value
-    out["best_family"] = float(FAMILY_CODES[fits.best])
+    out["best_family"] = float(get_family(fits.best).code)
     return out
 
 

@@ -13,9 +13,6 @@ from scalefit.schema import group_values, numeric_values
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
     from scalefit.weightstats.binned_fit import FamilyFits, Histogram
 
-FAMILY_LABELS = {"gaussian": "Gaussian", "student_t": "Student-t", "logistic": "logistic",
-                 "laplace": "Laplace", "gennorm": "generalized normal", "quartic": "quartic"}
-
 
 def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: str = "",
                      coarsen: int = 8):
@@ -25,6 +22,8 @@ def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: 
     in the weights' own units, so the tails show where each family fails.
     """
     import matplotlib.pyplot as plt
+
+    from scalefit.weightstats.families import get_family
 
     counts = hist.counts.reshape(-1, coarsen).sum(axis=1) if hist.counts.size % coarsen == 0 else hist.counts
     step = hist.counts.size // counts.size
@@ -38,7 +37,7 @@ def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: 
         x = np.linspace(edges[0], edges[-1], 1200)
         for name, fit in fits.fits.items():
             style = "-" if name == fits.best else "--"
-            label = f"{FAMILY_LABELS.get(name, name)}" + (" (best BIC)" if name == fits.best else "")
+            label = get_family(name).label + (" (best BIC)" if name == fits.best else "")
             if name == "student_t":
                 label += f", nu={fit.params['nu']:.3g}"
             ax.plot(x, np.exp(fit.logpdf(x)), style, lw=1.2, label=label)

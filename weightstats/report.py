@@ -89,13 +89,17 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
         if paths:
             files += paths
             lines += ["## Histogram with fitted families", "", f"![histogram]({paths[0].name})", ""]
+    from scalefit.weightstats.families import FAMILIES
+
+    prefixes = ", ".join(f.prefix + (f" ({f.label})" if f.prefix != f.name else "") for f in FAMILIES.values())
+    codes = ", ".join(f"{f.code} {f.name}" for f in FAMILIES.values())
     lines += ["## Statistics", "",
               "Moments and quantiles in the weights' units; `frac_3sd`/`frac_6sd`: share beyond 3/6 std; "
               "`sv_max`, `stable_rank`, `entropy_rank`, `alpha` (WeightWatcher power-law exponent of the "
               "eigenvalues of W^T W, KS-chosen xmin); `<family>_<param>` with `_loglik` (per weight), `_aic`, "
-              "`_bic`, `_ks` for gaussian, t (Student-t), logistic, laplace, gennorm, quartic; "
+              f"`_bic`, `_ks` for {prefixes}; "
               "`best_family` (lowest BIC) names the family in the `label` column (its `value` is the family's "
-              "fixed code: 0 gaussian, 1 student_t, 2 logistic, 3 laplace, 4 gennorm, 5 quartic).",
+              f"fixed code: {codes}).",
               ""]
     files.append(write_text(out_dir, "report.md", "\n".join(lines)))
     return files
