@@ -107,3 +107,20 @@ def test_the_built_in_records_carry_the_facts_of_the_shipped_tables():
                      "gennorm": (4, "gennorm", "generalized normal"), "quartic": (5, "quartic", "quartic")}
     with pytest.raises(InputError, match="no registered family has code 6"):
         measure.family_name(6)
+
+
+# ---- unknown family names ---------------------------------------------------------------------
+
+def test_an_unknown_family_name_is_an_input_error_naming_the_known_ones():
+    from scalefit.weightstats.binned_fit import fit_families, fit_family, histogram_from_samples
+
+    hist = histogram_from_samples(np.random.default_rng(0).standard_normal(2000))
+    with pytest.raises(InputError, match=r"unknown family 't'; did you mean 'student_t'\? \('t' is the prefix"):
+        fit_families(hist, families=["gaussian", "t"])  # the table prefix of t_nu
+    with pytest.raises(InputError, match=r"unknown family 'cauchy' \(known: gaussian, student_t, logistic, "
+                                         r"laplace, gennorm, quartic\)"):
+        fit_family("cauchy", hist)
+    with pytest.raises(InputError, match="did you mean 'laplace'"):
+        families.get_family("laplac")
+    assert list(fit_families(hist, "laplace").fits) == ["laplace"]  # one name, not its letters
+    assert list(fit_families(hist, [families.GAUSSIAN]).fits) == ["gaussian"]

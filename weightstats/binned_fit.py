@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from scalefit.weightstats.families import FAMILIES, Family
+from scalefit.weightstats.families import FAMILIES, Family, get_family
 
 N_BINS = 2048
 ASINH_KNEE = 4.0
@@ -75,7 +75,7 @@ class FamilyFit:
 
     def logpdf(self, x) -> np.ndarray:
         """The fitted log-density at x (weights' units)."""
-        family = FAMILIES[self.family]
+        family = get_family(self.family)
         return family.logpdf(x, *(self.params[p] for p in family.params))
 
 
@@ -249,8 +249,9 @@ def minimize_box(fun_grad, x0, lower, upper, *, max_iter: int = 100, gtol: float
 
 
 def fit_family(family: Family | str, hist: Histogram) -> FamilyFit:
-    """Binned MLE of one family; parameters are returned in the weights' own units."""
-    family = FAMILIES[family] if isinstance(family, str) else family
+    """Binned MLE of one family (a registered name or a `Family`); parameters are returned in the
+    weights' own units."""
+    family = get_family(family)
     occupied = hist.counts > 0
     counts = hist.counts[occupied]
     mid = hist.midpoints[occupied]
@@ -290,10 +291,15 @@ def fit_family(family: Family | str, hist: Histogram) -> FamilyFit:
 
 
 def fit_families(hist: Histogram, families=None) -> FamilyFits:
-    """Fit each family (default: all of FAMILIES) to one histogram."""
-    names = list(families) if families is not None else list(FAMILIES)
+    """Fit each family (names or `Family` records; default: all of FAMILIES) to one histogram.
+
+    Every name is checked before any fit: an unknown one is an InputError naming the known ones.
+    """
+    if isinstance(families, (str, Family)):  # one family, not the letters of its name
+        families = [families]
+    chosen = [get_family(f) for f in families] if families is not None else list(FAMILIES.values())
     with one_blas_thread():
-        return FamilyFits({name: fit_family(name, hist) for name in names})
+        return FamilyFits({family.name: fit_family(family, hist) for family in chosen})
 
 
 _LIMITED = [0]

@@ -371,9 +371,17 @@ class FamilyFacts(Mapping):
 SCIPY_EQUIVALENT = FamilyFacts("scipy_equivalent", "families.SCIPY_EQUIVALENT")
 
 
-def get_family(name: str) -> Family:
-    """A family by name; ValueError naming the known ones otherwise."""
+def get_family(name) -> Family:
+    """A family by name (a `Family` is returned as it is); InputError naming the known ones
+    otherwise, and pointing from a table prefix ('t' of t_nu) to its family."""
+    if isinstance(name, Family):
+        return name
     try:
         return FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"unknown family '{name}' (known: {', '.join(FAMILIES)})") from None
+    except (KeyError, TypeError):  # TypeError: an unhashable name
+        pass
+    by_prefix = [f.name for f in FAMILIES.values() if f.prefix == name]
+    if by_prefix:
+        raise InputError(f"unknown family '{name}'; did you mean '{by_prefix[0]}'? ('{name}' is the "
+                         f"prefix of its statistics in tables, e.g. {name}_loc)")
+    raise InputError(f"unknown family '{name}'" + suggestion(name, FAMILIES))

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from scalefit.weightstats.binned_fit import FamilyFit, Histogram
-from scalefit.weightstats.families import FAMILIES
+from scalefit.weightstats.families import get_family
 
 
 def _generator(seed) -> np.random.Generator:
@@ -16,7 +16,7 @@ def _generator(seed) -> np.random.Generator:
 
 def sample_family(fit: FamilyFit, shape, *, seed=None, dtype=torch.float32) -> torch.Tensor:
     """A tensor of `shape` drawn from a fitted family (its parameters in the weights' units)."""
-    family = FAMILIES[fit.family]
+    family = get_family(fit.family)
     params = [fit.params[name] for name in family.params]
     draws = family.sample(_generator(seed), tuple(shape), *params)
     return torch.as_tensor(draws, dtype=dtype)
