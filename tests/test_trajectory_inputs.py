@@ -16,6 +16,7 @@ from scalefit.scaling.trajectories.landmarks import landmarks_for_run
 from scalefit.scaling.trajectories.segmented import bootstrap_breakpoints, fit_segmented
 from scalefit.scaling.trajectories.table import join_stat_and_loss, stat_trajectory
 from scalefit.scaling.trajectories.trajectory import collapse_verdict
+from scalefit.scaling.trajectories.transitions import detect_transitions, run_transitions, transition_study
 from scalefit.tables import read_table
 
 STEPS = np.unique(np.r_[0, 2 ** np.arange(8), np.arange(300, 2401, 100)])
@@ -321,3 +322,58 @@ def test_an_out_folder_below_a_file_is_refused_before_any_fit(tmp_path):
                     ["warmup-study"], ["init-study"]):
         one_line_error(*run_cli([*command, "--out", str(afile / "sub")]),
                        f"--out {afile / 'sub'}: '{afile}' is a file, so no folder can be made below it")
+
+
+# ---- the Python API checks a trajectory as the command path does ---------------------------
+
+def test_a_nan_value_in_a_trajectory_is_left_out_and_named_not_read_as_no_transition():
+    """One NaN made a run's BIC comparison NaN, read as "no transition" (2 transitions became 0)."""
+    traj = stat_trajectory(long_table(), "t_nu", group="mlp_in")
+    i = traj.index[(traj["model"] == "b") & (traj["step"] == 700)][0]
+    clean = transition_study(traj.drop(index=i), n_bootstrap=0)
+    study = transition_study(traj.assign(value=traj["value"].where(traj.index != i)), n_bootstrap=0)
+    assert (clean.runs.set_index("model")["n_transitions"] >= 1).all()
+    assert study.runs.set_index("model").loc["b", "n_transitions"] >= 1
+    pd.testing.assert_frame_equal(study.runs, clean.runs)
+    pd.testing.assert_frame_equal(study.transitions, clean.transitions)
+    (note,) = study.notes
+    assert "1 checkpoint(s) have no finite value" in note and "b: steps 700" in note
+    _, summary = run_transitions(traj[traj["model"] == "b"].assign(value=traj["value"].where(traj.index != i)),
+                                 n_bootstrap=0)
+    assert summary["n_transitions"] >= 1 and "b: steps 700" in summary["note"]
+
+
+def _weights():
+    table = long_table()
+    return table[table["stat"].notna()].drop(columns=["dataset", "metric", "is_train"])
+
+
+@pytest.mark.parametrize("study", [transition_study, detect_transitions])
+@pytest.mark.parametrize("table, words", [
+    (long_table, ["has evaluation rows (column 'metric')", "pass stat_trajectory(table, stat"]),
+    (lambda: pd.concat([_weights(), _weights().assign(stat="std")]),
+     ["has 2 statistics (column 'stat': std, t_nu)", "pass stat_trajectory("]),
+    (lambda: pd.concat([_weights(), _weights().assign(group="attn_out")]),
+     ["several values of 'group' per checkpoint", "pass stat_trajectory("]),
+    (lambda: _weights().drop(columns="value"), ["column 'value' is missing"]),
+    (lambda: _weights().drop(columns="model"), ["column 'model' is missing"]),
+    (lambda: _weights().assign(step=lambda t: t["step"].where(t["step"] != 64, -64)),
+     ["column 'step'", "'-64' is not a step"]),
+    (lambda: _weights().assign(value=lambda t: t["value"].astype(object).where(t["step"] != 64, "oops")),
+     ["column 'value'", "'oops' is not a number"]),
+    (lambda: pd.concat([_weights(), _weights().head(1).assign(value=0.0)]),
+     ["measure the same trajectory value", "model=a, step=0"]),
+    (lambda: _weights().assign(value=np.nan), ["column 'value' has no finite number"]),
+])
+def test_the_python_api_refuses_what_the_command_refuses(study, table, words):
+    """A long table was fitted as one curve (74,314 mixed values per run), a negative step dropped
+    silently, a missing column a KeyError: now one InputError, as on the command's path."""
+    with pytest.raises(InputError) as refused:
+        study(table(), n_bootstrap=0)
+    for word in words:
+        assert word in str(refused.value), str(refused.value)
+
+
+def test_run_transitions_refuses_several_runs():
+    with pytest.raises(InputError, match="has 3 runs .* pass one run's rows"):
+        run_transitions(stat_trajectory(long_table(), "t_nu", group="mlp_in"), n_bootstrap=0)

@@ -68,6 +68,43 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
     return traj
 
 
+TRAJECTORY_HINT = ("pass stat_trajectory(table, stat, group=...)'s output: one statistic's value "
+                   "per (model, step)")
+
+
+def checked_trajectory(traj: pd.DataFrame, source: str = "trajectory") -> tuple[pd.DataFrame, str | None]:
+    """(``traj`` checked as the command's path checks a trajectory, a note naming the checkpoints
+    left out or None).
+
+    A trajectory is one value per (model, step), as ``stat_trajectory`` returns it. Steps must be
+    whole numbers >= 0 and values numbers (``schema.checked_steps`` / ``numeric_values``); exact
+    repeats are dropped (``distinct_rows``); a checkpoint without a finite value is left out and
+    named. A long table (evaluation rows, several statistics, groups, tensors or layers per
+    checkpoint) is refused: fitting it would mix unrelated numbers into one curve.
+    """
+    if not isinstance(traj, pd.DataFrame):
+        raise InputError(f"{source}: expected a DataFrame, not {type(traj).__name__}; {TRAJECTORY_HINT}")
+    _require(traj, ("model", "step", "value"), source, "a trajectory")
+    if "metric" in traj and traj["metric"].notna().any():
+        raise InputError(f"{source}: has evaluation rows (column 'metric'), not one statistic's "
+                         f"trajectory; {TRAJECTORY_HINT}")
+    if "stat" in traj and traj["stat"].nunique() > 1:
+        raise InputError(f"{source}: has {traj['stat'].nunique()} statistics (column 'stat': "
+                         f"{known(traj['stat'].dropna(), limit=6)}), not one; {TRAJECTORY_HINT}")
+    rows = numeric_values(checked_steps(traj, source), source, "the trajectory's value")
+    for column in ("group", "tensor", "layer"):
+        if column in rows and rows.groupby(list(KEYS))[column].nunique().max() > 1:
+            raise InputError(f"{source}: has several values of '{column}' per checkpoint "
+                             f"({known(rows[column].dropna(), limit=6)}), not one; {TRAJECTORY_HINT}")
+    if rows.empty:
+        raise InputError(f"{source}: has no rows; {TRAJECTORY_HINT}")
+    rows = distinct_rows(rows, KEYS, source, "trajectory value")
+    if rows["value"].isna().all():
+        raise InputError(f"{source}: column 'value' has no finite number (every value is empty, "
+                         "nan or inf)")
+    return _finite_only(rows, "value", source)
+
+
 def _finite_only(table: pd.DataFrame, what: str, source: str, column: str = "value"):
     """(the rows whose ``column`` is finite, a note naming the checkpoints left out, or None)."""
     finite = np.isfinite(table[column].to_numpy(dtype=float, na_value=np.nan))

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, known
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
 from scalefit.scaling.resample import pairs_bootstrap
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
 from scalefit.scaling.trajectories.segmented import find_transitions
+from scalefit.scaling.trajectories.table import checked_trajectory
 
 MIN_POINTS_PER_RUN = 8
 FAMILY_FACTS = ("params", "total_steps", "lr_peak")  # what runs of one warmup family share
@@ -29,18 +30,28 @@ MIN_WARMUPS_PER_FAMILY = 3
 def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = None,
                     max_breakpoints: int = 3, min_delta_bic: float = 6.0,
                     n_bootstrap: int = 200, seed: int = 0) -> tuple[list[dict], dict]:
-    """Transitions of one run's trajectory (columns step, value[, lr, tokens]).
+    """Transitions of one run's trajectory (columns step, value[, model, lr, tokens]).
 
     Returns (one dict per transition, a summary dict of the run). Step 0 is dropped: the
-    search runs on log10(step).
+    search runs on log10(step). The rows are checked as ``checked_trajectory`` checks them; a
+    checkpoint without a finite value is left out and named in the summary's ``note``.
     """
-    model = str(run["model"].iloc[0]) if "model" in run and len(run) else "run"
+    if isinstance(run, pd.DataFrame) and "model" not in run:
+        run = run.assign(model="run")
+    run, left_out = checked_trajectory(run, "run")
+    if run["model"].nunique() > 1:
+        raise InputError(f"run: has {run['model'].nunique()} runs (column 'model': "
+                         f"{known(run['model'], limit=6)}); pass one run's rows, or every run's "
+                         "to detect_transitions")
+    model = str(run["model"].iloc[0])
     landmarks = landmarks or landmarks_for_run(run)
     run = run[run["step"] > 0].sort_values("step")
     summary = {"model": model, "n_points": int(len(run)), "n_transitions": 0,
                "warmup_end": landmarks.warmup_end, "total_steps": landmarks.total_steps,
                "schedule_source": landmarks.source, "delta_bic": float("nan"),
                "error_rho": float("nan")}
+    if left_out:
+        summary["note"] = left_out
     for fact in ("params", "lr_peak"):
         if fact in run and run[fact].notna().any():
             summary[fact] = float(run[fact].dropna().iloc[0])
@@ -48,7 +59,8 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
         if fact in run and run[fact].notna().any():
             summary[fact] = str(run[fact].dropna().iloc[0])
     if len(run) < MIN_POINTS_PER_RUN:
-        summary["note"] = f"only {len(run)} checkpoints after step 0; need {MIN_POINTS_PER_RUN}"
+        summary["note"] = "; ".join(filter(None, [
+            summary.get("note"), f"only {len(run)} checkpoints after step 0; need {MIN_POINTS_PER_RUN}"]))
         return [], summary
     x = np.log10(run["step"].to_numpy(dtype=float))
     y = run["value"].to_numpy(dtype=float)
@@ -79,10 +91,13 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
 
     `warmup_steps` / `total_steps` override what the table says or implies about the schedule.
     Returns (transitions, per-run summary) as DataFrames. `progress` shows a bar over runs on
-    stderr (the bootstrap makes each run take seconds).
+    stderr (the bootstrap makes each run take seconds). The table is checked as
+    ``checked_trajectory`` checks it; the summary's ``attrs["notes"]`` names the checkpoints left
+    out for want of a finite value.
     """
     from tqdm import tqdm
 
+    traj, left_out = checked_trajectory(traj)
     all_rows, summaries = [], []
     runs = traj.groupby("model", sort=True)
     # every run's schedule first: a bad warmup or length is refused before any fitting
@@ -97,7 +112,9 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
                "slope_after", "slope_change", "warmup_end", "steps_after_warmup",
                "tokens_after_warmup", "ratio_to_warmup_end", "decay_fraction_done",
                "lr_fraction_of_peak", "schedule_phase", "warmup_end_in_ci95"]
-    return pd.DataFrame(all_rows, columns=columns), pd.DataFrame(summaries)
+    summary = pd.DataFrame(summaries)
+    summary.attrs["notes"] = [left_out] if left_out else []
+    return pd.DataFrame(all_rows, columns=columns), summary
 
 
 def pick_transition_per_run(transitions: pd.DataFrame, which: str = "largest") -> pd.DataFrame:
@@ -205,6 +222,7 @@ class TransitionStudy:
     picked: pd.DataFrame  # the transition of each run that enters the regression
     regressions: list[tuple[list[str], FitResult]] = field(default_factory=list)
     note: str | None = None  # why a family could not be regressed, if one could not
+    notes: list[str] = field(default_factory=list)  # checkpoints left out of the trajectory
 
     @property
     def regression(self) -> FitResult | None:
@@ -252,4 +270,5 @@ def transition_study(traj: pd.DataFrame, *, which: str = "largest", seed: int = 
     regressions, note = regress_families(picked, runs, seed=seed)
     if regressions:
         picked = picked[picked["model"].isin(regressions[0][0])]
-    return TransitionStudy(found, runs, picked, regressions, note)
+    notes = list(traj.attrs.get("notes", [])) + runs.attrs.get("notes", [])
+    return TransitionStudy(found, runs, picked, regressions, note, notes)
