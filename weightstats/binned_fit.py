@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from scalefit.weightstats.families import FAMILIES, Family, get_family
+from scalefit.weightstats.tensors import as_weights
 
 N_BINS = 2048
 ASINH_KNEE = 4.0
@@ -91,10 +92,10 @@ class FamilyFits:
 
 
 def _flat_tensors(values):
-    """A lazy iterable of flat tensors from a tensor, a list, or a generator of tensors."""
+    """A lazy iterable of flat tensors from a tensor or array, or a list or generator of them."""
     if isinstance(values, (torch.Tensor, np.ndarray)):
-        return [torch.as_tensor(values).detach().reshape(-1)]
-    return (torch.as_tensor(v).detach().reshape(-1) for v in values)
+        return [as_weights(values).reshape(-1)]
+    return (as_weights(v).reshape(-1) for v in values)
 
 
 def _asinh_(x: torch.Tensor) -> torch.Tensor:

@@ -90,7 +90,11 @@ def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox") -> dic
 
     GPT-NeoX interleaves rows per head: the [3*d, ...] weight is [heads, 3, head_dim, ...].
     GPT-2's Conv1D c_attn is [d, 3*d] with q, k, v as three blocks of columns (layout='gpt2').
+    A numpy array is split as a tensor.
     """
+    from scalefit.weightstats.tensors import as_weights
+
+    weight = as_weights(weight, "split_qkv")
     if layout == "gpt2":
         q, k, v = weight.chunk(3, dim=-1)
         return {"q": q, "k": k, "v": v}

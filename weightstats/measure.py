@@ -3,7 +3,7 @@
 `weight_stats_table(source, model=..., step=...)` returns (model, step, tensor, group, layer,
 stat, value) rows for a model in memory (nn.Module), a checkpoint folder (safetensors: a
 `model.safetensors` or a sharded `model.safetensors.index.json`), a `.safetensors` file or a
-state dict. Tensors are read one at a time, so a folder never has to fit in memory twice.
+state dict of tensors or numpy arrays. Tensors are read one at a time, so a folder never has to fit in memory twice.
 
 Rows, per tensor (moments for all; spectra and fitted families for matrices, ndim >= 2):
   count mean std rms skew excess_kurtosis q0.001 ... q0.999 max_abs frac_3sd frac_6sd frobenius
@@ -49,6 +49,7 @@ from scalefit.weightstats.groups import (NO_LAYER, checkpoint_name, is_weight_te
 from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
                                           quantiles, shape_stats)
 from scalefit.weightstats.spectra import SPECTRUM_STATS, spectrum_stats
+from scalefit.weightstats.tensors import STATE_DICT, as_weights, named_weights
 
 COLUMNS = ("model", "step", "tensor", "group", "layer", "stat", "value", "label")
 GROUP_TENSOR = "*"
@@ -135,8 +136,8 @@ def _open_source(source, num_heads: int | None) -> _Source:
         src = _Source(list(params), lambda name: params[name].detach(),
                       getattr(config, "model_type", None), getattr(config, "num_attention_heads", None))
     elif isinstance(source, Mapping):
-        tensors = {k: v for k, v in source.items() if isinstance(v, torch.Tensor)}
-        src = _Source(list(tensors), lambda name: tensors[name].detach())
+        tensors = named_weights(source)
+        src = _Source(list(tensors), lambda name: tensors[name])
     elif isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir():
@@ -151,8 +152,13 @@ def _open_source(source, num_heads: int | None) -> _Source:
             raise InputError(f"{path}: weights are read from safetensors only (a folder or a .safetensors file)")
         else:
             raise InputError(f"{path}: no such checkpoint folder or file")
+    elif isinstance(source, (torch.Tensor, np.ndarray)):
+        raise InputError(f"weight statistics: weight_stats_table reads a whole model (an nn.Module, a state "
+                         f"dict, a checkpoint folder), not one {type(source).__name__}: for one tensor use "
+                         f"tensor_stats(values), or weight_stats_table({{'name': values}}) for its rows")
     else:
-        raise InputError(f"weight statistics: cannot read weights from a {type(source).__name__}")
+        raise InputError(f"weight statistics: cannot read weights from a {type(source).__name__} (give an "
+                         f"nn.Module, a state dict {STATE_DICT}, a checkpoint folder or a .safetensors file)")
     if num_heads is not None:
         src.num_heads = num_heads
     return src
@@ -205,8 +211,10 @@ def _tensor_stats(values: torch.Tensor, fit: bool, spectra: bool) -> tuple[dict,
     return out, cm
 
 
-def tensor_stats(values: torch.Tensor, *, fit_families: bool = True, spectra: bool = True) -> dict[str, float]:
-    """Every statistic of one tensor, as {stat: value} (spectra and families for matrices only)."""
+def tensor_stats(values, *, fit_families: bool = True, spectra: bool = True) -> dict[str, float]:
+    """Every statistic of one tensor or numpy array, as {stat: value} (spectra and families for
+    matrices only)."""
+    values = as_weights(values, "tensor_stats")
     with torch.no_grad(), one_blas_thread():
         return _tensor_stats(values, fit_families, spectra)[0]
 
@@ -230,7 +238,8 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
                        num_heads: int | None = None, progress: bool = False) -> pd.DataFrame:
     """Long table (model, step, tensor, group, layer, stat, value) of one checkpoint's weights.
 
-    `source`: an nn.Module, a checkpoint folder / .safetensors file, or a state dict. `device`
+    `source`: an nn.Module, a checkpoint folder / .safetensors file, or a state dict {name:
+    tensor or numpy array} (for one tensor's statistics, `tensor_stats`). `device`
     (e.g. "cuda") moves each tensor there for the computation; None keeps it where it is.
     `num_heads` (read from the model's config when there is one) lets a fused GPT-NeoX QKV be
     split into Q, K, V. Group rows have tensor "*" (see the module docstring for the stats).

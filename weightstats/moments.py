@@ -4,6 +4,7 @@ Works in chunks (cache-sized on CPU, 16M elements on GPU) so a 12B model's embed
 a float64 copy, and computes quantiles with numpy's partition (CPU) or a sort (GPU):
 `torch.quantile` refuses inputs above 16M elements. Central moments of several tensors combine
 exactly (Pebay 2008), so a group of tensors is summarised without concatenating it.
+Every function takes a tensor or a numpy array (`tensors.as_weights`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from scalefit.weightstats.tensors import as_weights
 
 QUANTILES = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
 CHUNK = 1 << 24
@@ -73,7 +76,7 @@ def _chunks(flat: torch.Tensor):
 
 def central_moments(values: torch.Tensor) -> CentralMoments:
     """Two passes in float64: the mean, then the centred power sums."""
-    flat = values.detach().reshape(-1)
+    flat = as_weights(values).reshape(-1)
     n = flat.numel()
     if n == 0:
         return CentralMoments(0, math.nan, 0.0, 0.0, 0.0, math.nan, math.nan)
@@ -93,7 +96,7 @@ def central_moments(values: torch.Tensor) -> CentralMoments:
 
 def quantiles(values: torch.Tensor, qs=QUANTILES) -> np.ndarray:
     """Linear-interpolated quantiles of any number of elements (numpy partition or torch sort)."""
-    flat = values.detach().reshape(-1)
+    flat = as_weights(values).reshape(-1)
     if flat.is_cuda:
         ordered = torch.sort(flat.float()).values
         pos = torch.tensor(qs, dtype=torch.float64, device=flat.device) * (flat.numel() - 1)
@@ -129,7 +132,7 @@ def shape_stats(cm: CentralMoments) -> dict[str, float]:
 
 def tail_fractions(values: torch.Tensor, mean: float, std: float) -> tuple[float, float]:
     """Fractions of |w - mean| beyond 3 and 6 std."""
-    flat = values.detach().reshape(-1)
+    flat = as_weights(values).reshape(-1)
     n = flat.numel()
     if n == 0 or not std > 0:
         return 0.0, 0.0
@@ -142,8 +145,8 @@ def tail_fractions(values: torch.Tensor, mean: float, std: float) -> tuple[float
 
 
 def moments(values: torch.Tensor) -> dict[str, float]:
-    """Every statistic of MOMENT_STATS for one tensor."""
-    flat = values.detach().reshape(-1)
+    """Every statistic of MOMENT_STATS for one tensor (or numpy array)."""
+    flat = as_weights(values).reshape(-1)
     cm = central_moments(flat)
     out = shape_stats(cm)
     if cm.n == 0:

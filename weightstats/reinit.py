@@ -50,6 +50,7 @@ from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
 from scalefit.weightstats.groups import checkpoint_name, is_weight_tensor, qkv_layout, split_qkv, tensor_group
 from scalefit.weightstats.init import init_like_pythia
 from scalefit.weightstats.samplers import permuted, sample_empirical, sample_family
+from scalefit.weightstats.tensors import as_weights, named_weights
 
 MODES = ("pythia", "gauss-matched", "family", "empirical", "permuted", "source")
 LAW_MODES = ("gauss-matched", "family", "empirical")  # may map a tensor to its group's pooled law
@@ -113,7 +114,8 @@ class Reinit:
 
 
 def load_source(source) -> tuple[dict[str, torch.Tensor], str | None]:
-    """(tensors by checkpoint name, model_type) of a checkpoint folder, a state dict or a model.
+    """(tensors by checkpoint name, model_type) of a checkpoint folder, a state dict (of tensors
+    or numpy arrays) or a model.
 
     Names are as the checkpoint file spells them (GPT-NeoX's head is `embed_out.weight`).
     A bad folder raises InputError with one line: missing, or holding no readable weights.
@@ -123,7 +125,7 @@ def load_source(source) -> tuple[dict[str, torch.Tensor], str | None]:
         return ({checkpoint_name(n, model_type): p.detach().clone() for n, p in source.named_parameters()},
                 model_type)
     if isinstance(source, Mapping):
-        return {k: v.detach() for k, v in source.items() if isinstance(v, torch.Tensor)}, None
+        return named_weights(source, "init source"), None
     from scalefit.weightstats.measure import _open_source
 
     path = Path(source)
@@ -178,9 +180,9 @@ def _splits(values: torch.Tensor, heads: int, layout: str) -> bool:
 
 
 def _flat(values) -> torch.Tensor:
-    if isinstance(values, torch.Tensor):
-        return values.detach().reshape(-1).double()
-    return torch.cat([v.detach().reshape(-1).double() for v in values])
+    if isinstance(values, (torch.Tensor, np.ndarray)):
+        return as_weights(values).reshape(-1).double()
+    return torch.cat([as_weights(v).reshape(-1).double() for v in values])
 
 
 def draw(mode: str, values, shape, *, seed) -> tuple[torch.Tensor, str]:

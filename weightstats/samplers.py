@@ -8,6 +8,7 @@ import torch
 
 from scalefit.weightstats.binned_fit import FamilyFit, Histogram
 from scalefit.weightstats.families import get_family
+from scalefit.weightstats.tensors import as_weights
 
 
 def _generator(seed) -> np.random.Generator:
@@ -28,7 +29,8 @@ def sample_empirical(values: torch.Tensor, shape, *, seed=None, dtype=None) -> t
     u ~ U(0, 1) is mapped through the piecewise-linear quantile function of the sorted values,
     so draws lie within [min, max] and reproduce every quantile of the source tensor.
     """
-    ordered = np.sort(values.detach().reshape(-1).cpu().double().numpy())
+    values = as_weights(values)
+    ordered = np.sort(values.reshape(-1).cpu().double().numpy())
     u = _generator(seed).random(int(np.prod(shape)))
     pos = u * (ordered.size - 1)
     lo = np.floor(pos).astype(np.int64)
@@ -54,6 +56,7 @@ def permuted(values: torch.Tensor, *, seed=None) -> torch.Tensor:
     """The tensor's own entries in a random order (same shape): keeps the law, drops structure."""
     gen = torch.Generator(device="cpu")
     gen.manual_seed(int(_generator(seed).integers(2 ** 62)))
-    flat = values.detach().reshape(-1)
+    values = as_weights(values)
+    flat = values.reshape(-1)
     order = torch.randperm(flat.numel(), generator=gen).to(flat.device)
     return flat[order].reshape(values.shape).clone()

@@ -16,6 +16,8 @@ import scipy.linalg
 from scipy.linalg import blas
 import torch
 
+from scalefit.weightstats.tensors import as_weights
+
 SPECTRUM_STATS = ("sv_max", "stable_rank", "entropy_rank", "alpha", "alpha_xmin",
                   "alpha_ks", "alpha_n_tail", "alpha_weighted")
 
@@ -37,7 +39,8 @@ def gram_eigenvalues(matrix: torch.Tensor) -> np.ndarray:
     LAPACK's symmetric eigenvalue solver runs on its upper triangle: 1.9x faster than torch's
     matmul + eigvalsh for Pythia-shaped layers, the same float64 arithmetic.
     """
-    w = matrix.detach().reshape(matrix.shape[0], -1)
+    matrix = as_weights(matrix, "spectrum")
+    w = matrix.reshape(matrix.shape[0], -1)
     if w.is_cuda:
         w = w.double()
         gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
