@@ -194,3 +194,23 @@ def test_kaplan_fit_of_one_dataset_is_reused_across_pairs():
     other = runs.assign(loss=runs["loss"] + 0.1)
     assert kaplan_fit(other) is not first
     assert kaplan_fit(other).value("E") != first.value("E")
+
+
+def test_run_downstream_takes_the_cli_inputs_from_python():
+    """A notebook gets the CLI's preparation from the library (shipped_runs, as_measurements lived
+    in the click module) and may give --at's text: at_nd='N,D' raised 'too many values to unpack'."""
+    from scalefit.scaling.relations.downstream import run_downstream, shipped_runs
+    from scalefit.scaling.relations.evaltables import as_measurements
+
+    runs = sweep()
+    web = runs[runs["data"] == "web"]
+    frame, x, y, notes = as_measurements(web, "val_loss", "val_loss", "<sweep>")
+    assert frame is web and (x, y, notes) == ("val_loss", "val_loss", [])
+    assert len(shipped_runs(pd.concat([web, web]))) == len(web.drop_duplicates(["params", "tokens"]))
+    as_text = run_downstream(runs, "val_loss", "val_loss", pairing="train-to-train", x_from="web",
+                             y_from="code", at_nd="5e9,1e11", n_bootstrap=0).to_dict()
+    as_pair = run_downstream(runs, "val_loss", "val_loss", pairing="train-to-train", x_from="web",
+                             y_from="code", at_nd=(5e9, 1e11), n_bootstrap=0).to_dict()
+    assert as_text["prediction"]["value"] == pytest.approx(as_pair["prediction"]["value"], rel=1e-12)
+    with pytest.raises(InputError, match="column 'data' holds runs trained on 2 data sets"):
+        run_downstream(runs, "val_loss", "val_loss", n_bootstrap=0)

@@ -115,7 +115,7 @@ def test_fit_shifted_power_on_a_file(tmp_path):
     assert doc["law"] == "shifted-power" and set(doc["params"]) == {"K", "kappa", "E_x", "E_y"}
     assert "prediction" not in doc and "holdout" not in doc
     free = json.loads(invoke(["fit", "shifted-power", "--data", str(data), "--x", "loss",
-                              "--y", "loss_code_test", "--e", "fit", "--json",
+                              "--y", "loss_code_test", "--x-from", "prose", "--e", "fit", "--json",
                               "--bootstrap", "0"]).stdout)
     assert free["e_free"] and free["e_source"] == "fit"
 
@@ -208,7 +208,13 @@ def test_errors_name_the_file_and_the_cause(tmp_path):
     data = tmp_path / "notokens.csv"
     df.to_csv(data, index=False)
     one_line_error(["predict", "downstream", "--data", str(data), "--x", "loss", "--y",
-                    "loss_code_test", "--bootstrap", "0"], "notokens.csv", "'tokens'")
+                    "loss_code_test", "--x-from", "prose", "--group-column", "distribution", "--bootstrap", "0"],
+                   "notokens.csv", "'tokens'")
+    # prose and code runs pooled into one train-to-test curve (28 pairs) without a word
+    one_line_error(["predict", "downstream", "--data", str(data), "--x", "loss", "--y",
+                    "loss_code_test", "--bootstrap", "0"], "notokens.csv",
+                   "column 'distribution' holds runs trained on 2 data sets (code, prose)",
+                   "--x-from code --group-column distribution")
 
 
 def test_prediction_and_held_out_runs_carry_prediction_intervals(shipped):

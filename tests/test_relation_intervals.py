@@ -134,7 +134,8 @@ def test_pairs_carry_their_units():
 def test_shipped_table_warns_when_e_sits_on_its_bound():
     """Issue 15: on the shipped runs with the 2 largest held out, the y loss's Kaplan fit puts
     E_y on its bound 0; the result says so, and kappa's interval holds E's uncertainty."""
-    from scalefit.scaling.relations.cli import default_runs_path, shipped_runs
+    from scalefit.scaling.relations.cli import default_runs_path
+    from scalefit.scaling.relations.downstream import shipped_runs
     from scalefit.scaling.relations.downstream import run_downstream
     from scalefit.tables import read_table
     path = default_runs_path()

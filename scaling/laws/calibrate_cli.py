@@ -114,7 +114,8 @@ def _emit(result, out_dir, as_json) -> None:
 
 def _relation_command():
     """`scalefit calibrate RELATION` (the relation options are `predict downstream`'s)."""
-    from scalefit.scaling.relations.cli import _e_source, _load, as_measurements, relation_options
+    from scalefit.scaling.relations.cli import _e_source, _load, relation_options
+    from scalefit.scaling.relations.evaltables import as_measurements
 
     @click.command("calibrate")
     @click.argument("relation", type=click.Choice(RELATIONS))

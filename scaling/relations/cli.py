@@ -22,14 +22,6 @@ def default_runs_path():
     return data_path(*MINI_RUNS)
 
 
-def shipped_runs(frame):
-    """The shipped table's runs for loss-to-loss: no warmup variants, one row per run."""
-    if "part" in frame.columns:
-        frame = frame[frame["part"].astype(str) != "warmup"]
-    keys = [c for c in ("distribution", "params", "tokens") if c in frame.columns]
-    return frame.drop_duplicates(keys) if keys else frame
-
-
 def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     """(table, its name, x, y, group, x_from, y_from, notes): defaults filled in for the shipped
     table, --subset applied, a long evaluation table pivoted to the TASK:METRIC columns named.
@@ -37,7 +29,8 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     Shipped: train-to-test relates the prose runs' prose val loss to their code test loss;
     train-to-train pairs each prose-grid run with the code run of equal params and tokens.
     """
-    from scalefit.scaling.relations.evaltables import apply_subset
+    from scalefit.scaling.relations.downstream import shipped_runs
+    from scalefit.scaling.relations.evaltables import apply_subset, as_measurements
     from scalefit.tables import read_table
     if path_arg is None:
         path = default_runs_path()
@@ -59,18 +52,6 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     frame, source = apply_subset(table, subset, str(path_arg))
     frame, x, y, notes = as_measurements(frame, x, y, source)
     return frame, source, x, y, group or "data", x_from, y_from, notes
-
-
-def as_measurements(frame, x, y, source):
-    """(table, x, y, notes): a long evaluation table pivoted to its TASK:METRIC columns x, y
-    (``relations.evaltables``); any other table as it is."""
-    from scalefit.scaling.relations.evaltables import (is_long_evals, is_measurement_spec,
-                                                       wide_measurements)
-    specs = [s for s in (x, y) if is_measurement_spec(s) and s not in frame.columns]
-    if not (specs and is_long_evals(frame)):
-        return frame, x, y, []
-    frame, names, notes = wide_measurements(frame, specs, source)
-    return frame, names.get(x, x), names.get(y, y), notes
 
 
 def relation_options(func):
@@ -196,6 +177,7 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
     each checkpoint is a pair and the bootstrap resamples whole models.
     """
     from scalefit.scaling.relations.downstream import parse_at, run_downstream
+    from scalefit.scaling.relations.evaltables import as_measurements
     from scalefit.tables import read_table
     if at_x is not None and at_nd is not None:
         raise InputError("--at-x and --at: give one of them")

@@ -251,7 +251,11 @@ def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train
                    n_bootstrap: int = 1000, seed: int = 0, source: str = "<table>",
                    targets_source: str = "<targets>", progress: bool = False) -> Downstream:
     """Pair the losses, hold out the largest-compute pairs (and any target runs), fit the
-    relation to the rest, predict, and score the held-out pairs."""
+    relation to the rest, predict, and score the held-out pairs. ``at_nd``: (N, D) or 'N,D'.
+    Runs of several training sets need ``x_from`` (and ``group``, their column) for train-to-test;
+    a long evaluation table is first made wide by ``evaltables.as_measurements``."""
+    if isinstance(at_nd, str):
+        at_nd = parse_at(at_nd)
     lp = pair_losses(frame, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
                      match=match, source=source)
     train, held = split_by_compute(lp, holdout)
@@ -271,3 +275,11 @@ def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train
                                             source=source),
                       holdout=score_held_out(result, train, held, source=source)
                       if len(held) else None)
+
+
+def shipped_runs(frame):
+    """The shipped table's runs for loss-to-loss: no warmup variants, one row per run."""
+    if "part" in frame.columns:
+        frame = frame[frame["part"].astype(str) != "warmup"]
+    keys = [c for c in ("distribution", "params", "tokens") if c in frame.columns]
+    return frame.drop_duplicates(keys) if keys else frame

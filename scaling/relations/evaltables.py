@@ -155,3 +155,13 @@ def apply_subset(frame: pd.DataFrame, subset, source: str) -> tuple[pd.DataFrame
     if subset:
         source = f"{source} [{' '.join(subset)}]"
     return frame, source
+
+
+def as_measurements(frame, x, y, source):
+    """(table, x, y, notes): a long evaluation table pivoted to its TASK:METRIC columns x, y
+    (``wide_measurements``); any other table as it is."""
+    specs = [s for s in (x, y) if is_measurement_spec(s) and s not in frame.columns]
+    if not (specs and is_long_evals(frame)):
+        return frame, x, y, []
+    frame, names, notes = wide_measurements(frame, specs, source)
+    return frame, names.get(x, x), names.get(y, y), notes

@@ -117,6 +117,18 @@ def _subset(frame, name, group, source):
     return part
 
 
+def _one_training_set(frame: pd.DataFrame, group: str, source: str) -> None:
+    """Refuse pooling runs trained on different data in one train-to-test relation (the shipped
+    runs.csv holds prose and code runs: pooled, 28 pairs fitted one curve through both)."""
+    for column in dict.fromkeys((group, "distribution")):
+        if column in frame.columns and frame[column].nunique(dropna=True) > 1:
+            names = sorted(map(str, frame[column].dropna().unique()))
+            raise InputError(f"{source}: column '{column}' holds runs trained on {len(names)} data sets "
+                             f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); a train-to-test "
+                             f"relation is fitted to the runs of one: choose it with --x-from {names[0]} "
+                             f"--group-column {column} (in Python: x_from='{names[0]}', group='{column}')")
+
+
 def _run_key(runs: pd.DataFrame, match: str) -> pd.Series:
     if match == "tokens":
         return (runs["params"].round().astype("int64").astype(str) + "|"
@@ -142,6 +154,8 @@ def pair_losses(frame: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         part = _subset(frame, x_from, group, source)
         x_runs = _runs(part, x, source)
         y_runs = _runs(part, y, source)
+        if x_from is None:  # the columns are there: are the runs of one training set?
+            _one_training_set(frame, group, source)
         units = checkpoint_units(part)  # whole models of a checkpoint table, else each run
         unit_of = units if units is not None else pd.Series(part.index.astype(str),
                                                             index=part.index)
