@@ -3,7 +3,9 @@
 is wrong; a note where checkpoints are left out; labels that say what the run's schedule is."""
 from __future__ import annotations
 
+import inspect
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,8 @@ from scalefit.scaling.trajectories.landmarks import landmarks_for_run
 from scalefit.scaling.trajectories.segmented import bootstrap_breakpoints, fit_segmented
 from scalefit.scaling.trajectories.table import join_stat_and_loss, stat_trajectory
 from scalefit.scaling.trajectories.trajectory import collapse_verdict
-from scalefit.scaling.trajectories.transitions import detect_transitions, run_transitions, transition_study
+from scalefit.scaling.trajectories.transitions import (detect_transitions, run_transitions, transition_study,
+                                                       warmup_regression)
 from scalefit.tables import read_table
 
 STEPS = np.unique(np.r_[0, 2 ** np.arange(8), np.arange(300, 2401, 100)])
@@ -377,3 +380,34 @@ def test_the_python_api_refuses_what_the_command_refuses(study, table, words):
 def test_run_transitions_refuses_several_runs():
     with pytest.raises(InputError, match="has 3 runs .* pass one run's rows"):
         run_transitions(stat_trajectory(long_table(), "t_nu", group="mlp_in"), n_bootstrap=0)
+
+
+def test_transition_study_names_its_settings_and_passes_the_regression_bootstrap():
+    """Its settings hid in **kwargs, and the warmup regression always drew 1000 resamples."""
+    params = inspect.signature(transition_study).parameters
+    assert not any(p.kind is p.VAR_KEYWORD for p in params.values())
+    assert {"which", "warmup_steps", "total_steps", "max_breakpoints", "min_delta_bic", "n_bootstrap",
+            "regression_bootstrap", "seed", "progress"} <= set(params)
+    traj = stat_trajectory(long_table(), "t_nu", group="mlp_in")
+    study = transition_study(traj, n_bootstrap=0, regression_bootstrap=50, seed=3)
+    assert study.regression is not None
+    own = warmup_regression(study.picked, n_bootstrap=50, seed=3)
+    assert study.regression.extra["bootstrap_ci95_slope"] == own.extra["bootstrap_ci95_slope"]
+    none = transition_study(traj, n_bootstrap=0, regression_bootstrap=0)
+    assert np.isnan(none.regression.extra["bootstrap_ci95_slope"]).all()
+
+
+@pytest.mark.parametrize("setting, words", [
+    ({"which": "firstt"}, "which: 'firstt' is not a pick"),
+    ({"n_bootstrap": -1}, "n_bootstrap: '-1'"),
+    ({"regression_bootstrap": 1}, "regression_bootstrap: '1'"),
+    ({"max_breakpoints": 0}, "max_breakpoints: '0' is out of range"),
+    ({"max_breakpoints": 5}, "max_breakpoints: '5' is out of range"),
+    ({"min_delta_bic": -1.0}, "min_delta_bic: '-1.0' is out of range"),
+    ({"warmup_steps": float("nan")}, "warmup_steps: 'nan' is not finite"),
+    ({"total_steps": 0}, "total_steps: '0' is out of range"),
+    ({"seed": -1}, "seed: '-1' is out of range"),
+])
+def test_transition_study_refuses_a_setting_the_command_refuses(setting, words):
+    with pytest.raises(InputError, match=re.escape(words)):
+        transition_study(stat_trajectory(long_table(), "t_nu", group="mlp_in"), **setting)

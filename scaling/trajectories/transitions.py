@@ -15,6 +15,8 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError, known
+from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_int, positive_float,
+                              positive_int)
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
 from scalefit.scaling.resample import pairs_bootstrap
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
@@ -25,6 +27,9 @@ MIN_POINTS_PER_RUN = 8
 FAMILY_FACTS = ("params", "total_steps", "lr_peak")  # what runs of one warmup family share
 FAMILY_TEXT_FACTS = ("schedule",)  # ...and, where the table names it, the LR schedule's style
 MIN_WARMUPS_PER_FAMILY = 3
+MAX_BREAKPOINTS = 4  # the most change points searched in one run (the command's --max-breakpoints 1-4)
+REGRESSION_BOOTSTRAP = 1000  # resamples of runs for the warmup slope's bootstrap interval
+PICKS = ("largest", "first")
 
 
 def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = None,
@@ -36,6 +41,8 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     search runs on log10(step). The rows are checked as ``checked_trajectory`` checks them; a
     checkpoint without a finite value is left out and named in the summary's ``note``.
     """
+    settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
+                              n_bootstrap=n_bootstrap, seed=seed)
     if isinstance(run, pd.DataFrame) and "model" not in run:
         run = run.assign(model="run")
     run, left_out = checked_trajectory(run, "run")
@@ -64,8 +71,7 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
         return [], summary
     x = np.log10(run["step"].to_numpy(dtype=float))
     y = run["value"].to_numpy(dtype=float)
-    search = find_transitions(x, y, max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
-                              n_bootstrap=n_bootstrap, seed=seed)
+    search = find_transitions(x, y, **settings)
     summary["n_transitions"] = search.best.k
     summary["delta_bic"] = search.delta_bic
     summary["error_rho"] = search.rho
@@ -85,11 +91,13 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
 
 
 def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
-                       total_steps: float | None = None, progress: bool = False,
-                       **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       total_steps: float | None = None, max_breakpoints: int = 3,
+                       min_delta_bic: float = 6.0, n_bootstrap: int = 200, seed: int = 0,
+                       progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Transitions of every run in a trajectory table (model, step, value[, lr, tokens]).
 
-    `warmup_steps` / `total_steps` override what the table says or implies about the schedule.
+    `warmup_steps` / `total_steps` override what the table says or implies about the schedule;
+    the other settings are ``run_transitions``'s, checked as the command checks its options.
     Returns (transitions, per-run summary) as DataFrames. `progress` shows a bar over runs on
     stderr (the bootstrap makes each run take seconds). The table is checked as
     ``checked_trajectory`` checks it; the summary's ``attrs["notes"]`` names the checkpoints left
@@ -97,6 +105,10 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     """
     from tqdm import tqdm
 
+    settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
+                              n_bootstrap=n_bootstrap, seed=seed)
+    warmup_steps = None if warmup_steps is None else nonnegative_float("warmup_steps", warmup_steps)
+    total_steps = None if total_steps is None else positive_float("total_steps", total_steps)
     traj, left_out = checked_trajectory(traj)
     all_rows, summaries = [], []
     runs = traj.groupby("model", sort=True)
@@ -105,7 +117,7 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
                  for model, run in runs}
     for model, run in tqdm(runs, total=runs.ngroups, desc="transitions", unit="run",
                            disable=not progress, leave=False):
-        rows, summary = run_transitions(run, landmarks=landmarks[model], **kwargs)
+        rows, summary = run_transitions(run, landmarks=landmarks[model], **settings)
         all_rows.extend(rows)
         summaries.append(summary)
     columns = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "slope_before",
@@ -117,17 +129,37 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     return pd.DataFrame(all_rows, columns=columns), summary
 
 
+def checked_search(*, max_breakpoints, min_delta_bic, n_bootstrap, seed) -> dict:
+    """The search settings of ``run_transitions``, each refused in one line as its command
+    option is (--max-breakpoints 1-4, --min-delta-bic >= 0, --bootstrap 0 or 2+, --seed whole)."""
+    max_breakpoints = positive_int("max_breakpoints", max_breakpoints)
+    if max_breakpoints > MAX_BREAKPOINTS:
+        raise InputError(f"max_breakpoints: '{max_breakpoints}' is out of range; expected a whole "
+                         f"number from 1 to {MAX_BREAKPOINTS}")
+    return {"max_breakpoints": max_breakpoints,
+            "min_delta_bic": nonnegative_float("min_delta_bic", min_delta_bic),
+            "n_bootstrap": bootstrap_count("n_bootstrap", n_bootstrap),
+            "seed": nonnegative_int("seed", seed)}
+
+
+def checked_pick(which: str) -> str:
+    """``which`` if it names a pick of ``pick_transition_per_run``, else one InputError."""
+    if which not in PICKS:
+        raise InputError(f"which: '{which}' is not a pick; expected 'largest' or 'first' (the "
+                         "largest slope change of a run, or its first transition)")
+    return which
+
+
 def pick_transition_per_run(transitions: pd.DataFrame, which: str = "largest") -> pd.DataFrame:
     """One transition per run: the `largest` slope change, or the `first` in time."""
+    which = checked_pick(which)
     if transitions.empty:
         return transitions
     if which == "first":
         return transitions.sort_values("step").groupby("model", as_index=False).first()
-    if which == "largest":
-        key = transitions.assign(_mag=transitions["slope_change"].abs())
-        return (key.sort_values("_mag", ascending=False).groupby("model", as_index=False)
-                .first().drop(columns="_mag"))
-    raise InputError(f"--which must be 'largest' or 'first', not '{which}'")
+    key = transitions.assign(_mag=transitions["slope_change"].abs())  # the largest change
+    return (key.sort_values("_mag", ascending=False).groupby("model", as_index=False)
+            .first().drop(columns="_mag"))
 
 
 def warmup_families(summary: pd.DataFrame) -> list[list[str]]:
@@ -255,19 +287,33 @@ def regress_families(picked: pd.DataFrame, runs: pd.DataFrame, *,
     for family in families:
         try:
             fits.append((family, warmup_regression(picked[picked["model"].isin(family)],
-                                                   n_bootstrap=n_bootstrap, seed=seed)))
+                                                     n_bootstrap=n_bootstrap, seed=seed)))
         except InputError as exc:
             notes.append(f"{', '.join(family)}: {exc}")
     return fits, "; ".join(notes) or None
 
 
-def transition_study(traj: pd.DataFrame, *, which: str = "largest", seed: int = 0,
-                     **kwargs) -> TransitionStudy:
-    """What `scalefit transitions` shows: every run's transitions, one picked per run (`which`),
-    and the warmup regression of each warmup family. ``kwargs`` go to ``detect_transitions``."""
-    found, runs = detect_transitions(traj, seed=seed, **kwargs)
+def transition_study(traj: pd.DataFrame, *, which: str = "largest",
+                     warmup_steps: float | None = None, total_steps: float | None = None,
+                     max_breakpoints: int = 3, min_delta_bic: float = 6.0, n_bootstrap: int = 200,
+                     regression_bootstrap: int = REGRESSION_BOOTSTRAP, seed: int = 0,
+                     progress: bool = False) -> TransitionStudy:
+    """Does a weight statistic's transition follow the warmup? What `scalefit transitions`
+    reports, from ``stat_trajectory(...)``'s output: every run's change points against log(step),
+    the one per run that ``which`` picks ('largest' slope change or 'first'), and per family of
+    runs that differ only in warmup the regression of its step on the warmup end.
+
+    ``warmup_steps`` / ``total_steps`` override the table's schedule; ``max_breakpoints`` (1-4) and
+    ``min_delta_bic`` bound the search; ``n_bootstrap`` sieve resamples give each transition's
+    interval (0: none), ``regression_bootstrap`` resamples of runs the slope's second interval.
+    """
+    which = checked_pick(which)
+    regression_bootstrap = bootstrap_count("regression_bootstrap", regression_bootstrap)
+    found, runs = detect_transitions(traj, warmup_steps=warmup_steps, total_steps=total_steps,
+                                     max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
+                                     n_bootstrap=n_bootstrap, seed=seed, progress=progress)
     picked = pick_transition_per_run(found, which)
-    regressions, note = regress_families(picked, runs, seed=seed)
+    regressions, note = regress_families(picked, runs, n_bootstrap=regression_bootstrap, seed=seed)
     if regressions:
         picked = picked[picked["model"].isin(regressions[0][0])]
     notes = list(traj.attrs.get("notes", [])) + runs.attrs.get("notes", [])
