@@ -54,6 +54,13 @@ class FitResult:
     def values(self) -> dict[str, float]:
         return {name: p.value for name, p in self.params.items()}
 
+    def params_frame(self):
+        """One row per parameter: value, stderr (curvature), bootstrap_sd, ci95_lo, ci95_hi."""
+        import pandas as pd
+
+        return pd.DataFrame([{"param": name, "value": p.value, "stderr": p.stderr, "bootstrap_sd": p.bootstrap_sd,
+                              "ci95_lo": p.ci95[0], "ci95_hi": p.ci95[1]} for name, p in self.params.items()])
+
     def to_dict(self) -> dict:
         out = {"law": self.law, "n_points": int(self.n_points),
                "objective": float(self.objective), "converged": bool(self.converged),

@@ -77,3 +77,12 @@ def test_rows_as_dicts_and_one_law_by_name(runs):
     comparison = compare_laws(frame, "chinchilla")
     assert list(comparison.fits) == ["chinchilla"]
     assert isinstance(pd.DataFrame(comparison.budgets), pd.DataFrame)
+
+
+def test_params_frame_is_the_json_params_as_a_table(runs):
+    result = fit_law(runs[1], "chinchilla", n_bootstrap=20)
+    frame = result.params_frame().set_index("param")
+    doc = result.to_dict()["params"]
+    assert list(frame.index) == list(doc)
+    for name, p in doc.items():
+        assert frame.loc[name, "bootstrap_sd"] == p["bootstrap_sd"] and frame.loc[name, "ci95_hi"] == p["ci95"][1]
