@@ -74,3 +74,17 @@ def test_what_a_table_cannot_read_is_one_line_saying_what_it_can(weight):
         measure.tensor_stats(np.array(["a", "b"]))
     with pytest.raises(InputError, match="cannot read a list as an array of numbers"):
         measure.tensor_stats([[1.0, 2.0], [3.0]])
+
+
+def test_a_histogram_of_non_finite_weights_names_them_and_their_count():
+    """NaN used to surface as 'cannot standardize: zero spread' (the NaN std failed std > 0)."""
+    from scalefit.weightstats.binned_fit import histogram_from_samples, standardized_histogram
+
+    with pytest.raises(InputError, match=r"^samples: 1 of 4 values are not finite \(NaN or inf\)"):
+        histogram_from_samples(np.array([1.0, np.nan, 2.0, 3.0]))
+    bad = torch.randn(10, 10)
+    bad[0, :2] = torch.tensor([float("inf"), -float("inf")])
+    with pytest.raises(InputError, match=r"^mlp_in: 2 of 200 values are not finite.*tensor_stats"):
+        standardized_histogram([torch.randn(100), bad], name="mlp_in")  # a pooled group
+    with pytest.raises(InputError, match="zero spread"):
+        histogram_from_samples(np.ones(5))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from scalefit.errors import InputError
 from scalefit.weightstats.families import FAMILIES, Family, get_family
 from scalefit.weightstats.tensors import as_weights
 
@@ -118,27 +119,40 @@ def _bin_counts_(t: torch.Tensor, n_bins: int, t_max: float) -> torch.Tensor:
 
 def standardized_histogram(values, *, n_bins: int = N_BINS, knee: float = ASINH_KNEE,
                            mean: float | None = None, std: float | None = None,
-                           z_max: float | None = None) -> Histogram:
+                           z_max: float | None = None, name: str = "weights") -> Histogram:
     """Histogram of (w - mean) / std in bins uniform in knee * asinh(z / knee), covering all weights.
 
-    `values` is a tensor, or a list or generator of tensors (a group pooled without
+    `values` is a tensor or array, or a list or generator of them (a group pooled without
     concatenating it). With `mean`, `std` and `z_max` (largest |z|) given, each tensor is read
-    once, so a generator that loads tensors one by one keeps memory at one tensor.
+    once, so a generator that loads tensors one by one keeps memory at one tensor; the caller
+    then vouches that the values are finite (the weights table checks its moments first).
+    Otherwise NaN or inf among the values is an InputError naming `name` and how many there
+    are: no histogram of them means anything (tensor_stats reports such a tensor's count and
+    nonfinite instead). Constant or empty values are InputErrors too.
     """
     if mean is None or std is None or z_max is None:
         flats = list(_flat_tensors(values))
         n = sum(f.numel() for f in flats)
         if n == 0:
-            raise ValueError("cannot standardize: empty tensor")
+            raise InputError(f"{name}: cannot standardize an empty tensor")
         if mean is None or std is None:
             mean = sum(float(f.double().sum()) for f in flats) / n
             std = math.sqrt(sum(float(((f.double() - mean) ** 2).sum()) for f in flats) / n)
+        if not (math.isfinite(mean) and math.isfinite(std)):  # only then count: a NaN poisons both sums
+            bad = sum(int(f.numel() - torch.isfinite(f).sum()) for f in flats)
+            if bad:
+                raise InputError(f"{name}: {bad:,} of {n:,} values are not finite (NaN or inf); a histogram "
+                                 "and its family fits need finite weights: drop them (x[np.isfinite(x)]), or "
+                                 "use tensor_stats, which gives a diverged tensor's count and nonfinite")
         if std > 0 and z_max is None:
             z_max = max(max(abs(float(f.max()) - mean), abs(float(f.min()) - mean)) for f in flats) / std
     else:
         flats = _flat_tensors(values)
+    if not (math.isfinite(mean) and math.isfinite(std) and (z_max is None or math.isfinite(z_max))):
+        raise InputError(f"{name}: cannot standardize with mean {mean}, std {std}, z_max {z_max} "
+                         "(values beyond float64's range?)")
     if not std > 0:
-        raise ValueError("cannot standardize: zero spread")
+        raise InputError(f"{name}: cannot standardize: zero spread (every value is {mean:g})")
     t_max = knee * math.asinh(z_max / knee) * (1 + 1e-6) + 1e-9
     counts = None
     n = beyond3 = beyond6 = 0
@@ -155,15 +169,16 @@ def standardized_histogram(values, *, n_bins: int = N_BINS, knee: float = ASINH_
             t = _asinh_(z.div_(knee)).mul_(knee)
             counts += _bin_counts_(t, n_bins, t_max)
     if not n:
-        raise ValueError("cannot standardize: empty tensor")
+        raise InputError(f"{name}: cannot standardize an empty tensor")
     t_edges = np.linspace(-t_max, t_max, n_bins + 1)
     edges = knee * np.sinh(t_edges / knee)
     return Histogram(edges, counts.cpu().numpy(), float(mean), float(std), int(n), (beyond3, beyond6))
 
 
-def histogram_from_samples(x, **kwargs) -> Histogram:
-    """Histogram of a numpy array or tensor of samples (convenience for tests and notebooks)."""
-    return standardized_histogram(torch.as_tensor(np.asarray(x, dtype=np.float64)), **kwargs)
+def histogram_from_samples(x, name: str = "samples", **kwargs) -> Histogram:
+    """Histogram of a numpy array or tensor of samples (convenience for tests and notebooks); NaN
+    or inf among them is an InputError naming `name` and their count."""
+    return standardized_histogram(torch.as_tensor(np.asarray(x, dtype=np.float64)), name=name, **kwargs)
 
 
 def _to_axis(axis: str, value):

@@ -32,7 +32,7 @@ def histogram_plot(checkpoint, what: str, out_dir, *, title: str | None = None) 
     from scalefit.weightstats.plots import histogram_figure
 
     tensors = [t for _, t in select_tensors(checkpoint, what)]
-    hist = standardized_histogram(tensors)
+    hist = standardized_histogram(tensors, name=f"{checkpoint}: {what}")
     fig = histogram_figure(hist, fit_families(hist), title=title or f"{what}: {checkpoint}")
     return save_figure(fig, out_dir, f"hist_{_stem(what)}")
 
