@@ -20,6 +20,7 @@ from scalefit.scaling.trajectories.table import join_stat_and_loss, stat_traject
 from scalefit.scaling.trajectories.trajectory import collapse_verdict
 from scalefit.scaling.trajectories.transitions import (detect_transitions, run_transitions, transition_study,
                                                        warmup_regression)
+from scalefit.scaling.trajectories.warmup_study import warmup_study
 from scalefit.tables import read_table
 
 STEPS = np.unique(np.r_[0, 2 ** np.arange(8), np.arange(300, 2401, 100)])
@@ -235,6 +236,20 @@ def test_warmup_study_names_the_file_and_studies_a_repeated_panel_once(tmp_path)
     assert code == 0, out
     assert len(json.loads(out[out.index("{"):])["rows"]) == 1
     assert (tmp_path / "report" / "warmup_study.png").exists()
+
+
+def test_warmup_study_is_quiet_in_python_and_shows_its_bar_in_the_command(tmp_path, capsys):
+    """warmup_study drew a progress bar unless told not to (the other analyses' default is quiet)."""
+    table = long_table()
+    study = warmup_study(table, [("t_nu", "mlp_in")], n_bootstrap=0)
+    assert len(study) == 1 and "warmup study" not in capsys.readouterr().err
+    with pytest.raises(InputError, match="n_bootstrap: '1'"):
+        warmup_study(table, [("t_nu", "mlp_in")], n_bootstrap=1)
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path)
+    result = CliRunner().invoke(main, ["warmup-study", "--data", str(path), "--panel", "t_nu/mlp_in",
+                                       "--bootstrap", "0"])
+    assert result.exit_code == 0 and "warmup study" in result.stderr, result.output
 
 
 # ---- init-study ---------------------------------------------------------------------------

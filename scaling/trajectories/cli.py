@@ -340,7 +340,7 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
 
     df, source = _load(data_path)
     chosen = [_panel(p) for p in panels] or PANELS
-    study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed, source=source)
+    study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source)
     table = markdown(study)
     if out_dir:
         from scalefit.scaling.trajectories.plots import plot_warmup_study

@@ -12,6 +12,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from scalefit.errors import InputError
+from scalefit.options import bootstrap_count, nonnegative_int
 from scalefit.scaling.trajectories.table import stat_trajectory
 from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
                                                        pick_transition_per_run, warmup_families,
@@ -53,14 +54,16 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
     return row
 
 
-def warmup_study(table: pd.DataFrame, panels=PANELS, *, progress: bool = True,
-                 source: str = "table", **kwargs) -> pd.DataFrame:
+def warmup_study(table: pd.DataFrame, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
+                 progress: bool = False, source: str = "table") -> pd.DataFrame:
     """study_row for every (stat, group) of `panels` (a panel named twice is studied once);
     `progress` shows a bar on stderr. Every panel is read from the table before the first fit,
     so a statistic or group the table lacks is refused at once."""
+    n_bootstrap, seed = bootstrap_count("n_bootstrap", n_bootstrap), nonnegative_int("seed", seed)
     panels = list(dict.fromkeys(tuple(p) for p in panels))
     trajectories = [stat_trajectory(table, stat, group=group, source=source) for stat, group in panels]
-    return pd.DataFrame([study_row(table, stat, group, source=source, traj=traj, **kwargs)
+    return pd.DataFrame([study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
+                                   source=source, traj=traj)
                          for (stat, group), traj in tqdm(list(zip(panels, trajectories)),
                                                          desc="warmup study", unit="stat",
                                                          disable=not progress)])
