@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
+from scalefit.errors import InputError
 from scalefit.scaling.trajectories.init_study import (compare, init_study, permutation_p, run_conditions,
                                                       steps_to_reach)
 
@@ -172,6 +173,28 @@ def test_cli_thresholds_and_dataset(tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [t["loss"] for t in doc["thresholds"]] == [7.5, 6.5, 6.0] and doc["dataset"] == "code-test"
+
+
+@pytest.mark.parametrize("thresholds, message", [
+    ([-1.0], "--thresholds: -1.0 is not a positive finite loss"),
+    ([7.5, float("nan")], "--thresholds: nan is not a positive finite loss"),
+    (["abc"], "--thresholds: 'abc' is not a number"),
+    ([None], "--thresholds: 'None' is not a number"),
+])
+def test_the_python_api_checks_thresholds_as_the_command_does(thresholds, message):
+    """init_study(thresholds=[-1]) was accepted and wrote sentences about a loss of -1: the check
+    lived in the command only."""
+    with pytest.raises(InputError) as refused:
+        init_study(synthetic_table(), thresholds=thresholds)
+    assert message in str(refused.value)
+
+
+def test_the_python_api_takes_thresholds_as_numbers_or_text():
+    table = synthetic_table()
+    as_text = init_study(table, thresholds="7.5, 6.5").thresholds
+    assert as_text["loss"].tolist() == [7.5, 6.5]
+    pd.testing.assert_frame_equal(as_text, init_study(table, thresholds=np.array([6.5, 7.5])).thresholds)
+    pd.testing.assert_frame_equal(init_study(table, thresholds=[]).thresholds, init_study(table).thresholds)
 
 
 @pytest.mark.parametrize("args, message", [

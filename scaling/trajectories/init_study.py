@@ -226,6 +226,27 @@ def outcome(measure: str, comparison: dict, reached: tuple[int, int], control_re
 # ---------------------------------------------------------------- the study
 
 
+def checked_thresholds(values) -> list[float] | None:
+    """Loss thresholds as given (numbers, or text such as "6.0,5.5"), each a positive finite loss;
+    None when none are given (the study then sets three from the control's drop)."""
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes, int, float, np.number)):
+        values = [values]
+    out = []
+    for value in values:
+        for text in ([t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else [value]):
+            try:
+                number = float(text)
+            except (TypeError, ValueError):
+                raise InputError(f"--thresholds: '{text}' is not a number (give losses, e.g. "
+                                 "6.0,5.5,5.0)") from None
+            if not np.isfinite(number) or number <= 0:
+                raise InputError(f"--thresholds: {text} is not a positive finite loss")
+            out.append(number)
+    return out or None
+
+
 def threshold_table(losses: pd.DataFrame, thresholds=None) -> pd.DataFrame:
     """Three loss thresholds per size: given ones, or 50/80/95% of the control's drop."""
     rows = []
@@ -394,7 +415,9 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
 
 def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=None,
                stat: str = "excess_kurtosis", source: str = "table") -> InitStudy:
-    """The whole study of one checkpoint table (see the module docstring)."""
+    """The whole study of one checkpoint table (see the module docstring); ``thresholds``: loss
+    thresholds (``checked_thresholds``), else three from the control's drop."""
+    thresholds = checked_thresholds(thresholds)
     table = checked_steps(table, source)
     conditions = run_conditions(table, source)
     losses, dataset = loss_curves(table, conditions, dataset, source)

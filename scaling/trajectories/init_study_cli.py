@@ -9,26 +9,12 @@ import numpy as np
 from scalefit.data import INIT_STUDY_CHECKPOINTS
 from scalefit.data import data_path as shipped_path
 from scalefit.atomic import staged_output
-from scalefit.errors import InputError
-from scalefit.options import analysis_options, split_values
+from scalefit.options import analysis_options
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.tables import read_table_or_shipped, write_table
 
 # The experiment's table once it ships (the [[init]] part of data/suites/init_study.toml, swept).
 DEFAULT_TABLE = INIT_STUDY_CHECKPOINTS
-
-
-def _thresholds(values) -> list[float] | None:
-    out = []
-    for text in split_values(values):
-        try:
-            value = float(text)
-        except ValueError:
-            raise InputError(f"--thresholds: '{text}' is not a number (give losses, e.g. 6.0,5.5,5.0)") from None
-        if not np.isfinite(value) or value <= 0:
-            raise InputError(f"--thresholds: {text} is not a positive finite loss")
-        out.append(value)
-    return out or None
 
 
 def plot_init_study(study):
@@ -104,7 +90,7 @@ def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
         data_path, shipped_path(*DEFAULT_TABLE),
         "the init study has not shipped yet; pass --data TABLE (the checkpoints table of the "
         "[[init]] part of data/suites/init_study.toml)")
-    study = init_study(table, dataset=dataset, thresholds=_thresholds(thresholds), stat=stat,
+    study = init_study(table, dataset=dataset, thresholds=thresholds, stat=stat,
                        source=str(path))
     if out_dir:
         with staged_output(out_dir) as out:  # the folder never holds half of two runs
