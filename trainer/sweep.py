@@ -278,7 +278,7 @@ def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.Dat
     facts = run_facts(spec)
     long = long.merge(facts, on="model", how="left")
     long["tokens"] = long["step"].astype("int64") * spec.recipe.batch_tokens
-    long["flops"] = 6.0 * long["params"] * long["tokens"]
+    long["flops"] = schema.FLOPS_PER_PARAM_TOKEN * long["params"] * long["tokens"]
     by_model = {run_model_id(r): r for r in spec.runs}
     lr = {(m, s): checkpoint_lr(by_model[m], spec.recipe, int(s))
           for m, s in long[["model", "step"]].drop_duplicates().itertuples(index=False) if m in by_model}

@@ -30,6 +30,7 @@ import numpy as np
 from scalefit.atomic import TMP_MARK, atomic_write, sweep_stale, write_frame, write_json, write_text
 from scalefit.errors import InputError, suggestion
 from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "params", "params_nonembed", "tokens",
                "flops", "flops_budget", "loss", "loss_prose_test", "loss_code_test", "loss_code_val",
@@ -289,7 +290,7 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
         for budget in block.get("flops", []):
             for n in names:
                 params = count_params(by_name[n], vocab)[0]
-                steps = max(1, round(budget / (6 * params * recipe.batch_tokens)))
+                steps = max(1, round(budget / (FLOPS_PER_PARAM_TOKEN * params * recipe.batch_tokens)))
                 runs.append(RunSpec(f"{part}/{n}-C{budget:.2g}", part, by_name[n], dist, steps,
                                     float(budget), [steps]))
         for tokens in block.get("tokens", []):
@@ -301,7 +302,7 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
                 if part == "long" and block.get("near_grid", False):
                     ckpts = sorted(set(ckpts) | near_checkpoints(grid_steps(raw, recipe), steps))
                 run = RunSpec(f"{part}/{n}-D{int(tokens)}", part, by_name[n], dist, steps,
-                              6.0 * params * steps * recipe.batch_tokens, ckpts)
+                              FLOPS_PER_PARAM_TOKEN * params * steps * recipe.batch_tokens, ckpts)
                 twin = next((r for r in runs if (r.size.name, r.distribution, r.steps)
                              == (n, dist, steps)), None)
                 if twin is not None:  # same training run already in the spec: keep its checkpoints
@@ -369,14 +370,14 @@ def _wsd_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpec]
         ckpts = set(pythia_checkpoints(const_steps, int(block.get("n_even_checkpoints", 20))))
         ckpts |= set(branch.values()) | {s for s, _ in lengths if s <= const_steps}
         const = RunSpec(f"wsd/{n}-constant", "wsd", by_name[n], dist, const_steps,
-                        6.0 * params * const_steps * recipe.batch_tokens, sorted(ckpts),
+                        FLOPS_PER_PARAM_TOKEN * params * const_steps * recipe.batch_tokens, sorted(ckpts),
                         model_id=f"{n}-wsd-constant", style="constant", warmup_fixed=warm)
         runs.append(const)
         for steps, tokens in lengths:
             b = branch[steps]
             cool = sorted({b + int(round(k * (steps - b) / n_cool)) for k in range(1, n_cool + 1)})
             runs.append(RunSpec(f"wsd/{n}-D{tokens}-cool{frac:g}", "wsd", by_name[n], dist, steps,
-                                6.0 * params * steps * recipe.batch_tokens, cool,
+                                FLOPS_PER_PARAM_TOKEN * params * steps * recipe.batch_tokens, cool,
                                 model_id=f"{n}-wsd-D{tokens}", style="wsd", cooldown_frac=frac,
                                 warmup_fixed=warm, branch_of=const.run, branch_step=b))
     return runs
@@ -405,7 +406,7 @@ def _warmup_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSp
             params = count_params(by_name[n], vocab)[0]
             for f in fracs:
                 runs.append(RunSpec(f"warmup/{n}-D{int(tokens)}-W{f:g}", "warmup", by_name[n], dist,
-                                    steps, 6.0 * params * steps * recipe.batch_tokens, list(ckpts),
+                                    steps, FLOPS_PER_PARAM_TOKEN * params * steps * recipe.batch_tokens, list(ckpts),
                                     warmup_frac=f, warmup_min_steps=min_steps,
                                     model_id=f"{n}-W{f:g}"))
     return runs
@@ -457,7 +458,7 @@ def _init_runs(blocks, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpe
                             tag = f"{mode}{'' if warm else '-nowarmup'}-s{seed}"
                             runs.append(RunSpec(
                                 f"init/{n}-D{int(tokens)}-{tag}", "init", by_name[n], dist, steps,
-                                6.0 * params * steps * recipe.batch_tokens, list(ckpts),
+                                FLOPS_PER_PARAM_TOKEN * params * steps * recipe.batch_tokens, list(ckpts),
                                 warmup_frac=None if warm else 0.0, warmup_min_steps=None if warm else 0,
                                 model_id=f"{n}-init-{tag}", init=mode,
                                 init_source="" if mode == "pythia" else src, init_seed=seed,
@@ -893,7 +894,7 @@ def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float
     row = {"model": run.size.name, "run": run.run, "part": run.part, "also": run.also,
            "checkpoints": len(run.checkpoints),
            "distribution": run.distribution, "params": params, "params_nonembed": nonembed,
-           "tokens": tokens, "flops": 6.0 * params * tokens, "flops_budget": run.flops_budget,
+           "tokens": tokens, "flops": FLOPS_PER_PARAM_TOKEN * params * tokens, "flops_budget": run.flops_budget,
            "loss": round(own_val.loss, 5), "loss_prose_test": round(ev["prose_test"].loss, 5),
            "loss_code_test": round(ev["code_test"].loss, 5), "loss_code_val": round(ev["code_val"].loss, 5),
            "loss_se": round(own_val.se, 5), "loss_prose_test_se": round(ev["prose_test"].se, 5),

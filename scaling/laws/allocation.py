@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
+
 REFERENCE_BUDGETS = (1e21, 5.76e23, 1e25)  # 5.76e23 FLOPs: Chinchilla's own budget
 
 
-def optimal_allocation(law, values: dict, flops, k: float = 6.0):
+def optimal_allocation(law, values: dict, flops, k: float = FLOPS_PER_PARAM_TOKEN):
     """(N*, D*) arrays at the given budgets for a fitted ``law`` (a registry Law)."""
     flops = np.asarray(flops, float)
     n_opt = np.exp(law.log_frontier(values, flops, k))
     return n_opt, flops / (k * n_opt)
 
 
-def allocation_summary(law, values: dict, predict=None, k: float = 6.0,
+def allocation_summary(law, values: dict, predict=None, k: float = FLOPS_PER_PARAM_TOKEN,
                        budgets=REFERENCE_BUDGETS) -> dict:
     """The ``allocation`` block of a fit: a, b, G and N*, D*, D*/N*, L* at reference budgets."""
     a, b = law.exponents(values)

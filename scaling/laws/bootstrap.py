@@ -18,6 +18,7 @@ from scipy.optimize import least_squares
 from threadpoolctl import threadpool_limits
 
 from scalefit.scaling.resample import pairs_bootstrap, resample_indices
+from scalefit.scaling.objective import HUBER_DELTA
 
 LSQ_OPTIONS = dict(method="trf", loss="huber", xtol=1e-10, ftol=None, gtol=None, x_scale="jac")
 ALLOCATION_DRAWS = ("allocation a", "allocation b")  # beside the parameters' draws
@@ -164,7 +165,7 @@ def refit_resamples(func, theta0, bounds, indep, log_loss, delta, indices, *,
     return thetas, ok
 
 
-def bootstrap_law(law, params, indep: dict, loss, *, delta: float = 1e-3,
+def bootstrap_law(law, params, indep: dict, loss, *, delta: float = HUBER_DELTA,
                   n_bootstrap: int = 1000, seed: int = 0, progress: bool = False,
                   batched: bool = True) -> dict:
     """Refit ``n_bootstrap`` resamples of a registry ``law`` from its fitted lmfit ``params``;

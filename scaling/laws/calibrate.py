@@ -19,6 +19,7 @@ from scalefit.scaling.laws.projection import prediction_intervals
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
+from scalefit.scaling.objective import HUBER_DELTA
 
 LEVEL = 0.95
 DISTANCE_BINS = (1.0, 2.0, 4.0, 10.0, 100.0, np.inf)  # multiples of the largest fitted compute
@@ -82,7 +83,7 @@ def _bins(distance: np.ndarray) -> list[str]:
 
 
 def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: int = 200,
-                  seed: int = 0, loss: str = "loss", delta: float = 1e-3,
+                  seed: int = 0, loss: str = "loss", delta: float = HUBER_DELTA,
                   min_fit: int | None = None, source: str = "<run table>",
                   progress: bool = False) -> Calibration:
     """Leave-future-out calibration of ``law`` on ``runs`` (see the module docstring).

@@ -16,6 +16,7 @@ from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.tables import write_table
 from scalefit.scaling.outputs import checked_outputs
+from scalefit.scaling.objective import HUBER_DELTA
 
 
 RELATIONS = ("shifted-power", "sigmoid", "exponential-error")  # = relations.downstream.RELATIONS
@@ -71,7 +72,7 @@ class CalibrateCommand(click.Command):
 @click.option("--bootstrap", "n_bootstrap", type=RESAMPLES, default=200, show_default=True,
               help="Bootstrap resamples per fit (at least 2: the intervals need them).")
 @seed_option
-@click.option("--delta", type=POSITIVE, default=1e-3, show_default=True,
+@click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
               help="Huber delta on log residuals.")
 @click.option("--loss", "loss_column", default="loss", show_default=True,
               help="Loss column of the run table.")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.laws.law import Law, allocation_exponents, safe_log
 from scalefit.scaling.laws.published import published_laws
 from scalefit.scaling.laws.varpro import batched_nnls, huber_grid, top_k
+from scalefit.scaling.objective import HUBER_DELTA
 
 
 def log_chinchilla(N, D, E, log_A, log_B, alpha, beta):
@@ -19,7 +21,7 @@ def log_chinchilla(N, D, E, log_A, log_B, alpha, beta):
     return safe_log(law_forms.chinchilla(N, D, E, np.exp(log_A), np.exp(log_B), alpha, beta))
 
 
-def chinchilla_log_frontier(values, flops, k=6.0):
+def chinchilla_log_frontier(values, flops, k=FLOPS_PER_PARAM_TOKEN):
     """log N*(C) = log G + a log(C/k), G = (alpha A / (beta B))^(1/(alpha+beta)) (eq. 4)."""
     logc = np.log(np.asarray(flops, float) / k)
     al, be = values["alpha"], values["beta"]
@@ -38,7 +40,7 @@ class Chinchilla(Law):
     bounds = {"E": (0.0, np.inf), "alpha": (1e-4, 3.0), "beta": (1e-4, 3.0),
               "log_A": (-50, 200), "log_B": (-50, 200)}
 
-    def starts(self, data, k=4, delta=1e-3, N=None, D=None):
+    def starts(self, data, k=4, delta=HUBER_DELTA, N=None, D=None):
         """Variable projection: for each (alpha, beta) on a grid, (E, A, B) >= 0 by weighted NNLS.
 
         L is linear in (E, A, B) once the exponents are fixed, so the grid search is over two
@@ -73,11 +75,11 @@ class Chinchilla(Law):
             out.append(params)
         return out
 
-    def predict(self, values, N, D, k=6.0, **extra):
+    def predict(self, values, N, D, k=FLOPS_PER_PARAM_TOKEN, **extra):
         v = values
         return law_forms.chinchilla(N, D, v["E"], v["A"], v["B"], v["alpha"], v["beta"])
 
-    def log_frontier(self, values, flops, k=6.0):
+    def log_frontier(self, values, flops, k=FLOPS_PER_PARAM_TOKEN):
         return chinchilla_log_frontier(values, flops, k)
 
     def exponents(self, values):

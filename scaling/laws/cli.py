@@ -13,6 +13,7 @@ from scalefit.report import dumps
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.scaling.relations.cli import FitLawCommand
 from scalefit.scaling.outputs import checked_outputs
+from scalefit.scaling.objective import HUBER_DELTA
 
 
 def default_runs_path():
@@ -99,7 +100,7 @@ def fit_options(func):
                        "count (5), 0 for none; report each law's relative error on them."),
         bootstrap_option(1000),
         seed_option,
-        click.option("--delta", type=POSITIVE, default=1e-3, show_default=True,
+        click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
                      help="Huber delta on log residuals (a finite number > 0)."),
         click.option("--loss", "loss_column", default="loss", show_default=True,
                      help="Loss column of the run table to fit."),

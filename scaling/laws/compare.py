@@ -19,6 +19,7 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
+from scalefit.scaling.objective import HUBER_DELTA
 
 SCHEDULE_COLUMNS = ("schedule_tokens", "lr_schedule_tokens", "decay_tokens", "total_tokens",
                     "max_tokens")
@@ -67,7 +68,7 @@ BUDGET_RULE = (f"budgets: {' and '.join(f'{m:g}x' for m in DATA_MULTIPLES)} the 
 
 
 def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str = "loss",
-                 delta: float = 1e-3, n_bootstrap: int = 0, seed: int = 0, holdout=None,
+                 delta: float = HUBER_DELTA, n_bootstrap: int = 0, seed: int = 0, holdout=None,
                  progress: bool = False, source: str = "<run table>",
                  published: bool = False, budgets=None) -> Comparison:
     """Fit each law to the same runs (the largest-compute ``holdout`` kept out) and compare.

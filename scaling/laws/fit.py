@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
                                         percentile_ci)
@@ -29,13 +30,13 @@ def _flops_factor(table: RunTable) -> float:
     """k in C = k N D: 6 unless the table's flops say otherwise (median of flops / (N D))."""
     frame = table.frame
     if table.n_column != "params":
-        return 6.0  # Kaplan's convention: C = 6 N D with N non-embedding
+        return FLOPS_PER_PARAM_TOKEN  # Kaplan's convention: C = 6 N D with N non-embedding
     if "flops" in frame.columns and "tokens" in frame.columns and "params" in frame.columns:
         ratio = frame["C"] / (frame["params"].astype(float) * frame["D"])
         k = float(np.median(ratio))
         if np.isfinite(k) and k > 0:
             return k
-    return 6.0
+    return FLOPS_PER_PARAM_TOKEN
 
 
 def _fit_one(model, params, log_loss, indep, delta):
@@ -179,6 +180,6 @@ def attach_bootstrap(result: FitResult, boot: dict) -> None:
 def predict(result: FitResult, N, D, **extra):
     """Loss predicted by a fitted law at parameters N and tokens D (arrays broadcast); a law
     that reads more variables takes them by name (``unique_tokens=...`` style: its variables)."""
-    k = result.extra.get("allocation", {}).get("flops_per_param_token", 6.0)
+    k = result.extra.get("allocation", {}).get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN)
     return law_for(result.law).predict(result.values(), np.asarray(N, float),
                                        np.asarray(D, float), k, **extra)

@@ -20,6 +20,7 @@ from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.law import Law
 from scalefit.scaling.laws.published import published_laws
 from scalefit.scaling.resample import pairs_bootstrap
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 MIN_POINTS_PER_BUDGET = 3
 MIN_BUDGETS = 3
@@ -100,7 +101,7 @@ def isoflop_optima(frame: pd.DataFrame, method: str = "parabola", source: str = 
         m, l_star, why = isoflop_minimum(np.log(group["N"]), group["L"], method)
         n_star = float(np.exp(m)) if np.isfinite(m) else np.nan
         rows.append({"flops": float(c), "n_runs": len(group), "N_opt": n_star,
-                     "D_opt": c / (6.0 * n_star) if np.isfinite(n_star) else np.nan,
+                     "D_opt": c / (FLOPS_PER_PARAM_TOKEN * n_star) if np.isfinite(n_star) else np.nan,
                      "loss_opt": l_star, "excluded": why or ""})
         if why:
             warnings.append(f"budget {c:.3g} FLOPs excluded: {why}")
@@ -143,9 +144,9 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
              "optima": optima.to_dict(orient="records"), "n_column": table.n_column,
              "loss_column": loss, "notes": list(table.notes)}
     # D* = C/(6 N*) is part of the method; report C/(6 N*) per budget with k = 6 explicitly
-    extra["allocation"]["flops_per_param_token"] = 6.0
+    extra["allocation"]["flops_per_param_token"] = FLOPS_PER_PARAM_TOKEN
     for row in extra["allocation"].get("budgets", []):
-        row["D_opt"] = row["flops"] / (6.0 * row["N_opt"])
+        row["D_opt"] = row["flops"] / (FLOPS_PER_PARAM_TOKEN * row["N_opt"])
         row["tokens_per_param"] = row["D_opt"] / row["N_opt"]
     result = FitResult(law="isoflop", params=params, n_points=int(len(good)),
                        objective=float(resid @ resid), converged=True, warnings=warnings,
@@ -192,7 +193,7 @@ class IsoFLOP(Law):
         return fit_isoflop(runs, loss=loss, n_bootstrap=n_bootstrap, seed=seed,
                            progress=progress, method=isoflop_method)
 
-    def log_frontier(self, values, flops, k=6.0):
+    def log_frontier(self, values, flops, k=FLOPS_PER_PARAM_TOKEN):
         """log N*(C) = log G + a log C (C itself, not C/k: Approach 2 fits N* against C)."""
         return np.log(values["G"]) + values["a"] * np.log(np.asarray(flops, float))
 

@@ -12,6 +12,8 @@ from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.laws.law import Law, allocation_exponents, safe_log
 from scalefit.scaling.laws.published import published_laws
 from scalefit.scaling.laws.varpro import batched_nnls, huber_grid, top_k
+from scalefit.scaling.objective import HUBER_DELTA
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 
 def log_kaplan_n(N, log_N_c, alpha_N):
@@ -52,14 +54,14 @@ class _OneVariablePowerLaw(Law):
     exponent = "alpha_N"
     scale = "N_c"
 
-    def predict(self, values, N, D, k=6.0, **extra):
+    def predict(self, values, N, D, k=FLOPS_PER_PARAM_TOKEN, **extra):
         """L at the law's one input: N, D, or C = k N D; broadcast over (N, D)."""
         N = np.asarray(N, float)
         D = np.asarray(D, float)
         x = {"N": N, "D": D, "C": k * N * D}[self.needs[0]]
         return type(self).form(x, values[self.scale], values[self.exponent]) * np.ones_like(N * D)
 
-    def starts(self, data, k=4, delta=1e-3, **indep):
+    def starts(self, data, k=4, delta=HUBER_DELTA, **indep):
         x = np.log(np.asarray(indep[self.needs[0]], float))
         y = np.log(np.asarray(data, float))
         slope, icpt = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (-0.05, y.mean())
@@ -120,7 +122,7 @@ class KaplanND(Law):
               "log_N_c": (-50, 500), "log_D_c": (-50, 500)}
     with_E = False
 
-    def starts(self, data, k=4, delta=1e-3, N=None, D=None):
+    def starts(self, data, k=4, delta=HUBER_DELTA, N=None, D=None):
         """Grid over (alpha_N, alpha_D) [and E]; L'^(1/alpha_D) is linear in (N_c^p, D_c)."""
         L = np.asarray(data, float)
         N = np.asarray(N, float)
@@ -165,11 +167,11 @@ class KaplanND(Law):
             out.append(params)
         return out
 
-    def predict(self, values, N, D, k=6.0, **extra):
+    def predict(self, values, N, D, k=FLOPS_PER_PARAM_TOKEN, **extra):
         return law_forms.kaplan_nd(N, D, values["N_c"], values["D_c"], values["alpha_N"],
                                    values["alpha_D"])
 
-    def log_frontier(self, values, flops, k=6.0):
+    def log_frontier(self, values, flops, k=FLOPS_PER_PARAM_TOKEN):
         logc = np.log(np.asarray(flops, float) / k)
         p = values["alpha_N"] / values["alpha_D"]
         # d/dN [N_c^p N^-p + D_c N / (C/k)] = 0  ->  N^(p+1) = p N_c^p (C/k) / D_c
@@ -196,7 +198,7 @@ class KaplanNDE(KaplanND):
     bounds = dict(KaplanND.bounds, E=(0.0, np.inf))
     with_E = True
 
-    def predict(self, values, N, D, k=6.0, **extra):
+    def predict(self, values, N, D, k=FLOPS_PER_PARAM_TOKEN, **extra):
         return law_forms.kaplan_nde(N, D, values["E"], values["N_c"], values["D_c"],
                                     values["alpha_N"], values["alpha_D"])
 

@@ -16,6 +16,8 @@ import inspect
 
 import lmfit
 import numpy as np
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
+from scalefit.scaling.objective import HUBER_DELTA
 
 TINY = 1e-300
 CANONICAL_VARIABLES = ("N", "D", "C")  # what the run-table check derives for every law
@@ -91,16 +93,16 @@ class Law(lmfit.Model):
         """The best start for loss ``data`` (not log) at the independent variables."""
         return self.starts(data, k=1, **indep)[0]
 
-    def starts(self, data, k=4, delta=1e-3, **indep):  # pragma: no cover - each law's own
+    def starts(self, data, k=4, delta=HUBER_DELTA, **indep):  # pragma: no cover - each law's own
         raise NotImplementedError
 
     # --- what a fitted law says --------------------------------------------------------------
 
-    def predict(self, values: dict, N, D, k: float = 6.0, **extra):
+    def predict(self, values: dict, N, D, k: float = FLOPS_PER_PARAM_TOKEN, **extra):
         """Loss at (N, D) from paper-named values; C = k N D where the law reads compute."""
         raise ValueError(f"law '{self.law_name}' gives no loss surface L(N, D) to predict from")
 
-    def log_frontier(self, values: dict, flops, k: float = 6.0):
+    def log_frontier(self, values: dict, flops, k: float = FLOPS_PER_PARAM_TOKEN):
         """log N*(C), the compute-optimal size (NaN where the law has no N-D trade-off)."""
         return np.full(np.shape(np.asarray(flops, float)), np.nan)
 

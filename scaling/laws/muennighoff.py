@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.scaling.laws.chinchilla import Chinchilla, chinchilla_log_frontier
 from scalefit.scaling.laws.law import Law, allocation_exponents, safe_log
 from scalefit.scaling.laws.published import published_laws
 from scalefit.scaling.laws.varpro import huber_grid, top_k
+from scalefit.scaling.objective import HUBER_DELTA
 
 R_STAR_GRID = np.geomspace(0.3, 300.0, 13)  # start grid of R*_D and R*_N
 
@@ -87,7 +89,7 @@ class DataConstrained(Law):
     bounds = dict(Chinchilla.bounds, log_R_D_star=(np.log(1e-2), np.log(1e4)),
                   log_R_N_star=(np.log(1e-2), np.log(1e4)))
 
-    def starts(self, data, k=4, delta=1e-3, N=None, D=None, U_D=None):
+    def starts(self, data, k=4, delta=HUBER_DELTA, N=None, D=None, U_D=None):
         """Chinchilla's variable-projection starts from the runs without repetition (all runs
         when fewer than 6 have none), each crossed with a grid of (R*_D, R*_N); the ``k`` best
         by the Huber objective on every run."""
@@ -113,13 +115,13 @@ class DataConstrained(Law):
             out.append(params)
         return out
 
-    def predict(self, values, N, D, k=6.0, U_D=None, **extra):
+    def predict(self, values, N, D, k=FLOPS_PER_PARAM_TOKEN, U_D=None, **extra):
         """Loss at (N, D) with U_D unique tokens (None: every token unique, U_D = D)."""
         v = values
         return data_constrained(N, D, D if U_D is None else U_D, v["E"], v["A"], v["B"],
                                 v["alpha"], v["beta"], v["R_D_star"], v["R_N_star"])
 
-    def log_frontier(self, values, flops, k=6.0):
+    def log_frontier(self, values, flops, k=FLOPS_PER_PARAM_TOKEN):
         """Chinchilla's frontier: with unique data unconstrained, N* = N*(D*), so R_N = 0."""
         return chinchilla_log_frontier(values, flops, k)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.scaling.laws.convention import EmbeddingMap
 from scalefit.scaling.laws.fit import predict
 from scalefit.scaling.laws.projection import convert_embedding, optimum
@@ -67,7 +68,7 @@ def plot_frontiers(results: dict, frame=None, budgets=None):
         if not np.isfinite(alloc.get("a", np.nan)):
             continue
         law = law_for(result.law)
-        k = alloc.get("flops_per_param_token", 6.0)
+        k = alloc.get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN)
         emb = convert_embedding(result, frame, convention) if frame is not None else None
         for part, style, label in ((inside, "-", f"{name}: N* ~ C^{alloc['a']:.2f}"),
                                    (beyond, "--", None)):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.scaling.fitresult import FitResult, percentile_ci
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
@@ -57,7 +58,7 @@ def kind_of(budget: float, held_flops=(), largest_fitted: float = np.inf,
 
 
 def _flops_per_param_token(result: FitResult) -> float:
-    return float(result.extra.get("allocation", {}).get("flops_per_param_token", 6.0))
+    return float(result.extra.get("allocation", {}).get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN))
 
 
 def optimum(law, values: dict, flops, k: float, embedding: EmbeddingMap | None = None):
@@ -74,7 +75,7 @@ def optimum(law, values: dict, flops, k: float, embedding: EmbeddingMap | None =
     n_total = embedding.total(n_law)
     d = flops[:, None] / (k * n_total)
     with np.errstate(all="ignore"):
-        loss = np.asarray(law.predict(values, n_law, d, 6.0), float)
+        loss = np.asarray(law.predict(values, n_law, d, FLOPS_PER_PARAM_TOKEN), float)
     loss = np.where(np.isfinite(loss), loss, np.inf)
     i = np.clip(np.argmin(loss, axis=1), 1, GRID.size - 2)
     rows = np.arange(flops.size)
@@ -87,7 +88,7 @@ def optimum(law, values: dict, flops, k: float, embedding: EmbeddingMap | None =
     n_best = np.exp(log_n)
     total = embedding.total(n_best)
     d_best = flops / (k * total)
-    loss_best = np.asarray(law.predict(values, n_best, d_best, 6.0), float)
+    loss_best = np.asarray(law.predict(values, n_best, d_best, FLOPS_PER_PARAM_TOKEN), float)
     at_edge = (np.argmin(loss, axis=1) == 0) | (np.argmin(loss, axis=1) == GRID.size - 1)
     loss_best[at_edge] = np.nan  # no interior optimum within 1e6x of sqrt(C/k)
     return np.where(at_edge, np.nan, total), np.where(at_edge, np.nan, d_best), loss_best

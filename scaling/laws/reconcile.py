@@ -19,6 +19,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.resample import too_few_resamples
+from scalefit.scaling.objective import HUBER_DELTA
 
 NAN = float("nan")
 MIN_RUNS_PER_PARAMETER = 3  # the engine's own "too few points" rule, for the Chinchilla form
@@ -217,7 +218,7 @@ FITTED_COLUMNS = ("params", "tokens", "flops", "loss")  # what every condition's
 def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "isoflop",
               isoflop_method: str = "akima", also_chinchilla: bool = False,
               n_bootstrap: int = 1000, chinchilla_bootstrap: int | None = None, seed: int = 0,
-              delta: float = 1e-3, published: pd.DataFrame | None = None,
+              delta: float = HUBER_DELTA, published: pd.DataFrame | None = None,
               source: str = "<run table>",
               published_source: str = "<published table>") -> Reconciliation:
     """Fit ``law`` (isoflop, or a law with an allocation such as chinchilla) to each condition

@@ -18,7 +18,7 @@ from scalefit.options import map_hint
 from scalefit.scaling.laws.registry import law_for
 from scalefit.tables import read_table
 
-FLOPS_PER_PARAM_TOKEN = 6.0
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN  # noqa: E402 (one place: the table schema)
 
 
 def _column(name: str) -> property:
@@ -191,11 +191,11 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     elif has_flops and N is not None:
         D = C / (FLOPS_PER_PARAM_TOKEN * _numeric(df, "params", source)
                  if "params" in df.columns else FLOPS_PER_PARAM_TOKEN * N)
-        notes.append(f"tokens derived as flops / (6 {'params' if 'params' in df.columns else n_column})")
+        notes.append(f"tokens derived as flops / ({FLOPS_PER_PARAM_TOKEN:g} {'params' if 'params' in df.columns else n_column})")
     elif has_tokens and N is not None:
         C = FLOPS_PER_PARAM_TOKEN * (_numeric(df, "params", source)
                                      if "params" in df.columns else N) * D
-        notes.append(f"flops derived as 6 * {'params' if 'params' in df.columns else n_column} * tokens")
+        notes.append(f"flops derived as {FLOPS_PER_PARAM_TOKEN:g} * {'params' if 'params' in df.columns else n_column} * tokens")
     elif has_tokens:
         C = np.full(len(df), np.nan)
     else:

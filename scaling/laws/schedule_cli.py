@@ -17,6 +17,7 @@ from scalefit.options import (NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_o
 from scalefit.report import dumps
 from scalefit.scaling.laws.identifiability import ZERO, judged
 from scalefit.scaling.outputs import checked_outputs
+from scalefit.scaling.objective import HUBER_DELTA
 
 SHIPPED_CHECKPOINTS = MINI_CHECKPOINTS
 SHIPPED_FINALS = MINI_FINALS
@@ -44,7 +45,7 @@ def schedule_law_options(func):
         click.option("--min-step", type=NONNEGATIVE_INT, default=None,
                      help="First checkpoint fitted (default: twice the end of each run's "
                           "warmup)."),
-        click.option("--delta", type=POSITIVE, default=1e-3, show_default=True,
+        click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
                      help="Huber delta on log residuals."),
         click.option("--lambda", "lam", type=NONNEGATIVE, default=None,
                      help="Momentum law: the decay lambda of S2, in [0, 1), held fixed "

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.errors import InputError
 from scalefit.schedule import LRSchedule
 from scalefit.scaling.fitresult import FitResult, percentile_ci
@@ -147,8 +148,8 @@ def _as_points(rows: pd.DataFrame, sizes: dict, step_column: str = "step") -> pd
     params = rows["params"].astype(float)
     tokens = rows["tokens"].astype(float)
     flops = (rows["flops"].astype(float) if "flops" in rows.columns
-             else 6.0 * params * tokens)
-    flops = flops.where(flops > 0, 6.0 * params * tokens)
+             else FLOPS_PER_PARAM_TOKEN * params * tokens)
+    flops = flops.where(flops > 0, FLOPS_PER_PARAM_TOKEN * params * tokens)
     out = pd.DataFrame({"model": rows["model"].astype(str).to_numpy(),
                         "size": [sizes.get(float(p), str(p)) for p in params],
                         "params": params.to_numpy(),

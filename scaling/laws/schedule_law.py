@@ -17,6 +17,7 @@ import numpy as np
 
 from scalefit.scaling.laws.law import Law
 from scalefit.scaling.laws.varpro import huber_grid, top_k
+from scalefit.scaling.objective import HUBER_DELTA
 
 N_REF = 1e6  # N is read in units of a million parameters in the size-dependent forms
 LOG_BOUND = (np.log(1e-12), np.log(1e12))
@@ -61,7 +62,7 @@ class ScheduleLaw(Law):
         indep = self.independent_values(curves)
         return np.exp(self.eval(params, **indep))
 
-    def starts(self, data, k=4, delta=1e-3, **indep):
+    def starts(self, data, k=4, delta=HUBER_DELTA, **indep):
         """Variable projection: the nonlinear grid, the linear parameters by least squares
         (scales clipped positive), the ``k`` best by the Huber objective on log L."""
         L = np.asarray(data, float)
@@ -97,7 +98,7 @@ def grid(**axes) -> list[dict]:
     return [dict(zip(names, combo)) for combo in itertools.product(*axes.values())]
 
 
-def _fit_runs(self, runs, *, loss="loss", delta=1e-3, n_bootstrap=0, seed=0, progress=False,
+def _fit_runs(self, runs, *, loss="loss", delta=HUBER_DELTA, n_bootstrap=0, seed=0, progress=False,
               **options):
     """The registry's hook: a table of checkpoints (model, step, lr, loss) -> FitResult."""
     from scalefit.scaling.laws.curve_fit import fit_curves

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.relations.resampling import UNIT, unit_codes
 from scalefit.scaling.resample import resample_indices
+from scalefit.scaling.objective import HUBER_DELTA
 
 RELATION_DRAWS = ("K", "kappa", "E_x", "E_y")
 KAPLAN_NAMES = ("E", "N_c", "D_c", "alpha_N", "alpha_D")
@@ -137,8 +138,8 @@ def _line(u, v, method, delta, start):
 
 
 def bootstrap_with_e(pairs: pd.DataFrame, x_runs: pd.DataFrame, y_runs: pd.DataFrame,
-                     kaplan: dict, start: dict, *, method: str = "ols", delta: float = 1e-3,
-                     kaplan_delta: float = 1e-3, n_bootstrap: int = 1000, seed: int = 0,
+                     kaplan: dict, start: dict, *, method: str = "ols", delta: float = HUBER_DELTA,
+                     kaplan_delta: float = HUBER_DELTA, n_bootstrap: int = 1000, seed: int = 0,
                      progress: bool = False) -> tuple[dict, int]:
     """Draws of K, kappa, E_x, E_y (and the Kaplan x and y parameters, as 'x:E', 'y:alpha_N',
     ...) over ``n_bootstrap`` unit resamples; returns (draws, number failed).

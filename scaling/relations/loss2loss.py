@@ -30,6 +30,7 @@ from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import observed_residuals
 from scalefit.scaling.relations.resampling import UNIT, attach_draws, checkpoint_units, unit_bootstrap
 from scalefit.scaling.resample import resample_indices
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 PAIRINGS = ("train-to-train", "train-to-test", "test-to-test")
 MATCHES = ("tokens", "compute")
@@ -97,7 +98,7 @@ def _runs(frame: pd.DataFrame, loss: str, source: str) -> pd.DataFrame:
             # tokens 0 is a step-0 checkpoint: kept as a pair, left out of the Kaplan fits of E
             out[key] = _numbers(frame, key, source, what=key, zero_ok=key == "tokens")
     if "params" in out and "tokens" in out:
-        out["flops"] = 6.0 * out["params"] * out["tokens"]
+        out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
     elif "flops" in frame.columns:
         out["flops"] = _numbers(frame, "flops", source, what="flops", zero_ok=True)
     for key in ("model", "step"):

@@ -18,6 +18,9 @@ EVAL_COLUMNS = ("model", "step", "dataset", "task", "metric", "value", "n_tokens
 WEIGHT_COLUMNS = ("model", "step", "tensor", "group", "layer", "stat", "label", "value")
 # `label`: a text value where a statistic is a name (best_family = "student_t"), else empty
 FACT_COLUMNS = ("tokens", "lr")  # per-checkpoint facts that ride along in the wide view
+# C = 6 N D: training FLOPs per parameter per token (forward 2, backward 4), the `flops` column's
+# rule unless a run says otherwise (Kaplan et al. 2020, Hoffmann et al. 2022)
+FLOPS_PER_PARAM_TOKEN = 6.0
 
 # The `tensor` value of a row measured on a whole group's pooled weights (all MLP-in matrices of
 # a checkpoint together): a statistic of its own, not the mean of its tensors' values.
