@@ -26,7 +26,8 @@ API = {
     "init_study": "scaling.trajectories.init_study",
     # weight statistics (torch)
     "weight_stats_table": "weightstats.measure", "tensor_stats": "weightstats.measure",
-    "fit_families": "weightstats.binned_fit",
+    "fit_families": "weightstats.binned_fit", "Family": "weightstats.families",
+    "register_family": "weightstats.families",
     # evaluation (torch, transformers, lm-eval)
     "evaluate": "evals.evaluate", "EvalOptions": "evals.evaluate", "load_suite": "sweep.suites",
     # tables and schedules
