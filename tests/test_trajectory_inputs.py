@@ -426,3 +426,55 @@ def test_transition_study_names_its_settings_and_passes_the_regression_bootstrap
 def test_transition_study_refuses_a_setting_the_command_refuses(setting, words):
     with pytest.raises(InputError, match=re.escape(words)):
         transition_study(stat_trajectory(long_table(), "t_nu", group="mlp_in"), **setting)
+
+
+# ---- the Python API prepares a sweep's tables as the command does -------------------------
+
+def sweep_folder(tmp_path):
+    """A sweep folder: weight rows, evaluation rows that carry the schedule, and fingerprints in
+    which model a's steps 300 and 400 hold identical weights (both flagged as duplicates)."""
+    table = long_table().assign(lr=lambda t: 1e-3, tokens=lambda t: 1000 * t["step"])
+    schedule = ["warmup_steps", "total_steps", "schedule", "params", "lr_peak", "lr", "tokens"]
+    weights = table[table["stat"].notna()].drop(columns=schedule + ["dataset", "metric", "is_train"])
+    weights.to_parquet(tmp_path / "weights.parquet")
+    table[table["metric"].notna()].to_parquet(tmp_path / "evals.parquet")
+    fingerprints = table[["model", "step"]].drop_duplicates().assign(
+        fingerprint=lambda t: [f"{m}-{300 if (m, s) == ('a', 400) else s}" for m, s in zip(t["model"], t["step"])])
+    fingerprints.to_parquet(tmp_path / "fingerprints.parquet")
+    return tmp_path / "weights.parquet", tmp_path / "evals.parquet"
+
+
+def test_transitions_in_python_equal_the_command_on_a_sweep_folder(tmp_path):
+    """--models, the duplicate checkpoints of the sweep's integrity check and the schedule from
+    --losses were the command's alone: a notebook fitted duplicated weights and had no schedule."""
+    from scalefit.report import dumps
+
+    weights, evals = sweep_folder(tmp_path)
+    code, out = run_cli(["transitions", "--stat", "t_nu", "--group", "mlp_in", "--data", str(weights),
+                         "--losses", str(evals), "--models", "a,b", "--bootstrap", "0", "--json"])
+    assert code == 0 and "dropped 2 checkpoint(s) with duplicated weights" in out, out
+    command = json.loads(out[out.index("{"):])
+    traj = stat_trajectory(weights, "t_nu", group="mlp_in", models="a,b", losses=evals)
+    assert not traj[traj["model"] == "a"]["step"].isin([300, 400]).any()
+    assert "dropped 2 checkpoint(s) with duplicated weights" in traj.attrs["notes"][0]
+    assert traj["lr"].notna().all() and traj["warmup_steps"].notna().all()  # from the losses table
+    study = json.loads(dumps(transition_study(traj, n_bootstrap=0).to_dict()))
+    assert study == {k: v for k, v in command.items() if k not in ("stat", "data")}
+    assert {r["schedule_source"] for r in study["runs"]} == {"columns"}
+    joined = join_stat_and_loss(weights, "t_nu", group="mlp_in", models=["a"], losses=evals)
+    assert len(joined) == len(STEPS) - 2 and "dropped 2" in joined.attrs["notes"][0]
+    with pytest.raises(InputError, match="column 'model' has no 'z' \\(known: a, b, c\\)"):
+        stat_trajectory(weights, "t_nu", models="a,z")
+    bare = read_table(evals)[["model", "step", "dataset", "metric", "value"]]  # no schedule: kept as it is
+    assert len(stat_trajectory(weights, "t_nu", losses=bare)) == 3 * len(STEPS) - 2
+
+
+def test_warmup_study_leaves_out_and_names_the_duplicate_checkpoints(tmp_path):
+    weights, evals = sweep_folder(tmp_path)
+    pd.concat([read_table(weights), read_table(evals)]).to_parquet(tmp_path / "checkpoints.parquet")
+    path = tmp_path / "checkpoints.parquet"
+    code, out = run_cli(["warmup-study", "--data", str(path), "--panel", "t_nu/mlp_in", "--bootstrap", "0"])
+    assert code == 0 and "note: dropped 2 checkpoint(s) with duplicated weights" in out, out
+    study = warmup_study(read_table(path), [("t_nu", "mlp_in")], n_bootstrap=0, source=str(path))
+    assert "dropped 2 checkpoint(s)" in study.attrs["notes"][0]
+    pd.testing.assert_frame_equal(study, warmup_study(path, [("t_nu", "mlp_in")], n_bootstrap=0))

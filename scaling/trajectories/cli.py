@@ -11,7 +11,6 @@ import pandas as pd
 from scalefit.data import MINI_CHECKPOINTS, data_path
 from scalefit.atomic import staged_output
 from scalefit.errors import InputError
-from scalefit.integrity import drop_flagged_beside
 from scalefit.options import (BOOTSTRAP, FINITE, NONNEGATIVE, POSITIVE, analysis_options,
                               seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
@@ -27,23 +26,11 @@ def _load(data_path_arg: str | None) -> tuple[pd.DataFrame, str]:
                                  "from `scalefit eval --weights` or `scalefit weights`)")
 
 
-def _filter_models(df: pd.DataFrame, models: str | None, source: str) -> pd.DataFrame:
-    if not models:
-        return df
-    wanted = [m.strip() for m in models.split(",") if m.strip()]
-    if not wanted:
-        raise InputError(f"--models: '{models}' names no model; give comma-separated model names")
-    missing = [m for m in wanted if m not in set(df["model"].astype(str))]
-    if missing:
-        raise InputError(f"{source}: column 'model' has no '{missing[0]}'")
-    return df[df["model"].astype(str).isin(wanted)]
-
-
 E_FAR = 100.0  # --E more than this many times the losses' scale below the smallest loss: refused
 
 
 def _echo_notes(table: pd.DataFrame) -> None:
-    """Say on stderr what the table reader left out (checkpoints without a finite value)."""
+    """Say on stderr what the table reader left out (duplicated or non-finite checkpoints)."""
     for note in table.attrs.get("notes", []):
         click.echo(f"note: {note}", err=True)
 
@@ -103,17 +90,10 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     from scalefit.scaling.trajectories.transitions import transition_study
 
     df, source = _load(data_path)
-    df = _filter_models(df, models, source)
-    df, dropped = drop_flagged_beside(df, source, losses_path)  # checkpoints with duplicated weights
-    if dropped:
-        click.echo(dropped, err=True)
-    traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, source=source)
+    losses = read_table(losses_path) if losses_path else None
+    traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, models=models,
+                           losses=losses, source=source, losses_source=losses_path)
     _echo_notes(traj)
-    if losses_path:  # the schedule (lr, tokens) may live in the evaluation table
-        from scalefit.scaling.trajectories.table import schedule_columns
-        sched = schedule_columns(read_table(losses_path), losses_path)
-        traj = traj.drop(columns=[c for c in sched.columns if c in traj and c not in ("model", "step")])
-        traj = traj.merge(sched, on=["model", "step"], how="left")
     study = transition_study(
         traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
         max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
@@ -214,13 +194,9 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     from scalefit.scaling.trajectories.table import join_stat_and_loss
 
     df, source = _load(data_path)
-    df = _filter_models(df, models, source)
-    df, dropped = drop_flagged_beside(df, source, losses_path)  # checkpoints with duplicated weights
-    if dropped:
-        click.echo(dropped, err=True)
     losses = read_table(losses_path) if losses_path else None
     joined = join_stat_and_loss(df, stat, group=group, tensor=tensor, layer=layer,
-                                dataset=loss_dataset, losses=losses, source=source,
+                                dataset=loss_dataset, models=models, losses=losses, source=source,
                                 losses_source=losses_path)
     _echo_notes(joined)
     lowest, span = joined["loss"].min(), joined["loss"].max() - joined["loss"].min()
@@ -341,6 +317,7 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
     df, source = _load(data_path)
     chosen = [_panel(p) for p in panels] or PANELS
     study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source)
+    _echo_notes(study)
     table = markdown(study)
     if out_dir:
         from scalefit.scaling.trajectories.plots import plot_warmup_study

@@ -7,10 +7,15 @@ joins on (model, step).
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, known
+from scalefit.integrity import drop_flagged_beside
+from scalefit.tables import read_table
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
                              numeric_values, split_rows)
 
@@ -26,14 +31,75 @@ def _require(df: pd.DataFrame, columns, source: str, what: str = "a weight-stati
                          f"({what} needs {', '.join(columns)})")
 
 
+def as_table(table, source: str | None) -> tuple[pd.DataFrame, str | None]:
+    """(a DataFrame, its name): a path is read, and named by itself."""
+    if isinstance(table, (str, os.PathLike)):
+        return read_table(table), str(table)
+    return table, source
+
+
+def select_models(df: pd.DataFrame, models, source: str = "table") -> pd.DataFrame:
+    """The rows of ``models`` (names, or text such as "a,b"); every row when None or ""."""
+    if models is None or (isinstance(models, str) and not models):
+        return df
+    parts = [part for m in ([models] if isinstance(models, str) else models) for part in str(m).split(",")]
+    wanted = [m.strip() for m in parts if m.strip()]
+    if not wanted:
+        raise InputError(f"--models: '{models}' names no model; give comma-separated model names")
+    _require(df, ("model",), source, "a table of checkpoints")
+    have = df["model"].astype(str)
+    missing = [m for m in wanted if m not in set(have)]
+    if missing:
+        raise InputError(f"{source}: column 'model' has no '{missing[0]}' (known: {known(have)})")
+    return df[have.isin(wanted)]
+
+
+def checkpoint_rows(df: pd.DataFrame, *, models=None, source: str = "table",
+                    losses_source: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """(the rows of ``df`` that the trajectory analyses read, notes saying what was dropped).
+
+    Only ``models`` (``select_models``); without the checkpoints that a sweep's integrity check
+    flagged as duplicated weights (``scalefit.integrity``), when ``source`` or ``losses_source``
+    is the path of a table in that sweep's folder: one hub branch serving another step's weights
+    would otherwise enter the fit twice under two labels.
+    """
+    df = select_models(df, models, source)
+    paths = [p for p in (source, losses_source) if p and Path(str(p)).is_file()]
+    df, dropped = drop_flagged_beside(df, *paths)
+    return df, [dropped] if dropped else []
+
+
 def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
-                    tensor: str | None = None, layer=None, source: str = "table") -> pd.DataFrame:
-    """One row per (model, step): the statistic, averaged over the tensors that match.
+                    tensor: str | None = None, layer=None, models=None,
+                    losses: pd.DataFrame | None = None, source: str = "table",
+                    losses_source: str | None = None) -> pd.DataFrame:
+    """One row per (model, step): the statistic, averaged over the tensors that match; the
+    trajectory `scalefit transitions` fits.
 
     `group` / `tensor` / `layer` narrow the rows. A group's pooled row (tensor "*") is its
     value when the table has one; otherwise, with several tensors left (e.g. every layer's
     MLP-in), the mean over them is the trajectory and `n_tensors` says how many were averaged.
+    ``df`` (a DataFrame or a table's path) is read through ``checkpoint_rows`` (``models``;
+    checkpoints flagged as duplicates beside ``source``). The schedule columns (lr, tokens, ...)
+    come from ``losses`` (an evaluation table or its path) where given, else from ``df``.
+    ``attrs["notes"]`` says which checkpoints were left out and why.
     """
+    df, source = as_table(df, source)
+    if losses is not None:
+        losses, losses_source = as_table(losses, losses_source)
+    rows, notes = checkpoint_rows(df, models=models, source=source, losses_source=losses_source)
+    traj = _trajectory(rows, stat, group=group, tensor=tensor, layer=layer, source=source)
+    if losses is not None:  # the schedule may live in the evaluation table
+        schedule = schedule_columns(losses, losses_source or "losses table")
+        if not schedule.empty:
+            traj = traj.drop(columns=[c for c in schedule.columns if c in traj and c not in KEYS])
+            traj = traj.merge(schedule, on=list(KEYS), how="left")
+    traj.attrs["notes"] = notes + traj.attrs.get("notes", [])
+    return traj
+
+
+def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: str) -> pd.DataFrame:
+    """``stat_trajectory`` of rows already through ``checkpoint_rows``."""
     weights, evals = split_rows(df)
     _require(weights if len(weights) else df, WEIGHT_COLUMNS, source)
     if weights.empty:
@@ -181,15 +247,21 @@ def _training_dataset(rows: pd.DataFrame, label: str) -> str:
 
 
 def join_stat_and_loss(df: pd.DataFrame, stat: str, *, group=None, tensor=None, layer=None,
-                       dataset=None, losses: pd.DataFrame | None = None,
+                       dataset=None, models=None, losses: pd.DataFrame | None = None,
                        source: str = "table", losses_source: str | None = None) -> pd.DataFrame:
-    """(model, step, value, loss, lr, tokens, ...) for one statistic, joined on (model, step);
-    ``attrs["notes"]`` names the checkpoints left out for want of a finite value or loss."""
-    traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, source=source)
-    loss = (loss_trajectory(df, dataset=dataset, source=source) if losses is None else
+    """(model, step, value, loss, lr, tokens, ...) for one statistic, joined on (model, step):
+    what `scalefit trajectory` fits. ``df`` and ``losses`` (the losses, when not in ``df``) may be
+    DataFrames or paths; ``models`` and the duplicate checkpoints as in ``stat_trajectory``.
+    ``attrs["notes"]`` names the checkpoints left out and why."""
+    df, source = as_table(df, source)
+    if losses is not None:
+        losses, losses_source = as_table(losses, losses_source)
+    rows, notes = checkpoint_rows(df, models=models, source=source, losses_source=losses_source)
+    traj = _trajectory(rows, stat, group=group, tensor=tensor, layer=layer, source=source)
+    loss = (loss_trajectory(rows, dataset=dataset, source=source) if losses is None else
             loss_trajectory(losses, dataset=dataset, source=losses_source or "losses table"))
     joined = traj.merge(loss, on=["model", "step"], how="inner")
     if joined.empty:
         raise InputError(f"{source}: no (model, step) has both stat '{stat}' and a loss")
-    joined.attrs["notes"] = traj.attrs.get("notes", []) + loss.attrs.get("notes", [])
+    joined.attrs["notes"] = notes + traj.attrs.get("notes", []) + loss.attrs.get("notes", [])
     return joined

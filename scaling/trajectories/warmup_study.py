@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int
-from scalefit.scaling.trajectories.table import stat_trajectory
+from scalefit.scaling.trajectories.table import as_table, stat_trajectory
 from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
                                                        pick_transition_per_run, warmup_families,
                                                        warmup_regression)
@@ -54,19 +54,24 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
     return row
 
 
-def warmup_study(table: pd.DataFrame, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
+def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
                  progress: bool = False, source: str = "table") -> pd.DataFrame:
     """study_row for every (stat, group) of `panels` (a panel named twice is studied once);
     `progress` shows a bar on stderr. Every panel is read from the table before the first fit,
-    so a statistic or group the table lacks is refused at once."""
+    so a statistic or group the table lacks is refused at once. The table (a DataFrame or its
+    path) is read as ``stat_trajectory`` reads it; ``attrs["notes"]`` names the checkpoints left
+    out."""
     n_bootstrap, seed = bootstrap_count("n_bootstrap", n_bootstrap), nonnegative_int("seed", seed)
+    table, source = as_table(table, source)
     panels = list(dict.fromkeys(tuple(p) for p in panels))
     trajectories = [stat_trajectory(table, stat, group=group, source=source) for stat, group in panels]
-    return pd.DataFrame([study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
-                                   source=source, traj=traj)
-                         for (stat, group), traj in tqdm(list(zip(panels, trajectories)),
-                                                         desc="warmup study", unit="stat",
-                                                         disable=not progress)])
+    study = pd.DataFrame([study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
+                                    source=source, traj=traj)
+                          for (stat, group), traj in tqdm(list(zip(panels, trajectories)),
+                                                          desc="warmup study", unit="stat",
+                                                          disable=not progress)])
+    study.attrs["notes"] = list(dict.fromkeys(n for traj in trajectories for n in traj.attrs["notes"]))
+    return study
 
 
 def markdown(study: pd.DataFrame) -> str:
