@@ -17,7 +17,7 @@ from scalefit.errors import InputError
 from scalefit.scaling.trajectories.landmarks import landmarks_for_run
 from scalefit.scaling.trajectories.segmented import bootstrap_breakpoints, fit_segmented
 from scalefit.scaling.trajectories.table import join_stat_and_loss, stat_trajectory
-from scalefit.scaling.trajectories.trajectory import collapse_verdict
+from scalefit.scaling.trajectories.trajectory import collapse_report, collapse_verdict, partial_correlation
 from scalefit.scaling.trajectories.transitions import (detect_transitions, run_transitions, transition_study,
                                                        warmup_regression)
 from scalefit.scaling.trajectories.warmup_study import warmup_study
@@ -478,3 +478,19 @@ def test_warmup_study_leaves_out_and_names_the_duplicate_checkpoints(tmp_path):
     study = warmup_study(read_table(path), [("t_nu", "mlp_in")], n_bootstrap=0, source=str(path))
     assert "dropped 2 checkpoint(s)" in study.attrs["notes"][0]
     pd.testing.assert_frame_equal(study, warmup_study(path, [("t_nu", "mlp_in")], n_bootstrap=0))
+
+
+def test_the_stat_vs_loss_fits_check_their_input_as_the_command_does():
+    """A fixed E above the smallest loss was refused by `scalefit trajectory` alone: collapse_report
+    fitted it and returned a curve with no warning. A missing column was a KeyError, and one NaN
+    value made the partial correlation NaN ("needs more checkpoints")."""
+    joined = join_stat_and_loss(long_table(), "t_nu", group="mlp_in")
+    for E in (joined["loss"].min() + 0.1, -1e308, "x"):
+        with pytest.raises(InputError, match="--E"):
+            collapse_report(joined, E=E)
+    for fit in (collapse_report, partial_correlation):
+        with pytest.raises(InputError, match="joined: column 'loss' is missing"):
+            fit(joined.drop(columns="loss"))
+    i = joined.index[(joined["model"] == "b") & (joined["step"] == 700)][0]
+    holed = partial_correlation(joined.assign(value=joined["value"].where(joined.index != i)))
+    assert holed == partial_correlation(joined.drop(index=i)) and np.isfinite(holed["partial_pearson"])

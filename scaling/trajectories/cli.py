@@ -26,9 +26,6 @@ def _load(data_path_arg: str | None) -> tuple[pd.DataFrame, str]:
                                  "from `scalefit eval --weights` or `scalefit weights`)")
 
 
-E_FAR = 100.0  # --E more than this many times the losses' scale below the smallest loss: refused
-
-
 def _echo_notes(table: pd.DataFrame) -> None:
     """Say on stderr what the table reader left out (duplicated or non-finite checkpoints)."""
     for note in table.attrs.get("notes", []):
@@ -199,12 +196,6 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
                                 dataset=loss_dataset, models=models, losses=losses, source=source,
                                 losses_source=losses_path)
     _echo_notes(joined)
-    lowest, span = joined["loss"].min(), joined["loss"].max() - joined["loss"].min()
-    if E_fixed is not None and not lowest - E_FAR * max(span, abs(lowest)) <= E_fixed < lowest:
-        raise InputError(f"--E: {E_fixed:g} is not below the smallest loss in the data "
-                         f"({lowest:.4g}) or is more than {E_FAR:g}x the losses' scale below it; "
-                         "(L - E)^p needs E < every loss, and far below them it is an exponential "
-                         "in L (leave --E out to fit it)")
     collapse = collapse_report(joined, E=E_fixed)
     corr = partial_correlation(joined)
     label = _stat_label(stat, group, tensor, layer)

@@ -24,7 +24,8 @@ SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "p
                     "params_nonembed", "schedule", "cooldown_fraction")
 
 
-def _require(df: pd.DataFrame, columns, source: str, what: str = "a weight-statistics table"):
+def require_columns(df: pd.DataFrame, columns, source: str, what: str = "a weight-statistics table"):
+    """An InputError naming the first of ``columns`` that ``df`` lacks, and what needs them."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InputError(f"{source}: column '{missing[0]}' is missing "
@@ -46,7 +47,7 @@ def select_models(df: pd.DataFrame, models, source: str = "table") -> pd.DataFra
     wanted = [m.strip() for m in parts if m.strip()]
     if not wanted:
         raise InputError(f"--models: '{models}' names no model; give comma-separated model names")
-    _require(df, ("model",), source, "a table of checkpoints")
+    require_columns(df, ("model",), source, "a table of checkpoints")
     have = df["model"].astype(str)
     missing = [m for m in wanted if m not in set(have)]
     if missing:
@@ -101,7 +102,7 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
 def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: str) -> pd.DataFrame:
     """``stat_trajectory`` of rows already through ``checkpoint_rows``."""
     weights, evals = split_rows(df)
-    _require(weights if len(weights) else df, WEIGHT_COLUMNS, source)
+    require_columns(weights if len(weights) else df, WEIGHT_COLUMNS, source)
     if weights.empty:
         raise InputError(f"{source}: no weight-statistic rows (column 'stat' is empty); pass a table "
                          "from `scalefit weights` or `scalefit eval --weights`")
@@ -150,7 +151,7 @@ def checked_trajectory(traj: pd.DataFrame, source: str = "trajectory") -> tuple[
     """
     if not isinstance(traj, pd.DataFrame):
         raise InputError(f"{source}: expected a DataFrame, not {type(traj).__name__}; {TRAJECTORY_HINT}")
-    _require(traj, ("model", "step", "value"), source, "a trajectory")
+    require_columns(traj, ("model", "step", "value"), source, "a trajectory")
     if "metric" in traj and traj["metric"].notna().any():
         raise InputError(f"{source}: has evaluation rows (column 'metric'), not one statistic's "
                          f"trajectory; {TRAJECTORY_HINT}")
@@ -191,7 +192,7 @@ def _steps_text(steps, limit: int = 6) -> str:
 
 def schedule_columns(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     """Per (model, step): tokens, lr and run facts from whichever rows carry them."""
-    _require(df, ("model", "step"), source, "a table of checkpoints")
+    require_columns(df, ("model", "step"), source, "a table of checkpoints")
     df = checked_steps(df, source)
     present = [c for c in SCHEDULE_COLUMNS if c in df.columns]
     if not present:
@@ -203,7 +204,7 @@ def schedule_columns(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
 def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str = "loss",
                     source: str = "table") -> pd.DataFrame:
     """Per (model, step): the loss on one dataset (default: the training distribution)."""
-    _require(df, ("model", "step"), source, "an evaluation table")
+    require_columns(df, ("model", "step"), source, "an evaluation table")
     _, evals = split_rows(df)
     if evals.empty:
         if "loss" in df.columns:  # already a wide table with a loss column

@@ -13,10 +13,14 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError
+from scalefit.options import finite_float
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.trajectories import ar1
+from scalefit.scaling.trajectories.table import require_columns
 
 MIN_POINTS = 5
+E_FAR = 100.0  # a fixed E more than this many times the losses' scale below the smallest loss: refused
+JOINED = "join_stat_and_loss's table"
 MIN_POINTS_PER_MODEL = 8  # two per parameter of v0 + c (L - E)^p: fewer and one run's R^2 says nothing
 STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), within each run
 
@@ -135,12 +139,32 @@ def isotonic_fit(x, y) -> tuple[np.ndarray, float]:
     return fitted, r_squared(y, fitted)
 
 
+def checked_E(E, loss) -> float | None:
+    """A fixed irreducible loss ``E`` for ``stat_power_law``, or None to fit it: refused unless
+    below every loss and within E_FAR x the losses' scale of them, since (L - E)^p needs E < every
+    loss, and far below them it is an exponential in L."""
+    if E is None:
+        return None
+    E = finite_float("--E", E)
+    loss = pd.Series(loss, dtype=float)
+    lowest, span = loss.min(), loss.max() - loss.min()
+    if not lowest - E_FAR * max(span, abs(lowest)) <= E < lowest:
+        raise InputError(f"--E: {E:g} is not below the smallest loss in the data "
+                         f"({lowest:.4g}) or is more than {E_FAR:g}x the losses' scale below it; "
+                         "(L - E)^p needs E < every loss, and far below them it is an exponential "
+                         "in L (leave --E out to fit it)")
+    return E
+
+
 def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     """Fit per model and pooled; sizes collapse onto one curve when pooling costs little.
 
     collapse_ratio = RSS(pooled fit) / sum of RSS(per-model fits): 1 means one curve serves all
-    sizes; large values mean each size follows its own curve.
+    sizes; large values mean each size follows its own curve. ``E`` fixes the irreducible loss
+    (``checked_E``); ``joined``: join_stat_and_loss(...)'s output (model, value, loss[, step]).
     """
+    require_columns(joined, ("model", "value", "loss"), "joined", JOINED)
+    E = checked_E(E, joined["loss"])
     usable = int(joined[["loss", "value"]].notna().all(axis=1).sum())
     if usable < MIN_POINTS:
         raise InputError(f"{usable} checkpoints have both the statistic and a loss; value = v0 + "
@@ -329,8 +353,12 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
     log10(step) and the lr; the residuals are pooled and correlated (Pearson and Spearman). The
     p-value counts the residuals as the number of independent points they are worth, given AR(1)
     errors in both series (each rho by REML over the runs) and the detrending
-    (`ar1.effective_points`).
+    (`ar1.effective_points`). ``joined``: join_stat_and_loss(...)'s output; a checkpoint without
+    a finite value or loss is left out, as ``collapse_report`` leaves it out.
     """
+    require_columns(joined, ("model", "step", "value", "loss"), "joined", JOINED)
+    finite = np.isfinite(joined[["value", "loss"]].to_numpy(dtype=float, na_value=np.nan)).all(axis=1)
+    joined = joined[finite]
     res_v, res_l, designs, values, losses = [], [], [], [], []
     for _, run in joined.groupby("model", sort=True):
         run = run[run["step"] > 0].sort_values("step")
