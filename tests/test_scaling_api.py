@@ -68,7 +68,7 @@ def test_bad_python_input_is_one_input_error(runs, call, message):
         call(runs[1])
 
 
-def test_rows_as_dicts_and_one_law_by_name(runs):
+def test_rows_as_dicts_paths_and_one_law_by_name(runs):
     """A list of row dicts is a table; compare_laws(runs, "chinchilla") iterated the characters
     ("unknown law 'c'")."""
     _, frame = runs
@@ -76,6 +76,9 @@ def test_rows_as_dicts_and_one_law_by_name(runs):
     assert from_rows.values() == pytest.approx(fit_law(frame, "chinchilla").values(), rel=1e-9)
     comparison = compare_laws(frame, "chinchilla")
     assert list(comparison.fits) == ["chinchilla"]
+    from_path = compare_laws(runs[0], "chinchilla")  # a path, as fit_law takes (AttributeError before)
+    assert from_path.fits["chinchilla"].values() == pytest.approx(comparison.fits["chinchilla"].values(), rel=1e-9)
+    assert from_path.data == str(runs[0])
     assert isinstance(pd.DataFrame(comparison.budgets), pd.DataFrame)
 
 

@@ -4,6 +4,7 @@ held-out error, allocations, and two data-derived sentences on why they disagree
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
                                               holdout_predictions, kind_of,
                                               n_convention_note, project)
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.runtable import validate_runs
+from scalefit.scaling.laws.runtable import run_frame, validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
 
@@ -76,6 +77,9 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
     published: put each law's published constants (data/published_laws.toml) beside the fits.
     budgets: FLOPs to project to (default: from the data's range, ``default_budgets``).
     """
+    if source == "<run table>" and isinstance(runs, (str, Path)):
+        source = str(runs)
+    runs = run_frame(runs)
     laws = (laws,) if isinstance(laws, str) else tuple(laws)  # compare_laws(runs, "chinchilla") is one law
     if not laws:
         raise InputError("laws: name at least one law (registry.law_choices())")

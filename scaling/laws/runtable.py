@@ -276,9 +276,16 @@ def as_run_table(runs, law: str, *, loss: str = "loss") -> RunTable:
         runs, source = frame, runs.source
     if isinstance(runs, (str, Path)):
         return load_runs(runs, law, loss=loss)
+    return validate_runs(run_frame(runs), law, loss=loss, source=source)
+
+
+def run_frame(runs) -> pd.DataFrame:
+    """A run table as a DataFrame: a DataFrame, a CSV/Parquet/JSON path, or rows as dicts."""
+    if isinstance(runs, (str, Path)):
+        return read_table(runs)
     if isinstance(runs, (list, tuple, dict)):  # rows as dicts, or columns as a dict
         runs = pd.DataFrame(runs)
     if not isinstance(runs, pd.DataFrame):
         raise InputError(f"runs: got a {type(runs).__name__}; give a DataFrame, a CSV/Parquet/JSON path, "
                          "a RunTable, or a list of row dicts")
-    return validate_runs(runs, law, loss=loss, source=source)
+    return runs
