@@ -61,6 +61,10 @@ class FitResult:
         return pd.DataFrame([{"param": name, "value": p.value, "stderr": p.stderr, "bootstrap_sd": p.bootstrap_sd,
                               "ci95_lo": p.ci95[0], "ci95_hi": p.ci95[1]} for name, p in self.params.items()])
 
+    def budgets_frame(self):
+        """The allocation projected to each budget, one row per budget (CIs as _lo/_hi columns)."""
+        return flat_rows(self.extra.get("allocation", {}).get("budgets", []))
+
     def to_dict(self) -> dict:
         out = {"law": self.law, "n_points": int(self.n_points),
                "objective": float(self.objective), "converged": bool(self.converged),
@@ -68,6 +72,22 @@ class FitResult:
                "warnings": list(self.warnings)}
         out.update(self.extra)
         return out
+
+
+def flat_rows(rows: list[dict]):
+    """Rows holding ``X_ci95: [lo, hi]`` as a flat DataFrame (X_ci95_lo, X_ci95_hi columns)."""
+    import pandas as pd
+
+    out = []
+    for row in rows:
+        flat = {}
+        for key, value in row.items():
+            if key.endswith("_ci95") and isinstance(value, (list, tuple)):
+                flat[f"{key[:-5]}_ci95_lo"], flat[f"{key[:-5]}_ci95_hi"] = value
+            else:
+                flat[key] = value
+        out.append(flat)
+    return pd.DataFrame(out)
 
 
 def percentile_ci(samples, level: float = 0.95) -> tuple[float, float]:

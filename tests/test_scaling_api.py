@@ -89,3 +89,16 @@ def test_params_frame_is_the_json_params_as_a_table(runs):
     assert list(frame.index) == list(doc)
     for name, p in doc.items():
         assert frame.loc[name, "bootstrap_sd"] == p["bootstrap_sd"] and frame.loc[name, "ci95_hi"] == p["ci95"][1]
+
+
+def test_budgets_as_tables(runs):
+    """Comparison.budgets was a list of dicts with [lo, hi] cells: a notebook gets a flat DataFrame."""
+    comparison = compare_laws(runs[1], n_bootstrap=20)
+    frame = comparison.budgets_frame()
+    assert len(frame) == len(comparison.budgets)
+    row, first = frame.iloc[0], comparison.budgets[0]
+    assert row["chinchilla_N_opt_ci95_lo"] == first["chinchilla_N_opt_ci95"][0]
+    assert row["kind"] == first["kind"]
+    one = comparison.fits["chinchilla"].budgets_frame()
+    assert list(one["flops"]) == [r["flops"] for r in comparison.fits["chinchilla"].extra["allocation"]["budgets"]]
+    assert {"N_opt", "N_opt_ci95_lo", "N_opt_ci95_hi", "kind"} <= set(one.columns)

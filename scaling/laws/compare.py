@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.scaling.fitresult import FitResult
+from scalefit.scaling.fitresult import FitResult, flat_rows
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH,
@@ -49,6 +49,10 @@ class Comparison:
         if name in self.holdout:
             entry["holdout"] = self.holdout[name]
         return entry
+
+    def budgets_frame(self) -> pd.DataFrame:
+        """The budget table, one row per budget: each law's N*, D*, loss with _ci95_lo/_hi columns."""
+        return flat_rows(self.budgets)
 
     def to_dict(self) -> dict:
         out = {"data": self.data, "n_runs": self.n_runs, "n_fit": self.n_fit,

@@ -9,6 +9,7 @@ import pandas as pd
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.identifiability import bound_status
 from scalefit.scaling.resample import rough_intervals_note
+from scalefit.scaling.fitresult import flat_rows
 from scalefit.tables import write_table
 
 
@@ -58,20 +59,7 @@ def metrics_frame(fits: dict) -> pd.DataFrame:
 
 def budgets_frame(fit: dict) -> pd.DataFrame:
     """The allocation rows as a flat table (intervals as _lo/_hi columns) for CSV."""
-    return _flat(fit.get("allocation", {}).get("budgets", []))
-
-
-def _flat(rows: list[dict]) -> pd.DataFrame:
-    out = []
-    for row in rows:
-        flat = {}
-        for key, value in row.items():
-            if key.endswith("_ci95") and isinstance(value, (list, tuple)):
-                flat[f"{key[:-5]}_ci95_lo"], flat[f"{key[:-5]}_ci95_hi"] = value
-            else:
-                flat[key] = value
-        out.append(flat)
-    return pd.DataFrame(out)
+    return flat_rows(fit.get("allocation", {}).get("budgets", []))
 
 
 def _with_ci(row: dict, key: str, spec=".3g") -> str:
@@ -315,7 +303,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     params = pd.concat([params_frame(f, label) for label, f in cmp["fits"].items()],
                        ignore_index=True)
     metrics = metrics_frame(cmp["fits"])
-    budgets = _flat(cmp["budgets"])
+    budgets = flat_rows(cmp["budgets"])
     write_table(params, f"{out_dir}/params.csv")
     write_table(metrics, f"{out_dir}/metrics.csv")
     write_table(budgets, f"{out_dir}/budgets.csv")
