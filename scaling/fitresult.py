@@ -1,12 +1,14 @@
 """The result every fit in scalefit returns, and its JSON shape.
 
 One shape for every law and relation: ``params`` maps the paper's parameter names to
-``{"value", "stderr", "bootstrap_sd", "ci95": [lo, hi]}``; ``warnings`` lists what a user must know
-(parameter at a bound, too few points, minimum not bracketed). ``stderr`` is the fit's own (lmfit's
-covariance at the optimum: the curvature of the objective), which can disagree with the bootstrap by
-orders of magnitude where the runs do not identify a parameter; ``bootstrap_sd`` and, for laws and
-relations, ``ci95`` come from the bootstrap draws (nan without a bootstrap) and are what the text
-reports print (trajectory fits give t intervals from their AR(1) errors and no bootstrap_sd).
+``{"value", "stderr", "stderr_fit", "ci95": [lo, hi]}``; ``warnings`` lists what a user must know
+(parameter at a bound, too few points, minimum not bracketed). ``stderr`` is the one to quote: the
+standard deviation of the bootstrap estimates when a bootstrap ran (``stderr_from`` says which), else
+the fit's own. ``stderr_fit`` is the fit's own (lmfit's covariance at the optimum, the curvature of the
+objective): under the Huber loss it is 2-3x too wide for exponents and too narrow for log-scale
+coefficients, and a loss-to-loss fit's holds E fixed (Wald intervals from it covered 15-40%), so it is
+kept for diagnosis only. For laws and relations ``ci95`` is the bootstrap percentile interval;
+trajectory fits give t intervals from their AR(1) errors.
 """
 from __future__ import annotations
 
@@ -27,9 +29,14 @@ class ParamEstimate:
     ci95: tuple[float, float] = (float("nan"), float("nan"))
     bootstrap_sd: float = float("nan")
 
+    @property
+    def quoted_stderr(self) -> float:
+        """The standard error to quote: the bootstrap's when there is one, else the fit's own."""
+        return self.bootstrap_sd if np.isfinite(self.bootstrap_sd) else self.stderr
+
     def to_dict(self) -> dict:
-        return {"value": float(self.value), "stderr": float(self.stderr),
-                "bootstrap_sd": float(self.bootstrap_sd), "ci95": [float(self.ci95[0]), float(self.ci95[1])]}
+        return {"value": float(self.value), "stderr": float(self.quoted_stderr), "stderr_fit": float(self.stderr),
+                "ci95": [float(self.ci95[0]), float(self.ci95[1])]}
 
 
 @dataclass
@@ -55,11 +62,18 @@ class FitResult:
         return {name: p.value for name, p in self.params.items()}
 
     def params_frame(self):
-        """One row per parameter: value, stderr (curvature), bootstrap_sd, ci95_lo, ci95_hi."""
+        """One row per parameter: value, stderr (the bootstrap's when it ran), stderr_fit, ci95_lo, ci95_hi."""
         import pandas as pd
 
-        return pd.DataFrame([{"param": name, "value": p.value, "stderr": p.stderr, "bootstrap_sd": p.bootstrap_sd,
+        return pd.DataFrame([{"param": name, "value": p.value, "stderr": p.quoted_stderr, "stderr_fit": p.stderr,
                               "ci95_lo": p.ci95[0], "ci95_hi": p.ci95[1]} for name, p in self.params.items()])
+
+    def stderr_from(self) -> str:
+        """What the `stderr` of the parameters is."""
+        if any(np.isfinite(p.bootstrap_sd) for p in self.params.values()):
+            n = (self.extra.get("bootstrap") or {}).get("n")
+            return f"bootstrap: the standard deviation of the estimates over {n} resamples" if n else "bootstrap"
+        return "fit: the covariance at the optimum (no bootstrap was run)"
 
     def budgets_frame(self):
         """The allocation projected to each budget, one row per budget (CIs as _lo/_hi columns)."""
@@ -68,7 +82,7 @@ class FitResult:
     def to_dict(self) -> dict:
         out = {"law": self.law, "n_points": int(self.n_points),
                "objective": float(self.objective), "converged": bool(self.converged),
-               "params": {k: v.to_dict() for k, v in self.params.items()},
+               "params": {k: v.to_dict() for k, v in self.params.items()}, "stderr_from": self.stderr_from(),
                "warnings": list(self.warnings)}
         out.update(self.extra)
         return out

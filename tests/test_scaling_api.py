@@ -88,7 +88,8 @@ def test_params_frame_is_the_json_params_as_a_table(runs):
     doc = result.to_dict()["params"]
     assert list(frame.index) == list(doc)
     for name, p in doc.items():
-        assert frame.loc[name, "bootstrap_sd"] == p["bootstrap_sd"] and frame.loc[name, "ci95_hi"] == p["ci95"][1]
+        assert frame.loc[name, "stderr"] == p["stderr"] and frame.loc[name, "ci95_hi"] == p["ci95"][1]
+        assert frame.loc[name, "stderr_fit"] == p["stderr_fit"] and p["stderr"] == result.params[name].bootstrap_sd
 
 
 def test_budgets_as_tables(runs):

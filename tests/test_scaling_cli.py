@@ -12,7 +12,7 @@ from scalefit.cli import main
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.laws.cli import default_runs_path
 
-PARAM_KEYS = {"value", "stderr", "bootstrap_sd", "ci95"}
+PARAM_KEYS = {"value", "stderr", "stderr_fit", "ci95"}
 
 
 def make_runs(path):
@@ -74,19 +74,23 @@ def test_compare_json_and_report(tmp_path):
                  "residuals.png", "residuals.svg"):
         assert (out / name).stat().st_size > 0, name
     assert "chinchilla" in (out / "report.md").read_text()
-    # the spread a reader quotes is one number everywhere: --json's bootstrap_sd (the draws' sd),
-    # params.csv's, and the text table's "bootstrap sd" (the JSON gave the curvature stderr alone)
+    # the stderr a reader quotes is one number everywhere: --json's stderr (the bootstrap draws' sd),
+    # params.csv's, and the text table's "bootstrap sd"; the JSON's stderr was the curvature one
+    # (2-3x too wide for exponents, too narrow for A and B), now stderr_fit
     table = pd.read_csv(out / "params.csv").set_index(["law", "param"])
     for name, fit in doc["fits"].items():
+        assert fit["stderr_from"].startswith("bootstrap: ") and "20 resamples" in fit["stderr_from"]
         for param, p in fit["params"].items():
-            assert np.isfinite(p["bootstrap_sd"]) and p["bootstrap_sd"] != p["stderr"]
-            assert table.loc[(name, param), "bootstrap_sd"] == pytest.approx(p["bootstrap_sd"], rel=1e-9)
-        assert table.loc[(name, "a (allocation)"), "bootstrap_sd"] == \
-            pytest.approx(fit["allocation"]["a_bootstrap_sd"], rel=1e-9)
+            assert np.isfinite(p["stderr"]) and p["stderr"] != p["stderr_fit"]
+            assert table.loc[(name, param), "stderr"] == pytest.approx(p["stderr"], rel=1e-9)
+        assert table.loc[(name, "a (allocation)"), "stderr"] == pytest.approx(fit["allocation"]["a_stderr"], rel=1e-9)
     args = ["fit", "chinchilla", "--data", str(data), "--bootstrap", "20"]
     text, fit = invoke(args).stdout, json.loads(invoke([*args, "--json"]).stdout)
     beta = next(line.split() for line in text.splitlines() if line.split()[:1] == ["beta"])
-    assert float(beta[2]) == pytest.approx(fit["params"]["beta"]["bootstrap_sd"], rel=1e-3)
+    assert float(beta[2]) == pytest.approx(fit["params"]["beta"]["stderr"], rel=1e-3)
+    bare = json.loads(invoke([*args[:-2], "--bootstrap", "0", "--json"]).stdout)
+    assert bare["stderr_from"].startswith("fit: ") and \
+        all(p["stderr"] == p["stderr_fit"] for p in bare["params"].values())
 
 
 def test_fit_human_table_and_json(tmp_path):

@@ -61,8 +61,8 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     what `scalefit fit` reports, less its held-out runs (``compare_laws(runs, [law], holdout=...)``).
 
     law: a name or alias of the law registry (`registry.law_choices()`: kaplan = kaplan-nd,
-    chinchilla, isoflop, ...). Parameters carry the papers' names with stderr (fit), bootstrap_sd
-    and ci95 (bootstrap, when n_bootstrap > 0) and ``extra["identifiability"]`` (with a warning for
+    chinchilla, isoflop, ...). Parameters carry the papers' names with stderr and ci95 (from the
+    bootstrap when n_bootstrap > 0, else the fit's own stderr and no interval) and ``extra["identifiability"]`` (with a warning for
     what the runs do not fix); ``extra`` also holds the allocation projected to ``budgets`` (FLOPs;
     default 10x and 100x the largest run, and the published budgets within 1000x), each row
     labelled projection / interpolation / prediction (``held_flops``: held-out runs' compute;
@@ -170,7 +170,7 @@ def attach_bootstrap(result: FitResult, boot: dict) -> None:
     alloc = result.extra.setdefault("allocation", {})
     alloc["a_ci95"] = list(percentile_ci(boot["a"]))
     alloc["b_ci95"] = list(percentile_ci(boot["b"]))
-    alloc["a_bootstrap_sd"] = bootstrap_sd(boot["a"])
+    alloc["a_stderr"] = bootstrap_sd(boot["a"])
     result.extra["bootstrap"] = {"n": boot["n"], "n_failed": boot["n_failed"]}
     if boot["n_failed"] > 0.05 * boot["n"]:
         result.warnings.append(f"{boot['n_failed']} of {boot['n']} bootstrap refits did not "

@@ -14,13 +14,13 @@ from scalefit.tables import write_table
 
 
 def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
-    """One row per parameter: value, stderr (the fit's curvature), bootstrap_sd, ci95 bounds (plus
-    a law column if labelled)."""
+    """One row per parameter: value, stderr (the bootstrap's when it ran), stderr_fit (the fit's
+    curvature), ci95 bounds (plus a law column if labelled)."""
     rows = []
     ident = fit.get("identifiability", {})
     for name, p in fit["params"].items():
         row = {"param": name, "value": p["value"], "stderr": p["stderr"],
-               "bootstrap_sd": p.get("bootstrap_sd", np.nan), "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1]}
+               "stderr_fit": p.get("stderr_fit", np.nan), "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1]}
         if ident:
             row["identified"] = bound_status(name, fit.get("warnings")) or \
                 (ident.get(name) or {}).get("status") or "-"
@@ -31,8 +31,8 @@ def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
     for key in ("a", "b"):
         if alloc.get(key) is not None and np.isfinite(alloc.get(key, np.nan)):
             ci = alloc.get(f"{key}_ci95", [np.nan, np.nan])
-            row = {"param": f"{key} (allocation)", "value": alloc[key], "stderr": np.nan,
-                   "bootstrap_sd": alloc.get(f"{key}_bootstrap_sd", np.nan), "ci95_lo": ci[0], "ci95_hi": ci[1]}
+            row = {"param": f"{key} (allocation)", "value": alloc[key], "stderr": alloc.get(f"{key}_stderr", np.nan),
+                   "stderr_fit": np.nan, "ci95_lo": ci[0], "ci95_hi": ci[1]}
             if ident:
                 row["identified"] = "-"
             if law_label:
@@ -153,14 +153,14 @@ def params_text_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
 def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
     """Say what the spread columns are. With a bootstrap: its standard deviation and 95%
     interval (the fit's curvature stderr, which can disagree with the interval by orders of
-    magnitude where the runs do not identify a parameter, is left to the JSON); without one:
-    the curvature stderr alone (the interval columns would be empty)."""
+    magnitude where the runs do not identify a parameter, is left to the JSON's stderr_fit);
+    without one: the curvature stderr alone (the interval columns would be empty)."""
     boot = fit.get("bootstrap") or {}
     if boot.get("n"):
-        frame = frame.drop(columns=["stderr"])
-        return frame.rename(columns={"bootstrap_sd": "bootstrap sd", "ci95_lo": "bootstrap 95% lo",
+        frame = frame.drop(columns=["stderr_fit"])
+        return frame.rename(columns={"stderr": "bootstrap sd", "ci95_lo": "bootstrap 95% lo",
                                      "ci95_hi": "bootstrap 95% hi"})
-    return frame.drop(columns=["bootstrap_sd", "ci95_lo", "ci95_hi"]).rename(
+    return frame.drop(columns=["stderr_fit", "ci95_lo", "ci95_hi"]).rename(
         columns={"stderr": "stderr (curvature)"})
 
 
@@ -316,8 +316,8 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "",
             " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
-            markdown_table(metrics), "", "## Parameters (stderr from the fit, CI from the "
-            "bootstrap)", "", markdown_table(params), "", "## Budgets", "",
+            markdown_table(metrics), "", "## Parameters (stderr and CI from the bootstrap; "
+            "stderr_fit: the fit's curvature, for diagnosis)", "", markdown_table(params), "", "## Budgets", "",
             f"{cmp.get('budget_rule', '')}. N: {cmp.get('budget_convention', '')}.", "",
             markdown_table(projection_frame(cmp["budgets"], list(cmp["fits"])))]
     warnings = [f"- {label}: {w}" for label, f in cmp["fits"].items()

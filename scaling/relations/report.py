@@ -28,9 +28,9 @@ def _judged(name: str, p: dict, out: dict) -> tuple[str, str]:
 
 
 def params_frame(out: dict) -> pd.DataFrame:
-    """One row per parameter: value, stderr (the fit's curvature), bootstrap_sd, ci95 bounds, and
-    whether the runs identify it."""
-    rows = [{"param": k, "value": p["value"], "stderr": p["stderr"], "bootstrap_sd": p.get("bootstrap_sd", np.nan),
+    """One row per parameter: value, stderr (the bootstrap's when it ran), stderr_fit (the fit's own,
+    E held fixed), ci95 bounds, and whether the runs identify it."""
+    rows = [{"param": k, "value": p["value"], "stderr": p["stderr"], "stderr_fit": p.get("stderr_fit", np.nan),
              "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1],
              "identified": _judged(k, p, out)[1] or "identified"}
             for k, p in out["params"].items()]
