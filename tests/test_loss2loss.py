@@ -214,3 +214,20 @@ def test_run_downstream_takes_the_cli_inputs_from_python():
     assert as_text["prediction"]["value"] == pytest.approx(as_pair["prediction"]["value"], rel=1e-12)
     with pytest.raises(InputError, match="column 'data' holds runs trained on 2 data sets"):
         run_downstream(runs, "val_loss", "val_loss", n_bootstrap=0)
+
+
+def test_a_prediction_says_where_it_lies_against_the_fitted_runs():
+    """`--at N,D` 1000x beyond the runs printed "prediction at ..." with no distance (DESIGN: a
+    projection is labelled, with its distance in multiples of the largest fitted compute)."""
+    from scalefit.scaling.relations.downstream import run_downstream
+
+    runs = sweep()
+    common = dict(pairing="train-to-train", x_from="web", y_from="code", n_bootstrap=0)
+    largest = float((6 * runs["params"] * runs["tokens"]).max())
+    far = run_downstream(runs, "val_loss", "val_loss", at_nd=(5e10, 1e13), **common).to_dict()["prediction"]
+    assert far["kind"] == "projection" and far["times_largest_run"] == pytest.approx(6 * 5e10 * 1e13 / largest)
+    pairs = far["x_range"]
+    inside = run_downstream(runs, "val_loss", "val_loss", at_x=sum(pairs) / 2, **common).to_dict()["prediction"]
+    assert inside["kind"] == "interpolation" and inside["x_range"] == pairs
+    beyond = run_downstream(runs, "val_loss", "val_loss", at_x=pairs[0] * 0.95, **common).to_dict()["prediction"]
+    assert beyond["kind"] == "projection"

@@ -96,7 +96,7 @@ def test_out_report_and_human_text(shipped, tmp_path):
     text = invoke(["predict", "downstream", "--holdout", "0.2", "--at", "2e6,3e6",
                    "--bootstrap", "50", "--out", str(out)]).stdout
     assert "L_y = K (L_x - E_x)^kappa + E_y" in text and "held out 4" in text
-    assert "prediction at N = 2e+06" in text
+    assert "projection at N = 2e+06, D = 3e+06 (x predicted" in text and "x the largest fitted run" in text
     for name in ("report.md", "params.csv", "pairs.csv", "holdout.csv", "result.json",
                  "relation.png", "relation.svg"):
         assert (out / name).stat().st_size > 0, name

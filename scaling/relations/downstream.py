@@ -16,12 +16,14 @@ from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
 from scalefit.scaling.laws.identifiability import judged
+from scalefit.scaling.laws.projection import kind_of
 from scalefit.scaling.relations.accuracy import fit_accuracy, predict_accuracy
 from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
                                                   observed_residuals)
 from scalefit.scaling.relations.loss2loss import (LossPairs, fit_loss_to_loss, kaplan_fit,
                                                   pair_losses, predict_y)
 from scalefit.scaling.relations.resampling import UNIT
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 RELATIONS = ("shifted-power", "sigmoid", "exponential-error")
 PARAM_NAMES = {"shifted-power": ("K", "kappa", "E_x", "E_y"), "sigmoid": ("a", "k", "L0", "b"),
@@ -164,11 +166,13 @@ def _check_x(result: FitResult, x: float, what: str) -> None:
 def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
                source: str = "<table>") -> dict | None:
     """The prediction: y at a given x, or chained (N, D) -> x (Kaplan law of x) -> y, with the
-    curve's interval (ci95) and an observed value's (pi95)."""
+    curve's interval (ci95) and an observed value's (pi95), labelled by where it lies against the
+    fitted runs (``kind``: interpolation, projection beyond the best of them, below the data)."""
     if at_x is not None:
         _check_x(result, float(at_x), "--at-x")
         out = relation_with_ci(result, float(at_x))
         out["at_x"] = float(at_x)
+        out.update(_x_kind(float(at_x), train))
         out["note"] = PI_NOTE
         return out
     if at_nd is not None:
@@ -189,11 +193,27 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
             carried = ("the relation's and the Kaplan law of x's parameters (refitted per "
                        "resample) and both fits' scatter")
         out = relation_with_ci(result, x_value, **chained)
+        out.update(_x_kind(x_value, train))
+        flops = FLOPS_PER_PARAM_TOKEN * float(N) * float(D)
+        fitted = pd.to_numeric(train.x_runs.get("flops", pd.Series(dtype=float)), errors="coerce")
+        fitted = fitted[np.isfinite(fitted) & (fitted > 0)]
+        if len(fitted):  # distance in compute, as a law's budgets state it
+            kind, _ = kind_of(flops, largest_fitted=float(fitted.max()), smallest_fitted=float(fitted.min()))
+            out.update(kind=kind, flops=flops, times_largest_run=flops / float(fitted.max()))
         out.update({"at": {"params": float(N), "tokens": float(D)}, "x_predicted": x_value,
                     "note": f"x from a Kaplan L(N, D) + E fit of the x loss; the intervals "
                             f"carry {carried}. {PI_NOTE}"})
         return out
     return None
+
+
+def _x_kind(x: float, train: LossPairs) -> dict:
+    """Where x lies against the fitted pairs' x: beyond the best fitted run (a lower loss: a
+    projection), inside their range, or above it (below the data)."""
+    xs = np.asarray(train.pairs["x"], float)
+    lo, hi = float(np.min(xs)), float(np.max(xs))
+    kind = "projection" if x < lo else ("below the data" if x > hi else "interpolation")
+    return {"kind": kind, "x_range": [lo, hi]}
 
 
 def parse_at(spec: str | None):

@@ -74,9 +74,14 @@ def downstream_text(out: dict) -> str:
         where = (f"x = {_fmt(pr['at_x'])}" if "at_x" in pr else
                  f"N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g} "
                  f"(x predicted {_fmt(pr['x_predicted'])})")
-        lines.append(f"prediction at {where}: {_fmt(pr['value'])}  95% CI of the curve "
-                     f"[{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval "
+        kind = pr.get("kind", "prediction")
+        distance = (f"{pr['times_largest_run']:.3g}x the largest fitted run's compute" if "times_largest_run" in pr
+                    else f"fitted x {_fmt(pr['x_range'][0])} to {_fmt(pr['x_range'][1])}" if "x_range" in pr else "")
+        lines.append(f"{kind} at {where}{f' ({distance})' if distance else ''}: {_fmt(pr['value'])}  95% CI of "
+                     f"the curve [{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval "
                      f"of an observed value [{_fmt(pr['pi95'][0])}, {_fmt(pr['pi95'][1])}]")
+        if kind == "projection":
+            lines.append("  projection: no fitted run reaches it; the relation's form, not the data, sets the number")
         if "undefined_draws" in pr:
             lines.append(f"  note: {pr['undefined_draws']}")
     if "holdout" in out:
