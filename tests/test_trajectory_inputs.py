@@ -397,25 +397,22 @@ def test_run_transitions_refuses_several_runs():
         run_transitions(stat_trajectory(long_table(), "t_nu", group="mlp_in"), n_bootstrap=0)
 
 
-def test_transition_study_names_its_settings_and_passes_the_regression_bootstrap():
-    """Its settings hid in **kwargs, and the warmup regression always drew 1000 resamples."""
+def test_transition_study_names_its_settings():
+    """Its settings hid in **kwargs."""
     params = inspect.signature(transition_study).parameters
     assert not any(p.kind is p.VAR_KEYWORD for p in params.values())
     assert {"which", "warmup_steps", "total_steps", "max_breakpoints", "min_delta_bic", "n_bootstrap",
-            "regression_bootstrap", "seed", "progress"} <= set(params)
+            "seed", "progress"} <= set(params)
     traj = stat_trajectory(long_table(), "t_nu", group="mlp_in")
-    study = transition_study(traj, n_bootstrap=0, regression_bootstrap=50, seed=3)
+    study = transition_study(traj, n_bootstrap=0, seed=3)
     assert study.regression is not None
-    own = warmup_regression(study.picked, n_bootstrap=50, seed=3)
-    assert study.regression.extra["bootstrap_ci95_slope"] == own.extra["bootstrap_ci95_slope"]
-    none = transition_study(traj, n_bootstrap=0, regression_bootstrap=0)
-    assert np.isnan(none.regression.extra["bootstrap_ci95_slope"]).all()
+    own = warmup_regression(study.picked)
+    assert study.regression.params["slope"].ci95 == own.params["slope"].ci95
 
 
 @pytest.mark.parametrize("setting, words", [
     ({"which": "firstt"}, "which: 'firstt' is not a pick"),
     ({"n_bootstrap": -1}, "n_bootstrap: '-1'"),
-    ({"regression_bootstrap": 1}, "regression_bootstrap: '1'"),
     ({"max_breakpoints": 0}, "max_breakpoints: '0' is out of range"),
     ({"max_breakpoints": 5}, "max_breakpoints: '5' is out of range"),
     ({"min_delta_bic": -1.0}, "min_delta_bic: '-1.0' is out of range"),

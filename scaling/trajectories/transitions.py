@@ -17,8 +17,7 @@ from scipy import stats as scipy_stats
 from scalefit.errors import InputError, known
 from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_int, positive_float,
                               positive_int)
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
-from scalefit.scaling.resample import pairs_bootstrap
+from scalefit.scaling.fitresult import FitResult, ParamEstimate
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
 from scalefit.scaling.trajectories.segmented import find_transitions
 from scalefit.scaling.trajectories.table import checked_trajectory
@@ -28,7 +27,6 @@ FAMILY_FACTS = ("params", "total_steps", "lr_peak")  # what runs of one warmup f
 FAMILY_TEXT_FACTS = ("schedule",)  # ...and, where the table names it, the LR schedule's style
 MIN_WARMUPS_PER_FAMILY = 3
 MAX_BREAKPOINTS = 4  # the most change points searched in one run (the command's --max-breakpoints 1-4)
-REGRESSION_BOOTSTRAP = 1000  # resamples of runs for the warmup slope's bootstrap interval
 PICKS = ("largest", "first")
 
 
@@ -183,11 +181,12 @@ def warmup_families(summary: pd.DataFrame) -> list[list[str]]:
     return sorted(families, key=len, reverse=True)
 
 
-def warmup_regression(picked: pd.DataFrame, *, n_bootstrap: int = 1000, seed: int = 0) -> FitResult:
+def warmup_regression(picked: pd.DataFrame) -> FitResult:
     """OLS of transition step on warmup end across runs: slope ~1 follows warmup, ~0 does not.
 
-    Stderr and the 95% interval of the slope come from the t distribution; the bootstrap over
-    runs gives a second interval (`bootstrap_ci95`) that does not assume Gaussian errors.
+    Stderr and the 95% interval of the slope come from the t distribution (n - 2 degrees of
+    freedom). There is no bootstrap interval: a family has 3-4 runs, and resampling 3-4 points
+    covered a true slope of 1 in 78% of synthetic families (t-interval: 91%).
     """
     data = picked[["warmup_end", "step"]].dropna()
     n = len(data)
@@ -205,11 +204,6 @@ def warmup_regression(picked: pd.DataFrame, *, n_bootstrap: int = 1000, seed: in
     tcrit = scipy_stats.t.ppf(0.975, dof) if dof > 0 else np.nan
     slope_se = fit.stderr if dof > 0 else np.nan
     intercept_se = fit.intercept_stderr if dof > 0 else np.nan
-
-    def refit(idx):  # a resample with one warmup end has no slope
-        return {"slope": np.polyfit(x[idx], y[idx], 1)[0]} if np.unique(x[idx]).size >= 2 else None
-
-    boot = pairs_bootstrap(n, n_bootstrap, seed, refit, ("slope",))[0]["slope"]
     params = {
         "slope": ParamEstimate(fit.slope, slope_se,
                                (fit.slope - tcrit * slope_se, fit.slope + tcrit * slope_se)),
@@ -222,7 +216,6 @@ def warmup_regression(picked: pd.DataFrame, *, n_bootstrap: int = 1000, seed: in
         law="transition_step = intercept + slope * warmup_end", params=params, n_points=n,
         objective=float(residual @ residual), converged=True, warnings=warnings,
         extra={"r_squared": float(fit.rvalue ** 2), "p_value_slope_zero": float(fit.pvalue),
-               "bootstrap_ci95_slope": list(percentile_ci(boot)),
                "verdict": regression_verdict(params["slope"])})
 
 
@@ -276,8 +269,7 @@ class TransitionStudy:
                 "warmup_regression_note": self.note}
 
 
-def regress_families(picked: pd.DataFrame, runs: pd.DataFrame, *,
-                     n_bootstrap: int = 1000, seed: int = 0):
+def regress_families(picked: pd.DataFrame, runs: pd.DataFrame):
     """([(family's runs, its warmup regression)], largest family first; a note when a family,
     or every family, cannot be regressed)."""
     families = warmup_families(runs)
@@ -286,8 +278,7 @@ def regress_families(picked: pd.DataFrame, runs: pd.DataFrame, *,
     fits, notes = [], []
     for family in families:
         try:
-            fits.append((family, warmup_regression(picked[picked["model"].isin(family)],
-                                                     n_bootstrap=n_bootstrap, seed=seed)))
+            fits.append((family, warmup_regression(picked[picked["model"].isin(family)])))
         except InputError as exc:
             notes.append(f"{', '.join(family)}: {exc}")
     return fits, "; ".join(notes) or None
@@ -296,8 +287,7 @@ def regress_families(picked: pd.DataFrame, runs: pd.DataFrame, *,
 def transition_study(traj: pd.DataFrame, *, which: str = "largest",
                      warmup_steps: float | None = None, total_steps: float | None = None,
                      max_breakpoints: int = 3, min_delta_bic: float = 6.0, n_bootstrap: int = 200,
-                     regression_bootstrap: int = REGRESSION_BOOTSTRAP, seed: int = 0,
-                     progress: bool = False) -> TransitionStudy:
+                     seed: int = 0, progress: bool = False) -> TransitionStudy:
     """Does a weight statistic's transition follow the warmup? What `scalefit transitions`
     reports, from ``stat_trajectory(...)``'s output: every run's change points against log(step),
     the one per run that ``which`` picks ('largest' slope change or 'first'), and per family of
@@ -305,15 +295,15 @@ def transition_study(traj: pd.DataFrame, *, which: str = "largest",
 
     ``warmup_steps`` / ``total_steps`` override the table's schedule; ``max_breakpoints`` (1-4) and
     ``min_delta_bic`` bound the search; ``n_bootstrap`` sieve resamples give each transition's
-    interval (0: none), ``regression_bootstrap`` resamples of runs the slope's second interval.
+    interval (0: none). The regression's slope interval is the t-interval (no bootstrap over
+    3-4 runs).
     """
     which = checked_pick(which)
-    regression_bootstrap = bootstrap_count("regression_bootstrap", regression_bootstrap)
     found, runs = detect_transitions(traj, warmup_steps=warmup_steps, total_steps=total_steps,
                                      max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
                                      n_bootstrap=n_bootstrap, seed=seed, progress=progress)
     picked = pick_transition_per_run(found, which)
-    regressions, note = regress_families(picked, runs, n_bootstrap=regression_bootstrap, seed=seed)
+    regressions, note = regress_families(picked, runs)
     if regressions:
         picked = picked[picked["model"].isin(regressions[0][0])]
     notes = list(traj.attrs.get("notes", [])) + runs.attrs.get("notes", [])

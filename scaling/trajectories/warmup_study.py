@@ -43,7 +43,7 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
         steps = picked.set_index("model")["step"].reindex(order["model"])
         row[f"{which}_steps"] = ",".join("-" if np.isnan(s) else f"{s:.0f}" for s in steps)
         try:
-            fit = warmup_regression(picked, seed=seed)
+            fit = warmup_regression(picked)
         except InputError:
             row.update({f"{which}_slope": np.nan, f"{which}_lo": np.nan, f"{which}_hi": np.nan,
                         f"{which}_verdict": "not enough runs with a transition"})
