@@ -103,3 +103,23 @@ def test_budgets_as_tables(runs):
     one = comparison.fits["chinchilla"].budgets_frame()
     assert list(one["flops"]) == [r["flops"] for r in comparison.fits["chinchilla"].extra["allocation"]["budgets"]]
     assert {"N_opt", "N_opt_ci95_lo", "N_opt_ci95_hi", "kind"} <= set(one.columns)
+
+
+def test_budget_rows_carry_a_prediction_interval_for_an_observed_run(runs, tmp_path):
+    """A row a held-out run checks ('prediction') showed only the curve's interval, which covered an
+    observed run's loss 84-94% of the time in the audit; loss_pi95 adds the runs' scatter."""
+    _, frame = runs
+    comparison = compare_laws(frame, "chinchilla", n_bootstrap=40, holdout=0.2)
+    rows = comparison.fits["chinchilla"].extra["allocation"]["budgets"]
+    assert rows and all("loss_pi95" in r for r in rows)
+    widths = [(r["loss_pi95"][1] - r["loss_pi95"][0]) / (r["loss_ci95"][1] - r["loss_ci95"][0]) for r in rows]
+    assert min(widths) > 0.9 and sum(widths) / len(widths) > 1.0  # the runs' scatter widens it (40 draws: noisy)
+    for r in rows:
+        assert r["loss_pi95"][0] < r["loss"] < r["loss_pi95"][1]
+    assert any(r["kind"] == "prediction" for r in comparison.budgets)
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    text = CliRunner().invoke(main, ["compare", "kaplan", "chinchilla", "--data", str(path), "--bootstrap", "40",
+                                     "--holdout", "0.2"]).stdout
+    assert "the intervals are of the law's optimum (the curve)" in text
+    assert "(chinchilla): a run trained at this optimum would measure a loss in [" in text

@@ -118,7 +118,9 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
             held_flops=(), convention: str | None = None,
             smallest_fitted: float = 0.0) -> list[dict]:
     """One row per budget: its distance from the data, projection or prediction, and the
-    fitted law's N*, D*, tokens per parameter and loss there, each with a 95% interval.
+    fitted law's N*, D*, tokens per parameter and loss there, each with a 95% interval of the law's
+    optimum (the curve), and ``loss_pi95``: where an observed run's loss there would fall (the
+    law's draws times the runs' own scatter, as held-out runs' intervals are made).
 
     convention: 'params' states N as total parameters (a non-embedding law is converted with
     the runs' own embedding counts); None keeps the law's own N.
@@ -137,6 +139,9 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
         n_d = np.array([p[0] for p in per_draw])
         d_d = np.array([p[1] for p in per_draw])
         l_d = np.array([p[2] for p in per_draw])
+        resid = residual_scale(result)
+        with np.errstate(all="ignore"):
+            observed = np.log(l_d) + (np.random.default_rng(0).choice(resid, size=l_d.shape) if resid.size else np.nan)
     for j, c in enumerate(budgets):
         kind, checked = kind_of(c, held_flops, largest_fitted, smallest_fitted)
         row = {"flops": float(c), "times_largest_run": float(c / largest_fitted),
@@ -148,6 +153,8 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
             row["D_opt_ci95"] = list(percentile_ci(d_d[:, j]))
             row["tokens_per_param_ci95"] = list(percentile_ci(d_d[:, j] / n_d[:, j]))
             row["loss_ci95"] = list(percentile_ci(l_d[:, j]))
+            if law.predicts_loss:
+                row["loss_pi95"] = list(np.exp(percentile_ci(observed[:, j])))
         rows.append(row)
     return rows
 

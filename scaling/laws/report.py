@@ -111,6 +111,19 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
                "no intervals: run with --bootstrap N for them)" if not bootstrapped else
                "no intervals: the bootstrap drew none for these rows)"))
     out = [head + ":", text_table(projection_frame(rows, laws))]
+    if has_ci:
+        out.append("the intervals are of the law's optimum (the curve); an observed run's loss scatters "
+                   "more: its 95% prediction interval is loss_pi95 in --json" + (", and below for the "
+                                                                                 "rows a held-out run checks"
+                                                                                 if "prediction" in kinds else ""))
+    for row in rows:
+        if row.get("kind") != "prediction":
+            continue
+        for law in (laws or [None]):
+            pi = row.get(f"{law}_loss_pi95" if law else "loss_pi95")
+            if pi is not None and np.all(np.isfinite(pi)):
+                out.append(f"  {row['flops']:.3g} FLOPs{f' ({law})' if law else ''}: a run trained at this optimum "
+                           f"would measure a loss in [{pi[0]:.4g}, {pi[1]:.4g}] (95% prediction interval)")
     if "projection" in kinds:
         out.append("projection: no run exists at that compute to check it; the law's form, "
                    "not the data, sets the number")
