@@ -123,3 +123,13 @@ def test_budget_rows_carry_a_prediction_interval_for_an_observed_run(runs, tmp_p
                                      "--holdout", "0.2"]).stdout
     assert "the intervals are of the law's optimum (the curve)" in text
     assert "(chinchilla): a run trained at this optimum would measure a loss in [" in text
+
+
+def test_a_printed_value_stays_inside_its_printed_interval():
+    """E = 1.84 with 95% CI [0, 1.987], not identified (1 significant digit), printed as "2"."""
+    from scalefit.scaling.laws.identifiability import judged, significant
+
+    assert significant(1.84, "not identified") == "2"  # no interval given: the status's digits
+    shown, status = judged(1.84, (0.0, 1.987))
+    assert status == "not identified" and shown == "1.8"
+    assert judged(2.5519, (0.0, 3.115))[0] == "3"  # inside already: as few digits as before

@@ -209,7 +209,7 @@ def _floor_text(fits: dict[str, FitResult], lowest: float) -> str:
     if status == NOT_IDENTIFIED:
         return (f"the irreducible loss E is not identified by these runs{ci}, so how much of the "
                 f"flattening toward the lowest observed loss {lowest:.3g} is a floor they cannot say")
-    shown = significant(e.value, status) if status else f"{e.value:.3g}"
+    shown = significant(e.value, status, e.ci95) if status else f"{e.value:.3g}"
     return (f"the fitted irreducible loss E = {shown}{ci} is {e.value / lowest:.0%} of "
             f"the lowest observed loss {lowest:.3g}")
 

@@ -113,15 +113,21 @@ def judged(value: float, ci95) -> tuple[str, str]:
     zero = abs(value) <= ZERO
     width = (hi - lo) / max(abs(value), 1e-300) if np.isfinite(lo) and np.isfinite(hi) else float("nan")
     status = status_of(width) if not (zero and width == 0) else None
-    shown = "0" if zero else significant(value, status)
+    shown = "0" if zero else significant(value, status, (lo, hi))
     return shown, (status if status and status != IDENTIFIED else "")
 
 
-def significant(value: float, status: str | None) -> str:
-    """A parameter value printed to the digits its identifiability supports."""
+def significant(value: float, status: str | None, ci95=None) -> str:
+    """A parameter value printed to the digits its identifiability supports, and more where
+    fewer would print it outside its own 95% interval (E = 1.84 in [0, 1.987] printed as "2")."""
     if value is None or not np.isfinite(value):
         return "-"
-    return format(float(value), f".{DIGITS.get(status, 4)}g")
+    digits = DIGITS.get(status, 4)
+    lo, hi = (float(v) if v is not None else float("nan") for v in (ci95 if ci95 is not None else (None, None)))
+    inside = np.isfinite(lo) and np.isfinite(hi) and lo <= value <= hi
+    while inside and digits < 6 and not lo <= float(format(float(value), f".{digits}g")) <= hi:
+        digits += 1
+    return format(float(value), f".{digits}g")
 
 
 def annotate(result: FitResult) -> FitResult:

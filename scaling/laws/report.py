@@ -158,8 +158,8 @@ def params_text_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
     from scalefit.scaling.laws.identifiability import significant
     frame = params_frame(fit, law_label)
     if "identified" in frame.columns:
-        frame["value"] = [significant(v, s if s != "-" else None)
-                          for v, s in zip(frame["value"], frame["identified"])]
+        frame["value"] = [significant(v, s if s != "-" else None, (lo, hi)) for v, s, lo, hi
+                          in zip(frame["value"], frame["identified"], frame["ci95_lo"], frame["ci95_hi"])]
     return _spread_columns(frame, fit)
 
 
