@@ -12,8 +12,10 @@ from scalefit.cli import main
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, infer_landmarks
 from scalefit.scaling.trajectories.segmented import find_transitions
 from scalefit.scaling.trajectories.trajectory import collapse_report, fit_stat_vs_loss, partial_correlation
-from scalefit.scaling.trajectories.transitions import (detect_transitions, pick_transition_per_run,
-                                          transition_study, warmup_regression)
+from scalefit.scaling.trajectories import ar1
+from scalefit.scaling.trajectories.transitions import (INTERVAL_CAVEAT, WEAK_KINK_T, detect_transitions,
+                                          pick_transition_per_run, transition_study,
+                                          warmup_regression)
 
 TOTAL = 20000
 
@@ -103,6 +105,23 @@ def test_warmup_regression_recovers_a_planted_slope(true_slope):
     assert lo <= true_slope <= hi
     assert abs(fit.value("slope") - true_slope) < 0.25
     assert ("follows warmup" in fit.extra["verdict"]) == (true_slope == 1.0)
+
+
+def test_an_extra_transition_in_autocorrelated_noise_is_marked_weak():
+    """One kink at step 300 under AR(1) errors of rho 0.95 (the bench's cell; REML takes rho as
+    about 0.7): this run reports a second transition, a wander of the noise, whose slope change
+    is under WEAK_KINK_T standard errors; the real kink is far above it."""
+    steps = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
+    x = np.log10(steps)
+    noise = ar1.stationary_series(0.95, (len(x), 1), np.random.default_rng(20_028), 0.05)[:, 0]
+    y = 1 + 0.1 * x + np.maximum(x - np.log10(300), 0) + noise
+    found, _ = detect_transitions(pd.DataFrame({"model": "m", "step": steps, "value": y}),
+                                  warmup_steps=11, total_steps=1120, n_bootstrap=0)
+    assert len(found) == 2
+    real = found.iloc[int(np.argmin(np.abs(np.log10(found["step"]) - np.log10(300))))]
+    extra = found[found["index"] != real["index"]].iloc[0]
+    assert real["slope_change_t"] > 2 * WEAK_KINK_T and not real["weak_kink"]
+    assert extra["slope_change_t"] < WEAK_KINK_T and extra["weak_kink"]
 
 
 def test_warmup_regression_quotes_no_bootstrap_over_its_few_runs():
@@ -239,6 +258,12 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
     for name in ("report.md", "transitions.png", "transitions.svg", "transitions.csv",
                  "warmup_regression.png"):
         assert (out / name).exists(), name
+    assert INTERVAL_CAVEAT in (out / "report.md").read_text()
+    assert all(t["slope_change_t"] > 0 and isinstance(t["weak_kink"], bool) for t in doc["transitions"])
+    text = runner.invoke(main, ["transitions", "--stat", "t_nu", "--group", "mlp_in",
+                                "--data", str(table), "--bootstrap", "0"])
+    assert text.exit_code == 0, text.output
+    assert INTERVAL_CAVEAT in text.stdout
     result = runner.invoke(main, ["trajectory", "--stat", "t_nu", "--group", "mlp_in",
                                   "--data", str(table), "--json", "--out", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output

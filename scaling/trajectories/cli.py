@@ -107,6 +107,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
 
 def _print_transitions(label, study):
     from scalefit.scaling.trajectories.ar1 import rho_text
+    from scalefit.scaling.trajectories.transitions import INTERVAL_CAVEAT
 
     summary, found, regression = study.runs, study.transitions, study.regression
     click.echo(f"Transitions in {label} against log(step)")
@@ -129,8 +130,12 @@ def _print_transitions(label, study):
                   if np.isfinite(tr["step_ci95_lo"]) else "(no interval: --bootstrap 0)")
             place = (f"{tr['steps_after_warmup']:+.0f} steps from warmup end{tokens_txt}; "
                      if np.isfinite(tr["steps_after_warmup"]) else "")
+            weak = (f" (weak kink: slope change {tr['slope_change_t']:.1f} standard errors, may be "
+                    f"noise)" if tr["weak_kink"] else "")
             click.echo(f"    step {tr['step']:.0f} {ci}  {place}{tr['schedule_phase']}; "
-                       f"slope {tr['slope_before']:+.3g} -> {tr['slope_after']:+.3g}")
+                       f"slope {tr['slope_before']:+.3g} -> {tr['slope_after']:+.3g}{weak}")
+    if len(found):
+        click.echo(INTERVAL_CAVEAT)
     if regression is not None:
         s = regression.params["slope"]
         family = study.regression_runs
@@ -145,6 +150,7 @@ def _print_transitions(label, study):
 
 def _write_transition_report(out_dir, label, traj, study):
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
+    from scalefit.scaling.trajectories.transitions import INTERVAL_CAVEAT
 
     found, summary, regression = study.transitions, study.runs, study.regression
     out = Path(out_dir)
@@ -157,7 +163,8 @@ def _write_transition_report(out_dir, label, traj, study):
              "chosen by BIC and kept only when it beats a smooth polynomial of the same size. "
              "The errors of consecutive checkpoints are taken as AR(1), each fit with its own "
              "REML autocorrelation (`error_rho` in runs.csv); 95% intervals by a sieve bootstrap "
-             "that draws rho from its likelihood.", "", "![transitions](transitions.png)", "",
+             "that draws rho from its likelihood.", "", INTERVAL_CAVEAT, "",
+             "![transitions](transitions.png)", "",
              markdown_table(found) if len(found) else "No transition found in any run.", ""]
     if regression is not None:
         save_figure(plot_warmup_regression(study.picked, regression), out, "warmup_regression")

@@ -228,6 +228,21 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
     return search
 
 
+def slope_change_t(x, y, fit: SegmentedFit) -> np.ndarray:
+    """Each breakpoint's |slope change| over its standard error (x sorted): generalized least
+    squares at the fit's rho with the breakpoints held where the search put them, the residual
+    variance counting them among the parameters. Optimistic (the breakpoints were placed to fit),
+    so read against a threshold calibrated by simulation (transitions.WEAK_KINK_T), not 2."""
+    x = np.asarray(x, dtype=float)
+    if fit.k == 0:
+        return np.array([])
+    design = ar1.whiten(hinge_design(x, fit.breakpoints), fit.rho)
+    sigma2 = fit.sse / max(len(x) - (2 + 2 * fit.k), 1)
+    variance = sigma2 * np.diag(np.linalg.pinv(design.T @ design))[2:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.abs(fit.coef[2:]) / np.sqrt(np.maximum(variance, 0.0))
+
+
 def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
                           min_points: int = 3, n_grid: int = 40,
                           rho: float | None = None) -> list[tuple[float, float]]:
