@@ -296,6 +296,7 @@ def test_cli_warmup_study_writes_the_table_and_json(tmp_path):
     assert row["runs"] == "warm100,warm300,warm900,warm2000"
     assert row["largest_verdict"].startswith("follows warmup")
     assert "| t_nu | mlp_in |" in (out / "report.md").read_text()
+    assert "(n weak)" in (out / "report.md").read_text()
     assert len(pd.read_csv(out / "warmup_transitions.csv")) == 1
     bad = CliRunner().invoke(main, ["warmup-study", "--data", str(table), "--panel", "t_nu"])
     assert bad.exit_code == 2 and "STAT/GROUP" in bad.output
@@ -374,3 +375,6 @@ def test_warmup_study_row_regresses_the_family():
     assert row["largest_slope"] == pytest.approx(1.0, abs=0.3)
     assert row["largest_verdict"].startswith("follows warmup")
     assert "| t_nu | mlp_in |" in markdown(pd.DataFrame([row]))
+    assert row["first_weak_kinks"] == row["largest_weak_kinks"] == 0  # planted at noise 0.004
+    flagged = markdown(pd.DataFrame([{**row, "first_weak_kinks": 3}]))
+    assert "(3 weak)" in flagged and flagged.count("weak") == 1

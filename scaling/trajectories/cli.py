@@ -311,6 +311,7 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
                                                warmup_transitions.csv and report.md)
     """
     from scalefit.scaling.trajectories.warmup_study import PANELS, markdown, warmup_study
+    from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
 
     df, source = _load(data_path)
     chosen = [_panel(p) for p in panels] or PANELS
@@ -325,7 +326,9 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
             write_text(out, "report.md", "\n".join([
                 "# Transitions against warmup", "",
                 f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
-                f"warmup variants; bold: follows warmup. {n_bootstrap} bootstrap resamples per run.",
+                f"warmup variants; bold: follows warmup; (n weak): n of those runs' transitions "
+                f"change slope by under {WEAK_KINK_T:g} standard errors and may be noise. "
+                f"{n_bootstrap} bootstrap resamples per run.",
                 "", "![slopes](warmup_study.png)", "", table, ""]))
     if as_json:
         click.echo(dumps({"data": source, "rows": study.to_dict("records")}))

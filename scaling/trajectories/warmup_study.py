@@ -42,6 +42,7 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
         picked = pick_transition_per_run(found[found["model"].isin(runs)], which)
         steps = picked.set_index("model")["step"].reindex(order["model"])
         row[f"{which}_steps"] = ",".join("-" if np.isnan(s) else f"{s:.0f}" for s in steps)
+        row[f"{which}_weak_kinks"] = int(picked["weak_kink"].sum()) if len(picked) else 0
         try:
             fit = warmup_regression(picked)
         except InputError:
@@ -75,12 +76,15 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
 
 
 def markdown(study: pd.DataFrame) -> str:
-    """The report table: slope [95% CI] of the onset and of the largest change."""
+    """The report table: slope [95% CI] of the onset and of the largest change, each with how
+    many of its runs' transitions are weak kinks (transitions.WEAK_KINK_T: may be noise)."""
     def slope(r, which):
         if np.isnan(r[f"{which}_slope"]):
             return "-"
         text = f"{r[f'{which}_slope']:.2f} [{r[f'{which}_lo']:.2f}, {r[f'{which}_hi']:.2f}]"
-        return f"**{text}**" if r[f"{which}_verdict"].startswith("follows") else text
+        text = f"**{text}**" if r[f"{which}_verdict"].startswith("follows") else text
+        weak = r.get(f"{which}_weak_kinks", 0)
+        return f"{text} ({weak} weak)" if weak else text
     lines = ["| statistic | group | slope, first transition | first transition steps | "
              "slope, largest change | largest-change steps |", "|---|---|---|---|---|---|"]
     for _, r in study.iterrows():
