@@ -73,12 +73,15 @@ BUDGET_RULE = (f"budgets: {' and '.join(f'{m:g}x' for m in DATA_MULTIPLES)} the 
 
 
 def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str = "loss",
-                 delta: float = HUBER_DELTA, n_bootstrap: int = 0, seed: int = 0, holdout=None,
+                 delta: float = HUBER_DELTA, n_bootstrap: int = 1000, seed: int = 0, holdout=None,
                  progress: bool = False, source: str = "<run table>",
                  published: bool = False, budgets=None) -> Comparison:
-    """Fit each law to the same runs (the largest-compute ``holdout`` kept out) and compare.
+    """Fit each law to the same runs (the largest-compute ``holdout`` kept out) and compare, with the
+    defaults of `scalefit compare` (1000 bootstrap resamples: the verdict on the allocations needs
+    them; n_bootstrap=0 for a quick look, whose verdict is 'unknown').
 
-    published: put each law's published constants (data/published_laws.toml) beside the fits.
+    published: put each law's published constants (data/published_laws.toml) beside the fits
+    (the command does for the shipped runs).
     budgets: FLOPs to project to (default: from the data's range, ``default_budgets``).
     """
     if source == "<run table>" and isinstance(runs, (str, Path)):
