@@ -44,8 +44,26 @@ def register_measurement(kind: MeasurementKind) -> MeasurementKind:
     return kind
 
 
+BUILT_IN = ("scalefit.evals.measures", "scalefit.evals.downstream", "scalefit.sweep.weights")
+
+
+def known_measurements() -> dict[str, MeasurementKind]:
+    """Every registered kind, the built-in ones loaded first (the registry filled only as their
+    modules were imported, so a notebook listing it saw nothing)."""
+    import importlib
+
+    for module in BUILT_IN:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError:  # an extra not installed (torch, lm-eval): its kind is absent
+            pass
+    return dict(MEASUREMENTS)
+
+
 def measurement_kind(name: str) -> MeasurementKind:
     """The registered kind called `name`; InputError naming the known ones otherwise."""
+    if name not in MEASUREMENTS:
+        known_measurements()
     try:
         return MEASUREMENTS[name]
     except KeyError:

@@ -118,3 +118,16 @@ def test_executor_ray_without_ray_says_how_to_install_it(monkeypatch, tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1
     bad = CliRunner().invoke(main, [*args, "--executor", "dask"])
     assert bad.exit_code == 2 and "--executor dask" in bad.stderr
+
+
+def test_the_measurement_registry_lists_the_built_in_kinds_without_imports():
+    """MEASUREMENTS stayed empty until scalefit.evals.evaluate was imported: a fresh process
+    listing the kinds, or asking for one, saw nothing."""
+    import subprocess
+    import sys
+
+    code = ("from scalefit.sweep.measurements import known_measurements, measurement_kind; "
+            "print(sorted(known_measurements())); print(measurement_kind('weights').table)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["['loss', 'tasks', 'weights']", "weights"]
