@@ -144,3 +144,13 @@ def test_compare_laws_defaults_are_the_commands(runs):
     assert api["fits"]["chinchilla"]["bootstrap"]["n"] == cli["fits"]["chinchilla"]["bootstrap"]["n"] == 1000
     assert "published" not in api and "published" not in cli and api["explanation"] == cli["explanation"]
     assert api["fits"]["chinchilla"]["allocation"]["a_ci95"] == cli["fits"]["chinchilla"]["allocation"]["a_ci95"]
+
+
+def test_the_law_registry_as_a_table():
+    from scalefit import law_choices, laws_frame
+
+    frame = laws_frame().set_index("law")
+    assert list(frame.index) == [c for c in law_choices() if c in frame.index]
+    assert frame.loc["chinchilla", "params"] == "E, A, B, alpha, beta"
+    assert "hoffmann" in frame.loc["chinchilla", "aliases"] and frame.loc["kaplan-nd", "aliases"] == "kaplan"
+    assert frame["doc"].str.len().gt(0).all()

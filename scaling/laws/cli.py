@@ -63,8 +63,8 @@ RUN_TABLE_KEYS = ("params", "params_nonembed", "tokens", "flops", "loss", "model
 
 def column_keys() -> list[str]:
     """The names --columns maps to: the run table's columns and every law's own columns."""
-    from scalefit.scaling.laws.registry import MODELS
-    extra = [c for cls in MODELS.values() for c in getattr(cls, "columns", {}).values()]
+    from scalefit.scaling.laws.registry import REGISTRY
+    extra = [c for cls in REGISTRY.values() for c in getattr(cls, "columns", {}).values()]
     return list(dict.fromkeys([*RUN_TABLE_KEYS, *extra]))
 
 
@@ -222,8 +222,8 @@ def schedule_options(func):
     return func
 
 
-@click.command("compare", epilog=f"LAWS: any of {', '.join(law_choices())} (default: kaplan chinchilla).")
-@click.argument("laws", nargs=-1, metavar="[LAWS]...", type=click.Choice(law_choices(), case_sensitive=False))
+@click.command("compare", epilog=f"REGISTRY: any of {', '.join(law_choices())} (default: kaplan chinchilla).")
+@click.argument("laws", nargs=-1, metavar="[REGISTRY]...", type=click.Choice(law_choices(), case_sensitive=False))
 @analysis_options
 @fit_options
 @schedule_options

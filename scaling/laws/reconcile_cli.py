@@ -13,7 +13,7 @@ from scalefit.errors import InputError
 from scalefit.options import BOOTSTRAP, analysis_options, seed_option, split_values
 from scalefit.report import dumps
 from scalefit.scaling.laws.law import Law
-from scalefit.scaling.laws.registry import ALIASES, MODELS
+from scalefit.scaling.laws.registry import ALIASES, REGISTRY
 from scalefit.scaling.outputs import checked_outputs
 
 
@@ -25,7 +25,7 @@ def _given(name: str) -> bool:
 
 def allocation_law_choices() -> list[str]:
     """Law names (and aliases) whose law sets an allocation exponent a: its own ``exponents``."""
-    names = [n for n, cls in MODELS.items() if cls.exponents is not Law.exponents]
+    names = [n for n, cls in REGISTRY.items() if cls.exponents is not Law.exponents]
     return names + [a for a, n in ALIASES.items() if n in names]
 
 STEM = "reconcile"

@@ -13,7 +13,7 @@ from scalefit.errors import InputError
 
 LAW_MODULES = ("kaplan", "chinchilla", "isoflop", "muennighoff", "momentum", "multipower")
 
-MODELS: dict = {}  # law name -> Law subclass, in registration order
+REGISTRY: dict = {}  # law name -> Law subclass, in registration order
 ALIASES: dict[str, str] = {}  # alias -> law name
 
 
@@ -23,10 +23,10 @@ def register(law_class):
     if not name:
         raise ValueError(f"{law_class.__name__}: a law needs a law_name")
     for key in (name, *law_class.aliases):
-        owner = MODELS.get(ALIASES.get(key, key))
+        owner = REGISTRY.get(ALIASES.get(key, key))
         if owner is not None and owner is not law_class:
             raise ValueError(f"{law_class.__name__}: the law name '{key}' is taken")
-    MODELS[name] = law_class
+    REGISTRY[name] = law_class
     for alias in law_class.aliases:
         ALIASES[alias] = name
     return law_class
@@ -41,16 +41,29 @@ def canonical_law(law: str) -> str:
     """Map a user's law name (``kaplan``, ``Chinchilla``) to the engine's name, or fail."""
     key = law.strip().lower()
     name = ALIASES.get(key, key)
-    if name not in MODELS:
+    if name not in REGISTRY:
         raise InputError(f"unknown law '{law}' (choose from {', '.join(law_choices())})")
     return name
 
 
 def law_for(law: str):
     """A fresh instance of the law named ``law`` (or one of its aliases)."""
-    return MODELS[canonical_law(law)]()
+    return REGISTRY[canonical_law(law)]()
 
 
 def law_choices() -> list[str]:
     """Every name the CLI accepts: the laws in registry order, then their aliases."""
-    return list(MODELS) + list(ALIASES)
+    return list(REGISTRY) + list(ALIASES)
+
+
+def laws_frame():
+    """The registry as a table: one row per law with its aliases, what it reads and predicts."""
+    import pandas as pd
+
+    rows = []
+    for name, cls in REGISTRY.items():
+        law = cls()
+        rows.append({"law": name, "aliases": ", ".join(a for a, n in ALIASES.items() if n == name),
+                     "params": ", ".join(law.paper_names), "needs": ", ".join(law.needs),
+                     "predicts_loss": bool(law.predicts_loss), "doc": (cls.__doc__ or "").strip().split("\n")[0]})
+    return pd.DataFrame(rows)

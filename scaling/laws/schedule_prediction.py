@@ -20,7 +20,7 @@ from scalefit.schedule import LRSchedule
 from scalefit.scaling.laws.curve_fit import fit_curves, predict_losses
 from scalefit.scaling.laws import schedule_areas as areas
 from scalefit.scaling.laws.curves import curves_from_table, loss_rows
-from scalefit.scaling.laws.registry import MODELS, canonical_law
+from scalefit.scaling.laws.registry import REGISTRY, canonical_law
 
 SCHEDULE_COLUMNS = ("lr_peak", "warmup_steps", "total_steps")
 
@@ -107,7 +107,7 @@ def _schedule_fits(rows: pd.DataFrame, law: str, models, *, min_step, by_size: b
     """{model: FitResult} for the long runs in `models`: each fitted alone, or (by_size) one
     joint fit of the law's by-size form on every long run, under every model and "all long runs"."""
     if by_size:
-        base = MODELS[canonical_law(law)].base_law or canonical_law(law)
+        base = REGISTRY[canonical_law(law)].base_law or canonical_law(law)
         joint = fit_curves(curves_from_table(rows, min_step=min_step), f"{base}-n", lam=lam)
         return {"all long runs": joint, **{m: joint for m in models}}
     return {m: fit_curves(curves_from_table(rows[rows["model"] == m], min_step=min_step), law, lam=lam)
@@ -157,7 +157,7 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
     predictors = {"schedule_law": fits}
     prof = None
     if profile:
-        if not hasattr(MODELS[canonical_law(law)], "lam"):
+        if not hasattr(REGISTRY[canonical_law(law)], "lam"):
             raise InputError(f"law {law}: only the momentum law has a decay lambda to profile")
         prof = profile_lambda(rows, models, law=law, min_step=min_step, by_size=by_size)
         predictors["schedule_law_profiled"] = prof.fits[prof.lam]

@@ -15,6 +15,7 @@ API = {
     # laws
     "fit_law": "scaling.laws.fit", "compare_laws": "scaling.laws.compare",
     "calibrate_law": "scaling.laws.calibrate", "law_choices": "scaling.laws.registry",
+    "laws_frame": "scaling.laws.registry",
     "fit_curves": "scaling.laws.curve_fit", "predict_curve": "scaling.laws.curve_fit",
     # loss-to-loss and loss-to-accuracy
     "run_downstream": "scaling.relations.downstream", "fit_relation": "scaling.relations.downstream",
