@@ -491,3 +491,83 @@ def test_the_stat_vs_loss_fits_check_their_input_as_the_command_does():
     i = joined.index[(joined["model"] == "b") & (joined["step"] == 700)][0]
     holed = partial_correlation(joined.assign(value=joined["value"].where(joined.index != i)))
     assert holed == partial_correlation(joined.drop(index=i)) and np.isfinite(holed["partial_pearson"])
+
+
+# ---- a notebook gets what the command prints ----------------------------------------------
+
+def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():
+    """`scalefit trajectory` built its JSON and its Markdown itself: a notebook had to copy both."""
+    from scalefit.data import MINI_CHECKPOINTS, data_path
+    from scalefit.report import dumps
+    from scalefit.scaling.trajectories.trajectory import TrajectoryReport, trajectory_report
+
+    args = ["trajectory", "--stat", "t_nu", "--group", "mlp_in"]
+    json_run = CliRunner().invoke(main, [*args, "--json"])
+    text_run = CliRunner().invoke(main, args)
+    assert json_run.exit_code == 0 and text_run.exit_code == 0, json_run.output + text_run.output
+    shipped = data_path(*MINI_CHECKPOINTS)
+    report = trajectory_report(shipped, "t_nu", group="mlp_in")
+    assert isinstance(report, TrajectoryReport)
+    assert json.loads(dumps(report.to_dict())) == json.loads(json_run.stdout)
+    assert report.markdown() + "\n" == text_run.stdout
+    assert "![stat vs loss](stat_vs_loss.png)" in report.markdown(plot=True)
+    framed = trajectory_report(read_table(shipped), "t_nu", group="mlp_in", source=str(shipped))
+    assert dumps(framed.to_dict()) == dumps(report.to_dict())
+
+
+# ---- what a table may be in Python --------------------------------------------------------
+
+def test_stat_trajectory_reads_row_dicts_and_columns_and_refuses_anything_else():
+    """A dict, a numpy array or a list gave a raw pandas error (AttributeError, KeyError)."""
+    table = long_table()
+    frame = stat_trajectory(table, "t_nu", group="mlp_in")
+    for form in (table.to_dict("records"), table.to_dict("list")):
+        pd.testing.assert_frame_equal(stat_trajectory(form, "t_nu", group="mlp_in"), frame)
+    joined = join_stat_and_loss(table, "t_nu", group="mlp_in")
+    pd.testing.assert_frame_equal(
+        join_stat_and_loss(table.to_dict("list"), "t_nu", group="mlp_in",
+                           losses=table[table["metric"].notna()].to_dict("records")), joined)
+    accepted = "pass a DataFrame, a table's path (.parquet, .csv, .tsv, .json, .jsonl), a list of " \
+               "row dicts or a dict of columns"
+    for bad, words in [(table.to_numpy(), "a ndarray is not a table"),
+                       (table.to_numpy().tolist(), "a list of rows holds dicts, not list"),
+                       ([1, 2], "a list of rows holds dicts, not int"),
+                       ({"model": "a", "step": 1}, "not a table (If using all scalar values"),
+                       ({"model": ["a", "b"], "step": [1]}, "not a table (All arrays must be"),
+                       (3.0, "a float is not a table")]:
+        with pytest.raises(InputError) as refused:
+            stat_trajectory(bad, "t_nu")
+        assert str(refused.value).startswith(f"table: {words}") and accepted in str(refused.value)
+    with pytest.raises(InputError, match="losses: a ndarray is not a table"):
+        join_stat_and_loss(table, "t_nu", losses=table.to_numpy(), losses_source="losses")
+
+
+# ---- a loss is > 0 ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [-0.5, 0.0, "x"])
+def test_collapse_report_refuses_a_loss_that_is_not_above_zero(bad):
+    """A negative or zero loss was fitted as (L - E)^p without a word."""
+    joined = join_stat_and_loss(long_table(), "t_nu", group="mlp_in").astype({"loss": object})
+    i = int(np.flatnonzero(((joined["model"] == "b") & (joined["step"] == 700)).to_numpy())[0])
+    joined.loc[joined.index[i], "loss"] = bad
+    with pytest.raises(InputError) as refused:
+        collapse_report(joined)
+    assert str(refused.value) == (
+        f"joined: column 'loss', row {i + 1} (model b, step 700): '{bad}' is not a loss; expected "
+        "a number > 0 (a cross entropy in nats/token), or empty where there is none")
+    fine = collapse_report(joined.assign(loss=joined["loss"].where(joined.index != joined.index[i])))
+    assert fine["pooled"].n_points == len(joined) - 1  # an empty loss is left out, not refused
+
+
+def test_the_command_names_the_file_row_of_a_loss_below_zero(tmp_path):
+    table = long_table()
+    row = int(table.index[(table["metric"] == "loss") & (table["model"] == "c") & (table["step"] == 64)][0])
+    table.loc[row, "value"] = -2.0
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    one_line_error(*run_cli(["trajectory", "--stat", "t_nu", "--data", str(path)]),
+                   f"t.csv: column 'value', row {row + 1} (model c, step 64): '-2.0' is not a loss",
+                   "expected a number > 0")
+    wide = join_stat_and_loss(long_table(), "t_nu").assign(loss=lambda t: t["loss"].where(t.index != 5, 0.0))
+    with pytest.raises(InputError, match=r"wide: column 'loss', row 6 \(model a, step 16\): '0.0' is not a loss"):
+        join_stat_and_loss(wide.assign(stat="t_nu"), "t_nu", losses=wide, losses_source="wide")

@@ -191,12 +191,12 @@ def test_runs_with_too_few_checkpoints_are_left_out_of_both_sides_of_the_collaps
 def test_a_suite_of_short_runs_is_described_as_it_is():
     """Two runs of 5 checkpoints: the pooled curve is over both (said so), no collapse ratio, no
     partial correlation, and no empty table or 'nan' in the text."""
-    from scalefit.scaling.trajectories.cli import _trajectory_markdown
+    from scalefit.scaling.trajectories.trajectory import trajectory_markdown
     rng = np.random.default_rng(5)
     short = pd.concat([run.iloc[::max(1, len(run) // 5)].head(5) for _, run in
                        _suite(True, rng).groupby("model") if _ in ("s", "m")], ignore_index=True)
     report = collapse_report(short)
-    text = _trajectory_markdown("x / g", report, partial_correlation(short.assign(lr=1.0)))
+    text = trajectory_markdown("x / g", report, partial_correlation(short.assign(lr=1.0)))
     assert "Pooled fit over 2 models (10 points)" in text
     assert "not computed -- fewer than two runs with a per-model fit" in text
     assert "Not fitted per model (fewer than 8 checkpoints): m, s." in text

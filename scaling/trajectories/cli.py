@@ -51,12 +51,6 @@ def _with_selection(func):
     return func
 
 
-def _stat_label(stat, group, tensor, layer) -> str:
-    where = tensor or group
-    parts = [stat] + ([where] if where else []) + ([f"layer {layer}"] if layer is not None else [])
-    return " / ".join(parts)
-
-
 @click.command("transitions")
 @_with_selection
 @click.option("--warmup-steps", type=NONNEGATIVE, default=None,
@@ -83,7 +77,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     the warmup end in steps and tokens, and across runs with different warmups the regression of
     transition step on warmup end.
     """
-    from scalefit.scaling.trajectories.table import stat_trajectory
+    from scalefit.scaling.trajectories.table import stat_label, stat_trajectory
     from scalefit.scaling.trajectories.transitions import transition_study
 
     df, source = _load(data_path)
@@ -95,7 +89,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
         traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
         max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
         seed=seed, progress=True)
-    label = _stat_label(stat, group, tensor, layer)
+    label = stat_label(stat, group, tensor, layer)
     if out_dir:
         with staged_output(out_dir) as out:  # the folder never holds half of two runs
             _write_transition_report(out, label, traj, study)
@@ -194,94 +188,25 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     collapse onto one curve, and the correlation with loss after removing what step and
     learning rate explain.
     """
-    from scalefit.scaling.trajectories.trajectory import collapse_report, partial_correlation
-    from scalefit.scaling.trajectories.table import join_stat_and_loss
+    from scalefit.scaling.trajectories.trajectory import trajectory_report
 
     df, source = _load(data_path)
     losses = read_table(losses_path) if losses_path else None
-    joined = join_stat_and_loss(df, stat, group=group, tensor=tensor, layer=layer,
-                                dataset=loss_dataset, models=models, losses=losses, source=source,
-                                losses_source=losses_path)
-    _echo_notes(joined)
-    collapse = collapse_report(joined, E=E_fixed)
-    corr = partial_correlation(joined)
-    label = _stat_label(stat, group, tensor, layer)
-    result = {"stat": label, "data": source, "n_points": int(len(joined)),
-              "pooled_fit": collapse["pooled"].to_dict(),
-              "per_model": {m: f.to_dict() for m, f in collapse["per_model"].items()},
-              "pooled_models": collapse["pooled_models"], "too_few_checkpoints": collapse["too_short"],
-              "collapse_ratio": collapse["collapse_ratio"],
-              "collapse_p_value": collapse["collapse_p_value"],
-              "residual_autocorrelation": collapse["residual_autocorrelation"],
-              "collapse_verdict": collapse["collapse_verdict"],
-              "pooled_r_squared": collapse["pooled_r_squared"],
-              "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": corr,
-              "warnings": {m: f.warnings for m, f in [("pooled", collapse["pooled"]),
-                                                      *collapse["per_model"].items()] if f.warnings}}
+    report = trajectory_report(df, stat, group=group, tensor=tensor, layer=layer,
+                               dataset=loss_dataset, models=models, losses=losses, E=E_fixed,
+                               source=source, losses_source=losses_path)
+    _echo_notes(report.joined)
     if out_dir:
         from scalefit.scaling.trajectories.plots import plot_stat_vs_loss
         with staged_output(out_dir) as out:  # the folder never holds half of two runs
-            write_table(joined, out / "stat_vs_loss.csv")
-            save_figure(plot_stat_vs_loss(joined, collapse, label), out, "stat_vs_loss")
-            write_text(out, "report.md", _trajectory_markdown(label, collapse, corr, plot=True))
+            write_table(report.joined, out / "stat_vs_loss.csv")
+            save_figure(plot_stat_vs_loss(report.joined, report.collapse, report.stat), out,
+                        "stat_vs_loss")
+            write_text(out, "report.md", report.markdown(plot=True))
     if as_json:
-        click.echo(dumps(result))
+        click.echo(dumps(report.to_dict()))
         return
-    click.echo(_trajectory_markdown(label, collapse, corr))
-
-
-def _signed(value: float) -> str:
-    """'+ 2.19' or '- 2.19': a term of a formula, without a '+ -' or '- -'."""
-    return f"{'-' if value < 0 else '+'} {abs(value):.4g}"
-
-
-def _r2(value: float) -> str:
-    return f"{value:.4f}" if np.isfinite(value) else "- (constant)"
-
-
-def _trajectory_markdown(label, collapse, corr, plot: bool = False) -> str:
-    """The trajectory report; `plot` links the figure written beside report.md."""
-    from scalefit.scaling.trajectories.trajectory import MIN_POINTS_PER_MODEL
-
-    pooled = collapse["pooled"]
-    p = pooled.params
-    n_models = len(collapse["pooled_models"])
-    lines = [f"# {label} against loss", "",
-             f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
-             f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} (L {_signed(-p['E'].value)})^"
-             f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "
-             f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
-             "Collapse ratio (pooled RSS / sum of per-model RSS): "
-             + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
-             + f" -- {collapse['collapse_verdict']}."]
-    if collapse["per_model"]:
-        lines += ["", "| model | n | v0 | c | E | p | R^2 |", "|---|---|---|---|---|---|---|"]
-    for model, fit in collapse["per_model"].items():
-        v = fit.values()
-        lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {v['E']:.4g} | "
-                     f"{v['p']:.3g} | {_r2(fit.extra['r_squared'])} |")
-    if collapse.get("too_short"):
-        pooled_too = not set(collapse["too_short"]) & set(collapse["pooled_models"])
-        lines += ["", f"Not fitted per model{', nor in the pooled curve' if pooled_too else ''} (fewer than "
-                  f"{MIN_POINTS_PER_MODEL} checkpoints): {', '.join(collapse['too_short'])}."]
-    bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
-               if any(w.startswith("parameter p is at its") for w in f.warnings)]
-    if bounded:
-        lines += ["", f"p ends at a bound (-5 or +5) in {len(bounded)} of {len(collapse['per_model']) + 1} "
-                  "fits: no power law in (L - E) with |p| <= 5 describes those runs (as E -> -inf either "
-                  "bound tends to an exponential in L); E and p are then not identified separately, "
-                  "read the R^2 and the monotone fit instead."]
-    if np.isfinite(corr["partial_pearson"]):
-        partial = (f"after removing {corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
-                   f"(p = {corr['partial_p_value']:.2g}, the {corr['n_points']} checkpoints counted as "
-                   f"{max(corr['partial_n_effective'], 0):.0f} independent points for their "
-                   f"autocorrelation), partial Spearman {corr['partial_spearman']:.3f}.")
-    else:
-        partial = (f"no partial correlation: removing {corr['controls']} needs more checkpoints "
-                   "per run after step 0 (or leaves no variation).")
-    lines += ["", f"Correlation with loss: raw Pearson {corr['raw_pearson']:.3f}; {partial}"]
-    lines += ["![stat vs loss](stat_vs_loss.png)", ""] if plot else [""]
-    return "\n".join(lines)
+    click.echo(report.markdown())
 
 
 def _panel(value: str) -> tuple[str, str]:

@@ -8,12 +8,13 @@ joins on (model, step).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, known
+from scalefit.errors import InputError, data_row, known
 from scalefit.integrity import drop_flagged_beside
 from scalefit.tables import read_table
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
@@ -32,11 +33,37 @@ def require_columns(df: pd.DataFrame, columns, source: str, what: str = "a weigh
                          f"({what} needs {', '.join(columns)})")
 
 
+TABLE_FORMS = ("a DataFrame, a table's path (.parquet, .csv, .tsv, .json, .jsonl), a list of row "
+               "dicts or a dict of columns")
+
+
 def as_table(table, source: str | None) -> tuple[pd.DataFrame, str | None]:
-    """(a DataFrame, its name): a path is read, and named by itself."""
+    """(a DataFrame, its name): a path is read, and named by itself; a list of row dicts or a
+    dict of columns becomes a DataFrame (``pd.DataFrame``); anything else is an InputError saying
+    what is accepted."""
+    if isinstance(table, pd.DataFrame):
+        return table, source
     if isinstance(table, (str, os.PathLike)):
         return read_table(table), str(table)
-    return table, source
+    name = source or "table"
+    if isinstance(table, list):
+        odd = next((row for row in table if not isinstance(row, Mapping)), None)
+        if odd is not None:
+            raise InputError(f"{name}: a list of rows holds dicts, not {type(odd).__name__} "
+                             f"({odd!r:.40}); pass {TABLE_FORMS}")
+    elif not isinstance(table, Mapping):
+        raise InputError(f"{name}: a {type(table).__name__} is not a table; pass {TABLE_FORMS}")
+    try:
+        return pd.DataFrame(table), source
+    except (ValueError, TypeError) as exc:  # columns of different lengths, all scalars, ...
+        raise InputError(f"{name}: not a table ({exc}); pass {TABLE_FORMS}") from None
+
+
+def stat_label(stat: str, group=None, tensor=None, layer=None) -> str:
+    """The selection's name in reports: 'stat / group (or tensor) / layer L'."""
+    where = tensor or group
+    parts = [stat] + ([where] if where else []) + ([f"layer {layer}"] if layer is not None else [])
+    return " / ".join(parts)
 
 
 def select_models(df: pd.DataFrame, models, source: str = "table") -> pd.DataFrame:
@@ -80,9 +107,10 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
     `group` / `tensor` / `layer` narrow the rows. A group's pooled row (tensor "*") is its
     value when the table has one; otherwise, with several tensors left (e.g. every layer's
     MLP-in), the mean over them is the trajectory and `n_tensors` says how many were averaged.
-    ``df`` (a DataFrame or a table's path) is read through ``checkpoint_rows`` (``models``;
-    checkpoints flagged as duplicates beside ``source``). The schedule columns (lr, tokens, ...)
-    come from ``losses`` (an evaluation table or its path) where given, else from ``df``.
+    ``df`` (a DataFrame, a table's path, a list of row dicts or a dict of columns: ``as_table``)
+    is read through ``checkpoint_rows`` (``models``; checkpoints flagged as duplicates beside
+    ``source``). The schedule columns (lr, tokens, ...) come from ``losses`` (an evaluation table,
+    in any of those forms) where given, else from ``df``.
     ``attrs["notes"]`` says which checkpoints were left out and why.
     """
     df, source = as_table(df, source)
@@ -210,6 +238,7 @@ def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str
         if "loss" in df.columns:  # already a wide table with a loss column
             wide = numeric_values(checked_steps(df, source)[["model", "step", "loss"]]
                                   .rename(columns={"loss": "value"}), source, "loss")
+            positive_losses(wide, source, "loss")
             return _loss_frame(distinct_rows(wide, KEYS, source, "loss"), source)
         raise InputError(f"{source}: no evaluation rows (column 'metric') and no 'loss' column")
     evals = checked_steps(evals, source)
@@ -221,9 +250,23 @@ def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str
     if rows.empty:
         raise InputError(f"{source}: column '{label}' has no '{dataset}' with metric '{metric}' "
                          f"(known: {known(evals[label].dropna())})")
-    rows = distinct_rows(numeric_values(rows, source, f"{dataset} {metric}"), KEYS, source,
-                         f"{dataset} {metric}")
+    rows = numeric_values(rows, source, f"{dataset} {metric}")
+    if metric == "loss":
+        positive_losses(rows, source, "value")
+    rows = distinct_rows(rows, KEYS, source, f"{dataset} {metric}")
     return _loss_frame(rows[["model", "step", "value"]], source)
+
+
+def positive_losses(rows: pd.DataFrame, source: str, column: str) -> None:
+    """An InputError naming the first of ``rows`` (numbers, NaN where empty: ``numeric_values``)
+    whose loss is <= 0: a loss is a cross entropy in nats/token; ``column``: its name in the file."""
+    bad = (rows["value"] <= 0).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{source}: column '{column}', row {data_row(rows, i)} (model "
+                         f"{rows['model'].iloc[i]}, step {rows['step'].iloc[i]}): "
+                         f"'{rows['value'].iloc[i]}' is not a loss; expected a number > 0 (a cross "
+                         "entropy in nats/token), or empty where there is none")
 
 
 def _loss_frame(rows: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -252,7 +295,8 @@ def join_stat_and_loss(df: pd.DataFrame, stat: str, *, group=None, tensor=None, 
                        source: str = "table", losses_source: str | None = None) -> pd.DataFrame:
     """(model, step, value, loss, lr, tokens, ...) for one statistic, joined on (model, step):
     what `scalefit trajectory` fits. ``df`` and ``losses`` (the losses, when not in ``df``) may be
-    DataFrames or paths; ``models`` and the duplicate checkpoints as in ``stat_trajectory``.
+    DataFrames, paths, lists of row dicts or dicts of columns (``as_table``); ``models`` and the
+    duplicate checkpoints as in ``stat_trajectory``; a loss <= 0 is refused (``positive_losses``).
     ``attrs["notes"]`` names the checkpoints left out and why."""
     df, source = as_table(df, source)
     if losses is not None:

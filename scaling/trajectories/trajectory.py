@@ -7,16 +7,19 @@ removes what log(step) and the learning rate explain, within each run, before co
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import lmfit
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, data_row
 from scalefit.options import finite_float
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.table import require_columns
+from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, require_columns,
+                                                 stat_label)
 
 MIN_POINTS = 5
 E_FAR = 100.0  # a fixed E more than this many times the losses' scale below the smallest loss: refused
@@ -156,6 +159,21 @@ def checked_E(E, loss) -> float | None:
     return E
 
 
+def checked_losses(joined: pd.DataFrame, source: str = "joined") -> None:
+    """An InputError naming the first row whose ``loss`` is text or not > 0: a loss is a cross
+    entropy in nats/token, and (L - E)^p of a loss <= 0 fits a curve to what is not a loss.
+    Empty, NaN and +inf losses pass (the fits leave those checkpoints out)."""
+    raw = joined["loss"]
+    loss = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = (np.isnan(loss) & raw.notna().to_numpy()) | (loss <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        at = ", ".join(f"{k} {joined[k].iloc[i]}" for k in ("model", "step") if k in joined)
+        raise InputError(f"{source}: column 'loss', row {data_row(joined, i)}"
+                         + (f" ({at})" if at else "") + f": '{raw.iloc[i]}' is not a loss; expected "
+                         "a number > 0 (a cross entropy in nats/token), or empty where there is none")
+
+
 def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     """Fit per model and pooled; sizes collapse onto one curve when pooling costs little.
 
@@ -164,6 +182,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     (``checked_E``); ``joined``: join_stat_and_loss(...)'s output (model, value, loss[, step]).
     """
     require_columns(joined, ("model", "value", "loss"), "joined", JOINED)
+    checked_losses(joined)
     E = checked_E(E, joined["loss"])
     usable = int(joined[["loss", "value"]].notna().all(axis=1).sum())
     if usable < MIN_POINTS:
@@ -408,3 +427,113 @@ def _correlation_p_value(r: float, n_effective: float) -> float:
         return float("nan")
     t = r * np.sqrt(df / max(1.0 - r * r, 1e-300))
     return float(2 * scipy_stats.t.sf(abs(t), df))
+
+
+# ---------------------------------------------------------------- the report of `scalefit trajectory`
+
+
+@dataclass
+class TrajectoryReport:
+    """A statistic against the loss: what `scalefit trajectory` prints, as ``to_dict()`` (its
+    --json) and ``markdown()`` (its text and report.md)."""
+
+    stat: str  # the selection's name, stat_label(...)
+    data: str | None  # the table's name (its path, where it was read from one)
+    joined: pd.DataFrame  # join_stat_and_loss(...): the checkpoints fitted
+    collapse: dict  # collapse_report(joined)
+    correlation: dict  # partial_correlation(joined)
+    notes: list[str] = field(default_factory=list)  # checkpoints left out, and why
+
+    def to_dict(self) -> dict:
+        collapse = self.collapse
+        fits = [("pooled", collapse["pooled"]), *collapse["per_model"].items()]
+        return {"stat": self.stat, "data": self.data, "n_points": int(len(self.joined)),
+                "pooled_fit": collapse["pooled"].to_dict(),
+                "per_model": {m: f.to_dict() for m, f in collapse["per_model"].items()},
+                "pooled_models": collapse["pooled_models"], "too_few_checkpoints": collapse["too_short"],
+                "collapse_ratio": collapse["collapse_ratio"],
+                "collapse_p_value": collapse["collapse_p_value"],
+                "residual_autocorrelation": collapse["residual_autocorrelation"],
+                "collapse_verdict": collapse["collapse_verdict"],
+                "pooled_r_squared": collapse["pooled_r_squared"],
+                "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": self.correlation,
+                "warnings": {m: f.warnings for m, f in fits if f.warnings}}
+
+    def markdown(self, plot: bool = False) -> str:
+        """The report in Markdown; ``plot`` links the figure (stat_vs_loss.png) beside report.md."""
+        return trajectory_markdown(self.stat, self.collapse, self.correlation, plot=plot)
+
+
+def trajectory_report(table, stat: str, *, group: str | None = None, tensor: str | None = None,
+                      layer=None, dataset: str | None = None, models=None, losses=None,
+                      E: float | None = None, source: str = "table",
+                      losses_source: str | None = None) -> TrajectoryReport:
+    """What `scalefit trajectory` reports for one statistic of ``table`` (a checkpoint table in
+    any form ``as_table`` reads: a DataFrame, a path, row dicts, a dict of columns): the power
+    law value = v0 + c (L - E)^p per model and pooled, how well sizes collapse onto one curve
+    (``collapse_report``; ``E`` fixes the irreducible loss), and the correlation with the loss
+    after removing what step and learning rate explain (``partial_correlation``). ``dataset``:
+    whose loss (default: the training distribution); ``losses``: the evaluation table when the
+    losses are not in ``table``; ``models`` and the duplicate checkpoints as in
+    ``join_stat_and_loss``.
+    """
+    table, source = as_table(table, source)  # a path is read once, and named by itself
+    joined = join_stat_and_loss(table, stat, group=group, tensor=tensor, layer=layer,
+                                dataset=dataset, models=models, losses=losses, source=source,
+                                losses_source=losses_source)
+    return TrajectoryReport(stat_label(stat, group, tensor, layer), source, joined,
+                            collapse_report(joined, E=E), partial_correlation(joined),
+                            list(joined.attrs.get("notes", [])))
+
+
+def _signed(value: float) -> str:
+    """'+ 2.19' or '- 2.19': a term of a formula, without a '+ -' or '- -'."""
+    return f"{'-' if value < 0 else '+'} {abs(value):.4g}"
+
+
+def _r2(value: float) -> str:
+    return f"{value:.4f}" if np.isfinite(value) else "- (constant)"
+
+
+def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = False) -> str:
+    """The trajectory report from ``collapse_report`` and ``partial_correlation``'s results;
+    ``plot`` links the figure written beside report.md."""
+    pooled = collapse["pooled"]
+    p = pooled.params
+    n_models = len(collapse["pooled_models"])
+    lines = [f"# {label} against loss", "",
+             f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
+             f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} (L {_signed(-p['E'].value)})^"
+             f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "
+             f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
+             "Collapse ratio (pooled RSS / sum of per-model RSS): "
+             + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
+             + f" -- {collapse['collapse_verdict']}."]
+    if collapse["per_model"]:
+        lines += ["", "| model | n | v0 | c | E | p | R^2 |", "|---|---|---|---|---|---|---|"]
+    for model, fit in collapse["per_model"].items():
+        v = fit.values()
+        lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {v['E']:.4g} | "
+                     f"{v['p']:.3g} | {_r2(fit.extra['r_squared'])} |")
+    if collapse.get("too_short"):
+        pooled_too = not set(collapse["too_short"]) & set(collapse["pooled_models"])
+        lines += ["", f"Not fitted per model{', nor in the pooled curve' if pooled_too else ''} (fewer than "
+                  f"{MIN_POINTS_PER_MODEL} checkpoints): {', '.join(collapse['too_short'])}."]
+    bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
+               if any(w.startswith("parameter p is at its") for w in f.warnings)]
+    if bounded:
+        lines += ["", f"p ends at a bound (-5 or +5) in {len(bounded)} of {len(collapse['per_model']) + 1} "
+                  "fits: no power law in (L - E) with |p| <= 5 describes those runs (as E -> -inf either "
+                  "bound tends to an exponential in L); E and p are then not identified separately, "
+                  "read the R^2 and the monotone fit instead."]
+    if np.isfinite(corr["partial_pearson"]):
+        partial = (f"after removing {corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
+                   f"(p = {corr['partial_p_value']:.2g}, the {corr['n_points']} checkpoints counted as "
+                   f"{max(corr['partial_n_effective'], 0):.0f} independent points for their "
+                   f"autocorrelation), partial Spearman {corr['partial_spearman']:.3f}.")
+    else:
+        partial = (f"no partial correlation: removing {corr['controls']} needs more checkpoints "
+                   "per run after step 0 (or leaves no variation).")
+    lines += ["", f"Correlation with loss: raw Pearson {corr['raw_pearson']:.3f}; {partial}"]
+    lines += ["![stat vs loss](stat_vs_loss.png)", ""] if plot else [""]
+    return "\n".join(lines)
