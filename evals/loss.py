@@ -14,13 +14,12 @@ number silently.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, warn
 
 # Model families whose logits are exactly lm_head(base_model(x).last_hidden_state).
 SPLIT_HEAD_TYPES = {"gpt_neox", "llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "gpt2",
@@ -188,9 +187,9 @@ class HeadPlan:
         self.verify = False
         if self.fused_rel_diff <= FUSED_RTOL:
             return fused
-        print(f"warning: --cross-entropy auto: the fused head ({self.cross_entropy}) differs from an fp32 head "
-              f"by {self.fused_rel_diff:.2e} of the loss on the first batch (more than {FUSED_RTOL:g}); scoring "
-              "with the chunked head instead", file=sys.stderr)
+        warn(f"--cross-entropy auto: the fused head ({self.cross_entropy}) differs from an fp32 head "
+             f"by {self.fused_rel_diff:.2e} of the loss on the first batch (more than {FUSED_RTOL:g}); scoring "
+             "with the chunked head instead")
         self.cross_entropy = "chunked"
         return reference
 

@@ -7,13 +7,12 @@ tokenizer, and is cached on disk and in memory.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, warn
 from scalefit.evals.loss import measure_loss
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
@@ -70,8 +69,8 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
                               max_tokens=max_tokens, batch_size=batch_size, byte_lengths=byte_lengths,
                               cross_entropy=cross_entropy)
         if not math.isfinite(result.loss):  # recorded as it is, and said: a diverged checkpoint is a finding
-            print(f"warning: {info.model} step {info.step}: the loss on {ds.name} is {result.loss} (the weights "
-                  "or activations are not finite)", file=sys.stderr)
+            warn(f"{info.model} step {info.step}: the loss on {ds.name} is {result.loss} (the weights "
+                 "or activations are not finite)")
         base = {"dataset": ds.name, "task": None, "is_train": ds.is_train, "n_tokens": result.n_tokens,
                 "context": ctx, "stride": stride or ctx}
         return pd.DataFrame([{**base, "metric": "loss", "value": result.loss},

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from scalefit.atomic import write_frame
-from scalefit.errors import InputError
+from scalefit.errors import InputError, warn
 
 FAILURE_COLUMNS = ["model", "step", "location", "error"]
 
@@ -67,7 +66,7 @@ def set_aside(path, out_dir) -> Path:
 
 
 def _warn(text: str) -> None:
-    print(f"warning: {text}", file=sys.stderr)
+    warn(text)
 
 
 def fingerprint_path(out_dir, info) -> Path:

@@ -7,9 +7,8 @@ Both commands write the same part name, so either resumes the other.
 """
 from __future__ import annotations
 
-import sys
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, warn
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
 
@@ -56,9 +55,8 @@ def weights_measurement(**options) -> Measurement:
         table = table_fn(source, model=info.model, step=info.step, **options)
         bad = table[(table["stat"] == "nonfinite") & (table["tensor"] != "*")]
         if len(bad):  # a diverged checkpoint is measured, and said so, rather than failed or hidden
-            print(f"warning: {info.model} step {info.step}: {len(bad)} weight tensors hold NaN or inf "
-                  f"({int(bad['value'].sum()):,} elements): their rows carry only count and nonfinite",
-                  file=sys.stderr)
+            warn(f"{info.model} step {info.step}: {len(bad)} weight tensors hold NaN or inf "
+                 f"({int(bad['value'].sum()):,} elements): their rows carry only count and nonfinite")
         return table
 
     return Measurement(name="weights", fn=measure, table="weights",

@@ -2,6 +2,7 @@
 refused, and that the fused head (cut-cross-entropy) scores what the chunked head scores."""
 from __future__ import annotations
 
+import warnings
 import dataclasses
 import importlib.util
 import math
@@ -15,6 +16,7 @@ torch.set_num_threads(1)
 from click.testing import CliRunner  # noqa: E402
 from tinysuite import plain_window_nll, tiny_checkpoint  # noqa: E402
 
+from scalefit.errors import ScalefitWarning  # noqa: E402
 from scalefit.cli import main  # noqa: E402
 from scalefit.errors import InputError  # noqa: E402
 from scalefit.evals.evalset import window_nll  # noqa: E402
@@ -136,7 +138,8 @@ def test_auto_checks_the_fused_head_once_and_keeps_it_when_it_agrees(loaded, aut
     assert (plan.cross_entropy, plan.verify) == ("cce", True)
     fused_calls = []
     real = CROSS_ENTROPY["cce"]
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        warnings.simplefilter("error", ScalefitWarning)  # agreeing heads: no warning at all
         mp.setitem(CROSS_ENTROPY, "cce", dataclasses.replace(real, nll=lambda *a: fused_calls.append(1) or real.nll(*a)))
         auto = measure_loss(model, tokens, context=64, batch_size=5)
     chunked = measure_loss(model, tokens, context=64, batch_size=5, cross_entropy="chunked")
@@ -154,7 +157,7 @@ def test_auto_falls_back_to_the_chunked_head_when_the_fused_one_disagrees(loaded
     fused_calls = []
     off = dataclasses.replace(CROSS_ENTROPY["cce"], nll=lambda h, y, head, rows: fused_calls.append(1) or
                               loss_module._chunked_nll(h, y, head, rows) * (1 + 10 * FUSED_RTOL))
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, pytest.warns(ScalefitWarning) as said:
         mp.setitem(CROSS_ENTROPY, "cce", off)
         if path == "measure_loss":
             auto = measure_loss(model, tokens, context=64, batch_size=5).loss
@@ -165,7 +168,7 @@ def test_auto_falls_back_to_the_chunked_head_when_the_fused_one_disagrees(loaded
             want = window_nll(model, rows, batch_size=4, cross_entropy="chunked")
     np.testing.assert_allclose(auto, want, rtol=1e-6)
     assert len(fused_calls) == 1 and len(auto_fuses) == 1
-    err = capsys.readouterr().err
+    err = " ".join(str(w.message) for w in said)
     assert "differs from an fp32 head by 1.00e-03" in err and "scoring with the chunked head instead" in err
 
 
@@ -175,7 +178,9 @@ def test_a_diverged_batch_does_not_settle_the_check(capsys):
     from scalefit.evals.loss import HeadPlan
     plan = HeadPlan(split_head=True, chunk_rows=8, cross_entropy="cce", verify=True)
     reference = torch.tensor([1.0, float("nan")])
-    kept = plan.settle(torch.tensor([1.0, 2.0]), reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScalefitWarning)
+        kept = plan.settle(torch.tensor([1.0, 2.0]), reference)
     assert kept is reference and plan.verify and plan.cross_entropy == "cce" and plan.fused_rel_diff is None
     assert plan.settle(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])).tolist() == [1.0, 2.0]
     assert not plan.verify and plan.fused_rel_diff == 0.0 and capsys.readouterr().err == ""

@@ -106,3 +106,36 @@ def test_bad_device_threads_or_out_is_one_line_exit_2(tmp_path, args, named):
     pytest.importorskip("torch")
     (tmp_path / "file").write_text("x")
     test_bad_value_is_one_line_exit_2([a.replace("{tmp}", str(tmp_path)) for a in args], named)
+
+
+def test_a_library_warning_is_one_warning_line_in_the_cli_and_a_python_warning_elsewhere(tmp_path):
+    """What a run goes on past (a damaged part file, a diverged checkpoint) was printed to stderr by
+    the library itself, so a notebook could neither catch nor filter it: now a ScalefitWarning,
+    shown by the CLI as one 'warning: ...' line, every time, and Python's filters restored after."""
+    import warnings
+
+    import click
+
+    from scalefit.cli import LazyGroup
+    from scalefit.errors import ScalefitWarning, warn
+
+    @click.command()
+    def twice():
+        warn("the same thing")
+        warn("the same thing")
+
+    class Group(LazyGroup):  # the scalefit group's invoke, with this one command
+        def list_commands(self, ctx):
+            return ["twice"]
+
+        def get_command(self, ctx, name):
+            return twice if name == "twice" else None
+
+    group = Group(name="scalefit")
+    before = warnings.showwarning
+
+    result = CliRunner().invoke(group, ["twice"])
+    assert result.exit_code == 0 and result.stderr == "warning: the same thing\n" * 2
+    with pytest.warns(ScalefitWarning, match="caught in Python"):
+        warn("caught in Python")
+    assert warnings.showwarning is before  # the command's display is not left behind

@@ -14,7 +14,7 @@ import warnings
 import click
 
 from scalefit import __version__
-from scalefit.errors import InputError
+from scalefit.errors import InputError, ScalefitWarning
 from scalefit.signals import interrupted_status, terminate_as_interrupt
 
 # name -> "module:attribute"; each layer owns its own commands.
@@ -110,11 +110,13 @@ class LazyGroup(click.Group):
         # lmfit's and uncertainties' "invalid value in sqrt" when a covariance is singular: the
         # commands print that stderr as '-' and say which parameters are not identified, so the raw
         # numpy warnings are noise on the terminal (a notebook keeps Python's default filters)
-        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"(lmfit|uncertainties)(\.|$)")
         args = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click empties both as it goes
         terminate_as_interrupt()
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():  # the command's filters and display, restored after it
+                warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"(lmfit|uncertainties)(\.|$)")
+                show_scalefit_warnings()
+                return super().invoke(ctx)
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
@@ -134,6 +136,22 @@ class LazyGroup(click.Group):
             click.echo(f"error: {missing_extra_message(ctx.invoked_subcommand, exc.name)}",
                        err=True)
             ctx.exit(2)
+
+
+def show_scalefit_warnings() -> None:
+    """Every ScalefitWarning as one 'warning: ...' line on stderr (each time, not once per place):
+    what a long run went on past, said as the sweep says it; other warnings as Python shows them.
+    Call inside warnings.catch_warnings(), which restores both."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ScalefitWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", ScalefitWarning)
+    warnings.showwarning = show
 
 
 @click.group(name="scalefit", cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

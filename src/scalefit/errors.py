@@ -1,13 +1,26 @@
-"""The one exception type for a user's mistake (bad file, bad column, bad option value).
+"""The one exception type for a user's mistake (bad file, bad column, bad option value), and the
+one warning type for what a long run finds and goes on past (a diverged checkpoint, a damaged file).
 
-The CLI turns it into a one-line message and exit status 2, never a traceback. The plain
-Python API lets it propagate as an ordinary ``ValueError``.
+The CLI turns an InputError into a one-line message and exit status 2, never a traceback, and
+prints a ScalefitWarning as one 'warning: ...' line. The plain Python API lets the error propagate
+as an ordinary ``ValueError`` and the warning go through Python's warnings (filter or catch it).
 """
+import warnings
+
 import numpy as np
 
 
 class InputError(ValueError):
     """Bad user input; the message names the file, column and row where that is known."""
+
+
+class ScalefitWarning(UserWarning):
+    """Something a run measured or met that a user must know, and went on past."""
+
+
+def warn(text: str) -> None:
+    """Issue a ScalefitWarning (the library's way to say what it went on past; never print)."""
+    warnings.warn(text, ScalefitWarning, stacklevel=2)
 
 
 def data_row(frame, i: int) -> int:
