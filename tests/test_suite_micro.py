@@ -349,7 +349,7 @@ def test_killed_run_resumes_to_identical_weights(corpus, tmp_path):
     (latest[1] / "model.safetensors").write_bytes(b"")  # and the disk filled up: that one is unreadable
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"checkpoint {latest[1].name} cannot be read" in resumed.stderr  # set aside, an earlier one used
+    assert f"warning: {run.run}: checkpoint {latest[1].name} cannot be read" in resumed.stderr  # set aside, earlier used
     assert (tmp_path / "killed" / run.run / "damaged" / latest[1].name).is_dir()
     row = json.loads(resumed.stdout)[0]
     for step in (100, 400):

@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import shutil
-import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.atomic import TMP_MARK, atomic_write, sweep_stale, write_frame, write_json, write_text
-from scalefit.errors import InputError, suggestion
+from scalefit.errors import InputError, suggestion, warn
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
@@ -803,8 +802,8 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
             break
         except Exception as exc:  # noqa: BLE001 - a damaged checkpoint (disk full, bad copy) of any kind
             aside = set_aside_damaged(resumed[1])
-            print(f"{run.run}: checkpoint {resumed[1].name} cannot be read ({_first_line(exc)}); moved to "
-                  f"{aside} and resuming from an earlier one", file=sys.stderr, flush=True)
+            warn(f"{run.run}: checkpoint {resumed[1].name} cannot be read ({_first_line(exc)}); moved to "
+                 f"{aside} and resuming from an earlier one")
             model, optimizer, init_facts = fresh()  # a failed load may have filled part of them
             resumed = latest_resumable(run_dir)
     if not resumed and run.branch_of:  # a cooldown branch: the parent's state at branch_step
