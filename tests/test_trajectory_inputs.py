@@ -515,6 +515,21 @@ def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():
     assert dumps(framed.to_dict()) == dumps(report.to_dict())
 
 
+def test_trajectory_report_writes_the_commands_folder(tmp_path):
+    """`--out` was written by the command alone; report.write(DIR) writes the same files."""
+    from scalefit.scaling.trajectories.trajectory import trajectory_report
+
+    args = ["trajectory", "--stat", "t_nu", "--group", "mlp_in", "--out", str(tmp_path / "cli")]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    from scalefit.data import MINI_CHECKPOINTS, data_path
+    trajectory_report(data_path(*MINI_CHECKPOINTS), "t_nu", group="mlp_in").write(tmp_path / "py")
+    names = sorted(p.name for p in (tmp_path / "cli").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "py").iterdir())
+    assert {"stat_vs_loss.csv", "stat_vs_loss.png", "stat_vs_loss.svg", "report.md"} <= set(names)
+    for name in ("stat_vs_loss.csv", "report.md"):
+        assert (tmp_path / "cli" / name).read_text() == (tmp_path / "py" / name).read_text()
+
+
 # ---- what a table may be in Python --------------------------------------------------------
 
 def test_stat_trajectory_reads_row_dicts_and_columns_and_refuses_anything_else():

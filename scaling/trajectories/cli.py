@@ -197,12 +197,7 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
                                source=source, losses_source=losses_path)
     _echo_notes(report.joined)
     if out_dir:
-        from scalefit.scaling.trajectories.plots import plot_stat_vs_loss
-        with staged_output(out_dir) as out:  # the folder never holds half of two runs
-            write_table(report.joined, out / "stat_vs_loss.csv")
-            save_figure(plot_stat_vs_loss(report.joined, report.collapse, report.stat), out,
-                        "stat_vs_loss")
-            write_text(out, "report.md", report.markdown(plot=True))
+        report.write(out_dir)
     if as_json:
         click.echo(dumps(report.to_dict()))
         return

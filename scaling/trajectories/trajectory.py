@@ -463,6 +463,19 @@ class TrajectoryReport:
         """The report in Markdown; ``plot`` links the figure (stat_vs_loss.png) beside report.md."""
         return trajectory_markdown(self.stat, self.collapse, self.correlation, plot=plot)
 
+    def write(self, out_dir) -> None:
+        """What `scalefit trajectory --out DIR` writes: stat_vs_loss.csv, the figure (PNG, SVG)
+        and report.md, into a folder that never holds half of two runs."""
+        from scalefit.atomic import staged_output
+        from scalefit.report import save_figure, write_text
+        from scalefit.scaling.trajectories.plots import plot_stat_vs_loss
+        from scalefit.tables import write_table
+
+        with staged_output(out_dir) as out:
+            write_table(self.joined, out / "stat_vs_loss.csv")
+            save_figure(plot_stat_vs_loss(self.joined, self.collapse, self.stat), out, "stat_vs_loss")
+            write_text(out, "report.md", self.markdown(plot=True))
+
 
 def trajectory_report(table, stat: str, *, group: str | None = None, tensor: str | None = None,
                       layer=None, dataset: str | None = None, models=None, losses=None,
