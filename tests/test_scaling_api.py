@@ -54,10 +54,10 @@ def test_a_total_parameter_law_on_non_embedding_counts_warns(runs):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda f: fit_law(f, "chinchilla", delta=float("nan")), "the Huber delta must be a finite number > 0"),
-    (lambda f: fit_law(f, "chinchilla", delta=-1e-3), "the Huber delta must be a finite number > 0"),
-    (lambda f: fit_law(f, "chinchilla", n_bootstrap=-1), "a whole number of resamples"),
-    (lambda f: fit_law(f, "chinchilla", n_bootstrap=2.5), "a whole number of resamples"),
+    (lambda f: fit_law(f, "chinchilla", delta=float("nan")), r"delta \(--delta\): 'nan' is not finite; expected a finite number > 0"),
+    (lambda f: fit_law(f, "chinchilla", delta=-1e-3), r"delta \(--delta\): '-0.001' is out of range; expected a finite number > 0"),
+    (lambda f: fit_law(f, "chinchilla", n_bootstrap=-1), r"n_bootstrap \(--bootstrap\): '-1': expected at least 2 resamples, or 0 for none"),
+    (lambda f: fit_law(f, "chinchilla", n_bootstrap=2.5), r"'2.5' is not a whole number; expected at least 2 resamples, or 0 for none"),
     (lambda f: fit_law(f.to_numpy(), "chinchilla"), "give a DataFrame"),
     (lambda f: compare_laws(f, (), n_bootstrap=0), "name at least one law"),
 ])

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.laws.law import Law, allocation_exponents, safe_log
 from scalefit.scaling.laws.published import published_laws
 from scalefit.scaling.laws.varpro import batched_nnls, huber_grid, top_k
 from scalefit.scaling.objective import HUBER_DELTA
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 
 def log_chinchilla(N, D, E, log_A, log_B, alpha, beta):

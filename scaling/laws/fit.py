@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN
-from scalefit.errors import InputError
+from scalefit.options import bootstrap_count, positive_float
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
                                         percentile_ci)
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.runtable import N_CONVENTION_WARNING, RunTable, as_run_table, check_varies
+from scalefit.scaling.laws.runtable import RunTable, as_run_table, check_varies, n_convention_warning
 from scalefit.scaling.objective import HUBER_DELTA, huber
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 N_STARTS = 4  # refined starts per fit (the best grid points of the variable projection)
 SAME_OPTIMUM_RTOL = 1e-6
@@ -73,14 +73,8 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
 
     model = law_for(law)
     law = model.law_name
-    try:
-        ok = float(delta) > 0 and np.isfinite(float(delta))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InputError(f"delta (--delta) {delta}: the Huber delta must be a finite number > 0, e.g. 1e-3")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise InputError(f"n_bootstrap (--bootstrap) {n_bootstrap!r}: a whole number of resamples, 0 for none")
+    delta = positive_float("delta (--delta)", delta)  # the options' own checks, as the command applies them
+    n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     table = as_run_table(runs, law, loss=loss)
     if model.fit_runs is not None:
         result = model.fit_runs(table, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
@@ -88,11 +82,9 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     else:
         result = _fit(model, table, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
                       progress=progress)
-    notes = result.extra.get("notes", [])
-    for note in [n for n in notes if N_CONVENTION_WARNING in n]:  # a warning, not a note
-        notes.remove(note)
-        if note not in result.warnings:
-            result.warnings.append(note)
+    convention = n_convention_warning(model, table.n_column, table.frame)
+    if convention and convention not in result.warnings:
+        result.warnings.append(convention)
     annotate(result)
     if "C" not in table.frame.columns:  # a law of N alone (kaplan-n): no compute, no allocation
         return result

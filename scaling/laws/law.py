@@ -16,8 +16,9 @@ import inspect
 
 import lmfit
 import numpy as np
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN
+
 from scalefit.scaling.objective import HUBER_DELTA
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 TINY = 1e-300
 CANONICAL_VARIABLES = ("N", "D", "C")  # what the run-table check derives for every law

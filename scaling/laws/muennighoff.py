@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.scaling.laws.chinchilla import Chinchilla, chinchilla_log_frontier
 from scalefit.scaling.laws.law import Law, allocation_exponents, safe_log
 from scalefit.scaling.laws.published import published_laws
 from scalefit.scaling.laws.varpro import huber_grid, top_k
 from scalefit.scaling.objective import HUBER_DELTA
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 R_STAR_GRID = np.geomspace(0.3, 300.0, 13)  # start grid of R*_D and R*_N
 

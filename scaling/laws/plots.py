@@ -6,11 +6,11 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.scaling.laws.convention import EmbeddingMap
 from scalefit.scaling.laws.fit import predict
 from scalefit.scaling.laws.projection import convert_embedding, optimum
 from scalefit.scaling.laws.registry import law_for
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 

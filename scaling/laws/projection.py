@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.scaling.fitresult import FitResult, percentile_ci
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
 from scalefit.scaling.laws.registry import law_for
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 DATA_MULTIPLES = (10.0, 100.0)  # default budgets: these multiples of the largest fitted run
 REACH = 1000.0  # published budgets join the defaults within this multiple of the largest run

@@ -16,9 +16,8 @@ import pandas as pd
 from scalefit.errors import InputError, data_row
 from scalefit.options import map_hint
 from scalefit.scaling.laws.registry import law_for
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN  # one place: the table schema
 from scalefit.tables import read_table
-
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN  # noqa: E402 (one place: the table schema)
 
 
 def _column(name: str) -> property:
@@ -102,9 +101,6 @@ def _positive(values: np.ndarray, column: str, source: str, df: pd.DataFrame) ->
                          f"must be positive, got {values[i]:g}")
 
 
-N_CONVENTION_WARNING = "counts N differently from the law's paper"  # how fit_law finds the note
-
-
 def n_convention_warning(law, n_column: str | None, df: pd.DataFrame) -> str | None:
     """A warning when a total-parameter law (Hoffmann et al.) falls back to non-embedding counts
     because the table has no 'params' column: on the shipped runs the Chinchilla allocation
@@ -112,7 +108,7 @@ def n_convention_warning(law, n_column: str | None, df: pd.DataFrame) -> str | N
     if n_column is None or "N" not in law.needs:
         return None
     if not law.nonembedding_n and n_column == "params_nonembed" and "params" not in df.columns:
-        return (f"N = params_nonembed {N_CONVENTION_WARNING} (Hoffmann et al. count all parameters, "
+        return ("N = params_nonembed counts N differently from the law's paper (Hoffmann et al. count all parameters, "
                 "embeddings included) because the table has no 'params' column: its parameters and "
                 "allocation are not comparable to the paper's; add a 'params' column (or map one with "
                 "--params COL) to count as they do")
@@ -216,9 +212,6 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     elif n_column is not None:
         notes.append(f"N = {n_column}")
 
-    convention = n_convention_warning(law_model, n_column, df)
-    if convention:
-        notes.append(convention)
     _check_duplicates(df, source)
     min_points = n_free + 1
     if check_size and len(out) < min_points:

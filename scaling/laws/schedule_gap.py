@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.errors import InputError
 from scalefit.schedule import LRSchedule
 from scalefit.scaling.fitresult import FitResult, percentile_ci
@@ -43,6 +42,7 @@ from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.schedule_prediction import grid_prediction_test
 from scalefit.scaling.objective import HUBER_DELTA, huber
 from scalefit.scaling.resample import resample_indices
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 FORM = "chinchilla"  # the one law form fitted to every point set
 SETS = {  # name -> label, in the order of the report
