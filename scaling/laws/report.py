@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.scaling.fitresult import flat_rows
 from scalefit.scaling.laws.identifiability import bound_status
 from scalefit.scaling.resample import rough_intervals_note
-from scalefit.scaling.fitresult import flat_rows
 from scalefit.tables import write_table
 
 
@@ -112,10 +112,9 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
                "no intervals: the bootstrap drew none for these rows)"))
     out = [head + ":", text_table(projection_frame(rows, laws))]
     if has_ci:
+        checked = ", and below for the rows a held-out run checks" if "prediction" in kinds else ""
         out.append("the intervals are of the law's optimum (the curve); an observed run's loss scatters "
-                   "more: its 95% prediction interval is loss_pi95 in --json" + (", and below for the "
-                                                                                 "rows a held-out run checks"
-                                                                                 if "prediction" in kinds else ""))
+                   f"more: its 95% prediction interval is loss_pi95 in --json{checked}")
     for row in rows:
         if row.get("kind") != "prediction":
             continue
