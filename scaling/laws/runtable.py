@@ -128,12 +128,20 @@ def _choose_n(df: pd.DataFrame, law) -> str | None:
 DISTRIBUTION_COLUMNS = ("distribution",)  # a law describes the loss on one data distribution
 
 
+def mixed_values(df: pd.DataFrame, column: str) -> list[str]:
+    """The distinct values of ``column`` (sorted, as text) where it holds more than one, else []:
+    runs of several training distributions, which no one law or relation joins."""
+    if column not in df.columns or df[column].nunique(dropna=True) < 2:
+        return []
+    return sorted(map(str, df[column].dropna().unique()))
+
+
 def _one_distribution(df: pd.DataFrame, source: str) -> None:
     """Refuse runs trained on different data distributions in one fit (the shipped runs.csv holds
     prose and code runs): their losses are on different scales and no law joins them."""
     for column in DISTRIBUTION_COLUMNS:
-        if column in df.columns and df[column].nunique(dropna=True) > 1:
-            names = sorted(map(str, df[column].dropna().unique()))
+        names = mixed_values(df, column)
+        if names:
             raise InputError(f"{source}: column '{column}' holds runs of {len(names)} distributions "
                              f"({', '.join(names)}); a law is fitted to one: select it with "
                              f"--subset {column}={names[0]} (in Python, filter the rows)")

@@ -25,6 +25,7 @@ from scipy.optimize import least_squares
 
 from scalefit.errors import InputError, data_row, known
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
+from scalefit.scaling.laws.runtable import DISTRIBUTION_COLUMNS, mixed_values
 from scalefit.scaling.objective import HUBER_DELTA
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import observed_residuals
@@ -121,9 +122,9 @@ def _subset(frame, name, group, source):
 def _one_training_set(frame: pd.DataFrame, group: str, source: str) -> None:
     """Refuse pooling runs trained on different data in one train-to-test relation (the shipped
     runs.csv holds prose and code runs: pooled, 28 pairs fitted one curve through both)."""
-    for column in dict.fromkeys((group, "distribution")):
-        if column in frame.columns and frame[column].nunique(dropna=True) > 1:
-            names = sorted(map(str, frame[column].dropna().unique()))
+    for column in dict.fromkeys((group, *DISTRIBUTION_COLUMNS)):
+        names = mixed_values(frame, column)
+        if names:
             raise InputError(f"{source}: column '{column}' holds runs trained on {len(names)} data sets "
                              f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); a train-to-test "
                              f"relation is fitted to the runs of one: choose it with --x-from {names[0]} "
