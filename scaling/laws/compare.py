@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.scaling.fitresult import FitResult, flat_rows
+from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH,
@@ -42,6 +42,7 @@ class Comparison:
     published: dict[str, dict] = field(default_factory=dict)  # per law: published constants
     largest_fitted_flops: float = float("nan")  # the budgets' distances are multiples of it
     convention: str = ""  # what N means in the budget table
+    allocation_difference: dict | None = None  # paired difference in a (allocation_difference)
 
     def fit_dict(self, name: str) -> dict:
         """One law's fit as JSON: the FitResult's fields and its held-out error."""
@@ -61,6 +62,8 @@ class Comparison:
                "largest_fitted_flops": self.largest_fitted_flops,
                "budget_rule": BUDGET_RULE, "budget_convention": self.convention,
                "budgets": self.budgets, "explanation": list(self.explanation)}
+        if self.allocation_difference is not None:
+            out["allocation_difference"] = self.allocation_difference
         if self.published:
             out["published"] = self.published
         return out
@@ -95,7 +98,7 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
                           loss=loss, source=source)
     mask = held_out_mask(table.C, holdout)
     train, held, held_flops = runs[~mask], runs[mask], table.C[mask]
-    fits, held_errors = {}, {}
+    fits, held_errors, fitted_losses = {}, {}, []
     largest = smallest = float("nan")
     for name in laws:
         law = law_for(name)
@@ -115,6 +118,9 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
                                                    held_table.L)
                 held_errors[name]["flops"] = held_table.C.tolist()
         fits[name] = result
+        fitted_losses.append(tuple(np.asarray(train_table.L, float)))
+    # paired only when every law was refitted to the same resamples of the same rows
+    difference = allocation_difference(fits) if len(set(fitted_losses)) == 1 else None
     if budgets is None:
         budgets = default_budgets([largest], held_flops)
     convention = common_convention(fits, table.frame)
@@ -124,7 +130,8 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
     return Comparison(
         data=source, n_runs=int(len(runs)), n_fit=int(len(train)), n_holdout=int(len(held)),
         laws=list(laws), fits=fits, holdout=held_errors, budgets=rows,
-        explanation=explain_disagreement(table.frame, fits),
+        explanation=explain_disagreement(table.frame, fits, difference),
+        allocation_difference=difference,
         published={name: law_for(name).published() for name in laws} if published else {},
         largest_fitted_flops=largest, convention=notes)
 
@@ -172,10 +179,32 @@ def _n_draws(fit: FitResult) -> int:
     return min((len(d) for d in (fit.draws or {}).values()), default=0)
 
 
-def allocation_verdict(fits: dict[str, FitResult]) -> tuple[str, str, str]:
+def allocation_difference(fits: dict[str, FitResult]) -> dict | None:
+    """The difference in allocation exponent a between the laws with the largest and the smallest
+    a, with the 95% percentile interval of its per-resample values: each law refitted to the same
+    resample of the same runs, so the interval holds what the two laws share (the two intervals'
+    overlap is a far weaker test). None without aligned draws of a for both."""
+    a = {n: f.extra.get("allocation", {}).get("a", np.nan) for n, f in fits.items()}
+    finite = [n for n in fits if np.isfinite(a[n])]
+    if len(finite) < 2:
+        return None
+    high, low = max(finite, key=lambda n: a[n]), min(finite, key=lambda n: a[n])
+    draws = [(fits[n].allocation_draws or {}).get("a") for n in (high, low)]
+    if any(d is None for d in draws) or len(draws[0]) != len(draws[1]):
+        return None
+    diff = np.asarray(draws[0], float) - np.asarray(draws[1], float)
+    return {"laws": [high, low], "a_difference": float(a[high] - a[low]),
+            "ci95": list(percentile_ci(diff)), "n_resamples": int(np.isfinite(diff).sum()),
+            "share_at_or_below_zero": float(np.mean(diff[np.isfinite(diff)] <= 0))
+            if np.isfinite(diff).any() else float("nan")}
+
+
+def allocation_verdict(fits: dict[str, FitResult], difference: dict | None = None) -> tuple[str, str, str]:
     """('differ' | 'agree' | 'unknown', 'kaplan a = 0.87 [0.78, 0.91] vs ...', the law with the
-    largest a). 'differ' only when the laws' bootstrap 95% intervals of a do not overlap, and
-    only from MIN_RESAMPLES_FOR_VERDICT draws on ('unknown' below: the intervals are too rough)."""
+    largest a). With the paired ``difference`` (``allocation_difference``: both laws refitted to
+    the same resamples) 'differ' when its 95% interval excludes 0; without it only when the laws'
+    own 95% intervals of a do not overlap. Only from MIN_RESAMPLES_FOR_VERDICT draws on
+    ('unknown' below: the intervals are too rough). 'agree' means not told apart, not shown equal."""
     alloc = {n: f.extra.get("allocation", {}) for n, f in fits.items()}
     a = {n: al.get("a", np.nan) for n, al in alloc.items()}
     ci = {n: al.get("a_ci95") for n, al in alloc.items()}
@@ -192,6 +221,10 @@ def allocation_verdict(fits: dict[str, FitResult]) -> tuple[str, str, str]:
         return "unknown", a_text, more_n
     if any(too_few_resamples(_n_draws(fits[n])) for n in finite):
         return "unknown", a_text, more_n
+    if difference is not None and np.all(np.isfinite(difference["ci95"])) \
+            and not too_few_resamples(difference["n_resamples"]):
+        d_lo, d_hi = difference["ci95"]
+        return ("differ" if d_lo > 0 or d_hi < 0 else "agree"), a_text, more_n
     lo = max(ci[n][0] for n in finite)
     hi = min(ci[n][1] for n in finite)
     return ("agree" if lo <= hi else "differ"), a_text, more_n
@@ -217,8 +250,11 @@ def _floor_text(fits: dict[str, FitResult], lowest: float) -> str:
             f"the lowest observed loss {lowest:.3g}")
 
 
-def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> list[str]:
-    """Two sentences, computed from the runs, on why the two laws' allocations differ."""
+def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
+                         difference: dict | None = None) -> list[str]:
+    """Two sentences, computed from the runs, on why the two laws' allocations differ
+    (``difference``: their paired difference in a, ``allocation_difference``, when both laws were
+    refitted to the same resamples; the verdict then reads its interval)."""
     N = frame["N"].to_numpy(float)
     D = frame["D"].to_numpy(float)
     L = frame["L"].to_numpy(float)
@@ -226,15 +262,24 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> lis
     multi = sum(_distinct(D[np.round(np.log(N), 2) == s]) > 1 for s in sizes)
     tpp = D / N
     names = list(fits)
-    verdict, a_text, more_n = allocation_verdict(fits)
+    verdict, a_text, more_n = allocation_verdict(fits, difference)
+    paired = (verdict != "unknown" and difference is not None
+              and np.all(np.isfinite(difference["ci95"]))
+              and not too_few_resamples(difference["n_resamples"]))
+    if paired:
+        high, low = difference["laws"]
+        d_lo, d_hi = difference["ci95"]
+        diff_text = (f"the difference {high} - {low} = {difference['a_difference']:.2f} "
+                     f"[{d_lo:.2f}, {d_hi:.2f}] over the same resamples")
     draws = min((_n_draws(f) for f in fits.values()), default=0)
     undecided = (f"only {draws} bootstrap resamples, too few for 95% intervals to tell whether they "
                  f"differ: run with --bootstrap {MIN_RESAMPLES_FOR_VERDICT * 10}" if draws else
                  "no bootstrap intervals: run with --bootstrap to tell whether they differ")
     if multi <= len(sizes) / 2:
-        tail = {"differ": f", with {more_n} putting more of extra compute into parameters "
-                          "(the 95% intervals do not overlap).",
-                "agree": ", which agree within their 95% intervals.",
+        tail = {"differ": f", with {more_n} putting more of extra compute into parameters " + (
+                    f"({diff_text} excludes 0)." if paired else "(the 95% intervals do not overlap)."),
+                "agree": (f"; {diff_text} includes 0, so these runs do not tell them apart." if paired
+                          else ", which agree within their 95% intervals."),
                 "unknown": f" ({undecided})."}[verdict]
         first = (f"Only {multi} of the {len(sizes)} model sizes were trained at more than one "
                  f"token count (tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so N "
@@ -246,9 +291,13 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult]) -> lis
                   f"(tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so both laws see "
                   f"the N-D trade-off directly")
         if verdict == "differ":
-            first = (f"{design}, yet {a_text} differ beyond their 95% intervals ({more_n} puts "
+            apart = f": {diff_text} excludes 0" if paired else " beyond their 95% intervals"
+            first = (f"{design}, yet {a_text} differ{apart} ({more_n} puts "
                      f"more of extra compute into parameters): {floor}, and a form without E "
                      "reads that flattening as diminishing returns instead.")
+        elif verdict == "agree" and paired:
+            first = (f"{design}; {a_text}, and {diff_text} includes 0, so these runs do not tell "
+                     f"the two allocations apart; {floor}.")
         elif verdict == "agree":
             first = f"{design}, and {a_text} agree within their 95% intervals; {floor}."
         else:

@@ -1,0 +1,84 @@
+"""Whether two laws' allocations differ is read from their paired difference in a: both laws are
+refitted to the same resamples of the same runs, so the interval of the difference is the test, and
+the two intervals' overlap (a far weaker test) is only the fallback."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
+from scalefit.scaling.laws.compare import (allocation_difference, allocation_verdict, compare_laws,
+                                           explain_disagreement)
+from tests.test_projection import make_runs_frame, shipped_grid
+
+
+def _fit(a_draws, law="chinchilla"):
+    a_draws = np.asarray(a_draws, float)
+    return FitResult(law=law, params={"E": ParamEstimate(1.0)}, n_points=20, objective=0.0,
+                     converged=True, draws={"E": np.ones(a_draws.size)},
+                     extra={"allocation": {"a": float(np.nanmedian(a_draws)),
+                                           "a_ci95": list(percentile_ci(a_draws))}},
+                     allocation_draws={"a": a_draws, "b": 1 - a_draws})
+
+
+def _shared_noise_fits(gap, n=1000, seed=0):
+    """Two laws whose a moves with the same resample (shared sd 0.05) and differs by ``gap``."""
+    rng = np.random.default_rng(seed)
+    shared = 0.05 * rng.standard_normal(n)
+    return {"kaplan": _fit(0.60 + gap + shared + 0.004 * rng.standard_normal(n), "kaplan-nd"),
+            "chinchilla": _fit(0.60 + shared + 0.004 * rng.standard_normal(n))}
+
+
+def test_paired_difference_tells_apart_what_overlapping_intervals_cannot():
+    fits = _shared_noise_fits(gap=0.04)
+    lo_k, hi_k = fits["kaplan"].extra["allocation"]["a_ci95"]
+    lo_c, hi_c = fits["chinchilla"].extra["allocation"]["a_ci95"]
+    assert max(lo_k, lo_c) < min(hi_k, hi_c)  # the intervals overlap widely
+    assert allocation_verdict(fits)[0] == "agree"  # the overlap rule cannot tell them apart
+    diff = allocation_difference(fits)
+    assert diff["laws"] == ["kaplan", "chinchilla"] and diff["n_resamples"] == 1000
+    assert diff["a_difference"] == pytest.approx(fits["kaplan"].extra["allocation"]["a"]
+                                                 - fits["chinchilla"].extra["allocation"]["a"])
+    assert 0.02 < diff["ci95"][0] < 0.04 < diff["ci95"][1] < 0.06  # sd of the difference 0.0057
+    verdict, _, more = allocation_verdict(fits, diff)
+    assert verdict == "differ" and more == "kaplan"
+    sentence = explain_disagreement(make_runs_frame(), fits, diff)[0]
+    assert "differ: the difference kaplan - chinchilla = 0.04 [0.03, 0.05] over the same resamples excludes 0" in sentence
+    assert "excludes 0" in sentence and "agree" not in sentence
+
+
+def test_a_difference_whose_interval_holds_zero_is_not_told_apart():
+    fits = _shared_noise_fits(gap=0.0)
+    diff = allocation_difference(fits)
+    assert diff["ci95"][0] < 0 < diff["ci95"][1]
+    assert allocation_verdict(fits, diff)[0] == "agree"
+    sentence = explain_disagreement(make_runs_frame(), fits, diff)[0]
+    assert "includes 0, so these runs do not tell the two allocations apart" in sentence
+    assert "agree within" not in sentence  # not told apart is not shown equal
+
+
+def test_no_paired_difference_without_aligned_draws():
+    fits = _shared_noise_fits(gap=0.04)
+    fits["chinchilla"].allocation_draws = {"a": np.ones(999), "b": np.zeros(999)}  # another bootstrap
+    assert allocation_difference(fits) is None
+    fits["chinchilla"].allocation_draws = None  # no bootstrap at all
+    assert allocation_difference(fits) is None
+    few = _shared_noise_fits(gap=0.04, n=5)  # 5 resamples cannot tell anything apart
+    assert allocation_verdict(few, allocation_difference(few))[0] == "unknown"
+
+
+def test_compare_pairs_the_laws_resamples_on_the_shipped_grid():
+    """compare_laws refits both laws to the same resamples: the difference's interval is the
+    percentile interval of the per-resample differences, and the JSON carries it."""
+    cmp = compare_laws(shipped_grid(), n_bootstrap=200, seed=0)
+    diff = cmp.to_dict()["allocation_difference"]
+    kap, chin = cmp.fits["kaplan"], cmp.fits["chinchilla"]
+    assert diff["laws"] == ["kaplan", "chinchilla"]
+    assert diff["a_difference"] == pytest.approx(kap.extra["allocation"]["a"]
+                                                 - chin.extra["allocation"]["a"])
+    per_resample = kap.allocation_draws["a"] - chin.allocation_draws["a"]
+    assert diff["ci95"] == pytest.approx(list(percentile_ci(per_resample)))
+    assert diff["n_resamples"] == np.isfinite(per_resample).sum() >= 190
+    # the draws are each law's own: their intervals are the ones the fits report
+    assert kap.extra["allocation"]["a_ci95"] == pytest.approx(list(percentile_ci(kap.allocation_draws["a"])))
+    assert "same resamples" in cmp.explanation[0]
