@@ -53,7 +53,8 @@ class FitResult:
     # Not part of the JSON: objects a report or a prediction reads back from the fit.
     model_result: object = field(default=None, repr=False, compare=False)  # lmfit ModelResult
     draws: dict | None = field(default=None, repr=False, compare=False)  # bootstrap draws per param
-    # a law's allocation exponents per resample (a, b), aligned with ``draws``: NaN where a refit failed
+    # a law's allocation exponents per resample (a, b), aligned with ``draws`` (NaN where a refit
+    # failed), and what was resampled ("runs", or an IsoFLOP fit's "budget optima")
     allocation_draws: dict | None = field(default=None, repr=False, compare=False)
     components: dict = field(default_factory=dict, repr=False, compare=False)  # sub-fits by name
 

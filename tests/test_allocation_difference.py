@@ -18,7 +18,7 @@ def _fit(a_draws, law="chinchilla"):
                      converged=True, draws={"E": np.ones(a_draws.size)},
                      extra={"allocation": {"a": float(np.nanmedian(a_draws)),
                                            "a_ci95": list(percentile_ci(a_draws))}},
-                     allocation_draws={"a": a_draws, "b": 1 - a_draws})
+                     allocation_draws={"a": a_draws, "b": 1 - a_draws, "resampled": "runs"})
 
 
 def _shared_noise_fits(gap, n=1000, seed=0):
@@ -59,8 +59,10 @@ def test_a_difference_whose_interval_holds_zero_is_not_told_apart():
 
 def test_no_paired_difference_without_aligned_draws():
     fits = _shared_noise_fits(gap=0.04)
-    fits["chinchilla"].allocation_draws = {"a": np.ones(999), "b": np.zeros(999)}  # another bootstrap
+    fits["chinchilla"].allocation_draws = {"a": np.ones(999), "b": np.zeros(999), "resampled": "runs"}  # another bootstrap
     assert allocation_difference(fits) is None
+    fits["chinchilla"].allocation_draws = dict(fits["kaplan"].allocation_draws, resampled="budget optima")
+    assert allocation_difference(fits) is None  # an IsoFLOP fit resamples its budgets' optima, not the runs
     fits["chinchilla"].allocation_draws = None  # no bootstrap at all
     assert allocation_difference(fits) is None
     few = _shared_noise_fits(gap=0.04, n=5)  # 5 resamples cannot tell anything apart

@@ -79,7 +79,9 @@ def test_walk_recovers_two_known_exponents(method, noise, tol):
     (move,) = rec.moves
     assert move.delta_a == pytest.approx(second.a - first.a) and not move.overlap
     assert "from 'wide, short' to 'narrow' moves a most" in rec.findings[0]
-    assert f"{first.a:.3f}" in rec.findings[0] and "do not overlap" in rec.findings[0]
+    lo, hi = move.delta_ci95  # the change's own interval, from the two conditions' draws
+    assert lo < move.delta_a < hi < 0 and move.apart
+    assert f"{first.a:.3f}" in rec.findings[0] and "a change whose 95% interval excludes 0" in rec.findings[0]
     rough = reconcile(runs, "condition", n_bootstrap=10, isoflop_method=method)  # too few to judge
     assert rough.moves[0].overlap is None and "too rough to compare (10 resamples)" in rough.findings[0]
     # --order reverses the walk; a condition with too few runs gets no Chinchilla fit, and why
@@ -163,6 +165,11 @@ def test_porian_walk_in_one_call(anchors):
     owt2 = [s["a"] for s in steps if s["panel"].startswith("owt2")]
     assert owt2 == sorted(owt2, reverse=True)  # every step lowers a, as in the paper
     assert any("moves a most" in f and f.startswith("owt2") for f in doc["findings"])
+    # each step's change carries its own interval; the last layer's FLOPs and warmup clearly move a
+    for move in doc["moves"]:
+        assert move["delta_ci95"][0] < move["delta_a"] < move["delta_ci95"][1]
+        if move["target"] in ("Counting last layer FLOPs", "Correcting warmup"):
+            assert move["apart"] and move["delta_ci95"][1] < -0.05, move
 
 
 def _walk_error(tmp_path, frame, *args, name="runs.csv"):
@@ -248,3 +255,24 @@ def test_reconcile_bootstrap_and_isoflop_method_are_checked(tmp_path):
     from scalefit.scaling.laws.reconcile import reconcile
     with pytest.raises(ValueError, match="--bootstrap: .1."):
         reconcile(runs, "condition", n_bootstrap=1)
+
+
+def test_change_interval_treats_the_conditions_as_independent():
+    """Two conditions are fitted to separate runs: the change's interval is as wide as the two
+    spreads combined (sd 0.01 each: half-width 1.96 * 0.0141), even when their draws come from
+    resamples with the same seed and so line up index by index."""
+    from scalefit.scaling.laws.reconcile import Step, change_interval, walk_findings, walk_moves
+    rng = np.random.default_rng(1)
+    source = 0.60 + 0.01 * rng.standard_normal(4000)
+    lo, hi = change_interval(source, source - 0.03)  # index by index the change would be exactly -0.03
+    assert lo == pytest.approx(-0.03 - 1.96 * 0.01 * np.sqrt(2), abs=0.002)
+    assert hi == pytest.approx(-0.03 + 1.96 * 0.01 * np.sqrt(2), abs=0.002)
+    steps = [Step("", "a", 10, a=0.60, a_lo=0.58, a_hi=0.62), Step("", "b", 10, a=0.58, a_lo=0.56, a_hi=0.60),
+             Step("", "c", 10, a=0.45, a_lo=0.43, a_hi=0.47)]
+    draws = {("", "a"): source, ("", "b"): source - 0.02, ("", "c"): source - 0.15}
+    moves = walk_moves(steps, 1000, draws)
+    assert [m.apart for m in moves] == [False, True] and all(m.overlap is False for m in moves[1:])
+    assert moves[0].overlap is True
+    text = " ".join(walk_findings(steps, moves, 1000))
+    assert "1 of 2 steps change a (95% interval of the change excludes 0: 'c' -0.130" in text
+    assert "1 leaves 0 inside the change's 95% interval ('b' -0.020" in text

@@ -189,8 +189,11 @@ def allocation_difference(fits: dict[str, FitResult]) -> dict | None:
     if len(finite) < 2:
         return None
     high, low = max(finite, key=lambda n: a[n]), min(finite, key=lambda n: a[n])
-    draws = [(fits[n].allocation_draws or {}).get("a") for n in (high, low)]
-    if any(d is None for d in draws) or len(draws[0]) != len(draws[1]):
+    resampled = [fits[n].allocation_draws or {} for n in (high, low)]
+    if any(r.get("resampled") != "runs" for r in resampled):
+        return None  # not both refitted to resamples of the runs: nothing to pair
+    draws = [r["a"] for r in resampled]
+    if len(draws[0]) != len(draws[1]):
         return None
     diff = np.asarray(draws[0], float) - np.asarray(draws[1], float)
     return {"laws": [high, low], "a_difference": float(a[high] - a[low]),

@@ -163,7 +163,8 @@ def attach_bootstrap(result: FitResult, boot: dict) -> None:
     alloc["a_ci95"] = list(percentile_ci(boot["a"]))
     alloc["b_ci95"] = list(percentile_ci(boot["b"]))
     alloc["a_stderr"] = bootstrap_sd(boot["a"])
-    result.allocation_draws = {"a": np.asarray(boot["a"], float), "b": np.asarray(boot["b"], float)}
+    result.allocation_draws = {"a": np.asarray(boot["a"], float), "b": np.asarray(boot["b"], float),
+                               "resampled": "runs"}
     result.extra["bootstrap"] = {"n": boot["n"], "n_failed": boot["n_failed"]}
     if boot["n_failed"] > 0.05 * boot["n"]:
         result.warnings.append(f"{boot['n_failed']} of {boot['n']} bootstrap refits did not "

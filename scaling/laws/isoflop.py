@@ -173,6 +173,8 @@ def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, 
     alloc = result.extra["allocation"]
     alloc["a_ci95"] = list(percentile_ci(a_draws))
     alloc["b_ci95"] = list(percentile_ci(1.0 - a_draws))
+    result.allocation_draws = {"a": np.asarray(a_draws, float), "b": 1.0 - np.asarray(a_draws, float),
+                               "resampled": "budget optima"}
     result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": failed}
 
 

@@ -54,13 +54,19 @@ class Step:
 
 @dataclass
 class Move:
-    """One step of the walk: from one condition to the next, and whether the intervals overlap."""
+    """One step of the walk: from one condition to the next, the change in a with the 95% interval
+    of that change, and whether the two conditions' own intervals overlap (a weaker test)."""
 
     panel: str
     source: str
     target: str
     delta_a: float
     overlap: bool | None  # None: an interval is missing (no bootstrap)
+    delta_ci95: tuple[float, float] = (NAN, NAN)  # the change's interval (change_interval)
+    apart: bool | None = None  # that interval excludes 0; None: not judged
+
+    def __post_init__(self):
+        self.delta_ci95 = tuple(float(v) for v in self.delta_ci95)
 
 
 @dataclass
@@ -261,7 +267,7 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         published = check_published(published, by, published_source)
     keys = _panel_key(runs, panel)
     chin_boot = n_bootstrap if chinchilla_bootstrap is None else chinchilla_bootstrap
-    steps = []
+    steps, draws = [], {}
     for key, condition in walk_order(runs, by, panel, order):
         rows = runs[(keys == key) & (runs[by].astype(str) == condition)]
         data = rows.drop(columns=[by, *panel])
@@ -273,6 +279,8 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
             alloc = result.extra["allocation"]
             step.a = float(alloc["a"])
             step.a_lo, step.a_hi = (float(v) for v in alloc.get("a_ci95", (NAN, NAN)))
+            if result.allocation_draws is not None:
+                draws[(key, condition)] = result.allocation_draws["a"]
             step.n_budgets = int(result.extra.get("n_budgets_used", result.n_points))
             step.warnings = [w for w in result.warnings if "excluded" not in w]
         except InputError as exc:
@@ -291,7 +299,7 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         reason = steps[0].warnings[0] if steps[0].warnings else "no allocation"
         raise InputError(f"reconcile: no condition of --by {by} could be fitted (first, "
                          f"{steps[0].condition}: {reason})")
-    moves = walk_moves(steps, n_bootstrap)
+    moves = walk_moves(steps, n_bootstrap, draws, seed)
     return Reconciliation(by=by, panel=panel, law=law, method=isoflop_method,
                           n_bootstrap=n_bootstrap, seed=seed, steps=steps, moves=moves,
                           findings=walk_findings(steps, moves, n_bootstrap))
@@ -305,15 +313,46 @@ def _overlap(s: Step, t: Step) -> bool | None:
     return bool(max(s.a_lo, t.a_lo) <= min(s.a_hi, t.a_hi))
 
 
-def walk_moves(steps: list[Step], n_bootstrap: int = 0) -> list[Move]:
-    """Consecutive conditions of each panel: the change in a and whether the intervals overlap
-    (None, not judged, below MIN_RESAMPLES_FOR_VERDICT resamples)."""
+def change_interval(source_draws, target_draws, seed: int = 0) -> tuple[float, float]:
+    """95% interval of the change in a between two conditions fitted to separate runs: the
+    conditions' estimates are independent, so each target draw is paired with a source draw at
+    random (a permutation, so that resamples drawn with the same seed are not matched index by
+    index) and the interval is the percentile interval of their differences."""
+    from scalefit.scaling.fitresult import percentile_ci
+    s = np.asarray(source_draws, float)
+    t = np.asarray(target_draws, float)
+    s, t = s[np.isfinite(s)], t[np.isfinite(t)]
+    n = min(s.size, t.size)
+    if n < 2:
+        return (NAN, NAN)
+    rng = np.random.default_rng(seed)
+    return percentile_ci(rng.permutation(t)[:n] - rng.permutation(s)[:n])
+
+
+def walk_moves(steps: list[Step], n_bootstrap: int = 0, draws: dict | None = None,
+               seed: int = 0) -> list[Move]:
+    """Consecutive conditions of each panel: the change in a, its 95% interval from the two
+    conditions' bootstrap draws of a (``draws``: condition -> draws, keyed by (panel, condition))
+    and whether it excludes 0, and whether the two intervals overlap (None, not judged, below
+    MIN_RESAMPLES_FOR_VERDICT resamples)."""
     rough = too_few_resamples(n_bootstrap)
+    draws = draws or {}
     moves = []
     for s, t in zip(steps, steps[1:]):
         if s.panel == t.panel and np.isfinite(s.a) and np.isfinite(t.a):
-            moves.append(Move(s.panel, s.condition, t.condition, t.a - s.a, None if rough else _overlap(s, t)))
+            move = Move(s.panel, s.condition, t.condition, t.a - s.a, None if rough else _overlap(s, t))
+            ds, dt = draws.get((s.panel, s.condition)), draws.get((t.panel, t.condition))
+            if ds is not None and dt is not None:
+                move.delta_ci95 = change_interval(ds, dt, seed)
+                if not rough and np.all(np.isfinite(move.delta_ci95)):
+                    move.apart = bool(move.delta_ci95[0] > 0 or move.delta_ci95[1] < 0)
+            moves.append(move)
     return moves
+
+
+def _change(m: Move) -> str:
+    lo, hi = m.delta_ci95
+    return f"{m.delta_a:+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
 
 def _ci(lo, hi):
@@ -321,8 +360,9 @@ def _ci(lo, hi):
 
 
 def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0) -> list[str]:
-    """Per panel: which step moves a most (with its share of the whole walk), which consecutive
-    intervals overlap, and how the fits sit against the published intervals."""
+    """Per panel: which step moves a most (with its share of the whole walk), which steps change
+    a (the 95% interval of the change excludes 0; without draws, whether consecutive intervals
+    overlap), and how the fits sit against the published intervals."""
     unknown = (f"are too rough to compare ({n_bootstrap} resamples)"
                if too_few_resamples(n_bootstrap) else "are unknown (no bootstrap)")
     out = []
@@ -344,21 +384,34 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0) ->
         if len(pm) > 1 and abs(total) > 1e-12:
             share = (f", {big.delta_a / total:.0%} of the walk's change {total:+.3f} from "
                      f"'{first.condition}' to '{last.condition}'")
-        out.append(f"{where}the step from '{big.source}' to '{big.target}' moves a most: "
-                   f"{s.a:.3f} {_ci(s.a_lo, s.a_hi)} -> {t.a:.3f} {_ci(t.a_lo, t.a_hi)} "
-                   f"({big.delta_a:+.3f}{share}); their 95% intervals "
-                   + {True: "overlap", False: "do not overlap",
-                      None: unknown}[big.overlap])
-        apart = [m for m in pm if m.overlap is False]
-        together = [m for m in pm if m.overlap is True]
+        head = (f"{where}the step from '{big.source}' to '{big.target}' moves a most: "
+                f"{s.a:.3f} {_ci(s.a_lo, s.a_hi)} -> {t.a:.3f} {_ci(t.a_lo, t.a_hi)} ")
+        if big.apart is not None:
+            out.append(head + f"({_change(big)}{share}), a change whose 95% interval "
+                       + ("excludes 0" if big.apart else "includes 0"))
+        else:
+            out.append(head + f"({big.delta_a:+.3f}{share}); their 95% intervals "
+                       + {True: "overlap", False: "do not overlap", None: unknown}[big.overlap])
+        paired = all(m.apart is not None for m in pm)
+        if paired:
+            apart = [m for m in pm if m.apart]
+            together = [m for m in pm if not m.apart]
+        else:
+            apart = [m for m in pm if m.overlap is False]
+            together = [m for m in pm if m.overlap is True]
         parts = []
         if apart:
-            parts.append(f"{len(apart)} of {len(pm)} steps leave the 95% intervals apart ("
-                         + ", ".join(f"'{m.target}' {m.delta_a:+.3f}" for m in apart) + ")")
+            parts.append(f"{len(apart)} of {len(pm)} steps " + (
+                "change a (95% interval of the change excludes 0: " if paired
+                else "leave the 95% intervals apart (")
+                + ", ".join(f"'{m.target}' {_change(m) if paired else f'{m.delta_a:+.3f}'}"
+                            for m in apart) + ")")
         if together:
             verb = "leaves" if len(together) == 1 else "leave"
-            parts.append(f"{len(together)} {verb} overlapping intervals ("
-                         + ", ".join(f"'{m.target}' {m.delta_a:+.3f}" for m in together) + ")")
+            parts.append(f"{len(together)} {verb} " + (
+                "0 inside the change's 95% interval (" if paired else "overlapping intervals (")
+                + ", ".join(f"'{m.target}' {_change(m) if paired else f'{m.delta_a:+.3f}'}"
+                            for m in together) + ")")
         if parts:
             out.append(f"{where}" + "; ".join(parts))
         known = [x for x in ps if x.inside_published is not None]
