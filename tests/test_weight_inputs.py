@@ -66,7 +66,7 @@ def test_what_a_table_cannot_read_is_one_line_saying_what_it_can(weight):
         measure.weight_stats_table({})
     with pytest.raises(InputError, match=r"entry 'model' is a dict.*checkpoint\['model'\]"):
         measure.weight_stats_table({"model": {"w.weight": weight}, "step": 3})
-    with pytest.raises(InputError, match="entry 'step' is a int"):
+    with pytest.raises(InputError, match="entry 'step' is an int"):
         measure.weight_stats_table({"w.weight": weight, "step": 3})
     with pytest.raises(InputError, match="init source: entry 'step'"):
         reinit.load_source({"w.weight": weight, "step": 3})

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 from scipy import optimize, special, stats
 
-from scalefit.errors import InputError, suggestion
+from scalefit.errors import InputError, a_type, suggestion
 
 LOG_2PI = math.log(2 * math.pi)
 SHAPE_AXES = ("log", "inverse", "linear")
@@ -291,7 +291,7 @@ def register_family(family: Family) -> Family:
     `prefix` must be free too, since tables store the code and name statistics by the prefix.
     """
     if not isinstance(family, Family):
-        raise InputError(f"register_family takes a Family(...), not a {type(family).__name__}")
+        raise InputError(f"register_family takes a Family(...), not {a_type(family)}")
     known = FAMILIES.get(family.name)
     if known is family:
         return family

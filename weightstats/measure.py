@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, a_type
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
 from scalefit.weightstats.groups import (NO_LAYER, checkpoint_name, is_weight_tensor, qkv_layout,
@@ -157,7 +157,7 @@ def _open_source(source, num_heads: int | None) -> _Source:
                          f"dict, a checkpoint folder), not one {type(source).__name__}: for one tensor use "
                          f"tensor_stats(values), or weight_stats_table({{'name': values}}) for its rows")
     else:
-        raise InputError(f"weight statistics: cannot read weights from a {type(source).__name__} (give an "
+        raise InputError(f"weight statistics: cannot read weights from {a_type(source)} (give an "
                          f"nn.Module, a state dict {STATE_DICT}, a checkpoint folder or a .safetensors file)")
     if num_heads is not None:
         src.num_heads = num_heads

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, a_type
 
 ACCEPTED = "a torch tensor, a numpy array or a nested list of numbers"
 STATE_DICT = "{name: tensor or numpy array}"
@@ -21,14 +21,14 @@ def as_weights(values, what: str = "weights") -> torch.Tensor:
     if isinstance(values, torch.Tensor):
         return values.detach()
     if isinstance(values, (Mapping, str, bytes, torch.nn.Module)):
-        raise InputError(f"{what}: a {type(values).__name__} is not one tensor (give {ACCEPTED})")
+        raise InputError(f"{what}: {a_type(values)} is not one tensor (give {ACCEPTED})")
     try:
         array = np.asarray(values)
     except (ValueError, TypeError) as exc:  # a ragged list
-        raise InputError(f"{what}: cannot read a {type(values).__name__} as an array of numbers "
+        raise InputError(f"{what}: cannot read {a_type(values)} as an array of numbers "
                          f"({str(exc).splitlines()[0]})") from None
     if array.dtype.kind not in "biuf":
-        raise InputError(f"{what}: a {type(values).__name__} of {array.dtype} is not numbers (give {ACCEPTED})")
+        raise InputError(f"{what}: {a_type(values)} of {array.dtype} is not numbers (give {ACCEPTED})")
     with warnings.catch_warnings():  # read-only arrays (memory maps) are fine: they are only read
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         try:
@@ -55,6 +55,6 @@ def named_weights(state: Mapping, what: str = "weight statistics") -> dict[str, 
             out[str(name)] = as_weights(value, f"{what}: '{name}'")
             continue
         hint = (f"; pass that dict itself, e.g. checkpoint['{name}']" if isinstance(value, Mapping) else "")
-        raise InputError(f"{what}: entry '{name}' is a {type(value).__name__}, not a tensor or numpy "
+        raise InputError(f"{what}: entry '{name}' is {a_type(value)}, not a tensor or numpy "
                          f"array (give a state dict {STATE_DICT}){hint}")
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row
+from scalefit.errors import InputError, a_type, data_row
 from scalefit.options import map_hint
 from scalefit.scaling.laws.registry import law_for
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN  # one place: the table schema
@@ -287,6 +287,6 @@ def run_frame(runs) -> pd.DataFrame:
     if isinstance(runs, (list, tuple, dict)):  # rows as dicts, or columns as a dict
         runs = pd.DataFrame(runs)
     if not isinstance(runs, pd.DataFrame):
-        raise InputError(f"runs: got a {type(runs).__name__}; give a DataFrame, a CSV/Parquet/JSON path, "
+        raise InputError(f"runs: got {a_type(runs)}; give a DataFrame, a CSV/Parquet/JSON path, "
                          "a RunTable, or a list of row dicts")
     return runs

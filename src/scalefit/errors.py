@@ -23,6 +23,12 @@ def warn(text: str) -> None:
     warnings.warn(text, ScalefitWarning, stacklevel=2)
 
 
+def a_type(value) -> str:
+    """'a list', 'an int': the type of ``value`` with its article, for messages on a wrong kind."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def data_row(frame, i: int) -> int:
     """1-based data row in the file of positional row i of ``frame`` (pandas index labels survive
     subsetting, so a filtered table still names the row of the file it came from)."""
