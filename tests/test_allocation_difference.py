@@ -84,3 +84,34 @@ def test_compare_pairs_the_laws_resamples_on_the_shipped_grid():
     # the draws are each law's own: their intervals are the ones the fits report
     assert kap.extra["allocation"]["a_ci95"] == pytest.approx(list(percentile_ci(kap.allocation_draws["a"])))
     assert "same resamples" in cmp.explanation[0]
+
+
+@pytest.mark.slow
+def test_readme_quotes_what_the_main_command_prints():
+    """The README's Kaplan-vs-Chinchilla paragraph holds the numbers `scalefit compare kaplan
+    chinchilla` gives on the shipped grid (its defaults: 1000 resamples, seed 0)."""
+    from pathlib import Path
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    cmp = compare_laws(shipped_grid(), n_bootstrap=1000, seed=0)
+    chin, kap = cmp.fits["chinchilla"], cmp.fits["kaplan"]
+
+    def ci(lo, hi, fmt=".2f"):
+        return f"[{lo:{fmt}}, {hi:{fmt}}]"
+    beta = chin.params["beta"]
+    diff = cmp.allocation_difference
+    n_opt = cmp.budgets[0]
+    quoted = [
+        f"RMSE(log L) {chin.extra['rmse_log']:.4f} and AIC {chin.extra['aic']:.1f}",
+        f"beta = {beta.value:.2f} {ci(*beta.ci95)}",
+        f"a = {chin.extra['allocation']['a']:.2f} {ci(*chin.extra['allocation']['a_ci95'])}",
+        f"RMSE {kap.extra['rmse_log']:.4f}, AIC {kap.extra['aic']:.1f}, "
+        f"a = {kap.extra['allocation']['a']:.2f} {ci(*kap.extra['allocation']['a_ci95'])}",
+        f"differ by {diff['a_difference']:.2f} {ci(*diff['ci95'])}",
+        f"same {diff['n_resamples']} resamples",
+        "N* = {} {} total parameters".format(
+            f"{n_opt['chinchilla_N_opt']:.3g}".replace("e+0", "e"),
+            ci(*n_opt["chinchilla_N_opt_ci95"], ".3g").replace("e+0", "e")),
+    ]
+    for text in quoted:
+        assert text in readme, text
+    assert (diff["ci95"][0] < 0 < diff["ci95"][1]) == ("do not tell the two allocations apart" in readme)
