@@ -19,7 +19,8 @@ from relation_truth import RELATION, SIGMOID, accuracy_points, loss_runs
 from scalefit.errors import InputError
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.accuracy import fit_accuracy
-from scalefit.scaling.relations.intervals import interval_at
+from scalefit.scaling.fitresult import percentile_ci
+from scalefit.scaling.relations.intervals import interval_at, small_sample_scale
 from scalefit.scaling.relations.loss2loss import (fit_loss_to_loss, fit_shifted_power,
                                                   pair_losses)
 from scalefit.scaling.relations.resampling import UNIT, UnitRows, checkpoint_units, unit_codes
@@ -157,3 +158,61 @@ def test_prediction_where_draws_put_e_above_x_says_so():
     near = res.value("E_x") + 0.001  # E_x's 95% CI is about +-0.02 here
     iv = interval_at(res, near)
     assert "undefined_draws" in iv and "E_x" in iv["undefined_draws"]
+
+
+def test_small_sample_scale_is_hc1_and_cr1():
+    assert small_sample_scale(15, 4) == pytest.approx(np.sqrt(15 / 11))
+    assert small_sample_scale(40, 4) == pytest.approx(np.sqrt(40 / 36))
+    # 10 models of 12 checkpoints: G / (G - 1) * (n - 1) / (n - p)
+    assert small_sample_scale(120, 4, n_units=10) == pytest.approx(np.sqrt(10 / 9 * 119 / 116))
+    assert small_sample_scale(4, 4) == 1.0 and small_sample_scale(20, 4, n_units=1) == 1.0
+
+
+def test_accuracy_curve_interval_is_the_percentile_interval_widened_about_the_fit():
+    L, acc = accuracy_points(5, n=15, noise=0.02)
+    res = fit_accuracy(L, acc, n_bootstrap=50, seed=5)
+    scale = res.components["draw_scale"]
+    assert scale == pytest.approx(np.sqrt(15 / 11))
+    assert res.extra["bootstrap"]["small_sample_scale"] == scale
+    iv = interval_at(res, 3.0)
+    plain = interval_at(res, 3.0, small_sample=False)
+    d = res.draws
+    lo, hi = percentile_ci(relation_forms.sigmoid_accuracy(3.0, d["a"], d["k"], d["L0"], d["b"]))
+    assert plain["ci95"] == pytest.approx([lo, hi], rel=1e-12)
+    v = iv["value"]
+    assert iv["ci95"] == pytest.approx([v + scale * (lo - v), v + scale * (hi - v)], rel=1e-12)
+    assert iv["pi95"][1] - iv["pi95"][0] > plain["pi95"][1] - plain["pi95"][0]
+    # the parameters' own intervals are the plain percentiles of their draws
+    assert res.params["k"].ci95 == pytest.approx(percentile_ci(d["k"]), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_accuracy_curve_interval_is_as_wide_as_the_sampling_spread_at_15_points():
+    """15 points, 4 parameters: the pairs bootstrap's draws spread like the HC0 sandwich, about
+    sqrt(11 / 15) = 0.86 of the fitted curve's sampling sd (its percentile interval covered 91%
+    of the time; bench/bench_relation_intervals.py). The sd here is exact for the fixed design:
+    sigma sqrt(g' (J'J)^-1 g) at the true parameters. The interval's half-width over 1.96 sd
+    has a median near 1 with the small-sample widening (1.006 here; 0.862 without it)."""
+    n, sigma, R = 15, 0.02, 30
+    L = np.linspace(2.2, 4.5, n)
+    theta = np.array([SIGMOID[k] for k in ("a", "k", "L0", "b")])
+
+    def gradient(x):
+        f0 = relation_forms.sigmoid_accuracy(x, *theta)
+        return np.stack([(relation_forms.sigmoid_accuracy(x, *(theta + 1e-7 * e)) - f0) / 1e-7
+                         for e in np.eye(4)], axis=-1)
+
+    J = gradient(L)
+    at = np.array([2.4, 2.8, 3.0, 3.4, 4.0])
+    g = gradient(at)
+    sd = sigma * np.sqrt(np.einsum("ij,jk,ik->i", g, np.linalg.inv(J.T @ J), g))
+    ratios = []
+    for r in range(R):
+        rng = np.random.default_rng(500 + r)
+        acc = relation_forms.sigmoid_accuracy(L, **SIGMOID) + rng.normal(0, sigma, n)
+        res = fit_accuracy(L, acc, n_bootstrap=60, seed=r)
+        width = np.array([np.diff(interval_at(res, x)["ci95"])[0] for x in at])
+        ratios.append(width / (2 * 1.96 * sd))
+    ratio = float(np.median(ratios))
+    print(f"\nmedian ci95 half-width / (1.96 sampling sd) over {R} fits x {at.size} L: {ratio:.3f}")
+    assert 0.92 < ratio < 1.2
