@@ -20,7 +20,8 @@ r_i / sqrt(1 - h_ii) with h from the Jacobian of the law at the optimum (Davison
 eq. 6.9), and the normal-theory scatter s * t(n - p), s^2 = sum r^2 / (n - p).
 
 Replication r uses the seeds of the interval audit (data 1000 + r, bootstrap r, the observations
-after two budget-row draws), so `--reps 300` reproduces its fits and its observations.
+after two budget-row draws), so `--reps 300` reproduces its fits and its observations; `--first 300`
+takes fresh ones (replications 300 to 599).
 
     OMP_NUM_THREADS=1 python bench/bench_law_intervals.py --reps 300
 """
@@ -122,18 +123,20 @@ def summary(rows: list[dict], name: str, what: str, j: int) -> tuple[float, floa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=100, help="replications per cell (default 100)")
+    ap.add_argument("--first", type=int, default=0, help="first replication (its seeds; default 0)")
     ap.add_argument("--bootstrap", type=int, default=400, help="bootstrap resamples per fit")
     ap.add_argument("--cells", default=",".join(CELLS), help="comma-separated: " + ", ".join(CELLS))
     ap.add_argument("--procs", type=int, default=2, help="worker processes (default 2)")
     args = ap.parse_args()
-    print(f"{args.reps} replications per cell, {args.bootstrap} bootstrap resamples per fit; "
-          "coverage in % with one Monte Carlo SE; width: median of log(hi / lo)")
+    print(f"{args.reps} replications per cell (from {args.first}), {args.bootstrap} bootstrap resamples "
+          "per fit; coverage in % with one Monte Carlo SE; width: median of log(hi / lo)")
     header = ("| cell | distance | scalefit hits | scalefit conditional | leverage conditional | "
               "t scatter conditional | width scalefit / leverage / t |")
     with Pool(args.procs) as pool:
         for cell in args.cells.split(","):
             start = time.perf_counter()
-            rows = pool.map(replicate, [(cell, r, args.bootstrap) for r in range(args.reps)], chunksize=1)
+            work = [(cell, r, args.bootstrap) for r in range(args.first, args.first + args.reps)]
+            rows = pool.map(replicate, work, chunksize=1)
             seconds = time.perf_counter() - start
             sizes, tpp, sd = CELLS[cell]
             print(f"\n{cell}: {len(sizes) * len(tpp)} runs, noise sd {sd}, {seconds:.0f} s")
