@@ -45,6 +45,8 @@ def conditional_coverage(seed: int, n_bootstrap: int = 100) -> np.ndarray:
 
 @pytest.mark.slow
 def test_prediction_interval_covers_with_twenty_runs():
-    """Mean conditional coverage over 24 fits with 100 resamples each: SE about 1 point."""
+    """Mean conditional coverage over 24 fits of 100 resamples each (fixed seeds: 94.4, 96.5 and
+    95.6% at 1x, 10x, 100x, Monte Carlo SE 2-4 points): a lost scatter term or a halved interval
+    fails it; a point of coverage is the benchmark's to measure."""
     coverage = np.mean([conditional_coverage(r) for r in range(REPLICATES)], axis=0)
     assert np.all(coverage >= 0.92) and np.all(coverage <= 0.995), coverage

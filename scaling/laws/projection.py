@@ -186,7 +186,9 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
 
     Each bootstrap draw's prediction times exp(a residual drawn from the fit's own scaled
     log residuals): the law's uncertainty and the runs' scatter together. Without draws the
-    interval holds the scatter only, and says so.
+    interval holds the scatter only, and says so. On synthetic Chinchilla runs with known truth
+    (20 and 30 runs, 1x to 100x the largest fitted compute) it holds an observation 95-97% of
+    the time (bench/bench_law_intervals.py, bench/README.md).
     """
     law = law_for(result.law)
     k = _flops_per_param_token(result)
