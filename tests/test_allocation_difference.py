@@ -112,6 +112,15 @@ def test_readme_quotes_what_the_main_command_prints():
             f"{n_opt['chinchilla_N_opt']:.3g}".replace("e+0", "e"),
             ci(*n_opt["chinchilla_N_opt_ci95"], ".3g").replace("e+0", "e")),
     ]
+    gap = cmp.n_convention_gap
+
+    def part(name):
+        p = gap["parts"][name]
+        return f"{p['value']:+.2f} [{p['ci95'][0]:+.2f}, {p['ci95'][1]:+.2f}]"
+    quoted += [f"Chinchilla's form gives a = {gap['a_refit']:.2f} {ci(*gap['a_refit_ci95'])}",
+               f"the N convention accounts for {part('n_convention')} of the gap",
+               f"the functional form for {part('functional_form')}"]
     for text in quoted:
         assert text in readme, text
     assert (diff["ci95"][0] < 0 < diff["ci95"][1]) == ("do not tell the two allocations apart" in readme)
+    assert (gap["parts"]["n_convention"]["ci95"][0] > 0) == ("an interval that excludes 0" in readme)

@@ -17,6 +17,7 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
                                               budget_convention, default_budgets,
                                               holdout_predictions, kind_of,
                                               n_convention_note, project)
+from scalefit.scaling.laws.n_convention_gap import gap_sentence, n_convention_gap
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import run_frame, validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
@@ -43,6 +44,7 @@ class Comparison:
     largest_fitted_flops: float = float("nan")  # the budgets' distances are multiples of it
     convention: str = ""  # what N means in the budget table
     allocation_difference: dict | None = None  # paired difference in a (allocation_difference)
+    n_convention_gap: dict | None = None  # that gap split into N convention and form (n_convention_gap)
 
     def fit_dict(self, name: str) -> dict:
         """One law's fit as JSON: the FitResult's fields and its held-out error."""
@@ -64,6 +66,8 @@ class Comparison:
                "budgets": self.budgets, "explanation": list(self.explanation)}
         if self.allocation_difference is not None:
             out["allocation_difference"] = self.allocation_difference
+        if self.n_convention_gap is not None:
+            out["n_convention_gap"] = self.n_convention_gap
         if self.published:
             out["published"] = self.published
         return out
@@ -120,7 +124,10 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
         fits[name] = result
         fitted_losses.append(tuple(np.asarray(train_table.L, float)))
     # paired only when every law was refitted to the same resamples of the same rows
-    difference = allocation_difference(fits) if len(set(fitted_losses)) == 1 else None
+    same_runs = len(set(fitted_losses)) == 1
+    difference = allocation_difference(fits) if same_runs else None
+    gap = n_convention_gap(train, fits, loss=loss, delta=delta, n_bootstrap=n_bootstrap,
+                           seed=seed) if same_runs else None
     if budgets is None:
         budgets = default_budgets([largest], held_flops)
     convention = common_convention(fits, table.frame)
@@ -130,8 +137,8 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
     return Comparison(
         data=source, n_runs=int(len(runs)), n_fit=int(len(train)), n_holdout=int(len(held)),
         laws=list(laws), fits=fits, holdout=held_errors, budgets=rows,
-        explanation=explain_disagreement(table.frame, fits, difference),
-        allocation_difference=difference,
+        explanation=explain_disagreement(table.frame, fits, difference, gap),
+        allocation_difference=difference, n_convention_gap=gap,
         published={name: law_for(name).published() for name in laws} if published else {},
         largest_fitted_flops=largest, convention=notes)
 
@@ -254,10 +261,11 @@ def _floor_text(fits: dict[str, FitResult], lowest: float) -> str:
 
 
 def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
-                         difference: dict | None = None) -> list[str]:
+                         difference: dict | None = None, gap: dict | None = None) -> list[str]:
     """Two sentences, computed from the runs, on why the two laws' allocations differ
     (``difference``: their paired difference in a, ``allocation_difference``, when both laws were
-    refitted to the same resamples; the verdict then reads its interval)."""
+    refitted to the same resamples; the verdict then reads its interval; ``gap``: that difference
+    split into the N convention and the functional form, ``n_convention_gap``)."""
     N = frame["N"].to_numpy(float)
     D = frame["D"].to_numpy(float)
     L = frame["L"].to_numpy(float)
@@ -308,7 +316,8 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
     if "params_nonembed" in frame.columns and "params" in frame.columns:
         share = frame["params_nonembed"].to_numpy(float) / frame["params"].to_numpy(float)
         first = first[:-1] + (f"; Kaplan's N counts non-embedding parameters only, "
-                              f"{share.min():.0%} to {share.max():.0%} of the total here.")
+                              f"{share.min():.0%} to {share.max():.0%} of the total here"
+                              + (f": {gap_sentence(gap)}." if gap else "."))
     sched = [c for c in SCHEDULE_COLUMNS if c in frame.columns]
     if not sched and {"steps", "batch_tokens"} <= set(frame.columns):
         frame = frame.assign(schedule_tokens=frame["steps"].astype(float)
