@@ -189,10 +189,10 @@ def test_accuracy_curve_interval_is_the_percentile_interval_widened_about_the_fi
 @pytest.mark.slow
 def test_accuracy_curve_interval_is_as_wide_as_the_sampling_spread_at_15_points():
     """15 points, 4 parameters: the pairs bootstrap's draws spread like the HC0 sandwich, about
-    sqrt(11 / 15) = 0.86 of the fitted curve's sampling sd (its percentile interval covered 91%
-    of the time; bench/bench_relation_intervals.py). The sd here is exact for the fixed design:
-    sigma sqrt(g' (J'J)^-1 g) at the true parameters. The interval's half-width over 1.96 sd
-    has a median near 1 with the small-sample widening (1.006 here; 0.862 without it)."""
+    sqrt(11 / 15) = 0.86 of the fitted curve's sampling sd (its percentile interval covered
+    90-93% of the time; bench/bench_relation_intervals.py). The sd here is exact for the fixed
+    design: sigma sqrt(g' (J'J)^-1 g) at the true parameters. The interval's half-width over
+    1.96 sd has a median near 1 with the small-sample widening (1.006 here; 0.862 without it)."""
     n, sigma, R = 15, 0.02, 30
     L = np.linspace(2.2, 4.5, n)
     theta = np.array([SIGMOID[k] for k in ("a", "k", "L0", "b")])
