@@ -1,0 +1,149 @@
+"""Coverage of the downstream relations' 95% intervals on synthetic data with known truth.
+
+Cells (the interval audit's):
+- acc_n15: the sigmoid accuracy law (a, k, L0, b = 0.45, -2.5, 3.2, 0.25) fitted to 15 points,
+  L uniform on [2.2, 4.5], additive N(0, 0.02) noise; intervals at L = 3.0 and 2.3.
+- acc_n40_binom: 40 points, L uniform on [2.8, 4.5], accuracy of a 500-item task (binomial);
+  intervals at L = 3.5 (inside the data), 2.6 and 2.2 (below it).
+- l2l_6x4: the loss-to-loss shifted power law through `run_downstream` (holdout 2, E_x and E_y
+  from Kaplan + E fits refitted per resample), a 6 x 4 (N, D) grid, log-normal noise 0.005;
+  coverage of the parameters' ci95 (E_y's was the audit's question).
+
+For the accuracy cells every replicate is fitted once; its curve interval (ci95, does it hold
+the true curve?) and prediction interval (pi95, does it hold a new observation?) are computed
+from the same bootstrap draws twice: "old", the plain percentile interval
+(``interval_at(..., small_sample=False)``), and "new", with the draws' deviations widened by
+``intervals.small_sample_scale`` (HC1). ± is one Monte Carlo standard error. The loss-to-loss
+cell has one method (its draws are not rescaled).
+
+    OMP_NUM_THREADS=1 python bench/bench_relation_intervals.py [--reps 300] [--bootstrap 200]
+        [--jobs 2] [--cells acc_n15,acc_n40_binom,l2l_6x4]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+SIGMOID = {"a": 0.45, "k": -2.5, "L0": 3.2, "b": 0.25}
+ACC_CELLS = {
+    "acc_n15": dict(n=15, lo=2.2, hi=4.5, noise=("normal", 0.02), at=(3.0, 2.3)),
+    "acc_n40_binom": dict(n=40, lo=2.8, hi=4.5, noise=("binomial", 500), at=(3.5, 2.6, 2.2)),
+}
+X_LAW = {"E": 1.8, "N_c": 1e7, "D_c": 1e8, "alpha_N": 0.5, "alpha_D": 0.45}
+RELATION = {"K": 0.8, "kappa": 1.2, "E_x": 1.8, "E_y": 1.0}
+L2L_CELLS = {"l2l_6x4": dict(sizes=np.geomspace(1e6, 1e9, 6), tokens=np.geomspace(1e8, 1e11, 4),
+                             noise=0.005)}
+SEED = {"acc_n15": 200_000, "acc_n40_binom": 300_000, "l2l_6x4": 400_000}
+
+
+def _observe(p, noise, rng):
+    kind, v = noise
+    return p + rng.normal(0, v, np.shape(p)) if kind == "normal" else rng.binomial(v, p) / v
+
+
+def accuracy_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
+    """One fit of a sigmoid cell: per L, whether old and new ci95 / pi95 hold the truth."""
+    from scalefit.scaling.relations import forms as relation_forms
+    from scalefit.scaling.relations.accuracy import fit_accuracy
+    from scalefit.scaling.relations.intervals import interval_at
+    c = ACC_CELLS[cell]
+    rng = np.random.default_rng(SEED[cell] + r)
+    L = rng.uniform(c["lo"], c["hi"], c["n"])
+    acc = _observe(relation_forms.sigmoid_accuracy(L, **SIGMOID), c["noise"], rng)
+    res = fit_accuracy(L, acc, "sigmoid", n_bootstrap=n_bootstrap, seed=r)
+    rows = []
+    for at in c["at"]:
+        truth = float(relation_forms.sigmoid_accuracy(at, **SIGMOID))
+        observed = float(_observe(truth, c["noise"], rng))
+        row = {"cell": cell, "L": at, "truth": truth}
+        for method, small in (("old", False), ("new", True)):
+            iv = interval_at(res, at, small_sample=small)
+            row[f"ci_{method}"] = iv["ci95"][0] <= truth <= iv["ci95"][1]
+            row[f"pi_{method}"] = iv["pi95"][0] <= observed <= iv["pi95"][1]
+            row[f"ci_width_{method}"] = iv["ci95"][1] - iv["ci95"][0]
+        rows.append(row)
+    return rows
+
+
+def l2l_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
+    """One loss-to-loss fit: whether each parameter's ci95 holds its truth."""
+    from scalefit.scaling.laws import forms as law_forms
+    from scalefit.scaling.relations import forms as relation_forms
+    from scalefit.scaling.relations.downstream import run_downstream
+    c = L2L_CELLS[cell]
+    rng = np.random.default_rng(SEED[cell] + r)
+    N, D = (a.ravel() for a in np.meshgrid(c["sizes"], c["tokens"]))
+    x = law_forms.kaplan_nde(N, D, **X_LAW)
+    y = relation_forms.shifted_power_law(x, **RELATION)
+    frame = pd.DataFrame({"params": N, "tokens": D,
+                          "x": x * np.exp(rng.normal(0, c["noise"], N.size)),
+                          "y": y * np.exp(rng.normal(0, c["noise"], N.size))})
+    fit = run_downstream(frame, "x", "y", holdout=2, n_bootstrap=n_bootstrap, seed=r).fit
+    rows = []
+    for name, truth in RELATION.items():
+        lo, hi = fit.params[name].ci95
+        rows.append({"cell": cell, "param": name, "ci": lo <= truth <= hi, "width": hi - lo})
+    return rows
+
+
+def _chunk(args) -> list[dict]:
+    cell, reps, n_bootstrap = args
+    warnings.simplefilter("ignore")
+    one = accuracy_replicate if cell in ACC_CELLS else l2l_replicate
+    return [row for r in reps for row in one(cell, r, n_bootstrap)]
+
+
+def coverage(hits) -> str:
+    hits = np.asarray(hits, bool)
+    p = hits.mean()
+    return f"{100 * p:5.1f} ± {100 * np.sqrt(p * (1 - p) / hits.size):.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=300,
+                    help="replicates per accuracy cell (the loss-to-loss cell: half as many)")
+    ap.add_argument("--bootstrap", type=int, default=200, help="resamples per fit")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes")
+    ap.add_argument("--cells", default=",".join([*ACC_CELLS, *L2L_CELLS]))
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    cells = [c for c in args.cells.split(",") if c]
+    tasks = []
+    for cell in cells:
+        reps = args.reps if cell in ACC_CELLS else max(args.reps // 2, 1)
+        tasks += [(cell, range(s, min(s + 25, reps)), args.bootstrap) for s in range(0, reps, 25)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = [row for part in pool.map(_chunk, tasks) for row in part]
+    seconds = time.perf_counter() - t0
+    out = pd.DataFrame(rows)
+    print(f"{len(tasks)} chunks, {args.bootstrap} resamples per fit, {args.jobs} processes, "
+          f"{seconds:.0f} s")
+    acc = out[out["cell"].isin(list(ACC_CELLS))] if "L" in out else out.iloc[0:0]
+    if len(acc):
+        print("\n| cell | L | reps | ci95 covers curve: old | new | median width old -> new "
+              "| pi95 covers observation: old | new |")
+        print("|---|---|---|---|---|---|---|---|")
+        for (cell, at), g in acc.groupby(["cell", "L"], sort=False):
+            print(f"| {cell} | {at:g} | {len(g)} | {coverage(g['ci_old'])} | "
+                  f"{coverage(g['ci_new'])} | {g['ci_width_old'].median():.4f} -> "
+                  f"{g['ci_width_new'].median():.4f} | {coverage(g['pi_old'])} | "
+                  f"{coverage(g['pi_new'])} |")
+    l2l = out[out["cell"].isin(list(L2L_CELLS))]
+    if len(l2l):
+        print("\n| cell | parameter | reps | ci95 covers (one method, unchanged) | median width |")
+        print("|---|---|---|---|---|")
+        for (cell, name), g in l2l.groupby(["cell", "param"], sort=False):
+            print(f"| {cell} | {name} | {len(g)} | {coverage(g['ci'])} | "
+                  f"{g['width'].median():.4f} |")
+
+
+if __name__ == "__main__":
+    main()
