@@ -13,20 +13,16 @@ residual bootstrap, what `scalefit transitions` did before).
 `--cells` measures instead the cells an interval audit found under-covered (scalefit's search
 only): a weak kink (slope change 0.4 at rho 0.8), rho 0.95 and an early kink (step 20), beside the
 kink at step 300 at rho 0.5 and 0.8. Each reports how often the kink is found, how often a run
-with one kink reports two or more transitions, the mean estimated rho and the coverage of the
+with one kink reports two or more transitions, the median REML rho and the coverage of the
 breakpoint nearest the kink, each with its Monte Carlo SE, sqrt(p (1 - p) / n): about 3 points
-at 85% of 150. Each cell is run twice on the same seeds: scalefit (REML rho bias-corrected,
-`ar1.bias_corrector`) beside the peer, plain REML rho (scalefit before 2026-12-05), and the
-paired difference of coverage over the runs where both found the kink. --records writes every
-found breakpoint (interval, estimated rho, the slope change over its GLS standard error) as
-JSON, to look for a sign of under-coverage in a run's own output.
+at 85% of 150. --records writes every found breakpoint (interval, estimated rho, the slope change
+over its GLS standard error) as JSON, to look for a sign of under-coverage in a run's own output.
 
     python bench/bench_transition_intervals.py --cells weak_rho0.8,early_rho0.5 --runs 150
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
 import warnings
@@ -83,17 +79,6 @@ def slope_change_t(y: np.ndarray, fit) -> np.ndarray:
     return np.abs(fit.coef[2:]) / se
 
 
-@contextlib.contextmanager
-def plain_reml():
-    """scalefit as it was before 2026-12-05: REML rho without the bias correction (the peer)."""
-    corrector = ar1.bias_corrector
-    ar1.bias_corrector = lambda designs, **kw: (lambda rho: rho)
-    try:
-        yield
-    finally:
-        ar1.bias_corrector = corrector
-
-
 def cell_records(name: str, runs: int, n_bootstrap: int) -> list[dict]:
     """One record per found breakpoint (or per run without one) of scalefit's search."""
     kink_step, dslope, rho = CELLS[name]
@@ -122,55 +107,25 @@ def share(hits, n) -> str:
     return f"{100 * p:.0f}% ± {100 * np.sqrt(p * (1 - p) / n):.0f} ({n})"
 
 
-def mean_se(values) -> str:
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():.2f} ± {values.std(ddof=1) / np.sqrt(len(values)):.2f}"
-
-
-def cell_summary(recs: list[dict], runs: int) -> dict:
-    per_run = {r["run"]: r for r in recs}
-    near = {r["run"]: r for r in recs if r.get("nearest")}
-    return {"found": share(len(near), runs),
-            "extra": share(sum(r["k"] > 1 for r in per_run.values()), runs),
-            "rho": mean_se([r["rho_hat"] for r in per_run.values()]),
-            "coverage": share(sum(r["inside"] for r in near.values()), len(near)),
-            "width": np.median([r["width"] for r in near.values()]) if near else float("nan"),
-            "near": near}
-
-
-def paired_difference(new: dict, old: dict) -> str:
-    """Coverage new - old over the runs where both found the kink, ± its paired SE."""
-    both = sorted(set(new) & set(old))
-    if len(both) < 2:
-        return "-"
-    d = np.array([float(new[r]["inside"]) - float(old[r]["inside"]) for r in both])
-    return f"{100 * d.mean():+.1f} ± {100 * d.std(ddof=1) / np.sqrt(len(d)):.1f} ({len(d)})"
-
-
 def cells_table(names: list[str], runs: int, n_bootstrap: int, out) -> None:
-    print(f"{runs} synthetic runs of {len(X)} checkpoints per cell, {n_bootstrap} resamples, the "
-          f"same seeds for both methods; ± one Monte Carlo SE. New: REML rho bias-corrected; old "
-          f"(peer): plain REML rho")
-    print("| cell (kink step, slope change, rho) | method | kink found | 2+ transitions "
-          "| mean estimated rho | coverage of 95% intervals (kinks found) "
-          "| median width (log10 step) | coverage new - old (paired) | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"{runs} synthetic runs of {len(X)} checkpoints per cell, {n_bootstrap} resamples; "
+          f"coverage of the breakpoint nearest the kink, ± one Monte Carlo SE (kinks found)")
+    print("| cell (kink step, slope change, rho) | kink found | 2+ transitions | median REML rho "
+          "| coverage of 95% intervals | median width (log10 step) | seconds |")
+    print("|---|---|---|---|---|---|---|")
     every = []
     for name in names:
-        rows = {}
-        for method in ("new", "old"):
-            start = time.perf_counter()
-            with plain_reml() if method == "old" else contextlib.nullcontext():
-                recs = cell_records(name, runs, n_bootstrap)
-            every += [{**r, "method": method} for r in recs]
-            rows[method] = cell_summary(recs, runs)
-            rows[method]["seconds"] = time.perf_counter() - start
-        diff = paired_difference(rows["new"]["near"], rows["old"]["near"])
-        for method, label in (("new", "bias-corrected rho (scalefit)"), ("old", "REML rho (peer)")):
-            row = rows[method]
-            print(f"| {name} {CELLS[name]} | {label} | {row['found']} | {row['extra']} | {row['rho']} "
-                  f"| {row['coverage']} | {row['width']:.3f} | {diff if method == 'new' else ''} "
-                  f"| {row['seconds']:.0f} |", flush=True)
+        start = time.perf_counter()
+        recs = cell_records(name, runs, n_bootstrap)
+        every += recs
+        per_run = {r["run"]: r for r in recs}
+        near = [r for r in recs if r.get("nearest")]
+        print(f"| {name} {CELLS[name]} | {share(len(near), runs)} "
+              f"| {share(sum(r['k'] > 1 for r in per_run.values()), runs)} "
+              f"| {np.median([r['rho_hat'] for r in per_run.values()]):.2f} "
+              f"| {share(sum(r['inside'] for r in near), len(near))} "
+              f"| {np.median([r['width'] for r in near]) if near else float('nan'):.3f} "
+              f"| {time.perf_counter() - start:.0f} |", flush=True)
     if out:
         with open(out, "w") as fh:
             json.dump(every, fh)

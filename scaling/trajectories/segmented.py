@@ -53,8 +53,7 @@ class TransitionSearch:
     smooth_bic: float                            # best smooth polynomial, same size as `best`
     delta_bic: float                             # smooth_bic - best.bic (> threshold: abrupt)
     intervals: list[tuple[float, float]] = field(default_factory=list)  # 95% CI per breakpoint
-    rho: float = 0.0                             # AR(1) coefficient of the errors (REML, bias-corrected)
-    reml_rho: float = 0.0                        # the REML estimate before the correction
+    rho: float = 0.0                             # AR(1) coefficient of the errors (REML)
 
     @property
     def has_transition(self) -> bool:
@@ -80,22 +79,6 @@ def _lstsq(x, y, breakpoints, rho=0.0):
     coef, *_ = np.linalg.lstsq(design, yw, rcond=None)
     resid = yw - design @ coef
     return coef, float(resid @ resid)
-
-
-def rho_corrector(x, breakpoints):
-    """ar1.bias_corrector for a segmented fit: its REML rho, biased low, mapped to the rho whose
-    simulated re-estimates it matches. The design is the fit's, linearized in all 2 + 2k
-    parameters (each hinge, and the step that moving its breakpoint adds), so the re-estimates
-    lose to the fit what the breakpoint search takes from the errors, at the cost of linear algebra."""
-    x = np.asarray(x, dtype=float)
-    steps = [(x > t).astype(float) for t in breakpoints]
-    return ar1.bias_corrector([np.column_stack([hinge_design(x, breakpoints)] + steps)])
-
-
-def _held(x, y, fit: SegmentedFit, rho: float) -> SegmentedFit:
-    """The fit by generalized least squares at `rho`, its breakpoints held where they are."""
-    coef, sse = _lstsq(x, y, fit.breakpoints, rho)
-    return SegmentedFit(fit.breakpoints, coef, sse, fit.n, bic_ar1(sse, fit.n, 2 + 2 * fit.k, rho), rho)
 
 
 def _candidate_breakpoints(x: np.ndarray, min_points: int, n_grid: int) -> np.ndarray:
@@ -215,10 +198,7 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
     A segmented model with k > 0 is kept only if its BIC beats both the straight line and
     the best smooth polynomial with as many parameters by at least `min_delta_bic`. Every
     candidate is fitted under AR(1) errors with its own REML rho, or with the `rho` given (0:
-    ordinary least squares, independent errors). Without a `rho` given, the chosen fit's REML rho
-    is then bias-corrected (`rho_corrector`) and the fit's coefficients taken by GLS at the
-    corrected rho, breakpoints held; its bootstrap carries the correction too. `delta_bic` is
-    that of the choice, at REML rho.
+    ordinary least squares, independent errors).
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -240,16 +220,11 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
         if candidate.bic < rival - min_delta_bic:
             best = candidate
     smooth = smooth_bic(x, y, 2 + 2 * max(best.k, 1), rho)
-    delta_bic, reml_rho, corrector = smooth - best.bic, best.rho, None
-    if rho is None:
-        corrector = rho_corrector(x, best.breakpoints)
-        best = _held(x, y, best, corrector(best.rho))
-    search = TransitionSearch(best=best, fits=fits, smooth_bic=smooth, delta_bic=delta_bic,
-                              rho=best.rho, reml_rho=reml_rho)
+    search = TransitionSearch(best=best, fits=fits, smooth_bic=smooth,
+                              delta_bic=smooth - best.bic, rho=best.rho)
     if best.k > 0 and n_bootstrap > 0:
         search.intervals = bootstrap_breakpoints(x, y, best, n_bootstrap=n_bootstrap, seed=seed,
-                                                 min_points=min_points, n_grid=n_grid, rho=rho,
-                                                 corrector=corrector)
+                                                 min_points=min_points, n_grid=n_grid, rho=rho)
     return search
 
 
@@ -270,7 +245,7 @@ def slope_change_t(x, y, fit: SegmentedFit) -> np.ndarray:
 
 def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
                           min_points: int = 3, n_grid: int = 40,
-                          rho: float | None = None, corrector=None) -> list[tuple[float, float]]:
+                          rho: float | None = None) -> list[tuple[float, float]]:
     """Sieve-bootstrap 95% percentile intervals of each breakpoint (x units, x sorted), each
     widened to hold the breakpoint where the percentiles miss it.
 
@@ -278,16 +253,13 @@ def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, se
     checkpoints one estimate of rho is too uncertain to condition on: intervals at the point
     estimate covered 72% where the truth was 0.8), then adds to the GLS curve at that rho an
     AR(1) error series driven by its whitened residuals drawn with replacement, and refits.
-    Each draw of rho is carried through the bias correction (`corrector`, by default
-    `rho_corrector` at the fit's breakpoints), as REML's likelihood sits too low for a high rho.
     A `rho` given is taken as known (0: the residual bootstrap of independent errors).
     """
     rng = np.random.default_rng(seed)
     design = hinge_design(x, fit.breakpoints)
     if rho is None:
         grid, weights = ar1.rho_posterior(design, y)
-        corrector = corrector or rho_corrector(x, fit.breakpoints)
-        rhos = corrector(rng.choice(grid, size=n_bootstrap, p=weights))
+        rhos = rng.choice(grid, size=n_bootstrap, p=weights)
     else:
         rhos = np.full(n_bootstrap, float(rho))
     worlds = {}  # rho -> (fitted curve, centred innovations) of the fit at that rho
