@@ -218,14 +218,14 @@ def bias_corrector(designs, n_sim: int | None = None, seed: int = BIAS_SEED):
     designs), and return the map that sends an estimate to the true rho whose mean estimate it
     is (linear interpolation over the monotone curve; an estimate below the mean at rho 0 gives
     0, one above the mean at MAX_RHO gives MAX_RHO). Works on floats and arrays of estimates.
-    `n_sim` series per true rho (default BIAS_SIMS split over the runs, at least 20: a pooled
+    `n_sim` series per true rho (default BIAS_SIMS split over the runs, at least 10: a pooled
     estimate varies less). Used by the collapse report (its F-test over rho and its intervals),
     not by the transition search: there, with the breakpoints held, it raised the mean rho by
     0.02-0.05 but left the breakpoint intervals' coverage within a Monte Carlo SE (0 to +2 points),
     most of REML's bias coming from the extra breakpoints BIC chooses (bench/README.md).
     """
     designs = [np.asarray(d, dtype=float) for d in designs]
-    n_sim = n_sim or max(20, BIAS_SIMS // max(len(designs), 1))
+    n_sim = n_sim or max(10, BIAS_SIMS // max(len(designs), 1))
     rng = np.random.default_rng(seed)
     total = None
     for design in designs:
