@@ -544,7 +544,7 @@ def test_stat_trajectory_reads_row_dicts_and_columns_and_refuses_anything_else()
                            losses=table[table["metric"].notna()].to_dict("records")), joined)
     accepted = "pass a DataFrame, a table's path (.parquet, .csv, .tsv, .json, .jsonl), a list of " \
                "row dicts or a dict of columns"
-    for bad, words in [(table.to_numpy(), "a ndarray is not a table"),
+    for bad, words in [(table.to_numpy(), "an ndarray is not a table"),
                        (table.to_numpy().tolist(), "a list of rows holds dicts, not list"),
                        ([1, 2], "a list of rows holds dicts, not int"),
                        ({"model": "a", "step": 1}, "not a table (If using all scalar values"),
@@ -553,7 +553,7 @@ def test_stat_trajectory_reads_row_dicts_and_columns_and_refuses_anything_else()
         with pytest.raises(InputError) as refused:
             stat_trajectory(bad, "t_nu")
         assert str(refused.value).startswith(f"table: {words}") and accepted in str(refused.value)
-    with pytest.raises(InputError, match="losses: a ndarray is not a table"):
+    with pytest.raises(InputError, match="losses: an ndarray is not a table"):
         join_stat_and_loss(table, "t_nu", losses=table.to_numpy(), losses_source="losses")
 
 

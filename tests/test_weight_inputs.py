@@ -70,7 +70,7 @@ def test_what_a_table_cannot_read_is_one_line_saying_what_it_can(weight):
         measure.weight_stats_table({"w.weight": weight, "step": 3})
     with pytest.raises(InputError, match="init source: entry 'step'"):
         reinit.load_source({"w.weight": weight, "step": 3})
-    with pytest.raises(InputError, match=r"tensor_stats: a ndarray of <U1 is not numbers"):
+    with pytest.raises(InputError, match=r"tensor_stats: an ndarray of <U1 is not numbers"):
         measure.tensor_stats(np.array(["a", "b"]))
     with pytest.raises(InputError, match="cannot read a list as an array of numbers"):
         measure.tensor_stats([[1.0, 2.0], [3.0]])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row, known
+from scalefit.errors import InputError, a_type, data_row, known
 from scalefit.integrity import drop_flagged_beside
 from scalefit.tables import read_table
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
@@ -52,7 +52,7 @@ def as_table(table, source: str | None) -> tuple[pd.DataFrame, str | None]:
             raise InputError(f"{name}: a list of rows holds dicts, not {type(odd).__name__} "
                              f"({odd!r:.40}); pass {TABLE_FORMS}")
     elif not isinstance(table, Mapping):
-        raise InputError(f"{name}: a {type(table).__name__} is not a table; pass {TABLE_FORMS}")
+        raise InputError(f"{name}: {a_type(table)} is not a table; pass {TABLE_FORMS}")
     try:
         return pd.DataFrame(table), source
     except (ValueError, TypeError) as exc:  # columns of different lengths, all scalars, ...

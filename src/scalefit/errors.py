@@ -24,9 +24,10 @@ def warn(text: str) -> None:
 
 
 def a_type(value) -> str:
-    """'a list', 'an int': the type of ``value`` with its article, for messages on a wrong kind."""
+    """'a list', 'an int', 'an ndarray': the type of ``value`` with its article, for messages on a
+    wrong kind."""
     name = type(value).__name__
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    return f"{'an' if name[:1].lower() in 'aeiou' or name.startswith('nd') else 'a'} {name}"
 
 
 def data_row(frame, i: int) -> int:
