@@ -217,8 +217,8 @@ def _pct(values) -> str:
     values = [v for v in values if v is not None and np.isfinite(v)]
     if not values:
         return ""
-    lo, hi = round(100 * min(values)), round(100 * max(values))
-    return f"{lo}%" if lo == hi else f"{lo}-{hi}%"
+    lo, hi = f"{min(values):.0%}", f"{max(values):.0%}"  # rounded as the command prints
+    return lo if lo == hi else f"{lo[:-1]}-{hi}"
 
 
 def _bin_values(results, bins, key):
