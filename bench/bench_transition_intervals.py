@@ -94,9 +94,12 @@ def cell_records(name: str, runs: int, n_bootstrap: int) -> list[dict]:
         nearest = int(np.argmin(np.abs(search.best.breakpoints - kink)))
         tvals = slope_change_t(y, search.best)
         for j, (lo, hi) in enumerate(search.intervals):
+            bp = float(search.best.breakpoints[j])
             records.append({**base, "nearest": j == nearest, "t": float(tvals[j]),
                             "inside": bool(lo <= kink <= hi), "width": hi - lo,
-                            "error": float(search.best.breakpoints[j] - kink)})
+                            "error": bp - kink,
+                            # the percentiles missed the estimate and the interval was widened to it
+                            "widened": bool(lo == bp or hi == bp)})
     return records
 
 
