@@ -209,6 +209,12 @@ def allocation_difference(fits: dict[str, FitResult]) -> dict | None:
             if np.isfinite(diff).any() else float("nan")}
 
 
+def _readable(difference: dict | None) -> bool:
+    """A paired difference whose interval a verdict may be read from (enough resamples)."""
+    return (difference is not None and bool(np.all(np.isfinite(difference["ci95"])))
+            and not too_few_resamples(difference["n_resamples"]))
+
+
 def allocation_verdict(fits: dict[str, FitResult], difference: dict | None = None) -> tuple[str, str, str]:
     """('differ' | 'agree' | 'unknown', 'kaplan a = 0.87 [0.78, 0.91] vs ...', the law with the
     largest a). With the paired ``difference`` (``allocation_difference``: both laws refitted to
@@ -231,8 +237,7 @@ def allocation_verdict(fits: dict[str, FitResult], difference: dict | None = Non
         return "unknown", a_text, more_n
     if any(too_few_resamples(_n_draws(fits[n])) for n in finite):
         return "unknown", a_text, more_n
-    if difference is not None and np.all(np.isfinite(difference["ci95"])) \
-            and not too_few_resamples(difference["n_resamples"]):
+    if _readable(difference):
         d_lo, d_hi = difference["ci95"]
         return ("differ" if d_lo > 0 or d_hi < 0 else "agree"), a_text, more_n
     lo = max(ci[n][0] for n in finite)
@@ -274,9 +279,7 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
     tpp = D / N
     names = list(fits)
     verdict, a_text, more_n = allocation_verdict(fits, difference)
-    paired = (verdict != "unknown" and difference is not None
-              and np.all(np.isfinite(difference["ci95"]))
-              and not too_few_resamples(difference["n_resamples"]))
+    paired = verdict != "unknown" and _readable(difference)
     if paired:
         high, low = difference["laws"]
         d_lo, d_hi = difference["ci95"]
