@@ -36,15 +36,14 @@ import numpy as np
 import pandas as pd
 
 ANCHORS = Path(__file__).resolve().parents[1].parent / "shared" / "anchors"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the anchor tables the tests read
+from tests.ladder_tables import LADDER_TASKS, ladder_checkpoints  # noqa: E402
 
 GADRE_SUBSET = ["bigbench_operators", "pubmed_qa_labeled", "hellaswag_zeroshot", "boolq",
                 "arc_easy", "coqa", "bigbench_dyck_languages", "lambada_openai",
                 "bigbench_novel_concepts", "winograd", "bigbench_cs_algorithms",
                 "commonsense_qa", "bigbench_qa_wikidata", "hellaswag", "copa", "squad", "piqa"]
 GADRE_DATASETS = ["rpj", "rw_original", "c4_original"]
-LADDER_TASKS = ["hellaswag_val", "arc_challenge_test", "arc_easy_test", "piqa_val", "csqa_val",
-                "socialiqa_val", "openbookqa_test"]
-LADDER_TARGETS = {"7B-4T": 3945065873408, "13B-5T": 5000088518656}
 PYTHIA_TASKS = ["piqa", "arc_easy", "sciq", "winogrande"]
 L2L_FROM = "fineweb-edu-100b"
 HELLASWAG_CE = "eval/downstream_ce_loss/hellaswag_test_ce_loss"
@@ -95,26 +94,6 @@ def epoch_runs() -> pd.DataFrame:
                          "loss": df["loss"]})
 
 
-def ladder_checkpoints(key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    root = ANCHORS / "ladder"
-    configs = json.loads((root / "configs" / "final.json").read_text())
-    bpb = f"eval/downstream_bpb/{key}_rc_5shot_bpb"
-    acc = f"eval/downstream/{key}_rc_5shot_len_norm"
-    train, targets = [], []
-    for name, c in configs.items():
-        for p in c["paths"]:
-            run = pd.read_csv(root / "ladder-runs" / p.split("/")[-1])
-            step = run["_step"] if "_step" in run else np.arange(len(run))
-            frame = pd.DataFrame({"model": p.split("/")[-1], "step": step, "params": c["n"],
-                                  "bpb": run[bpb].rolling(5, min_periods=1).mean(),
-                                  "acc": run[acc]})
-            if c["mode"] == "train":
-                frame["tokens"] = run["throughput/total_tokens"]
-                train.append(frame.iloc[int(0.1 * len(frame)):])
-            else:
-                targets.append(frame.iloc[[-1]].assign(tokens=LADDER_TARGETS[name]))
-    return pd.concat(train, ignore_index=True), pd.concat(targets, ignore_index=True)
-
 
 def run_one(job):
     """One (row, item): its Calibration's summary (and the old intervals' coverage)."""
@@ -149,7 +128,7 @@ def run_one(job):
                                      group="dataset", x_from=item,
                                      source="overtrain_models_tidy.csv", **kw)
         elif row == "ladder":
-            train, targets = ladder_checkpoints(item)
+            train, targets = ladder_checkpoints(ANCHORS, item)
             cal = calibrate_relation(train, "bpb", "acc", "sigmoid", targets=targets,
                                      source="ladder", **kw)
         elif row == "pythia":

@@ -13,6 +13,7 @@ import pytest
 
 from scalefit.scaling.relations.accuracy import fit_accuracy, predict_accuracy
 from scalefit.scaling.relations.downstream import run_downstream
+from tests.ladder_tables import LADDER_TARGETS, LADDER_TASKS
 
 # mlfoundations/scaling scaling/constants.py SUBSET: the 17 tasks of the paper's top-1 error
 GADRE_SUBSET = ["bigbench_operators", "pubmed_qa_labeled", "hellaswag_zeroshot", "boolq",
@@ -93,9 +94,6 @@ def test_pythia_accuracy_from_lambada_loss_holding_out_12b(pythia, task):
 # average); step 2 a sigmoid of accuracy against bpb over every checkpoint after the first 10%
 # of each run, plus the authors' helper point (bpb 0, accuracy 1). Targets from the commands in
 # their predict.py: 7B-4T and 13B-5T.
-LADDER_TASKS = ["hellaswag_val", "arc_challenge_test", "arc_easy_test", "piqa_val", "csqa_val",
-                "socialiqa_val", "openbookqa_test"]
-LADDER_TARGETS = {"7B-4T": 3945065873408, "13B-5T": 5000088518656}
 
 
 @pytest.fixture(scope="module")

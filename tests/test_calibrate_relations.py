@@ -17,6 +17,7 @@ from scalefit.cli import main
 from scalefit.scaling.laws.forms import kaplan_nde
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.calibrate import calibrate_relation
+from tests.ladder_tables import ladder_checkpoints
 
 KAPLAN_X = {"E": 1.8, "N_c": 2e8, "D_c": 2e9, "alpha_N": 0.34, "alpha_D": 0.28}
 SHIFTED = {"K": 1.3, "kappa": 1.4, "E_y": 0.9}
@@ -153,31 +154,6 @@ def test_overtrain_exponential_error(anchors):
     assert cal.cuts["n_fit"].min() >= 9  # 3 runs per parameter of the error law
     assert _near(cal, ("1-2x",))["relative_error"].abs().median() < 0.05
     assert cal.coverage < 0.8  # 30-40%: fitted on the smaller runs, the intervals are too narrow
-
-
-def ladder_checkpoints(anchors, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The OLMo ladder's checkpoints (after the first 10% of each run; task bpb a 5-checkpoint
-    moving average, as tests/test_accuracy_anchors.py reads them) and the 7B/13B targets' final
-    checkpoints."""
-    from tests.test_accuracy_anchors import LADDER_TARGETS
-    root = anchors / "ladder"
-    configs = json.loads((root / "configs" / "final.json").read_text())
-    bpb = f"eval/downstream_bpb/{key}_rc_5shot_bpb"
-    acc = f"eval/downstream/{key}_rc_5shot_len_norm"
-    train, targets = [], []
-    for name, c in configs.items():
-        for p in c["paths"]:
-            run = pd.read_csv(root / "ladder-runs" / p.split("/")[-1])
-            step = run["_step"] if "_step" in run else np.arange(len(run))
-            frame = pd.DataFrame({"model": p.split("/")[-1], "step": step,
-                                  "params": c["n"], "bpb": run[bpb].rolling(5, min_periods=1)
-                                  .mean(), "acc": run[acc]})
-            if c["mode"] == "train":
-                frame["tokens"] = run["throughput/total_tokens"]
-                train.append(frame.iloc[int(0.1 * len(frame)):])
-            else:
-                targets.append(frame.iloc[[-1]].assign(tokens=LADDER_TARGETS[name]))
-    return pd.concat(train, ignore_index=True), pd.concat(targets, ignore_index=True)
 
 
 def test_ladder_sigmoid_hellaswag(anchors):
