@@ -251,3 +251,10 @@ def test_isoflop_method_only_with_the_isoflop_law(tmp_path):
                                     "--isoflop-method", "akima"])
     assert bad.exit_code == 2
     assert bad.output.strip() == "error: --isoflop-method: only with LAW isoflop (got chinchilla)"
+
+
+def test_compare_help_names_its_argument_laws():
+    """The positional argument is the laws to compare, said so in the usage line and the epilog."""
+    out = CliRunner().invoke(main, ["compare", "--help"]).output
+    assert "Usage: scalefit compare [OPTIONS] [LAWS]..." in out
+    assert "LAWS: any of kaplan-n" in " ".join(out.split()) and "REGISTRY" not in out

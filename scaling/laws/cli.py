@@ -222,8 +222,8 @@ def schedule_options(func):
     return func
 
 
-@click.command("compare", epilog=f"REGISTRY: any of {', '.join(law_choices())} (default: kaplan chinchilla).")
-@click.argument("laws", nargs=-1, metavar="[REGISTRY]...", type=click.Choice(law_choices(), case_sensitive=False))
+@click.command("compare", epilog=f"LAWS: any of {', '.join(law_choices())} (default: kaplan chinchilla).")
+@click.argument("laws", nargs=-1, metavar="[LAWS]...", type=click.Choice(law_choices(), case_sensitive=False))
 @analysis_options
 @fit_options
 @schedule_options
