@@ -21,9 +21,6 @@ from scalefit.scaling.laws.convention import NONEMBED, TOTAL
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
 
-PARTS = ("total", "n_convention", "functional_form")
-
-
 def _part(value: float, draws) -> dict:
     out = {"value": float(value)}
     if draws is not None:
@@ -61,7 +58,7 @@ def n_convention_gap(runs: pd.DataFrame, fits: dict[str, FitResult], *, loss: st
     refit = fit_law(relabelled, fits[total].law, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed)
     a_k, a_c, a_r = _a(fits[nonembed]), _a(fits[total]), _a(refit)
     d_k, d_c, d_r = _runs_draws(fits[nonembed]), _runs_draws(fits[total]), _runs_draws(refit)
-    paired = all(d is not None and d.size == d_k.size for d in (d_k, d_c, d_r)) if d_k is not None else False
+    paired = all(d is not None for d in (d_k, d_c, d_r)) and d_k.size == d_c.size == d_r.size
     parts = {"total": _part(a_k - a_c, d_k - d_c if paired else None),
              "n_convention": _part(a_r - a_c, d_r - d_c if paired else None),
              "functional_form": _part(a_k - a_r, d_k - d_r if paired else None)}

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.scaling.fitresult import percentile_ci
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.resample import too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
@@ -64,9 +65,6 @@ class Move:
     overlap: bool | None  # None: an interval is missing (no bootstrap)
     delta_ci95: tuple[float, float] = (NAN, NAN)  # the change's interval (change_interval)
     apart: bool | None = None  # that interval excludes 0; None: not judged
-
-    def __post_init__(self):
-        self.delta_ci95 = tuple(float(v) for v in self.delta_ci95)
 
 
 @dataclass
@@ -318,7 +316,6 @@ def change_interval(source_draws, target_draws, seed: int = 0) -> tuple[float, f
     conditions' estimates are independent, so each target draw is paired with a source draw at
     random (a permutation, so that resamples drawn with the same seed are not matched index by
     index) and the interval is the percentile interval of their differences."""
-    from scalefit.scaling.fitresult import percentile_ci
     s = np.asarray(source_draws, float)
     t = np.asarray(target_draws, float)
     s, t = s[np.isfinite(s)], t[np.isfinite(t)]
@@ -399,19 +396,18 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0) ->
         else:
             apart = [m for m in pm if m.overlap is False]
             together = [m for m in pm if m.overlap is True]
+        def listed(ms):
+            return ", ".join(f"'{m.target}' {_change(m) if paired else f'{m.delta_a:+.3f}'}" for m in ms)
         parts = []
         if apart:
             parts.append(f"{len(apart)} of {len(pm)} steps " + (
                 "change a (95% interval of the change excludes 0: " if paired
-                else "leave the 95% intervals apart (")
-                + ", ".join(f"'{m.target}' {_change(m) if paired else f'{m.delta_a:+.3f}'}"
-                            for m in apart) + ")")
+                else "leave the 95% intervals apart (") + listed(apart) + ")")
         if together:
             verb = "leaves" if len(together) == 1 else "leave"
             parts.append(f"{len(together)} {verb} " + (
                 "0 inside the change's 95% interval (" if paired else "overlapping intervals (")
-                + ", ".join(f"'{m.target}' {_change(m) if paired else f'{m.delta_a:+.3f}'}"
-                            for m in together) + ")")
+                + listed(together) + ")")
         if parts:
             out.append(f"{where}" + "; ".join(parts))
         known = [x for x in ps if x.inside_published is not None]
