@@ -257,16 +257,19 @@ def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str
     return _loss_frame(rows[["model", "step", "value"]], source)
 
 
-def positive_losses(rows: pd.DataFrame, source: str, column: str) -> None:
-    """An InputError naming the first of ``rows`` (numbers, NaN where empty: ``numeric_values``)
-    whose loss is <= 0: a loss is a cross entropy in nats/token; ``column``: its name in the file."""
-    bad = (rows["value"] <= 0).to_numpy()
+def positive_losses(rows: pd.DataFrame, source: str, column: str, value: str = "value") -> None:
+    """An InputError naming the first of ``rows`` whose loss (its ``value`` column) is text or
+    <= 0: a loss is a cross entropy in nats/token; ``column``: its name in the file. Empty, NaN
+    and +inf losses pass (the fits leave those checkpoints out)."""
+    raw = rows[value]
+    loss = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = (np.isnan(loss) & raw.notna().to_numpy()) | (loss <= 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{source}: column '{column}', row {data_row(rows, i)} (model "
-                         f"{rows['model'].iloc[i]}, step {rows['step'].iloc[i]}): "
-                         f"'{rows['value'].iloc[i]}' is not a loss; expected a number > 0 (a cross "
-                         "entropy in nats/token), or empty where there is none")
+        at = ", ".join(f"{k} {rows[k].iloc[i]}" for k in ("model", "step") if k in rows)
+        raise InputError(f"{source}: column '{column}', row {data_row(rows, i)}"
+                         + (f" ({at})" if at else "") + f": '{raw.iloc[i]}' is not a loss; expected "
+                         "a number > 0 (a cross entropy in nats/token), or empty where there is none")
 
 
 def _loss_frame(rows: pd.DataFrame, source: str) -> pd.DataFrame:

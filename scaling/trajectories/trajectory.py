@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from scalefit.errors import InputError, data_row
+from scalefit.errors import InputError
 from scalefit.options import finite_float
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, require_columns,
-                                                 stat_label)
+from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, positive_losses,
+                                                 require_columns, stat_label)
 
 MIN_POINTS = 5
 E_FAR = 100.0  # a fixed E more than this many times the losses' scale below the smallest loss: refused
@@ -159,21 +159,6 @@ def checked_E(E, loss) -> float | None:
     return E
 
 
-def checked_losses(joined: pd.DataFrame, source: str = "joined") -> None:
-    """An InputError naming the first row whose ``loss`` is text or not > 0: a loss is a cross
-    entropy in nats/token, and (L - E)^p of a loss <= 0 fits a curve to what is not a loss.
-    Empty, NaN and +inf losses pass (the fits leave those checkpoints out)."""
-    raw = joined["loss"]
-    loss = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = (np.isnan(loss) & raw.notna().to_numpy()) | (loss <= 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        at = ", ".join(f"{k} {joined[k].iloc[i]}" for k in ("model", "step") if k in joined)
-        raise InputError(f"{source}: column 'loss', row {data_row(joined, i)}"
-                         + (f" ({at})" if at else "") + f": '{raw.iloc[i]}' is not a loss; expected "
-                         "a number > 0 (a cross entropy in nats/token), or empty where there is none")
-
-
 def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     """Fit per model and pooled; sizes collapse onto one curve when pooling costs little.
 
@@ -182,7 +167,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     (``checked_E``); ``joined``: join_stat_and_loss(...)'s output (model, value, loss[, step]).
     """
     require_columns(joined, ("model", "value", "loss"), "joined", JOINED)
-    checked_losses(joined)
+    positive_losses(joined, "joined", "loss", value="loss")  # (L - E)^p of a loss <= 0 fits no loss
     E = checked_E(E, joined["loss"])
     usable = int(joined[["loss", "value"]].notna().all(axis=1).sum())
     if usable < MIN_POINTS:
