@@ -60,13 +60,9 @@ def set_aside(path, out_dir) -> Path:
     target = Path(out_dir) / "corrupt" / rel.parent / f"{rel.name}.{stat.st_mtime_ns}"
     target.parent.mkdir(parents=True, exist_ok=True)
     path.replace(target)
-    _warn(f"{path}: damaged result file ({stat.st_size} bytes) set aside as {target}; "
+    warn(f"{path}: damaged result file ({stat.st_size} bytes) set aside as {target}; "
           "that checkpoint is measured again")
     return target
-
-
-def _warn(text: str) -> None:
-    warn(text)
 
 
 def fingerprint_path(out_dir, info) -> Path:
@@ -105,7 +101,7 @@ def collect_parts(dirs) -> dict[str, pd.DataFrame]:
             if part_is_valid(path):
                 seen.setdefault(key, path)
             else:
-                _warn(f"{path}: damaged result file ({path.stat().st_size} bytes) left out; "
+                warn(f"{path}: damaged result file ({path.stat().st_size} bytes) left out; "
                       "re-run the sweep of that folder to measure it again")
     tables: dict[str, list[pd.DataFrame]] = {}
     for (_, name), path in sorted(seen.items()):

@@ -7,7 +7,6 @@ Both commands write the same part name, so either resumes the other.
 """
 from __future__ import annotations
 
-
 from scalefit.errors import InputError, warn
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
