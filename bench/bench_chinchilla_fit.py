@@ -73,9 +73,9 @@ def main():
     runs = load(Path(args.anchors))
     print(f"data: {len(runs)} runs (Epoch SVG extraction, 5 highest losses dropped)", flush=True)
     with threadpool_limits(limits=1):
-        fit_law(runs, "chinchilla")  # warm imports and caches for both contenders
+        fit_law(runs, "chinchilla", n_bootstrap=0)  # warm imports and caches for both contenders
         t0 = time.perf_counter()
-        ours = fit_law(runs, "chinchilla")
+        ours = fit_law(runs, "chinchilla", n_bootstrap=0)
         t_ours = time.perf_counter() - t0
         print(f"scalefit fit_law: {t_ours:.3f} s, objective {ours.objective:.10f}, "
               f"starts at best {ours.extra['n_starts_at_best']}/{ours.extra['n_starts']}, "

@@ -29,7 +29,7 @@ TARGET_S = 3.0
 
 
 def timed_bootstrap(runs, law, n, seed, batched):
-    result = fit_law(runs, law)
+    result = fit_law(runs, law, n_bootstrap=0)
     model = law_for(law)
     table = as_run_table(runs, model.law_name)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -123,7 +123,7 @@ def ladder_two_step(runs, key):
             step2.append(pd.DataFrame({"x": x[skip:], "y": run[acc].to_numpy()[skip:]}))
         else:
             targets[name] = {"N": n, "D": LADDER_TARGETS[name], "bpb": x[-1], "acc": y[-1]}
-    law = fit_law(pd.DataFrame(step1), "chinchilla")
+    law = fit_law(pd.DataFrame(step1), "chinchilla", n_bootstrap=0)
     pts = pd.concat(step2)
     sigmoid = fit_accuracy(np.r_[pts["x"], 0.0], np.r_[pts["y"], 1.0], "sigmoid")
     for t in targets.values():

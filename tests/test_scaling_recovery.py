@@ -34,7 +34,7 @@ def chinchilla_runs(sigma=0.004):
 
 
 def test_chinchilla_recovers_parameters_and_allocation():
-    result = fit_law(chinchilla_runs(), "chinchilla")
+    result = fit_law(chinchilla_runs(), "chinchilla", n_bootstrap=0)
     v = result.values()
     assert result.converged
     assert abs(v["E"] - 1.8) < 0.05
@@ -54,9 +54,10 @@ def test_chinchilla_optimum_does_not_depend_on_objective_scale():
     column tells the copies apart: rows equal in every column are refused as a run counted
     twice.)"""
     runs = chinchilla_runs()
-    once = fit_law(runs, "chinchilla").values()
+    once = fit_law(runs, "chinchilla", n_bootstrap=0).values()
     both = pd.concat([runs, runs], ignore_index=True)
-    twice = fit_law(both.assign(run=np.arange(len(both))), "chinchilla").values()
+    twice = fit_law(both.assign(run=np.arange(len(both))), "chinchilla",
+                    n_bootstrap=0).values()
     for name in once:
         assert twice[name] == pytest.approx(once[name], rel=1e-4)
 
@@ -79,7 +80,7 @@ TRUE_KND = dict(N_c=6.4e13, D_c=1.8e13, alpha_N=0.076, alpha_D=0.103)
 def test_kaplan_nd_recovers_parameters():
     N, D = _grid(n_sizes=8, tpp=(1, 3, 10, 30, 100, 300, 1000), n_lo=1e6, n_hi=1e10)
     runs = _runs(N, D, _noisy(law_forms.kaplan_nd(N, D, **TRUE_KND), 0.002))
-    result = fit_law(runs, "kaplan")  # "kaplan" is Kaplan's L(N, D)
+    result = fit_law(runs, "kaplan", n_bootstrap=0)  # "kaplan" is Kaplan's L(N, D)
     v = result.values()
     assert result.law == "kaplan-nd" and result.converged
     assert abs(v["alpha_N"] - 0.076) < 0.006 and abs(v["alpha_D"] - 0.103) < 0.008
@@ -91,7 +92,7 @@ def test_kaplan_nde_recovers_irreducible_loss():
     truth = dict(E=1.6, N_c=5e8, D_c=1e10, alpha_N=0.25, alpha_D=0.27)
     N, D = _grid(n_sizes=9, tpp=(1, 3, 10, 30, 100, 300, 1000), n_lo=1e6, n_hi=1e10)
     runs = _runs(N, D, _noisy(law_forms.kaplan_nde(N, D, **truth), 0.002))
-    v = fit_law(runs, "kaplan-nde").values()
+    v = fit_law(runs, "kaplan-nde", n_bootstrap=0).values()
     assert abs(v["E"] - 1.6) < 0.08
     assert abs(v["alpha_N"] - 0.25) < 0.04 and abs(v["alpha_D"] - 0.27) < 0.04
 
@@ -106,7 +107,7 @@ def test_single_variable_kaplan_laws(law, column, truth, fn):
     runs = pd.DataFrame({column: x, "loss": _noisy(fn(x, **truth), 0.003)})
     if column != "params":
         runs["params"] = 1e8
-    result = fit_law(runs, law)
+    result = fit_law(runs, law, n_bootstrap=0)
     exponent = [k for k in truth if k.startswith("alpha")][0]
     scale = [k for k in truth if not k.startswith("alpha")][0]
     assert abs(result.value(exponent) - truth[exponent]) < 0.004
@@ -145,6 +146,6 @@ def test_isoflop_refuses_unbracketed_budget():
     last = runs["flops"].max()
     # keep only the small models of the largest budget: its minimum is no longer bracketed
     runs = runs[(runs["flops"] < last) | (runs.index % 9 < 4)]
-    result = fit_law(runs, "isoflop")
+    result = fit_law(runs, "isoflop", n_bootstrap=0)
     assert result.extra["n_budgets_used"] == 6
     assert any("not bracketed" in w and f"{last:.3g}" in w for w in result.warnings)

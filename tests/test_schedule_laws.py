@@ -112,7 +112,7 @@ def _unseen_error(fit, law, truth, N=None):
                  marks=pytest.mark.slow)])
 def test_recovery_from_cosine_and_wsd_predicts_an_unseen_schedule(law, steps, rtol):
     curves, truth = _synthetic(law, {"cosine": COSINE, "wsd": WSD}, steps)
-    fit = fit_curves(curves, law)
+    fit = fit_curves(curves, law, n_bootstrap=0)
     assert fit.converged
     if rtol:  # momentum: every parameter; multi-power's drop shape (C, beta, gamma) is loose
         for name, value in truth.items():
@@ -133,7 +133,7 @@ def test_by_size_recovery_one_fit_for_a_suite():
     params = {name: sizes[name.split("-")[0]] for name in schedules}
     steps = np.unique(np.geomspace(30, T, 30).astype(int))
     curves, truth = _synthetic("momentum-n", schedules, steps, params=params)
-    fit = fit_curves(curves, "momentum-n")
+    fit = fit_curves(curves, "momentum-n", n_bootstrap=0)
     for name in ("E", "a", "alpha", "C"):
         assert fit.value(name) == pytest.approx(truth[name], rel=0.1), name
     pred = _unseen_error(fit, "momentum-n", truth, N=2e6)  # a size not fitted
@@ -163,7 +163,7 @@ def test_bootstrap_resamples_whole_runs_or_blocks():
 def test_momentum_decay_is_kept_with_the_fit():
     steps = np.arange(50, T + 1, 50)
     curves, _ = _synthetic("momentum", {"cosine": COSINE, "wsd": WSD}, steps)
-    fit = fit_curves(curves, "momentum", lam=0.99)
+    fit = fit_curves(curves, "momentum", lam=0.99, n_bootstrap=0)
     assert fit.extra["lambda"] == 0.99 and law_of(fit).lam == 0.99
     assert law_for("momentum").lam == areas.TISSUE_LAMBDA  # a fresh law keeps the default
     with pytest.raises(InputError, match="--lambda"):

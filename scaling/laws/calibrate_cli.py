@@ -115,7 +115,7 @@ def _emit(result, out_dir, as_json) -> None:
 
 def _relation_command():
     """`scalefit calibrate RELATION` (the relation options are `predict downstream`'s)."""
-    from scalefit.scaling.relations.cli import _e_source, _load, relation_options
+    from scalefit.scaling.relations.cli import _load, relation_options
     from scalefit.scaling.relations.evaltables import as_measurements
 
     @click.command("calibrate")
@@ -158,7 +158,7 @@ def _relation_command():
             targets, *_ = as_measurements(read_table(holdout_data), *specs, str(holdout_data))
         result = calibrate_relation(
             frame, x, y, relation, pairing=pairing, x_from=x_from, y_from=y_from, group=group,
-            match=match, e_source=_e_source(e_source, E_x, E_y), E_x=E_x, E_y=E_y,
+            match=match, e_source=e_source, E_x=E_x, E_y=E_y,
             method=method, targets=targets, cuts=cuts, n_bootstrap=n_bootstrap, seed=seed,
             min_fit=min_fit, source=source, targets_source=str(holdout_data), progress=True)
         result.notes.extend(notes)

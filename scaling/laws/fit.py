@@ -55,14 +55,15 @@ def _information(resid: np.ndarray, k: int) -> dict:
 
 
 def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
-            n_bootstrap: int = 0, seed: int = 0, progress: bool = False,
+            n_bootstrap: int = 1000, seed: int = 0, progress: bool = False,
             isoflop_method: str = "parabola", budgets=None, held_flops=(), all_runs=None) -> FitResult:
     """Fit ``law`` to a run table (DataFrame, path or RunTable) and return a ``FitResult``:
     what `scalefit fit` reports, less its held-out runs (``compare_laws(runs, [law], holdout=...)``).
 
     law: a name or alias of the law registry (`registry.law_choices()`: kaplan = kaplan-nd,
-    chinchilla, isoflop, ...). Parameters carry the papers' names with stderr and ci95 (from the
-    bootstrap when n_bootstrap > 0, else the fit's own stderr and no interval) and ``extra["identifiability"]`` (with a warning for
+    chinchilla, isoflop, ...). Parameters carry the papers' names with stderr and ci95 from
+    ``n_bootstrap`` resamples (1000 as `scalefit fit` takes; 0: the fit's own stderr and no
+    interval, for a quick point fit) and ``extra["identifiability"]`` (with a warning for
     what the runs do not fix); ``extra`` also holds the allocation projected to ``budgets`` (FLOPs;
     default 10x and 100x the largest run, and the published budgets within 1000x), each row
     labelled projection / interpolation / prediction (``held_flops``: held-out runs' compute;

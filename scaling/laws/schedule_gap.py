@@ -274,7 +274,7 @@ def _correction(fit: FitResult, run: pd.DataFrame, steps: np.ndarray, n_bootstra
 def _fit_set(name: str, points: pd.DataFrame, delta: float) -> FitResult:
     try:
         return fit_law(points[["model", "step", "params", "tokens", "flops", "loss"]], FORM,
-                       delta=delta)
+                       delta=delta, n_bootstrap=0)
     except InputError as exc:
         raise InputError(f"point set {name}: {exc}") from None
 

@@ -99,7 +99,7 @@ def _chinchilla(long_rows, min_step):
     from scalefit.scaling.laws.fit import fit_law, predict
     runs = long_rows[long_rows["step"] >= min_step][["model", "params", "tokens", "value"]]
     runs = runs.rename(columns={"value": "loss"})
-    result = fit_law(runs, "chinchilla")
+    result = fit_law(runs, "chinchilla", n_bootstrap=0)
     return result, lambda N, D: predict(result, N, D)
 
 
@@ -108,9 +108,11 @@ def _schedule_fits(rows: pd.DataFrame, law: str, models, *, min_step, by_size: b
     joint fit of the law's by-size form on every long run, under every model and "all long runs"."""
     if by_size:
         base = REGISTRY[canonical_law(law)].base_law or canonical_law(law)
-        joint = fit_curves(curves_from_table(rows, min_step=min_step), f"{base}-n", lam=lam)
+        joint = fit_curves(curves_from_table(rows, min_step=min_step), f"{base}-n", lam=lam,
+                           n_bootstrap=0)
         return {"all long runs": joint, **{m: joint for m in models}}
-    return {m: fit_curves(curves_from_table(rows[rows["model"] == m], min_step=min_step), law, lam=lam)
+    return {m: fit_curves(curves_from_table(rows[rows["model"] == m], min_step=min_step), law,
+                          lam=lam, n_bootstrap=0)
             for m in models}
 
 
@@ -213,7 +215,7 @@ def matched_schedule_points(checkpoints: pd.DataFrame, *, law: str = "momentum",
     facts = long.drop_duplicates(["model", "step"]).set_index(["model", "step"])
     out = []
     for model, run in rows.groupby("model"):
-        fit = fit_curves(curves_from_table(run, min_step=min_step), law, lam=lam)
+        fit = fit_curves(curves_from_table(run, min_step=min_step), law, lam=lam, n_bootstrap=0)
         first = 2 * areas.warmup_end(areas.lr_per_step(run["step"], run["lr"]))
         if min_step is not None:
             first = min_step

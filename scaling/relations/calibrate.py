@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.renamed import renamed_arguments
 from scalefit.scaling.laws.calibrate import Calibration, cut_points, cut_summary, summarize
 from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS, fit_relation,
                                                    score_held_out, split_by_compute,
                                                    target_pairs)
-from scalefit.scaling.relations.loss2loss import pair_losses
+from scalefit.scaling.relations.loss2loss import e_source_for, pair_losses
 from scalefit.scaling.relations.resampling import UNIT
 
 OBSERVED = {"shifted-power": "losses", "sigmoid": "accuracies",
@@ -28,9 +29,10 @@ MIN_UNITS = 5  # models below a cut: a bootstrap of fewer whole models has littl
 KEEP = ("model", "step", "params", "tokens")  # a held-out point's identity, where present
 
 
-def calibrate_relation(frame: pd.DataFrame, x: str, y: str, relation: str = "shifted-power", *,
+@renamed_arguments(frame="table")
+def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shifted-power", *,
                        pairing: str = "train-to-test", x_from=None, y_from=None,
-                       group: str = "data", match: str = "tokens", e_source: str = "kaplan",
+                       group: str = "data", match: str = "tokens", e_source: str | None = None,
                        E_x=None, E_y=None, method: str = "ols",
                        targets: pd.DataFrame | None = None, cuts: int = 4,
                        n_bootstrap: int = 200, seed: int = 0, min_fit: int | None = None,
@@ -50,7 +52,8 @@ def calibrate_relation(frame: pd.DataFrame, x: str, y: str, relation: str = "shi
     if n_bootstrap < 2:
         raise InputError("calibrate: --bootstrap: at least 2 resamples (the intervals need "
                          "the relation's draws)")
-    lp = pair_losses(frame, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
+    e_source = e_source_for(e_source, E_x, E_y)
+    lp = pair_losses(table, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
                      match=match, source=source)
     if "flops" not in lp.pairs.columns:
         raise InputError(f"calibrate: {source}: the table needs params and tokens (or flops) "

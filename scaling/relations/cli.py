@@ -103,12 +103,6 @@ def relation_options(func):
     return func
 
 
-def _e_source(e_source, E_x, E_y):
-    if e_source is None:
-        return "given" if (E_x is not None or E_y is not None) else "kaplan"
-    return e_source
-
-
 def _emit(downstream, out_dir, as_json):
     """Render a ``Downstream``: the report folder, then JSON or the terminal text."""
     from scalefit.scaling.relations.report import downstream_text, write_downstream_report
@@ -189,7 +183,7 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
         targets, *_ = as_measurements(read_table(holdout_data), *specs, str(holdout_data))
     out = run_downstream(frame, x, y, pairing=pairing, x_from=x_from, y_from=y_from,
                          group=group, match=match, relation=relation,
-                         e_source=_e_source(e_source, E_x, E_y), E_x=E_x, E_y=E_y,
+                         e_source=e_source, E_x=E_x, E_y=E_y,
                          method=method, holdout=holdout, targets=targets, at_x=at_x,
                          at_nd=parse_at(at_nd), n_bootstrap=n_bootstrap, seed=seed,
                          source=source, targets_source=str(holdout_data), progress=True)
@@ -216,7 +210,7 @@ def fit_shifted_power(data_path, out_dir, as_json, x, y, pairing, x_from, y_from
                                                               x_from, y_from, subset)
     out = run_downstream(frame, x, y, pairing=pairing, x_from=x_from, y_from=y_from,
                          group=group, match=match, relation="shifted-power",
-                         e_source=_e_source(e_source, E_x, E_y), E_x=E_x, E_y=E_y,
+                         e_source=e_source, E_x=E_x, E_y=E_y,
                          method=method, n_bootstrap=n_bootstrap, seed=seed, source=source,
                          progress=True)
     out.notes.extend(notes)

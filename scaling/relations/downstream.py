@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
 from scalefit.scaling.laws.identifiability import judged
@@ -30,20 +31,24 @@ PARAM_NAMES = {"shifted-power": ("K", "kappa", "E_x", "E_y"), "sigmoid": ("a", "
                "exponential-error": ("eps", "k", "gamma")}
 
 
-def fit_relation(lp: LossPairs, relation: str = "shifted-power", *, e_source: str = "kaplan",
-                 E_x=None, E_y=None, method: str = "ols", n_bootstrap: int = 0,
-                 seed: int = 0, progress: bool = False, source: str = "<table>") -> FitResult:
+@renamed_arguments(lp="loss_pairs")
+def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
+                 e_source: str | None = None, E_x=None, E_y=None, method: str = "ols",
+                 n_bootstrap: int = 0, seed: int = 0, progress: bool = False,
+                 source: str = "<table>") -> FitResult:
     """Fit y against x on the pairs: shifted power law, sigmoid accuracy or exponential error."""
     if relation not in RELATIONS:
         raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
     if relation == "shifted-power":
-        return fit_loss_to_loss(lp, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
+        return fit_loss_to_loss(loss_pairs, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
                                 n_bootstrap=n_bootstrap, seed=seed, progress=progress,
                                 source=source)
-    units = lp.pairs[UNIT].to_numpy() if UNIT in lp.pairs.columns else None
-    result = fit_accuracy(lp.pairs["x"], lp.pairs["y"], relation, n_bootstrap=n_bootstrap,
-                          seed=seed, progress=progress, units=units)
-    result.extra.update({"pairing": lp.pairing, "x": lp.label_x, "y": lp.label_y})
+    pairs = loss_pairs.pairs
+    units = pairs[UNIT].to_numpy() if UNIT in pairs.columns else None
+    result = fit_accuracy(pairs["x"], pairs["y"], relation, n_bootstrap=n_bootstrap, seed=seed,
+                          progress=progress, units=units)
+    result.extra.update({"pairing": loss_pairs.pairing, "x": loss_pairs.label_x,
+                         "y": loss_pairs.label_y})
     return result
 
 
@@ -263,9 +268,10 @@ class Downstream:
         return out
 
 
-def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train-to-test",
+@renamed_arguments(frame="table")
+def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train-to-test",
                    x_from=None, y_from=None, group: str = "data", match: str = "tokens",
-                   relation: str = "shifted-power", e_source: str = "kaplan", E_x=None,
+                   relation: str = "shifted-power", e_source: str | None = None, E_x=None,
                    E_y=None, method: str = "ols", holdout=None,
                    targets: pd.DataFrame | None = None, at_x=None, at_nd=None,
                    n_bootstrap: int = 1000, seed: int = 0, source: str = "<table>",
@@ -276,7 +282,7 @@ def run_downstream(frame: pd.DataFrame, x: str, y: str, *, pairing: str = "train
     a long evaluation table is first made wide by ``evaltables.as_measurements``."""
     if isinstance(at_nd, str):
         at_nd = parse_at(at_nd)
-    lp = pair_losses(frame, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
+    lp = pair_losses(table, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
                      match=match, source=source)
     train, held = split_by_compute(lp, holdout)
     if targets is not None:

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from scalefit.errors import InputError, data_row, known
+from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.laws.runtable import DISTRIBUTION_COLUMNS, mixed_values
 from scalefit.scaling.objective import HUBER_DELTA
@@ -138,7 +139,8 @@ def _run_key(runs: pd.DataFrame, match: str) -> pd.Series:
     return np.log10(runs["flops"]).round(2).astype(str)
 
 
-def pair_losses(frame: pd.DataFrame, x: str, y: str, pairing: str = "train-to-test", *,
+@renamed_arguments(frame="table")
+def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-test", *,
                 x_from: str | None = None, y_from: str | None = None, group: str = "data",
                 match: str = "tokens", source: str = "<table>", min_pairs: int = 3) -> LossPairs:
     """Pair loss x with loss y: on the same model (train-to-test) or across two datasets' models.
@@ -153,11 +155,11 @@ def pair_losses(frame: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
     if match not in MATCHES:
         raise InputError(f"--match: '{match}' is not one of {', '.join(MATCHES)}")
     if pairing == "train-to-test":
-        part = _subset(frame, x_from, group, source)
+        part = _subset(table, x_from, group, source)
         x_runs = _runs(part, x, source)
         y_runs = _runs(part, y, source)
         if x_from is None:  # the columns are there: are the runs of one training set?
-            _one_training_set(frame, group, source)
+            _one_training_set(table, group, source)
         units = checkpoint_units(part)  # whole models of a checkpoint table, else each run
         unit_of = units if units is not None else pd.Series(part.index.astype(str),
                                                             index=part.index)
@@ -170,8 +172,8 @@ def pair_losses(frame: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         if x_from is None or y_from is None:
             raise InputError(f"--pair {pairing}: name the two training sets with --x-from and "
                              f"--y-from (values of column '{group}')")
-        x_runs = _runs(_subset(frame, x_from, group, source), x, source)
-        y_runs = _runs(_subset(frame, y_from, group, source), y, source)
+        x_runs = _runs(_subset(table, x_from, group, source), x, source)
+        y_runs = _runs(_subset(table, y_from, group, source), y, source)
         for key in (("params", "tokens") if match == "tokens" else ("flops",)):
             if key not in x_runs.columns:
                 raise InputError(f"{source}: column '{key}' is missing (pairing by {match})")
@@ -455,17 +457,32 @@ def prediction_with_ci(result: FitResult, x: float) -> dict:
 
 # --- the whole procedure --------------------------------------------------------------------
 
-def fit_loss_to_loss(lp: LossPairs, *, e_source: str = "kaplan", E_x: float | None = None,
+def e_source_for(e_source: str | None, E_x=None, E_y=None) -> str:
+    """Where E_x and E_y come from: ``e_source`` as given, else 'given' when either is passed and
+    'kaplan' (per-dataset Kaplan fits) when neither is. A source that sets E itself ('kaplan',
+    'fit') with E passed too is refused: the values passed would be silently ignored."""
+    passed = E_x is not None or E_y is not None
+    if e_source is None:
+        return "given" if passed else "kaplan"
+    if e_source not in E_SOURCES:
+        raise InputError(f"--e: '{e_source}' is not one of {', '.join(E_SOURCES)}")
+    if passed and e_source != "given":
+        raise InputError(f"--e {e_source} sets E_x and E_y itself, so the --E-x/--E-y given "
+                         "would be ignored; drop them, or pass --e given to use them")
+    return e_source
+
+
+def fit_loss_to_loss(lp: LossPairs, *, e_source: str | None = None, E_x: float | None = None,
                      E_y: float | None = None, method: str = "ols", n_bootstrap: int = 0,
                      seed: int = 0, progress: bool = False, source: str = "<table>") -> FitResult:
-    """E from per-dataset Kaplan fits (or given, or fitted), then the relation on the pairs.
+    """E from per-dataset Kaplan fits (or given, or fitted: ``e_source_for``), then the relation
+    on the pairs.
 
     With E from Kaplan fits the bootstrap refits both Kaplan laws in every resample
     (``relations.joint_bootstrap``), so the intervals carry E's uncertainty; a Kaplan parameter
     at a bound (E_y = 0 is no estimate) is a warning of the result.
     """
-    if e_source not in E_SOURCES:
-        raise InputError(f"--e: '{e_source}' is not one of {', '.join(E_SOURCES)}")
+    e_source = e_source_for(e_source, E_x, E_y)
     kaplan = {}
     if e_source == "kaplan":
         for side, runs in (("x", lp.x_runs), ("y", lp.y_runs)):

@@ -16,6 +16,7 @@ import pandas as pd
 
 from scalefit.errors import InputError, a_type, data_row, known
 from scalefit.integrity import drop_flagged_beside
+from scalefit.renamed import renamed_arguments
 from scalefit.tables import read_table
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
                              numeric_values, split_rows)
@@ -97,7 +98,8 @@ def checkpoint_rows(df: pd.DataFrame, *, models=None, source: str = "table",
     return df, [dropped] if dropped else []
 
 
-def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
+@renamed_arguments(df="table")
+def stat_trajectory(table: pd.DataFrame, stat: str, *, group: str | None = None,
                     tensor: str | None = None, layer=None, models=None,
                     losses: pd.DataFrame | None = None, source: str = "table",
                     losses_source: str | None = None) -> pd.DataFrame:
@@ -107,16 +109,16 @@ def stat_trajectory(df: pd.DataFrame, stat: str, *, group: str | None = None,
     `group` / `tensor` / `layer` narrow the rows. A group's pooled row (tensor "*") is its
     value when the table has one; otherwise, with several tensors left (e.g. every layer's
     MLP-in), the mean over them is the trajectory and `n_tensors` says how many were averaged.
-    ``df`` (a DataFrame, a table's path, a list of row dicts or a dict of columns: ``as_table``)
+    ``table`` (a DataFrame, a table's path, a list of row dicts or a dict of columns: ``as_table``)
     is read through ``checkpoint_rows`` (``models``; checkpoints flagged as duplicates beside
     ``source``). The schedule columns (lr, tokens, ...) come from ``losses`` (an evaluation table,
-    in any of those forms) where given, else from ``df``.
+    in any of those forms) where given, else from ``table``.
     ``attrs["notes"]`` says which checkpoints were left out and why.
     """
-    df, source = as_table(df, source)
+    table, source = as_table(table, source)
     if losses is not None:
         losses, losses_source = as_table(losses, losses_source)
-    rows, notes = checkpoint_rows(df, models=models, source=source, losses_source=losses_source)
+    rows, notes = checkpoint_rows(table, models=models, source=source, losses_source=losses_source)
     traj = _trajectory(rows, stat, group=group, tensor=tensor, layer=layer, source=source)
     if losses is not None:  # the schedule may live in the evaluation table
         schedule = schedule_columns(losses, losses_source or "losses table")
@@ -293,18 +295,19 @@ def _training_dataset(rows: pd.DataFrame, label: str) -> str:
     raise InputError(f"table: several datasets ({', '.join(names)}); name one with --loss-dataset")
 
 
-def join_stat_and_loss(df: pd.DataFrame, stat: str, *, group=None, tensor=None, layer=None,
+@renamed_arguments(df="table")
+def join_stat_and_loss(table: pd.DataFrame, stat: str, *, group=None, tensor=None, layer=None,
                        dataset=None, models=None, losses: pd.DataFrame | None = None,
                        source: str = "table", losses_source: str | None = None) -> pd.DataFrame:
     """(model, step, value, loss, lr, tokens, ...) for one statistic, joined on (model, step):
-    what `scalefit trajectory` fits. ``df`` and ``losses`` (the losses, when not in ``df``) may be
+    what `scalefit trajectory` fits. ``table`` and ``losses`` (the losses, when not in ``table``) may be
     DataFrames, paths, lists of row dicts or dicts of columns (``as_table``); ``models`` and the
     duplicate checkpoints as in ``stat_trajectory``; a loss <= 0 is refused (``positive_losses``).
     ``attrs["notes"]`` names the checkpoints left out and why."""
-    df, source = as_table(df, source)
+    table, source = as_table(table, source)
     if losses is not None:
         losses, losses_source = as_table(losses, losses_source)
-    rows, notes = checkpoint_rows(df, models=models, source=source, losses_source=losses_source)
+    rows, notes = checkpoint_rows(table, models=models, source=source, losses_source=losses_source)
     traj = _trajectory(rows, stat, group=group, tensor=tensor, layer=layer, source=source)
     loss = (loss_trajectory(rows, dataset=dataset, source=source) if losses is None else
             loss_trajectory(losses, dataset=dataset, source=losses_source or "losses table"))
