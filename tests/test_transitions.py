@@ -284,6 +284,77 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
     assert "stat_vs_loss.png" not in plain.output  # no --out: no link to a plot that was not written
 
 
+def test_percentile_intervals_flag_exactly_the_intervals_widened_to_their_estimate():
+    from scalefit.scaling.trajectories.segmented import percentile_intervals
+
+    spread = np.linspace(-1.0, 1.0, 41)
+    draws = np.column_stack([
+        2.0 + 0.1 * spread,                    # straddles its estimate: a plain percentile range
+        2.05 + 0.04 * (spread + 1.0),          # every draw above the estimate (2.0)
+        1.95 - 0.04 * (spread + 1.0),          # every draw below it
+        np.r_[np.full(3, 2.0), 2.0 + 0.05 * (spread[3:] + 1.0)],  # 2.5% percentile at it
+    ])
+    intervals, widened = percentile_intervals(draws, [2.0, 2.0, 2.0, 2.0])
+    assert widened == [False, True, True, False]
+    assert intervals[0] == pytest.approx((np.percentile(draws[:, 0], 2.5), np.percentile(draws[:, 0], 97.5)))
+    assert intervals[1] == pytest.approx((2.0, np.percentile(draws[:, 1], 97.5)))  # stretched down
+    assert intervals[2] == pytest.approx((np.percentile(draws[:, 2], 2.5), 2.0))   # stretched up
+    assert intervals[3][0] == 2.0  # ends at the estimate without being stretched: not widened
+    empty, none_widened = percentile_intervals(np.empty((0, 2)), [1.0, 2.0])
+    assert np.isnan(empty).all() and none_widened == [False, False]
+
+
+def test_a_widened_interval_is_flagged_in_the_table_and_marked_in_the_command(tmp_path, monkeypatch):
+    """Draws that all fall above the estimate (runs whose kink is before step 1800) widen the
+    interval down to it: `ci_widened` in --json, transitions.csv and report.md, and a mark with
+    its footnote in the printed listing; draws around the estimate do neither."""
+    from scalefit.scaling.trajectories import segmented
+    from scalefit.scaling.trajectories.cli import WIDENED_MARK
+    from scalefit.scaling.trajectories.transitions import WIDENED_NOTE
+
+    def one_sided_draws(x, y, fit, **_):
+        offsets = np.linspace(-0.02, 0.02, 30)[:, None]
+        early = fit.breakpoints < np.log10(1800)
+        return fit.breakpoints + np.where(early, offsets + 0.03, offsets)
+
+    monkeypatch.setattr(segmented, "bootstrap_draws", one_sided_draws)
+    table = tmp_path / "sweep.parquet"
+    long_tables(np.random.default_rng(9)).to_parquet(table)
+    args = ["transitions", "--stat", "t_nu", "--group", "mlp_in", "--data", str(table),
+            "--max-breakpoints", "1"]
+    runner = CliRunner()
+    result = runner.invoke(main, args + ["--json", "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)["transitions"]
+    assert len(found) == 4
+    for t in found:
+        assert t["ci_widened"] == (t["step"] < 1800)
+        assert (t["step_ci95_lo"] == pytest.approx(t["step"])) == t["ci_widened"]
+    assert list(pd.read_csv(tmp_path / "report" / "transitions.csv")["ci_widened"]) == \
+        [t["ci_widened"] for t in found]
+    assert f"`ci_widened` true (2 of 4): {WIDENED_NOTE}" in (tmp_path / "report" / "report.md").read_text()
+    text = runner.invoke(main, args)
+    assert text.exit_code == 0, text.output
+    marked = [line for line in text.stdout.splitlines() if f"]{WIDENED_MARK} " in line]
+    assert len(marked) == 2 and all(line.strip().startswith("step ") for line in marked)
+    assert f"{WIDENED_MARK} widened interval: {WIDENED_NOTE}" in text.stdout
+    assert "not a calibrated 95% interval" in WIDENED_NOTE
+    plain = runner.invoke(main, args + ["--bootstrap", "0"])
+    assert plain.exit_code == 0 and "widened interval" not in plain.stdout
+
+
+@pytest.mark.slow
+def test_the_shipped_widened_interval_is_marked():
+    """The one breakpoint of the shipped t_nu / attn_out warmup runs whose resamples all fell on
+    one side of it (bench/README.md): mini-3-W0.04's step 318, 50 resamples as the golden file."""
+    result = CliRunner().invoke(main, ["transitions", "--stat", "t_nu", "--group", "attn_out",
+                                       "--models", "mini-3-W0.04", "--bootstrap", "50"])
+    assert result.exit_code == 0, result.output
+    assert "step 318 [95% CI 318, 423]*  " in result.stdout
+    assert "step 261 [95% CI 168, 263]  " in result.stdout  # its other breakpoint: not widened
+    assert "* widened interval: " in result.stdout
+
+
 def test_cli_warmup_study_writes_the_table_and_json(tmp_path):
     table = tmp_path / "sweep.parquet"
     long_tables(np.random.default_rng(9)).to_parquet(table)

@@ -99,9 +99,12 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     _print_transitions(label, study)
 
 
+WIDENED_MARK = "*"  # after a breakpoint interval the bootstrap did not centre on its estimate
+
+
 def _print_transitions(label, study):
     from scalefit.scaling.trajectories.ar1 import rho_text
-    from scalefit.scaling.trajectories.transitions import INTERVAL_CAVEAT
+    from scalefit.scaling.trajectories.transitions import INTERVAL_CAVEAT, WIDENED_NOTE
 
     summary, found, regression = study.runs, study.transitions, study.regression
     click.echo(f"Transitions in {label} against log(step)")
@@ -121,6 +124,7 @@ def _print_transitions(label, study):
             tokens = tr["tokens_after_warmup"]
             tokens_txt = f", {tokens:+.3g} tokens" if np.isfinite(tokens) else ""
             ci = (f"[95% CI {tr['step_ci95_lo']:.0f}, {tr['step_ci95_hi']:.0f}]"
+                  + (WIDENED_MARK if tr["ci_widened"] else "")
                   if np.isfinite(tr["step_ci95_lo"]) else "(no interval: --bootstrap 0)")
             place = (f"{tr['steps_after_warmup']:+.0f} steps from warmup end{tokens_txt}; "
                      if np.isfinite(tr["steps_after_warmup"]) else "")
@@ -128,6 +132,8 @@ def _print_transitions(label, study):
                     f"noise)" if tr["weak_kink"] else "")
             click.echo(f"    step {tr['step']:.0f} {ci}  {place}{tr['schedule_phase']}; "
                        f"slope {tr['slope_before']:+.3g} -> {tr['slope_after']:+.3g}{weak}")
+    if found["ci_widened"].any():
+        click.echo(f"{WIDENED_MARK} widened interval: {WIDENED_NOTE}")
     if len(found):
         click.echo(INTERVAL_CAVEAT)
     if regression is not None:
@@ -144,7 +150,7 @@ def _print_transitions(label, study):
 
 def _write_transition_report(out_dir, label, traj, study):
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
-    from scalefit.scaling.trajectories.transitions import INTERVAL_CAVEAT
+    from scalefit.scaling.trajectories.transitions import INTERVAL_CAVEAT, WIDENED_NOTE
 
     found, summary, regression = study.transitions, study.runs, study.regression
     out = Path(out_dir)
@@ -160,6 +166,9 @@ def _write_transition_report(out_dir, label, traj, study):
              "that draws rho from its likelihood.", "", INTERVAL_CAVEAT, "",
              "![transitions](transitions.png)", "",
              markdown_table(found) if len(found) else "No transition found in any run.", ""]
+    if found["ci_widened"].any():
+        lines += [f"`ci_widened` true ({int(found['ci_widened'].sum())} of {len(found)}): "
+                  f"{WIDENED_NOTE}", ""]
     if regression is not None:
         save_figure(plot_warmup_regression(study.picked, regression), out, "warmup_regression")
         s = regression.params["slope"]

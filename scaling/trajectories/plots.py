@@ -19,7 +19,8 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
         ax.plot(run["step"], run["value"], "o-", ms=3, lw=1, color=color, label=str(model))
         for _, tr in transitions[transitions["model"] == model].iterrows():
             ax.axvline(tr["step"], color=color, ls="--", lw=1)
-            ax.axvspan(tr["step_ci95_lo"], tr["step_ci95_hi"], color=color, alpha=0.12)
+            ax.axvspan(tr["step_ci95_lo"], tr["step_ci95_hi"], color=color, alpha=0.12,
+                       hatch="//" if tr.get("ci_widened", False) else None)
         landmarks = landmarks_for_run(run)
         if np.isfinite(landmarks.warmup_end):
             ax_lr.axvline(landmarks.warmup_end, color=color, ls=":", lw=1)
@@ -27,7 +28,9 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
             ax_lr.plot(run["step"], run["lr"], "-", color=color, lw=1)
     ax.set_xscale("log")
     ax.set_ylabel(stat_label)
-    ax.set_title(f"{stat_label} against step (dashed: transitions, band: 95% CI)")
+    widened = ", hatched: widened to hold the estimate" if (
+        "ci_widened" in transitions and transitions["ci_widened"].any()) else ""
+    ax.set_title(f"{stat_label} against step (dashed: transitions, band: 95% CI{widened})")
     ax.legend(fontsize=7, ncol=2)
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("step (dotted: warmup end)")

@@ -54,6 +54,9 @@ class TransitionSearch:
     delta_bic: float                             # smooth_bic - best.bic (> threshold: abrupt)
     intervals: list[tuple[float, float]] = field(default_factory=list)  # 95% CI per breakpoint
     rho: float = 0.0                             # AR(1) coefficient of the errors (REML)
+    # per breakpoint: True where the resamples' 2.5-97.5% range missed the estimate and its
+    # interval was stretched to hold it (not a calibrated 95% interval; see percentile_intervals)
+    widened: list[bool] = field(default_factory=list)
 
     @property
     def has_transition(self) -> bool:
@@ -223,8 +226,9 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
     search = TransitionSearch(best=best, fits=fits, smooth_bic=smooth,
                               delta_bic=smooth - best.bic, rho=best.rho)
     if best.k > 0 and n_bootstrap > 0:
-        search.intervals = bootstrap_breakpoints(x, y, best, n_bootstrap=n_bootstrap, seed=seed,
-                                                 min_points=min_points, n_grid=n_grid, rho=rho)
+        draws = bootstrap_draws(x, y, best, n_bootstrap=n_bootstrap, seed=seed,
+                                min_points=min_points, n_grid=n_grid, rho=rho)
+        search.intervals, search.widened = percentile_intervals(draws, best.breakpoints)
     return search
 
 
@@ -247,7 +251,18 @@ def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, se
                           min_points: int = 3, n_grid: int = 40,
                           rho: float | None = None) -> list[tuple[float, float]]:
     """Sieve-bootstrap 95% percentile intervals of each breakpoint (x units, x sorted), each
-    widened to hold the breakpoint where the percentiles miss it.
+    widened to hold the breakpoint where the percentiles miss it (``percentile_intervals``; which
+    were widened is ``find_transitions``'s ``TransitionSearch.widened``). The resampling is
+    ``bootstrap_draws``'s."""
+    draws = bootstrap_draws(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
+                            n_grid=n_grid, rho=rho)
+    return percentile_intervals(draws, fit.breakpoints)[0]
+
+
+def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
+                    min_points: int = 3, n_grid: int = 40, rho: float | None = None) -> np.ndarray:
+    """Sieve-bootstrap draws of the breakpoints (one row per resample whose refit succeeded,
+    one column per breakpoint, x units; x sorted).
 
     Each resample draws rho from its REML likelihood at the fitted breakpoints (on 40-80
     checkpoints one estimate of rho is too uncertain to condition on: intervals at the point
@@ -274,11 +289,24 @@ def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, se
         refit = fit_segmented(x, y_star, fit.k, min_points=min_points, n_grid=n_grid, rho=rho)
         if refit is not None:
             draws.append(refit.breakpoints)
-    if not draws:
-        return [(float("nan"), float("nan"))] * fit.k
-    draws = np.array(draws)
-    # the percentile interval, widened where needed to hold the estimate itself: with few
-    # resamples, or a skewed bootstrap distribution, 2.5%-97.5% can miss the fitted breakpoint
-    return [(min(float(np.percentile(draws[:, j], 2.5)), float(fit.breakpoints[j])),
-             max(float(np.percentile(draws[:, j], 97.5)), float(fit.breakpoints[j])))
-            for j in range(fit.k)]
+    return np.array(draws).reshape(len(draws), fit.k)
+
+
+def percentile_intervals(draws: np.ndarray, estimates) -> tuple[list[tuple[float, float]], list[bool]]:
+    """(95% interval, widened) of each breakpoint from its bootstrap draws (one column each).
+
+    The interval is the draws' 2.5-97.5% percentile range, widened where needed to hold the
+    estimate itself: with few resamples, or a skewed bootstrap distribution, the range can miss
+    the fitted breakpoint. `widened` is True exactly there: the resamples put the breakpoint on
+    one side of its estimate, and the interval is that range stretched to the estimate, not a
+    calibrated 95% interval. No draws: nan intervals, none widened.
+    """
+    estimates = np.asarray(estimates, dtype=float)
+    if len(draws) == 0:
+        return [(float("nan"), float("nan"))] * len(estimates), [False] * len(estimates)
+    intervals, widened = [], []
+    for j, estimate in enumerate(estimates):
+        lo, hi = (float(np.percentile(draws[:, j], q)) for q in (2.5, 97.5))
+        widened.append(bool(lo > estimate or hi < estimate))
+        intervals.append((min(lo, float(estimate)), max(hi, float(estimate))))
+    return intervals, widened

@@ -39,6 +39,11 @@ INTERVAL_CAVEAT = (
     "for a weak kink (slope change 0.4 at 0.8), and 19-32% of runs at 0.8-0.95 reported extra "
     f"transitions; `weak_kink` marks a slope change under {WEAK_KINK_T:g} standard errors, as most "
     "of those extras were (bench/bench_transition_intervals.py --cells).")
+# What `ci_widened` means, said under any table or listing that shows a widened interval.
+WIDENED_NOTE = (
+    "the bootstrap resamples put this breakpoint on one side of its estimate (their 2.5-97.5% "
+    "range missed it); the interval shown is that range stretched to the estimate, not a "
+    "calibrated 95% interval.")
 
 
 def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = None,
@@ -92,6 +97,7 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
         step = float(10 ** t)
         row = {"model": model, "index": j + 1, "step": step,
                "step_ci95_lo": float(10 ** lo), "step_ci95_hi": float(10 ** hi),
+               "ci_widened": bool(search.widened[j]) if search.widened else False,
                "slope_before": float(slopes[j]), "slope_after": float(slopes[j + 1]),
                "slope_change": float(slopes[j + 1] - slopes[j]),
                "slope_change_t": float(t_ratios[j]), "weak_kink": bool(t_ratios[j] < WEAK_KINK_T)}
@@ -131,11 +137,10 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
         rows, summary = run_transitions(run, landmarks=landmarks[model], **settings)
         all_rows.extend(rows)
         summaries.append(summary)
-    columns = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "slope_before",
-               "slope_after", "slope_change", "slope_change_t", "weak_kink", "warmup_end",
-               "steps_after_warmup",
-               "tokens_after_warmup", "ratio_to_warmup_end", "decay_fraction_done",
-               "lr_fraction_of_peak", "schedule_phase", "warmup_end_in_ci95"]
+    columns = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "ci_widened",
+               "slope_before", "slope_after", "slope_change", "slope_change_t", "weak_kink",
+               "warmup_end", "steps_after_warmup", "tokens_after_warmup", "ratio_to_warmup_end",
+               "decay_fraction_done", "lr_fraction_of_peak", "schedule_phase", "warmup_end_in_ci95"]
     summary = pd.DataFrame(summaries)
     summary.attrs["notes"] = [left_out] if left_out else []
     return pd.DataFrame(all_rows, columns=columns), summary
