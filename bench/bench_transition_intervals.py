@@ -19,6 +19,13 @@ at 85% of 150. --records writes every found breakpoint (interval, estimated rho,
 over its GLS standard error) as JSON, to look for a sign of under-coverage in a run's own output.
 
     python bench/bench_transition_intervals.py --cells weak_rho0.8,early_rho0.5 --runs 150
+
+`--methods` (with --cells) puts beside the shipped percentile interval, on the same resamples, a
+percentile-t interval (each resample's breakpoint SE at a REML rho re-estimated on it) and the Wald
+interval (estimate ± 1.96 delta-method SE), with the paired coverage difference; measured, not
+shipped (bench/README.md).
+
+    python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8 --methods --runs 150
 """
 from __future__ import annotations
 
@@ -30,7 +37,8 @@ import warnings
 import numpy as np
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.segmented import find_transitions, hinge_design
+from scalefit.scaling.trajectories.segmented import (find_transitions, fit_segmented,
+                                                      hinge_design, percentile_intervals)
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 X = np.log10(STEPS)
@@ -99,8 +107,108 @@ def cell_records(name: str, runs: int, n_bootstrap: int) -> list[dict]:
                             "inside": bool(lo <= kink <= hi), "width": hi - lo,
                             "error": bp - kink,
                             # the percentiles missed the estimate and the interval was widened to it
-                            "widened": bool(lo == bp or hi == bp)})
+                            "widened": bool(search.widened[j])})
     return records
+
+
+def breakpoint_se(x: np.ndarray, y: np.ndarray, breakpoints: np.ndarray, rho: float) -> np.ndarray:
+    """Delta-method (Muggeo) standard error of each breakpoint: GLS at `rho` with the breakpoints
+    held, Jacobian column -c_j 1(x > t_j) beside the hinge design, residual variance on n - 2 - 2k."""
+    design = hinge_design(x, breakpoints)
+    coef, *_ = np.linalg.lstsq(ar1.whiten(design, rho), ar1.whiten(y, rho), rcond=None)
+    jac = np.column_stack([design] + [-coef[2 + j] * (x > t) for j, t in enumerate(breakpoints)])
+    jw = ar1.whiten(jac, rho)
+    resid = ar1.whiten(y - design @ coef, rho)
+    sigma2 = float(resid @ resid) / max(len(x) - jac.shape[1], 1)
+    cov = sigma2 * np.linalg.pinv(jw.T @ jw)
+    return np.sqrt(np.maximum(np.diag(cov)[design.shape[1]:], 0.0))
+
+
+def studentized_draws(x, y, fit, n_bootstrap, seed):
+    """The sieve bootstrap of segmented.bootstrap_draws (same generator calls, so the same
+    breakpoint draws), each resample also giving its breakpoints' SE at a REML rho re-estimated
+    on that resample (every estimated quantity the SE depends on, resampled)."""
+    rng = np.random.default_rng(seed)
+    design = hinge_design(x, fit.breakpoints)
+    grid, weights = ar1.rho_posterior(design, y)
+    rhos = rng.choice(grid, size=n_bootstrap, p=weights)
+    worlds, draws, ses = {}, [], []
+    for rho in rhos:
+        if rho not in worlds:
+            coef, *_ = np.linalg.lstsq(ar1.whiten(design, rho), ar1.whiten(y, rho), rcond=None)
+            innovations = ar1.whiten(y - design @ coef, rho)
+            worlds[rho] = (design @ coef, innovations - innovations.mean())
+        fitted, innovations = worlds[rho]
+        y_star = fitted + ar1.simulate_errors(innovations, rho, rng)
+        refit = fit_segmented(x, y_star, fit.k, rho=rho)
+        if refit is not None:
+            draws.append(refit.breakpoints)
+            rho_star = ar1.reml_rho(hinge_design(x, refit.breakpoints), y_star)
+            ses.append(breakpoint_se(x, y_star, refit.breakpoints, rho_star))
+    return np.array(draws).reshape(-1, fit.k), np.array(ses).reshape(-1, fit.k)
+
+
+def cell_methods(name: str, runs: int, n_bootstrap: int) -> list[dict]:
+    """Per run whose search found a breakpoint: whether the nearest one's percentile interval
+    (what scalefit ships), its percentile-t interval and its Wald interval (estimate ± 1.96 SE)
+    hold the kink, from the same resamples, with their widths."""
+    kink_step, dslope, rho = CELLS[name]
+    kink = np.log10(kink_step)
+    lo_x, hi_x = X.min(), X.max()
+    records = []
+    for r in range(runs):
+        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(rho, np.random.default_rng(20_000 + r))
+        search = find_transitions(X, y, n_bootstrap=0, seed=r)
+        if not search.best.k:
+            continue
+        fit = search.best
+        draws, ses = studentized_draws(X, y, fit, n_bootstrap, r)
+        if not len(draws):
+            continue
+        j = int(np.argmin(np.abs(fit.breakpoints - kink)))
+        est = fit.breakpoints[j]
+        (pct,), _ = percentile_intervals(draws[:, [j]], [est])
+        se_hat = breakpoint_se(X, y, fit.breakpoints, fit.rho)[j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pivots = (draws[:, j] - est) / ses[:, j]
+        pivots = pivots[np.isfinite(pivots)]
+        q_lo, q_hi = np.percentile(pivots, [2.5, 97.5])
+        # clipped to the data's range, where any breakpoint lies
+        student = (max(est - q_hi * se_hat, lo_x), min(est - q_lo * se_hat, hi_x))
+        wald = (max(est - 1.96 * se_hat, lo_x), min(est + 1.96 * se_hat, hi_x))
+        records.append({"cell": name, "run": r, "rho_hat": float(fit.rho), "k": fit.k,
+                        **{f"{m}_inside": bool(a <= kink <= b) for m, (a, b) in
+                           (("percentile", pct), ("student", student), ("wald", wald))},
+                        **{f"{m}_width": float(b - a) for m, (a, b) in
+                           (("percentile", pct), ("student", student), ("wald", wald))}})
+    return records
+
+
+def methods_table(names: list[str], runs: int, n_bootstrap: int, out) -> None:
+    print(f"{runs} synthetic runs of {len(X)} checkpoints per cell, {n_bootstrap} resamples; "
+          "coverage of the breakpoint nearest the kink (kinks found), the same resamples for "
+          "every interval; paired: percentile-t minus percentile, ± its SE")
+    print("| cell (kink step, slope change, rho) | percentile (shipped) | percentile-t | paired "
+          "difference | Wald ± 1.96 SE | median width: percentile / percentile-t / Wald | seconds |")
+    print("|---|---|---|---|---|---|---|")
+    every = []
+    for name in names:
+        start = time.perf_counter()
+        recs = cell_methods(name, runs, n_bootstrap)
+        every += recs
+        n = len(recs)
+        pct = np.array([r["percentile_inside"] for r in recs], dtype=float)
+        stu = np.array([r["student_inside"] for r in recs], dtype=float)
+        wald = np.array([r["wald_inside"] for r in recs], dtype=float)
+        diff = stu - pct
+        widths = "/".join(f"{np.median([r[f'{m}_width'] for r in recs]):.3f}"
+                          for m in ("percentile", "student", "wald"))
+        print(f"| {name} {CELLS[name]} | {share(pct.sum(), n)} | {share(stu.sum(), n)} "
+              f"| {100 * diff.mean():+.1f} ± {100 * diff.std(ddof=1) / np.sqrt(n):.1f} "
+              f"| {share(wald.sum(), n)} | {widths} | {time.perf_counter() - start:.0f} |", flush=True)
+    if out:
+        with open(out, "w") as fh:
+            json.dump(every, fh)
 
 
 def share(hits, n) -> str:
@@ -142,8 +250,14 @@ def main() -> None:
     parser.add_argument("--cells", default="",
                         help=f"comma-separated audit cells instead of the rho table: {', '.join(CELLS)}")
     parser.add_argument("--records", default="", help="JSON file for every found breakpoint (--cells)")
+    parser.add_argument("--methods", action="store_true",
+                        help="with --cells: the shipped percentile interval beside percentile-t "
+                             "and Wald intervals on the same resamples")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.cells and args.methods:
+        methods_table(args.cells.split(","), args.runs, args.bootstrap, args.records)
+        return
     if args.cells:
         cells_table(args.cells.split(","), args.runs, args.bootstrap, args.records)
         return
