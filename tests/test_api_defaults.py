@@ -62,7 +62,7 @@ def test_the_bootstrap_is_on_by_default_where_the_command_has_it():
 
 RENAMED = {"run_downstream": {"frame": "table"}, "pair_losses": {"frame": "table"},
            "fit_relation": {"lp": "loss_pairs"}, "stat_trajectory": {"df": "table"},
-           "join_stat_and_loss": {"df": "table"}}
+           "join_stat_and_loss": {"df": "table"}, "transition_study": {"traj": "trajectory"}}
 
 
 @pytest.mark.parametrize("name", sorted(RENAMED))

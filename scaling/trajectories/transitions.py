@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError, known
+from scalefit.renamed import renamed_arguments
 from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_int, positive_float,
                               positive_int)
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
@@ -303,7 +304,8 @@ def regress_families(picked: pd.DataFrame, runs: pd.DataFrame):
     return fits, "; ".join(notes) or None
 
 
-def transition_study(traj: pd.DataFrame, *, which: str = "largest",
+@renamed_arguments(traj="trajectory")
+def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
                      warmup_steps: float | None = None, total_steps: float | None = None,
                      max_breakpoints: int = 3, min_delta_bic: float = 6.0, n_bootstrap: int = 200,
                      seed: int = 0, progress: bool = False) -> TransitionStudy:
@@ -318,12 +320,12 @@ def transition_study(traj: pd.DataFrame, *, which: str = "largest",
     3-4 runs).
     """
     which = checked_pick(which)
-    found, runs = detect_transitions(traj, warmup_steps=warmup_steps, total_steps=total_steps,
-                                     max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
-                                     n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+    found, runs = detect_transitions(trajectory, warmup_steps=warmup_steps,
+                                     total_steps=total_steps, max_breakpoints=max_breakpoints,
+                                     min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap, seed=seed, progress=progress)
     picked = pick_transition_per_run(found, which)
     regressions, note = regress_families(picked, runs)
     if regressions:
         picked = picked[picked["model"].isin(regressions[0][0])]
-    notes = list(traj.attrs.get("notes", [])) + runs.attrs.get("notes", [])
+    notes = list(trajectory.attrs.get("notes", [])) + runs.attrs.get("notes", [])
     return TransitionStudy(found, runs, picked, regressions, note, notes)
