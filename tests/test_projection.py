@@ -277,3 +277,75 @@ def test_a_budget_below_the_smallest_run_is_not_an_interpolation(tmp_path):
     assert result.exit_code == 0, result.output
     kinds = [b["kind"] for b in json.loads(result.stdout)["allocation"]["budgets"]]
     assert kinds == ["below the data", "interpolation"]
+
+
+# --- the runs' scatter in a prediction interval (scaling/laws/scatter.py) --------------------
+
+def test_scatter_slope_is_the_runs_own():
+    """Residuals whose sd grows as N^0.3: the fitted slope and its standard error; without a
+    size the draws are the one-scale draws, rng for rng."""
+    from scalefit.scaling.laws.scatter import CONSTANT, SIZED, fit_scatter
+    rng = np.random.default_rng(0)
+    x = np.log(np.repeat(np.geomspace(1e7, 1e10, 8), 50))
+    resid = 0.02 * np.exp(0.3 * (x - x.mean())) * rng.standard_normal(x.size)
+    scatter = fit_scatter(resid, x, 5)
+    assert scatter.model == SIZED
+    assert abs(scatter.slope - 0.3) < 3 * scatter.slope_se
+    assert scatter.slope_se == pytest.approx(np.sqrt(400 / 395 / (2 * np.sum((x - x.mean()) ** 2))))
+    # the draw at the largest size is wider than at the smallest, by about exp(0.3 * 6.9)
+    draws = scatter.draw(np.random.default_rng(1), (4000, 2), [x.min(), x.max()],
+                         slope_rng=np.random.default_rng(2))
+    assert 6 < np.std(draws[:, 1]) / np.std(draws[:, 0]) < 10
+    one = fit_scatter(resid, None, 5)
+    assert one.model == CONSTANT and one.reason == "the law reads no N"
+    assert np.array_equal(one.draw(np.random.default_rng(3), (5, 2)),
+                          np.random.default_rng(3).choice(resid * np.sqrt(400 / 395), size=(5, 2)))
+    two_sizes = fit_scatter(resid[:100], x[:100], 5)
+    assert two_sizes.model == CONSTANT and "fewer than 3 sizes" in two_sizes.reason
+
+
+def test_runs_the_fit_passes_through_do_not_set_the_slope():
+    """An L1-like Huber fit (delta far under the scatter) passes within delta of about p runs:
+    those residuals are ~0 by construction, so the slope and its standard error count only the
+    others. Roundoff residuals (a noiseless table) give a slope within SLOPE_LIMIT."""
+    from scalefit.scaling.laws.scatter import SLOPE_LIMIT, fit_scatter
+    rng = np.random.default_rng(4)
+    x = np.log(np.repeat(np.geomspace(1e7, 1e9, 5), 4))
+    resid = 0.02 * rng.standard_normal(x.size)
+    resid[-4:] = [2e-4, -5e-4, 1e-4, 3e-4]  # the largest size: interpolated
+    with_them = fit_scatter(resid, x, 5)
+    without = fit_scatter(resid, x, 5, delta=1e-3)
+    assert without.x.size == 15 and with_them.x.size == 20
+    assert without.slope_se > with_them.slope_se
+    assert without.x0 == with_them.x0 == pytest.approx(np.mean(x))  # the sizes' centre: all runs
+    many_inside = fit_scatter(resid, x, 3, delta=1e-3)  # more than p within delta: all count
+    assert many_inside.x.size == 20
+    noiseless = fit_scatter(1e-13 * rng.standard_normal(x.size), x, 5, delta=1e-3)
+    assert np.isfinite(noiseless.slope) and abs(noiseless.slope) <= SLOPE_LIMIT
+
+
+def test_prediction_intervals_say_which_scatter_they_drew():
+    """The interval's scatter is in its output and in a fit's allocation; an interval far
+    above runs whose scatter grows with N is wider than with one scale."""
+    from scalefit.scaling.laws import projection
+    from scalefit.scaling.laws.fit import fit_law
+    from scalefit.scaling.laws.forms import chinchilla
+    from scalefit.scaling.laws.scatter import SIZED, law_scatter
+    grid_n, tpp = np.meshgrid(np.geomspace(2e7, 3e9, 6), [5, 10, 20, 40, 80], indexing="ij")
+    N, D = grid_n.ravel(), (grid_n * tpp).ravel()
+    sd = 0.01 * (N / np.exp(np.mean(np.log(N)))) ** 0.5
+    L = chinchilla(N, D, 1.8, 480.0, 2000.0, 0.35, 0.37) * np.exp(sd * np.random.default_rng(5).standard_normal(N.size))
+    fit = fit_law(pd.DataFrame({"params": N, "tokens": D, "loss": L}), "chinchilla", n_bootstrap=50)
+    pi = projection.prediction_intervals(fit, [3e10], [6e11])
+    assert pi["pi95_scatter"]["model"] == SIZED and pi["pi95_scatter"]["slope_log_sd_per_log_N"] > 0.2
+    assert fit.extra["allocation"]["pi95_scatter"]["model"] == SIZED
+    one = law_scatter(fit, sized=False)
+    original = projection.law_scatter
+    try:
+        projection.law_scatter = lambda result: one
+        flat = projection.prediction_intervals(fit, [3e10], [6e11])
+    finally:
+        projection.law_scatter = original
+    assert "pi95_scatter" in flat and flat["pi95_scatter"]["model"] != SIZED
+    width = np.log(pi["pi95_hi"][0] / pi["pi95_lo"][0])
+    assert width > 1.3 * np.log(flat["pi95_hi"][0] / flat["pi95_lo"][0])

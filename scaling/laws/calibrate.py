@@ -130,7 +130,11 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                              "pi95_hi": hi, "inside": inside, "relative_error": rel,
                              "interval_half_width": (hi - lo) / 2 / predicted})
         rows.append(part)
-        per_cut.append(cut_summary(cut, largest, int(fit_rows.sum()), part, result.warnings))
+        summary = cut_summary(cut, largest, int(fit_rows.sum()), part, result.warnings)
+        scatter = pi["pi95_scatter"]  # the runs' scatter the intervals drew (scatter.py)
+        summary.update({"pi95_scatter": scatter["model"],
+                        "scatter_slope": scatter.get("slope_log_sd_per_log_N", float("nan"))})
+        per_cut.append(summary)
     if not rows:
         raise InputError(f"calibrate: no cut could be fitted; first: {skipped[0]}" if skipped else
                          "calibrate: no cut leaves enough runs to fit")

@@ -14,7 +14,9 @@ largest compute (when there is one), and the published reference budgets (1e21, 
 
 Intervals come from the bootstrap draws of the law (``FitResult.draws``): each draw's optimum at
 each budget, percentiles over draws. A held-out run's prediction interval adds the residual
-scatter of the fit to the draws (an interval for the observed loss, not for the law's mean).
+scatter of the fit to the draws (an interval for the observed loss, not for the law's mean),
+at the scale the runs' scatter has at that N (`scatter.py`: log sd linear in log N, the slope's
+uncertainty drawn with it).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from scalefit.scaling.fitresult import FitResult, percentile_ci
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
 from scalefit.scaling.laws.registry import law_for
+from scalefit.scaling.laws.scatter import law_scatter
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 DATA_MULTIPLES = (10.0, 100.0)  # default budgets: these multiples of the largest fitted run
@@ -139,9 +142,11 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
         n_d = np.array([p[0] for p in per_draw])
         d_d = np.array([p[1] for p in per_draw])
         l_d = np.array([p[2] for p in per_draw])
-        resid = residual_scale(result)
+        scatter = law_scatter(result)
+        law_n = n_d if embedding is None else embedding.nonembed(n_d)  # the N the scatter read
         with np.errstate(all="ignore"):
-            observed = np.log(l_d) + (np.random.default_rng(0).choice(resid, size=l_d.shape) if resid.size else np.nan)
+            observed = np.log(l_d) + scatter.draw(np.random.default_rng(0), l_d.shape, np.log(law_n),
+                                                  slope_rng=np.random.default_rng([0, 1]))
     for j, c in enumerate(budgets):
         kind, checked = kind_of(c, held_flops, largest_fitted, smallest_fitted)
         row = {"flops": float(c), "times_largest_run": float(c / largest_fitted),
@@ -185,17 +190,19 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     """Point prediction and a ``level`` interval for the observed loss at each (N, D).
 
     Each bootstrap draw's prediction times exp(a residual drawn from the fit's own scaled
-    log residuals): the law's uncertainty and the runs' scatter together. Without draws the
-    interval holds the scatter only, and says so. On synthetic Chinchilla runs with known truth
-    (20 and 30 runs, 1x to 100x the largest fitted compute) it holds an observation 95-97% of
-    the time (bench/bench_law_intervals.py, bench/README.md).
+    log residuals, brought to the scale of the runs' scatter at N: `scatter.law_scatter`):
+    the law's uncertainty and the runs' scatter together; ``pi95_scatter`` says which scatter
+    it drew. Without draws the interval holds the scatter only, and says so. On synthetic
+    Chinchilla runs with known truth (20 and 30 runs, 1x to 100x the largest fitted compute)
+    it holds an observation 94-98% of the time whether the runs' noise is the same at every
+    size, grows or falls as N^+-0.15 (bench/bench_law_intervals.py --noise, bench/README.md).
     """
     law = law_for(result.law)
     k = _flops_per_param_token(result)
     N = np.asarray(N, float)
     D = np.asarray(D, float)
     point = np.asarray(law.predict(result.values(), N, D, k, **extra), float)
-    resid = residual_scale(result)
+    scatter = law_scatter(result)
     rng = np.random.default_rng(seed)
     draws = _draw_values(result)
     note = ""
@@ -203,18 +210,20 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
         preds = np.array([np.asarray(law.predict(v, N, D, k, **extra), float) for v in draws])
     else:
         note = "no bootstrap draws: the interval holds the runs' scatter only"
-        preds = np.tile(point, (max(200, resid.size), 1))
+        preds = np.tile(point, (max(200, scatter.residuals.size), 1))
     with np.errstate(all="ignore"):
         log_preds = np.log(preds)
-    if resid.size:
-        log_preds = log_preds + rng.choice(resid, size=log_preds.shape)
+        log_n = np.log(np.broadcast_to(N, point.shape))
+    if scatter.residuals.size:
+        log_preds = log_preds + scatter.draw(rng, log_preds.shape, log_n,
+                                             slope_rng=np.random.default_rng([seed, 1]))
     else:
         note = (note + "; " if note else "") + "too few runs for a residual scatter"
     tail = (1 - level) / 2 * 100
     lo, hi = np.nanpercentile(log_preds, [tail, 100 - tail], axis=0) \
         if log_preds.shape[0] >= 2 else (np.full(N.shape, np.nan),) * 2
     out = {"predicted": point.tolist(), "pi95_lo": np.exp(lo).tolist(),
-           "pi95_hi": np.exp(hi).tolist()}
+           "pi95_hi": np.exp(hi).tolist(), "pi95_scatter": scatter.describe()}
     if note:
         out["pi95_note"] = note
     return out
@@ -270,4 +279,6 @@ def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float
                                   if frame is not None else
                                   f"N = {result.extra.get('n_column') or TOTAL}")
     alloc["largest_fitted_flops"] = float(largest_fitted)
+    if any("loss_pi95" in row for row in alloc["budgets"]):
+        alloc["pi95_scatter"] = law_scatter(result).describe()
     return result
