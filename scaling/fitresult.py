@@ -74,7 +74,10 @@ class FitResult:
     def stderr_from(self) -> str:
         """What the `stderr` of the parameters is."""
         if any(np.isfinite(p.bootstrap_sd) for p in self.params.values()):
-            n = (self.extra.get("bootstrap") or {}).get("n")
+            boot = self.extra.get("bootstrap") or {}
+            n = boot.get("n")
+            if n and boot.get("drawn"):
+                return f"bootstrap ({boot['drawn']}): the standard deviation of {n} draws"
             return f"bootstrap: the standard deviation of the estimates over {n} resamples" if n else "bootstrap"
         return "fit: the covariance at the optimum (no bootstrap was run)"
 

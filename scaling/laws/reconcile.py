@@ -5,8 +5,8 @@ and follow the allocation exponent a (N* ~ C^a) from one condition to the next.
 Porian et al. move from Kaplan's setup to Chinchilla's one change at a time (counting last-layer
 FLOPs, correcting warmup, cosine decay matched to the run length, per-size optimizer tuning) and
 watch a fall from ~0.83 to ~0.50. ``reconcile`` repeats that on any table with a condition
-column: per condition an IsoFLOP fit (their Akima minimum by default) with a bootstrap 95%
-interval, optionally the Chinchilla form (Approach 3) beside it, the published a where a summary
+column: per condition an IsoFLOP fit (their Akima minimum by default) with a 95% interval
+(``isoflop.line_draws``), optionally the Chinchilla form (Approach 3) beside it, the published a where a summary
 gives it, and which step moves a most, in a sentence built from the fitted numbers.
 """
 from __future__ import annotations

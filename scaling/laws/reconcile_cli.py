@@ -71,8 +71,11 @@ def walk_frame(rec) -> pd.DataFrame:
 def walk_text(rec) -> str:
     from scalefit.scaling.laws.report import text_table
     method = f", {rec.method} minimum" if rec.law == "isoflop" else ""
-    head = (f"Allocation exponent a (N* ~ C^a) per {rec.by}: {rec.law}{method}, "
-            f"{rec.n_bootstrap} bootstrap resamples (seed {rec.seed})")
+    intervals = (f"95% intervals from {rec.n_bootstrap} draws of the line through the budget optima "
+                 "(t, HC3 covariance)" if rec.law == "isoflop"
+                 else f"{rec.n_bootstrap} bootstrap resamples")
+    head = (f"Allocation exponent a (N* ~ C^a) per {rec.by}: {rec.law}{method}, {intervals} "
+            f"(seed {rec.seed})")
     lines = [head, "", text_table(walk_frame(rec)), ""]
     lines += [f"- {f}" for f in rec.findings]
     for s in rec.steps:
