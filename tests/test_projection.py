@@ -77,6 +77,11 @@ def test_compare_on_shipped_grid_is_honest():
     assert any("not identified" in w for w in doc["fits"]["chinchilla"]["warnings"])
     for row in doc["fits"]["kaplan"]["allocation"]["budgets"]:  # the fit's own rows too
         assert row["kind"] == "projection" and "tokens_per_param_ci95" in row
+    # the printed text says how loss_pi95 drew each law's scatter, with the JSON's slope
+    from scalefit.scaling.laws.report import compare_text
+    slope = doc["fits"]["chinchilla"]["allocation"]["pi95_scatter"]["slope_log_sd_per_log_N"]
+    line = next(x for x in compare_text(doc).splitlines() if x.startswith("the runs' scatter"))
+    assert f"chinchilla: log sd {slope:+.2f}" in line and "kaplan: " in line
 
 
 def _fit_with_a(a, ci):
@@ -349,3 +354,27 @@ def test_prediction_intervals_say_which_scatter_they_drew():
     assert "pi95_scatter" in flat and flat["pi95_scatter"]["model"] != SIZED
     width = np.log(pi["pi95_hi"][0] / pi["pi95_lo"][0])
     assert width > 1.3 * np.log(flat["pi95_hi"][0] / flat["pi95_lo"][0])
+
+
+def test_scatter_text_names_each_laws_model():
+    from scalefit.scaling.laws.report import scatter_text
+    from scalefit.scaling.laws.scatter import CONSTANT, SIZED
+    text = scatter_text({"a": {"model": SIZED, "slope_log_sd_per_log_N": -0.8, "slope_se": 0.29},
+                         "b": {"model": CONSTANT, "reason": "2 sizes"}, "c": None})
+    assert text == ("a: log sd -0.80 (se 0.29) per unit log N, taken at each budget's N*; "
+                    "b: one scale at every size (2 sizes)")
+    assert scatter_text({None: None}) is None
+
+
+def test_a_scatter_trend_at_its_limit_falls_back_to_one_scale():
+    """Residuals ~0 at every size but the largest have no finite maximum-likelihood slope (it
+    rose to the bisection's limit, +2: sd ~ N^2, which widened a calibrate cut's intervals
+    without bound); one scale is drawn instead, and the reason says why."""
+    from scalefit.scaling.laws.scatter import CONSTANT, SIZED, fit_scatter
+    x = np.log(np.repeat([1e6, 1e7, 1e8, 1e9], 3))
+    resid = np.where(x > np.log(5e8), 0.01, 1e-9) * np.tile([1.0, -1.0, 0.5], 4)
+    scatter = fit_scatter(resid, x, n_free=2)
+    assert scatter.model == CONSTANT and "no finite trend" in scatter.reason
+    rng = np.random.default_rng(0)
+    assert fit_scatter(rng.normal(0, 0.01, 12) * np.exp(0.2 * (x - x.mean())), x,
+                       n_free=2).model == SIZED

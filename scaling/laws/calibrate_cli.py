@@ -174,11 +174,15 @@ calibrate_relation = _relation_command()
 
 
 def _cut_frame(result) -> pd.DataFrame:
-    return result.cuts[["cut_flops", "n_fit", "n_predicted", "max_distance", "coverage",
-                        "median_abs_relative_error"]].rename(columns={
-                            "cut_flops": "cut FLOPs", "n_fit": "fitted",
-                            "n_predicted": "predicted", "max_distance": "max x largest",
-                            "median_abs_relative_error": "median |rel err|"})
+    """One row per cut; a law's cuts also say the slope of the runs' log scatter in log N their
+    prediction intervals drew (scatter.py; '-' where one scale was drawn)."""
+    columns = ["cut_flops", "n_fit", "n_predicted", "max_distance", "coverage",
+               "median_abs_relative_error"]
+    columns += [c for c in ("scatter_slope",) if c in result.cuts.columns]
+    return result.cuts[columns].rename(columns={
+        "cut_flops": "cut FLOPs", "n_fit": "fitted", "n_predicted": "predicted",
+        "max_distance": "max x largest", "median_abs_relative_error": "median |rel err|",
+        "scatter_slope": "scatter slope (log sd per log N)"})
 
 
 def calibration_text(result) -> str:

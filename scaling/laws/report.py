@@ -97,9 +97,28 @@ def projection_frame(rows: list[dict], laws=None) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def scatter_text(scatters: dict) -> str | None:
+    """How loss_pi95 draws the runs' scatter, per law (``scatters``: label or None -> the
+    allocation's ``pi95_scatter``), in one clause; None where no law says."""
+    from scalefit.scaling.laws.scatter import SIZED
+    parts = []
+    for label, s in scatters.items():
+        if not s:
+            continue
+        head = f"{label}: " if label else ""
+        if s.get("model") == SIZED:
+            parts.append(f"{head}log sd {s['slope_log_sd_per_log_N']:+.2f} "
+                         f"(se {s['slope_se']:.2f}) per unit log N, taken at each budget's N*")
+        else:
+            reason = f" ({s['reason']})" if s.get("reason") else ""
+            parts.append(f"{head}one scale at every size{reason}")
+    return "; ".join(parts) or None
+
+
 def projection_lines(rows: list[dict], laws=None, convention: str = "",
-                     bootstrapped: bool = False) -> list[str]:
-    """The budget table with what it is: distance, kind, N convention."""
+                     bootstrapped: bool = False, scatters: dict | None = None) -> list[str]:
+    """The budget table with what it is: distance, kind, N convention, and how an observed run's
+    interval draws the runs' scatter (``scatters``: ``scatter_text``)."""
     if not rows:
         return []
     far = max(row.get("times_largest_run", 0) for row in rows)
@@ -115,6 +134,9 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
         checked = ", and below for the rows a held-out run checks" if "prediction" in kinds else ""
         out.append("the intervals are of the law's optimum (the curve); an observed run's loss scatters "
                    f"more: its 95% prediction interval is loss_pi95 in --json{checked}")
+        scatter = scatter_text(scatters or {})
+        if scatter:
+            out.append(f"the runs' scatter in loss_pi95: {scatter}")
     for row in rows:
         if row.get("kind") != "prediction":
             continue
@@ -224,7 +246,8 @@ def fit_text(fit: dict) -> str:
         convention = alloc.get("budget_convention") or \
             f"N = {alloc.get('n_counts') or fit.get('n_column') or 'params'}"
         out += ["", *projection_lines(rows, convention=convention,
-                                      bootstrapped=bool((fit.get("bootstrap") or {}).get("n"))),
+                                      bootstrapped=bool((fit.get("bootstrap") or {}).get("n")),
+                                      scatters={None: alloc.get("pi95_scatter")}),
                 *out_of_reach_line(alloc.get("largest_fitted_flops", float("nan")))]
     elif rows:
         out += ["", "compute-optimal allocation:", text_table(budgets_frame(fit))]
@@ -249,7 +272,9 @@ def compare_text(cmp: dict) -> str:
            text_table(metrics_frame(cmp["fits"])), "", text_table(params), ""]
     out += projection_lines(cmp["budgets"], list(cmp["fits"]), cmp.get("budget_convention", ""),
                             bootstrapped=any((f.get("bootstrap") or {}).get("n")
-                                             for f in cmp["fits"].values()))
+                                             for f in cmp["fits"].values()),
+                            scatters={label: f.get("allocation", {}).get("pi95_scatter")
+                                      for label, f in cmp["fits"].items()})
     out += out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")))
     for label, f in cmp["fits"].items():
         if "holdout" in f:

@@ -11,7 +11,7 @@ instead of 95% at 1-100x the largest fitted compute for 30 runs whose noise sd g
     r_i = s(x_i) u_i,    log s(x) = a + g (x - x0),    x = log N,  x0 = mean of the runs' x
 
 g by maximum likelihood under normal u: with a profiled out, g minimises
-sum_i r_i^2 exp(-2 g (x_i - x0)), a convex function of g (Newton's method). Its standard error
+sum_i r_i^2 exp(-2 g (x_i - x0)), a convex function of g (bisection on its derivative). Its standard error
 is the Fisher information's, 1 / sqrt(2 sum (x_i - x0)^2), inflated by sqrt(n / (n - p)) as the
 scale is. A draw of the scatter at a target size x_t is u exp(g_b (x_t - x0)): u one of the
 residuals brought to the scale at x0 (r_i exp(-g (x_i - x0)), scaled as above), g_b one draw of
@@ -144,6 +144,10 @@ def fit_scatter(resid, x, n_free: int, *, delta: float | None = None, sized: boo
         return Scatter(resid * inflate, reason=f"the runs' residuals span fewer than {MIN_SIZES} "
                        "sizes" + (" outside the Huber kink" if not outside.all() else ""))
     g = float(mle_slopes(resid[outside] ** 2, x[outside])[0])
+    if abs(g) >= SLOPE_LIMIT * (1 - 1e-9):
+        return Scatter(resid * inflate, reason="the runs' scatter has no finite trend in log N "
+                       f"(the slope's likelihood rises to its limit {g:+.0f}: too few runs off "
+                       "the fitted curve)")
     xs = x[outside]
     se = inflate / np.sqrt(2 * np.sum((xs - xs.mean()) ** 2))
     x0 = float(np.mean(x))
