@@ -6,11 +6,20 @@ checkpoint table, whose checkpoints share one training run and are not independe
 Pythia evals: 27 checkpoints of each of 16 models). Resampling units with replacement and taking
 every row of each drawn unit is the cluster (block) bootstrap; with one row per unit it is the
 ordinary pairs bootstrap. The resamples themselves come from ``scaling.resample``.
+
+Where every point is its own unit, a least-squares relation can instead keep its points and
+redraw their noise: the wild bootstrap (``wild_bootstrap``) refits y* = y_hat + v e / (1 - h)
+with Rademacher signs v, each residual e blown up by its leverage h (HC3's residual), so each
+point keeps its own scatter (binomial accuracies scatter less near 0 and 1) without being told
+where it comes from.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from scalefit.scaling.resample import pairs_bootstrap
 
@@ -60,6 +69,46 @@ def attach_draws(result: FitResult, draws: dict, failed: int, n: int, fixed=()) 
     result.extra["bootstrap"] = {"n": n, "n_failed": failed}
     if failed > 0.05 * n:
         result.warnings.append(f"{failed} of {n} bootstrap refits failed")
+
+
+def leverages(func, x, theta, step: float = 1e-6) -> np.ndarray:
+    """Diagonal of the hat matrix J (J'J)^+ J' of a least-squares fit of ``func(x, *theta)``
+    (central differences), kept below 0.99: how much each point pulls the curve to itself."""
+    theta = np.asarray(theta, float)
+    cols = []
+    for j in range(theta.size):
+        d = step * max(abs(theta[j]), 1.0)
+        up, down = theta.copy(), theta.copy()
+        up[j] += d
+        down[j] -= d
+        with np.errstate(over="ignore", invalid="ignore"):
+            cols.append((func(x, *up) - func(x, *down)) / (2 * d))
+    J = np.stack(cols, axis=-1)
+    if not np.all(np.isfinite(J)):
+        return np.zeros(len(x))
+    h = np.einsum("ij,jk,ik->i", J, np.linalg.pinv(J.T @ J), J)
+    return np.clip(h, 0.0, 0.99)
+
+
+def wild_bootstrap(fitted, residuals, leverage, n_resamples: int, seed: int, refit, names, *,
+                   progress: bool = False):
+    """Call ``refit(y_star)`` on y* = fitted + v residuals / (1 - leverage), v = +-1 at random
+    (Rademacher) per point and resample; return ({name: draws}, number failed) as
+    ``scaling.resample.pairs_bootstrap`` does (a failed refit returns None, leaves NaN)."""
+    fitted = np.asarray(fitted, float)
+    blown = np.asarray(residuals, float) / (1.0 - np.asarray(leverage, float))
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], (n_resamples, fitted.size))
+    draws = {name: np.full(n_resamples, np.nan) for name in names}
+    failed = 0
+    for i in tqdm(range(n_resamples), desc="wild bootstrap", file=sys.stderr,
+                  disable=not progress, leave=False):
+        values = refit(fitted + signs[i] * blown)
+        if values is None:
+            failed += 1
+            continue
+        for name in names:
+            draws[name][i] = values[name]
+    return draws, failed
 
 
 def unit_bootstrap(n_rows: int, units, n_resamples: int, seed: int, refit, names, *,
