@@ -128,6 +128,19 @@ def test_accuracy_bootstrap_by_models_is_wider_than_by_points():
     assert by_models.extra["bootstrap"]["resampled"].startswith("whole models")
 
 
+def test_accuracy_units_of_one_point_each_are_points():
+    """A run table's pairs carry one unit per run: the sigmoid then takes the points' (wild)
+    bootstrap, the same draws as without units; the error law keeps the pairs bootstrap."""
+    L, acc = accuracy_points(2, n=20)
+    plain = fit_accuracy(L, acc, n_bootstrap=20, seed=4)
+    per_run = fit_accuracy(L, acc, n_bootstrap=20, seed=4, units=[f"run{i}" for i in range(20)])
+    assert per_run.extra["bootstrap"]["resampled"].startswith("wild")
+    np.testing.assert_array_equal(per_run.draws["k"], plain.draws["k"])
+    err = fit_accuracy(L, 1 - acc, "exponential-error", n_bootstrap=20, seed=4)
+    assert "resampled" not in err.extra["bootstrap"]
+    assert err.components["draw_scale"] == pytest.approx(small_sample_scale(20, 3))
+
+
 def test_pairs_carry_their_units():
     runs = loss_runs(1000).assign(data="a")
     lp = pair_losses(runs, "x", "y")

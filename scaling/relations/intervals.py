@@ -13,7 +13,7 @@ covariance does, which falls short of the sampling variance by about (n - p) / n
 is smaller than its error by its leverage). A fit that says so (``components["draw_scale"]``:
 the accuracy laws) has its draws' deviations from the fitted curve widened by that factor
 before the percentiles are taken: ``small_sample_scale``, the HC1 (for whole units, CR1)
-degrees-of-freedom correction, 1.17 at 15 points, 1.05 at 40; for the accuracy laws' wild
+degrees-of-freedom correction, 1.17 at 15 points, 1.05 at 40; for the sigmoid's wild
 bootstrap (points kept, leverage-adjusted residuals redrawn) also ``student_t_widening``,
 t_{n-p} over z (1.12 at 15 points, 1.035 at 40). On sigmoid fits with known truth
 (bench/bench_relation_intervals.py, 800 fits per cell, the same seeds) the curve's 95% interval
