@@ -9,12 +9,15 @@ Cells (the interval audit's):
   from Kaplan + E fits refitted per resample), a 6 x 4 (N, D) grid, log-normal noise 0.005;
   coverage of the parameters' ci95 (E_y's was the audit's question).
 
-For the accuracy cells every replicate is fitted once; its curve interval (ci95, does it hold
-the true curve?) and prediction interval (pi95, does it hold a new observation?) are computed
-from the same bootstrap draws twice: "old", the plain percentile interval
-(``interval_at(..., small_sample=False)``), and "new", with the draws' deviations widened by
-``intervals.small_sample_scale`` (HC1). ± is one Monte Carlo standard error. The loss-to-loss
-cell has one method (its draws are not rescaled).
+For the accuracy cells every replicate is fitted twice on the same points and seed: "pairs",
+the pairs bootstrap (points with replacement; the method before the wild bootstrap, set by
+``accuracy.POINT_BOOTSTRAP = "pairs"``), and "wild", the wild bootstrap (the fitted curve plus
+each point's leverage-adjusted residual times a random sign, ``resampling.wild_bootstrap``), each
+with the fit's small-sample widening (``intervals.small_sample_scale``). Per L: does the curve
+interval (ci95) hold the true curve, the prediction interval (pi95) a new observation; also the
+curve interval's coverage over the fits whose a ended on its upper bound 1 (the pairs fit's a;
+both fits are the same least-squares fit). ± is one Monte Carlo standard error. The
+loss-to-loss cell has one method (its draws are not rescaled).
 
     OMP_NUM_THREADS=1 python bench/bench_relation_intervals.py [--reps 300] [--bootstrap 200]
         [--jobs 2] [--cells acc_n15,acc_n40_binom,l2l_6x4]
@@ -48,22 +51,30 @@ def _observe(p, noise, rng):
 
 
 def accuracy_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
-    """One fit of a sigmoid cell: per L, whether old and new ci95 / pi95 hold the truth."""
+    """One replicate of a sigmoid cell, fitted twice on the same points with the same seed: the
+    pairs bootstrap ("pairs", the method before the wild bootstrap) and the wild bootstrap
+    ("wild", ``accuracy.POINT_BOOTSTRAP``'s default); per L, whether each one's ci95 holds the
+    true curve and its pi95 a new observation, both with the fit's small-sample widening."""
+    from scalefit.scaling.relations import accuracy
     from scalefit.scaling.relations import forms as relation_forms
-    from scalefit.scaling.relations.accuracy import fit_accuracy
     from scalefit.scaling.relations.intervals import interval_at
     c = ACC_CELLS[cell]
     rng = np.random.default_rng(SEED[cell] + r)
     L = rng.uniform(c["lo"], c["hi"], c["n"])
     acc = _observe(relation_forms.sigmoid_accuracy(L, **SIGMOID), c["noise"], rng)
-    res = fit_accuracy(L, acc, "sigmoid", n_bootstrap=n_bootstrap, seed=r)
+    fits = {}
+    for method in ("pairs", "wild"):
+        accuracy.POINT_BOOTSTRAP = method
+        fits[method] = accuracy.fit_accuracy(L, acc, "sigmoid", n_bootstrap=n_bootstrap, seed=r)
+    accuracy.POINT_BOOTSTRAP = "wild"
     rows = []
     for at in c["at"]:
         truth = float(relation_forms.sigmoid_accuracy(at, **SIGMOID))
         observed = float(_observe(truth, c["noise"], rng))
-        row = {"cell": cell, "L": at, "truth": truth}
-        for method, small in (("old", False), ("new", True)):
-            iv = interval_at(res, at, small_sample=small)
+        row = {"cell": cell, "L": at, "truth": truth,
+               "a_at_bound": fits["pairs"].value("a") > 1 - 1e-6}
+        for method, res in fits.items():
+            iv = interval_at(res, at)
             row[f"ci_{method}"] = iv["ci95"][0] <= truth <= iv["ci95"][1]
             row[f"pi_{method}"] = iv["pi95"][0] <= observed <= iv["pi95"][1]
             row[f"ci_width_{method}"] = iv["ci95"][1] - iv["ci95"][0]
@@ -101,6 +112,8 @@ def _chunk(args) -> list[dict]:
 
 def coverage(hits) -> str:
     hits = np.asarray(hits, bool)
+    if not hits.size:
+        return "-"
     p = hits.mean()
     return f"{100 * p:5.1f} ± {100 * np.sqrt(p * (1 - p) / hits.size):.1f}"
 
@@ -128,14 +141,16 @@ def main():
           f"{seconds:.0f} s")
     acc = out[out["cell"].isin(list(ACC_CELLS))] if "L" in out else out.iloc[0:0]
     if len(acc):
-        print("\n| cell | L | reps | ci95 covers curve: old | new | median width old -> new "
-              "| pi95 covers observation: old | new |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("\n| cell | L | reps | ci95 covers curve: pairs | wild | a at bound: pairs | wild "
+              "| median width pairs -> wild | pi95 covers observation: pairs | wild |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for (cell, at), g in acc.groupby(["cell", "L"], sort=False):
-            print(f"| {cell} | {at:g} | {len(g)} | {coverage(g['ci_old'])} | "
-                  f"{coverage(g['ci_new'])} | {g['ci_width_old'].median():.4f} -> "
-                  f"{g['ci_width_new'].median():.4f} | {coverage(g['pi_old'])} | "
-                  f"{coverage(g['pi_new'])} |")
+            b = g[g["a_at_bound"]]
+            print(f"| {cell} | {at:g} | {len(g)} | {coverage(g['ci_pairs'])} | "
+                  f"{coverage(g['ci_wild'])} | {coverage(b['ci_pairs'])} | "
+                  f"{coverage(b['ci_wild'])} ({len(b)}) | {g['ci_width_pairs'].median():.4f} -> "
+                  f"{g['ci_width_wild'].median():.4f} | {coverage(g['pi_pairs'])} | "
+                  f"{coverage(g['pi_wild'])} |")
     l2l = out[out["cell"].isin(list(L2L_CELLS))]
     if len(l2l):
         print("\n| cell | parameter | reps | ci95 covers (one method, unchanged) | median width |")
