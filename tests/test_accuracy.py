@@ -35,7 +35,7 @@ def test_sigmoid_recovery_with_bootstrap():
 def test_sigmoid_for_an_error_rate_rising_with_loss():
     L = np.linspace(2.0, 5.5, 40)
     err = 1 - relation_forms.sigmoid_accuracy(L, **SIGMOID)  # k > 0 form
-    res = fit_accuracy(L, err, "sigmoid")
+    res = fit_accuracy(L, err, "sigmoid", n_bootstrap=0)
     np.testing.assert_allclose(res.model_result.best_fit, err, atol=1e-4)
     assert res.value("k") > 0
 
@@ -57,8 +57,10 @@ def test_chained_prediction_composes_law_and_accuracy():
     N, D = N.ravel(), (N * tpp).ravel()
     chin = dict(E=1.7, A=400.0, B=1800.0, alpha=0.34, beta=0.36)
     L = law_forms.chinchilla(N, D, **chin)
-    loss_fit = fit_law(pd.DataFrame({"params": N, "tokens": D, "loss": L}), "chinchilla")
-    acc_fit = fit_accuracy(L, relation_forms.sigmoid_accuracy(L, **SIGMOID), "sigmoid")
+    loss_fit = fit_law(pd.DataFrame({"params": N, "tokens": D, "loss": L}), "chinchilla",
+                       n_bootstrap=0)
+    acc_fit = fit_accuracy(L, relation_forms.sigmoid_accuracy(L, **SIGMOID), "sigmoid",
+                           n_bootstrap=0)
     task_loss, acc = chained_accuracy(loss_fit, acc_fit, 7e9, 1.4e11)
     true_loss = law_forms.chinchilla(7e9, 1.4e11, **chin)
     assert float(task_loss) == pytest.approx(true_loss, rel=1e-3)

@@ -41,7 +41,7 @@ def test_overtrain_error_law_reproduces_redpajama_relative_errors(overtrain):
                    | ((rpj["model"] == "open_lm_1b") & (M == 20))]
     assert len(fit_rows) == 6  # the paper's default error-law fit set
     res = fit_accuracy(fit_rows["loss_c4_val"], fit_rows["err_avg_subset"],
-                       "exponential-error")
+                       "exponential-error", n_bootstrap=0)
     ref = ref[(ref["train"] == "rpj") & (ref["split"] == "err_avg_subset")].set_index("target")
     for name in ("eps", "k", "gamma"):
         assert res.value(name) == pytest.approx(ref[name].iloc[0], rel=1e-3), name
@@ -125,7 +125,7 @@ def ladder_two_step(runs, key):
             targets[name] = {"N": n, "D": LADDER_TARGETS[name], "bpb": x[-1], "acc": y[-1]}
     law = fit_law(pd.DataFrame(step1), "chinchilla", n_bootstrap=0)
     pts = pd.concat(step2)
-    sigmoid = fit_accuracy(np.r_[pts["x"], 0.0], np.r_[pts["y"], 1.0], "sigmoid")
+    sigmoid = fit_accuracy(np.r_[pts["x"], 0.0], np.r_[pts["y"], 1.0], "sigmoid", n_bootstrap=0)
     for t in targets.values():
         t["bpb_pred"] = float(predict(law, t["N"], t["D"]))
         t["step2_pred"] = float(predict_accuracy(sigmoid, t["bpb"]))

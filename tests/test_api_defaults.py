@@ -54,9 +54,11 @@ def test_a_function_takes_its_commands_defaults(command, name):
 
 
 def test_the_bootstrap_is_on_by_default_where_the_command_has_it():
-    """fit_law and fit_curves gave no interval unless asked, while their commands give one."""
+    """fit_law, fit_curves, fit_relation and fit_accuracy gave no interval unless asked, while
+    the commands over them give one."""
     for name, count in (("fit_law", 1000), ("fit_curves", 200), ("compare_laws", 1000),
-                        ("run_downstream", 1000), ("transition_study", 200)):
+                        ("run_downstream", 1000), ("fit_relation", 1000), ("fit_accuracy", 1000),
+                        ("transition_study", 200)):
         assert inspect.signature(getattr(scalefit, name)).parameters["n_bootstrap"].default == count
 
 

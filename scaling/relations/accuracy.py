@@ -71,9 +71,11 @@ def _check(L, y, what, units=None):
     return L, y, units
 
 
-def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 0, seed: int = 0,
+def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: int = 0,
                  progress: bool = False, units=None) -> FitResult:
-    """Fit accuracy (sigmoid) or error (exponential-error) against loss L; least squares.
+    """Fit accuracy (sigmoid) or error (exponential-error) against loss L; least squares, with
+    ``n_bootstrap`` resamples for the intervals (1000 as `scalefit predict downstream` takes; 0:
+    a point fit).
 
     The sigmoid's bootstrap is a wild one (``resampling.wild_bootstrap``: the points kept, the
     fitted curve plus each residual blown up by its leverage times a random sign); the

@@ -34,9 +34,10 @@ PARAM_NAMES = {"shifted-power": ("K", "kappa", "E_x", "E_y"), "sigmoid": ("a", "
 @renamed_arguments(lp="loss_pairs")
 def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
                  e_source: str | None = None, E_x=None, E_y=None, method: str = "ols",
-                 n_bootstrap: int = 0, seed: int = 0, progress: bool = False,
+                 n_bootstrap: int = 1000, seed: int = 0, progress: bool = False,
                  source: str = "<table>") -> FitResult:
-    """Fit y against x on the pairs: shifted power law, sigmoid accuracy or exponential error."""
+    """Fit y against x on the pairs: shifted power law, sigmoid accuracy or exponential error;
+    ``n_bootstrap`` resamples (1000, as `scalefit predict downstream` takes; 0: a point fit)."""
     if relation not in RELATIONS:
         raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
     if relation == "shifted-power":
