@@ -1,8 +1,10 @@
 """The one pairs bootstrap of the fitting layer: resample points with replacement, refit, collect.
 
-Every bootstrap interval scalefit prints (law parameters, IsoFLOP exponents, loss-to-loss and
-loss-to-accuracy parameters, the warmup regression) draws its resamples here, so one seed gives
-one set of resamples whatever is refitted on them.
+The bootstrap intervals scalefit prints (law parameters, loss-to-loss parameters, whole models of
+a checkpoint table, the warmup regression) draw their resamples here, so one seed gives one set of
+resamples whatever is refitted on them; every refit loop, the sigmoid's wild bootstrap's too,
+runs through ``collect_draws``. (IsoFLOP exponents are drawn parametrically:
+``laws.isoflop.line_draws``.)
 """
 from __future__ import annotations
 
@@ -46,12 +48,21 @@ def pairs_bootstrap(n_points: int, n_resamples: int, seed: int,
     ``refit`` returns {name: value} for the quantities of one resample, or None when the refit
     failed (not converged, degenerate resample); a failed resample leaves NaN in every draw.
     """
+    return collect_draws(resample_indices(n_points, n_resamples, seed), refit, names,
+                         progress=progress, desc=desc)
+
+
+def collect_draws(resamples, refit: Callable[[np.ndarray], dict | None], names, *,
+                  progress: bool = False, desc: str = "bootstrap") -> tuple[dict, int]:
+    """({name: draws}, number failed) of ``refit`` called on each row of ``resamples`` (row
+    indices, or a wild bootstrap's responses): a refit that returns None leaves NaN in every
+    draw. The one loop every bootstrap of the fitting layer runs its refits through."""
+    n_resamples = len(resamples)
     draws = {name: np.full(n_resamples, np.nan) for name in names}
     failed = 0
-    indices = resample_indices(n_points, n_resamples, seed)
     for i in tqdm(range(n_resamples), desc=desc, file=sys.stderr, disable=not progress,
                   leave=False):
-        values = refit(indices[i])
+        values = refit(resamples[i])
         if values is None:
             failed += 1
             continue

@@ -32,6 +32,12 @@ def conditional_coverage(seed: int, n_bootstrap: int = 100) -> np.ndarray:
     N, D = grid_n.ravel(), (grid_n * tpp).ravel()
     rng = np.random.default_rng(1000 + seed)
     L = law_forms.chinchilla(N, D, *TRUTH.values()) * np.exp(rng.normal(0, SD, N.size))
+    return _held_out_coverage(N, D, L, lambda n: SD, seed, n_bootstrap)
+
+
+def _held_out_coverage(N, D, L, sd_at, seed: int, n_bootstrap: int) -> np.ndarray:
+    """Fit the runs (N, D, L); the known probability that a run at 1x, 10x and 100x their largest
+    compute (20 tokens per parameter, log noise sd ``sd_at(N)``) falls in its 95% interval."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_law(pd.DataFrame({"params": N, "tokens": D, "loss": L}), "chinchilla",
@@ -39,9 +45,10 @@ def conditional_coverage(seed: int, n_bootstrap: int = 100) -> np.ndarray:
     c_max = 6.0 * float(np.max(N * D))
     n_held = np.sqrt(np.array([1.0, 10.0, 100.0]) * c_max / (6.0 * 20))
     truth = law_forms.chinchilla(n_held, 20 * n_held, *TRUTH.values())
+    sd = sd_at(n_held)
     pi = prediction_intervals(fit, n_held, 20 * n_held, seed=seed)
-    return (norm.cdf(np.log(np.asarray(pi["pi95_hi"]) / truth) / SD)
-            - norm.cdf(np.log(np.asarray(pi["pi95_lo"]) / truth) / SD))
+    return (norm.cdf(np.log(np.asarray(pi["pi95_hi"]) / truth) / sd)
+            - norm.cdf(np.log(np.asarray(pi["pi95_lo"]) / truth) / sd))
 
 
 @pytest.mark.slow
@@ -63,17 +70,7 @@ def sized_noise_coverage(seed: int, slope: float, n_bootstrap: int = 100) -> np.
     rng = np.random.default_rng(1000 + seed)
     L = law_forms.chinchilla(N, D, *TRUTH.values()) * np.exp(
         rng.normal(0, 1, N.size) * 0.01 * (N / centre) ** slope)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = fit_law(pd.DataFrame({"params": N, "tokens": D, "loss": L}), "chinchilla",
-                      n_bootstrap=n_bootstrap, seed=seed, budgets=[])
-    c_max = 6.0 * float(np.max(N * D))
-    n_held = np.sqrt(np.array([1.0, 10.0, 100.0]) * c_max / (6.0 * 20))
-    truth = law_forms.chinchilla(n_held, 20 * n_held, *TRUTH.values())
-    sd = 0.01 * (n_held / centre) ** slope
-    pi = prediction_intervals(fit, n_held, 20 * n_held, seed=seed)
-    return (norm.cdf(np.log(np.asarray(pi["pi95_hi"]) / truth) / sd)
-            - norm.cdf(np.log(np.asarray(pi["pi95_lo"]) / truth) / sd))
+    return _held_out_coverage(N, D, L, lambda n: 0.01 * (n / centre) ** slope, seed, n_bootstrap)
 
 
 @pytest.mark.slow

@@ -15,15 +15,11 @@ where it comes from.
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
-
-from scalefit.scaling.resample import pairs_bootstrap
 
 from scalefit.scaling.fitresult import FitResult, attach_intervals
+from scalefit.scaling.resample import collect_draws, pairs_bootstrap
 
 UNIT = "_unit"  # the column of LossPairs' frames naming each row's unit
 
@@ -98,17 +94,8 @@ def wild_bootstrap(fitted, residuals, leverage, n_resamples: int, seed: int, ref
     fitted = np.asarray(fitted, float)
     blown = np.asarray(residuals, float) / (1.0 - np.asarray(leverage, float))
     signs = np.random.default_rng(seed).choice([-1.0, 1.0], (n_resamples, fitted.size))
-    draws = {name: np.full(n_resamples, np.nan) for name in names}
-    failed = 0
-    for i in tqdm(range(n_resamples), desc="wild bootstrap", file=sys.stderr,
-                  disable=not progress, leave=False):
-        values = refit(fitted + signs[i] * blown)
-        if values is None:
-            failed += 1
-            continue
-        for name in names:
-            draws[name][i] = values[name]
-    return draws, failed
+    return collect_draws(fitted + signs * blown, refit, names, progress=progress,
+                         desc="wild bootstrap")
 
 
 def unit_bootstrap(n_rows: int, units, n_resamples: int, seed: int, refit, names, *,
