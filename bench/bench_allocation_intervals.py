@@ -18,6 +18,21 @@ Coverage is the share of replications whose interval holds the truth; its Monte 
 sqrt(p (1 - p) / reps), 1.5 points at 95% of 200.
 
     OMP_NUM_THREADS=1 python bench/bench_allocation_intervals.py --reps 200
+
+--alternatives (the chinchilla cells only; the default run is unchanged): on the same runs and
+seeds, beside the shipped interval of a (percentile of the pairs bootstrap):
+- residual bootstrap: the design kept, centred log residuals resampled with replacement and scaled
+  by sqrt(n/(n-p)), added to the fitted log loss; also its percentiles widened about a_hat by
+  t(n-p)/z (same draws), and a variant on leverage-adjusted residuals r / sqrt(1 - h), centred;
+- wild bootstrap: fitted log loss + r / sqrt(1 - h) x Rademacher sign;
+  each refitted by the engine's own batched Huber refit from the fitted optimum
+  (`bootstrap.batched_huber_refit` with per-resample targets; stragglers by `refit_reference`),
+  percentile intervals;
+- the delta method from the fit's own covariance (lmfit's, of alpha and beta; normal quantiles).
+It also prints |a_hat - a_true|, the spread of a_hat over replications and the draws' median sd:
+
+    OMP_NUM_THREADS=1 python bench/bench_allocation_intervals.py --alternatives --reps 200 \
+        --cells "chinchilla 5x4 sd 0.02" "chinchilla 6x5 sd 0.01"
 """
 from __future__ import annotations
 
@@ -110,11 +125,142 @@ def holds(interval, truth) -> float:
     return float(lo <= truth <= hi) if np.isfinite(lo) and np.isfinite(hi) else np.nan
 
 
+def _design_refit(fit, runs, targets_fn, n_resamples: int, seed: int) -> np.ndarray:
+    """Draws of a from refits of synthetic log losses on the fitted design: row b of
+    ``targets_fn(fitted, residuals, leverage, rng, B)`` is resample b's log loss."""
+    from scalefit.scaling.laws.bootstrap import batched_huber_refit, refit_reference
+    from scalefit.scaling.laws.registry import law_for
+    from scalefit.scaling.laws.runtable import as_run_table
+    law = law_for("chinchilla")
+    names = law.free_params()
+    params = fit.model_result.params
+    theta0 = np.array([params[n].value for n in names])
+    bounds = (np.array([params[n].min for n in names], float),
+              np.array([params[n].max for n in names], float))
+    table = as_run_table(runs, "chinchilla")
+    indep = {k: np.asarray(v, float) for k, v in table.variables(law.needs).items()}
+    log_loss = np.log(np.asarray(table.L, float))
+
+    def func(*theta, **x):
+        return law.func(**x, **dict(zip(names, theta)))
+
+    fitted = np.asarray(func(*theta0, **indep), float)
+    resid = log_loss - fitted
+    J = np.empty((fitted.size, theta0.size))  # log-prediction Jacobian for the leverage
+    for j in range(theta0.size):
+        h = 1e-6 * max(1.0, abs(theta0[j]))
+        up, down = theta0.copy(), theta0.copy()
+        up[j] += h
+        down[j] -= h
+        J[:, j] = (np.asarray(func(*up, **indep)) - np.asarray(func(*down, **indep))) / (2 * h)
+    Q, _ = np.linalg.qr(J)
+    leverage = np.clip((Q ** 2).sum(axis=1), 0.0, 0.99)
+    rng = np.random.default_rng(10_000 + seed)
+    targets = targets_fn(fitted, resid, leverage, rng, n_resamples)
+    thetas, ok = batched_huber_refit(func, theta0, bounds, indep, targets, fit.extra["delta"],
+                                     np.ones_like(targets))
+    for i in np.flatnonzero(~ok):
+        thetas[i], ok[i] = refit_reference(func, theta0, bounds, indep, targets[i],
+                                           fit.extra["delta"])
+    draws = np.full(n_resamples, np.nan)
+    for i in np.flatnonzero(ok):
+        paper = law.paper_values(dict(zip(names, thetas[i])))
+        draws[i] = law.exponents(paper)[0]
+    return draws
+
+
+def residual_targets(fitted, resid, leverage, rng, B):
+    n, p = resid.size, 5
+    centred = (resid - resid.mean()) * np.sqrt(n / (n - p))
+    return fitted + centred[rng.integers(0, n, size=(B, n))]
+
+
+def modified_residual_targets(fitted, resid, leverage, rng, B):
+    """Davison and Hinkley's modified residuals: r_i / sqrt(1 - h_i), centred, resampled."""
+    n = resid.size
+    mod = resid / np.sqrt(1.0 - leverage)
+    mod = mod - mod.mean()
+    return fitted + mod[rng.integers(0, n, size=(B, n))]
+
+
+def wild_targets(fitted, resid, leverage, rng, B):
+    signs = rng.choice([-1.0, 1.0], size=(B, resid.size))
+    return fitted + signs * (resid / np.sqrt(1.0 - leverage))
+
+
+def delta_interval(fit) -> tuple[float, float]:
+    """a = beta / (alpha + beta), normal interval from lmfit's covariance of (alpha, beta)."""
+    p = fit.model_result.params
+    al, be = p["alpha"], p["beta"]
+    if al.stderr is None or be.stderr is None or not np.isfinite([al.stderr, be.stderr]).all():
+        return (np.nan, np.nan)
+    rho = (al.correl or {}).get("beta", 0.0)
+    s = al.value + be.value
+    g = np.array([-be.value / s ** 2, al.value / s ** 2])
+    cov = np.array([[al.stderr ** 2, rho * al.stderr * be.stderr],
+                    [rho * al.stderr * be.stderr, be.stderr ** 2]])
+    se = float(np.sqrt(g @ cov @ g))
+    a_hat = be.value / s
+    return (a_hat - 1.959964 * se, a_hat + 1.959964 * se)
+
+
+def alternatives(cell, r, n_bootstrap, n_alt) -> dict:
+    rng = np.random.default_rng(7000 + r)  # the same runs as the default run's cell
+    runs = grid_runs(rng, *GRIDS[cell])
+    fit = fit_law(runs, "chinchilla", n_bootstrap=n_bootstrap, seed=r)
+    alloc = fit.extra["allocation"]
+    a_hat = float(alloc["a"])
+    row = {"cell": cell, "a_hat_err": abs(a_hat - A_TRUE), "a_hat_signed": a_hat - A_TRUE}
+    intervals = {"pairs (shipped)": (tuple(alloc["a_ci95"]), fit.allocation_draws["a"])}
+    methods = (("residual", residual_targets), ("wild", wild_targets),
+               ("residual (leverage-adjusted)", modified_residual_targets))
+    for name, fn in methods:
+        draws = _design_refit(fit, runs, fn, n_alt, r)
+        finite = draws[np.isfinite(draws)]
+        intervals[name] = (tuple(np.percentile(finite, [2.5, 97.5])), finite)
+    # the residual bootstrap's percentiles widened about a_hat by t(n - p) / z (p = 5), as the
+    # sigmoid's wild bootstrap is (intervals.student_t_widening); same draws, no refit
+    from scipy.stats import t as student_t
+    k = student_t.ppf(0.975, len(runs) - 5) / 1.959964
+    (lo, hi), draws = intervals["residual"]
+    intervals["residual, t widened"] = ((a_hat - k * (a_hat - lo), a_hat + k * (hi - a_hat)), draws)
+    intervals["delta method"] = (delta_interval(fit), None)
+    for name, ((lo, hi), draws) in intervals.items():
+        row[name] = holds((lo, hi), A_TRUE)
+        row[name + " width"] = hi - lo
+        row[name + " sd"] = np.nanstd(draws) if draws is not None else np.nan
+    return row
+
+
+def summarize_alternatives(rows: pd.DataFrame, reps: int, n_bootstrap: int, n_alt: int) -> None:
+    print(f"true a = {A_TRUE:.4f}; {reps} replications per cell; pairs {n_bootstrap} resamples, "
+          f"residual and wild {n_alt}; coverage of a's 95% interval +- Monte Carlo SE")
+    out = []
+    for cell, part in rows.groupby("cell", sort=False):
+        for name in ("pairs (shipped)", "residual", "residual, t widened",
+                     "residual (leverage-adjusted)", "wild", "delta method"):
+            hits = part[name].dropna()
+            p = hits.mean()
+            w = part[name + " width"]
+            out.append({"cell": cell, "interval": name,
+                        "coverage": f"{100 * p:.1f} +- {100 * np.sqrt(p * (1 - p) / len(hits)):.1f}",
+                        "n": len(hits), "median width": f"{w.median():.3f}",
+                        "width / shipped": f"{w.median() / part['pairs (shipped) width'].median():.2f}",
+                        "median draw sd": f"{part[name + ' sd'].median():.3f}"})
+        err = part["a_hat_err"]
+        print(f"{cell}: median |a_hat - a| {err.median():.3f}, 95th pct {err.quantile(0.95):.3f}, "
+              f"sd of a_hat {part['a_hat_signed'].std():.3f}, median a_hat - a "
+              f"{part['a_hat_signed'].median():+.3f}")
+    print(pd.DataFrame(out).to_string(index=False))
+
+
 def one(args) -> dict:
-    cell, r, n_bootstrap = args
+    cell, r, n_bootstrap, *alt = args
     rng = np.random.default_rng(7000 + r)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if alt:
+            return alternatives(cell, r, n_bootstrap, alt[0])
         if cell in GRIDS:
             runs = grid_runs(rng, *GRIDS[cell])
             largest = float((6 * runs["params"] * runs["tokens"]).max())
@@ -161,8 +307,21 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--cells", nargs="*", default=[*GRIDS, *ISOFLOP, *CHANGES])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--alternatives", action="store_true",
+                        help="chinchilla cells: residual and wild bootstrap and delta-method "
+                             "intervals of a beside the shipped one")
+    parser.add_argument("--alt-resamples", type=int, default=1000)
     args = parser.parse_args()
     t0 = time.perf_counter()
+    if args.alternatives:
+        cells = [c for c in args.cells if c in GRIDS]
+        jobs = [(cell, r, args.bootstrap, args.alt_resamples) for cell in cells
+                for r in range(args.reps)]
+        with Pool(args.workers) as pool:
+            rows = pd.DataFrame(pool.map(one, jobs, chunksize=2))
+        summarize_alternatives(rows, args.reps, args.bootstrap, args.alt_resamples)
+        print(f"({time.perf_counter() - t0:.0f} s)")
+        return
     jobs = [(cell, r, args.bootstrap) for cell in args.cells for r in range(args.reps)]
     with Pool(args.workers) as pool:
         rows = pd.DataFrame(pool.map(one, jobs, chunksize=4))
