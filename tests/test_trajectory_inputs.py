@@ -186,7 +186,7 @@ def test_a_breakpoint_interval_always_holds_its_estimate():
     y = 1 + 0.2 * x + 1.5 * np.maximum(0, x - 1.3) + rng.normal(0, 0.05, x.size)
     fit = fit_segmented(x, y, 1, rho=0.0)
     for seed in range(6):
-        ((lo, hi),) = bootstrap_breakpoints(x, y, fit, n_bootstrap=3, seed=seed, rho=0.0)
+        ((lo, hi),), _ = bootstrap_breakpoints(x, y, fit, n_bootstrap=3, seed=seed, rho=0.0)
         assert lo <= fit.breakpoints[0] <= hi
 
 

@@ -174,17 +174,6 @@ def n_convention_note(result: FitResult, frame, convention: str | None) -> str:
 
 # --- held-out runs: prediction intervals for the observed loss ----------------------------------
 
-def residual_scale(result: FitResult) -> np.ndarray:
-    """The fit's log residuals, inflated by sqrt(n / (n - p)) for the parameters fitted."""
-    best = result.model_result
-    resid = np.asarray(getattr(best, "residual", []), float)
-    resid = resid[np.isfinite(resid)]
-    p = law_for(result.law).n_free
-    if resid.size <= p:
-        return np.array([])
-    return resid * np.sqrt(resid.size / (resid.size - p))
-
-
 def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: int = 0,
                          **extra) -> dict:
     """Point prediction and a ``level`` interval for the observed loss at each (N, D).

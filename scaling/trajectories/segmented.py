@@ -226,9 +226,9 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
     search = TransitionSearch(best=best, fits=fits, smooth_bic=smooth,
                               delta_bic=smooth - best.bic, rho=best.rho)
     if best.k > 0 and n_bootstrap > 0:
-        draws = bootstrap_draws(x, y, best, n_bootstrap=n_bootstrap, seed=seed,
-                                min_points=min_points, n_grid=n_grid, rho=rho)
-        search.intervals, search.widened = percentile_intervals(draws, best.breakpoints)
+        search.intervals, search.widened = bootstrap_breakpoints(
+            x, y, best, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
+            n_grid=n_grid, rho=rho)
     return search
 
 
@@ -249,14 +249,13 @@ def slope_change_t(x, y, fit: SegmentedFit) -> np.ndarray:
 
 def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
                           min_points: int = 3, n_grid: int = 40,
-                          rho: float | None = None) -> list[tuple[float, float]]:
-    """Sieve-bootstrap 95% percentile intervals of each breakpoint (x units, x sorted), each
-    widened to hold the breakpoint where the percentiles miss it (``percentile_intervals``; which
-    were widened is ``find_transitions``'s ``TransitionSearch.widened``). The resampling is
-    ``bootstrap_draws``'s."""
+                          rho: float | None = None) -> tuple[list[tuple[float, float]], list[bool]]:
+    """(interval, widened) of each breakpoint (x units, x sorted): the sieve bootstrap's 95%
+    percentile interval, widened to hold the breakpoint where the percentiles miss it, and
+    whether it was (``percentile_intervals``). The resampling is ``bootstrap_draws``'s."""
     draws = bootstrap_draws(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
                             n_grid=n_grid, rho=rho)
-    return percentile_intervals(draws, fit.breakpoints)[0]
+    return percentile_intervals(draws, fit.breakpoints)
 
 
 def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
