@@ -26,6 +26,13 @@ interval (estimate ± 1.96 delta-method SE), with the paired coverage difference
 shipped (bench/README.md).
 
     python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8 --methods --runs 150
+
+`--methods search` puts beside it, on the same resamples, the interval of the bootstrap that remakes
+the whole choice (number of breakpoints by BIC, the smooth rivals) in each resample and takes the
+resample's breakpoint nearest the estimate (segmented.search_draws), with the share of resamples
+whose choice had no transition. `--seed-base` moves the runs' noise seeds off the README's 20000+.
+
+    python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8 --methods search --runs 80
 """
 from __future__ import annotations
 
@@ -37,8 +44,8 @@ import warnings
 import numpy as np
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.segmented import (find_transitions, fit_segmented,
-                                                      hinge_design, percentile_intervals)
+from scalefit.scaling.trajectories.segmented import (find_transitions, fit_segmented, hinge_design,
+                                                      percentile_intervals, search_draws)
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 X = np.log10(STEPS)
@@ -87,13 +94,13 @@ def slope_change_t(y: np.ndarray, fit) -> np.ndarray:
     return np.abs(fit.coef[2:]) / se
 
 
-def cell_records(name: str, runs: int, n_bootstrap: int) -> list[dict]:
+def cell_records(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
     """One record per found breakpoint (or per run without one) of scalefit's search."""
     kink_step, dslope, rho = CELLS[name]
     kink = np.log10(kink_step)
     records = []
     for r in range(runs):
-        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(rho, np.random.default_rng(20_000 + r))
+        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(rho, np.random.default_rng(seed_base + r))
         search = find_transitions(X, y, n_bootstrap=n_bootstrap, seed=r)
         base = {"cell": name, "run": r, "k": search.best.k, "rho_hat": float(search.rho)}
         if not search.best.k:
@@ -148,7 +155,7 @@ def studentized_draws(x, y, fit, n_bootstrap, seed):
     return np.array(draws).reshape(-1, fit.k), np.array(ses).reshape(-1, fit.k)
 
 
-def cell_methods(name: str, runs: int, n_bootstrap: int) -> list[dict]:
+def cell_methods(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
     """Per run whose search found a breakpoint: whether the nearest one's percentile interval
     (what scalefit ships), its percentile-t interval and its Wald interval (estimate ± 1.96 SE)
     hold the kink, from the same resamples, with their widths."""
@@ -157,7 +164,7 @@ def cell_methods(name: str, runs: int, n_bootstrap: int) -> list[dict]:
     lo_x, hi_x = X.min(), X.max()
     records = []
     for r in range(runs):
-        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(rho, np.random.default_rng(20_000 + r))
+        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(rho, np.random.default_rng(seed_base + r))
         search = find_transitions(X, y, n_bootstrap=0, seed=r)
         if not search.best.k:
             continue
@@ -184,31 +191,35 @@ def cell_methods(name: str, runs: int, n_bootstrap: int) -> list[dict]:
     return records
 
 
-def methods_table(names: list[str], runs: int, n_bootstrap: int, out) -> None:
-    print(f"{runs} synthetic runs of {len(X)} checkpoints per cell, {n_bootstrap} resamples; "
-          "coverage of the breakpoint nearest the kink (kinks found), the same resamples for "
-          "every interval; paired: percentile-t minus percentile, ± its SE")
-    print("| cell (kink step, slope change, rho) | percentile (shipped) | percentile-t | paired "
-          "difference | Wald ± 1.96 SE | median width: percentile / percentile-t / Wald | seconds |")
-    print("|---|---|---|---|---|---|---|")
-    every = []
-    for name in names:
-        start = time.perf_counter()
-        recs = cell_methods(name, runs, n_bootstrap)
-        every += recs
-        n = len(recs)
-        pct = np.array([r["percentile_inside"] for r in recs], dtype=float)
-        stu = np.array([r["student_inside"] for r in recs], dtype=float)
-        wald = np.array([r["wald_inside"] for r in recs], dtype=float)
-        diff = stu - pct
-        widths = "/".join(f"{np.median([r[f'{m}_width'] for r in recs]):.3f}"
-                          for m in ("percentile", "student", "wald"))
-        print(f"| {name} {CELLS[name]} | {share(pct.sum(), n)} | {share(stu.sum(), n)} "
-              f"| {100 * diff.mean():+.1f} ± {100 * diff.std(ddof=1) / np.sqrt(n):.1f} "
-              f"| {share(wald.sum(), n)} | {widths} | {time.perf_counter() - start:.0f} |", flush=True)
-    if out:
-        with open(out, "w") as fh:
-            json.dump(every, fh)
+def cell_search(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
+    """Per run whose search found a breakpoint: whether the nearest one's shipped interval (the
+    bootstrap refitting each resample with the number of breakpoints held) and the interval of the
+    bootstrap that remakes the whole choice in each resample (segmented.search_draws) hold the kink,
+    from the same resamples, with their widths and the share of resamples whose choice had a
+    transition."""
+    kink_step, dslope, rho = CELLS[name]
+    kink = np.log10(kink_step)
+    records = []
+    for r in range(runs):
+        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(rho, np.random.default_rng(seed_base + r))
+        search = find_transitions(X, y, n_bootstrap=0, seed=r)
+        if not search.best.k:
+            continue
+        fit = search.best
+        matched, fixed, found = search_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r)
+        if not len(matched) or not len(fixed):
+            continue
+        j = int(np.argmin(np.abs(fit.breakpoints - kink)))
+        est = fit.breakpoints[j]
+        (shipped,), _ = percentile_intervals(fixed[:, [j]], [est])
+        (remade,), _ = percentile_intervals(matched[:, [j]], [est])
+        records.append({"cell": name, "run": r, "rho_hat": float(fit.rho), "k": fit.k,
+                        "found_share": float(found.mean()),
+                        **{f"{m}_inside": bool(a <= kink <= b) for m, (a, b) in
+                           (("fixed", shipped), ("search", remade))},
+                        **{f"{m}_width": float(b - a) for m, (a, b) in
+                           (("fixed", shipped), ("search", remade))}})
+    return records
 
 
 def share(hits, n) -> str:
@@ -218,25 +229,73 @@ def share(hits, n) -> str:
     return f"{100 * p:.0f}% ± {100 * np.sqrt(p * (1 - p) / n):.0f} ({n})"
 
 
-def cells_table(names: list[str], runs: int, n_bootstrap: int, out) -> None:
-    print(f"{runs} synthetic runs of {len(X)} checkpoints per cell, {n_bootstrap} resamples; "
-          f"coverage of the breakpoint nearest the kink, ± one Monte Carlo SE (kinks found)")
-    print("| cell (kink step, slope change, rho) | kink found | 2+ transitions | median REML rho "
-          "| coverage of 95% intervals | median width (log10 step) | seconds |")
-    print("|---|---|---|---|---|---|---|")
+def paired(recs: list[dict], new: str, old: str) -> str:
+    """Mean paired coverage difference new - old over the same runs, in points, ± its SE."""
+    diff = np.array([r[f"{new}_inside"] for r in recs], float) - np.array([r[f"{old}_inside"] for r in recs], float)
+    if len(diff) < 2:
+        return "-"
+    return f"{100 * diff.mean():+.1f} ± {100 * diff.std(ddof=1) / np.sqrt(len(diff)):.1f}"
+
+
+def cells_row(runs: int, recs: list[dict]) -> list[str]:
+    per_run = {r["run"]: r for r in recs}
+    near = [r for r in recs if r.get("nearest")]
+    return [share(len(near), runs), share(sum(r["k"] > 1 for r in per_run.values()), runs),
+            f"{np.median([r['rho_hat'] for r in per_run.values()]):.2f}",
+            share(sum(r["inside"] for r in near), len(near)),
+            f"{np.median([r['width'] for r in near]) if near else float('nan'):.3f}"]
+
+
+def student_row(runs: int, recs: list[dict]) -> list[str]:
+    n = len(recs)
+    return [share(sum(r["percentile_inside"] for r in recs), n),
+            share(sum(r["student_inside"] for r in recs), n), paired(recs, "student", "percentile"),
+            share(sum(r["wald_inside"] for r in recs), n),
+            "/".join(f"{np.median([r[f'{m}_width'] for r in recs]):.3f}"
+                     for m in ("percentile", "student", "wald"))]
+
+
+def search_row(runs: int, recs: list[dict]) -> list[str]:
+    n = len(recs)
+    return [share(n, runs), share(sum(r["fixed_inside"] for r in recs), n),
+            share(sum(r["search_inside"] for r in recs), n), paired(recs, "search", "fixed"),
+            "/".join(f"{np.median([r[f'{m}_width'] for r in recs]):.3f}" for m in ("fixed", "search")),
+            f"{100 * (1 - np.mean([r['found_share'] for r in recs])):.1f}%" if n else "-"]
+
+
+# table -> (records of one cell, its row, what the coverage is of, column headers)
+TABLES = {
+    "cells": (cell_records, cells_row, "coverage of the breakpoint nearest the kink, ± one Monte "
+              "Carlo SE (kinks found)",
+              ["kink found", "2+ transitions", "median REML rho", "coverage of 95% intervals",
+               "median width (log10 step)"]),
+    "student": (cell_methods, student_row, "coverage of the breakpoint nearest the kink (kinks "
+                "found), the same resamples for every interval; paired: percentile-t minus "
+                "percentile, ± its SE",
+                ["percentile (shipped)", "percentile-t", "paired difference", "Wald ± 1.96 SE",
+                 "median width: percentile / percentile-t / Wald"]),
+    "search": (cell_search, search_row, "coverage of the breakpoint nearest the kink (kinks found), "
+               "the same resamples for both intervals; paired: search minus fixed, ± its SE",
+               ["kink found", "fixed k (shipped)", "search in each resample", "paired difference",
+                "median width: fixed / search", "resamples choosing no transition"]),
+}
+
+
+def cells_table(table: str, names: list[str], runs: int, n_bootstrap: int, out,
+                seed_base: int = 20_000) -> None:
+    """One markdown row per cell of a table in TABLES, with its seconds; every record to `out`."""
+    records_of, row_of, what, columns = TABLES[table]
+    print(f"{runs} synthetic runs of {len(X)} checkpoints per cell (seeds {seed_base}+), "
+          f"{n_bootstrap} resamples; {what}")
+    print("| cell (kink step, slope change, rho) | " + " | ".join(columns) + " | seconds |")
+    print("|---" * (len(columns) + 2) + "|")
     every = []
     for name in names:
         start = time.perf_counter()
-        recs = cell_records(name, runs, n_bootstrap)
+        recs = records_of(name, runs, n_bootstrap, seed_base)
         every += recs
-        per_run = {r["run"]: r for r in recs}
-        near = [r for r in recs if r.get("nearest")]
-        print(f"| {name} {CELLS[name]} | {share(len(near), runs)} "
-              f"| {share(sum(r['k'] > 1 for r in per_run.values()), runs)} "
-              f"| {np.median([r['rho_hat'] for r in per_run.values()]):.2f} "
-              f"| {share(sum(r['inside'] for r in near), len(near))} "
-              f"| {np.median([r['width'] for r in near]) if near else float('nan'):.3f} "
-              f"| {time.perf_counter() - start:.0f} |", flush=True)
+        print(f"| {name} {CELLS[name]} | " + " | ".join(row_of(runs, recs))
+              + f" | {time.perf_counter() - start:.0f} |", flush=True)
     if out:
         with open(out, "w") as fh:
             json.dump(every, fh)
@@ -250,16 +309,17 @@ def main() -> None:
     parser.add_argument("--cells", default="",
                         help=f"comma-separated audit cells instead of the rho table: {', '.join(CELLS)}")
     parser.add_argument("--records", default="", help="JSON file for every found breakpoint (--cells)")
-    parser.add_argument("--methods", action="store_true",
-                        help="with --cells: the shipped percentile interval beside percentile-t "
-                             "and Wald intervals on the same resamples")
+    parser.add_argument("--methods", nargs="?", const="student", choices=("student", "search"),
+                        help="with --cells: the shipped interval beside, on the same resamples, "
+                             "percentile-t and Wald intervals (student, the default) or the "
+                             "bootstrap that remakes the whole choice in each resample (search)")
+    parser.add_argument("--seed-base", type=int, default=20_000,
+                        help="with --cells: run r's noise seed is this + r (the README's tables: 20000)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    if args.cells and args.methods:
-        methods_table(args.cells.split(","), args.runs, args.bootstrap, args.records)
-        return
     if args.cells:
-        cells_table(args.cells.split(","), args.runs, args.bootstrap, args.records)
+        cells_table(args.methods or "cells", args.cells.split(","), args.runs, args.bootstrap,
+                    args.records, args.seed_base)
         return
     print(f"{args.runs} synthetic runs of {len(X)} checkpoints per cell, {args.bootstrap} resamples")
     print("| rho | method | false transitions (smooth) | 95% interval coverage (kinks found) "

@@ -220,3 +220,43 @@ def test_an_exact_line_has_no_transition_and_no_autocorrelation(shape):
     y = np.full_like(X, 3.0) if shape == "constant" else 1 + 2 * X
     search = find_transitions(X, y, n_bootstrap=20)
     assert search.best.k == 0 and search.rho == 0.0 and search.intervals == []
+
+
+def _kinked_run(rho, dslope, seed):
+    rng = np.random.default_rng(seed)
+    return 1 + 0.1 * X + dslope * np.maximum(X - np.log10(300.0), 0) + ar1_series(rho, (len(X), 1), rng, 0.05)[:, 0]
+
+
+def test_the_search_bootstrap_refits_the_same_resamples_as_the_fixed_one():
+    """search_draws remakes the choice on the very resamples bootstrap_draws refits (its fixed
+    draws are those), so the two intervals are compared run by run; method "search" is its matched
+    draws, each the resample's chosen breakpoint nearest the fit's, or the fixed refit where the
+    resample's choice had no transition."""
+    from scalefit.scaling.trajectories.segmented import bootstrap_draws, choose_fit, search_draws
+    y = _kinked_run(0.8, 1.0, 20_003)
+    fit = find_transitions(X, y, n_bootstrap=0).best
+    assert fit.k >= 2  # this run's search takes an extra breakpoint beside the kink
+    matched, fixed, found = search_draws(X, y, fit, n_bootstrap=12, seed=3)
+    assert np.array_equal(fixed, bootstrap_draws(X, y, fit, n_bootstrap=12, seed=3))
+    assert np.array_equal(matched, bootstrap_draws(X, y, fit, n_bootstrap=12, seed=3, method="search"))
+    assert matched.shape == fixed.shape == (12, fit.k) and len(found) == 12
+    assert np.array_equal(matched[~found], fixed[~found])
+    # the matching rule, remade by hand on the first resample with a transition
+    from scalefit.scaling.trajectories.segmented import sieve_resamples
+    resamples = list(sieve_resamples(X, y, fit, n_bootstrap=12, seed=3))
+    i = int(np.argmax(found))
+    rho_star, y_star = resamples[i]
+    best, _ = choose_fit(X, y_star, rho=rho_star)
+    for j, t in enumerate(fit.breakpoints):
+        assert matched[i, j] == best.breakpoints[np.argmin(np.abs(best.breakpoints - t))]
+
+
+def test_the_search_interval_is_an_option_of_find_transitions():
+    y = _kinked_run(0.5, 1.0, 20_000)
+    fixed = find_transitions(X, y, n_bootstrap=20, seed=1)
+    remade = find_transitions(X, y, n_bootstrap=20, seed=1, interval_method="search")
+    assert np.array_equal(fixed.best.breakpoints, remade.best.breakpoints)
+    for (lo, hi), t in zip(remade.intervals, remade.best.breakpoints):
+        assert lo <= t <= hi and hi - lo < 1.0
+    with pytest.raises(ValueError, match="interval method"):
+        find_transitions(X, y, n_bootstrap=5, interval_method="percentile-t")

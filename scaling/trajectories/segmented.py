@@ -193,24 +193,15 @@ def smooth_bic(x, y, n_params: int, rho: float | None = None) -> float:
     return best
 
 
-def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
-                     min_delta_bic: float = 6.0, n_bootstrap: int = 200, seed: int = 0,
-                     n_grid: int = 40, rho: float | None = None) -> TransitionSearch:
-    """Choose the number of breakpoints by BIC and bootstrap each breakpoint's 95% interval.
+def choose_fit(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
+               min_delta_bic: float = 6.0, n_grid: int = 40,
+               rho: float | None = None) -> tuple[SegmentedFit, dict[int, SegmentedFit]]:
+    """(the BIC-chosen fit, the best fit per number of breakpoints) of x sorted: the choice
+    `find_transitions` makes, and `search_draws` remakes in every resample.
 
-    A segmented model with k > 0 is kept only if its BIC beats both the straight line and
-    the best smooth polynomial with as many parameters by at least `min_delta_bic`. Every
-    candidate is fitted under AR(1) errors with its own REML rho, or with the `rho` given (0:
-    ordinary least squares, independent errors).
+    A segmented model with k > 0 is kept only if its BIC beats both the fewer-breakpoint choice
+    so far and the best smooth polynomial with as many parameters by at least `min_delta_bic`.
     """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    order = np.argsort(x)
-    x, y = x[order], y[order]
-    line = fit_segmented(x, y, 0, rho=0.0)
-    if np.ptp(y) == 0 or line.sse <= EXACT_LINE * float(np.sum((y - y.mean()) ** 2)):
-        # a straight line (or a constant) explains every point: no noise to correlate, no transition
-        return TransitionSearch(best=line, fits={0: line}, smooth_bic=line.bic, delta_bic=0.0)
     fits = {}
     for k in range(0, max_breakpoints + 1):
         fit = fit_segmented(x, y, k, min_points=min_points, n_grid=n_grid, rho=rho)
@@ -222,13 +213,40 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
         rival = min(best.bic, smooth_bic(x, y, 2 + 2 * k, rho))
         if candidate.bic < rival - min_delta_bic:
             best = candidate
+    return best, fits
+
+
+def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
+                     min_delta_bic: float = 6.0, n_bootstrap: int = 200, seed: int = 0,
+                     n_grid: int = 40, rho: float | None = None,
+                     interval_method: str = "fixed") -> TransitionSearch:
+    """Choose the number of breakpoints by BIC and bootstrap each breakpoint's 95% interval.
+
+    A segmented model with k > 0 is kept only if its BIC beats both the straight line and
+    the best smooth polynomial with as many parameters by at least `min_delta_bic`. Every
+    candidate is fitted under AR(1) errors with its own REML rho, or with the `rho` given (0:
+    ordinary least squares, independent errors). `interval_method` is the bootstrap's
+    (`bootstrap_draws`): "fixed" refits each resample with the chosen number of breakpoints,
+    "search" remakes the whole choice in each resample.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    line = fit_segmented(x, y, 0, rho=0.0)
+    if np.ptp(y) == 0 or line.sse <= EXACT_LINE * float(np.sum((y - y.mean()) ** 2)):
+        # a straight line (or a constant) explains every point: no noise to correlate, no transition
+        return TransitionSearch(best=line, fits={0: line}, smooth_bic=line.bic, delta_bic=0.0)
+    best, fits = choose_fit(x, y, max_breakpoints=max_breakpoints, min_points=min_points,
+                            min_delta_bic=min_delta_bic, n_grid=n_grid, rho=rho)
     smooth = smooth_bic(x, y, 2 + 2 * max(best.k, 1), rho)
     search = TransitionSearch(best=best, fits=fits, smooth_bic=smooth,
                               delta_bic=smooth - best.bic, rho=best.rho)
     if best.k > 0 and n_bootstrap > 0:
         search.intervals, search.widened = bootstrap_breakpoints(
             x, y, best, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
-            n_grid=n_grid, rho=rho)
+            n_grid=n_grid, rho=rho, method=interval_method, max_breakpoints=max_breakpoints,
+            min_delta_bic=min_delta_bic)
     return search
 
 
@@ -247,27 +265,31 @@ def slope_change_t(x, y, fit: SegmentedFit) -> np.ndarray:
         return np.abs(fit.coef[2:]) / np.sqrt(np.maximum(variance, 0.0))
 
 
+INTERVAL_METHODS = ("fixed", "search")  # bootstrap_draws' ways to refit a resample
+
+
 def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
-                          min_points: int = 3, n_grid: int = 40,
-                          rho: float | None = None) -> tuple[list[tuple[float, float]], list[bool]]:
+                          min_points: int = 3, n_grid: int = 40, rho: float | None = None,
+                          method: str = "fixed", max_breakpoints: int = 3,
+                          min_delta_bic: float = 6.0) -> tuple[list[tuple[float, float]], list[bool]]:
     """(interval, widened) of each breakpoint (x units, x sorted): the sieve bootstrap's 95%
     percentile interval, widened to hold the breakpoint where the percentiles miss it, and
     whether it was (``percentile_intervals``). The resampling is ``bootstrap_draws``'s."""
     draws = bootstrap_draws(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
-                            n_grid=n_grid, rho=rho)
+                            n_grid=n_grid, rho=rho, method=method,
+                            max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic)
     return percentile_intervals(draws, fit.breakpoints)
 
 
-def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
-                    min_points: int = 3, n_grid: int = 40, rho: float | None = None) -> np.ndarray:
-    """Sieve-bootstrap draws of the breakpoints (one row per resample whose refit succeeded,
-    one column per breakpoint, x units; x sorted).
+def sieve_resamples(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
+                    rho: float | None = None):
+    """Yield (rho, y*) for each sieve-bootstrap resample of a fit (x sorted).
 
     Each resample draws rho from its REML likelihood at the fitted breakpoints (on 40-80
     checkpoints one estimate of rho is too uncertain to condition on: intervals at the point
     estimate covered 72% where the truth was 0.8), then adds to the GLS curve at that rho an
-    AR(1) error series driven by its whitened residuals drawn with replacement, and refits.
-    A `rho` given is taken as known (0: the residual bootstrap of independent errors).
+    AR(1) error series driven by its whitened residuals drawn with replacement. A `rho` given
+    is taken as known (0: the residual bootstrap of independent errors).
     """
     rng = np.random.default_rng(seed)
     design = hinge_design(x, fit.breakpoints)
@@ -277,18 +299,76 @@ def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: in
     else:
         rhos = np.full(n_bootstrap, float(rho))
     worlds = {}  # rho -> (fitted curve, centred innovations) of the fit at that rho
-    draws = []
     for rho in rhos:
         if rho not in worlds:
             coef, _ = _lstsq(x, y, fit.breakpoints, rho)
             innovations = ar1.whiten(y - design @ coef, rho)
             worlds[rho] = (design @ coef, innovations - innovations.mean())
         fitted, innovations = worlds[rho]
-        y_star = fitted + ar1.simulate_errors(innovations, rho, rng)
-        refit = fit_segmented(x, y_star, fit.k, min_points=min_points, n_grid=n_grid, rho=rho)
+        yield rho, fitted + ar1.simulate_errors(innovations, rho, rng)
+
+
+def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
+                    min_points: int = 3, n_grid: int = 40, rho: float | None = None,
+                    method: str = "fixed", max_breakpoints: int = 3,
+                    min_delta_bic: float = 6.0) -> np.ndarray:
+    """Sieve-bootstrap draws of the breakpoints (one row per resample whose refit succeeded,
+    one column per breakpoint, x units; x sorted). The resamples are ``sieve_resamples``'s, each
+    refitted at its own rho taken as known.
+
+    method "fixed": each resample refitted with the number of breakpoints held at the fit's.
+    method "search": each resample's number of breakpoints chosen again by BIC against the
+    smooth rivals (``choose_fit``), each breakpoint's draw that of the resample's nearest
+    (``search_draws``).
+    """
+    if method == "search":
+        return search_draws(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
+                            n_grid=n_grid, rho=rho, max_breakpoints=max_breakpoints,
+                            min_delta_bic=min_delta_bic)[0]
+    if method != "fixed":
+        raise ValueError(f"interval method {method!r}: one of {', '.join(INTERVAL_METHODS)}")
+    draws = []
+    for rho_star, y_star in sieve_resamples(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, rho=rho):
+        refit = fit_segmented(x, y_star, fit.k, min_points=min_points, n_grid=n_grid, rho=rho_star)
         if refit is not None:
             draws.append(refit.breakpoints)
     return np.array(draws).reshape(len(draws), fit.k)
+
+
+def search_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
+                 min_points: int = 3, n_grid: int = 40, rho: float | None = None,
+                 max_breakpoints: int = 3,
+                 min_delta_bic: float = 6.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(matched, fixed, found) draws of the bootstrap that remakes the whole choice in each of
+    ``sieve_resamples``' resamples (x sorted), at the resample's rho taken as known.
+
+    In each resample ``choose_fit`` chooses the number of breakpoints again by BIC against the
+    smooth rivals, so the extra breakpoints BIC takes or drops are part of the resampling
+    variability. Matching: each of the fit's breakpoints draws the position of the resample's
+    chosen breakpoint nearest to it (two may share one where the resample chose fewer). A
+    resample whose choice is no transition draws, for every breakpoint, its refit with the
+    number of breakpoints held at the fit's (the "fixed" draw: it has no transition near any).
+    matched: one row per resample with a draw; fixed: the "fixed" method's draws of the same
+    resamples (the same rows as ``bootstrap_draws(method="fixed")``, as its refit is the choice's
+    fit with that many breakpoints); found: per row of matched, whether the resample's choice had
+    a transition.
+    """
+    matched, fixed, found = [], [], []
+    for rho_star, y_star in sieve_resamples(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, rho=rho):
+        best, fits = choose_fit(x, y_star, max_breakpoints=max_breakpoints, min_points=min_points,
+                                min_delta_bic=min_delta_bic, n_grid=n_grid, rho=rho_star)
+        same_k = fits.get(fit.k)
+        if same_k is not None:
+            fixed.append(same_k.breakpoints)
+        if best.k > 0:
+            nearest = np.abs(best.breakpoints[None, :] - fit.breakpoints[:, None]).argmin(axis=1)
+            matched.append(best.breakpoints[nearest])
+            found.append(True)
+        elif same_k is not None:
+            matched.append(same_k.breakpoints)
+            found.append(False)
+    return (np.array(matched).reshape(len(matched), fit.k), np.array(fixed).reshape(len(fixed), fit.k),
+            np.array(found, dtype=bool))
 
 
 def percentile_intervals(draws: np.ndarray, estimates) -> tuple[list[tuple[float, float]], list[bool]]:
