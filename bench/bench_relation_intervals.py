@@ -5,22 +5,28 @@ Cells (the interval audit's):
   L uniform on [2.2, 4.5], additive N(0, 0.02) noise; intervals at L = 3.0 and 2.3.
 - acc_n40_binom: 40 points, L uniform on [2.8, 4.5], accuracy of a 500-item task (binomial);
   intervals at L = 3.5 (inside the data), 2.6 and 2.2 (below it).
+- err_n15, err_n40_binom: the exponential-error law (Gadre et al. 2024; eps, k, gamma = 0.85,
+  2.6, 0.8, the middle of its fits to Gadre's three datasets) fitted to 15 points, L uniform on
+  [3.0, 6.0], N(0, 0.01) noise, and to 40 points, L on [2.7, 6.0], the error of a 2000-item task
+  (binomial, sd 0.010-0.011 where Gadre's fits leave rmse 0.010-0.012); intervals at L = 4.0
+  (inside), 2.7 and 2.4 (below; Gadre's lowest losses) for 15, at 3.5, 2.4 and 2.2 for 40.
 - l2l_6x4: the loss-to-loss shifted power law through `run_downstream` (holdout 2, E_x and E_y
   from Kaplan + E fits refitted per resample), a 6 x 4 (N, D) grid, log-normal noise 0.005;
   coverage of the parameters' ci95 (E_y's was the audit's question).
 
-For the accuracy cells every replicate is fitted twice on the same points and seed: "pairs",
-the pairs bootstrap (points with replacement; the method before the wild bootstrap, set by
-``accuracy.POINT_BOOTSTRAP = "pairs"``), and "wild", the wild bootstrap (the fitted curve plus
-each point's leverage-adjusted residual times a random sign, ``resampling.wild_bootstrap``), each
-with the fit's small-sample widening (``intervals.small_sample_scale``). Per L: does the curve
-interval (ci95) hold the true curve, the prediction interval (pi95) a new observation; also the
-curve interval's coverage over the fits whose a ended on its upper bound 1 (the pairs fit's a;
-both fits are the same least-squares fit). ± is one Monte Carlo standard error. The
-loss-to-loss cell has one method (its draws are not rescaled).
+For the accuracy (error) cells every replicate is fitted twice on the same points and seed:
+"pairs", the pairs bootstrap (points with replacement) with HC1 (the sigmoid's method before the
+wild bootstrap), and "wild", the wild bootstrap (the fitted curve plus each point's
+leverage-adjusted residual times a random sign, ``resampling.wild_bootstrap``) with HC1 and
+Student's t; ``accuracy.POINT_BOOTSTRAP[law]`` is set to each in turn. Per L: does the curve
+interval (ci95) hold the true curve, the prediction interval (pi95) a new observation; the paired
+difference wild - pairs of the curve coverage; for the sigmoid also the curve interval's coverage
+over the fits whose a ended on its upper bound 1 (the pairs fit's a; both fits are the same
+least-squares fit). ± is one Monte Carlo standard error. The loss-to-loss cell has one method
+(its draws are not rescaled).
 
     OMP_NUM_THREADS=1 python bench/bench_relation_intervals.py [--reps 300] [--bootstrap 200]
-        [--jobs 2] [--cells acc_n15,acc_n40_binom,l2l_6x4]
+        [--jobs 2] [--cells acc_n15,acc_n40_binom,err_n15,err_n40_binom,l2l_6x4] [--first 0]
 """
 from __future__ import annotations
 
@@ -34,15 +40,27 @@ import numpy as np
 import pandas as pd
 
 SIGMOID = {"a": 0.45, "k": -2.5, "L0": 3.2, "b": 0.25}
+# Gadre et al.'s runs (../shared/anchors/overtrain, C4 val loss -> top-1 error of the 17-task
+# subset; bench/calibration_table.py --rows gadre): 34-35 runs per dataset, L from 2.4 to 6.0,
+# error 0.45-0.82, least-squares fits eps, k, gamma = 0.84-0.86, 2.3-3.1, 0.72-0.90 with rmse
+# 0.010-0.012. The calibration's cuts fit the smaller (higher-loss) runs and predict lower L.
+EXPONENTIAL = {"eps": 0.85, "k": 2.6, "gamma": 0.8}
+TRUTH = {"sigmoid": SIGMOID, "exponential-error": EXPONENTIAL}
 ACC_CELLS = {
-    "acc_n15": dict(n=15, lo=2.2, hi=4.5, noise=("normal", 0.02), at=(3.0, 2.3)),
-    "acc_n40_binom": dict(n=40, lo=2.8, hi=4.5, noise=("binomial", 500), at=(3.5, 2.6, 2.2)),
+    "acc_n15": dict(law="sigmoid", n=15, lo=2.2, hi=4.5, noise=("normal", 0.02), at=(3.0, 2.3)),
+    "acc_n40_binom": dict(law="sigmoid", n=40, lo=2.8, hi=4.5, noise=("binomial", 500),
+                          at=(3.5, 2.6, 2.2)),
+    "err_n15": dict(law="exponential-error", n=15, lo=3.0, hi=6.0, noise=("normal", 0.01),
+                    at=(4.0, 2.7, 2.4)),
+    "err_n40_binom": dict(law="exponential-error", n=40, lo=2.7, hi=6.0,
+                          noise=("binomial", 2000), at=(3.5, 2.4, 2.2)),
 }
 X_LAW = {"E": 1.8, "N_c": 1e7, "D_c": 1e8, "alpha_N": 0.5, "alpha_D": 0.45}
 RELATION = {"K": 0.8, "kappa": 1.2, "E_x": 1.8, "E_y": 1.0}
 L2L_CELLS = {"l2l_6x4": dict(sizes=np.geomspace(1e6, 1e9, 6), tokens=np.geomspace(1e8, 1e11, 4),
                              noise=0.005)}
-SEED = {"acc_n15": 200_000, "acc_n40_binom": 300_000, "l2l_6x4": 400_000}
+SEED = {"acc_n15": 200_000, "acc_n40_binom": 300_000, "l2l_6x4": 400_000,
+        "err_n15": 500_000, "err_n40_binom": 600_000}
 
 
 def _observe(p, noise, rng):
@@ -51,33 +69,37 @@ def _observe(p, noise, rng):
 
 
 def accuracy_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
-    """One replicate of a sigmoid cell, fitted twice on the same points with the same seed: the
-    pairs bootstrap ("pairs", the method before the wild bootstrap) and the wild bootstrap
-    ("wild", ``accuracy.POINT_BOOTSTRAP``'s default); per L, whether each one's ci95 holds the
-    true curve and its pi95 a new observation, both with the fit's small-sample widening."""
+    """One replicate of an accuracy (error) cell, fitted twice on the same points with the same
+    seed: the pairs bootstrap ("pairs") and the wild bootstrap ("wild"), set for the cell's law in
+    ``accuracy.POINT_BOOTSTRAP``; per L, whether each one's ci95 holds the true curve and its
+    pi95 a new observation, both with the fit's small-sample widening (HC1; wild also t)."""
     from scalefit.scaling.relations import accuracy
-    from scalefit.scaling.relations import forms as relation_forms
     from scalefit.scaling.relations.intervals import interval_at
     c = ACC_CELLS[cell]
+    law = c["law"]
+    func, names = accuracy.ACCURACY_LAWS[law]
+    truth_of = lambda x: float(func(x, *(TRUTH[law][n] for n in names)))  # noqa: E731
     rng = np.random.default_rng(SEED[cell] + r)
     L = rng.uniform(c["lo"], c["hi"], c["n"])
-    acc = _observe(relation_forms.sigmoid_accuracy(L, **SIGMOID), c["noise"], rng)
+    y = _observe(func(L, *(TRUTH[law][n] for n in names)), c["noise"], rng)
+    shipped = accuracy.POINT_BOOTSTRAP[law]
     fits = {}
     for method in ("pairs", "wild"):
-        accuracy.POINT_BOOTSTRAP = method
-        fits[method] = accuracy.fit_accuracy(L, acc, "sigmoid", n_bootstrap=n_bootstrap, seed=r)
-    accuracy.POINT_BOOTSTRAP = "wild"
+        accuracy.POINT_BOOTSTRAP[law] = method
+        fits[method] = accuracy.fit_accuracy(L, y, law, n_bootstrap=n_bootstrap, seed=r)
+    accuracy.POINT_BOOTSTRAP[law] = shipped
     rows = []
     for at in c["at"]:
-        truth = float(relation_forms.sigmoid_accuracy(at, **SIGMOID))
+        truth = truth_of(at)
         observed = float(_observe(truth, c["noise"], rng))
         row = {"cell": cell, "L": at, "truth": truth,
-               "a_at_bound": fits["pairs"].value("a") > 1 - 1e-6}
+               "a_at_bound": law == "sigmoid" and fits["pairs"].value("a") > 1 - 1e-6}
         for method, res in fits.items():
             iv = interval_at(res, at)
             row[f"ci_{method}"] = iv["ci95"][0] <= truth <= iv["ci95"][1]
             row[f"pi_{method}"] = iv["pi95"][0] <= observed <= iv["pi95"][1]
             row[f"ci_width_{method}"] = iv["ci95"][1] - iv["ci95"][0]
+            row[f"pi_width_{method}"] = iv["pi95"][1] - iv["pi95"][0]
         rows.append(row)
     return rows
 
@@ -118,6 +140,13 @@ def coverage(hits) -> str:
     return f"{100 * p:5.1f} ± {100 * np.sqrt(p * (1 - p) / hits.size):.1f}"
 
 
+def paired(a, b) -> str:
+    """Mean of a - b over the same replicates (points) and its standard error."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("nan")
+    return f"{100 * d.mean():+.1f} ± {100 * se:.1f}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=300,
@@ -125,13 +154,17 @@ def main():
     ap.add_argument("--bootstrap", type=int, default=200, help="resamples per fit")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     ap.add_argument("--cells", default=",".join([*ACC_CELLS, *L2L_CELLS]))
+    ap.add_argument("--first", type=int, default=0,
+                    help="first replicate (data seed SEED[cell] + r): fresh seeds past a run's")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     cells = [c for c in args.cells.split(",") if c]
     tasks = []
     for cell in cells:
         reps = args.reps if cell in ACC_CELLS else max(args.reps // 2, 1)
-        tasks += [(cell, range(s, min(s + 25, reps)), args.bootstrap) for s in range(0, reps, 25)]
+        end = args.first + reps
+        tasks += [(cell, range(s, min(s + 25, end)), args.bootstrap)
+                  for s in range(args.first, end, 25)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = [row for part in pool.map(_chunk, tasks) for row in part]
@@ -141,16 +174,19 @@ def main():
           f"{seconds:.0f} s")
     acc = out[out["cell"].isin(list(ACC_CELLS))] if "L" in out else out.iloc[0:0]
     if len(acc):
-        print("\n| cell | L | reps | ci95 covers curve: pairs | wild | a at bound: pairs | wild "
-              "| median width pairs -> wild | pi95 covers observation: pairs | wild |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("\n| cell | L | reps | ci95 covers curve: pairs | wild | wild - pairs (paired) "
+              "| a at bound: pairs | wild | median ci95 width pairs -> wild "
+              "| pi95 covers observation: pairs | wild | median pi95 width pairs -> wild |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for (cell, at), g in acc.groupby(["cell", "L"], sort=False):
             b = g[g["a_at_bound"]]
+            bound = (f"{coverage(b['ci_pairs'])} | {coverage(b['ci_wild'])} ({len(b)})"
+                     if len(b) else "- | -")
             print(f"| {cell} | {at:g} | {len(g)} | {coverage(g['ci_pairs'])} | "
-                  f"{coverage(g['ci_wild'])} | {coverage(b['ci_pairs'])} | "
-                  f"{coverage(b['ci_wild'])} ({len(b)}) | {g['ci_width_pairs'].median():.4f} -> "
-                  f"{g['ci_width_wild'].median():.4f} | {coverage(g['pi_pairs'])} | "
-                  f"{coverage(g['pi_wild'])} |")
+                  f"{coverage(g['ci_wild'])} | {paired(g['ci_wild'], g['ci_pairs'])} | {bound} | "
+                  f"{g['ci_width_pairs'].median():.4f} -> {g['ci_width_wild'].median():.4f} | "
+                  f"{coverage(g['pi_pairs'])} | {coverage(g['pi_wild'])} | "
+                  f"{g['pi_width_pairs'].median():.4f} -> {g['pi_width_wild'].median():.4f} |")
     l2l = out[out["cell"].isin(list(L2L_CELLS))]
     if len(l2l):
         print("\n| cell | parameter | reps | ci95 covers (one method, unchanged) | median width |")

@@ -17,9 +17,12 @@ the published tables in ../shared/anchors:
 
 For the accuracy rows (gadre, ladder, pythia) the same predictions are also scored with the
 intervals before 4099dbf (interval_at(..., small_sample=False): the plain percentile intervals,
-same draws), printed as "old".
+same draws), printed as "old". The Gadre row is calibrated once per point bootstrap of the
+error law named by --error-bootstrap (default pairs,wild: the pairs bootstrap with HC1 and the
+wild bootstrap with HC1 and Student's t, `accuracy.POINT_BOOTSTRAP`), same cuts and seed.
 
   OMP_NUM_THREADS=1 python bench/calibration_table.py [--rows ladder,pythia] [--jobs 2]
+      [--error-bootstrap pairs,wild]
 """
 from __future__ import annotations
 
@@ -97,12 +100,17 @@ def epoch_runs() -> pd.DataFrame:
 
 def run_one(job):
     """One (row, item): its Calibration's summary (and the old intervals' coverage)."""
-    row, item, cuts, n_boot = job
+    row, item, cuts, n_boot, method = job
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from scalefit.scaling.laws.calibrate import calibrate_law
     from scalefit.scaling.relations.calibrate import calibrate_relation
     if row in ACCURACY_ROWS:
         _capture_old_intervals()
+    # the error law's points: pairs or wild bootstrap (same cuts and seed), None the shipped
+    # one (a worker's first job sees the module as shipped; later jobs restore it)
+    from scalefit.scaling.relations import accuracy
+    shipped = run_one.__dict__.setdefault("shipped", dict(accuracy.POINT_BOOTSTRAP))
+    accuracy.POINT_BOOTSTRAP["exponential-error"] = method or shipped["exponential-error"]
     OLD.clear()
     t0 = time.perf_counter()
     kw = {"cuts": cuts, "n_bootstrap": n_boot, "seed": 0}
@@ -157,7 +165,8 @@ def run_one(job):
         err = part["relative_error"].abs()
         beyond[f">{times}x"] = {"n": int(len(part)), "median_abs_err": float(err.median()),
                                 "mean_abs_err": float(err.mean())}
-    out = {"row": row, "item": item, "n": int(len(preds)), "coverage": cal.coverage,
+    out = {"row": row, "item": item, "method": method, "n": int(len(preds)),
+           "coverage": cal.coverage,
            "beyond": beyond,
            "cuts": [float(c) for c in cal.cuts["cut_flops"]], "bins": bins,
            "undefined": int((~np.isfinite(preds["predicted"])).sum()),
@@ -180,14 +189,17 @@ def _pythia_by_the_command(task: str, cuts: int, n_boot: int):
                               source=source)
 
 
-def jobs_for(row: str, cuts: int, n_boot: int) -> list:
+def jobs_for(row: str, cuts: int, n_boot: int, error_bootstrap=(None,)) -> list:
+    """(row, item, cuts, resamples, method): the Gadre row once per ``error_bootstrap`` method
+    (None: the shipped one), every other row once."""
     items = {"chinchilla": ["all"],
              "loss2loss": ["fineweb-100b", "smollm-corpus", "slimpajama-chunk1",
                            "proof-pile-2", "starcoder"],
              "hellaswag": ["fineweb-edu-100b", "fineweb-100b", "smollm-corpus",
                            "slimpajama-chunk1", "proof-pile-2", "starcoder"],
              "gadre": GADRE_DATASETS, "ladder": LADDER_TASKS, "pythia": PYTHIA_TASKS}[row]
-    return [(row, item, cuts, n_boot) for item in items]
+    methods = error_bootstrap if row == "gadre" else (None,)
+    return [(row, item, cuts, n_boot, m) for m in methods for item in items]
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -205,7 +217,7 @@ def _bin_values(results, bins, key):
             if b in r["bins"] and key in r["bins"][b]]
 
 
-def summary_row(row: str, results: list, key: str = "coverage") -> str:
+def summary_row(row: str, results: list, key: str = "coverage", method=None) -> str:
     """The README row: ranges over the row's datasets/tasks (coverage overall, in the near
     bins, in the far bins; for the error-law row the median |relative error| per far bin)."""
     label, near, far, far_kind, far_words = ROWS[row]
@@ -222,12 +234,15 @@ def summary_row(row: str, results: list, key: str = "coverage") -> str:
         n = sum(r["n"] for r in results)
         far_txt = (f"x below the fitted E_x: no prediction ({n_undef} of {n} predictions; "
                    f"{', '.join(str(r['undefined']) for r in results)} per dataset)")
+    if method is not None:
+        label = f"{label}, {method} bootstrap"
     return f"| {label} | {overall} | {near_txt} | {far_txt} |"
 
 
 def print_detail(r) -> None:
     old = f" (old {r['coverage_old']:.3f})" if "coverage_old" in r else ""
-    print(f"  {r['row']} {r['item']}: coverage {r['coverage']:.3f}{old} of {r['n']} "
+    how = f" ({r['method']} bootstrap)" if r.get("method") else ""
+    print(f"  {r['row']} {r['item']}{how}: coverage {r['coverage']:.3f}{old} of {r['n']} "
           f"({len(r['cuts'])} cuts, {r['undefined']} undefined, {r['seconds']:.0f} s)")
     for b, v in r["bins"].items():
         old = f" old {v['coverage_old']:.3f}" if "coverage_old" in v else ""
@@ -244,6 +259,9 @@ def main(argv=None) -> int:
                     help="resamples per fit (the command's 200)")
     ap.add_argument("--jobs", type=int, default=2, help="processes")
     ap.add_argument("--json", default=None, help="write every result to this file")
+    ap.add_argument("--error-bootstrap", default="pairs,wild",
+                    help="the Gadre row's point bootstraps, each scored on the same cuts and "
+                         "seed ('shipped': accuracy.POINT_BOOTSTRAP's)")
     args = ap.parse_args(argv)
     if not ANCHORS.is_dir():
         print(f"skipped: {ANCHORS} is absent (the published tables live there)")
@@ -252,7 +270,9 @@ def main(argv=None) -> int:
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         ap.error(f"unknown rows: {', '.join(unknown)}")
-    jobs = [j for r in rows for j in jobs_for(r, args.cuts, args.bootstrap)]
+    methods = tuple(None if m == "shipped" else m
+                    for m in args.error_bootstrap.split(",") if m.strip())
+    jobs = [j for r in rows for j in jobs_for(r, args.cuts, args.bootstrap, methods)]
     print(f"{len(jobs)} calibrations, {args.cuts} cuts, {args.bootstrap} resamples, seed 0, "
           f"{args.jobs} processes", flush=True)
     t0 = time.perf_counter()
@@ -261,19 +281,23 @@ def main(argv=None) -> int:
         for r in pool.imap_unordered(run_one, jobs):
             print_detail(r)
             results.append(r)
-    order = {(j[0], j[1]): i for i, j in enumerate(jobs)}
-    results.sort(key=lambda r: order[(r["row"], r["item"])])
+    order = {(j[0], j[1], j[4]): i for i, j in enumerate(jobs)}
+    results.sort(key=lambda r: order[(r["row"], r["item"], r["method"])])
     print(f"\nwall time {time.perf_counter() - t0:.0f} s\n")
     print("| table (relation) | coverage overall | near the data | far from it |")
     print("|---|---|---|---|")
     for row in rows:
-        print(summary_row(row, [r for r in results if r["row"] == row]))
+        for m in (methods if row == "gadre" else (None,)):
+            part = [r for r in results if r["row"] == row and r["method"] == m]
+            print(summary_row(row, part, method=m))
     old_rows = [row for row in rows if row in ACCURACY_ROWS]
     if old_rows:
         print("\nthe same predictions with the intervals before 4099dbf (no small-sample "
               "widening):\n")
         for row in old_rows:
-            print(summary_row(row, [r for r in results if r["row"] == row], "coverage_old"))
+            for m in (methods if row == "gadre" else (None,)):
+                part = [r for r in results if r["row"] == row and r["method"] == m]
+                print(summary_row(row, part, "coverage_old", method=m))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

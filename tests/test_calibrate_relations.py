@@ -139,8 +139,11 @@ def test_loss2loss_sweep_and_its_3p3b_runs(anchors):
 
 def test_overtrain_exponential_error(anchors):
     """Gadre's RedPajama runs, top-1 error of the 17-task subset from C4 loss. Within 2x of
-    the data the error is ~3%, but the error law fitted below a cut extrapolates with intervals
-    that hold far less often than 95% (the law is barely identified by the smaller runs)."""
+    the data the error is ~3%. The first cut's 9 runs (the smallest models, high loss) do not
+    identify the law: its prediction intervals are wider than the predicted error itself,
+    whichever bootstrap (half-widths of 1-10,000 times it). From 17 runs on the wild bootstrap's
+    intervals hold the held-out errors (94-100% per cut; the pairs bootstrap, before: 67% at 17
+    runs, 54% over all cuts; bench/README.md) with half-widths of a few percent of the error."""
     from tests.test_accuracy_anchors import GADRE_SUBSET
     models = pd.read_csv(anchors / "overtrain" / "overtrain_models_tidy.csv")
     models["err_avg_subset"] = 1 - models[[f"acc_{t}" for t in GADRE_SUBSET]].mean(axis=1)
@@ -153,7 +156,14 @@ def test_overtrain_exponential_error(anchors):
     _check_shape(cal)
     assert cal.cuts["n_fit"].min() >= 9  # 3 runs per parameter of the error law
     assert _near(cal, ("1-2x",))["relative_error"].abs().median() < 0.05
-    assert cal.coverage < 0.8  # 30-40%: fitted on the smaller runs, the intervals are too narrow
+    preds = cal.predictions
+    first = preds["cut_flops"] == cal.cuts["cut_flops"].iloc[0]
+    assert cal.cuts["n_fit"].iloc[0] < 15
+    # interval_half_width: the half-width over the predicted error
+    assert preds.loc[first, "interval_half_width"].median() > 1  # not identified: said so
+    later = preds[~first]
+    assert later["inside"].mean() >= 0.9
+    assert later["interval_half_width"].median() < 0.1
 
 
 def test_ladder_sigmoid_hellaswag(anchors):
