@@ -141,9 +141,10 @@ def test_overtrain_exponential_error(anchors):
     """Gadre's RedPajama runs, top-1 error of the 17-task subset from C4 loss. Within 2x of
     the data the error is ~3%. The first cut's 9 runs (the smallest models, high loss) do not
     identify the law: its prediction intervals are wider than the predicted error itself,
-    whichever bootstrap (half-widths of 1-10,000 times it). From 17 runs on the wild bootstrap's
-    intervals hold the held-out errors (94-100% per cut; the pairs bootstrap, before: 67% at 17
-    runs, 54% over all cuts; bench/README.md) with half-widths of a few percent of the error."""
+    whichever bootstrap (median half-width over the error above 1; per distance bin up to
+    thousands, bench/README.md). From 17 runs on the wild bootstrap's intervals hold the
+    held-out errors (94-100% per cut; the pairs bootstrap, before: 67% at 17 runs, 54% over all
+    cuts; bench/README.md) with half-widths of a few percent of the error (median)."""
     from tests.test_accuracy_anchors import GADRE_SUBSET
     models = pd.read_csv(anchors / "overtrain" / "overtrain_models_tidy.csv")
     models["err_avg_subset"] = 1 - models[[f"acc_{t}" for t in GADRE_SUBSET]].mean(axis=1)
