@@ -13,10 +13,18 @@ rho (before 2026-12-05), and with checkpoints counted as independent (scipy's pe
 F-test, lmfit's intervals).
 
     python bench/bench_trajectory_tests.py --runs 300 --f-runs 60
+    python bench/bench_trajectory_tests.py --tests f --f-runs 150 --seed 31 --methods shipped
+    python bench/bench_trajectory_tests.py --tests f --f-runs 150 --rho 0.8,0.9 --shift 0.008 --methods shipped
+    python bench/bench_trajectory_tests.py --cost
+
+--methods adds the collapse test's parametric bootstrap (scalefit's since 2026-12-05, "shipped")
+and the variants it was chosen from, paired with the F-test on the same runs; --shift makes the
+sizes' curves truly differ (power).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 
 import numpy as np
@@ -29,11 +37,13 @@ from scalefit.scaling.trajectories import trajectory as tj
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 
 
-def runs_on_one_curve(rng, rho, n_runs=5):
+def runs_on_one_curve(rng, rho, n_runs=5, shift=0.0):
+    """Five runs on one stat-vs-loss curve; ``shift`` > 0 moves run m's curve up by shift * (m - 2)
+    (sizes truly differ: the alternative the collapse test should detect)."""
     rows = []
     for m in range(n_runs):
         loss = 3.0 + 3.0 * STEPS ** -0.3 + ar1.stationary_series(rho, (len(STEPS), 1), rng, 0.01)[:, 0]
-        value = (0.5 + 0.8 * (loss - 2.5) ** 0.7
+        value = (0.5 + shift * (m - (n_runs - 1) / 2) + 0.8 * (loss - 2.5) ** 0.7
                  + ar1.stationary_series(rho, (len(STEPS), 1), rng, 0.01)[:, 0])
         rows.append(pd.DataFrame({"model": f"m{m}", "step": STEPS, "loss": loss, "value": value}))
     return pd.concat(rows, ignore_index=True)
@@ -64,13 +74,25 @@ def partial_correlation_rates(rho, runs):
     return np.mean(ours), np.mean(peer)
 
 
-def f_test_rates(rho, runs):
-    """(rejections at 5%: scalefit, plain REML rho, independent; estimated rho: corrected, REML),
-    each a list with one entry per run (the same runs for every method)."""
-    rng = np.random.default_rng(6)
+BOOTSTRAP_METHODS = ("shipped", "boot p", "boot F", "boot p post", "boot F post")
+
+
+def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
+    """(rejections at 5%: scalefit, plain REML rho, independent; estimated rho: corrected, REML;
+    {method: p}, {"F": the F-test's p}), each a list with one entry per run (the same runs for
+    every method). "shipped": collapse_report's collapse_bootstrap_p_value (scalefit's test since
+    2026-12-05: "boot p post" with its own stream of rho draws). The bootstrap methods
+    (trajectory.collapse_null_draws, linearized refits, COLLAPSE_SIMS sets):
+    "boot p": the F-test's p calibrated by its null distribution with AR(1) errors at the corrected
+    estimate of rho (rho re-estimated in each set); "boot F": the ratio RSS(pooled) / RSS(per run)
+    against its null distribution at that rho; "post": rho of each set drawn from the corrected
+    likelihood instead."""
+    rng = np.random.default_rng(seed)
     ours, reml, peer, rho_new, rho_old = [], [], [], [], []
-    for _ in range(runs):
-        joined = runs_on_one_curve(rng, rho)
+    boot = {m: [] for m in methods}
+    boot["F"] = []
+    for i in range(runs):
+        joined = runs_on_one_curve(rng, rho, shift=shift)
         report = tj.collapse_report(joined)
         rss = sum(f.objective for f in report["per_model"].values())
         groups = [run for _, run in joined.groupby("model", sort=True)]
@@ -85,7 +107,26 @@ def f_test_rates(rho, runs):
         peer.append(tj._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
         rho_new.append(report["residual_autocorrelation"])
         rho_old.append(ar1.pooled_reml_rho(designs, residuals))
-    return ours, reml, peer, rho_new, rho_old
+        boot["F"].append(report["collapse_p_value"])
+        if "shipped" in methods:
+            boot["shipped"].append(report["collapse_bootstrap_p_value"])
+        if set(methods) - {"shipped"}:
+            correct = ar1.bias_corrector(designs)
+            ratio = report["pooled"].objective / rss - 1
+            draws = {"": tj.collapse_null_draws(report["pooled"], losses, designs, correct,
+                                                report["residual_autocorrelation"])}
+            if any(m.endswith("post") for m in methods):
+                grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, residuals),
+                                                        correct)
+                sim_rho = np.random.default_rng([seed, i]).choice(grid, size=tj.COLLAPSE_SIMS,
+                                                                  p=weights / weights.sum())
+                draws[" post"] = tj.collapse_null_draws(report["pooled"], losses, designs, correct, sim_rho)
+            for m in set(methods) - {"shipped"}:
+                d = draws[" post" if m.endswith("post") else ""]
+                p = (tj.bootstrap_share(d.get("p", []), report["collapse_p_value"], larger=False)
+                     if m.startswith("boot p") else tj.bootstrap_share(d.get("ratio", []), ratio))
+                boot[m].append(p)
+    return ours, reml, peer, rho_new, rho_old, boot
 
 
 def parameter_coverage(rho, runs):
@@ -107,10 +148,47 @@ def parameter_coverage(rho, runs):
     return ours, reml, peer
 
 
+PYTHIA_STEPS = np.r_[2.0 ** np.arange(10), np.arange(1000, 143001, 1000)]  # 153 checkpoints after step 0
+
+
+def bootstrap_cost(rho=0.8, n_runs=16, seed=8):
+    """CPU seconds of collapse_report and of its bootstrap (collapse_bootstrap_p_value,
+    COLLAPSE_SIMS null sets) on n_runs x 153 checkpoints (Pythia's layout), one curve."""
+    import time
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in range(n_runs):
+        loss = 3.0 + 3.0 * PYTHIA_STEPS ** -0.3 + ar1.stationary_series(rho, (len(PYTHIA_STEPS), 1), rng, 0.01)[:, 0]
+        value = 0.5 + 0.8 * (loss - 2.5) ** 0.7 + ar1.stationary_series(rho, (len(PYTHIA_STEPS), 1), rng, 0.01)[:, 0]
+        rows.append(pd.DataFrame({"model": f"m{m:02d}", "step": PYTHIA_STEPS, "loss": loss, "value": value}))
+    joined = pd.concat(rows, ignore_index=True)
+    start = time.process_time()
+    report = tj.collapse_report(joined)
+    report_s = time.process_time() - start
+    fits = [report["per_model"][f"m{m:02d}"] for m in range(n_runs)]
+    losses = [frame["loss"].to_numpy() for frame in rows]
+    designs = [tj._jacobian(fit, loss) for fit, loss in zip(fits, losses)]
+    correct = ar1.bias_corrector(designs)
+    grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(
+        designs, [fit.model_result.residual for fit in fits]), correct)
+    start = time.process_time()
+    tj.collapse_bootstrap_p_value(report["pooled"], losses, designs, correct, grid, weights,
+                                  report["collapse_p_value"])
+    boot_s = time.process_time() - start
+    print(f"{n_runs} runs x {len(PYTHIA_STEPS)} checkpoints: collapse_report {report_s:.2f} CPU s, "
+          f"of which the bootstrap's {tj.COLLAPSE_SIMS} null sets {boot_s:.2f} CPU s")
+
+
 def rate(hits) -> str:
     """Share in percent ± one Monte Carlo SE, sqrt(p (1 - p) / n)."""
     p = float(np.mean(hits))
     return f"{100 * p:.1f}% ± {100 * np.sqrt(p * (1 - p) / len(hits)):.1f}"
+
+
+def paired(hits, base) -> str:
+    """Mean difference in rejections (points) ± its SE over the same runs."""
+    change = np.array(hits, dtype=float) - np.asarray(base, dtype=float)
+    return f"{100 * change.mean():+.1f} ± {100 * change.std(ddof=1) / np.sqrt(len(change)):.1f}"
 
 
 def mean_se(values) -> str:
@@ -125,14 +203,27 @@ def main() -> None:
     parser.add_argument("--rho", default="0,0.5,0.8,0.9")
     parser.add_argument("--tests", default="corr,f,intervals",
                         help="which columns to measure (the others print '-'): corr, f, intervals")
+    parser.add_argument("--seed", type=int, default=6, help="the F-test runs' seed (6: the table's)")
+    parser.add_argument("--shift", type=float, default=0.0,
+                        help="F-test runs: run m's curve moved up by shift * (m - 2) (0: the null)")
+    parser.add_argument("--methods", default="",
+                        help="F-test: bootstrap methods beside the F-test's p, paired on the same runs "
+                             f"(comma-separated: {', '.join(BOOTSTRAP_METHODS)})")
+    parser.add_argument("--save", default=None,
+                        help="append each F-test run's p values (F-test and --methods) to this CSV")
+    parser.add_argument("--cost", action="store_true",
+                        help="only time collapse_report and its bootstrap on 16 runs x 153 checkpoints")
     args = parser.parse_args()
+    if args.cost:
+        return bootstrap_cost()
+    methods = [m for m in args.methods.split(",") if m]
     wanted = set(args.tests.split(","))
     warnings.simplefilter("ignore")
     print(f"{len(STEPS)} checkpoints per run; {args.runs} runs per rho ({args.f_runs} for the F-test);"
           " ± one Monte Carlo SE. scalefit: REML rho bias-corrected (ar1.bias_corrector); REML: "
           "plain REML rho (scalefit before 2026-12-05); independent: checkpoints as independent")
     print("| rho | partial corr. rejects at 5%: AR(1) / independent | F-test: mean estimated rho, "
-          "scalefit / REML | collapse F-test rejects at 5%: scalefit / REML / independent "
+          "scalefit / REML | collapse F-test rejects at 5%: scalefit's F-test / REML / independent "
           "| 95% intervals of v0, c, p cover: scalefit / REML / lmfit |")
     print("|---|---|---|---|---|")
     for rho in (float(v) for v in args.rho.split(",")):
@@ -143,7 +234,8 @@ def main() -> None:
         else:
             cells.append("-")
         if "f" in wanted:
-            ours, reml, peer, rho_new, rho_old = f_test_rates(rho, args.f_runs)
+            ours, reml, peer, rho_new, rho_old, boot = f_test_rates(rho, args.f_runs, args.seed,
+                                                                    args.shift, methods)
             cells.append(f"{mean_se(rho_new)} / {mean_se(rho_old)}")
             change = np.array(ours, dtype=float) - np.array(reml, dtype=float)
             cells.append(f"{rate(ours)} / {rate(reml)} / {rate(peer)} (scalefit - REML, paired: "
@@ -155,6 +247,15 @@ def main() -> None:
         else:
             cells.append("-")
         print(f"| {rho:g} | " + " | ".join(cells) + " |", flush=True)
+        if "f" in wanted and methods:
+            f_rejects = np.array(ours, dtype=float)
+            print(f"  seed {args.seed}, shift {args.shift:g}, {len(ours)} runs: rejects at 5%: F-test "
+                  f"{rate(ours)}; " + "; ".join(
+                      f"{m} {rate(np.array(boot[m]) < 0.05)} (paired - F-test "
+                      f"{paired(np.array(boot[m]) < 0.05, f_rejects)})" for m in methods), flush=True)
+            if args.save:
+                pd.DataFrame(boot).assign(rho=rho, shift=args.shift, seed=args.seed).to_csv(
+                    args.save, mode="a", header=not os.path.exists(args.save), index=False)
 
 if __name__ == "__main__":
     main()

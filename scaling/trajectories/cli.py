@@ -194,8 +194,9 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     """Fit a weight statistic against the loss, per model and pooled over sizes.
 
     Reports the power law value = v0 + c (L - E)^p per model and pooled, how well sizes
-    collapse onto one curve, and the correlation with loss after removing what step and
-    learning rate explain.
+    collapse onto one curve (an F-test of one curve against one per run under AR(1) errors,
+    its p calibrated on simulated null data), and the correlation with loss after removing
+    what step and learning rate explain.
     """
     from scalefit.scaling.trajectories.trajectory import trajectory_report
 
