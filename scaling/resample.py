@@ -2,7 +2,7 @@
 
 The bootstrap intervals scalefit prints (law parameters, loss-to-loss parameters, whole models of
 a checkpoint table, the warmup regression) draw their resamples here, so one seed gives one set of
-resamples whatever is refitted on them; every refit loop, the sigmoid's wild bootstrap's too,
+resamples whatever is refitted on them; every refit loop, the accuracy laws' wild bootstrap's too,
 runs through ``collect_draws``. (IsoFLOP exponents are drawn parametrically:
 ``laws.isoflop.line_draws``.)
 """

@@ -92,7 +92,9 @@ def relation_options(func):
                      show_default=True,
                      help="Bootstrap resamples for 95% CIs (0: none, else at least 2): runs "
                           "(whole models of a checkpoint table) are resampled and, with E from "
-                          "Kaplan fits, both Kaplan fits are refitted in each."),
+                          "Kaplan fits, both Kaplan fits are refitted in each; an accuracy law on "
+                          "one point per run keeps the points and redraws their residuals "
+                          "(wild bootstrap)."),
         seed_option,
         click.option("--subset", multiple=True, metavar="COL=VALUE",
                      help="Use only rows with COL equal to VALUE (repeatable), e.g. "
