@@ -249,6 +249,9 @@ def test_the_search_bootstrap_refits_the_same_resamples_as_the_fixed_one():
     best, _ = choose_fit(X, y_star, rho=rho_star)
     for j, t in enumerate(fit.breakpoints):
         assert matched[i, j] == best.breakpoints[np.argmin(np.abs(best.breakpoints - t))]
+    # the bench's literal remake (REML rho per candidate) keeps the same resamples and fixed draws
+    _, fixed_reml, _ = search_draws(X, y, fit, n_bootstrap=4, seed=3, reestimate_rho=True)
+    assert np.array_equal(fixed_reml, bootstrap_draws(X, y, fit, n_bootstrap=4, seed=3))
 
 
 def test_the_search_interval_is_an_option_of_find_transitions():

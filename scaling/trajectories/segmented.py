@@ -337,8 +337,8 @@ def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: in
 
 def search_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
                  min_points: int = 3, n_grid: int = 40, rho: float | None = None,
-                 max_breakpoints: int = 3,
-                 min_delta_bic: float = 6.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 max_breakpoints: int = 3, min_delta_bic: float = 6.0,
+                 reestimate_rho: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(matched, fixed, found) draws of the bootstrap that remakes the whole choice in each of
     ``sieve_resamples``' resamples (x sorted), at the resample's rho taken as known.
 
@@ -351,12 +351,18 @@ def search_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int =
     matched: one row per resample with a draw; fixed: the "fixed" method's draws of the same
     resamples (the same rows as ``bootstrap_draws(method="fixed")``, as its refit is the choice's
     fit with that many breakpoints); found: per row of matched, whether the resample's choice had
-    a transition.
+    a transition. `reestimate_rho` (bench only, about 5x the cost): each candidate of the
+    resample's choice fitted at its own REML rho, as the original search's are, instead of at the
+    resample's rho; fixed is still the refit at the resample's rho.
     """
     matched, fixed, found = [], [], []
     for rho_star, y_star in sieve_resamples(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, rho=rho):
+        choice_rho = None if reestimate_rho and rho is None else rho_star
         best, fits = choose_fit(x, y_star, max_breakpoints=max_breakpoints, min_points=min_points,
-                                min_delta_bic=min_delta_bic, n_grid=n_grid, rho=rho_star)
+                                min_delta_bic=min_delta_bic, n_grid=n_grid, rho=choice_rho)
+        if choice_rho is None:
+            fits = {fit.k: fit_segmented(x, y_star, fit.k, min_points=min_points, n_grid=n_grid,
+                                         rho=rho_star)}
         same_k = fits.get(fit.k)
         if same_k is not None:
             fixed.append(same_k.breakpoints)
