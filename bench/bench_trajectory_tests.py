@@ -80,7 +80,7 @@ BOOTSTRAP_METHODS = ("shipped", "boot p", "boot F", "boot p post", "boot F post"
 def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
     """(rejections at 5%: scalefit, plain REML rho, independent; estimated rho: corrected, REML;
     {method: p}, {"F": the F-test's p}), each a list with one entry per run (the same runs for
-    every method). "shipped": collapse_report's collapse_bootstrap_p_value (scalefit's test since
+    every method). "shipped": collapse_report's collapse_p_value (scalefit's test since
     2026-12-05: "boot p post" with its own stream of rho draws). The bootstrap methods
     (trajectory.collapse_null_draws, linearized refits, COLLAPSE_SIMS sets):
     "boot p": the F-test's p calibrated by its null distribution with AR(1) errors at the corrected
@@ -100,16 +100,16 @@ def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
         fits = [report["per_model"][str(run["model"].iloc[0])] for run in groups]
         designs = [tj._jacobian(fit, loss) for fit, loss in zip(fits, losses)]
         residuals = [np.asarray(fit.model_result.residual, dtype=float) for fit in fits]
-        p_reml = tj.collapse_p_value(report["pooled"], rss, losses,
+        p_reml = tj.collapse_f_test_p_value(report["pooled"], rss, losses,
                                      *ar1.pooled_rho_posterior(designs, residuals))
-        ours.append(report["collapse_p_value"] < 0.05)
+        ours.append(report["collapse_f_test_p_value"] < 0.05)
         reml.append(p_reml < 0.05)
         peer.append(tj._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
         rho_new.append(report["residual_autocorrelation"])
         rho_old.append(ar1.pooled_reml_rho(designs, residuals))
-        boot["F"].append(report["collapse_p_value"])
+        boot["F"].append(report["collapse_f_test_p_value"])
         if "shipped" in methods:
-            boot["shipped"].append(report["collapse_bootstrap_p_value"])
+            boot["shipped"].append(report["collapse_p_value"])
         if set(methods) - {"shipped"}:
             correct = ar1.bias_corrector(designs)
             ratio = report["pooled"].objective / rss - 1
@@ -123,7 +123,7 @@ def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
                 draws[" post"] = tj.collapse_null_draws(report["pooled"], losses, designs, correct, sim_rho)
             for m in set(methods) - {"shipped"}:
                 d = draws[" post" if m.endswith("post") else ""]
-                p = (tj.bootstrap_share(d.get("p", []), report["collapse_p_value"], larger=False)
+                p = (tj.bootstrap_share(d.get("p", []), report["collapse_f_test_p_value"], larger=False)
                      if m.startswith("boot p") else tj.bootstrap_share(d.get("ratio", []), ratio))
                 boot[m].append(p)
     return ours, reml, peer, rho_new, rho_old, boot
@@ -173,7 +173,7 @@ def bootstrap_cost(rho=0.8, n_runs=16, seed=8):
         designs, [fit.model_result.residual for fit in fits]), correct)
     start = time.process_time()
     tj.collapse_bootstrap_p_value(report["pooled"], losses, designs, correct, grid, weights,
-                                  report["collapse_p_value"])
+                                  report["collapse_f_test_p_value"])
     boot_s = time.process_time() - start
     print(f"{n_runs} runs x {len(PYTHIA_STEPS)} checkpoints: collapse_report {report_s:.2f} CPU s, "
           f"of which the bootstrap's {tj.COLLAPSE_SIMS} null sets {boot_s:.2f} CPU s")

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from scalefit.cli import main
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, infer_landmarks
 from scalefit.scaling.trajectories.segmented import find_transitions
-from scalefit.scaling.trajectories.trajectory import collapse_report, fit_stat_vs_loss, partial_correlation
+from scalefit.scaling.trajectories.trajectory import (COLLAPSE_SIMS, collapse_report, fit_stat_vs_loss,
+                                                     partial_correlation)
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.transitions import (INTERVAL_CAVEAT, WEAK_KINK_T, detect_transitions,
                                           pick_transition_per_run, transition_study,
@@ -166,7 +167,10 @@ def test_collapse_ratio_separates_collapsing_from_distinct_sizes():
     apart = collapse_report(_suite(False, rng))
     assert together["collapse_ratio"] < 2
     assert apart["collapse_ratio"] > 20
-    assert together["collapse_p_value"] > 0.01 and apart["collapse_p_value"] < 1e-6
+    assert together["collapse_f_test_p_value"] > 0.01 and apart["collapse_f_test_p_value"] < 1e-6
+    # the calibrated p: the bootstrap's floor 1 / (sims + 1) where the F-test's p is that small
+    assert together["collapse_p_value"] > 0.01
+    assert apart["collapse_p_value"] == pytest.approx(1 / (COLLAPSE_SIMS + 1))
     assert together["collapse_verdict"].startswith("near 1: one curve serves every run")
     assert apart["collapse_verdict"].startswith("runs follow distinct curves")
 

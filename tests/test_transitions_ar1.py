@@ -141,7 +141,7 @@ def test_collapse_f_test_under_autocorrelation_rejects_near_its_level():
         report = tj.collapse_report(joined)
         rss = sum(f.objective for f in report["per_model"].values())
         losses = [run["loss"].to_numpy() for _, run in joined.groupby("model", sort=True)]
-        adjusted.append(report["collapse_p_value"] < 0.05)
+        adjusted.append(report["collapse_f_test_p_value"] < 0.05)
         naive.append(tj._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
         rhos.append(report["residual_autocorrelation"])
     assert np.median(rhos) == pytest.approx(0.6, abs=0.1)

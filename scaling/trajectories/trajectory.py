@@ -197,7 +197,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     rho = correct(ar1.pooled_reml_rho(designs, residuals))
     grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, residuals), correct)
     losses = [loss for loss, _ in runs]
-    f_p_value = collapse_p_value(pooled, rss_sum, losses, grid, weights)
+    f_p_value = collapse_f_test_p_value(pooled, rss_sum, losses, grid, weights)
     # the F-test's p is still liberal from rho 0.8 (7-8% at 5%): calibrated by its null distribution
     p_value = collapse_bootstrap_p_value(pooled, losses, designs, correct, grid, weights, f_p_value)
     for loss, fit in runs:
@@ -205,7 +205,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     if len(runs) > 1:
         ar1_parameter_intervals(pooled, [loss for loss, _ in runs], rho)
     return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
-            "collapse_p_value": f_p_value, "collapse_bootstrap_p_value": p_value,
+            "collapse_p_value": p_value, "collapse_f_test_p_value": f_p_value,
             "residual_autocorrelation": rho,
             "collapse_verdict": collapse_verdict(ratio, p_value, rho, n_sim=COLLAPSE_SIMS),
             "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
@@ -281,11 +281,11 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
 
 def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: float) -> float:
     """p-value of 'one curve for all runs' against 'one curve per run' under AR(1) errors of a
-    known rho (collapse_p_value with all weight on that rho)."""
-    return collapse_p_value(pooled, rss_separate, losses, [rho], [1.0])
+    known rho (collapse_f_test_p_value with all weight on that rho)."""
+    return collapse_f_test_p_value(pooled, rss_separate, losses, [rho], [1.0])
 
 
-def collapse_p_value(pooled: FitResult, rss_separate: float, losses: list, grid, weights) -> float:
+def collapse_f_test_p_value(pooled: FitResult, rss_separate: float, losses: list, grid, weights) -> float:
     """The F-test's p averaged over rho's REML likelihood (grid, weights): on 40-80 checkpoints a
     single estimate of rho is too uncertain, and too low, to condition on (at rho 0.9 the test at
     the estimate rejected one true curve in 24% of synthetic runs, averaged over rho in 12%, over
@@ -355,7 +355,7 @@ def _orthonormal_basis(design: np.ndarray) -> np.ndarray:
 def collapse_null_draws(pooled: FitResult, losses: list, designs: list, corrector, rho_sim,
                         n_sim: int = COLLAPSE_SIMS, seed: int = COLLAPSE_SEED) -> dict:
     """The collapse test's statistics on data simulated under its null (one curve, AR(1) errors),
-    both fits linearized at the pooled optimum (as collapse_p_value linearizes them): the errors
+    both fits linearized at the pooled optimum (as collapse_f_test_p_value linearizes them): the errors
     e of each set are AR(1) at ``rho_sim`` (a float, or one rho per set), unit scale (the
     statistics do not depend on it); the pooled refit leaves (I - H) e, the per-run refits
     (I - H_b) e_b; rho is re-estimated from each set by the observed report's way (pooled REML
@@ -400,7 +400,7 @@ def collapse_null_draws(pooled: FitResult, losses: list, designs: list, correcto
         e_extra, df_extra, e_resid, df_resid = terms
         f = (np.maximum(rss_pooled - rss_separate, 0.0) / e_extra) / (rss_separate / e_resid)
         p = scipy_stats.f.sf(f, df_extra, df_resid)
-        ok = np.isfinite(p)  # as collapse_p_value, a rho whose p is not finite is left out
+        ok = np.isfinite(p)  # as collapse_f_test_p_value, a rho whose p is not finite is left out
         p_sum[ok] += merged[j, ok] * p[ok]
         w_sum[ok] += merged[j, ok]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -410,7 +410,7 @@ def collapse_null_draws(pooled: FitResult, losses: list, designs: list, correcto
 def collapse_bootstrap_p_value(pooled: FitResult, losses: list, designs: list, corrector, grid,
                                weights, p_observed: float, n_sim: int = COLLAPSE_SIMS,
                                seed: int = COLLAPSE_SEED) -> float:
-    """The collapse F-test's p (collapse_p_value) calibrated by a parametric bootstrap: the share
+    """The collapse F-test's p (collapse_f_test_p_value) calibrated by a parametric bootstrap: the share
     of null data sets whose p is at most the observed one, (1 + hits) / (1 + n_sim). Each set's
     rho is drawn from rho's corrected likelihood (grid, weights: ar1.corrected_posterior), its
     errors are AR(1) at that rho, both fits are refitted linearized and rho re-estimated
@@ -549,7 +549,7 @@ class TrajectoryReport:
                 "pooled_models": collapse["pooled_models"], "too_few_checkpoints": collapse["too_short"],
                 "collapse_ratio": collapse["collapse_ratio"],
                 "collapse_p_value": collapse["collapse_p_value"],
-                "collapse_bootstrap_p_value": collapse["collapse_bootstrap_p_value"],
+                "collapse_f_test_p_value": collapse["collapse_f_test_p_value"],
                 "residual_autocorrelation": collapse["residual_autocorrelation"],
                 "collapse_verdict": collapse["collapse_verdict"],
                 "pooled_r_squared": collapse["pooled_r_squared"],
