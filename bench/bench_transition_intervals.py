@@ -94,13 +94,29 @@ def slope_change_t(y: np.ndarray, fit) -> np.ndarray:
     return np.abs(fit.coef[2:]) / se
 
 
-def cell_records(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
-    """One record per found breakpoint (or per run without one) of scalefit's search."""
+def cell_run(name: str, seed_base: int, r: int) -> tuple[float, np.ndarray]:
+    """Run r of an audit cell: the planted kink (log10 step) and the statistic along X."""
     kink_step, dslope, rho = CELLS[name]
     kink = np.log10(kink_step)
+    return kink, 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(
+        rho, np.random.default_rng(seed_base + r))
+
+
+def found_kinks(name: str, runs: int, seed_base: int):
+    """(r, y, chosen fit, kink, index of the breakpoint nearest it) for each run of a cell whose
+    search (no bootstrap) found a transition: the runs the interval methods are compared on."""
+    for r in range(runs):
+        kink, y = cell_run(name, seed_base, r)
+        fit = find_transitions(X, y, n_bootstrap=0, seed=r).best
+        if fit.k:
+            yield r, y, fit, kink, int(np.argmin(np.abs(fit.breakpoints - kink)))
+
+
+def cell_records(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
+    """One record per found breakpoint (or per run without one) of scalefit's search."""
     records = []
     for r in range(runs):
-        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(rho, np.random.default_rng(seed_base + r))
+        kink, y = cell_run(name, seed_base, r)
         search = find_transitions(X, y, n_bootstrap=n_bootstrap, seed=r)
         base = {"cell": name, "run": r, "k": search.best.k, "rho_hat": float(search.rho)}
         if not search.best.k:
@@ -159,20 +175,12 @@ def cell_methods(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000
     """Per run whose search found a breakpoint: whether the nearest one's percentile interval
     (what scalefit ships), its percentile-t interval and its Wald interval (estimate ± 1.96 SE)
     hold the kink, from the same resamples, with their widths."""
-    kink_step, dslope, rho = CELLS[name]
-    kink = np.log10(kink_step)
     lo_x, hi_x = X.min(), X.max()
     records = []
-    for r in range(runs):
-        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(rho, np.random.default_rng(seed_base + r))
-        search = find_transitions(X, y, n_bootstrap=0, seed=r)
-        if not search.best.k:
-            continue
-        fit = search.best
+    for r, y, fit, kink, j in found_kinks(name, runs, seed_base):
         draws, ses = studentized_draws(X, y, fit, n_bootstrap, r)
         if not len(draws):
             continue
-        j = int(np.argmin(np.abs(fit.breakpoints - kink)))
         est = fit.breakpoints[j]
         (pct,), _ = percentile_intervals(draws[:, [j]], [est])
         se_hat = breakpoint_se(X, y, fit.breakpoints, fit.rho)[j]
@@ -198,20 +206,12 @@ def cell_search(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000,
     bootstrap that remakes the whole choice in each resample (segmented.search_draws) hold the kink,
     from the same resamples, with their widths and the share of resamples whose choice had a
     transition. reestimate_rho: the resample's choice fits each candidate at its own REML rho."""
-    kink_step, dslope, rho = CELLS[name]
-    kink = np.log10(kink_step)
     records = []
-    for r in range(runs):
-        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(rho, np.random.default_rng(seed_base + r))
-        search = find_transitions(X, y, n_bootstrap=0, seed=r)
-        if not search.best.k:
-            continue
-        fit = search.best
+    for r, y, fit, kink, j in found_kinks(name, runs, seed_base):
         matched, fixed, found = search_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r,
                                              reestimate_rho=reestimate_rho)
         if not len(matched) or not len(fixed):
             continue
-        j = int(np.argmin(np.abs(fit.breakpoints - kink)))
         est = fit.breakpoints[j]
         (shipped,), _ = percentile_intervals(fixed[:, [j]], [est])
         (remade,), _ = percentile_intervals(matched[:, [j]], [est])
