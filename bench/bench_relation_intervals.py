@@ -104,6 +104,70 @@ def accuracy_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
     return rows
 
 
+# Prediction-interval variants scored from one fit and its draws (``--pi-variants``; the terms
+# of ``intervals.prediction_scatter``): the scatter a new observation adds to each draw's curve.
+# "pooled": a resampled residual times sqrt(n / (n - p)) (the method before this comparison,
+# the reference of the paired differences); "lev": Davison & Hinkley's prediction residuals
+# e / sqrt(1 - h), centred; "t": the drawn residual times t_{n-p} / z; "vf": residuals over
+# (mu (1 - mu))^s, s fitted by maximum likelihood in [0, 1], a draw rescaled at the draw's mu;
+# "qb": the same with s = 1/2 fixed (quasi-binomial); "tdist": a Student's t_{n-p} draw times
+# the residuals' root mean square on n - p degrees of freedom instead of a resampled residual.
+# "many": 20 residual draws per curve draw (the percentiles from 20 x the draws).
+# Combinations join with "+"; "shipped": whatever fit_accuracy stores.
+PI_VARIANTS = ("pooled", "t", "vf", "vf+t", "tdist", "vf+tdist", "many", "vf+many",
+               "vf+tdist+many", "qb+tdist+many", "shipped")
+NEW_OBS = 20  # new observations per L and replicate (their coverage averaged per replicate)
+
+
+def pi_variant(res, variant: str, L, y):
+    """A copy of the fit ``res`` whose components give ``variant``'s prediction interval
+    (``intervals.prediction_scatter``)."""
+    import copy
+    from scalefit.scaling.relations import accuracy
+    from scalefit.scaling.relations.intervals import prediction_scatter
+    from scalefit.scaling.relations.resampling import leverages
+    if variant == "shipped":
+        return res
+    func, names = accuracy.ACCURACY_LAWS[res.law]
+    theta = [res.value(k) for k in names]
+    fitted = func(L, *theta)
+    h = leverages(func, L, theta) if "lev" in variant else None
+    out = copy.copy(res)
+    out.components = dict(res.components)
+    out.components.update(prediction_scatter(fitted, y - fitted, len(names), variant, h))
+    return out
+
+
+def pi_variants_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
+    """One replicate fitted once (the shipped bootstrap); per L, the fraction of NEW_OBS new
+    observations inside each PI_VARIANTS interval, all from the same draws and the same drawn
+    residual indices (the variants are paired)."""
+    from scalefit.scaling.relations import accuracy
+    from scalefit.scaling.relations.intervals import interval_at, variance_power
+    c = ACC_CELLS[cell]
+    law = c["law"]
+    func, names = accuracy.ACCURACY_LAWS[law]
+    truth_of = lambda x: float(func(x, *(TRUTH[law][n] for n in names)))  # noqa: E731
+    rng = np.random.default_rng(SEED[cell] + r)
+    L = rng.uniform(c["lo"], c["hi"], c["n"])
+    y = _observe(func(L, *(TRUTH[law][n] for n in names)), c["noise"], rng)
+    res = accuracy.fit_accuracy(L, y, law, n_bootstrap=n_bootstrap, seed=r)
+    fits = {v: pi_variant(res, v, L, y) for v in PI_VARIANTS}
+    fitted = func(L, *(res.value(k) for k in names))
+    s_hat = variance_power(fitted, y - fitted)
+    rows = []
+    for at in c["at"]:
+        truth = truth_of(at)
+        observed = _observe(np.full(NEW_OBS, truth), c["noise"], rng)
+        row = {"cell": cell, "L": at, "r": r, "s_hat": s_hat}
+        for v, f in fits.items():
+            lo, hi = interval_at(f, at)["pi95"]
+            row[f"pi_{v}"] = float(np.mean((lo <= observed) & (observed <= hi)))
+            row[f"pi_width_{v}"] = hi - lo
+        rows.append(row)
+    return rows
+
+
 def l2l_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
     """One loss-to-loss fit: whether each parameter's ci95 holds its truth."""
     from scalefit.scaling.laws import forms as law_forms
@@ -126,9 +190,11 @@ def l2l_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
 
 
 def _chunk(args) -> list[dict]:
-    cell, reps, n_bootstrap = args
+    cell, reps, n_bootstrap, variants = args
     warnings.simplefilter("ignore")
     one = accuracy_replicate if cell in ACC_CELLS else l2l_replicate
+    if variants and cell in ACC_CELLS:
+        one = pi_variants_replicate
     return [row for r in reps for row in one(cell, r, n_bootstrap)]
 
 
@@ -147,6 +213,35 @@ def paired(a, b) -> str:
     return f"{100 * d.mean():+.1f} ± {100 * se:.1f}"
 
 
+def mean_se(x) -> str:
+    """Mean of per-replicate fractions (percent) ± its standard error over the replicates."""
+    x = np.asarray(x, float)
+    return f"{100 * x.mean():5.1f} ± {100 * x.std(ddof=1) / np.sqrt(x.size):.1f}"
+
+
+def print_pi_variants(out: pd.DataFrame) -> None:
+    """Per cell and L: each variant's pi95 coverage of new observations, its paired difference
+    from the shipped interval and its median width over the shipped one's."""
+    print(f"\npi95 coverage of {NEW_OBS} new observations per L and replicate (mean ± SE over "
+          "replicates); paired difference from 'pooled'; median width ratio to 'pooled'")
+    print("\n| cell | L | reps | median s | " + " | ".join(PI_VARIANTS) + " |")
+    print("|---|---|---|---|" + "---|" * len(PI_VARIANTS))
+    for (cell, at), g in out.groupby(["cell", "L"], sort=False):
+        cells = []
+        for v in PI_VARIANTS:
+            txt = mean_se(g[f"pi_{v}"])
+            if v != "pooled":
+                d = g[f"pi_{v}"] - g["pi_pooled"]
+                ratio = np.median(g[f"pi_width_{v}"] / g["pi_width_pooled"])
+                txt += (f" ({100 * d.mean():+.1f} ± {100 * d.std(ddof=1) / np.sqrt(len(d)):.1f};"
+                        f" x{ratio:.3f})")
+            else:
+                txt += f" (w {g['pi_width_pooled'].median():.4f})"
+            cells.append(txt)
+        print(f"| {cell} | {at:g} | {len(g)} | {g['s_hat'].median():.2f} | "
+              + " | ".join(cells) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=300,
@@ -156,6 +251,10 @@ def main():
     ap.add_argument("--cells", default=",".join([*ACC_CELLS, *L2L_CELLS]))
     ap.add_argument("--first", type=int, default=0,
                     help="first replicate (data seed SEED[cell] + r): fresh seeds past a run's")
+    ap.add_argument("--pi-variants", action="store_true",
+                    help="accuracy cells: fit once (the shipped bootstrap) and score the "
+                         "prediction-interval variants of PI_VARIANTS on the same draws")
+    ap.add_argument("--save", help="write the per-replicate rows to this CSV")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     cells = [c for c in args.cells.split(",") if c]
@@ -163,7 +262,7 @@ def main():
     for cell in cells:
         reps = args.reps if cell in ACC_CELLS else max(args.reps // 2, 1)
         end = args.first + reps
-        tasks += [(cell, range(s, min(s + 25, end)), args.bootstrap)
+        tasks += [(cell, range(s, min(s + 25, end)), args.bootstrap, args.pi_variants)
                   for s in range(args.first, end, 25)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -172,8 +271,12 @@ def main():
     out = pd.DataFrame(rows)
     print(f"{len(tasks)} chunks, {args.bootstrap} resamples per fit, {args.jobs} processes, "
           f"{seconds:.0f} s")
+    if args.save:
+        out.to_csv(args.save, index=False)
     acc = out[out["cell"].isin(list(ACC_CELLS))] if "L" in out else out.iloc[0:0]
-    if len(acc):
+    if len(acc) and args.pi_variants:
+        print_pi_variants(acc)
+    elif len(acc):
         print("\n| cell | L | reps | ci95 covers curve: pairs | wild | wild - pairs (paired) "
               "| a at bound: pairs | wild | median ci95 width pairs -> wild "
               "| pi95 covers observation: pairs | wild | median pi95 width pairs -> wild |")

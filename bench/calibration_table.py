@@ -22,7 +22,7 @@ error law named by --error-bootstrap (default pairs,wild: the pairs bootstrap wi
 wild bootstrap with HC1 and Student's t, `accuracy.POINT_BOOTSTRAP`), same cuts and seed.
 
   OMP_NUM_THREADS=1 python bench/calibration_table.py [--rows ladder,pythia] [--jobs 2]
-      [--error-bootstrap pairs,wild]
+      [--error-bootstrap pairs,wild] [--prediction-scatter pooled]
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def epoch_runs() -> pd.DataFrame:
 
 def run_one(job):
     """One (row, item): its Calibration's summary (and the old intervals' coverage)."""
-    row, item, cuts, n_boot, method = job
+    row, item, cuts, n_boot, method, scatter = job
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from scalefit.scaling.laws.calibrate import calibrate_law
     from scalefit.scaling.relations.calibrate import calibrate_relation
@@ -111,6 +111,8 @@ def run_one(job):
     from scalefit.scaling.relations import accuracy
     shipped = run_one.__dict__.setdefault("shipped", dict(accuracy.POINT_BOOTSTRAP))
     accuracy.POINT_BOOTSTRAP["exponential-error"] = method or shipped["exponential-error"]
+    shipped_scatter = run_one.__dict__.setdefault("scatter", accuracy.PREDICTION_SCATTER)
+    accuracy.PREDICTION_SCATTER = scatter or shipped_scatter
     OLD.clear()
     t0 = time.perf_counter()
     kw = {"cuts": cuts, "n_bootstrap": n_boot, "seed": 0}
@@ -262,6 +264,9 @@ def main(argv=None) -> int:
     ap.add_argument("--error-bootstrap", default="pairs,wild",
                     help="the Gadre row's point bootstraps, each scored on the same cuts and "
                          "seed ('shipped': accuracy.POINT_BOOTSTRAP's)")
+    ap.add_argument("--prediction-scatter", default=None,
+                    help="the accuracy laws' prediction-interval scatter "
+                         "(accuracy.PREDICTION_SCATTER, e.g. pooled; default: the shipped one)")
     args = ap.parse_args(argv)
     if not ANCHORS.is_dir():
         print(f"skipped: {ANCHORS} is absent (the published tables live there)")
@@ -272,7 +277,8 @@ def main(argv=None) -> int:
         ap.error(f"unknown rows: {', '.join(unknown)}")
     methods = tuple(None if m == "shipped" else m
                     for m in args.error_bootstrap.split(",") if m.strip())
-    jobs = [j for r in rows for j in jobs_for(r, args.cuts, args.bootstrap, methods)]
+    jobs = [(*j, args.prediction_scatter) for r in rows
+            for j in jobs_for(r, args.cuts, args.bootstrap, methods)]
     print(f"{len(jobs)} calibrations, {args.cuts} cuts, {args.bootstrap} resamples, seed 0, "
           f"{args.jobs} processes", flush=True)
     t0 = time.perf_counter()

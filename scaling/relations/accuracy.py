@@ -16,7 +16,7 @@ from scipy.optimize import least_squares
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.relations import forms as relation_forms
-from scalefit.scaling.relations.intervals import (observed_residuals, small_sample_scale,
+from scalefit.scaling.relations.intervals import (prediction_scatter, small_sample_scale,
                                                   student_t_widening)
 from scalefit.scaling.relations.resampling import (attach_draws, leverages,
                                                    unit_bootstrap, wild_bootstrap)
@@ -119,7 +119,12 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
                        extra={"rmse": float(np.sqrt(np.mean(resid ** 2))),
                               "method": "least squares on the accuracy scale"},
                        model_result=best)
-    result.components["residuals"] = observed_residuals(y - best.best_fit, len(names))
+    theta = [best.params[n].value for n in names]
+    with np.errstate(over="ignore"):
+        fitted = func(L, *theta)
+    lev = leverages(func, L, theta) if "lev" in PREDICTION_SCATTER else None
+    result.components.update(prediction_scatter(fitted, y - fitted, len(names),
+                                                PREDICTION_SCATTER, lev))
     result.components["seed"] = seed
     if n_bootstrap > 0:
         n_units = None if units is None else len(np.unique(np.asarray(units).astype(str)))
@@ -149,6 +154,11 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
 # fits). Whole units of several points (``units``) are always resampled as pairs (the cluster
 # bootstrap).
 POINT_BOOTSTRAP = {"sigmoid": "wild", "exponential-error": "wild"}
+
+
+# The scatter a prediction interval (pi95) adds to each draw's curve
+# (``intervals.prediction_scatter``): "pooled" = the fit's residuals times sqrt(n / (n - p)).
+PREDICTION_SCATTER = "pooled"
 
 
 def _wild(law: str, units) -> bool:

@@ -49,6 +49,82 @@ def observed_residuals(resid, n_free: int) -> np.ndarray:
     return resid * np.sqrt(n / (n - n_free)) if n > n_free else resid
 
 
+def scatter_basis(mu) -> np.ndarray:
+    """mu (1 - mu) of an accuracy or error (a fraction), kept within [1e-4, 0.25]: binomial
+    scatter's variance per item, the basis of ``variance_power``."""
+    mu = np.clip(np.asarray(mu, float), 0.0, 1.0)
+    return np.clip(mu * (1.0 - mu), 1e-4, 0.25)
+
+
+def variance_power(fitted, resid, grid=np.linspace(0.0, 1.0, 101)) -> float:
+    """s in [0, 1] of residual scatter sd proportional to (mu (1 - mu))^s, by maximum likelihood
+    (normal errors, the scale profiled out) at the fitted mu: 0 is constant scatter, 1/2 a
+    binomial proportion's. The grid's s that maximizes the profile likelihood."""
+    g = np.log(scatter_basis(fitted))
+    e2 = np.asarray(resid, float) ** 2
+    ok = np.isfinite(g) & np.isfinite(e2)
+    g, e2 = g[ok], e2[ok]
+    if g.size < 3 or np.ptp(g) < 1e-9 or not np.any(e2 > 0):
+        return 0.0
+    grid = np.asarray(grid, float)
+    w = np.exp(-2.0 * np.outer(grid, g))  # 1 / variance shape, per s and point
+    nll = 0.5 * g.size * np.log(np.maximum((e2 * w).mean(axis=1), 1e-300)) + grid * g.sum()
+    return float(grid[int(np.argmin(nll))])
+
+
+def standardized_residuals(resid, fitted, n_free: int, power: float = 0.0,
+                           leverage=None) -> np.ndarray:
+    """Residuals over their scatter's shape (mu (1 - mu))^power, then either over sqrt(1 - h)
+    and centred (``leverage`` h given: Davison & Hinkley's prediction residuals) or times
+    sqrt(n / (n - p)) (``observed_residuals``); a prediction at mu multiplies a draw of them by
+    (mu (1 - mu))^power."""
+    resid = np.asarray(resid, float)
+    shape = scatter_basis(fitted) ** power if power else np.ones_like(resid)
+    z = resid / shape
+    if leverage is not None:
+        z = z / np.sqrt(1.0 - np.asarray(leverage, float))
+        ok = np.isfinite(z)
+        return z[ok] - z[ok].mean()
+    return observed_residuals(z, n_free)
+
+
+def prediction_scatter(fitted, resid, n_free: int, method: str = "pooled",
+                       leverage=None) -> dict:
+    """The components a prediction interval draws an observation's scatter from, by ``method``
+    (terms joined by "+"): "pooled", a resampled residual times sqrt(n / (n - p)); "vf",
+    residuals over (mu (1 - mu))^s with s fitted (``variance_power``; "qb": s = 1/2), each draw
+    rescaled at its own mu; "lev", residuals over sqrt(1 - h), centred (``leverage`` h needed);
+    "t", each resampled residual times t_{n-p} / z; "tdist", no resampling: the residuals' root
+    mean square on n - p degrees of freedom times a Student's t_{n-p} draw (the classical
+    prediction interval's scatter); "many", MANY_RESIDUALS residual draws per curve draw
+    (the interval's percentiles then come from that many times the draws: a percentile interval
+    of B values holds about (B + 1 - 2 j) / (B + 1) of new values, j = 0.025 B + 1, 94.0% at
+    B = 200). {"residuals", "scatter_power", "residual_widening"}, "residual_sd" and
+    "residual_dof" for "tdist", "residual_draws_per_curve" for "many"."""
+    parts = set(method.split("+"))
+    unknown = parts - {"pooled", "vf", "qb", "lev", "t", "tdist", "many"}
+    if unknown:
+        raise ValueError(f"unknown prediction scatter term(s): {', '.join(sorted(unknown))}")
+    fitted = np.asarray(fitted, float)
+    resid = np.asarray(resid, float)
+    power = (variance_power(fitted, resid) if "vf" in parts
+             else 0.5 if "qb" in parts else 0.0)
+    pool = standardized_residuals(resid, fitted, n_free, power,
+                                  leverage if "lev" in parts else None)
+    n = int(np.isfinite(resid).sum())
+    out = {"residuals": pool, "scatter_power": power,
+           "residual_widening": student_t_widening(n - n_free) if "t" in parts else 1.0}
+    if "tdist" in parts and n > n_free:
+        out["residual_sd"] = float(np.sqrt(np.mean(pool ** 2)))  # pooled: sum e^2 / (n - p)
+        out["residual_dof"] = n - n_free
+    if "many" in parts:
+        out["residual_draws_per_curve"] = MANY_RESIDUALS
+    return out
+
+
+MANY_RESIDUALS = 20  # residual draws per curve draw for a prediction interval's "many" term
+
+
 def small_sample_scale(n_points: int, n_free: int, n_units: int | None = None) -> float:
     """sqrt(G / (G - 1) * (n - 1) / (n - p)): how much wider than its draws a pairs (or units)
     bootstrap of a p-parameter least-squares fit to n points should be; G units were resampled
@@ -125,8 +201,20 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
     if x_residuals is not None and len(x_residuals):
         x_obs = xs * np.exp(rng.choice(np.asarray(x_residuals, float), n))
     resid = np.asarray(result.components.get("residuals", np.zeros(1)), float)
-    observed = _with_residual(result, _scaled_curve(result, x_obs, params, scale),
-                              rng.choice(resid if resid.size else np.zeros(1), n))
+    curve_obs = _scaled_curve(result, x_obs, params, scale)
+    m = int(result.components.get("residual_draws_per_curve", 1))
+    if m > 1:  # several observations about each draw's curve
+        curve_obs = np.repeat(curve_obs, m)
+    if "residual_dof" in result.components:  # a Student's t draw at the residuals' scale
+        drawn = (float(result.components["residual_sd"])
+                 * rng.standard_t(float(result.components["residual_dof"]), curve_obs.size))
+    else:
+        drawn = rng.choice(resid if resid.size else np.zeros(1), curve_obs.size)
+    power = float(result.components.get("scatter_power", 0.0))
+    if power:  # residuals standardized by (mu (1 - mu))^power: rescaled at this draw's mu
+        drawn = drawn * scatter_basis(curve_obs) ** power
+    drawn = drawn * float(result.components.get("residual_widening", 1.0))
+    observed = _with_residual(result, curve_obs, drawn)
     out = {"value": value, "ci95": list(percentile_ci(curve, level)),
            "pi95": list(percentile_ci(observed, level))}
     undefined = int((~np.isfinite(curve)).sum())
