@@ -263,8 +263,7 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     if unused:
         raise InputError(f"{unused[0]}: only with --schedules")
     laws = tuple(laws) or ("kaplan", "chinchilla")
-    if len(set(laws)) < 2:
-        raise InputError(f"compare needs two different laws, got {' '.join(laws)}")
+    _two_different_laws(laws)
     columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
                                              tokens=tokens_column, flops=flops_column)
     df, source, shipped = _load(data_path, subset, columns)
@@ -281,6 +280,23 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     else:
         from scalefit.scaling.laws.report import compare_text
         click.echo(compare_text(comparison.to_dict()))
+
+
+def _two_different_laws(laws) -> None:
+    """compare's laws: at least two, none named twice, an alias counting as its law's name
+    (`compare chinchilla hoffmann` would fit one law twice and print it as two)."""
+    from scalefit.scaling.laws.registry import canonical_law
+
+    names = [canonical_law(law) for law in laws]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            first = laws[names.index(name)]
+            same = (f"'{laws[i]}' is named twice" if laws[i].lower() == first.lower()
+                    else f"'{laws[i]}' is another name for '{first}' (law {name})")
+            raise InputError(f"compare: {same}; name two or more different laws "
+                             f"(got {' '.join(laws)})")
+    if len(names) < 2:
+        raise InputError(f"compare needs two different laws, got {' '.join(laws)}")
 
 
 SCHEDULES_BOOTSTRAP = 200  # --schedules' resamples when --bootstrap is not given

@@ -6,7 +6,7 @@ import click
 
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
-from scalefit.options import BOOTSTRAP, FINITE, HOLDOUT, analysis_options, seed_option
+from scalefit.options import BOOTSTRAP, FINITE, HOLDOUT, LOSS_FLOOR, analysis_options, seed_option
 from scalefit.report import dumps
 from scalefit.scaling.outputs import checked_outputs
 
@@ -28,7 +28,26 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
 
     Shipped: train-to-test relates the prose runs' prose val loss to their code test loss;
     train-to-train pairs each prose-grid run with the code run of equal params and tokens.
+
+    Refused here, for every command that relates two measurements: --y-from with train-to-test
+    (both losses are of the same runs, which --x-from picks; the y side has no runs of its own),
+    and --x and --y naming one column of the same runs (the relation would be the identity).
     """
+    if pairing == "train-to-test" and y_from is not None:
+        raise InputError(f"--y-from {y_from}: only with --pair train-to-train or test-to-test; "
+                         "train-to-test relates two losses of the same runs (pick them with "
+                         "--x-from)")
+    loaded = _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset)
+    x, y = loaded[2], loaded[3]
+    if pairing == "train-to-test" and x == y:
+        raise InputError(f"--x and --y: both name '{x}' of the same runs (--pair train-to-test), "
+                         "so the relation would be the identity; give two different "
+                         "measurements, or --pair train-to-train with --x-from and --y-from")
+    return loaded
+
+
+def _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
+    """_load's reading and defaults, before its checks of the pairing."""
     from scalefit.scaling.relations.downstream import shipped_runs
     from scalefit.scaling.relations.evaltables import apply_subset, as_measurements
     from scalefit.tables import read_table
@@ -82,8 +101,8 @@ def relation_options(func):
                      default=None, help="E_x, E_y: from per-dataset Kaplan L(N,D)+E fits "
                                         "(default, the paper's), given (--E-x, --E-y), or "
                                         "fitted with K and kappa."),
-        click.option("--E-x", "E_x", type=FINITE, default=None, help="Given E_x."),
-        click.option("--E-y", "E_y", type=FINITE, default=None, help="Given E_y."),
+        click.option("--E-x", "E_x", type=LOSS_FLOOR, default=None, help="Given E_x."),
+        click.option("--E-y", "E_y", type=LOSS_FLOOR, default=None, help="Given E_y."),
         click.option("--method", type=click.Choice(["ols", "huber"]), default="ols",
                      show_default=True,
                      help="With E fixed: least squares on the log-log line (the paper's) or "

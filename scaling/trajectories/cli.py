@@ -11,7 +11,7 @@ import pandas as pd
 from scalefit.data import MINI_CHECKPOINTS, data_path
 from scalefit.atomic import staged_output
 from scalefit.errors import InputError
-from scalefit.options import (BOOTSTRAP, FINITE, NONNEGATIVE, POSITIVE, analysis_options,
+from scalefit.options import (BOOTSTRAP, LOSS_FLOOR, NONNEGATIVE, POSITIVE, analysis_options,
                               seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.tables import read_table, read_table_or_shipped, write_table
@@ -185,7 +185,7 @@ def _write_transition_report(out_dir, label, traj, study):
 @_with_selection
 @click.option("--loss-dataset", default=None,
               help="Dataset whose loss is the x axis (default: the training distribution).")
-@click.option("--E", "E_fixed", type=FINITE, default=None,
+@click.option("--E", "E_fixed", type=LOSS_FLOOR, default=None,
               help="Fix the irreducible loss E of the power law, below the smallest loss "
                    "(default: fitted).")
 @analysis_options

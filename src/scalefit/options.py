@@ -69,6 +69,17 @@ def nonnegative_int(option: str, value) -> int:
     return _at_least(option, value, 0, whole=True, strict=False)
 
 
+def irreducible_loss(option: str, value) -> float:
+    """A given irreducible loss E: a finite number >= 0 (a cross-entropy, in nats or bits, is
+    never negative, so neither is its floor)."""
+    accepted = "an irreducible loss, a finite number >= 0"
+    number = _number(option, value, accepted)
+    if number < 0:
+        raise InputError(f"{option}: '{value}' is negative; expected {accepted} (a loss is never "
+                         f"below 0; leave {option} out to fit it)")
+    return number
+
+
 def fraction(option: str, value) -> float:
     """A share strictly between 0 and 1."""
     accepted = "a fraction in (0, 1) such as 0.02"
@@ -128,6 +139,7 @@ POSITIVE_INT = Checked(positive_int, "integer")
 NONNEGATIVE_INT = Checked(nonnegative_int, "integer")
 BOOTSTRAP = Checked(bootstrap_count, "integer")
 FRACTION = Checked(fraction, "fraction")
+LOSS_FLOOR = Checked(irreducible_loss, "number")
 HOLDOUT = Checked(holdout_spec, "X")
 
 

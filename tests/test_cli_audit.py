@@ -1,0 +1,72 @@
+"""What a new user's audit of the command line found: input that ran and printed a result it
+should have refused. Each case is one line naming what is wrong, exit status 2, no traceback."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.errors import InputError
+from scalefit.options import irreducible_loss
+
+
+def one_line_error(args, *named):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ") and "Traceback" not in result.output
+    for text in named:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+# one law under two of its names ran and printed every row twice, as if two laws agreed exactly
+@pytest.mark.parametrize("laws,named", [
+    (["chinchilla", "hoffmann"], ["'hoffmann' is another name for 'chinchilla'"]),
+    (["kaplan", "chinchilla", "approach3"], ["'approach3' is another name for 'chinchilla'"]),
+    (["kaplan", "chinchilla", "Kaplan"], ["'kaplan' is named twice"]),
+    (["kaplan", "chinchilla", "kaplan"], ["'kaplan' is named twice"]),
+    (["chinchilla"], ["needs two different laws"]),
+])
+def test_compare_refuses_a_law_named_twice(laws, named):
+    one_line_error(["compare", *laws, "--bootstrap", "0"], *named)
+
+
+# a loss related to itself on the same runs fitted the identity (K = 1, kappa = 1) and exited 0;
+# --y-from with train-to-test was silently ignored (y is read from the --x-from runs)
+@pytest.mark.parametrize("args,named", [
+    (["predict", "downstream", "--x", "loss", "--y", "loss"], ["--x and --y", "'loss'", "identity"]),
+    (["predict", "downstream", "--y", "loss"], ["--x and --y", "identity"]),
+    (["fit", "shifted-power", "--x", "loss", "--y", "loss"], ["identity"]),
+    (["calibrate", "sigmoid", "--x", "loss", "--y", "loss"], ["identity"]),
+    (["predict", "downstream", "--y-from", "code"], ["--y-from code", "train-to-train"]),
+    (["fit", "shifted-power", "--pair", "train-to-test", "--y-from", "code"], ["--y-from"]),
+])
+def test_relations_refuse_an_identity_and_an_ignored_flag(args, named):
+    one_line_error([*args, "--bootstrap", "0"], *named)
+
+
+def test_train_to_train_still_takes_one_column_from_two_training_sets():
+    """--x loss --y loss is the documented train-to-train use: the identity check must not stop it
+    (it may still fail for the shipped table's few code runs, but not for being the identity)."""
+    result = CliRunner().invoke(main, ["predict", "downstream", "--pair", "train-to-train",
+                                       "--x", "loss", "--y", "loss", "--bootstrap", "0"])
+    assert "identity" not in result.output
+
+
+# a negative irreducible loss was taken as given (a cross-entropy is never below 0)
+@pytest.mark.parametrize("args,option", [
+    (["predict", "downstream", "--e", "given", "--E-x", "-1", "--E-y", "1"], "--E-x"),
+    (["predict", "downstream", "--e", "given", "--E-x", "1", "--E-y", "-0.5"], "--E-y"),
+    (["trajectory", "--stat", "t_nu", "--E", "-1"], "--E"),
+])
+def test_a_negative_irreducible_loss_is_refused(args, option):
+    one_line_error(args, f"{option}: '", "is negative", ">= 0")
+
+
+def test_irreducible_loss_parser():
+    assert irreducible_loss("--E", "0") == 0.0 and irreducible_loss("--E", "1.5") == 1.5
+    for bad in ("-1", "nan", "inf", "abc"):
+        with pytest.raises(InputError, match="--E"):
+            irreducible_loss("--E", bad)
