@@ -70,3 +70,20 @@ def test_irreducible_loss_parser():
     for bad in ("-1", "nan", "inf", "abc"):
         with pytest.raises(InputError, match="--E"):
             irreducible_loss("--E", bad)
+
+
+# an unknown LAW listed the laws but not the other names the same place takes (`fit shifted-power`,
+# `calibrate sigmoid`), so `calibrate sigmoidd` read as if relations were not calibrated at all
+@pytest.mark.parametrize("args,named", [
+    (["calibrate", "sigmoidd"], ["'sigmoid' (a relation)", "did you mean 'sigmoid'?"]),
+    (["fit", "shifted-powr"], ["'schedule-law' (whole loss curves)", "did you mean 'shifted-power'?"]),
+    (["compare", "kaplan", "chinchila"], ["did you mean 'chinchilla'?"]),
+])
+def test_an_unknown_law_names_every_accepted_name_and_the_nearest(args, named):
+    line = one_line_error(args, "is not one of", *named)
+    assert line.endswith("--help')")
+
+
+def test_an_unrelated_name_gets_no_guess():
+    line = one_line_error(["fit", "nosuchlaw"], "'shifted-power' (a loss-to-loss law)")
+    assert "did you mean" not in line

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.options import (POSITIVE, POSITIVE_INT, Checked, analysis_options,
+from scalefit.options import (POSITIVE, POSITIVE_INT, Checked, NameChoice, analysis_options,
                               column_options, positive_int, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.registry import law_choices
@@ -66,7 +66,8 @@ class CalibrateCommand(click.Command):
 @click.command("calibrate", cls=CalibrateCommand,
                epilog=f"LAW is one of: {', '.join(calibration_law_choices())}.")
 @click.argument("law", metavar="LAW",
-                type=click.Choice(calibration_law_choices(), case_sensitive=False))
+                type=NameChoice(calibration_law_choices(),
+                                also={name: "a relation" for name in RELATIONS}))
 @analysis_options
 @click.option("--cuts", type=POSITIVE_INT, default=4, show_default=True, help=CUTS_HELP)
 @click.option("--bootstrap", "n_bootstrap", type=RESAMPLES, default=200, show_default=True,

@@ -6,7 +6,7 @@ import click
 
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
-from scalefit.options import (POSITIVE, Checked, nonnegative_float, analysis_options, apply_column_mapping,
+from scalefit.options import (POSITIVE, Checked, NameChoice, nonnegative_float, analysis_options, apply_column_mapping,
                               bootstrap_option, column_mapping, column_options, holdout_option,
                               seed_option)
 from scalefit.report import dumps
@@ -124,7 +124,8 @@ def _progress(as_json):
 
 @click.command("fit", cls=FitLawCommand,  # LAW shifted-power: scalefit.scaling.relations.cli
                epilog=f"LAW is one of: {', '.join(law_choices())}.")
-@click.argument("law", metavar="LAW", type=click.Choice(law_choices(), case_sensitive=False))
+@click.argument("law", metavar="LAW", type=NameChoice(law_choices(), also={
+    "shifted-power": "a loss-to-loss law", "schedule-law": "whole loss curves"}))
 @analysis_options
 @fit_options
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="parabola",
@@ -223,7 +224,7 @@ def schedule_options(func):
 
 
 @click.command("compare", epilog=f"LAWS: any of {', '.join(law_choices())} (default: kaplan chinchilla).")
-@click.argument("laws", nargs=-1, metavar="[LAWS]...", type=click.Choice(law_choices(), case_sensitive=False))
+@click.argument("laws", nargs=-1, metavar="[LAWS]...", type=NameChoice(law_choices()))
 @analysis_options
 @fit_options
 @schedule_options

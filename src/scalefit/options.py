@@ -143,6 +143,26 @@ LOSS_FLOOR = Checked(irreducible_loss, "number")
 HOLDOUT = Checked(holdout_spec, "X")
 
 
+class NameChoice(click.Choice):
+    """A choice of names (laws, relations) whose refusal also names the other values the command
+    takes at that place (``also``: name -> what it is, e.g. `fit shifted-power`) and the closest
+    name ("did you mean 'chinchilla'?"); click's own message said neither."""
+
+    def __init__(self, choices, also=None, case_sensitive: bool = False):
+        super().__init__(list(choices), case_sensitive=case_sensitive)
+        self.also = dict(also or {})
+
+    def get_invalid_choice_message(self, value, ctx) -> str:
+        import difflib
+
+        message = super().get_invalid_choice_message(value, ctx).rstrip(".")
+        if self.also:
+            message += "; or " + ", ".join(f"'{name}' ({what})" for name, what in self.also.items())
+        near = difflib.get_close_matches(str(value).lower(), [*self.choices, *self.also], n=1,
+                                         cutoff=0.75)  # a typo, not any shared word part
+        return message + (f"; did you mean '{near[0]}'?" if near else "")
+
+
 # ---- the shared options ---------------------------------------------------------------------
 
 data_option = click.option(
