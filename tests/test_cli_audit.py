@@ -87,3 +87,14 @@ def test_an_unknown_law_names_every_accepted_name_and_the_nearest(args, named):
 def test_an_unrelated_name_gets_no_guess():
     line = one_line_error(["fit", "nosuchlaw"], "'shifted-power' (a loss-to-loss law)")
     assert "did you mean" not in line
+
+
+# a run table given as --spec was not read as a spec: the first complaint was a missing corpus
+@pytest.mark.parametrize("command", [["suite", "train", "--out", "OUT"], ["suite", "sweep"],
+                                     ["suite", "precision"], ["suite", "ship", "--from", "x"]])
+def test_a_spec_of_the_wrong_kind_is_named_as_the_spec(command, tmp_path):
+    pytest.importorskip("torch")
+    table = tmp_path / "runs.csv"
+    table.write_text("model,params,tokens,loss\nm,1,2,3\n")
+    one_line_error([*command, "--spec", str(table), "--corpus", str(tmp_path / "no-corpus")],
+                   f"{table}: cannot read spec")

@@ -57,6 +57,16 @@ def _init_choice(ctx, param, value):
     return choice
 
 
+def _checked_spec(ctx, param, value):
+    """--spec is read as a suite spec when given, so a file of another kind (a run table, a
+    corpus manifest) is named as the spec it is not, before any corpus or run folder is looked at."""
+    if value is not None:
+        from scalefit.trainer.train import load_spec
+
+        load_spec(value)
+    return value
+
+
 def trained_suite_options(fn):
     """--spec, --suite-dir and --corpus: where a trained suite's runs and corpus are."""
     fn = click.option("--corpus", "corpus_dir", default="runs/corpus", show_default=True,
@@ -64,6 +74,7 @@ def trained_suite_options(fn):
     fn = click.option("--suite-dir", default="runs/suite", show_default=True, type=click.Path(file_okay=False),
                       help="Folder of run folders written by `scalefit suite train --out`.")(fn)
     return click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+                        callback=_checked_spec,
                         help="Suite spec TOML the runs were trained from.")(fn)
 
 
@@ -74,6 +85,7 @@ def suite():
 
 @suite.command("train")
 @click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              callback=_checked_spec,
               help="Suite spec TOML (e.g. data/suites/mini.toml).")
 @click.option("--corpus", "corpus_dir", default="runs/corpus", show_default=True,
               type=click.Path(file_okay=False), help="Folder written by `scalefit data build-corpus`.")
@@ -124,6 +136,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
 
 @suite.command("sweep")
 @click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              callback=_checked_spec,
               help="Suite spec TOML the checkpoints were trained from.")
 @click.option("--suite-dir", default="runs/suite", show_default=True, type=click.Path(file_okay=False),
               help="Folder of run folders written by `scalefit suite train --out`.")
@@ -186,6 +199,7 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 
 @suite.command("ship")
 @click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              callback=_checked_spec,
               help="Suite spec TOML the runs were trained from.")
 @click.option("--from", "table_dirs", multiple=True, required=True, type=click.Path(file_okay=False),
               help="A --tables folder of `scalefit suite train` (repeatable: one per lane).")
