@@ -98,3 +98,21 @@ def test_a_spec_of_the_wrong_kind_is_named_as_the_spec(command, tmp_path):
     table.write_text("model,params,tokens,loss\nm,1,2,3\n")
     one_line_error([*command, "--spec", str(table), "--corpus", str(tmp_path / "no-corpus")],
                    f"{table}: cannot read spec")
+
+
+# weights plot: an --out it cannot write was a FileNotFoundError / NotADirectoryError traceback
+# when the first figure was saved; --hist without --checkpoint was silently ignored
+def test_weights_plot_checks_out_and_hist(tmp_path):
+    table = tmp_path / "w.csv"
+    table.write_text("model,step,tensor,group,layer,stat,value\nm,0,w,mlp_in,0,t_nu,5\nm,1,w,mlp_in,0,t_nu,4\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_line_error(["weights", "plot", "--data", str(table), "--out", str(blocker / "sub")],
+                   "--out", "is a file, so no folder can be made below it")
+    one_line_error(["weights", "plot", "--data", str(table), "--hist", "mlp_out", "--out",
+                    str(tmp_path / "plots")], "--hist: only with --checkpoint")
+    assert not (tmp_path / "plots").exists()
+    result = CliRunner().invoke(main, ["weights", "plot", "--data", str(table), "--out",
+                                       str(tmp_path / "plots")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "plots" / "t_nu_vs_step.png").exists()
