@@ -116,3 +116,13 @@ def test_weights_plot_checks_out_and_hist(tmp_path):
                                        str(tmp_path / "plots")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "plots" / "t_nu_vs_step.png").exists()
+
+
+def test_suite_ship_checks_out_before_the_work(tmp_path):
+    """ship's --out was first tried when the merged table was written, after a --rescore that
+    re-measures every run."""
+    pytest.importorskip("torch")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_line_error(["suite", "ship", "--spec", "data/suites/mini.toml", "--from", str(tmp_path),
+                    "--out", str(blocker / "sub")], "--out", "is a file")

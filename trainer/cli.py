@@ -220,6 +220,7 @@ def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescor
     from scalefit.trainer.ship import merge_run_tables, rescore_runs, suite_provenance, write_shipped_runs
 
     quiet_libraries()
+    output_folder("--out", out_dir)  # before a --rescore that measures every run, not after it
 
     runs = merge_run_tables(table_dirs)
     if rescore:
