@@ -124,7 +124,7 @@ def pi_variant(res, variant: str, L, y):
     (``intervals.prediction_scatter``)."""
     import copy
     from scalefit.scaling.relations import accuracy
-    from scalefit.scaling.relations.intervals import prediction_scatter
+    from scalefit.scaling.relations.intervals import SCATTER_KEYS, prediction_scatter
     from scalefit.scaling.relations.resampling import leverages
     if variant == "shipped":
         return res
@@ -133,7 +133,7 @@ def pi_variant(res, variant: str, L, y):
     fitted = func(L, *theta)
     h = leverages(func, L, theta) if "lev" in variant else None
     out = copy.copy(res)
-    out.components = dict(res.components)
+    out.components = {k: v for k, v in res.components.items() if k not in SCATTER_KEYS}
     out.components.update(prediction_scatter(fitted, y - fitted, len(names), variant, h))
     return out
 
