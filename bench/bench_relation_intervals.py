@@ -25,8 +25,14 @@ over the fits whose a ended on its upper bound 1 (the pairs fit's a; both fits a
 least-squares fit). ± is one Monte Carlo standard error. The loss-to-loss cell has one method
 (its draws are not rescaled).
 
+``--pi-variants``: each accuracy replicate is fitted once (the shipped bootstrap) and the
+prediction interval is scored for every PI_VARIANTS way of drawing a new observation's scatter
+(``intervals.prediction_scatter``), on the same draws, 20 new observations per L; differences
+are paired against "pooled" (the method before "vf+tdist+many" shipped).
+
     OMP_NUM_THREADS=1 python bench/bench_relation_intervals.py [--reps 300] [--bootstrap 200]
         [--jobs 2] [--cells acc_n15,acc_n40_binom,err_n15,err_n40_binom,l2l_6x4] [--first 0]
+        [--pi-variants] [--save rows.csv]
 """
 from __future__ import annotations
 
