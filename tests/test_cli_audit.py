@@ -126,3 +126,12 @@ def test_suite_ship_checks_out_before_the_work(tmp_path):
     blocker.write_text("x")
     one_line_error(["suite", "ship", "--spec", "data/suites/mini.toml", "--from", str(tmp_path),
                     "--out", str(blocker / "sub")], "--out", "is a file")
+
+
+def test_grid_test_names_a_finals_table_of_the_wrong_kind(tmp_path):
+    """--grid-test --finals RUNS.csv (a run table, not the long finals table) was a KeyError
+    traceback inside the prediction test."""
+    runs = tmp_path / "runs.csv"
+    runs.write_text("model,part,params,tokens,loss\nm,grid,1,2,3\n")
+    one_line_error(["predict", "curve", "--grid-test", "--finals", str(runs), "--bootstrap", "0"],
+                   f"{runs}: --finals: columns dataset, metric, value", "missing")

@@ -312,12 +312,18 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
 
 def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size, lam,
                profile=False):
-    from scalefit.scaling.laws.schedule_prediction import grid_prediction_test
+    from scalefit.scaling.laws.schedule_prediction import SCHEDULE_COLUMNS, grid_prediction_test
     from scalefit.tables import read_table
     if data_path is not None and finals_path is None:
         raise InputError("--finals: give the finals table that goes with --data")
     checkpoints = read_table(data_path or shipped_path(*SHIPPED_CHECKPOINTS))
     finals = read_table(finals_path or shipped_path(*SHIPPED_FINALS))
+    needed = ("model", "part", "dataset", "metric", "value", "params", "tokens", *SCHEDULE_COLUMNS)
+    missing = [column for column in needed if column not in finals.columns]
+    if missing:  # a run table here was a KeyError traceback
+        raise InputError(f"{finals_path}: --finals: column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)} missing; it is the last checkpoint of every run as a "
+                         f"long table with {', '.join(needed)} (the shipped finals.parquet's shape)")
     grid = grid_prediction_test(checkpoints, finals, law=law.lower(),
                                 dataset=dataset or SHIPPED_DATASET, min_step=min_step,
                                 by_size=by_size, lam=lam, profile=profile)
