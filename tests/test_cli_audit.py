@@ -133,5 +133,12 @@ def test_grid_test_names_a_finals_table_of_the_wrong_kind(tmp_path):
     traceback inside the prediction test."""
     runs = tmp_path / "runs.csv"
     runs.write_text("model,part,params,tokens,loss\nm,grid,1,2,3\n")
-    one_line_error(["predict", "curve", "--grid-test", "--finals", str(runs), "--bootstrap", "0"],
+    one_line_error(["predict", "curve", "--grid-test", "--finals", str(runs)],
                    f"{runs}: --finals: columns dataset, metric, value", "missing")
+
+
+@pytest.mark.parametrize("extra", [["--schedule", "cosine:100"], ["--measured", "mini-3"],
+                                   ["--bootstrap", "0"], ["--model", "mini-3"]])
+def test_grid_test_refuses_the_options_it_does_not_read(extra):
+    """predict curve --grid-test ran and ignored --schedule, --measured, --bootstrap, --model ..."""
+    one_line_error(["predict", "curve", "--grid-test", *extra], f"{extra[0]}: not with --grid-test")

@@ -209,6 +209,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         raise InputError("--finals: only with --grid-test (the final checkpoint of every run "
                          "that the test predicts)")
     if grid_test:
+        _grid_test_takes_none_of(GRID_TEST_UNUSED)
         return _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
                           by_size, lam, profile_lambda)
     from scalefit.scaling.laws.curve_fit import fit_curves, predict_curve
@@ -308,6 +309,21 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
         lines.append(f"note: steps before {first_fitted} lie before the first checkpoint fitted: the law is "
                      "extrapolated there (the warmup and the first fall are not what it models)")
     return lines
+
+
+# predict curve's options that --grid-test does not read (it fits each size's long run and predicts
+# the other runs in --finals on their own schedules): given with it, each was silently ignored
+GRID_TEST_UNUSED = ("schedule_spec", "warmup", "final_ratio", "peak_lr", "measured", "n_params",
+                    "models", "loss_column", "delta", "n_bootstrap", "seed")
+
+
+def _grid_test_takes_none_of(names) -> None:
+    ctx = click.get_current_context()
+    for param in ctx.command.params:
+        if param.name in names and ctx.get_parameter_source(param.name).name == "COMMANDLINE":
+            raise InputError(f"{param.opts[0]}: not with --grid-test, which fits each size's long "
+                             "run and predicts the --finals runs on their own schedules; leave it "
+                             "out")
 
 
 def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size, lam,
