@@ -2,6 +2,8 @@
 should have refused. Each case is one line naming what is wrong, exit status 2, no traceback."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -124,7 +126,8 @@ def test_suite_ship_checks_out_before_the_work(tmp_path):
     pytest.importorskip("torch")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    one_line_error(["suite", "ship", "--spec", "data/suites/mini.toml", "--from", str(tmp_path),
+    spec = Path(__file__).resolve().parents[1] / "data" / "suites" / "mini.toml"
+    one_line_error(["suite", "ship", "--spec", str(spec), "--from", str(tmp_path),
                     "--out", str(blocker / "sub")], "--out", "is a file")
 
 

@@ -1,4 +1,6 @@
 """Validated option values: every bad numeric value is one line naming the option, exit 2."""
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -96,8 +98,8 @@ MACHINE_BAD = [
     (["weights", "--checkpoint", ".", "--device", "meta", "--out", "{tmp}/w"], "--device meta"),
     (["weights", "--checkpoint", ".", "--out", "{tmp}/file"], "--out"),
     (["data", "build-corpus", "--out", "{tmp}/file/corpus"], "--out"),
-    (["suite", "train", "--spec", "{tmp}/file", "--threads", "99999"], "--threads: '99999' is out of range"),
-    (["suite", "precision", "--spec", "{tmp}/file", "--out", "{tmp}/file/p.csv"], "--out"),
+    (["suite", "train", "--spec", "{spec}", "--threads", "99999"], "--threads: '99999' is out of range"),
+    (["suite", "precision", "--spec", "{spec}", "--out", "{tmp}/file/p.csv"], "--out"),
 ]
 
 
@@ -105,7 +107,9 @@ MACHINE_BAD = [
 def test_bad_device_threads_or_out_is_one_line_exit_2(tmp_path, args, named):
     pytest.importorskip("torch")
     (tmp_path / "file").write_text("x")
-    test_bad_value_is_one_line_exit_2([a.replace("{tmp}", str(tmp_path)) for a in args], named)
+    spec = Path(__file__).resolve().parents[1] / "data" / "suites" / "mini.toml"  # a valid spec: --spec is read
+    test_bad_value_is_one_line_exit_2([a.replace("{tmp}", str(tmp_path)).replace("{spec}", str(spec))
+                                       for a in args], named)
 
 
 def test_a_library_warning_is_one_warning_line_in_the_cli_and_a_python_warning_elsewhere(tmp_path):
