@@ -74,6 +74,20 @@ def _observe(p, noise, rng):
     return p + rng.normal(0, v, np.shape(p)) if kind == "normal" else rng.binomial(v, p) / v
 
 
+def accuracy_data(cell: str, r: int):
+    """Replicate r of an accuracy (error) cell: (the cell, its law, the true curve as a function
+    of L, the generator that goes on to draw new observations, L, the observed y)."""
+    from scalefit.scaling.relations import accuracy
+    c = ACC_CELLS[cell]
+    law = c["law"]
+    func, names = accuracy.ACCURACY_LAWS[law]
+    truth = TRUTH[law]
+    rng = np.random.default_rng(SEED[cell] + r)
+    L = rng.uniform(c["lo"], c["hi"], c["n"])
+    y = _observe(func(L, *(truth[n] for n in names)), c["noise"], rng)
+    return c, law, (lambda x: float(func(x, *(truth[n] for n in names)))), rng, L, y
+
+
 def accuracy_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
     """One replicate of an accuracy (error) cell, fitted twice on the same points with the same
     seed: the pairs bootstrap ("pairs") and the wild bootstrap ("wild"), set for the cell's law in
@@ -81,13 +95,7 @@ def accuracy_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
     pi95 a new observation, both with the fit's small-sample widening (HC1; wild also t)."""
     from scalefit.scaling.relations import accuracy
     from scalefit.scaling.relations.intervals import interval_at
-    c = ACC_CELLS[cell]
-    law = c["law"]
-    func, names = accuracy.ACCURACY_LAWS[law]
-    truth_of = lambda x: float(func(x, *(TRUTH[law][n] for n in names)))  # noqa: E731
-    rng = np.random.default_rng(SEED[cell] + r)
-    L = rng.uniform(c["lo"], c["hi"], c["n"])
-    y = _observe(func(L, *(TRUTH[law][n] for n in names)), c["noise"], rng)
+    c, law, truth_of, rng, L, y = accuracy_data(cell, r)
     shipped = accuracy.POINT_BOOTSTRAP[law]
     fits = {}
     for method in ("pairs", "wild"):
@@ -126,22 +134,9 @@ NEW_OBS = 20  # new observations per L and replicate (their coverage averaged pe
 
 
 def pi_variant(res, variant: str, L, y):
-    """A copy of the fit ``res`` whose components give ``variant``'s prediction interval
-    (``intervals.prediction_scatter``)."""
-    import copy
-    from scalefit.scaling.relations import accuracy
-    from scalefit.scaling.relations.intervals import SCATTER_KEYS, prediction_scatter
-    from scalefit.scaling.relations.resampling import leverages
-    if variant == "shipped":
-        return res
-    func, names = accuracy.ACCURACY_LAWS[res.law]
-    theta = [res.value(k) for k in names]
-    fitted = func(L, *theta)
-    h = leverages(func, L, theta) if "lev" in variant else None
-    out = copy.copy(res)
-    out.components = {k: v for k, v in res.components.items() if k not in SCATTER_KEYS}
-    out.components.update(prediction_scatter(fitted, y - fitted, len(names), variant, h))
-    return out
+    """A copy of the fit ``res`` whose components give ``variant``'s prediction interval."""
+    from scalefit.scaling.relations.accuracy import with_prediction_scatter
+    return res if variant == "shipped" else with_prediction_scatter(res, L, y, variant)
 
 
 def pi_variants_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
@@ -150,16 +145,10 @@ def pi_variants_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
     residual indices (the variants are paired)."""
     from scalefit.scaling.relations import accuracy
     from scalefit.scaling.relations.intervals import interval_at, variance_power
-    c = ACC_CELLS[cell]
-    law = c["law"]
-    func, names = accuracy.ACCURACY_LAWS[law]
-    truth_of = lambda x: float(func(x, *(TRUTH[law][n] for n in names)))  # noqa: E731
-    rng = np.random.default_rng(SEED[cell] + r)
-    L = rng.uniform(c["lo"], c["hi"], c["n"])
-    y = _observe(func(L, *(TRUTH[law][n] for n in names)), c["noise"], rng)
+    c, law, truth_of, rng, L, y = accuracy_data(cell, r)
     res = accuracy.fit_accuracy(L, y, law, n_bootstrap=n_bootstrap, seed=r)
     fits = {v: pi_variant(res, v, L, y) for v in PI_VARIANTS}
-    fitted = func(L, *(res.value(k) for k in names))
+    fitted = accuracy.predict_accuracy(res, L)
     s_hat = variance_power(fitted, y - fitted)
     rows = []
     for at in c["at"]:

@@ -10,8 +10,6 @@ replicates x 100 resamples gave kappa 98.6% (E refitted) against 68.1% with E he
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,9 +21,7 @@ from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations import accuracy
 from scalefit.scaling.relations.accuracy import fit_accuracy
 from scalefit.scaling.fitresult import percentile_ci
-from scalefit.scaling.fitresult import FitResult
-from scalefit.scaling.relations.intervals import (SCATTER_KEYS, interval_at,
-                                                  prediction_scatter, small_sample_scale,
+from scalefit.scaling.relations.intervals import (interval_at, small_sample_scale,
                                                   student_t_widening)
 from scalefit.scaling.relations.loss2loss import (fit_loss_to_loss, fit_shifted_power,
                                                   pair_losses)
@@ -336,19 +332,6 @@ def test_exponential_error_curve_interval_covers_on_known_truth():
     assert hits >= lowest_acceptable(n)
 
 
-def _with_scatter(res: FitResult, L, y, method: str) -> FitResult:
-    """A copy of the accuracy fit ``res`` whose prediction interval draws its scatter by
-    ``method`` (``intervals.prediction_scatter``), the same draws and seed."""
-    func, names = accuracy.ACCURACY_LAWS[res.law]
-    theta = [res.value(k) for k in names]
-    fitted = func(L, *theta)
-    h = leverages(func, L, theta) if "lev" in method else None
-    out = copy.copy(res)
-    out.components = {k: v for k, v in res.components.items() if k not in SCATTER_KEYS}
-    out.components.update(prediction_scatter(fitted, y - fitted, len(names), method, h))
-    return out
-
-
 def _pi_coverage(cell, R: int, seed0: int, new: int = 50) -> dict:
     """Mean over R fits of the fraction of ``new`` fresh observations at ``cell["at"]`` inside
     the shipped pi95 and inside the pooled one (the method before), from the same fit."""
@@ -360,7 +343,7 @@ def _pi_coverage(cell, R: int, seed0: int, new: int = 50) -> dict:
         res = fit_accuracy(L, y, "exponential-error", n_bootstrap=100, seed=r)
         obs = cell["observe"](np.full(new, relation_forms.exponential_error(
             cell["at"], **EXPONENTIAL)), rng)
-        for name, fit in (("shipped", res), ("pooled", _with_scatter(res, L, y, "pooled"))):
+        for name, fit in (("shipped", res), ("pooled", accuracy.with_prediction_scatter(res, L, y, "pooled"))):
             lo, hi = interval_at(fit, cell["at"])["pi95"]
             frac[name].append(np.mean((lo <= obs) & (obs <= hi)))
     return {k: np.array(v) for k, v in frac.items()}

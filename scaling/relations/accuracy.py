@@ -9,6 +9,8 @@ The chained prediction (N, D) -> task loss -> accuracy composes a law fit with o
 """
 from __future__ import annotations
 
+import copy
+
 import lmfit
 import numpy as np
 from scipy.optimize import least_squares
@@ -16,7 +18,7 @@ from scipy.optimize import least_squares
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.relations import forms as relation_forms
-from scalefit.scaling.relations.intervals import (prediction_scatter, small_sample_scale,
+from scalefit.scaling.relations.intervals import (SCATTER_KEYS, prediction_scatter, small_sample_scale,
                                                   student_t_widening)
 from scalefit.scaling.relations.resampling import (attach_draws, leverages,
                                                    unit_bootstrap, wild_bootstrap)
@@ -127,11 +129,7 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
     # an observation's scatter: PREDICTION_SCATTER for independent points; whole models
     # (checkpoints of one run: not binomial scatter about the curve) keep the pooled residuals
     scatter = PREDICTION_SCATTER if units is None else PREDICTION_SCATTER_UNITS
-    theta = [best.params[n].value for n in names]
-    with np.errstate(over="ignore"):
-        fitted = func(L, *theta)
-    lev = leverages(func, L, theta) if "lev" in scatter else None
-    result.components.update(prediction_scatter(fitted, y - fitted, len(names), scatter, lev))
+    result.components.update(scatter_components(result, L, y, scatter))
     result.components["seed"] = seed
     if n_bootstrap > 0:
         draws, failed = _bootstrap(func, names, law, L, y, result.values(), n_bootstrap, seed,
@@ -173,6 +171,26 @@ PREDICTION_SCATTER = "vf+tdist+many"
 # measures them, and on Pythia's table (calibration_table --rows pythia) the new scatter moved
 # coverage at 1-2x by -4.6 to +9.1 points per task (sciq 95.5 -> 90.9%, at 2-4x 95.3 -> 84.4%).
 PREDICTION_SCATTER_UNITS = "pooled"
+
+
+def scatter_components(result: FitResult, L, y, method: str) -> dict:
+    """The components a prediction interval draws a new observation's scatter from, by ``method``
+    (``intervals.prediction_scatter``), for the accuracy fit ``result`` to (L, y)."""
+    func, names = ACCURACY_LAWS[result.law]
+    theta = [result.value(n) for n in names]
+    with np.errstate(over="ignore"):
+        fitted = func(np.asarray(L, float), *theta)
+    lev = leverages(func, L, theta) if "lev" in method else None
+    return prediction_scatter(fitted, np.asarray(y, float) - fitted, len(names), method, lev)
+
+
+def with_prediction_scatter(result: FitResult, L, y, method: str) -> FitResult:
+    """A copy of the accuracy fit ``result`` (same draws and seed) whose prediction interval draws
+    its scatter by ``method``: to compare scatter models on one fit."""
+    out = copy.copy(result)
+    out.components = {k: v for k, v in result.components.items() if k not in SCATTER_KEYS}
+    out.components.update(scatter_components(result, L, y, method))
+    return out
 
 
 def _wild(law: str, units) -> bool:
