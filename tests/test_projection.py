@@ -82,6 +82,19 @@ def test_compare_on_shipped_grid_is_honest():
     slope = doc["fits"]["chinchilla"]["allocation"]["pi95_scatter"]["slope_log_sd_per_log_N"]
     line = next(x for x in compare_text(doc).splitlines() if x.startswith("the runs' scatter"))
     assert f"chinchilla: log sd {slope:+.2f}" in line and "kaplan: " in line
+    # an observed run's interval holds the curve's: here Chinchilla's scatter falls with N (slope
+    # about -0.8) and, taken at N*, is small enough that its percentiles fell inside the curve's
+    for row in doc["budgets"]:
+        for law in ("kaplan", "chinchilla"):
+            (pi_lo, pi_hi), (ci_lo, ci_hi) = row[f"{law}_loss_pi95"], row[f"{law}_loss_ci95"]
+            assert pi_lo <= ci_lo <= row[f"{law}_loss"] <= ci_hi <= pi_hi
+
+
+def test_observation_interval_holds_the_curve_interval():
+    from scalefit.scaling.laws.projection import observation_interval
+    assert observation_interval([3.38, 3.61], [3.37, 3.62]) == [3.37, 3.62]  # inside: the curve's
+    assert observation_interval([3.30, 3.70], [3.37, 3.62]) == [3.30, 3.70]  # wider: unchanged
+    assert observation_interval([3.30, 3.60], [3.37, 3.62]) == [3.30, 3.62]  # one end each
 
 
 def _fit_with_a(a, ci):

@@ -159,9 +159,19 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
             row["tokens_per_param_ci95"] = list(percentile_ci(d_d[:, j] / n_d[:, j]))
             row["loss_ci95"] = list(percentile_ci(l_d[:, j]))
             if law.predicts_loss:
-                row["loss_pi95"] = list(np.exp(percentile_ci(observed[:, j])))
+                row["loss_pi95"] = observation_interval(np.exp(percentile_ci(observed[:, j])),
+                                                        row["loss_ci95"])
         rows.append(row)
     return rows
+
+
+def observation_interval(pi95, ci95) -> list[float]:
+    """An observation's 95% interval made to hold the curve's: an observed run is the curve plus
+    its scatter, so its interval is at least as wide; where the scatter is small next to the
+    law's uncertainty (a scatter that falls with N, extrapolated) the two sets of percentiles
+    differ by Monte Carlo noise alone, and the observation's could fall inside the curve's."""
+    lo, hi = (float(v) for v in pi95)
+    return [min(lo, float(ci95[0])), max(hi, float(ci95[1]))]
 
 
 def n_convention_note(result: FitResult, frame, convention: str | None) -> str:
