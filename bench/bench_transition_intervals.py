@@ -27,6 +27,18 @@ shipped (bench/README.md).
 
     python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8 --methods --runs 150
 
+`--methods local` puts beside the shipped fixed-k interval the local-world interval
+(segmented.local_draws: the breakpoint nearest the
+kink drawn from resamples of the one-breakpoint fit keeping it alone, at its own REML rho; the same
+draws where the search chose one breakpoint) and the same with rho drawn from the confidence
+distribution of REML's estimate (local-cd; --no-cd leaves it out), and the local world that keeps
+the other breakpoints whose slope change is 8 standard errors or more (local-strong), with the
+paired differences and the runs with two or more breakpoints. two_rho0.8 and two_rho0.5 add a
+second, real kink at step 40 (slope change -0.8) beside the one measured; twoweak_rho0.8 two weak
+ones (-0.4 at step 40, 0.4 at step 300, the one measured).
+
+    python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8,kink_rho0.5 --methods local --runs 80
+
 `--methods search` puts beside it, on the same resamples, the interval of the bootstrap that remakes
 the whole choice (number of breakpoints by BIC, the smooth rivals) in each resample and takes the
 resample's breakpoint nearest the estimate (segmented.search_draws), with the share of resamples
@@ -44,7 +56,8 @@ import warnings
 import numpy as np
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.segmented import (find_transitions, fit_segmented, hinge_design,
+from scalefit.scaling.trajectories.segmented import (bootstrap_draws, find_transitions, fit_segmented,
+                                                      LOCAL_KEEP_T, hinge_design, local_draws, local_fit,
                                                       percentile_intervals, search_draws)
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
@@ -82,7 +95,10 @@ def coverage(rho: float, runs: int, n_bootstrap: int, fixed_rho) -> tuple[float,
 # name -> (kink step, slope change, rho); the bench's own kink is (300, 1.0)
 CELLS = {"kink_rho0.5": (300.0, 1.0, 0.5), "kink_rho0.8": (300.0, 1.0, 0.8),
          "kink_rho0.95": (300.0, 1.0, 0.95), "weak_rho0.8": (300.0, 0.4, 0.8),
-         "early_rho0.5": (20.0, 1.0, 0.5)}
+         "early_rho0.5": (20.0, 1.0, 0.5),
+         # a second, real kink at step 40 (slope change -0.8: not a curvature) beside the one measured at step 300
+         "two_rho0.8": (300.0, 1.0, 0.8, (40.0, -0.8)), "two_rho0.5": (300.0, 1.0, 0.5, (40.0, -0.8)),
+         "twoweak_rho0.8": (300.0, 0.4, 0.8, (40.0, -0.4))}
 
 
 def slope_change_t(y: np.ndarray, fit) -> np.ndarray:
@@ -96,10 +112,13 @@ def slope_change_t(y: np.ndarray, fit) -> np.ndarray:
 
 def cell_run(name: str, seed_base: int, r: int) -> tuple[float, np.ndarray]:
     """Run r of an audit cell: the planted kink (log10 step) and the statistic along X."""
-    kink_step, dslope, rho = CELLS[name]
+    kink_step, dslope, rho, *other = CELLS[name]
     kink = np.log10(kink_step)
-    return kink, 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(
+    y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(
         rho, np.random.default_rng(seed_base + r))
+    for step, change in other:  # a real kink beside the measured one
+        y = y + change * np.maximum(X - np.log10(step), 0)
+    return kink, y
 
 
 def found_kinks(name: str, runs: int, seed_base: int):
@@ -224,6 +243,37 @@ def cell_search(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000,
     return records
 
 
+CD_RHO_DRAW = ["confidence"]  # local-cd's rho draw ("none": local-cd left out, --no-cd)
+
+
+def cell_local(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
+    """Per run whose search found a breakpoint: whether the nearest one's shipped fixed-k interval,
+    its interval from its own local world (segmented.local_draws: the one-breakpoint fit keeping it
+    alone, at its own REML rho; the fixed-k draws where the search chose one breakpoint) and the
+    local world's with rho drawn from the confidence distribution of REML's estimate (local-cd)
+    hold the kink, with widths. The three use the same seed; local-cd's resamples differ."""
+    records = []
+    for r, y, fit, kink, j in found_kinks(name, runs, seed_base):
+        fixed = bootstrap_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r)
+        local = fixed if fit.k == 1 else local_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r,
+                                                     columns=[j])
+        strong = local if fit.k == 1 else local_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r,
+                                                      columns=[j], keep_t=LOCAL_KEEP_T)
+        local_cd = None if CD_RHO_DRAW[0] == "none" else local_draws(
+            X, y, fit, n_bootstrap=n_bootstrap, seed=r, columns=[j], rho_draw=CD_RHO_DRAW[0])
+        if not len(fixed) or not len(local) or not len(strong) or (local_cd is not None and not len(local_cd)):
+            continue
+        est = fit.breakpoints[j]
+        ints = {m: percentile_intervals(d[:, [j]], [est])[0][0]
+                for m, d in (("fixed", fixed), ("local", local), ("localstrong", strong),
+                             ("localcd", local_cd)) if d is not None}
+        records.append({"cell": name, "run": r, "rho_hat": float(fit.rho), "k": fit.k,
+                        "world_rho": float(local_fit(X, y, fit, j).rho),
+                        **{f"{m}_inside": bool(a <= kink <= b) for m, (a, b) in ints.items()},
+                        **{f"{m}_width": float(b - a) for m, (a, b) in ints.items()}})
+    return records
+
+
 def share(hits, n) -> str:
     if not n:
         return "-"
@@ -265,6 +315,18 @@ def search_row(runs: int, recs: list[dict]) -> list[str]:
             f"{100 * (1 - np.mean([r['found_share'] for r in recs])):.1f}%" if n else "-"]
 
 
+def local_row(runs: int, recs: list[dict]) -> list[str]:
+    n = len(recs)
+    multi = [r for r in recs if r["k"] > 1]
+    methods = [m for m in ("fixed", "local", "localstrong", "localcd") if recs and f"{m}_inside" in recs[0]]
+    return [share(n, runs)] + [
+        share(sum(r[f"{m}_inside"] for r in recs), n)
+        + ("" if m == "fixed" else f", {paired(recs, m, 'fixed')}") for m in methods] + [
+        f"{len(multi)}: " + "/".join(share(sum(r[f"{m}_inside"] for r in multi), len(multi))
+                                     for m in methods),
+        "/".join(f"{np.median([r[f'{m}_width'] for r in recs]):.3f}" for m in methods) if n else "-"]
+
+
 # table -> (records of one cell, its row, what the coverage is of, column headers)
 TABLES = {
     "cells": (cell_records, cells_row, "coverage of the breakpoint nearest the kink, ± one Monte "
@@ -280,6 +342,13 @@ TABLES = {
                "the same resamples for both intervals; paired: search minus fixed, ± its SE",
                ["kink found", "fixed k (shipped)", "search in each resample", "paired difference",
                 "median width: fixed / search", "resamples choosing no transition"]),
+    "local": (cell_local, local_row, "coverage of the breakpoint nearest the kink (kinks found); "
+              "paired: minus the fixed-k interval, ± its SE",
+              ["kink found", "fixed k (shipped)", "local world, paired",
+               "local world keeping the strong breakpoints (t >= 8), paired",
+               "local world, rho from REML's confidence distribution, paired",
+               "runs with 2+ breakpoints: fixed / local / local-strong / local-cd",
+               "median width: fixed / local / local-strong / local-cd"]),
     "search-reml": (lambda *a: cell_search(*a, reestimate_rho=True), search_row,
                     "the same, the resamples' choice with REML rho per candidate",
                     ["kink found", "fixed k (shipped)", "search in each resample (REML rho)",
@@ -316,15 +385,18 @@ def main() -> None:
     parser.add_argument("--cells", default="",
                         help=f"comma-separated audit cells instead of the rho table: {', '.join(CELLS)}")
     parser.add_argument("--records", default="", help="JSON file for every found breakpoint (--cells)")
-    parser.add_argument("--methods", nargs="?", const="student", choices=("student", "search", "search-reml"),
+    parser.add_argument("--methods", nargs="?", const="student", choices=("student", "search", "search-reml", "local"),
                         help="with --cells: the shipped interval beside, on the same resamples, "
                              "percentile-t and Wald intervals (student, the default) or the "
                              "bootstrap that remakes the whole choice in each resample (search; "
                              "search-reml: with REML rho per candidate, about 5x the cost)")
+    parser.add_argument("--no-cd", action="store_true", help="with --methods local: leave local-cd out")
     parser.add_argument("--seed-base", type=int, default=20_000,
                         help="with --cells: run r's noise seed is this + r (the README's tables: 20000)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.no_cd:
+        CD_RHO_DRAW[0] = "none"
     if args.cells:
         cells_table(args.methods or "cells", args.cells.split(","), args.runs, args.bootstrap,
                     args.records, args.seed_base)

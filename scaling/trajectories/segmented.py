@@ -226,8 +226,11 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
     the best smooth polynomial with as many parameters by at least `min_delta_bic`. Every
     candidate is fitted under AR(1) errors with its own REML rho, or with the `rho` given (0:
     ordinary least squares, independent errors). `interval_method` is the bootstrap's
-    (`bootstrap_draws`): "fixed" refits each resample with the chosen number of breakpoints,
-    "search" remakes the whole choice in each resample.
+    (`bootstrap_draws`): "fixed" (the default) refits each resample of the chosen fit with its
+    number of breakpoints, "search" remakes the whole choice in each resample, "local" draws each
+    breakpoint from its own one-breakpoint world (``local_draws``), "local-strong" keeps in that
+    world the other breakpoints not flagged weak, "local-cd" is "local" with rho from REML's
+    confidence distribution: the last four measured, not shipped (bench/README.md).
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -265,7 +268,7 @@ def slope_change_t(x, y, fit: SegmentedFit) -> np.ndarray:
         return np.abs(fit.coef[2:]) / np.sqrt(np.maximum(variance, 0.0))
 
 
-INTERVAL_METHODS = ("fixed", "search")  # bootstrap_draws' ways to refit a resample
+INTERVAL_METHODS = ("fixed", "search", "local", "local-cd", "local-strong")  # bootstrap_draws' ways to resample
 
 
 def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
@@ -281,19 +284,80 @@ def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, se
     return percentile_intervals(draws, fit.breakpoints)
 
 
+def local_fit(x, y, fit: SegmentedFit, j: int, *, min_points: int = 3,
+              rho: float | None = None, keep=()) -> SegmentedFit:
+    """The one-breakpoint fit that keeps breakpoint j of `fit` alone (x sorted): its position
+    refined from t_j with the other breakpoints dropped, at its own REML rho (alternating as
+    ``fit_segmented`` does) or at the `rho` given. The wander the other breakpoints absorbed stays
+    in its residuals, so its rho and its noise are those of a world without them. Equal to `fit`
+    when fit.k == 1. `keep`: other breakpoints the world keeps beside j (local-strong)."""
+    if fit.k == 1 or len(keep) + 1 == fit.k:
+        return fit
+    n, t = len(x), np.sort(fit.breakpoints[sorted({j, *keep})])
+    if rho is not None:
+        t = _refine_breakpoints(x, y, t, min_points, rho)
+        coef, sse = _lstsq(x, y, t, rho)
+        return SegmentedFit(t, coef, sse, n, bic_ar1(sse, n, 2 + 2 * len(t), rho), rho)
+    rho = 0.0
+    for _ in range(RHO_ROUNDS + 1):
+        t = _refine_breakpoints(x, y, t, min_points, rho)
+        new_rho = ar1.reml_rho(hinge_design(x, t), y)
+        if new_rho == rho:
+            break
+        rho = new_rho
+    coef, sse = _lstsq(x, y, t, rho)
+    return SegmentedFit(t, coef, sse, n, bic_ar1(sse, n, 2 + 2 * len(t), rho), rho)
+
+
+LOCAL_KEEP_T = 8.0  # local-strong keeps the breakpoints not flagged weak (transitions.WEAK_KINK_T)
+CD_SIMS = 50  # error series per true rho in the confidence distribution of REML's rho
+
+
+def rho_confidence_draws(x, y, fit: SegmentedFit, size: int, rng: np.random.Generator,
+                         n_sim: int = CD_SIMS) -> np.ndarray:
+    """Draws of rho from the confidence distribution of its REML estimate on the fit's design
+    (x sorted, the breakpoints held).
+
+    AR(1) errors are simulated at each rho of ar1.BIAS_TRUTHS (n_sim series each, unit scale,
+    common random numbers from `rng`) and rho re-estimated by REML on the design; with H(r) the
+    share of estimates at true r above the observed one (mid-p for ties on the grid), made
+    monotone, a draw is H^-1(u) for u uniform (mass below H(0) at rho 0, above H(MAX_RHO) at
+    MAX_RHO). Where REML underestimates a high rho, H puts the draws at the truths that give
+    estimates like the observed one, with the spread the estimate has there (not only its mean
+    bias, as ar1.bias_corrector's map). The breakpoints' placement, which adds to the bias in the
+    search, is not simulated.
+    """
+    design = hinge_design(x, fit.breakpoints)
+    observed = ar1.reml_rho(design, y)
+    shocks = rng.normal(size=(len(x), n_sim))
+    errors = np.hstack([ar1._recursion(shocks * np.sqrt(1.0 - r * r), r) for r in ar1.BIAS_TRUTHS])
+    estimates = np.asarray(ar1.reml_rho(design, errors)).reshape(len(ar1.BIAS_TRUTHS), n_sim)
+    above = np.mean(estimates > observed + 1e-12, axis=1) + 0.5 * np.mean(
+        np.abs(estimates - observed) <= 1e-12, axis=1)
+    knots, index = np.unique(np.maximum.accumulate(above), return_index=True)
+    u = rng.uniform(size=size)
+    if len(knots) < 2:
+        return np.full(size, float(observed))
+    return np.interp(u, knots, ar1.BIAS_TRUTHS[index])
+
+
 def sieve_resamples(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
-                    rho: float | None = None):
+                    rho: float | None = None, rho_draw: str = "likelihood"):
     """Yield (rho, y*) for each sieve-bootstrap resample of a fit (x sorted).
 
     Each resample draws rho from its REML likelihood at the fitted breakpoints (on 40-80
     checkpoints one estimate of rho is too uncertain to condition on: intervals at the point
     estimate covered 72% where the truth was 0.8), then adds to the GLS curve at that rho an
     AR(1) error series driven by its whitened residuals drawn with replacement. A `rho` given
-    is taken as known (0: the residual bootstrap of independent errors).
+    is taken as known (0: the residual bootstrap of independent errors). `rho_draw`
+    "confidence": rho drawn instead from the confidence distribution of REML's estimate on the
+    fit's design (``rho_confidence_draws``).
     """
     rng = np.random.default_rng(seed)
     design = hinge_design(x, fit.breakpoints)
-    if rho is None:
+    if rho is None and rho_draw == "confidence":
+        rhos = rho_confidence_draws(x, y, fit, n_bootstrap, rng)
+    elif rho is None:
         grid, weights = ar1.rho_posterior(design, y)
         rhos = rng.choice(grid, size=n_bootstrap, p=weights)
     else:
@@ -320,11 +384,22 @@ def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: in
     method "search": each resample's number of breakpoints chosen again by BIC against the
     smooth rivals (``choose_fit``), each breakpoint's draw that of the resample's nearest
     (``search_draws``).
+    method "local": each breakpoint drawn from its own local world (``local_draws``: resamples of
+    the one-breakpoint fit keeping it alone, at its own REML rho), so the wander that extra
+    breakpoints absorbed is noise in its resamples, not planted kinks; "local-strong": that world
+    keeps the other breakpoints whose slope change is at least LOCAL_KEEP_T standard errors;
+    "local-cd": "local" with rho drawn from the confidence distribution of REML's estimate
+    (``rho_confidence_draws``). Measured, not shipped (bench/README.md).
     """
     if method == "search":
         return search_draws(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
                             n_grid=n_grid, rho=rho, max_breakpoints=max_breakpoints,
                             min_delta_bic=min_delta_bic)[0]
+    if method in ("local", "local-cd", "local-strong"):
+        return local_draws(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
+                           n_grid=n_grid, rho=rho,
+                           rho_draw="confidence" if method == "local-cd" else "likelihood",
+                           keep_t=LOCAL_KEEP_T if method == "local-strong" else None)
     if method != "fixed":
         raise ValueError(f"interval method {method!r}: one of {', '.join(INTERVAL_METHODS)}")
     draws = []
@@ -333,6 +408,40 @@ def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: in
         if refit is not None:
             draws.append(refit.breakpoints)
     return np.array(draws).reshape(len(draws), fit.k)
+
+
+def local_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
+                min_points: int = 3, n_grid: int = 40, rho: float | None = None,
+                rho_draw: str = "likelihood", columns=None,
+                keep_t: float | None = None) -> np.ndarray:
+    """Draws of each breakpoint from its own "local world" (x sorted): breakpoint j's resamples
+    are ``sieve_resamples`` of ``local_fit(j)`` (the one-breakpoint fit keeping it alone, at its
+    own REML rho), each refitted with one breakpoint. A failed refit leaves nan. The same draws
+    as method "fixed" when fit.k == 1 (and rho_draw "likelihood"). `columns`: only these
+    breakpoints (the others nan). `keep_t` (local-strong): the world keeps beside j every other
+    breakpoint whose slope change is at least this many standard errors (``slope_change_t``), and
+    each resample is refitted with as many breakpoints, j drawing the one nearest its own."""
+    out = np.full((n_bootstrap, fit.k), np.nan)
+    strong = [] if keep_t is None else list(np.flatnonzero(slope_change_t(x, y, fit) >= keep_t))
+    worlds = {}  # the breakpoints a world keeps -> (that world, its resamples' refits)
+    for j in range(fit.k) if columns is None else columns:
+        kept = tuple(sorted({j, *strong}))
+        if kept not in worlds:  # strong breakpoints share one world (the same draws)
+            world = local_fit(x, y, fit, j, min_points=min_points, rho=rho,
+                              keep=[i for i in kept if i != j])
+            refits = []
+            for rho_star, y_star in sieve_resamples(x, y, world, n_bootstrap=n_bootstrap,
+                                                    seed=seed, rho=rho, rho_draw=rho_draw):
+                refit = fit_segmented(x, y_star, world.k, min_points=min_points, n_grid=n_grid,
+                                      rho=rho_star)
+                refits.append(None if refit is None else refit.breakpoints)
+            worlds[kept] = (world, refits)
+        world, refits = worlds[kept]
+        t_j = world.breakpoints[np.argmin(np.abs(world.breakpoints - fit.breakpoints[j]))]
+        for i, breaks in enumerate(refits):
+            if breaks is not None:
+                out[i, j] = breaks[np.argmin(np.abs(breaks - t_j))]
+    return out[~np.all(np.isnan(out), axis=1)]
 
 
 def search_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
@@ -391,7 +500,7 @@ def percentile_intervals(draws: np.ndarray, estimates) -> tuple[list[tuple[float
         return [(float("nan"), float("nan"))] * len(estimates), [False] * len(estimates)
     intervals, widened = [], []
     for j, estimate in enumerate(estimates):
-        lo, hi = (float(np.percentile(draws[:, j], q)) for q in (2.5, 97.5))
+        lo, hi = (float(np.nanpercentile(draws[:, j], q)) for q in (2.5, 97.5))
         widened.append(bool(lo > estimate or hi < estimate))
         intervals.append((min(lo, float(estimate)), max(hi, float(estimate))))
     return intervals, widened
