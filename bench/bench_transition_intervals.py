@@ -318,13 +318,17 @@ def search_row(runs: int, recs: list[dict]) -> list[str]:
 def local_row(runs: int, recs: list[dict]) -> list[str]:
     n = len(recs)
     multi = [r for r in recs if r["k"] > 1]
-    methods = [m for m in ("fixed", "local", "localstrong", "localcd") if recs and f"{m}_inside" in recs[0]]
+    def has(m):  # local-cd is left out with --no-cd: its columns print "-"
+        return bool(recs) and f"{m}_inside" in recs[0]
+
     return [share(n, runs)] + [
-        share(sum(r[f"{m}_inside"] for r in recs), n)
-        + ("" if m == "fixed" else f", {paired(recs, m, 'fixed')}") for m in methods] + [
+        (share(sum(r[f"{m}_inside"] for r in recs), n)
+         + ("" if m == "fixed" else f", {paired(recs, m, 'fixed')}")) if has(m) else "-"
+        for m in ("fixed", "local", "localstrong", "localcd")] + [
         f"{len(multi)}: " + "/".join(share(sum(r[f"{m}_inside"] for r in multi), len(multi))
-                                     for m in methods),
-        "/".join(f"{np.median([r[f'{m}_width'] for r in recs]):.3f}" for m in methods) if n else "-"]
+                                     for m in ("fixed", "local", "localstrong")),
+        "/".join(f"{np.median([r[f'{m}_width'] for r in recs]):.3f}" if has(m) else "-"
+                 for m in ("fixed", "local", "localstrong", "localcd"))]
 
 
 # table -> (records of one cell, its row, what the coverage is of, column headers)
@@ -347,7 +351,7 @@ TABLES = {
               ["kink found", "fixed k (shipped)", "local world, paired",
                "local world keeping the strong breakpoints (t >= 8), paired",
                "local world, rho from REML's confidence distribution, paired",
-               "runs with 2+ breakpoints: fixed / local / local-strong / local-cd",
+               "runs with 2+ breakpoints: fixed / local / local-strong",
                "median width: fixed / local / local-strong / local-cd"]),
     "search-reml": (lambda *a: cell_search(*a, reestimate_rho=True), search_row,
                     "the same, the resamples' choice with REML rho per candidate",
