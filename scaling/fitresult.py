@@ -121,6 +121,14 @@ def percentile_ci(samples, level: float = 0.95) -> tuple[float, float]:
     return (float(lo), float(hi))
 
 
+def observation_interval(pi95, ci95) -> list[float]:
+    """An observation's interval made to hold the curve's: an observation is the curve plus its
+    scatter, so its interval is at least as wide; where the scatter is small next to the curve's
+    uncertainty (a runs' scatter that falls with N, extrapolated) the two sets of percentiles
+    differ by Monte Carlo noise alone and the observation's could fall inside the curve's."""
+    return [float(np.fmin(pi95[0], ci95[0])), float(np.fmax(pi95[1], ci95[1]))]
+
+
 def bootstrap_sd(samples) -> float:
     """Standard deviation (ddof 1) of the finite bootstrap draws; nan with fewer than two."""
     samples = np.asarray(samples, dtype=float)

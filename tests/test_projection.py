@@ -91,10 +91,12 @@ def test_compare_on_shipped_grid_is_honest():
 
 
 def test_observation_interval_holds_the_curve_interval():
-    from scalefit.scaling.laws.projection import observation_interval
+    from scalefit.scaling.fitresult import observation_interval
     assert observation_interval([3.38, 3.61], [3.37, 3.62]) == [3.37, 3.62]  # inside: the curve's
     assert observation_interval([3.30, 3.70], [3.37, 3.62]) == [3.30, 3.70]  # wider: unchanged
     assert observation_interval([3.30, 3.60], [3.37, 3.62]) == [3.30, 3.62]  # one end each
+    nan = float("nan")
+    assert observation_interval([nan, nan], [nan, nan]) == pytest.approx([nan, nan], nan_ok=True)
 
 
 def _fit_with_a(a, ci):

@@ -381,3 +381,17 @@ def test_prediction_interval_with_constant_noise_is_not_made_worse():
           + ", ".join(f"{k} {v.mean():.3f}" for k, v in frac.items()))
     assert frac["shipped"].mean() >= frac["pooled"].mean()
     assert frac["shipped"].mean() >= 0.93
+
+
+def test_observation_interval_holds_the_curve_interval_everywhere():
+    """An observation is the curve plus scatter, so pi95 holds ci95 at every x, inside the data
+    and far beyond it (where the curve's uncertainty dwarfs the scatter and the two sets of
+    percentiles would otherwise differ by Monte Carlo noise alone)."""
+    runs = loss_runs(5)  # a replicate whose percentiles crossed beyond x = 5 before the hull
+    fits = [fit_shifted_power(runs["x"], runs["y"], E_x=1.8, E_y=1.0, n_bootstrap=40, seed=5)]
+    L, acc = accuracy_points(5, n=15)
+    fits.append(fit_accuracy(L, acc, n_bootstrap=40, seed=5))
+    for res, xs in zip(fits, (np.linspace(1.85, 6.0, 30), np.linspace(1.0, 6.0, 12))):
+        for x in xs:
+            iv = interval_at(res, float(x))
+            assert iv["pi95"][0] <= iv["ci95"][0] and iv["ci95"][1] <= iv["pi95"][1], (x, iv)

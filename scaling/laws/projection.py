@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.scaling.fitresult import FitResult, percentile_ci
+from scalefit.scaling.fitresult import FitResult, observation_interval, percentile_ci
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
 from scalefit.scaling.laws.registry import law_for
@@ -163,15 +163,6 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
                                                         row["loss_ci95"])
         rows.append(row)
     return rows
-
-
-def observation_interval(pi95, ci95) -> list[float]:
-    """An observation's 95% interval made to hold the curve's: an observed run is the curve plus
-    its scatter, so its interval is at least as wide; where the scatter is small next to the
-    law's uncertainty (a scatter that falls with N, extrapolated) the two sets of percentiles
-    differ by Monte Carlo noise alone, and the observation's could fall inside the curve's."""
-    lo, hi = (float(v) for v in pi95)
-    return [min(lo, float(ci95[0])), max(hi, float(ci95[1]))]
 
 
 def n_convention_note(result: FitResult, frame, convention: str | None) -> str:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.scaling.fitresult import FitResult, percentile_ci
+from scalefit.scaling.fitresult import FitResult, observation_interval, percentile_ci
 from scalefit.scaling.relations import forms as relation_forms
 
 NAN2 = [float("nan"), float("nan")]
@@ -223,8 +223,9 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
         drawn = drawn * scatter_basis(curve_obs) ** power
     drawn = drawn * float(result.components.get("residual_widening", 1.0))
     observed = _with_residual(result, curve_obs, drawn)
-    out = {"value": value, "ci95": list(percentile_ci(curve, level)),
-           "pi95": list(percentile_ci(observed, level))}
+    ci95 = list(percentile_ci(curve, level))
+    out = {"value": value, "ci95": ci95,
+           "pi95": observation_interval(percentile_ci(observed, level), ci95)}
     undefined = int((~np.isfinite(curve)).sum())
     if undefined > 0.05 * n:  # e.g. draws whose E_x lies above x: the law says nothing there
         out["undefined_draws"] = (f"{undefined} of {n} bootstrap draws give no value here "
