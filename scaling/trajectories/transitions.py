@@ -36,7 +36,7 @@ PICKS = ("largest", "first")
 WEAK_KINK_T = 8.0
 INTERVAL_CAVEAT = (
     "The breakpoint intervals are nominal 95%. On synthetic runs of 44 checkpoints with one kink "
-    "and AR(1) errors they held the kink in 80-89% of runs at autocorrelation 0.5-0.95 and in 68% "
+    "and AR(1) errors they held the kink in 77-90% of runs at autocorrelation 0.5-0.95 and in 68-77% "
     "for a weak kink (slope change 0.4 at 0.8), and 19-32% of runs at 0.8-0.95 reported extra "
     f"transitions; `weak_kink` marks a slope change under {WEAK_KINK_T:g} standard errors, as most "
     "of those extras were (bench/bench_transition_intervals.py --cells).")
