@@ -145,3 +145,17 @@ def test_grid_test_names_a_finals_table_of_the_wrong_kind(tmp_path):
 def test_grid_test_refuses_the_options_it_does_not_read(extra):
     """predict curve --grid-test ran and ignored --schedule, --measured, --bootstrap, --model ..."""
     one_line_error(["predict", "curve", "--grid-test", *extra], f"{extra[0]}: not with --grid-test")
+
+
+# counts written in billions ran and printed D* = 0.0152 tokens
+@pytest.mark.parametrize("column,scale", [("tokens", 1e-9), ("params", 1e-9), ("flops", 1e-21)])
+def test_a_count_below_one_is_refused_as_a_unit_mistake(tmp_path, column, scale):
+    import pandas as pd
+    from scalefit.scaling.laws.cli import default_runs_path
+    runs = pd.read_csv(default_runs_path())
+    runs = runs[runs["part"] == "grid"].copy()
+    runs[column] = runs[column] * scale
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    one_line_error(["fit", "chinchilla", "--data", str(path), "--bootstrap", "0"],
+                   f"column '{column}'", "below 1", "count")

@@ -101,6 +101,18 @@ def _positive(values: np.ndarray, column: str, source: str, df: pd.DataFrame) ->
                          f"must be positive, got {values[i]:g}")
 
 
+def _counts(values: np.ndarray, column: str, source: str, df: pd.DataFrame) -> None:
+    """Parameters, tokens and FLOPs are counts: positive, and none below 1 (a value such as 0.0152
+    is a count written in billions, which would put every projection off by that unit)."""
+    _positive(values, column, source, df)
+    bad = np.flatnonzero(values < 1)
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"{source}: column '{column}', row {data_row(df, i)}: {values[i]:g} is "
+                         f"below 1, but {column} is a count; write it in units (1.2e9, not 1.2 "
+                         "for 1.2 billion)")
+
+
 def n_convention_warning(law, n_column: str | None, df: pd.DataFrame) -> str | None:
     """A warning when a total-parameter law (Hoffmann et al.) falls back to non-embedding counts
     because the table has no 'params' column: on the shipped runs the Chinchilla allocation
@@ -182,14 +194,14 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     N = None
     if n_column is not None and n_column in df.columns:
         N = _numeric(df, n_column, source)
-        _positive(N, n_column, source, df)
+        _counts(N, n_column, source, df)
         out["N"] = N
     if has_tokens:
         D = _numeric(df, "tokens", source)
-        _positive(D, "tokens", source, df)
+        _counts(D, "tokens", source, df)
     if has_flops:
         C = _numeric(df, "flops", source)
-        _positive(C, "flops", source, df)
+        _counts(C, "flops", source, df)
     if has_tokens and has_flops:
         pass
     elif has_flops and N is not None:
