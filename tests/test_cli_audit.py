@@ -159,3 +159,10 @@ def test_a_count_below_one_is_refused_as_a_unit_mistake(tmp_path, column, scale)
     runs.to_csv(path, index=False)
     one_line_error(["fit", "chinchilla", "--data", str(path), "--bootstrap", "0"],
                    f"column '{column}'", "below 1", "count")
+
+
+def test_too_few_runs_for_e_says_which_side():
+    """train-to-train on the shipped table: the code (y) side has 5 runs, too few for the Kaplan
+    fit that gives E_y; the error said '5 rows' without saying they were the y side's runs."""
+    one_line_error(["predict", "downstream", "--pair", "train-to-train", "--bootstrap", "0"],
+                   "5 rows", "E_y", "y side's runs", "--e fit")

@@ -485,8 +485,12 @@ def fit_loss_to_loss(lp: LossPairs, *, e_source: str | None = None, E_x: float |
     e_source = e_source_for(e_source, E_x, E_y)
     kaplan = {}
     if e_source == "kaplan":
-        for side, runs in (("x", lp.x_runs), ("y", lp.y_runs)):
-            kaplan[side] = kaplan_fit(runs, source=source)
+        for side, runs, label in (("x", lp.x_runs, lp.label_x), ("y", lp.y_runs, lp.label_y)):
+            try:
+                kaplan[side] = kaplan_fit(runs, source=source)
+            except InputError as err:  # say which side's runs, and the ways round it
+                raise InputError(f"{err} (E_{side} from a Kaplan fit to the {side} side's runs, "
+                                 f"{label}; or give --E-x and --E-y, or --e fit)") from None
         E_x, E_y = kaplan["x"].value("E"), kaplan["y"].value("E")
     elif e_source == "given":
         if E_x is None or E_y is None:
