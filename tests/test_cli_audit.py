@@ -166,3 +166,31 @@ def test_too_few_runs_for_e_says_which_side():
     fit that gives E_y; the error said '5 rows' without saying they were the y side's runs."""
     one_line_error(["predict", "downstream", "--pair", "train-to-train", "--bootstrap", "0"],
                    "5 rows", "E_y", "y side's runs", "--e fit")
+
+
+def test_weights_plot_of_a_whole_suite_keeps_its_legend_readable(tmp_path):
+    """Every model x group of a suite (5 x 9 = 45 lines) on one axes crammed the legend over the
+    lines and leaked matplotlib's 'Tight layout not applied' warning to the terminal: one panel per
+    group, a line per model, the models' legend beside the panels."""
+    import warnings
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    from scalefit.weightstats.plots import stat_vs_step_figure
+    groups = ["embed", "attn_qkv", "attn_out", "mlp_in", "mlp_out", "ln", "bias", "head", "pos"]
+    rows = [{"model": f"mini-{m}", "step": s, "tensor": "*", "group": g, "layer": -1,
+             "stat": "t_nu", "value": 3 + m + 0.1 * k + 0.01 * s}
+            for m in range(1, 6) for k, g in enumerate(groups) for s in (0, 1, 2, 4, 8, 16)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any layout warning fails the test
+        fig = stat_vs_step_figure(pd.DataFrame(rows), "t_nu")
+        fig.savefig(tmp_path / "all.png")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert sorted(ax.get_title() for ax in panels) == sorted(groups)  # one panel per group
+    assert all(len(ax.lines) == 5 for ax in panels)  # a line per model
+    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == \
+        [f"mini-{m}" for m in range(1, 6)]
+    renderer = fig.canvas.get_renderer()
+    legend_box = fig.legends[0].get_window_extent(renderer)
+    assert all(legend_box.x0 >= ax.get_window_extent(renderer).x1 for ax in panels)

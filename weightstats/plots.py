@@ -80,21 +80,50 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
 
 def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None,
                         source: str = "weights table"):
-    """The statistic against the step (log x; step 0 drawn at the left edge), a line per group and model."""
+    """The statistic against the step (log x; step 0 drawn at the left edge), a line per group and
+    model; beyond a dozen lines (every model x group of a suite), one panel per group with a line
+    per model, the models' legend beside the panels."""
     import matplotlib.pyplot as plt
 
     series = stat_series(table, stat, groups=groups, tensor=tensor, source=source)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    models = series["model"].unique()
-    for (model, group), rows in series.groupby(["model", "group"], sort=True):
-        label = group if len(models) == 1 else f"{model} {group}"
-        ax.plot(rows["step"], rows["value"], "o-", ms=3, lw=1.2, label=label)
+    models = list(series["model"].unique())
+    panel_groups = list(series["group"].unique())
+    if series.groupby(["model", "group"]).ngroups <= LEGEND_INSIDE_MAX or len(panel_groups) == 1:
+        fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+        for (model, group), rows in series.groupby(["model", "group"], sort=True):
+            label = group if len(models) == 1 else f"{model} {group}"
+            ax.plot(rows["step"], rows["value"], "o-", ms=3, lw=1.2, label=label)
+        _step_axes(ax, stat, series)
+        ax.set_title(f"{stat} against step" + (f" ({models[0]})" if len(models) == 1 else ""))
+        ax.legend(fontsize=7, ncol=int(np.ceil(len(ax.lines) / LEGEND_ROWS)))
+        return fig
+    ncols = min(3, len(panel_groups))
+    nrows = int(np.ceil(len(panel_groups) / ncols))
+    columns = int(np.ceil(len(models) / LEGEND_ROWS))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols + 1.8 * columns, 3 * nrows),
+                             sharex=True, squeeze=False, layout="constrained")
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.95, len(models)))
+    for ax, group in zip(axes.flat, panel_groups):
+        for model, color in zip(models, colors):
+            rows = series[(series["model"] == model) & (series["group"] == group)]
+            ax.plot(rows["step"], rows["value"], "o-", ms=2, lw=1, color=color, label=model)
+        _step_axes(ax, stat, series[series["group"] == group])
+        ax.set_title(group, fontsize=9)
+    for ax in list(axes.flat)[len(panel_groups):]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=c, marker="o", ms=3, lw=1) for c in colors]
+    fig.legend(handles, models, fontsize=6, ncol=columns, loc="outside right upper")
+    fig.suptitle(f"{stat} against step, one panel per group")
+    return fig
+
+
+def _step_axes(ax, stat: str, series: pd.DataFrame) -> None:
     ax.set_xscale("symlog", linthresh=1.0)  # keeps step 0 on a log axis
     ax.set_xlabel("step")
     ax.set_ylabel(stat)
     if stat in ("t_nu",) and (series["value"] > 0).all():
         ax.set_yscale("log")
-    ax.set_title(f"{stat} against step" + (f" ({models[0]})" if len(models) == 1 else ""))
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    return fig
+
+
+LEGEND_INSIDE_MAX = 12  # lines drawn on one axes; beyond, one panel per group
+LEGEND_ROWS = 24        # entries per legend column
