@@ -37,6 +37,9 @@ def local_checkpoint(path: str) -> CheckpointInfo:
     if p.is_file() and p.suffix != ".safetensors":
         raise InputError(f"--checkpoint {path}: not a checkpoint; give its folder (config.json and "
                          "*.safetensors) or a .safetensors file")
+    if p.is_dir() and not any(p.glob("*.safetensors")) and not any(p.glob("*.bin")):
+        raise InputError(f"--checkpoint {path}: no weights in this folder; a checkpoint folder holds "
+                         "*.safetensors (or pickle *.bin, loaded only with --allow-bin) beside config.json")
     folder = p if p.is_dir() else p.parent
     hit = re.fullmatch(r"(?:step|checkpoint-?)(\d+)", folder.name)
     model, step = (folder.parent.name, int(hit.group(1))) if hit else (folder.name, 0)

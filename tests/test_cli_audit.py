@@ -194,3 +194,13 @@ def test_weights_plot_of_a_whole_suite_keeps_its_legend_readable(tmp_path):
     renderer = fig.canvas.get_renderer()
     legend_box = fig.legends[0].get_window_extent(renderer)
     assert all(legend_box.x0 >= ax.get_window_extent(renderer).x1 for ax in panels)
+
+
+# a folder without weights was found only inside the sweep (exit 1, recorded as a failed checkpoint)
+def test_a_checkpoint_folder_without_weights_is_refused_up_front(tmp_path):
+    folder = tmp_path / "mini-1" / "step100"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    one_line_error(["weights", "--checkpoint", str(folder), "--out", str(tmp_path / "out")],
+                   f"--checkpoint {folder}", "no weights", "*.safetensors")
+    assert not (tmp_path / "out").exists()

@@ -95,8 +95,8 @@ def test_threads_devices_and_output_places(tmp_path):
 
 
 MACHINE_BAD = [
-    (["weights", "--checkpoint", ".", "--device", "meta", "--out", "{tmp}/w"], "--device meta"),
-    (["weights", "--checkpoint", ".", "--out", "{tmp}/file"], "--out"),
+    (["weights", "--checkpoint", "{tmp}/step0", "--device", "meta", "--out", "{tmp}/w"], "--device meta"),
+    (["weights", "--checkpoint", "{tmp}/step0", "--out", "{tmp}/file"], "--out"),
     (["data", "build-corpus", "--out", "{tmp}/file/corpus"], "--out"),
     (["suite", "train", "--spec", "{spec}", "--threads", "99999"], "--threads: '99999' is out of range"),
     (["suite", "precision", "--spec", "{spec}", "--out", "{tmp}/file/p.csv"], "--out"),
@@ -107,6 +107,8 @@ MACHINE_BAD = [
 def test_bad_device_threads_or_out_is_one_line_exit_2(tmp_path, args, named):
     pytest.importorskip("torch")
     (tmp_path / "file").write_text("x")
+    (tmp_path / "step0").mkdir()  # a checkpoint folder as far as the grid checks (its weights file)
+    (tmp_path / "step0" / "model.safetensors").write_bytes(b"")
     spec = Path(__file__).resolve().parents[1] / "data" / "suites" / "mini.toml"  # a valid spec: --spec is read
     test_bad_value_is_one_line_exit_2([a.replace("{tmp}", str(tmp_path)).replace("{spec}", str(spec))
                                        for a in args], named)
