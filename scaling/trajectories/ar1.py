@@ -94,12 +94,15 @@ def pooled_reml_rho(designs, ys) -> float:
 
 def pooled_rho_posterior(designs, ys) -> tuple[np.ndarray, np.ndarray]:
     """(RHO_GRID, weights): the pooled REML likelihood of one rho for several runs, normalized
-    over the grid (a flat prior); all weight on 0 where the runs are too short to say."""
+    over the grid (a flat prior); all weight on 0 where the runs are too short to say. Each y may
+    be a matrix of series (one column each, as simulated sets): then one column of weights each."""
     total = _pooled_profile(designs, ys)
     if total is None:
-        return RHO_GRID, (RHO_GRID == 0.0).astype(float)
-    weights = np.exp(total - total.max())
-    return RHO_GRID, weights / weights.sum()
+        at_zero = (RHO_GRID == 0.0).astype(float)
+        columns = np.shape(ys[0])[1:] if len(ys) else ()
+        return RHO_GRID, np.tile(at_zero[:, None], columns) if columns else at_zero
+    weights = np.exp(total - total.max(axis=0))
+    return RHO_GRID, weights / weights.sum(axis=0)
 
 
 def frobenius_squared(n: int, rho: float) -> float:
@@ -248,6 +251,10 @@ def bias_corrector(designs, n_sim: int | None = None, seed: int = BIAS_SEED):
 
 def corrected_posterior(grid, weights, corrector) -> tuple[np.ndarray, np.ndarray]:
     """(rhos, weights): a likelihood over the rho grid carried through `corrector`, the grid
-    points that land on one corrected rho merged (their weights summed)."""
+    points that land on one corrected rho merged (their weights summed); weights of several
+    series (one column each) are merged column by column."""
     rhos, index = np.unique(np.round(corrector(np.asarray(grid, dtype=float)), 12), return_inverse=True)
-    return rhos, np.bincount(index, weights=np.asarray(weights, dtype=float), minlength=len(rhos))
+    weights = np.asarray(weights, dtype=float)
+    merged = np.zeros((len(rhos), *weights.shape[1:]))
+    np.add.at(merged, index.ravel(), weights)
+    return rhos, merged

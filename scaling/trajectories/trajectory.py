@@ -203,7 +203,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     for loss, fit in runs:
         ar1_parameter_intervals(fit, [loss], rho)
     if len(runs) > 1:
-        ar1_parameter_intervals(pooled, [loss for loss, _ in runs], rho)
+        ar1_parameter_intervals(pooled, losses, rho)
     return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
             "collapse_p_value": p_value, "collapse_f_test_p_value": f_p_value,
             "residual_autocorrelation": rho,
@@ -377,18 +377,8 @@ def collapse_null_draws(pooled: FitResult, losses: list, designs: list, correcto
     rss_pooled = np.sum(stacked * stacked, axis=0) - np.sum((q.T @ stacked) ** 2, axis=0)
     rss_separate = sum(np.sum(e * e, axis=0) - np.sum((_orthonormal_basis(b).T @ e) ** 2, axis=0)
                        for b, e in zip(blocks, errors))
-    # rho's REML likelihood of each set, through the bias correction, merged as corrected_posterior merges
-    profiles = [ar1._reml_profile(d, e) for d, e in zip(designs, errors)]
-    profiles = [v for v in profiles if v is not None]
-    rhos, index = np.unique(np.round(corrector(ar1.RHO_GRID), 12), return_inverse=True)
-    if profiles:
-        total = np.sum(profiles, axis=0)
-        weights = np.exp(total - total.max(axis=0))
-        weights /= weights.sum(axis=0)
-    else:
-        weights = np.outer(ar1.RHO_GRID == 0.0, np.ones(n_sim))
-    merged = np.zeros((len(rhos), n_sim))
-    np.add.at(merged, index, weights)
+    # rho's REML likelihood of each set (one column each), through the bias correction
+    rhos, merged = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, errors), corrector)
     merged[merged <= WEIGHT_FLOOR] = 0.0
     grams = [ar1.gram_inverse(b) for b in blocks]
     pooled_gram = ar1.gram_inverse(np.vstack(blocks))
