@@ -8,16 +8,9 @@ from __future__ import annotations
 import click
 
 from scalefit.errors import InputError
-from scalefit.options import check_out_dir, json_option, split_values
+from scalefit.options import json_option, option_given, out_dir_callback, split_values
 
 DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
-
-
-def _checked_out(value):
-    """--out is checked when read (a file in the way, a place that cannot be written): one line,
-    not the traceback that saving the first figure gave."""
-    check_out_dir(value)
-    return value
 
 
 @click.command("plot")
@@ -30,7 +23,7 @@ def _checked_out(value):
               "--hist (a group or tensor) with the fitted densities.")
 @click.option("--hist", "hist_of", default="mlp_in", show_default=True, help="Group or tensor for the histogram.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for PNG and SVG.",
-              callback=lambda ctx, param, value: _checked_out(value))
+              callback=out_dir_callback)  # checked when read, not when the first figure is saved
 @json_option
 def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir, as_json):
     """Plot statistics against step (log x) and, with --checkpoint, a histogram with fitted families."""
@@ -39,7 +32,7 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
     from scalefit.tables import read_table
     from scalefit.weightstats.report import histogram_plot, stat_plot
 
-    if checkpoint is None and click.get_current_context().get_parameter_source("hist_of").name == "COMMANDLINE":
+    if checkpoint is None and option_given("hist_of"):
         raise InputError("--hist: only with --checkpoint (the histogram is of that checkpoint's weights)")
     table = checked_steps(read_table(data_path), data_path)
     files = []

@@ -8,7 +8,7 @@ from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
 from scalefit.options import (POSITIVE, Checked, NameChoice, nonnegative_float, analysis_options, apply_column_mapping,
                               bootstrap_option, column_mapping, column_options, holdout_option,
-                              seed_option)
+                              option_given, seed_option)
 from scalefit.report import dumps
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.scaling.relations.cli import FitLawCommand
@@ -148,9 +148,7 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
                                              tokens=tokens_column, flops=flops_column)
     law_model = law_for(law)
-    ctx = click.get_current_context()
-    if law_model.law_name != "isoflop" and \
-            ctx.get_parameter_source("isoflop_method") != click.core.ParameterSource.DEFAULT:
+    if law_model.law_name != "isoflop" and option_given("isoflop_method"):
         raise InputError(f"--isoflop-method: only with LAW isoflop (got {law})")
     df, source, _ = _load(data_path, subset, columns)
     law_name = law_model.law_name
@@ -321,8 +319,7 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
     if (checkpoints_path is None) != (finals_path is None):
         raise InputError("--checkpoints and --finals: give both tables of one suite, or neither "
                          "(the shipped ones)")
-    ctx = click.get_current_context()
-    if ctx.get_parameter_source("n_bootstrap") == click.core.ParameterSource.DEFAULT:
+    if not option_given("n_bootstrap"):
         n_bootstrap = SCHEDULES_BOOTSTRAP
     checkpoints, _ = read_table_or_shipped(checkpoints_path, data_path(*SHIPPED_CHECKPOINTS),
                                            "the shipped checkpoint table is absent; pass "

@@ -10,17 +10,11 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.options import BOOTSTRAP, analysis_options, seed_option, split_values
+from scalefit.options import BOOTSTRAP, analysis_options, option_given, seed_option, split_values
 from scalefit.report import dumps
 from scalefit.scaling.laws.law import Law
 from scalefit.scaling.laws.registry import ALIASES, REGISTRY
 from scalefit.scaling.outputs import checked_outputs
-
-
-def _given(name: str) -> bool:
-    """Whether the user gave option ``name`` (not its default)."""
-    ctx = click.get_current_context()
-    return ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
 
 
 def allocation_law_choices() -> list[str]:
@@ -172,7 +166,7 @@ def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflo
     from scalefit.scaling.laws.runtable import read_runs
 
     from scalefit.scaling.laws.registry import law_for
-    if law_for(law).law_name != "isoflop" and _given("isoflop_method"):
+    if law_for(law).law_name != "isoflop" and option_given("isoflop_method"):
         raise InputError(f"--isoflop-method: only with --law isoflop (got --law {law})")
     df, source, _ = _load(data_path, subset)
     panel = split_values(panel)

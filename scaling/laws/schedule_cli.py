@@ -13,7 +13,7 @@ from scalefit.data import MINI_CHECKPOINTS, MINI_FINALS
 from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError
 from scalefit.options import (NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
-                              bootstrap_option, seed_option, split_values)
+                              bootstrap_option, option_given, seed_option, split_values)
 from scalefit.report import dumps
 from scalefit.scaling.laws.identifiability import ZERO, judged
 from scalefit.scaling.outputs import checked_outputs
@@ -318,9 +318,8 @@ GRID_TEST_UNUSED = ("schedule_spec", "warmup", "final_ratio", "peak_lr", "measur
 
 
 def _grid_test_takes_none_of(names) -> None:
-    ctx = click.get_current_context()
-    for param in ctx.command.params:
-        if param.name in names and ctx.get_parameter_source(param.name).name == "COMMANDLINE":
+    for param in click.get_current_context().command.params:
+        if param.name in names and option_given(param.name):
             raise InputError(f"{param.opts[0]}: not with --grid-test, which fits each size's long "
                              "run and predicts the --finals runs on their own schedules; leave it "
                              "out")

@@ -184,13 +184,21 @@ def check_out_dir(out_dir, option: str = "--out") -> None:
         output_folder(option, out_dir)
 
 
-def _checked_out_dir(ctx, param, value):
+def out_dir_callback(ctx, param, value):
+    """A click callback for an --out folder option: ``check_out_dir`` when the option is read."""
     check_out_dir(value)
     return value
 
 
+def option_given(name: str) -> bool:
+    """Whether the user gave the current command's option ``name`` (not its default): for
+    options that only some modes read."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+
+
 out_option = click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), default=None, callback=_checked_out_dir,
+    "--out", "out_dir", type=click.Path(file_okay=False), default=None, callback=out_dir_callback,
     help="Write a report (Markdown), tables (CSV) and plots (PNG and SVG) to this folder.")
 json_option = click.option(
     "--json", "as_json", is_flag=True, default=False,
