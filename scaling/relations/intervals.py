@@ -9,9 +9,9 @@ sqrt(n / (n - p)) for the parameters fitted; y = y_hat exp(r)); for an accuracy 
 residuals' scale on n - p degrees of freedom over a variance function (mu (1 - mu))^s, s fitted
 in [0, 1] (constant to binomial scatter), times Student's t_{n-p} draws rescaled at each draw's
 mu, 20 per curve draw (so that the percentiles of B draws, which hold about 94.0% of new values
-at B = 200, do not cut the tails). On known truth that covers 94.3-97.5% where resampled pooled
-residuals covered 91.5-97.2% (bench/README.md, "Prediction intervals of the accuracy laws"). A chained (N, D) -> L_x -> y prediction also
-carries the Kaplan law of x: its parameter draws and its own log residuals.
+at B = 200, do not cut the tails). An observation's interval is made to hold the curve's
+(``fitresult.observation_interval``). A chained (N, D) -> L_x -> y prediction also carries the
+Kaplan law of x: its parameter draws and its own log residuals.
 
 Small samples: the pairs bootstrap of a least-squares fit spreads its draws as the HC0 sandwich
 covariance does, which falls short of the sampling variance by about (n - p) / n (each residual
@@ -20,16 +20,10 @@ the accuracy laws) has its draws' deviations from the fitted curve widened by th
 before the percentiles are taken: ``small_sample_scale``, the HC1 (for whole units, CR1)
 degrees-of-freedom correction, 1.17 at 15 points, 1.05 at 40; for the accuracy laws' wild
 bootstrap (points kept, leverage-adjusted residuals redrawn) also ``student_t_widening``,
-t_{n-p} over z (1.12 at 15 points, 1.035 at 40). On sigmoid fits with known truth
-(bench/bench_relation_intervals.py, 800 fits per cell, the same seeds) the curve's 95% interval
-at 40 points of a 500-item task covered 92.6-93.8% with the pairs bootstrap and HC1, 94.9-96.8%
-with the wild bootstrap and both widenings (median width 2-7% more); at 15 points 95.2% and
-92.5% (L = 3.0, 2.3) against 96.6% and 93.6% (width +10% and -15%). On exponential-error fits
-shaped like Gadre et al.'s runs (600 fits per cell) wild covered 95.2-97.3% at 15 points (pairs
-92.0-96.5%) and 92.3-95.2% at 40 points of a 2000-item task (pairs 91.3-93.8%), short of 95%
-below those 40 points. The pairs bootstrap's
-misses below the data came mostly from fits whose a ended on its bound 1: their draws pile onto
-the bound with the fit (74-81% coverage there at 40 points; wild 95-99%). The shape of the
+t_{n-p} over z (1.12 at 15 points, 1.035 at 40). What each choice covers on known truth is
+measured in bench/bench_relation_intervals.py and recorded in bench/README.md ("Relation
+intervals" and the sections after it; the accuracy laws' figures also in
+``accuracy.fit_accuracy``'s docstring and beside ``accuracy.PREDICTION_SCATTER``). The shape of the
 percentile interval (its asymmetry) is kept; the parameters' own ci95 are left as drawn. The
 loss-to-loss relation's joint bootstrap (several fits per resample, no one n and p) keeps its
 draws as they are: its intervals cover without it (E_y 96.3% of 650 fits at 24 runs).

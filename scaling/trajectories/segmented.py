@@ -296,15 +296,14 @@ def local_fit(x, y, fit: SegmentedFit, j: int, *, min_points: int = 3,
     n, t = len(x), np.sort(fit.breakpoints[sorted({j, *keep})])
     if rho is not None:
         t = _refine_breakpoints(x, y, t, min_points, rho)
-        coef, sse = _lstsq(x, y, t, rho)
-        return SegmentedFit(t, coef, sse, n, bic_ar1(sse, n, 2 + 2 * len(t), rho), rho)
-    rho = 0.0
-    for _ in range(RHO_ROUNDS + 1):
-        t = _refine_breakpoints(x, y, t, min_points, rho)
-        new_rho = ar1.reml_rho(hinge_design(x, t), y)
-        if new_rho == rho:
-            break
-        rho = new_rho
+    else:
+        rho = 0.0
+        for _ in range(RHO_ROUNDS + 1):
+            t = _refine_breakpoints(x, y, t, min_points, rho)
+            new_rho = ar1.reml_rho(hinge_design(x, t), y)
+            if new_rho == rho:
+                break
+            rho = new_rho
     coef, sse = _lstsq(x, y, t, rho)
     return SegmentedFit(t, coef, sse, n, bic_ar1(sse, n, 2 + 2 * len(t), rho), rho)
 
