@@ -393,3 +393,21 @@ def test_a_scatter_trend_at_its_limit_falls_back_to_one_scale():
     rng = np.random.default_rng(0)
     assert fit_scatter(rng.normal(0, 0.01, 12) * np.exp(0.2 * (x - x.mean())), x,
                        n_free=2).model == SIZED
+
+
+def test_a_budget_far_below_the_runs_is_refused_before_the_fit(tmp_path):
+    """--budget 1 (a unit slip) printed N* = 0.1 parameter at '4.13e-14x the largest run'."""
+    from scalefit.scaling.laws.fit import fit_law
+    from test_scaling_cli import make_runs
+    data = tmp_path / "runs.csv"
+    c_min = float(make_runs(data)["flops"].min())
+    for command in (["fit", "chinchilla"], ["compare", "kaplan", "chinchilla"]):
+        result = CliRunner().invoke(main, [*command, "--data", str(data), "--bootstrap", "0",
+                                           "--budget", "1"])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert "--budget 1:" in result.output and "smallest fitted run" in result.output
+    # 1000x under the smallest run is still projected (below the data, labelled so)
+    result = fit_law(data, "chinchilla", n_bootstrap=0, budgets=[c_min / 1000])
+    assert result.extra["allocation"]["budgets"][0]["kind"] == "below the data"
+    with pytest.raises(ValueError, match="no more than 1000x under"):
+        fit_law(data, "chinchilla", n_bootstrap=0, budgets=[c_min / 2000])

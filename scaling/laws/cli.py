@@ -105,7 +105,8 @@ def fit_options(func):
         click.option("--loss", "loss_column", default="loss", show_default=True,
                      help="Loss column of the run table to fit."),
         click.option("--budget", "budgets", multiple=True, type=POSITIVE, metavar="FLOPS",
-                     help="Project the compute-optimal allocation to this budget (repeatable; "
+                     help="Project the compute-optimal allocation to this budget (repeatable; no "
+                          "more than 1000x under the smallest run; "
                           "default: 10x and 100x the largest run, plus 1e21, 5.76e23 and 1e25 "
                           "when within 1000x of it)."),
         click.option("--subset", multiple=True, metavar="COL=VALUE",

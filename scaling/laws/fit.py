@@ -70,13 +70,15 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     ``all_runs``: the table they were held out of, whose embedding counts state N), start statistics, RMSE, AIC and BIC; ``model_result`` the lmfit ModelResult of the best start.
     """
     from scalefit.scaling.laws.identifiability import annotate
-    from scalefit.scaling.laws.projection import project_allocation
+    from scalefit.scaling.laws.projection import check_budgets, project_allocation
 
     model = law_for(law)
     law = model.law_name
     delta = positive_float("delta (--delta)", delta)  # the options' own checks, as the command applies them
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     table = as_run_table(runs, law, loss=loss)
+    if budgets is not None and "C" in table.frame.columns:
+        check_budgets(budgets, table.C)  # before the fit: a unit slip should not cost its bootstrap
     if model.fit_runs is not None:
         result = model.fit_runs(table, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
                                 progress=progress, isoflop_method=isoflop_method)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, observation_interval, percentile_ci
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
@@ -44,6 +45,17 @@ def default_budgets(fitted_flops, held_flops=()) -> list[float]:
         budgets.append(float(np.nanmax(held)))
     budgets += [c for c in REFERENCE_BUDGETS if c <= REACH * c_max]
     return sorted({float(f"{c:.6g}") for c in budgets})
+
+
+def check_budgets(budgets, fitted_flops) -> None:
+    """Refuse a budget more than ``REACH`` x under the smallest fitted run: there the law's form
+    alone sets N* and D* (a budget of 1 FLOP gave N* = 0.1 parameter), so it is a unit slip."""
+    floor = float(np.nanmin(np.asarray(fitted_flops, float))) / REACH
+    for c in budgets:
+        if not c >= floor:
+            raise InputError(f"--budget {c:g}: {c / (floor * REACH):.3g}x the smallest fitted run "
+                             f"({floor * REACH:.3g} FLOPs); expected FLOPs no more than {REACH:g}x "
+                             f"under it (>= {floor:.3g}), e.g. 6 x params x tokens")
 
 
 def kind_of(budget: float, held_flops=(), largest_fitted: float = np.inf,
