@@ -278,6 +278,7 @@ def test_init_study_with_one_seed_a_side_is_undetermined_not_same_speed(tmp_path
 
 @pytest.mark.parametrize("change, args, words", [
     (lambda t: t, ["--thresholds", "100,90"], ["--thresholds: 100 is not below the loss", "start from"]),
+    (lambda t: t, ["--thresholds", "6,5", "--thresholds", "6.0"], ["--thresholds: 6.0 is given twice"]),
     (lambda t: t, ["--stat", "nope"], ["--stat", "no 'nope' rows", "known: excess_kurtosis"]),
     (lambda t: t.drop(columns="metric"), [], ["column 'metric' is missing"]),
     (lambda t: t.drop(columns="value"), [], ["column 'value' is missing"]),

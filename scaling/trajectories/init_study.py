@@ -227,7 +227,7 @@ def outcome(measure: str, comparison: dict, reached: tuple[int, int], control_re
 
 
 def checked_thresholds(values) -> list[float] | None:
-    """Loss thresholds as given (numbers, or text such as "6.0,5.5"), each a positive finite loss;
+    """Loss thresholds as given (numbers, or text such as "6.0,5.5"), distinct positive finite losses;
     None when none are given (the study then sets three from the control's drop)."""
     if values is None:
         return None
@@ -243,6 +243,9 @@ def checked_thresholds(values) -> list[float] | None:
                                  "6.0,5.5,5.0)") from None
             if not np.isfinite(number) or number <= 0:
                 raise InputError(f"--thresholds: {text} is not a positive finite loss")
+            if number in out:
+                raise InputError(f"--thresholds: {text} is given twice (give distinct losses, "
+                                 "e.g. 6.0,5.5,5.0)")
             out.append(number)
     return out or None
 
