@@ -121,6 +121,10 @@ def walk_order(frame: pd.DataFrame, by: str, panel: list[str], order=None) -> li
     if unknown:
         raise InputError(f"--order: no row has {by} = '{unknown[0]}' (values: "
                          f"{', '.join(dict.fromkeys(conditions))})")
+    twice = [o for i, o in enumerate(order) if o in order[:i]]
+    if twice:
+        raise InputError(f"--order: {by} = '{twice[0]}' is named twice; a walk takes each "
+                         "condition once (a step to itself would read as a change of 0)")
     panels = list(dict.fromkeys(keys))
     present = set(pairs)
     return [(p, c) for p in panels for c in order if (p, c) in present]
