@@ -54,8 +54,8 @@ def check_budgets(budgets, fitted_flops) -> None:
     for c in budgets:
         if not c >= floor:
             raise InputError(f"--budget {c:g}: {c / (floor * REACH):.3g}x the smallest fitted run "
-                             f"({floor * REACH:.3g} FLOPs); expected FLOPs no more than {REACH:g}x "
-                             f"under it (>= {floor:.3g}), e.g. 6 x params x tokens")
+                             f"({floor * REACH:.6g} FLOPs); expected FLOPs no more than {REACH:g}x "
+                             f"under it (>= {floor:.6g}), e.g. 6 x params x tokens")
 
 
 def kind_of(budget: float, held_flops=(), largest_fitted: float = np.inf,
