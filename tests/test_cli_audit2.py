@@ -32,3 +32,34 @@ def test_reconcile_refuses_a_condition_named_twice_in_order(tmp_path):
     table.write_text("\n".join(rows) + "\n")
     one_line_error(["reconcile", "--data", str(table), "--by", "label", "--order", "A,A",
                     "--bootstrap", "0"], "--order", "'A' is named twice")
+
+
+def test_trajectory_fits_converge_and_say_where_their_stderr_comes_from():
+    """The pooled fit of the shipped QKV kurtosis stopped at lmfit's 600 evaluations (converged
+    false in --json, nothing in the text) at p = -4.73, where the optimum is at the bound -5; and
+    stderr_from said 'the covariance at the optimum' for what are AR(1) sandwich errors."""
+    import json
+    result = CliRunner().invoke(main, ["trajectory", "--stat", "excess_kurtosis", "--group",
+                                       "attn_qkv", "--models", "mini-1,mini-2,mini-3,mini-4,mini-5",
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    fits = [doc["pooled_fit"], *doc["per_model"].values()]
+    assert all(f["converged"] for f in fits)
+    assert doc["pooled_fit"]["params"]["p"]["value"] == pytest.approx(-5, abs=1e-3)
+    assert all("AR(1)" in f["stderr_from"] and "Satterthwaite" in f["stderr_from"] for f in fits)
+
+
+def test_trajectory_text_names_a_fit_that_did_not_converge(monkeypatch):
+    from scalefit.scaling.trajectories import trajectory as tj
+    monkeypatch.setattr(tj, "REFINE_MAX_NFEV", 20)
+    report = tj.trajectory_report(tj_shipped(), "excess_kurtosis", group="attn_qkv",
+                                  models="mini-1,mini-3")
+    text = report.markdown()
+    assert "Not converged (parameters are not the optimum):" in text
+    assert any("did not converge in 20 evaluations" in w for w in report.collapse["pooled"].warnings)
+
+
+def tj_shipped():
+    from scalefit.data import MINI_CHECKPOINTS, data_path
+    return data_path(*MINI_CHECKPOINTS)

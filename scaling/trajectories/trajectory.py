@@ -36,7 +36,7 @@ def stat_power_law(L, v0, c, E, p):
 
 
 P_BOUND = (-5.0, 5.0)
-REFINE_MAX_NFEV = 600
+REFINE_MAX_NFEV = 3000  # the pooled fit of five long runs took 899 to converge (600 stopped short)
 N_REFINED = 3
 
 
@@ -96,6 +96,9 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
                                   _ci_from_stderr(par))
               for name, par in best.params.items()}
     warnings = bound_warnings(best.params)
+    if not best.success:
+        warnings.append(f"did not converge in {REFINE_MAX_NFEV} evaluations ({best.message}): "
+                        "its parameters are not the optimum")
     if np.ptp(value) == 0:
         warnings.append(f"the statistic is constant ({value[0]:.6g}) over these checkpoints: no curve to fit")
     return FitResult(law="value = v0 + c (L - E)^p", params=params, n_points=len(loss),
@@ -277,6 +280,8 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
         est = fit.params[name]
         se = float(np.sqrt(var)) if var >= 0 else float("nan")
         fit.params[name] = ParamEstimate(est.value, se, (est.value - half * se, est.value + half * se))
+    fit.extra["stderr_from"] = (f"fit, AR(1) errors (rho {rho:.3g}): the sandwich covariance at the optimum, "
+                                f"t intervals on {df:.3g} Satterthwaite degrees of freedom (no bootstrap was run)")
 
 
 def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: float) -> float:
@@ -626,6 +631,9 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
                   "fits: no power law in (L - E) with |p| <= 5 describes those runs (as E -> -inf either "
                   "bound tends to an exponential in L); E and p are then not identified separately, "
                   "read the R^2 and the monotone fit instead."]
+    unconverged = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if not f.converged]
+    if unconverged:
+        lines += ["", f"Not converged (parameters are not the optimum): {', '.join(unconverged)}."]
     if np.isfinite(corr["partial_pearson"]):
         partial = (f"after removing {corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
                    f"(p = {corr['partial_p_value']:.2g}, the {corr['n_points']} checkpoints counted as "
