@@ -63,3 +63,21 @@ def test_trajectory_text_names_a_fit_that_did_not_converge(monkeypatch):
 def tj_shipped():
     from scalefit.data import MINI_CHECKPOINTS, data_path
     return data_path(*MINI_CHECKPOINTS)
+
+
+def test_predict_curve_refuses_a_loss_of_zero_and_labels_lr_and_length_projections():
+    """--peak-lr 100 (33,000x the fitted LR) printed 'final loss at step 1120: 1e-300' (the law's
+    clamp) as a prediction; --peak-lr 0.03 and cosine:100000 (42x the fitted run) printed their
+    losses with no word that they lie beyond the fitted LRs and steps."""
+    import json
+    base = ["predict", "curve", "--model", "mini-3", "--bootstrap", "0"]
+    one_line_error([*base, "--schedule", "cosine:1120", "--peak-lr", "100"],
+                   "--peak-lr 100", "falls to 0", "largest LR fitted 0.003")
+    result = CliRunner().invoke(main, [*base, "--schedule", "cosine:1120", "--peak-lr", "0.03"])
+    assert result.exit_code == 0, result.output
+    assert "10x the largest LR fitted (0.003): a projection" in result.output
+    result = CliRunner().invoke(main, [*base, "--schedule", "cosine:100000", "--json"])
+    notes = json.loads(result.stdout)["notes"]
+    assert any("beyond the last checkpoint fitted" in n and "41.7x" in n for n in notes), notes
+    result = CliRunner().invoke(main, [*base, "--measured", "mini-3-W0.01"])  # same peak LR
+    assert result.exit_code == 0 and "projection" not in result.output, result.output

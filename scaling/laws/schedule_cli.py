@@ -262,9 +262,20 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         steps = np.unique(np.r_[np.geomspace(1, last, CURVE_POINTS), np.linspace(1, last, CURVE_POINTS)].astype(int))
         meas = None
     prediction = predict_curve(fit, schedule, steps, N=N, measured=meas)
+    predicted = prediction.points["predicted"].to_numpy()
+    if not np.all(np.isfinite(predicted) & (predicted > 1e-100)):
+        bad = prediction.points.loc[~(np.isfinite(predicted) & (predicted > 1e-100)), "step"].iloc[0]
+        raise InputError(f"--schedule {out_schedule(schedule_spec, measured)}"
+                         + (f" --peak-lr {peak_lr:g}" if peak_lr else "")
+                         + f": the fitted law's loss falls to 0 by step {int(bad)} (largest LR "
+                           f"fitted {fit.extra['lr_scale']:.4g}, this schedule's "
+                           f"{float(np.max(prediction.points['lr'])):.4g}); the law knows no "
+                           "instability, so a schedule far beyond the fitted LRs or steps has no "
+                           "prediction")
     out = {"law": fit.law, "data": source, "dataset": dataset, "fitted_on": fit.extra["runs"],
-           "measured_run": measured, "schedule": schedule_spec or f"lr column of {measured}",
-           "fit": fit.to_dict(), **prediction.to_dict()}
+           "measured_run": measured, "schedule": out_schedule(schedule_spec, measured),
+           "fit": fit.to_dict(), **prediction.to_dict(),
+           "notes": extrapolation_notes(fit, prediction.points)}
     if out_dir:
         import pandas as pd
         from scalefit.atomic import write_frame, write_json
@@ -305,10 +316,34 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
         lines.append(f"|relative error| mean {100 * prediction.mean_rel_error:.3f}%, max "
                      f"{100 * prediction.max_rel_error:.3f}%, final "
                      f"{100 * prediction.final_rel_error:.3f}%")
-    if int(points["step"].min()) < first_fitted:
-        lines.append(f"note: steps before {first_fitted} lie before the first checkpoint fitted: the law is "
-                     "extrapolated there (the warmup and the first fall are not what it models)")
+    lines += [f"note: {note}" for note in extrapolation_notes(fit, points)]
     return lines
+
+
+def out_schedule(schedule_spec, measured) -> str:
+    return schedule_spec or f"lr column of {measured}"
+
+
+def extrapolation_notes(fit, points) -> list[str]:
+    """Where the predicted curve lies outside what the law was fitted on: steps before the first
+    or after the last checkpoint fitted, an LR above the largest fitted (the law's loss only falls
+    with more LR area, so there it is a projection, not a prediction)."""
+    steps = fit.components["curves"].step
+    first_fitted, last_fitted = int(np.min(steps)), int(np.max(steps))
+    notes = []
+    if int(points["step"].min()) < first_fitted:
+        notes.append(f"steps before {first_fitted} lie before the first checkpoint fitted: the law is "
+                     "extrapolated there (the warmup and the first fall are not what it models)")
+    last = int(points["step"].max())
+    if last > last_fitted:
+        notes.append(f"steps after {last_fitted} lie beyond the last checkpoint fitted: the curve there "
+                     f"is a projection, up to {last / last_fitted:.3g}x the fitted run's length")
+    top, fitted_top = float(np.max(points["lr"])), float(fit.extra["lr_scale"])
+    if top > fitted_top * 1.01:  # not the last digits of two runs of one peak LR
+        notes.append(f"the schedule's LR reaches {top:.4g}, {top / fitted_top:.3g}x the largest LR "
+                     f"fitted ({fitted_top:.4g}): a projection (the law's loss falls with every "
+                     "added LR area; it knows no instability)")
+    return notes
 
 
 # predict curve's options that --grid-test does not read (it fits each size's long run and predicts
