@@ -81,3 +81,36 @@ def test_predict_curve_refuses_a_loss_of_zero_and_labels_lr_and_length_projectio
     assert any("beyond the last checkpoint fitted" in n and "41.7x" in n for n in notes), notes
     result = CliRunner().invoke(main, [*base, "--measured", "mini-3-W0.01"])  # same peak LR
     assert result.exit_code == 0 and "projection" not in result.output, result.output
+
+
+def _curve_table(tmp_path, change=None):
+    rows = ["model,step,lr,loss"]
+    for step in range(0, 400, 10):
+        lr = 1e-3 * min(1.0, (step + 1) / 20) * (0.1 + 0.9 * (1 - step / 400))
+        rows.append(f"run,{step},{lr},{3 + 5 / (1 + step) ** 0.5}")
+    if change:
+        rows[change[0]] = change[1]
+    path = tmp_path / "curve.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+# fit schedule-law / predict curve: a row with no lr was dropped (its loss unfitted, the LR between
+# its neighbours guessed), a negative or fractional step was taken as given (int() of -5 or 10.5),
+# and a run whose lr is 0 everywhere was a 'need at least one array to stack' traceback
+@pytest.mark.parametrize("row,named", [
+    ("run,50,,3.7", ["column 'lr', row 6", "not a learning rate"]),
+    ("run,-50,0.001,3.7", ["column 'step', row 6", "'-50' is not a step"]),
+    ("run,50.5,0.001,3.7", ["column 'step', row 6", "'50.5' is not a step"]),
+])
+def test_schedule_law_refuses_a_bad_step_or_lr_by_row(tmp_path, row, named):
+    path = _curve_table(tmp_path, (6, row))
+    one_line_error(["fit", "schedule-law", "--data", str(path), "--bootstrap", "0"], str(path), *named)
+
+
+def test_schedule_law_refuses_a_run_without_an_lr(tmp_path):
+    path = _curve_table(tmp_path)
+    path.write_text("\n".join(line.rsplit(",", 2)[0] + ",0," + line.rsplit(",", 1)[1]
+                              if i else line for i, line in enumerate(path.read_text().splitlines())))
+    one_line_error(["fit", "schedule-law", "--data", str(path), "--bootstrap", "0"],
+                   "run run has lr 0 at every checkpoint")

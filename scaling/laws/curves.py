@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, known
+from scalefit.errors import InputError, data_row, known
+from scalefit.schema import checked_steps
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.scaling.laws import schedule_areas as areas
 
@@ -132,12 +133,24 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
         raise InputError(f"{source}: column '{loss_column}' is missing and the table has no "
                          "metric/value/dataset rows to take it from")
     keep = ["model", "step", "lr", "loss"] + (["params"] if "params" in rows.columns else [])
-    rows = rows[keep].dropna(subset=["step", "lr", "loss"])
+    rows = checked_steps(rows[keep].dropna(subset=["loss"]), source)
     if rows.empty:
         raise InputError(f"{source}: no rows with a step, an lr and a loss")
+    lr = pd.to_numeric(rows["lr"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~(np.isfinite(lr) & (lr >= 0))
+    if bad.any():  # dropped, its loss went unfitted and the LR between its neighbours was guessed
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{source}: column 'lr', row {data_row(rows, i)}: '{rows['lr'].iloc[i]}' is "
+                         "not a learning rate; expected a finite number >= 0 at every checkpoint "
+                         "with a loss (a schedule law reads the LR the run trained with)")
     if (rows["loss"] <= 0).any():
         raise InputError(f"{source}: loss must be positive")
-    rows = rows.assign(step=rows["step"].astype(int), model=rows["model"].astype(str))
+    rows = rows.assign(lr=lr, model=rows["model"].astype(str))
+    flat = sorted(rows.loc[rows["lr"] > 0, "model"].unique())
+    if len(flat) < rows["model"].nunique():
+        zero = sorted(set(rows["model"]) - set(flat))
+        raise InputError(f"{source}: column 'lr': run {zero[0]} has lr 0 at every checkpoint; a "
+                         "schedule law needs the LR the run trained with (its peak above 0)")
     return rows.groupby(["model", "step"], as_index=False).mean(numeric_only=True)
 
 
