@@ -114,3 +114,13 @@ def test_schedule_law_refuses_a_run_without_an_lr(tmp_path):
                               if i else line for i, line in enumerate(path.read_text().splitlines())))
     one_line_error(["fit", "schedule-law", "--data", str(path), "--bootstrap", "0"],
                    "run run has lr 0 at every checkpoint")
+
+
+def test_suite_precision_refuses_a_run_paired_with_itself():
+    """--pair mini-3:mini-3 was measured and printed '+0.0000 (paired SE 0.0000 ...)' as if two runs
+    agreed exactly."""
+    pytest.importorskip("torch")
+    from pathlib import Path
+    spec = Path(__file__).resolve().parents[1] / "data" / "suites" / "mini.toml"
+    one_line_error(["suite", "precision", "--spec", str(spec), "--pair", "mini-3:mini-3"],
+                   "--pair 'mini-3:mini-3'", "against itself")

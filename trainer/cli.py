@@ -247,6 +247,9 @@ def _pair(ctx, param, values):
         a, sep, b = v.partition(":")
         if not sep or not a or not b:
             raise InputError(f"--pair '{v}': give two model ids as A:B, e.g. mini-3-D245760:mini-4-D245760")
+        if a == b:
+            raise InputError(f"--pair '{v}': a run against itself (its difference is 0 with SE 0 "
+                             "by construction); give two different model ids as A:B")
         out.append((a, b))
     return out
 
