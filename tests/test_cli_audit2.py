@@ -124,3 +124,19 @@ def test_suite_precision_refuses_a_run_paired_with_itself():
     spec = Path(__file__).resolve().parents[1] / "data" / "suites" / "mini.toml"
     one_line_error(["suite", "precision", "--spec", str(spec), "--pair", "mini-3:mini-3"],
                    "--pair 'mini-3:mini-3'", "against itself")
+
+
+def test_suite_report_checks_only_what_has_two_runs_to_compare():
+    """suite report on a grid of one size printed loss_falls_with_size_per_budget true at every
+    budget: a single run 'fell with size' by having nothing to compare with."""
+    import pandas as pd
+    from pathlib import Path
+    from scalefit.trainer.report import suite_checks
+    mini = Path(__file__).resolve().parents[1] / "data" / "suites" / "mini"
+    runs = pd.read_csv(mini / "runs.csv")
+    table = pd.read_parquet(mini / "checkpoints.parquet")
+    checks = suite_checks(runs[(runs["part"] != "grid") | (runs["model"] == "mini-1")], table)
+    assert checks["loss_falls_with_size_per_budget"] == {}
+    assert checks["loss_falls_with_tokens_per_size"] == {"mini-1": True}
+    full = suite_checks(runs, table)
+    assert len(full["loss_falls_with_size_per_budget"]) == 4 and all(full["loss_falls_with_size_per_budget"].values())
