@@ -140,3 +140,16 @@ def test_suite_report_checks_only_what_has_two_runs_to_compare():
     assert checks["loss_falls_with_tokens_per_size"] == {"mini-1": True}
     full = suite_checks(runs, table)
     assert len(full["loss_falls_with_size_per_budget"]) == 4 and all(full["loss_falls_with_size_per_budget"].values())
+
+
+def test_weights_report_says_a_family_shape_at_its_bound_is_not_an_estimate(tmp_path):
+    """weights on a tiny checkpoint printed t_nu 1e+04 for five groups in 'Groups at the last
+    step' as if measured: it is the Student-t fit's upper bound (tails no heavier than a Gaussian's)."""
+    import pandas as pd
+    from scalefit.weightstats.report import write_weights_report
+    rows = [{"model": "m", "step": 8, "tensor": "*", "group": g, "layer": -1, "stat": s, "value": v}
+            for g, nu in (("mlp_in", 1e4), ("attn_out", 74.1)) for s, v in (("std", 0.02), ("t_nu", nu))]
+    write_weights_report(pd.DataFrame(rows), tmp_path, stats=())
+    report = (tmp_path / "report.md").read_text()
+    assert "`t_nu` = 10000 is the fit's upper bound, not an estimate" in report
+    assert "m mlp_in." in report and "attn_out" not in report.split("upper bound")[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scalefit.errors import known
@@ -52,6 +53,28 @@ def group_summary(table: pd.DataFrame) -> pd.DataFrame:
     return wide[[c for c in ["model", "step", "group", *SUMMARY_STATS] if c in wide.columns]]
 
 
+def shape_bound_notes(summary: pd.DataFrame) -> list[str]:
+    """A sentence for each family shape in ``summary`` that sits at its fit's bound (Student-t nu at
+    1e4: tails no heavier than a Gaussian's, where nu is not identified): that value is the bound,
+    not an estimate."""
+    from scalefit.weightstats.families import FAMILIES
+
+    notes = []
+    for family in FAMILIES.values():
+        for shape, bounds in zip(family.shapes, family.shape_bounds):
+            column = f"{family.prefix}_{shape}"
+            if column not in summary:
+                continue
+            values = summary[column].to_numpy(dtype=float)
+            for bound, side in zip(bounds, ("lower", "upper")):
+                at = np.isclose(values, bound, rtol=1e-3)
+                if at.any():
+                    groups = ", ".join(f"{m} {g}" for m, g in summary.loc[at, ["model", "group"]].to_numpy())
+                    notes.append(f"`{column}` = {bound:g} is the fit's {side} bound, not an estimate "
+                                 f"(the data put it at or beyond the bound): {groups}.")
+    return notes
+
+
 def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=()) -> list[Path]:
     """report.md, group_summary.csv, a plot per statistic against step, and the histogram of the
     last local checkpoint's MLP-in weights; returns the files written."""
@@ -67,6 +90,8 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
         summary.to_csv(path, index=False)
         files.append(path)
         lines += ["## Groups at the last step", "", markdown_table(summary), ""]
+        bound_notes = shape_bound_notes(summary)
+        lines += [*bound_notes, ""] if bound_notes else []
     steps = table["step"].nunique()
     absent = [stat for stat in stats if stat not in set(table["stat"])]
     if absent:  # the table is written already; only the report's plot of a name it lacks is missing
