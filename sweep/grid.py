@@ -65,6 +65,9 @@ def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard:
         grid += checkpoint_grid(spec, names, select_steps(steps, spec.steps))
     elif models:
         raise InputError("--models needs --suite")
+    elif str(steps) != "all":  # a --checkpoint folder is one step, named by its folder
+        raise InputError(f"--steps {steps}: needs --suite (each --checkpoint folder is one checkpoint; "
+                         "name the folders to measure instead)")
     grid += [local_checkpoint(p) for p in local]
     if not grid:
         raise InputError("nothing to measure: give --suite (with --models/--steps) or --checkpoint PATH")

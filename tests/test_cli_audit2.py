@@ -153,3 +153,14 @@ def test_weights_report_says_a_family_shape_at_its_bound_is_not_an_estimate(tmp_
     report = (tmp_path / "report.md").read_text()
     assert "`t_nu` = 10000 is the fit's upper bound, not an estimate" in report
     assert "m mlp_in." in report and "attn_out" not in report.split("upper bound")[1]
+
+
+def test_weights_refuses_steps_without_a_suite(tmp_path):
+    """weights --checkpoint DIR --steps 0,1 measured DIR and ignored --steps (--models was refused)."""
+    pytest.importorskip("torch")
+    folder = tmp_path / "m" / "step8"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"")
+    one_line_error(["weights", "--checkpoint", str(folder), "--steps", "0,1", "--out",
+                    str(tmp_path / "out")], "--steps 0,1", "needs --suite")
+    assert not (tmp_path / "out").exists()
