@@ -15,24 +15,26 @@ only): a weak kink (slope change 0.4 at rho 0.8), rho 0.95 and an early kink (st
 kink at step 300 at rho 0.5 and 0.8. Each reports how often the kink is found, how often a run
 with one kink reports two or more transitions, the median REML rho and the coverage of the
 breakpoint nearest the kink, each with its Monte Carlo SE, sqrt(p (1 - p) / n): about 3 points
-at 85% of 150. --records writes every found breakpoint (interval, estimated rho, the slope change
-over its GLS standard error) as JSON, to look for a sign of under-coverage in a run's own output.
+at 85% of 150 (the intervals are the shipped method's, segmented.INTERVAL_METHOD: local-strong
+since 2026-12-05, fixed k in the README's earlier rows). --records writes every found breakpoint
+(interval, estimated rho, the slope change over its GLS standard error) as JSON, to look for a
+sign of under-coverage in a run's own output.
 
     python bench/bench_transition_intervals.py --cells weak_rho0.8,early_rho0.5 --runs 150
 
-`--methods` (with --cells) puts beside the shipped percentile interval, on the same resamples, a
+`--methods` (with --cells) puts beside the fixed-k percentile interval, on the same resamples, a
 percentile-t interval (each resample's breakpoint SE at a REML rho re-estimated on it) and the Wald
 interval (estimate ± 1.96 delta-method SE), with the paired coverage difference; measured, not
 shipped (bench/README.md).
 
     python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8 --methods --runs 150
 
-`--methods local` puts beside the shipped fixed-k interval the local-world interval
-(segmented.local_draws: the breakpoint nearest the
-kink drawn from resamples of the one-breakpoint fit keeping it alone, at its own REML rho; the same
-draws where the search chose one breakpoint) and the same with rho drawn from the confidence
-distribution of REML's estimate (local-cd; --no-cd leaves it out), and the local world that keeps
-the other breakpoints whose slope change is 8 standard errors or more (local-strong), with the
+`--methods local` puts beside the fixed-k interval (shipped until 2026-12-05) the local-world
+interval (segmented.local_draws: the breakpoint nearest the kink drawn from resamples of the
+one-breakpoint fit keeping it alone, at its own REML rho; the same draws where the search chose
+one breakpoint) and the same with rho drawn from the confidence distribution of REML's estimate
+(local-cd; --no-cd leaves it out), and the local world that keeps the other breakpoints whose
+slope change is 8 standard errors or more (local-strong, shipped since 2026-12-05), with the
 paired differences and the runs with two or more breakpoints. two_rho0.8 and two_rho0.5 add a
 second, real kink at step 40 (slope change -0.8) beside the one measured; twoweak_rho0.8 two weak
 ones (-0.4 at step 40, 0.4 at step 300, the one measured).
@@ -57,8 +59,9 @@ import numpy as np
 
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.segmented import (bootstrap_draws, find_transitions, fit_segmented,
-                                                      LOCAL_KEEP_T, hinge_design, local_draws, local_fit,
-                                                      percentile_intervals, search_draws)
+                                                      INTERVAL_METHOD, LOCAL_KEEP_T, hinge_design,
+                                                      local_draws, local_fit, percentile_intervals,
+                                                      search_draws)
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 X = np.log10(STEPS)
@@ -82,7 +85,9 @@ def coverage(rho: float, runs: int, n_bootstrap: int, fixed_rho) -> tuple[float,
     inside, widths = [], []
     for r in range(runs):
         y = 1 + 0.1 * X + np.maximum(X - KINK, 0) + ar1_noise(rho, np.random.default_rng(r))
-        search = find_transitions(X, y, n_bootstrap=n_bootstrap, seed=r, rho=fixed_rho)
+        # the peer (rho given: independent errors) refits every breakpoint (fixed k), as before
+        search = find_transitions(X, y, n_bootstrap=n_bootstrap, seed=r, rho=fixed_rho,
+                                  interval_method=INTERVAL_METHOD if fixed_rho is None else "fixed")
         if not search.best.k:
             continue
         j = int(np.argmin(np.abs(search.best.breakpoints - KINK)))
@@ -220,7 +225,7 @@ def cell_methods(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000
 
 def cell_search(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000,
                 reestimate_rho: bool = False) -> list[dict]:
-    """Per run whose search found a breakpoint: whether the nearest one's shipped interval (the
+    """Per run whose search found a breakpoint: whether the nearest one's fixed-k interval (the
     bootstrap refitting each resample with the number of breakpoints held) and the interval of the
     bootstrap that remakes the whole choice in each resample (segmented.search_draws) hold the kink,
     from the same resamples, with their widths and the share of resamples whose choice had a
@@ -247,14 +252,14 @@ CD_RHO_DRAW = ["confidence"]  # local-cd's rho draw ("none": local-cd left out, 
 
 
 def cell_local(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
-    """Per run whose search found a breakpoint: whether the nearest one's shipped fixed-k interval,
+    """Per run whose search found a breakpoint: whether the nearest one's fixed-k interval,
     its interval from its own local world (segmented.local_draws: the one-breakpoint fit keeping it
     alone, at its own REML rho; the fixed-k draws where the search chose one breakpoint) and the
     local world's with rho drawn from the confidence distribution of REML's estimate (local-cd)
     hold the kink, with widths. The three use the same seed; local-cd's resamples differ."""
     records = []
     for r, y, fit, kink, j in found_kinks(name, runs, seed_base):
-        fixed = bootstrap_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r)
+        fixed = bootstrap_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r, method="fixed")
         local = fixed if fit.k == 1 else local_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r,
                                                      columns=[j])
         strong = local if fit.k == 1 else local_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r,
@@ -340,22 +345,22 @@ TABLES = {
     "student": (cell_methods, student_row, "coverage of the breakpoint nearest the kink (kinks "
                 "found), the same resamples for every interval; paired: percentile-t minus "
                 "percentile, ± its SE",
-                ["percentile (shipped)", "percentile-t", "paired difference", "Wald ± 1.96 SE",
+                ["percentile (fixed k)", "percentile-t", "paired difference", "Wald ± 1.96 SE",
                  "median width: percentile / percentile-t / Wald"]),
     "search": (cell_search, search_row, "coverage of the breakpoint nearest the kink (kinks found), "
                "the same resamples for both intervals; paired: search minus fixed, ± its SE",
-               ["kink found", "fixed k (shipped)", "search in each resample", "paired difference",
+               ["kink found", "fixed k", "search in each resample", "paired difference",
                 "median width: fixed / search", "resamples choosing no transition"]),
     "local": (cell_local, local_row, "coverage of the breakpoint nearest the kink (kinks found); "
               "paired: minus the fixed-k interval, ± its SE",
-              ["kink found", "fixed k (shipped)", "local world, paired",
-               "local world keeping the strong breakpoints (t >= 8), paired",
+              ["kink found", "fixed k", "local world, paired",
+               "local world keeping the strong breakpoints (t >= 8, shipped), paired",
                "local world, rho from REML's confidence distribution, paired",
                "runs with 2+ breakpoints: fixed / local / local-strong",
                "median width: fixed / local / local-strong / local-cd"]),
     "search-reml": (lambda *a: cell_search(*a, reestimate_rho=True), search_row,
                     "the same, the resamples' choice with REML rho per candidate",
-                    ["kink found", "fixed k (shipped)", "search in each resample (REML rho)",
+                    ["kink found", "fixed k", "search in each resample (REML rho)",
                      "paired difference", "median width: fixed / search",
                      "resamples choosing no transition"]),
 }
@@ -390,7 +395,7 @@ def main() -> None:
                         help=f"comma-separated audit cells instead of the rho table: {', '.join(CELLS)}")
     parser.add_argument("--records", default="", help="JSON file for every found breakpoint (--cells)")
     parser.add_argument("--methods", nargs="?", const="student", choices=("student", "search", "search-reml", "local"),
-                        help="with --cells: the shipped interval beside, on the same resamples, "
+                        help="with --cells: the fixed-k interval beside, on the same resamples, "
                              "percentile-t and Wald intervals (student, the default) or the "
                              "bootstrap that remakes the whole choice in each resample (search; "
                              "search-reml: with REML rho per candidate, about 5x the cost)")

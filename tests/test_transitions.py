@@ -349,14 +349,23 @@ def test_a_widened_interval_is_flagged_in_the_table_and_marked_in_the_command(tm
 
 @pytest.mark.slow
 def test_the_shipped_widened_interval_is_marked():
-    """The one breakpoint of the shipped t_nu / attn_out warmup runs whose resamples all fell on
-    one side of it (bench/README.md): mini-3-W0.04's step 318, 50 resamples as the golden file."""
-    result = CliRunner().invoke(main, ["transitions", "--stat", "t_nu", "--group", "attn_out",
-                                       "--models", "mini-3-W0.04", "--bootstrap", "50"])
+    """The one breakpoint of the shipped t_nu / attn_out warmup runs whose fixed-k resamples all
+    fell on one side of it (bench/README.md): mini-3-W0.04's step 318, 50 resamples as the golden
+    file. Its two breakpoints are strong, so the shipped local-strong world keeps both, but each
+    draws the resample's breakpoint nearest it (not the one of the same rank): 318's interval then
+    straddles it."""
+    args = ["transitions", "--stat", "t_nu", "--group", "attn_out", "--models", "mini-3-W0.04",
+            "--bootstrap", "50"]
+    result = CliRunner().invoke(main, args + ["--interval-method", "fixed"])
     assert result.exit_code == 0, result.output
     assert "step 318 [95% CI 318, 423]*  " in result.stdout
     assert "step 261 [95% CI 168, 263]  " in result.stdout  # its other breakpoint: not widened
     assert "* widened interval: " in result.stdout
+    shipped = CliRunner().invoke(main, args)
+    assert shipped.exit_code == 0, shipped.output
+    assert "step 318 [95% CI 263, 423]  " in shipped.stdout
+    assert "step 261 [95% CI 168, 263]  " in shipped.stdout
+    assert "widened interval" not in shipped.stdout
 
 
 def test_cli_warmup_study_writes_the_table_and_json(tmp_path):
@@ -453,3 +462,40 @@ def test_warmup_study_row_regresses_the_family():
     assert row["first_weak_kinks"] == row["largest_weak_kinks"] == 0  # planted at noise 0.004
     flagged = markdown(pd.DataFrame([{**row, "first_weak_kinks": 3}]))
     assert "(3 weak)" in flagged and flagged.count("weak") == 1
+
+
+def test_weak_kinks_whose_intervals_span_the_run_are_said_so(tmp_path):
+    """Two weak kinks under AR(1) errors of rho 0.8 (the bench's twoweak_rho0.8 shape): the
+    shipped local-strong intervals treat each as noise in the other's resamples and span most of
+    the run; each row and one line under the listing say so, and --json names the method. The
+    fixed-k refit gives narrow intervals and no such line (this fails if the default reverts)."""
+    from scalefit.scaling.trajectories.transitions import MOST_OF_RUN, WEAK_WIDE_NOTE
+    steps = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
+    x = np.log10(steps)
+    noise = ar1.stationary_series(0.8, (len(x), 1), np.random.default_rng(0), 0.05)[:, 0]
+    y = (1 + 0.1 * x - 0.4 * np.maximum(x - np.log10(40), 0)
+         + 0.4 * np.maximum(x - np.log10(300), 0) + noise)
+    path = tmp_path / "weights.csv"
+    pd.DataFrame({"model": "m", "step": steps.astype(int), "tensor": "layers.0.attention.dense.weight",
+                  "group": "attn_out", "layer": 0, "stat": "t_nu", "value": y}).to_csv(path, index=False)
+    args = ["transitions", "--stat", "t_nu", "--group", "attn_out", "--data", str(path),
+            "--warmup-steps", "11", "--total-steps", "1120", "--bootstrap", "30"]
+    runner = CliRunner()
+    text = runner.invoke(main, args)
+    assert text.exit_code == 0, text.output
+    assert WEAK_WIDE_NOTE in text.stdout
+    assert text.stdout.count("may be noise; interval spans most of the run") == 2
+    doc = json.loads(runner.invoke(main, args + ["--json"]).stdout)
+    assert doc["interval_method"] == "local-strong"
+    assert len(doc["transitions"]) == 2
+    assert all(t["weak_kink"] and t["ci95_run_share"] >= MOST_OF_RUN for t in doc["transitions"])
+    fixed = runner.invoke(main, args + ["--interval-method", "fixed", "--json"])
+    assert fixed.exit_code == 0, fixed.output
+    doc = json.loads(fixed.stdout)
+    assert doc["interval_method"] == "fixed"
+    assert all(t["ci95_run_share"] < MOST_OF_RUN for t in doc["transitions"])
+    fixed = runner.invoke(main, args + ["--interval-method", "fixed"])
+    assert WEAK_WIDE_NOTE not in fixed.stdout and "(fixed bootstrap)" in fixed.stdout
+    assert "77-90%" in fixed.stdout and "84-92%" in text.stdout
+    refused = runner.invoke(main, args + ["--interval-method", "percentile-t"])
+    assert refused.exit_code == 2 and "percentile-t" in refused.output

@@ -256,13 +256,28 @@ def test_the_search_bootstrap_refits_the_same_resamples_as_the_fixed_one():
 
 def test_the_search_interval_is_an_option_of_find_transitions():
     y = _kinked_run(0.5, 1.0, 20_000)
-    fixed = find_transitions(X, y, n_bootstrap=20, seed=1)
+    fixed = find_transitions(X, y, n_bootstrap=20, seed=1, interval_method="fixed")
     remade = find_transitions(X, y, n_bootstrap=20, seed=1, interval_method="search")
     assert np.array_equal(fixed.best.breakpoints, remade.best.breakpoints)
     for (lo, hi), t in zip(remade.intervals, remade.best.breakpoints):
         assert lo <= t <= hi and hi - lo < 1.0
     with pytest.raises(ValueError, match="interval method"):
         find_transitions(X, y, n_bootstrap=5, interval_method="percentile-t")
+
+
+def test_the_shipped_interval_is_local_strong():
+    """find_transitions' intervals are local-strong's unless told (segmented.INTERVAL_METHOD): on
+    a run whose search takes a weak extra breakpoint beside the kink, the kink's world drops it,
+    so its interval differs from the fixed-k refit's (fails if the default reverts to fixed)."""
+    from scalefit.scaling.trajectories.segmented import INTERVAL_METHOD, slope_change_t
+    assert INTERVAL_METHOD == "local-strong"
+    y = _kinked_run(0.8, 1.0, 20_003)
+    shipped = find_transitions(X, y, n_bootstrap=20, seed=1)
+    assert shipped.best.k >= 2 and (slope_change_t(X, y, shipped.best) < 8).any()
+    strong = find_transitions(X, y, n_bootstrap=20, seed=1, interval_method="local-strong")
+    fixed = find_transitions(X, y, n_bootstrap=20, seed=1, interval_method="fixed")
+    assert shipped.intervals == strong.intervals
+    assert shipped.intervals != fixed.intervals
 
 
 def test_the_local_world_keeps_one_breakpoint_and_the_wander_the_others_absorbed():

@@ -14,6 +14,7 @@ from scalefit.errors import InputError
 from scalefit.options import (BOOTSTRAP, LOSS_FLOOR, NONNEGATIVE, POSITIVE, analysis_options,
                               seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.scaling.trajectories.segmented import INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS
 from scalefit.tables import read_table, read_table_or_shipped, write_table
 
 # The shipped mini-suite checkpoint table: evaluation and weight-statistic rows, long form.
@@ -63,13 +64,21 @@ def _with_selection(func):
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200, show_default=True,
               help="Sieve-bootstrap resamples (AR(1) errors, rho drawn from its likelihood) "
                    "for each transition's interval.")
+@click.option("--interval-method", type=click.Choice(INTERVAL_METHODS), default=INTERVAL_METHOD,
+              show_default=True,
+              help="How each transition's interval resamples: local-strong (shipped) keeps the "
+                   "breakpoint and the run's strong ones and treats weak ones as noise, so a run "
+                   "whose breakpoints are all weak gets intervals of most of the run; fixed refits "
+                   "every breakpoint the search chose. Measured coverage (bench/README.md): "
+                   + "; ".join(f"{m} held a clear kink in {clear} of synthetic runs, a weak one in {weak}"
+                               for m, (clear, weak) in INTERVAL_COVERAGE.items()) + ".")
 @click.option("--which", type=click.Choice(["largest", "first"]), default="largest",
               show_default=True, help="Which transition of a run enters the warmup regression.")
 @seed_option
 @analysis_options
 def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, total_steps,
-                max_breakpoints, min_delta_bic, n_bootstrap, which, seed, data_path, out_dir,
-                as_json):
+                max_breakpoints, min_delta_bic, n_bootstrap, interval_method, which, seed,
+                data_path, out_dir, as_json):
     """Find transitions in a weight statistic and place them against the LR schedule.
 
     Change points of STAT against log(step) per run (segmented fits with AR(1) errors between
@@ -88,7 +97,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     study = transition_study(
         traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
         max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
-        seed=seed, progress=True)
+        seed=seed, progress=True, interval_method=interval_method)
     label = stat_label(stat, group, tensor, layer)
     if out_dir:
         with staged_output(out_dir) as out:  # the folder never holds half of two runs
@@ -104,7 +113,7 @@ WIDENED_MARK = "*"  # after a breakpoint interval the bootstrap did not centre o
 
 def _print_transitions(label, study):
     from scalefit.scaling.trajectories.ar1 import rho_text
-    from scalefit.scaling.trajectories.transitions import INTERVAL_CAVEAT, WIDENED_NOTE
+    from scalefit.scaling.trajectories.transitions import WEAK_WIDE_NOTE, WIDENED_NOTE, interval_caveat
 
     summary, found, regression = study.runs, study.transitions, study.regression
     click.echo(f"Transitions in {label} against log(step)")
@@ -129,13 +138,16 @@ def _print_transitions(label, study):
             place = (f"{tr['steps_after_warmup']:+.0f} steps from warmup end{tokens_txt}; "
                      if np.isfinite(tr["steps_after_warmup"]) else "")
             weak = (f" (weak kink: slope change {tr['slope_change_t']:.1f} standard errors, may be "
-                    f"noise)" if tr["weak_kink"] else "")
+                    "noise" + ("; interval spans most of the run" if _spans_run(tr) else "") + ")"
+                    if tr["weak_kink"] else "")
             click.echo(f"    step {tr['step']:.0f} {ci}  {place}{tr['schedule_phase']}; "
                        f"slope {tr['slope_before']:+.3g} -> {tr['slope_after']:+.3g}{weak}")
     if found["ci_widened"].any():
         click.echo(f"{WIDENED_MARK} widened interval: {WIDENED_NOTE}")
+    if len(found) and found.apply(_spans_run, axis=1).any():
+        click.echo(WEAK_WIDE_NOTE)
     if len(found):
-        click.echo(INTERVAL_CAVEAT)
+        click.echo(interval_caveat(study.interval_method))
     if regression is not None:
         s = regression.params["slope"]
         family = study.regression_runs
@@ -148,9 +160,15 @@ def _print_transitions(label, study):
         click.echo(f"Warmup regression: not run ({study.note})")
 
 
+def _spans_run(tr) -> bool:
+    """A weak kink whose interval covers most of its run (transitions.MOST_OF_RUN)."""
+    from scalefit.scaling.trajectories.transitions import MOST_OF_RUN
+    return bool(tr["weak_kink"]) and tr["ci95_run_share"] >= MOST_OF_RUN
+
+
 def _write_transition_report(out_dir, label, traj, study):
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
-    from scalefit.scaling.trajectories.transitions import INTERVAL_CAVEAT, WIDENED_NOTE
+    from scalefit.scaling.trajectories.transitions import WEAK_WIDE_NOTE, WIDENED_NOTE, interval_caveat
 
     found, summary, regression = study.transitions, study.runs, study.regression
     out = Path(out_dir)
@@ -163,12 +181,15 @@ def _write_transition_report(out_dir, label, traj, study):
              "chosen by BIC and kept only when it beats a smooth polynomial of the same size. "
              "The errors of consecutive checkpoints are taken as AR(1), each fit with its own "
              "REML autocorrelation (`error_rho` in runs.csv); 95% intervals by a sieve bootstrap "
-             "that draws rho from its likelihood.", "", INTERVAL_CAVEAT, "",
+             f"that draws rho from its likelihood ({study.interval_method}).", "",
+             interval_caveat(study.interval_method), "",
              "![transitions](transitions.png)", "",
              markdown_table(found) if len(found) else "No transition found in any run.", ""]
     if found["ci_widened"].any():
         lines += [f"`ci_widened` true ({int(found['ci_widened'].sum())} of {len(found)}): "
                   f"{WIDENED_NOTE}", ""]
+    if len(found) and found.apply(_spans_run, axis=1).any():
+        lines += [WEAK_WIDE_NOTE, ""]
     if regression is not None:
         save_figure(plot_warmup_regression(study.picked, regression), out, "warmup_regression")
         s = regression.params["slope"]

@@ -216,22 +216,46 @@ def choose_fit(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
     return best, fits
 
 
+INTERVAL_METHODS = ("fixed", "search", "local", "local-cd", "local-strong")  # bootstrap_draws' ways to resample
+# The breakpoint intervals' method that find_transitions and `scalefit transitions` use unless told:
+# on synthetic runs it covered as fixed or better on every measured cell (bench/README.md, "A local
+# world per breakpoint"), and where every breakpoint of a run is weak its intervals span most of it.
+INTERVAL_METHOD = "local-strong"
+# Measured coverage of the 95% intervals by method, (clear kink, weak kink) (bench/README.md;
+# bench/bench_transition_intervals.py --cells ... --methods local): a clear kink at autocorrelation
+# 0.5-0.95 (at step 300 at 0.5, 0.8 and 0.95, at step 20 at 0.5), a weak one (slope change 0.4 at
+# 0.8). local-strong: each cell pooled over its seed sets (134-362 kinks a cell, the weak kink
+# 165), the range over cells; fixed: the range over cells and seed sets.
+INTERVAL_COVERAGE = {"local-strong": ("84-92%", "85%"), "fixed": ("77-90%", "68-77%")}
+
+
+def checked_interval_method(method: str) -> str:
+    """`method` if INTERVAL_METHODS names it, else one ValueError."""
+    if method not in INTERVAL_METHODS:
+        raise ValueError(f"interval method {method!r}: one of {', '.join(INTERVAL_METHODS)}")
+    return method
+
+
 def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
                      min_delta_bic: float = 6.0, n_bootstrap: int = 200, seed: int = 0,
                      n_grid: int = 40, rho: float | None = None,
-                     interval_method: str = "fixed") -> TransitionSearch:
+                     interval_method: str = INTERVAL_METHOD) -> TransitionSearch:
     """Choose the number of breakpoints by BIC and bootstrap each breakpoint's 95% interval.
 
     A segmented model with k > 0 is kept only if its BIC beats both the straight line and
     the best smooth polynomial with as many parameters by at least `min_delta_bic`. Every
     candidate is fitted under AR(1) errors with its own REML rho, or with the `rho` given (0:
     ordinary least squares, independent errors). `interval_method` is the bootstrap's
-    (`bootstrap_draws`): "fixed" (the default) refits each resample of the chosen fit with its
-    number of breakpoints, "search" remakes the whole choice in each resample, "local" draws each
-    breakpoint from its own one-breakpoint world (``local_draws``), "local-strong" keeps in that
-    world the other breakpoints not flagged weak, "local-cd" is "local" with rho from REML's
-    confidence distribution: the last four measured, not shipped (bench/README.md).
+    (`bootstrap_draws`; the default is INTERVAL_METHOD, "local-strong"): "local-strong" draws each
+    breakpoint from a world that keeps it and the other breakpoints not flagged weak, the weak
+    ones left as noise (so a run whose breakpoints are all weak can get an interval of most of
+    the run), "fixed" refits each resample of the chosen fit with its number of breakpoints (the
+    default until local-strong was measured on every cell), "search" remakes the whole choice in
+    each resample, "local" draws each breakpoint from its own one-breakpoint world
+    (``local_draws``), "local-cd" is "local" with rho from REML's confidence distribution
+    (coverage of each: bench/README.md).
     """
+    interval_method = checked_interval_method(interval_method)
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     order = np.argsort(x)
@@ -268,16 +292,15 @@ def slope_change_t(x, y, fit: SegmentedFit) -> np.ndarray:
         return np.abs(fit.coef[2:]) / np.sqrt(np.maximum(variance, 0.0))
 
 
-INTERVAL_METHODS = ("fixed", "search", "local", "local-cd", "local-strong")  # bootstrap_draws' ways to resample
-
-
 def bootstrap_breakpoints(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
                           min_points: int = 3, n_grid: int = 40, rho: float | None = None,
-                          method: str = "fixed", max_breakpoints: int = 3,
+                          method: str = INTERVAL_METHOD, max_breakpoints: int = 3,
                           min_delta_bic: float = 6.0) -> tuple[list[tuple[float, float]], list[bool]]:
     """(interval, widened) of each breakpoint (x units, x sorted): the sieve bootstrap's 95%
     percentile interval, widened to hold the breakpoint where the percentiles miss it, and
-    whether it was (``percentile_intervals``). The resampling is ``bootstrap_draws``'s."""
+    whether it was (``percentile_intervals``). The resampling is ``bootstrap_draws``'s, by
+    `method` (default INTERVAL_METHOD)."""
+    method = checked_interval_method(method)
     draws = bootstrap_draws(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
                             n_grid=n_grid, rho=rho, method=method,
                             max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic)
@@ -388,7 +411,8 @@ def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: in
     breakpoints absorbed is noise in its resamples, not planted kinks; "local-strong": that world
     keeps the other breakpoints whose slope change is at least LOCAL_KEEP_T standard errors;
     "local-cd": "local" with rho drawn from the confidence distribution of REML's estimate
-    (``rho_confidence_draws``). Measured, not shipped (bench/README.md).
+    (``rho_confidence_draws``). "fixed" is this engine's default, the resampling the others are
+    measured against; the intervals find_transitions ships use INTERVAL_METHOD (bench/README.md).
     """
     if method == "search":
         return search_draws(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,

@@ -20,7 +20,9 @@ from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_in
                               positive_int)
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
-from scalefit.scaling.trajectories.segmented import find_transitions, slope_change_t
+from scalefit.scaling.trajectories.segmented import (INTERVAL_COVERAGE, INTERVAL_METHOD,
+                                                     INTERVAL_METHODS, find_transitions,
+                                                     slope_change_t)
 from scalefit.scaling.trajectories.table import checked_trajectory
 
 MIN_POINTS_PER_RUN = 8
@@ -34,12 +36,30 @@ PICKS = ("largest", "first")
 # errors, one planted kink), 83% of the extra transitions that runs with one kink reported were
 # under 8, against 9% of the kinks found (half of the weak kinks, slope change 0.4 at rho 0.8).
 WEAK_KINK_T = 8.0
-INTERVAL_CAVEAT = (
-    "The breakpoint intervals are nominal 95%. On synthetic runs of 44 checkpoints with one kink "
-    "and AR(1) errors they held the kink in 77-90% of runs at autocorrelation 0.5-0.95 and in 68-77% "
-    "for a weak kink (slope change 0.4 at 0.8), and 19-32% of runs at 0.8-0.95 reported extra "
-    f"transitions; `weak_kink` marks a slope change under {WEAK_KINK_T:g} standard errors, as most "
-    "of those extras were (bench/bench_transition_intervals.py --cells).")
+
+
+def interval_caveat(method: str = INTERVAL_METHOD) -> str:
+    """What the command says under its intervals: their measured coverage by `method`."""
+    if method in INTERVAL_COVERAGE:
+        clear, weak = INTERVAL_COVERAGE[method]
+        held = (f"they held the kink in {clear} of runs at autocorrelation 0.5-0.95 and in {weak} "
+                "for a weak kink (slope change 0.4 at 0.8)")
+    else:
+        held = "their coverage was measured on fewer cells (bench/README.md)"
+    return (f"The breakpoint intervals ({method} bootstrap) are nominal 95%. On synthetic runs of "
+            f"44 checkpoints with one kink and AR(1) errors {held}, and 19-32% of runs at 0.8-0.95 "
+            f"reported extra transitions; `weak_kink` marks a slope change under {WEAK_KINK_T:g} "
+            "standard errors, as most of those extras were (bench/bench_transition_intervals.py "
+            "--cells).")
+
+
+INTERVAL_CAVEAT = interval_caveat(INTERVAL_METHOD)
+# A weak kink whose interval covers at least this share of its run's log10(step) range is said to
+# span most of the run: local-strong's world for it keeps no weak breakpoint, so where every
+# breakpoint of a run is weak the resamples cannot place it (the shipped mini-1 and mini-5).
+MOST_OF_RUN = 0.5
+WEAK_WIDE_NOTE = ("weak: interval spans most of the run; the run cannot tell this kink from noise "
+                  "(its resamples treat the run's weak kinks as noise).")
 # What `ci_widened` means, said under any table or listing that shows a widened interval.
 WIDENED_NOTE = (
     "the bootstrap resamples put this breakpoint on one side of its estimate (their 2.5-97.5% "
@@ -49,15 +69,19 @@ WIDENED_NOTE = (
 
 def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = None,
                     max_breakpoints: int = 3, min_delta_bic: float = 6.0,
-                    n_bootstrap: int = 200, seed: int = 0) -> tuple[list[dict], dict]:
+                    n_bootstrap: int = 200, seed: int = 0,
+                    interval_method: str = INTERVAL_METHOD) -> tuple[list[dict], dict]:
     """Transitions of one run's trajectory (columns step, value[, model, lr, tokens]).
 
     Returns (one dict per transition, a summary dict of the run). Step 0 is dropped: the
     search runs on log10(step). The rows are checked as ``checked_trajectory`` checks them; a
     checkpoint without a finite value is left out and named in the summary's ``note``.
+    `interval_method`: the breakpoint intervals' bootstrap (one of segmented.INTERVAL_METHODS;
+    default segmented.INTERVAL_METHOD). A row's ``ci95_run_share`` is the share of the run's log10(step)
+    range its interval covers.
     """
     settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
-                              n_bootstrap=n_bootstrap, seed=seed)
+                              n_bootstrap=n_bootstrap, seed=seed, interval_method=interval_method)
     if isinstance(run, pd.DataFrame) and "model" not in run:
         run = run.assign(model="run")
     run, left_out = checked_trajectory(run, "run")
@@ -99,6 +123,7 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
         row = {"model": model, "index": j + 1, "step": step,
                "step_ci95_lo": float(10 ** lo), "step_ci95_hi": float(10 ** hi),
                "ci_widened": bool(search.widened[j]) if search.widened else False,
+               "ci95_run_share": float((hi - lo) / np.ptp(x)),
                "slope_before": float(slopes[j]), "slope_after": float(slopes[j + 1]),
                "slope_change": float(slopes[j + 1] - slopes[j]),
                "slope_change_t": float(t_ratios[j]), "weak_kink": bool(t_ratios[j] < WEAK_KINK_T)}
@@ -111,7 +136,8 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
 def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
                        total_steps: float | None = None, max_breakpoints: int = 3,
                        min_delta_bic: float = 6.0, n_bootstrap: int = 200, seed: int = 0,
-                       progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       progress: bool = False,
+                       interval_method: str = INTERVAL_METHOD) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Transitions of every run in a trajectory table (model, step, value[, lr, tokens]).
 
     `warmup_steps` / `total_steps` override what the table says or implies about the schedule;
@@ -124,7 +150,7 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     from tqdm import tqdm
 
     settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
-                              n_bootstrap=n_bootstrap, seed=seed)
+                              n_bootstrap=n_bootstrap, seed=seed, interval_method=interval_method)
     warmup_steps = None if warmup_steps is None else nonnegative_float("warmup_steps", warmup_steps)
     total_steps = None if total_steps is None else positive_float("total_steps", total_steps)
     traj, left_out = checked_trajectory(traj)
@@ -138,7 +164,7 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
         rows, summary = run_transitions(run, landmarks=landmarks[model], **settings)
         all_rows.extend(rows)
         summaries.append(summary)
-    columns = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "ci_widened",
+    columns = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "ci_widened", "ci95_run_share",
                "slope_before", "slope_after", "slope_change", "slope_change_t", "weak_kink",
                "warmup_end", "steps_after_warmup", "tokens_after_warmup", "ratio_to_warmup_end",
                "decay_fraction_done", "lr_fraction_of_peak", "schedule_phase", "warmup_end_in_ci95"]
@@ -147,9 +173,11 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     return pd.DataFrame(all_rows, columns=columns), summary
 
 
-def checked_search(*, max_breakpoints, min_delta_bic, n_bootstrap, seed) -> dict:
+def checked_search(*, max_breakpoints, min_delta_bic, n_bootstrap, seed,
+                   interval_method=INTERVAL_METHOD) -> dict:
     """The search settings of ``run_transitions``, each refused in one line as its command
-    option is (--max-breakpoints 1-4, --min-delta-bic >= 0, --bootstrap 0 or 2+, --seed whole)."""
+    option is (--max-breakpoints 1-4, --min-delta-bic >= 0, --bootstrap 0 or 2+, --seed whole,
+    --interval-method one of segmented.INTERVAL_METHODS)."""
     max_breakpoints = positive_int("max_breakpoints", max_breakpoints)
     if max_breakpoints > MAX_BREAKPOINTS:
         raise InputError(f"max_breakpoints: '{max_breakpoints}' is out of range; expected a whole "
@@ -157,7 +185,16 @@ def checked_search(*, max_breakpoints, min_delta_bic, n_bootstrap, seed) -> dict
     return {"max_breakpoints": max_breakpoints,
             "min_delta_bic": nonnegative_float("min_delta_bic", min_delta_bic),
             "n_bootstrap": bootstrap_count("n_bootstrap", n_bootstrap),
-            "seed": nonnegative_int("seed", seed)}
+            "seed": nonnegative_int("seed", seed),
+            "interval_method": checked_interval_method(interval_method)}
+
+
+def checked_interval_method(method: str) -> str:
+    """`method` if segmented.INTERVAL_METHODS names it, else one InputError."""
+    if method not in INTERVAL_METHODS:
+        raise InputError(f"interval_method: '{method}' is not an interval method; expected one of "
+                         f"{', '.join(INTERVAL_METHODS)}")
+    return method
 
 
 def checked_pick(which: str) -> str:
@@ -268,6 +305,7 @@ class TransitionStudy:
     regressions: list[tuple[list[str], FitResult]] = field(default_factory=list)
     note: str | None = None  # why a family could not be regressed, if one could not
     notes: list[str] = field(default_factory=list)  # checkpoints left out of the trajectory
+    interval_method: str = INTERVAL_METHOD  # the breakpoint intervals' bootstrap
 
     @property
     def regression(self) -> FitResult | None:
@@ -280,7 +318,8 @@ class TransitionStudy:
 
     def to_dict(self) -> dict:
         regression = self.regression
-        return {"runs": self.runs.to_dict("records"),
+        return {"interval_method": self.interval_method,
+                "runs": self.runs.to_dict("records"),
                 "transitions": self.transitions.to_dict("records"),
                 "warmup_regression": regression.to_dict() if regression else None,
                 "warmup_regression_runs": self.regression_runs,
@@ -308,7 +347,8 @@ def regress_families(picked: pd.DataFrame, runs: pd.DataFrame):
 def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
                      warmup_steps: float | None = None, total_steps: float | None = None,
                      max_breakpoints: int = 3, min_delta_bic: float = 6.0, n_bootstrap: int = 200,
-                     seed: int = 0, progress: bool = False) -> TransitionStudy:
+                     seed: int = 0, progress: bool = False,
+                     interval_method: str = INTERVAL_METHOD) -> TransitionStudy:
     """Does a weight statistic's transition follow the warmup? What `scalefit transitions`
     reports, from ``stat_trajectory(...)``'s output: every run's change points against log(step),
     the one per run that ``which`` picks ('largest' slope change or 'first'), and per family of
@@ -316,16 +356,19 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
 
     ``warmup_steps`` / ``total_steps`` override the table's schedule; ``max_breakpoints`` (1-4) and
     ``min_delta_bic`` bound the search; ``n_bootstrap`` sieve resamples give each transition's
-    interval (0: none). The regression's slope interval is the t-interval (no bootstrap over
-    3-4 runs).
+    interval (0: none), by ``interval_method`` (one of segmented.INTERVAL_METHODS; default
+    segmented.INTERVAL_METHOD). The regression's slope interval is the t-interval (no bootstrap
+    over 3-4 runs).
     """
     which = checked_pick(which)
+    interval_method = checked_interval_method(interval_method)
     found, runs = detect_transitions(trajectory, warmup_steps=warmup_steps,
                                      total_steps=total_steps, max_breakpoints=max_breakpoints,
-                                     min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+                                     min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
+                                     seed=seed, progress=progress, interval_method=interval_method)
     picked = pick_transition_per_run(found, which)
     regressions, note = regress_families(picked, runs)
     if regressions:
         picked = picked[picked["model"].isin(regressions[0][0])]
     notes = list(trajectory.attrs.get("notes", [])) + runs.attrs.get("notes", [])
-    return TransitionStudy(found, runs, picked, regressions, note, notes)
+    return TransitionStudy(found, runs, picked, regressions, note, notes, interval_method)
