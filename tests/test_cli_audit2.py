@@ -164,3 +164,17 @@ def test_weights_refuses_steps_without_a_suite(tmp_path):
     one_line_error(["weights", "--checkpoint", str(folder), "--steps", "0,1", "--out",
                     str(tmp_path / "out")], "--steps 0,1", "needs --suite")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command,table", [(["trajectory"], "Checkpoint table"),
+                                           (["warmup-study"], "Checkpoint table"),
+                                           (["fit", "schedule-law"], "Loss curves"),
+                                           (["predict", "curve"], "Loss curves")])
+def test_help_names_the_table_data_reads(command, table):
+    """--help said '--data FILE  Run table ...' for commands that read a checkpoint table (one row
+    per run would be refused by each of them)."""
+    import re
+    text = re.sub(r"\s+", " ", CliRunner().invoke(main, [*command, "--help"]).output)
+    data_help = text.split("--data FILE ")[1].split(" --out")[0]
+    assert data_help.startswith(table) and "Run table" not in data_help, data_help
+    assert "checkpoints.parquet" in data_help

@@ -12,7 +12,7 @@ import numpy as np
 from scalefit.data import MINI_CHECKPOINTS, MINI_FINALS
 from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError
-from scalefit.options import (NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
+from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
                               bootstrap_option, option_given, seed_option, split_values)
 from scalefit.report import dumps
 from scalefit.scaling.laws.identifiability import ZERO, judged
@@ -103,7 +103,7 @@ def _fit_text(out: dict) -> str:
 
 
 @click.command("schedule-law")
-@analysis_options
+@analysis_options(table=LOSS_CURVES)
 @schedule_law_options
 @bootstrap_option(200, "Bootstrap resamples for 95% CIs (0: none): whole runs when several "
                        "are fitted, else blocks of consecutive checkpoints.")
@@ -160,7 +160,7 @@ def _write_fit(out_dir, out, result, curves):
 
 
 @click.command("curve")
-@analysis_options
+@analysis_options(table=LOSS_CURVES)
 @schedule_law_options
 @click.option("--schedule", "schedule_spec", default=None, metavar="SPEC",
               help="cosine:STEPS, linear:STEPS, wsd:STEPS:COOLDOWN (cooldown a fraction of "

@@ -11,7 +11,7 @@ import pandas as pd
 from scalefit.data import MINI_CHECKPOINTS, data_path
 from scalefit.atomic import staged_output
 from scalefit.errors import InputError
-from scalefit.options import (BOOTSTRAP, LOSS_FLOOR, NONNEGATIVE, POSITIVE, analysis_options,
+from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, analysis_options,
                               seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.trajectories.segmented import INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS
@@ -209,7 +209,7 @@ def _write_transition_report(out_dir, label, traj, study):
 @click.option("--E", "E_fixed", type=LOSS_FLOOR, default=None,
               help="Fix the irreducible loss E of the power law, below the smallest loss "
                    "(default: fitted).")
-@analysis_options
+@analysis_options(table=CHECKPOINT_TABLE)
 def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_fixed, data_path,
                out_dir, as_json):
     """Fit a weight statistic against the loss, per model and pooled over sizes.
@@ -249,7 +249,7 @@ def _panel(value: str) -> tuple[str, str]:
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200,
               show_default=True, help="Sieve-bootstrap resamples for each transition.")
 @seed_option
-@analysis_options
+@analysis_options(table=CHECKPOINT_TABLE)
 def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json):
     """Which weight statistics move with warmup: one row per statistic.
 

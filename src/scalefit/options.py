@@ -165,9 +165,19 @@ class NameChoice(click.Choice):
 
 # ---- the shared options ---------------------------------------------------------------------
 
-data_option = click.option(
-    "--data", "data_path", type=click.Path(dir_okay=False), default=None,
-    help="Run table (CSV, Parquet or JSON). Default: the data that ships with scalefit.")
+def data_option_for(table: str, default: str):
+    """--data for a command that reads ``table`` (what it holds), ``default`` without it."""
+    return click.option("--data", "data_path", type=click.Path(dir_okay=False), default=None,
+                        help=f"{table} (CSV, Parquet or JSON). Default: {default}.")
+
+
+data_option = data_option_for("Run table", "the data that ships with scalefit")
+# the commands that read checkpoints (trajectory, warmup-study, schedule laws): not a run table
+CHECKPOINT_TABLE = ("Checkpoint table: long rows keyed on (model, step), as `scalefit eval "
+                    "--weights`, `scalefit weights` and `suite sweep` write them",
+                    "the shipped mini suite's checkpoints.parquet")
+LOSS_CURVES = ("Loss curves: a checkpoint table with model, step, lr and a loss (a column, or "
+               "metric/value rows)", "the shipped mini suite's checkpoints.parquet")
 def _nearest_existing(path):
     for candidate in (path, *path.parents):
         if candidate.exists():
@@ -278,9 +288,12 @@ def map_hint(key: str) -> str:
     return f"map one with {flag}--columns {key}=COL"
 
 
-def analysis_options(func):
-    """Decorate a command with --data, --out and --json."""
-    for option in (json_option, out_option, data_option):
+def analysis_options(func=None, *, table: tuple[str, str] | None = None):
+    """Decorate a command with --data, --out and --json; ``table`` (what --data holds, its
+    default) for a command whose --data is not a run table, e.g. CHECKPOINT_TABLE."""
+    if func is None:
+        return lambda f: analysis_options(f, table=table)
+    for option in (json_option, out_option, data_option_for(*table) if table else data_option):
         func = option(func)
     return func
 
