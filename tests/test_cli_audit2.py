@@ -178,3 +178,14 @@ def test_help_names_the_table_data_reads(command, table):
     data_help = text.split("--data FILE ")[1].split(" --out")[0]
     assert data_help.startswith(table) and "Run table" not in data_help, data_help
     assert "checkpoints.parquet" in data_help
+
+
+def test_predict_curve_by_size_labels_a_size_beyond_the_fitted_ones():
+    """--by-size --params 1e9 on runs of 2.9e5-1.6e6 parameters printed 'final loss 1.776' with no
+    word that N lies 608x beyond the fitted sizes; a size inside them gets no such note."""
+    base = ["predict", "curve", "--by-size", "--model", "mini-1,mini-3,mini-5", "--bootstrap", "0"]
+    result = CliRunner().invoke(main, [*base, "--schedule", "cosine:2400", "--params", "1e9"])
+    assert result.exit_code == 0, result.output
+    assert "N = 1e+09 is 608x the largest size fitted" in result.output
+    inside = CliRunner().invoke(main, [*base, "--measured", "mini-2"])
+    assert inside.exit_code == 0 and "size fitted" not in inside.output, inside.output

@@ -275,7 +275,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     out = {"law": fit.law, "data": source, "dataset": dataset, "fitted_on": fit.extra["runs"],
            "measured_run": measured, "schedule": out_schedule(schedule_spec, measured),
            "fit": fit.to_dict(), **prediction.to_dict(),
-           "notes": extrapolation_notes(fit, prediction.points)}
+           "notes": extrapolation_notes(fit, prediction.points, N)}
     if out_dir:
         import pandas as pd
         from scalefit.atomic import write_frame, write_json
@@ -293,10 +293,11 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         click.echo(dumps(out))
         return
     click.echo("\n".join(_curve_text(fit, prediction, out["schedule"], measured=meas is not None,
-                                      n_bootstrap=n_bootstrap)))
+                                      n_bootstrap=n_bootstrap, notes=out["notes"])))
 
 
-def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: int) -> list[str]:
+def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: int,
+                notes=()) -> list[str]:
     """What `predict curve` prints: the curve (every point beside a measured run, else about 24
     rows ending at the last step), the final loss with its interval, and where the law extrapolates."""
     points = prediction.points
@@ -316,7 +317,7 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
         lines.append(f"|relative error| mean {100 * prediction.mean_rel_error:.3f}%, max "
                      f"{100 * prediction.max_rel_error:.3f}%, final "
                      f"{100 * prediction.final_rel_error:.3f}%")
-    lines += [f"note: {note}" for note in extrapolation_notes(fit, points)]
+    lines += [f"note: {note}" for note in notes]
     return lines
 
 
@@ -324,11 +325,13 @@ def out_schedule(schedule_spec, measured) -> str:
     return schedule_spec or f"lr column of {measured}"
 
 
-def extrapolation_notes(fit, points) -> list[str]:
+def extrapolation_notes(fit, points, N: float | None = None) -> list[str]:
     """Where the predicted curve lies outside what the law was fitted on: steps before the first
     or after the last checkpoint fitted, an LR above the largest fitted (the law's loss only falls
-    with more LR area, so there it is a projection, not a prediction)."""
-    steps = fit.components["curves"].step
+    with more LR area, so there it is a projection, not a prediction), a --by-size N outside the
+    fitted sizes."""
+    curves = fit.components["curves"]
+    steps = curves.step
     first_fitted, last_fitted = int(np.min(steps)), int(np.max(steps))
     notes = []
     if int(points["step"].min()) < first_fitted:
@@ -343,6 +346,12 @@ def extrapolation_notes(fit, points) -> list[str]:
         notes.append(f"the schedule's LR reaches {top:.4g}, {top / fitted_top:.3g}x the largest LR "
                      f"fitted ({fitted_top:.4g}): a projection (the law's loss falls with every "
                      "added LR area; it knows no instability)")
+    sizes = curves.params[np.isfinite(curves.params)]
+    if N is not None and sizes.size and not sizes.min() <= N <= sizes.max():
+        side = (f"{N / sizes.max():.3g}x the largest" if N > sizes.max()
+                else f"{sizes.min() / N:.3g}x below the smallest")
+        notes.append(f"N = {N:.4g} is {side} size fitted ({sizes.min():.4g} to {sizes.max():.4g}): "
+                     "a projection of the fitted power laws of N")
     return notes
 
 
