@@ -189,3 +189,27 @@ def test_predict_curve_by_size_labels_a_size_beyond_the_fitted_ones():
     assert "N = 1e+09 is 608x the largest size fitted" in result.output
     inside = CliRunner().invoke(main, [*base, "--measured", "mini-2"])
     assert inside.exit_code == 0 and "size fitted" not in inside.output, inside.output
+
+
+def test_trajectory_names_the_loss_it_fits_against(tmp_path):
+    """trajectory chose the loss dataset itself (the training distribution, or a *-val name) and
+    never said which; two unmarked datasets were refused as 'table: several datasets' without
+    naming the file."""
+    import json
+
+    import pandas as pd
+    result = CliRunner().invoke(main, ["trajectory", "--stat", "std", "--group", "mlp_in",
+                                       "--models", "mini-1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["loss_dataset"] == "prose-val"
+    text = CliRunner().invoke(main, ["trajectory", "--stat", "std", "--group", "mlp_in",
+                                     "--models", "mini-1"]).output
+    assert "# std / mlp_in against loss (prose-val)" in text
+    table = pd.read_parquet(tj_shipped())
+    losses = table[(table["metric"] == "loss") & (table["model"] == "mini-1")]
+    losses = losses[["model", "step", "dataset", "metric", "value"]].replace(
+        {"dataset": {"prose-val": "a", "prose-test": "b", "code-test": "c"}})
+    path = tmp_path / "losses.csv"
+    losses.to_csv(path, index=False)
+    one_line_error(["trajectory", "--stat", "std", "--group", "mlp_in", "--models", "mini-1",
+                    "--losses", str(path)], f"{path}: several datasets (a, b, c)", "--loss-dataset")

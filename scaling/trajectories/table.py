@@ -241,13 +241,15 @@ def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str
             wide = numeric_values(checked_steps(df, source)[["model", "step", "loss"]]
                                   .rename(columns={"loss": "value"}), source, "loss")
             positive_losses(wide, source, "loss")
-            return _loss_frame(distinct_rows(wide, KEYS, source, "loss"), source)
+            out = _loss_frame(distinct_rows(wide, KEYS, source, "loss"), source)
+            out.attrs["loss_dataset"] = "the table's loss column"
+            return out
         raise InputError(f"{source}: no evaluation rows (column 'metric') and no 'loss' column")
     evals = checked_steps(evals, source)
     rows = evals[evals["metric"] == metric]
     label = "dataset" if "dataset" in rows else "task"
     if dataset is None:
-        dataset = _training_dataset(rows, label)
+        dataset = _training_dataset(rows, label, source)
     rows = rows[rows[label].astype(str) == dataset]
     if rows.empty:
         raise InputError(f"{source}: column '{label}' has no '{dataset}' with metric '{metric}' "
@@ -256,7 +258,9 @@ def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str
     if metric == "loss":
         positive_losses(rows, source, "value")
     rows = distinct_rows(rows, KEYS, source, f"{dataset} {metric}")
-    return _loss_frame(rows[["model", "step", "value"]], source)
+    out = _loss_frame(rows[["model", "step", "value"]], source)
+    out.attrs["loss_dataset"] = dataset  # which loss the x axis is: the reports name it
+    return out
 
 
 def positive_losses(rows: pd.DataFrame, source: str, column: str, value: str = "value") -> None:
@@ -282,7 +286,7 @@ def _loss_frame(rows: pd.DataFrame, source: str) -> pd.DataFrame:
     return out
 
 
-def _training_dataset(rows: pd.DataFrame, label: str) -> str:
+def _training_dataset(rows: pd.DataFrame, label: str, source: str = "table") -> str:
     """The dataset marked as the training distribution (`is_train`, or one named train*)."""
     if "is_train" in rows and rows["is_train"].fillna(False).astype(bool).any():
         return str(rows.loc[rows["is_train"].fillna(False).astype(bool), label].iloc[0])
@@ -292,7 +296,8 @@ def _training_dataset(rows: pd.DataFrame, label: str) -> str:
             return name
     if len(names) == 1:
         return names[0]
-    raise InputError(f"table: several datasets ({', '.join(names)}); name one with --loss-dataset")
+    raise InputError(f"{source}: several datasets ({', '.join(names)}) and none marked as the training "
+                     "distribution (is_train); name one with --loss-dataset")
 
 
 @renamed_arguments(df="table")
@@ -315,4 +320,5 @@ def join_stat_and_loss(table: pd.DataFrame, stat: str, *, group=None, tensor=Non
     if joined.empty:
         raise InputError(f"{source}: no (model, step) has both stat '{stat}' and a loss")
     joined.attrs["notes"] = notes + traj.attrs.get("notes", []) + loss.attrs.get("notes", [])
+    joined.attrs["loss_dataset"] = loss.attrs.get("loss_dataset")
     return joined

@@ -538,7 +538,8 @@ class TrajectoryReport:
     def to_dict(self) -> dict:
         collapse = self.collapse
         fits = [("pooled", collapse["pooled"]), *collapse["per_model"].items()]
-        return {"stat": self.stat, "data": self.data, "n_points": int(len(self.joined)),
+        return {"stat": self.stat, "data": self.data, "loss_dataset": self.joined.attrs.get("loss_dataset"),
+                "n_points": int(len(self.joined)),
                 "pooled_fit": collapse["pooled"].to_dict(),
                 "per_model": {m: f.to_dict() for m, f in collapse["per_model"].items()},
                 "pooled_models": collapse["pooled_models"], "too_few_checkpoints": collapse["too_short"],
@@ -553,7 +554,8 @@ class TrajectoryReport:
 
     def markdown(self, plot: bool = False) -> str:
         """The report in Markdown; ``plot`` links the figure (stat_vs_loss.png) beside report.md."""
-        return trajectory_markdown(self.stat, self.collapse, self.correlation, plot=plot)
+        return trajectory_markdown(self.stat, self.collapse, self.correlation, plot=plot,
+                                   loss_dataset=self.joined.attrs.get("loss_dataset"))
 
     def write(self, out_dir) -> None:
         """What `scalefit trajectory --out DIR` writes: stat_vs_loss.csv, the figure (PNG, SVG)
@@ -600,13 +602,14 @@ def _r2(value: float) -> str:
     return f"{value:.4f}" if np.isfinite(value) else "- (constant)"
 
 
-def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = False) -> str:
+def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = False,
+                        loss_dataset: str | None = None) -> str:
     """The trajectory report from ``collapse_report`` and ``partial_correlation``'s results;
     ``plot`` links the figure written beside report.md."""
     pooled = collapse["pooled"]
     p = pooled.params
     n_models = len(collapse["pooled_models"])
-    lines = [f"# {label} against loss", "",
+    lines = [f"# {label} against loss" + (f" ({loss_dataset})" if loss_dataset else ""), "",
              f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
              f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} (L {_signed(-p['E'].value)})^"
              f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "
