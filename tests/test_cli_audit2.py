@@ -8,17 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
-
-
-def one_line_error(args, *named):
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error: ") and "Traceback" not in result.output
-    for text in named:
-        assert text in lines[0], lines[0]
-    return lines[0]
+from test_cli_audit import one_line_error  # one line naming what is wrong, exit 2, no traceback
 
 
 def test_reconcile_refuses_a_condition_named_twice_in_order(tmp_path):
