@@ -203,3 +203,21 @@ def test_trajectory_names_the_loss_it_fits_against(tmp_path):
     losses.to_csv(path, index=False)
     one_line_error(["trajectory", "--stat", "std", "--group", "mlp_in", "--models", "mini-1",
                     "--losses", str(path)], f"{path}: several datasets (a, b, c)", "--loss-dataset")
+
+
+def test_calibrate_says_when_too_few_predictions_test_95_percent(tmp_path):
+    """calibrate on 11 runs made one cut and one prediction and printed '1 of 1 (100%) inside
+    ... (nominal 95%)' beside a note that runs 'above several cuts' are predicted once per cut."""
+    import json
+
+    import pandas as pd
+    from scalefit.scaling.laws.cli import default_runs_path
+    runs = pd.read_csv(default_runs_path())
+    path = tmp_path / "runs.csv"
+    runs[runs["part"] == "grid"].sort_values("flops").head(11).to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["calibrate", "chinchilla", "--data", str(path),
+                                       "--bootstrap", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert "1 prediction: one more miss moves the coverage by 100 points, too few to test 95%" in notes
+    assert not any("several cuts" in n for n in notes), notes

@@ -141,6 +141,9 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
     return summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut, notes=skipped)
 
 
+MIN_PREDICTIONS_FOR_COVERAGE = 20  # one prediction is 5 points of coverage: coarser says nothing of 95%
+
+
 def cut_summary(cut: float, largest: float, n_fit: int, part: pd.DataFrame,
                 warnings=()) -> dict:
     """One cut's row of ``Calibration.cuts`` from its predictions (``part``)."""
@@ -166,8 +169,12 @@ def summarize(name: str, source: str, n_runs: int, n_bootstrap: int, rows: list[
                median_interval_half_width=("interval_half_width", "median"),
                min_distance=("distance", "min"))
           .sort_values("min_distance").drop(columns="min_distance").reset_index())
-    notes = [f"{len(per_cut)} cuts; a run above several cuts is predicted once per cut, so the "
-             "predictions are not independent"] + list(notes or [])
+    n = len(predictions)
+    notes = ([f"{len(per_cut)} cuts; a run above several cuts is predicted once per cut, so the "
+              "predictions are not independent"] if len(per_cut) > 1 else []) + list(notes or [])
+    if n < MIN_PREDICTIONS_FOR_COVERAGE:  # 1 of 1 read '100% (nominal 95%)' as if it were tested
+        notes.append(f"{n} prediction{'s' if n != 1 else ''}: one more miss moves the coverage by "
+                     f"{100 / n:.3g} points, too few to test 95%")
     if too_few_resamples(n_bootstrap):
         notes.append(f"{n_bootstrap} resamples per fit: the 95% intervals are rough, so their coverage says "
                      f"little; use --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} or more")
