@@ -52,6 +52,9 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
         raise InputError(f"--dataset {dataset}: use one of {', '.join(DATASET_SPLITS)}")
     spec = spec_for_corpus(spec_path, corpus_dir)
     cks = {c.model: c for c in suite_checkpoints(spec, suite_dir) if c.final}
+    if not cks:  # said as suite sweep says it, not as 'no pair ... (known: )'
+        raise InputError(f"{suite_dir}: no final checkpoint folders (step<N>/model.safetensors) for "
+                         "this spec; --suite-dir is the folder `scalefit suite train --out` wrote")
     pairs = list(pairs) if pairs else default_pairs(list(cks.values()))
     if not pairs:
         raise InputError(f"{suite_dir}: no pair to compare by default (warmup variants, neighbouring "
