@@ -240,3 +240,29 @@ def test_suite_precision_names_a_suite_folder_without_checkpoints(tmp_path):
         one_line_error(["suite", "precision", "--spec", str(spec), "--corpus", str(tmp_path / "corpus"),
                         "--suite-dir", str(tmp_path / "empty"), *pair],
                        "no final checkpoint folders", "scalefit suite train --out")
+
+
+def test_trajectory_refuses_a_stat_averaged_over_groups():
+    """--stat t_nu without --group averaged t_nu over the 9 groups (embeddings with MLP, values at
+    the 1e4 cap with values of 5) and printed the fit as 't_nu against loss'."""
+    one_line_error(["trajectory", "--stat", "t_nu", "--models", "mini-1"],
+                   "stat 't_nu' is measured on 9 groups", "name one with --group")
+
+
+def test_trajectory_of_a_constant_statistic_prints_no_correlation_or_collapse_of_noise():
+    """MLP-in layer 0's t_nu sits at the 1e4 cap at every checkpoint: trajectory printed 'raw
+    Pearson nan', a partial Pearson and Spearman of rounding residuals (-0.003, -0.337), a
+    collapse ratio 1 ('one curve serves every run') and numpy's RuntimeWarning from AR(1)'s rho."""
+    import json
+    import warnings
+    args = ["trajectory", "--stat", "t_nu", "--tensor", "gpt_neox.layers.0.mlp.dense_h_to_4h.weight",
+            "--models", "mini-1,mini-2"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = CliRunner().invoke(main, args)
+        doc = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+    assert result.exit_code == 0, result.output
+    assert "raw Pearson - (constant)" in result.output and "nan" not in result.output
+    assert "partial Pearson" not in result.output
+    assert "no collapse to judge" in result.output and "one curve serves" not in result.output
+    assert doc["collapse_ratio"] is None and doc["correlation"]["partial_pearson"] is None

@@ -150,6 +150,10 @@ def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: st
             raise InputError(f"{source}: column '{column}' has no '{wanted}' for stat '{stat}' "
                              f"(known: {known(rows[column].dropna())})")
         rows = selected
+    if group is None and tensor is None and "group" in rows and rows["group"].nunique() > 1:
+        # averaged, t_nu of the embeddings and of the MLP (1e4 at its cap) read as one statistic
+        raise InputError(f"{source}: stat '{stat}' is measured on {rows['group'].nunique()} groups "
+                         f"({known(rows['group'].dropna())}); name one with --group (or one --tensor)")
     rows = distinct_rows(numeric_values(rows, source, f"stat '{stat}'"), WEIGHT_KEYS, source,
                          f"stat '{stat}'")
     if rows["value"].isna().all():

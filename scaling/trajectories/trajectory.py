@@ -193,6 +193,16 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     pooled = fit_stat_vs_loss(fitted["loss"], fitted["value"], E=E, label="all models")
     _, iso_r2 = isotonic_fit(fitted["loss"], fitted["value"])
     ratio = pooled.objective / rss_sum if rss_sum > 0 and len(per_model) > 1 else float("nan")
+    constant = np.ptp(fitted["value"].dropna().to_numpy(dtype=float)) == 0
+    if constant:  # t_nu at its cap: residuals of rounding, whose ratio and AR(1) rho are noise
+        value = float(fitted["value"].dropna().iloc[0])
+        return {"pooled": pooled, "per_model": per_model, "collapse_ratio": float("nan"),
+                "collapse_p_value": float("nan"), "collapse_f_test_p_value": float("nan"),
+                "residual_autocorrelation": float("nan"),
+                "collapse_verdict": f"the statistic is {value:.6g} at every checkpoint: no curve, so "
+                                    "no collapse to judge",
+                "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
+                "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
     designs = [_jacobian(fit, loss) for loss, fit in runs]
     residuals = [np.asarray(fit.model_result.residual, dtype=float) for _, fit in runs]
     # REML's rho, biased low on 40-80 checkpoints, bias-corrected: the estimate and its likelihood
@@ -498,7 +508,8 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
                    partial_p_value=float("nan"), n_points=0)
         return out
     rv, rl = np.concatenate(res_v), np.concatenate(res_l)
-    if np.std(rv) == 0 or np.std(rl) == 0:
+    # a constant (t_nu at its cap) leaves residuals of rounding noise, not 0: no correlation to take
+    if not varies or np.std(rv) == 0 or np.std(rl) == 0:
         out.update(partial_pearson=float("nan"), partial_spearman=float("nan"),
                    partial_p_value=float("nan"), n_points=len(rv))
         return out
@@ -645,6 +656,7 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
     else:
         partial = (f"no partial correlation: removing {corr['controls']} needs more checkpoints "
                    "per run after step 0 (or leaves no variation).")
-    lines += ["", f"Correlation with loss: raw Pearson {corr['raw_pearson']:.3f}; {partial}"]
+    raw = f"{corr['raw_pearson']:.3f}" if np.isfinite(corr["raw_pearson"]) else "- (constant)"
+    lines += ["", f"Correlation with loss: raw Pearson {raw}; {partial}"]
     lines += ["![stat vs loss](stat_vs_loss.png)", ""] if plot else [""]
     return "\n".join(lines)
