@@ -65,6 +65,8 @@ def test_predict_curve_refuses_a_loss_of_zero_and_labels_lr_and_length_projectio
                    "--peak-lr 100", "falls to 0", "largest LR fitted 0.003")
     result = CliRunner().invoke(main, [*base, "--schedule", "cosine:1120", "--peak-lr", "0.03"])
     assert result.exit_code == 0, result.output
+    # 'predicted cosine:1120 at 302 steps' read as a prediction at step 302
+    assert "predicted cosine:1120 at 302 steps from 1 to 1120" in result.output
     assert "10x the largest LR fitted (0.003): a projection" in result.output
     result = CliRunner().invoke(main, [*base, "--schedule", "cosine:100000", "--json"])
     notes = json.loads(result.stdout)["notes"]

@@ -302,9 +302,10 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
     rows ending at the last step), the final loss with its interval, and where the law extrapolates."""
     points = prediction.points
     first_fitted = int(np.min(fit.components["curves"].step))
+    where = (f"{len(points)} checkpoints of the measured run" if measured else
+             f"{len(points)} steps from {int(points['step'].min())} to {int(points['step'].max())}")
     lines = [f"{fit.law} fitted on {', '.join(fit.extra['runs'])} (checkpoints from step {first_fitted}); "
-             f"predicted {schedule} at " + (f"{len(points)} checkpoints of the measured run"
-                                               if measured else f"{len(points)} steps")]
+             f"predicted {schedule} at {where}"]
     shown = points if measured else points.iloc[np.unique(np.linspace(0, len(points) - 1, 24).round().astype(int))]
     lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}",
                                  formatters={"lr": lambda v: f"{v:.4g}"}))  # 0.003, not 0.0029999
