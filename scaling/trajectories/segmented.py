@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import lmfit
 import numpy as np
 
+from scalefit.errors import InputError
 from scalefit.scaling.trajectories import ar1
 
 RHO_ROUNDS = 3  # alternations of (breakpoints | rho) and (rho | breakpoints) in one fit
@@ -230,9 +231,9 @@ INTERVAL_COVERAGE = {"local-strong": ("84-92%", "85%"), "fixed": ("77-90%", "68-
 
 
 def checked_interval_method(method: str) -> str:
-    """`method` if INTERVAL_METHODS names it, else one ValueError."""
+    """`method` if INTERVAL_METHODS names it, else one InputError (bad input, as elsewhere)."""
     if method not in INTERVAL_METHODS:
-        raise ValueError(f"interval method {method!r}: one of {', '.join(INTERVAL_METHODS)}")
+        raise InputError(f"interval method {method!r}: one of {', '.join(INTERVAL_METHODS)}")
     return method
 
 
