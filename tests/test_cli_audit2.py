@@ -268,3 +268,10 @@ def test_trajectory_of_a_constant_statistic_prints_no_correlation_or_collapse_of
     assert "partial Pearson" not in result.output
     assert "no collapse to judge" in result.output and "one curve serves" not in result.output
     assert doc["collapse_ratio"] is None and doc["correlation"]["partial_pearson"] is None
+
+
+def test_predict_curve_refuses_a_measured_run_of_another_size_without_by_size():
+    """--model mini-3 --measured mini-5 predicted mini-5's curve with mini-3's law (N is not in
+    it) and printed a 10.6% error as the law's."""
+    one_line_error(["predict", "curve", "--model", "mini-3", "--measured", "mini-5", "--bootstrap", "0"],
+                   "--measured mini-5: N = 1.644e+06", "6.744e+05", "--by-size")

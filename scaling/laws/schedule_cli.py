@@ -231,6 +231,14 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
             and train["params"].nunique() > 1:
         raise InputError(f"--model: choose the run(s) of one size to fit on, or --by-size "
                          f"(runs: {', '.join(sorted(rows['model'].unique()))})")
+    sizes = {name: rows["params"].dropna().unique() if "params" in rows.columns else np.array([])
+             for name, rows in (("target", target if target is not None else train), ("train", train))}
+    if not by_size and sizes["target"].size and sizes["train"].size \
+            and not np.isin(sizes["target"], sizes["train"]).all():
+        raise InputError(f"--measured {measured}: N = {float(sizes['target'][0]):.4g}, the runs "
+                         f"fitted have N = {', '.join(f'{n:.4g}' for n in sorted(sizes['train']))}; "
+                         "a law fitted without --by-size predicts runs of its own size (use --by-size "
+                         "with runs of several sizes, or --model a run of this size)")
     N = None  # every option is checked before the fit, which can take minutes
     if by_size:
         N = float(target["params"].iloc[0]) if target is not None and "params" in target \
