@@ -191,6 +191,13 @@ def _recursion(shocks: np.ndarray, rho: float) -> np.ndarray:
     return errors
 
 
+def series_at_truths(shocks: np.ndarray) -> np.ndarray:
+    """Unit-variance AR(1) series at each rho of BIAS_TRUTHS from common standard-normal shocks
+    (rows: time; columns: the shocks' columns for the first truth, then the next, ...), the
+    simulations REML's bias and confidence distribution are read from."""
+    return np.hstack([_recursion(shocks * np.sqrt(1.0 - r * r), r) for r in BIAS_TRUTHS])
+
+
 def simulate_errors(innovations: np.ndarray, rho: float, rng: np.random.Generator) -> np.ndarray:
     """An AR(1) error series built from innovations resampled with replacement (sieve bootstrap).
 
@@ -233,7 +240,7 @@ def bias_corrector(designs, n_sim: int | None = None, seed: int = BIAS_SEED):
     total = None
     for design in designs:
         shocks = rng.normal(size=(len(design), n_sim))
-        errors = np.hstack([_recursion(shocks * np.sqrt(1.0 - r * r), r) for r in BIAS_TRUTHS])
+        errors = series_at_truths(shocks)
         profile = _reml_profile(design, errors)
         if profile is not None:
             total = profile if total is None else total + profile

@@ -353,7 +353,7 @@ def rho_confidence_draws(x, y, fit: SegmentedFit, size: int, rng: np.random.Gene
     design = hinge_design(x, fit.breakpoints)
     observed = ar1.reml_rho(design, y)
     shocks = rng.normal(size=(len(x), n_sim))
-    errors = np.hstack([ar1._recursion(shocks * np.sqrt(1.0 - r * r), r) for r in ar1.BIAS_TRUTHS])
+    errors = ar1.series_at_truths(shocks)
     estimates = np.asarray(ar1.reml_rho(design, errors)).reshape(len(ar1.BIAS_TRUTHS), n_sim)
     above = np.mean(estimates > observed + 1e-12, axis=1) + 0.5 * np.mean(
         np.abs(estimates - observed) <= 1e-12, axis=1)
