@@ -275,3 +275,13 @@ def test_predict_curve_refuses_a_measured_run_of_another_size_without_by_size():
     it) and printed a 10.6% error as the law's."""
     one_line_error(["predict", "curve", "--model", "mini-3", "--measured", "mini-5", "--bootstrap", "0"],
                    "--measured mini-5: N = 1.644e+06", "6.744e+05", "--by-size")
+
+
+def test_reconcile_text_names_the_table_it_walked():
+    """reconcile --by part on the shipped table walked its grid runs only ([part=grid], said in
+    --json alone) and the text's 'one condition fitted (grid ...)' did not say why."""
+    result = CliRunner().invoke(main, ["reconcile", "--by", "part", "--law", "chinchilla",
+                                       "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("Allocation exponent a (N* ~ C^a) per part on ")
+    assert "runs.csv [part=grid]:" in result.output.splitlines()[0]

@@ -80,6 +80,7 @@ class Reconciliation:
     steps: list[Step]
     moves: list[Move]
     findings: list[str]
+    data: str = ""  # the run table's name (its file, with any --subset): the text names it too
 
     def table(self) -> pd.DataFrame:
         """One row per condition, in walk order (columns: the Step fields, warnings joined)."""
@@ -96,7 +97,8 @@ class Reconciliation:
                 "n_bootstrap": self.n_bootstrap, "seed": self.seed,
                 "steps": [dict(asdict(s), inside_published=s.inside_published)
                           for s in self.steps],
-                "moves": [asdict(m) for m in self.moves], "findings": self.findings}
+                "moves": [asdict(m) for m in self.moves], "findings": self.findings,
+                "data": self.data}
 
 
 # --- the walk's order ------------------------------------------------------------------------
@@ -304,7 +306,7 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
     moves = walk_moves(steps, n_bootstrap, draws, seed)
     return Reconciliation(by=by, panel=panel, law=law, method=isoflop_method,
                           n_bootstrap=n_bootstrap, seed=seed, steps=steps, moves=moves,
-                          findings=walk_findings(steps, moves, n_bootstrap))
+                          findings=walk_findings(steps, moves, n_bootstrap), data=source)
 
 
 # --- what the walk says ----------------------------------------------------------------------

@@ -68,8 +68,8 @@ def walk_text(rec) -> str:
     intervals = (f"95% intervals from {rec.n_bootstrap} draws of the line through the budget optima "
                  "(t, HC3 covariance)" if rec.law == "isoflop"
                  else f"{rec.n_bootstrap} bootstrap resamples")
-    head = (f"Allocation exponent a (N* ~ C^a) per {rec.by}: {rec.law}{method}, {intervals} "
-            f"(seed {rec.seed})")
+    head = (f"Allocation exponent a (N* ~ C^a) per {rec.by}" + (f" on {rec.data}" if rec.data else "")
+            + f": {rec.law}{method}, {intervals} (seed {rec.seed})")
     lines = [head, "", text_table(walk_frame(rec)), ""]
     lines += [f"- {f}" for f in rec.findings]
     for s in rec.steps:
@@ -182,9 +182,7 @@ def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflo
     if out_dir:
         write_reconcile_report(out_dir, rec)
     if as_json:
-        out = rec.to_dict()
-        out["data"] = source
-        click.echo(dumps(out))
+        click.echo(dumps(rec.to_dict()))
     else:
         click.echo(walk_text(rec))
 
