@@ -285,3 +285,13 @@ def test_reconcile_text_names_the_table_it_walked():
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith("Allocation exponent a (N* ~ C^a) per part on ")
     assert "runs.csv [part=grid]:" in result.output.splitlines()[0]
+
+
+def test_suite_report_help_says_where_its_default_folder_is():
+    """'scalefit suite report' run outside the repository failed with 'Directory data/suites/mini
+    does not exist', and --help did not say that DATA_DIR has a default, relative to the current
+    folder, whose plots it rewrites."""
+    import re
+    text = re.sub(r"\s+", " ", CliRunner().invoke(main, ["suite", "report", "--help"]).output)
+    assert "DATA_DIR defaults to data/suites/mini below the current folder" in text
+    assert "rewrites" in text

@@ -300,7 +300,10 @@ def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, target_se, o
 @click.argument("data_dir", default="data/suites/mini", type=click.Path(exists=True, file_okay=False))
 def report_cmd(data_dir):
     """Plot a measured suite (DATA_DIR/runs.csv and checkpoints.parquet) into DATA_DIR/plots and
-    print its checks as JSON: loss falls with N and with D, larger models lower at equal tokens."""
+    print its checks as JSON: loss falls with N and with D, larger models lower at equal tokens.
+
+    DATA_DIR defaults to data/suites/mini below the current folder: the shipped suite when run
+    from the repository, whose plots it rewrites (copy the folder to plot it elsewhere)."""
     from scalefit.trainer.report import write_plots
 
     click.echo(json.dumps(write_plots(data_dir), indent=1))
