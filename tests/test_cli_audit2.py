@@ -295,3 +295,11 @@ def test_suite_report_help_says_where_its_default_folder_is():
     text = re.sub(r"\s+", " ", CliRunner().invoke(main, ["suite", "report", "--help"]).output)
     assert "DATA_DIR defaults to data/suites/mini below the current folder" in text
     assert "rewrites" in text
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "100"])
+def test_build_corpus_names_the_vocabulary_range_for_every_bad_size(size, tmp_path):
+    """--vocab-size 0 said 'expected a whole number >= 1' and 1 then said 'use 258 to 65535'."""
+    one_line_error(["data", "build-corpus", "--out", str(tmp_path / "corpus"), "--vocab-size", size],
+                   f"--vocab-size {size}: use 258 to 65535")
+    assert not (tmp_path / "corpus").exists()

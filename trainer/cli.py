@@ -5,7 +5,7 @@ import json
 
 import click
 
-from scalefit.options import FRACTION, NONNEGATIVE_INT, POSITIVE, POSITIVE_INT, THREADS, output_file, output_folder
+from scalefit.options import FRACTION, NONNEGATIVE_INT, POSITIVE, THREADS, output_file, output_folder
 
 
 @click.group()
@@ -21,7 +21,8 @@ def data():
                    "Default: Debian linux-doc-6.1 and python3.11-doc _sources.")
 @click.option("--code-dir", multiple=True, type=click.Path(file_okay=False),
               help="Folder of Python sources. Repeatable. Default: this Python's stdlib.")
-@click.option("--vocab-size", default=4096, show_default=True, type=POSITIVE_INT, help="BPE vocabulary size.")
+@click.option("--vocab-size", default=4096, show_default=True, type=int,  # the range: build_corpus's one check
+              help="BPE vocabulary size, 258 to 65535.")
 @click.option("--seed", default=1234, show_default=True, type=NONNEGATIVE_INT, help="Seed of the document split.")
 @click.option("--val-frac", default=0.02, show_default=True, type=FRACTION, help="Share of documents in val.")
 @click.option("--test-frac", default=0.02, show_default=True, type=FRACTION, help="Share of documents in test.")
