@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measurement)
@@ -122,6 +123,7 @@ def plan(opts: EvalOptions):
         raise InputError("--no-families/--no-spectra: they shape the weight statistics; give --weights too")
     context = opts.context or suite.context_length
     check_positions(grid, context, opts.stride)
+    check_token_ids(grid, datasets, opts.max_tokens)
     measurements = build_measurements(requests)
     digests = {d.name: content_digest(d.path) for d in datasets}
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
@@ -149,9 +151,9 @@ def suite_identity(suite) -> str:
     return f"{suite.name} ({suite.hub or suite.local})"
 
 
-def model_positions(info) -> int | None:
-    """The positions of a local checkpoint's model (max_position_embeddings in its config.json),
-    read without loading it; None for a hub checkpoint or an unreadable config (the loader says more)."""
+def _config_count(info, *keys) -> int | None:
+    """The first of ``keys`` in a local checkpoint's config.json, a whole number > 0, read without
+    loading the model; None for a hub checkpoint or an unreadable config (the loader says more)."""
     import json
 
     if not info.path:
@@ -160,8 +162,35 @@ def model_positions(info) -> int | None:
         config = json.loads((Path(info.path) / "config.json").read_text())
     except (OSError, ValueError):
         return None
-    value = config.get("max_position_embeddings", config.get("n_positions")) if isinstance(config, dict) else None
+    value = next((config[k] for k in keys if k in config), None) if isinstance(config, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def model_positions(info) -> int | None:
+    """The positions of a local checkpoint's model (max_position_embeddings in its config.json)."""
+    return _config_count(info, "max_position_embeddings", "n_positions")
+
+
+def check_token_ids(grid, datasets, max_tokens: int | None) -> None:
+    """Refuse a token file whose ids (the first max_tokens + 1 that are scored) reach past a local
+    model's vocabulary before anything loads: found in the sweep, every checkpoint failed (exit 1)."""
+    files = [d for d in datasets if d.path.is_file() and (d.path.suffix.lower() in TOKEN_SUFFIXES
+                                                           or d.token_dtype)]
+    if not files:
+        return
+    vocabs = {}
+    for info in grid:
+        vocab = _config_count(info, "vocab_size")
+        if vocab is not None and info.model not in vocabs:
+            vocabs[info.model] = (vocab, info)
+    for d in files:
+        tokens = open_token_file(d.path, d.token_dtype).tokens()
+        top = int(np.max(tokens[: int(max_tokens) + 1] if max_tokens else tokens))
+        for model, (vocab, info) in vocabs.items():
+            if top >= vocab:
+                raise InputError(f"--dataset {d.name}: {d.path}: token id {top} is outside the vocabulary "
+                                 f"of {model} ({vocab}, {info.path}/config.json); is the token file from "
+                                 "another tokenizer or the wrong dtype?")
 
 
 def check_positions(grid, context: int | None, stride: int | None) -> None:

@@ -303,3 +303,20 @@ def test_build_corpus_names_the_vocabulary_range_for_every_bad_size(size, tmp_pa
     one_line_error(["data", "build-corpus", "--out", str(tmp_path / "corpus"), "--vocab-size", size],
                    f"--vocab-size {size}: use 258 to 65535")
     assert not (tmp_path / "corpus").exists()
+
+
+def test_eval_refuses_a_token_file_beyond_a_local_models_vocabulary(tmp_path):
+    """A .npy of ids up to 1999 against models of 512 tokens was found inside the sweep: every
+    checkpoint recorded as failed, exit 1; now one line before anything loads, naming the file,
+    the id, the model and its config."""
+    pytest.importorskip("torch")
+    import numpy as np
+    from tinysuite import cached_tiny_suite
+    suite = cached_tiny_suite()
+    tokens = tmp_path / "ids.npy"
+    np.save(tokens, np.arange(2000) % 5000)
+    one_line_error(["eval", "--suite", str(suite), "--models", "tiny-a", "--steps", "8",
+                    "--dataset", f"v={tokens}", "--out", str(tmp_path / "out")],
+                   "--dataset v:", "token id 1999 is outside the vocabulary of tiny-a (512",
+                   "config.json")
+    assert not (tmp_path / "out").exists()
