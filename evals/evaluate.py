@@ -83,6 +83,10 @@ def plan(opts: EvalOptions):
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise InputError(f"--dataset: each name once, got {', '.join(names)}")
+    if opts.text_field != "text" and not any(d.path.is_dir() or d.path.suffix.lower() == ".jsonl"
+                                             for d in datasets):  # it would be silently ignored
+        raise InputError(f"--text-field {opts.text_field}: only a JSONL --dataset (or a folder of them) "
+                         f"has fields; given: {', '.join(str(d.path) for d in datasets) or 'no --dataset'}")
     for d in datasets:  # token files, JSONL fields and empty files are checked now, not once per checkpoint
         if d.path.is_file() and (d.path.suffix.lower() in TOKEN_SUFFIXES or d.token_dtype):
             if open_token_file(d.path, d.token_dtype).n_tokens < 2:

@@ -320,3 +320,15 @@ def test_eval_refuses_a_token_file_beyond_a_local_models_vocabulary(tmp_path):
                    "--dataset v:", "token id 1999 is outside the vocabulary of tiny-a (512",
                    "config.json")
     assert not (tmp_path / "out").exists()
+
+
+def test_eval_refuses_a_text_field_no_dataset_has(tmp_path):
+    """--text-field body with a plain-text --dataset was silently ignored (the whole file scored)."""
+    pytest.importorskip("torch")
+    from tinysuite import cached_tiny_suite
+    suite = cached_tiny_suite()
+    text = tmp_path / "val.txt"
+    text.write_text("def f(x):\n    return x + 1\n" * 20)
+    one_line_error(["eval", "--suite", str(suite), "--models", "tiny-a", "--steps", "8",
+                    "--dataset", f"v={text}", "--text-field", "body", "--out", str(tmp_path / "out")],
+                   "--text-field body", "only a JSONL --dataset")
