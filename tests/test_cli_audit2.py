@@ -332,3 +332,14 @@ def test_eval_refuses_a_text_field_no_dataset_has(tmp_path):
     one_line_error(["eval", "--suite", str(suite), "--models", "tiny-a", "--steps", "8",
                     "--dataset", f"v={text}", "--text-field", "body", "--out", str(tmp_path / "out")],
                    "--text-field body", "only a JSONL --dataset")
+
+
+def test_schedule_law_says_which_runs_it_left_out():
+    """--by-size --model mini-1,mini-2,mini-5,mini-3-W0.01 --min-step 1500 fitted three runs: the
+    1120-step run has no checkpoint at or after 1500 and was dropped without a word."""
+    result = CliRunner().invoke(main, ["fit", "schedule-law", "--by-size", "--model",
+                                       "mini-1,mini-2,mini-5,mini-3-W0.01", "--min-step", "1500",
+                                       "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert "warning: not fitted, no checkpoint at or after the first fitted step: mini-3-W0.01 " \
+           "(last step 1120, first fitted 1500)" in result.output

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row, known
+from scalefit.errors import InputError, data_row, known, warn
 from scalefit.schema import checked_steps
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.scaling.laws import schedule_areas as areas
@@ -161,13 +161,14 @@ def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
     (None: past twice the end of each run's warmup, where neither law is meant to hold yet).
     Before a run's first row the LR is held at that row's value: a table should carry the LR
     at step 0 and at the end of warmup (its loss there is not fitted)."""
-    schedules, steps, loss, params = {}, {}, {}, {}
+    schedules, steps, loss, params, skipped = {}, {}, {}, {}, []
     for model, run in rows.groupby("model", sort=False):
         run = run.sort_values("step")
         schedules[model] = areas.lr_per_step(run["step"], run["lr"])
         first = 2 * areas.warmup_end(schedules[model]) if min_step is None else min_step
         fit = run[run["step"] >= max(first, 1)]
         if fit.empty:
+            skipped.append(f"{model} (last step {int(run['step'].max())}, first fitted {max(first, 1)})")
             continue
         steps[model] = fit["step"].to_numpy()
         loss[model] = fit["loss"].to_numpy()
@@ -175,6 +176,8 @@ def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
     schedules = {m: schedules[m] for m in steps}
     if not steps:
         raise InputError(f"no checkpoint at step >= {min_step or 'the end of warmup'} to fit")
+    if skipped:  # a run asked for and left out must be said, not found missing from the fit's list
+        warn(f"not fitted, no checkpoint at or after the first fitted step: {', '.join(skipped)}")
     return curves_from_schedules(schedules, steps, params, loss, lr_scale)
 
 
