@@ -301,7 +301,10 @@ def test_grid_prediction_on_shipped_suite_beats_the_naive_reading():
     assert result.exit_code == 0, result.output
     summary = pd.DataFrame(json.loads(result.output)["summary"]).set_index(["method", "part"])
     law, naive = summary.loc[("schedule_law", "all")], summary.loc[("naive", "all")]
-    assert law["n"] == 19
+    # 15 grid runs and 4 warmup variants, of which W0.01 is grid mini-3-D1146880 renamed: 18 runs
+    assert law["n"] == 18 and summary.loc[("schedule_law", "warmup"), "n"] == 4
+    targets = pd.DataFrame(json.loads(result.output)["targets"]).set_index("model")
+    assert targets["same_run_as"].dropna().to_dict() == {"mini-3-W0.01": "mini-3-D1146880"}
     assert law["mean_abs_rel_error"] < naive["mean_abs_rel_error"]
     assert law["max_abs_rel_error"] < naive["max_abs_rel_error"]
 
@@ -317,7 +320,7 @@ def test_grid_prediction_with_the_decay_profiled_on_the_long_runs():
     profile = pd.DataFrame(doc["lambda_profile"]["profile"])
     assert doc["lambda_profile"]["lambda"] == profile.loc[profile["objective"].idxmin(), "lambda"]
     summary = pd.DataFrame(doc["summary"]).set_index(["method", "part"])
-    assert summary.loc[("schedule_law_profiled", "all"), "n"] == 19
+    assert summary.loc[("schedule_law_profiled", "all"), "n"] == 18  # W0.01 is a grid run (counted once)
     assert np.isfinite(pd.DataFrame(doc["targets"])["schedule_law_profiled"]).all()
     for args, says in ((["--profile-lambda"], "only with --grid-test"),
                        (["--grid-test", "--profile-lambda", "--law", "multi-power"], "only the momentum law")):
@@ -410,3 +413,15 @@ def test_fit_of_a_schedule_law_on_a_run_table_points_to_schedule_law(tmp_path):
             "`scalefit fit schedule-law --law momentum` reads a checkpoint table") in result.output
     assert "column 'model' is missing" in result.output
     assert "schedule-law" in CliRunner().invoke(main, ["fit", "--help"]).output.split("LAW may")[1]
+
+
+def test_a_run_under_two_names_is_counted_once():
+    """A config trained in two parts (grid and warmup) is one run: 'all' must not weight it twice."""
+    from scalefit.scaling.laws.schedule_prediction import same_run_as
+    t = pd.DataFrame({"model": ["a", "b", "c", "d"], "params": [1e6, 1e6, 1e6, 2e6],
+                      "tokens": [1e8, 1e8, 1e8, 1e8], "total_steps": [100, 100, 100, 100],
+                      "warmup_steps": [10, 10, 20, 10], "measured": [4.0, 4.0, 4.0, 4.0]})
+    repeats = same_run_as(t)
+    assert repeats.isna().tolist() == [True, False, True, True] and repeats[1] == "a"
+    # the same config with another final loss is a replicate (another seed), not the same run
+    assert same_run_as(t.assign(measured=[4.0, 4.1, 4.0, 4.0])).isna().all()

@@ -417,3 +417,8 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
                    f"objective of the long-run fits over {', '.join(f'{v:g}' for v in grid.lambda_profile.table['lambda'])}")
     click.echo(grid.targets[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     click.echo(grid.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    repeats = grid.targets.dropna(subset=["same_run_as"])
+    if len(repeats):
+        click.echo("part all counts each run once: " + "; ".join(
+            f"{r.model} is {r.same_run_as} (same size, tokens, schedule and final loss)"
+            for r in repeats.itertuples()))

@@ -40,7 +40,8 @@ class LambdaProfile:
 
 @dataclass
 class GridPrediction:
-    """Per target run: measured final loss and the predictions; summary per method."""
+    """Per target run: measured final loss and the predictions (``same_run_as``: the model it
+    repeats under another name, counted once in part "all"); summary per method."""
 
     targets: pd.DataFrame
     summary: pd.DataFrame  # method, part, n, mean_abs_rel_error, max_abs_rel_error
@@ -130,6 +131,17 @@ def profile_lambda(rows: pd.DataFrame, models, *, law: str = "momentum", min_ste
     return LambdaProfile(float(table.loc[table["objective"].idxmin(), "lambda"]), table, by_lam)
 
 
+RUN_IDENTITY = ("params", "tokens", "total_steps", "warmup_steps", "measured")
+
+
+def same_run_as(targets: pd.DataFrame) -> pd.Series:
+    """Per target, the model of an earlier row that is the same run under another name (the same
+    size, tokens, schedule and final loss: a suite spec can train one config in two parts, as
+    the mini suite's warmup variant at the grid's own warmup), else None."""
+    first = targets.groupby(list(RUN_IDENTITY), sort=False)["model"].transform("first")
+    return first.where(first != targets["model"], None)
+
+
 def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
                          law: str = "momentum", dataset: str = "prose-val",
                          parts=("grid", "warmup"), min_step: int | None = None,
@@ -185,10 +197,13 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
     table = pd.DataFrame(out)
     if table.empty:
         raise InputError("no target run shares a size with a long run")
+    table["same_run_as"] = same_run_as(table)
+    distinct = table[table["same_run_as"].isna()]  # "all" counts a run in two parts once
     summary = []
     for method in (*predictors, "naive", "chinchilla"):
         table[f"{method}_rel_error"] = (table[method] - table["measured"]) / table["measured"]
-        for part, sub in [("all", table)] + list(table.groupby("part")):
+        distinct = distinct.assign(**{f"{method}_rel_error": table[f"{method}_rel_error"]})
+        for part, sub in [("all", distinct)] + list(table.groupby("part")):
             err = sub[f"{method}_rel_error"].abs()
             summary.append({"method": method, "part": part, "n": int(len(sub)),
                             "mean_abs_rel_error": float(err.mean()),
