@@ -75,7 +75,7 @@ def _with_selection(func):
 @click.option("--which", type=click.Choice(["largest", "first"]), default="largest",
               show_default=True, help="Which transition of a run enters the warmup regression.")
 @seed_option
-@analysis_options
+@analysis_options(table=CHECKPOINT_TABLE)
 def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, total_steps,
                 max_breakpoints, min_delta_bic, n_bootstrap, interval_method, which, seed,
                 data_path, out_dir, as_json):
