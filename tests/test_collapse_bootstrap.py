@@ -90,3 +90,21 @@ def test_calibrated_p_is_reproducible_and_floored():
     floor = 1 / (tj.COLLAPSE_SIMS + 1)
     assert first["collapse_p_value"] == pytest.approx(floor)
     assert f"p <= {floor:.2g}" in first["collapse_verdict"]
+
+
+
+def test_runs_whose_statistic_is_constant_get_no_test_but_say_why(recwarn):
+    """t_nu at its 1e4 cap on two of five runs (the shipped MLP-in layer 0): their residual is
+    rounding, and rho's pooled likelihood went nan (a RuntimeWarning) while the verdict still
+    read 'runs follow distinct curves' with no p behind it. Now: no p, no rho, and the verdict
+    names the flat runs and how to test the others."""
+    rng = np.random.default_rng(3)
+    joined = _runs(rng, 0.5, n_runs=3)
+    capped = [pd.DataFrame({"model": f"cap{m}", "step": STEPS,
+                            "loss": 3.0 + (3.0 + m) * STEPS ** -0.3, "value": 1e4}) for m in range(2)]
+    report = tj.collapse_report(pd.concat([joined, *capped], ignore_index=True))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert np.isnan(report["collapse_p_value"]) and np.isnan(report["residual_autocorrelation"])
+    assert "not tested: cap0, cap1 hold the statistic constant" in report["collapse_verdict"]
+    assert "distinct curves" not in report["collapse_verdict"]
+    assert np.isfinite(tj.collapse_report(joined)["collapse_p_value"])  # the others alone are tested

@@ -203,6 +203,20 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
                                     "no collapse to judge",
                 "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
                 "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
+    flat = [m for m, run in joined[joined["model"].astype(str).isin(per_model)].groupby("model")
+            if np.ptp(run["value"].dropna().to_numpy(dtype=float)) == 0]
+    if flat and len(per_model) > 1:  # no residual: no likelihood for rho, so no calibrated test
+        return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
+                "collapse_p_value": float("nan"), "collapse_f_test_p_value": float("nan"),
+                "residual_autocorrelation": float("nan"),
+                "collapse_verdict": f"one pooled curve leaves {ratio:.3g}x the residual sum of squares "
+                                    f"of one curve per run, not tested: {', '.join(map(str, flat))} hold "
+                                    "the statistic constant at every checkpoint (as a family's shape "
+                                    "at its fit's bound is), "
+                                    "so the runs' autocorrelation cannot be pooled; leave them out "
+                                    "(--models) to test the others",
+                "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
+                "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
     designs = [_jacobian(fit, loss) for loss, fit in runs]
     residuals = [np.asarray(fit.model_result.residual, dtype=float) for _, fit in runs]
     # REML's rho, biased low on 40-80 checkpoints, bias-corrected: the estimate and its likelihood
