@@ -198,14 +198,15 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
     if table.empty:
         raise InputError("no target run shares a size with a long run")
     table["same_run_as"] = same_run_as(table)
-    distinct = table[table["same_run_as"].isna()]  # "all" counts a run in two parts once
+    # "all" counts a run in two parts once; each part holds its own runs
+    parts = [("all", table["same_run_as"].isna())] + [(part, table["part"] == part)
+                                                      for part in sorted(table["part"].unique())]
     summary = []
     for method in (*predictors, "naive", "chinchilla"):
         table[f"{method}_rel_error"] = (table[method] - table["measured"]) / table["measured"]
-        distinct = distinct.assign(**{f"{method}_rel_error": table[f"{method}_rel_error"]})
-        for part, sub in [("all", distinct)] + list(table.groupby("part")):
-            err = sub[f"{method}_rel_error"].abs()
-            summary.append({"method": method, "part": part, "n": int(len(sub)),
+        for part, rows in parts:
+            err = table.loc[rows, f"{method}_rel_error"].abs()
+            summary.append({"method": method, "part": part, "n": int(rows.sum()),
                             "mean_abs_rel_error": float(err.mean()),
                             "max_abs_rel_error": float(err.max())})
     kept = {m: f for m, f in fits.items() if not by_size or m == "all long runs"}

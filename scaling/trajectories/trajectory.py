@@ -193,30 +193,28 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     pooled = fit_stat_vs_loss(fitted["loss"], fitted["value"], E=E, label="all models")
     _, iso_r2 = isotonic_fit(fitted["loss"], fitted["value"])
     ratio = pooled.objective / rss_sum if rss_sum > 0 and len(per_model) > 1 else float("nan")
-    constant = np.ptp(fitted["value"].dropna().to_numpy(dtype=float)) == 0
-    if constant:  # t_nu at its cap: residuals of rounding, whose ratio and AR(1) rho are noise
-        value = float(fitted["value"].dropna().iloc[0])
-        return {"pooled": pooled, "per_model": per_model, "collapse_ratio": float("nan"),
-                "collapse_p_value": float("nan"), "collapse_f_test_p_value": float("nan"),
-                "residual_autocorrelation": float("nan"),
-                "collapse_verdict": f"the statistic is {value:.6g} at every checkpoint: no curve, so "
-                                    "no collapse to judge",
-                "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
-                "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
-    flat = [m for m, run in joined[joined["model"].astype(str).isin(per_model)].groupby("model")
-            if np.ptp(run["value"].dropna().to_numpy(dtype=float)) == 0]
-    if flat and len(per_model) > 1:  # no residual: no likelihood for rho, so no calibrated test
+    nan = float("nan")
+
+    def report(verdict: str, ratio: float = ratio, p_value: float = nan, f_p_value: float = nan,
+               rho: float = nan) -> dict:
         return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
-                "collapse_p_value": float("nan"), "collapse_f_test_p_value": float("nan"),
-                "residual_autocorrelation": float("nan"),
-                "collapse_verdict": f"one pooled curve leaves {ratio:.3g}x the residual sum of squares "
-                                    f"of one curve per run, not tested: {', '.join(map(str, flat))} hold "
-                                    "the statistic constant at every checkpoint (as a family's shape "
-                                    "at its fit's bound is), "
-                                    "so the runs' autocorrelation cannot be pooled; leave them out "
-                                    "(--models) to test the others",
+                "collapse_p_value": p_value, "collapse_f_test_p_value": f_p_value,
+                "residual_autocorrelation": rho, "collapse_verdict": verdict,
                 "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
                 "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
+
+    if np.ptp(fitted["value"].dropna().to_numpy(dtype=float)) == 0:
+        # t_nu at its cap: residuals of rounding, whose ratio and AR(1) rho are noise
+        value = float(fitted["value"].dropna().iloc[0])
+        return report(f"the statistic is {value:.6g} at every checkpoint: no curve, so no collapse "
+                      "to judge", ratio=nan)
+    flat = [str(m) for m, run in fitted.groupby("model")
+            if np.ptp(run["value"].dropna().to_numpy(dtype=float)) == 0] if len(per_model) > 1 else []
+    if flat:  # no residual: no likelihood for rho, so no calibrated test
+        return report(f"one pooled curve leaves {ratio:.3g}x the residual sum of squares of one curve "
+                      f"per run, not tested: {', '.join(flat)} hold the statistic constant at every "
+                      "checkpoint (as a family's shape at its fit's bound is), so the runs' "
+                      "autocorrelation cannot be pooled; leave them out (--models) to test the others")
     designs = [_jacobian(fit, loss) for loss, fit in runs]
     residuals = [np.asarray(fit.model_result.residual, dtype=float) for _, fit in runs]
     # REML's rho, biased low on 40-80 checkpoints, bias-corrected: the estimate and its likelihood
@@ -231,12 +229,8 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
         ar1_parameter_intervals(fit, [loss], rho)
     if len(runs) > 1:
         ar1_parameter_intervals(pooled, losses, rho)
-    return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
-            "collapse_p_value": p_value, "collapse_f_test_p_value": f_p_value,
-            "residual_autocorrelation": rho,
-            "collapse_verdict": collapse_verdict(ratio, p_value, rho, n_sim=COLLAPSE_SIMS),
-            "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
-            "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
+    return report(collapse_verdict(ratio, p_value, rho, n_sim=COLLAPSE_SIMS), p_value=p_value,
+                  f_p_value=f_p_value, rho=rho)
 
 
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
