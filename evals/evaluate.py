@@ -22,7 +22,7 @@ from scalefit.errors import InputError
 from scalefit.options import output_folder
 from scalefit.evals.loss import check_cross_entropy
 from scalefit.evals.measures import parse_dataset
-from scalefit.evals.tokens import TOKEN_SUFFIXES, content_digest, iter_documents, open_token_file
+from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file
 from scalefit.sweep.checkpoints import cleanup_checkpoint, load_checkpoint, pick_device_dtype
 from scalefit.sweep.engine import ON_DUPLICATE, SweepResult
 from scalefit.sweep.grid import sweep_grid
@@ -88,7 +88,7 @@ def plan(opts: EvalOptions):
         raise InputError(f"--text-field {opts.text_field}: only a JSONL --dataset (or a folder of them) "
                          f"has fields; given: {', '.join(str(d.path) for d in datasets) or 'no --dataset'}")
     for d in datasets:  # token files, JSONL fields and empty files are checked now, not once per checkpoint
-        if d.path.is_file() and (d.path.suffix.lower() in TOKEN_SUFFIXES or d.token_dtype):
+        if is_token_file(d.path, d.token_dtype):
             if open_token_file(d.path, d.token_dtype).n_tokens < 2:
                 raise InputError(f"--dataset {d.name}: {d.path}: the token file holds fewer than 2 tokens")
         elif not any(doc.strip() for doc in iter_documents(d.path, d.text_field)):
@@ -178,15 +178,16 @@ def model_positions(info) -> int | None:
 def check_token_ids(grid, datasets, max_tokens: int | None) -> None:
     """Refuse a token file whose ids (the first max_tokens + 1 that are scored) reach past a local
     model's vocabulary before anything loads: found in the sweep, every checkpoint failed (exit 1)."""
-    files = [d for d in datasets if d.path.is_file() and (d.path.suffix.lower() in TOKEN_SUFFIXES
-                                                           or d.token_dtype)]
+    files = [d for d in datasets if is_token_file(d.path, d.token_dtype)]
     if not files:
         return
     vocabs = {}
-    for info in grid:
-        vocab = _config_count(info, "vocab_size")
-        if vocab is not None and info.model not in vocabs:
+    for info in grid:  # one config per model, not per step
+        vocab = None if info.model in vocabs else _config_count(info, "vocab_size")
+        if vocab is not None:
             vocabs[info.model] = (vocab, info)
+    if not vocabs:  # hub checkpoints: the vocabulary is known only once loaded
+        return
     for d in files:
         tokens = open_token_file(d.path, d.token_dtype).tokens()
         top = int(np.max(tokens[: int(max_tokens) + 1] if max_tokens else tokens))

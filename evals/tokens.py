@@ -131,6 +131,13 @@ def open_token_file(path, dtype: str | None = None) -> TokenFile:
     return TokenFile(path=path, dtype=dtype, n_tokens=size // width)
 
 
+def is_token_file(path, token_dtype: str | None = None) -> bool:
+    """A file of token ids (.bin/.npy/.tokens, or a raw file whose width is named), read as it is
+    rather than tokenized."""
+    path = Path(path)
+    return path.is_file() and (path.suffix.lower() in TOKEN_SUFFIXES or bool(token_dtype))
+
+
 def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", batch_docs: int = 256,
                      token_dtype: str | None = None) -> TokenFile:
     """Tokenize a text/JSONL dataset once per tokenizer; later calls reuse the cached file.
@@ -140,7 +147,7 @@ def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", ba
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: dataset not found")
-    if path.is_file() and (path.suffix.lower() in TOKEN_SUFFIXES or token_dtype):
+    if is_token_file(path, token_dtype):
         return open_token_file(path, token_dtype)
     stat = path.stat()
     source_key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{text_field}".encode())
