@@ -21,7 +21,7 @@ from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_in
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
 from scalefit.scaling.trajectories.segmented import (INTERVAL_COVERAGE, INTERVAL_METHOD,
-                                                     INTERVAL_METHODS, find_transitions,
+                                                     INTERVAL_METHODS, WEAK_KINK_T, find_transitions,
                                                      slope_change_t)
 from scalefit.scaling.trajectories.table import checked_trajectory
 
@@ -31,11 +31,6 @@ FAMILY_TEXT_FACTS = ("schedule",)  # ...and, where the table names it, the LR sc
 MIN_WARMUPS_PER_FAMILY = 3
 MAX_BREAKPOINTS = 4  # the most change points searched in one run (the command's --max-breakpoints 1-4)
 PICKS = ("largest", "first")
-# A transition whose slope change is under this many standard errors (segmented.slope_change_t)
-# is flagged `weak_kink`: in bench/bench_transition_intervals.py --cells (44 checkpoints, AR(1)
-# errors, one planted kink), 83% of the extra transitions that runs with one kink reported were
-# under 8, against 9% of the kinks found (half of the weak kinks, slope change 0.4 at rho 0.8).
-WEAK_KINK_T = 8.0
 
 
 def interval_caveat(method: str = INTERVAL_METHOD) -> str:
