@@ -178,6 +178,8 @@ CHECKPOINT_TABLE = ("Checkpoint table: long rows keyed on (model, step), as `sca
                     "the shipped mini suite's checkpoints.parquet")
 LOSS_CURVES = ("Loss curves: a checkpoint table with model, step, lr and a loss (a column, or "
                "metric/value rows)", "the shipped mini suite's checkpoints.parquet")
+
+
 def _nearest_existing(path):
     for candidate in (path, *path.parents):
         if candidate.exists():
