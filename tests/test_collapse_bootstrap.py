@@ -6,6 +6,8 @@ a linear design follow the exact F distribution, the calibrated p is uniform on 
 rho 0.9, and curves that truly differ are still told apart."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,18 +95,61 @@ def test_calibrated_p_is_reproducible_and_floored():
 
 
 
-def test_runs_whose_statistic_is_constant_get_no_test_but_say_why(recwarn):
+def test_runs_whose_statistic_is_constant_are_left_out_of_the_test_and_named():
     """t_nu at its 1e4 cap on two of five runs (the shipped MLP-in layer 0): their residual is
     rounding, and rho's pooled likelihood went nan (a RuntimeWarning) while the verdict still
-    read 'runs follow distinct curves' with no p behind it. Now: no p, no rho, and the verdict
-    names the flat runs and how to test the others."""
+    read 'runs follow distinct curves' with no p behind it. Now the flat runs are left out of
+    the pooled curve, rho's likelihood and the null simulation alike, so the three runs that vary
+    get the test they get alone, and the verdict names the flat runs and their value."""
     rng = np.random.default_rng(3)
     joined = _runs(rng, 0.5, n_runs=3)
     capped = [pd.DataFrame({"model": f"cap{m}", "step": STEPS,
                             "loss": 3.0 + (3.0 + m) * STEPS ** -0.3, "value": 1e4}) for m in range(2)]
-    report = tj.collapse_report(pd.concat([joined, *capped], ignore_index=True))
-    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        report = tj.collapse_report(pd.concat([joined, *capped], ignore_index=True))
+    alone = tj.collapse_report(joined)
+    assert np.isfinite(alone["collapse_p_value"])
+    for key in ("collapse_p_value", "collapse_f_test_p_value", "residual_autocorrelation", "collapse_ratio"):
+        assert report[key] == pytest.approx(alone[key], rel=1e-9), key
+    assert report["pooled_models"] == alone["pooled_models"]
+    assert set(report["per_model"]) == set(alone["per_model"]) | {"cap0", "cap1"}
+    assert report["flat_models"] == {"cap0": 1e4, "cap1": 1e4}
+    assert report["collapse_verdict"].startswith(alone["collapse_verdict"])
+    assert ("the pooled curve and the test take the 3 runs whose statistic varies, leaving out "
+            "cap0, cap1: constant at every checkpoint (10000)") in report["collapse_verdict"]
+
+
+def test_one_varying_run_beside_flat_runs_gets_no_test_and_says_why():
+    """With only one run left that varies there is nothing to compare it with: no p, no rho."""
+    rng = np.random.default_rng(4)
+    joined = _runs(rng, 0.5, n_runs=1)
+    capped = pd.DataFrame({"model": "cap0", "step": STEPS, "loss": 3.0 + 3.0 * STEPS ** -0.3, "value": 7.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        report = tj.collapse_report(pd.concat([joined, capped], ignore_index=True))
     assert np.isnan(report["collapse_p_value"]) and np.isnan(report["residual_autocorrelation"])
-    assert "not tested: cap0, cap1 hold the statistic constant" in report["collapse_verdict"]
+    assert "not tested: cap0 holds the statistic constant at every checkpoint (7.5)" in report["collapse_verdict"]
+    assert "fewer than two runs are left to compare" in report["collapse_verdict"]
     assert "distinct curves" not in report["collapse_verdict"]
-    assert np.isfinite(tj.collapse_report(joined)["collapse_p_value"])  # the others alone are tested
+
+
+def test_shipped_mlp_in_layer0_t_nu_tests_the_runs_that_vary():
+    """The shipped MLP-in layer 0 t_nu sits at the 1e4 cap on mini-1 and mini-2 (and their WSD
+    constant runs): `scalefit trajectory --json` now tests the other runs and names the flat ones."""
+    import json
+
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    args = ["trajectory", "--stat", "t_nu", "--tensor", "gpt_neox.layers.0.mlp.dense_h_to_4h.weight", "--json"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    flat = doc["constant_models"]
+    assert {"mini-1", "mini-2"} <= set(flat) and set(flat.values()) == {1e4}
+    assert not set(flat) & set(doc["pooled_models"]) and len(doc["pooled_models"]) >= 2
+    assert 0 < doc["collapse_p_value"] <= 1 and 0 <= doc["residual_autocorrelation"] <= ar1.MAX_RHO
+    assert f"leaving out {', '.join(flat)}: constant at every checkpoint (10000)" in doc["collapse_verdict"]

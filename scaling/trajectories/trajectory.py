@@ -176,7 +176,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     if usable < MIN_POINTS:
         raise InputError(f"{usable} checkpoints have both the statistic and a loss; value = v0 + "
                          f"c (L - E)^p needs {MIN_POINTS}")
-    per_model, rss_sum, too_short, runs = {}, 0.0, [], []
+    per_model, too_short, runs = {}, [], {}
     for model, run in joined.groupby("model", sort=True):
         if run[["loss", "value"]].notna().all(axis=1).sum() < MIN_POINTS_PER_MODEL:
             too_short.append(str(model))
@@ -184,15 +184,22 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
         run = run.sort_values("step") if "step" in run else run
         fit = fit_stat_vs_loss(run["loss"], run["value"], E=E, label=str(model))
         per_model[str(model)] = fit
-        rss_sum += fit.objective
         ok = run[["loss", "value"]].notna().all(axis=1).to_numpy()
-        runs.append((run["loss"].to_numpy(dtype=float)[ok], fit))
+        runs[str(model)] = (run["loss"].to_numpy(dtype=float)[ok], fit)
+    # runs that hold the statistic constant (t_nu at its cap) leave residuals of rounding: no
+    # likelihood for rho and no curve to share, so the pooled curve and the test take the others
+    flat = {m: float(fit.model_result.data[0]) for m, fit in per_model.items()
+            if np.ptp(np.asarray(fit.model_result.data, dtype=float)) == 0} if len(per_model) > 1 else {}
+    tested = [m for m in per_model if m not in flat]
+    if flat and len(tested) < 2:
+        tested = list(per_model)  # nothing left to test: the pooled curve describes every run
     # the pooled curve on the same checkpoints as the per-model ones, so the ratio compares like with like
-    fitted = joined[joined["model"].astype(str).isin(per_model)] if len(per_model) > 1 else joined
+    fitted = joined[joined["model"].astype(str).isin(tested)] if len(per_model) > 1 else joined
     pooled_models = sorted(fitted["model"].astype(str).unique())
     pooled = fit_stat_vs_loss(fitted["loss"], fitted["value"], E=E, label="all models")
     _, iso_r2 = isotonic_fit(fitted["loss"], fitted["value"])
-    ratio = pooled.objective / rss_sum if rss_sum > 0 and len(per_model) > 1 else float("nan")
+    rss_sum = sum(per_model[m].objective for m in tested)
+    ratio = pooled.objective / rss_sum if rss_sum > 0 and len(tested) > 1 else float("nan")
     nan = float("nan")
 
     def report(verdict: str, ratio: float = ratio, p_value: float = nan, f_p_value: float = nan,
@@ -201,36 +208,47 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
                 "collapse_p_value": p_value, "collapse_f_test_p_value": f_p_value,
                 "residual_autocorrelation": rho, "collapse_verdict": verdict,
                 "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
-                "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models}
+                "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models,
+                "flat_models": flat}
 
     if np.ptp(fitted["value"].dropna().to_numpy(dtype=float)) == 0:
         # t_nu at its cap: residuals of rounding, whose ratio and AR(1) rho are noise
         value = float(fitted["value"].dropna().iloc[0])
         return report(f"the statistic is {value:.6g} at every checkpoint: no curve, so no collapse "
                       "to judge", ratio=nan)
-    flat = [str(m) for m, run in fitted.groupby("model")
-            if np.ptp(run["value"].dropna().to_numpy(dtype=float)) == 0] if len(per_model) > 1 else []
-    if flat:  # no residual: no likelihood for rho, so no calibrated test
+    if flat and len(tested) == len(per_model):  # one run varies: nothing to test it against
         return report(f"one pooled curve leaves {ratio:.3g}x the residual sum of squares of one curve "
-                      f"per run, not tested: {', '.join(flat)} hold the statistic constant at every "
-                      "checkpoint (as a family's shape at its fit's bound is), so the runs' "
-                      "autocorrelation cannot be pooled; leave them out (--models) to test the others")
-    designs = [_jacobian(fit, loss) for loss, fit in runs]
-    residuals = [np.asarray(fit.model_result.residual, dtype=float) for _, fit in runs]
+                      f"per run, not tested: {', '.join(flat)} hold{'s' if len(flat) == 1 else ''} "
+                      f"the statistic constant at every checkpoint ({_flat_values(flat)}), and fewer "
+                      "than two runs are left to compare")
+    tested_runs = [runs[m] for m in tested]
+    losses = [loss for loss, _ in tested_runs]
+    designs = [_jacobian(fit, loss) for loss, fit in tested_runs]
+    residuals = [np.asarray(fit.model_result.residual, dtype=float) for _, fit in tested_runs]
     # REML's rho, biased low on 40-80 checkpoints, bias-corrected: the estimate and its likelihood
     correct = ar1.bias_corrector(designs)
     rho = correct(ar1.pooled_reml_rho(designs, residuals))
     grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, residuals), correct)
-    losses = [loss for loss, _ in runs]
-    f_p_value = collapse_f_test_p_value(pooled, rss_sum, losses, grid, weights)
+    blocks = _jacobian_blocks(pooled, losses)  # the linearized null, shared by the test and its bootstrap
+    f_p_value = collapse_f_test_p_value(pooled, rss_sum, losses, grid, weights, blocks=blocks)
     # the F-test's p is still liberal from rho 0.8 (7-8% at 5%): calibrated by its null distribution
-    p_value = collapse_bootstrap_p_value(pooled, losses, designs, correct, grid, weights, f_p_value)
-    for loss, fit in runs:
+    p_value = collapse_bootstrap_p_value(pooled, losses, designs, correct, grid, weights, f_p_value,
+                                         blocks=blocks)
+    for loss, fit in tested_runs:
         ar1_parameter_intervals(fit, [loss], rho)
-    if len(runs) > 1:
+    if len(tested_runs) > 1:
         ar1_parameter_intervals(pooled, losses, rho)
-    return report(collapse_verdict(ratio, p_value, rho, n_sim=COLLAPSE_SIMS), p_value=p_value,
-                  f_p_value=f_p_value, rho=rho)
+    verdict = collapse_verdict(ratio, p_value, rho, n_sim=COLLAPSE_SIMS)
+    if flat:
+        verdict += (f"; the pooled curve and the test take the {len(tested)} runs whose statistic "
+                    f"varies, leaving out {', '.join(flat)}: constant at every checkpoint "
+                    f"({_flat_values(flat)}), as a family's shape at its fit's bound is")
+    return report(verdict, p_value=p_value, f_p_value=f_p_value, rho=rho)
+
+
+def _flat_values(flat: dict) -> str:
+    """'10000': the constant values of the runs a collapse test cannot use."""
+    return ", ".join(f"{v:.6g}" for v in sorted(set(flat.values())))
 
 
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
@@ -308,7 +326,8 @@ def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: 
     return collapse_f_test_p_value(pooled, rss_separate, losses, [rho], [1.0])
 
 
-def collapse_f_test_p_value(pooled: FitResult, rss_separate: float, losses: list, grid, weights) -> float:
+def collapse_f_test_p_value(pooled: FitResult, rss_separate: float, losses: list, grid, weights,
+                            blocks: tuple | None = None) -> float:
     """The F-test's p averaged over rho's REML likelihood (grid, weights): on 40-80 checkpoints a
     single estimate of rho is too uncertain, and too low, to condition on (at rho 0.9 the test at
     the estimate rejected one true curve in 24% of synthetic runs, averaged over rho in 12%, over
@@ -316,11 +335,12 @@ def collapse_f_test_p_value(pooled: FitResult, rss_separate: float, losses: list
 
     Both fits are linearized at the pooled optimum (the null), so the per-run design (the
     blocks of the Jacobian) nests the pooled one (their sum); the Jacobian and the Gram inverses
-    are computed once, for every rho.
+    are computed once, for every rho; ``blocks``: _jacobian_blocks(pooled, losses), where the
+    caller has it already.
     """
     if len(losses) < 2 or rss_separate <= 0:
         return float("nan")
-    blocks, names = _jacobian_blocks(pooled, losses)
+    blocks, names = blocks or _jacobian_blocks(pooled, losses)
     if not names:
         return float("nan")
     grams = [ar1.gram_inverse(b) for b in blocks]
@@ -376,7 +396,8 @@ def _orthonormal_basis(design: np.ndarray) -> np.ndarray:
 
 
 def collapse_null_draws(pooled: FitResult, losses: list, designs: list, corrector, rho_sim,
-                        n_sim: int = COLLAPSE_SIMS, seed: int = COLLAPSE_SEED) -> dict:
+                        n_sim: int = COLLAPSE_SIMS, seed: int = COLLAPSE_SEED,
+                        blocks: tuple | None = None) -> dict:
     """The collapse test's statistics on data simulated under its null (one curve, AR(1) errors),
     both fits linearized at the pooled optimum (as collapse_f_test_p_value linearizes them): the errors
     e of each set are AR(1) at ``rho_sim`` (a float, or one rho per set), unit scale (the
@@ -384,8 +405,9 @@ def collapse_null_draws(pooled: FitResult, losses: list, designs: list, correcto
     (I - H_b) e_b; rho is re-estimated from each set by the observed report's way (pooled REML
     on ``designs``, the per-model Jacobians, carried through ``corrector``) and the F-test's p
     averaged over that likelihood. Returns {"p": the p of each set, "ratio": its RSS(pooled) /
-    RSS(per run) - 1}; empty where the test has no design."""
-    blocks, names = _jacobian_blocks(pooled, losses)
+    RSS(per run) - 1}; empty where the test has no design. ``blocks``: _jacobian_blocks(pooled,
+    losses), where the caller has it already."""
+    blocks, names = blocks or _jacobian_blocks(pooled, losses)
     if not names or len(blocks) < 2:
         return {}
     rng = np.random.default_rng(seed)
@@ -422,7 +444,7 @@ def collapse_null_draws(pooled: FitResult, losses: list, designs: list, correcto
 
 def collapse_bootstrap_p_value(pooled: FitResult, losses: list, designs: list, corrector, grid,
                                weights, p_observed: float, n_sim: int = COLLAPSE_SIMS,
-                               seed: int = COLLAPSE_SEED) -> float:
+                               seed: int = COLLAPSE_SEED, blocks: tuple | None = None) -> float:
     """The collapse F-test's p (collapse_f_test_p_value) calibrated by a parametric bootstrap: the share
     of null data sets whose p is at most the observed one, (1 + hits) / (1 + n_sim). Each set's
     rho is drawn from rho's corrected likelihood (grid, weights: ar1.corrected_posterior), its
@@ -436,7 +458,8 @@ def collapse_bootstrap_p_value(pooled: FitResult, losses: list, designs: list, c
         return float("nan")
     rhos = np.random.default_rng([seed, 1]).choice(np.asarray(grid, dtype=float), size=n_sim,
                                                    p=weights / weights.sum())
-    draws = collapse_null_draws(pooled, losses, designs, corrector, rhos, n_sim=n_sim, seed=seed)
+    draws = collapse_null_draws(pooled, losses, designs, corrector, rhos, n_sim=n_sim, seed=seed,
+                                blocks=blocks)
     return bootstrap_share(draws.get("p", []), p_observed, larger=False)
 
 
@@ -562,6 +585,7 @@ class TrajectoryReport:
                 "pooled_fit": collapse["pooled"].to_dict(),
                 "per_model": {m: f.to_dict() for m, f in collapse["per_model"].items()},
                 "pooled_models": collapse["pooled_models"], "too_few_checkpoints": collapse["too_short"],
+                "constant_models": collapse["flat_models"],
                 "collapse_ratio": collapse["collapse_ratio"],
                 "collapse_p_value": collapse["collapse_p_value"],
                 "collapse_f_test_p_value": collapse["collapse_f_test_p_value"],
