@@ -279,7 +279,7 @@ def _jacobian_blocks(fit: FitResult, losses: list) -> tuple[list[np.ndarray], li
     """(the fit's Jacobian on each run's points, the parameters it keeps): only parameters whose
     derivative is finite on every run; no blocks when none is."""
     columns = [_jacobian_columns(fit, np.asarray(loss, dtype=float)) for loss in losses]
-    names = [n for n in columns[0] if all(np.all(np.isfinite(c[n])) for c in columns)]
+    names = [n for n in columns[0] if all(np.all(np.isfinite(c[n])) for c in columns)] if columns else []
     if not names:
         return [], []
     return [np.column_stack([c[n] for n in names]) for c in columns], names
