@@ -462,6 +462,11 @@ def test_warmup_study_row_regresses_the_family():
     assert row["first_weak_kinks"] == row["largest_weak_kinks"] == 0  # planted at noise 0.004
     flagged = markdown(pd.DataFrame([{**row, "first_weak_kinks": 3}]))
     assert "(3 weak)" in flagged and flagged.count("weak") == 1
+    # which warmup each listed step belongs to: in the header for one family, a column for several
+    assert "first transition steps (warmup 100, 300, 900, 2000 steps)" in markdown(pd.DataFrame([row]))
+    mixed = markdown(pd.DataFrame([row, {**row, "warmup_ends": "100,300"}]))
+    assert "| warmup ends |" in mixed and "| t_nu | mlp_in | 100,300 |" in mixed
+    assert all(line.count("|") == 8 for line in mixed.splitlines())
 
 
 def test_weak_kinks_whose_intervals_span_the_run_are_said_so(tmp_path):

@@ -77,7 +77,9 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
 
 def markdown(study: pd.DataFrame) -> str:
     """The report table: slope [95% CI] of the onset and of the largest change, each with how
-    many of its runs' transitions are weak kinks (transitions.WEAK_KINK_T: may be noise)."""
+    many of its runs' transitions are weak kinks (transitions.WEAK_KINK_T: may be noise), and
+    each run's transition step in the order of its warmup end (named in the header where every
+    row has the same warmup family, in a column of its own otherwise)."""
     def slope(r, which):
         if np.isnan(r[f"{which}_slope"]):
             return "-"
@@ -85,9 +87,15 @@ def markdown(study: pd.DataFrame) -> str:
         text = f"**{text}**" if r[f"{which}_verdict"].startswith("follows") else text
         weak = r.get(f"{which}_weak_kinks", 0)
         return f"{text} ({weak} weak)" if weak else text
-    lines = ["| statistic | group | slope, first transition | first transition steps | "
-             "slope, largest change | largest-change steps |", "|---|---|---|---|---|---|"]
+    warmups = study["warmup_ends"].astype(str).unique() if "warmup_ends" in study else []
+    shared = len(warmups) == 1
+    at = f" (warmup {warmups[0].replace(',', ', ')} steps)" if shared else ""
+    lines = ["| statistic | group | " + ("" if shared else "warmup ends | ") +
+             f"slope, first transition | first transition steps{at} | "
+             f"slope, largest change | largest-change steps{at} |",
+             "|---|---|---|---|---|---|" + ("" if shared else "---|")]
     for _, r in study.iterrows():
-        lines.append(f"| {r['stat']} | {r['group']} | {slope(r, 'first')} | {r['first_steps']} | "
+        ends = "" if shared else f"{r.get('warmup_ends', '-')} | "
+        lines.append(f"| {r['stat']} | {r['group']} | {ends}{slope(r, 'first')} | {r['first_steps']} | "
                      f"{slope(r, 'largest')} | {r['largest_steps']} |")
     return "\n".join(lines)
