@@ -245,21 +245,26 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     return RunTable(out.reset_index(drop=True), source, n_column or "", loss, notes, rows)
 
 
+def refuse_repeated_rows(df: pd.DataFrame, source: str, rule: str) -> None:
+    """An InputError naming the first row equal in every column to an earlier one (a table
+    concatenated twice), and ``rule``: why a table holds each row once."""
+    same = df.duplicated(keep="first").to_numpy()
+    if same.any():
+        i = int(np.flatnonzero(same)[0])
+        hashes = pd.util.hash_pandas_object(df, index=False).to_numpy()
+        first = int(np.flatnonzero(hashes == hashes[i])[0])
+        raise InputError(f"{source}: row {data_row(df, i)}: repeats row {data_row(df, first)} "
+                         f"in every column ({int(same.sum())} such rows); {rule}")
+
+
 def _check_duplicates(df: pd.DataFrame, source: str) -> None:
     """Two rows with the same run key (run; model, step; or model, tokens[, distribution]); a
     table with no key column: two rows equal in every column (a run counted twice)."""
     if "run" in df.columns:
         key = ["run"]
     elif "model" not in df.columns:
-        same = df.duplicated(keep="first").to_numpy()
-        if same.any():
-            i = int(np.flatnonzero(same)[0])
-            hashes = pd.util.hash_pandas_object(df, index=False).to_numpy()
-            first = int(np.flatnonzero(hashes == hashes[i])[0])
-            raise InputError(f"{source}: row {data_row(df, i)}: repeats row {data_row(df, first)} "
-                             f"in every column ({int(same.sum())} such rows); a table without a "
-                             "'run' column lists each run once (drop the copies, or add a 'run' "
-                             "column that tells repeated runs apart)")
+        refuse_repeated_rows(df, source, "a table without a 'run' column lists each run once (drop "
+                             "the copies, or add a 'run' column that tells repeated runs apart)")
         return
     elif "step" in df.columns:
         key = ["model", "step"]

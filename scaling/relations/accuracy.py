@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from scalefit.errors import InputError
+from scalefit.options import bootstrap_count
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import (SCATTER_KEYS, prediction_scatter, small_sample_scale,
@@ -56,17 +57,33 @@ BOUNDS = {
 }
 
 
+def _floats(values, what: str, name: str) -> np.ndarray:
+    """``values`` as a float array, or an InputError naming the argument."""
+    try:
+        return np.asarray(values, float)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: {name} holds something that is not a number; give numbers "
+                         "(a list, an array or a Series)") from None
+
+
 def _check(L, y, what, units=None):
-    L = np.asarray(L, float)
-    y = np.asarray(y, float)
+    L = np.atleast_1d(_floats(L, what, "L"))
+    y = np.atleast_1d(_floats(y, what, "y"))
+    sizes = {"L": L.size, "y": y.size}
+    if units is not None:
+        units = np.atleast_1d(np.asarray(units))
+        sizes["units"] = units.size
+    if len(set(sizes.values())) > 1:
+        raise InputError(f"{what}: " + ", ".join(f"{k} has {n}" for k, n in sizes.items())
+                         + " values; give one of each per point")
     ok = np.isfinite(L) & np.isfinite(y)
-    L, y = L[ok], y[ok]
-    units = None if units is None else np.asarray(units)[ok]
-    outside = np.flatnonzero((y < 0) | (y > 1))
+    outside = np.flatnonzero(ok & ((y < 0) | (y > 1)))
     if outside.size:
         i = int(outside[0])
         raise InputError(f"{what}: point {i + 1}: {y[i]:g} is not a fraction in [0, 1] "
                          "(give accuracy or error as a fraction, not a percentage)")
+    L, y = L[ok], y[ok]
+    units = None if units is None else units[ok]
     if L.size < 5:
         raise InputError(f"{what}: {L.size} usable points; need at least 5")
     return L, y, units
@@ -99,6 +116,7 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
         raise InputError(f"unknown accuracy law '{law}' (choose from "
                          f"{', '.join(ACCURACY_LAWS)})")
     func, names = ACCURACY_LAWS[law]
+    n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     L, y, units = _check(L, y, law, units)
     model = lmfit.Model(func, independent_vars=["L"])
     starts = _sigmoid_starts(L, y) if law == "sigmoid" else _exponential_starts(L, y)

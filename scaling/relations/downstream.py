@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, a_type
+from scalefit.options import bootstrap_count, finite_float
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
@@ -25,6 +26,7 @@ from scalefit.scaling.relations.loss2loss import (LossPairs, fit_loss_to_loss, k
                                                   pair_losses, predict_y)
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
+from scalefit.tables import as_table
 
 RELATIONS = ("shifted-power", "sigmoid", "exponential-error")
 PARAM_NAMES = {"shifted-power": ("K", "kappa", "E_x", "E_y"), "sigmoid": ("a", "k", "L0", "b"),
@@ -38,6 +40,10 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
                  source: str = "<table>") -> FitResult:
     """Fit y against x on the pairs: shifted power law, sigmoid accuracy or exponential error;
     ``n_bootstrap`` resamples (1000, as `scalefit predict downstream` takes; 0: a point fit)."""
+    if not isinstance(loss_pairs, LossPairs):
+        raise InputError(f"loss_pairs: got {a_type(loss_pairs)}; pass pair_losses(table, x, y)'s "
+                         "LossPairs (or run_downstream(table, x, y) to pair and fit in one call)")
+    n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     if relation not in RELATIONS:
         raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
     if relation == "shifted-power":
@@ -280,13 +286,26 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
     """Pair the losses, hold out the largest-compute pairs (and any target runs), fit the
     relation to the rest, predict, and score the held-out pairs. ``at_nd``: (N, D) or 'N,D'.
     Runs of several training sets need ``x_from`` (and ``group``, their column) for train-to-test;
-    a long evaluation table is first made wide by ``evaltables.as_measurements``."""
-    if isinstance(at_nd, str):
-        at_nd = parse_at(at_nd)
+    a long evaluation table is first made wide by ``evaltables.as_measurements``. ``table`` and
+    ``targets``: DataFrames, paths, row dicts or dicts of columns (``tables.as_table``)."""
+    from scalefit.scaling.relations.evaltables import as_measurements
+    if at_x is not None:
+        at_x = finite_float("at_x (--at-x)", at_x)
+    if at_nd is not None and not isinstance(at_nd, str):
+        try:
+            at_nd = ",".join(str(v) for v in at_nd)
+        except TypeError:
+            raise InputError(f"at_nd (--at): got {a_type(at_nd)}; give (N, D) or 'N,D'") from None
+    at_nd = parse_at(at_nd)
+    specs = (x, y)
+    table, source = as_table(table, source)
+    table, x, y, notes = as_measurements(table, x, y, source)
     lp = pair_losses(table, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
                      match=match, source=source)
     train, held = split_by_compute(lp, holdout)
     if targets is not None:
+        targets, targets_source = as_table(targets, targets_source)
+        targets, *_ = as_measurements(targets, *specs, targets_source)
         scored = target_pairs(targets, lp, group=group, source=targets_source)
         fitted_too = _fitted_targets(scored, train.pairs)
         if fitted_too:
@@ -301,7 +320,7 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
                       prediction=predict_at(result, train, at_x=at_x, at_nd=at_nd,
                                             source=source),
                       holdout=score_held_out(result, train, held, source=source)
-                      if len(held) else None)
+                      if len(held) else None, notes=list(notes))
 
 
 def shipped_runs(frame):

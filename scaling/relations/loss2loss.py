@@ -24,15 +24,17 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from scalefit.errors import InputError, data_row, known
+from scalefit.options import irreducible_loss
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
-from scalefit.scaling.laws.runtable import DISTRIBUTION_COLUMNS, mixed_values
+from scalefit.scaling.laws.runtable import DISTRIBUTION_COLUMNS, mixed_values, refuse_repeated_rows
 from scalefit.scaling.objective import HUBER_DELTA
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import observed_residuals
 from scalefit.scaling.relations.resampling import UNIT, attach_draws, checkpoint_units, unit_bootstrap
 from scalefit.scaling.resample import resample_indices
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
+from scalefit.tables import as_table
 
 PAIRINGS = ("train-to-train", "train-to-test", "test-to-test")
 MATCHES = ("tokens", "compute")
@@ -148,8 +150,13 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
     train-to-train / test-to-test need ``x_from`` and ``y_from`` (values of column ``group``):
     the x side is the models trained on x_from, the y side those trained on y_from; ``match``
     "tokens" pairs runs with equal params and tokens, "compute" pairs each dataset's lowest-loss
-    run per FLOP budget (6ND, to 2 decimals in log10).
+    run per FLOP budget (6ND, to 2 decimals in log10). ``table``: a DataFrame, a path, row dicts
+    or a dict of columns (``tables.as_table``), each run or checkpoint once.
     """
+    table, source = as_table(table, source)
+    if not table.index.is_unique:  # tables concatenated without ignore_index: rows by position
+        table = table.reset_index(drop=True)
+    refuse_repeated_rows(table, source, "a table lists each run or checkpoint once (drop the copies)")
     if pairing not in PAIRINGS:
         raise InputError(f"--pair: '{pairing}' is not one of {', '.join(PAIRINGS)}")
     if match not in MATCHES:
@@ -495,6 +502,7 @@ def fit_loss_to_loss(lp: LossPairs, *, e_source: str | None = None, E_x: float |
     elif e_source == "given":
         if E_x is None or E_y is None:
             raise InputError("--e given needs both --E-x and --E-y")
+        E_x, E_y = irreducible_loss("E_x (--E-x)", E_x), irreducible_loss("E_y (--E-y)", E_y)
     else:
         E_x = E_y = None
     units = lp.pairs[UNIT].to_numpy() if UNIT in lp.pairs.columns else None

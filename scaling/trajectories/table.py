@@ -7,17 +7,15 @@ joins on (model, step).
 """
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, a_type, data_row, known
+from scalefit.errors import InputError, data_row, known
 from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
-from scalefit.tables import read_table
+from scalefit.tables import as_table  # warmup_study and trajectory import it from here too
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
                              numeric_values, split_rows)
 
@@ -32,32 +30,6 @@ def require_columns(df: pd.DataFrame, columns, source: str, what: str = "a weigh
     if missing:
         raise InputError(f"{source}: column '{missing[0]}' is missing "
                          f"({what} needs {', '.join(columns)})")
-
-
-TABLE_FORMS = ("a DataFrame, a table's path (.parquet, .csv, .tsv, .json, .jsonl), a list of row "
-               "dicts or a dict of columns")
-
-
-def as_table(table, source: str | None) -> tuple[pd.DataFrame, str | None]:
-    """(a DataFrame, its name): a path is read, and named by itself; a list of row dicts or a
-    dict of columns becomes a DataFrame (``pd.DataFrame``); anything else is an InputError saying
-    what is accepted."""
-    if isinstance(table, pd.DataFrame):
-        return table, source
-    if isinstance(table, (str, os.PathLike)):
-        return read_table(table), str(table)
-    name = source or "table"
-    if isinstance(table, list):
-        odd = next((row for row in table if not isinstance(row, Mapping)), None)
-        if odd is not None:
-            raise InputError(f"{name}: a list of rows holds dicts, not {type(odd).__name__} "
-                             f"({odd!r:.40}); pass {TABLE_FORMS}")
-    elif not isinstance(table, Mapping):
-        raise InputError(f"{name}: {a_type(table)} is not a table; pass {TABLE_FORMS}")
-    try:
-        return pd.DataFrame(table), source
-    except (ValueError, TypeError) as exc:  # columns of different lengths, all scalars, ...
-        raise InputError(f"{name}: not a table ({exc}); pass {TABLE_FORMS}") from None
 
 
 def stat_label(stat: str, group=None, tensor=None, layer=None) -> str:

@@ -6,13 +6,17 @@ Validation of a table's contents belongs to the layer that knows its shape (e.g.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from scalefit.atomic import write_frame
-from scalefit.errors import InputError
+from scalefit.errors import InputError, a_type
 
+TABLE_FORMS = ("a DataFrame, a table's path (.parquet, .csv, .tsv, .json, .jsonl), a list of row "
+               "dicts or a dict of columns")
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
            ".json": "json", ".jsonl": "jsonl"}
 
@@ -27,7 +31,32 @@ def read_table(path) -> pd.DataFrame:
     return df
 
 
+def as_table(table, source: str | None) -> tuple[pd.DataFrame, str | None]:
+    """(a DataFrame, its name): a path is read, and named by itself; a list of row dicts or a
+    dict of columns becomes a DataFrame (``pd.DataFrame``); anything else is an InputError saying
+    what is accepted. Every function that takes a table argument reads it through here."""
+    if isinstance(table, pd.DataFrame):
+        return table, source
+    if isinstance(table, (str, os.PathLike)):
+        return read_table(table), str(table)
+    name = source or "table"
+    if isinstance(table, list):
+        odd = next((row for row in table if not isinstance(row, Mapping)), None)
+        if odd is not None:
+            raise InputError(f"{name}: a list of rows holds dicts, not {type(odd).__name__} "
+                             f"({odd!r:.40}); pass {TABLE_FORMS}")
+    elif not isinstance(table, Mapping):
+        raise InputError(f"{name}: {a_type(table)} is not a table; pass {TABLE_FORMS}")
+    try:
+        return pd.DataFrame(table), source
+    except (ValueError, TypeError) as exc:  # columns of different lengths, all scalars, ...
+        raise InputError(f"{name}: not a table ({exc}); pass {TABLE_FORMS}") from None
+
+
 def _read(path) -> pd.DataFrame:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"read_table: {a_type(path)} is not a path; give a file's path "
+                         "(.csv, .tsv, .parquet, .json or .jsonl)")
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")

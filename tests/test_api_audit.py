@@ -1,0 +1,139 @@
+"""What an audit of the Python API, called as a notebook calls it, found. Each case is a mistake a
+researcher makes in a notebook (a path or row dicts where a DataFrame was expected, a string for a
+list, a typo, a negative count) that raised a KeyError / TypeError / IndexError from deep inside,
+or gave a silently wrong number, instead of one InputError naming the input and what is accepted."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalefit.data import data_path
+from scalefit.errors import InputError
+
+RUNS = data_path("suites", "mini", "runs.csv")
+
+
+@pytest.fixture(scope="module")
+def grid():
+    from scalefit import read_table
+    runs = read_table(RUNS)
+    return runs[runs["part"] == "grid"]
+
+
+@pytest.fixture(scope="module")
+def loss_pairs(grid):
+    from scalefit import pair_losses
+    return pair_losses(grid, "loss_prose_test", "loss_code_test")
+
+
+# ---- tables: what a table argument accepts ---------------------------------------------------
+
+@pytest.mark.parametrize("path", [5, None])
+def test_read_table_names_a_path_that_is_not_one(path):
+    """read_table(5) raised pathlib's TypeError 'expected str, bytes or os.PathLike object'."""
+    from scalefit import read_table
+    with pytest.raises(InputError, match="is not a path; give a file's path"):
+        read_table(path)
+
+
+# ---- loss-to-loss and loss-to-accuracy -------------------------------------------------------
+
+def test_pair_losses_reads_a_path_and_row_dicts(grid):
+    """pair_losses(path) and pair_losses(list of dicts) raised AttributeError: 'str' object has no
+    attribute 'columns' (run_downstream the same); a missing path now names the file."""
+    from scalefit import pair_losses
+    rows = pair_losses(grid.to_dict("records"), "loss_prose_test", "loss_code_test")
+    assert len(rows.pairs) == len(grid)
+    with pytest.raises(InputError, match="nope.csv: file not found"):
+        pair_losses("nope.csv", "loss_prose_test", "loss_code_test")
+
+
+def test_pair_losses_refuses_a_table_concatenated_twice(grid):
+    """pd.concat([grid, grid]) raised pandas' 'Length of values (80) does not match length of
+    index (40)' (the repeated index labels)."""
+    from scalefit import pair_losses
+    with pytest.raises(InputError, match=r"row 21: repeats row 1 in every column"):
+        pair_losses(pd.concat([grid, grid]), "loss_prose_test", "loss_code_test")
+
+
+def test_fit_relation_refuses_a_dataframe_and_a_bad_bootstrap(grid, loss_pairs):
+    """fit_relation(DataFrame) raised AttributeError 'x_runs'; n_bootstrap=-1 and 1 gave a point
+    fit without a word, 2.5 numpy's TypeError."""
+    from scalefit import fit_relation
+    with pytest.raises(InputError, match="loss_pairs: got a DataFrame; pass pair_losses"):
+        fit_relation(grid, n_bootstrap=0)
+    for bad in (-1, 1, 2.5):
+        with pytest.raises(InputError, match="n_bootstrap"):
+            fit_relation(loss_pairs, n_bootstrap=bad)
+
+
+def test_fit_relation_checks_given_irreducible_losses(loss_pairs):
+    """E_x='a' raised numpy's UFuncTypeError; E_x=-1 was fitted (the command refuses a negative
+    loss floor)."""
+    from scalefit import fit_relation
+    with pytest.raises(InputError, match=r"E_x \(--E-x\): 'a' is not a number"):
+        fit_relation(loss_pairs, E_x="a", E_y=1.0, n_bootstrap=0)
+    with pytest.raises(InputError, match=r"E_x \(--E-x\): '-1.0' is negative"):
+        fit_relation(loss_pairs, E_x=-1.0, E_y=1.0, n_bootstrap=0)
+
+
+def test_run_downstream_checks_where_it_predicts(grid):
+    """at_x='a' raised ValueError and at_x=[3, 4] TypeError from float(); at_nd=(-1, 1e9) printed
+    'x = nan is at or below E_x' after numpy's RuntimeWarning 'invalid value in scalar power'."""
+    from scalefit import run_downstream
+    kw = dict(n_bootstrap=0)
+    with pytest.raises(InputError, match=r"at_x \(--at-x\): 'a' is not a number"):
+        run_downstream(grid, "loss_prose_test", "loss_code_test", at_x="a", **kw)
+    with pytest.raises(InputError, match=r"at_x \(--at-x\)"):
+        run_downstream(grid, "loss_prose_test", "loss_code_test", at_x=[3.0, 4.0], **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(InputError, match="N and D must be positive"):
+            run_downstream(grid, "loss_prose_test", "loss_code_test", at_nd=(-1, 1e9), **kw)
+    out = run_downstream(grid, "loss_prose_test", "loss_code_test", at_nd=(1e7, 1e9), **kw)
+    assert out.prediction["value"] > 0
+
+
+def test_run_downstream_reads_a_long_evaluation_table_as_its_docstring_says():
+    """The docstring says a long evaluation table is first made wide (TASK:METRIC names): only
+    the command did that, the function said "column 'prose-test:loss' is missing"."""
+    from scalefit import read_table, run_downstream
+    finals = read_table(data_path("suites", "mini", "finals.parquet"))
+    long = finals[finals["metric"].notna() & (finals["part"] == "grid")]
+    out = run_downstream(long, "prose-test:loss", "code-test:loss", n_bootstrap=0)
+    assert out.fit.n_points >= 3
+
+
+def test_run_downstream_reads_targets_as_row_dicts(grid):
+    """targets as a list of dicts raised AttributeError 'list' object has no attribute 'columns'."""
+    from scalefit import run_downstream
+    with pytest.raises(InputError, match="3 of its 3 runs are also runs of"):
+        run_downstream(grid, "loss_prose_test", "loss_code_test", n_bootstrap=0,
+                       targets=grid.iloc[:3].to_dict("records"))
+
+
+def test_fit_accuracy_refuses_mismatched_lengths_and_bad_bootstrap(grid):
+    """L and y of different lengths raised numpy's broadcast ValueError, units of another length
+    an IndexError; n_bootstrap=-1 or 1 gave a point fit without a word."""
+    from scalefit import fit_accuracy
+    L = grid["loss"].to_numpy()
+    acc = 0.25 + 0.6 / (1 + np.exp(3 * (L - 5)))
+    with pytest.raises(InputError, match="L has 20, y has 19 values"):
+        fit_accuracy(L, acc[:-1], n_bootstrap=0)
+    with pytest.raises(InputError, match="units has 2 values"):
+        fit_accuracy(L, acc, n_bootstrap=10, units=[1, 2])
+    with pytest.raises(InputError, match="n_bootstrap"):
+        fit_accuracy(L, acc, n_bootstrap=-1)
+
+
+def test_fit_accuracy_names_the_point_as_given():
+    """A point out of [0, 1] was numbered after the non-finite points were dropped: the 3rd
+    point was reported as 'point 2'."""
+    from scalefit import fit_accuracy
+    L = np.array([np.nan, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5])
+    acc = np.array([0.5, 0.6, 55.0, 0.4, 0.35, 0.3, 0.28])
+    with pytest.raises(InputError, match="point 3: 55 is not a fraction"):
+        fit_accuracy(L, acc, n_bootstrap=0)
