@@ -137,3 +137,50 @@ def test_fit_accuracy_names_the_point_as_given():
     acc = np.array([0.5, 0.6, 55.0, 0.4, 0.35, 0.3, 0.28])
     with pytest.raises(InputError, match="point 3: 55 is not a fraction"):
         fit_accuracy(L, acc, n_bootstrap=0)
+
+
+# ---- laws --------------------------------------------------------------------------------------
+
+def test_fit_law_and_compare_laws_take_one_budget_or_refuse_text(grid):
+    """budgets=1e20 raised TypeError "'float' object is not iterable" and budgets='abc' a
+    TypeError from a comparison of str and float, in both fit_law and compare_laws."""
+    from scalefit import compare_laws, fit_law
+    fit = fit_law(grid, "chinchilla", n_bootstrap=0, budgets=1e14)
+    assert [row["flops"] for row in fit.extra["allocation"]["budgets"]] == [1e14]
+    cmp = compare_laws(grid, "chinchilla", n_bootstrap=0, budgets=np.float64(1e14))
+    assert [row["flops"] for row in cmp.budgets] == [1e14]
+    with pytest.raises(InputError, match=r"budgets \(--budget\): got a str 'abc'"):
+        fit_law(grid, "chinchilla", n_bootstrap=0, budgets="abc")
+    with pytest.raises(InputError, match=r"budgets \(--budget\): '-1' is out of range"):
+        compare_laws(grid, "chinchilla", n_bootstrap=0, budgets=[-1])
+
+
+@pytest.mark.parametrize("law", [None, 3])
+def test_a_law_that_is_not_a_name_is_refused(grid, law):
+    """law=None raised AttributeError "'NoneType' object has no attribute 'strip'"."""
+    from scalefit import fit_law
+    with pytest.raises(InputError, match="law: got a.*; give a law's name .*chinchilla"):
+        fit_law(grid, law, n_bootstrap=0)
+
+
+def test_calibrate_law_reads_a_table_as_fit_law_does(grid):
+    """calibrate_law(path) and calibrate_law(row dicts) raised AttributeError "'str' object has
+    no attribute 'columns'", where fit_law and compare_laws read both."""
+    from scalefit import calibrate_law
+    rows = calibrate_law(grid.to_dict("records"), "chinchilla", n_bootstrap=4, cuts=1)
+    assert rows.n_runs == len(grid)
+    with pytest.raises(InputError, match="nope.csv: file not found"):
+        calibrate_law("nope.csv", "chinchilla", n_bootstrap=4)
+
+
+@pytest.mark.parametrize("kw, said", [
+    (dict(cuts=-1), r"cuts \(--cuts\): '-1' is out of range"),  # numpy's 'Number of samples'
+    (dict(cuts=2.5), r"cuts \(--cuts\): '2.5' is not a whole number"),  # TypeError
+    (dict(cuts=0), r"cuts \(--cuts\): '0' is out of range"),  # 'no cut leaves enough runs'
+    (dict(min_fit=0), r"min_fit: '0' is out of range"),  # was taken as the default
+    (dict(delta=0), r"^delta \(--delta\): '0' is out of range"),  # 'no cut could be fitted; first'
+])
+def test_calibrate_law_checks_its_settings_first(grid, kw, said):
+    from scalefit import calibrate_law
+    with pytest.raises(InputError, match=said):
+        calibrate_law(grid, "chinchilla", n_bootstrap=4, **kw)

@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.options import bootstrap_count, positive_float, positive_int
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.projection import prediction_intervals
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
+from scalefit.tables import as_table
 
 LEVEL = 0.95
 DISTANCE_BINS = (1.0, 2.0, 4.0, 10.0, 100.0, np.inf)  # multiples of the largest fitted compute
@@ -93,11 +95,15 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
     model = law_for(law)
     if not model.predicts_loss:
         raise InputError(f"calibrate: law {model.law_name} predicts no loss to check")
-    if n_bootstrap < 2:
+    if bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap) < 2:
         raise InputError("calibrate: --bootstrap: at least 2 resamples (the intervals need "
                          "the law's draws)")
+    cuts = positive_int("cuts (--cuts)", cuts)
+    delta = positive_float("delta (--delta)", delta)
+    runs, source = as_table(runs, source)
     table = validate_runs(runs, model.law_name, loss=loss, source=source)
-    min_fit = min_fit or max(2 * model.n_free, model.n_free + 3)
+    min_fit = (max(2 * model.n_free, model.n_free + 3) if min_fit is None
+               else positive_int("min_fit", min_fit))
     rows, per_cut, skipped = [], [], []
     chosen = cut_points(table.C, cuts, min_fit)
     if len(chosen) < cuts:

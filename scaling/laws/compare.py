@@ -14,7 +14,7 @@ from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH,
-                                              budget_convention, default_budgets,
+                                              budget_convention, checked_budgets, default_budgets,
                                               holdout_predictions, kind_of,
                                               n_convention_note, project)
 from scalefit.scaling.laws.n_convention_gap import gap_sentence, n_convention_gap
@@ -94,6 +94,7 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
     if source == "<run table>" and isinstance(runs, (str, Path)):
         source = str(runs)
     runs = run_frame(runs)
+    budgets = checked_budgets(budgets)
     laws = (laws,) if isinstance(laws, str) else tuple(laws)  # compare_laws(runs, "chinchilla") is one law
     if not laws:
         raise InputError("laws: name at least one law (registry.law_choices())")

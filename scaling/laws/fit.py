@@ -70,12 +70,13 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     ``all_runs``: the table they were held out of, whose embedding counts state N), start statistics, RMSE, AIC and BIC; ``model_result`` the lmfit ModelResult of the best start.
     """
     from scalefit.scaling.laws.identifiability import annotate
-    from scalefit.scaling.laws.projection import check_budgets, project_allocation
+    from scalefit.scaling.laws.projection import check_budgets, checked_budgets, project_allocation
 
     model = law_for(law)
     law = model.law_name
     delta = positive_float("delta (--delta)", delta)  # the options' own checks, as the command applies them
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
+    budgets = checked_budgets(budgets)
     table = as_run_table(runs, law, loss=loss)
     if budgets is not None and "C" in table.frame.columns:
         check_budgets(budgets, table.C)  # before the fit: a unit slip should not cost its bootstrap
@@ -91,7 +92,7 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     annotate(result)
     if "C" not in table.frame.columns:  # a law of N alone (kaplan-n): no compute, no allocation
         return result
-    project_allocation(result, None if budgets is None else list(budgets), largest_fitted=float(np.nanmax(table.C)),
+    project_allocation(result, budgets, largest_fitted=float(np.nanmax(table.C)),
                        held_flops=held_flops, smallest_fitted=float(np.nanmin(table.C)),
                        frame=_frame_of(all_runs, law, loss) if all_runs is not None else table.frame)
     return result

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, a_type
+from scalefit.options import positive_float
 from scalefit.scaling.fitresult import FitResult, observation_interval, percentile_ci
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
@@ -45,6 +46,18 @@ def default_budgets(fitted_flops, held_flops=()) -> list[float]:
         budgets.append(float(np.nanmax(held)))
     budgets += [c for c in REFERENCE_BUDGETS if c <= REACH * c_max]
     return sorted({float(f"{c:.6g}") for c in budgets})
+
+
+def checked_budgets(budgets) -> list[float] | None:
+    """``budgets`` (one number or several, FLOPs) as a list of positive floats, or None for the
+    defaults; anything else is an InputError naming the argument."""
+    if budgets is None:
+        return None
+    if isinstance(budgets, str):
+        raise InputError(f"budgets (--budget): got {a_type(budgets)} '{budgets}'; give FLOPs as a "
+                         "number or a list of numbers, e.g. [1e21, 1e22]")
+    return [positive_float("budgets (--budget)", c)
+            for c in (budgets if np.iterable(budgets) else [budgets])]
 
 
 def check_budgets(budgets, fitted_flops) -> None:

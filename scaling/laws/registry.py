@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, a_type
 
 LAW_MODULES = ("kaplan", "chinchilla", "isoflop", "muennighoff", "momentum", "multipower")
 
@@ -39,6 +39,9 @@ for _module in LAW_MODULES:
 
 def canonical_law(law: str) -> str:
     """Map a user's law name (``kaplan``, ``Chinchilla``) to the engine's name, or fail."""
+    if not isinstance(law, str):
+        raise InputError(f"law: got {a_type(law)}; give a law's name (choose from "
+                         f"{', '.join(law_choices())})")
     key = law.strip().lower()
     name = ALIASES.get(key, key)
     if name not in REGISTRY:
