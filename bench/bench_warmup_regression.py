@@ -1,0 +1,201 @@
+"""Coverage of the warmup regression's slope interval on synthetic warmup families with known truth.
+
+A family is four runs that differ only in warmup (warmup ends 3, 11, 45, 112 of 1120 steps, as the
+shipped mini-3 warmup family), each with the 74 checkpoints of the shipped warmup runs (steps
+1-1120 of data/suites/mini/checkpoints.parquet's mini-3-W0.01). A statistic with one kink in
+log10(step) at step a + 1.0 * warmup_end (a = 20, so the true slope of transition step on warmup
+end is 1): value = 1 + 0.1 log10(step) + dslope * max(log10(step) - log10(kink), 0) plus AR(1)
+noise (sd 0.05) of coefficient rho, as bench/bench_transition_intervals.py's runs. Cells: a clear
+kink (slope change 1.0) and a weak one (0.6), at rho 0.5 and 0.9.
+
+Each family goes through the shipped pipeline: transitions.detect_transitions (local-strong
+breakpoint intervals, --bootstrap resamples) -> pick_transition_per_run(which="first") ->
+warmup_regression, whose slope interval is the t-interval of OLS on n - 2 degrees of freedom.
+Printed per cell: the share of families whose 95% slope interval holds 1 (± one Monte Carlo SE,
+sqrt(p (1 - p) / n)), its median width, and the share of families where no regression is possible
+(fewer than 3 runs with a transition).
+
+Beside it, measured on the same families and not shipped: slope intervals that use what each run
+already knows, each transition's own step uncertainty (se_i = (step_ci95_hi - step_ci95_lo) /
+3.92 from the transitions table), in a weighted meta-regression with weights 1 / (se_i^2 + tau^2)
+and tau^2 the between-run scatter beyond the se_i:
+- fe-z: tau^2 = 0, normal quantile (the runs' intervals taken at their word);
+- dl-t: DerSimonian-Laird tau^2 (method of moments), t quantile on n - 2 df;
+- hk: DerSimonian-Laird tau^2, Hartung-Knapp(-Sidik-Jonkman) variance (the weighted residual
+  mean square times the model variance) and t on n - 2 df;
+- hk-mod: hk with the mean square floored at 1 (never narrower than dl-t).
+"paired" is the variant's coverage minus the t-interval's over the same families (± its SE).
+
+    OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py            # --runs 25 per cell, ~8 min
+    OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py --runs 100 --save picks.csv
+"""
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scalefit.errors import InputError
+from scalefit.scaling.trajectories import ar1
+from scalefit.scaling.trajectories.transitions import (detect_transitions, pick_transition_per_run,
+                                                       warmup_regression)
+
+# the 73 checkpoints after step 0 of the shipped warmup runs (mini-3-W0.01; the same in every W)
+STEPS = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 21, 22, 26, 31, 32,
+                  33, 37, 38, 44, 45, 46, 52, 56, 58, 63, 68, 75, 78, 90, 95, 108, 111, 112, 113,
+                  129, 135, 146, 155, 168, 185, 222, 224, 265, 280, 318, 336, 380, 392, 448, 455,
+                  504, 545, 560, 616, 653, 672, 728, 781, 784, 840, 896, 935, 952, 1008, 1064,
+                  1120], dtype=float)
+X = np.log10(STEPS)
+WARMUPS = (3, 11, 45, 112)
+TOTAL_STEPS = 1120
+OFFSET = 20.0          # a: the kink sits at step a + 1.0 * warmup_end
+TRUE_SLOPE = 1.0
+NOISE = 0.05
+# name -> (slope change at the kink, rho)
+# (a slope change of 0.4, bench_transition_intervals' weak kink, was found in under half of these
+# runs and left 0-17% of families with the 3 transitions a regression needs: 0.6 is the weak one)
+CELLS = {"clear_rho0.5": (1.0, 0.5), "clear_rho0.9": (1.0, 0.9),
+         "weak_rho0.5": (0.6, 0.5), "weak_rho0.9": (0.6, 0.9)}
+VARIANTS = ("fe-z", "dl-t", "hk", "hk-mod")
+
+
+def family(cell: str, f: int) -> pd.DataFrame:
+    """Family f of a cell: four runs' trajectories (model, step, value, warmup_steps, total_steps)."""
+    dslope, rho = CELLS[cell]
+    rng = np.random.default_rng([list(CELLS).index(cell), f, 2026])
+    rows = []
+    for w in WARMUPS:
+        kink = np.log10(OFFSET + TRUE_SLOPE * w)
+        y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1.stationary_series(
+            rho, (len(X), 1), rng, NOISE)[:, 0]
+        rows.append(pd.DataFrame({"model": f"W{w}", "step": STEPS, "value": y, "warmup_steps": w,
+                                  "total_steps": TOTAL_STEPS}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def meta_regression(x, y, se, variant: str) -> tuple[float, float, float]:
+    """(slope, lo, hi): weighted regression of y on x with weights 1 / (se^2 + tau^2)."""
+    x, y, v = (np.asarray(a, dtype=float) for a in (x, y, np.square(se)))
+    k = len(y)
+    design = np.column_stack([np.ones(k), x])
+
+    def wls(w):
+        xtwx_inv = np.linalg.inv(design.T @ (w[:, None] * design))
+        coef = xtwx_inv @ design.T @ (w * y)
+        return coef, xtwx_inv
+
+    w0 = 1.0 / v
+    coef0, inv0 = wls(w0)
+    tau2 = 0.0
+    if variant != "fe-z":  # DerSimonian-Laird for meta-regression (method of moments)
+        q = float(np.sum(w0 * (y - design @ coef0) ** 2))
+        w_design = w0[:, None] * design
+        denom = float(np.sum(w0) - np.trace(inv0 @ (w_design.T @ w_design)))
+        tau2 = max(0.0, (q - (k - 2)) / denom) if denom > 0 else 0.0
+    w = 1.0 / (v + tau2)
+    coef, inv = wls(w)
+    var = inv[1, 1]
+    if variant in ("hk", "hk-mod"):
+        scale = float(np.sum(w * (y - design @ coef) ** 2)) / (k - 2)
+        var *= max(scale, 1.0) if variant == "hk-mod" else scale
+    quantile = stats.norm.ppf(0.975) if variant == "fe-z" else stats.t.ppf(0.975, k - 2)
+    half = quantile * np.sqrt(var)
+    return float(coef[1]), float(coef[1] - half), float(coef[1] + half)
+
+
+def family_record(cell: str, f: int, n_bootstrap: int) -> tuple[dict, pd.DataFrame]:
+    """One family through the pipeline: the t-interval and each variant's (lo, hi) of the slope."""
+    found, _ = detect_transitions(family(cell, f), n_bootstrap=n_bootstrap)
+    picked = pick_transition_per_run(found, "first")
+    out = {"cell": cell, "family": f, "n_runs": int(len(picked))}
+    try:
+        fit = warmup_regression(picked)
+    except InputError:
+        return out, picked.assign(cell=cell, family=f)
+    out["t_lo"], out["t_hi"] = fit.params["slope"].ci95
+    out["slope"] = fit.params["slope"].value
+    se = (picked["step_ci95_hi"] - picked["step_ci95_lo"]).to_numpy(dtype=float) / (2 * 1.959964)
+    usable = len(picked) > 2 and np.all(np.isfinite(se) & (se > 0))
+    for variant in VARIANTS:
+        if usable:
+            _, lo, hi = meta_regression(picked["warmup_end"], picked["step"], se, variant)
+        else:  # a run without an interval: the variant falls back to the t-interval
+            lo, hi = out["t_lo"], out["t_hi"]
+        out[f"{variant}_lo"], out[f"{variant}_hi"] = lo, hi
+    out["fallback"] = not usable
+    return out, picked.assign(cell=cell, family=f)
+
+
+def share(hits) -> str:
+    hits = np.asarray(hits, dtype=float)
+    p = hits.mean()
+    return f"{100 * p:.1f}% ± {100 * np.sqrt(p * (1 - p) / hits.size):.1f}"
+
+
+def paired(hits, base) -> str:
+    d = np.asarray(hits, dtype=float) - np.asarray(base, dtype=float)
+    return f"{100 * d.mean():+.1f} ± {100 * d.std(ddof=1) / np.sqrt(d.size):.1f}"
+
+
+def covers(records: pd.DataFrame, name: str) -> np.ndarray:
+    return ((records[f"{name}_lo"] <= TRUE_SLOPE) & (TRUE_SLOPE <= records[f"{name}_hi"])).to_numpy()
+
+
+def summary(records: pd.DataFrame, label: str) -> None:
+    done = records[records["t_lo"].notna()] if "t_lo" in records else records.iloc[:0]
+    line = f"| {label} | {len(records)} | {100 * (1 - len(done) / len(records)):.1f}% |"
+    if not len(done):
+        print(line + " -" * (2 + len(VARIANTS)) + " |", flush=True)
+        return
+    base = covers(done, "t")
+    line += f" {share(base)} | {np.median(done['t_hi'] - done['t_lo']):.3g} |"
+    for v in VARIANTS:
+        hits = covers(done, v)
+        line += (f" {share(hits)} ({paired(hits, base)}), "
+                 f"{np.median(done[f'{v}_hi'] - done[f'{v}_lo']):.3g} |")
+    print(line, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=25, help="families per cell")
+    parser.add_argument("--cells", default=",".join(CELLS))
+    parser.add_argument("--bootstrap", type=int, default=200,
+                        help="breakpoint-interval resamples per run (the command's default, 200)")
+    parser.add_argument("--save", default=None, help="write every family's picked transitions to this CSV")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    cells = [c for c in args.cells.split(",") if c]
+    print(f"{args.runs} families per cell, 4 runs each (warmup ends {WARMUPS} of {TOTAL_STEPS}), "
+          f"{len(STEPS)} checkpoints, true slope {TRUE_SLOPE:g}, {args.bootstrap} resamples per "
+          "breakpoint interval; ± one Monte Carlo SE; (paired: variant - t-interval, same families)")
+    print("| cell | families | no regression | t-interval (shipped) covers 1 | its median width | "
+          + " | ".join(f"{v}: covers (paired), median width" for v in VARIANTS) + " |")
+    print("|---" * (5 + len(VARIANTS)) + "|")
+    start = time.process_time()
+    records, picks = [], []
+    for cell in cells:
+        rows = []
+        for f in range(args.runs):
+            rec, picked = family_record(cell, f, args.bootstrap)
+            rows.append(rec)
+            picks.append(picked)
+        records += rows
+        summary(pd.DataFrame(rows), cell)
+    if len(cells) > 1:
+        summary(pd.DataFrame(records), "all")
+    done = pd.DataFrame(records)
+    fallback = int(done["fallback"].eq(True).sum()) if "fallback" in done else 0
+    print(f"families where a variant fell back to the t-interval (a picked run without an interval): "
+          f"{fallback}; {time.process_time() - start:.0f} CPU s")
+    if args.save:
+        pd.concat(picks, ignore_index=True).to_csv(args.save, index=False)
+
+
+if __name__ == "__main__":
+    main()
