@@ -184,3 +184,71 @@ def test_calibrate_law_checks_its_settings_first(grid, kw, said):
     from scalefit import calibrate_law
     with pytest.raises(InputError, match=said):
         calibrate_law(grid, "chinchilla", n_bootstrap=4, **kw)
+
+
+# ---- schedule laws: fit_curves and predict_curve ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def curve_fit():
+    from scalefit import fit_curves, read_table
+    from scalefit.scaling.laws.curves import curves_from_table, loss_rows
+    checkpoints = read_table(data_path("suites", "mini", "checkpoints.parquet"))
+    run = checkpoints[checkpoints["run"] == "grid/mini-1-D2457600"]
+    curves = curves_from_table(loss_rows(run, "loss", "prose-test"))
+    return curves, fit_curves(curves, "momentum", n_bootstrap=0)
+
+
+def test_fit_curves_checks_its_arguments(curve_fit):
+    """A DataFrame for curves raised AttributeError 'S1'; delta='a' and lam='a' TypeErrors;
+    delta=nan said 'no finite start on these curves'; n_bootstrap=-1 and 1 gave a point fit
+    without a word and 2.5 numpy's TypeError."""
+    from scalefit import fit_curves
+    curves, _ = curve_fit
+    with pytest.raises(InputError, match="curves: got a DataFrame; give LossCurves"):
+        fit_curves(pd.DataFrame({"model": ["a"], "step": [1], "lr": [1e-3], "loss": [3.0]}),
+                   "momentum", n_bootstrap=0)
+    for kw, said in ((dict(delta="a"), r"delta \(--delta\): 'a' is not a number"),
+                     (dict(delta=float("nan")), r"delta \(--delta\): 'nan' is not finite"),
+                     (dict(lam="a"), r"lam \(--lambda\): 'a' is not a number"),
+                     (dict(n_bootstrap=-1), "n_bootstrap"), (dict(n_bootstrap=1), "n_bootstrap"),
+                     (dict(n_bootstrap=2.5), "n_bootstrap")):
+        with pytest.raises(InputError, match=said):
+            fit_curves(curves, "momentum", **{"n_bootstrap": 0, **kw})
+
+
+def test_predict_curve_refuses_steps_it_would_misread(curve_fit):
+    """A negative step indexed the LR array from its end: step -5 got step 96's prediction and an
+    LR of -0.00083; step 100.7 was silently step 100; no steps raised numpy's 'zero-size array'."""
+    from scalefit import LRSchedule, predict_curve
+    _, fit = curve_fit
+    schedule = LRSchedule(0.004, 24, 2400)
+    for steps in ([-5, 100], [100.7, 200]):
+        with pytest.raises(InputError, match="steps: .* is not a step; expected a whole number >= 0"):
+            predict_curve(fit, schedule, steps)
+    with pytest.raises(InputError, match="steps: give one or more steps"):
+        predict_curve(fit, schedule, [])
+    one = predict_curve(fit, schedule, 1000)  # a single step: was TypeError 'len() of unsized'
+    assert one.points["step"].tolist() == [1000]
+
+
+def test_predict_curve_checks_schedule_measured_and_result(curve_fit):
+    """An LR array shorter than the steps raised IndexError; measured of another length pandas'
+    ValueError, a measured 0 numpy's 'divide by zero' RuntimeWarning; a schedule spec string
+    'could not convert string to float'; fit_law's result AttributeError 'by_size'."""
+    from scalefit import LRSchedule, fit_law, predict_curve
+    curves, fit = curve_fit
+    schedule = LRSchedule(0.004, 24, 2400)
+    with pytest.raises(InputError, match="step 3000 is past the schedule's last step"):
+        predict_curve(fit, np.linspace(0.004, 0.0004, 2401), [100, 3000])
+    with pytest.raises(InputError, match="measured: 1 losses for 2 steps"):
+        predict_curve(fit, schedule, [100, 1000], measured=[3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(InputError, match="measured: the loss at step 1000 is 0"):
+            predict_curve(fit, schedule, [100, 1000], measured=[3.0, 0.0])
+    with pytest.raises(InputError, match="schedule: got a str; give an LRSchedule"):
+        predict_curve(fit, "cosine:2400", [100])
+    runs = pd.read_csv(RUNS)
+    chinchilla = fit_law(runs[runs["part"] == "grid"], "chinchilla", n_bootstrap=0)
+    with pytest.raises(InputError, match="result: got the fit of law 'chinchilla'"):
+        predict_curve(chinchilla, schedule, [100])

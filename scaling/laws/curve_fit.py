@@ -16,7 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, a_type
+from scalefit.options import (bootstrap_count, finite_float, nonnegative_int, positive_float)
+from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.schema import checked_steps
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bound_warnings
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
@@ -67,6 +70,10 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
     """Fit the schedule law ``law`` to every point of ``curves``; ``lam``: the momentum law's
     decay lambda (default Tissue et al.'s 0.999), held fixed. ``n_bootstrap`` resamples give the
     95% intervals (200 as `scalefit fit schedule-law` takes; 0 for a quick point fit)."""
+    if not isinstance(curves, LossCurves):
+        raise InputError(f"curves: got {a_type(curves)}; give LossCurves (curves.curves_from_table"
+                         "(curves.loss_rows(table)) builds them), or fit a checkpoint table (model, "
+                         "step, lr, loss) with fit_law(table, law)")
     model = law_for(law)
     if not hasattr(model, "independent_values"):
         raise InputError(f"law '{law}' does not read an LR schedule (choose momentum or "
@@ -74,11 +81,12 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
     if lam is not None:
         if not hasattr(model, "lam"):
             raise InputError(f"--lambda: law {model.law_name} has no momentum decay")
+        lam = finite_float("lam (--lambda)", lam)
         if not 0.0 <= lam < 1.0:
             raise InputError(f"--lambda: must be in [0, 1), got {lam}")
         model.lam = float(lam)
-    if delta <= 0:
-        raise InputError(f"--delta: must be positive, got {delta}")
+    delta = positive_float("delta (--delta)", delta)
+    n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     _check(curves, model)
     indep = model.independent_values(curves)
     log_loss = np.log(curves.loss)
@@ -176,15 +184,60 @@ def predict_losses(result: FitResult, schedules: dict, steps: dict, params=None)
     return model.loss_curve(result.values(), curves)
 
 
+def _prediction_inputs(result, schedule, steps, measured):
+    """(schedule, steps, measured) of ``predict_curve`` checked: an InputError names the first
+    argument that is not what it takes (a negative step indexed an LR array from its end)."""
+    if not isinstance(result, FitResult) or "lr_scale" not in result.extra:
+        got = f"the fit of law '{result.law}'" if isinstance(result, FitResult) else a_type(result)
+        raise InputError(f"result: got {got}; give fit_curves(...)'s result (a schedule law: "
+                         "momentum, multi-power)")
+    if not isinstance(schedule, LRSchedule):
+        try:
+            schedule = np.asarray(schedule, float)
+        except (TypeError, ValueError):
+            raise InputError(f"schedule: got {a_type(schedule)}; give an LRSchedule or the LR at "
+                             "every step from 0 (an array of numbers)") from None
+        if schedule.ndim != 1 or not schedule.size or not np.all(np.isfinite(schedule) & (schedule >= 0)):
+            raise InputError("schedule: give an LRSchedule or the LR at every step from 0 (a 1-D "
+                             "array of finite numbers >= 0)")
+    steps = np.atleast_1d(np.asarray(steps, dtype=object))
+    if steps.ndim != 1 or not steps.size:
+        raise InputError("steps: give one or more steps (whole numbers >= 0)")
+    steps = checked_steps(pd.DataFrame({"step": steps}), "steps")["step"].to_numpy()
+    if not isinstance(schedule, LRSchedule) and steps.max() >= schedule.size:
+        raise InputError(f"steps: step {int(steps.max())} is past the schedule's last step "
+                         f"({schedule.size - 1}: the array holds the LR of steps 0 to "
+                         f"{schedule.size - 1})")
+    if measured is not None:
+        try:
+            measured = np.atleast_1d(np.asarray(measured, float))
+        except (TypeError, ValueError):
+            raise InputError("measured: give one measured loss (a number) per step") from None
+        if measured.shape != steps.shape:
+            raise InputError(f"measured: {measured.size} losses for {steps.size} steps; give one "
+                             "per step")
+        bad = np.flatnonzero(~(np.isfinite(measured) & (measured > 0)))
+        if bad.size:
+            raise InputError(f"measured: the loss at step {int(steps[bad[0]])} is "
+                             f"{measured[bad[0]]:g}; a measured loss is a finite number > 0 (leave "
+                             "out the steps without one)")
+    return schedule, steps, measured
+
+
 def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
                   measured=None, from_step: int | None = None) -> CurvePrediction:
     """The predicted curve of one schedule at ``steps``, with the error per point when the
     measured losses at those steps are given. The mean and max error count the points at
-    step >= ``from_step`` (None: twice the end of the schedule's warmup, as in the fit)."""
-    steps = np.asarray(steps, int)
-    sizes = None if N is None else {"run": N}
+    step >= ``from_step`` (None: twice the end of the schedule's warmup, as in the fit).
+
+    ``result``: ``fit_curves``'s; ``schedule``: an ``LRSchedule`` or the LR at every step from 0
+    (an array); ``steps``: whole numbers >= 0 (within the array); ``measured``: one positive loss
+    per step."""
+    schedule, steps, measured = _prediction_inputs(result, schedule, steps, measured)
+    if from_step is not None:
+        from_step = nonnegative_int("from_step", from_step)
+    sizes = None if N is None else {"run": positive_float("N", N)}
     pred = predict_losses(result, {"run": schedule}, {"run": steps}, sizes)
-    from scalefit.schedule import LRSchedule, lr_at_step
     lr = (lr_at_step(schedule, steps) if isinstance(schedule, LRSchedule)
           else np.asarray(schedule, float)[steps])
     points = pd.DataFrame({"step": steps, "lr": lr, "predicted": pred})
@@ -200,7 +253,6 @@ def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
             points["ci95_lo"], points["ci95_hi"] = np.percentile(draws, [2.5, 97.5], axis=0)
     out = CurvePrediction(points)
     if measured is not None:
-        measured = np.asarray(measured, float)
         points["measured"] = measured
         points["error"] = pred - measured
         points["rel_error"] = (pred - measured) / measured
