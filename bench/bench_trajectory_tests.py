@@ -19,7 +19,10 @@ F-test, lmfit's intervals).
 
 --methods adds the collapse test's parametric bootstrap (scalefit's since 2026-12-05, "shipped")
 and the variants it was chosen from, paired with the F-test on the same runs; --shift makes the
-sizes' curves truly differ (power).
+sizes' curves truly differ (power). --cost times collapse_report (with its bootstrap) and
+partial_correlation on 16 runs x 153 checkpoints (Pythia's layout) and, as the peer, the N x N
+forms of their traces at one rho (hat and residual-maker matrices of all 2,448 checkpoints) beside
+the run-by-run forms scalefit computes, with the ratio and a check that both give the same numbers.
 """
 from __future__ import annotations
 
@@ -151,10 +154,86 @@ def parameter_coverage(rho, runs):
 PYTHIA_STEPS = np.r_[2.0 ** np.arange(10), np.arange(1000, 143001, 1000)]  # 153 checkpoints after step 0
 
 
-def bootstrap_cost(rho=0.8, n_runs=16, seed=8):
-    """CPU seconds of collapse_report and of its bootstrap (collapse_bootstrap_p_value,
-    COLLAPSE_SIMS null sets) on n_runs x 153 checkpoints (Pythia's layout), one curve."""
+def nxn_collapse_terms(blocks, rho, rss_pooled, rss_separate, objective):
+    """The peer: the collapse F-test's p and the pooled fit's sandwich variances and degrees of
+    freedom at one rho, computed the straightforward way from N x N matrices of all checkpoints
+    (H, H_s the pooled and per-run hat matrices, S the block-diagonal AR(1) correlation)."""
+    from scipy.linalg import block_diag
+    stacked = np.vstack(blocks)
+    n = len(stacked)
+    corr = block_diag(*[ar1.correlation_matrix(len(b), rho) for b in blocks])
+    hat = stacked @ np.linalg.pinv(stacked)
+    separate = block_diag(*blocks)
+    hat_s = separate @ np.linalg.pinv(separate)
+    extra = (hat_s - hat) @ corr
+    resid = (np.eye(n) - hat_s) @ corr
+    e_extra, e_resid = np.trace(extra), np.trace(resid)
+    df_extra = e_extra ** 2 / np.sum(extra * extra.T)
+    df_resid = e_resid ** 2 / np.sum(resid * resid.T)
+    f = (max(rss_pooled - rss_separate, 0.0) / e_extra) / (rss_separate / e_resid)
+    p = float(stats.f.sf(f, df_extra, df_resid))
+    ms = (np.eye(n) - hat) @ corr
+    trace_ms, trace_msms = np.trace(ms), np.sum(ms * ms.T)
+    gram = np.linalg.pinv(stacked.T @ stacked)
+    cov = objective / trace_ms * gram @ (stacked.T @ corr @ stacked) @ gram
+    return p, np.diag(cov), trace_ms ** 2 / trace_msms
+
+
+def run_by_run_collapse_terms(blocks, rho, rss_pooled, rss_separate, objective):
+    """The same three at one rho the way collapse_report computes them (tj._f_test_p, and
+    ar1_parameter_intervals' traces): k x k expressions in each run's design moments."""
+    grams = [ar1.gram_inverse(b) for b in blocks]
+    gram = ar1.gram_inverse(np.vstack(blocks))
+    p = tj._f_test_p(blocks, grams, gram, rss_pooled, rss_separate, rho)
+    meat, trace_ms, trace_msms = tj._pooled_traces(gram, ar1.design_moments(blocks, rho))
+    return p, np.diag(objective / trace_ms * gram @ meat @ gram), trace_ms ** 2 / trace_msms
+
+
+def nxn_effective_points(designs, rho_a, rho_b):
+    """The peer of ar1.effective_points: tr(M Sa) tr(M Sb) / tr(M Sa M Sb) with M the residual
+    maker of all checkpoints (block-diagonal design) and Sa, Sb the N x N AR(1) correlations."""
+    from scipy.linalg import block_diag
+    m = ar1.residual_maker(block_diag(*designs))
+    ma = m @ block_diag(*[ar1.correlation_matrix(len(d), rho_a) for d in designs])
+    mb = m @ block_diag(*[ar1.correlation_matrix(len(d), rho_b) for d in designs])
+    return float(np.trace(ma) * np.trace(mb) / np.sum(ma * mb.T))
+
+
+def partial_correlation_designs(joined):
+    """partial_correlation's per-run designs (quartic in standardized log10 step; no lr column
+    here) and series, to time its effective points apart."""
+    designs, values, losses = [], [], []
+    for _, run in joined.groupby("model", sort=True):
+        run = run[run["step"] > 0].sort_values("step")
+        z = np.log10(run["step"].to_numpy(dtype=float))
+        z = (z - z.mean()) / z.std()
+        designs.append(np.column_stack([z ** d for d in range(tj.STEP_POLY_DEGREE + 1)]))
+        values.append(run["value"].to_numpy(dtype=float))
+        losses.append(run["loss"].to_numpy(dtype=float))
+    return designs, values, losses
+
+
+def times(ratio: float) -> str:
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+
+
+def cpu_seconds(func, repeat=3):
+    """Best CPU time of `repeat` calls (one thread: CPU time is wall time), and the last result."""
     import time
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        start = time.process_time()
+        out = func()
+        best = min(best, time.process_time() - start)
+    return best, out
+
+
+def cost(rho=0.8, n_runs=16, seed=8, repeat=3):
+    """CPU seconds on n_runs x 153 checkpoints (Pythia's layout), one curve: collapse_report and
+    its bootstrap (collapse_bootstrap_p_value, COLLAPSE_SIMS null sets), partial_correlation, and
+    the N x N forms as the peer beside the run-by-run traces scalefit computes, at one rho: the
+    collapse F-test's p with the pooled fit's sandwich intervals, and the partial correlation's
+    effective points. Prints a table with the ratios and checks that both forms agree."""
     rng = np.random.default_rng(seed)
     rows = []
     for m in range(n_runs):
@@ -162,21 +241,49 @@ def bootstrap_cost(rho=0.8, n_runs=16, seed=8):
         value = 0.5 + 0.8 * (loss - 2.5) ** 0.7 + ar1.stationary_series(rho, (len(PYTHIA_STEPS), 1), rng, 0.01)[:, 0]
         rows.append(pd.DataFrame({"model": f"m{m:02d}", "step": PYTHIA_STEPS, "loss": loss, "value": value}))
     joined = pd.concat(rows, ignore_index=True)
-    start = time.process_time()
-    report = tj.collapse_report(joined)
-    report_s = time.process_time() - start
+    report_s, report = cpu_seconds(lambda: tj.collapse_report(joined), repeat)
+    corr_s, corr = cpu_seconds(lambda: tj.partial_correlation(joined), repeat)
     fits = [report["per_model"][f"m{m:02d}"] for m in range(n_runs)]
     losses = [frame["loss"].to_numpy() for frame in rows]
     designs = [tj._jacobian(fit, loss) for fit, loss in zip(fits, losses)]
     correct = ar1.bias_corrector(designs)
     grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(
         designs, [fit.model_result.residual for fit in fits]), correct)
-    start = time.process_time()
-    tj.collapse_bootstrap_p_value(report["pooled"], losses, designs, correct, grid, weights,
-                                  report["collapse_f_test_p_value"])
-    boot_s = time.process_time() - start
-    print(f"{n_runs} runs x {len(PYTHIA_STEPS)} checkpoints: collapse_report {report_s:.2f} CPU s, "
-          f"of which the bootstrap's {tj.COLLAPSE_SIMS} null sets {boot_s:.2f} CPU s")
+    blocks, names = tj._jacobian_blocks(report["pooled"], losses)
+    boot_s, _ = cpu_seconds(lambda: tj.collapse_bootstrap_p_value(
+        report["pooled"], losses, designs, correct, grid, weights, report["collapse_f_test_p_value"],
+        blocks=(blocks, names)), repeat)
+    rss = sum(fit.objective for fit in fits)
+    pooled = report["pooled"]
+    grid_s, _ = cpu_seconds(lambda: tj.collapse_f_test_p_value(pooled, rss, losses, grid, weights,
+                                                              blocks=(blocks, names)), repeat)
+    at = report["residual_autocorrelation"]
+    terms = (blocks, at, pooled.objective, rss, pooled.objective)
+    ours_s, ours = cpu_seconds(lambda: run_by_run_collapse_terms(*terms), repeat)
+    peer_s, peer = cpu_seconds(lambda: nxn_collapse_terms(*terms), repeat)
+    c_designs, values, c_losses = partial_correlation_designs(joined)
+    rho_v, rho_l = ar1.pooled_reml_rho(c_designs, values), ar1.pooled_reml_rho(c_designs, c_losses)
+    neff_s, neff = cpu_seconds(lambda: ar1.effective_points(c_designs, rho_v, rho_l), repeat)
+    neff_peer_s, neff_peer = cpu_seconds(lambda: nxn_effective_points(c_designs, rho_v, rho_l), repeat)
+    n = len(joined)
+    print(f"{n_runs} runs x {len(PYTHIA_STEPS)} checkpoints ({n} points), AR(1) rho {rho:g}; CPU s, "
+          f"best of {repeat}, one thread")
+    print("| | scalefit (run by run) | N x N form (peer) | peer / scalefit |")
+    print("|---|---|---|---|")
+    print(f"| collapse_report, whole (rho grid of {int(np.sum(np.asarray(weights) > tj.WEIGHT_FLOOR))} "
+          f"points with weight) | {report_s:.2f} | - | - |")
+    print(f"| of which its bootstrap ({tj.COLLAPSE_SIMS} null sets) | {boot_s:.2f} | - | - |")
+    print(f"| of which the F-test's p over the rho grid | {grid_s:.3f} | - | - |")
+    print(f"| collapse F-test's p + pooled sandwich intervals at one rho ({at:.3g}) | {ours_s:.3f} | "
+          f"{peer_s:.3f} | {times(peer_s / ours_s)} |")
+    print(f"| partial_correlation, whole | {corr_s:.3f} | {corr_s - neff_s + neff_peer_s:.3f} "
+          f"(its effective points swapped for the N x N form) | {times((corr_s - neff_s + neff_peer_s) / corr_s)} |")
+    print(f"| of which the effective points at one rho pair ({rho_v:.2f}, {rho_l:.2f}) | {neff_s:.3f} | "
+          f"{neff_peer_s:.3f} | {times(neff_peer_s / neff_s)} |")
+    print(f"Both forms agree: F-test p {ours[0]:.6g} / {peer[0]:.6g}; sandwich variances max relative "
+          f"difference {np.max(np.abs(ours[1] / peer[1] - 1)):.1e}; df {ours[2]:.6g} / {peer[2]:.6g}; "
+          f"effective points {neff:.6g} / {neff_peer:.6g} (partial_correlation's "
+          f"{corr['partial_n_effective']:.6g})")
 
 
 def rate(hits) -> str:
@@ -212,10 +319,11 @@ def main() -> None:
     parser.add_argument("--save", default=None,
                         help="append each F-test run's p values (F-test and --methods) to this CSV")
     parser.add_argument("--cost", action="store_true",
-                        help="only time collapse_report and its bootstrap on 16 runs x 153 checkpoints")
+                        help="only time collapse_report, its bootstrap and partial_correlation on 16 "
+                             "runs x 153 checkpoints, beside the N x N forms at one rho (the peer)")
     args = parser.parse_args()
     if args.cost:
-        return bootstrap_cost()
+        return cost()
     methods = [m for m in args.methods.split(",") if m]
     wanted = set(args.tests.split(","))
     warnings.simplefilter("ignore")
