@@ -8,6 +8,20 @@ log(x - E_x) per pair, and per bootstrap resample in a Python loop), and scipy's
 L_y = K (L_x - E_x)^kappa + E_y with E fixed. BLAS at one thread.
 
     python bench/bench_loss2loss.py [--anchors ../shared/anchors] [--bootstrap 1000]
+
+--kappa-coverage measures instead how often kappa's 95% interval holds the truth on synthetic runs
+like the shipped mini suite's (`scalefit predict downstream --holdout 2`): the shipped table's
+prose runs (their N, D grid, shipped_runs), prose loss from a Kaplan L(N,D)+E law (the shipped
+prose fit's parameters), code test loss L_y = K (L_x - E_x)^kappa + E_y (K, kappa from the shipped
+relation, E_y = 0.5: the shipped fit puts it at its bound 0), each with log-normal noise of the
+shipped per-dataset Kaplan fits' rmse (log). Per replicate, on the same data and seed: the
+interval scalefit ships (run_downstream: the bootstrap refits both Kaplan laws in every resample,
+joint_bootstrap.bootstrap_with_e), and the one with E_x and E_y held at the per-dataset fits'
+values (the same call with e_source="given": the pairs bootstrap of the relation alone, what the
+tool once did). Prints both coverages ± one Monte Carlo SE, the paired difference and the median
+widths.
+
+    OMP_NUM_THREADS=1 python bench/bench_loss2loss.py --kappa-coverage --reps 200 [--bootstrap 200]
 """
 from __future__ import annotations
 
@@ -34,12 +48,93 @@ def timed(func, repeat=1):
     return best, out
 
 
+E_Y_TRUE = 0.5  # the synthetic code loss's floor (the shipped fit's E_y sits at its bound 0)
+
+
+def kappa_coverage(reps: int, n_bootstrap: int, seed: int = 500_000) -> None:
+    """Coverage of kappa's 95% interval, E refitted per resample (shipped) vs E held fixed."""
+    import warnings
+    from scalefit.scaling.laws.forms import kaplan_nde
+    from scalefit.scaling.relations.cli import default_runs_path
+    from scalefit.scaling.relations.downstream import run_downstream, shipped_runs
+    from scalefit.scaling.relations.forms import shifted_power_law
+    from scalefit.tables import read_table
+
+    warnings.simplefilter("ignore")
+    table = shipped_runs(read_table(default_runs_path()))
+    table = table[table["distribution"] == "prose"].reset_index(drop=True)
+    call = dict(x_from="prose", group="distribution", holdout=2)
+    shipped = run_downstream(table, "loss", "loss_code_test", n_bootstrap=0, **call).fit
+    law = shipped.components["kaplan"]["x"].values()
+    noise = {side: k.extra["rmse_log"] for side, k in shipped.components["kaplan"].items()}
+    truth = {"K": shipped.value("K"), "kappa": shipped.value("kappa"), "E_x": law["E"],
+             "E_y": E_Y_TRUE}
+    N, D = table["params"].to_numpy(float), table["tokens"].to_numpy(float)
+    x_true = kaplan_nde(N, D, **law)
+    y_true = shifted_power_law(x_true, **truth)
+    print(f"{len(table)} prose runs of the shipped table (N {N.min():.3g}-{N.max():.3g}, D "
+          f"{D.min():.3g}-{D.max():.3g}), 2 held out; prose loss from Kaplan+E "
+          + ", ".join(f"{k} {v:.4g}" for k, v in law.items())
+          + "; code loss K (L_x - E_x)^kappa + E_y with " + ", ".join(f"{k} {v:.4g}" for k, v in truth.items())
+          + f"; log-normal noise sd {noise['x']:.4f} (prose), {noise['y']:.4f} (code), the shipped "
+          f"Kaplan fits' rmse (log); {reps} replicates, {n_bootstrap} resamples each")
+    rows = []
+    start = time.process_time()
+    for r in range(reps):
+        rng = np.random.default_rng(seed + r)
+        frame = table.assign(loss=x_true * np.exp(rng.normal(0, noise["x"], len(table))),
+                             loss_code_test=y_true * np.exp(rng.normal(0, noise["y"], len(table))))
+        try:
+            refit = run_downstream(frame, "loss", "loss_code_test", n_bootstrap=n_bootstrap,
+                                   seed=r, **call).fit
+            held = run_downstream(frame, "loss", "loss_code_test", e_source="given",
+                                  E_x=refit.value("E_x"), E_y=refit.value("E_y"),
+                                  n_bootstrap=n_bootstrap, seed=r, **call).fit
+        except Exception as err:  # a replicate the pipeline refuses counts as a miss for both
+            rows.append({"failed": type(err).__name__})
+            continue
+        row = {"failed": ""}
+        for name, fit in (("refit", refit), ("held", held)):
+            lo, hi = fit.params["kappa"].ci95
+            row[name] = bool(lo <= truth["kappa"] <= hi)
+            row[f"{name}_width"] = hi - lo
+        row["E_y_at_bound"] = refit.value("E_y") <= 1e-9
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    ok = out[out["failed"] == ""]
+
+    def share(hits):
+        p = float(np.mean(hits))
+        return f"{100 * p:.1f}% ± {100 * np.sqrt(p * (1 - p) / len(hits)):.1f}"
+
+    d = ok["refit"].astype(float) - ok["held"].astype(float)
+    print(f"replicates fitted: {len(ok)} of {len(out)} "
+          f"({len(out) - len(ok)} refused); {time.process_time() - start:.0f} CPU s")
+    print("| kappa's 95% interval | covers the true kappa | median width |")
+    print("|---|---|---|")
+    print(f"| E_x, E_y held at the per-dataset Kaplan fits' values (the tool before the refit) | "
+          f"{share(ok['held'])} | {ok['held_width'].median():.3g} |")
+    print(f"| E refitted in every resample (shipped, joint_bootstrap) | {share(ok['refit'])} | "
+          f"{ok['refit_width'].median():.3g} |")
+    print(f"paired, refit - held: {100 * d.mean():+.1f} ± {100 * d.std(ddof=1) / np.sqrt(len(d)):.1f} "
+          f"points; fits with E_y at its bound 0: {100 * ok['E_y_at_bound'].mean():.0f}%")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--anchors", type=Path,
                     default=Path(__file__).resolve().parents[1].parent / "shared" / "anchors")
-    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--bootstrap", type=int, default=None,
+                    help="resamples (default 1000; 200 per replicate with --kappa-coverage)")
+    ap.add_argument("--kappa-coverage", action="store_true",
+                    help="coverage of kappa's interval on synthetic runs with known truth, E "
+                         "refitted per resample (shipped) vs held fixed")
+    ap.add_argument("--reps", type=int, default=200, help="--kappa-coverage: replicates")
     args = ap.parse_args()
+    if args.kappa_coverage:
+        with threadpool_limits(1):
+            return kappa_coverage(args.reps, args.bootstrap or 200)
+    args.bootstrap = args.bootstrap or 1000
     sweep = pd.read_csv(args.anchors / "loss2loss" / "sweep.csv")
     datasets = sorted(sweep["data"].unique())
     pairs = {(a, b): pair_losses(sweep, "val_loss", "val_loss", "train-to-train", x_from=a,
