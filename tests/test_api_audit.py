@@ -252,3 +252,63 @@ def test_predict_curve_checks_schedule_measured_and_result(curve_fit):
     chinchilla = fit_law(runs[runs["part"] == "grid"], "chinchilla", n_bootstrap=0)
     with pytest.raises(InputError, match="result: got the fit of law 'chinchilla'"):
         predict_curve(chinchilla, schedule, [100])
+
+
+# ---- the join of the layers -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_runs():
+    """The long runs of mini-1 and mini-2: evaluation and weight rows of 48 checkpoints each."""
+    from scalefit import read_table
+    checkpoints = read_table(data_path("suites", "mini", "checkpoints.parquet"))
+    return checkpoints[checkpoints["model"].isin(["mini-1", "mini-2"])
+                       & (checkpoints["part"] == "long")]
+
+
+def test_join_checkpoints_reads_paths_and_row_dicts(two_runs):
+    """A path or a list of row dicts raised pandas' TypeError 'cannot concatenate object of type
+    list'; a suite table without a model column a KeyError 'model'."""
+    from scalefit import join_checkpoints
+    evals = two_runs[two_runs["metric"].notna()]
+    wide = join_checkpoints(evals.to_dict("records"))
+    assert len(wide) == 96 and "prose-val/loss" in wide
+    with pytest.raises(InputError, match="nope.parquet: file not found"):
+        join_checkpoints("nope.parquet")
+    with pytest.raises(InputError, match="suite: column 'model' is missing"):
+        join_checkpoints(evals, suite=pd.DataFrame({"params": [1]}))
+
+
+def test_join_checkpoints_refuses_two_values_for_one_measurement(two_runs):
+    """A second row giving mini-1's step-0 code-test/bpb another value was averaged with the first
+    (4.19 and 99 joined as 51.6) without a word; an exact repeat still counts once."""
+    from scalefit import join_checkpoints
+    evals = two_runs[two_runs["metric"].notna()]
+    clash = pd.concat([evals, evals.head(1).assign(value=99.0)], ignore_index=True)
+    with pytest.raises(InputError, match=r"measure the same evaluation \(model=mini-1, step=0, "
+                                         r"measurement=code-test/bpb\) with different values"):
+        join_checkpoints(clash)
+    pd.testing.assert_frame_equal(join_checkpoints(pd.concat([evals, evals])),
+                                  join_checkpoints(evals))
+
+
+def test_join_checkpoints_names_a_value_that_is_text(two_runs):
+    """A value 'x' raised pandas' TypeError 'agg function failed [how->mean,dtype->object]'."""
+    from scalefit import join_checkpoints
+    evals = two_runs[two_runs["metric"].notna()].copy()
+    evals["value"] = evals["value"].astype(object)
+    evals.iloc[0, evals.columns.get_loc("value")] = "x"
+    with pytest.raises(InputError, match="column 'value', row 1: 'x' is not a number"):
+        join_checkpoints(evals)
+
+
+def test_join_checkpoints_stats_take_a_name_and_refuse_a_typo(two_runs):
+    """stats='std' kept the statistics named 's', 't' and 'd' (none: no weight column at all), and
+    stats=['std_typo'] or groups=['mlp_inn'] dropped every weight column without a word."""
+    from scalefit import join_checkpoints
+    wide = join_checkpoints(two_runs, stats="std", groups="mlp_in,attn_qkv")
+    assert {"mlp_in/std", "attn_qkv/std"} <= set(wide.columns)
+    assert not any(c.endswith("/rms") or c.startswith("mlp_out/") for c in wide.columns)
+    with pytest.raises(InputError, match="no weight rows have stat 'std_typo' \\(known: .*std"):
+        join_checkpoints(two_runs, stats=["std_typo"])
+    with pytest.raises(InputError, match="no weight rows have group 'mlp_inn'"):
+        join_checkpoints(two_runs, groups=["mlp_inn"])

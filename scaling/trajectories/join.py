@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from scalefit.errors import InputError
-from scalefit.schema import pooled_rows, split_rows, wide_evals
+from scalefit.errors import InputError, known
+from scalefit.options import split_values
+from scalefit.schema import (WEIGHT_KEYS, distinct_rows, measurement_name, numeric_values,
+                             pooled_rows, split_rows, wide_evals)
 from scalefit.scaling.trajectories.table import schedule_columns
+from scalefit.tables import as_table
 
 KEYS = ["model", "step"]  # scalefit.schema.KEYS, as a list for pandas
 
@@ -25,9 +28,9 @@ def wide_weights(weights: pd.DataFrame, *, stats=None, groups=None) -> pd.DataFr
         return pd.DataFrame(columns=KEYS)
     rows = weights
     if stats is not None:
-        rows = rows[rows["stat"].isin(list(stats))]
+        rows = rows[rows["stat"].isin(_names(stats, rows, "stat"))]
     if groups is not None and "group" in rows:
-        rows = rows[rows["group"].isin(list(groups))]
+        rows = rows[rows["group"].isin(_names(groups, rows, "group"))]
     rows = pooled_rows(rows)
     group = rows["group"].astype(str) if "group" in rows else "all"
     keyed = rows.assign(_column=group + "/" + rows["stat"].astype(str),
@@ -37,6 +40,18 @@ def wide_weights(weights: pd.DataFrame, *, stats=None, groups=None) -> pd.DataFr
     return wide.reset_index()
 
 
+def _names(names, rows: pd.DataFrame, column: str) -> list[str]:
+    """``names`` (a name, 'a,b' or a list) as a list, each one a value of ``column``, or an
+    InputError naming the first that is not (a typo kept no row of it, without a word)."""
+    names = split_values([names] if isinstance(names, str) else names)
+    have = set(rows[column].dropna().astype(str))
+    for name in names:
+        if name not in have:
+            raise InputError(f"join: {column}s: no weight rows have {column} '{name}' "
+                             f"(known: {known(have)})")
+    return names
+
+
 def join_checkpoints(evals: pd.DataFrame | None = None, weights: pd.DataFrame | None = None, *,
                      suite: pd.DataFrame | None = None, stats=None, groups=None) -> pd.DataFrame:
     """Wide per-checkpoint table: evaluations, weight statistics and suite metadata.
@@ -44,9 +59,13 @@ def join_checkpoints(evals: pd.DataFrame | None = None, weights: pd.DataFrame | 
     Either table may be a combined long table (as `scalefit eval --weights` writes); rows are
     sorted into evaluation and weight rows by which of `metric` and `stat` they fill.
     `suite` adds per-model facts (params, params_nonembed, ...) joined on `model`, or on
-    (model, step) when it has a step column.
+    (model, step) when it has a step column. `stats` / `groups`: names (a list, or "a,b") of the
+    weight statistics and groups to keep. Each table may be a DataFrame, a path, row dicts or a
+    dict of columns (``tables.as_table``); two rows that give one measurement different values
+    are refused (``schema.distinct_rows``), exact repeats count once.
     """
-    frames = [f for f in (evals, weights) if f is not None]
+    frames = [as_table(f, name)[0] for f, name in ((evals, "evals"), (weights, "weights"))
+              if f is not None]
     if not frames:
         raise InputError("join: give an evaluation table, a weight-statistics table, or both")
     combined = pd.concat(frames, ignore_index=True)
@@ -54,6 +73,13 @@ def join_checkpoints(evals: pd.DataFrame | None = None, weights: pd.DataFrame | 
         if key not in combined:
             raise InputError(f"join: column '{key}' is missing")
     weight_rows, eval_rows = split_rows(combined)
+    if not eval_rows.empty:
+        eval_rows = numeric_values(eval_rows, "join", "an evaluation")
+        eval_rows = distinct_rows(eval_rows.assign(measurement=measurement_name(eval_rows)),
+                                  (*KEYS, "measurement"), "join", "evaluation")
+    if not weight_rows.empty:
+        weight_rows = distinct_rows(numeric_values(weight_rows, "join", "a weight statistic"),
+                                    WEIGHT_KEYS, "join", "weight statistic")
     out = schedule_columns(combined)
     if out.empty:
         out = combined[KEYS].drop_duplicates()
@@ -61,6 +87,11 @@ def join_checkpoints(evals: pd.DataFrame | None = None, weights: pd.DataFrame | 
         if len(part.columns) > len(KEYS):
             out = out.merge(part, on=KEYS, how="outer")
     if suite is not None:
+        suite, _ = as_table(suite, "suite")
+        if "model" not in suite:
+            raise InputError(f"suite: column 'model' is missing (a suite table has one row per "
+                             f"model, or per (model, step), with facts such as params; columns: "
+                             f"{', '.join(map(str, suite.columns)) or 'none'})")
         on = KEYS if "step" in suite else ["model"]
         extra = [c for c in suite.columns if c not in out.columns or c in on]
         out = out.merge(suite[extra], on=on, how="left")
