@@ -312,3 +312,53 @@ def test_join_checkpoints_stats_take_a_name_and_refuse_a_typo(two_runs):
         join_checkpoints(two_runs, stats=["std_typo"])
     with pytest.raises(InputError, match="no weight rows have group 'mlp_inn'"):
         join_checkpoints(two_runs, groups=["mlp_inn"])
+
+
+# ---- the LR schedule ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw, said", [
+    (dict(peak=-1.0), "LRSchedule peak: '-1.0' is out of range"),  # gave negative LRs
+    (dict(peak=float("nan")), "LRSchedule peak: 'nan' is not finite"),  # gave nan LRs
+    (dict(final_ratio=2), "LRSchedule final_ratio: '2' is out of range"),  # a floor 2x the peak
+    (dict(warmup_steps=-5), "LRSchedule warmup_steps: '-5' is out of range"),
+    (dict(decay_steps=float("nan")), "LRSchedule decay_steps: 'nan' is not a step count"),
+    (dict(style="cosin"), "LRSchedule: unknown style 'cosin'; did you mean 'cosine'"),
+])
+def test_lr_schedule_refuses_a_schedule_no_run_trains_with(kw, said):
+    """LRSchedule took every value without a look: a negative or nan peak and a floor above the
+    peak gave wrong LRs, an unknown style failed only at the first lr_at_step."""
+    from scalefit import LRSchedule
+    with pytest.raises(InputError, match=said):
+        LRSchedule(**{"peak": 0.004, "warmup_steps": 24, "decay_steps": 2400, **kw})
+
+
+def test_lr_at_step_refuses_a_negative_step():
+    """lr_at_step(schedule, -5) was -0.00083 (the warmup ramp continued below 0)."""
+    from scalefit import LRSchedule
+    from scalefit.schedule import lr_at_step
+    schedule = LRSchedule(0.004, 24, 2400)
+    assert lr_at_step(schedule, 0) == 0.0
+    with pytest.raises(InputError, match="step -5 is negative"):
+        lr_at_step(schedule, [-5, 0, 10])
+
+
+def test_lr_schedule_reads_numbers_given_as_text():
+    """LRSchedule('0.004', '24', '2400') was kept as text and failed in lr_at_step with
+    "can't multiply sequence by non-int of type 'float'"."""
+    from scalefit import LRSchedule
+    from scalefit.schedule import lr_at_step
+    assert lr_at_step(LRSchedule("0.004", "24", "2400"), 100) == \
+        pytest.approx(lr_at_step(LRSchedule(0.004, 24, 2400), 100))
+
+
+# ---- the init study -------------------------------------------------------------------------------
+
+def test_init_study_reads_a_path():
+    """init_study(path) said "table: column 'model' is missing" of a file that has it (the path
+    string itself was taken for the table); a missing file now names the file."""
+    from scalefit import init_study
+    path = data_path("suites", "mini", "init", "checkpoints.parquet")
+    study = init_study(str(path))
+    assert len(study.runs) > 0
+    with pytest.raises(InputError, match="nope.parquet: file not found"):
+        init_study("nope.parquet")

@@ -30,6 +30,7 @@ from scipy import stats
 
 from scalefit.errors import InputError, known
 from scalefit.schema import KEYS, checked_steps, distinct_rows, group_values, numeric_values, split_rows
+from scalefit.tables import as_table
 
 CONTROL = "pythia"
 UPPER_BOUND = "source"  # continued training: the upper bound, not one of the three predictions
@@ -419,8 +420,10 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
 def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=None,
                stat: str = "excess_kurtosis", source: str = "table") -> InitStudy:
     """The whole study of one checkpoint table (see the module docstring); ``thresholds``: loss
-    thresholds (``checked_thresholds``), else three from the control's drop."""
+    thresholds (``checked_thresholds``), else three from the control's drop. ``table``: a
+    DataFrame, a path, row dicts or a dict of columns (``tables.as_table``)."""
     thresholds = checked_thresholds(thresholds)
+    table, source = as_table(table, source)
     table = checked_steps(table, source)
     conditions = run_conditions(table, source)
     losses, dataset = loss_curves(table, conditions, dataset, source)

@@ -42,10 +42,42 @@ class LRSchedule:
     style: str = "cosine"
     cooldown_fraction: float = 0.2  # "wsd" only: share of decay_steps spent in the cooldown
 
+    def __post_init__(self):
+        """Refuse a schedule no run trains with, naming the field (a negative or nan peak, a
+        floor above the peak, an unknown style gave wrong LRs, or failed only at first use)."""
+        from scalefit.errors import suggestion
+        from scalefit.options import nonnegative_float
+
+        if self.style not in STYLES:
+            raise InputError(f"LRSchedule: unknown style '{self.style}'{suggestion(self.style, STYLES)}")
+        for name in ("peak", "warmup_steps"):
+            value = nonnegative_float(f"LRSchedule {name}", getattr(self, name))
+            if isinstance(getattr(self, name), str):  # '0.004' from a text field: its number
+                object.__setattr__(self, name, value)
+        try:
+            decay = float(self.decay_steps)
+        except (TypeError, ValueError):
+            decay = float("nan")
+        if not decay >= 0:
+            raise InputError(f"LRSchedule decay_steps: '{self.decay_steps}' is not a step count; "
+                             "expected a number >= 0 (the step where the decay ends)")
+        if isinstance(self.decay_steps, str):
+            object.__setattr__(self, "decay_steps", decay)
+        for name in ("final_ratio", "cooldown_fraction"):
+            value = nonnegative_float(f"LRSchedule {name}", getattr(self, name))
+            if value > 1:
+                raise InputError(f"LRSchedule {name}: '{value:g}' is out of range; expected a "
+                                 "fraction in [0, 1]")
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, value)
+
 
 def lr_at_step(schedule: LRSchedule, step):
-    """Learning rate at optimizer step(s), as GPT-NeoX's AnnealingLR computes it."""
+    """Learning rate at optimizer step(s) (>= 0), as GPT-NeoX's AnnealingLR computes it."""
     n = np.asarray(step, dtype=float)
+    if np.any(n < 0):  # the warmup ramp would give a negative LR there
+        raise InputError(f"lr_at_step: step {float(np.min(n)):g} is negative; a step is a whole "
+                         "number >= 0")
     peak, warm, end = schedule.peak, schedule.warmup_steps, schedule.decay_steps
     floor = schedule.final_ratio * peak
     count = n
