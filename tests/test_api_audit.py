@@ -362,3 +362,37 @@ def test_init_study_reads_a_path():
     assert len(study.runs) > 0
     with pytest.raises(InputError, match="nope.parquet: file not found"):
         init_study("nope.parquet")
+
+
+# ---- weight statistics --------------------------------------------------------------------------
+
+def _state_dict():
+    torch = pytest.importorskip("torch")
+    weights = torch.from_numpy(np.random.default_rng(0).standard_t(5, (64, 48)).astype(np.float32))
+    return {"gpt_neox.layers.0.mlp.dense_h_to_4h.weight": weights}
+
+
+@pytest.mark.parametrize("kw, said", [
+    (dict(step=-1), "step: '-1' is out of range"),  # written into the table's step column
+    (dict(step=2.5), "step: '2.5' is not a whole number"),  # silently step 2
+    (dict(step="a"), "step: 'a' is not a number"),  # int()'s ValueError
+    (dict(device="cdua"), "device cdua: not a device"),  # torch's RuntimeError
+    (dict(num_heads=0), "num_heads: '0' is out of range"),  # taken without a look
+])
+def test_weight_stats_table_checks_step_device_and_heads(kw, said):
+    from scalefit import weight_stats_table
+    with pytest.raises(InputError, match=said):
+        weight_stats_table(_state_dict(), fit_families=False, spectra=False, **kw)
+
+
+def test_fit_families_refuses_samples_and_no_family():
+    """fit_families(array) raised AttributeError 'counts'; families=[] returned fits whose .best
+    raised 'min() arg is an empty sequence'."""
+    pytest.importorskip("torch")
+    from scalefit import fit_families
+    from scalefit.weightstats.binned_fit import histogram_from_samples
+    samples = np.random.default_rng(0).standard_t(5, 4000)
+    with pytest.raises(InputError, match="got an ndarray; give a Histogram"):
+        fit_families(samples)
+    with pytest.raises(InputError, match="families is empty"):
+        fit_families(histogram_from_samples(samples), [])

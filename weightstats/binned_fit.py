@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, a_type
 from scalefit.weightstats.families import FAMILIES, Family, get_family
 from scalefit.weightstats.tensors import as_weights
 
@@ -311,9 +311,15 @@ def fit_families(hist: Histogram, families=None) -> FamilyFits:
 
     Every name is checked before any fit: an unknown one is an InputError naming the known ones.
     """
+    if not isinstance(hist, Histogram):
+        raise InputError(f"fit_families: got {a_type(hist)}; give a Histogram "
+                         "(histogram_from_samples(x) for an array of weights or samples)")
     if isinstance(families, (str, Family)):  # one family, not the letters of its name
         families = [families]
     chosen = [get_family(f) for f in families] if families is not None else list(FAMILIES.values())
+    if not chosen:  # FamilyFits({}).best raised 'min() arg is an empty sequence'
+        raise InputError(f"fit_families: families is empty; name one or more of "
+                         f"{', '.join(FAMILIES)}, or leave it out for all")
     with one_blas_thread():
         return FamilyFits({family.name: fit_family(family, hist) for family in chosen})
 

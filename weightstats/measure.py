@@ -42,6 +42,7 @@ import pandas as pd
 import torch
 
 from scalefit.errors import InputError, a_type
+from scalefit.options import nonnegative_int, positive_int, torch_device
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
 from scalefit.weightstats.groups import (NO_LAYER, checkpoint_name, is_weight_tensor, qkv_layout,
@@ -244,9 +245,12 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     `num_heads` (read from the model's config when there is one) lets a fused GPT-NeoX QKV be
     split into Q, K, V. Group rows have tensor "*" (see the module docstring for the stats).
     """
+    step = nonnegative_int("step", step)  # the table's step: a whole number >= 0, as in every table
+    if num_heads is not None:
+        num_heads = positive_int("num_heads", num_heads)
     src = _open_source(source, num_heads)
     names = [n for n in src.names if is_weight_tensor(n)]
-    dev = torch.device(device) if device is not None else None
+    dev = torch.device(torch_device("device", device)) if device is not None else None
     rows: list[tuple] = []
     members: list[_Member] = []
     nonfinite: dict[str, float] = {}  # group -> its tensors' non-finite elements
