@@ -19,7 +19,7 @@ import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measureme
 import scalefit.sweep.weights  # noqa: F401  (registers the `weights` measurement)
 from scalefit.atomic import staged_output
 from scalefit.errors import InputError
-from scalefit.options import output_folder
+from scalefit.options import output_folder, split_values
 from scalefit.evals.loss import check_cross_entropy
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file
@@ -63,6 +63,16 @@ class EvalOptions:
     executor: str = "local"                             # local, ray or ray:ADDRESS
     on_duplicate: str = "warn"                          # warn, skip or fail
     threads: int | None = None                          # torch CPU threads (of each Ray task too)
+
+    def __post_init__(self):
+        """One name where a list goes is a list of it, as on the command line (models and tasks
+        take 'a,b' too): iterated, 'pythia-14m' was the unknown models 'p', 'y', ..."""
+        if isinstance(self.models, str):
+            self.models = split_values([self.models]) or None
+        if isinstance(self.tasks, str):
+            self.tasks = split_values([self.tasks])
+        if isinstance(self.datasets, str):
+            self.datasets = [self.datasets]
 
 
 def _positive(name: str, value):

@@ -396,3 +396,18 @@ def test_fit_families_refuses_samples_and_no_family():
         fit_families(samples)
     with pytest.raises(InputError, match="families is empty"):
         fit_families(histogram_from_samples(samples), [])
+
+
+# ---- evaluation options ---------------------------------------------------------------------------
+
+def test_eval_options_take_one_name_where_a_list_goes(tmp_path):
+    """EvalOptions(models='14m') was iterated: evaluate said "unknown model '1'"; tasks='piqa' was
+    the tasks 'p', 'i', ... and datasets='val=v.jsonl' the dataset 'v'."""
+    from scalefit import EvalOptions
+    from scalefit.sweep.grid import sweep_grid
+    opts = EvalOptions(suite="pythia", out_dir=str(tmp_path), models="14m,70m", steps="0",
+                       tasks="lambada_openai", datasets="val=v.jsonl")
+    assert (opts.models, opts.tasks, opts.datasets) == (["14m", "70m"], ["lambada_openai"],
+                                                        ["val=v.jsonl"])
+    _, grid, _ = sweep_grid(opts.suite, opts.models, opts.steps)
+    assert len(grid) == 2
