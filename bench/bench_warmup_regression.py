@@ -20,6 +20,8 @@ already knows, each transition's own step uncertainty (se_i = (step_ci95_hi - st
 3.92 from the transitions table), in a weighted meta-regression with weights 1 / (se_i^2 + tau^2)
 and tau^2 the between-run scatter beyond the se_i:
 - fe-z: tau^2 = 0, normal quantile (the runs' intervals taken at their word);
+- wls-t: tau^2 = 0, the weights relative only: weighted least squares with its residual mean
+  square as the scale and t on n - 2 df (the t-interval with each run weighted by its se_i);
 - dl-t: DerSimonian-Laird tau^2 (method of moments), t quantile on n - 2 df;
 - hk: DerSimonian-Laird tau^2, Hartung-Knapp(-Sidik-Jonkman) variance (the weighted residual
   mean square times the model variance) and t on n - 2 df;
@@ -27,7 +29,8 @@ and tau^2 the between-run scatter beyond the se_i:
 "paired" is the variant's coverage minus the t-interval's over the same families (± its SE).
 
     OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py            # --runs 25 per cell, ~8 min
-    OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py --runs 100 --save picks.csv
+    OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py --runs 80 --save picks.csv
+    python bench/bench_warmup_regression.py --runs 80 --load picks.csv   # the table again, from the picks
 """
 from __future__ import annotations
 
@@ -61,7 +64,7 @@ NOISE = 0.05
 # runs and left 0-17% of families with the 3 transitions a regression needs: 0.6 is the weak one)
 CELLS = {"clear_rho0.5": (1.0, 0.5), "clear_rho0.9": (1.0, 0.9),
          "weak_rho0.5": (0.6, 0.5), "weak_rho0.9": (0.6, 0.9)}
-VARIANTS = ("fe-z", "dl-t", "hk", "hk-mod")
+VARIANTS = ("fe-z", "wls-t", "dl-t", "hk", "hk-mod")
 
 
 def family(cell: str, f: int) -> pd.DataFrame:
@@ -92,7 +95,7 @@ def meta_regression(x, y, se, variant: str) -> tuple[float, float, float]:
     w0 = 1.0 / v
     coef0, inv0 = wls(w0)
     tau2 = 0.0
-    if variant != "fe-z":  # DerSimonian-Laird for meta-regression (method of moments)
+    if variant not in ("fe-z", "wls-t"):  # DerSimonian-Laird for meta-regression (method of moments)
         q = float(np.sum(w0 * (y - design @ coef0) ** 2))
         w_design = w0[:, None] * design
         denom = float(np.sum(w0) - np.trace(inv0 @ (w_design.T @ w_design)))
@@ -100,7 +103,7 @@ def meta_regression(x, y, se, variant: str) -> tuple[float, float, float]:
     w = 1.0 / (v + tau2)
     coef, inv = wls(w)
     var = inv[1, 1]
-    if variant in ("hk", "hk-mod"):
+    if variant in ("wls-t", "hk", "hk-mod"):
         scale = float(np.sum(w * (y - design @ coef) ** 2)) / (k - 2)
         var *= max(scale, 1.0) if variant == "hk-mod" else scale
     quantile = stats.norm.ppf(0.975) if variant == "fe-z" else stats.t.ppf(0.975, k - 2)
@@ -112,11 +115,16 @@ def family_record(cell: str, f: int, n_bootstrap: int) -> tuple[dict, pd.DataFra
     """One family through the pipeline: the t-interval and each variant's (lo, hi) of the slope."""
     found, _ = detect_transitions(family(cell, f), n_bootstrap=n_bootstrap)
     picked = pick_transition_per_run(found, "first")
+    return slope_intervals(cell, f, picked), picked.assign(cell=cell, family=f)
+
+
+def slope_intervals(cell: str, f: int, picked: pd.DataFrame) -> dict:
+    """warmup_regression's t-interval of the picked transitions' slope and each variant's."""
     out = {"cell": cell, "family": f, "n_runs": int(len(picked))}
     try:
         fit = warmup_regression(picked)
     except InputError:
-        return out, picked.assign(cell=cell, family=f)
+        return out
     out["t_lo"], out["t_hi"] = fit.params["slope"].ci95
     out["slope"] = fit.params["slope"].value
     se = (picked["step_ci95_hi"] - picked["step_ci95_lo"]).to_numpy(dtype=float) / (2 * 1.959964)
@@ -128,7 +136,7 @@ def family_record(cell: str, f: int, n_bootstrap: int) -> tuple[dict, pd.DataFra
             lo, hi = out["t_lo"], out["t_hi"]
         out[f"{variant}_lo"], out[f"{variant}_hi"] = lo, hi
     out["fallback"] = not usable
-    return out, picked.assign(cell=cell, family=f)
+    return out
 
 
 def share(hits) -> str:
@@ -168,6 +176,9 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=200,
                         help="breakpoint-interval resamples per run (the command's default, 200)")
     parser.add_argument("--save", default=None, help="write every family's picked transitions to this CSV")
+    parser.add_argument("--load", default=None,
+                        help="read the picked transitions --save wrote (same --runs and --cells) "
+                             "and print the table from them, without detecting again")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     cells = [c for c in args.cells.split(",") if c]
@@ -179,9 +190,14 @@ def main() -> None:
     print("|---" * (5 + len(VARIANTS)) + "|")
     start = time.process_time()
     records, picks = [], []
+    loaded = pd.read_csv(args.load) if args.load else None
     for cell in cells:
         rows = []
         for f in range(args.runs):
+            if loaded is not None:
+                picked = loaded[(loaded["cell"] == cell) & (loaded["family"] == f)]
+                rows.append(slope_intervals(cell, f, picked))
+                continue
             rec, picked = family_record(cell, f, args.bootstrap)
             rows.append(rec)
             picks.append(picked)
@@ -193,7 +209,7 @@ def main() -> None:
     fallback = int(done["fallback"].eq(True).sum()) if "fallback" in done else 0
     print(f"families where a variant fell back to the t-interval (a picked run without an interval): "
           f"{fallback}; {time.process_time() - start:.0f} CPU s")
-    if args.save:
+    if args.save and picks:
         pd.concat(picks, ignore_index=True).to_csv(args.save, index=False)
 
 
