@@ -107,6 +107,19 @@ def test_run_downstream_reads_a_long_evaluation_table_as_its_docstring_says():
     assert out.fit.n_points >= 3
 
 
+def test_a_law_fit_with_a_parameter_on_its_bound_emits_no_raw_runtime_warning():
+    """The Kaplan fit of E_y on the shipped code-test finals ends with E at its bound 0: lmfit's
+    sqrt of a negative variance printed 7 numpy RuntimeWarnings 'invalid value encountered in
+    sqrt' (the result already says 'parameter E is at its lower bound', and its stderr is NaN)."""
+    from scalefit import read_table, run_downstream
+    finals = read_table(data_path("suites", "mini", "finals.parquet"))
+    long = finals[finals["metric"].notna() & (finals["part"] == "grid")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = run_downstream(long, "prose-test:loss", "code-test:loss", n_bootstrap=0)
+    assert any("parameter E is at its lower bound" in w for w in out.fit.warnings)
+
+
 def test_run_downstream_reads_targets_as_row_dicts(grid):
     """targets as a list of dicts raised AttributeError 'list' object has no attribute 'columns'."""
     from scalefit import run_downstream

@@ -10,6 +10,8 @@ registry; a law with its own procedure (IsoFLOP) fits itself through ``Law.fit_r
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from scalefit.options import bootstrap_count, positive_float
@@ -42,8 +44,10 @@ def _flops_factor(table: RunTable) -> float:
 def _fit_one(model, params, log_loss, indep, delta):
     fit_kws = dict(LSQ_OPTIONS, f_scale=delta)
     fit_kws.pop("method")
-    return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
-                     max_nfev=4000, **indep)
+    with warnings.catch_warnings():  # lmfit's sqrt of a negative variance (a parameter on a
+        warnings.simplefilter("ignore", RuntimeWarning)  # bound): its stderr NaN, said so
+        return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
+                         max_nfev=4000, **indep)
 
 
 def _information(resid: np.ndarray, k: int) -> dict:
