@@ -424,3 +424,14 @@ def test_eval_options_take_one_name_where_a_list_goes(tmp_path):
                                                         ["val=v.jsonl"])
     _, grid, _ = sweep_grid(opts.suite, opts.models, opts.steps)
     assert len(grid) == 2
+
+
+def test_fit_accuracy_refuses_an_infinite_point():
+    """An infinite loss was dropped without a word (a NaN is a missing point; pair_losses refuses
+    an infinite loss as a broken measurement)."""
+    from scalefit import fit_accuracy
+    L = np.array([3.0, 3.5, 4.0, 4.5, 5.0, 5.5, np.inf])
+    acc = np.array([0.6, 0.55, 0.45, 0.4, 0.35, 0.3, 0.28])
+    with pytest.raises(InputError, match="point 7: L = inf, y = 0.28 is not finite"):
+        fit_accuracy(L, acc, n_bootstrap=0)
+    assert fit_accuracy(np.r_[L[:-1], np.nan], acc, n_bootstrap=0).n_points == 6

@@ -76,6 +76,11 @@ def _check(L, y, what, units=None):
     if len(set(sizes.values())) > 1:
         raise InputError(f"{what}: " + ", ".join(f"{k} has {n}" for k, n in sizes.items())
                          + " values; give one of each per point")
+    infinite = np.flatnonzero(np.isinf(L) | np.isinf(y))
+    if infinite.size:  # a missing point (NaN) is left out; an infinite one is a broken measurement
+        i = int(infinite[0])
+        raise InputError(f"{what}: point {i + 1}: L = {L[i]:g}, y = {y[i]:g} is not finite; give "
+                         "finite numbers (NaN where a point is missing: it is left out)")
     ok = np.isfinite(L) & np.isfinite(y)
     outside = np.flatnonzero(ok & ((y < 0) | (y > 1)))
     if outside.size:
