@@ -259,6 +259,9 @@ def load_suite(name_or_path) -> SuiteSpec:
     path = data_path("suites", f"{text}.toml") if text in SHIPPED else Path(text)
     if not path.exists():
         raise InputError(f"{text}: no such suite (shipped: {', '.join(SHIPPED)}) and no such spec file")
+    if not path.is_file():
+        raise InputError(f"{text}: a folder, not a suite spec file (.toml or .json) nor a shipped "
+                         f"suite ({', '.join(SHIPPED)})")
     try:
         if path.suffix.lower() == ".json":
             spec = json.loads(path.read_text())

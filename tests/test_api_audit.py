@@ -435,3 +435,10 @@ def test_fit_accuracy_refuses_an_infinite_point():
     with pytest.raises(InputError, match="point 7: L = inf, y = 0.28 is not finite"):
         fit_accuracy(L, acc, n_bootstrap=0)
     assert fit_accuracy(np.r_[L[:-1], np.nan], acc, n_bootstrap=0).n_points == 6
+
+
+def test_load_suite_names_a_folder(tmp_path):
+    """load_suite(a folder) raised IsADirectoryError from pathlib."""
+    from scalefit import load_suite
+    with pytest.raises(InputError, match="a folder, not a suite spec file"):
+        load_suite(tmp_path)
