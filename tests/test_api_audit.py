@@ -442,3 +442,15 @@ def test_load_suite_names_a_folder(tmp_path):
     from scalefit import load_suite
     with pytest.raises(InputError, match="a folder, not a suite spec file"):
         load_suite(tmp_path)
+
+
+def test_weight_stats_table_has_the_columns_its_docstring_names():
+    """The docstring named (model, step, tensor, group, layer, stat, value); the table also has
+    `label` (the best family's name), which a notebook met unannounced."""
+    import re
+    from scalefit import weight_stats_table
+    table = weight_stats_table(_state_dict(), spectra=False)
+    named = re.search(r"Long table \(([^)]*)\)", weight_stats_table.__doc__).group(1)
+    assert [c.strip() for c in named.split(",")] == list(table.columns)
+    best = table[table["stat"] == "best_family"]
+    assert best["label"].notna().all() and table.loc[table["stat"] != "best_family", "label"].isna().all()

@@ -237,7 +237,8 @@ def _parts(name: str, tensor: torch.Tensor, src: _Source, split: bool):
 def weight_stats_table(source, model: str = "model", step: int = 0, device=None, fit_families: bool = True,
                        spectra: bool = True, *, groups: bool = True, split: bool = True,
                        num_heads: int | None = None, progress: bool = False) -> pd.DataFrame:
-    """Long table (model, step, tensor, group, layer, stat, value) of one checkpoint's weights.
+    """Long table (model, step, tensor, group, layer, stat, value, label) of one checkpoint's
+    weights; `label` names the family on best_family rows (whose value is its code), else empty.
 
     `source`: an nn.Module, a checkpoint folder / .safetensors file, or a state dict {name:
     tensor or numpy array} (for one tensor's statistics, `tensor_stats`). `device`
