@@ -454,3 +454,22 @@ def test_weight_stats_table_has_the_columns_its_docstring_names():
     assert [c.strip() for c in named.split(",")] == list(table.columns)
     best = table[table["stat"] == "best_family"]
     assert best["label"].notna().all() and table.loc[table["stat"] != "best_family", "label"].isna().all()
+
+
+@pytest.mark.parametrize("seed, said", [("a", "'a' is not a number"), (-1, "'-1' is out of range"),
+                                        (2.5, "'2.5' is not a whole number")])
+def test_every_bootstrap_checks_its_seed(grid, loss_pairs, curve_fit, seed, said):
+    """seed='a', -1 or 2.5 raised numpy's 'SeedSequence expects int' TypeError or 'expected
+    non-negative integer' ValueError from inside the bootstrap (calibrate_law: 'no cut could be
+    fitted'); transition_study already said 'seed: ...'."""
+    from scalefit import calibrate_law, fit_accuracy, fit_curves, fit_law, fit_relation
+    L = grid["loss"].to_numpy()
+    calls = [lambda: fit_law(grid, "chinchilla", n_bootstrap=4, seed=seed),
+             lambda: calibrate_law(grid, "chinchilla", n_bootstrap=4, seed=seed),
+             lambda: fit_curves(curve_fit[0], "momentum", n_bootstrap=4, seed=seed),
+             lambda: fit_relation(loss_pairs, n_bootstrap=4, seed=seed),
+             lambda: fit_accuracy(L, 0.25 + 0.6 / (1 + np.exp(3 * (L - 5))), n_bootstrap=4,
+                                  seed=seed)]
+    for call in calls:
+        with pytest.raises(InputError, match=rf"^seed \(--seed\): {said}"):
+            call()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.options import bootstrap_count, positive_float, positive_int
+from scalefit.options import bootstrap_count, nonnegative_int, positive_float, positive_int
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.projection import prediction_intervals
 from scalefit.scaling.laws.registry import law_for
@@ -99,6 +99,7 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         raise InputError("calibrate: --bootstrap: at least 2 resamples (the intervals need "
                          "the law's draws)")
     cuts = positive_int("cuts (--cuts)", cuts)
+    seed = nonnegative_int("seed (--seed)", seed)
     delta = positive_float("delta (--delta)", delta)
     runs, source = as_table(runs, source)
     table = validate_runs(runs, model.law_name, loss=loss, source=source)

@@ -87,6 +87,7 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
         model.lam = float(lam)
     delta = positive_float("delta (--delta)", delta)
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
+    seed = nonnegative_int("seed (--seed)", seed)
     _check(curves, model)
     indep = model.independent_values(curves)
     log_loss = np.log(curves.loss)

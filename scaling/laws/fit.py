@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from scalefit.options import bootstrap_count, positive_float
+from scalefit.options import bootstrap_count, nonnegative_int, positive_float
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
                                         percentile_ci)
 from scalefit.scaling.laws.allocation import allocation_summary
@@ -80,6 +80,7 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     law = model.law_name
     delta = positive_float("delta (--delta)", delta)  # the options' own checks, as the command applies them
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
+    seed = nonnegative_int("seed (--seed)", seed)
     budgets = checked_budgets(budgets)
     table = as_run_table(runs, law, loss=loss)
     if budgets is not None and "C" in table.frame.columns:

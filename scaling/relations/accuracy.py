@@ -16,7 +16,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from scalefit.errors import InputError
-from scalefit.options import bootstrap_count
+from scalefit.options import bootstrap_count, nonnegative_int
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import (SCATTER_KEYS, prediction_scatter, small_sample_scale,
@@ -122,6 +122,7 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
                          f"{', '.join(ACCURACY_LAWS)})")
     func, names = ACCURACY_LAWS[law]
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
+    seed = nonnegative_int("seed (--seed)", seed)
     L, y, units = _check(L, y, law, units)
     model = lmfit.Model(func, independent_vars=["L"])
     starts = _sigmoid_starts(L, y) if law == "sigmoid" else _exponential_starts(L, y)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, a_type
-from scalefit.options import bootstrap_count, finite_float
+from scalefit.options import bootstrap_count, finite_float, nonnegative_int
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
@@ -44,6 +44,7 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
         raise InputError(f"loss_pairs: got {a_type(loss_pairs)}; pass pair_losses(table, x, y)'s "
                          "LossPairs (or run_downstream(table, x, y) to pair and fit in one call)")
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
+    seed = nonnegative_int("seed (--seed)", seed)
     if relation not in RELATIONS:
         raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
     if relation == "shifted-power":
