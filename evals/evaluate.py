@@ -9,6 +9,7 @@ including an interrupted one.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import pandas as pd
 import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measurement)
 import scalefit.sweep.weights  # noqa: F401  (registers the `weights` measurement)
 from scalefit.atomic import staged_output
-from scalefit.errors import InputError
-from scalefit.options import output_folder, split_values
+from scalefit.errors import InputError, a_type
+from scalefit.options import (nonnegative_int, output_folder, positive_int, split_values,
+                              thread_count)
 from scalefit.evals.loss import check_cross_entropy
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file
@@ -66,26 +68,35 @@ class EvalOptions:
 
     def __post_init__(self):
         """One name where a list goes is a list of it, as on the command line (models and tasks
-        take 'a,b' too): iterated, 'pythia-14m' was the unknown models 'p', 'y', ..."""
+        take 'a,b' too): iterated, 'pythia-14m' was the unknown models 'p', 'y', ...; steps
+        may be a list of steps."""
         if isinstance(self.models, str):
             self.models = split_values([self.models]) or None
         if isinstance(self.tasks, str):
             self.tasks = split_values([self.tasks])
         if isinstance(self.datasets, str):
             self.datasets = [self.datasets]
+        if isinstance(self.steps, (list, tuple)):  # [0, 1000]: the command's '0,1000'
+            self.steps = ",".join(str(s) for s in self.steps)
 
 
 def _positive(name: str, value):
-    if value is not None and int(value) < 1:
-        raise InputError(f"--{name} {value}: must be a positive integer")
+    if value is not None:
+        positive_int(f"--{name}", value)  # 'a' raised int()'s ValueError, 2.5 passed as 2
 
 
 def plan(opts: EvalOptions):
     """Validate the options before anything loads: (suite, grid of this shard, measurements, device, dtype, shard)."""
     for name in ("max_tokens", "context", "stride", "batch_size", "task_limit"):
         _positive(name.replace("_", "-"), getattr(opts, name))
-    if opts.num_fewshot is not None and int(opts.num_fewshot) < 0:
-        raise InputError(f"--num-fewshot {opts.num_fewshot}: must be a whole number >= 0")
+    if opts.num_fewshot is not None:
+        nonnegative_int("--num-fewshot", opts.num_fewshot)
+    nonnegative_int("--seed", opts.seed)
+    if opts.threads is not None:
+        thread_count("--threads", opts.threads)
+    if not isinstance(opts.out_dir, (str, os.PathLike)):
+        raise InputError(f"--out: out_dir is {a_type(opts.out_dir)}; give the folder to write the "
+                         "sweep's tables into (its resume state lives there too)")
     if opts.stride and opts.context and opts.stride > opts.context:
         raise InputError(f"--stride {opts.stride} is longer than --context {opts.context}")
     suite, grid, shard = sweep_grid(opts.suite, opts.models, opts.steps, opts.shard)
@@ -259,11 +270,15 @@ def evaluate(opts: EvalOptions) -> SweepResult:
                                   integrity=result.integrity)
 
     cleanup = (lambda info: cleanup_checkpoint(info, opts.hub_cache)) if opts.cleanup else None
+    threads_before = torch.get_num_threads()
+    if opts.threads:  # this process's torch threads for the sweep, as --threads (each Ray task sets its own)
+        torch.set_num_threads(int(opts.threads))
     try:
         return sweep_checkpoints(grid, measurements, opts.out_dir, load=load, cleanup=cleanup,
                                  progress=opts.progress, meta=meta, report=report, executor=executor,
                                  on_duplicate=opts.on_duplicate)
     finally:
+        torch.set_num_threads(threads_before)
         if executor is not None:
             executor.close()
 

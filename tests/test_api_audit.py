@@ -473,3 +473,47 @@ def test_every_bootstrap_checks_its_seed(grid, loss_pairs, curve_fit, seed, said
     for call in calls:
         with pytest.raises(InputError, match=rf"^seed \(--seed\): {said}"):
             call()
+
+
+@pytest.mark.parametrize("kw, said", [
+    (dict(max_tokens="a"), "--max-tokens: 'a' is not a number"),  # int()'s ValueError
+    (dict(max_tokens=2.5), "--max-tokens: '2.5' is not a whole number"),  # silently 2
+    (dict(num_fewshot="a"), "--num-fewshot: 'a' is not a number"),  # int()'s ValueError
+    (dict(threads=0), "--threads: '0' is out of range"),  # taken without a look
+    (dict(seed=-1), "--seed: '-1' is out of range"),  # taken without a look
+    (dict(out_dir=None), "--out: out_dir is a NoneType"),  # pathlib's TypeError
+])
+def test_eval_options_are_checked_before_anything_loads(tmp_path, kw, said):
+    from scalefit import EvalOptions
+    from scalefit.evals.evaluate import plan
+    opts = EvalOptions(**{"suite": "pythia", "out_dir": str(tmp_path / "out"), "models": "14m",
+                          "steps": [0], "weights": True, "progress": False, **kw})
+    with pytest.raises(InputError, match=said):
+        plan(opts)
+
+
+def test_evaluate_runs_with_the_threads_it_is_given(tmp_path, monkeypatch):
+    """EvalOptions(threads=1) was ignored by evaluate() on a local sweep (only the command set
+    torch's threads); the caller's setting is restored after the sweep."""
+    torch = pytest.importorskip("torch")
+    import scalefit.sweep.engine as engine
+    from scalefit import EvalOptions, evaluate
+    seen = []
+    monkeypatch.setattr(engine, "sweep_checkpoints",
+                        lambda *a, **k: seen.append(torch.get_num_threads()) or "swept")
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    opts = EvalOptions(suite="pythia", out_dir=str(tmp_path / "out"), models="14m", steps=[0],
+                       weights=True, progress=False, threads=want)
+    assert evaluate(opts) == "swept"
+    assert seen == [want] and torch.get_num_threads() == before
+
+
+def test_eval_options_take_steps_as_a_list(tmp_path):
+    """steps=[0, 1000] was refused as "--steps '[0, 1000]': use all, log, START:STOP:EVERY or a
+    list like 0,1000"."""
+    from scalefit import EvalOptions
+    from scalefit.sweep.grid import sweep_grid
+    opts = EvalOptions(suite="pythia", out_dir=str(tmp_path), models="14m", steps=[0, 1000])
+    _, grid, _ = sweep_grid(opts.suite, opts.models, opts.steps)
+    assert sorted(g.step for g in grid) == [0, 1000]
