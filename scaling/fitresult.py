@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scalefit.errors import InputError, suggestion
+
 BOUND_RTOL = 1e-5  # within this distance of a bound (relative, scale max(1, |bound|)) = at it
 
 
@@ -59,6 +61,10 @@ class FitResult:
     components: dict = field(default_factory=dict, repr=False, compare=False)  # sub-fits by name
 
     def value(self, name: str) -> float:
+        """The estimate of parameter ``name`` (the paper's name: E, alpha, A, ...)."""
+        if name not in self.params:  # a KeyError named only the key
+            raise InputError(f"law {self.law}: no parameter '{name}'"
+                             f"{suggestion(name, self.params)}")
         return self.params[name].value
 
     def values(self) -> dict[str, float]:

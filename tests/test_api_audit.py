@@ -517,3 +517,12 @@ def test_eval_options_take_steps_as_a_list(tmp_path):
     opts = EvalOptions(suite="pythia", out_dir=str(tmp_path), models="14m", steps=[0, 1000])
     _, grid, _ = sweep_grid(opts.suite, opts.models, opts.steps)
     assert sorted(g.step for g in grid) == [0, 1000]
+
+
+def test_fit_result_value_names_the_parameters_it_has(grid):
+    """fit.value('alpha') of a Kaplan fit raised a bare KeyError: 'alpha'."""
+    from scalefit import fit_law
+    fit = fit_law(grid, "kaplan", n_bootstrap=0)
+    with pytest.raises(InputError, match="law kaplan-nd: no parameter 'alpha'; did you mean 'alpha_N'"):
+        fit.value("alpha")
+    assert fit.value("alpha_N") == fit.params["alpha_N"].value
