@@ -526,3 +526,16 @@ def test_fit_result_value_names_the_parameters_it_has(grid):
     with pytest.raises(InputError, match="law kaplan-nd: no parameter 'alpha'; did you mean 'alpha_N'"):
         fit.value("alpha")
     assert fit.value("alpha_N") == fit.params["alpha_N"].value
+
+
+@pytest.mark.parametrize("laws, said", [
+    (["kaplan", "kaplan"], "'kaplan' is named twice"),
+    (["kaplan", "kaplan-nd"], "'kaplan-nd' is another name for 'kaplan' \\(law kaplan-nd\\)"),
+])
+def test_compare_laws_refuses_one_law_named_twice(grid, laws, said):
+    """compare_laws(runs, ['kaplan', 'kaplan-nd']) fitted one law twice and compared it with itself
+    ('kaplan a = 0.81 vs kaplan-nd a = 0.81'); ['kaplan', 'kaplan'] kept laws with the name twice
+    and one fit. Only the command refused it."""
+    from scalefit import compare_laws
+    with pytest.raises(InputError, match=f"laws: {said}; name each law once"):
+        compare_laws(grid, laws, n_bootstrap=0)

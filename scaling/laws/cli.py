@@ -285,16 +285,9 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
 def _two_different_laws(laws) -> None:
     """compare's laws: at least two, none named twice, an alias counting as its law's name
     (`compare chinchilla hoffmann` would fit one law twice and print it as two)."""
-    from scalefit.scaling.laws.registry import canonical_law
+    from scalefit.scaling.laws.compare import distinct_laws
 
-    names = [canonical_law(law) for law in laws]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            first = laws[names.index(name)]
-            same = (f"'{laws[i]}' is named twice" if laws[i].lower() == first.lower()
-                    else f"'{laws[i]}' is another name for '{first}' (law {name})")
-            raise InputError(f"compare: {same}; name two or more different laws "
-                             f"(got {' '.join(laws)})")
+    names = distinct_laws(laws, "compare")
     if len(names) < 2:
         raise InputError(f"compare needs two different laws, got {' '.join(laws)}")
 

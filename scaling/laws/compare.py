@@ -18,7 +18,7 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
                                               holdout_predictions, kind_of,
                                               n_convention_note, project)
 from scalefit.scaling.laws.n_convention_gap import gap_sentence, n_convention_gap
-from scalefit.scaling.laws.registry import law_for
+from scalefit.scaling.laws.registry import canonical_law, law_for
 from scalefit.scaling.laws.runtable import run_frame, validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
@@ -98,6 +98,7 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
     laws = (laws,) if isinstance(laws, str) else tuple(laws)  # compare_laws(runs, "chinchilla") is one law
     if not laws:
         raise InputError("laws: name at least one law (registry.law_choices())")
+    distinct_laws(laws)
     first = law_for(laws[0])
     table = validate_runs(runs, "chinchilla" if first.predicts_loss else first.law_name,
                           loss=loss, source=source)
@@ -148,6 +149,19 @@ def common_convention(fits: dict[str, FitResult], frame: pd.DataFrame) -> str | 
     """'params' (total N, what the table's flops count) whenever the table has total N: the
     same convention as each fit's own allocation budgets (``projection.budget_convention``)."""
     return budget_convention(frame)
+
+
+def distinct_laws(laws, what: str = "laws") -> list[str]:
+    """The registry names of ``laws``, refusing one named twice, an alias counting as its law's
+    name (``["chinchilla", "hoffmann"]`` fitted one law twice and compared it with itself)."""
+    names = [canonical_law(law) for law in laws]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            first = laws[names.index(name)]
+            same = (f"'{laws[i]}' is named twice" if str(laws[i]).lower() == str(first).lower()
+                    else f"'{laws[i]}' is another name for '{first}' (law {name})")
+            raise InputError(f"{what}: {same}; name each law once (got {' '.join(map(str, laws))})")
+    return names
 
 
 def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitted: float,
