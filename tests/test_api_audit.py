@@ -539,3 +539,29 @@ def test_compare_laws_refuses_one_law_named_twice(grid, laws, said):
     from scalefit import compare_laws
     with pytest.raises(InputError, match=f"laws: {said}; name each law once"):
         compare_laws(grid, laws, n_bootstrap=0)
+
+
+def test_pair_losses_and_run_downstream_refuse_what_only_the_command_refused(grid):
+    """The command refused these; the functions went on: pair_losses(train-to-test, y_from=...)
+    replaced y_from by x_from without a word, x == y fitted the identity, and run_downstream with
+    both at_x and at_nd predicted at at_x and dropped at_nd."""
+    from scalefit import pair_losses, read_table, run_downstream
+    runs = read_table(RUNS)
+    with pytest.raises(InputError, match="--y-from code: only with --pair train-to-train"):
+        pair_losses(runs, "loss_prose_test", "loss_code_test", x_from="prose", y_from="code",
+                    group="distribution")
+    with pytest.raises(InputError, match="both name 'loss' of the same runs"):
+        pair_losses(grid, "loss", "loss")
+    with pytest.raises(InputError, match="--at-x and --at: give one of them"):
+        run_downstream(grid, "loss_prose_test", "loss_code_test", at_x=5.0, at_nd=(1e7, 1e9),
+                       n_bootstrap=0)
+
+
+def test_fit_law_refuses_an_isoflop_method_it_would_not_use(grid):
+    """fit_law(runs, 'chinchilla', isoflop_method='akima') or a typo 'parabol' were taken and
+    unused (the command refuses --isoflop-method with another law)."""
+    from scalefit import fit_law
+    with pytest.raises(InputError, match=r"isoflop_method \(--isoflop-method\): unknown method 'parabol'"):
+        fit_law(grid, "chinchilla", isoflop_method="parabol", n_bootstrap=0)
+    with pytest.raises(InputError, match="'akima': only with law isoflop \\(got chinchilla\\)"):
+        fit_law(grid, "chinchilla", isoflop_method="akima", n_bootstrap=0)

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_float
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
                                         percentile_ci)
@@ -74,10 +75,14 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     ``all_runs``: the table they were held out of, whose embedding counts state N), start statistics, RMSE, AIC and BIC; ``model_result`` the lmfit ModelResult of the best start.
     """
     from scalefit.scaling.laws.identifiability import annotate
+    from scalefit.scaling.laws.isoflop import checked_method
     from scalefit.scaling.laws.projection import check_budgets, checked_budgets, project_allocation
 
     model = law_for(law)
     law = model.law_name
+    if checked_method(isoflop_method) != "parabola" and law != "isoflop":  # else silently unused
+        raise InputError(f"isoflop_method (--isoflop-method) '{isoflop_method}': only with law "
+                         f"isoflop (got {law})")
     delta = positive_float("delta (--delta)", delta)  # the options' own checks, as the command applies them
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     seed = nonnegative_int("seed (--seed)", seed)

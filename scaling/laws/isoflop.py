@@ -48,8 +48,7 @@ def isoflop_minimum(log_n, loss, method: str = "parabola"):
         curve = Akima1DInterpolator(x, y)(grid)
         j = int(np.argmin(curve))
         return float(grid[j]), float(curve[j]), None
-    if method != "parabola":
-        raise InputError(f"--isoflop-method: unknown method '{method}' (parabola, akima)")
+    checked_method(method)
     a2, a1, a0 = np.polyfit(x, y, 2)
     if a2 <= 0:
         return np.nan, np.nan, "parabola opens downward: minimum not bracketed"
@@ -57,6 +56,17 @@ def isoflop_minimum(log_n, loss, method: str = "parabola"):
     if not x[0] < m < x[-1]:
         return np.nan, np.nan, "parabola minimum outside the sampled sizes: not bracketed"
     return float(m), float(a2 * m * m + a1 * m + a0), None
+
+
+METHODS = ("parabola", "akima")  # how a budget's minimum is read off its losses
+
+
+def checked_method(method: str) -> str:
+    """``method`` if it is one of METHODS, else an InputError naming them."""
+    if method not in METHODS:
+        raise InputError(f"isoflop_method (--isoflop-method): unknown method '{method}' "
+                         f"({', '.join(METHODS)})")
+    return method
 
 
 def repeated_sizes(frame: pd.DataFrame, method: str, source: str = "<run table>",
@@ -92,8 +102,7 @@ def isoflop_optima(frame: pd.DataFrame, method: str = "parabola", source: str = 
     """Per budget: flops, N*, D*, L* (NaN when excluded) and the reason for each exclusion
     (plus one warning when budgets have rows that repeat a model size; with Akima an
     InputError naming the file and its rows, ``file_rows`` being each run's 1-based row)."""
-    if method not in ("parabola", "akima"):
-        raise InputError(f"--isoflop-method: unknown method '{method}' (parabola, akima)")
+    checked_method(method)
     budgets = budget_groups(frame)
     rows, warnings = [], repeated_sizes(frame, method, source, file_rows)
     for c, group in frame.groupby(budgets, sort=True):

@@ -33,16 +33,10 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     (both losses are of the same runs, which --x-from picks; the y side has no runs of its own),
     and --x and --y naming one column of the same runs (the relation would be the identity).
     """
-    if pairing == "train-to-test" and y_from is not None:
-        raise InputError(f"--y-from {y_from}: only with --pair train-to-train or test-to-test; "
-                         "train-to-test relates two losses of the same runs (pick them with "
-                         "--x-from)")
+    from scalefit.scaling.relations.loss2loss import check_pairing
+    check_pairing(pairing, y_from=y_from)  # before the file is read
     loaded = _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset)
-    x, y = loaded[2], loaded[3]
-    if pairing == "train-to-test" and x == y:
-        raise InputError(f"--x and --y: both name '{x}' of the same runs (--pair train-to-test), "
-                         "so the relation would be the identity; give two different "
-                         "measurements, or --pair train-to-train with --x-from and --y-from")
+    check_pairing(pairing, loaded[2], loaded[3])
     return loaded
 
 
@@ -194,8 +188,6 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
     from scalefit.scaling.relations.downstream import parse_at, run_downstream
     from scalefit.scaling.relations.evaltables import as_measurements
     from scalefit.tables import read_table
-    if at_x is not None and at_nd is not None:
-        raise InputError("--at-x and --at: give one of them")
     specs = (x, y)
     frame, source, x, y, group, x_from, y_from, notes = _load(data_path, x, y, pairing, group,
                                                               x_from, y_from, subset)

@@ -290,6 +290,8 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
     a long evaluation table is first made wide by ``evaltables.as_measurements``. ``table`` and
     ``targets``: DataFrames, paths, row dicts or dicts of columns (``tables.as_table``)."""
     from scalefit.scaling.relations.evaltables import as_measurements
+    if at_x is not None and at_nd is not None:  # at_nd was silently ignored
+        raise InputError("--at-x and --at: give one of them")
     if at_x is not None:
         at_x = finite_float("at_x (--at-x)", at_x)
     if at_nd is not None and not isinstance(at_nd, str):

@@ -141,6 +141,22 @@ def _run_key(runs: pd.DataFrame, match: str) -> pd.Series:
     return np.log10(runs["flops"]).round(2).astype(str)
 
 
+def check_pairing(pairing: str, x=None, y=None, y_from=None, x_from=None) -> None:
+    """Refuse what train-to-test cannot mean: a ``y_from`` other than ``x_from`` (both losses are
+    of the same runs, which x_from picks: the y side has no runs of its own) and x = y (the
+    identity relation)."""
+    if pairing != "train-to-test":
+        return
+    if y_from is not None and y_from != x_from:
+        raise InputError(f"--y-from {y_from}: only with --pair train-to-train or test-to-test; "
+                         "train-to-test relates two losses of the same runs (pick them with "
+                         "--x-from)")
+    if x is not None and x == y:
+        raise InputError(f"--x and --y: both name '{x}' of the same runs (--pair train-to-test), "
+                         "so the relation would be the identity; give two different "
+                         "measurements, or --pair train-to-train with --x-from and --y-from")
+
+
 @renamed_arguments(frame="table")
 def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-test", *,
                 x_from: str | None = None, y_from: str | None = None, group: str = "data",
@@ -161,6 +177,7 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         raise InputError(f"--pair: '{pairing}' is not one of {', '.join(PAIRINGS)}")
     if match not in MATCHES:
         raise InputError(f"--match: '{match}' is not one of {', '.join(MATCHES)}")
+    check_pairing(pairing, y_from=y_from, x_from=x_from)  # y_from was overwritten by x_from, unsaid
     if pairing == "train-to-test":
         part = _subset(table, x_from, group, source)
         x_runs = _runs(part, x, source)
@@ -200,6 +217,7 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
     if len(pairs) < min_pairs:
         raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{x}' and '{y}' "
                          f"({pairing}); need at least {min_pairs}")
+    check_pairing(pairing, x, y)  # the identity relation would be fitted
     return LossPairs(pairs, x_runs.reset_index(drop=True), y_runs.reset_index(drop=True),
                      x, y, pairing, x_from, y_from, match)
 
