@@ -565,3 +565,11 @@ def test_fit_law_refuses_an_isoflop_method_it_would_not_use(grid):
         fit_law(grid, "chinchilla", isoflop_method="parabol", n_bootstrap=0)
     with pytest.raises(InputError, match="'akima': only with law isoflop \\(got chinchilla\\)"):
         fit_law(grid, "chinchilla", isoflop_method="akima", n_bootstrap=0)
+
+
+def test_predict_curve_refuses_a_size_the_law_does_not_read(curve_fit):
+    """predict_curve(momentum fit, ..., N=1e6) took N and predicted without it (the command
+    refuses --params without --by-size)."""
+    from scalefit import LRSchedule, predict_curve
+    with pytest.raises(InputError, match="N: law momentum has no model size .*momentum-n"):
+        predict_curve(curve_fit[1], LRSchedule(0.004, 24, 2400), [100, 1000], N=1e6)

@@ -237,6 +237,9 @@ def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
     schedule, steps, measured = _prediction_inputs(result, schedule, steps, measured)
     if from_step is not None:
         from_step = nonnegative_int("from_step", from_step)
+    if N is not None and not law_of(result).by_size:  # it was taken and unused
+        raise InputError(f"N: law {result.law} has no model size (only a by-size law, "
+                         f"{result.law}-n, reads N); leave N out")
     sizes = None if N is None else {"run": positive_float("N", N)}
     pred = predict_losses(result, {"run": schedule}, {"run": steps}, sizes)
     lr = (lr_at_step(schedule, steps) if isinstance(schedule, LRSchedule)
