@@ -101,6 +101,20 @@ def stat_trajectory(table: pd.DataFrame, stat: str, *, group: str | None = None,
     return traj
 
 
+def _matches(values: pd.Series, wanted, *, numeric: bool) -> np.ndarray:
+    """Rows whose value is ``wanted``: as text, or for a ``numeric`` column (layer) as a number,
+    so layer 0 finds a CSV's float layer 0.0 (its empty cells on evaluation rows made it float)."""
+    if numeric:
+        try:
+            number = float(wanted)
+        except (TypeError, ValueError):
+            number = None
+        if number is not None:
+            return (pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                    == number)
+    return (values.astype(str) == str(wanted)).to_numpy()
+
+
 def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: str) -> pd.DataFrame:
     """``stat_trajectory`` of rows already through ``checkpoint_rows``."""
     weights, evals = split_rows(df)
@@ -117,7 +131,7 @@ def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: st
             continue
         if column not in rows:
             raise InputError(f"{source}: column '{column}' is missing, cannot select {column}={wanted}")
-        selected = rows[rows[column].astype(str) == str(wanted)]
+        selected = rows[_matches(rows[column], wanted, numeric=column == "layer")]
         if selected.empty:
             raise InputError(f"{source}: column '{column}' has no '{wanted}' for stat '{stat}' "
                              f"(known: {known(rows[column].dropna())})")
