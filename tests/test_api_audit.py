@@ -586,3 +586,15 @@ def test_a_layer_is_found_in_a_table_read_back_from_csv(two_runs, tmp_path):
     shipped = stat_trajectory(two_runs, "t_nu", group="mlp_in", layer=0)
     assert len(from_csv) == len(shipped) == 96
     np.testing.assert_allclose(from_csv["value"], shipped["value"], rtol=1e-6)
+
+
+def test_fit_law_fits_a_schedule_law_to_a_checkpoint_table(two_runs):
+    """fit_law(checkpoints, 'momentum') checked the table as a run table first: a checkpoint
+    table was refused for its step-0 row ("column 'tokens', row 1: must be positive, got 0") and,
+    without a params column, for "law momentum needs N" (the law without -n reads no N)."""
+    from scalefit import fit_law, join_checkpoints
+    wide = join_checkpoints(two_runs[(two_runs["model"] == "mini-1") & two_runs["metric"].notna()])
+    fit = fit_law(wide, "momentum", loss="prose-val/loss", n_bootstrap=0)
+    assert fit.law == "momentum" and fit.n_points > 20
+    bare = wide.rename(columns={"prose-val/loss": "loss"})[["model", "step", "lr", "loss"]]
+    assert fit_law(bare, "momentum", n_bootstrap=0).values() == pytest.approx(fit.values())

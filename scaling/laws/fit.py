@@ -87,6 +87,12 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     seed = nonnegative_int("seed (--seed)", seed)
     budgets = checked_budgets(budgets)
+    if model.reads_checkpoints:  # a schedule law: a table of checkpoints, whose step 0 (tokens
+        # 0) and missing params a run table's check refused; no allocation to project
+        result = model.fit_runs(runs, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
+                                progress=progress)
+        annotate(result)
+        return result
     table = as_run_table(runs, law, loss=loss)
     if budgets is not None and "C" in table.frame.columns:
         check_budgets(budgets, table.C)  # before the fit: a unit slip should not cost its bootstrap

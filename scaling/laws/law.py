@@ -48,6 +48,7 @@ class Law(lmfit.Model):
     log_scales: tuple[str, ...] = ()  # paper names that vary as log_<name>
     bounds: dict = {}
     fit_runs = None  # a method (runs, **fit options) -> FitResult replacing the generic engine
+    reads_checkpoints: bool = False  # True: fit_runs takes a checkpoint table as it is, not a run table
 
     def __init__(self, **kwargs):
         super().__init__(type(self).function,

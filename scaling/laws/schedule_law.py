@@ -37,6 +37,7 @@ class ScheduleLaw(Law):
 
     needs = ("N",)
     predicts_loss = False  # no surface L(N, D): a loss curve of a schedule instead
+    reads_checkpoints = True  # fit_law gives fit_runs the table of checkpoints (model, step, lr, loss)
     by_size = False
     linear: tuple[str, ...] = ()  # paper names of the parameters the loss is linear in
     base_law = ""  # the law without N (for a by-size variant)
@@ -103,9 +104,9 @@ def _fit_runs(self, runs, *, loss="loss", delta=HUBER_DELTA, n_bootstrap=0, seed
     """The registry's hook: a table of checkpoints (model, step, lr, loss) -> FitResult."""
     from scalefit.scaling.laws.curve_fit import fit_curves
     from scalefit.scaling.laws.curves import curves_from_table, loss_rows
-    from scalefit.tables import read_table
+    from scalefit.tables import as_table
     frame = getattr(runs, "frame", runs)  # a RunTable from `scalefit fit LAW`
-    frame = frame if hasattr(frame, "columns") else read_table(frame)
+    frame, _ = as_table(frame, None)  # a DataFrame, a path, row dicts
     base, by_size = self.law_name.removesuffix("-n"), self.law_name.endswith("-n")
     also = f", alias {' or '.join(self.aliases)}," if self.aliases else ""
     source = (f"{getattr(runs, 'source', '<table>')} (law {self.law_name}{also} fits whole loss "
