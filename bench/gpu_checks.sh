@@ -3,7 +3,7 @@
 # the CUDA tests, the evaluation benchmark on a Pythia-160m-shaped model (tokens/s, MFU, beside
 # lm-eval and a bare forward pass; both cross-entropy heads, chunked and the fused cce, with
 # `pip install ".[eval,gpu,test]"`), the weight-statistics benchmark with scalefit on the GPU,
-# then the whole test suite with CUDA present. Logs go to $LOGS (default ./gpu-logs).
+# then the whole test suite with CUDA present (8 pytest-xdist workers: the device machine has 16 cores). Logs go to $LOGS (default ./gpu-logs).
 set -uo pipefail
 LOGS=${LOGS:-gpu-logs}
 mkdir -p "$LOGS"
@@ -23,5 +23,6 @@ echo "== bench_weightstats, scalefit on cuda"
 timeout 300 python3 bench/bench_weightstats.py --device cuda --threads "$(nproc)" --skip-scipy 2>&1 \
     | tee "$LOGS/bench_weightstats.txt" | grep -v "^    "
 echo "== whole test suite with CUDA present"
-timeout "${SUITE_TIMEOUT:-300}" python3 -m pytest -q -p no:cacheprovider --timeout 240 tests 2>&1 \
+timeout "${SUITE_TIMEOUT:-300}" python3 -m pytest -q -p no:cacheprovider --timeout 240 \
+    -n "${SUITE_WORKERS:-8}" --dist loadfile tests 2>&1 \
     | tee "$LOGS/suite.txt" | tail -25
