@@ -67,7 +67,9 @@ def bootstrap_units(curves: LossCurves) -> tuple[list[np.ndarray], str]:
 def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
                n_bootstrap: int = 200, seed: int = 0, progress: bool = False,
                lam: float | None = None) -> FitResult:
-    """Fit the schedule law ``law`` to every point of ``curves``; ``lam``: the momentum law's
+    """Fit the schedule law ``law`` to every point of ``curves`` (``LossCurves``, from
+    ``curves.curves_from_table(curves.loss_rows(table))``; a checkpoint table itself goes to
+    ``fit_law(table, law)``); ``lam``: the momentum law's
     decay lambda (default Tissue et al.'s 0.999), held fixed. ``n_bootstrap`` resamples give the
     95% intervals (200 as `scalefit fit schedule-law` takes; 0 for a quick point fit)."""
     if not isinstance(curves, LossCurves):
