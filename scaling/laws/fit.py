@@ -64,6 +64,7 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
             isoflop_method: str = "parabola", budgets=None, held_flops=(), all_runs=None) -> FitResult:
     """Fit ``law`` to a run table (DataFrame, path or RunTable) and return a ``FitResult``:
     what `scalefit fit` reports, less its held-out runs (``compare_laws(runs, [law], holdout=...)``).
+    A schedule law (momentum, multi-power) takes a checkpoint table (model, step, lr, loss).
 
     law: a name or alias of the law registry (`registry.law_choices()`: kaplan = kaplan-nd,
     chinchilla, isoflop, ...). Parameters carry the papers' names with stderr and ci95 from
