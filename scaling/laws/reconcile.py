@@ -19,6 +19,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import percentile_ci
 from scalefit.scaling.laws.fit import fit_law
+from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.resample import too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
 
@@ -136,7 +137,6 @@ def walk_order(frame: pd.DataFrame, by: str, panel: list[str], order=None) -> li
 
 def _chinchilla_a(runs: pd.DataFrame, n_bootstrap: int, seed: int, delta: float):
     """(a, lo, hi, note) of the Chinchilla form on one condition, or NaNs and why not."""
-    from scalefit.scaling.laws.registry import law_for
     need = MIN_RUNS_PER_PARAMETER * law_for("chinchilla").n_free
     n_sizes = runs["params"].nunique() if "params" in runs else 0
     n_tokens = runs["tokens"].nunique() if "tokens" in runs else 0
@@ -271,6 +271,8 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         published = check_published(published, by, published_source)
     keys = _panel_key(runs, panel)
     chin_boot = n_bootstrap if chinchilla_bootstrap is None else chinchilla_bootstrap
+    # the IsoFLOP minimum's method, for the law that reads it (fit_law refuses it for another)
+    method = {"isoflop_method": isoflop_method} if law_for(law).law_name == "isoflop" else {}
     steps, draws = [], {}
     for key, condition in walk_order(runs, by, panel, order):
         rows = runs[(keys == key) & (runs[by].astype(str) == condition)]
@@ -279,7 +281,7 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         try:
             table = validate_runs(data, law, source=f"{source} [{by}={condition}]")
             result = fit_law(table, law, n_bootstrap=n_bootstrap, seed=seed, delta=delta,
-                             isoflop_method=isoflop_method)
+                             **method)
             alloc = result.extra["allocation"]
             step.a = float(alloc["a"])
             step.a_lo, step.a_hi = (float(v) for v in alloc.get("a_ci95", (NAN, NAN)))
