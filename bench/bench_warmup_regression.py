@@ -28,7 +28,7 @@ and tau^2 the between-run scatter beyond the se_i:
 - hk-mod: hk with the mean square floored at 1 (never narrower than dl-t).
 "paired" is the variant's coverage minus the t-interval's over the same families (± its SE).
 
-    OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py            # --runs 25 per cell, ~8 min
+    OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py            # --runs 25 per cell, ~9 min
     OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py --runs 80 --save picks.csv
     python bench/bench_warmup_regression.py --runs 80 --load picks.csv   # the table again, from the picks
 """
