@@ -598,3 +598,11 @@ def test_fit_law_fits_a_schedule_law_to_a_checkpoint_table(two_runs):
     assert fit.law == "momentum" and fit.n_points > 20
     bare = wide.rename(columns={"prose-val/loss": "loss"})[["model", "step", "lr", "loss"]]
     assert fit_law(bare, "momentum", n_bootstrap=0).values() == pytest.approx(fit.values())
+
+
+def test_weight_stats_table_takes_device_auto():
+    """device='auto' (what the commands' --device takes, and what the refusal of a bad device
+    lists) was refused: "device auto: not a device; use auto, cpu, cuda or cuda:N"."""
+    from scalefit import weight_stats_table
+    table = weight_stats_table(_state_dict(), device="auto", fit_families=False, spectra=False)
+    assert (table["stat"] == "std").any()

@@ -242,7 +242,8 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
 
     `source`: an nn.Module, a checkpoint folder / .safetensors file, or a state dict {name:
     tensor or numpy array} (for one tensor's statistics, `tensor_stats`). `device`
-    (e.g. "cuda") moves each tensor there for the computation; None keeps it where it is.
+    (e.g. "cuda"; "auto": a GPU where there is one) moves each tensor there for the
+    computation; None keeps it where it is.
     `num_heads` (read from the model's config when there is one) lets a fused GPT-NeoX QKV be
     split into Q, K, V. Group rows have tensor "*" (see the module docstring for the stats).
     """
@@ -251,6 +252,8 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
         num_heads = positive_int("num_heads", num_heads)
     src = _open_source(source, num_heads)
     names = [n for n in src.names if is_weight_tensor(n)]
+    if device == "auto":  # as the commands' --device auto: a GPU where there is one
+        device = "cuda" if torch.cuda.is_available() else None
     dev = torch.device(torch_device("device", device)) if device is not None else None
     rows: list[tuple] = []
     members: list[_Member] = []
