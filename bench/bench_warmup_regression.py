@@ -26,6 +26,9 @@ and tau^2 the between-run scatter beyond the se_i:
 - hk: DerSimonian-Laird tau^2, Hartung-Knapp(-Sidik-Jonkman) variance (the weighted residual
   mean square times the model variance) and t on n - 2 df;
 - hk-mod: hk with the mean square floored at 1 (never narrower than dl-t).
+And the peer warmup_regression's docstring names (not shipped: it covered 78%): pairs-boot, the
+percentile interval of 1000 pairs-bootstrap resamples of the runs (resamples with fewer than two
+distinct warmup ends dropped).
 "paired" is the variant's coverage minus the t-interval's over the same families (± its SE).
 
     OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py            # --runs 25 per cell, ~9 min
@@ -64,7 +67,7 @@ NOISE = 0.05
 # runs and left 0-17% of families with the 3 transitions a regression needs: 0.6 is the weak one)
 CELLS = {"clear_rho0.5": (1.0, 0.5), "clear_rho0.9": (1.0, 0.9),
          "weak_rho0.5": (0.6, 0.5), "weak_rho0.9": (0.6, 0.9)}
-VARIANTS = ("fe-z", "wls-t", "dl-t", "hk", "hk-mod")
+VARIANTS = ("fe-z", "wls-t", "dl-t", "hk", "hk-mod", "pairs-boot")
 
 
 def family(cell: str, f: int) -> pd.DataFrame:
@@ -129,7 +132,15 @@ def slope_intervals(cell: str, f: int, picked: pd.DataFrame) -> dict:
     out["slope"] = fit.params["slope"].value
     se = (picked["step_ci95_hi"] - picked["step_ci95_lo"]).to_numpy(dtype=float) / (2 * 1.959964)
     usable = len(picked) > 2 and np.all(np.isfinite(se) & (se > 0))
-    for variant in VARIANTS:
+    x, y = picked["warmup_end"].to_numpy(dtype=float), picked["step"].to_numpy(dtype=float)
+    idx = np.random.default_rng([list(CELLS).index(cell), f, 7]).integers(0, len(x), (1000, len(x)))
+    xb, yb = x[idx], y[idx]
+    xc = xb - xb.mean(axis=1, keepdims=True)
+    sxx = np.sum(xc * xc, axis=1)
+    ok = sxx > 0
+    slopes = np.sum(xc * (yb - yb.mean(axis=1, keepdims=True)), axis=1)[ok] / sxx[ok]
+    out["pairs-boot_lo"], out["pairs-boot_hi"] = np.percentile(slopes, [2.5, 97.5])
+    for variant in VARIANTS[:-1]:
         if usable:
             _, lo, hi = meta_regression(picked["warmup_end"], picked["step"], se, variant)
         else:  # a run without an interval: the variant falls back to the t-interval
