@@ -606,3 +606,17 @@ def test_weight_stats_table_takes_device_auto():
     from scalefit import weight_stats_table
     table = weight_stats_table(_state_dict(), device="auto", fit_families=False, spectra=False)
     assert (table["stat"] == "std").any()
+
+
+def test_odd_arguments_of_compare_fit_and_pair_are_named(grid):
+    """compare_laws(runs, None) raised "'NoneType' object is not iterable" (None now means the
+    command's default pair) and laws=5 "'int' object is not iterable"; fit_law(held_flops='abc')
+    numpy's 'could not convert string to float'; pair_losses(min_pairs='a') a TypeError."""
+    from scalefit import compare_laws, fit_law, pair_losses
+    assert compare_laws(grid, None, n_bootstrap=0).laws == ["kaplan", "chinchilla"]
+    with pytest.raises(InputError, match="laws: got an int; give a law's name or a list"):
+        compare_laws(grid, 5, n_bootstrap=0)
+    with pytest.raises(InputError, match="held_flops: got a str 'abc'"):
+        fit_law(grid, "chinchilla", n_bootstrap=0, held_flops="abc")
+    with pytest.raises(InputError, match="min_pairs: 'a' is not a number"):
+        pair_losses(grid, "loss_prose_test", "loss_code_test", min_pairs="a")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, a_type
 from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.fit import fit_law
@@ -79,7 +79,10 @@ BUDGET_RULE = (f"budgets: {' and '.join(f'{m:g}x' for m in DATA_MULTIPLES)} the 
                f"run lies within {CHECK_FACTOR:g}x of its compute")
 
 
-def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str = "loss",
+DEFAULT_LAWS = ("kaplan", "chinchilla")  # what `scalefit compare` compares without LAWS
+
+
+def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
                  delta: float = HUBER_DELTA, n_bootstrap: int = 1000, seed: int = 0, holdout=None,
                  progress: bool = False, source: str = "<run table>",
                  published: bool = False, budgets=None) -> Comparison:
@@ -95,6 +98,11 @@ def compare_laws(runs: pd.DataFrame, laws=("kaplan", "chinchilla"), *, loss: str
         source = str(runs)
     runs = run_frame(runs)
     budgets = checked_budgets(budgets)
+    if laws is None:
+        laws = DEFAULT_LAWS
+    if not isinstance(laws, str) and not np.iterable(laws):  # tuple(5): 'int' object is not iterable
+        raise InputError(f"laws: got {a_type(laws)}; give a law's name or a list of them "
+                         "(registry.law_choices())")
     laws = (laws,) if isinstance(laws, str) else tuple(laws)  # compare_laws(runs, "chinchilla") is one law
     if not laws:
         raise InputError("laws: name at least one law (registry.law_choices())")

@@ -48,16 +48,15 @@ def default_budgets(fitted_flops, held_flops=()) -> list[float]:
     return sorted({float(f"{c:.6g}") for c in budgets})
 
 
-def checked_budgets(budgets) -> list[float] | None:
+def checked_budgets(budgets, name: str = "budgets (--budget)") -> list[float] | None:
     """``budgets`` (one number or several, FLOPs) as a list of positive floats, or None for the
-    defaults; anything else is an InputError naming the argument."""
+    defaults; anything else is an InputError naming the argument (``name``)."""
     if budgets is None:
         return None
     if isinstance(budgets, str):
-        raise InputError(f"budgets (--budget): got {a_type(budgets)} '{budgets}'; give FLOPs as a "
+        raise InputError(f"{name}: got {a_type(budgets)} '{budgets}'; give FLOPs as a "
                          "number or a list of numbers, e.g. [1e21, 1e22]")
-    return [positive_float("budgets (--budget)", c)
-            for c in (budgets if np.iterable(budgets) else [budgets])]
+    return [positive_float(name, c) for c in (budgets if np.iterable(budgets) else [budgets])]
 
 
 def check_budgets(budgets, fitted_flops) -> None:

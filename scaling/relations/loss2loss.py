@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from scalefit.errors import InputError, data_row, known
-from scalefit.options import irreducible_loss
+from scalefit.options import irreducible_loss, nonnegative_int
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.laws.runtable import DISTRIBUTION_COLUMNS, mixed_values, refuse_repeated_rows
@@ -178,6 +178,7 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
     if match not in MATCHES:
         raise InputError(f"--match: '{match}' is not one of {', '.join(MATCHES)}")
     check_pairing(pairing, y_from=y_from, x_from=x_from)  # y_from was overwritten by x_from, unsaid
+    min_pairs = nonnegative_int("min_pairs", min_pairs)
     if pairing == "train-to-test":
         part = _subset(table, x_from, group, source)
         x_runs = _runs(part, x, source)
