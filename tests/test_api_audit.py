@@ -620,3 +620,56 @@ def test_odd_arguments_of_compare_fit_and_pair_are_named(grid):
         fit_law(grid, "chinchilla", n_bootstrap=0, held_flops="abc")
     with pytest.raises(InputError, match="min_pairs: 'a' is not a number"):
         pair_losses(grid, "loss_prose_test", "loss_code_test", min_pairs="a")
+
+
+# ---- trajectories: the collapse report and the warmup study (fixed after the audit) -----------
+
+def _joined():
+    """Two runs on one stat-vs-loss curve, as join_stat_and_loss returns them."""
+    steps = np.arange(1.0, 13.0)
+    rows = [pd.DataFrame({"model": m, "step": steps, "loss": 3.0 + s * steps ** -0.5,
+                          "value": 1.0 + 0.5 * (3.0 + s * steps ** -0.5 - 2.0) ** 0.8})
+            for m, s in (("a", 2.0), ("b", 2.5))]
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_collapse_report_and_partial_correlation_read_row_dicts_and_a_path(tmp_path):
+    """collapse_report(rows) raised AttributeError 'columns' from require_columns."""
+    from scalefit import collapse_report
+    from scalefit.scaling.trajectories.trajectory import partial_correlation
+    joined = _joined()
+    path = tmp_path / "joined.csv"
+    joined.to_csv(path, index=False)
+    want = collapse_report(joined, E=2.0)["collapse_ratio"]
+    assert collapse_report(joined.to_dict("records"), E=2.0)["collapse_ratio"] == pytest.approx(want)
+    assert collapse_report(path, E=2.0)["collapse_ratio"] == pytest.approx(want)
+    assert partial_correlation(joined.to_dict("records"))["n_points"] == partial_correlation(joined)["n_points"]
+
+
+def test_a_negative_irreducible_loss_is_refused_by_the_trajectory_fit():
+    """collapse_report(joined, E=-1.0) fitted (L + 1)^p: a cross-entropy's floor is never below 0."""
+    from scalefit import collapse_report
+    with pytest.raises(InputError, match=r"--E: '-1.0' is negative; expected an irreducible loss"):
+        collapse_report(_joined(), E=-1.0)
+
+
+@pytest.mark.parametrize("panels, message", [
+    ([], "panels: none given"),
+    ("t_nu", "'t_nu' is not a statistic and a group"),
+    ([("t_nu", "attn_out", "x")], "is not a statistic and a group"),
+    (5, "5 is not a list of panels"),
+])
+def test_warmup_study_panels_are_checked(panels, message):
+    """panels='t_nu' raised 'not enough values to unpack'; panels=[] returned an empty study."""
+    from scalefit import warmup_study
+    with pytest.raises(InputError, match=message):
+        warmup_study(data_path("suites", "mini", "checkpoints.parquet"), panels, n_bootstrap=0)
+
+
+def test_warmup_study_takes_one_panel_as_the_command_writes_it():
+    """One 'STAT/GROUP' or one (stat, group) pair is one panel, as --panel takes it."""
+    from scalefit.scaling.trajectories.warmup_study import checked_panels
+    assert checked_panels("t_nu/attn_out") == [("t_nu", "attn_out")]
+    assert checked_panels(("t_nu", "attn_out")) == [("t_nu", "attn_out")]
+    assert checked_panels(["t_nu/attn_out", ("t_nu", "attn_out"), "sv_max/mlp_in"]) == [
+        ("t_nu", "attn_out"), ("sv_max", "mlp_in")]

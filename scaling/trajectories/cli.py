@@ -10,7 +10,6 @@ import pandas as pd
 
 from scalefit.data import MINI_CHECKPOINTS, data_path
 from scalefit.atomic import staged_output
-from scalefit.errors import InputError
 from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, analysis_options,
                               seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
@@ -235,13 +234,6 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     click.echo(report.markdown())
 
 
-def _panel(value: str) -> tuple[str, str]:
-    stat, sep, group = value.partition("/")
-    if not sep or not stat or not group:
-        raise InputError(f"--panel: '{value}' is not STAT/GROUP (e.g. t_nu/attn_out)")
-    return stat, group
-
-
 @click.command("warmup-study")
 @click.option("--panel", "panels", multiple=True, metavar="STAT/GROUP",
               help="A statistic and tensor group to study (repeatable; default: the eleven of "
@@ -261,11 +253,11 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
       scalefit warmup-study --out report/     (the shipped mini suite; writes
                                                warmup_transitions.csv and report.md)
     """
-    from scalefit.scaling.trajectories.warmup_study import PANELS, markdown, warmup_study
+    from scalefit.scaling.trajectories.warmup_study import PANELS, markdown, panel, warmup_study
     from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
 
     df, source = _load(data_path)
-    chosen = [_panel(p) for p in panels] or PANELS
+    chosen = [panel(p) for p in panels] or PANELS
     study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source)
     _echo_notes(study)
     table = markdown(study)

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError
-from scalefit.options import finite_float
+from scalefit.options import irreducible_loss
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, positive_losses,
@@ -151,7 +151,7 @@ def checked_E(E, loss) -> float | None:
     loss, and far below them it is an exponential in L."""
     if E is None:
         return None
-    E = finite_float("--E", E)
+    E = irreducible_loss("--E", E)  # a floor of a cross-entropy is never below 0
     loss = pd.Series(loss, dtype=float)
     lowest, span = loss.min(), loss.max() - loss.min()
     if not lowest - E_FAR * max(span, abs(lowest)) <= E < lowest:
@@ -169,6 +169,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     sizes; large values mean each size follows its own curve. ``E`` fixes the irreducible loss
     (``checked_E``); ``joined``: join_stat_and_loss(...)'s output (model, value, loss[, step]).
     """
+    joined, _ = as_table(joined, "joined")  # a path or row dicts, as every table argument
     require_columns(joined, ("model", "value", "loss"), "joined", JOINED)
     positive_losses(joined, "joined", "loss", value="loss")  # (L - E)^p of a loss <= 0 fits no loss
     E = checked_E(E, joined["loss"])
@@ -507,6 +508,7 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
     (`ar1.effective_points`). ``joined``: join_stat_and_loss(...)'s output; a checkpoint without
     a finite value or loss is left out, as ``collapse_report`` leaves it out.
     """
+    joined, _ = as_table(joined, "joined")
     require_columns(joined, ("model", "step", "value", "loss"), "joined", JOINED)
     finite = np.isfinite(joined[["value", "loss"]].to_numpy(dtype=float, na_value=np.nan)).all(axis=1)
     joined = joined[finite]

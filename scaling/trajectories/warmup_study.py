@@ -24,6 +24,37 @@ PANELS = [("t_nu", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"
           ("excess_kurtosis", "mlp_in"), ("excess_kurtosis", "attn_qkv")]
 
 
+PANEL_FORMS = "'STAT/GROUP' (e.g. 't_nu/attn_out'), a (stat, group) pair, or a list of either"
+
+
+def panel(value) -> tuple[str, str]:
+    """One (stat, group) from 'STAT/GROUP' (the command's --panel) or a (stat, group) pair."""
+    if isinstance(value, str):
+        stat, sep, group = value.partition("/")
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        (stat, group), sep = value, "/"
+    else:
+        stat = sep = group = ""
+    if not sep or not stat or not group:
+        raise InputError(f"panels (--panel): {value!r} is not a statistic and a group; give {PANEL_FORMS}")
+    return stat, group
+
+
+def checked_panels(panels) -> list[tuple[str, str]]:
+    """The (stat, group) pairs of ``panels`` (one panel or a list, forms as ``panel``), each once,
+    in order; none is an InputError, not an empty study."""
+    one = isinstance(panels, str) or (isinstance(panels, tuple) and len(panels) == 2
+                                      and all(isinstance(v, str) for v in panels))
+    try:
+        items = [panels] if one else list(panels)
+    except TypeError:
+        raise InputError(f"panels: {panels!r} is not a list of panels; give {PANEL_FORMS}") from None
+    if not items:
+        raise InputError(f"panels: none given; give {PANEL_FORMS} (default: the mini-suite "
+                         "report's eleven, warmup_study.PANELS)")
+    return list(dict.fromkeys(panel(p) for p in items))
+
+
 def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 200,
               seed: int = 0, source: str = "table", traj: pd.DataFrame | None = None) -> dict:
     """Transitions of one statistic in the largest warmup family, and both regressions
@@ -64,7 +95,7 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
     out."""
     n_bootstrap, seed = bootstrap_count("n_bootstrap", n_bootstrap), nonnegative_int("seed", seed)
     table, source = as_table(table, source)
-    panels = list(dict.fromkeys(tuple(p) for p in panels))
+    panels = checked_panels(panels)
     trajectories = [stat_trajectory(table, stat, group=group, source=source) for stat, group in panels]
     study = pd.DataFrame([study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
                                     source=source, traj=traj)
