@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from scipy import stats
 
 from scalefit.cli import main
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, infer_landmarks
@@ -106,6 +107,46 @@ def test_warmup_regression_recovers_a_planted_slope(true_slope):
     assert lo <= true_slope <= hi
     assert abs(fit.value("slope") - true_slope) < 0.25
     assert ("follows warmup" in fit.extra["verdict"]) == (true_slope == 1.0)
+
+
+def test_hartung_knapp_slope_interval_covers_on_known_truth():
+    """Four runs (warmup ends 3, 11, 45, 112) whose transition steps scatter about 20 + 1.0 W with
+    known, unequal standard errors and a between-run scatter tau: the meta-regression's 95%
+    interval holds the true slope near 95% of the time (2000 families; tau 0 and tau 10), the slope
+    is unbiased, and ordinary least squares' t-interval on the same families covers too, but is
+    wider where the errors are unequal."""
+    from scalefit.scaling.trajectories.transitions import hartung_knapp
+    rng = np.random.default_rng(11)
+    x = np.array([3.0, 11.0, 45.0, 112.0])
+    t_crit = stats.t.ppf(0.975, 2)
+    for tau in (0.0, 10.0):
+        hits, slopes = [], []
+        for _ in range(2000):
+            se = rng.uniform(2.0, 30.0, 4)
+            y = 20 + 1.0 * x + rng.normal(0, np.sqrt(se ** 2 + tau ** 2))
+            coef, cov, _ = hartung_knapp(x, y, se)
+            half = t_crit * np.sqrt(cov[1, 1])
+            hits.append(coef[1] - half <= 1.0 <= coef[1] + half)
+            slopes.append(coef[1])
+        assert 0.93 <= np.mean(hits) <= 0.985, (tau, np.mean(hits))
+        assert abs(np.mean(slopes) - 1.0) < 0.03, (tau, np.mean(slopes))
+
+
+def test_warmup_regression_weights_runs_by_their_transition_intervals():
+    """With every run's interval known the slope comes from the meta-regression (a precise run
+    pulls the line to it; OLS weighs the runs alike); without intervals it is OLS, and says so."""
+    picked = pd.DataFrame({"model": list("abcd"), "warmup_end": [3.0, 11.0, 45.0, 112.0],
+                           "step": [23.0, 31.0, 65.0, 180.0],
+                           "step_ci95_lo": [21.0, 29.0, 63.0, 100.0],
+                           "step_ci95_hi": [25.0, 33.0, 67.0, 260.0]})
+    meta = warmup_regression(picked)
+    ols = warmup_regression(picked.drop(columns=["step_ci95_lo", "step_ci95_hi"]))
+    assert meta.extra["interval"].startswith("Hartung-Knapp") and ols.extra["interval"].startswith("t:")
+    assert meta.value("slope") == pytest.approx(1.0, abs=0.05)  # the three precise runs' line
+    assert ols.value("slope") > 1.3  # pulled up by the imprecise 180
+    lo, hi = meta.params["slope"].ci95
+    assert lo < 1.0 < hi and hi - lo < np.diff(ols.params["slope"].ci95)[0]
+    assert ols.value("slope") == pytest.approx(stats.linregress(picked["warmup_end"], picked["step"]).slope)
 
 
 def test_an_extra_transition_in_autocorrelated_noise_is_marked_weak():

@@ -154,7 +154,8 @@ def _print_transitions(label, study):
         click.echo(f"Warmup regression over the {regression.n_points} of {len(family)} runs that differ "
                    f"only in warmup with a transition ({', '.join(family)}"
                    + (f"; none in {', '.join(without)}" if without else "") + f"): slope {s.value:.3f} "
-                   f"(95% CI {s.ci95[0]:.3f} .. {s.ci95[1]:.3f}): {regression.extra['verdict']}")
+                   f"(95% CI {s.ci95[0]:.3f} .. {s.ci95[1]:.3f}; {regression.extra['interval']}): "
+                   f"{regression.extra['verdict']}")
     else:
         click.echo(f"Warmup regression: not run ({study.note})")
 
@@ -194,7 +195,8 @@ def _write_transition_report(out_dir, label, traj, study):
         s = regression.params["slope"]
         lines += ["## Transition step against warmup end", "",
                   f"Slope {s.value:.3f} (95% CI {s.ci95[0]:.3f} to {s.ci95[1]:.3f}, "
-                  f"{regression.n_points} runs): {regression.extra['verdict']}.", "",
+                  f"{regression.n_points} runs; {regression.extra['interval']}): "
+                  f"{regression.extra['verdict']}.", "",
                   "![warmup regression](warmup_regression.png)", ""]
     else:
         lines += [f"Warmup regression not run: {study.note}", ""]
@@ -269,7 +271,8 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
             write_text(out, "report.md", "\n".join([
                 "# Transitions against warmup", "",
                 f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
-                f"warmup variants; bold: follows warmup; (n weak): n of those runs' transitions "
+                f"warmup variants (each run weighted by its transition's interval: Hartung-Knapp, "
+                f"t on runs - 2 df); bold: follows warmup; (n weak): n of those runs' transitions "
                 f"change slope by under {WEAK_KINK_T:g} standard errors and may be noise. "
                 f"{n_bootstrap} bootstrap resamples per run.",
                 "", "![slopes](warmup_study.png)", "", table, ""]))
