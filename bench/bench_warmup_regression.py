@@ -187,6 +187,7 @@ def summary(records: pd.DataFrame, label: str) -> None:
 
 
 def main() -> None:
+    global TRUE_SLOPE, OFFSET  # family() and covers() read them: the cell's truth
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=25, help="families per cell")
     parser.add_argument("--cells", default=",".join(CELLS))
@@ -196,13 +197,21 @@ def main() -> None:
     parser.add_argument("--load", default=None,
                         help="read the picked transitions --save wrote (same --runs and --cells) "
                              "and print the table from them, without detecting again")
+    parser.add_argument("--first", type=int, default=0,
+                        help="index of the first family of each cell (families 1000+ are the fresh "
+                             "seeds that checked the shipped interval)")
+    parser.add_argument("--true-slope", type=float, default=TRUE_SLOPE,
+                        help="slope of transition step on warmup end (1: follows warmup, 0: does not)")
+    parser.add_argument("--offset", type=float, default=OFFSET,
+                        help="the kink sits at step OFFSET + slope x warmup end")
     args = parser.parse_args()
+    TRUE_SLOPE, OFFSET = args.true_slope, args.offset
     warnings.simplefilter("ignore")
     cells = [c for c in args.cells.split(",") if c]
     print(f"{args.runs} families per cell, 4 runs each (warmup ends {WARMUPS} of {TOTAL_STEPS}), "
           f"{len(STEPS)} checkpoints, true slope {TRUE_SLOPE:g}, {args.bootstrap} resamples per "
           "breakpoint interval; ± one Monte Carlo SE; (paired: variant - t-interval, same families)")
-    print("| cell | families | no regression | OLS t-interval covers 1 | its median width | "
+    print(f"| cell | families | no regression | OLS t-interval covers {TRUE_SLOPE:g} | its median width | "
           + " | ".join(f"{v}: covers (paired), median width" for v in VARIANTS) + " |")
     print("|---" * (5 + len(VARIANTS)) + "|")
     start = time.process_time()
@@ -210,7 +219,7 @@ def main() -> None:
     loaded = pd.read_csv(args.load) if args.load else None
     for cell in cells:
         rows = []
-        for f in range(args.runs):
+        for f in range(args.first, args.first + args.runs):
             if loaded is not None:
                 picked = loaded[(loaded["cell"] == cell) & (loaded["family"] == f)]
                 rows.append(slope_intervals(cell, f, picked))
