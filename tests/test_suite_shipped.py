@@ -215,6 +215,8 @@ def test_readme_and_report_warmup_tables_are_the_shipped_csv():
     study = pd.read_csv(data_path("suites", "mini", "warmup_transitions.csv"))
     report = data_path("suites", "mini", "REPORT.md").read_text()
     assert markdown(study) in report
+    # every slope's interval weighs the runs by their transitions' intervals, and says so
+    assert set(study.loc[study["first_slope"].notna(), "first_interval"]) == {"Hartung-Knapp"}
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for _, row in study.iterrows():
         steps = row["first_steps"].replace(",", ", ")

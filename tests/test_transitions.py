@@ -141,7 +141,7 @@ def test_warmup_regression_weights_runs_by_their_transition_intervals():
                            "step_ci95_hi": [25.0, 33.0, 67.0, 260.0]})
     meta = warmup_regression(picked)
     ols = warmup_regression(picked.drop(columns=["step_ci95_lo", "step_ci95_hi"]))
-    assert meta.extra["interval"].startswith("Hartung-Knapp") and ols.extra["interval"].startswith("t:")
+    assert meta.extra["interval"].startswith("Hartung-Knapp") and ols.extra["interval"].startswith("OLS t-interval:")
     assert meta.value("slope") == pytest.approx(1.0, abs=0.05)  # the three precise runs' line
     assert ols.value("slope") > 1.3  # pulled up by the imprecise 180
     lo, hi = meta.params["slope"].ci95
@@ -422,7 +422,14 @@ def test_cli_warmup_study_writes_the_table_and_json(tmp_path):
     assert row["largest_verdict"].startswith("follows warmup")
     assert "| t_nu | mlp_in |" in (out / "report.md").read_text()
     assert "(n weak)" in (out / "report.md").read_text()
+    assert "Hartung-Knapp" in (out / "report.md").read_text()
     assert len(pd.read_csv(out / "warmup_transitions.csv")) == 1
+    # without resamples the transitions have no interval: the report names the OLS interval instead
+    plain = tmp_path / "plain"
+    assert CliRunner().invoke(main, ["warmup-study", "--data", str(table), "--panel", "t_nu/mlp_in",
+                                     "--bootstrap", "0", "--out", str(plain)]).exit_code == 0
+    text = (plain / "report.md").read_text()
+    assert "ordinary least squares" in text and "Hartung-Knapp" not in text
     bad = CliRunner().invoke(main, ["warmup-study", "--data", str(table), "--panel", "t_nu"])
     assert bad.exit_code == 2 and "STAT/GROUP" in bad.output
 

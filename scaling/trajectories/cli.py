@@ -271,8 +271,10 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
             write_text(out, "report.md", "\n".join([
                 "# Transitions against warmup", "",
                 f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
-                f"warmup variants (each run weighted by its transition's interval: Hartung-Knapp, "
-                f"t on runs - 2 df); bold: follows warmup; (n weak): n of those runs' transitions "
+                + ("warmup variants (each run weighted by its transition's interval: Hartung-Knapp, "
+                   "t on runs - 2 df)" if n_bootstrap else "warmup variants (ordinary least squares, "
+                   "t on runs - 2 df: --bootstrap 0 gives the transitions no interval to weight by)")
+                + f"; bold: follows warmup; (n weak): n of those runs' transitions "
                 f"change slope by under {WEAK_KINK_T:g} standard errors and may be noise. "
                 f"{n_bootstrap} bootstrap resamples per run.",
                 "", "![slopes](warmup_study.png)", "", table, ""]))

@@ -302,7 +302,7 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
         coef = np.array([fit.intercept, fit.slope])
         errors = np.array([fit.intercept_stderr, fit.stderr])
         extra.update(p_value_slope_zero=float(fit.pvalue),
-                     interval="t: ordinary least squares (the runs' transitions have no interval)")
+                     interval="OLS t-interval: ordinary least squares (the runs' transitions have no interval)")
     else:
         coef, cov, tau2 = hartung_knapp(x, y, se)
         errors = np.sqrt(np.maximum(np.diag(cov), 0.0))

@@ -82,7 +82,8 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
             continue
         slope = fit.params["slope"]
         row.update({f"{which}_slope": slope.value, f"{which}_lo": slope.ci95[0],
-                    f"{which}_hi": slope.ci95[1], f"{which}_verdict": fit.extra["verdict"]})
+                    f"{which}_hi": slope.ci95[1], f"{which}_verdict": fit.extra["verdict"],
+                    f"{which}_interval": fit.extra["interval"].split(":")[0]})
     return row
 
 
