@@ -185,7 +185,7 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
     comes: --x/--y TASK:METRIC[@Kshot] select its rows (a perplexity becomes its loss, ln ppl);
     each checkpoint is a pair and the bootstrap resamples whole models.
     """
-    from scalefit.scaling.relations.downstream import parse_at, run_downstream
+    from scalefit.scaling.relations.downstream import run_downstream
     from scalefit.scaling.relations.evaltables import as_measurements
     from scalefit.tables import read_table
     specs = (x, y)
@@ -198,7 +198,7 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
                          group=group, match=match, relation=relation,
                          e_source=e_source, E_x=E_x, E_y=E_y,
                          method=method, holdout=holdout, targets=targets, at_x=at_x,
-                         at_nd=parse_at(at_nd), n_bootstrap=n_bootstrap, seed=seed,
+                         at_nd=at_nd, n_bootstrap=n_bootstrap, seed=seed,
                          source=source, targets_source=str(holdout_data), progress=True)
     out.notes.extend(notes)
     _emit(out, out_dir, as_json)

@@ -310,9 +310,9 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
         extra.update(p_value_slope_zero=float(2 * scipy_stats.t.sf(abs(t_zero), dof)), tau=float(np.sqrt(tau2)),
                      interval="Hartung-Knapp: each run weighted by its transition's interval, "
                               "DerSimonian-Laird between-run scatter, t on n - 2 df")
-    params = {name: ParamEstimate(float(c), float(e), (float(c - tcrit * e), float(c + tcrit * e)))
-              for name, c, e in zip(("intercept", "slope"), coef, errors)}
-    params = {"slope": params["slope"], "intercept": params["intercept"]}
+    params = {name: ParamEstimate(float(coef[i]), float(errors[i]),
+                                  (float(coef[i] - tcrit * errors[i]), float(coef[i] + tcrit * errors[i])))
+              for name, i in (("slope", 1), ("intercept", 0))}
     residual = y - (coef[0] + coef[1] * x)
     extra["verdict"] = regression_verdict(params["slope"])
     return FitResult(

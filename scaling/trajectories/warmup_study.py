@@ -27,11 +27,16 @@ PANELS = [("t_nu", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"
 PANEL_FORMS = "'STAT/GROUP' (e.g. 't_nu/attn_out'), a (stat, group) pair, or a list of either"
 
 
+def _is_pair(value) -> bool:
+    """A (stat, group) pair of names."""
+    return isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) for v in value)
+
+
 def panel(value) -> tuple[str, str]:
     """One (stat, group) from 'STAT/GROUP' (the command's --panel) or a (stat, group) pair."""
     if isinstance(value, str):
         stat, sep, group = value.partition("/")
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) for v in value):
+    elif _is_pair(value):
         (stat, group), sep = value, "/"
     else:
         stat = sep = group = ""
@@ -43,8 +48,7 @@ def panel(value) -> tuple[str, str]:
 def checked_panels(panels) -> list[tuple[str, str]]:
     """The (stat, group) pairs of ``panels`` (one panel or a list, forms as ``panel``), each once,
     in order; none is an InputError, not an empty study."""
-    one = isinstance(panels, str) or (isinstance(panels, tuple) and len(panels) == 2
-                                      and all(isinstance(v, str) for v in panels))
+    one = isinstance(panels, str) or (isinstance(panels, tuple) and _is_pair(panels))
     try:
         items = [panels] if one else list(panels)
     except TypeError:
