@@ -220,6 +220,24 @@ def test_cli_table_without_init_runs_exits_2(tmp_path):
     assert missing.exit_code == 2 and "file not found" in missing.stderr
 
 
+@pytest.mark.parametrize("keep, message", [
+    (lambda t: t["init"] == "pythia", "every run starts from the pythia init"),
+    # empirical runs only without warmup, pythia only with: no control of the same size and warmup
+    (lambda t: ((t["init"] == "pythia") & (t["warmup_steps"] > 0))
+     | ((t["init"] == "empirical") & (t["warmup_steps"] == 0)), "no pythia run has the size and warmup"),
+])
+def test_a_table_with_nothing_to_compare_is_refused(tmp_path, keep, message):
+    table = synthetic_table()
+    table = table[keep(table)]
+    with pytest.raises(InputError, match=message):
+        init_study(table)
+    data = tmp_path / "t.parquet"
+    table.to_parquet(data)
+    result = CliRunner().invoke(main, ["init-study", "--data", str(data)])
+    assert result.exit_code == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_cli_without_data_names_the_missing_shipped_table():
     from scalefit.data import data_path
 

@@ -430,6 +430,8 @@ def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=No
     thr = threshold_table(losses, thresholds)
     runs = per_run(losses, thr)
     summary, contrasts = summarize(runs)
+    if contrasts.empty:
+        raise InputError(f"{source}: {nothing_to_compare(runs)}")
     study = InitStudy(dataset, thr, curve_table(losses), runs, summary, contrasts,
                       shape_table(table, conditions, stat), warmup_effects(runs), stat=stat)
     study.sentences = sentences(study)
@@ -481,19 +483,21 @@ def contrast_sentence(row, summary: pd.DataFrame, thresholds: pd.DataFrame) -> s
             f"{tested} -> {OUTCOMES[row['outcome']]}")
 
 
+def nothing_to_compare(runs: pd.DataFrame) -> str:
+    """Why a table gives no contrast, and what the study needs instead."""
+    if set(runs["init"]) == {CONTROL}:
+        return (f"no condition to compare: every run starts from the {CONTROL} init; the study needs "
+                "runs from another init (empirical, family, ...) beside them")
+    return (f"no condition to compare with {CONTROL}: no {CONTROL} run has the size and warmup of "
+            "another init's runs (each condition is compared with the control of its size and warmup)")
+
+
 def sentences(study: InitStudy) -> list[str]:
     """The verdict, built from the numbers: per size and warmup, early (steps to the first
     threshold) and late (final loss), each condition against pythia, then which predicted
     outcome the data support, the warmup hypothesis and where the weight laws go."""
     out = []
     c = study.contrasts
-    if c.empty:
-        inits = set(study.runs["init"])
-        if inits == {CONTROL}:
-            return [f"No condition to compare: every run of the table starts from the {CONTROL} init; "
-                    "the study needs runs from another init (empirical, family, ...) beside them."]
-        return [f"No condition to compare with {CONTROL}: the table holds no {CONTROL} runs "
-                "with the same size and warmup."]
     cells = sorted(c.groupby(["size", "warmup"]), key=lambda kv: (str(kv[0][0]), kv[0][1] != "warmup"))
     for (size, warmup), cell in cells:
         runs = study.runs[(study.runs["size"] == size) & (study.runs["warmup"] == warmup)]
