@@ -292,11 +292,11 @@ def test_init_study_bad_tables_and_options_exit_2(tmp_path, change, args, words)
     one_line_error(*run_cli(["init-study", "--data", str(path), *args]), *words)
 
 
-def test_init_study_on_pythia_runs_alone_says_there_is_nothing_to_compare(tmp_path):
+def test_init_study_on_pythia_runs_alone_is_refused(tmp_path):
     path = tmp_path / "t.parquet"
     init_table(inits=("pythia",)).to_parquet(path)
-    code, out = run_cli(["init-study", "--data", str(path)])
-    assert code == 0 and "every run of the table starts from the pythia init" in out, out
+    one_line_error(*run_cli(["init-study", "--data", str(path)]),
+                   "no condition to compare", "every run starts from the pythia init")
 
 
 # ---- weights plot -------------------------------------------------------------------------
