@@ -41,6 +41,13 @@ ones (-0.4 at step 40, 0.4 at step 300, the one measured).
 
     python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8,kink_rho0.5 --methods local --runs 80
 
+`--methods draws` keeps the shipped resampling's draws of the breakpoint nearest the kink (--records
+saves them) and reads from the same draws the plain 2.5-97.5% range, the bias-corrected percentile,
+the basic interval and the central 98%, 99% and 99.5% (segmented.INTERVAL_LEVEL: the level shipped
+for local-strong since 2026-12-06, chosen on seeds 20000+ and checked on 90000+).
+
+    python bench/bench_transition_intervals.py --cells kink_rho0.5,kink_rho0.8,kink_rho0.95 --methods draws --runs 100 --bootstrap 200
+
 `--methods search` puts beside it, on the same resamples, the interval of the bootstrap that remakes
 the whole choice (number of breakpoints by BIC, the smooth rivals) in each resample and takes the
 resample's breakpoint nearest the estimate (segmented.search_draws), with the share of resamples
@@ -279,6 +286,61 @@ def cell_local(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) 
     return records
 
 
+def cell_draws(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
+    """Per run whose search found a breakpoint: the shipped resampling's draws of the breakpoint
+    nearest the kink (bootstrap_draws with INTERVAL_METHOD and the seed find_transitions gives it),
+    its estimate and the kink, so that interval rules can be compared on the same draws offline."""
+    records = []
+    for r, y, fit, kink, j in found_kinks(name, runs, seed_base):
+        draws = bootstrap_draws(X, y, fit, n_bootstrap=n_bootstrap, seed=r, method=INTERVAL_METHOD)
+        column = draws[:, j][~np.isnan(draws[:, j])]
+        if not len(column):
+            continue
+        # a cell with a second real kink: the breakpoint is scored against the true kink nearest it
+        # (where the search found only the other kink, that is the one its interval should hold)
+        kinks = [kink, *(np.log10(step) for step, _ in CELLS[name][3:])]
+        truth = min(kinks, key=lambda k: abs(k - fit.breakpoints[j]))
+        records.append({"cell": name, "run": r, "rho_hat": float(fit.rho), "k": fit.k,
+                        "t": float(slope_change_t(y, fit)[j]), "kink": float(truth),
+                        "estimate": float(fit.breakpoints[j]), "draws": column.tolist()})
+    return records
+
+
+def rule_interval(rule: str, draws: np.ndarray, estimate: float) -> tuple[float, float]:
+    """A candidate 95% interval from one breakpoint's draws: "percentile" (shipped: the 2.5-97.5%
+    range widened to hold the estimate), "bc" (bias-corrected percentile, Efron 1981: the levels
+    moved by the share of draws below the estimate), "pNN" (the central NN% range, widened the
+    same way), "basic" (the percentile range reflected about the estimate)."""
+    from scipy.stats import norm
+    if rule == "percentile" or rule.startswith("p"):
+        level = 95.0 if rule == "percentile" else float(rule[1:])
+        lo, hi = np.percentile(draws, [(100 - level) / 2, (100 + level) / 2])
+        return min(lo, estimate), max(hi, estimate)
+    if rule == "bc":
+        below = np.clip((np.sum(draws < estimate) + 0.5 * np.sum(draws == estimate)) / len(draws),
+                        0.5 / len(draws), 1 - 0.5 / len(draws))
+        z0 = norm.ppf(below)
+        lo, hi = np.percentile(draws, 100 * norm.cdf(2 * z0 + np.array([-1.96, 1.96])))
+        return min(lo, estimate), max(hi, estimate)
+    if rule == "basic":
+        lo, hi = np.percentile(draws, [2.5, 97.5])
+        return 2 * estimate - hi, 2 * estimate - lo
+    raise ValueError(rule)
+
+
+DRAW_RULES = ("percentile", "bc", "basic", "p98", "p99", "p99.5")
+
+
+def draws_row(runs: int, recs: list[dict]) -> list[str]:
+    n = len(recs)
+    cells = [share(n, runs)]
+    for rule in DRAW_RULES:
+        ints = [rule_interval(rule, np.asarray(r["draws"]), r["estimate"]) for r in recs]
+        inside = sum(lo <= r["kink"] <= hi for r, (lo, hi) in zip(recs, ints))
+        cells.append(f"{share(inside, n)}, {np.median([hi - lo for lo, hi in ints]) if n else float('nan'):.3f}")
+    return cells
+
+
 def share(hits, n) -> str:
     if not n:
         return "-"
@@ -358,6 +420,9 @@ TABLES = {
                "local world, rho from REML's confidence distribution, paired",
                "runs with 2+ breakpoints: fixed / local / local-strong",
                "median width: fixed / local / local-strong / local-cd"]),
+    "draws": (cell_draws, draws_row, "coverage of the breakpoint nearest the kink (kinks found) "
+              "and median width (log10 step) by interval rule, on the shipped resampling's draws",
+              ["kink found", *DRAW_RULES]),
     "search-reml": (lambda *a: cell_search(*a, reestimate_rho=True), search_row,
                     "the same, the resamples' choice with REML rho per candidate",
                     ["kink found", "fixed k", "search in each resample (REML rho)",
@@ -394,7 +459,7 @@ def main() -> None:
     parser.add_argument("--cells", default="",
                         help=f"comma-separated audit cells instead of the rho table: {', '.join(CELLS)}")
     parser.add_argument("--records", default="", help="JSON file for every found breakpoint (--cells)")
-    parser.add_argument("--methods", nargs="?", const="student", choices=("student", "search", "search-reml", "local"),
+    parser.add_argument("--methods", nargs="?", const="student", choices=("student", "search", "search-reml", "local", "draws"),
                         help="with --cells: the fixed-k interval beside, on the same resamples, "
                              "percentile-t and Wald intervals (student, the default) or the "
                              "bootstrap that remakes the whole choice in each resample (search; "

@@ -404,8 +404,8 @@ def test_the_shipped_widened_interval_is_marked():
     assert "* widened interval: " in result.stdout
     shipped = CliRunner().invoke(main, args)
     assert shipped.exit_code == 0, shipped.output
-    assert "step 318 [95% CI 263, 423]  " in shipped.stdout
-    assert "step 261 [95% CI 168, 263]  " in shipped.stdout
+    assert "step 318 [95% CI 263, 451]  " in shipped.stdout  # the draws' central 99.5% (interval_level)
+    assert "step 261 [95% CI 168, 311]  " in shipped.stdout
     assert "widened interval" not in shipped.stdout
 
 
@@ -548,7 +548,28 @@ def test_weak_kinks_whose_intervals_span_the_run_are_said_so(tmp_path):
     assert doc["interval_method"] == "fixed"
     assert all(t["ci95_run_share"] < MOST_OF_RUN for t in doc["transitions"])
     fixed = runner.invoke(main, args + ["--interval-method", "fixed"])
-    assert WEAK_WIDE_NOTE not in fixed.stdout and "(fixed bootstrap)" in fixed.stdout
-    assert "77-90%" in fixed.stdout and "84-92%" in text.stdout
+    assert WEAK_WIDE_NOTE not in fixed.stdout
+    assert "(fixed bootstrap, the resamples' 2.5-97.5% range) are nominal 95%" in fixed.stdout
+    assert "(local-strong bootstrap, the resamples' central 99.5%" in text.stdout
+    assert "77-90%" in fixed.stdout and "95-100%" in text.stdout
+    # 30 resamples: the calibrated level's tails rest on few draws, and the output says so
+    assert "with 30 its tails rest on fewer draws" in text.stdout
+    assert "tails rest on fewer draws" not in fixed.stdout
     refused = runner.invoke(main, args + ["--interval-method", "percentile-t"])
     assert refused.exit_code == 2 and "percentile-t" in refused.output
+
+
+@pytest.mark.parametrize("value, ci95, words", [
+    (1.0, (0.8, 1.2), "follows warmup"),
+    (0.1, (-0.2, 0.4), "does not follow warmup"),
+    (0.5, (-1.0, 2.0), "undetermined (slope interval contains both 0 and 1)"),
+    (0.4, (0.2, 0.6), "partly tied to warmup (slope 0.40"),
+    (-0.27, (-0.48, -0.05), "moves against warmup (slope -0.27: earlier with a longer warmup"),
+    (2.5, (1.5, 3.5), "moves more than 1:1 with warmup (slope 2.50"),
+    (1.0, (float("nan"), float("nan")), "undetermined (too few runs"),
+])
+def test_the_regression_verdict_names_which_side_of_0_and_1_the_slope_lies(value, ci95, words):
+    from scalefit.scaling.fitresult import ParamEstimate
+    from scalefit.scaling.trajectories.transitions import regression_verdict
+
+    assert regression_verdict(ParamEstimate(value, ci95=ci95)).startswith(words)

@@ -146,7 +146,7 @@ def _print_transitions(label, study):
     if len(found) and found.apply(_spans_run, axis=1).any():
         click.echo(WEAK_WIDE_NOTE)
     if len(found):
-        click.echo(interval_caveat(study.interval_method))
+        click.echo(interval_caveat(study.interval_method, study.n_bootstrap))
     if regression is not None:
         s = regression.params["slope"]
         family = study.regression_runs
@@ -182,7 +182,7 @@ def _write_transition_report(out_dir, label, traj, study):
              "The errors of consecutive checkpoints are taken as AR(1), each fit with its own "
              "REML autocorrelation (`error_rho` in runs.csv); 95% intervals by a sieve bootstrap "
              f"that draws rho from its likelihood ({study.interval_method}).", "",
-             interval_caveat(study.interval_method), "",
+             interval_caveat(study.interval_method, study.n_bootstrap), "",
              "![transitions](transitions.png)", "",
              markdown_table(found) if len(found) else "No transition found in any run.", ""]
     if found["ci_widened"].any():

@@ -21,8 +21,9 @@ from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_in
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
 from scalefit.scaling.trajectories.segmented import (INTERVAL_COVERAGE, INTERVAL_METHOD,
-                                                     INTERVAL_METHODS, WEAK_KINK_T, find_transitions,
-                                                     slope_change_t)
+                                                     INTERVAL_METHODS, PLAIN_LEVEL, WEAK_KINK_T,
+                                                     CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
+                                                     find_transitions, interval_level, slope_change_t)
 from scalefit.scaling.trajectories.table import checked_trajectory
 
 MIN_POINTS_PER_RUN = 8
@@ -33,19 +34,29 @@ MAX_BREAKPOINTS = 4  # the most change points searched in one run (the command's
 PICKS = ("largest", "first")
 
 
-def interval_caveat(method: str = INTERVAL_METHOD) -> str:
-    """What the command says under its intervals: their measured coverage by `method`."""
+def interval_caveat(method: str = INTERVAL_METHOD, n_bootstrap: int = CALIBRATION_RESAMPLES) -> str:
+    """What the command says under its intervals: how they are made and their measured coverage
+    (and, for a calibrated level read from fewer resamples than it was chosen with, what that costs)."""
+    level = interval_level(method)
+    calibrated = level != PLAIN_LEVEL
+    how = (f"{method} bootstrap, the resamples' central {level:g}%, a level chosen on other synthetic "
+           "runs" if calibrated else f"{method} bootstrap, the resamples' 2.5-97.5% range")
     if method in INTERVAL_COVERAGE:
         clear, weak = INTERVAL_COVERAGE[method]
         held = (f"they held the kink in {clear} of runs at autocorrelation 0.5-0.95 and in {weak} "
                 "for a weak kink (slope change 0.4 at 0.8)")
     else:
         held = "their coverage was measured on fewer cells (bench/README.md)"
-    return (f"The breakpoint intervals ({method} bootstrap) are nominal 95%. On synthetic runs of "
+    return (f"The breakpoint intervals ({how}) are {'calibrated' if calibrated else 'nominal'} "
+            f"95% intervals. On {'fresh ' if calibrated else ''}synthetic runs of "
             f"44 checkpoints with one kink and AR(1) errors {held}, and 19-32% of runs at 0.8-0.95 "
             f"reported extra transitions; `weak_kink` marks a slope change under {WEAK_KINK_T:g} "
             "standard errors, as most of those extras were (bench/bench_transition_intervals.py "
-            "--cells).")
+            "--cells)." + (
+                f" The level was chosen with {CALIBRATION_RESAMPLES} resamples; with {n_bootstrap} "
+                f"its tails rest on fewer draws (at 50 resamples the clear kinks' intervals held "
+                f"{FEW_RESAMPLES_COVERAGE}): use --bootstrap {CALIBRATION_RESAMPLES} or more for "
+                "figures to quote." if calibrated and 0 < n_bootstrap < CALIBRATION_RESAMPLES else ""))
 
 
 INTERVAL_CAVEAT = interval_caveat(INTERVAL_METHOD)
@@ -57,7 +68,7 @@ WEAK_WIDE_NOTE = ("weak: interval spans most of the run; the run cannot tell thi
                   "(its resamples treat the run's weak kinks as noise).")
 # What `ci_widened` means, said under any table or listing that shows a widened interval.
 WIDENED_NOTE = (
-    "the bootstrap resamples put this breakpoint on one side of its estimate (their 2.5-97.5% "
+    "the bootstrap resamples put this breakpoint on one side of its estimate (their percentile "
     "range missed it); the interval shown is that range stretched to the estimate, not a "
     "calibrated 95% interval.")
 
@@ -331,6 +342,11 @@ def regression_verdict(slope: ParamEstimate) -> str:
         return "does not follow warmup (slope interval contains 0, excludes 1)"
     if lo <= 0 <= hi and lo <= 1 <= hi:
         return "undetermined (slope interval contains both 0 and 1)"
+    if hi < 0:  # onsets come earlier the longer the warmup: not what "follows" would predict
+        return (f"moves against warmup (slope {slope.value:.2f}: earlier with a longer warmup; "
+                "interval excludes 0 and 1)")
+    if lo > 1:
+        return f"moves more than 1:1 with warmup (slope {slope.value:.2f}, interval excludes 0 and 1)"
     return f"partly tied to warmup (slope {slope.value:.2f}, interval excludes 0 and 1)"
 
 
@@ -350,6 +366,7 @@ class TransitionStudy:
     note: str | None = None  # why a family could not be regressed, if one could not
     notes: list[str] = field(default_factory=list)  # checkpoints left out of the trajectory
     interval_method: str = INTERVAL_METHOD  # the breakpoint intervals' bootstrap
+    n_bootstrap: int = 200  # its resamples per run (0: no intervals)
 
     @property
     def regression(self) -> FitResult | None:
@@ -363,6 +380,7 @@ class TransitionStudy:
     def to_dict(self) -> dict:
         regression = self.regression
         return {"interval_method": self.interval_method,
+                "interval_level": interval_level(self.interval_method) if self.n_bootstrap else None,
                 "runs": self.runs.to_dict("records"),
                 "transitions": self.transitions.to_dict("records"),
                 "warmup_regression": regression.to_dict() if regression else None,
@@ -415,4 +433,5 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
     if regressions:
         picked = picked[picked["model"].isin(regressions[0][0])]
     notes = list(trajectory.attrs.get("notes", [])) + runs.attrs.get("notes", [])
-    return TransitionStudy(found, runs, picked, regressions, note, notes, interval_method)
+    return TransitionStudy(found, runs, picked, regressions, note, notes, interval_method,
+                           n_bootstrap)
