@@ -291,7 +291,8 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
     variance, Hartung-Knapp variance, t on n - 2 degrees of freedom). On 269 synthetic 4-run
     families (bench/bench_warmup_regression.py) its 95% interval of a true slope of 1 covered
     97.4% ± 1.0, where ordinary least squares' t-interval covered 87.7% ± 2.0 (and a bootstrap
-    of the 3-4 runs 77%). Where a run has no interval (no bootstrap), the OLS t-interval.
+    of the 3-4 runs 77%); with the calibrated breakpoint intervals, 95.8% ± 1.4 of 192 fresh
+    families with true slopes 1 and 0. Where a run has no interval (no bootstrap), the OLS t-interval.
     """
     data = picked.dropna(subset=["warmup_end", "step"])
     n = len(data)
