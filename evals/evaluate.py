@@ -197,25 +197,31 @@ def model_positions(info) -> int | None:
 
 
 def check_token_ids(grid, datasets, max_tokens: int | None) -> None:
-    """Refuse a token file whose ids (the first max_tokens + 1 that are scored) reach past a local
-    model's vocabulary before anything loads: found in the sweep, every checkpoint failed (exit 1)."""
+    """Refuse a token file whose ids (the first max_tokens + 1 that are scored) reach past a model's
+    vocabulary before anything loads (or downloads): found in the sweep, every checkpoint failed
+    (exit 1). The vocabulary is a local checkpoint's config.json, else the suite registry's
+    padded_vocab (the hub suites: Pythia's 50304-50688 rows)."""
     files = [d for d in datasets if is_token_file(d.path, d.token_dtype)]
     if not files:
         return
     vocabs = {}
     for info in grid:  # one config per model, not per step
-        vocab = None if info.model in vocabs else _config_count(info, "vocab_size")
+        if info.model in vocabs:
+            continue
+        vocab, source = _config_count(info, "vocab_size"), f"{info.path}/config.json"
+        if vocab is None and info.vocab_size:
+            vocab, source = info.vocab_size, "the suite registry's padded_vocab"
         if vocab is not None:
-            vocabs[info.model] = (vocab, info)
-    if not vocabs:  # hub checkpoints: the vocabulary is known only once loaded
+            vocabs[info.model] = (vocab, source)
+    if not vocabs:  # no config and no registry fact: the vocabulary is known only once loaded
         return
     for d in files:
         tokens = open_token_file(d.path, d.token_dtype).tokens()
         top = int(np.max(tokens[: int(max_tokens) + 1] if max_tokens else tokens))
-        for model, (vocab, info) in vocabs.items():
+        for model, (vocab, source) in vocabs.items():
             if top >= vocab:
                 raise InputError(f"--dataset {d.name}: {d.path}: token id {top} is outside the vocabulary "
-                                 f"of {model} ({vocab}, {info.path}/config.json); is the token file from "
+                                 f"of {model} ({vocab}, {source}); is the token file from "
                                  "another tokenizer or the wrong dtype?")
 
 

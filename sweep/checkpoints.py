@@ -31,6 +31,7 @@ class CheckpointInfo:
     revision: str | None = None
     path: str | None = None          # local folder
     tokenizer_source: str | None = None
+    vocab_size: int | None = None    # embedding rows per the suite's registry (padded_vocab), if it says
     tokenizer: Any = field(default=None, repr=False, compare=False)  # set once loaded
     folder: str | None = field(default=None, compare=False)  # the weight files on this machine, once loaded
 
@@ -54,7 +55,8 @@ def checkpoint_grid(suite: SuiteSpec, models, steps) -> list[CheckpointInfo]:
             info = CheckpointInfo(model=m.name, step=int(step), tokens=int(step) * suite.tokens_per_step,
                                   lr=float(suite.lr(m, step)) if (m.lr_peak or suite.schedule.peak) else None,
                                   params=m.params, params_nonembed=m.params_nonembed,
-                                  tokenizer_source=suite.tokenizer)
+                                  tokenizer_source=suite.tokenizer,
+                                  vocab_size=_whole(m.extra.get("padded_vocab")))
             if suite.hub:
                 info.repo = suite.hub.format(model=m.name, step=step)
                 info.revision = suite.revision.format(model=m.name, step=step)
@@ -62,6 +64,15 @@ def checkpoint_grid(suite: SuiteSpec, models, steps) -> list[CheckpointInfo]:
                 info.path = suite.local.format(model=m.name, step=step)
             grid.append(info)
     return grid
+
+
+def _whole(value) -> int | None:
+    """A registry fact as a whole number > 0, or None where it is absent or not one."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 and number == value else None
 
 
 def pick_device_dtype(device: str | None = None, dtype: str | None = None):

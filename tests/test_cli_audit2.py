@@ -343,3 +343,28 @@ def test_schedule_law_says_which_runs_it_left_out():
     assert result.exit_code == 0, result.output
     assert "warning: not fitted, no checkpoint at or after the first fitted step: mini-3-W0.01 " \
            "(last step 1120, first fitted 1500)" in result.output
+
+
+def test_eval_refuses_a_token_file_beyond_a_hub_models_vocabulary_before_downloading(tmp_path):
+    """Hub checkpoints have no local config.json: the check took the vocabulary as unknown, so a
+    token file from another tokenizer was found only after each checkpoint downloaded (every one
+    failed). The suite registry's padded_vocab (pythia-70m: 50304) now answers before anything
+    loads; ids inside it pass the check (the sweep then needs the hub, so only the check is run)."""
+    pytest.importorskip("torch")
+    import numpy as np
+    from scalefit.evals.evaluate import check_token_ids
+    from scalefit.evals.measures import parse_dataset
+    from scalefit.sweep.checkpoints import checkpoint_grid
+    from scalefit.sweep.suites import load_suite
+    tokens = tmp_path / "ids.npy"
+    np.save(tokens, np.arange(60_000))
+    one_line_error(["eval", "--suite", "pythia", "--models", "70m,12b", "--steps", "1000",
+                    "--dataset", f"v={tokens}", "--out", str(tmp_path / "out")],
+                   "--dataset v:", "token id 59999 is outside the vocabulary of pythia-70m (50304, "
+                   "the suite registry's padded_vocab)")
+    assert not (tmp_path / "out").exists()
+    grid = checkpoint_grid(load_suite("pythia"), ["pythia-70m", "pythia-12b"], [1000])
+    assert [info.vocab_size for info in grid] == [50304, 50688]
+    inside = tmp_path / "inside.npy"
+    np.save(inside, np.arange(50_304))
+    check_token_ids(grid, [parse_dataset(f"v={inside}")], None)  # 50303 < 50304: no complaint
