@@ -15,8 +15,9 @@ only): a weak kink (slope change 0.4 at rho 0.8), rho 0.95 and an early kink (st
 kink at step 300 at rho 0.5 and 0.8. Each reports how often the kink is found, how often a run
 with one kink reports two or more transitions, the median REML rho and the coverage of the
 breakpoint nearest the kink, each with its Monte Carlo SE, sqrt(p (1 - p) / n): about 3 points
-at 85% of 150 (the intervals are the shipped method's, segmented.INTERVAL_METHOD: local-strong
-since 2026-12-05, fixed k in the README's earlier rows). --records writes every found breakpoint
+at 85% of 150 (the intervals are the shipped method's, segmented.INTERVAL_METHOD, at its shipped
+level: local-strong's central 99.5% since 2026-12-06, its plain 2.5-97.5% range from 2026-12-05,
+fixed k in the README's earlier rows). --records writes every found breakpoint
 (interval, estimated rho, the slope change over its GLS standard error) as JSON, to look for a
 sign of under-coverage in a run's own output.
 
@@ -307,8 +308,8 @@ def cell_draws(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) 
 
 
 def rule_interval(rule: str, draws: np.ndarray, estimate: float) -> tuple[float, float]:
-    """A candidate 95% interval from one breakpoint's draws: "percentile" (shipped: the 2.5-97.5%
-    range widened to hold the estimate), "bc" (bias-corrected percentile, Efron 1981: the levels
+    """A candidate 95% interval from one breakpoint's draws: "percentile" (the 2.5-97.5% range
+    widened to hold the estimate; shipped until 2026-12-06, "p99.5" since), "bc" (bias-corrected percentile, Efron 1981: the levels
     moved by the share of draws below the estimate), "pNN" (the central NN% range, widened the
     same way), "basic" (the percentile range reflected about the estimate)."""
     from scipy.stats import norm
@@ -416,7 +417,7 @@ TABLES = {
     "local": (cell_local, local_row, "coverage of the breakpoint nearest the kink (kinks found); "
               "paired: minus the fixed-k interval, ± its SE",
               ["kink found", "fixed k", "local world, paired",
-               "local world keeping the strong breakpoints (t >= 8, shipped), paired",
+               "local world keeping the strong breakpoints (t >= 8; plain 2.5-97.5% range), paired",
                "local world, rho from REML's confidence distribution, paired",
                "runs with 2+ breakpoints: fixed / local / local-strong",
                "median width: fixed / local / local-strong / local-cd"]),

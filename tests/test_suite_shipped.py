@@ -223,3 +223,9 @@ def test_readme_and_report_warmup_tables_are_the_shipped_csv():
         slope = ("-" if np.isnan(row["first_slope"]) else
                  f"{row['first_slope']:.2f} [{row['first_lo']:.2f}, {row['first_hi']:.2f}]")
         assert f"| {row['group']} | {steps} | {slope} |" in readme, (row["stat"], row["group"])
+        # a reading that rests on weak kinks (half or more of the runs) says it is tentative
+        verdict = row["first_verdict"]
+        if "(slope" in verdict and not verdict.startswith("undetermined"):
+            weak = int(row["first_weak_kinks"])
+            runs = sum(step != "-" for step in row["first_steps"].split(","))
+            assert ("tentative" in verdict) == (2 * weak >= runs), (row["stat"], row["group"])

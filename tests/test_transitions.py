@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
+from scalefit.errors import InputError
 from scalefit.cli import main
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, infer_landmarks
 from scalefit.scaling.trajectories.segmented import find_transitions
@@ -147,6 +148,26 @@ def test_warmup_regression_weights_runs_by_their_transition_intervals():
     lo, hi = meta.params["slope"].ci95
     assert lo < 1.0 < hi and hi - lo < np.diff(ols.params["slope"].ci95)[0]
     assert ols.value("slope") == pytest.approx(stats.linregress(picked["warmup_end"], picked["step"]).slope)
+
+
+@pytest.mark.parametrize("weak, caution", [([True, True, True, False], "; tentative: 3 of 4 transitions are weak kinks (may be noise)"),
+                                           ([True, True, False, False], "; tentative: 2 of 4 transitions are weak kinks (may be noise)"),
+                                           ([True, False, False, False], ""),
+                                           (None, "")])
+def test_a_warmup_reading_resting_on_weak_kinks_is_called_tentative(weak, caution):
+    """Half or more of the regressed transitions weak: the verdict says the reading is tentative
+    (the shipped top-singular-value onset, 3 of 4); an undetermined slope gets no such clause."""
+    picked = pd.DataFrame({"model": list("abcd"), "warmup_end": [3.0, 11.0, 45.0, 112.0],
+                           "step": [23.0, 31.0, 65.0, 132.0],
+                           "step_ci95_lo": [21.0, 29.0, 63.0, 128.0],
+                           "step_ci95_hi": [25.0, 33.0, 67.0, 136.0]})
+    if weak is not None:
+        picked["weak_kink"] = weak
+    verdict = warmup_regression(picked).extra["verdict"]
+    assert verdict == "follows warmup (slope interval contains 1, excludes 0)" + caution
+    vague = picked.assign(step=[23.0, 400.0, 30.0, 300.0], step_ci95_lo=[1.0] * 4, step_ci95_hi=[900.0] * 4)
+    assert "tentative" not in warmup_regression(vague).extra["verdict"]
+    assert warmup_regression(vague).extra["verdict"].startswith("undetermined")
 
 
 def test_an_extra_transition_in_autocorrelated_noise_is_marked_weak():
@@ -304,11 +325,20 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
                  "warmup_regression.png"):
         assert (out / name).exists(), name
     assert INTERVAL_CAVEAT in (out / "report.md").read_text()
+    assert doc["interval_level"] == 99.5 and doc["interval_method"] == "local-strong"
     assert all(t["slope_change_t"] > 0 and isinstance(t["weak_kink"], bool) for t in doc["transitions"])
     text = runner.invoke(main, ["transitions", "--stat", "t_nu", "--group", "mlp_in",
                                 "--data", str(table), "--bootstrap", "0"])
     assert text.exit_code == 0, text.output
-    assert INTERVAL_CAVEAT in text.stdout
+    assert "(no interval: --bootstrap 0)" in text.stdout
+    assert "calibrated 95% intervals" not in text.stdout  # no interval, no claim about them
+    doc0 = json.loads(runner.invoke(main, ["transitions", "--stat", "t_nu", "--group", "mlp_in",
+                                           "--data", str(table), "--bootstrap", "0", "--json"]).stdout)
+    assert doc0["interval_level"] is None
+    fixed = json.loads(runner.invoke(main, ["transitions", "--stat", "t_nu", "--group", "mlp_in",
+                                            "--data", str(table), "--bootstrap", "10", "--json",
+                                            "--interval-method", "fixed"]).stdout)
+    assert fixed["interval_level"] == 95.0
     result = runner.invoke(main, ["trajectory", "--stat", "t_nu", "--group", "mlp_in",
                                   "--data", str(table), "--json", "--out", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
@@ -327,6 +357,49 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
                                  "--data", str(table), "--bootstrap", "20"])
     assert plain.exit_code == 0 and plain.output.count("error autocorrelation") == 4
     assert "stat_vs_loss.png" not in plain.output  # no --out: no link to a plot that was not written
+
+
+def test_the_calibrated_level_reads_the_draws_central_99_5_percent():
+    """percentile_intervals at level 99.5 is the draws' 0.25-99.75% percentiles (numpy's linear
+    interpolation): 1..200 gives (1.4975, 199.5025); the plain level 95 gives 2.5-97.5%."""
+    from scalefit.scaling.trajectories.segmented import percentile_intervals
+    draws = np.arange(1.0, 201.0)[:, None]
+    (calibrated,), _ = percentile_intervals(draws, [100.0], level=99.5)
+    (plain,), _ = percentile_intervals(draws, [100.0])
+    assert calibrated == pytest.approx((1.4975, 199.5025))
+    assert plain == pytest.approx((5.975, 195.025))
+
+
+def test_the_few_resamples_warning_starts_below_the_calibration_count():
+    from scalefit.scaling.trajectories.segmented import CALIBRATION_RESAMPLES
+    from scalefit.scaling.trajectories.transitions import interval_caveat
+    assert CALIBRATION_RESAMPLES == 200
+    assert "tails rest on fewer draws" in interval_caveat("local-strong", 199)
+    for n in (200, 1000, 0):
+        assert "tails rest on fewer draws" not in interval_caveat("local-strong", n)
+    assert "tails rest on fewer draws" not in interval_caveat("fixed", 50)  # the plain range: no level
+
+
+def test_the_python_api_checks_the_resample_count_it_records():
+    """transition_study records n_bootstrap for its caveat and JSON: text is read as the command
+    reads it ("0": no intervals, so no interval level), a negative count or 1 is refused."""
+    from scalefit.scaling.trajectories.transitions import transition_study
+    steps = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
+    traj = pd.DataFrame({"model": "m", "step": steps, "value": np.log10(steps)})
+    study = transition_study(traj, n_bootstrap="0", warmup_steps=11, total_steps=1120)
+    assert study.n_bootstrap == 0 and study.to_dict()["interval_level"] is None
+    for bad in (-1, 1):
+        with pytest.raises(InputError, match="n_bootstrap"):
+            transition_study(traj, n_bootstrap=bad, warmup_steps=11, total_steps=1120)
+
+
+def test_a_weak_kink_flag_that_is_missing_counts_as_not_weak():
+    from scalefit.scaling.trajectories.transitions import weak_kink_caution
+    picked = pd.DataFrame({"weak_kink": [True, np.nan, np.nan, False]})
+    assert weak_kink_caution(picked) == ""  # 1 of 4
+    picked = pd.DataFrame({"weak_kink": [True, True, np.nan, False]})
+    assert weak_kink_caution(picked) == "; tentative: 2 of 4 transitions are weak kinks (may be noise)"
+    assert weak_kink_caution(pd.DataFrame({"step": [1.0]})) == ""
 
 
 def test_percentile_intervals_flag_exactly_the_intervals_widened_to_their_estimate():

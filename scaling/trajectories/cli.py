@@ -13,7 +13,9 @@ from scalefit.atomic import staged_output
 from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, analysis_options,
                               seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
-from scalefit.scaling.trajectories.segmented import INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS
+from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
+                                                     INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS,
+                                                     interval_level)
 from scalefit.tables import read_table, read_table_or_shipped, write_table
 
 # The shipped mini-suite checkpoint table: evaluation and weight-statistic rows, long form.
@@ -62,14 +64,17 @@ def _with_selection(func):
               help="BIC margin a segmented fit must win by, over a line and a smooth polynomial.")
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200, show_default=True,
               help="Sieve-bootstrap resamples (AR(1) errors, rho drawn from its likelihood) "
-                   "for each transition's interval.")
+                   "for each transition's interval; local-strong's calibrated level was chosen "
+                   f"with {CALIBRATION_RESAMPLES}, and fewer cover less (50: {FEW_RESAMPLES_COVERAGE} "
+                   "of clear kinks).")
 @click.option("--interval-method", type=click.Choice(INTERVAL_METHODS), default=INTERVAL_METHOD,
               show_default=True,
               help="How each transition's interval resamples: local-strong (shipped) keeps the "
                    "breakpoint and the run's strong ones and treats weak ones as noise, so a run "
                    "whose breakpoints are all weak gets intervals of most of the run; fixed refits "
                    "every breakpoint the search chose. Measured coverage (bench/README.md): "
-                   + "; ".join(f"{m} held a clear kink in {clear} of synthetic runs, a weak one in {weak}"
+                   + "; ".join(f"{m} (the resamples' central {interval_level(m):g}%) held a clear "
+                               f"kink in {clear} of synthetic runs, a weak one in {weak}"
                                for m, (clear, weak) in INTERVAL_COVERAGE.items()) + ".")
 @click.option("--which", type=click.Choice(["largest", "first"]), default="largest",
               show_default=True, help="Which transition of a run enters the warmup regression.")
@@ -145,7 +150,7 @@ def _print_transitions(label, study):
         click.echo(f"{WIDENED_MARK} widened interval: {WIDENED_NOTE}")
     if len(found) and found.apply(_spans_run, axis=1).any():
         click.echo(WEAK_WIDE_NOTE)
-    if len(found):
+    if len(found) and study.n_bootstrap:  # --bootstrap 0: no interval to say anything about
         click.echo(interval_caveat(study.interval_method, study.n_bootstrap))
     if regression is not None:
         s = regression.params["slope"]
@@ -182,7 +187,8 @@ def _write_transition_report(out_dir, label, traj, study):
              "The errors of consecutive checkpoints are taken as AR(1), each fit with its own "
              "REML autocorrelation (`error_rho` in runs.csv); 95% intervals by a sieve bootstrap "
              f"that draws rho from its likelihood ({study.interval_method}).", "",
-             interval_caveat(study.interval_method, study.n_bootstrap), "",
+             *([interval_caveat(study.interval_method, study.n_bootstrap), ""] if study.n_bootstrap
+               else ["No breakpoint intervals: --bootstrap 0.", ""]),
              "![transitions](transitions.png)", "",
              markdown_table(found) if len(found) else "No transition found in any run.", ""]
     if found["ci_widened"].any():
@@ -241,7 +247,10 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
               help="A statistic and tensor group to study (repeatable; default: the eleven of "
                    "the mini-suite report, t_nu/attn_out, sv_max/mlp_in, ...).")
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200,
-              show_default=True, help="Sieve-bootstrap resamples for each transition.")
+              show_default=True,
+              help="Sieve-bootstrap resamples for each transition's interval (the resamples' central "
+                   f"{interval_level(INTERVAL_METHOD):g}%, a level chosen with {CALIBRATION_RESAMPLES}; "
+                   "fewer cover less).")
 @seed_option
 @analysis_options(table=CHECKPOINT_TABLE)
 def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json):
@@ -276,7 +285,9 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
                    "t on runs - 2 df: --bootstrap 0 gives the transitions no interval to weight by)")
                 + f"; bold: follows warmup; (n weak): n of those runs' transitions "
                 f"change slope by under {WEAK_KINK_T:g} standard errors and may be noise. "
-                f"{n_bootstrap} bootstrap resamples per run.",
+                f"{n_bootstrap} bootstrap resamples per run"
+                + (f"; each transition's interval is their central {interval_level(INTERVAL_METHOD):g}%, "
+                   "a level calibrated on synthetic runs." if n_bootstrap else "."),
                 "", "![slopes](warmup_study.png)", "", table, ""]))
     if as_json:
         click.echo(dumps({"data": source, "rows": study.to_dict("records")}))

@@ -421,7 +421,9 @@ def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=No
                stat: str = "excess_kurtosis", source: str = "table") -> InitStudy:
     """The whole study of one checkpoint table (see the module docstring); ``thresholds``: loss
     thresholds (``checked_thresholds``), else three from the control's drop. ``table``: a
-    DataFrame, a path, row dicts or a dict of columns (``tables.as_table``)."""
+    DataFrame, a path, row dicts or a dict of columns (``tables.as_table``). InputError where the
+    table gives nothing to compare (only pythia runs, or no pythia run of another init's size and
+    warmup)."""
     thresholds = checked_thresholds(thresholds)
     table, source = as_table(table, source)
     table = checked_steps(table, source)

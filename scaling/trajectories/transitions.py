@@ -327,9 +327,23 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
               for name, i in (("slope", 1), ("intercept", 0))}
     residual = y - (coef[0] + coef[1] * x)
     extra["verdict"] = regression_verdict(params["slope"])
+    if not extra["verdict"].startswith("undetermined"):  # a reading to quote: say what it rests on
+        extra["verdict"] += weak_kink_caution(data)
     return FitResult(
         law="transition_step = intercept + slope * warmup_end", params=params, n_points=n,
         objective=float(residual @ residual), converged=True, warnings=warnings, extra=extra)
+
+
+def weak_kink_caution(picked: pd.DataFrame) -> str:
+    """'; tentative: ...' where half or more of the regressed transitions are weak kinks (slope
+    change under WEAK_KINK_T standard errors, most of the extra transitions noise makes), else ''.
+    A row whose weak_kink is missing (nan) counts as not weak but among the transitions."""
+    if "weak_kink" not in picked:
+        return ""
+    weak = sum(bool(v) for v in picked["weak_kink"] if pd.notna(v))
+    if 2 * weak < len(picked):
+        return ""
+    return f"; tentative: {weak} of {len(picked)} transitions are weak kinks (may be noise)"
 
 
 def regression_verdict(slope: ParamEstimate) -> str:
@@ -425,6 +439,7 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
     """
     which = checked_pick(which)
     interval_method = checked_interval_method(interval_method)
+    n_bootstrap = bootstrap_count("n_bootstrap", n_bootstrap)
     found, runs = detect_transitions(trajectory, warmup_steps=warmup_steps,
                                      total_steps=total_steps, max_breakpoints=max_breakpoints,
                                      min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
