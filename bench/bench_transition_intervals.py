@@ -106,7 +106,7 @@ def coverage(rho: float, runs: int, n_bootstrap: int, fixed_rho) -> tuple[float,
 
 
 # name -> (kink step, slope change, rho); the bench's own kink is (300, 1.0)
-CELLS = {"kink_rho0.5": (300.0, 1.0, 0.5), "kink_rho0.8": (300.0, 1.0, 0.8),
+CELLS = {"kink_rho0": (300.0, 1.0, 0.0), "kink_rho0.5": (300.0, 1.0, 0.5), "kink_rho0.8": (300.0, 1.0, 0.8),
          "kink_rho0.95": (300.0, 1.0, 0.95), "weak_rho0.8": (300.0, 0.4, 0.8),
          "early_rho0.5": (20.0, 1.0, 0.5),
          # a second, real kink at step 40 (slope change -0.8: not a curvature) beside the one measured at step 300

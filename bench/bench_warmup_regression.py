@@ -186,6 +186,22 @@ def summary(records: pd.DataFrame, label: str) -> None:
     print(line, flush=True)
 
 
+def pick_coverage(picks: pd.DataFrame) -> str:
+    """The picked transitions' own breakpoint intervals on this layout (73 checkpoints, which the
+    calibrated level was not chosen on): per cell, the share of picks within 0.3 decades of their
+    run's true kink (OFFSET + TRUE_SLOPE x warmup end) whose interval holds it, and the median
+    width in decades."""
+    true = OFFSET + TRUE_SLOPE * picks["warmup_end"]
+    near = picks[np.abs(np.log10(picks["step"]) - np.log10(true)) < 0.3]
+    held = (near["step_ci95_lo"] <= true[near.index]) & (true[near.index] <= near["step_ci95_hi"])
+    parts = []
+    for cell, group in near.groupby("cell", sort=False):
+        h = held[group.index]
+        width = np.median(np.log10(group["step_ci95_hi"] / group["step_ci95_lo"]))
+        parts.append(f"{cell} {100 * h.mean():.1f}% of {len(h)} (width {width:.2f})")
+    return "picked transitions' intervals holding the true kink: " + "; ".join(parts)
+
+
 def main() -> None:
     global TRUE_SLOPE, OFFSET  # family() and covers() read them: the cell's truth
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -235,8 +251,11 @@ def main() -> None:
     fallback = int(done["fallback"].eq(True).sum()) if "fallback" in done else 0
     print(f"families where a variant fell back to the t-interval (a picked run without an interval): "
           f"{fallback}; {time.process_time() - start:.0f} CPU s")
+    every = pd.concat(picks, ignore_index=True) if picks else loaded
+    if every is not None and "step_ci95_lo" in every:
+        print(pick_coverage(every[every["cell"].isin(cells)]))
     if args.save and picks:
-        pd.concat(picks, ignore_index=True).to_csv(args.save, index=False)
+        every.to_csv(args.save, index=False)
 
 
 if __name__ == "__main__":
