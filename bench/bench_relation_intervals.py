@@ -107,10 +107,12 @@ def accuracy_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
         truth = truth_of(at)
         observed = float(_observe(truth, c["noise"], rng))
         row = {"cell": cell, "L": at, "truth": truth,
-               "a_at_bound": law == "sigmoid" and fits["pairs"].value("a") > 1 - 1e-6}
+               "a_at_bound": law == "sigmoid" and fits["pairs"].value("a") > 1 - 1e-6,
+               **{f"fit_{name}": value for name, value in fits["wild"].values().items()}}
         for method, res in fits.items():
             iv = interval_at(res, at)
             row[f"ci_{method}"] = iv["ci95"][0] <= truth <= iv["ci95"][1]
+            row[f"truth_below_{method}"] = truth < iv["ci95"][0]
             row[f"pi_{method}"] = iv["pi95"][0] <= observed <= iv["pi95"][1]
             row[f"ci_width_{method}"] = iv["ci95"][1] - iv["ci95"][0]
             row[f"pi_width_{method}"] = iv["pi95"][1] - iv["pi95"][0]
@@ -237,6 +239,30 @@ def print_pi_variants(out: pd.DataFrame) -> None:
               + " | ".join(cells) + " |")
 
 
+def print_by_param(acc: pd.DataFrame, name: str) -> None:
+    """The wild curve interval's coverage per quartile of the fitted parameter `name` (the same
+    least-squares fit for both bootstraps), per cell and L: where in the estimate's spread the
+    misses fall (the bootstrap draws about the estimate, so a fit whose curve is flatter than
+    the truth extrapolates with too little spread)."""
+    column = f"fit_{name}"
+    if column not in acc:
+        print(f"\nno fitted parameter {name!r} in these cells")
+        return
+    print(f"\nwild ci95 coverage per quartile of the fitted {name} (quartile: its range; "
+          "misses with the truth below / above the interval)")
+    print("\n| cell | L | Q1 | Q2 | Q3 | Q4 |")
+    print("|---|---|---|---|---|---|")
+    for (cell, at), g in acc.dropna(subset=[column]).groupby(["cell", "L"], sort=False):
+        edges = np.percentile(g[column], [0, 25, 50, 75, 100])
+        parts = []
+        for q in range(4):
+            part = g[(g[column] >= edges[q]) & (g[column] <= edges[q + 1])]
+            low = int((~part["ci_wild"] & part["truth_below_wild"]).sum())
+            parts.append(f"{coverage(part['ci_wild'])} ({edges[q]:.3g}-{edges[q + 1]:.3g}; "
+                         f"{low} / {int((~part['ci_wild']).sum()) - low})")
+        print(f"| {cell} | {at:g} | " + " | ".join(parts) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=300,
@@ -250,6 +276,9 @@ def main():
                     help="accuracy cells: fit once (the shipped bootstrap) and score the "
                          "prediction-interval variants of PI_VARIANTS on the same draws")
     ap.add_argument("--save", help="write the per-replicate rows to this CSV")
+    ap.add_argument("--by-param", metavar="NAME",
+                    help="accuracy cells: also the wild interval's coverage per quartile of this "
+                         "fitted parameter (e.g. gamma of the exponential-error law)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     cells = [c for c in args.cells.split(",") if c]
@@ -285,6 +314,8 @@ def main():
                   f"{g['ci_width_pairs'].median():.4f} -> {g['ci_width_wild'].median():.4f} | "
                   f"{coverage(g['pi_pairs'])} | {coverage(g['pi_wild'])} | "
                   f"{g['pi_width_pairs'].median():.4f} -> {g['pi_width_wild'].median():.4f} |")
+    if len(acc) and args.by_param and not args.pi_variants:
+        print_by_param(acc, args.by_param)
     l2l = out[out["cell"].isin(list(L2L_CELLS))]
     if len(l2l):
         print("\n| cell | parameter | reps | ci95 covers (one method, unchanged) | median width |")
