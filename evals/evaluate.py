@@ -226,19 +226,24 @@ def check_token_ids(grid, datasets, max_tokens: int | None) -> None:
 
 
 def check_positions(grid, context: int | None, stride: int | None) -> None:
-    """Refuse a --context longer than a local model's positions, or a --stride longer than the
-    context the models will use, before anything loads (once per model)."""
+    """Refuse a --context longer than a model's positions (a local checkpoint's config.json, else
+    the context the suite registry says it was trained at: its seq_len, as for Pythia on the hub),
+    or a --stride longer than the context the models will use, before anything loads or downloads
+    (once per model)."""
     seen = set()
     for info in grid:
         if info.model in seen:
             continue
-        positions = model_positions(info)
+        positions, source = model_positions(info), f"the {{}} positions of {info.model} ({info.path}/config.json)"
+        if positions is None and info.seq_len:
+            positions, source = info.seq_len, (f"the {{}}-token context {info.model} was trained at "
+                                               "(the suite registry's seq_len)")
         if positions is None:
             continue
         seen.add(info.model)
         if context and context > positions:
-            raise InputError(f"--context {context} exceeds the {positions} positions of {info.model} "
-                             f"({info.path}/config.json): use --context {positions} or less")
+            raise InputError(f"--context {context} exceeds {source.format(positions)}: use --context "
+                             f"{positions} or less")
         if stride and stride > (context or positions):
             raise InputError(f"--stride {stride} is longer than the context of {info.model} "
                              f"({context or positions} tokens): use --stride {context or positions} or less")

@@ -32,6 +32,7 @@ class CheckpointInfo:
     path: str | None = None          # local folder
     tokenizer_source: str | None = None
     vocab_size: int | None = None    # embedding rows per the suite's registry (padded_vocab), if it says
+    seq_len: int | None = None       # the context it was trained at, per the registry (seq_len), if it says
     tokenizer: Any = field(default=None, repr=False, compare=False)  # set once loaded
     folder: str | None = field(default=None, compare=False)  # the weight files on this machine, once loaded
 
@@ -56,7 +57,8 @@ def checkpoint_grid(suite: SuiteSpec, models, steps) -> list[CheckpointInfo]:
                                   lr=float(suite.lr(m, step)) if (m.lr_peak or suite.schedule.peak) else None,
                                   params=m.params, params_nonembed=m.params_nonembed,
                                   tokenizer_source=suite.tokenizer,
-                                  vocab_size=_whole(m.extra.get("padded_vocab")))
+                                  vocab_size=_whole(m.extra.get("padded_vocab")),
+                                  seq_len=_whole(m.extra.get("seq_len")))
             if suite.hub:
                 info.repo = suite.hub.format(model=m.name, step=step)
                 info.revision = suite.revision.format(model=m.name, step=step)

@@ -368,3 +368,23 @@ def test_eval_refuses_a_token_file_beyond_a_hub_models_vocabulary_before_downloa
     inside = tmp_path / "inside.npy"
     np.save(inside, np.arange(50_304))
     check_token_ids(grid, [parse_dataset(f"v={inside}")], None)  # 50303 < 50304: no complaint
+
+
+def test_eval_refuses_a_context_longer_than_a_hub_model_was_trained_at_before_downloading(tmp_path):
+    """Hub checkpoints have no local config.json to read positions from: --context 4096 for
+    Pythia (trained at 2048) went on to download every checkpoint. The registry's seq_len now
+    answers first; a local checkpoint's config.json still names its own positions."""
+    pytest.importorskip("torch")
+    from scalefit.evals.evaluate import check_positions
+    from scalefit.sweep.checkpoints import checkpoint_grid
+    from scalefit.sweep.suites import load_suite
+    text = tmp_path / "val.txt"
+    text.write_text("some text to score\n" * 10)
+    one_line_error(["eval", "--suite", "pythia", "--models", "160m", "--steps", "1000",
+                    "--dataset", f"v={text}", "--context", "4096", "--out", str(tmp_path / "out")],
+                   "--context 4096 exceeds the 2048-token context pythia-160m was trained at "
+                   "(the suite registry's seq_len): use --context 2048 or less")
+    assert not (tmp_path / "out").exists()
+    grid = checkpoint_grid(load_suite("pythia"), ["pythia-160m"], [1000])
+    assert grid[0].seq_len == 2048
+    check_positions(grid, 2048, 512)  # at the trained context: no complaint
