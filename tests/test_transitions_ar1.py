@@ -60,8 +60,9 @@ def test_a_strong_kink_is_still_found_through_correlated_errors():
 @pytest.mark.slow
 def test_breakpoint_intervals_cover_through_correlated_errors():
     """95% intervals of a planted kink under AR(1) errors with rho 0.6: the AR(1) sieve
-    bootstrap covers near its level (measured 82-96% over rho 0-0.8, 150 runs each, in the
-    bench), the residual bootstrap of independent errors far less."""
+    bootstrap at its calibrated level covers near 95% (95-100% of clear kinks on the bench's
+    fresh seeds; 36 of these 37 found kinks), the same search with errors taken as independent
+    less."""
     rng = np.random.default_rng(4)
     kink = np.log10(300.0)
     noise = ar1_series(0.6, (len(X), 40), rng, scale=0.05)
@@ -78,7 +79,7 @@ def test_breakpoint_intervals_cover_through_correlated_errors():
     print(f"\ncoverage: AR(1) {ar1_cov:.2f} of {len(inside[None])}, "
           f"independent {iid_cov:.2f} of {len(inside[0.0])}")
     assert len(inside[None]) >= 30
-    assert ar1_cov >= 0.78, ar1_cov
+    assert ar1_cov >= 0.9, ar1_cov
     assert ar1_cov > iid_cov
 
 
