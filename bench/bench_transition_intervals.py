@@ -313,10 +313,10 @@ def rule_interval(rule: str, draws: np.ndarray, estimate: float) -> tuple[float,
     moved by the share of draws below the estimate), "pNN" (the central NN% range, widened the
     same way), "basic" (the percentile range reflected about the estimate)."""
     from scipy.stats import norm
-    if rule == "percentile" or rule.startswith("p"):
+    if rule == "percentile" or rule.startswith("p"):  # the shipped function, at the rule's level
         level = 95.0 if rule == "percentile" else float(rule[1:])
-        lo, hi = np.percentile(draws, [(100 - level) / 2, (100 + level) / 2])
-        return min(lo, estimate), max(hi, estimate)
+        (interval,), _ = percentile_intervals(np.asarray(draws, float)[:, None], [estimate], level=level)
+        return interval
     if rule == "bc":
         below = np.clip((np.sum(draws < estimate) + 0.5 * np.sum(draws == estimate)) / len(draws),
                         0.5 / len(draws), 1 - 0.5 / len(draws))

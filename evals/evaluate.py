@@ -196,6 +196,16 @@ def model_positions(info) -> int | None:
     return _config_count(info, "max_position_embeddings", "n_positions")
 
 
+def _model_fact(info, from_config: int | None, from_registry: int | None, registry_key: str):
+    """(value, where it was read): a local checkpoint's config.json first, else the suite
+    registry's fact (hub checkpoints: nothing is on disk before the download); (None, None)."""
+    if from_config is not None:
+        return from_config, f"{info.path}/config.json"
+    if from_registry:
+        return from_registry, f"the suite registry's {registry_key}"
+    return None, None
+
+
 def check_token_ids(grid, datasets, max_tokens: int | None) -> None:
     """Refuse a token file whose ids (the first max_tokens + 1 that are scored) reach past a model's
     vocabulary before anything loads (or downloads): found in the sweep, every checkpoint failed
@@ -208,9 +218,7 @@ def check_token_ids(grid, datasets, max_tokens: int | None) -> None:
     for info in grid:  # one config per model, not per step
         if info.model in vocabs:
             continue
-        vocab, source = _config_count(info, "vocab_size"), f"{info.path}/config.json"
-        if vocab is None and info.vocab_size:
-            vocab, source = info.vocab_size, "the suite registry's padded_vocab"
+        vocab, source = _model_fact(info, _config_count(info, "vocab_size"), info.vocab_size, "padded_vocab")
         if vocab is not None:
             vocabs[info.model] = (vocab, source)
     if not vocabs:  # no config and no registry fact: the vocabulary is known only once loaded
@@ -234,15 +242,14 @@ def check_positions(grid, context: int | None, stride: int | None) -> None:
     for info in grid:
         if info.model in seen:
             continue
-        positions, source = model_positions(info), f"the {{}} positions of {info.model} ({info.path}/config.json)"
-        if positions is None and info.seq_len:
-            positions, source = info.seq_len, (f"the {{}}-token context {info.model} was trained at "
-                                               "(the suite registry's seq_len)")
+        positions, source = _model_fact(info, model_positions(info), info.seq_len, "seq_len")
         if positions is None:
             continue
         seen.add(info.model)
         if context and context > positions:
-            raise InputError(f"--context {context} exceeds {source.format(positions)}: use --context "
+            what = (f"the {positions} positions of {info.model}" if source.endswith("config.json")
+                    else f"the {positions}-token context {info.model} was trained at")
+            raise InputError(f"--context {context} exceeds {what} ({source}): use --context "
                              f"{positions} or less")
         if stride and stride > (context or positions):
             raise InputError(f"--stride {stride} is longer than the context of {info.model} "
