@@ -352,3 +352,18 @@ def test_a_bootstrap_interval_is_not_printed_beside_the_fixed_e_stderr(shipped):
     text = invoke(["predict", "downstream", "--bootstrap", "0"]).stdout
     kappa = next(line for line in text.splitlines() if line.strip().startswith("kappa"))
     assert "stderr" in kappa
+
+
+def test_report_md_labels_a_projection_as_the_terminal_does(shipped, tmp_path):
+    """report.md's Prediction section printed value and intervals at x with no word that it was
+    a projection (the terminal said so): a reader of the report took it for a prediction."""
+    out = tmp_path / "report"
+    text = invoke(["predict", "downstream", "--at", "1e8,1e9", "--bootstrap", "20",
+                   "--out", str(out)]).stdout
+    report = (out / "report.md").read_text()
+    section = report.split("## Prediction", 1)[1].split("##", 1)[0]
+    assert "projection at N = 1e+08, D = 1e+09" in section
+    assert "x the largest fitted run's compute" in section
+    assert "projection: no fitted run reaches it" in section
+    printed = next(line for line in text.splitlines() if line.startswith("projection at"))
+    assert printed in section  # the same numbers as the terminal

@@ -57,6 +57,26 @@ def describe(out: dict) -> list[str]:
     return lines
 
 
+def prediction_lines(pr: dict) -> list[str]:
+    """The prediction asked for (--at-x or --at): what kind it is (a projection, labelled as one,
+    with its distance from the fitted runs), its value and both intervals; the terminal text and
+    report.md both print these lines."""
+    where = (f"x = {_fmt(pr['at_x'])}" if "at_x" in pr else
+             f"N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g} "
+             f"(x predicted {_fmt(pr['x_predicted'])})")
+    kind = pr.get("kind", "prediction")
+    distance = (f"{pr['times_largest_run']:.3g}x the largest fitted run's compute" if "times_largest_run" in pr
+                else f"fitted x {_fmt(pr['x_range'][0])} to {_fmt(pr['x_range'][1])}" if "x_range" in pr else "")
+    lines = [f"{kind} at {where}{f' ({distance})' if distance else ''}: {_fmt(pr['value'])}  95% CI of "
+             f"the curve [{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval "
+             f"of an observed value [{_fmt(pr['pi95'][0])}, {_fmt(pr['pi95'][1])}]"]
+    if kind == "projection":
+        lines.append("  projection: no fitted run reaches it; the relation's form, not the data, sets the number")
+    if "undefined_draws" in pr:
+        lines.append(f"  note: {pr['undefined_draws']}")
+    return lines
+
+
 def downstream_text(out: dict) -> str:
     """What `scalefit predict downstream` prints without --json."""
     lines = describe(out)
@@ -70,20 +90,7 @@ def downstream_text(out: dict) -> str:
         lines.append(f"  {name:6s} {shown:>10s}{spread} [{_fmt(p['ci95'][0])}, "
                      f"{_fmt(p['ci95'][1])}]" + (f"  {status}" if status else ""))
     if "prediction" in out:
-        pr = out["prediction"]
-        where = (f"x = {_fmt(pr['at_x'])}" if "at_x" in pr else
-                 f"N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g} "
-                 f"(x predicted {_fmt(pr['x_predicted'])})")
-        kind = pr.get("kind", "prediction")
-        distance = (f"{pr['times_largest_run']:.3g}x the largest fitted run's compute" if "times_largest_run" in pr
-                    else f"fitted x {_fmt(pr['x_range'][0])} to {_fmt(pr['x_range'][1])}" if "x_range" in pr else "")
-        lines.append(f"{kind} at {where}{f' ({distance})' if distance else ''}: {_fmt(pr['value'])}  95% CI of "
-                     f"the curve [{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval "
-                     f"of an observed value [{_fmt(pr['pi95'][0])}, {_fmt(pr['pi95'][1])}]")
-        if kind == "projection":
-            lines.append("  projection: no fitted run reaches it; the relation's form, not the data, sets the number")
-        if "undefined_draws" in pr:
-            lines.append(f"  note: {pr['undefined_draws']}")
+        lines += prediction_lines(out["prediction"])
     if "holdout" in out:
         h = out["holdout"]
         base = (f" (plain Kaplan law on y alone: "
@@ -174,12 +181,8 @@ def write_downstream_report(out_dir, downstream) -> None:
           "## Parameters", "", markdown_table(params.assign(value=[judged(v, (lo, hi))[0] for v, lo, hi in
                                                               params[["value", "ci95_lo", "ci95_hi"]].to_numpy()])), ""]
     if "prediction" in out:
-        pr = out["prediction"]
-        md += ["## Prediction", "", f"value {_fmt(pr['value'])}, 95% CI of the curve "
-               f"[{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval of an "
-               f"observed value [{_fmt(pr['pi95'][0])}, {_fmt(pr['pi95'][1])}]"
-               + (f" at x = {_fmt(pr['at_x'])}" if "at_x" in pr else
-                  f" at N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g}"), ""]
+        # as the terminal prints it: a projection says so, with its distance from the data
+        md += ["## Prediction", "", "```", *prediction_lines(out["prediction"]), "```", ""]
     if len(hold):
         md += ["## Held-out runs", ""]
         if "pi95_coverage" in out["holdout"]:
