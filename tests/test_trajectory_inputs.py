@@ -494,6 +494,26 @@ def test_the_stat_vs_loss_fits_check_their_input_as_the_command_does():
     assert holed == partial_correlation(joined.drop(index=i)) and np.isfinite(holed["partial_pearson"])
 
 
+def test_the_partial_correlation_says_lr_was_removed_only_where_the_table_has_lr():
+    """The report said 'after removing a degree-4 polynomial in log10(step) and lr' for a table
+    with no lr column, where only the polynomial was removed (and the partial r differs)."""
+    from scalefit.scaling.trajectories.trajectory import trajectory_markdown
+
+    joined = join_stat_and_loss(long_table(), "t_nu", group="mlp_in")
+    assert "lr" not in joined
+    without = partial_correlation(joined)
+    assert "no lr" in without["controls"] and "and lr" not in without["controls"]
+    text = trajectory_markdown("t_nu / mlp_in", collapse_report(joined), without)
+    assert "log10(step) and lr" not in text and "no lr" in text
+    rng = np.random.default_rng(3)
+    lr = joined["step"].map(lambda s: 1e-3 * (0.5 + 0.5 * np.cos(np.pi * s / 2400))) + rng.normal(0, 1e-5, len(joined))
+    with_lr = partial_correlation(joined.assign(lr=lr))
+    assert with_lr["controls"] == "a degree-4 polynomial in log10(step) and lr, within each run"
+    assert with_lr["partial_pearson"] != without["partial_pearson"]
+    holed = partial_correlation(joined.assign(lr=lr.where(joined["model"] != "b")))
+    assert "not lr in b" in holed["controls"]
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

@@ -513,15 +513,20 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
     finite = np.isfinite(joined[["value", "loss"]].to_numpy(dtype=float, na_value=np.nan)).all(axis=1)
     joined = joined[finite]
     res_v, res_l, designs, values, losses = [], [], [], [], []
-    for _, run in joined.groupby("model", sort=True):
+    no_lr, fitted = [], []  # runs without an lr at every checkpoint: their lr is not removed
+    for model, run in joined.groupby("model", sort=True):
         run = run[run["step"] > 0].sort_values("step")
         if len(run) < STEP_POLY_DEGREE + 4:
             continue
+        fitted.append(model)
         logstep = np.log10(run["step"].to_numpy(dtype=float))
         z = (logstep - logstep.mean()) / (logstep.std() or 1.0)
         cols = [z ** d for d in range(STEP_POLY_DEGREE + 1)]
-        if "lr" in run and run["lr"].notna().all() and run["lr"].nunique() > 1:
-            cols.append(run["lr"].to_numpy(dtype=float) / run["lr"].max())
+        lr = pd.to_numeric(run["lr"], errors="coerce") if "lr" in run else None
+        if lr is None or not np.isfinite(lr.to_numpy(dtype=float, na_value=np.nan)).all():
+            no_lr.append(str(model))
+        elif lr.nunique() > 1:  # a constant lr is already in the intercept
+            cols.append(lr.to_numpy(dtype=float) / lr.max())
         design = np.column_stack(cols)
         designs.append(design)
         values.append(run["value"].to_numpy(dtype=float))
@@ -535,7 +540,7 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
            if varies else float("nan"),
            "raw_spearman": float(scipy_stats.spearmanr(joined["value"], joined["loss"]).statistic)
            if varies else float("nan"),
-           "controls": f"a degree-{STEP_POLY_DEGREE} polynomial in log10(step) and lr, within each run"}
+           "controls": _controls(no_lr, fitted, "lr" in joined and joined["lr"].notna().any())}
     if not res_v:
         out.update(partial_pearson=float("nan"), partial_spearman=float("nan"),
                    partial_p_value=float("nan"), n_points=0)
@@ -553,6 +558,17 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
                partial_n_effective=float(n_eff),
                partial_spearman=float(scipy_stats.spearmanr(rv, rl).statistic), n_points=len(rv))
     return out
+
+
+def _controls(no_lr: list, fitted: list, has_lr: bool) -> str:
+    """What partial_correlation removes, as the report says it: lr only where the runs have it."""
+    polynomial = f"a degree-{STEP_POLY_DEGREE} polynomial in log10(step)"
+    if (not fitted and not has_lr) or (fitted and len(no_lr) == len(fitted)):
+        return f"{polynomial} within each run (no lr: the table has no lr at these checkpoints)"
+    if no_lr:
+        return (f"{polynomial} and lr, within each run (not lr in {', '.join(no_lr)}: "
+                "no lr at every checkpoint)")
+    return f"{polynomial} and lr, within each run"
 
 
 def _correlation_p_value(r: float, n_effective: float) -> float:
