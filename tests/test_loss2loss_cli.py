@@ -367,3 +367,26 @@ def test_report_md_labels_a_projection_as_the_terminal_does(shipped, tmp_path):
     assert "projection: no fitted run reaches it" in section
     printed = next(line for line in text.splitlines() if line.startswith("projection at"))
     assert printed in section  # the same numbers as the terminal
+
+
+def test_a_constant_x_or_y_is_one_line_exit_2(tmp_path):
+    """A column equal in every pair has no relation to y: the sigmoid returned a step with
+    zero-width intervals and no warning, --e given crashed inside lmfit (exit 1)."""
+    L = np.linspace(2.0, 5.0, 12)
+    frame = pd.DataFrame({"model": [f"m{i}" for i in range(12)], "params": np.geomspace(1e6, 1e8, 12),
+                          "tokens": 2e9, "nll": L, "other": 0.8 * L - 0.5,
+                          "acc": relation_forms.sigmoid_accuracy(L, 0.5, -2.0, 3.5, 0.3)})
+    flat_x, flat_y = tmp_path / "flat_x.csv", tmp_path / "flat_y.csv"
+    frame.assign(nll=3.0).to_csv(flat_x, index=False)
+    frame.assign(acc=0.5, other=2.0).to_csv(flat_y, index=False)
+    base = ["predict", "downstream", "--bootstrap", "20"]
+    one_line_error(base + ["--data", str(flat_x), "--x", "nll", "--y", "acc", "--relation",
+                           "sigmoid"], "flat_x.csv", "column 'nll'", "same x (3)")
+    one_line_error(base + ["--data", str(flat_x), "--x", "nll", "--y", "other", "--E-x", "1",
+                           "--E-y", "0.5"], "flat_x.csv", "column 'nll'", "same x (3)")
+    one_line_error(base + ["--data", str(flat_y), "--x", "nll", "--y", "acc", "--relation",
+                           "exponential-error"], "flat_y.csv", "column 'acc'", "same y (0.5)")
+    one_line_error(base + ["--data", str(flat_y), "--x", "nll", "--y", "other", "--e", "fit"],
+                   "flat_y.csv", "column 'other'", "same y (2)")
+    invoke(base + ["--data", str(tmp_path / "flat_x.csv"), "--x", "other", "--y", "acc",
+                   "--relation", "sigmoid"])  # a varying x: fitted as before

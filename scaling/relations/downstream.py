@@ -47,6 +47,7 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
     seed = nonnegative_int("seed (--seed)", seed)
     if relation not in RELATIONS:
         raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
+    _refuse_constant(loss_pairs, source)
     if relation == "shifted-power":
         return fit_loss_to_loss(loss_pairs, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
                                 n_bootstrap=n_bootstrap, seed=seed, progress=progress,
@@ -58,6 +59,18 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
     result.extra.update({"pairing": loss_pairs.pairing, "x": loss_pairs.label_x,
                          "y": loss_pairs.label_y})
     return result
+
+
+def _refuse_constant(loss_pairs: LossPairs, source: str) -> None:
+    """x or y equal in every fitted pair: no relation to fit. The accuracy laws returned a step
+    (k at its bound) or a flat curve with zero-width 'identified' intervals, and the shifted
+    power law with E given crashed inside lmfit (NaN model values)."""
+    for side, column in (("x", loss_pairs.x), ("y", loss_pairs.y)):
+        values = loss_pairs.pairs[side].to_numpy(float)
+        if values.size > 1 and np.ptp(values) == 0:
+            raise InputError(f"{source}: column '{column}': all {values.size} fitted pairs have "
+                             f"the same {side} ({values[0]:g}); a relation is fitted to how y "
+                             f"varies with x (is --{side} the right column?)")
 
 
 def predict_relation(result: FitResult, x):
