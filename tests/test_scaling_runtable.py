@@ -210,3 +210,22 @@ def test_runs_of_two_data_distributions_are_not_fitted_as_one(tmp_path):
     good = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(path), "--subset",
                                      "distribution=prose", "--bootstrap", "0"])
     assert good.exit_code == 0, good.output
+
+
+def test_a_grid_with_flops_and_no_tokens_is_not_refused_as_duplicate_runs(tmp_path):
+    """model, params, flops, loss: each size at several budgets (tokens derived from flops)
+    was refused as 'duplicate run (model=m0)', the key being the model alone; a run is a model
+    at one compute there, and a real repeat is still refused."""
+    rows = []
+    for i, N in enumerate(np.geomspace(1e7, 1e9, 4)):
+        for ratio in (5, 20, 80):
+            D = ratio * N
+            rows.append({"model": f"m{i}", "params": N, "flops": 6 * N * D,
+                         "loss": 2 + 400 * N ** -0.34 + 400 * D ** -0.28})
+    df = pd.DataFrame(rows)
+    table = validate_runs(df, "chinchilla")
+    assert np.allclose(table.D, df["flops"] / (6 * df["params"]))
+    result, path = run_cli(tmp_path, pd.concat([df, df.iloc[[4]]]), "chinchilla")
+    assert result.exit_code == 2
+    line = _one_line(result)
+    assert "duplicate run (model=m1, flops=" in line and "row 13:" in line

@@ -258,8 +258,9 @@ def refuse_repeated_rows(df: pd.DataFrame, source: str, rule: str) -> None:
 
 
 def _check_duplicates(df: pd.DataFrame, source: str) -> None:
-    """Two rows with the same run key (run; model, step; or model, tokens[, distribution]); a
-    table with no key column: two rows equal in every column (a run counted twice)."""
+    """Two rows with the same run key (run; model, step; or model, tokens (flops where the
+    table has no tokens)[, distribution]); a table with no key column: two rows equal in every
+    column (a run counted twice)."""
     if "run" in df.columns:
         key = ["run"]
     elif "model" not in df.columns:
@@ -269,7 +270,8 @@ def _check_duplicates(df: pd.DataFrame, source: str) -> None:
     elif "step" in df.columns:
         key = ["model", "step"]
     else:
-        key = ["model"] + [c for c in ("tokens", "distribution", "dataset") if c in df.columns]
+        length = "tokens" if "tokens" in df.columns else "flops"  # flops: tokens derived from it
+        key = ["model"] + [c for c in (length, "distribution", "dataset") if c in df.columns]
     dup = df.duplicated(subset=key, keep="first").to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
