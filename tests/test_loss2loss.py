@@ -231,3 +231,27 @@ def test_a_prediction_says_where_it_lies_against_the_fitted_runs():
     assert inside["kind"] == "interpolation" and inside["x_range"] == pairs
     beyond = run_downstream(runs, "val_loss", "val_loss", at_x=pairs[0] * 0.95, **common).to_dict()["prediction"]
     assert beyond["kind"] == "projection"
+
+
+def test_compute_pairs_score_the_baseline_at_the_y_runs_own_size():
+    """Paired by compute, a pair's y is the y data's best run at that budget, often another N and
+    D than the x run; the held-out Kaplan baseline was evaluated at the x run's N and D and
+    compared with the y run's loss (on Brandfonbrener's sweep -0.31% for +0.07%)."""
+    from scalefit.scaling.laws.fit import predict
+    code = {"E": 0.8, "N_c": 5e6, "D_c": 4e9, "alpha_N": 0.25, "alpha_D": 0.4}  # another optimum
+    rows = []
+    for C in np.geomspace(1e17, 1e20, 7):
+        for N in np.geomspace(2e7, 2e9, 9):
+            D = C / (6 * N)
+            for data, law in (("web", KAPLAN_X), ("code", code)):
+                rows.append({"data": data, "params": N, "tokens": D,
+                             "val_loss": float(law_forms.kaplan_nde(N, D, **law))})
+    out = run_downstream(pd.DataFrame(rows), "val_loss", "val_loss", pairing="train-to-train",
+                         x_from="web", y_from="code", match="compute", holdout=2, n_bootstrap=0)
+    points = pd.DataFrame(out.holdout["points"])
+    assert (points["y_params"] != points["params"]).any()  # the two runs differ in size
+    kaplan_y = out.fit.components["kaplan"]["y"]
+    at_y_run = predict(kaplan_y, points["y_params"].to_numpy(float), points["y_tokens"].to_numpy(float))
+    np.testing.assert_allclose(points["baseline_predicted"], at_y_run, rtol=1e-12)
+    np.testing.assert_allclose(points["baseline_relative_error"], at_y_run / points["y"] - 1,
+                               rtol=1e-9, atol=1e-12)

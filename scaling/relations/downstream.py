@@ -163,13 +163,16 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
         from scalefit.scaling.laws.fit import predict
         kaplan_y = (result.components.get("kaplan", {}).get("y")
                     or kaplan_fit(train.y_runs, source=source))
-        rows["baseline_predicted"] = predict(kaplan_y, rows["params"].to_numpy(float),
-                                             rows["tokens"].to_numpy(float))
+        # at the y run's own N and D: paired by compute it is not the x run's size
+        n_y = rows["y_params"] if "y_params" in rows.columns else rows["params"]
+        d_y = rows["y_tokens"] if "y_tokens" in rows.columns else rows["tokens"]
+        rows["baseline_predicted"] = predict(kaplan_y, n_y.to_numpy(float), d_y.to_numpy(float))
         rows["baseline_relative_error"] = rows["baseline_predicted"] / rows["y"] - 1
         out["baseline"] = "Kaplan L(N, D) + E fitted to the target loss alone"
         out["baseline_mean_abs_relative_error"] = float(
             np.mean(np.abs(rows["baseline_relative_error"])))
-    keep = [c for c in ("model", "step", "params", "tokens", "flops", "x", "y", "predicted",
+    keep = [c for c in ("model", "step", "params", "tokens", "flops", "x", "y_params", "y_tokens",
+                        "y", "predicted",
                         "relative_error", "pi95_lo", "pi95_hi", "inside_pi95",
                         "baseline_predicted", "baseline_relative_error")
             if c in rows.columns]

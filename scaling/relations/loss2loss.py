@@ -211,8 +211,13 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         left = left.assign(_key=_run_key(left, match).to_numpy())
         right = right.assign(_key=_run_key(right, match).to_numpy())
         right = right.drop_duplicates("_key")
+        # by compute the y run is its own run (another N and D at the same FLOPs): keep its size
+        # for whatever is scored at the y run (the Kaplan baseline of a held-out pair)
+        y_sizes = ({key: f"y_{key}" for key in RUN_KEYS if key in right.columns}
+                   if match == "compute" else {})
         pairs = left.drop_duplicates("_key").merge(
-            right[["_key", "loss"]].rename(columns={"loss": "y"}), on="_key", how="inner")
+            right[["_key", "loss", *y_sizes]].rename(columns={"loss": "y", **y_sizes}),
+            on="_key", how="inner")
         pairs = pairs.drop(columns="_key").rename(columns={"loss": "x"})
     pairs = pairs[np.isfinite(pairs["x"]) & np.isfinite(pairs["y"])].reset_index(drop=True)
     if len(pairs) < min_pairs:
