@@ -514,6 +514,20 @@ def test_the_partial_correlation_says_lr_was_removed_only_where_the_table_has_lr
     assert "not lr in b" in holed["controls"]
 
 
+def test_a_constant_statistic_is_not_reported_as_a_power_law_at_its_bound():
+    """A run whose statistic never moves (t_nu at its cap) was reported 'p ends at a bound ... E and
+    p are not identified, read the R^2 and the monotone fit instead', both of which are undefined
+    for it: with c = 0 the fit's E and p are arbitrary. It now says only that it is constant."""
+    from scalefit.scaling.trajectories.trajectory import fit_stat_vs_loss, trajectory_markdown
+
+    joined = join_stat_and_loss(long_table(), "t_nu", group="mlp_in")
+    flat = joined[joined["model"] == "a"].assign(value=3.0)
+    fit = fit_stat_vs_loss(flat["loss"], flat["value"], label="a")
+    assert fit.warnings == ["the statistic is constant (3) over these checkpoints: no curve to fit"]
+    text = trajectory_markdown("t_nu / mlp_in", collapse_report(flat), partial_correlation(flat))
+    assert "ends at a bound" not in text and "- (constant)" in text
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

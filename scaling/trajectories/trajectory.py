@@ -95,12 +95,13 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
     params = {name: ParamEstimate(par.value, par.stderr if par.stderr is not None else np.nan,
                                   _ci_from_stderr(par))
               for name, par in best.params.items()}
-    warnings = bound_warnings(best.params)
-    if not best.success:
-        warnings.append(f"did not converge in {REFINE_MAX_NFEV} evaluations ({best.message}): "
-                        "its parameters are not the optimum")
-    if np.ptp(value) == 0:
-        warnings.append(f"the statistic is constant ({value[0]:.6g}) over these checkpoints: no curve to fit")
+    if np.ptp(value) == 0:  # c = 0: E and p are arbitrary, so where they stopped says nothing
+        warnings = [f"the statistic is constant ({value[0]:.6g}) over these checkpoints: no curve to fit"]
+    else:
+        warnings = bound_warnings(best.params)
+        if not best.success:
+            warnings.append(f"did not converge in {REFINE_MAX_NFEV} evaluations ({best.message}): "
+                            "its parameters are not the optimum")
     return FitResult(law="value = v0 + c (L - E)^p", params=params, n_points=len(loss),
                      objective=float(best.chisqr), converged=bool(best.success), warnings=warnings,
                      extra={"r_squared": r_squared(value, value - best.residual), "label": label},
