@@ -425,3 +425,66 @@ def test_a_run_under_two_names_is_counted_once():
     assert repeats.isna().tolist() == [True, False, True, True] and repeats[1] == "a"
     # the same config with another final loss is a replicate (another seed), not the same run
     assert same_run_as(t.assign(measured=[4.0, 4.1, 4.0, 4.0])).isna().all()
+
+
+def _curve_table(steps=np.arange(40, T + 1, 40)):
+    curves, _ = _synthetic("momentum", {"cosine": COSINE}, steps, noise=5e-4)
+    return pd.DataFrame({"model": "cosine", "step": curves.step,
+                         "lr": lr_at_step(COSINE, steps), "loss": curves.loss})
+
+
+def _fit_file(tmp_path, table, *args):
+    path = tmp_path / "curves.csv"
+    table.to_csv(path, index=False)
+    return CliRunner().invoke(main, ["fit", "schedule-law", "--data", str(path),
+                                     "--bootstrap", "0", *args]), str(path)
+
+
+def test_a_step_column_equal_on_every_row_is_refused_not_averaged(tmp_path):
+    """Every row at one step: the 50 losses were averaged into one checkpoint and lmfit raised
+    'The model function generated NaN values' (a traceback, exit 1); two rows of one (model,
+    step) with other values are now one line naming both, and an exact repeat is kept once."""
+    table = _curve_table()
+    result, path = _fit_file(tmp_path, table.assign(step=100))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and path in lines[0] and "rows 1 and 2" in lines[0]
+    assert "one checkpoint per step" in lines[0]
+    once, _ = _fit_file(tmp_path, table, "--json")
+    twice, _ = _fit_file(tmp_path, pd.concat([table, table.iloc[[5]]]), "--json")
+    assert twice.exit_code == 0, twice.output
+    assert json.loads(twice.stdout)["n_points"] == json.loads(once.stdout)["n_points"]
+
+
+def test_fewer_checkpoints_than_parameters_plus_one_are_refused(tmp_path):
+    """Two to four checkpoints after warmup for the momentum law's 4 parameters were 'fitted'
+    exactly (RMSE 0, a warning), one with a constant LR crashed in lmfit; now one line, exit 2."""
+    for steps in ([40, 400], [40, 400, 800, 1200]):
+        result, _ = _fit_file(tmp_path, _curve_table(np.array(steps)))
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert "needs at least 5 for its 4 parameters" in result.output
+    result, _ = _fit_file(tmp_path, _curve_table(np.array([40, 400, 800, 1200, 1600])))
+    assert result.exit_code == 0, result.output
+
+
+def test_missing_text_and_mixed_dataset_losses_are_not_dropped_or_averaged_unsaid(tmp_path):
+    """A NaN loss was dropped without a word and a text one too (coerced to NaN); a wide table
+    with a dataset column of two datasets was averaged across them without --dataset."""
+    table = _curve_table()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nan, path = _fit_file(tmp_path, table.assign(loss=table["loss"].where(table.index != 3)),
+                              "--json")
+    assert nan.exit_code == 0, nan.output
+    assert json.loads(nan.stdout)["n_points"] == len(table) - 1
+    assert (f"{path}: 1 checkpoint(s) with no loss left out of the fit (first: row 4, model "
+            "cosine, step 160)") in nan.stderr
+    text, path = _fit_file(tmp_path, table.astype({"loss": object}).assign(
+        loss=lambda d: d["loss"].where(d.index != 3, "diverged")))
+    assert text.exit_code == 2
+    assert f"{path}: column 'loss', row 4: 'diverged' is not a loss" in text.output
+    both = pd.concat([table.assign(dataset="prose"), table.assign(dataset="code", loss=table.loss + 1)])
+    mixed, path = _fit_file(tmp_path, both)
+    assert mixed.exit_code == 2 and "--dataset" in mixed.output and "code, prose" in mixed.output
+    chosen, _ = _fit_file(tmp_path, both, "--dataset", "prose", "--json")
+    assert chosen.exit_code == 0 and json.loads(chosen.stdout)["n_points"] == len(table)

@@ -41,6 +41,11 @@ def _fit_one(model, params, log_loss, indep, delta, max_nfev=4000):
 def _check(curves: LossCurves, model) -> None:
     if not np.all(np.isfinite(curves.loss)) or curves.loss.size == 0:
         raise InputError("loss curves: every fitted point needs a measured loss")
+    if curves.loss.size <= model.n_free:  # lmfit crashed on one point, or "fitted" it exactly
+        raise InputError(f"loss curves: {curves.loss.size} checkpoint(s) to fit ("
+                         f"{', '.join(curves.names)}, from the first fitted step on); law "
+                         f"{model.law_name} needs at least {model.n_free + 1} for its "
+                         f"{model.n_free} parameters")
     if model.by_size:
         if not np.all(np.isfinite(curves.params)):
             raise InputError(f"law {model.law_name}: needs a 'params' column (N of each run)")

@@ -103,16 +103,24 @@ def curves_from_schedules(schedules: dict, steps: dict, params=None, loss=None,
 def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | None = None,
               source: str = "<table>") -> pd.DataFrame:
     """(model, step, lr, loss[, params]) rows: a wide loss column, or the long table's
-    metric == loss rows of one dataset; the mean where a (model, step) repeats."""
+    metric == loss rows of one dataset. A row repeated exactly is kept once; two rows of one
+    (model, step) with another loss or lr are an InputError naming both (averaging them would
+    mix two measurements, e.g. a step column that is the same on every row); a checkpoint with
+    no loss (empty, NaN) is left out with a warning, a loss cell holding text is an InputError."""
     frame = frame.copy()
     for column in ("model", "step", "lr"):
         if column not in frame.columns:
             raise InputError(f"{source}: column '{column}' is missing (a schedule law needs "
                              "model, step, lr and a loss per checkpoint)")
     if loss_column in frame.columns:
-        rows = frame.assign(loss=pd.to_numeric(frame[loss_column], errors="coerce"))
-        if dataset is not None and "dataset" in frame.columns:
-            rows = rows[rows["dataset"].astype(str) == dataset]
+        rows = frame.assign(loss=_numeric_losses(frame[loss_column], loss_column, source))
+        if "dataset" in frame.columns:
+            names = sorted(frame["dataset"].dropna().astype(str).unique())
+            if dataset is None and len(names) > 1:  # the mean of two datasets' losses is neither
+                raise InputError(f"{source}: --dataset: column 'dataset' holds {len(names)} "
+                                 f"datasets; choose one of {', '.join(names)}")
+            if dataset is not None:
+                rows = rows[rows["dataset"].astype(str) == dataset]
     elif {"metric", "value", "dataset"} <= set(frame.columns):
         rows = frame[frame["metric"].astype(str) == loss_column]
         if rows.empty:
@@ -128,12 +136,19 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
             raise InputError(f"{source}: --dataset '{dataset}': no '{loss_column}' rows for it "
                              f"(datasets: {', '.join(names)})")
         rows = rows[rows["dataset"].astype(str) == dataset]
-        rows = rows.assign(loss=pd.to_numeric(rows["value"], errors="coerce"))
+        rows = rows.assign(loss=_numeric_losses(rows["value"], "value", source))
     else:
         raise InputError(f"{source}: column '{loss_column}' is missing and the table has no "
                          "metric/value/dataset rows to take it from")
     keep = ["model", "step", "lr", "loss"] + (["params"] if "params" in rows.columns else [])
-    rows = checked_steps(rows[keep].dropna(subset=["loss"]), source)
+    missing = rows["loss"].isna().to_numpy()
+    if missing.any():  # a checkpoint not measured (or diverged): fitted without it, said so
+        i = int(np.flatnonzero(missing)[0])
+        warn(f"{source}: {int(missing.sum())} checkpoint(s) with no loss left out of the fit "
+             f"(first: row {data_row(rows, i)}, model {rows['model'].iloc[i]}, step "
+             f"{rows['step'].iloc[i]})")
+    rows = checked_steps(rows[keep][~missing], source)
+    rows = _one_row_per_checkpoint(rows, source)
     if rows.empty:
         raise InputError(f"{source}: no rows with a step, an lr and a loss")
     lr = pd.to_numeric(rows["lr"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -152,6 +167,39 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
         raise InputError(f"{source}: column 'lr': run {zero[0]} has lr 0 at every checkpoint; a "
                          "schedule law needs the LR the run trained with (its peak above 0)")
     return rows.groupby(["model", "step"], as_index=False).mean(numeric_only=True)
+
+
+def _numeric_losses(cells: pd.Series, column: str, source: str) -> pd.Series:
+    """``cells`` as floats (NaN where empty or not finite); a cell holding text is an
+    InputError naming its row, where it used to be dropped with the checkpoint unsaid."""
+    values = pd.to_numeric(cells, errors="coerce")
+    text = values.isna().to_numpy() & cells.notna().to_numpy()
+    if text.any():
+        i = int(np.flatnonzero(text)[0])
+        raise InputError(f"{source}: column '{column}', row {data_row(cells, i)}: "
+                         f"'{cells.iloc[i]}' is not a loss; expected a number (empty where a "
+                         "checkpoint was not measured)")
+    return values.where(np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)))
+
+
+def _one_row_per_checkpoint(rows: pd.DataFrame, source: str) -> pd.DataFrame:
+    """``rows`` with exact repeats of (model, step, lr, loss) dropped; two rows of one (model,
+    step) that differ in loss or lr are an InputError naming both."""
+    keys = rows[["model", "step"]].astype(str)
+    if not keys.duplicated().any():
+        return rows
+    same = rows[["model", "step", "lr", "loss"]].astype(str).duplicated().to_numpy()
+    rows, keys = rows[~same], keys[~same]
+    clash = keys.duplicated().to_numpy()
+    if clash.any():
+        j = int(np.flatnonzero(clash)[0])
+        i = int(np.flatnonzero((keys == keys.iloc[j]).all(axis=1).to_numpy())[0])
+        raise InputError(f"{source}: rows {data_row(rows, i)} and {data_row(rows, j)} are both "
+                         f"model {rows['model'].iloc[j]} at step {rows['step'].iloc[j]}, with "
+                         f"loss {rows['loss'].iloc[i]:g} and {rows['loss'].iloc[j]:g}, lr "
+                         f"{rows['lr'].iloc[i]} and {rows['lr'].iloc[j]}; a loss curve has one "
+                         "checkpoint per step (is the step column right?)")
+    return rows
 
 
 def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
