@@ -390,3 +390,22 @@ def test_a_constant_x_or_y_is_one_line_exit_2(tmp_path):
                    "flat_y.csv", "column 'other'", "same y (2)")
     invoke(base + ["--data", str(tmp_path / "flat_x.csv"), "--x", "other", "--y", "acc",
                    "--relation", "sigmoid"])  # a varying x: fitted as before
+
+
+def test_at_n_d_with_an_accuracy_law_says_what_its_x_law_warns(tmp_path):
+    """--at N,D with a sigmoid fits a Kaplan law of x to predict x; what that fit warned of (here
+    step-0 rows left out) was dropped, while the shifted power law's Kaplan warnings are printed."""
+    rows = []
+    for n in np.geomspace(4e5, 6e6, 5):
+        for d in (0, 2.5e5, 5e5, 1e6, 2e6, 4e6):
+            L = 10.8 if d == 0 else float(law_forms.kaplan_nde(n, d, **PROSE))
+            rows.append({"model": f"m{n:.0f}", "step": int(d // 1000), "params": n, "tokens": d,
+                         "nll": L, "acc": float(relation_forms.sigmoid_accuracy(L, 0.5, -2.0, 3.5, 0.3))})
+    data = tmp_path / "evals.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    doc = json.loads(invoke(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "acc",
+                             "--relation", "sigmoid", "--at", "1e7,1e7", "--bootstrap", "20",
+                             "--json"]).stdout)
+    assert "x_predicted" in doc["prediction"]
+    assert any(w.startswith("Kaplan L(N,D)+E fit of the x loss") and "D = 0 tokens" in w
+               for w in doc["warnings"]), doc["warnings"]

@@ -208,8 +208,14 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
         from scalefit.scaling.laws.fit import predict
         from scalefit.scaling.laws.forms import kaplan_nde
         N, D = at_nd
-        kaplan_x = (result.components.get("kaplan", {}).get("x")
-                    or kaplan_fit(train.x_runs, source=source))
+        kaplan_x = result.components.get("kaplan", {}).get("x")
+        if kaplan_x is None:  # an accuracy law (or E given): the x law is fitted here, and what
+            # its fit warns of (E at a bound, step-0 runs left out) is said as the relation's
+            # Kaplan fits' warnings are
+            kaplan_x = kaplan_fit(train.x_runs, source=source)
+            result.warnings.extend(w for w in (f"Kaplan L(N,D)+E fit of the x loss (x for --at): {w}"
+                                               for w in kaplan_x.warnings)
+                                   if w not in result.warnings)
         x_value = float(predict(kaplan_x, N, D))
         _check_x(result, x_value, f"--at {N:g},{D:g}")
         draws = result.draws or {}
