@@ -56,3 +56,26 @@ def test_stat_series_uses_the_pooled_row_per_step():
     assert series.set_index("step")["value"].to_dict() == {1: 2.0, 2: 7.0}
     assert list(series.columns) == ["model", "group", "step", "value"]
     assert stat_series(table, "std", tensor="a.1").set_index("step")["value"].to_dict() == {1: 3.0, 2: 30.0}
+
+
+def test_the_report_names_a_group_whose_weights_hold_nan(tmp_path):
+    """A diverged tensor's group keeps only count and nonfinite, so report.md dropped it from the
+    summary without a word (the warning went to stderr only); the report now names it."""
+    from scalefit.weightstats.report import write_weights_report
+
+    rows = []
+    for step in (0, 10):
+        for group, std in (("mlp_in", 0.02), ("attn_out", 0.03)):
+            stats = {"count": 64.0, "std": std, "excess_kurtosis": 0.1}
+            if group == "mlp_in" and step == 10:
+                stats = {"count": 64.0, "nonfinite": 2.0}
+            rows += [{"model": "m", "step": step, "tensor": "*", "group": group, "layer": -1, "stat": k,
+                      "value": v} for k, v in stats.items()]
+    write_weights_report(pd.DataFrame(rows), tmp_path, stats=["std"])
+    text = (tmp_path / "report.md").read_text()
+    assert "| m | 10 | attn_out |" in text and "| m | 10 | mlp_in |" not in text
+    assert "hold NaN or inf" in text and "m step 10 mlp_in (2 of 64)" in text
+    clean = pd.DataFrame(rows)
+    clean = clean[clean["stat"] != "nonfinite"]
+    write_weights_report(clean, tmp_path, stats=["std"])
+    assert "NaN" not in (tmp_path / "report.md").read_text()

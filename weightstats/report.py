@@ -75,6 +75,25 @@ def shape_bound_notes(summary: pd.DataFrame) -> list[str]:
     return notes
 
 
+def nonfinite_notes(table: pd.DataFrame) -> list[str]:
+    """A paragraph naming each group whose weights hold NaN or inf (a diverged checkpoint): its rows
+    carry only `count` and `nonfinite`, so it is missing from the summary and the plots."""
+    if "nonfinite" not in set(table["stat"]):
+        return []
+    pooled = table[(table["tensor"] == "*") & table["stat"].isin(["count", "nonfinite"])]
+    wide = pooled.pivot_table(index=["model", "step", "group"], columns="stat", values="value").reset_index()
+    if "nonfinite" not in wide:
+        return []
+    bad = wide[wide["nonfinite"] > 0]
+    if bad.empty:
+        return []
+    where = ", ".join(f"{r.model} step {r.step} {r.group} ({r.nonfinite:,.0f} of {r['count']:,.0f})"
+                      for _, r in bad.iterrows())
+    return [f"Groups whose weights hold NaN or inf (non-finite elements of all): {where}. They have no "
+            "statistics at those steps (their rows carry only `count` and `nonfinite`), so they are "
+            "missing there from the summary and the plots.", ""]
+
+
 def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=()) -> list[Path]:
     """report.md, group_summary.csv, a plot per statistic against step, and the histogram of the
     last local checkpoint's MLP-in weights; returns the files written."""
@@ -92,6 +111,7 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
         lines += ["## Groups at the last step", "", markdown_table(summary), ""]
         bound_notes = shape_bound_notes(summary)
         lines += [*bound_notes, ""] if bound_notes else []
+    lines += nonfinite_notes(table)
     steps = table["step"].nunique()
     absent = [stat for stat in stats if stat not in set(table["stat"])]
     if absent:  # the table is written already; only the report's plot of a name it lacks is missing
