@@ -276,3 +276,23 @@ def test_change_interval_treats_the_conditions_as_independent():
     text = " ".join(walk_findings(steps, moves, 1000))
     assert "1 of 2 steps change a (95% interval of the change excludes 0: 'c' -0.130" in text
     assert "1 leaves 0 inside the change's 95% interval ('b' -0.020" in text
+
+
+def test_the_biggest_step_is_a_share_only_of_a_walk_it_is_part_of():
+    """A walk whose ends nearly agree printed the biggest step as '-1440% of the walk's change
+    +0.009' (seen on Porian's rw conditions walked as one panel); a step against the walk's
+    direction or larger than the whole walk is said so, and a part still gets its share."""
+    from scalefit.scaling.laws.reconcile import Step, walk_findings, walk_moves
+
+    def sentence(values):
+        steps = [Step("", name, 10, a=a) for name, a in zip("abcd", values)]
+        return walk_findings(steps, walk_moves(steps, 0), 0)[0]
+
+    back = sentence([0.792, 0.667, 0.714, 0.801])
+    assert "% of" not in back
+    assert "(-0.125, against the walk's change +0.009 from 'a' to 'd')" in back
+    over = sentence([0.80, 0.60, 0.65, 0.70])
+    assert "% of" not in over and "more than the walk's change -0.100" in over
+    assert "other steps move a back" in over
+    assert "(-0.130, 76% of the walk's change -0.170 from 'a' to 'd')" in sentence(
+        [0.80, 0.77, 0.64, 0.63])

@@ -387,8 +387,12 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0) ->
         t = next(x for x in ps if x.condition == big.target)
         share = ""
         if len(pm) > 1 and abs(total) > 1e-12:
-            share = (f", {big.delta_a / total:.0%} of the walk's change {total:+.3f} from "
-                     f"'{first.condition}' to '{last.condition}'")
+            ratio = big.delta_a / total
+            whole = f"the walk's change {total:+.3f} from '{first.condition}' to '{last.condition}'"
+            if ratio <= 1:  # a share only of a change it is part of: not -1440% of +0.009
+                share = f", {ratio:.0%} of {whole}" if ratio > 0 else f", against {whole}"
+            else:
+                share = f", more than {whole}: other steps move a back"
         head = (f"{where}the step from '{big.source}' to '{big.target}' moves a most: "
                 f"{s.a:.3f} {_ci(s.a_lo, s.a_hi)} -> {t.a:.3f} {_ci(t.a_lo, t.a_hi)} ")
         if big.apart is not None:
