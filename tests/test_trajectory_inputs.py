@@ -528,6 +528,24 @@ def test_a_constant_statistic_is_not_reported_as_a_power_law_at_its_bound():
     assert "ends at a bound" not in text and "- (constant)" in text
 
 
+def test_a_misspelt_stat_in_a_full_weights_table_is_answered_with_the_closest_name():
+    """A `scalefit weights` table holds 68 statistics; the message listed the first 40 sorted names
+    ('... q0.001, ... (68 in all)'), so for 't_nux' or 'stable_rnak' the name meant was not shown."""
+    from scalefit.weightstats.plots import stat_series
+
+    table = long_table()
+    extra = table[table["stat"] == "t_nu"].iloc[:1]
+    names = [f"a{i:02d}_stat" for i in range(45)] + ["stable_rank"]
+    table = pd.concat([table, *[extra.assign(stat=n) for n in names]], ignore_index=True)
+    for typo, meant in (("t_nux", "t_nu"), ("stable_rnak", "stable_rank")):
+        with pytest.raises(InputError, match=f"no rows '{typo}'; did you mean '{meant}'\\?"):
+            stat_trajectory(table, typo, group="mlp_in", source="w.csv")
+        with pytest.raises(InputError, match=f"no rows with stat '{typo}'; did you mean '{meant}'\\?"):
+            stat_series(table, typo, source="w.csv")
+    with pytest.raises(InputError, match=r"no rows 'zzz' \(known: a00_stat, .*\(47 in all\)"):
+        stat_trajectory(table, "zzz", group="mlp_in", source="w.csv")
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, known
+from scalefit.errors import InputError, known, suggestion
 from scalefit.schema import group_values, numeric_values
 
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
@@ -62,7 +62,9 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
             raise InputError(f"{source}: column '{column}' is missing")
     rows = table[table["stat"] == stat]
     if rows.empty:
-        raise InputError(f"{source}: no rows with stat '{stat}' (known: {known(table['stat'].dropna())})")
+        near = suggestion(stat, sorted(set(table["stat"].dropna().astype(str))))  # the list stops at 40
+        raise InputError(f"{source}: no rows with stat '{stat}'"
+                         + (near if near.startswith(";") else f" (known: {known(table['stat'].dropna())})"))
     if tensor is not None:
         rows = rows[rows["tensor"] == tensor]
         if rows.empty:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row, known
+from scalefit.errors import InputError, data_row, known, suggestion
 from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
 from scalefit.tables import as_table  # warmup_study and trajectory import it from here too
@@ -125,7 +125,9 @@ def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: st
     weights = checked_steps(weights, source)
     rows = weights[weights["stat"] == stat]
     if rows.empty:
-        raise InputError(f"{source}: column 'stat' has no rows '{stat}' (known: {known(weights['stat'].dropna())})")
+        near = suggestion(stat, sorted(set(weights["stat"].dropna().astype(str))))  # the list stops at 40
+        raise InputError(f"{source}: column 'stat' has no rows '{stat}'"
+                         + (near if near.startswith(";") else f" (known: {known(weights['stat'].dropna())})"))
     for column, wanted in (("group", group), ("tensor", tensor), ("layer", layer)):
         if wanted is None:
             continue
