@@ -255,3 +255,22 @@ def test_compute_pairs_score_the_baseline_at_the_y_runs_own_size():
     np.testing.assert_allclose(points["baseline_predicted"], at_y_run, rtol=1e-12)
     np.testing.assert_allclose(points["baseline_relative_error"], at_y_run / points["y"] - 1,
                                rtol=1e-9, atol=1e-12)
+
+
+def test_a_checkpoint_listed_twice_with_another_value_is_refused():
+    """A wide checkpoint table with one (model, step) twice at different losses was fitted as two
+    pairs (a long table's repeats are refused); the same value written twice still passes."""
+    rows = [{"model": m, "step": s, "params": n, "tokens": s * 1e7,
+             "nll": 2 + 50 / n ** 0.2 / s ** 0.2, "code": 1 + 40 / n ** 0.2 / s ** 0.2}
+            for m, n in (("a", 1e6), ("b", 3e6), ("c", 1e7)) for s in (1, 2, 4, 8)]
+    table = pd.DataFrame(rows)
+    again = table.iloc[[5]].assign(code=table["code"].iloc[5] + 0.05, tokens=2.0001e7)
+    with pytest.raises(InputError, match=r"column 'code': 2 different values for model b, "
+                                         r"step 2 \(rows 6, 13\)"):
+        pair_losses(pd.concat([table, again], ignore_index=True), "nll", "code")
+    same = table.iloc[[5]].assign(tokens=2.0001e7)  # differs elsewhere, not in x or y
+    assert len(pair_losses(pd.concat([table, same], ignore_index=True), "nll", "code").pairs) == 13
+    both = pd.concat([table.assign(data="web"), table.assign(data="code"),
+                      again.assign(data="code")], ignore_index=True)
+    with pytest.raises(InputError, match="column 'code': 2 different values for model b, step 2"):
+        pair_losses(both, "nll", "code", "train-to-train", x_from="web", y_from="code")

@@ -111,6 +111,30 @@ def _runs(frame: pd.DataFrame, loss: str, source: str) -> pd.DataFrame:
     return out[np.isfinite(out["loss"])]
 
 
+def _one_value_per_checkpoint(part: pd.DataFrame, columns, source: str) -> None:
+    """Two different values of x or y at one (model, step) of a wide checkpoint table: refused,
+    as a long evaluation table's are (``evaltables._check_repeats``); both rows were fitted as
+    two pairs. The same value written twice is let through."""
+    if not {"model", "step"} <= set(part.columns) or part.empty:
+        return
+    dup = part.duplicated(["model", "step"], keep=False).to_numpy()
+    if not dup.any():
+        return
+    rows = part[dup]
+    for column in dict.fromkeys(columns):
+        values = pd.to_numeric(rows[column], errors="coerce")
+        spread = values.groupby([rows["model"], rows["step"]]).agg(lambda v: np.ptp(v))
+        spread = spread[spread > 1e-12]
+        if len(spread):
+            model, step = spread.index[0]
+            at = np.flatnonzero(((part["model"] == model) & (part["step"] == step)).to_numpy())
+            raise InputError(f"{source}: column '{column}': {at.size} different values for model "
+                             f"{model}, step {step} (rows "
+                             f"{', '.join(str(data_row(part, int(i))) for i in at)}); a "
+                             "checkpoint is measured once (drop the copies, or pick one with "
+                             "--subset COL=VALUE)")
+
+
 def _subset(frame, name, group, source):
     if name is None:
         return frame
@@ -183,6 +207,7 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         part = _subset(table, x_from, group, source)
         x_runs = _runs(part, x, source)
         y_runs = _runs(part, y, source)
+        _one_value_per_checkpoint(part, (x, y), source)
         if x_from is None:  # the columns are there: are the runs of one training set?
             _one_training_set(table, group, source)
         units = checkpoint_units(part)  # whole models of a checkpoint table, else each run
@@ -197,8 +222,10 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         if x_from is None or y_from is None:
             raise InputError(f"--pair {pairing}: name the two training sets with --x-from and "
                              f"--y-from (values of column '{group}')")
-        x_runs = _runs(_subset(table, x_from, group, source), x, source)
-        y_runs = _runs(_subset(table, y_from, group, source), y, source)
+        x_part, y_part = _subset(table, x_from, group, source), _subset(table, y_from, group, source)
+        x_runs, y_runs = _runs(x_part, x, source), _runs(y_part, y, source)
+        _one_value_per_checkpoint(x_part, (x,), source)
+        _one_value_per_checkpoint(y_part, (y,), source)
         for key in (("params", "tokens") if match == "tokens" else ("flops",)):
             if key not in x_runs.columns:
                 raise InputError(f"{source}: column '{key}' is missing (pairing by {match})")
