@@ -189,6 +189,7 @@ def test_bad_values_are_one_line_exit_2(tmp_path):
     one_line_error(base + ["--seed", "-1", "--bootstrap", "10"], "--seed", "-1")
     one_line_error(base + ["--bootstrap", "1"], "--bootstrap", "at least 2")
     one_line_error(base + ["--at-x", "nan"], "--at-x", "nan")
+    one_line_error(base + ["--at-x=-2", "--bootstrap", "0"], "--at-x", "x = -2 is negative")
     one_line_error(base + ["--at-x", "0.5", "--bootstrap", "0"], "--at-x", "x = 0.5",
                    "E_x = ")
     one_line_error(base + ["--at", "1e6,0", "--bootstrap", "0"], "--at", "D = 0",
@@ -409,3 +410,15 @@ def test_at_n_d_with_an_accuracy_law_says_what_its_x_law_warns(tmp_path):
     assert "x_predicted" in doc["prediction"]
     assert any(w.startswith("Kaplan L(N,D)+E fit of the x loss") and "D = 0 tokens" in w
                for w in doc["warnings"]), doc["warnings"]
+
+
+def test_a_negative_at_x_is_refused_for_an_accuracy_law(tmp_path):
+    """--at-x -2 (no loss is negative; the table's x column refuses one) printed a sigmoid's
+    accuracy 1.09 as a projection."""
+    L = np.linspace(2.0, 5.0, 25)
+    data = tmp_path / "evals.csv"
+    pd.DataFrame({"nll": L, "acc": relation_forms.sigmoid_accuracy(L, 1.0, -2.0, 3.5, 0.3)}
+                 ).to_csv(data, index=False)
+    one_line_error(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "acc",
+                    "--relation", "sigmoid", "--bootstrap", "0", "--at-x=-2"],
+                   "--at-x", "x = -2 is negative")

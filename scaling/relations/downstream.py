@@ -316,6 +316,9 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
         raise InputError("--at-x and --at: give one of them")
     if at_x is not None:
         at_x = finite_float("at_x (--at-x)", at_x)
+        if at_x < 0:  # no loss; an accuracy law's curve went on past it (accuracy 1.09 at -2)
+            raise InputError(f"--at-x: x = {at_x:g} is negative; x is a loss (nats, at least 0), "
+                             "as the table's x column is")
     if at_nd is not None and not isinstance(at_nd, str):
         try:
             at_nd = ",".join(str(v) for v in at_nd)
