@@ -546,6 +546,16 @@ def test_a_misspelt_stat_in_a_full_weights_table_is_answered_with_the_closest_na
         stat_trajectory(table, "zzz", group="mlp_in", source="w.csv")
 
 
+def test_warmup_study_clears_its_progress_bar_before_an_error(tmp_path):
+    """A panel refused inside the loop printed 'warmup study:   0%|...| 0/1 [...]error: ...' on one
+    line and the bar again after it: the bar was left open when the error propagated."""
+    path = tmp_path / "two.csv"
+    long_table(models=("a", "b"), warmups=(10, 40)).to_csv(path, index=False)
+    code, out = run_cli(["warmup-study", "--data", str(path), "--panel", "t_nu/mlp_in", "--bootstrap", "0"])
+    one_line_error(code, out, "no 3 runs differ only in warmup")
+    assert out.splitlines()[-1].startswith("error:"), repr(out)
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

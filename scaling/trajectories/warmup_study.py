@@ -102,11 +102,11 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
     table, source = as_table(table, source)
     panels = checked_panels(panels)
     trajectories = [stat_trajectory(table, stat, group=group, source=source) for stat, group in panels]
-    study = pd.DataFrame([study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
-                                    source=source, traj=traj)
-                          for (stat, group), traj in tqdm(list(zip(panels, trajectories)),
-                                                          desc="warmup study", unit="stat",
-                                                          disable=not progress)])
+    # closed (and cleared) before an error propagates: the message then starts its own line
+    with tqdm(list(zip(panels, trajectories)), desc="warmup study", unit="stat", disable=not progress,
+              leave=False) as bar:
+        study = pd.DataFrame([study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
+                                        source=source, traj=traj) for (stat, group), traj in bar])
     study.attrs["notes"] = list(dict.fromkeys(n for traj in trajectories for n in traj.attrs["notes"]))
     return study
 
