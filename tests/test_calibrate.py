@@ -138,3 +138,31 @@ def test_calibrate_options_say_what_they_accept(tmp_path):
     allowed = len(doc["cuts"])
     assert allowed < 100
     assert f"100 cuts asked for; these runs allow {allowed}" in " ".join(doc["notes"])
+
+
+def test_unbounded_intervals_are_said_not_counted_silently_and_the_report_is_written(anchors, tmp_path):
+    """Epoch's runs as the help's example reads them, lowest cut only (10 runs for 5
+    parameters): intervals up to [0, inf] printed two numpy overflow warnings, counted as
+    covering without a word, and --out died in matplotlib (OverflowError on the log axis's
+    ticks) after the tables were written; report.md left out the notes the terminal prints."""
+    data = anchors / "scaling" / "epoch_chinchilla_svg_extracted_data.csv"
+    args = ["calibrate", "chinchilla", "--data", str(data), "--columns",
+            "params=Model Size,flops=Training FLOP", "--cuts", "1", "--bootstrap", "20"]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(main, args + ["--out", str(tmp_path / "cal")])
+    assert result.exit_code == 0, result.output
+    assert not [w for w in seen if issubclass(w.category, RuntimeWarning)]
+    assert "prediction intervals are wider than the predicted loss itself" in result.stdout
+    assert "unbounded; cut 5.15e+18): they hold any loss" in result.stdout
+    report = (tmp_path / "cal" / "report.md").read_text()
+    assert "wider than the predicted loss itself" in report and "warning (cut 5.15e+18)" in report
+    assert (tmp_path / "cal" / "calibration.png").stat().st_size > 0
+    from scalefit.scaling.laws.calibrate import summarize
+    from scalefit.scaling.laws.calibrate_cli import plot_calibration
+    width = np.append(np.geomspace(1e-2, 1.49e291, 40), np.inf)  # the widths that broke the plot
+    part = pd.DataFrame({"cut_flops": 1.0, "distance": np.geomspace(1.1, 2500, 41),
+                         "inside": True, "relative_error": 0.01, "interval_half_width": width})
+    fig = plot_calibration(summarize("chinchilla", "x", 41, 200, [part], [{"cut_flops": 1.0}]))
+    fig.savefig(tmp_path / "wide.png")
+    assert fig.axes[0].get_ylim()[1] < 100

@@ -145,7 +145,30 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
     if not rows:
         raise InputError(f"calibrate: no cut could be fitted; first: {skipped[0]}" if skipped else
                          "calibrate: no cut leaves enough runs to fit")
+    skipped += unbounded_note(pd.concat(rows, ignore_index=True))
     return summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut, notes=skipped)
+
+
+UNBOUNDED_HALF_WIDTH = 1.0  # a loss interval wider than the predicted loss on each side
+
+
+def unbounded_note(predictions: pd.DataFrame) -> list[str]:
+    """A note when some loss intervals are wider than the prediction itself (an unidentified fit
+    drawn far from its runs: Epoch's lowest cut gave [0, inf]): they hold any loss, so the
+    coverage counts them inside without testing them; says which cuts and the rest's coverage."""
+    width = predictions["interval_half_width"].to_numpy(float)
+    wide = ~(width <= UNBOUNDED_HALF_WIDTH)
+    if not wide.any():
+        return []
+    infinite = int(np.sum(~np.isfinite(width)))
+    cuts = ", ".join(f"{c:.3g}" for c in np.unique(predictions["cut_flops"][wide]))
+    rest = predictions["inside"].to_numpy(bool)[~wide]
+    tail = (f"the other {rest.size}: {rest.mean():.0%} inside" if rest.size
+            else "no other prediction to test")
+    return [f"{int(wide.sum())} of {len(width)} prediction intervals are wider than the predicted "
+            f"loss itself (half-width over {UNBOUNDED_HALF_WIDTH:.0%}"
+            + (f"; {infinite} unbounded" if infinite else "") + f"; cut {cuts}): they hold any "
+            f"loss, so the coverage counts them inside without testing them ({tail})"]
 
 
 MIN_PREDICTIONS_FOR_COVERAGE = 20  # one prediction is 5 points of coverage: coarser says nothing of 95%

@@ -205,6 +205,9 @@ def calibration_text(result) -> str:
     return "\n".join(out)
 
 
+WIDTH_CEILING = 10.0  # a relative half-width above this (1000%) holds any loss: plotted at it
+
+
 def plot_calibration(result):
     """|relative error| against distance, inside (dot) or outside (cross) the 95% interval,
     with the intervals' half-widths for comparison."""
@@ -217,8 +220,14 @@ def plot_calibration(result):
                label="inside its 95% interval")
     ax.scatter(preds["distance"][~inside], err[~inside], s=18, marker="x", color="tab:red",
                label="outside")
-    ax.scatter(preds["distance"], preds["interval_half_width"], s=6, color="gray", alpha=0.5,
+    width = preds["interval_half_width"].to_numpy(float)
+    wide = ~(width <= WIDTH_CEILING)  # unbounded draws (1e291, inf) broke the log axis's ticks
+    ax.scatter(preds["distance"][~wide], width[~wide], s=6, color="gray", alpha=0.5,
                label="interval half-width (relative)")
+    if wide.any():
+        ax.scatter(preds["distance"][wide], np.full(int(wide.sum()), WIDTH_CEILING), s=14,
+                   marker="^", color="gray", label=f"half-width over {WIDTH_CEILING:.0%} "
+                   f"({int(wide.sum())}), drawn at it")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("distance: compute / largest fitted compute")
@@ -242,6 +251,11 @@ def write_calibration_report(out_dir, result) -> None:
             f"Coverage: {result.coverage:.1%} of {len(result.predictions)} predictions.", "",
             markdown_table(_cut_frame(result)), "", "## By distance", "",
             markdown_table(result.by_distance), "", "![calibration](calibration.png)"]
+    said = [f"- note: {n}" for n in result.notes] + [  # as the terminal says them
+        f"- warning (cut {cut['cut_flops']:.3g}): {cut['warnings']}"
+        for _, cut in result.cuts.iterrows() if cut.get("warnings")]
+    if said:
+        text += ["", "## Notes and warnings", "", *said]
     write_text(out, "report.md", "\n".join(text) + "\n")
 
 

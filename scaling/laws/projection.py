@@ -183,8 +183,9 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
             row["tokens_per_param_ci95"] = list(percentile_ci(d_d[:, j] / n_d[:, j]))
             row["loss_ci95"] = list(percentile_ci(l_d[:, j]))
             if law.predicts_loss:
-                row["loss_pi95"] = observation_interval(np.exp(percentile_ci(observed[:, j])),
-                                                        row["loss_ci95"])
+                with np.errstate(over="ignore"):  # a draw beyond 1e308: the interval is unbounded
+                    bounds = np.exp(percentile_ci(observed[:, j]))
+                row["loss_pi95"] = observation_interval(bounds, row["loss_ci95"])
         rows.append(row)
     return rows
 
@@ -236,8 +237,9 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     tail = (1 - level) / 2 * 100
     lo, hi = np.nanpercentile(log_preds, [tail, 100 - tail], axis=0) \
         if log_preds.shape[0] >= 2 else (np.full(N.shape, np.nan),) * 2
-    out = {"predicted": point.tolist(), "pi95_lo": np.exp(lo).tolist(),
-           "pi95_hi": np.exp(hi).tolist(), "pi95_scatter": scatter.describe()}
+    with np.errstate(over="ignore"):  # a draw beyond 1e308: the interval is unbounded (inf)
+        out = {"predicted": point.tolist(), "pi95_lo": np.exp(lo).tolist(),
+               "pi95_hi": np.exp(hi).tolist(), "pi95_scatter": scatter.describe()}
     if note:
         out["pi95_note"] = note
     return out
