@@ -51,6 +51,18 @@ def integrity_lines(flags: pd.DataFrame | None) -> list[str]:
             for r in flags.itertuples(index=False)]
 
 
+def run_lines(wide: pd.DataFrame, meta: dict) -> list[str]:
+    """The report's lines on what the run did: its counts, or (interrupted: no counts were kept)
+    how many checkpoints the table holds so far; and the warnings of a merge (missing shards)."""
+    if meta.get("interrupted"):
+        lines = [f"- interrupted: the table holds the {len(wide)} checkpoints measured so far; re-run the "
+                 "same command to measure the rest"]
+    else:
+        lines = [f"- checkpoints measured {meta.get('measured', 0)}, already done {meta.get('skipped', 0)}, "
+                 f"failed {meta.get('failed', 0)}"]
+    return lines + [f"- warning: {w}" for w in meta.get("warnings") or []]
+
+
 def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dict,
                  extra_tables: dict | None = None, integrity: pd.DataFrame | None = None) -> Path:
     """README-style report.md: what was run, the wide table, failures, where the files are."""
@@ -59,8 +71,7 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     plots = plot_losses(evals, out_dir) if evals is not None and not evals.empty else []
     lines = [f"# scalefit eval: {meta.get('suite', '')}", "",
              f"- device `{meta.get('device')}`, dtype `{meta.get('dtype')}`, seed {meta.get('seed')}",
-             f"- checkpoints measured {meta.get('measured', 0)}, already done {meta.get('skipped', 0)}, "
-             f"failed {meta.get('failed', 0)}", ""]
+             *run_lines(wide, meta), ""]
     if plots:
         lines += ["![loss against training tokens](loss_vs_tokens.png)", ""]
     lines += ["## Per checkpoint", "", "Loss in nats/token, bpb in bits per UTF-8 byte; "

@@ -131,3 +131,29 @@ def test_the_measurement_registry_lists_the_built_in_kinds_without_imports():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["['loss', 'tasks', 'weights']", "weights"]
+
+
+def _evals_rows(keys):
+    return pd.DataFrame([{"model": m, "step": s, "tokens": 10 * s, "lr": 0.0, "dataset": "val", "task": None,
+                          "is_train": False, "n_tokens": 5, "metric": "loss", "value": 1.0} for m, s in keys])
+
+
+def test_the_report_of_an_interrupted_sweep_counts_what_its_table_holds(tmp_path):
+    """After Ctrl-C the run keeps no counts: report.md said 'checkpoints measured 0, already done
+    0, failed 0' above a table of the checkpoints it had measured, and nothing of the interrupt."""
+    from scalefit.sweep.report import write_report
+
+    evals = _evals_rows([("a", 0), ("a", 1), ("b", 0)])
+    text = write_report(tmp_path, evals, pd.DataFrame(), {"suite": "s", "interrupted": True}).read_text()
+    assert "checkpoints measured 0" not in text
+    assert "interrupted: the table holds the 3 checkpoints measured so far" in text
+
+
+def test_the_report_of_a_merge_says_which_shards_are_missing(tmp_path):
+    """`eval merge` of shards that do not cover the grid warned on stderr only; report.md (what is
+    kept beside the tables) said nothing."""
+    from scalefit.sweep.report import write_report
+
+    meta = {"suite": "s", "measured": 1, "warnings": ["the merged shards do not cover the grid: shard(s) 1/2 missing"]}
+    text = write_report(tmp_path, _evals_rows([("a", 0)]), pd.DataFrame(), meta).read_text()
+    assert "- warning: the merged shards do not cover the grid: shard(s) 1/2 missing" in text
