@@ -154,3 +154,17 @@ def test_the_law_registry_as_a_table():
     assert frame.loc["chinchilla", "params"] == "E, A, B, alpha, beta"
     assert "hoffmann" in frame.loc["chinchilla", "aliases"] and frame.loc["kaplan-nd", "aliases"] == "kaplan"
     assert frame["doc"].str.len().gt(0).all()
+
+
+def test_a_law_without_a_loss_surface_does_not_point_to_a_loss_pi95(anchors):
+    """isoflop sets an allocation and no loss: its budget table said 'its 95% prediction
+    interval is loss_pi95 in --json', a key its rows never have."""
+    data = anchors / "scaling" / "porian" / "porian_isoflop_points.csv"
+    args = ["fit", "isoflop", "--data", str(data), "--subset", "label=Cosine decay", "--subset",
+            "dataset=rw", "--columns", "params=n", "--bootstrap", "20"]
+    text = CliRunner().invoke(main, args).stdout
+    assert "the intervals are of the law's optimum (the curve)\n" in text
+    assert "loss_pi95" not in text
+    doc = json.loads(CliRunner().invoke(main, args + ["--json"]).stdout)
+    assert doc["allocation"]["budgets"] and not any(
+        "loss_pi95" in row for row in doc["allocation"]["budgets"])

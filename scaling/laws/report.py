@@ -130,7 +130,10 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
                "no intervals: run with --bootstrap N for them)" if not bootstrapped else
                "no intervals: the bootstrap drew none for these rows)"))
     out = [head + ":", text_table(projection_frame(rows, laws))]
-    if has_ci:
+    has_pi = any(key.endswith("loss_pi95") for row in rows for key in row)
+    if has_ci and not has_pi:  # a law with no loss surface (isoflop): no loss_pi95 to point to
+        out.append("the intervals are of the law's optimum (the curve)")
+    elif has_ci:
         checked = ", and below for the rows a held-out run checks" if "prediction" in kinds else ""
         out.append("the intervals are of the law's optimum (the curve); an observed run's loss scatters "
                    f"more: its 95% prediction interval is loss_pi95 in --json{checked}")
