@@ -84,3 +84,16 @@ def test_bad_accuracy_input():
         fit_accuracy([1, 2, 3], [0.2, 0.3, 0.4], "sigmoid")
     with pytest.raises(InputError, match="unknown accuracy law"):
         fit_accuracy([1, 2, 3], [0.2, 0.3, 0.4], "linear")
+
+
+def test_exponential_error_fitted_to_an_accuracy_says_so():
+    """--relation exponential-error with y an accuracy (e.g. piqa:acc of a long table) fitted an
+    'error' that rises as the loss falls (k < 0) and said nothing."""
+    rng = np.random.default_rng(0)
+    L = np.linspace(2.0, 5.5, 40)
+    err = relation_forms.exponential_error(L, **EXPONENTIAL) + rng.normal(0, 0.004, L.size)
+    as_error = fit_accuracy(L, err, "exponential-error", n_bootstrap=0)
+    assert as_error.value("k") > 0 and not any("k < 0" in w for w in as_error.warnings)
+    as_accuracy = fit_accuracy(L, 1 - err, "exponential-error", n_bootstrap=0)
+    assert as_accuracy.value("k") < 0
+    assert any(w.startswith("k < 0") and "1 - accuracy" in w for w in as_accuracy.warnings)

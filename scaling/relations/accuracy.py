@@ -142,6 +142,9 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
     warnings = bound_warnings(best.params)
     if L.size < 3 * len(names):
         warnings.append(f"too few points: {L.size} for {len(names)} parameters")
+    if law == "exponential-error" and est["k"].value < 0:  # an accuracy passed as y fits this way
+        warnings.append("k < 0: the fitted error rises as the loss falls; the exponential-error "
+                        "law takes an error rate (1 - accuracy), is y an accuracy?")
     resid = np.asarray(best.residual)
     result = FitResult(law, est, n_points=int(L.size), objective=float(resid @ resid),
                        converged=bool(best.success), warnings=warnings,
