@@ -422,3 +422,19 @@ def test_a_negative_at_x_is_refused_for_an_accuracy_law(tmp_path):
     one_line_error(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "acc",
                     "--relation", "sigmoid", "--bootstrap", "0", "--at-x=-2"],
                    "--at-x", "x = -2 is negative")
+
+
+def test_the_plot_labels_a_projection_as_one(shipped):
+    """relation.png's legend called every --at/--at-x point a 'prediction', a projection too."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from scalefit.scaling.relations.downstream import run_downstream, shipped_runs
+    from scalefit.scaling.relations.report import plot_relation
+    runs = shipped_runs(pd.read_csv(shipped))
+    for at, kind in ((dict(at_nd=(1e8, 1e9)), "projection"), (dict(at_nd=(2e6, 3e6)), "interpolation")):
+        out = run_downstream(runs, "loss", "loss_code_test", x_from="prose", group="distribution",
+                             n_bootstrap=20, **at)
+        assert out.prediction["kind"] == kind
+        fig = plot_relation(out.fit, out.train, out.held, out.to_dict())
+        labels = fig.axes[0].get_legend_handles_labels()[1]
+        assert f"{kind} (95% CI of the curve)" in labels, labels

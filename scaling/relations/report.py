@@ -153,7 +153,7 @@ def plot_relation(result, train, held, out: dict):
                         yerr=[[pred["value"] - pi[0]], [pi[1] - pred["value"]]], fmt="none", color="tab:green", alpha=0.4, lw=4,
                         label="95% prediction interval", zorder=4)
         ax.errorbar([px], [pred["value"]], yerr=yerr, fmt="D", color="tab:green",
-                    label="prediction (95% CI of the curve)", zorder=5)
+                    label=f"{pred.get('kind', 'prediction')} (95% CI of the curve)", zorder=5)
     ax.set_xlabel(str(out.get("x")))
     ax.set_ylabel(str(out.get("y")))
     ax.set_title(FORMULAS[out["relation"]], fontsize=9)
