@@ -57,9 +57,9 @@ def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard:
     spec, grid = None, []
     if suite:
         spec = load_suite(suite)
-        names = list(models or ()) or [m.name for m in spec.members]
-        for name in names:
-            spec.member(name)
+        # each member once, however often (or under which alias) --models names it
+        names = list(dict.fromkeys(spec.member(name).name for name in models or ())) or \
+            [m.name for m in spec.members]
         if not spec.steps:
             raise InputError(f"suite '{spec.name}': no checkpoint steps (none in the spec, none found on disk)")
         grid += checkpoint_grid(spec, names, select_steps(steps, spec.steps))

@@ -157,3 +157,12 @@ def test_the_report_of_a_merge_says_which_shards_are_missing(tmp_path):
     meta = {"suite": "s", "measured": 1, "warnings": ["the merged shards do not cover the grid: shard(s) 1/2 missing"]}
     text = write_report(tmp_path, _evals_rows([("a", 0)]), pd.DataFrame(), meta).read_text()
     assert "- warning: the merged shards do not cover the grid: shard(s) 1/2 missing" in text
+
+
+def test_a_model_named_twice_in_models_is_measured_once():
+    """--models 70m,pythia-70m (or tiny-a,tiny-a) was refused as 'two checkpoints have the same
+    model and step ...: rename a folder', which names no folder the user could rename."""
+    from scalefit.sweep.grid import sweep_grid
+
+    _, grid, _ = sweep_grid("pythia", ["70m", "pythia-70m", "70m", "160m"], "1000")
+    assert [(g.model, g.step) for g in grid] == [("pythia-70m", 1000), ("pythia-160m", 1000)]
