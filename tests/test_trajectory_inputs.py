@@ -556,6 +556,33 @@ def test_warmup_study_clears_its_progress_bar_before_an_error(tmp_path):
     assert out.splitlines()[-1].startswith("error:"), repr(out)
 
 
+def test_a_transition_is_placed_without_a_decay_horizon_where_none_is_needed(tmp_path):
+    """A table with warmup_steps but no total_steps and no lr: a transition inside warmup, or any
+    transition of a constant-LR run, stopped the command with 'LRSchedule decay_steps: 'nan' is not
+    a step count' (exit 2, naming nothing the user gave). The warmup ramp and a constant LR need
+    no horizon; only a decay does."""
+    rng = np.random.default_rng(2)
+    steps = np.r_[0, 2 ** np.arange(1, 12)]
+    x = np.log10(np.maximum(steps, 1))
+    value = 5 + 0.1 * x + 8 * np.maximum(0, x - 2) + rng.normal(0, 0.05, x.size)
+    base = pd.DataFrame({"model": "m", "step": steps, "tensor": "*", "group": "mlp_in", "layer": -1,
+                         "stat": "t_nu", "value": value})
+    for extra, phase, lr in (({"warmup_steps": 1000}, "in warmup", lambda s: s / 1000),
+                             ({"warmup_steps": 10, "schedule": "constant"}, "constant LR", lambda s: 1.0),
+                             ({"warmup_steps": 10}, "decay horizon unknown", None)):
+        path = tmp_path / "t.csv"
+        base.assign(**extra).to_csv(path, index=False)
+        code, out = run_cli(["transitions", "--data", str(path), "--stat", "t_nu", "--group", "mlp_in",
+                             "--bootstrap", "0", "--json"])
+        assert code == 0, out
+        (row,) = json.loads(out[out.index("{"):])["transitions"]
+        assert row["schedule_phase"] == phase
+        if lr is None:
+            assert row["lr_fraction_of_peak"] is None or np.isnan(row["lr_fraction_of_peak"])
+        else:
+            assert row["lr_fraction_of_peak"] == pytest.approx(lr(row["step"]))
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

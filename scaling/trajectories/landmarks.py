@@ -49,6 +49,10 @@ class ScheduleLandmarks:
         """LR at `step` as a fraction of the peak: scalefit.schedule's LR at these landmarks."""
         if not np.isfinite(self.warmup_end):
             return float("nan")
+        if not np.isfinite(self.total_steps):  # no horizon: the ramp and a constant LR need none
+            if 0 < self.warmup_end and step < self.warmup_end:
+                return float(step / self.warmup_end)
+            return 1.0 if self.style == "constant" else float("nan")
         if self.style != "constant" and step >= self.warmup_end and not np.isfinite(self.decay_fraction(step)):
             return float("nan")  # no decay horizon known
         style = self.style if self.style in STYLES else "cosine"
