@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from scalefit.errors import InputError
 from scalefit.sweep.engine import _record_failure, measure_checkpoint
 
 
@@ -49,8 +50,16 @@ class RayExecutor:
 
         if not ray.is_initialized():
             os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+            except (ConnectionError, RuntimeError) as exc:
+                if not self.address:  # a local cluster that does not start: not the user's input
+                    raise
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise InputError(f"--executor ray:{self.address}: no Ray cluster to join there ({first}); "
+                                 "start one with `ray start --head`, or use --executor ray for a local "
+                                 "cluster") from None
             self.started = True
         return ray
 

@@ -138,3 +138,17 @@ def test_ctrl_c_on_the_driver_leaves_a_folder_that_a_rerun_completes(cluster, se
     assert len(doc["measured"]) + len(doc["skipped"]) == 4 and doc["skipped"]
     pd.testing.assert_frame_equal(rows(out), rows(serial), atol=1e-6)
 
+
+
+def test_an_unreachable_ray_address_is_one_line_and_exit_2(monkeypatch, tmp_path):
+    """--executor ray:ADDRESS with no cluster there ended in ray's ConnectionError traceback and
+    exit status 1 (after ray's ~30 s of retries, simulated here)."""
+    def no_cluster(*args, **kwargs):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.255.255.1:6379")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    result = CliRunner().invoke(main, eval_args(tmp_path / "o", "--executor", "ray:10.255.255.1:6379"))
+    assert result.exit_code == 2, result.output
+    assert "--executor ray:10.255.255.1:6379: no Ray cluster to join there" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
