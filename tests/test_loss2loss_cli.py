@@ -438,3 +438,17 @@ def test_the_plot_labels_a_projection_as_one(shipped):
         fig = plot_relation(out.fit, out.train, out.held, out.to_dict())
         labels = fig.axes[0].get_legend_handles_labels()[1]
         assert f"{kind} (95% CI of the curve)" in labels, labels
+
+
+def test_at_n_d_without_params_says_what_at_needs(tmp_path):
+    """--at N,D on a table without params/tokens, with a sigmoid, failed after the fit with the
+    Kaplan-E advice (--e given, --e fit), which has nothing to do with an accuracy law."""
+    L = np.linspace(2.0, 5.0, 25)
+    data = tmp_path / "evals.csv"
+    pd.DataFrame({"nll": L, "acc": relation_forms.sigmoid_accuracy(L, 0.5, -2.0, 3.5, 0.3)}
+                 ).to_csv(data, index=False)
+    result = invoke(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "acc",
+                     "--relation", "sigmoid", "--bootstrap", "20", "--at", "1e9,1e10"], code=2)
+    line = result.stderr.strip().splitlines()[-1]
+    assert "evals.csv: column 'params' is missing: --at N,D" in line and "--at-x" in line
+    assert "--e " not in line and "bootstrap" not in result.stderr  # refused before any fit

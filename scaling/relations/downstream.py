@@ -330,6 +330,12 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
     table, x, y, notes = as_measurements(table, x, y, source)
     lp = pair_losses(table, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
                      match=match, source=source)
+    if at_nd is not None:  # before any fit: x at (N, D) comes from a Kaplan law of x
+        missing = [key for key in ("params", "tokens") if key not in lp.x_runs.columns]
+        if missing:
+            raise InputError(f"{source}: column '{missing[0]}' is missing: --at N,D predicts x "
+                             "from a Kaplan L(N,D)+E law fitted to the runs' params and tokens; "
+                             "add them, or predict at a loss with --at-x")
     train, held = split_by_compute(lp, holdout)
     if targets is not None:
         targets, targets_source = as_table(targets, targets_source)
