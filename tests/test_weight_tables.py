@@ -79,3 +79,17 @@ def test_the_report_names_a_group_whose_weights_hold_nan(tmp_path):
     clean = clean[clean["stat"] != "nonfinite"]
     write_weights_report(clean, tmp_path, stats=["std"])
     assert "NaN" not in (tmp_path / "report.md").read_text()
+
+
+def test_stat_series_refuses_two_values_for_one_key_and_drops_exact_repeats():
+    """`weights plot` drew a table holding two different t_nu values for one (model, step, tensor)
+    without a word (transitions and trajectory refuse it: averaging mixes two measurements)."""
+    from scalefit.errors import InputError
+
+    rows = [("m", 1, "*", "mlp_in", 5.0), ("m", 2, "*", "mlp_in", 6.0)]
+    table = pd.DataFrame(rows, columns=["model", "step", "tensor", "group", "value"]).assign(stat="t_nu", layer=-1)
+    twice = pd.concat([table, table], ignore_index=True)
+    assert stat_series(twice, "t_nu").set_index("step")["value"].to_dict() == {1: 5.0, 2: 6.0}
+    clash = pd.concat([table, table.iloc[[1]].assign(value=9.0)], ignore_index=True)
+    with pytest.raises(InputError, match="w.csv: rows 2 and 3 measure the same stat 't_nu'.*different values"):
+        stat_series(clash, "t_nu", source="w.csv")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, known, suggestion
-from scalefit.schema import group_values, numeric_values
+from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values
 
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
     from scalefit.weightstats.binned_fit import FamilyFits, Histogram
@@ -73,7 +73,8 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
         rows = rows[rows["group"].isin(list(groups))]
         if rows.empty:
             raise InputError(f"{source}: none of the groups {', '.join(groups)} has stat '{stat}'")
-    rows = numeric_values(rows, source, f"stat '{stat}'")
+    # exact repeats dropped; one key with two values refused, as transitions and trajectory do
+    rows = distinct_rows(numeric_values(rows, source, f"stat '{stat}'"), WEIGHT_KEYS, source, f"stat '{stat}'")
     if rows["value"].isna().all():
         raise InputError(f"{source}: stat '{stat}' has no finite value to plot (all empty, nan or inf)")
     values = group_values(rows, by=("model", "step", "group"))
