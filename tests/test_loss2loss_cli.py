@@ -452,3 +452,13 @@ def test_at_n_d_without_params_says_what_at_needs(tmp_path):
     line = result.stderr.strip().splitlines()[-1]
     assert "evals.csv: column 'params' is missing: --at N,D" in line and "--at-x" in line
     assert "--e " not in line and "bootstrap" not in result.stderr  # refused before any fit
+
+
+def test_the_header_prints_e_as_the_parameter_lines_do(shipped):
+    """The header printed E_x = 0.7893 and the parameter line below it 0.8 (the digits its
+    interval supports): one number printed two ways in one output."""
+    import re
+    text = invoke(["predict", "downstream", "--bootstrap", "50"]).stdout
+    header = re.search(r"E_x = (\S+) \(\d+ runs\), E_y = (\S+) \(\d+ runs\)", text)
+    lines = {m.group(1): m.group(2) for m in re.finditer(r"^  (E_[xy])\s+(\S+)\s+bootstrap", text, re.M)}
+    assert header and (header.group(1), header.group(2)) == (lines["E_x"], lines["E_y"]), text

@@ -49,9 +49,13 @@ def describe(out: dict) -> list[str]:
     lines.append(f"  {FORMULAS[out['relation']]}   [{out.get('method', '')}]")
     if out.get("e_source") == "kaplan":
         k = out["kaplan_fits"]
+        # to the digits their intervals support, as the parameter lines below print them (E_x
+        # = 0.7893 here and 0.8 there was one number printed two ways)
+        shown = {side: judged(k[side]["E"], out["params"][f"E_{side}"]["ci95"])[0]
+                 for side in ("x", "y")}
         lines.append(f"  E_x, E_y from per-dataset Kaplan L(N,D)+E fits: E_x = "
-                     f"{_fmt(k['x']['E'], '.4f')} ({k['x']['n_points']} runs), E_y = "
-                     f"{_fmt(k['y']['E'], '.4f')} ({k['y']['n_points']} runs)")
+                     f"{shown['x']} ({k['x']['n_points']} runs), E_y = "
+                     f"{shown['y']} ({k['y']['n_points']} runs)")
     elif out.get("e_source"):
         lines.append(f"  E_x, E_y: {out['e_source']}")
     return lines
