@@ -166,6 +166,8 @@ def plan(opts: EvalOptions):
                 if d is not None:
                     m.options.update({"--dataset": f"{d.name}={d.path.resolve()}", "--text-field": d.text_field,
                                       "--cross-entropy": opts.cross_entropy,
+                                      # each row's is_train: a table half marked is no train_loss
+                                      "--train-dataset": opts.train_dataset,
                                       f"the content of --dataset {d.name}": digests[d.name]})
     return suite, grid, measurements, device, dtype, shard
 

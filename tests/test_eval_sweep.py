@@ -309,3 +309,17 @@ def test_cuda_sweep_matches_the_cpu_reference(reference, suite_file, tmp_path): 
         meta = json.loads((out / "run.json").read_text())
         assert meta["device"].startswith("cuda")
         assert meta["dtype"] == ("float32" if dtype == "float32" else "bfloat16")
+
+
+def test_a_rerun_with_another_train_dataset_is_refused(suite_file, tmp_path):
+    """The rows of a resumed sweep kept the is_train of the run that measured them: re-run with
+    --train-dataset val, step 0 (measured before) said False and step 2 True, and the report's
+    train_loss was blank at step 0. A folder holds one setting, so the change is refused."""
+    data, out = suite_file.parent / "data", tmp_path / "t"
+    base = ["eval", "--suite", str(suite_file), "--device", "cpu", "--dataset", f"val={data / 'val.txt'}",
+            "--models", "tiny-a", "--max-tokens", "100", "--threads", "1", "--no-progress", "--out", str(out)]
+    assert run_cli([*base, "--steps", "0"]).exit_code == 0
+    result = run_cli([*base, "--steps", "0,2", "--train-dataset", "val"])
+    assert result.exit_code == 2, result.output
+    assert "--train-dataset val: " in result.stderr and "with --train-dataset (default)" in result.stderr
+    assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {0}
