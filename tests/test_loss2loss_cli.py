@@ -462,3 +462,13 @@ def test_the_header_prints_e_as_the_parameter_lines_do(shipped):
     header = re.search(r"E_x = (\S+) \(\d+ runs\), E_y = (\S+) \(\d+ runs\)", text)
     lines = {m.group(1): m.group(2) for m in re.finditer(r"^  (E_[xy])\s+(\S+)\s+bootstrap", text, re.M)}
     assert header and (header.group(1), header.group(2)) == (lines["E_x"], lines["E_y"]), text
+
+
+def test_kaplan_e_errors_name_the_files_column(tmp_path):
+    """The Kaplan fit of E checks its runs under the name 'loss'; its errors named column 'loss',
+    which the user's file (x in 'nll') does not have."""
+    data = tmp_path / "three.csv"
+    pd.DataFrame({"params": 1e6, "tokens": [1e8, 3e8, 1e9], "nll": [4.0, 3.6, 3.3],
+                  "code": [3.0, 2.7, 2.5]}).to_csv(data, index=False)
+    one_line_error(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "code",
+                    "--bootstrap", "0"], "three.csv: column 'nll': 3 rows", "kaplan-nde")

@@ -162,7 +162,7 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
     if can_baseline:
         from scalefit.scaling.laws.fit import predict
         kaplan_y = (result.components.get("kaplan", {}).get("y")
-                    or kaplan_fit(train.y_runs, source=source))
+                    or kaplan_fit(train.y_runs, source=source, column=train.y))
         # at the y run's own N and D: paired by compute it is not the x run's size
         n_y = rows["y_params"] if "y_params" in rows.columns else rows["params"]
         d_y = rows["y_tokens"] if "y_tokens" in rows.columns else rows["tokens"]
@@ -212,7 +212,7 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
         if kaplan_x is None:  # an accuracy law (or E given): the x law is fitted here, and what
             # its fit warns of (E at a bound, step-0 runs left out) is said as the relation's
             # Kaplan fits' warnings are
-            kaplan_x = kaplan_fit(train.x_runs, source=source)
+            kaplan_x = kaplan_fit(train.x_runs, source=source, column=train.x)
             result.warnings.extend(w for w in (f"Kaplan L(N,D)+E fit of the x loss (x for --at): {w}"
                                                for w in kaplan_x.warnings)
                                    if w not in result.warnings)

@@ -258,11 +258,12 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
 # --- irreducible losses ---------------------------------------------------------------------
 
 def kaplan_fit(runs: pd.DataFrame, *, n_bootstrap: int = 0, seed: int = 0,
-               source: str = "<table>") -> FitResult:
+               source: str = "<table>", column: str = "loss") -> FitResult:
     """Kaplan L(N, D) + E fitted to one distribution's runs: the source of E_x or E_y.
 
     Runs at D = 0 (step-0 checkpoints) and runs without params or tokens are left out, with a
     note; ``components["runs"]`` holds the runs fitted (what a bootstrap resamples).
+    ``column``: the table's name of the runs' loss, for the run-table check's messages.
     """
     from scalefit.scaling.laws.fit import fit_law
     from scalefit.scaling.laws.runtable import validate_runs
@@ -280,7 +281,11 @@ def kaplan_fit(runs: pd.DataFrame, *, n_bootstrap: int = 0, seed: int = 0,
     # each row is its own run (the table's index): two runs with equal N, D and loss are two
     # points, not one run repeated, so the run-table check keys on the row
     keyed = table.assign(run=table.index.astype(str))
-    validate_runs(keyed, "kaplan-nde", loss="loss", source=source)  # errors name the file's row
+    if column not in keyed.columns:  # its messages name the column the file calls the loss
+        keyed = keyed.rename(columns={"loss": column})
+    else:
+        column = "loss"
+    validate_runs(keyed, "kaplan-nde", loss=column, source=source)  # errors name the file's row
     table = table.reset_index(drop=True)
     key = (table.to_numpy(dtype=np.float64).tobytes(), int((~usable).sum()), n_bootstrap, seed)
     if key not in _KAPLAN_FITS:
@@ -543,9 +548,10 @@ def fit_loss_to_loss(lp: LossPairs, *, e_source: str | None = None, E_x: float |
     e_source = e_source_for(e_source, E_x, E_y)
     kaplan = {}
     if e_source == "kaplan":
-        for side, runs, label in (("x", lp.x_runs, lp.label_x), ("y", lp.y_runs, lp.label_y)):
+        for side, runs, label, column in (("x", lp.x_runs, lp.label_x, lp.x),
+                                          ("y", lp.y_runs, lp.label_y, lp.y)):
             try:
-                kaplan[side] = kaplan_fit(runs, source=source)
+                kaplan[side] = kaplan_fit(runs, source=source, column=column)
             except InputError as err:  # say which side's runs, and the ways round it
                 raise InputError(f"{err} (E_{side} from a Kaplan fit to the {side} side's runs, "
                                  f"{label}; or give --E-x and --E-y, or --e fit)") from None
