@@ -42,6 +42,9 @@ def parse_dataset(text: str, train_name: str | None = None) -> Dataset:
     base, at, suffix = path.rpartition("@")
     if at and suffix in ("uint16", "uint32"):
         path, token_dtype = base, suffix
+    elif at and base and not Path(path).exists() and Path(base).exists():  # PATH@int64: a width it cannot read
+        raise InputError(f"--dataset {name}: {path}: @{suffix} is not a token width; a raw token file is "
+                         "PATH (uint16) or PATH@uint32")
     if not Path(path).exists():
         raise InputError(f"--dataset {name}: {path}: file not found")
     return Dataset(name=name, path=Path(path), is_train=(name == train_name), token_dtype=token_dtype)

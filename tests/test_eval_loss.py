@@ -164,3 +164,17 @@ def test_cuda_default_bf16_loss_is_within_bf16_rounding(loaded, tiny_b_step8, tm
     assert next(gpu_model.parameters()).dtype == torch.bfloat16
     result = measure_loss(gpu_model, tokens, context=64)
     assert result.loss == pytest.approx(want_sum / want_n, rel=1e-2)
+
+
+def test_a_token_width_other_than_uint16_or_uint32_is_named(tmp_path):
+    """--dataset v=ids.bin@uint64 said 'ids.bin@uint64: file not found' of a file that exists."""
+    from scalefit.evals.measures import parse_dataset
+
+    raw = tmp_path / "ids.bin"
+    np.arange(10, dtype=np.uint16).tofile(raw)
+    with pytest.raises(InputError, match=r"@uint64 is not a token width; a raw token file is PATH \(uint16\) "
+                                         r"or PATH@uint32"):
+        parse_dataset(f"v={raw}@uint64")
+    with pytest.raises(InputError, match="file not found"):  # a missing file is still said as such
+        parse_dataset(f"v={tmp_path / 'none.bin'}@uint64")
+    assert parse_dataset(f"v={raw}@uint32").token_dtype == "uint32"
