@@ -97,3 +97,15 @@ def test_exponential_error_fitted_to_an_accuracy_says_so():
     as_accuracy = fit_accuracy(L, 1 - err, "exponential-error", n_bootstrap=0)
     assert as_accuracy.value("k") < 0
     assert any(w.startswith("k < 0") and "1 - accuracy" in w for w in as_accuracy.warnings)
+
+
+def test_each_law_names_the_scale_it_is_fitted_on():
+    """The exponential-error law is fitted to the error rate, but its result said 'least squares
+    on the accuracy scale' (printed beside err = eps - k exp(-gamma L))."""
+    L = np.linspace(2.0, 5.5, 20)
+    err = relation_forms.exponential_error(L, **EXPONENTIAL)
+    acc = relation_forms.sigmoid_accuracy(L, **SIGMOID)
+    assert fit_accuracy(L, err, "exponential-error", n_bootstrap=0).extra["method"] == \
+        "least squares on the error scale"
+    assert fit_accuracy(L, acc, "sigmoid", n_bootstrap=0).extra["method"] == \
+        "least squares on the accuracy scale"

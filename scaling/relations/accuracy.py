@@ -149,7 +149,9 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
     result = FitResult(law, est, n_points=int(L.size), objective=float(resid @ resid),
                        converged=bool(best.success), warnings=warnings,
                        extra={"rmse": float(np.sqrt(np.mean(resid ** 2))),
-                              "method": "least squares on the accuracy scale"},
+                              "method": "least squares on the "
+                                        + ("error" if law == "exponential-error" else "accuracy")
+                                        + " scale"},
                        model_result=best)
     n_units = None if units is None else len(np.unique(np.asarray(units).astype(str)))
     if n_units == L.size:  # every point its own unit (a run table's runs): points' bootstrap
