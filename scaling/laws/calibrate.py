@@ -16,7 +16,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_float, positive_int
 from scalefit.scaling.laws.fit import fit_law
-from scalefit.scaling.laws.projection import prediction_intervals
+from scalefit.scaling.laws.projection import prediction_inputs, prediction_intervals
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
@@ -124,8 +124,8 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
             skipped.append(f"cut {cut:.3g}: not fitted ({exc})")
             continue
         largest = float(train.C.max())
-        pi = prediction_intervals(result, held.N, held.D, level=LEVEL, seed=seed,
-                                  **held.variables(model.extra_variables()))
+        pi = prediction_intervals(result, *prediction_inputs(result, held), level=LEVEL,
+                                  seed=seed, **held.variables(model.extra_variables()))
         observed = held.L
         predicted = np.asarray(pi["predicted"])
         lo, hi = np.asarray(pi["pi95_lo"]), np.asarray(pi["pi95_hi"])

@@ -140,7 +140,9 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     Example:
       scalefit fit chinchilla --data runs.csv --bootstrap 1000 --out report/
     """
-    from scalefit.scaling.holdout import held_out_mask
+    import numpy as np
+
+    from scalefit.scaling.holdout import held_out_mask, parse_holdout
     from scalefit.scaling.laws.fit import fit_law
     from scalefit.scaling.laws.projection import holdout_predictions
     from scalefit.scaling.laws.registry import law_for
@@ -154,13 +156,19 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     df, source, _ = _load(data_path, subset, columns)
     law_name = law_model.law_name
     table = validate_runs(df, law_name, loss=loss_column, source=source)
-    mask = held_out_mask(table.C, holdout if law_model.predicts_loss else None)
+    # a law of N (or D) alone fits a table with no compute: params and a loss was a KeyError 'C'
+    compute = table.C if "C" in table.frame.columns else np.full(len(table.frame), np.nan)
+    holdout = holdout if law_model.predicts_loss else None
+    if parse_holdout(holdout) is not None and not np.isfinite(compute).all():
+        raise InputError(f"--holdout: {source} gives no compute (flops, or params and tokens) "
+                         "for every run, so there are no largest-compute runs to hold out")
+    mask = held_out_mask(compute, holdout)
     train, held = df[~mask], df[mask]
     train_table = validate_runs(train, law_name, loss=loss_column, source=source)
     result = fit_law(train_table, law_name, loss=loss_column, delta=delta,
                      n_bootstrap=n_bootstrap, seed=seed, progress=_progress(as_json),
-                     isoflop_method=isoflop_method, budgets=list(budgets) or None, held_flops=table.C[mask], all_runs=table)
-    largest = float(train_table.C.max())
+                     isoflop_method=isoflop_method, budgets=list(budgets) or None, held_flops=compute[mask], all_runs=table)
+    largest = float(np.max(compute[~mask]))
     out = result.to_dict()
     out["data"] = source
     if len(held):

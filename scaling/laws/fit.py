@@ -108,8 +108,8 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     if convention and convention not in result.warnings:
         result.warnings.append(convention)
     annotate(result)
-    if "C" not in table.frame.columns:  # a law of N alone (kaplan-n): no compute, no allocation
-        return result
+    if "C" not in table.frame.columns or not np.isfinite(table.C).any():
+        return result  # a law of N or D alone on a table without compute: no allocation
     project_allocation(result, budgets, largest_fitted=float(np.nanmax(table.C)),
                        held_flops=held_flops, smallest_fitted=float(np.nanmin(table.C)),
                        frame=_frame_of(all_runs, law, loss) if all_runs is not None else table.frame)

@@ -93,8 +93,11 @@ def plot_residuals(frame, results: dict):
             continue
         n_col = result.extra.get("n_column") or "params"
         N = frame[n_col].to_numpy(float) if n_col in frame else frame["N"].to_numpy(float)
+        D = frame["D"].to_numpy(float)
+        if "N" not in law.needs and "D" not in law.needs:  # kaplan-c: at the runs' own C
+            N, D = frame["C"].to_numpy(float) / FLOPS_PER_PARAM_TOKEN, np.ones(len(frame))
         extra = {v: frame[v].to_numpy(float) for v in law.extra_variables() if v in frame}
-        pred = predict(result, N, frame["D"].to_numpy(float), **extra)
+        pred = predict(result, N, D, **extra)
         ax.scatter(frame["C"], np.log(frame["L"]) - np.log(pred), s=10, color=color,
                    alpha=0.7, label=name)
     ax.axhline(0, color="black", lw=0.8)

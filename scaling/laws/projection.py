@@ -245,6 +245,16 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     return out
 
 
+def prediction_inputs(result: FitResult, table) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) to predict ``table``'s runs with ``prediction_intervals``: the table's own, or for
+    a law of compute alone (kaplan-c, fitted to the flops column) N = C / k and D = 1, so that
+    the law reads the runs' own C = k N D. (With N, D it read 6 x params_nonembed x tokens, the
+    N a Kaplan law counts: 9-36% of the shipped runs' flops, and held-out errors of 9% for 4%.)"""
+    if "N" in law_for(result.law).needs or "D" in law_for(result.law).needs:
+        return table.N, table.D
+    return table.C / _flops_per_param_token(result), np.ones(len(table.C))
+
+
 def holdout_predictions(result: FitResult, held_table, *, largest_fitted: float,
                         seed: int = 0) -> dict:
     """The held-out block: relative errors, each run's 95% prediction interval for its observed
@@ -252,7 +262,7 @@ def holdout_predictions(result: FitResult, held_table, *, largest_fitted: float,
     from scalefit.scaling.holdout import holdout_errors
     law = law_for(result.law)
     extra = held_table.variables(law.extra_variables())
-    pi = prediction_intervals(result, held_table.N, held_table.D, seed=seed, **extra)
+    pi = prediction_intervals(result, *prediction_inputs(result, held_table), seed=seed, **extra)
     out = holdout_errors(pi["predicted"], held_table.L)
     observed = held_table.L
     inside = (observed >= np.asarray(pi["pi95_lo"])) & (observed <= np.asarray(pi["pi95_hi"]))

@@ -304,11 +304,22 @@ HOLDOUT_COLUMNS = ("flops", "times_largest_run", "observed", "predicted", "pi95_
 
 
 def _plots(out_dir, frame, results, budgets=None):
+    """The plots the runs' columns allow: a law of N (or D, or C) alone fitted to a table of
+    that column and a loss has no D (or N) to colour or predict by, nor an N*(C) frontier
+    (--out died on KeyError 'D' after writing the tables)."""
     from scalefit.scaling.laws import plots
+
+    def known(*columns):
+        return all(c in frame and np.isfinite(frame[c].to_numpy(float)).all() for c in columns)
+
     paths = []
-    paths += save_figure(plots.plot_loss_vs_n(frame, results), out_dir, "loss_vs_n")
-    paths += save_figure(plots.plot_frontiers(results, frame, budgets), out_dir, "frontiers")
-    paths += save_figure(plots.plot_residuals(frame, results), out_dir, "residuals")
+    if known("N", "D"):
+        paths += save_figure(plots.plot_loss_vs_n(frame, results), out_dir, "loss_vs_n")
+    if known("C") and any(np.isfinite(r.extra.get("allocation", {}).get("a", np.nan))
+                          for r in results.values()):
+        paths += save_figure(plots.plot_frontiers(results, frame, budgets), out_dir, "frontiers")
+    if known("N", "D", "C"):
+        paths += save_figure(plots.plot_residuals(frame, results), out_dir, "residuals")
     return paths
 
 
