@@ -262,3 +262,17 @@ def test_the_shipped_experiment_says_slower_for_learned_law_inits():
     for init in ("gauss-matched", "family", "empirical", "permuted"):
         assert by_init[init]["ci_lo"] > 0 and by_init[init]["outcome"] == "slower", by_init[init]
     assert by_init["source"]["diff"] < 0
+
+
+def test_one_seed_a_side_is_not_said_to_be_supported():
+    """With one seed per condition no contrast can be tested; the summary line read 'the data
+    support undetermined (these runs allow no test) (empirical, ...)', an outcome claimed."""
+    table = synthetic_table()
+    one = init_study(table[table["init_seed"] == 1])
+    late = next(s for s in one.sentences if s.startswith("late, with warmup"))
+    assert "support" not in late
+    assert late.endswith("no outcome can be read for empirical, family, gauss-matched, permuted "
+                         "(these runs allow no test).")
+    early = next(s for s in one.sentences if s.startswith("early, with warmup"))  # family never got there
+    assert early.endswith("the data support slower (or won't train) (family); no outcome can be read "
+                          "for empirical, gauss-matched, permuted (these runs allow no test).")

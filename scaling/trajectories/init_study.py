@@ -516,8 +516,11 @@ def sentences(study: InitStudy) -> list[str]:
                 groups = {}
                 for _, row in predicted.iterrows():
                     groups.setdefault(OUTCOMES[row["outcome"]], []).append(row["init"])
-                said = "; ".join(f"{name} ({', '.join(inits)})" for name, inits in groups.items())
-                out.append(f"{phase}, {label}: the data support {said}.")
+                untested = groups.pop(OUTCOMES["undetermined"], [])  # not an outcome the data support
+                said = ["the data support " + "; ".join(f"{name} ({', '.join(inits)})"
+                                                       for name, inits in groups.items())] if groups else []
+                said += [f"no outcome can be read for {', '.join(untested)} (these runs allow no test)"] if untested else []
+                out.append(f"{phase}, {label}: {'; '.join(said)}.")
     for _, row in study.warmup_effect.iterrows():
         unit = "steps" if row["measure"] == "steps_to_1" else "final loss"
         fmt = "{:+.0f}".format if unit == "steps" else "{:+.3f}".format
