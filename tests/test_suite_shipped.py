@@ -229,3 +229,23 @@ def test_readme_and_report_warmup_tables_are_the_shipped_csv():
             weak = int(row["first_weak_kinks"])
             runs = sum(step != "-" for step in row["first_steps"].split(","))
             assert ("tentative" in verdict) == (2 * weak >= runs), (row["stat"], row["group"])
+
+
+def test_suite_report_plots_only_the_parts_the_suite_has(tmp_path):
+    """A suite trained without the warmup part got an empty 'mini-3 warmup variants' figure
+    (nine blank panels) listed among its plots, and matplotlib's 'No artists with labels' warning."""
+    import shutil
+    import warnings
+    from pathlib import Path
+
+    from scalefit.trainer.report import write_plots
+
+    shutil.copy(data_path("suites", "mini", "runs.csv"), tmp_path / "runs.csv")
+    table = pd.read_parquet(data_path("suites", "mini", "checkpoints.parquet"))
+    keep = (table["part"] == "long") & (table["model"].isin(["mini-1", "mini-2"]))
+    table[keep].to_parquet(tmp_path / "checkpoints.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        plots = [Path(p).name for p in write_plots(tmp_path)["plots"]]
+    assert plots == ["loss_vs_compute.png", "loss_vs_tokens.png", "trajectories_long.png"]
+    assert not (tmp_path / "plots" / "trajectories_warmup.png").exists()

@@ -144,10 +144,17 @@ def write_plots(data_dir) -> dict:
     runs = read_table(data_dir / "runs.csv")
     table = read_table(data_dir / "checkpoints.parquet")
     out = data_dir / "plots"
-    paths = [plot_loss_vs_compute(runs, table, out), plot_loss_vs_tokens(table, out)]
-    if table["stat"].notna().any():
+    paths = [plot_loss_vs_compute(runs, table, out)]
+    # a part the suite has no checkpoints of gets no plot (was: empty axes, and a legend warning)
+    parts = {p for p in ("long", "warmup") if (table["part"] == p).any()}
+    if "long" in parts:
+        paths.append(plot_loss_vs_tokens(table, out))
+    stats = table[table["stat"].notna()]
+    if "long" in parts and (stats["part"] == "long").any():
         paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "long", "trajectories_long",
                                        "Weight statistics of the long runs (group rows)"))
+    if "warmup" in parts and (stats["part"] == "warmup").any():
+        sizes = ", ".join(sorted(table.loc[table["part"] == "warmup", "size"].dropna().unique()))
         paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "warmup", "trajectories_warmup",
-                                       "mini-3 warmup variants (dotted: each warmup end)"))
+                                       f"{sizes} warmup variants (dotted: each warmup end)"))
     return {"plots": [str(p) for p in paths], "checks": suite_checks(runs, table)}
