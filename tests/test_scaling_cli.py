@@ -304,3 +304,17 @@ def test_kaplan_c_predicts_held_out_runs_at_their_own_compute(tmp_path):
             for path in (full, flops_only)]
     assert docs[0]["predicted"] == pytest.approx(docs[1]["predicted"], rel=1e-9)
     assert docs[0]["mean_abs_relative_error"] < 0.05
+
+
+def test_compare_of_laws_without_an_allocation_says_so_instead_of_a_nan(tmp_path):
+    """compare kaplan-n kaplan-d printed 'kaplan-n a = nan vs kaplan-d a = nan (only 100
+    bootstrap resamples, too few ...)' and an empty budget table under its heading."""
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    text = invoke(["compare", "kaplan-n", "kaplan-d", "--data", str(data), "--bootstrap",
+                   "100"]).stdout
+    assert "nan" not in text and "too few" not in text
+    assert ("compute-optimal allocation: none (kaplan-n, kaplan-d read one variable each; an "
+            "allocation needs a law of N and D)") in text
+    assert ("kaplan-n sets no allocation (it reads N only) vs kaplan-d sets no allocation (it "
+            "reads D only) (no two allocations to compare)") in text

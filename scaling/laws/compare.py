@@ -252,6 +252,8 @@ def allocation_verdict(fits: dict[str, FitResult], difference: dict | None = Non
 
     def text(n):
         c = ci[n]
+        if not np.isfinite(a[n]):  # kaplan-n, kaplan-d, kaplan-c: 'a = nan' said nothing
+            return f"{n} sets no allocation (it reads {', '.join(law_for(fits[n].law).needs)} only)"
         if c is not None and np.all(np.isfinite(c)):
             return f"{n} a = {a[n]:.2f} [{c[0]:.2f}, {c[1]:.2f}]"
         return f"{n} a = {a[n]:.2f}"
@@ -312,6 +314,8 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
     undecided = (f"only {draws} bootstrap resamples, too few for 95% intervals to tell whether they "
                  f"differ: run with --bootstrap {MIN_RESAMPLES_FOR_VERDICT * 10}" if draws else
                  "no bootstrap intervals: run with --bootstrap to tell whether they differ")
+    if sum(np.isfinite(f.extra.get("allocation", {}).get("a", np.nan)) for f in fits.values()) < 2:
+        undecided = "no two allocations to compare"  # not a matter of resamples
     if multi <= len(sizes) / 2:
         tail = {"differ": f", with {more_n} putting more of extra compute into parameters " + (
                     f"({diff_text} excludes 0)." if paired else "(the 95% intervals do not overlap)."),

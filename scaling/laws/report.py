@@ -121,6 +121,9 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
     interval draws the runs' scatter (``scatters``: ``scatter_text``)."""
     if not rows:
         return []
+    if not any(key.endswith("N_opt") for row in rows for key in row):  # compare kaplan-n kaplan-d
+        return [f"compute-optimal allocation: none ({', '.join(laws or ['this law'])} read "
+                "one variable each; an allocation needs a law of N and D)"]
     far = max(row.get("times_largest_run", 0) for row in rows)
     kinds = {row.get("kind") for row in rows}
     has_ci = any(key.endswith("_ci95") for row in rows for key in row)
