@@ -472,3 +472,27 @@ def test_kaplan_e_errors_name_the_files_column(tmp_path):
                   "code": [3.0, 2.7, 2.5]}).to_csv(data, index=False)
     one_line_error(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "code",
                     "--bootstrap", "0"], "three.csv: column 'nll': 3 rows", "kaplan-nde")
+
+
+def test_options_a_relation_would_ignore_are_refused(tmp_path):
+    """--E-x/--E-y, --e and --method huber with an accuracy law, --method huber with --e fit and
+    --match compute with train-to-test were each accepted and ignored without a word."""
+    L = np.linspace(2.0, 5.0, 25)
+    data = tmp_path / "evals.csv"
+    pd.DataFrame({"model": [f"m{i}" for i in range(25)], "params": np.geomspace(1e6, 1e9, 25),
+                  "tokens": 2e10, "nll": L, "code": 0.7 * (L - 1.2) ** 1.1 + 0.5,
+                  "acc": relation_forms.sigmoid_accuracy(L, 0.5, -2.0, 3.5, 0.3)}).to_csv(data, index=False)
+    base = ["predict", "downstream", "--data", str(data), "--x", "nll", "--bootstrap", "0"]
+    acc = base + ["--y", "acc", "--relation", "sigmoid"]
+    one_line_error(acc + ["--E-x", "1", "--E-y", "0.2"], "--E-x, --E-y", "--relation sigmoid")
+    one_line_error(acc + ["--e", "kaplan"], "--e kaplan", "would ignore")
+    one_line_error(base + ["--y", "acc", "--relation", "exponential-error", "--method", "huber"],
+                   "--method huber", "--relation exponential-error")
+    one_line_error(base + ["--y", "code", "--e", "fit", "--method", "huber"], "--method huber",
+                   "--e fit")
+    one_line_error(base + ["--y", "code", "--match", "compute"], "--match compute",
+                   "train-to-test")
+    one_line_error(["calibrate", "sigmoid", "--data", str(data), "--x", "nll", "--y", "acc",
+                    "--bootstrap", "20", "--E-x", "1", "--E-y", "0.2"], "--E-x, --E-y")
+    invoke(acc)  # without them: fitted
+    invoke(base + ["--y", "code", "--method", "huber", "--E-x", "1", "--E-y", "0.2"])

@@ -16,7 +16,8 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.laws.calibrate import Calibration, cut_points, cut_summary, summarize
-from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS, fit_relation,
+from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS,
+                                                   check_relation_options, fit_relation,
                                                    score_held_out, split_by_compute,
                                                    target_pairs)
 from scalefit.scaling.relations.loss2loss import e_source_for, pair_losses
@@ -52,7 +53,9 @@ def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shi
     if n_bootstrap < 2:
         raise InputError("calibrate: --bootstrap: at least 2 resamples (the intervals need "
                          "the relation's draws)")
-    e_source = e_source_for(e_source, E_x, E_y)
+    check_relation_options(relation, e_source=e_source, E_x=E_x, E_y=E_y, method=method)
+    if relation == "shifted-power":
+        e_source = e_source_for(e_source, E_x, E_y)
     lp = pair_losses(table, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
                      match=match, source=source)
     if "flops" not in lp.pairs.columns:

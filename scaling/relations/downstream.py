@@ -22,8 +22,8 @@ from scalefit.scaling.laws.projection import kind_of
 from scalefit.scaling.relations.accuracy import fit_accuracy, predict_accuracy
 from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
                                                   observed_residuals)
-from scalefit.scaling.relations.loss2loss import (LossPairs, fit_loss_to_loss, kaplan_fit,
-                                                  pair_losses, predict_y)
+from scalefit.scaling.relations.loss2loss import (LossPairs, check_method, fit_loss_to_loss,
+                                                  kaplan_fit, pair_losses, predict_y)
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.tables import as_table
@@ -47,6 +47,7 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
     seed = nonnegative_int("seed (--seed)", seed)
     if relation not in RELATIONS:
         raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
+    check_relation_options(relation, e_source=e_source, E_x=E_x, E_y=E_y, method=method)
     _refuse_constant(loss_pairs, source)
     if relation == "shifted-power":
         return fit_loss_to_loss(loss_pairs, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
@@ -59,6 +60,23 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
     result.extra.update({"pairing": loss_pairs.pairing, "x": loss_pairs.label_x,
                          "y": loss_pairs.label_y})
     return result
+
+
+def check_relation_options(relation: str, *, e_source=None, E_x=None, E_y=None,
+                           method: str = "ols") -> None:
+    """--e, --E-x, --E-y and --method huber are the shifted power law's (its E and its log-log
+    line): refused with an accuracy law, which ignored them without a word."""
+    if relation == "shifted-power":
+        check_method(e_source, method)
+        return
+    given = [name for name, value in ((f"--e {e_source}", e_source), ("--E-x", E_x),
+                                      ("--E-y", E_y)) if value is not None]
+    given += [f"--method {method}"] if method != "ols" else []
+    if given:
+        raise InputError(f"{', '.join(given)}: options of the shifted power law (its E_x, E_y "
+                         f"and log-log line); --relation {relation} fits "
+                         f"{'a, k, L0, b' if relation == 'sigmoid' else 'eps, k, gamma'} by least "
+                         "squares and would ignore them (drop them)")
 
 
 def _refuse_constant(loss_pairs: LossPairs, source: str) -> None:

@@ -202,6 +202,10 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
     if match not in MATCHES:
         raise InputError(f"--match: '{match}' is not one of {', '.join(MATCHES)}")
     check_pairing(pairing, y_from=y_from, x_from=x_from)  # y_from was overwritten by x_from, unsaid
+    if pairing == "train-to-test" and match != "tokens":  # one model's two losses: no matching
+        raise InputError(f"--match {match}: pairs the runs of two training sets (--pair "
+                         "train-to-train or test-to-test); train-to-test pairs two losses of "
+                         "the same runs (drop --match)")
     min_pairs = nonnegative_int("min_pairs", min_pairs)
     if pairing == "train-to-test":
         part = _subset(table, x_from, group, source)
@@ -535,6 +539,15 @@ def e_source_for(e_source: str | None, E_x=None, E_y=None) -> str:
     return e_source
 
 
+def check_method(e_source: str | None, method: str) -> None:
+    """--method (the log-log line's fit with E fixed) with --e fit, whose one least-squares fit of
+    all four parameters ignored it without a word: refused."""
+    if e_source == "fit" and method != "ols":
+        raise InputError(f"--method {method}: fits the log-log line with E fixed (--e kaplan or "
+                         "--e given); --e fit fits K, kappa, E_x and E_y together by least "
+                         "squares (drop --method, or fix E)")
+
+
 def fit_loss_to_loss(lp: LossPairs, *, e_source: str | None = None, E_x: float | None = None,
                      E_y: float | None = None, method: str = "ols", n_bootstrap: int = 0,
                      seed: int = 0, progress: bool = False, source: str = "<table>") -> FitResult:
@@ -546,6 +559,7 @@ def fit_loss_to_loss(lp: LossPairs, *, e_source: str | None = None, E_x: float |
     at a bound (E_y = 0 is no estimate) is a warning of the result.
     """
     e_source = e_source_for(e_source, E_x, E_y)
+    check_method(e_source, method)
     kaplan = {}
     if e_source == "kaplan":
         for side, runs, label, column in (("x", lp.x_runs, lp.label_x, lp.x),
