@@ -385,7 +385,11 @@ def test_readme_quotes_the_predicted_final_loss_as_the_command_prints_it():
     (["--finals", "finals.csv"], "--finals: only with --grid-test"),  # was ignored
     (["--by-size"], "--params: give the model size N"),  # came after the whole fit
     ([], "--schedule: give a schedule"),  # came after the whole fit
-    (["--schedule", "cosine:100", "--params", "1e6"], "--params: only with --by-size")])
+    (["--schedule", "cosine:100", "--params", "1e6"], "--params: only with --by-size"),
+    # without --schedule the measured run's lr column is the schedule: these were ignored
+    (["--measured", "mini-3-W0.01", "--warmup", "10"], "--warmup: only with --schedule"),
+    (["--measured", "mini-3-W0.01", "--final-ratio", "0.5"], "--final-ratio: only with --schedule"),
+    (["--measured", "mini-3-W0.01", "--peak-lr", "0.01"], "--peak-lr: only with --schedule")])
 def test_predict_curve_options_are_named_and_checked_before_the_fit(args, line):
     result = CliRunner().invoke(main, ["predict", "curve", "--model", "mini-3", "--bootstrap",
                                        "0", *args])

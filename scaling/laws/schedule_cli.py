@@ -215,6 +215,12 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     from scalefit.scaling.laws.curve_fit import fit_curves, predict_curve
     from scalefit.scaling.laws.curves import curves_from_table, parse_schedule
     from scalefit.scaling.laws.schedule_areas import lr_per_step
+    if schedule_spec is None:  # the --measured run's own lr column is the schedule: were ignored
+        for name, option in (("warmup", "--warmup"), ("final_ratio", "--final-ratio"),
+                             ("peak_lr", "--peak-lr")):
+            if option_given(name):
+                raise InputError(f"{option}: only with --schedule (without it the --measured "
+                                 "run's own lr column is the schedule)")
     if schedule_spec is not None:  # a bad spec fails before any fit
         parse_schedule(schedule_spec, peak=peak_lr or 1.0, warmup=warmup,
                        final_ratio=final_ratio, steps=(1 << 40) if measured else None)
