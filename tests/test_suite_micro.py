@@ -801,3 +801,21 @@ def test_a_spec_vocab_size_other_than_the_corpus_is_refused(corpus, tmp_path):
     line = result.stderr.strip()
     assert "vocab_size = 640" in line and "--vocab-size 320" in line and "build-corpus --vocab-size 640" in line
     assert len(line.splitlines()) == 1 and not (tmp_path / "o" / "grid").exists()
+
+
+def _strict(text):
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_strict_json_when_an_se_is_undefined(trained):
+    """The micro corpus's code splits hold one document, so their SEs are NaN: `suite train
+    --json` printed them as NaN, which is not JSON (strict parsers, jq, refuse it); now null."""
+    root, spec_path, _ = trained
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec_path), "--corpus",
+                                       str(root / "corpus"), "--out", str(root / "suite"), "--json"])
+    assert result.exit_code == 0
+    rows = _strict(result.stdout)
+    assert any(r["loss_code_test_se"] is None for r in rows)

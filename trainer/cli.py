@@ -8,6 +8,14 @@ import click
 from scalefit.options import FRACTION, NONNEGATIVE_INT, POSITIVE, THREADS, output_file, output_folder
 
 
+def _json(obj, **kwargs) -> str:
+    """One JSON document with NaN/inf as null (an SE of a one-document split is NaN; json.dumps
+    wrote it as NaN, which strict JSON parsers refuse)."""
+    from scalefit.report import to_jsonable
+
+    return json.dumps(to_jsonable(obj), allow_nan=False, **kwargs)
+
+
 @click.group()
 def data():
     """Build the corpora and tokenizer the mini suite trains and evaluates on."""
@@ -35,7 +43,7 @@ def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, t
     manifest = build_corpus(out_dir, prose_dir or None, code_dir or None, vocab_size=vocab_size,
                             seed=seed, val_frac=val_frac, test_frac=test_frac)
     if as_json:
-        click.echo(json.dumps(manifest))
+        click.echo(_json(manifest))
         return
     for name, info in manifest["distributions"].items():
         sizes = ", ".join(f"{s} {info[s]['n_tokens']:,} tokens / {info[s]['n_docs']} docs"
@@ -129,7 +137,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
                        device=device, table_dir=table_dir, progress=not as_json, only=only,
                        init=init, init_seed=init_seed, allow_same_data=allow_same_data)
     if as_json:
-        click.echo(json.dumps(rows))
+        click.echo(_json(rows))
         return
     for r in rows:
         click.echo(f"{r['run']}: loss {r['loss']:.4f} ({r['tokens']:,} tokens, {r['wall_s']:.0f} s)")
@@ -188,7 +196,7 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
     result = {"measured": len(summary.measured), "skipped": len(summary.skipped),
               "failed": summary.failed, "seconds": round(summary.seconds, 1), "tables": written}
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(_json(result))
         return
     click.echo(f"measured {result['measured']}, already done {result['skipped']}, "
                f"failed {len(summary.failed)} in {result['seconds']:.0f} s")
@@ -229,7 +237,7 @@ def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescor
     prov = suite_provenance(spec_path, runs, suite_dir, corpus_dir, notes=note)
     paths = write_shipped_runs(runs, prov, out_dir)
     if as_json:
-        click.echo(json.dumps(prov, default=str))
+        click.echo(_json(prov, default=str))
         return
     click.echo(f"{len(runs)} runs ({', '.join(f'{p} {n}' for p, n in runs['part'].value_counts().items())})")
     for label, t in prov["wall_time"].items():
@@ -307,4 +315,4 @@ def report_cmd(data_dir):
     from the repository, whose plots it rewrites (copy the folder to plot it elsewhere)."""
     from scalefit.trainer.report import write_plots
 
-    click.echo(json.dumps(write_plots(data_dir), indent=1))
+    click.echo(_json(write_plots(data_dir), indent=1))
