@@ -583,6 +583,28 @@ def test_a_transition_is_placed_without_a_decay_horizon_where_none_is_needed(tmp
             assert row["lr_fraction_of_peak"] == pytest.approx(lr(row["step"]))
 
 
+def test_transitions_without_resamples_claim_no_95_percent_interval(tmp_path):
+    """With --bootstrap 0 report.md still said '95% intervals by a sieve bootstrap' and the figure's
+    title 'band: 95% CI', where no transition has an interval."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from scalefit.scaling.trajectories.plots import plot_transitions
+
+    path = tmp_path / "t.csv"
+    long_table().to_csv(path, index=False)
+    for n, said in ((0, "no intervals (--bootstrap 0)"), (20, "95% intervals by a sieve bootstrap")):
+        out = tmp_path / f"out{n}"
+        code, text = run_cli(["transitions", "--data", str(path), "--stat", "t_nu", "--group", "mlp_in",
+                              "--bootstrap", str(n), "--out", str(out)])
+        assert code == 0, text
+        report = (out / "report.md").read_text()
+        assert said in report and (n > 0) == ("95% intervals" in report)
+        found = pd.read_csv(out / "transitions.csv")
+        traj = pd.read_csv(out / "trajectory.csv")
+        title = plot_transitions(traj, found, "t_nu / mlp_in").axes[0].get_title()
+        assert ("band: 95% CI" in title) == (n > 0) and ("no intervals" in title) == (n == 0)
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

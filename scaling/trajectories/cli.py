@@ -185,8 +185,9 @@ def _write_transition_report(out_dir, label, traj, study):
              "Change points against log10(step): continuous piecewise-linear fits, the number "
              "chosen by BIC and kept only when it beats a smooth polynomial of the same size. "
              "The errors of consecutive checkpoints are taken as AR(1), each fit with its own "
-             "REML autocorrelation (`error_rho` in runs.csv); 95% intervals by a sieve bootstrap "
-             f"that draws rho from its likelihood ({study.interval_method}).", "",
+             "REML autocorrelation (`error_rho` in runs.csv); "
+             + (f"95% intervals by a sieve bootstrap that draws rho from its likelihood ({study.interval_method})."
+                if study.n_bootstrap else "no intervals (--bootstrap 0)."), "",
              *([interval_caveat(study.interval_method, study.n_bootstrap), ""] if study.n_bootstrap
                else ["No breakpoint intervals: --bootstrap 0.", ""]),
              "![transitions](transitions.png)", "",

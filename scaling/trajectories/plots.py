@@ -30,7 +30,9 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
     ax.set_ylabel(stat_label)
     widened = ", hatched: widened to hold the estimate" if (
         "ci_widened" in transitions and transitions["ci_widened"].any()) else ""
-    ax.set_title(f"{stat_label} against step (dashed: transitions, band: 95% CI{widened})")
+    banded = "step_ci95_lo" in transitions and np.isfinite(transitions["step_ci95_lo"].to_numpy(dtype=float)).any()
+    ax.set_title(f"{stat_label} against step (dashed: transitions"
+                 + (f", band: 95% CI{widened})" if banded else "; no intervals)"))
     ax.legend(fontsize=7, ncol=2)
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("step (dotted: warmup end)")
