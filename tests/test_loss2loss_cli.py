@@ -496,3 +496,27 @@ def test_options_a_relation_would_ignore_are_refused(tmp_path):
                     "--bootstrap", "20", "--E-x", "1", "--E-y", "0.2"], "--E-x, --E-y")
     invoke(acc)  # without them: fitted
     invoke(base + ["--y", "code", "--method", "huber", "--E-x", "1", "--E-y", "0.2"])
+
+
+def test_holdout_data_reads_as_data_does_subset_and_model(tmp_path):
+    """Two faults on Pythia's tables (fit on the small models, score 6.9B and 12B): --subset
+    num_fewshot=0 was not applied to the --holdout-data table ('2 settings'), and a target run
+    was called fitted when a fitted run had its params, tokens and step (pythia-12b beside
+    pythia-12b-deduped: two runs, told apart by the model)."""
+    df = long_evals(tmp_path / "all.csv")
+    data, targets = tmp_path / "fit.csv", tmp_path / "targets.csv"
+    fitted, big = df[df["model"] != "m5"], df[df["model"] == "m5"]
+    twin = big.assign(model="m5-deduped", value=big["value"] * 1.001)  # m5's size and schedule
+    pd.concat([fitted, twin]).to_csv(data, index=False)
+    big.to_csv(targets, index=False)
+    doc = json.loads(invoke(["predict", "downstream", "--data", str(data), "--holdout-data",
+                             str(targets), "--x", "lambada_openai:ppl", "--y", "piqa:acc",
+                             "--subset", "num_fewshot=0", "--relation", "sigmoid",
+                             "--bootstrap", "20", "--json"]).stdout)
+    assert doc["holdout"]["n"] == 5  # m5's five 0-shot checkpoints
+    assert {p["model"] for p in doc["holdout"]["points"]} == {"m5"}
+    big.assign(model="m5-deduped").to_csv(targets, index=False)  # the fitted twin itself
+    one_line_error(["predict", "downstream", "--data", str(data), "--holdout-data",
+                    str(targets), "--x", "lambada_openai:ppl", "--y", "piqa:acc", "--subset",
+                    "num_fewshot=0", "--relation", "sigmoid", "--bootstrap", "0"],
+                   "5 of its 5 runs are also runs of")

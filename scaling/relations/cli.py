@@ -67,6 +67,18 @@ def _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     return frame, source, x, y, group or "data", x_from, y_from, notes
 
 
+def read_targets(path, specs, subset=()):
+    """A --holdout-data table read as --data is: --subset applied where it has the column (the
+    same eval_group or setting as the fitted rows), TASK:METRIC specs pivoted."""
+    from scalefit.scaling.relations.evaltables import apply_subset, as_measurements
+    from scalefit.tables import read_table
+    table = read_table(path)
+    present = tuple(item for item in subset or () if str(item).partition("=")[0] in table.columns)
+    table, source = apply_subset(table, present, str(path))
+    targets, *_ = as_measurements(table, *specs, source)
+    return targets
+
+
 def relation_options(func):
     """The options shared by `predict downstream` and `fit shifted-power`."""
     options = [
@@ -111,7 +123,8 @@ def relation_options(func):
         seed_option,
         click.option("--subset", multiple=True, metavar="COL=VALUE",
                      help="Use only rows with COL equal to VALUE (repeatable), e.g. "
-                          "eval_group=zero-shot."),
+                          "eval_group=zero-shot; also the rows of a --holdout-data table that "
+                          "has COL."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -186,14 +199,10 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
     each checkpoint is a pair and the bootstrap resamples whole models.
     """
     from scalefit.scaling.relations.downstream import run_downstream
-    from scalefit.scaling.relations.evaltables import as_measurements
-    from scalefit.tables import read_table
     specs = (x, y)
     frame, source, x, y, group, x_from, y_from, notes = _load(data_path, x, y, pairing, group,
                                                               x_from, y_from, subset)
-    targets = None
-    if holdout_data:
-        targets, *_ = as_measurements(read_table(holdout_data), *specs, str(holdout_data))
+    targets = read_targets(holdout_data, specs, subset) if holdout_data else None
     out = run_downstream(frame, x, y, pairing=pairing, x_from=x_from, y_from=y_from,
                          group=group, match=match, relation=relation,
                          e_source=e_source, E_x=E_x, E_y=E_y,

@@ -152,9 +152,10 @@ def target_pairs(frame: pd.DataFrame, lp: LossPairs, *, group: str = "data",
 
 
 def _fitted_targets(targets: pd.DataFrame, fitted: pd.DataFrame) -> int:
-    """How many target pairs are also fitted pairs: the same params and tokens where both
-    tables have them (else the same x and y values)."""
-    keys = [k for k in ("params", "tokens", "step") if k in targets and k in fitted]
+    """How many target pairs are also fitted pairs: the same params and tokens (and model and
+    step) where both tables have them (else the same x and y values). Two models of one size and
+    schedule (Pythia's standard and deduped runs) are two runs: the model tells them apart."""
+    keys = [k for k in ("model", "params", "tokens", "step") if k in targets and k in fitted]
     if not {"params", "tokens"} <= set(keys):
         keys = ["x", "y"]
     seen = set(map(tuple, fitted[keys].round(12).to_numpy().tolist()))
