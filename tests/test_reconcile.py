@@ -296,3 +296,21 @@ def test_the_biggest_step_is_a_share_only_of_a_walk_it_is_part_of():
     assert "other steps move a back" in over
     assert "(-0.130, 76% of the walk's change -0.170 from 'a' to 'd')" in sentence(
         [0.80, 0.77, 0.64, 0.63])
+
+
+def test_a_run_with_an_empty_condition_is_named_not_fitted_as_a_condition_nan(tmp_path):
+    """Rows with no --by value became a condition 'nan' that 'could not be fitted: no data
+    rows' (a note; the rows silently out of every walk); now one line naming the first row."""
+    from click.testing import CliRunner
+    from scalefit.cli import main
+    runs = pd.concat([isoflop_grid(0.34, 0.28, "a", 0), isoflop_grid(0.30, 0.30, "b", 1)],
+                     ignore_index=True).astype({"condition": object})
+    runs.loc[[4, 70], "condition"] = None
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "condition",
+                                       "--bootstrap", "0"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {path}: column 'condition', row 5: empty (2 such "
+                                     "rows); every run needs its condition (the condition it "
+                                     "belongs to): fill it, or drop those rows")

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, data_row
 from scalefit.scaling.fitresult import percentile_ci
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.registry import law_for
@@ -248,6 +248,13 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         if column not in runs.columns:
             raise InputError(f"--by/--panel: no column '{column}' in the run table (columns: "
                              f"{', '.join(map(str, runs.columns))})")
+    for column in [by, *panel]:  # an empty label was a condition 'nan' fitted to no rows
+        empty = runs[column].isna().to_numpy()
+        if empty.any():
+            i = int(np.flatnonzero(empty)[0])
+            raise InputError(f"{source}: column '{column}', row {data_row(runs, i)}: empty "
+                             f"({int(empty.sum())} such rows); every run needs its {column} "
+                             "(the condition it belongs to): fill it, or drop those rows")
     fitted = [c for c in [by, *panel] if c in (*FITTED_COLUMNS, "n")]
     if fitted:
         raise InputError(f"--by/--panel {fitted[0]}: that column is what each condition's law is fitted "
