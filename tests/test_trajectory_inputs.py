@@ -605,6 +605,19 @@ def test_transitions_without_resamples_claim_no_95_percent_interval(tmp_path):
         assert ("band: 95% CI" in title) == (n > 0) and ("no intervals" in title) == (n == 0)
 
 
+def test_an_absent_layer_lists_the_layers_as_whole_numbers(tmp_path):
+    """Read back from CSV the layer column is float (evaluation rows leave it empty), and the
+    message listed 'known: 0.0, 1.0' for layers the user types as 0 and 1."""
+    table = long_table()
+    weights = table[table["stat"].notna()]
+    table = pd.concat([table[table["stat"].isna()], weights.assign(tensor="l0", layer=0),
+                       weights.assign(tensor="l1", layer=1)], ignore_index=True)
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"column 'layer' has no '-1' for stat 't_nu' \(known: 0, 1\)"):
+        stat_trajectory(read_table(path), "t_nu", group="mlp_in", layer=-1, source="t.csv")
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

@@ -135,8 +135,12 @@ def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: st
             raise InputError(f"{source}: column '{column}' is missing, cannot select {column}={wanted}")
         selected = rows[_matches(rows[column], wanted, numeric=column == "layer")]
         if selected.empty:
+            have = rows[column].dropna()
+            if column == "layer":  # read back from CSV as floats (the evaluation rows leave it empty)
+                have = [int(v) if isinstance(v, (int, float, np.number)) and float(v).is_integer() else v
+                        for v in have]
             raise InputError(f"{source}: column '{column}' has no '{wanted}' for stat '{stat}' "
-                             f"(known: {known(rows[column].dropna())})")
+                             f"(known: {known(have)})")
         rows = selected
     if group is None and tensor is None and "group" in rows and rows["group"].nunique() > 1:
         # averaged, t_nu of the embeddings and of the MLP (1e4 at its cap) read as one statistic
