@@ -520,3 +520,21 @@ def test_holdout_data_reads_as_data_does_subset_and_model(tmp_path):
                     str(targets), "--x", "lambada_openai:ppl", "--y", "piqa:acc", "--subset",
                     "num_fewshot=0", "--relation", "sigmoid", "--bootstrap", "0"],
                    "5 of its 5 runs are also runs of")
+
+
+def test_a_held_out_run_below_e_x_does_not_make_the_errors_nan(shipped):
+    """With --E-x above one held-out run's x that run has no prediction; the mean error of all of
+    them printed 'nan%' and the per-run line 'predicted=nan (+nan%)'."""
+    args = ["predict", "downstream", "--holdout", "4", "--bootstrap", "20"]
+    pairs = json.loads(invoke(args + ["--json"]).stdout)["holdout"]["points"]
+    xs = sorted(p["x"] for p in pairs)
+    e_x = (xs[0] + xs[1]) / 2  # above the lowest held-out x only
+    doc = json.loads(invoke(args + ["--E-x", f"{e_x}", "--E-y", "0", "--json"]).stdout)["holdout"]
+    rel = [p["relative_error"] for p in doc["points"]]
+    assert sum(r is None for r in rel) == 1  # no prediction: JSON null
+    assert doc["mean_abs_relative_error"] == pytest.approx(np.mean([abs(r) for r in rel if r is not None]))
+    assert doc["undefined"].startswith("1 of 4 held-out runs have no prediction")
+    base = [p["baseline_relative_error"] for p, r in zip(doc["points"], rel) if r is not None]
+    assert doc["baseline_mean_abs_relative_error"] == pytest.approx(np.mean(np.abs(base)))
+    text = invoke(args + ["--E-x", f"{e_x}", "--E-y", "0"]).stdout
+    assert "nan" not in text and "no prediction (x at or below E_x)" in text

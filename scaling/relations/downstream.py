@@ -188,8 +188,11 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
         rows["baseline_predicted"] = predict(kaplan_y, n_y.to_numpy(float), d_y.to_numpy(float))
         rows["baseline_relative_error"] = rows["baseline_predicted"] / rows["y"] - 1
         out["baseline"] = "Kaplan L(N, D) + E fitted to the target loss alone"
-        out["baseline_mean_abs_relative_error"] = float(
-            np.mean(np.abs(rows["baseline_relative_error"])))
+        # over the runs the relation predicts, so that the two means compare the same runs
+        defined = np.isfinite(rows["relative_error"].to_numpy(float))
+        out["baseline_mean_abs_relative_error"] = (float(
+            np.mean(np.abs(rows["baseline_relative_error"].to_numpy(float)[defined])))
+            if defined.any() else float("nan"))
     keep = [c for c in ("model", "step", "params", "tokens", "flops", "x", "y_params", "y_tokens",
                         "y", "predicted",
                         "relative_error", "pi95_lo", "pi95_hi", "inside_pi95",
@@ -197,8 +200,13 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
             if c in rows.columns]
     out["points"] = rows[keep].to_dict(orient="records")
     rel = rows["relative_error"].to_numpy(float)
-    out["mean_abs_relative_error"] = float(np.mean(np.abs(rel))) if rel.size else float("nan")
-    out["max_abs_relative_error"] = float(np.max(np.abs(rel))) if rel.size else float("nan")
+    ok = np.isfinite(rel)  # a held-out x at or below the fit's E_x has no prediction
+    out["mean_abs_relative_error"] = float(np.mean(np.abs(rel[ok]))) if ok.any() else float("nan")
+    out["max_abs_relative_error"] = float(np.max(np.abs(rel[ok]))) if ok.any() else float("nan")
+    if (~ok).any():  # one such run made every mean NaN ('mean |rel err| nan%')
+        out["undefined"] = (f"{int((~ok).sum())} of {rel.size} held-out runs have no prediction "
+                            "(x at or below the fit's E_x, where the law says nothing): counted "
+                            "outside their intervals, left out of the errors")
     return out
 
 

@@ -104,12 +104,18 @@ def downstream_text(out: dict) -> str:
                  if "pi95_coverage" in h else "")
         lines.append(f"held out {h['n']} runs (largest compute, or --holdout-data): "
                      f"mean |rel err| {100 * h['mean_abs_relative_error']:.2f}%{base}{cover}")
+        if "undefined" in h:
+            lines.append(f"  note: {h['undefined']}")
         for p in h["points"]:
             extra = (f"  baseline {100 * p['baseline_relative_error']:+.2f}%"
                      if "baseline_relative_error" in p else "")
             size = f"N={p['params']:.3g} D={p['tokens']:.3g} " if "params" in p else ""
             pi = (f" PI [{p['pi95_lo']:.4f}, {p['pi95_hi']:.4f}]"
                   + ("" if p["inside_pi95"] else " outside") if "pi95_lo" in p else "")
+            if not math.isfinite(p["predicted"]):  # x at or below E_x
+                lines.append(f"  {size}x={p['x']:.4f} y={p['y']:.4f} no prediction (x at or "
+                             f"below E_x){extra}")
+                continue
             lines.append(f"  {size}x={p['x']:.4f} y={p['y']:.4f} predicted="
                          f"{p['predicted']:.4f} ({100 * p['relative_error']:+.2f}%){pi}{extra}")
     for note in out.get("notes", []):
@@ -192,6 +198,8 @@ def write_downstream_report(out_dir, downstream) -> None:
         if "pi95_coverage" in out["holdout"]:
             md += [f"{100 * out['holdout']['pi95_coverage']:.0f}% of the held-out runs lie "
                    "inside their 95% prediction intervals (pi95_lo, pi95_hi).", ""]
+        if "undefined" in out["holdout"]:
+            md += [f"Note: {out['holdout']['undefined']}.", ""]
         md += [markdown_table(hold), ""]
     md += ["![y against x](relation.png)", ""]
     if out.get("notes"):
