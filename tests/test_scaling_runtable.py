@@ -229,3 +229,25 @@ def test_a_grid_with_flops_and_no_tokens_is_not_refused_as_duplicate_runs(tmp_pa
     assert result.exit_code == 2
     line = _one_line(result)
     assert "duplicate run (model=m1, flops=" in line and "row 13:" in line
+
+
+def test_isoflop_runs_whose_flops_differ_slightly_are_told_how_budgets_are_grouped(tmp_path):
+    """Flops computed per run (6ND of rounded N and D) differ by ~1% within a budget: every run
+    became its own budget and the message did not say how budgets are read, nor that a budget
+    column (--columns budget=COL) groups them; with one, the fit runs."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for C in np.geomspace(1e18, 1e20, 4):
+        for N in np.geomspace(1e8, 1e10, 7) * (C / 1e18) ** 0.5 / 10:
+            D = C / (6 * N)
+            rows.append({"params": N, "tokens": D, "nominal": C,
+                         "flops": C * (1 + 0.01 * rng.standard_normal()),
+                         "loss": 1.7 + 400 / N ** 0.34 + 410 / D ** 0.28})
+    df = pd.DataFrame(rows)
+    result, path = run_cli(tmp_path, df, "isoflop")
+    assert result.exit_code == 2
+    line = _one_line(result)
+    assert "runs share a budget when their flops agree to 3 significant digits, or give a column "\
+           "of budgets with --columns budget=COL" in line
+    ok, _ = run_cli(tmp_path, df, "isoflop", "--columns", "budget=nominal")
+    assert ok.exit_code == 0, ok.output

@@ -133,8 +133,11 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
         raise InputError(f"{table.source}: column 'flops': only {len(good)} compute budgets "
                          f"with a bracketed minimum; the IsoFLOP fit needs at least 2 (the table has "
                          f"{len(optima)} budgets with at most {most} runs each; a budget needs 3+ sizes at "
-                         "that compute whose lowest loss is not at either end; a Chinchilla-style grid "
-                         "fits with 'scalefit fit chinchilla')")
+                         "that compute whose lowest loss is not at either end; "
+                         + ("" if "budget" in table.frame.columns else
+                            "runs share a budget when their flops agree to 3 significant digits, "
+                            "or give a column of budgets with --columns budget=COL; ")
+                         + "a Chinchilla-style grid fits with 'scalefit fit chinchilla')")
     if len(good) < MIN_BUDGETS:
         warnings.append(f"too few points: only {len(good)} budgets with a bracketed minimum")
     log_c = np.log(good["flops"].to_numpy())
