@@ -538,3 +538,17 @@ def test_a_held_out_run_below_e_x_does_not_make_the_errors_nan(shipped):
     assert doc["baseline_mean_abs_relative_error"] == pytest.approx(np.mean(np.abs(base)))
     text = invoke(args + ["--E-x", f"{e_x}", "--E-y", "0"]).stdout
     assert "nan" not in text and "no prediction (x at or below E_x)" in text
+
+
+def test_an_accuracy_outside_0_1_names_the_file_column_and_run(tmp_path):
+    """A percentage accuracy was refused as 'sigmoid: point 1: 26.3 is not a fraction', naming
+    neither the file, the column nor the run."""
+    L = np.linspace(2.0, 5.0, 12)
+    data = tmp_path / "evals.csv"
+    pd.DataFrame({"model": [f"m{i}" for i in range(12)], "nll": L,
+                  "acc": 100 * relation_forms.sigmoid_accuracy(L, 0.5, -2.0, 3.5, 0.3)}
+                 ).to_csv(data, index=False)
+    one_line_error(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "acc",
+                    "--relation", "sigmoid", "--bootstrap", "0"],
+                   "evals.csv: column 'acc' (model m0):", "not a fraction in [0, 1]",
+                   "12 such values", "not a percentage")

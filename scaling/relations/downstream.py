@@ -54,6 +54,15 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
                                 n_bootstrap=n_bootstrap, seed=seed, progress=progress,
                                 source=source)
     pairs = loss_pairs.pairs
+    y = pairs["y"].to_numpy(float)
+    outside = np.flatnonzero((y < 0) | (y > 1))
+    if outside.size:  # fit_accuracy's own message names a point, not the file's column or run
+        i = int(outside[0])
+        run = ", ".join(f"{k} {pairs[k].iloc[i]}" for k in ("model", "step") if k in pairs.columns)
+        raise InputError(f"{source}: column '{loss_pairs.y}'{f' ({run})' if run else ''}: "
+                         f"{y[i]:g} is not a fraction in [0, 1] ({outside.size} such values); "
+                         f"--relation {relation} takes y as a fraction (an accuracy or error, "
+                         "not a percentage)")
     units = pairs[UNIT].to_numpy() if UNIT in pairs.columns else None
     result = fit_accuracy(pairs["x"], pairs["y"], relation, n_bootstrap=n_bootstrap, seed=seed,
                           progress=progress, units=units)
