@@ -318,3 +318,22 @@ def test_compare_of_laws_without_an_allocation_says_so_instead_of_a_nan(tmp_path
             "allocation needs a law of N and D)") in text
     assert ("kaplan-n sets no allocation (it reads N only) vs kaplan-d sets no allocation (it "
             "reads D only) (no two allocations to compare)") in text
+
+
+def test_holdout_that_leaves_too_few_runs_or_meets_isoflop_is_said_as_such(tmp_path):
+    """--holdout 15 of the shipped 20 runs said "column 'loss': 5 rows, law chinchilla needs at
+    least 6 points", not naming --holdout; fit isoflop --holdout 3 ignored the option unsaid."""
+    for command in (["fit", "chinchilla"], ["compare"]):
+        result = CliRunner().invoke(main, [*command, "--holdout", "15", "--bootstrap", "0"])
+        assert result.exit_code == 2
+        assert result.output.strip() == "error: --holdout: keeping 15 of 20 runs out leaves too few to fit"
+    assert CliRunner().invoke(main, ["fit", "chinchilla", "--holdout", "14", "--bootstrap",
+                                     "0"]).exit_code == 0
+    data = tmp_path / "iso.csv"
+    rows = [{"params": N, "tokens": C / (6 * N), "flops": C,
+             "loss": 1.7 + 400 / N ** 0.34 + 410 / (C / (6 * N)) ** 0.28}
+            for C in np.geomspace(1e18, 1e20, 4) for N in np.geomspace(3e7, 3e9, 9) * (C / 1e18) ** 0.5]
+    pd.DataFrame(rows).to_csv(data, index=False)
+    iso = CliRunner().invoke(main, ["fit", "isoflop", "--data", str(data), "--holdout", "3"])
+    assert iso.exit_code == 2 and "--holdout: law isoflop sets an allocation and predicts no loss" in iso.output
+    assert invoke(["fit", "isoflop", "--data", str(data), "--bootstrap", "0"]).exit_code == 0

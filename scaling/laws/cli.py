@@ -158,11 +158,13 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     table = validate_runs(df, law_name, loss=loss_column, source=source)
     # a law of N (or D) alone fits a table with no compute: params and a loss was a KeyError 'C'
     compute = table.C if "C" in table.frame.columns else np.full(len(table.frame), np.nan)
-    holdout = holdout if law_model.predicts_loss else None
+    if not law_model.predicts_loss and parse_holdout(holdout) is not None:  # was ignored unsaid
+        raise InputError(f"--holdout: law {law_name} sets an allocation and predicts no loss, so "
+                         "there is no error on held-out runs to report; leave it out")
     if parse_holdout(holdout) is not None and not np.isfinite(compute).all():
         raise InputError(f"--holdout: {source} gives no compute (flops, or params and tokens) "
                          "for every run, so there are no largest-compute runs to hold out")
-    mask = held_out_mask(compute, holdout)
+    mask = held_out_mask(compute, holdout, min_fit=law_model.n_free + 1)  # not a 'column loss' error
     train, held = df[~mask], df[mask]
     train_table = validate_runs(train, law_name, loss=loss_column, source=source)
     result = fit_law(train_table, law_name, loss=loss_column, delta=delta,

@@ -110,7 +110,7 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     first = law_for(laws[0])
     table = validate_runs(runs, "chinchilla" if first.predicts_loss else first.law_name,
                           loss=loss, source=source)
-    mask = held_out_mask(table.C, holdout)
+    mask = held_out_mask(table.C, holdout, min_fit=max(law_for(n).n_free for n in laws) + 1)
     train, held, held_flops = runs[~mask], runs[mask], table.C[mask]
     fits, held_errors, fitted_losses = {}, {}, []
     largest = smallest = float("nan")
