@@ -552,3 +552,14 @@ def test_an_accuracy_outside_0_1_names_the_file_column_and_run(tmp_path):
                     "--relation", "sigmoid", "--bootstrap", "0"],
                    "evals.csv: column 'acc' (model m0):", "not a fraction in [0, 1]",
                    "12 such values", "not a percentage")
+
+
+def test_too_few_pairs_for_an_accuracy_law_names_the_file(tmp_path):
+    """Four pairs for a sigmoid were refused as 'sigmoid: 4 usable points; need at least 5'."""
+    L = np.linspace(2.0, 5.0, 4)
+    data = tmp_path / "four.csv"
+    pd.DataFrame({"nll": L, "acc": relation_forms.sigmoid_accuracy(L, 0.5, -2.0, 3.5, 0.3)}
+                 ).to_csv(data, index=False)
+    one_line_error(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "acc",
+                    "--relation", "sigmoid", "--bootstrap", "0"],
+                   "four.csv: only 4 (x, y) pairs of 'nll' and 'acc'", "at least 5")

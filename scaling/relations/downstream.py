@@ -54,6 +54,10 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
                                 n_bootstrap=n_bootstrap, seed=seed, progress=progress,
                                 source=source)
     pairs = loss_pairs.pairs
+    if len(pairs) < MIN_ACCURACY_PAIRS:  # fit_accuracy's message named the law, not the file
+        raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{loss_pairs.x}' and "
+                         f"'{loss_pairs.y}'; --relation {relation} needs at least "
+                         f"{MIN_ACCURACY_PAIRS}")
     y = pairs["y"].to_numpy(float)
     outside = np.flatnonzero((y < 0) | (y > 1))
     if outside.size:  # fit_accuracy's own message names a point, not the file's column or run
@@ -113,6 +117,7 @@ def relation_with_ci(result: FitResult, x: float, **chained) -> dict:
 
 
 MIN_FIT_PAIRS = 3  # a relation's fit needs at least three pairs
+MIN_ACCURACY_PAIRS = 5  # an accuracy law's (accuracy._check)
 
 
 def split_by_compute(lp: LossPairs, holdout) -> tuple[LossPairs, pd.DataFrame]:
