@@ -492,3 +492,18 @@ def test_missing_text_and_mixed_dataset_losses_are_not_dropped_or_averaged_unsai
     assert mixed.exit_code == 2 and "--dataset" in mixed.output and "code, prose" in mixed.output
     chosen, _ = _fit_file(tmp_path, both, "--dataset", "prose", "--json")
     assert chosen.exit_code == 0 and json.loads(chosen.stdout)["n_points"] == len(table)
+
+
+def test_a_parameter_outside_its_own_interval_is_said_so():
+    """fit schedule-law --by-size --model mini-1,mini-3,mini-5 --bootstrap 10 printed
+    'E = 0  95% CI [1.506e-05, 0.01849]  (not identified)': the estimate at its bound, every
+    resample's E above it, and nothing said that the interval does not hold the estimate."""
+    from scalefit.scaling.laws.schedule_cli import _fit_text
+    out = {"law": "momentum-n", "n_points": 120, "n_runs": 3, "runs": ["a", "b", "c"],
+           "params": {"E": {"value": 2.0e-17, "ci95": [1.506e-05, 0.01849]},
+                      "K": {"value": 2.469, "ci95": [2.184, 2.791]}},
+           "rmse_log": 0.007, "mean_rel_error": 0.005, "max_rel_error": 0.02, "warnings": []}
+    lines = _fit_text(out).splitlines()
+    assert lines[1].startswith("       E = 0  95% CI [1.506e-05, 0.01849]  (not identified, the "
+                               "estimate lies outside its bootstrap interval")
+    assert lines[2] == "       K = 2.469  95% CI [2.184, 2.791]"
