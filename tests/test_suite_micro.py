@@ -819,3 +819,26 @@ def test_json_output_is_strict_json_when_an_se_is_undefined(trained):
     assert result.exit_code == 0
     rows = _strict(result.stdout)
     assert any(r["loss_code_test_se"] is None for r in rows)
+
+
+def test_sweep_reports_a_damaged_step_folder_and_exits_1(trained, tmp_path):
+    """A step folder of the spec without its weights or config (the trainer writes folders whole)
+    was skipped in silence, and a checkpoint that failed to load left the exit status 0: the
+    tables lacked those steps and nothing said so to a script."""
+    import shutil
+
+    root, spec_path, _ = trained
+    suite = tmp_path / "suite"
+    shutil.copytree(root / "suite" / "grid" / "s1-D960", suite / "grid" / "s1-D960")  # the long run of s1
+    run = suite / "grid" / "s1-D960"
+    steps = sorted((p for p in run.iterdir() if p.name.startswith("step")), key=lambda p: int(p.name[4:]))
+    (steps[1] / "model.safetensors").unlink()
+    (steps[2] / "config.json").unlink()
+    result = CliRunner().invoke(main, ["suite", "sweep", "--spec", str(spec_path), "--suite-dir", str(suite),
+                                       "--corpus", str(root / "corpus"), "--out", str(tmp_path / "sw"),
+                                       "--no-weights", "--no-finals", "--only", "grid/s1-D960", "--max-tokens", "64",
+                                       "--json"])
+    assert result.exit_code == 1, result.output
+    failed = {(f["step"], f["error"]) for f in json.loads(result.stdout)["failed"]}
+    assert failed == {(int(steps[1].name[4:]), "incomplete checkpoint folder: no model.safetensors"),
+                      (int(steps[2].name[4:]), "incomplete checkpoint folder: no config.json")}

@@ -173,7 +173,9 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
     """Measure every checkpoint of the suite's runs: losses (prose val/test, code test) and weights.
 
     Long runs and warmup variants are swept at every checkpoint, other runs at their last step.
-    Killed at any moment, a re-run measures only what is missing.
+    Killed at any moment, a re-run measures only what is missing. A checkpoint that fails to load
+    (or a step folder without its weights or config) is reported and the sweep goes on; the
+    command then exits with status 1.
     """
     import torch
 
@@ -197,6 +199,8 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
               "failed": summary.failed, "seconds": round(summary.seconds, 1), "tables": written}
     if as_json:
         click.echo(_json(result))
+        if summary.failed:
+            click.get_current_context().exit(1)
         return
     click.echo(f"measured {result['measured']}, already done {result['skipped']}, "
                f"failed {len(summary.failed)} in {result['seconds']:.0f} s")
@@ -204,6 +208,8 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
         click.echo(f"  failed: {f['model']} step {f['step']}: {f['error']}")
     for p in written:
         click.echo(f"wrote {p}")
+    if summary.failed:  # as `scalefit eval`: a script sees that a checkpoint is missing from the tables
+        click.get_current_context().exit(1)
 
 
 @suite.command("ship")

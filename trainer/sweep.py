@@ -61,8 +61,13 @@ def is_trajectory(run: RunSpec) -> bool:
     return run.part in TRAJECTORY_PARTS or run.also in TRAJECTORY_PARTS
 
 
-def suite_checkpoints(spec: SuiteSpec, suite_dir, *, finals: bool = True) -> list[SuiteCheckpoint]:
-    """Checkpoint folders on disk: every step of long/warmup runs, the last step of other runs."""
+def suite_checkpoints(spec: SuiteSpec, suite_dir, *, finals: bool = True,
+                      incomplete: list | None = None) -> list[SuiteCheckpoint]:
+    """Checkpoint folders on disk: every step of long/warmup runs, the last step of other runs.
+
+    A step folder that exists without its weights or config (the trainer writes each folder
+    whole, so it was damaged or emptied later) is not a checkpoint; with `incomplete` (a list),
+    each such folder is appended to it as a failure record (model, step, location, error)."""
     found = {}
     for run in spec.runs:
         run_dir = Path(suite_dir) / run.run
@@ -72,9 +77,13 @@ def suite_checkpoints(spec: SuiteSpec, suite_dir, *, finals: bool = True) -> lis
         steps = run.checkpoints if traj else [run.steps]
         for step in steps:
             folder = run_dir / f"step{step}"
-            if (folder / "model.safetensors").exists() and (folder / "config.json").exists():
+            missing = [n for n in ("model.safetensors", "config.json") if not (folder / n).exists()]
+            if not missing:
                 ck = SuiteCheckpoint(run_model_id(run), run, int(step), folder, step == run.steps)
                 found[(ck.model, ck.step)] = ck
+            elif folder.is_dir() and incomplete is not None:
+                incomplete.append({"model": run_model_id(run), "step": int(step), "location": str(folder),
+                                   "error": f"incomplete checkpoint folder: no {' and no '.join(missing)}"})
     return [found[k] for k in sorted(found)]
 
 
@@ -195,7 +204,8 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
     from scalefit.sweep.engine import check_options, forget_unmeasured, run_sweep
 
     spec = spec_for_corpus(spec_path, corpus_dir)
-    cks = suite_checkpoints(spec, suite_dir, finals=finals)
+    incomplete: list[dict] = []
+    cks = suite_checkpoints(spec, suite_dir, finals=finals, incomplete=incomplete)
     if only:
         from scalefit.trainer.train import select_runs
 
@@ -203,6 +213,8 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
         chosen = {id(r) for r in select_runs(runs, only, where=f" with checkpoints in {suite_dir}",
                                              model_of=run_model_id)}
         cks = [c for c in cks if id(c.run) in chosen]
+        kept = {c.model for c in cks}
+        incomplete = [f for f in incomplete if f["model"] in kept]
     if not cks:
         raise InputError(f"{suite_dir}: no checkpoint folders (step<N>/model.safetensors) for this spec")
     tokenizer_dir = Path(corpus_dir) / "tokenizer"
@@ -213,7 +225,9 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     new = check_options(measurements, out_dir)  # a sweep folder holds one setting
     try:
-        return run_sweep(grid, measurements, out_dir, load=make_loader(tokenizer_dir), progress=progress)
+        summary = run_sweep(grid, measurements, out_dir, load=make_loader(tokenizer_dir), progress=progress)
+        summary.failed += incomplete  # damaged folders are failures, not checkpoints the spec lacks
+        return summary
     finally:
         forget_unmeasured([m for m in measurements if m.name in new], out_dir)
 
