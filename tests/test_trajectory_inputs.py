@@ -618,6 +618,23 @@ def test_an_absent_layer_lists_the_layers_as_whole_numbers(tmp_path):
         stat_trajectory(read_table(path), "t_nu", group="mlp_in", layer=-1, source="t.csv")
 
 
+def test_a_run_without_the_statistic_is_named_not_dropped_silently(tmp_path):
+    """`--models a,b` where b has evaluation rows but no t_nu rows: b vanished from the listing
+    and the fits without a word."""
+    table = long_table()
+    table = table[~((table["model"] == "b") & table["stat"].notna())]
+    traj = stat_trajectory(table, "t_nu", group="mlp_in", models="a,b", source="t.csv")
+    assert set(traj["model"]) == {"a"}
+    assert traj.attrs["notes"] == ["t.csv: 1 run(s) have no stat 't_nu', group mlp_in and are left out (b)"]
+    full = stat_trajectory(long_table(), "t_nu", group="mlp_in", source="t.csv")
+    assert full.attrs["notes"] == []
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    code, out = run_cli(["transitions", "--data", str(path), "--stat", "t_nu", "--group", "mlp_in",
+                         "--bootstrap", "0"])
+    assert code == 0 and "have no stat 't_nu', group mlp_in and are left out (b)" in out, out
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

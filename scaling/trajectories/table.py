@@ -146,6 +146,12 @@ def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: st
         # averaged, t_nu of the embeddings and of the MLP (1e4 at its cap) read as one statistic
         raise InputError(f"{source}: stat '{stat}' is measured on {rows['group'].nunique()} groups "
                          f"({known(rows['group'].dropna())}); name one with --group (or one --tensor)")
+    # a run of the table (or of --models) with no row of this selection: named, not dropped silently
+    absent = sorted(set(df["model"].dropna().astype(str)) - set(rows["model"].dropna().astype(str)))
+    chosen = "".join(f", {c} {w}" for c, w in (("group", group), ("tensor", tensor), ("layer", layer))
+                     if w is not None)
+    absent_note = (f"{source}: {len(absent)} run(s) have no stat '{stat}'{chosen} and are left out "
+                   f"({', '.join(absent)})") if absent else None
     rows = distinct_rows(numeric_values(rows, source, f"stat '{stat}'"), WEIGHT_KEYS, source,
                          f"stat '{stat}'")
     if rows["value"].isna().all():
@@ -157,7 +163,7 @@ def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: st
     if not schedule.empty:
         traj = traj.merge(schedule, on=["model", "step"], how="left")
     traj = traj.sort_values(["model", "step"]).reset_index(drop=True)
-    traj.attrs["notes"] = [note] if note else []
+    traj.attrs["notes"] = [n for n in (absent_note, note) if n]
     return traj
 
 
