@@ -274,3 +274,15 @@ def test_a_checkpoint_listed_twice_with_another_value_is_refused():
                       again.assign(data="code")], ignore_index=True)
     with pytest.raises(InputError, match="column 'code': 2 different values for model b, step 2"):
         pair_losses(both, "nll", "code", "train-to-train", x_from="web", y_from="code")
+
+
+def test_train_to_train_of_one_training_set_and_one_column_is_refused():
+    """--pair train-to-train --x-from starcoder --y-from starcoder --x val_loss --y val_loss paired
+    each run with itself and printed K = 1, kappa = 1 with intervals [1, 1]."""
+    runs = sweep()
+    for pairing in ("train-to-train", "test-to-test"):
+        with pytest.raises(InputError, match="paired with itself"):
+            pair_losses(runs, "val_loss", "val_loss", pairing, x_from="code", y_from="code")
+    runs["other"] = runs["val_loss"] * 1.1  # another measurement of the same runs: a relation
+    assert len(pair_losses(runs, "val_loss", "other", "train-to-train", x_from="code",
+                           y_from="code").pairs) == 40

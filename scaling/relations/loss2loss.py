@@ -170,6 +170,10 @@ def check_pairing(pairing: str, x=None, y=None, y_from=None, x_from=None) -> Non
     of the same runs, which x_from picks: the y side has no runs of its own) and x = y (the
     identity relation)."""
     if pairing != "train-to-test":
+        if x is not None and x == y and x_from is not None and str(x_from) == str(y_from):
+            raise InputError(f"--x-from and --y-from: both '{x_from}', with --x and --y both "
+                             f"'{x}': each run would be paired with itself, so the relation "
+                             "would be the identity; name two training sets")
         return
     if y_from is not None and y_from != x_from:
         raise InputError(f"--y-from {y_from}: only with --pair train-to-train or test-to-test; "
@@ -254,7 +258,7 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
     if len(pairs) < min_pairs:
         raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{x}' and '{y}' "
                          f"({pairing}); need at least {min_pairs}")
-    check_pairing(pairing, x, y)  # the identity relation would be fitted
+    check_pairing(pairing, x, y, y_from=y_from, x_from=x_from)  # the identity relation
     return LossPairs(pairs, x_runs.reset_index(drop=True), y_runs.reset_index(drop=True),
                      x, y, pairing, x_from, y_from, match)
 
