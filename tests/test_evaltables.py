@@ -56,3 +56,16 @@ def test_settings_are_keys_not_averaged():
     only0, source = apply_subset(frame, ["num_fewshot=0"], "p.csv")
     assert source == "p.csv [num_fewshot=0]"
     assert wide_measurements(only0, ["piqa:acc"], source)[0]["piqa:acc"].item() == 0.6
+
+
+def test_a_perplexity_below_1_names_its_row_of_the_file():
+    """A perplexity of 0.5 (its ln -0.69) passed this check (> 0) and was refused later as a
+    negative loss at 'row 149' of the pivoted table, not the file's row."""
+    frame = pd.DataFrame({"model": ["a", "a", "b", "b"], "step": [1, 2, 1, 2], "task": "lambada_openai",
+                          "metric": "ppl", "value": [np.e ** 2, np.e, 0.5, 1.0]})
+    with pytest.raises(InputError, match=r"p.csv: 'lambada_openai:ppl', row 3 \(model b, step 1\): "
+                                         r"a perplexity is at least 1 .* got 0.5"):
+        wide_measurements(frame, ["lambada_openai:ppl"], "p.csv")
+    wide, names, _ = wide_measurements(frame.assign(value=[np.e ** 2, np.e, 1.5, 1.0]),
+                                       ["lambada_openai:ppl"], "p.csv")
+    assert wide[names["lambada_openai:ppl"]].min() == 0.0  # perplexity 1: loss 0, allowed

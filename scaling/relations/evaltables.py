@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, known
+from scalefit.errors import InputError, data_row, known
 from scalefit.schema import KEYS
 
 PERPLEXITY_METRICS = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
@@ -123,10 +123,15 @@ def wide_measurements(frame: pd.DataFrame, specs, source: str) -> tuple[pd.DataF
         _check_repeats(rows, spec, source)
         values = pd.to_numeric(rows["value"], errors="coerce")
         if metric in PERPLEXITY_METRICS:
-            bad = values[~(values > 0)]
-            if len(bad):
-                raise InputError(f"{source}: '{spec}': a perplexity must be > 0, got "
-                                 f"{bad.iloc[0]:g}")
+            # exp of a mean negative log-likelihood: at least 1 (below it, its ln, the loss, was
+            # negative and refused later naming a row of the pivoted table, not of the file)
+            bad = np.flatnonzero(~(values.to_numpy(float) >= 1))
+            if bad.size:
+                i = int(bad[0])
+                raise InputError(f"{source}: '{spec}', row {data_row(rows, i)} (model "
+                                 f"{rows['model'].iloc[i]}, step {rows['step'].iloc[i]}): a "
+                                 f"perplexity is at least 1 (its ln, the loss, at least 0), got "
+                                 f"{values.iloc[i]:g}")
             values = np.log(values)
             column = f"ln {column}"
             notes.append(f"{spec}: ln of the perplexity (nats), the loss it exponentiates")
