@@ -398,3 +398,16 @@ def test_shipped_tables():
         assert "corrected" in doc["sets"]
     else:
         assert any("cannot be measured" in s for s in doc["sentences"])
+
+
+def test_a_table_lacking_columns_is_named_by_its_file(tmp_path):
+    """--checkpoints FILE without the long table's columns said 'checkpoints table: columns ...
+    missing', naming neither the file nor the option."""
+    wide = tmp_path / "curves.csv"
+    pd.DataFrame({"model": ["m"], "step": [1], "lr": [1e-3], "loss": [5.0]}).to_csv(wide, index=False)
+    for option in ("--checkpoints", "--finals"):
+        paths = {"--checkpoints": str(SHIPPED), "--finals": str(SHIPPED.parent / "finals.parquet"), option: str(wide)}
+        result = CliRunner().invoke(main, ["compare", "--schedules", "--bootstrap", "0",
+                                           *[x for kv in paths.items() for x in kv]])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"error: {wide} (the {option} table): columns ")

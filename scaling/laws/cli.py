@@ -325,12 +325,16 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
                          "(the shipped ones)")
     if not option_given("n_bootstrap"):
         n_bootstrap = SCHEDULES_BOOTSTRAP
-    checkpoints, _ = read_table_or_shipped(checkpoints_path, data_path(*SHIPPED_CHECKPOINTS),
-                                           "the shipped checkpoint table is absent; pass "
-                                           "--checkpoints FILE and --finals FILE")
-    finals, _ = read_table_or_shipped(finals_path, data_path(*SHIPPED_FINALS),
-                                      "the shipped finals table is absent; pass "
-                                      "--checkpoints FILE and --finals FILE")
+    checkpoints, checkpoints_source = read_table_or_shipped(
+        checkpoints_path, data_path(*SHIPPED_CHECKPOINTS),
+        "the shipped checkpoint table is absent; pass --checkpoints FILE and --finals FILE")
+    finals, finals_source = read_table_or_shipped(
+        finals_path, data_path(*SHIPPED_FINALS),
+        "the shipped finals table is absent; pass --checkpoints FILE and --finals FILE")
+    from scalefit.scaling.laws.schedule_gap import (CHECKPOINT_COLUMNS, FINALS_COLUMNS,
+                                                    _check_columns)
+    _check_columns(checkpoints, CHECKPOINT_COLUMNS, "--checkpoints", checkpoints_source)
+    _check_columns(finals, FINALS_COLUMNS, "--finals", finals_source)
     gap = schedule_gap(checkpoints, finals, n_bootstrap=n_bootstrap, seed=seed, delta=delta,
                        lam=lam)
     out = gap.to_dict()

@@ -131,10 +131,12 @@ class ScheduleGap:
 
 # --- the point sets ------------------------------------------------------------------------------
 
-def _check_columns(frame: pd.DataFrame, needed, name: str) -> None:
+def _check_columns(frame: pd.DataFrame, needed, name: str, source: str | None = None) -> None:
+    """``source``: the file the table came from, named before the table's role (the CLI's)."""
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise InputError(f"{name} table: column{'s' if len(missing) > 1 else ''} "
+        where = f"{source} (the {name} table)" if source else f"{name} table"
+        raise InputError(f"{where}: column{'s' if len(missing) > 1 else ''} "
                          f"{', '.join(missing)} missing (needs {', '.join(needed)})")
 
 
