@@ -138,6 +138,18 @@ def is_token_file(path, token_dtype: str | None = None) -> bool:
     return path.is_file() and (path.suffix.lower() in TOKEN_SUFFIXES or bool(token_dtype))
 
 
+def source_stamp(path: Path) -> str:
+    """Size and modification time of a dataset file, or of every file of a folder with its
+    relative name: the folder's own stat changes only when an entry is added or removed, so a
+    file edited in place inside it kept its cached tokens."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stamps = []
+    for f in files:
+        stat = f.stat()
+        stamps.append(f"{f.relative_to(path) if path.is_dir() else ''}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join(stamps)
+
+
 def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", batch_docs: int = 256,
                      token_dtype: str | None = None) -> TokenFile:
     """Tokenize a text/JSONL dataset once per tokenizer; later calls reuse the cached file.
@@ -149,8 +161,7 @@ def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", ba
         raise InputError(f"{path}: dataset not found")
     if is_token_file(path, token_dtype):
         return open_token_file(path, token_dtype)
-    stat = path.stat()
-    source_key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{text_field}".encode())
+    source_key = hashlib.sha256(f"{path.resolve()}|{source_stamp(path)}|{text_field}".encode())
     fp = tokenizer_fingerprint(tokenizer)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -178,3 +178,22 @@ def test_a_token_width_other_than_uint16_or_uint32_is_named(tmp_path):
     with pytest.raises(InputError, match="file not found"):  # a missing file is still said as such
         parse_dataset(f"v={tmp_path / 'none.bin'}@uint64")
     assert parse_dataset(f"v={raw}@uint32").token_dtype == "uint32"
+
+
+def test_a_file_edited_inside_a_folder_dataset_is_tokenized_again(loaded, tmp_path):
+    """The token cache was keyed on the folder's own size and mtime, which an edit of a file in
+    place does not change: with a shared --cache-dir the old text's tokens were scored again
+    (the same loss and n_tokens before and after the folder's content changed)."""
+    import os
+
+    _, tok, _ = loaded
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("def f(x):\n    return x\n" * 20)
+    stamp = os.stat(folder)
+    first = tokenize_dataset(folder, tok, tmp_path / "cache")
+    (folder / "a.txt").write_text("import os\n" * 200)
+    os.utime(folder, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # the folder's own stat unchanged
+    again = tokenize_dataset(folder, tok, tmp_path / "cache")
+    assert again.path != first.path and again.n_tokens != first.n_tokens
+    assert list(again.tokens()[1:4]) == tok("import os\n", add_special_tokens=False)["input_ids"][:3]
