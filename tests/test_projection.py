@@ -411,3 +411,13 @@ def test_a_budget_far_below_the_runs_is_refused_before_the_fit(tmp_path):
     assert result.extra["allocation"]["budgets"][0]["kind"] == "below the data"
     with pytest.raises(ValueError, match="no more than 1000x under"):
         fit_law(data, "chinchilla", n_bootstrap=0, budgets=[c_min / 2000])
+
+
+def test_a_budget_given_twice_is_one_row_and_rows_follow_compute(tmp_path):
+    """--budget 1e15 --budget 1e15 --budget 2.4e14 printed the 1e15 row twice, above 2.4e14."""
+    from scalefit.scaling.laws.projection import checked_budgets
+    assert checked_budgets([1e15, 1e15, 2.42366e14]) == [2.42366e14, 1e15]
+    result = CliRunner().invoke(main, ["fit", "chinchilla", "--bootstrap", "0", "--json",
+                                       "--budget", "1e15", "--budget", "1e15", "--budget", "2.4e14"])
+    rows = json.loads(result.stdout)["allocation"]["budgets"]
+    assert [r["flops"] for r in rows] == [2.4e14, 1e15]

@@ -49,14 +49,15 @@ def default_budgets(fitted_flops, held_flops=()) -> list[float]:
 
 
 def checked_budgets(budgets, name: str = "budgets (--budget)") -> list[float] | None:
-    """``budgets`` (one number or several, FLOPs) as a list of positive floats, or None for the
-    defaults; anything else is an InputError naming the argument (``name``)."""
+    """``budgets`` (one number or several, FLOPs) as a sorted list of distinct positive floats, or
+    None for the defaults; anything else is an InputError naming the argument (``name``)."""
     if budgets is None:
         return None
     if isinstance(budgets, str):
         raise InputError(f"{name}: got {a_type(budgets)} '{budgets}'; give FLOPs as a "
                          "number or a list of numbers, e.g. [1e21, 1e22]")
-    return [positive_float(name, c) for c in (budgets if np.iterable(budgets) else [budgets])]
+    values = [positive_float(name, c) for c in (budgets if np.iterable(budgets) else [budgets])]
+    return sorted(set(values))  # --budget 1e15 --budget 1e15 printed the same row twice
 
 
 def check_budgets(budgets, fitted_flops) -> None:
