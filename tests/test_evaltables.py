@@ -69,3 +69,18 @@ def test_a_perplexity_below_1_names_its_row_of_the_file():
     wide, names, _ = wide_measurements(frame.assign(value=[np.e ** 2, np.e, 1.5, 1.0]),
                                        ["lambada_openai:ppl"], "p.csv")
     assert wide[names["lambada_openai:ppl"]].min() == 0.0  # perplexity 1: loss 0, allowed
+
+
+def test_a_bad_value_names_its_row_of_the_file():
+    """'oops' as an accuracy was coerced to a missing value and its checkpoint dropped without a
+    word; a negative or infinite one was refused at a row of the pivoted table."""
+    frame = pd.DataFrame({"model": ["a", "a", "b", "b"], "step": [1, 2, 1, 2], "task": "piqa",
+                          "metric": "acc", "value": [0.5, 0.6, 0.55, 0.7]})
+    for bad, said in (("oops", "'oops' is not a number"), (-0.2, "must be positive, got -0.2"),
+                      (np.inf, "value inf")):
+        broken = frame.assign(value=frame["value"].astype(object))
+        broken.loc[2, "value"] = bad
+        with pytest.raises(InputError, match=rf"e.csv: 'piqa:acc', row 3 \(model b, step 1\): .*{said}"):
+            wide_measurements(broken, ["piqa:acc"], "e.csv")
+    missing = frame.assign(value=[0.5, 0.6, np.nan, 0.7])  # a missing value is still left out
+    assert wide_measurements(missing, ["piqa:acc"], "e.csv")[0]["piqa:acc"].isna().sum() == 1

@@ -111,6 +111,32 @@ def _check_repeats(rows: pd.DataFrame, spec: str, source: str) -> None:
                      f"{first[0]}, step {first[1]}{hint}")
 
 
+def _check_values(rows: pd.DataFrame, values: pd.Series, spec: str, metric: str,
+                  source: str) -> None:
+    """Each value of one measurement, checked where its row of the file can still be named (the
+    pivoted table's rows are no rows of the file): text that is no number (coerced to a missing
+    value and dropped, unsaid), an infinite value, a negative loss or accuracy, a perplexity
+    below 1 (exp of a mean negative log-likelihood; its ln, the loss, would be negative)."""
+    v = values.to_numpy(float)
+    text = np.isnan(v) & rows["value"].notna().to_numpy()
+    perplexity = metric in PERPLEXITY_METRICS
+    low = ~(v >= 1) if perplexity else v < 0
+    bad = np.flatnonzero(text | np.isinf(v) | low)
+    if not bad.size:
+        return
+    i = int(bad[0])
+    if text[i]:
+        what = f"'{rows['value'].iloc[i]}' is not a number"
+    elif perplexity:
+        what = f"a perplexity is at least 1 (its ln, the loss, at least 0), got {v[i]:g}"
+    elif np.isinf(v[i]):
+        what = f"value {v[i]:g}; a loss or accuracy must be a finite number"
+    else:
+        what = f"a loss or accuracy must be positive, got {v[i]:g}"
+    raise InputError(f"{source}: '{spec}', row {data_row(rows, i)} (model "
+                     f"{rows['model'].iloc[i]}, step {rows['step'].iloc[i]}): {what}")
+
+
 def wide_measurements(frame: pd.DataFrame, specs, source: str) -> tuple[pd.DataFrame, dict, list]:
     """One row per (model, step) with a column per TASK:METRIC in ``specs`` (named by the spec)
     and the runs' facts (params, tokens, flops) beside them; returns (table, {spec: column},
@@ -122,16 +148,8 @@ def wide_measurements(frame: pd.DataFrame, specs, source: str) -> tuple[pd.DataF
         rows, metric, column = _rows(frame, spec, source)
         _check_repeats(rows, spec, source)
         values = pd.to_numeric(rows["value"], errors="coerce")
+        _check_values(rows, values, spec, metric, source)
         if metric in PERPLEXITY_METRICS:
-            # exp of a mean negative log-likelihood: at least 1 (below it, its ln, the loss, was
-            # negative and refused later naming a row of the pivoted table, not of the file)
-            bad = np.flatnonzero(~(values.to_numpy(float) >= 1))
-            if bad.size:
-                i = int(bad[0])
-                raise InputError(f"{source}: '{spec}', row {data_row(rows, i)} (model "
-                                 f"{rows['model'].iloc[i]}, step {rows['step'].iloc[i]}): a "
-                                 f"perplexity is at least 1 (its ln, the loss, at least 0), got "
-                                 f"{values.iloc[i]:g}")
             values = np.log(values)
             column = f"ln {column}"
             notes.append(f"{spec}: ln of the perplexity (nats), the loss it exponentiates")
