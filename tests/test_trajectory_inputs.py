@@ -635,6 +635,26 @@ def test_a_run_without_the_statistic_is_named_not_dropped_silently(tmp_path):
     assert code == 0 and "have no stat 't_nu', group mlp_in and are left out (b)" in out, out
 
 
+def test_a_schedule_cell_that_is_no_rate_is_refused_and_an_lr_of_zero_is_said_so(tmp_path):
+    """A negative lr, or text in it, was read silently (transitions placed nothing, trajectory
+    removed a negative 'lr' from the statistic); an lr of 0 at every checkpoint printed 'warmup
+    end inferred from lr' with no warmup end."""
+    rows = []
+    for step in (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
+        rows.append({"model": "m", "step": step, "tensor": "*", "group": "g", "layer": -1, "stat": "s",
+                     "value": float(np.log2(step + 1)), "lr": 1e-3})
+    table = pd.DataFrame(rows)
+    for bad, shown in ((-1e-3, "'-0.001'"), ("x", "'x'")):
+        broken = table.astype({"lr": object})
+        broken.loc[3, "lr"] = bad
+        with pytest.raises(InputError, match=f"t.csv: column 'lr', row 4: {shown} is not a finite number >= 0"):
+            stat_trajectory(broken, "s", group="g", source="t.csv")
+    path = tmp_path / "zero.csv"
+    table.assign(lr=0.0).to_csv(path, index=False)
+    code, out = run_cli(["transitions", "--data", str(path), "--stat", "s", "--group", "g", "--bootstrap", "0"])
+    assert code == 0 and "warmup end unknown: lr is never above 0; pass --warmup-steps" in out, out
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

@@ -91,8 +91,9 @@ def infer_landmarks(steps, lr, *, min_ratio: float = 0.1, tokens=None) -> Schedu
     steps, lr = steps[ok], lr[ok]
     order = np.argsort(steps)
     steps, lr = steps[order], lr[order]
-    if len(steps) == 0 or np.nanmax(lr) <= 0:
-        return ScheduleLandmarks(float("nan"), float("nan"), source="inferred from lr")
+    if len(steps) == 0 or np.nanmax(lr) <= 0:  # said as what is missing, not as "inferred"
+        return ScheduleLandmarks(float("nan"), float("nan"),
+                                 source="unknown: lr is never above 0; pass --warmup-steps")
     peak_index = int(np.argmax(lr))
     peak = float(lr[peak_index])
     rising = (np.arange(len(steps)) < peak_index) & (lr > 0) & (steps > 0)

@@ -230,6 +230,16 @@ def schedule_columns(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     if not present:
         return pd.DataFrame()
     sub = df[["model", "step", *present]].dropna(subset=present, how="all")
+    for column in present:  # a cell that is no count, rate or fraction: named, not read as missing
+        if column == "schedule":
+            continue
+        cells = sub[column]
+        numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = cells.notna().to_numpy() & ~(np.isfinite(numbers) & (numbers >= 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{source}: column '{column}', row {data_row(sub, i)}: '{cells.iloc[i]}' is "
+                             "not a finite number >= 0 (leave the cell empty where it is unknown)")
     return sub.groupby(["model", "step"], as_index=False).first()
 
 
