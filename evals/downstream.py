@@ -237,7 +237,15 @@ def tasks_measurement(tasks: list[TaskSpec], **options) -> Measurement:
 def task_measurements(*, tasks, limit: int | None = None, num_fewshot: int | None = None, seed: int = 0,
                       batch_size: int = 8, progress: bool = True) -> list[Measurement]:
     """The `tasks` kind: all tasks (TaskSpec, or NAME / NAME=FILE.jsonl) in one lm-eval call."""
-    specs = [t if isinstance(t, TaskSpec) else parse_task(t) for t in tasks]
+    specs, seen = [], {}
+    for spec in (t if isinstance(t, TaskSpec) else parse_task(t) for t in tasks):
+        if spec.name in seen:  # lm-eval keys its results by name: a second task of one name vanished
+            if seen[spec.name] != spec.request:
+                raise InputError(f"--tasks: the name {spec.name} is given to two different tasks; "
+                                 "each name once (NAME=FILE.jsonl names a local task)")
+            continue
+        seen[spec.name] = spec.request
+        specs.append(spec)
     check_task_names([t.name for t in specs if t.config is None])
     return [tasks_measurement(specs, limit=limit, num_fewshot=num_fewshot, seed=seed, batch_size=batch_size,
                               progress=progress)]

@@ -158,3 +158,17 @@ def test_tasks_outside_a_git_repository_print_no_git_error(tasks, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "not a git repository" not in done.stderr and "1 checkpoints measured" in done.stderr
     assert "it/s" not in done.stderr and "examples/s" not in done.stderr, done.stderr
+
+
+def test_one_task_name_for_two_task_files_is_refused(tmp_path):
+    """--tasks mc=a.jsonl --tasks mc=b.jsonl measured one of them and dropped the other in
+    silence (lm-eval keys its results by task name); the same task twice is measured once."""
+    from scalefit.evals.downstream import task_measurements
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"context": "x", "choices": ["a", "b"], "answer": 1}\n' * 2)
+    b.write_text('{"context": "y", "continuation": "z"}\n' * 2)
+    with pytest.raises(InputError, match="--tasks: the name mc is given to two different tasks"):
+        task_measurements(tasks=[f"mc={a}", f"mc={b}"])
+    (once,) = task_measurements(tasks=[f"mc={a}", f"mc={a}", f"other={b}"])
+    assert once.name == "tasks:mc,other"
