@@ -166,3 +166,27 @@ def test_unbounded_intervals_are_said_not_counted_silently_and_the_report_is_wri
     fig = plot_calibration(summarize("chinchilla", "x", 41, 200, [part], [{"cut_flops": 1.0}]))
     fig.savefig(tmp_path / "wide.png")
     assert fig.axes[0].get_ylim()[1] < 100
+
+
+def test_one_variable_tables_are_calibrated_by_compute_or_refused_in_one_line(tmp_path):
+    """kaplan-n on (model, params, loss) was a KeyError 'C' traceback; kaplan-d on tokens alone
+    said 'no compute cut leaves 5 runs to fit (20 runs, 1 distinct computes)'; kaplan-c on a
+    flops column alone was a KeyError 'N' after its fits. The first two are one line naming what
+    is missing; kaplan-c on flops alone gives the same cuts as on the whole table."""
+    N = np.geomspace(1e7, 1e9, 16)
+    D = N * np.tile([5.0, 20.0], 8)
+    runs = pd.DataFrame({"model": [f"m{i}" for i in range(16)], "params": N, "tokens": D,
+                         "flops": 6 * N * D, "loss": 2.0 * (1e20 / (6 * N * D)) ** 0.05})
+    for law, columns in (("kaplan-n", ["params"]), ("kaplan-d", ["tokens"])):
+        path = tmp_path / f"{law}.csv"
+        runs[["model", *columns, "loss"]].to_csv(path, index=False)
+        result = CliRunner().invoke(main, ["calibrate", law, "--data", str(path), "--bootstrap", "20"])
+        assert result.exit_code == 2
+        assert result.output.strip() == (f"error: calibrate: {path} gives no compute (flops, or "
+                                         "params and tokens) for every run; the runs are cut by "
+                                         "compute, so it needs one")
+    whole = calibrate_law(runs, "kaplan-c", cuts=2, n_bootstrap=20)
+    alone = calibrate_law(runs[["model", "flops", "loss"]], "kaplan-c", cuts=2, n_bootstrap=20)
+    assert alone.predictions["predicted"].tolist() == pytest.approx(
+        whole.predictions["predicted"].tolist())
+    assert alone.predictions["N"].isna().all()

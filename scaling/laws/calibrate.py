@@ -103,6 +103,10 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
     delta = positive_float("delta (--delta)", delta)
     runs, source = as_table(runs, source)
     table = validate_runs(runs, model.law_name, loss=loss, source=source)
+    if "C" not in table.frame.columns or not np.isfinite(table.C).all():  # KeyError 'C', or
+        # 'no compute cut leaves 5 runs to fit (20 runs, 1 distinct computes)' of all-NaN flops
+        raise InputError(f"calibrate: {source} gives no compute (flops, or params and tokens) "
+                         "for every run; the runs are cut by compute, so it needs one")
     min_fit = (max(2 * model.n_free, model.n_free + 3) if min_fit is None
                else positive_int("min_fit", min_fit))
     rows, per_cut, skipped = [], [], []
@@ -132,7 +136,7 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         inside = (observed >= lo) & (observed <= hi)
         rel = (predicted - observed) / observed
         part = pd.DataFrame({"cut_flops": cut, "flops": held.C,
-                             "distance": held.C / largest, "N": held.N, "D": held.D,
+                             "distance": held.C / largest, **_sizes(held),
                              "observed": observed, "predicted": predicted, "pi95_lo": lo,
                              "pi95_hi": hi, "inside": inside, "relative_error": rel,
                              "interval_half_width": (hi - lo) / 2 / predicted})
@@ -147,6 +151,13 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                          "calibrate: no cut leaves enough runs to fit")
     skipped += unbounded_note(pd.concat(rows, ignore_index=True))
     return summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut, notes=skipped)
+
+
+def _sizes(held) -> dict:
+    """The held-out runs' N and D for the predictions table; NaN where the table has only flops
+    (kaplan-c on a flops column was a KeyError 'N')."""
+    nan = np.full(len(held.frame), np.nan)
+    return {v: held.frame[v].to_numpy(float) if v in held.frame.columns else nan for v in ("N", "D")}
 
 
 UNBOUNDED_HALF_WIDTH = 1.0  # a loss interval wider than the predicted loss on each side
