@@ -93,3 +93,17 @@ def test_stat_series_refuses_two_values_for_one_key_and_drops_exact_repeats():
     clash = pd.concat([table, table.iloc[[1]].assign(value=9.0)], ignore_index=True)
     with pytest.raises(InputError, match="w.csv: rows 2 and 3 measure the same stat 't_nu'.*different values"):
         stat_series(clash, "t_nu", source="w.csv")
+
+
+def test_stat_series_says_why_a_group_has_no_rows():
+    """--tensor T --group G where T is not in G said 'none of the groups G has stat s', which is
+    false (G has it; T is elsewhere); a misspelt group listed no groups."""
+    from scalefit.errors import InputError
+
+    rows = [("m", 1, "a.0", "mlp_in", 1.0), ("m", 1, "b.0", "attn_qkv", 2.0)]
+    table = pd.DataFrame(rows, columns=["model", "step", "tensor", "group", "value"]).assign(stat="t_nu")
+    with pytest.raises(InputError, match=r"none of the groups attn_qkv has stat 't_nu' on tensor 'a.0' "
+                                         r"\(its group: mlp_in\)"):
+        stat_series(table, "t_nu", groups=["attn_qkv"], tensor="a.0")
+    with pytest.raises(InputError, match=r"none of the groups mlp_inn has stat 't_nu' \(known: attn_qkv, mlp_in\)"):
+        stat_series(table, "t_nu", groups=["mlp_inn"])

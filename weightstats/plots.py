@@ -70,9 +70,12 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
         if rows.empty:
             raise InputError(f"{source}: no tensor '{tensor}' with stat '{stat}'")
     if groups:
+        rows_of_tensor = rows
         rows = rows[rows["group"].isin(list(groups))]
         if rows.empty:
-            raise InputError(f"{source}: none of the groups {', '.join(groups)} has stat '{stat}'")
+            raise InputError(f"{source}: none of the groups {', '.join(groups)} has stat '{stat}'"
+                             + (f" on tensor '{tensor}' (its group: {known(rows_of_tensor['group'].dropna())})"
+                                if tensor is not None else f" (known: {known(rows_of_tensor['group'].dropna())})"))
     # exact repeats dropped; one key with two values refused, as transitions and trajectory do
     rows = distinct_rows(numeric_values(rows, source, f"stat '{stat}'"), WEIGHT_KEYS, source, f"stat '{stat}'")
     if rows["value"].isna().all():
