@@ -337,3 +337,18 @@ def test_holdout_that_leaves_too_few_runs_or_meets_isoflop_is_said_as_such(tmp_p
     iso = CliRunner().invoke(main, ["fit", "isoflop", "--data", str(data), "--holdout", "3"])
     assert iso.exit_code == 2 and "--holdout: law isoflop sets an allocation and predicts no loss" in iso.output
     assert invoke(["fit", "isoflop", "--data", str(data), "--bootstrap", "0"]).exit_code == 0
+
+
+def test_subset_matches_numbers_and_says_when_filters_combine_to_nothing(tmp_path):
+    """--subset tokens=2.4576e5 matched no row of tokens 245760 (text compared); two --subset
+    of one column said "no row has the value '532480'" of a value the table has: the filters
+    combine, and the first had removed it."""
+    one = invoke(["fit", "kaplan-n", "--subset", "tokens=2.4576e5", "--bootstrap", "0", "--json"])
+    shipped = pd.read_csv(default_runs_path())
+    assert json.loads(one.stdout)["n_points"] == int((shipped["tokens"] == 245760).sum()) > 0
+    both = CliRunner().invoke(main, ["fit", "kaplan-n", "--subset", "tokens=245760", "--subset",
+                                     "tokens=532480", "--bootstrap", "0"])
+    assert both.exit_code == 2
+    assert "--subset tokens=532480: no row left after tokens=245760; --subset filters combine" in both.output
+    none = CliRunner().invoke(main, ["fit", "kaplan-n", "--subset", "tokens=1", "--bootstrap", "0"])
+    assert none.exit_code == 2 and "column 'tokens': no row has the value '1'" in none.output
