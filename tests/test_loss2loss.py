@@ -286,3 +286,17 @@ def test_train_to_train_of_one_training_set_and_one_column_is_refused():
     runs["other"] = runs["val_loss"] * 1.1  # another measurement of the same runs: a relation
     assert len(pair_losses(runs, "val_loss", "other", "train-to-train", x_from="code",
                            y_from="code").pairs) == 40
+
+
+def test_two_runs_of_one_size_cannot_be_paired_by_tokens():
+    """A second starcoder run at one (params, tokens) (an LR variant) was dropped or kept by row
+    order: the same table in another order gave another K and kappa (0.6312/1.1038 vs
+    0.6320/1.0966 on Brandfonbrener's sweep)."""
+    runs = sweep()
+    variant = runs[runs["data"] == "code"].iloc[[4]].assign(val_loss=lambda f: f["val_loss"] * 1.05)
+    table = pd.concat([runs, variant], ignore_index=True)
+    with pytest.raises(InputError, match=r"data = 'code': rows 45, 81 are 2 runs with params"):
+        pair_losses(table, "val_loss", "val_loss", "train-to-train", x_from="web", y_from="code")
+    by_compute = pair_losses(table, "val_loss", "val_loss", "train-to-train", x_from="web",
+                             y_from="code", match="compute")  # each budget's lowest loss: defined
+    assert len(by_compute.pairs) > 0

@@ -135,6 +135,21 @@ def _one_value_per_checkpoint(part: pd.DataFrame, columns, source: str) -> None:
                              "--subset COL=VALUE)")
 
 
+def _one_run_per_size(runs: pd.DataFrame, group: str, name, source: str) -> None:
+    """Two runs of one training set at the same params and tokens (an LR or seed variant) cannot
+    be paired by tokens: refused, naming both rows, instead of keeping whichever came first."""
+    twice = np.flatnonzero(runs["_key"].duplicated(keep=False).to_numpy())
+    if not twice.size:
+        return
+    same = twice[runs["_key"].to_numpy()[twice] == runs["_key"].iloc[twice[0]]]
+    first = runs.iloc[int(same[0])]
+    raise InputError(f"{source}: {group} = '{name}': rows "
+                     f"{', '.join(str(data_row(runs, int(i))) for i in same)} are {same.size} runs "
+                     f"with params {first['params']:g} and tokens {first['tokens']:g}; --match "
+                     "tokens pairs one run per (params, tokens) of each training set: keep one "
+                     "(--subset COL=VALUE), or pair by --match compute (each budget's lowest loss)")
+
+
 def _subset(frame, name, group, source):
     if name is None:
         return frame
@@ -245,6 +260,9 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
             right = y_runs.loc[y_runs.groupby(_run_key(y_runs, match))["loss"].idxmin()]
         left = left.assign(_key=_run_key(left, match).to_numpy())
         right = right.assign(_key=_run_key(right, match).to_numpy())
+        if match == "tokens":  # the first of two runs was kept: the fit changed with row order
+            for side, name in ((left, x_from), (right, y_from)):
+                _one_run_per_size(side, group, name, source)
         right = right.drop_duplicates("_key")
         # by compute the y run is its own run (another N and D at the same FLOPs): keep its size
         # for whatever is scored at the y run (the Kaplan baseline of a held-out pair)
