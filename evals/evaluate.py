@@ -142,6 +142,12 @@ def plan(opts: EvalOptions):
                                  f"{spec.n_examples - 1}")
         requests["tasks"] = dict(tasks=opts.tasks, limit=opts.task_limit, num_fewshot=opts.num_fewshot,
                                  seed=opts.seed, batch_size=opts.batch_size or 8, progress=opts.progress)
+    for what, given, names in (("--tasks", opts.tasks, ("task_limit", "num_fewshot")),
+                               ("--dataset", datasets, ("max_tokens", "context", "stride"))):
+        unused = [f"--{n.replace('_', '-')}" for n in names if getattr(opts, n) is not None]
+        if unused and not given:  # it would be ignored in silence
+            raise InputError(f"{'/'.join(unused)}: {'it shapes' if len(unused) == 1 else 'they shape'} what "
+                             f"{what} measures, and no {what} is given")
     if opts.weights:
         requests["weights"] = dict(fit_families=not opts.no_families, spectra=not opts.no_spectra)
     elif opts.no_families or opts.no_spectra:

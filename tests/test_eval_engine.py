@@ -166,3 +166,22 @@ def test_a_model_named_twice_in_models_is_measured_once():
 
     _, grid, _ = sweep_grid("pythia", ["70m", "pythia-70m", "70m", "160m"], "1000")
     assert [(g.model, g.step) for g in grid] == [("pythia-70m", 1000), ("pythia-160m", 1000)]
+
+
+@pytest.mark.parametrize("kw, said", [
+    (dict(datasets=[], weights=True, max_tokens=100), "--max-tokens: it shapes what --dataset measures"),
+    (dict(datasets=[], weights=True, stride=8, context=16), "--context/--stride: they shape what --dataset"),
+    (dict(num_fewshot=1), "--num-fewshot: it shapes what --tasks measures, and no --tasks is given"),
+    (dict(task_limit=5, num_fewshot=0), "--task-limit/--num-fewshot: they shape what --tasks measures"),
+])
+def test_an_option_of_a_measurement_that_is_not_asked_for_is_refused(tmp_path, kw, said):
+    """--num-fewshot/--task-limit without --tasks, and --max-tokens/--context/--stride without
+    --dataset, were ignored in silence (the sweep ran and recorded nothing of them)."""
+    from scalefit import EvalOptions
+    from scalefit.evals.evaluate import plan
+
+    data = cached_tiny_suite().parent / "data"
+    opts = EvalOptions(**{"suite": str(cached_tiny_suite()), "out_dir": str(tmp_path / "out"), "models": "tiny-a",
+                          "steps": [8], "datasets": [f"v={data / 'val.txt'}"], "progress": False, **kw})
+    with pytest.raises(InputError, match=said):
+        plan(opts)
