@@ -276,3 +276,17 @@ def test_one_seed_a_side_is_not_said_to_be_supported():
     early = next(s for s in one.sentences if s.startswith("early, with warmup"))  # family never got there
     assert early.endswith("the data support slower (or won't train) (family); no outcome can be read "
                           "for empirical, gauss-matched, permuted (these runs allow no test).")
+
+
+def test_two_values_of_one_weight_statistic_are_refused_not_averaged():
+    """A weight row repeated with another value (two sweeps merged) was averaged into the shape
+    verdict without a word (the losses were already refused); exact repeats still read once."""
+    table = synthetic_table()
+    once = init_study(table).shapes
+    twice = init_study(pd.concat([table, table], ignore_index=True)).shapes
+    pd.testing.assert_frame_equal(once, twice)
+    row = table[(table["stat"] == "excess_kurtosis") & (table["model"] == "mini-3-init-empirical-s1")
+                & (table["step"] == STEPS[-1])]
+    clash = pd.concat([table, row.assign(value=row["value"] + 5)], ignore_index=True)
+    with pytest.raises(InputError, match="measure the same stat 'excess_kurtosis'.*different values"):
+        init_study(clash)

@@ -29,7 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from scalefit.errors import InputError, known
-from scalefit.schema import KEYS, checked_steps, distinct_rows, group_values, numeric_values, split_rows
+from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values, numeric_values,
+                             split_rows)
 from scalefit.tables import as_table
 
 CONTROL = "pythia"
@@ -374,7 +375,7 @@ def _gauss_axis(stat: str, values):
 
 
 def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "excess_kurtosis",
-                groups=MATRIX_GROUPS) -> pd.DataFrame:
+                groups=MATRIX_GROUPS, source: str = "table") -> pd.DataFrame:
     """Where each condition's weight law starts and ends (mean over seeds, per group), and the
     nearest of: its start ('keeps its shape'), the Gaussian ('drifts back toward Gaussian'), the
     Pythia-init run's end ('ends where the Pythia-init run ends'); 'goes elsewhere' when far from all
@@ -388,7 +389,10 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
     if weights.empty:
         return pd.DataFrame(columns=["size", "init", "warmup", "group", "start", "end", "control_end",
                                      "gaussian", "verdict"])
-    values = group_values(weights[weights["group"].isin(groups)]).merge(conditions, on="model")
+    # exact repeats dropped; one key with two values refused (averaging mixes two measurements)
+    chosen = distinct_rows(numeric_values(weights[weights["group"].isin(groups)], source, f"stat '{stat}'"),
+                           WEIGHT_KEYS, source, f"stat '{stat}'")
+    values = group_values(chosen).merge(conditions, on="model")
     values["value"] = _gauss_axis(stat, values["value"])
     mean = values.groupby(["size", "init", "warmup", "group", "step"], as_index=False)["value"].mean()
     rows = []
@@ -435,7 +439,7 @@ def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=No
     if contrasts.empty:
         raise InputError(f"{source}: {nothing_to_compare(runs)}")
     study = InitStudy(dataset, thr, curve_table(losses), runs, summary, contrasts,
-                      shape_table(table, conditions, stat), warmup_effects(runs), stat=stat)
+                      shape_table(table, conditions, stat, source=source), warmup_effects(runs), stat=stat)
     study.sentences = sentences(study)
     return study
 
