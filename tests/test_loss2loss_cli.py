@@ -563,3 +563,14 @@ def test_too_few_pairs_for_an_accuracy_law_names_the_file(tmp_path):
     one_line_error(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "acc",
                     "--relation", "sigmoid", "--bootstrap", "0"],
                    "four.csv: only 4 (x, y) pairs of 'nll' and 'acc'", "at least 5")
+
+
+def test_a_rerun_without_holdout_leaves_no_stale_holdout_table(shipped, tmp_path):
+    """--out R with --holdout 2, then --out R without: R/holdout.csv of the first fit stayed
+    beside the second fit's report.md and result.json."""
+    out = tmp_path / "R"
+    invoke(["predict", "downstream", "--holdout", "2", "--bootstrap", "20", "--out", str(out)])
+    assert (out / "holdout.csv").exists()
+    invoke(["predict", "downstream", "--bootstrap", "20", "--out", str(out)])
+    assert not (out / "holdout.csv").exists()
+    assert "holdout" not in json.loads((out / "result.json").read_text())

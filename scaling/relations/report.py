@@ -185,6 +185,8 @@ def write_downstream_report(out_dir, downstream) -> None:
     hold = holdout_frame(out)
     if len(hold):
         hold.to_csv(out_dir / "holdout.csv", index=False)
+    else:  # an earlier run's held-out table would sit beside this run's report as if its own
+        (out_dir / "holdout.csv").unlink(missing_ok=True)
     save_figure(plot_relation(result, train, held, out), out_dir, "relation")
     write_text(out_dir, "result.json", dumps(out))
     md = ["# Downstream prediction", "", "```", *describe(out), "```", "",
