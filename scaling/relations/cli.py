@@ -161,7 +161,8 @@ predict.add_command(_predict_curve_command(), "curve")
               help="shifted-power: y a loss; sigmoid: y an accuracy; exponential-error: y an "
                    "error rate (1 - accuracy).")
 @click.option("--at-x", type=FINITE, default=None, metavar="VALUE",
-              help="Predict y at this x (for the shifted power law: above E_x), with the "
+              help="Predict y at this x (a loss, at least 0; for the shifted power law: "
+                   "above E_x), with the "
                    "curve's 95% CI and the 95% prediction interval of an observed value.")
 @click.option("--at", "at_nd", default=None, metavar="N,D",
               help="Predict y for a model of N params and D tokens: x from a Kaplan law of x, "
