@@ -251,3 +251,16 @@ def test_isoflop_runs_whose_flops_differ_slightly_are_told_how_budgets_are_group
            "of budgets with --columns budget=COL" in line
     ok, _ = run_cli(tmp_path, df, "isoflop", "--columns", "budget=nominal")
     assert ok.exit_code == 0, ok.output
+
+
+def test_non_embedding_parameters_above_the_total_are_refused(tmp_path):
+    """params and params_nonembed swapped: compare printed Kaplan's N* in non-embedding
+    parameters ('N: kaplan: N = params_nonembed') under a table that states total parameters."""
+    df = good_runs()
+    swapped = df.rename(columns={"params": "params_nonembed", "params_nonembed": "params"})
+    for law in ("chinchilla", "kaplan"):
+        result, path = run_cli(tmp_path, swapped, law)
+        assert result.exit_code == 2
+        line = _one_line(result)
+        assert f"{path}: column 'params_nonembed', row 1: " in line and "are the two columns swapped?" in line
+    assert validate_runs(df.assign(params_nonembed=np.nan), "chinchilla").N.size == len(df)

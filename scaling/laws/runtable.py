@@ -113,6 +113,20 @@ def _counts(values: np.ndarray, column: str, source: str, df: pd.DataFrame) -> N
                          "for 1.2 billion)")
 
 
+def _nonembed_within_total(df: pd.DataFrame, source: str) -> None:
+    """params_nonembed is part of params: a row above it is two swapped columns (or a unit slip),
+    with which a Kaplan law's N* was printed in non-embedding parameters as if total ones."""
+    total, nonembed = (pd.to_numeric(df[c], errors="coerce").to_numpy(float, na_value=np.nan)
+                       for c in ("params", "params_nonembed"))  # the column a law reads is checked apart
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(nonembed > total)
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"{source}: column 'params_nonembed', row {data_row(df, i)}: "
+                         f"{nonembed[i]:g} is above params {total[i]:g}; the non-embedding "
+                         "parameters are part of the total (are the two columns swapped?)")
+
+
 def n_convention_warning(law, n_column: str | None, df: pd.DataFrame) -> str | None:
     """A warning when a total-parameter law (Hoffmann et al.) falls back to non-embedding counts
     because the table has no 'params' column: on the shipped runs the Chinchilla allocation
@@ -196,6 +210,8 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
         N = _numeric(df, n_column, source)
         _counts(N, n_column, source, df)
         out["N"] = N
+    if N is not None and {"params", "params_nonembed"} <= set(df.columns):
+        _nonembed_within_total(df, source)
     if has_tokens:
         D = _numeric(df, "tokens", source)
         _counts(D, "tokens", source, df)
