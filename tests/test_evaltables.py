@@ -84,3 +84,16 @@ def test_a_bad_value_names_its_row_of_the_file():
             wide_measurements(broken, ["piqa:acc"], "e.csv")
     missing = frame.assign(value=[0.5, 0.6, np.nan, 0.7])  # a missing value is still left out
     assert wide_measurements(missing, ["piqa:acc"], "e.csv")[0]["piqa:acc"].isna().sum() == 1
+
+
+def test_subset_matches_a_number_as_the_laws_subset_does():
+    """--subset tokens=1000000000 (or 1e9) on a CSV whose tokens read back as 1000000000.0 said
+    'no row has tokens = ...' while listing the value; the laws' --subset matches numbers."""
+    frame = pd.DataFrame({"tokens": [1e8, 1e9, 1e9], "loss": [3.0, 2.5, 2.4],
+                          "name": ["a", "b", "c"]})
+    for typed in ("1000000000", "1e9", "1000000000.0"):
+        kept, source = apply_subset(frame, [f"tokens={typed}"], "r.csv")
+        assert list(kept["name"]) == ["b", "c"] and source == f"r.csv [tokens={typed}]"
+    assert list(apply_subset(frame, ["name=b"], "r.csv")[0]["loss"]) == [2.5]  # text as before
+    with pytest.raises(InputError, match="no row has tokens = '5'"):
+        apply_subset(frame, ["tokens=5"], "r.csv")
