@@ -507,3 +507,15 @@ def test_a_parameter_outside_its_own_interval_is_said_so():
     assert lines[1].startswith("       E = 0  95% CI [1.506e-05, 0.01849]  (not identified, the "
                                "estimate lies outside its bootstrap interval")
     assert lines[2] == "       K = 2.469  95% CI [2.184, 2.791]"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
+def test_a_size_far_beyond_the_fitted_ones_is_blamed_not_the_schedule():
+    """--by-size --params 1e30: 'the fitted law's loss falls to 0' was put on --schedule
+    cosine:500 ('a schedule far beyond the fitted LRs or steps'), an LR the runs trained at."""
+    result = CliRunner().invoke(main, ["predict", "curve", "--by-size", "--model",
+                                       "mini-1,mini-3,mini-5", "--schedule", "cosine:500",
+                                       "--params", "1e30", "--bootstrap", "0"])
+    assert result.exit_code == 2
+    assert "error: --params 1e+30: the fitted law's loss falls to 0 by step" in result.output
+    assert "x the largest size fitted (1.644e+06)" in result.output
