@@ -290,3 +290,22 @@ def test_two_values_of_one_weight_statistic_are_refused_not_averaged():
     clash = pd.concat([table, row.assign(value=row["value"] + 5)], ignore_index=True)
     with pytest.raises(InputError, match="measure the same stat 'excess_kurtosis'.*different values"):
         init_study(clash)
+
+
+def test_a_run_with_no_final_loss_is_said_to_be_compared_at_an_earlier_step():
+    """A run whose last checkpoint has no loss (NaN: not measured, or diverged) had that
+    checkpoint dropped silently and its final loss taken at an earlier step, compared in the late
+    contrast with runs at step 1120 without a word."""
+    from scalefit.errors import ScalefitWarning
+
+    table = synthetic_table()
+    last = (table["model"] == "mini-3-init-empirical-s1") & (table["step"] == STEPS[-1]) & (table["metric"] == "loss")
+    table.loc[last, "value"] = np.nan
+    with pytest.warns(ScalefitWarning) as caught:
+        study = init_study(table)
+    said = [str(w.message) for w in caught]
+    assert any("no finite prose-val loss and are left out" in m and "mini-3-init-empirical-s1: steps 1120" in m
+               for m in said), said
+    assert any(m.startswith("mini-3-init-empirical-s1: its last loss is at step 1008, before step 1120")
+               for m in said), said
+    assert study.runs.set_index("model").loc["mini-3-init-empirical-s1", "final_step"] == 1008

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalefit.errors import InputError, known
+from scalefit.errors import InputError, known, warn
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values, numeric_values,
                              split_rows)
 from scalefit.tables import as_table
@@ -128,6 +128,12 @@ def loss_curves(table: pd.DataFrame, conditions: pd.DataFrame, dataset: str | No
         raise InputError(f"{source}: column 'dataset' has no '{dataset}' (known: {', '.join(names)})")
     rows = evals[evals["dataset"].astype(str) == dataset]
     rows = distinct_rows(numeric_values(rows, source, f"{dataset} loss"), KEYS, source, f"{dataset} loss")
+    missing = rows[rows["value"].isna()]
+    if len(missing):  # a checkpoint not measured (or diverged): left out of its curve, said so
+        where_ = "; ".join(f"{m}: steps {', '.join(str(int(s)) for s in sorted(g['step']))}"
+                           for m, g in missing.groupby("model", sort=True))
+        warn(f"{source}: {len(missing)} checkpoint(s) have no finite {dataset} loss and are left out of "
+             f"their loss curves ({where_})")
     rows = rows[rows["value"].notna()]
     if rows.empty:
         raise InputError(f"{source}: column 'value' has no finite {dataset} loss for the init-study runs")
@@ -296,7 +302,14 @@ def per_run(losses: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
         row["final_step"] = int(run["step"].iloc[-1])
         row["final_loss"] = float(run["loss"].iloc[-1])
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    # a run whose curve ends early (its last checkpoints have no loss) is compared late at its own end
+    end = out.groupby("size")["final_step"].transform("max")
+    for _, r in out[out["final_step"] < end].iterrows():
+        warn(f"{r['model']}: its last loss is at step {r['final_step']}, before step "
+             f"{int(end[_])} where the other {r['size']} runs end; its final loss (the late contrast) "
+             f"is the loss at step {r['final_step']}")
+    return out
 
 
 def curve_table(losses: pd.DataFrame) -> pd.DataFrame:
