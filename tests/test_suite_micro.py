@@ -842,3 +842,19 @@ def test_sweep_reports_a_damaged_step_folder_and_exits_1(trained, tmp_path):
     failed = {(f["step"], f["error"]) for f in json.loads(result.stdout)["failed"]}
     assert failed == {(int(steps[1].name[4:]), "incomplete checkpoint folder: no model.safetensors"),
                       (int(steps[2].name[4:]), "incomplete checkpoint folder: no config.json")}
+
+
+def test_part_long_trains_the_grid_run_that_is_the_long_run(trained, tmp_path):
+    """--part long trained nothing and said nothing (exit 0) when the long run is as long as a grid
+    run (as in the shipped mini.toml): that run is the grid run, its part 'grid', 'long' only beside
+    it. It is now the run --part long selects; a part the spec has no run of is refused."""
+    root, spec_path, _ = trained
+    base = ["suite", "train", "--corpus", str(root / "corpus"), "--out", str(root / "suite"), "--json"]
+    result = CliRunner().invoke(main, [*base, "--spec", str(spec_path), "--part", "long"])
+    assert result.exit_code == 0, result.output
+    assert sorted(r["run"] for r in json.loads(result.stdout)) == ["grid/s1-D960", "grid/s2-D960"]
+    spec = tmp_path / "nowarmup.toml"
+    spec.write_text(MICRO_SPEC.split("[warmup]")[0])
+    result = CliRunner().invoke(main, [*base, "--spec", str(spec), "--part", "warmup"])
+    assert result.exit_code == 2, result.output
+    assert f"--part warmup: {spec} has no run of that part (its parts: code, grid, long)" in result.stderr

@@ -1013,8 +1013,13 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
     tables.mkdir(parents=True, exist_ok=True)
     prov = provenance(spec_path, spec, device)
     rows = []
-    runs = select_runs([r for r in spec.runs if r.part in parts], only,
-                       where=f" of the parts {', '.join(parts)} (--part)")
+    # a long run as long as a grid run is that grid run (part grid, also long): --part long trains it
+    chosen = [r for r in spec.runs if r.part in parts or r.also in parts]
+    if not chosen:  # nothing to train was an exit status 0 with no word
+        have = sorted({r.part for r in spec.runs} | {r.also for r in spec.runs if r.also})
+        raise InputError(f"--part {', '.join(parts)}: {spec_path} has no run of "
+                         f"{'that part' if len(parts) == 1 else 'these parts'} (its parts: {', '.join(have)})")
+    runs = select_runs(chosen, only, where=f" of the parts {', '.join(parts)} (--part)")
     if init is not None or init_seed is not None:
         from scalefit.weightstats.reinit import InitChoice, parse_init
 
