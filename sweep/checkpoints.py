@@ -158,11 +158,26 @@ def load_tokenizer(info: CheckpointInfo, cache_dir: str | None = None):
     source = info.repo if info.repo else info.path
     kwargs = dict(revision=info.revision, cache_dir=cache_dir) if info.repo else {}
     try:
-        return AutoTokenizer.from_pretrained(source, trust_remote_code=False, **kwargs)
-    except (OSError, ValueError):
-        if not info.tokenizer_source:
+        tok = AutoTokenizer.from_pretrained(source, trust_remote_code=False, **kwargs)
+        if not _encodes_text(tok):  # a folder without tokenizer files gave an empty one (2 ids)
+            raise ValueError("its tokenizer encodes text as no tokens (no tokenizer.json, or vocab and "
+                             "merges files)")
+        return tok
+    except (OSError, ValueError) as exc:
+        if info.tokenizer_source:
+            return AutoTokenizer.from_pretrained(info.tokenizer_source, trust_remote_code=False)
+        if info.repo:
             raise
-        return AutoTokenizer.from_pretrained(info.tokenizer_source, trust_remote_code=False)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{info.path}: no usable tokenizer in the checkpoint folder ({first}) and the suite "
+                         "names none (tokenizer = ... in the suite spec)") from None
+
+
+def _encodes_text(tokenizer) -> bool:
+    """Whether the tokenizer turns a line of plain text into tokens: an empty GPTNeoXTokenizer,
+    which transformers builds for a folder that holds no tokenizer files, returns [] for any
+    text, and every document of a dataset became its end-of-text token alone."""
+    return bool(tokenizer("The quick brown fox.", add_special_tokens=False)["input_ids"])
 
 
 def cleanup_checkpoint(info: CheckpointInfo, cache_dir: str | None = None) -> int:

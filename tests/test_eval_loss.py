@@ -197,3 +197,21 @@ def test_a_file_edited_inside_a_folder_dataset_is_tokenized_again(loaded, tmp_pa
     again = tokenize_dataset(folder, tok, tmp_path / "cache")
     assert again.path != first.path and again.n_tokens != first.n_tokens
     assert list(again.tokens()[1:4]) == tok("import os\n", add_special_tokens=False)["input_ids"][:3]
+
+
+def test_a_checkpoint_folder_without_tokenizer_files_is_a_failure_not_an_empty_tokenizer(suite_file, tmp_path):
+    """transformers builds an empty GPTNeoXTokenizer (2 ids, every text -> []) for a folder with
+    config.json and weights but no tokenizer files: each document became its end-of-text token
+    alone and the sweep reported a 'loss' of those (n_tokens 2 for 3 documents), exit status 0."""
+    import shutil
+
+    from scalefit.sweep.checkpoints import CheckpointInfo, load_tokenizer
+
+    source = suite_file.parent / "tiny-a" / "step8"
+    folder = tmp_path / "tiny-a" / "step8"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("tokenizer*"))
+    info = CheckpointInfo(model="tiny-a", step=8, tokens=None, lr=None, path=str(folder))
+    with pytest.raises(ValueError, match="no usable tokenizer in the checkpoint folder"):
+        load_tokenizer(info)
+    info.tokenizer_source = str(source)  # the suite's tokenizer, where the spec names one
+    assert load_tokenizer(info)("def f(x):", add_special_tokens=False)["input_ids"]
