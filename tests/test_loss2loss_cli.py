@@ -575,3 +575,21 @@ def test_a_rerun_without_holdout_leaves_no_stale_holdout_table(shipped, tmp_path
     invoke(["predict", "downstream", "--bootstrap", "20", "--out", str(out)])
     assert not (out / "holdout.csv").exists()
     assert "holdout" not in json.loads((out / "result.json").read_text())
+
+
+def test_an_estimate_outside_its_own_interval_is_said_so():
+    """--bootstrap 2 on the shipped table printed 'E_y 2.106  bootstrap 95% CI [2.5099, 3.5125]'
+    with no word that the interval does not hold the estimate (as fit schedule-law now says)."""
+    from scalefit.scaling.relations.report import downstream_text, params_frame
+    out = {"relation": "shifted-power", "pairing": "train-to-test", "x": "a", "y": "b",
+           "n_points": 21, "method": "ols", "e_source": "given", "bootstrap": {"n": 2},
+           "warnings": [],
+           "params": {"K": {"value": 0.58, "stderr": 0.1, "ci95": [0.47, 1.5]},
+                      "E_x": {"value": 2.1e-14, "stderr": 1.0, "ci95": [0.0758, 2.958]},
+                      "E_y": {"value": 2.106, "stderr": 0.7, "ci95": [2.5099, 3.5125]}}}
+    lines = {line.split()[0]: line for line in downstream_text(out).splitlines()
+             if "bootstrap 95% CI" in line}
+    assert "outside its bootstrap interval" in lines["E_y"] and "outside" in lines["E_x"]
+    assert "outside" not in lines["K"]
+    frame = params_frame(out).set_index("param")["identified"]
+    assert "outside its bootstrap interval" in frame["E_y"] and "outside" not in frame["K"]
