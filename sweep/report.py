@@ -85,7 +85,8 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
                   "two labels (`same_as_step`, `same_as_model`; duplicates are dropped by `scalefit "
                   "transitions` and `scalefit trajectory`) and steps that break the run's own trend "
                   "(`trend_break`, reported only).", "", markdown_table(integrity), ""]
-    tables = ["evals"] + sorted(extra_tables or [])
+    # the tables written beside the report (a --weights-only sweep writes no evals table)
+    tables = (["evals"] if evals is not None and not evals.empty else []) + sorted(extra_tables or [])
     lines += ["## Files", "", *[f"- `{t}.parquet`, `{t}.csv`: long table" for t in tables],
               "- `evals_wide.csv`: the table above", "- `run.json`: versions, device, dtype, options",
               "- `integrity.csv`: the checkpoint integrity flags (header only when none)",

@@ -185,3 +185,16 @@ def test_an_option_of_a_measurement_that_is_not_asked_for_is_refused(tmp_path, k
                           "steps": [8], "datasets": [f"v={data / 'val.txt'}"], "progress": False, **kw})
     with pytest.raises(InputError, match=said):
         plan(opts)
+
+
+def test_the_report_of_a_weights_only_sweep_lists_only_the_tables_it_wrote(tmp_path):
+    """`eval --weights` alone writes no evals table, yet report.md listed `evals.parquet`,
+    `evals.csv` among its files."""
+    from scalefit.sweep.report import write_report
+
+    text = write_report(tmp_path, pd.DataFrame(), pd.DataFrame(), {"suite": "s"},
+                        extra_tables={"weights", "fingerprints"}).read_text()
+    assert "`evals.parquet`" not in text
+    assert "- `weights.parquet`, `weights.csv`: long table" in text
+    assert "`evals.parquet`, `evals.csv`" in write_report(tmp_path, _evals_rows([("a", 0)]), pd.DataFrame(),
+                                                          {"suite": "s"}).read_text()
