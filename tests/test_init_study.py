@@ -309,3 +309,14 @@ def test_a_run_with_no_final_loss_is_said_to_be_compared_at_an_earlier_step():
     assert any(m.startswith("mini-3-init-empirical-s1: its last loss is at step 1008, before step 1120")
                for m in said), said
     assert study.runs.set_index("model").loc["mini-3-init-empirical-s1", "final_step"] == 1008
+
+
+def test_a_condition_that_got_there_is_not_said_to_have_never_got_there():
+    """With a threshold only the source run reaches, its line read 'steps to loss ... 897 vs
+    pythia never: no difference to test: it never got there' of a run that did."""
+    study = init_study(synthetic_table(), thresholds=[4.7])  # below pythia's end (4.87); source: 4.73 -> 4.68
+    line = next(s for s in study.sentences if s.startswith("early: source"))
+    assert "it never got there" not in line
+    assert "no difference to test: pythia never got there, 1 of 1 source seed did" in line
+    family = next(s for s in study.sentences if s.startswith("early: family"))
+    assert "no difference to test: it never got there, 0 of 3 pythia seeds did" in family

@@ -495,8 +495,14 @@ def contrast_sentence(row, summary: pd.DataFrame, thresholds: pd.DataFrame) -> s
         diff = f"{row['diff']:+.0f} steps{_interval(row['ci_lo'], row['ci_hi'], '{:+.0f}'.format)}{rel}"
     reached = "" if row["measure"] == "final_loss" or mine["n_reached"] == mine["n"] else \
         f" ({int(mine['n_reached'])} of {int(mine['n'])} seeds got there)"
-    tested = f"{diff}, {_p(row)}" if np.isfinite(row["diff"]) else \
-        f"no difference to test: it never got there, {int(ctrl['n_reached'])} of {int(ctrl['n'])} {CONTROL} seeds did"
+    if np.isfinite(row["diff"]):
+        tested = f"{diff}, {_p(row)}"
+    elif mine["n_reached"] == 0:
+        tested = (f"no difference to test: it never got there, {int(ctrl['n_reached'])} of {int(ctrl['n'])} "
+                  f"{CONTROL} seeds did")
+    else:  # it got there and the control never did: the difference is not a number, not absent
+        tested = (f"no difference to test: {CONTROL} never got there, {int(mine['n_reached'])} of "
+                  f"{int(mine['n'])} {row['init']} seed{'s' if int(mine['n']) != 1 else ''} did")
     return (f"{row['init']}: {what} {fmt(mine['mean'])}{_interval(mine['ci_lo'], mine['ci_hi'], fmt)}"
             f"{reached} vs {CONTROL} {fmt(ctrl['mean'])}{_interval(ctrl['ci_lo'], ctrl['ci_hi'], fmt)}: "
             f"{tested} -> {OUTCOMES[row['outcome']]}")
