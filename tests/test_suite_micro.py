@@ -858,3 +858,15 @@ def test_part_long_trains_the_grid_run_that_is_the_long_run(trained, tmp_path):
     result = CliRunner().invoke(main, [*base, "--spec", str(spec), "--part", "warmup"])
     assert result.exit_code == 2, result.output
     assert f"--part warmup: {spec} has no run of that part (its parts: code, grid, long)" in result.stderr
+
+
+def test_build_corpus_without_prose_dirs_says_which_packages_the_default_is(monkeypatch, tmp_path):
+    """Without --prose-dir on a machine without Debian's doc packages the error named a folder
+    the user never typed ('/usr/share/doc/...: source folder does not exist')."""
+    import scalefit.trainer.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "PROSE_DEFAULT_DIRS", (str(tmp_path / "no-linux-doc"),))
+    result = CliRunner().invoke(main, ["data", "build-corpus", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2, result.output
+    assert ("no --prose-dir given and the default prose folder" in result.stderr
+            and "install Debian's linux-doc-6.1 and python3.11-doc, or give --prose-dir" in result.stderr)

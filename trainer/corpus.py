@@ -186,6 +186,11 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
         raise InputError(f"--val-frac {val_frac} and --test-frac {test_frac}: each in (0, 1) and "
                          "together below 1, so that documents remain to train on")
     out = Path(out_dir)
+    if not prose_dirs:  # the defaults are Debian packages: say so, not only that a folder is absent
+        absent = [d for d in PROSE_DEFAULT_DIRS if not Path(d).is_dir()]
+        if absent:
+            raise InputError(f"no --prose-dir given and the default prose folder {absent[0]} does not exist: "
+                             "install Debian's linux-doc-6.1 and python3.11-doc, or give --prose-dir")
     prose_dirs = [str(d) for d in (prose_dirs or PROSE_DEFAULT_DIRS)]
     code_dirs = [str(d) for d in (code_dirs or default_code_dirs())]
     sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS),
