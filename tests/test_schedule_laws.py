@@ -519,3 +519,21 @@ def test_a_size_far_beyond_the_fitted_ones_is_blamed_not_the_schedule():
     assert result.exit_code == 2
     assert "error: --params 1e+30: the fitted law's loss falls to 0 by step" in result.output
     assert "x the largest size fitted (1.644e+06)" in result.output
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
+def test_out_writes_the_markdown_report_it_promises(tmp_path):
+    """--out says 'Write a report (Markdown), tables (CSV) and plots'; fit schedule-law, predict
+    curve (and --grid-test) and compare --schedules wrote tables, JSON and plots, no report."""
+    runs = [(["fit", "schedule-law", "--model", "mini-3", "--bootstrap", "0"], "fitted_curves"),
+            (["predict", "curve", "--model", "mini-3", "--schedule", "wsd:1120:0.2",
+              "--bootstrap", "0"], "curve"),
+            (["predict", "curve", "--grid-test"], "grid_prediction"),
+            (["compare", "--schedules", "--bootstrap", "0"], "schedule_gap")]
+    for i, (args, figure) in enumerate(runs):
+        out = tmp_path / str(i)
+        result = CliRunner().invoke(main, [*args, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        report = (out / "report.md").read_text()
+        assert result.stdout.strip() in report and f"![{figure}]({figure}.png)" in report
+        assert (out / f"{figure}.png").exists()

@@ -135,7 +135,16 @@ def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, mod
     out.update(data=source, dataset=dataset)
     if out_dir:
         _write_fit(out_dir, out, result, curves)
+        _write_report(out_dir, f"Fit: {out['law']}", _fit_text(out), "fitted_curves")
     click.echo(dumps(out) if as_json else _fit_text(out))
+
+
+def _write_report(out_dir, title: str, text: str, figure: str) -> None:
+    """report.md: what the command prints and its figure (--out promises a Markdown report;
+    these commands wrote only tables, JSON and plots)."""
+    from scalefit.report import write_text
+    write_text(out_dir, "report.md", f"# {title}\n\n```\n{text}\n```\n\n"
+                                     f"![{figure}]({figure}.png)\n")
 
 
 def _write_fit(out_dir, out, result, curves):
@@ -314,11 +323,14 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         save_figure(plot_curve(prediction, fitted, title=f"{fit.law} fitted on "
                                                          f"{', '.join(fit.extra['runs'])}"),
                     out_dir, "curve")
+    text = "\n".join(_curve_text(fit, prediction, out["schedule"], measured=meas is not None,
+                                 n_bootstrap=n_bootstrap, notes=out["notes"]))
+    if out_dir:
+        _write_report(out_dir, f"Predicted loss curve: {fit.law}, {out['schedule']}", text, "curve")
     if as_json:
         click.echo(dumps(out))
         return
-    click.echo("\n".join(_curve_text(fit, prediction, out["schedule"], measured=meas is not None,
-                                      n_bootstrap=n_bootstrap, notes=out["notes"])))
+    click.echo(text)
 
 
 def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: int,
@@ -422,20 +434,23 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
         write_frame(grid.summary, Path(out_dir) / "grid_summary.csv")
         write_json(Path(out_dir) / "grid_prediction.json", out)
         save_figure(plot_grid_prediction(grid), out_dir, "grid_prediction")
+    cols = ["model", "total_steps", "measured", "schedule_law",
+            *(["schedule_law_profiled"] if profile else []), "naive", "chinchilla"]
+    lines = [f"{law} fitted on each size's long run; final loss of the runs of other "
+             "lengths and warmups (one evaluation set):"]
+    if grid.lambda_profile is not None:
+        lines.append(f"schedule_law_profiled: decay lambda {grid.lambda_profile.lam:g}, the least summed "
+                     f"objective of the long-run fits over {', '.join(f'{v:g}' for v in grid.lambda_profile.table['lambda'])}")
+    lines.append(grid.targets[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    lines.append(grid.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    repeats = grid.targets.dropna(subset=["same_run_as"])
+    if len(repeats):
+        lines.append("part all counts each run once: " + "; ".join(
+            f"{r.model} is {r.same_run_as} (same size, tokens, schedule and final loss)"
+            for r in repeats.itertuples()))
+    if out_dir:
+        _write_report(out_dir, f"Grid test: {law}", "\n".join(lines), "grid_prediction")
     if as_json:
         click.echo(dumps(out))
         return
-    cols = ["model", "total_steps", "measured", "schedule_law",
-            *(["schedule_law_profiled"] if profile else []), "naive", "chinchilla"]
-    click.echo(f"{law} fitted on each size's long run; final loss of the runs of other "
-               "lengths and warmups (one evaluation set):")
-    if grid.lambda_profile is not None:
-        click.echo(f"schedule_law_profiled: decay lambda {grid.lambda_profile.lam:g}, the least summed "
-                   f"objective of the long-run fits over {', '.join(f'{v:g}' for v in grid.lambda_profile.table['lambda'])}")
-    click.echo(grid.targets[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    click.echo(grid.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    repeats = grid.targets.dropna(subset=["same_run_as"])
-    if len(repeats):
-        click.echo("part all counts each run once: " + "; ".join(
-            f"{r.model} is {r.same_run_as} (same size, tokens, schedule and final loss)"
-            for r in repeats.itertuples()))
+    click.echo("\n".join(lines))
