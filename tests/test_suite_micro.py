@@ -870,3 +870,15 @@ def test_build_corpus_without_prose_dirs_says_which_packages_the_default_is(monk
     assert result.exit_code == 2, result.output
     assert ("no --prose-dir given and the default prose folder" in result.stderr
             and "install Debian's linux-doc-6.1 and python3.11-doc, or give --prose-dir" in result.stderr)
+
+
+def test_precision_on_a_one_document_eval_set_says_n_a_not_nan(trained):
+    """The micro corpus's code test split is one document: the terminal lines printed
+    '+- nan' and 'paired SE nan; SE of each nan, nan; 1 documents'."""
+    root, spec_path, _ = trained
+    result = CliRunner().invoke(main, ["suite", "precision", "--spec", str(spec_path), "--suite-dir",
+                                       str(root / "suite"), "--corpus", str(root / "corpus"),
+                                       "--pair", "s1-D320:s2-D320", "--dataset", "code-test"])
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.stdout
+    assert "(paired SE n/a; SE of each n/a, n/a; 1 document)" in result.stdout

@@ -289,7 +289,7 @@ def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, target_se, o
     import torch
 
     from scalefit.evals.cli import quiet_libraries
-    from scalefit.trainer.precision import precision_table, target_summary, write_precision
+    from scalefit.trainer.precision import format_se, precision_table, target_summary, write_precision
 
     quiet_libraries()
     torch.set_num_threads(threads)
@@ -303,8 +303,9 @@ def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, target_se, o
         click.echo(table.to_json(orient="records"))
         return
     for r in table.itertuples():
-        click.echo(f"{r.a} - {r.b}: {r.difference:+.4f} (paired SE {r.paired_se:.4f}; "
-                   f"SE of each {r.se_a:.4f}, {r.se_b:.4f}; {r.n_docs} documents)")
+        click.echo(f"{r.a} - {r.b}: {r.difference:+.4f} (paired SE {format_se(r.paired_se)}; "
+                   f"SE of each {format_se(r.se_a)}, {format_se(r.se_b)}; {r.n_docs} "
+                   f"document{'' if r.n_docs == 1 else 's'})")
     if target_se is not None:
         click.echo(target_summary(table, corpus_dir))
     if out_path:

@@ -69,7 +69,7 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
     for m in sorted({m for p in pairs for m in p}):
         losses[m] = evalset_loss(load_suite_model(cks[m].path), evalset)
         if progress:
-            print(f"{m}: {losses[m].loss:.4f} +- {losses[m].se:.4f}", flush=True)
+            print(f"{m}: {losses[m].loss:.4f} +- {format_se(losses[m].se)}", flush=True)
     rows = []
     for a, b in pairs:
         la, lb = losses[a], losses[b]
@@ -82,6 +82,14 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
                         "docs_needed_paired": need[2]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def format_se(se) -> str:
+    """An SE for the terminal: 'n/a' where it is undefined (an eval set within one document has no
+    spread between documents to bootstrap), not 'nan'."""
+    import math
+
+    return f"{se:.4f}" if se is not None and math.isfinite(se) else "n/a"
 
 
 def target_summary(table: pd.DataFrame, corpus_dir) -> str:
