@@ -655,6 +655,19 @@ def test_a_schedule_cell_that_is_no_rate_is_refused_and_an_lr_of_zero_is_said_so
     assert code == 0 and "warmup end unknown: lr is never above 0; pass --warmup-steps" in out, out
 
 
+def test_a_fractional_warmup_end_is_printed_as_given(tmp_path):
+    """--warmup-steps 10.5 printed 'warmup end 10 (given)' beside '+91 steps from warmup end' for a
+    transition at step 102 (rounded half to even): the warmup end is printed as it is."""
+    path = tmp_path / "t.csv"
+    long_table(models=("a",), warmups=(10,)).to_csv(path, index=False)
+    code, out = run_cli(["transitions", "--data", str(path), "--stat", "t_nu", "--group", "mlp_in",
+                         "--bootstrap", "0", "--warmup-steps", "10.5"])
+    assert code == 0 and "warmup end 10.5 (given)" in out, out
+    code, out = run_cli(["transitions", "--data", str(path), "--stat", "t_nu", "--group", "mlp_in",
+                         "--bootstrap", "0"])
+    assert code == 0 and "warmup end 10 (columns)" in out, out
+
+
 # ---- a notebook gets what the command prints ----------------------------------------------
 
 def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():

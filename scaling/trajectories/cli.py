@@ -115,6 +115,13 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
 WIDENED_MARK = "*"  # after a breakpoint interval the bootstrap did not centre on its estimate
 
 
+def _steps_text(step: float) -> str:
+    """A warmup end as a step: whole where it is one to inference precision (9.9998 from an lr
+    column is 10), else to one decimal (a --warmup-steps 10.5 is not printed as 10)."""
+    whole = round(step)
+    return f"{whole:.0f}" if abs(step - whole) < max(0.01, 1e-4 * abs(step)) else f"{step:.1f}"
+
+
 def _print_transitions(label, study):
     from scalefit.scaling.trajectories.ar1 import rho_text
     from scalefit.scaling.trajectories.transitions import WEAK_WIDE_NOTE, WIDENED_NOTE, interval_caveat
@@ -123,7 +130,7 @@ def _print_transitions(label, study):
     click.echo(f"Transitions in {label} against log(step)")
     for _, run in summary.sort_values(["warmup_end", "model"]).iterrows():
         rows = found[found["model"] == run["model"]]
-        warmup = (f"{run['warmup_end']:.0f} ({run['schedule_source']})" if np.isfinite(run["warmup_end"])
+        warmup = (f"{_steps_text(run['warmup_end'])} ({run['schedule_source']})" if np.isfinite(run["warmup_end"])
                   else f"{run['schedule_source']}")
         head = f"  {run['model']}: {int(run['n_points'])} checkpoints after step 0, warmup end {warmup}"
         if np.isfinite(run.get("error_rho", np.nan)):
