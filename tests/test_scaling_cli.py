@@ -352,3 +352,18 @@ def test_subset_matches_numbers_and_says_when_filters_combine_to_nothing(tmp_pat
     assert "--subset tokens=532480: no row left after tokens=245760; --subset filters combine" in both.output
     none = CliRunner().invoke(main, ["fit", "kaplan-n", "--subset", "tokens=1", "--bootstrap", "0"])
     assert none.exit_code == 2 and "column 'tokens': no row has the value '1'" in none.output
+
+
+def test_checkpoints_of_one_run_per_size_are_not_said_to_be_trained_at_each_length(tmp_path):
+    """A Kaplan-style table (model, step: four checkpoints of one run per size) read '5 of the 5
+    model sizes were trained at several token counts', and the next sentence that the token
+    counts come from intermediate checkpoints of one schedule per model."""
+    df = make_runs(tmp_path / "runs.csv")
+    df["model"] = [f"m{i // 5}" for i in range(len(df))]
+    df["step"] = [1000 * (i % 5 + 1) for i in range(len(df))]
+    path = tmp_path / "checkpoints.csv"
+    df.to_csv(path, index=False)
+    text = invoke(["compare", "--data", str(path), "--bootstrap", "0"]).stdout
+    assert "model sizes were measured (as checkpoints of one run each) at several token counts" in text
+    assert "were trained at" not in text
+    assert "Token counts come from intermediate checkpoints of one schedule per model" in text

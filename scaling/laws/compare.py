@@ -316,19 +316,23 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
                  "no bootstrap intervals: run with --bootstrap to tell whether they differ")
     if sum(np.isfinite(f.extra.get("allocation", {}).get("a", np.nan)) for f in fits.values()) < 2:
         undecided = "no two allocations to compare"  # not a matter of resamples
+    # checkpoints of one run per size are measured at several token counts, not trained at them
+    checkpoints = ("step" in frame.columns and "model" in frame.columns
+                   and frame.groupby("model")["step"].nunique().max() > 1)
+    trained = "measured (as checkpoints of one run each)" if checkpoints else "trained"
     if multi <= len(sizes) / 2:
         tail = {"differ": f", with {more_n} putting more of extra compute into parameters " + (
                     f"({diff_text} excludes 0)." if paired else "(the 95% intervals do not overlap)."),
                 "agree": (f"; {diff_text} includes 0, so these runs do not tell them apart." if paired
                           else ", which agree within their 95% intervals."),
                 "unknown": f" ({undecided})."}[verdict]
-        first = (f"Only {multi} of the {len(sizes)} model sizes were trained at more than one "
+        first = (f"Only {multi} of the {len(sizes)} model sizes were {trained} at more than one "
                  f"token count (tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so N "
                  f"and D move together and the split between the N and D terms rests on the "
                  f"functional form: {a_text}" + tail)
     else:
         floor = _floor_text(fits, L.min())
-        design = (f"{multi} of the {len(sizes)} model sizes were trained at several token counts "
+        design = (f"{multi} of the {len(sizes)} model sizes were {trained} at several token counts "
                   f"(tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so both laws see "
                   f"the N-D trade-off directly")
         if verdict == "differ":
