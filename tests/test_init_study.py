@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.errors import InputError
-from scalefit.scaling.trajectories.init_study import (compare, init_study, permutation_p, run_conditions,
-                                                      steps_to_reach)
+from scalefit.scaling.trajectories.init_study import (compare, init_study, outcome, permutation_p,
+                                                      run_conditions, steps_to_reach)
 
 STEPS = np.array([0, 1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 640, 768, 896, 1008, 1120])
 SEEDS = (1, 2, 3)
@@ -320,3 +320,17 @@ def test_a_condition_that_got_there_is_not_said_to_have_never_got_there():
     assert "no difference to test: pythia never got there, 1 of 1 source seed did" in line
     family = next(s for s in study.sentences if s.startswith("early: family"))
     assert "no difference to test: it never got there, 0 of 3 pythia seeds did" in family
+
+
+def test_the_share_of_seeds_that_reach_a_threshold_is_read_both_ways():
+    """Fewer of a condition's seeds reaching a threshold than the control's was 'slower', but the
+    mirror case (the condition got there, pythia never did) was 'undetermined'; and a condition with
+    2 of 3 seeds there was 'slower' than a control with 1 of 3."""
+    study = init_study(synthetic_table(), thresholds=[4.7])  # only source (1 of 1) gets below 4.7
+    assert contrast(study, "source", "steps_to_1")["outcome"] == "faster"
+    assert contrast(study, "family", "steps_to_1")["outcome"] == "undetermined"  # 0 of 3 vs 0 of 3
+    untested = {"p": np.nan, "diff": np.nan}
+    assert outcome("steps_to_1", untested, (2, 3), (1, 3)) == "faster"
+    assert outcome("steps_to_1", untested, (1, 3), (2, 3)) == "slower"
+    assert outcome("steps_to_1", {"p": 0.5, "diff": 10.0}, (3, 3), (3, 3)) == "same"
+    assert outcome("final_loss", untested, (2, 3), (3, 3)) == "undetermined"  # no threshold to reach

@@ -218,11 +218,19 @@ def compare(a, b) -> dict:
     return out
 
 
-def outcome(measure: str, comparison: dict, reached: tuple[int, int], control_reached: int) -> str:
-    """faster / same / slower from one contrast: fewer steps or a lower final loss is faster."""
-    n_reached, n = reached
-    if measure != "final_loss" and n_reached < n and control_reached:
-        return "slower"  # some seeds never got there, the control's did
+def outcome(measure: str, comparison: dict, reached: tuple[int, int],
+            control_reached: tuple[int, int]) -> str:
+    """faster / same / slower from one contrast: fewer steps or a lower final loss is faster.
+    A threshold some seeds never reach is read first from the share of seeds that reached it,
+    either way: fewer of the condition's than of the control's is slower, more is faster."""
+    if measure != "final_loss":
+        (n_reached, n), (control_ok, n_control) = reached, control_reached
+        share = n_reached / n if n else 0.0
+        control_share = control_ok / n_control if n_control else 0.0
+        if share < control_share:
+            return "slower"  # some seeds never got there, more of the control's did
+        if share > control_share:
+            return "faster"  # more of its seeds got there than the control's
     p, diff = comparison["p"], comparison["diff"]
     if not np.isfinite(p):
         return "undetermined"  # one run a side, or neither got there: nothing was tested
@@ -345,7 +353,8 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                               "mean": mean, "control_mean": control_mean, **comparison,
                               "relative": comparison["diff"] / control_mean if control_mean else math.nan,
                               "n": len(cond), "n_reached": n_ok, "n_control": len(control),
-                              "outcome": outcome(measure, comparison, (n_ok, len(cond)), ctrl_ok)})
+                              "outcome": outcome(measure, comparison, (n_ok, len(cond)),
+                                                 (ctrl_ok, len(control)))})
     return pd.DataFrame(summary), pd.DataFrame(contrasts)
 
 
