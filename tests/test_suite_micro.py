@@ -882,3 +882,24 @@ def test_precision_on_a_one_document_eval_set_says_n_a_not_nan(trained):
     assert result.exit_code == 0, result.output
     assert "nan" not in result.stdout
     assert "(paired SE n/a; SE of each n/a, n/a; 1 document)" in result.stdout
+
+
+def test_ctrl_c_in_suite_train_or_sweep_says_where_the_work_is(monkeypatch, trained, tmp_path):
+    """Ctrl-C in `suite train` or `suite sweep` printed only 'interrupted' (exit 130), not where
+    the finished work is nor that a re-run resumes, as `scalefit eval` says."""
+    import scalefit.trainer.sweep as suite_sweep
+    import scalefit.trainer.train as suite_train
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite_train, "train_suite", stop)
+    monkeypatch.setattr(suite_sweep, "sweep_suite", stop)
+    root, spec_path, _ = trained
+    common = ["--spec", str(spec_path), "--corpus", str(root / "corpus")]
+    train = CliRunner().invoke(main, ["suite", "train", *common, "--out", str(tmp_path / "s")])
+    assert train.exit_code == 130 and "re-run the same command to resume" in train.stderr, train.output
+    sweep = CliRunner().invoke(main, ["suite", "sweep", *common, "--suite-dir", str(root / "suite"),
+                                      "--out", str(tmp_path / "sw")])
+    assert sweep.exit_code == 130, sweep.output
+    assert f"results so far are in {tmp_path / 'sw'} (re-run the same command" in sweep.stderr

@@ -16,6 +16,14 @@ def _json(obj, **kwargs) -> str:
     return json.dumps(to_jsonable(obj), allow_nan=False, **kwargs)
 
 
+def _interrupted(where: str) -> None:
+    """Ctrl-C (or SIGTERM) during a long suite command: where its work is, exit status 130 (143)."""
+    from scalefit.signals import interrupted_status
+
+    click.echo(f"interrupted: {where}", err=True)
+    click.get_current_context().exit(interrupted_status())
+
+
 @click.group()
 def data():
     """Build the corpora and tokenizer the mini suite trains and evaluates on."""
@@ -133,9 +141,13 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
     if table_dir:
         output_folder("--tables", table_dir)
     torch.set_num_threads(threads)
-    rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code", "wsd"),
-                       device=device, table_dir=table_dir, progress=not as_json, only=only,
-                       init=init, init_seed=init_seed, allow_same_data=allow_same_data)
+    try:
+        rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code", "wsd"),
+                           device=device, table_dir=table_dir, progress=not as_json, only=only,
+                           init=init, init_seed=init_seed, allow_same_data=allow_same_data)
+    except KeyboardInterrupt:
+        _interrupted(f"finished runs are in {table_dir or out_dir}/runs.csv; re-run the same command to resume "
+                     "(each run from its last checkpoint or resume point)")
     if as_json:
         click.echo(_json(rows))
         return
@@ -188,8 +200,11 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
     output_folder("--out", out_dir)
     if table_dir:
         output_folder("--tables", table_dir)
-    summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,
-                          max_tokens=max_tokens or None, only=only, progress=not as_json)
+    try:
+        summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,
+                              max_tokens=max_tokens or None, only=only, progress=not as_json)
+    except KeyboardInterrupt:  # each measured checkpoint is on disk: say where, as `scalefit eval` does
+        _interrupted(f"results so far are in {out_dir} (re-run the same command to measure the rest)")
     written = []
     if table_dir:
         tables = suite_tables(spec_for_corpus(spec_path, corpus_dir), out_dir,
