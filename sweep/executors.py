@@ -27,8 +27,8 @@ def parse_executor(text: str | None, *, threads: int | None = None, max_retries:
     (ModuleNotFoundError naming ray) before anything is measured.
     """
     value = (text or "local").strip()
-    kind, _, address = value.partition(":")
-    if kind not in EXECUTORS or (kind == "local" and address):
+    kind, sep, address = value.partition(":")  # 'ray:' with no address was a local cluster in silence
+    if kind not in EXECUTORS or (kind == "local" and address) or (sep and not address.strip()):
         raise InputError(f"--executor {value}: use local, ray (a local Ray cluster) or ray:ADDRESS "
                          "(e.g. ray:auto, ray:10.0.0.1:6379, ray:ray://head:10001)")
     if kind == "local":

@@ -198,3 +198,13 @@ def test_the_report_of_a_weights_only_sweep_lists_only_the_tables_it_wrote(tmp_p
     assert "- `weights.parquet`, `weights.csv`: long table" in text
     assert "`evals.parquet`, `evals.csv`" in write_report(tmp_path, _evals_rows([("a", 0)]), pd.DataFrame(),
                                                           {"suite": "s"}).read_text()
+
+
+@pytest.mark.parametrize("text", ["ray:", "ray: ", "local:"])
+def test_an_executor_with_an_empty_address_is_refused(text):
+    """--executor 'ray:' (an address left empty, e.g. an unset shell variable) started a local
+    cluster in silence instead of joining the one meant."""
+    from scalefit.sweep.executors import parse_executor
+
+    with pytest.raises(InputError, match=f"--executor {text.strip()}: use local, ray"):
+        parse_executor(text)
