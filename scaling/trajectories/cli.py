@@ -267,17 +267,26 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
     \b
     For each STAT/GROUP: the transitions of every run in the largest family of warmup variants
     (runs that differ only in warmup), and the regression of the first transition (the onset)
-    and of the largest slope change on the warmup end.
+    and of the largest slope change on the warmup end. Ctrl-C keeps the statistics finished
+    (printed and written to --out, exit status 130).
     Example:
       scalefit warmup-study --out report/     (the shipped mini suite; writes
                                                warmup_transitions.csv and report.md)
     """
-    from scalefit.scaling.trajectories.warmup_study import PANELS, markdown, panel, warmup_study
+    from scalefit.scaling.trajectories.warmup_study import PANELS, StudyInterrupted, markdown, panel, warmup_study
     from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
+    from scalefit.signals import interrupted_status
 
     df, source = _load(data_path)
     chosen = [panel(p) for p in panels] or PANELS
-    study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source)
+    stopped = None
+    try:
+        study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source)
+    except StudyInterrupted as exc:  # keep the statistics finished: each took minutes of bootstrap
+        if exc.study.empty:
+            raise
+        study, stopped = exc.study, (f"interrupted: {len(exc.study)} of {exc.total} statistics "
+                                     "finished; run the command again for all of them")
     _echo_notes(study)
     table = markdown(study)
     if out_dir:
@@ -296,8 +305,13 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
                 f"{n_bootstrap} bootstrap resamples per run"
                 + (f"; each transition's interval is their central {interval_level(INTERVAL_METHOD):g}%, "
                    "a level calibrated on synthetic runs." if n_bootstrap else "."),
-                "", "![slopes](warmup_study.png)", "", table, ""]))
+                "", *([f"**{stopped[0].upper()}{stopped[1:]}.**", ""] if stopped else []),
+                "![slopes](warmup_study.png)", "", table, ""]))
     if as_json:
-        click.echo(dumps({"data": source, "rows": study.to_dict("records")}))
-        return
-    click.echo(table)
+        click.echo(dumps({"data": source, "rows": study.to_dict("records"),
+                          **({"interrupted": stopped} if stopped else {})}))
+    else:
+        click.echo(table)
+    if stopped:
+        click.echo(stopped + (f"; written to {out_dir}" if out_dir else ""), err=True)
+        click.get_current_context().exit(interrupted_status())

@@ -103,12 +103,30 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
     panels = checked_panels(panels)
     trajectories = [stat_trajectory(table, stat, group=group, source=source) for stat, group in panels]
     # closed (and cleared) before an error propagates: the message then starts its own line
+    rows = []
+    notes = list(dict.fromkeys(n for traj in trajectories for n in traj.attrs["notes"]))
     with tqdm(list(zip(panels, trajectories)), desc="warmup study", unit="stat", disable=not progress,
               leave=False) as bar:
-        study = pd.DataFrame([study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
-                                        source=source, traj=traj) for (stat, group), traj in bar])
-    study.attrs["notes"] = list(dict.fromkeys(n for traj in trajectories for n in traj.attrs["notes"]))
+        try:
+            for (stat, group), traj in bar:
+                rows.append(study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
+                                      source=source, traj=traj))
+        except KeyboardInterrupt:
+            finished = pd.DataFrame(rows)
+            finished.attrs["notes"] = notes
+            raise StudyInterrupted(finished, len(panels)) from None
+    study = pd.DataFrame(rows)
+    study.attrs["notes"] = notes
     return study
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during the study: ``study`` holds the rows of the statistics finished
+    before it (minutes of bootstrap each), so the command can keep them; ``total`` how many were asked."""
+
+    def __init__(self, study: pd.DataFrame, total: int):
+        super().__init__(f"interrupted after {len(study)} of {total} statistics")
+        self.study, self.total = study, total
 
 
 def markdown(study: pd.DataFrame) -> str:
