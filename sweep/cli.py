@@ -90,7 +90,8 @@ def finish(ctx, result, table: str) -> None:
 @grid_options
 @click.option("--checkpoint", "local", multiple=True, type=click.Path(),
               help="A local checkpoint folder (safetensors) to measure; model = parent folder, step "
-                   "from a 'step<N>' folder name. Repeatable.")
+                   "from a 'step<N>' (or 'checkpoint-<N>') folder name; any other folder is model = "
+                   "its name at step 0, with a warning. Repeatable.")
 @shard_option
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when there is one), cpu, cuda ...")
 @no_families_option

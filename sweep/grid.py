@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, warn
 from scalefit.sweep.checkpoints import CheckpointInfo, checkpoint_grid
 from scalefit.sweep.suites import SuiteSpec, load_suite, select_steps
 
@@ -30,7 +30,8 @@ def shard_grid(grid: list, shard: tuple[int, int]) -> list:
 
 
 def local_checkpoint(path: str) -> CheckpointInfo:
-    """A CheckpointInfo for a folder: model = parent folder and step from 'step<N>', else the folder."""
+    """A CheckpointInfo for a folder: model = parent folder and step from 'step<N>', else the folder
+    at step 0 (with a warning: a final model's folder would read as its initial weights)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"--checkpoint {path}: no such folder or file")
@@ -43,6 +44,10 @@ def local_checkpoint(path: str) -> CheckpointInfo:
     folder = p if p.is_dir() else p.parent
     hit = re.fullmatch(r"(?:step|checkpoint-?)(\d+)", folder.name)
     model, step = (folder.parent.name, int(hit.group(1))) if hit else (folder.name, 0)
+    if not hit:  # a final model's folder read as step 0 reads as the initial weights in every table
+        warn(f"--checkpoint {path}: the folder is not named step<N> or checkpoint-<N>, so it is "
+             f"recorded as model '{model}' at step 0; to record its step, put it in a folder "
+             f"{model}/step<N>")
     return CheckpointInfo(model=model, step=step, tokens=None, lr=None, path=str(p))
 
 

@@ -85,6 +85,13 @@ def test_shards_cover_the_grid_and_local_checkpoints(suite, tmp_path):
             "--stat", "bogus")  # a name the measurement does not produce: said, not a silently missing plot
     assert r.exit_code == 0 and "note: --stat bogus: not measured, so not plotted" in r.output, r.output
     assert "No statistic 'bogus' in this table to plot" in (tmp_path / "local" / "report.md").read_text()
+    # a folder not named step<N> (a final model's copy) is step 0 of its own name: said, not silent
+    final = tmp_path / "tiny-a-final"
+    shutil.copytree(root / "tiny-a" / "step4", final)
+    r = run("--checkpoint", final, "--out", tmp_path / "final", "--no-spectra", "--no-families", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "warning: --checkpoint" in r.output and "recorded as model 'tiny-a-final' at step 0" in r.output
+    assert set(pd.read_parquet(tmp_path / "final" / "weights.parquet")["step"]) == {0}
 
 
 def test_plot_command(suite, swept, tmp_path):
