@@ -16,6 +16,9 @@ BAD = [
     (["fit", "chinchilla", "--holdout", "2.5"], "--holdout"),
     (["compare", "kaplan", "chinchilla", "--holdout", "nan"], "--holdout"),
     (["fit", "chinchilla", "--bootstrap", "1"], "at least 2 resamples, or 0 for none"),
+    (["fit", "chinchilla", "--bootstrap", "1e9"], "at most 100000"),  # was a 149 GiB MemoryError
+    (["reconcile", "--by", "label", "--bootstrap", "1000000000"], "at most 100000"),  # was the OOM killer
+    (["fit", "chinchilla", "--columns", "params=params,params=loss"], "params is mapped twice"),
     (["fit", "chinchilla", "--seed", "-1"], "--seed"),
     (["fit", "chinchilla", "--delta", "nan"], "--delta"),
     (["compare", "kaplan", "chinchilla", "--delta", "0"], "--delta"),

@@ -89,11 +89,15 @@ def fraction(option: str, value) -> float:
     return number
 
 
+MAX_RESAMPLES = 100_000  # 1e9 resamples asked numpy for 149 GiB (a MemoryError traceback, or the OOM killer)
+
+
 def bootstrap_count(option: str, value) -> int:
-    """Bootstrap resamples: 0 (none) or at least 2 (one resample has no spread)."""
-    accepted = "at least 2 resamples, or 0 for none"
+    """Bootstrap resamples: 0 (none) or 2 to MAX_RESAMPLES (one resample has no spread; a
+    mistyped 1e9 would hold its draws in memory before the first refit)."""
+    accepted = f"at least 2 resamples, or 0 for none; at most {MAX_RESAMPLES}"
     number = _whole(option, value, accepted)
-    if number < 0 or number == 1:
+    if number < 0 or number == 1 or number > MAX_RESAMPLES:
         raise InputError(f"{option}: '{value}': expected {accepted}")
     return number
 
@@ -262,6 +266,9 @@ def column_mapping(column_map=(), **flags) -> dict[str, str]:
         key, sep, column = item.partition("=")
         if not sep or not key.strip() or not column.strip():
             raise InputError(f"--columns: '{item}' is not KEY=COL (e.g. params=Model Size)")
+        if mapping.get(key.strip(), column.strip()) != column.strip():
+            raise InputError(f"--columns: {key.strip()} is mapped twice, to '{mapping[key.strip()]}' "
+                             f"and '{column.strip()}' (map each name once)")
         mapping[key.strip()] = column.strip()
     for name, column in flags.items():
         if column:
