@@ -521,6 +521,12 @@ def test_holdout_data_reads_as_data_does_subset_and_model(tmp_path):
                     str(targets), "--x", "lambada_openai:ppl", "--y", "piqa:acc", "--subset",
                     "num_fewshot=0", "--relation", "sigmoid", "--bootstrap", "0"],
                    "5 of its 5 runs are also runs of")
+    big.to_csv(targets, index=False)  # calibrate reads --holdout-data as predict does
+    cal = json.loads(invoke(["calibrate", "sigmoid", "--data", str(data), "--holdout-data", str(targets),
+                             "--x", "lambada_openai:ppl", "--y", "piqa:acc", "--subset",
+                             "num_fewshot=0", "--bootstrap", "20", "--json"]).stdout)
+    scored = pd.DataFrame(cal["predictions"]).query("target")
+    assert set(scored["model"]) == {"m5"} and scored.groupby("cut_flops").size().eq(5).all()
 
 
 def test_a_held_out_run_below_e_x_does_not_make_the_errors_nan(shipped):

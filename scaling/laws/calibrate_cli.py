@@ -116,8 +116,7 @@ def _emit(result, out_dir, as_json) -> None:
 
 def _relation_command():
     """`scalefit calibrate RELATION` (the relation options are `predict downstream`'s)."""
-    from scalefit.scaling.relations.cli import _load, relation_options
-    from scalefit.scaling.relations.evaltables import as_measurements
+    from scalefit.scaling.relations.cli import _load, read_targets, relation_options
 
     @click.command("calibrate")
     @click.argument("relation", type=click.Choice(RELATIONS))
@@ -150,13 +149,10 @@ def _relation_command():
               --x lambada_openai:perplexity --y piqa:acc --subset eval_group=zero-shot
         """
         from scalefit.scaling.relations.calibrate import calibrate_relation
-        from scalefit.tables import read_table
         specs = (x, y)
         frame, source, x, y, group, x_from, y_from, notes = _load(
             data_path, x, y, pairing, group, x_from, y_from, subset)
-        targets = None
-        if holdout_data:
-            targets, *_ = as_measurements(read_table(holdout_data), *specs, str(holdout_data))
+        targets = read_targets(holdout_data, specs, subset) if holdout_data else None
         result = calibrate_relation(
             frame, x, y, relation, pairing=pairing, x_from=x_from, y_from=y_from, group=group,
             match=match, e_source=e_source, E_x=E_x, E_y=E_y,
