@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scalefit.errors import InputError
+from scalefit.sweep.hub import hub_failure, hub_kwargs
 from scalefit.sweep.suites import SuiteSpec
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -106,7 +107,7 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
     if not hasattr(dev, "type"):
         dev, dt = pick_device_dtype(device, dtype)
     source = info.repo if info.repo else info.path
-    kwargs = dict(revision=info.revision, cache_dir=cache_dir) if info.repo else {}
+    kwargs = dict(revision=info.revision, cache_dir=cache_dir, **hub_kwargs()) if info.repo else {}
     if info.path and not Path(info.path).is_dir():
         raise FileNotFoundError(f"checkpoint folder {info.path} does not exist")
     if info.path and not (Path(info.path) / "config.json").is_file():
@@ -118,9 +119,15 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
             and list(Path(info.path).glob("*.bin")):
         raise PermissionError(f"{info.path} holds only pickle .bin weights; pass --allow-bin to load them "
                               "(with torch.load(weights_only=True))")
-    model = AutoModelForCausalLM.from_pretrained(
-        source, dtype=dt, trust_remote_code=False,
-        use_safetensors=None if allow_bin else True, weights_only=True, **kwargs)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dt, trust_remote_code=False,
+            use_safetensors=None if allow_bin else True, weights_only=True, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the sweep records it; a dead hub is tried once
+        failure = hub_failure(exc, f"{info.repo} {info.revision}") if info.repo else exc
+        if failure is exc:
+            raise
+        raise failure from exc
     model.to(dev).eval()
     info.folder = info.path or _hub_folder(info, cache_dir)
     info.tokenizer = load_tokenizer(info, cache_dir=cache_dir)
@@ -217,8 +224,15 @@ def safetensors_loader(hub_cache: str | None = None):
             return info.path, None
         from huggingface_hub import snapshot_download
 
-        folder = snapshot_download(info.repo, revision=info.revision, cache_dir=hub_cache,
-                                   allow_patterns=["*.safetensors", "*.safetensors.index.json", "config.json"])
+        try:
+            folder = snapshot_download(info.repo, revision=info.revision, cache_dir=hub_cache,
+                                       allow_patterns=["*.safetensors", "*.safetensors.index.json",
+                                                       "config.json"], **hub_kwargs())
+        except Exception as exc:  # noqa: BLE001 - the sweep records it; a dead hub is tried once
+            failure = hub_failure(exc, f"{info.repo} {info.revision}")
+            if failure is exc:
+                raise
+            raise failure from exc
         info.folder = folder
         return folder, None
     return load

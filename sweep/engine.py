@@ -27,6 +27,7 @@ import pandas as pd
 from scalefit.atomic import sweep_stale, write_frame, write_json
 from scalefit.errors import InputError
 from scalefit.sweep.checkpoints import CheckpointInfo, load_checkpoint
+from scalefit.sweep import hub
 from scalefit.sweep.parts import (collect_failures, collect_fingerprints, collect_parts,  # noqa: F401
                                   failure_path, fingerprint_path, part_is_valid, part_path,
                                   set_aside, write_failures, write_tables)
@@ -303,6 +304,7 @@ def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_d
     out_dir = Path(out_dir)
     summary = SweepSummary()
     start = time.perf_counter()
+    hub.reset()  # a new sweep tries the hub again
     pending = []
     for info in grid:  # what a previous run finished is skipped up front, so the ETA is honest
         if pending_measurements(info, measurements, out_dir):

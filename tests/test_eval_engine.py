@@ -208,3 +208,44 @@ def test_an_executor_with_an_empty_address_is_refused(text):
 
     with pytest.raises(InputError, match=f"--executor {text.strip()}: use local, ray"):
         parse_executor(text)
+
+
+def test_an_unreachable_hub_is_tried_once_per_sweep_then_the_cache_alone(monkeypatch, tmp_path):
+    """Offline, each hub checkpoint spent about 50 s in the hub client's retries (measured 50.2 s
+    for one Pythia revision) before it failed: hours for a suite. After the first failure to
+    connect the sweep reads the cache alone: a cached revision still loads, the others fail at
+    once naming the first; a new sweep tries the hub again."""
+    import transformers
+
+    from scalefit.sweep.checkpoints import CheckpointInfo
+
+    class ConnectError(Exception):  # httpx's (the hub client's) name for it
+        pass
+
+    asked = []
+
+    def from_pretrained(source, **kwargs):
+        cache_only = kwargs.get("local_files_only", False)
+        asked.append((kwargs["revision"], cache_only))
+        if not cache_only:
+            raise OSError("We couldn't connect to 'https://huggingface.co' to load the files") \
+                from ConnectError("[Errno -2] Name or service not known")
+        if kwargs["revision"] == "step3":  # in the cache
+            raise RuntimeError("cached, and unreadable for another reason")
+        raise OSError("couldn't find them in the cached files")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    grid = [CheckpointInfo(model="pythia-70m", step=s, tokens=None, lr=None, repo="EleutherAI/pythia-70m",
+                           revision=f"step{s}") for s in (1, 2, 3)]
+    measure = engine.Measurement("n", lambda model, info: pd.DataFrame([{"value": 1.0}]), table="weights")
+    load = lambda info: engine.load_checkpoint(info, "cpu", "float32")  # noqa: E731
+    summary = engine.run_sweep(grid, [measure], tmp_path / "a", load=load, progress=False)
+    assert asked == [("step1", False), ("step2", True), ("step3", True)]
+    errors = {f["step"]: f["error"] for f in summary.failed}
+    assert "couldn't connect" in errors[1]
+    assert "step2: not in the local cache, and the model hub was unreachable at EleutherAI/pythia-70m step1" \
+        in errors[2]
+    assert "unreadable for another reason" in errors[3]  # a cached revision's own error, as it is
+    asked.clear()
+    engine.run_sweep(grid[:1], [measure], tmp_path / "b", load=load, progress=False)
+    assert asked == [("step1", False)]  # a new sweep asks the hub again
