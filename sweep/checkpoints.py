@@ -163,7 +163,7 @@ def load_tokenizer(info: CheckpointInfo, cache_dir: str | None = None):
     from transformers import AutoTokenizer
 
     source = info.repo if info.repo else info.path
-    kwargs = dict(revision=info.revision, cache_dir=cache_dir) if info.repo else {}
+    kwargs = dict(revision=info.revision, cache_dir=cache_dir, **hub_kwargs()) if info.repo else {}
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=False, **kwargs)
         if not _encodes_text(tok):  # a folder without tokenizer files gave an empty one (2 ids)
@@ -172,7 +172,7 @@ def load_tokenizer(info: CheckpointInfo, cache_dir: str | None = None):
         return tok
     except (OSError, ValueError) as exc:
         if info.tokenizer_source:
-            return AutoTokenizer.from_pretrained(info.tokenizer_source, trust_remote_code=False)
+            return AutoTokenizer.from_pretrained(info.tokenizer_source, trust_remote_code=False, **hub_kwargs())
         if info.repo:
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
