@@ -512,6 +512,19 @@ def test_ship_merges_lane_tables_with_provenance(trained, tmp_path):
     assert len(prov["runs"]) == 8
     timing = prov["wall_time"]["all"]
     assert 0 < timing["busy_wall_s"] <= timing["sum_of_run_wall_s"] + 1e-6
+    # a lane of another spec's runs is refused (provenance would name this spec for them); a lane
+    # left out ships the rest, with a warning naming the runs it lacks
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    table.head(1).assign(run="long/s9-D960").to_csv(foreign / "runs.csv", index=False)
+    args = ["suite", "ship", "--spec", str(spec_path), "--suite-dir", str(root / "suite"), "--corpus",
+            str(root / "corpus")]
+    bad = CliRunner().invoke(main, args + [*lanes, "--from", str(foreign), "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "1 run(s) are not runs of" in bad.stderr and "long/s9-D960" in bad.stderr
+    assert not (tmp_path / "bad" / "runs.csv").exists()
+    part = CliRunner().invoke(main, args + lanes[:2] + ["--out", str(tmp_path / "part")])
+    assert part.exit_code == 0 and "warning: 2 run(s) of" in part.stderr, part.output
+    assert "warmup/s1-D1280-W0.05" in part.stderr
 
 
 def test_ship_rescore_remeasures_final_losses_on_the_eval_sets(trained, tmp_path):

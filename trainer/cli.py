@@ -247,12 +247,15 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescore, as_json):
     """Merge the run tables of several training lanes into one runs.csv with provenance."""
     from scalefit.evals.cli import quiet_libraries
-    from scalefit.trainer.ship import merge_run_tables, rescore_runs, suite_provenance, write_shipped_runs
+    from scalefit.trainer.ship import (check_runs_of_spec, merge_run_tables, rescore_runs, suite_provenance,
+                                       write_shipped_runs)
 
     quiet_libraries()
     output_folder("--out", out_dir)  # before a --rescore that measures every run, not after it
 
     runs = merge_run_tables(table_dirs)
+    for note in check_runs_of_spec(runs, spec_path):
+        click.echo(f"warning: {note}", err=True)
     if rescore:
         runs = rescore_runs(spec_path, runs, suite_dir, corpus_dir, progress=not as_json)
     prov = suite_provenance(spec_path, runs, suite_dir, corpus_dir, notes=note)

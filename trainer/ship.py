@@ -35,6 +35,23 @@ def merge_run_tables(table_dirs) -> pd.DataFrame:
     return in_run_order(runs).reset_index(drop=True)
 
 
+def check_runs_of_spec(runs: pd.DataFrame, spec_path) -> list[str]:
+    """Refuse runs the spec does not name (another spec's tables in --from: provenance would name
+    this spec for them); the spec's runs the tables lack are returned as notes (a suite shipped
+    before every lane finished)."""
+    from scalefit.trainer.train import load_spec
+
+    spec_runs = [r.run for r in load_spec(spec_path).runs]
+    foreign = [run for run in runs["run"] if run not in set(spec_runs)]
+    if foreign:
+        raise InputError(f"--from: {len(foreign)} run(s) are not runs of {spec_path} "
+                         f"({', '.join(foreign[:4])}{', ...' if len(foreign) > 4 else ''}): give the "
+                         "spec they were trained from, or leave out the --from folder that holds them")
+    missing = [run for run in spec_runs if run not in set(runs["run"])]
+    return ([f"{len(missing)} run(s) of {spec_path} are in no --from table and are not shipped "
+             f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})"] if missing else [])
+
+
 def run_intervals(runs: pd.DataFrame, suite_dir) -> pd.DataFrame:
     """(run, start, end) in Unix seconds: end = when result.json was written, start = end - wall_s."""
     rows = []
