@@ -249,3 +249,18 @@ def test_suite_report_plots_only_the_parts_the_suite_has(tmp_path):
         plots = [Path(p).name for p in write_plots(tmp_path)["plots"]]
     assert plots == ["loss_vs_compute.png", "loss_vs_tokens.png", "trajectories_long.png"]
     assert not (tmp_path / "plots" / "trajectories_warmup.png").exists()
+
+
+def test_the_size_order_check_starts_at_the_suites_shortest_grid_run():
+    """The check 'larger long runs are lower at equal tokens' read checkpoints from step 240, the
+    mini spec's shortest grid run, for every spec ('0 of 0' for a suite whose steps differ)."""
+    from scalefit.tables import read_table
+    from scalefit.trainer.report import suite_checks
+
+    runs = read_table(data_path("suites", "mini", "runs.csv"))
+    table = read_table(data_path("suites", "mini", "checkpoints.parquet"))
+    shipped = suite_checks(runs, table)["long_runs_larger_lower_at_equal_tokens"]
+    assert shipped["from_step"] == 240 and 0 < shipped["ordered"] <= shipped["checkpoints"]
+    longer = runs.assign(steps=runs["steps"] * 4)  # a spec whose grid starts at 960 steps
+    late = suite_checks(longer, table)["long_runs_larger_lower_at_equal_tokens"]
+    assert late["from_step"] == 960 and 0 < late["checkpoints"] < shipped["checkpoints"]

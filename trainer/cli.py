@@ -334,7 +334,8 @@ def precision_cmd(spec_path, suite_dir, corpus_dir, pairs, dataset, target_se, o
 @click.argument("data_dir", default="data/suites/mini", type=click.Path(exists=True, file_okay=False))
 def report_cmd(data_dir):
     """Plot a measured suite (DATA_DIR/runs.csv and checkpoints.parquet) into DATA_DIR/plots and
-    print its checks as JSON: loss falls with N and with D, larger models lower at equal tokens.
+    print its checks as JSON: loss falls with N and with D, larger models lower at equal tokens (the long runs' checkpoints from the shortest grid run's
+    length on).
 
     DATA_DIR defaults to data/suites/mini below the current folder: the shipped suite when run
     from the repository, whose plots it rewrites (copy the folder to plot it elsewhere)."""
