@@ -300,3 +300,19 @@ def test_two_runs_of_one_size_cannot_be_paired_by_tokens():
     by_compute = pair_losses(table, "val_loss", "val_loss", "train-to-train", x_from="web",
                              y_from="code", match="compute")  # each budget's lowest loss: defined
     assert len(by_compute.pairs) > 0
+
+
+def test_a_run_tables_dataset_column_is_its_training_set_and_is_not_pooled():
+    """Gadre et al.'s over-training table names each run's training set in 'dataset'; a
+    train-to-test relation pooled its three sets' runs into one curve without a word (only
+    'distribution' and --group-column were checked)."""
+    from scalefit.scaling.relations.downstream import run_downstream
+
+    runs = sweep().rename(columns={"data": "dataset"})
+    runs["test_loss"] = 1.1 * runs["val_loss"] + 0.2
+    with pytest.raises(InputError, match="column 'dataset' holds runs trained on 2 data sets"):
+        run_downstream(runs, "val_loss", "test_loss", n_bootstrap=0)
+    one = run_downstream(runs, "val_loss", "test_loss", x_from="web", group="dataset", n_bootstrap=0)
+    alone = run_downstream(runs[runs["dataset"] == "web"].drop(columns="dataset"), "val_loss",
+                           "test_loss", n_bootstrap=0)
+    assert one.to_dict()["params"]["K"] == pytest.approx(alone.to_dict()["params"]["K"], rel=1e-9)
