@@ -1,6 +1,8 @@
 """Bad run tables: exit status 2 and one line naming the file, the column and the row."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -210,6 +212,25 @@ def test_runs_of_two_data_distributions_are_not_fitted_as_one(tmp_path):
     good = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(path), "--subset",
                                      "distribution=prose", "--bootstrap", "0"])
     assert good.exit_code == 0, good.output
+
+
+def test_a_run_tables_dataset_column_is_a_training_set_too(tmp_path):
+    """Porian et al.'s IsoFLOP points name the training set (rw, owt2) in 'dataset': fit pooled
+    both sets' runs into one law without a word; reconcile still fits each --panel value apart."""
+    from scalefit.data import data_path
+
+    runs = pd.read_csv(data_path("suites", "mini", "runs.csv"))
+    runs = runs.rename(columns={"distribution": "dataset"})
+    with pytest.raises(InputError, match=r"column 'dataset' holds runs of 2 distributions \(code, prose\)"):
+        validate_runs(runs, "chinchilla", source="runs.csv")
+    assert len(validate_runs(runs, "chinchilla", source="runs.csv", split_by=("dataset",)).frame) == len(runs)
+    path = tmp_path / "runs.csv"
+    runs[runs["part"].isin(["grid", "code"])].to_csv(path, index=False)
+    walk = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "dataset", "--law",
+                                     "chinchilla", "--bootstrap", "0", "--json"])
+    assert walk.exit_code == 0, walk.output
+    prose = next(s for s in json.loads(walk.stdout)["steps"] if s["condition"] == "prose")
+    assert prose["n_runs"] == 20 and 0.3 < prose["a"] < 0.8
 
 
 def test_a_grid_with_flops_and_no_tokens_is_not_refused_as_duplicate_runs(tmp_path):

@@ -269,7 +269,7 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         raise InputError(f"{source}: no data rows (columns: {', '.join(map(str, runs.columns))}); "
                          "reconcile needs runs with params (or n), tokens, flops and loss")
     try:
-        validate_runs(runs, law, source=source, check_size=False)
+        validate_runs(runs, law, source=source, check_size=False, split_by=(by, *panel))
     except InputError as exc:
         if not n_named:
             raise

@@ -151,7 +151,9 @@ def _choose_n(df: pd.DataFrame, law) -> str | None:
     return None
 
 
-DISTRIBUTION_COLUMNS = ("distribution",)  # a law describes the loss on one data distribution
+# a law describes the loss on one data distribution; in a run table (one row per run) 'dataset'
+# names the training set too (Porian et al.'s rw / owt2, Gadre et al.'s c4_original / rpj / ...)
+DISTRIBUTION_COLUMNS = ("distribution", "dataset")
 
 
 def mixed_values(df: pd.DataFrame, column: str) -> list[str]:
@@ -162,10 +164,11 @@ def mixed_values(df: pd.DataFrame, column: str) -> list[str]:
     return sorted(map(str, df[column].dropna().unique()))
 
 
-def _one_distribution(df: pd.DataFrame, source: str) -> None:
+def _one_distribution(df: pd.DataFrame, source: str, split_by=()) -> None:
     """Refuse runs trained on different data distributions in one fit (the shipped runs.csv holds
-    prose and code runs): their losses are on different scales and no law joins them."""
-    for column in DISTRIBUTION_COLUMNS:
+    prose and code runs): their losses are on different scales and no law joins them. Columns
+    in ``split_by`` are ones the caller fits each value of apart (reconcile's --by, --panel)."""
+    for column in (c for c in DISTRIBUTION_COLUMNS if c not in split_by):
         names = mixed_values(df, column)
         if names:
             raise InputError(f"{source}: column '{column}' holds runs of {len(names)} distributions "
@@ -174,8 +177,9 @@ def _one_distribution(df: pd.DataFrame, source: str) -> None:
 
 
 def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str = "<run table>",
-                  n_column: str | None = None, check_size: bool = True) -> RunTable:
-    """Check a run table for ``law`` and return it with canonical N, D, C, L columns."""
+                  n_column: str | None = None, check_size: bool = True, split_by=()) -> RunTable:
+    """Check a run table for ``law`` and return it with canonical N, D, C, L columns
+    (``split_by``: columns whose values the caller fits apart, so they may differ)."""
     law_model = law_for(law)
     law = law_model.law_name
     needs, n_free = law_model.needs, law_model.n_free
@@ -201,7 +205,7 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     if "C" in needs and not has_flops and n_column is None:
         raise InputError(f"{source}: column 'flops' is missing (and no 'params' to derive it; "
                          f"columns: {_columns(df)}; {map_hint('flops')})")
-    _one_distribution(df, source)
+    _one_distribution(df, source, split_by)
     out = df.copy()
     out["L"] = _numeric(df, loss, source)
     _positive(out["L"].to_numpy(), loss, source, df)

@@ -161,15 +161,10 @@ def _subset(frame, name, group, source):
     return part
 
 
-# in a run table (one row per run) a 'dataset' column names the training set (Gadre et al.'s
-# over-training table: c4_original, rpj, rw_original), and the runs of several were pooled unsaid
-RUN_TABLE_DATA_COLUMNS = ("dataset",)
-
-
 def _one_training_set(frame: pd.DataFrame, group: str, source: str) -> None:
     """Refuse pooling runs trained on different data in one train-to-test relation (the shipped
     runs.csv holds prose and code runs: pooled, 28 pairs fitted one curve through both)."""
-    for column in dict.fromkeys((group, *DISTRIBUTION_COLUMNS, *RUN_TABLE_DATA_COLUMNS)):
+    for column in dict.fromkeys((group, *DISTRIBUTION_COLUMNS)):
         names = mixed_values(frame, column)
         if names:
             raise InputError(f"{source}: column '{column}' holds runs trained on {len(names)} data sets "
