@@ -21,6 +21,7 @@ from scalefit.scaling.trajectories.trajectory import collapse_report, collapse_v
 from scalefit.scaling.trajectories.transitions import (detect_transitions, run_transitions, transition_study,
                                                        warmup_regression)
 from scalefit.scaling.trajectories.warmup_study import warmup_study
+from scalefit.signals import Interrupted
 from scalefit.tables import read_table
 
 STEPS = np.unique(np.r_[0, 2 ** np.arange(8), np.arange(300, 2401, 100)])
@@ -273,9 +274,9 @@ def test_warmup_study_keeps_the_statistics_finished_before_ctrl_c(tmp_path, monk
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, "study_row", stopped_at_the_second)
-    with pytest.raises(module.StudyInterrupted) as stop:
+    with pytest.raises(Interrupted) as stop:
         warmup_study(table, [("t_nu", "mlp_in"), ("kurtosis", "mlp_in")], n_bootstrap=0)
-    assert list(stop.value.study["stat"]) == ["t_nu"] and stop.value.total == 2
+    assert list(stop.value.partial["stat"]) == ["t_nu"] and (stop.value.done, stop.value.total) == (1, 2)
     calls.clear()
     out = tmp_path / "report"
     result = CliRunner().invoke(main, ["warmup-study", "--data", str(path), "--panel", "t_nu/mlp_in",
@@ -290,6 +291,39 @@ def test_warmup_study_keeps_the_statistics_finished_before_ctrl_c(tmp_path, monk
     nothing = CliRunner().invoke(main, ["warmup-study", "--data", str(path), "--panel", "t_nu/mlp_in",
                                         "--bootstrap", "0", "--out", str(tmp_path / "none")])
     assert nothing.exit_code == 130 and not (tmp_path / "none").exists(), nothing.output
+
+
+def test_transitions_keeps_the_runs_finished_before_ctrl_c(tmp_path, monkeypatch):
+    """Ctrl-C in `transitions` (a minute per statistic on the shipped suite, seconds of bootstrap
+    per run) kept nothing; the runs finished are now printed and written, with no regression over
+    part of a family, and the status is 130."""
+    from scalefit.scaling.trajectories import transitions as module
+
+    path = tmp_path / "t.parquet"
+    long_table().to_parquet(path)
+    real, calls = module.run_transitions, []
+
+    def stopped_at_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "run_transitions", stopped_at_the_third)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["transitions", "--data", str(path), "--stat", "t_nu", "--group",
+                                       "mlp_in", "--bootstrap", "0", "--out", str(out), "--json"])
+    assert result.exit_code == 130, result.output
+    assert "interrupted: 2 of 3 runs finished" in result.stderr and "Traceback" not in result.output
+    doc = json.loads(result.stdout)
+    assert sorted(r["model"] for r in doc["runs"]) == ["a", "b"] and doc["interrupted"]
+    assert doc["warmup_regression"] is None
+    assert "interrupted after 2 of 3 runs" in (out / "report.md").read_text()
+    calls.clear()
+    monkeypatch.setattr(module, "run_transitions", real)
+    whole = CliRunner().invoke(main, ["transitions", "--data", str(path), "--stat", "t_nu", "--group",
+                                      "mlp_in", "--bootstrap", "0", "--json"])
+    assert whole.exit_code == 0 and len(json.loads(whole.stdout)["runs"]) == 3
 
 
 # ---- init-study ---------------------------------------------------------------------------

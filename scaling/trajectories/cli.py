@@ -16,6 +16,7 @@ from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
                                                      INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS,
                                                      interval_level)
+from scalefit.signals import Interrupted, interrupted_status
 from scalefit.tables import read_table, read_table_or_shipped, write_table
 
 # The shipped mini-suite checkpoint table: evaluation and weight-statistic rows, long form.
@@ -98,18 +99,26 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, models=models,
                            losses=losses, source=source, losses_source=losses_path)
     _echo_notes(traj)
-    study = transition_study(
-        traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
-        max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
-        seed=seed, progress=True, interval_method=interval_method)
+    stopped = None
+    try:
+        study = transition_study(
+            traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
+            max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
+            seed=seed, progress=True, interval_method=interval_method)
+    except Interrupted as exc:  # keep the runs finished (their regression is not run)
+        if not exc.done:
+            raise
+        study, stopped = exc.partial, exc.message()
     label = stat_label(stat, group, tensor, layer)
     if out_dir:
         with staged_output(out_dir) as out:  # the folder never holds half of two runs
             _write_transition_report(out, label, traj, study)
     if as_json:
-        click.echo(dumps({"stat": label, "data": source, **study.to_dict()}))
-        return
-    _print_transitions(label, study)
+        click.echo(dumps({"stat": label, "data": source, **study.to_dict(),
+                          **({"interrupted": stopped} if stopped else {})}))
+    else:
+        _print_transitions(label, study)
+    _exit_if_interrupted(stopped, out_dir)
 
 
 WIDENED_MARK = "*"  # after a breakpoint interval the bootstrap did not centre on its estimate
@@ -273,20 +282,18 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
       scalefit warmup-study --out report/     (the shipped mini suite; writes
                                                warmup_transitions.csv and report.md)
     """
-    from scalefit.scaling.trajectories.warmup_study import PANELS, StudyInterrupted, markdown, panel, warmup_study
+    from scalefit.scaling.trajectories.warmup_study import PANELS, markdown, panel, warmup_study
     from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
-    from scalefit.signals import interrupted_status
 
     df, source = _load(data_path)
     chosen = [panel(p) for p in panels] or PANELS
     stopped = None
     try:
         study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source)
-    except StudyInterrupted as exc:  # keep the statistics finished: each took minutes of bootstrap
-        if exc.study.empty:
+    except Interrupted as exc:  # keep the statistics finished: each took minutes of bootstrap
+        if not exc.done:
             raise
-        study, stopped = exc.study, (f"interrupted: {len(exc.study)} of {exc.total} statistics "
-                                     "finished; run the command again for all of them")
+        study, stopped = exc.partial, exc.message()
     _echo_notes(study)
     table = markdown(study)
     if out_dir:
@@ -312,6 +319,11 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
                           **({"interrupted": stopped} if stopped else {})}))
     else:
         click.echo(table)
+    _exit_if_interrupted(stopped, out_dir)
+
+
+def _exit_if_interrupted(stopped: str | None, out_dir) -> None:
+    """After an interrupted analysis printed and wrote what it finished: say so, exit 130 (143)."""
     if stopped:
         click.echo(stopped + (f"; written to {out_dir}" if out_dir else ""), err=True)
         click.get_current_context().exit(interrupted_status())

@@ -25,6 +25,7 @@ from scalefit.scaling.trajectories.segmented import (INTERVAL_COVERAGE, INTERVAL
                                                      CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
                                                      find_transitions, interval_level, slope_change_t)
 from scalefit.scaling.trajectories.table import checked_trajectory
+from scalefit.signals import Interrupted
 
 MIN_POINTS_PER_RUN = 8
 FAMILY_FACTS = ("params", "total_steps", "lr_peak")  # what runs of one warmup family share
@@ -165,18 +166,28 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     # every run's schedule first: a bad warmup or length is refused before any fitting
     landmarks = {model: landmarks_for_run(run, warmup_steps=warmup_steps, total_steps=total_steps)
                  for model, run in runs}
-    for model, run in tqdm(runs, total=runs.ngroups, desc="transitions", unit="run",
-                           disable=not progress, leave=False):
-        rows, summary = run_transitions(run, landmarks=landmarks[model], **settings)
-        all_rows.extend(rows)
-        summaries.append(summary)
-    columns = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "ci_widened", "ci95_run_share",
-               "slope_before", "slope_after", "slope_change", "slope_change_t", "weak_kink",
-               "warmup_end", "steps_after_warmup", "tokens_after_warmup", "ratio_to_warmup_end",
-               "decay_fraction_done", "lr_fraction_of_peak", "schedule_phase", "warmup_end_in_ci95"]
-    summary = pd.DataFrame(summaries)
-    summary.attrs["notes"] = [left_out] if left_out else []
-    return pd.DataFrame(all_rows, columns=columns), summary
+    def tables():
+        summary = pd.DataFrame(summaries)
+        summary.attrs["notes"] = [left_out] if left_out else []
+        return pd.DataFrame(all_rows, columns=TRANSITION_COLUMNS), summary
+
+    with tqdm(runs, total=runs.ngroups, desc="transitions", unit="run", disable=not progress,
+              leave=False) as bar:
+        try:
+            for model, run in bar:
+                rows, summary = run_transitions(run, landmarks=landmarks[model], **settings)
+                all_rows.extend(rows)
+                summaries.append(summary)
+        except KeyboardInterrupt:  # keep the runs finished: seconds of bootstrap each
+            raise Interrupted(tables(), len(summaries), runs.ngroups, "runs") from None
+    return tables()
+
+
+TRANSITION_COLUMNS = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "ci_widened",
+                      "ci95_run_share", "slope_before", "slope_after", "slope_change", "slope_change_t",
+                      "weak_kink", "warmup_end", "steps_after_warmup", "tokens_after_warmup",
+                      "ratio_to_warmup_end", "decay_fraction_done", "lr_fraction_of_peak",
+                      "schedule_phase", "warmup_end_in_ci95"]
 
 
 def checked_search(*, max_breakpoints, min_delta_bic, n_bootstrap, seed,
@@ -440,14 +451,23 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
     which = checked_pick(which)
     interval_method = checked_interval_method(interval_method)
     n_bootstrap = bootstrap_count("n_bootstrap", n_bootstrap)
-    found, runs = detect_transitions(trajectory, warmup_steps=warmup_steps,
-                                     total_steps=total_steps, max_breakpoints=max_breakpoints,
-                                     min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
-                                     seed=seed, progress=progress, interval_method=interval_method)
+    stopped = None
+    try:
+        found, runs = detect_transitions(trajectory, warmup_steps=warmup_steps,
+                                         total_steps=total_steps, max_breakpoints=max_breakpoints,
+                                         min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
+                                         seed=seed, progress=progress, interval_method=interval_method)
+    except Interrupted as exc:  # the finished runs, without a regression over part of a family
+        (found, runs), stopped = exc.partial, exc
     picked = pick_transition_per_run(found, which)
-    regressions, note = regress_families(picked, runs)
+    if stopped is None:
+        regressions, note = regress_families(picked, runs)
+    else:
+        regressions, note = [], f"interrupted after {stopped.done} of {stopped.total} runs"
     if regressions:
         picked = picked[picked["model"].isin(regressions[0][0])]
     notes = list(trajectory.attrs.get("notes", [])) + runs.attrs.get("notes", [])
-    return TransitionStudy(found, runs, picked, regressions, note, notes, interval_method,
-                           n_bootstrap)
+    study = TransitionStudy(found, runs, picked, regressions, note, notes, interval_method, n_bootstrap)
+    if stopped is not None:
+        raise Interrupted(study, stopped.done, stopped.total, stopped.unit) from None
+    return study

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int
+from scalefit.signals import Interrupted
 from scalefit.scaling.trajectories.table import as_table, stat_trajectory
 from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
                                                        pick_transition_per_run, warmup_families,
@@ -111,22 +112,13 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
             for (stat, group), traj in bar:
                 rows.append(study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
                                       source=source, traj=traj))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # keep the statistics finished: minutes of bootstrap each
             finished = pd.DataFrame(rows)
             finished.attrs["notes"] = notes
-            raise StudyInterrupted(finished, len(panels)) from None
+            raise Interrupted(finished, len(rows), len(panels), "statistics") from None
     study = pd.DataFrame(rows)
     study.attrs["notes"] = notes
     return study
-
-
-class StudyInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or SIGTERM) during the study: ``study`` holds the rows of the statistics finished
-    before it (minutes of bootstrap each), so the command can keep them; ``total`` how many were asked."""
-
-    def __init__(self, study: pd.DataFrame, total: int):
-        super().__init__(f"interrupted after {len(study)} of {total} statistics")
-        self.study, self.total = study, total
 
 
 def markdown(study: pd.DataFrame) -> str:

@@ -27,3 +27,17 @@ def terminate_as_interrupt() -> None:
 def interrupted_status() -> int:
     """130 after Ctrl-C, 143 after SIGTERM: the status a shell reports for each signal."""
     return EXIT_TERMINATED if _received else EXIT_INTERRUPTED
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) in a long analysis, carrying what it finished: ``partial`` (the
+    analysis' own result of the ``done`` of ``total`` units), so a command can keep it."""
+
+    def __init__(self, partial, done: int, total: int, unit: str):
+        super().__init__(f"interrupted after {done} of {total} {unit}")
+        self.partial, self.done, self.total, self.unit = partial, done, total, unit
+
+    def message(self) -> str:
+        """The line a command prints: what was kept and how to get the rest."""
+        return (f"interrupted: {self.done} of {self.total} {self.unit} finished; run the command "
+                "again for all of them")
