@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import socket
 
-# the connection errors of requests, httpx (and the hub client's vendored copy), httpcore, urllib3
-_CONNECTION_ERRORS = {"ConnectError", "ConnectTimeout", "ConnectionError", "NewConnectionError",
-                      "MaxRetryError", "ReadTimeout", "Timeout", "TimeoutException", "ProxyError"}
+# failures to open a connection (requests, httpx and the hub client's vendored copy, httpcore,
+# urllib3): a hub that cannot be reached. A read timeout or a reset is one slow or broken
+# download from a hub that answers, and must not send the rest of the sweep to the cache.
+_CONNECTION_ERRORS = {"ConnectError", "ConnectTimeout", "NewConnectionError", "ProxyError"}
 
 _unreachable: list[str] = []  # the first checkpoint whose download could not connect, as "where: why"
 
@@ -27,7 +28,7 @@ def _chain(exc: BaseException | None):
 
 def is_connection_failure(exc: BaseException) -> bool:
     """Whether an exception (or one it was raised from) is a failure to reach a server."""
-    return any(isinstance(e, (ConnectionError, TimeoutError, socket.gaierror))
+    return any(isinstance(e, (ConnectionRefusedError, socket.gaierror))
                or type(e).__name__ in _CONNECTION_ERRORS for e in _chain(exc))
 
 

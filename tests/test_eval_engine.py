@@ -249,3 +249,12 @@ def test_an_unreachable_hub_is_tried_once_per_sweep_then_the_cache_alone(monkeyp
     asked.clear()
     engine.run_sweep(grid[:1], [measure], tmp_path / "b", load=load, progress=False)
     assert asked == [("step1", False)]  # a new sweep asks the hub again
+
+    from scalefit.sweep import hub
+
+    class ReadTimeout(Exception):  # one slow download from a hub that answers: not unreachable
+        pass
+
+    assert not hub.is_connection_failure(ReadTimeout("read timed out"))
+    assert not hub.is_connection_failure(ConnectionResetError("reset by peer"))
+    assert hub.is_connection_failure(OSError("We couldn't connect")) is False

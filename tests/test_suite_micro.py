@@ -522,9 +522,11 @@ def test_ship_merges_lane_tables_with_provenance(trained, tmp_path):
     bad = CliRunner().invoke(main, args + [*lanes, "--from", str(foreign), "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "1 run(s) are not runs of" in bad.stderr and "long/s9-D960" in bad.stderr
     assert not (tmp_path / "bad" / "runs.csv").exists()
-    part = CliRunner().invoke(main, args + lanes[:2] + ["--out", str(tmp_path / "part")])
+    part = CliRunner().invoke(main, args + lanes[:2] + ["--out", str(tmp_path / "part"), "--note",
+                                                      "lane B rerun on 2 cores", "--json"])
     assert part.exit_code == 0 and "warning: 2 run(s) of" in part.stderr, part.output
     assert "warmup/s1-D1280-W0.05" in part.stderr
+    assert "lane B rerun on 2 cores" in part.stdout and "are in no --from table" not in part.stdout
 
 
 def test_ship_rescore_remeasures_final_losses_on_the_eval_sets(trained, tmp_path):

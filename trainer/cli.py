@@ -254,8 +254,8 @@ def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescor
     output_folder("--out", out_dir)  # before a --rescore that measures every run, not after it
 
     runs = merge_run_tables(table_dirs)
-    for note in check_runs_of_spec(runs, spec_path):
-        click.echo(f"warning: {note}", err=True)
+    for warning in check_runs_of_spec(runs, spec_path):
+        click.echo(f"warning: {warning}", err=True)
     if rescore:
         runs = rescore_runs(spec_path, runs, suite_dir, corpus_dir, progress=not as_json)
     prov = suite_provenance(spec_path, runs, suite_dir, corpus_dir, notes=note)
