@@ -76,7 +76,7 @@ def test_a_bad_value_names_its_row_of_the_file():
     word; a negative or infinite one was refused at a row of the pivoted table."""
     frame = pd.DataFrame({"model": ["a", "a", "b", "b"], "step": [1, 2, 1, 2], "task": "piqa",
                           "metric": "acc", "value": [0.5, 0.6, 0.55, 0.7]})
-    for bad, said in (("oops", "'oops' is not a number"), (-0.2, "must be positive, got -0.2"),
+    for bad, said in (("oops", "'oops' is not a number"), (-0.2, "is at least 0, got -0.2"),
                       (np.inf, "value inf")):
         broken = frame.assign(value=frame["value"].astype(object))
         broken.loc[2, "value"] = bad
@@ -84,6 +84,9 @@ def test_a_bad_value_names_its_row_of_the_file():
             wide_measurements(broken, ["piqa:acc"], "e.csv")
     missing = frame.assign(value=[0.5, 0.6, np.nan, 0.7])  # a missing value is still left out
     assert wide_measurements(missing, ["piqa:acc"], "e.csv")[0]["piqa:acc"].isna().sum() == 1
+    # ... and so is a missing perplexity (it was refused as 'a perplexity is at least 1, got nan')
+    ppl = frame.assign(metric="ppl", value=[20.0, 15.0, np.nan, 12.0])
+    assert wide_measurements(ppl, ["piqa:ppl"], "e.csv")[0].iloc[:, -1].isna().sum() == 1
 
 
 def test_subset_matches_a_number_as_the_laws_subset_does():

@@ -316,3 +316,14 @@ def test_a_run_tables_dataset_column_is_its_training_set_and_is_not_pooled():
     alone = run_downstream(runs[runs["dataset"] == "web"].drop(columns="dataset"), "val_loss",
                            "test_loss", n_bootstrap=0)
     assert one.to_dict()["params"]["K"] == pytest.approx(alone.to_dict()["params"]["K"], rel=1e-9)
+
+
+def test_two_training_sets_with_the_same_model_names_get_the_training_set_advice():
+    """A checkpoint table of two training sets whose models share names was told to 'drop the
+    copies' (two values for model m0, step 1000) instead of choosing one set with --x-from."""
+    from scalefit.scaling.relations.loss2loss import pair_losses
+
+    rows = [{"data": data, "model": f"m{i}", "step": 1000, "val": 3.0 + i + shift, "test": 3.5 + i + shift}
+            for data, shift in (("A", 0.0), ("B", 0.3)) for i in range(6)]
+    with pytest.raises(InputError, match="column 'data' holds runs trained on 2 data sets"):
+        pair_losses(pd.DataFrame(rows), "val", "test")

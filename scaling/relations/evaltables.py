@@ -120,7 +120,7 @@ def _check_values(rows: pd.DataFrame, values: pd.Series, spec: str, metric: str,
     v = values.to_numpy(float)
     text = np.isnan(v) & rows["value"].notna().to_numpy()
     perplexity = metric in PERPLEXITY_METRICS
-    low = ~(v >= 1) if perplexity else v < 0
+    low = v < 1 if perplexity else v < 0  # a missing value (NaN) is left out later, not refused
     bad = np.flatnonzero(text | np.isinf(v) | low)
     if not bad.size:
         return
@@ -132,7 +132,7 @@ def _check_values(rows: pd.DataFrame, values: pd.Series, spec: str, metric: str,
     elif np.isinf(v[i]):
         what = f"value {v[i]:g}; a loss or accuracy must be a finite number"
     else:
-        what = f"a loss or accuracy must be positive, got {v[i]:g}"
+        what = f"a loss or accuracy is at least 0, got {v[i]:g}"
     raise InputError(f"{source}: '{spec}', row {data_row(rows, i)} (model "
                      f"{rows['model'].iloc[i]}, step {rows['step'].iloc[i]}): {what}")
 

@@ -230,9 +230,9 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         part = _subset(table, x_from, group, source)
         x_runs = _runs(part, x, source)
         y_runs = _runs(part, y, source)
-        _one_value_per_checkpoint(part, (x, y), source)
         if x_from is None:  # the columns are there: are the runs of one training set?
             _one_training_set(table, group, source)
+        _one_value_per_checkpoint(part, (x, y), source)  # after: two sets' runs share model names
         units = checkpoint_units(part)  # whole models of a checkpoint table, else each run
         unit_of = units if units is not None else pd.Series(part.index.astype(str),
                                                             index=part.index)
