@@ -39,8 +39,9 @@ def held_out_mask(compute, holdout, *, min_fit: int = 2, what: str = "runs") -> 
     ranked = np.where(np.isnan(compute), np.inf, compute)
     held = (ranked >= np.sort(ranked)[n - count]) if 0 < count <= n else np.ones(n, dtype=bool)
     if n - int(held.sum()) < min_fit:
-        raise InputError(f"--holdout: keeping {max(count, int(held.sum()))} of {n} {what} out "
-                         "leaves too few to fit")
+        kept = max(count, int(held.sum()))
+        raise InputError(f"--holdout: keeping {kept} of {n} {what} out leaves {n - kept}; the fit "
+                         f"needs at least {min_fit} (hold out at most {max(n - min_fit, 0)})")
     return held
 
 

@@ -326,7 +326,8 @@ def test_holdout_that_leaves_too_few_runs_or_meets_isoflop_is_said_as_such(tmp_p
     for command in (["fit", "chinchilla"], ["compare"]):
         result = CliRunner().invoke(main, [*command, "--holdout", "15", "--bootstrap", "0"])
         assert result.exit_code == 2
-        assert result.output.strip() == "error: --holdout: keeping 15 of 20 runs out leaves too few to fit"
+        assert result.output.strip() == ("error: --holdout: keeping 15 of 20 runs out leaves 5; the fit "
+                                         "needs at least 6 (hold out at most 14)")
     assert CliRunner().invoke(main, ["fit", "chinchilla", "--holdout", "14", "--bootstrap",
                                      "0"]).exit_code == 0
     data = tmp_path / "iso.csv"
