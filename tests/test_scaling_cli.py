@@ -352,7 +352,7 @@ def test_subset_matches_numbers_and_says_when_filters_combine_to_nothing(tmp_pat
     assert both.exit_code == 2
     assert "--subset tokens=532480: no row left after tokens=245760; --subset filters combine" in both.output
     none = CliRunner().invoke(main, ["fit", "kaplan-n", "--subset", "tokens=1", "--bootstrap", "0"])
-    assert none.exit_code == 2 and "column 'tokens': no row has the value '1'" in none.output
+    assert none.exit_code == 2 and "--subset 'tokens=1': no row has tokens = '1'" in none.output
 
 
 def test_checkpoints_of_one_run_per_size_are_not_said_to_be_trained_at_each_length(tmp_path):

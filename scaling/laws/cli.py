@@ -14,6 +14,7 @@ from scalefit.scaling.laws.registry import law_choices
 from scalefit.scaling.relations.cli import FitLawCommand
 from scalefit.scaling.outputs import checked_outputs
 from scalefit.scaling.objective import HUBER_DELTA
+from scalefit.tables import subset_rows
 
 
 def default_runs_path():
@@ -41,37 +42,10 @@ def _load(data_path_arg, subset=(), columns=None):
             subset = _shipped_default_subset(df)
     else:
         df, source = read_runs(data_path_arg)
-    whole, applied = df, []
-    for item in subset:
-        column, sep, value = item.partition("=")
-        if not sep or column not in df.columns:
-            raise InputError(f"{source}: --subset '{item}': expected COLUMN=VALUE with a column "
-                             f"of the table ({', '.join(map(str, df.columns))})")
-        keep = _matches(df[column], value)
-        if not keep.any():
-            if applied and _matches(whole[column], value).any():  # said 'no row has' of a value it has
-                raise InputError(f"{source}: --subset {item}: no row left after "
-                                 f"{' '.join(applied)}; --subset filters combine (a row is kept "
-                                 "when it matches every one)")
-            raise InputError(f"{source}: column '{column}': no row has the value '{value}'")
-        df = df[keep]
-        applied.append(item)
-    if subset:
-        source = f"{source} [{' '.join(subset)}]"
+    df, source = subset_rows(df, subset, source)
     if columns:
         df = apply_column_mapping(df, columns, source)
     return df, source, shipped
-
-
-def _matches(cells, value: str):
-    """Rows whose cell is ``value``: as text, or as the same number (tokens=2.4576e5 matches
-    245760, which the text alone did not)."""
-    import pandas as pd
-    keep = cells.astype(str) == value
-    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
-    if not keep.any() and pd.notna(number):
-        keep = pd.to_numeric(cells, errors="coerce") == number
-    return keep
 
 
 RUN_TABLE_KEYS = ("params", "params_nonembed", "tokens", "flops", "loss", "model", "step",

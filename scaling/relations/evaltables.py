@@ -16,6 +16,7 @@ import pandas as pd
 
 from scalefit.errors import InputError, data_row, known
 from scalefit.schema import KEYS
+from scalefit.tables import subset_rows
 
 PERPLEXITY_METRICS = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
 METRIC_ALIASES = {"perplexity": "ppl", "ppl": "perplexity"}
@@ -166,20 +167,7 @@ def wide_measurements(frame: pd.DataFrame, specs, source: str) -> tuple[pd.DataF
 def apply_subset(frame: pd.DataFrame, subset, source: str) -> tuple[pd.DataFrame, str]:
     """Rows with COLUMN equal to VALUE for each --subset COLUMN=VALUE (as text or as the same
     number, as the laws' --subset matches: tokens=1e9 is 1000000000.0); the source names them."""
-    from scalefit.scaling.laws.cli import _matches
-    for item in subset or ():
-        column, sep, value = str(item).partition("=")
-        if not sep or column not in frame.columns:
-            raise InputError(f"{source}: --subset '{item}': expected COLUMN=VALUE with a column "
-                             f"of the table ({', '.join(map(str, frame.columns))})")
-        keep = _matches(frame[column], value)
-        if not keep.any():
-            raise InputError(f"{source}: --subset '{item}': no row has {column} = '{value}' "
-                             f"(have: {known(frame[column].dropna())})")
-        frame = frame[keep]
-    if subset:
-        source = f"{source} [{' '.join(subset)}]"
-    return frame, source
+    return subset_rows(frame, subset, source)
 
 
 def as_measurements(frame, x, y, source):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.atomic import write_frame
-from scalefit.errors import InputError, a_type
+from scalefit.errors import InputError, a_type, known
 
 TABLE_FORMS = ("a DataFrame, a table's path (.parquet, .csv, .tsv, .json, .jsonl), a list of row "
                "dicts or a dict of columns")
@@ -98,3 +98,38 @@ def read_table_or_shipped(path, shipped, missing: str) -> tuple[pd.DataFrame, st
             raise InputError(f"{shipped}: {missing}")
         path = shipped
     return read_table(path), str(path)
+
+
+def matches_value(cells: pd.Series, value: str) -> pd.Series:
+    """Rows whose cell is ``value``: as text, or as the same number (tokens=2.4576e5 matches
+    245760, and tokens=1e9 a CSV's 1000000000.0, which the text alone did not)."""
+    keep = cells.astype(str) == value
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    if not keep.any() and pd.notna(number):
+        keep = pd.to_numeric(cells, errors="coerce") == number
+    return keep
+
+
+def subset_rows(frame: pd.DataFrame, subset, source: str) -> tuple[pd.DataFrame, str]:
+    """The rows that match every --subset COLUMN=VALUE (``matches_value``), and the source named
+    with them; a filter that keeps no row is one InputError (saying so where only the filters
+    combined left none)."""
+    whole, applied = frame, []
+    for item in subset or ():
+        column, sep, value = str(item).partition("=")
+        if not sep or column not in frame.columns:
+            raise InputError(f"{source}: --subset '{item}': expected COLUMN=VALUE with a column "
+                             f"of the table ({', '.join(map(str, frame.columns))})")
+        keep = matches_value(frame[column], value)
+        if not keep.any():
+            if applied and matches_value(whole[column], value).any():
+                raise InputError(f"{source}: --subset {item}: no row left after "
+                                 f"{' '.join(applied)}; --subset filters combine (a row is kept "
+                                 "when it matches every one)")
+            raise InputError(f"{source}: --subset '{item}': no row has {column} = '{value}' "
+                             f"(have: {known(frame[column].dropna())})")
+        frame = frame[keep]
+        applied.append(str(item))
+    if applied:
+        source = f"{source} [{' '.join(applied)}]"
+    return frame, source
