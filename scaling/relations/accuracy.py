@@ -29,6 +29,8 @@ ACCURACY_LAWS = {
     "exponential-error": (relation_forms.exponential_error, ("eps", "k", "gamma")),
 }
 
+MIN_POINTS = 5  # the fewest (loss, accuracy) points an accuracy law is fitted to
+
 
 def _sigmoid_starts(L, acc):
     lo, hi = float(np.min(acc)), float(np.max(acc))
@@ -89,8 +91,8 @@ def _check(L, y, what, units=None):
                          "(give accuracy or error as a fraction, not a percentage)")
     L, y = L[ok], y[ok]
     units = None if units is None else units[ok]
-    if L.size < 5:
-        raise InputError(f"{what}: {L.size} usable points; need at least 5")
+    if L.size < MIN_POINTS:
+        raise InputError(f"{what}: {L.size} usable points; need at least {MIN_POINTS}")
     return L, y, units
 
 

@@ -19,7 +19,7 @@ from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
 from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.laws.projection import kind_of
-from scalefit.scaling.relations.accuracy import fit_accuracy, predict_accuracy
+from scalefit.scaling.relations.accuracy import MIN_POINTS, fit_accuracy, predict_accuracy
 from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
                                                   observed_residuals)
 from scalefit.scaling.relations.loss2loss import (LossPairs, check_method, fit_loss_to_loss,
@@ -54,10 +54,10 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
                                 n_bootstrap=n_bootstrap, seed=seed, progress=progress,
                                 source=source)
     pairs = loss_pairs.pairs
-    if len(pairs) < MIN_ACCURACY_PAIRS:  # fit_accuracy's message named the law, not the file
+    if len(pairs) < MIN_POINTS:  # fit_accuracy's message named the law, not the file
         raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{loss_pairs.x}' and "
                          f"'{loss_pairs.y}'; --relation {relation} needs at least "
-                         f"{MIN_ACCURACY_PAIRS}")
+                         f"{MIN_POINTS}")
     y = pairs["y"].to_numpy(float)
     outside = np.flatnonzero((y < 0) | (y > 1))
     if outside.size:  # fit_accuracy's own message names a point, not the file's column or run
@@ -117,7 +117,6 @@ def relation_with_ci(result: FitResult, x: float, **chained) -> dict:
 
 
 MIN_FIT_PAIRS = 3  # a relation's fit needs at least three pairs
-MIN_ACCURACY_PAIRS = 5  # an accuracy law's (accuracy._check)
 
 
 def split_by_compute(lp: LossPairs, holdout) -> tuple[LossPairs, pd.DataFrame]:
