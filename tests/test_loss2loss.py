@@ -164,7 +164,7 @@ def test_bad_input_names_file_column_and_row():
 def test_split_by_compute_refuses_holding_out_everything():
     lp = pair_losses(sweep(), "val_loss", "val_loss", "train-to-train", x_from="web",
                      y_from="code")
-    with pytest.raises(InputError, match="too few to fit"):
+    with pytest.raises(InputError, match="the fit needs at least"):
         split_by_compute(lp, "39")
 
 
@@ -176,7 +176,7 @@ def test_holdout_never_splits_runs_of_equal_compute():
     compute = np.array([1.0, 4.0, 2.0, 4.0, 3.0, 5.0])
     assert held_out_mask(compute, "2").tolist() == [False, True, False, True, False, True]
     assert held_out_mask(compute, "1").tolist() == [False, False, False, False, False, True]
-    with pytest.raises(InputError, match="too few to fit"):
+    with pytest.raises(InputError, match="the fit needs at least"):
         held_out_mask(compute, "4", min_fit=3)
 
 
