@@ -104,9 +104,13 @@ def bound_status(name: str, warnings) -> str | None:
                  if w.startswith(f"parameter {name} is at its")), None)
 
 
+OUTSIDE = "the estimate lies outside its bootstrap interval"
+
+
 def judged(value: float, ci95) -> tuple[str, str]:
     """(the value to the digits its 95% interval supports, its status or '') for a printed
-    parameter; a value that is zero to 1e-12 (a floor at its bound) prints as 0."""
+    parameter; a value that is zero to 1e-12 (a floor at its bound) prints as 0. An estimate its
+    own interval does not hold (E = 2e-17 at its bound, the resamples in [1.5e-05, 0.018]) says so."""
     lo, hi = (float(v) if v is not None else float("nan") for v in ci95)
     if value is None or not np.isfinite(value):
         return "-", ""
@@ -114,7 +118,11 @@ def judged(value: float, ci95) -> tuple[str, str]:
     width = (hi - lo) / max(abs(value), 1e-300) if np.isfinite(lo) and np.isfinite(hi) else float("nan")
     status = status_of(width) if not (zero and width == 0) else None
     shown = "0" if zero else significant(value, status, (lo, hi))
-    return shown, (status if status and status != IDENTIFIED else "")
+    status = status if status and status != IDENTIFIED else ""
+    floor = [0.0 if abs(v) <= ZERO else v for v in (lo, hi)]
+    if np.isfinite(lo) and np.isfinite(hi) and not floor[0] <= (0.0 if zero else value) <= floor[1]:
+        status = ", ".join(filter(None, [status, OUTSIDE]))
+    return shown, status
 
 
 def significant(value: float, status: str | None, ci95=None) -> str:

@@ -91,10 +91,6 @@ def _fit_text(out: dict) -> str:
         bound = [0.0 if abs(v) <= ZERO else v for v in ci]
         ci_text = f"  95% CI [{bound[0]:.4g}, {bound[1]:.4g}]" if np.isfinite(ci[0]) else ""
         shown, status = judged(p["value"], ci) if ci_text else (f"{p['value']:.5g}", "")
-        if ci_text and not bound[0] <= (0.0 if abs(p["value"]) <= ZERO else p["value"]) <= bound[1]:
-            # E = 2e-17 at its bound, 95% CI [1.5e-05, 0.018]: printed as if it held its estimate
-            status = ", ".join(filter(None, [status, "the estimate lies outside its bootstrap "
-                                                      "interval: the resamples leave where it sits"]))
         lines.append(f"  {name:>6} = {shown}{ci_text}" + (f"  ({status})" if status else ""))
     lines.append(f"  RMSE(log L) {out['rmse_log']:.4f}; |relative error| mean "
                  f"{100 * out['mean_rel_error']:.2f}%, max {100 * out['max_rel_error']:.2f}%")
