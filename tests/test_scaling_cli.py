@@ -368,3 +368,14 @@ def test_checkpoints_of_one_run_per_size_are_not_said_to_be_trained_at_each_leng
     assert "model sizes were measured (as checkpoints of one run each) at several token counts" in text
     assert "were trained at" not in text
     assert "Token counts come from intermediate checkpoints of one schedule per model" in text
+
+
+def test_a_budget_given_is_not_said_to_be_left_out():
+    """compare --budget 1e21 printed the 1e21 projection, then 'published budgets 1e+21, 5.76e+23,
+    1e+25 FLOPs left out ... pass --budget FLOPS to project there anyway' under it."""
+    for command in (["compare"], ["fit", "chinchilla"]):
+        text = CliRunner().invoke(main, [*command, "--budget", "1e21", "--bootstrap", "0"]).stdout
+        line = next(x for x in text.splitlines() if x.startswith("published budgets"))
+        assert line.startswith("published budgets 5.76e+23, 1e+25 FLOPs left out"), line
+    default = CliRunner().invoke(main, ["compare", "--bootstrap", "0"]).stdout
+    assert "published budgets 1e+21, 5.76e+23, 1e+25 FLOPs left out" in default

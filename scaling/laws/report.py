@@ -167,12 +167,15 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
     return out
 
 
-def out_of_reach_line(largest_fitted: float) -> list[str]:
-    """Which published budgets the table leaves out, and how far they are."""
+def out_of_reach_line(largest_fitted: float, rows=()) -> list[str]:
+    """Which published budgets the table leaves out, and how far they are (a budget a row shows,
+    given with --budget, is not left out)."""
     from scalefit.scaling.laws.projection import REACH, reference_budgets_out_of_reach
     if not np.isfinite(largest_fitted):
         return []
-    skipped = reference_budgets_out_of_reach(largest_fitted)
+    shown = [float(r["flops"]) for r in rows if r.get("flops") is not None]
+    skipped = [c for c in reference_budgets_out_of_reach(largest_fitted)
+               if not any(np.isclose(c, f, rtol=1e-9) for f in shown)]
     if not skipped:
         return []
     return [f"published budgets {', '.join(f'{c:.3g}' for c in skipped)} FLOPs left out: "
@@ -254,7 +257,7 @@ def fit_text(fit: dict) -> str:
         out += ["", *projection_lines(rows, convention=convention,
                                       bootstrapped=bool((fit.get("bootstrap") or {}).get("n")),
                                       scatters={None: alloc.get("pi95_scatter")}),
-                *out_of_reach_line(alloc.get("largest_fitted_flops", float("nan")))]
+                *out_of_reach_line(alloc.get("largest_fitted_flops", float("nan")), rows)]
     elif rows:
         out += ["", "compute-optimal allocation:", text_table(budgets_frame(fit))]
     if "holdout" in fit:
@@ -281,7 +284,7 @@ def compare_text(cmp: dict) -> str:
                                              for f in cmp["fits"].values()),
                             scatters={label: f.get("allocation", {}).get("pi95_scatter")
                                       for label, f in cmp["fits"].items()})
-    out += out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")))
+    out += out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")), cmp["budgets"])
     for label, f in cmp["fits"].items():
         if "holdout" in f:
             out += holdout_lines(label, f["holdout"])
