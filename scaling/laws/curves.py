@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, data_row, known, warn
-from scalefit.schema import checked_steps
+from scalefit.schema import checked_steps, distinct_rows
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.scaling.laws import schedule_areas as areas
 
@@ -185,21 +185,8 @@ def _numeric_losses(cells: pd.Series, column: str, source: str) -> pd.Series:
 def _one_row_per_checkpoint(rows: pd.DataFrame, source: str) -> pd.DataFrame:
     """``rows`` with exact repeats of (model, step, lr, loss) dropped; two rows of one (model,
     step) that differ in loss or lr are an InputError naming both."""
-    keys = rows[["model", "step"]].astype(str)
-    if not keys.duplicated().any():
-        return rows
-    same = rows[["model", "step", "lr", "loss"]].astype(str).duplicated().to_numpy()
-    rows, keys = rows[~same], keys[~same]
-    clash = keys.duplicated().to_numpy()
-    if clash.any():
-        j = int(np.flatnonzero(clash)[0])
-        i = int(np.flatnonzero((keys == keys.iloc[j]).all(axis=1).to_numpy())[0])
-        raise InputError(f"{source}: rows {data_row(rows, i)} and {data_row(rows, j)} are both "
-                         f"model {rows['model'].iloc[j]} at step {rows['step'].iloc[j]}, with "
-                         f"loss {rows['loss'].iloc[i]:g} and {rows['loss'].iloc[j]:g}, lr "
-                         f"{rows['lr'].iloc[i]} and {rows['lr'].iloc[j]}; a loss curve has one "
-                         "checkpoint per step (is the step column right?)")
-    return rows
+    return distinct_rows(rows, ("model", "step"), source, "loss checkpoint", values=("loss", "lr"),
+                         hint="a loss curve has one checkpoint per step (is the step column right?)")
 
 
 def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,

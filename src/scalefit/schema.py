@@ -59,23 +59,25 @@ def numeric_values(rows: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
     return rows.assign(value=np.where(np.isfinite(values), values, np.nan))
 
 
-def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str) -> pd.DataFrame:
+def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str, *, values=("value",),
+                  hint: str = "keep one (a table holds one measurement per key)") -> pd.DataFrame:
     """``rows`` with exact repeats dropped (a table concatenated twice); two rows with one key and
-    different values are an InputError naming both: averaging them would mix two measurements."""
+    different ``values`` are an InputError naming both: averaging them would mix two measurements."""
     keys = [k for k in keys if k in rows]
     keyed = rows[keys].astype(str)
     if not keyed.duplicated().any():
         return rows
-    repeat = keyed.assign(_value=rows["value"].astype(str)).duplicated().to_numpy()
+    repeat = keyed.assign(**{f"_{v}": rows[v].astype(str) for v in values}).duplicated().to_numpy()
     rows, keyed = rows[~repeat], keyed[~repeat]
     clash = keyed.duplicated().to_numpy()
     if clash.any():
         j = int(np.flatnonzero(clash)[0])
         i = int(np.flatnonzero((keyed == keyed.iloc[j]).all(axis=1).to_numpy())[0])
         key = ", ".join(f"{k}={keyed[k].iloc[j]}" for k in keys)
+        differ = ", ".join(f"{v} {rows[v].iloc[i]} and {rows[v].iloc[j]}" if len(values) > 1
+                           else f"{rows[v].iloc[i]} and {rows[v].iloc[j]}" for v in values)
         raise InputError(f"{source}: rows {data_row(rows, i)} and {data_row(rows, j)} measure the same "
-                         f"{what} ({key}) with different values ({rows['value'].iloc[i]} and "
-                         f"{rows['value'].iloc[j]}); keep one (a table holds one measurement per key)")
+                         f"{what} ({key}) with different values ({differ}); {hint}")
     return rows
 
 
