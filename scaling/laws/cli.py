@@ -342,10 +342,9 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
             write_json(Path(out_dir) / "schedule_gap.json", to_jsonable(out))
             write_frame(gap.table(), Path(out_dir) / "schedule_gap.csv")
             save_figure(fig, out_dir, "schedule_gap")
-            from scalefit.report import write_text  # --out promises a Markdown report
-            write_text(out_dir, "report.md", "# Why Kaplan and Chinchilla disagree: the LR "
-                       f"schedule\n\n```\n{gap_text(gap)}\n```\n\n"
-                       "![schedule_gap](schedule_gap.png)\n")
+            from scalefit.report import write_printed_report
+            write_printed_report(out_dir, "Why Kaplan and Chinchilla disagree: the LR schedule",
+                                 gap_text(gap), "schedule_gap")
         import matplotlib.pyplot as plt
         plt.close(fig)
     click.echo(dumps(out) if as_json else gap_text(gap))

@@ -14,7 +14,7 @@ from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError
 from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
                               bootstrap_option, option_given, seed_option, split_values)
-from scalefit.report import dumps
+from scalefit.report import dumps, write_printed_report
 from scalefit.scaling.laws.identifiability import ZERO, judged
 from scalefit.scaling.outputs import checked_outputs
 from scalefit.scaling.objective import HUBER_DELTA
@@ -131,16 +131,8 @@ def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, mod
     out.update(data=source, dataset=dataset)
     if out_dir:
         _write_fit(out_dir, out, result, curves)
-        _write_report(out_dir, f"Fit: {out['law']}", _fit_text(out), "fitted_curves")
+        write_printed_report(out_dir, f"Fit: {out['law']}", _fit_text(out), "fitted_curves")
     click.echo(dumps(out) if as_json else _fit_text(out))
-
-
-def _write_report(out_dir, title: str, text: str, figure: str) -> None:
-    """report.md: what the command prints and its figure (--out promises a Markdown report;
-    these commands wrote only tables, JSON and plots)."""
-    from scalefit.report import write_text
-    write_text(out_dir, "report.md", f"# {title}\n\n```\n{text}\n```\n\n"
-                                     f"![{figure}]({figure}.png)\n")
 
 
 def _write_fit(out_dir, out, result, curves):
@@ -322,7 +314,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     text = "\n".join(_curve_text(fit, prediction, out["schedule"], measured=meas is not None,
                                  n_bootstrap=n_bootstrap, notes=out["notes"]))
     if out_dir:
-        _write_report(out_dir, f"Predicted loss curve: {fit.law}, {out['schedule']}", text, "curve")
+        write_printed_report(out_dir, f"Predicted loss curve: {fit.law}, {out['schedule']}", text, "curve")
     if as_json:
         click.echo(dumps(out))
         return
@@ -445,7 +437,7 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
             f"{r.model} is {r.same_run_as} (same size, tokens, schedule and final loss)"
             for r in repeats.itertuples()))
     if out_dir:
-        _write_report(out_dir, f"Grid test: {law}", "\n".join(lines), "grid_prediction")
+        write_printed_report(out_dir, f"Grid test: {law}", "\n".join(lines), "grid_prediction")
     if as_json:
         click.echo(dumps(out))
         return

@@ -54,6 +54,12 @@ def write_text(out_dir, name: str, text: str) -> Path:
     return path
 
 
+def write_printed_report(out_dir, title: str, text: str, figure: str) -> Path:
+    """report.md holding what a command printed (as a code block) and its figure: --out promises
+    a Markdown report also of the commands whose report is their terminal text."""
+    return write_text(out_dir, "report.md", f"# {title}\n\n```\n{text}\n```\n\n![{figure}]({figure}.png)\n")
+
+
 def markdown_table(df, floatfmt: str = ".4g") -> str:
     """A DataFrame as a GitHub Markdown table (no extra dependency such as tabulate)."""
     def cell(value):
