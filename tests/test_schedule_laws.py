@@ -537,3 +537,21 @@ def test_out_writes_the_markdown_report_it_promises(tmp_path):
         report = (out / "report.md").read_text()
         assert result.stdout.strip() in report and f"![{figure}]({figure}.png)" in report
         assert (out / f"{figure}.png").exists()
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
+def test_a_measured_run_far_beyond_the_fitted_sizes_is_named(tmp_path):
+    """With --measured, the size comes from the run: the error named --params N, an option the
+    user never gave."""
+    from scalefit.tables import read_table
+
+    table = read_table(SHIPPED)
+    table = table[table["model"].isin(["mini-1", "mini-3", "mini-5"]) & table["metric"].notna()]
+    giant = table[table["model"] == "mini-5"].assign(model="giant", params=1e30)
+    path = tmp_path / "t.parquet"
+    pd.concat([table, giant], ignore_index=True).to_parquet(path)
+    result = CliRunner().invoke(main, ["predict", "curve", "--data", str(path), "--by-size", "--model",
+                                       "mini-1,mini-3,mini-5", "--measured", "giant", "--dataset", "prose-val",
+                                       "--bootstrap", "0"])
+    assert result.exit_code == 2, result.output
+    assert "error: --measured giant (N = 1e+30): the fitted law's loss falls to 0" in result.output

@@ -283,7 +283,8 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         fitted_n = fit.components["curves"].params
         largest_n = float(np.nanmax(fitted_n)) if np.isfinite(fitted_n).any() else np.nan
         if N is not None and N > largest_n:  # --params 1e30 was blamed on the schedule alone
-            raise InputError(f"--params {N:g}: the fitted law's loss falls to 0 by step {int(bad)} "
+            given = f"--measured {measured} (N = {N:g})" if target is not None else f"--params {N:g}"
+            raise InputError(f"{given}: the fitted law's loss falls to 0 by step {int(bad)} "
                              f"at {N / largest_n:.3g}x the largest size fitted ({largest_n:.4g}); "
                              "the power laws of N hold no floor that far out, so there is no "
                              "prediction")
