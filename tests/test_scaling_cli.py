@@ -318,6 +318,8 @@ def test_compare_of_laws_without_an_allocation_says_so_instead_of_a_nan(tmp_path
             "allocation needs a law of N and D)") in text
     assert ("kaplan-n sets no allocation (it reads N only) vs kaplan-d sets no allocation (it "
             "reads D only) (no two allocations to compare)") in text
+    # and no sentence that holds only for laws of N and D: these read one variable each
+    assert "see the N-D trade-off" not in text and "Kaplan's N counts" not in text
 
 
 def test_holdout_that_leaves_too_few_runs_or_meets_isoflop_is_said_as_such(tmp_path):

@@ -314,13 +314,16 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
     undecided = (f"only {draws} bootstrap resamples, too few for 95% intervals to tell whether they "
                  f"differ: run with --bootstrap {MIN_RESAMPLES_FOR_VERDICT * 10}" if draws else
                  "no bootstrap intervals: run with --bootstrap to tell whether they differ")
-    if sum(np.isfinite(f.extra.get("allocation", {}).get("a", np.nan)) for f in fits.values()) < 2:
+    comparable = sum(np.isfinite(f.extra.get("allocation", {}).get("a", np.nan)) for f in fits.values()) >= 2
+    if not comparable:
         undecided = "no two allocations to compare"  # not a matter of resamples
     # checkpoints of one run per size are measured at several token counts, not trained at them
     checkpoints = ("step" in frame.columns and "model" in frame.columns
                    and frame.groupby("model")["step"].nunique().max() > 1)
     trained = "measured (as checkpoints of one run each)" if checkpoints else "trained"
-    if multi <= len(sizes) / 2:
+    if not comparable:  # a law of N or D alone sees no N-D trade-off and sets no allocation
+        first = f"{a_text} ({undecided}); {_floor_text(fits, L.min())}."
+    elif multi <= len(sizes) / 2:
         tail = {"differ": f", with {more_n} putting more of extra compute into parameters " + (
                     f"({diff_text} excludes 0)." if paired else "(the 95% intervals do not overlap)."),
                 "agree": (f"; {diff_text} includes 0, so these runs do not tell them apart." if paired
@@ -347,7 +350,7 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
             first = f"{design}, and {a_text} agree within their 95% intervals; {floor}."
         else:
             first = f"{design}; {a_text} ({undecided}); {floor}."
-    if "params_nonembed" in frame.columns and "params" in frame.columns:
+    if comparable and "params_nonembed" in frame.columns and "params" in frame.columns:
         share = frame["params_nonembed"].to_numpy(float) / frame["params"].to_numpy(float)
         first = first[:-1] + (f"; Kaplan's N counts non-embedding parameters only, "
                               f"{share.min():.0%} to {share.max():.0%} of the total here"
