@@ -6,12 +6,13 @@ automatically (CUDA bf16 when there is a GPU, CPU fp32 otherwise) and can be ove
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scalefit.errors import InputError
-from scalefit.sweep.hub import hub_failure, hub_kwargs
+from scalefit.sweep import hub
 from scalefit.sweep.suites import SuiteSpec
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -107,7 +108,7 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
     if not hasattr(dev, "type"):
         dev, dt = pick_device_dtype(device, dtype)
     source = info.repo if info.repo else info.path
-    kwargs = dict(revision=info.revision, cache_dir=cache_dir, **hub_kwargs()) if info.repo else {}
+    kwargs = dict(revision=info.revision, cache_dir=cache_dir, **hub.hub_kwargs()) if info.repo else {}
     if info.path and not Path(info.path).is_dir():
         raise FileNotFoundError(f"checkpoint folder {info.path} does not exist")
     if info.path and not (Path(info.path) / "config.json").is_file():
@@ -119,15 +120,10 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
             and list(Path(info.path).glob("*.bin")):
         raise PermissionError(f"{info.path} holds only pickle .bin weights; pass --allow-bin to load them "
                               "(with torch.load(weights_only=True))")
-    try:
+    with hub.attempt(f"{info.repo} {info.revision}") if info.repo else nullcontext():
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=dt, trust_remote_code=False,
             use_safetensors=None if allow_bin else True, weights_only=True, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - the sweep records it; a dead hub is tried once
-        failure = hub_failure(exc, f"{info.repo} {info.revision}") if info.repo else exc
-        if failure is exc:
-            raise
-        raise failure from exc
     model.to(dev).eval()
     info.folder = info.path or _hub_folder(info, cache_dir)
     info.tokenizer = load_tokenizer(info, cache_dir=cache_dir)
@@ -163,7 +159,7 @@ def load_tokenizer(info: CheckpointInfo, cache_dir: str | None = None):
     from transformers import AutoTokenizer
 
     source = info.repo if info.repo else info.path
-    kwargs = dict(revision=info.revision, cache_dir=cache_dir, **hub_kwargs()) if info.repo else {}
+    kwargs = dict(revision=info.revision, cache_dir=cache_dir, **hub.hub_kwargs()) if info.repo else {}
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=False, **kwargs)
         if not _encodes_text(tok):  # a folder without tokenizer files gave an empty one (2 ids)
@@ -172,7 +168,7 @@ def load_tokenizer(info: CheckpointInfo, cache_dir: str | None = None):
         return tok
     except (OSError, ValueError) as exc:
         if info.tokenizer_source:
-            return AutoTokenizer.from_pretrained(info.tokenizer_source, trust_remote_code=False, **hub_kwargs())
+            return AutoTokenizer.from_pretrained(info.tokenizer_source, trust_remote_code=False, **hub.hub_kwargs())
         if info.repo:
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -224,15 +220,10 @@ def safetensors_loader(hub_cache: str | None = None):
             return info.path, None
         from huggingface_hub import snapshot_download
 
-        try:
+        with hub.attempt(f"{info.repo} {info.revision}"):
             folder = snapshot_download(info.repo, revision=info.revision, cache_dir=hub_cache,
                                        allow_patterns=["*.safetensors", "*.safetensors.index.json",
-                                                       "config.json"], **hub_kwargs())
-        except Exception as exc:  # noqa: BLE001 - the sweep records it; a dead hub is tried once
-            failure = hub_failure(exc, f"{info.repo} {info.revision}")
-            if failure is exc:
-                raise
-            raise failure from exc
+                                                       "config.json"], **hub.hub_kwargs())
         info.folder = folder
         return folder, None
     return load

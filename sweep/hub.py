@@ -8,6 +8,7 @@ After the first failure to connect, the rest of the sweep asks the cache alone
 from __future__ import annotations
 
 import socket
+from contextlib import contextmanager
 
 # failures to open a connection (requests, httpx and the hub client's vendored copy, httpcore,
 # urllib3): a hub that cannot be reached. A read timeout or a reset is one slow or broken
@@ -54,6 +55,19 @@ def hub_failure(exc: BaseException, where: str) -> BaseException:
     if is_connection_failure(exc):
         _unreachable.append(where)
     return exc
+
+
+@contextmanager
+def attempt(where: str):
+    """Run a hub download: its failure is raised as ``hub_failure`` says (the first failure to
+    connect as it is, a revision then missing from the cache as one line naming that failure)."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the sweep records it; a dead hub is tried once
+        failure = hub_failure(exc, where)
+        if failure is exc:
+            raise
+        raise failure from exc
 
 
 def reset() -> None:
