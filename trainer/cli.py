@@ -1,19 +1,10 @@
 """CLI for the mini suite: `scalefit data build-corpus` and `scalefit suite train|sweep|ship|report`."""
 from __future__ import annotations
 
-import json
-
 import click
 
 from scalefit.options import FRACTION, NONNEGATIVE_INT, POSITIVE, THREADS, output_file, output_folder
-
-
-def _json(obj, **kwargs) -> str:
-    """One JSON document with NaN/inf as null (an SE of a one-document split is NaN; json.dumps
-    wrote it as NaN, which strict JSON parsers refuse)."""
-    from scalefit.report import to_jsonable
-
-    return json.dumps(to_jsonable(obj), allow_nan=False, **kwargs)
+from scalefit.report import dumps
 
 
 def _interrupted(where: str) -> None:
@@ -51,7 +42,7 @@ def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, t
     manifest = build_corpus(out_dir, prose_dir or None, code_dir or None, vocab_size=vocab_size,
                             seed=seed, val_frac=val_frac, test_frac=test_frac)
     if as_json:
-        click.echo(_json(manifest))
+        click.echo(dumps(manifest, indent=None))
         return
     for name, info in manifest["distributions"].items():
         sizes = ", ".join(f"{s} {info[s]['n_tokens']:,} tokens / {info[s]['n_docs']} docs"
@@ -149,7 +140,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
         _interrupted(f"finished runs are in {table_dir or out_dir}/runs.csv; re-run the same command to resume "
                      "(each run from its last checkpoint or resume point)")
     if as_json:
-        click.echo(_json(rows))
+        click.echo(dumps(rows, indent=None))
         return
     for r in rows:
         click.echo(f"{r['run']}: loss {r['loss']:.4f} ({r['tokens']:,} tokens, {r['wall_s']:.0f} s)")
@@ -213,7 +204,7 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
     result = {"measured": len(summary.measured), "skipped": len(summary.skipped),
               "failed": summary.failed, "seconds": round(summary.seconds, 1), "tables": written}
     if as_json:
-        click.echo(_json(result))
+        click.echo(dumps(result, indent=None))
         if summary.failed:
             click.get_current_context().exit(1)
         return
@@ -261,7 +252,7 @@ def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescor
     prov = suite_provenance(spec_path, runs, suite_dir, corpus_dir, notes=note)
     paths = write_shipped_runs(runs, prov, out_dir)
     if as_json:
-        click.echo(_json(prov, default=str))
+        click.echo(dumps(prov, indent=None, default=str))
         return
     click.echo(f"{len(runs)} runs ({', '.join(f'{p} {n}' for p, n in runs['part'].value_counts().items())})")
     for label, t in prov["wall_time"].items():
@@ -341,4 +332,4 @@ def report_cmd(data_dir):
     from the repository, whose plots it rewrites (copy the folder to plot it elsewhere)."""
     from scalefit.trainer.report import write_plots
 
-    click.echo(_json(write_plots(data_dir), indent=1))
+    click.echo(dumps(write_plots(data_dir), indent=1))

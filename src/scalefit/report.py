@@ -26,9 +26,10 @@ def to_jsonable(obj):
     return obj
 
 
-def dumps(obj) -> str:
-    """One JSON document, NaN/inf written as null so every parser accepts it."""
-    return json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
+def dumps(obj, *, indent: int | None = 2, default=None) -> str:
+    """One JSON document, NaN/inf written as null so every parser accepts it (``default``: how
+    to write what JSON has no form for, as json.dumps takes it)."""
+    return json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, default=default)
 
 
 def save_figure(fig, out_dir, stem: str) -> list[Path]:
