@@ -99,16 +99,10 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, models=models,
                            losses=losses, source=source, losses_source=losses_path)
     _echo_notes(traj)
-    stopped = None
-    try:
-        study = transition_study(
-            traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
-            max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
-            seed=seed, progress=True, interval_method=interval_method)
-    except Interrupted as exc:  # keep the runs finished (their regression is not run)
-        if not exc.done:
-            raise
-        study, stopped = exc.partial, exc.message()
+    study, stopped = _keeping_finished(lambda: transition_study(  # no regression if stopped
+        traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
+        max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
+        seed=seed, progress=True, interval_method=interval_method))
     label = stat_label(stat, group, tensor, layer)
     if out_dir:
         with staged_output(out_dir) as out:  # the folder never holds half of two runs
@@ -287,13 +281,8 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
 
     df, source = _load(data_path)
     chosen = [panel(p) for p in panels] or PANELS
-    stopped = None
-    try:
-        study = warmup_study(df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source)
-    except Interrupted as exc:  # keep the statistics finished: each took minutes of bootstrap
-        if not exc.done:
-            raise
-        study, stopped = exc.partial, exc.message()
+    study, stopped = _keeping_finished(lambda: warmup_study(
+        df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source))
     _echo_notes(study)
     table = markdown(study)
     if out_dir:
@@ -320,6 +309,17 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
     else:
         click.echo(table)
     _exit_if_interrupted(stopped, out_dir)
+
+
+def _keeping_finished(analysis):
+    """(analysis(), None); after Ctrl-C (or SIGTERM) that came once some work was finished, (that
+    work, the line saying so), for the command to print and write before _exit_if_interrupted."""
+    try:
+        return analysis(), None
+    except Interrupted as exc:
+        if not exc.done:
+            raise
+        return exc.partial, exc.message()
 
 
 def _exit_if_interrupted(stopped: str | None, out_dir) -> None:
