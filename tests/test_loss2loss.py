@@ -259,21 +259,45 @@ def test_compute_pairs_score_the_baseline_at_the_y_runs_own_size():
 
 def test_a_checkpoint_listed_twice_with_another_value_is_refused():
     """A wide checkpoint table with one (model, step) twice at different losses was fitted as two
-    pairs (a long table's repeats are refused); the same value written twice still passes."""
+    pairs (a long table's repeats are refused); the same value written twice passes, and counts
+    once (it was fitted as two pairs: 13 here)."""
     rows = [{"model": m, "step": s, "params": n, "tokens": s * 1e7,
              "nll": 2 + 50 / n ** 0.2 / s ** 0.2, "code": 1 + 40 / n ** 0.2 / s ** 0.2}
             for m, n in (("a", 1e6), ("b", 3e6), ("c", 1e7)) for s in (1, 2, 4, 8)]
     table = pd.DataFrame(rows)
     again = table.iloc[[5]].assign(code=table["code"].iloc[5] + 0.05, tokens=2.0001e7)
-    with pytest.raises(InputError, match=r"column 'code': 2 different values for model b, "
-                                         r"step 2 \(rows 6, 13\)"):
+    with pytest.raises(InputError, match=r"<table>: rows 6 and 13 measure the same checkpoint "
+                                         r"\(model=b, step=2\) with different values \(code "
+                                         r"[\d.]+ and [\d.]+\); .*--subset COL=VALUE"):
         pair_losses(pd.concat([table, again], ignore_index=True), "nll", "code")
     same = table.iloc[[5]].assign(tokens=2.0001e7)  # differs elsewhere, not in x or y
-    assert len(pair_losses(pd.concat([table, same], ignore_index=True), "nll", "code").pairs) == 13
+    once = pair_losses(pd.concat([table, same], ignore_index=True), "nll", "code").pairs
+    assert len(once) == 12 and once["tokens"].max() == 8e7
     both = pd.concat([table.assign(data="web"), table.assign(data="code"),
                       again.assign(data="code")], ignore_index=True)
-    with pytest.raises(InputError, match="column 'code': 2 different values for model b, step 2"):
+    with pytest.raises(InputError, match=r"rows 18 and 25 measure the same checkpoint \(model=b, "
+                                         r"step=2\)"):
         pair_losses(both, "nll", "code", "train-to-train", x_from="web", y_from="code")
+    both = pd.concat([both.iloc[:24], same.assign(data="code")], ignore_index=True)
+    lp = pair_losses(both, "nll", "code", "train-to-train", x_from="web", y_from="code")
+    assert len(lp.pairs) == len(lp.y_runs) == 12
+
+
+def test_a_run_listed_twice_with_other_losses_is_refused():
+    """A run table without a step column: two rows of one model equal in every other column but
+    x and y (one run measured twice) were fitted as two pairs; now refused, naming the model and
+    both rows. Rows that differ elsewhere (a seed) stay two runs."""
+    rows = [{"model": m, "params": n, "tokens": d, "nll": 2 + 50 / n ** 0.2 / d ** 0.1,
+             "code": 1 + 40 / n ** 0.2 / d ** 0.1}
+            for m, n in (("a", 1e6), ("b", 3e6), ("c", 1e7)) for d in (1e8, 2e8)]
+    table = pd.DataFrame(rows)
+    again = table.iloc[[3]].assign(nll=lambda f: f["nll"] * 1.01, code=lambda f: f["code"] * 1.02)
+    with pytest.raises(InputError, match=r"<table>: rows 4 and 7 measure the same run \(model=b\) "
+                                         r"with different values \(nll .* and .*, code .* and "
+                                         r".*\); .*one run measured twice: keep one row"):
+        pair_losses(pd.concat([table, again], ignore_index=True), "nll", "code")
+    seeds = pd.concat([table.assign(seed=1), again.assign(seed=2)], ignore_index=True)
+    assert len(pair_losses(seeds, "nll", "code").pairs) == 7
 
 
 def test_train_to_train_of_one_training_set_and_one_column_is_refused():

@@ -166,6 +166,13 @@ def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch):
                     "--x", "a", "--y", "b"], "missing.csv", "not found")
     monkeypatch.setattr(cli_predict, "default_runs_path", lambda: tmp_path / "absent.csv")
     one_line_error(["predict", "downstream"], "absent.csv", "--data")
+    # one run listed twice with other losses (no step column): was fitted as two pairs
+    twice = tmp_path / "twice.csv"
+    pd.concat([df, df.iloc[[3]].assign(loss=df["loss"].iloc[3] * 1.01)]).to_csv(twice, index=False)
+    one_line_error(["predict", "downstream", "--data", str(twice), "--x", "loss", "--y",
+                    "loss_code_val", "--x-from", "prose", "--group-column", "distribution"],
+                   "twice.csv", "rows 4 and 27", "(model=mini-1)",
+                   "keep one row")
 
 
 def test_real_shipped_table_when_present():

@@ -33,7 +33,7 @@ from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import observed_residuals
 from scalefit.scaling.relations.resampling import UNIT, attach_draws, checkpoint_units, unit_bootstrap
 from scalefit.scaling.resample import resample_indices
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN, KEYS, distinct_rows
 from scalefit.tables import as_table
 
 PAIRINGS = ("train-to-train", "train-to-test", "test-to-test")
@@ -111,28 +111,24 @@ def _runs(frame: pd.DataFrame, loss: str, source: str) -> pd.DataFrame:
     return out[np.isfinite(out["loss"])]
 
 
-def _one_value_per_checkpoint(part: pd.DataFrame, columns, source: str) -> None:
-    """Two different values of x or y at one (model, step) of a wide checkpoint table: refused,
-    as a long evaluation table's are (``evaltables._check_repeats``); both rows were fitted as
-    two pairs. The same value written twice is let through."""
-    if not {"model", "step"} <= set(part.columns) or part.empty:
-        return
-    dup = part.duplicated(["model", "step"], keep=False).to_numpy()
-    if not dup.any():
-        return
-    rows = part[dup]
-    for column in dict.fromkeys(columns):
-        values = pd.to_numeric(rows[column], errors="coerce")
-        spread = values.groupby([rows["model"], rows["step"]]).agg(lambda v: np.ptp(v))
-        spread = spread[spread > 1e-12]
-        if len(spread):
-            model, step = spread.index[0]
-            at = np.flatnonzero(((part["model"] == model) & (part["step"] == step)).to_numpy())
-            raise InputError(f"{source}: column '{column}': {at.size} different values for model "
-                             f"{model}, step {step} (rows "
-                             f"{', '.join(str(data_row(part, int(i))) for i in at)}); a "
-                             "checkpoint is measured once (drop the copies, or pick one with "
-                             "--subset COL=VALUE)")
+def _one_value_per_checkpoint(part: pd.DataFrame, columns, source: str) -> pd.DataFrame:
+    """``part`` with each checkpoint or run once (``schema.distinct_rows``): one (model, step) of
+    a checkpoint table; in a run table without ``step``, two rows of one model that differ only
+    in the fitted ``columns`` (one run measured twice). The same values written twice count
+    once; different ones are refused, as a long evaluation table's are
+    (``evaltables._check_repeats``): both rows were fitted as two pairs."""
+    if "model" not in part.columns or part.empty:
+        return part
+    values = tuple(dict.fromkeys(columns))
+    if "step" in part.columns:
+        return distinct_rows(part, KEYS, source, "checkpoint", values=values,
+                             hint="a checkpoint is measured once: drop the copies, or pick one "
+                                  "with --subset COL=VALUE")
+    rest = [c for c in part.columns if c not in values]
+    return distinct_rows(part, rest, source, "run", values=values, named=("model",),
+                         hint="they differ in nothing else, so they are one run measured twice: "
+                              "keep one row (drop the other), or add a column (e.g. seed) that "
+                              "tells two runs apart")
 
 
 def _one_run_per_size(runs: pd.DataFrame, group: str, name, source: str) -> None:
@@ -228,11 +224,12 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
     min_pairs = nonnegative_int("min_pairs", min_pairs)
     if pairing == "train-to-test":
         part = _subset(table, x_from, group, source)
-        x_runs = _runs(part, x, source)
+        x_runs = _runs(part, x, source)  # first: a column missing, a cell that is no number
         y_runs = _runs(part, y, source)
         if x_from is None:  # the columns are there: are the runs of one training set?
             _one_training_set(table, group, source)
-        _one_value_per_checkpoint(part, (x, y), source)  # after: two sets' runs share model names
+        part = _one_value_per_checkpoint(part, (x, y), source)  # after: two sets' runs share model names
+        x_runs, y_runs = (runs[runs.index.isin(part.index)] for runs in (x_runs, y_runs))
         units = checkpoint_units(part)  # whole models of a checkpoint table, else each run
         unit_of = units if units is not None else pd.Series(part.index.astype(str),
                                                             index=part.index)
@@ -247,8 +244,10 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
                              f"--y-from (values of column '{group}')")
         x_part, y_part = _subset(table, x_from, group, source), _subset(table, y_from, group, source)
         x_runs, y_runs = _runs(x_part, x, source), _runs(y_part, y, source)
-        _one_value_per_checkpoint(x_part, (x,), source)
-        _one_value_per_checkpoint(y_part, (y,), source)
+        x_part = _one_value_per_checkpoint(x_part, (x,), source)
+        y_part = _one_value_per_checkpoint(y_part, (y,), source)
+        x_runs = x_runs[x_runs.index.isin(x_part.index)]
+        y_runs = y_runs[y_runs.index.isin(y_part.index)]
         for key in (("params", "tokens") if match == "tokens" else ("flops",)):
             if key not in x_runs.columns:
                 raise InputError(f"{source}: column '{key}' is missing (pairing by {match})")

@@ -60,9 +60,11 @@ def numeric_values(rows: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
 
 
 def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str, *, values=("value",),
-                  hint: str = "keep one (a table holds one measurement per key)") -> pd.DataFrame:
+                  hint: str = "keep one (a table holds one measurement per key)",
+                  named=None) -> pd.DataFrame:
     """``rows`` with exact repeats dropped (a table concatenated twice); two rows with one key and
-    different ``values`` are an InputError naming both: averaging them would mix two measurements."""
+    different ``values`` are an InputError naming both: averaging them would mix two measurements.
+    ``named``: the key columns the message names (default all ``keys``)."""
     keys = [k for k in keys if k in rows]
     keyed = rows[keys].astype(str)
     if not keyed.duplicated().any():
@@ -73,9 +75,11 @@ def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str, *, values=("
     if clash.any():
         j = int(np.flatnonzero(clash)[0])
         i = int(np.flatnonzero((keyed == keyed.iloc[j]).all(axis=1).to_numpy())[0])
-        key = ", ".join(f"{k}={keyed[k].iloc[j]}" for k in keys)
+        key = ", ".join(f"{k}={keyed[k].iloc[j]}" for k in (keys if named is None else
+                                                              [k for k in named if k in keys]))
+        changed = [v for v in values if str(rows[v].iloc[i]) != str(rows[v].iloc[j])]
         differ = ", ".join(f"{v} {rows[v].iloc[i]} and {rows[v].iloc[j]}" if len(values) > 1
-                           else f"{rows[v].iloc[i]} and {rows[v].iloc[j]}" for v in values)
+                           else f"{rows[v].iloc[i]} and {rows[v].iloc[j]}" for v in changed)
         raise InputError(f"{source}: rows {data_row(rows, i)} and {data_row(rows, j)} measure the same "
                          f"{what} ({key}) with different values ({differ}); {hint}")
     return rows
