@@ -78,7 +78,8 @@ def test_relation_accuracy_through_run_downstream():
 
 
 def test_bad_accuracy_input():
-    with pytest.raises(InputError, match="not a fraction"):
+    with pytest.raises(InputError, match=r"sigmoid: point 1: 20 is not a fraction in \[0, 1\] "
+                                         r"\(8 such values\); .*not a percentage"):
         fit_accuracy(np.arange(1, 9.0), np.linspace(20, 80, 8), "sigmoid")
     with pytest.raises(InputError, match="need at least 5"):
         fit_accuracy([1, 2, 3], [0.2, 0.3, 0.4], "sigmoid")

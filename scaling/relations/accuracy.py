@@ -68,6 +68,19 @@ def _floats(values, what: str, name: str) -> np.ndarray:
                          "(a list, an array or a Series)") from None
 
 
+def check_fractions(y, where) -> None:
+    """The accuracy laws' range check: y (an accuracy or error) holds fractions in [0, 1]; a
+    missing value (NaN) passes (it is left out). The first value outside is an InputError at
+    ``where(i)`` (its point, or its file, column and run)."""
+    y = np.asarray(y, float)
+    outside = np.flatnonzero((y < 0) | (y > 1))
+    if outside.size:
+        i = int(outside[0])
+        raise InputError(f"{where(i)}: {y[i]:g} is not a fraction in [0, 1] ({outside.size} such "
+                         "values); an accuracy law takes y as a fraction (an accuracy or error, "
+                         "not a percentage)")
+
+
 def _check(L, y, what, units=None):
     L = np.atleast_1d(_floats(L, what, "L"))
     y = np.atleast_1d(_floats(y, what, "y"))
@@ -84,11 +97,7 @@ def _check(L, y, what, units=None):
         raise InputError(f"{what}: point {i + 1}: L = {L[i]:g}, y = {y[i]:g} is not finite; give "
                          "finite numbers (NaN where a point is missing: it is left out)")
     ok = np.isfinite(L) & np.isfinite(y)
-    outside = np.flatnonzero(ok & ((y < 0) | (y > 1)))
-    if outside.size:
-        i = int(outside[0])
-        raise InputError(f"{what}: point {i + 1}: {y[i]:g} is not a fraction in [0, 1] "
-                         "(give accuracy or error as a fraction, not a percentage)")
+    check_fractions(np.where(ok, y, np.nan), lambda i: f"{what}: point {i + 1}")
     L, y = L[ok], y[ok]
     units = None if units is None else units[ok]
     if L.size < MIN_POINTS:

@@ -19,7 +19,8 @@ from scalefit.scaling.fitresult import FitResult
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
 from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.laws.projection import kind_of
-from scalefit.scaling.relations.accuracy import MIN_POINTS, fit_accuracy, predict_accuracy
+from scalefit.scaling.relations.accuracy import (MIN_POINTS, check_fractions, fit_accuracy,
+                                                 predict_accuracy)
 from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
                                                   observed_residuals)
 from scalefit.scaling.relations.loss2loss import (LossPairs, check_method, fit_loss_to_loss,
@@ -58,15 +59,10 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
         raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{loss_pairs.x}' and "
                          f"'{loss_pairs.y}'; --relation {relation} needs at least "
                          f"{MIN_POINTS}")
-    y = pairs["y"].to_numpy(float)
-    outside = np.flatnonzero((y < 0) | (y > 1))
-    if outside.size:  # fit_accuracy's own message names a point, not the file's column or run
-        i = int(outside[0])
-        run = ", ".join(f"{k} {pairs[k].iloc[i]}" for k in ("model", "step") if k in pairs.columns)
-        raise InputError(f"{source}: column '{loss_pairs.y}'{f' ({run})' if run else ''}: "
-                         f"{y[i]:g} is not a fraction in [0, 1] ({outside.size} such values); "
-                         f"--relation {relation} takes y as a fraction (an accuracy or error, "
-                         "not a percentage)")
+    def run(i):  # fit_accuracy's own message names a point, not the file's column or run
+        named = ", ".join(f"{k} {pairs[k].iloc[i]}" for k in ("model", "step") if k in pairs)
+        return f"{source}: column '{loss_pairs.y}'{f' ({named})' if named else ''}"
+    check_fractions(pairs["y"], run)
     units = pairs[UNIT].to_numpy() if UNIT in pairs.columns else None
     result = fit_accuracy(pairs["x"], pairs["y"], relation, n_bootstrap=n_bootstrap, seed=seed,
                           progress=progress, units=units)
