@@ -77,13 +77,41 @@ def collect_fingerprints(dirs) -> pd.DataFrame | None:
               if part_is_valid(p)]
     if not frames:
         return None
-    return (pd.concat(frames, ignore_index=True).drop_duplicates(["model", "step"], keep="last")
+    return (concat_parts(frames).drop_duplicates(["model", "step"], keep="last")
             .sort_values(["model", "step"], kind="stable").reset_index(drop=True))
 
 
 def failure_path(out_dir, info) -> Path:
     """Where the error of a failed checkpoint is recorded (removed once it succeeds)."""
     return Path(out_dir) / "failures" / f"{info.key}.json"
+
+
+def _holds_integers(column: pd.Series) -> bool | None:
+    """Whether a part's column holds whole-number counts (an integer dtype, or Python ints beside
+    None); None when it holds no value at all (a column that says nothing either way)."""
+    values = column.dropna()
+    if values.empty:
+        return None
+    if pd.api.types.is_bool_dtype(column):
+        return False
+    if pd.api.types.is_integer_dtype(column):
+        return True
+    return column.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "integer"
+
+
+def concat_parts(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts of one table as one frame whose counts stay integers.
+
+    A column that is an integer in every part holding a value of it (context and stride of the
+    loss rows, n_examples of the task rows, n_tokens, a fingerprint's n_bytes) is int64, or pandas'
+    nullable Int64 where some rows lack it: a plain concat made it float ("64.0" in the CSV),
+    or an object column of ints and None."""
+    table = pd.concat(frames, ignore_index=True)
+    for name in table.columns:
+        seen = [_holds_integers(f[name]) for f in frames if name in f.columns]
+        if True in seen and False not in seen and not pd.api.types.is_integer_dtype(table[name]):
+            table[name] = table[name].astype("Int64" if table[name].isna().any() else "int64")
+    return table
 
 
 def collect_parts(dirs) -> dict[str, pd.DataFrame]:
@@ -109,7 +137,7 @@ def collect_parts(dirs) -> dict[str, pd.DataFrame]:
         df = pd.read_parquet(path)
         if len(df):
             tables.setdefault(table, []).append(df)
-    return {t: pd.concat(frames, ignore_index=True).sort_values(["model", "step"], kind="stable")
+    return {t: concat_parts(frames).sort_values(["model", "step"], kind="stable")
             .reset_index(drop=True) for t, frames in tables.items()}
 
 
