@@ -120,7 +120,8 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
         largest = float(np.nanmax(train_table.C))
         smallest = float(np.nanmin(train_table.C))
         result = fit_law(train_table, law.law_name, loss=loss, delta=delta, n_bootstrap=n_bootstrap,
-                         seed=seed, progress=progress, budgets=budgets, held_flops=held_flops, all_runs=table)
+                         seed=seed, progress=progress, budgets=budgets if law.sets_allocation() else None,
+                         held_flops=held_flops, all_runs=table)
         if len(held):
             held_table = validate_runs(held, law.law_name, loss=loss, source=source,
                                        check_size=False)

@@ -88,6 +88,9 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     seed = nonnegative_int("seed (--seed)", seed)
     budgets = checked_budgets(budgets)
+    if budgets is not None and not model.sets_allocation():  # else silently unused
+        raise InputError(f"budgets (--budget): law {law} sets no compute-optimal allocation N*(C) "
+                         "to project (a law of one variable or of the LR schedule); leave them out")
     held_flops = checked_budgets(held_flops, "held_flops") or []
     if model.reads_checkpoints:  # a schedule law: a table of checkpoints, whose step 0 (tokens
         # 0) and missing params a run table's check refused; no allocation to project

@@ -112,6 +112,12 @@ class Law(lmfit.Model):
         """(a, b) with N* ~ C^a and D* ~ C^b; NaN for a law with a single input."""
         return float("nan"), float("nan")
 
+    @classmethod
+    def sets_allocation(cls) -> bool:
+        """Whether the law has a compute-optimal frontier N*(C) (its own ``log_frontier``): a law
+        of one variable (kaplan-n) or of the LR schedule (momentum) has none to project."""
+        return cls.log_frontier is not Law.log_frontier
+
     def published(self) -> dict[str, dict]:
         """{source label: {param: value, 'a': .., 'b': ..}} from data/published_laws.toml."""
         return {}
