@@ -10,22 +10,30 @@ from scalefit.scaling.laws.convention import EmbeddingMap
 from scalefit.scaling.laws.fit import predict
 from scalefit.scaling.laws.projection import convert_embedding, optimum
 from scalefit.scaling.laws.registry import law_for
+from scalefit.report import log_tick_labels, readable_log_axes
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 
 
+LOSS_LABEL = "loss (nats/token)"
+
+
 def plot_loss_vs_n(frame, results: dict):
-    """Runs as points (colour = log10 D) against all parameters; each law's curve at a few token
-    counts (a non-embedding law's through the runs' own embedding counts)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    """Runs as points (colour = log10 D) against all parameters; each law's curve (colour) at a
+    few token counts (line style) over the runs' own N (a non-embedding law's through the runs'
+    own embedding counts). The legend sits under the axes, off the data."""
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(6.4, 5.2), layout="constrained")
     n_col = "params" if "params" in frame else "N"  # all parameters on the axis
     N, D, L = (frame[c].to_numpy(float) for c in (n_col, "D", "L"))
     sc = ax.scatter(N, L, c=np.log10(D), cmap="viridis", s=14, zorder=3)
     fig.colorbar(sc, ax=ax, label="log10 tokens D")
-    grid = np.geomspace(N.min() / 1.5, N.max() * 1.5, 200)
+    grid = np.geomspace(N.min(), N.max(), 200)  # the runs' range: no projection drawn here
     d_levels = np.quantile(D, [0.1, 0.5, 0.9])
     styles = ("-", "--", ":")
+    handles = []
     for (name, result), color in zip(results.items(), COLORS):
         law = law_for(result.law)
         if not law.predicts_loss or "N" not in law.needs:
@@ -33,9 +41,14 @@ def plot_loss_vs_n(frame, results: dict):
         to_law, note = _n_of_law(frame, result)
         for d, style in zip(d_levels, styles):
             ax.plot(grid, predict(result, to_law(grid), np.full_like(grid, d)), style,
-                    color=color, lw=1.2, label=f"{name}, D={d:.2g}{note}")
-    _label(ax, "parameters N (all)", "loss", "Loss vs N (colour: D) with fitted laws",
-           fontsize=7)
+                    color=color, lw=1.2)
+        handles.append(Line2D([], [], color=color, lw=1.2, label=f"{name}{note}"))
+    handles += [Line2D([], [], color="0.3", ls=style, lw=1.2, label=f"D = {log_tick_labels([float(f'{d:.2g}')])[0]} tokens")
+                for d, style in zip(d_levels, styles)]
+    _label(ax, "parameters N (all)", LOSS_LABEL, "Loss vs N (colour: D) with fitted laws",
+           legend=False)
+    ax.legend(handles=handles, fontsize=7, ncol=2, loc="upper center",
+              bbox_to_anchor=(0.5, -0.14), frameon=False)
     return fig
 
 
@@ -74,12 +87,15 @@ def plot_frontiers(results: dict, frame=None, budgets=None):
                                    (beyond, "--", None)):
             n_opt = optimum(law, result.values(), part, k, emb)[0]
             ax.plot(part, n_opt, style, color=color, label=label)
+    if ax.lines:
+        ax.plot([], [], "--", color="0.3", label="projection (no run there)")
     if frame is not None:
         n_runs = frame["params"] if "params" in frame else frame["N"]
         ax.scatter(frame["C"], n_runs, s=10, color="gray", alpha=0.7, zorder=3, label="runs")
     ax.axvline(c_max, color="black", lw=0.6, ls=":")
-    ax.text(c_max, ax.get_ylim()[0], " largest run", fontsize=7, va="bottom")
-    _label(ax, "training FLOPs C", "compute-optimal N* (all parameters)",
+    ax.text(c_max, 0.02, " largest run", fontsize=7, va="bottom",
+            transform=ax.get_xaxis_transform())  # the axes' bottom whatever the y scale
+    _label(ax, "training compute C (FLOPs)", "compute-optimal N* (parameters, all)",
            "Compute-optimal frontiers (dashed: projection, no run there)")
     return fig
 
@@ -101,16 +117,19 @@ def plot_residuals(frame, results: dict):
         ax.scatter(frame["C"], np.log(frame["L"]) - np.log(pred), s=10, color=color,
                    alpha=0.7, label=name)
     ax.axhline(0, color="black", lw=0.8)
-    _label(ax, "training FLOPs C", "log residual", "Residuals", log_y=False)
+    _label(ax, "training compute C (FLOPs)", "log L observed - log L predicted",
+           "Residuals", log_y=False)
     return fig
 
 
-def _label(ax, xlabel, ylabel, title, *, log_y=True, fontsize=8):
-    """Log axes (x always, y unless told), labels, legend and title of one panel."""
+def _label(ax, xlabel, ylabel, title, *, log_y=True, fontsize=8, legend=True):
+    """Log axes (x always, y unless told; readable ticks), labels, legend and title of one panel."""
     ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=fontsize)
+    if legend:
+        ax.legend(fontsize=fontsize)
     ax.set_title(title)
+    readable_log_axes(ax.figure)

@@ -32,8 +32,85 @@ def dumps(obj, *, indent: int | None = 2, default=None) -> str:
     return json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, default=default)
 
 
+LOG_TICK_SUBS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 2.0, 3.0, 4.0, 6.0),
+                 (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0))  # labelled mantissas on a log axis, fewest first
+PLAIN_TICKS = (1e-3, 1e5)  # tick values in this range are written as plain numbers (4, 0.5, 2000)
+
+
+def log_tick_values(lo: float, hi: float) -> list[float]:
+    """Labelled ticks of a log axis from lo to hi: whole decades where they give three ticks, else
+    the fewest mantissas (1-2-5, then more) that do, or two; over many decades every few decades;
+    within a narrow range (4.1 to 4.5) evenly spaced round numbers."""
+    lo, hi = sorted((float(lo), float(hi)))
+    if not (lo > 0 and math.isfinite(hi)):
+        return []
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    two = None
+    for subs in LOG_TICK_SUBS:
+        ticks = [m * 10.0 ** k for k in range(first, last + 1) for m in subs]
+        ticks = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+        if len(ticks) >= 3:
+            every = math.ceil(len(ticks) / 8)  # at most 8 labels however many decades
+            return ticks[::every]
+        two = two or (ticks if len(ticks) == 2 else None)
+    if two:
+        return two
+    from matplotlib.ticker import MaxNLocator
+    return [float(t) for t in MaxNLocator(3, steps=[1, 2, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
+
+
+def log_tick_labels(values) -> list[str]:
+    """Labels of one log axis's ticks: all plain (0.5, 4, 2000) when every tick lies in
+    PLAIN_TICKS, else all m x 10^k in mathtext, so one axis never mixes the two."""
+    values = [float(v) for v in values]
+    plain = all(PLAIN_TICKS[0] <= v < PLAIN_TICKS[1] for v in values)
+    labels = []
+    for value in values:
+        if value <= 0 or not math.isfinite(value):
+            labels.append("")
+        elif plain:
+            labels.append(f"{value:g}")
+        else:
+            exponent = math.floor(math.log10(value) + 1e-9)
+            mantissa = round(value / 10.0 ** exponent, 6)
+            labels.append(f"$10^{{{exponent}}}$" if mantissa == 1 else
+                          f"${mantissa:g}\\times10^{{{exponent}}}$")
+    return labels
+
+
+def readable_log_axes(fig) -> None:
+    """Every log axis of fig: labels only at log_tick_values (never matplotlib's crowded minor
+    labels such as 3x10^5 4x10^5 6x10^5 side by side), unlabelled minor ticks between. The ticks
+    follow the limits when they change later."""
+    from matplotlib import ticker
+
+    class ReadableLogLocator(ticker.Locator):
+        def __call__(self):
+            return self.tick_values(*self.axis.get_view_interval())
+
+        def tick_values(self, vmin, vmax):
+            return log_tick_values(vmin, vmax)
+
+    class ReadableLogFormatter(ticker.Formatter):
+        def set_locs(self, locs):
+            self.labels = dict(zip(locs, log_tick_labels(locs)))
+
+        def __call__(self, x, pos=None):
+            return self.labels.get(x) or log_tick_labels([x])[0]
+
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale != "log":
+                continue
+            axis.set_major_locator(ReadableLogLocator())
+            axis.set_major_formatter(ReadableLogFormatter())
+            axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def save_figure(fig, out_dir, stem: str) -> list[Path]:
-    """Save a matplotlib figure as PNG and SVG in out_dir; return the paths."""
+    """Save a matplotlib figure as PNG and SVG in out_dir, its log axes readable
+    (readable_log_axes); return the paths."""
+    readable_log_axes(fig)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
