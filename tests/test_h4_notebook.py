@@ -46,3 +46,24 @@ def test_compare_keeps_budgets_for_the_laws_that_project(grid):
     comparison = compare_laws(grid, ["kaplan-n", "chinchilla"], n_bootstrap=0, budgets=[1e15])
     assert [row["flops"] for row in comparison.budgets] == [1e15]
     assert "chinchilla_N_opt" in comparison.budgets[0]
+
+
+def test_a_schedule_law_fit_is_what_the_command_prints(curve, tmp_path):
+    """fit_law(curves, 'momentum') judged which parameters the runs identify; `scalefit fit
+    schedule-law --json` (and fit_curves) on the same curve did not, so the two documents differed."""
+    import json
+
+    from click.testing import CliRunner
+
+    from scalefit import fit_law
+    from scalefit.cli import main
+    from scalefit.report import dumps
+    path = tmp_path / "curve.parquet"
+    curve.to_parquet(path)  # the same float32 LRs the frame holds
+    printed = CliRunner().invoke(main, ["fit", "schedule-law", "--data", str(path), "--bootstrap", "20",
+                                        "--json"])
+    assert printed.exit_code == 0, printed.output
+    cli = json.loads(printed.stdout)
+    api = json.loads(dumps(fit_law(curve, "momentum", n_bootstrap=20).to_dict()))  # as printed
+    assert set(api["identifiability"]) == set(api["params"])
+    assert {k: v for k, v in cli.items() if k not in ("data", "dataset")} == api

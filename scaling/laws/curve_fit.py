@@ -23,6 +23,7 @@ from scalefit.schema import checked_steps
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bound_warnings
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
+from scalefit.scaling.laws.identifiability import annotate
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.schedule_areas import warmup_end
 from scalefit.scaling.objective import HUBER_DELTA, huber
@@ -131,7 +132,7 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
                        model_result=best, components={"curves": curves})
     if n_bootstrap > 0:
         _bootstrap(result, model, curves, best.params, delta, n_bootstrap, seed, progress)
-    return result
+    return annotate(result)  # what the runs do not pin down, as every law fit says it
 
 
 def _bootstrap(result, model, curves, start, delta, n_bootstrap, seed, progress):

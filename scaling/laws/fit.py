@@ -94,10 +94,8 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     held_flops = checked_budgets(held_flops, "held_flops") or []
     if model.reads_checkpoints:  # a schedule law: a table of checkpoints, whose step 0 (tokens
         # 0) and missing params a run table's check refused; no allocation to project
-        result = model.fit_runs(runs, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
-                                progress=progress)
-        annotate(result)
-        return result
+        return model.fit_runs(runs, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
+                              progress=progress)  # fit_curves judges identifiability
     table = as_run_table(runs, law, loss=loss)
     if budgets is not None and "C" in table.frame.columns:
         check_budgets(budgets, table.C)  # before the fit: a unit slip should not cost its bootstrap
