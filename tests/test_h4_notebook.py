@@ -67,3 +67,41 @@ def test_a_schedule_law_fit_is_what_the_command_prints(curve, tmp_path):
     api = json.loads(dumps(fit_law(curve, "momentum", n_bootstrap=20).to_dict()))  # as printed
     assert set(api["identifiability"]) == set(api["params"])
     assert {k: v for k, v in cli.items() if k not in ("data", "dataset")} == api
+
+
+def _readable(text: str, lines: int = 6, width: int = 200) -> list[str]:
+    """The lines of a notebook repr, checked to be a few short lines (the dataclass repr of a
+    Comparison was one line of some 10,000 characters: every fit's extra dict, budget rows and
+    sentences)."""
+    rows = text.splitlines()
+    assert 1 <= len(rows) <= lines and max(map(len, rows)) <= width, text
+    return rows
+
+
+def test_a_comparison_reads_in_a_notebook_and_prints_the_commands_report(grid):
+    from scalefit import compare_laws
+    from scalefit.scaling.laws.report import compare_text
+    comparison = compare_laws(grid, n_bootstrap=20, holdout=2)
+    rows = _readable(repr(comparison))
+    assert rows[0] == "Comparison of kaplan, chinchilla on <run table>: 20 runs (18 fitted, 2 held out)"
+    for name, fit in comparison.fits.items():
+        line = next(r for r in rows if r.startswith(f"  {name}: "))
+        alloc, held = fit.extra["allocation"], comparison.holdout[name]
+        assert f"a = {alloc['a']:.2f} [{alloc['a_ci95'][0]:.2f}, {alloc['a_ci95'][1]:.2f}]" in line
+        assert f"held-out |relative error| {held['mean_abs_relative_error']:.2%}" in line
+    assert str(comparison) == compare_text(comparison.to_dict())
+
+
+def test_a_calibration_and_a_curve_prediction_read_in_a_notebook(grid, curve):
+    from scalefit import LRSchedule, calibrate_law, fit_law, predict_curve
+    from scalefit.scaling.laws.calibrate_cli import calibration_text
+    calibration = calibrate_law(grid, "chinchilla", cuts=2, n_bootstrap=20)
+    rows = _readable(repr(calibration))
+    assert f"{calibration.coverage:.0%} of the observed losses inside their 95%" in rows[0]
+    assert str(calibration) == calibration_text(calibration)
+    fit = fit_law(curve, "momentum", n_bootstrap=0)
+    steps = curve["step"].to_numpy()[1:]
+    prediction = predict_curve(fit, LRSchedule(peak=0.003, warmup_steps=24, decay_steps=2400), steps,
+                               measured=curve["loss"].to_numpy()[1:])
+    rows = _readable(repr(prediction), lines=2)
+    assert f"mean {prediction.mean_rel_error:.2%}, max {prediction.max_rel_error:.2%}" in rows[0]

@@ -43,6 +43,21 @@ class Calibration:
     notes: list[str] = field(default_factory=list)
     observed: str = "losses"  # what the intervals predict (losses, accuracies, ...)
 
+    def __repr__(self) -> str:
+        """A notebook's view: the coverage overall and by distance from the data; ``print()``
+        gives the report `scalefit calibrate` prints (``to_dict()`` its --json)."""
+        by = "; ".join(f"{row.distance_bin} {row.coverage:.0%} of {row.n}"
+                       for row in self.by_distance.itertuples())
+        return (f"Calibration of {self.law} on {self.data}: {len(self.predictions)} predictions at "
+                f"{len(self.cuts)} cuts ({self.n_bootstrap} bootstrap draws per fit); "
+                f"{self.coverage:.0%} of the observed {self.observed} inside their {self.level:.0%} "
+                f"prediction intervals\n  by distance from the largest fitted run: {by}\n"
+                "  print() for the report; .cuts, .by_distance, .predictions, .to_dict()")
+
+    def __str__(self) -> str:
+        from scalefit.scaling.laws.calibrate_cli import calibration_text
+        return calibration_text(self)
+
     def to_dict(self) -> dict:
         return {"law": self.law, "data": self.data, "n_runs": self.n_runs,
                 "observed": self.observed,

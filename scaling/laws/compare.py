@@ -57,6 +57,25 @@ class Comparison:
         """The budget table, one row per budget: each law's N*, D*, loss with _ci95_lo/_hi columns."""
         return flat_rows(self.budgets)
 
+    def __repr__(self) -> str:
+        """A notebook's view: what was compared and each law's fit in one line; ``print()`` gives
+        the report `scalefit compare` prints (``to_dict()`` its --json)."""
+        from scalefit.scaling.laws.report import fit_line
+        lines = [f"Comparison of {', '.join(self.laws)} on {self.data}: {self.n_runs} runs "
+                 f"({self.n_fit} fitted, {self.n_holdout} held out)"]
+        lines += [f"  {name}: {fit_line(self.fit_dict(name))}" for name in self.fits]
+        difference = self.allocation_difference
+        if difference is not None:
+            lo, hi = difference["ci95"]
+            lines.append(f"  a({difference['laws'][0]}) - a({difference['laws'][1]}) = "
+                         f"{difference['a_difference']:.2f} [{lo:.2f}, {hi:.2f}] over "
+                         f"{difference['n_resamples']} paired resamples")
+        return "\n".join(lines + ["  print() for the report; .fits[law], .budgets_frame(), .to_dict()"])
+
+    def __str__(self) -> str:
+        from scalefit.scaling.laws.report import compare_text
+        return compare_text(self.to_dict())
+
     def to_dict(self) -> dict:
         out = {"data": self.data, "n_runs": self.n_runs, "n_fit": self.n_fit,
                "n_holdout": self.n_holdout, "laws": list(self.laws),

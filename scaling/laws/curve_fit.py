@@ -176,6 +176,16 @@ class CurvePrediction:
     max_rel_error: float = float("nan")
     final_rel_error: float = float("nan")
 
+    def __repr__(self) -> str:
+        """A notebook's view: the steps predicted and, against a measured curve, the errors."""
+        steps = self.points["step"]
+        text = f"CurvePrediction of {len(steps)} steps ({steps.min()} to {steps.max()})"
+        if "scored" in self.points:
+            text += (f"; |relative error| over the {int(self.points['scored'].sum())} scored steps: "
+                     f"mean {self.mean_rel_error:.2%}, max {self.max_rel_error:.2%}; at the last "
+                     f"step {self.final_rel_error:.2%}")
+        return text + "\n  .points (one row per step), .to_dict()"
+
     def to_dict(self) -> dict:
         return {"mean_rel_error": self.mean_rel_error, "max_rel_error": self.max_rel_error,
                 "final_rel_error": self.final_rel_error,

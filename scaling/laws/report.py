@@ -73,6 +73,25 @@ def _with_ci(row: dict, key: str, spec=".3g") -> str:
     return text
 
 
+def fit_line(fit: dict) -> str:
+    """A law's fit (``FitResult.to_dict()``) in one line, for a notebook's view of a result: its
+    points and RMSE(log L), the allocation exponent a with its 95% interval where the law sets
+    one, the mean error on held-out runs where some were, and how many warnings it carries."""
+    alloc = fit.get("allocation", {})
+    parts = [f"{fit['n_points']} points", f"RMSE(log L) {fit.get('rmse_log', np.nan):.4g}"]
+    if np.isfinite(alloc.get("a", np.nan)):
+        parts.append(f"a = {_with_ci(alloc, 'a', '.2f')}")
+    held = fit.get("holdout", {}).get("mean_abs_relative_error", np.nan)
+    if np.isfinite(held):
+        parts.append(f"held-out |relative error| {held:.2%}")
+    if not fit["converged"]:
+        parts.append("did not converge")
+    n = len(fit.get("warnings", []))
+    if n:
+        parts.append(f"{n} warning{'s' if n > 1 else ''}")
+    return ", ".join(parts)
+
+
 PROJECTED = (("N_opt", "N*"), ("D_opt", "D*"), ("tokens_per_param", "D*/N*"), ("loss", "loss"))
 
 
