@@ -23,8 +23,9 @@ def ray_missing() -> ModuleNotFoundError:
 def parse_executor(text: str | None, *, threads: int | None = None, max_retries: int = 3):
     """'local' -> None (measure here); 'ray' or 'ray:ADDRESS' -> a RayExecutor.
 
-    Refuses anything else (InputError), and a Ray executor where ray is not installed
-    (ModuleNotFoundError naming ray) before anything is measured.
+    Refuses anything else (InputError), a HOST:PORT address where nothing listens (InputError),
+    and a Ray executor where ray is not installed (ModuleNotFoundError naming ray) before
+    anything is measured.
     """
     value = (text or "local").strip()
     kind, sep, address = value.partition(":")  # 'ray:' with no address was a local cluster in silence
@@ -35,6 +36,8 @@ def parse_executor(text: str | None, *, threads: int | None = None, max_retries:
         return None
     if importlib.util.find_spec("ray") is None:
         raise ray_missing()
-    from scalefit.sweep.ray_executor import RayExecutor
+    from scalefit.sweep.ray_executor import RayExecutor, probe
 
+    if address:
+        probe(address)  # nothing listening there: said now, before the sweep folder is touched
     return RayExecutor(address=address or None, threads=threads, max_retries=max_retries)

@@ -16,6 +16,7 @@ that cluster. A Ray session that is already initialized in this process is used 
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 
 from scalefit.errors import InputError
@@ -30,6 +31,42 @@ def _measure_task(info, measurements, out_dir, load, cleanup, on_duplicate, thre
         torch.set_num_threads(threads)
     return measure_checkpoint(info, measurements, out_dir, load=load, cleanup=cleanup,
                               on_duplicate=on_duplicate)
+
+
+PROBE_SECONDS = 3.0  # a TCP connect to a cluster's head answers in milliseconds
+
+
+def _no_cluster(address: str, reason: str) -> InputError:
+    return InputError(f"--executor ray:{address}: no Ray cluster to join there ({reason}); start one with "
+                      "`ray start --head`, or use --executor ray for a local cluster")
+
+
+def host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a 'HOST:PORT' or 'ray://HOST:PORT' address ('[::1]:6379' too); None for an
+    address Ray resolves itself ('auto', 'local', a bare host)."""
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    if not 0 < int(port) < 65536:
+        raise _no_cluster(address, f"port {port} is not a TCP port, 1 to 65535")
+    return host.strip("[]"), int(port)
+
+
+def probe(address: str, seconds: float = PROBE_SECONDS) -> None:
+    """Refuse (InputError) a HOST:PORT address where nothing accepts a TCP connection, before Ray
+    tries: ray.init retries such an address for 30 s to minutes, printing its own log lines."""
+    target = host_port(address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=seconds).close()
+    except socket.gaierror as exc:
+        raise _no_cluster(address, f"unknown host {target[0]}: {exc.strerror}") from None
+    except TimeoutError:
+        raise _no_cluster(address, f"no answer from {target[0]}:{target[1]} within {seconds:g} s") from None
+    except OSError as exc:
+        raise _no_cluster(address, f"{exc.strerror or type(exc).__name__} at {target[0]}:{target[1]}") from None
 
 
 @dataclass
@@ -49,6 +86,8 @@ class RayExecutor:
         import ray
 
         if not ray.is_initialized():
+            if self.address:
+                probe(self.address)
             os.environ.setdefault("RAY_DEDUP_LOGS", "0")
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
@@ -56,10 +95,7 @@ class RayExecutor:
             except (ConnectionError, RuntimeError) as exc:
                 if not self.address:  # a local cluster that does not start: not the user's input
                     raise
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise InputError(f"--executor ray:{self.address}: no Ray cluster to join there ({first}); "
-                                 "start one with `ray start --head`, or use --executor ray for a local "
-                                 "cluster") from None
+                raise _no_cluster(self.address, (str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
             self.started = True
         return ray
 

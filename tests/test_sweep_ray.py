@@ -142,10 +142,14 @@ def test_ctrl_c_on_the_driver_leaves_a_folder_that_a_rerun_completes(cluster, se
 
 def test_an_unreachable_ray_address_is_one_line_and_exit_2(monkeypatch, tmp_path):
     """--executor ray:ADDRESS with no cluster there ended in ray's ConnectionError traceback and
-    exit status 1 (after ray's ~30 s of retries, simulated here)."""
+    exit status 1 (after ray's ~30 s of retries, simulated here). The TCP probe is passed over, as
+    for an address where something other than Ray's head answers."""
+    from scalefit.sweep import ray_executor
+
     def no_cluster(*args, **kwargs):
         raise ConnectionError("Failed to connect to Ray cluster at 10.255.255.1:6379")
 
+    monkeypatch.setattr(ray_executor, "probe", lambda address: None)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", no_cluster)
     result = CliRunner().invoke(main, eval_args(tmp_path / "o", "--executor", "ray:10.255.255.1:6379"))
