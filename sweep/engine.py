@@ -371,7 +371,8 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
                             executor=executor, on_duplicate=on_duplicate)
     except KeyboardInterrupt:
         interrupted = True
-    forget_unmeasured([m for m in measurements if m.name in new], out_dir)
+    finally:  # also when the sweep could not start (a Ray cluster not there): nothing holds those options
+        forget_unmeasured([m for m in measurements if m.name in new], out_dir)
     meta.update({"finished": now(), "interrupted": interrupted})
     if summary is not None:
         meta.update({"measured": len(summary.measured), "skipped": len(summary.skipped),
