@@ -105,3 +105,14 @@ def test_a_calibration_and_a_curve_prediction_read_in_a_notebook(grid, curve):
                                measured=curve["loss"].to_numpy()[1:])
     rows = _readable(repr(prediction), lines=2)
     assert f"mean {prediction.mean_rel_error:.2%}, max {prediction.max_rel_error:.2%}" in rows[0]
+
+
+def test_calibrate_law_refuses_a_min_fit_too_small_for_the_law(grid):
+    """min_fit=3 for Chinchilla's 5 parameters let the first cut keep 3 runs, whose fit was then
+    refused ('column loss: 3 rows, law chinchilla needs at least 6 points') and the whole
+    calibration with it, after the argument had been accepted."""
+    from scalefit import calibrate_law
+    with pytest.raises(InputError, match=r"^min_fit: 3 runs cannot fit law chinchilla's 5 parameters; "
+                                         r"expected at least 6 \(default 10\)$"):
+        calibrate_law(grid, "chinchilla", min_fit=3, n_bootstrap=20)
+    assert len(calibrate_law(grid, "chinchilla", min_fit=6, cuts=1, n_bootstrap=20).cuts) == 1

@@ -116,14 +116,18 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
     cuts = positive_int("cuts (--cuts)", cuts)
     seed = nonnegative_int("seed (--seed)", seed)
     delta = positive_float("delta (--delta)", delta)
+    default_fit = max(2 * model.n_free, model.n_free + 3)
+    min_fit = default_fit if min_fit is None else positive_int("min_fit", min_fit)
+    if min_fit <= model.n_free:  # the first cut's fit was refused, and the whole calibration with it
+        raise InputError(f"min_fit: {min_fit} runs cannot fit law {model.law_name}'s "
+                         f"{model.n_free} parameters; expected at least {model.n_free + 1} "
+                         f"(default {default_fit})")
     runs, source = as_table(runs, source)
     table = validate_runs(runs, model.law_name, loss=loss, source=source)
     if "C" not in table.frame.columns or not np.isfinite(table.C).all():  # KeyError 'C', or
         # 'no compute cut leaves 5 runs to fit (20 runs, 1 distinct computes)' of all-NaN flops
         raise InputError(f"calibrate: {source} gives no compute (flops, or params and tokens) "
                          "for every run; the runs are cut by compute, so it needs one")
-    min_fit = (max(2 * model.n_free, model.n_free + 3) if min_fit is None
-               else positive_int("min_fit", min_fit))
     rows, per_cut, skipped = [], [], []
     chosen = cut_points(table.C, cuts, min_fit)
     if len(chosen) < cuts:
