@@ -78,18 +78,28 @@ def walk_text(rec) -> str:
     return "\n".join(lines)
 
 
+WALK_COLUMNS = 2     # panels side by side; more panels go on further rows
+WALK_LABEL_WIDTH = 16  # characters per line of a condition's tick label
+
+
 def plot_walk(rec):
-    """One figure: a vs condition per panel, 95% intervals as error bars, published beside."""
+    """One figure: a vs condition per panel (two panels a row), 95% intervals as error bars,
+    published beside; the conditions' names wrapped onto lines under their points."""
+    import textwrap
+
     import matplotlib.pyplot as plt
     panels = list(dict.fromkeys(s.panel for s in rec.steps))
-    width = max(4.0, 1.1 * max(sum(s.panel == p for s in rec.steps) for p in panels))
-    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 4.6), sharey=True,
-                             squeeze=False)
+    most = max(sum(s.panel == p for s in rec.steps) for p in panels)
+    ncols = min(WALK_COLUMNS, len(panels))
+    nrows = -(-len(panels) // ncols)
+    width = max(4.0, 1.25 * most)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 4.4 * nrows), sharey=True,
+                             squeeze=False, layout="constrained")
     series = [("fitted", "a", "a_lo", "a_hi", "tab:blue", "o", 0.0),
               ("published", "published_a", "published_lo", "published_hi", "0.45", "s", -0.18),
               ("Chinchilla form", "chinchilla_a", "chinchilla_lo", "chinchilla_hi", "tab:red",
                "^", 0.18)]
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes.flat, panels):
         steps = [s for s in rec.steps if s.panel == panel]
         x = np.arange(len(steps))
         for label, key, lo_key, hi_key, color, marker, dx in series:
@@ -104,13 +114,15 @@ def plot_walk(rec):
                         label=f"{label} a" if label != "fitted" else f"{rec.law} a (fit)")
         ax.plot(x, [s.a for s in steps], "-", color="tab:blue", alpha=0.4)
         ax.set_xlim(-0.6, max(len(steps), 2) - 0.4)
-        ax.set_xticks(x)
-        ax.set_xticklabels([s.condition for s in steps], rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(x, [textwrap.fill(s.condition, WALK_LABEL_WIDTH) for s in steps],
+                      fontsize=7)
         ax.set_title(panel or rec.by, fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("allocation exponent a (N* ~ C^a)")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("allocation exponent a (N* ~ C^a)")
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
 
