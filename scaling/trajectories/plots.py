@@ -11,7 +11,7 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
     """Statistic vs step (log axis) per run, transitions marked with their intervals, LR below."""
     import matplotlib.pyplot as plt
 
-    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True,
+    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, layout="constrained",
                                     gridspec_kw={"height_ratios": [3, 1.2]})
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(traj["model"].nunique(), 1)))
     for color, (model, run) in zip(colors, traj.groupby("model", sort=True)):
@@ -27,17 +27,30 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
         if "lr" in run and run["lr"].notna().any():
             ax_lr.plot(run["step"], run["lr"], "-", color=color, lw=1)
     ax.set_xscale("log")
-    ax.set_ylabel(stat_label)
+    values = traj.loc[traj["step"] > 0, "value"].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size and values.min() > 0 and values.max() / values.min() > LOG_Y_SPAN:
+        ax.set_yscale("log")  # a capped Student-t nu (1e4) flattened every other value to 0
+    ax.set_ylabel(stat_label + (" (log scale)" if ax.get_yscale() == "log" else ""))
     widened = ", hatched: widened to hold the estimate" if (
         "ci_widened" in transitions and transitions["ci_widened"].any()) else ""
     banded = "step_ci95_lo" in transitions and np.isfinite(transitions["step_ci95_lo"].to_numpy(dtype=float)).any()
     ax.set_title(f"{stat_label} against step (dashed: transitions"
                  + (f", band: 95% CI{widened})" if banded else "; no intervals)"))
-    ax.legend(fontsize=7, ncol=2)
+    runs = len(ax.get_legend_handles_labels()[0])
+    if runs > LEGEND_INSIDE_MAX:  # beside the panels, not over the curves
+        fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside right upper",
+                   ncol=-(-runs // LEGEND_ROWS))
+    else:
+        ax.legend(fontsize=7, ncol=2)
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("step (dotted: warmup end)")
-    fig.tight_layout()
     return fig
+
+
+LOG_Y_SPAN = 100        # a positive statistic spanning more than this factor gets a log y axis
+LEGEND_INSIDE_MAX = 6   # runs named in a legend inside the axes; beyond, beside them
+LEGEND_ROWS = 24        # entries per legend column
 
 
 def plot_stat_vs_loss(joined: pd.DataFrame, collapse: dict, stat_label: str):
