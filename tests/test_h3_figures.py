@@ -14,6 +14,9 @@ from scalefit.report import log_tick_labels, log_tick_values, readable_log_axes 
 
 def overlapping_tick_labels(fig) -> list[tuple[str, str]]:
     """Pairs of drawn tick labels of one axis whose rendered boxes intersect."""
+    if not hasattr(fig.canvas, "get_renderer"):  # closed by save_figure: draw it again
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        FigureCanvasAgg(fig)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     pairs = []
@@ -118,5 +121,132 @@ def test_frontiers_mark_the_projection(shipped_comparison):
     renderer = fig.canvas.get_renderer()
     marker = [t for t in ax.texts if "largest run" in t.get_text()][0]
     assert ax.get_window_extent(renderer).contains(*marker.get_window_extent(renderer).p0)
+    assert overlapping_tick_labels(fig) == []
+    plt.close(fig)
+
+
+def test_predicted_curve_is_dashed_outside_the_fitted_steps():
+    """predict curve drew one solid line from step 1, where the law was fitted from step 64 on
+    (the text said 'extrapolated there', the figure did not); with no measured run the line is
+    named a prediction no run checks; the loss axis has its unit."""
+    from types import SimpleNamespace
+
+    from scalefit.scaling.laws.schedule_plots import plot_curve
+    steps = np.unique(np.geomspace(1, 3000, 80).astype(int)).astype(float)
+    points = pd.DataFrame({"step": steps, "predicted": 4 + 3 * steps ** -0.3, "lr": 1e-3})
+    fitted = pd.DataFrame({"step": [64.0, 500.0, 2400.0], "loss": [5.0, 4.5, 4.3]})
+    fig = plot_curve(SimpleNamespace(points=points), fitted)
+    ax = fig.axes[0]
+    curve = [line for line in ax.get_lines() if line.get_color() == "C0"]
+    solid = [line for line in curve if line.get_linestyle() == "-"]
+    dashed = [line for line in curve if line.get_linestyle() == "--"]
+    assert len(solid) == 1 and len(dashed) == 2
+    x = np.asarray(solid[0].get_xdata(), float)
+    assert x.min() >= 64 and x.max() <= 2400
+    before, after = sorted(dashed, key=lambda line: np.min(line.get_xdata()))
+    assert np.min(before.get_xdata()) == 1 and np.max(after.get_xdata()) == 3000
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("extrapolated") for t in texts)
+    assert any("no run followed this schedule" in t for t in texts)
+    assert "nats/token" in ax.get_ylabel()
+    plt.close(fig)
+
+
+def fake_gap():
+    """A schedule_gap result with two point sets, as plot_schedule_gap reads it."""
+    from types import SimpleNamespace
+    sets = {}
+    for i, name in enumerate(("kaplan", "grid")):
+        flops = np.geomspace(1e12, 2e13, 8)
+        sets[name] = SimpleNamespace(
+            name=name, label=f"({i}) {name}", points=pd.DataFrame({"flops": flops, "loss": 20 * flops ** -0.05}),
+            budgets=[{"flops": 2e14}, {"flops": 2e15}], largest_flops=2e13,
+            frontier=lambda c, k=i: (19 + k) * np.asarray(c) ** -0.05, a=0.5 + 0.1 * i,
+            a_ci95=(0.4, 0.7))
+    return SimpleNamespace(sets=sets, settings={"dataset": "prose-val"},
+                           shares={"a": {"value": 0.5, "ci95": (-0.1, 0.9), "identified": False}})
+
+
+def test_schedule_gap_marks_its_projections_and_units():
+    from scalefit.scaling.laws.schedule_plots import plot_schedule_gap
+    fig = plot_schedule_gap(fake_gap())
+    ax = fig.axes[0]
+    for line in ax.get_lines():
+        x = np.asarray(line.get_xdata(), float)
+        if line.get_linestyle() == "--" and x.size:
+            assert x.min() >= 2e13 * (1 - 1e-9)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("projection" in t for t in texts)
+    assert "nats/token" in ax.get_ylabel()
+    assert overlapping_tick_labels(fig) == []
+    plt.close(fig)
+
+
+def test_reconcile_walk_fits_a_page():
+    """Porian et al.'s four panels were laid out in one row 22 inches wide, the axes a strip
+    under 45-degree tick labels of whole sentences; now two panels a row, the conditions' names
+    wrapped, every label inside the figure and off its neighbours."""
+    from types import SimpleNamespace
+
+    from scalefit.scaling.laws.reconcile_cli import plot_walk
+    names = ["Reproducing Kaplan et al.", "Counting last layer FLOPs", "Correcting warmup",
+             "Cosine decay", "Optimizer tuning (no decay)"]
+    steps = []
+    for panel, conditions in (("rw / summary_df.pickle.xz", names),
+                              ("rw / summary_df_att.pickle.xz", [f"{n} (attention FLOPs)" for n in names[1:]]),
+                              ("owt2 / summary_df_owt2.pickle.xz", names),
+                              ("rw / tuned", ["Kaplan adjusted (tuned hparams, long warmup, Kaplan param count)"])):
+        for i, condition in enumerate(conditions):
+            a = 0.85 - 0.08 * i
+            steps.append(SimpleNamespace(panel=panel, condition=condition, a=a, a_lo=a - 0.02, a_hi=a + 0.02,
+                                         published_a=a, published_lo=a - 0.01, published_hi=a + 0.01,
+                                         chinchilla_a=np.nan, chinchilla_lo=np.nan, chinchilla_hi=np.nan))
+    fig = plot_walk(SimpleNamespace(steps=steps, law="isoflop", by="label"))
+    assert fig.get_figwidth() <= 16
+    assert overlapping_tick_labels(fig) == []
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        labels = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        for box in labels:
+            assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and box.y0 >= page.y0 - 1
+        below = max(box.height for box in labels)
+        assert ax.get_window_extent(renderer).height > 2 * below  # a plot, not a strip
+    plt.close(fig)
+
+
+def test_saved_figures_get_readable_log_ticks(tmp_path):
+    """calibrate's distance axis (1 to 8) was labelled 10^0 2x10^0 3x10^0 4x10^0 6x10^0:
+    save_figure now writes every log axis as readable_log_axes does (1 2 5)."""
+    from scalefit.report import save_figure
+    fig, ax = plt.subplots()
+    ax.scatter([1.05, 2.0, 7.9], [1e-4, 1e-2, 0.1])
+    ax.set(xscale="log", yscale="log")
+    paths = save_figure(fig, tmp_path, "calibration")
+    assert [p.name for p in paths] == ["calibration.png", "calibration.svg"]
+    assert drawn_tick_labels(ax.xaxis) == ["1", "2", "5"]
+    assert overlapping_tick_labels(fig) == []
+
+
+def test_transitions_of_many_runs_keep_the_legend_off_the_curves():
+    """The shipped suite's 25 runs: the legend covered the upper left of the curves and a capped
+    Student-t nu (1e4) pressed every other value onto 0; now the legend is beside the axes and a
+    positive statistic over more than two decades gets a log axis."""
+    from scalefit.scaling.trajectories.plots import plot_transitions
+    rows = []
+    for i in range(12):
+        for step in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+            rows.append({"model": f"run-{i}", "step": step, "lr": min(1.0, step / 16) * 1e-3,
+                         "value": 1e4 if (i == 0 and step > 100) else 40 + 10 * i + step / 10})
+    traj = pd.DataFrame(rows)
+    transitions = pd.DataFrame({"model": ["run-1"], "step": [64.0], "step_ci95_lo": [32.0],
+                                "step_ci95_hi": [128.0]})
+    fig = plot_transitions(traj, transitions, "t_nu / attn_out")
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    assert fig.legends and not legend_covers_axes(ax, fig.legends[0])
     assert overlapping_tick_labels(fig) == []
     plt.close(fig)

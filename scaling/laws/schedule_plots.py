@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalefit.report import readable_log_axes
+
 
 def plot_curve(prediction, fitted=None, *, title: str = ""):
     """A figure: loss against step (predicted line, measured dots, fitted points) over the LR."""
@@ -11,7 +13,11 @@ def plot_curve(prediction, fitted=None, *, title: str = ""):
     points = prediction.points
     fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(6.5, 5.5), sharex=True,
                                     gridspec_kw={"height_ratios": [3, 1]})
-    ax.plot(points["step"], points["predicted"], "-", color="C0", label="predicted")
+    steps, predicted = points["step"].to_numpy(float), points["predicted"].to_numpy(float)
+    known = "measured" in points  # a held-out run checks it; else nothing does
+    for part, style, label in _fitted_range_parts(steps, fitted):
+        ax.plot(steps[part], predicted[part], style, color="C0", label=label or (
+            "predicted" if known else "predicted (no run followed this schedule)"))
     if "ci95_lo" in points:
         ax.fill_between(points["step"], points["ci95_lo"], points["ci95_hi"], color="C0",
                         alpha=0.2, lw=0, label="95% interval (bootstrap)")
@@ -26,16 +32,36 @@ def plot_curve(prediction, fitted=None, *, title: str = ""):
         values = np.concatenate([np.asarray(v, float) for v in shown])
         lo, hi = float(values.min()), float(values.max())
         ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss (nats/token)")
     ax.set_xscale("log")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=8, loc="upper right")  # a loss curve falls: empty there
     ax.set_title(title)
     ax_lr.plot(points["step"], points["lr"], "-", color="C2")
-    ax_lr.set_ylabel("LR")
+    ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("step")
     ax_lr.set_ylim(bottom=0)
     fig.tight_layout()
     return fig
+
+
+EXTRAPOLATED = "extrapolated: outside the steps fitted"
+
+
+def _fitted_range_parts(steps, fitted):
+    """(slice, line style, label) of the curve: solid over the fitted checkpoints' steps, dashed
+    before and after them (the law is extrapolated there); neighbouring parts share their
+    boundary point so the line is unbroken. The first dashed part carries the label."""
+    if fitted is None or not len(fitted):
+        return [(slice(0, len(steps)), "-", None)]
+    inside = np.flatnonzero((steps >= np.min(fitted["step"])) & (steps <= np.max(fitted["step"])))
+    if not inside.size:
+        return [(slice(0, len(steps)), "--", EXTRAPOLATED)]
+    first, last = int(inside[0]), int(inside[-1])
+    parts = [(slice(first, last + 1), "-", None)]
+    outside = [part for part in (slice(0, first + 1), slice(last, len(steps)))
+               if part.stop - part.start > 1]
+    return parts + [(part, "--", EXTRAPOLATED if i == 0 else "_nolegend_")
+                    for i, part in enumerate(outside)]
 
 
 def plot_grid_prediction(grid):
@@ -83,9 +109,10 @@ def plot_schedule_gap(gap):
         ci = s.a_ci95
         err = ([[s.a - ci[0]], [ci[1] - s.a]] if np.all(np.isfinite(ci)) else None)
         ax_a.errorbar(s.a, i, xerr=err, fmt=markers.get(s.name, "o"), color=color, capsize=3)
+    ax.plot([], [], "--", color="0.3", lw=1.2, label="frontier past the largest fitted C: projection")
     ax.set_xscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
-    ax.set_ylabel(f"loss ({gap.settings['dataset']})")
+    ax.set_ylabel(f"loss on {gap.settings['dataset']} (nats/token)")
     ax.set_title("points and compute-optimal frontiers (dashed: projection)", fontsize=9)
     ax.legend(frameon=False, fontsize=7)
     ax_a.set_yticks(range(len(sets)))
@@ -100,4 +127,5 @@ def plot_schedule_gap(gap):
                 if share["identified"] else "a gap not identified (its interval includes 0)")
         ax_a.set_title(text, fontsize=9)
     fig.tight_layout()
+    readable_log_axes(fig)  # --plot saves it without save_figure
     return fig
