@@ -116,3 +116,14 @@ def test_calibrate_law_refuses_a_min_fit_too_small_for_the_law(grid):
                                          r"expected at least 6 \(default 10\)$"):
         calibrate_law(grid, "chinchilla", min_fit=3, n_bootstrap=20)
     assert len(calibrate_law(grid, "chinchilla", min_fit=6, cuts=1, n_bootstrap=20).cuts) == 1
+
+
+def test_a_missing_column_says_how_to_map_it_in_python_too(grid):
+    """The message named only the command's flags (--params COL, --columns params=COL, --loss
+    COL), which fit_law and compare_laws do not take."""
+    from scalefit import compare_laws, fit_law
+    with pytest.raises(InputError, match=r"column 'params' is missing .*; in Python, rename it: "
+                                         r"\.rename\(columns=\{'COL': 'params'\}\)\)$"):
+        fit_law(grid.drop(columns=["params", "params_nonembed"]), "chinchilla", n_bootstrap=0)
+    with pytest.raises(InputError, match=r"column 'final_loss' is missing .*; in Python, loss='COL'\)$"):
+        compare_laws(grid, loss="final_loss", n_bootstrap=0)

@@ -189,7 +189,8 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
                          "table has one row per run with params, tokens or flops, and a loss")
     if loss not in df.columns:
         raise InputError(f"{source}: column '{loss}' is missing "
-                         f"(columns: {_columns(df)}; {map_hint('loss')} or --loss COL)")
+                         f"(columns: {_columns(df)}; choose one with --loss COL or --columns loss=COL; "
+                         "in Python, loss='COL')")
     if n_column is None:
         n_column = _choose_n(df, law_model)
     needs_n = "N" in needs or "D" in needs and "tokens" not in df.columns

@@ -292,9 +292,10 @@ def apply_column_mapping(df, mapping: dict[str, str], source: str):
 
 
 def map_hint(key: str) -> str:
-    """How to map a missing column: '--params COL or --columns params=COL'."""
+    """How to map a missing column, on the command line and in Python (whose functions take no
+    column flags): '--params COL or --columns params=COL; in Python, rename it ...'."""
     flag = f"--{key} COL or " if key in COLUMN_FLAGS else ""
-    return f"map one with {flag}--columns {key}=COL"
+    return f"map one with {flag}--columns {key}=COL; in Python, rename it: .rename(columns={{'COL': '{key}'}})"
 
 
 def analysis_options(func=None, *, table: tuple[str, str] | None = None):
