@@ -250,3 +250,31 @@ def test_transitions_of_many_runs_keep_the_legend_off_the_curves():
     assert fig.legends and not legend_covers_axes(ax, fig.legends[0])
     assert overlapping_tick_labels(fig) == []
     plt.close(fig)
+
+
+def test_relation_fit_is_dashed_where_no_fitted_pair_lies(tmp_path, monkeypatch):
+    """predict downstream --holdout 2 on the shipped suite: the two held-out runs lie below the
+    fitted pairs' losses, and the fit was drawn solid through them as if fitted there."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    from scalefit.scaling.relations import report
+    figures = {}
+    monkeypatch.setattr(report, "save_figure", lambda fig, out, stem: figures.setdefault(stem, fig))
+    result = CliRunner().invoke(main, ["predict", "downstream", "--holdout", "2", "--bootstrap", "0",
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    ax = figures["relation"].axes[0]
+    fitted_x = pd.read_csv(tmp_path / "pairs.csv")["x"].to_numpy(float)
+    fit_lines = [line for line in ax.get_lines() if line.get_color() == "black"]
+    for line in fit_lines:
+        x = np.asarray(line.get_xdata(), float)
+        if line.get_linestyle() == "-":
+            assert x.min() >= fitted_x.min() and x.max() <= fitted_x.max()
+    held_x = pd.read_csv(tmp_path / "holdout.csv")["x"].to_numpy(float)
+    assert held_x.min() < fitted_x.min()  # so a dashed part must reach them
+    dashed = [line for line in fit_lines if line.get_linestyle() == "--"]
+    assert any(np.min(line.get_xdata()) <= held_x.min() for line in dashed)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("extrapolated" in t for t in texts)
+    plt.close(figures["relation"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.report import readable_log_axes
+from scalefit.report import fitted_and_extrapolated, readable_log_axes
 
 
 def plot_curve(prediction, fitted=None, *, title: str = ""):
@@ -49,19 +49,13 @@ EXTRAPOLATED = "extrapolated: outside the steps fitted"
 
 def _fitted_range_parts(steps, fitted):
     """(slice, line style, label) of the curve: solid over the fitted checkpoints' steps, dashed
-    before and after them (the law is extrapolated there); neighbouring parts share their
-    boundary point so the line is unbroken. The first dashed part carries the label."""
+    before and after them (the law is extrapolated there); the first dashed part is labelled."""
     if fitted is None or not len(fitted):
         return [(slice(0, len(steps)), "-", None)]
-    inside = np.flatnonzero((steps >= np.min(fitted["step"])) & (steps <= np.max(fitted["step"])))
-    if not inside.size:
-        return [(slice(0, len(steps)), "--", EXTRAPOLATED)]
-    first, last = int(inside[0]), int(inside[-1])
-    parts = [(slice(first, last + 1), "-", None)]
-    outside = [part for part in (slice(0, first + 1), slice(last, len(steps)))
-               if part.stop - part.start > 1]
-    return parts + [(part, "--", EXTRAPOLATED if i == 0 else "_nolegend_")
-                    for i, part in enumerate(outside)]
+    parts = fitted_and_extrapolated(steps, np.min(fitted["step"]), np.max(fitted["step"]))
+    labels = iter([EXTRAPOLATED])
+    return [(part, "-", None) if inside else (part, "--", next(labels, "_nolegend_"))
+            for part, inside in parts]
 
 
 def plot_grid_prediction(grid):

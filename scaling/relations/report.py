@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.scaling.resample import rough_intervals_note
@@ -149,7 +149,11 @@ def plot_relation(result, train, held, out: dict):
         lo = max(lo - 0.05 * np.ptp(allx), result.value("E_x") + 1e-6)
     grid = np.linspace(lo, allx.max() + 0.05 * np.ptp(allx), 300)
     ax.scatter(x, y, s=14, color="tab:blue", label="fitted pairs", zorder=3)
-    ax.plot(grid, predict_relation(result, grid), color="black", lw=1.2, label="fit")
+    curve = predict_relation(result, grid)
+    labels = iter(["fit, extrapolated (no fitted pair there)"])
+    for part, inside in fitted_and_extrapolated(grid, x.min(), x.max()):
+        ax.plot(grid[part], curve[part], "-" if inside else "--", color="black", lw=1.2,
+                label="fit" if inside else next(labels, "_nolegend_"))
     if len(held):
         ax.scatter(held["x"], held["y"], s=40, marker="*", color="tab:red",
                    label="held out", zorder=4)

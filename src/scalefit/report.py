@@ -107,6 +107,20 @@ def readable_log_axes(fig) -> None:
             axis.set_minor_formatter(ticker.NullFormatter())
 
 
+def fitted_and_extrapolated(x, lo: float, hi: float) -> list[tuple[slice, bool]]:
+    """Parts of a curve drawn at ascending x: (slice, inside) for the part within the fitted range
+    [lo, hi] and the parts before and after it (inside False: extrapolated, to be drawn dashed and
+    named so). Neighbouring parts share their boundary point, so the line stays unbroken."""
+    x = np.asarray(x, float)
+    inside = np.flatnonzero((x >= lo) & (x <= hi))
+    if not inside.size:
+        return [(slice(0, len(x)), False)]
+    first, last = int(inside[0]), int(inside[-1])
+    parts = [(slice(first, last + 1), True)]
+    return parts + [(part, False) for part in (slice(0, first + 1), slice(last, len(x)))
+                    if part.stop - part.start > 1]
+
+
 def save_figure(fig, out_dir, stem: str) -> list[Path]:
     """Save a matplotlib figure as PNG and SVG in out_dir, its log axes readable
     (readable_log_axes); return the paths."""
