@@ -127,3 +127,15 @@ def test_a_missing_column_says_how_to_map_it_in_python_too(grid):
         fit_law(grid.drop(columns=["params", "params_nonembed"]), "chinchilla", n_bootstrap=0)
     with pytest.raises(InputError, match=r"column 'final_loss' is missing .*; in Python, loss='COL'\)$"):
         compare_laws(grid, loss="final_loss", n_bootstrap=0)
+
+
+def test_a_schedule_law_on_several_datasets_says_how_to_choose_one_in_python():
+    """fit_law(checkpoints, 'momentum') on a table of three datasets' losses said '--dataset: choose
+    one of ...', an option fit_law does not take; the rows it names fit."""
+    from scalefit import fit_law
+    table = pd.read_parquet(CHECKPOINTS)
+    table = table[table["model"] == "mini-3"]
+    with pytest.raises(InputError, match=r"choose one of code-test, prose-test, prose-val \(in Python, "
+                                         r"keep its rows: table\[table\['dataset'\] == 'code-test'\]\)$"):
+        fit_law(table, "momentum", n_bootstrap=0)
+    assert fit_law(table[table["dataset"] == "code-test"], "momentum", n_bootstrap=0).converged

@@ -118,7 +118,7 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
             names = sorted(frame["dataset"].dropna().astype(str).unique())
             if dataset is None and len(names) > 1:  # the mean of two datasets' losses is neither
                 raise InputError(f"{source}: --dataset: column 'dataset' holds {len(names)} "
-                                 f"datasets; choose one of {', '.join(names)}")
+                                 f"datasets; choose one of {', '.join(names)}{_one_dataset(names)}")
             if dataset is not None:
                 rows = rows[rows["dataset"].astype(str) == dataset]
     elif {"metric", "value", "dataset"} <= set(frame.columns):
@@ -130,7 +130,8 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
         names = sorted(rows["dataset"].dropna().astype(str).unique())
         if dataset is None:
             if len(names) != 1:
-                raise InputError(f"{source}: --dataset: choose one of {', '.join(names)}")
+                raise InputError(f"{source}: --dataset: choose one of {', '.join(names)}"
+                                 f"{_one_dataset(names)}")
             dataset = names[0]
         if dataset not in names:
             raise InputError(f"{source}: --dataset '{dataset}': no '{loss_column}' rows for it "
@@ -167,6 +168,11 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
         raise InputError(f"{source}: column 'lr': run {zero[0]} has lr 0 at every checkpoint; a "
                          "schedule law needs the LR the run trained with (its peak above 0)")
     return rows.groupby(["model", "step"], as_index=False).mean(numeric_only=True)
+
+
+def _one_dataset(names) -> str:
+    """How a notebook chooses the dataset: fit_law(table, 'momentum') takes no --dataset."""
+    return f" (in Python, keep its rows: table[table['dataset'] == '{names[0]}'])" if names else ""
 
 
 def _numeric_losses(cells: pd.Series, column: str, source: str) -> pd.Series:
