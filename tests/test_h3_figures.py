@@ -278,3 +278,26 @@ def test_relation_fit_is_dashed_where_no_fitted_pair_lies(tmp_path, monkeypatch)
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("extrapolated" in t for t in texts)
     plt.close(figures["relation"])
+
+
+def test_weight_stat_lines_are_told_apart_beyond_ten():
+    """weights plot of one model's 11 groups (excess_kurtosis of mini-3) drew attn_k and mlp_out
+    in the same blue, solid: the 11th line repeated the 1st. Each line now has its own colour and
+    dash; stacked panels name the step axis once, under the bottom panel of each column."""
+    from scalefit.weightstats.plots import stat_vs_step_figure
+    groups = [f"group_{i:02d}" for i in range(11)]
+    table = pd.DataFrame([{"model": "m", "step": step, "tensor": "*", "group": group, "layer": -1,
+                           "stat": "excess_kurtosis", "value": k + step / 100}
+                          for k, group in enumerate(groups) for step in (0, 10, 100)])
+    fig = stat_vs_step_figure(table, "excess_kurtosis")
+    styles = [(line.get_color(), line.get_linestyle()) for line in fig.axes[0].get_lines()]
+    assert len(styles) == 11 and len(set(styles)) == 11
+    plt.close(fig)
+    many = pd.concat([table.assign(model=f"m{i}") for i in range(13)], ignore_index=True)
+    fig = stat_vs_step_figure(many, "excess_kurtosis")  # one panel per group, 3 columns
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 11
+    assert [ax.get_xlabel() for ax in shown] == [""] * 8 + ["step"] * 3
+    fig.canvas.draw()
+    assert [bool(drawn_tick_labels(ax.xaxis)) for ax in shown] == [False] * 8 + [True] * 3
+    plt.close(fig)

@@ -96,9 +96,10 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
     panel_groups = list(series["group"].unique())
     if series.groupby(["model", "group"]).ngroups <= LEGEND_INSIDE_MAX or len(panel_groups) == 1:
         fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
-        for (model, group), rows in series.groupby(["model", "group"], sort=True):
+        for i, ((model, group), rows) in enumerate(series.groupby(["model", "group"], sort=True)):
             label = group if len(models) == 1 else f"{model} {group}"
-            ax.plot(rows["step"], rows["value"], "o-", ms=3, lw=1.2, label=label)
+            ax.plot(rows["step"], rows["value"], marker="o", ms=3, lw=1.2, label=label,
+                    **distinct_line_style(i))
         _step_axes(ax, stat, series)
         ax.set_title(f"{stat} against step" + (f" ({models[0]})" if len(models) == 1 else ""))
         ax.legend(fontsize=7, ncol=int(np.ceil(len(ax.lines) / LEGEND_ROWS)))
@@ -115,12 +116,26 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
             ax.plot(rows["step"], rows["value"], "o-", ms=2, lw=1, color=color, label=model)
         _step_axes(ax, stat, series[series["group"] == group])
         ax.set_title(group, fontsize=9)
-    for ax in list(axes.flat)[len(panel_groups):]:
-        ax.set_visible(False)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(panel_groups):
+            ax.set_visible(False)
+        elif i + ncols < len(panel_groups):  # a panel below shows the shared step axis
+            ax.set_xlabel("")
+        else:  # the lowest of its column, though not of the grid: its step ticks are the column's
+            ax.tick_params(axis="x", labelbottom=True)
     handles = [plt.Line2D([], [], color=c, marker="o", ms=3, lw=1) for c in colors]
     fig.legend(handles, models, fontsize=6, ncol=columns, loc="outside right upper")
     fig.suptitle(f"{stat} against step, one panel per group")
     return fig
+
+
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def distinct_line_style(i: int) -> dict:
+    """Colour and dash of the i-th line: the ten tab10 colours, then the same colours dashed,
+    dotted, dash-dotted (an 11th line drawn like the 1st was two groups in one legend entry)."""
+    return {"color": f"C{i % 10}", "linestyle": LINE_STYLES[(i // 10) % len(LINE_STYLES)]}
 
 
 def _step_axes(ax, stat: str, series: pd.DataFrame) -> None:
