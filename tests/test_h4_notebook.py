@@ -139,3 +139,29 @@ def test_a_schedule_law_on_several_datasets_says_how_to_choose_one_in_python():
                                          r"keep its rows: table\[table\['dataset'\] == 'code-test'\]\)$"):
         fit_law(table, "momentum", n_bootstrap=0)
     assert fit_law(table[table["dataset"] == "code-test"], "momentum", n_bootstrap=0).converged
+
+
+@pytest.fixture(scope="module")
+def checkpoints():
+    return pd.read_parquet(CHECKPOINTS)
+
+
+def test_the_trajectory_results_read_in_a_notebook(checkpoints):
+    """TrajectoryReport, TransitionStudy and InitStudy printed their whole tables (joined
+    checkpoints, transitions, runs) and nested dicts of FitResults as dataclass reprs."""
+    from scalefit import init_study, stat_trajectory, trajectory_report, transition_study
+    three = checkpoints[checkpoints["model"].isin(["mini-1", "mini-2", "mini-3"])]
+    report = trajectory_report(three, "excess_kurtosis", group="attn_qkv")
+    rows = _readable(repr(report), lines=3)
+    assert f"pooled R^2 {report.collapse['pooled_r_squared']:.3g}" in rows[1]
+    assert f"partial r {report.correlation['partial_pearson']:+.2f}" in rows[1]
+    assert str(report) == report.markdown()
+    study = transition_study(stat_trajectory(three, "excess_kurtosis", group="attn_qkv"), n_bootstrap=0)
+    rows = _readable(repr(study), lines=3)
+    assert rows[0].startswith(f"TransitionStudy: {len(study.transitions)} transitions in ")
+    assert rows[1] == f"  warmup regression: not run ({study.note})"
+    init = init_study(data_path("suites", "mini", "init", "checkpoints.parquet"))
+    rows = _readable(repr(init), lines=12, width=160)
+    verdicts = [s for s in init.sentences if "the data support" in s]
+    assert verdicts and all(f"    {v}" in rows for v in verdicts)
+    assert str(init) == "\n".join(init.sentences)

@@ -62,6 +62,21 @@ class InitStudy:
     sentences: list[str] = field(default_factory=list)
     stat: str = "excess_kurtosis"
 
+    def __repr__(self) -> str:
+        """A notebook's view: the runs and the verdicts (the sentences saying what the data
+        support); ``print()`` gives every sentence, as `scalefit init-study` prints them."""
+        lines = [f"InitStudy of {len(self.runs)} runs ({self.stat}, loss on {self.dataset})"]
+        for sentence in self.sentences:  # each size and warmup's heading, then its verdicts
+            if sentence.startswith("## "):
+                lines.append(f"  {sentence[3:]}:")
+            elif "the data support" in sentence:
+                lines.append(f"    {sentence}")
+        return "\n".join(lines + ["  print() for every sentence; .runs, .summary, .contrasts, "
+                                   ".shapes, .to_dict()"])
+
+    def __str__(self) -> str:
+        return "\n".join(self.sentences)
+
     def to_dict(self) -> dict:
         frames = ("thresholds", "summary", "contrasts", "shapes", "warmup_effect", "runs")
         return {"dataset": self.dataset, "stat": self.stat, "sentences": self.sentences,

@@ -614,6 +614,22 @@ class TrajectoryReport:
                 "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": self.correlation,
                 "warnings": {m: f.warnings for m, f in fits if f.warnings}}
 
+    def __repr__(self) -> str:
+        """A notebook's view: what was fitted, the pooled fit, whether sizes collapse and the
+        partial correlation; ``print()`` gives the report `scalefit trajectory` prints."""
+        collapse, corr = self.collapse, self.correlation
+        fitted = len(collapse["per_model"])
+        verdict = collapse["collapse_verdict"].split(":")[0]  # its first clause; the test in print()
+        r, p = corr.get("partial_pearson", np.nan), corr.get("partial_p_value", np.nan)
+        return (f"TrajectoryReport of {self.stat} against loss "
+                f"({self.joined.attrs.get('loss_dataset') or 'loss'}) on {self.data}: {len(self.joined)} "
+                f"checkpoints, {fitted} models fitted\n  pooled R^2 {collapse['pooled_r_squared']:.3g}; "
+                f"collapse: {verdict}; partial r {r:+.2f} (p = {p:.2g})\n"
+                "  print() for the report; .joined, .collapse, .correlation, .to_dict()")
+
+    def __str__(self) -> str:
+        return self.markdown()
+
     def markdown(self, plot: bool = False) -> str:
         """The report in Markdown; ``plot`` links the figure (stat_vs_loss.png) beside report.md."""
         return trajectory_markdown(self.stat, self.collapse, self.correlation, plot=plot,

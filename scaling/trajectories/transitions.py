@@ -403,6 +403,21 @@ class TransitionStudy:
     def regression_runs(self) -> list[str]:
         return self.regressions[0][0] if self.regressions else []
 
+    def __repr__(self) -> str:
+        """A notebook's view: how many transitions in how many runs, and the warmup regression."""
+        found = self.transitions
+        n_with = found["model"].nunique() if len(found) else 0
+        head = (f"TransitionStudy: {len(found)} transitions in {n_with} of {len(self.runs)} runs "
+                f"({self.interval_method} intervals, {self.n_bootstrap} resamples per run)")
+        fit = self.regression
+        if fit is None:
+            tail = f"warmup regression: not run ({self.note})"
+        else:
+            slope = fit.params["slope"]
+            tail = (f"warmup regression over {fit.n_points} runs: slope {slope.value:.3f} "
+                    f"[{slope.ci95[0]:.3f}, {slope.ci95[1]:.3f}]: {fit.extra.get('verdict', '')}")
+        return f"{head}\n  {tail}\n  .transitions, .runs, .picked, .regression, .to_dict()"
+
     def to_dict(self) -> dict:
         regression = self.regression
         return {"interval_method": self.interval_method,
