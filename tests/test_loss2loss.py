@@ -352,3 +352,26 @@ def test_two_training_sets_with_the_same_model_names_get_the_training_set_advice
             for data, shift in (("A", 0.0), ("B", 0.3)) for i in range(6)]
     with pytest.raises(InputError, match="column 'data' holds runs trained on 2 data sets"):
         pair_losses(pd.DataFrame(rows), "val", "test")
+
+
+def test_runs_without_a_pair_are_counted_in_the_notes():
+    """A run of one side with no partner (a y run absent, a y value missing) was left out of the
+    pairs without a word: 72 of Brandfonbrener's 91 fineweb-edu runs paired with starcoder and
+    nothing said why not 91. The notes count each side's unpaired runs; run_downstream shows them."""
+    runs = sweep()
+    code = np.flatnonzero(runs["data"] == "code")
+    table = runs.drop(index=code[:3]).reset_index(drop=True)  # 3 y runs absent
+    lp = pair_losses(table, "val_loss", "val_loss", "train-to-train", x_from="web",
+                     y_from="code")
+    assert len(lp.pairs) == 37
+    assert lp.notes == ["3 of the 40 web runs have no code run of equal params and tokens (left "
+                        "out of the pairs)"]
+    assert pair_losses(runs, "val_loss", "val_loss", "train-to-train", x_from="web",
+                       y_from="code").notes == []
+    wide = runs[runs["data"] == "web"].assign(other=runs["val_loss"].to_numpy()[code] * 1.1)
+    wide.loc[wide.index[[1, 4]], "other"] = np.nan
+    lp = pair_losses(wide, "val_loss", "other")
+    assert len(lp.pairs) == 38 and lp.notes == ["2 runs with val_loss have no other (left out of "
+                                                "the pairs)"]
+    out = run_downstream(wide, "val_loss", "other", n_bootstrap=0)
+    assert lp.notes[0] in out.to_dict()["notes"]

@@ -390,7 +390,7 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
                       prediction=predict_at(result, train, at_x=at_x, at_nd=at_nd,
                                             source=source),
                       holdout=score_held_out(result, train, held, source=source)
-                      if len(held) else None, notes=list(notes))
+                      if len(held) else None, notes=list(notes) + lp.notes)
 
 
 def shipped_runs(frame):

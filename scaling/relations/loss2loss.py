@@ -16,7 +16,7 @@ each dataset at each FLOP budget).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lmfit
 import numpy as np
@@ -58,6 +58,7 @@ class LossPairs:
     x_from: str | None = None
     y_from: str | None = None
     match: str = "tokens"
+    notes: list = field(default_factory=list)  # runs of one side that found no pair
 
     @property
     def label_x(self) -> str:
@@ -238,6 +239,11 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         both = x_runs.join(y_runs[["loss"]].rename(columns={"loss": "y"}), how="inner")
         pairs = both.rename(columns={"loss": "x"})
         y_from = x_from
+        rows = "checkpoint" if units is not None else "run"
+        notes = [f"{n} {rows}{'s' if n > 1 else ''} with {has} {'have' if n > 1 else 'has'} no "
+                 f"{lacks} (left out of the pairs)"
+                 for n, has, lacks in ((_alone(x_runs.index, y_runs.index), x, y),
+                                       (_alone(y_runs.index, x_runs.index), y, x)) if n]
     else:
         if x_from is None or y_from is None:
             raise InputError(f"--pair {pairing}: name the two training sets with --x-from and "
@@ -263,6 +269,12 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
             for side, name in ((left, x_from), (right, y_from)):
                 _one_run_per_size(side, group, name, source)
         right = right.drop_duplicates("_key")
+        runs, by = (("runs", "of equal params and tokens") if match == "tokens" else
+                    ("FLOP budgets", "at the same compute (6ND to 2 decimals in log10)"))
+        notes = [f"{n} of the {len(side)} {name} {runs} have no {other} run {by} (left out of "
+                 "the pairs)" for n, side, name, other in (
+                     (_alone(left["_key"], right["_key"]), left, x_from, y_from),
+                     (_alone(right["_key"], left["_key"]), right, y_from, x_from)) if n]
         # by compute the y run is its own run (another N and D at the same FLOPs): keep its size
         # for whatever is scored at the y run (the Kaplan baseline of a held-out pair)
         y_sizes = ({key: f"y_{key}" for key in RUN_KEYS if key in right.columns}
@@ -277,7 +289,12 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
                          f"({pairing}); need at least {min_pairs}")
     check_pairing(pairing, x, y, y_from=y_from, x_from=x_from)  # the identity relation
     return LossPairs(pairs, x_runs.reset_index(drop=True), y_runs.reset_index(drop=True),
-                     x, y, pairing, x_from, y_from, match)
+                     x, y, pairing, x_from, y_from, match, notes)
+
+
+def _alone(keys, others) -> int:
+    """How many of ``keys`` (one side's runs) have no match in ``others`` (the other side's)."""
+    return int((~pd.Index(keys).isin(pd.Index(others))).sum())
 
 
 # --- irreducible losses ---------------------------------------------------------------------
