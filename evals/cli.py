@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from scalefit.evals.loss import CROSS_ENTROPY_CHOICES, CROSS_ENTROPY_HELP
-from scalefit.options import NONNEGATIVE_INT, json_option, split_values
+from scalefit.options import NONNEGATIVE_INT, POSITIVE_INT, json_option, split_values
 from scalefit.sweep.cli import (cleanup_option, executor_option, finish, grid_options, hub_cache_option,
                                 interrupted_exit, no_families_option, no_progress_option, no_spectra_option,
                                 on_duplicate_option, shard_option,
@@ -55,16 +55,16 @@ def _summary_json(result) -> dict:
 @click.option("--tasks", multiple=True, metavar="TASK[,TASK]",
               help="lm-eval tasks by name, or NAME=FILE.jsonl for a local task "
                    "(rows {context, choices, answer} or {context, continuation}). Repeatable.")
-@click.option("--task-limit", type=int, help="At most this many examples per task.")
-@click.option("--num-fewshot", type=int, help="Few-shot examples per task (lm-eval's default if unset).")
+@click.option("--task-limit", type=POSITIVE_INT, help="At most this many examples per task.")
+@click.option("--num-fewshot", type=NONNEGATIVE_INT, help="Few-shot examples per task (lm-eval's default if unset).")
 @click.option("--weights", is_flag=True, help="Also measure weight statistics of every tensor (weights table).")
 @no_families_option
 @no_spectra_option
-@click.option("--max-tokens", type=int, help="Score only the first N tokens of each dataset (same for every checkpoint).")
-@click.option("--context", type=int, help="Window length in tokens. Default: the suite's, else the model's.")
-@click.option("--stride", type=int, help="Tokens scored per window after the first; the rest of the window "
+@click.option("--max-tokens", type=POSITIVE_INT, help="Score only the first N tokens of each dataset (same for every checkpoint).")
+@click.option("--context", type=POSITIVE_INT, help="Window length in tokens. Default: the suite's, else the model's.")
+@click.option("--stride", type=POSITIVE_INT, help="Tokens scored per window after the first; the rest of the window "
               "is unscored context. Default: the context (no overlap).")
-@click.option("--batch-size", type=int, help="Windows per forward pass. Default: by device.")
+@click.option("--batch-size", type=POSITIVE_INT, help="Windows per forward pass. Default: by device.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--dtype", default="auto", show_default=True, help="auto (CUDA bf16, CPU fp32), float32, bfloat16, float16.")
 @click.option("--cross-entropy", default="auto", show_default=True, type=click.Choice(CROSS_ENTROPY_CHOICES),

@@ -41,8 +41,11 @@ def jsonl_task(name: str, path) -> TaskSpec:
     or a completion task from rows {context, continuation}; either is scored after a space."""
     path = Path(path).resolve()
     if not path.exists():
-        raise InputError(f"--task {name}: {path}: file not found")
-    rows = task_rows(path)
+        raise InputError(f"--tasks {name}: {path}: file not found")
+    try:
+        rows = task_rows(path)
+    except InputError as exc:
+        raise InputError(f"--tasks {name}: {exc}") from None
     row = rows[0]
     base = {"task": name, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(path)}},
             "test_split": "test", "doc_to_text": "{{context}}", "target_delimiter": " "}
@@ -107,10 +110,10 @@ def parse_task(text: str) -> TaskSpec:
     if "=" in text:
         name, path = (p.strip() for p in text.split("=", 1))
         if not name:
-            raise InputError(f"--task '{text}': use NAME or NAME=FILE.jsonl")
+            raise InputError(f"--tasks '{text}': use NAME or NAME=FILE.jsonl")
         return jsonl_task(name, path)
     if not text.strip():
-        raise InputError("--task: empty task name")
+        raise InputError("--tasks: empty task name")
     return TaskSpec(name=text.strip())
 
 
@@ -213,19 +216,23 @@ def check_task_names(names) -> None:
 
     from lm_eval.tasks import TaskManager
 
+    for name in names:  # a file given without NAME=: said at once, not after a 15-30 s task scan
+        if Path(name).suffix.lower() in (".jsonl", ".json") or Path(name).exists():
+            raise InputError(f"--tasks {name}: a local task is NAME=FILE.jsonl, e.g. "
+                             f"--tasks {Path(name).stem}={name}")
     known_tasks = set(TaskManager().all_tasks)
     for name in names:
         if name not in known_tasks:
             near = difflib.get_close_matches(name, sorted(known_tasks), n=3)
             hint = f" (closest: {', '.join(near)})" if near else ""
-            raise InputError(f"--task {name}: lm-eval has no task of that name{hint}; give an lm-eval "
+            raise InputError(f"--tasks {name}: lm-eval has no task of that name{hint}; give an lm-eval "
                              "task or NAME=FILE.jsonl for a local task")
 
 
 def tasks_measurement(tasks: list[TaskSpec], **options) -> Measurement:
     """A sweep measurement running all `tasks` in one lm-eval call per checkpoint."""
     if not tasks:
-        raise InputError("--task: no tasks given")
+        raise InputError("--tasks: no tasks given")
 
     def measure(model, info) -> pd.DataFrame:
         return run_tasks(model, info.tokenizer, tasks, **options)

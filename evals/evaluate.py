@@ -109,11 +109,14 @@ def plan(opts: EvalOptions):
         raise InputError(f"--text-field {opts.text_field}: only a JSONL --dataset (or a folder of them) "
                          f"has fields; given: {', '.join(str(d.path) for d in datasets) or 'no --dataset'}")
     for d in datasets:  # token files, JSONL fields and empty files are checked now, not once per checkpoint
-        if is_token_file(d.path, d.token_dtype):
-            if open_token_file(d.path, d.token_dtype).n_tokens < 2:
-                raise InputError(f"--dataset {d.name}: {d.path}: the token file holds fewer than 2 tokens")
-        elif not any(doc.strip() for doc in iter_documents(d.path, d.text_field)):
-            raise InputError(f"--dataset {d.name}: {d.path}: no text (the file is empty or only whitespace)")
+        try:
+            if is_token_file(d.path, d.token_dtype):
+                if open_token_file(d.path, d.token_dtype).n_tokens < 2:
+                    raise InputError(f"{d.path}: the token file holds fewer than 2 tokens")
+            elif not any(doc.strip() for doc in iter_documents(d.path, d.text_field)):
+                raise InputError(f"{d.path}: no text (the file is empty or only whitespace)")
+        except InputError as exc:  # the file's own complaint, under the --dataset that named it
+            raise InputError(f"--dataset {d.name}: {exc}") from None
     if opts.train_dataset and opts.train_dataset not in names:
         raise InputError(f"--train-dataset {opts.train_dataset}: no --dataset has that name "
                          f"(given: {', '.join(names) or 'none'})")

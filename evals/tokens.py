@@ -88,7 +88,7 @@ def iter_documents(path: Path, text_field: str = "text"):
         with open(path, encoding="utf-8") as fh:
             for i, obj in jsonl_objects(fh, path):
                 if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
-                    raise InputError(f"{path}: row {i}: no string field '{text_field}'")
+                    raise InputError(f"{path}: row {i}: no string field '{text_field}' (--text-field)")
                 yield obj[text_field]
         return
     try:

@@ -132,7 +132,7 @@ def test_task_and_token_file_errors_are_one_line_before_any_model_loads(tmp_path
     for extra, message in [(["--tasks", f"t={task}", "--num-fewshot", "5"], "--num-fewshot 5: task t has 2 examples"),
                            (["--dataset", f"n={neg}"], "token id -3 at position 2 is negative"),
                            (["--tasks", "lambada_opnai"],  # one lm-eval task scan, ~7 s
-                            "--task lambada_opnai: lm-eval has no task of that name (closest: lambada_openai"),
+                            "--tasks lambada_opnai: lm-eval has no task of that name (closest: lambada_openai"),
                            (["--dataset", f"v={tmp_path / 'file'}", "--cache-dir", str(tmp_path / "file")],
                             "--cache-dir")]:
         result = CliRunner().invoke(main, base + extra)

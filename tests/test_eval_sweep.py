@@ -261,8 +261,23 @@ BAD = [
     (["--models", ""], "--models '': give member names"),
     (["--dtype", "int8"], "--dtype"),
     (["--tasks", "mc=/no/such.jsonl"], "file not found"),
-    (["--text-field", "body"], "no string field 'body'"),
+    (["--text-field", "body"], "--dataset test: "),
+    (["--text-field", "body"], "no string field 'body' (--text-field)"),
+    (["--max-tokens", "nan"], "--max-tokens: 'nan' is not finite"),
+    (["--num-fewshot", "-1", "--tasks", "x=/no/such.jsonl"], "--num-fewshot: '-1' is out of range"),
+    (["--tasks", "/no/such.jsonl"], "--tasks /no/such.jsonl: a local task is NAME=FILE.jsonl, e.g. --tasks such="),
 ]
+
+
+def test_a_task_file_or_dataset_folder_it_cannot_use_is_named_by_its_option(suite_file, tmp_path):
+    bad, empty = tmp_path / "bad.jsonl", tmp_path / "empty"
+    bad.write_text('{"context": "x", "choices": [], "answer": 0}\n')
+    empty.mkdir()
+    for extra, message in [(["--tasks", f"mc={bad}"], f"--tasks mc: {bad}: row 1: 'choices' must be"),
+                           (["--dataset", f"docs={empty}"], f"--dataset docs: {empty}: folder holds no")]:
+        result = run_cli(sweep_args(suite_file, tmp_path / "bad", *extra))
+        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("extra, message", BAD)
