@@ -80,4 +80,9 @@ def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard:
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise InputError(f"two checkpoints have the same model and step ({dup}): rename a folder")
-    return spec, shard_grid(grid, part), part
+    mine = shard_grid(grid, part)
+    if not mine:  # more shards than checkpoints: a SLURM array sized for another grid, say
+        warn(f"--shard {part[0]}/{part[1]}: the grid has {len(grid)} checkpoint{'s' * (len(grid) != 1)}, "
+             f"so shard {part[0]} holds none and nothing is measured (shards 0 to {len(grid) - 1} of "
+             f"{part[1]} hold one each)")
+    return spec, mine, part

@@ -115,7 +115,7 @@ def finish_sweep(result, table: str) -> tuple[list[str], int]:
     written = [name for name in (table, *sorted(result.tables))  # the measured tables, not the bookkeeping
                if name != "fingerprints" and len(result.tables.get(name, ()))]
     counts = ", ".join(f"{len(result.tables[name])} rows in {result.out_dir}/{name}.parquet"
-                       for name in dict.fromkeys(written)) or f"0 rows in {result.out_dir}/{table}.parquet"
+                       for name in dict.fromkeys(written)) or f"0 rows (no {table}.parquet written)"
     lines = [f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
              f"{len(summary.failed)} failed; {counts} (report: {result.out_dir}/report.md)"]
     lines += [f"failed: {row.model} step {row.step} ({row.location}): {row.error}"

@@ -280,6 +280,14 @@ def test_a_task_file_or_dataset_folder_it_cannot_use_is_named_by_its_option(suit
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_shard_beyond_the_grid_says_it_holds_no_checkpoint(suite_file, tmp_path):
+    out = tmp_path / "s"
+    result = run_cli(sweep_args(suite_file, out, "--models", "tiny-a", "--steps", "0,8", "--shard", "3/4"))
+    assert result.exit_code == 0, result.output
+    assert "--shard 3/4: the grid has 2 checkpoints, so shard 3 holds none" in result.stderr
+    assert "0 rows (no evals.parquet written)" in result.stderr and not (out / "evals.parquet").exists()
+
+
 @pytest.mark.parametrize("extra, message", BAD)
 def test_bad_input_is_one_line_and_exit_2(suite_file, tmp_path, extra, message):
     if extra == ["--device", "cuda"]:
