@@ -301,3 +301,35 @@ def test_weight_stat_lines_are_told_apart_beyond_ten():
     fig.canvas.draw()
     assert [bool(drawn_tick_labels(ax.xaxis)) for ax in shown] == [False] * 8 + [True] * 3
     plt.close(fig)
+
+
+def test_suite_report_figures_read_like_paper_figures(tmp_path, monkeypatch):
+    """suite report on the shipped mini suite: loss_vs_compute's loss axis read 4x10^0 5x10^0
+    6x10^0 and its legend sat over the long runs' curves; the trajectory panels of a Student-t nu
+    (capped at 1e4, most values 100-500) were linear, every curve pressed onto the floor. The
+    figures are written to tmp_path (nothing in data/ changes) and kept for a look."""
+    from scalefit.data import data_path
+    from scalefit.trainer import report
+    figures, save = {}, report._save
+
+    def keep(fig, out, name):
+        figures[name] = fig
+        return save(fig, out, name)
+
+    monkeypatch.setattr(report, "_save", keep)
+    runs = pd.read_csv(data_path("suites", "mini", "runs.csv"))
+    table = pd.read_parquet(data_path("suites", "mini", "checkpoints.parquet"))
+    report.plot_loss_vs_compute(runs, table, tmp_path)
+    report.plot_trajectories(table, [("t_nu", "attn_out"), ("std", "mlp_in")], tmp_path, "long",
+                             "trajectories_long", "t")
+    ax = figures["loss_vs_compute"].axes[0]
+    assert all(not label.startswith("$") for label in drawn_tick_labels(ax.yaxis))
+    assert overlapping_tick_labels(figures["loss_vs_compute"]) == []
+    legend = ax.get_legend().get_window_extent(figures["loss_vs_compute"].canvas.get_renderer())
+    for line in ax.get_lines():  # no curve passes under the legend
+        xy = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]))
+        assert not any(legend.contains(x, y) for x, y in xy)
+    t_nu, std = figures["trajectories_long"].axes[:2]
+    assert t_nu.get_yscale() == "log" and std.get_yscale() == "linear"
+    for fig in figures.values():
+        plt.close(fig)

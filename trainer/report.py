@@ -12,12 +12,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from scalefit.report import needs_log_axis, readable_log_axes
 from scalefit.schema import group_values
 
 DPI = 80
 
 
 def _save(fig, out: Path, name: str) -> Path:
+    readable_log_axes(fig)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
@@ -51,7 +53,7 @@ def plot_loss_vs_compute(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> 
         ax.plot(g["flops"], g["loss"], "o-", color=colors[size], label=f"{size} ({g['params_nonembed'].iloc[0]:,} non-emb.)")
     ax.set(xscale="log", yscale="log", xlabel="training compute C = 6ND (FLOPs)", ylabel="prose val loss (nats/token)",
            title="Mini suite: grid runs (dots, own cosine) and long-run checkpoints (lines)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower left")  # loss falls with compute: empty there
     return _save(fig, out, "loss_vs_compute")
 
 
@@ -96,6 +98,8 @@ def plot_trajectories(table: pd.DataFrame, panels, out: Path, part: str, name: s
             if part == "warmup" and len(c):
                 ax.axvline(c["warmup_steps"].iloc[0], color=colors[m], ls=":", lw=0.8)
         ax.set(xscale="log", title=f"{group} / {stat}", xlabel="step")
+        if needs_log_axis(curves.loc[curves["step"] > 0, "value"]):
+            ax.set(yscale="log", title=f"{group} / {stat} (log scale)")
         ax.title.set_size(9)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")

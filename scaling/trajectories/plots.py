@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scalefit.report import needs_log_axis
 from scalefit.scaling.trajectories.landmarks import landmarks_for_run
 
 
@@ -27,10 +28,8 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
         if "lr" in run and run["lr"].notna().any():
             ax_lr.plot(run["step"], run["lr"], "-", color=color, lw=1)
     ax.set_xscale("log")
-    values = traj.loc[traj["step"] > 0, "value"].to_numpy(dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size and values.min() > 0 and values.max() / values.min() > LOG_Y_SPAN:
-        ax.set_yscale("log")  # a capped Student-t nu (1e4) flattened every other value to 0
+    if needs_log_axis(traj.loc[traj["step"] > 0, "value"]):
+        ax.set_yscale("log")
     ax.set_ylabel(stat_label + (" (log scale)" if ax.get_yscale() == "log" else ""))
     widened = ", hatched: widened to hold the estimate" if (
         "ci_widened" in transitions and transitions["ci_widened"].any()) else ""
@@ -48,7 +47,6 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
     return fig
 
 
-LOG_Y_SPAN = 100        # a positive statistic spanning more than this factor gets a log y axis
 LEGEND_INSIDE_MAX = 6   # runs named in a legend inside the axes; beyond, beside them
 LEGEND_ROWS = 24        # entries per legend column
 

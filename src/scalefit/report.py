@@ -107,6 +107,17 @@ def readable_log_axes(fig) -> None:
             axis.set_minor_formatter(ticker.NullFormatter())
 
 
+LOG_AXIS_SPAN = 20  # positive values spanning more than this factor are drawn on a log axis
+
+
+def needs_log_axis(values) -> bool:
+    """Positive values spanning more than LOG_AXIS_SPAN: on a linear axis the largest (a capped
+    Student-t nu of 1e4) press every other onto 0."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    return bool(values.size and values.min() > 0 and values.max() / values.min() > LOG_AXIS_SPAN)
+
+
 def fitted_and_extrapolated(x, lo: float, hi: float) -> list[tuple[slice, bool]]:
     """Parts of a curve drawn at ascending x: (slice, inside) for the part within the fitted range
     [lo, hi] and the parts before and after it (inside False: extrapolated, to be drawn dashed and
