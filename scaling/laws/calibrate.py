@@ -103,8 +103,14 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                   seed: int = 0, loss: str = "loss", delta: float = HUBER_DELTA,
                   min_fit: int | None = None, source: str = "<run table>",
                   progress: bool = False) -> Calibration:
-    """Leave-future-out calibration of ``law`` on ``runs`` (see the module docstring).
+    """How far ``law``'s 95% prediction intervals can be trusted on ``runs`` (a run table as
+    ``fit_law`` takes it): what `scalefit calibrate LAW` reports. The law is fitted to the runs
+    below each of up to ``cuts`` compute cuts and predicts every run at or above it; the share of
+    observed losses inside their intervals (``coverage``, overall and by distance from the
+    largest fitted run in ``by_distance``) should be near 95%, and where it falls short the
+    projections the law makes at that distance deserve less trust than their intervals say.
 
+    n_bootstrap: resamples per fit (at least 2; the intervals come from the law's draws).
     min_fit: runs a fit needs below a cut (default: 2 per parameter, at least parameters + 3).
     """
     model = law_for(law)

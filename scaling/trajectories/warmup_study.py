@@ -94,8 +94,13 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
 
 def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
                  progress: bool = False, source: str = "table") -> pd.DataFrame:
-    """study_row for every (stat, group) of `panels` (a panel named twice is studied once);
-    `progress` shows a bar on stderr. Every panel is read from the table before the first fit,
+    """Which weight statistics move with warmup: what `scalefit warmup-study` reports, one row
+    per (stat, group) of ``panels`` (``study_row``: over the runs that differ only in warmup, the
+    regression on the warmup end of each run's first transition and of its largest one, slope
+    with its 95% interval and verdict), so a statistic that tracks warmup stands out from one
+    that does not. ``panels``: 'STAT/GROUP' texts or (stat, group) pairs (a panel named twice is
+    studied once); ``n_bootstrap`` resamples per run give the transitions' intervals (0: none);
+    ``progress`` shows a bar on stderr. Every panel is read from the table before the first fit,
     so a statistic or group the table lacks is refused at once. The table (a DataFrame or its
     path) is read as ``stat_trajectory`` reads it; ``attrs["notes"]`` names the checkpoints left
     out."""
