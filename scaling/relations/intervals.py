@@ -166,6 +166,13 @@ def _with_residual(result: FitResult, y, resid):
     return y + resid
 
 
+def _within_range(result: FitResult, y):
+    """An accuracy or error law's values as the fractions they are, within [0, 1]: a draw's
+    curve widened about the fit (``_scaled_curve``) or plus a residual could pass 100% near the
+    ceiling, where no curve or observation lies. A loss is left as it is."""
+    return y if result.law == "shifted-power" else np.clip(y, 0.0, 1.0)
+
+
 def _rng(result: FitResult, salt: int) -> np.random.Generator:
     return np.random.default_rng([int(result.components.get("seed", 0)) & 0xFFFFFFFF, salt])
 
@@ -216,8 +223,8 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
     if power:  # residuals standardized by (mu (1 - mu))^power: rescaled at this draw's mu
         drawn = drawn * scatter_basis(curve_obs) ** power
     drawn = drawn * float(result.components.get("residual_widening", 1.0))
-    observed = _with_residual(result, curve_obs, drawn)
-    ci95 = list(percentile_ci(curve, level))
+    observed = _within_range(result, _with_residual(result, curve_obs, drawn))
+    ci95 = list(percentile_ci(_within_range(result, curve), level))
     out = {"value": value, "ci95": ci95,
            "pi95": observation_interval(percentile_ci(observed, level), ci95)}
     undefined = int((~np.isfinite(curve)).sum())
