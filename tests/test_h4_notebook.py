@@ -165,3 +165,14 @@ def test_the_trajectory_results_read_in_a_notebook(checkpoints):
     verdicts = [s for s in init.sentences if "the data support" in s]
     assert verdicts and all(f"    {v}" in rows for v in verdicts)
     assert str(init) == "\n".join(init.sentences)
+
+
+@pytest.mark.parametrize("laws", [["momentum"], ["chinchilla", "multi-power"]])
+def test_compare_laws_refuses_a_law_of_loss_curves(grid, laws):
+    """compare_laws(runs, ['momentum']) went on to fit the run table as loss curves and failed on
+    its missing 'step' column, in a message about `scalefit fit schedule-law`."""
+    from scalefit import compare_laws
+    law = laws[-1]
+    with pytest.raises(InputError, match=f"^laws: {law} fits whole loss curves of a checkpoint table, "
+                                         f"not a table of runs; .* fit_law\\(checkpoints, '{law}'\\)"):
+        compare_laws(grid, laws, n_bootstrap=0)

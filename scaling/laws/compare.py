@@ -126,6 +126,11 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     if not laws:
         raise InputError("laws: name at least one law (registry.law_choices())")
     distinct_laws(laws)
+    curves = [law for law in laws if law_for(law).reads_checkpoints]
+    if curves:  # it failed on the run table's missing 'step', naming `fit schedule-law`
+        raise InputError(f"laws: {curves[0]} fits whole loss curves of a checkpoint table, not a "
+                         "table of runs; compare laws of runs (kaplan, chinchilla, ...), and fit it "
+                         f"alone: fit_law(checkpoints, '{curves[0]}') or `scalefit fit schedule-law`")
     first = law_for(laws[0])
     table = validate_runs(runs, "chinchilla" if first.predicts_loss else first.law_name,
                           loss=loss, source=source)
