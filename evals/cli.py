@@ -159,6 +159,7 @@ def merge_command(dirs, out_dir, as_json):
                           "failures": result.failures.to_dict("records"),
                           "warnings": result.meta.get("warnings", [])}))
     else:
-        click.echo(f"merged {len(dirs)} folders into {out_dir}: "
+        folders = len(result.meta.get("folders", dirs))
+        click.echo(f"merged {folders} folder{'s' * (folders != 1)} into {out_dir}: "
                    + ", ".join(f"{k} {len(v)} rows" for k, v in result.tables.items())
                    + f", {len(result.failures)} failed checkpoints", err=True)

@@ -318,10 +318,18 @@ def merge(dirs, out_dir) -> SweepResult:
     from scalefit.sweep.report import write_sweep_report
     from scalefit.sweep.runinfo import now, read_metadata
 
-    dirs = [str(d) for d in dirs]
+    unique: dict[Path, str] = {}  # a folder named twice (ma, ma/, ./ma) is merged once
+    for d in map(str, dirs):
+        unique.setdefault(Path(d).resolve(), d)
+    dirs = list(unique.values())
     for d in dirs:
+        if not Path(d).is_dir():
+            raise InputError(f"{d}: no such folder")
         if not (Path(d) / "parts").is_dir():
-            raise InputError(f"{d}: not a sweep folder (no parts/ inside)")
+            merged = [r for r in read_metadata([d]) if r.get("merged")]
+            hint = (f"; it is a merged folder (tables only): merge the sweep folders it came from "
+                    f"({', '.join(map(str, merged[0].get('folders') or []))})") if merged else ""
+            raise InputError(f"{d}: not a sweep folder (no parts/ inside){hint}")
     runs = read_metadata(dirs)
     check_mergeable(dirs, runs)
     output_folder("--out", out_dir)

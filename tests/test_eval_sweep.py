@@ -346,3 +346,18 @@ def test_a_rerun_with_another_train_dataset_is_refused(suite_file, tmp_path):
     assert result.exit_code == 2, result.output
     assert "--train-dataset val: " in result.stderr and "with --train-dataset (default)" in result.stderr
     assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {0}
+
+
+def test_merge_names_a_missing_or_merged_folder_and_takes_a_repeated_one_once(reference, tmp_path):
+    out, _ = reference
+    merged = tmp_path / "merged"
+    result = run_cli(["eval", "merge", str(out), f"{out}/", "--out", str(merged)])
+    assert result.exit_code == 0, result.output
+    assert "merged 1 folder into" in result.stderr
+    assert json.loads((merged / "run.json").read_text())["folders"] == [str(out)]
+    for args, message in [([str(out), str(tmp_path / "none")], f"{tmp_path / 'none'}: no such folder"),
+                          ([str(merged)], f"it is a merged folder (tables only): merge the sweep folders it "
+                                          f"came from ({out})")]:
+        result = run_cli(["eval", "merge", *args, "--out", str(tmp_path / "again")])
+        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
