@@ -333,3 +333,20 @@ def test_suite_report_figures_read_like_paper_figures(tmp_path, monkeypatch):
     assert t_nu.get_yscale() == "log" and std.get_yscale() == "linear"
     for fig in figures.values():
         plt.close(fig)
+
+
+def test_grid_prediction_says_what_its_numbers_are():
+    """predict curve --grid-test: the legend read 'naive (2.64%)' with no word of what 2.64% is,
+    the y = x line had no name and the losses no unit."""
+    from types import SimpleNamespace
+
+    from scalefit.scaling.laws.schedule_plots import plot_grid_prediction
+    measured = np.array([4.4, 4.8, 5.3, 6.2])
+    targets = pd.DataFrame({"measured": measured, "naive": measured * 0.97,
+                            "naive_rel_error": np.full(4, -0.03)})
+    fig = plot_grid_prediction(SimpleNamespace(targets=targets, lambda_profile=None))
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "naive (mean |rel. error| 3.00%)" in texts and "predicted = measured" in texts
+    assert "nats/token" in ax.get_xlabel() and "nats/token" in ax.get_ylabel()
+    plt.close(fig)

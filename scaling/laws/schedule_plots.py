@@ -64,7 +64,7 @@ def plot_grid_prediction(grid):
     t = grid.targets
     fig, ax = plt.subplots(figsize=(5, 5))
     lo, hi = float(t["measured"].min()) - 0.1, float(t["measured"].max()) + 0.1
-    ax.plot([lo, hi], [lo, hi], "-", color="0.7", lw=1)
+    ax.plot([lo, hi], [lo, hi], "-", color="0.7", lw=1, label="predicted = measured")
     methods = (("schedule_law", "o"), ("schedule_law_profiled", "D"), ("naive", "s"), ("chinchilla", "^"))
     for method, marker in methods:
         if method not in t:
@@ -72,9 +72,10 @@ def plot_grid_prediction(grid):
         err = 100 * float(np.mean(np.abs(t[f"{method}_rel_error"])))
         label = method if method != "schedule_law_profiled" or grid.lambda_profile is None else \
             f"schedule_law, lambda {grid.lambda_profile.lam:g}"
-        ax.plot(t["measured"], t[method], marker, ms=4, label=f"{label} ({err:.2f}%)")
-    ax.set_xlabel("measured final loss")
-    ax.set_ylabel("predicted final loss")
+        ax.plot(t["measured"], t[method], marker, ms=4,
+                label=f"{label} (mean |rel. error| {err:.2f}%)")
+    ax.set_xlabel("measured final loss (nats/token)")
+    ax.set_ylabel("predicted final loss (nats/token)")
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
