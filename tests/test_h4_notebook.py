@@ -176,3 +176,33 @@ def test_compare_laws_refuses_a_law_of_loss_curves(grid, laws):
     with pytest.raises(InputError, match=f"^laws: {law} fits whole loss curves of a checkpoint table, "
                                          f"not a table of runs; .* fit_law\\(checkpoints, '{law}'\\)"):
         compare_laws(grid, laws, n_bootstrap=0)
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".tsv.bz2", ".json.xz", ".jsonl.gz"])
+def test_read_table_reads_a_compressed_text_table(grid, tmp_path, suffix):
+    """runs.csv.gz was 'unknown table format .gz' (the anchors ship pythia_evals_other.csv.gz);
+    pandas reads every compressed text form, and the fit reads it like the plain file."""
+    from scalefit import fit_law, read_table
+    path = tmp_path / f"runs{suffix}"
+    kind = suffix.split(".")[1]
+    if kind in ("csv", "tsv"):
+        grid.to_csv(path, sep="," if kind == "csv" else "\t", index=False)
+    else:
+        grid.to_json(path, orient="records", lines=kind == "jsonl")
+    table = read_table(path)
+    columns = ["params", "tokens", "loss"]  # JSON's floats read back to the last bit or so
+    assert table[columns].to_numpy(float) == pytest.approx(grid[columns].to_numpy(float), rel=1e-12)
+    assert fit_law(path, "chinchilla", n_bootstrap=0).values() == pytest.approx(
+        fit_law(grid, "chinchilla", n_bootstrap=0).values(), rel=1e-6)  # to the fit's tolerance
+
+
+def test_read_table_names_a_folder_a_home_path_and_a_compressed_parquet(grid, tmp_path, monkeypatch):
+    from scalefit import read_table
+    with pytest.raises(InputError, match=f"^{tmp_path}: is a folder; give a table file's path"):
+        read_table(tmp_path)  # was "unknown table format ''"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    grid.to_csv(tmp_path / "runs.csv", index=False)
+    assert len(read_table("~/runs.csv")) == len(grid)  # was '~/runs.csv: file not found'
+    (tmp_path / "runs.parquet.gz").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"runs.parquet.gz: unknown table format '\.parquet\.gz'"):
+        read_table(tmp_path / "runs.parquet.gz")

@@ -5,6 +5,7 @@ Validation of a table's contents belongs to the layer that knows its shape (e.g.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ TABLE_FORMS = ("a DataFrame, a table's path (.parquet, .csv, .tsv, .json, .jsonl
                "dicts or a dict of columns")
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
            ".json": "json", ".jsonl": "jsonl"}
+COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}  # a text table's compressed forms
 
 
 def read_table(path) -> pd.DataFrame:
@@ -57,23 +59,30 @@ def _read(path) -> pd.DataFrame:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"read_table: {a_type(path)} is not a path; give a file's path "
                          "(.csv, .tsv, .parquet, .json or .jsonl)")
-    path = Path(path)
+    path = Path(path).expanduser()  # '~/runs.csv', as a notebook writes it
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(f"{path}: unknown table format '{path.suffix}' "
-                         "(use .csv, .tsv, .parquet, .json or .jsonl)")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a table file's path (.csv, .tsv, .parquet, "
+                         ".json or .jsonl)")
+    compression = COMPRESSED.get(path.suffix.lower())
+    suffix = Path(path.stem).suffix if compression else path.suffix  # runs.csv.gz reads as CSV
+    kind = READERS.get(suffix.lower())
+    if kind is None or (compression and kind == "parquet"):
+        raise InputError(f"{path}: unknown table format '{suffix}{path.suffix if compression else ''}' "
+                         "(use .csv, .tsv, .parquet, .json or .jsonl; the text ones may end in "
+                         ".gz, .bz2 or .xz)")
     try:
         if kind == "csv":  # low_memory=False: one dtype per column, no DtypeWarning on mixed columns
-            return pd.read_csv(path, low_memory=False)
+            return pd.read_csv(path, low_memory=False)  # pandas infers the compression
         if kind == "tsv":
             return pd.read_csv(path, sep="\t", low_memory=False)
         if kind == "parquet":
             return pd.read_parquet(path)
         if kind == "jsonl":
             return pd.read_json(path, lines=True)
-        with open(path) as fh:
+        opener = importlib.import_module(compression).open if compression else open
+        with opener(path, "rt") as fh:
             obj = json.load(fh)
         if isinstance(obj, dict) and "runs" in obj:
             obj = obj["runs"]
