@@ -268,6 +268,29 @@ def long_evals(path, seed=0):
     return df
 
 
+def test_a_column_name_that_is_not_there_says_what_is(tmp_path):
+    """--y piqa_acc on a long evaluation table said "column 'piqa_acc' is missing" and listed the
+    pivoted table's columns (model, step, ln lambada..., params, tokens), never TASK:METRIC; a
+    column missing from a wide table of 86 columns listed all 86 on one 3,000-character line."""
+    data = tmp_path / "evals.csv"
+    long_evals(data)
+    base = ["predict", "downstream", "--data", str(data), "--relation", "sigmoid",
+            "--bootstrap", "0", "--x", "lambada_openai:ppl@0shot"]
+    one_line_error(base + ["--y", "piqa_acc"], "evals.csv: 'piqa_acc' is no column",
+                   "TASK:METRIC[@Kshot] (task piqa: metrics acc)")
+    one_line_error(base + ["--y", "accuracy"], "(tasks: lambada_openai, piqa)")
+    wide = tmp_path / "wide.csv"
+    table = mini_suite_table(tmp_path / "runs.csv")
+    table.assign(**{f"extra_{i}": 1.0 for i in range(80)}).to_csv(wide, index=False)
+    base = ["predict", "downstream", "--data", str(wide), "--x", "loss", "--x-from", "prose",
+            "--group-column", "distribution", "--bootstrap", "0"]
+    one_line_error(base + ["--y", "loss_code_tset"], "column 'loss_code_tset' is missing; did "
+                   "you mean 'loss_code_test'?")
+    line = CliRunner().invoke(main, base + ["--y", "code_loss"]).stderr
+    assert "(columns: distribution, extra_0, " in line and f"({table.shape[1] + 80} in all))" in line
+    assert len(line) < 500, line
+
+
 def test_long_evaluation_table_as_it_comes(tmp_path):
     data = tmp_path / "evals.csv"
     df = long_evals(data)

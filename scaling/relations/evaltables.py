@@ -172,7 +172,20 @@ def apply_subset(frame: pd.DataFrame, subset, source: str) -> tuple[pd.DataFrame
 
 def as_measurements(frame, x, y, source):
     """(table, x, y, notes): a long evaluation table pivoted to its TASK:METRIC columns x, y
-    (``wide_measurements``); any other table as it is."""
+    (``wide_measurements``); any other table as it is. A name that is neither a column of a long
+    table nor TASK:METRIC (``piqa_acc``) is refused, saying how to name a measurement: it was
+    'column missing' with the pivoted table's columns."""
+    if is_long_evals(frame):
+        for name in (x, y):
+            if name is not None and not is_measurement_spec(name) and name not in frame.columns:
+                tasks = _task_names(frame)[frame["metric"].notna()]
+                task = str(name).rpartition("_")[0]  # piqa_acc: task piqa
+                metrics = frame.loc[tasks.index[tasks == task], "metric"].astype(str)
+                like = (f" (task {task}: metrics {known(metrics.str.partition(',')[0])})"
+                        if len(metrics) else f" (tasks: {known(tasks, 20)})")
+                raise InputError(f"{source}: '{name}' is no column of this long evaluation table "
+                                 "(one row per model, step, task, metric); name a measurement "
+                                 f"as TASK:METRIC[@Kshot]{like}")
     specs = [s for s in (x, y) if is_measurement_spec(s) and s not in frame.columns]
     if not (specs and is_long_evals(frame)):
         return frame, x, y, []

@@ -16,6 +16,7 @@ each dataset at each FLOP budget).
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 import lmfit
@@ -76,8 +77,7 @@ def _numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool = 
     number, infinite, or not positive (zero allowed with ``zero_ok``) is an InputError naming
     the file, the column and the row."""
     if column not in frame.columns:
-        raise InputError(f"{source}: column '{column}' is missing "
-                         f"(columns: {', '.join(map(str, frame.columns))})")
+        raise InputError(f"{source}: column '{column}' is missing{missing_hint(column, frame)}")
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
     raw = frame[column].to_numpy()
     for i, (v, r) in enumerate(zip(values, raw)):
@@ -89,6 +89,16 @@ def _numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool = 
         if positive and np.isfinite(v) and (v < 0 or (v == 0 and not zero_ok)):
             raise InputError(f"{where}: {what} must be positive, got {v:g}")
     return values
+
+
+def missing_hint(column: str, frame: pd.DataFrame, limit: int = 20) -> str:
+    """The tail of a missing column's message: a column named almost the same (a typo), else the
+    columns (the first ``limit``, sorted, and how many in all: a wide table's 86 made a
+    3,000-character line). errors.suggestion's looser match offered 'train_loss_5' for a
+    target table without 'val_loss'."""
+    near = difflib.get_close_matches(str(column), [str(c) for c in frame.columns], n=1, cutoff=0.8)
+    return (f"; did you mean '{near[0]}'?" if near
+            else f" (columns: {known(frame.columns, limit)})")
 
 
 def _column(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
