@@ -7,6 +7,8 @@ here. The helpers below are the closing steps both sweep commands share.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from scalefit.errors import InputError
@@ -153,6 +155,10 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
     executor = parse_executor(executor_text, threads=threads)
     _, grid, _ = sweep_grid(suite, split_values(models), steps, shard, local)
     output_folder("--out", out_dir)
+    if any((Path(out_dir) / "parts").glob("*/*/evals--*.parquet")):  # its report.md would replace the eval's
+        raise InputError(f"--out {out_dir}: holds a scalefit eval sweep; measure weights into another folder, "
+                         "or add --weights to that eval command (plots: scalefit weights plot --data "
+                         f"{Path(out_dir) / 'weights.parquet'})")
     import torch
 
     if threads:

@@ -496,3 +496,19 @@ def test_an_emptied_fingerprint_of_a_finished_checkpoint_is_made_again(tmp_path)
     again = run_engine(cached_tiny_suite(), tmp_path)
     assert not again.summary.measured and len(again.tables["fingerprints"]) == n
     assert part_is_valid(emptied) and list((tmp_path / "corrupt").rglob("*"))
+
+
+def test_weights_into_an_eval_sweep_folder_is_refused_before_its_report_is_replaced(tmp_path):
+    """`scalefit weights --out` an eval sweep's folder wrote its own report.md over the eval's."""
+    suite = cached_tiny_suite()
+    out = tmp_path / "sweep"
+    args = ["--suite", str(suite), "--models", "tiny-a", "--steps", "0", "--device", "cpu", "--no-progress",
+            "--out", str(out)]
+    done = CliRunner().invoke(main, ["eval", *args, "--dataset", f"val={suite.parent / 'data' / 'val.txt'}",
+                                     "--max-tokens", "100"])
+    assert done.exit_code == 0, done.output
+    report = (out / "report.md").read_text()
+    result = CliRunner().invoke(main, ["weights", *args])
+    assert result.exit_code == 2 and f"--out {out}: holds a scalefit eval sweep" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (out / "report.md").read_text() == report and not (out / "weights.parquet").exists()
