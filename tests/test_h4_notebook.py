@@ -206,3 +206,15 @@ def test_read_table_names_a_folder_a_home_path_and_a_compressed_parquet(grid, tm
     (tmp_path / "runs.parquet.gz").write_bytes(b"x")
     with pytest.raises(InputError, match=r"runs.parquet.gz: unknown table format '\.parquet\.gz'"):
         read_table(tmp_path / "runs.parquet.gz")
+
+
+def test_join_checkpoints_refuses_tables_with_no_rows(checkpoints):
+    """An evaluation table filtered to nothing joined into an empty frame without a word."""
+    from scalefit import join_checkpoints
+    evals = checkpoints[checkpoints["metric"].notna()]
+    with pytest.raises(InputError, match=r"^join: the table given has no rows \(columns: model, step, "):
+        join_checkpoints(evals[evals["model"] == "mini-9"])
+    with pytest.raises(InputError, match=r"^join: the tables given have no rows"):
+        join_checkpoints(evals.iloc[:0], checkpoints.iloc[:0])
+    assert len(join_checkpoints(evals[evals["model"] == "mini-1"])) == evals.loc[
+        evals["model"] == "mini-1", "step"].nunique()

@@ -72,6 +72,10 @@ def join_checkpoints(evals: pd.DataFrame | None = None, weights: pd.DataFrame | 
     for key in KEYS:
         if key not in combined:
             raise InputError(f"join: column '{key}' is missing")
+    if combined.empty:  # an over-narrow filter upstream: an empty join said nothing of it
+        raise InputError(f"join: the table{'s' if len(frames) > 1 else ''} given "
+                         f"{'have' if len(frames) > 1 else 'has'} no rows (columns: "
+                         f"{', '.join(map(str, combined.columns))})")
     weight_rows, eval_rows = split_rows(combined)
     if not eval_rows.empty:
         eval_rows = numeric_values(eval_rows, "join", "an evaluation")
