@@ -11,7 +11,7 @@ def plot_curve(prediction, fitted=None, *, title: str = ""):
     """A figure: loss against step (predicted line, measured dots, fitted points) over the LR."""
     import matplotlib.pyplot as plt
     points = prediction.points
-    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(6.5, 5.5), sharex=True,
+    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(6.5, 6.2), sharex=True, layout="constrained",
                                     gridspec_kw={"height_ratios": [3, 1]})
     steps, predicted = points["step"].to_numpy(float), points["predicted"].to_numpy(float)
     known = "measured" in points  # a held-out run checks it; else nothing does
@@ -34,13 +34,13 @@ def plot_curve(prediction, fitted=None, *, title: str = ""):
         ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
     ax.set_ylabel("loss (nats/token)")
     ax.set_xscale("log")
-    ax.legend(frameon=False, fontsize=8, loc="upper right")  # a loss curve falls: empty there
     ax.set_title(title)
     ax_lr.plot(points["step"], points["lr"], "-", color="C2")
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("step")
     ax_lr.set_ylim(bottom=0)
-    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), frameon=False, fontsize=8, ncol=2,
+               loc="outside lower center")  # under the panels: the curve fills any corner
     return fig
 
 
