@@ -136,3 +136,18 @@ def test_sigmoid_near_the_ceiling_stays_within_0_1():
             at = accuracy_with_ci(res, 1.0)
             assert 0 <= at["ci95"][0] <= at["ci95"][1] <= 1 and at["pi95"][1] <= 1, at
     assert on_bound >= 5
+
+
+def test_a_prediction_where_the_error_law_leaves_0_1_is_refused():
+    """err = eps - k exp(-gamma L) falls below 0 at low loss (here below L = 1.33): --at-x 0.5
+    printed an error rate of -0.68 as a projection; now refused as the shifted power law's x
+    below E_x is, naming the fitted range. Inside [0, 1] it still predicts."""
+    L = np.linspace(2.4, 6.0, 30)
+    frame = pd.DataFrame({"loss": L, "err": relation_forms.exponential_error(L, **EXPONENTIAL)})
+    with pytest.raises(InputError, match=r"--at-x: x = 0.5: the fitted exponential-error law gives "
+                                         r"-0.68\d* there, outside \[0, 1\].*fitted x \(2.4 to 6\)"):
+        run_downstream(frame, "loss", "err", relation="exponential-error", at_x=0.5,
+                       n_bootstrap=0)
+    out = run_downstream(frame, "loss", "err", relation="exponential-error", at_x=2.0,
+                         n_bootstrap=0)
+    assert 0 < out.prediction["value"] < 1

@@ -219,13 +219,23 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
     return out
 
 
-def _check_x(result: FitResult, x: float, what: str) -> None:
-    """x below E_x has no shifted-power prediction: say so instead of printing '-'."""
-    if result.law == "shifted-power" and not x > result.value("E_x"):
-        e_x = judged(result.value("E_x"), result.params["E_x"].ci95)[0]
-        raise InputError(f"{what}: x = {x:g} is at or below E_x = {e_x}, "
-                         "the irreducible loss of x; the shifted power law "
-                         "L_y = K (L_x - E_x)^kappa + E_y needs x > E_x")
+def _check_x(result: FitResult, x: float, what: str, train: LossPairs) -> None:
+    """x below E_x has no shifted-power prediction: say so instead of printing '-'. An accuracy
+    or error law whose curve leaves [0, 1] at x (the exponential-error law's error goes below 0
+    at low loss) has none either: it printed an error rate of -0.86."""
+    if result.law == "shifted-power":
+        if not x > result.value("E_x"):
+            e_x = judged(result.value("E_x"), result.params["E_x"].ci95)[0]
+            raise InputError(f"{what}: x = {x:g} is at or below E_x = {e_x}, "
+                             "the irreducible loss of x; the shifted power law "
+                             "L_y = K (L_x - E_x)^kappa + E_y needs x > E_x")
+        return
+    y = float(predict_accuracy(result, x))
+    if not 0 <= y <= 1:
+        lo, hi = _x_kind(x, train)["x_range"]
+        raise InputError(f"{what}: x = {x:g}: the fitted {result.law} law gives {y:.4g} there, "
+                         f"outside [0, 1] (y is a fraction); its form does not hold this far "
+                         f"from the fitted x ({lo:.4g} to {hi:.4g}): predict nearer the data")
 
 
 def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
@@ -234,7 +244,7 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
     curve's interval (ci95) and an observed value's (pi95), labelled by where it lies against the
     fitted runs (``kind``: interpolation, projection beyond the best of them, below the data)."""
     if at_x is not None:
-        _check_x(result, float(at_x), "--at-x")
+        _check_x(result, float(at_x), "--at-x", train)
         out = relation_with_ci(result, float(at_x))
         out["at_x"] = float(at_x)
         out.update(_x_kind(float(at_x), train))
@@ -253,7 +263,7 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
                                                for w in kaplan_x.warnings)
                                    if w not in result.warnings)
         x_value = float(predict(kaplan_x, N, D))
-        _check_x(result, x_value, f"--at {N:g},{D:g}")
+        _check_x(result, x_value, f"--at {N:g},{D:g}", train)
         draws = result.draws or {}
         log_resid = -np.asarray(kaplan_x.model_result.residual, float)  # log observed/fitted
         chained = {"x_residuals": observed_residuals(log_resid, 5)}
