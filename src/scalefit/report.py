@@ -84,12 +84,9 @@ def readable_log_axes(fig) -> None:
     follow the limits when they change later."""
     from matplotlib import ticker
 
-    class ReadableLogLocator(ticker.Locator):
-        def __call__(self):
-            return self.tick_values(*self.axis.get_view_interval())
-
+    class ReadableLogLocator(ticker.LogLocator):  # LogLocator's limits, these ticks
         def tick_values(self, vmin, vmax):
-            return log_tick_values(vmin, vmax)
+            return np.array(log_tick_values(vmin, vmax))
 
     class ReadableLogFormatter(ticker.Formatter):
         def set_locs(self, locs):
