@@ -118,8 +118,11 @@ def finish_sweep(result, table: str) -> tuple[list[str], int]:
                        for name in dict.fromkeys(written)) or f"0 rows (no {table}.parquet written)"
     lines = [f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
              f"{len(summary.failed)} failed; {counts} (report: {result.out_dir}/report.md)"]
+    said = {(f.get("model"), f.get("step")) for f in summary.failed}  # printed as they failed
     lines += [f"failed: {row.model} step {row.step} ({row.location}): {row.error}"
-              for row in failures.itertuples(index=False)]
+              for row in failures.itertuples(index=False) if (row.model, row.step) not in said]
+    if said and len(failures):
+        lines.append(f"the failed checkpoints are in {result.out_dir}/failures.csv")
     if summary.duplicates:
         lines.append(f"{len(summary.duplicates)} checkpoints not measured: weights identical to another's "
                      "(--on-duplicate skip)")

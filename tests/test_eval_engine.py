@@ -93,13 +93,17 @@ def test_ctrl_c_in_the_engine_is_exit_130(monkeypatch, tmp_path):
 
 def test_finish_sweep_returns_the_status_instead_of_exiting():
     failures = pd.DataFrame([{"model": "m", "step": 2, "location": "/x", "error": "OSError: gone"}])
-    summary = engine.SweepSummary(measured=["m/step0000001"], failed=[{}])
+    summary = engine.SweepSummary(measured=["m/step0000001"], failed=[])  # failed in an earlier run
     result = engine.SweepResult(out_dir="out", summary=summary, tables={"evals": pd.DataFrame({"v": [1, 2]})},
                                 failures=failures)
     lines, status = finish_sweep(result, "evals")
     assert status == 1 and not result.ok
-    assert lines == ["1 checkpoints measured, 0 already done, 1 failed; 2 rows in out/evals.parquet "
+    assert lines == ["1 checkpoints measured, 0 already done, 0 failed; 2 rows in out/evals.parquet "
                      "(report: out/report.md)", "failed: m step 2 (/x): OSError: gone"]
+    # failed in this run: its line was printed as it failed, and is not printed twice
+    summary.failed = [{"model": "m", "step": 2, "location": "/x", "error": "OSError: gone"}]
+    lines, status = finish_sweep(result, "evals")
+    assert status == 1 and lines[1:] == ["the failed checkpoints are in out/failures.csv"]
     result.failures = failures.iloc[:0]
     assert finish_sweep(result, "evals")[1] == 0 and result.ok
 
