@@ -291,6 +291,20 @@ def test_a_column_name_that_is_not_there_says_what_is(tmp_path):
     assert len(line) < 500, line
 
 
+def test_a_target_checkpoint_without_y_is_named_by_model_and_step(tmp_path):
+    """A long --holdout-data table whose checkpoint lacked its y was named by the pivoted table's
+    row ('row 52' of a file whose row 52 is another measurement); now by model and step."""
+    long_evals(tmp_path / "evals.csv")
+    df = long_evals(tmp_path / "other.csv", seed=1)
+    df = df.assign(model="t" + df["model"].str[1:], params=df["params"] * 3)
+    gone = (df["model"] == "t2") & (df["step"] == 16000) & (df["task"] == "piqa")
+    df[~gone].to_csv(tmp_path / "targets.csv", index=False)
+    one_line_error(["predict", "downstream", "--data", str(tmp_path / "evals.csv"), "--holdout-data",
+                    str(tmp_path / "targets.csv"), "--relation", "sigmoid", "--bootstrap", "0",
+                    "--x", "lambada_openai:ppl@0shot", "--y", "piqa:acc@0shot"],
+                   "targets.csv: column 'piqa:acc@0shot', model t2, step 16000: is missing (NaN)")
+
+
 def test_long_evaluation_table_as_it_comes(tmp_path):
     data = tmp_path / "evals.csv"
     df = long_evals(data)

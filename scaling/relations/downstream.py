@@ -152,9 +152,14 @@ def target_pairs(frame: pd.DataFrame, lp: LossPairs, *, group: str = "data",
         if column in part.columns:
             missing = np.flatnonzero(part[column].isna().to_numpy())
             if missing.size:
-                raise InputError(f"{source}: column '{column}', row {data_row(part, int(missing[0]))}: "
-                                 f"is missing (NaN), {missing.size} row(s) in all; every target run "
-                                 "is scored, so each needs both values")
+                i = int(missing[0])
+                # a checkpoint by its model and step: a long table's pivoted rows are not the
+                # file's (row 52 of the pivot was named as the file's row 52)
+                at = (f"model {part['model'].iloc[i]}, step {part['step'].iloc[i]}"
+                      if {"model", "step"} <= set(part.columns) else f"row {data_row(part, i)}")
+                raise InputError(f"{source}: column '{column}', {at}: is missing (NaN), "
+                                 f"{missing.size} row(s) in all; every target run is scored, so "
+                                 "each needs both values")
     out = pair_losses(frame, lp.x, lp.y, lp.pairing, x_from=lp.x_from, y_from=lp.y_from,
                       group=group, match=lp.match, source=source, min_pairs=1)
     return out.pairs
