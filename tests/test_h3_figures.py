@@ -351,3 +351,24 @@ def test_grid_prediction_says_what_its_numbers_are():
     assert "naive (mean |rel. error| 3.00%)" in texts and "predicted = measured" in texts
     assert "nats/token" in ax.get_xlabel() and "nats/token" in ax.get_ylabel()
     plt.close(fig)
+
+
+def test_init_study_loss_axis_gives_the_thresholds_room(tmp_path, monkeypatch):
+    """init-study on the shipped runs: mini-3's 'family' init starts at 27 nats, and on a linear
+    axis the thresholds (4.7 to 6.5 nats) and every final loss shared the bottom sixth of the
+    panel; the loss axis is now logarithmic (said in its label)."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    from scalefit.data import INIT_STUDY_CHECKPOINTS, data_path
+    from scalefit.scaling.trajectories import init_study_cli
+    if not data_path(*INIT_STUDY_CHECKPOINTS).is_file():
+        pytest.skip("the init study is not shipped in this install")
+    figures = {}
+    monkeypatch.setattr(init_study_cli, "save_figure", lambda fig, out, stem: figures.setdefault(stem, fig))
+    result = CliRunner().invoke(main, ["init-study", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for ax in figures["loss_curves"].axes:
+        assert ax.get_yscale() == "log" and "nats/token" in ax.get_ylabel()
+    assert overlapping_tick_labels(figures["loss_curves"]) == []
+    plt.close(figures["loss_curves"])

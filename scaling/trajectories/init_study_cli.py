@@ -37,8 +37,9 @@ def plot_init_study(study):
         for _, t in study.thresholds[study.thresholds["size"] == size].iterrows():
             ax.axhline(t["loss"], color="0.6", lw=0.7, ls=":")
         ax.set_xscale("log")
+        ax.set_yscale("log")  # a start at 27 nats left the thresholds (4.7-6.5) a sliver
         ax.set_xlabel("step")
-        ax.set_ylabel(f"loss ({study.dataset}), nats/token")
+        ax.set_ylabel(f"loss ({study.dataset}), nats/token, log scale")
         ax.set_title(f"{size}: mean over seeds, band = seed range; dotted: thresholds")
         ax.legend(fontsize=7)
     fig.tight_layout()
