@@ -59,6 +59,17 @@ def test_sigmoid_prediction_intervals_cover_on_known_truth():
 
 
 @pytest.mark.slow
+def test_calibration_counts_runs_without_a_pair():
+    """Runs with x but no y were left out of every cut without a word, as in predict downstream."""
+    table = synthetic_pairs(7, "sigmoid")
+    table.loc[[3, 11], "y"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cal = calibrate_relation(table, "loss", "y", "sigmoid", cuts=1, n_bootstrap=2,
+                                 min_fit=15)
+    assert "2 runs with loss have no y (left out of the pairs)" in cal.notes
+
+
 def test_shifted_power_with_refitted_e_covers_on_known_truth():
     """The shifted power law with E_x, E_y refitted (Kaplan fits of the runs below each cut)
     per cut and per resample: 95% of ~100 held-out losses inside (measured 94.8%)."""

@@ -69,7 +69,7 @@ def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shi
     min_fit = min_fit or 3 * n_free
     # runs of one budget whose 6ND differ in the last digits (rounded tokens) stay together
     flops = np.array([float(f"{v:.6g}") for v in lp.pairs["flops"].to_numpy(float)])
-    rows, per_cut, notes = [], [], []
+    rows, per_cut, notes = [], [], list(lp.notes)  # runs that found no pair
     # step-0 checkpoints (no compute) are always fitted, never counted: each cut leaves
     # min_fit trained runs (of MIN_UNITS models) below it, so the distance from the largest
     # fitted one is defined and the bootstrap has models to draw
