@@ -466,7 +466,8 @@ def test_a_negative_at_x_is_refused_for_an_accuracy_law(tmp_path):
     one_line_error(["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "acc",
                     "--relation", "sigmoid", "--bootstrap", "0", "--at-x=-2"],
                    "--at-x", "x = -2 is negative")
-    assert "a loss, at least 0" in " ".join(invoke(["predict", "downstream", "--help"]).stdout.split())
+    text = " ".join(invoke(["predict", "downstream", "--help"]).stdout.split())
+    assert "a loss, at least 0" in text and "error law: where its curve lies in [0, 1]" in text
 
 
 def test_the_plot_labels_a_projection_as_one(shipped):

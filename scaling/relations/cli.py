@@ -162,8 +162,9 @@ predict.add_command(_predict_curve_command(), "curve")
                    "error rate (1 - accuracy).")
 @click.option("--at-x", type=FINITE, default=None, metavar="VALUE",
               help="Predict y at this x (a loss, at least 0; for the shifted power law: "
-                   "above E_x), with the "
-                   "curve's 95% CI and the 95% prediction interval of an observed value.")
+                   "above E_x; for an accuracy or error law: where its curve lies in [0, 1]), "
+                   "with the curve's 95% CI and the 95% prediction interval of an observed "
+                   "value.")
 @click.option("--at", "at_nd", default=None, metavar="N,D",
               help="Predict y for a model of N params and D tokens: x from a Kaplan law of x, "
                    "then the relation.")
