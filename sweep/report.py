@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.atomic import write_frame
-from scalefit.report import markdown_table, save_figure, write_text
+from scalefit.report import distinct_line_style, markdown_table, save_figure, write_text
 from scalefit.schema import wide_evals
 
 EXIT_FAILED = 1        # some checkpoint's latest attempt failed
@@ -27,20 +27,28 @@ def plot_losses(evals: pd.DataFrame, out_dir) -> list[Path]:
     if rows.empty:
         return []
     datasets = sorted(rows["dataset"].unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.6), squeeze=False,
+                             layout="constrained")
     for ax, name in zip(axes[0], datasets):
-        for model, part in rows[rows["dataset"] == name].groupby("model"):
+        for i, (model, part) in enumerate(rows[rows["dataset"] == name].groupby("model")):
             part = part.sort_values("tokens")
             x = part["tokens"].where(part["tokens"] > 0)
-            ax.plot(x, part["value"], marker="o", ms=3, label=model)
+            ax.plot(x, part["value"], marker="o", ms=3, label=model, **distinct_line_style(i))
         ax.set_xscale("log")
         ax.set_xlabel("training tokens")
         ax.set_ylabel("loss (nats/token)")
         train = rows.loc[rows["dataset"] == name, "is_train"].any() if "is_train" in rows else False
         ax.set_title(f"{name}{' (train)' if train else ''}")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if len(labels) > LEGEND_INSIDE_MAX:  # a suite's 16 models: beside the panels, off the curves
+        fig.legend(handles, labels, fontsize=7, loc="outside right upper")
+    else:
+        axes[0][0].legend(fontsize=7)
     return save_figure(fig, out_dir, "loss_vs_tokens")
+
+
+LEGEND_INSIDE_MAX = 6  # models named in a legend inside the first panel; beyond, beside the panels
 
 
 def integrity_lines(flags: pd.DataFrame | None) -> list[str]:

@@ -372,3 +372,21 @@ def test_init_study_loss_axis_gives_the_thresholds_room(tmp_path, monkeypatch):
         assert ax.get_yscale() == "log" and "nats/token" in ax.get_ylabel()
     assert overlapping_tick_labels(figures["loss_curves"]) == []
     plt.close(figures["loss_curves"])
+
+
+def test_sweep_loss_plot_of_a_whole_suite(tmp_path, monkeypatch):
+    """An eval sweep of Pythia's 16 models drew the 11th to 16th models in the colours of the
+    1st to 6th, and named all 16 in a legend over the curves of the first panel."""
+    from scalefit.sweep import report
+    figures = {}
+    monkeypatch.setattr(report, "save_figure", lambda fig, out, stem: figures.setdefault(stem, fig))
+    evals = pd.DataFrame([{"model": f"pythia-{i:02d}", "step": step, "tokens": step * 2097152,
+                           "dataset": "pile-val", "metric": "loss", "value": 4 - 0.05 * i - step / 1e5}
+                          for i in range(16) for step in (0, 1000, 10000, 143000)])
+    report.plot_losses(evals, tmp_path)
+    fig = figures["loss_vs_tokens"]
+    styles = [(line.get_color(), line.get_linestyle()) for line in fig.axes[0].get_lines()]
+    assert len(styles) == 16 and len(set(styles)) == 16
+    assert fig.axes[0].get_legend() is None and fig.legends
+    assert not legend_covers_axes(fig.axes[0], fig.legends[0])
+    plt.close(fig)

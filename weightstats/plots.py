@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, known, suggestion
+from scalefit.report import distinct_line_style
 from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values
 
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
@@ -127,15 +128,6 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
     fig.legend(handles, models, fontsize=6, ncol=columns, loc="outside right upper")
     fig.suptitle(f"{stat} against step, one panel per group")
     return fig
-
-
-LINE_STYLES = ("-", "--", ":", "-.")
-
-
-def distinct_line_style(i: int) -> dict:
-    """Colour and dash of the i-th line: the ten tab10 colours, then the same colours dashed,
-    dotted, dash-dotted (an 11th line drawn like the 1st was two groups in one legend entry)."""
-    return {"color": f"C{i % 10}", "linestyle": LINE_STYLES[(i // 10) % len(LINE_STYLES)]}
 
 
 def _step_axes(ax, stat: str, series: pd.DataFrame) -> None:

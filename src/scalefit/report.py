@@ -104,6 +104,15 @@ def readable_log_axes(fig) -> None:
             axis.set_minor_formatter(ticker.NullFormatter())
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def distinct_line_style(i: int) -> dict:
+    """Colour and dash of the i-th line of one axes: the ten tab10 colours, then the same colours
+    dashed, dotted, dash-dotted (an 11th line drawn like the 1st reads as the same series)."""
+    return {"color": f"C{i % 10}", "linestyle": LINE_STYLES[(i // 10) % len(LINE_STYLES)]}
+
+
 LOG_AXIS_SPAN = 20  # positive values spanning more than this factor are drawn on a log axis
 
 
