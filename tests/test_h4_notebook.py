@@ -218,3 +218,18 @@ def test_join_checkpoints_refuses_tables_with_no_rows(checkpoints):
         join_checkpoints(evals.iloc[:0], checkpoints.iloc[:0])
     assert len(join_checkpoints(evals[evals["model"] == "mini-1"])) == evals.loc[
         evals["model"] == "mini-1", "step"].nunique()
+
+
+def test_predict_curve_refuses_what_it_cannot_predict(curve):
+    """predict_curve returned a loss of 1e-300 at step 100000 of a schedule at 100x the fitted LR
+    (only `scalefit predict curve` checked for it, after the call), and 10591 nats at step 0."""
+    from scalefit import LRSchedule, fit_law, predict_curve
+    fit = fit_law(curve, "momentum", n_bootstrap=0)
+    far = LRSchedule(peak=0.3, warmup_steps=24, decay_steps=100000)
+    with pytest.raises(InputError, match=r"^schedule: the fitted law's loss falls to 0 by step 100000 "
+                                         r"\(largest LR fitted .*, this schedule's 0\.3\); the law "
+                                         "knows no instability"):
+        predict_curve(fit, far, [100, 100000])
+    assert predict_curve(fit, far, [100]).points["predicted"].iloc[0] > 1
+    with pytest.raises(InputError, match="^steps: step 0 comes before the first update"):
+        predict_curve(fit, far, [0, 100])

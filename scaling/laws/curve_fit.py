@@ -167,6 +167,15 @@ def law_of(result: FitResult):
     return model
 
 
+class NoPrediction(InputError):
+    """The fitted law's loss falls to 0 (or is not finite) at ``step`` of the schedule asked for:
+    far beyond the fitted LRs, steps or sizes the law's form holds no floor."""
+
+    def __init__(self, message: str, step: int, lr: float):
+        super().__init__(message)
+        self.step, self.lr = step, lr  # the first step without a loss; the schedule's largest LR
+
+
 @dataclass
 class CurvePrediction:
     """A predicted loss curve beside the measured one (where given), with its errors."""
@@ -223,6 +232,9 @@ def _prediction_inputs(result, schedule, steps, measured):
     if steps.ndim != 1 or not steps.size:
         raise InputError("steps: give one or more steps (whole numbers >= 0)")
     steps = checked_steps(pd.DataFrame({"step": steps}), "steps")["step"].to_numpy()
+    if (steps == 0).any():  # predicted 10591 nats there, the law's A S1^-alpha at S1 = 0
+        raise InputError("steps: step 0 comes before the first update, where the LR area S1 is 0 "
+                         "and the law's loss unbounded; give steps >= 1")
     if not isinstance(schedule, LRSchedule) and steps.max() >= schedule.size:
         raise InputError(f"steps: step {int(steps.max())} is past the schedule's last step "
                          f"({schedule.size - 1}: the array holds the LR of steps 0 to "
@@ -262,6 +274,14 @@ def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
     pred = predict_losses(result, {"run": schedule}, {"run": steps}, sizes)
     lr = (lr_at_step(schedule, steps) if isinstance(schedule, LRSchedule)
           else np.asarray(schedule, float)[steps])
+    vanished = ~(np.isfinite(pred) & (pred > 1e-100))
+    if vanished.any():  # a loss of 1e-300 was returned as the prediction
+        step, peak = int(steps[np.flatnonzero(vanished)[0]]), float(np.max(lr))
+        raise NoPrediction(f"schedule: the fitted law's loss falls to 0 by step {step} (largest LR "
+                           f"fitted {result.extra['lr_scale']:.4g}, this schedule's {peak:.4g}"
+                           f"{'' if N is None else f'; N = {N:g}'}); the law knows no instability, "
+                           "so a schedule (or size) far beyond the fitted ones has no prediction",
+                           step, peak)
     points = pd.DataFrame({"step": steps, "lr": lr, "predicted": pred})
     if result.draws:  # the fitted curve's 95% interval: the law of each bootstrap refit
         model = law_of(result)

@@ -213,7 +213,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         _grid_test_takes_none_of(GRID_TEST_UNUSED)
         return _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
                           by_size, lam, profile_lambda)
-    from scalefit.scaling.laws.curve_fit import fit_curves, predict_curve
+    from scalefit.scaling.laws.curve_fit import NoPrediction, fit_curves, predict_curve
     from scalefit.scaling.laws.curves import curves_from_table, parse_schedule
     from scalefit.scaling.laws.schedule_areas import lr_per_step
     if schedule_spec is None:  # the --measured run's own lr column is the schedule: were ignored
@@ -276,10 +276,10 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         # log-spaced for the early fall, linear for the decay or cooldown at the end
         steps = np.unique(np.r_[np.geomspace(1, last, CURVE_POINTS), np.linspace(1, last, CURVE_POINTS)].astype(int))
         meas = None
-    prediction = predict_curve(fit, schedule, steps, N=N, measured=meas)
-    predicted = prediction.points["predicted"].to_numpy()
-    if not np.all(np.isfinite(predicted) & (predicted > 1e-100)):
-        bad = prediction.points.loc[~(np.isfinite(predicted) & (predicted > 1e-100)), "step"].iloc[0]
+    try:
+        prediction = predict_curve(fit, schedule, steps, N=N, measured=meas)
+    except NoPrediction as exc:  # said again with the options that asked for it
+        bad = exc.step
         fitted_n = fit.components["curves"].params
         largest_n = float(np.nanmax(fitted_n)) if np.isfinite(fitted_n).any() else np.nan
         if N is not None and N > largest_n:  # --params 1e30 was blamed on the schedule alone
@@ -287,14 +287,14 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
             raise InputError(f"{given}: the fitted law's loss falls to 0 by step {int(bad)} "
                              f"at {N / largest_n:.3g}x the largest size fitted ({largest_n:.4g}); "
                              "the power laws of N hold no floor that far out, so there is no "
-                             "prediction")
+                             "prediction") from None
         raise InputError(f"--schedule {out_schedule(schedule_spec, measured)}"
                          + (f" --peak-lr {peak_lr:g}" if peak_lr else "")
                          + f": the fitted law's loss falls to 0 by step {int(bad)} (largest LR "
                            f"fitted {fit.extra['lr_scale']:.4g}, this schedule's "
-                           f"{float(np.max(prediction.points['lr'])):.4g}); the law knows no "
+                           f"{exc.lr:.4g}); the law knows no "
                            "instability, so a schedule far beyond the fitted LRs or steps has no "
-                           "prediction")
+                           "prediction") from None
     out = {"law": fit.law, "data": source, "dataset": dataset, "fitted_on": fit.extra["runs"],
            "measured_run": measured, "schedule": out_schedule(schedule_spec, measured),
            "fit": fit.to_dict(), **prediction.to_dict(),
