@@ -66,6 +66,10 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
             tokenized[fp] = (tokenize_dataset(ds.path, tok, cache_dir, text_field=ds.text_field,
                                               token_dtype=ds.token_dtype),
                              token_byte_lengths(tok, vocab))
+            scorable = tokenized[fp][0].n_tokens - 1  # the first token is context only
+            if max_tokens and scorable < max_tokens:  # said once per dataset and tokenizer
+                warn(f"--max-tokens {max_tokens}: dataset {ds.name} holds {scorable + 1} tokens, so "
+                     f"{scorable} are scored")
         token_file, byte_lengths = tokenized[fp]
         ctx = context or getattr(model.config, "max_position_embeddings", None) or 2048
         result = measure_loss(model, token_file.tokens(), context=ctx, stride=stride,

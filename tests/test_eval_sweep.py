@@ -361,3 +361,15 @@ def test_merge_names_a_missing_or_merged_folder_and_takes_a_repeated_one_once(re
         result = run_cli(["eval", "merge", *args, "--out", str(tmp_path / "again")])
         assert result.exit_code == 2 and message in result.stderr, result.output
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_max_tokens_beyond_the_dataset_says_how_many_are_scored(suite_file, tmp_path):
+    result = run_cli(sweep_args(suite_file, tmp_path / "o", "--models", "tiny-a", "--steps", "0,2",
+                                "--max-tokens", str(10**9)))
+    assert result.exit_code == 0, result.output
+    evals = pd.read_parquet(tmp_path / "o" / "evals.parquet")
+    scored = evals.loc[evals["dataset"] == "val", "n_tokens"].unique()
+    assert len(scored) == 1 and scored[0] < 10**9
+    said = [ln for ln in result.stderr.splitlines() if f"--max-tokens {10**9}: dataset val holds" in ln]
+    assert said == [f"warning: --max-tokens {10**9}: dataset val holds {scored[0] + 1} tokens, so {scored[0]} "
+                    "are scored"]  # once for the two checkpoints
