@@ -233,3 +233,17 @@ def test_predict_curve_refuses_what_it_cannot_predict(curve):
     assert predict_curve(fit, far, [100]).points["predicted"].iloc[0] > 1
     with pytest.raises(InputError, match="^steps: step 0 comes before the first update"):
         predict_curve(fit, far, [0, 100])
+
+
+def test_an_old_argument_name_warns_as_a_scalefit_warning(curve):
+    """The renamed-argument warning was a plain FutureWarning: warnings.simplefilter('error',
+    ScalefitWarning), the library's one category, let it through."""
+    import warnings
+
+    from scalefit import ScalefitWarning, stat_trajectory, transition_study
+    trajectory = stat_trajectory(pd.read_parquet(CHECKPOINTS), "std", group="mlp_in", models=["mini-1"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScalefitWarning)
+        with pytest.raises(ScalefitWarning, match="the argument 'traj' is now called 'trajectory'") as caught:
+            transition_study(traj=trajectory, n_bootstrap=0)
+    assert isinstance(caught.value, FutureWarning)  # still shown by notebooks, as the README says

@@ -18,6 +18,11 @@ class ScalefitWarning(UserWarning):
     """Something a run measured or met that a user must know, and went on past."""
 
 
+class RenamedArgumentWarning(ScalefitWarning, FutureWarning):
+    """An argument passed under its old name (``renamed.renamed_arguments``): a ScalefitWarning
+    as every warning of the library, and a FutureWarning, which notebooks show by default."""
+
+
 def warn(text: str) -> None:
     """Issue a ScalefitWarning (the library's way to say what it went on past; never print)."""
     warnings.warn(text, ScalefitWarning, stacklevel=2)
