@@ -331,7 +331,9 @@ def test_long_evaluation_table_as_it_comes(tmp_path):
                                                          value=df["value"] * 1.01)])
     twice.to_csv(data, index=False)
     one_line_error(base + ["--x", "lambada_openai:ppl@0shot", "--y", "piqa:acc@0shot"],
-                   "different values", "variant", "--subset variant=a")
+                   f"evals.csv: rows 1 and {len(df) + 1} measure the same checkpoint for "
+                   "'lambada_openai:ppl@0shot' (model=m0, step=1000) with different values",
+                   "they differ in variant: select one with --subset variant=a")
     ok = json.loads(invoke(base + ["--x", "lambada_openai:ppl@0shot", "--y", "piqa:acc@0shot",
                                    "--subset", "variant=b", "--json"]).stdout)
     assert ok["n_points"] == 30

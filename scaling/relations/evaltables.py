@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, data_row, known
-from scalefit.schema import KEYS
+from scalefit.schema import KEYS, distinct_rows
 from scalefit.tables import subset_rows
 
 PERPLEXITY_METRICS = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
@@ -92,24 +92,13 @@ def _rows(frame: pd.DataFrame, spec: str, source: str) -> tuple[pd.DataFrame, st
     return rows, chosen, column
 
 
-def _check_repeats(rows: pd.DataFrame, spec: str, source: str) -> None:
-    """Two different values of one measurement at one (model, step): say which column differs."""
-    keys = list(KEYS)
-    dup = rows.duplicated(subset=keys, keep=False)
-    if not dup.any():
-        return
-    values = pd.to_numeric(rows["value"], errors="coerce")
-    spread = values[dup].groupby([rows.loc[dup, k] for k in keys]).agg(lambda v: np.ptp(v))
-    if not (spread > 1e-12).any():
-        return  # the same value written twice
-    first = spread[spread > 1e-12].index[0]
-    group = rows[(rows["model"] == first[0]) & (rows["step"] == first[1])]
-    differ = [c for c in group.columns if c not in ("value", "stderr", "source_path")
-              and group[c].astype(str).nunique() > 1]
-    hint = (f"; they differ in {', '.join(differ)}: select one with --subset "
-            f"{differ[0]}={group[differ[0]].iloc[0]}") if differ else ""
-    raise InputError(f"{source}: '{spec}': {len(group)} different values for model "
-                     f"{first[0]}, step {first[1]}{hint}")
+def _tell_apart(pair: pd.DataFrame) -> str:
+    """How to keep one of two rows of one measurement: the first column they differ in."""
+    differ = [c for c in pair.columns if c not in ("value", "stderr", "source_path")
+              and pair[c].astype(str).nunique() > 1]
+    return (f"they differ in {', '.join(differ)}: select one with --subset "
+            f"{differ[0]}={pair[differ[0]].iloc[0]}" if differ
+            else "a checkpoint is measured once: drop the copy")
 
 
 def _check_values(rows: pd.DataFrame, values: pd.Series, spec: str, metric: str,
@@ -147,7 +136,7 @@ def wide_measurements(frame: pd.DataFrame, specs, source: str) -> tuple[pd.DataF
     names, notes = {}, []
     for spec in dict.fromkeys(specs):
         rows, metric, column = _rows(frame, spec, source)
-        _check_repeats(rows, spec, source)
+        rows = distinct_rows(rows, KEYS, source, f"checkpoint for '{spec}'", hint=_tell_apart)
         values = pd.to_numeric(rows["value"], errors="coerce")
         _check_values(rows, values, spec, metric, source)
         if metric in PERPLEXITY_METRICS:

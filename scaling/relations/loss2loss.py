@@ -127,7 +127,7 @@ def _one_value_per_checkpoint(part: pd.DataFrame, columns, source: str) -> pd.Da
     a checkpoint table; in a run table without ``step``, two rows of one model that differ only
     in the fitted ``columns`` (one run measured twice). The same values written twice count
     once; different ones are refused, as a long evaluation table's are
-    (``evaltables._check_repeats``): both rows were fitted as two pairs."""
+    (``evaltables.wide_measurements``): both rows were fitted as two pairs."""
     if "model" not in part.columns or part.empty:
         return part
     values = tuple(dict.fromkeys(columns))

@@ -64,7 +64,8 @@ def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str, *, values=("
                   named=None) -> pd.DataFrame:
     """``rows`` with exact repeats dropped (a table concatenated twice); two rows with one key and
     different ``values`` are an InputError naming both: averaging them would mix two measurements.
-    ``named``: the key columns the message names (default all ``keys``)."""
+    ``named``: the key columns the message names (default all ``keys``); ``hint``: the message's
+    advice, or a function of the two rows that gives it (the column that tells them apart)."""
     keys = [k for k in keys if k in rows]
     keyed = rows[keys].astype(str)
     if not keyed.duplicated().any():
@@ -80,8 +81,9 @@ def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str, *, values=("
         changed = [v for v in values if str(rows[v].iloc[i]) != str(rows[v].iloc[j])]
         differ = ", ".join(f"{v} {rows[v].iloc[i]} and {rows[v].iloc[j]}" if len(values) > 1
                            else f"{rows[v].iloc[i]} and {rows[v].iloc[j]}" for v in changed)
+        advice = hint(rows.iloc[[i, j]]) if callable(hint) else hint
         raise InputError(f"{source}: rows {data_row(rows, i)} and {data_row(rows, j)} measure the same "
-                         f"{what} ({key}) with different values ({differ}); {hint}")
+                         f"{what} ({key}) with different values ({differ}); {advice}")
     return rows
 
 
