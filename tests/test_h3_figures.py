@@ -390,3 +390,17 @@ def test_sweep_loss_plot_of_a_whole_suite(tmp_path, monkeypatch):
     assert fig.axes[0].get_legend() is None and fig.legends
     assert not legend_covers_axes(fig.axes[0], fig.legends[0])
     plt.close(fig)
+
+
+def test_fitted_schedule_curves_name_the_unit_and_each_run():
+    """fit schedule-law --out: the loss axis said 'loss' with no unit, and with more than ten
+    runs (--by-size over a suite) the 11th run took the 1st's colour and line."""
+    from scalefit.scaling.laws.schedule_plots import plot_fitted_curves
+    table = pd.DataFrame([{"model": f"run-{i}", "step": step, "loss": 5 - i / 10 - step / 1e4,
+                           "fitted": 5 - i / 10 - step / 1e4} for i in range(11) for step in (10, 100, 1000)])
+    fig = plot_fitted_curves(table, "momentum")
+    ax = fig.axes[0]
+    assert "nats/token" in ax.get_ylabel()
+    fits = [(line.get_color(), line.get_linestyle()) for line in ax.get_lines() if line.get_linestyle() != "None"]
+    assert len(fits) == 11 and len(set(fits)) == 11
+    plt.close(fig)

@@ -147,17 +147,8 @@ def _write_fit(out_dir, out, result, curves):
                           "loss": curves.loss, "fitted": fitted})
     write_frame(table, out_dir / "fitted_curves.csv")
     write_json(out_dir / "fit.json", out)
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for i, (model, run) in enumerate(table.groupby("model", sort=False)):
-        ax.plot(run["step"], run["loss"], "o", ms=3, color=f"C{i % 10}", label=model)
-        ax.plot(run["step"], run["fitted"], "-", color=f"C{i % 10}")
-    ax.set_xscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(f"{result.law}: measured (dots) and fitted (lines)")
-    ax.legend(frameon=False, fontsize=8)
-    save_figure(fig, out_dir, "fitted_curves")
+    from scalefit.scaling.laws.schedule_plots import plot_fitted_curves
+    save_figure(plot_fitted_curves(table, result.law), out_dir, "fitted_curves")
 
 
 @click.command("curve")

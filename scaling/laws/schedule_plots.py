@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.report import fitted_and_extrapolated, readable_log_axes
+from scalefit.report import distinct_line_style, fitted_and_extrapolated, readable_log_axes
 
 
 def plot_curve(prediction, fitted=None, *, title: str = ""):
@@ -56,6 +56,23 @@ def _fitted_range_parts(steps, fitted):
     labels = iter([EXTRAPOLATED])
     return [(part, "-", None) if inside else (part, "--", next(labels, "_nolegend_"))
             for part, inside in parts]
+
+
+def plot_fitted_curves(table, law: str):
+    """fit schedule-law's figure: each run's measured loss (dots) and the fitted law (line of the
+    same colour) against step; `table` has model, step, loss, fitted."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for i, (model, run) in enumerate(table.groupby("model", sort=False)):
+        style = distinct_line_style(i)
+        ax.plot(run["step"], run["loss"], "o", ms=3, color=style["color"], label=model)
+        ax.plot(run["step"], run["fitted"], **style)
+    ax.set_xscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title(f"{law}: measured (dots) and fitted (lines)")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
 
 
 def plot_grid_prediction(grid):
