@@ -375,3 +375,18 @@ def test_runs_without_a_pair_are_counted_in_the_notes():
                                                 "the pairs)"]
     out = run_downstream(wide, "val_loss", "other", n_bootstrap=0)
     assert lp.notes[0] in out.to_dict()["notes"]
+
+
+def test_too_few_pairs_says_which_runs_found_no_partner():
+    """'only 0 (x, y) pairs ... need at least 3' said nothing of why: here every web run's tokens
+    differ from every code run's by 10%, so none pairs; the message now counts each side's."""
+    runs = sweep()
+    runs.loc[runs["data"] == "code", "tokens"] *= 1.1
+    with pytest.raises(InputError, match=r"only 0 \(x, y\) pairs .* need at least 3; 40 of the 40 "
+                                         r"web runs have no code run of equal params and tokens"):
+        pair_losses(runs, "val_loss", "val_loss", "train-to-train", x_from="web", y_from="code")
+    web = runs[runs["data"] == "web"].assign(acc=np.nan)
+    web.loc[web.index[:4], "acc"] = 0.5 + 0.01 * np.arange(4)
+    with pytest.raises(InputError, match=r"only 4 \(x, y\) pairs .* needs at least 5; 36 runs "
+                                         r"with val_loss have no acc"):
+        run_downstream(web, "val_loss", "acc", relation="sigmoid", n_bootstrap=0)

@@ -58,7 +58,7 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
     if len(pairs) < MIN_POINTS:  # fit_accuracy's message named the law, not the file
         raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{loss_pairs.x}' and "
                          f"'{loss_pairs.y}'; --relation {relation} needs at least "
-                         f"{MIN_POINTS}")
+                         f"{MIN_POINTS}" + "".join(f"; {note}" for note in loss_pairs.notes))
     def run(i):  # fit_accuracy's own message names a point, not the file's column or run
         named = ", ".join(f"{k} {pairs[k].iloc[i]}" for k in ("model", "step") if k in pairs)
         return f"{source}: column '{loss_pairs.y}'{f' ({named})' if named else ''}"

@@ -294,9 +294,10 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
             on="_key", how="inner")
         pairs = pairs.drop(columns="_key").rename(columns={"loss": "x"})
     pairs = pairs[np.isfinite(pairs["x"]) & np.isfinite(pairs["y"])].reset_index(drop=True)
-    if len(pairs) < min_pairs:
+    if len(pairs) < min_pairs:  # the notes say why: which side's runs found no partner
         raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{x}' and '{y}' "
-                         f"({pairing}); need at least {min_pairs}")
+                         f"({pairing}); need at least {min_pairs}"
+                         + "".join(f"; {note}" for note in notes))
     check_pairing(pairing, x, y, y_from=y_from, x_from=x_from)  # the identity relation
     return LossPairs(pairs, x_runs.reset_index(drop=True), y_runs.reset_index(drop=True),
                      x, y, pairing, x_from, y_from, match, notes)
