@@ -404,3 +404,30 @@ def test_fitted_schedule_curves_name_the_unit_and_each_run():
     fits = [(line.get_color(), line.get_linestyle()) for line in ax.get_lines() if line.get_linestyle() != "None"]
     assert len(fits) == 11 and len(set(fits)) == 11
     plt.close(fig)
+
+
+def test_every_compared_law_is_drawn():
+    """compare kaplan chinchilla kaplan-nde kaplan-n kaplan-c --out: the plots had four colours
+    and zip() left the fifth law (kaplan-c) off the residuals without a word; kaplan-n, a law of N
+    alone, was drawn three times over (one per D level) as if D moved it."""
+    from scalefit.scaling.laws.cli import default_runs_path
+    from scalefit.scaling.laws.compare import compare_laws
+    from scalefit.scaling.laws.plots import plot_loss_vs_n, plot_residuals
+    from scalefit.scaling.laws.runtable import validate_runs
+    runs = pd.read_csv(default_runs_path())
+    runs = runs[runs["part"] == "grid"]
+    laws = ("kaplan", "chinchilla", "kaplan-nde", "kaplan-n", "kaplan-c")
+    fits = compare_laws(runs, laws, n_bootstrap=0).fits
+    frame = validate_runs(runs, "chinchilla").frame
+    fig = plot_residuals(frame, fits)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == list(laws)
+    plt.close(fig)
+    fig = plot_loss_vs_n(frame, fits)
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    n_alone = [t for t in texts if t.startswith("kaplan-n ") or t == "kaplan-n"][0]
+    assert n_alone.endswith("any D")
+    colors = {line.get_color() for line in fig.axes[0].get_legend().get_lines()[:4]}
+    assert len(colors) == 4
+    kaplan_n = fig.axes[0].get_legend().get_lines()[texts.index(n_alone)].get_color()
+    assert sum(line.get_color() == kaplan_n for line in fig.axes[0].get_lines()) == 1
+    plt.close(fig)

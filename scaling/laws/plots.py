@@ -13,7 +13,13 @@ from scalefit.scaling.laws.registry import law_for
 from scalefit.report import log_tick_labels, readable_log_axes
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
-COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
+COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink",
+          "tab:olive", "tab:cyan", "tab:gray")  # one a law; a fifth law was left off every plot
+
+
+def _law_colors(results: dict):
+    """(name, result, colour) of each law, every law drawn however many are compared."""
+    return [(name, result, COLORS[i % len(COLORS)]) for i, (name, result) in enumerate(results.items())]
 
 
 LOSS_LABEL = "loss (nats/token)"
@@ -34,15 +40,17 @@ def plot_loss_vs_n(frame, results: dict):
     d_levels = np.quantile(D, [0.1, 0.5, 0.9])
     styles = ("-", "--", ":")
     handles = []
-    for (name, result), color in zip(results.items(), COLORS):
+    for name, result, color in _law_colors(results):
         law = law_for(result.law)
         if not law.predicts_loss or "N" not in law.needs:
             continue
         to_law, note = _n_of_law(frame, result)
-        for d, style in zip(d_levels, styles):
+        levels = zip(d_levels, styles) if "D" in law.needs else [(d_levels[0], "-")]
+        for d, style in levels:  # a law of N alone: one curve, the same at every D
             ax.plot(grid, predict(result, to_law(grid), np.full_like(grid, d)), style,
                     color=color, lw=1.2)
-        handles.append(Line2D([], [], color=color, lw=1.2, label=f"{name}{note}"))
+        handles.append(Line2D([], [], color=color, lw=1.2, label=f"{name}{note}"
+                              + ("" if "D" in law.needs else ", any D")))
     handles += [Line2D([], [], color="0.3", ls=style, lw=1.2, label=f"D = {log_tick_labels([float(f'{d:.2g}')])[0]} tokens")
                 for d, style in zip(d_levels, styles)]
     _label(ax, "parameters N (all)", LOSS_LABEL, "Loss vs N (colour: D) with fitted laws",
@@ -76,7 +84,7 @@ def plot_frontiers(results: dict, frame=None, budgets=None):
     inside = np.geomspace(lo / 2, c_max, 60)
     beyond = np.geomspace(c_max, far, 60)
     convention = "params" if frame is not None and "params" in frame else None
-    for (name, result), color in zip(results.items(), COLORS):
+    for name, result, color in _law_colors(results):
         alloc = result.extra.get("allocation", {})
         if not np.isfinite(alloc.get("a", np.nan)):
             continue
@@ -103,7 +111,7 @@ def plot_frontiers(results: dict, frame=None, budgets=None):
 def plot_residuals(frame, results: dict):
     """log(observed) - log(predicted) against compute, one marker colour per law."""
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    for (name, result), color in zip(results.items(), COLORS):
+    for name, result, color in _law_colors(results):
         law = law_for(result.law)
         if not law.predicts_loss:
             continue
