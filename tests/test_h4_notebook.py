@@ -247,3 +247,12 @@ def test_an_old_argument_name_warns_as_a_scalefit_warning(curve):
         with pytest.raises(ScalefitWarning, match="the argument 'traj' is now called 'trajectory'") as caught:
             transition_study(traj=trajectory, n_bootstrap=0)
     assert isinstance(caught.value, FutureWarning)  # still shown by notebooks, as the README says
+
+
+@pytest.mark.parametrize("models", [5, 2.0])
+def test_a_models_argument_that_names_no_model_is_an_input_error(checkpoints, models):
+    """stat_trajectory(table, 'std', models=5) raised TypeError: 'int' object is not iterable."""
+    from scalefit import stat_trajectory, trajectory_report
+    for call in (stat_trajectory, trajectory_report):
+        with pytest.raises(InputError, match=r"^models \(--models\): got an? (int|float); give model names"):
+            call(checkpoints, "std", group="mlp_in", models=models)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row, known, suggestion
+from scalefit.errors import InputError, a_type, data_row, known, suggestion
 from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
 from scalefit.tables import as_table  # warmup_study and trajectory import it from here too
@@ -43,6 +43,9 @@ def select_models(df: pd.DataFrame, models, source: str = "table") -> pd.DataFra
     """The rows of ``models`` (names, or text such as "a,b"); every row when None or ""."""
     if models is None or (isinstance(models, str) and not models):
         return df
+    if not isinstance(models, str) and not np.iterable(models):  # models=5: 'int' is not iterable
+        raise InputError(f"models (--models): got {a_type(models)}; give model names (a list, or "
+                         "text such as 'a,b')")
     parts = [part for m in ([models] if isinstance(models, str) else models) for part in str(m).split(",")]
     wanted = [m.strip() for m in parts if m.strip()]
     if not wanted:
