@@ -1,6 +1,7 @@
 """Loss-to-accuracy laws: fit downstream accuracy (or error) as a function of a loss.
 
-- Sigmoid, OLMo model ladder step 2 (Bhagia et al. 2024): acc = a / (1 + exp(-k (L - L0))) + b.
+- Sigmoid, OLMo model ladder step 2 (Bhagia et al. 2024): acc = a / (1 + exp(-k (L - L0))) + b,
+  fitted with 0 <= b <= a + b <= 1 (its asymptotes are fractions; ``BOUNDS``).
 - Exponential, Gadre et al. 2024: err = eps - k exp(-gamma L).
 Both are fitted by least squares on the accuracy (error) itself, as the two papers do (scipy
 curve_fit there; lmfit here), from several starts; the bootstrap keeps the points and redraws

@@ -22,7 +22,8 @@ def shifted_power_law(L_x, K, kappa, E_x, E_y):
 def sigmoid_accuracy(L, a, k, L0, b):
     """acc = a / (1 + exp(-k (L - L0))) + b  (OLMo model ladder, Bhagia et al. 2024, step 2).
 
-    With k < 0 accuracy falls as task loss L rises.
+    With k < 0 accuracy falls as task loss L rises. The curve runs between its asymptotes b and
+    a + b (a >= 0), so it stays a fraction where 0 <= b and a + b <= 1 (the fit's bounds).
     """
     L = np.asarray(L, dtype=float)
     return a / (1.0 + np.exp(-k * (L - L0))) + b
