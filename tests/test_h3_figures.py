@@ -431,3 +431,25 @@ def test_every_compared_law_is_drawn():
     kaplan_n = fig.axes[0].get_legend().get_lines()[texts.index(n_alone)].get_color()
     assert sum(line.get_color() == kaplan_n for line in fig.axes[0].get_lines()) == 1
     plt.close(fig)
+
+
+def test_calibration_legend_is_off_the_predictions():
+    """calibrate chinchilla on Hoffmann et al.'s runs (hundreds of predictions out to 2000x):
+    the legend in the lower right covered predictions there, and the few misses (red crosses)
+    were drawn under the hits."""
+    from types import SimpleNamespace
+
+    from scalefit.scaling.laws.calibrate_cli import plot_calibration
+    rng = np.random.default_rng(0)
+    distance = np.geomspace(1, 2000, 300)
+    preds = pd.DataFrame({"distance": distance, "relative_error": rng.lognormal(-4, 1, 300),
+                          "interval_half_width": rng.lognormal(-2.5, 1, 300),
+                          "inside": np.arange(300) % 50 != 0})
+    fig = plot_calibration(SimpleNamespace(predictions=preds, law="chinchilla", coverage=0.98))
+    ax = fig.axes[0]
+    assert ax.get_legend() is None and fig.legends
+    assert not legend_covers_axes(ax, fig.legends[0])
+    inside, outside = ax.collections[:2]
+    assert outside.get_zorder() > inside.get_zorder()
+    assert overlapping_tick_labels(fig) == []
+    plt.close(fig)

@@ -209,13 +209,13 @@ def plot_calibration(result):
     with the intervals' half-widths for comparison."""
     import matplotlib.pyplot as plt
     preds = result.predictions
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    fig, ax = plt.subplots(figsize=(6.0, 5.0), layout="constrained")
     inside = preds["inside"].to_numpy(bool)
     err = np.maximum(preds["relative_error"].abs().to_numpy(float), 1e-6)
     ax.scatter(preds["distance"][inside], err[inside], s=12, color="tab:blue",
                label="inside its 95% interval")
     ax.scatter(preds["distance"][~inside], err[~inside], s=18, marker="x", color="tab:red",
-               label="outside")
+               label="outside", zorder=3)  # the few misses on top of the many hits
     width = preds["interval_half_width"].to_numpy(float)
     wide = ~(width <= WIDTH_CEILING)  # unbounded draws (1e291, inf) broke the log axis's ticks
     ax.scatter(preds["distance"][~wide], width[~wide], s=6, color="gray", alpha=0.5,
@@ -230,7 +230,8 @@ def plot_calibration(result):
     ax.set_ylabel("|predicted - observed| / observed")
     ax.set_title(f"{result.law}\nleave-future-out error, coverage {result.coverage:.0%}",
                  fontsize=9)
-    ax.legend(fontsize=7)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, ncol=2, frameon=False,
+               loc="outside lower center")  # hundreds of points fill every corner of the axes
     return fig
 
 
