@@ -41,13 +41,24 @@ def _no_cluster(address: str, reason: str) -> InputError:
                       "`ray start --head`, or use --executor ray for a local cluster")
 
 
+RESOLVED_BY_RAY = ("auto", "local")  # ray.init's own lookups: the running cluster, a new local one
+
+
 def host_port(address: str) -> tuple[str, int] | None:
     """(host, port) of a 'HOST:PORT' or 'ray://HOST:PORT' address ('[::1]:6379' too); None for an
-    address Ray resolves itself ('auto', 'local', a bare host)."""
-    rest = address.split("://", 1)[1] if "://" in address else address
-    host, sep, port = rest.rstrip("/").rpartition(":")
-    if not sep or not host or not port.isdigit():
+    address Ray resolves itself ('auto', 'local', another client scheme, 'ray://HOST'). A bare
+    host or a port that is no number is an InputError (Ray's ValueError on it was a traceback)."""
+    client = address.startswith("ray://")
+    if address in RESOLVED_BY_RAY or ("://" in address and not client):
         return None
+    rest = address[len("ray://"):] if client else address
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if client and not sep:
+        return None
+    if not sep or not host or not port.isdigit():
+        raise InputError(f"--executor ray:{address}: not a Ray address; use ray:auto (the cluster on this "
+                         "node), ray:HOST:PORT (its head, e.g. ray:10.0.0.1:6379) or ray:ray://HOST:PORT "
+                         "(Ray client)")
     if not 0 < int(port) < 65536:
         raise _no_cluster(address, f"port {port} is not a TCP port, 1 to 65535")
     return host.strip("[]"), int(port)
@@ -92,7 +103,7 @@ class RayExecutor:
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
-            except (ConnectionError, RuntimeError) as exc:
+            except (ConnectionError, RuntimeError, ValueError) as exc:  # ValueError: an address Ray cannot parse
                 if not self.address:  # a local cluster that does not start: not the user's input
                     raise
                 raise _no_cluster(self.address, (str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None

@@ -67,9 +67,27 @@ def test_a_listening_address_passes_the_probe_and_other_addresses_are_ray_s():
         ray_executor.probe(f"ray://127.0.0.1:{port}")
     assert ray_executor.host_port("[::1]:6379") == ("::1", 6379)
     assert ray_executor.host_port("ray://head:10001") == ("head", 10001)
-    for address in ("auto", "local", "head"):  # Ray's own lookup: not probed
+    for address in ("auto", "local", "ray://head", "anyscale://cluster"):  # Ray's own lookup: not probed
         assert ray_executor.host_port(address) is None
         assert parse_executor(f"ray:{address}").address == address
+    for address in ("localhost", "127.0.0.1:abc", "ray://head:x"):  # Ray's ValueError was a traceback
+        with pytest.raises(InputError, match=f"--executor ray:{address}: not a Ray address; use ray:auto"):
+            parse_executor(f"ray:{address}")
     for port in ("0", "70000"):
         with pytest.raises(InputError, match=f"port {port} is not a TCP port"):
             parse_executor(f"ray:127.0.0.1:{port}")
+
+
+def test_an_address_ray_cannot_parse_is_one_line(monkeypatch, tmp_path):
+    def unparsable(*args, **kwargs):
+        raise ValueError("Invalid address format: anyscale://c")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", unparsable)
+    suite = cached_tiny_suite()
+    result = CliRunner().invoke(main, ["weights", "--suite", str(suite), "--models", "tiny-a", "--steps", "0",
+                                       "--device", "cpu", "--no-progress", "--executor", "ray:anyscale://c",
+                                       "--out", str(tmp_path / "w")])
+    assert result.exit_code == 2, result.output
+    assert "--executor ray:anyscale://c: no Ray cluster to join there (Invalid address format" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
