@@ -73,8 +73,9 @@ def log_tick_labels(values) -> list[str]:
         else:
             exponent = math.floor(math.log10(value) + 1e-9)
             mantissa = round(value / 10.0 ** exponent, 6)
-            labels.append(f"$10^{{{exponent}}}$" if mantissa == 1 else
-                          f"${mantissa:g}\\times10^{{{exponent}}}$")
+            text = (f"10^{{{exponent}}}" if mantissa == 1 else
+                    f"{mantissa:g}\\times10^{{{exponent}}}")
+            labels.append(f"$\\mathdefault{{{text}}}$")  # the text's font, as matplotlib's own
     return labels
 
 
