@@ -256,3 +256,15 @@ def test_a_models_argument_that_names_no_model_is_an_input_error(checkpoints, mo
     for call in (stat_trajectory, trajectory_report):
         with pytest.raises(InputError, match=r"^models \(--models\): got an? (int|float); give model names"):
             call(checkpoints, "std", group="mlp_in", models=models)
+
+
+def test_a_run_table_object_is_read_by_every_law_function(grid):
+    """compare_laws(RunTable) said 'got a RunTable; give a DataFrame, ..., a RunTable, or ...' and
+    calibrate_law(RunTable) 'a RunTable is not a table'; fit_law took it."""
+    from scalefit import calibrate_law, compare_laws, fit_law
+    from scalefit.scaling.laws.runtable import as_run_table
+    table = as_run_table(grid, "chinchilla")
+    assert compare_laws(table, n_bootstrap=0).fits["chinchilla"].values() == pytest.approx(
+        compare_laws(grid, n_bootstrap=0).fits["chinchilla"].values(), rel=1e-12)
+    assert calibrate_law(table, "kaplan", cuts=1, n_bootstrap=4).n_runs == len(grid)
+    assert fit_law(table, "kaplan", n_bootstrap=0).n_points == len(grid)

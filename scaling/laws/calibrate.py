@@ -18,10 +18,9 @@ from scalefit.options import bootstrap_count, nonnegative_int, positive_float, p
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.projection import prediction_inputs, prediction_intervals
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.runtable import validate_runs
+from scalefit.scaling.laws.runtable import runs_and_source, validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
-from scalefit.tables import as_table
 
 LEVEL = 0.95
 DISTANCE_BINS = (1.0, 2.0, 4.0, 10.0, 100.0, np.inf)  # multiples of the largest fitted compute
@@ -128,7 +127,7 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         raise InputError(f"min_fit: {min_fit} runs cannot fit law {model.law_name}'s "
                          f"{model.n_free} parameters; expected at least {model.n_free + 1} "
                          f"(default {default_fit})")
-    runs, source = as_table(runs, source)
+    runs, source = runs_and_source(runs, source)
     table = validate_runs(runs, model.law_name, loss=loss, source=source)
     if "C" not in table.frame.columns or not np.isfinite(table.C).all():  # KeyError 'C', or
         # 'no compute cut leaves 5 runs to fit (20 runs, 1 distinct computes)' of all-NaN flops

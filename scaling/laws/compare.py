@@ -4,7 +4,6 @@ held-out error, allocations, and two data-derived sentences on why they disagree
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
                                               n_convention_note, project)
 from scalefit.scaling.laws.n_convention_gap import gap_sentence, n_convention_gap
 from scalefit.scaling.laws.registry import canonical_law, law_for
-from scalefit.scaling.laws.runtable import run_frame, validate_runs
+from scalefit.scaling.laws.runtable import runs_and_source, validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
 
@@ -113,9 +112,7 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     (the command does for the shipped runs).
     budgets: FLOPs to project to (default: from the data's range, ``default_budgets``).
     """
-    if source == "<run table>" and isinstance(runs, (str, Path)):
-        source = str(runs)
-    runs = run_frame(runs)
+    runs, source = runs_and_source(runs, source)
     budgets = checked_budgets(budgets)
     if laws is None:
         laws = DEFAULT_LAWS

@@ -309,19 +309,26 @@ def load_runs(path, law: str, *, loss: str = "loss") -> RunTable:
 
 def as_run_table(runs, law: str, *, loss: str = "loss") -> RunTable:
     """Accept a DataFrame, a path or an existing RunTable and return a validated RunTable."""
-    source = "<run table>"
-    if isinstance(runs, RunTable):
-        frame = runs.frame.drop(columns=["N", "D", "C", "L"], errors="ignore")
-        if runs.rows is not None:  # keep the file's rows for messages
-            frame = frame.set_axis(np.asarray(runs.rows) - 1)
-        runs, source = frame, runs.source
     if isinstance(runs, (str, Path)):
         return load_runs(runs, law, loss=loss)
-    return validate_runs(run_frame(runs), law, loss=loss, source=source)
+    frame, source = runs_and_source(runs)
+    return validate_runs(frame, law, loss=loss, source=source)
+
+
+def runs_and_source(runs, source: str = "<run table>") -> tuple[pd.DataFrame, str]:
+    """(``run_frame(runs)``, its name): a path names itself and a RunTable keeps its source,
+    unless ``source`` names them."""
+    if source == "<run table>" and isinstance(runs, (str, Path, RunTable)):
+        source = runs.source if isinstance(runs, RunTable) else str(runs)
+    return run_frame(runs), source
 
 
 def run_frame(runs) -> pd.DataFrame:
-    """A run table as a DataFrame: a DataFrame, a CSV/Parquet/JSON path, or rows as dicts."""
+    """A run table as a DataFrame: a DataFrame, a CSV/Parquet/JSON path, rows as dicts, or a
+    RunTable (the rows it was given, without the N, D, C, L it derived)."""
+    if isinstance(runs, RunTable):
+        frame = runs.frame.drop(columns=["N", "D", "C", "L"], errors="ignore")
+        return frame.set_axis(np.asarray(runs.rows) - 1) if runs.rows is not None else frame
     if isinstance(runs, (str, Path)):
         return read_table(runs)
     if isinstance(runs, (list, tuple, dict)):  # rows as dicts, or columns as a dict
