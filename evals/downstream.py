@@ -7,6 +7,7 @@ prediction uses.
 """
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,15 @@ def silent_bars(silent: bool = True):
         tqdm.__init__ = init
 
 
+@functools.lru_cache(maxsize=2)
+def _task_manager(include_defaults: bool):
+    """lm-eval's TaskManager, made once per process: with its default tasks it scans every task
+    YAML (15-30 s), which one call per task and checkpoint must not repeat."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_defaults=include_defaults)
+
+
 def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, limit: int | None = None,
               num_fewshot: int | None = None, seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Run lm-eval tasks on a loaded model; long rows (task, metric, value, n_tokens).
@@ -171,15 +181,13 @@ def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, l
     import lm_eval.evaluator
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
 
     # lm-eval runs `git describe` in the working directory for its own logs; outside a repository
     # git prints "fatal: not a git repository" on the terminal. run.json holds our provenance.
     if hasattr(lm_eval.evaluator, "get_git_commit_hash"):
         lm_eval.evaluator.get_git_commit_hash = lambda: None
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    named = [t for t in tasks if t.config is None]
-    manager = TaskManager(include_defaults=bool(named))
+    manager = _task_manager(any(t.config is None for t in tasks))
     with silent_bars(not progress):
         out = simple_evaluate(model=lm, tasks=[t.request for t in tasks], task_manager=manager,
                               num_fewshot=num_fewshot, limit=limit, log_samples=True, bootstrap_iters=0,
@@ -214,13 +222,11 @@ def check_task_names(names) -> None:
         return
     import difflib
 
-    from lm_eval.tasks import TaskManager
-
     for name in names:  # a file given without NAME=: said at once, not after a 15-30 s task scan
         if Path(name).suffix.lower() in (".jsonl", ".json") or Path(name).exists():
             raise InputError(f"--tasks {name}: a local task is NAME=FILE.jsonl, e.g. "
                              f"--tasks {Path(name).stem}={name}")
-    known_tasks = set(TaskManager().all_tasks)
+    known_tasks = set(_task_manager(True).all_tasks)  # the scan the first checkpoint's tasks reuse
     for name in names:
         if name not in known_tasks:
             near = difflib.get_close_matches(name, sorted(known_tasks), n=3)
@@ -243,7 +249,10 @@ def tasks_measurement(tasks: list[TaskSpec], **options) -> Measurement:
 
 def task_measurements(*, tasks, limit: int | None = None, num_fewshot: int | None = None, seed: int = 0,
                       batch_size: int = 8, progress: bool = True) -> list[Measurement]:
-    """The `tasks` kind: all tasks (TaskSpec, or NAME / NAME=FILE.jsonl) in one lm-eval call."""
+    """The `tasks` kind: one measurement per task (TaskSpec, or NAME / NAME=FILE.jsonl), so that
+    each task is its own result file: a re-run that adds a task measures only that one (a single
+    measurement of every task measured the old ones again beside their first results, each row
+    twice in the table), and each task's options are recorded apart."""
     specs, seen = [], {}
     for spec in (t if isinstance(t, TaskSpec) else parse_task(t) for t in tasks):
         if spec.name in seen:  # lm-eval keys its results by name: a second task of one name vanished
@@ -254,8 +263,8 @@ def task_measurements(*, tasks, limit: int | None = None, num_fewshot: int | Non
         seen[spec.name] = spec.request
         specs.append(spec)
     check_task_names([t.name for t in specs if t.config is None])
-    return [tasks_measurement(specs, limit=limit, num_fewshot=num_fewshot, seed=seed, batch_size=batch_size,
-                              progress=progress)]
+    return [tasks_measurement([spec], limit=limit, num_fewshot=num_fewshot, seed=seed, batch_size=batch_size,
+                              progress=progress) for spec in specs]
 
 
 TASKS = register_measurement(MeasurementKind(

@@ -159,6 +159,12 @@ def plan(opts: EvalOptions):
     check_positions(grid, context, opts.stride)
     check_token_ids(grid, datasets, opts.max_tokens)
     measurements = build_measurements(requests)
+    from scalefit.sweep.engine import recorded_options
+
+    joint = [k for k in recorded_options(opts.out_dir) if k.startswith("tasks:") and "," in k]
+    if joint and opts.tasks:  # each task is its own measurement now: those tasks would be measured twice
+        raise InputError(f"--out {opts.out_dir}: its tasks were measured together ({joint[0]}) by an earlier "
+                         "scalefit, which each task's own results would repeat; measure --tasks into a new --out")
     digests = {d.name: content_digest(d.path) for d in datasets}
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
         if m.table == "evals":
@@ -168,7 +174,7 @@ def plan(opts: EvalOptions):
                 m.options.update({"--task-limit": opts.task_limit, "--num-fewshot": opts.num_fewshot,
                                   "--seed": opts.seed})
                 for name, _, path in (t.partition("=") for t in opts.tasks):
-                    if path.strip():
+                    if path.strip() and m.name == f"tasks:{name.strip()}":
                         m.options[f"the content of --tasks {name.strip()}"] = content_digest(path.strip())
             else:
                 d = next((d for d in datasets if m.name == f"loss:{d.name}"), None)

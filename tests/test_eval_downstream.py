@@ -170,5 +170,43 @@ def test_one_task_name_for_two_task_files_is_refused(tmp_path):
     b.write_text('{"context": "y", "continuation": "z"}\n' * 2)
     with pytest.raises(InputError, match="--tasks: the name mc is given to two different tasks"):
         task_measurements(tasks=[f"mc={a}", f"mc={b}"])
-    (once,) = task_measurements(tasks=[f"mc={a}", f"mc={a}", f"other={b}"])
-    assert once.name == "tasks:mc,other"
+    measured = task_measurements(tasks=[f"mc={a}", f"mc={a}", f"other={b}"])
+    assert [m.name for m in measured] == ["tasks:mc", "tasks:other"]  # mc once
+
+
+def test_a_rerun_that_adds_a_task_measures_only_that_task(tasks, tmp_path):
+    """All tasks were one measurement: adding a task on a re-run measured every task again, and
+    the old tasks' rows stood twice in the table."""
+    from tinysuite import cached_tiny_suite
+
+    folder, _, _ = tasks
+    out = tmp_path / "o"
+    base = ["eval", "--suite", str(cached_tiny_suite()), "--models", "tiny-a", "--steps", "8", "--device", "cpu",
+            "--threads", "1", "--no-progress", "--task-limit", "3", "--out", str(out)]
+    first = CliRunner().invoke(main, [*base, "--tasks", f"mc={folder / 'mc.jsonl'}"])
+    assert first.exit_code == 0, first.output
+    (mc_part,) = (out / "parts").rglob("evals--tasks_mc.parquet")
+    stamp = mc_part.stat().st_mtime_ns
+    again = CliRunner().invoke(main, [*base, "--tasks", f"mc={folder / 'mc.jsonl'},cont={folder / 'cont.jsonl'}"])
+    assert again.exit_code == 0, again.output
+    assert mc_part.stat().st_mtime_ns == stamp
+    rows = pd.read_parquet(out / "evals.parquet")
+    assert not rows.duplicated(["model", "step", "task", "metric"]).any()
+    assert set(rows["task"]) == {"mc", "cont"}
+    # each task's own options: another --task-limit for mc is refused, naming that task
+    other = CliRunner().invoke(main, [*base[:-4], "--task-limit", "2", "--out", str(out),
+                                      "--tasks", f"mc={folder / 'mc.jsonl'}"])
+    assert other.exit_code == 2 and "(tasks:mc)" in other.stderr, other.output
+
+
+def test_a_folder_whose_tasks_were_measured_together_is_not_added_to(tasks, tmp_path):
+    folder, _, _ = tasks
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "measurements.json").write_text(json.dumps({"tasks:mc,cont": {"--seed": 0}}))
+    result = CliRunner().invoke(main, ["eval", "--suite", str(cached_tiny_suite()), "--models", "tiny-a", "--steps",
+                                       "8", "--device", "cpu", "--no-progress", "--tasks", f"mc={folder / 'mc.jsonl'}",
+                                       "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "its tasks were measured together (tasks:mc,cont) by an earlier scalefit" in result.stderr
+    assert not (out / "parts").exists()
