@@ -588,10 +588,33 @@ def test_a_held_out_run_below_e_x_does_not_make_the_errors_nan(shipped):
     assert sum(r is None for r in rel) == 1  # no prediction: JSON null
     assert doc["mean_abs_relative_error"] == pytest.approx(np.mean([abs(r) for r in rel if r is not None]))
     assert doc["undefined"].startswith("1 of 4 held-out runs have no prediction")
+    assert [p["inside_pi95"] for p, r in zip(doc["points"], rel) if r is None] == [False]
     base = [p["baseline_relative_error"] for p, r in zip(doc["points"], rel) if r is not None]
     assert doc["baseline_mean_abs_relative_error"] == pytest.approx(np.mean(np.abs(base)))
     text = invoke(args + ["--E-x", f"{e_x}", "--E-y", "0"]).stdout
     assert "nan" not in text and "no prediction (x at or below E_x)" in text
+
+
+def test_a_held_out_accuracy_of_0_is_scored_by_its_interval(tmp_path):
+    """A held-out run of accuracy 0 (Gadre's bigbench repeat_copy_logic) got a relative error of
+    +inf and was said to have 'no prediction (x at or below the fit's E_x)', while its interval
+    counted it inside; its prediction stands, only its relative error is undefined."""
+    n = np.geomspace(1e7, 3e9, 12)
+    L = 2.0 + 40 * n ** -0.2
+    acc = relation_forms.sigmoid_accuracy(L, 0.4, -4.0, 3.0, 0.01)
+    acc[-1] = 0.0  # the largest run
+    data = tmp_path / "runs.csv"
+    pd.DataFrame({"params": n, "tokens": 20 * n, "nll": L, "acc": acc}).to_csv(data, index=False)
+    args = ["predict", "downstream", "--data", str(data), "--x", "nll", "--y", "acc",
+            "--relation", "sigmoid", "--holdout", "2", "--bootstrap", "20"]
+    doc = json.loads(invoke(args + ["--json"]).stdout)["holdout"]
+    assert "undefined" not in doc
+    assert doc["zero_observed"].startswith("1 of 2 held-out runs observe y = 0")
+    zero = [p for p in doc["points"] if p["y"] == 0]
+    assert len(zero) == 1 and zero[0]["relative_error"] is None and zero[0]["predicted"] > 0
+    other = [p["relative_error"] for p in doc["points"] if p["y"] > 0]
+    assert doc["mean_abs_relative_error"] == pytest.approx(abs(other[0]))
+    assert "(no relative error at y = 0)" in invoke(args).stdout
 
 
 def test_an_accuracy_outside_0_1_names_the_file_column_and_run(tmp_path):

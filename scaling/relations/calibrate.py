@@ -122,8 +122,7 @@ def _predictions(scored: pd.DataFrame, cut: float, largest: float) -> pd.DataFra
     part["observed"] = scored["y"].to_numpy(float)
     part["predicted"] = predicted
     part["pi95_lo"], part["pi95_hi"] = lo, hi
-    # no point prediction (x at or below the fit's E_x): a miss, whatever the draws say
-    part["inside"] = scored["inside_pi95"].to_numpy(bool) & np.isfinite(predicted)
+    part["inside"] = scored["inside_pi95"].to_numpy(bool)  # no prediction: a miss (score_held_out)
     part["relative_error"] = scored["relative_error"].to_numpy(float)
     part["interval_half_width"] = (hi - lo) / 2 / np.abs(predicted)
     return part

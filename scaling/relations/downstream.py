@@ -180,13 +180,20 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
                    *, baseline: bool = True, source: str = "<table>") -> dict:
     """Relative error of each held-out prediction, beside a Kaplan law fitted to y alone."""
     rows = held.copy()
-    rows["predicted"] = predict_relation(result, rows["x"].to_numpy(float))
-    rows["relative_error"] = rows["predicted"] / rows["y"] - 1
+    predicted = np.asarray(predict_relation(result, rows["x"].to_numpy(float)), float)
+    y = rows["y"].to_numpy(float)
+    defined = np.isfinite(predicted)  # a held-out x at or below the fit's E_x has no prediction
+    rows["predicted"] = predicted
+    # no relative error where y = 0 (an accuracy of 0: it was +inf, and the run was said to
+    # have no prediction)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rows["relative_error"] = np.where(y != 0, predicted / y - 1, np.nan)
     out = {"n": len(rows)}
     if result.draws is not None:
         lo, hi = held_out_intervals(result, rows["x"].to_numpy(float))
         rows["pi95_lo"], rows["pi95_hi"] = lo, hi
-        inside = (rows["y"] >= lo) & (rows["y"] <= hi)
+        # no prediction: a miss, whatever the draws say (the note below says so)
+        inside = (y >= lo) & (y <= hi) & defined
         rows["inside_pi95"] = inside
         out["pi95_coverage"] = float(inside.mean()) if len(rows) else float("nan")
         out["pi95_note"] = PI_NOTE
@@ -214,13 +221,17 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
             if c in rows.columns]
     out["points"] = rows[keep].to_dict(orient="records")
     rel = rows["relative_error"].to_numpy(float)
-    ok = np.isfinite(rel)  # a held-out x at or below the fit's E_x has no prediction
+    ok = np.isfinite(rel)  # a prediction, of a y other than 0
     out["mean_abs_relative_error"] = float(np.mean(np.abs(rel[ok]))) if ok.any() else float("nan")
     out["max_abs_relative_error"] = float(np.max(np.abs(rel[ok]))) if ok.any() else float("nan")
-    if (~ok).any():  # one such run made every mean NaN ('mean |rel err| nan%')
-        out["undefined"] = (f"{int((~ok).sum())} of {rel.size} held-out runs have no prediction "
-                            "(x at or below the fit's E_x, where the law says nothing): counted "
-                            "outside their intervals, left out of the errors")
+    if (~defined).any():  # one such run made every mean NaN ('mean |rel err| nan%')
+        out["undefined"] = (f"{int((~defined).sum())} of {rel.size} held-out runs have no "
+                            "prediction (x at or below the fit's E_x, where the law says "
+                            "nothing): counted outside their intervals, left out of the errors")
+    if (defined & ~ok).any():
+        out["zero_observed"] = (f"{int((defined & ~ok).sum())} of {rel.size} held-out runs "
+                                "observe y = 0, where a relative error is undefined: scored by "
+                                "their intervals, left out of the errors")
     return out
 
 

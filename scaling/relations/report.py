@@ -106,8 +106,9 @@ def downstream_text(out: dict) -> str:
                  if "pi95_coverage" in h else "")
         lines.append(f"held out {h['n']} runs (largest compute, or --holdout-data): "
                      f"mean |rel err| {100 * h['mean_abs_relative_error']:.2f}%{base}{cover}")
-        if "undefined" in h:
-            lines.append(f"  note: {h['undefined']}")
+        for key in ("undefined", "zero_observed"):
+            if key in h:
+                lines.append(f"  note: {h[key]}")
         for p in h["points"]:
             extra = (f"  baseline {100 * p['baseline_relative_error']:+.2f}%"
                      if "baseline_relative_error" in p else "")
@@ -118,8 +119,11 @@ def downstream_text(out: dict) -> str:
                 lines.append(f"  {size}x={p['x']:.4f} y={p['y']:.4f} no prediction (x at or "
                              f"below E_x){extra}")
                 continue
+            rel = p["relative_error"]
+            rel = (f"{100 * rel:+.2f}%" if rel is not None and math.isfinite(rel)
+                   else "no relative error at y = 0")
             lines.append(f"  {size}x={p['x']:.4f} y={p['y']:.4f} predicted="
-                         f"{p['predicted']:.4f} ({100 * p['relative_error']:+.2f}%){pi}{extra}")
+                         f"{p['predicted']:.4f} ({rel}){pi}{extra}")
     for note in out.get("notes", []):
         lines.append(f"note: {note}")
     rough = rough_intervals_note(int((out.get("bootstrap") or {}).get("n") or 0), "the 95% intervals above",
@@ -206,8 +210,9 @@ def write_downstream_report(out_dir, downstream) -> None:
         if "pi95_coverage" in out["holdout"]:
             md += [f"{100 * out['holdout']['pi95_coverage']:.0f}% of the held-out runs lie "
                    "inside their 95% prediction intervals (pi95_lo, pi95_hi).", ""]
-        if "undefined" in out["holdout"]:
-            md += [f"Note: {out['holdout']['undefined']}.", ""]
+        for key in ("undefined", "zero_observed"):
+            if key in out["holdout"]:
+                md += [f"Note: {out['holdout'][key]}.", ""]
         md += [markdown_table(hold), ""]
     md += ["![y against x](relation.png)", ""]
     if out.get("notes"):
