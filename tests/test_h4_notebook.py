@@ -268,3 +268,15 @@ def test_a_run_table_object_is_read_by_every_law_function(grid):
         compare_laws(grid, n_bootstrap=0).fits["chinchilla"].values(), rel=1e-12)
     assert calibrate_law(table, "kaplan", cuts=1, n_bootstrap=4).n_runs == len(grid)
     assert fit_law(table, "kaplan", n_bootstrap=0).n_points == len(grid)
+
+
+def test_a_comparison_with_an_isoflop_fit_shows_no_rmse_it_does_not_have(anchors):
+    """An IsoFLOP fit (budget optima, no loss surface) read 'RMSE(log L) nan' in the repr."""
+    from scalefit import compare_laws
+    points = pd.read_csv(anchors / "scaling" / "porian" / "porian_isoflop_points.csv")
+    one = points[(points["dataset"] == "rw") & (points["hparams"] == "base") & (points["warmup"] == "long")
+                 & (points["decay"] == "kaplan") & (points["param_count"] == "kaplan")]
+    comparison = compare_laws(one.rename(columns={"n": "params"}), ["isoflop", "chinchilla"], n_bootstrap=0)
+    rows = _readable(repr(comparison))
+    assert rows[1].startswith("  isoflop: ") and "RMSE" not in rows[1] and "nan" not in rows[1]
+    assert f"RMSE(log L) {comparison.fits['chinchilla'].extra['rmse_log']:.4g}" in rows[2]

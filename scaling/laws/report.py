@@ -78,7 +78,9 @@ def fit_line(fit: dict) -> str:
     points and RMSE(log L), the allocation exponent a with its 95% interval where the law sets
     one, the mean error on held-out runs where some were, and how many warnings it carries."""
     alloc = fit.get("allocation", {})
-    parts = [f"{fit['n_points']} points", f"RMSE(log L) {fit.get('rmse_log', np.nan):.4g}"]
+    parts = [f"{fit['n_points']} points"]
+    if np.isfinite(fit.get("rmse_log", np.nan)):  # an IsoFLOP fit has none: it fits budget optima
+        parts.append(f"RMSE(log L) {fit['rmse_log']:.4g}")
     if np.isfinite(alloc.get("a", np.nan)):
         parts.append(f"a = {_with_ci(alloc, 'a', '.2f')}")
     held = fit.get("holdout", {}).get("mean_abs_relative_error", np.nan)
