@@ -339,11 +339,9 @@ def merge(dirs, out_dir) -> SweepResult:
     runs = read_metadata(dirs)
     check_mergeable(dirs, runs)
     output_folder("--out", out_dir)
-    meta = {"merged": now(), "folders": dirs, "runs": runs,
-            "suite": ", ".join(sorted({str(r.get("suite")) for r in runs})) or None,
-            "device": ", ".join(sorted({str(r.get("device")) for r in runs})) or None,
-            "dtype": ", ".join(sorted({str(r.get("dtype")) for r in runs})) or None,
-            "seed": ", ".join(sorted({str(r.get("seed")) for r in runs})) or None, "shard": None}
+    meta = {"merged": now(), "folders": dirs, "runs": runs, "shard": None,  # each fact as the runs recorded it
+            **{k: ", ".join(sorted({str(r[k]) for r in runs if r.get(k) is not None})) or None
+               for k in ("suite", "device", "dtype", "seed")}}
     if (Path(out_dir) / "parts").is_dir():
         raise InputError(f"--out {out_dir}: is a sweep folder (parts/ inside); merge into a new folder")
     # written aside and moved in at the end: a merge interrupted while writing leaves the folder
@@ -352,10 +350,10 @@ def merge(dirs, out_dir) -> SweepResult:
         tables = merge_sweeps(dirs, staging)
         failures = tables.pop("failures")
         flags = tables.pop("integrity")
-        evals = tables.get("evals", pd.DataFrame())
         meta["rows"] = {k: len(v) for k, v in tables.items()}
         meta["failed"] = len(failures)
-        meta["measured"] = int(evals[["model", "step"]].drop_duplicates().shape[0]) if not evals.empty else 0
+        measured = [t[["model", "step"]] for name, t in tables.items() if name != "fingerprints" and len(t)]
+        meta["measured"] = len(pd.concat(measured).drop_duplicates()) if measured else 0  # evals or weights
         meta["warnings"] = coverage_warnings(runs)
         files = write_sweep_report(staging, tables, failures, meta, "run.json", integrity=flags)
         files = [Path(out_dir) / Path(f).relative_to(staging) for f in files]

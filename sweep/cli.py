@@ -153,7 +153,7 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
     from scalefit.options import output_folder
 
     executor = parse_executor(executor_text, threads=threads)
-    _, grid, _ = sweep_grid(suite, split_values(models), steps, shard, local)
+    spec, grid, part = sweep_grid(suite, split_values(models), steps, shard, local)
     output_folder("--out", out_dir)
     if any((Path(out_dir) / "parts").glob("*/*/evals--*.parquet")):  # its report.md would replace the eval's
         raise InputError(f"--out {out_dir}: holds a scalefit eval sweep; measure weights into another folder, "
@@ -163,13 +163,23 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
 
     if threads:
         torch.set_num_threads(threads)
-    measurements = build_measurements({"weights": dict(device=weights_device(device),
-                                                       fit_families=not no_families, spectra=not no_spectra)})
+    on = weights_device(device)
+    measurements = build_measurements({"weights": dict(device=on, fit_families=not no_families,
+                                                       spectra=not no_spectra)})
+    from scalefit.sweep.runinfo import metadata_name, run_metadata, write_metadata
+
+    # the run's facts, as scalefit eval records them (eval merge reads them); weights load as stored
+    meta = run_metadata(device=on or "cpu", dtype=None, seed=None, suite=spec.name if spec else None,
+                        grid_size=len(grid), shard=part,
+                        options={"suite": suite, "models": list(models), "steps": steps, "checkpoint": list(local),
+                                 "shard": shard, "no_families": no_families, "no_spectra": no_spectra,
+                                 "out_dir": out_dir, "executor": executor_text, "on_duplicate": on_duplicate})
 
     def report(result):
+        files = [write_metadata(result.meta, out_dir, metadata_name(part))]
         table = result.tables.get("weights")
         if table is None or table.empty:
-            return []
+            return files
         from scalefit.errors import known
         from scalefit.weightstats.report import write_weights_report
 
@@ -178,13 +188,14 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
         if absent and split_values(stats):  # a --stat the measurement does not produce
             click.echo(f"note: --stat {', '.join(absent)}: not measured, so not plotted "
                        f"(known: {known(table['stat'].dropna())})", err=True)
-        return write_weights_report(table, out_dir, stats=wanted, checkpoints=[g for g in grid if g.path])
+        return files + list(write_weights_report(table, out_dir, stats=wanted,
+                                                 checkpoints=[g for g in grid if g.path]))
 
     clean = (lambda info: cleanup_checkpoint(info, hub_cache)) if cleanup else None
     try:
         result = sweep_checkpoints(grid, measurements, out_dir, load=safetensors_loader(hub_cache),
                                    cleanup=clean, progress=not no_progress, tables=["weights"], report=report,
-                                   executor=executor, on_duplicate=on_duplicate)
+                                   meta=meta, executor=executor, on_duplicate=on_duplicate)
     except SweepInterrupted:
         interrupted_exit(ctx, out_dir)
     finally:

@@ -77,9 +77,9 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     out_dir = Path(out_dir)
     wide = wide_evals(evals, facts=True)
     plots = plot_losses(evals, out_dir) if evals is not None and not evals.empty else []
-    lines = [f"# scalefit eval: {meta.get('suite', '')}", "",
-             f"- device `{meta.get('device')}`, dtype `{meta.get('dtype')}`, seed {meta.get('seed')}",
-             *run_lines(wide, meta), ""]
+    facts = [f"{k} `{meta[k]}`" for k in ("device", "dtype", "seed") if meta.get(k) is not None]  # unrecorded: left out
+    lines = [f"# scalefit eval: {meta.get('suite') or 'suite not recorded'}", "",
+             *([f"- {', '.join(facts)}"] if facts else []), *run_lines(wide, meta), ""]
     if plots:
         lines += ["![loss against training tokens](loss_vs_tokens.png)", ""]
     lines += ["## Per checkpoint", "", "Loss in nats/token, bpb in bits per UTF-8 byte; "

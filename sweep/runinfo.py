@@ -45,7 +45,7 @@ def run_metadata(*, device, dtype, seed: int, options: dict, suite: str, grid_si
     gpu = torch.cuda.get_device_name(device) if dev.startswith("cuda") and torch.cuda.is_available() else None
     return {"started": now(), "suite": suite, "checkpoints_in_shard": grid_size,
             "shard": f"{shard[0]}/{shard[1]}", "device": dev, "gpu": gpu,
-            "dtype": str(dtype).replace("torch.", ""), "seed": seed,
+            "dtype": None if dtype is None else str(dtype).replace("torch.", ""), "seed": seed,
             "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0],
             "platform": platform.platform(), "packages": package_versions(),
             "command": " ".join(sys.argv), "options": options}
