@@ -280,3 +280,18 @@ def test_a_comparison_with_an_isoflop_fit_shows_no_rmse_it_does_not_have(anchors
     rows = _readable(repr(comparison))
     assert rows[1].startswith("  isoflop: ") and "RMSE" not in rows[1] and "nan" not in rows[1]
     assert f"RMSE(log L) {comparison.fits['chinchilla'].extra['rmse_log']:.4g}" in rows[2]
+
+
+def test_the_isoflop_method_is_read_in_any_case_as_law_names_are(anchors):
+    """fit_law(runs, 'IsoFLOP') was accepted but isoflop_method='Akima' refused; the method is
+    now read as the law name is, and the fit uses it."""
+    from scalefit import fit_law
+    points = pd.read_csv(anchors / "scaling" / "porian" / "porian_isoflop_points.csv")
+    one = points[(points["dataset"] == "rw") & (points["hparams"] == "base") & (points["warmup"] == "long")
+                 & (points["decay"] == "kaplan") & (points["param_count"] == "kaplan")]
+    runs = one.rename(columns={"n": "params"})
+    fit = fit_law(runs, "IsoFLOP", n_bootstrap=0, isoflop_method=" Akima ")
+    assert fit.extra["method"] == "akima"
+    assert fit.values() == fit_law(runs, "isoflop", n_bootstrap=0, isoflop_method="akima").values()
+    with pytest.raises(InputError, match=r"unknown method 'spline' \(parabola, akima\)"):
+        fit_law(runs, "isoflop", n_bootstrap=0, isoflop_method="spline")

@@ -81,7 +81,8 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
 
     model = law_for(law)
     law = model.law_name
-    if checked_method(isoflop_method) != "parabola" and law != "isoflop":  # else silently unused
+    isoflop_method = checked_method(isoflop_method)
+    if isoflop_method != "parabola" and law != "isoflop":  # else silently unused
         raise InputError(f"isoflop_method (--isoflop-method) '{isoflop_method}': only with law "
                          f"isoflop (got {law})")
     delta = positive_float("delta (--delta)", delta)  # the options' own checks, as the command applies them

@@ -62,11 +62,13 @@ METHODS = ("parabola", "akima")  # how a budget's minimum is read off its losses
 
 
 def checked_method(method: str) -> str:
-    """``method`` if it is one of METHODS, else an InputError naming them."""
-    if method not in METHODS:
+    """``method`` as one of METHODS (in any case, as law names are), else an InputError naming
+    them."""
+    name = method.strip().lower() if isinstance(method, str) else method
+    if name not in METHODS:
         raise InputError(f"isoflop_method (--isoflop-method): unknown method '{method}' "
                          f"({', '.join(METHODS)})")
-    return method
+    return name
 
 
 def repeated_sizes(frame: pd.DataFrame, method: str, source: str = "<run table>",
@@ -102,7 +104,7 @@ def isoflop_optima(frame: pd.DataFrame, method: str = "parabola", source: str = 
     """Per budget: flops, N*, D*, L* (NaN when excluded) and the reason for each exclusion
     (plus one warning when budgets have rows that repeat a model size; with Akima an
     InputError naming the file and its rows, ``file_rows`` being each run's 1-based row)."""
-    checked_method(method)
+    method = checked_method(method)
     budgets = budget_groups(frame)
     rows, warnings = [], repeated_sizes(frame, method, source, file_rows)
     for c, group in frame.groupby(budgets, sort=True):
@@ -125,7 +127,7 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
                 progress: bool = False, method: str = "parabola") -> FitResult:
     """IsoFLOP fit of N*(C) = G C^a; ``a`` and ``G`` as params, b = 1 - a in the allocation."""
     from scalefit.scaling.laws.runtable import as_run_table  # runtable reads the registry
-    table = as_run_table(runs, "isoflop", loss=loss)
+    table, method = as_run_table(runs, "isoflop", loss=loss), checked_method(method)
     optima, warnings = isoflop_optima(table.frame, method, table.source, table.rows)
     good = optima[np.isfinite(optima["N_opt"])]
     if len(good) < 2:
