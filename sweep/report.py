@@ -95,7 +95,8 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
                   "(`trend_break`, reported only).", "", markdown_table(integrity), ""]
     # the tables written beside the report (a --weights-only sweep writes no evals table)
     tables = (["evals"] if evals is not None and not evals.empty else []) + sorted(extra_tables or [])
-    lines += ["## Files", "", *[f"- `{t}.parquet`, `{t}.csv`: long table" for t in tables],
+    what = {"fingerprints": "one row per checkpoint: the fingerprint of its weight files"}
+    lines += ["## Files", "", *[f"- `{t}.parquet`, `{t}.csv`: {what.get(t, 'long table')}" for t in tables],
               "- `evals_wide.csv`: the table above", "- `run.json`: versions, device, dtype, options",
               "- `integrity.csv`: the checkpoint integrity flags (header only when none)",
               "- `measurements.json`: the options each measurement of this folder was made with",

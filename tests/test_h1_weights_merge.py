@@ -36,3 +36,13 @@ def test_a_weights_sweep_records_its_run_and_merges_with_its_facts(tmp_path):
     assert head[0] == "# scalefit eval: tiny" and "None" not in "\n".join(head)
     assert head[2] == "- device `cpu`" and "checkpoints measured 2" in head[3]
     assert json.loads((merged / "run.json").read_text())["measured"] == 2
+
+
+def test_the_report_says_what_the_fingerprints_table_is(tmp_path):
+    """It listed fingerprints.parquet as a 'long table' like evals and weights."""
+    merged = tmp_path / "m"
+    result = CliRunner().invoke(main, ["eval", "merge", str(weights(tmp_path / "a")), "--out", str(merged)])
+    assert result.exit_code == 0, result.output
+    report = (merged / "report.md").read_text()
+    assert "- `fingerprints.parquet`, `fingerprints.csv`: one row per checkpoint" in report
+    assert "- `weights.parquet`, `weights.csv`: long table" in report
