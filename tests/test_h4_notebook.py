@@ -3,6 +3,7 @@ and would not use is refused, what `fit_law` returns equals the command's --json
 in a notebook, and the input table is never changed."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -295,3 +296,20 @@ def test_the_isoflop_method_is_read_in_any_case_as_law_names_are(anchors):
     assert fit.values() == fit_law(runs, "isoflop", n_bootstrap=0, isoflop_method="akima").values()
     with pytest.raises(InputError, match=r"unknown method 'spline' \(parabola, akima\)"):
         fit_law(runs, "isoflop", n_bootstrap=0, isoflop_method="spline")
+
+
+def test_transition_choices_are_read_in_any_case_and_checked_in_one_place(checkpoints):
+    """transition_study(which='First') and interval_method='Local-Strong' were refused, though law
+    names are read in any case; segmented.py and transitions.py each had a checked_interval_method
+    with its own message ('interval method 'x': one of ...' from find_transitions)."""
+    from scalefit import stat_trajectory, transition_study
+    from scalefit.scaling.trajectories.segmented import find_transitions
+    trajectory = stat_trajectory(checkpoints, "std", group="mlp_in", models=["mini-1"])
+    study = transition_study(trajectory, which=" First", interval_method="Local-Strong", n_bootstrap=0)
+    plain = transition_study(trajectory, which="first", interval_method="local-strong", n_bootstrap=0)
+    assert study.interval_method == "local-strong"
+    pd.testing.assert_frame_equal(study.transitions, plain.transitions)
+    for call in (lambda: transition_study(trajectory, interval_method="wild", n_bootstrap=0),
+                 lambda: find_transitions(np.arange(20.0), np.arange(20.0), interval_method="wild")):
+        with pytest.raises(InputError, match=r"^interval_method: 'wild' is not an interval method; expected one of"):
+            call()

@@ -249,10 +249,12 @@ def interval_level(method: str) -> float:
 
 
 def checked_interval_method(method: str) -> str:
-    """`method` if INTERVAL_METHODS names it, else one InputError (bad input, as elsewhere)."""
-    if method not in INTERVAL_METHODS:
-        raise InputError(f"interval method {method!r}: one of {', '.join(INTERVAL_METHODS)}")
-    return method
+    """`method` as INTERVAL_METHODS names it (in any case), else one InputError."""
+    name = method.strip().lower() if isinstance(method, str) else method
+    if name not in INTERVAL_METHODS:
+        raise InputError(f"interval_method: '{method}' is not an interval method; expected one of "
+                         f"{', '.join(INTERVAL_METHODS)}")
+    return name
 
 
 def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,

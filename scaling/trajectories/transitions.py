@@ -21,9 +21,10 @@ from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_in
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
 from scalefit.scaling.trajectories.segmented import (INTERVAL_COVERAGE, INTERVAL_METHOD,
-                                                     INTERVAL_METHODS, PLAIN_LEVEL, WEAK_KINK_T,
+                                                     PLAIN_LEVEL, WEAK_KINK_T,
                                                      CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
-                                                     find_transitions, interval_level, slope_change_t)
+                                                     checked_interval_method, find_transitions,
+                                                     interval_level, slope_change_t)
 from scalefit.scaling.trajectories.table import checked_trajectory
 from scalefit.signals import Interrupted
 
@@ -206,20 +207,14 @@ def checked_search(*, max_breakpoints, min_delta_bic, n_bootstrap, seed,
             "interval_method": checked_interval_method(interval_method)}
 
 
-def checked_interval_method(method: str) -> str:
-    """`method` if segmented.INTERVAL_METHODS names it, else one InputError."""
-    if method not in INTERVAL_METHODS:
-        raise InputError(f"interval_method: '{method}' is not an interval method; expected one of "
-                         f"{', '.join(INTERVAL_METHODS)}")
-    return method
-
-
 def checked_pick(which: str) -> str:
-    """``which`` if it names a pick of ``pick_transition_per_run``, else one InputError."""
-    if which not in PICKS:
+    """``which`` as a pick of ``pick_transition_per_run`` names it (in any case), else one
+    InputError."""
+    name = which.strip().lower() if isinstance(which, str) else which
+    if name not in PICKS:
         raise InputError(f"which: '{which}' is not a pick; expected 'largest' or 'first' (the "
                          "largest slope change of a run, or its first transition)")
-    return which
+    return name
 
 
 def pick_transition_per_run(transitions: pd.DataFrame, which: str = "largest") -> pd.DataFrame:
