@@ -390,3 +390,20 @@ def test_too_few_pairs_says_which_runs_found_no_partner():
     with pytest.raises(InputError, match=r"only 4 \(x, y\) pairs .* needs at least 5; 36 runs "
                                          r"with val_loss have no acc"):
         run_downstream(web, "val_loss", "acc", relation="sigmoid", n_bootstrap=0)
+
+
+def test_a_checkpoint_table_whose_step_is_no_step_is_refused():
+    """A wide checkpoint table with step 'final' or -5 was paired and fitted without a word (the
+    step keys a checkpoint and its model's bootstrap unit); now refused as every other reader of
+    a step column refuses it (schema.checked_steps)."""
+    rows = [{"model": m, "step": s, "params": n, "tokens": s * 1e7,
+             "nll": 2 + 50 / n ** 0.2 / s ** 0.2, "code": 1 + 40 / n ** 0.2 / s ** 0.2}
+            for m, n in (("a", 1e6), ("b", 3e6), ("c", 1e7)) for s in (1, 2, 4, 8)]
+    table = pd.DataFrame(rows).astype({"step": object})
+    for bad in ("final", -5, 2.5):
+        table.loc[3, "step"] = bad
+        with pytest.raises(InputError, match=rf"<table>: column 'step', row 4: '{bad}' is not a "
+                                             "step; expected a whole number >= 0"):
+            pair_losses(table, "nll", "code")
+    table.loc[3, "step"] = 8
+    assert pair_losses(table, "nll", "code").pairs["step"].dtype == np.int64

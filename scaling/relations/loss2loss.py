@@ -34,7 +34,7 @@ from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import observed_residuals
 from scalefit.scaling.relations.resampling import UNIT, attach_draws, checkpoint_units, unit_bootstrap
 from scalefit.scaling.resample import resample_indices
-from scalefit.schema import FLOPS_PER_PARAM_TOKEN, KEYS, distinct_rows
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN, KEYS, checked_steps, distinct_rows
 from scalefit.tables import as_table
 
 PAIRINGS = ("train-to-train", "train-to-test", "test-to-test")
@@ -222,6 +222,7 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
     table, source = as_table(table, source)
     if not table.index.is_unique:  # tables concatenated without ignore_index: rows by position
         table = table.reset_index(drop=True)
+    table = checked_steps(table, source)  # a step of 'final' or -5 keyed a checkpoint unsaid
     refuse_repeated_rows(table, source, "a table lists each run or checkpoint once (drop the copies)")
     if pairing not in PAIRINGS:
         raise InputError(f"--pair: '{pairing}' is not one of {', '.join(PAIRINGS)}")
