@@ -106,7 +106,10 @@ class RayExecutor:
             except (ConnectionError, RuntimeError, ValueError) as exc:  # ValueError: an address Ray cannot parse
                 if not self.address:  # a local cluster that does not start: not the user's input
                     raise
-                raise _no_cluster(self.address, (str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                if self.address == "auto" and "Could not find any running Ray instance" in reason:
+                    reason = "none runs on this node"  # Ray's text sends the user to its own --address flag
+                raise _no_cluster(self.address, reason) from None
             self.started = True
         return ray
 

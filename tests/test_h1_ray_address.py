@@ -91,3 +91,19 @@ def test_an_address_ray_cannot_parse_is_one_line(monkeypatch, tmp_path):
     assert result.exit_code == 2, result.output
     assert "--executor ray:anyscale://c: no Ray cluster to join there (Invalid address format" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ray_auto_with_no_cluster_says_so_without_ray_s_flags(monkeypatch, tmp_path):
+    """Ray's text asked for its own `--address` flag or RAY_ADDRESS, which scalefit has not."""
+    def none_running(*args, **kwargs):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to "
+                              "by setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", none_running)
+    result = CliRunner().invoke(main, ["weights", "--suite", str(cached_tiny_suite()), "--models", "tiny-a",
+                                       "--steps", "0", "--device", "cpu", "--no-progress", "--executor", "ray:auto",
+                                       "--out", str(tmp_path / "w")])
+    assert result.exit_code == 2, result.output
+    assert "--executor ray:auto: no Ray cluster to join there (none runs on this node)" in result.stderr
+    assert "--address" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
