@@ -313,3 +313,18 @@ def test_transition_choices_are_read_in_any_case_and_checked_in_one_place(checkp
                  lambda: find_transitions(np.arange(20.0), np.arange(20.0), interval_method="wild")):
         with pytest.raises(InputError, match=r"^interval_method: 'wild' is not an interval method; expected one of"):
             call()
+
+
+def test_checkpoints_left_out_show_in_the_trajectory_results(checkpoints):
+    """A checkpoint whose statistic is inf is left out with a note, which the command prints
+    ('note: ...') but a notebook saw only by looking in .notes."""
+    from scalefit import stat_trajectory, trajectory_report, transition_study
+    table = checkpoints[checkpoints["model"].isin(["mini-1", "mini-2", "mini-3"])].copy()
+    table["value"] = table["value"].astype(float)
+    rows = table.index[(table["stat"] == "std") & (table["group"] == "mlp_in") & (table["tensor"] == "*")]
+    table.loc[rows[5], "value"] = np.inf
+    report = trajectory_report(table, "std", group="mlp_in")
+    study = transition_study(stat_trajectory(table, "std", group="mlp_in"), n_bootstrap=0)
+    for result in (report, study):
+        assert len(result.notes) == 1 and "have no finite stat 'std'" in result.notes[0]
+        assert f"  note: {result.notes[0]}" in _readable(repr(result), lines=4, width=300)

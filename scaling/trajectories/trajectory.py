@@ -625,7 +625,8 @@ class TrajectoryReport:
                 f"({self.joined.attrs.get('loss_dataset') or 'loss'}) on {self.data}: {len(self.joined)} "
                 f"checkpoints, {fitted} models fitted\n  pooled R^2 {collapse['pooled_r_squared']:.3g}; "
                 f"collapse: {verdict}; partial r {r:+.2f} (p = {p:.2g})\n"
-                "  print() for the report; .joined, .collapse, .correlation, .to_dict()")
+                + "".join(f"  note: {n}\n" for n in self.notes)  # the API warns of none of them
+                + "  print() for the report; .joined, .collapse, .correlation, .notes, .to_dict()")
 
     def __str__(self) -> str:
         return self.markdown()

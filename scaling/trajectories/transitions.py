@@ -411,7 +411,8 @@ class TransitionStudy:
             slope = fit.params["slope"]
             tail = (f"warmup regression over {fit.n_points} runs: slope {slope.value:.3f} "
                     f"[{slope.ci95[0]:.3f}, {slope.ci95[1]:.3f}]: {fit.extra.get('verdict', '')}")
-        return f"{head}\n  {tail}\n  .transitions, .runs, .picked, .regression, .to_dict()"
+        notes = "".join(f"\n  note: {n}" for n in self.notes)  # checkpoints left out, as the command says
+        return f"{head}\n  {tail}{notes}\n  .transitions, .runs, .picked, .regression, .notes, .to_dict()"
 
     def to_dict(self) -> dict:
         regression = self.regression
