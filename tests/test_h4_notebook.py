@@ -328,3 +328,14 @@ def test_checkpoints_left_out_show_in_the_trajectory_results(checkpoints):
     for result in (report, study):
         assert len(result.notes) == 1 and "have no finite stat 'std'" in result.notes[0]
         assert f"  note: {result.notes[0]}" in _readable(repr(result), lines=4, width=300)
+
+
+@pytest.mark.parametrize("kw", [dict(holdout=True), dict(seed=True), dict(n_bootstrap=False),
+                                dict(delta=np.True_)])
+def test_true_or_false_where_a_number_goes_is_refused(grid, kw):
+    """compare_laws(runs, holdout=True) held out one run ('yes, hold some out' read as the count
+    1); seed=True was seed 1 and n_bootstrap=False no bootstrap, without a word."""
+    from scalefit import compare_laws
+    name, value = next(iter(kw.items()))
+    with pytest.raises(InputError, match=f"'{value}' is True or False, not a number; expected"):
+        compare_laws(grid, **{"n_bootstrap": 0, **kw})

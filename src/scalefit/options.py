@@ -18,6 +18,8 @@ from scalefit.errors import InputError
 # ---- plain parsers: value -> checked value, or InputError naming the option -----------------
 
 def _number(option: str, value, accepted: str) -> float:
+    if type(value).__name__ in ("bool", "bool_"):  # holdout=True held out 1 run, seed=True was 1
+        raise InputError(f"{option}: '{value}' is True or False, not a number; expected {accepted}")
     try:
         number = float(value)
     except (TypeError, ValueError):
