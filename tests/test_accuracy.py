@@ -9,8 +9,7 @@ import pytest
 from scalefit.errors import InputError
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.relations import forms as relation_forms
-from scalefit.scaling.relations.accuracy import (accuracy_with_ci, chained_accuracy, fit_accuracy,
-                                                 predict_accuracy)
+from scalefit.scaling.relations.accuracy import accuracy_with_ci, chained_accuracy, fit_accuracy
 from scalefit.scaling.relations.downstream import run_downstream
 
 SIGMOID = {"a": 0.55, "k": -2.5, "L0": 3.4, "b": 0.25}
@@ -113,41 +112,24 @@ def test_each_law_names_the_scale_it_is_fitted_on():
         "least squares on the accuracy scale"
 
 
-def test_sigmoid_near_the_ceiling_stays_within_0_1():
-    """acc = a / (1 + exp(-k (L - L0))) + b runs between b and a + b; with a and b each bounded
-    by [0, 1], 7 of these 20 binomial fits near 100% put a + b at 1.04-1.11, an accuracy curve
-    above 100% at low loss. Now 0 <= b <= a + b <= 1, the curve, its draws and both intervals
-    stay within [0, 1], and a fit on the bound says so."""
+def test_sigmoid_near_the_ceiling_says_when_its_asymptote_passes_100_percent():
+    """acc = a / (1 + exp(-k (L - L0))) + b runs between b and a + b. Near 100% some binomial
+    fits put a + b above 1 (bounding it by 1 made Pythia's held-out predictions worse, so it is
+    left free): each such fit says so, a fit below 1 does not, and the curve's intervals and
+    predictions stay within [0, 1]."""
     truth = {"a": 0.6, "k": -3.0, "L0": 3.0, "b": 0.38}
     L = np.linspace(2.6, 4.5, 25)
-    on_bound = 0
+    above = 0
     for r in range(20):
         rng = np.random.default_rng(r)
         acc = rng.binomial(400, relation_forms.sigmoid_accuracy(L, **truth)) / 400
         res = fit_accuracy(L, acc, "sigmoid", n_bootstrap=30 if r in (3, 5) else 0, seed=r)
         v = res.values()
-        assert v["a"] >= 0 and v["b"] >= 0 and v["a"] + v["b"] <= 1 + 1e-9, v
-        assert float(predict_accuracy(res, -10.0)) <= 1 + 1e-9
-        at_bound = v["a"] + v["b"] > 1 - 1e-6
-        on_bound += at_bound
-        assert at_bound == any("a + b, the curve's upper asymptote" in w for w in res.warnings)
+        assert 0 <= v["a"] <= 1 and 0 <= v["b"] <= 1, v
+        passes = v["a"] + v["b"] > 1
+        above += passes
+        assert passes == any("upper asymptote passes 100%" in w for w in res.warnings), res.warnings
         if res.draws is not None:
-            assert np.all(res.draws["a"] + res.draws["b"] <= 1 + 1e-9)
             at = accuracy_with_ci(res, 1.0)
             assert 0 <= at["ci95"][0] <= at["ci95"][1] <= 1 and at["pi95"][1] <= 1, at
-    assert on_bound >= 5
-
-
-def test_a_prediction_where_the_error_law_leaves_0_1_is_refused():
-    """err = eps - k exp(-gamma L) falls below 0 at low loss (here below L = 1.33): --at-x 0.5
-    printed an error rate of -0.68 as a projection; now refused as the shifted power law's x
-    below E_x is, naming the fitted range. Inside [0, 1] it still predicts."""
-    L = np.linspace(2.4, 6.0, 30)
-    frame = pd.DataFrame({"loss": L, "err": relation_forms.exponential_error(L, **EXPONENTIAL)})
-    with pytest.raises(InputError, match=r"--at-x: x = 0.5: the fitted exponential-error law gives "
-                                         r"-0.68\d* there, outside \[0, 1\].*fitted x \(2.4 to 6\)"):
-        run_downstream(frame, "loss", "err", relation="exponential-error", at_x=0.5,
-                       n_bootstrap=0)
-    out = run_downstream(frame, "loss", "err", relation="exponential-error", at_x=2.0,
-                         n_bootstrap=0)
-    assert 0 < out.prediction["value"] < 1
+    assert 0 < above < 20

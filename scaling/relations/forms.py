@@ -23,7 +23,8 @@ def sigmoid_accuracy(L, a, k, L0, b):
     """acc = a / (1 + exp(-k (L - L0))) + b  (OLMo model ladder, Bhagia et al. 2024, step 2).
 
     With k < 0 accuracy falls as task loss L rises. The curve runs between its asymptotes b and
-    a + b (a >= 0), so it stays a fraction where 0 <= b and a + b <= 1 (the fit's bounds).
+    a + b (a >= 0); the fit bounds a and b by [0, 1] and leaves a + b free (it says when a + b
+    passes 1, see ``accuracy.BOUNDS``).
     """
     L = np.asarray(L, dtype=float)
     return a / (1.0 + np.exp(-k * (L - L0))) + b
