@@ -57,6 +57,15 @@ def test_json_dump_turns_nan_into_null():
     assert json.loads(text) == {"a": None, "b": [1.0, None]}
 
 
+def test_json_dump_writes_a_missing_count_of_a_nullable_column_as_null():
+    """The sweep tables keep counts as pandas' nullable Int64 (f152de4); a column's values as
+    Python objects hold pd.NA where a row lacks the count, which json.dumps cannot write."""
+    import pandas as pd
+
+    counts = pd.Series([64, None], dtype="Int64").tolist()
+    assert json.loads(dumps({"context": counts, "when": pd.NaT})) == {"context": [64, None], "when": None}
+
+
 @pytest.mark.parametrize("args, path, says", [
     (["compare", "--schedule-law", "x"], "scalefit compare", "Did you mean '--schedules'?"),
     (["fit", "nosuchlaw"], "scalefit fit", "Invalid value for 'LAW': 'nosuchlaw' is not one of 'kaplan-n'"),

@@ -6,10 +6,14 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 
 def to_jsonable(obj):
-    """Convert numpy scalars/arrays, NaN and inf, dataclasses-as-dicts into plain JSON values."""
+    """Convert numpy scalars/arrays, NaN and inf, dataclasses-as-dicts into plain JSON values; a
+    missing value of pandas' nullable columns (pd.NA, NaT: the sweep tables' Int64 counts) is null."""
+    if obj is pd.NA or obj is pd.NaT:
+        return None
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
