@@ -38,6 +38,5 @@ def parse_executor(text: str | None, *, threads: int | None = None, max_retries:
         raise ray_missing()
     from scalefit.sweep.ray_executor import RayExecutor, probe
 
-    if address:
-        probe(address)  # nothing listening there: said now, before the sweep folder is touched
+    probe(address or None)  # nothing listening there (or at RAY_ADDRESS): said now, before the sweep folder is touched
     return RayExecutor(address=address or None, threads=threads, max_retries=max_retries)

@@ -11,7 +11,8 @@ a re-run (on Ray or locally) measures what is missing.
 
 Without an address a local Ray cluster is started (and stopped at the end); `ray:auto` joins the
 cluster that `ray start --head` (or KubeRay, or Ray on SLURM) runs on this node; an address joins
-that cluster. A Ray session that is already initialized in this process is used as it is.
+that cluster. RAY_ADDRESS in the environment, as ray.init reads it, replaces no address and
+`auto`: that cluster is joined (and probed, and named in messages, as an address given is). A Ray session that is already initialized in this process is used as it is.
 """
 from __future__ import annotations
 
@@ -36,15 +37,31 @@ def _measure_task(info, measurements, out_dir, load, cleanup, on_duplicate, thre
 PROBE_SECONDS = 3.0  # a TCP connect to a cluster's head answers in milliseconds
 
 
-def _no_cluster(address: str, reason: str) -> InputError:
+def _no_cluster(address: str, reason: str, named: str | None = None) -> InputError:
+    """The one line for an address with no cluster; `named` says where the address came from
+    (RAY_ADDRESS in the environment), whose advice differs: --executor ray joins it too."""
+    if named:
+        return InputError(f"{named}: no Ray cluster to join there ({reason}); start one with `ray start "
+                          "--head`, or unset RAY_ADDRESS (--executor ray then starts a local cluster)")
     return InputError(f"--executor ray:{address}: no Ray cluster to join there ({reason}); start one with "
                       "`ray start --head`, or use --executor ray for a local cluster")
+
+
+def environment_address(address: str | None) -> str | None:
+    """RAY_ADDRESS where ray.init reads it: in place of no address or 'auto' (None otherwise)."""
+    value = os.environ.get("RAY_ADDRESS")
+    return value if value and address in (None, "auto") else None
+
+
+def environment_label(address: str | None) -> str:
+    """How a message names an address taken from RAY_ADDRESS."""
+    return f"--executor {'ray:' + address if address else 'ray'}: RAY_ADDRESS={os.environ.get('RAY_ADDRESS')}"
 
 
 RESOLVED_BY_RAY = ("auto", "local")  # ray.init's own lookups: the running cluster, a new local one
 
 
-def host_port(address: str) -> tuple[str, int] | None:
+def host_port(address: str, named: str | None = None) -> tuple[str, int] | None:
     """(host, port) of a 'HOST:PORT' or 'ray://HOST:PORT' address ('[::1]:6379' too); None for an
     address Ray resolves itself ('auto', 'local', another client scheme, 'ray://HOST'). A bare
     host or a port that is no number is an InputError (Ray's ValueError on it was a traceback)."""
@@ -56,28 +73,35 @@ def host_port(address: str) -> tuple[str, int] | None:
     if client and not sep:
         return None
     if not sep or not host or not port.isdigit():
-        raise InputError(f"--executor ray:{address}: not a Ray address; use ray:auto (the cluster on this "
-                         "node), ray:HOST:PORT (its head, e.g. ray:10.0.0.1:6379) or ray:ray://HOST:PORT "
-                         "(Ray client)")
+        raise InputError(f"{named or '--executor ray:' + address}: not a Ray address; use ray:auto (the "
+                         "cluster on this node), ray:HOST:PORT (its head, e.g. ray:10.0.0.1:6379) or "
+                         "ray:ray://HOST:PORT (Ray client)" + (" in RAY_ADDRESS, or unset it" if named else ""))
     if not 0 < int(port) < 65536:
-        raise _no_cluster(address, f"port {port} is not a TCP port, 1 to 65535")
+        raise _no_cluster(address, f"port {port} is not a TCP port, 1 to 65535", named)
     return host.strip("[]"), int(port)
 
 
-def probe(address: str, seconds: float = PROBE_SECONDS) -> None:
+def probe(address: str | None, seconds: float = PROBE_SECONDS) -> None:
     """Refuse (InputError) a HOST:PORT address where nothing accepts a TCP connection, before Ray
-    tries: ray.init retries such an address for 30 s to minutes, printing its own log lines."""
-    target = host_port(address)
+    tries: ray.init retries such an address for 30 s to minutes, printing its own log lines. The
+    address ray.init joins is probed: RAY_ADDRESS in place of none or 'auto', named as such."""
+    joined, named = environment_address(address), None
+    if joined:
+        address, named = joined, environment_label(address)
+    if address is None:
+        return
+    target = host_port(address, named)
     if target is None:
         return
     try:
         socket.create_connection(target, timeout=seconds).close()
     except socket.gaierror as exc:
-        raise _no_cluster(address, f"unknown host {target[0]}: {exc.strerror}") from None
+        raise _no_cluster(address, f"unknown host {target[0]}: {exc.strerror}", named) from None
     except TimeoutError:
-        raise _no_cluster(address, f"no answer from {target[0]}:{target[1]} within {seconds:g} s") from None
+        raise _no_cluster(address, f"no answer from {target[0]}:{target[1]} within {seconds:g} s", named) from None
     except OSError as exc:
-        raise _no_cluster(address, f"{exc.strerror or type(exc).__name__} at {target[0]}:{target[1]}") from None
+        raise _no_cluster(address, f"{exc.strerror or type(exc).__name__} at {target[0]}:{target[1]}",
+                          named) from None
 
 
 @dataclass
@@ -90,6 +114,9 @@ class RayExecutor:
     started: bool = False
 
     def describe(self) -> str:
+        joined = environment_address(self.address)
+        if joined:
+            return f"ray:{joined} (RAY_ADDRESS)"
         return f"ray:{self.address}" if self.address else "ray (local cluster)"
 
     def connect(self):
@@ -97,19 +124,19 @@ class RayExecutor:
         import ray
 
         if not ray.is_initialized():
-            if self.address:
-                probe(self.address)
+            probe(self.address)
+            named = environment_address(self.address) and environment_label(self.address)
             os.environ.setdefault("RAY_DEDUP_LOGS", "0")
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:  # ValueError: an address Ray cannot parse
-                if not self.address:  # a local cluster that does not start: not the user's input
+                if not (self.address or named):  # a local cluster that does not start: not the user's input
                     raise
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                if self.address == "auto" and "Could not find any running Ray instance" in reason:
+                if self.address == "auto" and not named and "Could not find any running Ray instance" in reason:
                     reason = "none runs on this node"  # Ray's text sends the user to its own --address flag
-                raise _no_cluster(self.address, reason) from None
+                raise _no_cluster(self.address, reason, named) from None
             self.started = True
         return ray
 
