@@ -16,7 +16,6 @@ each dataset at each FLOP budget).
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 import lmfit
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from scalefit.errors import InputError, data_row, known
+from scalefit.errors import InputError, data_row, known, suggestion
 from scalefit.options import irreducible_loss, nonnegative_int
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
@@ -91,14 +90,16 @@ def _numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool = 
     return values
 
 
+COLUMN_CUTOFF = 0.8  # how near a missing column's name another must be to be offered
+
+
 def missing_hint(column: str, frame: pd.DataFrame, limit: int = 20) -> str:
-    """The tail of a missing column's message: a column named almost the same (a typo), else the
-    columns (the first ``limit``, sorted, and how many in all: a wide table's 86 made a
-    3,000-character line). errors.suggestion's looser match offered 'train_loss_5' for a
-    target table without 'val_loss'."""
-    near = difflib.get_close_matches(str(column), [str(c) for c in frame.columns], n=1, cutoff=0.8)
-    return (f"; did you mean '{near[0]}'?" if near
-            else f" (columns: {known(frame.columns, limit)})")
+    """The tail of a missing column's message: a column named almost the same (a typo; difflib
+    ratio 0.8, ``errors.suggestion``'s default 0.5 offered 'train_loss_5' for a target table
+    without 'val_loss'), else the columns (the first ``limit``, sorted, and how many in all: a
+    wide table's 86 made a 3,000-character line)."""
+    return suggestion(column, frame.columns, cutoff=COLUMN_CUTOFF,
+                      otherwise=f" (columns: {known(frame.columns, limit)})")
 
 
 def _column(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
