@@ -359,6 +359,7 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
 
     if on_duplicate not in ON_DUPLICATE:
         raise InputError(f"--on-duplicate {on_duplicate}: use warn, skip or fail")
+    made = not Path(out_dir).exists()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     new = check_options(measurements, out_dir)
     sweep_stale(out_dir)  # temporaries of tables a killed run was writing
@@ -371,8 +372,12 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
                             executor=executor, on_duplicate=on_duplicate)
     except KeyboardInterrupt:
         interrupted = True
-    finally:  # also when the sweep could not start (a Ray cluster not there): nothing holds those options
+    except Exception:  # the sweep could not start (a Ray cluster not there): a folder it made is not left empty
         forget_unmeasured([m for m in measurements if m.name in new], out_dir)
+        if made and not any(Path(out_dir).iterdir()):
+            Path(out_dir).rmdir()
+        raise
+    forget_unmeasured([m for m in measurements if m.name in new], out_dir)
     meta.update({"finished": now(), "interrupted": interrupted})
     if summary is not None:
         meta.update({"measured": len(summary.measured), "skipped": len(summary.skipped),
@@ -464,13 +469,17 @@ def check_options(measurements: list[Measurement], out_dir) -> set[str]:
 def forget_unmeasured(measurements: list[Measurement], out_dir) -> None:
     """Drop from `measurements.json` the measurements that have no result in the folder (recorded
     by a run that measured nothing, e.g. an option the model refused): a corrected re-run is not
-    then refused as 'measured with' a setting that never produced a number."""
+    then refused as 'measured with' a setting that never produced a number. A file left with no
+    measurement is removed."""
     from scalefit.sweep.parts import has_results
 
     known = recorded_options(out_dir)
     gone = [m.name for m in measurements if m.name in known and not has_results(out_dir, m)]
-    if gone:
-        write_json(Path(out_dir) / OPTIONS_FILE, {k: v for k, v in known.items() if k not in gone})
+    kept = {k: v for k, v in known.items() if k not in gone}
+    if gone and kept:
+        write_json(Path(out_dir) / OPTIONS_FILE, kept)
+    elif gone:  # nothing measured in the folder: no file at all, not '{}'
+        (Path(out_dir) / OPTIONS_FILE).unlink(missing_ok=True)
 
 
 def _plain(value):
