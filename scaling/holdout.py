@@ -36,13 +36,35 @@ def held_out_mask(compute, holdout, *, min_fit: int = 2, what: str = "runs") -> 
     if spec is None:
         return np.zeros(n, dtype=bool)
     count = math.ceil(spec * n) if isinstance(spec, float) else spec
-    ranked = np.where(np.isnan(compute), np.inf, compute)
-    held = (ranked >= np.sort(ranked)[n - count]) if 0 < count <= n else np.ones(n, dtype=bool)
+    ranked = np.sort(np.where(np.isnan(compute), np.inf, compute))
+    held = (np.where(np.isnan(compute), np.inf, compute) >= ranked[n - count]) if 0 < count <= n \
+        else np.ones(n, dtype=bool)
     if n - int(held.sum()) < min_fit:
-        kept = max(count, int(held.sum()))
-        raise InputError(f"--holdout: keeping {kept} of {n} {what} out leaves {n - kept}; the fit "
-                         f"needs at least {min_fit} (hold out at most {max(n - min_fit, 0)})")
+        raise InputError(_too_many_held_out(spec, count, held, ranked, min_fit, what))
     return held
+
+
+def _too_many_held_out(spec, count: int, held, ranked, min_fit: int, what: str) -> str:
+    """Why a holdout leaves too few rows to fit: more than there are, a tie at the cut (runs of
+    equal compute stay together) or plainly too many; and the most that can be held out."""
+    n, n_held = ranked.size, int(held.sum())
+    # the most rows a count can hold out and leave min_fit: the rows above a compute that at
+    # least min_fit rows lie below
+    most = n - int(ranked.searchsorted(ranked[min_fit - 1], side="right")) if n >= min_fit else 0
+    asked = f"{spec:g} of {n} {what} is {count}" if isinstance(spec, float) else None
+    tail = f"; the fit needs at least {min_fit} (hold out at most {most})"
+    if count > n:
+        return (f"--holdout {count}: there are only {n} {what}" + tail)
+    if n_held > count:
+        cut = ranked[n - count]
+        at = f"compute {cut:.4g}" if np.isfinite(cut) else "no compute (ranked as the largest)"
+        largest = f"the {count} largest-compute {what} reach" if count > 1 else \
+            f"the largest-compute one reaches"
+        return (f"--holdout: {asked + ', and ' if asked else ''}{largest} down to {at}, which {int((ranked == cut).sum())} {what} share; {what} of "
+                f"equal compute stay on one side (every held-out one lies beyond the fit), so "
+                f"{n_held} are held out and {n - n_held} left" + tail)
+    return (f"--holdout: {asked + '; ' if asked else ''}keeping {count} of {n} {what} out leaves "
+            f"{n - count}" + tail)
 
 
 def split_holdout(frame: pd.DataFrame, holdout, compute, *, min_fit: int = 2,

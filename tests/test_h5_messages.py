@@ -19,3 +19,23 @@ def test_suggestion_takes_a_cutoff_and_loss_to_loss_offers_only_a_near_column():
         pair_losses(table.drop(columns="val_loss"), "train_loss_5", "val_loss", source="t.csv")
     with pytest.raises(InputError, match="column 'val_los' is missing; did you mean 'val_loss'"):
         pair_losses(table, "train_loss_5", "val_los", source="t.csv")
+
+
+def test_a_holdout_that_leaves_too_few_says_why_and_how_many_it_can_take():
+    import numpy as np
+
+    from scalefit.scaling.holdout import held_out_mask
+    compute = np.repeat(np.geomspace(1e18, 1e20, 40), 2)  # 80 pairs, two at each compute
+    with pytest.raises(InputError) as more:  # it said "keeping 1000 of 80 pairs out leaves -920"
+        held_out_mask(compute, 1000, min_fit=3, what="pairs")
+    assert str(more.value) == ("--holdout 1000: there are only 80 pairs; the fit needs at least 3 "
+                               "(hold out at most 76)")
+    with pytest.raises(InputError) as tie:  # it said "keeping 80 of 80 pairs out" for 79
+        held_out_mask(compute, 79, min_fit=3, what="pairs")
+    assert str(tie.value) == (
+        "--holdout: the 79 largest-compute pairs reach down to compute 1e+18, which 2 pairs share; "
+        "pairs of equal compute stay on one side (every held-out one lies beyond the fit), so 80 "
+        "are held out and 0 left; the fit needs at least 3 (hold out at most 76)")
+    assert held_out_mask(compute, 76, min_fit=3).sum() == 76  # the most it said it can take
+    with pytest.raises(InputError, match="0.99 of 80 runs is 80; keeping 80 of 80 runs out leaves 0"):
+        held_out_mask(compute, "0.99", min_fit=3)
