@@ -25,7 +25,7 @@ from scalefit.options import (nonnegative_int, output_folder, positive_int, spli
 from scalefit.evals.loss import check_cross_entropy
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file
-from scalefit.sweep.checkpoints import cleanup_checkpoint, load_checkpoint, pick_device_dtype
+from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
 from scalefit.sweep.engine import ON_DUPLICATE, SweepResult
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
@@ -304,7 +304,7 @@ def evaluate(opts: EvalOptions) -> SweepResult:
         return write_sweep_report(opts.out_dir, result.tables, result.failures, result.meta, metadata_name(shard),
                                   integrity=result.integrity)
 
-    cleanup = (lambda info: cleanup_checkpoint(info, opts.hub_cache)) if opts.cleanup else None
+    cleanup = cleanup_after_measuring(grid, opts.hub_cache) if opts.cleanup else None
     threads_before = torch.get_num_threads()
     if opts.threads:  # this process's torch threads for the sweep, as --threads (each Ray task sets its own)
         torch.set_num_threads(int(opts.threads))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, warn
 from scalefit.sweep import hub
 from scalefit.sweep.suites import SuiteSpec
 
@@ -207,6 +207,24 @@ def cleanup_checkpoint(info: CheckpointInfo, cache_dir: str | None = None) -> in
             strategy.execute()
             return int(freed)
     return 0
+
+
+def cleanup_after_measuring(grid: list[CheckpointInfo], cache_dir: str | None = None):
+    """cleanup(info) for --cleanup: each hub checkpoint deleted from the cache once measured.
+
+    Local folders are never deleted (they are the user's data, not a cache): a grid that holds
+    some says so once (a ScalefitWarning naming --cleanup) rather than doing nothing in silence;
+    None when no checkpoint of the grid comes from the hub.
+    """
+    local = [info for info in grid if not info.repo]
+    if local:
+        every = len(local) == len(grid)
+        warn(f"--cleanup: {'the' if every else f'{len(local)} of the {len(grid)}'} checkpoints are local "
+             "folders, which are never deleted (--cleanup deletes hub downloads from the cache once measured)"
+             + ("; nothing will be deleted" if every else ""))
+    if len(local) == len(grid):
+        return None
+    return lambda info: cleanup_checkpoint(info, cache_dir)
 
 
 def safetensors_loader(hub_cache: str | None = None):

@@ -25,7 +25,8 @@ steps_option = click.option("--steps", default="all", show_default=True,
 shard_option = click.option("--shard", metavar="K/N",
                             help="Measure only shard K of N (0-based) of the checkpoint grid.")
 cleanup_option = click.option("--cleanup", is_flag=True,
-                              help="Delete each hub checkpoint from the local cache once measured.")
+                              help="Delete each hub checkpoint from the local cache once measured. Local "
+                                   "checkpoint folders are never deleted (a warning says so).")
 hub_cache_option = click.option("--hub-cache", type=click.Path(file_okay=False),
                                 help="Hugging Face cache folder for checkpoints.")
 no_progress_option = click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -143,7 +144,7 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
 def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no_spectra, cleanup, hub_cache,
                 threads, stats, out_dir, executor_text, on_duplicate, no_progress, as_json):
     """The body of `scalefit weights` (see its help)."""
-    from scalefit.sweep.checkpoints import cleanup_checkpoint, safetensors_loader
+    from scalefit.sweep.checkpoints import cleanup_after_measuring, safetensors_loader
     from scalefit.sweep.engine import SweepInterrupted, sweep_checkpoints
     from scalefit.sweep.executors import parse_executor
     from scalefit.sweep.grid import sweep_grid
@@ -191,7 +192,7 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
         return files + list(write_weights_report(table, out_dir, stats=wanted,
                                                  checkpoints=[g for g in grid if g.path]))
 
-    clean = (lambda info: cleanup_checkpoint(info, hub_cache)) if cleanup else None
+    clean = cleanup_after_measuring(grid, hub_cache) if cleanup else None
     try:
         result = sweep_checkpoints(grid, measurements, out_dir, load=safetensors_loader(hub_cache),
                                    cleanup=clean, progress=not no_progress, tables=["weights"], report=report,
