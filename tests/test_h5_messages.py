@@ -39,3 +39,17 @@ def test_a_holdout_that_leaves_too_few_says_why_and_how_many_it_can_take():
     assert held_out_mask(compute, 76, min_fit=3).sum() == 76  # the most it said it can take
     with pytest.raises(InputError, match="0.99 of 80 runs is 80; keeping 80 of 80 runs out leaves 0"):
         held_out_mask(compute, "0.99", min_fit=3)
+
+
+def test_an_accuracy_fit_says_which_points_it_left_out():
+    import numpy as np
+
+    from scalefit.scaling.relations.accuracy import fit_accuracy
+    L = np.linspace(2.5, 4.5, 7)
+    acc = 0.25 + 0.5 / (1 + np.exp(3 * (L - 3.5)))
+    acc[3] = np.nan  # 7 points in, 6 fitted, without a word
+    fit = fit_accuracy(L, acc, "sigmoid", n_bootstrap=0)
+    assert fit.n_points == 6
+    assert "1 of 7 points left out: L or y is missing (NaN); fitted to 6" in fit.warnings
+    full = fit_accuracy(L[np.isfinite(acc)], acc[np.isfinite(acc)], "sigmoid", n_bootstrap=0)
+    assert not any("left out" in w for w in full.warnings)

@@ -116,14 +116,22 @@ def _check(L, y, what, units=None):
     units = None if units is None else units[ok]
     if L.size < MIN_POINTS:
         raise InputError(f"{what}: {L.size} usable points; need at least {MIN_POINTS}")
-    return L, y, units
+    return L, y, units, int(ok.size - ok.sum())
+
+
+def _left_out_note(n_missing: int, n_fitted: int) -> list[str]:
+    """What a fit says of the points it left out (L or y missing): 7 points in, 6 fitted, unsaid."""
+    if not n_missing:
+        return []
+    return [f"{n_missing} of {n_missing + n_fitted} points left out: L or y is missing (NaN); "
+            f"fitted to {n_fitted}"]
 
 
 def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: int = 0,
                  progress: bool = False, units=None) -> FitResult:
     """Fit accuracy (sigmoid) or error (exponential-error) against loss L; least squares, with
     ``n_bootstrap`` resamples for the intervals (1000 as `scalefit predict downstream` takes; 0:
-    a point fit).
+    a point fit). A point whose L or y is missing (NaN) is left out, and a warning says how many.
 
     The bootstrap is a wild one (``resampling.wild_bootstrap``: the points kept, the fitted
     curve plus each residual blown up by its leverage times a random sign); whole ``units`` of
@@ -149,7 +157,7 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
     func, names = ACCURACY_LAWS[law]
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     seed = nonnegative_int("seed (--seed)", seed)
-    L, y, units = _check(L, y, law, units)
+    L, y, units, n_missing = _check(L, y, law, units)
     model = lmfit.Model(func, independent_vars=["L"])
     starts = _sigmoid_starts(L, y) if law == "sigmoid" else _exponential_starts(L, y)
     best = None
@@ -164,7 +172,8 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
     est = {n: ParamEstimate(float(best.params[n].value),
                             float(best.params[n].stderr) if best.params[n].stderr
                             else float("nan")) for n in names}
-    warnings = bound_warnings(best.params) + _ceiling_warning(law, {n: e.value for n, e in est.items()})
+    warnings = (_left_out_note(n_missing, L.size) + bound_warnings(best.params)
+                + _ceiling_warning(law, {n: e.value for n, e in est.items()}))
     if L.size < 3 * len(names):
         warnings.append(f"too few points: {L.size} for {len(names)} parameters")
     if law == "exponential-error" and est["k"].value < 0:  # an accuracy passed as y fits this way
