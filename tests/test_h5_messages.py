@@ -53,3 +53,19 @@ def test_an_accuracy_fit_says_which_points_it_left_out():
     assert "1 of 7 points left out: L or y is missing (NaN); fitted to 6" in fit.warnings
     full = fit_accuracy(L[np.isfinite(acc)], acc[np.isfinite(acc)], "sigmoid", n_bootstrap=0)
     assert not any("left out" in w for w in full.warnings)
+
+
+def test_the_error_laws_asymptote_is_an_error_rate():
+    """eps, the error as the loss grows without bound (chance error at most), was unbounded: these
+    points, in [0, 1], gave eps = 1.2 and a curve that passed 1 at high loss."""
+    import numpy as np
+
+    from scalefit.scaling.relations.accuracy import fit_accuracy, predict_accuracy
+    from scalefit.scaling.relations.forms import exponential_error
+    L = np.linspace(2.0, 4.0, 8)
+    err = exponential_error(L, eps=1.2, k=2.0, gamma=0.5)
+    assert 0 < err.min() and err.max() < 1
+    fit = fit_accuracy(L, err, "exponential-error", n_bootstrap=20)
+    assert 0 <= fit.value("eps") <= 1 and "parameter eps is at its upper bound" in fit.warnings
+    assert np.all(predict_accuracy(fit, np.array([6.0, 10.0, 100.0])) <= 1)
+    assert np.all(np.asarray(fit.draws["eps"]) <= 1)
