@@ -60,6 +60,27 @@ class FitResult:
     allocation_draws: dict | None = field(default=None, repr=False, compare=False)
     components: dict = field(default_factory=dict, repr=False, compare=False)  # sub-fits by name
 
+    def __repr__(self) -> str:
+        """A notebook's view in a few lines (the dataclass repr printed every field of ``extra``:
+        a Chinchilla fit ran to ~3,700 characters on one line): the fit's headline
+        (``report.fit_line``), each parameter to the digits its 95% interval supports with what
+        the runs do not pin down, the warnings and notes; ``to_dict()`` holds the rest."""
+        from scalefit.scaling.laws.identifiability import NOT_IDENTIFIED, identifiability_warning
+        from scalefit.scaling.laws.report import fit_line
+        ident = self.extra.get("identifiability") or {}
+        said = identifiability_warning(ident)  # each parameter's line says why: named here
+        unpinned = [n for n, e in ident.items() if e.get("status") == NOT_IDENTIFIED]
+        lines = [f"FitResult of {self.law}: {fit_line(self.to_dict())}"]
+        lines += [f"  {_param_line(name, p, ident.get(name) or {}, self.warnings)}"
+                  for name, p in self.params.items()]
+        lines += [f"  warning: {w}" if w != said else
+                  f"  warning: not identified by these runs: {', '.join(unpinned)} (the data fix a "
+                  "combination, not each value)" for w in self.warnings]
+        lines += [f"  note: {n}" for n in self.extra.get("notes") or ()]
+        frames = ".params_frame(), " + (".budgets_frame(), "
+                                        if self.extra.get("allocation", {}).get("budgets") else "")
+        return "\n".join(lines + [f"  {frames}.to_dict()"])
+
     def value(self, name: str) -> float:
         """The estimate of parameter ``name`` (the paper's name: E, alpha, A, ...)."""
         if name not in self.params:  # a KeyError named only the key
@@ -98,6 +119,21 @@ class FitResult:
                "warnings": list(self.warnings)}
         out.update(self.extra)
         return out
+
+
+def _param_line(name: str, p: ParamEstimate, ident: dict, warnings) -> str:
+    """'alpha = 0.3 [0.21, 0.62]  not identified (moves with A, r = +1.00)': the value to the
+    digits its interval supports, and what the fit says of it (on a bound, not identified)."""
+    from scalefit.scaling.laws.identifiability import (IDENTIFIED, STRONG_CORRELATION,
+                                                       bound_status, judged)
+    shown, status = judged(p.value, p.ci95)
+    flagged = ident.get("status")
+    status = bound_status(name, warnings) or (flagged if flagged not in (None, IDENTIFIED)
+                                               else status)
+    if flagged not in (None, IDENTIFIED) and abs(ident.get("correlation", 0.0)) >= STRONG_CORRELATION:
+        status += f" (moves with {ident['most_correlated']}, r = {ident['correlation']:+.2f})"
+    ci = f" [{p.ci95[0]:.3g}, {p.ci95[1]:.3g}]" if np.all(np.isfinite(p.ci95)) else ""
+    return f"{name} = {shown}{ci}" + (f"  {status}" if status else "")
 
 
 def flat_rows(rows: list[dict]):
