@@ -211,6 +211,22 @@ def check_spec_keys(spec: dict, where: str = "suite spec") -> None:
         _check_keys(spec["schedule"], tuple(f.name for f in fields(LRSchedule)), where, "schedule")
 
 
+def _check_decay(sched: dict, where: str) -> None:
+    """A decaying schedule (any style but constant) needs decay_steps > warmup_steps: with
+    decay_steps 0 (or missing) the LR drops to the floor right after the warmup, and a warmup past
+    the decay's end never reaches it; both gave a wrong lr column without a word."""
+    if sched.get("style", "cosine") == "constant":
+        return
+    decay, warmup = sched.get("decay_steps"), sched.get("warmup_steps", 0)
+    if not decay:
+        said = "decay_steps is missing" if decay is None else "decay_steps = 0"
+        raise InputError(f"{where}: [schedule] {said}: give decay_steps, the step where the decay to "
+                         "final_ratio x peak ends (> warmup_steps), or style = \"constant\"")
+    if warmup >= decay:
+        raise InputError(f"{where}: [schedule] warmup_steps = {warmup} is not below decay_steps = {decay}: the "
+                         "warmup must end before the decay does (decay_steps is the step where it ends)")
+
+
 def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec") -> SuiteSpec:
     """Build a SuiteSpec from a parsed TOML/JSON spec; relative paths resolve against `base`."""
     base = Path(base)
@@ -240,6 +256,8 @@ def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec
         _spec_number(sched, key, where, whole=False, low=0, high=1, table="schedule")
     _spec_number(sched, "peak", where, whole=False, low=0, table="schedule")
     members = _members_from(spec, base, where)
+    if sched.get("peak") or any(m.lr_peak for m in members):
+        _check_decay(sched, where)
     peak = float(sched.pop("peak", members[0].lr_peak or 0.0))
     try:
         schedule = LRSchedule(peak=peak, **sched)

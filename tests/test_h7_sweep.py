@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -51,3 +52,54 @@ def test_forgetting_the_only_measurement_removes_the_file(tmp_path):
     engine.forget_unmeasured(one_measurement(), tmp_path)
     assert not (tmp_path / engine.OPTIONS_FILE).exists()
     assert engine.recorded_options(tmp_path) == {}
+
+
+SPEC = ('name = "x"\ntokens_per_step = 8\nsteps = [0, 10, 20]\n[source]\nlocal = "."\n'
+        '[schedule]\nwarmup_steps = 2\ndecay_steps = 20\n[[members]]\nname = "m"\nlr_peak = 0.003\n')
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("decay_steps = 20", "decay_steps = 0", "[schedule] decay_steps = 0: give decay_steps"),
+    ("decay_steps = 20\n", "", "[schedule] decay_steps is missing: give decay_steps"),
+    ("warmup_steps = 2", "warmup_steps = 30", "[schedule] warmup_steps = 30 is not below decay_steps = 20"),
+    ("warmup_steps = 2", 'style = "wsd"\nwarmup_steps = 20', "[schedule] warmup_steps = 20 is not below decay_steps = 20"),
+])
+def test_a_schedule_that_never_decays_as_written_is_refused_naming_the_spec_and_key(tmp_path, old, new, message):
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    from scalefit.sweep.suites import load_suite
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC)
+    assert load_suite(spec).schedule.decay_steps == 20
+    spec.write_text(SPEC.replace(old, new, 1))
+    with pytest.raises(InputError, match="^" + re.escape(f"{spec}: {message}")):
+        load_suite(spec)
+    result = CliRunner().invoke(main, ["weights", "--suite", str(spec), "--out", str(tmp_path / "w")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.output
+
+
+def test_a_constant_schedule_or_one_without_an_lr_needs_no_decay(tmp_path):
+    from scalefit.sweep.suites import load_suite
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.replace("decay_steps = 20\n", 'style = "constant"\n'))
+    assert load_suite(spec).lr(load_suite(spec).members[0], 10) == pytest.approx(0.003)
+    spec.write_text(SPEC.replace("decay_steps = 20\n", "").replace("lr_peak = 0.003\n", ""))
+    assert load_suite(spec).schedule.decay_steps == 0  # no LR in the rows: nothing to decay
+
+
+def test_a_decaying_lr_schedule_without_decay_steps_warns():
+    from scalefit.errors import ScalefitWarning
+    from scalefit.schedule import LRSchedule
+
+    with pytest.warns(ScalefitWarning, match="LRSchedule decay_steps = 0 with style 'cosine': the LR drops to the "
+                                             r"floor, final_ratio x peak, right after the warmup \(step 100\)"):
+        LRSchedule(1e-3, warmup_steps=100)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LRSchedule(1e-3, warmup_steps=100, style="constant")
+        LRSchedule(1e-3, warmup_steps=8, decay_steps=4)  # the laws' schedules of runs under their warmup

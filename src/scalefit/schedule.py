@@ -33,6 +33,10 @@ class LRSchedule:
     "wsd" (warmup-stable-decay; Hu et al. 2024, Hagele et al. 2024): the peak held until the last
     `cooldown_fraction` x decay_steps steps, then a linear cooldown to the floor at `decay_steps`
     (not a GPT-NeoX style; the warmup and the floor follow the same conventions as the others).
+
+    A decaying style with decay_steps 0 (the default) drops to the floor right after the warmup:
+    that warns. A warmup past decay_steps is allowed here (the laws build such schedules for runs
+    shorter than their minimum warmup); a suite spec refuses both.
     """
 
     peak: float
@@ -70,6 +74,12 @@ class LRSchedule:
                                  "fraction in [0, 1]")
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, value)
+        if self.decay_steps == 0 and self.style != "constant" and self.peak > 0 and self.final_ratio < 1:
+            from scalefit.errors import warn
+
+            warn(f"LRSchedule decay_steps = 0 with style '{self.style}': the LR drops to the "
+                 f"floor, final_ratio x peak, right after the warmup (step {self.warmup_steps:g}); give "
+                 "decay_steps, the step where the decay ends, or style='constant'")
 
 
 def lr_at_step(schedule: LRSchedule, step):
