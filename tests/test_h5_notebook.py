@@ -53,3 +53,44 @@ def test_an_accuracy_fit_offers_no_budgets_it_does_not_have():
     assert rows[0] == "FitResult of sigmoid: 8 points, 1 warning"
     assert "  warning: too few points: 8 for 4 parameters" in rows
     assert rows[-1] == "  .params_frame(), .to_dict()"
+
+
+@pytest.fixture(scope="module")
+def downstream():
+    from scalefit import run_downstream
+    from scalefit.scaling.relations.downstream import shipped_runs
+    runs = shipped_runs(pd.read_csv(RUNS))
+    return run_downstream(runs, "loss", "loss_code_test", group="distribution", x_from="prose",
+                          holdout=2, at_nd="1e6,1e8", n_bootstrap=50, source="runs.csv")
+
+
+def test_a_downstream_prediction_reads_in_a_notebook_and_prints_the_commands_report(downstream):
+    """Downstream's and LossPairs' dataclass reprs printed the fit, the pair tables and the
+    held-out table."""
+    from scalefit.scaling.relations.report import downstream_text
+    d = downstream
+    rows = _readable(repr(d))
+    assert rows[0] == ("Downstream shifted-power on runs.csv: train-to-test loss (prose) -> "
+                       "loss_code_test (prose), 21 pairs fitted, 2 held out")
+    for name, p in d.fit.params.items():
+        assert any(r.startswith(f"  {name} = ") and f"[{p.ci95[0]:.3g}, {p.ci95[1]:.3g}]" in r
+                   for r in rows), name
+    pr, h = d.prediction, d.holdout
+    assert f"  projection at N = 1e+06, D = 1e+08: {pr['value']:.4g}, 95% prediction interval " \
+           f"[{pr['pi95'][0]:.4g}, {pr['pi95'][1]:.4g}]" in rows
+    assert any(r.startswith(f"  held out 2: mean |relative error| {h['mean_abs_relative_error']:.2%}")
+               for r in rows)
+    assert str(d) == downstream_text(d.to_dict())
+    pairs = _readable(repr(d.train), lines=2 + len(d.train.notes))
+    assert pairs[0] == ("LossPairs train-to-test (same model): loss (prose) -> loss_code_test "
+                        "(prose), 21 pairs; for E_x and E_y 21 x runs, 21 y runs")
+
+
+def test_loss_pairs_show_the_runs_that_found_no_pair():
+    from scalefit import pair_losses
+    runs = pd.DataFrame({"params": [1e6, 2e6, 4e6, 8e6], "tokens": [1e8, 2e8, 4e8, 8e8],
+                         "x": [4.0, 3.8, 3.6, 3.4], "y": [5.0, 4.7, 4.4, None]})
+    pairs = pair_losses(runs, "x", "y", source="t.csv")
+    rows = _readable(repr(pairs))
+    assert rows[0].endswith("3 pairs; for E_x and E_y 4 x runs, 3 y runs")
+    assert pairs.notes and [f"  note: {n}" for n in pairs.notes] == rows[1:-1]

@@ -347,6 +347,41 @@ class Downstream:
     holdout: dict | None = None  # score_held_out of the held-out pairs
     notes: list = field(default_factory=list)  # how the table was read (ln ppl, ...)
 
+    def __repr__(self) -> str:
+        """A notebook's view: what was related to what, each parameter, the prediction and the
+        held-out error in a few lines (the dataclass repr printed the fit, the pairs and the
+        held-out table); ``print()`` gives the report `scalefit predict downstream` prints."""
+        from scalefit.scaling.fitresult import _param_line
+        train = self.train
+        lines = [f"Downstream {self.relation} on {self.data}: {train.pairing} {train.label_x} -> "
+                 f"{train.label_y}, {len(train.pairs)} pairs fitted, {len(self.held)} held out"]
+        lines += [f"  {_param_line(n, p, {}, self.fit.warnings)}" for n, p in self.fit.params.items()]
+        pr = self.prediction
+        if pr is not None:
+            where = (f"x = {pr['at_x']:.4g}" if "at_x" in pr else
+                     f"N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g}")
+            lo, hi = pr.get("pi95", (np.nan, np.nan))
+            pi = (f", 95% prediction interval [{lo:.4g}, {hi:.4g}]"
+                  if np.isfinite(lo) and np.isfinite(hi) else "")
+            lines.append(f"  {pr.get('kind', 'prediction')} at {where}: {pr['value']:.4g}{pi}")
+        h = self.holdout
+        if h is not None:
+            line = f"  held out {h['n']}: mean |relative error| {h['mean_abs_relative_error']:.2%}"
+            if "baseline_mean_abs_relative_error" in h:
+                line += f" (Kaplan law of y alone {h['baseline_mean_abs_relative_error']:.2%})"
+            if "pi95_coverage" in h:
+                line += f", {h['pi95_coverage']:.0%} inside their 95% prediction intervals"
+            lines.append(line)
+        n = len(self.fit.warnings)
+        lines += [f"  note: {note}" for note in self.notes]
+        if n:
+            lines.append(f"  {n} warning{'s' if n > 1 else ''} (print() shows them)")
+        return "\n".join(lines + ["  print() for the report; .fit, .train, .held, .to_dict()"])
+
+    def __str__(self) -> str:
+        from scalefit.scaling.relations.report import downstream_text
+        return downstream_text(self.to_dict())
+
     def to_dict(self) -> dict:
         out = self.fit.to_dict()
         out["relation"] = self.relation

@@ -68,6 +68,15 @@ class LossPairs:
     def label_y(self) -> str:
         return f"{self.y} ({self.y_from})" if self.y_from else self.y
 
+    def __repr__(self) -> str:
+        """A notebook's view: what was paired with what, how, and how many (the dataclass repr
+        printed the three tables)."""
+        how = "same model" if self.pairing == "train-to-test" else f"paired by {self.match}"
+        return "\n".join([f"LossPairs {self.pairing} ({how}): {self.label_x} -> {self.label_y}, "
+                          f"{len(self.pairs)} pairs; for E_x and E_y {len(self.x_runs)} x runs, "
+                          f"{len(self.y_runs)} y runs",
+                          *[f"  note: {n}" for n in self.notes], "  .pairs, .x_runs, .y_runs"])
+
 
 
 def _numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool = True,
