@@ -71,7 +71,7 @@ class FitResult:
         said = identifiability_warning(ident)  # each parameter's line says why: named here
         unpinned = [n for n, e in ident.items() if e.get("status") == NOT_IDENTIFIED]
         lines = [f"FitResult of {self.law}: {fit_line(self.to_dict())}"]
-        lines += [f"  {_param_line(name, p, ident.get(name) or {}, self.warnings)}"
+        lines += [f"  {param_line(name, p, ident.get(name) or {}, self.warnings)}"
                   for name, p in self.params.items()]
         lines += [f"  warning: {w}" if w != said else
                   f"  warning: not identified by these runs: {', '.join(unpinned)} (the data fix a "
@@ -121,7 +121,7 @@ class FitResult:
         return out
 
 
-def _param_line(name: str, p: ParamEstimate, ident: dict, warnings) -> str:
+def param_line(name: str, p: ParamEstimate, ident: dict, warnings) -> str:
     """'alpha = 0.3 [0.21, 0.62]  not identified (moves with A, r = +1.00)': the value to the
     digits its interval supports, and what the fit says of it (on a bound, not identified)."""
     from scalefit.scaling.laws.identifiability import (IDENTIFIED, STRONG_CORRELATION,

@@ -15,7 +15,7 @@ import pandas as pd
 from scalefit.errors import InputError, a_type
 from scalefit.options import bootstrap_count, finite_float, nonnegative_int
 from scalefit.renamed import renamed_arguments
-from scalefit.scaling.fitresult import FitResult
+from scalefit.scaling.fitresult import FitResult, param_line
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
 from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.laws.projection import kind_of
@@ -351,11 +351,10 @@ class Downstream:
         """A notebook's view: what was related to what, each parameter, the prediction and the
         held-out error in a few lines (the dataclass repr printed the fit, the pairs and the
         held-out table); ``print()`` gives the report `scalefit predict downstream` prints."""
-        from scalefit.scaling.fitresult import _param_line
         train = self.train
         lines = [f"Downstream {self.relation} on {self.data}: {train.pairing} {train.label_x} -> "
                  f"{train.label_y}, {len(train.pairs)} pairs fitted, {len(self.held)} held out"]
-        lines += [f"  {_param_line(n, p, {}, self.fit.warnings)}" for n, p in self.fit.params.items()]
+        lines += [f"  {param_line(n, p, {}, self.fit.warnings)}" for n, p in self.fit.params.items()]
         pr = self.prediction
         if pr is not None:
             where = (f"x = {pr['at_x']:.4g}" if "at_x" in pr else
