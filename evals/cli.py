@@ -11,8 +11,8 @@ from scalefit.evals.loss import CROSS_ENTROPY_CHOICES, CROSS_ENTROPY_HELP
 from scalefit.options import NONNEGATIVE_INT, POSITIVE_INT, json_option, split_values
 from scalefit.sweep.cli import (cleanup_option, executor_option, finish, grid_options, hub_cache_option,
                                 interrupted_exit, no_families_option, no_progress_option, no_spectra_option,
-                                on_duplicate_option, shard_option,
-                                startup_interrupted, threads_value)
+                                on_duplicate_option, shard_option, startup_interrupted, sweep_json,
+                                table_rows, threads_value)
 
 
 def quiet_libraries() -> None:
@@ -27,17 +27,9 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _rows(result) -> dict[str, int]:
-    """Rows per table, failures last (the `rows` of the --json document)."""
-    return {**{k: int(len(v)) for k, v in result.tables.items()}, "failures": int(len(result.failures))}
-
-
-def _summary_json(result) -> dict:
-    summary, meta, evals = result.summary, result.meta, result.tables.get("evals")
-    doc = {"out": meta.get("options", {}).get("out_dir"), "meta": meta, "rows": _rows(result),
-           "failures": result.failures.to_dict("records")}
-    if summary is not None:
-        doc.update(measured=summary.measured, skipped=summary.skipped)
+def _summary_json(result, out_dir) -> dict:
+    """The sweep commands' --json document (sweep_json) with the evals rows."""
+    doc, evals = sweep_json(result, out_dir), result.tables.get("evals")
     if evals is not None and not evals.empty:
         doc["evals"] = evals.to_dict("records")
     return doc
@@ -134,7 +126,7 @@ def _run_eval(ctx, *, suite, out_dir, models, datasets, tasks, threads, no_progr
     except SweepInterrupted:
         interrupted_exit(ctx, out_dir)
     if as_json:
-        click.echo(dumps(_summary_json(result)))
+        click.echo(dumps(_summary_json(result, out_dir)))
     finish(ctx, result, "evals")
 
 
@@ -155,7 +147,7 @@ def merge_command(dirs, out_dir, as_json):
     for line in result.meta.get("warnings", []):
         click.echo(f"warning: {line}", err=True)
     if as_json:
-        click.echo(dumps({"out": out_dir, "meta": result.meta, "rows": _rows(result),
+        click.echo(dumps({"out": out_dir, "meta": result.meta, "rows": table_rows(result),
                           "failures": result.failures.to_dict("records"),
                           "warnings": result.meta.get("warnings", [])}))
     else:

@@ -77,6 +77,23 @@ def interrupted_exit(ctx, out_dir) -> None:
     ctx.exit(interrupted_status())
 
 
+def table_rows(result) -> dict[str, int]:
+    """Rows per table, failures last (the `rows` of a sweep's --json document)."""
+    return {**{k: int(len(v)) for k, v in result.tables.items()}, "failures": int(len(result.failures))}
+
+
+def sweep_json(result, out_dir) -> dict:
+    """The --json document of `scalefit eval` and `scalefit weights`, one shape for both: out, meta
+    (the run's facts and outcome, as run.json), rows (per table), measured, skipped (checkpoint
+    keys; absent when interrupted), failures and files. `scalefit eval` adds its evals rows (a few
+    per checkpoint); weights rows (thousands per checkpoint) stay in OUT/weights.parquet."""
+    doc = {"out": str(out_dir), "meta": result.meta, "rows": table_rows(result)}
+    if result.summary is not None:
+        doc.update(measured=result.summary.measured, skipped=result.summary.skipped)
+    doc.update(failures=result.failures.to_dict("records"), files=[str(p) for p in result.files])
+    return doc
+
+
 def finish(ctx, result, table: str) -> None:
     """The closing lines on stderr; exit status 1 when a checkpoint failed."""
     from scalefit.sweep.report import finish_sweep
@@ -202,14 +219,10 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
     finally:
         if executor is not None:
             executor.close()
-    table = result.tables.get("weights")
     if as_json:
         from scalefit.report import dumps
 
-        click.echo(dumps({"out": out_dir, "rows": 0 if table is None else int(len(table)),
-                          "measured": result.summary.measured, "skipped": result.summary.skipped,
-                          "failures": result.failures.to_dict("records"),
-                          "files": [str(p) for p in result.files]}))
+        click.echo(dumps(sweep_json(result, out_dir)))
     finish(ctx, result, "weights")
 
 

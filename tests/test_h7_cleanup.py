@@ -39,3 +39,24 @@ def test_cleanup_help_says_local_folders_are_kept():
     for command in ("weights", "eval"):
         text = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
         assert "Local checkpoint folders are never deleted" in text
+
+
+def test_eval_and_weights_json_documents_have_one_shape(tmp_path):
+    """weights --json had no meta and its rows was a number where eval --json gives one per table."""
+    import json
+
+    suite = cached_tiny_suite()
+    common = ["--suite", str(suite), "--models", "tiny-a", "--steps", "0", "--device", "cpu", "--no-progress",
+              "--json"]
+    weights = CliRunner().invoke(main, ["weights", *common, "--no-families", "--no-spectra",
+                                        "--out", str(tmp_path / "w")])
+    evals = CliRunner().invoke(main, ["eval", *common, "--dataset", f"val={suite.parent / 'data' / 'val.txt'}",
+                                      "--max-tokens", "64", "--out", str(tmp_path / "e")])
+    assert weights.exit_code == 0 and evals.exit_code == 0, weights.output + evals.output
+    w, e = json.loads(weights.stdout), json.loads(evals.stdout)
+    assert list(w) == [k for k in e if k != "evals"] == ["out", "meta", "rows", "measured", "skipped", "failures",
+                                                         "files"]
+    assert set(w["rows"]) == {"weights", "fingerprints", "failures"} and w["rows"]["failures"] == 0
+    assert set(e["rows"]) == {"evals", "fingerprints", "failures"} and len(e["evals"]) == e["rows"]["evals"]
+    assert w["meta"]["measured"] == e["meta"]["measured"] == 1 and w["out"] == str(tmp_path / "w")
+    assert str(tmp_path / "w" / "weights.parquet") in w["files"]

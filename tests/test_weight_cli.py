@@ -46,7 +46,7 @@ def test_suite_sweep_writes_tables_report_and_resumes(suite, swept):
     doc = json.loads(result.stdout)  # exactly one JSON document on stdout
     assert len(doc["measured"]) == 3 and not doc["failures"]
     table = pd.read_parquet(out / "weights.parquet")
-    assert len(pd.read_csv(out / "weights.csv")) == len(table) == doc["rows"]
+    assert len(pd.read_csv(out / "weights.csv")) == len(table) == doc["rows"]["weights"]
     assert sorted(table["step"].unique()) == [0, 2, 4] and set(table["model"]) == {"tiny-a"}
     assert {"tokens", "lr", "params"} <= set(table.columns)  # the sweep's checkpoint facts
     assert {"t_nu", "alpha", "excess_kurtosis"} <= set(table["stat"])
