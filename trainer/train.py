@@ -293,6 +293,9 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
                 runs.append(RunSpec(f"{part}/{n}-C{budget:.2g}", part, by_name[n], dist, steps,
                                     float(budget), [steps]))
         for tokens in block.get("tokens", []):
+            if tokens < recipe.batch_tokens:  # one step of a batch trained more tokens than its id said
+                raise InputError(f"{path}: [{part}] tokens item = {tokens!r}: less than one batch (batch_tokens = "
+                                 f"seq_len x batch_seqs = {recipe.batch_tokens}); a run trains whole batches")
             for n in names:
                 params = count_params(by_name[n], vocab)[0]
                 steps = max(1, round(tokens / recipe.batch_tokens))
@@ -304,6 +307,10 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
                               FLOPS_PER_PARAM_TOKEN * params * steps * recipe.batch_tokens, ckpts)
                 twin = next((r for r in runs if (r.size.name, r.distribution, r.steps)
                              == (n, dist, steps)), None)
+                if twin is not None and twin.part == part:  # two budgets of one part, one run: one was dropped
+                    raise InputError(f"{path}: [{part}] tokens: {twin.run.rsplit('-D', 1)[-1]} and {tokens!r} both "
+                                     f"train {steps} steps of {recipe.batch_tokens} tokens ({n}); give budgets at "
+                                     "least one batch apart")
                 if twin is not None:  # same training run already in the spec: keep its checkpoints
                     twin.checkpoints = sorted(set(twin.checkpoints) | set(ckpts))
                     twin.also = part

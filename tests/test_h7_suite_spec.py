@@ -1,0 +1,59 @@
+"""A suite training spec's token budgets: one under a batch trained a whole batch (a run 'D10'
+of 32 tokens), and two budgets of one part that round to the same steps were one run, the other
+dropped without a word. Both are refused naming the spec, the part and the budgets."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from scalefit.errors import InputError
+from scalefit.trainer.train import load_spec
+
+SPEC = """
+[suite]
+name = "micro"
+vocab_size = 320
+
+[recipe]
+seq_len = 16
+batch_seqs = 2
+
+[[sizes]]
+name = "s1"
+d_model = 16
+n_layer = 1
+n_head = 2
+lr = 5e-3
+
+[grid]
+tokens = [320, 960]
+
+[long]
+tokens = [960]
+"""
+
+
+def spec_with(tmp_path, grid_tokens):
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC.replace("tokens = [320, 960]", f"tokens = {grid_tokens}", 1))
+    return path
+
+
+def test_a_budget_under_one_batch_is_refused(tmp_path):
+    path = spec_with(tmp_path, "[10, 320]")
+    with pytest.raises(InputError, match=re.escape(f"{path}: [grid] tokens item = 10: less than one batch "
+                                                   "(batch_tokens = seq_len x batch_seqs = 32)")):
+        load_spec(path)
+
+
+def test_two_budgets_of_one_part_that_train_the_same_steps_are_refused(tmp_path):
+    path = spec_with(tmp_path, "[320, 330]")
+    with pytest.raises(InputError, match=re.escape(f"{path}: [grid] tokens: 320 and 330 both train 10 steps "
+                                                   "of 32 tokens (s1); give budgets at least one batch apart")):
+        load_spec(path)
+
+
+def test_a_grid_run_that_is_also_the_long_run_is_still_one_run(tmp_path):
+    spec = load_spec(spec_with(tmp_path, "[320, 960]"))
+    assert [(r.run, r.also) for r in spec.runs] == [("grid/s1-D320", ""), ("grid/s1-D960", "long")]
