@@ -168,7 +168,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
 @click.option("--only", default=None, help="Sweep only this run (an exact id), or the runs whose id contains this text or whose model it is.")
 @click.option("--stats", default="shipped", show_default=True,
               help="Weight statistics kept in --tables: comma-separated names, 'shipped' (a compact "
-                   "set: moments, tails, spectra, Student-t nu, ...) or 'all'.")
+                   "set: moments, tails, spectra, Student-t nu, ...) or 'all'. Needs --tables.")
 @click.option("--threads", default=1, show_default=True, type=THREADS, help="torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep summary as one JSON document.")
 def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weights, max_tokens, only,
@@ -183,14 +183,27 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
     import torch
 
     from scalefit.evals.cli import quiet_libraries
-    from scalefit.trainer.sweep import (SHIPPED_STATS, spec_for_corpus, suite_tables, sweep_suite,
-                                            write_suite_tables)
+    from scalefit.errors import InputError
+    from scalefit.trainer.sweep import (check_kept_stats, kept_stats, spec_for_corpus, suite_tables,
+                                        sweep_suite, write_suite_tables)
 
     quiet_libraries()
     torch.set_num_threads(threads)
+    kept = kept_stats(stats)
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("stats") is not click.core.ParameterSource.DEFAULT and not table_dir:
+        raise InputError(f"--stats {stats}: it chooses the weight statistics kept in --tables (the sweep "
+                         "folder keeps every one); give --tables DIR too")
     output_folder("--out", out_dir)
     if table_dir:
         output_folder("--tables", table_dir)
+        from pathlib import Path
+
+        import pandas as pd
+
+        measured = next(iter(sorted(Path(out_dir).glob("parts/*/*/weights--*.parquet"))), None)
+        if measured is not None:  # a name the folder's rows lack is said before sweeping, not after
+            check_kept_stats(kept, pd.read_parquet(measured, columns=["stat"]))
     try:
         summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,
                               max_tokens=max_tokens or None, only=only, progress=not as_json)
@@ -198,8 +211,7 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
         _interrupted(f"results so far are in {out_dir} (re-run the same command to measure the rest)")
     written = []
     if table_dir:
-        tables = suite_tables(spec_for_corpus(spec_path, corpus_dir), out_dir,
-                              stats={"shipped": SHIPPED_STATS, "all": None}.get(stats, stats.split(",")))
+        tables = suite_tables(spec_for_corpus(spec_path, corpus_dir), out_dir, stats=kept)
         written = [str(p) for p in write_suite_tables(tables, table_dir)]
     result = {"measured": len(summary.measured), "skipped": len(summary.skipped),
               "failed": summary.failed, "seconds": round(summary.seconds, 1), "tables": written}

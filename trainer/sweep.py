@@ -266,6 +266,31 @@ def check_trained_on(checkpoints: list[SuiteCheckpoint], corpus_dir) -> None:
 # ---------------------------------------------------------------- joined tables
 
 
+def kept_stats(text: str):
+    """--stats: 'shipped' (SHIPPED_STATS), 'all' (None: every statistic) or names separated by
+    commas (spaces around them ignored); InputError for a value that names none."""
+    from scalefit.options import split_values
+
+    choice = str(text).strip()
+    if choice in ("shipped", "all"):
+        return SHIPPED_STATS if choice == "shipped" else None
+    names = split_values([choice])
+    if not names:
+        raise InputError(f"--stats {text!r}: names no statistic; give names separated by commas (t_nu,alpha), "
+                         "'shipped' or 'all'")
+    return names
+
+
+def check_kept_stats(stats, weights: pd.DataFrame) -> None:
+    """InputError naming a --stats statistic that the weight rows do not hold."""
+    if stats is None or not len(weights):
+        return
+    unknown = sorted(set(stats) - set(weights["stat"].dropna()))
+    if unknown:
+        raise InputError(f"--stats: no statistic '{unknown[0]}' was measured "
+                         f"(known: {known(weights['stat'].dropna())}, or 'shipped', 'all')")
+
+
 def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.DataFrame]:
     """Long tables from sweep folders: `checkpoints` (long + warmup runs) and `finals` (last steps).
 
@@ -278,11 +303,8 @@ def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.Dat
     parts = collect_parts([sweep_dirs] if isinstance(sweep_dirs, (str, Path)) else sweep_dirs)
     evals = parts.get("evals", pd.DataFrame(columns=EVAL_COLUMNS))
     weights = parts.get("weights", pd.DataFrame(columns=WEIGHT_COLUMNS))
+    check_kept_stats(stats, weights)
     if stats is not None and len(weights):
-        unknown = sorted(set(stats) - set(weights["stat"].dropna()))
-        if unknown:
-            raise InputError(f"--stats: no statistic '{unknown[0]}' was measured "
-                             f"(known: {known(weights['stat'].dropna())}, or 'shipped', 'all')")
         weights = weights[weights["stat"].isin(list(stats))]
     evals = evals[[c for c in EVAL_COLUMNS if c in evals.columns]]
     weights = weights[[c for c in WEIGHT_COLUMNS if c in weights.columns]]

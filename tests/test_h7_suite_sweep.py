@@ -1,0 +1,60 @@
+"""`scalefit suite sweep --stats`: read before the sweep, not after it (a misspelt name was said
+only once every checkpoint had been measured, '' was 'no statistic ""', ' alpha' with its space
+unknown, and --stats without --tables did nothing, silently)."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+from test_h7_suite_spec import SPEC  # noqa: E402
+
+import scalefit.trainer.sweep as trainer_sweep  # noqa: E402
+from scalefit.cli import main  # noqa: E402
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """A spec, and a sweep folder holding one checkpoint's weight rows (t_nu, alpha); the sweep
+    itself must not be reached."""
+    def swept(*args, **kwargs):
+        raise AssertionError("the sweep ran")
+
+    monkeypatch.setattr(trainer_sweep, "sweep_suite", swept)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    part = tmp_path / "sweep" / "parts" / "s1" / "step0000010" / "weights--weights.parquet"
+    part.parent.mkdir(parents=True)
+    pd.DataFrame({"model": "s1", "step": 10, "tensor": "*", "group": "attn", "layer": 0,
+                  "stat": ["t_nu", "alpha"], "value": [5.0, 3.0]}).to_parquet(part)
+    return tmp_path, spec
+
+
+def sweep(root, spec, *args):
+    return CliRunner().invoke(main, ["suite", "sweep", "--spec", str(spec), "--out", str(root / "sweep"), *args])
+
+
+@pytest.mark.parametrize("stats, message", [
+    ("t_nu,nope", "--stats: no statistic 'nope' was measured (known: alpha, t_nu, or 'shipped', 'all')"),
+    ("", "--stats '': names no statistic; give names separated by commas"),
+    (" , ", "--stats ' , ': names no statistic"),
+])
+def test_stats_that_name_nothing_measured_are_refused_before_the_sweep(folder, stats, message):
+    root, spec = folder
+    result = sweep(root, spec, "--tables", str(root / "tables"), "--stats", stats)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_stats_without_tables_is_refused(folder):
+    root, spec = folder
+    result = sweep(root, spec, "--stats", "t_nu")
+    assert result.exit_code == 2, result.output
+    assert "--stats t_nu: it chooses the weight statistics kept in --tables" in result.stderr
+
+
+def test_stat_names_are_read_without_the_spaces_around_them():
+    assert trainer_sweep.kept_stats(" t_nu, alpha ") == ["t_nu", "alpha"]
+    assert trainer_sweep.kept_stats("all") is None and trainer_sweep.kept_stats("shipped") == trainer_sweep.SHIPPED_STATS
