@@ -125,8 +125,10 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
     import torch
 
     from scalefit.options import torch_device
+    from scalefit.evals.cli import quiet_libraries
     from scalefit.trainer.train import train_suite
 
+    quiet_libraries()  # transformers' 'Writing model shards' bar at every checkpoint cut through ours
     torch_device("--device", device)
     output_folder("--out", out_dir)
     if table_dir:
