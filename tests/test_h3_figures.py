@@ -453,3 +453,17 @@ def test_calibration_legend_is_off_the_predictions():
     assert outside.get_zorder() > inside.get_zorder()
     assert overlapping_tick_labels(fig) == []
     plt.close(fig)
+
+
+def test_loss_vs_n_draws_its_curves_at_the_runs_own_token_counts():
+    """The curves of loss_vs_n are drawn at token counts of the runs (the 10th/50th/90th
+    percentile fell at 8.4e5 on the shipped grid of 2.5e5, 5.3e5, 1.1e6, 2.5e6: no run's count)."""
+    from scalefit.scaling.laws.plots import token_levels
+
+    grid = np.repeat([245760.0, 532480.0, 1146880.0, 2457600.0], 5)
+    levels = token_levels(grid)
+    assert len(levels) == 3 and set(levels) <= set(grid)
+    assert levels.min() == grid.min() and levels.max() == grid.max()
+    assert list(token_levels(np.array([1e6, 1e6, 2e6]))) == [1e6, 2e6]
+    spread = np.geomspace(1e8, 1e11, 40)
+    assert set(token_levels(spread)) <= set(spread) and len(token_levels(spread)) == 3

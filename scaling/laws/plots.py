@@ -25,6 +25,20 @@ def _law_colors(results: dict):
 LOSS_LABEL = "loss (nats/token)"
 
 
+def token_levels(D, count: int = 3) -> np.ndarray:
+    """Up to ``count`` of the runs' own token counts, spread over their range (nearest to the 10th,
+    50th and 90th percentiles), so that each drawn curve runs through a row of runs: the
+    quantiles themselves fell between a grid's lengths (8.4e5 tokens, no run's)."""
+    D = np.asarray(D, float)
+    D = D[np.isfinite(D)]
+    observed = np.unique(D)
+    if observed.size <= count:
+        return observed
+    picks = [observed[np.argmin(np.abs(np.log(observed) - np.log(q)))]
+             for q in np.quantile(D, np.linspace(0.1, 0.9, count))]
+    return np.unique(picks)
+
+
 def plot_loss_vs_n(frame, results: dict):
     """Runs as points (colour = log10 D) against all parameters; each law's curve (colour) at a
     few token counts (line style) over the runs' own N (a non-embedding law's through the runs'
@@ -37,7 +51,7 @@ def plot_loss_vs_n(frame, results: dict):
     sc = ax.scatter(N, L, c=np.log10(D), cmap="viridis", s=14, zorder=3)
     fig.colorbar(sc, ax=ax, label="log10 tokens D")
     grid = np.geomspace(N.min(), N.max(), 200)  # the runs' range: no projection drawn here
-    d_levels = np.quantile(D, [0.1, 0.5, 0.9])
+    d_levels = token_levels(D)
     styles = ("-", "--", ":")
     handles = []
     for name, result, color in _law_colors(results):
