@@ -30,3 +30,13 @@ def test_training_prints_no_library_progress_bars(tmp_path):
         assert result.exit_code == 0, result.output
         assert "Writing model shards" not in result.stderr
     assert json.loads(result.stdout)[0]["run"] == "code/s1-D320"
+
+
+def test_a_refused_training_leaves_no_empty_out_folder(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    out, tables = tmp_path / "suite", tmp_path / "tables"
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(tmp_path / "none"),
+                                       "--out", str(out), "--tables", str(tables)])
+    assert result.exit_code == 2 and "manifest.json: no corpus" in result.stderr, result.output
+    assert not out.exists() and not tables.exists()

@@ -1013,11 +1013,9 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
     from scalefit.trainer.corpus import load_tokens
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     spec = spec_for_corpus(spec_path, corpus_dir)
     load_tokens(corpus_dir, "prose", "train")
     tables = Path(table_dir) if table_dir else out
-    tables.mkdir(parents=True, exist_ok=True)
     prov = provenance(spec_path, spec, device)
     rows = []
     # a long run as long as a grid run is that grid run (part grid, also long): --part long trains it
@@ -1040,6 +1038,8 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
         runs = [replace(r, allow_same_data=True) for r in runs]
     for run in runs:  # every run folder's settings before anything trains
         check_run_settings(spec, run, corpus_dir, out)
+    for folder in (out, tables):  # made once every check passed: a refused command leaves no empty folder
+        folder.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     for run in runs:
         row = train_run(spec, run, corpus_dir, out, device=device, progress=progress)
