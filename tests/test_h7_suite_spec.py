@@ -57,3 +57,14 @@ def test_two_budgets_of_one_part_that_train_the_same_steps_are_refused(tmp_path)
 def test_a_grid_run_that_is_also_the_long_run_is_still_one_run(tmp_path):
     spec = load_spec(spec_with(tmp_path, "[320, 960]"))
     assert [(r.run, r.also) for r in spec.runs] == [("grid/s1-D320", ""), ("grid/s1-D960", "long")]
+
+
+def test_eval_tokens_under_one_window_is_refused_before_anything_trains(tmp_path):
+    """Every run trained to its end, then its final evaluation failed ('eval set: need 1 <= context')."""
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC.replace("batch_seqs = 2", "batch_seqs = 2\neval_tokens = 5", 1))
+    with pytest.raises(InputError, match=re.escape(f"{path}: [recipe] eval_tokens = 5 is less than one window of "
+                                                   "seq_len = 16 tokens; give eval_tokens >= 16")):
+        load_spec(path)
+    path.write_text(SPEC.replace("seq_len = 16\n", "", 1))  # the defaults: seq_len 128, eval_tokens 32768
+    assert load_spec(path).recipe.eval_tokens >= load_spec(path).recipe.seq_len

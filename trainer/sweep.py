@@ -204,6 +204,9 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
     from scalefit.sweep.engine import check_options, forget_unmeasured, run_sweep
 
     spec = spec_for_corpus(spec_path, corpus_dir)
+    if max_tokens is not None and max_tokens < spec.recipe.seq_len:  # the eval set's message named no option
+        raise InputError(f"--max-tokens {max_tokens}: fewer than one window of the recipe's seq_len "
+                         f"({spec.recipe.seq_len} tokens); give at least {spec.recipe.seq_len}")
     incomplete: list[dict] = []
     cks = suite_checkpoints(spec, suite_dir, finals=finals, incomplete=incomplete)
     if only:

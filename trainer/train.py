@@ -228,6 +228,11 @@ def check_spec(raw: dict, path) -> None:
                 if key not in SPEC_SCHEMA[table]:
                     raise InputError(f"{path}: {label}: unknown key '{key}'{suggestion(key, SPEC_SCHEMA[table])}")
                 _spec_value(f"{path}: {label} {key}", value, SPEC_SCHEMA[table][key])
+    recipe = raw.get("recipe", {})
+    seq_len, eval_tokens = recipe.get("seq_len", Recipe.seq_len), recipe.get("eval_tokens", Recipe.eval_tokens)
+    if eval_tokens < seq_len:  # every run trained to its end, then its final evaluation failed
+        raise InputError(f"{path}: [recipe] eval_tokens = {eval_tokens} is less than one window of seq_len = "
+                         f"{seq_len} tokens; give eval_tokens >= {seq_len}")
     if "sizes" in raw and not isinstance(raw["sizes"], list):
         raise InputError(f"{path}: sizes: write each size as its own [[sizes]] table")
     for i, size in enumerate(raw.get("sizes", [])):
