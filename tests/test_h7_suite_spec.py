@@ -68,3 +68,22 @@ def test_eval_tokens_under_one_window_is_refused_before_anything_trains(tmp_path
         load_spec(path)
     path.write_text(SPEC.replace("seq_len = 16\n", "", 1))  # the defaults: seq_len 128, eval_tokens 32768
     assert load_spec(path).recipe.eval_tokens >= load_spec(path).recipe.seq_len
+
+
+@pytest.mark.parametrize("fracs, message", [
+    ("[0.05, 0.05]", "warmup_fracs 0.05 and 0.05 give the same warmup at tokens = 1280 (2 of 40 steps"),
+    ("[0.5, 0.05, 0.1]", "warmup_fracs 0.05 and 0.1 give the same warmup at tokens = 1280 (10 of 40 steps, "
+                         "warmup_min_steps = 10)"),
+])
+def test_warmup_variants_that_train_the_same_warmup_are_refused(tmp_path, fracs, message):
+    """Two ids, one training run (a repeated fraction, or two that round or clamp to one warmup
+    length): both were trained and the analyses compared a run with itself."""
+    path = tmp_path / "spec.toml"
+    min_steps = 10 if "0.5," in fracs else 1
+    path.write_text(SPEC + f"\n[warmup]\nsizes = [\"s1\"]\ntokens = [1280]\nwarmup_fracs = {fracs}\n"
+                    f"warmup_min_steps = {min_steps}\n")
+    with pytest.raises(InputError, match=re.escape(f"{path}: [warmup] {message}")):
+        load_spec(path)
+    path.write_text(SPEC + "\n[warmup]\nsizes = [\"s1\"]\ntokens = [1280]\nwarmup_fracs = [0.05, 0.25]\n")
+    assert [r.run for r in load_spec(path).runs if r.part == "warmup"] == ["warmup/s1-D1280-W0.05",
+                                                                          "warmup/s1-D1280-W0.25"]

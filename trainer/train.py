@@ -411,6 +411,12 @@ def _warmup_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSp
     for tokens in block.get("tokens", []):
         steps = max(1, round(tokens / recipe.batch_tokens))
         ends = [min(steps, max(min_steps, round(f * steps))) for f in fracs]
+        for i, (a, end) in enumerate(zip(fracs, ends)):
+            b = next((b for b, other in zip(fracs[i + 1:], ends[i + 1:]) if other == end), None)
+            if b is not None:  # two ids, one training run: the analyses would compare a run with itself
+                raise InputError(f"{path}: [warmup] warmup_fracs {a:g} and {b:g} give the same warmup at tokens = "
+                                 f"{tokens!r} ({end} of {steps} steps, warmup_min_steps = {min_steps}); give "
+                                 "fractions whose warmups differ")
         ckpts = warmup_checkpoints(steps, ends, int(block.get("n_log_checkpoints", 40)),
                                    int(block.get("n_even_checkpoints", 20)))
         for n in names:
