@@ -134,7 +134,8 @@ class RayExecutor:
                 if not (self.address or named):  # a local cluster that does not start: not the user's input
                     raise
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                if self.address == "auto" and not named and "Could not find any running Ray instance" in reason:
+                if (environment_address(self.address) or self.address) == "auto" \
+                        and "Could not find any running Ray instance" in reason:
                     reason = "none runs on this node"  # Ray's text sends the user to its own --address flag
                 raise _no_cluster(self.address, reason, named) from None
             self.started = True

@@ -79,3 +79,17 @@ def test_a_cluster_gone_from_ray_address_is_one_line_not_a_traceback(monkeypatch
                                        "--out", str(tmp_path / "w")])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ray_address_auto_with_no_cluster_says_so_without_ray_s_flags(monkeypatch):
+    def none_running(*args, **kwargs):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to "
+                              "by setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", none_running)
+    with pytest.raises(InputError, match=r"--executor ray: RAY_ADDRESS=auto: no Ray cluster to join there \(none "
+                                         r"runs on this node\)") as err:
+        RayExecutor().connect()
+    assert "--address" not in str(err.value)
