@@ -125,7 +125,8 @@ def finish_sweep(result, table: str) -> tuple[list[str], int]:
                if name != "fingerprints" and len(result.tables.get(name, ()))]
     counts = ", ".join(f"{len(result.tables[name])} rows in {result.out_dir}/{name}.parquet"
                        for name in dict.fromkeys(written)) or f"0 rows (no {table}.parquet written)"
-    lines = [f"{len(summary.measured)} checkpoints measured, {len(summary.skipped)} already done, "
+    measured = len(summary.measured)
+    lines = [f"{measured} checkpoint{'s' * (measured != 1)} measured, {len(summary.skipped)} already done, "
              f"{len(summary.failed)} failed; {counts} (report: {result.out_dir}/report.md)"]
     said = {(f.get("model"), f.get("step")) for f in summary.failed}  # printed as they failed
     lines += [f"failed: {row.model} step {row.step} ({row.location}): {row.error}"
@@ -133,7 +134,8 @@ def finish_sweep(result, table: str) -> tuple[list[str], int]:
     if said and len(failures):
         lines.append(f"the failed checkpoints are in {result.out_dir}/failures.csv")
     if summary.duplicates:
-        lines.append(f"{len(summary.duplicates)} checkpoints not measured: weights identical to another's "
+        lines.append(f"{len(summary.duplicates)} checkpoint{'s' * (len(summary.duplicates) != 1)} not measured: "
+                     "weights identical to another's "
                      "(--on-duplicate skip)")
     flags = getattr(result, "integrity", None)
     lines += [f"integrity: {line}" for line in integrity_lines(flags)]

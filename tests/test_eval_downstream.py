@@ -156,7 +156,7 @@ def test_tasks_outside_a_git_repository_print_no_git_error(tasks, tmp_path):
                            "--task-limit", "3", "--no-progress", "--out", str(tmp_path / "o")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "not a git repository" not in done.stderr and "1 checkpoints measured" in done.stderr
+    assert "not a git repository" not in done.stderr and "1 checkpoint measured" in done.stderr
     assert "it/s" not in done.stderr and "examples/s" not in done.stderr, done.stderr
 
 

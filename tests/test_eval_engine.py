@@ -98,12 +98,14 @@ def test_finish_sweep_returns_the_status_instead_of_exiting():
                                 failures=failures)
     lines, status = finish_sweep(result, "evals")
     assert status == 1 and not result.ok
-    assert lines == ["1 checkpoints measured, 0 already done, 0 failed; 2 rows in out/evals.parquet "
+    assert lines == ["1 checkpoint measured, 0 already done, 0 failed; 2 rows in out/evals.parquet "
                      "(report: out/report.md)", "failed: m step 2 (/x): OSError: gone"]
     # failed in this run: its line was printed as it failed, and is not printed twice
     summary.failed = [{"model": "m", "step": 2, "location": "/x", "error": "OSError: gone"}]
     lines, status = finish_sweep(result, "evals")
     assert status == 1 and lines[1:] == ["the failed checkpoints are in out/failures.csv"]
+    summary.measured.append("m/step0000003")  # one checkpoint, two checkpoints
+    assert finish_sweep(result, "evals")[0][0].startswith("2 checkpoints measured, 0 already done")
     result.failures = failures.iloc[:0]
     assert finish_sweep(result, "evals")[1] == 0 and result.ok
 
