@@ -58,3 +58,16 @@ def test_stats_without_tables_is_refused(folder):
 def test_stat_names_are_read_without_the_spaces_around_them():
     assert trainer_sweep.kept_stats(" t_nu, alpha ") == ["t_nu", "alpha"]
     assert trainer_sweep.kept_stats("all") is None and trainer_sweep.kept_stats("shipped") == trainer_sweep.SHIPPED_STATS
+
+
+def test_precision_pairs_are_read_stripped_and_once():
+    """' s1 : s2 ' was looked up with its spaces ('no final checkpoint for  s1 ,  s2 '), and a
+    pair given twice was measured and listed twice."""
+    from scalefit.trainer.cli import _pair
+
+    assert _pair(None, None, (" s1-D320 : s2-D320 ", "s1-D320:s2-D320", "s2:s1")) == [("s1-D320", "s2-D320"),
+                                                                                          ("s2", "s1")]
+    from scalefit.errors import InputError
+
+    with pytest.raises(InputError, match="a run against itself"):
+        _pair(None, None, ("s1 :s1",))

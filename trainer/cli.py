@@ -277,18 +277,20 @@ def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescor
 
 
 def _pair(ctx, param, values):
-    """--pair A:B -> (A, B); anything else is one line, exit 2."""
+    """--pair A:B -> (A, B), the ids read stripped and a pair given twice kept once; anything
+    else is one line, exit 2."""
     from scalefit.errors import InputError
 
     out = []
     for v in values:
-        a, sep, b = v.partition(":")
+        a, sep, b = (part.strip() for part in v.partition(":"))
         if not sep or not a or not b:
             raise InputError(f"--pair '{v}': give two model ids as A:B, e.g. mini-3-D245760:mini-4-D245760")
         if a == b:
             raise InputError(f"--pair '{v}': a run against itself (its difference is 0 with SE 0 "
                              "by construction); give two different model ids as A:B")
-        out.append((a, b))
+        if (a, b) not in out:
+            out.append((a, b))
     return out
 
 
