@@ -87,3 +87,16 @@ def test_warmup_variants_that_train_the_same_warmup_are_refused(tmp_path, fracs,
     path.write_text(SPEC + "\n[warmup]\nsizes = [\"s1\"]\ntokens = [1280]\nwarmup_fracs = [0.05, 0.25]\n")
     assert [r.run for r in load_spec(path).runs if r.part == "warmup"] == ["warmup/s1-D1280-W0.05",
                                                                           "warmup/s1-D1280-W0.25"]
+
+
+def test_only_is_read_stripped_and_an_empty_one_names_no_run(tmp_path):
+    """--only ' grid/s1-D320 ' matched nothing for its spaces, and --only '' trained every run."""
+    from scalefit.trainer.train import select_runs
+
+    runs = load_spec(spec_with(tmp_path, "[320, 960]")).runs
+    assert [r.run for r in select_runs(runs, " grid/s1-D320 ")] == ["grid/s1-D320"]
+    for blank in ("", "  "):
+        with pytest.raises(InputError, match=re.escape(f"--only {blank!r}: names no run; give a run id (e.g. "
+                                                       "grid/s1-D320), part of one, or a model")):
+            select_runs(runs, blank)
+    assert select_runs(runs, None) == runs

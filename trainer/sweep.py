@@ -209,7 +209,7 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
                          f"({spec.recipe.seq_len} tokens); give at least {spec.recipe.seq_len}")
     incomplete: list[dict] = []
     cks = suite_checkpoints(spec, suite_dir, finals=finals, incomplete=incomplete)
-    if only:
+    if only is not None:  # --only '' is refused by select_runs (it was every run)
         from scalefit.trainer.train import select_runs
 
         runs = list({id(c.run): c.run for c in cks}.values())

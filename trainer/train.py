@@ -999,9 +999,15 @@ def with_init(run: RunSpec, mode: str, source: str | None, seed: int | None, *,
 def select_runs(runs: list, only: str | None, *, where: str = "", model_of=None) -> list:
     """The runs `--only` names: the one whose id equals it (grid/mini-1-D245760 is not also
     grid/mini-1-D2457600), else every run whose id contains it or whose model it is; none is an
-    InputError naming what ids look like. `where` says which runs were searched."""
-    if not only:
+    InputError naming what ids look like. `where` says which runs were searched. The text is read
+    stripped; one that is empty or blank names no run (it was every run)."""
+    if only is None:
         return list(runs)
+    if not str(only).strip():
+        example = f" (e.g. {runs[0].run})" if runs else ""
+        raise InputError(f"--only {only!r}: names no run; give a run id{example}, part of one, or a model, or "
+                         "leave --only out for every run")
+    only = str(only).strip()
     model_of = model_of or (lambda r: r.model_name)
     exact = [r for r in runs if r.run == only]
     chosen = exact or [r for r in runs if only in r.run or only == model_of(r)]
