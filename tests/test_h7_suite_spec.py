@@ -100,3 +100,20 @@ def test_only_is_read_stripped_and_an_empty_one_names_no_run(tmp_path):
                                                        "grid/s1-D320), part of one, or a model")):
             select_runs(runs, blank)
     assert select_runs(runs, None) == runs
+
+
+@pytest.mark.parametrize("tokens, message", [
+    ("[640, 650]", "[wsd] tokens: 640 and 650 both train 20 steps of 32 tokens; give lengths at least one batch apart"),
+    ("[20]", "[wsd] tokens item = 20: less than one batch (batch_tokens = seq_len x batch_seqs = 32)"),
+    ("[64]", "[wsd] tokens = 64: a cooldown_frac of 0.2 x 2 steps rounds to no step"),
+])
+def test_wsd_lengths_that_train_no_run_of_their_own_are_refused(tmp_path, tokens, message):
+    """[640, 650] kept one run (D650, the other dropped), [20] trained 64 tokens as 'D20', and [64]
+    branched at its last step: a 'cooldown' of no step under a WSD id."""
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC + f'\n[wsd]\nsizes = ["s1"]\ntokens = {tokens}\n')
+    with pytest.raises(InputError, match=re.escape(f"{path}: {message}")):
+        load_spec(path)
+    path.write_text(SPEC + '\n[wsd]\nsizes = ["s1"]\ntokens = [320, 640]\n')
+    assert [r.run for r in load_spec(path).runs if r.part == "wsd"] == \
+        ["wsd/s1-constant", "wsd/s1-D320-cool0.2", "wsd/s1-D640-cool0.2"]

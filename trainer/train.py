@@ -364,10 +364,24 @@ def _wsd_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpec]
     if not 0 < frac < 1:
         raise InputError(f"{path}: [wsd] cooldown_frac: give a fraction between 0 and 1, got {frac}")
     dist = block.get("distribution", "prose")
-    lengths = sorted({max(2, round(t / recipe.batch_tokens)): int(t) for t in block.get("tokens", [])}.items())
+    by_steps: dict[int, int] = {}
+    for t in block.get("tokens", []):  # as [grid] tokens: whole batches, one run per length
+        steps = max(2, round(t / recipe.batch_tokens))
+        if t < recipe.batch_tokens:
+            raise InputError(f"{path}: [wsd] tokens item = {t!r}: less than one batch (batch_tokens = seq_len x "
+                             f"batch_seqs = {recipe.batch_tokens}); a run trains whole batches")
+        if steps in by_steps:
+            raise InputError(f"{path}: [wsd] tokens: {by_steps[steps]} and {t!r} both train {steps} steps of "
+                             f"{recipe.batch_tokens} tokens; give lengths at least one batch apart")
+        by_steps[steps] = int(t)
+    lengths = sorted(by_steps.items())
     if not lengths:
         raise InputError(f"{path}: [wsd] tokens: give the lengths (tokens) to cool down at")
     branch = {n: int(round((1 - frac) * n)) for n, _ in lengths}
+    short = next(((n, t) for n, t in lengths if branch[n] >= n), None)
+    if short:  # a 'cooldown' of no step: the branch was the constant run under a WSD id
+        raise InputError(f"{path}: [wsd] tokens = {short[1]}: a cooldown_frac of {frac:g} x {short[0]} steps rounds "
+                         "to no step; give more tokens or a larger cooldown_frac")
     longest = max(n for n, _ in lengths)
     warm = warmup_steps(recipe, longest)
     if max(branch.values()) < warm:
