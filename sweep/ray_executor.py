@@ -12,7 +12,8 @@ a re-run (on Ray or locally) measures what is missing.
 Without an address a local Ray cluster is started (and stopped at the end); `ray:auto` joins the
 cluster that `ray start --head` (or KubeRay, or Ray on SLURM) runs on this node; an address joins
 that cluster. RAY_ADDRESS in the environment, as ray.init reads it, replaces no address and
-`auto`: that cluster is joined (and probed, and named in messages, as an address given is). A Ray session that is already initialized in this process is used as it is.
+`auto`: that cluster is joined (and probed, and named in messages, as an address given is). A Ray
+session that is already initialized in this process is used as it is.
 """
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ def test_stats_without_tables_is_refused(folder):
 
 def test_stat_names_are_read_without_the_spaces_around_them():
     assert trainer_sweep.kept_stats(" t_nu, alpha ") == ["t_nu", "alpha"]
-    assert trainer_sweep.kept_stats("all") is None and trainer_sweep.kept_stats("shipped") == trainer_sweep.SHIPPED_STATS
+    assert trainer_sweep.kept_stats("all") is None
+    assert trainer_sweep.kept_stats("shipped") == trainer_sweep.SHIPPED_STATS
 
 
 def test_precision_pairs_are_read_stripped_and_once():

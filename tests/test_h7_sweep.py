@@ -62,7 +62,8 @@ SPEC = ('name = "x"\ntokens_per_step = 8\nsteps = [0, 10, 20]\n[source]\nlocal =
     ("decay_steps = 20", "decay_steps = 0", "[schedule] decay_steps = 0: give decay_steps"),
     ("decay_steps = 20\n", "", "[schedule] decay_steps is missing: give decay_steps"),
     ("warmup_steps = 2", "warmup_steps = 30", "[schedule] warmup_steps = 30 is not below decay_steps = 20"),
-    ("warmup_steps = 2", 'style = "wsd"\nwarmup_steps = 20', "[schedule] warmup_steps = 20 is not below decay_steps = 20"),
+    ("warmup_steps = 2", 'style = "wsd"\nwarmup_steps = 20',
+     "[schedule] warmup_steps = 20 is not below decay_steps = 20"),
 ])
 def test_a_schedule_that_never_decays_as_written_is_refused_naming_the_spec_and_key(tmp_path, old, new, message):
     from click.testing import CliRunner
