@@ -1,0 +1,47 @@
+"""The change-point search made faster must give the same answers, to the last bit: its
+breakpoint polish without lmfit's bookkeeping is held to lmfit's own Nelder-Mead run."""
+import lmfit
+import numpy as np
+import pytest
+
+from scalefit.scaling.trajectories import ar1, segmented
+from scalefit.scaling.trajectories.segmented import hinge_design
+
+
+def lmfit_refinement(x, y, start, min_points, rho=0.0):
+    """The polish as it was written with lmfit (segmented.py before the speed-up)."""
+    params = lmfit.Parameters()
+    lo, hi = float(np.min(x)), float(np.max(x))
+    for j, t in enumerate(start):
+        params.add(f"t{j}", value=float(t), min=lo, max=hi)
+    yw = ar1.whiten(y, rho)
+
+    def residual(p):
+        breaks = np.array([p[f"t{j}"].value for j in range(len(start))])
+        design = ar1.whiten(hinge_design(x, breaks), rho)
+        coef, *_ = np.linalg.lstsq(design, yw, rcond=None)
+        return yw - design @ coef
+
+    try:
+        out = lmfit.minimize(residual, params, method="nelder", options={"xatol": 1e-6, "fatol": 1e-12})
+    except Exception:
+        return np.asarray(start, dtype=float)
+    breaks = np.array([out.params[f"t{j}"].value for j in range(len(start))])
+    return breaks if segmented._valid(breaks, x, min_points) else np.asarray(start, dtype=float)
+
+
+def kinked_run(seed, kinks, rho, n=44, scale=0.05):
+    """A trajectory against log10(step) with slope changes at `kinks` and AR(1) noise."""
+    rng = np.random.default_rng(seed)
+    x = np.log10(np.unique(np.geomspace(1, 3000, n).round()))
+    y = 1.0 + 0.3 * x + sum(0.8 * (-1) ** i * np.maximum(0.0, x - t) for i, t in enumerate(kinks))
+    return x, y + ar1.stationary_series(rho, len(x), rng, scale)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("starts", [[1.2], [0.9, 2.1], [0.7, 1.5, 2.6], [3.3]])
+def test_the_breakpoint_polish_is_lmfits_to_the_last_bit(seed, rho, starts):
+    x, y = kinked_run(seed, [1.0, 2.2], rho)
+    ours = segmented._refine_breakpoints(x, y, np.array(starts), 3, rho)
+    assert np.array_equal(ours, lmfit_refinement(x, y, np.array(starts), 3, rho))
