@@ -45,3 +45,35 @@ def test_the_breakpoint_polish_is_lmfits_to_the_last_bit(seed, rho, starts):
     x, y = kinked_run(seed, [1.0, 2.2], rho)
     ours = segmented._refine_breakpoints(x, y, np.array(starts), 3, rho)
     assert np.array_equal(ours, lmfit_refinement(x, y, np.array(starts), 3, rho))
+
+
+def one_by_one_grid_optimum(x, y, grid, k, min_points, rho):
+    """The grid search as it was written: every valid combination fitted by _lstsq in turn."""
+    import itertools
+    best_sse, best_breaks = np.inf, None
+    for breaks in itertools.combinations(grid, k):
+        if not segmented._valid(np.array(breaks), x, min_points):
+            continue
+        _, sse = segmented._lstsq(x, y, breaks, rho)
+        if sse < best_sse:
+            best_sse, best_breaks = sse, np.array(breaks)
+    return best_sse, best_breaks
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("rho", [0.0, 0.6, 0.95])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_the_batched_grid_search_picks_the_one_by_one_searchs_breakpoints(seed, rho, k):
+    x, y = kinked_run(seed, [1.0, 2.2], rho)
+    for values in (y, np.round(y, 1), 3.0 + 0.0 * y + (x > 2.0)):  # also ties and a step
+        grid = segmented._candidate_breakpoints(x, 3, 40 if k == 1 else max(12, 40 // (2 * k)))
+        sse, breaks = segmented._grid_optimum(x, values, grid, k, 3, rho)
+        want_sse, want = one_by_one_grid_optimum(x, values, grid, k, 3, rho)
+        assert sse == want_sse and np.array_equal(breaks, want)
+
+
+def test_a_run_too_short_for_k_breakpoints_has_no_grid_optimum():
+    x, y = kinked_run(0, [1.0], 0.5, n=11)
+    grid = segmented._candidate_breakpoints(x, 3, 12)
+    assert segmented._grid_optimum(x, y, grid, 3, 3, 0.5) == (np.inf, None)
+    assert one_by_one_grid_optimum(x, y, grid, 3, 3, 0.5) == (np.inf, None)

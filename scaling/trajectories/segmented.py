@@ -9,6 +9,7 @@ transition.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 
@@ -128,7 +129,7 @@ def fit_segmented(x, y, k: int, *, min_points: int = 3, n_grid: int = 40,
 
 def _fit_at_rho(x, y, k, min_points, n_grid, rho) -> SegmentedFit | None:
     """Grid search over breakpoint positions with generalized least squares for the linear
-    coefficients, then an lmfit refinement of the breakpoints from the best grid point."""
+    coefficients, then a Nelder-Mead refinement of the breakpoints from the best grid point."""
     n = len(x)
     if k == 0:
         coef, sse = _lstsq(x, y, [], rho)
@@ -136,13 +137,7 @@ def _fit_at_rho(x, y, k, min_points, n_grid, rho) -> SegmentedFit | None:
     grid = _candidate_breakpoints(x, min_points, n_grid if k == 1 else max(12, n_grid // (2 * k)))
     if len(grid) < k:
         return None
-    best_sse, best_breaks = np.inf, None
-    for breaks in itertools.combinations(grid, k):
-        if not _valid(np.array(breaks), x, min_points):
-            continue
-        _, sse = _lstsq(x, y, breaks, rho)
-        if sse < best_sse:
-            best_sse, best_breaks = sse, np.array(breaks)
+    best_sse, best_breaks = _grid_optimum(x, y, grid, k, min_points, rho)
     if best_breaks is None:
         return None
     breaks = _refine_breakpoints(x, y, best_breaks, min_points, rho)
@@ -150,6 +145,56 @@ def _fit_at_rho(x, y, k, min_points, n_grid, rho) -> SegmentedFit | None:
     if sse > best_sse:  # refinement must never lose to the grid
         breaks, (coef, sse) = best_breaks, _lstsq(x, y, best_breaks, rho)
     return SegmentedFit(np.sort(breaks), coef, sse, n, bic_ar1(sse, n, 2 + 2 * k, rho), rho)
+
+
+# Two sums of squares of one grid search closer than this share of the whitened y's squared norm
+# may be ordered differently by the batched screen than by _lstsq (both are within ~1e-14 of it).
+SCREEN_TOLERANCE = 1e-10
+
+
+def _grid_optimum(x, y, grid, k, min_points, rho) -> tuple[float, np.ndarray | None]:
+    """(SSE, breakpoints) of the best combination of k grid points leaving min_points points
+    in every segment, or (inf, None): the first combination (in itertools order) with the least
+    ``_lstsq`` SSE. Every combination is screened at once (batched QR); only those the screen
+    cannot tell from the best are fitted by ``_lstsq`` (one or a few), so the choice and its SSE
+    are the one-by-one search's to the last bit."""
+    combos = _valid_combinations(x.tobytes(), grid.tobytes(), k, min_points)
+    if not len(combos):
+        return np.inf, None
+    yw = ar1.whiten(y, rho)
+    designs = np.empty((len(combos), len(x), 2 + k))
+    designs[:, :, :2] = ar1.whiten(hinge_design(x, []), rho)
+    designs[:, :, 2:] = ar1.whiten(np.maximum(0.0, x[:, None] - grid[None, :]), rho)[:, combos].transpose(1, 0, 2)
+    q, _ = np.linalg.qr(designs)
+    resid = yw - np.einsum("cnp,cp->cn", q, np.einsum("cnp,n->cp", q, yw))
+    screened = np.sum(resid * resid, axis=1)
+    tolerance = SCREEN_TOLERANCE * float(yw @ yw)
+    exact = np.full(len(combos), np.nan)
+    fitted = np.zeros(len(combos), dtype=bool)
+    threshold = np.nanmin(screened) + tolerance if np.isfinite(screened).any() else np.inf
+    while True:  # widened to the best exact SSE: a screen too low (a rank-deficient design) can't hide it
+        todo = np.flatnonzero(~fitted & ~(screened > threshold))
+        for i in todo:
+            exact[i] = _lstsq(x, y, grid[combos[i]], rho)[1]
+        fitted[todo] = True
+        if not np.isfinite(exact).any() or np.nanmin(exact) + tolerance <= threshold:
+            break
+        threshold = np.nanmin(exact) + tolerance
+    best_sse, best_breaks = np.inf, None
+    for i in np.flatnonzero(fitted):
+        if exact[i] < best_sse:
+            best_sse, best_breaks = exact[i], grid[combos[i]]
+    return best_sse, best_breaks
+
+
+@functools.lru_cache(maxsize=64)
+def _valid_combinations(x_bytes: bytes, grid_bytes: bytes, k: int, min_points: int) -> np.ndarray:
+    """(combinations, k) indices into the grid of the k-point combinations that ``_valid``
+    accepts, in itertools order; the same for every resample of one run, so kept."""
+    x, grid = np.frombuffer(x_bytes), np.frombuffer(grid_bytes)
+    combos = [c for c in itertools.combinations(range(len(grid)), k)
+              if _valid(grid[list(c)], x, min_points)]
+    return np.array(combos, dtype=int).reshape(len(combos), k)
 
 
 def _refine_breakpoints(x, y, start, min_points, rho=0.0) -> np.ndarray:
