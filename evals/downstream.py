@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, suggestion
 from scalefit.evals.tokens import jsonl_objects
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
@@ -220,8 +220,6 @@ def check_task_names(names) -> None:
     each checkpoint with a KeyError); the closest known names are suggested. One task scan."""
     if not names:
         return
-    import difflib
-
     for name in names:  # a file given without NAME=: said at once, not after a 15-30 s task scan
         if Path(name).suffix.lower() in (".jsonl", ".json") or Path(name).exists():
             raise InputError(f"--tasks {name}: a local task is NAME=FILE.jsonl, e.g. "
@@ -229,10 +227,9 @@ def check_task_names(names) -> None:
     known_tasks = set(_task_manager(True).all_tasks)  # the scan the first checkpoint's tasks reuse
     for name in names:
         if name not in known_tasks:
-            near = difflib.get_close_matches(name, sorted(known_tasks), n=3)
-            hint = f" (closest: {', '.join(near)})" if near else ""
-            raise InputError(f"--tasks {name}: lm-eval has no task of that name{hint}; give an lm-eval "
-                             "task or NAME=FILE.jsonl for a local task")
+            raise InputError(f"--tasks {name}: lm-eval has no task of that name; give an lm-eval task or "
+                             "NAME=FILE.jsonl for a local task"
+                             + suggestion(name, sorted(known_tasks), cutoff=0.6, n=3, otherwise=""))
 
 
 def tasks_measurement(tasks: list[TaskSpec], **options) -> Measurement:

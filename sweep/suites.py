@@ -124,8 +124,6 @@ def _members_from(spec: dict, base: Path, where: str) -> tuple[Member, ...]:
         rows += pd.read_csv(csv, keep_default_na=False).to_dict("records")
     if not rows:
         raise InputError(f"{where}: a suite needs at least one member ([[members]] or members_csv)")
-    import difflib
-
     out = []
     core = {"model", "name", "params", "params_nonembed", "lr_peak", "alias"}
     for i, row in enumerate(rows):
@@ -133,10 +131,10 @@ def _members_from(spec: dict, base: Path, where: str) -> tuple[Member, ...]:
         if not name:
             raise InputError(f"{where}: member {i + 1} has no 'name'")
         for key in row if i < inline else ():  # an extra fact is welcome; a near miss of a known key
-            near = (difflib.get_close_matches(key, sorted(core - {"model"}), n=1, cutoff=0.75)  # is a typo
-                    if key not in core else None)
+            near = (suggestion(key, sorted(core - {"model"}), cutoff=0.75, otherwise="")  # is a typo
+                    if key not in core else "")
             if near:
-                raise InputError(f"{where}: member '{name}': unknown key '{key}'; did you mean '{near[0]}'?")
+                raise InputError(f"{where}: member '{name}': unknown key '{key}'{near}")
         alias = row.get("alias")
         if alias is None and "size" in row:
             alias = str(row["size"]) + ("-deduped" if str(row.get("deduped")) == "True" else "")

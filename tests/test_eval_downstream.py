@@ -132,7 +132,8 @@ def test_task_and_token_file_errors_are_one_line_before_any_model_loads(tmp_path
     for extra, message in [(["--tasks", f"t={task}", "--num-fewshot", "5"], "--num-fewshot 5: task t has 2 examples"),
                            (["--dataset", f"n={neg}"], "token id -3 at position 2 is negative"),
                            (["--tasks", "lambada_opnai"],  # one lm-eval task scan, ~7 s
-                            "--tasks lambada_opnai: lm-eval has no task of that name (closest: lambada_openai"),
+                            "--tasks lambada_opnai: lm-eval has no task of that name; give an lm-eval task or "
+                            "NAME=FILE.jsonl for a local task; did you mean 'lambada_openai'"),
                            (["--dataset", f"v={tmp_path / 'file'}", "--cache-dir", str(tmp_path / "file")],
                             "--cache-dir")]:
         result = CliRunner().invoke(main, base + extra)
@@ -158,6 +159,25 @@ def test_tasks_outside_a_git_repository_print_no_git_error(tasks, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "not a git repository" not in done.stderr and "1 checkpoint measured" in done.stderr
     assert "it/s" not in done.stderr and "examples/s" not in done.stderr, done.stderr
+
+
+def test_an_unknown_task_is_offered_up_to_three_near_names_and_no_list(monkeypatch):
+    """The one near-name matcher (errors.suggestion) at difflib's 0.6, closest first; lm-eval's
+    thousands of names are never listed."""
+    from types import SimpleNamespace
+
+    from scalefit.evals import downstream
+
+    known = ["lambada", "lambada_openai", "lambada_standard", "lambada_openai_mt_de", "piqa"]
+    monkeypatch.setattr(downstream, "_task_manager", lambda defaults: SimpleNamespace(all_tasks=known))
+    downstream.check_task_names(["piqa", "lambada"])
+    # difflib ratios to 'lambada_opnai': 0.96, 0.79 (_mt_de), 0.70 (lambada), 0.69 (lambada_standard)
+    with pytest.raises(InputError, match=r"for a local task; did you mean 'lambada_openai', "
+                                         r"'lambada_openai_mt_de' or 'lambada'\?$"):
+        downstream.check_task_names(["piqa", "lambada_opnai"])
+    with pytest.raises(InputError, match=r"--tasks hellaswag: lm-eval has no task of that name; give an "
+                                         r"lm-eval task or NAME=FILE\.jsonl for a local task$"):
+        downstream.check_task_names(["hellaswag"])
 
 
 def test_one_task_name_for_two_task_files_is_refused(tmp_path):

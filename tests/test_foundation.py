@@ -132,3 +132,14 @@ def test_a_bad_stat_lists_every_stat_of_the_shipped_table():
     result = CliRunner().invoke(main, ["transitions", "--stat", "nope"])
     assert result.exit_code == 2
     assert "t_nu, t_scale)" in result.output and "in all" not in result.output
+
+
+def test_the_near_name_matcher_offers_up_to_n_names_closest_first():
+    """errors.suggestion is the one matcher; lm-eval's task check asks it for three names."""
+    from scalefit.errors import suggestion
+    names = ["lambada", "lambada_openai", "lambada_standard", "piqa"]
+    assert suggestion("lambada_opnai", names) == "; did you mean 'lambada_openai'?"
+    assert suggestion("lambada_opnai", names, n=2) == "; did you mean 'lambada_openai' or 'lambada'?"
+    assert (suggestion("lambada_opnai", names, n=3, form="[{}]")
+            == "; did you mean [lambada_openai], [lambada] or [lambada_standard]?")
+    assert suggestion("hellaswag", names, n=3, otherwise="") == ""

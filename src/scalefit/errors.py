@@ -62,16 +62,18 @@ def known(values, limit: int = 40) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def suggestion(name, choices, form: str = "'{}'", *, cutoff: float = 0.5, otherwise=None) -> str:
+def suggestion(name, choices, form: str = "'{}'", *, cutoff: float = 0.5, n: int = 1,
+               otherwise=None) -> str:
     """The tail of an unknown-name message: "; did you mean 'x'?" for the closest of ``choices``
-    (difflib ratio at least ``cutoff``), else ``otherwise`` (default " (known: a, b, ...)" in the
-    order given); ``form`` quotes the name. The one near-name matcher: 0.5 suits short keys and
-    names (a typo of 'cosine'); a table's columns take 0.8 (at 0.5 'train_loss_5' was offered for
-    a missing 'val_loss')."""
+    (difflib ratio at least ``cutoff``; up to ``n`` of them, closest first: "'x', 'y' or 'z'"),
+    else ``otherwise`` (default " (known: a, b, ...)" in the order given); ``form`` quotes the
+    name. The one near-name matcher: 0.5 suits short keys and names (a typo of 'cosine'); a
+    table's columns take 0.8 (at 0.5 'train_loss_5' was offered for a missing 'val_loss'); names
+    where a shared word part must not count (laws, a suite member's keys) take 0.75."""
     import difflib
 
     choices = [str(c) for c in choices]
-    near = difflib.get_close_matches(str(name), choices, n=1, cutoff=cutoff)
+    near = [form.format(c) for c in difflib.get_close_matches(str(name), choices, n=n, cutoff=cutoff)]
     if near:
-        return f"; did you mean {form.format(near[0])}?"
+        return f"; did you mean {', '.join(near[:-1]) + ' or ' if near[1:] else ''}{near[-1]}?"
     return f" (known: {', '.join(choices)})" if otherwise is None else otherwise

@@ -12,7 +12,7 @@ import math
 
 import click
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, suggestion
 
 
 # ---- plain parsers: value -> checked value, or InputError naming the option -----------------
@@ -159,14 +159,11 @@ class NameChoice(click.Choice):
         self.also = dict(also or {})
 
     def get_invalid_choice_message(self, value, ctx) -> str:
-        import difflib
-
         message = super().get_invalid_choice_message(value, ctx).rstrip(".")
         if self.also:
             message += "; or " + ", ".join(f"'{name}' ({what})" for name, what in self.also.items())
-        near = difflib.get_close_matches(str(value).lower(), [*self.choices, *self.also], n=1,
-                                         cutoff=0.75)  # a typo, not any shared word part
-        return message + (f"; did you mean '{near[0]}'?" if near else "")
+        return message + suggestion(str(value).lower(), [*self.choices, *self.also],
+                                    cutoff=0.75, otherwise="")  # a typo, not any shared word part
 
 
 # ---- the shared options ---------------------------------------------------------------------
