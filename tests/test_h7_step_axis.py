@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from scalefit.report import log_tick_labels, log_tick_values, save_figure  # noqa: E402
+from scalefit.report import log_axis_with_zero, log_tick_labels, log_tick_values, save_figure  # noqa: E402
 from scalefit.weightstats.plots import stat_vs_step_figure  # noqa: E402
 
 PYTHIA_STEPS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, *range(1000, 143001, 1000)]
@@ -45,3 +45,21 @@ def test_edge_grids_keep_their_steps_labelled(steps):
     _, _, shown = step_labels(steps)
     assert shown and (shown[0] == (0.0, "0")) == (0 in steps)
     assert all("10^" not in label for _, label in shown)
+
+
+@pytest.mark.parametrize("which", ["x", "y"])
+def test_the_log_axis_with_zero_is_report_s_own_for_any_figure(which):
+    """The step axis's ticks are report.log_axis_with_zero, beside readable_log_axes: any axes."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    values = [0, 3, 40, 900]
+    ax.plot(*((values, [1, 2, 3, 4]) if which == "x" else ([1, 2, 3, 4], values)))
+    log_axis_with_zero(ax, which)
+    getattr(ax, f"set_{which}lim")(0, 900)
+    fig.canvas.draw()
+    axis = getattr(ax, f"{which}axis")
+    lo, hi = axis.get_view_interval()
+    shown = [label.get_text() for x, label in zip(axis.get_ticklocs(), axis.get_ticklabels()) if lo <= x <= hi]
+    assert axis.get_scale() == "symlog" and shown == ["0", "1", "10", "100"]
+    plt.close(fig)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, known, suggestion
-from scalefit.report import distinct_line_style
+from scalefit.report import distinct_line_style, log_axis_with_zero
 from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values
 
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
@@ -131,42 +131,11 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
 
 
 def _step_axes(ax, stat: str, series: pd.DataFrame) -> None:
-    ax.set_xscale("symlog", linthresh=1.0)  # keeps step 0 on a log axis
-    _readable_step_ticks(ax.xaxis)
+    log_axis_with_zero(ax)  # keeps step 0 on a log axis
     ax.set_xlabel("step")
     ax.set_ylabel(stat)
     if stat in ("t_nu",) and (series["value"] > 0).all():
         ax.set_yscale("log")
-
-
-def _readable_step_ticks(axis) -> None:
-    """A symlog step axis labelled as the log axes of the other figures: 0, then the ticks of
-    report.log_tick_values with their labels (1, 10, 100, 1000; not 10^0, 10^1), following the
-    limits when they change."""
-    from matplotlib import ticker
-
-    from scalefit.report import log_tick_labels, log_tick_values
-
-    class StepLocator(ticker.Locator):
-        def __call__(self):
-            return self.tick_values(*self.axis.get_view_interval())
-
-        def tick_values(self, vmin, vmax):
-            vmin, vmax = sorted((float(vmin), float(vmax)))
-            zero = [0.0] if vmin <= 0 <= vmax else []
-            return np.array(zero + (log_tick_values(max(vmin, 1.0), vmax) if vmax > 1 else []))
-
-    class StepFormatter(ticker.Formatter):
-        def set_locs(self, locs):
-            positive = [x for x in locs if x > 0]
-            self.labels = {**dict(zip(positive, log_tick_labels(positive))), 0.0: "0"}
-
-        def __call__(self, x, pos=None):
-            return getattr(self, "labels", {}).get(x) or ("0" if x == 0 else log_tick_labels([x])[0])
-
-    axis.set_major_locator(StepLocator())
-    axis.set_major_formatter(StepFormatter())
-    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 LEGEND_INSIDE_MAX = 12  # lines drawn on one axes; beyond, one panel per group

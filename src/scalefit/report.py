@@ -109,6 +109,36 @@ def readable_log_axes(fig) -> None:
             axis.set_minor_formatter(ticker.NullFormatter())
 
 
+
+def log_axis_with_zero(ax, which: str = "x") -> None:
+    """A log axis that also shows 0 (a step axis from step 0): symlog, linear below 1, labelled
+    as readable_log_axes labels the log axes: 0, then log_tick_values from 1 with their labels
+    (1, 10, 100, 1000; not 10^0, 10^1), following the limits when they change."""
+    from matplotlib import ticker
+
+    class ZeroLogLocator(ticker.Locator):
+        def __call__(self):
+            return self.tick_values(*self.axis.get_view_interval())
+
+        def tick_values(self, vmin, vmax):
+            vmin, vmax = sorted((float(vmin), float(vmax)))
+            zero = [0.0] if vmin <= 0 <= vmax else []
+            return np.array(zero + (log_tick_values(max(vmin, 1.0), vmax) if vmax > 1 else []))
+
+    class ZeroLogFormatter(ticker.Formatter):
+        def set_locs(self, locs):
+            positive = [x for x in locs if x > 0]
+            self.labels = {**dict(zip(positive, log_tick_labels(positive))), 0.0: "0"}
+
+        def __call__(self, x, pos=None):
+            return getattr(self, "labels", {}).get(x) or ("0" if x == 0 else log_tick_labels([x])[0])
+
+    getattr(ax, f"set_{which}scale")("symlog", linthresh=1.0)  # the ticks above start at 1
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_locator(ZeroLogLocator())
+    axis.set_major_formatter(ZeroLogFormatter())
+    axis.set_minor_formatter(ticker.NullFormatter())
+
 LINE_STYLES = ("-", "--", ":", "-.")
 
 
