@@ -77,3 +77,12 @@ def test_a_run_too_short_for_k_breakpoints_has_no_grid_optimum():
     grid = segmented._candidate_breakpoints(x, 3, 12)
     assert segmented._grid_optimum(x, y, grid, 3, 3, 0.5) == (np.inf, None)
     assert one_by_one_grid_optimum(x, y, grid, 3, 3, 0.5) == (np.inf, None)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_polish_on_a_non_finite_value_keeps_its_start_as_lmfits_did(bad):
+    x, y = kinked_run(1, [1.0, 2.2], 0.5)
+    y[10] = bad
+    start = np.array([0.9, 2.1])
+    assert np.array_equal(segmented._refine_breakpoints(x, y, start, 3, 0.5), start)
+    assert np.array_equal(lmfit_refinement(x, y, start, 3, 0.5), start)
