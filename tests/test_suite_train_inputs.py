@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
-from test_h7_suite_spec import SPEC  # noqa: E402
+from test_suite_spec import SPEC  # noqa: E402
 
 from scalefit.cli import main  # noqa: E402
 
