@@ -90,6 +90,37 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     """
     settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
                               n_bootstrap=n_bootstrap, seed=seed, interval_method=interval_method)
+    run, model, landmarks, summary = _run_before_search(run, landmarks)
+    if len(run) < MIN_POINTS_PER_RUN:
+        return [], summary
+    x = np.log10(run["step"].to_numpy(dtype=float))
+    y = run["value"].to_numpy(dtype=float)
+    search = find_transitions(x, y, **settings)
+    summary["n_transitions"] = search.best.k
+    summary["delta_bic"] = search.delta_bic
+    summary["error_rho"] = search.rho
+    slopes = search.best.slopes()
+    t_ratios = slope_change_t(x, y, search.best)
+    rows = []
+    for j, t in enumerate(search.best.breakpoints):
+        lo, hi = search.intervals[j] if search.intervals else (np.nan, np.nan)
+        step = float(10 ** t)
+        row = {"model": model, "index": j + 1, "step": step,
+               "step_ci95_lo": float(10 ** lo), "step_ci95_hi": float(10 ** hi),
+               "ci_widened": bool(search.widened[j]) if search.widened else False,
+               "ci95_run_share": float((hi - lo) / np.ptp(x)),
+               "slope_before": float(slopes[j]), "slope_after": float(slopes[j + 1]),
+               "slope_change": float(slopes[j + 1] - slopes[j]),
+               "slope_change_t": float(t_ratios[j]), "weak_kink": bool(t_ratios[j] < WEAK_KINK_T)}
+        row.update(place_transition(step, landmarks))
+        row["warmup_end_in_ci95"] = bool(lo <= np.log10(max(landmarks.warmup_end, 1e-12)) <= hi)
+        rows.append(row)
+    return rows, summary
+
+
+def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
+    """(its checkpoints after step 0 in step order, its name, its landmarks, its summary before
+    any search) of one run's rows, checked as ``run_transitions`` checks them."""
     if isinstance(run, pd.DataFrame) and "model" not in run:
         run = run.assign(model="run")
     run, left_out = checked_trajectory(run, "run")
@@ -115,30 +146,25 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     if len(run) < MIN_POINTS_PER_RUN:
         summary["note"] = "; ".join(filter(None, [
             summary.get("note"), f"only {len(run)} checkpoints after step 0; need {MIN_POINTS_PER_RUN}"]))
-        return [], summary
-    x = np.log10(run["step"].to_numpy(dtype=float))
-    y = run["value"].to_numpy(dtype=float)
-    search = find_transitions(x, y, **settings)
-    summary["n_transitions"] = search.best.k
-    summary["delta_bic"] = search.delta_bic
-    summary["error_rho"] = search.rho
-    slopes = search.best.slopes()
-    t_ratios = slope_change_t(x, y, search.best)
-    rows = []
-    for j, t in enumerate(search.best.breakpoints):
-        lo, hi = search.intervals[j] if search.intervals else (np.nan, np.nan)
-        step = float(10 ** t)
-        row = {"model": model, "index": j + 1, "step": step,
-               "step_ci95_lo": float(10 ** lo), "step_ci95_hi": float(10 ** hi),
-               "ci_widened": bool(search.widened[j]) if search.widened else False,
-               "ci95_run_share": float((hi - lo) / np.ptp(x)),
-               "slope_before": float(slopes[j]), "slope_after": float(slopes[j + 1]),
-               "slope_change": float(slopes[j + 1] - slopes[j]),
-               "slope_change_t": float(t_ratios[j]), "weak_kink": bool(t_ratios[j] < WEAK_KINK_T)}
-        row.update(place_transition(step, landmarks))
-        row["warmup_end_in_ci95"] = bool(lo <= np.log10(max(landmarks.warmup_end, 1e-12)) <= hi)
-        rows.append(row)
-    return rows, summary
+    return run, model, landmarks, summary
+
+
+def run_schedules(traj: pd.DataFrame, *, warmup_steps: float | None = None,
+                  total_steps: float | None = None) -> pd.DataFrame:
+    """Per run of a trajectory table, what ``detect_transitions``' summary says of it before any
+    search (model, n_points, warmup_end, total_steps, schedule_source, params, lr_peak, schedule,
+    note; no n_transitions, delta_bic or error_rho): what ``warmup_families`` groups runs by,
+    without fitting them. The table and every run's schedule are checked as detect_transitions
+    checks them."""
+    warmup_steps = None if warmup_steps is None else nonnegative_float("warmup_steps", warmup_steps)
+    total_steps = None if total_steps is None else positive_float("total_steps", total_steps)
+    traj, left_out = checked_trajectory(traj)
+    runs = traj.groupby("model", sort=True)
+    landmarks = {model: landmarks_for_run(run, warmup_steps=warmup_steps, total_steps=total_steps)
+                 for model, run in runs}
+    summary = pd.DataFrame([_run_before_search(run, landmarks[model])[3] for model, run in runs])
+    summary.attrs["notes"] = [left_out] if left_out else []
+    return summary.drop(columns=["n_transitions", "delta_bic", "error_rho"], errors="ignore")
 
 
 def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,

@@ -16,8 +16,8 @@ from scalefit.options import bootstrap_count, nonnegative_int
 from scalefit.signals import Interrupted
 from scalefit.scaling.trajectories.table import as_table, stat_trajectory
 from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
-                                                       pick_transition_per_run, warmup_families,
-                                                       warmup_regression)
+                                                       pick_transition_per_run, run_schedules,
+                                                       warmup_families, warmup_regression)
 
 PANELS = [("t_nu", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"),
           ("max_abs", "embed_in"), ("stable_rank", "mlp_in"), ("gennorm_beta", "mlp_out"),
@@ -65,7 +65,7 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
     """Transitions of one statistic in the largest warmup family, and both regressions
     (``traj``: the statistic's trajectory, when the caller has already read it from ``table``)."""
     traj = stat_trajectory(table, stat, group=group, source=source) if traj is None else traj
-    families = warmup_families(detect_transitions(traj, n_bootstrap=0)[1])
+    families = warmup_families(run_schedules(traj))  # the runs' facts: no fit needed
     if not families:
         raise InputError(f"{source}: {stat}/{group}: {NO_FAMILY_NOTE}")
     runs = families[0]
