@@ -1,7 +1,6 @@
 """warmup-study finds a statistic's warmup family from the runs' facts, without fitting every run
 first: only the family's runs are searched for transitions, and the family is the one the fitted
 summary gave."""
-import numpy as np
 import pandas as pd
 
 from scalefit.data import MINI_CHECKPOINTS, data_path
@@ -31,6 +30,5 @@ def test_the_family_from_the_runs_facts_is_the_one_from_the_fitted_summary():
         fitted = detect_transitions(traj, n_bootstrap=0)[1]
         facts = run_schedules(traj)
         assert warmup_families(facts) == warmup_families(fitted) != []
-        shared = [c for c in facts.columns]
-        pd.testing.assert_frame_equal(facts, fitted[shared])
+        pd.testing.assert_frame_equal(facts, fitted[list(facts.columns)])
         assert not {"n_transitions", "delta_bic", "error_rho"} & set(facts.columns)
