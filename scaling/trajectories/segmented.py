@@ -203,7 +203,7 @@ def _refine_breakpoints(x, y, start, min_points, rho=0.0) -> np.ndarray:
     transform: what lmfit.minimize(method="nelder", options={"xatol": 1e-6, "fatol": 1e-12})
     did here, step for step (the same objective values, the same start and simplex, so the same
     breakpoints to the last bit), without lmfit's bookkeeping around each of the ~165 evaluations
-    of a refinement (tests/test_h9_segmented_speed.py holds it to lmfit's answer)."""
+    of a refinement (tests/test_segmented_batched_search.py holds it to lmfit's answer)."""
     lo, hi = float(np.min(x)), float(np.max(x))
     yw = ar1.whiten(y, rho)
     design = np.empty((len(x), 2 + len(start)))  # whitened [1, x, hinges], C order as hinge_design's
