@@ -467,3 +467,24 @@ def test_loss_vs_n_draws_its_curves_at_the_runs_own_token_counts():
     assert list(token_levels(np.array([1e6, 1e6, 2e6]))) == [1e6, 2e6]
     spread = np.geomspace(1e8, 1e11, 40)
     assert set(token_levels(spread)) <= set(spread) and len(token_levels(spread)) == 3
+
+
+def test_weights_plot_runs_on_the_shipped_suite_with_the_legend_off_the_lines(tmp_path):
+    """`weights plot` with no --data reads the shipped suite's checkpoints, as every analysis
+    command does; one group over its 25 runs drew the legend over the lines, now beside them."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    from scalefit.data import MINI_CHECKPOINTS, data_path
+    from scalefit.tables import read_table
+    from scalefit.weightstats.plots import stat_vs_step_figure
+
+    result = CliRunner().invoke(main, ["weights", "plot", "--stat", "excess_kurtosis", "--group",
+                                       "mlp_in", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "excess_kurtosis_vs_step.png").exists()
+    table = read_table(data_path(*MINI_CHECKPOINTS))
+    fig = stat_vs_step_figure(table, "excess_kurtosis", groups=["mlp_in"])
+    ax = fig.axes[0]
+    assert len(ax.lines) > 12 and ax.get_legend() is None and len(fig.legends) == 1
+    plt.close(fig)

@@ -14,8 +14,9 @@ DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
 
 
 @click.command("plot")
-@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
-              help="A weights table (Parquet/CSV) from `scalefit weights`.")
+@click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False),
+              help="A weights table (Parquet/CSV) from `scalefit weights` or `scalefit eval "
+              "--weights` (default: the shipped mini suite's checkpoints, every run).")
 @click.option("--stat", "stats", multiple=True, help="Statistics to plot against step (default: t_nu).")
 @click.option("--group", "groups", multiple=True, help="Only these groups, e.g. mlp_in,attn_qkv.")
 @click.option("--tensor", help="One tensor by name instead of the groups.")
@@ -29,12 +30,17 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
     """Plot statistics against step (log x) and, with --checkpoint, a histogram with fitted families."""
     from scalefit.report import dumps
     from scalefit.schema import checked_steps
-    from scalefit.tables import read_table
+    from scalefit.data import MINI_CHECKPOINTS
+    from scalefit.data import data_path as data_path_of
+    from scalefit.tables import read_table_or_shipped
     from scalefit.weightstats.report import histogram_plot, stat_plot
 
     if checkpoint is None and option_given("hist_of"):
         raise InputError("--hist: only with --checkpoint (the histogram is of that checkpoint's weights)")
-    table = checked_steps(read_table(data_path), data_path)
+    table, data_path = read_table_or_shipped(data_path, data_path_of(*MINI_CHECKPOINTS),
+                                             "the shipped suite table is missing; pass --data TABLE "
+                                             "(a table from `scalefit weights`)")
+    table = checked_steps(table, data_path)
     files = []
     for stat in split_values(stats) or ["t_nu"]:
         files += stat_plot(table, stat, out_dir, groups=split_values(groups) or None, tensor=tensor,

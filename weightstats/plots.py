@@ -103,7 +103,12 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
                     **distinct_line_style(i))
         _step_axes(ax, stat, series)
         ax.set_title(f"{stat} against step" + (f" ({models[0]})" if len(models) == 1 else ""))
-        ax.legend(fontsize=7, ncol=int(np.ceil(len(ax.lines) / LEGEND_ROWS)))
+        if len(ax.lines) <= LEGEND_INSIDE_MAX:
+            ax.legend(fontsize=7, ncol=int(np.ceil(len(ax.lines) / LEGEND_ROWS)))
+        else:  # one group over a suite's runs: inside, the legend covered the lines
+            fig.set_figwidth(7 + 1.8 * np.ceil(len(ax.lines) / LEGEND_ROWS))
+            fig.legend(fontsize=6, ncol=int(np.ceil(len(ax.lines) / LEGEND_ROWS)),
+                       loc="outside right upper")
         return fig
     ncols = min(3, len(panel_groups))
     nrows = int(np.ceil(len(panel_groups) / ncols))
