@@ -95,7 +95,8 @@ def probe(address: str | None, seconds: float = PROBE_SECONDS) -> None:
     if target is None:
         return
     try:
-        socket.create_connection(target, timeout=seconds).close()
+        with socket.create_connection(target, timeout=seconds) as conn:
+            reply = _reply_to_http2_preface(conn)
     except socket.gaierror as exc:
         raise _no_cluster(address, f"unknown host {target[0]}: {exc.strerror}", named) from None
     except TimeoutError:
@@ -103,6 +104,37 @@ def probe(address: str | None, seconds: float = PROBE_SECONDS) -> None:
     except OSError as exc:
         raise _no_cluster(address, f"{exc.strerror or type(exc).__name__} at {target[0]}:{target[1]}",
                           named) from None
+    if reply and not (len(reply) == 9 and reply[3] == SETTINGS_FRAME):
+        shown = reply[:12].decode("ascii", "replace").strip() or reply.hex()
+        raise _no_cluster(address, f"something other than a Ray head answers at {target[0]}:{target[1]}: "
+                          f"its reply begins {shown!r}, where a Ray head's gRPC sends an HTTP/2 "
+                          "SETTINGS frame", named)
+
+
+# A client's HTTP/2 connection preface and an empty SETTINGS frame: a gRPC server (Ray's GCS and
+# its client server) answers with a SETTINGS frame at once (frame type 4, the 4th of 9 header
+# bytes). Without this a web server at the address passed the TCP probe and ray.init hung.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+SETTINGS_FRAME = 4
+
+
+def _reply_to_http2_preface(conn) -> bytes:
+    """The first 9 bytes (or fewer) a server sends back to the HTTP/2 preface; b'' where it is
+    silent or closes, and where the cluster speaks TLS (RAY_USE_TLS), whose handshake this is not:
+    those pass, as before, rather than refuse a head this check cannot read."""
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return b""
+    reply = b""
+    try:
+        conn.sendall(HTTP2_PREFACE)
+        while len(reply) < 9:
+            chunk = conn.recv(9 - len(reply))
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:  # a timeout or a reset after connecting: not a sign either way
+        pass
+    return reply
 
 
 @dataclass

@@ -173,3 +173,42 @@ def test_ray_address_auto_with_no_cluster_says_so_without_ray_s_flags(monkeypatc
                                          r"runs on this node\)") as err:
         RayExecutor().connect()
     assert "--address" not in str(err.value)
+
+
+def serving(reply: bytes):
+    """A one-connection TCP server on a free local port that answers the first bytes it reads
+    with ``reply``; returns (port, thread)."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(64)
+            conn.sendall(reply)
+        server.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return server.getsockname()[1], thread
+
+
+def test_a_web_server_at_the_address_is_refused_not_joined(tmp_path):
+    """A port where a web server answers passed the TCP probe, and ray.init then hung past 100 s
+    printing Ray's log lines; a server that does not answer the HTTP/2 preface with a SETTINGS
+    frame, as Ray's gRPC head does, is now refused in one line."""
+    port, thread = serving(b"HTTP/1.0 400 Bad request\r\n\r\n")
+    line = refused_in_a_subprocess(f"ray:127.0.0.1:{port}", tmp_path / "w")
+    thread.join(10)
+    assert "something other than a Ray head answers at 127.0.0.1" in line and "'HTTP/1.0'" in line, line
+
+
+def test_a_server_answering_in_http2_passes_the_probe():
+    """A gRPC server's first frame is SETTINGS (type 4): such an address goes on to ray.init, as a
+    real Ray head did in test_sweep_ray (its GCS answered 000018 04 ...)."""
+    port, thread = serving(bytes([0, 0, 0x18, 4, 0, 0, 0, 0, 0]) + b"\x00" * 24)
+    ray_executor.probe(f"127.0.0.1:{port}")
+    thread.join(10)
