@@ -1,9 +1,10 @@
 """Speed of `scalefit transitions` and `scalefit warmup-study` against the code they ran before
 (682f9c2), side by side in one run, and a check that both give the same answers to the last bit.
 
-The reference is kept here, flag-free: the change-point search as it was written (every grid
-combination fitted by its own lstsq and checked for its segment counts in every call; each grid
-optimum polished by lmfit.minimize(method="nelder")), and warmup-study's first pass that fitted
+The reference: the change-point search as it was written (tests/segmented_reference.py, which
+the tests hold the fast code to as well: every grid combination fitted by its own lstsq and
+checked for its segment counts in every call; each grid optimum polished by
+lmfit.minimize(method="nelder")), and warmup-study's first pass that fitted
 every run (detect_transitions with no bootstrap) to find the warmup family. Each timed piece runs
 once with the reference swapped in, once as shipped; the outputs must be equal exactly (the
 transitions study's --json text character for character, the warmup-study table by
@@ -22,79 +23,33 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
+import sys
 import time
+from pathlib import Path
 
-import lmfit
-import numpy as np
 import pandas as pd
 
 from scalefit.data import MINI_CHECKPOINTS, data_path
 from scalefit.report import dumps
-from scalefit.scaling.trajectories import ar1, segmented, warmup_study
-from scalefit.scaling.trajectories.segmented import (SegmentedFit, _candidate_breakpoints, _lstsq,
-                                                     _valid, bic_ar1, hinge_design)
+from scalefit.scaling.trajectories import segmented, warmup_study
 from scalefit.scaling.trajectories.table import stat_trajectory
 from scalefit.scaling.trajectories.transitions import detect_transitions, transition_study
 
-
-def reference_fit_at_rho(x, y, k, min_points, n_grid, rho):
-    """segmented._fit_at_rho as it was: one lstsq per grid combination, then lmfit's polish."""
-    n = len(x)
-    if k == 0:
-        coef, sse = _lstsq(x, y, [], rho)
-        return SegmentedFit(np.array([]), coef, sse, n, bic_ar1(sse, n, 2, rho), rho)
-    grid = _candidate_breakpoints(x, min_points, n_grid if k == 1 else max(12, n_grid // (2 * k)))
-    if len(grid) < k:
-        return None
-    best_sse, best_breaks = np.inf, None
-    for breaks in itertools.combinations(grid, k):
-        if not _valid(np.array(breaks), x, min_points):
-            continue
-        _, sse = _lstsq(x, y, breaks, rho)
-        if sse < best_sse:
-            best_sse, best_breaks = sse, np.array(breaks)
-    if best_breaks is None:
-        return None
-    breaks = reference_refine(x, y, best_breaks, min_points, rho)
-    coef, sse = _lstsq(x, y, breaks, rho)
-    if sse > best_sse:
-        breaks, (coef, sse) = best_breaks, _lstsq(x, y, best_breaks, rho)
-    return SegmentedFit(np.sort(breaks), coef, sse, n, bic_ar1(sse, n, 2 + 2 * k, rho), rho)
-
-
-def reference_refine(x, y, start, min_points, rho=0.0):
-    """segmented._refine_breakpoints as it was: lmfit's Nelder-Mead."""
-    params = lmfit.Parameters()
-    lo, hi = float(np.min(x)), float(np.max(x))
-    for j, t in enumerate(start):
-        params.add(f"t{j}", value=float(t), min=lo, max=hi)
-    yw = ar1.whiten(y, rho)
-
-    def residual(p):
-        breaks = np.array([p[f"t{j}"].value for j in range(len(start))])
-        design = ar1.whiten(hinge_design(x, breaks), rho)
-        coef, *_ = np.linalg.lstsq(design, yw, rcond=None)
-        return yw - design @ coef
-
-    try:
-        out = lmfit.minimize(residual, params, method="nelder", options={"xatol": 1e-6, "fatol": 1e-12})
-    except Exception:
-        return np.asarray(start, dtype=float)
-    breaks = np.array([out.params[f"t{j}"].value for j in range(len(start))])
-    return breaks if _valid(breaks, x, min_points) else np.asarray(start, dtype=float)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from segmented_reference import lmfit_refinement, one_by_one_grid_optimum  # noqa: E402
 
 
 @contextlib.contextmanager
 def reference():
-    """The code as it was, swapped in for the duration."""
-    saved = (segmented._fit_at_rho, segmented._refine_breakpoints, warmup_study.run_schedules)
-    segmented._fit_at_rho, segmented._refine_breakpoints = reference_fit_at_rho, reference_refine
+    """The code as it was, swapped in for the duration: the one-by-one grid search, lmfit's
+    polish, and warmup-study's pass that fitted every run to find its warmup families."""
+    saved = (segmented._grid_optimum, segmented._refine_breakpoints, warmup_study.run_schedules)
+    segmented._grid_optimum, segmented._refine_breakpoints = one_by_one_grid_optimum, lmfit_refinement
     warmup_study.run_schedules = lambda traj: detect_transitions(traj, n_bootstrap=0)[1]
     try:
         yield
     finally:
-        segmented._fit_at_rho, segmented._refine_breakpoints, warmup_study.run_schedules = saved
+        segmented._grid_optimum, segmented._refine_breakpoints, warmup_study.run_schedules = saved
 
 
 def timed(work):

@@ -1,33 +1,10 @@
 """The change-point search made faster must give the same answers, to the last bit: its
 breakpoint polish without lmfit's bookkeeping is held to lmfit's own Nelder-Mead run."""
-import lmfit
 import numpy as np
 import pytest
+from segmented_reference import lmfit_refinement, one_by_one_grid_optimum
 
 from scalefit.scaling.trajectories import ar1, segmented
-from scalefit.scaling.trajectories.segmented import hinge_design
-
-
-def lmfit_refinement(x, y, start, min_points, rho=0.0):
-    """The polish as it was written with lmfit (segmented.py before the speed-up)."""
-    params = lmfit.Parameters()
-    lo, hi = float(np.min(x)), float(np.max(x))
-    for j, t in enumerate(start):
-        params.add(f"t{j}", value=float(t), min=lo, max=hi)
-    yw = ar1.whiten(y, rho)
-
-    def residual(p):
-        breaks = np.array([p[f"t{j}"].value for j in range(len(start))])
-        design = ar1.whiten(hinge_design(x, breaks), rho)
-        coef, *_ = np.linalg.lstsq(design, yw, rcond=None)
-        return yw - design @ coef
-
-    try:
-        out = lmfit.minimize(residual, params, method="nelder", options={"xatol": 1e-6, "fatol": 1e-12})
-    except Exception:
-        return np.asarray(start, dtype=float)
-    breaks = np.array([out.params[f"t{j}"].value for j in range(len(start))])
-    return breaks if segmented._valid(breaks, x, min_points) else np.asarray(start, dtype=float)
 
 
 def kinked_run(seed, kinks, rho, n=44, scale=0.05):
@@ -45,19 +22,6 @@ def test_the_breakpoint_polish_is_lmfits_to_the_last_bit(seed, rho, starts):
     x, y = kinked_run(seed, [1.0, 2.2], rho)
     ours = segmented._refine_breakpoints(x, y, np.array(starts), 3, rho)
     assert np.array_equal(ours, lmfit_refinement(x, y, np.array(starts), 3, rho))
-
-
-def one_by_one_grid_optimum(x, y, grid, k, min_points, rho):
-    """The grid search as it was written: every valid combination fitted by _lstsq in turn."""
-    import itertools
-    best_sse, best_breaks = np.inf, None
-    for breaks in itertools.combinations(grid, k):
-        if not segmented._valid(np.array(breaks), x, min_points):
-            continue
-        _, sse = segmented._lstsq(x, y, breaks, rho)
-        if sse < best_sse:
-            best_sse, best_breaks = sse, np.array(breaks)
-    return best_sse, best_breaks
 
 
 @pytest.mark.parametrize("seed", range(3))
