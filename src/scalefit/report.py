@@ -93,21 +93,31 @@ def readable_log_axes(fig) -> None:
         def tick_values(self, vmin, vmax):
             return np.array(log_tick_values(vmin, vmax))
 
-    class ReadableLogFormatter(ticker.Formatter):
-        def set_locs(self, locs):
-            self.labels = dict(zip(locs, log_tick_labels(locs)))
-
-        def __call__(self, x, pos=None):
-            return self.labels.get(x) or log_tick_labels([x])[0]
-
     for ax in fig.axes:
         for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
             if scale != "log":
                 continue
             axis.set_major_locator(ReadableLogLocator())
-            axis.set_major_formatter(ReadableLogFormatter())
+            axis.set_major_formatter(_log_tick_formatter())
             axis.set_minor_formatter(ticker.NullFormatter())
 
+
+def _log_tick_formatter():
+    """The labels of readable_log_axes and log_axis_with_zero: log_tick_labels of the drawn
+    positive ticks, taken together so one axis never mixes plain and 10^k labels; 0 is '0'."""
+    from matplotlib import ticker
+
+    class LogTickFormatter(ticker.Formatter):
+        labels: dict = {}
+
+        def set_locs(self, locs):
+            positive = [x for x in locs if x > 0]
+            self.labels = {**dict(zip(positive, log_tick_labels(positive))), 0.0: "0"}
+
+        def __call__(self, x, pos=None):
+            return self.labels.get(x) or ("0" if x == 0 else log_tick_labels([x])[0])
+
+    return LogTickFormatter()
 
 
 def log_axis_with_zero(ax, which: str = "x") -> None:
@@ -125,19 +135,12 @@ def log_axis_with_zero(ax, which: str = "x") -> None:
             zero = [0.0] if vmin <= 0 <= vmax else []
             return np.array(zero + (log_tick_values(max(vmin, 1.0), vmax) if vmax > 1 else []))
 
-    class ZeroLogFormatter(ticker.Formatter):
-        def set_locs(self, locs):
-            positive = [x for x in locs if x > 0]
-            self.labels = {**dict(zip(positive, log_tick_labels(positive))), 0.0: "0"}
-
-        def __call__(self, x, pos=None):
-            return getattr(self, "labels", {}).get(x) or ("0" if x == 0 else log_tick_labels([x])[0])
-
     getattr(ax, f"set_{which}scale")("symlog", linthresh=1.0)  # the ticks above start at 1
     axis = getattr(ax, f"{which}axis")
     axis.set_major_locator(ZeroLogLocator())
-    axis.set_major_formatter(ZeroLogFormatter())
+    axis.set_major_formatter(_log_tick_formatter())
     axis.set_minor_formatter(ticker.NullFormatter())
+
 
 LINE_STYLES = ("-", "--", ":", "-.")
 
