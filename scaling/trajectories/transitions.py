@@ -149,6 +149,19 @@ def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
     return run, model, landmarks, summary
 
 
+def _runs_and_landmarks(traj: pd.DataFrame, warmup_steps, total_steps):
+    """(the table's runs grouped by model, each run's schedule landmarks, the note on checkpoints
+    left out) with the table and the overrides checked: every run's schedule first, so a bad
+    warmup or length is refused before any fitting."""
+    warmup_steps = None if warmup_steps is None else nonnegative_float("warmup_steps", warmup_steps)
+    total_steps = None if total_steps is None else positive_float("total_steps", total_steps)
+    traj, left_out = checked_trajectory(traj)
+    runs = traj.groupby("model", sort=True)
+    landmarks = {model: landmarks_for_run(run, warmup_steps=warmup_steps, total_steps=total_steps)
+                 for model, run in runs}
+    return runs, landmarks, left_out
+
+
 def run_schedules(traj: pd.DataFrame, *, warmup_steps: float | None = None,
                   total_steps: float | None = None) -> pd.DataFrame:
     """Per run of a trajectory table, what ``detect_transitions``' summary says of it before any
@@ -156,12 +169,7 @@ def run_schedules(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     note; no n_transitions, delta_bic or error_rho): what ``warmup_families`` groups runs by,
     without fitting them. The table and every run's schedule are checked as detect_transitions
     checks them."""
-    warmup_steps = None if warmup_steps is None else nonnegative_float("warmup_steps", warmup_steps)
-    total_steps = None if total_steps is None else positive_float("total_steps", total_steps)
-    traj, left_out = checked_trajectory(traj)
-    runs = traj.groupby("model", sort=True)
-    landmarks = {model: landmarks_for_run(run, warmup_steps=warmup_steps, total_steps=total_steps)
-                 for model, run in runs}
+    runs, landmarks, left_out = _runs_and_landmarks(traj, warmup_steps, total_steps)
     summary = pd.DataFrame([_run_before_search(run, landmarks[model])[3] for model, run in runs])
     summary.attrs["notes"] = [left_out] if left_out else []
     return summary.drop(columns=["n_transitions", "delta_bic", "error_rho"], errors="ignore")
@@ -185,14 +193,9 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
 
     settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
                               n_bootstrap=n_bootstrap, seed=seed, interval_method=interval_method)
-    warmup_steps = None if warmup_steps is None else nonnegative_float("warmup_steps", warmup_steps)
-    total_steps = None if total_steps is None else positive_float("total_steps", total_steps)
-    traj, left_out = checked_trajectory(traj)
+    runs, landmarks, left_out = _runs_and_landmarks(traj, warmup_steps, total_steps)
     all_rows, summaries = [], []
-    runs = traj.groupby("model", sort=True)
-    # every run's schedule first: a bad warmup or length is refused before any fitting
-    landmarks = {model: landmarks_for_run(run, warmup_steps=warmup_steps, total_steps=total_steps)
-                 for model, run in runs}
+
     def tables():
         summary = pd.DataFrame(summaries)
         summary.attrs["notes"] = [left_out] if left_out else []
