@@ -36,9 +36,9 @@ def held_out_mask(compute, holdout, *, min_fit: int = 2, what: str = "runs") -> 
     if spec is None:
         return np.zeros(n, dtype=bool)
     count = math.ceil(spec * n) if isinstance(spec, float) else spec
-    ranked = np.sort(np.where(np.isnan(compute), np.inf, compute))
-    held = (np.where(np.isnan(compute), np.inf, compute) >= ranked[n - count]) if 0 < count <= n \
-        else np.ones(n, dtype=bool)
+    filled = np.where(np.isnan(compute), np.inf, compute)  # a missing compute ranks as the largest
+    ranked = np.sort(filled)
+    held = (filled >= ranked[n - count]) if 0 < count <= n else np.ones(n, dtype=bool)
     if n - int(held.sum()) < min_fit:
         raise InputError(_too_many_held_out(spec, count, held, ranked, min_fit, what))
     return held
@@ -59,8 +59,9 @@ def _too_many_held_out(spec, count: int, held, ranked, min_fit: int, what: str) 
         cut = ranked[n - count]
         at = f"compute {cut:.4g}" if np.isfinite(cut) else "no compute (ranked as the largest)"
         largest = f"the {count} largest-compute {what} reach" if count > 1 else \
-            f"the largest-compute one reaches"
-        return (f"--holdout: {asked + ', and ' if asked else ''}{largest} down to {at}, which {int((ranked == cut).sum())} {what} share; {what} of "
+            "the largest-compute one reaches"
+        return (f"--holdout: {asked + ', and ' if asked else ''}{largest} down to {at}, which "
+                f"{int((ranked == cut).sum())} {what} share; {what} of "
                 f"equal compute stay on one side (every held-out one lies beyond the fit), so "
                 f"{n_held} are held out and {n - n_held} left" + tail)
     return (f"--holdout: {asked + '; ' if asked else ''}keeping {count} of {n} {what} out leaves "
