@@ -25,18 +25,23 @@ def rho_text(rho: float) -> str:
     return f"{'>= ' if rho >= MAX_RHO else ''}{rho:.2f}"
 
 
-def whiten(z: np.ndarray, rho: float) -> np.ndarray:
+def whiten(z: np.ndarray, rho: float, out: np.ndarray | None = None) -> np.ndarray:
     """Prais-Winsten transform of a vector or of each column of a matrix (rows in order).
 
     With AR(1) errors of coefficient rho, the transformed errors are independent with equal
-    variance, so least squares on whitened y and design is generalized least squares.
+    variance, so least squares on whitened y and design is generalized least squares. ``out``:
+    an array to write into (a design's column, in a hot loop), else z itself at rho 0 or a new one.
     """
     z = np.asarray(z, dtype=float)
-    if rho == 0.0:
-        return z
-    out = np.empty_like(z)
+    if out is None:
+        if rho == 0.0:
+            return z
+        out = np.empty_like(z)
+    elif rho == 0.0:
+        out[...] = z
+        return out
     out[0] = np.sqrt(1.0 - rho * rho) * z[0]
-    out[1:] = z[1:] - rho * z[:-1]
+    np.subtract(z[1:], rho * z[:-1], out=out[1:])
     return out
 
 

@@ -209,16 +209,9 @@ def _refine_breakpoints(x, y, start, min_points, rho=0.0) -> np.ndarray:
     design = np.empty((len(x), 2 + len(start)))  # whitened [1, x, hinges], C order as hinge_design's
     design[:, :2] = ar1.whiten(hinge_design(x, []), rho)
 
-    first = np.sqrt(1.0 - rho * rho)  # ar1.whiten's, written into the design's columns in place
-
     def sum_of_squares(internal):
-        for j, value in enumerate(internal):
-            hinge, column = np.maximum(0.0, x - _from_internal(value, lo, hi)), design[:, 2 + j]
-            if rho == 0.0:
-                column[:] = hinge
-            else:
-                column[0] = first * hinge[0]
-                np.subtract(hinge[1:], rho * hinge[:-1], out=column[1:])
+        for j, value in enumerate(internal):  # each hinge whitened straight into its column
+            ar1.whiten(np.maximum(0.0, x - _from_internal(value, lo, hi)), rho, out=design[:, 2 + j])
         coef, *_ = np.linalg.lstsq(design, yw, rcond=None)
         resid = yw - design @ coef
         total = (resid * resid).sum()
