@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from scalefit.errors import InputError
-from scalefit.scaling.relations.evaltables import apply_subset, is_long_evals, wide_measurements
+from scalefit.scaling.relations.evaltables import is_long_evals, wide_measurements
+from scalefit.tables import subset_rows
 
 
 def scalefit_eval_rows():
@@ -53,7 +54,7 @@ def test_settings_are_keys_not_averaged():
         wide_measurements(frame, ["piqa:acc"], "p.csv")
     wide, names, _ = wide_measurements(frame, ["piqa:acc@5"], "p.csv")
     assert names["piqa:acc@5"] == "piqa:acc@5shot" and wide[names["piqa:acc@5"]].item() == 0.7
-    only0, source = apply_subset(frame, ["num_fewshot=0"], "p.csv")
+    only0, source = subset_rows(frame, ["num_fewshot=0"], "p.csv")
     assert source == "p.csv [num_fewshot=0]"
     assert wide_measurements(only0, ["piqa:acc"], source)[0]["piqa:acc"].item() == 0.6
 
@@ -95,8 +96,8 @@ def test_subset_matches_a_number_as_the_laws_subset_does():
     frame = pd.DataFrame({"tokens": [1e8, 1e9, 1e9], "loss": [3.0, 2.5, 2.4],
                           "name": ["a", "b", "c"]})
     for typed in ("1000000000", "1e9", "1000000000.0"):
-        kept, source = apply_subset(frame, [f"tokens={typed}"], "r.csv")
+        kept, source = subset_rows(frame, [f"tokens={typed}"], "r.csv")
         assert list(kept["name"]) == ["b", "c"] and source == f"r.csv [tokens={typed}]"
-    assert list(apply_subset(frame, ["name=b"], "r.csv")[0]["loss"]) == [2.5]  # text as before
+    assert list(subset_rows(frame, ["name=b"], "r.csv")[0]["loss"]) == [2.5]  # text as before
     with pytest.raises(InputError, match="no row has tokens = '5'"):
-        apply_subset(frame, ["tokens=5"], "r.csv")
+        subset_rows(frame, ["tokens=5"], "r.csv")

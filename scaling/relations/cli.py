@@ -43,15 +43,15 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
 def _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     """_load's reading and defaults, before its checks of the pairing."""
     from scalefit.scaling.relations.downstream import shipped_runs
-    from scalefit.scaling.relations.evaltables import apply_subset, as_measurements
-    from scalefit.tables import read_table
+    from scalefit.scaling.relations.evaltables import as_measurements
+    from scalefit.tables import read_table, subset_rows
     if path_arg is None:
         path = default_runs_path()
         if not path.exists():
             raise InputError(f"{path}: the shipped mini-suite run table is absent (the suite "
                              "has not been measured in this install); pass --data FILE")
         x_default = "loss_code_test" if pairing == "test-to-test" else DEFAULT_X
-        frame, source = apply_subset(shipped_runs(read_table(path)), subset, str(path))
+        frame, source = subset_rows(shipped_runs(read_table(path)), subset, str(path))
         return (frame, source, x or x_default,
                 y or DEFAULT_Y[pairing], group or SHIPPED_GROUP, x_from or SHIPPED_X_FROM,
                 y_from or (SHIPPED_Y_FROM if pairing != "train-to-test" else None), [])
@@ -62,7 +62,7 @@ def _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
                          "--y loss_code_test), or TASK:METRIC of a long evaluation table "
                          "(e.g. --x lambada_openai:ppl@0shot --y piqa:acc@0shot); the defaults "
                          f"hold only for the shipped table (columns: {shown or 'none'})")
-    frame, source = apply_subset(table, subset, str(path_arg))
+    frame, source = subset_rows(table, subset, str(path_arg))
     frame, x, y, notes = as_measurements(frame, x, y, source)
     return frame, source, x, y, group or "data", x_from, y_from, notes
 
@@ -70,11 +70,11 @@ def _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
 def read_targets(path, specs, subset=()):
     """A --holdout-data table read as --data is: --subset applied where it has the column (the
     same eval_group or setting as the fitted rows), TASK:METRIC specs pivoted."""
-    from scalefit.scaling.relations.evaltables import apply_subset, as_measurements
-    from scalefit.tables import read_table
+    from scalefit.scaling.relations.evaltables import as_measurements
+    from scalefit.tables import read_table, subset_rows
     table = read_table(path)
     present = tuple(item for item in subset or () if str(item).partition("=")[0] in table.columns)
-    table, source = apply_subset(table, present, str(path))
+    table, source = subset_rows(table, present, str(path))
     targets, *_ = as_measurements(table, *specs, source)
     return targets
 

@@ -16,7 +16,6 @@ import pandas as pd
 
 from scalefit.errors import InputError, data_row, known
 from scalefit.schema import KEYS, distinct_rows
-from scalefit.tables import subset_rows
 
 PERPLEXITY_METRICS = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
 METRIC_ALIASES = {"perplexity": "ppl", "ppl": "perplexity"}
@@ -151,12 +150,6 @@ def wide_measurements(frame: pd.DataFrame, specs, source: str) -> tuple[pd.DataF
         per_run = frame[keys + facts].drop_duplicates(keys)
         wide = wide.merge(per_run, on=keys, how="left")
     return wide.sort_values(keys).reset_index(drop=True), names, notes
-
-
-def apply_subset(frame: pd.DataFrame, subset, source: str) -> tuple[pd.DataFrame, str]:
-    """Rows with COLUMN equal to VALUE for each --subset COLUMN=VALUE (as text or as the same
-    number, as the laws' --subset matches: tokens=1e9 is 1000000000.0); the source names them."""
-    return subset_rows(frame, subset, source)
 
 
 def as_measurements(frame, x, y, source):
