@@ -1,6 +1,8 @@
 """The figures the commands write, checked without looking at pixels: tick labels that do not
 overlap (their rendered bounding boxes), legends off the data, units on the axes, and projected
 (extrapolated) parts drawn dashed and named in the legend."""
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -311,13 +313,13 @@ def test_suite_report_figures_read_like_paper_figures(tmp_path, monkeypatch):
     figures are written to tmp_path (nothing in data/ changes) and kept for a look."""
     from scalefit.data import data_path
     from scalefit.trainer import report
-    figures, save = {}, report._save
+    figures, save = {}, report.save_figure
 
     def keep(fig, out, name):
         figures[name] = fig
         return save(fig, out, name)
 
-    monkeypatch.setattr(report, "_save", keep)
+    monkeypatch.setattr(report, "save_figure", keep)
     runs = pd.read_csv(data_path("suites", "mini", "runs.csv"))
     table = pd.read_parquet(data_path("suites", "mini", "checkpoints.parquet"))
     report.plot_loss_vs_compute(runs, table, tmp_path)
@@ -334,6 +336,109 @@ def test_suite_report_figures_read_like_paper_figures(tmp_path, monkeypatch):
     assert t_nu.get_yscale() == "log" and std.get_yscale() == "linear"
     for fig in figures.values():
         plt.close(fig)
+
+
+def test_shape_bounds_come_from_the_family_registry():
+    """The cap of a Student-t nu is the one its family declares, not a number copied into plots."""
+    from scalefit.report import at_bound, bound_label, shape_bound
+    from scalefit.weightstats.families import FAMILIES
+    lo, hi = FAMILIES["student_t"].shape_bounds[0]
+    assert shape_bound("t_nu") == {"family": "student_t", "shape": "nu", "bounds": (lo, hi)}
+    assert shape_bound("gennorm_beta")["bounds"] == FAMILIES["gennorm"].shape_bounds[0]
+    assert shape_bound("std") is None and shape_bound("excess_kurtosis") is None
+    assert list(at_bound([hi, hi * (1 - 1e-5), hi / 2, lo], hi)) == [True, True, False, False]
+    assert bound_label("t_nu", "upper") == f"nu at cap {hi:g} (Gaussian)"
+
+
+def long_run_table(values_by_model: dict, stat: str = "t_nu", group: str = "mlp_in") -> pd.DataFrame:
+    """Pooled weight-statistic rows of long runs, as checkpoints.parquet holds them."""
+    return pd.DataFrame([{"model": model, "step": step, "part": "long", "params": 1000 * (i + 1),
+                          "warmup_steps": 10, "tensor": "*", "group": group, "layer": -1, "stat": stat,
+                          "value": value}
+                         for i, (model, values) in enumerate(values_by_model.items())
+                         for step, value in zip((0, 1, 10, 100, 1000), values)])
+
+
+def test_suite_trajectories_draw_a_capped_nu_apart_from_the_measured_ones(tmp_path, monkeypatch):
+    """trajectories_long drew a t_nu at its fit's cap (1e4) as a plateau of measured values joined
+    to the estimates by the lines (a jump from 200 to 10000 that no weight made); now the capped
+    points are hollow triangles off the lines, one row per run, the legend and the panel title say
+    'nu at cap ... (Gaussian)', and a statistic with no bound gets none."""
+    from scalefit.report import shape_bound
+    from scalefit.trainer import report
+    cap = shape_bound("t_nu")["bounds"][1]
+    figures = {}
+    monkeypatch.setattr(report, "save_figure", lambda fig, out, stem: figures.setdefault(stem, fig) and [out])
+    table = pd.concat([long_run_table({"a": [300, 300, 200, cap, cap], "b": [cap, cap, cap, cap, 400]}),
+                       long_run_table({"a": [1, 1, 2, 3, 4], "b": [1, 1, 2, 3, 4]}, stat="std")])
+    report.plot_trajectories(table, [("t_nu", "mlp_in"), ("std", "mlp_in")], tmp_path, "long", "traj", "t")
+    fig = figures["traj"]
+    nu, std = fig.axes[:2]
+    lines = [line for line in nu.get_lines() if line.get_linestyle() != "None"]
+    assert len(lines) == 2
+    for line in lines:  # no capped value on a line
+        y = np.asarray(line.get_ydata(), float)
+        assert not np.any(np.isclose(y, cap, rtol=1e-3))
+    capped = [line for line in nu.get_lines() if line.get_linestyle() == "None"]
+    assert sorted(len(line.get_xdata()) for line in capped) == [2, 3]
+    assert {line.get_marker() for line in capped} == {"^"} and all(line.get_mfc() == "none" for line in capped)
+    assert {line.get_color() for line in capped} == {line.get_color() for line in lines}  # each run's colour
+    fig.canvas.draw()  # both runs' triangles apart on screen, inside the axes
+    a, b = (line.get_transform().transform([[100, cap]])[0][1] for line in capped)
+    assert abs(a - b) >= 2
+    assert nu.get_ylim()[1] >= cap
+    assert f"nu at cap {cap:g} (Gaussian)" in nu.get_title()
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(t.startswith(f"nu at cap {cap:g} (Gaussian)") and "not a measured value" in t for t in texts)
+    assert all(line.get_linestyle() != "None" for line in std.get_lines()) and "cap" not in std.get_title()
+    plt.close(fig)
+
+
+def test_suite_report_figures_are_saved_by_the_projects_one_writer(tmp_path):
+    """suite report wrote its PNGs at its own 80 dpi (443 x 329 px for loss_vs_tokens) and no SVG;
+    now every figure of it is a PNG at FIGURE_DPI with an SVG beside it, as save_figure writes."""
+    from PIL import Image
+
+    from scalefit.data import data_path
+    from scalefit.report import FIGURE_DPI
+    from scalefit.trainer import report
+    table = pd.read_parquet(data_path("suites", "mini", "checkpoints.parquet"))
+    png = report.plot_loss_vs_tokens(table, tmp_path)
+    assert png == tmp_path / "loss_vs_tokens.png" and (tmp_path / "loss_vs_tokens.svg").is_file()
+    with Image.open(png) as image:
+        assert image.info["dpi"] == pytest.approx((FIGURE_DPI, FIGURE_DPI), abs=0.01)
+        width = image.size[0]
+    svg = (tmp_path / "loss_vs_tokens.svg").read_text()
+    points = float(re.search(r'<svg[^>]* width="([0-9.]+)pt"', svg).group(1))  # 72 to the inch
+    assert width == pytest.approx(points / 72 * FIGURE_DPI, abs=2)  # the same figure, at FIGURE_DPI
+
+
+def test_suite_loss_vs_tokens_says_what_it_draws(monkeypatch, tmp_path):
+    """loss_vs_tokens started at 10^3 tokens with no word that step 0 (0 tokens) was dropped; its
+    title said only 'Long runs' and the legend named the runs without their sizes."""
+    from scalefit.trainer import report
+    figures = {}
+    monkeypatch.setattr(report, "save_figure", lambda fig, out, stem: figures.setdefault(stem, fig) and [out])
+    table = pd.DataFrame([{"model": f"m{i}", "step": step, "tokens": 512 * step, "part": "long", "size": None,
+                           "dataset": "prose-val", "metric": "loss", "value": 8 - i / 10 - np.log1p(step) / 3,
+                           "params": 10 ** (5 + i), "params_nonembed": 10 ** (4 + i), "flops": 0}
+                          for i in range(3) for step in (0, 2, 20, 200)])
+    report.plot_loss_vs_tokens(table, tmp_path)
+    fig = figures["loss_vs_tokens"]
+    ax = fig.axes[0]
+    title = ax.get_title()
+    assert "from step 2 (1,024 tokens)" in title and "step 0" in title and "7.80-8.00" in title
+    assert "tokens" in ax.get_xlabel() and "nats/token" in ax.get_ylabel()
+    assert all(np.min(line.get_xdata()) > 0 for line in ax.get_lines())
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["m0 (10,000 non-emb. params)", "m1 (100,000 non-emb. params)", "m2 (1,000,000 non-emb. params)"]
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    for line in ax.get_lines():  # no curve passes under the legend
+        xy = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]))
+        assert not any(legend.contains(x, y) for x, y in xy)
+    assert overlapping_tick_labels(fig) == []
+    plt.close(fig)
 
 
 def test_grid_prediction_says_what_its_numbers_are():

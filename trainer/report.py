@@ -12,24 +12,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from scalefit.report import needs_log_axis, readable_log_axes
+from scalefit.report import bound_label, needs_log_axis, plot_marking_bounds, save_figure
 from scalefit.schema import group_values
-
-DPI = 80
 
 
 def _save(fig, out: Path, name: str) -> Path:
-    readable_log_axes(fig)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.png"
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    """The project's one figure writer (PNG at FIGURE_DPI and SVG); the PNG's path."""
+    return save_figure(fig, out, name)[0]
 
 
 def _size_colors(sizes):
+    """Ordered runs (by size, by warmup) in viridis order, stopping short of its pale yellow end,
+    which is hard to see on white."""
     cmap = plt.get_cmap("viridis")
-    return {s: cmap(i / max(1, len(sizes) - 1)) for i, s in enumerate(sizes)}
+    return {s: cmap(0.88 * i / max(1, len(sizes) - 1)) for i, s in enumerate(sizes)}
+
+
+def _size_label(runs: pd.DataFrame, model: str) -> str:
+    """'mini-1 (25,472 non-emb. params)': a run's name and its size."""
+    return f"{model} ({int(runs.loc[runs['model'] == model, 'params_nonembed'].iloc[0]):,} non-emb. params)"
 
 
 def eval_curve(table: pd.DataFrame, dataset: str = "prose-val") -> pd.DataFrame:
@@ -50,24 +51,36 @@ def plot_loss_vs_compute(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> 
         c = curves[(curves["model"] == size) & (curves["step"] >= 16)]
         ax.plot(c["flops"], c["loss"], color=colors[size], lw=0.8, alpha=0.5)
         g = grid[grid["model"] == size]
-        ax.plot(g["flops"], g["loss"], "o-", color=colors[size], label=f"{size} ({g['params_nonembed'].iloc[0]:,} non-emb.)")
-    ax.set(xscale="log", yscale="log", xlabel="training compute C = 6ND (FLOPs)", ylabel="prose val loss (nats/token)",
-           title="Mini suite: grid runs (dots, own cosine) and long-run checkpoints (lines)")
+        ax.plot(g["flops"], g["loss"], "o-", color=colors[size], label=_size_label(grid, size))
+    ax.set(xscale="log", yscale="log", xlabel="training compute C = 6ND (FLOPs)",
+           ylabel="prose val loss (nats/token, log scale)")
+    ax.set_title("Mini suite: grid runs (dots, each its own cosine)\nand the long runs' checkpoints "
+                 "from step 16 (thin lines)", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")  # loss falls with compute: empty there
     return _save(fig, out, "loss_vs_compute")
 
 
 def plot_loss_vs_tokens(table: pd.DataFrame, out: Path) -> Path:
-    """Long runs: loss against tokens per size (larger models lower at equal tokens)."""
+    """Long runs: loss against tokens per size (larger models lower at equal tokens). Step 0 (no
+    tokens) has no place on the log axis; the title says so and gives its losses."""
     curves = eval_curve(table[table["part"] == "long"])
     sizes = sorted(curves["model"].unique(), key=lambda m: curves.loc[curves["model"] == m, "params"].iloc[0])
     colors = _size_colors(sizes)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    sized = table[table["part"] == "long"].drop_duplicates("model")
     for size in sizes:
         c = curves[(curves["model"] == size) & (curves["step"] > 0)]
-        ax.plot(c["tokens"], c["loss"], ".-", color=colors[size], label=size, ms=3)
-    ax.set(xscale="log", xlabel="tokens seen", ylabel="prose val loss (nats/token)", title="Long runs")
-    ax.legend(fontsize=7)
+        ax.plot(c["tokens"], c["loss"], ".-", color=colors[size], label=_size_label(sized, size), ms=3)
+    drawn = curves[curves["step"] > 0]
+    first = drawn.loc[drawn["step"] == drawn["step"].min()].iloc[0]
+    start = curves.loc[curves["step"] == 0, "loss"]
+    title = (f"Long runs, {int(curves['step'].max()):,} steps each: checkpoints from step "
+             f"{int(first['step'])} ({int(first['tokens']):,} tokens)")
+    if len(start):
+        title += f"\nstep 0 (0 tokens, off the log axis): {start.min():.2f}-{start.max():.2f} nats/token"
+    ax.set(xscale="log", xlabel="tokens seen (log scale)", ylabel="prose val loss (nats/token)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")  # loss falls with tokens: empty there
     return _save(fig, out, "loss_vs_tokens")
 
 
@@ -81,31 +94,47 @@ def stat_curve(table: pd.DataFrame, stat: str, group: str) -> pd.DataFrame:
 
 
 def plot_trajectories(table: pd.DataFrame, panels, out: Path, part: str, name: str, title: str) -> Path:
-    """A grid of statistic-vs-step panels for one part (long runs or warmup variants)."""
+    """A grid of statistic-vs-step panels for one part (long runs or warmup variants). A family
+    shape at its fit bound (Student-t nu at its cap: tails no heavier than a Gaussian's) is drawn
+    as hollow triangles off the lines, and the legend says what they are."""
     sub = table[table["part"] == part]
     n = len(panels)
     cols = 3
-    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(4.0 * cols, 2.9 * ((n + cols - 1) // cols)),
-                             squeeze=False)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 2.9 * rows + 0.6), squeeze=False,
+                             layout="constrained")
     models = sorted(sub["model"].unique(), key=lambda m: (sub.loc[sub["model"] == m, "params"].iloc[0],
                                                           sub.loc[sub["model"] == m, "warmup_steps"].iloc[0]))
     colors = _size_colors(models)
+    marked = {}  # legend text of each bound drawn -> its marker
     for ax, (stat, group) in zip(axes.flat, panels):
         curves = stat_curve(sub, stat, group)
-        for m in models:
+        sides = set()
+        for i, m in enumerate(models):
             c = curves[(curves["model"] == m) & (curves["step"] > 0)]
-            ax.plot(c["step"], c["value"], ".-", ms=2, lw=0.8, color=colors[m], label=m)
+            sides |= set(plot_marking_bounds(ax, c["step"], c["value"], stat, stack=i, marker=".", ms=2,
+                                             lw=0.8, color=colors[m]))
             if part == "warmup" and len(c):
                 ax.axvline(c["warmup_steps"].iloc[0], color=colors[m], ls=":", lw=0.8)
-        ax.set(xscale="log", title=f"{group} / {stat}", xlabel="step")
-        if needs_log_axis(curves.loc[curves["step"] > 0, "value"]):
-            ax.set(yscale="log", title=f"{group} / {stat} (log scale)")
-        ax.title.set_size(9)
+        log = needs_log_axis(curves.loc[curves["step"] > 0, "value"])
+        ax.set(xscale="log", xlabel="step (log scale)", yscale="log" if log else "linear")
+        notes = [" (log scale)" if log else ""]
+        for side in sorted(sides, reverse=True):  # upper first
+            marked[bound_label(stat, side)] = "^" if side == "upper" else "v"
+            notes.append(f"\n{'△' if side == 'upper' else '▽'} {bound_label(stat, side)}")
+        ax.set_title(f"{group} / {stat}" + "".join(notes), fontsize=9)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=6)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    handles = [plt.Line2D([], [], color=colors[m], marker=".", lw=0.8) for m in models]
+    labels = list(models)
+    for text, marker in marked.items():
+        handles.append(plt.Line2D([], [], color="grey", marker=marker, mfc="none", ls="none"))
+        labels.append(f"{text}: the fit's bound, not a measured value (a row per run)")
+    if part == "warmup":
+        handles.append(plt.Line2D([], [], color="grey", ls=":", lw=0.8))
+        labels.append("warmup end (in the run's colour)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
     return _save(fig, out, name)
 
 
@@ -163,5 +192,5 @@ def write_plots(data_dir) -> dict:
     if "warmup" in parts and (stats["part"] == "warmup").any():
         sizes = ", ".join(sorted(table.loc[table["part"] == "warmup", "size"].dropna().unique()))
         paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "warmup", "trajectories_warmup",
-                                       f"{sizes} warmup variants (dotted: each warmup end)"))
+                                       f"{sizes} warmup variants"))
     return {"plots": [str(p) for p in paths], "checks": suite_checks(runs, table)}

@@ -162,6 +162,61 @@ def needs_log_axis(values) -> bool:
     return bool(values.size and values.min() > 0 and values.max() / values.min() > LOG_AXIS_SPAN)
 
 
+BOUND_MEANINGS = {("student_t", "upper"): "Gaussian"}  # what a shape at its bound says of the weights
+
+
+def shape_bound(stat: str) -> dict | None:
+    """The fit bounds of a distribution family's shape statistic (t_nu: Student-t nu, fitted
+    within the bounds the family in weightstats.families declares), None for any other statistic.
+    A value at a bound is the bound, not an estimate: figures mark it (plot_marking_bounds)."""
+    from scalefit.weightstats.families import FAMILIES
+
+    for family in FAMILIES.values():
+        for shape, bounds in zip(family.shapes, family.shape_bounds):
+            if stat == f"{family.prefix}_{shape}":
+                return {"family": family.name, "shape": shape, "bounds": tuple(bounds)}
+    return None
+
+
+def at_bound(values, bound: float) -> np.ndarray:
+    """Which values sit at a fit bound (within 0.1%, as a bounded optimizer leaves them)."""
+    return np.isclose(np.asarray(values, float), bound, rtol=1e-3)
+
+
+def bound_label(stat: str, side: str) -> str:
+    """Legend text of points at a shape's bound: 'nu at cap 1e+04 (Gaussian)'."""
+    info = shape_bound(stat)
+    bound = info["bounds"][side == "upper"]
+    meaning = BOUND_MEANINGS.get((info["family"], side))
+    word = "cap" if side == "upper" else "floor"
+    return f"{info['shape']} at {word} {bound:g}" + (f" ({meaning})" if meaning else ", not an estimate")
+
+
+def plot_marking_bounds(ax, x, y, stat: str, stack: int = 0, **style) -> list[str]:
+    """Plot y against x as a line (style: plot's keywords), except where y sits at a family
+    shape's fit bound (shape_bound): those points are hollow triangles at the bound, off the line
+    (a jump from 200 to a capped 1e4 is no measured change); the stack-th run's triangles sit
+    2.5 points per stack inside the bound, so runs capped at one step do not hide one another.
+    Returns the sides ('upper', 'lower') marked."""
+    from matplotlib.transforms import ScaledTranslation
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    info = shape_bound(stat)
+    sides, free = [], np.ones(y.shape, bool)
+    for side, bound, marker in zip(("lower", "upper"), info["bounds"] if info else (), ("v", "^")):
+        at = at_bound(y, bound)
+        if at.any():
+            sides.append(side)
+            free &= ~at
+            inside = (-2.5 if side == "upper" else 2.5) * stack / 72  # inches
+            ax.plot(x[at], y[at], linestyle="none", marker=marker, ms=4, mfc="none", mew=0.8, zorder=3,
+                    color=style.get("color"),
+                    transform=ax.transData + ScaledTranslation(0, inside, ax.figure.dpi_scale_trans))
+            ax.update_datalim(np.column_stack([x[at], y[at]]))  # an offset line is not autoscaled
+    ax.plot(x, np.where(free, y, np.nan), **style)
+    return sides
+
+
 def fitted_and_extrapolated(x, lo: float, hi: float) -> list[tuple[slice, bool]]:
     """Parts of a curve drawn at ascending x: (slice, inside) for the part within the fitted range
     [lo, hi] and the parts before and after it (inside False: extrapolated, to be drawn dashed and
@@ -176,8 +231,11 @@ def fitted_and_extrapolated(x, lo: float, hi: float) -> list[tuple[slice, bool]]
                     if part.stop - part.start > 1]
 
 
+FIGURE_DPI = 130  # every PNG the project writes (save_figure): 6.4 x 4.2 in is 832 x 546 px
+
+
 def save_figure(fig, out_dir, stem: str) -> list[Path]:
-    """Save a matplotlib figure as PNG and SVG in out_dir, its log axes readable
+    """Save a matplotlib figure as PNG (at FIGURE_DPI) and SVG in out_dir, its log axes readable
     (readable_log_axes); return the paths."""
     readable_log_axes(fig)
     out_dir = Path(out_dir)
@@ -185,7 +243,7 @@ def save_figure(fig, out_dir, stem: str) -> list[Path]:
     paths = []
     for ext in ("png", "svg"):
         path = out_dir / f"{stem}.{ext}"
-        fig.savefig(path, dpi=130 if ext == "png" else None, bbox_inches="tight")
+        fig.savefig(path, dpi=FIGURE_DPI if ext == "png" else None, bbox_inches="tight")
         paths.append(path)
     import matplotlib.pyplot as plt
     plt.close(fig)
