@@ -50,3 +50,22 @@ def test_a_polish_on_a_non_finite_value_keeps_its_start_as_lmfits_did(bad):
     start = np.array([0.9, 2.1])
     assert np.array_equal(segmented._refine_breakpoints(x, y, start, 3, 0.5), start)
     assert np.array_equal(lmfit_refinement(x, y, start, 3, 0.5), start)
+
+
+@pytest.mark.parametrize("x0", [[0.3], [0.0], [1.2, -0.4], [0.0, 0.5, 2.0], [0.1, 0.2, 0.3, 0.4]])
+@pytest.mark.parametrize("shape", ["bowl", "steps", "unbounded"])
+def test_the_polish_s_nelder_mead_is_scipy_s_to_the_last_bit(x0, shape):
+    """Its own Nelder-Mead (segmented._nelder_mead) against scipy's: a smooth bowl, a staircase
+    (ties between vertices: numpy's order of them) and a slope that runs into the evaluation limit."""
+    from scipy import optimize as scipy_optimize
+
+    def f(point):
+        point = np.asarray(point, dtype=float)
+        if shape == "bowl":
+            return float(np.sum((point - 0.7) ** 2 * np.arange(1, len(point) + 1)) + 0.1 * point[0])
+        if shape == "steps":
+            return float(np.sum(np.floor(4 * np.abs(point - 0.5))))
+        return float(-np.sum(point))
+
+    want = scipy_optimize.minimize(f, x0, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-12})
+    assert np.array_equal(segmented._nelder_mead(f, x0, xatol=1e-6, fatol=1e-12), want.x)

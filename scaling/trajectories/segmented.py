@@ -14,7 +14,6 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize as scipy_optimize
 
 from scalefit.errors import InputError
 from scalefit.scaling.trajectories import ar1
@@ -202,17 +201,20 @@ def _refine_breakpoints(x, y, start, min_points, rho=0.0) -> np.ndarray:
     coefficients solved out), each breakpoint kept in [min(x), max(x)] by the Minuit sine
     transform: what lmfit.minimize(method="nelder", options={"xatol": 1e-6, "fatol": 1e-12})
     did here, step for step (the same objective values, the same start and simplex, so the same
-    breakpoints to the last bit), without lmfit's bookkeeping around each of the ~165 evaluations
-    of a refinement (tests/test_segmented_batched_search.py holds it to lmfit's answer)."""
+    breakpoints to the last bit), without lmfit's or scipy's bookkeeping around each of the ~165
+    evaluations of a refinement (``_nelder_mead``; np.linalg.lstsq's LAPACK call made directly,
+    its error state set once per polish): tests/test_segmented_batched_search.py holds it to
+    lmfit's answer."""
     lo, hi = float(np.min(x)), float(np.max(x))
     yw = ar1.whiten(y, rho)
     design = np.empty((len(x), 2 + len(start)))  # whitened [1, x, hinges], C order as hinge_design's
     design[:, :2] = ar1.whiten(hinge_design(x, []), rho)
+    column, rcond = yw[:, None], np.finfo(float).eps * max(design.shape)  # as lstsq passes them
 
     def sum_of_squares(internal):
         for j, value in enumerate(internal):  # each hinge whitened straight into its column
             ar1.whiten(np.maximum(0.0, x - _from_internal(value, lo, hi)), rho, out=design[:, 2 + j])
-        coef, *_ = np.linalg.lstsq(design, yw, rcond=None)
+        coef = _LAPACK_LSTSQ(design, column, rcond, signature="ddd->ddid")[0][:, 0]
         resid = yw - design @ coef
         total = (resid * resid).sum()
         if not np.isfinite(total) and not np.all(np.isfinite(resid)):  # lmfit's nan_policy "raise"
@@ -221,12 +223,102 @@ def _refine_breakpoints(x, y, start, min_points, rho=0.0) -> np.ndarray:
 
     try:
         internal = [_to_internal(t, lo, hi) for t in start]
-        out = scipy_optimize.minimize(sum_of_squares, internal, method="Nelder-Mead",
-                                      options={"xatol": 1e-6, "fatol": 1e-12})
+        with np.errstate(call=_lstsq_failed, invalid="call", over="ignore", divide="ignore",
+                         under="ignore"):  # lstsq's, once: a failed SVD raises as it did
+            found = _nelder_mead(sum_of_squares, internal, xatol=1e-6, fatol=1e-12)
     except Exception:  # refinement is a polish; the grid optimum stands on failure
         return np.asarray(start, dtype=float)
-    breaks = np.array([_from_internal(value, lo, hi) for value in np.atleast_1d(out.x)])
+    breaks = np.array([_from_internal(value, lo, hi) for value in found])
     return breaks if _valid(breaks, x, min_points) else np.asarray(start, dtype=float)
+
+
+_LAPACK_LSTSQ = np.linalg._umath_linalg.lstsq  # what np.linalg.lstsq calls (gelsd), same bits
+
+
+def _lstsq_failed(*_):
+    raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
+
+
+class _TooManyCalls(Exception):
+    pass
+
+
+def _nelder_mead(f, x0, *, xatol: float, fatol: float) -> list[float]:
+    """The minimum scipy.optimize.minimize(f, x0, method="Nelder-Mead", options={"xatol": xatol,
+    "fatol": fatol}) finds, by its arithmetic step for step (the same simplex, the same
+    comparisons and ties, the same limits of 200 evaluations and iterations per dimension), on
+    Python floats: its bookkeeping was half a polish's time. ``f`` takes a list of floats."""
+    n = len(x0)
+    limit = 200 * n
+    sim = [list(map(float, x0))]
+    for k in range(n):
+        vertex = list(sim[0])
+        vertex[k] = (1 + 0.05) * vertex[k] if vertex[k] != 0 else 0.00025
+        sim.append(vertex)
+    calls = 0
+
+    def func(point):
+        nonlocal calls
+        if calls >= limit:
+            raise _TooManyCalls
+        calls += 1
+        return f(point)
+
+    fsim = [np.inf] * (n + 1)
+
+    def sort():
+        order = np.argsort(np.array(fsim))  # numpy's order of ties, as scipy's
+        return [sim[i] for i in order], [fsim[i] for i in order]
+
+    try:
+        for k in range(n + 1):
+            fsim[k] = func(sim[k])
+    except _TooManyCalls:
+        pass
+    sim, fsim = sort()
+    iterations = 1
+    while calls < limit and iterations < limit:
+        try:
+            best, worst = sim[0], sim[-1]
+            if (max(abs(v - b) for vertex in sim[1:] for v, b in zip(vertex, best)) <= xatol
+                    and max(abs(fsim[0] - value) for value in fsim[1:]) <= fatol):
+                break
+            xbar = list(sim[0])
+            for vertex in sim[1:-1]:  # np.add.reduce over the rows: left to right
+                xbar = [a + b for a, b in zip(xbar, vertex)]
+            xbar = [a / n for a in xbar]
+            xr = [2 * a - 1 * w for a, w in zip(xbar, worst)]
+            fxr = func(xr)
+            shrink = False
+            if fxr < fsim[0]:
+                xe = [3 * a - 2 * w for a, w in zip(xbar, worst)]
+                fxe = func(xe)
+                sim[-1], fsim[-1] = (xe, fxe) if fxe < fxr else (xr, fxr)
+            elif fxr < fsim[-2]:
+                sim[-1], fsim[-1] = xr, fxr
+            elif fxr < fsim[-1]:  # contraction outside
+                xc = [1.5 * a - 0.5 * w for a, w in zip(xbar, worst)]
+                fxc = func(xc)
+                if fxc <= fxr:
+                    sim[-1], fsim[-1] = xc, fxc
+                else:
+                    shrink = True
+            else:  # contraction inside
+                xcc = [0.5 * a + 0.5 * w for a, w in zip(xbar, worst)]
+                fxcc = func(xcc)
+                if fxcc < fsim[-1]:
+                    sim[-1], fsim[-1] = xcc, fxcc
+                else:
+                    shrink = True
+            if shrink:
+                for j in range(1, n + 1):
+                    sim[j] = [b + 0.5 * (v - b) for v, b in zip(sim[j], sim[0])]
+                    fsim[j] = func(sim[j])
+            iterations += 1
+        except _TooManyCalls:
+            pass
+        sim, fsim = sort()
+    return sim[0]
 
 
 def _to_internal(value, lo, hi) -> float:
