@@ -121,7 +121,14 @@ def suite():
 @click.option("--json", "as_json", is_flag=True, help="Print the finished runs as one JSON document.")
 def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init_seed, allow_same_data,
               device, threads, as_json):
-    """Train (or resume) every run of the spec; each finished run is appended to runs.csv."""
+    """Train (or resume) every run of the spec; each finished run is appended to runs.csv.
+
+    Ctrl-C or SIGTERM (a Slurm time limit) lets the current optimizer step finish, saves the run
+    there (train_log.csv and a resume point), then exits 130 (143): re-running the same command
+    resumes every unfinished run from the last step it trained, with the same weights as an
+    uninterrupted run. A second Ctrl-C stops at once, from the last saved step (a checkpoint, or
+    the resume point written every `resume_every` steps of the spec's recipe).
+    """
     import torch
 
     from scalefit.options import torch_device
@@ -138,9 +145,12 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
         rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code", "wsd"),
                            device=device, table_dir=table_dir, progress=not as_json, only=only,
                            init=init, init_seed=init_seed, allow_same_data=allow_same_data)
-    except KeyboardInterrupt:
-        _interrupted(f"finished runs are in {table_dir or out_dir}/runs.csv; re-run the same command to resume "
-                     "(each run from its last checkpoint or resume point)")
+    except KeyboardInterrupt as exc:  # during a step: the step ends and is saved first (train.DeferredSignals)
+        from scalefit.trainer.train import TrainingInterrupted
+
+        runs = f"finished runs are in {table_dir or out_dir}/runs.csv"
+        _interrupted(f"{exc.message()}; {runs}" if isinstance(exc, TrainingInterrupted) else
+                     f"{runs}; re-run the same command to resume (each run from the last step it saved)")
     if as_json:
         click.echo(dumps(rows, indent=None))
         return

@@ -1,4 +1,4 @@
-"""Train the mini suite with the Pythia recipe, scaled down; resumable at checkpoint granularity.
+"""Train the mini suite with the Pythia recipe, scaled down; resumable at step granularity.
 
 GPT-NeoX (rotary on 25% of head dims, parallel residual, untied embeddings), Pythia's init
 (scalefit.weightstats.init: small_init, wang_init on output projections, norms 1/0, biases 0),
@@ -7,7 +7,8 @@ linear warmup, cosine to 0.1 x peak over each run's own length) stepped as GPT-N
 constant batch, gradient clipping 1.0, fixed seeds, a data order that is a pure function of
 (seed, step). Final losses come from scalefit.evals.loss.measure_loss, the function `scalefit
 eval` and the suite sweep use. Every finished run appends one row to the suite's runs.csv
-(atomically), so a kill loses nothing.
+(atomically), so a kill loses nothing. Ctrl-C or SIGTERM while a run trains lets the current
+optimizer step finish, saves a resume point at that step, then stops: a re-run loses no step.
 
 The shipped mini suite (data/suites/mini) was trained by this code; the init study
 (data/suites/mini/init) by the same trainer before its eval sets were unified (see its REPORT).
@@ -19,6 +20,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -850,10 +852,12 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     bar = tqdm(total=run.steps, initial=start, desc=run.run, unit="step", disable=not progress,
                mininterval=2.0, leave=False)
     fresh_log = not log_path.exists() or log_path.stat().st_size == 0
-    with open(log_path, "a") as log:
+    # line-buffered: every finished step's row is on disk (and in `tail -f`) before the next starts
+    with bar, open(log_path, "a", buffering=1) as log, DeferredSignals(run.run, start) as held:
         if fresh_log:
             log.write("step,tokens,lr,loss\n")
         for step in range(start, run.steps):
+            held.step = step + 1
             for g in optimizer.param_groups:
                 g["lr"] = lr_at_step(schedule, step)  # GPT-NeoX: num_iters = updates done so far
             batch = torch.from_numpy(batch_at_step(train_tokens, step, recipe.batch_seqs,
@@ -872,16 +876,17 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
                             tok_s=f"{(done_steps - start) * recipe.batch_tokens / max(time.time() - t0, 1e-9):.0f}")
             state = {"step": done_steps, "tokens": done_steps * recipe.batch_tokens, "wall_s": elapsed}
             if done_steps in keep:
-                log.flush()
                 save_checkpoint(run_dir / f"step{done_steps}", model, optimizer, state, data)
                 _drop_resume(run_dir)
-            elif done_steps % recipe.resume_every == 0:
-                log.flush()
+                held.saved = done_steps
+            elif done_steps % recipe.resume_every == 0 or held.pending is not None:  # a signal: save this step
                 save_checkpoint(run_dir / "resume", model, optimizer, state, data)
+                held.saved = done_steps
+            if held.pending is not None:  # Ctrl-C or SIGTERM during this step, now saved: stop
+                folder = run_dir / (f"step{done_steps}" if done_steps in keep else "resume")
+                held.deliver(TrainingInterrupted(run.run, done_steps, run.steps, folder))
             if stop_after_step is not None and done_steps >= stop_after_step:
-                bar.close()
                 return None
-    bar.close()
     wall = wall_before + time.time() - t0
     row = evaluate_run(spec, run, model, corpus_dir, wall)
     if run.part == "init" or init_facts["init"] != "pythia" or run.init_seed is not None:
@@ -889,6 +894,94 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     _drop_resume(run_dir)
     write_json(done, row, indent=None)
     return row
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM taken at the end of a training step, once that step was saved: which
+    run stopped, at which step, and the checkpoint folder a re-run resumes it from."""
+
+    def __init__(self, run: str, step: int, steps: int, folder: Path):
+        super().__init__(f"{run} stopped at step {step} of {steps}")
+        self.run, self.step, self.steps, self.folder = run, step, steps, Path(folder)
+
+    def message(self) -> str:
+        """What stopped where, and how to go on."""
+        return (f"{self.run} stopped at step {self.step} of {self.steps} (saved in {self.folder}); re-running "
+                "the same command resumes it from that step")
+
+
+class DeferredSignals:
+    """Hold SIGINT and SIGTERM until the current optimizer step ends: a KeyboardInterrupt raised
+    inside backward() or optimizer.step() would leave the weights and Adam's moments half updated.
+
+    The first signal is recorded in `pending` (the loop saves its step, then calls `deliver`); a
+    second one stops at once. The handlers found on entry are restored on exit. A signal whose
+    handler is SIG_IGN (nohup, a background job) stays ignored; outside the main thread, where
+    Python cannot set handlers, nothing is held."""
+
+    def __init__(self, run: str, saved: int):
+        self.run, self.step, self.saved = run, saved, saved  # step: the one being trained
+        self.pending: int | None = None
+        self.previous: dict = {}
+
+    def __enter__(self) -> DeferredSignals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            before = signal.getsignal(signum)
+            if before in (signal.SIG_IGN, None):  # ignored, or set outside Python: not ours to change
+                continue
+            try:
+                signal.signal(signum, self._hold)
+            except ValueError:  # not the main thread
+                break
+            self.previous[signum] = before
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        previous, self.previous = self.previous, {}
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+        if self.pending is not None and exc_type is None:  # came after the last step's check: not lost
+            signum, self.pending = self.pending, None
+            _take_as_before(previous[signum], signum)
+
+    def _hold(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.pending is None:
+            self.pending = signum
+            _say(f"\n{name}: {self.run} finishes step {self.step}, saves it, then stops "
+                 f"(send it again to stop at once, losing the steps after {self.saved})\n")
+            return
+        _say(f"\n{name} again: stopping now, inside step {self.step}; {self.run} resumes from step "
+             f"{self.saved}\n")
+        _take_as_before(self.previous[signum], signum)
+
+    def deliver(self, stop: KeyboardInterrupt) -> None:
+        """Hand the held signal to the handler it had before training (the CLI's turns SIGINT into
+        KeyboardInterrupt and records SIGTERM for exit status 143), then raise `stop` in its place.
+        A handler that returns (a user's own that chose to go on) lets training continue."""
+        signum, self.pending = self.pending, None
+        try:
+            _take_as_before(self.previous[signum], signum)
+        except KeyboardInterrupt as exc:
+            raise stop from exc
+
+
+def _take_as_before(handler, signum: int) -> None:
+    """Run the handler a signal had before it was held; SIG_DFL (SIGTERM outside the CLI, which
+    would end the process) becomes KeyboardInterrupt, the way the training loop stops."""
+    if callable(handler):
+        handler(signum, None)
+    else:
+        raise KeyboardInterrupt
+
+
+def _say(text: str) -> None:
+    """Write to stderr from a signal handler: os.write, as the handler may run while Python's own
+    buffered stderr is in the middle of a write (a re-entrant call there raises)."""
+    try:
+        os.write(2, text.encode())
+    except OSError:
+        pass
 
 
 def branch_folder(run: RunSpec, out_dir) -> Path:

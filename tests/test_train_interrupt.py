@@ -1,0 +1,218 @@
+"""`scalefit suite train` stopped by Ctrl-C or SIGTERM keeps every step it trained: the optimizer
+step under way finishes, the run is saved at that step (train_log.csv and a resume point), the
+command exits 130 (143), and re-running it ends with the weights of an uninterrupted run."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from test_suite_micro import write_sources  # noqa: E402
+
+import scalefit.trainer.train as suite_train  # noqa: E402
+from scalefit.cli import main  # noqa: E402
+from scalefit.trainer.corpus import build_corpus  # noqa: E402
+from scalefit.trainer.train import TrainingInterrupted, latest_resumable, load_spec, train_run  # noqa: E402
+
+torch.set_num_threads(1)
+
+# resume_every far beyond the run: without the save at the interrupted step, nothing would be kept
+RECIPE = """
+[suite]
+name = "interrupt"
+vocab_size = 320
+
+[recipe]
+seq_len = 16
+batch_seqs = 2
+seed = 7
+warmup_frac = 0.1
+warmup_min_steps = 2
+eval_tokens = 512
+resume_every = 100000
+
+[[sizes]]
+name = "s1"
+d_model = 16
+n_layer = 1
+n_head = 2
+lr = 5e-3
+"""
+GRID = RECIPE + "[grid]\ntokens = [9600]\n"  # one run of 300 steps, its only checkpoint the last
+LONG = RECIPE + "[long]\ntokens = [640]\nn_even_checkpoints = 2\n"  # 20 steps, kept: 0 1 2 4 8 10 20
+RUN = "grid/s1-D9600"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("interrupt")
+    prose, code = write_sources(root)
+    build_corpus(root / "corpus", [prose], [code], vocab_size=320, seed=3, val_frac=0.1, test_frac=0.1)
+    return root / "corpus"
+
+
+@pytest.fixture(scope="module")
+def reference(corpus):
+    """The grid run trained without interruption: its spec file and final weights."""
+    spec_path = corpus.parent / "grid.toml"
+    spec_path.write_text(GRID)
+    spec = load_spec(spec_path, vocab_size=320)
+    (run,) = spec.runs
+    assert run.run == RUN and run.steps == 300 and run.checkpoints == [300]
+    train_run(spec, run, corpus, corpus.parent / "reference", progress=False)
+    return spec_path, load_file(str(corpus.parent / "reference" / RUN / "step300" / "model.safetensors"))
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_train_keeps_every_step_and_resumes_to_the_same_weights(corpus, reference, tmp_path,
+                                                                               signum, status):
+    spec_path, final = reference
+    args = ["suite", "train", "--spec", str(spec_path), "--corpus", str(corpus), "--out", str(tmp_path / "out"),
+            "--json"]
+    proc = subprocess.Popen([sys.executable, "-m", "scalefit", *args], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even under nohup
+    run_dir = tmp_path / "out" / RUN
+    log = run_dir / "train_log.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) > 40:
+            proc.send_signal(signum)
+            break
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == status, err[-2000:]
+    steps = list(pd.read_csv(log)["step"])
+    last = steps[-1]
+    assert 40 <= last < 300 and steps == list(range(1, last + 1)), "the run finished before the signal"
+    assert latest_resumable(run_dir) == (last, run_dir / "resume")  # no trained step lost
+    assert f"{RUN} stopped at step {last} of 300" in err and "re-running the same command resumes it" in err
+    assert not (run_dir / "result.json").exists()
+
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert _same_weights(load_file(str(run_dir / "step300" / "model.safetensors")), final)
+    assert list(pd.read_csv(log)["step"]) == list(range(1, 301))
+    assert not (run_dir / "resume").exists()
+
+
+@pytest.fixture
+def long_run(corpus, tmp_path):
+    spec_path = tmp_path / "long.toml"
+    spec_path.write_text(LONG)
+    spec = load_spec(spec_path, vocab_size=320)
+    (run,) = spec.runs
+    assert run.steps == 20 and 5 not in run.checkpoints and 8 in run.checkpoints
+    return spec, run
+
+
+@pytest.fixture
+def handlers():
+    """Python's own Ctrl-C handler, and a SIGTERM handler that, as the CLI's, raises KeyboardInterrupt
+    (the default would end pytest); yields the SIGTERMs it was handed."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    received = []
+
+    def terminated(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, terminated)
+    yield received
+    for s, h in before.items():
+        signal.signal(s, h)
+
+
+def _signal_inside_step(monkeypatch, at: int, *signals):
+    """Send `signals` to this process from inside optimizer.step() of update `at`, before its update."""
+    make = suite_train.make_optimizer
+    calls = []
+
+    def make_optimizer(model, recipe, lr):
+        optimizer = make(model, recipe, lr)
+        update = optimizer.step
+
+        def step(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == at:
+                for s in signals:
+                    os.kill(os.getpid(), s)
+            return update(*args, **kwargs)
+
+        optimizer.step = step
+        return optimizer
+
+    monkeypatch.setattr(suite_train, "make_optimizer", make_optimizer)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_inside_a_step_lets_that_step_finish(corpus, long_run, tmp_path, monkeypatch, handlers, signum):
+    spec, run = long_run
+    _signal_inside_step(monkeypatch, 5, signum)
+    with pytest.raises(KeyboardInterrupt) as stop:  # (a bare one would end the pytest session)
+        train_run(spec, run, corpus, tmp_path / "out", progress=False)
+    assert isinstance(stop.value, TrainingInterrupted), "the signal stopped the step it came in"
+    run_dir = tmp_path / "out" / run.run
+    assert (stop.value.run, stop.value.step, stop.value.folder) == (run.run, 5, run_dir / "resume")
+    adam = torch.load(run_dir / "resume" / "optimizer.pt", weights_only=True)["state"]
+    assert adam and all(int(s["step"]) == 5 for s in adam.values())  # every tensor took the 5th update
+    assert latest_resumable(run_dir) == (5, run_dir / "resume")
+    assert list(pd.read_csv(run_dir / "train_log.csv")["step"]) == [1, 2, 3, 4, 5]
+    assert handlers == ([signal.SIGTERM] if signum == signal.SIGTERM else [])  # handed on once, after the step
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert signal.getsignal(signal.SIGTERM).__name__ == "terminated"
+
+
+def test_a_signal_at_a_kept_checkpoint_writes_no_second_copy(corpus, long_run, tmp_path, monkeypatch, handlers):
+    spec, run = long_run
+    _signal_inside_step(monkeypatch, 8, signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt) as stop:  # (a bare one would end the pytest session)
+        train_run(spec, run, corpus, tmp_path / "out", progress=False)
+    assert isinstance(stop.value, TrainingInterrupted), "the signal stopped the step it came in"
+    run_dir = tmp_path / "out" / run.run
+    assert stop.value.folder == run_dir / "step8" and not (run_dir / "resume").exists()
+    assert latest_resumable(run_dir) == (8, run_dir / "step8")
+
+
+def test_a_second_signal_stops_at_once(corpus, long_run, tmp_path, monkeypatch, handlers, capfd):
+    spec, run = long_run
+    _signal_inside_step(monkeypatch, 5, signal.SIGINT, signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt) as stop:
+        train_run(spec, run, corpus, tmp_path / "out", progress=False)
+    run_dir = tmp_path / "out" / run.run
+    assert not isinstance(stop.value, TrainingInterrupted)
+    assert "SIGINT again: stopping now, inside step 5" in capfd.readouterr().err
+    assert latest_resumable(run_dir) == (4, run_dir / "step4")  # step 5 was cut short: not saved
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_training_outside_the_main_thread_holds_no_signal(corpus, long_run, tmp_path, handlers):
+    spec, run = long_run
+    errors = []
+
+    def train():
+        try:
+            train_run(spec, run, corpus, tmp_path / "out", progress=False)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    worker.join(timeout=120)
+    assert not errors and (tmp_path / "out" / run.run / "result.json").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
