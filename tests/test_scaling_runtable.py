@@ -118,7 +118,7 @@ def test_isoflop_on_a_table_without_isoflop_budgets_says_what_it_needs():
     result = CliRunner().invoke(main, ["fit", "isoflop"])
     assert result.exit_code == 2
     line = _one_line(result)
-    assert "the table has 20 budgets with at most 1 runs each" in line and "scalefit fit chinchilla" in line
+    assert "the table has 20 budgets with at most 1 run each" in line and "scalefit fit chinchilla" in line
 
 
 def test_rows_repeated_in_every_column_are_refused_without_a_run_column(tmp_path):
@@ -285,3 +285,28 @@ def test_non_embedding_parameters_above_the_total_are_refused(tmp_path):
         line = _one_line(result)
         assert f"{path}: column 'params_nonembed', row 1: " in line and "are the two columns swapped?" in line
     assert validate_runs(df.assign(params_nonembed=np.nan), "chinchilla").N.size == len(df)
+
+
+def test_isoflop_without_budgets_names_the_mapped_budget_column_and_counts_runs_in_english(tmp_path):
+    """--columns budget=flops_budget on a table of one run per budget: the message named 'flops'
+    (a column the user had not chosen) and said 'at most 1 runs each'."""
+    df = good_runs().assign(flops_budget=lambda d: 6 * d["params"] * d["tokens"])
+    result, path = run_cli(tmp_path, df, "isoflop", "--columns", "budget=flops_budget")
+    assert result.exit_code == 2
+    line = _one_line(result)
+    assert f"{path}: column 'flops_budget': only 0 compute budgets" in line
+    assert "with at most 1 run each" in line and "1 runs" not in line
+    assert "--columns budget=COL" not in line  # a budget column was given
+    plain, _ = run_cli(tmp_path, df.drop(columns=["flops_budget"]), "isoflop")
+    assert "column 'flops': only 0 compute budgets" in _one_line(plain)
+
+
+def test_a_bad_cell_of_a_mapped_column_is_named_as_the_file_names_it(tmp_path):
+    """--columns 'flops=Training FLOP': a negative cell was reported in column 'flops', which the
+    user's file does not have."""
+    df = good_runs().assign(flops=lambda d: 6 * d["params"] * d["tokens"])
+    df.loc[2, "flops"] = -5
+    df = df.rename(columns={"flops": "Training FLOP", "params": "Model Size"})
+    result, path = run_cli(tmp_path, df, "chinchilla", "--columns", "params=Model Size,flops=Training FLOP")
+    assert result.exit_code == 2
+    assert _one_line(result) == f"error: {path}: column 'Training FLOP', row 3: must be positive, got -5"

@@ -118,6 +118,23 @@ def isoflop_optima(frame: pd.DataFrame, method: str = "parabola", source: str = 
     return pd.DataFrame(rows), warnings
 
 
+def too_few_budgets(table, optima: pd.DataFrame, n_good: int) -> str:
+    """Why no N*(C) line can be drawn: the budgets' column (the user's own name for a mapped
+    one), how many budgets and runs per budget the table has, and what a budget needs."""
+    from scalefit.options import file_column
+    has_budgets = "budget" in table.frame.columns
+    column = file_column(table.frame, "budget" if has_budgets else "flops")
+    most = int(optima["n_runs"].max()) if len(optima) else 0
+    return (f"{table.source}: column '{column}': only {n_good} compute budgets with a bracketed "
+            f"minimum; the IsoFLOP fit needs at least 2 (the table has {len(optima)} budgets with "
+            f"at most {most} run{'' if most == 1 else 's'} each; a budget needs 3+ sizes at that "
+            "compute whose lowest loss is not at either end; "
+            + ("" if has_budgets else
+               "runs share a budget when their flops agree to 3 significant digits, "
+               "or give a column of budgets with --columns budget=COL; ")
+            + "a Chinchilla-style grid fits with 'scalefit fit chinchilla')")
+
+
 def _power_fit(log_c, log_n):
     a, log_g = np.polyfit(log_c, log_n, 1)
     return float(a), float(log_g)
@@ -131,15 +148,7 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
     optima, warnings = isoflop_optima(table.frame, method, table.source, table.rows)
     good = optima[np.isfinite(optima["N_opt"])]
     if len(good) < 2:
-        most = int(optima["n_runs"].max()) if len(optima) else 0
-        raise InputError(f"{table.source}: column 'flops': only {len(good)} compute budgets "
-                         f"with a bracketed minimum; the IsoFLOP fit needs at least 2 (the table has "
-                         f"{len(optima)} budgets with at most {most} runs each; a budget needs 3+ sizes at "
-                         "that compute whose lowest loss is not at either end; "
-                         + ("" if "budget" in table.frame.columns else
-                            "runs share a budget when their flops agree to 3 significant digits, "
-                            "or give a column of budgets with --columns budget=COL; ")
-                         + "a Chinchilla-style grid fits with 'scalefit fit chinchilla')")
+        raise InputError(too_few_budgets(table, optima, len(good)))
     if len(good) < MIN_BUDGETS:
         warnings.append(f"too few points: only {len(good)} budgets with a bracketed minimum")
     log_c = np.log(good["flops"].to_numpy())

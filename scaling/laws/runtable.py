@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, a_type, data_row
-from scalefit.options import map_hint
+from scalefit.options import file_column, map_hint
 from scalefit.scaling.laws.registry import law_for
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN  # one place: the table schema
 from scalefit.tables import read_table
@@ -61,7 +61,8 @@ def check_varies(table: RunTable, variables) -> None:
             continue
         x = table.frame[v].to_numpy(float)
         if x.size and np.ptp(np.log(x)) < 1e-9:
-            column = {"N": table.n_column or "params", "D": "tokens", "C": "flops"}[v]
+            column = file_column(table.frame, {"N": table.n_column or "params", "D": "tokens",
+                                               "C": "flops"}[v])
             raise InputError(f"{table.source}: column '{column}': every run has the same value ({x[0]:.4g}); "
                              f"the law's {v} term needs runs at 2 or more {VARIABLE_WORDS[v]}")
 
@@ -89,7 +90,7 @@ def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
         if not np.isfinite(v):
             what = "is missing (NaN)" if (r is None or (isinstance(r, float) and np.isnan(r))) \
                 else f"'{r}' is not a finite number"
-            raise InputError(f"{source}: column '{column}', row {data_row(df, i)}: {what}")
+            raise InputError(f"{source}: column '{file_column(df, column)}', row {data_row(df, i)}: {what}")
     return values
 
 
@@ -97,7 +98,7 @@ def _positive(values: np.ndarray, column: str, source: str, df: pd.DataFrame) ->
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"{source}: column '{column}', row {data_row(df, i)}: "
+        raise InputError(f"{source}: column '{file_column(df, column)}', row {data_row(df, i)}: "
                          f"must be positive, got {values[i]:g}")
 
 
@@ -108,7 +109,7 @@ def _counts(values: np.ndarray, column: str, source: str, df: pd.DataFrame) -> N
     bad = np.flatnonzero(values < 1)
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"{source}: column '{column}', row {data_row(df, i)}: {values[i]:g} is "
+        raise InputError(f"{source}: column '{file_column(df, column)}', row {data_row(df, i)}: {values[i]:g} is "
                          f"below 1, but {column} is a count; write it in units (1.2e9, not 1.2 "
                          "for 1.2 billion)")
 

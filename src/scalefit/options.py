@@ -287,7 +287,15 @@ def apply_column_mapping(df, mapping: dict[str, str], source: str):
         return df
     df = df.drop(columns=[k for k in renamed.values() if k in df.columns and
                           k not in renamed])
-    return df.rename(columns=renamed)
+    df = df.rename(columns=renamed)
+    df.attrs["mapped_columns"] = {key: column for column, key in renamed.items()}
+    return df
+
+
+def file_column(df, name: str) -> str:
+    """The table's own name for scalefit's column ``name``: the column --columns or --flops COL
+    mapped to it (so a message names 'Training FLOP', which the user's file has, not 'flops')."""
+    return df.attrs.get("mapped_columns", {}).get(name, name)
 
 
 def map_hint(key: str) -> str:
