@@ -10,8 +10,8 @@ import pandas as pd
 
 from scalefit.data import MINI_CHECKPOINTS, data_path
 from scalefit.atomic import staged_output
-from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, analysis_options,
-                              seed_option)
+from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, POSITIVE_INT,
+                              analysis_options, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
                                                      INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS,
@@ -263,8 +263,11 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
                    f"{interval_level(INTERVAL_METHOD):g}%, a level chosen with {CALIBRATION_RESAMPLES}; "
                    "fewer cover less).")
 @seed_option
+@click.option("--jobs", type=POSITIVE_INT, default=None,
+              help="Worker processes that study statistics side by side (default: the CPU count; "
+                   "1: one after another in this process). Same rows either way.")
 @analysis_options(table=CHECKPOINT_TABLE)
-def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json):
+def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as_json):
     """Which weight statistics move with warmup: one row per statistic.
 
     \b
@@ -282,7 +285,7 @@ def warmup_study_command(panels, n_bootstrap, seed, data_path, out_dir, as_json)
     df, source = _load(data_path)
     chosen = [panel(p) for p in panels] or PANELS
     study, stopped = _keeping_finished(lambda: warmup_study(
-        df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source))
+        df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source, jobs=jobs))
     _echo_notes(study)
     table = markdown(study)
     if out_dir:

@@ -7,12 +7,14 @@ and of the largest slope change. This is the table the mini-suite report shows; 
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from scalefit.errors import InputError
-from scalefit.options import bootstrap_count, nonnegative_int
+from scalefit.options import bootstrap_count, nonnegative_int, positive_int
 from scalefit.signals import Interrupted
 from scalefit.scaling.trajectories.table import as_table, stat_trajectory
 from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
@@ -92,8 +94,14 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
     return row
 
 
+def job_count(option: str, value) -> int | None:
+    """Worker processes for ``warmup_study``: a whole number >= 1 (1: serial, in this process),
+    or None for this machine's CPU count."""
+    return None if value is None else positive_int(option, value)
+
+
 def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
-                 progress: bool = False, source: str = "table") -> pd.DataFrame:
+                 progress: bool = False, source: str = "table", jobs: int | None = None) -> pd.DataFrame:
     """Which weight statistics move with warmup: what `scalefit warmup-study` reports, one row
     per (stat, group) of ``panels`` (``study_row``: over the runs that differ only in warmup, the
     regression on the warmup end of each run's first transition and of its largest one, slope
@@ -103,27 +111,87 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
     ``progress`` shows a bar on stderr. Every panel is read from the table before the first fit,
     so a statistic or group the table lacks is refused at once. The table (a DataFrame or its
     path) is read as ``stat_trajectory`` reads it; ``attrs["notes"]`` names the checkpoints left
-    out."""
+    out. ``jobs``: worker processes that study panels side by side (None: the CPU count; 1:
+    serial), used where there are resamples to draw (``_worker_count``); the rows are the same,
+    in the same order."""
     n_bootstrap, seed = bootstrap_count("n_bootstrap", n_bootstrap), nonnegative_int("seed", seed)
+    jobs = job_count("jobs", jobs)
     table, source = as_table(table, source)
     panels = checked_panels(panels)
     trajectories = [stat_trajectory(table, stat, group=group, source=source) for stat, group in panels]
-    # closed (and cleared) before an error propagates: the message then starts its own line
-    rows = []
     notes = list(dict.fromkeys(n for traj in trajectories for n in traj.attrs["notes"]))
-    with tqdm(list(zip(panels, trajectories)), desc="warmup study", unit="stat", disable=not progress,
+    tasks = [(stat, group, traj) for (stat, group), traj in zip(panels, trajectories)]
+    settings = {"n_bootstrap": n_bootstrap, "seed": seed, "source": source}
+    workers = _worker_count(jobs, len(tasks), n_bootstrap)
+    finished = {}  # panel index -> its row
+    # closed (and cleared) before an error propagates: the message then starts its own line
+    with tqdm(total=len(tasks), desc="warmup study", unit="stat", disable=not progress,
               leave=False) as bar:
         try:
-            for (stat, group), traj in bar:
-                rows.append(study_row(table, stat, group, n_bootstrap=n_bootstrap, seed=seed,
-                                      source=source, traj=traj))
+            if workers == 1:
+                for i, (stat, group, traj) in enumerate(tasks):
+                    finished[i] = study_row(table, stat, group, traj=traj, **settings)
+                    bar.update()
+            else:
+                _study_side_by_side(tasks, settings, workers, finished, bar)
         except KeyboardInterrupt:  # keep the statistics finished: minutes of bootstrap each
-            finished = pd.DataFrame(rows)
-            finished.attrs["notes"] = notes
-            raise Interrupted(finished, len(rows), len(panels), "statistics") from None
-    study = pd.DataFrame(rows)
+            kept = pd.DataFrame([finished[i] for i in sorted(finished)])
+            kept.attrs["notes"] = notes
+            raise Interrupted(kept, len(finished), len(panels), "statistics") from None
+    study = pd.DataFrame([finished[i] for i in range(len(tasks))])
     study.attrs["notes"] = notes
     return study
+
+
+def _worker_count(jobs: int | None, n_panels: int, n_bootstrap: int) -> int:
+    """Processes for a study: ``jobs`` (None: the CPU count), at most one per panel and per CPU;
+    1 without resamples, where a row takes a few seconds at most and starting a worker (importing
+    numpy, pandas and scipy afresh) about as long."""
+    cpus = os.cpu_count() or 1
+    return 1 if n_bootstrap == 0 else max(1, min(cpus if jobs is None else jobs, cpus, n_panels))
+
+
+def _study_side_by_side(tasks: list[tuple], settings: dict, workers: int, finished: dict,
+                        bar) -> None:
+    """``study_row`` of every (stat, group, trajectory) task in ``workers`` spawned processes (one
+    BLAS thread each), each row put in ``finished`` under its task's index as it comes. An error is the one the serial
+    loop would raise (the first failing task in order); on Ctrl-C the workers are stopped at
+    once and ``finished`` holds the rows that came."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_start)
+    try:
+        futures = [pool.submit(study_row, traj, stat, group, traj=traj, **settings)
+                   for stat, group, traj in tasks]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=futures.index):
+                if future.exception() is not None:  # the serial loop's error: the first in order
+                    for earlier in futures[:futures.index(future) + 1]:
+                        if earlier.exception() is not None:
+                            raise earlier.exception()
+                finished[futures.index(future)] = future.result()
+                bar.update()
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):  # stop their rows now
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _worker_start() -> None:
+    """A worker of ``_study_side_by_side``: one BLAS thread (the workers share the CPUs), and
+    Ctrl-C left to the main process, which stops the workers itself."""
+    import signal
+
+    from threadpoolctl import threadpool_limits
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threadpool_limits(1)
 
 
 def markdown(study: pd.DataFrame) -> str:
