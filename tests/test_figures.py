@@ -461,7 +461,8 @@ def test_grid_prediction_says_what_its_numbers_are():
 def test_init_study_loss_axis_gives_the_thresholds_room(tmp_path, monkeypatch):
     """init-study on the shipped runs: mini-3's 'family' init starts at 27 nats, and on a linear
     axis the thresholds (4.7 to 6.5 nats) and every final loss shared the bottom sixth of the
-    panel; the loss axis is now logarithmic (said in its label)."""
+    panel; the loss axis is now logarithmic (said in its label). The step axis began at step 1,
+    leaving out the loss each init starts from; the dotted thresholds said no loss."""
     from click.testing import CliRunner
 
     from scalefit.cli import main
@@ -473,8 +474,14 @@ def test_init_study_loss_axis_gives_the_thresholds_room(tmp_path, monkeypatch):
     monkeypatch.setattr(init_study_cli, "save_figure", lambda fig, out, stem: figures.setdefault(stem, fig))
     result = CliRunner().invoke(main, ["init-study", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    for ax in figures["loss_curves"].axes:
+    thresholds = pd.read_csv(tmp_path / "thresholds.csv")
+    for ax, (size, levels) in zip(figures["loss_curves"].axes, thresholds.groupby("size", sort=False)):
         assert ax.get_yscale() == "log" and "nats/token" in ax.get_ylabel()
+        # step 0, the loss each init starts from (27 nats for mini-3's 'family'), is drawn
+        assert all(np.min(line.get_xdata()) == 0 for line in ax.get_lines() if len(line.get_xdata()) > 2)
+        assert ax.get_xlim()[0] == 0
+        labels = [t.get_text() for t in ax.texts]  # each dotted threshold says its loss
+        assert [label.split()[0] for label in labels] == [f"{v:.2f}" for v in levels["loss"]], size
     assert overlapping_tick_labels(figures["loss_curves"]) == []
     plt.close(figures["loss_curves"])
 

@@ -334,3 +334,76 @@ def test_the_share_of_seeds_that_reach_a_threshold_is_read_both_ways():
     assert outcome("steps_to_1", untested, (1, 3), (2, 3)) == "slower"
     assert outcome("steps_to_1", {"p": 0.5, "diff": 10.0}, (3, 3), (3, 3)) == "same"
     assert outcome("final_loss", untested, (2, 3), (3, 3)) == "undetermined"  # no threshold to reach
+
+
+def heading_of(sentences, line):
+    """The '## ' heading a sentence stands under (the text and report.md group lines by them)."""
+    return [s for s in sentences[:sentences.index(line)] if s.startswith("## ")][-1]
+
+
+def test_warmup_and_weight_lines_stand_under_their_own_headings(study):
+    """The warmup and weight-law sentences followed the last size's heading ('## mini-4, with
+    warmup'), so report.md listed mini-3's warmup test under mini-4."""
+    said = study.sentences
+    warm = [s for s in said if s.startswith("warmup, ")]
+    weights = [s for s in said if s.startswith("weights, ")]
+    assert warm and weights
+    assert all(heading_of(said, s).startswith("## The warmup hypothesis") for s in warm)
+    assert all(heading_of(said, s).startswith("## Weight laws: excess_kurtosis per group") for s in weights)
+
+
+def test_the_warmup_sentence_names_its_measure_and_reads_as_a_change(study):
+    """'dropping warmup costs -10 steps vs -9 for pythia' named no threshold and called a saving
+    a cost; 'no difference ... at p < 0.05' stated a p the test did not give."""
+    thr = study.thresholds.set_index("threshold")["loss"][1]
+    row = study.warmup_effect.set_index(["init", "measure"]).loc[("empirical", "steps_to_1")]
+    line = next(s for s in study.sentences if s.startswith("warmup, mini-3 empirical") and "steps" in s)
+    assert line.startswith(f"warmup, mini-3 empirical: dropping warmup changes its steps to loss {thr:.3f} by "
+                           f"{row['cost']:+.0f}, pythia's by {row['control_cost']:+.0f}; difference {row['diff']:+.0f}")
+    assert "costs" not in line and "at p <" not in " ".join(study.sentences)
+
+
+def test_one_seed_a_side_gives_the_warmup_means_and_no_test(tmp_path):
+    """With one seed per condition the warmup hypothesis was left out without a word, and its
+    CSV was written as an empty file that pandas cannot read."""
+    table = synthetic_table()
+    one = init_study(table[table["init_seed"] == 1])
+    effect = one.warmup_effect
+    assert len(effect) == 2 and effect["p"].isna().all() and effect["ci_lo"].isna().all()
+    assert (effect["min_seeds"] == 1).all()
+    line = next(s for s in one.sentences if s.startswith("warmup, mini-3 empirical") and "final loss" in s)
+    assert "no test (1 seed in a run set" in line and "[" not in line and "p =" not in line
+    warm_only = table[table["warmup_steps"] > 0]  # no run without warmup: nothing to test
+    data = tmp_path / "t.parquet"
+    warm_only.to_parquet(data)
+    result = CliRunner().invoke(main, ["init-study", "--data", str(data), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "r" / "warmup_effect.csv")
+    assert written.empty and "diff" in written.columns and "min_seeds" in written.columns
+
+
+def test_cli_text_names_the_loss_it_reads(tmp_path):
+    """The printed verdict named neither the dataset whose loss it read nor the unit: the same
+    lines came out for --dataset code-test as for the default prose-val."""
+    data = tmp_path / "t.parquet"
+    synthetic_table().to_parquet(data)
+    for args, dataset in (([], "prose-val"), (["--dataset", "code-test"], "code-test")):
+        result = CliRunner().invoke(main, ["init-study", "--data", str(data), *args])
+        assert result.exit_code == 0, result.output
+        first = result.stdout.splitlines()[0]  # 8 conditions of 3 seeds, source of 1
+        assert first.startswith(f"Init study of {8 * 3 - 2} runs ({data}): loss on {dataset} in nats/token")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--thresholds", ","], "--thresholds: ',' holds no loss"),
+    (["--thresholds", ""], "--thresholds: '' holds no loss"),
+    (["--stat", "kurtosis"], "--stat: the init-study runs have no 'kurtosis' rows; did you mean 'excess_kurtosis'?"),
+])
+def test_empty_thresholds_and_a_misspelled_stat_are_named(tmp_path, args, message):
+    """--thresholds , ran with the default three thresholds as if none had been typed; --stat
+    kurtosis listed every statistic the runs have without the one meant."""
+    data = tmp_path / "t.parquet"
+    synthetic_table().to_parquet(data)
+    result = CliRunner().invoke(main, ["init-study", "--data", str(data), *args])
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1

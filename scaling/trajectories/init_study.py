@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalefit.errors import InputError, known, warn
+from scalefit.errors import InputError, known, suggestion, warn
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values, numeric_values,
                              split_rows)
 from scalefit.tables import as_table
@@ -266,7 +266,11 @@ def checked_thresholds(values) -> list[float] | None:
         values = [values]
     out = []
     for value in values:
-        for text in ([t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else [value]):
+        texts = [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else [value]
+        if not texts:  # "" or ",": a threshold meant and none given, not the default three
+            raise InputError(f"--thresholds: '{value}' holds no loss (give losses, e.g. 6.0,5.5,5.0, "
+                             "or leave the option out for three from pythia's drop)")
+        for text in texts:
             try:
                 number = float(text)
             except (TypeError, ValueError):
@@ -373,9 +377,15 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(summary), pd.DataFrame(contrasts)
 
 
+WARMUP_EFFECT_COLUMNS = ["size", "init", "measure", "cost", "control_cost", "diff", "ci_lo", "ci_hi", "p",
+                         "min_seeds"]
+
+
 def warmup_effects(runs: pd.DataFrame) -> pd.DataFrame:
-    """For each init run with and without warmup: what dropping warmup costs it, against what it
-    costs pythia (the warmup hypothesis: a learned-law init would need warmup less)."""
+    """For each init run with and without warmup: what dropping warmup costs it (the change of its
+    mean steps to the first threshold, or of its final loss), against what it costs pythia (the
+    warmup hypothesis: a learned-law init would need warmup less). Tested where each of the four
+    run sets has two seeds or more (``min_seeds``); else the means alone, with no interval or p."""
     rows = []
     for (size, init), cond in runs.groupby(["size", "init"]):
         if init == CONTROL or set(cond["warmup"]) != {"warmup", "no warmup"}:
@@ -384,26 +394,26 @@ def warmup_effects(runs: pd.DataFrame) -> pd.DataFrame:
         if set(ctrl["warmup"]) != {"warmup", "no warmup"}:
             continue
         for measure in ("steps_to_1", "final_loss"):
-            def cost(frame):
-                w = frame[frame["warmup"] == "warmup"][measure].to_numpy(float)
-                nw = frame[frame["warmup"] == "no warmup"][measure].to_numpy(float)
-                return w, nw
-            w, nw = cost(cond)
-            cw, cnw = cost(ctrl)
-            parts = [np.asarray([v for v in x if np.isfinite(v)]) for x in (w, nw, cw, cnw)]
-            if any(p.size < 2 for p in parts):
-                continue
+            parts = [frame.loc[frame["warmup"] == warmup, measure].to_numpy(float)
+                     for frame in (cond, ctrl) for warmup in ("warmup", "no warmup")]
+            parts = [p[np.isfinite(p)] for p in parts]
+            fewest = min(p.size for p in parts)
+            if fewest == 0:
+                continue  # a run set never reached the threshold: no cost to state
             mine = parts[1].mean() - parts[0].mean()
             theirs = parts[3].mean() - parts[2].mean()
-            variances = [p.var(ddof=1) / p.size for p in parts]
-            se = math.sqrt(sum(variances))
-            df = sum(variances) ** 2 / sum(v ** 2 / (p.size - 1) for v, p in zip(variances, parts)) if se else 1
-            half = stats.t.ppf(0.975, df) * se
             diff = mine - theirs
-            p = float(2 * stats.t.sf(abs(diff) / se, df)) if se else (0.0 if diff else 1.0)
+            lo = hi = p = math.nan
+            if fewest >= 2:
+                variances = [p.var(ddof=1) / p.size for p in parts]
+                se = math.sqrt(sum(variances))
+                df = sum(variances) ** 2 / sum(v ** 2 / (p.size - 1) for v, p in zip(variances, parts)) if se else 1
+                half = stats.t.ppf(0.975, df) * se
+                lo, hi = diff - half, diff + half
+                p = float(2 * stats.t.sf(abs(diff) / se, df)) if se else (0.0 if diff else 1.0)
             rows.append({"size": size, "init": init, "measure": measure, "cost": mine, "control_cost": theirs,
-                         "diff": diff, "ci_lo": diff - half, "ci_hi": diff + half, "p": p})
-    return pd.DataFrame(rows)
+                         "diff": diff, "ci_lo": lo, "ci_hi": hi, "p": p, "min_seeds": fewest})
+    return pd.DataFrame(rows, columns=WARMUP_EFFECT_COLUMNS)
 
 
 def _gauss_axis(stat: str, values):
@@ -420,8 +430,9 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
     weights, _ = split_rows(table)
     weights = weights[weights["model"].isin(conditions["model"])]
     if len(weights) and not (weights["stat"] == stat).any():
-        raise InputError(f"--stat: the init-study runs have no '{stat}' rows "
-                         f"(known: {known(weights['stat'].dropna())})")
+        names = sorted(set(weights["stat"].dropna().astype(str)))
+        raise InputError(f"--stat: the init-study runs have no '{stat}' rows"
+                         + suggestion(stat, names, otherwise=f" (known: {known(names)})"))
     weights = weights[weights["stat"] == stat]
     if weights.empty:
         return pd.DataFrame(columns=["size", "init", "warmup", "group", "start", "end", "control_end",
@@ -568,18 +579,29 @@ def sentences(study: InitStudy) -> list[str]:
                                                        for name, inits in groups.items())] if groups else []
                 said += [f"no outcome can be read for {', '.join(untested)} (these runs allow no test)"] if untested else []
                 out.append(f"{phase}, {label}: {'; '.join(said)}.")
+    if len(study.warmup_effect):
+        out.append("## The warmup hypothesis: what dropping warmup changes, against what it changes for "
+                   f"{CONTROL}")
     for _, row in study.warmup_effect.iterrows():
-        unit = "steps" if row["measure"] == "steps_to_1" else "final loss"
-        fmt = "{:+.0f}".format if unit == "steps" else "{:+.3f}".format
-        verdict = ("needs warmup less than pythia" if row["diff"] < 0 else "needs warmup more than pythia") \
-            if row["p"] < ALPHA else ("shows no difference from pythia in its need for warmup at "
-                                      f"p < {ALPHA:g} (the interval bounds how large one could be)")
-        out.append(f"warmup, {row['size']} {row['init']}: dropping warmup costs {fmt(row['cost'])} {unit} "
-                   f"vs {fmt(row['control_cost'])} for pythia; difference {fmt(row['diff'])}"
-                   f"{_interval(row['ci_lo'], row['ci_hi'], fmt)}, p = {row['p']:.2g}: {row['init']} {verdict}.")
+        if row["measure"] == "steps_to_1":
+            thr = study.thresholds[(study.thresholds["size"] == row["size"]) & (study.thresholds["threshold"] == 1)]
+            what, fmt = f"steps to loss {thr['loss'].iloc[0]:.3f}", "{:+.0f}".format
+        else:
+            what, fmt = "final loss", "{:+.3f}".format
+        head = (f"warmup, {row['size']} {row['init']}: dropping warmup changes its {what} by {fmt(row['cost'])}, "
+                f"{CONTROL}'s by {fmt(row['control_cost'])}; difference {fmt(row['diff'])}")
+        if not np.isfinite(row["p"]):
+            out.append(f"{head}, no test ({int(row['min_seeds'])} seed in a run set; the test needs two "
+                       f"or more in each): no reading of {row['init']}'s need for warmup.")
+            continue
+        verdict = (f"needs warmup less than {CONTROL}" if row["diff"] < 0 else f"needs warmup more than {CONTROL}") \
+            if row["p"] < ALPHA else (f"shows no difference from {CONTROL} in its need for warmup detectable at "
+                                      f"the {ALPHA:.0%} level (the interval bounds how large one could be)")
+        out.append(f"{head}{_interval(row['ci_lo'], row['ci_hi'], fmt)}, p = {row['p']:.2g}: {row['init']} {verdict}.")
     shapes = study.shapes
     if len(shapes):
         axis = "1/t_nu" if study.stat == "t_nu" else study.stat
+        out.append(f"## Weight laws: {axis} per group at the first and the last checkpoint (mean over seeds)")
         for (size, init, warmup), cell in shapes.groupby(["size", "init", "warmup"], sort=False):
             parts = [f"{r['group']} {r['start']:.3g} -> {r['end']:.3g} ({r['verdict']})"
                      for _, r in cell.iterrows()]

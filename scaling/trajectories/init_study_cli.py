@@ -10,7 +10,7 @@ from scalefit.data import INIT_STUDY_CHECKPOINTS
 from scalefit.data import data_path as shipped_path
 from scalefit.atomic import staged_output
 from scalefit.options import analysis_options
-from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
 from scalefit.tables import read_table_or_shipped, write_table
 
 # The experiment's table once it ships (the [[init]] part of data/suites/init_study.toml, swept).
@@ -18,8 +18,9 @@ DEFAULT_TABLE = INIT_STUDY_CHECKPOINTS
 
 
 def plot_init_study(study):
-    """Loss against step per condition: the mean over seeds, the band from the lowest to the highest
-    seed; colour = init, dashed = no warmup, one panel per size."""
+    """Loss against step per condition, from step 0 (the init's own loss): the mean over seeds,
+    the band from the lowest to the highest seed; colour = init, dashed = no warmup, one panel per
+    size; the thresholds dotted and labelled with their loss."""
     import matplotlib.pyplot as plt
 
     curves = study.curves
@@ -29,19 +30,23 @@ def plot_init_study(study):
     fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.6), squeeze=False)
     for ax, size in zip(axes[0], sizes):
         for (init, warmup), c in curves[curves["size"] == size].groupby(["init", "warmup"]):
-            c = c[c["step"] > 0].sort_values("step")
+            c = c.sort_values("step")
             style = "-" if warmup == "warmup" else "--"
             ax.plot(c["step"], c["mean"], style, color=colors[init], lw=1.3,
                     label=f"{init}{'' if warmup == 'warmup' else ', no warmup'}")
             ax.fill_between(c["step"], c["lo"], c["hi"], color=colors[init], alpha=0.15, lw=0)
         for _, t in study.thresholds[study.thresholds["size"] == size].iterrows():
             ax.axhline(t["loss"], color="0.6", lw=0.7, ls=":")
-        ax.set_xscale("log")
+            share = f" ({t['drop_fraction']:.0%} of pythia's drop)" if np.isfinite(t["drop_fraction"]) else ""
+            ax.text(0.01, t["loss"], f"{t['loss']:.2f}{share}", transform=ax.get_yaxis_transform(),
+                    fontsize=6.5, color="0.4", va="bottom")
+        log_axis_with_zero(ax, "x")  # step 0: where each init starts
+        ax.set_xlim(0, curves["step"].max() * 1.1)  # no margin into negative steps
         ax.set_yscale("log")  # a start at 27 nats left the thresholds (4.7-6.5) a sliver
-        ax.set_xlabel("step")
+        ax.set_xlabel("step (0, then log scale)")
         ax.set_ylabel(f"loss ({study.dataset}), nats/token, log scale")
-        ax.set_title(f"{size}: mean over seeds, band = seed range; dotted: thresholds")
-        ax.legend(fontsize=7)
+        ax.set_title(f"{size}: mean over seeds, band = seed range; dotted: thresholds", fontsize=10)
+        ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig
 
@@ -93,15 +98,24 @@ def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
         "[[init]] part of data/suites/init_study.toml)")
     study = init_study(table, dataset=dataset, thresholds=thresholds, stat=stat,
                        source=str(path))
+    shown = str(path) if data_path else f"the shipped table data/{'/'.join(DEFAULT_TABLE)}"  # no local path
     if out_dir:
         with staged_output(out_dir) as out:  # the folder never holds half of two runs
             for name in ("thresholds", "curves", "runs", "summary", "contrasts", "shapes", "warmup_effect"):
                 write_table(getattr(study, name), out / f"{name}.csv")
             save_figure(plot_init_study(study), out, "loss_curves")
-            shown = str(path) if data_path else f"the shipped table data/{'/'.join(DEFAULT_TABLE)}"  # no local path
             write_text(out, "report.md", _report(study, shown))
     if as_json:
         click.echo(dumps({"data": str(path), **study.to_dict()}))
         return
+    click.echo(study_header(study, shown))
     for line in study.sentences:
         click.echo(line)
+
+
+def study_header(study, source: str) -> str:
+    """The text report's first line: what was read and what its numbers are (the loss's dataset and
+    unit, early and late), which the sentences below take as said."""
+    return (f"Init study of {len(study.runs)} runs ({source}): loss on {study.dataset} in nats/token; "
+            "early = steps to the first threshold, late = the final loss; each condition against "
+            "pythia of its size and warmup; [a, b] = 95% interval.")
