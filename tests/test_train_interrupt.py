@@ -216,3 +216,59 @@ def test_training_outside_the_main_thread_holds_no_signal(corpus, long_run, tmp_
     worker.join(timeout=120)
     assert not errors and (tmp_path / "out" / run.run / "result.json").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_while_suite_sweep_writes_its_tables_says_where_the_results_are(corpus, tmp_path, monkeypatch):
+    """The tables step of `suite sweep --tables` was outside the command's Ctrl-C path (a bare
+    'interrupted'); it now says where the measured results are and that a re-run writes the tables."""
+    import scalefit.trainer.sweep as suite_sweep
+    from scalefit.sweep.engine import SweepSummary
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite_sweep, "sweep_suite", lambda *a, **k: SweepSummary())
+    monkeypatch.setattr(suite_sweep, "suite_tables", stop)
+    spec_path = tmp_path / "grid.toml"
+    spec_path.write_text(GRID)
+    result = CliRunner().invoke(main, ["suite", "sweep", "--spec", str(spec_path), "--corpus", str(corpus),
+                                       "--suite-dir", str(tmp_path / "suite"), "--out", str(tmp_path / "sw"),
+                                       "--tables", str(tmp_path / "tables")])
+    assert result.exit_code == 130, result.output
+    assert (f"results so far are in {tmp_path / 'sw'} (re-run the same command to measure the rest and write "
+            "the tables)") in result.stderr
+
+
+def test_every_run_keeps_its_last_step_so_a_stop_while_it_is_evaluated_loses_no_training(tmp_path):
+    """An interrupt in evaluate_run (after the loop, signals no longer held) costs only the
+    evaluation: the last step is a kept checkpoint of every part's runs, which a re-run resumes."""
+    from test_suite_micro import MICRO_SPEC, WSD_SPEC
+
+    init = '[[init]]\nsizes = ["s1"]\ntokens = [640]\nmodes = ["pythia"]\nseeds = [1, 2]\n'
+    runs = []
+    for i, text in enumerate((MICRO_SPEC, WSD_SPEC, RECIPE + init)):
+        path = tmp_path / f"spec{i}.toml"
+        path.write_text(text)
+        runs += load_spec(path, vocab_size=320).runs
+    assert {r.part for r in runs} | {r.also for r in runs if r.also} == {"grid", "long", "code", "warmup", "wsd",
+                                                                         "init"}
+    assert all(r.steps in r.checkpoints for r in runs), [r.run for r in runs if r.steps not in r.checkpoints]
+
+
+def test_a_stop_while_a_run_is_evaluated_resumes_at_its_last_step(corpus, long_run, tmp_path, monkeypatch):
+    spec, run = long_run
+    evaluate = suite_train.evaluate_run
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite_train, "evaluate_run", stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(spec, run, corpus, tmp_path / "out", progress=False)
+    run_dir = tmp_path / "out" / run.run
+    assert latest_resumable(run_dir) == (20, run_dir / "step20") and not (run_dir / "result.json").exists()
+    monkeypatch.setattr(suite_train, "evaluate_run", evaluate)
+    monkeypatch.setattr(suite_train, "_causal_loss", stop)  # a re-run trains no step again
+    row = train_run(spec, run, corpus, tmp_path / "out", progress=False)
+    assert row["steps"] == 20 and (run_dir / "result.json").exists()
+    assert list(pd.read_csv(run_dir / "train_log.csv")["step"]) == list(range(1, 21))

@@ -216,15 +216,16 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
         measured = next(iter(sorted(Path(out_dir).glob("parts/*/*/weights--*.parquet"))), None)
         if measured is not None:  # a name the folder's rows lack is said before sweeping, not after
             check_kept_stats(kept, pd.read_parquet(measured, columns=["stat"]))
+    written = []
     try:
         summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,
                               max_tokens=max_tokens or None, only=only, progress=not as_json)
+        if table_dir:  # each table is written whole (atomically): a stop here leaves the old one or none
+            tables = suite_tables(spec_for_corpus(spec_path, corpus_dir), out_dir, stats=kept)
+            written = [str(p) for p in write_suite_tables(tables, table_dir)]
     except KeyboardInterrupt:  # each measured checkpoint is on disk: say where, as `scalefit eval` does
-        _interrupted(f"results so far are in {out_dir} (re-run the same command to measure the rest)")
-    written = []
-    if table_dir:
-        tables = suite_tables(spec_for_corpus(spec_path, corpus_dir), out_dir, stats=kept)
-        written = [str(p) for p in write_suite_tables(tables, table_dir)]
+        _interrupted(f"results so far are in {out_dir} (re-run the same command to measure the rest"
+                     f"{' and write the tables' if table_dir else ''})")
     result = {"measured": len(summary.measured), "skipped": len(summary.skipped),
               "failed": summary.failed, "seconds": round(summary.seconds, 1), "tables": written}
     if as_json:
