@@ -381,3 +381,44 @@ def test_a_budget_given_is_not_said_to_be_left_out():
         assert line.startswith("published budgets 5.76e+23, 1e+25 FLOPs left out"), line
     default = CliRunner().invoke(main, ["compare", "--bootstrap", "0"]).stdout
     assert "published budgets 1e+21, 5.76e+23, 1e+25 FLOPs left out" in default
+
+
+def test_out_folder_never_mixes_the_results_of_two_settings(tmp_path):
+    """compare --bootstrap 0 --out R, then compare --bootstrap 20 --seed 3 --out R, then fit
+    chinchilla --out R, then calibrate --out R: each overwrote some of the files (report.md,
+    params.csv, budgets.csv) and left the others, so one folder held four settings' results."""
+    from tests.test_reconcile import isoflop_grid
+
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    out = tmp_path / "report"
+    first = ["compare", "--data", str(data), "--bootstrap", "0", "--out", str(out)]
+    invoke(first)
+    written = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert "scalefit_settings.json" in written and "report.md" in written
+    for args, says in [
+            (["compare", "--data", str(data), "--bootstrap", "20", "--seed", "3"],
+             "(--bootstrap 0 there, 20 here; --seed 0 there, 3 here)"),
+            (["fit", "chinchilla", "--data", str(data), "--bootstrap", "0"],
+             "(written by `compare`, this is `fit`)"),
+            (["calibrate", "chinchilla", "--data", str(data), "--bootstrap", "2"],
+             "(written by `compare`, this is `calibrate`)")]:
+        bad = CliRunner().invoke(main, [*args, "--out", str(out)])
+        assert bad.exit_code == 2, bad.output
+        assert bad.output.strip().splitlines() == [
+            f"error: --out {out}: holds the results of other settings {says}; a folder holds the "
+            "results of one command and its options: give a new or empty folder, or remove what "
+            "it holds"]
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == written  # nothing touched
+    invoke([*first, "--json"])  # the same settings again (--json only changes stdout)
+    assert {p.name for p in out.iterdir()} == set(written)
+    # a folder of files no setting is recorded for (a user's own, an interrupted run's)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "notes.txt").write_text("mine")
+    isoflop_grid(0.34, 0.28, "a", 1).to_csv(tmp_path / "iso.csv", index=False)
+    bad = CliRunner().invoke(main, ["reconcile", "--data", str(tmp_path / "iso.csv"), "--by",
+                                    "condition", "--bootstrap", "0", "--out", str(mixed)])
+    assert bad.exit_code == 2 and bad.output.startswith(
+        f"error: --out {mixed}: holds 1 file (e.g. notes.txt) and no scalefit_settings.json"), bad.output
+    assert [p.name for p in mixed.iterdir()] == ["notes.txt"]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from scalefit.errors import InputError
 from scalefit.options import (POSITIVE, POSITIVE_INT, Checked, NameChoice, analysis_options,
+                              one_setting_per_folder,
                               column_options, positive_int, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.registry import law_choices
@@ -81,6 +82,7 @@ class CalibrateCommand(click.Command):
               help="Use only rows with COL equal to VALUE (repeatable).")
 @column_options
 @checked_outputs
+@one_setting_per_folder
 def calibrate(law, data_path, out_dir, as_json, cuts, n_bootstrap, seed, delta, loss_column,
               subset, params_column, tokens_column, flops_column, column_map):
     """Check a law's 95% prediction intervals on runs it did not see.
@@ -130,6 +132,7 @@ def _relation_command():
                   metavar="FILE", help="A table of target runs (e.g. models at 20x the "
                                        "compute) predicted at every cut as well.")
     @checked_outputs
+    @one_setting_per_folder
     def command(relation, data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group,
                 match, e_source, E_x, E_y, method, n_bootstrap, seed, subset, cuts, min_fit,
                 holdout_data):

@@ -7,6 +7,7 @@ import click
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
 from scalefit.options import (POSITIVE, Checked, NameChoice, nonnegative_float, analysis_options, apply_column_mapping,
+                              one_setting_per_folder,
                               bootstrap_option, column_mapping, column_options, holdout_option,
                               option_given, seed_option)
 from scalefit.report import dumps
@@ -123,6 +124,7 @@ def _progress(as_json):
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="parabola",
               show_default=True, help="IsoFLOP minimum: Hoffmann's parabola or Porian's Akima.")
 @checked_outputs
+@one_setting_per_folder
 def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
         budgets, subset, params_column, tokens_column, flops_column, column_map, isoflop_method):
     """Fit one scaling law (kaplan = Kaplan's L(N,D); chinchilla; isoflop; ...) to a run table.
@@ -229,6 +231,7 @@ def schedule_options(func):
 @fit_options
 @schedule_options
 @checked_outputs
+@one_setting_per_folder
 def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
             budgets, subset, params_column, tokens_column, flops_column, column_map, schedules,
             checkpoints_path, finals_path, plot_path, lam):

@@ -409,3 +409,94 @@ def output_file(option: str, path):
         raise InputError(f"{option} {path}: cannot write in its folder {file.parent}; give a file in a "
                          "folder you can write") from None
     return file
+
+
+# ---- one folder, one setting: --out never mixes the results of different options ------------
+
+SETTINGS_FILE = "scalefit_settings.json"  # the command and options whose results a folder holds
+
+
+def command_settings(ctx) -> dict:
+    """{'command': name, 'options': {flag: value}} of a parsed click context: every option that
+    shapes the results (not --out, nor --json, which only changes stdout); paths made absolute,
+    so '--data runs.csv' and '--data ./runs.csv' are one setting."""
+    from pathlib import Path
+
+    options = {}
+    for param in ctx.command.params:
+        if param.name in ("out_dir", "as_json") or param.name not in ctx.params:
+            continue
+        value = ctx.params[param.name]
+        if isinstance(value, tuple):
+            value = [str(v) if not isinstance(v, (int, float)) else v for v in value]
+        elif isinstance(param.type, click.Path) and isinstance(value, str):
+            value = str(Path(value).expanduser().resolve())
+        elif not isinstance(value, (int, float, bool, type(None))):
+            value = str(value)
+        options[param.opts[0] if param.opts and param.opts[0].startswith("-") else
+                 param.name.upper()] = value
+    return {"command": ctx.command.name, "options": options}
+
+
+def _setting_differences(old: dict, new: dict) -> str:
+    if old.get("command") != new["command"]:
+        return f"written by `{old.get('command')}`, this is `{new['command']}`"
+    before, after = old.get("options", {}), new["options"]
+    names = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+    shown = "; ".join(f"{k} {before.get(k)!r} there, {after.get(k)!r} here" for k in names[:3])
+    return shown + (f"; and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> None:
+    """InputError when folder ``out_dir`` already holds files of another command or other
+    options (its SETTINGS_FILE differs) or files of unknown settings (no SETTINGS_FILE): a
+    report, tables and figures of two settings side by side read as one result. The same
+    settings again rewrite the same files, so they are let through."""
+    import json
+    from pathlib import Path
+
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        return
+    others = sorted(p.name for p in folder.iterdir() if p.name != SETTINGS_FILE)
+    if not others:
+        return
+    record = folder / SETTINGS_FILE
+    fix = "give a new or empty folder, or remove what it holds"
+    if not record.is_file():
+        raise InputError(f"{option} {out_dir}: holds {len(others)} file{'s' * (len(others) > 1)} "
+                         f"(e.g. {others[0]}) "
+                         f"and no {SETTINGS_FILE} saying which settings wrote them; a folder "
+                         f"holds the results of one command and its options: {fix}")
+    try:
+        old = json.loads(record.read_text())
+    except (OSError, ValueError):
+        old = {}
+    if old != json.loads(json.dumps(settings)):
+        raise InputError(f"{option} {out_dir}: holds the results of other settings "
+                         f"({_setting_differences(old, settings)}); a folder holds the results "
+                         f"of one command and its options: {fix}")
+
+
+def one_setting_per_folder(command):
+    """Decorate a click callback (below the click decorators) that writes into ``out_dir``:
+    refuse a folder of other settings before any work (``refuse_other_settings``), and record
+    the settings (SETTINGS_FILE) once the command has written its results."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        out_dir = kwargs.get("out_dir")
+        if not out_dir:
+            return command(*args, **kwargs)
+        from pathlib import Path
+
+        from scalefit.atomic import write_json
+
+        settings = command_settings(click.get_current_context())
+        refuse_other_settings(out_dir, settings)
+        result = command(*args, **kwargs)
+        if Path(out_dir).is_dir():
+            write_json(Path(out_dir) / SETTINGS_FILE, settings, indent=1)
+        return result
+    return wrapper
