@@ -314,3 +314,54 @@ def test_a_run_with_an_empty_condition_is_named_not_fitted_as_a_condition_nan(tm
     assert result.output.strip() == (f"error: {path}: column 'condition', row 5: empty (2 such "
                                      "rows); every run needs its condition (the condition it "
                                      "belongs to): fill it, or drop those rows")
+
+
+def test_a_published_row_of_another_dataset_is_not_printed_beside_these_runs(tmp_path):
+    """Runs of dataset owt2 with --published giving the rw rows (Porian's summary, one dataset
+    each): the rw a was printed as 'published a' beside the owt2 fits, and '2 of 5 fitted a lie
+    inside the published 95% interval' counted against the other dataset's intervals. With both
+    datasets' rows (the runs taken with --subset dataset=owt2) the owt2 row is the match."""
+    import json
+
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    runs = pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2)],
+                     ignore_index=True).assign(dataset="owt2")
+    rw = pd.DataFrame({"condition": ["a", "b"], "dataset": "rw", "a": [0.70, 0.60],
+                       "a_ci95_lo": [0.68, 0.58], "a_ci95_hi": [0.72, 0.62]})
+    pub = tmp_path / "pub.csv"
+    rw.to_csv(pub, index=False)
+    line, _ = _walk_error(tmp_path, runs, "--published", str(pub))
+    assert line == (f"error: {pub}: the row for condition = 'a' has dataset = 'rw', its runs have "
+                    "dataset = 'owt2': it gives another setting's a; give the summary of these "
+                    "runs, or split the walk by that column with --panel dataset")
+    both = pd.concat([rw, rw.assign(dataset="owt2", a=[0.55, 0.40], a_ci95_lo=[0.53, 0.38],
+                                    a_ci95_hi=[0.57, 0.42])])
+    both.to_csv(pub, index=False)
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    ok = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "condition",
+                                   "--bootstrap", "0", "--published", str(pub), "--json"])
+    assert ok.exit_code == 0, ok.output
+    steps = json.loads(ok.stdout)["steps"]
+    assert [s["published_a"] for s in steps] == [0.55, 0.40]
+
+
+def test_without_a_bootstrap_the_header_says_there_are_no_intervals(tmp_path):
+    """--bootstrap 0 printed '95% intervals from 0 draws of the line ... (seed 0)'."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    path = tmp_path / "runs.csv"
+    pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2)]).to_csv(
+        path, index=False)
+    for law, n in (("isoflop", "0"), ("chinchilla", "0"), ("isoflop", "20")):
+        text = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "condition",
+                                         "--law", law, "--bootstrap", n]).stdout
+        head = text.splitlines()[0]
+        if n == "0":
+            assert head.endswith(f"{law}{', akima minimum' if law == 'isoflop' else ''}, no "
+                                 "intervals (--bootstrap 0)"), head
+        else:
+            assert "95% intervals from 20 draws of the line" in head and "(seed 0)" in head

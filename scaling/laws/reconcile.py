@@ -210,6 +210,16 @@ def published_a(published: pd.DataFrame | None, by: str, panel: list[str],
     for column in panel:
         if column in published.columns:
             match &= published[column].astype(str) == str(rows[column].iloc[0])
+    for column in _shared_labels(published, rows, by, panel):
+        value = str(rows[column].iloc[0])
+        same = match & (published[column].isna() | (published[column].astype(str) == value))
+        if match.any() and not same.any():
+            theirs = ", ".join(dict.fromkeys(published.loc[match, column].astype(str)))
+            raise InputError(f"{source}: the row for {by} = '{condition}' has {column} = "
+                             f"'{theirs}', its runs have {column} = '{value}': it gives another "
+                             f"setting's a; give the summary of these runs, or split the walk "
+                             f"by that column with --panel {column}")
+        match = same
     if match.sum() > 1:
         others = [c for c in published.columns if not c.startswith("_") and c != by
                   and c not in panel and published.loc[match, c].nunique() > 1]
@@ -223,6 +233,16 @@ def published_a(published: pd.DataFrame | None, by: str, panel: list[str],
 
 
 FITTED_COLUMNS = ("params", "tokens", "flops", "loss")  # what every condition's fit reads
+
+
+def _shared_labels(published: pd.DataFrame, rows: pd.DataFrame, by: str, panel) -> list[str]:
+    """Label columns (text, one value over the condition's runs) that the summary has too,
+    besides --by and --panel: e.g. Porian et al.'s dataset, on which a summary row of the
+    other dataset must not be matched to these runs (its a was printed beside them unsaid)."""
+    return [c for c in published.columns
+            if c in rows.columns and c != by and c not in panel and not c.startswith("_")
+            and c not in (*FITTED_COLUMNS, "n") and not pd.api.types.is_numeric_dtype(rows[c])
+            and rows[c].nunique(dropna=False) == 1]
 
 
 def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "isoflop",

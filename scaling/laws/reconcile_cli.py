@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.options import BOOTSTRAP, analysis_options, option_given, seed_option, split_values
+from scalefit.options import (BOOTSTRAP, analysis_options, one_setting_per_folder, option_given,
+                              seed_option, split_values)
 from scalefit.report import dumps
 from scalefit.scaling.laws.law import Law
 from scalefit.scaling.laws.registry import ALIASES, REGISTRY
@@ -67,9 +68,12 @@ def walk_text(rec) -> str:
     method = f", {rec.method} minimum" if rec.law == "isoflop" else ""
     intervals = (f"95% intervals from {rec.n_bootstrap} draws of the line through the budget optima "
                  "(t, HC3 covariance)" if rec.law == "isoflop"
-                 else f"{rec.n_bootstrap} bootstrap resamples")
+                 else f"95% intervals from {rec.n_bootstrap} bootstrap resamples")
+    if not rec.n_bootstrap:  # '95% intervals from 0 draws' was printed above a table without any
+        intervals = "no intervals (--bootstrap 0)"
     head = (f"Allocation exponent a (N* ~ C^a) per {rec.by}" + (f" on {rec.data}" if rec.data else "")
-            + f": {rec.law}{method}, {intervals} (seed {rec.seed})")
+            + f": {rec.law}{method}, {intervals}"
+            + (f" (seed {rec.seed})" if rec.n_bootstrap else ""))
     lines = [head, "", text_table(walk_frame(rec)), ""]
     lines += [f"- {f}" for f in rec.findings]
     for s in rec.steps:
@@ -164,6 +168,7 @@ def write_reconcile_report(out_dir, rec) -> None:
 @click.option("--subset", multiple=True, metavar="COL=VALUE",
               help="Use only rows with COL equal to VALUE (repeatable).")
 @checked_outputs
+@one_setting_per_folder
 def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflop_method,
                       also_chinchilla, published_path, n_bootstrap, seed, subset):
     """Fit each condition of one table separately and walk the allocation exponent a.
