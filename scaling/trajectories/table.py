@@ -7,6 +7,7 @@ joins on (model, step).
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,21 @@ def stat_trajectory(table: pd.DataFrame, stat: str, *, group: str | None = None,
     return traj
 
 
+def stat_trajectories(table: pd.DataFrame, selections, *, source: str = "table") -> list[pd.DataFrame]:
+    """``stat_trajectory(table, stat, group=group, source=source)`` of each (stat, group) of
+    ``selections``, in order, the table split and checked once for all of them (warmup-study's
+    eleven statistics of one table)."""
+    table, source = as_table(table, source)
+    rows, notes = checkpoint_rows(table, source=source)
+    checkpoints = _Checkpoints(rows, source)
+    out = []
+    for stat, group in selections:
+        traj = _trajectory(checkpoints, stat, group=group, tensor=None, layer=None, source=source)
+        traj.attrs["notes"] = notes + traj.attrs.get("notes", [])
+        out.append(traj)
+    return out
+
+
 def _matches(values: pd.Series, wanted, *, numeric: bool) -> np.ndarray:
     """Rows whose value is ``wanted``: as text, or for a ``numeric`` column (layer) as a number,
     so layer 0 finds a CSV's float layer 0.0 (its empty cells on evaluation rows made it float)."""
@@ -118,14 +134,30 @@ def _matches(values: pd.Series, wanted, *, numeric: bool) -> np.ndarray:
     return (values.astype(str) == str(wanted)).to_numpy()
 
 
-def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: str) -> pd.DataFrame:
-    """``stat_trajectory`` of rows already through ``checkpoint_rows``."""
-    weights, evals = split_rows(df)
-    require_columns(weights if len(weights) else df, WEIGHT_COLUMNS, source)
-    if weights.empty:
-        raise InputError(f"{source}: no weight-statistic rows (column 'stat' is empty); pass a table "
-                         "from `scalefit weights` or `scalefit eval --weights`")
-    weights = checked_steps(weights, source)
+class _Checkpoints:
+    """What every statistic's trajectory reads from one table of rows already through
+    ``checkpoint_rows``, worked out once (``stat_trajectories``: a 660k-row table took seconds
+    per statistic): its weight rows with checked steps, its runs, its schedule columns."""
+
+    def __init__(self, df: pd.DataFrame, source: str):
+        weights, _ = split_rows(df)
+        require_columns(weights if len(weights) else df, WEIGHT_COLUMNS, source)
+        if weights.empty:
+            raise InputError(f"{source}: no weight-statistic rows (column 'stat' is empty); pass a "
+                             "table from `scalefit weights` or `scalefit eval --weights`")
+        self.df, self.source, self.weights = df, source, checked_steps(weights, source)
+        self.models = set(df["model"].dropna().astype(str).unique())
+
+    @functools.cached_property
+    def schedule(self) -> pd.DataFrame:  # read where a selection has been found, as before
+        return schedule_columns(self.df, self.source)
+
+
+def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, layer,
+                source: str) -> pd.DataFrame:
+    """``stat_trajectory`` of rows already through ``checkpoint_rows`` (or their _Checkpoints)."""
+    table = df if isinstance(df, _Checkpoints) else _Checkpoints(df, source)
+    weights = table.weights
     rows = weights[weights["stat"] == stat]
     if rows.empty:
         near = suggestion(stat, sorted(set(weights["stat"].dropna().astype(str))))  # the list stops at 40
@@ -150,7 +182,7 @@ def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: st
         raise InputError(f"{source}: stat '{stat}' is measured on {rows['group'].nunique()} groups "
                          f"({known(rows['group'].dropna())}); name one with --group (or one --tensor)")
     # a run of the table (or of --models) with no row of this selection: named, not dropped silently
-    absent = sorted(set(df["model"].dropna().astype(str)) - set(rows["model"].dropna().astype(str)))
+    absent = sorted(table.models - set(rows["model"].dropna().astype(str).unique()))
     chosen = "".join(f", {c} {w}" for c, w in (("group", group), ("tensor", tensor), ("layer", layer))
                      if w is not None)
     absent_note = (f"{source}: {len(absent)} run(s) have no stat '{stat}'{chosen} and are left out "
@@ -162,9 +194,8 @@ def _trajectory(df: pd.DataFrame, stat: str, *, group, tensor, layer, source: st
                          "(every value is empty, nan or inf)")
     traj = group_values(rows, by=KEYS).drop(columns="stat")  # the pooled row, else the mean
     traj, note = _finite_only(traj, f"stat '{stat}'", source)
-    schedule = schedule_columns(df, source)
-    if not schedule.empty:
-        traj = traj.merge(schedule, on=["model", "step"], how="left")
+    if not table.schedule.empty:
+        traj = traj.merge(table.schedule, on=["model", "step"], how="left")
     traj = traj.sort_values(["model", "step"]).reset_index(drop=True)
     traj.attrs["notes"] = [n for n in (absent_note, note) if n]
     return traj

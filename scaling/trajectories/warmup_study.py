@@ -16,7 +16,7 @@ from tqdm import tqdm
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_int
 from scalefit.signals import Interrupted
-from scalefit.scaling.trajectories.table import as_table, stat_trajectory
+from scalefit.scaling.trajectories.table import as_table, stat_trajectories, stat_trajectory
 from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
                                                        pick_transition_per_run, run_schedules,
                                                        warmup_families, warmup_regression)
@@ -118,7 +118,7 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
     jobs = job_count("jobs", jobs)
     table, source = as_table(table, source)
     panels = checked_panels(panels)
-    trajectories = [stat_trajectory(table, stat, group=group, source=source) for stat, group in panels]
+    trajectories = stat_trajectories(table, panels, source=source)
     notes = list(dict.fromkeys(n for traj in trajectories for n in traj.attrs["notes"]))
     tasks = [(stat, group, traj) for (stat, group), traj in zip(panels, trajectories)]
     settings = {"n_bootstrap": n_bootstrap, "seed": seed, "source": source}
