@@ -407,3 +407,27 @@ def test_empty_thresholds_and_a_misspelled_stat_are_named(tmp_path, args, messag
     result = CliRunner().invoke(main, ["init-study", "--data", str(data), *args])
     assert result.exit_code == 2 and message in result.stderr, result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def shape_verdicts(laws: dict) -> dict:
+    """shape_table's verdict per init for mlp_in excess kurtosis going start -> end (one seed each)."""
+    from scalefit.scaling.trajectories.init_study import shape_table
+    rows = [{"model": init, "step": step, "tensor": "*", "group": "mlp_in", "layer": -1,
+             "stat": "excess_kurtosis", "value": value}
+            for init, (start, end) in laws.items() for step, value in ((0, start), (1000, end))]
+    conditions = pd.DataFrame({"model": list(laws), "size": "s", "init": list(laws), "warmup": "warmup"})
+    return shape_table(pd.DataFrame(rows), conditions).set_index("init")["verdict"].to_dict()
+
+
+def test_a_weight_law_halfway_between_two_references_is_not_given_one():
+    """Embeddings going from kurtosis 2.7 to 1.4 (pythia's ending at 3.5) read 'keeps its shape':
+    the end lay 1.30 from its start and 1.40 from the Gaussian, as near the one as the other. And
+    a law that started Gaussian and moved away (-0.006 -> 0.66) read 'drifts back toward
+    Gaussian'; pythia's from exactly 0 to 3.5 read 'keeps its shape' (its start and the Gaussian
+    coincide, and a spread of 0 made nothing far)."""
+    said = shape_verdicts({"pythia": (0.0, 3.5), "empirical": (2.7, 1.4), "gauss-matched": (-0.006, 0.66),
+                           "permuted": (2.7, 0.3), "family": (2.7, 2.6)})
+    assert said["empirical"] == "between its start and the Gaussian"
+    assert said["gauss-matched"] == "keeps its shape"
+    assert said["permuted"] == "drifts back toward Gaussian" and said["family"] == "keeps its shape"
+    assert said["pythia"] == "leaves the Gaussian"

@@ -421,6 +421,22 @@ def _gauss_axis(stat: str, values):
     return 1.0 / values if stat == "t_nu" else values
 
 
+SHAPE_REFERENCES = {"keeps its shape": "its start", "drifts back toward Gaussian": "the Gaussian",
+                    "ends where the Pythia-init run ends": "the Pythia-init run's end"}
+AS_NEAR = 1.25  # a second reference within this factor of the nearest's distance is as near
+
+
+def _or_as_near(nearest: str, dist: dict, refs: dict, spread: float) -> str:
+    """The nearest reference's verdict, or 'between A and B' where a second, distinct reference is
+    about as near (2.7 -> 1.4 lies as near its start as the Gaussian: not 'keeps its shape')."""
+    rivals = [k for k in dist if k != nearest and dist[k] <= AS_NEAR * dist[nearest]
+              and abs(refs[k] - refs[nearest]) > 0.1 * spread]
+    if not rivals:
+        return nearest
+    rival = min(rivals, key=dist.get)
+    return f"between {SHAPE_REFERENCES[nearest]} and {SHAPE_REFERENCES[rival]}"
+
+
 def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "excess_kurtosis",
                 groups=MATRIX_GROUPS, source: str = "table") -> pd.DataFrame:
     """Where each condition's weight law starts and ends (mean over seeds, per group), and the
@@ -459,11 +475,15 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
         dist = {k: abs(end - v) for k, v in refs.items()}
         ref_values = list(refs.values())
         spread = max((abs(x - y) for x, y in itertools.combinations(ref_values, 2)), default=0.0)
+        if len(dist) > 1 and abs(end - gauss) >= abs(start - gauss):
+            dist.pop("drifts back toward Gaussian", None)  # no nearer the Gaussian than it started
         nearest = min(dist, key=dist.get)
         far = dist[nearest] > max(0.5 * spread, 0.1 * max(abs(start), abs(end), 1e-9))
-        verdict = "goes elsewhere" if far and spread > 0 else nearest
+        verdict = "goes elsewhere" if far else nearest  # all references at one value (spread 0) too
         if verdict == "goes elsewhere" and abs(start - gauss) < 0.1 * abs(end - start):
             verdict = "leaves the Gaussian"  # started Gaussian (pythia, gauss-matched) and moved away
+        elif verdict == nearest:
+            verdict = _or_as_near(nearest, dist, refs, spread)
         rows.append({"size": size, "init": init, "warmup": warmup, "group": group, "start": start,
                      "end": end, "control_end": control_end, "gaussian": gauss, "verdict": verdict})
     return pd.DataFrame(rows)
