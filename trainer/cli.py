@@ -126,8 +126,8 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
     Ctrl-C or SIGTERM (a Slurm time limit) lets the current optimizer step finish, saves the run
     there (train_log.csv and a resume point), then exits 130 (143): re-running the same command
     resumes every unfinished run from the last step it trained, with the same weights as an
-    uninterrupted run. A second Ctrl-C stops at once, from the last saved step (a checkpoint, or
-    the resume point written every `resume_every` steps of the spec's recipe).
+    uninterrupted run. A second Ctrl-C stops at once: that run resumes from its last saved step (a
+    checkpoint, or the resume point written every `resume_every` steps of the spec's recipe).
     """
     import torch
 

@@ -1,4 +1,4 @@
-"""Train the mini suite with the Pythia recipe, scaled down; resumable at step granularity.
+"""Train the mini suite with the Pythia recipe, scaled down; resumable (Ctrl-C keeps every step).
 
 GPT-NeoX (rotary on 25% of head dims, parallel residual, untied embeddings), Pythia's init
 (scalefit.weightstats.init: small_init, wang_init on output projections, norms 1/0, biases 0),
@@ -7,8 +7,9 @@ linear warmup, cosine to 0.1 x peak over each run's own length) stepped as GPT-N
 constant batch, gradient clipping 1.0, fixed seeds, a data order that is a pure function of
 (seed, step). Final losses come from scalefit.evals.loss.measure_loss, the function `scalefit
 eval` and the suite sweep use. Every finished run appends one row to the suite's runs.csv
-(atomically), so a kill loses nothing. Ctrl-C or SIGTERM while a run trains lets the current
-optimizer step finish, saves a resume point at that step, then stops: a re-run loses no step.
+(atomically), so a kill loses no finished run. Ctrl-C or SIGTERM while a run trains lets the current
+optimizer step finish, saves a resume point at that step, then stops: a re-run loses no step
+(a SIGKILL or a crash loses the steps since the last checkpoint or `resume_every` point).
 
 The shipped mini suite (data/suites/mini) was trained by this code; the init study
 (data/suites/mini/init) by the same trainer before its eval sets were unified (see its REPORT).
@@ -100,7 +101,7 @@ class Recipe:
     eps: float = 1e-8
     grad_clip: float = 1.0
     eval_tokens: int = 32768  # per split: windows spread over the split (scalefit.evals.evalset)
-    resume_every: int = 250
+    resume_every: int = 250  # steps between resume points (what a SIGKILL can lose; Ctrl-C loses none)
 
     @property
     def batch_tokens(self) -> int:
