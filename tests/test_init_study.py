@@ -431,3 +431,17 @@ def test_a_weight_law_halfway_between_two_references_is_not_given_one():
     assert said["gauss-matched"] == "keeps its shape"
     assert said["permuted"] == "drifts back toward Gaussian" and said["family"] == "keeps its shape"
     assert said["pythia"] == "leaves the Gaussian"
+
+
+def test_a_categorical_statistic_is_refused_not_averaged(tmp_path):
+    """--stat best_family averaged family codes over seeds and printed 'attn_out 1.33 -> 2.67
+    (goes elsewhere)': the mean of a Student-t (1) and a Laplace (3) is no family."""
+    table = synthetic_table()
+    rows = table[table["stat"] == "excess_kurtosis"].assign(stat="best_family", value=1.0, label="student_t")
+    data = tmp_path / "t.parquet"
+    pd.concat([table.assign(label=""), rows], ignore_index=True).to_parquet(data)
+    result = CliRunner().invoke(main, ["init-study", "--data", str(data), "--stat", "best_family"])
+    assert result.exit_code == 2 and "--stat: 'best_family' names a category" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    fine = CliRunner().invoke(main, ["init-study", "--data", str(data)])  # the default stat still reads
+    assert fine.exit_code == 0, fine.output

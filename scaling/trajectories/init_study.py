@@ -450,6 +450,10 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
         raise InputError(f"--stat: the init-study runs have no '{stat}' rows"
                          + suggestion(stat, names, otherwise=f" (known: {known(names)})"))
     weights = weights[weights["stat"] == stat]
+    if "label" in weights and weights["label"].fillna("").astype(str).str.strip().ne("").any():
+        raise InputError(f"--stat: '{stat}' names a category in its rows' label column (its value is a "
+                         "code: a mean over seeds says nothing); give a numeric statistic such as "
+                         "excess_kurtosis, t_nu or gennorm_beta")
     if weights.empty:
         return pd.DataFrame(columns=["size", "init", "warmup", "group", "start", "end", "control_end",
                                      "gaussian", "verdict"])
