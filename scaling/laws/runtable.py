@@ -7,6 +7,7 @@ What a law needs (variables, extra columns, number of parameters) comes from the
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,9 @@ def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
         if not np.isfinite(v):
             what = "is missing (NaN)" if (r is None or (isinstance(r, float) and np.isnan(r))) \
                 else f"'{r}' is not a finite number"
+            if isinstance(r, str) and re.fullmatch(r"\s*[-+]?[\d,]*\d,\d+\s*", r):  # 6,2193; 1,000
+                what += (" (a decimal comma or a thousands separator: write numbers with a "
+                         "decimal point and no commas, e.g. 6.2193 or 1000)")
             raise InputError(f"{source}: column '{file_column(df, column)}', row {data_row(df, i)}: {what}")
     return values
 

@@ -74,7 +74,7 @@ def _read(path) -> pd.DataFrame:
                          ".gz, .bz2 or .xz)")
     try:
         if kind == "csv":  # low_memory=False: one dtype per column, no DtypeWarning on mixed columns
-            return pd.read_csv(path, low_memory=False)  # pandas infers the compression
+            return pd.read_csv(path, sep=_separator(path), low_memory=False)  # infers compression
         if kind == "tsv":
             return pd.read_csv(path, sep="\t", low_memory=False)
         if kind == "parquet":
@@ -92,6 +92,16 @@ def _read(path) -> pd.DataFrame:
     except Exception as exc:  # parser errors of every library: one line, naming the file
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: cannot read as {kind}: {msg}") from None
+
+
+def _separator(path) -> str:
+    """';' for a CSV whose header holds ';' and no ',' (a spreadsheet's export where ',' is the
+    decimal mark), else ','. Read as ',', its header was one column named 'a;b;c' (every check
+    then said 'column loss is missing (columns: a;b;c)') or its rows a parser error."""
+    header = pd.read_csv(path, nrows=0)
+    if len(header.columns) == 1 and ";" in str(header.columns[0]):
+        return ";"
+    return ","
 
 
 def write_table(df: pd.DataFrame, path) -> Path:
