@@ -190,3 +190,13 @@ def test_one_variable_tables_are_calibrated_by_compute_or_refused_in_one_line(tm
     assert alone.predictions["predicted"].tolist() == pytest.approx(
         whole.predictions["predicted"].tolist())
     assert alone.predictions["N"].isna().all()
+
+
+def test_help_says_what_cuts_and_delta_accept():
+    """--cuts and --delta were refused below 1 and at 0 with 'expected a whole number >= 1' and
+    'a finite number > 0', which --help did not say."""
+    import re
+
+    text = re.sub(r"\s+", " ", CliRunner().invoke(main, ["calibrate", "--help"]).output)
+    assert "--cuts INTEGER Compute cuts (a whole number >= 1;" in text
+    assert "--delta NUMBER Huber delta on log residuals (a finite number > 0)." in text

@@ -422,3 +422,22 @@ def test_out_folder_never_mixes_the_results_of_two_settings(tmp_path):
     assert bad.exit_code == 2 and bad.output.startswith(
         f"error: --out {mixed}: holds 1 file (e.g. notes.txt) and no scalefit_settings.json"), bad.output
     assert [p.name for p in mixed.iterdir()] == ["notes.txt"]
+
+
+def test_isoflop_objective_is_not_called_a_huber_objective(tmp_path):
+    """fit isoflop printed 'Huber objective 0.0564' for the squared log N* residuals about its
+    line (no Huber loss is involved), and compare put that number in one 'objective' column with
+    the loss fits' Huber objectives, where it read as a fit 30x worse; starts_at_best was ' /'."""
+    from tests.test_reconcile import isoflop_grid
+
+    data = tmp_path / "iso.csv"
+    isoflop_grid(0.34, 0.28, "a", 1).drop(columns="condition").to_csv(data, index=False)
+    first = invoke(["fit", "isoflop", "--data", str(data), "--bootstrap", "0"]).stdout.splitlines()[0]
+    assert first.startswith("law isoflop: 7 budget optima, sum of squared log N* residuals about "
+                            "the line ") and "Huber" not in first
+    doc = json.loads(invoke(["compare", "kaplan", "isoflop", "--data", str(data), "--bootstrap",
+                             "0", "--json"]).stdout)
+    from scalefit.scaling.laws.report import metrics_frame
+    metrics = metrics_frame(doc["fits"]).set_index("law")
+    assert np.isnan(metrics.loc["isoflop", "objective"]) and metrics.loc["isoflop", "starts_at_best"] == "-"
+    assert metrics.loc["kaplan", "objective"] == doc["fits"]["kaplan"]["objective"]

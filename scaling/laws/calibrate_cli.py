@@ -42,7 +42,8 @@ def _resamples(option: str, value) -> int:
 
 
 RESAMPLES = Checked(_resamples, "integer")
-CUTS_HELP = "Compute cuts: fit below each, predict the runs at or above it."
+CUTS_HELP = ("Compute cuts (a whole number >= 1; fewer where the runs allow fewer): fit below "
+             "each, predict the runs at or above it.")
 
 
 class CalibrateCommand(click.Command):
@@ -75,7 +76,7 @@ class CalibrateCommand(click.Command):
               help="Bootstrap resamples per fit (at least 2: the intervals need them).")
 @seed_option
 @click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
-              help="Huber delta on log residuals.")
+              help="Huber delta on log residuals (a finite number > 0).")
 @click.option("--loss", "loss_column", default="loss", show_default=True,
               help="Loss column of the run table.")
 @click.option("--subset", multiple=True, metavar="COL=VALUE",

@@ -164,7 +164,8 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
     extra = {"allocation": allocation_summary(IsoFLOP(), values, None, 1.0),
              "method": method, "n_budgets": int(len(optima)), "n_budgets_used": int(len(good)),
              "optima": optima.to_dict(orient="records"), "n_column": table.n_column,
-             "loss_column": loss, "notes": list(table.notes)}
+             "loss_column": loss, "notes": list(table.notes),
+             "objective_name": "sum of squared log N* residuals about the line"}
     # D* = C/(6 N*) is part of the method; report C/(6 N*) per budget with k = 6 explicitly
     extra["allocation"]["flops_per_param_token"] = FLOPS_PER_PARAM_TOKEN
     for row in extra["allocation"].get("budgets", []):

@@ -47,13 +47,17 @@ def metrics_frame(fits: dict) -> pd.DataFrame:
     for label, f in fits.items():
         alloc = f.get("allocation", {})
         hold = f.get("holdout", {})
-        rows.append({"law": label, "n_points": f["n_points"], "objective": f["objective"],
+        # the Huber objective of the loss fits; isoflop's is of another quantity (log N* about
+        # its line, objective_name), which beside them read as a far worse fit
+        objective = np.nan if f.get("objective_name") else f["objective"]
+        starts = f"{f['n_starts_at_best']}/{f['n_starts']}" if "n_starts" in f else "-"
+        rows.append({"law": label, "n_points": f["n_points"], "objective": objective,
                      "rmse_log": f.get("rmse_log", np.nan), "aic": f.get("aic", np.nan),
                      "bic": f.get("bic", np.nan), "a": alloc.get("a", np.nan),
                      "b": alloc.get("b", np.nan),
                      "holdout_mean_abs_rel_err": hold.get("mean_abs_relative_error", np.nan),
                      "converged": f["converged"],
-                     "starts_at_best": f"{f.get('n_starts_at_best', '')}/{f.get('n_starts', '')}"})
+                     "starts_at_best": starts})
     return pd.DataFrame(rows)
 
 
@@ -262,7 +266,9 @@ def text_table(df: pd.DataFrame) -> str:
 
 def fit_text(fit: dict) -> str:
     """What `scalefit fit` prints: parameters, fit statistics, allocation, warnings."""
-    out = [f"law {fit['law']}: {fit['n_points']} points, Huber objective {fit['objective']:.6g}, "
+    points = "budget optima" if fit["law"] == "isoflop" else "points"
+    out = [f"law {fit['law']}: {fit['n_points']} {points}, "
+           f"{fit.get('objective_name', 'Huber objective')} {fit['objective']:.6g}, "
            f"converged {fit['converged']}"]
     if "n_starts" in fit:
         out.append(f"starts reaching the best optimum: {fit['n_starts_at_best']} of "
