@@ -189,6 +189,25 @@ def test_a_signal_at_a_kept_checkpoint_writes_no_second_copy(corpus, long_run, t
     assert latest_resumable(run_dir) == (8, run_dir / "step8")
 
 
+def test_a_signal_while_a_checkpoint_is_written_lets_the_write_finish(corpus, long_run, tmp_path, monkeypatch,
+                                                                      handlers):
+    spec, run = long_run
+    save = suite_train.save_checkpoint
+
+    def save_checkpoint(folder, *args, **kwargs):
+        if folder.name == "step4":
+            os.kill(os.getpid(), signal.SIGINT)
+        return save(folder, *args, **kwargs)
+
+    monkeypatch.setattr(suite_train, "save_checkpoint", save_checkpoint)
+    with pytest.raises(KeyboardInterrupt) as stop:
+        train_run(spec, run, corpus, tmp_path / "out", progress=False)
+    run_dir = tmp_path / "out" / run.run
+    assert isinstance(stop.value, TrainingInterrupted) and stop.value.step in (4, 5)
+    assert (run_dir / "step4" / "model.safetensors").is_file() and (run_dir / "step4" / "optimizer.pt").is_file()
+    assert latest_resumable(run_dir)[0] == stop.value.step
+
+
 def test_a_second_signal_stops_at_once(corpus, long_run, tmp_path, monkeypatch, handlers, capfd):
     spec, run = long_run
     _signal_inside_step(monkeypatch, 5, signal.SIGINT, signal.SIGINT)

@@ -876,14 +876,15 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
             bar.set_postfix(loss=f"{loss.item():.3f}",
                             tok_s=f"{(done_steps - start) * recipe.batch_tokens / max(time.time() - t0, 1e-9):.0f}")
             state = {"step": done_steps, "tokens": done_steps * recipe.batch_tokens, "wall_s": elapsed}
+            stop = held.pending is not None  # read once: a signal after this is taken at the next step's end
             if done_steps in keep:
                 save_checkpoint(run_dir / f"step{done_steps}", model, optimizer, state, data)
                 _drop_resume(run_dir)
                 held.saved = done_steps
-            elif done_steps % recipe.resume_every == 0 or held.pending is not None:  # a signal: save this step
+            elif done_steps % recipe.resume_every == 0 or stop:  # Ctrl-C or SIGTERM came: save this step
                 save_checkpoint(run_dir / "resume", model, optimizer, state, data)
                 held.saved = done_steps
-            if held.pending is not None:  # Ctrl-C or SIGTERM during this step, now saved: stop
+            if stop:  # the step the signal came in, now saved
                 folder = run_dir / (f"step{done_steps}" if done_steps in keep else "resume")
                 held.deliver(TrainingInterrupted(run.run, done_steps, run.steps, folder))
             if stop_after_step is not None and done_steps >= stop_after_step:
