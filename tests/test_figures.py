@@ -237,7 +237,8 @@ def test_saved_figures_get_readable_log_ticks(tmp_path):
 def test_transitions_of_many_runs_keep_the_legend_off_the_curves():
     """The shipped suite's 25 runs: the legend covered the upper left of the curves and a capped
     Student-t nu (1e4) pressed every other value onto 0; now the legend is beside the axes and a
-    positive statistic over more than two decades gets a log axis."""
+    positive statistic over more than two decades gets a log axis. The capped values were joined
+    to the measured ones by the run's line, as if nu had jumped to 1e4."""
     from scalefit.scaling.trajectories.plots import plot_transitions
     rows = []
     for i in range(12):
@@ -252,6 +253,12 @@ def test_transitions_of_many_runs_keep_the_legend_off_the_curves():
     assert ax.get_yscale() == "log"
     assert fig.legends and not legend_covers_axes(ax, fig.legends[0])
     assert overlapping_tick_labels(fig) == []
+    # run-0's nu at the cap (1e4) is drawn as triangles off its line, and the title says why
+    lines = [line for line in ax.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) > 2]
+    assert not any(np.isclose(np.asarray(line.get_ydata(), float), 1e4).any() for line in lines)
+    marks = [line for line in ax.get_lines() if line.get_linestyle() == "None" and line.get_marker() == "^"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [128, 256]
+    assert "nu at cap 10000 (Gaussian)" in ax.get_title()
     plt.close(fig)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.report import needs_log_axis
+from scalefit.report import bound_label, needs_log_axis, plot_marking_bounds
 from scalefit.scaling.trajectories.landmarks import landmarks_for_run
 
 
@@ -15,9 +15,12 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
     fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, layout="constrained",
                                     gridspec_kw={"height_ratios": [3, 1.2]})
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(traj["model"].nunique(), 1)))
-    for color, (model, run) in zip(colors, traj.groupby("model", sort=True)):
+    stat = stat_label.split(" / ")[0]  # stat_label: 'stat / group ...' (trajectories.table.stat_label)
+    capped = set()
+    for i, (color, (model, run)) in enumerate(zip(colors, traj.groupby("model", sort=True))):
         run = run[run["step"] > 0].sort_values("step")
-        ax.plot(run["step"], run["value"], "o-", ms=3, lw=1, color=color, label=str(model))
+        capped |= set(plot_marking_bounds(ax, run["step"], run["value"], stat, stack=i, marker="o", ms=3, lw=1,
+                                          color=color, label=str(model)))
         for _, tr in transitions[transitions["model"] == model].iterrows():
             ax.axvline(tr["step"], color=color, ls="--", lw=1)
             ax.axvspan(tr["step_ci95_lo"], tr["step_ci95_hi"], color=color, alpha=0.12,
@@ -34,8 +37,10 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
     widened = ", hatched: widened to hold the estimate" if (
         "ci_widened" in transitions and transitions["ci_widened"].any()) else ""
     banded = "step_ci95_lo" in transitions and np.isfinite(transitions["step_ci95_lo"].to_numpy(dtype=float)).any()
+    bounds = "".join(f"\n{'△' if side == 'upper' else '▽'} {bound_label(stat, side)}: the fit's bound"
+                     for side in sorted(capped, reverse=True))
     ax.set_title(f"{stat_label} against step (dashed: transitions"
-                 + (f", band: 95% CI{widened})" if banded else "; no intervals)"))
+                 + (f", band: 95% CI{widened})" if banded else "; no intervals)") + bounds)
     runs = len(ax.get_legend_handles_labels()[0])
     if runs > LEGEND_INSIDE_MAX:  # beside the panels, not over the curves
         fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside right upper",

@@ -192,12 +192,15 @@ def bound_label(stat: str, side: str) -> str:
     return f"{info['shape']} at {word} {bound:g}" + (f" ({meaning})" if meaning else ", not an estimate")
 
 
+BOUND_ROWS = 5  # rows of triangles under a bound: deeper, they would read as values below it
+
+
 def plot_marking_bounds(ax, x, y, stat: str, stack: int = 0, **style) -> list[str]:
     """Plot y against x as a line (style: plot's keywords), except where y sits at a family
     shape's fit bound (shape_bound): those points are hollow triangles at the bound, off the line
     (a jump from 200 to a capped 1e4 is no measured change); the stack-th run's triangles sit
-    2.5 points per stack inside the bound, so runs capped at one step do not hide one another.
-    Returns the sides ('upper', 'lower') marked."""
+    2.5 points per stack inside the bound (BOUND_ROWS rows, then again from the bound), so runs
+    capped at one step do not hide one another. Returns the sides ('upper', 'lower') marked."""
     from matplotlib.transforms import ScaledTranslation
 
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -208,7 +211,7 @@ def plot_marking_bounds(ax, x, y, stat: str, stack: int = 0, **style) -> list[st
         if at.any():
             sides.append(side)
             free &= ~at
-            inside = (-2.5 if side == "upper" else 2.5) * stack / 72  # inches
+            inside = (-2.5 if side == "upper" else 2.5) * (stack % BOUND_ROWS) / 72  # inches
             ax.plot(x[at], y[at], linestyle="none", marker=marker, ms=4, mfc="none", mew=0.8, zorder=3,
                     color=style.get("color"),
                     transform=ax.transData + ScaledTranslation(0, inside, ax.figure.dpi_scale_trans))
