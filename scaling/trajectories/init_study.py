@@ -66,13 +66,16 @@ class InitStudy:
         """A notebook's view: the runs and the verdicts (the sentences saying what the data
         support); ``print()`` gives every sentence, as `scalefit init-study` prints them."""
         lines = [f"InitStudy of {len(self.runs)} runs ({self.stat}, loss on {self.dataset})"]
+        heading = None
         for sentence in self.sentences:  # each size and warmup's heading, then its verdicts
             if sentence.startswith("## "):
-                lines.append(f"  {sentence[3:]}:")
+                heading = f"  {sentence[3:]}:"  # shown once a verdict stands under it
             elif "the data support" in sentence:
+                lines += [heading] if heading else []
+                heading = None
                 lines.append(f"    {sentence}")
         return "\n".join(lines + ["  print() for every sentence; .runs, .summary, .contrasts, "
-                                   ".shapes, .to_dict()"])
+                                   ".shapes, .warmup_effect, .to_dict()"])
 
     def __str__(self) -> str:
         return "\n".join(self.sentences)
