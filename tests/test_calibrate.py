@@ -200,3 +200,20 @@ def test_help_says_what_cuts_and_delta_accept():
     text = re.sub(r"\s+", " ", CliRunner().invoke(main, ["calibrate", "--help"]).output)
     assert "--cuts INTEGER Compute cuts (a whole number >= 1;" in text
     assert "--delta NUMBER Huber delta on log residuals (a finite number > 0)." in text
+
+
+def test_too_few_runs_to_cut_names_the_file_and_what_a_cut_needs(tmp_path):
+    """7 runs: 'calibrate: no compute cut leaves 10 runs to fit (7 runs, 7 distinct computes)'
+    named neither the file nor what to do."""
+    N = np.geomspace(1e7, 1e9, 7)
+    path = tmp_path / "seven.csv"
+    pd.DataFrame({"params": N, "tokens": 20 * N, "loss": law_forms.chinchilla(
+        N, 20 * N, 1.8, 480, 2000, 0.35, 0.37)}).to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["calibrate", "chinchilla", "--data", str(path),
+                                       "--bootstrap", "2"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: calibrate chinchilla: {path}: no compute cut leaves 10 runs to fit (7 runs, 7 "
+        "distinct computes); a cut fits the runs below it and predicts those at or above it, so "
+        "calibrating needs 10 runs below a distinct compute: give more runs (or, in Python, a "
+        "smaller min_fit)"]

@@ -441,3 +441,20 @@ def test_isoflop_objective_is_not_called_a_huber_objective(tmp_path):
     metrics = metrics_frame(doc["fits"]).set_index("law")
     assert np.isnan(metrics.loc["isoflop", "objective"]) and metrics.loc["isoflop", "starts_at_best"] == "-"
     assert metrics.loc["kaplan", "objective"] == doc["fits"]["kaplan"]["objective"]
+
+
+def test_a_budget_row_left_blank_says_why():
+    """compare --budget 1e40: Kaplan's row was '-' in every column with no word why (its
+    converted optimum runs off the N it searches), beside Chinchilla's numbers."""
+    from scalefit.scaling.laws.report import projection_lines
+
+    rows = [{"flops": 1e40, "times_largest_run": 4e26, "kind": "projection",
+             "kaplan_N_opt": float("nan"), "kaplan_D_opt": float("nan"),
+             "chinchilla_N_opt": 4.4e19, "chinchilla_D_opt": 3.8e19},
+            {"flops": 1e30, "times_largest_run": 4e16, "kind": "projection",
+             "kaplan_N_opt": 2e19, "kaplan_D_opt": 8e9,
+             "chinchilla_N_opt": 3e14, "chinchilla_D_opt": 5e14}]
+    lines = projection_lines(rows, ["kaplan", "chinchilla"])
+    said = [ln for ln in lines if ln.startswith("-: ")]
+    assert said == ["-: kaplan has no optimum at 1e+40 FLOPs within the N searched (about 1e-6 "
+                    "to 1e6 x sqrt(C/6)): its frontier leaves that range"]

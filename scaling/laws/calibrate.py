@@ -68,7 +68,7 @@ class Calibration:
 
 
 def cut_points(compute, n_cuts: int, min_fit: int, *, units=None,
-               min_units: int = 0) -> list[float]:
+               min_units: int = 0, source: str = "calibrate") -> list[float]:
     """Up to ``n_cuts`` compute values to cut at, evenly spaced over the distinct computes that
     leave at least ``min_fit`` runs below the cut and at least one at or above it.
 
@@ -82,8 +82,12 @@ def cut_points(compute, n_cuts: int, min_fit: int, *, units=None,
               and (units is None or np.unique(units[compute < c]).size >= min_units)]
     if not usable:
         needs = f"{min_fit} runs" + (f" of {min_units} models" if units is not None else "")
-        raise InputError(f"calibrate: no compute cut leaves {needs} to fit "
-                         f"({compute.size} runs, {distinct.size} distinct computes)")
+        raise InputError(f"{source}: no compute cut leaves {needs} to fit ({compute.size} "
+                         f"run{'s' * (compute.size != 1)}, {distinct.size} distinct "
+                         f"compute{'s' * (distinct.size != 1)}); a cut fits the runs below it "
+                         f"and predicts those at or above it, so calibrating needs {min_fit} runs "
+                         "below a distinct compute: give more runs (or, in Python, a smaller "
+                         "min_fit)")
     picks = np.unique(np.round(np.linspace(0, len(usable) - 1, min(n_cuts, len(usable)))))
     return [float(usable[int(i)]) for i in picks]
 
@@ -134,7 +138,7 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         raise InputError(f"calibrate: {source} gives no compute (flops, or params and tokens) "
                          "for every run; the runs are cut by compute, so it needs one")
     rows, per_cut, skipped = [], [], []
-    chosen = cut_points(table.C, cuts, min_fit)
+    chosen = cut_points(table.C, cuts, min_fit, source=f"calibrate {model.law_name}: {source}")
     if len(chosen) < cuts:
         skipped.append(f"{cuts} cuts asked for; these runs allow {len(chosen)} (a cut is a "
                        f"distinct compute with at least {min_fit} runs below it and one at or "

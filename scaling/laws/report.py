@@ -176,6 +176,15 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
             if pi is not None and np.all(np.isfinite(pi)):
                 out.append(f"  {row['flops']:.3g} FLOPs{f' ({law})' if law else ''}: a run trained at this optimum "
                            f"would measure a loss in [{pi[0]:.4g}, {pi[1]:.4g}] (95% prediction interval)")
+    blank = {}  # a law's N* left '-' where its optimum ran off the searched range of N
+    for row in rows:
+        for law in (laws or [None]):
+            key = f"{law}_N_opt" if law else "N_opt"
+            if key in row and not (row[key] is not None and np.isfinite(row[key])):
+                blank.setdefault(law or "the law", []).append(f"{row['flops']:.3g}")
+    for law, flops in blank.items():
+        out.append(f"-: {law} has no optimum at {', '.join(flops)} FLOPs within the N searched "
+                   "(about 1e-6 to 1e6 x sqrt(C/6)): its frontier leaves that range")
     if "projection" in kinds:
         out.append("projection: no run exists at that compute to check it; the law's form, "
                    "not the data, sets the number")
