@@ -438,16 +438,24 @@ def check_options(measurements: list[Measurement], out_dir) -> set[str]:
     measured with (`Measurement.options`, keyed by the command-line option, or by a phrase such
     as 'the content of --dataset val' for a fact that no option states). A measurement already
     there with a different value is an InputError naming the option and both values. Returns the
-    names recorded for the first time (`forget_unmeasured` drops those that measured nothing).
+    names recorded for the first time (`forget_unmeasured` drops those that measured nothing). A
+    recorded measurement with no result in the folder (a second Ctrl-C or a kill between recording
+    and forgetting) binds nothing: it is recorded afresh with today's options.
     """
+    from scalefit.sweep.parts import has_results
+
     path = Path(out_dir) / OPTIONS_FILE
     known = recorded_options(out_dir)
+    stale = set()  # recorded, but no result in the folder (a kill before forget_unmeasured ran)
     for m in measurements:
         before = known.get(m.name)
         if before is None:
             continue
         for option, value in m.options.items():
             if option in before and _plain(before[option]) != _plain(value):
+                if not has_results(out_dir, m):  # nothing was measured with the old value: nothing to mix
+                    stale.add(m.name)
+                    break
                 was = before[option]
                 if not option.startswith("-"):  # a fact of the input, not an option to give again
                     raise InputError(f"{option} changed since {out_dir} was measured ({m.name}: {_shown(was)} "
@@ -463,7 +471,7 @@ def check_options(measurements: list[Measurement], out_dir) -> set[str]:
     updated = {**known, **{m.name: {k: _plain(v) for k, v in m.options.items()} for m in measurements}}
     if updated != known:
         write_json(path, updated)
-    return {m.name for m in measurements if m.name not in known}
+    return {m.name for m in measurements if m.name not in known or m.name in stale}
 
 
 def forget_unmeasured(measurements: list[Measurement], out_dir) -> None:

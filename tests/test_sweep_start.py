@@ -104,3 +104,18 @@ def test_a_decaying_lr_schedule_without_decay_steps_warns():
         warnings.simplefilter("error")
         LRSchedule(1e-3, warmup_steps=100, style="constant")
         LRSchedule(1e-3, warmup_steps=8, decay_steps=4)  # the laws' schedules of runs under their warmup
+
+
+def test_a_recorded_measurement_with_no_result_does_not_refuse_other_options(tmp_path):
+    """A second Ctrl-C (or a kill) after check_options recorded --context 64 but before
+    forget_unmeasured dropped it leaves a record with no result: a re-run with --context 32 has
+    nothing to mix with and must run, not be refused as 'measured with --context 64'."""
+    out = tmp_path / "sweep"
+    out.mkdir()
+    engine.check_options(one_measurement(), out)  # recorded, then killed: nothing measured
+    other = [engine.Measurement("loss:val", one_measurement()[0].fn, options={"--context": 32})]
+    assert engine.check_options(other, out) == {"loss:val"}  # new again: forget_unmeasured may drop it
+    assert engine.recorded_options(out) == {"loss:val": {"--context": 32}}
+    engine.sweep_checkpoints(GRID, other, out, load=lambda info: (None, None), progress=False)
+    with pytest.raises(InputError, match="measured with --context 32"):  # now it has a result: binding
+        engine.check_options(one_measurement(), out)
