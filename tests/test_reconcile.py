@@ -365,3 +365,20 @@ def test_without_a_bootstrap_the_header_says_there_are_no_intervals(tmp_path):
                                  "intervals (--bootstrap 0)"), head
         else:
             assert "95% intervals from 20 draws of the line" in head and "(seed 0)" in head
+
+
+def test_also_chinchilla_beside_another_law_names_that_law(tmp_path):
+    """--law kaplan-nd --also-chinchilla said 'minus the IsoFLOP a'; --law approach3 (the
+    Chinchilla form) --also-chinchilla fitted it twice and printed a gap of +0.000 to +0.000."""
+    from scalefit.scaling.laws.reconcile import reconcile
+
+    runs = pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2)])
+    rec = reconcile(runs, "condition", law="kaplan-nd", also_chinchilla=True, n_bootstrap=0)
+    gap = [f for f in rec.findings if "the Chinchilla form (Approach 3) gives a" in f]
+    assert len(gap) == 1 and "minus the kaplan-nd a: " in gap[0] and "IsoFLOP" not in gap[0]
+    iso = reconcile(runs, "condition", also_chinchilla=True, n_bootstrap=0)
+    assert any("minus the IsoFLOP a: " in f for f in iso.findings)
+    for law in ("chinchilla", "approach3", "Hoffmann"):
+        line, _ = _walk_error(tmp_path, runs, "--law", law, "--also-chinchilla")
+        assert line == (f"error: --also-chinchilla: the walk's law {law.lower()} is the Chinchilla form "
+                        "already; leave --also-chinchilla out, or walk another --law"), line

@@ -299,7 +299,11 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
     keys = _panel_key(runs, panel)
     chin_boot = n_bootstrap if chinchilla_bootstrap is None else chinchilla_bootstrap
     # the IsoFLOP minimum's method, for the law that reads it (fit_law refuses it for another)
-    method = {"isoflop_method": isoflop_method} if law_for(law).law_name == "isoflop" else {}
+    law_name = law_for(law).law_name
+    method = {"isoflop_method": isoflop_method} if law_name == "isoflop" else {}
+    if also_chinchilla and law_name == "chinchilla":  # was fitted twice, its gap printed as 0
+        raise InputError(f"--also-chinchilla: the walk's law {law} is the Chinchilla form "
+                         "already; leave --also-chinchilla out, or walk another --law")
     steps, draws = [], {}
     for key, condition in walk_order(runs, by, panel, order):
         rows = runs[(keys == key) & (runs[by].astype(str) == condition)]
@@ -320,7 +324,7 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
             step.warnings = [f"not fitted: {exc}"]
         step.published_a, step.published_lo, step.published_hi = published_a(
             published, by, panel, rows, condition, published_source)
-        if also_chinchilla and law != "chinchilla":
+        if also_chinchilla:
             (step.chinchilla_a, step.chinchilla_lo, step.chinchilla_hi,
              step.chinchilla_note) = _chinchilla_a(data, chin_boot, seed, delta)
         steps.append(step)
@@ -335,7 +339,8 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
     moves = walk_moves(steps, n_bootstrap, draws, seed)
     return Reconciliation(by=by, panel=panel, law=law, method=isoflop_method,
                           n_bootstrap=n_bootstrap, seed=seed, steps=steps, moves=moves,
-                          findings=walk_findings(steps, moves, n_bootstrap), data=source)
+                          findings=walk_findings(steps, moves, n_bootstrap, law_name),
+                          data=source)
 
 
 # --- what the walk says ----------------------------------------------------------------------
@@ -391,7 +396,8 @@ def _ci(lo, hi):
     return f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else "[no interval]"
 
 
-def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0) -> list[str]:
+def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
+                  law: str = "isoflop") -> list[str]:
     """Per panel: which step moves a most (with its share of the whole walk), which steps change
     a (the 95% interval of the change excludes 0; without draws, whether consecutive intervals
     overlap), and how the fits sit against the published intervals."""
@@ -461,6 +467,7 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0) ->
             gaps = np.array([x.chinchilla_a - x.a for x in chin])
             out.append(f"{where}the Chinchilla form (Approach 3) gives a from "
                        f"{min(x.chinchilla_a for x in chin):.3f} to "
-                       f"{max(x.chinchilla_a for x in chin):.3f}; minus the IsoFLOP a: "
+                       f"{max(x.chinchilla_a for x in chin):.3f}; minus the "
+                       f"{'IsoFLOP' if law == 'isoflop' else law} a: "
                        f"{gaps.min():+.3f} to {gaps.max():+.3f}")
     return out
