@@ -445,3 +445,26 @@ def test_a_categorical_statistic_is_refused_not_averaged(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     fine = CliRunner().invoke(main, ["init-study", "--data", str(data)])  # the default stat still reads
     assert fine.exit_code == 0, fine.output
+
+
+def test_out_into_a_folder_of_other_settings_is_refused(tmp_path):
+    """init-study --out DIR over a folder written with another --stat replaced shapes.csv and
+    report.md and kept whatever else lay there, with no word; it now keeps one setting per folder
+    as fit and compare do (scalefit_settings.json), and the same settings rewrite it."""
+    data = tmp_path / "t.parquet"
+    synthetic_table().to_parquet(data)
+    out = tmp_path / "r"
+    first = CliRunner().invoke(main, ["init-study", "--data", str(data), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    written = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    other = CliRunner().invoke(main, ["init-study", "--data", str(data), "--out", str(out), "--stat", "t_nu"])
+    assert other.exit_code == 2 and "holds the results of other settings (--stat" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == written  # untouched
+    again = CliRunner().invoke(main, ["init-study", "--data", str(data), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "compare.json").write_text("{}")
+    refused = CliRunner().invoke(main, ["init-study", "--data", str(data), "--out", str(foreign)])
+    assert refused.exit_code == 2 and "no scalefit_settings.json" in refused.stderr

@@ -9,7 +9,7 @@ import numpy as np
 from scalefit.data import INIT_STUDY_CHECKPOINTS
 from scalefit.data import data_path as shipped_path
 from scalefit.atomic import staged_output
-from scalefit.options import analysis_options
+from scalefit.options import analysis_options, one_setting_per_folder
 from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
 from scalefit.tables import read_table_or_shipped, write_table
 
@@ -78,6 +78,7 @@ def _report(study, source: str) -> str:
               help="Weight statistic whose trajectory says where each init's law goes (t_nu, "
                    "gennorm_beta, ...).")
 @analysis_options
+@one_setting_per_folder
 def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
     """Does a model started from a learned weight law train slower, the same, or faster?
 
