@@ -310,3 +310,18 @@ def test_a_bad_cell_of_a_mapped_column_is_named_as_the_file_names_it(tmp_path):
     result, path = run_cli(tmp_path, df, "chinchilla", "--columns", "params=Model Size,flops=Training FLOP")
     assert result.exit_code == 2
     assert _one_line(result) == f"error: {path}: column 'Training FLOP', row 3: must be positive, got -5"
+
+
+def test_a_missing_column_offers_the_one_that_differs_in_case_or_a_letter(tmp_path):
+    """A table with 'Loss' and 'Params' said only "column 'loss' is missing (columns: ...)", the
+    near name lost in a list of thirty."""
+    df = good_runs()
+    result, path = run_cli(tmp_path, df.rename(columns={"loss": "Loss"}), "chinchilla")
+    assert _one_line(result).startswith(f"error: {path}: column 'loss' is missing; did you mean 'Loss'? (columns: ")
+    result, path = run_cli(tmp_path, df.drop(columns="params_nonembed").rename(
+        columns={"params": "Params"}), "chinchilla")
+    assert _one_line(result).startswith(f"error: {path}: column 'params' is missing; did you mean 'Params'? (law ")
+    result, path = run_cli(tmp_path, df, "chinchilla", "--loss", "los")
+    assert _one_line(result).startswith(f"error: {path}: column 'los' is missing; did you mean 'loss'? (columns: ")
+    result, path = run_cli(tmp_path, df, "chinchilla", "--loss", "zzz")
+    assert "did you mean" not in _one_line(result)

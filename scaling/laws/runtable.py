@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, a_type, data_row
+from scalefit.errors import InputError, a_type, data_row, suggestion
 from scalefit.options import file_column, map_hint
 from scalefit.scaling.laws.registry import law_for
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN  # one place: the table schema
@@ -81,6 +81,14 @@ def _columns(df: pd.DataFrame) -> str:
     """The table's columns, for a missing-column message."""
     return ", ".join(map(str, df.columns))
 
+
+
+def _near_column(name: str, columns) -> str:
+    """"; did you mean 'Loss'?" for a column that differs from ``name`` in case only, or is
+    near it (``suggestion`` at a table's cutoff 0.8); else ''."""
+    same = [str(c) for c in columns if str(c).lower() == name.lower()]
+    return f"; did you mean '{same[0]}'?" if same else suggestion(name, columns, cutoff=0.8,
+                                                                  otherwise="")
 
 
 def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
@@ -192,20 +200,23 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     if check_size and len(df) == 0:
         raise InputError(f"{source}: no data rows (columns: {_columns(df) or 'none'}); a run "
                          "table has one row per run with params, tokens or flops, and a loss")
-    if loss not in df.columns:
-        raise InputError(f"{source}: column '{loss}' is missing "
+    if loss not in df.columns:  # 'Loss' for 'loss' is offered first: the list can be long
+        raise InputError(f"{source}: column '{loss}' is missing"
+                         f"{_near_column(loss, df.columns)} "
                          f"(columns: {_columns(df)}; choose one with --loss COL or --columns loss=COL; "
                          "in Python, loss='COL')")
     if n_column is None:
         n_column = _choose_n(df, law_model)
     needs_n = "N" in needs or "D" in needs and "tokens" not in df.columns
     if needs_n and (n_column is None or n_column not in df.columns):
-        raise InputError(f"{source}: column 'params' is missing (law {law} needs N; columns: "
+        raise InputError(f"{source}: column 'params' is missing{_near_column('params', df.columns)} "
+                         f"(law {law} needs N; columns: "
                          f"{_columns(df)}; {map_hint('params')})")
     has_tokens = "tokens" in df.columns
     has_flops = "flops" in df.columns
     if ("D" in needs or "C" in needs) and not (has_tokens or has_flops):
-        raise InputError(f"{source}: column 'tokens' is missing (and no 'flops' to derive it; "
+        raise InputError(f"{source}: column 'tokens' is missing{_near_column('tokens', df.columns)} "
+                         f"(and no 'flops' to derive it; "
                          f"columns: {_columns(df)}; {map_hint('tokens')} or --flops COL)")
 
     if "C" in needs and not has_flops and n_column is None:
