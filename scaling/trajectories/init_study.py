@@ -437,7 +437,8 @@ def _or_as_near(nearest: str, dist: dict, refs: dict, spread: float) -> str:
     if not rivals:
         return nearest
     rival = min(rivals, key=dist.get)
-    return f"between {SHAPE_REFERENCES[nearest]} and {SHAPE_REFERENCES[rival]}"
+    first, second = sorted((nearest, rival), key=list(SHAPE_REFERENCES).index)  # one wording per pair
+    return f"between {SHAPE_REFERENCES[first]} and {SHAPE_REFERENCES[second]} (nearer {SHAPE_REFERENCES[nearest]})"
 
 
 def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "excess_kurtosis",
