@@ -69,3 +69,36 @@ def test_the_polish_s_nelder_mead_is_scipy_s_to_the_last_bit(x0, shape):
 
     want = scipy_optimize.minimize(f, x0, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-12})
     assert np.array_equal(segmented._nelder_mead(f, x0, xatol=1e-6, fatol=1e-12), want.x)
+
+
+@pytest.mark.parametrize("starts", [[1.2], [0.9, 2.1], [0.7, 1.5, 2.6]])
+def test_polishes_side_by_side_give_each_its_own_answer_to_the_last_bit(starts):
+    """_refine_many (a run's resamples polished together, one LAPACK call per step) against each
+    polish alone and lmfit's: rhos 0 to 0.95 in one batch, ties, a step, and a resample with a nan
+    (its polish keeps its start without stopping the others)."""
+    x, _ = kinked_run(0, [1.0, 2.2], 0.5)
+    ys, rhos = [], []
+    for seed, rho in enumerate([0.0, 0.3, 0.6, 0.95, 0.0, 0.8]):
+        ys.append(kinked_run(seed, [1.0, 2.2], rho)[1])
+        rhos.append(rho)
+    ys += [np.round(ys[1], 1), 3.0 + 0.0 * x + (x > 2.0), ys[2].copy()]
+    rhos += [0.4, 0.0, 0.5]
+    ys[-1][7] = np.nan
+    start = np.array(starts)
+    together = segmented._refine_many(x, ys, [start] * len(ys), 3, rhos)
+    for y, rho, got in zip(ys, rhos, together):
+        assert np.array_equal(got, segmented._refine_breakpoints(x, y, start, 3, rho))
+        assert np.array_equal(got, lmfit_refinement(x, y, start, 3, rho))
+    assert np.array_equal(together[-1], start)
+
+
+def test_a_runs_resamples_refitted_together_are_the_one_by_one_refits():
+    """bootstrap_draws and local_draws refit a run's resamples together (_fits_at_rho): the same
+    draws as fit_segmented on each resample alone."""
+    x, y = kinked_run(2, [1.0, 2.2], 0.6)
+    fit = segmented.fit_segmented(x, y, 2)
+    resamples = list(segmented.sieve_resamples(x, y, fit, n_bootstrap=12, seed=3))
+    alone = [segmented.fit_segmented(x, y_star, 2, rho=rho_star) for rho_star, y_star in resamples]
+    together = segmented._resample_refits(x, resamples, 2, 3, 40)
+    for one, draw in zip(alone, together):
+        assert (one is None and draw is None) or np.array_equal(one.breakpoints, draw)

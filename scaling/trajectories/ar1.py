@@ -25,19 +25,21 @@ def rho_text(rho: float) -> str:
     return f"{'>= ' if rho >= MAX_RHO else ''}{rho:.2f}"
 
 
-def whiten(z: np.ndarray, rho: float, out: np.ndarray | None = None) -> np.ndarray:
+def whiten(z: np.ndarray, rho, out: np.ndarray | None = None) -> np.ndarray:
     """Prais-Winsten transform of a vector or of each column of a matrix (rows in order).
 
     With AR(1) errors of coefficient rho, the transformed errors are independent with equal
-    variance, so least squares on whitened y and design is generalized least squares. ``out``:
+    variance, so least squares on whitened y and design is generalized least squares. ``rho``:
+    one coefficient, or one per column (each column the same numbers as whitened alone). ``out``:
     an array to write into (a design's column, in a hot loop), else z itself at rho 0 or a new one.
     """
     z = np.asarray(z, dtype=float)
+    zero = np.ndim(rho) == 0 and rho == 0.0
     if out is None:
-        if rho == 0.0:
+        if zero:
             return z
         out = np.empty_like(z)
-    elif rho == 0.0:
+    elif zero:
         out[...] = z
         return out
     out[0] = np.sqrt(1.0 - rho * rho) * z[0]

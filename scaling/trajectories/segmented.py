@@ -129,21 +129,34 @@ def fit_segmented(x, y, k: int, *, min_points: int = 3, n_grid: int = 40,
 def _fit_at_rho(x, y, k, min_points, n_grid, rho) -> SegmentedFit | None:
     """Grid search over breakpoint positions with generalized least squares for the linear
     coefficients, then a Nelder-Mead refinement of the breakpoints from the best grid point."""
+    return _fits_at_rho(x, [y], k, min_points, n_grid, [rho])[0]
+
+
+def _fits_at_rho(x, ys, k, min_points, n_grid, rhos) -> list[SegmentedFit | None]:
+    """``_fit_at_rho`` of each (y, rho) of ``ys`` and ``rhos`` on one x (a run's resamples, each
+    at its own rho), the refinements run side by side (``_refine_many``): the same fits."""
     n = len(x)
     if k == 0:
-        coef, sse = _lstsq(x, y, [], rho)
-        return SegmentedFit(np.array([]), coef, sse, n, bic_ar1(sse, n, 2, rho), rho)
+        fits = []
+        for y, rho in zip(ys, rhos):
+            coef, sse = _lstsq(x, y, [], rho)
+            fits.append(SegmentedFit(np.array([]), coef, sse, n, bic_ar1(sse, n, 2, rho), rho))
+        return fits
     grid = _candidate_breakpoints(x, min_points, n_grid if k == 1 else max(12, n_grid // (2 * k)))
     if len(grid) < k:
-        return None
-    best_sse, best_breaks = _grid_optimum(x, y, grid, k, min_points, rho)
-    if best_breaks is None:
-        return None
-    breaks = _refine_breakpoints(x, y, best_breaks, min_points, rho)
-    coef, sse = _lstsq(x, y, breaks, rho)
-    if sse > best_sse:  # refinement must never lose to the grid
-        breaks, (coef, sse) = best_breaks, _lstsq(x, y, best_breaks, rho)
-    return SegmentedFit(np.sort(breaks), coef, sse, n, bic_ar1(sse, n, 2 + 2 * k, rho), rho)
+        return [None] * len(ys)
+    optima = [_grid_optimum(x, y, grid, k, min_points, rho) for y, rho in zip(ys, rhos)]
+    todo = [i for i, (_, breaks) in enumerate(optima) if breaks is not None]
+    refined = _refine_many(x, [ys[i] for i in todo], [optima[i][1] for i in todo], min_points,
+                           [rhos[i] for i in todo])
+    fits = [None] * len(ys)
+    for i, breaks in zip(todo, refined):
+        (best_sse, best_breaks), y, rho = optima[i], ys[i], rhos[i]
+        coef, sse = _lstsq(x, y, breaks, rho)
+        if sse > best_sse:  # refinement must never lose to the grid
+            breaks, (coef, sse) = best_breaks, _lstsq(x, y, best_breaks, rho)
+        fits[i] = SegmentedFit(np.sort(breaks), coef, sse, n, bic_ar1(sse, n, 2 + 2 * k, rho), rho)
+    return fits
 
 
 # Two sums of squares of one grid search closer than this share of the whitened y's squared norm
@@ -202,41 +215,65 @@ def _refine_breakpoints(x, y, start, min_points, rho=0.0) -> np.ndarray:
     transform: what lmfit.minimize(method="nelder", options={"xatol": 1e-6, "fatol": 1e-12})
     did here, step for step (the same objective values, the same start and simplex, so the same
     breakpoints to the last bit), without lmfit's or scipy's bookkeeping around each of the ~165
-    evaluations of a refinement (``_nelder_mead``; np.linalg.lstsq's LAPACK call made directly,
-    its error state set once per polish): tests/test_segmented_batched_search.py holds it to
-    lmfit's answer."""
+    evaluations of a refinement (``_nelder_mead_steps``; np.linalg.lstsq's LAPACK call made
+    directly): tests/test_segmented_batched_search.py holds it to lmfit's answer."""
+    return _refine_many(x, [y], [start], min_points, [rho])[0]
+
+
+def _refine_many(x, ys, starts, min_points, rhos) -> list[np.ndarray]:
+    """``_refine_breakpoints`` of each (y, start, rho) on one x, as many breakpoints in each
+    start: the polishes step side by side, each step's least-squares fits made in one LAPACK
+    call over all of them (numpy's gufunc runs gelsd on each matrix as it would alone) and every
+    other number computed as one polish computes it, so each gives its own answer to the last
+    bit. A polish whose residuals are not finite, or whose fit fails (LAPACK's nan), keeps its
+    start, as lmfit's nan_policy "raise" and a LinAlgError did."""
+    x = np.asarray(x, dtype=float)
     lo, hi = float(np.min(x)), float(np.max(x))
-    yw = ar1.whiten(y, rho)
-    design = np.empty((len(x), 2 + len(start)))  # whitened [1, x, hinges], C order as hinge_design's
-    design[:, :2] = ar1.whiten(hinge_design(x, []), rho)
-    column, rcond = yw[:, None], np.finfo(float).eps * max(design.shape)  # as lstsq passes them
-
-    def sum_of_squares(internal):
-        for j, value in enumerate(internal):  # each hinge whitened straight into its column
-            ar1.whiten(np.maximum(0.0, x - _from_internal(value, lo, hi)), rho, out=design[:, 2 + j])
-        coef = _LAPACK_LSTSQ(design, column, rcond, signature="ddd->ddid")[0][:, 0]
-        resid = yw - design @ coef
-        total = (resid * resid).sum()
-        if not np.isfinite(total) and not np.all(np.isfinite(resid)):  # lmfit's nan_policy "raise"
-            raise ValueError("non-finite residual")
-        return total
-
-    try:
-        internal = [_to_internal(t, lo, hi) for t in start]
-        with np.errstate(call=_lstsq_failed, invalid="call", over="ignore", divide="ignore",
-                         under="ignore"):  # lstsq's, once: a failed SVD raises as it did
-            found = _nelder_mead(sum_of_squares, internal, xatol=1e-6, fatol=1e-12)
-    except Exception:  # refinement is a polish; the grid optimum stands on failure
-        return np.asarray(start, dtype=float)
-    breaks = np.array([_from_internal(value, lo, hi) for value in found])
-    return breaks if _valid(breaks, x, min_points) else np.asarray(start, dtype=float)
+    results = [np.asarray(start, dtype=float) for start in starts]  # a failed polish keeps its start
+    if not starts:
+        return results
+    k = len(starts[0])
+    rho_columns = np.array(rhos, dtype=float)
+    yw = np.array([ar1.whiten(y, rho) for y, rho in zip(ys, rhos)])[:, :, None]
+    designs = np.empty((len(ys), len(x), 2 + k))  # whitened [1, x, hinges] of each, C order
+    for i, rho in enumerate(rhos):
+        designs[i, :, :2] = ar1.whiten(hinge_design(x, []), rho)
+    rcond = np.finfo(float).eps * max(designs.shape[1:])  # as np.linalg.lstsq passes it
+    steps, points = {}, {}  # each polish's Nelder-Mead, and the point it asks for
+    for i, start in enumerate(starts):
+        try:
+            steps[i] = _nelder_mead_steps([_to_internal(t, lo, hi) for t in start], xatol=1e-6,
+                                          fatol=1e-12)
+            points[i] = next(steps[i])
+        except Exception:  # refinement is a polish; the grid optimum stands on failure
+            steps.pop(i, None)
+    with np.errstate(all="ignore"):  # a failed fit is nan (np.linalg.lstsq raised there)
+        while points:
+            active = list(points)
+            rows = slice(None) if len(active) == len(designs) else active  # all: views, no copies
+            at = np.array([[_from_internal(value, lo, hi) for value in points[i]] for i in active])
+            for j in range(k):  # each hinge whitened at each polish's own rho
+                hinge = np.maximum(0.0, x[:, None] - at[:, j])
+                designs[rows, :, 2 + j] = ar1.whiten(hinge, rhos[0] if len(rhos) == 1  # its scalar path
+                                                     else rho_columns[rows]).T
+            coefs = _LAPACK_LSTSQ(designs[rows], yw[rows], rcond, signature="ddd->ddid")[0]
+            for row, i in enumerate(active):
+                resid = yw[i, :, 0] - designs[i] @ coefs[row, :, 0]
+                total = (resid * resid).sum()
+                if not np.isfinite(total) and not np.all(np.isfinite(resid)):  # nan_policy "raise"
+                    del points[i]
+                    continue
+                try:
+                    points[i] = steps[i].send(total)
+                except StopIteration as found:
+                    del points[i]
+                    breaks = np.array([_from_internal(value, lo, hi) for value in found.value])
+                    if _valid(breaks, x, min_points):
+                        results[i] = breaks
+    return results
 
 
 _LAPACK_LSTSQ = np.linalg._umath_linalg.lstsq  # what np.linalg.lstsq calls (gelsd), same bits
-
-
-def _lstsq_failed(*_):
-    raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
 
 
 class _TooManyCalls(Exception):
@@ -245,9 +282,22 @@ class _TooManyCalls(Exception):
 
 def _nelder_mead(f, x0, *, xatol: float, fatol: float) -> list[float]:
     """The minimum scipy.optimize.minimize(f, x0, method="Nelder-Mead", options={"xatol": xatol,
-    "fatol": fatol}) finds, by its arithmetic step for step (the same simplex, the same
-    comparisons and ties, the same limits of 200 evaluations and iterations per dimension), on
-    Python floats: its bookkeeping was half a polish's time. ``f`` takes a list of floats."""
+    "fatol": fatol}) finds, to the last bit (``_nelder_mead_steps``, each point asked of ``f``)."""
+    steps = _nelder_mead_steps(x0, xatol=xatol, fatol=fatol)
+    point = next(steps)
+    while True:
+        try:
+            point = steps.send(f(point))
+        except StopIteration as found:
+            return found.value
+
+
+def _nelder_mead_steps(x0, *, xatol: float, fatol: float):
+    """scipy's Nelder-Mead as a generator: it yields each point (a list of floats) whose value it
+    needs, is sent that value, and returns the minimum. By scipy.optimize.minimize(method=
+    "Nelder-Mead")'s arithmetic step for step (the same simplex, the same comparisons and ties,
+    the same limits of 200 evaluations and iterations per dimension), on Python floats: its
+    bookkeeping was half a polish's time, and as a generator many polishes can step together."""
     n = len(x0)
     limit = 200 * n
     sim = [list(map(float, x0))]
@@ -262,7 +312,7 @@ def _nelder_mead(f, x0, *, xatol: float, fatol: float) -> list[float]:
         if calls >= limit:
             raise _TooManyCalls
         calls += 1
-        return f(point)
+        return (yield point)
 
     fsim = [np.inf] * (n + 1)
 
@@ -272,7 +322,7 @@ def _nelder_mead(f, x0, *, xatol: float, fatol: float) -> list[float]:
 
     try:
         for k in range(n + 1):
-            fsim[k] = func(sim[k])
+            fsim[k] = yield from func(sim[k])
     except _TooManyCalls:
         pass
     sim, fsim = sort()
@@ -288,24 +338,24 @@ def _nelder_mead(f, x0, *, xatol: float, fatol: float) -> list[float]:
                 xbar = [a + b for a, b in zip(xbar, vertex)]
             xbar = [a / n for a in xbar]
             xr = [2 * a - 1 * w for a, w in zip(xbar, worst)]
-            fxr = func(xr)
+            fxr = yield from func(xr)
             shrink = False
             if fxr < fsim[0]:
                 xe = [3 * a - 2 * w for a, w in zip(xbar, worst)]
-                fxe = func(xe)
+                fxe = yield from func(xe)
                 sim[-1], fsim[-1] = (xe, fxe) if fxe < fxr else (xr, fxr)
             elif fxr < fsim[-2]:
                 sim[-1], fsim[-1] = xr, fxr
             elif fxr < fsim[-1]:  # contraction outside
                 xc = [1.5 * a - 0.5 * w for a, w in zip(xbar, worst)]
-                fxc = func(xc)
+                fxc = yield from func(xc)
                 if fxc <= fxr:
                     sim[-1], fsim[-1] = xc, fxc
                 else:
                     shrink = True
             else:  # contraction inside
                 xcc = [0.5 * a + 0.5 * w for a, w in zip(xbar, worst)]
-                fxcc = func(xcc)
+                fxcc = yield from func(xcc)
                 if fxcc < fsim[-1]:
                     sim[-1], fsim[-1] = xcc, fxcc
                 else:
@@ -313,7 +363,7 @@ def _nelder_mead(f, x0, *, xatol: float, fatol: float) -> list[float]:
             if shrink:
                 for j in range(1, n + 1):
                     sim[j] = [b + 0.5 * (v - b) for v, b in zip(sim[j], sim[0])]
-                    fsim[j] = func(sim[j])
+                    fsim[j] = yield from func(sim[j])
             iterations += 1
         except _TooManyCalls:
             pass
@@ -610,12 +660,20 @@ def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: in
                            keep_t=LOCAL_KEEP_T if method == "local-strong" else None)
     if method != "fixed":
         raise ValueError(f"interval method {method!r}: one of {', '.join(INTERVAL_METHODS)}")
-    draws = []
-    for rho_star, y_star in sieve_resamples(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, rho=rho):
-        refit = fit_segmented(x, y_star, fit.k, min_points=min_points, n_grid=n_grid, rho=rho_star)
-        if refit is not None:
-            draws.append(refit.breakpoints)
+    refits = _resample_refits(x, sieve_resamples(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, rho=rho),
+                              fit.k, min_points, n_grid)
+    draws = [breaks for breaks in refits if breaks is not None]
     return np.array(draws).reshape(len(draws), fit.k)
+
+
+def _resample_refits(x, resamples, k: int, min_points: int, n_grid: int) -> list:
+    """Each (rho, y*) resample of ``resamples`` refitted with k breakpoints at its rho taken as
+    known (``fit_segmented(x, y*, k, rho=rho)``, all polished side by side): its breakpoints, or
+    None where the refit failed."""
+    resamples = list(resamples)
+    refits = _fits_at_rho(np.asarray(x, dtype=float), [np.asarray(y, dtype=float) for _, y in resamples],
+                          k, min_points, n_grid, [rho for rho, _ in resamples])
+    return [None if refit is None else refit.breakpoints for refit in refits]
 
 
 def local_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
@@ -637,12 +695,9 @@ def local_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 
         if kept not in worlds:  # strong breakpoints share one world (the same draws)
             world = local_fit(x, y, fit, j, min_points=min_points, rho=rho,
                               keep=[i for i in kept if i != j])
-            refits = []
-            for rho_star, y_star in sieve_resamples(x, y, world, n_bootstrap=n_bootstrap,
-                                                    seed=seed, rho=rho, rho_draw=rho_draw):
-                refit = fit_segmented(x, y_star, world.k, min_points=min_points, n_grid=n_grid,
-                                      rho=rho_star)
-                refits.append(None if refit is None else refit.breakpoints)
+            refits = _resample_refits(x, sieve_resamples(x, y, world, n_bootstrap=n_bootstrap, seed=seed,
+                                                         rho=rho, rho_draw=rho_draw),
+                                      world.k, min_points, n_grid)
             worlds[kept] = (world, refits)
         world, refits = worlds[kept]
         t_j = world.breakpoints[np.argmin(np.abs(world.breakpoints - fit.breakpoints[j]))]
