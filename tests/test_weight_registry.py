@@ -124,3 +124,25 @@ def test_an_unknown_family_name_is_an_input_error_naming_the_known_ones():
         families.get_family("laplac")
     assert list(fit_families(hist, "laplace").fits) == ["laplace"]  # one name, not its letters
     assert list(fit_families(hist, [families.GAUSSIAN]).fits) == ["gaussian"]
+
+
+def test_shape_statistics_follow_the_registry():
+    """Reports and figures learn which columns are family shapes, and their fit bounds, from the
+    registry: a registered family's shape is known as <prefix>_<shape> with its declared bounds,
+    and is gone when it is unregistered."""
+    from scalefit.report import shape_bound
+    from scalefit.weightstats.families import (FAMILIES, Family, at_shape_bound, register_family,
+                                               shape_statistics, unregister_family)
+
+    assert shape_statistics()["t_nu"][1:] == ("nu", FAMILIES["student_t"].shape_bounds[0])
+    base = FAMILIES["gennorm"]
+    extra = Family(**{**{k: getattr(base, k) for k in base.__dataclass_fields__}, "name": "shapey",
+                      "code": 99, "prefix": "sy", "shape_bounds": ((0.5, 7.0),)})
+    register_family(extra)
+    try:
+        assert shape_statistics()["sy_beta"] == (extra, "beta", (0.5, 7.0))
+        assert shape_bound("sy_beta") == {"family": "shapey", "shape": "beta", "bounds": (0.5, 7.0)}
+    finally:
+        unregister_family("shapey")
+    assert "sy_beta" not in shape_statistics() and shape_bound("sy_beta") is None
+    assert at_shape_bound([1e4, 9980.0, 9995.0, 5.0], 1e4).tolist() == [True, False, True, False]

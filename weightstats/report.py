@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from scalefit.errors import known
@@ -57,21 +56,19 @@ def shape_bound_notes(summary: pd.DataFrame) -> list[str]:
     """A sentence for each family shape in ``summary`` that sits at its fit's bound (Student-t nu at
     1e4: tails no heavier than a Gaussian's, where nu is not identified): that value is the bound,
     not an estimate."""
-    from scalefit.weightstats.families import FAMILIES
+    from scalefit.weightstats.families import at_shape_bound, shape_statistics
 
     notes = []
-    for family in FAMILIES.values():
-        for shape, bounds in zip(family.shapes, family.shape_bounds):
-            column = f"{family.prefix}_{shape}"
-            if column not in summary:
-                continue
-            values = summary[column].to_numpy(dtype=float)
-            for bound, side in zip(bounds, ("lower", "upper")):
-                at = np.isclose(values, bound, rtol=1e-3)
-                if at.any():
-                    groups = ", ".join(f"{m} {g}" for m, g in summary.loc[at, ["model", "group"]].to_numpy())
-                    notes.append(f"`{column}` = {bound:g} is the fit's {side} bound, not an estimate "
-                                 f"(the data put it at or beyond the bound): {groups}.")
+    for column, (_, _, bounds) in shape_statistics().items():
+        if column not in summary:
+            continue
+        values = summary[column].to_numpy(dtype=float)
+        for bound, side in zip(bounds, ("lower", "upper")):
+            at = at_shape_bound(values, bound)
+            if at.any():
+                groups = ", ".join(f"{m} {g}" for m, g in summary.loc[at, ["model", "group"]].to_numpy())
+                notes.append(f"`{column}` = {bound:g} is the fit's {side} bound, not an estimate "
+                             f"(the data put it at or beyond the bound): {groups}.")
     return notes
 
 

@@ -169,18 +169,17 @@ def shape_bound(stat: str) -> dict | None:
     """The fit bounds of a distribution family's shape statistic (t_nu: Student-t nu, fitted
     within the bounds the family in weightstats.families declares), None for any other statistic.
     A value at a bound is the bound, not an estimate: figures mark it (plot_marking_bounds)."""
-    from scalefit.weightstats.families import FAMILIES
+    from scalefit.weightstats.families import shape_statistics
 
-    for family in FAMILIES.values():
-        for shape, bounds in zip(family.shapes, family.shape_bounds):
-            if stat == f"{family.prefix}_{shape}":
-                return {"family": family.name, "shape": shape, "bounds": tuple(bounds)}
-    return None
+    found = shape_statistics().get(stat)
+    return None if found is None else {"family": found[0].name, "shape": found[1], "bounds": found[2]}
 
 
 def at_bound(values, bound: float) -> np.ndarray:
-    """Which values sit at a fit bound (within 0.1%, as a bounded optimizer leaves them)."""
-    return np.isclose(np.asarray(values, float), bound, rtol=1e-3)
+    """Which values sit at a fit bound (weightstats.families.at_shape_bound)."""
+    from scalefit.weightstats.families import at_shape_bound
+
+    return at_shape_bound(values, bound)
 
 
 def bound_label(stat: str, side: str) -> str:
