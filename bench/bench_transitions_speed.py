@@ -42,14 +42,18 @@ from segmented_reference import lmfit_refinement, one_by_one_grid_optimum  # noq
 @contextlib.contextmanager
 def reference():
     """The code as it was, swapped in for the duration: the one-by-one grid search, lmfit's
-    polish, and warmup-study's pass that fitted every run to find its warmup families."""
-    saved = (segmented._grid_optimum, segmented._refine_breakpoints, warmup_study.run_schedules)
-    segmented._grid_optimum, segmented._refine_breakpoints = one_by_one_grid_optimum, lmfit_refinement
+    polish (every polish, where the bootstrap now polishes a run's resamples side by side:
+    segmented._refine_many), and warmup-study's pass that fitted every run to find its warmup
+    families."""
+    saved = (segmented._grid_optimum, segmented._refine_many, warmup_study.run_schedules)
+    segmented._grid_optimum = one_by_one_grid_optimum
+    segmented._refine_many = lambda x, ys, starts, min_points, rhos: [  # every polish lmfit's, one by one
+        lmfit_refinement(x, y, start, min_points, rho) for y, start, rho in zip(ys, starts, rhos)]
     warmup_study.run_schedules = lambda traj: detect_transitions(traj, n_bootstrap=0)[1]
     try:
         yield
     finally:
-        segmented._grid_optimum, segmented._refine_breakpoints, warmup_study.run_schedules = saved
+        segmented._grid_optimum, segmented._refine_many, warmup_study.run_schedules = saved
 
 
 def timed(work):
@@ -70,7 +74,8 @@ def main() -> None:
     pieces = {
         f"transitions t_nu/attn_out, {traj['model'].nunique()} runs":
             lambda: dumps(transition_study(traj, which="first").to_dict()),  # what --json prints
-        f"warmup-study, {len(panels)} panels": lambda: warmup_study.warmup_study(table, panels),
+        # jobs=1: in this process, where the reference is swapped in (bench_warmup_study.py times --jobs)
+        f"warmup-study, {len(panels)} panels": lambda: warmup_study.warmup_study(table, panels, jobs=1),
     }
     print(f"{'':42s} {'before':>9s} {'after':>9s} {'ratio':>7s}  same answers")
     for name, work in pieces.items():
