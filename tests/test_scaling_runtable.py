@@ -325,3 +325,25 @@ def test_a_missing_column_offers_the_one_that_differs_in_case_or_a_letter(tmp_pa
     assert _one_line(result).startswith(f"error: {path}: column 'los' is missing; did you mean 'loss'? (columns: ")
     result, path = run_cli(tmp_path, df, "chinchilla", "--loss", "zzz")
     assert "did you mean" not in _one_line(result)
+
+
+def test_runs_of_several_conditions_at_one_n_and_d_are_warned_of(tmp_path):
+    """Porian et al.'s owt2 points (five setups by 'label', the same N and D in each) were fitted
+    by compare and fit chinchilla as one law of 581 runs without a word."""
+    df = good_runs()
+    mixed = pd.concat([df.assign(label="long warmup", hparams="base"),
+                       df.assign(label="short warmup", hparams="base", loss=df["loss"] * 1.05),
+                       df.assign(label="tuned", hparams="tuned", loss=df["loss"] * 0.97)],
+                      ignore_index=True).drop(columns="model")
+    result, _ = run_cli(tmp_path, mixed, "chinchilla")
+    assert result.exit_code == 0, result.output
+    said = [ln for ln in result.stdout.splitlines() if "differ in column" in ln]
+    assert said == ["warning: runs at the same N and D differ in column 'label' (long warmup, short "
+                    "warmup, tuned): the fit mixes several conditions as if repeated runs of one; "
+                    "fit one with --subset label=VALUE, or walk them with `scalefit reconcile "
+                    "--by label`"]
+    seeds = pd.concat([df.assign(run=[f"r{i}" for i in range(len(df))], seed=1),
+                       df.assign(run=[f"s{i}" for i in range(len(df))], seed=2,
+                                 loss=df["loss"] * 1.01)], ignore_index=True).drop(columns="model")
+    result, _ = run_cli(tmp_path, seeds, "chinchilla")  # repeated seeds, each run its own name
+    assert result.exit_code == 0 and "differ in column" not in result.stdout, result.output

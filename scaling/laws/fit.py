@@ -21,7 +21,8 @@ from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_interva
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.runtable import RunTable, as_run_table, check_varies, n_convention_warning
+from scalefit.scaling.laws.runtable import (RunTable, as_run_table, check_varies,
+                                            mixed_conditions_warning, n_convention_warning)
 from scalefit.scaling.objective import HUBER_DELTA, huber
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
@@ -107,8 +108,10 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
         result = _fit(model, table, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
                       progress=progress)
     convention = n_convention_warning(model, table.n_column, table.frame)
-    if convention and convention not in result.warnings:
-        result.warnings.append(convention)
+    mixed = None if model.law_name == "isoflop" else mixed_conditions_warning(table.frame)
+    for warning in (convention, mixed):  # isoflop says it of its budgets' repeated sizes
+        if warning and warning not in result.warnings:
+            result.warnings.append(warning)
     annotate(result)
     if "C" not in table.frame.columns or not np.isfinite(table.C).any():
         return result  # a law of N or D alone on a table without compute: no allocation

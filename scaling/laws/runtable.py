@@ -154,6 +154,29 @@ def n_convention_warning(law, n_column: str | None, df: pd.DataFrame) -> str | N
     return None  # Kaplan's form on total parameters is common practice: its "N = params" note says it
 
 
+def mixed_conditions_warning(frame: pd.DataFrame) -> str | None:
+    """A warning when runs at one (N, D) differ in a text column (other than model or run, and
+    not a name every row has its own of): the table holds several conditions, e.g. Porian et
+    al.'s five setups by 'label', and one fit reads them as repeated runs of one."""
+    if not {"N", "D"} <= set(frame.columns) or len(frame) < 2:
+        return None
+    groups = frame.groupby([frame["N"], frame["D"]], sort=False)
+    if groups.ngroups == len(frame):
+        return None
+    varying = [c for c in frame.columns
+               if c not in ("model", "run") and not pd.api.types.is_numeric_dtype(frame[c])
+               and frame[c].nunique() < len(frame)
+               and (frame[c].groupby([frame["N"], frame["D"]], sort=False).nunique() > 1).any()]
+    if not varying:
+        return None
+    column = max(varying, key=lambda c: frame[c].nunique())  # the finest: Porian's label
+    values = list(dict.fromkeys(frame[column].dropna().astype(str)))
+    shown = ", ".join(values[:3]) + (f", ... ({len(values)} in all)" if len(values) > 3 else "")
+    return (f"runs at the same N and D differ in column '{column}' ({shown}): the fit mixes "
+            "several conditions as if repeated runs of one; fit one with --subset "
+            f"{column}=VALUE, or walk them with `scalefit reconcile --by {column}`")
+
+
 def _choose_n(df: pd.DataFrame, law) -> str | None:
     if law.nonembedding_n and "params_nonembed" in df.columns:
         return "params_nonembed"
