@@ -382,3 +382,15 @@ def test_also_chinchilla_beside_another_law_names_that_law(tmp_path):
         line, _ = _walk_error(tmp_path, runs, "--law", law, "--also-chinchilla")
         assert line == (f"error: --also-chinchilla: the walk's law {law.lower()} is the Chinchilla form "
                         "already; leave --also-chinchilla out, or walk another --law"), line
+
+
+def test_panel_naming_the_by_column_or_a_column_twice_is_refused(tmp_path):
+    """--by label --panel label walked one condition per panel (no step, nothing said);
+    --panel dataset,dataset printed panels 'owt2 / owt2'."""
+    runs = pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2)],
+                     ignore_index=True).assign(dataset="owt2")
+    line, _ = _walk_error(tmp_path, runs, "--panel", "condition")
+    assert line == ("error: --panel condition: that is the --by column; a panel splits the walk "
+                    "by another column (e.g. dataset), and --by's conditions are walked in each")
+    line, _ = _walk_error(tmp_path, runs, "--panel", "dataset,dataset")
+    assert line == "error: --panel: dataset is named twice; name each column once"

@@ -264,6 +264,12 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
     from scalefit.options import bootstrap_count
     bootstrap_count("--bootstrap", n_bootstrap)  # 0 or at least 2: one resample has no spread
     panel = list(panel or ())
+    if by in panel:  # every panel held one condition: a walk of no steps, said as fine
+        raise InputError(f"--panel {by}: that is the --by column; a panel splits the walk by "
+                         "another column (e.g. dataset), and --by's conditions are walked in each")
+    twice = [c for i, c in enumerate(panel) if c in panel[:i]]
+    if twice:  # panels were named 'owt2 / owt2'
+        raise InputError(f"--panel: {twice[0]} is named twice; name each column once")
     for column in [by, *panel]:
         if column not in runs.columns:
             raise InputError(f"--by/--panel: no column '{column}' in the run table (columns: "
