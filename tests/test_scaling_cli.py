@@ -458,3 +458,19 @@ def test_a_budget_row_left_blank_says_why():
     said = [ln for ln in lines if ln.startswith("-: ")]
     assert said == ["-: kaplan has no optimum at 1e+40 FLOPs within the N searched (about 1e-6 "
                     "to 1e6 x sqrt(C/6)): its frontier leaves that range"]
+
+
+def test_compare_report_says_where_its_stderr_comes_from(tmp_path):
+    """compare --bootstrap 0 --out: report.md headed the parameters 'stderr and CI from the
+    bootstrap' above the fit's curvature stderrs and empty CI columns."""
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    for n in ("0", "20"):
+        out = tmp_path / f"b{n}"
+        invoke(["compare", "--data", str(data), "--bootstrap", n, "--out", str(out)])
+        heads = [ln for ln in (out / "report.md").read_text().splitlines()
+                 if ln.startswith("## Parameters")]
+        assert heads == [("## Parameters (no bootstrap: stderr is the fit's curvature, no 95% "
+                          "CI; run with --bootstrap N for them)") if n == "0" else
+                         ("## Parameters (stderr and 95% CI from the bootstrap; stderr_fit: the "
+                          "fit's curvature, for diagnosis)")]

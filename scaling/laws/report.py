@@ -389,6 +389,16 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     write_text(out_dir, "report.md", "\n".join(text) + "\n")
 
 
+def _params_heading(fits: dict) -> str:
+    """The report's parameter heading: what its stderr and interval columns hold (without a
+    bootstrap it said 'stderr and CI from the bootstrap' above curvature stderrs and no CI)."""
+    if any((f.get("bootstrap") or {}).get("n") for f in fits.values()):
+        return ("## Parameters (stderr and 95% CI from the bootstrap; stderr_fit: the fit's "
+                "curvature, for diagnosis)")
+    return ("## Parameters (no bootstrap: stderr is the fit's curvature, no 95% CI; run with "
+            "--bootstrap N for them)")
+
+
 def write_compare_report(out_dir, comparison, frame) -> None:
     """report.md, metrics/params/budgets CSV, compare.json and the three plots of a
     ``compare.Comparison``."""
@@ -409,8 +419,8 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "",
             " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
-            markdown_table(metrics), "", "## Parameters (stderr and CI from the bootstrap; "
-            "stderr_fit: the fit's curvature, for diagnosis)", "", markdown_table(params), "", "## Budgets", "",
+            markdown_table(metrics), "", _params_heading(cmp["fits"]), "", markdown_table(params),
+            "", "## Budgets", "",
             f"{cmp.get('budget_rule', '')}. N: {cmp.get('budget_convention', '')}.", "",
             markdown_table(projection_frame(cmp["budgets"], list(cmp["fits"])))]
     warnings = [f"- {label}: {w}" for label, f in cmp["fits"].items()
