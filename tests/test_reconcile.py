@@ -394,3 +394,22 @@ def test_panel_naming_the_by_column_or_a_column_twice_is_refused(tmp_path):
                     "by another column (e.g. dataset), and --by's conditions are walked in each")
     line, _ = _walk_error(tmp_path, runs, "--panel", "dataset,dataset")
     assert line == "error: --panel: dataset is named twice; name each column once"
+
+
+def test_the_report_says_what_the_terminal_says(tmp_path):
+    """reconcile --out: reconcile.md left out the head (law, method, where the intervals come
+    from) and every 'not fitted' note the terminal printed."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    runs = pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2),
+                      isoflop_grid(0.40, 0.26, "tiny", 3).iloc[:2]])
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "condition",
+                                       "--bootstrap", "0", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "out" / "reconcile.md").read_text()
+    head = result.stdout.splitlines()[0]
+    notes = [ln for ln in result.stdout.splitlines() if ln.startswith("note: tiny: not fitted")]
+    assert head in report and len(notes) == 1 and f"- {notes[0]}" in report

@@ -63,23 +63,30 @@ def walk_frame(rec) -> pd.DataFrame:
     return df
 
 
-def walk_text(rec) -> str:
-    from scalefit.scaling.laws.report import text_table
+def walk_head(rec) -> str:
+    """What the walk is: the law, the minimum's method, and where its intervals come from."""
     method = f", {rec.method} minimum" if rec.law == "isoflop" else ""
     intervals = (f"95% intervals from {rec.n_bootstrap} draws of the line through the budget optima "
                  "(t, HC3 covariance)" if rec.law == "isoflop"
                  else f"95% intervals from {rec.n_bootstrap} bootstrap resamples")
     if not rec.n_bootstrap:  # '95% intervals from 0 draws' was printed above a table without any
         intervals = "no intervals (--bootstrap 0)"
-    head = (f"Allocation exponent a (N* ~ C^a) per {rec.by}" + (f" on {rec.data}" if rec.data else "")
+    return (f"Allocation exponent a (N* ~ C^a) per {rec.by}" + (f" on {rec.data}" if rec.data else "")
             + f": {rec.law}{method}, {intervals}"
             + (f" (seed {rec.seed})" if rec.n_bootstrap else ""))
-    lines = [head, "", text_table(walk_frame(rec)), ""]
+
+
+def walk_notes(rec) -> list[str]:
+    """Each condition's warnings (not fitted, not identified), as 'note: panel / condition: ...'."""
+    return [f"note: {s.panel + ' / ' if s.panel else ''}{s.condition}: {w}"
+            for s in rec.steps for w in s.warnings]
+
+
+def walk_text(rec) -> str:
+    from scalefit.scaling.laws.report import text_table
+    lines = [walk_head(rec), "", text_table(walk_frame(rec)), ""]
     lines += [f"- {f}" for f in rec.findings]
-    for s in rec.steps:
-        for w in s.warnings:
-            lines.append(f"note: {s.panel + ' / ' if s.panel else ''}{s.condition}: {w}")
-    return "\n".join(lines)
+    return "\n".join(lines + walk_notes(rec))
 
 
 WALK_COLUMNS = 2     # panels side by side; more panels go on further rows
@@ -137,8 +144,9 @@ def write_reconcile_report(out_dir, rec) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_frame(rec.table(), out / f"{STEM}.csv")
     save_figure(plot_walk(rec), out, STEM)
-    md = [f"# The walk of a over {rec.by}", "", markdown_table(walk_frame(rec)), "",
-          *[f"- {f}" for f in rec.findings], "", f"![walk]({STEM}.png)", ""]
+    md = [f"# The walk of a over {rec.by}", "", walk_head(rec), "",  # the terminal's words too
+          markdown_table(walk_frame(rec)), "", *[f"- {f}" for f in rec.findings],
+          *[f"- {n}" for n in walk_notes(rec)], "", f"![walk]({STEM}.png)", ""]
     write_text(out, f"{STEM}.md", "\n".join(md))
 
 
