@@ -25,7 +25,7 @@ from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
 from scalefit.scaling.laws.identifiability import annotate
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.schedule_areas import warmup_end
+from scalefit.scaling.laws.schedule_areas import lr_drops, warmup_end
 from scalefit.scaling.objective import HUBER_DELTA, huber
 from scalefit.scaling.resample import pairs_bootstrap
 
@@ -57,6 +57,15 @@ def _check(curves: LossCurves, model) -> None:
         raise InputError(f"law {model.law_name}: the runs differ in size "
                          f"({', '.join(curves.names)}); fit one size (--model) or the law "
                          f"with model size (--by-size)")
+
+
+def _lr_falls(curves: LossCurves) -> bool:
+    """Whether any run's LR falls after its warmup at or before its last point fitted."""
+    for r in np.unique(curves.run):
+        last = int(np.max(curves.step[curves.run == r]))
+        if np.any(lr_drops(curves.etas[r][: last + 1]) > 0):
+            return True
+    return False
 
 
 def bootstrap_units(curves: LossCurves) -> tuple[list[np.ndarray], str]:
@@ -118,6 +127,10 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
         warnings.append(f"too few points: {curves.loss.size} for {model.n_free} parameters")
     if not converged:
         warnings.append(f"optimizer did not converge: {best.message}")
+    if model.annealing and not _lr_falls(curves):  # those values are the grid's starts
+        warnings.append(f"not estimated: {', '.join(model.annealing)}; the LR of the runs fitted "
+                        "never falls after warmup before their last checkpoint fitted, so the "
+                        "annealing term is 0 at every point (fit runs whose LR decays)")
     pred = np.exp(log_loss - np.asarray(best.residual))
     rel = np.abs(pred - curves.loss) / curves.loss
     extra = {"runs": list(curves.names), "n_runs": curves.n_runs,

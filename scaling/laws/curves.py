@@ -201,8 +201,16 @@ def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
     linearly (the lr column as given); the points are the checkpoints at step >= min_step
     (None: past twice the end of each run's warmup, where neither law is meant to hold yet).
     Before a run's first row the LR is held at that row's value: a table should carry the LR
-    at step 0 and at the end of warmup (its loss there is not fitted)."""
+    at step 0 and at the end of warmup (its loss there is not fitted). A run of one row (a
+    finals table) holds no schedule: an InputError."""
     schedules, steps, loss, params, skipped = {}, {}, {}, {}, []
+    counts = rows.groupby("model", sort=False)["step"].agg(["nunique", "first"])
+    if (counts["nunique"] < 2).any():  # its LR was held at one value from step 0: made up
+        name, step = next((m, s) for m, (n, s) in counts.iterrows() if n < 2)
+        raise InputError(f"run {name}: one checkpoint (step {int(step)}); "
+                         "a schedule law reads each run's LR at every step from its lr column, so a "
+                         "run needs rows at 2 steps or more (step 0 or the end of warmup, and its "
+                         "checkpoints), not only its final loss")
     for model, run in rows.groupby("model", sort=False):
         run = run.sort_values("step")
         schedules[model] = areas.lr_per_step(run["step"], run["lr"])

@@ -46,6 +46,7 @@ class Momentum(ScheduleLaw):
     paper_names = ("L0", "A", "alpha", "C")
     log_scales = ("A", "C")
     linear = ("L0", "A", "C")
+    annealing = ("C",)  # what only the LR's fall after warmup (S2) can estimate
     bounds = dict(L0=(0.0, 20.0), log_A=LOG_BOUND, alpha=(0.01, 3.0), log_C=LOG_BOUND)
     lam = TISSUE_LAMBDA
 

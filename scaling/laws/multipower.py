@@ -50,6 +50,7 @@ class MultiPower(ScheduleLaw):
     paper_names = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
     log_scales = ("A", "B", "C")
     linear = ("L0", "A", "B")
+    annealing = ("B", "C", "beta", "gamma")  # what only the LR's fall after warmup (LD) can estimate
     n_refined = 2  # each refinement costs ~1500 evaluations of LD; the best starts agree
     bounds = dict(L0=(0.0, 20.0), log_A=LOG_BOUND, alpha=(0.01, 3.0), log_B=LOG_BOUND,
                   log_C=(np.log(1e-8), np.log(1e6)), beta=(0.01, 5.0), gamma=(0.0, 2.0))

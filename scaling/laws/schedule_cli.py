@@ -11,9 +11,10 @@ import numpy as np
 
 from scalefit.data import MINI_CHECKPOINTS, MINI_FINALS
 from scalefit.data import data_path as shipped_path
-from scalefit.errors import InputError
+from scalefit.errors import InputError, suggestion
 from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
-                              bootstrap_option, option_given, seed_option, split_values)
+                              bootstrap_option, one_setting_per_folder, option_given, seed_option,
+                              split_values)
 from scalefit.report import dumps, write_printed_report
 from scalefit.scaling.laws.identifiability import ZERO, judged
 from scalefit.scaling.outputs import checked_outputs
@@ -77,8 +78,9 @@ def pick_runs(rows, models, source, option: str = "--model"):
     models = split_values(models)
     known = sorted(rows["model"].unique())
     unknown = [m for m in models if m not in known]
-    if unknown:
-        raise InputError(f"{source}: {option} {', '.join(unknown)}: no such run "
+    if unknown:  # a near name first: 24 runs are a long list to find a typo's run in
+        near = suggestion(unknown[0], known, otherwise="")
+        raise InputError(f"{source}: {option} {', '.join(unknown)}: no such run{near} "
                          f"(runs: {', '.join(known)})")
     return rows[rows["model"].isin(models)] if models else rows
 
@@ -86,6 +88,13 @@ def pick_runs(rows, models, source, option: str = "--model"):
 def _fit_text(out: dict) -> str:
     lines = [f"{out['law']} fitted to {out['n_points']} checkpoints of {out['n_runs']} run(s) "
              f"({', '.join(out['runs'])})"]
+    if "lr_scale" in out:  # A, C (B) are in the LR unit the sums use: a paper's are in another
+        from scalefit.scaling.laws.registry import law_for
+        scaled = [name for name in law_for(out["law"]).log_scales if name != "K"]
+        lines.append(f"  LR read as lr / {out['lr_scale']:.4g} (the largest LR fitted): "
+                     f"the values of {', '.join(scaled)} depend on it"
+                     + (f"; momentum decay lambda {out['lambda']:g}, held fixed"
+                        if "lambda" in out else ""))
     for name, p in out["params"].items():
         ci = p["ci95"]
         bound = [0.0 if abs(v) <= ZERO else v for v in ci]
@@ -109,6 +118,7 @@ def _fit_text(out: dict) -> str:
                        "are fitted, else blocks of consecutive checkpoints.")
 @seed_option
 @checked_outputs
+@one_setting_per_folder
 def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, models, by_size,
                      min_step, delta, lam, n_bootstrap, seed):
     """Fit a law of the LR schedule to whole loss curves (table: model, step, lr, loss).
@@ -182,6 +192,7 @@ def _write_fit(out_dir, out, result, curves):
                       "whole runs when several are fitted, else blocks of checkpoints.")
 @seed_option
 @checked_outputs
+@one_setting_per_folder
 def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset, models,
                           by_size, min_step, delta, lam, schedule_spec, warmup, final_ratio,
                           peak_lr, measured, n_params, grid_test, finals_path, profile_lambda,
@@ -221,6 +232,8 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     if measured is not None:
         target = pick_runs(rows, [measured], source, "--measured").sort_values("step")
         target = target[target["step"] > 0]
+        if target.empty:  # int(nan) of its last step was a traceback
+            raise InputError(f"--measured {measured}: no checkpoint after step 0 to predict")
     train = pick_runs(rows, models, source)
     train = train[train["model"] != measured]
     if train.empty:
@@ -248,6 +261,10 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         raise InputError("--params: only with --by-size (one law for several sizes)")
     if schedule_spec is None and target is None:
         raise InputError("--schedule: give a schedule (e.g. cosine:2400) or a --measured run")
+    if schedule_spec is None and target["step"].nunique() < 2:  # its LR would be held flat
+        raise InputError(f"--measured {measured}: {target['step'].nunique()} checkpoint(s) after "
+                         "step 0, too few for its lr column to give its schedule; give the "
+                         "schedule it trained with, --schedule (e.g. cosine:STEPS)")
     fit = fit_curves(curves_from_table(train, min_step=min_step), law_name(law, by_size),
                      delta=delta, n_bootstrap=n_bootstrap, seed=seed, progress=True, lam=lam)
     if schedule_spec is not None:
@@ -329,12 +346,20 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
     last = points.iloc[-1]
     band = (f" [{last['ci95_lo']:.4g}, {last['ci95_hi']:.4g}] (95% interval of the fitted law over "
             f"{n_bootstrap} bootstrap refits)" if "ci95_lo" in points else " (no interval: --bootstrap 0)")
+    last_fitted = int(np.max(fit.components["curves"].step))
+    beyond = int(last["step"]) / last_fitted
+    kind = (f"; a projection, {beyond:.3g}x the last step fitted ({last_fitted}), of a schedule no "
+            "fitted run followed: no run checks it" if beyond > 1 else
+            "; a prediction for a schedule no fitted run followed, not a measurement")
     lines.append(f"final loss at step {int(last['step'])}: {last['predicted']:.4g}{band}"
-                 + ("" if measured else "; a prediction for a schedule no fitted run followed, not a measurement"))
-    if measured:
-        lines.append(f"|relative error| mean {100 * prediction.mean_rel_error:.3f}%, max "
-                     f"{100 * prediction.max_rel_error:.3f}%, final "
-                     f"{100 * prediction.final_rel_error:.3f}%")
+                 + ("" if measured else kind))
+    if measured:  # the mean and max count the scored points only: say which
+        scored = points["step"][points["scored"]]
+        where = (f"at the {len(scored)} checkpoints from step {int(scored.min())} on (twice the "
+                 "warmup's end)" if len(scored) else "at no checkpoint past twice the warmup's end")
+        lines.append(f"|relative error| {where}: mean {100 * prediction.mean_rel_error:.3f}%, max "
+                     f"{100 * prediction.max_rel_error:.3f}%; at the last, step "
+                     f"{int(last['step'])}: {100 * prediction.final_rel_error:.3f}%")
     lines += [f"note: {note}" for note in notes]
     return lines
 

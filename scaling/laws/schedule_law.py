@@ -40,6 +40,7 @@ class ScheduleLaw(Law):
     reads_checkpoints = True  # fit_law gives fit_runs the table of checkpoints (model, step, lr, loss)
     by_size = False
     linear: tuple[str, ...] = ()  # paper names of the parameters the loss is linear in
+    annealing: tuple[str, ...] = ()  # paper names of the loss-drop term's parameters
     base_law = ""  # the law without N (for a by-size variant)
     n_refined = 4  # best grid starts refined by the full fit
 

@@ -27,8 +27,9 @@ def plot_curve(prediction, fitted=None, *, title: str = ""):
     if fitted is not None:
         ax.plot(fitted["step"], fitted["loss"], "x", ms=4, color="0.4", label="fitted on")
     shown = [points["measured"]] if "measured" in points else []
-    shown += [fitted["loss"]] if fitted is not None else []
-    if shown:  # the measured range: the law is not meant for the warmup's first steps
+    if fitted is not None:  # and the curve from the first step fitted on, so that a projection
+        shown += [fitted["loss"], predicted[steps >= np.min(fitted["step"])]]  # past them shows
+    if shown:  # not the warmup's first steps: the law is not meant for them
         values = np.concatenate([np.asarray(v, float) for v in shown])
         lo, hi = float(values.min()), float(values.max())
         ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))

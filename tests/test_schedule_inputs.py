@@ -1,0 +1,148 @@
+"""`fit schedule-law` and `predict curve` as a new user meets them (issue of the H5 audit): an
+--out folder of other settings, a typo in a run's name, a run of one checkpoint, a schedule
+whose LR never falls, a prediction far past the fitted steps, and what the printed numbers are
+in. Synthetic curves of a known momentum law keep every fit here under a second."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.scaling.laws.curve_fit import CurvePrediction, fit_curves
+from scalefit.scaling.laws.curves import curves_from_schedules
+from scalefit.scaling.laws.registry import law_for
+from tests.test_schedule_laws import COSINE, PEAK, T, TRUTH, WSD
+
+
+def _table(schedules=(("cosine", COSINE), ("wsd", WSD)), steps=np.arange(0, T + 1, 40)):
+    """A checkpoint table (model, step, lr, loss) of the momentum law's TRUTH, one run per
+    schedule, every run with rows from step 0 (its warmup is in the lr column)."""
+    frames = []
+    for i, (name, schedule) in enumerate(schedules):
+        at = steps[steps > 0]
+        curves = curves_from_schedules({name: schedule}, {name: at}, lr_scale=PEAK)
+        loss = law_for("momentum").loss_curve(TRUTH["momentum"], curves)
+        loss *= np.exp(np.random.default_rng(i).normal(0, 5e-4, at.size))
+        frames.append(pd.DataFrame({"model": name, "step": steps,
+                                    "lr": lr_at_step(schedule, steps), "loss": np.r_[10.0, loss]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run(tmp_path, table, *args):
+    path = tmp_path / "curves.csv"
+    table.to_csv(path, index=False)
+    return CliRunner().invoke(main, [*args, "--data", str(path), "--bootstrap", "0"])
+
+
+def _one_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_an_out_folder_of_other_settings_is_refused(tmp_path):
+    """fit schedule-law and predict curve wrote into any folder: a curve.csv and prediction.json
+    of one fit sat beside fit.json and report.md of another, read as one result."""
+    out = str(tmp_path / "report")
+    fit = ["fit", "schedule-law", "--model", "cosine", "--out", out]
+    assert _run(tmp_path, _table(), *fit).exit_code == 0
+    assert _run(tmp_path, _table(), *fit).exit_code == 0  # the same settings rewrite their files
+    line = _one_line(_run(tmp_path, _table(), "predict", "curve", "--model", "cosine",
+                          "--schedule", "cosine:1500", "--out", out))
+    assert "holds the results of other settings" in line and "fit schedule-law" not in line
+    line = _one_line(_run(tmp_path, _table(), *fit[:-2], "--law", "multi-power", "--out", out))
+    assert "--law 'momentum' there, 'multi-power' here" in line
+
+
+def test_a_misspelt_run_is_answered_with_the_nearest_name(tmp_path):
+    line = _one_line(_run(tmp_path, _table(), "fit", "schedule-law", "--model", "cosin"))
+    assert "--model cosin: no such run; did you mean 'cosine'? (runs: cosine, wsd)" in line
+    line = _one_line(_run(tmp_path, _table(), "predict", "curve", "--model", "cosine",
+                          "--measured", "wds"))
+    assert "--measured wds: no such run; did you mean 'wsd'?" in line
+
+
+def test_a_run_of_one_checkpoint_is_refused_not_given_a_flat_lr(tmp_path):
+    """A finals table (one row per run) was fitted with each run's LR held at its final value
+    from step 0: a schedule made up from one number."""
+    table = _table()
+    final = table[(table["step"] == T) & (table["model"] == "cosine")].assign(model="cosine-final")
+    line = _one_line(_run(tmp_path, pd.concat([table, final]), "fit", "schedule-law",
+                          "--model", "cosine,cosine-final"))
+    assert f"run cosine-final: one checkpoint (step {T})" in line and "2 steps or more" in line
+    line = _one_line(_run(tmp_path, pd.concat([table, final]), "predict", "curve", "--model",
+                          "cosine", "--measured", "cosine-final"))
+    assert "--measured cosine-final: 1 checkpoint(s) after step 0" in line and "--schedule" in line
+    start = table[table["step"] == 0].assign(model="start", lr=PEAK)  # int(nan) of its last step
+    line = _one_line(_run(tmp_path, pd.concat([table, start]), "predict", "curve", "--model",
+                          "cosine", "--measured", "start", "--schedule", "cosine:100"))
+    assert "--measured start: no checkpoint after step 0" in line
+
+
+def test_a_schedule_that_never_decays_says_the_annealing_terms_are_not_estimated():
+    """With a constant LR, S2 and LD are 0 at every point: multi-power printed C = 0.001,
+    beta = 0.3, gamma = 0.2 (its grid's starts) with no word that nothing estimated them."""
+    flat = LRSchedule(peak=PEAK, warmup_steps=20, style="constant")
+    steps = np.arange(40, T + 1, 40)
+    for law in ("momentum", "multi-power"):
+        curves = curves_from_schedules({"flat": flat}, {"flat": steps}, lr_scale=PEAK)
+        curves.loss = law_for("momentum").loss_curve(TRUTH["momentum"], curves)
+        result = fit_curves(curves, law, n_bootstrap=0)
+        said = [w for w in result.warnings if w.startswith("not estimated: ")]
+        assert said and said[0].startswith(f"not estimated: {', '.join(law_for(law).annealing)};")
+    curves = curves_from_schedules({"cos": COSINE}, {"cos": steps}, lr_scale=PEAK)
+    curves.loss = law_for("momentum").loss_curve(TRUTH["momentum"], curves)
+    assert not any("not estimated" in w for w in fit_curves(curves, "momentum",
+                                                            n_bootstrap=0).warnings)
+
+
+def test_a_final_loss_far_past_the_fitted_steps_is_called_a_projection(tmp_path):
+    """cosine:100000 on a law fitted to 2400 steps printed 'a prediction for a schedule no
+    fitted run followed', 41.7x past the data; only a note below called it a projection."""
+    far = _run(tmp_path, _table(), "predict", "curve", "--model", "cosine", "--schedule",
+               f"cosine:{10 * T}")
+    assert far.exit_code == 0, far.output
+    assert (f"; a projection, 10x the last step fitted ({T}), of a schedule no fitted run "
+            "followed: no run checks it") in far.stdout
+    near = _run(tmp_path, _table(), "predict", "curve", "--model", "cosine", "--schedule",
+                f"cosine:{T // 2}")
+    assert "; a prediction for a schedule no fitted run followed, not a measurement" in near.stdout
+
+
+def test_the_errors_against_a_measured_run_say_which_checkpoints_they_count(tmp_path):
+    result = _run(tmp_path, _table(), "predict", "curve", "--model", "cosine", "--measured", "wsd")
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("|relative error|"))
+    n = int((_table().query("model == 'wsd'")["step"] >= 40).sum())  # warmup 20: from step 40
+    assert line.startswith(f"|relative error| at the {n} checkpoints from step 40 on (twice the "
+                           "warmup's end): mean ")
+    assert f"; at the last, step {T}: " in line
+
+
+def test_the_fit_says_the_lr_unit_of_its_scales_and_the_decay(tmp_path):
+    """A and C are in units of the largest LR fitted (the laws divide the LR by it): printed
+    bare, a C of 3.5e-4 read as one per unit of the raw LR, and the decay went unsaid."""
+    result = _run(tmp_path, _table(), "fit", "schedule-law", "--model", "cosine")
+    assert result.exit_code == 0, result.output
+    top = _table().query("model == 'cosine'")["lr"].max()
+    assert result.stdout.splitlines()[1] == (f"  LR read as lr / {top:.4g} (the largest LR fitted): "
+                                             "the values of A, C depend on it; momentum decay "
+                                             "lambda 0.999, held fixed")
+    mp = _run(tmp_path, _table(), "fit", "schedule-law", "--model", "cosine", "--law", "multi-power")
+    assert "the values of A, B, C depend on it\n" in mp.stdout
+
+
+def test_the_plot_shows_the_projected_curve_past_the_fitted_points():
+    """The y axis was the fitted points' range: a curve projected 10x past them (its loss below
+    every fitted one) ran off the bottom of the figure, which showed nothing of the answer."""
+    from scalefit.scaling.laws.schedule_plots import plot_curve
+
+    steps = np.unique(np.geomspace(1, 20000, 80).astype(int))
+    points = pd.DataFrame({"step": steps, "lr": 1e-3, "predicted": 3.0 + 5.0 * steps ** -0.3})
+    fitted = pd.DataFrame({"step": [100, 500, 2000], "loss": 3.0 + 5.0 * np.array([100, 500, 2000]) ** -0.3})
+    low, high = plot_curve(CurvePrediction(points), fitted).axes[0].get_ylim()
+    assert low <= points["predicted"].iloc[-1] and high >= fitted["loss"].max()
+    assert high < points["predicted"].iloc[0]  # the warmup's blow-up at step 1 stays out
