@@ -347,3 +347,13 @@ def test_runs_of_several_conditions_at_one_n_and_d_are_warned_of(tmp_path):
                                  loss=df["loss"] * 1.01)], ignore_index=True).drop(columns="model")
     result, _ = run_cli(tmp_path, seeds, "chinchilla")  # repeated seeds, each run its own name
     assert result.exit_code == 0 and "differ in column" not in result.stdout, result.output
+
+
+def test_isoflop_on_too_few_rows_says_what_its_fit_needs(tmp_path):
+    """2 or 3 rows: 'law isoflop needs at least 4 points for 3 parameters' counted the
+    coefficients of one budget's parabola; the fit needs 2 budgets of 3 sizes (6 runs)."""
+    result, path = run_cli(tmp_path, good_runs().iloc[:5], "isoflop")
+    assert result.exit_code == 2
+    assert _one_line(result) == (f"error: {path}: 5 rows; law isoflop needs at least 6 runs (2 "
+                                 "compute budgets of 3 model sizes each, whose lowest loss is not "
+                                 "at either end)")

@@ -240,6 +240,10 @@ class IsoFLOP(Law):
     independent = ("log_N",)
     predicts_loss = False
     paper_names = ("a", "G")
+    # the line N*(C) needs 2 budgets with a minimum each; the run table's check says so
+    min_runs = 2 * MIN_POINTS_PER_BUDGET
+    min_runs_why = (f"2 compute budgets of {MIN_POINTS_PER_BUDGET} model sizes each, whose "
+                    "lowest loss is not at either end")
 
     def fit_runs(self, runs, *, loss="loss", n_bootstrap=0, seed=0, progress=False,
                  isoflop_method="parabola", **options):

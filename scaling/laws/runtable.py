@@ -294,6 +294,9 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
 
     _check_duplicates(df, source)
     min_points = n_free + 1
+    if check_size and len(out) < getattr(law_model, "min_runs", 0):  # a law read per group
+        raise InputError(f"{source}: {len(out)} row{'s' * (len(out) != 1)}; law {law} needs at "
+                         f"least {law_model.min_runs} runs ({law_model.min_runs_why})")
     if check_size and len(out) < min_points:
         raise InputError(f"{source}: column '{loss}': {len(out)} rows, law {law} needs at least "
                          f"{min_points} points for {n_free} parameters")
