@@ -148,3 +148,18 @@ def test_a_library_warning_is_one_warning_line_in_the_cli_and_a_python_warning_e
     with pytest.warns(ScalefitWarning, match="caught in Python"):
         warn("caught in Python")
     assert warnings.showwarning is before  # the command's display is not left behind
+
+
+def test_one_column_mapped_to_two_names_is_both():
+    """--columns budget=C,flops=C kept only the last name (flops), and the isoflop budgets the
+    user named were silently read from rounded flops instead."""
+    import pandas as pd
+
+    from scalefit.options import apply_column_mapping, file_column
+
+    df = pd.DataFrame({"C": [1.0, 2.0], "flops": [9.0, 9.0], "x": [3.0, 4.0]})
+    both = apply_column_mapping(df, {"budget": "C", "flops": "C"}, "t.csv")
+    assert both["budget"].tolist() == both["flops"].tolist() == [1.0, 2.0]
+    assert file_column(both, "budget") == file_column(both, "flops") == "C"
+    swapped = apply_column_mapping(df, {"flops": "x", "params": "flops"}, "t.csv")
+    assert swapped["flops"].tolist() == [3.0, 4.0] and swapped["params"].tolist() == [9.0, 9.0]

@@ -285,10 +285,15 @@ def apply_column_mapping(df, mapping: dict[str, str], source: str):
     renamed = {column: key for key, column in mapping.items() if column != key}
     if not renamed:
         return df
-    df = df.drop(columns=[k for k in renamed.values() if k in df.columns and
+    # a column mapped to two names (budget=C,flops=C) is both; the dict above kept the last one
+    copies = {key: renamed[column] for key, column in mapping.items()
+              if column != key and renamed[column] != key}
+    df = df.drop(columns=[k for k in [*renamed.values(), *copies] if k in df.columns and
                           k not in renamed])
     df = df.rename(columns=renamed)
-    df.attrs["mapped_columns"] = {key: column for column, key in renamed.items()}
+    for key, kept in copies.items():
+        df[key] = df[kept]
+    df.attrs["mapped_columns"] = {key: column for key, column in mapping.items() if column != key}
     return df
 
 
