@@ -474,3 +474,14 @@ def test_compare_report_says_where_its_stderr_comes_from(tmp_path):
                           "CI; run with --bootstrap N for them)") if n == "0" else
                          ("## Parameters (stderr and 95% CI from the bootstrap; stderr_fit: the "
                           "fit's curvature, for diagnosis)")]
+
+
+def test_isoflop_budget_table_has_no_column_of_dashes(tmp_path):
+    """fit isoflop printed a 'loss' column of '-' in every row: the law has no loss surface."""
+    from tests.test_reconcile import isoflop_grid
+
+    data = tmp_path / "iso.csv"
+    isoflop_grid(0.34, 0.28, "a", 1).drop(columns="condition").to_csv(data, index=False)
+    lines = invoke(["fit", "isoflop", "--data", str(data), "--bootstrap", "20"]).stdout.splitlines()
+    header = lines[lines.index(next(ln for ln in lines if ln.startswith("compute-optimal"))) + 1]
+    assert header.split() == ["FLOPs", "x", "largest", "run", "kind", "N*", "D*", "D*/N*"]

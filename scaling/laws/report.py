@@ -119,7 +119,10 @@ def projection_frame(rows: list[dict], laws=None) -> pd.DataFrame:
                                       if k.startswith(prefix)}, key)
                      for key, label in PROJECTED}
             out.append({**head, **({"law": law} if law else {}), **cells})
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    if "loss" in frame.columns and frame["loss"].eq("-").all():  # isoflop: no loss surface
+        frame = frame.drop(columns="loss")
+    return frame
 
 
 def scatter_text(scatters: dict) -> str | None:
