@@ -410,7 +410,8 @@ def test_out_folder_never_mixes_the_results_of_two_settings(tmp_path):
             "results of one command and its options: give a new or empty folder, or remove what "
             "it holds"]
         assert {p.name: p.read_bytes() for p in out.iterdir()} == written  # nothing touched
-    invoke([*first, "--json"])  # the same settings again (--json only changes stdout)
+    # the same settings again: --json only changes stdout, and no LAWS means kaplan chinchilla
+    invoke(["compare", "kaplan", "chinchilla", *first[1:], "--json"])
     assert {p.name for p in out.iterdir()} == set(written)
     # a folder of files no setting is recorded for (a user's own, an interrupted run's)
     mixed = tmp_path / "mixed"

@@ -231,7 +231,7 @@ def schedule_options(func):
 @fit_options
 @schedule_options
 @checked_outputs
-@one_setting_per_folder
+@one_setting_per_folder(defaults={"laws": ("kaplan", "chinchilla")})
 def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
             budgets, subset, params_column, tokens_column, flops_column, column_map, schedules,
             checkpoints_path, finals_path, plot_path, lam):

@@ -421,7 +421,7 @@ def output_file(option: str, path):
 SETTINGS_FILE = "scalefit_settings.json"  # the command and options whose results a folder holds
 
 
-def command_settings(ctx) -> dict:
+def command_settings(ctx, defaults=None) -> dict:
     """{'command': name, 'options': {flag: value}} of a parsed click context: every option that
     shapes the results (not --out, nor --json, which only changes stdout); paths made absolute,
     so '--data runs.csv' and '--data ./runs.csv' are one setting."""
@@ -432,6 +432,8 @@ def command_settings(ctx) -> dict:
         if param.name in ("out_dir", "as_json") or param.name not in ctx.params:
             continue
         value = ctx.params[param.name]
+        if defaults and param.name in defaults and value in ((), None):  # compare = compare kaplan chinchilla
+            value = defaults[param.name]
         if isinstance(value, tuple):
             value = [str(v) if not isinstance(v, (int, float)) else v for v in value]
         elif isinstance(param.type, click.Path) and isinstance(value, str):
@@ -483,11 +485,15 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
                          f"of one command and its options: {fix}")
 
 
-def one_setting_per_folder(command):
+def one_setting_per_folder(command=None, *, defaults=None):
     """Decorate a click callback (below the click decorators) that writes into ``out_dir``:
     refuse a folder of other settings before any work (``refuse_other_settings``), and record
-    the settings (SETTINGS_FILE) once the command has written its results."""
+    the settings (SETTINGS_FILE) once the command has written its results. ``defaults``:
+    {parameter: the value an empty one stands for}, so that both spellings are one setting."""
     import functools
+
+    if command is None:
+        return lambda func: one_setting_per_folder(func, defaults=defaults)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -498,7 +504,7 @@ def one_setting_per_folder(command):
 
         from scalefit.atomic import write_json
 
-        settings = command_settings(click.get_current_context())
+        settings = command_settings(click.get_current_context(), defaults)
         refuse_other_settings(out_dir, settings)
         result = command(*args, **kwargs)
         if Path(out_dir).is_dir():
