@@ -146,3 +146,23 @@ def test_the_plot_shows_the_projected_curve_past_the_fitted_points():
     low, high = plot_curve(CurvePrediction(points), fitted).axes[0].get_ylim()
     assert low <= points["predicted"].iloc[-1] and high >= fitted["loss"].max()
     assert high < points["predicted"].iloc[0]  # the warmup's blow-up at step 1 stays out
+
+
+def test_a_schedule_other_than_the_measured_runs_lr_is_warned(tmp_path):
+    """--measured wsd --schedule cosine:2000 compared a cosine prediction with the WSD run's
+    losses and printed the gap as the law's error, with no word that the schedules differ."""
+    other = _run(tmp_path, _table(), "predict", "curve", "--model", "cosine", "--measured", "wsd",
+                 "--schedule", f"cosine:{T}", "--warmup", "20", "--final-ratio", "0")
+    assert other.exit_code == 0, other.output
+    assert f"warning: --schedule cosine:{T}: not the LR that --measured wsd logged (lr column)" \
+        in other.stderr
+    own = _run(tmp_path, _table(), "predict", "curve", "--model", "cosine", "--measured", "wsd",
+               "--schedule", f"wsd:{T}:0.2", "--warmup", "20", "--final-ratio", "0")
+    assert own.exit_code == 0 and "warning" not in own.stderr, own.output
+
+
+def test_a_min_step_past_every_checkpoint_says_where_they_end(tmp_path):
+    line = _one_line(_run(tmp_path, _table(), "fit", "schedule-law", "--model", "cosine",
+                          "--min-step", "5000"))
+    assert line.endswith(f"min_step (--min-step) 5000: no checkpoint at or after it to fit; the "
+                         f"last is at step {T}")

@@ -223,8 +223,12 @@ def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
         loss[model] = fit["loss"].to_numpy()
         params[model] = float(run["params"].iloc[0]) if "params" in run.columns else np.nan
     schedules = {m: schedules[m] for m in steps}
-    if not steps:
-        raise InputError(f"no checkpoint at step >= {min_step or 'the end of warmup'} to fit")
+    if not steps:  # say where the checkpoints end, so the fix is plain
+        last = int(rows["step"].max())
+        raise InputError(f"min_step (--min-step) {min_step}: no checkpoint at or after it to fit; "
+                         f"the last is at step {last}" if min_step is not None else
+                         f"no checkpoint after twice the end of warmup to fit (the last is at step "
+                         f"{last}); give --min-step")
     if skipped:  # a run asked for and left out must be said, not found missing from the fit's list
         warn(f"not fitted, no checkpoint at or after the first fitted step: {', '.join(skipped)}")
     return curves_from_schedules(schedules, steps, params, loss, lr_scale)

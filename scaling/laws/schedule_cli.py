@@ -265,6 +265,8 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         raise InputError(f"--measured {measured}: {target['step'].nunique()} checkpoint(s) after "
                          "step 0, too few for its lr column to give its schedule; give the "
                          "schedule it trained with, --schedule (e.g. cosine:STEPS)")
+    if schedule_spec is not None and target is not None:  # said before the fit, not after
+        _schedule_against_lr_column(schedule_spec, target, measured, peak_lr, warmup, final_ratio)
     fit = fit_curves(curves_from_table(train, min_step=min_step), law_name(law, by_size),
                      delta=delta, n_bootstrap=n_bootstrap, seed=seed, progress=True, lam=lam)
     if schedule_spec is not None:
@@ -362,6 +364,28 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
                      f"{int(last['step'])}: {100 * prediction.final_rel_error:.3f}%")
     lines += [f"note: {note}" for note in notes]
     return lines
+
+
+def _schedule_against_lr_column(spec, target, measured, peak_lr, warmup, final_ratio) -> None:
+    """Warn when --schedule is not the LR the --measured run's lr column logged (by more than 5%
+    of its peak at a checkpoint): the errors printed would then compare the law on one schedule
+    with a run trained on another (wsd:2400:0.2 against a 1120-step cosine run: 6% 'error')."""
+    from scalefit.errors import warn
+    from scalefit.scaling.laws.curves import parse_schedule
+    from scalefit.schedule import lr_at_step
+    logged = target["lr"].to_numpy(float)
+    schedule = parse_schedule(spec, peak=peak_lr or float(logged.max()), warmup=warmup,
+                              final_ratio=final_ratio, steps=int(target["step"].max()))
+    steps = target["step"].to_numpy()
+    kept = steps <= schedule.decay_steps
+    given = lr_at_step(schedule, steps[kept])
+    off = np.abs(given - logged[kept])
+    if off.size and off.max() > 0.05 * logged.max():
+        i = int(np.argmax(off))
+        warn(f"--schedule {spec}: not the LR that --measured {measured} logged (lr column) at "
+             f"step {int(steps[kept][i])}: {given[i]:.4g} here, {logged[kept][i]:.4g} there; the "
+             "errors below compare the law on this schedule with a run trained on its own (leave "
+             "--schedule out to predict the run's own)")
 
 
 def out_schedule(schedule_spec, measured) -> str:
