@@ -357,3 +357,22 @@ def test_isoflop_on_too_few_rows_says_what_its_fit_needs(tmp_path):
     assert _one_line(result) == (f"error: {path}: 5 rows; law isoflop needs at least 6 runs (2 "
                                  "compute budgets of 3 model sizes each, whose lowest loss is not "
                                  "at either end)")
+
+
+def test_a_blank_or_bad_budget_cell_is_named_not_dropped_from_its_group(tmp_path):
+    """--columns budget=nominal with an empty and a text cell: both runs were left out of every
+    IsoFLOP budget without a word (budget_groups coerced them to NaN)."""
+    from tests.test_reconcile import isoflop_grid
+
+    df = isoflop_grid(0.34, 0.28, "a", 1).drop(columns="condition")
+    df["nominal"] = df["flops"].astype(object)
+    for cell, says in ((np.nan, "is missing (NaN)"), ("abc", "'abc' is not a finite number"),
+                       (-1.0, "must be positive, got -1")):
+        bad = df.copy()
+        bad.loc[3, "nominal"] = cell
+        result, path = run_cli(tmp_path, bad, "isoflop", "--columns", "budget=nominal")
+        assert result.exit_code == 2
+        assert _one_line(result) == f"error: {path}: column 'nominal', row 4: {says}"
+    ok, _ = run_cli(tmp_path, df.assign(nominal=np.nan), "chinchilla", "--columns",
+                    "budget=nominal")  # a law that does not read budgets does not check them
+    assert ok.exit_code == 0, ok.output

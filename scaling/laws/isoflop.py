@@ -240,6 +240,7 @@ class IsoFLOP(Law):
     independent = ("log_N",)
     predicts_loss = False
     paper_names = ("a", "G")
+    reads_budget = True  # a 'budget' column groups the runs (budget_groups): each cell checked
     # the line N*(C) needs 2 budgets with a minimum each; the run table's check says so
     min_runs = 2 * MIN_POINTS_PER_BUDGET
     min_runs_why = (f"2 compute budgets of {MIN_POINTS_PER_BUDGET} model sizes each, whose "

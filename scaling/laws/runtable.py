@@ -279,6 +279,10 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     if has_tokens or has_flops:
         out["D"] = D
         out["C"] = C
+    if getattr(law_model, "reads_budget", False) and "budget" in df.columns:
+        # a blank or text budget was dropped from every IsoFLOP group without a word
+        budget = _numeric(df, "budget", source)
+        _positive(budget, "budget", source, df)
     for variable in law_model.extra_variables():
         column = law_model.columns[variable]
         if column not in df.columns:
