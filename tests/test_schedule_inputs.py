@@ -166,3 +166,38 @@ def test_a_min_step_past_every_checkpoint_says_where_they_end(tmp_path):
                           "--min-step", "5000"))
     assert line.endswith(f"min_step (--min-step) 5000: no checkpoint at or after it to fit; the "
                          f"last is at step {T}")
+
+
+def test_a_curve_of_another_loss_column_is_not_labelled_nats(tmp_path, monkeypatch):
+    """--loss-column bpb --out: the figures' axis said 'loss (nats/token)' of bits per byte."""
+    import matplotlib.pyplot as plt
+
+    from scalefit.scaling.laws import schedule_plots
+
+    drawn = []
+
+    def spy(*args, **kwargs):
+        fig = real(*args, **kwargs)
+        drawn.append(fig.axes[0].get_ylabel())
+        return fig
+
+    real = schedule_plots.plot_fitted_curves
+    monkeypatch.setattr(schedule_plots, "plot_fitted_curves", spy)
+    table = _table().rename(columns={"loss": "bpb"})
+    result = _run(tmp_path, table, "fit", "schedule-law", "--model", "cosine", "--loss-column",
+                  "bpb", "--out", str(tmp_path / "bpb"))
+    assert result.exit_code == 0, result.output
+    assert drawn == ["bpb"]
+    assert schedule_plots.loss_axis_label("loss") == "loss (nats/token)"
+    plt.close("all")
+
+
+def test_a_term_at_its_lower_bound_says_its_exponents_are_not_estimated():
+    """A run of constant loss: A fell to its bound 1e-12 and alpha = 0.35, the grid's start, was
+    printed as an estimate (only 'parameter A is at its lower bound' was said)."""
+    steps = np.arange(40, T + 1, 40)
+    curves = curves_from_schedules({"cos": COSINE}, {"cos": steps}, lr_scale=PEAK)
+    curves.loss = np.full(steps.size, 4.0)
+    warnings = fit_curves(curves, "momentum", n_bootstrap=0).warnings
+    assert "not estimated: alpha; A is at its lower bound, so the term they shape is 0 at every " \
+           "point" in warnings

@@ -131,6 +131,10 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
         warnings.append(f"not estimated: {', '.join(model.annealing)}; the LR of the runs fitted "
                         "never falls after warmup before their last checkpoint fitted, so the "
                         "annealing term is 0 at every point (fit runs whose LR decays)")
+    for scale, carried in model.carried.items():  # e.g. A at 1e-12: alpha moves nothing
+        if f"parameter {scale} is at its lower bound" in warnings:
+            warnings.append(f"not estimated: {', '.join(carried)}; {scale} is at its lower bound, "
+                            "so the term they shape is 0 at every point")
     pred = np.exp(log_loss - np.asarray(best.residual))
     rel = np.abs(pred - curves.loss) / curves.loss
     extra = {"runs": list(curves.names), "n_runs": curves.n_runs,

@@ -47,6 +47,7 @@ class Momentum(ScheduleLaw):
     log_scales = ("A", "C")
     linear = ("L0", "A", "C")
     annealing = ("C",)  # what only the LR's fall after warmup (S2) can estimate
+    carried = {"A": ("alpha",)}
     bounds = dict(L0=(0.0, 20.0), log_A=LOG_BOUND, alpha=(0.01, 3.0), log_C=LOG_BOUND)
     lam = TISSUE_LAMBDA
 
@@ -73,6 +74,7 @@ class MomentumBySize(Momentum):
     paper_names = ("E", "K", "a", "A", "b", "alpha", "C")
     log_scales = ("K", "A", "C")
     linear = ("E", "K", "A", "C")
+    carried = {"K": ("a",), "A": ("b", "alpha")}
     bounds = dict(E=(0.0, 20.0), log_K=LOG_BOUND, a=(0.0, 3.0), log_A=LOG_BOUND, b=(-2.0, 3.0),
                   alpha=(0.01, 3.0), log_C=LOG_BOUND)
 

@@ -51,6 +51,7 @@ class MultiPower(ScheduleLaw):
     log_scales = ("A", "B", "C")
     linear = ("L0", "A", "B")
     annealing = ("B", "C", "beta", "gamma")  # what only the LR's fall after warmup (LD) can estimate
+    carried = {"A": ("alpha",), "B": ("C", "beta", "gamma")}
     n_refined = 2  # each refinement costs ~1500 evaluations of LD; the best starts agree
     bounds = dict(L0=(0.0, 20.0), log_A=LOG_BOUND, alpha=(0.01, 3.0), log_B=LOG_BOUND,
                   log_C=(np.log(1e-8), np.log(1e6)), beta=(0.01, 5.0), gamma=(0.0, 2.0))
@@ -86,6 +87,7 @@ class MultiPowerBySize(MultiPower):
     paper_names = ("E", "K", "a", "A", "b", "alpha", "B", "C", "beta", "gamma")
     log_scales = ("K", "A", "B", "C")
     linear = ("E", "K", "A", "B")
+    carried = {"K": ("a",), "A": ("b", "alpha"), "B": ("C", "beta", "gamma")}
     bounds = dict({k: v for k, v in MultiPower.bounds.items() if k != "L0"}, E=(0.0, 20.0),
                   log_K=LOG_BOUND, a=(0.0, 3.0), b=(-2.0, 3.0))
 

@@ -140,12 +140,12 @@ def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, mod
     out = result.to_dict()
     out.update(data=source, dataset=dataset)
     if out_dir:
-        _write_fit(out_dir, out, result, curves)
+        _write_fit(out_dir, out, result, curves, loss_column)
         write_printed_report(out_dir, f"Fit: {out['law']}", _fit_text(out), "fitted_curves")
     click.echo(dumps(out) if as_json else _fit_text(out))
 
 
-def _write_fit(out_dir, out, result, curves):
+def _write_fit(out_dir, out, result, curves, loss_column="loss"):
     import pandas as pd
     from scalefit.atomic import write_frame, write_json
     from scalefit.report import save_figure
@@ -157,8 +157,9 @@ def _write_fit(out_dir, out, result, curves):
                           "loss": curves.loss, "fitted": fitted})
     write_frame(table, out_dir / "fitted_curves.csv")
     write_json(out_dir / "fit.json", out)
-    from scalefit.scaling.laws.schedule_plots import plot_fitted_curves
-    save_figure(plot_fitted_curves(table, result.law), out_dir, "fitted_curves")
+    from scalefit.scaling.laws.schedule_plots import loss_axis_label, plot_fitted_curves
+    save_figure(plot_fitted_curves(table, result.law, loss_axis_label(loss_column)), out_dir,
+                "fitted_curves")
 
 
 @click.command("curve")
@@ -313,15 +314,15 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         import pandas as pd
         from scalefit.atomic import write_frame, write_json
         from scalefit.report import save_figure
-        from scalefit.scaling.laws.schedule_plots import plot_curve
+        from scalefit.scaling.laws.schedule_plots import loss_axis_label, plot_curve
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         write_frame(prediction.points, Path(out_dir) / "curve.csv")
         write_json(Path(out_dir) / "prediction.json", out)
         curves = fit.components["curves"]
         fitted = pd.DataFrame({"step": curves.step, "loss": curves.loss})
         save_figure(plot_curve(prediction, fitted, title=f"{fit.law} fitted on "
-                                                         f"{', '.join(fit.extra['runs'])}"),
-                    out_dir, "curve")
+                                                         f"{', '.join(fit.extra['runs'])}",
+                               loss_label=loss_axis_label(loss_column)), out_dir, "curve")
     text = "\n".join(_curve_text(fit, prediction, out["schedule"], measured=meas is not None,
                                  n_bootstrap=n_bootstrap, notes=out["notes"]))
     if out_dir:

@@ -41,6 +41,9 @@ class ScheduleLaw(Law):
     by_size = False
     linear: tuple[str, ...] = ()  # paper names of the parameters the loss is linear in
     annealing: tuple[str, ...] = ()  # paper names of the loss-drop term's parameters
+    # {scale: the parameters of its term}: a scale at its lower bound (~1e-12) zeroes its term,
+    # and they are then not estimated (the fit leaves them at the grid's start)
+    carried: dict = {}
     base_law = ""  # the law without N (for a by-size variant)
     n_refined = 4  # best grid starts refined by the full fit
 

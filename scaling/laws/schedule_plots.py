@@ -7,7 +7,16 @@ import numpy as np
 from scalefit.report import distinct_line_style, fitted_and_extrapolated, readable_log_axes
 
 
-def plot_curve(prediction, fitted=None, *, title: str = ""):
+LOSS = "loss (nats/token)"
+
+
+def loss_axis_label(loss_column: str = "loss") -> str:
+    """The loss axis of a curve fitted to ``loss_column``: a cross entropy in nats/token for
+    'loss', else the column's own name (bpb is bits per byte, not nats per token)."""
+    return LOSS if loss_column == "loss" else str(loss_column)
+
+
+def plot_curve(prediction, fitted=None, *, title: str = "", loss_label: str = LOSS):
     """A figure: loss against step (predicted line, measured dots, fitted points) over the LR."""
     import matplotlib.pyplot as plt
     points = prediction.points
@@ -33,7 +42,7 @@ def plot_curve(prediction, fitted=None, *, title: str = ""):
         values = np.concatenate([np.asarray(v, float) for v in shown])
         lo, hi = float(values.min()), float(values.max())
         ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
-    ax.set_ylabel("loss (nats/token)")
+    ax.set_ylabel(loss_label)
     ax.set_xscale("log")
     ax.set_title(title)
     ax_lr.plot(points["step"], points["lr"], "-", color="C2")
@@ -59,7 +68,7 @@ def _fitted_range_parts(steps, fitted):
             for part, inside in parts]
 
 
-def plot_fitted_curves(table, law: str):
+def plot_fitted_curves(table, law: str, loss_label: str = LOSS):
     """fit schedule-law's figure: each run's measured loss (dots) and the fitted law (line of the
     same colour) against step; `table` has model, step, loss, fitted."""
     import matplotlib.pyplot as plt
@@ -70,7 +79,7 @@ def plot_fitted_curves(table, law: str):
         ax.plot(run["step"], run["fitted"], **style)
     ax.set_xscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats/token)")
+    ax.set_ylabel(loss_label)
     ax.set_title(f"{law}: measured (dots) and fitted (lines)")
     ax.legend(frameon=False, fontsize=8)
     return fig
