@@ -411,3 +411,16 @@ def test_a_table_lacking_columns_is_named_by_its_file(tmp_path):
                                            *[x for kv in paths.items() for x in kv]])
         assert result.exit_code == 2, result.output
         assert result.output.startswith(f"error: {wide} (the {option} table): columns ")
+
+
+def test_the_header_says_the_compute_of_each_budget_column(gap):
+    """One L@10x column held the main sets' loss at 10x the grid's largest compute and the WSD
+    sets' at 10x the grid's on their 3 sizes, a smaller budget, under one label."""
+    from scalefit.scaling.laws.schedule_gap_report import gap_text
+
+    header = gap_text(gap).splitlines()[0]
+    main, wsd = gap.sets["grid"].budgets, gap.sets["wsd"].budgets
+    assert main[0]["flops"] > wsd[0]["flops"]
+    assert (f"largest compute fitted ({main[0]['flops']:.3g} and {main[1]['flops']:.3g} FLOPs for "
+            "(i), (ii), (iv); ") in header
+    assert f"{wsd[0]['flops']:.3g} and {wsd[1]['flops']:.3g} FLOPs for (iii), (ii'))." in header

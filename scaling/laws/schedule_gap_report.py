@@ -157,6 +157,19 @@ def _prediction_sentences(prediction) -> list[str]:
     return out
 
 
+def _budget_flops(gap: ScheduleGap) -> str:
+    """The compute each L@ column stands at, per group of sets sharing it: the WSD sets' largest
+    compute is the grid's on their sizes, so one column holds losses at two budgets."""
+    groups: dict = {}
+    for s in gap.sets.values():
+        if s.budgets:
+            groups.setdefault(tuple(b["flops"] for b in s.budgets), []).append(s.label.split(" ")[0])
+    parts = [" and ".join(f"{flops:.3g}" for flops in key) + " FLOPs"
+             + (f" for {', '.join(names)}" if len(groups) > 1 else "")
+             for key, names in groups.items()]
+    return "; ".join(parts)
+
+
 def gap_text(gap: ScheduleGap) -> str:
     """The table (set, n, a [CI], L@10x [CI], L@100x [CI]), the sentences, the prediction test's
     summary and the warnings, as `scalefit compare --schedules` prints them."""
@@ -176,7 +189,7 @@ def gap_text(gap: ScheduleGap) -> str:
              f"set ({st['dataset']} loss); 95% intervals from {st['n_bootstrap']} paired "
              f"resamples of {'(size, length) points' if st['unit'] == 'run' else 'sizes'}; "
              "L@10x, L@100x: projections of the compute-optimal loss at 10x and 100x the "
-             "largest compute fitted.",
+             f"largest compute fitted ({_budget_flops(gap)}).",
              pd.DataFrame(rows).to_string(index=False), ""]
     lines += gap.sentences
     summary = gap.prediction.summary
