@@ -413,3 +413,19 @@ def test_the_report_says_what_the_terminal_says(tmp_path):
     head = result.stdout.splitlines()[0]
     notes = [ln for ln in result.stdout.splitlines() if ln.startswith("note: tiny: not fitted")]
     assert head in report and len(notes) == 1 and f"- {notes[0]}" in report
+
+
+def test_walking_the_shipped_parts_does_not_filter_them_away():
+    """reconcile --by part without --data: the shipped table's default --subset part=grid left
+    one condition, 'one condition fitted; no step to compare', the other parts gone unsaid."""
+    import json
+
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    result = CliRunner().invoke(main, ["reconcile", "--by", "part", "--law", "chinchilla",
+                                       "--bootstrap", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["data"].endswith("runs.csv [distribution=prose]")
+    assert {"grid", "wsd"} <= {s["condition"] for s in doc["steps"]}

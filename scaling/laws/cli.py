@@ -23,9 +23,10 @@ def default_runs_path():
     return data_path(*MINI_RUNS)
 
 
-def _load(data_path_arg, subset=(), columns=None):
+def _load(data_path_arg, subset=(), columns=None, keep=()):
     """(runs, source name, shipped?) with --subset COL=VALUE filters applied, then the
-    --params/--tokens/--flops/--columns mapping (``columns``: {scalefit name: table column}).
+    --params/--tokens/--flops/--columns mapping (``columns``: {scalefit name: table column};
+    ``keep``: columns the caller splits by, see ``_shipped_default_subset``).
 
     The shipped mini-suite table mixes corpora (column ``distribution``) and holds warmup
     variants beside the Chinchilla grid (column ``part``); with no --subset its grid runs are
@@ -40,7 +41,7 @@ def _load(data_path_arg, subset=(), columns=None):
                              "been measured in this install); pass --data FILE")
         df, source = read_runs(path)
         if not subset:
-            subset = _shipped_default_subset(df)
+            subset = _shipped_default_subset(df, keep)
     else:
         df, source = read_runs(data_path_arg)
     df, source = subset_rows(df, subset, source)
@@ -76,12 +77,21 @@ def _columns_and_loss(loss_column, column_map, **flags):
     return mapping, loss or loss_column
 
 
-def _shipped_default_subset(df):
-    """The grid part of the shipped table when it has one, else its prose runs."""
+def _shipped_default_subset(df, keep=()):
+    """The grid part of the shipped table when it has one, else its prose runs. ``keep``:
+    columns the caller splits the runs by (reconcile's --by, --panel): no default filter is on
+    one of them, nor leaves one of them a single value (`reconcile --by part` walked part=grid
+    alone, its other parts filtered away unsaid)."""
+    candidates = []
     if "part" in df.columns and (df["part"] == "grid").any():
-        return ("part=grid",)
+        candidates.append(("part", "grid"))
     if "distribution" in df.columns and df["distribution"].nunique() > 1:
-        return ("distribution=prose",)
+        candidates.append(("distribution", "prose"))
+    for column, value in candidates:
+        rows = df[df[column] == value]
+        if column in keep or any(rows[k].nunique() < 2 for k in keep if k in df.columns):
+            continue
+        return (f"{column}={value}",)
     return ()
 
 

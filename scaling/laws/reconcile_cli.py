@@ -174,7 +174,9 @@ def write_reconcile_report(out_dir, rec) -> None:
               help="Bootstrap resamples for the 95% intervals (0: none, else at least 2).")
 @seed_option
 @click.option("--subset", multiple=True, metavar="COL=VALUE",
-              help="Use only rows with COL equal to VALUE (repeatable).")
+              help="Use only rows with COL equal to VALUE (repeatable). Without --data and "
+                   "--subset: the shipped table's part=grid runs, or its prose runs where --by "
+                   "or --panel is part (no default filter on a column the walk splits by).")
 @checked_outputs
 @one_setting_per_folder
 def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflop_method,
@@ -193,8 +195,8 @@ def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflo
     from scalefit.scaling.laws.registry import law_for
     if law_for(law).law_name != "isoflop" and option_given("isoflop_method"):
         raise InputError(f"--isoflop-method: only with --law isoflop (got --law {law})")
-    df, source, _ = _load(data_path, subset)
     panel = split_values(panel)
+    df, source, _ = _load(data_path, subset, keep=(by, *panel))
     for column in [by, *panel]:
         if column not in df.columns:
             raise InputError(f"{source}: --by/--panel: no column '{column}' (columns: "
