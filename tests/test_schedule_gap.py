@@ -424,3 +424,16 @@ def test_the_header_says_the_compute_of_each_budget_column(gap):
     assert (f"largest compute fitted ({main[0]['flops']:.3g} and {main[1]['flops']:.3g} FLOPs for "
             "(i), (ii), (iv); ") in header
     assert f"{wsd[0]['flops']:.3g} and {wsd[1]['flops']:.3g} FLOPs for (iii), (ii'))." in header
+
+
+def test_no_resamples_is_said_as_no_intervals(gap):
+    """--bootstrap 0 printed '95% intervals from 0 paired resamples' above a table without any."""
+    from dataclasses import replace
+
+    from scalefit.scaling.laws.schedule_gap_report import gap_text
+
+    assert "95% intervals from 100 paired resamples of (size, length) points;" in gap_text(gap)
+    none = replace(gap, settings=dict(gap.settings, n_bootstrap=0))
+    header = gap_text(none).splitlines()[0]
+    assert "(prose-val loss); no intervals (--bootstrap 0); L@10x" in header
+    assert "0 paired resamples" not in header

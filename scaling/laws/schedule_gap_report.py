@@ -185,9 +185,11 @@ def gap_text(gap: ScheduleGap) -> str:
             row[f"L@{b['multiple']:g}x [95% CI]"] = cell(b["loss"], b["loss_ci95"], ".3f")
         rows.append(row)
     st = gap.settings
+    drawn = '(size, length) points' if st['unit'] == 'run' else 'sizes'
+    intervals = (f"95% intervals from {st['n_bootstrap']} paired resamples of {drawn}"
+                 if st["n_bootstrap"] else "no intervals (--bootstrap 0)")
     lines = [f"{FORM} form L = E + A/N^alpha + B/D^beta (N all parameters) fitted to each point "
-             f"set ({st['dataset']} loss); 95% intervals from {st['n_bootstrap']} paired "
-             f"resamples of {'(size, length) points' if st['unit'] == 'run' else 'sizes'}; "
+             f"set ({st['dataset']} loss); {intervals}; "
              "L@10x, L@100x: projections of the compute-optimal loss at 10x and 100x the "
              f"largest compute fitted ({_budget_flops(gap)}).",
              pd.DataFrame(rows).to_string(index=False), ""]
