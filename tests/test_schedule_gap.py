@@ -433,7 +433,14 @@ def test_no_resamples_is_said_as_no_intervals(gap):
     from scalefit.scaling.laws.schedule_gap_report import gap_text
 
     assert "95% intervals from 100 paired resamples of (size, length) points;" in gap_text(gap)
-    none = replace(gap, settings=dict(gap.settings, n_bootstrap=0))
+    none = replace(gap, settings=dict(gap.settings, n_bootstrap=0),  # as a run without resamples
+                   shares={k: dict(v, identified=False, gap_ci95=[np.nan, np.nan])
+                           if isinstance(v, dict) else v for k, v in gap.shares.items()})
     header = gap_text(none).splitlines()[0]
     assert "(prose-val loss); no intervals (--bootstrap 0); L@10x" in header
     assert "0 paired resamples" not in header
+    # nor does a missing interval read as the absence of a gap
+    text = " ".join(explain(none))
+    assert "without resamples (--bootstrap 0) nothing tells whether there is a gap" in text
+    assert "there is no gap for the schedule" not in text and "interval no interval" not in text
+    assert "with no resamples no share of that gap is reported" in text

@@ -71,7 +71,10 @@ def explain(gap: ScheduleGap) -> list[str]:
                  if source == "profiled" else f" (momentum decay {lam:g}, held fixed)")
         moved = (f"Correcting the checkpoints with the {gap.settings['schedule_law']} law{decay} "
                  f"fitted on each long run moves a to {iv.a:.3f} {_ci(iv.a_ci95)}")
-        if share["identified"] and not rough:
+        if not n_boot:  # no interval is no evidence either way (it said: 'there is no gap')
+            out.append(f"{moved}; without resamples (--bootstrap 0) nothing tells whether there is "
+                       "a gap for the schedule to explain, so no share is reported.")
+        elif share["identified"] and not rough:
             out.append(f"{moved}, {_pct(share['value'])} of the gap {_pct_interval(share)}.")
         elif rough:
             out.append(f"{moved}; {n_boot} resamples cannot tell whether there is a gap for the schedule to "
@@ -90,8 +93,8 @@ def explain(gap: ScheduleGap) -> list[str]:
                             for x in (i, ii, iv))
             head = (f"Projected to {mult} the largest compute fitted, the compute-optimal loss is "
                     f"{li:.3f} (Kaplan-style), {lii:.3f} (grid) and {liv:.3f} (corrected)")
-            if rough:
-                out.append(f"{head}; with {n_boot} resamples no share of that gap is reported.")
+            if rough or not n_boot:
+                out.append(f"{head}; with {n_boot or 'no'} resamples no share of that gap is reported.")
             elif s["identified"]:
                 out.append(f"{head}: the correction closes {_pct(s['value'])} of that gap {_pct_interval(s)}.")
             else:
