@@ -201,3 +201,17 @@ def test_a_term_at_its_lower_bound_says_its_exponents_are_not_estimated():
     warnings = fit_curves(curves, "momentum", n_bootstrap=0).warnings
     assert "not estimated: alpha; A is at its lower bound, so the term they shape is 0 at every " \
            "point" in warnings
+
+
+def test_a_bad_row_of_a_run_not_asked_for_does_not_refuse_the_command(tmp_path):
+    """--model cosine was refused for 'run ctrl has lr 0 at every checkpoint' (or a NaN lr of
+    another run): the whole table was checked before the runs asked for were picked."""
+    table = _table()
+    ctrl = table[table["model"] == "cosine"].assign(model="ctrl", lr=0.0)
+    both = pd.concat([table, ctrl], ignore_index=True)
+    fit = _run(tmp_path, both, "fit", "schedule-law", "--model", "cosine")
+    assert fit.exit_code == 0, fit.output
+    pred = _run(tmp_path, both, "predict", "curve", "--model", "cosine", "--measured", "wsd")
+    assert pred.exit_code == 0, pred.output
+    line = _one_line(_run(tmp_path, both, "fit", "schedule-law", "--model", "cosine,ctrl"))
+    assert "run ctrl has lr 0 at every checkpoint" in line  # asked for, it is still refused

@@ -61,14 +61,22 @@ def law_name(law: str, by_size: bool) -> str:
     return f"{law.lower()}-n" if by_size else law.lower()
 
 
-def load_rows(data_path, loss_column, dataset):
-    """(loss rows, source, dataset) of the given or the shipped checkpoint table."""
+def load_rows(data_path, loss_column, dataset, runs=()):
+    """(loss rows, source, dataset) of the given or the shipped checkpoint table; with ``runs``
+    (--model, --measured) only their rows are checked and kept when the table has them all, so
+    that a bad row of a run not asked for does not refuse the command (unknown names are
+    `pick_runs`'s to say, with every run listed)."""
     from scalefit.scaling.laws.curves import loss_rows
     from scalefit.tables import read_table_or_shipped
     frame, path = read_table_or_shipped(data_path, shipped_path(*SHIPPED_CHECKPOINTS),
                                         "the shipped checkpoint table is absent; pass --data FILE")
     if data_path is None:
         dataset = dataset or SHIPPED_DATASET
+    runs = split_values(runs)
+    if runs and "model" in frame.columns:
+        names = frame["model"].astype(str)
+        if set(runs) <= set(names):
+            frame = frame[names.isin(runs)]
     return loss_rows(frame, loss_column, dataset, path), path, dataset
 
 
@@ -132,7 +140,7 @@ def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, mod
     """
     from scalefit.scaling.laws.curve_fit import fit_curves
     from scalefit.scaling.laws.curves import curves_from_table
-    rows, source, dataset = load_rows(data_path, loss_column, dataset)
+    rows, source, dataset = load_rows(data_path, loss_column, dataset, models)
     rows = pick_runs(rows, models, source)
     curves = curves_from_table(rows, min_step=min_step)
     result = fit_curves(curves, law_name(law, by_size), delta=delta, n_bootstrap=n_bootstrap,
@@ -228,7 +236,8 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     if schedule_spec is not None:  # a bad spec fails before any fit
         parse_schedule(schedule_spec, peak=peak_lr or 1.0, warmup=warmup,
                        final_ratio=final_ratio, steps=(1 << 40) if measured else None)
-    rows, source, dataset = load_rows(data_path, loss_column, dataset)
+    rows, source, dataset = load_rows(data_path, loss_column, dataset,
+                                      [*models, measured] if models and measured else models)
     target = None
     if measured is not None:
         target = pick_runs(rows, [measured], source, "--measured").sort_values("step")
