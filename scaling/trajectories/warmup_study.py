@@ -184,14 +184,18 @@ def _study_side_by_side(tasks: list[tuple], settings: dict, workers: int, finish
 
 
 def _worker_start() -> None:
-    """A worker of ``_study_side_by_side``: one BLAS thread (the workers share the CPUs), and
-    Ctrl-C left to the main process, which stops the workers itself."""
+    """A worker of ``_study_side_by_side``: one BLAS thread (the workers share the CPUs), Ctrl-C
+    left to the main process, which stops the workers itself, and tqdm's lock a thread lock (its
+    default, a multiprocessing lock per worker, was left behind by a stopped worker: Python's
+    resource_tracker then warned of leaked semaphores; a worker draws no bar)."""
     import signal
+    import threading
 
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1)
+    tqdm.set_lock(threading.RLock())
 
 
 def markdown(study: pd.DataFrame) -> str:
