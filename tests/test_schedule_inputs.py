@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
@@ -215,3 +216,17 @@ def test_a_bad_row_of_a_run_not_asked_for_does_not_refuse_the_command(tmp_path):
     assert pred.exit_code == 0, pred.output
     line = _one_line(_run(tmp_path, both, "fit", "schedule-law", "--model", "cosine,ctrl"))
     assert "run ctrl has lr 0 at every checkpoint" in line  # asked for, it is still refused
+
+
+def test_a_wsd_cooldown_inside_the_warmup_is_refused():
+    """wsd:100:0.2 --warmup 90: the LR rose to the peak at step 90 and fell to half of it at 91
+    (the cooldown had begun at 80), a schedule no one trains with, predicted without a word."""
+    from scalefit.errors import InputError
+    from scalefit.scaling.laws.curves import parse_schedule
+
+    with pytest.raises(InputError) as exc:
+        parse_schedule("wsd:100:0.2", peak=1.0, warmup=90)
+    assert str(exc.value) == ("--warmup 90: the cooldown of 'wsd:100:0.2' starts at step 80, "
+                              "inside the warmup; give --warmup 80 or less, or a shorter cooldown")
+    assert parse_schedule("wsd:100:0.2", peak=1.0, warmup=80).warmup_steps == 80
+    assert parse_schedule("wsd:2400:0.1", peak=1.0, warmup=2160).warmup_steps == 2160  # 2400 - 240

@@ -259,6 +259,11 @@ def parse_schedule(spec: str, *, peak: float, warmup: int = 0, final_ratio: floa
         raise InputError(f"--peak-lr: must be a positive number, got {peak}")
     if warmup < 0 or warmup >= total:
         raise InputError(f"--warmup: must be a step count in [0, {total}), got {warmup}")
+    start = total - cooldown * total  # the WSD cooldown's first step (scalefit.schedule's rule)
+    if style == "wsd" and warmup > start + 1e-6:  # the LR fell from peak to mid-cooldown at once
+        raise InputError(f"--warmup {warmup}: the cooldown of '{spec}' starts at step {start:.6g}, "
+                         f"inside the warmup; give --warmup {int(np.floor(start + 1e-6))} or less, "
+                         "or a shorter cooldown")
     if not (np.isfinite(final_ratio) and 0.0 <= final_ratio <= 1.0):
         raise InputError(f"--final-ratio: must be in [0, 1], got {final_ratio}")
     return LRSchedule(peak=float(peak), warmup_steps=int(warmup), decay_steps=int(total),
