@@ -279,12 +279,14 @@ def test_predict_curve_refuses_a_measured_run_of_another_size_without_by_size():
 
 def test_reconcile_text_names_the_table_it_walked():
     """reconcile --by part on the shipped table walked its grid runs only ([part=grid], said in
-    --json alone) and the text's 'one condition fitted (grid ...)' did not say why."""
+    --json alone) and the text's 'one condition fitted (grid ...)' did not say why. The default
+    filter no longer removes the walked column's values (4738082): the prose runs of every part."""
     result = CliRunner().invoke(main, ["reconcile", "--by", "part", "--law", "chinchilla",
                                        "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith("Allocation exponent a (N* ~ C^a) per part on ")
-    assert "runs.csv [part=grid]:" in result.output.splitlines()[0]
+    assert "runs.csv [distribution=prose]:" in result.output.splitlines()[0]
+    assert [line.split()[1] for line in result.output.splitlines()[4:7]] == ["grid", "wsd", "warmup"]
 
 
 def test_suite_report_help_says_where_its_default_folder_is():

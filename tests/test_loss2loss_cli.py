@@ -104,6 +104,17 @@ def test_out_report_and_human_text(shipped, tmp_path):
     assert list(params["param"]) == ["K", "kappa", "E_x", "E_y"]
     assert len(pd.read_csv(out / "holdout.csv")) == 4
     assert "## Held-out runs" in (out / "report.md").read_text()
+    written = {f.name: f.read_bytes() for f in out.iterdir()}
+    assert "scalefit_settings.json" in written
+    # another holdout into the same folder would leave holdout.csv of one beside params.csv of the other
+    bad = CliRunner().invoke(main, ["predict", "downstream", "--holdout", "0.4", "--at", "2e6,3e6",
+                                    "--bootstrap", "50", "--out", str(out)])
+    assert bad.exit_code == 2 and "(--holdout 0.2 there, 0.4 here)" in bad.output, bad.output
+    assert len(bad.output.strip().splitlines()) == 1
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == written
+    other = CliRunner().invoke(main, ["fit", "shifted-power", "--bootstrap", "0", "--out", str(out)])
+    assert other.exit_code == 2 and "(written by `predict downstream`, this is `fit shifted-power`)" \
+        in other.output, other.output
 
 
 def test_fit_shifted_power_on_a_file(tmp_path):
@@ -644,10 +655,18 @@ def test_too_few_pairs_for_an_accuracy_law_names_the_file(tmp_path):
 
 def test_a_rerun_without_holdout_leaves_no_stale_holdout_table(shipped, tmp_path):
     """--out R with --holdout 2, then --out R without: R/holdout.csv of the first fit stayed
-    beside the second fit's report.md and result.json."""
+    beside the second fit's report.md and result.json. Another setting is now refused there (the
+    folder keeps the first fit whole); the same setting rewrites it, and an emptied folder takes
+    the second without a stale holdout table."""
     out = tmp_path / "R"
     invoke(["predict", "downstream", "--holdout", "2", "--bootstrap", "20", "--out", str(out)])
     assert (out / "holdout.csv").exists()
+    first = {f.name: f.read_bytes() for f in out.iterdir()}
+    assert "(--holdout 2 there, (default) here)" in invoke(
+        ["predict", "downstream", "--bootstrap", "20", "--out", str(out)], code=2).output
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == first
+    for f in out.iterdir():
+        f.unlink()
     invoke(["predict", "downstream", "--bootstrap", "20", "--out", str(out)])
     assert not (out / "holdout.csv").exists()
     assert "holdout" not in json.loads((out / "result.json").read_text())

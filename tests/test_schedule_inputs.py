@@ -53,7 +53,7 @@ def test_an_out_folder_of_other_settings_is_refused(tmp_path):
     assert _run(tmp_path, _table(), *fit).exit_code == 0  # the same settings rewrite their files
     line = _one_line(_run(tmp_path, _table(), "predict", "curve", "--model", "cosine",
                           "--schedule", "cosine:1500", "--out", out))
-    assert "holds the results of other settings" in line and "fit schedule-law" not in line
+    assert "holds the results of other settings (written by `fit schedule-law`, this is `predict curve`)" in line
     line = _one_line(_run(tmp_path, _table(), *fit[:-2], "--law", "multi-power", "--out", out))
     assert "--law 'momentum' there, 'multi-power' here" in line
 

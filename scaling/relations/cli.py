@@ -6,7 +6,8 @@ import click
 
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
-from scalefit.options import BOOTSTRAP, FINITE, HOLDOUT, LOSS_FLOOR, analysis_options, seed_option
+from scalefit.options import (BOOTSTRAP, FINITE, HOLDOUT, LOSS_FLOOR, analysis_options, one_setting_per_folder,
+                              seed_option)
 from scalefit.report import dumps
 from scalefit.scaling.outputs import checked_outputs
 
@@ -176,6 +177,7 @@ predict.add_command(_predict_curve_command(), "curve")
               help="A table of target runs (e.g. models at 20x the compute) to score the same "
                    "way.")
 @checked_outputs
+@one_setting_per_folder
 def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group, match,
                e_source, E_x, E_y, method, n_bootstrap, seed, subset, relation, at_x, at_nd,
                holdout, holdout_data):
@@ -219,6 +221,7 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
 @analysis_options
 @relation_options
 @checked_outputs
+@one_setting_per_folder
 def fit_shifted_power(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group, match,
                       e_source, E_x, E_y, method, n_bootstrap, seed, subset):
     """Fit the shifted power law L_y = K (L_x - E_x)^kappa + E_y alone.

@@ -422,7 +422,7 @@ SETTINGS_FILE = "scalefit_settings.json"  # the command and options whose result
 
 
 def command_settings(ctx, defaults=None) -> dict:
-    """{'command': name, 'options': {flag: value}} of a parsed click context: every option that
+    """{'command': its path under scalefit, 'options': {flag: value}} of a parsed click context: every option that
     shapes the results (not --out, nor --json, which only changes stdout); paths made absolute,
     so '--data runs.csv' and '--data ./runs.csv' are one setting."""
     from pathlib import Path
@@ -442,7 +442,8 @@ def command_settings(ctx, defaults=None) -> dict:
             value = str(value)
         options[param.opts[0] if param.opts and param.opts[0].startswith("-") else
                  param.name.upper()] = value
-    return {"command": ctx.command.name, "options": options}
+    path = ctx.command_path.split()[1:]  # 'predict downstream', 'fit shifted-power': not the program's name
+    return {"command": " ".join(path) or ctx.command.name, "options": options}
 
 
 def _setting_differences(old: dict, new: dict) -> str:
@@ -450,7 +451,10 @@ def _setting_differences(old: dict, new: dict) -> str:
         return f"written by `{old.get('command')}`, this is `{new['command']}`"
     before, after = old.get("options", {}), new["options"]
     names = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
-    shown = "; ".join(f"{k} {before.get(k)!r} there, {after.get(k)!r} here" for k in names[:3])
+    def said(value):  # an option left out reads as what it is, not as Python's None
+        return "(default)" if value is None else repr(value)
+
+    shown = "; ".join(f"{k} {said(before.get(k))} there, {said(after.get(k))} here" for k in names[:3])
     return shown + (f"; and {len(names) - 3} more" if len(names) > 3 else "")
 
 
