@@ -322,8 +322,13 @@ def test_transitions_keeps_the_runs_finished_before_ctrl_c(tmp_path, monkeypatch
     calls.clear()
     monkeypatch.setattr(module, "run_transitions", real)
     whole = CliRunner().invoke(main, ["transitions", "--data", str(path), "--stat", "t_nu", "--group",
-                                      "mlp_in", "--bootstrap", "0", "--json"])
-    assert whole.exit_code == 0 and len(json.loads(whole.stdout)["runs"]) == 3
+                                      "mlp_in", "--bootstrap", "0", "--out", str(out), "--json"])
+    # the interrupted run's folder records its settings, so the re-run that completes it is let in
+    assert whole.exit_code == 0 and len(json.loads(whole.stdout)["runs"]) == 3, whole.output
+    assert "interrupted" not in (out / "report.md").read_text()
+    other = CliRunner().invoke(main, ["transitions", "--data", str(path), "--stat", "t_nu", "--group",
+                                      "attn_out", "--bootstrap", "0", "--out", str(out)])
+    assert other.exit_code == 2 and "(--group 'mlp_in' there, 'attn_out' here)" in other.output, other.output
 
 
 # ---- init-study ---------------------------------------------------------------------------
@@ -401,7 +406,7 @@ def test_an_interrupted_report_leaves_the_out_folder_as_it_was(tmp_path, monkeyp
         raise KeyboardInterrupt
 
     monkeypatch.setattr(plots, "plot_transitions", interrupted)
-    assert run_cli([*args[:-2], "--models", "a", "--out", str(out)])[0] == 130
+    assert run_cli(args)[0] == 130  # the same settings (others are refused before any work)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
 
@@ -772,8 +777,8 @@ def test_trajectory_report_writes_the_commands_folder(tmp_path):
     assert CliRunner().invoke(main, args).exit_code == 0
     from scalefit.data import MINI_CHECKPOINTS, data_path
     trajectory_report(data_path(*MINI_CHECKPOINTS), "t_nu", group="mlp_in").write(tmp_path / "py")
-    names = sorted(p.name for p in (tmp_path / "cli").iterdir())
-    assert names == sorted(p.name for p in (tmp_path / "py").iterdir())
+    names = sorted(p.name for p in (tmp_path / "cli").iterdir() if p.name != "scalefit_settings.json")
+    assert names == sorted(p.name for p in (tmp_path / "py").iterdir())  # the command adds its settings
     assert {"stat_vs_loss.csv", "stat_vs_loss.png", "stat_vs_loss.svg", "report.md"} <= set(names)
     for name in ("stat_vs_loss.csv", "report.md"):
         assert (tmp_path / "cli" / name).read_text() == (tmp_path / "py" / name).read_text()

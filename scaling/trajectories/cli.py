@@ -11,7 +11,7 @@ import pandas as pd
 from scalefit.data import MINI_CHECKPOINTS, data_path
 from scalefit.atomic import staged_output
 from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, POSITIVE_INT,
-                              analysis_options, seed_option)
+                              analysis_options, one_setting_per_folder, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
                                                      INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS,
@@ -81,6 +81,7 @@ def _with_selection(func):
               show_default=True, help="Which transition of a run enters the warmup regression.")
 @seed_option
 @analysis_options(table=CHECKPOINT_TABLE)
+@one_setting_per_folder
 def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, total_steps,
                 max_breakpoints, min_delta_bic, n_bootstrap, interval_method, which, seed,
                 data_path, out_dir, as_json):
@@ -228,6 +229,7 @@ def _write_transition_report(out_dir, label, traj, study):
               help="Fix the irreducible loss E of the power law, below the smallest loss "
                    "(default: fitted).")
 @analysis_options(table=CHECKPOINT_TABLE)
+@one_setting_per_folder
 def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_fixed, data_path,
                out_dir, as_json):
     """Fit a weight statistic against the loss, per model and pooled over sizes.
@@ -267,6 +269,7 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
               help="Worker processes that study statistics side by side (default: the CPU count; "
                    "1: one after another in this process). Same rows either way.")
 @analysis_options(table=CHECKPOINT_TABLE)
+@one_setting_per_folder(ignore=("jobs",))  # --jobs changes the speed, not the rows
 def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as_json):
     """Which weight statistics move with warmup: one row per statistic.
 

@@ -421,7 +421,7 @@ def output_file(option: str, path):
 SETTINGS_FILE = "scalefit_settings.json"  # the command and options whose results a folder holds
 
 
-def command_settings(ctx, defaults=None) -> dict:
+def command_settings(ctx, defaults=None, ignore=()) -> dict:
     """{'command': its path under scalefit, 'options': {flag: value}} of a parsed click context: every option that
     shapes the results (not --out, nor --json, which only changes stdout); paths made absolute,
     so '--data runs.csv' and '--data ./runs.csv' are one setting."""
@@ -429,7 +429,7 @@ def command_settings(ctx, defaults=None) -> dict:
 
     options = {}
     for param in ctx.command.params:
-        if param.name in ("out_dir", "as_json") or param.name not in ctx.params:
+        if param.name in ("out_dir", "as_json", *ignore) or param.name not in ctx.params:
             continue
         value = ctx.params[param.name]
         if defaults and param.name in defaults and value in ((), None):  # compare = compare kaplan chinchilla
@@ -489,15 +489,16 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
                          f"of one command and its options: {fix}")
 
 
-def one_setting_per_folder(command=None, *, defaults=None):
+def one_setting_per_folder(command=None, *, defaults=None, ignore=()):
     """Decorate a click callback (below the click decorators) that writes into ``out_dir``:
     refuse a folder of other settings before any work (``refuse_other_settings``), and record
     the settings (SETTINGS_FILE) once the command has written its results. ``defaults``:
-    {parameter: the value an empty one stands for}, so that both spellings are one setting."""
+    {parameter: the value an empty one stands for}, so that both spellings are one setting;
+    ``ignore``: parameters that do not change the results (--jobs)."""
     import functools
 
     if command is None:
-        return lambda func: one_setting_per_folder(func, defaults=defaults)
+        return lambda func: one_setting_per_folder(func, defaults=defaults, ignore=ignore)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -508,10 +509,12 @@ def one_setting_per_folder(command=None, *, defaults=None):
 
         from scalefit.atomic import write_json
 
-        settings = command_settings(click.get_current_context(), defaults)
+        settings = command_settings(click.get_current_context(), defaults, ignore)
         refuse_other_settings(out_dir, settings)
-        result = command(*args, **kwargs)
-        if Path(out_dir).is_dir():
-            write_json(Path(out_dir) / SETTINGS_FILE, settings, indent=1)
-        return result
+        try:
+            return command(*args, **kwargs)
+        finally:  # also after Ctrl-C's partial results (exit 130): the re-run that completes them is let in
+            folder = Path(out_dir)
+            if folder.is_dir() and any(p.name != SETTINGS_FILE for p in folder.iterdir()):
+                write_json(folder / SETTINGS_FILE, settings, indent=1)
     return wrapper
