@@ -131,8 +131,9 @@ def test_shape_statistics_follow_the_registry():
     registry: a registered family's shape is known as <prefix>_<shape> with its declared bounds,
     and is gone when it is unregistered."""
     from scalefit.report import shape_bound
-    from scalefit.weightstats.families import (FAMILIES, Family, at_shape_bound, register_family,
-                                               shape_statistics, unregister_family)
+    from scalefit.shapes import SHAPE_BOUNDS, at_shape_bound
+    from scalefit.weightstats.families import (FAMILIES, Family, register_family, shape_statistics,
+                                               unregister_family)
 
     assert shape_statistics()["t_nu"][1:] == ("nu", FAMILIES["student_t"].shape_bounds[0])
     base = FAMILIES["gennorm"]
@@ -145,4 +146,7 @@ def test_shape_statistics_follow_the_registry():
     finally:
         unregister_family("shapey")
     assert "sy_beta" not in shape_statistics() and shape_bound("sy_beta") is None
+    # the core's copy (below the layers, for scaling/'s figures) is the registry's, built-ins included
+    assert {k: v for k, v in SHAPE_BOUNDS.items()} == {
+        k: (f.name, shape, bounds) for k, (f, shape, bounds) in shape_statistics().items()}
     assert at_shape_bound([1e4, 9980.0, 9995.0, 5.0], 1e4).tolist() == [True, False, True, False]

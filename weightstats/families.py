@@ -20,6 +20,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from scalefit.errors import InputError, a_type, suggestion
+from scalefit.shapes import SHAPE_BOUNDS, bounds_of
 
 LOG_2PI = math.log(2 * math.pi)
 SHAPE_AXES = ("log", "inverse", "linear")
@@ -256,7 +257,7 @@ GAUSSIAN = Family(
     closed_form=_gaussian_mle)
 STUDENT_T = Family(
     name="student_t", code=1, prefix="t", label="Student-t", scipy_equivalent=stats.t,
-    shapes=("nu",), logpdf_std=student_t_logpdf, start=_t_start, shape_bounds=((0.3, 1e4),),
+    shapes=("nu",), logpdf_std=student_t_logpdf, start=_t_start, shape_bounds=(bounds_of("t_nu"),),
     sample_std=lambda rng, size, nu: rng.standard_t(nu, size), score_std=student_t_score,
     cdf_std=lambda z, nu: special.stdtr(nu, z),
     shape_axes=("inverse",))  # smooth in 1/nu around the Gaussian limit
@@ -273,11 +274,11 @@ LAPLACE = Family(
 GENNORM = Family(
     name="gennorm", code=4, label="generalized normal", scipy_equivalent=stats.gennorm,
     shapes=("beta",), logpdf_std=gennorm_logpdf, start=_gennorm_start,
-    shape_bounds=((0.1, 50.0),), sample_std=_gennorm_sample, score_std=gennorm_score, cdf_std=_gennorm_cdf,
+    shape_bounds=(bounds_of("gennorm_beta"),), sample_std=_gennorm_sample, score_std=gennorm_score, cdf_std=_gennorm_cdf,
     shape_axes=("log",))
 QUARTIC = Family(
     name="quartic", code=5, label="quartic",  # no scipy.stats equivalent
-    shapes=("g",), logpdf_std=quartic_logpdf, start=_quartic_start, shape_bounds=((0.0, 100.0),),
+    shapes=("g",), logpdf_std=quartic_logpdf, start=_quartic_start, shape_bounds=(bounds_of("quartic_g"),),
     sample_std=_quartic_sample, score_std=quartic_score, cdf_std=_quartic_cdf,
     derived=lambda p: {"gamma": p["g"] / p["scale"] ** 4}, shape_axes=("linear",))
 
@@ -309,13 +310,21 @@ def register_family(family: Family) -> Family:
             raise InputError(f"family '{family.name}': prefix '{family.prefix}' is family "
                              f"'{other.name}''s (its statistics would share names in tables)")
     FAMILIES[family.name] = family
+    SHAPE_BOUNDS.update(_shape_entries(family))  # reports and figures of every layer read them there
     return family
+
+
+def _shape_entries(family: Family) -> dict:
+    return {f"{family.prefix}_{shape}": (family.name, shape, tuple(bounds))
+            for shape, bounds in zip(family.shapes, family.shape_bounds)}
 
 
 def unregister_family(name: str) -> Family:
     """Take a family out of `FAMILIES` (a notebook redefining one, a test cleaning up); returns it."""
     family = get_family(name)
     del FAMILIES[family.name]
+    for stat in _shape_entries(family):
+        SHAPE_BOUNDS.pop(stat, None)
     return family
 
 
@@ -324,11 +333,6 @@ def shape_statistics() -> dict[str, tuple[Family, str, tuple[float, float]]]:
     bounds): a value at a bound is the bound, not an estimate, and reports and figures say so."""
     return {f"{family.prefix}_{shape}": (family, shape, tuple(bounds))
             for family in FAMILIES.values() for shape, bounds in zip(family.shapes, family.shape_bounds)}
-
-
-def at_shape_bound(values, bound: float) -> np.ndarray:
-    """Which values sit at a shape's fit bound (within 0.1%, as a bounded optimizer leaves them)."""
-    return np.isclose(np.asarray(values, float), bound, rtol=1e-3)
 
 
 def next_family_code() -> int:

@@ -56,7 +56,8 @@ def shape_bound_notes(summary: pd.DataFrame) -> list[str]:
     """A sentence for each family shape in ``summary`` that sits at its fit's bound (Student-t nu at
     1e4: tails no heavier than a Gaussian's, where nu is not identified): that value is the bound,
     not an estimate."""
-    from scalefit.weightstats.families import at_shape_bound, shape_statistics
+    from scalefit.shapes import at_shape_bound
+    from scalefit.weightstats.families import shape_statistics
 
     notes = []
     for column, (_, _, bounds) in shape_statistics().items():

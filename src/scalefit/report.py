@@ -169,15 +169,15 @@ def shape_bound(stat: str) -> dict | None:
     """The fit bounds of a distribution family's shape statistic (t_nu: Student-t nu, fitted
     within the bounds the family in weightstats.families declares), None for any other statistic.
     A value at a bound is the bound, not an estimate: figures mark it (plot_marking_bounds)."""
-    from scalefit.weightstats.families import shape_statistics
+    from scalefit.shapes import SHAPE_BOUNDS
 
-    found = shape_statistics().get(stat)
-    return None if found is None else {"family": found[0].name, "shape": found[1], "bounds": found[2]}
+    found = SHAPE_BOUNDS.get(stat)
+    return None if found is None else {"family": found[0], "shape": found[1], "bounds": found[2]}
 
 
 def at_bound(values, bound: float) -> np.ndarray:
-    """Which values sit at a fit bound (weightstats.families.at_shape_bound)."""
-    from scalefit.weightstats.families import at_shape_bound
+    """Which values sit at a fit bound (scalefit.shapes.at_shape_bound)."""
+    from scalefit.shapes import at_shape_bound
 
     return at_shape_bound(values, bound)
 
