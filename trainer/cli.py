@@ -145,7 +145,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
         rows = train_suite(spec_path, corpus_dir, out_dir, parts=parts or ("grid", "long", "code", "wsd"),
                            device=device, table_dir=table_dir, progress=not as_json, only=only,
                            init=init, init_seed=init_seed, allow_same_data=allow_same_data)
-    except KeyboardInterrupt as exc:  # during a step: the step ends and is saved first (train.DeferredSignals)
+    except KeyboardInterrupt as exc:  # during a step: the step ends and is saved first (scalefit.signals.DeferredSignals)
         from scalefit.trainer.train import TrainingInterrupted
 
         runs = f"finished runs are in {table_dir or out_dir}/runs.csv"
