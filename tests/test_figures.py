@@ -347,7 +347,8 @@ def test_suite_report_figures_read_like_paper_figures(tmp_path, monkeypatch):
 
 def test_shape_bounds_come_from_the_family_registry():
     """The cap of a Student-t nu is the one its family declares, not a number copied into plots."""
-    from scalefit.report import at_bound, bound_label, shape_bound
+    from scalefit.report import bound_label, shape_bound
+    from scalefit.shapes import at_shape_bound as at_bound
     from scalefit.weightstats.families import FAMILIES
     lo, hi = FAMILIES["student_t"].shape_bounds[0]
     assert shape_bound("t_nu") == {"family": "student_t", "shape": "nu", "bounds": (lo, hi)}

@@ -10,7 +10,7 @@ from scalefit.options import (POSITIVE, Checked, NameChoice, nonnegative_float, 
                               one_setting_per_folder,
                               bootstrap_option, column_mapping, column_options, holdout_option,
                               option_given, seed_option)
-from scalefit.report import dumps
+from scalefit.report import FIGURE_DPI, dumps
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.scaling.relations.cli import FitLawCommand
 from scalefit.scaling.outputs import checked_outputs
@@ -346,7 +346,7 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
         from scalefit.scaling.laws.schedule_plots import plot_schedule_gap
         fig = plot_schedule_gap(gap)
         if plot_path:
-            fig.savefig(plot_path, dpi=130, bbox_inches="tight")
+            fig.savefig(plot_path, dpi=FIGURE_DPI, bbox_inches="tight")
         if out_dir:
             from pathlib import Path
             from scalefit.atomic import write_frame, write_json

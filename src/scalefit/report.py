@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scalefit.shapes import SHAPE_BOUNDS, at_shape_bound
+
 
 def to_jsonable(obj):
     """Convert numpy scalars/arrays, NaN and inf, dataclasses-as-dicts into plain JSON values; a
@@ -169,17 +171,8 @@ def shape_bound(stat: str) -> dict | None:
     """The fit bounds of a distribution family's shape statistic (t_nu: Student-t nu, fitted
     within the bounds the family in weightstats.families declares), None for any other statistic.
     A value at a bound is the bound, not an estimate: figures mark it (plot_marking_bounds)."""
-    from scalefit.shapes import SHAPE_BOUNDS
-
     found = SHAPE_BOUNDS.get(stat)
     return None if found is None else {"family": found[0], "shape": found[1], "bounds": found[2]}
-
-
-def at_bound(values, bound: float) -> np.ndarray:
-    """Which values sit at a fit bound (scalefit.shapes.at_shape_bound)."""
-    from scalefit.shapes import at_shape_bound
-
-    return at_shape_bound(values, bound)
 
 
 def bound_label(stat: str, side: str) -> str:
@@ -206,7 +199,7 @@ def plot_marking_bounds(ax, x, y, stat: str, stack: int = 0, **style) -> list[st
     info = shape_bound(stat)
     sides, free = [], np.ones(y.shape, bool)
     for side, bound, marker in zip(("lower", "upper"), info["bounds"] if info else (), ("v", "^")):
-        at = at_bound(y, bound)
+        at = at_shape_bound(y, bound)
         if at.any():
             sides.append(side)
             free &= ~at
