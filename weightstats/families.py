@@ -328,13 +328,6 @@ def unregister_family(name: str) -> Family:
     return family
 
 
-def shape_statistics() -> dict[str, tuple[Family, str, tuple[float, float]]]:
-    """Each registered family shape's statistic name in tables (t_nu) -> (family, shape, fit
-    bounds): a value at a bound is the bound, not an estimate, and reports and figures say so."""
-    return {f"{family.prefix}_{shape}": (family, shape, tuple(bounds))
-            for family in FAMILIES.values() for shape, bounds in zip(family.shapes, family.shape_bounds)}
-
-
 def next_family_code() -> int:
     """The code a new family takes: one more than the largest registered (codes are never reused
     while tables that store them exist)."""

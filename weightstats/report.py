@@ -56,11 +56,10 @@ def shape_bound_notes(summary: pd.DataFrame) -> list[str]:
     """A sentence for each family shape in ``summary`` that sits at its fit's bound (Student-t nu at
     1e4: tails no heavier than a Gaussian's, where nu is not identified): that value is the bound,
     not an estimate."""
-    from scalefit.shapes import at_shape_bound
-    from scalefit.weightstats.families import shape_statistics
+    from scalefit.shapes import SHAPE_BOUNDS, at_shape_bound
 
     notes = []
-    for column, (_, _, bounds) in shape_statistics().items():
+    for column, (_, _, bounds) in SHAPE_BOUNDS.items():
         if column not in summary:
             continue
         values = summary[column].to_numpy(dtype=float)
