@@ -102,3 +102,13 @@ def test_a_runs_resamples_refitted_together_are_the_one_by_one_refits():
     together = segmented._resample_refits(x, resamples, 2, 3, 40)
     for one, draw in zip(alone, together):
         assert (one is None and draw is None) or np.array_equal(one.breakpoints, draw)
+
+
+def test_without_numpys_batched_lstsq_the_search_finds_the_same_breakpoints(monkeypatch):
+    """_LAPACK_LSTSQ is a private numpy name; where a numpy lacks it the polish solves the stack
+    one system at a time with np.linalg.lstsq and must land on the same breakpoints."""
+    x, y = kinked_run(1, [1.0, 2.2], 0.5)
+    starts = np.array([0.9, 2.1])
+    batched = segmented._refine_breakpoints(x, y, starts, 3, 0.5)
+    monkeypatch.setattr(segmented, "_LAPACK_LSTSQ", segmented._lstsq_one_by_one)
+    assert np.array_equal(segmented._refine_breakpoints(x, y, starts, 3, 0.5), batched)

@@ -273,7 +273,16 @@ def _refine_many(x, ys, starts, min_points, rhos) -> list[np.ndarray]:
     return results
 
 
-_LAPACK_LSTSQ = np.linalg._umath_linalg.lstsq  # what np.linalg.lstsq calls (gelsd), same bits
+def _lstsq_one_by_one(a, b, rcond, signature=None):
+    """``np.linalg.lstsq`` on each system of a stack: the same LAPACK gelsd, so the same bits as
+    numpy's batched gufunc, for a numpy that does not offer that gufunc under this name."""
+    coefs = np.stack([np.linalg.lstsq(a_i, b_i, rcond=rcond)[0] for a_i, b_i in zip(a, b)])
+    return (coefs,)
+
+
+# What np.linalg.lstsq calls (gelsd) on a whole stack at once, same bits: a private numpy name
+# (numpy 2's), so a numpy without it takes the loop instead of failing at import.
+_LAPACK_LSTSQ = getattr(getattr(np.linalg, "_umath_linalg", None), "lstsq", _lstsq_one_by_one)
 
 
 class _TooManyCalls(Exception):
