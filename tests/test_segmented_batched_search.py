@@ -107,6 +107,11 @@ def test_a_runs_resamples_refitted_together_are_the_one_by_one_refits():
 def test_without_numpys_batched_lstsq_the_search_finds_the_same_breakpoints(monkeypatch):
     """_LAPACK_LSTSQ is a private numpy name; where a numpy lacks it the polish solves the stack
     one system at a time with np.linalg.lstsq and must land on the same breakpoints."""
+    rng = np.random.default_rng(0)
+    designs, ys = rng.normal(size=(5, 30, 4)), rng.normal(size=(5, 30, 1))
+    rcond = np.finfo(float).eps * 30
+    loop = segmented._lstsq_one_by_one(designs, ys, rcond)[0]
+    assert np.array_equal(loop, segmented._LAPACK_LSTSQ(designs, ys, rcond, signature="ddd->ddid")[0])
     x, y = kinked_run(1, [1.0, 2.2], 0.5)
     starts = np.array([0.9, 2.1])
     batched = segmented._refine_breakpoints(x, y, starts, 3, 0.5)
