@@ -307,8 +307,33 @@ def test_accuracy_interval_below_binomial_data_covers_when_a_ends_on_its_bound(m
 EXPONENTIAL = {"eps": 0.85, "k": 2.6, "gamma": 0.8}
 
 
+def _cell_fits(cell, R: int, seed0: int) -> list:
+    """R exponential-error fits to ``cell["n"]`` points, L uniform on [cell["lo"], cell["hi"]],
+    observed by ``cell["observe"]`` (data seed seed0 + r, bootstrap seed r): (L, y, fit, rng)
+    per fit, the rng left where the data ended (fresh observations are drawn from it)."""
+    fits = []
+    for r in range(R):
+        rng = np.random.default_rng(seed0 + r)
+        L = rng.uniform(cell["lo"], cell["hi"], cell["n"])
+        y = cell["observe"](relation_forms.exponential_error(L, **EXPONENTIAL), rng)
+        fits.append((L, y, fit_accuracy(L, y, "exponential-error", n_bootstrap=100, seed=r), rng))
+    return fits
+
+
+# The err_n15 shape: 15 points, L uniform on [3.0, 6.0] (Gadre's smaller runs), N(0, 0.01) noise
+ERR_N15 = {"n": 15, "lo": 3.0, "hi": 6.0, "at": 4.0,
+           "observe": lambda p, rng: p + rng.normal(0, 0.01, np.shape(p))}
+
+
+@pytest.fixture(scope="module")
+def err_n15_fits():
+    """30 fits of the err_n15 shape (data seeds 700000 + r): the curve's interval and an
+    observation's are tested on the same fits."""
+    return _cell_fits(ERR_N15, 30, 700_000)
+
+
 @pytest.mark.slow
-def test_exponential_error_curve_interval_covers_on_known_truth():
+def test_exponential_error_curve_interval_covers_on_known_truth(err_n15_fits):
     """15 points, L uniform on [3.0, 6.0] (Gadre's smaller runs), N(0, 0.01) noise: the wild
     bootstrap's curve interval holds the true error inside the data (L = 4.0) and below it
     (2.7, 2.4; Gadre's lowest losses). The bench's 600 fits per L: 95.2-97.3% (the pairs
@@ -316,12 +341,8 @@ def test_exponential_error_curve_interval_covers_on_known_truth():
     trials, so the bound (the binomial one of this module's docstring over 3 x 30) is rough."""
     at = np.array([4.0, 2.7, 2.4])
     truth = relation_forms.exponential_error(at, **EXPONENTIAL)
-    hits, R = 0, 30
-    for r in range(R):
-        rng = np.random.default_rng(700_000 + r)
-        L = rng.uniform(3.0, 6.0, 15)
-        err = relation_forms.exponential_error(L, **EXPONENTIAL) + rng.normal(0, 0.01, 15)
-        res = fit_accuracy(L, err, "exponential-error", n_bootstrap=100, seed=r)
+    hits, R = 0, len(err_n15_fits)
+    for _, _, res, _ in err_n15_fits:
         assert res.extra["bootstrap"]["resampled"].startswith("wild")
         for x, t in zip(at, truth):
             lo, hi = interval_at(res, x)["ci95"]
@@ -332,15 +353,12 @@ def test_exponential_error_curve_interval_covers_on_known_truth():
     assert hits >= lowest_acceptable(n)
 
 
-def _pi_coverage(cell, R: int, seed0: int, new: int = 50) -> dict:
-    """Mean over R fits of the fraction of ``new`` fresh observations at ``cell["at"]`` inside
-    the shipped pi95 and inside the pooled one (the method before), from the same fit."""
+def _pi_coverage(cell, fits, new: int = 50) -> dict:
+    """Mean over ``fits`` (``_cell_fits`` of ``cell``) of the fraction of ``new`` fresh
+    observations at ``cell["at"]`` inside the shipped pi95 and inside the pooled one (the
+    method before), from the same fit."""
     frac = {"shipped": [], "pooled": []}
-    for r in range(R):
-        rng = np.random.default_rng(seed0 + r)
-        L = rng.uniform(cell["lo"], cell["hi"], cell["n"])
-        y = cell["observe"](relation_forms.exponential_error(L, **EXPONENTIAL), rng)
-        res = fit_accuracy(L, y, "exponential-error", n_bootstrap=100, seed=r)
+    for L, y, res, rng in fits:
         obs = cell["observe"](np.full(new, relation_forms.exponential_error(
             cell["at"], **EXPONENTIAL)), rng)
         for name, fit in (("shipped", res), ("pooled", accuracy.with_prediction_scatter(res, L, y, "pooled"))):
@@ -361,7 +379,7 @@ def test_prediction_interval_covers_binomial_errors_inside_the_data():
     the interval covers 95%), and the shipped interval holds more than the pooled one."""
     cell = {"n": 40, "lo": 2.7, "hi": 6.0, "at": 3.5,
             "observe": lambda p, rng: rng.binomial(2000, p) / 2000}
-    frac = _pi_coverage(cell, 30, 810_000)
+    frac = _pi_coverage(cell, _cell_fits(cell, 30, 810_000))
     se = {k: v.std(ddof=1) / np.sqrt(v.size) for k, v in frac.items()}
     print("\npi95 coverage of new binomial errors at L = 3.5 over 30 fits: "
           + ", ".join(f"{k} {v.mean():.3f} ± {se[k]:.3f}" for k, v in frac.items()))
@@ -370,13 +388,12 @@ def test_prediction_interval_covers_binomial_errors_inside_the_data():
 
 
 @pytest.mark.slow
-def test_prediction_interval_with_constant_noise_is_not_made_worse():
-    """The err_n15 shape (15 points, N(0, 0.01) noise, constant): the variance function fits
-    s near 0 and the shipped pi95 at L = 4.0 holds at least as many new observations as the
-    pooled residuals' did, on the same fits (seeds 820000 + r)."""
-    cell = {"n": 15, "lo": 3.0, "hi": 6.0, "at": 4.0,
-            "observe": lambda p, rng: p + rng.normal(0, 0.01, np.shape(p))}
-    frac = _pi_coverage(cell, 30, 820_000)
+def test_prediction_interval_with_constant_noise_is_not_made_worse(err_n15_fits):
+    """The err_n15 shape (15 points, N(0, 0.01) noise, constant; the curve interval's fits,
+    data seeds 700000 + r): the variance function fits s near 0 and the shipped pi95 at
+    L = 4.0 holds at least as many new observations as the pooled residuals' did, on the same
+    fits."""
+    frac = _pi_coverage(ERR_N15, err_n15_fits)
     print("\npi95 coverage of new observations at L = 4.0, constant noise, over 30 fits: "
           + ", ".join(f"{k} {v.mean():.3f}" for k, v in frac.items()))
     assert frac["shipped"].mean() >= frac["pooled"].mean()
