@@ -38,6 +38,30 @@ def test_bootstrap_share_counts_the_observed_as_one_draw():
     assert np.isnan(tj.bootstrap_share([0.1], np.nan))
 
 
+def test_the_replayed_search_ends_where_lmfit_ends_from_every_start():
+    """fit_stat_vs_loss replays lmfit's leastsq from each start and refits only the lowest with
+    lmfit: the replay must end at lmfit's chi-square to the bit, from starts that converge and
+    from starts stopped at REFINE_MAX_NFEV (the m4 run of this seed stops from all three)."""
+    import lmfit
+    joined = _runs(np.random.default_rng(61), 0.9)
+    model = lmfit.Model(tj.stat_power_law, independent_vars=["L"])
+    stopped = converged = 0
+    for m in ("m1", "m4"):
+        run = joined[joined["model"] == m]
+        loss, value = run["loss"].to_numpy(), run["value"].to_numpy()
+        for e0, p0, v0, c0 in tj._grid_starts(loss, value, None):
+            def params():
+                made = model.make_params(v0=v0, c=c0, E=e0, p=p0)
+                made["E"].set(max=float(loss.min()) - 1e-9)
+                made["p"].set(min=tj.P_BOUND[0], max=tj.P_BOUND[1])
+                return made
+            result = model.fit(value, params(), L=loss, nan_policy="omit", max_nfev=tj.REFINE_MAX_NFEV)
+            assert tj._replayed_chisqr(params(), loss, value) == result.chisqr
+            stopped += result.nfev >= tj.REFINE_MAX_NFEV - 1
+            converged += bool(result.success)
+    assert stopped >= 3 and converged >= 3
+
+
 def test_null_draws_of_a_linear_design_at_rho_0_follow_the_exact_f_distribution(monkeypatch):
     """Where the model is linear and the errors independent, pooled vs per-run least squares is the
     textbook F-test: the simulated ratio RSS(pooled) / RSS(per run) - 1, times df_resid / df_extra,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import lmfit
 import numpy as np
 import pandas as pd
+from scipy import optimize as scipy_optimize
 from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError
@@ -31,8 +32,8 @@ STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), wi
 def stat_power_law(L, v0, c, E, p):
     """value = v0 + c (L - E)^p: a statistic as a power law in the reducible loss."""
     gap = np.asarray(L, dtype=float) - E
-    with np.errstate(invalid="ignore"):
-        return v0 + c * np.where(gap > 0, gap, np.nan) ** p
+    with np.errstate(invalid="ignore"):  # np.where only where a gap is not positive: a fit calls this thousands of times
+        return v0 + c * (gap if (gap > 0).all() else np.where(gap > 0, gap, np.nan)) ** p
 
 
 P_BOUND = (-5.0, 5.0)
@@ -79,17 +80,33 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
         raise InputError(f"{label or 'trajectory'}: {len(loss)} points; the stat-vs-loss fit needs "
                          f"{MIN_POINTS}")
     model = lmfit.Model(stat_power_law, independent_vars=["L"])
-    best = None
-    for e0, p0, v0, c0 in _grid_starts(loss, value, E):
+
+    def start(e0, p0, v0, c0):
         params = model.make_params(v0=v0, c=c0, E=e0, p=p0)
         params["E"].set(max=float(loss.min()) - 1e-9, vary=E is None)
         params["p"].set(min=P_BOUND[0], max=P_BOUND[1])
+        return params
+
+    def refine(params):
         try:
-            result = model.fit(value, params, L=loss, nan_policy="omit", max_nfev=REFINE_MAX_NFEV)
+            return model.fit(value, params, L=loss, nan_policy="omit", max_nfev=REFINE_MAX_NFEV)
         except (ValueError, TypeError):
-            continue
-        if np.isfinite(result.chisqr) and (best is None or result.chisqr < best.chisqr):
-            best = result
+            return None
+
+    starts = _grid_starts(loss, value, E)
+    # lmfit's search from every start, replayed at half its cost a call (a start that wanders
+    # toward E -> -inf runs all REFINE_MAX_NFEV calls); lmfit then refits only the start that
+    # ends lowest, the one its loop over every start kept (the first of equals)
+    ends = [_replayed_chisqr(start(*s), loss, value) for s in starts]
+    finite = [i for i, chisqr in enumerate(ends) if np.isfinite(chisqr)]
+    lowest = min(finite, key=ends.__getitem__) if finite else None
+    best = refine(start(*starts[lowest])) if finite else None
+    if finite and (best is None or best.chisqr != ends[lowest]):
+        best = None  # the replay and lmfit parted ways (another lmfit?): lmfit from every start
+        for s in starts:
+            result = refine(start(*s))
+            if result is not None and np.isfinite(result.chisqr) and (best is None or result.chisqr < best.chisqr):
+                best = result
     if best is None:
         raise InputError(f"{label or 'trajectory'}: the stat-vs-loss power law did not fit")
     params = {name: ParamEstimate(par.value, par.stderr if par.stderr is not None else np.nan,
@@ -106,6 +123,48 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
                      objective=float(best.chisqr), converged=bool(best.success), warnings=warnings,
                      extra={"r_squared": r_squared(value, value - best.residual), "label": label},
                      model_result=best)
+
+
+class _Aborted(Exception):
+    """lmfit's leastsq stops a fit here: one call past its max_nfev."""
+
+
+def _replayed_chisqr(params, loss, value, max_nfev: int = REFINE_MAX_NFEV) -> float:
+    """The chi-square at which lmfit's leastsq (Model.fit, nan_policy "omit") ends from these
+    Parameters, from the same MINPACK calls on the same numbers (lmfit's bounds transform and
+    clipping, its leastsq options, its stop after max_nfev calls at the last point tried), without
+    lmfit's bookkeeping of each call (as costly as the model); inf where lmfit would raise.
+    fit_stat_vs_loss compares it with lmfit's own end, and falls back to lmfit on any difference."""
+    names = [n for n, par in params.items() if par.vary]
+    x0 = np.array([params[n].setup_bounds() for n in names])
+    kwargs = {n: par.value for n, par in params.items() if not par.vary}
+    calls, last = [0], [x0]
+    limit = max_nfev + 2  # lmfit counts from -2: scipy's check of the start is one of them
+
+    def residual(fvars):
+        calls[0] += 1
+        last[0] = fvars
+        if calls[0] > limit:
+            raise _Aborted
+        for name, internal in zip(names, fvars):
+            par = params[name]
+            v = float(par.from_internal(internal))
+            kwargs[name] = par.max if v > par.max else par.min if v < par.min else v
+        r = value - stat_power_law(loss, **kwargs)
+        return r if np.isfinite(r).all() else lmfit.minimizer.coerce_float64(r, nan_policy="omit")
+
+    with np.errstate(all="ignore"):
+        try:
+            end = scipy_optimize.leastsq(residual, x0, Dfun=None, full_output=1, col_deriv=0,
+                                         ftol=1.5e-8, xtol=1.5e-8, gtol=0.0, maxfev=2 * max_nfev,
+                                         epsfcn=1e-10, factor=100, diag=None)[0]
+        except _Aborted:
+            end = last[0]
+        except (ValueError, TypeError):
+            return float("inf")
+        calls[0] = -np.inf  # lmfit's residual at the end point is not counted against max_nfev
+        r = residual(end)
+    return float(max((r ** 2).sum(), 1e-250 * len(r)))
 
 
 def r_squared(y, fitted) -> float:
