@@ -16,6 +16,9 @@ both papers measure annealing from the end of warmup.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from scalefit.errors import InputError
@@ -70,16 +73,46 @@ def annealing_area(eta, lam: float = TISSUE_LAMBDA) -> np.ndarray:
 
 def loss_drop(eta, steps, C: float, beta: float, gamma: float) -> np.ndarray:
     """LD(t)/B at the given steps: the multi-power law's loss reduction from the LR drops."""
-    eta = np.asarray(eta, float)
-    steps = np.asarray(steps, int)
+    live, d_k, eta_k, cols, s_kt = drop_terms(eta, steps)
+    if d_k.size == 0:
+        return np.zeros(live.shape[0], float)
+    x = (eta_k ** (-gamma))[cols] * s_kt
+    g = np.zeros(live.shape, float)
+    g[live] = 1.0 - (C * x + 1.0) ** (-beta)
+    return g @ d_k
+
+
+_DROP_TERMS: OrderedDict = OrderedDict()  # (eta, steps) bytes -> drop_terms, most recent last
+_DROP_TERMS_KEPT = 32  # a fit evaluates LD thousands of times on the same few runs
+_DROP_TERMS_LOCK = threading.Lock()
+
+
+def drop_terms(eta, steps) -> tuple:
+    """What LD reads of a schedule at ``steps``, whatever C, beta, gamma: (live, d_k, eta_k,
+    cols, s_kt). k are the steps where the LR fell (d_k = eta_{k-1} - eta_k > 0), eta_k the LR
+    there (floored at ETA_FLOOR); ``live`` (steps x k) marks k <= t, and ``cols`` and ``s_kt``
+    give, for each live entry in row-major order, its k and S_k(t) = sum_{tau=k..t} eta_tau.
+    Only the live entries are raised to powers (the rest of G is 0), and a fit's thousands of
+    evaluations on the same runs reuse these (kept for the last few (eta, steps))."""
+    eta = np.ascontiguousarray(eta, float)
+    steps = np.ascontiguousarray(steps, int)
+    key = (eta.tobytes(), steps.tobytes())
+    with _DROP_TERMS_LOCK:
+        if key in _DROP_TERMS:
+            _DROP_TERMS.move_to_end(key)
+            return _DROP_TERMS[key]
     d = lr_drops(eta)
     k = np.flatnonzero(d)  # only the steps where the LR changed contribute
-    if k.size == 0:
-        return np.zeros(steps.shape, float)
     csum = np.cumsum(eta)
-    # S_k(t) = csum[t] - csum[k-1] for k <= t; masked out for k > t
-    s_kt = csum[steps][:, None] - csum[k - 1][None, :]
-    x = np.maximum(eta[k], ETA_FLOOR) ** (-gamma) * np.maximum(s_kt, 0.0)
-    g = 1.0 - (C * x + 1.0) ** (-beta)
-    g = np.where(k[None, :] <= steps[:, None], g, 0.0)
-    return g @ d[k]
+    live = k[None, :] <= steps[:, None]
+    rows, cols = np.nonzero(live)
+    # S_k(t) = csum[t] - csum[k-1] for k <= t (k >= 1: d_0 = 0)
+    s_kt = np.maximum(csum[steps[rows]] - csum[k[cols] - 1], 0.0)
+    terms = (live, d[k], np.maximum(eta[k], ETA_FLOOR), cols, s_kt)
+    for array in terms:
+        array.setflags(write=False)
+    with _DROP_TERMS_LOCK:
+        _DROP_TERMS[key] = terms
+        while len(_DROP_TERMS) > _DROP_TERMS_KEPT:
+            _DROP_TERMS.popitem(last=False)
+    return terms
