@@ -159,20 +159,23 @@ def test_akima_isoflop_with_a_repeated_size_at_a_budget_names_the_rows(tmp_path)
 
 def test_the_spread_beside_an_interval_is_the_bootstraps_and_no_overflow_warnings(tmp_path):
     """kaplan-n on the shipped grid printed alpha_N stderr 1.6e6 (curvature) beside the bootstrap
-    CI [0.003, 0.1] and leaked numpy overflow warnings (fit and calibrate)."""
+    CI [0.003, 0.1] and leaked numpy overflow warnings (fit and calibrate). Calibrate's 4 cuts
+    at 100 resamples each still draw the unidentified N_c far enough to overflow its sd: with
+    the sd's overflow guard removed they print 4 RuntimeWarnings."""
     import subprocess
     import sys
     from scalefit.scaling.laws.cli import default_runs_path
     if not default_runs_path().exists():
         pytest.skip("the shipped run table is absent")
-    for args in (["fit", "kaplan-n", "--bootstrap", "200"], ["calibrate", "kaplan-n"]):
+    out = {}
+    for args in (["fit", "kaplan-n", "--bootstrap", "200"],
+                 ["calibrate", "kaplan-n", "--bootstrap", "100"]):
         done = subprocess.run([sys.executable, "-m", "scalefit", *args], capture_output=True,
                               text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         assert "Warning" not in done.stderr, done.stderr
-    table = subprocess.run([sys.executable, "-m", "scalefit", "fit", "kaplan-n",
-                            "--bootstrap", "200"], capture_output=True, text=True,
-                           timeout=300).stdout
+        out[args[0]] = done.stdout
+    table = out["fit"]  # the fit's table, from the run just checked for warnings
     head = next(line for line in table.splitlines() if line.strip().startswith("param"))
     assert "bootstrap sd" in head and "bootstrap 95% lo" in head and "stderr" not in head
     row = next(line.split() for line in table.splitlines() if line.strip().startswith("alpha_N"))
