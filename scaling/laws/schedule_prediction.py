@@ -118,13 +118,15 @@ def _schedule_fits(rows: pd.DataFrame, law: str, models, *, min_step, by_size: b
 
 
 def profile_lambda(rows: pd.DataFrame, models, *, law: str = "momentum", min_step=None,
-                   by_size: bool = False, grid=LAMBDA_GRID) -> LambdaProfile:
+                   by_size: bool = False, grid=LAMBDA_GRID, known: dict | None = None) -> LambdaProfile:
     """One momentum decay for the suite: the λ of `grid` whose long-run fits have the least
-    summed objective. Only the long runs are read, so a prediction with it stays out of sample."""
+    summed objective. Only the long runs are read, so a prediction with it stays out of sample.
+    ``known``: {λ: `_schedule_fits`' result at that λ, same rows and settings} already fitted
+    (the caller's fits at the default decay), taken as they are instead of fitted again."""
     objective, by_lam = [], {}
     for lam in grid:
-        fits = by_lam[lam] = _schedule_fits(rows, law, models, min_step=min_step, by_size=by_size,
-                                            lam=lam)
+        fits = by_lam[lam] = (known or {}).get(lam) or _schedule_fits(
+            rows, law, models, min_step=min_step, by_size=by_size, lam=lam)
         distinct = {id(f): f for f in fits.values()}.values()
         objective.append(float(sum(f.objective for f in distinct)))
     table = pd.DataFrame({"lambda": list(grid), "objective": objective})
@@ -173,7 +175,9 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
     if profile:
         if not hasattr(REGISTRY[canonical_law(law)], "lam"):
             raise InputError(f"law {law}: only the momentum law has a decay lambda to profile")
-        prof = profile_lambda(rows, models, law=law, min_step=min_step, by_size=by_size)
+        used = next((f.extra["lambda"] for f in fits.values()), None)  # the decay of `fits`
+        prof = profile_lambda(rows, models, law=law, min_step=min_step, by_size=by_size,
+                              known={used: fits})
         predictors["schedule_law_profiled"] = prof.fits[prof.lam]
     out = []
     for model in models:
