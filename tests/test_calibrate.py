@@ -130,7 +130,7 @@ def test_calibrate_options_say_what_they_accept(tmp_path):
         assert bad.output.strip() == (f"error: --bootstrap: '{value}': expected a whole number "
                                       ">= 2 (the prediction intervals need the law's draws)")
     data = tmp_path / "runs.csv"
-    runs = synthetic_runs(1)
+    runs = synthetic_runs(1).head(12)  # 3 sizes: 2 cuts leave 10 runs to fit, and each is fitted
     runs.to_csv(data, index=False)
     doc = json.loads(CliRunner().invoke(main, ["calibrate", "chinchilla", "--data", str(data),
                                                "--cuts", "100", "--bootstrap", "4",
