@@ -65,10 +65,11 @@ def annealing_area(eta, lam: float = TISSUE_LAMBDA) -> np.ndarray:
     if not 0.0 <= lam < 1.0:
         raise InputError(f"lambda: the momentum decay must be in [0, 1), got {lam}")
     d = lr_drops(eta)
-    m = np.zeros_like(d)
-    for i in range(1, d.size):  # a first-order filter: T steps, fast enough for any curve here
-        m[i] = lam * m[i - 1] + d[i]
-    return np.cumsum(m)
+    m, momentum = [0.0], 0.0
+    for drop in d[1:].tolist():  # a first-order filter on Python floats: T steps, ~0.1 us each
+        momentum = lam * momentum + drop
+        m.append(momentum)
+    return np.cumsum(np.array(m, float))
 
 
 def loss_drop(eta, steps, C: float, beta: float, gamma: float) -> np.ndarray:
