@@ -25,6 +25,25 @@ def test_whitening_makes_ar1_errors_independent():
     assert np.std(white) == pytest.approx(np.sqrt(1 - 0.8 ** 2), rel=0.05)
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_the_reml_profile_solved_as_one_stack_equals_it_rho_by_rho(batched, monkeypatch):
+    """ar1._reml_profile solves the rho grid in one batched call (or one np.linalg.lstsq per
+    rho where numpy lacks the gufunc): the same bits as the textbook loop over rho."""
+    if not batched:
+        monkeypatch.setattr(ar1, "_LAPACK_LSTSQ", ar1._lstsq_one_by_one)
+    design = hinge_design(X, [np.log10(300.0)])
+    rng = np.random.default_rng(12)
+    for y in (ar1_series(0.7, (len(X), 1), rng)[:, 0] + design @ [1, 0.1, 1.0],
+              ar1_series(0.7, (len(X), 30), rng)):
+        expected = []
+        for rho in ar1.RHO_GRID:
+            xw, yw = ar1.whiten(design, rho), ar1.whiten(y, rho)
+            resid = yw - xw @ np.linalg.lstsq(xw, yw, rcond=None)[0]
+            expected.append(-0.5 * (len(X) - 3) * np.log(np.maximum(np.sum(resid * resid, axis=0), 1e-300))
+                            + 0.5 * np.log(1.0 - rho * rho) - 0.5 * np.linalg.slogdet(xw.T @ xw)[1])
+        assert np.array_equal(ar1._reml_profile(design, y), np.array(expected))
+
+
 @pytest.mark.parametrize("rho", [0.0, 0.5, 0.8])
 def test_reml_recovers_rho_around_a_kinked_curve(rho):
     design = hinge_design(X, [np.log10(300.0)])

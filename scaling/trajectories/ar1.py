@@ -53,8 +53,8 @@ def _restricted_loglik(design: np.ndarray, y: np.ndarray, rhos: np.ndarray) -> n
 
     REML counts the degrees of freedom the regression uses, so rho is less biased toward 0 by
     the fitted coefficients than the plain maximum-likelihood estimate is. The rhos are solved as
-    one stack (numpy's batched least-squares kernel, the one np.linalg.lstsq calls for each):
-    the same numbers as a loop over rho, without its per-call cost (most of it on 40-80 points).
+    one stack (_LAPACK_LSTSQ, the kernel np.linalg.lstsq calls for each): the same numbers as a
+    loop over rho, without its per-call cost (most of the time on 40-80 points).
     """
     n, p = design.shape
     xw = np.empty((len(rhos), n, p))
@@ -62,12 +62,10 @@ def _restricted_loglik(design: np.ndarray, y: np.ndarray, rhos: np.ndarray) -> n
     for i, rho in enumerate(rhos):
         whiten(design, rho, out=xw[i])
         whiten(y, rho, out=yw[i])
-    if _batched_lstsq is None or y.shape[1] == 0:
-        coef = np.array([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(xw, yw)])
-    else:
-        with np.errstate(call=_lstsq_failed, invalid="call", over="ignore", divide="ignore",
-                         under="ignore"):  # np.linalg.lstsq's own error handling
-            coef = _batched_lstsq(xw, yw, np.finfo(float).eps * max(n, p), signature="ddd->ddid")[0]
+    solve = _lstsq_one_by_one if y.shape[1] == 0 else _LAPACK_LSTSQ  # LAPACK takes no 0 columns
+    with np.errstate(call=_lstsq_failed, invalid="call", over="ignore", divide="ignore",
+                     under="ignore"):  # np.linalg.lstsq's own error handling
+        coef = solve(xw, yw, np.finfo(float).eps * max(n, p), signature="ddd->ddid")[0]
     resid = yw - xw @ coef
     sse = np.maximum(np.sum(resid * resid, axis=1), 1e-300)
     _, logdet = np.linalg.slogdet(np.matmul(xw.transpose(0, 2, 1), xw))
@@ -79,10 +77,16 @@ def _lstsq_failed(err, flag):
     raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
 
 
-try:  # the gufunc behind np.linalg.lstsq, which solves a stack of problems in one call
-    from numpy.linalg._umath_linalg import lstsq as _batched_lstsq
-except ImportError:  # another numpy: one np.linalg.lstsq per rho, the same numbers
-    _batched_lstsq = None
+def _lstsq_one_by_one(a, b, rcond, signature=None):
+    """``np.linalg.lstsq`` on each system of a stack: the same LAPACK gelsd, so the same bits as
+    numpy's batched gufunc, for a numpy that does not offer that gufunc under this name."""
+    coefs = np.stack([np.linalg.lstsq(a_i, b_i, rcond=rcond)[0] for a_i, b_i in zip(a, b)])
+    return (coefs,)
+
+
+# What np.linalg.lstsq calls (gelsd) on a whole stack at once, same bits: a private numpy name
+# (numpy 2's), so a numpy without it takes the loop instead of failing at import.
+_LAPACK_LSTSQ = getattr(getattr(np.linalg, "_umath_linalg", None), "lstsq", _lstsq_one_by_one)
 
 _REML_CHUNK = 2_000_000  # whitened values held at once (16 MB): the rho grid is solved in chunks
 

@@ -273,16 +273,8 @@ def _refine_many(x, ys, starts, min_points, rhos) -> list[np.ndarray]:
     return results
 
 
-def _lstsq_one_by_one(a, b, rcond, signature=None):
-    """``np.linalg.lstsq`` on each system of a stack: the same LAPACK gelsd, so the same bits as
-    numpy's batched gufunc, for a numpy that does not offer that gufunc under this name."""
-    coefs = np.stack([np.linalg.lstsq(a_i, b_i, rcond=rcond)[0] for a_i, b_i in zip(a, b)])
-    return (coefs,)
-
-
-# What np.linalg.lstsq calls (gelsd) on a whole stack at once, same bits: a private numpy name
-# (numpy 2's), so a numpy without it takes the loop instead of failing at import.
-_LAPACK_LSTSQ = getattr(getattr(np.linalg, "_umath_linalg", None), "lstsq", _lstsq_one_by_one)
+# np.linalg.lstsq's gelsd on a whole stack, same bits (ar1's, which its REML profile solves with)
+_LAPACK_LSTSQ, _lstsq_one_by_one = ar1._LAPACK_LSTSQ, ar1._lstsq_one_by_one
 
 
 class _TooManyCalls(Exception):
