@@ -31,3 +31,13 @@ def suite_file() -> Path:
     from tinysuite import cached_tiny_suite
 
     return cached_tiny_suite()
+
+
+@pytest.fixture(scope="session")
+def micro_corpus(tmp_path_factory):
+    """The trainer tests' micro corpus and its sources (tinyspec.build_micro_corpus), built once:
+    (folder, manifest). Read only: a test writes its runs and copies elsewhere."""
+    from tinyspec import build_micro_corpus
+
+    root = tmp_path_factory.mktemp("micro-corpus")
+    return root, build_micro_corpus(root)

@@ -18,6 +18,7 @@ from scalefit.cli import main
 from scalefit.errors import InputError
 from scalefit.weightstats.init import init_like_pythia
 from scalefit.weightstats.reinit import LAW_MODES, MODES, load_source, parse_init, reinit
+from tinyspec import S1, micro_spec
 
 torch.set_num_threads(1)
 threadpool_limits(1)
@@ -288,39 +289,13 @@ def test_bad_init_option_exits_2(tmp_path, value, message):
 
 # ---------------------------------------------------------------- the trainer's init runs
 
-MICRO = """
-[suite]
-name = "micro-init"
-vocab_size = 64
-
-[recipe]
-seq_len = 8
-batch_seqs = 2
-seed = 7
-warmup_frac = 0.2
-warmup_min_steps = 1
-eval_tokens = 64
-resume_every = 100
-
-[[sizes]]
-name = "s1"
-d_model = 16
-n_layer = 1
-n_head = 2
-lr = 5e-3
-
-[code]
-tokens = [96]
-
-[[init]]
-tokens = [96]
-modes = ["pythia", "empirical", "permuted", "source"]
-no_warmup_modes = ["pythia"]
-seeds = [1, 2]
-source = "code/{size}-D96"
-n_log_checkpoints = 3
-n_even_checkpoints = 2
-"""
+MICRO = micro_spec(
+    ("[code]", {"tokens": [96]}),
+    ("[[init]]", {"tokens": [96], "modes": ["pythia", "empirical", "permuted", "source"], "no_warmup_modes": ["pythia"],
+                  "seeds": [1, 2], "source": "code/{size}-D96", "n_log_checkpoints": 3, "n_even_checkpoints": 2}),
+    name="micro-init", vocab_size=64, sizes=(S1,),
+    recipe={"seq_len": 8, "batch_seqs": 2, "seed": 7, "warmup_frac": 0.2, "warmup_min_steps": 1, "eval_tokens": 64,
+            "resume_every": 100})
 
 
 def fake_corpus(root: Path, vocab: int = 64) -> Path:
@@ -339,17 +314,21 @@ def fake_corpus(root: Path, vocab: int = 64) -> Path:
     return root
 
 
+def train_micro(root: Path, text: str, *args):
+    """`suite train` of the spec `text` on a fake corpus, both written under `root`, into root/suite."""
+    corpus = fake_corpus(root / "corpus")
+    spec = root / "spec.toml"
+    spec.write_text(text)
+    return CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
+                                     "--out", str(root / "suite"), *args, "--json"])
+
+
 @pytest.fixture(scope="module")
 def init_suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("initsuite")
-    corpus = fake_corpus(root / "corpus")
-    spec = root / "spec.toml"
-    spec.write_text(MICRO)
-    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
-                                       "--out", str(root / "suite"), "--part", "code", "--part", "init",
-                                       "--json"])
+    result = train_micro(root, MICRO, "--part", "code", "--part", "init")
     assert result.exit_code == 0, result.output
-    return root, spec, {r["run"]: r for r in json.loads(result.stdout)}
+    return root, root / "spec.toml", {r["run"]: r for r in json.loads(result.stdout)}
 
 
 def weights(folder):
@@ -413,49 +392,30 @@ def test_cli_init_makes_runs_of_their_own(init_suite):
 
 
 def test_a_source_on_the_runs_own_data_is_refused(tmp_path):
-    corpus = fake_corpus(tmp_path / "corpus")
-    spec = tmp_path / "spec.toml"
-    spec.write_text(MICRO.replace('modes = ["pythia", "empirical", "permuted", "source"]',
-                                  'modes = ["empirical"]\ndistribution = "code"')
-                    .replace('no_warmup_modes = ["pythia"]', ""))
-    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
-                                       "--out", str(tmp_path / "suite"), "--part", "code", "--part", "init",
-                                       "--json"])
+    text = MICRO.replace('modes = ["pythia", "empirical", "permuted", "source"]',
+                         'modes = ["empirical"]\ndistribution = "code"').replace('no_warmup_modes = ["pythia"]', "")
+    result = train_micro(tmp_path, text, "--part", "code", "--part", "init")
     assert result.exit_code == 2, result.output
     assert "own data (code train split" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_init_source_not_trained_yet_is_one_line(tmp_path):
-    corpus = fake_corpus(tmp_path / "corpus")
-    spec = tmp_path / "spec.toml"
-    spec.write_text(MICRO)
-    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
-                                       "--out", str(tmp_path / "suite"), "--part", "init", "--only", "empirical",
-                                       "--json"])
+    result = train_micro(tmp_path, MICRO, "--part", "init", "--only", "empirical")
     assert result.exit_code == 2, result.output
     assert "is not trained yet" in result.stderr and "--part code" in result.stderr
 
 
 @pytest.mark.parametrize("mode", ["permuted", "source"])
 def test_a_source_of_another_shape_exits_2(mode, source_dir, tmp_path):
-    corpus = fake_corpus(tmp_path / "corpus")
-    spec = tmp_path / "spec.toml"
-    spec.write_text(MICRO)
-    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
-                                       "--out", str(tmp_path / "suite"), "--part", "code",
-                                       "--init", f"{mode}:{source_dir}", "--json"])
+    result = train_micro(tmp_path, MICRO, "--part", "code", "--init", f"{mode}:{source_dir}")
     assert result.exit_code == 2, result.output
     assert f"re-init {mode}: tensor gpt_neox.embed_in.weight has shape (256, 32)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_an_unknown_init_source_is_one_line(tmp_path):
-    corpus = fake_corpus(tmp_path / "corpus")
-    spec = tmp_path / "spec.toml"
-    spec.write_text(MICRO.replace('source = "code/{size}-D96"', 'source = "code/{size}-D9"'))
-    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
-                                       "--out", str(tmp_path / "suite"), "--part", "init", "--only", "permuted",
-                                       "--json"])
+    result = train_micro(tmp_path, MICRO.replace('source = "code/{size}-D96"', 'source = "code/{size}-D9"'),
+                         "--part", "init", "--only", "permuted")
     assert result.exit_code == 2
     assert "init source 'code/s1-D9' is neither a run of this spec nor a checkpoint folder" in result.stderr
 

@@ -9,29 +9,10 @@ import pytest
 
 from scalefit.errors import InputError
 from scalefit.trainer.train import load_spec
+from tinyspec import S1, micro_spec
 
-SPEC = """
-[suite]
-name = "micro"
-vocab_size = 320
-
-[recipe]
-seq_len = 16
-batch_seqs = 2
-
-[[sizes]]
-name = "s1"
-d_model = 16
-n_layer = 1
-n_head = 2
-lr = 5e-3
-
-[grid]
-tokens = [320, 960]
-
-[long]
-tokens = [960]
-"""
+SPEC = micro_spec(("[grid]", {"tokens": [320, 960]}), ("[long]", {"tokens": [960]}),
+                  recipe={"seq_len": 16, "batch_seqs": 2}, sizes=(S1,))
 
 
 def spec_with(tmp_path, grid_tokens):
