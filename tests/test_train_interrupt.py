@@ -17,60 +17,39 @@ torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
-from test_suite_micro import write_sources  # noqa: E402
+from tinyspec import MICRO_RECIPE, S1, micro_spec  # noqa: E402
 
 import scalefit.trainer.train as suite_train  # noqa: E402
 from scalefit.cli import main  # noqa: E402
-from scalefit.trainer.corpus import build_corpus  # noqa: E402
 from scalefit.trainer.train import TrainingInterrupted, latest_resumable, load_spec, train_run  # noqa: E402
 
 torch.set_num_threads(1)
 
 # resume_every far beyond the run: without the save at the interrupted step, nothing would be kept
-RECIPE = """
-[suite]
-name = "interrupt"
-vocab_size = 320
-
-[recipe]
-seq_len = 16
-batch_seqs = 2
-seed = 7
-warmup_frac = 0.1
-warmup_min_steps = 2
-eval_tokens = 512
-resume_every = 100000
-
-[[sizes]]
-name = "s1"
-d_model = 16
-n_layer = 1
-n_head = 2
-lr = 5e-3
-"""
-GRID = RECIPE + "[grid]\ntokens = [9600]\n"  # one run of 300 steps, its only checkpoint the last
+RECIPE = micro_spec(name="interrupt", recipe={**MICRO_RECIPE, "resume_every": 100000}, sizes=(S1,))
+STEPS = 160  # the signal comes after step 40: 120 steps to spare on a busy machine
+GRID = RECIPE + f"[grid]\ntokens = [{32 * STEPS}]\n"  # one run of 160 steps, its only checkpoint the last
 LONG = RECIPE + "[long]\ntokens = [640]\nn_even_checkpoints = 2\n"  # 20 steps, kept: 0 1 2 4 8 10 20
-RUN = "grid/s1-D9600"
+RUN = f"grid/s1-D{32 * STEPS}"
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("interrupt")
-    prose, code = write_sources(root)
-    build_corpus(root / "corpus", [prose], [code], vocab_size=320, seed=3, val_frac=0.1, test_frac=0.1)
-    return root / "corpus"
+def corpus(micro_corpus):
+    """The session's micro corpus (read only)."""
+    return micro_corpus[0] / "corpus"
 
 
 @pytest.fixture(scope="module")
-def reference(corpus):
+def reference(corpus, tmp_path_factory):
     """The grid run trained without interruption: its spec file and final weights."""
-    spec_path = corpus.parent / "grid.toml"
+    root = tmp_path_factory.mktemp("interrupt")
+    spec_path = root / "grid.toml"
     spec_path.write_text(GRID)
     spec = load_spec(spec_path, vocab_size=320)
     (run,) = spec.runs
-    assert run.run == RUN and run.steps == 300 and run.checkpoints == [300]
-    train_run(spec, run, corpus, corpus.parent / "reference", progress=False)
-    return spec_path, load_file(str(corpus.parent / "reference" / RUN / "step300" / "model.safetensors"))
+    assert run.run == RUN and run.steps == STEPS and run.checkpoints == [STEPS]
+    train_run(spec, run, corpus, root / "reference", progress=False)
+    return spec_path, load_file(str(root / "reference" / RUN / f"step{STEPS}" / "model.safetensors"))
 
 
 def _same_weights(a: dict, b: dict) -> bool:
@@ -98,15 +77,15 @@ def test_an_interrupted_train_keeps_every_step_and_resumes_to_the_same_weights(c
     assert proc.returncode == status, err[-2000:]
     steps = list(pd.read_csv(log)["step"])
     last = steps[-1]
-    assert 40 <= last < 300 and steps == list(range(1, last + 1)), "the run finished before the signal"
+    assert 40 <= last < STEPS and steps == list(range(1, last + 1)), "the run finished before the signal"
     assert latest_resumable(run_dir) == (last, run_dir / "resume")  # no trained step lost
-    assert f"{RUN} stopped at step {last} of 300" in err and "re-running the same command resumes it" in err
+    assert f"{RUN} stopped at step {last} of {STEPS}" in err and "re-running the same command resumes it" in err
     assert not (run_dir / "result.json").exists()
 
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
-    assert _same_weights(load_file(str(run_dir / "step300" / "model.safetensors")), final)
-    assert list(pd.read_csv(log)["step"]) == list(range(1, 301))
+    assert _same_weights(load_file(str(run_dir / f"step{STEPS}" / "model.safetensors")), final)
+    assert list(pd.read_csv(log)["step"]) == list(range(1, STEPS + 1))
     assert not (run_dir / "resume").exists()
 
 
