@@ -51,6 +51,13 @@ def stacked_differences(rows) -> dict:
     return {"workers": workers}
 
 
+def point_columns(X) -> list:
+    """Each parameter of the points X (a point per row) as a contiguous (k, 1) column: the
+    arguments ``stacked_differences``' ``rows`` gives a formula (numpy's SIMD loops may take a
+    strided array another way than a contiguous one)."""
+    return [np.ascontiguousarray(X[:, j])[:, None] for j in range(X.shape[1])]
+
+
 def refit(func, theta0, bounds, indep, log_loss, delta, max_nfev=2000, *, stacked=False):
     """One Huber log-space fit from theta0; returns (theta, converged). ``stacked``: ``func``
     broadcasts (B, 1) parameter columns (``_broadcasts``), so its Jacobian's points are
@@ -59,7 +66,7 @@ def refit(func, theta0, bounds, indep, log_loss, delta, max_nfev=2000, *, stacke
         return func(*theta, **indep) - log_loss
 
     def rows(X):
-        return func(*(X[:, j:j + 1] for j in range(X.shape[1])), **indep) - log_loss
+        return func(*point_columns(X), **indep) - log_loss
 
     ret = least_squares(residual, theta0, bounds=bounds, f_scale=delta, max_nfev=max_nfev,
                         **LSQ_OPTIONS, **(stacked_differences(rows) if stacked else {}))

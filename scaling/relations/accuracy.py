@@ -20,7 +20,7 @@ from scipy.optimize import least_squares
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
-from scalefit.scaling.laws.bootstrap import stacked_differences
+from scalefit.scaling.laws.bootstrap import point_columns, stacked_differences
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import (SCATTER_KEYS, prediction_scatter, small_sample_scale,
                                                   student_t_widening)
@@ -278,7 +278,7 @@ def _bootstrap(func, names, law, L, y, values, n, seed, progress=False, units=No
 
     def refit_to(Lb, yb):
         def rows(X):  # the Jacobian's shifted points at once (``stacked_differences``)
-            return func(Lb, *(X[:, j:j + 1] for j in range(X.shape[1]))) - yb
+            return func(Lb, *point_columns(X)) - yb
 
         with np.errstate(over="ignore"):
             ret = least_squares(lambda t: func(Lb, *t) - yb, theta0, bounds=(lo, hi),
