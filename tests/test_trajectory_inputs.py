@@ -749,7 +749,16 @@ def test_a_fractional_warmup_end_is_printed_as_given(tmp_path):
 
 # ---- a notebook gets what the command prints ----------------------------------------------
 
-def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():
+@pytest.fixture(scope="module")
+def shipped_t_nu_report():
+    """trajectory_report of the shipped suite's t_nu / mlp_in, made once for the tests that hold
+    the command's output to it (a collapse report of 16 runs: seconds each time)."""
+    from scalefit.data import MINI_CHECKPOINTS, data_path
+    from scalefit.scaling.trajectories.trajectory import trajectory_report
+    return trajectory_report(data_path(*MINI_CHECKPOINTS), "t_nu", group="mlp_in")
+
+
+def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite(shipped_t_nu_report):
     """`scalefit trajectory` built its JSON and its Markdown itself: a notebook had to copy both."""
     from scalefit.data import MINI_CHECKPOINTS, data_path
     from scalefit.report import dumps
@@ -760,7 +769,7 @@ def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():
     text_run = CliRunner().invoke(main, args)
     assert json_run.exit_code == 0 and text_run.exit_code == 0, json_run.output + text_run.output
     shipped = data_path(*MINI_CHECKPOINTS)
-    report = trajectory_report(shipped, "t_nu", group="mlp_in")
+    report = shipped_t_nu_report
     assert isinstance(report, TrajectoryReport)
     assert json.loads(dumps(report.to_dict())) == json.loads(json_run.stdout)
     assert report.markdown() + "\n" == text_run.stdout
@@ -769,14 +778,11 @@ def test_trajectory_report_in_python_equals_the_command_on_the_shipped_suite():
     assert dumps(framed.to_dict()) == dumps(report.to_dict())
 
 
-def test_trajectory_report_writes_the_commands_folder(tmp_path):
+def test_trajectory_report_writes_the_commands_folder(tmp_path, shipped_t_nu_report):
     """`--out` was written by the command alone; report.write(DIR) writes the same files."""
-    from scalefit.scaling.trajectories.trajectory import trajectory_report
-
     args = ["trajectory", "--stat", "t_nu", "--group", "mlp_in", "--out", str(tmp_path / "cli")]
     assert CliRunner().invoke(main, args).exit_code == 0
-    from scalefit.data import MINI_CHECKPOINTS, data_path
-    trajectory_report(data_path(*MINI_CHECKPOINTS), "t_nu", group="mlp_in").write(tmp_path / "py")
+    shipped_t_nu_report.write(tmp_path / "py")
     names = sorted(p.name for p in (tmp_path / "cli").iterdir() if p.name != "scalefit_settings.json")
     assert names == sorted(p.name for p in (tmp_path / "py").iterdir())  # the command adds its settings
     assert {"stat_vs_loss.csv", "stat_vs_loss.png", "stat_vs_loss.svg", "report.md"} <= set(names)
