@@ -77,10 +77,30 @@ def loss_drop(eta, steps, C: float, beta: float, gamma: float) -> np.ndarray:
     live, d_k, eta_k, cols, s_kt = drop_terms(eta, steps)
     if d_k.size == 0:
         return np.zeros(live.shape[0], float)
-    x = (eta_k ** (-gamma))[cols] * s_kt
-    g = np.zeros(live.shape, float)
-    g[live] = 1.0 - (C * x + 1.0) ** (-beta)
-    return g @ d_k
+    g = (eta_k ** (-gamma))[cols]  # in place from here: G(x) of the live entries
+    g *= s_kt
+    g *= C
+    g += 1.0
+    g **= -beta
+    np.subtract(1.0, g, out=g)
+    full = _zeroed(live.shape)
+    full[live] = g
+    return full @ d_k
+
+
+_BUFFER = threading.local()  # each thread's scratch (steps x k) matrix for loss_drop
+
+
+def _zeroed(shape) -> np.ndarray:
+    """A zero (steps x k) matrix in this thread's reused buffer: a fresh one of ~1 MB per LD
+    evaluation cost more in page faults than the arithmetic."""
+    size = shape[0] * shape[1]
+    buffer = getattr(_BUFFER, "array", None)
+    if buffer is None or buffer.size < size:
+        buffer = _BUFFER.array = np.empty(max(size, 1), float)
+    out = buffer[:size].reshape(shape)
+    out.fill(0.0)
+    return out
 
 
 _DROP_TERMS: OrderedDict = OrderedDict()  # (eta, steps) bytes -> drop_terms, most recent last
