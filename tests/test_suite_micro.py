@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
@@ -22,88 +21,26 @@ from scalefit.cli import main
 from scalefit.trainer.corpus import build_corpus, load_tokens
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.trainer.train import latest_resumable, load_spec, run_warmup_steps, train_run
+from tinyspec import MICRO_RECIPE, micro_spec, write_sources
 
 torch.set_num_threads(1)
+__all__ = ["MICRO_SPEC", "WSD_SPEC", "write_sources"]  # what other test files import from here
 
-WORDS = ("the kernel driver memory page table scheduler thread lock device buffer interrupt queue "
-         "module function returns value when called with argument file system mount socket packet "
-         "network interface process signal handler timer clock event user space call").split()
-
-MICRO_SPEC = """
-[suite]
-name = "micro"
-vocab_size = 320
-
-[recipe]
-seq_len = 16
-batch_seqs = 2
-seed = 7
-warmup_frac = 0.1
-warmup_min_steps = 2
-eval_tokens = 512
-resume_every = 5
-
-[[sizes]]
-name = "s1"
-d_model = 16
-n_layer = 1
-n_head = 2
-lr = 5e-3
-
-[[sizes]]
-name = "s2"
-d_model = 32
-n_layer = 1
-n_head = 2
-lr = 4e-3
-
-[grid]
-distribution = "prose"
-tokens = [320, 960]
-
-[long]
-distribution = "prose"
-tokens = [960]
-n_even_checkpoints = 5
-
-[code]
-distribution = "code"
-tokens = [320]
-
-[warmup]
-sizes = ["s1"]
-tokens = [1280]
-warmup_fracs = [0.05, 0.25]
-warmup_min_steps = 1
-n_log_checkpoints = 6
-n_even_checkpoints = 4
-"""
-
-
-def write_sources(root: Path) -> tuple[Path, Path]:
-    """A prose folder of seeded sentences (one exact duplicate) and a code folder of stdlib files."""
-    rng = np.random.default_rng(0)
-    prose, code = root / "prose_src", root / "code_src"
-    (prose / "sub").mkdir(parents=True)
-    code.mkdir()
-    for i in range(30):
-        sentences = [" ".join(rng.choice(WORDS, rng.integers(5, 12))).capitalize() + "."
-                     for _ in range(40)]
-        (prose / ("sub" if i % 2 else "") / f"doc{i}.rst.txt").write_text(" ".join(sentences))
-    (prose / "copy_of_doc0.rst.txt").write_text((prose / "doc0.rst.txt").read_text())
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for name in ("bisect.py", "colorsys.py", "keyword.py", "this.py", "abc.py", "glob.py",
-                 "fnmatch.py", "genericpath.py", "heapq.py", "numbers.py", "textwrap.py", "shlex.py"):
-        (code / name).write_text((stdlib / name).read_text())
-    return prose, code
+MICRO_SPEC = micro_spec(
+    ("[grid]", {"distribution": "prose", "tokens": [320, 960]}),
+    ("[long]", {"distribution": "prose", "tokens": [960], "n_even_checkpoints": 5}),
+    ("[code]", {"distribution": "code", "tokens": [320]}),
+    ("[warmup]", {"sizes": ["s1"], "tokens": [1280], "warmup_fracs": [0.05, 0.25], "warmup_min_steps": 1,
+                  "n_log_checkpoints": 6, "n_even_checkpoints": 4}))
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(micro_corpus, tmp_path_factory):
+    """This module's folder: its corpus/ and sources are the session's micro corpus (read only)."""
+    source, manifest = micro_corpus
     root = tmp_path_factory.mktemp("micro")
-    prose, code = write_sources(root)
-    manifest = build_corpus(root / "corpus", [prose], [code], vocab_size=320, seed=3,
-                            val_frac=0.1, test_frac=0.1)
+    for name in ("corpus", "prose_src", "code_src"):
+        (root / name).symlink_to(source / name)
     return root, manifest
 
 
@@ -136,10 +73,10 @@ def test_corpus_splits_by_document_and_dedups(corpus):
             assert tokens.max() < manifest["vocab_size_actual"]
 
 
-def test_corpus_is_reproducible(corpus, tmp_path):
+def test_corpus_is_reproducible(corpus, micro_corpus, tmp_path):
     root, manifest = corpus
-    again = build_corpus(tmp_path / "c", [root / "prose_src"], [root / "code_src"], vocab_size=320,
-                         seed=3, val_frac=0.1, test_frac=0.1)
+    sources = [[micro_corpus[0] / "prose_src"], [micro_corpus[0] / "code_src"]]  # the folders the manifest names
+    again = build_corpus(tmp_path / "c", *sources, vocab_size=320, seed=3, val_frac=0.1, test_frac=0.1)
     assert again["distributions"] == manifest["distributions"]
     for split in ("train", "test"):
         assert (tmp_path / "c" / "code" / f"{split}.bin").read_bytes() == \
@@ -148,12 +85,10 @@ def test_corpus_is_reproducible(corpus, tmp_path):
     # another vocabulary over it is refused
     stale = tmp_path / "c" / "code" / "train.bin.tmp-999999999-deadbeef"
     stale.write_bytes(b"half")
-    build_corpus(tmp_path / "c", [root / "prose_src"], [root / "code_src"], vocab_size=320, seed=3,
-                 val_frac=0.1, test_frac=0.1)
+    build_corpus(tmp_path / "c", *sources, vocab_size=320, seed=3, val_frac=0.1, test_frac=0.1)
     assert not stale.exists()
     with pytest.raises(ValueError, match="holds a corpus built with vocab_size 320, not 300"):
-        build_corpus(tmp_path / "c", [root / "prose_src"], [root / "code_src"], vocab_size=300, seed=3,
-                     val_frac=0.1, test_frac=0.1)
+        build_corpus(tmp_path / "c", *sources, vocab_size=300, seed=3, val_frac=0.1, test_frac=0.1)
 
 
 def test_tokenizer_round_trips_prose_and_code(corpus):
@@ -229,8 +164,8 @@ def test_bad_spec_exits_2_with_one_line(tmp_path, edit, message):
     ("batch_seqs = 2", "batch_seqs = 0", "[recipe] batch_seqs = 0: expected a whole number >= 1"),
     ("warmup_frac = 0.1", "warmup_frac = 5.0", "[recipe] warmup_frac = 5.0: expected a number from 0 to 1"),
     ("eval_tokens = 512", "eval_tokens = -1", "[recipe] eval_tokens = -1"),
-    ("lr = 5e-3", "lr = nan", "[[sizes]] 1 lr = nan: expected a finite number > 0"),
-    ("lr = 5e-3", "lr = -1.0", "[[sizes]] 1 lr = -1.0"),
+    ("lr = 0.005", "lr = nan", "[[sizes]] 1 lr = nan: expected a finite number > 0"),
+    ("lr = 0.005", "lr = -1.0", "[[sizes]] 1 lr = -1.0"),
     ("n_head = 2", "n_head = 3", "d_model = 16 is not a multiple of n_head = 3"),
     ("[grid]", "[gird]", "unknown table [gird]; did you mean [grid]?"),
     ("tokens = [320, 960]", "token = [320, 960]", "[grid]: unknown key 'token'; did you mean 'tokens'?"),
@@ -301,7 +236,7 @@ def _other_corpus(root: Path, tmp_path: Path, **manifest) -> Path:
     return other
 
 
-@pytest.mark.parametrize("edit, message", [(("lr = 5e-3", "lr = 1e-3"), "was trained with lr 0.005"),
+@pytest.mark.parametrize("edit, message", [(("lr = 0.005", "lr = 1e-3"), "was trained with lr 0.005"),
                                            (("seed = 7", "seed = 8"), "was trained with seed 7"),
                                            (None, "was trained with corpus ")])
 def test_a_finished_run_is_not_reused_after_the_spec_or_corpus_changed(trained, tmp_path, edit, message):
@@ -324,8 +259,8 @@ def test_killed_run_resumes_to_identical_weights(corpus, tmp_path):
 
     root, _ = corpus
     spec_path = tmp_path / "long.toml"
-    spec_path.write_text(MICRO_SPEC.split("[grid]")[0].replace("resume_every = 5", "resume_every = 20")
-                         + '[long]\ntokens = [12800]\nn_even_checkpoints = 4\n')
+    spec_path.write_text(micro_spec(("[long]", {"tokens": [12800], "n_even_checkpoints": 4}),
+                                    recipe={**MICRO_RECIPE, "resume_every": 20}))
     spec = load_spec(spec_path, vocab_size=320)
     run = next(r for r in spec.runs if r.size.name == "s1")
     assert run.steps == 400
@@ -347,8 +282,8 @@ def test_killed_run_resumes_to_identical_weights(corpus, tmp_path):
     latest = latest_resumable(tmp_path / "killed" / run.run)
     assert latest[0] >= 100
     (latest[1] / "model.safetensors").write_bytes(b"")  # and the disk filled up: that one is unreadable
-    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resumed = CliRunner().invoke(main, cmd[3:])  # the re-run in this process: only the killed one needs its own
+    assert resumed.exit_code == 0, resumed.output[-2000:]
     assert f"warning: {run.run}: checkpoint {latest[1].name} cannot be read" in resumed.stderr  # set aside, earlier used
     assert (tmp_path / "killed" / run.run / "damaged" / latest[1].name).is_dir()
     row = json.loads(resumed.stdout)[0]
@@ -605,15 +540,8 @@ def test_precision_pairs_and_paired_se(trained, tmp_path):
 
 # ---------------------------------------------------------------- near-grid checkpoints and WSD
 
-WSD_SPEC = MICRO_SPEC.split("[grid]")[0] + """
-[wsd]
-distribution = "prose"
-sizes = ["s1"]
-tokens = [640, 1280]
-cooldown_frac = 0.2
-n_cooldown_checkpoints = 2
-n_even_checkpoints = 4
-"""
+WSD_SPEC = micro_spec(("[wsd]", {"distribution": "prose", "sizes": ["s1"], "tokens": [640, 1280],
+                                 "cooldown_frac": 0.2, "n_cooldown_checkpoints": 2, "n_even_checkpoints": 4}))
 WSD_PEAK, WSD_WARMUP = 5e-3, 4  # s1's peak; the longest length's warmup (10% of 40 steps)
 
 
