@@ -102,6 +102,17 @@ def suite():
 
 
 @pytest.fixture(scope="module")
+def short_memory():
+    """A suite whose truth has lambda 0.99 (a momentum memory of ~100 steps) and C = 3e-3, and its
+    answer with the decay held at Tissue et al.'s 0.999 (30 resamples): its prediction is
+    `grid_prediction_test` of the grid and WSD finals with the decay profiled."""
+    checkpoints, finals = synthetic_suite({**TRUTH, "C": 3e-3, "lam": 0.99}, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return checkpoints, finals, schedule_gap(checkpoints, finals, n_bootstrap=30, seed=0)
+
+
+@pytest.fixture(scope="module")
 def gap(suite):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -145,21 +156,26 @@ def test_wsd_set_and_the_prediction_test(gap):
             summary.loc[("naive", part), "mean_abs_rel_error"]
 
 
-def test_the_decay_profile_finds_a_short_momentum_memory_and_predicts_better():
+def test_the_decay_profile_finds_a_short_momentum_memory_and_predicts_better(short_memory):
     """A suite whose truth has lambda 0.99 (a momentum memory of ~100 steps, not Tissue et al.'s
     ~1000): profiled on the long runs alone, the decay lands on 0.99 or a grid neighbour (the
     noise of 1e-3 makes 0.99 and 0.993 tie), and the schedule law with
     it predicts the grid and WSD finals better than with the default 0.999. With the default's
-    own truth, the profile keeps 0.999 (or its neighbour) and costs nothing."""
+    own truth, the profile keeps 0.999 (or its neighbour) and costs nothing. (The lambda 0.99
+    suite's prediction test is the one schedule_gap ran on it: the same call, made once.)"""
     from scalefit.scaling.laws.schedule_gap import _cooldown_finals
     from scalefit.scaling.laws.schedule_prediction import grid_prediction_test
 
     for lam, expected in ((0.99, {0.98, 0.99, 0.993}), (0.999, {0.998, 0.999, 0.9995})):  # or a grid neighbour
-        checkpoints, finals = synthetic_suite({**TRUTH, "C": 3e-3, "lam": lam}, seed=1)
-        targets = pd.concat([finals[finals["part"] != "wsd"], _cooldown_finals(finals)])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = grid_prediction_test(checkpoints, targets, parts=("grid", "wsd"), profile=True)
+        if lam == 0.99:
+            result = short_memory[2].prediction
+        else:
+            checkpoints, finals = synthetic_suite({**TRUTH, "C": 3e-3, "lam": lam}, seed=1)
+            targets = pd.concat([finals[finals["part"] != "wsd"], _cooldown_finals(finals)])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = grid_prediction_test(checkpoints, targets, parts=("grid", "wsd"),
+                                              profile=True)
         assert result.lambda_profile.lam in expected
         summary = result.summary.set_index(["method", "part"])["mean_abs_rel_error"]
         profiled, default = summary[("schedule_law_profiled", "all")], summary[("schedule_law", "all")]
@@ -171,14 +187,13 @@ def test_the_decay_profile_finds_a_short_momentum_memory_and_predicts_better():
     assert "lambda_profile" in result.to_dict()
 
 
-def test_the_corrected_set_with_the_decay_profiled_in_every_resample():
+def test_the_corrected_set_with_the_decay_profiled_in_every_resample(short_memory):
     """--lambda profile: on a suite whose truth has lambda 0.99, the corrected set (iv) uses the
     profiled decay (0.99 or a neighbour), lands nearer the grid's exponent than with Tissue's
     0.999, and each resample re-chooses the decay (their counts are reported)."""
-    checkpoints, finals = synthetic_suite({**TRUTH, "C": 3e-3, "lam": 0.99}, seed=1, wsd_sizes=())
+    checkpoints, finals, fixed = short_memory
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fixed = schedule_gap(checkpoints, finals, n_bootstrap=30, seed=0)
         profiled = schedule_gap(checkpoints, finals, n_bootstrap=30, seed=0, lam="profile")
     assert fixed.settings["lambda"] == 0.999 and fixed.settings["lambda_source"] == "fixed"
     assert profiled.settings["lambda_source"] == "profiled"
