@@ -537,6 +537,8 @@ def test_out_writes_the_markdown_report_it_promises(tmp_path):
         report = (out / "report.md").read_text()
         assert result.stdout.strip() in report and f"![{figure}]({figure}.png)" in report
         assert (out / f"{figure}.png").exists()
+        if figure == "schedule_gap":  # without --json: the table (test_schedule_gap reads the JSON)
+            assert "a [95% CI]" in result.stdout and "L@10x [95% CI]" in result.stdout
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
