@@ -332,7 +332,8 @@ def test_grid_prediction_with_the_decay_profiled_on_the_long_runs():
 def test_block_bootstrap_intervals_cover_the_truth():
     """One noisy cosine curve (0.3% noise), blocks of checkpoints resampled: the 95% intervals
     of alpha and of an unseen schedule's final loss cover the truth. Measured on 40 curves x 100
-    resamples: 95% (alpha) and 90% (final loss); here 12 curves x 40 resamples."""
+    resamples: 95% (alpha) and 90% (final loss); here 12 curves x 25 resamples (fixed seeds: 12
+    and 10 of 12 covered; intervals halved about the estimate cover 8 and 7, and fail it)."""
     model, truth = law_for("momentum"), TRUTH["momentum"]
     steps = np.unique(np.geomspace(30, T, 40).astype(int))
     clean = model.loss_curve(truth, curves_from_schedules({"c": COSINE}, {"c": steps},
@@ -344,7 +345,7 @@ def test_block_bootstrap_intervals_cover_the_truth():
     for rep in range(12):
         curves = curves_from_schedules({"c": COSINE}, {"c": steps}, lr_scale=PEAK)
         curves.loss = clean * np.exp(np.random.default_rng(100 + rep).normal(0, 3e-3, clean.size))
-        fit = fit_curves(curves, "momentum", n_bootstrap=40, seed=rep)
+        fit = fit_curves(curves, "momentum", n_bootstrap=25, seed=rep)
         lo, hi = fit.params["alpha"].ci95
         alpha_hits += lo <= truth["alpha"] <= hi
         band = predict_curve(fit, UNSEEN, final).points
