@@ -32,8 +32,14 @@ STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), wi
 def stat_power_law(L, v0, c, E, p):
     """value = v0 + c (L - E)^p: a statistic as a power law in the reducible loss."""
     gap = np.asarray(L, dtype=float) - E
-    with np.errstate(invalid="ignore"):  # np.where only where a gap is not positive: a fit calls this thousands of times
-        return v0 + c * (gap if (gap > 0).all() else np.where(gap > 0, gap, np.nan)) ** p
+    with np.errstate(invalid="ignore"):
+        return _power_of_gap(gap, v0, c, p)
+
+
+def _power_of_gap(gap: np.ndarray, v0, c, p):
+    """v0 + c gap^p, NaN where the gap is not positive: stat_power_law inside its errstate (a fit
+    calls it thousands of times, so np.where only where a gap is not positive)."""
+    return v0 + c * (gap if (gap > 0).all() else np.where(gap > 0, gap, np.nan)) ** p
 
 
 P_BOUND = (-5.0, 5.0)
@@ -138,6 +144,7 @@ def _replayed_chisqr(params, loss, value, max_nfev: int = REFINE_MAX_NFEV) -> fl
     names = [n for n, par in params.items() if par.vary]
     x0 = np.array([params[n].setup_bounds() for n in names])
     kwargs = {n: par.value for n, par in params.items() if not par.vary}
+    varied = [(n, params[n].from_internal, params[n].min, params[n].max) for n in names]
     calls, last = [0], [x0]
     limit = max_nfev + 2  # lmfit counts from -2: scipy's check of the start is one of them
 
@@ -146,11 +153,11 @@ def _replayed_chisqr(params, loss, value, max_nfev: int = REFINE_MAX_NFEV) -> fl
         last[0] = fvars
         if calls[0] > limit:
             raise _Aborted
-        for name, internal in zip(names, fvars):
-            par = params[name]
-            v = float(par.from_internal(internal))
-            kwargs[name] = par.max if v > par.max else par.min if v < par.min else v
-        r = value - stat_power_law(loss, **kwargs)
+        for (name, from_internal, lo, hi), internal in zip(varied, fvars):
+            v = float(from_internal(internal))
+            kwargs[name] = hi if v > hi else lo if v < lo else v
+        # stat_power_law's numbers (the errstate is the caller's)
+        r = value - _power_of_gap(loss - kwargs["E"], kwargs["v0"], kwargs["c"], kwargs["p"])
         return r if np.isfinite(r).all() else lmfit.minimizer.coerce_float64(r, nan_policy="omit")
 
     with np.errstate(all="ignore"):
