@@ -74,9 +74,13 @@ def annealing_area(eta, lam: float = TISSUE_LAMBDA) -> np.ndarray:
 
 def loss_drop(eta, steps, C: float, beta: float, gamma: float) -> np.ndarray:
     """LD(t)/B at the given steps: the multi-power law's loss reduction from the LR drops."""
-    live, d_k, eta_k, cols, s_kt = drop_terms(eta, steps)
+    live, d_k, eta_k, cols, s_kt, recent = drop_terms(eta, steps)
     if d_k.size == 0:
         return np.zeros(live.shape[0], float)
+    # a finite-difference Jacobian moves L0, A, alpha, B at the same (C, beta, gamma): LD again
+    key = (C, beta, gamma) if np.ndim(C) == np.ndim(beta) == np.ndim(gamma) == 0 else None
+    if key is not None and key in recent:
+        return recent[key].copy()
     g = (eta_k ** (-gamma))[cols]  # in place from here: G(x) of the live entries
     g *= s_kt
     g *= C
@@ -85,7 +89,12 @@ def loss_drop(eta, steps, C: float, beta: float, gamma: float) -> np.ndarray:
     np.subtract(1.0, g, out=g)
     full = _zeroed(live.shape)
     full[live] = g
-    return full @ d_k
+    out = full @ d_k
+    if key is not None:
+        if len(recent) >= 4:
+            recent.clear()
+        recent[key] = out.copy()
+    return out
 
 
 _BUFFER = threading.local()  # each thread's scratch (steps x k) matrix for loss_drop
@@ -110,11 +119,12 @@ _DROP_TERMS_LOCK = threading.Lock()
 
 def drop_terms(eta, steps) -> tuple:
     """What LD reads of a schedule at ``steps``, whatever C, beta, gamma: (live, d_k, eta_k,
-    cols, s_kt). k are the steps where the LR fell (d_k = eta_{k-1} - eta_k > 0), eta_k the LR
+    cols, s_kt, recent). k are the steps where the LR fell (d_k = eta_{k-1} - eta_k > 0), eta_k the LR
     there (floored at ETA_FLOOR); ``live`` (steps x k) marks k <= t, and ``cols`` and ``s_kt``
     give, for each live entry in row-major order, its k and S_k(t) = sum_{tau=k..t} eta_tau.
     Only the live entries are raised to powers (the rest of G is 0), and a fit's thousands of
-    evaluations on the same runs reuse these (kept for the last few (eta, steps))."""
+    evaluations on the same runs reuse these (kept for the last few (eta, steps)); ``recent``
+    holds LD at the last few (C, beta, gamma) asked for."""
     eta = np.ascontiguousarray(eta, float)
     steps = np.ascontiguousarray(steps, int)
     key = (eta.tobytes(), steps.tobytes())
@@ -132,6 +142,7 @@ def drop_terms(eta, steps) -> tuple:
     terms = (live, d[k], np.maximum(eta[k], ETA_FLOOR), cols, s_kt)
     for array in terms:
         array.setflags(write=False)
+    terms += ({},)
     with _DROP_TERMS_LOCK:
         _DROP_TERMS[key] = terms
         while len(_DROP_TERMS) > _DROP_TERMS_KEPT:
