@@ -84,7 +84,7 @@ def test_null_draws_of_a_linear_design_at_rho_0_follow_the_exact_f_distribution(
 def test_calibrated_collapse_p_is_uniform_on_one_curve_at_rho_0_9():
     """40 null data sets (five runs of 44 checkpoints on one curve, rho 0.9): the calibrated p's
     are uniform (Kolmogorov-Smirnov) and reject at 5% no more often than a 5% test can by chance
-    (at most 6 of 40: P = 0.005 under 5%). About 20 s."""
+    (at most 6 of 40: P = 0.005 under 5%)."""
     rng = np.random.default_rng(61)
     calibrated = []
     for _ in range(40):
