@@ -225,21 +225,17 @@ def test_calibrate_says_when_too_few_predictions_test_95_percent(tmp_path):
     assert not any("several cuts" in n for n in notes), notes
 
 
-def test_suite_precision_names_a_suite_folder_without_checkpoints(tmp_path):
+def test_suite_precision_names_a_suite_folder_without_checkpoints(tmp_path, micro_corpus):
     """An empty --suite-dir was 'no pair to compare by default ... (known: )', as if the runs were
     there and only the pairs missing."""
     pytest.importorskip("torch")
-    from test_suite_micro import MICRO_SPEC, write_sources
+    from test_suite_micro import MICRO_SPEC
 
-    from scalefit.trainer.corpus import build_corpus
-    prose, code = write_sources(tmp_path)
-    build_corpus(tmp_path / "corpus", [prose], [code], vocab_size=320, seed=3, val_frac=0.1,
-                 test_frac=0.1)
     spec = tmp_path / "micro.toml"
     spec.write_text(MICRO_SPEC)
     (tmp_path / "empty").mkdir()
     for pair in ([], ["--pair", "s1:s2"]):
-        one_line_error(["suite", "precision", "--spec", str(spec), "--corpus", str(tmp_path / "corpus"),
+        one_line_error(["suite", "precision", "--spec", str(spec), "--corpus", str(micro_corpus[0] / "corpus"),
                         "--suite-dir", str(tmp_path / "empty"), *pair],
                        "no final checkpoint folders", "scalefit suite train --out")
 

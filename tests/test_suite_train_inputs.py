@@ -16,15 +16,9 @@ from scalefit.cli import main  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    from test_suite_micro import write_sources
-
-    from scalefit.trainer.corpus import build_corpus
-
-    root = tmp_path_factory.mktemp("corpus")
-    prose, code = write_sources(root)
-    return build_corpus(root / "corpus", [prose], [code], vocab_size=320, seed=3, val_frac=0.1,
-                        test_frac=0.1) and root / "corpus"
+def corpus(micro_corpus):
+    """The session's micro corpus folder (conftest.micro_corpus), read only."""
+    return micro_corpus[0] / "corpus"
 
 
 def test_training_prints_no_library_progress_bars(tmp_path, corpus):
