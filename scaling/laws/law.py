@@ -13,7 +13,6 @@ constants (``published``). A law fitted by another procedure than the log-space 
 from __future__ import annotations
 
 import inspect
-from copy import deepcopy
 
 import lmfit
 import numpy as np
@@ -50,7 +49,6 @@ class Law(lmfit.Model):
     bounds: dict = {}
     fit_runs = None  # a method (runs, **fit options) -> FitResult replacing the generic engine
     reads_checkpoints: bool = False  # True: fit_runs takes a checkpoint table as it is, not a run table
-    _derived: list = []  # the derived scales that the running ``fit`` holds fixed (see post_fit)
 
     def __init__(self, **kwargs):
         super().__init__(type(self).function,
@@ -58,61 +56,7 @@ class Law(lmfit.Model):
         for name, (lo, hi) in self.bounds.items():
             self.set_param_hint(name, min=lo, max=hi)
         for name in self.log_scales:
-            self.set_param_hint(name, expr=self.derived_expr(name))
-
-    @staticmethod
-    def derived_expr(name: str) -> str:
-        """lmfit's expression of the paper-named scale ``name`` from the fitted log_<name>."""
-        return f"exp(log_{name})"
-
-    def fit(self, data, params=None, **kwargs):
-        """lmfit's ``Model.fit``, without paying for the derived scales in its loop: lmfit
-        re-evaluates every expression parameter (A = exp(log_A)) through asteval at each
-        residual evaluation, though none feeds the function. They are fitted as fixed numbers
-        and ``post_fit`` gives them back their expression, with the state lmfit leaves an
-        expression parameter in (value, init value, stderr propagated through it, uvars); the
-        ModelResult's init_params are the Parameters as given."""
-        params = self.make_params() if params is None else params
-        derived = [name for name in self.log_scales
-                   if name in params and params[name].expr == self.derived_expr(name)]
-        if not derived:
-            return super().fit(data, params, **kwargs)
-        given, fitted = deepcopy(params), deepcopy(params)  # given: the ModelResult's init_params
-        for name in derived:
-            fitted[name].expr = None
-            fitted[name].vary = False
-        self._derived = derived
-        try:
-            out = super().fit(data, fitted, **kwargs)
-        finally:
-            self._derived = []
-        out.init_params = given
-        for par in given.values():  # evaluated, as lmfit's copy of them for minimize did
-            par.value
-        return out
-
-    def post_fit(self, fitresult):
-        """Give the scales that ``fit`` held fixed their expression back, as lmfit's
-        prepare_fit and uncertainty step would have left them; lmfit's ModelResult then
-        propagates their stderr once more, as it does for any expression parameter."""
-        derived = self._derived
-        if not derived:
-            return
-        params = fitresult.params
-        free = fitresult.var_names
-        final = {name: params[name].value for name in free}
-        for name in free:  # the start, at which prepare_fit evaluated the expressions
-            params[name].value = params[name].init_value
-        for name in derived:
-            params[name].expr = self.derived_expr(name)
-        params.update_constraints()
-        for name in derived:
-            params[name].init_value = params[name].value
-        for name in free:
-            params[name].value = final[name]
-        params.update_constraints()
-        if fitresult.errorbars:  # lmfit's uvars, now with the expressions propagated
-            fitresult.uvars = params.create_uvars(covar=fitresult.covar)
+            self.set_param_hint(name, expr=f"exp(log_{name})")
 
     # --- what the run table must hold --------------------------------------------------------
 
