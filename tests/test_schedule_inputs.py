@@ -230,3 +230,24 @@ def test_a_wsd_cooldown_inside_the_warmup_is_refused():
                               "inside the warmup; give --warmup 80 or less, or a shorter cooldown")
     assert parse_schedule("wsd:100:0.2", peak=1.0, warmup=80).warmup_steps == 80
     assert parse_schedule("wsd:2400:0.1", peak=1.0, warmup=2160).warmup_steps == 2160  # 2400 - 240
+
+
+def test_law_takes_every_schedule_law_of_the_registry_and_its_aliases(tmp_path):
+    """--law was a hand-written ('momentum', 'multi-power'): the registry's aliases (tissue, mpl)
+    were refused. An alias fits the law it names; the choices are the registry's schedule laws."""
+    import json
+
+    from scalefit.scaling.laws.registry import ALIASES, REGISTRY
+    from scalefit.scaling.laws.schedule_cli import schedule_law_choices
+    from scalefit.scaling.laws.schedule_law import ScheduleLaw
+    one_size = {n for n, cls in REGISTRY.items() if issubclass(cls, ScheduleLaw) and not cls.by_size}
+    assert {"momentum", "multi-power"} <= one_size
+    assert set(schedule_law_choices()) == one_size | {a for a, n in ALIASES.items() if n in one_size}
+    table = _table()
+    outputs = {}
+    for law in ("momentum", "tissue", "MPL"):
+        result = _run(tmp_path, table, "fit", "schedule-law", "--law", law, "--json")
+        assert result.exit_code == 0, result.output
+        outputs[law] = json.loads(result.stdout)
+    assert outputs["tissue"] == outputs["momentum"] and outputs["momentum"]["law"] == "momentum"
+    assert outputs["MPL"]["law"] == "multi-power"

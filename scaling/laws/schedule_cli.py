@@ -12,8 +12,8 @@ import numpy as np
 from scalefit.data import MINI_CHECKPOINTS, MINI_FINALS
 from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError, suggestion
-from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
-                              bootstrap_option, one_setting_per_folder, option_given, seed_option,
+from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, NameChoice,
+                              analysis_options, bootstrap_option, one_setting_per_folder, option_given, seed_option,
                               split_values)
 from scalefit.report import dumps, write_printed_report
 from scalefit.scaling.laws.identifiability import ZERO, judged
@@ -23,14 +23,30 @@ from scalefit.scaling.objective import HUBER_DELTA
 SHIPPED_CHECKPOINTS = MINI_CHECKPOINTS
 SHIPPED_FINALS = MINI_FINALS
 SHIPPED_DATASET = "prose-val"
-LAW_NAMES = ("momentum", "multi-power")
+
+
+def schedule_law_choices() -> list[str]:
+    """The schedule laws of the registry (one size each; --by-size picks the ``-n`` form), then
+    their aliases (``tissue``, ``mpl``): what --law accepts."""
+    from scalefit.scaling.laws.registry import ALIASES, REGISTRY
+    from scalefit.scaling.laws.schedule_law import ScheduleLaw
+    names = [n for n, cls in REGISTRY.items() if issubclass(cls, ScheduleLaw) and not cls.by_size]
+    return names + [alias for alias, name in ALIASES.items() if name in names]
+
+
+def _canonical_schedule_law(ctx, param, value):
+    """--law's value as the registry names it (an alias such as 'tissue' is 'momentum')."""
+    from scalefit.scaling.laws.registry import canonical_law
+    return canonical_law(value)
+
+
 CURVE_POINTS = 200  # steps of a predicted curve with no measured run to compare
 
 
 def schedule_law_options(func):
     """--law, --loss-column, --dataset, --model, --by-size, --min-step, --delta."""
     options = [
-        click.option("--law", type=click.Choice(LAW_NAMES, case_sensitive=False),
+        click.option("--law", type=NameChoice(schedule_law_choices()), callback=_canonical_schedule_law,
                      default="momentum", show_default=True,
                      help="momentum: Tissue et al. 2024; multi-power: Luo et al. 2025."),
         click.option("--loss-column", default="loss", show_default=True,
