@@ -71,13 +71,16 @@ def test_eval_refuses_it_before_ray_init(monkeypatch, tmp_path):
 
 
 def test_a_listening_address_passes_the_probe_and_other_addresses_are_ray_s():
+    """A Ray head answers the probe at once (a SETTINGS frame); a listener that stays silent passes
+    too, once the probe's wait is over (given 0.5 s here instead of PROBE_SECONDS)."""
+    port, thread = serving(SETTINGS)
+    executor = parse_executor(f"ray:127.0.0.1:{port}")
+    assert executor.address == f"127.0.0.1:{port}"
+    thread.join(10)
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        port = server.getsockname()[1]
-        executor = parse_executor(f"ray:127.0.0.1:{port}")
-        assert executor.address == f"127.0.0.1:{port}"
-        ray_executor.probe(f"ray://127.0.0.1:{port}")
+        ray_executor.probe(f"ray://127.0.0.1:{server.getsockname()[1]}", seconds=0.5)
     assert ray_executor.host_port("[::1]:6379") == ("::1", 6379)
     assert ray_executor.host_port("ray://head:10001") == ("head", 10001)
     for address in ("auto", "local", "ray://head", "anyscale://cluster"):  # Ray's own lookup: not probed
@@ -134,13 +137,14 @@ def test_ray_address_replaces_no_address_and_auto_only(monkeypatch, given):
     monkeypatch.setenv("RAY_ADDRESS", "head")  # no port: named as RAY_ADDRESS's, not the flag's
     with pytest.raises(InputError, match=f"--executor {given}: RAY_ADDRESS=head: not a Ray address.*RAY_ADDRESS"):
         parse_executor(given)
-    with socket.socket() as server:  # an explicit address is ray.init's own: RAY_ADDRESS does not count
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        port = server.getsockname()[1]
-        assert parse_executor(f"ray:127.0.0.1:{port}").describe() == f"ray:127.0.0.1:{port}"
-        monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
-        assert parse_executor("ray").describe() == f"ray:127.0.0.1:{port} (RAY_ADDRESS)"
+    # an explicit address is ray.init's own: RAY_ADDRESS does not count (each probe meets a head's answer)
+    port, thread = serving(SETTINGS)
+    assert parse_executor(f"ray:127.0.0.1:{port}").describe() == f"ray:127.0.0.1:{port}"
+    thread.join(10)
+    port, thread = serving(SETTINGS)
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    assert parse_executor("ray").describe() == f"ray:127.0.0.1:{port} (RAY_ADDRESS)"
+    thread.join(10)
 
 
 def test_a_cluster_gone_from_ray_address_is_one_line_not_a_traceback(monkeypatch, tmp_path):
@@ -173,6 +177,9 @@ def test_ray_address_auto_with_no_cluster_says_so_without_ray_s_flags(monkeypatc
                                          r"runs on this node\)") as err:
         RayExecutor().connect()
     assert "--address" not in str(err.value)
+
+
+SETTINGS = bytes([0, 0, 0x18, 4, 0, 0, 0, 0, 0]) + b"\x00" * 24  # what a Ray head's GCS answers the probe
 
 
 def serving(reply: bytes):
@@ -209,6 +216,6 @@ def test_a_web_server_at_the_address_is_refused_not_joined(tmp_path):
 def test_a_server_answering_in_http2_passes_the_probe():
     """A gRPC server's first frame is SETTINGS (type 4): such an address goes on to ray.init, as a
     real Ray head did in test_sweep_ray (its GCS answered 000018 04 ...)."""
-    port, thread = serving(bytes([0, 0, 0x18, 4, 0, 0, 0, 0, 0]) + b"\x00" * 24)
+    port, thread = serving(SETTINGS)
     ray_executor.probe(f"127.0.0.1:{port}")
     thread.join(10)
