@@ -23,26 +23,31 @@ def weights(out, *extra):
     return out
 
 
-def test_a_weights_sweep_records_its_run_and_merges_with_its_facts(tmp_path):
+@pytest.fixture(scope="module")
+def merged_shards(tmp_path_factory):
+    """Two weights-only shard folders (one checkpoint each) and their `eval merge`: (a, b, merged)."""
+    tmp_path = tmp_path_factory.mktemp("weight-merge")
     a = weights(tmp_path / "a", "--shard", "0/2")
     b = weights(tmp_path / "b", "--shard", "1/2")
-    run = json.loads((a / "run.shard-0-of-2.json").read_text())
-    assert run["suite"] == "tiny" and run["device"] == "cpu" and run["shard"] == "0/2"
-    assert run["measured"] == 1 and run["packages"]["torch"] and run["dtype"] is None
     merged = tmp_path / "m"
     result = CliRunner().invoke(main, ["eval", "merge", str(a), str(b), "--out", str(merged)])
     assert result.exit_code == 0, result.output
+    return a, b, merged
+
+
+def test_a_weights_sweep_records_its_run_and_merges_with_its_facts(merged_shards):
+    a, _, merged = merged_shards
+    run = json.loads((a / "run.shard-0-of-2.json").read_text())
+    assert run["suite"] == "tiny" and run["device"] == "cpu" and run["shard"] == "0/2"
+    assert run["measured"] == 1 and run["packages"]["torch"] and run["dtype"] is None
     head = (merged / "report.md").read_text().splitlines()[:4]
     assert head[0] == "# scalefit eval: tiny" and "None" not in "\n".join(head)
     assert head[2] == "- device `cpu`" and "checkpoints measured 2" in head[3]
     assert json.loads((merged / "run.json").read_text())["measured"] == 2
 
 
-def test_the_report_says_what_the_fingerprints_table_is(tmp_path):
+def test_the_report_says_what_the_fingerprints_table_is(merged_shards):
     """It listed fingerprints.parquet as a 'long table' like evals and weights."""
-    merged = tmp_path / "m"
-    result = CliRunner().invoke(main, ["eval", "merge", str(weights(tmp_path / "a")), "--out", str(merged)])
-    assert result.exit_code == 0, result.output
-    report = (merged / "report.md").read_text()
+    report = (merged_shards[2] / "report.md").read_text()
     assert "- `fingerprints.parquet`, `fingerprints.csv`: one row per checkpoint" in report
     assert "- `weights.parquet`, `weights.csv`: long table" in report
