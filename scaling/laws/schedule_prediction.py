@@ -155,6 +155,8 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
     the momentum law's decay (None: Tissue et al.'s 0.999); ``profile`` (momentum law only):
     also predict with the λ `profile_lambda` picks on the long runs (method
     schedule_law_profiled)."""
+    if profile and not hasattr(REGISTRY[canonical_law(law)], "lam"):  # before the fits
+        raise InputError(f"law {law}: only the momentum law has a decay lambda to profile")
     long = checkpoints[checkpoints["part"].astype(str) == "long"]
     if long.empty:
         raise InputError("checkpoints table: no long runs (part == 'long')")
@@ -173,8 +175,6 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
     predictors = {"schedule_law": fits}
     prof = None
     if profile:
-        if not hasattr(REGISTRY[canonical_law(law)], "lam"):
-            raise InputError(f"law {law}: only the momentum law has a decay lambda to profile")
         used = next((f.extra["lambda"] for f in fits.values()), None)  # the decay of `fits`
         prof = profile_lambda(rows, models, law=law, min_step=min_step, by_size=by_size,
                               known={used: fits})
