@@ -110,10 +110,10 @@ def test_without_numpys_batched_lstsq_the_search_finds_the_same_breakpoints(monk
     rng = np.random.default_rng(0)
     designs, ys = rng.normal(size=(5, 30, 4)), rng.normal(size=(5, 30, 1))
     rcond = np.finfo(float).eps * 30
-    loop = segmented._lstsq_one_by_one(designs, ys, rcond)[0]
+    loop = ar1._lstsq_one_by_one(designs, ys, rcond)[0]
     assert np.array_equal(loop, segmented._LAPACK_LSTSQ(designs, ys, rcond, signature="ddd->ddid")[0])
     x, y = kinked_run(1, [1.0, 2.2], 0.5)
     starts = np.array([0.9, 2.1])
     batched = segmented._refine_breakpoints(x, y, starts, 3, 0.5)
-    monkeypatch.setattr(segmented, "_LAPACK_LSTSQ", segmented._lstsq_one_by_one)
+    monkeypatch.setattr(segmented, "_LAPACK_LSTSQ", ar1._lstsq_one_by_one)
     assert np.array_equal(segmented._refine_breakpoints(x, y, starts, 3, 0.5), batched)

@@ -60,7 +60,7 @@ def point_columns(X) -> list:
 
 def refit(func, theta0, bounds, indep, log_loss, delta, max_nfev=2000, *, stacked=False):
     """One Huber log-space fit from theta0; returns (theta, converged). ``stacked``: ``func``
-    broadcasts (B, 1) parameter columns (``_broadcasts``), so its Jacobian's points are
+    broadcasts (B, 1) parameter columns (``broadcasts``), so its Jacobian's points are
     evaluated together (``stacked_differences``)."""
     def residual(theta):
         return func(*theta, **indep) - log_loss
@@ -164,7 +164,7 @@ def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
     return theta, converged
 
 
-def _broadcasts(func, theta0, indep, n):
+def broadcasts(func, theta0, indep, n):
     """Whether ``func`` takes (B, 1) parameter columns and gives (B, n) (a numpy formula)."""
     try:
         cols = [np.full((2, 1), t) for t in theta0]
@@ -187,7 +187,7 @@ def refit_resamples(func, theta0, bounds, indep, log_loss, delta, indices, *,
     thetas = np.full((B, len(theta0)), np.nan)
     ok = np.zeros(B, bool)
     todo = np.arange(B)
-    stacked = _broadcasts(func, theta0, indep, n)
+    stacked = broadcasts(func, theta0, indep, n)
     if batched and stacked:
         counts = np.zeros((B, n))
         np.add.at(counts, (np.repeat(np.arange(B), n), indices.ravel()), 1.0)

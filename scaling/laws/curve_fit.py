@@ -22,7 +22,7 @@ from scalefit.options import (bootstrap_count, finite_float, nonnegative_int, po
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.schema import checked_steps
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bound_warnings
-from scalefit.scaling.laws.bootstrap import (LSQ_OPTIONS, _broadcasts, point_columns,
+from scalefit.scaling.laws.bootstrap import (LSQ_OPTIONS, broadcasts, point_columns,
                                               stacked_differences)
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
 from scalefit.scaling.laws.identifiability import annotate
@@ -109,7 +109,7 @@ def _fit_starts(model, starts, log_loss, indep, delta):
     names = model.free_params()
     formula = bool(starts) and all(isinstance(v, np.ndarray) for v in indep.values())
     # a size term's N ** -a takes numpy's scalar shortcut (1/N at a = 1) that a column does not
-    stacked = formula and not model.by_size and _broadcasts(
+    stacked = formula and not model.by_size and broadcasts(
         lambda *theta, **x: model.func(**x, **dict(zip(names, theta))),
         [starts[0][n].value for n in names], indep, log_loss.size)
     fits = []  # (objective, lmfit result, or the replay's values to check lmfit against)

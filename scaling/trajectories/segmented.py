@@ -274,7 +274,7 @@ def _refine_many(x, ys, starts, min_points, rhos) -> list[np.ndarray]:
 
 
 # np.linalg.lstsq's gelsd on a whole stack, same bits (ar1's, which its REML profile solves with)
-_LAPACK_LSTSQ, _lstsq_one_by_one = ar1._LAPACK_LSTSQ, ar1._lstsq_one_by_one
+_LAPACK_LSTSQ = ar1._LAPACK_LSTSQ
 
 
 class _TooManyCalls(Exception):
