@@ -13,7 +13,7 @@ from typing import Any
 
 from scalefit.errors import InputError, warn
 from scalefit.sweep import hub
-from scalefit.sweep.suites import SuiteSpec
+from scalefit.sweep.suites import SuiteSpec, local_step_folders
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16"}
@@ -54,6 +54,7 @@ def checkpoint_grid(suite: SuiteSpec, models, steps) -> list[CheckpointInfo]:
     grid = []
     for name in models:
         m = suite.member(name)
+        on_disk = local_step_folders(suite, m.name) if suite.local else {}
         for step in steps:
             info = CheckpointInfo(model=m.name, step=int(step), tokens=int(step) * suite.tokens_per_step,
                                   lr=float(suite.lr(m, step)) if (m.lr_peak or suite.schedule.peak) else None,
@@ -66,6 +67,8 @@ def checkpoint_grid(suite: SuiteSpec, models, steps) -> list[CheckpointInfo]:
                 info.revision = suite.revision.format(model=m.name, step=step)
             else:
                 info.path = suite.local.format(model=m.name, step=step)
+                if not Path(info.path).exists():  # the folder that names this step otherwise (step00100)
+                    info.path = on_disk.get(int(step), info.path)
             grid.append(info)
     return grid
 

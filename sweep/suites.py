@@ -291,18 +291,32 @@ def load_suite(name_or_path) -> SuiteSpec:
     return suite
 
 
+def _step_folder_regex(leaf: str) -> re.Pattern:
+    """The template's checkpoint folder name as a regex, digits in place of {step} (or {step:05d})."""
+    parts = re.split(r"\{step(?::[^}]*)?\}", leaf)
+    return re.compile("^" + r"(\d+)".join(re.escape(part) for part in parts) + "$")
+
+
+def local_step_folders(suite: SuiteSpec, member: str) -> dict[int, str]:
+    """One member's checkpoint folders on disk, by step: every folder named as the template's with
+    digits for {step}, so a zero-padded step00100 is step 100 (and is where step 100 loads from)."""
+    pattern = suite.local.replace("{model}", member)
+    parent, leaf = Path(pattern).parent, Path(pattern).name
+    if "{step" not in leaf or not parent.is_dir():
+        return {}
+    regex, found = _step_folder_regex(leaf), {}
+    for child in sorted(parent.iterdir()):
+        hit = regex.match(child.name)
+        if hit:
+            found.setdefault(int(hit.group(1)), str(child))
+    return found
+
+
 def discover_local_steps(suite: SuiteSpec) -> tuple[int, ...]:
     """Steps found on disk for a local suite (folders matching its template), across members."""
     steps = set()
     for m in suite.members:
-        pattern = suite.local.replace("{model}", m.name)
-        parent, leaf = Path(pattern).parent, Path(pattern).name
-        regex = re.compile("^" + re.escape(leaf).replace(re.escape("{step}"), r"(\d+)") + "$")
-        if parent.is_dir():
-            for child in parent.iterdir():
-                hit = regex.match(child.name)
-                if hit:
-                    steps.add(int(hit.group(1)))
+        steps.update(local_step_folders(suite, m.name))
     return tuple(sorted(steps))
 
 
