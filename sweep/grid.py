@@ -10,7 +10,7 @@ from pathlib import Path
 
 from scalefit.errors import InputError, warn
 from scalefit.sweep.checkpoints import CheckpointInfo, checkpoint_grid
-from scalefit.sweep.suites import SuiteSpec, load_suite, select_steps
+from scalefit.sweep.suites import SuiteSpec, load_suite, local_step_folders, log_spaced, select_steps
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -51,6 +51,29 @@ def local_checkpoint(path: str) -> CheckpointInfo:
     return CheckpointInfo(model=model, step=step, tokens=None, lr=None, path=str(p))
 
 
+def member_steps(spec: SuiteSpec, name: str, selector: str, chosen: list[int]) -> list[int]:
+    """The steps member `name` is measured at: the selection, or, where the steps were found on
+    disk (none in the spec), the selected ones it has a folder for ('log' picked among its own).
+
+    Members of a local suite often keep different checkpoints (runs of different lengths); each
+    measured at every other member's steps recorded a failed checkpoint per missing folder."""
+    if not spec.steps_on_disk:
+        return chosen
+    own = local_step_folders(spec, name)
+    if not own:
+        warn(f"suite '{spec.name}': no checkpoint folder of '{name}' on disk ({spec.local}); "
+             "it is left out")
+        return []
+    if str(selector).strip() == "log":
+        return log_spaced(own)
+    kept = [s for s in chosen if s in own]
+    missing = [s for s in chosen if s not in own]
+    if missing and str(selector).strip() != "all" and ":" not in str(selector):
+        warn(f"--steps {selector}: '{name}' has no folder for step {', '.join(map(str, missing))}; "
+             "left out for it")
+    return kept
+
+
 def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard: str | None = None,
                local=()) -> tuple[SuiteSpec | None, list[CheckpointInfo], tuple[int, int]]:
     """(suite, this shard's checkpoints, shard): the suite's (model, step) grid, then local folders.
@@ -67,7 +90,9 @@ def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard:
             [m.name for m in spec.members]
         if not spec.steps:
             raise InputError(f"suite '{spec.name}': no checkpoint steps (none in the spec, none found on disk)")
-        grid += checkpoint_grid(spec, names, select_steps(steps, spec.steps))
+        chosen = select_steps(steps, spec.steps)
+        for name in names:
+            grid += checkpoint_grid(spec, [name], member_steps(spec, name, steps, chosen))
     elif models:
         raise InputError("--models needs --suite")
     elif str(steps) != "all":  # a --checkpoint folder is one step, named by its folder

@@ -55,6 +55,7 @@ class SuiteSpec:
     tokenizer: str | None = None
     context_length: int | None = None
     notes: dict = field(default_factory=dict, compare=False, hash=False)
+    steps_on_disk: bool = False  # no steps in the spec: `steps` are those found in the local folders
 
     def member(self, name: str) -> Member:
         """The member called `name` (full name or alias such as '70m'); InputError if unknown."""
@@ -287,7 +288,7 @@ def load_suite(name_or_path) -> SuiteSpec:
         raise InputError(f"{path}: cannot parse suite spec: {exc}") from None
     suite = suite_from_dict(spec, base=path.parent, where=str(path))
     if not suite.steps and suite.local:
-        suite = replace(suite, steps=discover_local_steps(suite))
+        suite = replace(suite, steps=discover_local_steps(suite), steps_on_disk=True)
     return suite
 
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from scalefit.cli import main
+from scalefit.errors import ScalefitWarning
 
 pytest.importorskip("torch")
 
@@ -32,19 +30,29 @@ def write_spec(path: Path, members, *extra: str) -> Path:
     return path
 
 
-def weights_sweep(*args: str):
-    """`scalefit weights` without families or spectra (moments only: a fraction of a second)."""
-    return CliRunner().invoke(main, ["weights", *args, "--no-families", "--no-spectra", "--threads", "1"])
+def grid_of(spec: Path, steps: str = "all") -> dict[tuple[str, int], str]:
+    """{(model, step): folder} of the checkpoints a sweep over `spec` measures (nothing loads)."""
+    from scalefit.sweep.grid import sweep_grid
+
+    return {(info.model, info.step): info.path for info in sweep_grid(str(spec), steps=steps)[1]}
 
 
 def test_zero_padded_step_folders_load_from_the_folder_they_were_found_in(suite_file, tmp_path):
     """step00000 / step00008 were found on disk as steps 0 and 8, then looked for as step0 and
     step8: every checkpoint failed ('does not exist') and the sweep exited 1."""
     copy_checkpoints(suite_file, tmp_path, {"run": {0: "step00000", 8: "step00008"}})
-    spec = write_spec(tmp_path / "suite.toml", ["run"])
-    result = weights_sweep("--suite", str(spec), "--out", str(tmp_path / "out"))
-    assert result.exit_code == 0, result.output
-    table = pd.read_parquet(tmp_path / "out" / "weights.parquet")
-    assert sorted(table.step.unique()) == [0, 8]
-    assert not (tmp_path / "out" / "failures.csv").exists() or \
-        pd.read_csv(tmp_path / "out" / "failures.csv").empty
+    grid = grid_of(write_spec(tmp_path / "suite.toml", ["run"]))
+    assert grid == {("run", 0): str(tmp_path / "run" / "step00000"), ("run", 8): str(tmp_path / "run" / "step00008")}
+
+
+def test_members_with_different_checkpoints_are_measured_at_their_own(suite_file, tmp_path):
+    """Steps found on disk were the union over members, and every member was tried at all of them:
+    a run saved at steps 0 and 8 beside one saved at 8 only recorded 'step0 does not exist' for the
+    second and the sweep exited 1 (suite train's runs of different lengths are this layout)."""
+    copy_checkpoints(suite_file, tmp_path, {"long": {0: "step0", 8: "step8"}, "short": {8: "step8"}})
+    spec = write_spec(tmp_path / "suite.toml", ["long", "short"])
+    assert sorted(grid_of(spec)) == [("long", 0), ("long", 8), ("short", 8)]
+    assert all(Path(folder).is_dir() for folder in grid_of(spec).values())
+    # a list names the steps: the member without one is told, not failed
+    with pytest.warns(ScalefitWarning, match="--steps 0: 'short' has no folder for step 0"):
+        assert sorted(grid_of(spec, "0")) == [("long", 0)]
