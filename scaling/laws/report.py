@@ -244,6 +244,47 @@ def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
         columns={"stderr": "stderr (curvature)"})
 
 
+def _no_number(value) -> bool:
+    return value is None or not np.isfinite(value)
+
+
+def missing_stderr_text(fit: dict) -> str | None:
+    """Why a fit without a bootstrap prints '-' for a stderr, or None: the allocation exponents
+    are derived (no curvature of their own), and a parameter the fit's covariance gives none for
+    (a singular covariance: the runs do not pin it down, e.g. N and D moving together; or a
+    quantity the law derives). The table alone left a column of '-' unexplained."""
+    if (fit.get("bootstrap") or {}).get("n"):
+        return None
+    missing = [name for name, p in fit["params"].items() if _no_number(p.get("stderr"))]
+    alloc = fit.get("allocation", {})
+    derived = [f"{key} (allocation)" for key in ("a", "b") if not _no_number(alloc.get(key))
+               and _no_number(alloc.get(f"{key}_stderr"))]
+    parts = []
+    if missing and len(missing) == len(fit["params"]):
+        parts.append("every parameter: the fit's covariance is singular at this optimum (the "
+                     "runs do not pin the parameters down)")
+    elif missing:
+        parts.append(f"{', '.join(missing)}: the fit's covariance gives none (a derived "
+                     "quantity, or one the runs do not pin down)")
+    if derived:
+        parts.append(f"{', '.join(derived)}: derived from the exponents, no curvature of their own")
+    if not parts:
+        return None
+    return f"stderr '-' for {'; for '.join(parts)}; --bootstrap N gives every row an interval"
+
+
+def missing_stderr_lines(fits: dict) -> list[str]:
+    """``missing_stderr_text`` of each fit ({label or None: fit dict}) as note lines, laws with
+    the same reason named together (compare's kaplan and chinchilla both derive a and b)."""
+    said: dict[str, list] = {}
+    for label, fit in fits.items():
+        text = missing_stderr_text(fit)
+        if text:
+            said.setdefault(text, []).append(label)
+    return [f"note{' (' + ', '.join(labels) + ')' if labels != [None] else ''}: {text}"
+            for text, labels in said.items()]
+
+
 def holdout_lines(label: str, hold: dict) -> list[str]:
     """Held-out runs: error, and how many observations fell in their 95% prediction interval."""
     text = (f"held-out{' (' + label + ')' if label else ''}: mean |relative error| "
@@ -287,7 +328,7 @@ def fit_text(fit: dict) -> str:
                    f"{fit['n_starts']}; RMSE(log L) {fit.get('rmse_log', float('nan')):.4g}")
     for note in fit.get("notes", []):
         out.append(f"note: {note}")
-    out += ["", text_table(params_text_frame(fit))]
+    out += ["", text_table(params_text_frame(fit)), *missing_stderr_lines({None: fit})]
     rows = fit.get("allocation", {}).get("budgets", [])
     if rows and "kind" in rows[0]:
         alloc = fit.get("allocation", {})
@@ -317,7 +358,8 @@ def compare_text(cmp: dict) -> str:
     out = [f"{cmp['data']}: {cmp['n_runs']} runs ({cmp['n_fit']} fitted, "
            f"{cmp['n_holdout']} held out; largest fitted compute "
            f"{cmp.get('largest_fitted_flops', float('nan')):.3g} FLOPs)", "",
-           text_table(metrics_frame(cmp["fits"])), "", text_table(params), ""]
+           text_table(metrics_frame(cmp["fits"])), "", text_table(params),
+           *missing_stderr_lines(cmp["fits"]), ""]
     out += projection_lines(cmp["budgets"], list(cmp["fits"]), cmp.get("budget_convention", ""),
                             bootstrapped=any((f.get("bootstrap") or {}).get("n")
                                              for f in cmp["fits"].values()),
