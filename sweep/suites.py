@@ -226,6 +226,22 @@ def _check_decay(sched: dict, where: str) -> None:
                          "warmup must end before the decay does (decay_steps is the step where it ends)")
 
 
+def _tokenizer_source(value, base: Path, where: str) -> str | None:
+    """The spec's tokenizer: a folder beside the spec (resolved against it, as `local` is, not
+    against the working directory), else a hub id; a path that names no folder is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where}: tokenizer = {value!r}: expected a tokenizer folder or a hub id (org/name)")
+    folder = base / Path(value).expanduser()
+    if folder.exists():
+        return str(folder)
+    if value.startswith(("/", ".", "~")) or value.count("/") > 1:
+        raise InputError(f"{where}: tokenizer = {value!r}: folder {folder} does not exist (a tokenizer "
+                         "folder, relative to the spec, or a hub id org/name)")
+    return value
+
+
 def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec") -> SuiteSpec:
     """Build a SuiteSpec from a parsed TOML/JSON spec; relative paths resolve against `base`."""
     base = Path(base)
@@ -263,10 +279,11 @@ def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec
     except TypeError as exc:
         raise InputError(f"{where}: [schedule]: {exc}") from None
     steps = _steps_from(spec.get("steps", source.get("steps")), where)
+    tokenizer = _tokenizer_source(spec.get("tokenizer"), base, where)
     return SuiteSpec(name=str(spec["name"]), members=members, steps=steps,
                      tokens_per_step=int(spec["tokens_per_step"]), schedule=schedule,
                      hub=hub, revision=str(source.get("revision", "step{step}")), local=local,
-                     tokenizer=spec.get("tokenizer"), context_length=spec.get("context_length"),
+                     tokenizer=tokenizer, context_length=spec.get("context_length"),
                      notes=dict(spec.get("discrepancies", {})))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scalefit.errors import ScalefitWarning
+from scalefit.errors import InputError, ScalefitWarning
 
 pytest.importorskip("torch")
 
@@ -30,11 +30,16 @@ def write_spec(path: Path, members, *extra: str) -> Path:
     return path
 
 
-def grid_of(spec: Path, steps: str = "all") -> dict[tuple[str, int], str]:
-    """{(model, step): folder} of the checkpoints a sweep over `spec` measures (nothing loads)."""
+def sweep_grid_infos(spec: Path, steps: str = "all"):
+    """The CheckpointInfos a sweep over `spec` measures (nothing loads)."""
     from scalefit.sweep.grid import sweep_grid
 
-    return {(info.model, info.step): info.path for info in sweep_grid(str(spec), steps=steps)[1]}
+    return sweep_grid(str(spec), steps=steps)[1]
+
+
+def grid_of(spec: Path, steps: str = "all") -> dict[tuple[str, int], str]:
+    """{(model, step): folder} of the checkpoints a sweep over `spec` measures."""
+    return {(info.model, info.step): info.path for info in sweep_grid_infos(spec, steps)}
 
 
 def test_zero_padded_step_folders_load_from_the_folder_they_were_found_in(suite_file, tmp_path):
@@ -56,3 +61,27 @@ def test_members_with_different_checkpoints_are_measured_at_their_own(suite_file
     # a list names the steps: the member without one is told, not failed
     with pytest.warns(ScalefitWarning, match="--steps 0: 'short' has no folder for step 0"):
         assert sorted(grid_of(spec, "0")) == [("long", 0)]
+
+
+def test_a_tokenizer_folder_in_the_spec_is_found_from_any_working_directory(suite_file, tmp_path, monkeypatch):
+    """`tokenizer = "tok"` was read against the working directory, not the spec's folder (as
+    `local` and `members_csv` are): run from elsewhere, every checkpoint without its own tokenizer
+    failed with transformers' 'Repo id must be in the form ...'. suite train saves no tokenizer in
+    its checkpoints, so its runs are measured this way."""
+    from scalefit.sweep.checkpoints import load_tokenizer
+    from scalefit.sweep.suites import load_suite
+
+    copy_checkpoints(suite_file, tmp_path / "suite", {"run": {8: "step8"}})
+    tok = tmp_path / "suite" / "tok"
+    tok.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / "suite" / "run" / "step8" / name).rename(tok / name)
+    spec = write_spec(tmp_path / "suite" / "suite.toml", ["run"], 'tokenizer = "tok"')
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    info = next(iter(sweep_grid_infos(spec)))
+    assert load_tokenizer(info)("def f(x):", add_special_tokens=False)["input_ids"]
+    # a path that names no folder is one line when the spec loads, not a failure per checkpoint
+    write_spec(tmp_path / "suite" / "bad.toml", ["run"], 'tokenizer = "./tokenizer"')
+    with pytest.raises(InputError, match="tokenizer = './tokenizer': folder .* does not exist"):
+        load_suite(tmp_path / "suite" / "bad.toml")
