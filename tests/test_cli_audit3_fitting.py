@@ -3,6 +3,7 @@ pointing them at tables as researchers have them: a '-' or a number printed with
 saying why, an estimate outside its own interval said nowhere. Each test fails on the old code."""
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pandas as pd
@@ -47,3 +48,17 @@ def test_fit_without_a_bootstrap_says_why_a_stderr_is_a_dash(tmp_path):
     assert "stderr '-' for every parameter: the fit's covariance is singular" in text
     singular["params"]["E"]["stderr"] = 0.1  # one parameter has a curvature stderr
     assert "stderr '-' for A, B, alpha, beta: the fit's covariance gives none" in fit_text(singular)
+
+
+def test_b_of_the_allocation_prints_its_bootstrap_sd(tmp_path):
+    """a (allocation) printed its bootstrap sd and b (allocation), which is 1 - a in every draw,
+    a '-' beside it (only a_stderr was stored); IsoFLOP's a (allocation) printed '-' beside its
+    own parameter a's sd."""
+    from scalefit.scaling.laws.report import params_frame
+    data = grid_runs(tmp_path / "runs.csv")
+    for law in ("chinchilla", "isoflop"):
+        fit = json.loads(run(["fit", law, "--data", data, "--bootstrap", "10", "--json"]).stdout)
+        rows = params_frame(fit).set_index("param")
+        a_sd = rows.loc["a (allocation)", "stderr"]
+        assert np.isfinite(a_sd) and a_sd > 0, law
+        assert rows.loc["b (allocation)", "stderr"] == a_sd, law
