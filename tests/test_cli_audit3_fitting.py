@@ -32,6 +32,15 @@ def run(args):
     return result
 
 
+def fit_dict(**params):
+    """A law fit's to_dict() with a bootstrap of 20 and the given {name: (value, sd, lo, hi, status)}."""
+    return {"law": "chinchilla", "n_points": 25, "objective": 1e-4, "converged": True,
+            "params": {k: {"value": v, "stderr": sd, "stderr_fit": sd, "ci95": [lo, hi]}
+                       for k, (v, sd, lo, hi, _) in params.items()},
+            "identifiability": {k: {"status": s} for k, (*_, s) in params.items()},
+            "warnings": [], "bootstrap": {"n": 20, "n_failed": 0}, "allocation": {}}
+
+
 def test_fit_without_a_bootstrap_says_why_a_stderr_is_a_dash(tmp_path):
     """Without --bootstrap the stderr column printed '-' for a (allocation) and b (allocation)
     of every law, and for every parameter where the covariance was singular (runs whose D moves
@@ -62,3 +71,16 @@ def test_b_of_the_allocation_prints_its_bootstrap_sd(tmp_path):
         a_sd = rows.loc["a (allocation)", "stderr"]
         assert np.isfinite(a_sd) and a_sd > 0, law
         assert rows.loc["b (allocation)", "stderr"] == a_sd, law
+
+
+def test_a_law_parameter_outside_its_interval_says_so():
+    """beta = 0.2443 beside a bootstrap interval [0.2533, 0.3078] (10 resamples) printed
+    'identified' and nothing else; the relations' table says 'the estimate lies outside its
+    bootstrap interval', and so does the laws' now (text and params.csv)."""
+    from scalefit.scaling.laws.report import params_frame, params_text_frame
+    fit = fit_dict(alpha=(0.3769, 0.037, 0.3377, 0.4453, "identified"),
+                   beta=(0.2443, 0.020, 0.2533, 0.3078, "identified"))
+    rows = params_frame(fit).set_index("param")["identified"]
+    assert rows["alpha"] == "identified"
+    assert rows["beta"] == "identified, the estimate lies outside its bootstrap interval"
+    assert "outside" in params_text_frame(fit).set_index("param").loc["beta", "identified"]
