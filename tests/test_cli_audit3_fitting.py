@@ -84,3 +84,11 @@ def test_a_law_parameter_outside_its_interval_says_so():
     assert rows["alpha"] == "identified"
     assert rows["beta"] == "identified, the estimate lies outside its bootstrap interval"
     assert "outside" in params_text_frame(fit).set_index("param").loc["beta", "identified"]
+
+
+def test_calibrate_says_why_a_scatter_slope_is_a_dash(tmp_path):
+    """calibrate kaplan-c (a law of compute alone: no N to give the scatter a slope) printed '-'
+    in every cut's scatter slope and said nothing of it."""
+    out = run(["calibrate", "kaplan-c", "--data", grid_runs(tmp_path / "runs.csv"),
+               "--bootstrap", "4", "--cuts", "2"]).output
+    assert "note: scatter slope '-' (every cut): the intervals drew one scale at every size" in out

@@ -186,6 +186,23 @@ def _cut_frame(result) -> pd.DataFrame:
         "scatter_slope": "scatter slope (log sd per log N)"})
 
 
+def scatter_note(result) -> list[str]:
+    """Why a cut's scatter slope prints '-': its intervals drew one scale of the runs' scatter at
+    every size (scatter.py says why: a law of compute alone reads no N, fewer than MIN_SIZES
+    sizes, no finite trend); the column of '-' went unexplained."""
+    from scalefit.scaling.laws.scatter import CONSTANT, MIN_SIZES
+    if "pi95_scatter" not in result.cuts.columns:
+        return []
+    one = result.cuts[result.cuts["pi95_scatter"] == CONSTANT]
+    if not len(one):
+        return []
+    cuts = "every cut" if len(one) == len(result.cuts) else \
+        "cut " + ", ".join(f"{c:.3g}" for c in one["cut_flops"])
+    return [f"scatter slope '-' ({cuts}): the intervals drew {CONSTANT}, with no slope in "
+            f"log N (a law that reads no N, fitted residuals of fewer than {MIN_SIZES} sizes, "
+            "or too few runs off the curve for a finite trend)"]
+
+
 def calibration_text(result) -> str:
     from scalefit.scaling.laws.report import text_table
     preds = result.predictions
@@ -198,7 +215,7 @@ def calibration_text(result) -> str:
            f"({result.coverage:.0%}) inside "
            f"their {result.level:.0%} prediction intervals (nominal {result.level:.0%}"
            + ("; the intervals are too narrow)" if result.coverage < result.level - 0.1 else ")")]
-    out += [f"note: {n}" for n in result.notes]
+    out += [f"note: {n}" for n in [*scatter_note(result), *result.notes]]
     for _, cut in result.cuts.iterrows():
         if cut["warnings"]:
             out.append(f"warning (cut {cut['cut_flops']:.3g}): {cut['warnings']}")
@@ -252,7 +269,7 @@ def write_calibration_report(out_dir, result) -> None:
             f"Coverage: {result.coverage:.1%} of {len(result.predictions)} predictions.", "",
             markdown_table(_cut_frame(result)), "", "## By distance", "",
             markdown_table(result.by_distance), "", "![calibration](calibration.png)"]
-    said = [f"- note: {n}" for n in result.notes] + [  # as the terminal says them
+    said = [f"- note: {n}" for n in [*scatter_note(result), *result.notes]] + [  # as the terminal says them
         f"- warning (cut {cut['cut_flops']:.3g}): {cut['warnings']}"
         for _, cut in result.cuts.iterrows() if cut.get("warnings")]
     if said:
