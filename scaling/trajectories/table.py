@@ -280,6 +280,15 @@ def schedule_columns(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
 def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str = "loss",
                     source: str = "table") -> pd.DataFrame:
     """Per (model, step): the loss on one dataset (default: the training distribution)."""
+    rows, dataset = _loss_rows(df, dataset=dataset, metric=metric, source=source)
+    out = _loss_frame(rows, source)
+    out.attrs["loss_dataset"] = dataset  # which loss the x axis is: the reports name it
+    return out
+
+
+def _loss_rows(df: pd.DataFrame, *, dataset: str | None, metric: str,
+               source: str) -> tuple[pd.DataFrame, str]:
+    """(the (model, step, value) loss rows of ``df``, finite or not, which loss they are)."""
     require_columns(df, ("model", "step"), source, "an evaluation table")
     _, evals = split_rows(df)
     if evals.empty:
@@ -287,9 +296,7 @@ def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str
             wide = numeric_values(checked_steps(df, source)[["model", "step", "loss"]]
                                   .rename(columns={"loss": "value"}), source, "loss")
             positive_losses(wide, source, "loss")
-            out = _loss_frame(distinct_rows(wide, KEYS, source, "loss"), source)
-            out.attrs["loss_dataset"] = "the table's loss column"
-            return out
+            return distinct_rows(wide, KEYS, source, "loss"), "the table's loss column"
         raise InputError(f"{source}: no evaluation rows (column 'metric') and no 'loss' column")
     evals = checked_steps(evals, source)
     rows = evals[evals["metric"] == metric]
@@ -304,9 +311,7 @@ def loss_trajectory(df: pd.DataFrame, *, dataset: str | None = None, metric: str
     if metric == "loss":
         positive_losses(rows, source, "value")
     rows = distinct_rows(rows, KEYS, source, f"{dataset} {metric}")
-    out = _loss_frame(rows[["model", "step", "value"]], source)
-    out.attrs["loss_dataset"] = dataset  # which loss the x axis is: the reports name it
-    return out
+    return rows[["model", "step", "value"]], dataset
 
 
 def positive_losses(rows: pd.DataFrame, source: str, column: str, value: str = "value") -> None:
@@ -330,6 +335,29 @@ def _loss_frame(rows: pd.DataFrame, source: str) -> pd.DataFrame:
     out = out.rename(columns={"value": "loss"}).reset_index(drop=True)
     out.attrs["notes"] = [note] if note else []
     return out
+
+
+def _without_loss_note(traj: pd.DataFrame, measured: pd.DataFrame, dataset: str, stat: str,
+                       source: str) -> str | None:
+    """A note naming the runs, and the checkpoints of other runs, that have ``stat`` but no loss
+    row (``measured``, finite or not) in ``source``: the inner join leaves them out, and a
+    non-finite loss has its own note."""
+    keys = traj[["model", "step"]].merge(measured[["model", "step"]].drop_duplicates(),
+                                         on=["model", "step"], how="left", indicator=True)
+    missing = keys[keys["_merge"] == "left_only"]
+    if missing.empty:
+        return None
+    what = f"no loss{f' ({dataset})' if ' ' not in dataset else ''} in {source}"
+    lossless = set(missing["model"]) - set(measured["model"])
+    parts = ([f"run(s) {', '.join(sorted(map(str, lossless)))} have stat '{stat}' and {what}"]
+             if lossless else [])
+    partial = missing[~missing["model"].isin(lossless)]
+    if len(partial):
+        per_model = "; ".join(f"{model}: steps {_steps_text(run['step'])}"
+                              for model, run in partial.groupby("model", sort=True))
+        parts.append(f"{len(partial)} checkpoint(s){' of other runs' if lossless else ''} have stat '{stat}' and {what} "
+                     f"({per_model})")
+    return "; ".join(parts) + ": left out of the fit"
 
 
 def _training_dataset(rows: pd.DataFrame, label: str, source: str = "table") -> str:
@@ -360,11 +388,15 @@ def join_stat_and_loss(table: pd.DataFrame, stat: str, *, group=None, tensor=Non
         losses, losses_source = as_table(losses, losses_source)
     rows, notes = checkpoint_rows(table, models=models, source=source, losses_source=losses_source)
     traj = _trajectory(rows, stat, group=group, tensor=tensor, layer=layer, source=source)
-    loss = (loss_trajectory(rows, dataset=dataset, source=source) if losses is None else
-            loss_trajectory(losses, dataset=dataset, source=losses_source or "losses table"))
+    loss_source = source if losses is None else losses_source or "losses table"
+    measured, dataset = _loss_rows(rows if losses is None else losses, dataset=dataset,
+                                   metric="loss", source=loss_source)
+    loss = _loss_frame(measured, loss_source)
     joined = traj.merge(loss, on=["model", "step"], how="inner")
     if joined.empty:
         raise InputError(f"{source}: no (model, step) has both stat '{stat}' and a loss")
-    joined.attrs["notes"] = notes + traj.attrs.get("notes", []) + loss.attrs.get("notes", [])
-    joined.attrs["loss_dataset"] = loss.attrs.get("loss_dataset")
+    without = _without_loss_note(traj, measured, dataset, stat, loss_source)
+    joined.attrs["notes"] = (notes + traj.attrs.get("notes", []) + loss.attrs.get("notes", [])
+                             + ([without] if without else []))
+    joined.attrs["loss_dataset"] = dataset
     return joined
