@@ -76,7 +76,10 @@ def jsonl_objects(lines, path):
 
 
 def iter_documents(path: Path, text_field: str = "text"):
-    """Documents of a text file (one), a JSONL file (one per line) or a folder (its files, sorted)."""
+    """Documents of a text file (one), a JSONL file (one per line) or a folder (its files, sorted).
+
+    A byte-order mark that opens a file (Windows editors write one) is no text: it is dropped, and
+    newlines read as \\n whatever the file's line endings."""
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES + (".jsonl",))
         if not files:
@@ -85,14 +88,14 @@ def iter_documents(path: Path, text_field: str = "text"):
             yield from iter_documents(f, text_field)
         return
     if path.suffix.lower() == ".jsonl":
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             for i, obj in jsonl_objects(fh, path):
                 if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
                     raise InputError(f"{path}: row {i}: no string field '{text_field}' (--text-field)")
                 yield obj[text_field]
         return
     try:
-        yield path.read_text(encoding="utf-8")
+        yield path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text (token files must end in .bin or .npy)") from None
 

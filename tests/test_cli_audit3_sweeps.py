@@ -85,3 +85,30 @@ def test_a_tokenizer_folder_in_the_spec_is_found_from_any_working_directory(suit
     write_spec(tmp_path / "suite" / "bad.toml", ["run"], 'tokenizer = "./tokenizer"')
     with pytest.raises(InputError, match="tokenizer = './tokenizer': folder .* does not exist"):
         load_suite(tmp_path / "suite" / "bad.toml")
+
+
+def tiny_tokenizer(suite_file: Path):
+    """The tiny suite's tokenizer (its tiny-a step 8 folder's)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(suite_file.parent / "tiny-a" / "step8")
+
+
+def test_a_byte_order_mark_is_not_scored_as_text(suite_file, tmp_path):
+    """A text file saved by a Windows editor starts with a UTF-8 byte-order mark: it was scored as
+    text (extra tokens and 3 bytes in bpb), and a JSONL file with one was refused ('Unexpected
+    UTF-8 BOM'). Both now read as the same file without it; CRLF line endings read as LF."""
+    import numpy as np
+
+    from scalefit.evals.tokens import tokenize_dataset
+
+    tok, text = tiny_tokenizer(suite_file), "def f(x):\n    return x + 1\n" * 30
+    rows = "".join('{"text": "%s"}\n' % line for line in ("first row", "second row"))
+    (tmp_path / "plain.txt").write_text(text)
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    (tmp_path / "plain.jsonl").write_text(rows)
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + rows.encode())
+    for plain, marked in (("plain.txt", "bom.txt"), ("plain.jsonl", "bom.jsonl")):
+        a, b = (tokenize_dataset(tmp_path / name, tok, tmp_path / "cache") for name in (plain, marked))
+        assert (a.n_tokens, a.n_bytes, a.n_docs) == (b.n_tokens, b.n_bytes, b.n_docs)
+        assert np.array_equal(a.tokens(), b.tokens())
