@@ -87,16 +87,16 @@ def iter_documents(path: Path, text_field: str = "text"):
         for f in files:
             yield from iter_documents(f, text_field)
         return
-    if path.suffix.lower() == ".jsonl":
+    try:
+        if path.suffix.lower() != ".jsonl":
+            yield path.read_text(encoding="utf-8-sig")
+            return
         with open(path, encoding="utf-8-sig") as fh:
             for i, obj in jsonl_objects(fh, path):
                 if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
                     raise InputError(f"{path}: row {i}: no string field '{text_field}' (--text-field)")
                 yield obj[text_field]
-        return
-    try:
-        yield path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # a JSONL file too: it failed with the codec's traceback
         raise InputError(f"{path}: not UTF-8 text (token files must end in .bin or .npy)") from None
 
 

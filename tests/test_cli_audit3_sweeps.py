@@ -112,3 +112,14 @@ def test_a_byte_order_mark_is_not_scored_as_text(suite_file, tmp_path):
         a, b = (tokenize_dataset(tmp_path / name, tok, tmp_path / "cache") for name in (plain, marked))
         assert (a.n_tokens, a.n_bytes, a.n_docs) == (b.n_tokens, b.n_bytes, b.n_docs)
         assert np.array_equal(a.tokens(), b.tokens())
+
+
+def test_a_jsonl_file_that_is_not_utf8_is_one_line(suite_file, tmp_path):
+    """A Latin-1 JSONL dataset ended the command with UnicodeDecodeError's traceback (exit 1); a
+    text file of the same bytes was already one line."""
+    from test_cli_audit import one_line_error
+
+    (tmp_path / "latin.jsonl").write_bytes(b'{"text": "caf\xe9 au lait"}\n')
+    one_line_error(["eval", "--suite", str(suite_file), "--models", "tiny-a", "--steps", "8",
+                    "--dataset", f"v={tmp_path / 'latin.jsonl'}", "--out", str(tmp_path / "out")],
+                   "latin.jsonl: not UTF-8 text")
