@@ -4,10 +4,15 @@ traceback where one line was due, and a check that passed by having nothing to c
 case is one line naming what is wrong with exit status 2, or a word where the output was silent."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
+from click.testing import CliRunner
 
-from test_cli_audit import one_line_error  # noqa: F401  (one line naming what is wrong, exit 2, no traceback)
+from scalefit.cli import main
+from test_cli_audit import one_line_error  # one line naming what is wrong, exit 2, no traceback
 
 STEPS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
@@ -42,3 +47,63 @@ def test_trajectory_names_the_runs_and_checkpoints_the_loss_table_lacks():
     assert "run-a" not in notes
     full = join_stat_and_loss(weights, "t_nu", losses=evals, source="w.csv", losses_source="l.csv")
     assert full.attrs["notes"] == []
+
+
+def shipped_suite_folder(folder, *, runs=None, table=None):
+    """A copy of the shipped mini suite's run table and of its checkpoints' loss rows (the
+    weight rows left out: the trajectory figures take seconds), changed by ``runs``/``table``."""
+    from scalefit.data import data_path
+
+    mini_runs = pd.read_csv(data_path("suites", "mini", "runs.csv"))
+    checkpoints = pd.read_parquet(data_path("suites", "mini", "checkpoints.parquet"))
+    checkpoints = checkpoints[checkpoints["metric"].notna()].drop(columns=["stat"])
+    folder.mkdir(exist_ok=True)
+    (runs or (lambda r: r))(mini_runs).to_csv(folder / "runs.csv", index=False)
+    (table or (lambda t: t))(checkpoints).to_parquet(folder / "checkpoints.parquet")
+    return folder
+
+
+@pytest.mark.parametrize("table_name,change,named", [
+    ("checkpoints.parquet", {"table": lambda t: t.drop(columns=["part"])}, "column 'part' is missing"),
+    ("runs.csv", {"runs": lambda r: r.drop(columns=["part"])}, "column 'part' is missing"),
+    ("checkpoints.parquet", {"table": lambda t: t.assign(is_train=False, dataset=t["dataset"].replace(
+        {"prose-val": "prose-dev"}))}, "several datasets (code-test, prose-dev, prose-test)"),
+])
+def test_suite_report_names_a_table_it_cannot_read(tmp_path, table_name, change, named):
+    """A suite folder whose checkpoint or run table lacks a column ('part'), or whose loss rows
+    name no training set, ended in a KeyError or IndexError traceback."""
+    folder = shipped_suite_folder(tmp_path / "suite", **change)
+    one_line_error(["suite", "report", str(folder)], f"{folder / table_name}", named)
+
+
+def test_suite_report_plots_the_training_sets_loss_whatever_its_name(tmp_path):
+    """A suite that named its validation set 'pile-val' (marked is_train) got an IndexError: the
+    report read 'prose-val' only."""
+    import json
+    folder = shipped_suite_folder(tmp_path / "suite", table=lambda t: t.assign(
+        dataset=t["dataset"].replace({"prose-val": "pile-val"})))
+    result = CliRunner().invoke(main, ["suite", "report", str(folder)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["checks"]["final_long_losses"]["mini-5"] == pytest.approx(4.0813)
+    assert [Path(p).name for p in doc["plots"]] == ["loss_vs_compute.png", "loss_vs_tokens.png"]
+
+
+def test_suite_report_orders_sizes_only_where_there_are_two(tmp_path):
+    """One long run was 'larger lower at equal tokens' at 36 of 36 checkpoints, having nothing to
+    compare with; a suite without grid runs got an empty loss-vs-compute figure and matplotlib's
+    'No artists with labels' warning."""
+    import json
+    import warnings
+
+    from scalefit.trainer.report import write_plots
+
+    folder = shipped_suite_folder(tmp_path / "suite", runs=lambda r: r[r["part"] != "grid"],
+                                  table=lambda t: t[(t["part"] != "long") | (t["model"] == "mini-3")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        doc = json.loads(json.dumps(write_plots(folder)))
+    order = doc["checks"]["long_runs_larger_lower_at_equal_tokens"]
+    assert order["ordered"] == order["checkpoints"] == 0 and "no two sizes" in order["not_checked"]
+    assert [Path(p).name for p in doc["plots"]] == ["loss_vs_tokens.png"]
+    assert not (folder / "plots" / "loss_vs_compute.png").exists()

@@ -33,11 +33,33 @@ def _size_label(runs: pd.DataFrame, model: str) -> str:
     return f"{model} ({int(runs.loc[runs['model'] == model, 'params_nonembed'].iloc[0]):,} non-emb. params)"
 
 
-def eval_curve(table: pd.DataFrame, dataset: str = "prose-val") -> pd.DataFrame:
-    """Per (model, step): loss on `dataset`, with tokens, params and flops."""
+# what each table of a suite folder needs, and what for
+RUN_COLUMNS = ("model", "part", "params", "params_nonembed", "tokens", "flops", "loss")
+CHECKPOINT_COLUMNS = ("model", "step", "part", "size", "tokens", "params", "params_nonembed", "flops",
+                      "dataset", "metric", "value")
+STAT_COLUMNS = ("stat", "group", "warmup_steps")  # where the table has weight-statistic rows
+
+
+def eval_curve(table: pd.DataFrame, dataset: str | None = None) -> pd.DataFrame:
+    """Per (model, step): loss on `dataset` (default: the training distribution's evaluation set,
+    ``suite_dataset``), with tokens, params and flops."""
+    dataset = suite_dataset(table) if dataset is None else dataset
     rows = table[(table["metric"] == "loss") & (table["dataset"] == dataset)]
     return rows[["model", "size", "part", "step", "tokens", "params", "flops", "value"]].rename(
         columns={"value": "loss"}).sort_values(["model", "step"])
+
+
+def suite_dataset(table: pd.DataFrame, source: str = "checkpoints table") -> str:
+    """The dataset whose loss the plots and checks read: the one marked is_train (prose-val in
+    the mini suite), else the only one or one named *-val; an InputError naming them otherwise."""
+    from scalefit.errors import InputError
+    from scalefit.scaling.trajectories.table import training_dataset
+
+    rows = table[(table["metric"] == "loss") & table["dataset"].notna()]
+    if rows.empty:
+        raise InputError(f"{source}: no loss rows (metric 'loss' with a dataset); a measured suite's "
+                         "checkpoint table holds each checkpoint's evaluation losses")
+    return training_dataset(rows, "dataset", source, hint="mark its rows with is_train = true")
 
 
 def plot_loss_vs_compute(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> Path:
@@ -53,11 +75,16 @@ def plot_loss_vs_compute(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> 
         g = grid[grid["model"] == size]
         ax.plot(g["flops"], g["loss"], "o-", color=colors[size], label=_size_label(grid, size))
     ax.set(xscale="log", yscale="log", xlabel="training compute C = 6ND (FLOPs)",
-           ylabel="prose val loss (nats/token, log scale)")
+           ylabel=f"{_loss_name(table)} loss (nats/token, log scale)")
     ax.set_title("Mini suite: grid runs (dots, each its own cosine)\nand the long runs' checkpoints "
                  "from step 16 (thin lines)", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")  # loss falls with compute: empty there
     return _save(fig, out, "loss_vs_compute")
+
+
+def _loss_name(table: pd.DataFrame) -> str:
+    """The plotted loss's dataset for an axis label: 'prose val' for prose-val."""
+    return suite_dataset(table).replace("-", " ")
 
 
 def plot_loss_vs_tokens(table: pd.DataFrame, out: Path) -> Path:
@@ -78,7 +105,7 @@ def plot_loss_vs_tokens(table: pd.DataFrame, out: Path) -> Path:
              f"{int(first['step'])} ({int(first['tokens']):,} tokens)")
     if len(start):
         title += f"\nstep 0 (0 tokens, off the log axis): {start.min():.2f}-{start.max():.2f} nats/token"
-    ax.set(xscale="log", xlabel="tokens seen (log scale)", ylabel="prose val loss (nats/token)")
+    ax.set(xscale="log", xlabel="tokens seen (log scale)", ylabel=f"{_loss_name(table)} loss (nats/token)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="lower left")  # loss falls with tokens: empty there
     return _save(fig, out, "loss_vs_tokens")
@@ -155,10 +182,14 @@ def suite_checks(runs: pd.DataFrame, table: pd.DataFrame) -> dict:
     start = int(grid["steps"].min()) if len(grid) and "steps" in grid else 0
     late = wide[wide.index >= start][order]
     ordered = late.apply(lambda r: bool(np.all(np.diff(r.to_numpy()) < 0)), axis=1)
+    size_order = {"from_step": start, "checkpoints": int(len(ordered)), "ordered": int(ordered.sum())}
+    if curves.drop_duplicates("model")["params"].nunique() < 2:  # one run is 'ordered' at every step
+        size_order = {"from_step": start, "checkpoints": 0, "ordered": 0,
+                      "not_checked": f"{len(order)} long run(s) of {'one size' if order else 'no size'}: "
+                                     "no two sizes to order"}
     return {"loss_falls_with_tokens_per_size": by_size,
             "loss_falls_with_size_per_budget": by_tokens,
-            "long_runs_larger_lower_at_equal_tokens": {"from_step": start, "checkpoints": int(len(ordered)),
-                                                       "ordered": int(ordered.sum())},
+            "long_runs_larger_lower_at_equal_tokens": size_order,
             "final_long_losses": {m: round(float(wide[m].iloc[-1]), 4) for m in order}}
 
 
@@ -170,6 +201,7 @@ TRAJECTORY_PANELS = [("t_nu", "mlp_in"), ("excess_kurtosis", "mlp_in"), ("std", 
 def write_plots(data_dir) -> dict:
     """All plots into DATA_DIR/plots, and the checks."""
     from scalefit.errors import InputError
+    from scalefit.scaling.trajectories.table import require_columns
     from scalefit.tables import read_table
 
     data_dir = Path(data_dir)
@@ -179,13 +211,20 @@ def write_plots(data_dir) -> dict:
                          "(scalefit suite sweep --tables DIR and suite ship --out DIR write them)")
     runs = read_table(data_dir / "runs.csv")
     table = read_table(data_dir / "checkpoints.parquet")
+    require_columns(runs, RUN_COLUMNS, str(data_dir / "runs.csv"), "a suite's run table")
+    require_columns(table, CHECKPOINT_COLUMNS, str(data_dir / "checkpoints.parquet"),
+                    "a suite's checkpoint table")
+    stats = table[table["stat"].notna()] if "stat" in table else table.iloc[:0]
+    if len(stats):
+        require_columns(table, STAT_COLUMNS, str(data_dir / "checkpoints.parquet"),
+                        "a suite's weight-statistic rows")
+    suite_dataset(table, str(data_dir / "checkpoints.parquet"))  # one loss to plot, or a message
     out = data_dir / "plots"
-    paths = [plot_loss_vs_compute(runs, table, out)]
-    # a part the suite has no checkpoints of gets no plot (was: empty axes, and a legend warning)
+    # a part the suite has no runs or checkpoints of gets no plot (was: empty axes, and a legend warning)
+    paths = [plot_loss_vs_compute(runs, table, out)] if (runs["part"] == "grid").any() else []
     parts = {p for p in ("long", "warmup") if (table["part"] == p).any()}
     if "long" in parts:
         paths.append(plot_loss_vs_tokens(table, out))
-    stats = table[table["stat"].notna()]
     if "long" in parts and (stats["part"] == "long").any():
         paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "long", "trajectories_long",
                                        "Weight statistics of the long runs (group rows)"))

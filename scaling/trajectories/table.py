@@ -302,7 +302,7 @@ def _loss_rows(df: pd.DataFrame, *, dataset: str | None, metric: str,
     rows = evals[evals["metric"] == metric]
     label = "dataset" if "dataset" in rows else "task"
     if dataset is None:
-        dataset = _training_dataset(rows, label, source)
+        dataset = training_dataset(rows, label, source)
     rows = rows[rows[label].astype(str) == dataset]
     if rows.empty:
         raise InputError(f"{source}: column '{label}' has no '{dataset}' with metric '{metric}' "
@@ -360,8 +360,11 @@ def _without_loss_note(traj: pd.DataFrame, measured: pd.DataFrame, dataset: str,
     return "; ".join(parts) + ": left out of the fit"
 
 
-def _training_dataset(rows: pd.DataFrame, label: str, source: str = "table") -> str:
-    """The dataset marked as the training distribution (`is_train`, or one named train*)."""
+def training_dataset(rows: pd.DataFrame, label: str = "dataset", source: str = "table",
+                     hint: str = "name one with --loss-dataset") -> str:
+    """The dataset of evaluation ``rows`` marked as the training distribution (`is_train`, or one
+    named train*, *-val or *_val, or the only one); several and none marked: an InputError ending
+    in ``hint``, what the caller's user can do."""
     if "is_train" in rows and rows["is_train"].fillna(False).astype(bool).any():
         return str(rows.loc[rows["is_train"].fillna(False).astype(bool), label].iloc[0])
     names = sorted(map(str, rows[label].dropna().unique()))
@@ -371,7 +374,7 @@ def _training_dataset(rows: pd.DataFrame, label: str, source: str = "table") -> 
     if len(names) == 1:
         return names[0]
     raise InputError(f"{source}: several datasets ({', '.join(names)}) and none marked as the training "
-                     "distribution (is_train); name one with --loss-dataset")
+                     f"distribution (is_train); {hint}")
 
 
 @renamed_arguments(df="table")
