@@ -156,7 +156,8 @@ def plan(opts: EvalOptions):
     elif opts.no_families or opts.no_spectra:
         raise InputError("--no-families/--no-spectra: they shape the weight statistics; give --weights too")
     context = opts.context or suite.context_length
-    check_positions(grid, context, opts.stride)
+    check_positions(grid, context, opts.stride,
+                    given="--context" if opts.context else f"suite '{suite.name}': context_length")
     check_token_ids(grid, datasets, opts.max_tokens)
     measurements = build_measurements(requests)
     from scalefit.sweep.engine import recorded_options
@@ -250,11 +251,12 @@ def check_token_ids(grid, datasets, max_tokens: int | None) -> None:
                                  "another tokenizer or the wrong dtype?")
 
 
-def check_positions(grid, context: int | None, stride: int | None) -> None:
+def check_positions(grid, context: int | None, stride: int | None, given: str = "--context") -> None:
     """Refuse a --context longer than a model's positions (a local checkpoint's config.json, else
     the context the suite registry says it was trained at: its seq_len, as for Pythia on the hub),
     or a --stride longer than the context the models will use, before anything loads or downloads
-    (once per model)."""
+    (once per model). `given` names where the context came from (the option, or the suite spec's
+    context_length when the option is not given)."""
     seen = set()
     for info in grid:
         if info.model in seen:
@@ -266,8 +268,9 @@ def check_positions(grid, context: int | None, stride: int | None) -> None:
         if context and context > positions:
             what = (f"the {positions} positions of {info.model}" if source.endswith("config.json")
                     else f"the {positions}-token context {info.model} was trained at")
-            raise InputError(f"--context {context} exceeds {what} ({source}): use --context "
-                             f"{positions} or less")
+            fix = "" if given == "--context" else " (or give --context)"
+            raise InputError(f"{given} {context} exceeds {what} ({source}): use {given.split(': ')[-1]} "
+                             f"{positions} or less{fix}")
         if stride and stride > (context or positions):
             raise InputError(f"--stride {stride} is longer than the context of {info.model} "
                              f"({context or positions} tokens): use --stride {context or positions} or less")

@@ -123,3 +123,17 @@ def test_a_jsonl_file_that_is_not_utf8_is_one_line(suite_file, tmp_path):
     one_line_error(["eval", "--suite", str(suite_file), "--models", "tiny-a", "--steps", "8",
                     "--dataset", f"v={tmp_path / 'latin.jsonl'}", "--out", str(tmp_path / "out")],
                    "latin.jsonl: not UTF-8 text")
+
+
+def test_a_suite_context_beyond_the_models_positions_names_the_spec_not_an_option(suite_file, tmp_path):
+    """A suite spec's context_length = 128 over models of 64 positions said '--context 128 exceeds
+    ...: use --context 64 or less' to a user who gave no --context."""
+    from test_cli_audit import one_line_error
+
+    text = suite_file.read_text().replace("context_length = 64", "context_length = 128")
+    spec = tmp_path / "suite.toml"
+    spec.write_text(text.replace('local = "."', f'local = "{suite_file.parent}"'))
+    line = one_line_error(["eval", "--suite", str(spec), "--models", "tiny-a", "--steps", "8", "--dataset",
+                           f"v={suite_file.parent / 'data' / 'val.txt'}", "--out", str(tmp_path / "out")],
+                          "suite 'tiny': context_length 128 exceeds the 64 positions of tiny-a", "--context")
+    assert "--context 128" not in line
