@@ -107,3 +107,12 @@ def test_suite_report_orders_sizes_only_where_there_are_two(tmp_path):
     assert order["ordered"] == order["checkpoints"] == 0 and "no two sizes" in order["not_checked"]
     assert [Path(p).name for p in doc["plots"]] == ["loss_vs_tokens.png"]
     assert not (folder / "plots" / "loss_vs_compute.png").exists()
+
+
+def test_weights_plot_refuses_a_group_it_does_not_have_among_ones_it_has(tmp_path):
+    """--group mlp_in,attn_ot plotted mlp_in and dropped the typo without a word."""
+    data = tmp_path / "w.csv"
+    pd.concat([checkpoint_table(group="mlp_in"), checkpoint_table(group="attn_out")]).to_csv(data, index=False)
+    one_line_error(["weights", "plot", "--data", str(data), "--group", "mlp_in,attn_ot",
+                    "--out", str(tmp_path / "p")], str(data), "'attn_ot'", "did you mean 'attn_out'")
+    assert not (tmp_path / "p" / "t_nu_vs_step.png").exists()

@@ -77,6 +77,12 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
             raise InputError(f"{source}: none of the groups {', '.join(groups)} has stat '{stat}'"
                              + (f" on tensor '{tensor}' (its group: {known(rows_of_tensor['group'].dropna())})"
                                 if tensor is not None else f" (known: {known(rows_of_tensor['group'].dropna())})"))
+        have = sorted(set(rows_of_tensor["group"].dropna().astype(str)))
+        missing = [g for g in groups if str(g) not in have]
+        if missing:  # a typo beside a real name: its lines were left out without a word
+            raise InputError(f"{source}: group '{missing[0]}' has no stat '{stat}'"
+                             + (f" on tensor '{tensor}'" if tensor is not None else "")
+                             + suggestion(missing[0], have, otherwise=f" (known: {known(have)})"))
     # exact repeats dropped; one key with two values refused, as transitions and trajectory do
     rows = distinct_rows(numeric_values(rows, source, f"stat '{stat}'"), WEIGHT_KEYS, source, f"stat '{stat}'")
     if rows["value"].isna().all():
