@@ -47,6 +47,21 @@ def whiten(z: np.ndarray, rho, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def whiten_stack(z: np.ndarray, rhos: np.ndarray) -> np.ndarray:
+    """``whiten(z, rho)`` for each rho of ``rhos``, stacked on a new first axis: the same numbers
+    (the same operations on each element), made in a few array operations instead of two per rho."""
+    z = np.asarray(z, dtype=float)
+    rhos = np.asarray(rhos, dtype=float)
+    out = np.empty((len(rhos), *z.shape))
+    if len(z):
+        scale = np.sqrt(1.0 - rhos * rhos).reshape(-1, *[1] * (z.ndim - 1))
+        np.multiply(scale, z[0], out=out[:, 0])
+        np.multiply(rhos.reshape(-1, *[1] * z.ndim), z[:-1], out=out[:, 1:])
+        np.subtract(z[1:], out[:, 1:], out=out[:, 1:])
+    out[rhos == 0.0] = z  # whiten's copy at rho 0
+    return out
+
+
 def _restricted_loglik(design: np.ndarray, y: np.ndarray, rhos: np.ndarray) -> np.ndarray:
     """REML log-likelihood (up to a constant) of AR(1) errors at each coefficient of ``rhos``
     (rows), for each column of y (n x S) under one design.
@@ -57,11 +72,7 @@ def _restricted_loglik(design: np.ndarray, y: np.ndarray, rhos: np.ndarray) -> n
     loop over rho, without its per-call cost (most of the time on 40-80 points).
     """
     n, p = design.shape
-    xw = np.empty((len(rhos), n, p))
-    yw = np.empty((len(rhos), *y.shape))
-    for i, rho in enumerate(rhos):
-        whiten(design, rho, out=xw[i])
-        whiten(y, rho, out=yw[i])
+    xw, yw = whiten_stack(design, rhos), whiten_stack(y, rhos)
     solve = _lstsq_one_by_one if y.shape[1] == 0 else _LAPACK_LSTSQ  # LAPACK takes no 0 columns
     with np.errstate(call=_lstsq_failed, invalid="call", over="ignore", divide="ignore",
                      under="ignore"):  # np.linalg.lstsq's own error handling
