@@ -6,7 +6,7 @@ automatically (CUDA bf16 when there is a GPU, CPU fp32 otherwise) and can be ove
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,7 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
             and list(Path(info.path).glob("*.bin")):
         raise PermissionError(f"{info.path} holds only pickle .bin weights; pass --allow-bin to load them "
                               "(with torch.load(weights_only=True))")
-    with hub.attempt(f"{info.repo} {info.revision}") if info.repo else nullcontext():
+    with hub.attempt(f"{info.repo} {info.revision}") if info.repo else nullcontext(), refused_pickle(info):
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=dt, trust_remote_code=False,
             use_safetensors=None if allow_bin else True, weights_only=True, **kwargs)
@@ -131,6 +131,21 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
     info.folder = info.path or _hub_folder(info, cache_dir)
     info.tokenizer = load_tokenizer(info, cache_dir=cache_dir)
     return model, info.tokenizer
+
+
+@contextmanager
+def refused_pickle(info: CheckpointInfo):
+    """A .bin that torch.load(weights_only=True) refuses (it pickles more than tensors) is
+    recorded as refused: torch's own message advises re-running with weights_only=False, which
+    runs whatever code the pickle holds, and scalefit never does that."""
+    import pickle
+
+    try:
+        yield
+    except pickle.UnpicklingError as exc:
+        raise PermissionError(f"{info.location}: a pickle .bin holds objects other than tensors, which "
+                              "torch.load(weights_only=True) refuses and scalefit never loads otherwise "
+                              "(it could run code); convert a trusted copy to safetensors") from exc
 
 
 def _check_config(path: Path) -> None:

@@ -137,3 +137,43 @@ def test_a_suite_context_beyond_the_models_positions_names_the_spec_not_an_optio
                            f"v={suite_file.parent / 'data' / 'val.txt'}", "--out", str(tmp_path / "out")],
                           "suite 'tiny': context_length 128 exceeds the 64 positions of tiny-a", "--context")
     assert "--context 128" not in line
+
+
+MARKER: list = []
+
+
+def _ran(text: str) -> str:
+    """What a hostile pickle would call while it loads (records that it did)."""
+    MARKER.append(text)
+    return text
+
+
+class _Hostile:
+    def __reduce__(self):
+        return (_ran, ("pickle code ran",))
+
+
+def test_a_pickle_with_more_than_tensors_is_refused_without_advising_an_unsafe_load(suite_file, tmp_path):
+    """A pytorch_model.bin that pickles an object (with --allow-bin) was recorded with torch's own
+    message: 'Re-running torch.load with weights_only set to False will likely succeed' - advice
+    that runs the pickle's code. Now it says scalefit refuses it; nothing in the pickle runs."""
+    import torch
+
+    from scalefit.sweep.checkpoints import load_checkpoint
+
+    folder = tmp_path / "m" / "step8"
+    shutil.copytree(suite_file.parent / "tiny-a" / "step8", folder)
+    state = dict(load_checkpoint_state(folder / "model.safetensors"), hostile=_Hostile())
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "pytorch_model.bin")
+    info = next(iter(sweep_grid_infos(write_spec(tmp_path / "suite.toml", ["m"]))))
+    with pytest.raises(PermissionError, match="holds objects other than tensors.*never loads otherwise") as err:
+        load_checkpoint(info, "cpu", "float32", allow_bin=True)
+    assert "weights_only set to False" not in str(err.value) and not MARKER
+
+
+def load_checkpoint_state(path: Path) -> dict:
+    """A safetensors file's tensors by name."""
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
