@@ -116,3 +116,17 @@ def test_weights_plot_refuses_a_group_it_does_not_have_among_ones_it_has(tmp_pat
     one_line_error(["weights", "plot", "--data", str(data), "--group", "mlp_in,attn_ot",
                     "--out", str(tmp_path / "p")], str(data), "'attn_ot'", "did you mean 'attn_out'")
     assert not (tmp_path / "p" / "t_nu_vs_step.png").exists()
+
+
+def test_weights_plot_says_which_checkpoints_it_could_not_draw(tmp_path):
+    """A statistic that was nan or inf at some checkpoints (a family fit that failed) was drawn
+    with those points missing, and the command said nothing of them."""
+    table = checkpoint_table(("run-a",))
+    table.loc[(table["stat"] == "t_nu") & table["step"].isin([4, 8]), "value"] = [np.nan, np.inf]
+    data = tmp_path / "w.csv"
+    table.to_csv(data, index=False)
+    result = CliRunner().invoke(main, ["weights", "plot", "--data", str(data), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "2 checkpoint(s)" in warned[0] and "run-a mlp_in: steps 4, 8" in warned[0]
+    assert (tmp_path / "p" / "t_nu_vs_step.png").exists()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, known, suggestion
+from scalefit.errors import InputError, known, suggestion, warn
 from scalefit.report import distinct_line_style, log_axis_with_zero
 from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values
 
@@ -88,7 +88,21 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
     if rows["value"].isna().all():
         raise InputError(f"{source}: stat '{stat}' has no finite value to plot (all empty, nan or inf)")
     values = group_values(rows, by=("model", "step", "group"))
+    finite = np.isfinite(values["value"].to_numpy(dtype=float, na_value=np.nan))
+    if not finite.all():  # a failed family fit: drawn as a gap, so say where
+        gone = values[~finite]
+        where = "; ".join(f"{model} {group}: steps {_steps_text(run['step'])}"
+                          for (model, group), run in gone.groupby(["model", "group"], sort=True))
+        warn(f"{source}: {len(gone)} checkpoint(s) have no finite stat '{stat}' (empty, nan or inf) "
+             f"and are not drawn ({where})")
+    values = values[finite]
     return values[["model", "group", "step", "value"]].sort_values(["model", "group", "step"])
+
+
+def _steps_text(steps, limit: int = 6) -> str:
+    """'0, 1, 2' or '0, 1, 2, 4, 8, 16, ... (40 in all)': steps for a one-line message."""
+    steps = sorted(int(s) for s in steps)
+    return ", ".join(map(str, steps[:limit])) + (f", ... ({len(steps)} in all)" if len(steps) > limit else "")
 
 
 def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None,
