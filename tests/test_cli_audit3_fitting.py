@@ -106,3 +106,18 @@ def test_a_relation_prediction_outside_its_intervals_says_so():
                "interval: the bootstrap's refits put the curve above" in line for line in lines)
     pr.update(ci95=[0.9, 1.0], pi95=[0.85, 1.1])
     assert not any("outside" in line for line in prediction_lines(pr))
+
+
+def test_a_csv_typed_with_spaces_after_its_commas_reads(tmp_path):
+    """'params, tokens, flops, loss' (as people type a CSV) read as columns ' tokens', ' flops'
+    and ' loss', and fit said "column 'loss' is missing; did you mean ' loss'?"."""
+    from scalefit.tables import read_table
+    plain = pd.read_csv(grid_runs(tmp_path / "runs.csv"))
+    typed = tmp_path / "typed.csv"
+    typed.write_text("params, tokens , flops, loss\n" + "\n".join(
+        ", ".join(repr(float(v)) for v in row) for row in plain.itertuples(index=False)) + "\n")
+    table = read_table(typed)
+    assert list(table.columns) == ["params", "tokens", "flops", "loss"]
+    assert table.dtypes.eq(float).all() and np.array_equal(table.to_numpy(), plain.to_numpy())
+    assert "law chinchilla: 25 points" in run(["fit", "chinchilla", "--data", str(typed),
+                                               "--bootstrap", "0"]).output

@@ -30,6 +30,16 @@ def read_table(path) -> pd.DataFrame:
     df = _read(path)
     if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
         df = df.reset_index(drop=all(name is None for name in df.index.names))
+    return _stripped_header(df)
+
+
+def _stripped_header(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with spaces around its column names gone ('params, tokens, loss' as people
+    type it read as columns ' tokens' and ' loss', and every check then said "column 'loss' is
+    missing; did you mean ' loss'?"), unless two names would then be one."""
+    names = [c.strip() if isinstance(c, str) else c for c in df.columns]
+    if names != list(df.columns) and len(set(map(str, names))) == len(names):
+        df = df.set_axis(names, axis=1)
     return df
 
 
@@ -74,9 +84,11 @@ def _read(path) -> pd.DataFrame:
                          ".gz, .bz2 or .xz)")
     try:
         if kind == "csv":  # low_memory=False: one dtype per column, no DtypeWarning on mixed columns
-            return pd.read_csv(path, sep=_separator(path), low_memory=False)  # infers compression
+            # skipinitialspace: 'a, b' is two cells 'a' and 'b', as a person typing it means
+            return pd.read_csv(path, sep=_separator(path), low_memory=False,  # infers compression
+                               skipinitialspace=True)
         if kind == "tsv":
-            return pd.read_csv(path, sep="\t", low_memory=False)
+            return pd.read_csv(path, sep="\t", low_memory=False, skipinitialspace=True)
         if kind == "parquet":
             return pd.read_parquet(path)
         if kind == "jsonl":
