@@ -130,3 +130,15 @@ def test_weights_plot_says_which_checkpoints_it_could_not_draw(tmp_path):
     warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and "2 checkpoint(s)" in warned[0] and "run-a mlp_in: steps 4, 8" in warned[0]
     assert (tmp_path / "p" / "t_nu_vs_step.png").exists()
+
+
+@pytest.mark.parametrize("rows", ["header", "evaluations"])
+def test_weights_plot_of_a_table_without_weight_rows_says_so(tmp_path, rows):
+    """A header-only table, or one of evaluation rows only, said "no rows with stat 't_nu'
+    (known: )": an empty list of the statistics it has."""
+    table = checkpoint_table()
+    data = tmp_path / "w.csv"
+    (table.iloc[:0] if rows == "header" else table[table["metric"].notna()]).to_csv(data, index=False)
+    line = one_line_error(["weights", "plot", "--data", str(data), "--out", str(tmp_path / "p")],
+                          str(data), "no weight-statistic rows", "`scalefit weights`")
+    assert "known: )" not in line

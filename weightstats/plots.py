@@ -61,6 +61,10 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
     for column in ("model", "step", "group", "stat", "value"):
         if column not in table.columns:
             raise InputError(f"{source}: column '{column}' is missing")
+    if not table["stat"].notna().any():  # else: "no rows with stat 't_nu' (known: )"
+        raise InputError(f"{source}: no weight-statistic rows ("
+                         + ("the table has no rows" if table.empty else "column 'stat' is empty")
+                         + "); pass a table from `scalefit weights` or `scalefit eval --weights`")
     rows = table[table["stat"] == stat]
     if rows.empty:
         near = suggestion(stat, sorted(set(table["stat"].dropna().astype(str))))  # the list stops at 40
