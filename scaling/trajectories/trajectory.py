@@ -39,13 +39,7 @@ def stat_power_law(L, v0, c, E, p):
 def _power_of_gap(gap: np.ndarray, v0, c, p):
     """v0 + c gap^p, NaN where the gap is not positive: stat_power_law inside its errstate (a fit
     calls it thousands of times, so np.where only where a gap is not positive)."""
-    return v0 + c * _gap_power(gap, p)
-
-
-def _gap_power(gap: np.ndarray, p):
-    """gap^p, NaN where the gap is not positive (the term _power_of_gap scales); the least gap
-    tells (NaN if any is), one reduction where (gap > 0).all() is two."""
-    return (gap if gap.min(initial=np.inf) > 0 else np.where(gap > 0, gap, np.nan)) ** p
+    return v0 + c * (gap if (gap > 0).all() else np.where(gap > 0, gap, np.nan)) ** p
 
 
 P_BOUND = (-5.0, 5.0)
@@ -141,108 +135,36 @@ class _Aborted(Exception):
     """lmfit's leastsq stops a fit here: one call past its max_nfev."""
 
 
-class _CallByCall(Exception):
-    """A forward difference of the batched replay left the finite numbers: lmfit's call there
-    raises, so the start is replayed call by call."""
-
-
-# MINPACK fdjac2's relative step of a forward difference, sqrt(max(epsfcn, machine epsilon)), at
-# the epsfcn lmfit's leastsq passes (1e-10)
-_FD_STEP = float(np.sqrt(max(1e-10, np.finfo(float).eps)))
-
-
-def _replayed_chisqr(params, loss, value, max_nfev: int = REFINE_MAX_NFEV, batched: bool = True) -> float:
+def _replayed_chisqr(params, loss, value, max_nfev: int = REFINE_MAX_NFEV) -> float:
     """The chi-square at which lmfit's leastsq (Model.fit, nan_policy "omit") ends from these
-    Parameters, from the same MINPACK steps on the same numbers (lmfit's bounds transform and
+    Parameters, from the same MINPACK calls on the same numbers (lmfit's bounds transform and
     clipping, its leastsq options, its stop after max_nfev calls at the last point tried), without
     lmfit's bookkeeping of each call (as costly as the model); inf where lmfit would raise.
-    fit_stat_vs_loss compares it with lmfit's own end, and falls back to lmfit on any difference.
-
-    ``batched``: MINPACK's forward-difference Jacobian (lmdif's fdjac2: one call per parameter,
-    each moving it by _FD_STEP of its internal value) is made in one call (lmder's Dfun) from the
-    same points by the same arithmetic, its calls counted against max_nfev as lmfit counts them:
-    four of every five calls of a search are the Jacobian's. A start whose differences are not
-    all finite is replayed call by call (batched=False), as lmdif makes them."""
+    fit_stat_vs_loss compares it with lmfit's own end, and falls back to lmfit on any difference."""
     names = [n for n, par in params.items() if par.vary]
     x0 = np.array([params[n].setup_bounds() for n in names])
     kwargs = {n: par.value for n, par in params.items() if not par.vary}
     varied = [(n, params[n].from_internal, params[n].min, params[n].max) for n in names]
     calls, last = [0], [x0]
     limit = max_nfev + 2  # lmfit counts from -2: scipy's check of the start is one of them
-    evaluated = [None]  # the last point called: (its internal values, parameter values, gap, gap^p, residual)
-
-    def set_values(fvars):
-        for (name, from_internal, lo, hi), internal in zip(varied, fvars):
-            v = float(from_internal(internal))
-            kwargs[name] = hi if v > hi else lo if v < lo else v
-
-    def model(fvars):
-        set_values(fvars)
-        # stat_power_law's numbers (the errstate is the caller's)
-        gap = loss - kwargs["E"]
-        powered = _gap_power(gap, kwargs["p"])
-        r = value - (kwargs["v0"] + kwargs["c"] * powered)
-        if batched:
-            evaluated[0] = (fvars.tobytes(), dict(kwargs), gap, powered, r)
-        return r
 
     def residual(fvars):
         calls[0] += 1
         last[0] = fvars
         if calls[0] > limit:
             raise _Aborted
-        r = model(fvars)
-        # a sum is finite only where every term is (where it overflows, coerce keeps every term)
-        return r if np.isfinite(r.sum()) else lmfit.minimizer.coerce_float64(r, nan_policy="omit")
-
-    checked = [False]
-
-    def jacobian(fvars):
-        if not checked[0]:  # scipy's check of Dfun's shape at the start: no call of lmfit's
-            checked[0] = True
-            return np.zeros((len(value), len(names)))
-        if evaluated[0] is None or evaluated[0][0] != fvars.tobytes():
-            model(fvars)  # MINPACK differences from its last point, the one called last
-        _, values, gap, powered, fvec = evaluated[0]
-        n = len(varied)
-        steps, v0s, cs, rows = [0.0] * n, [values["v0"]] * n, [values["c"]] * n, [powered] * n
-        for j, (name, from_internal, lo, hi) in enumerate(varied):
-            h = _FD_STEP * abs(fvars[j])
-            steps[j] = h = _FD_STEP if h == 0.0 else h
-            v = float(from_internal(fvars[j] + h))
-            v = hi if v > hi else lo if v < lo else v
-            if name == "v0":
-                v0s[j] = v
-            elif name == "c":
-                cs[j] = v
-            elif name == "E":
-                rows[j] = _gap_power(loss - v, values["p"])
-            else:
-                rows[j] = _gap_power(gap, v)
-        moved_r = value - (np.array(v0s)[:, None] + np.array(cs)[:, None] * np.array(rows))
-        made = min(len(names), limit - calls[0])  # lmfit's calls before its stop
-        if not np.isfinite(moved_r[:made].sum()):  # a sum is finite only where every term is
-            raise _CallByCall
-        if made < len(names):  # the stop falls inside this difference, at its call `made`
-            calls[0] = limit + 1
-            last[0] = fvars.copy()
-            last[0][made] = fvars[made] + steps[made]
-            raise _Aborted
-        calls[0] += len(names)
-        return ((moved_r - fvec) / np.array(steps)[:, None]).T
+        for (name, from_internal, lo, hi), internal in zip(varied, fvars):
+            v = float(from_internal(internal))
+            kwargs[name] = hi if v > hi else lo if v < lo else v
+        # stat_power_law's numbers (the errstate is the caller's)
+        r = value - _power_of_gap(loss - kwargs["E"], kwargs["v0"], kwargs["c"], kwargs["p"])
+        return r if np.isfinite(r).all() else lmfit.minimizer.coerce_float64(r, nan_policy="omit")
 
     with np.errstate(all="ignore"):
         try:
-            if batched:
-                end = scipy_optimize.leastsq(residual, x0, Dfun=jacobian, full_output=1, col_deriv=0,
-                                             ftol=1.5e-8, xtol=1.5e-8, gtol=0.0, maxfev=2 * max_nfev,
-                                             factor=100, diag=None)[0]
-            else:
-                end = scipy_optimize.leastsq(residual, x0, Dfun=None, full_output=1, col_deriv=0,
-                                             ftol=1.5e-8, xtol=1.5e-8, gtol=0.0, maxfev=2 * max_nfev,
-                                             epsfcn=1e-10, factor=100, diag=None)[0]
-        except _CallByCall:
-            return _replayed_chisqr(params, loss, value, max_nfev, batched=False)
+            end = scipy_optimize.leastsq(residual, x0, Dfun=None, full_output=1, col_deriv=0,
+                                         ftol=1.5e-8, xtol=1.5e-8, gtol=0.0, maxfev=2 * max_nfev,
+                                         epsfcn=1e-10, factor=100, diag=None)[0]
         except _Aborted:
             end = last[0]
         except (ValueError, TypeError):
