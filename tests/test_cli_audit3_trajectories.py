@@ -142,3 +142,22 @@ def test_weights_plot_of_a_table_without_weight_rows_says_so(tmp_path, rows):
     line = one_line_error(["weights", "plot", "--data", str(data), "--out", str(tmp_path / "p")],
                           str(data), "no weight-statistic rows", "`scalefit weights`")
     assert "known: )" not in line
+
+
+def test_warmup_study_says_what_a_dash_means(tmp_path):
+    """A statistic with too few transitions in the warmup family printed '-' for its slopes and
+    '-,-,-,-' for its steps, with no word of why (the reason was only in --json's verdict)."""
+    from scalefit.data import MINI_CHECKPOINTS, data_path
+
+    table = pd.read_parquet(data_path(*MINI_CHECKPOINTS), filters=[("stat", "==", "std"),
+                                                                   ("group", "==", "mlp_in"), ("tensor", "==", "*")])
+    table = table[table["model"].str.startswith("mini-3-W")].assign(value=0.02)  # no transition
+    data = tmp_path / "w.parquet"
+    table.to_parquet(data)
+    result = CliRunner().invoke(main, ["warmup-study", "--data", str(data), "--panel", "std/mlp_in",
+                                       "--bootstrap", "0", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "| std | mlp_in | - | -,-,-,- |" in result.stdout
+    legend = "-: not enough runs with a transition for a regression (it needs 3 with different warmup ends)"
+    assert legend in result.stdout and legend in (tmp_path / "out" / "report.md").read_text()
+    assert "-' in the steps: that run has no transition" in result.stdout

@@ -282,7 +282,7 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
       scalefit warmup-study --out report/     (the shipped mini suite; writes
                                                warmup_transitions.csv and report.md)
     """
-    from scalefit.scaling.trajectories.warmup_study import PANELS, markdown, panel, warmup_study
+    from scalefit.scaling.trajectories.warmup_study import PANELS, dash_notes, markdown, panel, warmup_study
     from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
 
     df, source = _load(data_path)
@@ -290,7 +290,7 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
     study, stopped = _keeping_finished(lambda: warmup_study(
         df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source, jobs=jobs))
     _echo_notes(study)
-    table = markdown(study)
+    table = "\n".join([markdown(study), *(["", *dash_notes(study)] if dash_notes(study) else [])])
     if out_dir:
         from scalefit.scaling.trajectories.plots import plot_warmup_study
         with staged_output(out_dir) as out:  # the folder never holds half of two runs

@@ -198,6 +198,20 @@ def _worker_start() -> None:
     tqdm.set_lock(threading.RLock())
 
 
+def dash_notes(study: pd.DataFrame) -> list[str]:
+    """What a '-' in ``markdown(study)`` stands for, one line each, where the table has one: a
+    slope with no regression, a run with no transition."""
+    notes = []
+    slopes = study[[c for c in ("first_slope", "largest_slope") if c in study]].to_numpy(dtype=float)
+    if np.isnan(slopes).any():
+        notes.append("-: not enough runs with a transition for a regression (it needs 3 with different "
+                     "warmup ends)")
+    steps = study[[c for c in ("first_steps", "largest_steps") if c in study]].astype(str)
+    if steps.apply(lambda column: column.str.split(",").map(lambda s: "-" in s)).to_numpy().any():
+        notes.append("'-' in the steps: that run has no transition")
+    return notes
+
+
 def markdown(study: pd.DataFrame) -> str:
     """The report table: slope [95% CI] of the onset and of the largest change, each with how
     many of its runs' transitions are weak kinks (transitions.WEAK_KINK_T: may be noise), and
