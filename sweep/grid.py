@@ -51,27 +51,26 @@ def local_checkpoint(path: str) -> CheckpointInfo:
     return CheckpointInfo(model=model, step=step, tokens=None, lr=None, path=str(p))
 
 
-def member_steps(spec: SuiteSpec, name: str, selector: str, chosen: list[int]) -> list[int]:
-    """The steps member `name` is measured at: the selection, or, where the steps were found on
-    disk (none in the spec), the selected ones it has a folder for ('log' picked among its own).
+def member_steps(spec: SuiteSpec, name: str, selector: str, chosen: list[int]) -> tuple[list[int], str | None]:
+    """(the steps member `name` is measured at, what to tell of the ones it lacks or None): the
+    selection, or, where the steps were found on disk (none in the spec), the selected ones it has
+    a folder for ('log' picked among its own).
 
     Members of a local suite often keep different checkpoints (runs of different lengths); each
     measured at every other member's steps recorded a failed checkpoint per missing folder."""
     if not spec.steps_on_disk:
-        return chosen
+        return chosen, None
     own = local_step_folders(spec, name)
     if not own:
-        warn(f"suite '{spec.name}': no checkpoint folder of '{name}' on disk ({spec.local}); "
-             "it is left out")
-        return []
+        return [], f"suite '{spec.name}': no checkpoint folder of '{name}' on disk ({spec.local}); it is left out"
     if str(selector).strip() == "log":
-        return log_spaced(own)
+        return log_spaced(own), None
     kept = [s for s in chosen if s in own]
     missing = [s for s in chosen if s not in own]
     if missing and str(selector).strip() != "all" and ":" not in str(selector):
-        warn(f"--steps {selector}: '{name}' has no folder for step {', '.join(map(str, missing))}; "
-             "left out for it")
-    return kept
+        return kept, (f"--steps {selector}: '{name}' has no folder for step {', '.join(map(str, missing))}; "
+                      "left out for it")
+    return kept, None
 
 
 def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard: str | None = None,
@@ -91,8 +90,16 @@ def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard:
         if not spec.steps:
             raise InputError(f"suite '{spec.name}': no checkpoint steps (none in the spec, none found on disk)")
         chosen = select_steps(steps, spec.steps)
-        for name in names:
-            grid += checkpoint_grid(spec, [name], member_steps(spec, name, steps, chosen))
+        picked = {name: member_steps(spec, name, steps, chosen) for name in names}
+        if not any(kept for kept, _ in picked.values()):
+            have = sorted({s for name in names for s in local_step_folders(spec, name)})
+            found = ", ".join(map(str, have)) if len(have) <= 6 else f"{len(have)} from {have[0]} to {have[-1]}"
+            raise InputError(f"--steps '{steps}': selects no checkpoint on disk of {', '.join(names)} "
+                             f"(steps found: {found or 'none'})")
+        for name, (kept, told) in picked.items():
+            if told:
+                warn(told)
+            grid += checkpoint_grid(spec, [name], kept)
     elif models:
         raise InputError("--models needs --suite")
     elif str(steps) != "all":  # a --checkpoint folder is one step, named by its folder

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from scalefit.errors import InputError, ScalefitWarning
+from scalefit.sweep.grid import sweep_grid
 
 pytest.importorskip("torch")
 
@@ -32,8 +33,6 @@ def write_spec(path: Path, members, *extra: str) -> Path:
 
 def sweep_grid_infos(spec: Path, steps: str = "all"):
     """The CheckpointInfos a sweep over `spec` measures (nothing loads)."""
-    from scalefit.sweep.grid import sweep_grid
-
     return sweep_grid(str(spec), steps=steps)[1]
 
 
@@ -61,6 +60,9 @@ def test_members_with_different_checkpoints_are_measured_at_their_own(suite_file
     # a list names the steps: the member without one is told, not failed
     with pytest.warns(ScalefitWarning, match="--steps 0: 'short' has no folder for step 0"):
         assert sorted(grid_of(spec, "0")) == [("long", 0)]
+    # and a selection that none of the chosen members has is one line, not 'nothing to measure'
+    with pytest.raises(InputError, match="--steps '0': selects no checkpoint on disk of short .steps found: 8."):
+        sweep_grid(str(spec), models=["short"], steps="0")
 
 
 def test_a_tokenizer_folder_in_the_spec_is_found_from_any_working_directory(suite_file, tmp_path, monkeypatch):
