@@ -251,16 +251,19 @@ def _refine_many(x, ys, starts, min_points, rhos) -> list[np.ndarray]:
         while points:
             active = list(points)
             rows = slice(None) if len(active) == len(designs) else active  # all: views, no copies
-            at = np.array([[_from_internal(value, lo, hi) for value in points[i]] for i in active])
+            at = (_from_internal_array(np.array([points[i] for i in active]), lo, hi) if len(active) > 2
+                  else np.array([[_from_internal(value, lo, hi) for value in points[i]] for i in active]))
             for j in range(k):  # each hinge whitened at each polish's own rho
                 hinge = np.maximum(0.0, x[:, None] - at[:, j])
                 designs[rows, :, 2 + j] = ar1.whiten(hinge, rhos[0] if len(rhos) == 1  # its scalar path
                                                      else rho_columns[rows]).T
             coefs = _LAPACK_LSTSQ(designs[rows], yw[rows], rcond, signature="ddd->ddid")[0]
+            # each polish's residuals, as designs[i] @ coefs[row, :, 0] makes them (one gemv each)
+            resid = yw[rows, :, 0] - np.matmul(designs[rows], coefs)[:, :, 0]
+            totals = (resid * resid).sum(axis=1)  # each row's pairwise sum, as resid.sum() alone
             for row, i in enumerate(active):
-                resid = yw[i, :, 0] - designs[i] @ coefs[row, :, 0]
-                total = (resid * resid).sum()
-                if not np.isfinite(total) and not np.all(np.isfinite(resid)):  # nan_policy "raise"
+                total = totals[row]
+                if not np.isfinite(total) and not np.all(np.isfinite(resid[row])):  # nan_policy "raise"
                     del points[i]
                     continue
                 try:
@@ -318,7 +321,10 @@ def _nelder_mead_steps(x0, *, xatol: float, fatol: float):
     fsim = [np.inf] * (n + 1)
 
     def sort():
-        order = np.argsort(np.array(fsim))  # numpy's order of ties, as scipy's
+        if len(set(fsim)) == len(fsim) and not any(v != v for v in fsim):  # distinct, no nan: one order
+            order = sorted(range(len(fsim)), key=fsim.__getitem__)
+        else:
+            order = np.argsort(np.array(fsim))  # numpy's order of ties, as scipy's
         return [sim[i] for i in order], [fsim[i] for i in order]
 
     try:
@@ -383,6 +389,12 @@ def _from_internal(internal, lo, hi) -> float:
     """The bounded value of an internal one (lmfit's from_internal, then its clip to the bounds)."""
     value = float(lo + (np.sin(internal) + 1) * (hi - lo) / 2.0)
     return hi if value > hi else lo if value < lo else value
+
+
+def _from_internal_array(internal: np.ndarray, lo, hi) -> np.ndarray:
+    """_from_internal of every element of an array: the same operations on each."""
+    value = lo + (np.sin(internal) + 1) * (hi - lo) / 2.0
+    return np.where(value > hi, hi, np.where(value < lo, lo, value))
 
 
 def smooth_bic(x, y, n_params: int, rho: float | None = None) -> float:
