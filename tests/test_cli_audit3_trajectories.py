@@ -161,3 +161,17 @@ def test_warmup_study_says_what_a_dash_means(tmp_path):
     legend = "-: not enough runs with a transition for a regression (it needs 3 with different warmup ends)"
     assert legend in result.stdout and legend in (tmp_path / "out" / "report.md").read_text()
     assert "-' in the steps: that run has no transition" in result.stdout
+
+
+def test_transitions_of_a_constant_statistic_print_no_autocorrelation(tmp_path):
+    """A statistic that is one number at every checkpoint printed 'error autocorrelation 0.00'
+    for each run: there is no scatter whose autocorrelation could be 0."""
+    table = checkpoint_table().assign(value=lambda t: np.where(t["stat"].notna(), 7.5, t["value"]))
+    data = tmp_path / "w.csv"
+    table.to_csv(data, index=False)
+    result = CliRunner().invoke(main, ["transitions", "--data", str(data), "--stat", "t_nu",
+                                       "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    runs = [line for line in result.stdout.splitlines() if line.startswith("  run-")]
+    assert len(runs) == 2 and all("constant (7.5 at every checkpoint): no transition" in r for r in runs)
+    assert "autocorrelation" not in result.stdout

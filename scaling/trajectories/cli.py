@@ -112,7 +112,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
         click.echo(dumps({"stat": label, "data": source, **study.to_dict(),
                           **({"interrupted": stopped} if stopped else {})}))
     else:
-        _print_transitions(label, study)
+        _print_transitions(label, study, _constant_runs(traj))
     _exit_if_interrupted(stopped, out_dir)
 
 
@@ -126,7 +126,15 @@ def _steps_text(step: float) -> str:
     return f"{whole:.0f}" if abs(step - whole) < max(0.01, 1e-4 * abs(step)) else f"{step:.1f}"
 
 
-def _print_transitions(label, study):
+def _constant_runs(traj: pd.DataFrame) -> dict:
+    """{model: its value} for each run whose statistic is one number at every checkpoint after
+    step 0 (what the fits read): no scatter, so no autocorrelation to print."""
+    after = traj[traj["step"] > 0]
+    spans = after.groupby("model")["value"].agg(["min", "max"])
+    return {m: r["min"] for m, r in spans.iterrows() if r["min"] == r["max"]}
+
+
+def _print_transitions(label, study, constant: dict | None = None):
     from scalefit.scaling.trajectories.ar1 import rho_text
     from scalefit.scaling.trajectories.transitions import WEAK_WIDE_NOTE, WIDENED_NOTE, interval_caveat
 
@@ -137,7 +145,9 @@ def _print_transitions(label, study):
         warmup = (f"{_steps_text(run['warmup_end'])} ({run['schedule_source']})" if np.isfinite(run["warmup_end"])
                   else f"{run['schedule_source']}")
         head = f"  {run['model']}: {int(run['n_points'])} checkpoints after step 0, warmup end {warmup}"
-        if np.isfinite(run.get("error_rho", np.nan)):
+        if run["model"] in (constant or {}):  # its error_rho (0) is no measured autocorrelation
+            head += f", the statistic is constant ({constant[run['model']]:g} at every checkpoint)"
+        elif np.isfinite(run.get("error_rho", np.nan)):
             head += f", error autocorrelation {rho_text(run['error_rho'])}"
         if rows.empty:
             click.echo(head + ": no transition" + (f" ({run['note']})" if "note" in run and
