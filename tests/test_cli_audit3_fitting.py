@@ -121,3 +121,16 @@ def test_a_csv_typed_with_spaces_after_its_commas_reads(tmp_path):
     assert table.dtypes.eq(float).all() and np.array_equal(table.to_numpy(), plain.to_numpy())
     assert "law chinchilla: 25 points" in run(["fit", "chinchilla", "--data", str(typed),
                                                "--bootstrap", "0"]).output
+
+
+def test_a_relation_without_a_bootstrap_says_why_it_prints_dashes(tmp_path):
+    """predict downstream --bootstrap 0 printed '95% CI [-, -]' on every line and 'stderr -' for
+    E_x and E_y (taken from the Kaplan fits and held fixed) with no word of either."""
+    data = tmp_path / "runs.csv"
+    runs = pd.read_csv(grid_runs(data))
+    runs["loss_code"] = 0.5 + 0.8 * (runs["loss"] - 1.5) ** 1.2
+    runs.to_csv(data, index=False)
+    out = run(["predict", "downstream", "--data", str(data), "--x", "loss", "--y", "loss_code",
+               "--bootstrap", "0"]).output
+    assert ("note: no bootstrap: no 95% CI ('-'; --bootstrap N gives them); no stderr for E_x, "
+            "E_y: taken from the per-dataset Kaplan fits, held fixed in this fit") in out

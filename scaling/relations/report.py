@@ -100,6 +100,24 @@ def prediction_lines(pr: dict) -> list[str]:
     return lines
 
 
+def unbootstrapped_lines(out: dict) -> list[str]:
+    """Why a fit without a bootstrap prints '-': no 95% CI without resamples, and no stderr for
+    a parameter held fixed in the fit (E_x, E_y from the Kaplan fits or given) or one the fit's
+    covariance gives none for. The lines of '-' went unexplained."""
+    missing = [name for name, p in out["params"].items() if p.get("stderr") is None
+               or not math.isfinite(p["stderr"])]
+    held = {"kaplan": "taken from the per-dataset Kaplan fits", "given": "given"}.get(
+        out.get("e_source"))
+    fixed = [name for name in missing if held and name in ("E_x", "E_y")]
+    other = [name for name in missing if name not in fixed]
+    text = "no bootstrap: no 95% CI ('-'; --bootstrap N gives them)"
+    if fixed:
+        text += f"; no stderr for {', '.join(fixed)}: {held}, held fixed in this fit"
+    if other:
+        text += f"; no stderr for {', '.join(other)}: the fit's covariance gives none"
+    return [f"note: {text}"]
+
+
 def downstream_text(out: dict) -> str:
     """What `scalefit predict downstream` prints without --json."""
     lines = describe(out)
@@ -112,6 +130,8 @@ def downstream_text(out: dict) -> str:
                   f"  stderr {_fmt(p['stderr'], '.2g'):>8s}  95% CI")
         lines.append(f"  {name:6s} {shown:>10s}{spread} [{_fmt(p['ci95'][0])}, "
                      f"{_fmt(p['ci95'][1])}]" + (f"  {status}" if status else ""))
+    if not bootstrapped:
+        lines += unbootstrapped_lines(out)
     if "prediction" in out:
         lines += prediction_lines(out["prediction"])
     if "holdout" in out:
