@@ -175,3 +175,26 @@ def test_transitions_of_a_constant_statistic_print_no_autocorrelation(tmp_path):
     runs = [line for line in result.stdout.splitlines() if line.startswith("  run-")]
     assert len(runs) == 2 and all("constant (7.5 at every checkpoint): no transition" in r for r in runs)
     assert "autocorrelation" not in result.stdout
+
+
+def init_table(tmp_path, change=None):
+    """A small init-study table from the shipped one: mini-3's pythia and empirical runs with
+    warmup (3 seeds each), their loss rows only, as CSV; ``change`` edits it first."""
+    from scalefit.data import INIT_STUDY_CHECKPOINTS, data_path
+
+    table = pd.read_parquet(data_path(*INIT_STUDY_CHECKPOINTS), filters=[("metric", "==", "loss")])
+    table = table[table["model"].str.match(r"mini-3-init-(pythia|empirical)-s\d$")]
+    path = tmp_path / "init.csv"
+    (change or (lambda t: t))(table).to_csv(path, index=False)
+    return path
+
+
+def test_init_study_refuses_a_loss_at_or_below_zero(tmp_path):
+    """Losses of -1 (a sign slip) ran: 'final loss -1.000 ... -> faster', with scipy's
+    'catastrophic cancellation' warning on the terminal."""
+    def negative(t):
+        rows = t["model"].str.contains("empirical") & (t["step"] == 1120)
+        return t.assign(value=np.where(rows, -1.0, t["value"]))
+    path = init_table(tmp_path, negative)
+    one_line_error(["init-study", "--data", str(path)], str(path), "'-1.0' is not a loss",
+                   "mini-3-init-empirical")

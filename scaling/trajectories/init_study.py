@@ -31,6 +31,7 @@ from scipy import stats
 from scalefit.errors import InputError, known, suggestion, warn
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values, numeric_values,
                              split_rows)
+from scalefit.scaling.trajectories.table import positive_losses
 from scalefit.tables import as_table
 
 CONTROL = "pythia"
@@ -145,7 +146,9 @@ def loss_curves(table: pd.DataFrame, conditions: pd.DataFrame, dataset: str | No
     if dataset not in names:
         raise InputError(f"{source}: column 'dataset' has no '{dataset}' (known: {', '.join(names)})")
     rows = evals[evals["dataset"].astype(str) == dataset]
-    rows = distinct_rows(numeric_values(rows, source, f"{dataset} loss"), KEYS, source, f"{dataset} loss")
+    rows = numeric_values(rows, source, f"{dataset} loss")
+    positive_losses(rows, source, "value")  # a loss of -1 read as far below pythia's: 'faster'
+    rows = distinct_rows(rows, KEYS, source, f"{dataset} loss")
     missing = rows[rows["value"].isna()]
     if len(missing):  # a checkpoint not measured (or diverged): left out of its curve, said so
         where_ = "; ".join(f"{m}: steps {', '.join(str(int(s)) for s in sorted(g['step']))}"
