@@ -253,17 +253,17 @@ def _refine_many(x, ys, starts, min_points, rhos) -> list[np.ndarray]:
             rows = slice(None) if len(active) == len(designs) else active  # all: views, no copies
             at = (_from_internal_array(np.array([points[i] for i in active]), lo, hi) if len(active) > 2
                   else np.array([[_from_internal(value, lo, hi) for value in points[i]] for i in active]))
-            for j in range(k):  # each hinge whitened at each polish's own rho
-                hinge = np.maximum(0.0, x[:, None] - at[:, j])
-                designs[rows, :, 2 + j] = ar1.whiten(hinge, rhos[0] if len(rhos) == 1  # its scalar path
-                                                     else rho_columns[rows]).T
+            # every hinge (points, polishes, breakpoints) whitened at its polish's own rho
+            hinges = np.maximum(0.0, x[:, None, None] - at[None, :, :])
+            designs[rows, :, 2:] = ar1.whiten(hinges, rhos[0] if len(rhos) == 1  # its scalar path
+                                              else rho_columns[rows][:, None]).transpose(1, 0, 2)
             coefs = _LAPACK_LSTSQ(designs[rows], yw[rows], rcond, signature="ddd->ddid")[0]
             # each polish's residuals, as designs[i] @ coefs[row, :, 0] makes them (one gemv each)
             resid = yw[rows, :, 0] - np.matmul(designs[rows], coefs)[:, :, 0]
             totals = (resid * resid).sum(axis=1)  # each row's pairwise sum, as resid.sum() alone
-            for row, i in enumerate(active):
-                total = totals[row]
-                if not np.isfinite(total) and not np.all(np.isfinite(resid[row])):  # nan_policy "raise"
+            finite = np.isfinite(totals).tolist()
+            for row, (i, total) in enumerate(zip(active, totals.tolist())):  # Python floats: the same values
+                if not finite[row] and not np.all(np.isfinite(resid[row])):  # nan_policy "raise"
                     del points[i]
                     continue
                 try:
