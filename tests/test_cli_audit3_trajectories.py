@@ -198,3 +198,16 @@ def test_init_study_refuses_a_loss_at_or_below_zero(tmp_path):
     path = init_table(tmp_path, negative)
     one_line_error(["init-study", "--data", str(path)], str(path), "'-1.0' is not a loss",
                    "mini-3-init-empirical")
+
+
+def test_init_study_names_a_run_without_losses(tmp_path):
+    """A run whose loss rows were missing (its evaluation not merged) left the study with 'Init
+    study of 5 runs' and no word of which one, its seed gone from every interval."""
+    weight_row = pd.DataFrame([{"model": "mini-3-init-empirical-s3", "step": 0, "tensor": "*",
+                                "group": "mlp_in", "stat": "excess_kurtosis", "value": 0.1,
+                                "init": "empirical", "init_seed": 3, "warmup_steps": 11, "size": "mini-3"}])
+    path = init_table(tmp_path, lambda t: pd.concat([t[t["model"] != "mini-3-init-empirical-s3"], weight_row]))
+    result = CliRunner().invoke(main, ["init-study", "--data", str(path)])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "mini-3-init-empirical-s3" in warned[0] and "no prose-val loss" in warned[0]

@@ -149,6 +149,10 @@ def loss_curves(table: pd.DataFrame, conditions: pd.DataFrame, dataset: str | No
     rows = numeric_values(rows, source, f"{dataset} loss")
     positive_losses(rows, source, "value")  # a loss of -1 read as far below pythia's: 'faster'
     rows = distinct_rows(rows, KEYS, source, f"{dataset} loss")
+    lossless = sorted(set(conditions["model"]) - set(rows["model"]))
+    if lossless:  # in the table by other rows (weights): its seed would be gone from every interval
+        warn(f"{source}: run(s) {', '.join(lossless)} have no {dataset} loss rows and are left out of "
+             "the study")
     missing = rows[rows["value"].isna()]
     if len(missing):  # a checkpoint not measured (or diverged): left out of its curve, said so
         where_ = "; ".join(f"{m}: steps {', '.join(str(int(s)) for s in sorted(g['step']))}"
