@@ -211,3 +211,12 @@ def test_init_study_names_a_run_without_losses(tmp_path):
     assert result.exit_code == 0, result.output
     warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and "mini-3-init-empirical-s3" in warned[0] and "no prose-val loss" in warned[0]
+
+
+def test_init_study_refuses_thresholds_from_a_control_whose_loss_does_not_fall(tmp_path):
+    """Pythia runs whose loss stayed at 5.0 set every threshold at 5.0, their starting loss: 'steps
+    to loss 5.000, 50% of pythia's drop 0 [0, 0]', each run 'reaching' it at step 0."""
+    path = init_table(tmp_path, lambda t: t.assign(value=np.where(t["model"].str.contains("pythia"), 5.0,
+                                                                    t["value"])))
+    one_line_error(["init-study", "--data", str(path)], "mini-3", "pythia", "does not fall",
+                   "--thresholds")

@@ -316,6 +316,10 @@ def threshold_table(losses: pd.DataFrame, thresholds=None) -> pd.DataFrame:
                                  "pass --thresholds")
             curve = control.groupby("step")["loss"].mean().sort_index()
             start, end = float(curve.iloc[0]), float(curve.iloc[-1])
+            if not end < start:  # the thresholds would sit at (or above) the start: reached at once
+                raise InputError(f"size {size}: the '{CONTROL}' runs' loss does not fall ({start:.4g} at "
+                                 f"step {curve.index[0]:g}, {end:.4g} at step {curve.index[-1]:g}): no drop "
+                                 "to set the loss thresholds from; pass --thresholds")
             values = [start - f * (start - end) for f in DROP_FRACTIONS]
             fractions = list(DROP_FRACTIONS)
         for k, (value, frac) in enumerate(zip(values, fractions), start=1):
