@@ -145,7 +145,8 @@ def _fits_at_rho(x, ys, k, min_points, n_grid, rhos) -> list[SegmentedFit | None
     grid = _candidate_breakpoints(x, min_points, n_grid if k == 1 else max(12, n_grid // (2 * k)))
     if len(grid) < k:
         return [None] * len(ys)
-    optima = [_grid_optimum(x, y, grid, k, min_points, rho) for y, rho in zip(ys, rhos)]
+    bases = {}  # resamples drawn at one rho share their grid's designs
+    optima = [_grid_optimum(x, y, grid, k, min_points, rho, bases) for y, rho in zip(ys, rhos)]
     todo = [i for i, (_, breaks) in enumerate(optima) if breaks is not None]
     refined = _refine_many(x, [ys[i] for i in todo], [optima[i][1] for i in todo], min_points,
                            [rhos[i] for i in todo])
@@ -164,20 +165,25 @@ def _fits_at_rho(x, ys, k, min_points, n_grid, rhos) -> list[SegmentedFit | None
 SCREEN_TOLERANCE = 1e-10
 
 
-def _grid_optimum(x, y, grid, k, min_points, rho) -> tuple[float, np.ndarray | None]:
+def _grid_optimum(x, y, grid, k, min_points, rho, bases: dict | None = None) -> tuple[float, np.ndarray | None]:
     """(SSE, breakpoints) of the best combination of k grid points leaving min_points points
     in every segment, or (inf, None): the first combination (in itertools order) with the least
     ``_lstsq`` SSE. Every combination is screened at once (batched QR); only those the screen
     cannot tell from the best are fitted by ``_lstsq`` (one or a few), so the choice and its SSE
-    are the one-by-one search's to the last bit."""
+    are the one-by-one search's to the last bit. ``bases``: the QR bases of earlier searches on
+    this x, grid and k, by rho (filled here): they do not depend on y."""
     combos = _valid_combinations(x.tobytes(), grid.tobytes(), k, min_points)
     if not len(combos):
         return np.inf, None
     yw = ar1.whiten(y, rho)
-    designs = np.empty((len(combos), len(x), 2 + k))
-    designs[:, :, :2] = ar1.whiten(hinge_design(x, []), rho)
-    designs[:, :, 2:] = ar1.whiten(np.maximum(0.0, x[:, None] - grid[None, :]), rho)[:, combos].transpose(1, 0, 2)
-    q, _ = np.linalg.qr(designs)
+    q = None if bases is None else bases.get(float(rho))
+    if q is None:
+        designs = np.empty((len(combos), len(x), 2 + k))
+        designs[:, :, :2] = ar1.whiten(hinge_design(x, []), rho)
+        designs[:, :, 2:] = ar1.whiten(np.maximum(0.0, x[:, None] - grid[None, :]), rho)[:, combos].transpose(1, 0, 2)
+        q, _ = np.linalg.qr(designs)
+        if bases is not None:
+            bases[float(rho)] = q
     resid = yw - np.einsum("cnp,cp->cn", q, np.einsum("cnp,n->cp", q, yw))
     screened = np.sum(resid * resid, axis=1)
     tolerance = SCREEN_TOLERANCE * float(yw @ yw)
