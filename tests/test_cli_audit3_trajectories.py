@@ -220,3 +220,12 @@ def test_init_study_refuses_thresholds_from_a_control_whose_loss_does_not_fall(t
                                                                     t["value"])))
     one_line_error(["init-study", "--data", str(path)], "mini-3", "pythia", "does not fall",
                    "--thresholds")
+
+
+def test_weights_plot_offers_the_nearest_tensor(tmp_path):
+    """--tensor with a typo said "no tensor 'x' with stat 't_nu'" and named none it has."""
+    table = checkpoint_table().assign(tensor=lambda t: np.where(t["stat"].notna(), "gpt_neox.layers.0.mlp.w", None))
+    data = tmp_path / "w.csv"
+    table.to_csv(data, index=False)
+    one_line_error(["weights", "plot", "--data", str(data), "--tensor", "gpt_neox.layers.0.mlp.v",
+                    "--out", str(tmp_path / "p")], "did you mean 'gpt_neox.layers.0.mlp.w'?")

@@ -71,9 +71,11 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
         raise InputError(f"{source}: no rows with stat '{stat}'"
                          + (near if near.startswith(";") else f" (known: {known(table['stat'].dropna())})"))
     if tensor is not None:
+        have = sorted(set(rows["tensor"].dropna().astype(str)))
         rows = rows[rows["tensor"] == tensor]
         if rows.empty:
-            raise InputError(f"{source}: no tensor '{tensor}' with stat '{stat}'")
+            raise InputError(f"{source}: no tensor '{tensor}' with stat '{stat}'"
+                             + suggestion(tensor, have, otherwise=f" (known: {known(have)})"))
     if groups:
         rows_of_tensor = rows
         rows = rows[rows["group"].isin(list(groups))]
