@@ -134,3 +134,37 @@ def test_a_relation_without_a_bootstrap_says_why_it_prints_dashes(tmp_path):
                "--bootstrap", "0"]).output
     assert ("note: no bootstrap: no 95% CI ('-'; --bootstrap N gives them); no stderr for E_x, "
             "E_y: taken from the per-dataset Kaplan fits, held fixed in this fit") in out
+
+
+def checkpoint_table(path, **extra):
+    """Two cosine runs (1000 and 2000 steps) with a momentum-like loss, one row per 10 steps."""
+    rows = []
+    for model, steps in (("a", 1000), ("b", 2000)):
+        for step in range(10, steps + 1, 10):
+            lr = 3e-3 * (0.1 + 0.45 * (1 + np.cos(np.pi * step / steps)))
+            rows.append({"model": model, "step": step, "lr": lr, **extra,
+                         "loss": 3 + 5 * (step * 3e-3) ** -0.3 - 0.1 * (3e-3 - lr) / 3e-3})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return str(path)
+
+
+def test_schedule_law_refuses_a_dataset_the_table_does_not_have(tmp_path):
+    """fit schedule-law --dataset foo on a table with no dataset column fitted every row, the
+    option ignored unsaid; on a table whose dataset column lacks foo it said 'no rows with a
+    step, an lr and a loss'; a loss column named val_loss got no hint of --loss-column."""
+    from test_cli_audit import one_line_error
+    plain = checkpoint_table(tmp_path / "plain.csv")
+    one_line_error(["fit", "schedule-law", "--data", plain, "--model", "a", "--dataset", "foo"],
+                   "--dataset foo: the table has no 'dataset' column")
+    one_line_error(["predict", "curve", "--data", plain, "--model", "a", "--dataset", "foo",
+                    "--schedule", "cosine:1000"], "--dataset foo")
+    named = checkpoint_table(tmp_path / "named.csv", dataset="val")
+    one_line_error(["fit", "schedule-law", "--data", named, "--model", "a", "--dataset", "foo"],
+                   "--dataset 'foo': no row has it (datasets: val)")
+    assert "momentum fitted to 100 checkpoints" in run(
+        ["fit", "schedule-law", "--data", named, "--model", "a", "--dataset", "val",
+         "--bootstrap", "0"]).output
+    renamed = tmp_path / "val_loss.csv"
+    pd.read_csv(plain).rename(columns={"loss": "val_loss"}).to_csv(renamed, index=False)
+    one_line_error(["fit", "schedule-law", "--data", str(renamed), "--model", "a"],
+                   "column 'loss' is missing", "--loss-column val_loss")

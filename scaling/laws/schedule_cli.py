@@ -88,12 +88,38 @@ def load_rows(data_path, loss_column, dataset, runs=()):
                                         "the shipped checkpoint table is absent; pass --data FILE")
     if data_path is None:
         dataset = dataset or SHIPPED_DATASET
+    _check_columns_named(frame, loss_column, dataset, path)
     runs = split_values(runs)
     if runs and "model" in frame.columns:
         names = frame["model"].astype(str)
         if set(runs) <= set(names):
             frame = frame[names.isin(runs)]
     return loss_rows(frame, loss_column, dataset, path), path, dataset
+
+
+def _check_columns_named(frame, loss_column, dataset, source) -> None:
+    """--dataset and --loss-column against the table before the rows are read: a --dataset that
+    a table without a dataset column ignored (the fit ran on all its rows, unsaid) or that no
+    row has ('no rows with a step, an lr and a loss'), and a missing loss column with the
+    table's loss-like columns to choose from (it named none)."""
+    from scalefit.errors import known
+    columns = set(frame.columns)
+    long = {"metric", "value", "dataset"} <= columns
+    if loss_column not in columns and not long:
+        losses = [str(c) for c in frame.columns if "loss" in str(c).lower()]
+        raise InputError(f"{source}: column '{loss_column}' is missing and the table has no "
+                         "metric/value/dataset rows to take it from (columns: "
+                         f"{', '.join(map(str, frame.columns))}); choose the loss with "
+                         f"--loss-column COL{f', e.g. --loss-column {losses[0]}' if losses else ''}")
+    if dataset is None:
+        return
+    if "dataset" not in columns:
+        raise InputError(f"{source}: --dataset {dataset}: the table has no 'dataset' column, so "
+                         f"its '{loss_column}' column is the one loss there is; leave --dataset out")
+    names = frame["dataset"].dropna().astype(str)
+    if not (names == dataset).any():
+        raise InputError(f"{source}: --dataset '{dataset}': no row has it (datasets: "
+                         f"{known(names.unique())})")
 
 
 def pick_runs(rows, models, source, option: str = "--model"):
