@@ -179,3 +179,19 @@ def load_checkpoint_state(path: Path) -> dict:
     from safetensors.torch import load_file
 
     return load_file(str(path))
+
+
+def test_suite_train_refuses_an_eval_split_shorter_than_one_window_before_training(micro_corpus, tmp_path):
+    """A recipe seq_len of 2048 on a corpus whose code val split holds 871 tokens trained the first
+    run to its end, then stopped with 'eval set: the split has 871 tokens, fewer than one window of
+    2049' (exit 2, no runs.csv, the split not named; every re-run stopped there again)."""
+    from test_cli_audit import one_line_error
+    from tinyspec import MICRO_RECIPE, S1, micro_spec
+
+    recipe = dict(MICRO_RECIPE, seq_len=2048, batch_seqs=1, eval_tokens=4096)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(micro_spec(("[grid]", {"distribution": "prose", "tokens": [4096]}), recipe=recipe, sizes=(S1,)))
+    one_line_error(["suite", "train", "--spec", str(spec), "--corpus", str(micro_corpus[0] / "corpus"),
+                    "--out", str(tmp_path / "runs")],
+                   "the code val split has", "fewer than one window of seq_len + 1 = 2049", "--val-frac")
+    assert not (tmp_path / "runs").exists()

@@ -931,6 +931,25 @@ def _causal_loss(model, batch):
                                              batch[:, 1:].reshape(-1))
 
 
+EVAL_SPLITS = (("prose", "val"), ("prose", "test"), ("code", "val"), ("code", "test"))  # a run's final losses
+
+
+def check_eval_splits(spec: SuiteSpec, spec_path, corpus_dir) -> None:
+    """InputError, before anything trains, for an eval split shorter than one window of the
+    recipe's seq_len: each run's final losses are scored on windows of seq_len + 1 tokens, and a
+    split too short for one was found only once the first run had trained."""
+    from scalefit.trainer.corpus import load_tokens
+
+    window = spec.recipe.seq_len + 1
+    for distribution, split in EVAL_SPLITS:
+        n = load_tokens(corpus_dir, distribution, split).size
+        if n < window:
+            raise InputError(f"{corpus_dir}: the {distribution} {split} split has {n} tokens, fewer than one "
+                             f"window of seq_len + 1 = {window} that each run's final loss is scored on: lower "
+                             f"[recipe] seq_len in {spec_path}, or build the corpus with more {split} documents "
+                             f"(--{split}-frac)")
+
+
 def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float) -> dict:
     """Final losses (and their bootstrap-over-documents SE) on prose val (the grid's training
     distribution), prose test, code val and test: the eval sets every checkpoint is swept on."""
@@ -939,7 +958,7 @@ def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float
 
     r = spec.recipe
     ev = {f"{d}_{s}": evalset_loss(model, suite_eval_set(corpus_dir, d, s, r.seq_len, r.eval_tokens))
-          for d, s in (("prose", "val"), ("prose", "test"), ("code", "val"), ("code", "test"))}
+          for d, s in EVAL_SPLITS}
     params, nonembed = count_params(run.size, spec.vocab_size)
     tokens = run.steps * r.batch_tokens
     own_val = ev[f"{run.distribution}_val"]
@@ -1067,6 +1086,7 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
     out = Path(out_dir)
     spec = spec_for_corpus(spec_path, corpus_dir)
     load_tokens(corpus_dir, "prose", "train")
+    check_eval_splits(spec, spec_path, corpus_dir)
     tables = Path(table_dir) if table_dir else out
     prov = provenance(spec_path, spec, device)
     rows = []
