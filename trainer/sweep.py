@@ -20,8 +20,8 @@ from scalefit import schema
 from scalefit.atomic import write_frame
 from scalefit.errors import InputError, known
 from scalefit.schedule import lr_at_step
-from scalefit.trainer.train import (RunSpec, SuiteSpec, count_params, run_schedule, run_warmup_steps,
-                                    spec_for_corpus)
+from scalefit.trainer.train import (RunSpec, SuiteSpec, check_eval_splits, count_params, run_schedule,
+                                    run_warmup_steps, spec_for_corpus)
 
 DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test", False),
             ("code-test", "code", "test", False))
@@ -204,6 +204,7 @@ def sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, *, finals: bool = Tru
     from scalefit.sweep.engine import check_options, forget_unmeasured, run_sweep
 
     spec = spec_for_corpus(spec_path, corpus_dir)
+    check_eval_splits(spec, spec_path, corpus_dir, [(d, s) for _, d, s, _ in DATASETS])
     if max_tokens is not None and max_tokens < spec.recipe.seq_len:  # the eval set's message named no option
         raise InputError(f"--max-tokens {max_tokens}: fewer than one window of the recipe's seq_len "
                          f"({spec.recipe.seq_len} tokens); give at least {spec.recipe.seq_len}")

@@ -934,18 +934,18 @@ def _causal_loss(model, batch):
 EVAL_SPLITS = (("prose", "val"), ("prose", "test"), ("code", "val"), ("code", "test"))  # a run's final losses
 
 
-def check_eval_splits(spec: SuiteSpec, spec_path, corpus_dir) -> None:
-    """InputError, before anything trains, for an eval split shorter than one window of the
-    recipe's seq_len: each run's final losses are scored on windows of seq_len + 1 tokens, and a
-    split too short for one was found only once the first run had trained."""
+def check_eval_splits(spec: SuiteSpec, spec_path, corpus_dir, splits=EVAL_SPLITS) -> None:
+    """InputError, before anything trains or is measured, for an eval split shorter than one window
+    of the recipe's seq_len: losses are scored on windows of seq_len + 1 tokens, and a split too
+    short for one was found only once the first run had trained."""
     from scalefit.trainer.corpus import load_tokens
 
     window = spec.recipe.seq_len + 1
-    for distribution, split in EVAL_SPLITS:
+    for distribution, split in splits:
         n = load_tokens(corpus_dir, distribution, split).size
         if n < window:
             raise InputError(f"{corpus_dir}: the {distribution} {split} split has {n} tokens, fewer than one "
-                             f"window of seq_len + 1 = {window} that each run's final loss is scored on: lower "
+                             f"window of seq_len + 1 = {window} (the windows losses are scored on): lower "
                              f"[recipe] seq_len in {spec_path}, or build the corpus with more {split} documents "
                              f"(--{split}-frac)")
 
