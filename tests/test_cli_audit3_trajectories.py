@@ -229,3 +229,13 @@ def test_weights_plot_offers_the_nearest_tensor(tmp_path):
     table.to_csv(data, index=False)
     one_line_error(["weights", "plot", "--data", str(data), "--tensor", "gpt_neox.layers.0.mlp.v",
                     "--out", str(tmp_path / "p")], "did you mean 'gpt_neox.layers.0.mlp.w'?")
+
+
+def test_suite_precision_refuses_a_pair_given_both_ways():
+    """--pair A:B --pair B:A scored both and printed the one difference twice, once per sign."""
+    from scalefit.errors import InputError
+    from scalefit.trainer.precision import checked_pairs
+
+    assert checked_pairs([("a", "b"), ("c", "a")]) == [("a", "b"), ("c", "a")]
+    with pytest.raises(InputError, match=r"--pair 'b:a' is 'a:b' the other way round"):
+        checked_pairs([("a", "b"), ("b", "a")])

@@ -39,6 +39,17 @@ def default_pairs(checkpoints: list[SuiteCheckpoint]) -> list[tuple[str, str]]:
     return pairs
 
 
+def checked_pairs(pairs) -> list[tuple[str, str]]:
+    """``pairs`` of model ids as given, each comparison once: B:A after A:B is an InputError (the
+    same difference with its sign flipped, printed as if a second comparison)."""
+    out = [tuple(p) for p in pairs]
+    for i, (a, b) in enumerate(out):
+        if (b, a) in out[:i]:
+            raise InputError(f"--pair '{a}:{b}' is '{b}:{a}' the other way round (the same difference, "
+                             "its sign flipped); give each pair once")
+    return out
+
+
 def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: str = "prose-val",
                     target_se: float | None = None, progress: bool = True) -> pd.DataFrame:
     """Per pair of final checkpoints: both losses and SEs, the difference and its paired SE; with
@@ -55,7 +66,7 @@ def precision_table(spec_path, suite_dir, corpus_dir, *, pairs=None, dataset: st
     if not cks:  # said as suite sweep says it, not as 'no pair ... (known: )'
         raise InputError(f"{suite_dir}: no final checkpoint folders (step<N>/model.safetensors) for "
                          "this spec; --suite-dir is the folder `scalefit suite train --out` wrote")
-    pairs = list(pairs) if pairs else default_pairs(list(cks.values()))
+    pairs = checked_pairs(pairs) if pairs else default_pairs(list(cks.values()))
     if not pairs:
         raise InputError(f"{suite_dir}: no pair to compare by default (warmup variants, neighbouring "
                          f"sizes at one length, WSD cooldowns); name two final checkpoints with "
