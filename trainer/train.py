@@ -877,6 +877,7 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
                             tok_s=f"{(done_steps - start) * recipe.batch_tokens / max(time.time() - t0, 1e-9):.0f}")
             state = {"step": done_steps, "tokens": done_steps * recipe.batch_tokens, "wall_s": elapsed}
             stop = held.pending is not None  # read once: a signal after this is taken at the next step's end
+            held.step = done_steps + (not stop)  # so one that comes while this step is saved says the next
             if done_steps in keep:
                 save_checkpoint(run_dir / f"step{done_steps}", model, optimizer, state, data)
                 _drop_resume(run_dir)
