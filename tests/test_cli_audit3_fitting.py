@@ -168,3 +168,15 @@ def test_schedule_law_refuses_a_dataset_the_table_does_not_have(tmp_path):
     pd.read_csv(plain).rename(columns={"loss": "val_loss"}).to_csv(renamed, index=False)
     one_line_error(["fit", "schedule-law", "--data", str(renamed), "--model", "a"],
                    "column 'loss' is missing", "--loss-column val_loss")
+
+
+def test_schedule_laws_say_a_small_bootstrap_is_rough(tmp_path):
+    """fit schedule-law and predict curve with --bootstrap 5 printed intervals and '(not
+    identified)' labels from 5 refits without the note fit, compare and predict downstream
+    print ('5 bootstrap resamples: ... are rough; use --bootstrap 1000')."""
+    data = checkpoint_table(tmp_path / "curves.csv")
+    fit = run(["fit", "schedule-law", "--data", data, "--model", "b", "--bootstrap", "5"]).output
+    assert "note: 5 bootstrap resamples: the 95% intervals and the identification labels are rough" in fit
+    curve = run(["predict", "curve", "--data", data, "--model", "b", "--schedule", "cosine:1000",
+                 "--bootstrap", "5"]).output
+    assert "note: 5 bootstrap resamples: the curve's 95% intervals are rough" in curve

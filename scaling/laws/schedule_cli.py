@@ -18,6 +18,7 @@ from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIV
 from scalefit.report import dumps, write_printed_report
 from scalefit.scaling.laws.identifiability import ZERO, judged
 from scalefit.scaling.outputs import checked_outputs
+from scalefit.scaling.resample import rough_intervals_note
 from scalefit.scaling.objective import HUBER_DELTA
 
 SHIPPED_CHECKPOINTS = MINI_CHECKPOINTS
@@ -157,6 +158,8 @@ def _fit_text(out: dict) -> str:
         b = out["bootstrap"]
         lines.append(f"  bootstrap: {b['n']} resamples of {b['resampled']} "
                      f"({b['n_failed']} failed)")
+        rough = rough_intervals_note(int(b["n"]), "the 95% intervals and the identification labels")
+        lines += [f"  note: {rough}"] if rough else []  # as fit and compare say it
     lines += [f"  warning: {w}" for w in out["warnings"]]
     return "\n".join(lines)
 
@@ -414,7 +417,9 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
         lines.append(f"|relative error| {where}: mean {100 * prediction.mean_rel_error:.3f}%, max "
                      f"{100 * prediction.max_rel_error:.3f}%; at the last, step "
                      f"{int(last['step'])}: {100 * prediction.final_rel_error:.3f}%")
-    lines += [f"note: {note}" for note in notes]
+    rough = rough_intervals_note(n_bootstrap if "ci95_lo" in points else 0,
+                                 "the curve's 95% intervals")
+    lines += [f"note: {note}" for note in [*notes, *([rough] if rough else [])]]
     return lines
 
 
