@@ -357,7 +357,7 @@ def merge(dirs, out_dir) -> SweepResult:
         meta["failed"] = len(failures)
         measured = [t[["model", "step"]] for name, t in tables.items() if name != "fingerprints" and len(t)]
         meta["measured"] = len(pd.concat(measured).drop_duplicates()) if measured else 0  # evals or weights
-        meta["warnings"] = coverage_warnings(runs)
+        meta["warnings"] = coverage_warnings(runs, dirs)
         files = write_sweep_report(staging, tables, failures, meta, "run.json", integrity=flags)
         files = [Path(out_dir) / Path(f).relative_to(staging) for f in files]
         for name in set(MERGED_TABLES) - set(tables):
@@ -370,10 +370,16 @@ def merge(dirs, out_dir) -> SweepResult:
 MERGED_TABLES = ("evals", "weights", "fingerprints")  # the tables a merge writes when it has rows for them
 
 
-def coverage_warnings(runs: list[dict]) -> list[str]:
+def coverage_warnings(runs: list[dict], dirs=()) -> list[str]:
     """What merged shard folders leave out of their grid: shards of K/N not among them, and
-    shards whose run was interrupted (from their run.shard-K-of-N.json)."""
+    shards whose run was interrupted (from their run.shard-K-of-N.json). A folder without any
+    run*.json (Ctrl-C while its tables were written) is named: its results are merged, but which
+    shard it holds is not known, so a shard said missing may be that folder's."""
     out, shards = [], {}
+    bare = [str(d) for d in dirs if not any(run.get("folder") == str(d) for run in runs)]
+    for d in bare:
+        out.append(f"{d}: no run*.json (its sweep was stopped while it wrote its tables); its results are "
+                   "merged, but which shard it holds is unknown: re-run its command there to finish it")
     for run in runs:
         k, _, n = str(run.get("shard") or "").partition("/")
         if k.isdigit() and n.isdigit() and int(n) > 1:
@@ -384,8 +390,9 @@ def coverage_warnings(runs: list[dict]) -> list[str]:
         missing = sorted(set(range(n)) - found)
         if missing:
             out.append(f"the merged shards do not cover the grid: shard(s) {', '.join(f'{k}/{n}' for k in missing)} "
-                       f"missing (found {', '.join(f'{k}/{n}' for k in sorted(found))}); their checkpoints are "
-                       "not in the tables")
+                       f"missing (found {', '.join(f'{k}/{n}' for k in sorted(found))}); "
+                       + (f"unless {', '.join(bare)} holds them, " if bare else "")
+                       + "their checkpoints are not in the tables")
     return out
 
 

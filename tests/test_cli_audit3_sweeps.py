@@ -242,3 +242,16 @@ def test_a_signal_while_a_step_is_saved_names_the_step_training_stops_at(micro_c
         signal.signal(signal.SIGINT, before)
     said = capfd.readouterr().err
     assert stop.value.step == 5 and f"{run.run} finishes step 5, saves it" in said, said
+
+
+def test_merge_names_a_shard_folder_without_its_run_record():
+    """Ctrl-C while a shard's sweep wrote its tables leaves its parts and tables but no
+    run.shard-K-of-N.json; eval merge took its results and still said 'shard(s) 0/2 missing ...;
+    their checkpoints are not in the tables', which was false, and never named the folder."""
+    from scalefit.evals.evaluate import coverage_warnings
+
+    runs = [{"folder": "sh1", "file": "run.shard-1-of-2.json", "shard": "1/2"}]
+    said = coverage_warnings(runs, ["sh0", "sh1"])
+    assert said[0].startswith("sh0: no run*.json") and "re-run its command there" in said[0]
+    assert "shard(s) 0/2 missing" in said[1] and "unless sh0 holds them" in said[1]
+    assert coverage_warnings(runs, ["sh1"]) == [said[1].replace("unless sh0 holds them, ", "")]
