@@ -152,6 +152,7 @@ def test_warmup_study_says_what_a_dash_means(tmp_path):
     table = pd.read_parquet(data_path(*MINI_CHECKPOINTS), filters=[("stat", "==", "std"),
                                                                    ("group", "==", "mlp_in"), ("tensor", "==", "*")])
     table = table[table["model"].str.startswith("mini-3-W")].assign(value=0.02)  # no transition
+    table.loc[(table["model"] == "mini-3-W0.1") & (table["step"] == 16), "value"] = np.nan  # named in report.md
     data = tmp_path / "w.parquet"
     table.to_parquet(data)
     result = CliRunner().invoke(main, ["warmup-study", "--data", str(data), "--panel", "std/mlp_in",
@@ -161,6 +162,8 @@ def test_warmup_study_says_what_a_dash_means(tmp_path):
     legend = "-: not enough runs with a transition for a regression (it needs 3 with different warmup ends)"
     assert legend in result.stdout and legend in (tmp_path / "out" / "report.md").read_text()
     assert "-' in the steps: that run has no transition" in result.stdout
+    assert "Left out: " in (tmp_path / "out" / "report.md").read_text()
+    assert "mini-3-W0.1: steps 16" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_transitions_of_a_constant_statistic_print_no_autocorrelation(tmp_path):
@@ -239,3 +242,17 @@ def test_suite_precision_refuses_a_pair_given_both_ways():
     assert checked_pairs([("a", "b"), ("c", "a")]) == [("a", "b"), ("c", "a")]
     with pytest.raises(InputError, match=r"--pair 'b:a' is 'a:b' the other way round"):
         checked_pairs([("a", "b"), ("b", "a")])
+
+
+def test_transition_and_warmup_reports_name_the_checkpoints_left_out(tmp_path):
+    """A checkpoint without a finite value was named on the terminal ('note: ...') but not in the
+    report.md that --out wrote, which read as if every checkpoint had been fitted."""
+    table = checkpoint_table()
+    table.loc[(table["stat"] == "t_nu") & (table["model"] == "run-a") & (table["step"] == 64), "value"] = np.nan
+    data = tmp_path / "w.csv"
+    table.to_csv(data, index=False)
+    result = CliRunner().invoke(main, ["transitions", "--data", str(data), "--stat", "t_nu",
+                                       "--bootstrap", "0", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "run-a: steps 64" in result.stderr
+    assert "run-a: steps 64" in (tmp_path / "out" / "report.md").read_text()
