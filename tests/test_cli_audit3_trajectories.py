@@ -256,3 +256,12 @@ def test_transition_and_warmup_reports_name_the_checkpoints_left_out(tmp_path):
     assert result.exit_code == 0, result.output
     assert "run-a: steps 64" in result.stderr
     assert "run-a: steps 64" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_groups_pooled_row_is_labelled_by_its_group():
+    """--group attn_out --tensor '*' (the group's pooled row) titled the report 't_nu / *'."""
+    from scalefit.scaling.trajectories.table import stat_label
+
+    assert stat_label("t_nu", "attn_out", "*") == "t_nu / attn_out (pooled row)"
+    assert stat_label("t_nu", "attn_out", "l.0.w", 0) == "t_nu / l.0.w / layer 0"
+    assert stat_label("t_nu", "attn_out") == "t_nu / attn_out"

@@ -35,7 +35,7 @@ def require_columns(df: pd.DataFrame, columns, source: str, what: str = "a weigh
 
 def stat_label(stat: str, group=None, tensor=None, layer=None) -> str:
     """The selection's name in reports: 'stat / group (or tensor) / layer L'."""
-    where = tensor or group
+    where = f"{group} (pooled row)" if tensor == "*" and group else tensor or group
     parts = [stat] + ([where] if where else []) + ([f"layer {layer}"] if layer is not None else [])
     return " / ".join(parts)
 
