@@ -180,3 +180,17 @@ def test_schedule_laws_say_a_small_bootstrap_is_rough(tmp_path):
     curve = run(["predict", "curve", "--data", data, "--model", "b", "--schedule", "cosine:1000",
                  "--bootstrap", "5"]).output
     assert "note: 5 bootstrap resamples: the curve's 95% intervals are rough" in curve
+
+
+def test_a_column_named_in_another_case_is_offered(tmp_path):
+    """--x LOSS on a table with column 'loss' said "column 'LOSS' is missing (columns: ...)":
+    the near-name matcher counted case, so 'loss' had ratio 0 against 'LOSS'."""
+    from test_cli_audit import one_line_error
+    from scalefit.errors import suggestion
+    assert suggestion("LOSS", ["params", "loss"], cutoff=0.8) == "; did you mean 'loss'?"
+    assert suggestion("Kaplan", ["kaplan", "chinchilla"], cutoff=0.75) == "; did you mean 'kaplan'?"
+    data = tmp_path / "runs.csv"
+    runs = pd.read_csv(grid_runs(data)).assign(loss_code=lambda t: t["loss"] / 2)
+    runs.to_csv(data, index=False)
+    one_line_error(["predict", "downstream", "--data", str(data), "--x", "LOSS", "--y",
+                    "loss_code"], "column 'LOSS' is missing; did you mean 'loss'?")

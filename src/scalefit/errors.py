@@ -73,7 +73,13 @@ def suggestion(name, choices, form: str = "'{}'", *, cutoff: float = 0.5, n: int
     import difflib
 
     choices = [str(c) for c in choices]
-    near = [form.format(c) for c in difflib.get_close_matches(str(name), choices, n=n, cutoff=cutoff)]
+    # compared without case: 'LOSS' is nearest 'loss' (ratio 1), where the case counted it had
+    # ratio 0 and --x LOSS was offered nothing
+    lowered = {}
+    for c in choices:
+        lowered.setdefault(c.lower(), c)
+    near = [form.format(lowered[c]) for c in
+            difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=cutoff)]
     if near:
         return f"; did you mean {', '.join(near[:-1]) + ' or ' if near[1:] else ''}{near[-1]}?"
     return f" (known: {', '.join(choices)})" if otherwise is None else otherwise
