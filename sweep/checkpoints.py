@@ -123,7 +123,7 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
             and list(Path(info.path).glob("*.bin")):
         raise PermissionError(f"{info.path} holds only pickle .bin weights; pass --allow-bin to load them "
                               "(with torch.load(weights_only=True))")
-    with hub.attempt(f"{info.repo} {info.revision}") if info.repo else nullcontext(), refused_pickle(info):
+    with hub.attempt(f"{info.repo} {info.revision}") if info.repo else nullcontext(), named_load_errors(info):
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=dt, trust_remote_code=False,
             use_safetensors=None if allow_bin else True, weights_only=True, **kwargs)
@@ -134,10 +134,11 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
 
 
 @contextmanager
-def refused_pickle(info: CheckpointInfo):
+def named_load_errors(info: CheckpointInfo):
     """A .bin that torch.load(weights_only=True) refuses (it pickles more than tensors) is
     recorded as refused: torch's own message advises re-running with weights_only=False, which
-    runs whatever code the pickle holds, and scalefit never does that."""
+    runs whatever code the pickle holds, and scalefit never does that. A damaged safetensors file
+    is named (safetensors' error names none)."""
     import pickle
 
     try:
@@ -146,6 +147,25 @@ def refused_pickle(info: CheckpointInfo):
         raise PermissionError(f"{info.location}: a pickle .bin holds objects other than tensors, which "
                               "torch.load(weights_only=True) refuses and scalefit never loads otherwise "
                               "(it could run code); convert a trusted copy to safetensors") from exc
+    except Exception as exc:  # safetensors' own error names no file: find the one it could not read
+        damaged = _unreadable_safetensors(info.path) if type(exc).__name__ == "SafetensorError" else None
+        if damaged is None:
+            raise
+        raise ValueError(f"{damaged}: cannot read as safetensors ({str(exc).splitlines()[0]}); the file is "
+                         "truncated or damaged (an interrupted copy?)") from exc
+
+
+def _unreadable_safetensors(folder) -> Path | None:
+    """The first *.safetensors file of a local checkpoint folder whose header cannot be read."""
+    from safetensors import safe_open
+
+    for path in sorted(Path(folder).glob("*.safetensors")) if folder else ():
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except Exception:  # noqa: BLE001 - a truncated or foreign file is what is looked for
+            return path
+    return None
 
 
 def _check_config(path: Path) -> None:

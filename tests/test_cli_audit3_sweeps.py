@@ -255,3 +255,17 @@ def test_merge_names_a_shard_folder_without_its_run_record():
     assert said[0].startswith("sh0: no run*.json") and "re-run its command there" in said[0]
     assert "shard(s) 0/2 missing" in said[1] and "unless sh0 holds them" in said[1]
     assert coverage_warnings(runs, ["sh1"]) == [said[1].replace("unless sh0 holds them, ", "")]
+
+
+def test_a_truncated_safetensors_file_is_named(suite_file, tmp_path):
+    """A checkpoint whose model.safetensors was cut short (an interrupted copy) failed in eval with
+    safetensors' 'Error while deserializing header: incomplete metadata, file not fully covered',
+    naming no file; scalefit weights named it."""
+    from scalefit.sweep.checkpoints import load_checkpoint
+
+    copy_checkpoints(suite_file, tmp_path, {"m": {8: "step8"}})
+    weights = tmp_path / "m" / "step8" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:20000])
+    info = next(iter(sweep_grid_infos(write_spec(tmp_path / "suite.toml", ["m"]))))
+    with pytest.raises(ValueError, match=f"{weights}: cannot read as safetensors .*truncated or damaged"):
+        load_checkpoint(info, "cpu", "float32")
