@@ -253,11 +253,12 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     each law's N*, D*, tokens per parameter and loss (with 95% intervals) at budgets from the
     data's range (10x, 100x the largest run; 1e21, 5.76e23, 1e25 FLOPs only within 1000x),
     each marked projection or prediction, N in one convention (total parameters); and two
-    data-derived sentences on why the laws disagree (or that they agree within intervals). With no --data it uses the shipped runs and
-    shows the published constants beside the fits.
-    With --schedules it answers why they disagree on one suite's checkpoint and finals tables
-    (issue 14 section 4): the Chinchilla form on Kaplan-style, grid, WSD and schedule-corrected
-    points, and the share of the gap the LR schedule explains, with paired-bootstrap intervals.
+    data-derived sentences on why the laws disagree (or that they agree within intervals).
+    With no --data it uses the shipped runs and shows the published constants beside the fits.
+    With --schedules it answers why they disagree on one suite's checkpoint and finals tables:
+    the Chinchilla form on Kaplan-style, grid, WSD and schedule-corrected points, and the
+    share of the gap the LR schedule explains, with paired-bootstrap intervals.
+
     \b
     Examples:
       scalefit compare kaplan chinchilla --holdout 0.2 --out report/

@@ -233,9 +233,9 @@ def _write_fit(out_dir, out, result, curves, loss_column="loss"):
 @click.option("--params", "n_params", type=POSITIVE, default=None,
               help="Model size N for a --by-size prediction without a --measured run.")
 @click.option("--grid-test", is_flag=True, default=False,
-              help="Issue 14's test: fit each size's long run, predict the final loss of its "
-                   "runs of other lengths (--finals table), beside the naive checkpoint "
-                   "reading and a Chinchilla fit to the same checkpoints.")
+              help="The schedule law's test on a suite: fit each size's long run, predict "
+                   "the final loss of its runs of other lengths (--finals table), beside the "
+                   "naive checkpoint reading and a Chinchilla fit to the same checkpoints.")
 @click.option("--finals", "finals_path", type=click.Path(dir_okay=False), default=None,
               help="Final checkpoint of every run, for --grid-test (default: the shipped one).")
 @click.option("--profile-lambda", is_flag=True, default=False,
