@@ -265,3 +265,19 @@ def test_a_groups_pooled_row_is_labelled_by_its_group():
     assert stat_label("t_nu", "attn_out", "*") == "t_nu / attn_out (pooled row)"
     assert stat_label("t_nu", "attn_out", "l.0.w", 0) == "t_nu / l.0.w / layer 0"
     assert stat_label("t_nu", "attn_out") == "t_nu / attn_out"
+
+
+def test_suite_checks_leave_out_a_run_without_a_loss():
+    """A grid run whose loss is empty in runs.csv (not measured) made 'loss falls with tokens' false
+    for its size and 'falls with size' false for its budget: a failed check, from a missing number."""
+    from scalefit.data import data_path
+    from scalefit.trainer.report import suite_checks
+
+    runs = pd.read_csv(data_path("suites", "mini", "runs.csv"))
+    table = pd.read_parquet(data_path("suites", "mini", "checkpoints.parquet"), filters=[("metric", "==", "loss")])
+    gone = (runs["part"] == "grid") & (runs["model"] == "mini-2") & (runs["tokens"] == 532480)
+    checks = suite_checks(runs.assign(loss=runs["loss"].mask(gone)), table)
+    assert all(checks["loss_falls_with_tokens_per_size"].values())
+    assert all(checks["loss_falls_with_size_per_budget"].values())
+    assert "grid/mini-2-D532480" in checks["left_out"] and "no loss" in checks["left_out"]
+    assert "left_out" not in suite_checks(runs, table)
