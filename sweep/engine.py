@@ -26,7 +26,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from scalefit.atomic import sweep_stale, write_frame, write_json
-from scalefit.errors import InputError
+from scalefit.errors import InputError, warn
 from scalefit.sweep.checkpoints import CheckpointInfo, load_checkpoint
 from scalefit.sweep import hub
 from scalefit.sweep.parts import (collect_failures, collect_fingerprints, collect_parts,  # noqa: F401
@@ -289,6 +289,21 @@ class SweepProgress:
         self.bar.close()
 
 
+def warn_if_changed_since_measured(info: CheckpointInfo, fingerprint: Path, out_dir) -> None:
+    """A local checkpoint whose weight files are newer than its recorded fingerprint (retrained or
+    rewritten in place after it was measured) is said once: a re-run skips it as done, and its
+    results would otherwise stand for weights the folder no longer holds (a stat per file, no
+    hashing)."""
+    if not info.path or not Path(info.path).is_dir():
+        return
+    files = [f for pattern in ("*.safetensors", "*.bin") for f in Path(info.path).glob(pattern)]
+    newest = max((f.stat().st_mtime for f in files), default=0.0)
+    if newest > fingerprint.stat().st_mtime:
+        warn(f"{info.model} step {info.step}: the weight files in {info.path} are newer than its results in "
+             f"{out_dir} (changed or copied since it was measured); they are kept as measured: to measure "
+             f"it again, delete {Path(out_dir) / 'parts' / info.key} and {fingerprint}")
+
+
 def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_dir, *,
               load: Callable = load_checkpoint, cleanup: Callable | None = None,
               progress: bool = True, executor=None, on_duplicate: str = "warn") -> SweepSummary:
@@ -318,6 +333,8 @@ def run_sweep(grid: list[CheckpointInfo], measurements: list[Measurement], out_d
                 if known.exists():
                     set_aside(known, out_dir)
                 _fingerprint_row(info, out_dir)
+            else:
+                warn_if_changed_since_measured(info, known, out_dir)
             summary.skipped.append(info.key)
             failure_path(out_dir, info).unlink(missing_ok=True)
     tracker = SweepProgress(len(grid), len(summary.skipped), progress, summary)

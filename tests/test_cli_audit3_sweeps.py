@@ -269,3 +269,27 @@ def test_a_truncated_safetensors_file_is_named(suite_file, tmp_path):
     info = next(iter(sweep_grid_infos(write_spec(tmp_path / "suite.toml", ["m"]))))
     with pytest.raises(ValueError, match=f"{weights}: cannot read as safetensors .*truncated or damaged"):
         load_checkpoint(info, "cpu", "float32")
+
+
+def test_a_rerun_says_which_checkpoint_was_rewritten_after_it_was_measured(suite_file, tmp_path):
+    """Weights retrained into the same folder after a sweep: the re-run skipped that checkpoint as
+    done and said nothing, so its old results stood for weights the folder no longer held."""
+    import os
+
+    import pandas as pd
+
+    from scalefit.sweep import engine
+    from scalefit.sweep.checkpoints import safetensors_loader
+
+    copy_checkpoints(suite_file, tmp_path / "suite", {"m": {4: "step4", 8: "step8"}})
+    grid = sweep_grid_infos(write_spec(tmp_path / "suite" / "suite.toml", ["m"]))
+    files = engine.Measurement("files", lambda folder, info: pd.DataFrame([{"stat": "files", "value": 1.0}]),
+                               table="weights")
+    out = tmp_path / "out"
+    engine.run_sweep(grid, [files], out, load=safetensors_loader(), progress=False)
+    rewritten = tmp_path / "suite" / "m" / "step8" / "model.safetensors"
+    later = os.stat(engine.fingerprint_path(out, grid[1])).st_mtime + 60
+    os.utime(rewritten, (later, later))  # as a retrained run's save would leave it
+    with pytest.warns(ScalefitWarning, match="m step 8: the weight files in .* are newer than its results") as said:
+        summary = engine.run_sweep(grid, [files], out, load=safetensors_loader(), progress=False)
+    assert len(summary.skipped) == 2 and len(said) == 1  # step 4 untouched: not named
