@@ -281,3 +281,18 @@ def test_suite_checks_leave_out_a_run_without_a_loss():
     assert all(checks["loss_falls_with_size_per_budget"].values())
     assert "grid/mini-2-D532480" in checks["left_out"] and "no loss" in checks["left_out"]
     assert "left_out" not in suite_checks(runs, table)
+
+
+def test_warmup_regression_plot_claims_no_interval_it_does_not_have():
+    """With --bootstrap 0 the transitions have no interval, yet the figure's legend read
+    'transition (95% CI)'; the fitted slope's own interval was not on the figure."""
+    from scalefit.scaling.trajectories.plots import plot_warmup_regression
+    from scalefit.scaling.trajectories.transitions import warmup_regression
+
+    picked = pd.DataFrame({"model": list("abcd"), "warmup_end": [3.0, 11, 45, 112],
+                           "step": [41.0, 49, 60, 77], "step_ci95_lo": np.nan, "step_ci95_hi": np.nan})
+    fit = warmup_regression(picked)
+    legend = [t.get_text() for t in plot_warmup_regression(picked, fit).axes[0].get_legend().get_texts()]
+    lo, hi = fit.params["slope"].ci95
+    assert "transition (no interval: --bootstrap 0)" in legend
+    assert f"fit: slope {fit.value('slope'):.2f} [95% CI {lo:.2f}, {hi:.2f}]" in legend

@@ -84,12 +84,16 @@ def plot_warmup_regression(picked: pd.DataFrame, regression):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    banded = np.isfinite(picked["step_ci95_lo"].to_numpy(dtype=float)).any()  # none: --bootstrap 0
     ax.errorbar(picked["warmup_end"], picked["step"],
-                yerr=[picked["step"] - picked["step_ci95_lo"], picked["step_ci95_hi"] - picked["step"]],
-                fmt="o", capsize=3, label="transition (95% CI)")
+                yerr=[picked["step"] - picked["step_ci95_lo"], picked["step_ci95_hi"] - picked["step"]]
+                if banded else None,
+                fmt="o", capsize=3,
+                label="transition (95% CI)" if banded else "transition (no interval: --bootstrap 0)")
     grid = np.linspace(0, picked["warmup_end"].max() * 1.1, 50)
     slope, intercept = regression.value("slope"), regression.value("intercept")
-    ax.plot(grid, intercept + slope * grid, "-", label=f"fit: slope {slope:.2f}")
+    lo, hi = regression.params["slope"].ci95
+    ax.plot(grid, intercept + slope * grid, "-", label=f"fit: slope {slope:.2f} [95% CI {lo:.2f}, {hi:.2f}]")
     ax.plot(grid, grid, ":", color="gray", label="transition = warmup end")
     ax.set_xlabel("warmup end (step)")
     ax.set_ylabel("transition step")
