@@ -296,3 +296,17 @@ def test_warmup_regression_plot_claims_no_interval_it_does_not_have():
     lo, hi = fit.params["slope"].ci95
     assert "transition (no interval: --bootstrap 0)" in legend
     assert f"fit: slope {fit.value('slope'):.2f} [95% CI {lo:.2f}, {hi:.2f}]" in legend
+
+
+def test_stat_vs_loss_plot_prints_no_nan_collapse_ratio():
+    """With one run (or a constant statistic) the figure's legend read 'pooled fit (collapse ratio
+    nan)'; the text said why there is none."""
+    from scalefit.scaling.trajectories.trajectory import trajectory_report
+
+    from scalefit.scaling.trajectories.plots import plot_stat_vs_loss
+
+    report = trajectory_report(checkpoint_table(("run-a",)), "t_nu")
+    legend = [t.get_text() for t in plot_stat_vs_loss(report.joined, report.collapse, report.stat)
+              .axes[0].get_legend().get_texts()]
+    assert not any("nan" in t for t in legend), legend
+    assert "pooled fit (no collapse ratio: fewer than two runs with a per-model fit)" in legend

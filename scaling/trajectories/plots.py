@@ -68,8 +68,12 @@ def plot_stat_vs_loss(joined: pd.DataFrame, collapse: dict, stat_label: str):
         ax.plot(run["loss"], run["value"], "o", ms=3, color=color, label=str(model))
     pooled = collapse["pooled"].values()
     grid = np.linspace(joined["loss"].min(), joined["loss"].max(), 200)
+    ratio = collapse.get("collapse_ratio")
+    ratio = float("nan") if ratio is None else float(ratio)
+    why = str(collapse.get("collapse_verdict") or "not computed").split(":")[0]  # its reason, as the text says it
     ax.plot(grid, stat_power_law(grid, **pooled), "k-", lw=1.5,
-            label=f"pooled fit (collapse ratio {collapse['collapse_ratio']:.2f})")
+            label=f"pooled fit (collapse ratio {ratio:.2f})" if np.isfinite(ratio)
+            else f"pooled fit (no collapse ratio: {why})")
     ax.set_xlabel("loss (nats/token)")
     ax.set_ylabel(stat_label)
     ax.invert_xaxis()
