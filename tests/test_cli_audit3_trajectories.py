@@ -310,3 +310,17 @@ def test_stat_vs_loss_plot_prints_no_nan_collapse_ratio():
               .axes[0].get_legend().get_texts()]
     assert not any("nan" in t for t in legend), legend
     assert "pooled fit (no collapse ratio: fewer than two runs with a per-model fit)" in legend
+
+
+def test_weights_report_skips_a_statistic_with_no_finite_value(tmp_path):
+    """A sweep whose alpha (a default plot) came out nan at every checkpoint ended, after measuring
+    everything, in "error: weights table: stat 'alpha' has no finite value to plot": the report
+    refused its own table. The plot is left out and report.md says why."""
+    from scalefit.weightstats.report import write_weights_report
+
+    table = checkpoint_table(("m",))
+    table = table[table["stat"].notna()]
+    table = pd.concat([table, table.assign(stat="alpha", value=np.nan)])
+    files = [p.name for p in write_weights_report(table, tmp_path, stats=["t_nu", "alpha"])]
+    assert "t_nu_vs_step.png" in files and "alpha_vs_step.png" not in files
+    assert "No finite value of 'alpha'" in (tmp_path / "report.md").read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scalefit.errors import known
@@ -114,8 +115,14 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
     if absent:  # the table is written already; only the report's plot of a name it lacks is missing
         lines += [f"No statistic {', '.join(repr(s) for s in absent)} in this table to plot "
                   f"(known: {known(table['stat'].dropna())}).", ""]
+    values = pd.to_numeric(table["value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    measured = set(table.loc[np.isfinite(values), "stat"].dropna().astype(str))
+    empty = [stat for stat in stats if stat not in absent and stat not in measured]
+    if empty:  # e.g. alpha nan at every checkpoint: a plot of nothing, not an error after the sweep
+        lines += [f"No finite value of {', '.join(repr(s) for s in empty)} to plot (every row empty, nan "
+                  "or inf).", ""]
     for stat in stats:
-        if stat in absent:
+        if stat in absent or stat in empty:
             continue
         paths = stat_plot(table, stat, out_dir)
         files += paths
