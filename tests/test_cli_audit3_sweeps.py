@@ -293,3 +293,19 @@ def test_a_rerun_says_which_checkpoint_was_rewritten_after_it_was_measured(suite
     with pytest.warns(ScalefitWarning, match="m step 8: the weight files in .* are newer than its results") as said:
         summary = engine.run_sweep(grid, [files], out, load=safetensors_loader(), progress=False)
     assert len(summary.skipped) == 2 and len(said) == 1  # step 4 untouched: not named
+
+
+def test_a_refused_init_source_leaves_no_run_folder_claiming_it(suite_file, micro_corpus, tmp_path):
+    """--init source:FOLDER whose tensors do not fit the run was refused only after the run's folder
+    had recorded its settings (init_source FOLDER): every later command for that run, with a
+    fitting source, was refused as 'trained with init_source FOLDER' though nothing had trained."""
+    from test_cli_audit import one_line_error
+    from tinyspec import S1, micro_spec
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(micro_spec(("[grid]", {"distribution": "prose", "tokens": [320]}), sizes=(S1,)))
+    misfit = suite_file.parent / "tiny-a" / "step8"  # d_model 32, vocabulary 512: not the run's shapes
+    one_line_error(["suite", "train", "--spec", str(spec), "--corpus", str(micro_corpus[0] / "corpus"),
+                    "--out", str(tmp_path / "runs"), "--init", f"source:{misfit}"],
+                   "re-init source:", str(misfit))
+    assert not list((tmp_path / "runs").rglob("run_settings.json"))

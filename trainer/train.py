@@ -813,10 +813,6 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
         check_run_settings(spec, run, corpus_dir, out_dir)
         return json.loads(done.read_text())
     settings = check_run_settings(spec, run, corpus_dir, out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / SETTINGS_FILE).exists():
-        write_json(run_dir / SETTINGS_FILE, settings)
-    sweep_stale(run_dir)  # checkpoint folders a killed run left half-written
     train_tokens = load_tokens(corpus_dir, run.distribution, "train")
 
     def fresh():
@@ -825,7 +821,13 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
         optimizer = make_optimizer(model, recipe, run.size.lr)
         return model, optimizer, apply_init(spec, run, model, corpus_dir, out_dir)
 
-    model, optimizer, init_facts = fresh()  # before resuming: the init source is checked
+    # before resuming, and before the run's folder records its settings: an init source that is
+    # refused leaves no folder claiming the run was trained from it
+    model, optimizer, init_facts = fresh()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / SETTINGS_FILE).exists():
+        write_json(run_dir / SETTINGS_FILE, settings)
+    sweep_stale(run_dir)  # checkpoint folders a killed run left half-written
     schedule = run_schedule(recipe, run)
     start, wall_before = 0, 0.0
     data = training_data(corpus_dir, run)
