@@ -194,3 +194,15 @@ def test_a_column_named_in_another_case_is_offered(tmp_path):
     runs.to_csv(data, index=False)
     one_line_error(["predict", "downstream", "--data", str(data), "--x", "LOSS", "--y",
                     "loss_code"], "column 'LOSS' is missing; did you mean 'loss'?")
+
+
+def test_a_folder_as_data_and_a_file_as_out_say_what_is_accepted(tmp_path):
+    """--data FOLDER said "Invalid value for '--data': File 'x' is a directory." and --out FILE
+    "Directory 'x' is a file." (click's words: neither said what the option takes); the
+    reader's and output_folder's own messages do."""
+    from test_cli_audit import one_line_error
+    data = grid_runs(tmp_path / "runs.csv")
+    one_line_error(["fit", "chinchilla", "--data", str(tmp_path)],
+                   "is a folder; give a table file's path (.csv, .tsv, .parquet, .json or .jsonl)")
+    one_line_error(["compare", "--data", data, "--out", data],
+                   f"--out {data}: is a file; expected a folder to write into")

@@ -170,7 +170,9 @@ class NameChoice(click.Choice):
 
 def data_option_for(table: str, default: str):
     """--data for a command that reads ``table`` (what it holds), ``default`` without it."""
-    return click.option("--data", "data_path", type=click.Path(dir_okay=False), default=None,
+    # a plain path: the reader's own message for a folder says which files it takes, where
+    # click.Path(dir_okay=False) said only "File 'x' is a directory"
+    return click.option("--data", "data_path", type=click.Path(), metavar="FILE", default=None,
                         help=f"{table} (CSV, Parquet or JSON). Default: {default}.")
 
 
@@ -212,8 +214,8 @@ def option_given(name: str) -> bool:
     return ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
 
 
-out_option = click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), default=None, callback=out_dir_callback,
+out_option = click.option(  # a plain path: output_folder's message for a file in the way says what it takes
+    "--out", "out_dir", type=click.Path(), metavar="DIRECTORY", default=None, callback=out_dir_callback,
     help="Write a report (Markdown), tables (CSV) and plots (PNG and SVG) to this folder.")
 json_option = click.option(
     "--json", "as_json", is_flag=True, default=False,
