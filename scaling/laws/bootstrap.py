@@ -29,6 +29,8 @@ BATCH_XTOL = 1e-10  # relative step at which a resample counts as converged (as 
 # curvature of a run outside the Huber kink: the IRLS weight delta/|r| scaled down, nearer the
 # true Huber Hessian (0 there) so the last iterations converge fast, yet never singular
 OUTSIDE_WEIGHT = 0.1
+# a Jacobian's shifted copies are evaluated together up to this many residuals per call
+JACOBIAN_ELEMENTS = 1 << 20
 
 
 # scipy >= 1.16 hands a finite-difference Jacobian's shifted points to a map-like ``workers``
@@ -108,13 +110,24 @@ def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
         return np.where(np.isfinite(r), r, 1e3)
 
     def jacobian(th, rows):
-        J = np.empty(th.shape[:1] + (log_loss.shape[-1], p))
+        # the 2p shifted copies of th (up, down per parameter) in as few calls as the
+        # element cap allows: each row's residuals are the numbers one call per copy gave
+        k, n = th.shape[0], log_loss.shape[-1]
+        h = 1e-6 * np.maximum(1.0, np.abs(th))
+        shifted = np.empty((2 * p, k, p))
+        shifted[:] = th
         for j in range(p):
-            h = 1e-6 * np.maximum(1.0, np.abs(th[:, j]))
-            up, down = th.copy(), th.copy()
-            up[:, j] += h
-            down[:, j] -= h
-            J[:, :, j] = (resid(up, rows) - resid(down, rows)) / (2 * h)[:, None]
+            shifted[2 * j, :, j] += h[:, j]
+            shifted[2 * j + 1, :, j] -= h[:, j]
+        per_call = max(1, JACOBIAN_ELEMENTS // max(k * n, 1))
+        R = np.empty((2 * p, k, n))
+        for s in range(0, 2 * p, per_call):
+            m = min(per_call, 2 * p - s)
+            R[s:s + m] = resid(shifted[s:s + m].reshape(m * k, p),
+                               np.tile(rows, m)).reshape(m, k, n)
+        J = np.empty((k, n, p))
+        for j in range(p):
+            J[:, :, j] = (R[2 * j] - R[2 * j + 1]) / (2 * h[:, j])[:, None]
         return J
 
     r = resid(theta, np.arange(B))
