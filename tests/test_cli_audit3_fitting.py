@@ -206,3 +206,12 @@ def test_a_folder_as_data_and_a_file_as_out_say_what_is_accepted(tmp_path):
                    "is a folder; give a table file's path (.csv, .tsv, .parquet, .json or .jsonl)")
     one_line_error(["compare", "--data", data, "--out", data],
                    f"--out {data}: is a file; expected a folder to write into")
+
+
+def test_a_far_budget_without_intervals_speaks_of_none(tmp_path):
+    """--budget 1e30 with --bootstrap 0 warned 'the intervals hold the fitted law's uncertainty
+    only' under a table that has no intervals."""
+    out = run(["fit", "chinchilla", "--data", grid_runs(tmp_path / "runs.csv"), "--bootstrap", "0",
+               "--budget", "1e30"]).output
+    far = next(line for line in out.splitlines() if "beyond the largest fitted run (over" in line)
+    assert "intervals" not in far and "nothing checks whether the law's form holds that far" in far

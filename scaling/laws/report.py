@@ -220,8 +220,9 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
     from scalefit.scaling.laws.projection import REACH
     if far > REACH:
         out.append(f"warning: budgets {far:.3g}x beyond the largest fitted run (over {REACH:g}x): "
-                   "the intervals hold the fitted law's uncertainty only, not whether its form "
-                   "holds that far")
+                   + ("the intervals hold the fitted law's uncertainty only, not whether its form "
+                      "holds that far" if has_ci else  # no intervals to speak of (--bootstrap 0)
+                      "nothing checks whether the law's form holds that far"))
     if convention:
         out.append(f"N: {convention}")
     return out
