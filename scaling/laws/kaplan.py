@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalefit.scaling.laws import forms as law_forms
+from scalefit.scaling.laws.bootstrap import point_columns
 from scalefit.scaling.laws.law import Law, allocation_exponents, safe_log
 from scalefit.scaling.laws.published import published_laws
 from scalefit.scaling.laws.varpro import batched_nnls, huber_grid, top_k
@@ -128,33 +129,34 @@ class KaplanND(Law):
         N = np.asarray(N, float)
         D = np.asarray(D, float)
         logL = np.log(L)
+        logN, logD = np.log(N), np.log(D)
+        logN0, logD0 = logN.mean(), logD.mean()
         a_grid = np.geomspace(0.02, 1.5, 18)
+        n_a = a_grid.size
         e_grid = L.min() * np.array([0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95]) if self.with_E else [0.0]
+        # every (alpha_D, alpha_N) of one E in one batched NNLS: row g = i_D * n_a + i_N
+        p = (a_grid[None, :] / a_grid[:, None]).ravel()  # alpha_N / alpha_D
+        a_n, a_d = np.tile(a_grid, n_a), np.repeat(a_grid, n_a)
         cand = []
         for E in e_grid:
-            excess = L - E
-            for aD in a_grid:
-                # y = excess^(1/aD) = c1 * N^(-aN/aD) + c2 / D, with c1 = N_c^(aN/aD), c2 = D_c
-                logy = np.log(excess) / aD
-                shift = logy.max()
-                y = np.exp(logy - shift)  # scaled to avoid overflow; coefficients scale too
-                p = a_grid / aD
-                logN0 = np.log(N).mean()
-                X = np.stack([np.exp(-np.outer(p, np.log(N) - logN0)),
-                              np.broadcast_to(np.exp(-(np.log(D) - np.log(D).mean())),
-                                              (len(p), len(N)))], axis=2)
-                coef, _ = batched_nnls(X, y, 1.0 / y)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    log_c1 = np.log(coef[:, 0]) + shift + p * logN0
-                    log_c2 = np.log(coef[:, 1]) + shift + np.log(D).mean()
-                    log_Nc = log_c1 / p
-                for i, aN in enumerate(a_grid):
-                    if coef[i, 0] > 0 and coef[i, 1] > 0:
-                        cand.append((E, log_Nc[i], log_c2[i], aN, aD))
+            # y = excess^(1/aD) = c1 * N^(-aN/aD) + c2 / D, with c1 = N_c^(aN/aD), c2 = D_c
+            logy = np.log(L - E)[None, :] / a_grid[:, None]
+            shift = logy.max(axis=1)
+            y = np.repeat(np.exp(logy - shift[:, None]), n_a, axis=0)  # scaled against overflow
+            shift = np.repeat(shift, n_a)  # coefficients scale too
+            X = np.stack([np.exp(-np.multiply.outer(p, logN - logN0)),
+                          np.broadcast_to(np.exp(-(logD - logD0)), (p.size, N.size))], axis=2)
+            coef, _ = batched_nnls(X, y, 1.0 / y)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_c1 = np.log(coef[:, 0]) + shift + p * logN0
+                log_c2 = np.log(coef[:, 1]) + shift + logD0
+                log_Nc = log_c1 / p
+            keep = (coef[:, 0] > 0) & (coef[:, 1] > 0)
+            cand += [(E, *row) for row in zip(log_Nc[keep], log_c2[keep], a_n[keep], a_d[keep])]
         if not cand:
             cand = [(0.0, np.log(1e13), np.log(1e13), 0.076, 0.095)]
         cand = np.array(cand)
-        logpred = np.stack([log_kaplan_nde(N, D, *row) for row in cand])
+        logpred = log_kaplan_nde(N, D, *point_columns(cand))
         obj = huber_grid(logL, logpred, delta)
         out = []
         for i in top_k(obj, k):

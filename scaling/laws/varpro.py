@@ -13,6 +13,7 @@ from scalefit.scaling.objective import huber
 
 def batched_nnls(X, y, w):
     """Solve min ||w (X c - y)|| with c >= 0 for every design X[g] (g, n, k); exact for small k.
+    y and w are (n,), shared by every design, or (g, n), each design's own.
 
     Enumerates the active sets (2^k - 1 of them), solves each restricted least-squares problem by
     its normal equations in one batched call, and keeps the feasible one with least residual.
@@ -25,7 +26,8 @@ def batched_nnls(X, y, w):
 
 def _batched_nnls(X, y, w):
     G, n, k = X.shape
-    Xw = X * w[None, :, None]
+    own = np.ndim(y) == 2  # each design its own targets and weights
+    Xw = X * (w[:, :, None] if own else w[None, :, None])
     yw = y * w
     best = np.full(G, np.inf)
     coef = np.zeros((G, k))
@@ -33,7 +35,7 @@ def _batched_nnls(X, y, w):
         for cols in itertools.combinations(range(k), size):
             Xs = Xw[:, :, cols]
             XtX = np.einsum("gni,gnj->gij", Xs, Xs)
-            Xty = np.einsum("gni,n->gi", Xs, yw)
+            Xty = np.einsum("gni,gn->gi" if own else "gni,n->gi", Xs, yw)
             XtX = XtX + 1e-12 * np.trace(XtX, axis1=1, axis2=2)[:, None, None] * np.eye(size)
             try:
                 c = np.linalg.solve(XtX, Xty[..., None])[..., 0]
