@@ -101,21 +101,21 @@ def prediction_lines(pr: dict) -> list[str]:
 
 
 def unbootstrapped_lines(out: dict) -> list[str]:
-    """Why a fit without a bootstrap prints '-': no 95% CI without resamples, and no stderr for
-    a parameter held fixed in the fit (E_x, E_y from the Kaplan fits or given) or one the fit's
-    covariance gives none for. The lines of '-' went unexplained."""
+    """Why a fit without a bootstrap prints '-' (no lines where it prints none): no 95% CI without
+    resamples, and no stderr for a parameter held fixed in the fit (E_x, E_y from the Kaplan fits
+    or given) or one the fit's covariance gives none for. The '-' went unexplained."""
     missing = [name for name, p in out["params"].items() if p.get("stderr") is None
                or not math.isfinite(p["stderr"])]
     held = {"kaplan": "taken from the per-dataset Kaplan fits", "given": "given"}.get(
         out.get("e_source"))
     fixed = [name for name in missing if held and name in ("E_x", "E_y")]
     other = [name for name in missing if name not in fixed]
-    text = "no bootstrap: no 95% CI ('-'; --bootstrap N gives them)"
-    if fixed:
-        text += f"; no stderr for {', '.join(fixed)}: {held}, held fixed in this fit"
-    if other:
-        text += f"; no stderr for {', '.join(other)}: the fit's covariance gives none"
-    return [f"note: {text}"]
+    no_ci = any(not all(v is not None and math.isfinite(v) for v in p["ci95"])
+                for p in out["params"].values())
+    parts = (["no 95% CI ('-'; --bootstrap N gives them)"] if no_ci else []) + \
+        ([f"no stderr for {', '.join(fixed)}: {held}, held fixed in this fit"] if fixed else []) + \
+        ([f"no stderr for {', '.join(other)}: the fit's covariance gives none"] if other else [])
+    return [f"note: no bootstrap: {'; '.join(parts)}"] if parts else []
 
 
 def downstream_text(out: dict) -> str:
