@@ -324,3 +324,15 @@ def test_weights_report_skips_a_statistic_with_no_finite_value(tmp_path):
     files = [p.name for p in write_weights_report(table, tmp_path, stats=["t_nu", "alpha"])]
     assert "t_nu_vs_step.png" in files and "alpha_vs_step.png" not in files
     assert "No finite value of 'alpha'" in (tmp_path / "report.md").read_text()
+
+
+def test_suite_report_refuses_two_losses_for_one_checkpoint(tmp_path):
+    """A checkpoint table holding one checkpoint's loss twice with different values (two sweeps
+    merged) was plotted with both points and checked on their mean, without a word."""
+    def twice(t):
+        row = t[(t["model"] == "mini-3") & (t["step"] == 480) & (t["metric"] == "loss")
+                & (t["dataset"] == "prose-val")]
+        return pd.concat([t, row.assign(value=row["value"] + 0.5)])
+    folder = shipped_suite_folder(tmp_path / "suite", table=twice)
+    one_line_error(["suite", "report", str(folder)], "checkpoints.parquet", "model=mini-3", "step=480",
+                   "different values")

@@ -207,6 +207,7 @@ def write_plots(data_dir) -> dict:
     """All plots into DATA_DIR/plots, and the checks."""
     from scalefit.errors import InputError
     from scalefit.scaling.trajectories.table import require_columns
+    from scalefit.schema import distinct_rows
     from scalefit.tables import read_table
 
     data_dir = Path(data_dir)
@@ -224,6 +225,9 @@ def write_plots(data_dir) -> dict:
         require_columns(table, STAT_COLUMNS, str(data_dir / "checkpoints.parquet"),
                         "a suite's weight-statistic rows")
     suite_dataset(table, str(data_dir / "checkpoints.parquet"))  # one loss to plot, or a message
+    evals = table[table["metric"].notna()]  # one value per checkpoint and measurement, not two averaged
+    distinct_rows(evals, ("model", "step", "dataset", "metric"), str(data_dir / "checkpoints.parquet"),
+                  "evaluation")
     out = data_dir / "plots"
     # a part the suite has no runs or checkpoints of gets no plot (was: empty axes, and a legend warning)
     paths = [plot_loss_vs_compute(runs, table, out)] if (runs["part"] == "grid").any() else []
