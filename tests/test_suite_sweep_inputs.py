@@ -72,3 +72,27 @@ def test_precision_pairs_are_read_stripped_and_once():
 
     with pytest.raises(InputError, match="a run against itself"):
         _pair(None, None, ("s1 :s1",))
+
+
+def test_a_misspelt_stat_is_refused_before_a_new_folder_is_swept(tmp_path, monkeypatch):
+    """A folder with nothing measured yet: the names a weights sweep writes are known from a probe,
+    so 't_nuu' is refused before the sweep (it was said only after every checkpoint), while a
+    real name, a diverged tensor's 'nonfinite' among them, reaches the sweep."""
+    reached = []
+
+    def swept(*args, **kwargs):
+        reached.append(True)
+        raise KeyboardInterrupt  # stop at the sweep: it was reached
+
+    monkeypatch.setattr(trainer_sweep, "sweep_suite", swept)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    result = sweep(tmp_path, spec, "--tables", str(tmp_path / "tables"), "--stats", "t_nu,t_nuu")
+    assert result.exit_code == 2 and not reached, result.output
+    assert "--stats: no statistic 't_nuu' is measured by a weights sweep (known: " in result.stderr
+    assert "t_nu" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = sweep(tmp_path, spec, "--tables", str(tmp_path / "tables"), "--stats", "t_nu,nonfinite,gennorm_beta")
+    assert reached and result.exit_code == 130, result.output
+    reached.clear()
+    result = sweep(tmp_path, spec, "--no-weights", "--tables", str(tmp_path / "tables"), "--stats", "t_nuu")
+    assert reached, result.output  # no weights measured: nothing to check the names against

@@ -196,8 +196,8 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 
     from scalefit.evals.cli import quiet_libraries
     from scalefit.errors import InputError
-    from scalefit.trainer.sweep import (check_kept_stats, kept_stats, spec_for_corpus, suite_tables,
-                                        sweep_suite, write_suite_tables)
+    from scalefit.trainer.sweep import (check_kept_stats, kept_stats, measurable_stats, spec_for_corpus,
+                                        suite_tables, sweep_suite, write_suite_tables)
 
     quiet_libraries()
     torch.set_num_threads(threads)
@@ -216,6 +216,8 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
         measured = next(iter(sorted(Path(out_dir).glob("parts/*/*/weights--*.parquet"))), None)
         if measured is not None:  # a name the folder's rows lack is said before sweeping, not after
             check_kept_stats(kept, pd.read_parquet(measured, columns=["stat"]))
+        elif weights and kept is not None:  # a new folder: the names a weights sweep writes
+            check_kept_stats(kept, measurable_stats(), "is measured by a weights sweep")
     written = []
     try:
         summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,

@@ -285,14 +285,25 @@ def kept_stats(text: str):
     return names
 
 
-def check_kept_stats(stats, weights: pd.DataFrame) -> None:
+def check_kept_stats(stats, weights: pd.DataFrame, measured: str = "was measured") -> None:
     """InputError naming a --stats statistic that the weight rows do not hold."""
     if stats is None or not len(weights):
         return
     unknown = sorted(set(stats) - set(weights["stat"].dropna()))
     if unknown:
-        raise InputError(f"--stats: no statistic '{unknown[0]}' was measured "
+        raise InputError(f"--stats: no statistic '{unknown[0]}' {measured} "
                          f"(known: {known(weights['stat'].dropna())}, or 'shipped', 'all')")
+
+
+def measurable_stats() -> pd.DataFrame:
+    """The rows a weights sweep writes, on a small matrix and a diverged one: their statistic names
+    are what --stats can keep, known before a new sweep folder has measured anything."""
+    import torch
+
+    from scalefit.weightstats.measure import weight_stats_table
+    probe = {"layers.0.mlp.dense_h_to_4h.weight": torch.randn(16, 16, generator=torch.Generator().manual_seed(0)),
+             "layers.0.mlp.dense_4h_to_h.weight": torch.full((4, 4), float("nan"))}
+    return weight_stats_table(probe)
 
 
 def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.DataFrame]:
