@@ -161,6 +161,17 @@ def test_a_constant_lr_run_is_not_described_as_a_cosine_decay():
     assert landmarks_for_run(run.assign(schedule="cosine")).phase(1212) == "cosine decay 50% done"
 
 
+def test_a_step_past_the_schedules_end_is_not_said_to_be_in_its_decay():
+    """--total-steps shorter than the run: a later step was 'cosine decay 100% done' (the decay
+    clipped), read as the LR the run had there; now it is after the schedule's end."""
+    run = long_table(models=("a",), warmups=(24,))
+    for style in ("cosine", "linear", "wsd"):
+        marks = landmarks_for_run(run.assign(schedule=style, total_steps=300))
+        assert marks.phase(426) == "after the schedule's end (step 300)", style
+        assert marks.phase(300) != marks.phase(426)
+    assert landmarks_for_run(run.assign(schedule="cosine", total_steps=300)).phase(300) == "cosine decay 100% done"
+
+
 def test_schedule_overrides_are_checked_and_total_steps_alone_is_used():
     run = long_table(models=("a",), warmups=(10,))
     assert landmarks_for_run(run, total_steps=3000).total_steps == 3000

@@ -73,6 +73,8 @@ class ScheduleLandmarks:
         done = self.decay_fraction(step)
         if not np.isfinite(done):
             return "decay horizon unknown"
+        if step > self.total_steps:  # not '100% done': the LR the run had there is not the schedule's
+            return f"after the schedule's end (step {self.total_steps:g})"
         if self.style == "wsd":
             return "before the cooldown" if step < self.decay_start else f"cooldown {100 * done:.0f}% done"
         name = "linear" if self.style == "linear" else "cosine"
