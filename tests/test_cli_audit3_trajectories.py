@@ -118,6 +118,16 @@ def test_weights_plot_refuses_a_group_it_does_not_have_among_ones_it_has(tmp_pat
     assert not (tmp_path / "p" / "t_nu_vs_step.png").exists()
 
 
+@pytest.mark.parametrize("option, value, what", [("--stat", ",", "statistic"), ("--group", " , ", "group")])
+def test_weights_plot_refuses_a_list_that_names_nothing(tmp_path, option, value, what):
+    """--stat , plotted the default t_nu and --group , every group, without a word."""
+    data = tmp_path / "w.csv"
+    checkpoint_table().to_csv(data, index=False)
+    one_line_error(["weights", "plot", "--data", str(data), option, value, "--out", str(tmp_path / "p")],
+                   f"{option} '{value}': names no {what}")
+    assert not (tmp_path / "p").exists()
+
+
 def test_weights_plot_says_which_checkpoints_it_could_not_draw(tmp_path):
     """A statistic that was nan or inf at some checkpoints (a family fit that failed) was drawn
     with those points missing, and the command said nothing of them."""

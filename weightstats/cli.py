@@ -41,6 +41,10 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
                                              "the shipped suite table is missing; pass --data TABLE "
                                              "(a table from `scalefit weights`)")
     table = checked_steps(table, data_path)
+    for option, given, what in (("--stat", stats, "statistic"), ("--group", groups, "group")):
+        if given and not split_values(given):  # ',' was the default (t_nu; every group), unsaid
+            raise InputError(f"{option} {','.join(given)!r}: names no {what}; give names separated by commas "
+                             f"(e.g. {'t_nu,alpha' if what == 'statistic' else 'mlp_in,attn_qkv'}) or leave it out")
     files = []
     for stat in split_values(stats) or ["t_nu"]:
         files += stat_plot(table, stat, out_dir, groups=split_values(groups) or None, tensor=tensor,
