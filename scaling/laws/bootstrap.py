@@ -72,6 +72,25 @@ def point_columns(X) -> list:
     return [np.ascontiguousarray(X[:, j])[:, None] for j in range(X.shape[1])]
 
 
+def stacked_lmfit_jacobian(model, params, data, indep) -> dict:
+    """fit_kws for ``model.fit(data, params, method="least_squares", **indep)`` that evaluate the
+    Jacobian's shifted points in one broadcast call of the model's formula (lmfit's residual
+    data - model per row; ``stacked_differences``, checked against lmfit's own residuals on the
+    first Jacobian), where lmfit varies exactly the formula's parameters in their order and the
+    formula broadcasts; else {} (lmfit evaluates each point)."""
+    names = [n for n in inspect.signature(model.func).parameters
+             if n not in model.independent_vars]
+    if [n for n, p in params.items() if p.vary and p.expr is None] != names:
+        return {}
+
+    def func(*theta, **x):
+        return model.func(**x, **dict(zip(names, theta)))
+
+    if not broadcasts(func, [params[n].value for n in names], indep, np.size(data)):
+        return {}
+    return stacked_differences(lambda X: data - func(*point_columns(X), **indep), check=True)
+
+
 def refit(func, theta0, bounds, indep, log_loss, delta, max_nfev=2000, *, stacked=False):
     """One Huber log-space fit from theta0; returns (theta, converged). ``stacked``: ``func``
     broadcasts (B, 1) parameter columns (``broadcasts``), so its Jacobian's points are

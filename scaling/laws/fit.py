@@ -19,8 +19,7 @@ from scalefit.options import bootstrap_count, nonnegative_int, positive_float
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
                                         percentile_ci)
 from scalefit.scaling.laws.allocation import allocation_summary
-from scalefit.scaling.laws.bootstrap import (LSQ_OPTIONS, bootstrap_law, broadcasts, point_columns,
-                                             stacked_differences)
+from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, stacked_lmfit_jacobian
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import (RunTable, as_run_table, check_varies,
                                             mixed_conditions_warning, n_convention_warning)
@@ -45,29 +44,13 @@ def _flops_factor(table: RunTable) -> float:
 
 
 def _fit_one(model, params, log_loss, indep, delta):
-    fit_kws = dict(LSQ_OPTIONS, f_scale=delta, **_stacked_jacobian(model, params, log_loss, indep))
+    fit_kws = dict(LSQ_OPTIONS, f_scale=delta,
+                   **stacked_lmfit_jacobian(model, params, log_loss, indep))
     fit_kws.pop("method")
     with warnings.catch_warnings():  # lmfit's sqrt of a negative variance (a parameter on a
         warnings.simplefilter("ignore", RuntimeWarning)  # bound): its stderr NaN, said so
         return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
                          max_nfev=4000, **indep)
-
-
-def _stacked_jacobian(model, params, log_loss, indep) -> dict:
-    """fit_kws evaluating the Jacobian's shifted points of the lmfit fit in one broadcast call
-    of the law's formula (lmfit's residual data - model per row; ``stacked_differences``,
-    checked against lmfit's own residuals on the first Jacobian), where lmfit varies exactly
-    the formula's parameters in their order and the formula broadcasts; else {}."""
-    names = model.free_params()
-    if [n for n, p in params.items() if p.vary and p.expr is None] != names:
-        return {}
-
-    def func(*theta, **x):
-        return model.func(**x, **dict(zip(names, theta)))
-
-    if not broadcasts(func, [params[n].value for n in names], indep, log_loss.size):
-        return {}
-    return stacked_differences(lambda X: log_loss - func(*point_columns(X), **indep), check=True)
 
 
 def _information(resid: np.ndarray, k: int) -> dict:

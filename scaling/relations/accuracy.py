@@ -20,7 +20,8 @@ from scipy.optimize import least_squares
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
-from scalefit.scaling.laws.bootstrap import point_columns, stacked_differences
+from scalefit.scaling.laws.bootstrap import (point_columns, stacked_differences,
+                                             stacked_lmfit_jacobian)
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import (SCATTER_KEYS, prediction_scatter, small_sample_scale,
                                                   student_t_widening)
@@ -174,7 +175,8 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
         for name, (lo, hi) in BOUNDS[law].items():
             params[name].set(min=lo, max=hi, value=float(np.clip(start[name], lo, hi)))
         with np.errstate(over="ignore"):
-            res = model.fit(y, params, L=L, method="least_squares")
+            res = model.fit(y, params, L=L, method="least_squares",
+                            fit_kws=stacked_lmfit_jacobian(model, params, y, {"L": L}))
         if best is None or res.chisqr < best.chisqr:
             best = res
     est = {n: ParamEstimate(float(best.params[n].value),
