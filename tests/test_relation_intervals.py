@@ -91,9 +91,14 @@ def test_prediction_interval_covers_new_observations():
     assert ci_hits < pi_hits
 
 
-def test_loss_prediction_interval_is_wider_than_the_curve_and_holds_the_runs():
-    runs = loss_runs(1000)
-    res = fit_loss_to_loss(pair_losses(runs, "x", "y"), n_bootstrap=40, seed=0)
+@pytest.fixture(scope="module")
+def loss_fit():
+    """A loss-to-loss fit (E refitted, 40 resamples) of loss_runs(1000), read by two tests."""
+    return fit_loss_to_loss(pair_losses(loss_runs(1000), "x", "y"), n_bootstrap=40, seed=0)
+
+
+def test_loss_prediction_interval_is_wider_than_the_curve_and_holds_the_runs(loss_fit):
+    res = loss_fit
     iv = interval_at(res, 3.0)
     assert iv["pi95"][0] < iv["ci95"][0] <= iv["value"] <= iv["ci95"][1] < iv["pi95"][1]
     truth = relation_forms.shifted_power_law(3.0, **RELATION)
@@ -175,9 +180,8 @@ def test_shipped_table_warns_when_e_sits_on_its_bound():
     assert hi - lo > 0.1  # was [0.306, 0.325] with E held fixed
 
 
-def test_prediction_where_draws_put_e_above_x_says_so():
-    runs = loss_runs(1000)
-    res = fit_loss_to_loss(pair_losses(runs, "x", "y"), n_bootstrap=40, seed=0)
+def test_prediction_where_draws_put_e_above_x_says_so(loss_fit):
+    res = loss_fit
     near = res.value("E_x") + 0.001  # E_x's 95% CI is about +-0.02 here
     iv = interval_at(res, near)
     assert "undefined_draws" in iv and "E_x" in iv["undefined_draws"]
