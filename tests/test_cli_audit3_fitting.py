@@ -215,3 +215,22 @@ def test_a_far_budget_without_intervals_speaks_of_none(tmp_path):
                "--budget", "1e30"]).output
     far = next(line for line in out.splitlines() if "beyond the largest fitted run (over" in line)
     assert "intervals" not in far and "nothing checks whether the law's form holds that far" in far
+
+
+def test_muennighoff_refuses_more_unique_tokens_than_tokens(tmp_path):
+    """A row with unique_tokens > tokens (a negative repetition count, R_D < 0) was accepted and
+    fitted as if it held U_D = D; with every row so, every stderr printed '-'. Now refused in one
+    line naming the file, the rows and what is accepted."""
+    from test_cli_audit import one_line_error
+    from test_muennighoff import CHIN, repeated_runs
+    data = tmp_path / "runs.csv"
+    runs = repeated_runs(dict(CHIN, R_D_star=5.0, R_N_star=10.0))
+    runs.loc[[3, 7], "unique_tokens"] = runs.loc[[3, 7], "tokens"] * 4
+    runs.to_csv(data, index=False)
+    one_line_error(["fit", "muennighoff", "--data", str(data), "--bootstrap", "0"],
+                   f"{data}: column 'unique_tokens', rows 4, 8: unique tokens above the run's "
+                   "tokens (row 4: 4e+08 > 1e+08)", "accepted: unique_tokens <= tokens")
+    runs.loc[[3, 7], "unique_tokens"] = runs.loc[[3, 7], "tokens"]  # U_D = D: no repetition
+    runs.to_csv(data, index=False)
+    assert "law muennighoff: 168 points" in run(["fit", "muennighoff", "--data", str(data),
+                                                 "--bootstrap", "0"]).output

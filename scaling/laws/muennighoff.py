@@ -10,8 +10,8 @@ repeated tokens and parameters in excess of what the unique data can feed are wo
 
 N*(U_D) = G (G U_D)^(beta/alpha), G = (alpha A / (beta B))^(1/(alpha+beta)), is the
 compute-optimal size for U_D tokens on the law's own Chinchilla frontier (the authors'
-``D_to_N``). U_D is read from the run table's ``unique_tokens`` column and capped at D (a run
-cannot see more unique tokens than it trains on). With no repetition and no excess parameters
+``D_to_N``). U_D is read from the run table's ``unique_tokens`` column, which the run-table check
+holds to U_D <= D (a run cannot see more unique tokens than it trains on); the functions cap it at D. With no repetition and no excess parameters
 (R_D = R_N = 0) the law is Chinchilla's; as R*_D, R*_N grow it tends to Chinchilla's too. With
 unique data unconstrained the compute-optimal frontier is Chinchilla's (eq. 4 of Hoffmann et al.).
 
@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalefit.errors import InputError, data_row
+from scalefit.options import file_column
 from scalefit.scaling.laws.chinchilla import Chinchilla, chinchilla_log_frontier
 from scalefit.scaling.laws.law import Law, allocation_exponents, safe_log
 from scalefit.scaling.laws.published import published_laws
@@ -88,6 +90,22 @@ class DataConstrained(Law):
     log_scales = ("A", "B", "R_D_star", "R_N_star")
     bounds = dict(Chinchilla.bounds, log_R_D_star=(np.log(1e-2), np.log(1e4)),
                   log_R_N_star=(np.log(1e-2), np.log(1e4)))
+
+    @classmethod
+    def check_runs(cls, frame, source, df):
+        """InputError naming the rows whose unique tokens exceed their tokens (U_D > D): such a
+        run repeats its data fewer than once, R_D < 0, and was fitted as if it held U_D = D."""
+        U_D, D = frame["U_D"].to_numpy(float), frame["D"].to_numpy(float)
+        bad = np.flatnonzero(U_D > D)
+        if bad.size:
+            rows = ", ".join(str(data_row(df, i)) for i in bad[:10])
+            more = f", ... ({bad.size} in all)" if bad.size > 10 else ""
+            i = int(bad[0])
+            raise InputError(
+                f"{source}: column '{file_column(df, cls.columns['U_D'])}', "
+                f"row{'s' * (bad.size > 1)} {rows}{more}: unique tokens above the run's tokens "
+                f"(row {data_row(df, i)}: {U_D[i]:.4g} > {D[i]:.4g}); accepted: unique_tokens <= "
+                "tokens (a run trains on its unique tokens D / U_D >= 1 times)")
 
     def starts(self, data, k=4, delta=HUBER_DELTA, N=None, D=None, U_D=None):
         """Chinchilla's variable-projection starts from the runs without repetition (all runs
