@@ -25,21 +25,26 @@ RELATION_DRAWS = ("K", "kappa", "E_x", "E_y")
 KAPLAN_NAMES = ("E", "N_c", "D_c", "alpha_N", "alpha_D")
 
 
-def _log_kaplan_nde_and_jac(theta, logN, logD):
-    """log L of Kaplan + E (``laws.kaplan.log_kaplan_nde``) and its Jacobian in
-    (E, log_N_c, log_D_c, alpha_N, alpha_D): analytic, so a refit costs a fifth of finite
-    differences."""
+def _log_kaplan_nde_parts(theta, logN, logD):
+    """log L of Kaplan + E (``laws.kaplan.log_kaplan_nde``) and the terms its Jacobian reuses."""
     E, lNc, lDc, aN, aD = theta
     t1 = (aN / aD) * (lNc - logN)
     t2 = lDc - logD
     s = np.logaddexp(t1, t2)
     with np.errstate(divide="ignore"):
         log_total = np.logaddexp(np.log(E), aD * s)  # log(E + P) without overflow
+    return log_total, (t1, t2, s)
+
+
+def _log_kaplan_nde_jac(theta, logN, parts):
+    """The Jacobian of ``_log_kaplan_nde_parts``' log L in (E, log_N_c, log_D_c, alpha_N,
+    alpha_D): analytic, so a refit costs a fifth of finite differences."""
+    E, lNc, lDc, aN, aD = theta
+    log_total, (t1, t2, s) = parts
     share = np.exp(aD * s - log_total)  # P / (E + P)
     w1, w2 = np.exp(t1 - s), np.exp(t2 - s)
-    jac = np.stack([np.exp(-log_total), share * w1 * aN, share * aD * w2,
-                    share * w1 * (lNc - logN), share * (s - w1 * t1)], axis=1)
-    return log_total, jac
+    return np.stack([np.exp(-log_total), share * w1 * aN, share * aD * w2,
+                     share * w1 * (lNc - logN), share * (s - w1 * t1)], axis=1)
 
 
 def _log_kaplan_nde(E, lNc, lDc, aN, aD, logN, logD):
@@ -81,8 +86,16 @@ class KaplanRefits:
         lo, hi = self.bounds
         x0 = self.theta0 if start is None or not np.all(np.isfinite(start)) \
             else np.clip(start, lo, hi)
-        ret = least_squares(lambda t: _log_kaplan_nde_and_jac(t, n_, d_)[0] - y_, x0,
-                            jac=lambda t: _log_kaplan_nde_and_jac(t, n_, d_)[1],
+        last = {}  # the Jacobian is asked at the point just evaluated: its terms are kept
+
+        def parts(t):
+            key = t.tobytes()
+            if last.get("key") != key:
+                last.update(key=key, parts=_log_kaplan_nde_parts(t, n_, d_))
+            return last["parts"]
+
+        ret = least_squares(lambda t: parts(t)[0] - y_, x0,
+                            jac=lambda t: _log_kaplan_nde_jac(t, n_, parts(t)),
                             bounds=self.bounds, f_scale=self.delta, max_nfev=2000,
                             **LSQ_OPTIONS)
         return ret.x if ret.status > 0 else None
