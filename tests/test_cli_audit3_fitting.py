@@ -234,3 +234,36 @@ def test_muennighoff_refuses_more_unique_tokens_than_tokens(tmp_path):
     runs.to_csv(data, index=False)
     assert "law muennighoff: 168 points" in run(["fit", "muennighoff", "--data", str(data),
                                                  "--bootstrap", "0"]).output
+
+
+def tied_runs(path, seed=9):
+    """20 runs trained at D = N / 10 each (N and D move together), Chinchilla's form with 1% log
+    noise; with seed 9 the fitted law puts N* below one parameter at every default budget."""
+    rng = np.random.default_rng(seed)
+    N = np.geomspace(1e7, 1e10, 20)
+    D = N / 10
+    loss = (1.7 + 400 / N ** 0.34 + 410 / D ** 0.28) * np.exp(rng.normal(0, 0.01, N.size))
+    pd.DataFrame({"params": N, "tokens": D, "loss": loss}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_fit_warns_when_n_and_d_move_together_and_n_star_is_below_one(tmp_path):
+    """fit chinchilla on runs at D = N/10 printed N* = 3.41e-09 parameters as a projection with
+    no warning (compare's explanation said N and D move together; fit said nothing). Now fit
+    warns of the design (compare's own clause) and both say an N* below 1 is meaningless."""
+    data = tied_runs(tmp_path / "tied.csv")
+    fit = json.loads(run(["fit", "chinchilla", "--data", data, "--bootstrap", "0",
+                          "--json"]).stdout)
+    tied = ("only 0 of the 20 model sizes were trained at more than one token count (tokens per "
+            "parameter 0.1 to 0.1), so N and D move together")
+    assert any(w.startswith(tied) and "the allocation (a, b, N*, D*) is the form's" in w
+               for w in fit["warnings"]), fit["warnings"]
+    n_star = fit["allocation"]["budgets"][0]["N_opt"]
+    assert n_star < 1
+    assert f"N* = {n_star:.3g} at 6e+20 FLOPs (below 1 at 3 of 3 budgets) is under one parameter: " \
+           "meaningless as an allocation" in " ".join(fit["warnings"])
+    out = run(["compare", "--data", data, "--bootstrap", "0"]).output
+    assert "warning (chinchilla): N* = " in out and "Only 0 of the 20 model sizes" in out
+    grid = json.loads(run(["fit", "chinchilla", "--data", grid_runs(tmp_path / "grid.csv"),
+                           "--bootstrap", "0", "--json"]).stdout)
+    assert not any("move together" in w or "meaningless" in w for w in grid["warnings"])

@@ -18,7 +18,8 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
                                               n_convention_note, project)
 from scalefit.scaling.laws.n_convention_gap import gap_sentence, n_convention_gap
 from scalefit.scaling.laws.registry import canonical_law, law_for
-from scalefit.scaling.laws.runtable import runs_and_source, validate_runs
+from scalefit.scaling.laws.runtable import (runs_and_source, tied_text, token_design,
+                                             validate_runs)
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
 
@@ -166,6 +167,10 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     rows, notes = budget_rows(fits, budgets, frame=table.frame, largest_fitted=largest,
                               held_flops=held_flops, convention=convention,
                               smallest_fitted=smallest)
+    for name, result in fits.items():
+        warning = sub_unit_optimum_warning(rows, f"{name}_")
+        if warning and warning not in result.warnings:
+            result.warnings.append(warning)
     return Comparison(
         data=source, n_runs=int(len(runs)), n_fit=int(len(train)), n_holdout=int(len(held)),
         laws=list(laws), fits=fits, holdout=held_errors, budgets=rows,
@@ -220,11 +225,21 @@ def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitt
     return rows, notes
 
 
-def _distinct(values, rtol=0.02):
-    values = np.sort(np.asarray(values, float))
-    if values.size == 0:
-        return 0
-    return 1 + int(np.sum(np.diff(np.log(values)) > rtol))
+def sub_unit_optimum_warning(rows, prefix: str = "") -> str | None:
+    """A warning when a projected N* or D* (``rows``: budget rows, keys ``prefix + 'N_opt'``) is
+    below 1: no model has under one parameter, nor trains on under one token, so the number is
+    meaningless; it comes from a law whose N and D terms the runs did not separate."""
+    parts = []
+    for key, symbol, unit in (("N_opt", "N*", "parameter"), ("D_opt", "D*", "token")):
+        low = [r for r in rows if np.isfinite(r.get(prefix + key, np.nan)) and r[prefix + key] < 1]
+        if low:
+            parts.append(f"{symbol} = {low[0][prefix + key]:.3g} at {low[0]['flops']:.3g} FLOPs "
+                         f"(below 1 at {len(low)} of {len(rows)} budgets) is under one {unit}")
+    if not parts:
+        return None
+    return ("; ".join(parts) + ": meaningless as an allocation, a sign that the runs do not "
+            "separate the law's N and D terms, so its optimum is an artefact of the fit, not a "
+            "size to train")
 
 
 def _n_draws(fit: FitResult) -> int:
@@ -318,12 +333,9 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
     (``difference``: their paired difference in a, ``allocation_difference``, when both laws were
     refitted to the same resamples; the verdict then reads its interval; ``gap``: that difference
     split into the N convention and the functional form, ``n_convention_gap``)."""
-    N = frame["N"].to_numpy(float)
     D = frame["D"].to_numpy(float)
     L = frame["L"].to_numpy(float)
-    sizes = np.unique(np.round(np.log(N), 2))
-    multi = sum(_distinct(D[np.round(np.log(N), 2) == s]) > 1 for s in sizes)
-    tpp = D / N
+    design = token_design(frame)
     names = list(fits)
     verdict, a_text, more_n = allocation_verdict(fits, difference)
     paired = verdict != "unknown" and _readable(difference)
@@ -339,39 +351,34 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
     comparable = sum(np.isfinite(f.extra.get("allocation", {}).get("a", np.nan)) for f in fits.values()) >= 2
     if not comparable:
         undecided = "no two allocations to compare"  # not a matter of resamples
-    # checkpoints of one run per size are measured at several token counts, not trained at them
-    checkpoints = ("step" in frame.columns and "model" in frame.columns
-                   and frame.groupby("model")["step"].nunique().max() > 1)
-    trained = "measured (as checkpoints of one run each)" if checkpoints else "trained"
     if not comparable:  # a law of N or D alone sees no N-D trade-off and sets no allocation
         first = f"{a_text} ({undecided}); {_floor_text(fits, L.min())}."
-    elif multi <= len(sizes) / 2:
+    elif design["tied"]:
         tail = {"differ": f", with {more_n} putting more of extra compute into parameters " + (
                     f"({diff_text} excludes 0)." if paired else "(the 95% intervals do not overlap)."),
                 "agree": (f"; {diff_text} includes 0, so these runs do not tell them apart." if paired
                           else ", which agree within their 95% intervals."),
                 "unknown": f" ({undecided})."}[verdict]
-        first = (f"Only {multi} of the {len(sizes)} model sizes were {trained} at more than one "
-                 f"token count (tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so N "
-                 f"and D move together and the split between the N and D terms rests on the "
-                 f"functional form: {a_text}" + tail)
+        tied = tied_text(design)
+        first = f"{tied[:1].upper()}{tied[1:]}: {a_text}" + tail
     else:
         floor = _floor_text(fits, L.min())
-        design = (f"{multi} of the {len(sizes)} model sizes were {trained} at several token counts "
-                  f"(tokens per parameter {tpp.min():.3g} to {tpp.max():.3g}), so both laws see "
-                  f"the N-D trade-off directly")
+        lo, hi = design["tpp"]
+        seen = (f"{design['multi']} of the {design['sizes']} model sizes were "
+                f"{design['trained']} at several token counts (tokens per parameter {lo:.3g} "
+                f"to {hi:.3g}), so both laws see the N-D trade-off directly")
         if verdict == "differ":
             apart = f": {diff_text} excludes 0" if paired else " beyond their 95% intervals"
-            first = (f"{design}, yet {a_text} differ{apart} ({more_n} puts "
+            first = (f"{seen}, yet {a_text} differ{apart} ({more_n} puts "
                      f"more of extra compute into parameters): {floor}, and a form without E "
                      "reads that flattening as diminishing returns instead.")
         elif verdict == "agree" and paired:
-            first = (f"{design}; {a_text}, and {diff_text} includes 0, so these runs do not tell "
+            first = (f"{seen}; {a_text}, and {diff_text} includes 0, so these runs do not tell "
                      f"the two allocations apart; {floor}.")
         elif verdict == "agree":
-            first = f"{design}, and {a_text} agree within their 95% intervals; {floor}."
+            first = f"{seen}, and {a_text} agree within their 95% intervals; {floor}."
         else:
-            first = f"{design}; {a_text} ({undecided}); {floor}."
+            first = f"{seen}; {a_text} ({undecided}); {floor}."
     if comparable and "params_nonembed" in frame.columns and "params" in frame.columns:
         share = frame["params_nonembed"].to_numpy(float) / frame["params"].to_numpy(float)
         first = first[:-1] + (f"; Kaplan's N counts non-embedding parameters only, "

@@ -177,6 +177,53 @@ def mixed_conditions_warning(frame: pd.DataFrame) -> str | None:
             f"{column}=VALUE, or walk them with `scalefit reconcile --by {column}`")
 
 
+def _distinct(values, rtol=0.02) -> int:
+    """How many distinct values (log gaps above ``rtol`` apart) ``values`` holds."""
+    values = np.sort(np.asarray(values, float))
+    if values.size == 0:
+        return 0
+    return 1 + int(np.sum(np.diff(np.log(values)) > rtol))
+
+
+def token_design(frame: pd.DataFrame) -> dict:
+    """How a validated table samples D at each model size: ``sizes``, ``multi`` (sizes trained,
+    or measured as checkpoints of one run, at more than one token count), ``tpp`` (tokens per
+    parameter, min and max), ``trained`` (the word for how), and ``tied``: at most half the sizes
+    see several D, so N and D move together and no law can split its N and D terms from data."""
+    N, D = frame["N"].to_numpy(float), frame["D"].to_numpy(float)
+    size = np.round(np.log(N), 2)
+    sizes = np.unique(size)
+    multi = int(sum(_distinct(D[size == s]) > 1 for s in sizes))
+    tpp = D / N
+    checkpoints = ("step" in frame.columns and "model" in frame.columns
+                   and frame.groupby("model")["step"].nunique().max() > 1)
+    return {"sizes": len(sizes), "multi": multi, "tpp": (float(tpp.min()), float(tpp.max())),
+            "trained": "measured (as checkpoints of one run each)" if checkpoints else "trained",
+            "tied": multi <= len(sizes) / 2}
+
+
+def tied_text(design: dict) -> str:
+    """'only 0 of the 20 model sizes were trained at more than one token count (...), so N and D
+    move together ...': the clause fit's warning and compare's explanation share."""
+    lo, hi = design["tpp"]
+    return (f"only {design['multi']} of the {design['sizes']} model sizes were "
+            f"{design['trained']} at more than one token count (tokens per parameter {lo:.3g} to "
+            f"{hi:.3g}), so N and D move together and the split between the N and D terms rests "
+            "on the functional form")
+
+
+def tied_design_warning(frame: pd.DataFrame, law) -> str | None:
+    """A warning when N and D move together (``token_design``) and ``law`` has both terms: its
+    allocation (a, b, N*, D*) then comes from its form, not from the runs; else None."""
+    if not {"N", "D"} <= set(law.needs) or not {"N", "D"} <= set(frame.columns):
+        return None
+    design = token_design(frame)
+    if not design["tied"]:
+        return None
+    return (tied_text(design) + ": the allocation (a, b, N*, D*) is the form's, not the runs'; "
+            "train some sizes at several token counts to separate the terms")
+
+
 def _choose_n(df: pd.DataFrame, law) -> str | None:
     if law.nonembedding_n and "params_nonembed" in df.columns:
         return "params_nonembed"
