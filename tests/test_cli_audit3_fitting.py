@@ -267,3 +267,13 @@ def test_fit_warns_when_n_and_d_move_together_and_n_star_is_below_one(tmp_path):
     grid = json.loads(run(["fit", "chinchilla", "--data", grid_runs(tmp_path / "grid.csv"),
                            "--bootstrap", "0", "--json"]).stdout)
     assert not any("move together" in w or "meaningless" in w for w in grid["warnings"])
+
+
+def test_compare_says_isoflop_has_no_loss_rmse(tmp_path):
+    """compare isoflop chinchilla printed 'in-sample fit: isoflop RMSE(log L) nan': IsoFLOP fits
+    each budget's optimum, not a loss surface, so it has no RMSE of log L to print."""
+    out = run(["compare", "isoflop", "chinchilla", "--data", grid_runs(tmp_path / "runs.csv"),
+               "--bootstrap", "0"]).output
+    assert "nan" not in out.splitlines()[-1]
+    assert ("in-sample fit: isoflop no RMSE(log L) (it fits budget optima, not a loss surface), "
+            "chinchilla RMSE(log L) 0.") in out

@@ -327,6 +327,17 @@ def _floor_text(fits: dict[str, FitResult], lowest: float) -> str:
             f"the lowest observed loss {lowest:.3g}")
 
 
+def _in_sample_text(name: str, fit: FitResult) -> str:
+    """'chinchilla RMSE(log L) 0.0087'; for a law with no loss surface (IsoFLOP) what it fits
+    instead, where its RMSE printed 'nan'."""
+    rmse = fit.extra.get("rmse_log", np.nan)
+    if np.isfinite(rmse):
+        return f"{name} RMSE(log L) {rmse:.4f}"
+    if not law_for(fit.law).predicts_loss:
+        return f"{name} no RMSE(log L) (it fits budget optima, not a loss surface)"
+    return f"{name} RMSE(log L) not computed"
+
+
 def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
                          difference: dict | None = None, gap: dict | None = None) -> list[str]:
     """Two sentences, computed from the runs, on why the two laws' allocations differ
@@ -336,7 +347,6 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
     D = frame["D"].to_numpy(float)
     L = frame["L"].to_numpy(float)
     design = token_design(frame)
-    names = list(fits)
     verdict, a_text, more_n = allocation_verdict(fits, difference)
     paired = verdict != "unknown" and _readable(difference)
     if paired:
@@ -389,8 +399,7 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
         frame = frame.assign(schedule_tokens=frame["steps"].astype(float)
                              * frame["batch_tokens"].astype(float))
         sched = ["schedule_tokens"]
-    rmse = {n: f.extra.get("rmse_log", np.nan) for n, f in fits.items()}
-    fit_text = ", ".join(f"{n} RMSE(log L) {rmse[n]:.4f}" for n in names)
+    fit_text = ", ".join(_in_sample_text(n, f) for n, f in fits.items())
     if sched:
         total = frame[sched[0]].to_numpy(float)
         matched = int(np.sum(np.abs(total - D) <= 0.01 * D))
