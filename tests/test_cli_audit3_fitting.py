@@ -277,3 +277,20 @@ def test_compare_says_isoflop_has_no_loss_rmse(tmp_path):
     assert "nan" not in out.splitlines()[-1]
     assert ("in-sample fit: isoflop no RMSE(log L) (it fits budget optima, not a loss surface), "
             "chinchilla RMSE(log L) 0.") in out
+
+
+def test_isoflop_says_once_which_budgets_it_excluded(tmp_path):
+    """fit isoflop on a 5 x 5 grid printed 'budget ... FLOPs excluded: only 1 model sizes' as
+    one warning line per budget (nine lines); now one line per reason, listing the budgets, with
+    'only 1 model size' in the singular."""
+    out = run(["fit", "isoflop", "--data", grid_runs(tmp_path / "runs.csv"), "--bootstrap",
+               "0"]).output
+    excluded = [line for line in out.splitlines() if "FLOPs excluded" in line]
+    assert excluded == ["warning: budgets 6e+15, 5.4e+16, 5.4e+18, 6e+19 FLOPs excluded: only 1 "
+                        "model size",
+                        "warning: budgets 1.8e+16, 6e+16, 5.4e+17, 6e+18, 1.8e+19 FLOPs excluded: "
+                        "only 2 model sizes"], excluded
+    from scalefit.scaling.laws.isoflop import excluded_line
+    many = excluded_line([float(c) for c in range(1, 11)], "why")
+    assert many == "budgets 1, 2, 3, 4, 5, 6, 7, 8, ... (10 in all) FLOPs excluded: why"
+    assert excluded_line([6e15], "why") == "budget 6e+15 FLOPs excluded: why"

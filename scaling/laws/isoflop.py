@@ -37,8 +37,9 @@ def isoflop_minimum(log_n, loss, method: str = "parabola"):
     order = np.argsort(log_n)
     x = np.asarray(log_n, float)[order]
     y = np.asarray(loss, float)[order]
-    if np.unique(x).size < MIN_POINTS_PER_BUDGET:
-        return np.nan, np.nan, f"only {np.unique(x).size} model sizes"
+    sizes = np.unique(x).size
+    if sizes < MIN_POINTS_PER_BUDGET:
+        return np.nan, np.nan, f"only {sizes} model size{'s' * (sizes != 1)}"
     i = int(np.argmin(y))
     if i == 0 or i == x.size - 1:
         side = "smallest" if i == 0 else "largest"
@@ -107,6 +108,7 @@ def isoflop_optima(frame: pd.DataFrame, method: str = "parabola", source: str = 
     method = checked_method(method)
     budgets = budget_groups(frame)
     rows, warnings = [], repeated_sizes(frame, method, source, file_rows)
+    excluded: dict[str, list[float]] = {}  # why: the budgets it excludes
     for c, group in frame.groupby(budgets, sort=True):
         m, l_star, why = isoflop_minimum(np.log(group["N"]), group["L"], method)
         n_star = float(np.exp(m)) if np.isfinite(m) else np.nan
@@ -114,8 +116,17 @@ def isoflop_optima(frame: pd.DataFrame, method: str = "parabola", source: str = 
                      "D_opt": c / (FLOPS_PER_PARAM_TOKEN * n_star) if np.isfinite(n_star) else np.nan,
                      "loss_opt": l_star, "excluded": why or ""})
         if why:
-            warnings.append(f"budget {c:.3g} FLOPs excluded: {why}")
+            excluded.setdefault(why, []).append(float(c))
+    warnings += [excluded_line(budgets_out, why) for why, budgets_out in excluded.items()]
     return pd.DataFrame(rows), warnings
+
+
+def excluded_line(budgets, why: str, shown: int = 8) -> str:
+    """One warning for every budget excluded for one reason ('budgets 6e+15, 5.4e+16 FLOPs
+    excluded: only 1 model size'): one line per budget was nine lines of the same words."""
+    listed = ", ".join(f"{c:.3g}" for c in budgets[:shown])
+    more = f", ... ({len(budgets)} in all)" if len(budgets) > shown else ""
+    return f"budget{'s' * (len(budgets) > 1)} {listed}{more} FLOPs excluded: {why}"
 
 
 def too_few_budgets(table, optima: pd.DataFrame, n_good: int) -> str:
