@@ -294,3 +294,18 @@ def test_isoflop_says_once_which_budgets_it_excluded(tmp_path):
     many = excluded_line([float(c) for c in range(1, 11)], "why")
     assert many == "budgets 1, 2, 3, 4, 5, 6, 7, 8, ... (10 in all) FLOPs excluded: why"
     assert excluded_line([6e15], "why") == "budget 6e+15 FLOPs excluded: why"
+
+
+def test_reconcile_prints_a_change_that_rounds_to_zero_without_a_sign():
+    """reconcile's findings printed a step of '(-0.000)': a change of -0.0002 in a, shown to 3
+    decimals, read as a step down. A value that rounds to zero now prints '0.000'."""
+    from scalefit.scaling.laws.reconcile import Move, Step, walk_findings
+    steps = [Step("", "x", 20, a=0.5, a_lo=0.45, a_hi=0.55),
+             Step("", "y", 20, a=0.4998, a_lo=0.45, a_hi=0.55, chinchilla_a=0.4997)]
+    moves = [Move("", "x", "y", -0.0002, True, delta_ci95=(-0.0004, 0.03), apart=False)]
+    text = " ".join(walk_findings(steps, moves, n_bootstrap=100))
+    assert "-0.000" not in text and "+0.000" not in text, text
+    assert "(0.000 [0.000, +0.030])" in text and "'y' 0.000 [0.000, +0.030]" in text, text
+    assert "minus the IsoFLOP a: 0.000 to 0.000" in text, text
+    moves[0].delta_ci95, moves[0].apart = (np.nan, np.nan), None
+    assert "(0.000); their 95% intervals overlap" in " ".join(walk_findings(steps, moves))

@@ -393,9 +393,16 @@ def walk_moves(steps: list[Step], n_bootstrap: int = 0, draws: dict | None = Non
     return moves
 
 
+def _signed(x: float) -> str:
+    """x to 3 decimals with its sign ('+0.012'); one that rounds to zero without a sign ('0.000':
+    '(-0.000)' read as a step down that the table's own 3 decimals cannot show)."""
+    text = f"{x:+.3f}"
+    return text[1:] if float(text) == 0 else text
+
+
 def _change(m: Move) -> str:
     lo, hi = m.delta_ci95
-    return f"{m.delta_a:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    return f"{_signed(m.delta_a)} [{_signed(lo)}, {_signed(hi)}]"
 
 
 def _ci(lo, hi):
@@ -427,7 +434,7 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
         share = ""
         if len(pm) > 1 and abs(total) > 1e-12:
             ratio = big.delta_a / total
-            whole = f"the walk's change {total:+.3f} from '{first.condition}' to '{last.condition}'"
+            whole = f"the walk's change {_signed(total)} from '{first.condition}' to '{last.condition}'"
             if ratio <= 1:  # a share only of a change it is part of: not -1440% of +0.009
                 share = f", {ratio:.0%} of {whole}" if ratio > 0 else f", against {whole}"
             else:
@@ -438,7 +445,7 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
             out.append(head + f"({_change(big)}{share}), a change whose 95% interval "
                        + ("excludes 0" if big.apart else "includes 0"))
         else:
-            out.append(head + f"({big.delta_a:+.3f}{share}); their 95% intervals "
+            out.append(head + f"({_signed(big.delta_a)}{share}); their 95% intervals "
                        + {True: "overlap", False: "do not overlap", None: unknown}[big.overlap])
         paired = all(m.apart is not None for m in pm)
         if paired:
@@ -448,7 +455,7 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
             apart = [m for m in pm if m.overlap is False]
             together = [m for m in pm if m.overlap is True]
         def listed(ms):
-            return ", ".join(f"'{m.target}' {_change(m) if paired else f'{m.delta_a:+.3f}'}" for m in ms)
+            return ", ".join(f"'{m.target}' {_change(m) if paired else _signed(m.delta_a)}" for m in ms)
         parts = []
         if apart:
             parts.append(f"{len(apart)} of {len(pm)} steps " + (
@@ -475,5 +482,5 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
                        f"{min(x.chinchilla_a for x in chin):.3f} to "
                        f"{max(x.chinchilla_a for x in chin):.3f}; minus the "
                        f"{'IsoFLOP' if law == 'isoflop' else law} a: "
-                       f"{gaps.min():+.3f} to {gaps.max():+.3f}")
+                       f"{_signed(gaps.min())} to {_signed(gaps.max())}")
     return out
