@@ -309,3 +309,25 @@ def test_reconcile_prints_a_change_that_rounds_to_zero_without_a_sign():
     assert "minus the IsoFLOP a: 0.000 to 0.000" in text, text
     moves[0].delta_ci95, moves[0].apart = (np.nan, np.nan), None
     assert "(0.000); their 95% intervals overlap" in " ".join(walk_findings(steps, moves))
+
+
+def test_schedule_law_on_runs_of_several_sizes_says_what_to_pass(tmp_path):
+    """Plain `fit schedule-law` on the shipped suite failed with 'the runs differ in size (24
+    runs named); fit one size (--model) ...' while --model's help said 'default every run of the
+    table'. The help now says the runs must be of one size unless --by-size, and the error says
+    what to pass: --by-size, or --model RUN[,RUN] with runs of one size (predict curve too)."""
+    from test_cli_audit import one_line_error
+    data = tmp_path / "sized.csv"
+    rows = pd.read_csv(checkpoint_table(data))
+    rows.assign(params=rows["model"].map({"a": 1e6, "b": 2e6})).to_csv(data, index=False)
+    said = (f"{data}: the 2 runs to fit have 2 sizes (N = 1e+06 to 2e+06); without --by-size a "
+            "schedule law fits runs of one size: pass --by-size", "or --model RUN[,RUN] with "
+            "runs of one size, e.g. --model a (N = 1e+06, 1 run of that size)")
+    one_line_error(["fit", "schedule-law", "--data", str(data), "--bootstrap", "0"], *said)
+    one_line_error(["predict", "curve", "--data", str(data), "--schedule", "cosine:1000",
+                    "--bootstrap", "0"], *said)
+    helped = " ".join(run(["fit", "schedule-law", "--help"]).output.split())
+    assert "of one size unless --by-size; default every run of the table (which then must be " \
+           "of one size, or give --by-size)" in helped
+    assert "momentum fitted to" in run(["fit", "schedule-law", "--data", str(data), "--model",
+                                        "a", "--bootstrap", "0"]).output

@@ -56,7 +56,9 @@ def schedule_law_options(func):
                      help=f"Dataset of a long table's loss rows: required with --data when the table has "
                           f"several; without --data, the shipped table's {SHIPPED_DATASET}."),
         click.option("--model", "models", multiple=True, metavar="RUN[,RUN]",
-                     help="Runs (model column) to fit on; default every run of the table."),
+                     help="Runs (model column) to fit on, of one size unless --by-size; "
+                          "default every run of the table (which then must be of one size, "
+                          "or give --by-size)."),
         click.option("--by-size", is_flag=True, default=False,
                      help="L0 and A power laws of N (params column): one fit for runs of "
                           "several sizes."),
@@ -136,6 +138,25 @@ def pick_runs(rows, models, source, option: str = "--model"):
     return rows[rows["model"].isin(models)] if models else rows
 
 
+def one_size_unless_by_size(rows, by_size: bool, source) -> None:
+    """InputError when the runs to fit differ in size (params) without --by-size: the law then
+    shares L0 and A among them, so it fits runs of one size. Says what to pass instead: --by-size,
+    or --model with runs of one size (the plain command on the shipped suite read only 'the
+    runs differ in size', beside a --model help that promised every run)."""
+    if by_size or "params" not in rows.columns or rows["model"].nunique() < 2:
+        return
+    sizes = rows.dropna(subset=["params"]).groupby("params")["model"].unique()
+    if len(sizes) < 2:
+        return
+    smallest = sorted(map(str, sizes.iloc[0]))
+    raise InputError(f"{source}: the {rows['model'].nunique()} runs to fit have {len(sizes)} "
+                     f"sizes (N = {sizes.index[0]:.4g} to {sizes.index[-1]:.4g}); without "
+                     "--by-size a schedule law fits runs of one size: pass --by-size (L0 and A "
+                     "as power laws of N, one fit for them all), or --model RUN[,RUN] with runs "
+                     f"of one size, e.g. --model {smallest[0]} (N = {sizes.index[0]:.4g}, "
+                     f"{len(smallest)} run{'s' * (len(smallest) > 1)} of that size)")
+
+
 def _fit_text(out: dict) -> str:
     lines = [f"{out['law']} fitted to {out['n_points']} checkpoints of {out['n_runs']} run(s) "
              f"({', '.join(out['runs'])})"]
@@ -187,6 +208,7 @@ def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, mod
     from scalefit.scaling.laws.curves import curves_from_table
     rows, source, dataset = load_rows(data_path, loss_column, dataset, models)
     rows = pick_runs(rows, models, source)
+    one_size_unless_by_size(rows, by_size, source)
     curves = curves_from_table(rows, min_step=min_step)
     result = fit_curves(curves, law_name(law, by_size), delta=delta, n_bootstrap=n_bootstrap,
                         seed=seed, progress=True, lam=lam)
@@ -293,10 +315,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     train = train[train["model"] != measured]
     if train.empty:
         raise InputError("--model: no run left to fit on (the --measured run is kept out)")
-    if not by_size and train["model"].nunique() > 1 and "params" in train.columns \
-            and train["params"].nunique() > 1:
-        raise InputError(f"--model: choose the run(s) of one size to fit on, or --by-size "
-                         f"(runs: {', '.join(sorted(rows['model'].unique()))})")
+    one_size_unless_by_size(train, by_size, source)
     sizes = {name: rows["params"].dropna().unique() if "params" in rows.columns else np.array([])
              for name, rows in (("target", target if target is not None else train), ("train", train))}
     if not by_size and sizes["target"].size and sizes["train"].size \
