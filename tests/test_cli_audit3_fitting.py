@@ -267,6 +267,11 @@ def test_fit_warns_when_n_and_d_move_together_and_n_star_is_below_one(tmp_path):
     grid = json.loads(run(["fit", "chinchilla", "--data", grid_runs(tmp_path / "grid.csv"),
                            "--bootstrap", "0", "--json"]).stdout)
     assert not any("move together" in w or "meaningless" in w for w in grid["warnings"])
+    from scalefit import fit_law  # a notebook's fit says it too: the command is a shell over it
+    assert fit_law(pd.read_csv(data), "chinchilla", n_bootstrap=0).warnings == fit["warnings"]
+    comparison = run(["compare", "--data", data, "--bootstrap", "0", "--json"]).stdout
+    said = [w for w in json.loads(comparison)["fits"]["chinchilla"]["warnings"] if "meaningless" in w]
+    assert len(said) == 1, said  # fit_law's and compare's budgets: said once
 
 
 def test_compare_says_isoflop_has_no_loss_rmse(tmp_path):

@@ -146,11 +146,10 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     import numpy as np
 
     from scalefit.scaling.holdout import held_out_mask, parse_holdout
-    from scalefit.scaling.laws.compare import sub_unit_optimum_warning
     from scalefit.scaling.laws.fit import fit_law
     from scalefit.scaling.laws.projection import holdout_predictions
     from scalefit.scaling.laws.registry import law_for
-    from scalefit.scaling.laws.runtable import tied_design_warning, validate_runs
+    from scalefit.scaling.laws.runtable import validate_runs
 
     columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
                                              tokens=tokens_column, flops=flops_column)
@@ -174,10 +173,6 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     result = fit_law(train_table, law_name, loss=loss_column, delta=delta,
                      n_bootstrap=n_bootstrap, seed=seed, progress=_progress(as_json),
                      isoflop_method=isoflop_method, budgets=list(budgets) or None, held_flops=compute[mask], all_runs=table)
-    for warning in (tied_design_warning(train_table.frame, law_model),
-                    sub_unit_optimum_warning(result.extra.get("allocation", {}).get("budgets", []))):
-        if warning and warning not in result.warnings:
-            result.warnings.append(warning)
     largest = float(np.max(compute[~mask]))
     out = result.to_dict()
     out["data"] = source

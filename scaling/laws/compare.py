@@ -12,7 +12,8 @@ from scalefit.errors import InputError, a_type
 from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.fit import fit_law
-from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH,
+from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH, SUB_UNIT_TAIL,
+                                              sub_unit_optimum_warning,
                                               budget_convention, checked_budgets, default_budgets,
                                               holdout_predictions, kind_of,
                                               n_convention_note, project)
@@ -167,9 +168,9 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     rows, notes = budget_rows(fits, budgets, frame=table.frame, largest_fitted=largest,
                               held_flops=held_flops, convention=convention,
                               smallest_fitted=smallest)
-    for name, result in fits.items():
+    for name, result in fits.items():  # compare's budgets: fit_law said it of its own, if it had to
         warning = sub_unit_optimum_warning(rows, f"{name}_")
-        if warning and warning not in result.warnings:
+        if warning and not any(w.endswith(SUB_UNIT_TAIL) for w in result.warnings):
             result.warnings.append(warning)
     return Comparison(
         data=source, n_runs=int(len(runs)), n_fit=int(len(train)), n_holdout=int(len(held)),
@@ -223,23 +224,6 @@ def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitt
     notes = "; ".join(f"{name}: {n_convention_note(f, frame, convention)}"
                       for name, f in fits.items())
     return rows, notes
-
-
-def sub_unit_optimum_warning(rows, prefix: str = "") -> str | None:
-    """A warning when a projected N* or D* (``rows``: budget rows, keys ``prefix + 'N_opt'``) is
-    below 1: no model has under one parameter, nor trains on under one token, so the number is
-    meaningless; it comes from a law whose N and D terms the runs did not separate."""
-    parts = []
-    for key, symbol, unit in (("N_opt", "N*", "parameter"), ("D_opt", "D*", "token")):
-        low = [r for r in rows if np.isfinite(r.get(prefix + key, np.nan)) and r[prefix + key] < 1]
-        if low:
-            parts.append(f"{symbol} = {low[0][prefix + key]:.3g} at {low[0]['flops']:.3g} FLOPs "
-                         f"(below 1 at {len(low)} of {len(rows)} budgets) is under one {unit}")
-    if not parts:
-        return None
-    return ("; ".join(parts) + ": meaningless as an allocation, a sign that the runs do not "
-            "separate the law's N and D terms, so its optimum is an artefact of the fit, not a "
-            "size to train")
 
 
 def _n_draws(fit: FitResult) -> int:

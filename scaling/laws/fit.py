@@ -22,7 +22,8 @@ from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, stacked_lmfit_jacobian
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import (RunTable, as_run_table, check_varies,
-                                            mixed_conditions_warning, n_convention_warning)
+                                            mixed_conditions_warning, n_convention_warning,
+                                            tied_design_warning)
 from scalefit.scaling.objective import HUBER_DELTA, huber
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
@@ -79,7 +80,8 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     """
     from scalefit.scaling.laws.identifiability import annotate
     from scalefit.scaling.laws.isoflop import checked_method
-    from scalefit.scaling.laws.projection import check_budgets, checked_budgets, project_allocation
+    from scalefit.scaling.laws.projection import (check_budgets, checked_budgets, project_allocation,
+                                                  sub_unit_optimum_warning)
 
     model = law_for(law)
     law = model.law_name
@@ -119,6 +121,10 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     project_allocation(result, budgets, largest_fitted=float(np.nanmax(table.C)),
                        held_flops=held_flops, smallest_fitted=float(np.nanmin(table.C)),
                        frame=_frame_of(all_runs, law, loss) if all_runs is not None else table.frame)
+    for warning in (tied_design_warning(table.frame, model),
+                    sub_unit_optimum_warning(result.extra.get("allocation", {}).get("budgets", []))):
+        if warning and warning not in result.warnings:
+            result.warnings.append(warning)
     return result
 
 

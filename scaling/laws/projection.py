@@ -309,3 +309,22 @@ def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float
     if any("loss_pi95" in row for row in alloc["budgets"]):
         alloc["pi95_scatter"] = law_scatter(result).describe()
     return result
+
+
+SUB_UNIT_TAIL = (": meaningless as an allocation, a sign that the runs do not separate the law's N and "
+                 "D terms, so its optimum is an artefact of the fit, not a size to train")
+
+
+def sub_unit_optimum_warning(rows, prefix: str = "") -> str | None:
+    """A warning when a projected N* or D* (``rows``: budget rows, keys ``prefix + 'N_opt'``) is
+    below 1: no model has under one parameter, nor trains on under one token, so the number is
+    meaningless; it comes from a law whose N and D terms the runs did not separate."""
+    parts = []
+    for key, symbol, unit in (("N_opt", "N*", "parameter"), ("D_opt", "D*", "token")):
+        low = [r for r in rows if np.isfinite(r.get(prefix + key, np.nan)) and r[prefix + key] < 1]
+        if low:
+            parts.append(f"{symbol} = {low[0][prefix + key]:.3g} at {low[0]['flops']:.3g} FLOPs "
+                         f"(below 1 at {len(low)} of {len(rows)} budgets) is under one {unit}")
+    if not parts:
+        return None
+    return "; ".join(parts) + SUB_UNIT_TAIL
