@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
@@ -61,8 +62,8 @@ def test_fit_without_a_bootstrap_says_why_a_stderr_is_a_dash(tmp_path):
 
 def test_b_of_the_allocation_prints_its_bootstrap_sd(tmp_path):
     """a (allocation) printed its bootstrap sd and b (allocation), which is 1 - a in every draw,
-    a '-' beside it (only a_stderr was stored); IsoFLOP's a (allocation) printed '-' beside its
-    own parameter a's sd."""
+    a '-' beside it (only a_stderr was stored; now b_stderr is, from b's draws); IsoFLOP's a
+    (allocation) printed '-' beside its own parameter a's sd."""
     from scalefit.scaling.laws.report import params_frame
     data = grid_runs(tmp_path / "runs.csv")
     for law in ("chinchilla", "isoflop"):
@@ -70,7 +71,8 @@ def test_b_of_the_allocation_prints_its_bootstrap_sd(tmp_path):
         rows = params_frame(fit).set_index("param")
         a_sd = rows.loc["a (allocation)", "stderr"]
         assert np.isfinite(a_sd) and a_sd > 0, law
-        assert rows.loc["b (allocation)", "stderr"] == a_sd, law
+        assert rows.loc["b (allocation)", "stderr"] == pytest.approx(a_sd, rel=1e-9), law
+        assert fit["allocation"]["b_stderr"] == rows.loc["b (allocation)", "stderr"], law  # stored with a's
 
 
 def test_a_law_parameter_outside_its_interval_says_so():

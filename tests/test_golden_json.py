@@ -6,7 +6,8 @@ numpy pick them at run time): on an AVX2 and on an AVX-512 machine, the same cod
 allocation exponent by 1e-8, a bootstrap interval by 3% and one run's REML autocorrelation from
 0.17 to 0 (a near-tie on the grid). So the commands run in a fresh Python with those kernels
 pinned to AVX2 (PINNED), where any x86-64 CPU with AVX2 and FMA gives the same bits; elsewhere
-the test is skipped. The goldens were written that way (2026-12-06, from 08093d4's code).
+the test is skipped. The goldens were written that way (2026-12-06, from 08093d4's code; the
+allocation's b_stderr added later that day, no number moved).
 
 When a later change is meant to move a number, regenerate the golden file in the same commit and
 say why in its message: ``python tests/test_golden_json.py`` rewrites them.

@@ -197,6 +197,7 @@ def attach_bootstrap(result: FitResult, boot: dict) -> None:
     alloc["a_ci95"] = list(percentile_ci(boot["a"]))
     alloc["b_ci95"] = list(percentile_ci(boot["b"]))
     alloc["a_stderr"] = bootstrap_sd(boot["a"])
+    alloc["b_stderr"] = bootstrap_sd(boot["b"])
     result.allocation_draws = {"a": np.asarray(boot["a"], float), "b": np.asarray(boot["b"], float),
                                "resampled": "runs"}
     result.extra["bootstrap"] = {"n": boot["n"], "n_failed": boot["n_failed"]}

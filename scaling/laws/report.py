@@ -33,7 +33,7 @@ def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
     for key in ("a", "b"):
         if alloc.get(key) is not None and np.isfinite(alloc.get(key, np.nan)):
             ci = alloc.get(f"{key}_ci95", [np.nan, np.nan])
-            row = {"param": f"{key} (allocation)", "value": alloc[key], "stderr": _allocation_sd(fit, key),
+            row = {"param": f"{key} (allocation)", "value": alloc[key], "stderr": alloc.get(f"{key}_stderr", np.nan),
                    "stderr_fit": np.nan, "ci95_lo": ci[0], "ci95_hi": ci[1]}
             if ident:
                 row["identified"] = "-"
@@ -41,27 +41,6 @@ def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
                 row = {"law": law_label, **row}
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _allocation_sd(fit: dict, key: str) -> float:
-    """The bootstrap sd of allocation exponent ``key``: the stored one; else the law's own
-    parameter of that name and value (IsoFLOP's a); else, for b where b = 1 - a in every draw
-    (D* = C / (k N*), as its interval shows), a's. Only a's was stored, and b's printed '-'
-    beside a's number."""
-    alloc = fit.get("allocation", {})
-    if alloc.get(f"{key}_stderr") is not None:
-        return alloc[f"{key}_stderr"]
-    own = fit["params"].get(key)
-    if own is not None and own.get("stderr") is not None and np.isclose(own["value"], alloc[key]) \
-            and np.allclose(own["ci95"], alloc.get(f"{key}_ci95", [np.nan] * 2)):
-        return own["stderr"]
-    if key == "b" and alloc.get("a") is not None:
-        a_sd, a_ci, b_ci = _allocation_sd(fit, "a"), alloc.get("a_ci95"), alloc.get("b_ci95")
-        if (a_ci is not None and b_ci is not None and np.isfinite(a_sd)
-                and np.isclose(alloc["a"] + alloc["b"], 1)
-                and np.allclose([1 - a_ci[1], 1 - a_ci[0]], b_ci)):
-            return float(a_sd)
-    return np.nan
 
 
 def metrics_frame(fits: dict) -> pd.DataFrame:
