@@ -278,11 +278,7 @@ def kept_stats(text: str):
     choice = str(text).strip()
     if choice in ("shipped", "all"):
         return SHIPPED_STATS if choice == "shipped" else None
-    names = split_values([choice])
-    if not names:
-        raise InputError(f"--stats {text!r}: names no statistic; give names separated by commas (t_nu,alpha), "
-                         "'shipped' or 'all'")
-    return names
+    return split_values([text], "--stats", "statistic", " (t_nu,alpha), 'shipped' or 'all'")
 
 
 def check_kept_stats(stats, weights: pd.DataFrame, measured: str = "was measured") -> None:

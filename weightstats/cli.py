@@ -41,14 +41,10 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
                                              "the shipped suite table is missing; pass --data TABLE "
                                              "(a table from `scalefit weights`)")
     table = checked_steps(table, data_path)
-    for option, given, what in (("--stat", stats, "statistic"), ("--group", groups, "group")):
-        if given and not split_values(given):  # ',' was the default (t_nu; every group), unsaid
-            raise InputError(f"{option} {','.join(given)!r}: names no {what}; give names separated by commas "
-                             f"(e.g. {'t_nu,alpha' if what == 'statistic' else 'mlp_in,attn_qkv'}) or leave it out")
+    groups = split_values(groups, "--group", "group", " (e.g. mlp_in,attn_qkv) or leave it out") or None
     files = []
-    for stat in split_values(stats) or ["t_nu"]:
-        files += stat_plot(table, stat, out_dir, groups=split_values(groups) or None, tensor=tensor,
-                           source=data_path)
+    for stat in split_values(stats, "--stat", "statistic", " (e.g. t_nu,alpha) or leave it out") or ["t_nu"]:
+        files += stat_plot(table, stat, out_dir, groups=groups, tensor=tensor, source=data_path)
     if checkpoint:
         files += histogram_plot(checkpoint, hist_of, out_dir)
     files = [str(f) for f in files]

@@ -322,11 +322,16 @@ def analysis_options(func=None, *, table: tuple[str, str] | None = None):
     return func
 
 
-def split_values(values) -> list[str]:
-    """Repeatable options that also take comma-separated lists: ('a,b', 'c') -> ['a', 'b', 'c']."""
+def split_values(values, option: str | None = None, what: str = "name", hint: str = "") -> list[str]:
+    """Repeatable options that also take comma-separated lists: ('a,b', 'c') -> ['a', 'b', 'c'].
+    With ``option``, a value given that names nothing (',', ' ') is an InputError: it read as the
+    option left out (its default), unsaid."""
     out = []
     for value in values or ():
         out += [v.strip() for v in str(value).split(",") if v.strip()]
+    if option and values and not out:
+        raise InputError(f"{option} {','.join(map(str, values))!r}: names no {what}; give names separated "
+                         f"by commas{hint}")
     return out
 
 
