@@ -65,6 +65,11 @@ class Law(lmfit.Model):
         """Variables read from their own columns (``columns``), beyond N, D and C."""
         return tuple(v for v in cls.needs if v not in CANONICAL_VARIABLES)
 
+    @classmethod
+    def check_runs(cls, frame, source: str, df) -> None:
+        """A law's own rule on the validated columns of ``frame`` (``df``: the file's table, for
+        row numbers), an InputError naming the rows that break it; none by default."""
+
     def free_params(self) -> list[str]:
         """The fitted (log-scale) parameter names: the function's arguments, in order."""
         args = inspect.signature(self.func).parameters

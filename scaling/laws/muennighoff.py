@@ -95,6 +95,8 @@ class DataConstrained(Law):
     def check_runs(cls, frame, source, df):
         """InputError naming the rows whose unique tokens exceed their tokens (U_D > D): such a
         run repeats its data fewer than once, R_D < 0, and was fitted as if it held U_D = D."""
+        if not {"U_D", "D"} <= set(frame.columns):
+            return
         U_D, D = frame["U_D"].to_numpy(float), frame["D"].to_numpy(float)
         bad = np.flatnonzero(U_D > D)
         if bad.size:

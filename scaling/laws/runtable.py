@@ -337,8 +337,7 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
                              f"columns: {_columns(df)}; {map_hint(column)})")
         out[variable] = _numeric(df, column, source)
         _positive(out[variable].to_numpy(), column, source, df)
-    if hasattr(law_model, "check_runs") and {"D", *law_model.extra_variables()} <= set(out.columns):
-        law_model.check_runs(out, source, df)  # a law's own rule on its columns (U_D <= D)
+    law_model.check_runs(out, source, df)  # a law's own rule on its columns (Muennighoff: U_D <= D)
     if n_column is not None and law_model.nonembedding_n and "N" in needs:
         notes.append(f"N = {n_column}" + (" (non-embedding, as Kaplan et al. 2020 count it)"
                                           if n_column == "params_nonembed" else ""))
