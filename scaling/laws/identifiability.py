@@ -107,6 +107,18 @@ def bound_status(name: str, warnings) -> str | None:
 OUTSIDE = "the estimate lies outside its bootstrap interval"
 
 
+def outside(value, ci95) -> bool:
+    """Whether a finite estimate lies outside its finite 95% interval (a value or end within ZERO
+    of 0 read as 0: a floor at its bound is not outside an interval that starts at it)."""
+    if ci95 is None:
+        return False
+    lo, hi = (float(v) if v is not None else float("nan") for v in ci95)
+    if value is None or not np.isfinite(value) or not (np.isfinite(lo) and np.isfinite(hi)):
+        return False
+    floor = [0.0 if abs(v) <= ZERO else v for v in (lo, hi)]
+    return not floor[0] <= (0.0 if abs(value) <= ZERO else value) <= floor[1]
+
+
 def judged(value: float, ci95) -> tuple[str, str]:
     """(the value to the digits its 95% interval supports, its status or '') for a printed
     parameter; a value that is zero to 1e-12 (a floor at its bound) prints as 0. An estimate its
@@ -119,8 +131,7 @@ def judged(value: float, ci95) -> tuple[str, str]:
     status = status_of(width) if not (zero and width == 0) else None
     shown = "0" if zero else significant(value, status, (lo, hi))
     status = status if status and status != IDENTIFIED else ""
-    floor = [0.0 if abs(v) <= ZERO else v for v in (lo, hi)]
-    if np.isfinite(lo) and np.isfinite(hi) and not floor[0] <= (0.0 if zero else value) <= floor[1]:
+    if outside(value, (lo, hi)):
         status = ", ".join(filter(None, [status, OUTSIDE]))
     return shown, status
 

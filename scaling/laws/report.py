@@ -8,7 +8,7 @@ import pandas as pd
 
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
-from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged
+from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.tables import write_table
 
@@ -24,7 +24,7 @@ def params_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
         if ident:
             row["identified"] = bound_status(name, fit.get("warnings")) or \
                 (ident.get(name) or {}).get("status") or "-"
-            if OUTSIDE in judged(p["value"], p["ci95"])[1]:  # as the relations' table says it
+            if outside(p["value"], p["ci95"]):  # as the relations' table says it
                 row["identified"] += f", {OUTSIDE}"
         if law_label:
             row = {"law": law_label, **row}

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
-from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged
+from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.scaling.resample import rough_intervals_note
 
@@ -63,14 +63,6 @@ def describe(out: dict) -> list[str]:
     return lines
 
 
-def _outside(value, interval) -> bool:
-    """Whether a finite ``value`` lies outside a finite [lo, hi]."""
-    if interval is None or value is None or not math.isfinite(value):
-        return False
-    lo, hi = (float(v) if v is not None else float("nan") for v in interval)
-    return math.isfinite(lo) and math.isfinite(hi) and not lo <= value <= hi
-
-
 def prediction_lines(pr: dict) -> list[str]:
     """The prediction asked for (--at-x or --at): what kind it is (a projection, labelled as one,
     with its distance from the fitted runs), its value and both intervals; the terminal text and
@@ -84,13 +76,13 @@ def prediction_lines(pr: dict) -> list[str]:
     lines = [f"{kind} at {where}{f' ({distance})' if distance else ''}: {_fmt(pr['value'])}  95% CI of "
              f"the curve [{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval "
              f"of an observed value [{_fmt(pr['pi95'][0])}, {_fmt(pr['pi95'][1])}]"]
-    outside = [(name, pr[key]) for name, key in (("its 95% CI of the curve", "ci95"),
+    missed = [(name, pr[key]) for name, key in (("its 95% CI of the curve", "ci95"),
                                                  ("its 95% prediction interval", "pi95"))
-               if _outside(pr["value"], pr.get(key))]
-    if outside:  # 0.96256 beside [1.1835, 1.3446] printed as if the interval held it
-        side = "above" if pr["value"] < outside[0][1][0] else "below"
+               if outside(pr["value"], pr.get(key))]
+    if missed:  # 0.96256 beside [1.1835, 1.3446] printed as if the interval held it
+        side = "above" if pr["value"] < missed[0][1][0] else "below"
         lines.append(f"  warning: the estimate {_fmt(pr['value'])} lies outside "
-                     f"{' and '.join(name for name, _ in outside)}: "
+                     f"{' and '.join(name for name, _ in missed)}: "
                      f"the bootstrap's refits put the curve {side} the fitted one at this point, so "
                      "the fit and its resamples disagree here")
     if kind == "projection":
