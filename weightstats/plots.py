@@ -9,7 +9,7 @@ import pandas as pd
 
 from scalefit.errors import InputError, known, suggestion, warn
 from scalefit.report import distinct_line_style, log_axis_with_zero
-from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values
+from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values, steps_text
 
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
     from scalefit.weightstats.binned_fit import FamilyFits, Histogram
@@ -97,18 +97,12 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
     finite = np.isfinite(values["value"].to_numpy(dtype=float, na_value=np.nan))
     if not finite.all():  # a failed family fit: drawn as a gap, so say where
         gone = values[~finite]
-        where = "; ".join(f"{model} {group}: steps {_steps_text(run['step'])}"
+        where = "; ".join(f"{model} {group}: steps {steps_text(run['step'])}"
                           for (model, group), run in gone.groupby(["model", "group"], sort=True))
         warn(f"{source}: {len(gone)} checkpoint(s) have no finite stat '{stat}' (empty, nan or inf) "
              f"and are not drawn ({where})")
     values = values[finite]
     return values[["model", "group", "step", "value"]].sort_values(["model", "group", "step"])
-
-
-def _steps_text(steps, limit: int = 6) -> str:
-    """'0, 1, 2' or '0, 1, 2, 4, 8, 16, ... (40 in all)': steps for a one-line message."""
-    steps = sorted(int(s) for s in steps)
-    return ", ".join(map(str, steps[:limit])) + (f", ... ({len(steps)} in all)" if len(steps) > limit else "")
 
 
 def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None,

@@ -18,7 +18,7 @@ from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
 from scalefit.tables import as_table  # warmup_study and trajectory import it from here too
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
-                             numeric_values, split_rows)
+                             numeric_values, split_rows, steps_text)
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
 SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "params",
@@ -244,16 +244,10 @@ def _finite_only(table: pd.DataFrame, what: str, source: str, column: str = "val
     if finite.all():
         return table, None
     gone = table.loc[~finite, ["model", "step"]]
-    per_model = "; ".join(f"{model}: steps {_steps_text(run['step'])}"
+    per_model = "; ".join(f"{model}: steps {steps_text(run['step'])}"
                           for model, run in gone.groupby("model", sort=True))
     return table[finite], (f"{source}: {len(gone)} checkpoint(s) have no finite {what} (empty, nan "
                            f"or inf) and are left out ({per_model})")
-
-
-def _steps_text(steps, limit: int = 6) -> str:
-    steps = sorted(int(s) for s in steps)
-    shown = ", ".join(map(str, steps[:limit]))
-    return shown + (f", ... ({len(steps)} in all)" if len(steps) > limit else "")
 
 
 def schedule_columns(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
@@ -353,7 +347,7 @@ def _without_loss_note(traj: pd.DataFrame, measured: pd.DataFrame, dataset: str,
              if lossless else [])
     partial = missing[~missing["model"].isin(lossless)]
     if len(partial):
-        per_model = "; ".join(f"{model}: steps {_steps_text(run['step'])}"
+        per_model = "; ".join(f"{model}: steps {steps_text(run['step'])}"
                               for model, run in partial.groupby("model", sort=True))
         parts.append(f"{len(partial)} checkpoint(s){' of other runs' if lossless else ''} have stat '{stat}' and {what} "
                      f"({per_model})")

@@ -45,6 +45,13 @@ def checked_steps(df: pd.DataFrame, source: str) -> pd.DataFrame:
     return df.assign(step=step.astype(np.int64))
 
 
+def steps_text(steps, limit: int = 6) -> str:
+    """'0, 1, 2' or '0, 1, 2, 4, 8, 16, ... (40 in all)': steps for a one-line message."""
+    steps = sorted(int(s) for s in steps)
+    shown = ", ".join(map(str, steps[:limit]))
+    return shown + (f", ... ({len(steps)} in all)" if len(steps) > limit else "")
+
+
 def numeric_values(rows: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
     """``rows`` with ``value`` as floats, NaN where a cell is missing or infinite (a measurement
     that is undefined there, e.g. the kurtosis of an all-zero bias at step 0); a cell holding
