@@ -308,7 +308,8 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
     study, stopped = _keeping_finished(lambda: warmup_study(
         df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source, jobs=jobs))
     _echo_notes(study)
-    table = "\n".join([markdown(study), *(["", *dash_notes(study)] if dash_notes(study) else [])])
+    dashes = dash_notes(study)
+    table = "\n".join([markdown(study), *(["", *dashes] if dashes else [])])
     if out_dir:
         from scalefit.scaling.trajectories.plots import plot_warmup_study
         with staged_output(out_dir) as out:  # the folder never holds half of two runs
