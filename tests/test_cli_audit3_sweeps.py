@@ -211,39 +211,6 @@ def test_suite_sweep_names_the_eval_split_shorter_than_one_window(micro_corpus, 
                    "the prose val split has", "fewer than one window of seq_len + 1 = 4097", "[recipe] seq_len")
 
 
-def test_a_signal_while_a_step_is_saved_names_the_step_training_stops_at(micro_corpus, tmp_path, monkeypatch,
-                                                                           capfd):
-    """Ctrl-C while step 4's checkpoint was written said 'finishes step 4, saves it, then stops',
-    then trained step 5 and stopped there ('stopped at step 5'): the signal came after step 4's
-    check, so it is taken at the end of step 5, and the message now says so."""
-    import os
-    import signal
-
-    import scalefit.trainer.train as suite_train
-    from tinyspec import MICRO_RECIPE, S1, micro_spec
-
-    spec_path = tmp_path / "long.toml"
-    spec_path.write_text(micro_spec(("[long]", {"tokens": [640], "n_even_checkpoints": 2}),
-                                    recipe={**MICRO_RECIPE, "resume_every": 100000}, sizes=(S1,)))
-    (run,) = (spec := suite_train.load_spec(spec_path, vocab_size=320)).runs
-    save = suite_train.save_checkpoint
-
-    def save_checkpoint(folder, *args, **kwargs):
-        if folder.name == "step4":
-            os.kill(os.getpid(), signal.SIGINT)
-        return save(folder, *args, **kwargs)
-
-    monkeypatch.setattr(suite_train, "save_checkpoint", save_checkpoint)
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt) as stop:
-            suite_train.train_run(spec, run, micro_corpus[0] / "corpus", tmp_path / "out", progress=False)
-    finally:
-        signal.signal(signal.SIGINT, before)
-    said = capfd.readouterr().err
-    assert stop.value.step == 5 and f"{run.run} finishes step 5, saves it" in said, said
-
-
 def test_merge_names_a_shard_folder_without_its_run_record():
     """Ctrl-C while a shard's sweep wrote its tables leaves its parts and tables but no
     run.shard-K-of-N.json; eval merge took its results and still said 'shard(s) 0/2 missing ...;

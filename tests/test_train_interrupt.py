@@ -169,7 +169,9 @@ def test_a_signal_at_a_kept_checkpoint_writes_no_second_copy(corpus, long_run, t
 
 
 def test_a_signal_while_a_checkpoint_is_written_lets_the_write_finish(corpus, long_run, tmp_path, monkeypatch,
-                                                                      handlers):
+                                                                      handlers, capfd):
+    """...and says the step training stops at: the signal comes after step 4's check, so it is
+    taken at the end of step 5 (the message said 'finishes step 4', then trained step 5)."""
     spec, run = long_run
     save = suite_train.save_checkpoint
 
@@ -183,6 +185,8 @@ def test_a_signal_while_a_checkpoint_is_written_lets_the_write_finish(corpus, lo
         train_run(spec, run, corpus, tmp_path / "out", progress=False)
     run_dir = tmp_path / "out" / run.run
     assert isinstance(stop.value, TrainingInterrupted) and stop.value.step in (4, 5)
+    said = capfd.readouterr().err
+    assert f"{run.run} finishes step {stop.value.step}, saves it" in said, said
     assert (run_dir / "step4" / "model.safetensors").is_file() and (run_dir / "step4" / "optimizer.pt").is_file()
     assert latest_resumable(run_dir)[0] == stop.value.step
 
