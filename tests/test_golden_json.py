@@ -103,7 +103,13 @@ def test_differences_sees_a_changed_number():
 
 
 if __name__ == "__main__":  # rewrite the goldens (a change meant to move a number; say why)
-    for name, args in sorted(COMMANDS.items()):
+    import sys  # names (e.g. transitions.json) rewrite those only; none rewrites every golden
+    chosen = sys.argv[1:] or sorted(COMMANDS)
+    unknown = sorted(set(chosen) - set(COMMANDS))
+    if unknown:
+        sys.exit(f"unknown golden {', '.join(unknown)} (choose from {', '.join(sorted(COMMANDS))})")
+    for name in chosen:
+        args = COMMANDS[name]
         second = (GOLDEN / name).read_text().splitlines()[1]  # keep each file's indent (small diffs)
         (GOLDEN / name).write_text(json.dumps(pinned_json(args), indent=len(second) - len(second.lstrip()))
                                    + "\n")
