@@ -103,7 +103,7 @@ def test_differences_sees_a_changed_number():
 
 
 if __name__ == "__main__":  # rewrite the goldens (a change meant to move a number; say why)
-    import sys  # names (e.g. transitions.json) rewrite those only; none rewrites every golden
+    # names (e.g. transitions.json) rewrite those only; none rewrites every golden
     chosen = sys.argv[1:] or sorted(COMMANDS)
     unknown = sorted(set(chosen) - set(COMMANDS))
     if unknown:
