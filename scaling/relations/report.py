@@ -110,6 +110,17 @@ def unbootstrapped_lines(out: dict) -> list[str]:
     return [f"note: no bootstrap: {'; '.join(parts)}"] if parts else []
 
 
+def holdout_summary(h: dict) -> str:
+    """The held-out runs in one line: their mean |relative error| (beside the Kaplan baseline's)
+    and how many lie inside their 95% prediction intervals; the terminal and report.md print it."""
+    base = (f" (plain Kaplan law on y alone: {100 * h['baseline_mean_abs_relative_error']:.2f}%)"
+            if "baseline_mean_abs_relative_error" in h else "")
+    cover = (f"; {100 * h['pi95_coverage']:.0f}% inside their 95% prediction intervals"
+             if "pi95_coverage" in h else "")
+    return (f"held out {h['n']} runs (largest compute, or --holdout-data): "
+            f"mean |rel err| {100 * h['mean_abs_relative_error']:.2f}%{base}{cover}")
+
+
 def downstream_text(out: dict) -> str:
     """What `scalefit predict downstream` prints without --json."""
     lines = describe(out)
@@ -128,13 +139,7 @@ def downstream_text(out: dict) -> str:
         lines += prediction_lines(out["prediction"])
     if "holdout" in out:
         h = out["holdout"]
-        base = (f" (plain Kaplan law on y alone: "
-                f"{100 * h['baseline_mean_abs_relative_error']:.2f}%)"
-                if "baseline_mean_abs_relative_error" in h else "")
-        cover = (f"; {100 * h['pi95_coverage']:.0f}% inside their 95% prediction intervals"
-                 if "pi95_coverage" in h else "")
-        lines.append(f"held out {h['n']} runs (largest compute, or --holdout-data): "
-                     f"mean |rel err| {100 * h['mean_abs_relative_error']:.2f}%{base}{cover}")
+        lines.append(holdout_summary(h))
         for key in ("undefined", "zero_observed"):
             if key in h:
                 lines.append(f"  note: {h[key]}")
@@ -235,10 +240,10 @@ def write_downstream_report(out_dir, downstream) -> None:
         # as the terminal prints it: a projection says so, with its distance from the data
         md += ["## Prediction", "", "```", *prediction_lines(out["prediction"]), "```", ""]
     if len(hold):
-        md += ["## Held-out runs", ""]
-        if "pi95_coverage" in out["holdout"]:
-            md += [f"{100 * out['holdout']['pi95_coverage']:.0f}% of the held-out runs lie "
-                   "inside their 95% prediction intervals (pi95_lo, pi95_hi).", ""]
+        # the mean error (and the baseline's) as the terminal prints it: the report gave only
+        # the coverage, not the number the held-out runs are there to give
+        md += ["## Held-out runs", "", holdout_summary(out["holdout"])
+               + (" (pi95_lo, pi95_hi below)." if "pi95_coverage" in out["holdout"] else "."), ""]
         for key in ("undefined", "zero_observed"):
             if key in out["holdout"]:
                 md += [f"Note: {out['holdout'][key]}.", ""]
