@@ -39,3 +39,17 @@ def test_downstream_report_gives_the_held_out_error_the_terminal_prints(downstre
     summary = next(ln for ln in text.splitlines() if ln.startswith("held out 2 runs"))
     assert "mean |rel err|" in summary and "plain Kaplan law on y alone" in summary
     assert summary in (out / "report.md").read_text()
+
+
+def test_downstream_report_names_its_interval_and_rounds_as_the_terminal(downstream):
+    """report.md headed the parameters '## Parameters' (no level, no method) and printed the
+    interval's ends to 4 digits beside the terminal's 5 ([1.217, 5.566] vs [1.2169, 5.5655])."""
+    text, out = downstream
+    report = (out / "report.md").read_text()
+    assert "## Parameters (stderr and 95% CI from the bootstrap: 20 resamples" in report
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
+            for ln in report.splitlines() if ln.startswith("| ") and "|---" not in ln}
+    for name in ("K", "kappa", "E_x", "E_y"):
+        line = next(ln for ln in text.splitlines() if ln.split()[:1] == [name])
+        value, ends = line.split()[1], line.split("[")[1].split("]")[0].split(", ")
+        assert [rows[name][0], rows[name][3], rows[name][4]] == [value, *ends]

@@ -39,6 +39,32 @@ def params_frame(out: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def params_text_frame(out: dict) -> pd.DataFrame:
+    """params_frame as the terminal prints it, for report.md: the value to the digits its
+    interval supports, a spread to 2 digits, the interval's ends to 5 (the report printed the
+    ends to 4 digits beside the terminal's 5: [1.217, 5.566] there, [1.2169, 5.5655] here)."""
+    frame = params_frame(out)
+    frame["value"] = [_judged(name, p, out)[0] for name, p in out["params"].items()]
+    for column, spec in (("stderr", ".2g"), ("stderr_fit", ".2g"), ("ci95_lo", ".5g"),
+                         ("ci95_hi", ".5g")):
+        frame[column] = [_fmt(v, spec) for v in frame[column]]
+    return frame
+
+
+def _params_heading(out: dict) -> str:
+    """report.md's parameter heading: where the stderr and the 95% interval come from (the
+    bootstrap, how many resamples of what), as the terminal's 'bootstrap 95% CI' says; the
+    report's table named neither the interval's method nor its level."""
+    boot = out.get("bootstrap") or {}
+    own = "the fit's own" + (", E held fixed" if out.get("e_source") in ("kaplan", "given") else "")
+    if not boot.get("n"):
+        return (f"## Parameters (no bootstrap: stderr is {own}, no 95% CI; run with "
+                "--bootstrap N for them)")
+    how = ", ".join(filter(None, [boot.get("resampled"), boot.get("e_refit")]))
+    return (f"## Parameters (stderr and 95% CI from the bootstrap: {boot['n']} resamples"
+            f"{f', {how}' if how else ''}; stderr_fit: {own}, for diagnosis)")
+
+
 def holdout_frame(out: dict) -> pd.DataFrame:
     return pd.DataFrame(out.get("holdout", {}).get("points", []))
 
@@ -234,8 +260,9 @@ def write_downstream_report(out_dir, downstream) -> None:
     save_figure(plot_relation(result, train, held, out), out_dir, "relation")
     write_text(out_dir, "result.json", dumps(out))
     md = ["# Downstream prediction", "", "```", *describe(out), "```", "",
-          "## Parameters", "", markdown_table(params.assign(value=[judged(v, (lo, hi))[0] for v, lo, hi in
-                                                              params[["value", "ci95_lo", "ci95_hi"]].to_numpy()])), ""]
+          _params_heading(out), "", markdown_table(params_text_frame(out)), ""]
+    if not (out.get("bootstrap") or {}).get("n"):
+        md += [*unbootstrapped_lines(out), ""]
     if "prediction" in out:
         # as the terminal prints it: a projection says so, with its distance from the data
         md += ["## Prediction", "", "```", *prediction_lines(out["prediction"]), "```", ""]
