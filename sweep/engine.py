@@ -29,6 +29,7 @@ from scalefit.atomic import sweep_stale, write_frame, write_json
 from scalefit.errors import InputError, warn
 from scalefit.sweep.checkpoints import CheckpointInfo, load_checkpoint
 from scalefit.sweep import hub
+from scalefit.sweep.params import fill_parameter_counts, unknown_parameter_counts
 from scalefit.sweep.parts import (collect_failures, collect_fingerprints, collect_parts,  # noqa: F401
                                   failure_path, fingerprint_path, part_is_valid, part_path,
                                   set_aside, write_failures, write_tables)
@@ -213,6 +214,7 @@ def measure_checkpoint(info: CheckpointInfo, measurements: list[Measurement], ou
             if twin is not None:
                 raise DuplicateCheckpoint(f"weights identical to {twin}")
         model, _tok = load(info)
+        fill_parameter_counts(info, model)  # a spec without params: count them from the files
         row = _fingerprint_row(info, out_dir)
         twin = duplicate_of(info, row and row.get("fingerprint"), out_dir) if on_duplicate != "warn" else None
         if twin is not None:
@@ -435,6 +437,9 @@ def _rebuild(out_dir, tables, summary, meta, interrupted, on_duplicate, report) 
     if fingerprints is not None:
         found[FINGERPRINTS] = fingerprints
     failures = collect_failures([out_dir])
+    unknown = unknown_parameter_counts(found)
+    if unknown:
+        warn(unknown)
     flags = integrity_flags(fingerprints)
     result = SweepResult(out_dir=str(out_dir), summary=summary, tables=found, failures=failures,
                          meta=meta, interrupted=interrupted, integrity=flags, on_duplicate=on_duplicate)

@@ -1,0 +1,85 @@
+"""Parameter counts of a checkpoint read from its own files, for rows whose suite spec gives none.
+
+`params` is every stored weight, embeddings included (N in Hoffmann et al.); `params_nonembed`
+leaves out the token and position embeddings and the output (unembedding) matrix (N in Kaplan et
+al.), the convention of the shipped Pythia table (`data/suites/pythia.csv`) and the trainer. The
+shapes come from the safetensors headers (no tensor is read); a tied output embedding is stored
+once and counted once, as `model.num_parameters()` does. Buffers that are not weights (rotary
+tables, causal masks) are left out.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from scalefit.sweep.integrity import _header
+
+EMBEDDING_GROUPS = ("embed_in", "embed_pos", "embed_out")  # weightstats.groups names
+
+
+def count_parameters(shapes) -> tuple[int, int] | None:
+    """(params, params_nonembed) of {tensor name: shape}; None when it holds no weight."""
+    from scalefit.weightstats.groups import is_weight_tensor, tensor_group
+
+    total = embed = 0
+    for name, shape in shapes.items():
+        if not is_weight_tensor(name):
+            continue
+        numel = int(np.prod(shape, dtype=np.int64))
+        total += numel
+        if tensor_group(name) in EMBEDDING_GROUPS:
+            embed += numel
+    return (total, total - embed) if total else None
+
+
+def checkpoint_shapes(folder=None, model=None) -> dict | None:
+    """{tensor name: shape} from the folder's safetensors headers, else from a loaded model's
+    parameters (a pickle .bin checkpoint loaded with --allow-bin); None when neither has any."""
+    files = sorted(Path(folder).glob("*.safetensors")) if folder and Path(folder).is_dir() else []
+    if folder and Path(folder).suffix == ".safetensors" and Path(folder).is_file():
+        files = [Path(folder)]
+    shapes = {}
+    for path in files:
+        try:
+            shapes.update({name: spec["shape"] for name, spec in _header(path)[1].items()})
+        except (OSError, ValueError, KeyError):  # a damaged header: the loader has said so
+            return None
+    if not shapes and hasattr(model, "named_parameters"):
+        shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    return shapes or None
+
+
+def fill_parameter_counts(info, model=None) -> None:
+    """Set `info.params` / `info.params_nonembed` from the checkpoint's files where the suite
+    spec gave none (a local suite or --checkpoint folder without params): the counts every row
+    of that checkpoint carries. Left None where nothing can be counted."""
+    if info.params is not None and info.params_nonembed is not None:
+        return
+    folder = getattr(info, "folder", None) or info.path
+    shapes = checkpoint_shapes(folder, model)
+    counts = count_parameters(shapes) if shapes else None
+    if counts is None:
+        return
+    if info.params is None:
+        info.params = counts[0]
+    if info.params_nonembed is None:
+        info.params_nonembed = counts[1]
+
+
+def unknown_parameter_counts(tables: dict) -> str | None:
+    """One line naming the checkpoints whose rows carry no parameter count, or None when all do."""
+    missing = set()
+    for frame in tables.values():
+        if frame is None or frame.empty or "params" not in frame:
+            continue
+        gap = frame["params"].isna() | (frame["params_nonembed"].isna() if "params_nonembed" in frame else False)
+        missing.update(zip(frame.loc[gap, "model"], frame.loc[gap, "step"]))
+    if not missing:
+        return None
+    named = sorted(missing)
+    shown = ", ".join(f"{m} step {int(s)}" for m, s in named[:4]) + (f" and {len(named) - 4} more"
+                                                                      if len(named) > 4 else "")
+    return (f"{len(named)} checkpoint(s) have no parameter count in their rows ({shown}): the suite spec gives "
+            "no params for them and none could be counted from their weight files (no safetensors); give "
+            "params and params_nonembed in the suite spec's [[members]]")
