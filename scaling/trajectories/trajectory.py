@@ -23,7 +23,6 @@ from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, p
                                                  require_columns, stat_label)
 
 MIN_POINTS = 5
-E_FAR = 100.0  # a fixed E more than this many times the losses' scale below the smallest loss: refused
 JOINED = "join_stat_and_loss's table"
 MIN_POINTS_PER_MODEL = 8  # two per parameter of v0 + c (L - E)^p: fewer and one run's R^2 says nothing
 STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), within each run
@@ -43,6 +42,9 @@ def _power_of_gap(gap: np.ndarray, v0, c, p):
 
 
 P_BOUND = (-5.0, 5.0)
+E_FLOOR = 0.0  # E is the loss's irreducible part, a cross-entropy's floor: never below 0 (as a given --E)
+E_AT_FLOOR = (f"parameter E is at its lower bound {E_FLOOR:g}: the fit wanted a floor below 0, which a "
+              "cross-entropy does not have, so E and p are not identified")
 REFINE_MAX_NFEV = 3000  # the pooled fit of five long runs took 899 to converge (600 stopped short)
 N_REFINED = 3
 
@@ -52,8 +54,11 @@ def _grid_starts(loss, value, E_fixed):
     point is a closed-form least-squares line in gap^p (variable projection, as for the
     Chinchilla form); the N_REFINED best seed lmfit."""
     span = float(np.ptp(loss)) or 1.0
-    e_grid = ([E_fixed] if E_fixed is not None
-              else list(loss.min() - span * np.logspace(-3, 1.5, 28)))
+    if E_fixed is not None:
+        e_grid = [E_fixed]
+    else:  # E_FLOOR where the grid would go below it (the fit's bound)
+        below = loss.min() - span * np.logspace(-3, 1.5, 28)
+        e_grid = list(below[below >= E_FLOOR]) + ([E_FLOOR] if (below < E_FLOOR).any() else [])
     p_grid = np.array([p for p in np.linspace(*P_BOUND, 41) if abs(p) > 1e-9])
     y = value - value.mean()
     syy = float(y @ y)
@@ -77,21 +82,21 @@ def _grid_starts(loss, value, E_fixed):
 
 
 def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") -> FitResult:
-    """Fit value = v0 + c (L - E)^p by least squares (E fitted below min L unless given)."""
+    """Fit value = v0 + c (L - E)^p by least squares (E fitted in [E_FLOOR, min L) unless given,
+    then checked as a given --E is: checked_E)."""
     loss = np.asarray(loss, dtype=float)
     value = np.asarray(value, dtype=float)
+    positive_losses(pd.DataFrame({"loss": loss}), label or "trajectory", "loss", value="loss")
     ok = np.isfinite(loss) & np.isfinite(value)
     loss, value = loss[ok], value[ok]
     if len(loss) < MIN_POINTS:
         raise InputError(f"{label or 'trajectory'}: {len(loss)} points; the stat-vs-loss fit needs "
                          f"{MIN_POINTS}")
+    E = checked_E(E, loss)
     model = lmfit.Model(stat_power_law, independent_vars=["L"])
 
     def start(e0, p0, v0, c0):
-        params = model.make_params(v0=v0, c=c0, E=e0, p=p0)
-        params["E"].set(max=float(loss.min()) - 1e-9, vary=E is None)
-        params["p"].set(min=P_BOUND[0], max=P_BOUND[1])
-        return params
+        return start_params(model, loss, e0, p0, v0, c0, vary_E=E is None)
 
     def refine(params):
         try:
@@ -101,7 +106,7 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
 
     starts = _grid_starts(loss, value, E)
     # lmfit's search from every start, replayed at half its cost a call (a start that wanders
-    # toward E -> -inf runs all REFINE_MAX_NFEV calls); lmfit then refits only the start that
+    # toward a flat curve runs all REFINE_MAX_NFEV calls); lmfit then refits only the start that
     # ends lowest, the one its loop over every start kept (the first of equals)
     ends = [_replayed_chisqr(start(*s), loss, value) for s in starts]
     finite = [i for i, chisqr in enumerate(ends) if np.isfinite(chisqr)]
@@ -121,7 +126,8 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
     if np.ptp(value) == 0:  # c = 0: E and p are arbitrary, so where they stopped says nothing
         warnings = [f"the statistic is constant ({value[0]:.6g}) over these checkpoints: no curve to fit"]
     else:
-        warnings = bound_warnings(best.params)
+        warnings = [E_AT_FLOOR if w == "parameter E is at its lower bound" else w
+                    for w in bound_warnings(best.params)]
         if not best.success:
             warnings.append(f"did not converge in {REFINE_MAX_NFEV} evaluations ({best.message}): "
                             "its parameters are not the optimum")
@@ -129,6 +135,15 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
                      objective=float(best.chisqr), converged=bool(best.success), warnings=warnings,
                      extra={"r_squared": r_squared(value, value - best.residual), "label": label},
                      model_result=best)
+
+
+def start_params(model: lmfit.Model, loss: np.ndarray, e0, p0, v0, c0, *, vary_E: bool = True):
+    """fit_stat_vs_loss's lmfit Parameters from one start: E_FLOOR <= E < every loss, p within
+    P_BOUND."""
+    params = model.make_params(v0=v0, c=c0, E=e0, p=p0)
+    params["E"].set(min=E_FLOOR, max=float(loss.min()) - 1e-9, vary=vary_E)
+    params["p"].set(min=P_BOUND[0], max=P_BOUND[1])
+    return params
 
 
 class _Aborted(Exception):
@@ -214,18 +229,16 @@ def isotonic_fit(x, y) -> tuple[np.ndarray, float]:
 
 def checked_E(E, loss) -> float | None:
     """A fixed irreducible loss ``E`` for ``stat_power_law``, or None to fit it: refused unless
-    below every loss and within E_FAR x the losses' scale of them, since (L - E)^p needs E < every
-    loss, and far below them it is an exponential in L."""
+    in [E_FLOOR, every loss), the range the fit searches: (L - E)^p needs E < every loss, and a
+    cross-entropy's floor is never below 0."""
     if E is None:
         return None
     E = irreducible_loss("--E", E)  # a floor of a cross-entropy is never below 0
     loss = pd.Series(loss, dtype=float)
-    lowest, span = loss.min(), loss.max() - loss.min()
-    if not lowest - E_FAR * max(span, abs(lowest)) <= E < lowest:
-        raise InputError(f"--E: {E:g} is not below the smallest loss in the data "
-                         f"({lowest:.4g}) or is more than {E_FAR:g}x the losses' scale below it; "
-                         "(L - E)^p needs E < every loss, and far below them it is an exponential "
-                         "in L (leave --E out to fit it)")
+    lowest = loss.min()
+    if not E < lowest:
+        raise InputError(f"--E: {E:g} is not below the smallest loss in the data ({lowest:.4g}); "
+                         "(L - E)^p needs E < every loss (leave --E out to fit it)")
     return E
 
 
@@ -743,6 +756,12 @@ def _signed(value: float) -> str:
     return f"{'-' if value < 0 else '+'} {abs(value):.4g}"
 
 
+def _gap_text(fit: FitResult) -> str:
+    """'(L - 2.19)', or 'L' where E is 0 or at its bound 0 (not '(L - 1.006e-12)')."""
+    E = fit.params["E"].value
+    return "L" if E == 0 or E_AT_FLOOR in fit.warnings else f"(L {_signed(-E)})"
+
+
 def _r2(value: float) -> str:
     return f"{value:.4f}" if np.isfinite(value) else "- (constant)"
 
@@ -756,7 +775,7 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
     n_models = len(collapse["pooled_models"])
     lines = [f"# {label} against loss" + (f" ({loss_dataset})" if loss_dataset else ""), "",
              f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
-             f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} (L {_signed(-p['E'].value)})^"
+             f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} {_gap_text(pooled)}^"
              f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "
              f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
              "Collapse ratio (pooled RSS / sum of per-model RSS): "
@@ -776,9 +795,13 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
                if any(w.startswith("parameter p is at its") for w in f.warnings)]
     if bounded:
         lines += ["", f"p ends at a bound (-5 or +5) in {len(bounded)} of {len(collapse['per_model']) + 1} "
-                  "fits: no power law in (L - E) with |p| <= 5 describes those runs (as E -> -inf either "
-                  "bound tends to an exponential in L); E and p are then not identified separately, "
-                  "read the R^2 and the monotone fit instead."]
+                  "fits: no power law in (L - E) with |p| <= 5 describes those runs; E and p are then not "
+                  "identified separately, read the R^2 and the monotone fit instead."]
+    floored = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if E_AT_FLOOR in f.warnings]
+    if floored:
+        lines += ["", f"E ends at its bound {E_FLOOR:g} in {', '.join(floored)}: the fit wanted a floor below 0, "
+                  "which a cross-entropy does not have; E and p are not identified there, read the R^2 and "
+                  "the monotone fit instead."]
     unconverged = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if not f.converged]
     if unconverged:
         lines += ["", f"Not converged (parameters are not the optimum): {', '.join(unconverged)}."]
