@@ -62,35 +62,39 @@ def suite_dataset(table: pd.DataFrame, source: str = "checkpoints table") -> str
     return training_dataset(rows, "dataset", source, hint="mark its rows with is_train = true")
 
 
-def plot_loss_vs_compute(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> Path:
-    """Grid runs (points, one line per size) over the long runs' checkpoint curves."""
+def plot_loss_vs_compute(runs: pd.DataFrame, table: pd.DataFrame, out: Path, dataset: str | None = None) -> Path:
+    """Grid runs (points, one line per size) over the long runs' checkpoint curves of `dataset`
+    (default: ``suite_dataset(table)``)."""
+    dataset = suite_dataset(table) if dataset is None else dataset
     grid = runs[runs["part"] == "grid"].sort_values(["params", "tokens"])
     sizes = list(dict.fromkeys(grid["model"]))
     colors = _size_colors(sizes)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    curves = eval_curve(table[table["part"] == "long"])
+    curves = eval_curve(table[table["part"] == "long"], dataset)
     for size in sizes:
         c = curves[(curves["model"] == size) & (curves["step"] >= 16)]
         ax.plot(c["flops"], c["loss"], color=colors[size], lw=0.8, alpha=0.5)
         g = grid[grid["model"] == size]
         ax.plot(g["flops"], g["loss"], "o-", color=colors[size], label=_size_label(grid, size))
     ax.set(xscale="log", yscale="log", xlabel="training compute C = 6ND (FLOPs)",
-           ylabel=f"{_loss_name(table)} loss (nats/token, log scale)")
+           ylabel=f"{_loss_name(dataset)} loss (nats/token, log scale)")
     ax.set_title("Mini suite: grid runs (dots, each its own cosine)\nand the long runs' checkpoints "
                  "from step 16 (thin lines)", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")  # loss falls with compute: empty there
     return _save(fig, out, "loss_vs_compute")
 
 
-def _loss_name(table: pd.DataFrame) -> str:
+def _loss_name(dataset: str) -> str:
     """The plotted loss's dataset for an axis label: 'prose val' for prose-val."""
-    return suite_dataset(table).replace("-", " ")
+    return dataset.replace("-", " ")
 
 
-def plot_loss_vs_tokens(table: pd.DataFrame, out: Path) -> Path:
-    """Long runs: loss against tokens per size (larger models lower at equal tokens). Step 0 (no
-    tokens) has no place on the log axis; the title says so and gives its losses."""
-    curves = eval_curve(table[table["part"] == "long"])
+def plot_loss_vs_tokens(table: pd.DataFrame, out: Path, dataset: str | None = None) -> Path:
+    """Long runs: loss on `dataset` (default: ``suite_dataset(table)``) against tokens per size
+    (larger models lower at equal tokens). Step 0 (no tokens) has no place on the log axis; the
+    title says so and gives its losses."""
+    dataset = suite_dataset(table) if dataset is None else dataset
+    curves = eval_curve(table[table["part"] == "long"], dataset)
     sizes = sorted(curves["model"].unique(), key=lambda m: curves.loc[curves["model"] == m, "params"].iloc[0])
     colors = _size_colors(sizes)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -105,7 +109,7 @@ def plot_loss_vs_tokens(table: pd.DataFrame, out: Path) -> Path:
              f"{int(first['step'])} ({int(first['tokens']):,} tokens)")
     if len(start):
         title += f"\nstep 0 (0 tokens, off the log axis): {start.min():.2f}-{start.max():.2f} nats/token"
-    ax.set(xscale="log", xlabel="tokens seen (log scale)", ylabel=f"{_loss_name(table)} loss (nats/token)")
+    ax.set(xscale="log", xlabel="tokens seen (log scale)", ylabel=f"{_loss_name(dataset)} loss (nats/token)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="lower left")  # loss falls with tokens: empty there
     return _save(fig, out, "loss_vs_tokens")
@@ -165,8 +169,9 @@ def plot_trajectories(table: pd.DataFrame, panels, out: Path, part: str, name: s
     return _save(fig, out, name)
 
 
-def suite_checks(runs: pd.DataFrame, table: pd.DataFrame) -> dict:
-    """Does the suite show what a suite should? Loss falls with N and with D; bigger is lower at equal D."""
+def suite_checks(runs: pd.DataFrame, table: pd.DataFrame, dataset: str | None = None) -> dict:
+    """Does the suite show what a suite should? Loss falls with N and with D; bigger is lower at
+    equal D (the long runs' loss on `dataset`, default ``suite_dataset(table)``)."""
     grid = runs[runs["part"] == "grid"]
     measured = np.isfinite(pd.to_numeric(grid["loss"], errors="coerce").to_numpy(dtype=float, na_value=np.nan))
     unmeasured = grid.loc[~measured, "run" if "run" in grid else "model"].astype(str).tolist()
@@ -177,7 +182,7 @@ def suite_checks(runs: pd.DataFrame, table: pd.DataFrame) -> dict:
 
     by_size = {m: falls(g, "tokens") for m, g in grid.groupby("model") if g["tokens"].nunique() > 1}
     by_tokens = {int(t): falls(g, "params") for t, g in grid.groupby("tokens") if g["params"].nunique() > 1}
-    curves = eval_curve(table[table["part"] == "long"])
+    curves = eval_curve(table[table["part"] == "long"], suite_dataset(table) if dataset is None else dataset)
     wide = curves.pivot_table(index="step", columns="model", values="loss").dropna()
     order = curves.drop_duplicates("model").sort_values("params")["model"].tolist()
     # from the shortest grid run's length on (240 steps in the mini spec): the early steps of a
@@ -224,16 +229,16 @@ def write_plots(data_dir) -> dict:
     if len(stats):
         require_columns(table, STAT_COLUMNS, str(data_dir / "checkpoints.parquet"),
                         "a suite's weight-statistic rows")
-    suite_dataset(table, str(data_dir / "checkpoints.parquet"))  # one loss to plot, or a message
+    dataset = suite_dataset(table, str(data_dir / "checkpoints.parquet"))  # one loss to plot, or a message
     evals = table[table["metric"].notna()]  # one value per checkpoint and measurement, not two averaged
     distinct_rows(evals, ("model", "step", "dataset", "metric"), str(data_dir / "checkpoints.parquet"),
                   "evaluation")
     out = data_dir / "plots"
     # a part the suite has no runs or checkpoints of gets no plot (was: empty axes, and a legend warning)
-    paths = [plot_loss_vs_compute(runs, table, out)] if (runs["part"] == "grid").any() else []
+    paths = [plot_loss_vs_compute(runs, table, out, dataset)] if (runs["part"] == "grid").any() else []
     parts = {p for p in ("long", "warmup") if (table["part"] == p).any()}
     if "long" in parts:
-        paths.append(plot_loss_vs_tokens(table, out))
+        paths.append(plot_loss_vs_tokens(table, out, dataset))
     if "long" in parts and (stats["part"] == "long").any():
         paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "long", "trajectories_long",
                                        "Weight statistics of the long runs (group rows)"))
@@ -241,4 +246,4 @@ def write_plots(data_dir) -> dict:
         sizes = ", ".join(sorted(table.loc[table["part"] == "warmup", "size"].dropna().unique()))
         paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "warmup", "trajectories_warmup",
                                        f"{sizes} warmup variants"))
-    return {"plots": [str(p) for p in paths], "checks": suite_checks(runs, table)}
+    return {"plots": [str(p) for p in paths], "checks": suite_checks(runs, table, dataset)}

@@ -1,0 +1,27 @@
+"""`scalefit suite report` picks the dataset whose loss it plots and checks once per report
+(trainer.report.suite_dataset scans every row of the checkpoint table); before, each figure, its
+axis label and the checks picked it again, six scans of the shipped table per report."""
+from __future__ import annotations
+
+from scalefit.tables import read_table
+from test_cli_audit3_trajectories import shipped_suite_folder
+
+
+def test_the_plotted_dataset_is_picked_once_per_report(tmp_path, monkeypatch):
+    from scalefit.trainer import report
+
+    calls = []
+    picked = report.suite_dataset
+
+    def counted(*args, **kwargs):
+        calls.append(args[1] if len(args) > 1 else kwargs.get("source"))
+        return picked(*args, **kwargs)
+
+    monkeypatch.setattr(report, "suite_dataset", counted)
+    folder = shipped_suite_folder(tmp_path / "suite", table=lambda t: t[t["model"].isin(["mini-1", "mini-2"])])
+    doc = report.write_plots(folder)
+    assert len(calls) == 1, calls
+    monkeypatch.undo()  # the checks are those of the dataset each step picks for itself
+    runs, table = (read_table(folder / name) for name in ("runs.csv", "checkpoints.parquet"))
+    assert doc["checks"] == report.suite_checks(runs, table)
+    assert set(doc["checks"]["final_long_losses"]) == {"mini-1", "mini-2"}
