@@ -3,12 +3,15 @@ prints (the same numbers, rounded the same way), names each interval's level and
 gives every number its unit. Small tables and few resamples: the numbers are not the point."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.scaling.relations import cli as cli_predict
 from tests.test_loss2loss_cli import mini_suite_table
+from tests.test_scaling_cli import make_runs
 
 
 def invoke(args):
@@ -53,3 +56,48 @@ def test_downstream_report_names_its_interval_and_rounds_as_the_terminal(downstr
         line = next(ln for ln in text.splitlines() if ln.split()[:1] == [name])
         value, ends = line.split()[1], line.split("[")[1].split("]")[0].split(", ")
         assert [rows[name][0], rows[name][3], rows[name][4]] == [value, *ends]
+
+
+@pytest.fixture(scope="module")
+def laws(tmp_path_factory):
+    """compare kaplan chinchilla and fit chinchilla on 35 synthetic runs, 2 held out, 20
+    resamples: {command: (terminal text, report folder)}."""
+    root = tmp_path_factory.mktemp("laws")
+    data = root / "runs.csv"
+    make_runs(data)
+    done = {}
+    for command in (["compare", "kaplan", "chinchilla"], ["fit", "chinchilla"]):
+        out = root / command[0]
+        done[command[0]] = (invoke([*command, "--data", str(data), "--holdout", "2",
+                                    "--bootstrap", "20", "--out", str(out)]).output, out)
+    return done
+
+
+def _table(lines, start: int, split) -> dict:
+    """{(law,) param: value} of the table whose header is lines[start], rows split by `split`."""
+    header = split(lines[start])
+    keys = header[:header.index("value")]
+    rows = {}
+    for ln in lines[start + 1:]:
+        cells = split(ln)
+        if not ln.strip() or len(cells) != len(header):
+            break
+        if set("".join(cells)) <= set("-|: "):  # the rule under the header
+            continue
+        rows[tuple(cells[:len(keys)])] = cells[len(keys)]
+    return rows
+
+
+@pytest.mark.parametrize("command", ["compare", "fit"])
+def test_law_report_prints_each_value_as_the_terminal_does(laws, command):
+    """report.md printed every parameter to 4 digits (E = 2.552, A = 155.7) where the terminal
+    prints the digits the interval supports (2.6, 2e+02): one number two ways in one report."""
+    text, out = laws[command]
+    md = (out / "report.md").read_text().splitlines()
+    md_start = next(i for i, ln in enumerate(md) if ln.startswith("|") and "| param | value |" in ln)
+    shown = _table(md, md_start, lambda ln: [c.strip() for c in ln.strip().split("|")[1:-1]])
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines)
+                 if {"param", "value"} <= set(re.split(r"\s{2,}", ln.strip())))
+    printed = _table(lines, start, lambda ln: re.split(r"\s{2,}", ln.strip()))
+    assert len(printed) >= 7 and printed == shown

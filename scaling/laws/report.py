@@ -223,14 +223,21 @@ def out_of_reach_line(largest_fitted: float, rows=()) -> list[str]:
             f"(shown only within {REACH:g}x; pass --budget FLOPS to project there anyway)"]
 
 
-def params_text_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
-    """params_frame with values printed to the digits their identifiability supports."""
+def params_shown_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
+    """params_frame with values printed to the digits their identifiability supports: what the
+    terminal and report.md show (report.md printed 4 digits, E = 2.552 under the terminal's 2.6
+    in one report); params.csv keeps every digit."""
     from scalefit.scaling.laws.identifiability import significant
     frame = params_frame(fit, law_label)
     if "identified" in frame.columns:
         frame["value"] = [significant(v, s if s != "-" else None, (lo, hi)) for v, s, lo, hi
                           in zip(frame["value"], frame["identified"], frame["ci95_lo"], frame["ci95_hi"])]
-    return _spread_columns(frame, fit)
+    return frame
+
+
+def params_text_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
+    """params_shown_frame with the spread columns the terminal prints."""
+    return _spread_columns(params_shown_frame(fit, law_label), fit)
 
 
 def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
@@ -431,7 +438,7 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
         save_figure(plots.plot_frontiers({fit["law"]: result}, frame, budgets), out_dir,
                     "frontiers")
     text = [f"# Fit: {fit['law']}", "", "```", fit_text(fit), "```", "",
-            markdown_table(params_frame(fit))]
+            _params_heading({fit["law"]: fit}), "", markdown_table(params_shown_frame(fit))]
     if result.model_result is not None:
         text += ["", "## lmfit report", "", "```", result.model_result.fit_report(), "```"]
     write_text(out_dir, "report.md", "\n".join(text) + "\n")
@@ -453,6 +460,8 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     cmp = comparison.to_dict()
     params = pd.concat([params_frame(f, label) for label, f in cmp["fits"].items()],
                        ignore_index=True)
+    shown = pd.concat([params_shown_frame(f, label) for label, f in cmp["fits"].items()],
+                      ignore_index=True)
     metrics = metrics_frame(cmp["fits"])
     budgets = flat_rows(cmp["budgets"])
     write_table(params, f"{out_dir}/params.csv")
@@ -467,7 +476,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "",
             " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
-            markdown_table(metrics), "", _params_heading(cmp["fits"]), "", markdown_table(params),
+            markdown_table(metrics), "", _params_heading(cmp["fits"]), "", markdown_table(shown),
             "", "## Budgets", "",
             f"{cmp.get('budget_rule', '')}. N: {cmp.get('budget_convention', '')}.", "",
             markdown_table(projection_frame(cmp["budgets"], list(cmp["fits"])))]
