@@ -92,3 +92,64 @@ def test_the_replayed_search_ends_where_lmfit_ends_with_the_floor_bound():
         result = model.fit(value, tj.start_params(model, loss, *start), L=loss, nan_policy="omit",
                            max_nfev=tj.REFINE_MAX_NFEV)
         assert tj._replayed_chisqr(tj.start_params(model, loss, *start), loss, value) == result.chisqr
+
+
+@pytest.fixture(scope="module")
+def holed_path(tmp_path_factory):
+    """Three runs: run-a's t_nu is nan at step 64, run-c has no loss rows."""
+    table = flat_floor_table(("run-a", "run-b", "run-c"))
+    table.loc[(table["stat"] == "t_nu") & (table["model"] == "run-a") & (table["step"] == 64), "value"] = np.nan
+    table = table[~((table["model"] == "run-c") & (table["metric"] == "loss"))]
+    path = tmp_path_factory.mktemp("holed") / "t.csv"
+    table.to_csv(path, index=False)
+    return str(path)
+
+
+def cli_json(args):
+    """(--json's document, the 'note:' lines on stderr)."""
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), [line[len("note: "):] for line in result.stderr.splitlines()
+                                       if line.startswith("note: ")]
+
+
+@pytest.mark.parametrize("command", [["trajectory"], ["transitions", "--bootstrap", "0"]])
+def test_json_names_what_was_left_out_as_the_note_lines_do(holed_path, command):
+    """`trajectory --json` and `transitions --json` said nothing of the checkpoints and runs left
+    out (a nan statistic, a run without losses) that the terminal's 'note:' lines and report.md
+    named: a script reading the JSON saw a fit of every checkpoint."""
+    doc, noted = cli_json([*command, "--stat", "t_nu", "--data", holed_path])
+    assert noted and doc["notes"] == noted
+    assert any("run-a: steps 64" in n for n in doc["notes"])
+    if command[0] == "trajectory":
+        assert any("run-c" in n and "no loss" in n for n in doc["notes"])
+
+
+def test_trajectory_report_md_names_what_was_left_out(holed_path, tmp_path):
+    """trajectory's report.md (--out) did not name the checkpoints left out, as transitions' did;
+    the terminal's report does not repeat the 'note:' lines it printed on stderr."""
+    result = CliRunner().invoke(main, ["trajectory", "--stat", "t_nu", "--data", holed_path,
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Left out:" in report and "run-a: steps 64" in report and "run-c" in report
+    assert "Left out:" not in result.stdout and "run-a: steps 64" in result.stderr
+
+
+def test_warmup_study_json_names_what_was_left_out_and_what_a_dash_means(tmp_path):
+    """warmup-study's --json had neither its 'note:' lines nor what a '-' in its rows means (a
+    run without a transition, a family without a regression)."""
+    from test_trajectory_inputs import long_table
+
+    table = long_table()
+    table.loc[(table["stat"] == "t_nu") & (table["model"] == "a") & (table["step"] == 700), "value"] = np.nan
+    flat = (table["stat"] == "t_nu") & (table["model"] == "c")  # no kink: no transition in run c
+    table.loc[flat, "value"] = 5 + 0.2 * np.log10(table.loc[flat, "step"].clip(lower=1))
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    doc, noted = cli_json(["warmup-study", "--panel", "t_nu/mlp_in", "--bootstrap", "0", "--data", str(path)])
+    assert doc["rows"][0]["first_steps"].endswith(",-")
+    assert noted and doc["notes"][:len(noted)] == noted and "a: steps 700" in noted[0]
+    assert doc["notes"][len(noted):] == [
+        "-: not enough runs with a transition for a regression (it needs 3 with different warmup ends)",
+        "'-' in the steps: that run has no transition"]

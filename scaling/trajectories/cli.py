@@ -17,6 +17,7 @@ from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_
                                                      INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS,
                                                      interval_level)
 from scalefit.signals import Interrupted, interrupted_status
+from scalefit.scaling.trajectories.table import left_out_lines
 from scalefit.tables import read_table, read_table_or_shipped, write_table
 
 # The shipped mini-suite checkpoint table: evaluation and weight-statistic rows, long form.
@@ -192,13 +193,6 @@ def _spans_run(tr) -> bool:
     return bool(tr["weak_kink"]) and tr["ci95_run_share"] >= MOST_OF_RUN
 
 
-def _left_out_lines(notes) -> list[str]:
-    """report.md's paragraph naming what the terminal's 'note:' lines named (checkpoints or runs
-    left out, and why), each once; none without notes."""
-    notes = list(dict.fromkeys(notes))
-    return ["Left out: " + " ".join(n if n.endswith(".") else n + "." for n in notes), ""] if notes else []
-
-
 def _write_transition_report(out_dir, label, traj, study):
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
     from scalefit.scaling.trajectories.transitions import WEAK_WIDE_NOTE, WIDENED_NOTE, interval_caveat
@@ -218,7 +212,7 @@ def _write_transition_report(out_dir, label, traj, study):
                 if study.n_bootstrap else "no intervals (--bootstrap 0)."), "",
              *([interval_caveat(study.interval_method, study.n_bootstrap), ""] if study.n_bootstrap
                else ["No breakpoint intervals: --bootstrap 0.", ""]),
-             *_left_out_lines(list(traj.attrs.get("notes", [])) + list(study.notes)),
+             *left_out_lines(list(traj.attrs.get("notes", [])) + list(study.notes)),
              "![transitions](transitions.png)", "",
              markdown_table(found) if len(found) else "No transition found in any run.", ""]
     if found["ci_widened"].any():
@@ -270,7 +264,7 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     if as_json:
         click.echo(dumps(report.to_dict()))
         return
-    click.echo(report.markdown())
+    click.echo(report.markdown(notes=False))  # the notes went to stderr
 
 
 @click.command("warmup-study")
@@ -327,10 +321,11 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
                 + (f"; each transition's interval is their central {interval_level(INTERVAL_METHOD):g}%, "
                    "a level calibrated on synthetic runs." if n_bootstrap else "."),
                 "", *([f"**{stopped[0].upper()}{stopped[1:]}.**", ""] if stopped else []),
-                *_left_out_lines(study.attrs.get("notes", [])),
+                *left_out_lines(study.attrs.get("notes", [])),
                 "![slopes](warmup_study.png)", "", table, ""]))
     if as_json:
         click.echo(dumps({"data": source, "rows": study.to_dict("records"),
+                          "notes": list(dict.fromkeys([*study.attrs.get("notes", []), *dashes])),
                           **({"interrupted": stopped} if stopped else {})}))
     else:
         click.echo(table)

@@ -397,3 +397,10 @@ def join_stat_and_loss(table: pd.DataFrame, stat: str, *, group=None, tensor=Non
                              + ([without] if without else []))
     joined.attrs["loss_dataset"] = dataset
     return joined
+
+
+def left_out_lines(notes) -> list[str]:
+    """A report.md's paragraph naming what the terminal's 'note:' lines named (checkpoints or runs
+    left out, and why), each once; none without notes."""
+    notes = list(dict.fromkeys(notes))
+    return ["Left out: " + " ".join(n if n.endswith(".") else n + "." for n in notes), ""] if notes else []

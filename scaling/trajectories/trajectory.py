@@ -19,8 +19,8 @@ from scalefit.errors import InputError
 from scalefit.options import irreducible_loss
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, positive_losses,
-                                                 require_columns, stat_label)
+from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, left_out_lines,
+                                                 positive_losses, require_columns, stat_label)
 
 MIN_POINTS = 5
 JOINED = "join_stat_and_loss's table"
@@ -691,7 +691,8 @@ class TrajectoryReport:
                 "collapse_verdict": collapse["collapse_verdict"],
                 "pooled_r_squared": collapse["pooled_r_squared"],
                 "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": self.correlation,
-                "warnings": {m: f.warnings for m, f in fits if f.warnings}}
+                "warnings": {m: f.warnings for m, f in fits if f.warnings},
+                "notes": list(dict.fromkeys(self.notes))}  # what was left out, as the 'note:' lines say
 
     def __repr__(self) -> str:
         """A notebook's view: what was fitted, the pooled fit, whether sizes collapse and the
@@ -710,10 +711,12 @@ class TrajectoryReport:
     def __str__(self) -> str:
         return self.markdown()
 
-    def markdown(self, plot: bool = False) -> str:
-        """The report in Markdown; ``plot`` links the figure (stat_vs_loss.png) beside report.md."""
+    def markdown(self, plot: bool = False, notes: bool = True) -> str:
+        """The report in Markdown; ``plot`` links the figure (stat_vs_loss.png) beside report.md;
+        ``notes`` names what was left out (the command prints those as 'note:' lines instead)."""
         return trajectory_markdown(self.stat, self.collapse, self.correlation, plot=plot,
-                                   loss_dataset=self.joined.attrs.get("loss_dataset"))
+                                   loss_dataset=self.joined.attrs.get("loss_dataset"),
+                                   notes=self.notes if notes else ())
 
     def write(self, out_dir) -> None:
         """What `scalefit trajectory --out DIR` writes: stat_vs_loss.csv, the figure (PNG, SVG)
@@ -767,13 +770,14 @@ def _r2(value: float) -> str:
 
 
 def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = False,
-                        loss_dataset: str | None = None) -> str:
+                        loss_dataset: str | None = None, notes=()) -> str:
     """The trajectory report from ``collapse_report`` and ``partial_correlation``'s results;
-    ``plot`` links the figure written beside report.md."""
+    ``plot`` links the figure written beside report.md; ``notes``: what was left out."""
     pooled = collapse["pooled"]
     p = pooled.params
     n_models = len(collapse["pooled_models"])
     lines = [f"# {label} against loss" + (f" ({loss_dataset})" if loss_dataset else ""), "",
+             *left_out_lines(notes),
              f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
              f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} {_gap_text(pooled)}^"
              f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "

@@ -453,7 +453,8 @@ class TransitionStudy:
                 "warmup_regression_runs": self.regression_runs,
                 "warmup_regressions": [{"runs": runs, "fit": fit.to_dict()}
                                        for runs, fit in self.regressions],
-                "warmup_regression_note": self.note}
+                "warmup_regression_note": self.note,
+                "notes": list(dict.fromkeys(self.notes))}  # what was left out, as the 'note:' lines say
 
 
 def regress_families(picked: pd.DataFrame, runs: pd.DataFrame):
