@@ -101,3 +101,26 @@ def test_law_report_prints_each_value_as_the_terminal_does(laws, command):
                  if {"param", "value"} <= set(re.split(r"\s{2,}", ln.strip())))
     printed = _table(lines, start, lambda ln: re.split(r"\s{2,}", ln.strip()))
     assert len(printed) >= 7 and printed == shown
+
+
+def test_compare_report_budgets_say_their_units_and_intervals(laws):
+    """report.md's budget table came bare: no unit for N*, D* or the loss, nothing on its
+    intervals' level or source, nor the terminal's notes under it (an observed run's wider
+    interval, the held-out rows' prediction intervals, the published budgets left out)."""
+    text, out = laws["compare"]
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("compute-optimal allocation"))
+    head = lines[start]
+    assert "N* in parameters, D* in tokens, loss in nats/token" in head
+    assert "95% intervals from the bootstrap draws" in head
+    said = []  # the notes under the table (its header, rule and rows hold no ': ')
+    for ln in lines[start + 1:]:
+        if not ln.strip() or ln.startswith("held-out"):
+            break
+        if ": " in ln:
+            said.append(ln.strip())
+    report = (out / "report.md").read_text()
+    assert head in report
+    assert any("95% prediction interval" in ln for ln in said)
+    for ln in said:
+        assert f"- {ln}" in report

@@ -145,10 +145,21 @@ def scatter_text(scatters: dict) -> str | None:
     return "; ".join(parts) or None
 
 
+def loss_unit(column: str | None) -> str:
+    """The unit of a fitted loss column: nats/token for scalefit's loss columns (loss, loss_*),
+    else the column's own."""
+    column = column or "loss"
+    return ("nats/token" if column == "loss" or column.startswith("loss_")
+            else f"the units of column '{column}'")
+
+
 def projection_lines(rows: list[dict], laws=None, convention: str = "",
-                     bootstrapped: bool = False, scatters: dict | None = None) -> list[str]:
-    """The budget table with what it is: distance, kind, N convention, and how an observed run's
-    interval draws the runs' scatter (``scatters``: ``scatter_text``)."""
+                     bootstrapped: bool = False, scatters: dict | None = None,
+                     loss_column: str | None = None, table=None) -> list[str]:
+    """The budget table with what it is: units, distance, kind, N convention, and how an
+    observed run's interval draws the runs' scatter (``scatters``: ``scatter_text``); the head
+    line, the table (``table``: a frame to text, the terminal's ``text_table`` unless given),
+    then one line a note."""
     if not rows:
         return []
     if not any(key.endswith("N_opt") for row in rows for key in row):  # compare kaplan-n kaplan-d
@@ -157,12 +168,15 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
     far = max(row.get("times_largest_run", 0) for row in rows)
     kinds = {row.get("kind") for row in rows}
     has_ci = any(key.endswith("_ci95") for row in rows for key in row)
-    head = ("compute-optimal allocation at these budgets "
-            f"(up to {far:.3g}x the largest fitted run; "
+    frame = projection_frame(rows, laws)
+    units = ("FLOPs; N* in parameters, D* in tokens"
+             + (f", loss in {loss_unit(loss_column)}" if "loss" in frame.columns else ""))
+    head = (f"compute-optimal allocation at these budgets ({units}; "
+            f"up to {far:.3g}x the largest fitted run; "
             + ("95% intervals from the bootstrap draws)" if has_ci else
                "no intervals: run with --bootstrap N for them)" if not bootstrapped else
                "no intervals: the bootstrap drew none for these rows)"))
-    out = [head + ":", text_table(projection_frame(rows, laws))]
+    out = [head + ":", (table or text_table)(frame)]
     has_pi = any(key.endswith("loss_pi95") for row in rows for key in row)
     if has_ci and not has_pi:  # a law with no loss surface (isoflop): no loss_pi95 to point to
         out.append("the intervals are of the law's optimum (the curve)")
@@ -346,7 +360,8 @@ def fit_text(fit: dict) -> str:
             f"N = {alloc.get('n_counts') or fit.get('n_column') or 'params'}"
         out += ["", *projection_lines(rows, convention=convention,
                                       bootstrapped=bool((fit.get("bootstrap") or {}).get("n")),
-                                      scatters={None: alloc.get("pi95_scatter")}),
+                                      scatters={None: alloc.get("pi95_scatter")},
+                                      loss_column=fit.get("loss_column")),
                 *out_of_reach_line(alloc.get("largest_fitted_flops", float("nan")), rows)]
     elif rows:
         out += ["", "compute-optimal allocation:", text_table(budgets_frame(fit))]
@@ -361,6 +376,19 @@ def fit_text(fit: dict) -> str:
     return "\n".join(out)
 
 
+def compare_projection_lines(cmp: dict, table=None) -> list[str]:
+    """compare's budget table with its notes and the published budgets it leaves out (the
+    terminal's, and report.md's with ``table=markdown_table``)."""
+    lines = projection_lines(cmp["budgets"], list(cmp["fits"]), cmp.get("budget_convention", ""),
+                             bootstrapped=any((f.get("bootstrap") or {}).get("n")
+                                              for f in cmp["fits"].values()),
+                             scatters={label: f.get("allocation", {}).get("pi95_scatter")
+                                       for label, f in cmp["fits"].items()},
+                             loss_column=next(iter(cmp["fits"].values())).get("loss_column"),
+                             table=table)
+    return lines + out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")), cmp["budgets"])
+
+
 def compare_text(cmp: dict) -> str:
     """What `scalefit compare` prints: metrics, parameters, budgets, the two-sentence reading."""
     params = pd.concat([params_text_frame(f, label) for label, f in cmp["fits"].items()],
@@ -370,12 +398,7 @@ def compare_text(cmp: dict) -> str:
            f"{cmp.get('largest_fitted_flops', float('nan')):.3g} FLOPs)", "",
            text_table(metrics_frame(cmp["fits"])), "", text_table(params),
            *missing_stderr_lines(cmp["fits"]), ""]
-    out += projection_lines(cmp["budgets"], list(cmp["fits"]), cmp.get("budget_convention", ""),
-                            bootstrapped=any((f.get("bootstrap") or {}).get("n")
-                                             for f in cmp["fits"].values()),
-                            scatters={label: f.get("allocation", {}).get("pi95_scatter")
-                                      for label, f in cmp["fits"].items()})
-    out += out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")), cmp["budgets"])
+    out += compare_projection_lines(cmp)
     for label, f in cmp["fits"].items():
         if "holdout" in f:
             out += holdout_lines(label, f["holdout"])
@@ -454,6 +477,16 @@ def _params_heading(fits: dict) -> str:
             "--bootstrap N for them)")
 
 
+def _budget_section(cmp: dict) -> list[str]:
+    """The terminal's budget table in Markdown: its head line (units, reach, the intervals'
+    level and source), the table, and its notes as a list. report.md gave the bare table: no
+    unit, no word on its intervals or on what an observed run's loss would do."""
+    lines = compare_projection_lines(cmp, table=markdown_table)
+    if len(lines) < 2:  # no allocation to tabulate: one sentence
+        return lines
+    return [lines[0], "", lines[1], "", *(f"- {ln.strip()}" for ln in lines[2:])]
+
+
 def write_compare_report(out_dir, comparison, frame) -> None:
     """report.md, metrics/params/budgets CSV, compare.json and the three plots of a
     ``compare.Comparison``."""
@@ -477,9 +510,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "",
             " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             markdown_table(metrics), "", _params_heading(cmp["fits"]), "", markdown_table(shown),
-            "", "## Budgets", "",
-            f"{cmp.get('budget_rule', '')}. N: {cmp.get('budget_convention', '')}.", "",
-            markdown_table(projection_frame(cmp["budgets"], list(cmp["fits"])))]
+            "", "## Budgets", "", f"{cmp.get('budget_rule', '')}.", "", *_budget_section(cmp)]
     warnings = [f"- {label}: {w}" for label, f in cmp["fits"].items()
                 for w in f.get("warnings", [])]
     if warnings:
