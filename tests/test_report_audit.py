@@ -124,3 +124,16 @@ def test_compare_report_budgets_say_their_units_and_intervals(laws):
     assert any("95% prediction interval" in ln for ln in said)
     for ln in said:
         assert f"- {ln}" in report
+
+
+def test_compare_report_says_how_the_held_out_runs_fared(laws):
+    """compare --holdout --out: the terminal's held-out lines (mean |relative error|, how many
+    inside their 95% prediction intervals) were missing from report.md."""
+    text, out = laws["compare"]
+    held = [ln for ln in text.splitlines() if ln.startswith("held-out (")]
+    assert len(held) == 2 and all("inside their 95% prediction intervals" in ln for ln in held)
+    report = (out / "report.md").read_text()
+    for ln in held:
+        label = ln.split("(")[1].split(")")[0]
+        assert f"- {ln} (each run: holdout_{label}.csv)" in report
+        assert (out / f"holdout_{label}.csv").is_file()

@@ -511,6 +511,10 @@ def write_compare_report(out_dir, comparison, frame) -> None:
             " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             markdown_table(metrics), "", _params_heading(cmp["fits"]), "", markdown_table(shown),
             "", "## Budgets", "", f"{cmp.get('budget_rule', '')}.", "", *_budget_section(cmp)]
+    held = [f"- {line} (each run: holdout_{label}.csv)" for label, f in cmp["fits"].items()
+            if "holdout" in f for line in holdout_lines(label, f["holdout"])]
+    if held:  # the terminal's held-out lines; report.md had only the metrics' mean error
+        text += ["", "## Held-out runs", "", *held]
     warnings = [f"- {label}: {w}" for label, f in cmp["fits"].items()
                 for w in f.get("warnings", [])]
     if warnings:
