@@ -153,3 +153,19 @@ def test_warmup_study_json_names_what_was_left_out_and_what_a_dash_means(tmp_pat
     assert doc["notes"][len(noted):] == [
         "-: not enough runs with a transition for a regression (it needs 3 with different warmup ends)",
         "'-' in the steps: that run has no transition"]
+
+
+def test_a_run_still_in_warmup_at_its_last_checkpoint_has_no_inferred_warmup_end():
+    """An lr that rises to the last checkpoint (a run stopped, or sampled, inside its warmup) was
+    read as a warmup ending at that checkpoint: transitions were placed 'N steps from warmup end'
+    of a warmup that had not ended, and the warmup regression took those ends as real."""
+    from scalefit.scaling.trajectories.landmarks import infer_landmarks, landmarks_for_run
+
+    steps = np.array(STEPS, dtype=float)
+    ramp = infer_landmarks(steps, 1e-3 * steps / 3000)
+    assert np.isnan(ramp.warmup_end) and "lr still rises at the last checkpoint (step 2048)" in ramp.source
+    assert ramp.phase(108) == "in warmup" and ramp.phase(4000) == "schedule unknown"
+    run = pd.DataFrame({"model": "a", "step": steps, "lr": 1e-3 * steps / 3000, "warmup_steps": 3000})
+    assert landmarks_for_run(run).warmup_end == 3000  # a warmup the table states is taken as it is
+    held = infer_landmarks(np.r_[steps, 4096], 1e-3 * np.minimum(np.r_[steps, 4096] / 2048, 1))
+    assert held.warmup_end == 2048  # the peak held at a later checkpoint: the warmup ended there

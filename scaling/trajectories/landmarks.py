@@ -29,6 +29,7 @@ class ScheduleLandmarks:
     source: str = "given"    # "given", "columns", "inferred from lr" or NO_SCHEDULE
     style: str = "cosine"    # the table's `schedule` column where it has one
     cooldown_fraction: float = 0.2  # "wsd" only
+    warmup_past: float = float("nan")  # warmup end unknown, but after this step (lr rising there)
 
     @property
     def decay_start(self) -> float:
@@ -65,7 +66,7 @@ class ScheduleLandmarks:
         """Where `step` sits in the schedule, in words: 'in warmup', 'cosine decay 36% done',
         'constant LR', 'before the cooldown', 'cooldown 50% done'."""
         if not np.isfinite(self.warmup_end):
-            return "schedule unknown"
+            return "in warmup" if step < self.warmup_past else "schedule unknown"
         if step < self.warmup_end:
             return "in warmup"
         if self.style == "constant":
@@ -99,6 +100,10 @@ def infer_landmarks(steps, lr, *, min_ratio: float = 0.1, tokens=None) -> Schedu
     peak_index = int(np.argmax(lr))
     peak = float(lr[peak_index])
     rising = (np.arange(len(steps)) < peak_index) & (lr > 0) & (steps > 0)
+    if peak_index == len(steps) - 1 and rising.any():  # no checkpoint shows the peak held or left
+        return ScheduleLandmarks(float("nan"), float("nan"), peak, warmup_past=float(steps[-1]), source=(
+            f"unknown: lr still rises at the last checkpoint (step {steps[-1]:g}), so the warmup ends "
+            "there or later; pass --warmup-steps"))
     # The peak sampled after warmup sits slightly below the true peak: lift it by the cosine
     # value at the sample if later points show the decay; good to ~1e-4 at Pythia's spacing.
     if rising.any():
@@ -160,7 +165,8 @@ def landmarks_for_run(run: pd.DataFrame, *, min_ratio: float = 0.1, warmup_steps
     style = str(_first(run, "schedule") or "cosine")
     cooldown = _first(run, "cooldown_fraction")
     return ScheduleLandmarks(warmup, total, inferred.peak_lr, inferred.tokens_per_step, source=source,
-                             style=style, cooldown_fraction=0.2 if cooldown is None else float(cooldown))
+                             style=style, cooldown_fraction=0.2 if cooldown is None else float(cooldown),
+                             warmup_past=inferred.warmup_past)
 
 
 def place_transition(step: float, landmarks: ScheduleLandmarks) -> dict:
