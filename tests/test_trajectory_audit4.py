@@ -169,3 +169,17 @@ def test_a_run_still_in_warmup_at_its_last_checkpoint_has_no_inferred_warmup_end
     assert landmarks_for_run(run).warmup_end == 3000  # a warmup the table states is taken as it is
     held = infer_landmarks(np.r_[steps, 4096], 1e-3 * np.minimum(np.r_[steps, 4096] / 2048, 1))
     assert held.warmup_end == 2048  # the peak held at a later checkpoint: the warmup ended there
+
+
+def test_a_run_of_one_checkpoint_is_not_called_constant(tmp_path):
+    """transitions said of a run with one checkpoint after step 0 'the statistic is constant (5.4
+    at every checkpoint)': one number is no evidence that the statistic does not move."""
+    table = flat_floor_table(("run-a",))
+    path = tmp_path / "t.csv"
+    table[table["step"].isin([1, 2])].assign(
+        value=lambda t: t["value"].where(t["stat"].isna(), 5.0)).to_csv(path, index=False)
+    code, out = run_cli(["transitions", "--stat", "t_nu", "--data", str(path), "--bootstrap", "0"])
+    assert code == 0 and "2 checkpoints after step 0" in out and "constant (5 at every" in out, out
+    table[table["step"] == 1].to_csv(path, index=False)
+    code, out = run_cli(["transitions", "--stat", "t_nu", "--data", str(path), "--bootstrap", "0"])
+    assert code == 0 and "1 checkpoints after step 0" in out and "constant" not in out, out

@@ -129,10 +129,11 @@ def _steps_text(step: float) -> str:
 
 def _constant_runs(traj: pd.DataFrame) -> dict:
     """{model: its value} for each run whose statistic is one number at every checkpoint after
-    step 0 (what the fits read): no scatter, so no autocorrelation to print."""
+    step 0 (what the fits read), two or more of them: no scatter, so no autocorrelation to print
+    (one checkpoint is not a constant)."""
     after = traj[traj["step"] > 0]
-    spans = after.groupby("model")["value"].agg(["min", "max"])
-    return {m: r["min"] for m, r in spans.iterrows() if r["min"] == r["max"]}
+    spans = after.groupby("model")["value"].agg(["min", "max", "count"])
+    return {m: r["min"] for m, r in spans.iterrows() if r["min"] == r["max"] and r["count"] > 1}
 
 
 def _print_transitions(label, study, constant: dict | None = None):
