@@ -3,11 +3,14 @@ prints (the same numbers, rounded the same way), names each interval's level and
 gives every number its unit. Small tables and few resamples: the numbers are not the point."""
 from __future__ import annotations
 
+import json
 import re
+import shlex
 
 import pytest
 from click.testing import CliRunner
 
+from scalefit import __version__
 from scalefit.cli import main
 from scalefit.scaling.relations import cli as cli_predict
 from tests.test_loss2loss_cli import mini_suite_table
@@ -32,13 +35,17 @@ def downstream(tmp_path_factory):
         patch.setattr(cli_predict, "default_runs_path", lambda: path)
         text = invoke(["predict", "downstream", "--holdout", "2", "--at-x", "3.5",
                        "--bootstrap", "20", "--out", str(out)]).output
-    return text, out
+        # the command report.md says made it, run again (its --json)
+        line = next(ln for ln in (out / "report.md").read_text().splitlines()
+                    if ln.startswith("Made with scalefit"))
+        again = invoke([*shlex.split(line.split("`")[1])[1:], "--json"]).stdout
+    return text, out, line, again
 
 
 def test_downstream_report_gives_the_held_out_error_the_terminal_prints(downstream):
     """report.md's held-out section gave only the share inside the prediction intervals; the
     mean |relative error| and the Kaplan baseline's, the terminal's summary, were missing."""
-    text, out = downstream
+    text, out = downstream[:2]
     summary = next(ln for ln in text.splitlines() if ln.startswith("held out 2 runs"))
     assert "mean |rel err|" in summary and "plain Kaplan law on y alone" in summary
     assert summary in (out / "report.md").read_text()
@@ -47,7 +54,7 @@ def test_downstream_report_gives_the_held_out_error_the_terminal_prints(downstre
 def test_downstream_report_names_its_interval_and_rounds_as_the_terminal(downstream):
     """report.md headed the parameters '## Parameters' (no level, no method) and printed the
     interval's ends to 4 digits beside the terminal's 5 ([1.217, 5.566] vs [1.2169, 5.5655])."""
-    text, out = downstream
+    text, out = downstream[:2]
     report = (out / "report.md").read_text()
     assert "## Parameters (stderr and 95% CI from the bootstrap: 20 resamples" in report
     rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
@@ -137,3 +144,18 @@ def test_compare_report_says_how_the_held_out_runs_fared(laws):
         label = ln.split("(")[1].split(")")[0]
         assert f"- {ln} (each run: holdout_{label}.csv)" in report
         assert (out / f"holdout_{label}.csv").is_file()
+
+
+def test_reports_say_what_made_them(downstream, laws):
+    """report.md said neither the data file (fit's report) nor the options (any report): the
+    reader of a quoted number could not re-run it. The command it names now re-runs it."""
+    out, line, again = downstream[1:]
+    assert line == (f"Made with scalefit {__version__}: `scalefit predict downstream --bootstrap 20 "
+                    "--at-x 3.5 --holdout 2` (also in scalefit_settings.json).")
+    assert json.loads(again) == json.loads((out / "result.json").read_text())
+    for command, (_, folder) in laws.items():
+        lines = (folder / "report.md").read_text().splitlines()
+        data = str(folder.parent / "runs.csv")
+        assert f"Data: {data}." in lines
+        assert any(ln.startswith(f"Made with scalefit {__version__}: `scalefit {command} ")
+                   and f"--data {data} --holdout 2 --bootstrap 20`" in ln for ln in lines)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
+from scalefit.scaling.outputs import provenance_lines
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.tables import write_table
@@ -460,7 +461,8 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
         from scalefit.scaling.laws import plots
         save_figure(plots.plot_frontiers({fit["law"]: result}, frame, budgets), out_dir,
                     "frontiers")
-    text = [f"# Fit: {fit['law']}", "", "```", fit_text(fit), "```", "",
+    text = [f"# Fit: {fit['law']}", "", *provenance_lines(fit.get("data", "(not given)")), "",
+            "```", fit_text(fit), "```", "",
             _params_heading({fit["law"]: fit}), "", markdown_table(params_shown_frame(fit))]
     if result.model_result is not None:
         text += ["", "## lmfit report", "", "```", result.model_result.fit_report(), "```"]
@@ -507,8 +509,8 @@ def write_compare_report(out_dir, comparison, frame) -> None:
                         f"{out_dir}/holdout_{label}.csv")
     write_text(out_dir, "compare.json", dumps(cmp))
     _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
-    text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "",
-            " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
+    text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "", *provenance_lines(cmp["data"]),
+            "", " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             markdown_table(metrics), "", _params_heading(cmp["fits"]), "", markdown_table(shown),
             "", "## Budgets", "", f"{cmp.get('budget_rule', '')}.", "", *_budget_section(cmp)]
     held = [f"- {line} (each run: holdout_{label}.csv)" for label, f in cmp["fits"].items()

@@ -8,6 +8,7 @@ import pandas as pd
 
 from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
+from scalefit.scaling.outputs import provenance_lines
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.scaling.resample import rough_intervals_note
 
@@ -259,7 +260,8 @@ def write_downstream_report(out_dir, downstream) -> None:
         (out_dir / "holdout.csv").unlink(missing_ok=True)
     save_figure(plot_relation(result, train, held, out), out_dir, "relation")
     write_text(out_dir, "result.json", dumps(out))
-    md = ["# Downstream prediction", "", "```", *describe(out), "```", "",
+    md = ["# Downstream prediction", "", *provenance_lines(out.get("data", "(not given)")), "",
+          "```", *describe(out), "```", "",
           _params_heading(out), "", markdown_table(params_text_frame(out)), ""]
     if not (out.get("bootstrap") or {}).get("n"):
         md += [*unbootstrapped_lines(out), ""]
