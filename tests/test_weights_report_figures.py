@@ -1,0 +1,53 @@
+"""The weights report lays out each figure once for both files: savefig(bbox_inches="tight") laid
+out and drew the figure a second time per format (four draws, two constrained layouts per figure),
+about 2 s a figure on a suite. Same picture: the PNG is the one `save_figure` writes, pixel for
+pixel."""
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    """Five runs x four groups of one statistic: more lines than one axes holds, so one panel per
+    group (constrained layout, the legend outside), as a suite's report draws it."""
+    rng = np.random.default_rng(0)
+    rows = [{"model": f"run-{m}", "step": step, "tensor": "*", "group": group, "layer": -1, "stat": "t_nu",
+             "value": 5 + np.log1p(step) + m + rng.random()}
+            for m in range(5) for group in ("attn_qkv", "attn_out", "mlp_in", "mlp_out")
+            for step in (0, 1, 2, 4, 8, 16, 32, 64)]
+    return pd.DataFrame(rows)
+
+
+def test_each_figure_is_laid_out_once_for_both_files(table, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    from scalefit.weightstats.report import stat_plot
+
+    draws, layouts = [], []
+    draw, execute = Figure.draw, ConstrainedLayoutEngine.execute
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: (draws.append(1), draw(self, renderer))[1])
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute",
+                        lambda self, fig: (layouts.append(1), execute(self, fig))[1])
+    paths = stat_plot(table, "t_nu", tmp_path)
+    assert [p.name for p in paths] == ["t_nu_vs_step.png", "t_nu_vs_step.svg"]
+    assert (len(layouts), len(draws)) == (1, 3)  # one layout (a draw that renders nothing), one draw per file
+
+
+def test_the_png_is_the_one_save_figure_writes(table, tmp_path):
+    import matplotlib.image as mpimg
+
+    from scalefit.report import save_figure
+    from scalefit.weightstats.plots import stat_vs_step_figure
+    from scalefit.weightstats.report import save_laid_out
+
+    ours = save_laid_out(stat_vs_step_figure(table, "t_nu"), tmp_path / "once", "f")
+    theirs = save_figure(stat_vs_step_figure(table, "t_nu"), tmp_path / "tight", "f")
+    assert np.array_equal(mpimg.imread(ours[0]), mpimg.imread(theirs[0]))
+    assert ours[1].read_text().count("<path") == theirs[1].read_text().count("<path")
