@@ -183,3 +183,28 @@ def test_a_run_of_one_checkpoint_is_not_called_constant(tmp_path):
     table[table["step"] == 1].to_csv(path, index=False)
     code, out = run_cli(["transitions", "--stat", "t_nu", "--data", str(path), "--bootstrap", "0"])
     assert code == 0 and "1 checkpoints after step 0" in out and "constant" not in out, out
+
+
+def test_a_loss_that_never_changes_is_refused_or_its_run_named_not_fitted(tmp_path):
+    """With the loss one number at every checkpoint (a final loss copied to each row) the fit
+    returned c = 1e-15 and R^2 0, a RuntimeWarning leaked from the AR(1) likelihood, and the verdict
+    read 'near 1: one curve serves every run'. Every loss the same: one line, exit 2; one run's:
+    that run is named and not fitted alone."""
+    table = flat_floor_table(("run-a", "run-b", "run-c"))
+    loss_rows = table["metric"] == "loss"
+    one_loss = table.assign(value=table["value"].where(~loss_rows, 3.5))
+    one_loss.to_csv(tmp_path / "t.csv", index=False)
+    one_line_error(["trajectory", "--stat", "t_nu", "--data", str(tmp_path / "t.csv")],
+                   "the loss is 3.5 at every checkpoint")
+    with pytest.raises(tj.InputError, match="the loss is 3.5 at every checkpoint"):
+        tj.fit_stat_vs_loss(np.full(8, 3.5), np.arange(8.0))
+    from scalefit.scaling.trajectories.table import join_stat_and_loss
+    with pytest.raises(tj.InputError, match="the loss is 3.5 at every checkpoint"):
+        tj.collapse_report(join_stat_and_loss(one_loss, "t_nu"))
+    a_only = table.assign(value=table["value"].where(~(loss_rows & (table["model"] == "run-a")), 3.5))
+    report = tj.trajectory_report(a_only, "t_nu")
+    assert report.collapse["same_loss_models"] == {"run-a": 3.5}
+    assert set(report.collapse["per_model"]) == {"run-b", "run-c"}
+    assert report.collapse["pooled_models"] == ["run-b", "run-c"]
+    assert "so no curve in L): run-a (3.5)." in report.markdown()
+    assert report.to_dict()["same_loss_models"] == {"run-a": 3.5}

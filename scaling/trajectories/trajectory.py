@@ -92,6 +92,8 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
     if len(loss) < MIN_POINTS:
         raise InputError(f"{label or 'trajectory'}: {len(loss)} points; the stat-vs-loss fit needs "
                          f"{MIN_POINTS}")
+    if np.ptp(loss) == 0:
+        raise InputError(f"{label or 'trajectory'}: {_same_loss(loss[0])}")
     E = checked_E(E, loss)
     model = lmfit.Model(stat_power_law, independent_vars=["L"])
 
@@ -257,10 +259,17 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     if usable < MIN_POINTS:
         raise InputError(f"{usable} checkpoints have both the statistic and a loss; value = v0 + "
                          f"c (L - E)^p needs {MIN_POINTS}")
-    per_model, too_short, runs = {}, [], {}
+    usable_loss = joined.loc[joined[["loss", "value"]].notna().all(axis=1), "loss"].to_numpy(dtype=float)
+    if np.ptp(usable_loss) == 0:
+        raise InputError(_same_loss(usable_loss[0]))
+    per_model, too_short, runs, same_loss = {}, [], {}, {}
     for model, run in joined.groupby("model", sort=True):
-        if run[["loss", "value"]].notna().all(axis=1).sum() < MIN_POINTS_PER_MODEL:
+        ok = run[["loss", "value"]].notna().all(axis=1)
+        if ok.sum() < MIN_POINTS_PER_MODEL:
             too_short.append(str(model))
+            continue
+        if np.ptp(run.loc[ok, "loss"].to_numpy(dtype=float)) == 0:  # no curve in L: not fitted alone
+            same_loss[str(model)] = float(run.loc[ok, "loss"].iloc[0])
             continue
         run = run.sort_values("step") if "step" in run else run
         fit = fit_stat_vs_loss(run["loss"], run["value"], E=E, label=str(model))
@@ -290,7 +299,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
                 "residual_autocorrelation": rho, "collapse_verdict": verdict,
                 "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
                 "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models,
-                "flat_models": flat}
+                "flat_models": flat, "same_loss_models": same_loss}
 
     if np.ptp(fitted["value"].dropna().to_numpy(dtype=float)) == 0:
         # t_nu at its cap: residuals of rounding, whose ratio and AR(1) rho are noise
@@ -325,6 +334,12 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
                     f"varies, leaving out {', '.join(flat)}: constant at every checkpoint "
                     f"({_flat_values(flat)}), as a family's shape at its fit's bound is")
     return report(verdict, p_value=p_value, f_p_value=f_p_value, rho=rho)
+
+
+def _same_loss(loss: float) -> str:
+    """Why a statistic cannot be fitted against a loss that never changes."""
+    return (f"the loss is {loss:.6g} at every checkpoint; value = v0 + c (L - E)^p needs losses that "
+            "differ (is it the loss measured at each checkpoint?)")
 
 
 def _flat_values(flat: dict) -> str:
@@ -684,6 +699,7 @@ class TrajectoryReport:
                 "per_model": {m: f.to_dict() for m, f in collapse["per_model"].items()},
                 "pooled_models": collapse["pooled_models"], "too_few_checkpoints": collapse["too_short"],
                 "constant_models": collapse["flat_models"],
+                "same_loss_models": collapse["same_loss_models"],
                 "collapse_ratio": collapse["collapse_ratio"],
                 "collapse_p_value": collapse["collapse_p_value"],
                 "collapse_f_test_p_value": collapse["collapse_f_test_p_value"],
@@ -795,6 +811,10 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
         pooled_too = not set(collapse["too_short"]) & set(collapse["pooled_models"])
         lines += ["", f"Not fitted per model{', nor in the pooled curve' if pooled_too else ''} (fewer than "
                   f"{MIN_POINTS_PER_MODEL} checkpoints): {', '.join(collapse['too_short'])}."]
+    if collapse.get("same_loss_models"):
+        same = collapse["same_loss_models"]
+        lines += ["", "Not fitted per model (the loss is one number at every checkpoint, so no curve in L): "
+                  + ", ".join(f"{m} ({v:.4g})" for m, v in same.items()) + "."]
     bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
                if any(w.startswith("parameter p is at its") for w in f.warnings)]
     if bounded:
