@@ -96,6 +96,39 @@ def shape_bound_notes(summary: pd.DataFrame) -> list[str]:
     return notes
 
 
+def blank_cell_notes(table: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """A sentence for the blank cells of the summary table, naming the groups: a statistic the pass
+    does not measure for that group (families and spectra are measured on matrices only, so bias
+    and norm vectors have none), or one whose rows hold no finite value (a fit that failed)."""
+    pooled = table[(table["tensor"] == "*") & table["stat"].isin(SUMMARY_STATS)]
+    keys = ["model", "step", "group"]
+    notes = []
+    for reason in ("unmeasured", "nonfinite"):
+        blank: dict[str, list[str]] = {}
+        for column in [c for c in SUMMARY_STATS if c in summary]:
+            empty = summary.loc[summary[column].isna() | (summary[column] == ""), keys]
+            if empty.empty:
+                continue
+            rows = pooled[pooled["stat"] == column].merge(empty, on=keys)
+            had = set(rows[keys].itertuples(index=False, name=None))
+            groups = {g if reason == "unmeasured" else f"{m} {g}"  # a failed fit: which run's
+                      for m, st, g in empty.itertuples(index=False, name=None)
+                      if ((m, st, g) in had) == (reason == "nonfinite")}
+            if groups:
+                blank[column] = sorted(groups)
+        if not blank:
+            continue
+        by_groups: dict[tuple, list[str]] = {}  # the same groups for several columns: said once
+        for column, groups in blank.items():
+            by_groups.setdefault(tuple(groups), []).append(f"`{column}`")
+        named = "; ".join(f"{', '.join(c)} for {', '.join(g)}" for g, c in by_groups.items())
+        notes.append(f"Blank cells: {named}: " + (
+            "not measured for those groups (fitted families and spectra are measured on matrices only; "
+            "biases and norm weights are vectors)." if reason == "unmeasured"
+            else "the statistic's fit gave no finite value there."))
+    return notes
+
+
 def nonfinite_notes(table: pd.DataFrame) -> list[str]:
     """A paragraph naming each group whose weights hold NaN or inf (a diverged checkpoint): its rows
     carry only `count` and `nonfinite`, so it is missing from the summary and the plots."""
@@ -130,8 +163,8 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
         summary.to_csv(path, index=False)
         files.append(path)
         lines += ["## Groups at the last step", "", markdown_table(summary), ""]
-        bound_notes = shape_bound_notes(summary)
-        lines += [*bound_notes, ""] if bound_notes else []
+        notes = shape_bound_notes(summary) + blank_cell_notes(table, summary)
+        lines += [*notes, ""] if notes else []
     lines += nonfinite_notes(table)
     steps = table["step"].nunique()
     absent = [stat for stat in stats if stat not in set(table["stat"])]
