@@ -33,3 +33,12 @@ def test_the_blank_cells_of_the_summary_are_explained(table, tmp_path):
             "groups (fitted families and spectra are measured on matrices only") in summary
     assert "Blank cells: `t_nu` for run-b mlp_in: the statistic's fit gave no finite value there." in summary
     assert "nan" not in text.lower()
+
+
+def test_the_report_makes_its_folder(table, tmp_path):
+    """From the API, a folder that did not exist yet ended in pandas' OSError ('Cannot save file
+    into a non-existent directory') at the summary CSV; the figures' writer made its own."""
+    from scalefit.weightstats.report import write_weights_report
+
+    files = write_weights_report(table, tmp_path / "new" / "report", stats=[])
+    assert {p.name for p in files} == {"group_summary.csv", "report.md"}

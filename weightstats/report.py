@@ -152,6 +152,7 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
     """report.md, group_summary.csv, a plot per statistic against step, and the histogram of the
     last local checkpoint's MLP-in weights; returns the files written."""
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)  # its first file is the summary CSV, written by pandas
     files: list[Path] = []
     lines = ["# Weight statistics", "",
              f"{table[['model', 'step']].drop_duplicates().shape[0]} checkpoints, "
