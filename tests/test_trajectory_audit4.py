@@ -208,3 +208,13 @@ def test_a_loss_that_never_changes_is_refused_or_its_run_named_not_fitted(tmp_pa
     assert report.collapse["pooled_models"] == ["run-b", "run-c"]
     assert "so no curve in L): run-a (3.5)." in report.markdown()
     assert report.to_dict()["same_loss_models"] == {"run-a": 3.5}
+
+
+def test_a_constant_statistic_is_not_printed_as_a_power_law():
+    """A statistic that never moves printed 'value = 7 + 0 (L - 3.4)^-5' and, per run, an E and a
+    p where c = 0 leaves both arbitrary (wherever the search stopped)."""
+    table = flat_floor_table(("run-a", "run-b"))
+    flat = table.assign(value=table["value"].where(table["stat"].isna(), 7.0))
+    text = tj.trajectory_report(flat, "t_nu").markdown()
+    assert "value = 7 at every checkpoint (no curve in L)" in text and "(L " not in text, text
+    assert "| run-a | 12 | 7 | 0 | - | - | - (constant) |" in text, text

@@ -42,6 +42,7 @@ def _power_of_gap(gap: np.ndarray, v0, c, p):
 
 
 P_BOUND = (-5.0, 5.0)
+CONSTANT = "the statistic is constant"  # a fit's warning where c = 0 leaves E and p arbitrary
 E_FLOOR = 0.0  # E is the loss's irreducible part, a cross-entropy's floor: never below 0 (as a given --E)
 E_AT_FLOOR = (f"parameter E is at its lower bound {E_FLOOR:g}: the fit wanted a floor below 0, which a "
               "cross-entropy does not have, so E and p are not identified")
@@ -126,7 +127,7 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
                                   _ci_from_stderr(par))
               for name, par in best.params.items()}
     if np.ptp(value) == 0:  # c = 0: E and p are arbitrary, so where they stopped says nothing
-        warnings = [f"the statistic is constant ({value[0]:.6g}) over these checkpoints: no curve to fit"]
+        warnings = [f"{CONSTANT} ({value[0]:.6g}) over these checkpoints: no curve to fit"]
     else:
         warnings = [E_AT_FLOOR if w == "parameter E is at its lower bound" else w
                     for w in bound_warnings(best.params)]
@@ -775,6 +776,11 @@ def _signed(value: float) -> str:
     return f"{'-' if value < 0 else '+'} {abs(value):.4g}"
 
 
+def _is_constant(fit: FitResult) -> bool:
+    """A fit of a statistic that never moves (c = 0): its E and p say nothing."""
+    return any(w.startswith(CONSTANT) for w in fit.warnings)
+
+
 def _gap_text(fit: FitResult) -> str:
     """'(L - 2.19)', or 'L' where E is 0 or at its bound 0 (not '(L - 1.006e-12)')."""
     E = fit.params["E"].value
@@ -795,8 +801,9 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
     lines = [f"# {label} against loss" + (f" ({loss_dataset})" if loss_dataset else ""), "",
              *left_out_lines(notes),
              f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
-             f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} {_gap_text(pooled)}^"
-             f"{p['p'].value:.3g}, R^2 {_r2(collapse['pooled_r_squared'])} "
+             + (f"value = {p['v0'].value:.4g} at every checkpoint (no curve in L)" if _is_constant(pooled) else
+              f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} {_gap_text(pooled)}^{p['p'].value:.3g}")
+             + f", R^2 {_r2(collapse['pooled_r_squared'])} "
              f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
              "Collapse ratio (pooled RSS / sum of per-model RSS): "
              + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
@@ -805,8 +812,9 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
         lines += ["", "| model | n | v0 | c | E | p | R^2 |", "|---|---|---|---|---|---|---|"]
     for model, fit in collapse["per_model"].items():
         v = fit.values()
-        lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {v['E']:.4g} | "
-                     f"{v['p']:.3g} | {_r2(fit.extra['r_squared'])} |")
+        e_p = "- | -" if _is_constant(fit) else f"{v['E']:.4g} | {v['p']:.3g}"  # arbitrary where c = 0
+        lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {e_p} | "
+                     f"{_r2(fit.extra['r_squared'])} |")
     if collapse.get("too_short"):
         pooled_too = not set(collapse["too_short"]) & set(collapse["pooled_models"])
         lines += ["", f"Not fitted per model{', nor in the pooled curve' if pooled_too else ''} (fewer than "
