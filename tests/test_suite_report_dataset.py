@@ -25,3 +25,18 @@ def test_the_plotted_dataset_is_picked_once_per_report(tmp_path, monkeypatch):
     runs, table = (read_table(folder / name) for name in ("runs.csv", "checkpoints.parquet"))
     assert doc["checks"] == report.suite_checks(runs, table)
     assert set(doc["checks"]["final_long_losses"]) == {"mini-1", "mini-2"}
+
+
+def test_the_checks_name_the_loss_and_its_unit(tmp_path):
+    """The JSON gave final_long_losses and token budgets as bare numbers: which loss, in what unit,
+    at which step, and what the budget keys count, were nowhere."""
+    from scalefit.trainer.report import suite_checks, suite_dataset
+
+    folder = shipped_suite_folder(tmp_path / "suite", table=lambda t: t[t["model"].isin(["mini-1", "mini-2"])])
+    runs, table = (read_table(folder / name) for name in ("runs.csv", "checkpoints.parquet"))
+    long = table[(table["part"] == "long") & (table["dataset"] == suite_dataset(table))]
+    last = long.groupby("model")["step"].max().min()
+    units = suite_checks(runs, table)["units"]
+    assert units["final_long_losses"] == (f"{suite_dataset(table)} loss in nats/token at the long runs' last "
+                                          f"common step ({last:,})")
+    assert "training tokens" in units["loss_falls_with_size_per_budget"]

@@ -182,7 +182,8 @@ def suite_checks(runs: pd.DataFrame, table: pd.DataFrame, dataset: str | None = 
 
     by_size = {m: falls(g, "tokens") for m, g in grid.groupby("model") if g["tokens"].nunique() > 1}
     by_tokens = {int(t): falls(g, "params") for t, g in grid.groupby("tokens") if g["params"].nunique() > 1}
-    curves = eval_curve(table[table["part"] == "long"], suite_dataset(table) if dataset is None else dataset)
+    dataset = suite_dataset(table) if dataset is None else dataset
+    curves = eval_curve(table[table["part"] == "long"], dataset)
     wide = curves.pivot_table(index="step", columns="model", values="loss").dropna()
     order = curves.drop_duplicates("model").sort_values("params")["model"].tolist()
     # from the shortest grid run's length on (240 steps in the mini spec): the early steps of a
@@ -199,6 +200,9 @@ def suite_checks(runs: pd.DataFrame, table: pd.DataFrame, dataset: str | None = 
             "loss_falls_with_size_per_budget": by_tokens,
             "long_runs_larger_lower_at_equal_tokens": size_order,
             "final_long_losses": {m: round(float(wide[m].iloc[-1]), 4) for m in order},
+            "units": {"loss_falls_with_size_per_budget": "keys: the grid runs' training tokens",
+                      "final_long_losses": f"{dataset} loss in nats/token at the long runs' last common "
+                                           + (f"step ({int(wide.index[-1]):,})" if len(wide) else "step")},
             **({"left_out": f"grid run(s) {', '.join(unmeasured)} have no loss in the run table and "
                             "are left out of the checks"} if unmeasured else {})}
 
