@@ -91,3 +91,77 @@ def provenance_lines(data) -> list[str]:
     command = rerun_command()
     return [f"Data: {data}."] + ([f"Made with scalefit {__version__}: `{command}`"
                                   " (also in scalefit_settings.json)."] if command else [])
+
+
+# What each column of a report folder's CSV files holds, in the field's words and units ('{loss}'
+# is the fitted loss's unit); a law's columns carry its name first (kaplan_N_opt), an interval's
+# ends _ci95_lo/_ci95_hi (the bootstrap's percentiles) or _lo/_hi.
+COLUMNS = {
+    "law": "the law fitted", "param": "parameter (a, b: the allocation exponents, N* ~ C^a, D* ~ C^b)",
+    "value": "the estimate, every digit (report.md rounds it to what its interval supports)",
+    "stderr": "standard error: the bootstrap's standard deviation when it ran, else the fit's curvature",
+    "stderr_fit": "the fit's own (curvature) standard error, for diagnosis",
+    "ci95_lo": "95% interval, low end", "ci95_hi": "95% interval, high end",
+    "identified": "whether the runs pin the parameter down (its interval's width against its value)",
+    "n_points": "points fitted", "objective": "the fit's Huber objective on log residuals",
+    "rmse_log": "root mean square of log(observed) - log(predicted)",
+    "aic": "Akaike information criterion", "bic": "Bayesian information criterion",
+    "a": "allocation exponent of N* ~ C^a", "b": "allocation exponent of D* ~ C^b",
+    "holdout_mean_abs_rel_err": "mean |predicted / observed - 1| on the held-out runs (a fraction)",
+    "converged": "whether the fit converged", "starts_at_best": "starts reaching the best optimum, of all",
+    "flops": "training compute C (FLOPs)", "times_largest_run": "compute / the largest fitted run's",
+    "kind": "projection (no run checks it), prediction (a held-out run within 2x checks it), "
+            "interpolation, or below the data",
+    "held_out_runs_near": "held-out runs within 2x of this compute",
+    "N_opt": "compute-optimal N* (parameters)", "D_opt": "compute-optimal D* (tokens)",
+    "tokens_per_param": "D*/N* (tokens per parameter)", "loss": "loss at the optimum ({loss})",
+    "loss_pi95": "[low, high]: 95% prediction interval of an observed run's loss ({loss})",
+    "observed": "the run's loss ({loss})", "predicted": "the prediction (the observed value's units)",
+    "pi95_lo": "95% prediction interval of an observed value, low end",
+    "pi95_hi": "95% prediction interval of an observed value, high end",
+    "inside_pi95": "whether the observed value lies inside its 95% prediction interval",
+    "relative_error": "predicted / observed - 1 (a fraction)",
+    "n_runs": "runs at this compute budget",
+    "loss_opt": "the loss at this budget's minimum ({loss})",
+    "excluded": "why this budget is left out of the fitted line (empty: it is in)",
+    "model": "the run's model", "step": "checkpoint step", "params": "total parameters",
+    "tokens": "training tokens", "x": "the predictor, {x}", "y": "the predicted value, {y}",
+    "baseline_predicted": "a Kaplan L(N, D) + E law fitted to y alone, its prediction",
+    "baseline_relative_error": "the baseline's predicted / observed - 1 (a fraction)",
+}
+ENDS = ("_ci95_lo", "_ci95_hi")  # a column's 95% interval (the bootstrap's percentiles)
+
+
+def column_meaning(column: str, **units) -> str | None:
+    """What ``column`` holds (COLUMNS), its units filled in from ``units`` (loss=..., x=...,
+    y=...); None for a column not described."""
+    if column not in COLUMNS:
+        return None
+    return " ".join(COLUMNS[column].format(**{"loss": "nats/token", "x": "", "y": "", **units}).split())
+
+
+def files_section(files: dict, laws=(), **units) -> list[str]:
+    """report.md's '## Files': each CSV (``files``: name -> its columns) and what its columns hold
+    and in which units, a law's columns (LAW_N_opt) and an interval's ends (_ci95_lo, _ci95_hi)
+    said once each; a reader of the CSV alone had only the column names."""
+    lines = ["## Files", ""]
+    for name, columns in files.items():
+        groups: dict[str, list[str]] = {}  # the column a group describes -> its columns
+        for column in columns:
+            base = next((column[len(law) + 1:] for law in laws if column.startswith(f"{law}_")),
+                        column)
+            law = base != column
+            base = next((base[:-len(end)] for end in ENDS if base.endswith(end)), base)
+            shown = f"LAW_{column.split('_', 1)[1]}" if law else column
+            key = f"LAW_{base}" if law else base
+            if shown not in groups.setdefault(key, []):
+                groups[key].append(shown)
+        per_law = f" (LAW: {', '.join(laws)})" if any(k.startswith("LAW_") for k in groups) else ""
+        lines.append(f"- {name}{per_law}:")
+        for key, shown in groups.items():
+            base = key.removeprefix("LAW_")
+            said = column_meaning(base, **units) or "as in the input table"
+            if any(c.endswith(ENDS) for c in shown) and len(shown) > 1:
+                said += ", with its 95% interval (the bootstrap's)"
+            lines.append(f"  - {', '.join(f'`{c}`' for c in shown)}: {said}")
+    return lines

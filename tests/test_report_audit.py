@@ -159,3 +159,26 @@ def test_reports_say_what_made_them(downstream, laws):
         assert f"Data: {data}." in lines
         assert any(ln.startswith(f"Made with scalefit {__version__}: `scalefit {command} ")
                    and f"--data {data} --holdout 2 --bootstrap 20`" in ln for ln in lines)
+
+
+def test_report_says_what_every_csv_column_holds(downstream, laws):
+    """The CSV files beside report.md had column names only (kaplan_N_opt_ci95_lo,
+    held_out_runs_near, stderr_fit, relative_error as a fraction): report.md's '## Files' now
+    says what each column holds and in which units, a law's columns once as LAW_..."""
+    import pandas as pd
+
+    for folder in (downstream[1], laws["compare"][1], laws["fit"][1]):
+        report = (folder / "report.md").read_text()
+        section = report.split("## Files", 1)[1]
+        for csv in sorted(folder.glob("*.csv")):
+            assert f"- {csv.name}" in section
+            block = section.split(f"- {csv.name}", 1)[1].split("\n- ", 1)[0].split("\n\n")[0]
+            said = dict(ln.strip()[2:].split(": ", 1) for ln in block.splitlines()[1:] if ln.strip())
+            shown = {c.strip("`") for names in said for c in names.split(", ")}
+            for column in pd.read_csv(csv).columns:
+                law = next((c for c in ("kaplan", "chinchilla") if column.startswith(c + "_")), None)
+                assert (f"LAW_{column[len(law) + 1:]}" if law else column) in shown, (csv, column)
+            assert "as in the input table" not in said.values()
+    held = (laws["compare"][1] / "report.md").read_text()
+    assert "- `relative_error`: predicted / observed - 1 (a fraction)" in held
+    assert "`LAW_N_opt`, `LAW_N_opt_ci95_lo`, `LAW_N_opt_ci95_hi`: compute-optimal N* (parameters)" in held

@@ -8,7 +8,7 @@ import pandas as pd
 
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
-from scalefit.scaling.outputs import provenance_lines
+from scalefit.scaling.outputs import files_section, provenance_lines
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.tables import write_table
@@ -448,11 +448,13 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     """report.md, params.csv, allocation.csv, fit.json and the three plots for one law
     (a law without a loss surface, IsoFLOP: its per-budget optima and the frontier plot)."""
     from scalefit.scaling.laws.registry import law_for
-    write_table(params_frame(fit), f"{out_dir}/params.csv")
+    files = {"params.csv": params_frame(fit)}
     if len(budgets_frame(fit)):
-        write_table(budgets_frame(fit), f"{out_dir}/allocation.csv")
+        files["allocation.csv"] = budgets_frame(fit)
     if "optima" in fit:
-        write_table(pd.DataFrame(fit["optima"]), f"{out_dir}/{fit['law']}_optima.csv")
+        files[f"{fit['law']}_optima.csv"] = pd.DataFrame(fit["optima"])
+    for name, table in files.items():
+        write_table(table, f"{out_dir}/{name}")
     write_text(out_dir, "fit.json", dumps(fit))
     budgets = [row["flops"] for row in fit.get("allocation", {}).get("budgets", [])]
     if law_for(fit["law"]).predicts_loss:
@@ -464,6 +466,8 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     text = [f"# Fit: {fit['law']}", "", *provenance_lines(fit.get("data", "(not given)")), "",
             "```", fit_text(fit), "```", "",
             _params_heading({fit["law"]: fit}), "", markdown_table(params_shown_frame(fit))]
+    text += ["", *files_section({name: list(t.columns) for name, t in files.items()},
+                                loss=loss_unit(fit.get("loss_column")))]
     if result.model_result is not None:
         text += ["", "## lmfit report", "", "```", result.model_result.fit_report(), "```"]
     write_text(out_dir, "report.md", "\n".join(text) + "\n")
@@ -499,14 +503,14 @@ def write_compare_report(out_dir, comparison, frame) -> None:
                       ignore_index=True)
     metrics = metrics_frame(cmp["fits"])
     budgets = flat_rows(cmp["budgets"])
-    write_table(params, f"{out_dir}/params.csv")
-    write_table(metrics, f"{out_dir}/metrics.csv")
-    write_table(budgets, f"{out_dir}/budgets.csv")
+    files = {"params.csv": params, "metrics.csv": metrics, "budgets.csv": budgets}
     for label, f in cmp["fits"].items():
         if "holdout" in f:
             hold = f["holdout"]
-            write_table(pd.DataFrame({key: hold[key] for key in HOLDOUT_COLUMNS if key in hold}),
-                        f"{out_dir}/holdout_{label}.csv")
+            files[f"holdout_{label}.csv"] = pd.DataFrame({key: hold[key] for key in HOLDOUT_COLUMNS
+                                                          if key in hold})
+    for name, table in files.items():
+        write_table(table, f"{out_dir}/{name}")
     write_text(out_dir, "compare.json", dumps(cmp))
     _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "", *provenance_lines(cmp["data"]),
@@ -525,5 +529,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
         text += ["", "## Published constants", "", markdown_table(published_frame(
             cmp["published"]))]
     text += ["", "![loss vs N](loss_vs_n.png)", "![frontiers](frontiers.png)",
-             "![residuals](residuals.png)"]
+             "![residuals](residuals.png)", "",
+             *files_section({name: list(t.columns) for name, t in files.items()}, list(cmp["fits"]),
+                            loss=loss_unit(next(iter(cmp["fits"].values())).get("loss_column")))]
     write_text(out_dir, "report.md", "\n".join(text) + "\n")

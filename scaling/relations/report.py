@@ -8,7 +8,7 @@ import pandas as pd
 
 from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
-from scalefit.scaling.outputs import provenance_lines
+from scalefit.scaling.outputs import files_section, provenance_lines
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.scaling.resample import rough_intervals_note
 
@@ -252,7 +252,8 @@ def write_downstream_report(out_dir, downstream) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     params = params_frame(out)
     params.to_csv(out_dir / "params.csv", index=False)
-    train.pairs.drop(columns=[UNIT], errors="ignore").to_csv(out_dir / "pairs.csv", index=False)
+    pairs = train.pairs.drop(columns=[UNIT], errors="ignore")
+    pairs.to_csv(out_dir / "pairs.csv", index=False)
     hold = holdout_frame(out)
     if len(hold):
         hold.to_csv(out_dir / "holdout.csv", index=False)
@@ -282,4 +283,7 @@ def write_downstream_report(out_dir, downstream) -> None:
         md += ["## Notes", "", *[f"- {n}" for n in out["notes"]], ""]
     if out.get("warnings"):
         md += ["## Warnings", "", *[f"- {w}" for w in out["warnings"]], ""]
+    files = {"params.csv": params, "pairs.csv": pairs, **({"holdout.csv": hold} if len(hold) else {})}
+    md += [*files_section({name: list(t.columns) for name, t in files.items()},
+                          x=str(out.get("x")), y=str(out.get("y"))), ""]
     write_text(out_dir, "report.md", "\n".join(md))
