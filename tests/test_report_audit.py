@@ -182,3 +182,22 @@ def test_report_says_what_every_csv_column_holds(downstream, laws):
     held = (laws["compare"][1] / "report.md").read_text()
     assert "- `relative_error`: predicted / observed - 1 (a fraction)" in held
     assert "`LAW_N_opt`, `LAW_N_opt_ci95_lo`, `LAW_N_opt_ci95_hi`: compute-optimal N* (parameters)" in held
+
+
+def test_isoflop_allocation_csv_has_no_empty_loss_columns(tmp_path):
+    """fit isoflop --out wrote allocation.csv with loss, loss_ci95_lo and loss_ci95_hi blank in
+    every row (the law sets an allocation, no loss surface), which the terminal's table leaves
+    out; compare isoflop chinchilla's budgets.csv likewise."""
+    import pandas as pd
+
+    from tests.test_reconcile import isoflop_grid
+
+    data = tmp_path / "iso.csv"
+    isoflop_grid(0.34, 0.28, "a", 1).drop(columns="condition").to_csv(data, index=False)
+    for command, csv in ((["fit", "isoflop"], "allocation.csv"),
+                         (["compare", "isoflop", "chinchilla"], "budgets.csv")):
+        out = tmp_path / command[0]
+        invoke([*command, "--data", str(data), "--bootstrap", "0", "--out", str(out)])
+        frame = pd.read_csv(out / csv)
+        assert not [c for c in frame.columns if frame[c].isna().all()], csv
+        assert ("N_opt" if command[0] == "fit" else "isoflop_N_opt") in frame.columns

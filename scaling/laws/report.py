@@ -69,6 +69,17 @@ def budgets_frame(fit: dict) -> pd.DataFrame:
     return flat_rows(fit.get("allocation", {}).get("budgets", []))
 
 
+def without_empty_loss(frame: pd.DataFrame) -> pd.DataFrame:
+    """A budget table for CSV without the loss columns of a law that has no loss surface
+    (isoflop: loss, loss_ci95_lo, loss_ci95_hi empty in every row), as the terminal's table
+    leaves them out; a column of blanks read as missing numbers."""
+    empty = [c for c in frame.columns if (c == "loss" or c.endswith("_loss"))
+             and frame[c].isna().all()]
+    drop = [c for c in frame.columns for loss in empty
+            if c == loss or c.startswith(f"{loss}_ci95_") or c == f"{loss}_pi95"]
+    return frame.drop(columns=drop)
+
+
 def _with_ci(row: dict, key: str, spec=".3g") -> str:
     value = row.get(key)
     if value is None or not np.isfinite(value):
@@ -450,7 +461,7 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     from scalefit.scaling.laws.registry import law_for
     files = {"params.csv": params_frame(fit)}
     if len(budgets_frame(fit)):
-        files["allocation.csv"] = budgets_frame(fit)
+        files["allocation.csv"] = without_empty_loss(budgets_frame(fit))
     if "optima" in fit:
         files[f"{fit['law']}_optima.csv"] = pd.DataFrame(fit["optima"])
     for name, table in files.items():
@@ -502,7 +513,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     shown = pd.concat([params_shown_frame(f, label) for label, f in cmp["fits"].items()],
                       ignore_index=True)
     metrics = metrics_frame(cmp["fits"])
-    budgets = flat_rows(cmp["budgets"])
+    budgets = without_empty_loss(flat_rows(cmp["budgets"]))
     files = {"params.csv": params, "metrics.csv": metrics, "budgets.csv": budgets}
     for label, f in cmp["fits"].items():
         if "holdout" in f:
