@@ -612,8 +612,8 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
     no_lr, fitted = [], []  # runs without an lr at every checkpoint: their lr is not removed
     for model, run in joined.groupby("model", sort=True):
         run = run[run["step"] > 0].sort_values("step")
-        if len(run) < STEP_POLY_DEGREE + 4:
-            continue
+        if len(run) < STEP_POLY_DEGREE + 4 or run["loss"].nunique() < 2:  # a constant loss: nothing
+            continue  # to correlate, its residuals are rounding (collapse_report's same_loss_models)
         fitted.append(model)
         logstep = np.log10(run["step"].to_numpy(dtype=float))
         z = (logstep - logstep.mean()) / (logstep.std() or 1.0)
