@@ -51,3 +51,29 @@ def test_the_png_is_the_one_save_figure_writes(table, tmp_path):
     theirs = save_figure(stat_vs_step_figure(table, "t_nu"), tmp_path / "tight", "f")
     assert np.array_equal(mpimg.imread(ours[0]), mpimg.imread(theirs[0]))
     assert ours[1].read_text().count("<path") == theirs[1].read_text().count("<path")
+
+
+@pytest.mark.parametrize("runs", [1, 5])  # one axes; one panel per group
+def test_a_capped_student_t_nu_is_marked_not_drawn_as_a_value(table, runs):
+    """t_nu at its fit cap (1e4: tails no heavier than a Gaussian's) was drawn on the line as a
+    measured value, a jump from ~10 to 10,000; the suite report's figures already marked it."""
+    import matplotlib.pyplot as plt
+
+    from scalefit.shapes import SHAPE_BOUNDS
+    from scalefit.weightstats.plots import stat_vs_step_figure
+
+    cap = SHAPE_BOUNDS["t_nu"][2][1]
+    capped = table[table["model"].isin([f"run-{m}" for m in range(runs)])].copy()
+    at_cap = capped["step"].isin([2, 4])
+    capped.loc[at_cap, "value"] = cap
+    fig = stat_vs_step_figure(capped, "t_nu")
+    try:
+        lines = [line for ax in fig.axes for line in ax.lines]
+        drawn = np.concatenate([line.get_ydata() for line in lines if line.get_linestyle() != "None"])
+        assert not np.any(np.isclose(drawn, cap)) and np.isnan(drawn).sum() == at_cap.sum()
+        marks = [line for line in lines if line.get_linestyle() == "None" and line.get_marker() == "^"]
+        assert sum(len(line.get_xdata()) for line in marks) == at_cap.sum()
+        legend = (fig.legends or [ax.get_legend() for ax in fig.axes if ax.get_legend()])[0]
+        assert any("the fit's bound, not a measured value" in t.get_text() for t in legend.get_texts())
+    finally:
+        plt.close(fig)

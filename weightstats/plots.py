@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, known, suggestion, warn
-from scalefit.report import distinct_line_style, log_axis_with_zero
+from scalefit.report import bound_label, distinct_line_style, log_axis_with_zero, plot_marking_bounds
 from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values, steps_text
 
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
@@ -109,26 +109,31 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
                         source: str = "weights table"):
     """The statistic against the step (log x; step 0 drawn at the left edge), a line per group and
     model; beyond a dozen lines (every model x group of a suite), one panel per group with a line
-    per model, the models' legend beside the panels."""
+    per model, the models' legend beside the panels. A family shape at its fit's bound (Student-t
+    nu at its cap: tails no heavier than a Gaussian's) is no measured value: it is drawn as a
+    hollow triangle off the line (`plot_marking_bounds`), and the legend says so."""
     import matplotlib.pyplot as plt
 
     series = stat_series(table, stat, groups=groups, tensor=tensor, source=source)
     models = list(series["model"].unique())
     panel_groups = list(series["group"].unique())
+    sides: set[str] = set()  # the fit bounds some value sits at
     if series.groupby(["model", "group"]).ngroups <= LEGEND_INSIDE_MAX or len(panel_groups) == 1:
         fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
         for i, ((model, group), rows) in enumerate(series.groupby(["model", "group"], sort=True)):
             label = group if len(models) == 1 else f"{model} {group}"
-            ax.plot(rows["step"], rows["value"], marker="o", ms=3, lw=1.2, label=label,
-                    **distinct_line_style(i))
+            sides |= set(plot_marking_bounds(ax, rows["step"], rows["value"], stat, stack=i, marker="o", ms=3,
+                                             lw=1.2, label=label, **distinct_line_style(i)))
         _step_axes(ax, stat, series)
         ax.set_title(f"{stat} against step" + (f" ({models[0]})" if len(models) == 1 else ""))
-        if len(ax.lines) <= LEGEND_INSIDE_MAX:
-            ax.legend(fontsize=7, ncol=int(np.ceil(len(ax.lines) / LEGEND_ROWS)))
+        handles, labels = ax.get_legend_handles_labels()
+        handles, labels = handles + _bound_handles(sides), labels + _bound_labels(stat, sides)
+        columns = int(np.ceil(len(labels) / LEGEND_ROWS))
+        if len(labels) <= LEGEND_INSIDE_MAX:
+            ax.legend(handles, labels, fontsize=7, ncol=columns)
         else:  # one group over a suite's runs: inside, the legend covered the lines
-            fig.set_figwidth(7 + 1.8 * np.ceil(len(ax.lines) / LEGEND_ROWS))
-            fig.legend(fontsize=6, ncol=int(np.ceil(len(ax.lines) / LEGEND_ROWS)),
-                       loc="outside right upper")
+            fig.set_figwidth(7 + 1.8 * columns)
+            fig.legend(handles, labels, fontsize=6, ncol=columns, loc="outside right upper")
         return fig
     ncols = min(3, len(panel_groups))
     nrows = int(np.ceil(len(panel_groups) / ncols))
@@ -137,9 +142,10 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
                              sharex=True, squeeze=False, layout="constrained")
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.95, len(models)))
     for ax, group in zip(axes.flat, panel_groups):
-        for model, color in zip(models, colors):
+        for i, (model, color) in enumerate(zip(models, colors)):
             rows = series[(series["model"] == model) & (series["group"] == group)]
-            ax.plot(rows["step"], rows["value"], "o-", ms=2, lw=1, color=color, label=model)
+            sides |= set(plot_marking_bounds(ax, rows["step"], rows["value"], stat, stack=i, marker="o", ms=2,
+                                             lw=1, color=color, label=model))
         _step_axes(ax, stat, series[series["group"] == group])
         ax.set_title(group, fontsize=9)
     for i, ax in enumerate(axes.flat):
@@ -149,10 +155,22 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
             ax.set_xlabel("")
         else:  # the lowest of its column, though not of the grid: its step ticks are the column's
             ax.tick_params(axis="x", labelbottom=True)
-    handles = [plt.Line2D([], [], color=c, marker="o", ms=3, lw=1) for c in colors]
-    fig.legend(handles, models, fontsize=6, ncol=columns, loc="outside right upper")
+    handles = [plt.Line2D([], [], color=c, marker="o", ms=3, lw=1) for c in colors] + _bound_handles(sides)
+    fig.legend(handles, models + _bound_labels(stat, sides), fontsize=6, ncol=columns, loc="outside right upper")
     fig.suptitle(f"{stat} against step, one panel per group")
     return fig
+
+
+def _bound_handles(sides) -> list:
+    """Legend handles of the hollow triangles that mark values at a fit bound (upper first)."""
+    import matplotlib.pyplot as plt
+
+    return [plt.Line2D([], [], color="grey", marker="^" if side == "upper" else "v", mfc="none", ls="none")
+            for side in sorted(sides, reverse=True)]
+
+
+def _bound_labels(stat: str, sides) -> list[str]:
+    return [f"{bound_label(stat, side)}: the fit's bound, not a measured value" for side in sorted(sides, reverse=True)]
 
 
 def _step_axes(ax, stat: str, series: pd.DataFrame) -> None:
