@@ -19,8 +19,8 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
                                               n_convention_note, project)
 from scalefit.scaling.laws.n_convention_gap import gap_sentence, n_convention_gap
 from scalefit.scaling.laws.registry import canonical_law, law_for
-from scalefit.scaling.laws.runtable import (runs_and_source, tied_text, token_design,
-                                             validate_runs)
+from scalefit.scaling.laws.runtable import (runs_and_source, tied_design_warning, tied_text,
+                                             token_design, validate_runs)
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
 
@@ -172,10 +172,14 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
         warning = sub_unit_optimum_warning(rows, f"{name}_")
         if warning and not any(w.endswith(SUB_UNIT_TAIL) for w in result.warnings):
             result.warnings.append(warning)
+    explanation = explain_disagreement(table.frame, fits, difference, gap)
+    stated = " ".join(explanation)
+    for result in fits.values():  # a fit's warning the explanation states (N and D tied): once
+        result.warnings = [w for w in result.warnings if f"{w[:1].upper()}{w[1:]}" not in stated]
     return Comparison(
         data=source, n_runs=int(len(runs)), n_fit=int(len(train)), n_holdout=int(len(held)),
         laws=list(laws), fits=fits, holdout=held_errors, budgets=rows,
-        explanation=explain_disagreement(table.frame, fits, difference, gap),
+        explanation=explanation,
         allocation_difference=difference, n_convention_gap=gap,
         published={name: law_for(name).published() for name in laws} if published else {},
         largest_fitted_flops=largest, convention=notes)
@@ -353,8 +357,9 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
                 "agree": (f"; {diff_text} includes 0, so these runs do not tell them apart." if paired
                           else ", which agree within their 95% intervals."),
                 "unknown": f" ({undecided})."}[verdict]
-        tied = tied_text(design)
-        first = f"{tied[:1].upper()}{tied[1:]}: {a_text}" + tail
+        # each fit's warning of the design, said here once for them all (compare_laws drops it)
+        tied = tied_design_warning(frame, law_for(fits[more_n].law)) or tied_text(design)
+        first = f"{tied[:1].upper()}{tied[1:]}; {a_text}" + tail
     else:
         floor = _floor_text(fits, L.min())
         lo, hi = design["tpp"]
