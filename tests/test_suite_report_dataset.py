@@ -40,3 +40,19 @@ def test_the_checks_name_the_loss_and_its_unit(tmp_path):
     assert units["final_long_losses"] == (f"{suite_dataset(table)} loss in nats/token at the long runs' last "
                                           f"common step ({last:,})")
     assert "training tokens" in units["loss_falls_with_size_per_budget"]
+
+
+def test_the_final_losses_come_with_their_standard_errors(tmp_path):
+    """final_long_losses had no uncertainty though the table holds each loss's se (a bootstrap over
+    the eval set's documents); a table without an se column gives none, and says none."""
+    from scalefit.trainer.report import suite_checks, suite_dataset
+
+    folder = shipped_suite_folder(tmp_path / "suite", table=lambda t: t[t["model"].isin(["mini-1", "mini-2"])])
+    runs, table = (read_table(folder / name) for name in ("runs.csv", "checkpoints.parquet"))
+    checks = suite_checks(runs, table)
+    long = table[(table["part"] == "long") & (table["dataset"] == suite_dataset(table)) & (table["metric"] == "loss")]
+    at_last = long[long["step"] == long.groupby("model")["step"].max().min()].set_index("model")["se"]
+    assert checks["final_long_losses_se"] == {m: round(float(at_last[m]), 4) for m in ("mini-1", "mini-2")}
+    assert "bootstrap over the eval set's documents" in checks["units"]["final_long_losses_se"]
+    bare = suite_checks(runs, table.drop(columns=["se"]))
+    assert "final_long_losses_se" not in bare and "final_long_losses_se" not in bare["units"]

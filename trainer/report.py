@@ -196,15 +196,30 @@ def suite_checks(runs: pd.DataFrame, table: pd.DataFrame, dataset: str | None = 
         size_order = {"from_step": start, "checkpoints": 0, "ordered": 0,
                       "not_checked": f"{len(order)} long run(s) of {'one size' if order else 'no size'}: "
                                      "no two sizes to order"}
+    final_se = _final_se(table, dataset, order, wide.index[-1]) if len(wide) else {}
     return {"loss_falls_with_tokens_per_size": by_size,
             "loss_falls_with_size_per_budget": by_tokens,
             "long_runs_larger_lower_at_equal_tokens": size_order,
             "final_long_losses": {m: round(float(wide[m].iloc[-1]), 4) for m in order},
+            **({"final_long_losses_se": final_se} if final_se else {}),
             "units": {"loss_falls_with_size_per_budget": "keys: the grid runs' training tokens",
                       "final_long_losses": f"{dataset} loss in nats/token at the long runs' last common "
-                                           + (f"step ({int(wide.index[-1]):,})" if len(wide) else "step")},
+                                           + (f"step ({int(wide.index[-1]):,})" if len(wide) else "step"),
+                      **({"final_long_losses_se": "standard error of each loss in nats, by a bootstrap over "
+                                                  "the eval set's documents (the checkpoint table's se)"}
+                         if final_se else {})},
             **({"left_out": f"grid run(s) {', '.join(unmeasured)} have no loss in the run table and "
                             "are left out of the checks"} if unmeasured else {})}
+
+
+def _final_se(table: pd.DataFrame, dataset: str, models, step) -> dict:
+    """{model: the se of its long run's loss on `dataset` at `step`} where the table has a finite one."""
+    if "se" not in table:
+        return {}
+    rows = table[(table["part"] == "long") & (table["metric"] == "loss") & (table["dataset"] == dataset)
+                 & (table["step"] == step)].drop_duplicates("model").set_index("model")["se"]
+    values = pd.to_numeric(rows, errors="coerce")
+    return {m: round(float(values[m]), 4) for m in models if m in values.index and np.isfinite(values[m])}
 
 
 TRAJECTORY_PANELS = [("t_nu", "mlp_in"), ("excess_kurtosis", "mlp_in"), ("std", "mlp_in"),
