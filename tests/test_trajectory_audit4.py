@@ -221,3 +221,14 @@ def test_a_constant_statistic_is_not_printed_as_a_power_law():
     text = tj.trajectory_report(flat, "t_nu").markdown()
     assert "value = 7 at every checkpoint (no curve in L)" in text and "(L " not in text, text
     assert "| run-a | 12 | 7 | 0 | - | - | - (constant) |" in text, text
+
+
+def test_a_constant_run_has_no_measured_error_autocorrelation_in_json(tmp_path):
+    """The listing says nothing of the autocorrelation of a run whose statistic never moves (there
+    is no scatter to measure it on), but --json gave it as error_rho 0.0, a measured value."""
+    table = flat_floor_table(("run-a", "run-b"))
+    flat = table.assign(value=table["value"].where((table["stat"].isna()) | (table["model"] != "run-a"), 7.0))
+    flat.to_csv(tmp_path / "t.csv", index=False)
+    doc, _ = cli_json(["transitions", "--stat", "t_nu", "--data", str(tmp_path / "t.csv"), "--bootstrap", "0"])
+    rho = {run["model"]: run["error_rho"] for run in doc["runs"]}
+    assert rho["run-a"] is None and isinstance(rho["run-b"], float), rho
