@@ -147,7 +147,7 @@ def _print_transitions(label, study, constant: dict | None = None):
         warmup = (f"{_steps_text(run['warmup_end'])} ({run['schedule_source']})" if np.isfinite(run["warmup_end"])
                   else f"{run['schedule_source']}")
         head = f"  {run['model']}: {int(run['n_points'])} checkpoints after step 0, warmup end {warmup}"
-        if run["model"] in (constant or {}):  # its error_rho (0) is no measured autocorrelation
+        if run["model"] in (constant or {}):  # no scatter: no autocorrelation measured (error_rho nan)
             head += f", the statistic is constant ({constant[run['model']]:g} at every checkpoint)"
         elif np.isfinite(run.get("error_rho", np.nan)):
             head += f", error autocorrelation {rho_text(run['error_rho'])}"
