@@ -201,3 +201,18 @@ def test_isoflop_allocation_csv_has_no_empty_loss_columns(tmp_path):
         frame = pd.read_csv(out / csv)
         assert not [c for c in frame.columns if frame[c].isna().all()], csv
         assert ("N_opt" if command[0] == "fit" else "isoflop_N_opt") in frame.columns
+
+
+def test_a_prediction_below_the_data_says_what_that_means(tmp_path):
+    """predict downstream --at-x above every fitted x printed 'below the data at x = 7 ...' and
+    nothing on what that means, where a projection says no fitted run reaches it."""
+    path = tmp_path / "runs.csv"
+    mini_suite_table(path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli_predict, "default_runs_path", lambda: path)
+        text = invoke(["predict", "downstream", "--at-x", "7.5", "--bootstrap", "0",
+                       "--out", str(tmp_path / "out")]).output
+    lines = text.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("below the data at x = 7.5"))
+    assert lines[at + 1].startswith("  below the data: x above every fitted pair's")
+    assert lines[at + 1].strip() in (tmp_path / "out" / "report.md").read_text()

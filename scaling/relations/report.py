@@ -114,6 +114,9 @@ def prediction_lines(pr: dict) -> list[str]:
                      "the fit and its resamples disagree here")
     if kind == "projection":
         lines.append("  projection: no fitted run reaches it; the relation's form, not the data, sets the number")
+    elif kind == "below the data":  # labelled, but unexplained beside the projection's line
+        lines.append("  below the data: x above every fitted pair's (a weaker model than any fitted); "
+                     "no fitted run checks it, the relation's form, not the data, sets the number")
     if "undefined_draws" in pr:
         lines.append(f"  note: {pr['undefined_draws']}")
     return lines
