@@ -42,3 +42,19 @@ def test_the_report_makes_its_folder(table, tmp_path):
 
     files = write_weights_report(table, tmp_path / "new" / "report", stats=[])
     assert {p.name for p in files} == {"group_summary.csv", "report.md"}
+
+
+def test_checkpoints_left_out_of_a_figure_are_named_under_it(table, tmp_path):
+    """A statistic with no finite value at some checkpoints (bias and norm weights are constant at
+    step 0, so their kurtosis is undefined) left them out of the figure with a warning on the
+    terminal only: report.md showed the figure with the points missing and no word."""
+    from scalefit.errors import ScalefitWarning
+    from scalefit.weightstats.report import write_weights_report
+
+    gap = table.copy()
+    gap.loc[(gap["model"] == "run-b") & (gap["group"] == "bias") & (gap["stat"] == "excess_kurtosis"), "value"] = np.nan
+    with pytest.warns(ScalefitWarning, match="run-b bias: steps 8"):
+        write_weights_report(gap, tmp_path, stats=["excess_kurtosis"])
+    section = (tmp_path / "report.md").read_text().split("## excess_kurtosis against step")[1].split("##")[0]
+    assert ("1 checkpoint(s) have no finite stat 'excess_kurtosis' (empty, nan or inf) and are not drawn "
+            "(run-b bias: steps 8).") in section

@@ -49,6 +49,22 @@ def stat_plot(table: pd.DataFrame, stat: str, out_dir, *, groups=None, tensor=No
     return save_laid_out(fig, out_dir, f"{_stem(stat)}_vs_step")
 
 
+def _plot_telling_gaps(table: pd.DataFrame, stat: str, out_dir) -> tuple[list[Path], list[str]]:
+    """stat_plot's files, and what it warned of (checkpoints with no finite value, not drawn) as
+    sentences for the Markdown: the warning alone reached the terminal, not the report's reader."""
+    import warnings
+
+    from scalefit.errors import ScalefitWarning
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        paths = stat_plot(table, stat, out_dir)
+    for w in said:  # still said where the command runs
+        warnings.warn(w.message, stacklevel=2)
+    gaps = [str(w.message).split(": ", 1)[-1] for w in said if issubclass(w.category, ScalefitWarning)]
+    return paths, [gap[:1].upper() + gap[1:] for gap in gaps]
+
+
 def histogram_plot(checkpoint, what: str, out_dir, *, title: str | None = None) -> list[Path]:
     """`hist_<what>.png/svg`: the pooled histogram of a group (or one tensor) with fitted families."""
     from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
@@ -181,10 +197,10 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
     for stat in stats:
         if stat in absent or stat in empty:
             continue
-        paths = stat_plot(table, stat, out_dir)
+        paths, gaps = _plot_telling_gaps(table, stat, out_dir)
         files += paths
         lines += [f"## {stat} against step" + (" (one step only)" if steps < 2 else ""), "",
-                  f"![{stat}]({paths[0].name})", ""]
+                  f"![{stat}]({paths[0].name})", "", *[f"{gap}.\n" for gap in gaps]]
     local = [c for c in checkpoints if Path(c.path).exists()]
     if local:
         last = local[-1]
