@@ -77,3 +77,24 @@ def test_a_capped_student_t_nu_is_marked_not_drawn_as_a_value(table, runs):
         assert any("the fit's bound, not a measured value" in t.get_text() for t in legend.get_texts())
     finally:
         plt.close(fig)
+
+
+def test_the_histogram_legend_gives_a_capped_nu_as_the_cap():
+    """Weights with tails lighter than a Gaussian's (uniform) put Student-t nu at its cap: the
+    legend read 'nu=1e+04', as if measured."""
+    import matplotlib.pyplot as plt
+
+    from scalefit.shapes import bounds_of
+    from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
+    from scalefit.weightstats.plots import histogram_figure
+
+    hist = standardized_histogram(np.random.default_rng(0).uniform(-0.03, 0.03, 20_000))
+    fits = fit_families(hist, ["gaussian", "student_t"])
+    assert np.isclose(fits.fits["student_t"].params["nu"], bounds_of("t_nu")[1], rtol=1e-3)
+    fig = histogram_figure(hist, fits)
+    try:
+        texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert any(t.startswith("Student-t") and "nu at cap 10000 (Gaussian)" in t for t in texts), texts
+        assert not any("nu=1e+04" in t for t in texts)
+    finally:
+        plt.close(fig)

@@ -40,7 +40,7 @@ def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: 
             style = "-" if name == fits.best else "--"
             label = get_family(name).label + (" (best BIC)" if name == fits.best else "")
             if name == "student_t":
-                label += f", nu={fit.params['nu']:.3g}"
+                label += _nu_text(fit.params["nu"])
             ax.plot(x, np.exp(fit.logpdf(x)), style, lw=1.2, label=label)
     ax.set_yscale("log")
     floor = density[keep].min() if keep.any() else 1e-12
@@ -51,6 +51,17 @@ def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: 
     ax.legend(fontsize=7, loc="lower center")
     fig.tight_layout()
     return fig
+
+
+def _nu_text(nu: float) -> str:
+    """', nu=4.2', or where nu sits at its fit bound ', nu at cap 10000 (Gaussian)': the bound, not
+    an estimate (the legend read 'nu=1e+04' as if the fit had measured it)."""
+    from scalefit.shapes import at_shape_bound, bounds_of
+
+    for side, bound in zip(("lower", "upper"), bounds_of("t_nu")):
+        if at_shape_bound(nu, bound):
+            return f", {bound_label('t_nu', side)}"
+    return f", nu={nu:.3g}"
 
 
 def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None,
