@@ -15,15 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares
 
 from scalefit.errors import InputError, a_type
 from scalefit.options import (bootstrap_count, finite_float, nonnegative_int, positive_float)
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.schema import checked_steps
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bound_warnings
-from scalefit.scaling.laws.bootstrap import (LSQ_OPTIONS, broadcasts, point_columns,
-                                              stacked_differences)
+from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, stacked_lmfit_jacobian
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
 from scalefit.scaling.laws.identifiability import annotate
 from scalefit.scaling.laws.registry import law_for
@@ -32,107 +30,28 @@ from scalefit.scaling.objective import HUBER_DELTA, huber
 from scalefit.scaling.resample import pairs_bootstrap
 
 
-def _fit_one(model, params, log_loss, indep, delta, max_nfev=4000):
-    fit_kws = dict(LSQ_OPTIONS, f_scale=delta)
+def _fit_one(model, params, log_loss, indep, delta, *, stacked=False):
+    """lmfit's Huber fit of log loss from ``params``; ``stacked``: the Jacobian's points in one
+    call of the law's formula where it broadcasts (``stacked_lmfit_jacobian``: the same numbers)."""
+    fit_kws = dict(LSQ_OPTIONS, f_scale=delta,
+                   **(stacked_lmfit_jacobian(model, params, log_loss, indep) if stacked else {}))
     fit_kws.pop("method")
     with warnings.catch_warnings():  # lmfit's stderr of a parameter on a bound: NaN, said so
         warnings.simplefilter("ignore", RuntimeWarning)
         return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
-                         max_nfev=max_nfev, **indep)
-
-
-class _Stopped(Exception):
-    """lmfit would stop this fit here: its call max_nfev + 1."""
-
-
-def _replayed_end(model, params, log_loss, indep, delta, stacked, max_nfev=4000):
-    """Where ``_fit_one`` (lmfit's least_squares) ends from ``params``, from the same scipy
-    calls on the same numbers (lmfit's residual data - model, its options, its bounds) without
-    lmfit's bookkeeping of each call: (values, Huber objective) where it converges or where it
-    stops (its call max_nfev + 1), None where lmfit would raise (fit_curves then asks lmfit
-    itself). ``stacked``: the Jacobian's points in one call of the law's formula
-    (``stacked_differences``)."""
-    names = [name for name, par in params.items() if par.vary]
-    if sorted(names) != sorted(model.free_params()):
-        return None
-    x0 = [params[name].value for name in names]
-    bounds = ([params[name].min for name in names], [params[name].max for name in names])
-
-    calls, stopped = [0], []
-
-    def evaluate(X):  # the law at the points X (a row each), each row as a lone call gives it
-        left = max_nfev - calls[0]  # lmfit's calls before it stops (at call max_nfev + 1)
-        calls[0] += len(X)
-        if len(X) == 1:
-            model_values = model.func(**indep, **{n: float(v) for n, v in zip(names, X[0])})
-            model_values = model_values[None, :]
-        else:
-            model_values = model.func(**indep, **dict(zip(names, point_columns(X))))
-        if not np.all(np.isfinite(model_values[:left + 1])):
-            raise ValueError("the law's loss is not finite")  # lmfit's nan_policy "raise"
-        if calls[0] > max_nfev:
-            stopped.append(X[left])
-            raise _Stopped
-        return log_loss - model_values
-
-    def residual(x):
-        return evaluate(np.asarray(x, float)[None, :])[0]
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            ret = least_squares(residual, x0, bounds=bounds, jac="2-point", f_scale=delta,
-                                max_nfev=2 * max_nfev, diff_step=None, tr_solver=None,
-                                tr_options={}, jac_sparsity=None, verbose=0,
-                                **LSQ_OPTIONS, **(stacked_differences(evaluate) if stacked else {}))
-            end_x = ret.x
-        except _Stopped:  # lmfit's residual, values and objective at the point it stopped at
-            end_x = stopped[0]
-        except (ValueError, FloatingPointError):
-            return None
-        calls[0] = -2 * max_nfev  # lmfit's residual at the end is not counted
-        try:
-            end = residual(end_x)
-        except (ValueError, FloatingPointError):
-            return None
-    return ({n: float(v) for n, v in zip(names, end_x)}, float(np.sum(huber(end, delta))))
+                         max_nfev=4000, **indep)
 
 
 def _fit_starts(model, starts, log_loss, indep, delta):
-    """[(Huber objective, lmfit result)] of the start that ends lowest (the first of equals),
-    as refitting every start with lmfit and sorting would give: each start's search is replayed
-    (``_replayed_end``, 3-4x faster a start) and lmfit refits the lowest only; lmfit itself from
-    a start whose replay cannot say (lmfit raises there), and from every start where
-    lmfit ends elsewhere than its replay. A law that reads more than arrays (multi-power's loss
-    drop, as costly replayed as in lmfit): lmfit from every start. The second item: the number
-    of starts."""
-    names = model.free_params()
-    formula = bool(starts) and all(isinstance(v, np.ndarray) for v in indep.values())
-    # a size term's N ** -a takes numpy's scalar shortcut (1/N at a = 1) that a column does not
-    stacked = formula and not model.by_size and broadcasts(
-        lambda *theta, **x: model.func(**x, **dict(zip(names, theta))),
-        [starts[0][n].value for n in names], indep, log_loss.size)
-    fits = []  # (objective, lmfit result, or the replay's values to check lmfit against)
-    for params in starts if formula else []:
-        end = _replayed_end(model, params, log_loss, indep, delta, stacked)
-        if end is None or not np.isfinite(end[1]):  # lmfit raises there (or another lmfit)
-            res = _fit_one(model, params, log_loss, indep, delta)
-            end = (res, float(np.sum(huber(res.residual, delta))))
-        fits.append((end[1], end[0], params))
-    if formula and all(np.isfinite(f[0]) for f in fits):
-        objective, end, params = min(fits, key=lambda f: f[0])  # the first of equals
-        if not isinstance(end, dict):
-            return [(objective, end)], len(fits)
-        res = _fit_one(model, params, log_loss, indep, delta)
-        values = {name: res.params[name].value for name in end}
-        if float(np.sum(huber(res.residual, delta))) == objective and values == end:
-            return [(objective, res)], len(fits)
-    fits = []  # multi-power, or lmfit ended elsewhere than its replay: lmfit from every start
+    """[(Huber objective, lmfit result)] of every start, lowest first (the first of equals). A
+    by-size law's Jacobian is not stacked: its N ** -a takes numpy's scalar shortcut (1/N at
+    a = 1) that a column of a does not."""
+    fits = []
     for params in starts:
-        res = _fit_one(model, params, log_loss, indep, delta)
+        res = _fit_one(model, params, log_loss, indep, delta, stacked=not model.by_size)
         fits.append((float(np.sum(huber(res.residual, delta))), res))
     fits.sort(key=lambda t: t[0])
-    return fits, len(fits)
+    return fits
 
 
 def _check(curves: LossCurves, model) -> None:
@@ -204,9 +123,8 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
     _check(curves, model)
     indep = model.independent_values(curves)
     log_loss = np.log(curves.loss)
-    fits, n_starts = _fit_starts(model, model.starts(curves.loss, k=model.n_refined,
-                                                     delta=delta, **indep),
-                                 log_loss, indep, delta)
+    fits = _fit_starts(model, model.starts(curves.loss, k=model.n_refined, delta=delta, **indep),
+                       log_loss, indep, delta)
     if not fits:
         raise InputError(f"law {model.law_name}: no finite start on these curves")
     best_obj, best = fits[0]
@@ -235,7 +153,7 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
              "lr_scale": curves.lr_scale, "delta": delta,
              "rmse_log": float(np.sqrt(np.mean(np.asarray(best.residual) ** 2))),
              "mean_rel_error": float(rel.mean()), "max_rel_error": float(rel.max()),
-             "n_starts": n_starts}
+             "n_starts": len(fits)}
     if hasattr(model, "lam"):
         extra["lambda"] = model.lam
     result = FitResult(law=model.law_name, params=params, n_points=int(curves.loss.size),
