@@ -216,3 +216,21 @@ def test_a_prediction_below_the_data_says_what_that_means(tmp_path):
     at = next(i for i, ln in enumerate(lines) if ln.startswith("below the data at x = 7.5"))
     assert lines[at + 1].startswith("  below the data: x above every fitted pair's")
     assert lines[at + 1].strip() in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_parameter_at_its_bound_prints_the_bound():
+    """compare on 6 runs printed chinchilla's 'E 1.053e-12 ... at its lower bound' (and kaplan's
+    alpha_D at its upper bound 3 only by luck of rounding): the value is the bound, within the
+    fit's tolerance, and is printed as the bound; an estimate off its bound is unchanged."""
+    from scalefit.scaling.laws.report import params_text_frame
+
+    fit = {"law": "chinchilla", "warnings": ["parameter E is at its lower bound",
+                                             "parameter beta is at its upper bound"],
+           "identifiability": {"E": {"status": "not identified"}, "beta": {"status": "identified"},
+                               "alpha": {"status": "identified"}},
+           "params": {"E": {"value": 1.0529532053032495e-12, "stderr": 0.42, "ci95": [0.0, 1.107]},
+                      "beta": {"value": 2.9999987, "stderr": 0.1, "ci95": [2.5, 3.0]},
+                      "alpha": {"value": 0.3412345, "stderr": 0.01, "ci95": [0.33, 0.35]}},
+           "bootstrap": {"n": 20}}
+    shown = params_text_frame(fit).set_index("param")["value"]
+    assert shown.to_dict() == {"E": "0", "beta": "3", "alpha": "0.3412"}

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
 from scalefit.scaling.outputs import files_section, provenance_lines
@@ -256,9 +257,24 @@ def params_shown_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
     from scalefit.scaling.laws.identifiability import significant
     frame = params_frame(fit, law_label)
     if "identified" in frame.columns:
-        frame["value"] = [significant(v, s if s != "-" else None, (lo, hi)) for v, s, lo, hi
-                          in zip(frame["value"], frame["identified"], frame["ci95_lo"], frame["ci95_hi"])]
+        frame["value"] = [_at_bound(fit, name, s) or significant(v, s if s != "-" else None, (lo, hi))
+                          for name, v, s, lo, hi in zip(frame["param"], frame["value"], frame["identified"],
+                                                        frame["ci95_lo"], frame["ci95_hi"])]
     return frame
+
+
+def _at_bound(fit: dict, name: str, status: str) -> str | None:
+    """The bound a parameter ended on, printed as the value (E = 1.053e-12 'at its lower bound'
+    is the bound 0, within the fit's tolerance, not an estimate of 1e-12); None otherwise."""
+    from scalefit.scaling.laws.registry import law_for
+    side = {"at its lower bound": 0, "at its upper bound": 1}.get(str(status).split(",")[0])
+    if side is None:
+        return None
+    try:
+        bound = law_for(fit["law"]).bounds.get(name, (np.nan, np.nan))[side]
+    except InputError:  # a law outside the registry: its value as it is
+        return None
+    return format(float(bound), ".4g") if np.isfinite(bound) else None
 
 
 def params_text_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
