@@ -22,6 +22,15 @@ tool once did). Prints both coverages ± one Monte Carlo SE, the paired differen
 widths.
 
     OMP_NUM_THREADS=1 python bench/bench_loss2loss.py --kappa-coverage --reps 200 [--bootstrap 200] [--e-y 0.5]
+
+--refits times the per-dataset Kaplan L(N,D)+E refits of `scalefit predict downstream --holdout 2`
+(the shipped mini suite, 1000 resamples): ours, `joint_bootstrap.KaplanRefits.many` (all resamples
+in one batch, the few it leaves unconverged by scipy from its last iterate), against the peer,
+scipy least_squares one resample at a time from the full-data fit (the reference optimum), on the
+same resamples. Prints CPU seconds and their ratio, how many the batch left unconverged, and how
+the two paths' optima compare (Huber objective and parameters, resample by resample).
+
+    OMP_NUM_THREADS=1 python bench/bench_loss2loss.py --refits [--bootstrap 1000]
 """
 from __future__ import annotations
 
@@ -124,6 +133,63 @@ def kappa_coverage(reps: int, n_bootstrap: int, seed: int = 500_000, e_y: float 
           f"points; fits with E_y at its bound 0: {100 * ok['E_y_at_bound'].mean():.0f}%")
 
 
+def refit_speed(n_bootstrap: int) -> None:
+    """predict downstream's Kaplan refits: the batch (ours) vs scipy one resample at a time."""
+    import warnings
+    from scalefit.scaling.laws.bootstrap import _huber_cost, batched_huber_refit
+    from scalefit.scaling.relations import joint_bootstrap
+    from scalefit.scaling.relations.cli import _load
+    from scalefit.scaling.relations.downstream import run_downstream
+
+    warnings.simplefilter("ignore")
+    seen = []  # (refits, counts): the resamples the command's bootstrap hands each side
+    many = joint_bootstrap.KaplanRefits.many
+
+    def recording(self, counts):
+        seen.append((self, np.asarray(counts, float)))
+        return many(self, counts)
+
+    joint_bootstrap.KaplanRefits.many = recording
+    try:
+        frame, _, x, y, group, x_from, y_from, _ = _load(None, "loss", "loss_code_test",
+                                                         "train-to-test", None, None, None)
+        run_downstream(frame, x, y, x_from=x_from, y_from=y_from, group=group, holdout=2,
+                       n_bootstrap=n_bootstrap)
+    finally:
+        joint_bootstrap.KaplanRefits.many = many
+    print(f"predict downstream --holdout 2: per-dataset Kaplan L(N,D)+E refits of {n_bootstrap} "
+          "resamples per side, BLAS at one thread")
+    print("| side | E of the full-data fit | batch left unconverged | ours CPU s | scipy one by one "
+          "CPU s | ratio | optimum = scipy's (1e-9 rel.) | ours lower / higher | there, max |diff| "
+          "per parameter |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for side, (refits, counts) in zip(("prose (x)", "code (y)"), seen):
+        with np.errstate(all="ignore"):
+            _, ok = batched_huber_refit(joint_bootstrap._log_kaplan_nde, refits.theta0,
+                                        refits.bounds, {"logN": refits.logN, "logD": refits.logD},
+                                        refits.log_loss, refits.delta, counts)
+        c0 = time.process_time()
+        ours = many(refits, counts)
+        t_ours = time.process_time() - c0
+        c0 = time.process_time()
+        peer = np.array([refits.one(np.repeat(np.arange(counts.shape[1]), row.astype(int)))
+                         for row in counts])
+        t_peer = time.process_time() - c0
+
+        def objective(thetas):
+            cols = [thetas[:, j:j + 1] for j in range(thetas.shape[1])]
+            r = joint_bootstrap._log_kaplan_nde(*cols, refits.logN, refits.logD) - refits.log_loss
+            return _huber_cost(r, counts, refits.delta)
+
+        rel = (objective(ours) - objective(peer)) / objective(peer)
+        same = np.abs(rel) <= 1e-9
+        diff = np.max(np.abs(ours[same] - peer[same]), axis=0)
+        print(f"| {side} | {refits.theta0[0]:.3g} | {(~ok).sum()} of {ok.size} | {t_ours:.2f} | "
+              f"{t_peer:.2f} | {t_peer / t_ours:.1f}x | {same.sum()} | {(rel < -1e-9).sum()} / "
+              f"{(rel > 1e-9).sum()} (max {rel.max():+.1e}) | "
+              + ", ".join(f"{n} {d:.1e}" for n, d in zip(refits.names, diff)) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--anchors", type=Path,
@@ -136,7 +202,12 @@ def main():
     ap.add_argument("--reps", type=int, default=200, help="--kappa-coverage: replicates")
     ap.add_argument("--e-y", type=float, default=E_Y_TRUE,
                     help="--kappa-coverage: the true E_y (0.5; 0 is the shipped fit's, at its bound)")
+    ap.add_argument("--refits", action="store_true",
+                    help="predict downstream's Kaplan refits: the batch vs scipy one by one")
     args = ap.parse_args()
+    if args.refits:
+        with threadpool_limits(1):
+            return refit_speed(args.bootstrap or 1000)
     if args.kappa_coverage:
         with threadpool_limits(1):
             return kappa_coverage(args.reps, args.bootstrap or 200, e_y=args.e_y)
