@@ -72,8 +72,6 @@ def test_a_tied_output_embedding_is_counted_once(tmp_path):
     assert count_parameters(checkpoint_shapes(None, model)) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="weightstats.groups._SKIP's 'attn\\.bias$' also matches GPT-2's "
-                   "'attn.c_attn.bias' (a trained bias), so it is not counted; strict: drop this mark once fixed")
 def test_position_embeddings_are_embeddings_and_gpt2_biases_are_weights(tmp_path):
     """GPT-2 (tied lm_head, learned positions wpe): transformers' own counts."""
     import torch

@@ -156,6 +156,12 @@ def test_buffers_are_not_weights_and_file_names_are_canonical():
     assert not groups.is_weight_tensor("gpt_neox.rotary_emb.inv_freq")
     assert not groups.is_weight_tensor("transformer.h.0.attn.masked_bias")
     assert groups.is_weight_tensor("gpt_neox.layers.0.attention.dense.weight")
+    # causal-mask buffers are named <module>.attn.bias / .attention.bias; GPT-2's trained
+    # c_attn.bias only ends in the same letters and is a weight
+    assert not groups.is_weight_tensor("transformer.h.0.attn.bias")
+    assert not groups.is_weight_tensor("gpt_neox.layers.0.attention.bias")
+    assert groups.is_weight_tensor("transformer.h.0.attn.c_attn.bias")
+    assert groups.is_weight_tensor("gpt_neox.layers.0.attention.query_key_value.bias")
     assert groups.checkpoint_name("lm_head.weight", "gpt_neox") == "embed_out.weight"
     assert groups.checkpoint_name("lm_head.weight", "llama") == "lm_head.weight"
 

@@ -48,7 +48,7 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
 _COMPILED = tuple((re.compile(p), g) for p, g in NAME_RULES)
 _LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
 # buffers that are not weights (rotary tables, causal masks)
-_SKIP = re.compile(r"(inv_freq|masked_bias|attention\.bias$|attn\.bias$|rotary_emb)")
+_SKIP = re.compile(r"(inv_freq|masked_bias|(?:^|\.)attention\.bias$|(?:^|\.)attn\.bias$|rotary_emb)")
 
 
 @dataclass(frozen=True)
