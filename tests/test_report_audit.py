@@ -234,3 +234,17 @@ def test_a_parameter_at_its_bound_prints_the_bound():
            "bootstrap": {"n": 20}}
     shown = params_text_frame(fit).set_index("param")["value"]
     assert shown.to_dict() == {"E": "0", "beta": "3", "alpha": "0.3412"}
+
+
+def test_law_report_tables_have_no_blank_cells(tmp_path):
+    """compare --out without --holdout left the metrics' holdout_mean_abs_rel_err blank in every
+    row, and the published constants and a derived row's stderr_fit blank, where the terminal
+    prints '-': a blank cell reads as a lost number."""
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    out = tmp_path / "out"
+    invoke(["compare", "--data", str(data), "--bootstrap", "0", "--out", str(out)])
+    rows = [ln for ln in (out / "report.md").read_text().splitlines() if ln.startswith("| ")]
+    assert len(rows) > 10
+    assert not [ln for ln in rows if "|  |" in ln or "| |" in ln]
+    assert any(ln.startswith("| kaplan | 35 |") and "| - |" in ln for ln in rows)

@@ -492,12 +492,19 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
                     "frontiers")
     text = [f"# Fit: {fit['law']}", "", *provenance_lines(fit.get("data", "(not given)")), "",
             "```", fit_text(fit), "```", "",
-            _params_heading({fit["law"]: fit}), "", markdown_table(params_shown_frame(fit))]
+            _params_heading({fit["law"]: fit}), "", _markdown(params_shown_frame(fit))]
     text += ["", *files_section({name: list(t.columns) for name, t in files.items()},
                                 loss=loss_unit(fit.get("loss_column")))]
     if result.model_result is not None:
         text += ["", "## lmfit report", "", "```", result.model_result.fit_report(), "```"]
     write_text(out_dir, "report.md", "\n".join(text) + "\n")
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    """A table for report.md with '-' where the terminal prints '-' (no number: no held-out runs,
+    a law without that parameter, a derived row's stderr_fit); blank cells read as lost numbers."""
+    return markdown_table(frame.astype(object).map(
+        lambda v: "-" if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v)) else v))
 
 
 def _params_heading(fits: dict) -> str:
@@ -542,7 +549,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "", *provenance_lines(cmp["data"]),
             "", " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
-            markdown_table(metrics), "", _params_heading(cmp["fits"]), "", markdown_table(shown),
+            _markdown(metrics), "", _params_heading(cmp["fits"]), "", _markdown(shown),
             "", "## Budgets", "", f"{cmp.get('budget_rule', '')}.", "", *_budget_section(cmp)]
     held = [f"- {line} (each run: holdout_{label}.csv)" for label, f in cmp["fits"].items()
             if "holdout" in f for line in holdout_lines(label, f["holdout"])]
@@ -553,7 +560,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     if warnings:
         text += ["", "## Warnings", "", *warnings]
     if cmp.get("published"):
-        text += ["", "## Published constants", "", markdown_table(published_frame(
+        text += ["", "## Published constants", "", _markdown(published_frame(
             cmp["published"]))]
     text += ["", "![loss vs N](loss_vs_n.png)", "![frontiers](frontiers.png)",
              "![residuals](residuals.png)", "",
