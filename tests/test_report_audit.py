@@ -248,3 +248,24 @@ def test_law_report_tables_have_no_blank_cells(tmp_path):
     assert len(rows) > 10
     assert not [ln for ln in rows if "|  |" in ln or "| |" in ln]
     assert any(ln.startswith("| kaplan | 35 |") and "| - |" in ln for ln in rows)
+
+
+def _said_lines(text: str) -> list[str]:
+    """The terminal's sentences (not table rows or rules): what report.md must also say."""
+    return [ln.strip() for ln in text.splitlines() if ln.strip()
+            and not re.fullmatch(r"[-\s]+", ln) and len(re.split(r"\s{2,}", ln.strip())) <= 3]
+
+
+@pytest.mark.parametrize("bootstrap", ["0", "20"])
+def test_compare_report_says_everything_the_terminal_says(tmp_path, bootstrap):
+    """report.md left out the terminal's first line (how many runs were fitted and held out, the
+    largest fitted compute) and, without a bootstrap, its note on why a stderr prints '-'."""
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    out = tmp_path / "out"
+    text = invoke(["compare", "--data", str(data), "--bootstrap", bootstrap, "--holdout", "2",
+                   "--out", str(out)]).output
+    report = (out / "report.md").read_text()
+    for line in _said_lines(text):
+        law = re.match(r"warning \((\w+)\): (.*)", line)  # report.md lists them as '- law: ...'
+        assert (f"- {law[1]}: {law[2]}" if law else line) in report

@@ -417,13 +417,17 @@ def compare_projection_lines(cmp: dict, table=None) -> list[str]:
     return lines + out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")), cmp["budgets"])
 
 
+def _runs_line(cmp: dict) -> str:
+    return (f"{cmp['data']}: {cmp['n_runs']} runs ({cmp['n_fit']} fitted, "
+            f"{cmp['n_holdout']} held out; largest fitted compute "
+            f"{cmp.get('largest_fitted_flops', float('nan')):.3g} FLOPs)")
+
+
 def compare_text(cmp: dict) -> str:
     """What `scalefit compare` prints: metrics, parameters, budgets, the two-sentence reading."""
     params = pd.concat([params_text_frame(f, label) for label, f in cmp["fits"].items()],
                        ignore_index=True)
-    out = [f"{cmp['data']}: {cmp['n_runs']} runs ({cmp['n_fit']} fitted, "
-           f"{cmp['n_holdout']} held out; largest fitted compute "
-           f"{cmp.get('largest_fitted_flops', float('nan')):.3g} FLOPs)", "",
+    out = [_runs_line(cmp), "",
            text_table(metrics_frame(cmp["fits"])), "", text_table(params),
            *missing_stderr_lines(cmp["fits"]), ""]
     out += compare_projection_lines(cmp)
@@ -548,8 +552,9 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     write_text(out_dir, "compare.json", dumps(cmp))
     _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "", *provenance_lines(cmp["data"]),
-            "", " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
+            "", _runs_line(cmp) + ".", "", " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             _markdown(metrics), "", _params_heading(cmp["fits"]), "", _markdown(shown),
+            *(["", *missing_stderr_lines(cmp["fits"])] if missing_stderr_lines(cmp["fits"]) else []),
             "", "## Budgets", "", f"{cmp.get('budget_rule', '')}.", "", *_budget_section(cmp)]
     held = [f"- {line} (each run: holdout_{label}.csv)" for label, f in cmp["fits"].items()
             if "holdout" in f for line in holdout_lines(label, f["holdout"])]
