@@ -143,7 +143,7 @@ def test_by_size_recovery_one_fit_for_a_suite():
 def test_a_per_size_law_refuses_runs_of_several_sizes():
     curves, _ = _synthetic("momentum", {"a": COSINE, "b": WSD}, np.arange(50, T, 100))
     curves.params = np.array([1e6, 2e6])
-    with pytest.raises(InputError, match="--by-size"):
+    with pytest.raises(InputError, match="fit law momentum-n, its by-size form"):
         fit_curves(curves, "momentum")
 
 

@@ -68,10 +68,36 @@ def _check(curves: LossCurves, model) -> None:
         if np.unique(curves.params).size < 3:
             raise InputError(f"law {model.law_name}: needs runs of 3 model sizes or more, got "
                              f"{np.unique(curves.params).size}")
-    elif np.unique(curves.params[np.isfinite(curves.params)]).size > 1:
-        raise InputError(f"law {model.law_name}: the runs differ in size "
-                         f"({', '.join(curves.names)}); fit one size (--model) or the law "
-                         f"with model size (--by-size)")
+    else:
+        mixed = mixed_sizes(dict(zip(curves.names, curves.params)), law=model.law_name)
+        if mixed:
+            raise InputError(f"loss curves: {mixed}")
+
+
+def mixed_sizes(sizes: dict, *, law: str | None = None) -> str | None:
+    """What a schedule law of one size says of runs of several ({run: N}, NaN unknown), else
+    None: it shares L0 and A among them. What to fit instead in the caller's words: the command's
+    (--by-size, --model) when ``law`` is None, else the Python API's (law '<law>-n', runs of one
+    size)."""
+    by_n: dict[float, list[str]] = {}
+    for name, n in sizes.items():
+        if np.isfinite(n):
+            by_n.setdefault(float(n), []).append(str(name))
+    if len(by_n) < 2:
+        return None
+    lo, hi = min(by_n), max(by_n)
+    smallest = sorted(by_n[lo])
+    if law is None:
+        who, by_size = "without --by-size a schedule law", "pass --by-size"
+        some = "--model RUN[,RUN] with"
+        example = f"--model {smallest[0]}"
+    else:
+        who, by_size, some = f"law {law}", f"fit law {law}-n, its by-size form", "the curves of"
+        example = f"run {smallest[0]}"
+    return (f"the {len(sizes)} runs to fit have {len(by_n)} sizes (N = {lo:.4g} to {hi:.4g}); "
+            f"{who} fits runs of one size: {by_size} (L0 and A as power laws of N, one fit for "
+            f"them all), or {some} runs of one size, e.g. {example} (N = {lo:.4g}, "
+            f"{len(smallest)} run{'s' * (len(smallest) > 1)} of that size)")
 
 
 def _lr_falls(curves: LossCurves) -> bool:

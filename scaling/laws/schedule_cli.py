@@ -139,22 +139,15 @@ def pick_runs(rows, models, source, option: str = "--model"):
 
 
 def one_size_unless_by_size(rows, by_size: bool, source) -> None:
-    """InputError when the runs to fit differ in size (params) without --by-size: the law then
-    shares L0 and A among them, so it fits runs of one size. Says what to pass instead: --by-size,
-    or --model with runs of one size (the plain command on the shipped suite read only 'the
-    runs differ in size', beside a --model help that promised every run)."""
-    if by_size or "params" not in rows.columns or rows["model"].nunique() < 2:
+    """InputError when the runs to fit differ in size (params) without --by-size, before the fit:
+    ``curve_fit.mixed_sizes`` says what to pass instead (--by-size, or --model with runs of one
+    size), as fit_curves says it to a notebook."""
+    if by_size or "params" not in rows.columns:
         return
-    sizes = rows.dropna(subset=["params"]).groupby("params")["model"].unique()
-    if len(sizes) < 2:
-        return
-    smallest = sorted(map(str, sizes.iloc[0]))
-    raise InputError(f"{source}: the {rows['model'].nunique()} runs to fit have {len(sizes)} "
-                     f"sizes (N = {sizes.index[0]:.4g} to {sizes.index[-1]:.4g}); without "
-                     "--by-size a schedule law fits runs of one size: pass --by-size (L0 and A "
-                     "as power laws of N, one fit for them all), or --model RUN[,RUN] with runs "
-                     f"of one size, e.g. --model {smallest[0]} (N = {sizes.index[0]:.4g}, "
-                     f"{len(smallest)} run{'s' * (len(smallest) > 1)} of that size)")
+    from scalefit.scaling.laws.curve_fit import mixed_sizes
+    mixed = mixed_sizes(rows.groupby("model")["params"].first().to_dict())
+    if mixed:
+        raise InputError(f"{source}: {mixed}")
 
 
 def _fit_text(out: dict) -> str:
