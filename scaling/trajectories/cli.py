@@ -239,8 +239,8 @@ def _write_transition_report(out_dir, label, traj, study):
 @click.option("--loss-dataset", default=None,
               help="Dataset whose loss is the x axis (default: the training distribution).")
 @click.option("--E", "E_fixed", type=LOSS_FLOOR, default=None,
-              help="Fix the irreducible loss E of the power law, below the smallest loss "
-                   "(default: fitted).")
+              help="Fix the irreducible loss E of the power law: 0 <= E < the smallest loss "
+                   "(default: fitted in that range; a fit that ends at 0 says so).")
 @analysis_options(table=CHECKPOINT_TABLE)
 @one_setting_per_folder
 def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_fixed, data_path,
