@@ -269,3 +269,16 @@ def test_compare_report_says_everything_the_terminal_says(tmp_path, bootstrap):
     for line in _said_lines(text):
         law = re.match(r"warning \((\w+)\): (.*)", line)  # report.md lists them as '- law: ...'
         assert (f"- {law[1]}: {law[2]}" if law else line) in report
+
+
+def test_downstream_report_says_everything_the_terminal_says(downstream):
+    """report.md left out the terminal's note that 20 resamples give rough intervals; every
+    other sentence (not a parameter or held-out row, which its tables hold) was there."""
+    text, out = downstream[:2]
+    report = (out / "report.md").read_text()
+    rows = re.compile(r"(K|kappa|E_x|E_y)\s|N=")
+    said = [ln for ln in _said_lines(text) if not rows.match(ln)]
+    assert any("bootstrap resamples" in ln for ln in said)
+    for line in said:
+        kind = re.match(r"(note|warning): (.*)", line)  # report.md lists them under a heading
+        assert line in report or (kind and f"- {kind[2]}" in report), line

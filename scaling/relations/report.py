@@ -151,6 +151,13 @@ def holdout_summary(h: dict) -> str:
             f"mean |rel err| {100 * h['mean_abs_relative_error']:.2f}%{base}{cover}")
 
 
+def _rough(out: dict) -> list[str]:
+    """The note that a small bootstrap's intervals are rough, or none."""
+    rough = rough_intervals_note(int((out.get("bootstrap") or {}).get("n") or 0), "the 95% intervals above",
+                                 " (their coverage says little)")
+    return [rough] if rough else []
+
+
 def downstream_text(out: dict) -> str:
     """What `scalefit predict downstream` prints without --json."""
     lines = describe(out)
@@ -190,10 +197,7 @@ def downstream_text(out: dict) -> str:
                          f"{p['predicted']:.4f} ({rel}){pi}{extra}")
     for note in out.get("notes", []):
         lines.append(f"note: {note}")
-    rough = rough_intervals_note(int((out.get("bootstrap") or {}).get("n") or 0), "the 95% intervals above",
-                                 " (their coverage says little)")
-    if rough:
-        lines.append(f"note: {rough}")
+    lines += [f"note: {note}" for note in _rough(out)]
     for w in out.get("warnings", []):
         lines.append(f"warning: {w}")
     return "\n".join(lines)
@@ -282,8 +286,9 @@ def write_downstream_report(out_dir, downstream) -> None:
                 md += [f"Note: {out['holdout'][key]}.", ""]
         md += [markdown_table(hold), ""]
     md += ["![y against x](relation.png)", ""]
-    if out.get("notes"):
-        md += ["## Notes", "", *[f"- {n}" for n in out["notes"]], ""]
+    notes = [*out.get("notes", []), *_rough(out)]  # report.md left the rough-interval note out
+    if notes:
+        md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     if out.get("warnings"):
         md += ["## Warnings", "", *[f"- {w}" for w in out["warnings"]], ""]
     files = {"params.csv": params, "pairs.csv": pairs, **({"holdout.csv": hold} if len(hold) else {})}
