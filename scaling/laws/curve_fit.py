@@ -63,8 +63,11 @@ def _check(curves: LossCurves, model) -> None:
                          f"{model.law_name} needs at least {model.n_free + 1} for its "
                          f"{model.n_free} parameters")
     if model.by_size:
-        if not np.all(np.isfinite(curves.params)):
-            raise InputError(f"law {model.law_name}: needs a 'params' column (N of each run)")
+        lacking = [f"run {name} has {'none' if np.isnan(n) else f'{n:g}'}"
+                   for name, n in zip(curves.names, curves.params) if not n > 0]
+        if lacking:  # N = 0 or < 0 was a numpy or lmfit traceback from inside the fit
+            raise InputError(f"law {model.law_name}: needs each run's model size N, a number > 0 "
+                             f"(a 'params' column): {', '.join(lacking)}")
         if np.unique(curves.params).size < 3:
             raise InputError(f"law {model.law_name}: needs runs of 3 model sizes or more, got "
                              f"{np.unique(curves.params).size}")
