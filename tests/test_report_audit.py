@@ -236,14 +236,21 @@ def test_a_parameter_at_its_bound_prints_the_bound():
     assert shown.to_dict() == {"E": "0", "beta": "3", "alpha": "0.3412"}
 
 
-def test_law_report_tables_have_no_blank_cells(tmp_path):
+@pytest.fixture(scope="module")
+def compare0(tmp_path_factory):
+    """compare on the 35 synthetic runs without a bootstrap or held-out runs: (text, folder)."""
+    root = tmp_path_factory.mktemp("compare0")
+    data = root / "runs.csv"
+    make_runs(data)
+    out = root / "out"
+    return invoke(["compare", "--data", str(data), "--bootstrap", "0", "--out", str(out)]).output, out
+
+
+def test_law_report_tables_have_no_blank_cells(compare0):
     """compare --out without --holdout left the metrics' holdout_mean_abs_rel_err blank in every
     row, and the published constants and a derived row's stderr_fit blank, where the terminal
     prints '-': a blank cell reads as a lost number."""
-    data = tmp_path / "runs.csv"
-    make_runs(data)
-    out = tmp_path / "out"
-    invoke(["compare", "--data", str(data), "--bootstrap", "0", "--out", str(out)])
+    out = compare0[1]
     rows = [ln for ln in (out / "report.md").read_text().splitlines() if ln.startswith("| ")]
     assert len(rows) > 10
     assert not [ln for ln in rows if "|  |" in ln or "| |" in ln]
@@ -257,14 +264,10 @@ def _said_lines(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("bootstrap", ["0", "20"])
-def test_compare_report_says_everything_the_terminal_says(tmp_path, bootstrap):
+def test_compare_report_says_everything_the_terminal_says(compare0, laws, bootstrap):
     """report.md left out the terminal's first line (how many runs were fitted and held out, the
     largest fitted compute) and, without a bootstrap, its note on why a stderr prints '-'."""
-    data = tmp_path / "runs.csv"
-    make_runs(data)
-    out = tmp_path / "out"
-    text = invoke(["compare", "--data", str(data), "--bootstrap", bootstrap, "--holdout", "2",
-                   "--out", str(out)]).output
+    text, out = compare0 if bootstrap == "0" else laws["compare"]
     report = (out / "report.md").read_text()
     for line in _said_lines(text):
         law = re.match(r"warning \((\w+)\): (.*)", line)  # report.md lists them as '- law: ...'
