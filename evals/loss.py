@@ -10,6 +10,10 @@ never writes the logits to memory. `auto` takes `cce` for bf16/fp16 weights on a
 installed, and checks it on each model's first batch against an fp32 output layer and cross-entropy:
 beyond FUSED_RTOL it warns and scores with `chunked` instead, so an untested kernel never decides a
 number silently.
+
+The mean's standard error is a bootstrap (scalefit.evals.evalset.doc_bootstrap_se) over documents
+when the caller says where they begin, else over the scored windows: the NLL is summed per
+document (or window) as it is scored, so the bootstrap keeps one float per unit, never a token's.
 """
 from __future__ import annotations
 
@@ -31,11 +35,15 @@ FUSED_RTOL = 1e-4  # largest relative difference of a batch's summed NLL `auto` 
 
 @dataclass
 class LossResult:
-    """Summed NLL over scored tokens, their count, and the UTF-8 bytes they stand for."""
+    """Summed NLL over scored tokens, their count, the UTF-8 bytes they stand for, and the SE of
+    the mean loss: a bootstrap over `n_units` documents or windows (`se_by`)."""
 
     nll_sum: float
     n_tokens: int
     n_bytes: int
+    se: float = math.nan
+    se_by: str | None = None  # "documents" or "windows": what the bootstrap resampled
+    n_units: int = 0  # documents (or windows) with a scored target
 
     @property
     def loss(self) -> float:
@@ -46,6 +54,11 @@ class LossResult:
     def bpb(self) -> float:
         """Bits per UTF-8 byte: total NLL in bits over the bytes of the scored tokens."""
         return self.nll_sum / math.log(2) / self.n_bytes if self.n_bytes else math.nan
+
+    @property
+    def bpb_se(self) -> float:
+        """The loss's SE in bits per byte (the bytes held fixed, as the suite tables scale it)."""
+        return self.se * self.n_tokens / math.log(2) / self.n_bytes if self.n_bytes else math.nan
 
 
 def window_plan(n_tokens: int, context: int, stride: int | None = None) -> list[tuple[int, int, int]]:
@@ -223,9 +236,10 @@ def head_plan(model, cross_entropy: str = "auto") -> HeadPlan:
     return HeadPlan(split_head=split_head, chunk_rows=chunk_rows, cross_entropy=cross_entropy)
 
 
-def _scored_nll(model, inputs, targets, first_scored: list[int], plan: HeadPlan, per_row: bool = False):
+def _scored_nll(model, inputs, targets, first_scored: list[int], plan: HeadPlan, per_row: bool = False,
+                per_token: bool = False):
     """Summed NLL of one batch's scored targets (row r from position first_scored[r] on); with
-    `per_row`, one sum per row.
+    `per_row`, one sum per row; with `per_token`, the float64 NLL of each scored target, row by row.
 
     Scored positions are picked with an index built on the host, so no device sync is needed;
     only those rows go through the output layer, by the plan's cross-entropy head (checked against
@@ -250,6 +264,8 @@ def _scored_nll(model, inputs, targets, first_scored: list[int], plan: HeadPlan,
     if plan.verify:
         nll = plan.settle(nll, _fp32_nll(hidden, y, head, plan.chunk_rows))
     nll = nll.double()
+    if per_token:
+        return nll
     if not per_row:
         return nll.sum()
     rows = torch.from_numpy(flat // length).to(y.device)
@@ -262,15 +278,29 @@ def _blocks(tokens: np.ndarray, size: int = 1 << 22):
         yield np.asarray(tokens[i:i + size])
 
 
+def _unit_ids(batch, starts: np.ndarray | None) -> np.ndarray:
+    """The resampling unit of each scored target of a batch of windows (b, e, n_scored, index), in
+    _scored_nll's order: with document `starts`, the number of starts before the target's position
+    (a target on a start, the end-of-text token, ends the document before it); else its window."""
+    if starts is None:
+        return np.repeat([w[3] for w in batch], [w[2] for w in batch])
+    positions = np.concatenate([np.arange(e - k + 1, e + 1) for _, e, k, _ in batch])
+    return np.searchsorted(starts, positions, side="left")
+
+
 def measure_loss(model, tokens, *, context: int, stride: int | None = None, batch_size: int | None = None,
                  max_tokens: int | None = None, byte_lengths: np.ndarray | None = None,
-                 cross_entropy: str = "auto", progress=None) -> LossResult:
-    """Mean NLL and bits per byte of `model` over a token stream (numpy/memmap of ids).
+                 cross_entropy: str = "auto", progress=None, documents: np.ndarray | None = None) -> LossResult:
+    """Mean NLL and bits per byte of `model` over a token stream (numpy/memmap of ids), with the SE.
 
     `max_tokens` scores only the first max_tokens targets: the same subset for every checkpoint.
     `cross_entropy` names the head of CROSS_ENTROPY (auto: `cce` on a GPU when usable).
     `progress` (optional) is called with the number of tokens scored after each batch.
+    `documents`: sorted stream positions where documents begin (their end-of-text token); the SE
+    is a bootstrap over documents, else (None) over the scored windows.
     """
+    from scalefit.evals.evalset import doc_bootstrap_se
+
     import torch
 
     tokens = np.asarray(tokens)
@@ -297,24 +327,35 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
 
     plan = window_plan(tokens.size, context, stride)
     groups: dict[int, list] = {}
-    for w in plan:
-        groups.setdefault(w[1] - w[0], []).append(w)
+    for i, (b, e, k) in enumerate(plan):
+        groups.setdefault(e - b, []).append((b, e, k, i))
+    starts = None if documents is None else np.asarray(documents, dtype=np.int64)
+    if starts is not None:
+        starts = starts[starts < tokens.size]
+    n_units = len(plan) if starts is None else starts.size + 1
+    unit_nll = torch.zeros(n_units, dtype=torch.float64, device=device)  # summed per document or window
+    unit_tokens = np.zeros(n_units, dtype=np.int64)
     nll = torch.zeros((), dtype=torch.float64, device=device)
     n_scored = 0
     with torch.inference_mode():
         for length, windows in groups.items():
             for i in range(0, len(windows), batch_size):
                 batch = windows[i:i + batch_size]
-                rows = np.stack([tokens[b:e + 1] for b, e, _ in batch]).astype(np.int64)
+                rows = np.stack([tokens[b:e + 1] for b, e, _, _ in batch]).astype(np.int64)
                 ids = torch.from_numpy(rows).to(device)
                 inputs, targets = ids[:, :-1], ids[:, 1:]
-                first = [length - k for _, _, k in batch]
+                first = [length - k for _, _, k, _ in batch]
                 if autocast is not None:
                     with autocast:
-                        nll += _scored_nll(model, inputs, targets, first, plan_head)
+                        scored_nll = _scored_nll(model, inputs, targets, first, plan_head, per_token=True)
                 else:
-                    nll += _scored_nll(model, inputs, targets, first, plan_head)
-                scored = sum(k for _, _, k in batch)
+                    scored_nll = _scored_nll(model, inputs, targets, first, plan_head, per_token=True)
+                nll += scored_nll.sum()
+                units = _unit_ids(batch, starts)
+                unit_nll.index_add_(0, torch.from_numpy(units).to(device, non_blocking=True), scored_nll)
+                seen, counts = np.unique(units, return_counts=True)
+                unit_tokens[seen] += counts
+                scored = sum(k for _, _, k, _ in batch)
                 n_scored += scored
                 if progress is not None:
                     progress(scored)
@@ -323,4 +364,8 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
         table = np.zeros(max(byte_lengths.size, top + 1), dtype=np.int64)
         table[: byte_lengths.size] = byte_lengths
         n_bytes = sum(int(table[b].sum()) for b in _blocks(tokens[1:]))
-    return LossResult(nll_sum=float(nll.item()), n_tokens=n_scored, n_bytes=n_bytes)
+    kept = unit_tokens > 0
+    unit_sums = unit_nll.cpu().numpy()[kept]
+    return LossResult(nll_sum=float(nll.item()), n_tokens=n_scored, n_bytes=n_bytes,
+                      se=doc_bootstrap_se(unit_sums, unit_tokens[kept].astype(np.float64)),
+                      se_by="windows" if starts is None else "documents", n_units=int(kept.sum()))

@@ -16,7 +16,7 @@ from scalefit.errors import InputError, warn
 from scalefit.evals.loss import measure_loss
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
-from scalefit.evals.tokens import token_byte_lengths, tokenize_dataset, tokenizer_fingerprint
+from scalefit.evals.tokens import document_starts, token_byte_lengths, tokenize_dataset, tokenizer_fingerprint
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,9 @@ def parse_dataset(text: str, train_name: str | None = None) -> Dataset:
 def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stride: int | None = None,
                      max_tokens: int | None = None, batch_size: int | None = None,
                      cross_entropy: str = "auto") -> Measurement:
-    """Mean NLL (nats/token) and bits per byte on one dataset, as rows `loss` and `bpb`."""
+    """Mean NLL (nats/token) and bits per byte on one dataset, as rows `loss` and `bpb`, each with
+    its `se`: a bootstrap over the documents (`n_docs`) where the token file says where they
+    begin, else over the scored windows (`se_by` names which)."""
     tokenized: dict[str, tuple] = {}
 
     def measure(model, info) -> pd.DataFrame:
@@ -63,25 +65,27 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
         fp = tokenizer_fingerprint(tok)
         if fp not in tokenized:
             vocab = model.get_output_embeddings().weight.shape[0]
-            tokenized[fp] = (tokenize_dataset(ds.path, tok, cache_dir, text_field=ds.text_field,
-                                              token_dtype=ds.token_dtype),
-                             token_byte_lengths(tok, vocab))
+            token_file = tokenize_dataset(ds.path, tok, cache_dir, text_field=ds.text_field,
+                                          token_dtype=ds.token_dtype)
+            tokenized[fp] = (token_file, token_byte_lengths(tok, vocab),
+                             document_starts(token_file, tok.eos_token_id))
             scorable = tokenized[fp][0].n_tokens - 1  # the first token is context only
             if max_tokens and scorable < max_tokens:  # said once per dataset and tokenizer
                 warn(f"--max-tokens {max_tokens}: dataset {ds.name} holds {scorable + 1} tokens, so "
                      f"{scorable} are scored")
-        token_file, byte_lengths = tokenized[fp]
+        token_file, byte_lengths, starts = tokenized[fp]
         ctx = context or getattr(model.config, "max_position_embeddings", None) or 2048
         result = measure_loss(model, token_file.tokens(), context=ctx, stride=stride,
                               max_tokens=max_tokens, batch_size=batch_size, byte_lengths=byte_lengths,
-                              cross_entropy=cross_entropy)
+                              cross_entropy=cross_entropy, documents=starts)
         if not math.isfinite(result.loss):  # recorded as it is, and said: a diverged checkpoint is a finding
             warn(f"{info.model} step {info.step}: the loss on {ds.name} is {result.loss} (the weights "
                  "or activations are not finite)")
         base = {"dataset": ds.name, "task": None, "is_train": ds.is_train, "n_tokens": result.n_tokens,
-                "context": ctx, "stride": stride or ctx}
-        return pd.DataFrame([{**base, "metric": "loss", "value": result.loss},
-                             {**base, "metric": "bpb", "value": result.bpb}])
+                "n_docs": result.n_units if result.se_by == "documents" else None,
+                "se_by": result.se_by, "context": ctx, "stride": stride or ctx}
+        return pd.DataFrame([{**base, "metric": "loss", "value": result.loss, "se": result.se},
+                             {**base, "metric": "bpb", "value": result.bpb, "se": result.bpb_se}])
 
     return Measurement(name=f"loss:{ds.name}", fn=measure, table="evals")
 

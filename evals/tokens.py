@@ -32,6 +32,7 @@ class TokenFile:
     n_bytes: int | None = None
     tokenizer: str | None = None
     offset: int = 0  # header bytes before the tokens (.npy)
+    eos_before_each_doc: bool = False  # the sidecar says every document opens with end-of-text
 
     def tokens(self) -> np.ndarray:
         """The tokens, memory-mapped read-only."""
@@ -108,7 +109,8 @@ def open_token_file(path, dtype: str | None = None) -> TokenFile:
         meta = json.loads(sidecar.read_text())
         return TokenFile(path=path, dtype=meta["dtype"], n_tokens=int(meta["n_tokens"]),
                          n_docs=meta.get("n_docs"), n_bytes=meta.get("n_bytes"),
-                         tokenizer=meta.get("tokenizer"))
+                         tokenizer=meta.get("tokenizer"),
+                         eos_before_each_doc=bool(meta.get("eos_before_each_doc", False)))
     if path.suffix.lower() == ".npy":
         arr = np.load(path, mmap_mode="r")
         if arr.ndim != 1 or arr.dtype not in (np.uint16, np.uint32, np.int32, np.int64):
@@ -205,6 +207,25 @@ def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", ba
             "eos_before_each_doc": eos is not None}
     write_json(sidecar, meta)
     return open_token_file(out)
+
+
+def document_starts(token_file: TokenFile, eos_id: int | None) -> np.ndarray | None:
+    """Positions of the end-of-text tokens that open the documents of a token file whose sidecar
+    says each document opens with one (tokenize_dataset's files), checked: the stream opens with
+    one and holds exactly its n_docs of them (an end-of-text inside a text would split a
+    document). None when where documents begin is not known."""
+    from scalefit.evals.loss import _blocks
+
+    if not token_file.eos_before_each_doc or eos_id is None or not token_file.n_docs:
+        return None
+    found, offset = [], 0
+    for block in _blocks(token_file.tokens()):
+        found.append(np.flatnonzero(block == eos_id) + offset)
+        offset += block.size
+    starts = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    if starts.size != token_file.n_docs or starts[0] != 0:
+        return None
+    return starts
 
 
 def token_byte_lengths(tokenizer, vocab_size: int | None = None) -> np.ndarray:
