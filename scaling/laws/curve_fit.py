@@ -23,6 +23,7 @@ from scalefit.schema import checked_steps
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bound_warnings
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, stacked_lmfit_jacobian
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
+from scalefit.scaling.laws.fit import SAME_OPTIMUM_RTOL
 from scalefit.scaling.laws.identifiability import annotate
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.schedule_areas import lr_drops, warmup_end
@@ -182,7 +183,8 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
              "lr_scale": curves.lr_scale, "delta": delta,
              "rmse_log": float(np.sqrt(np.mean(np.asarray(best.residual) ** 2))),
              "mean_rel_error": float(rel.mean()), "max_rel_error": float(rel.max()),
-             "n_starts": len(fits)}
+             "n_starts": len(fits), "n_starts_at_best": sum(  # as fit_law counts them
+                 obj - best_obj <= SAME_OPTIMUM_RTOL * max(abs(best_obj), 1e-12) for obj, _ in fits)}
     if hasattr(model, "lam"):
         extra["lambda"] = model.lam
     result = FitResult(law=model.law_name, params=params, n_points=int(curves.loss.size),

@@ -1,0 +1,25 @@
+"""`scalefit fit momentum` (a schedule law through the run-table command, fit_law's schedule
+branch) printed a KeyError 'n_starts_at_best' traceback after fitting: fit_curves gave the
+number of starts but not how many reached the best optimum, which fit's text reads."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from test_cli_audit3_fitting import checkpoint_table
+
+
+def test_fit_prints_a_schedule_law_with_its_starts(tmp_path):
+    path = tmp_path / "one_size.csv"
+    pd.read_csv(checkpoint_table(path)).assign(params=1e6).to_csv(path, index=False)
+    args = ["fit", "momentum", "--data", str(path), "--bootstrap", "0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    fit = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+    assert 1 <= fit["n_starts_at_best"] <= fit["n_starts"] == 4
+    assert (f"law momentum: {fit['n_points']} points, Huber objective {fit['objective']:.6g}, converged True\n"
+            f"starts reaching the best optimum: {fit['n_starts_at_best']} of 4; RMSE(log L) "
+            f"{fit['rmse_log']:.4g}") in result.output
