@@ -203,6 +203,22 @@ def downstream_text(out: dict) -> str:
     return "\n".join(lines)
 
 
+def axis_label(name: str, relation: str | None = None) -> str:
+    """An axis of the relation's figure: the column as the text names it, with its unit where it
+    is known (a loss column: nats/token; ln of a perplexity: nats; the accuracy and error laws'
+    y: a fraction); the axes read 'loss (prose)' and 'piqa:acc@0shot' with no unit."""
+    column = name.split(" (")[0]
+    if relation == "sigmoid":
+        return f"{name}, accuracy (fraction)"
+    if relation == "exponential-error":
+        return f"{name}, error rate (fraction)"
+    if column == "loss" or column.startswith("loss_"):
+        return f"{name}, nats/token"
+    if column.startswith("ln "):
+        return f"{name}, nats"
+    return name
+
+
 def plot_relation(result, train, held, out: dict):
     """y against x: the fitted pairs, the fit curve, held-out points and the prediction."""
     import matplotlib.pyplot as plt
@@ -242,8 +258,8 @@ def plot_relation(result, train, held, out: dict):
                         label="95% prediction interval", zorder=4)
         ax.errorbar([px], [pred["value"]], yerr=yerr, fmt="D", color="tab:green",
                     label=f"{pred.get('kind', 'prediction')} (95% CI of the curve)", zorder=5)
-    ax.set_xlabel(str(out.get("x")))
-    ax.set_ylabel(str(out.get("y")))
+    ax.set_xlabel(axis_label(str(out.get("x"))))
+    ax.set_ylabel(axis_label(str(out.get("y")), out["relation"]))
     ax.set_title(FORMULAS[out["relation"]], fontsize=9)
     ax.legend(fontsize=8)
     return fig
