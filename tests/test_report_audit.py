@@ -306,3 +306,25 @@ def test_relation_figure_axes_carry_units(tmp_path, monkeypatch):
     assert labels == [("loss (prose), nats/token", "loss_code_test (prose), nats/token")]
     assert report.axis_label("piqa:acc@0shot", "sigmoid") == "piqa:acc@0shot, accuracy (fraction)"
     assert report.axis_label("ln lambada_openai:ppl@0shot") == "ln lambada_openai:ppl@0shot, nats"
+
+
+def test_loss_axis_names_the_fitted_column(tmp_path, monkeypatch):
+    """fit --loss bpb --out labelled loss_vs_n.png's axis 'loss (nats/token)', a unit the fitted
+    column (bits per byte) does not have; a loss_* column keeps nats/token and its name."""
+    from scalefit.scaling.laws import report
+
+    data = tmp_path / "runs.csv"
+    frame = make_runs(data)
+    frame.assign(bpb=frame["loss"] / 2.77, loss_code=frame["loss"] * 1.1).to_csv(data, index=False)
+    labels = {}
+    keep = report.save_figure
+
+    def spy(fig, out_dir, stem):
+        labels[stem] = fig.axes[0].get_ylabel()
+        return keep(fig, out_dir, stem)
+
+    monkeypatch.setattr(report, "save_figure", spy)
+    for column in ("bpb", "loss_code"):
+        invoke(["fit", "chinchilla", "--data", str(data), "--loss", column, "--bootstrap", "0",
+                "--out", str(tmp_path / column)])
+        assert labels["loss_vs_n"] == {"bpb": "bpb", "loss_code": "loss_code (nats/token)"}[column]

@@ -22,7 +22,14 @@ def _law_colors(results: dict):
     return [(name, result, COLORS[i % len(COLORS)]) for i, (name, result) in enumerate(results.items())]
 
 
-LOSS_LABEL = "loss (nats/token)"
+def loss_label(results: dict) -> str:
+    """The loss axis: the fitted column with its unit (nats/token for scalefit's loss columns);
+    'loss (nats/token)' whatever --loss had fitted (a bpb column, say) mislabelled it."""
+    from scalefit.scaling.laws.report import loss_unit
+    columns = {r.extra.get("loss_column") or "loss" for r in results.values()}
+    column = columns.pop() if len(columns) == 1 else "loss"
+    unit = loss_unit(column)
+    return f"{column} ({unit})" if unit == "nats/token" else column
 
 
 def token_levels(D, count: int = 3) -> np.ndarray:
@@ -67,7 +74,7 @@ def plot_loss_vs_n(frame, results: dict):
                               + ("" if "D" in law.needs else ", any D")))
     handles += [Line2D([], [], color="0.3", ls=style, lw=1.2, label=f"D = {log_tick_labels([float(f'{d:.2g}')])[0]} tokens")
                 for d, style in zip(d_levels, styles)]
-    _label(ax, "parameters N (all)", LOSS_LABEL, "Loss vs N (colour: D) with fitted laws",
+    _label(ax, "parameters N (all)", loss_label(results), "Loss vs N (colour: D) with fitted laws",
            legend=False)
     ax.legend(handles=handles, fontsize=7, ncol=2, loc="upper center",
               bbox_to_anchor=(0.5, -0.14), frameon=False)
