@@ -328,3 +328,24 @@ def test_loss_axis_names_the_fitted_column(tmp_path, monkeypatch):
         invoke(["fit", "chinchilla", "--data", str(data), "--loss", column, "--bootstrap", "0",
                 "--out", str(tmp_path / column)])
         assert labels["loss_vs_n"] == {"bpb": "bpb", "loss_code": "loss_code (nats/token)"}[column]
+
+
+def test_fit_report_prints_no_nan_where_lmfit_has_no_uncertainties(tmp_path):
+    """fit kaplan on 6 runs (alpha_D on its bound, no covariance): report.md's lmfit block read
+    'log_N_c: 30.97 +/- nan (nan%)' and 'N_c: 2.8153e+13 +/- 0.00000000 (0.00%)'."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    rows = [dict(params=n, tokens=d, flops=6 * n * d,
+                 loss=(1.8 + 400 / n ** 0.34 + 410 / d ** 0.28) * np.exp(rng.normal(0, 0.01)))
+            for n in (1e6, 3e6, 1e7) for d in (2e7, 6e7, 2e8)]
+    data = tmp_path / "small.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    out = tmp_path / "out"
+    invoke(["fit", "kaplan", "--data", str(data), "--holdout", "3", "--bootstrap", "0",
+            "--out", str(out)])
+    block = (out / "report.md").read_text().split("## lmfit report", 1)[1]
+    assert "uncertainties could not be estimated" in block
+    assert not re.search(r"\bnan\b", block) and "+/- 0.00000000" not in block
+    assert "(no stderr)" in next(ln for ln in block.splitlines() if "log_N_c:" in ln)

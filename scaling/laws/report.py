@@ -475,6 +475,17 @@ def _plots(out_dir, frame, results, budgets=None):
     return paths
 
 
+def lmfit_text(model_result) -> str:
+    """lmfit's fit report, where it could not estimate uncertainties, without its '+/- nan
+    (nan%)' (and the '+/- 0.00000000 (0.00%)' it then gives a parameter derived from those,
+    A = exp(log_A)): each says '(no stderr)', as the tables print '-'."""
+    import re
+    text = model_result.fit_report()
+    if "uncertainties could not be estimated" not in text:
+        return text
+    return re.sub(r" \+/-\s+(nan \(nan%\)|0\.0+ \(0\.00%\))", " (no stderr)", text)
+
+
 def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     """report.md, params.csv, allocation.csv, fit.json and the three plots for one law
     (a law without a loss surface, IsoFLOP: its per-budget optima and the frontier plot)."""
@@ -500,7 +511,7 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     text += ["", *files_section({name: list(t.columns) for name, t in files.items()},
                                 loss=loss_unit(fit.get("loss_column")))]
     if result.model_result is not None:
-        text += ["", "## lmfit report", "", "```", result.model_result.fit_report(), "```"]
+        text += ["", "## lmfit report", "", "```", lmfit_text(result.model_result), "```"]
     write_text(out_dir, "report.md", "\n".join(text) + "\n")
 
 
