@@ -45,9 +45,10 @@ def test_the_python_api_says_what_the_command_says_in_its_own_words(sized):
 
 
 @pytest.mark.parametrize("size, said", [(0.0, "run c has 0"), (-3e6, "run c has -3e+06"),
+                                        (float("inf"), "run c has inf"),
                                         (float("nan"), "run c has none")])
 def test_a_by_size_fit_names_the_run_without_a_size(tmp_path, size, said):
-    """--by-size with a run of N = 0 or N < 0 was a traceback from inside the fit (numpy's 'need
+    """--by-size with a run of N = 0, N < 0 or N = inf was a traceback from inside the fit (numpy's 'need
     at least one array to stack', lmfit's 'generated NaN values'); a run without N said the table
     needs a 'params' column, which it had."""
     rows = pd.read_csv(checkpoint_table(tmp_path / "base.csv"))
@@ -57,5 +58,5 @@ def test_a_by_size_fit_names_the_run_without_a_size(tmp_path, size, said):
     result = CliRunner().invoke(main, ["fit", "schedule-law", "--by-size", "--data", str(path),
                                        "--bootstrap", "0"])
     assert result.exit_code == 2, result.output
-    assert result.output.strip() == ("error: law momentum-n: needs each run's model size N, a number "
-                                     f"> 0 (a 'params' column): {said}"), result.output
+    assert result.output.strip() == ("error: law momentum-n: needs each run's model size N, a finite "
+                                     f"number > 0 (a 'params' column): {said}"), result.output

@@ -65,10 +65,11 @@ def _check(curves: LossCurves, model) -> None:
                          f"{model.n_free} parameters")
     if model.by_size:
         lacking = [f"run {name} has {'none' if np.isnan(n) else f'{n:g}'}"
-                   for name, n in zip(curves.names, curves.params) if not n > 0]
-        if lacking:  # N = 0 or < 0 was a numpy or lmfit traceback from inside the fit
-            raise InputError(f"law {model.law_name}: needs each run's model size N, a number > 0 "
-                             f"(a 'params' column): {', '.join(lacking)}")
+                   for name, n in zip(curves.names, curves.params)
+                   if not (np.isfinite(n) and n > 0)]
+        if lacking:  # N = 0, < 0 or inf was a numpy or lmfit traceback from inside the fit
+            raise InputError(f"law {model.law_name}: needs each run's model size N, a finite "
+                             f"number > 0 (a 'params' column): {', '.join(lacking)}")
         if np.unique(curves.params).size < 3:
             raise InputError(f"law {model.law_name}: needs runs of 3 model sizes or more, got "
                              f"{np.unique(curves.params).size}")
