@@ -349,3 +349,25 @@ def test_fit_report_prints_no_nan_where_lmfit_has_no_uncertainties(tmp_path):
     assert "uncertainties could not be estimated" in block
     assert not re.search(r"\bnan\b", block) and "+/- 0.00000000" not in block
     assert "(no stderr)" in next(ln for ln in block.splitlines() if "log_N_c:" in ln)
+
+
+def test_loss_vs_n_names_a_compared_law_it_cannot_draw(tmp_path, monkeypatch):
+    """compare kaplan kaplan-c --out: loss_vs_n.png left kaplan-c (a law of compute alone) off
+    the figure and its legend without a word."""
+    from scalefit.scaling.laws import report
+
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    legends = {}
+    keep = report.save_figure
+
+    def spy(fig, out_dir, stem):
+        legends[stem] = [t.get_text() for ax in fig.axes if ax.get_legend()
+                         for t in ax.get_legend().get_texts()]
+        return keep(fig, out_dir, stem)
+
+    monkeypatch.setattr(report, "save_figure", spy)
+    invoke(["compare", "kaplan-n", "kaplan-c", "--data", str(data), "--bootstrap", "0",
+            "--out", str(tmp_path / "out")])
+    assert any(t.startswith("kaplan-n") for t in legends["loss_vs_n"])
+    assert "kaplan-c (of C): not drawn" in legends["loss_vs_n"]

@@ -63,7 +63,11 @@ def plot_loss_vs_n(frame, results: dict):
     handles = []
     for name, result, color in _law_colors(results):
         law = law_for(result.law)
-        if not law.predicts_loss or "N" not in law.needs:
+        if not law.predicts_loss:
+            continue
+        if "N" not in law.needs:  # kaplan-c, kaplan-d: no curve in N, said so (it was left off unsaid)
+            handles.append(Line2D([], [], color=color, lw=0,
+                                  label=f"{name} (of {', '.join(law.needs)}): not drawn"))
             continue
         to_law, note = _n_of_law(frame, result)
         levels = zip(d_levels, styles) if "D" in law.needs else [(d_levels[0], "-")]
