@@ -60,3 +60,19 @@ def test_a_by_size_fit_names_the_run_without_a_size(tmp_path, size, said):
     assert result.exit_code == 2, result.output
     assert result.output.strip() == ("error: law momentum-n: needs each run's model size N, a finite "
                                      f"number > 0 (a 'params' column): {said}"), result.output
+
+
+@pytest.mark.parametrize("size, said", [(0.0, "is 0"), (float("nan"), "is nan")])
+def test_a_by_size_prediction_names_the_measured_run_without_a_size(tmp_path, size, said):
+    """predict curve --by-size --measured c, c of params 0 or none, fitted the law and then said
+    "N: '0.0' is out of range", naming an argument the command does not have."""
+    rows = pd.read_csv(checkpoint_table(tmp_path / "base.csv"))
+    rows = pd.concat([rows, *(rows[rows["model"] == "a"].assign(model=m) for m in "cd")])
+    path = tmp_path / "sized.csv"
+    sizes = {"a": 1e6, "b": 2e6, "c": size, "d": 3e6}
+    rows.assign(params=rows["model"].map(sizes)).to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["predict", "curve", "--by-size", "--data", str(path),
+                                       "--model", "a,b,d", "--measured", "c", "--bootstrap", "0"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (f"error: --measured c: its model size N (params) {said}; a "
+                                     "--by-size prediction needs a finite number > 0")

@@ -324,6 +324,9 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         if N is None:
             raise InputError("--params: give the model size N to predict with --by-size "
                              "(or a --measured run)")
+        if not (np.isfinite(N) and N > 0):  # was 'N: '0.0' is out of range' after the fit
+            raise InputError(f"--measured {measured}: its model size N (params) is {N:g}; a "
+                             "--by-size prediction needs a finite number > 0")
     elif n_params is not None:
         raise InputError("--params: only with --by-size (one law for several sizes)")
     if schedule_spec is None and target is None:
