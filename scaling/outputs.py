@@ -132,15 +132,16 @@ COLUMNS = {
 ENDS = ("_ci95_lo", "_ci95_hi")  # a column's 95% interval (the bootstrap's percentiles)
 
 
-def column_meaning(column: str, **units) -> str | None:
-    """What ``column`` holds (COLUMNS), its units filled in from ``units`` (loss=..., x=...,
-    y=...); None for a column not described."""
-    if column not in COLUMNS:
+def column_meaning(column: str, meanings=None, **units) -> str | None:
+    """What ``column`` holds (``meanings``, a command's own words, else COLUMNS), its units
+    filled in from ``units`` (loss=..., x=..., y=...); None for a column not described."""
+    said = {**COLUMNS, **(meanings or {})}.get(column)
+    if said is None:
         return None
-    return " ".join(COLUMNS[column].format(**{"loss": "nats/token", "x": "", "y": "", **units}).split())
+    return " ".join(said.format(**{"loss": "nats/token", "x": "", "y": "", **units}).split())
 
 
-def files_section(files: dict, laws=(), **units) -> list[str]:
+def files_section(files: dict, laws=(), meanings=None, **units) -> list[str]:
     """report.md's '## Files': each CSV (``files``: name -> its columns) and what its columns hold
     and in which units, a law's columns (LAW_N_opt) and an interval's ends (_ci95_lo, _ci95_hi)
     said once each; a reader of the CSV alone had only the column names."""
@@ -160,7 +161,7 @@ def files_section(files: dict, laws=(), **units) -> list[str]:
         lines.append(f"- {name}{per_law}:")
         for key, shown in groups.items():
             base = key.removeprefix("LAW_")
-            said = column_meaning(base, **units) or "as in the input table"
+            said = column_meaning(base, meanings, **units) or "as in the input table"
             if any(c.endswith(ENDS) for c in shown) and len(shown) > 1:
                 said += ", with its 95% interval (the bootstrap's)"
             lines.append(f"  - {', '.join(f'`{c}`' for c in shown)}: {said}")

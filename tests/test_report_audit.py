@@ -371,3 +371,11 @@ def test_loss_vs_n_names_a_compared_law_it_cannot_draw(tmp_path, monkeypatch):
             "--out", str(tmp_path / "out")])
     assert any(t.startswith("kaplan-n") for t in legends["loss_vs_n"])
     assert "kaplan-c (of C): not drawn" in legends["loss_vs_n"]
+
+
+def test_relation_report_says_its_own_parameters(downstream):
+    """predict downstream's '## Files' described params.csv's param as 'a, b: the allocation
+    exponents', the law tables' words, wrong for a relation (the sigmoid's a and b)."""
+    report = (downstream[1] / "report.md").read_text()
+    assert "- `param`: parameter of L_y = K (L_x - E_x)^kappa + E_y" in report
+    assert "allocation" not in report.split("## Files", 1)[1]

@@ -309,5 +309,6 @@ def write_downstream_report(out_dir, downstream) -> None:
         md += ["## Warnings", "", *[f"- {w}" for w in out["warnings"]], ""]
     files = {"params.csv": params, "pairs.csv": pairs, **({"holdout.csv": hold} if len(hold) else {})}
     md += [*files_section({name: list(t.columns) for name, t in files.items()},
+                          meanings={"param": f"parameter of {FORMULAS[out['relation']]}"},
                           x=str(out.get("x")), y=str(out.get("y"))), ""]
     write_text(out_dir, "report.md", "\n".join(md))
