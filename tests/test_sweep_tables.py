@@ -24,16 +24,20 @@ COUNTS = ("n_tokens", "context", "stride", "n_examples")
 
 @pytest.fixture(scope="module")
 def mixed_sweep(tmp_path_factory):
-    """One model, two steps: the loss on a text file and a local multiple-choice task."""
+    """One model, two steps: the loss on a JSONL of documents and a local multiple-choice task."""
     suite = cached_tiny_suite()
     folder = tmp_path_factory.mktemp("h1-mixed")
     task = folder / "mc.jsonl"
     task.write_text("".join(json.dumps({"context": f"x = {i}", "choices": [" y", " z", " w"], "answer": i % 3}) + "\n"
                             for i in range(4)))
+    lines = (suite.parent / "data" / "val.txt").read_text().splitlines()
+    docs = folder / "val.jsonl"  # several documents: the loss's se is a bootstrap over them
+    docs.write_text("".join(json.dumps({"text": "\n".join(lines[i:i + 4])}) + "\n"
+                            for i in range(0, len(lines), 4)))
     out = folder / "sweep"
     result = CliRunner().invoke(main, ["eval", "--suite", str(suite), "--models", "tiny-a", "--steps", "0,8",
                                        "--device", "cpu", "--threads", "1", "--no-progress",
-                                       "--dataset", f"val={suite.parent / 'data' / 'val.txt'}",
+                                       "--dataset", f"val={docs}",
                                        "--max-tokens", "200", "--tasks", f"mc={task}", "--json",
                                        "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -86,3 +90,18 @@ def test_counts_of_two_measurements_in_one_table_stay_integers(tmp_path):
     assert table["step"].dtype == "int64" and table["value"].dtype == "float64"
     csv = pd.read_csv(tmp_path / "weights.csv", dtype=str, keep_default_na=False)
     assert set(csv["n_files"]) == {"3", ""} and set(csv["n_seen"]) == {"7", ""}
+
+
+def test_the_wide_table_and_report_give_each_loss_its_standard_error(mixed_sweep):
+    """evals_wide.csv and report.md carry each loss's se (a bootstrap over documents) as
+    `{dataset}/loss_se` right after the loss: a quoted checkpoint loss comes with its SE."""
+    out, _ = mixed_sweep
+    long = pd.read_parquet(out / "evals.parquet")
+    wide = pd.read_csv(out / "evals_wide.csv")
+    cols = list(wide.columns)
+    assert cols[cols.index("val/loss") + 1] == "val/loss_se"
+    loss = long[long["metric"] == "loss"].sort_values("step")
+    assert wide.sort_values("step")["val/loss_se"].tolist() == pytest.approx(loss["se"].tolist())
+    assert (loss["se"] > 0).all()
+    report = (out / "report.md").read_text()
+    assert "val/loss_se" in report and "bootstrap over the dataset's documents" in report

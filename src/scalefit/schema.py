@@ -156,14 +156,21 @@ def wide_evals(evals: pd.DataFrame, *, facts: bool = False) -> pd.DataFrame:
     """One row per (model, step), one ``{dataset|task}/{metric}`` column per measurement.
 
     With ``facts``: the per-checkpoint facts (tokens, lr) first and ``train_loss`` (the loss on
-    the dataset marked ``is_train``) beside them, as a sweep's report shows them. Repeated rows
-    of one measurement (the same value measured twice) collapse to their mean.
+    the dataset marked ``is_train``) beside them, and each measured standard error as
+    ``{column}_se`` right after its value, as a sweep's report shows them. Repeated rows of one
+    measurement (the same value measured twice) collapse to their mean.
     """
     keys = list(KEYS)
     if evals is None or evals.empty:
         return pd.DataFrame(columns=keys + ([c for c in FACT_COLUMNS] if facts else []))
     keyed = evals.assign(_column=measurement_name(evals))
     wide = keyed.pivot_table(index=keys, columns="_column", values="value", aggfunc="mean")
+    if facts and "se" in keyed and keyed["se"].notna().any():
+        se = keyed.dropna(subset=["se"]).pivot_table(index=keys, columns="_column", values="se",
+                                                      aggfunc="mean")
+        order = [c for col in wide.columns for c in (col, f"{col}_se")
+                 if c == col or col in se.columns]
+        wide = wide.join(se.add_suffix("_se"))[order]
     wide.columns.name = None
     wide = wide.reset_index()
     if not facts:
