@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import known
-from scalefit.report import FIGURE_DPI, markdown_table, readable_log_axes, write_text
+from scalefit.report import markdown_table, save_figure, write_text
 
 SUMMARY_STATS = ("std", "excess_kurtosis", "t_nu", "gennorm_beta", "alpha", "best_family")
 
@@ -17,27 +17,9 @@ def _stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
 
 
-def save_laid_out(fig, out_dir, stem: str) -> list[Path]:
-    """`save_figure`'s PNG and SVG, their layout and tight bounding box computed once, at the PNG's
-    dpi. savefig(bbox_inches="tight") lays out and draws the figure a second time for each
-    format, which on a suite's many-line figure cost more than drawing the files themselves."""
-    import matplotlib
-    import matplotlib.pyplot as plt
-
-    readable_log_axes(fig)
-    own_dpi = fig.dpi  # the SVG's, as savefig gives it
-    fig.set_dpi(FIGURE_DPI)
-    fig.draw_without_rendering()  # the layout engine places the axes here, once
-    with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-        fig.set_layout_engine(None)  # no engine (not "none"): savefig then draws each file once
-    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.{ext}" for ext in ("png", "svg")]
-    for path in paths:
-        fig.savefig(path, dpi=FIGURE_DPI if path.suffix == ".png" else own_dpi, bbox_inches=box)
-    plt.close(fig)
-    return paths
+# H3's name for the writer that is now save_figure; kept for tests/test_weights_report_figures.py
+# and bench/bench_weights_report.py, which import it (drop it with them)
+save_laid_out = save_figure
 
 
 def stat_plot(table: pd.DataFrame, stat: str, out_dir, *, groups=None, tensor=None,
@@ -46,7 +28,7 @@ def stat_plot(table: pd.DataFrame, stat: str, out_dir, *, groups=None, tensor=No
     from scalefit.weightstats.plots import stat_vs_step_figure
 
     fig = stat_vs_step_figure(table, stat, groups=groups, tensor=tensor, source=source)
-    return save_laid_out(fig, out_dir, f"{_stem(stat)}_vs_step")
+    return save_figure(fig, out_dir, f"{_stem(stat)}_vs_step")
 
 
 def _plot_telling_gaps(table: pd.DataFrame, stat: str, out_dir) -> tuple[list[Path], list[str]]:
@@ -74,7 +56,7 @@ def histogram_plot(checkpoint, what: str, out_dir, *, title: str | None = None) 
     tensors = [t for _, t in select_tensors(checkpoint, what)]
     hist = standardized_histogram(tensors, name=f"{checkpoint}: {what}")
     fig = histogram_figure(hist, fit_families(hist), title=title or f"{what}: {checkpoint}")
-    return save_laid_out(fig, out_dir, f"hist_{_stem(what)}")
+    return save_figure(fig, out_dir, f"hist_{_stem(what)}")
 
 
 def group_summary(table: pd.DataFrame) -> pd.DataFrame:
