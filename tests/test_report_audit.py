@@ -379,3 +379,15 @@ def test_relation_report_says_its_own_parameters(downstream):
     report = (downstream[1] / "report.md").read_text()
     assert "- `param`: parameter of L_y = K (L_x - E_x)^kappa + E_y" in report
     assert "allocation" not in report.split("## Files", 1)[1]
+
+
+def test_isoflop_fit_says_what_its_parameters_are(tmp_path):
+    """fit isoflop printed 'a 0.4522' and 'G 0.5849' with no formula: G is nowhere defined."""
+    from tests.test_reconcile import isoflop_grid
+
+    data = tmp_path / "iso.csv"
+    isoflop_grid(0.34, 0.28, "a", 1).drop(columns="condition").to_csv(data, index=False)
+    out = tmp_path / "out"
+    text = invoke(["fit", "isoflop", "--data", str(data), "--bootstrap", "0", "--out", str(out)]).output
+    line = "note: the line through the budget optima is N*(C) = G C^a (N* in parameters, C in FLOPs)"
+    assert line in text.splitlines() and line in (out / "report.md").read_text()

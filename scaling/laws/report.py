@@ -380,6 +380,9 @@ def fit_text(fit: dict) -> str:
                    f"{fit['n_starts']}; RMSE(log L) {fit.get('rmse_log', float('nan')):.4g}")
     for note in fit.get("notes", []):
         out.append(f"note: {note}")
+    if fit["law"] == "isoflop":  # its parameters: G and a printed with no formula to read them by
+        out.append("note: the line through the budget optima is N*(C) = G C^a (N* in parameters, "
+                   "C in FLOPs)")
     out += ["", text_table(params_text_frame(fit)), *missing_stderr_lines({None: fit})]
     rows = fit.get("allocation", {}).get("budgets", [])
     if rows and "kind" in rows[0]:
