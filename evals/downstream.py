@@ -3,7 +3,8 @@
 Tasks are lm-eval names (`lambada_openai`) or local JSONL files turned into task dicts at run
 time. Each task gives its accuracy metrics and the gold-answer cross-entropy: the mean over
 examples of the per-token NLL of the correct continuation, the "task loss" that loss-to-loss
-prediction uses.
+prediction uses. A metric that is a mean over examples (and gold_ce) carries its standard error
+over examples, `se`.
 """
 from __future__ import annotations
 
@@ -143,6 +144,31 @@ def _gold_nll_per_token(sample: dict, lm) -> float | None:
     return -float(ll) / n if n else None
 
 
+def mean_se(values) -> float:
+    """Standard error of a mean over independent examples: sample SD (ddof=1) / sqrt(n); nan below 2."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.std(ddof=1) / np.sqrt(values.size)) if values.size >= 2 else float("nan")
+
+
+def filter_samples(samples: list[dict], filt: str) -> list[dict]:
+    """The logged samples of one lm-eval filter (a task logs each example once per filter)."""
+    return [s for s in samples if s.get("filter") == filt] if filt else samples
+
+
+def plain_mean_se(samples: list[dict], metric: str, value: float) -> float | None:
+    """SE over examples of a metric whose reported value is the plain mean of its logged
+    per-example values (acc, acc_norm, exact_match; checked: the mean equals `value` to 1e-9);
+    None for any other aggregation (perplexity, f1, ...), where a per-example SD says nothing."""
+    try:
+        values = np.asarray([s[metric] for s in samples], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if values.ndim != 1 or values.size < 2 or not np.isfinite(values).all() or \
+            not np.isclose(values.mean(), value, rtol=1e-9, atol=1e-9):
+        return None
+    return mean_se(values)
+
+
 @contextmanager
 def silent_bars(silent: bool = True):
     """Hide the bars lm-eval and datasets draw inside one checkpoint (--no-progress): tqdm reads
@@ -176,8 +202,9 @@ def _task_manager(include_defaults: bool):
 
 def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, limit: int | None = None,
               num_fewshot: int | None = None, seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Run lm-eval tasks on a loaded model; long rows (task, metric, value, n_tokens).
-    progress=False hides lm-eval's own bars (the sweep's bar is then hidden too)."""
+    """Run lm-eval tasks on a loaded model; long rows (task, metric, value, n_tokens), each with
+    its `se` over examples where the value is a mean over them (lm-eval's own stderr is not
+    computed: bootstrap_iters=0). progress=False hides lm-eval's own bars (the sweep's too)."""
     import lm_eval.evaluator
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
@@ -197,19 +224,24 @@ def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, l
     results = out.get("results", {})
     samples = out.get("samples", {})
     for task, metrics in results.items():
-        n = len(samples.get(task, []))
+        logged = samples.get(task, [])
         for key, value in metrics.items():
             metric, _, filt = key.partition(",")
             if metric.endswith("_stderr") or metric in ("alias", "sample_len") or \
                     not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
+            of_filter = filter_samples(logged, filt)
+            se = plain_mean_se(of_filter, metric, float(value))
             rows.append({"task": task, "metric": metric, "value": float(value), "n_tokens": None,
-                         "n_examples": n, "filter": filt or None})
-        gold = [g for g in (_gold_nll_per_token(s, lm) for s in samples.get(task, [])) if g is not None]
+                         "n_examples": len(of_filter), "filter": filt or None, "se": se,
+                         "se_by": "examples" if se is not None else None})
+        gold = [g for g in (_gold_nll_per_token(s, lm) for s in logged) if g is not None]
         if gold:
+            se = mean_se(gold)
             rows.append({"task": task, "metric": "gold_ce", "value": float(np.mean(gold)), "n_tokens": None,
-                         "n_examples": len(gold), "filter": None})
-    df = pd.DataFrame(rows, columns=["task", "metric", "value", "n_tokens", "n_examples", "filter"])
+                         "n_examples": len(gold), "filter": None, "se": se,
+                         "se_by": "examples" if np.isfinite(se) else None})
+    df = pd.DataFrame(rows, columns=["task", "metric", "value", "n_tokens", "n_examples", "filter", "se", "se_by"])
     df.insert(0, "dataset", None)
     df.insert(2, "is_train", False)
     return df

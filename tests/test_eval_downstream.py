@@ -91,6 +91,33 @@ def test_local_tasks_accuracy_and_gold_nll_match_a_hand_computation(tasks, tmp_p
     n_examples = rows.set_index(["task", "metric"])["n_examples"]
     assert n_examples[("mc", "gold_ce")] == 10 and n_examples[("cont", "gold_ce")] == 6
 
+    # se over examples (sample SD / sqrt n) for each plain mean, none for the perplexity
+    se = rows.set_index(["task", "metric"])["se"]
+    by = rows.set_index(["task", "metric"])["se_by"]
+    cont_acc = []
+    for r in cont:  # acc of a completion: the continuation is the greedy one, token by token
+        ctx = tok(r["context"], add_special_tokens=False)["input_ids"]
+        ids = tok(r["context"] + " " + r["continuation"], add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor(ids[:-1])[None]).logits[0]
+        cont_acc.append(bool((logits.argmax(-1)[len(ctx) - 1:] == torch.tensor(ids[len(ctx):])).all()))
+    assert got[("cont", "acc")] == pytest.approx(np.mean(cont_acc))
+    for key, values in [(("mc", "acc"), acc), (("mc", "acc_norm"), acc_norm), (("cont", "acc"), cont_acc)]:
+        assert se[key] == pytest.approx(np.std(values, ddof=1) / np.sqrt(len(values)), rel=1e-12)
+        assert by[key] == "examples"
+    assert se[("mc", "acc")] > 0 and se[("mc", "acc_norm")] > 0, (acc, acc_norm, cont_acc)
+    assert se[("mc", "gold_ce")] == pytest.approx(np.std(gold, ddof=1) / np.sqrt(10), rel=1e-4)
+    assert se[("cont", "gold_ce")] == pytest.approx(np.std(gold_cont, ddof=1) / np.sqrt(6), rel=1e-4)
+    assert np.isnan(se[("cont", "perplexity")]) and pd.isna(by[("cont", "perplexity")])
+    # the wide table and report.md give each se beside its value
+    wide = pd.read_csv(out / "evals_wide.csv")
+    cols = list(wide.columns)
+    for name in ("mc/acc", "mc/acc_norm", "mc/gold_ce", "cont/acc", "cont/gold_ce"):
+        assert cols[cols.index(name) + 1] == f"{name}_se"
+        assert wide[f"{name}_se"].iloc[0] == pytest.approx(se[tuple(name.split("/"))], rel=1e-6)
+    assert "cont/perplexity_se" not in cols
+    assert "mc/acc_se" in (out / "report.md").read_text()
+
 
 def test_malformed_task_files_are_input_errors(tmp_path):
     bad = tmp_path / "bad.jsonl"
@@ -229,3 +256,24 @@ def test_a_folder_whose_tasks_were_measured_together_is_not_added_to(tasks, tmp_
     assert result.exit_code == 2, result.output
     assert "its tasks were measured together (tasks:mc,cont) by an earlier scalefit" in result.stderr
     assert not (out / "parts").exists()
+
+
+def test_plain_mean_se_only_for_means_of_the_logged_values_of_one_filter():
+    """se over examples only where lm-eval's value is the mean of the per-example values it
+    logged: a perplexity (exp of a mean), an f1 of (gold, pred) pairs and a value that is not the
+    mean get none. A task logs each example once per filter: a metric counts only its filter's."""
+    from scalefit.evals.downstream import filter_samples, plain_mean_se
+
+    logged = [{"filter": f, "exact_match": v, "perplexity": -2.0 * (i + 1), "f1": ("a", "b")}
+              for f, values in (("strict", [1.0, 0.0, 0.0, 1.0, 1.0]), ("flexible", [1.0] * 5))
+              for i, v in enumerate(values)]
+    strict = filter_samples(logged, "strict")
+    assert len(strict) == 5 and len(filter_samples(logged, "flexible")) == 5
+    assert filter_samples(logged, "") == logged
+    assert plain_mean_se(strict, "exact_match", 0.6) == pytest.approx(np.sqrt(0.3 / 5), rel=1e-12)
+    assert plain_mean_se(filter_samples(logged, "flexible"), "exact_match", 1.0) == 0.0
+    assert plain_mean_se(strict, "exact_match", 0.6 + 1e-6) is None  # not its mean
+    assert plain_mean_se(strict, "perplexity", float(np.exp(6.0))) is None
+    assert plain_mean_se(strict, "f1", 0.5) is None
+    assert plain_mean_se(strict, "missing", 0.5) is None
+    assert plain_mean_se(strict[:1], "exact_match", 1.0) is None  # one example: no SD
