@@ -40,19 +40,6 @@ def test_each_figure_is_laid_out_once_for_both_files(table, tmp_path, monkeypatc
     assert (len(layouts), len(draws)) == (1, 3)  # one layout (a draw that renders nothing), one draw per file
 
 
-def test_the_png_is_the_one_save_figure_writes(table, tmp_path):
-    import matplotlib.image as mpimg
-
-    from scalefit.report import save_figure
-    from scalefit.weightstats.plots import stat_vs_step_figure
-    from scalefit.weightstats.report import save_laid_out
-
-    ours = save_laid_out(stat_vs_step_figure(table, "t_nu"), tmp_path / "once", "f")
-    theirs = save_figure(stat_vs_step_figure(table, "t_nu"), tmp_path / "tight", "f")
-    assert np.array_equal(mpimg.imread(ours[0]), mpimg.imread(theirs[0]))
-    assert ours[1].read_text().count("<path") == theirs[1].read_text().count("<path")
-
-
 @pytest.mark.parametrize("runs", [1, 5])  # one axes; one panel per group
 def test_a_capped_student_t_nu_is_marked_not_drawn_as_a_value(table, runs):
     """t_nu at its fit cap (1e4: tails no heavier than a Gaussian's) was drawn on the line as a

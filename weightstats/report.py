@@ -17,11 +17,6 @@ def _stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
 
 
-# H3's name for the writer that is now save_figure; kept for tests/test_weights_report_figures.py
-# and bench/bench_weights_report.py, which import it (drop it with them)
-save_laid_out = save_figure
-
-
 def stat_plot(table: pd.DataFrame, stat: str, out_dir, *, groups=None, tensor=None,
               source: str = "weights table") -> list[Path]:
     """`<stat>_vs_step.png/svg`: the statistic of each group (or one tensor) against step."""
