@@ -82,9 +82,11 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
              *([f"- {', '.join(facts)}"] if facts else []), *run_lines(wide, meta), ""]
     if plots:
         lines += ["![loss against training tokens](loss_vs_tokens.png)", ""]
-    se_note = (" A `_se` column is its value's standard error: a bootstrap over the dataset's documents "
-               "(over scored windows where the file does not mark documents; `se_by` in evals.csv says "
-               "which); blank with fewer than two." if any(c.endswith("_se") for c in wide.columns) else "")
+    se_note = (" A `_se` column is its value's standard error: for a loss, a bootstrap over the dataset's "
+               "documents (over scored windows where the file does not mark documents); for a task metric "
+               "that is a mean over examples (and gold_ce), the examples' sd / sqrt(n); `se_by` in "
+               "evals.csv says which. Blank with fewer than two, or for a metric that is not a mean."
+               if any(c.endswith("_se") for c in wide.columns) else "")
     lines += ["## Per checkpoint", "", "Loss in nats/token, bpb in bits per UTF-8 byte; "
               "`train_loss` is the dataset marked as the training distribution." + se_note, ""]
     lines += [markdown_table(wide) if not wide.empty else "(no rows)", ""]

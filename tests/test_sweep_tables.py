@@ -105,3 +105,4 @@ def test_the_wide_table_and_report_give_each_loss_its_standard_error(mixed_sweep
     assert (loss["se"] > 0).all()
     report = (out / "report.md").read_text()
     assert "val/loss_se" in report and "bootstrap over the dataset's documents" in report
+    assert "the examples' sd / sqrt(n)" in report  # the task's mc/acc_se
