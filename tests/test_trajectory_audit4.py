@@ -182,7 +182,7 @@ def test_a_run_of_one_checkpoint_is_not_called_constant(tmp_path):
     assert code == 0 and "2 checkpoints after step 0" in out and "constant (5 at every" in out, out
     table[table["step"] == 1].to_csv(path, index=False)
     code, out = run_cli(["transitions", "--stat", "t_nu", "--data", str(path), "--bootstrap", "0"])
-    assert code == 0 and "1 checkpoints after step 0" in out and "constant" not in out, out
+    assert code == 0 and "1 checkpoint after step 0" in out and "constant" not in out, out
 
 
 def test_a_loss_that_never_changes_is_refused_or_its_run_named_not_fitted(tmp_path):

@@ -13,6 +13,7 @@ from scalefit.atomic import staged_output
 from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, POSITIVE_INT,
                               analysis_options, one_setting_per_folder, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.schema import checkpoints_text
 from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
                                                      INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS,
                                                      interval_level)
@@ -146,7 +147,7 @@ def _print_transitions(label, study, constant: dict | None = None):
         rows = found[found["model"] == run["model"]]
         warmup = (f"{_steps_text(run['warmup_end'])} ({run['schedule_source']})" if np.isfinite(run["warmup_end"])
                   else f"{run['schedule_source']}")
-        head = f"  {run['model']}: {int(run['n_points'])} checkpoints after step 0, warmup end {warmup}"
+        head = f"  {run['model']}: {checkpoints_text(int(run['n_points']))} after step 0, warmup end {warmup}"
         if run["model"] in (constant or {}):  # no scatter: no autocorrelation measured (error_rho nan)
             head += f", the statistic is constant ({constant[run['model']]:g} at every checkpoint)"
         elif np.isfinite(run.get("error_rho", np.nan)):

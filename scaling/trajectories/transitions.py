@@ -16,6 +16,7 @@ from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError, known
 from scalefit.renamed import renamed_arguments
+from scalefit.schema import checkpoints_text
 from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_int, positive_float,
                               positive_int)
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
@@ -145,7 +146,7 @@ def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
             summary[fact] = str(run[fact].dropna().iloc[0])
     if len(run) < MIN_POINTS_PER_RUN:
         summary["note"] = "; ".join(filter(None, [
-            summary.get("note"), f"only {len(run)} checkpoints after step 0; need {MIN_POINTS_PER_RUN}"]))
+            summary.get("note"), f"only {checkpoints_text(len(run))} after step 0; need {MIN_POINTS_PER_RUN}"]))
     return run, model, landmarks, summary
 
 

@@ -52,6 +52,11 @@ def steps_text(steps, limit: int = 6) -> str:
     return shown + (f", ... ({len(steps)} in all)" if len(steps) > limit else "")
 
 
+def checkpoints_text(n: int) -> str:
+    """'1 checkpoint', '5 checkpoints': a count of checkpoints as a sentence says it."""
+    return f"{n} checkpoint{'' if n == 1 else 's'}"
+
+
 def numeric_values(rows: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
     """``rows`` with ``value`` as floats, NaN where a cell is missing or infinite (a measurement
     that is undefined there, e.g. the kurtosis of an all-zero bias at step 0); a cell holding
