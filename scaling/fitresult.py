@@ -137,15 +137,16 @@ def param_line(name: str, p: ParamEstimate, ident: dict, warnings) -> str:
 
 
 def flat_rows(rows: list[dict]):
-    """Rows holding ``X_ci95: [lo, hi]`` as a flat DataFrame (X_ci95_lo, X_ci95_hi columns)."""
+    """Rows holding intervals ``X_ci95: [lo, hi]`` or ``X_pi95: [lo, hi]`` as a flat DataFrame
+    (X_ci95_lo, X_ci95_hi, X_pi95_lo, X_pi95_hi columns): a CSV cell holds one number."""
     import pandas as pd
 
     out = []
     for row in rows:
         flat = {}
         for key, value in row.items():
-            if key.endswith("_ci95") and isinstance(value, (list, tuple)):
-                flat[f"{key[:-5]}_ci95_lo"], flat[f"{key[:-5]}_ci95_hi"] = value
+            if key.endswith(("_ci95", "_pi95")) and isinstance(value, (list, tuple)):
+                flat[f"{key}_lo"], flat[f"{key}_hi"] = value
             else:
                 flat[key] = value
         out.append(flat)

@@ -95,7 +95,7 @@ def provenance_lines(data) -> list[str]:
 
 # What each column of a report folder's CSV files holds, in the field's words and units ('{loss}'
 # is the fitted loss's unit); a law's columns carry its name first (kaplan_N_opt), an interval's
-# ends _ci95_lo/_ci95_hi (the bootstrap's percentiles) or _lo/_hi.
+# ends _ci95_lo/_ci95_hi (the bootstrap's percentiles), _pi95_lo/_pi95_hi (an observed value's) or _lo/_hi.
 COLUMNS = {
     "law": "the law fitted", "param": "parameter (a, b: the allocation exponents, N* ~ C^a, D* ~ C^b)",
     "value": "the estimate, every digit (report.md rounds it to what its interval supports)",
@@ -115,7 +115,7 @@ COLUMNS = {
     "held_out_runs_near": "held-out runs within 2x of this compute",
     "N_opt": "compute-optimal N* (parameters)", "D_opt": "compute-optimal D* (tokens)",
     "tokens_per_param": "D*/N* (tokens per parameter)", "loss": "loss at the optimum ({loss})",
-    "loss_pi95": "[low, high]: 95% prediction interval of an observed run's loss ({loss})",
+    "loss_pi95": "95% prediction interval of an observed run's loss ({loss}), low and high end",
     "observed": "the run's loss ({loss})", "predicted": "the prediction (the observed value's units)",
     "pi95_lo": "95% prediction interval of an observed value, low end",
     "pi95_hi": "95% prediction interval of an observed value, high end",
@@ -130,6 +130,7 @@ COLUMNS = {
     "baseline_relative_error": "the baseline's predicted / observed - 1 (a fraction)",
 }
 ENDS = ("_ci95_lo", "_ci95_hi")  # a column's 95% interval (the bootstrap's percentiles)
+PI_ENDS = ("_pi95_lo", "_pi95_hi")  # X_pi95's ends: described once, by COLUMNS["X_pi95"]
 
 
 def column_meaning(column: str, meanings=None, **units) -> str | None:
@@ -143,8 +144,8 @@ def column_meaning(column: str, meanings=None, **units) -> str | None:
 
 def files_section(files: dict, laws=(), meanings=None, **units) -> list[str]:
     """report.md's '## Files': each CSV (``files``: name -> its columns) and what its columns hold
-    and in which units, a law's columns (LAW_N_opt) and an interval's ends (_ci95_lo, _ci95_hi)
-    said once each; a reader of the CSV alone had only the column names."""
+    and in which units, a law's columns (LAW_N_opt) and an interval's ends (_ci95_lo, _ci95_hi;
+    _pi95_lo, _pi95_hi) said once each; a reader of the CSV alone had only the column names."""
     lines = ["## Files", ""]
     for name, columns in files.items():
         groups: dict[str, list[str]] = {}  # the column a group describes -> its columns
@@ -152,7 +153,8 @@ def files_section(files: dict, laws=(), meanings=None, **units) -> list[str]:
             base = next((column[len(law) + 1:] for law in laws if column.startswith(f"{law}_")),
                         column)
             law = base != column
-            base = next((base[:-len(end)] for end in ENDS if base.endswith(end)), base)
+            base = next((base[:-len(end)] for end in ENDS if base.endswith(end)),
+                        base[:-3] if base.endswith(PI_ENDS) else base)
             shown = f"LAW_{column.split('_', 1)[1]}" if law else column
             key = f"LAW_{base}" if law else base
             if shown not in groups.setdefault(key, []):
