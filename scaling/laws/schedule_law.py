@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 
-from scalefit.scaling.laws.law import Law
+from scalefit.scaling.laws.law import CANONICAL_VARIABLES, Law
 from scalefit.scaling.laws.varpro import huber_grid, top_k
 from scalefit.scaling.objective import HUBER_DELTA
 
@@ -35,7 +35,9 @@ def size_terms(N, a, b):
 class ScheduleLaw(Law):
     """A law L(step) of the LR schedule; ``by_size`` variants add N as an input."""
 
-    needs = ("N",)
+    # run-table variables: what the law reads of N, D, C (``__init_subclass__``), so a one-size
+    # law fits a checkpoint table with no params column and a by-size law demands one
+    needs: tuple[str, ...] = ()
     predicts_loss = False  # no surface L(N, D): a loss curve of a schedule instead
     reads_checkpoints = True  # fit_law gives fit_runs the table of checkpoints (model, step, lr, loss)
     by_size = False
@@ -46,6 +48,13 @@ class ScheduleLaw(Law):
     carried: dict = {}
     base_law = ""  # the law without N (for a by-size variant)
     n_refined = 4  # best grid starts refined by the full fit
+
+    def __init_subclass__(cls, **kwargs):
+        """``needs`` from ``independent``: N for a by-size law, nothing for a law of one size
+        (a law that sets ``needs`` itself keeps it)."""
+        super().__init_subclass__(**kwargs)
+        if "needs" not in cls.__dict__:
+            cls.needs = tuple(v for v in cls.independent if v in CANONICAL_VARIABLES)
 
     # --- what a subclass gives ----------------------------------------------------------------
 

@@ -1,0 +1,39 @@
+"""What a schedule law asks of a checkpoint table: a one-size law (momentum) reads no model size,
+so `scalefit fit momentum` takes a table without params, while the by-size law still demands
+one; and a params column holding text is refused, not dropped unsaid."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from test_cli_audit3_fitting import checkpoint_table
+
+
+def _one_line(args) -> str:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_a_one_size_law_fits_a_table_without_params_and_the_by_size_law_demands_it(tmp_path):
+    """`fit momentum` refused a table with no params ('law momentum needs N'), a variable the
+    one-size law never reads; its fit is the one of the same table with params added."""
+    plain = checkpoint_table(tmp_path / "plain.csv")
+    sized = tmp_path / "sized.csv"
+    pd.read_csv(plain).assign(params=1e6).to_csv(sized, index=False)
+    args = ["fit", "momentum", "--bootstrap", "0", "--json"]
+    result = CliRunner().invoke(main, [*args, "--data", plain])
+    assert result.exit_code == 0, result.output
+    without = json.loads(result.stdout)
+    with_params = json.loads(CliRunner().invoke(main, [*args, "--data", str(sized)]).stdout)
+    assert without["params"] == with_params["params"]
+    assert without["n_points"] == with_params["n_points"] == len(pd.read_csv(plain))
+    line = _one_line(["fit", "momentum-n", "--data", plain, "--bootstrap", "0"])
+    assert f"{plain}: column 'params' is missing (law momentum-n needs N" in line
+    line = _one_line(["fit", "schedule-law", "--by-size", "--data", plain, "--bootstrap", "0"])
+    assert "law momentum-n: needs each run's model size N" in line and "'params' column" in line
