@@ -153,6 +153,15 @@ def flat_rows(rows: list[dict]):
     return pd.DataFrame(out)
 
 
+def curvature_stderr(param, errorbars: bool) -> float:
+    """An lmfit parameter's curvature stderr, NaN where the fit has none: lmfit zeroes every
+    stderr before its covariance and fills a derived one (an expr, N_c = exp(log_N_c)) only when
+    the covariance gives error bars (``errorbars``), so a derived 0 means 'not estimated'."""
+    if param.stderr is None or (param.expr is not None and not (errorbars and param.stderr > 0)):
+        return float("nan")
+    return float(param.stderr)
+
+
 def percentile_ci(samples, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of a 1-D sample, ignoring non-finite draws."""
     samples = np.asarray(samples, dtype=float)

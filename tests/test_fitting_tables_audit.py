@@ -1,8 +1,14 @@
 """The fitting layer's tables and warnings, from an audit of the report folders: every CSV cell
 holds one number, each column is described, and warnings say what a reader can use."""
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
+import pytest
 
 from scalefit.scaling.fitresult import flat_rows
+from scalefit.scaling.laws.fit import fit_law
+from scalefit.scaling.laws.report import fit_text
 from scalefit.scaling.outputs import files_section
 
 
@@ -31,3 +37,34 @@ def test_files_section_describes_a_prediction_interval_once():
     # an observed value's own ends (downstream predictions) keep their own words
     assert said[1].startswith("  - `pi95_lo`: 95% prediction interval of an observed value, low end")
     assert "as in the input table" not in "\n".join(lines)
+
+
+RUNS = Path(__file__).resolve().parents[1] / "data" / "suites" / "mini" / "runs.csv"
+
+
+@pytest.fixture(scope="module")
+def prose_runs():
+    runs = pd.read_csv(RUNS)
+    return runs[runs["distribution"] == "prose"]
+
+
+def test_a_derived_parameter_has_no_stderr_where_the_fit_has_none(prose_runs):
+    """Five shipped runs (mini-1, mini-5 grid; mini-1, mini-3 wsd) where lmfit's covariance gives
+    no error bars: N_c = exp(log_N_c) printed 'stderr (curvature) 0', lmfit's placeholder."""
+    five = prose_runs.loc[[0, 16, 19, 25, 35]]
+    fit = fit_law(five, "kaplan", n_bootstrap=0)
+    assert not fit.model_result.errorbars
+    assert np.isnan(fit.model_result.params["log_N_c"].stderr)
+    for name in ("N_c", "D_c", "alpha_N", "alpha_D"):
+        assert np.isnan(fit.params[name].stderr), (name, fit.params[name].stderr)
+    row = next(line.split() for line in fit_text(fit.to_dict()).splitlines()
+               if line.split()[:1] == ["N_c"])
+    assert row[2] == "-", row
+
+
+def test_a_derived_parameter_keeps_its_stderr_where_the_fit_has_one(prose_runs):
+    """The first six runs: error bars exist, and N_c's is exp(log_N_c)'s delta-method one."""
+    fit = fit_law(prose_runs.head(6), "kaplan", n_bootstrap=0)
+    assert fit.model_result.errorbars
+    p = fit.model_result.params
+    assert fit.params["N_c"].stderr == pytest.approx(p["N_c"].value * p["log_N_c"].stderr, rel=1e-6)

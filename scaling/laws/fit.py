@@ -17,7 +17,7 @@ import numpy as np
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_float
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
-                                        percentile_ci)
+                                        curvature_stderr, percentile_ci)
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, stacked_lmfit_jacobian
 from scalefit.scaling.laws.registry import law_for
@@ -157,8 +157,7 @@ def _fit(model, table: RunTable, *, loss: str, delta: float, n_bootstrap: int, s
     params = {}
     for name in model.paper_names:
         p = best.params[name]
-        stderr = float(p.stderr) if p.stderr is not None else float("nan")
-        params[name] = ParamEstimate(float(p.value), stderr)
+        params[name] = ParamEstimate(float(p.value), curvature_stderr(p, best.errorbars))
     values = {k: v.value for k, v in params.items()}
     n_free = model.n_free
 
