@@ -68,7 +68,7 @@ class FitResult:
         from scalefit.scaling.laws.identifiability import NOT_IDENTIFIED, identifiability_warning
         from scalefit.scaling.laws.report import fit_line
         ident = self.extra.get("identifiability") or {}
-        said = identifiability_warning(ident)  # each parameter's line says why: named here
+        said = identifiability_warning(ident, self.params)  # each parameter's line says why: named here
         unpinned = [n for n, e in ident.items() if e.get("status") == NOT_IDENTIFIED]
         lines = [f"FitResult of {self.law}: {fit_line(self.to_dict())}"]
         lines += [f"  {param_line(name, p, ident.get(name) or {}, self.warnings)}"

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalefit.scaling.fitresult import flat_rows
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, flat_rows, percentile_ci
 from scalefit.scaling.laws.fit import fit_law
+from scalefit.scaling.laws.identifiability import NOT_IDENTIFIED, annotate
 from scalefit.scaling.laws.report import fit_text
 from scalefit.scaling.outputs import files_section
 
@@ -68,3 +69,24 @@ def test_a_derived_parameter_keeps_its_stderr_where_the_fit_has_one(prose_runs):
     assert fit.model_result.errorbars
     p = fit.model_result.params
     assert fit.params["N_c"].stderr == pytest.approx(p["N_c"].value * p["log_N_c"].stderr, rel=1e-6)
+
+
+def test_a_parameter_at_zero_is_warned_of_by_its_interval_not_a_relative_width():
+    """E on its bound at 0: 'E (95% CI 1.05e+12x its value)' said nothing; its ends do. A
+    parameter away from 0 keeps the relative width."""
+    rng = np.random.default_rng(1)
+    e_draws = np.abs(0.005 * rng.standard_normal(200))
+    wide = 0.3 * np.exp(rng.standard_normal(200))
+    result = FitResult(law="chinchilla", n_points=8, objective=0.0, converged=True,
+                       params={"E": ParamEstimate(1e-14, ci95=percentile_ci(e_draws)),
+                               "alpha": ParamEstimate(0.3, ci95=percentile_ci(wide))},
+                       draws={"E": e_draws, "alpha": wide})
+    annotate(result)
+    ident = result.extra["identifiability"]
+    assert ident["E"]["status"] == ident["alpha"]["status"] == NOT_IDENTIFIED
+    lo, hi = percentile_ci(e_draws)
+    warning = next(w for w in result.warnings if w.startswith("not identified"))
+    assert f"E (95% CI [{lo:.3g}, {hi:.3g}], its value 0" in warning, warning
+    assert "x its value" not in warning.split("alpha")[0]
+    assert f"alpha (95% CI {ident['alpha']['relative_width']:.3g}x its value" in warning
+    assert "warning: not identified by these runs: E, alpha" in repr(result)  # repr still names them

@@ -6,7 +6,8 @@ Rule (one for every law): relative width w = (ci95 hi - ci95 lo) / |value|.
   w <= 1     weakly identified (2 significant digits)
   w > 1      not identified    (1 significant digit: the interval is wider than the value)
 A parameter no resample moves at all (w = 0 because the fitted loss does not depend on it, e.g. a
-term pushed to nothing) is not identified either, however narrow its "interval".
+term pushed to nothing) is not identified either, however narrow its "interval". One whose value
+is ~0 next to its interval (E on its bound at 0) is warned of by the interval's ends.
 Scale parameters (A, B, N_c, ...) are correlated in log, the others as they are. A parameter
 whose draws correlate with another's beyond |r| = 0.95 is named with that partner: the data fix
 a combination of the two, not each one.
@@ -23,6 +24,8 @@ WIDTH_WEAK = 1.0
 STRONG_CORRELATION = 0.95
 DIGITS = {IDENTIFIED: 4, WEAK: 2, NOT_IDENTIFIED: 1}
 ZERO = 1e-12  # a value or bound this close to 0 is a floor at its bound: printed as 0, not 2.1e-16
+ENDS_OVER = 1e3  # an interval this many times its value: the value is ~0 next to it (E on its
+# bound at 0), a width "1.05e+12x its value" says nothing; the warning gives the interval's ends
 
 
 def status_of(width: float) -> str | None:
@@ -77,8 +80,9 @@ def identifiability(result: FitResult, log_scales=()) -> dict:
     return out
 
 
-def identifiability_warning(ident: dict) -> str | None:
-    """One sentence naming the parameters the runs do not pin down, or None."""
+def identifiability_warning(ident: dict, params=None) -> str | None:
+    """One sentence naming the parameters the runs do not pin down, or None; a parameter at or
+    near 0 (``params``: name -> ParamEstimate) by its interval's ends, not a width relative to ~0."""
     bad = [name for name, e in ident.items() if e.get("status") == NOT_IDENTIFIED]
     if not bad:
         return None
@@ -89,7 +93,13 @@ def identifiability_warning(ident: dict) -> str | None:
             parts.append(f"{name} (no resample moved it from its value, a bound or a term the loss ignores: "
                          "the runs do not pin it down)")
             continue
-        text = f"{name} (95% CI {e['relative_width']:.3g}x its value"
+        p = (params or {}).get(name)
+        if p is not None and not e["relative_width"] <= ENDS_OVER:
+            lo, hi = (0.0 if abs(v) <= ZERO else float(v) for v in p.ci95)
+            value = "0" if abs(p.value) <= ZERO else f"{p.value:.3g}"
+            text = f"{name} (95% CI [{lo:.3g}, {hi:.3g}], its value {value}"
+        else:
+            text = f"{name} (95% CI {e['relative_width']:.3g}x its value"
         if abs(e.get("correlation", 0.0)) >= STRONG_CORRELATION:
             text += f"; moves with {e['most_correlated']}, r = {e['correlation']:+.2f}"
         parts.append(text + ")")
@@ -155,7 +165,7 @@ def annotate(result: FitResult) -> FitResult:
     ident = identifiability(result, law_for(result.law).log_scales)
     if ident:
         result.extra["identifiability"] = ident
-        warning = identifiability_warning(ident)
+        warning = identifiability_warning(ident, result.params)
         if warning and warning not in result.warnings:
             result.warnings.append(warning)
     return result
