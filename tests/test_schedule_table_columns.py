@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
+from scalefit.errors import InputError
+from scalefit.scaling.laws.curves import loss_rows
 from test_cli_audit3_fitting import checkpoint_table
 
 
@@ -37,3 +40,23 @@ def test_a_one_size_law_fits_a_table_without_params_and_the_by_size_law_demands_
     assert f"{plain}: column 'params' is missing (law momentum-n needs N" in line
     line = _one_line(["fit", "schedule-law", "--by-size", "--data", plain, "--bootstrap", "0"])
     assert "law momentum-n: needs each run's model size N" in line and "'params' column" in line
+
+
+def test_a_params_column_holding_text_is_refused_not_dropped(tmp_path):
+    """A params cell of text ('1.5M') made the column text, which loss_rows' mean dropped: the
+    by-size fit then said 'run a has none, run b has none' of a table with a params column, and
+    a one-size fit of runs of two sizes went on unchecked. Now one line names the cell; sizes
+    written as text that read as numbers ('1e6' from Python) are kept as numbers."""
+    rows = pd.read_csv(checkpoint_table(tmp_path / "plain.csv"))
+    as_text = rows.assign(params=rows["model"].map({"a": "1e6", "b": "2e6"}))
+    kept = loss_rows(as_text)
+    assert kept.groupby("model")["params"].first().to_dict() == {"a": 1e6, "b": 2e6}
+    bad = as_text.copy()
+    bad.loc[5, "params"] = "1.5M"
+    with pytest.raises(InputError, match=r"^<table>: column 'params', row 6: '1.5M' is not a"):
+        loss_rows(bad)
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    for by_size in (["--by-size"], []):
+        line = _one_line(["fit", "schedule-law", *by_size, "--data", str(path), "--bootstrap", "0"])
+        assert line == f"error: {path}: column 'params', row 6: '1.5M' is not a finite number"

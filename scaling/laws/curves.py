@@ -18,6 +18,7 @@ from scalefit.errors import InputError, data_row, known, warn
 from scalefit.schema import checked_steps, distinct_rows
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.scaling.laws import schedule_areas as areas
+from scalefit.scaling.laws.runtable import numeric_column
 
 SCHEDULE_SPECS = "cosine:STEPS, linear:STEPS, wsd:STEPS:COOLDOWN, constant[:STEPS]"
 
@@ -106,7 +107,8 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
     metric == loss rows of one dataset. A row repeated exactly is kept once; two rows of one
     (model, step) with another loss or lr are an InputError naming both (averaging them would
     mix two measurements, e.g. a step column that is the same on every row); a checkpoint with
-    no loss (empty, NaN) is left out with a warning, a loss cell holding text is an InputError."""
+    no loss (empty, NaN) is left out with a warning, a loss or params cell holding text is an
+    InputError."""
     frame = frame.copy()
     for column in ("model", "step", "lr"):
         if column not in frame.columns:
@@ -142,6 +144,8 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
         raise InputError(f"{source}: column '{loss_column}' is missing and the table has no "
                          "metric/value/dataset rows to take it from")
     keep = ["model", "step", "lr", "loss"] + (["params"] if "params" in rows.columns else [])
+    if "params" in rows.columns:  # a cell of text dropped the column in the mean below, unsaid
+        rows = rows.assign(params=numeric_column(rows, "params", source, text_only=True))
     missing = rows["loss"].isna().to_numpy()
     if missing.any():  # a checkpoint not measured (or diverged): fitted without it, said so
         i = int(np.flatnonzero(missing)[0])

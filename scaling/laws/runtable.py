@@ -91,12 +91,15 @@ def _near_column(name: str, columns) -> str:
                                                                   otherwise="")
 
 
-def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    """A column as floats; the first non-numeric, NaN or infinite cell is an InputError."""
+def numeric_column(df: pd.DataFrame, column: str, source: str, *,
+                   text_only: bool = False) -> np.ndarray:
+    """A column as floats; the first non-numeric, NaN or infinite cell is an InputError
+    (``text_only``: only a cell holding text is; an empty cell reads NaN, 'inf' inf, for a
+    caller that says itself what a missing or infinite value means)."""
     values = pd.to_numeric(df[column], errors="coerce").to_numpy(float)
     raw = df[column].to_numpy()
     for i, (v, r) in enumerate(zip(values, raw)):
-        if not np.isfinite(v):
+        if not np.isfinite(v) and not (text_only and (pd.isna(r) or not np.isnan(v))):
             what = "is missing (NaN)" if (r is None or (isinstance(r, float) and np.isnan(r))) \
                 else f"'{r}' is not a finite number"
             if isinstance(r, str) and re.fullmatch(r"\s*[-+]?[\d,]*\d,\d+\s*", r):  # 6,2193; 1,000
@@ -294,29 +297,29 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
                          f"columns: {_columns(df)}; {map_hint('flops')})")
     _one_distribution(df, source, split_by)
     out = df.copy()
-    out["L"] = _numeric(df, loss, source)
+    out["L"] = numeric_column(df, loss, source)
     _positive(out["L"].to_numpy(), loss, source, df)
     N = None
     if n_column is not None and n_column in df.columns:
-        N = _numeric(df, n_column, source)
+        N = numeric_column(df, n_column, source)
         _counts(N, n_column, source, df)
         out["N"] = N
     if N is not None and {"params", "params_nonembed"} <= set(df.columns):
         _nonembed_within_total(df, source)
     if has_tokens:
-        D = _numeric(df, "tokens", source)
+        D = numeric_column(df, "tokens", source)
         _counts(D, "tokens", source, df)
     if has_flops:
-        C = _numeric(df, "flops", source)
+        C = numeric_column(df, "flops", source)
         _counts(C, "flops", source, df)
     if has_tokens and has_flops:
         pass
     elif has_flops and N is not None:
-        D = C / (FLOPS_PER_PARAM_TOKEN * _numeric(df, "params", source)
+        D = C / (FLOPS_PER_PARAM_TOKEN * numeric_column(df, "params", source)
                  if "params" in df.columns else FLOPS_PER_PARAM_TOKEN * N)
         notes.append(f"tokens derived as flops / ({FLOPS_PER_PARAM_TOKEN:g} {'params' if 'params' in df.columns else n_column})")
     elif has_tokens and N is not None:
-        C = FLOPS_PER_PARAM_TOKEN * (_numeric(df, "params", source)
+        C = FLOPS_PER_PARAM_TOKEN * (numeric_column(df, "params", source)
                                      if "params" in df.columns else N) * D
         notes.append(f"flops derived as {FLOPS_PER_PARAM_TOKEN:g} * {'params' if 'params' in df.columns else n_column} * tokens")
     elif has_tokens:
@@ -328,14 +331,14 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
         out["C"] = C
     if getattr(law_model, "reads_budget", False) and "budget" in df.columns:
         # a blank or text budget was dropped from every IsoFLOP group without a word
-        budget = _numeric(df, "budget", source)
+        budget = numeric_column(df, "budget", source)
         _positive(budget, "budget", source, df)
     for variable in law_model.extra_variables():
         column = law_model.columns[variable]
         if column not in df.columns:
             raise InputError(f"{source}: column '{column}' is missing (law {law} needs it; "
                              f"columns: {_columns(df)}; {map_hint(column)})")
-        out[variable] = _numeric(df, column, source)
+        out[variable] = numeric_column(df, column, source)
         _positive(out[variable].to_numpy(), column, source, df)
     law_model.check_runs(out, source, df)  # a law's own rule on its columns (Muennighoff: U_D <= D)
     if n_column is not None and law_model.nonembedding_n and "N" in needs:
