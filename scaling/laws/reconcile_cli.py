@@ -119,10 +119,12 @@ def plot_walk(rec):
                 continue
             lo = np.array([getattr(s, lo_key) for s in steps], float)
             hi = np.array([getattr(s, hi_key) for s in steps], float)
-            err = np.vstack([np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi),
-                                                                            hi - y, 0)])
-            ax.errorbar(x + dx, y, yerr=err, fmt=marker, color=color, capsize=3, ms=5,
-                        label=f"{label} a" if label != "fitted" else f"{rec.law} a (fit)")
+            ends = np.isfinite(lo) & np.isfinite(hi)  # the bar spans [lo, hi] itself: a few
+            # resamples' percentiles can leave the estimate outside (yerr from it went negative)
+            ax.errorbar((x + dx)[ends], ((lo + hi) / 2)[ends], yerr=((hi - lo) / 2)[ends],
+                        fmt="none", color=color, capsize=3)
+            ax.plot(x + dx, y, marker, color=color, ms=5,
+                    label=f"{label} a" if label != "fitted" else f"{rec.law} a (fit)")
         ax.plot(x, [s.a for s in steps], "-", color="tab:blue", alpha=0.4)
         ax.set_xlim(-0.6, max(len(steps), 2) - 0.4)
         ax.set_xticks(x, [textwrap.fill(s.condition, WALK_LABEL_WIDTH) for s in steps],
