@@ -1,7 +1,50 @@
-"""reconcile's report folder: the walk's plot and reconcile.md."""
+"""reconcile.md says what its symbols are and what made it: G of N* = G C^a, how the Chinchilla
+a's 95% interval was made, the data and command line, and what reconcile.csv's columns hold."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from test_reconcile import isoflop_grid
+
+
+@pytest.fixture(scope="module")
+def walked(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reconcile")
+    path = tmp / "runs.csv"
+    pd.concat([isoflop_grid(0.30, 0.36, "a", 1), isoflop_grid(0.40, 0.26, "b", 2)]).to_csv(
+        path, index=False)
+    result = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "condition",
+                                       "--also-chinchilla", "--bootstrap", "4", "--seed", "3",
+                                       "--out", str(tmp / "out")])
+    assert result.exit_code == 0, result.output
+    return path, result.stdout, (tmp / "out" / "reconcile.md").read_text(), \
+        pd.read_csv(tmp / "out" / "reconcile.csv")
+
+
+def test_the_report_defines_g_and_the_chinchilla_interval(walked):
+    _, stdout, report, _ = walked
+    g = "N*(C) = G C^a (N* in parameters, C in FLOPs)"
+    chinchilla = ("a = beta / (alpha + beta); its 95% interval is the percentile interval of a "
+                  "over 4 bootstrap resamples of the condition's runs, each refitted (seed 3)")
+    for text in (stdout, report):
+        assert "G (95% CI" in text  # the notes name G ...
+        assert g in text and chinchilla in text  # ... and the walk says what it is
+
+
+def test_the_report_names_its_data_command_and_columns(walked):
+    path, _, report, table = walked
+    assert f"Data: {path}." in report
+    assert f"`scalefit reconcile --data {path} --by condition --also-chinchilla --bootstrap 4 " \
+           "--seed 3`" in report
+    files = report[report.index("## Files"):]
+    assert "- reconcile.csv:" in files and "as in the input table" not in files
+    for column in table.columns:
+        assert f"  - `{column}`: " in files, column
+    assert "  - `a`: allocation exponent a of N* ~ C^a, the isoflop fit" in files
 
 
 def test_the_walk_plot_draws_an_interval_that_leaves_out_its_estimate():

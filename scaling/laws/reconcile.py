@@ -82,6 +82,7 @@ class Reconciliation:
     moves: list[Move]
     findings: list[str]
     data: str = ""  # the run table's name (its file, with any --subset): the text names it too
+    chinchilla_bootstrap: int | None = None  # the Chinchilla form's resamples; None: n_bootstrap
 
     def table(self) -> pd.DataFrame:
         """One row per condition, in walk order (columns: the Step fields, warnings joined)."""
@@ -346,7 +347,7 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
     return Reconciliation(by=by, panel=panel, law=law, method=isoflop_method,
                           n_bootstrap=n_bootstrap, seed=seed, steps=steps, moves=moves,
                           findings=walk_findings(steps, moves, n_bootstrap, law_name),
-                          data=source)
+                          data=source, chinchilla_bootstrap=chin_boot)
 
 
 # --- what the walk says ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from scalefit.options import (BOOTSTRAP, analysis_options, one_setting_per_folde
 from scalefit.report import dumps
 from scalefit.scaling.laws.law import Law
 from scalefit.scaling.laws.registry import ALIASES, REGISTRY
-from scalefit.scaling.outputs import checked_outputs
+from scalefit.scaling.outputs import checked_outputs, files_section, provenance_lines
 
 
 def allocation_law_choices() -> list[str]:
@@ -41,6 +41,11 @@ def _ci_cell(a, lo, hi):
     return f"{a:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else f"{a:.3f}"
 
 
+def has_chinchilla(rec) -> bool:
+    """Whether the walk fitted the Chinchilla form beside its law (--also-chinchilla)."""
+    return any(np.isfinite(x.chinchilla_a) or x.chinchilla_note for x in rec.steps)
+
+
 def walk_frame(rec) -> pd.DataFrame:
     """The walk as a text table: one row per condition, intervals beside each a."""
     rows = []
@@ -50,7 +55,7 @@ def walk_frame(rec) -> pd.DataFrame:
         row = {"panel": s.panel, "step": step_no[s.panel], rec.by: s.condition, "runs": s.n_runs,
                f"a ({rec.law}) [95%]": _ci_cell(s.a, s.a_lo, s.a_hi),
                "published a [95%]": _ci_cell(s.published_a, s.published_lo, s.published_hi)}
-        if any(np.isfinite(x.chinchilla_a) or x.chinchilla_note for x in rec.steps):
+        if has_chinchilla(rec):
             row["Chinchilla a [95%]"] = _ci_cell(s.chinchilla_a, s.chinchilla_lo,
                                                  s.chinchilla_hi)
             row["Chinchilla note"] = s.chinchilla_note
@@ -76,6 +81,43 @@ def walk_head(rec) -> str:
             + (f" (seed {rec.seed})" if rec.n_bootstrap else ""))
 
 
+def walk_terms(rec) -> list[str]:
+    """What the walk's symbols are: G, which an IsoFLOP fit's notes name, and where the Chinchilla
+    a and its 95% interval come from (the report used both and defined neither)."""
+    from scalefit.scaling.laws.registry import law_for
+    lines = []
+    if law_for(rec.law).law_name == "isoflop":
+        lines.append("IsoFLOP: the line through the budget optima is N*(C) = G C^a (N* in "
+                     "parameters, C in FLOPs), fitted per condition.")
+    if has_chinchilla(rec):
+        n = rec.n_bootstrap if rec.chinchilla_bootstrap is None else rec.chinchilla_bootstrap
+        interval = (f"its 95% interval is the percentile interval of a over {n} bootstrap "
+                    f"resamples of the condition's runs, each refitted (seed {rec.seed})" if n
+                    else "no interval (--bootstrap 0)")
+        lines.append("Chinchilla a: the Chinchilla form L = E + A/N^alpha + B/D^beta (Hoffmann "
+                     "et al. 2022, Approach 3) fitted to each condition's runs, a = beta / "
+                     f"(alpha + beta); {interval}.")
+    return lines
+
+
+# reconcile.csv's columns (outputs.files_section; '{law}' is the walk's law)
+RECONCILE_COLUMNS = {
+    "panel": "the walk's panel (the --panel columns' values, ' / ' between them)",
+    "condition": "the condition (the --by column's value)", "n_runs": "runs of this condition",
+    "a": "allocation exponent a of N* ~ C^a, the {law} fit",
+    "a_lo": "its 95% interval, low end", "a_hi": "its 95% interval, high end",
+    "n_budgets": "compute budgets (IsoFLOP) or runs the fit used",
+    "published_a": "the published a (--published)", "published_lo": "its 95% interval, low end",
+    "published_hi": "its 95% interval, high end",
+    "chinchilla_a": "a of the Chinchilla form fitted to the same runs (--also-chinchilla)",
+    "chinchilla_lo": "its 95% interval (bootstrap percentiles), low end",
+    "chinchilla_hi": "its 95% interval (bootstrap percentiles), high end",
+    "chinchilla_note": "why the Chinchilla form was not fitted, or its bound/convergence warnings",
+    "warnings": "the {law} fit's warnings, '; ' between them",
+    "inside_published": "whether a lies inside the published 95% interval (empty: none given)",
+}
+
+
 def walk_notes(rec) -> list[str]:
     """Each condition's warnings (not fitted, not identified), as 'note: panel / condition: ...'."""
     return [f"note: {s.panel + ' / ' if s.panel else ''}{s.condition}: {w}"
@@ -84,7 +126,7 @@ def walk_notes(rec) -> list[str]:
 
 def walk_text(rec) -> str:
     from scalefit.scaling.laws.report import text_table
-    lines = [walk_head(rec), "", text_table(walk_frame(rec)), ""]
+    lines = [walk_head(rec), *walk_terms(rec), "", text_table(walk_frame(rec)), ""]
     lines += [f"- {f}" for f in rec.findings]
     return "\n".join(lines + walk_notes(rec))
 
@@ -144,11 +186,15 @@ def write_reconcile_report(out_dir, rec) -> None:
     from scalefit.report import markdown_table, save_figure, write_text
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_frame(rec.table(), out / f"{STEM}.csv")
+    table = rec.table()
+    write_frame(table, out / f"{STEM}.csv")
     save_figure(plot_walk(rec), out, STEM)
-    md = [f"# The walk of a over {rec.by}", "", walk_head(rec), "",  # the terminal's words too
+    md = [f"# The walk of a over {rec.by}", "", *provenance_lines(rec.data or "(not given)"), "",
+          walk_head(rec), *[f"\n{t}" for t in walk_terms(rec)], "",  # the terminal's words too
           markdown_table(walk_frame(rec)), "", *[f"- {f}" for f in rec.findings],
-          *[f"- {n}" for n in walk_notes(rec)], "", f"![walk]({STEM}.png)", ""]
+          *[f"- {n}" for n in walk_notes(rec)], "", f"![walk]({STEM}.png)", "",
+          *files_section({f"{STEM}.csv": list(table.columns)}, meanings=RECONCILE_COLUMNS,
+                         law=rec.law), ""]
     write_text(out, f"{STEM}.md", "\n".join(md))
 
 
