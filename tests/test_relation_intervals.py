@@ -20,7 +20,7 @@ from scalefit.errors import InputError
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations import accuracy
 from scalefit.scaling.relations.accuracy import fit_accuracy
-from scalefit.scaling.fitresult import percentile_ci
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
 from scalefit.scaling.relations.intervals import (interval_at, small_sample_scale,
                                                   student_t_widening)
 from scalefit.scaling.relations.loss2loss import (fit_loss_to_loss, fit_shifted_power,
@@ -416,3 +416,48 @@ def test_observation_interval_holds_the_curve_interval_everywhere():
         for x in xs:
             iv = interval_at(res, float(x))
             assert iv["pi95"][0] <= iv["ci95"][0] and iv["ci95"][1] <= iv["pi95"][1], (x, iv)
+
+
+def _far_projection(n: int = 400, seed: int = 3, resid=(-0.01, 0.0, 0.01)):
+    """A shifted power law's draws as a projection far beyond the data makes them: x (drawn
+    per resample, as a chained (N, D) prediction draws it) just above each draw's E_x, the gap
+    lognormal, so the lowest curves are the draws nearest their floor E_y = 2."""
+    rng = np.random.default_rng(seed)
+    e_x = rng.uniform(1.0, 2.0, n)
+    gap = np.exp(rng.normal(np.log(0.5), 1.5, n))
+    draws = {"K": np.ones(n), "kappa": np.ones(n), "E_x": e_x, "E_y": np.full(n, 2.0)}
+    params = {k: ParamEstimate(float(np.median(v))) for k, v in draws.items()}
+    res = FitResult("shifted-power", params, 20, 0.0, True, draws=draws,
+                    components={"residuals": np.asarray(resid, float), "seed": 0})
+    return res, e_x + gap
+
+
+def test_observed_x_below_its_draws_e_x_is_at_the_floor_not_dropped():
+    """An observed x (the x law plus its scatter) at or below its draw's E_x is an observation
+    at the floor, y = E_y: it was dropped (NaN), which took the draws nearest their floor out of
+    the prediction interval's low tail; the interval then took the curve's low end, and the
+    shipped --at 1e9,2e10 printed two identical intervals."""
+    res, x_draws = _far_projection()
+    iv = interval_at(res, float(np.median(x_draws)), x_draws=x_draws,
+                     x_residuals=np.array([-0.05, 0.05]))
+    curve_lo = iv["ci95"][0]
+    assert curve_lo > 2.02  # the curve's 2.5% is above the floor (2 + gap)
+    # about 1 in 20 observations sit at the floor, E_y = 2 times exp(+-1%)
+    assert 2.0 * np.exp(-0.0101) <= iv["pi95"][0] <= 2.0 * np.exp(0.0101), iv
+    assert iv["pi95"][0] < curve_lo
+    note = " ".join(iv.get("interval_notes", ()))
+    assert "at or below their own E_x" in note and "E_y" in note, iv
+
+
+def test_prediction_interval_that_takes_the_curves_ends_says_so():
+    """With no scatter an observation is the curve, so pi95 is ci95: said in a note, not
+    printed as two identical intervals silently; a scatter that widens both ends says nothing."""
+    res, x_draws = _far_projection(resid=(0.0,))
+    iv = interval_at(res, float(np.median(x_draws)), x_draws=x_draws)
+    assert iv["pi95"] == iv["ci95"]
+    note = " ".join(iv.get("interval_notes", ()))
+    assert "lower and upper ends are the curve's" in note and "sd 0 " in note, iv
+    wide, _ = _far_projection(resid=np.linspace(-0.3, 0.3, 21))
+    iv = interval_at(wide, float(np.median(x_draws)), x_draws=x_draws)
+    assert iv["pi95"][0] < iv["ci95"][0] and iv["ci95"][1] < iv["pi95"][1]
+    assert "interval_notes" not in iv, iv

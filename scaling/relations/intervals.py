@@ -11,7 +11,11 @@ in [0, 1] (constant to binomial scatter), times Student's t_{n-p} draws rescaled
 mu, 20 per curve draw (so that the percentiles of B draws, which hold about 94.0% of new values
 at B = 200, do not cut the tails). An observation's interval is made to hold the curve's
 (``fitresult.observation_interval``). A chained (N, D) -> L_x -> y prediction also carries the
-Kaplan law of x: its parameter draws and its own log residuals.
+Kaplan law of x: its parameter draws and its own log residuals; an observed x that those put at
+or below its draw's E_x (a projection far beyond the data, x near its floor) is an observation
+at the floor, y = E_y (``_observed_at_floor``). Where the percentiles of the observations fall
+inside the curve's (Monte Carlo noise, the scatter small beside the curve's uncertainty) and
+the prediction interval takes the curve's end, ``interval_notes`` says so.
 
 Small samples: the pairs bootstrap of a least-squares fit spreads its draws as the HC0 sandwich
 covariance does, which falls short of the sampling variance by about (n - p) / n (each residual
@@ -159,6 +163,19 @@ def _curve(result: FitResult, x, params: dict):
     return func(x, *(params[n] for n in names))
 
 
+def _observed_at_floor(result: FitResult, x_obs, params: dict, curve) -> np.ndarray:
+    """Draws whose curve is defined at x but whose observed x (x plus the scatter of the law
+    that predicted it) falls at or below their own E_x: that observation has reached the x
+    loss's floor, where the shifted power law's y is its limit E_y (kappa > 0). Such draws were
+    dropped as undefined (NaN), which took away the observations nearest each draw's floor,
+    the prediction interval's low tail (34 of 1000 at N = 1e9, D = 2e10 on the shipped table).
+    All False for an accuracy law (defined at every x)."""
+    if result.law != "shifted-power":
+        return np.zeros(np.shape(curve), bool)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(curve) & (x_obs <= params["E_x"]) & (params["kappa"] > 0)
+
+
 def _with_residual(result: FitResult, y, resid):
     """An observation about the curve: relative for losses, additive for accuracies."""
     if result.law == "shifted-power":
@@ -211,6 +228,8 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
         x_obs = xs * np.exp(rng.choice(np.asarray(x_residuals, float), n))
     resid = np.asarray(result.components.get("residuals", np.zeros(1)), float)
     curve_obs = _scaled_curve(result, x_obs, params, scale)
+    floor = _observed_at_floor(result, x_obs, params, curve)
+    curve_obs = np.where(floor, params.get("E_y", np.nan), curve_obs)  # no draw_scale here
     m = int(result.components.get("residual_draws_per_curve", 1))
     if m > 1:  # several observations about each draw's curve
         curve_obs = np.repeat(curve_obs, m)
@@ -225,14 +244,44 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
     drawn = drawn * float(result.components.get("residual_widening", 1.0))
     observed = _within_range(result, _with_residual(result, curve_obs, drawn))
     ci95 = list(percentile_ci(_within_range(result, curve), level))
-    out = {"value": value, "ci95": ci95,
-           "pi95": observation_interval(percentile_ci(observed, level), ci95)}
+    drawn_pi = percentile_ci(observed, level)
+    out = {"value": value, "ci95": ci95, "pi95": observation_interval(drawn_pi, ci95)}
     undefined = int((~np.isfinite(curve)).sum())
     if undefined > 0.05 * n:  # e.g. draws whose E_x lies above x: the law says nothing there
         out["undefined_draws"] = (f"{undefined} of {n} bootstrap draws give no value here "
                                   "(x at or below their E_x, or a failed refit); the intervals "
                                   "are over the rest")
+    notes = []
+    if floor.sum() > FLOOR_NOTE_SHARE * n:
+        notes.append(f"{int(floor.sum())} of {n} bootstrap draws' observed x (the law of x "
+                     "plus its scatter) falls at or below their own E_x: those observations "
+                     "are taken at the law's floor there, y = E_y of the draw")
+    notes += _curve_ends_note(drawn_pi, ci95, observed - np.repeat(curve, m))
+    if notes:
+        out["interval_notes"] = notes
     return out
+
+
+FLOOR_NOTE_SHARE = 0.01  # observations at the floor are noted above this share of the draws
+
+
+def _curve_ends_note(drawn_pi, ci95, scatter) -> list[str]:
+    """Say so where pi95 took an end of ci95 (``observation_interval``): the observations'
+    percentile fell inside the curve's, so the scatter an observation adds is small next to the
+    curve's uncertainty and the two differ by Monte Carlo noise; printed bare, the two intervals
+    read as if the prediction interval had lost its scatter."""
+    ends = [name for name, inside in (("lower", drawn_pi[0] >= ci95[0]),
+                                      ("upper", drawn_pi[1] <= ci95[1])) if inside]
+    if not ends:
+        return []
+    scatter = np.asarray(scatter, float)
+    sd = float(np.std(scatter[np.isfinite(scatter)])) if np.isfinite(scatter).any() else 0.0
+    both = len(ends) == 2
+    return [f"the prediction interval's {' and '.join(ends)} end{'s are' if both else ' is'} the "
+            "curve's: the simulated observations' percentile fell inside the curve's interval, "
+            "as Monte Carlo noise does where an observation's scatter is small beside the "
+            f"curve's uncertainty (here sd {sd:.2g} against a 95% CI {ci95[1] - ci95[0]:.3g} "
+            "wide); an observation's interval is kept at least the curve's"]
 
 
 def held_out_intervals(result: FitResult, x) -> tuple[np.ndarray, np.ndarray]:
