@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.errors import InputError
-from scalefit.scaling.laws.curves import loss_rows
+from scalefit.scaling.laws.curve_fit import fit_curves
+from scalefit.scaling.laws.curves import curves_from_table, loss_rows
 from test_cli_audit3_fitting import checkpoint_table
 
 
@@ -60,3 +61,17 @@ def test_a_params_column_holding_text_is_refused_not_dropped(tmp_path):
     for by_size in (["--by-size"], []):
         line = _one_line(["fit", "schedule-law", *by_size, "--data", str(path), "--bootstrap", "0"])
         assert line == f"error: {path}: column 'params', row 6: '1.5M' is not a finite number"
+
+
+def test_a_decay_for_a_law_without_one_is_named_in_each_callers_words(tmp_path):
+    """fit_curves told a Python caller '--lambda: law multi-power has no momentum decay', where
+    its other checks say 'lam (--lambda)'; the commands keep saying '--lambda', before the fit."""
+    plain = checkpoint_table(tmp_path / "plain.csv")
+    curves = curves_from_table(loss_rows(pd.read_csv(plain)))
+    with pytest.raises(InputError) as caught:
+        fit_curves(curves, "multi-power", lam=0.9, n_bootstrap=0)
+    assert str(caught.value) == "lam (--lambda): law multi-power has no momentum decay"
+    for command in (["fit", "schedule-law"], ["predict", "curve", "--schedule", "cosine:1000"]):
+        line = _one_line([*command, "--law", "multi-power", "--lambda", "0.9", "--data", plain,
+                          "--model", "a", "--bootstrap", "0"])
+        assert line == "error: --lambda: law multi-power has no momentum decay"

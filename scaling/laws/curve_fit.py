@@ -125,6 +125,15 @@ def bootstrap_units(curves: LossCurves) -> tuple[list[np.ndarray], str]:
     return blocks, f"blocks of {size} consecutive checkpoints"
 
 
+def refuse_decay_without_one(law: str, lam, option: str) -> None:
+    """InputError when a momentum decay ``lam`` is given for a law without one (multi-power),
+    which would leave it unused; ``option`` names it in its user's words: 'lam (--lambda)' for
+    a Python call, '--lambda' for a command, which checks it before reading its table."""
+    model = law_for(law)
+    if lam is not None and not hasattr(model, "lam"):
+        raise InputError(f"{option}: law {model.law_name} has no momentum decay")
+
+
 def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
                n_bootstrap: int = 200, seed: int = 0, progress: bool = False,
                lam: float | None = None) -> FitResult:
@@ -142,10 +151,9 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
         raise InputError(f"law '{law}' does not read an LR schedule (choose momentum or "
                          "multi-power)")
     if lam is not None:
-        if not hasattr(model, "lam"):
-            raise InputError(f"--lambda: law {model.law_name} has no momentum decay")
+        refuse_decay_without_one(model.law_name, lam, "lam (--lambda)")
         lam = finite_float("lam (--lambda)", lam)
-        if not 0.0 <= lam < 1.0:
+        if not 0.0 <= lam < 1.0:  # '--lambda:' as compare --schedules' users read it (no check of its own)
             raise InputError(f"--lambda: must be in [0, 1), got {lam}")
         model.lam = float(lam)
     delta = positive_float("delta (--delta)", delta)

@@ -197,8 +197,9 @@ def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, mod
     Example:
       scalefit fit schedule-law --law momentum --model mini-3 --bootstrap 200 --out report/
     """
-    from scalefit.scaling.laws.curve_fit import fit_curves
+    from scalefit.scaling.laws.curve_fit import fit_curves, refuse_decay_without_one
     from scalefit.scaling.laws.curves import curves_from_table
+    refuse_decay_without_one(law, lam, "--lambda")
     rows, source, dataset = load_rows(data_path, loss_column, dataset, models)
     rows = pick_runs(rows, models, source)
     one_size_unless_by_size(rows, by_size, source)
@@ -275,6 +276,8 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
       scalefit predict curve --grid-test --law multi-power
       scalefit predict curve --grid-test --profile-lambda
     """
+    from scalefit.scaling.laws.curve_fit import refuse_decay_without_one
+    refuse_decay_without_one(law, lam, "--lambda")
     if profile_lambda and not grid_test:
         raise InputError("--profile-lambda: only with --grid-test")
     if finals_path is not None and not grid_test:
