@@ -90,3 +90,18 @@ def test_a_parameter_at_zero_is_warned_of_by_its_interval_not_a_relative_width()
     assert "x its value" not in warning.split("alpha")[0]
     assert f"alpha (95% CI {ident['alpha']['relative_width']:.3g}x its value" in warning
     assert "warning: not identified by these runs: E, alpha" in repr(result)  # repr still names them
+
+
+def test_a_parameter_of_exactly_zero_with_a_spread_interval_is_not_identified():
+    """E = 0.0 exactly (its bound): the relative width was NaN, so no status and no warning,
+    where the printed table already said 'not identified' (identifiability.judged)."""
+    rng = np.random.default_rng(2)
+    e_draws = np.abs(0.005 * rng.standard_normal(200))
+    result = FitResult(law="chinchilla", n_points=8, objective=0.0, converged=True,
+                       params={"E": ParamEstimate(0.0, ci95=percentile_ci(e_draws))},
+                       draws={"E": e_draws})
+    annotate(result)
+    assert result.extra["identifiability"]["E"]["status"] == NOT_IDENTIFIED
+    lo, hi = percentile_ci(e_draws)
+    assert any(f"E (95% CI [{lo:.3g}, {hi:.3g}], its value 0" in w for w in result.warnings), \
+        result.warnings

@@ -29,7 +29,8 @@ ENDS_OVER = 1e3  # an interval this many times its value: the value is ~0 next t
 
 
 def status_of(width: float) -> str | None:
-    if not np.isfinite(width):
+    """The status of a relative width (inf: an interval around a value of 0); None for NaN."""
+    if np.isnan(width):
         return None
     return IDENTIFIED if width <= WIDTH_IDENTIFIED else WEAK if width <= WIDTH_WEAK \
         else NOT_IDENTIFIED
@@ -61,8 +62,12 @@ def identifiability(result: FitResult, log_scales=()) -> dict:
     for i, name in enumerate(names):
         p = result.params[name]
         lo, hi = p.ci95
-        width = float((hi - lo) / abs(p.value)) if p.value and np.isfinite(lo) and \
-            np.isfinite(hi) else float("nan")
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            width = float("nan")
+        elif p.value:
+            width = float((hi - lo) / abs(p.value))
+        else:  # a value of exactly 0 (on its bound) with an interval of any width: not identified
+            width = float("inf") if hi > lo else float("nan")
         entry = {"relative_width": width, "status": status_of(width)}
         raw = np.asarray(draws[name], float)
         raw = raw[np.isfinite(raw)]
