@@ -11,7 +11,8 @@ in [0, 1] (constant to binomial scatter), times Student's t_{n-p} draws rescaled
 mu, 20 per curve draw (so that the percentiles of B draws, which hold about 94.0% of new values
 at B = 200, do not cut the tails). An observation's interval is made to hold the curve's
 (``fitresult.observation_interval``). A chained (N, D) -> L_x -> y prediction also carries the
-Kaplan law of x: its parameter draws and its own log residuals; an observed x that those put at
+Kaplan law of x: its parameter draws and its own log residuals, drawn into each observation's x
+(MANY_RESIDUALS observations per curve draw, whatever the law); an observed x that those put at
 or below its draw's E_x (a projection far beyond the data, x near its floor) is an observation
 at the floor, y = E_y (``_observed_at_floor``). Where the percentiles of the observations fall
 inside the curve's (Monte Carlo noise, the scatter small beside the curve's uncertainty) and
@@ -168,7 +169,8 @@ def _observed_at_floor(result: FitResult, x_obs, params: dict, curve) -> np.ndar
     that predicted it) falls at or below their own E_x: that observation has reached the x
     loss's floor, where the shifted power law's y is its limit E_y (kappa > 0). Such draws were
     dropped as undefined (NaN), which took away the observations nearest each draw's floor,
-    the prediction interval's low tail (34 of 1000 at N = 1e9, D = 2e10 on the shipped table).
+    the prediction interval's low tail (739 of 20,000 observations, 3.7%, at N = 1e9,
+    D = 2e10 on the shipped table).
     All False for an accuracy law (defined at every x)."""
     if result.law != "shifted-power":
         return np.zeros(np.shape(curve), bool)
@@ -209,7 +211,9 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
     """{"value", "ci95", "pi95"} of y at x (one value); NaN intervals without bootstrap draws.
 
     ``x_draws``: x itself drawn per bootstrap resample (a chained prediction); ``x_residuals``:
-    log residuals of the law that predicted x, drawn into each resample's x.
+    log residuals of the law that predicted x, drawn into each observation's x (at least
+    MANY_RESIDUALS observations per resample: with one, the percentiles of 20 resamples' 20
+    observations fell inside the curve's at both ends).
     ``small_sample=False`` leaves out the fit's ``draw_scale`` (the plain percentile intervals,
     as before the correction; for comparing the two).
     """
@@ -223,16 +227,19 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
     scale = float(result.components.get("draw_scale", 1.0)) if small_sample else 1.0
     curve = _scaled_curve(result, xs, params, scale)
     rng = _rng(result, salt)
-    x_obs = xs
-    if x_residuals is not None and len(x_residuals):
-        x_obs = xs * np.exp(rng.choice(np.asarray(x_residuals, float), n))
-    resid = np.asarray(result.components.get("residuals", np.zeros(1)), float)
-    curve_obs = _scaled_curve(result, x_obs, params, scale)
-    floor = _observed_at_floor(result, x_obs, params, curve)
-    curve_obs = np.where(floor, params.get("E_y", np.nan), curve_obs)  # no draw_scale here
     m = int(result.components.get("residual_draws_per_curve", 1))
-    if m > 1:  # several observations about each draw's curve
-        curve_obs = np.repeat(curve_obs, m)
+    chained = x_residuals is not None and len(x_residuals) > 0
+    if chained:  # x's scatter too: the observations' percentiles need more than B of them
+        m = max(m, MANY_RESIDUALS)
+    each = (lambda a: np.repeat(a, m)) if m > 1 else (lambda a: a)  # m observations per draw
+    params_obs = {k: each(v) for k, v in params.items()}
+    x_obs = each(xs)
+    if chained:
+        x_obs = x_obs * np.exp(rng.choice(np.asarray(x_residuals, float), x_obs.size))
+    resid = np.asarray(result.components.get("residuals", np.zeros(1)), float)
+    curve_obs = _scaled_curve(result, x_obs, params_obs, scale)
+    floor = _observed_at_floor(result, x_obs, params_obs, each(curve))
+    curve_obs = np.where(floor, params_obs.get("E_y", np.nan), curve_obs)  # no draw_scale here
     if "residual_dof" in result.components:  # a Student's t draw at the residuals' scale
         drawn = (float(result.components["residual_sd"])
                  * rng.standard_t(float(result.components["residual_dof"]), curve_obs.size))
@@ -252,17 +259,17 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
                                   "(x at or below their E_x, or a failed refit); the intervals "
                                   "are over the rest")
     notes = []
-    if floor.sum() > FLOOR_NOTE_SHARE * n:
-        notes.append(f"{int(floor.sum())} of {n} bootstrap draws' observed x (the law of x "
-                     "plus its scatter) falls at or below their own E_x: those observations "
-                     "are taken at the law's floor there, y = E_y of the draw")
-    notes += _curve_ends_note(drawn_pi, ci95, observed - np.repeat(curve, m))
+    if floor.sum() > FLOOR_NOTE_SHARE * floor.size:
+        notes.append(f"{int(floor.sum())} of {floor.size} simulated observations put x (the law "
+                     "of x plus its scatter) at or below their draw's E_x: they are taken at "
+                     "the law's floor there, y = E_y of the draw")
+    notes += _curve_ends_note(drawn_pi, ci95, observed - each(curve))
     if notes:
         out["interval_notes"] = notes
     return out
 
 
-FLOOR_NOTE_SHARE = 0.01  # observations at the floor are noted above this share of the draws
+FLOOR_NOTE_SHARE = 0.01  # observations at the floor are noted above this share of them
 
 
 def _curve_ends_note(drawn_pi, ci95, scatter) -> list[str]:
