@@ -407,3 +407,19 @@ def test_a_checkpoint_table_whose_step_is_no_step_is_refused():
             pair_losses(table, "nll", "code")
     table.loc[3, "step"] = 8
     assert pair_losses(table, "nll", "code").pairs["step"].dtype == np.int64
+
+
+def test_a_notebooks_view_of_a_far_projection_shows_its_interval_notes():
+    """The shipped table 4.95e6x beyond its runs (--at 1e9,2e10, 20 resamples, as the finding
+    ran it): observations at the floor are said beside the prediction in repr, as in to_dict."""
+    from scalefit.scaling.relations.cli import _load
+
+    frame, source, x, y, group, x_from, y_from, _ = _load(None, None, None, "train-to-test",
+                                                          None, None, None)
+    d = run_downstream(frame, x, y, x_from=x_from, group=group, at_nd="1e9,2e10",
+                       n_bootstrap=20, source=source)
+    notes = d.prediction["interval_notes"]
+    assert any("floor" in note for note in notes)
+    assert all(f"note: {note}" in repr(d) for note in notes)
+    assert d.prediction["pi95"][0] < d.prediction["ci95"][0]
+    assert d.prediction["ci95"][1] < d.prediction["pi95"][1]

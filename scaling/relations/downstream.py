@@ -363,6 +363,7 @@ class Downstream:
             pi = (f", 95% prediction interval [{lo:.4g}, {hi:.4g}]"
                   if np.isfinite(lo) and np.isfinite(hi) else "")
             lines.append(f"  {pr.get('kind', 'prediction')} at {where}: {pr['value']:.4g}{pi}")
+            lines += [f"  note: {note}" for note in pr.get("interval_notes", ())]
         h = self.holdout
         if h is not None:
             line = f"  held out {h['n']}: mean |relative error| {h['mean_abs_relative_error']:.2%}"
