@@ -23,3 +23,25 @@ def test_fit_prints_a_schedule_law_with_its_starts(tmp_path):
     assert (f"law momentum: {fit['n_points']} points, Huber objective {fit['objective']:.6g}, converged True\n"
             f"starts reaching the best optimum: {fit['n_starts_at_best']} of 4; RMSE(log L) "
             f"{fit['rmse_log']:.4g}") in result.output
+
+
+def test_fit_of_a_schedule_law_writes_its_report_folder(tmp_path):
+    """`scalefit fit momentum --out DIR` wrote fit.json and params.csv, then ended in a KeyError
+    traceback drawing the frontier plot, which a schedule law (no allocation, no C) has none
+    of. It now writes the fitted curves (CSV and figure) as `fit schedule-law --out` does, and
+    report.md describes their columns as the law's, not a budget table's."""
+    import numpy as np
+
+    path = tmp_path / "one_size.csv"
+    table = pd.read_csv(checkpoint_table(path))
+    table[table["model"] == "a"].assign(params=1e6).to_csv(path, index=False)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["fit", "momentum", "--data", str(path), "--bootstrap", "0",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    curves = pd.read_csv(out / "fitted_curves.csv")
+    assert len(curves) == 100 and (out / "fitted_curves.png").exists()
+    assert np.allclose(curves["fitted"], curves["loss"], rtol=0.02)  # the curve fitted to these losses
+    report = (out / "report.md").read_text()
+    assert "`fitted`: the law's loss at that step (nats/token)" in report
+    assert "loss at the optimum" not in report and "allocation exponents" not in report

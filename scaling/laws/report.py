@@ -489,6 +489,11 @@ def lmfit_text(model_result) -> str:
     return re.sub(r" \+/-\s+(nan \(nan%\)|0\.0+ \(0\.00%\))", " (no stderr)", text)
 
 
+# a schedule law's files: its parameters are the law's own, its curves' columns per checkpoint
+SCHEDULE_COLUMNS = {"param": "parameter of the law", "loss": "the measured loss at that checkpoint ({loss})",
+                    "fitted": "the law's loss at that step ({loss})"}
+
+
 def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     """report.md, params.csv, allocation.csv, fit.json and the three plots for one law
     (a law without a loss surface, IsoFLOP: its per-budget optima and the frontier plot)."""
@@ -504,6 +509,12 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     budgets = [row["flops"] for row in fit.get("allocation", {}).get("budgets", [])]
     if law_for(fit["law"]).predicts_loss:
         _plots(out_dir, frame, {fit["law"]: result}, budgets)
+    elif law_for(fit["law"]).reads_checkpoints:  # a schedule law: no frontier, its fitted curves
+        from scalefit.scaling.laws.curves import curves_from_table, loss_rows
+        from scalefit.scaling.laws.schedule_cli import write_fitted_curves
+        curves = curves_from_table(loss_rows(frame, "loss"))
+        table = write_fitted_curves(out_dir, result, curves, fit.get("loss_column") or "loss")
+        files["fitted_curves.csv"] = table
     else:
         from scalefit.scaling.laws import plots
         save_figure(plots.plot_frontiers({fit["law"]: result}, frame, budgets), out_dir,
@@ -512,6 +523,7 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
             "```", fit_text(fit), "```", "",
             _params_heading({fit["law"]: fit}), "", _markdown(params_shown_frame(fit))]
     text += ["", *files_section({name: list(t.columns) for name, t in files.items()},
+                                meanings=SCHEDULE_COLUMNS if "fitted_curves.csv" in files else None,
                                 loss=loss_unit(fit.get("loss_column")))]
     if result.model_result is not None:
         text += ["", "## lmfit report", "", "```", lmfit_text(result.model_result), "```"]

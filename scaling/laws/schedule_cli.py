@@ -215,20 +215,28 @@ def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, mod
 
 
 def _write_fit(out_dir, out, result, curves, loss_column="loss"):
-    import pandas as pd
-    from scalefit.atomic import write_frame, write_json
-    from scalefit.report import save_figure
-    from scalefit.scaling.laws.curve_fit import law_of
+    from scalefit.atomic import write_json
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    write_fitted_curves(out_dir, result, curves, loss_column)
+    write_json(out_dir / "fit.json", out)
+
+
+def write_fitted_curves(out_dir, result, curves, loss_column="loss"):
+    """fitted_curves.csv (model, step, loss, fitted) and its figure: a schedule law's fit drawn
+    over the curves it was fitted to (`fit schedule-law --out`, and `fit LAW --out` for one)."""
+    import pandas as pd
+    from scalefit.atomic import write_frame
+    from scalefit.report import save_figure
+    from scalefit.scaling.laws.curve_fit import law_of
+    from scalefit.scaling.laws.schedule_plots import loss_axis_label, plot_fitted_curves
     fitted = law_of(result).loss_curve(result.values(), curves)
     table = pd.DataFrame({"model": np.asarray(curves.names)[curves.run], "step": curves.step,
                           "loss": curves.loss, "fitted": fitted})
-    write_frame(table, out_dir / "fitted_curves.csv")
-    write_json(out_dir / "fit.json", out)
-    from scalefit.scaling.laws.schedule_plots import loss_axis_label, plot_fitted_curves
+    write_frame(table, Path(out_dir) / "fitted_curves.csv")
     save_figure(plot_fitted_curves(table, result.law, loss_axis_label(loss_column)), out_dir,
                 "fitted_curves")
+    return table
 
 
 @click.command("curve")
