@@ -473,3 +473,20 @@ def test_chained_prediction_draws_many_observations_per_curve_draw():
                      x_residuals=np.linspace(-0.02, 0.02, 5))
     assert iv["pi95"][0] < iv["ci95"][0] and iv["ci95"][1] < iv["pi95"][1], iv
     assert "interval_notes" not in iv or "curve's:" not in " ".join(iv["interval_notes"]), iv
+
+
+def test_an_accuracy_interval_at_its_ceiling_says_both_reach_it():
+    """A sigmoid whose draws pass 100% (a + b > 1) near zero loss: both intervals end at 1,
+    said as the fraction's bound, not as Monte Carlo noise."""
+    rng = np.random.default_rng(2)
+    n = 200
+    draws = {"a": rng.uniform(0.8, 1.0, n), "k": np.full(n, -5.0), "L0": np.full(n, 3.0),
+             "b": rng.uniform(0.0, 0.2, n)}
+    params = {k: ParamEstimate(float(np.median(v))) for k, v in draws.items()}
+    res = FitResult("sigmoid", params, 20, 0.0, True, draws=draws,
+                    components={"residuals": np.array([-0.01, 0.0, 0.01]), "seed": 0})
+    iv = interval_at(res, 0.1)
+    assert iv["ci95"][1] == iv["pi95"][1] == 1.0
+    note = " ".join(iv["interval_notes"])
+    assert "upper end is the curve's, 1: y is a fraction" in note
+    assert "upper end is the curve's:" not in note and "upper ends" not in note, note

@@ -263,7 +263,7 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
         notes.append(f"{int(floor.sum())} of {floor.size} simulated observations put x (the law "
                      "of x plus its scatter) at or below their draw's E_x: they are taken at "
                      "the law's floor there, y = E_y of the draw")
-    notes += _curve_ends_note(drawn_pi, ci95, observed - each(curve))
+    notes += _curve_ends_note(result, drawn_pi, ci95, observed - each(curve))
     if notes:
         out["interval_notes"] = notes
     return out
@@ -272,23 +272,33 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
 FLOOR_NOTE_SHARE = 0.01  # observations at the floor are noted above this share of them
 
 
-def _curve_ends_note(drawn_pi, ci95, scatter) -> list[str]:
+def _curve_ends_note(result: FitResult, drawn_pi, ci95, scatter) -> list[str]:
     """Say so where pi95 took an end of ci95 (``observation_interval``): the observations'
     percentile fell inside the curve's, so the scatter an observation adds is small next to the
     curve's uncertainty and the two differ by Monte Carlo noise; printed bare, the two intervals
-    read as if the prediction interval had lost its scatter."""
-    ends = [name for name, inside in (("lower", drawn_pi[0] >= ci95[0]),
-                                      ("upper", drawn_pi[1] <= ci95[1])) if inside]
+    read as if the prediction interval had lost its scatter. An accuracy's end at 0 or 1 is
+    both intervals' bound, said as such."""
+    ends = [(name, ci95[i]) for i, name, inside in ((0, "lower", drawn_pi[0] >= ci95[0]),
+                                                    (1, "upper", drawn_pi[1] <= ci95[1]))
+            if inside]
+    notes = []
+    if result.law != "shifted-power":
+        bound = [(name, end) for name, end in ends if end in (0.0, 1.0)]
+        ends = [item for item in ends if item not in bound]
+        notes += [f"the prediction interval's {name} end is the curve's, {end:g}: y is a "
+                  "fraction, and both intervals reach its bound there" for name, end in bound]
     if not ends:
-        return []
+        return notes
+    ends = [name for name, _ in ends]
     scatter = np.asarray(scatter, float)
     sd = float(np.std(scatter[np.isfinite(scatter)])) if np.isfinite(scatter).any() else 0.0
     both = len(ends) == 2
-    return [f"the prediction interval's {' and '.join(ends)} end{'s are' if both else ' is'} the "
-            "curve's: the simulated observations' percentile fell inside the curve's interval, "
-            "as Monte Carlo noise does where an observation's scatter is small beside the "
-            f"curve's uncertainty (here sd {sd:.2g} against a 95% CI {ci95[1] - ci95[0]:.3g} "
-            "wide); an observation's interval is kept at least the curve's"]
+    return notes + [
+        f"the prediction interval's {' and '.join(ends)} end{'s are' if both else ' is'} the "
+        "curve's: the simulated observations' percentile fell inside the curve's interval, as "
+        "Monte Carlo noise does where an observation's scatter is small beside the curve's "
+        f"uncertainty (here sd {sd:.2g} against a 95% CI {ci95[1] - ci95[0]:.3g} wide); an "
+        "observation's interval is kept at least the curve's"]
 
 
 def held_out_intervals(result: FitResult, x) -> tuple[np.ndarray, np.ndarray]:
