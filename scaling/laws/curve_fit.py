@@ -20,7 +20,8 @@ from scalefit.errors import InputError, a_type
 from scalefit.options import (bootstrap_count, finite_float, nonnegative_int, positive_float)
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.schema import checked_steps
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bound_warnings
+from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bound_warnings,
+                                        curvature_stderr)
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, stacked_lmfit_jacobian
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
 from scalefit.scaling.laws.fit import SAME_OPTIMUM_RTOL
@@ -171,8 +172,7 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
     params = {}
     for name in model.paper_names:
         p = best.params[name]
-        params[name] = ParamEstimate(float(p.value),
-                                     float(p.stderr) if p.stderr is not None else float("nan"))
+        params[name] = ParamEstimate(float(p.value), curvature_stderr(p, best.errorbars))
     warnings = bound_warnings(best.params)
     if curves.loss.size < 3 * model.n_free:
         warnings.append(f"too few points: {curves.loss.size} for {model.n_free} parameters")

@@ -77,7 +77,7 @@ def without_empty_loss(frame: pd.DataFrame) -> pd.DataFrame:
     empty = [c for c in frame.columns if (c == "loss" or c.endswith("_loss"))
              and frame[c].isna().all()]
     drop = [c for c in frame.columns for loss in empty
-            if c == loss or c.startswith(f"{loss}_ci95_") or c == f"{loss}_pi95"]
+            if c == loss or c.startswith((f"{loss}_ci95_", f"{loss}_pi95_"))]
     return frame.drop(columns=drop)
 
 
