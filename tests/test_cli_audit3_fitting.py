@@ -338,3 +338,16 @@ def test_schedule_law_on_runs_of_several_sizes_says_what_to_pass(tmp_path):
            "of one size, or give --by-size)" in helped
     assert "momentum fitted to" in run(["fit", "schedule-law", "--data", str(data), "--model",
                                         "a", "--bootstrap", "0"]).output
+
+
+def test_a_relation_predictions_interval_notes_are_printed():
+    """prediction['interval_notes'] (8f85696: a PI taking an end of the curve's CI, observations
+    at the floor) reached --json and the repr only; the terminal and report.md print them."""
+    from scalefit.scaling.relations.report import prediction_lines
+    notes = ["the 95% prediction interval's low end is the curve's: a Monte Carlo coincidence",
+             "18 of 400 simulated observations put x at or below their draw's E_x"]
+    pr = {"value": 3.3, "ci95": [1.7, 4.0], "pi95": [1.7, 4.4], "at": {"params": 1e9, "tokens": 2e10},
+          "x_predicted": 1.85,
+          "kind": "projection", "interval_notes": notes}
+    lines = prediction_lines(pr)
+    assert all(any(note in line for line in lines) for note in notes), lines

@@ -119,6 +119,7 @@ def prediction_lines(pr: dict) -> list[str]:
                      "no fitted run checks it, the relation's form, not the data, sets the number")
     if "undefined_draws" in pr:
         lines.append(f"  note: {pr['undefined_draws']}")
+    lines += [f"  note: {note}" for note in pr.get("interval_notes", ())]
     return lines
 
 
