@@ -351,3 +351,17 @@ def test_a_relation_predictions_interval_notes_are_printed():
           "kind": "projection", "interval_notes": notes}
     lines = prediction_lines(pr)
     assert all(any(note in line for line in lines) for note in notes), lines
+
+
+def test_a_chained_prediction_outside_the_fitted_sizes_is_no_interpolation():
+    """predict downstream --at N,D was labelled by compute alone: N = 1e7 (6x the largest fitted
+    N of the shipped runs) at D = 2e5 read 'interpolation (0.495x the largest fitted run's
+    compute)'. A point beyond the runs' N or D is an extrapolation, named with its distance."""
+    result = CliRunner().invoke(main, ["predict", "downstream", "--at", "1e7,2e5", "--bootstrap", "0",
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    pr = json.loads(result.stdout)["prediction"]
+    assert pr["kind"] == "extrapolation" and pr["times_largest_run"] < 1
+    assert pr["outside_fitted"][0].startswith("N 6.08x the largest fitted")
+    text = CliRunner().invoke(main, ["predict", "downstream", "--at", "1e6,1e6", "--bootstrap", "0"]).output
+    assert "interpolation at N = 1e+06" in text and "extrapolation" not in text  # inside both ranges

@@ -490,7 +490,8 @@ def test_the_plot_labels_a_projection_as_one(shipped):
     from scalefit.scaling.relations.downstream import run_downstream, shipped_runs
     from scalefit.scaling.relations.report import plot_relation
     runs = shipped_runs(pd.read_csv(shipped))
-    for at, kind in ((dict(at_nd=(1e8, 1e9)), "projection"), (dict(at_nd=(2e6, 3e6)), "interpolation")):
+    for at, kind in ((dict(at_nd=(1e8, 1e9)), "projection"), (dict(at_nd=(1e6, 1e6)), "interpolation"),
+                     (dict(at_nd=(2e6, 3e6)), "extrapolation")):
         out = run_downstream(runs, "loss", "loss_code_test", x_from="prose", group="distribution",
                              n_bootstrap=20, **at)
         assert out.prediction["kind"] == kind

@@ -297,11 +297,33 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
         if len(fitted):  # distance in compute, as a law's budgets state it
             kind, _ = kind_of(flops, largest_fitted=float(fitted.max()), smallest_fitted=float(fitted.min()))
             out.update(kind=kind, flops=flops, times_largest_run=flops / float(fitted.max()))
+        beyond = _outside_fitted_sizes(N, D, train.x_runs)
+        if beyond:  # inside the runs' compute is no interpolation when N or D is outside theirs
+            out.update(outside_fitted=beyond)
+            if out.get("kind") == "interpolation":
+                out["kind"] = "extrapolation"
         out.update({"at": {"params": float(N), "tokens": float(D)}, "x_predicted": x_value,
                     "note": f"x from a Kaplan L(N, D) + E fit of the x loss; the intervals "
                             f"carry {carried}. {PI_NOTE}"})
         return out
     return None
+
+
+def _outside_fitted_sizes(N: float, D: float, runs: pd.DataFrame) -> list[str]:
+    """'N 6.1x the largest fitted (1.64e+06)' for each of N, D outside the fitted runs' range:
+    a point inside their compute can still lie beyond their sizes or token counts."""
+    said = []
+    for name, value, column in (("N", N, "params"), ("D", D, "tokens")):
+        fitted = pd.to_numeric(runs.get(column, pd.Series(dtype=float)), errors="coerce")
+        fitted = fitted[np.isfinite(fitted) & (fitted > 0)]
+        if not len(fitted):
+            continue
+        lo, hi = float(fitted.min()), float(fitted.max())
+        if value > hi:
+            said.append(f"{name} {value / hi:.3g}x the largest fitted ({hi:.3g})")
+        elif value < lo:
+            said.append(f"{name} {lo / value:.3g}x under the smallest fitted ({lo:.3g})")
+    return said
 
 
 def _x_kind(x: float, train: LossPairs) -> dict:

@@ -114,6 +114,10 @@ def prediction_lines(pr: dict) -> list[str]:
                      "the fit and its resamples disagree here")
     if kind == "projection":
         lines.append("  projection: no fitted run reaches it; the relation's form, not the data, sets the number")
+    elif kind == "extrapolation":  # inside the runs' compute, outside their N or D
+        lines.append(f"  extrapolation: {'; '.join(pr.get('outside_fitted', []))}: inside the fitted runs' "
+                     "compute but not their sizes or token counts; no fitted run checks it, the "
+                     "Kaplan law of x's form, not the data, sets x there")
     elif kind == "below the data":  # labelled, but unexplained beside the projection's line
         lines.append("  below the data: x above every fitted pair's (a weaker model than any fitted); "
                      "no fitted run checks it, the relation's form, not the data, sets the number")
