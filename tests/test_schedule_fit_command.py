@@ -45,3 +45,20 @@ def test_fit_of_a_schedule_law_writes_its_report_folder(tmp_path):
     report = (out / "report.md").read_text()
     assert "`fitted`: the law's loss at that step (nats/token)" in report
     assert "loss at the optimum" not in report and "allocation exponents" not in report
+
+
+def test_fit_of_a_schedule_law_reads_a_checkpoint_table_with_step_0(tmp_path):
+    """A checkpoint table has step 0 with tokens 0: `scalefit fit momentum --data` refused it
+    ('column tokens, row 1: must be positive, got 0'), a run table's count check on a column the
+    schedule law does not read, while `fit schedule-law` fits the same table."""
+    path = tmp_path / "with_step0.csv"
+    table = pd.read_csv(checkpoint_table(path))
+    table = table[table["model"] == "a"]
+    first = table.iloc[:1].assign(step=0, lr=0.0, loss=10.0)
+    pd.concat([first, table]).assign(tokens=lambda t: t["step"] * 1024).to_csv(path, index=False)
+    fit = CliRunner().invoke(main, ["fit", "momentum", "--data", str(path), "--bootstrap", "0", "--json"])
+    assert fit.exit_code == 0, fit.output
+    own = CliRunner().invoke(main, ["fit", "schedule-law", "--law", "momentum", "--data", str(path),
+                                    "--bootstrap", "0", "--json"])
+    assert own.exit_code == 0, own.output
+    assert json.loads(fit.stdout)["params"] == json.loads(own.stdout)["params"]

@@ -308,7 +308,8 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
         _nonembed_within_total(df, source)
     if has_tokens:
         D = numeric_column(df, "tokens", source)
-        _counts(D, "tokens", source, df)
+        if not law_model.reads_checkpoints:  # a schedule law reads step, not tokens (0 at step 0)
+            _counts(D, "tokens", source, df)
     if has_flops:
         C = numeric_column(df, "flops", source)
         _counts(C, "flops", source, df)
