@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-sys.path.insert(0, str(Path(__file__).parent))  # bench_suite_report: the old writer, the peer
+sys.path.insert(0, str(Path(__file__).parent))  # bench_suite_report: the old writer (the peer), compare_pngs
 
 
 def weight_rows():
@@ -69,28 +69,12 @@ def save_only(table, out, saver, stats):
     return total
 
 
-def compare_pngs(a: Path, b: Path) -> str:
-    import matplotlib.image as mpimg
-    import numpy as np
-
-    lines = []
-    for png in sorted(a.glob("*.png")):
-        x, y = mpimg.imread(png), mpimg.imread(b / png.name)
-        if x.shape != y.shape:
-            lines.append(f"  {png.name}: sizes differ {x.shape[:2]} vs {y.shape[:2]}")
-        else:
-            diff = np.abs(x - y).max() * 255
-            lines.append(f"  {png.name}: {x.shape[1]} x {x.shape[0]} px both, largest channel difference "
-                         f"{diff:.0f}/255, {int((np.abs(x - y).max(axis=2) > 0).sum())} pixels differ")
-    return "\n".join(lines)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--checkpoint", help="a checkpoint folder (safetensors) for the histogram figure")
     args = parser.parse_args()
-    from bench_suite_report import save_tight_per_format
+    from bench_suite_report import compare_pngs, save_tight_per_format
     from scalefit.report import save_figure
 
     table = weight_rows()
