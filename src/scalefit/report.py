@@ -233,7 +233,8 @@ def save_figure(fig, out_dir, stem: str) -> list[Path]:
     """Save a matplotlib figure as PNG (at FIGURE_DPI) and SVG in out_dir, its log axes readable
     (readable_log_axes), each cropped to its tight bounding box; return the paths. The layout is
     computed once, at the PNG's dpi, and each file drawn once: savefig(bbox_inches="tight") laid
-    out and drew the whole figure a second time for each format."""
+    out and drew the whole figure a second time for each format. The SVG is reproducible (no
+    date, fixed element ids), so a shipped plot redrawn from the same table is the same file."""
     import io
 
     import matplotlib
@@ -256,7 +257,9 @@ def save_figure(fig, out_dir, stem: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.{ext}" for ext in ("png", "svg")]
     fig.savefig(paths[0], dpi=FIGURE_DPI, bbox_inches=png_box)
-    fig.savefig(paths[1], bbox_inches=svg_box)  # at the figure's own dpi (images in it), as before
+    # at the figure's own dpi (images in it), as before; its ids hashed from a fixed salt, not random
+    with matplotlib.rc_context({"svg.hashsalt": "scalefit"}):
+        fig.savefig(paths[1], bbox_inches=svg_box, metadata={"Date": None})
     plt.close(fig)
     return paths
 
