@@ -358,7 +358,10 @@ def test_command_json_and_plot(tmp_path):
     (["--schedules", "--finals", "FIN"], "--checkpoints and --finals"),
     (["--plot", "x.png"], "only with --schedules"),
     (["--lambda", "0.99"], "--lambda: only with --schedules"),
-    (["--schedules", "--lambda", "1.5", "--bootstrap", "0"], "--lambda: must be in [0, 1)"),
+    # compare's own check, before its tables are read (absent here): it was fit_curves' message,
+    # after every table was read and the long runs were fitted
+    (["--schedules", "--lambda", "1.5", "--checkpoints", "absent.parquet", "--finals",
+      "absent.parquet"], "--lambda: must be in [0, 1), got 1.5"),
     (["--schedules", "--lambda", "fast"], "expected a decay in [0, 1) such as 0.999, or 'profile'"),
     (["--schedules", "--data", "x.csv"], "--data"),
     (["--schedules", "--holdout", "0.2"], "--holdout"),

@@ -6,7 +6,7 @@ import click
 
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
-from scalefit.options import (POSITIVE, Checked, NameChoice, nonnegative_float, analysis_options, apply_column_mapping,
+from scalefit.options import (POSITIVE, Checked, NameChoice, finite_float, analysis_options, apply_column_mapping,
                               one_setting_per_folder,
                               bootstrap_option, column_mapping, column_options, holdout_option,
                               option_given, seed_option)
@@ -192,14 +192,16 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
 
 
 def _decay(option: str, value):
-    """--lambda: 'profile', or a number >= 0 (the law checks it is below 1)."""
+    """--lambda: 'profile', or a number in [0, 1), checked here before any table is read."""
+    from scalefit.scaling.laws.curve_fit import momentum_decay
     if str(value).strip().lower() == "profile":
         return "profile"
     try:
-        return nonnegative_float(option, value)
+        number = finite_float(option, value)
     except InputError:
         raise InputError(f"{option}: '{value}': expected a decay in [0, 1) such as 0.999, or "
                          "'profile'") from None
+    return momentum_decay(option, number)
 
 
 DECAY = Checked(_decay, "decay")

@@ -135,6 +135,16 @@ def refuse_decay_without_one(law: str, lam, option: str) -> None:
         raise InputError(f"{option}: law {model.law_name} has no momentum decay")
 
 
+def momentum_decay(option: str, lam) -> float:
+    """The momentum law's decay lambda: a number in [0, 1) (at 1 its S2 never forgets an LR
+    drop); ``option`` names it in its user's words: 'lam (--lambda)' for a Python call,
+    '--lambda' for a command, which checks it before reading its table."""
+    lam = finite_float(option, lam)
+    if not 0.0 <= lam < 1.0:
+        raise InputError(f"{option}: must be in [0, 1), got {lam}")
+    return lam
+
+
 def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
                n_bootstrap: int = 200, seed: int = 0, progress: bool = False,
                lam: float | None = None) -> FitResult:
@@ -153,10 +163,7 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
                          "multi-power)")
     if lam is not None:
         refuse_decay_without_one(model.law_name, lam, "lam (--lambda)")
-        lam = finite_float("lam (--lambda)", lam)
-        if not 0.0 <= lam < 1.0:  # '--lambda:' as compare --schedules' users read it (no check of its own)
-            raise InputError(f"--lambda: must be in [0, 1), got {lam}")
-        model.lam = float(lam)
+        model.lam = momentum_decay("lam (--lambda)", lam)
     delta = positive_float("delta (--delta)", delta)
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     seed = nonnegative_int("seed (--seed)", seed)
