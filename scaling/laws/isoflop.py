@@ -23,6 +23,9 @@ from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 MIN_POINTS_PER_BUDGET = 3
 MIN_BUDGETS = 3
+# what G and a of an IsoFLOP fit are: `fit isoflop` and `reconcile`'s walk print it to define them
+OPTIMA_LINE = ("the line through the budget optima is N*(C) = G C^a (N* in parameters, C in "
+               "FLOPs)")
 
 
 def budget_groups(frame: pd.DataFrame) -> pd.Series:

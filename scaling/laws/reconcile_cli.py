@@ -13,6 +13,7 @@ from scalefit.errors import InputError
 from scalefit.options import (BOOTSTRAP, analysis_options, one_setting_per_folder, option_given,
                               seed_option, split_values)
 from scalefit.report import dumps
+from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.laws.law import Law
 from scalefit.scaling.laws.registry import ALIASES, REGISTRY
 from scalefit.scaling.outputs import checked_outputs, files_section, provenance_lines
@@ -87,8 +88,7 @@ def walk_terms(rec) -> list[str]:
     from scalefit.scaling.laws.registry import law_for
     lines = []
     if law_for(rec.law).law_name == "isoflop":
-        lines.append("IsoFLOP: the line through the budget optima is N*(C) = G C^a (N* in "
-                     "parameters, C in FLOPs), fitted per condition.")
+        lines.append(f"IsoFLOP: {OPTIMA_LINE}, fitted per condition.")
     if has_chinchilla(rec):
         n = rec.n_bootstrap if rec.chinchilla_bootstrap is None else rec.chinchilla_bootstrap
         interval = (f"its 95% interval is the percentile interval of a over {n} bootstrap "

@@ -11,6 +11,7 @@ from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
 from scalefit.scaling.outputs import files_section, provenance_lines
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside
+from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.tables import write_table
 
@@ -381,8 +382,7 @@ def fit_text(fit: dict) -> str:
     for note in fit.get("notes", []):
         out.append(f"note: {note}")
     if fit["law"] == "isoflop":  # its parameters: G and a printed with no formula to read them by
-        out.append("note: the line through the budget optima is N*(C) = G C^a (N* in parameters, "
-                   "C in FLOPs)")
+        out.append(f"note: {OPTIMA_LINE}")
     out += ["", text_table(params_text_frame(fit)), *missing_stderr_lines({None: fit})]
     rows = fit.get("allocation", {}).get("budgets", [])
     if rows and "kind" in rows[0]:
