@@ -1,8 +1,9 @@
 """Tensor name -> (group, layer): which role a weight plays, so statistics can be pooled by role.
 
 Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_out, mlp_in, mlp_out, embed_in,
-embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the reference; GPT-2 and Llama-style
-names map through the same small table of (pattern, group) rules.
+embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the reference; GPT-2, Llama-style
+(Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon and MPT names map through the same small
+table of (pattern, group) rules.
 """
 from __future__ import annotations
 
@@ -33,17 +34,23 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"(^|\.)wte\.weight$", "embed_in"),
     (r"(^|\.)wpe\.weight$", "embed_pos"),
     (r"(^|\.)ln_(1|2|f)\.weight$", "layernorm"),
-    # Llama / Mistral / Qwen / OLMo
-    (r"self_attn\.q_proj\.weight$", "attn_q"),
-    (r"self_attn\.k_proj\.weight$", "attn_k"),
-    (r"self_attn\.v_proj\.weight$", "attn_v"),
-    (r"self_attn\.o_proj\.weight$", "attn_out"),
-    (r"mlp\.(gate_proj|up_proj)\.weight$", "mlp_in"),
-    (r"mlp\.down_proj\.weight$", "mlp_out"),
+    # Llama / Mistral / Qwen / OLMo / Gemma (self_attn.), OPT, GPT-J and MPT (attn.)
+    (r"attn\.q_proj\.weight$", "attn_q"),
+    (r"attn\.k_proj\.weight$", "attn_k"),
+    (r"attn\.v_proj\.weight$", "attn_v"),
+    (r"attn\.(o_proj|out_proj|dense)\.weight$", "attn_out"),
+    (r"(mlp|ffn)\.(gate_proj|up_proj)\.weight$", "mlp_in"),
+    (r"(mlp|ffn)\.down_proj\.weight$", "mlp_out"),
     (r"embed_tokens\.weight$", "embed_in"),
+    # OPT, Phi-1/2 (fc1, fc2), GPT-J (fc_in, fc_out)
+    (r"(^|\.)(fc1|fc_in)\.weight$", "mlp_in"),
+    (r"(^|\.)(fc2|fc_out)\.weight$", "mlp_out"),
+    (r"embed_positions\.weight$", "embed_pos"),
+    # BLOOM / Falcon
+    (r"(^|\.)word_embeddings\.weight$", "embed_in"),
     # shared
     (r"(^|\.)lm_head\.weight$", "embed_out"),
-    (r"(layernorm|layer_norm|_norm|\.norm|ln_\w+)\.weight$", "layernorm"),
+    (r"(layernorm|layer_norm|_norm|\.norm|norm_\w+|ln_\w+)\.weight$", "layernorm"),
 )
 _COMPILED = tuple((re.compile(p), g) for p, g in NAME_RULES)
 _LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
