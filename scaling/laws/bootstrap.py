@@ -121,6 +121,21 @@ def _huber_cost(resid, counts, delta):
     return np.einsum("bn,bn->b", counts, h)
 
 
+def _damped_steps(A, g, diag):
+    """Each row's LM step -A^-1 g; a row whose A is singular takes the scaled gradient step
+    -g / diag instead (one singular row sent every row of the batch to it)."""
+    try:
+        return -np.linalg.solve(A, g[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        step = -g / diag
+        for b in range(A.shape[0]):
+            try:
+                step[b] = -np.linalg.solve(A[b], g[b])
+            except np.linalg.LinAlgError:
+                pass  # this row keeps its gradient step
+        return step
+
+
 def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
                         max_iter: int = BATCH_MAX_ITER, xtol: float = BATCH_XTOL,
                         lam0: float = 0.1, outside_weight: float = OUTSIDE_WEIGHT):
@@ -201,10 +216,7 @@ def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
         diag = np.maximum(np.einsum("bii->bi", H), 1e-12)
         la = lam[active]
         A = H + eye * (la[:, None] * diag)[:, :, None]
-        try:
-            step = -np.linalg.solve(A, g[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = -g / diag
+        step = _damped_steps(A, g, diag)
         step = np.where(np.isfinite(step), step, 0.0)
         trial = np.clip(th + step, lo, hi)
         rt = resid(trial, active)
