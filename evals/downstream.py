@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, suggestion
+from scalefit.evals.evalset import SE_COLUMNS
 from scalefit.evals.tokens import jsonl_objects
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
@@ -272,7 +273,8 @@ def tasks_measurement(tasks: list[TaskSpec], **options) -> Measurement:
     def measure(model, info) -> pd.DataFrame:
         return run_tasks(model, info.tokenizer, tasks, **options)
 
-    return Measurement(name="tasks:" + ",".join(t.name for t in tasks), fn=measure, table="evals")
+    return Measurement(name="tasks:" + ",".join(t.name for t in tasks), fn=measure, table="evals",
+                       columns=SE_COLUMNS)
 
 
 

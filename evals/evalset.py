@@ -19,6 +19,9 @@ from scalefit.errors import InputError
 
 N_BOOT = 1000
 BOOT_SEED = 0
+# what every loss and task row carries beside its value; a sweep's result file without them was
+# written by a scalefit from before standard errors, and is measured again on resume
+SE_COLUMNS = ("se", "se_by")
 
 
 @dataclass(frozen=True)

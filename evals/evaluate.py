@@ -22,6 +22,7 @@ from scalefit.atomic import staged_output
 from scalefit.errors import InputError, a_type
 from scalefit.options import (nonnegative_int, output_folder, positive_int, split_values,
                               thread_count)
+from scalefit.evals.evalset import SE_COLUMNS
 from scalefit.evals.loss import check_cross_entropy
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file
@@ -425,6 +426,29 @@ def check_mergeable(dirs, runs: list[dict]) -> None:
                     raise InputError(f"eval merge: {name} was measured with {option} {_shown(before[option])} "
                                      f"in {first} and {_shown(options[option])} in {d}; only folders "
                                      "measured with the same options merge")
+    check_same_columns(dirs)
+
+
+def check_same_columns(dirs) -> None:
+    """Refuse to merge results of one measurement some of which hold no standard error (written
+    by a scalefit from before `se`) with others that do: the merged table would quote an
+    uncertainty for half its rows. A re-run of the sweep in the folder measures them again."""
+    from scalefit.sweep.parts import missing_columns, part_is_valid
+
+    found: dict[str, dict[bool, list]] = {}  # result file name -> {lacks se: [(folder, checkpoint)]}
+    for d in dirs:
+        for path in sorted((Path(d) / "parts").rglob("evals--*.parquet")):
+            if part_is_valid(path):
+                lacks = bool(missing_columns(path, SE_COLUMNS))
+                found.setdefault(path.name, {}).setdefault(lacks, []).append(d)
+    for name, by in found.items():
+        if len(by) == 2:
+            old, new = by[True], by[False]
+            measurement = name.removeprefix("evals--").removesuffix(".parquet")
+            raise InputError(f"eval merge: {len(old)} result(s) of {measurement} in {old[0]} hold no "
+                             f"{'/'.join(SE_COLUMNS)} (measured by an earlier scalefit), those in {new[0]} do; "
+                             f"re-run the sweep of {old[0]} (its results without se are measured again), "
+                             "then merge")
 
 
 def _shown(value) -> str:

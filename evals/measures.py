@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.errors import InputError, warn
+from scalefit.evals.evalset import SE_COLUMNS
 from scalefit.evals.loss import measure_loss
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
@@ -87,7 +88,7 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
         return pd.DataFrame([{**base, "metric": "loss", "value": result.loss, "se": result.se},
                              {**base, "metric": "bpb", "value": result.bpb, "se": result.bpb_se}])
 
-    return Measurement(name=f"loss:{ds.name}", fn=measure, table="evals")
+    return Measurement(name=f"loss:{ds.name}", fn=measure, table="evals", columns=SE_COLUMNS)
 
 
 def loss_measurements(*, datasets, cache_dir, context: int | None = None, stride: int | None = None,

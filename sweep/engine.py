@@ -31,8 +31,8 @@ from scalefit.sweep.checkpoints import CheckpointInfo, load_checkpoint
 from scalefit.sweep import hub
 from scalefit.sweep.params import fill_parameter_counts, unknown_parameter_counts
 from scalefit.sweep.parts import (collect_failures, collect_fingerprints, collect_parts,  # noqa: F401
-                                  failure_path, fingerprint_path, part_is_valid, part_path,
-                                  set_aside, write_failures, write_tables)
+                                  failure_path, fingerprint_path, missing_columns, outdated_parts,
+                                  part_is_valid, part_path, set_aside, write_failures, write_tables)
 
 MeasureFn = Callable[[Any, CheckpointInfo], pd.DataFrame]
 ROW_KEYS = ("model", "step", "tokens", "lr", "params", "params_nonembed")
@@ -46,6 +46,7 @@ class Measurement:
     fn: MeasureFn
     table: str = "evals"
     options: dict = field(default_factory=dict)  # {"--context": 64}: what its values depend on
+    columns: tuple[str, ...] = ()  # columns each result file holds: one lacking them is measured again
 
 
 @dataclass
@@ -121,7 +122,8 @@ FINGERPRINTS = "fingerprints"  # the table of weight fingerprints, recorded for 
 
 def pending_measurements(info: CheckpointInfo, measurements: list[Measurement], out_dir) -> list[Measurement]:
     """The measurements of `info` with no valid result file in `out_dir` (an empty or truncated
-    file, e.g. from a disk that filled up, is set aside under `out_dir/corrupt/` first)."""
+    file, e.g. from a disk that filled up, is set aside under `out_dir/corrupt/` first), or one
+    lacking the measurement's `columns` (written by an older scalefit: measured again, over it)."""
     todo = []
     for m in measurements:
         path = part_path(out_dir, info, m)
@@ -130,7 +132,36 @@ def pending_measurements(info: CheckpointInfo, measurements: list[Measurement], 
         elif not part_is_valid(path):
             set_aside(path, out_dir)
             todo.append(m)
+        elif missing_columns(path, m.columns):
+            todo.append(m)
     return todo
+
+
+def say_outdated(grid: list[CheckpointInfo], measurements: list[Measurement], out_dir) -> None:
+    """One line for the results of the folder that lack columns their measurement now writes (the
+    `se` of a folder measured before standard errors): those of `grid` are measured again, so the
+    table never mixes rows with and without them; those of other checkpoints are named, with how
+    to measure them again."""
+    keys = {info.key for info in grid}
+    again, other, lacking = 0, [], set()
+    for m in measurements:
+        for path in outdated_parts(out_dir, m):
+            lacking.update(missing_columns(path, m.columns))
+            key = path.parent.relative_to(Path(out_dir) / "parts").as_posix()
+            if key in keys:
+                again += 1
+            else:
+                model, _, step = key.rpartition("/step")
+                other.append(f"{model.replace('__', '/')} step {int(step) if step.isdigit() else step}")
+    if not again and not other:
+        return
+    what = ", ".join(sorted(lacking))
+    line = (f"{out_dir}: {again + len(other)} result file(s) hold no {what} (measured by an earlier scalefit); "
+            f"{again} of this run's checkpoints are measured again")
+    if other:
+        line += (f", {len(other)} of other checkpoints (e.g. {other[0]}) keep none until a run that includes "
+                 "them (their --models/--steps) measures them again")
+    warn(line)
 
 
 def _fingerprint_row(info: CheckpointInfo, out_dir) -> dict | None:
@@ -394,6 +425,7 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
     made = not Path(out_dir).exists()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     new = check_options(measurements, out_dir)
+    say_outdated(grid, measurements, out_dir)
     sweep_stale(out_dir)  # temporaries of tables a killed run was writing
     meta = {} if meta is None else meta
     meta.setdefault("executor", executor.describe() if executor is not None else "local")

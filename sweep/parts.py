@@ -48,6 +48,24 @@ def part_is_valid(path) -> bool:
         return False
 
 
+def missing_columns(path, columns) -> list[str]:
+    """The `columns` a complete result file does not hold (an older scalefit wrote it before its
+    measurement gained them); read from the Parquet footer, not the rows."""
+    if not columns:
+        return []
+    import pyarrow.parquet as pq
+
+    held = set(pq.read_schema(path).names)
+    return [c for c in columns if c not in held]
+
+
+def outdated_parts(out_dir, measurement) -> list[Path]:
+    """The complete result files of `measurement` in `out_dir` that lack one of its `columns`."""
+    name = f"{measurement.table}--{_safe(measurement.name)}.parquet"
+    return [p for p in sorted((Path(out_dir) / "parts").rglob(name))
+            if part_is_valid(p) and missing_columns(p, measurement.columns)]
+
+
 def set_aside(path, out_dir) -> Path:
     """Move a damaged result file to `out_dir/corrupt/` (kept for inspection); its new path."""
     path = Path(path)

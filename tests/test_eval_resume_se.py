@@ -1,0 +1,103 @@
+"""Resuming (or merging) an eval folder written before loss and task rows carried `se`: the result
+files without it are measured again, so a table never has an uncertainty on half its rows."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+from click.testing import CliRunner  # noqa: E402
+from tinysuite import cached_tiny_suite  # noqa: E402
+
+from scalefit.cli import main  # noqa: E402
+
+# the columns of a loss result file as scalefit wrote them before cfe96d0 (no n_docs, se_by, se)
+OLD_LOSS_COLUMNS = ["model", "step", "tokens", "lr", "params", "params_nonembed", "dataset", "task",
+                    "is_train", "n_tokens", "context", "stride", "metric", "value"]
+
+
+def documents(folder):
+    """A JSONL of 20 short documents (lines of the tiny suite's val.txt): a loss's se is over them."""
+    lines = (cached_tiny_suite().parent / "data" / "val.txt").read_text().splitlines()
+    path = folder / "docs.jsonl"
+    path.write_text("".join(json.dumps({"text": "\n".join(lines[i::20])[:200]}) + "\n" for i in range(20)))
+    return path
+
+
+def eval_args(out, steps):
+    """tiny-a at `steps` on the documents of the folder beside `out` (one file: the path is recorded)."""
+    suite = cached_tiny_suite()
+    return ["eval", "--suite", str(suite), "--device", "cpu", "--dataset", f"test={out.parent / 'docs.jsonl'}",
+            "--max-tokens", "400", "--models", "tiny-a", "--steps", steps, "--threads", "1", "--no-progress",
+            "--out", str(out)]
+
+
+def make_old(folder, steps):
+    """Rewrite the loss result files of `steps` as the old code wrote them (no se columns)."""
+    for step in steps:
+        path = folder / "parts" / "tiny-a" / f"step{step:07d}" / "evals--loss_test.parquet"
+        new = pd.read_parquet(path)
+        new[OLD_LOSS_COLUMNS].to_parquet(path, index=False)
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """A sweep of tiny-a at steps 0 and 2, with its table (a JSONL of documents: each loss has an se)."""
+    out = tmp_path_factory.mktemp("se") / "new"
+    documents(out.parent)
+    result = CliRunner().invoke(main, eval_args(out, "0,2"))
+    assert result.exit_code == 0, result.output
+    return out, pd.read_parquet(out / "evals.parquet")
+
+
+def test_resume_measures_the_results_without_se_again(measured, tmp_path):
+    new, table = measured
+    old = new.parent / f"old-{tmp_path.name}"
+    shutil.copytree(new, old)
+    make_old(old, [0, 2])
+    result = CliRunner().invoke(main, eval_args(old, "0,2,8"))
+    assert result.exit_code == 0, result.output
+    assert (f"{old}: 2 result file(s) hold no se, se_by (measured by an earlier scalefit); 2 of this run's "
+            "checkpoints are measured again") in result.stderr
+    evals = pd.read_parquet(old / "evals.parquet")
+    assert sorted(set(evals["step"])) == [0, 2, 8]
+    assert evals["se"].notna().all() and (evals["se"] > 0).all() and set(evals["se_by"]) == {"documents"}
+    again = evals[evals["step"].isin([0, 2])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(again[table.columns], table)  # the same numbers, now with their se
+    second = CliRunner().invoke(main, eval_args(old, "0,2,8"))  # nothing left to measure, nothing said
+    assert second.exit_code == 0 and "earlier scalefit" not in second.stderr
+
+
+def test_results_without_se_outside_the_run_are_named(measured, tmp_path):
+    new, _ = measured
+    old = new.parent / f"old-{tmp_path.name}"
+    shutil.copytree(new, old)
+    make_old(old, [2])
+    result = CliRunner().invoke(main, eval_args(old, "0"))
+    assert result.exit_code == 0, result.output
+    assert ("1 result file(s) hold no se, se_by (measured by an earlier scalefit); 0 of this run's checkpoints "
+            "are measured again, 1 of other checkpoints (e.g. tiny-a step 2) keep none") in result.stderr
+
+
+def test_merge_refuses_results_with_and_without_se(measured, tmp_path):
+    new, _ = measured
+    old = new.parent / f"old-{tmp_path.name}"
+    shutil.copytree(new, old)
+    make_old(old, [0])
+    shutil.rmtree(old / "parts" / "tiny-a" / "step0000002")
+    only2 = new.parent / "only2"
+    shutil.copytree(new, only2)
+    shutil.rmtree(only2 / "parts" / "tiny-a" / "step0000000")
+    result = CliRunner().invoke(main, ["eval", "merge", str(old), str(only2), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2, result.output
+    assert (f"eval merge: 1 result(s) of loss_test in {old} hold no se/se_by (measured by an earlier scalefit), "
+            f"those in {only2} do; re-run the sweep of {old}") in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "m" / "evals.parquet").exists()
+    assert CliRunner().invoke(main, eval_args(old, "0")).exit_code == 0  # the fix the message gives
+    merged = CliRunner().invoke(main, ["eval", "merge", str(old), str(only2), "--out", str(tmp_path / "m")])
+    assert merged.exit_code == 0, merged.output
+    assert pd.read_parquet(tmp_path / "m" / "evals.parquet")["se"].notna().all()
