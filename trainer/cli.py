@@ -33,14 +33,17 @@ def data():
 @click.option("--seed", default=1234, show_default=True, type=NONNEGATIVE_INT, help="Seed of the document split.")
 @click.option("--val-frac", default=0.02, show_default=True, type=FRACTION, help="Share of documents in val.")
 @click.option("--test-frac", default=0.02, show_default=True, type=FRACTION, help="Share of documents in test.")
+@click.option("--newlines", default="keep", show_default=True, type=click.Choice(["keep", "lf"]),
+              help="Line endings of the text: keep them as read (a Windows file's CRLF too; the shipped "
+                   "corpus was built so), or lf: CRLF and CR become LF (recorded in manifest.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON document.")
-def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, test_frac, as_json):
+def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, test_frac, newlines, as_json):
     """Read, deduplicate, split (by document) and tokenize prose and code; train the tokenizer."""
     from scalefit.trainer.corpus import build_corpus
 
     output_folder("--out", out_dir)
     manifest = build_corpus(out_dir, prose_dir or None, code_dir or None, vocab_size=vocab_size,
-                            seed=seed, val_frac=val_frac, test_frac=test_frac)
+                            seed=seed, val_frac=val_frac, test_frac=test_frac, newlines=newlines)
     if as_json:
         click.echo(dumps(manifest, indent=None))
         return

@@ -40,8 +40,17 @@ def default_code_dirs() -> list[str]:
     return [sysconfig.get_paths()["stdlib"]]
 
 
-def read_documents(dirs, patterns, exclude=()) -> list[Document]:
-    """Read every file matching `patterns` under `dirs` (sorted, so the order is reproducible)."""
+NEWLINES = ("keep", "lf")  # build-corpus --newlines: line endings as read, or CRLF and CR made LF
+
+
+def read_documents(dirs, patterns, exclude=(), newlines: str = "keep") -> list[Document]:
+    """Read every file matching `patterns` under `dirs` (sorted, so the order is reproducible).
+
+    newlines="keep" keeps each file's line endings as read (a Windows file's CRLF too: the shipped
+    corpus was built so, and its code train split holds lib2to3/tests/data/crlf.py); "lf" makes
+    CRLF and a lone CR LF, before the text is deduplicated."""
+    if newlines not in NEWLINES:
+        raise InputError(f"--newlines {newlines}: use keep (line endings as read) or lf (CRLF and CR become LF)")
     docs = []
     for d in dirs:
         root = Path(d)
@@ -53,7 +62,10 @@ def read_documents(dirs, patterns, exclude=()) -> list[Document]:
         for path in sorted(paths):
             if not path.is_file() or any(part in exclude for part in path.parts):
                 continue
-            text = path.read_bytes().decode("utf-8", errors="replace").strip()
+            text = path.read_bytes().decode("utf-8", errors="replace")
+            if newlines == "lf":
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            text = text.strip()
             if text:
                 docs.append(Document(str(path), text))
     return docs
@@ -176,8 +188,11 @@ def suite_eval_set(corpus_dir, distribution: str, split: str, seq_len: int, n_to
 
 def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 4096,
                  seed: int = 1234, val_frac: float = 0.02, test_frac: float = 0.02,
-                 tokenizer_chars: int = 40_000_000) -> dict:
-    """Read, dedup, split and tokenize both corpora; write tokenizer, token files and manifest."""
+                 tokenizer_chars: int = 40_000_000, newlines: str = "keep") -> dict:
+    """Read, dedup, split and tokenize both corpora; write tokenizer, token files and manifest.
+
+    `newlines` (see read_documents) is recorded in the manifest when it is not the default "keep",
+    so a corpus built as before has the manifest it had."""
     low, high = 256 + 2, int(np.iinfo(np.uint16).max)  # the byte alphabet and EOS, PAD; uint16 ids
     if not low <= vocab_size <= high:
         raise InputError(f"--vocab-size {vocab_size}: use {low} to {high} (a byte-level BPE with "
@@ -193,10 +208,14 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
                              "install Debian's linux-doc-6.1 and python3.11-doc, or give --prose-dir")
     prose_dirs = [str(d) for d in (prose_dirs or PROSE_DEFAULT_DIRS)]
     code_dirs = [str(d) for d in (code_dirs or default_code_dirs())]
-    sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS),
-               "code": read_documents(code_dirs, CODE_PATTERNS, CODE_EXCLUDE)}
+    if newlines not in NEWLINES:  # said before any folder is read
+        read_documents([], (), newlines=newlines)
+    sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS, newlines=newlines),
+               "code": read_documents(code_dirs, CODE_PATTERNS, CODE_EXCLUDE, newlines=newlines)}
     splits, manifest = {}, {"seed": seed, "vocab_size": vocab_size, "val_frac": val_frac,
                             "test_frac": test_frac, "distributions": {}}
+    if newlines != "keep":
+        manifest["newlines"] = newlines
     for name, docs in sources.items():
         if not docs:
             raise InputError(f"no {name} documents found under {prose_dirs if name == 'prose' else code_dirs}")
@@ -233,15 +252,16 @@ def _refuse_other_corpus(out: Path, manifest: dict) -> None:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return  # a half-written manifest: the earlier build did not finish
-    keys = ("seed", "vocab_size", "val_frac", "test_frac")
-    changed = [k for k in keys if old.get(k) != manifest[k]]
+    keys = ("seed", "vocab_size", "val_frac", "test_frac", "newlines")
+    default = {"newlines": "keep"}  # a manifest without the key: built with the default
+    changed = [k for k in keys if old.get(k, default.get(k)) != manifest.get(k, default.get(k))]
     for name, info in manifest["distributions"].items():
         if old.get("distributions", {}).get(name, {}).get("source_dirs") != info["source_dirs"]:
             changed.append(f"{name} source folders")
     if changed:
         first = changed[0]
-        was = old.get(first, "other") if first in keys else "other folders"
-        now = manifest[first] if first in keys else "these"
+        was = old.get(first, default.get(first, "other")) if first in keys else "other folders"
+        now = manifest.get(first, default.get(first)) if first in keys else "these"
         raise InputError(f"--out {out}: holds a corpus built with {first} {was}, not {now}; build into "
                          "a new --out (runs trained on that corpus would no longer match it)")
 
