@@ -1,5 +1,6 @@
 """`scalefit weights` and the parameter counts on the checkpoint shapes researchers have: GPT-NeoX
-(Pythia), GPT-2, Llama, Mistral, Qwen2, OPT, Gemma, GPT-J and BLOOM, tied and untied, built tiny from
+(Pythia), GPT-2, Llama, Mistral, Qwen2, OPT, Gemma, GPT-J, BLOOM, Falcon, StarCoder, Phi-3 and MPT,
+tied and untied, built tiny from
 transformers configs and saved as save_pretrained writes them (one fixture builds them all once).
 
 Checked against the models themselves: every trainable tensor measured once under its file name
@@ -53,6 +54,17 @@ def _configs():
                                                  rotary_dim=4, bos_token_id=0, eos_token_id=0)),
         "bloom": (t.BloomForCausalLM, t.BloomConfig(vocab_size=V, hidden_size=D, n_layer=2, n_head=4,
                                                     bos_token_id=0, eos_token_id=0)),
+        # fused QKV weights whose rows are not GPT-NeoX's per-head interleave
+        "falcon": (t.FalconForCausalLM, t.FalconConfig(vocab_size=V, hidden_size=D, num_hidden_layers=2,
+                                                       num_attention_heads=4, bos_token_id=0, eos_token_id=0)),
+        "falcon_new": (t.FalconForCausalLM, t.FalconConfig(vocab_size=V, hidden_size=D, num_hidden_layers=2,
+                                                           num_attention_heads=4, num_kv_heads=2,
+                                                           new_decoder_architecture=True, bos_token_id=0,
+                                                           eos_token_id=0)),
+        "starcoder": (t.GPTBigCodeForCausalLM, t.GPTBigCodeConfig(vocab_size=V, n_positions=32, n_embd=D, n_layer=2,
+                                                                  n_head=4, bos_token_id=0, eos_token_id=0)),
+        "phi3": (t.Phi3ForCausalLM, t.Phi3Config(**LLAMA_LIKE, pad_token_id=0, bos_token_id=0, eos_token_id=0)),
+        "mpt": (t.MptForCausalLM, t.MptConfig(vocab_size=V, d_model=D, n_layers=2, n_heads=4, expansion_ratio=2)),
     }
 
 
@@ -91,7 +103,26 @@ ROLES = {
               "input_layernorm.weight": "layernorm", "post_attention_layernorm.weight": "layernorm",
               "transformer.word_embeddings.weight": "embed_in",
               "transformer.word_embeddings_layernorm.weight": "layernorm", "transformer.ln_f.weight": "layernorm"},
+    "starcoder": {"attn.c_attn.weight": "attn_qkv", "attn.c_proj.weight": "attn_out", "mlp.c_fc.weight": "mlp_in",
+                  "mlp.c_proj.weight": "mlp_out", "ln_1.weight": "layernorm", "ln_2.weight": "layernorm",
+                  "transformer.wte.weight": "embed_in", "transformer.wpe.weight": "embed_pos",
+                  "transformer.ln_f.weight": "layernorm"},
+    "phi3": {"self_attn.qkv_proj.weight": "attn_qkv", "self_attn.o_proj.weight": "attn_out",
+             "mlp.gate_up_proj.weight": "mlp_in", "mlp.down_proj.weight": "mlp_out",
+             "input_layernorm.weight": "layernorm", "post_attention_layernorm.weight": "layernorm",
+             "model.embed_tokens.weight": "embed_in", "model.norm.weight": "layernorm", "lm_head.weight": "embed_out"},
+    "mpt": {"attn.Wqkv.weight": "attn_qkv", "attn.out_proj.weight": "attn_out", "ffn.up_proj.weight": "mlp_in",
+            "ffn.down_proj.weight": "mlp_out", "norm_1.weight": "layernorm", "norm_2.weight": "layernorm",
+            "transformer.wte.weight": "embed_in", "transformer.norm_f.weight": "layernorm"},
 }
+FALCON_ROLES = {"self_attention.query_key_value.weight": "attn_qkv", "self_attention.dense.weight": "attn_out",
+                "mlp.dense_h_to_4h.weight": "mlp_in", "mlp.dense_4h_to_h.weight": "mlp_out",
+                "input_layernorm.weight": "layernorm", "ln_attn.weight": "layernorm", "ln_mlp.weight": "layernorm",
+                "transformer.word_embeddings.weight": "embed_in", "transformer.ln_f.weight": "layernorm"}
+ROLES.update(falcon=FALCON_ROLES, falcon_new=FALCON_ROLES)
+# fused QKV: (query heads, key/value heads) of each architecture's config above
+FUSED = {"neox": (4, 4), "gpt2": (4, 4), "bloom": (4, 4), "falcon": (4, 1), "falcon_new": (4, 2),
+         "starcoder": (4, 1), "phi3": (4, 2), "mpt": (4, 4)}
 _BLOCK = re.compile(r"^.*?\.(?:layers|h|blocks)\.\d+\.")
 
 
@@ -145,3 +176,53 @@ def test_every_parameter_measured_once_with_its_role(zoo, arch):
     in_memory = weight_stats_table(model, fit_families=False, spectra=False, groups=False, split=False)
     by_name = ["tensor", "stat"]
     assert in_memory.sort_values(by_name, ignore_index=True).equals(table.sort_values(by_name, ignore_index=True))
+
+
+@pytest.mark.parametrize("arch", sorted(FUSED))
+def test_fused_qkv_splits_as_the_architecture_reads_it(zoo, arch):
+    """A fused QKV matrix's [q], [k], [v] rows have the shapes of the config's query and
+    key/value heads (multi-query Falcon and StarCoder, grouped Falcon, Phi-3, MPT: not three
+    equal thirds), and are the rows the attention's forward reads as q, k and v; the folder and
+    the model in memory split alike."""
+    from scalefit.weightstats.groups import fused_qkv, split_qkv
+
+    model, folder = zoo[arch]
+    heads, kv = FUSED[arch]
+    table = weight_stats_table(folder, fit_families=False, spectra=False, groups=False)
+    qkv = table[table["group"] == "attn_qkv"]["tensor"].unique()
+    assert len(qkv) == 2  # one per block
+    fused = dict(model.named_parameters())[checkpoint_name(qkv[0], model.config.model_type)].detach()
+    width = model.config.to_dict().get("hidden_size") or model.config.to_dict().get("n_embd") or model.config.d_model
+    head_dim = width // heads
+    counts = table[table["stat"] == "count"].set_index("tensor")["value"]
+    assert counts[f"{qkv[0]}[q]"] == heads * head_dim * width
+    assert counts[f"{qkv[0]}[k]"] == counts[f"{qkv[0]}[v]"] == kv * head_dim * width
+    assert counts[[f"{qkv[0]}[{p}]" for p in "qkv"]].sum() == fused.numel()
+    facts = fused_qkv(model.config.model_type, model.config)
+    assert (facts.num_heads, facts.num_kv_heads) == (heads, kv)
+    rows = torch.arange(fused.numel(), dtype=torch.float64).reshape(fused.shape)
+    parts = split_qkv(rows, heads, facts.layout, facts.num_kv_heads)
+    as_read = _as_the_forward_reads(arch, rows, heads, kv)
+    for part in "qkv":
+        assert torch.equal(parts[part], as_read[part]), part
+    in_memory = weight_stats_table(model, fit_families=False, spectra=False, groups=False)
+    by_name = ["tensor", "stat"]
+    assert in_memory.sort_values(by_name, ignore_index=True).equals(table.sort_values(by_name, ignore_index=True))
+
+
+def _as_the_forward_reads(arch, w, heads, kv):
+    """q, k, v rows (columns for GPT-2's Conv1D) of a fused weight, as each model's attention
+    forward in transformers cuts its output (modeling_<arch>.py), written out here."""
+    if arch == "gpt2":  # c_attn(x).split(embed_dim, dim=2)
+        return dict(zip("qkv", w.split(w.shape[1] // 3, dim=1)))
+    rows = w.shape[0]
+    head_dim = rows // (heads + 2 * kv)
+    if arch in ("neox", "bloom"):  # view(..., heads, 3 * head_dim), chunk per head
+        per_head = w.reshape(heads, 3, head_dim, -1)
+        return {p: per_head[:, i].reshape(heads * head_dim, -1) for i, p in enumerate("qkv")}
+    if arch == "falcon_new":  # view(..., num_kv_heads, -1, head_dim): [..., :-2], [..., -2], [..., -1]
+        grouped = w.reshape(kv, -1, head_dim, w.shape[1])
+        return {"q": grouped[:, :-2].reshape(-1, w.shape[1]), "k": grouped[:, -2].reshape(-1, w.shape[1]),
+                "v": grouped[:, -1].reshape(-1, w.shape[1])}
+    # falcon, starcoder (multi-query), phi3, mpt: split([heads, kv, kv] * head_dim)
+    return dict(zip("qkv", w.split([heads * head_dim, kv * head_dim, kv * head_dim])))

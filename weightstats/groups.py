@@ -2,7 +2,7 @@
 
 Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_out, mlp_in, mlp_out, embed_in,
 embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the reference; GPT-2, Llama-style
-(Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon and MPT names map through the same small
+(Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon, StarCoder, Phi-3 and MPT names map through the same small
 table of (pattern, group) rules.
 """
 from __future__ import annotations
@@ -34,6 +34,9 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"(^|\.)wte\.weight$", "embed_in"),
     (r"(^|\.)wpe\.weight$", "embed_pos"),
     (r"(^|\.)ln_(1|2|f)\.weight$", "layernorm"),
+    # Phi-3, MPT (fused; split by fused_qkv's layout)
+    (r"attn\.(qkv_proj|Wqkv)\.weight$", "attn_qkv"),
+    (r"mlp\.gate_up_proj\.weight$", "mlp_in"),
     # Llama / Mistral / Qwen / OLMo / Gemma (self_attn.), OPT, GPT-J and MPT (attn.)
     (r"attn\.q_proj\.weight$", "attn_q"),
     (r"attn\.k_proj\.weight$", "attn_k"),
@@ -92,12 +95,15 @@ def tensor_role(name: str) -> TensorRole:
     return TensorRole(tensor_group(name), layer_index(name))
 
 
-def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox") -> dict[str, torch.Tensor]:
-    """Split a fused QKV weight (or bias) into q, k, v.
+def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox",
+              num_kv_heads: int | None = None) -> dict[str, torch.Tensor]:
+    """Split a fused QKV weight (or bias) into q, k, v (see QKV_LAYOUTS).
 
     GPT-NeoX interleaves rows per head: the [3*d, ...] weight is [heads, 3, head_dim, ...].
     GPT-2's Conv1D c_attn is [d, 3*d] with q, k, v as three blocks of columns (layout='gpt2').
-    A numpy array is split as a tensor.
+    'stacked' is q's rows, then k's, then v's (num_kv_heads heads each: multi-query Falcon and
+    StarCoder, Phi-3, MPT); 'grouped' is [kv_heads, heads/kv_heads + 2, head_dim, ...] (Falcon's
+    new decoder). A numpy array is split as a tensor.
     """
     from scalefit.weightstats.tensors import as_weights
 
@@ -105,13 +111,22 @@ def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox") -> dic
     if layout == "gpt2":
         q, k, v = weight.chunk(3, dim=-1)
         return {"q": q, "k": k, "v": v}
-    rows = weight.shape[0]
-    if rows % (3 * num_heads):
-        raise ValueError(f"QKV tensor with {rows} rows does not split into 3 x {num_heads} heads")
-    head_dim = rows // (3 * num_heads)
-    per_head = weight.reshape(num_heads, 3, head_dim, *weight.shape[1:])
-    return {part: per_head[:, i].reshape(num_heads * head_dim, *weight.shape[1:])
-            for i, part in enumerate("qkv")}
+    if layout not in QKV_LAYOUTS:
+        raise ValueError(f"QKV layout '{layout}': known are {', '.join(QKV_LAYOUTS)}")
+    kv = num_heads if layout == "neox" or num_kv_heads is None else num_kv_heads
+    rows, rest = weight.shape[0], weight.shape[1:]
+    per_kv = num_heads // kv if kv and num_heads % kv == 0 else 0
+    if not per_kv or rows % (num_heads + 2 * kv):
+        raise ValueError(f"QKV tensor with {rows} rows does not split into {num_heads} query and "
+                         f"2 x {kv} key/value heads")
+    head_dim = rows // (num_heads + 2 * kv)
+    if layout == "stacked":
+        q, k, v = weight.split([num_heads * head_dim, kv * head_dim, kv * head_dim])
+        return {"q": q, "k": k, "v": v}
+    grouped = weight.reshape(kv, per_kv + 2, head_dim, *rest)  # 'neox': kv = heads, one q per group
+    return {"q": grouped[:, :per_kv].reshape(num_heads * head_dim, *rest),
+            "k": grouped[:, per_kv].reshape(kv * head_dim, *rest),
+            "v": grouped[:, per_kv + 1].reshape(kv * head_dim, *rest)}
 
 
 # names that transformers gives a module's parameter but not the checkpoint file: the table uses
@@ -124,6 +139,41 @@ def checkpoint_name(name: str, model_type: str | None = None) -> str:
     return _FILE_NAMES.get(model_type or "", {}).get(name, name)
 
 
-def qkv_layout(model_type: str | None) -> str:
-    """How a fused QKV weight is laid out: 'gpt2' (Conv1D column blocks) or 'neox' (per head)."""
-    return "gpt2" if model_type == "gpt2" else "neox"
+QKV_LAYOUTS = ("gpt2", "neox", "stacked", "grouped")
+
+
+@dataclass(frozen=True)
+class FusedQKV:
+    """How a model's fused QKV weight splits: its layout (None: not known, so not split), the
+    query heads and the key/value heads."""
+
+    layout: str | None
+    num_heads: int | None
+    num_kv_heads: int | None
+
+
+def fused_qkv(model_type: str | None, config=None) -> FusedQKV:
+    """The fused-QKV facts of a model from its config (a config.json dict or a transformers
+    config): which layout per architecture, read from the same fields transformers reads.
+    No model_type (a bare state dict) is GPT-NeoX's layout; an architecture not listed here is
+    not split (its rows could be in any order)."""
+    config = config.to_dict() if hasattr(config, "to_dict") else dict(config or {})
+    heads = next((config[k] for k in ("num_attention_heads", "n_head", "n_heads") if config.get(k)), None)
+    layout, kv = {"gpt2": "gpt2", "gpt_neox": "neox", "bloom": "neox", None: "neox"}.get(model_type), heads
+    if model_type == "falcon":
+        if config.get("new_decoder_architecture"):
+            layout, kv = "grouped", config.get("num_kv_heads") or heads
+        else:
+            layout, kv = ("stacked", 1) if config.get("multi_query", True) else ("neox", heads)
+    elif model_type == "gpt_bigcode":
+        layout, kv = ("stacked", 1) if config.get("multi_query", True) else ("neox", heads)
+    elif model_type == "phi3":
+        layout, kv = "stacked", config.get("num_key_value_heads") or heads
+    elif model_type == "mpt":
+        layout, kv = "stacked", (config.get("attn_config") or {}).get("kv_n_heads") or heads
+    return FusedQKV(layout, heads, kv)
+
+
+def qkv_layout(model_type: str | None, config=None) -> str | None:
+    """How a fused QKV weight is laid out (QKV_LAYOUTS; None: not known), see fused_qkv."""
+    return fused_qkv(model_type, config).layout

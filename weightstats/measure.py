@@ -45,7 +45,7 @@ from scalefit.errors import InputError, a_type
 from scalefit.options import nonnegative_int, positive_int, torch_device
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
-from scalefit.weightstats.groups import (NO_LAYER, checkpoint_name, is_weight_tensor, qkv_layout,
+from scalefit.weightstats.groups import (NO_LAYER, FusedQKV, checkpoint_name, fused_qkv, is_weight_tensor,
                                          split_qkv, tensor_role)
 from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
                                           quantiles, shape_stats)
@@ -88,7 +88,7 @@ class _Source:
     names: list[str]
     fetch: Callable[[str], torch.Tensor]
     model_type: str | None = None
-    num_heads: int | None = None
+    qkv: FusedQKV = field(default_factory=lambda: fused_qkv(None))
 
 
 def _safetensors_files(folder: Path) -> list[Path]:
@@ -127,15 +127,15 @@ def _from_files(files: list[Path], config: dict) -> _Source:
         with safe_open(str(where[name]), framework="pt") as fh:
             return fh.get_tensor(name)
 
-    return _Source(list(where), fetch, config.get("model_type"), config.get("num_attention_heads"))
+    return _Source(list(where), fetch, config.get("model_type"), fused_qkv(config.get("model_type"), config))
 
 
 def _open_source(source, num_heads: int | None) -> _Source:
     if isinstance(source, torch.nn.Module):
         params = dict(source.named_parameters())
         config = getattr(source, "config", None)
-        src = _Source(list(params), lambda name: params[name].detach(),
-                      getattr(config, "model_type", None), getattr(config, "num_attention_heads", None))
+        model_type = getattr(config, "model_type", None)
+        src = _Source(list(params), lambda name: params[name].detach(), model_type, fused_qkv(model_type, config))
     elif isinstance(source, Mapping):
         tensors = named_weights(source)
         src = _Source(list(tensors), lambda name: tensors[name])
@@ -160,8 +160,9 @@ def _open_source(source, num_heads: int | None) -> _Source:
     else:
         raise InputError(f"weight statistics: cannot read weights from {a_type(source)} (give an "
                          f"nn.Module, a state dict {STATE_DICT}, a checkpoint folder or a .safetensors file)")
-    if num_heads is not None:
-        src.num_heads = num_heads
+    if num_heads is not None:  # the caller's count of query heads (key/value heads: the config's, else as many)
+        kv = src.qkv.num_kv_heads if src.qkv.num_heads == num_heads else num_heads
+        src.qkv = FusedQKV(src.qkv.layout, num_heads, kv)
     return src
 
 
@@ -227,10 +228,10 @@ def _parts(name: str, tensor: torch.Tensor, src: _Source, split: bool):
     role = tensor_role(name)
     yield name, role.group, role.layer, tensor
     if split and role.group == "attn_qkv" and tensor.ndim >= 2:
-        layout = qkv_layout(src.model_type)
-        if layout == "neox" and not src.num_heads:
+        qkv = src.qkv
+        if qkv.layout is None or (qkv.layout != "gpt2" and not qkv.num_heads):
             return
-        for part, sub in split_qkv(tensor, src.num_heads or 1, layout).items():
+        for part, sub in split_qkv(tensor, qkv.num_heads or 1, qkv.layout, qkv.num_kv_heads).items():
             yield f"{name}[{part}]", f"attn_{part}", role.layer, sub
 
 
@@ -244,8 +245,9 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     tensor or numpy array} (for one tensor's statistics, `tensor_stats`). `device`
     (e.g. "cuda"; "auto": a GPU where there is one) moves each tensor there for the
     computation; None keeps it where it is.
-    `num_heads` (read from the model's config when there is one) lets a fused GPT-NeoX QKV be
-    split into Q, K, V. Group rows have tensor "*" (see the module docstring for the stats).
+    `num_heads` (read from the model's config when there is one) lets a fused QKV be split
+    into Q, K, V (a state dict's as GPT-NeoX's; an architecture whose layout groups.fused_qkv
+    does not know is measured whole). Group rows have tensor "*" (see the module docstring for the stats).
     """
     step = nonnegative_int("step", step)  # the table's step: a whole number >= 0, as in every table
     if num_heads is not None:

@@ -174,9 +174,10 @@ def _tensor_seed(seed: int, name: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
 
 
-def _splits(values: torch.Tensor, heads: int, layout: str) -> bool:
-    """Whether a fused QKV tensor splits into q, k, v for this many heads."""
-    return values.shape[-1 if layout == "gpt2" else 0] % (3 * (1 if layout == "gpt2" else heads)) == 0
+def _splits(values: torch.Tensor, heads: int, layout: str | None) -> bool:
+    """Whether a fused QKV tensor splits into q, k, v for this many heads (join_qkv rebuilds the
+    GPT-NeoX and GPT-2 layouts only: another is drawn whole)."""
+    return layout in ("gpt2", "neox") and values.shape[-1 if layout == "gpt2" else 0] % (3 * (1 if layout == "gpt2" else heads)) == 0
 
 
 def _flat(values) -> torch.Tensor:
