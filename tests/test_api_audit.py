@@ -673,3 +673,59 @@ def test_warmup_study_takes_one_panel_as_the_command_writes_it():
     assert checked_panels(("t_nu", "attn_out")) == [("t_nu", "attn_out")]
     assert checked_panels(["t_nu/attn_out", ("t_nu", "attn_out"), "sv_max/mlp_in"]) == [
         ("t_nu", "attn_out"), ("sv_max", "mlp_in")]
+
+
+# ---- what a notebook's DataFrame looks like -----------------------------------------------------
+
+def test_a_table_with_its_keys_in_the_index_is_read_as_columns(grid):
+    """A DataFrame indexed by (model, run), as a groupby or set_index leaves it, raised pandas'
+    TypeError 'Setting a MultiIndex dtype to anything other than object is not supported' in
+    pair_losses and run_downstream; set_index('model') hid the model column the pairs key on.
+    The index levels are columns again, as read_table makes a Parquet file's named index."""
+    from scalefit import pair_losses, run_downstream
+    plain = pair_losses(grid, "loss_prose_test", "loss_code_test")
+    for indexed in (grid.set_index(["model", "run"]), grid.set_index("model"),
+                    grid.set_index("model", drop=False)):
+        pairs = pair_losses(indexed, "loss_prose_test", "loss_code_test")
+        assert pairs.pairs["model"].tolist() == plain.pairs["model"].tolist()
+    down = run_downstream(grid.set_index(["model", "run"]), "loss_prose_test", "loss_code_test",
+                          n_bootstrap=0)
+    assert down.fit.values() == run_downstream(grid, "loss_prose_test", "loss_code_test",
+                                               n_bootstrap=0).fit.values()
+
+
+def test_a_column_named_twice_is_named(grid):
+    """pd.concat([a, b], axis=1) of tables sharing a column gave one name two columns: the value
+    check read both at once and raised pandas' TypeError 'arg must be a list, tuple, 1-d array, or
+    Series' (join_checkpoints, stat_trajectory), or a function went on with one of them."""
+    from scalefit import join_checkpoints, pair_losses
+    twice = pd.concat([grid, grid[["loss_code_test"]] + 1.0], axis=1)
+    with pytest.raises(InputError, match="column 'loss_code_test' appears 2 times; a table "
+                                         "names each column once"):
+        pair_losses(twice, "loss_prose_test", "loss_code_test")
+    evals = pd.DataFrame({"model": ["a", "a"], "step": [0, 1], "dataset": "val",
+                          "metric": "loss", "value": [5.0, 4.0]})
+    with pytest.raises(InputError, match="evals: column 'value' appears 2 times"):
+        join_checkpoints(pd.concat([evals, evals[["value"]]], axis=1))
+
+
+def test_a_long_table_without_values_is_named():
+    """join_checkpoints of evaluation rows without a 'value' column raised pandas' KeyError
+    'value'."""
+    from scalefit import join_checkpoints
+    evals = pd.DataFrame({"model": ["a", "a"], "step": [0, 1], "dataset": "val", "metric": "loss",
+                          "loss": [5.0, 4.0]})
+    with pytest.raises(InputError, match="join: column 'value' is missing"):
+        join_checkpoints(evals)
+
+
+@pytest.mark.parametrize("step, said", [("a", "step 'a' is not a number"),
+                                        ([1, float("nan")], "step nan is not finite"),
+                                        (float("inf"), "step inf is not finite")])
+def test_lr_at_step_refuses_a_step_that_is_not_a_number(step, said):
+    """lr_at_step(schedule, 'a') raised numpy's 'could not convert string to float'; a nan step
+    gave LR nan and an infinite one the floor, without a word."""
+    from scalefit import LRSchedule
+    from scalefit.schedule import lr_at_step
+    with pytest.raises(InputError, match=f"lr_at_step: {said}"):
+        lr_at_step(LRSchedule(0.004, 24, 2400), step)

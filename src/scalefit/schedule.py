@@ -37,6 +37,9 @@ class LRSchedule:
     A decaying style with decay_steps 0 (the default) drops to the floor right after the warmup:
     that warns. A warmup past decay_steps is allowed here (the laws build such schedules for runs
     shorter than their minimum warmup); a suite spec refuses both.
+
+    peak: the peak LR; warmup_steps, decay_steps: optimizer steps. The LR at step(s) n is
+    ``scalefit.schedule.lr_at_step(schedule, n)`` (a float, or an array for an array of steps).
     """
 
     peak: float
@@ -84,7 +87,14 @@ class LRSchedule:
 
 def lr_at_step(schedule: LRSchedule, step):
     """Learning rate at optimizer step(s) (>= 0), as GPT-NeoX's AnnealingLR computes it."""
-    n = np.asarray(step, dtype=float)
+    try:
+        n = np.asarray(step, dtype=float)
+    except (TypeError, ValueError):  # 'a' was numpy's 'could not convert string to float'
+        raise InputError(f"lr_at_step: step {step!r:.40} is not a number; a step is a whole "
+                         "number >= 0") from None
+    if not np.all(np.isfinite(n)):  # nan and None gave LR nan, inf the floor, without a word
+        raise InputError(f"lr_at_step: step {n[~np.isfinite(n)].flat[0]:g} is not finite; a step "
+                         "is a whole number >= 0")
     if np.any(n < 0):  # the warmup ramp would give a negative LR there
         raise InputError(f"lr_at_step: step {float(np.min(n)):g} is negative; a step is a whole "
                          "number >= 0")

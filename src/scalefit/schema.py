@@ -60,7 +60,10 @@ def checkpoints_text(n: int) -> str:
 def numeric_values(rows: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
     """``rows`` with ``value`` as floats, NaN where a cell is missing or infinite (a measurement
     that is undefined there, e.g. the kurtosis of an all-zero bias at step 0); a cell holding
-    text is an InputError naming its row."""
+    text is an InputError naming its row, as is a table without a ``value`` column."""
+    if "value" not in rows:  # was pandas' KeyError 'value'
+        raise InputError(f"{source}: column 'value' is missing (a long table holds each "
+                         f"measurement's number in 'value'; columns: {', '.join(map(str, rows.columns))})")
     raw = rows["value"]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     text = np.isnan(values) & raw.notna().to_numpy()

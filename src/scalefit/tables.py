@@ -47,11 +47,11 @@ def as_table(table, source: str | None) -> tuple[pd.DataFrame, str | None]:
     """(a DataFrame, its name): a path is read, and named by itself; a list of row dicts or a
     dict of columns becomes a DataFrame (``pd.DataFrame``); anything else is an InputError saying
     what is accepted. Every function that takes a table argument reads it through here."""
+    name = source or "table"
     if isinstance(table, pd.DataFrame):
-        return table, source
+        return frame_columns(table, name), source
     if isinstance(table, (str, os.PathLike)):
         return read_table(table), str(table)
-    name = source or "table"
     if isinstance(table, list):
         odd = next((row for row in table if not isinstance(row, Mapping)), None)
         if odd is not None:
@@ -63,6 +63,29 @@ def as_table(table, source: str | None) -> tuple[pd.DataFrame, str | None]:
         return pd.DataFrame(table), source
     except (ValueError, TypeError) as exc:  # columns of different lengths, all scalars, ...
         raise InputError(f"{name}: not a table ({exc}); pass {TABLE_FORMS}") from None
+
+
+def frame_columns(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A notebook's DataFrame with its data in columns, as ``read_table`` gives a file's: named
+    index levels (``df.set_index('model')``, a groupby's keys) become columns again, as a
+    Parquet file's named index does (a MultiIndex raised pandas' TypeError 'Setting a MultiIndex
+    dtype', and ``set_index('model')`` hid the model column); a column name given twice
+    (``pd.concat([a, b], axis=1)``) is an InputError naming it, since a check of that column
+    read two columns at once and failed with pandas' TypeError."""
+    names = [n for n in df.index.names if n is not None]
+    if names or isinstance(df.index, pd.MultiIndex):
+        levels = [n for n in names if n not in df.columns]  # set_index(drop=False) keeps them
+        df = df.reset_index(level=levels) if levels else df
+        if not isinstance(df.index, pd.RangeIndex) and (
+                isinstance(df.index, pd.MultiIndex) or df.index.name is not None):
+            df = df.reset_index(drop=True)  # unnamed or repeated levels: no data of their own
+    twice = df.columns[df.columns.duplicated()]
+    if len(twice):
+        column = twice[0]
+        raise InputError(f"{name}: column '{column}' appears {int((df.columns == column).sum())} "
+                         "times; a table names each column once (rename or drop the copies, "
+                         "e.g. df.loc[:, ~df.columns.duplicated()] keeps the first)")
+    return df
 
 
 def _read(path) -> pd.DataFrame:
