@@ -170,7 +170,9 @@ def plan(opts: EvalOptions):
     digests = {d.name: content_digest(d.path) for d in datasets}
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
         if m.table == "evals":
-            m.options = {"--suite": suite_identity(suite), "--dtype": str(dtype).replace("torch.", ""),
+            # the device's kind too: cpu and cuda sum in other orders (the last bits differ)
+            m.options = {"--suite": suite_identity(suite), "--device": device.type,
+                         "--dtype": str(dtype).replace("torch.", ""),
                          "--max-tokens": opts.max_tokens, "--context": context, "--stride": opts.stride}
             if m.name.startswith("tasks"):
                 m.options.update({"--task-limit": opts.task_limit, "--num-fewshot": opts.num_fewshot,

@@ -1,0 +1,63 @@
+"""A sweep folder holds results of one setting: a resume or merge with another device, another
+source for a task of the same name or another tokenizer is refused (exit 2, one line naming
+the option and both values), never mixed into the table."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+from click.testing import CliRunner  # noqa: E402
+from tinysuite import cached_tiny_suite  # noqa: E402
+
+from scalefit.cli import main  # noqa: E402
+
+
+def eval_args(out, *extra, steps="8"):
+    suite = cached_tiny_suite()
+    return ["eval", "--suite", str(suite), "--device", "cpu", "--dataset", f"val={suite.parent / 'data' / 'val.txt'}",
+            "--max-tokens", "100", "--models", "tiny-a", "--steps", steps, "--threads", "1", "--no-progress",
+            "--out", str(out), *extra]
+
+
+def one_line_exit_2(result, message):
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """tiny-a step 8 on val, on the CPU."""
+    out = tmp_path_factory.mktemp("settings") / "cpu"
+    result = CliRunner().invoke(main, eval_args(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def as_if_measured_on(folder, device):
+    """The folder as a sweep on `device` (float32) records it: its measurements.json says so."""
+    path = folder / "measurements.json"
+    known = json.loads(path.read_text())
+    path.write_text(json.dumps({name: {**options, "--device": device} for name, options in known.items()}))
+
+
+def test_a_resume_on_another_device_is_refused(measured, tmp_path):
+    assert json.loads((measured / "measurements.json").read_text())["loss:val"]["--device"] == "cpu"
+    gpu = tmp_path / "gpu"
+    shutil.copytree(measured, gpu)
+    as_if_measured_on(gpu, "cuda")
+    one_line_exit_2(CliRunner().invoke(main, eval_args(gpu, steps="0,8")),
+                    f"--device cpu: {gpu} was measured with --device cuda (loss:val)")
+    assert set(pd.read_parquet(gpu / "evals.parquet")["step"]) == {8}  # nothing measured beside it
+
+
+def test_a_merge_of_shards_on_other_devices_is_refused(measured, tmp_path):
+    shard = tmp_path / "shard"
+    assert CliRunner().invoke(main, eval_args(shard, steps="0")).exit_code == 0
+    as_if_measured_on(shard, "cuda")
+    result = CliRunner().invoke(main, ["eval", "merge", str(measured), str(shard), "--out", str(tmp_path / "m")])
+    one_line_exit_2(result, f"eval merge: loss:val was measured with --device cpu in {measured} and cuda in {shard}")
