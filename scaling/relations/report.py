@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
+from scalefit.scaling.interval_text import interval_ends, interval_text, value_at_interval
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
 from scalefit.scaling.outputs import files_section, provenance_lines
 from scalefit.scaling.relations.resampling import UNIT
@@ -42,13 +43,14 @@ def params_frame(out: dict) -> pd.DataFrame:
 
 def params_text_frame(out: dict) -> pd.DataFrame:
     """params_frame as the terminal prints it, for report.md: the value to the digits its
-    interval supports, a spread to 2 digits, the interval's ends to 5 (the report printed the
-    ends to 4 digits beside the terminal's 5: [1.217, 5.566] there, [1.2169, 5.5655] here)."""
+    interval supports, a spread to 2 digits, the interval's ends to the interval's own precision
+    (interval_text; both printed 5 digits, [0.62315, 5.2856] for an interval 4.7 wide)."""
     frame = params_frame(out)
     frame["value"] = [_judged(name, p, out)[0] for name, p in out["params"].items()]
-    for column, spec in (("stderr", ".2g"), ("stderr_fit", ".2g"), ("ci95_lo", ".5g"),
-                         ("ci95_hi", ".5g")):
-        frame[column] = [_fmt(v, spec) for v in frame[column]]
+    for column in ("stderr", "stderr_fit"):
+        frame[column] = [_fmt(v, ".2g") for v in frame[column]]
+    ends = [interval_ends(*p["ci95"], p["value"]) for p in out["params"].values()]
+    frame["ci95_lo"], frame["ci95_hi"] = [e[0] for e in ends], [e[1] for e in ends]
     return frame
 
 
@@ -100,9 +102,11 @@ def prediction_lines(pr: dict) -> list[str]:
     kind = pr.get("kind", "prediction")
     distance = (f"{pr['times_largest_run']:.3g}x the largest fitted run's compute" if "times_largest_run" in pr
                 else f"fitted x {_fmt(pr['x_range'][0])} to {_fmt(pr['x_range'][1])}" if "x_range" in pr else "")
-    lines = [f"{kind} at {where}{f' ({distance})' if distance else ''}: {_fmt(pr['value'])}  95% CI of "
-             f"the curve [{_fmt(pr['ci95'][0])}, {_fmt(pr['ci95'][1])}], 95% prediction interval "
-             f"of an observed value [{_fmt(pr['pi95'][0])}, {_fmt(pr['pi95'][1])}]"]
+    # the value to its curve interval's precision, each interval's ends to its own
+    lines = [f"{kind} at {where}{f' ({distance})' if distance else ''}: "
+             f"{value_at_interval(pr['value'], *pr['ci95'])}  95% CI of "
+             f"the curve {interval_text(*pr['ci95'], pr['value'])}, 95% prediction interval "
+             f"of an observed value {interval_text(*pr['pi95'], pr['value'])}"]
     missed = [(name, pr[key]) for name, key in (("its 95% CI of the curve", "ci95"),
                                                  ("its 95% prediction interval", "pi95"))
                if outside(pr["value"], pr.get(key))]
@@ -173,8 +177,8 @@ def downstream_text(out: dict) -> str:
         shown, status = _judged(name, p, out)
         spread = ("  bootstrap 95% CI" if bootstrapped else
                   f"  stderr {_fmt(p['stderr'], '.2g'):>8s}  95% CI")
-        lines.append(f"  {name:6s} {shown:>10s}{spread} [{_fmt(p['ci95'][0])}, "
-                     f"{_fmt(p['ci95'][1])}]" + (f"  {status}" if status else ""))
+        lines.append(f"  {name:6s} {shown:>10s}{spread} {interval_text(*p['ci95'], p['value'])}"
+                     + (f"  {status}" if status else ""))
     if not bootstrapped:
         lines += unbootstrapped_lines(out)
     if "prediction" in out:
@@ -189,7 +193,7 @@ def downstream_text(out: dict) -> str:
             extra = (f"  baseline {100 * p['baseline_relative_error']:+.2f}%"
                      if "baseline_relative_error" in p else "")
             size = f"N={p['params']:.3g} D={p['tokens']:.3g} " if "params" in p else ""
-            pi = (f" PI [{p['pi95_lo']:.4f}, {p['pi95_hi']:.4f}]"
+            pi = (f" PI {interval_text(p['pi95_lo'], p['pi95_hi'], p['predicted'])}"
                   + ("" if p["inside_pi95"] else " outside") if "pi95_lo" in p else "")
             if not math.isfinite(p["predicted"]):  # x at or below E_x
                 lines.append(f"  {size}x={p['x']:.4f} y={p['y']:.4f} no prediction (x at or "

@@ -1,0 +1,70 @@
+"""An interval printed to the precision it has: its ends to the decimal place of its width's second
+significant digit ([0.26, 1.15] for kappa's 0.259..1.152, not [0.25902, 1.152]), so that no end
+claims digits the interval itself says are noise. One rule for every relation and trajectory
+command's text and report."""
+from __future__ import annotations
+
+import math
+
+WIDTH_DIGITS = 2  # significant digits of the width that the ends keep
+MAX_DIGITS = 6  # never more significant digits than this, however narrow the interval
+MORE_DIGITS = 3  # digits added, at most, so that the rounded ends still hold the estimate
+
+
+def _finite(v) -> bool:
+    return v is not None and math.isfinite(float(v))
+
+
+def place(lo, hi) -> int | None:
+    """The exponent of the last digit an interval's ends keep (-2: hundredths); None when the
+    interval has no width to read a precision from (an end missing, or lo == hi)."""
+    if not (_finite(lo) and _finite(hi)) or not float(hi) - float(lo) > 0:
+        return None
+    return math.floor(math.log10(float(hi) - float(lo))) - (WIDTH_DIGITS - 1)
+
+
+def at_place(value, exponent: int | None, sign: bool = False) -> str:
+    """``value`` rounded to the digit 10**exponent, trailing zeros kept (5.30, not 5.3): '-' for
+    None or NaN, '0' for a value under half that digit, 4 significant digits with no exponent."""
+    if not _finite(value):
+        return "-"
+    value = float(value)
+    plus = "+" if sign else ""
+    if exponent is None:
+        return format(value, f"{plus}.4g")
+    if value == 0 or abs(value) < 0.5 * 10.0 ** exponent:
+        return f"{plus}0" if sign else "0"
+    digits = math.floor(math.log10(abs(value))) - exponent + 1
+    digits = min(max(digits, 1), MAX_DIGITS)
+    text = format(value, f"{plus}#.{digits}g")
+    mantissa, _, power = text.partition("e")
+    return mantissa.rstrip(".") + (f"e{power}" if power else "")
+
+
+def interval_ends(lo, hi, value=None, sign: bool = False) -> tuple[str, str]:
+    """(lo, hi) as text, to the interval's precision (``place``); where rounding would put an
+    estimate that the interval holds outside the printed ends, a digit more, up to MORE_DIGITS."""
+    exponent = place(lo, hi)
+    if exponent is not None and _finite(value) and float(lo) <= float(value) <= float(hi):
+        for _ in range(MORE_DIGITS):
+            shown = [float(at_place(v, exponent)) for v in (lo, hi)]
+            if shown[0] <= float(value) <= shown[1]:
+                break
+            exponent -= 1
+    return at_place(lo, exponent, sign), at_place(hi, exponent, sign)
+
+
+def interval_text(lo, hi, value=None, sign: bool = False) -> str:
+    """'[lo, hi]' to the interval's precision; '[-, -]' where an end is missing."""
+    a, b = interval_ends(lo, hi, value, sign)
+    return f"[{a}, {b}]"
+
+
+def value_at_interval(value, lo, hi) -> str:
+    """An estimate to the precision of its interval (the interval's place), with one significant
+    digit at least (2e+03 beside [-4.8e+05, 4.9e+05], not 0), or 4 significant digits where the
+    interval gives none."""
+    exponent = place(lo, hi)
+    if exponent is not None and _finite(value) and float(value) != 0:
+        exponent = min(exponent, math.floor(math.log10(abs(float(value)))))
+    return at_place(value, exponent)
