@@ -298,6 +298,9 @@ def evaluate(opts: EvalOptions) -> SweepResult:
     if executor is not None and opts.device in (None, "auto") and executor.gpus() >= 1:
         # the driver may have no GPU while the cluster's workers do: each worker picks CUDA
         device, dtype = "cuda", (dtype if opts.dtype not in (None, "auto") else torch.bfloat16)
+        for m in measurements:  # recorded as the workers measure, not as this driver would have
+            if "--dtype" in m.options:
+                m.options.update({"--device": "cuda", "--dtype": str(dtype).replace("torch.", "")})
     options = {k: v for k, v in vars(opts).items() if k not in ("progress",)}
     meta = run_metadata(device=device, dtype=dtype, seed=opts.seed, options=options, suite=suite.name,
                         grid_size=len(grid), shard=shard)

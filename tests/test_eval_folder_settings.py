@@ -61,3 +61,43 @@ def test_a_merge_of_shards_on_other_devices_is_refused(measured, tmp_path):
     as_if_measured_on(shard, "cuda")
     result = CliRunner().invoke(main, ["eval", "merge", str(measured), str(shard), "--out", str(tmp_path / "m")])
     one_line_exit_2(result, f"eval merge: loss:val was measured with --device cpu in {measured} and cuda in {shard}")
+
+
+class GpuCluster:
+    """A Ray cluster whose workers have a GPU, as `evaluate` sees it; it measures here, on the CPU
+    in bfloat16 (what a worker does on its GPU by default)."""
+
+    def describe(self):
+        return "ray:gpu-cluster"
+
+    def gpus(self):
+        return 1.0
+
+    def run(self, pending, measurements, out_dir, *, load, cleanup, on_duplicate, tracker):
+        from scalefit.sweep.checkpoints import load_checkpoint
+        from scalefit.sweep.engine import measure_checkpoint
+
+        for info in pending:
+            outcome = measure_checkpoint(info, measurements, out_dir, on_duplicate=on_duplicate,
+                                         load=lambda i: load_checkpoint(i, "cpu", "bfloat16"))
+            tracker.finished(outcome, info)
+
+    def close(self):
+        pass
+
+
+def test_a_gpu_cluster_sweep_records_what_its_workers_measure_with(monkeypatch, tmp_path):
+    """With --executor ray on a cluster with GPUs, the workers measure on CUDA in bfloat16, but the
+    folder recorded the driver's CPU float32: a local resume on the CPU then added float32 rows."""
+    from scalefit.sweep import executors
+
+    monkeypatch.setattr(executors, "parse_executor", lambda text, **kw: GpuCluster())
+    args = eval_args(tmp_path / "o", "--executor", "ray")
+    args = [a for a in args if a not in ("--device", "cpu")]  # auto: each worker picks CUDA
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "o" / "measurements.json").read_text())["loss:val"]
+    assert (recorded["--device"], recorded["--dtype"]) == ("cuda", "bfloat16")
+    monkeypatch.undo()
+    one_line_exit_2(CliRunner().invoke(main, eval_args(tmp_path / "o", steps="0,8")),
+                    f"--device cpu: {tmp_path / 'o'} was measured with --device cuda (loss:val)")
