@@ -34,16 +34,25 @@ def count_parameters(shapes) -> tuple[int, int] | None:
 
 
 def checkpoint_shapes(folder=None, model=None) -> dict | None:
-    """{tensor name: shape} from the folder's safetensors headers, else from a loaded model's
-    parameters (a pickle .bin checkpoint loaded with --allow-bin); None when neither has any."""
-    files = sorted(Path(folder).glob("*.safetensors")) if folder and Path(folder).is_dir() else []
-    if folder and Path(folder).suffix == ".safetensors" and Path(folder).is_file():
+    """{tensor name: shape} from the headers of the folder's weight files (those its index
+    names, as weight statistics reads them), else from a loaded model's parameters (a pickle .bin
+    checkpoint loaded with --allow-bin); None when neither has any or a file cannot be read."""
+    from scalefit.errors import InputError
+    from scalefit.weightstats.measure import safetensors_files
+
+    files = []
+    if folder and Path(folder).is_dir():
+        try:
+            files = safetensors_files(Path(folder))  # the files weight statistics read, no other
+        except InputError:  # no safetensors (a pickle .bin checkpoint)
+            files = []
+    elif folder and Path(folder).suffix == ".safetensors" and Path(folder).is_file():
         files = [Path(folder)]
     shapes = {}
     for path in files:
         try:
             shapes.update({name: spec["shape"] for name, spec in _header(path)[1].items()})
-        except (OSError, ValueError, KeyError):  # a damaged header: the loader has said so
+        except (OSError, ValueError, KeyError):  # a damaged header or missing shard: the loader says so
             return None
     if not shapes and hasattr(model, "named_parameters"):
         shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}

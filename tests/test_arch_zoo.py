@@ -226,3 +226,89 @@ def _as_the_forward_reads(arch, w, heads, kv):
                 "v": grouped[:, -1].reshape(-1, w.shape[1])}
     # falcon, starcoder (multi-query), phi3, mpt: split([heads, kv, kv] * head_dim)
     return dict(zip("qkv", w.split([heads * head_dim, kv * head_dim, kv * head_dim])))
+
+
+# ---- storage: shards, a stray copy, half precision -------------------------------------------
+
+MISTRAL_NAMES = (("model.embed_tokens", "tok_embeddings"), ("lm_head", "output"), ("model.norm", "norm"),
+                 ("model.layers", "layers"), ("self_attn.q_proj", "attention.wq"), ("self_attn.k_proj", "attention.wk"),
+                 ("self_attn.v_proj", "attention.wv"), ("self_attn.o_proj", "attention.wo"),
+                 ("mlp.gate_proj", "feed_forward.w1"), ("mlp.down_proj", "feed_forward.w2"),
+                 ("mlp.up_proj", "feed_forward.w3"), ("input_layernorm", "attention_norm"),
+                 ("post_attention_layernorm", "ffn_norm"))
+
+
+def _mistral_name(name: str) -> str:
+    """A Llama tensor's name in Mistral's own consolidated.safetensors."""
+    for hf, own in MISTRAL_NAMES:
+        name = name.replace(hf, own)
+    return name
+
+
+@pytest.fixture(scope="module")
+def stored(zoo, tmp_path_factory):
+    """The untied Llama stored three more ways: fp16 in shards with an index and a stray full
+    copy beside them (as Mistral's repos hold consolidated.safetensors), the same with a shard
+    missing, and bf16 in one file."""
+    from safetensors.torch import load_file, save_file
+
+    model, folder = zoo["llama"]
+    root = tmp_path_factory.mktemp("stored")
+    sharded = root / "sharded"
+    model.to(torch.float16).save_pretrained(sharded, max_shard_size="20KB")
+    model.to(torch.float32)
+    save_file({_mistral_name(k): v for k, v in load_file(folder / "model.safetensors").items()},
+              sharded / "consolidated.safetensors")
+    assert len(list(sharded.glob("model-*.safetensors"))) > 2
+    broken = root / "broken"
+    broken.mkdir()
+    for path in sharded.iterdir():
+        if not path.name.startswith("model-00002-of-"):
+            (broken / path.name).write_bytes(path.read_bytes())
+    half = root / "bf16"
+    model.to(torch.bfloat16).save_pretrained(half)
+    model.to(torch.float32)
+    return {"sharded": sharded, "broken": broken, "bf16": half}
+
+
+def test_shards_are_read_once_each_and_a_stray_copy_is_not_counted(zoo, stored):
+    """Counts and statistics read the shards the index names, every one, and not the stray full
+    copy beside them (which doubled the counts)."""
+    model, folder = zoo["llama"]
+    expected = (model.num_parameters(), model.num_parameters(exclude_embeddings=True) - _output_matrix(model))
+    assert count_parameters(checkpoint_shapes(stored["sharded"])) == expected
+    table = weight_stats_table(stored["sharded"], fit_families=False, spectra=False, groups=False)
+    counts = table[table["stat"] == "count"].set_index("tensor")["value"]
+    assert sorted(counts.index) == sorted(n for n, _ in model.named_parameters())
+    assert counts.sum() == model.num_parameters()
+
+
+def test_a_missing_shard_is_named(stored, tmp_path):
+    """A shard the index names but the folder lacks: one line naming it from the statistics (the
+    sweep records it as that checkpoint's failure, exit 1 as for any failed checkpoint), and no
+    parameter count from the shards that are there."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    from scalefit.errors import InputError
+
+    missing = next(p for p in (stored["sharded"]).glob("model-00002-of-*.safetensors")).name
+    with pytest.raises(InputError, match=f"{missing}: safetensors shard not found"):
+        weight_stats_table(stored["broken"], fit_families=False, spectra=False)
+    assert checkpoint_shapes(stored["broken"]) is None
+    r = CliRunner().invoke(main, ["weights", "--checkpoint", str(stored["broken"]), "--no-families", "--no-spectra",
+                                  "--no-progress", "--out", str(tmp_path / "w")])
+    assert r.exit_code == 1 and f"{missing}: safetensors shard not found" in r.output, r.output
+    assert "Traceback" not in r.output
+
+
+def test_half_precision_statistics_are_those_of_the_stored_values(stored):
+    """A bf16 checkpoint's statistics (moments, quantiles, spectra, fitted families) are those of
+    its stored values in float64: nothing is accumulated in bf16."""
+    from safetensors.torch import load_file
+
+    as_float64 = {k: v.to(torch.float64) for k, v in load_file(stored["bf16"] / "model.safetensors").items()}
+    assert {v.dtype for v in load_file(stored["bf16"] / "model.safetensors").values()} == {torch.bfloat16}
+    got = weight_stats_table(stored["bf16"], groups=False).set_index(["tensor", "stat"])["value"]
+    want = weight_stats_table(as_float64, groups=False).set_index(["tensor", "stat"])["value"]
+    assert got.sort_index().equals(want.sort_index())

@@ -91,7 +91,11 @@ class _Source:
     qkv: FusedQKV = field(default_factory=lambda: fused_qkv(None))
 
 
-def _safetensors_files(folder: Path) -> list[Path]:
+def safetensors_files(folder: Path) -> list[Path]:
+    """The weight files of a checkpoint folder: the shards its model.safetensors.index.json
+    names (listed even where missing, for the reader to name), else model.safetensors, else
+    every *.safetensors; InputError where there is none. A stray copy beside them (Mistral's
+    consolidated.safetensors) is not a weight file of the model."""
     index = folder / "model.safetensors.index.json"
     if index.exists():
         try:
@@ -144,7 +148,7 @@ def _open_source(source, num_heads: int | None) -> _Source:
         if path.is_dir():
             config_path = path / "config.json"
             config = json.loads(config_path.read_text()) if config_path.exists() else {}
-            src = _from_files(_safetensors_files(path), config)
+            src = _from_files(safetensors_files(path), config)
         elif path.suffix == ".safetensors":
             config_path = path.parent / "config.json"
             config = json.loads(config_path.read_text()) if config_path.exists() else {}
