@@ -2,7 +2,9 @@
 
 `params` is every stored weight, embeddings included (N in Hoffmann et al.); `params_nonembed`
 leaves out the token and position embeddings and the output (unembedding) matrix (N in Kaplan et
-al.), the convention of the shipped Pythia table (`data/suites/pythia.csv`) and the trainer. The
+al.), the convention of the shipped Pythia table (`data/suites/pythia.csv`) and the trainer. That
+is not transformers' `num_parameters(exclude_embeddings=True)`, which leaves out only nn.Embedding
+tables and so keeps an untied output matrix (vocab x width more); tied, the two agree. The
 shapes come from the safetensors headers (no tensor is read); a tied output embedding is stored
 once and counted once, as `model.num_parameters()` does. Buffers that are not weights (rotary
 tables, causal masks) are left out.
