@@ -729,3 +729,18 @@ def test_lr_at_step_refuses_a_step_that_is_not_a_number(step, said):
     from scalefit.schedule import lr_at_step
     with pytest.raises(InputError, match=f"lr_at_step: {said}"):
         lr_at_step(LRSchedule(0.004, 24, 2400), step)
+
+
+def test_a_pyarrow_table_is_read_and_named_by_its_library(grid):
+    """A pyarrow Table (or a polars DataFrame) was refused as 'a Table is not a table' ('a
+    DataFrame is not a table; pass a DataFrame' for polars): a table function reads it through
+    its to_pandas(), and a message on a wrong kind names another library's type with it."""
+    pa = pytest.importorskip("pyarrow")
+    from scalefit import fit_law, pair_losses
+    from scalefit.errors import a_type
+    table = pa.Table.from_pandas(grid)
+    pairs = pair_losses(table, "loss_prose_test", "loss_code_test")
+    assert pairs.pairs.equals(pair_losses(grid, "loss_prose_test", "loss_code_test").pairs)
+    assert a_type(table) == "a pyarrow Table" and a_type(grid) == "a DataFrame"
+    with pytest.raises(InputError, match="runs: got a pyarrow Table; give a DataFrame"):
+        fit_law(table, "chinchilla", n_bootstrap=0)

@@ -28,10 +28,19 @@ def warn(text: str) -> None:
     warnings.warn(text, ScalefitWarning, stacklevel=2)
 
 
+# modules whose types a message names bare ('a DataFrame' is pandas'); another library's type
+# is named with its module, so that a polars DataFrame is not refused as 'a DataFrame'
+BARE_TYPE_MODULES = ("builtins", "__main__", "numpy", "pandas", "torch", "scalefit")
+
+
 def a_type(value) -> str:
-    """'a list', 'an int', 'an ndarray': the type of ``value`` with its article, for messages on a
-    wrong kind."""
-    name = type(value).__name__
+    """'a list', 'an int', 'an ndarray', 'a pyarrow Table': the type of ``value`` with its
+    article, for messages on a wrong kind."""
+    kind = type(value)
+    name = kind.__name__
+    module = (kind.__module__ or "").partition(".")[0]
+    if module and module not in BARE_TYPE_MODULES:
+        name = f"{module} {name}"
     return f"{'an' if name[:1].lower() in 'aeiou' or name.startswith('nd') else 'a'} {name}"
 
 

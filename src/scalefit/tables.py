@@ -52,6 +52,15 @@ def as_table(table, source: str | None) -> tuple[pd.DataFrame, str | None]:
         return frame_columns(table, name), source
     if isinstance(table, (str, os.PathLike)):
         return read_table(table), str(table)
+    if callable(getattr(table, "to_pandas", None)):
+        # a polars DataFrame or a pyarrow Table: 'a DataFrame is not a table; pass a DataFrame'
+        try:
+            frame = table.to_pandas()
+        except Exception as exc:  # another library's error: one line, naming it
+            raise InputError(f"{name}: {a_type(table)}: to_pandas() failed ({exc}); pass "
+                             f"{TABLE_FORMS}") from None
+        if isinstance(frame, pd.DataFrame):
+            return frame_columns(frame, name), source
     if isinstance(table, list):
         odd = next((row for row in table if not isinstance(row, Mapping)), None)
         if odd is not None:
