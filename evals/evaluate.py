@@ -178,8 +178,9 @@ def plan(opts: EvalOptions):
                 m.options.update({"--task-limit": opts.task_limit, "--num-fewshot": opts.num_fewshot,
                                   "--seed": opts.seed})
                 for name, _, path in (t.partition("=") for t in opts.tasks):
-                    if path.strip() and m.name == f"tasks:{name.strip()}":
-                        m.options[f"the content of --tasks {name.strip()}"] = content_digest(path.strip())
+                    if m.name == f"tasks:{name.strip()}":  # a local file's bytes, or lm-eval's task of that name
+                        m.options[f"the content of --tasks {name.strip()}"] = (
+                            content_digest(path.strip()) if path.strip() else f"lm-eval's task {name.strip()}")
             else:
                 d = next((d for d in datasets if m.name == f"loss:{d.name}"), None)
                 if d is not None:

@@ -101,3 +101,24 @@ def test_a_gpu_cluster_sweep_records_what_its_workers_measure_with(monkeypatch, 
     monkeypatch.undo()
     one_line_exit_2(CliRunner().invoke(main, eval_args(tmp_path / "o", steps="0,8")),
                     f"--device cpu: {tmp_path / 'o'} was measured with --device cuda (loss:val)")
+
+
+def test_a_local_task_and_lm_evals_task_of_one_name_do_not_mix(tmp_path, monkeypatch):
+    """A local task NAME=FILE.jsonl recorded its file's content; the same NAME as lm-eval's task
+    recorded nothing to compare, so a resume took the local results as lm-eval's task's and
+    measured lm-eval's task at the new steps beside them."""
+    task = tmp_path / "task.jsonl"
+    task.write_text("".join(json.dumps({"context": f"x = {i}", "choices": [" +1", " -1"], "answer": i % 2}) + "\n"
+                            for i in range(4)))
+    out = tmp_path / "o"
+    base = ["eval", "--suite", str(cached_tiny_suite()), "--models", "tiny-a", "--device", "cpu", "--threads", "1",
+            "--no-progress", "--task-limit", "2", "--out", str(out)]
+    assert CliRunner().invoke(main, [*base, "--steps", "8", "--tasks", f"lambada_openai={task}"]).exit_code == 0
+    from scalefit.evals import downstream
+
+    monkeypatch.setattr(downstream, "check_task_names", lambda names: None)  # lm-eval knows it: no 10-30 s scan
+    result = CliRunner().invoke(main, [*base, "--steps", "0,8", "--tasks", "lambada_openai"])
+    one_line_exit_2(result, f"the content of --tasks lambada_openai changed since {out} was measured "
+                            "(tasks:lambada_openai: blake2b:")
+    assert "then, lm-eval's task lambada_openai now)" in result.stderr
+    assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {8}
