@@ -744,3 +744,16 @@ def test_a_pyarrow_table_is_read_and_named_by_its_library(grid):
     assert a_type(table) == "a pyarrow Table" and a_type(grid) == "a DataFrame"
     with pytest.raises(InputError, match="runs: got a pyarrow Table; give a DataFrame"):
         fit_law(table, "chinchilla", n_bootstrap=0)
+
+
+def test_a_choice_is_read_in_any_case_and_a_typo_gets_the_closest_name():
+    """The plain parser of a choice (options.one_of) that the functions' own checks can share:
+    'Train-To-Test', 'sigmod' and 'olss' were refused by the Python API without the 'did you
+    mean' that the command's NameChoice gives."""
+    from scalefit.options import one_of
+    assert one_of("pairing", " Train-To-Test ", ("train-to-train", "train-to-test")) == "train-to-test"
+    with pytest.raises(InputError, match=r"^relation: 'sigmod' is not one of shifted-power, "
+                                         r"sigmoid; did you mean 'sigmoid'\?$"):
+        one_of("relation", "sigmod", ("shifted-power", "sigmoid"))
+    with pytest.raises(InputError, match=r"^method: '5' is not one of ols, huber$"):
+        one_of("method", 5, ("ols", "huber"))

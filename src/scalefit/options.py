@@ -91,6 +91,20 @@ def fraction(option: str, value) -> float:
     return number
 
 
+def one_of(option: str, value, choices) -> str:
+    """``value`` as one of ``choices``, read in any case with the spaces around it ignored, else
+    one InputError naming ``option``, the closest choice and every one: the plain parser of a
+    choice, as ``NameChoice`` is the command's ('Sigmoid' and 'sigmod' were refused without the
+    'did you mean' the command gives)."""
+    choices = [str(c) for c in choices]
+    text = value.strip().lower() if isinstance(value, str) else None
+    for choice in choices:
+        if text == choice.lower():
+            return choice
+    raise InputError(f"{option}: '{value}' is not one of {', '.join(choices)}"
+                     + suggestion(str(value), choices, cutoff=0.75, otherwise=""))
+
+
 MAX_RESAMPLES = 100_000  # 1e9 resamples asked numpy for 149 GiB (a MemoryError traceback, or the OOM killer)
 
 
