@@ -302,6 +302,19 @@ def test_a_missing_shard_is_named(stored, tmp_path):
     assert "Traceback" not in r.output
 
 
+def test_plot_names_a_missing_shard_before_drawing(stored, tmp_path):
+    """`weights plot --checkpoint` with a shard missing: exit 2 with the shard's name, and no
+    figure of the table drawn first (they were, for seconds, before the histogram failed)."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+
+    r = CliRunner().invoke(main, ["weights", "plot", "--checkpoint", str(stored["broken"]), "--out",
+                                  str(tmp_path / "p")])
+    assert r.exit_code == 2 and "model-00002-of-" in r.output and "Traceback" not in r.output, r.output
+    assert not list((tmp_path / "p").glob("*.png"))
+
+
 def test_half_precision_statistics_are_those_of_the_stored_values(stored):
     """A bf16 checkpoint's statistics (moments, quantiles, spectra, fitted families) are those of
     its stored values in float64: nothing is accumulated in bf16."""

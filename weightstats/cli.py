@@ -42,11 +42,13 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
                                              "(a table from `scalefit weights`)")
     table = checked_steps(table, data_path)
     groups = split_values(groups, "--group", "group", " (e.g. mlp_in,attn_qkv) or leave it out") or None
+    wanted = split_values(stats, "--stat", "statistic", " (e.g. t_nu,alpha) or leave it out") or ["t_nu"]
+    # the checkpoint first: a missing shard or unknown --hist is said before any figure is drawn
+    histogram = histogram_plot(checkpoint, hist_of, out_dir) if checkpoint else []
     files = []
-    for stat in split_values(stats, "--stat", "statistic", " (e.g. t_nu,alpha) or leave it out") or ["t_nu"]:
+    for stat in wanted:
         files += stat_plot(table, stat, out_dir, groups=groups, tensor=tensor, source=data_path)
-    if checkpoint:
-        files += histogram_plot(checkpoint, hist_of, out_dir)
+    files += histogram
     files = [str(f) for f in files]
     if as_json:
         click.echo(dumps({"files": files}))
