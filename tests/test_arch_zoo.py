@@ -9,6 +9,7 @@ one it plays in that architecture.
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
 
@@ -255,8 +256,7 @@ def stored(zoo, tmp_path_factory):
     model, folder = zoo["llama"]
     root = tmp_path_factory.mktemp("stored")
     sharded = root / "sharded"
-    model.to(torch.float16).save_pretrained(sharded, max_shard_size="20KB")
-    model.to(torch.float32)
+    copy.deepcopy(model).to(torch.float16).save_pretrained(sharded, max_shard_size="20KB")
     save_file({_mistral_name(k): v for k, v in load_file(folder / "model.safetensors").items()},
               sharded / "consolidated.safetensors")
     assert len(list(sharded.glob("model-*.safetensors"))) > 2
@@ -266,8 +266,7 @@ def stored(zoo, tmp_path_factory):
         if not path.name.startswith("model-00002-of-"):
             (broken / path.name).write_bytes(path.read_bytes())
     half = root / "bf16"
-    model.to(torch.bfloat16).save_pretrained(half)
-    model.to(torch.float32)
+    copy.deepcopy(model).to(torch.bfloat16).save_pretrained(half)
     return {"sharded": sharded, "broken": broken, "bf16": half}
 
 
@@ -325,3 +324,56 @@ def test_half_precision_statistics_are_those_of_the_stored_values(stored):
     got = weight_stats_table(stored["bf16"], groups=False).set_index(["tensor", "stat"])["value"]
     want = weight_stats_table(as_float64, groups=False).set_index(["tensor", "stat"])["value"]
     assert got.sort_index().equals(want.sort_index())
+
+
+# ---- the loader `scalefit eval` uses ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    """A tiny tokenizer folder for the loader (the zoo's folders hold none)."""
+    from tinysuite import train_tokenizer
+
+    folder = tmp_path_factory.mktemp("tok")
+    train_tokenizer(["def f(x):\n    return x + 1\n" * 20], vocab_size=300).save_pretrained(folder)
+    return folder
+
+
+def _load(folder, tokenizer_dir, **kwargs):
+    from scalefit.sweep.checkpoints import CheckpointInfo, load_checkpoint
+
+    info = CheckpointInfo(model="m", step=0, tokens=0, lr=None, path=str(folder), tokenizer_source=str(tokenizer_dir))
+    return load_checkpoint(info, "cpu", "float32", **kwargs)[0], info
+
+
+@pytest.mark.parametrize("arch", sorted(ROLES))
+def test_eval_loads_each_architecture_and_weights_rows_match_the_folder(zoo, tokenizer_dir, arch):
+    """load_checkpoint gives the saved parameters; the counts filled from it are transformers';
+    `eval --weights` (the loaded model) and `scalefit weights` (the folder) give the same rows."""
+    from scalefit.sweep.params import fill_parameter_counts
+
+    model, folder = zoo[arch]
+    loaded, info = _load(folder, tokenizer_dir)
+    saved = dict(model.named_parameters())
+    assert all(torch.equal(p, saved[n]) for n, p in loaded.named_parameters())
+    fill_parameter_counts(info, loaded)
+    assert (info.params, info.params_nonembed) == (model.num_parameters(), model.num_parameters(
+        exclude_embeddings=True) - _output_matrix(model))
+    order = ["group", "tensor", "stat"]
+    rows = [weight_stats_table(s, fit_families=False, spectra=False).sort_values(order, ignore_index=True)
+            for s in (loaded, folder)]
+    assert rows[0].equals(rows[1])
+
+
+def test_eval_loads_shards_and_a_weights_only_pickle(zoo, stored, tokenizer_dir, tmp_path):
+    """Shards by their index (the stray copy beside them unread), a pytorch_model.bin with
+    --allow-bin (torch.load(weights_only=True)), and a missing shard named by the loader."""
+    model, folder = zoo["llama"]
+    saved = {n: p.to(torch.float16).float() for n, p in model.named_parameters()}
+    loaded, _ = _load(stored["sharded"], tokenizer_dir)
+    assert all(torch.equal(p, saved[n]) for n, p in loaded.named_parameters())
+    (tmp_path / "config.json").write_bytes((folder / "config.json").read_bytes())
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    loaded, _ = _load(tmp_path, tokenizer_dir, allow_bin=True)
+    assert all(torch.equal(p, dict(model.named_parameters())[n]) for n, p in loaded.named_parameters())
+    with pytest.raises(OSError, match="model-00002-of-"):
+        _load(stored["broken"], tokenizer_dir)
