@@ -168,12 +168,14 @@ def plan(opts: EvalOptions):
         raise InputError(f"--out {opts.out_dir}: its tasks were measured together ({joint[0]}) by an earlier "
                          "scalefit, which each task's own results would repeat; measure --tasks into a new --out")
     digests = {d.name: content_digest(d.path) for d in datasets}
+    tokenizers = tokenizer_identities(grid)
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
         if m.table == "evals":
             # the device's kind too: cpu and cuda sum in other orders (the last bits differ)
             m.options = {"--suite": suite_identity(suite), "--device": device.type,
                          "--dtype": str(dtype).replace("torch.", ""),
-                         "--max-tokens": opts.max_tokens, "--context": context, "--stride": opts.stride}
+                         "--max-tokens": opts.max_tokens, "--context": context, "--stride": opts.stride,
+                         **{f"the tokenizer of {model}": identity for model, identity in tokenizers.items()}}
             if m.name.startswith("tasks"):
                 m.options.update({"--task-limit": opts.task_limit, "--num-fewshot": opts.num_fewshot,
                                   "--seed": opts.seed})
@@ -190,6 +192,34 @@ def plan(opts: EvalOptions):
                                       "--train-dataset": opts.train_dataset,
                                       f"the content of --dataset {d.name}": digests[d.name]})
     return suite, grid, measurements, device, dtype, shard
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json",
+                   "special_tokens_map.json")  # what tokenizes (tokenizer_config.json may name its own path)
+
+
+def tokenizer_identities(grid) -> dict[str, str]:
+    """{model: its tokenizer} for the models of `grid` read from local folders: a digest of the
+    tokenizer files of its checkpoints (each step's the same, else an InputError naming two), or,
+    where a checkpoint holds none, of the suite's tokenizer folder (a hub id as it is). A sweep
+    folder records it: results tokenized otherwise are never added to it. Hub checkpoints bring
+    their own tokenizer with each revision and are not read before they download."""
+    found: dict[str, tuple[str, str]] = {}
+    for info in grid:
+        folder = Path(info.path) if info.path else None
+        if folder is not None and any((folder / name).is_file() for name in TOKENIZER_FILES):
+            identity, where = content_digest(folder, TOKENIZER_FILES), f"step {info.step}"
+        elif folder is not None and info.tokenizer_source:  # the loader falls back to the suite's
+            source = Path(info.tokenizer_source)
+            identity = content_digest(source, TOKENIZER_FILES) if source.is_dir() else info.tokenizer_source
+            where = f"step {info.step} (the suite's tokenizer)"
+        else:
+            continue
+        first = found.setdefault(info.model, (identity, where))
+        if first[0] != identity:
+            raise InputError(f"{info.model}: the tokenizer of {where} differs from that of {first[1]} ({identity} "
+                             f"and {first[0]}); one sweep measures a model with one tokenizer: measure them apart")
+    return {model: identity for model, (identity, _) in found.items()}
 
 
 def suite_identity(suite) -> str:

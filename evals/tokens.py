@@ -46,12 +46,15 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def content_digest(path) -> str:
-    """A hash of a dataset's bytes (a file, or every file of a folder with its relative name):
-    what a sweep folder records, so that results of a changed dataset never join older ones."""
+def content_digest(path, names=None) -> str:
+    """A hash of a dataset's bytes (a file, or every file of a folder with its relative name; only
+    the files called `names` where given): what a sweep folder records, so that results of a
+    changed dataset (or tokenizer) never join older ones."""
     path = Path(path)
     digest = hashlib.blake2b(digest_size=12)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if names is not None and path.is_dir():
+        files = [p for p in files if p.parent == path and p.name in names]
     sidecar = path.with_name(path.name + ".json")  # a token file's dtype and counts
     files += [sidecar] if not path.is_dir() and sidecar.is_file() else []
     for f in files:

@@ -122,3 +122,43 @@ def test_a_local_task_and_lm_evals_task_of_one_name_do_not_mix(tmp_path, monkeyp
                             "(tasks:lambada_openai: blake2b:")
     assert "then, lm-eval's task lambada_openai now)" in result.stderr
     assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {8}
+
+
+def suite_copy(root, steps=(0, 8)):
+    """tiny-a's checkpoints at `steps` and the suite spec, in a folder of their own."""
+    suite = cached_tiny_suite()
+    for step in steps:
+        shutil.copytree(suite.parent / "tiny-a" / f"step{step}", root / "tiny-a" / f"step{step}")
+    shutil.copy(suite, root / "suite.toml")
+    return root / "suite.toml"
+
+
+def retokenize(folder):
+    """Another tokenizer of the same size (trained on other text) saved into a checkpoint folder."""
+    from tinysuite import stdlib_documents, train_tokenizer
+
+    train_tokenizer(stdlib_documents(30_000, skip_bytes=2_000_000), 512).save_pretrained(folder)
+
+
+def test_a_resume_after_the_tokenizer_was_replaced_is_refused(tmp_path):
+    """The checkpoints' tokenizer files replaced (same weights, same suite name and folder): the
+    resume tokenized the dataset anew for the new steps and mixed the two tokenizations."""
+    spec, out = suite_copy(tmp_path / "suite"), tmp_path / "o"
+    args = eval_args(out)
+    args[args.index("--suite") + 1] = str(spec)
+    assert CliRunner().invoke(main, args).exit_code == 0
+    for step in (0, 8):
+        retokenize(spec.parent / "tiny-a" / f"step{step}")
+    args[args.index("--steps") + 1] = "0,8"
+    one_line_exit_2(CliRunner().invoke(main, args),
+                    f"the tokenizer of tiny-a changed since {out} was measured (loss:val: blake2b:")
+    assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {8}
+
+
+def test_one_model_with_two_tokenizers_is_refused_up_front(tmp_path):
+    spec = suite_copy(tmp_path / "suite")
+    retokenize(spec.parent / "tiny-a" / "step8")
+    args = eval_args(tmp_path / "o", steps="0,8")
+    args[args.index("--suite") + 1] = str(spec)
+    one_line_exit_2(CliRunner().invoke(main, args), "tiny-a: the tokenizer of step 8 differs from that of step 0 (")
+    assert not (tmp_path / "o").exists()
