@@ -757,3 +757,15 @@ def test_a_choice_is_read_in_any_case_and_a_typo_gets_the_closest_name():
         one_of("relation", "sigmod", ("shifted-power", "sigmoid"))
     with pytest.raises(InputError, match=r"^method: '5' is not one of ols, huber$"):
         one_of("method", 5, ("ols", "huber"))
+
+
+def test_a_csv_of_tab_separated_columns_is_read_by_its_columns(grid, tmp_path):
+    """Tab-separated text saved as .csv read as one column named 'params<TAB>tokens<TAB>loss':
+    every check then said "column 'loss' is missing (columns: params	tokens	loss)"."""
+    from scalefit import fit_law, read_table
+    path = tmp_path / "runs.csv"
+    grid[["params", "tokens", "loss"]].to_csv(path, sep="\t", index=False)
+    table = read_table(path)
+    assert table.columns.tolist() == ["params", "tokens", "loss"]
+    assert fit_law(path, "kaplan", n_bootstrap=0).values() == \
+        fit_law(grid[["params", "tokens", "loss"]], "kaplan", n_bootstrap=0).values()

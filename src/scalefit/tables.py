@@ -140,11 +140,14 @@ def _read(path) -> pd.DataFrame:
 
 def _separator(path) -> str:
     """';' for a CSV whose header holds ';' and no ',' (a spreadsheet's export where ',' is the
-    decimal mark), else ','. Read as ',', its header was one column named 'a;b;c' (every check
-    then said 'column loss is missing (columns: a;b;c)') or its rows a parser error."""
+    decimal mark), a tab for one whose header holds tabs and no ',' (tab-separated text saved as
+    .csv), else ','. Read as ',', its header was one column named 'a;b;c' or 'a<TAB>b<TAB>c'
+    (every check then said 'column loss is missing (columns: a;b;c)') or its rows a parser error."""
     header = pd.read_csv(path, nrows=0)
-    if len(header.columns) == 1 and ";" in str(header.columns[0]):
-        return ";"
+    if len(header.columns) == 1:
+        for sep in (";", "\t"):
+            if sep in str(header.columns[0]):
+                return sep
     return ","
 
 
