@@ -377,3 +377,31 @@ def test_eval_loads_shards_and_a_weights_only_pickle(zoo, stored, tokenizer_dir,
     assert all(torch.equal(p, dict(model.named_parameters())[n]) for n, p in loaded.named_parameters())
     with pytest.raises(OSError, match="model-00002-of-"):
         _load(stored["broken"], tokenizer_dir)
+
+
+def test_buffers_in_hub_style_files_are_not_weights(zoo, tmp_path):
+    """Files as older transformers wrote them to the hub (Pythia's and GPT-2's): causal masks,
+    masked_bias and rotary inv_freq stored beside the weights, GPT-2's names without the
+    'transformer.' prefix. Only the parameters are measured and counted, with the same roles."""
+    from safetensors.torch import load_file, save_file
+
+    for arch, buffers, rename in (
+            ("neox", {"gpt_neox.layers.{i}.attention.bias": torch.ones(1, 1, 8, 8, dtype=torch.bool).tril(),
+                      "gpt_neox.layers.{i}.attention.masked_bias": torch.tensor(-1e9),
+                      "gpt_neox.layers.{i}.attention.rotary_emb.inv_freq": torch.rand(4)}, ""),
+            ("gpt2", {"h.{i}.attn.bias": torch.ones(1, 1, 8, 8).tril(), "h.{i}.attn.masked_bias": torch.tensor(-1e4)},
+             "transformer.")):
+        model, folder = zoo[arch]
+        state = {k.removeprefix(rename): v for k, v in load_file(folder / "model.safetensors").items()}
+        state.update({k.format(i=i): v.clone() for k, v in buffers.items() for i in range(2)})
+        (tmp_path / arch).mkdir()
+        save_file(state, tmp_path / arch / "model.safetensors", metadata={"format": "pt"})
+        (tmp_path / arch / "config.json").write_bytes((folder / "config.json").read_bytes())
+        expected = (model.num_parameters(), model.num_parameters(exclude_embeddings=True) - _output_matrix(model))
+        assert count_parameters(checkpoint_shapes(tmp_path / arch)) == expected
+        table = weight_stats_table(tmp_path / arch, fit_families=False, spectra=False, groups=False, split=False)
+        counts = table[table["stat"] == "count"].set_index("tensor")["value"]
+        assert counts.sum() == model.num_parameters() and len(counts) == len(dict(model.named_parameters()))
+        roles = table.drop_duplicates("tensor").set_index("tensor")["group"]
+        assert all(g == ("bias" if t.endswith(".bias") else ROLES[arch][_BLOCK.sub("", rename + t)])
+                   for t, g in roles.items())
