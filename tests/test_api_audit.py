@@ -769,3 +769,15 @@ def test_a_csv_of_tab_separated_columns_is_read_by_its_columns(grid, tmp_path):
     assert table.columns.tolist() == ["params", "tokens", "loss"]
     assert fit_law(path, "kaplan", n_bootstrap=0).values() == \
         fit_law(grid[["params", "tokens", "loss"]], "kaplan", n_bootstrap=0).values()
+
+
+@pytest.mark.parametrize("orient", ["split", "table", "index"])
+def test_a_json_table_is_read_in_each_of_pandas_layouts(grid, tmp_path, orient):
+    """DataFrame.to_json(orient='split' / 'table') raised pandas' 'All arrays must be of the
+    same length' / 'Mixing dicts with non-Series' (one line, but the file is a table), and
+    orient='index' read transposed: one column per run, so every check said 'loss' is missing."""
+    from scalefit import read_table
+    runs = grid[["params", "tokens", "loss"]]
+    path = tmp_path / "runs.json"
+    runs.to_json(path, orient=orient)
+    pd.testing.assert_frame_equal(read_table(path), runs.reset_index(drop=True), check_dtype=False)

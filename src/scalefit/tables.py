@@ -130,12 +130,29 @@ def _read(path) -> pd.DataFrame:
             obj = json.load(fh)
         if isinstance(obj, dict) and "runs" in obj:
             obj = obj["runs"]
-        return pd.DataFrame(obj)
+        return _json_frame(obj)
     except InputError:
         raise
     except Exception as exc:  # parser errors of every library: one line, naming the file
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: cannot read as {kind}: {msg}") from None
+
+
+def _json_frame(obj) -> pd.DataFrame:
+    """A JSON table in any of pandas' to_json layouts: records or columns (``pd.DataFrame``),
+    'split' ({columns, index, data}), 'table' ({schema, data}) and 'index' (a dict of row
+    dicts keyed by row label). 'split' and 'table' raised pandas' 'All arrays must be of the same
+    length' / 'Mixing dicts with non-Series', and 'index' read transposed (a column per run)."""
+    if isinstance(obj, dict) and {"columns", "data"} <= set(obj) and isinstance(obj["data"], list):
+        return pd.DataFrame(obj["data"], columns=obj["columns"])
+    if isinstance(obj, dict) and {"schema", "data"} <= set(obj) and isinstance(obj["data"], list):
+        frame = pd.DataFrame(obj["data"])
+        index = (obj["schema"] or {}).get("primaryKey") or []
+        return frame.drop(columns=[k for k in index if k == "index" and k in frame])
+    if (isinstance(obj, dict) and obj and all(str(k).lstrip("-").isdigit() for k in obj)
+            and all(isinstance(v, dict) for v in obj.values())):
+        return pd.DataFrame.from_dict(obj, orient="index").reset_index(drop=True)
+    return pd.DataFrame(obj)
 
 
 def _separator(path) -> str:
