@@ -366,7 +366,10 @@ def test_eval_loads_each_architecture_and_weights_rows_match_the_folder(zoo, tok
 
 def test_eval_loads_shards_and_a_weights_only_pickle(zoo, stored, tokenizer_dir, tmp_path):
     """Shards by their index (the stray copy beside them unread), a pytorch_model.bin with
-    --allow-bin (torch.load(weights_only=True)), and a missing shard named by the loader."""
+    --allow-bin (torch.load(weights_only=True)), and a missing shard named by the loader. Weight
+    statistics of a folder (`scalefit weights`) read no pickle: its line says what to do."""
+    from scalefit.errors import InputError
+
     model, folder = zoo["llama"]
     saved = {n: p.to(torch.float16).float() for n, p in model.named_parameters()}
     loaded, _ = _load(stored["sharded"], tokenizer_dir)
@@ -377,6 +380,8 @@ def test_eval_loads_shards_and_a_weights_only_pickle(zoo, stored, tokenizer_dir,
     assert all(torch.equal(p, dict(model.named_parameters())[n]) for n, p in loaded.named_parameters())
     with pytest.raises(OSError, match="model-00002-of-"):
         _load(stored["broken"], tokenizer_dir)
+    with pytest.raises(InputError, match="only pickle weights .pytorch_model.bin.*--weights --allow-bin"):
+        weight_stats_table(tmp_path)  # `scalefit weights` reads safetensors only: it says how else
 
 
 def test_buffers_in_hub_style_files_are_not_weights(zoo, tmp_path):

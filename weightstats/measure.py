@@ -109,6 +109,12 @@ def safetensors_files(folder: Path) -> list[Path]:
     found = sorted(folder.glob("*.safetensors"))
     if found:
         return found
+    pickles = sorted(p.name for p in folder.glob("*.bin"))
+    if pickles:  # an older hub revision or a trainer's torch.save: say how to measure it
+        raise InputError(f"{folder}: holds only pickle weights ({', '.join(pickles[:2])}"
+                         f"{' ...' if len(pickles) > 2 else ''}); weights are read from safetensors only: "
+                         "convert a trusted copy to safetensors, or measure the loaded model with "
+                         "`scalefit eval --weights --allow-bin` (torch.load(weights_only=True))")
     raise InputError(f"{folder}: no model.safetensors or model.safetensors.index.json "
                      "(weights are read from safetensors only)")
 
