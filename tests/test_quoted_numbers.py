@@ -52,21 +52,22 @@ def rounds_to(value, printed: str, scale: float = 1.0) -> bool:
 
 
 def assert_interval_precision(lo: str, hi: str, where: str) -> None:
-    """Ends printed to the interval's precision: neither more than 3 significant digits of its
-    width (no [0.62315, 5.2856] for an interval 4.7 wide) nor fewer than 1 (no [0.000, 0.000])."""
+    """Ends printed to the interval's precision: neither more than 2 significant digits of its
+    width (no [0.62315, 5.2856] for an interval 4.7 wide, no [0.969, 1.094] for one 0.12 wide)
+    nor fewer than 1 (no [0.000, 0.000]); whole numbers (steps) may keep their units digit."""
     if "-" in (lo, hi) or float(hi) <= float(lo):
         return
     width = math.floor(math.log10(float(hi) - float(lo)))
     for end in (lo, hi):
         place = last_place(end)
-        if place is not None:
-            assert width - 2 <= place <= width, f"{where}: [{lo}, {hi}] prints {end} to 1e{place}"
+        if place is not None and not (place == 0 and "." not in end):
+            assert width - 1 <= place <= width, f"{where}: [{lo}, {hi}] prints {end} to 1e{place}"
 
 
 def run(*args) -> str:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # progress bars and notes go to stderr
 
 
 # --------------------------------------------------------------------- predict downstream
@@ -133,3 +134,80 @@ def test_downstream_prediction_and_held_out_intervals_agree(downstream):
         assert rounds_to(p["relative_error"], rel, 100)
         for key in ("predicted", "pi95_lo", "pi95_hi", "relative_error"):
             assert row[key] == pytest.approx(p[key], rel=1e-12)
+
+
+def test_downstream_units_and_held_out_runs_beyond_the_data_are_labelled(downstream):
+    """Both held-out runs lie below every fitted pair's x (a projection, as --at-x 3.9 is): the
+    text, the JSON and holdout.csv say so, and each names x's and y's unit."""
+    text, doc, out = downstream
+    assert doc["units"] == {"x": "nats/token", "y": "nats/token"}
+    assert "x and y in nats/token" in text.splitlines()[0]
+    lowest = doc["prediction"]["x_range"][0]
+    points = doc["holdout"]["points"]
+    assert all(p["x"] < lowest for p in points)  # the shipped data: both beyond the fitted pairs
+    assert [p["kind"] for p in points] == ["projection"] * 2
+    held = [x for x in text.splitlines() if x.lstrip().startswith("N=")]
+    assert all(line.endswith("  projection") for line in held), held
+    assert "2 of 2 held-out runs lie beyond the fitted pairs' x" in doc["holdout"]["beyond_fitted"]
+    assert doc["holdout"]["beyond_fitted"] in text
+    assert list(pd.read_csv(out / "holdout.csv")["kind"]) == ["projection"] * 2
+    md = (out / "report.md").read_text()
+    assert doc["holdout"]["beyond_fitted"] in md and "`x`: the predictor, loss (prose), nats/token" in md
+    assert doc["prediction"]["kind"] == "projection" and "projection at x = 3.9" in md
+
+
+# --------------------------------------------------------------------- transitions
+
+WARMUP_RUNS = "mini-3-W0.0025,mini-3-W0.01,mini-3-W0.04,mini-3-W0.1"
+TRANSITIONS = ["transitions", "--stat", "sv_max", "--group", "mlp_in", "--which", "first",
+               "--models", WARMUP_RUNS, "--bootstrap", "20"]
+
+
+@pytest.fixture(scope="module")
+def transitions(tmp_path_factory):
+    out = tmp_path_factory.mktemp("transitions")
+    text = run(*TRANSITIONS)
+    doc = strict_json(run(*TRANSITIONS, "--json", "--out", str(out)))
+    return text, doc, out
+
+
+def test_transition_steps_and_intervals_agree(transitions):
+    text, doc, out = transitions
+    assert_no_nan_words(text, "transitions")
+    assert_no_nan_words((out / "report.md").read_text(), "transitions report.md")
+    printed = re.findall(rf"^    step ({NUMBER}) \[95% CI ({NUMBER}), ({NUMBER})\](\*?)  .* slope "
+                         rf"({NUMBER}) -> ({NUMBER})", text, re.M)
+    rows = doc["transitions"]
+    assert len(printed) == len(rows) > 4
+    table = pd.read_csv(out / "transitions.csv")
+    for (step, lo, hi, widened, before, after), row, (_, csv) in zip(printed, rows, table.iterrows()):
+        assert rounds_to(row["step"], step) and rounds_to(row["step_ci95_lo"], lo)
+        assert rounds_to(row["step_ci95_hi"], hi) and (widened == "*") == row["ci_widened"]
+        assert rounds_to(row["slope_before"], before) and rounds_to(row["slope_after"], after)
+        assert row["step_ci95_lo"] <= row["step"] <= row["step_ci95_hi"]
+        for key in ("step", "step_ci95_lo", "step_ci95_hi", "slope_before", "slope_change_t"):
+            assert csv[key] == pytest.approx(row[key], rel=1e-12)
+
+
+def test_transition_slopes_say_their_axis_and_unit(transitions):
+    """'slope +0.0104 -> +0.243' against 'log(step)' in the text, log10(step) in report.md: the
+    axis is log10(step) in all three, and the slope's unit is said in each."""
+    text, doc, out = transitions
+    unit = doc["columns"]["transitions"]["slope_before"]
+    assert "per unit log10(step)" in unit
+    assert text.splitlines()[0].endswith(f"against log10(step); slopes: {unit.split(': ', 1)[1]}")
+    assert "log(step)" not in text.replace("log10(step)", "")
+    md = (out / "report.md").read_text()
+    assert f"`slope_before`: {unit}" in md and "`tokens_after_warmup`:" in md
+    assert "steps of transition step per step of warmup end" in doc["columns"]["warmup_regression"]["slope"]
+
+
+def test_warmup_regression_slope_to_its_interval_precision(transitions):
+    text, doc, out = transitions
+    slope = doc["warmup_regression"]["params"]["slope"]
+    value, lo, hi = re.search(rf"slope ({NUMBER}) \(95% CI ({NUMBER}) \.\. ({NUMBER});", text).groups()
+    assert rounds_to(slope["value"], value)
+    assert rounds_to(slope["ci95"][0], lo) and rounds_to(slope["ci95"][1], hi)
+    assert_interval_precision(lo, hi, "warmup regression slope")
+    assert last_place(value) >= last_place(lo) - 0  # no more digits than the interval's
+    assert f"Slope {value} (95% CI {lo} to {hi}, 4 runs" in (out / "report.md").read_text()

@@ -184,6 +184,9 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
     y = rows["y"].to_numpy(float)
     defined = np.isfinite(predicted)  # a held-out x at or below the fit's E_x has no prediction
     rows["predicted"] = predicted
+    # where each held-out x lies against the fitted pairs' (a projection beyond the best of
+    # them, as --at-x labels one): the held-out runs, the largest compute, are mostly beyond
+    rows["kind"] = [_x_kind(float(v), train)["kind"] for v in rows["x"].to_numpy(float)]
     # no relative error where y = 0 (an accuracy of 0: it was +inf, and the run was said to
     # have no prediction)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -216,10 +219,15 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
             if defined.any() else float("nan"))
     keep = [c for c in ("model", "step", "params", "tokens", "flops", "x", "y_params", "y_tokens",
                         "y", "predicted",
-                        "relative_error", "pi95_lo", "pi95_hi", "inside_pi95",
+                        "relative_error", "kind", "pi95_lo", "pi95_hi", "inside_pi95",
                         "baseline_predicted", "baseline_relative_error")
             if c in rows.columns]
     out["points"] = rows[keep].to_dict(orient="records")
+    beyond = [k for k in rows["kind"] if k != "interpolation"]
+    if beyond:
+        out["beyond_fitted"] = (f"{len(beyond)} of {len(rows)} held-out runs lie beyond the fitted "
+                                f"pairs' x ({', '.join(sorted(set(beyond)))}): their errors "
+                                "measure the relation's extrapolation")
     rel = rows["relative_error"].to_numpy(float)
     ok = np.isfinite(rel)  # a prediction, of a y other than 0
     out["mean_abs_relative_error"] = float(np.mean(np.abs(rel[ok]))) if ok.any() else float("nan")
@@ -405,9 +413,13 @@ class Downstream:
         return downstream_text(self.to_dict())
 
     def to_dict(self) -> dict:
+        from scalefit.scaling.relations.report import units_of
         out = self.fit.to_dict()
         out["relation"] = self.relation
         out["data"] = self.data
+        units = units_of(str(out.get("x")), str(out.get("y")), self.relation)
+        if units:
+            out["units"] = units
         if self.prediction is not None:
             out["prediction"] = self.prediction
         if self.holdout is not None:

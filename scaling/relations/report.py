@@ -18,6 +18,10 @@ FORMULAS = {"shifted-power": "L_y = K (L_x - E_x)^kappa + E_y",
             "exponential-error": "err = eps - k exp(-gamma L)"}
 
 
+HELD_OUT_KIND = ("where the run's x lies against the fitted pairs' x: projection (below every "
+                 "fitted x, a better model than any fitted), interpolation, or below the data")
+
+
 def _fmt(v, spec=".5g"):
     return format(v, spec) if v is not None and math.isfinite(v) else "-"
 
@@ -74,9 +78,13 @@ def holdout_frame(out: dict) -> pd.DataFrame:
 
 def describe(out: dict) -> list[str]:
     """The header lines: what was related to what, and where E came from."""
+    units = out.get("units") or {}
+    unit = (f"x and y in {units['x']}" if units.get("x") == units.get("y") and "x" in units else
+            "; ".join(f"{side} in {units[side]}" for side in ("x", "y") if side in units))
     lines = [f"{out['relation']}: {out.get('pairing', '')}  {out.get('x')} -> {out.get('y')}, "
              f"{out['n_points']} pairs"
-             + (f" (paired by {out['match']})" if out.get("match") else "")]
+             + (f" (paired by {out['match']})" if out.get("match") else "")
+             + (f"; {unit}" if unit else "")]
     lines.append(f"  {FORMULAS[out['relation']]}   [{out.get('method', '')}]")
     if out.get("e_source") == "kaplan":
         k = out["kaplan_fits"]
@@ -186,7 +194,7 @@ def downstream_text(out: dict) -> str:
     if "holdout" in out:
         h = out["holdout"]
         lines.append(holdout_summary(h))
-        for key in ("undefined", "zero_observed"):
+        for key in ("undefined", "zero_observed", "beyond_fitted"):
             if key in h:
                 lines.append(f"  note: {h[key]}")
         for p in h["points"]:
@@ -202,8 +210,9 @@ def downstream_text(out: dict) -> str:
             rel = p["relative_error"]
             rel = (f"{100 * rel:+.2f}%" if rel is not None and math.isfinite(rel)
                    else "no relative error at y = 0")
+            kind = f"  {p['kind']}" if p.get("kind", "interpolation") != "interpolation" else ""
             lines.append(f"  {size}x={p['x']:.4f} y={p['y']:.4f} predicted="
-                         f"{p['predicted']:.4f} ({rel}){pi}{extra}")
+                         f"{p['predicted']:.4f} ({rel}){pi}{extra}{kind}")
     for note in out.get("notes", []):
         lines.append(f"note: {note}")
     lines += [f"note: {note}" for note in _rough(out)]
@@ -212,20 +221,31 @@ def downstream_text(out: dict) -> str:
     return "\n".join(lines)
 
 
-def axis_label(name: str, relation: str | None = None) -> str:
-    """An axis of the relation's figure: the column as the text names it, with its unit where it
-    is known (a loss column: nats/token; ln of a perplexity: nats; the accuracy and error laws'
-    y: a fraction); the axes read 'loss (prose)' and 'piqa:acc@0shot' with no unit."""
+def unit_of(name: str, relation: str | None = None) -> str | None:
+    """The unit of a relation's x (relation None) or y, where it is known: a loss column
+    nats/token, ln of a perplexity nats, the accuracy and error laws' y a fraction; else None."""
     column = name.split(" (")[0]
     if relation == "sigmoid":
-        return f"{name}, accuracy (fraction)"
+        return "accuracy (fraction)"
     if relation == "exponential-error":
-        return f"{name}, error rate (fraction)"
+        return "error rate (fraction)"
     if column == "loss" or column.startswith("loss_"):
-        return f"{name}, nats/token"
+        return "nats/token"
     if column.startswith("ln "):
-        return f"{name}, nats"
-    return name
+        return "nats"
+    return None
+
+
+def units_of(x: str, y: str, relation: str) -> dict:
+    """{"x": unit, "y": unit} for the JSON and the text's header, the known ones only."""
+    return {side: unit for side, unit in (("x", unit_of(x)), ("y", unit_of(y, relation))) if unit}
+
+
+def axis_label(name: str, relation: str | None = None) -> str:
+    """An axis of the relation's figure: the column as the text names it, with its unit where it
+    is known (unit_of); the axes read 'loss (prose)' and 'piqa:acc@0shot' with no unit."""
+    unit = unit_of(name, relation)
+    return f"{name}, {unit}" if unit else name
 
 
 def plot_relation(result, train, held, out: dict):
@@ -306,9 +326,10 @@ def write_downstream_report(out_dir, downstream) -> None:
         # the coverage, not the number the held-out runs are there to give
         md += ["## Held-out runs", "", holdout_summary(out["holdout"])
                + (" (pi95_lo, pi95_hi below)." if "pi95_coverage" in out["holdout"] else "."), ""]
-        for key in ("undefined", "zero_observed"):
-            if key in out["holdout"]:
-                md += [f"Note: {out['holdout'][key]}.", ""]
+        # the terminal's notes on them, as it words them (a list, as the notes below)
+        said = [f"- {out['holdout'][key]}" for key in ("undefined", "zero_observed", "beyond_fitted")
+                if key in out["holdout"]]
+        md += [*said, ""] if said else []
         md += [markdown_table(hold), ""]
     md += ["![y against x](relation.png)", ""]
     notes = [*out.get("notes", []), *_rough(out)]  # report.md left the rough-interval note out
@@ -317,7 +338,10 @@ def write_downstream_report(out_dir, downstream) -> None:
     if out.get("warnings"):
         md += ["## Warnings", "", *[f"- {w}" for w in out["warnings"]], ""]
     files = {"params.csv": params, "pairs.csv": pairs, **({"holdout.csv": hold} if len(hold) else {})}
+    units = out.get("units") or {}
     md += [*files_section({name: list(t.columns) for name, t in files.items()},
-                          meanings={"param": f"parameter of {FORMULAS[out['relation']]}"},
-                          x=str(out.get("x")), y=str(out.get("y"))), ""]
+                          meanings={"param": f"parameter of {FORMULAS[out['relation']]}",
+                                    "kind": HELD_OUT_KIND},
+                          **{side: str(out.get(side)) + (f", {units[side]}" if side in units else "")
+                             for side in ("x", "y")}), ""]
     write_text(out_dir, "report.md", "\n".join(md))
