@@ -139,10 +139,11 @@ def _constant_runs(traj: pd.DataFrame) -> dict:
 
 def _print_transitions(label, study, constant: dict | None = None):
     from scalefit.scaling.trajectories.ar1 import rho_text
-    from scalefit.scaling.trajectories.transitions import WEAK_WIDE_NOTE, WIDENED_NOTE, interval_caveat
+    from scalefit.scaling.trajectories.transitions import (SLOPE_UNIT, WEAK_WIDE_NOTE, WIDENED_NOTE,
+                                                           interval_caveat)
 
     summary, found, regression = study.runs, study.transitions, study.regression
-    click.echo(f"Transitions in {label} against log(step)")
+    click.echo(f"Transitions in {label} against log10(step); slopes: {SLOPE_UNIT}")
     for _, run in summary.sort_values(["warmup_end", "model"]).iterrows():
         rows = found[found["model"] == run["model"]]
         warmup = (f"{_steps_text(run['warmup_end'])} ({run['schedule_source']})" if np.isfinite(run["warmup_end"])
@@ -177,16 +178,25 @@ def _print_transitions(label, study, constant: dict | None = None):
     if len(found) and study.n_bootstrap:  # --bootstrap 0: no interval to say anything about
         click.echo(interval_caveat(study.interval_method, study.n_bootstrap))
     if regression is not None:
-        s = regression.params["slope"]
         family = study.regression_runs
         without = sorted(set(family) - set(study.picked["model"]))
+        value, lo, hi = _slope_text(regression)
         click.echo(f"Warmup regression over the {regression.n_points} of {len(family)} runs that differ "
                    f"only in warmup with a transition ({', '.join(family)}"
-                   + (f"; none in {', '.join(without)}" if without else "") + f"): slope {s.value:.3f} "
-                   f"(95% CI {s.ci95[0]:.3f} .. {s.ci95[1]:.3f}; {regression.extra['interval']}): "
+                   + (f"; none in {', '.join(without)}" if without else "") + f"): slope {value} "
+                   f"(95% CI {lo} .. {hi}; {regression.extra['interval']}): "
                    f"{regression.extra['verdict']}")
     else:
         click.echo(f"Warmup regression: not run ({study.note})")
+
+
+def _slope_text(regression) -> tuple[str, str, str]:
+    """The warmup regression's slope and its 95% interval's ends, to the interval's precision
+    (the text and report.md printed '1.033 (95% CI 0.859 .. 1.206)' to 3 decimals whatever the
+    interval's width)."""
+    from scalefit.scaling.interval_text import interval_ends, value_at_interval
+    s = regression.params["slope"]
+    return (value_at_interval(s.value, *s.ci95), *interval_ends(*s.ci95, s.value))
 
 
 def _spans_run(tr) -> bool:
@@ -197,7 +207,9 @@ def _spans_run(tr) -> bool:
 
 def _write_transition_report(out_dir, label, traj, study):
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
-    from scalefit.scaling.trajectories.transitions import WEAK_WIDE_NOTE, WIDENED_NOTE, interval_caveat
+    from scalefit.scaling.outputs import files_section
+    from scalefit.scaling.trajectories.transitions import (COLUMN_MEANINGS, WEAK_WIDE_NOTE, WIDENED_NOTE,
+                                                           interval_caveat)
 
     found, summary, regression = study.transitions, study.runs, study.regression
     out = Path(out_dir)
@@ -224,14 +236,15 @@ def _write_transition_report(out_dir, label, traj, study):
         lines += [WEAK_WIDE_NOTE, ""]
     if regression is not None:
         save_figure(plot_warmup_regression(study.picked, regression), out, "warmup_regression")
-        s = regression.params["slope"]
+        value, lo, hi = _slope_text(regression)
         lines += ["## Transition step against warmup end", "",
-                  f"Slope {s.value:.3f} (95% CI {s.ci95[0]:.3f} to {s.ci95[1]:.3f}, "
+                  f"Slope {value} (95% CI {lo} to {hi}, "
                   f"{regression.n_points} runs; {regression.extra['interval']}): "
                   f"{regression.extra['verdict']}.", "",
                   "![warmup regression](warmup_regression.png)", ""]
     else:
         lines += [f"Warmup regression not run: {study.note}", ""]
+    lines += [*files_section({"transitions.csv": list(found.columns)}, meanings=COLUMN_MEANINGS), ""]
     write_text(out, "report.md", "\n".join(lines))
 
 

@@ -220,6 +220,35 @@ TRANSITION_COLUMNS = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", 
                       "ratio_to_warmup_end", "decay_fraction_done", "lr_fraction_of_peak",
                       "schedule_phase", "warmup_end_in_ci95"]
 
+# What each column of the transitions table holds, in its units: the JSON's "columns" and
+# report.md's Files section (a slope printed as '+0.0104 -> +0.243' named neither its axis nor
+# its unit, and the text's 'log(step)' was the report's log10(step)).
+SLOPE_UNIT = "change of the statistic per unit log10(step), i.e. per tenfold of steps"
+COLUMN_MEANINGS = {
+    "index": "the transition's number within its run (1: the earliest)",
+    "step": "optimizer step of the transition (a breakpoint in log10(step))",
+    "step_ci95_lo": "95% interval of the transition's step, low end (steps)",
+    "step_ci95_hi": "95% interval of the transition's step, high end (steps)",
+    "ci_widened": "the interval was stretched to hold its estimate (the resamples' range missed it)",
+    "ci95_run_share": "the interval's width as a fraction of the run's log10(step) range",
+    "slope_before": f"slope before the transition: {SLOPE_UNIT}",
+    "slope_after": f"slope after the transition: {SLOPE_UNIT}",
+    "slope_change": f"slope_after - slope_before ({SLOPE_UNIT})",
+    "slope_change_t": "the slope change in standard errors",
+    "weak_kink": f"the slope change is under {WEAK_KINK_T:g} standard errors: may be noise",
+    "warmup_end": "the run's warmup end (steps)",
+    "steps_after_warmup": "step - warmup_end (steps; negative: inside warmup)",
+    "tokens_after_warmup": "training tokens between the warmup end and the transition (tokens)",
+    "ratio_to_warmup_end": "step / warmup_end",
+    "decay_fraction_done": "fraction (0-1) of the LR decay done at the transition",
+    "lr_fraction_of_peak": "learning rate at the transition as a fraction (0-1) of its peak",
+    "schedule_phase": "where the transition falls in the LR schedule, in words",
+    "warmup_end_in_ci95": "whether the warmup end lies inside the transition's 95% interval",
+}
+REGRESSION_UNITS = {"slope": "steps of transition step per step of warmup end (1: follows warmup "
+                             "one step per step; 0: does not move with it)",
+                    "intercept": "steps (the transition step at warmup end 0)"}
+
 
 def checked_search(*, max_breakpoints, min_delta_bic, n_bootstrap, seed,
                    interval_method=INTERVAL_METHOD) -> dict:
@@ -455,6 +484,8 @@ class TransitionStudy:
                 "warmup_regressions": [{"runs": runs, "fit": fit.to_dict()}
                                        for runs, fit in self.regressions],
                 "warmup_regression_note": self.note,
+                "columns": {"transitions": COLUMN_MEANINGS,
+                            "warmup_regression": REGRESSION_UNITS},
                 "notes": list(dict.fromkeys(self.notes))}  # what was left out, as the 'note:' lines say
 
 
