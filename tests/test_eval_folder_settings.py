@@ -38,6 +38,27 @@ def measured(tmp_path_factory):
     return out
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--dtype", "bfloat16", "--dtype bfloat16: {out} was measured with --dtype float32 (loss:val)"),
+    ("--stride", "32", "--stride 32: {out} was measured with --stride (default) (loss:val)"),
+    ("--dataset", "OTHER", "was measured with --dataset val={val} (loss:val)"),
+])
+def test_a_resume_with_another_setting_is_refused(measured, tmp_path, option, value, message):
+    """What a resume already refuses (each option named with both values), kept so."""
+    out = tmp_path / "o"
+    shutil.copytree(measured, out)
+    other = tmp_path / "val.txt"  # another file under the same dataset name
+    other.write_text((cached_tiny_suite().parent / "data" / "val.txt").read_text()[::-1])
+    args = eval_args(out, steps="0,8")
+    if option == "--dataset":
+        args[args.index("--dataset") + 1] = f"val={other}"
+    else:
+        args += [option, value]
+    val = cached_tiny_suite().parent / "data" / "val.txt"
+    one_line_exit_2(CliRunner().invoke(main, args), message.format(out=out, val=val.resolve()))
+    assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {8}
+
+
 def as_if_measured_on(folder, device):
     """The folder as a sweep on `device` (float32) records it: its measurements.json says so."""
     path = folder / "measurements.json"
