@@ -781,3 +781,32 @@ def test_a_json_table_is_read_in_each_of_pandas_layouts(grid, tmp_path, orient):
     path = tmp_path / "runs.json"
     runs.to_json(path, orient=orient)
     pd.testing.assert_frame_equal(read_table(path), runs.reset_index(drop=True), check_dtype=False)
+
+
+NO_EVAL_EXTRA = ("import sys\n"
+                 "class NoExtra:\n"  # the finder of test_install_layers: no [eval] extra here
+                 "    blocked = ('torch', 'transformers', 'lm_eval', 'safetensors', 'tokenizers')\n"
+                 "    def find_spec(self, name, path=None, target=None):\n"
+                 "        if name.split('.')[0] in self.blocked:\n"
+                 "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+                 "sys.meta_path.insert(0, NoExtra())\n")
+
+
+def test_a_core_install_star_imports_and_names_the_extra_a_function_needs():
+    """Without the [eval] extra, 'from scalefit import *' raised "No module named 'torch'" (its
+    __all__ held weight_stats_table), and 'from scalefit import weight_stats_table' said only
+    that; now the star import takes the names that import, and the torch ones name the extra."""
+    import subprocess
+    import sys
+    code = NO_EVAL_EXTRA + (
+        "from scalefit import *\n"
+        "print('fit_law' in dir(), 'weight_stats_table' in dir())\n"
+        "try:\n"
+        "    from scalefit import weight_stats_table\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc.name, exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "True False", "torch scalefit.weight_stats_table needs the 'eval' extra, which provides "
+        "torch: pip install 'scalefit[eval]' (on a CPU machine first: pip install torch==2.13.0)"]

@@ -35,18 +35,47 @@ API = {
     "read_table": "tables", "LRSchedule": "schedule", "InputError": "errors", "ScalefitWarning": "errors",
 }
 
-__all__ = ["__version__", *API]
 
 
 def __getattr__(name: str):
-    """Import the defining module of a top-level name on first use (PEP 562)."""
+    """Import the defining module of a top-level name on first use (PEP 562). A name whose layer
+    needs an extra that is not installed raises ModuleNotFoundError saying which extra to
+    install; ``__all__`` (what ``from scalefit import *`` takes) is the names that import here,
+    so a core install's star import gives the analyses of tables instead of failing on torch."""
+    if name == "__all__":
+        return globals().setdefault("__all__", ["__version__", *_importable()])
     if name not in API:
         raise AttributeError(f"module 'scalefit' has no attribute '{name}'")
     import importlib
 
-    value = getattr(importlib.import_module(f"scalefit.{API[name]}"), name)
+    try:
+        module = importlib.import_module(f"scalefit.{API[name]}")
+    except ModuleNotFoundError as exc:
+        from scalefit.errors import extra_for, extra_needed
+
+        if extra_for(exc.name) is None:
+            raise
+        raise ModuleNotFoundError(f"scalefit.{name} {extra_needed(exc.name)}",
+                                  name=exc.name) from None
+    value = getattr(module, name)
     globals()[name] = value
     return value
+
+
+def _importable() -> list[str]:
+    """The names of API whose layer imports (every extra it needs is installed)."""
+    from scalefit.errors import extra_for
+
+    names = []
+    for name in API:
+        try:
+            __getattr__(name)
+        except ModuleNotFoundError as exc:
+            if extra_for(exc.name) is None:
+                raise
+            continue
+        names.append(name)
+    return names
 
 
 def __dir__():

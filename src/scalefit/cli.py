@@ -14,7 +14,7 @@ import warnings
 import click
 
 from scalefit import __version__
-from scalefit.errors import InputError, ScalefitWarning
+from scalefit.errors import InputError, ScalefitWarning, extra_for, extra_needed
 from scalefit.signals import interrupted_status, terminate_as_interrupt
 
 # name -> "module:attribute"; each layer owns its own commands.
@@ -35,23 +35,10 @@ SUBCOMMANDS = {
 }
 
 
-# Optional extras and the top-level modules each brings; a command that needs a missing one
-# says which extra to install (exit 2) instead of a traceback.
-EXTRAS = {"eval": ("torch", "transformers", "lm_eval", "safetensors", "tokenizers"),
-          "ray": ("ray",)}
-
-
-def extra_for(module: str | None) -> str | None:
-    """The extra that installs ``module`` (e.g. 'eval' for torch), or None."""
-    top = (module or "").split(".")[0]
-    return next((extra for extra, mods in EXTRAS.items() if top in mods), None)
-
-
 def missing_extra_message(command: str | None, module: str) -> str:
-    extra = extra_for(module)
-    hint = " (on a CPU machine first: pip install torch==2.13.0)" if extra == "eval" else ""
-    return (f"scalefit {command or ''}: needs the '{extra}' extra, which provides "
-            f"{module.split('.')[0]}: pip install 'scalefit[{extra}]'{hint}")
+    """A command that needs a missing extra (``errors.EXTRAS``) says which to install (exit 2)
+    instead of a traceback."""
+    return f"scalefit {command or ''}: {extra_needed(module)}"
 
 
 def missing_extra_command(name: str, module: str) -> click.Command:

@@ -23,6 +23,27 @@ class RenamedArgumentWarning(ScalefitWarning, FutureWarning):
     as every warning of the library, and a FutureWarning, which notebooks show by default."""
 
 
+# Optional extras and the top-level modules each brings: what needs a missing one says which
+# extra to install (the command with exit 2, the Python API as its ImportError's message)
+EXTRAS = {"eval": ("torch", "transformers", "lm_eval", "safetensors", "tokenizers"),
+          "ray": ("ray",)}
+
+
+def extra_for(module: str | None) -> str | None:
+    """The extra that installs ``module`` (e.g. 'eval' for torch), or None."""
+    top = (module or "").split(".")[0]
+    return next((extra for extra, mods in EXTRAS.items() if top in mods), None)
+
+
+def extra_needed(module: str) -> str:
+    """"needs the 'eval' extra, which provides torch: pip install 'scalefit[eval]' ...": what
+    to install for ``module`` (one that ``extra_for`` knows)."""
+    extra = extra_for(module)
+    hint = " (on a CPU machine first: pip install torch==2.13.0)" if extra == "eval" else ""
+    return (f"needs the '{extra}' extra, which provides {module.split('.')[0]}: "
+            f"pip install 'scalefit[{extra}]'{hint}")
+
+
 def warn(text: str) -> None:
     """Issue a ScalefitWarning (the library's way to say what it went on past; never print)."""
     warnings.warn(text, ScalefitWarning, stacklevel=2)
