@@ -274,12 +274,37 @@ def safetensors_loader(hub_cache: str | None = None):
                 raise FileNotFoundError(f"checkpoint {info.path} does not exist")
             info.folder = info.path
             return info.path, None
-        from huggingface_hub import snapshot_download
-
         with hub.attempt(f"{info.repo} {info.revision}"):
-            folder = snapshot_download(info.repo, revision=info.revision, cache_dir=hub_cache,
-                                       allow_patterns=["*.safetensors", "*.safetensors.index.json",
-                                                       "config.json"], **hub.hub_kwargs())
+            folder = _download_weight_files(info, hub_cache)
         info.folder = folder
         return folder, None
     return load
+
+
+MODEL_FILES = ["config.json", "model.safetensors", "model.safetensors.index.json"]
+
+
+def _download_weight_files(info: CheckpointInfo, hub_cache: str | None) -> str:
+    """A hub revision's config and the safetensors files the model is read from: model.safetensors,
+    or the shards its index names (not a stray copy such as Mistral's consolidated.safetensors,
+    which weight statistics never read: it doubled the download); every *.safetensors only
+    where the revision has neither."""
+    import json
+
+    from huggingface_hub import snapshot_download
+
+    def download(patterns):
+        return snapshot_download(info.repo, revision=info.revision, cache_dir=hub_cache,
+                                 allow_patterns=patterns, **hub.hub_kwargs())
+
+    folder = Path(download(MODEL_FILES))
+    index = folder / "model.safetensors.index.json"
+    if (folder / "model.safetensors").exists() and not index.exists():
+        return str(folder)
+    if index.exists():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            shards = ["*.safetensors"]  # an index that names none: weight statistics says what is wrong
+        return download(MODEL_FILES + shards)
+    return download(MODEL_FILES + ["*.safetensors"])

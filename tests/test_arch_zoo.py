@@ -410,3 +410,33 @@ def test_buffers_in_hub_style_files_are_not_weights(zoo, tmp_path):
         roles = table.drop_duplicates("tensor").set_index("tensor")["group"]
         assert all(g == ("bias" if t.endswith(".bias") else ROLES[arch][_BLOCK.sub("", rename + t)])
                    for t, g in roles.items())
+
+
+def test_a_hub_revision_downloads_the_shards_its_index_names(zoo, stored, tmp_path, monkeypatch):
+    """`scalefit weights` on a hub revision fetches config, index and the shards it names, not the
+    stray full copy beside them (Mistral's consolidated.safetensors doubled the download)."""
+    import fnmatch
+    import shutil
+
+    import huggingface_hub
+
+    from scalefit.sweep.checkpoints import CheckpointInfo, safetensors_loader
+
+    fetched = set()
+
+    def snapshot_download(repo_id, revision=None, cache_dir=None, allow_patterns=None, **kwargs):
+        snapshot = tmp_path / "cache" / repo_id
+        snapshot.mkdir(parents=True, exist_ok=True)
+        for path in stored["sharded"].iterdir():
+            if any(fnmatch.fnmatch(path.name, p) for p in allow_patterns):
+                shutil.copy(path, snapshot / path.name)
+                fetched.add(path.name)
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    info = CheckpointInfo(model="m", step=1, tokens=0, lr=None, repo="org/mistral", revision="step1")
+    folder, _ = safetensors_loader()(info)
+    shards = {p.name for p in stored["sharded"].glob("model-*.safetensors")}
+    assert fetched == shards | {"config.json", "model.safetensors.index.json"}
+    table = weight_stats_table(folder, fit_families=False, spectra=False, groups=False, split=False)
+    assert table["tensor"].nunique() == len(dict(zoo["llama"][0].named_parameters()))
