@@ -157,10 +157,10 @@ def say_outdated(grid: list[CheckpointInfo], measurements: list[Measurement], ou
         return
     what = ", ".join(sorted(lacking))
     line = (f"{out_dir}: {again + len(other)} result file(s) hold no {what} (measured by an earlier scalefit); "
-            f"{again} of this run's checkpoints are measured again")
+            f"this run measures {again} of them again")
     if other:
-        line += (f", {len(other)} of other checkpoints (e.g. {other[0]}) keep none until a run that includes "
-                 "them (their --models/--steps) measures them again")
+        line += (f"; {len(other)} belong to checkpoints outside it (e.g. {other[0]}) and keep none until a run "
+                 "that includes them (their --models/--steps) measures them again")
     warn(line)
 
 

@@ -60,8 +60,8 @@ def test_resume_measures_the_results_without_se_again(measured, tmp_path):
     make_old(old, [0, 2])
     result = CliRunner().invoke(main, eval_args(old, "0,2,8"))
     assert result.exit_code == 0, result.output
-    assert (f"{old}: 2 result file(s) hold no se, se_by (measured by an earlier scalefit); 2 of this run's "
-            "checkpoints are measured again") in result.stderr
+    assert (f"{old}: 2 result file(s) hold no se, se_by (measured by an earlier scalefit); this run measures "
+            "2 of them again\n") in result.stderr
     evals = pd.read_parquet(old / "evals.parquet")
     assert sorted(set(evals["step"])) == [0, 2, 8]
     assert evals["se"].notna().all() and (evals["se"] > 0).all() and set(evals["se_by"]) == {"documents"}
@@ -78,8 +78,9 @@ def test_results_without_se_outside_the_run_are_named(measured, tmp_path):
     make_old(old, [2])
     result = CliRunner().invoke(main, eval_args(old, "0"))
     assert result.exit_code == 0, result.output
-    assert ("1 result file(s) hold no se, se_by (measured by an earlier scalefit); 0 of this run's checkpoints "
-            "are measured again, 1 of other checkpoints (e.g. tiny-a step 2) keep none") in result.stderr
+    assert ("1 result file(s) hold no se, se_by (measured by an earlier scalefit); this run measures 0 of them "
+            "again; 1 belong to checkpoints outside it (e.g. tiny-a step 2) and keep none until a run that includes "
+            "them (their --models/--steps) measures them again") in result.stderr
 
 
 def test_merge_refuses_results_with_and_without_se(measured, tmp_path):
