@@ -2,8 +2,9 @@
 
 Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_out, mlp_in, mlp_out, embed_in,
 embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the reference; GPT-2, Llama-style
-(Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon, StarCoder, Phi-3 and MPT names map through the same small
-table of (pattern, group) rules.
+(Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon, StarCoder, Phi-3 and MPT names map
+through the same small table of (pattern, group) rules. A fused QKV weight splits into q, k, v
+by its architecture's layout (`fused_qkv`).
 """
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ A tensor holding NaN or inf (a diverged run) gets only `count` and `nonfinite` (
 elements are not finite): no statistic of it means anything. Its group's row gets the same two
 (the group's counts), not statistics of the finite tensors alone, which would make the group's
 trajectory jump where a tensor went bad.
-A fused GPT-NeoX/GPT-2 QKV matrix also gets rows for its Q, K and V parts, named
-`<tensor>[q]` etc. in groups attn_q/attn_k/attn_v.
+A fused QKV matrix (GPT-NeoX, GPT-2, BLOOM, Falcon, StarCoder, Phi-3, MPT: groups.fused_qkv)
+also gets rows for its Q, K and V parts, named `<tensor>[q]` etc. in groups attn_q/attn_k/attn_v.
 
 Quantiles are exact order statistics up to EXACT_QUANTILES_MAX (4M) elements, and read off the
 fine histogram (bins ~0.01 std wide) above that, e.g. for large embeddings.
