@@ -211,3 +211,55 @@ def test_warmup_regression_slope_to_its_interval_precision(transitions):
     assert_interval_precision(lo, hi, "warmup regression slope")
     assert last_place(value) >= last_place(lo) - 0  # no more digits than the interval's
     assert f"Slope {value} (95% CI {lo} to {hi}, 4 runs" in (out / "report.md").read_text()
+
+
+# --------------------------------------------------------------------- trajectory
+
+TRAJECTORY = ["trajectory", "--stat", "excess_kurtosis", "--group", "attn_qkv"]
+
+
+@pytest.fixture(scope="module")
+def trajectory(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trajectory")
+    return run(*TRAJECTORY), strict_json(run(*TRAJECTORY, "--json", "--out", str(out))), out
+
+
+def _digits_supported(printed: str, p: dict) -> int:
+    """How many significant digits identifiability.judged allows ``p`` (4, 2 or 1, and more
+    only where fewer would print it outside its own interval)."""
+    from scalefit.scaling.laws.identifiability import judged
+    return len(re.sub(r"^[-+0.]*|e.*$|\.", "", judged(p["value"], p["ci95"])[0])) or 1
+
+
+def test_trajectory_parameters_to_the_digits_their_intervals_support(trajectory):
+    """The per-model table printed c = 2060 and E = 1.508 beside 95% intervals of +-4.8e+05 and
+    +-71 (in --json): each value to the digits its interval supports, E at its floor as 0."""
+    text, doc, out = trajectory
+    assert_no_nan_words(text, "trajectory")
+    rows = re.findall(r"^\| (mini-\S+) \| (\d+) \| (\S+) \| (\S+) \| (\S+) \| (\S+) \| (\S+) \|$", text, re.M)
+    assert len(rows) == len(doc["per_model"]) == 12
+    for model, n, *shown, r2 in rows:
+        fit = doc["per_model"][model]
+        assert int(n) == fit["n_points"] and rounds_to(fit["r_squared"], r2)
+        for name, printed in zip(("v0", "c", "E", "p"), shown):
+            p = fit["params"][name]
+            if name == "E" and any("lower bound 0" in w for w in fit["warnings"]):
+                assert printed == "0", (model, printed, p)
+                continue
+            assert rounds_to(p["value"], printed), (model, name, printed, p["value"])
+            digits = len(re.sub(r"^[-+0.]*|e.*$|\.", "", printed)) or 1
+            assert digits <= _digits_supported(printed, p), (model, name, printed, p)
+    formula = re.search(r"value = (\S+) ([+-]) (\S+) L\^(\S+),", text).groups()
+    pooled = doc["pooled_fit"]["params"]
+    assert rounds_to(pooled["v0"]["value"], formula[0])
+    assert rounds_to(pooled["c"]["value"], formula[2], -1 if formula[1] == "-" else 1)
+    assert rounds_to(pooled["p"]["value"], formula[3])
+
+
+def test_trajectory_says_the_loss_unit_and_report_matches_text(trajectory):
+    text, doc, out = trajectory
+    assert doc["loss_unit"] == "nats/token"
+    assert text.startswith("# excess_kurtosis / attn_qkv against loss (prose-val) in nats/token")
+    assert "| E (nats/token) |" in text
+    md = (out / "report.md").read_text()
+    assert [ln for ln in md.splitlines() if not ln.startswith("![")] == text.rstrip("\n").splitlines()

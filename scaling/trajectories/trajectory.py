@@ -695,6 +695,7 @@ class TrajectoryReport:
         collapse = self.collapse
         fits = [("pooled", collapse["pooled"]), *collapse["per_model"].items()]
         return {"stat": self.stat, "data": self.data, "loss_dataset": self.joined.attrs.get("loss_dataset"),
+                "loss_unit": LOSS_UNIT,
                 "n_points": int(len(self.joined)),
                 "pooled_fit": collapse["pooled"].to_dict(),
                 "per_model": {m: f.to_dict() for m, f in collapse["per_model"].items()},
@@ -771,9 +772,22 @@ def trajectory_report(table, stat: str, *, group: str | None = None, tensor: str
                             list(joined.attrs.get("notes", [])))
 
 
-def _signed(value: float) -> str:
-    """'+ 2.19' or '- 2.19': a term of a formula, without a '+ -' or '- -'."""
-    return f"{'-' if value < 0 else '+'} {abs(value):.4g}"
+LOSS_UNIT = "nats/token"  # the x axis L and the floor E: an evaluation table's loss
+
+
+def _shown(fit: FitResult, name: str) -> str:
+    """A fitted parameter to the digits its 95% interval supports (identifiability.judged: c =
+    2060 beside [-4.8e+05, 4.9e+05] printed as 2e+03, not 2060); E at its floor 0 as 0."""
+    from scalefit.scaling.laws.identifiability import judged
+    p = fit.params[name]
+    if name == "E" and E_AT_FLOOR in fit.warnings:
+        return f"{E_FLOOR:g}"
+    return judged(p.value, p.ci95)[0]
+
+
+def _signed(shown: str) -> str:
+    """'+ 2.19' or '- 2.19' from a printed number: a term of a formula, without '+ -' or '- -'."""
+    return f"- {shown[1:]}" if shown.startswith("-") else f"+ {shown}"
 
 
 def _is_constant(fit: FitResult) -> bool:
@@ -784,7 +798,10 @@ def _is_constant(fit: FitResult) -> bool:
 def _gap_text(fit: FitResult) -> str:
     """'(L - 2.19)', or 'L' where E is 0 or at its bound 0 (not '(L - 1.006e-12)')."""
     E = fit.params["E"].value
-    return "L" if E == 0 or E_AT_FLOOR in fit.warnings else f"(L {_signed(-E)})"
+    if E == 0 or E_AT_FLOOR in fit.warnings:
+        return "L"
+    shown = _shown(fit, "E")
+    return f"(L {_signed(shown[1:] if shown.startswith('-') else '-' + shown)})"
 
 
 def _r2(value: float) -> str:
@@ -796,24 +813,26 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
     """The trajectory report from ``collapse_report`` and ``partial_correlation``'s results;
     ``plot`` links the figure written beside report.md; ``notes``: what was left out."""
     pooled = collapse["pooled"]
-    p = pooled.params
     n_models = len(collapse["pooled_models"])
-    lines = [f"# {label} against loss" + (f" ({loss_dataset})" if loss_dataset else ""), "",
+    lines = [f"# {label} against loss" + (f" ({loss_dataset})" if loss_dataset else "")
+             + f" in {LOSS_UNIT}", "",
              *left_out_lines(notes),
-             f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
-             + (f"value = {p['v0'].value:.4g} at every checkpoint (no curve in L)" if _is_constant(pooled) else
-              f"value = {p['v0'].value:.4g} {_signed(p['c'].value)} {_gap_text(pooled)}^{p['p'].value:.3g}")
+             f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points; "
+             "each parameter to the digits its 95% interval in --json supports): "
+             + (f"value = {_shown(pooled, 'v0')} at every checkpoint (no curve in L)" if _is_constant(pooled) else
+              f"value = {_shown(pooled, 'v0')} {_signed(_shown(pooled, 'c'))} {_gap_text(pooled)}"
+              f"^{_shown(pooled, 'p')}")
              + f", R^2 {_r2(collapse['pooled_r_squared'])} "
              f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
              "Collapse ratio (pooled RSS / sum of per-model RSS): "
              + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
              + f" -- {collapse['collapse_verdict']}."]
     if collapse["per_model"]:
-        lines += ["", "| model | n | v0 | c | E | p | R^2 |", "|---|---|---|---|---|---|---|"]
+        lines += ["", f"| model | n | v0 | c | E ({LOSS_UNIT}) | p | R^2 |", "|---|---|---|---|---|---|---|"]
     for model, fit in collapse["per_model"].items():
-        v = fit.values()
-        e_p = "- | -" if _is_constant(fit) else f"{v['E']:.4g} | {v['p']:.3g}"  # arbitrary where c = 0
-        lines.append(f"| {model} | {fit.n_points} | {v['v0']:.4g} | {v['c']:.4g} | {e_p} | "
+        # arbitrary where c = 0
+        e_p = "- | -" if _is_constant(fit) else f"{_shown(fit, 'E')} | {_shown(fit, 'p')}"
+        lines.append(f"| {model} | {fit.n_points} | {_shown(fit, 'v0')} | {_shown(fit, 'c')} | {e_p} | "
                      f"{_r2(fit.extra['r_squared'])} |")
     if collapse.get("too_short"):
         pooled_too = not set(collapse["too_short"]) & set(collapse["pooled_models"])
