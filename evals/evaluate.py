@@ -170,6 +170,8 @@ def plan(opts: EvalOptions):
     digests = {d.name: content_digest(d.path) for d in datasets}
     tokenizers = tokenizer_identities(grid)
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
+        if m.table == "weights":  # the statistics of the model as loaded (a bfloat16 load rounds float32 weights)
+            m.options.update({"--device": device.type, "--dtype": str(dtype).replace("torch.", "")})
         if m.table == "evals":
             # the device's kind too: cpu and cuda sum in other orders (the last bits differ)
             m.options = {"--suite": suite_identity(suite), "--device": device.type,

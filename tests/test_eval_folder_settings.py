@@ -183,3 +183,25 @@ def test_one_model_with_two_tokenizers_is_refused_up_front(tmp_path):
     args[args.index("--suite") + 1] = str(spec)
     one_line_exit_2(CliRunner().invoke(main, args), "tiny-a: the tokenizer of step 8 differs from that of step 0 (")
     assert not (tmp_path / "o").exists()
+
+
+def test_weight_statistics_of_another_dtype_or_device_are_refused(tmp_path):
+    """`eval --weights` computes the statistics of the model as loaded: in bfloat16, float32 weights
+    are rounded first. Its options recorded neither dtype nor device, so a resume in another
+    dtype added rows of other values to the folder."""
+    out = tmp_path / "w"
+    args = ["eval", "--suite", str(cached_tiny_suite()), "--device", "cpu", "--models", "tiny-a", "--weights",
+            "--no-families", "--no-spectra", "--threads", "1", "--no-progress", "--out", str(out)]
+    assert CliRunner().invoke(main, [*args, "--steps", "8"]).exit_code == 0
+    one_line_exit_2(CliRunner().invoke(main, [*args, "--steps", "0,8", "--dtype", "bfloat16"]),
+                    f"--dtype bfloat16: {out} was measured with --dtype float32 (weights)")
+    as_if_measured_on(out, "cuda")
+    one_line_exit_2(CliRunner().invoke(main, [*args, "--steps", "0,8"]),
+                    f"--device cpu: {out} was measured with --device cuda (weights)")
+    # `scalefit weights` (statistics of the stored tensors, on the CPU here) still resumes an eval's
+    weights = ["weights", "--suite", str(cached_tiny_suite()), "--models", "tiny-a", "--steps", "0,8", "--device",
+               "cpu", "--no-families", "--no-spectra", "--no-progress", "--out", str(tmp_path / "w2")]
+    assert CliRunner().invoke(main, [*args[:-1], str(tmp_path / "w2"), "--steps", "8"]).exit_code == 0
+    result = CliRunner().invoke(main, weights)
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_parquet(tmp_path / "w2" / "weights.parquet")["step"]) == {0, 8}
