@@ -133,11 +133,40 @@ def _from_files(files: list[Path], config: dict) -> _Source:
         except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
             raise InputError(f"{path}: cannot read as safetensors: {str(exc).splitlines()[0]}") from None
 
-    def fetch(name: str) -> torch.Tensor:
-        with safe_open(str(where[name]), framework="pt") as fh:
-            return fh.get_tensor(name)
+    stored = _module_names(list(where), config.get("model_type"))  # table name -> name in the file
 
-    return _Source(list(where), fetch, config.get("model_type"), fused_qkv(config.get("model_type"), config))
+    def fetch(name: str) -> torch.Tensor:
+        with safe_open(str(where[stored[name]]), framework="pt") as fh:
+            return fh.get_tensor(stored[name])
+
+    return _Source(list(stored), fetch, config.get("model_type"), fused_qkv(config.get("model_type"), config))
+
+
+HEAD_NAMES = ("lm_head.", "embed_out.")  # the output layer, outside the base model in every class
+
+
+def _module_names(names: list[str], model_type: str | None) -> dict[str, str]:
+    """{name as the model in memory spells it: name in the file}. Hub files written from the base
+    model (GPT-2's, BLOOM's; OPT's .bin) lack its prefix ('h.0.attn.c_attn.weight' for
+    'transformer.h.0.attn.c_attn.weight'): with it, `scalefit weights` and `eval --weights` name a
+    tensor alike. Unchanged where some name has the prefix, or the class is not known here."""
+    body = [n for n in names if not n.startswith(HEAD_NAMES)]
+    prefix = _base_model_prefix(model_type) if body else None
+    if not prefix or any(n.startswith(prefix + ".") for n in body):
+        return {n: n for n in names}
+    return {(n if n.startswith(HEAD_NAMES) else f"{prefix}.{n}"): n for n in names}
+
+
+def _base_model_prefix(model_type: str | None) -> str | None:
+    """The attribute that holds the base model in transformers' causal-LM class of model_type."""
+    if not model_type:
+        return None
+    try:
+        from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, AutoConfig
+
+        return MODEL_FOR_CAUSAL_LM_MAPPING[type(AutoConfig.for_model(model_type))].base_model_prefix or None
+    except Exception:  # noqa: BLE001 - no transformers, or a model type it does not know
+        return None
 
 
 def _open_source(source, num_heads: int | None) -> _Source:
