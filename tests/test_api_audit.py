@@ -742,8 +742,9 @@ def test_a_pyarrow_table_is_read_and_named_by_its_library(grid):
     pairs = pair_losses(table, "loss_prose_test", "loss_code_test")
     assert pairs.pairs.equals(pair_losses(grid, "loss_prose_test", "loss_code_test").pairs)
     assert a_type(table) == "a pyarrow Table" and a_type(grid) == "a DataFrame"
-    with pytest.raises(InputError, match="runs: got a pyarrow Table; give a DataFrame"):
-        fit_law(table, "chinchilla", n_bootstrap=0)
+    # fit_law reads it too (its run_frame repeated as_table and refused one; see below)
+    assert fit_law(table, "chinchilla", n_bootstrap=0).values() == \
+        fit_law(grid, "chinchilla", n_bootstrap=0).values()
 
 
 def test_a_choice_is_read_in_any_case_and_a_typo_gets_the_closest_name():
@@ -810,3 +811,32 @@ def test_a_core_install_star_imports_and_names_the_extra_a_function_needs():
     assert done.stdout.splitlines() == [
         "True False", "torch scalefit.weight_stats_table needs the 'eval' extra, which provides "
         "torch: pip install 'scalefit[eval]' (on a CPU machine first: pip install torch==2.13.0)"]
+
+
+@pytest.mark.parametrize("loss", [5, ["loss"]])
+def test_fit_law_names_a_loss_column_that_is_not_a_name(grid, loss):
+    """fit_law(loss=5) raised AttributeError ('int' has no 'lower') and loss=['loss'] TypeError
+    (unhashable list), from the run table's column check."""
+    from scalefit import fit_law
+    with pytest.raises(InputError, match=r"^loss \(--loss\): got a.*; give the loss column's name"):
+        fit_law(grid, "chinchilla", loss=loss, n_bootstrap=0)
+
+
+def test_fit_law_reads_a_table_as_every_table_argument_is(grid):
+    """run_frame repeated tables.as_table without its fixes: a table indexed by its keys lost the
+    indexed column, a column given twice raised pandas' TypeError. Same fit as the plain table."""
+    from scalefit import fit_law
+    plain = fit_law(grid, "chinchilla", n_bootstrap=0)
+    indexed = fit_law(grid.set_index(["model", "tokens"]), "chinchilla", n_bootstrap=0)
+    assert indexed.values() == plain.values()
+    with pytest.raises(InputError, match="column 'loss' appears 2 times"):
+        fit_law(pd.concat([grid, grid[["loss"]]], axis=1), "chinchilla", n_bootstrap=0)
+
+
+def test_a_mistyped_law_name_gets_the_closest_one():
+    """The command offered 'did you mean' for a mistyped law; the Python API did not."""
+    from scalefit.scaling.laws.registry import canonical_law
+    with pytest.raises(InputError, match=r"unknown law 'chinchila'; did you mean 'chinchilla'\?"):
+        canonical_law("chinchila")
+    with pytest.raises(InputError, match=r"^unknown law 'foo' \(choose from kaplan-n, "):
+        canonical_law("foo")

@@ -58,7 +58,7 @@ def test_a_total_parameter_law_on_non_embedding_counts_warns(runs):
     (lambda f: fit_law(f, "chinchilla", delta=-1e-3), r"delta \(--delta\): '-0.001' is out of range; expected a finite number > 0"),
     (lambda f: fit_law(f, "chinchilla", n_bootstrap=-1), r"n_bootstrap \(--bootstrap\): '-1': expected at least 2 resamples, or 0 for none"),
     (lambda f: fit_law(f, "chinchilla", n_bootstrap=2.5), r"'2.5' is not a whole number; expected at least 2 resamples, or 0 for none"),
-    (lambda f: fit_law(f.to_numpy(), "chinchilla"), "give a DataFrame"),
+    (lambda f: fit_law(f.to_numpy(), "chinchilla"), "runs: an ndarray is not a table; pass a DataFrame"),
     (lambda f: compare_laws(f, (), n_bootstrap=0), "name at least one law"),
 ])
 def test_bad_python_input_is_one_input_error(runs, call, message):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from scalefit.errors import InputError, a_type
+from scalefit.errors import InputError, a_type, suggestion
 
 LAW_MODULES = ("kaplan", "chinchilla", "isoflop", "muennighoff", "momentum", "multipower")
 
@@ -45,7 +45,8 @@ def canonical_law(law: str) -> str:
     key = law.strip().lower()
     name = ALIASES.get(key, key)
     if name not in REGISTRY:
-        raise InputError(f"unknown law '{law}' (choose from {', '.join(law_choices())})")
+        raise InputError(f"unknown law '{law}'{suggestion(key, law_choices(), cutoff=0.75, otherwise='')}"
+                         f" (choose from {', '.join(law_choices())})")
     return name
 
 

@@ -18,7 +18,7 @@ from scalefit.errors import InputError, a_type, data_row, suggestion
 from scalefit.options import file_column, map_hint
 from scalefit.scaling.laws.registry import law_for
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN  # one place: the table schema
-from scalefit.tables import read_table
+from scalefit.tables import as_table, read_table
 
 
 def _column(name: str) -> property:
@@ -269,6 +269,9 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
     law_model = law_for(law)
     law = law_model.law_name
     needs, n_free = law_model.needs, law_model.n_free
+    if not isinstance(loss, str):  # loss=5 raised AttributeError, loss=['loss'] TypeError
+        raise InputError(f"loss (--loss): got {a_type(loss)}; give the loss column's name, a string "
+                         "such as 'loss'")
     notes: list[str] = []
     if check_size and len(df) == 0:
         raise InputError(f"{source}: no data rows (columns: {_columns(df) or 'none'}); a run "
@@ -422,16 +425,10 @@ def runs_and_source(runs, source: str = "<run table>") -> tuple[pd.DataFrame, st
 
 
 def run_frame(runs) -> pd.DataFrame:
-    """A run table as a DataFrame: a DataFrame, a CSV/Parquet/JSON path, rows as dicts, or a
-    RunTable (the rows it was given, without the N, D, C, L it derived)."""
+    """A run table as a DataFrame: a DataFrame (or a polars/pyarrow table), a CSV/Parquet/JSON
+    path, rows as dicts, or a RunTable (the rows it was given, without the N, D, C, L it
+    derived). Anything but a RunTable is read by tables.as_table, as every table argument is."""
     if isinstance(runs, RunTable):
         frame = runs.frame.drop(columns=["N", "D", "C", "L"], errors="ignore")
         return frame.set_axis(np.asarray(runs.rows) - 1) if runs.rows is not None else frame
-    if isinstance(runs, (str, Path)):
-        return read_table(runs)
-    if isinstance(runs, (list, tuple, dict)):  # rows as dicts, or columns as a dict
-        runs = pd.DataFrame(runs)
-    if not isinstance(runs, pd.DataFrame):
-        raise InputError(f"runs: got {a_type(runs)}; give a DataFrame, a CSV/Parquet/JSON path, "
-                         "a RunTable, or a list of row dicts")
-    return runs
+    return as_table(runs, "runs")[0]
