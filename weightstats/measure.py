@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -143,6 +144,7 @@ def _from_files(files: list[Path], config: dict) -> _Source:
 
 
 HEAD_NAMES = ("lm_head.", "embed_out.")  # the output layer, outside the base model in every class
+_TOP_BLOCKS = re.compile(r"(?:decoder\.)?(?:layers|h|blocks|layer)\.\d+\.")
 
 
 def _module_names(names: list[str], model_type: str | None) -> dict[str, str]:
@@ -151,7 +153,9 @@ def _module_names(names: list[str], model_type: str | None) -> dict[str, str]:
     'transformer.h.0.attn.c_attn.weight'): with it, `scalefit weights` and `eval --weights` name a
     tensor alike. Unchanged where some name has the prefix, or the class is not known here."""
     body = [n for n in names if not n.startswith(HEAD_NAMES)]
-    prefix = _base_model_prefix(model_type) if body else None
+    # only names whose blocks sit at the top need transformers' class (seconds to import)
+    blocks_on_top = any(_TOP_BLOCKS.match(n) for n in body)
+    prefix = _base_model_prefix(model_type) if blocks_on_top else None
     if not prefix or any(n.startswith(prefix + ".") for n in body):
         return {n: n for n in names}
     return {(n if n.startswith(HEAD_NAMES) else f"{prefix}.{n}"): n for n in names}
