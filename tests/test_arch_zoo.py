@@ -1,11 +1,12 @@
-"""`scalefit weights` and the parameter counts on the checkpoint shapes researchers have: GPT-NeoX
-(Pythia), GPT-2, Llama, Mistral, Qwen2, OPT, Gemma, GPT-J, BLOOM, Falcon, StarCoder, Phi-3 and MPT,
-tied and untied, built tiny from
-transformers configs and saved as save_pretrained writes them (one fixture builds them all once).
+"""`scalefit weights`, the parameter counts and the loader `scalefit eval` uses, on the checkpoint
+shapes researchers have: GPT-NeoX (Pythia), GPT-2, Llama, Mistral, Qwen2, OPT, Gemma, GPT-J, BLOOM,
+Falcon, StarCoder, Phi-3 and MPT, tied and untied, built tiny from transformers configs and saved
+as save_pretrained writes them (one fixture builds them all once); then stored as shards, in
+bf16, as a pickle, and as older hub files are.
 
-Checked against the models themselves: every trainable tensor measured once under its file name
-(no buffer, no tied copy), the counts equal transformers' own, and each tensor's role is the
-one it plays in that architecture.
+Checked against the models themselves: every trainable tensor measured once under its name (no
+buffer, no tied copy), the counts equal transformers' own, each tensor's role is the one it
+plays in that architecture, and a fused QKV splits as the architecture's forward reads it.
 """
 from __future__ import annotations
 
