@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import math
 
+from scalefit.scaling.laws.identifiability import ZERO
+
 WIDTH_DIGITS = 2  # significant digits of the width that the ends keep
 MAX_DIGITS = 6  # never more significant digits than this, however narrow the interval
+PLAIN = (1e-3, 1e6)  # values printed as plain digits (0.0012, 480000); others as 4.8e+06
 MORE_DIGITS = 3  # digits added, at most, so that the rounded ends still hold the estimate
 
 
@@ -35,8 +38,11 @@ def at_place(value, exponent: int | None, sign: bool = False) -> str:
     if value == 0 or abs(value) < 0.5 * 10.0 ** exponent:
         return f"{plus}0" if sign else "0"
     digits = math.floor(math.log10(abs(value))) - exponent + 1
-    digits = min(max(digits, 1), MAX_DIGITS)
-    text = format(value, f"{plus}#.{digits}g")
+    if digits > MAX_DIGITS:
+        exponent += digits - MAX_DIGITS
+    if PLAIN[0] <= abs(value) < PLAIN[1]:  # plain digits: -10, not -1e+01
+        return format(round(value, -exponent), f"{plus}.{max(-exponent, 0)}f")
+    text = format(value, f"{plus}#.{min(max(digits, 1), MAX_DIGITS)}g")
     mantissa, _, power = text.partition("e")
     return mantissa.rstrip(".") + (f"e{power}" if power else "")
 
@@ -65,6 +71,8 @@ def value_at_interval(value, lo, hi) -> str:
     digit at least (2e+03 beside [-4.8e+05, 4.9e+05], not 0), or 4 significant digits where the
     interval gives none."""
     exponent = place(lo, hi)
-    if exponent is not None and _finite(value) and float(value) != 0:
+    if _finite(value) and abs(float(value)) <= ZERO:  # a floor at its bound: 0, not 9e-18
+        return "0"
+    if exponent is not None and _finite(value):
         exponent = min(exponent, math.floor(math.log10(abs(float(value)))))
     return at_place(value, exponent)
