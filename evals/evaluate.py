@@ -169,15 +169,18 @@ def plan(opts: EvalOptions):
                          "scalefit, which each task's own results would repeat; measure --tasks into a new --out")
     digests = {d.name: content_digest(d.path) for d in datasets}
     tokenizers = tokenizer_identities(grid)
+    facts = {f"the tokens and LR of {name} in --suite": suite_facts(suite, name) for name in dict.fromkeys(
+        info.model for info in grid)}
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
         if m.table == "weights":  # the statistics of the model as loaded (a bfloat16 load rounds float32 weights)
-            m.options.update({"--device": device.type, "--dtype": str(dtype).replace("torch.", "")})
+            m.options.update({"--device": device.type, "--dtype": str(dtype).replace("torch.", ""), **facts})
         if m.table == "evals":
             # the device's kind too: cpu and cuda sum in other orders (the last bits differ)
             m.options = {"--suite": suite_identity(suite), "--device": device.type,
                          "--dtype": str(dtype).replace("torch.", ""),
                          "--max-tokens": opts.max_tokens, "--context": context, "--stride": opts.stride,
-                         **{f"the tokenizer of {model}": identity for model, identity in tokenizers.items()}}
+                         **{f"the tokenizer of {model}": identity for model, identity in tokenizers.items()},
+                         **facts}
             if m.name.startswith("tasks"):
                 m.options.update({"--task-limit": opts.task_limit, "--num-fewshot": opts.num_fewshot,
                                   "--seed": opts.seed})
@@ -222,6 +225,16 @@ def tokenizer_identities(grid) -> dict[str, str]:
             raise InputError(f"{info.model}: the tokenizer of {where} differs from that of {first[1]} ({identity} "
                              f"and {first[0]}); one sweep measures a model with one tokenizer: measure them apart")
     return {model: identity for model, (identity, _) in found.items()}
+
+
+def suite_facts(suite, model: str) -> str:
+    """What a row's tokens and lr columns are computed from (tokens per step, the member's LR
+    schedule): a spec corrected between runs would give old and new rows of one table other
+    tokens or LR, so a sweep folder records it."""
+    from dataclasses import asdict
+
+    schedule = asdict(suite.schedule_for(suite.member(model)))
+    return f"tokens_per_step {suite.tokens_per_step}, schedule " + ", ".join(f"{k} {v}" for k, v in schedule.items())
 
 
 def suite_identity(suite) -> str:

@@ -205,3 +205,19 @@ def test_weight_statistics_of_another_dtype_or_device_are_refused(tmp_path):
     result = CliRunner().invoke(main, weights)
     assert result.exit_code == 0, result.output
     assert set(pd.read_parquet(tmp_path / "w2" / "weights.parquet")["step"]) == {0, 8}
+
+
+def test_a_resume_after_the_suite_spec_changed_its_tokens_or_lr_is_refused(tmp_path):
+    """Each row carries tokens and lr computed from the suite spec: a spec corrected between runs
+    (same name and folder) gave the new rows other tokens per step than the old ones."""
+    spec, out = suite_copy(tmp_path / "suite"), tmp_path / "o"
+    args = eval_args(out)
+    args[args.index("--suite") + 1] = str(spec)
+    assert CliRunner().invoke(main, args).exit_code == 0
+    spec.write_text(spec.read_text().replace("tokens_per_step = 512", "tokens_per_step = 1024"))
+    args[args.index("--steps") + 1] = "0,8"
+    result = CliRunner().invoke(main, args)
+    one_line_exit_2(result, f"the tokens and LR of tiny-a in --suite changed since {out} was measured (loss:val: "
+                            "tokens_per_step 512, schedule peak 0.003")
+    assert "then, tokens_per_step 1024, schedule peak 0.003" in result.stderr
+    assert pd.read_parquet(out / "evals.parquet")["tokens"].tolist() == [8 * 512] * 2
