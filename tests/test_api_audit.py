@@ -840,3 +840,19 @@ def test_a_mistyped_law_name_gets_the_closest_one():
         canonical_law("chinchila")
     with pytest.raises(InputError, match=r"^unknown law 'foo' \(choose from kaplan-n, "):
         canonical_law("foo")
+
+
+def test_fit_accuracy_pairs_two_series_by_their_labels():
+    """fit_accuracy paired two Series by position: y in another row order fitted a = 0.254,
+    k = 81 for a curve made with a = 0.7, k = -2, without a word. Now by label, as pandas pairs
+    them; labels that differ and a negative loss are refused."""
+    from scalefit import fit_accuracy
+    L = pd.Series(np.linspace(3, 6, 12))
+    y = 1 / (1 + np.exp(2 * (L - 4.5))) * 0.7 + 0.25
+    shuffled = fit_accuracy(L, y.sample(frac=1, random_state=0), n_bootstrap=0).values()
+    assert shuffled == pytest.approx(fit_accuracy(L, y, n_bootstrap=0).values())
+    assert shuffled["a"] == pytest.approx(0.7) and shuffled["k"] == pytest.approx(-2)
+    with pytest.raises(InputError, match="L and y are Series whose index labels differ"):
+        fit_accuracy(L, y.set_axis(range(1, 13)), n_bootstrap=0)
+    with pytest.raises(InputError, match=r"point 1: L = -3 is negative; L is a loss in nats"):
+        fit_accuracy(-L, y, n_bootstrap=0)

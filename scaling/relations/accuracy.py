@@ -15,6 +15,7 @@ import copy
 
 import lmfit
 import numpy as np
+import pandas as pd
 from scipy.optimize import least_squares
 
 from scalefit.errors import InputError
@@ -104,7 +105,22 @@ def check_fractions(y, where) -> None:
                          "not a percentage)")
 
 
+def _paired_by_label(L, y, units, what):
+    """L and y (and units) paired by index label where both are Series, as pandas pairs them: a
+    y in another row order was paired by position and fitted without a word (a = 0.254, k = 81
+    for a = 0.7, k = -2). Labels that differ are an InputError."""
+    if not (isinstance(L, pd.Series) and isinstance(y, pd.Series)) or L.index.equals(y.index):
+        return L, y, units
+    if not (L.index.is_unique and y.index.is_unique and set(L.index) == set(y.index)):
+        raise InputError(f"{what}: L and y are Series whose index labels differ; pair them first "
+                         "(e.g. pd.concat([L, y], axis=1, join='inner')) or pass arrays")
+    if isinstance(units, pd.Series) and set(units.index) == set(L.index):
+        units = units.reindex(L.index)
+    return L, y.reindex(L.index), units
+
+
 def _check(L, y, what, units=None):
+    L, y, units = _paired_by_label(L, y, units, what)
     L = np.atleast_1d(_floats(L, what, "L"))
     y = np.atleast_1d(_floats(y, what, "y"))
     sizes = {"L": L.size, "y": y.size}
@@ -119,6 +135,11 @@ def _check(L, y, what, units=None):
         i = int(infinite[0])
         raise InputError(f"{what}: point {i + 1}: L = {L[i]:g}, y = {y[i]:g} is not finite; give "
                          "finite numbers (NaN where a point is missing: it is left out)")
+    negative = np.flatnonzero(L < 0)
+    if negative.size:  # a cross-entropy in nats is >= 0 (pair_losses refuses one too)
+        i = int(negative[0])
+        raise InputError(f"{what}: point {i + 1}: L = {L[i]:g} is negative; L is a loss in "
+                         "nats per token, 0 or more")
     ok = np.isfinite(L) & np.isfinite(y)
     check_fractions(np.where(ok, y, np.nan), lambda i: f"{what}: point {i + 1}")
     L, y = L[ok], y[ok]
