@@ -486,7 +486,7 @@ def check_same_columns(dirs) -> None:
     uncertainty for half its rows. A re-run of the sweep in the folder measures them again."""
     from scalefit.sweep.parts import missing_columns, part_is_valid
 
-    found: dict[str, dict[bool, list]] = {}  # result file name -> {lacks se: [(folder, checkpoint)]}
+    found: dict[str, dict[bool, list]] = {}  # result file name -> {lacks se: [folder of each such file]}
     for d in dirs:
         for path in sorted((Path(d) / "parts").rglob("evals--*.parquet")):
             if part_is_valid(path):
@@ -496,6 +496,8 @@ def check_same_columns(dirs) -> None:
         if len(by) == 2:
             old, new = by[True], by[False]
             measurement = name.removeprefix("evals--").removesuffix(".parquet")
+            kind, _, rest = measurement.partition("_")  # the file's name of 'loss:val' is loss_val
+            measurement = f"{kind}:{rest}" if kind in ("loss", "tasks") and rest else measurement
             raise InputError(f"eval merge: {len(old)} result(s) of {measurement} in {old[0]} hold no "
                              f"{'/'.join(SE_COLUMNS)} (measured by an earlier scalefit), those in {new[0]} do; "
                              f"re-run the sweep of {old[0]} (its results without se are measured again), "

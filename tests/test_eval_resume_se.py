@@ -94,7 +94,7 @@ def test_merge_refuses_results_with_and_without_se(measured, tmp_path):
     shutil.rmtree(only2 / "parts" / "tiny-a" / "step0000000")
     result = CliRunner().invoke(main, ["eval", "merge", str(old), str(only2), "--out", str(tmp_path / "m")])
     assert result.exit_code == 2, result.output
-    assert (f"eval merge: 1 result(s) of loss_test in {old} hold no se/se_by (measured by an earlier scalefit), "
+    assert (f"eval merge: 1 result(s) of loss:test in {old} hold no se/se_by (measured by an earlier scalefit), "
             f"those in {only2} do; re-run the sweep of {old}") in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (tmp_path / "m" / "evals.parquet").exists()
