@@ -328,3 +328,59 @@ def test_warmup_study_slopes_agree(warmup_study):
             assert csv[f"{which}_slope"] == pytest.approx(row[f"{which}_slope"], rel=1e-12)
     md = (out / "report.md").read_text()
     assert text.strip().splitlines()[2] in md
+
+
+# --------------------------------------------------------------------- init-study
+
+
+@pytest.fixture(scope="module")
+def init_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("init_study")
+    return run("init-study"), strict_json(run("init-study", "--json", "--out", str(out))), out
+
+
+def test_init_study_sentences_agree_and_say_their_units(init_study):
+    """Every sentence is the JSON's and report.md's; each mean and difference with its interval
+    is the summary's and contrasts' (and their CSVs') to the printed rounding, holds its
+    estimate and is printed to its precision; report.md said 'loss on prose-val' with no unit."""
+    text, doc, out = init_study
+    assert_no_nan_words(text, "init-study")
+    lines = text.rstrip("\n").splitlines()
+    assert lines[1:] == doc["sentences"]
+    md = (out / "report.md").read_text()
+    assert "loss on prose-val in nats/token" in lines[0] and "loss on prose-val in nats/token" in md
+    assert "[a, b] = 95% interval" in lines[0] and "[a, b] = 95% interval" in md
+    assert doc["units"]["final_loss"] == "nats/token" and "steps" in doc["units"]["steps_to_N"]
+    for s in doc["sentences"]:
+        assert (f"#{s}" if s.startswith("#") else f"- {s}") in md
+    summary = pd.read_csv(out / "summary.csv")
+    contrasts = pd.read_csv(out / "contrasts.csv")
+    checked = 0
+    for s in doc["sentences"]:
+        m = re.match(rf"(early|late): (\S+): (?:steps to loss {NUMBER}, \d+% of pythia's drop|final "
+                     rf"loss) ({NUMBER})(?: \[({NUMBER}), ({NUMBER})\])? vs pythia ({NUMBER}) "
+                     rf"\[({NUMBER}), ({NUMBER})\]: ({NUMBER})(?: steps)? \[({NUMBER}), ({NUMBER})\]", s)
+        if not m:
+            continue
+        phase, init, mean, lo, hi, cmean, clo, chi, diff, dlo, dhi = m.groups()
+        size = next(h for h in reversed(doc["sentences"][:doc["sentences"].index(s)])
+                    if h.startswith("## "))[3:].split(",")[0]
+        warm = "no warmup" if "no warmup" in next(h for h in reversed(
+            doc["sentences"][:doc["sentences"].index(s)]) if h.startswith("## ")) else "warmup"
+        measure = "steps_to_1" if phase == "early" else "final_loss"
+        row = next(r for r in doc["contrasts"] if (r["size"], r["init"], r["warmup"], r["measure"])
+                   == (size, init, warm, measure))
+        ctrl = next(r for r in doc["summary"] if (r["size"], r["init"], r["warmup"], r["measure"])
+                    == (size, "pythia", warm, measure))
+        assert rounds_to(row["mean"], mean) and rounds_to(ctrl["mean"], cmean), s
+        assert rounds_to(ctrl["ci_lo"], clo) and rounds_to(ctrl["ci_hi"], chi), s
+        assert rounds_to(row["diff"], diff) and rounds_to(row["ci_lo"], dlo) and rounds_to(row["ci_hi"], dhi), s
+        for a, b, v in ((clo, chi, cmean), (dlo, dhi, diff)) + (((lo, hi, mean),) if lo else ()):
+            assert float(a) <= float(v) <= float(b), s
+            assert_interval_precision(a, b, s)
+        hit = contrasts[(contrasts["size"] == size) & (contrasts["init"] == init)
+                        & (contrasts["warmup"] == warm) & (contrasts["measure"] == measure)]
+        assert hit["diff"].iloc[0] == pytest.approx(row["diff"], rel=1e-12)
+        assert len(summary) == len(doc["summary"])
+        checked += 1
+    assert checked == 18  # every early and late contrast of the shipped study

@@ -83,8 +83,16 @@ class InitStudy:
 
     def to_dict(self) -> dict:
         frames = ("thresholds", "summary", "contrasts", "shapes", "warmup_effect", "runs")
-        return {"dataset": self.dataset, "stat": self.stat, "sentences": self.sentences,
+        return {"dataset": self.dataset, "stat": self.stat, "units": UNITS, "sentences": self.sentences,
                 **{name: getattr(self, name).to_dict("records") for name in frames}}
+
+
+# What the tables' numbers are in (the JSON's "units"; the text and report.md say it in words).
+UNITS = {"loss": "nats/token", "final_loss": "nats/token", "steps_to_N": "optimizer steps",
+         "mean, diff, ci_lo, ci_hi, cost, control_cost": "the measure's units: nats/token for final_loss, "
+         "optimizer steps for steps_to_N; ci_lo and ci_hi: the 95% interval (t over seeds)",
+         "relative": "fraction (0.69: 69% more steps than pythia)",
+         "drop_fraction": "fraction of pythia's loss drop from step 0"}
 
 
 # ---------------------------------------------------------------- the runs and their conditions

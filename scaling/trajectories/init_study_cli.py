@@ -53,9 +53,10 @@ def plot_init_study(study):
 
 def _report(study, source: str) -> str:
     lines = ["# Init study: start from the learned weight law, and train", "",
-             f"Data: {source}; loss on {study.dataset}. Early = steps to the first threshold, late = final "
-             "loss; each condition against pythia with the same size and warmup (Welch t over seeds; a "
-             "single run against the control's seeds as one new draw).", "",
+             f"Data: {source}; loss on {study.dataset} in nats/token. Early = steps to the first threshold, "
+             "late = final loss; each condition against pythia with the same size and warmup (Welch t "
+             "over seeds; a single run against the control's seeds as one new draw); [a, b] = 95% "
+             "interval.", "",
              "![loss curves](loss_curves.png)", "", "## What the data support", ""]
     lines += [f"#{s}" if s.startswith("#") else f"- {s}" for s in study.sentences]
     lines += ["", "## Thresholds", "", markdown_table(study.thresholds), "",
