@@ -128,21 +128,32 @@ def test_a_local_task_and_lm_evals_task_of_one_name_do_not_mix(tmp_path, monkeyp
     """A local task NAME=FILE.jsonl recorded its file's content; the same NAME as lm-eval's task
     recorded nothing to compare, so a resume took the local results as lm-eval's task's and
     measured lm-eval's task at the new steps beside them."""
+    from scalefit.evals import downstream
+    from scalefit.evals.evaluate import EvalOptions, plan
+    from scalefit.sweep.engine import check_options
+    from scalefit.sweep.parts import part_path
+
     task = tmp_path / "task.jsonl"
     task.write_text("".join(json.dumps({"context": f"x = {i}", "choices": [" +1", " -1"], "answer": i % 2}) + "\n"
                             for i in range(4)))
     out = tmp_path / "o"
-    base = ["eval", "--suite", str(cached_tiny_suite()), "--models", "tiny-a", "--device", "cpu", "--threads", "1",
-            "--no-progress", "--task-limit", "2", "--out", str(out)]
-    assert CliRunner().invoke(main, [*base, "--steps", "8", "--tasks", f"lambada_openai={task}"]).exit_code == 0
-    from scalefit.evals import downstream
-
+    # the folder as a run of the local task at step 8 leaves it (its record, one result file), without lm-eval
+    _, grid, (local,), *_ = plan(EvalOptions(suite=str(cached_tiny_suite()), out_dir=str(out), models=["tiny-a"],
+                                             steps="8", device="cpu", task_limit=2,
+                                             tasks=[f"lambada_openai={task}"]))
+    out.mkdir()
+    check_options([local], out)
+    part_path(out, grid[0], local).parent.mkdir(parents=True)
+    pd.DataFrame([{"model": "tiny-a", "step": 8, "task": "lambada_openai", "metric": "acc", "value": 0.5,
+                   "se": 0.35, "se_by": "examples"}]).to_parquet(part_path(out, grid[0], local), index=False)
     monkeypatch.setattr(downstream, "check_task_names", lambda names: None)  # lm-eval knows it: no 10-30 s scan
-    result = CliRunner().invoke(main, [*base, "--steps", "0,8", "--tasks", "lambada_openai"])
+    result = CliRunner().invoke(main, ["eval", "--suite", str(cached_tiny_suite()), "--models", "tiny-a", "--device",
+                                       "cpu", "--threads", "1", "--no-progress", "--task-limit", "2", "--out",
+                                       str(out), "--steps", "0,8", "--tasks", "lambada_openai"])
     one_line_exit_2(result, f"the content of --tasks lambada_openai changed since {out} was measured "
                             "(tasks:lambada_openai: blake2b:")
     assert "then, lm-eval's task lambada_openai now)" in result.stderr
-    assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {8}
+    assert [p.parent.name for p in (out / "parts").rglob("*.parquet")] == ["step0000008"]  # nothing measured
 
 
 def suite_copy(root, steps=(0, 8)):
