@@ -384,3 +384,17 @@ def test_init_study_sentences_agree_and_say_their_units(init_study):
         assert len(summary) == len(doc["summary"])
         checked += 1
     assert checked == 18  # every early and late contrast of the shipped study
+
+
+def test_held_out_runs_with_no_prediction_print_no_nan(tmp_path):
+    """With E_x given above both held-out runs' x, neither has a prediction: the summary read
+    'mean |rel err| nan% (plain Kaplan law on y alone: nan%)'; the JSON has null there."""
+    args = ["predict", "downstream", "--holdout", "2", "--bootstrap", "20", "--e", "given",
+            "--E-x", "4.2", "--E-y", "0"]
+    text = run(*args)
+    doc = strict_json(run(*args, "--json", "--out", str(tmp_path)))
+    assert doc["holdout"]["mean_abs_relative_error"] is None
+    assert all(p["predicted"] is None for p in doc["holdout"]["points"])
+    for where, said in (("text", text), ("report.md", (tmp_path / "report.md").read_text())):
+        assert_no_nan_words(said, where)
+        assert "mean |rel err| - (no run to score)" in said, where

@@ -160,12 +160,14 @@ def unbootstrapped_lines(out: dict) -> list[str]:
 def holdout_summary(h: dict) -> str:
     """The held-out runs in one line: their mean |relative error| (beside the Kaplan baseline's)
     and how many lie inside their 95% prediction intervals; the terminal and report.md print it."""
-    base = (f" (plain Kaplan law on y alone: {100 * h['baseline_mean_abs_relative_error']:.2f}%)"
+    def percent(v):  # no run with a prediction (x at or below E_x for all): '-', not 'nan%'
+        return f"{100 * v:.2f}%" if v is not None and math.isfinite(v) else "- (no run to score)"
+    base = (f" (plain Kaplan law on y alone: {percent(h['baseline_mean_abs_relative_error'])})"
             if "baseline_mean_abs_relative_error" in h else "")
     cover = (f"; {100 * h['pi95_coverage']:.0f}% inside their 95% prediction intervals"
              if "pi95_coverage" in h else "")
     return (f"held out {h['n']} runs (largest compute, or --holdout-data): "
-            f"mean |rel err| {100 * h['mean_abs_relative_error']:.2f}%{base}{cover}")
+            f"mean |rel err| {percent(h['mean_abs_relative_error'])}{base}{cover}")
 
 
 def _rough(out: dict) -> list[str]:
