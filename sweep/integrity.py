@@ -1,6 +1,8 @@
 """A content fingerprint of a checkpoint's weights, read from its files (no model is built).
 
-`fingerprint_folder(folder)` reads every `*.safetensors` file of the folder by its header and
+`fingerprint_folder(folder)` reads the files the weights are read from (weightstats'
+`safetensors_files`: the shards model.safetensors.index.json names, else model.safetensors; a
+stray full copy beside them, Mistral's consolidated.safetensors, is not read) by their headers and
 hashes each tensor's raw bytes with BLAKE2b (128-bit digest), tensors in name order, each
 preceded by its name, dtype and shape: two checkpoints share a fingerprint exactly when they
 hold the same tensors with the same stored bytes, whatever the file sharding. Every byte is read
@@ -51,7 +53,7 @@ def _as_float32(raw: np.ndarray, dtype: str) -> np.ndarray:
 def fingerprint_folder(folder) -> dict:
     """{fingerprint, hash, n_tensors, n_bytes, sample} of the weights in `folder` (or one file)."""
     folder = Path(folder)
-    files = [folder] if folder.is_file() else sorted(folder.glob("*.safetensors"))
+    files = _weight_files(folder)
     if not files:
         return _file_hash(sorted(folder.glob("*.bin")) if folder.is_dir() else [])
     tensors = []
@@ -82,6 +84,19 @@ def fingerprint_folder(folder) -> dict:
     sample = np.concatenate(samples).astype(np.float32) if samples else np.zeros(0, np.float32)
     return {"fingerprint": digest.hexdigest(), "hash": HASH, "n_tensors": len(tensors), "n_bytes": n_bytes,
             "sample": base64.b64encode(sample.tobytes()).decode("ascii")}
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    """The safetensors files the weights of `folder` are read from (as weight statistics read
+    them), `[folder]` for one file, [] for a folder without safetensors."""
+    if folder.is_file():
+        return [folder]
+    if not folder.is_dir() or not ((folder / "model.safetensors.index.json").exists()
+                                   or any(folder.glob("*.safetensors"))):
+        return []
+    from scalefit.weightstats.measure import safetensors_files
+
+    return safetensors_files(folder)
 
 
 def _file_hash(files) -> dict:

@@ -105,6 +105,31 @@ def test_fingerprint_is_the_content_of_the_tensors(broken_suite, tmp_path):
     assert fingerprint_folder(tmp_path)["fingerprint"] != a2["fingerprint"]
 
 
+def test_fingerprint_reads_the_weight_files_not_a_stray_copy(broken_suite, tmp_path):
+    """A full copy beside the weights (Mistral's consolidated.safetensors) is not fingerprinted:
+    the fingerprint is that of the files the weight statistics read, single file or shards."""
+    from safetensors.numpy import load_file, save_file
+
+    step2 = broken_suite.parent / "tiny-a" / "step2"
+    clean = fingerprint_folder(step2)
+    tensors = load_file(step2 / "model.safetensors")
+    stray = {f"consolidated.{k}": v for k, v in tensors.items()}  # the same weights, other names
+    single = tmp_path / "single"
+    shutil.copytree(step2, single)
+    save_file(stray, single / "consolidated.safetensors")
+    assert fingerprint_folder(single) == clean
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    names = sorted(tensors)
+    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    for shard, keys in shards.items():
+        save_file({k: tensors[k] for k in keys}, sharded / shard)
+    weight_map = {k: shard for shard, keys in shards.items() for k in keys}
+    (sharded / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    save_file(stray, sharded / "consolidated.safetensors")
+    assert fingerprint_folder(sharded) == clean
+
+
 def test_the_sweep_flags_copied_steps_models_and_a_foreign_step(broken_suite, tmp_path):
     result = run_engine(broken_suite, tmp_path / "warn")
     assert len(result.summary.measured) == 10 and not result.summary.duplicates
