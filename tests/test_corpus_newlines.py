@@ -61,3 +61,11 @@ def test_newlines_lf_writes_no_carriage_return_and_is_recorded(tmp_path):
     assert again.exit_code == 2
     assert "holds a corpus built with newlines lf, not keep" in again.stderr
     assert build(kept, prose, code).exit_code == 0  # rebuilt with the same settings: allowed
+
+
+def test_another_newlines_value_is_one_line_before_anything_is_read(tmp_path):
+    from scalefit.errors import InputError
+    from scalefit.trainer.corpus import build_corpus
+
+    with pytest.raises(InputError, match=r"^--newlines crlf: use keep \(line endings as read\) or lf"):
+        build_corpus(tmp_path / "c", [tmp_path / "absent"], [tmp_path / "absent"], newlines="crlf")

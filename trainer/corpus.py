@@ -43,14 +43,19 @@ def default_code_dirs() -> list[str]:
 NEWLINES = ("keep", "lf")  # build-corpus --newlines: line endings as read, or CRLF and CR made LF
 
 
+def check_newlines(newlines: str) -> None:
+    """Refuse a --newlines other than keep or lf (one line, before any folder is read)."""
+    if newlines not in NEWLINES:
+        raise InputError(f"--newlines {newlines}: use keep (line endings as read) or lf (CRLF and CR become LF)")
+
+
 def read_documents(dirs, patterns, exclude=(), newlines: str = "keep") -> list[Document]:
     """Read every file matching `patterns` under `dirs` (sorted, so the order is reproducible).
 
     newlines="keep" keeps each file's line endings as read (a Windows file's CRLF too: the shipped
     corpus was built so, and its code train split holds lib2to3/tests/data/crlf.py); "lf" makes
     CRLF and a lone CR LF, before the text is deduplicated."""
-    if newlines not in NEWLINES:
-        raise InputError(f"--newlines {newlines}: use keep (line endings as read) or lf (CRLF and CR become LF)")
+    check_newlines(newlines)
     docs = []
     for d in dirs:
         root = Path(d)
@@ -208,8 +213,7 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
                              "install Debian's linux-doc-6.1 and python3.11-doc, or give --prose-dir")
     prose_dirs = [str(d) for d in (prose_dirs or PROSE_DEFAULT_DIRS)]
     code_dirs = [str(d) for d in (code_dirs or default_code_dirs())]
-    if newlines not in NEWLINES:  # said before any folder is read
-        read_documents([], (), newlines=newlines)
+    check_newlines(newlines)
     sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS, newlines=newlines),
                "code": read_documents(code_dirs, CODE_PATTERNS, CODE_EXCLUDE, newlines=newlines)}
     splits, manifest = {}, {"seed": seed, "vocab_size": vocab_size, "val_frac": val_frac,
