@@ -398,3 +398,26 @@ def test_held_out_runs_with_no_prediction_print_no_nan(tmp_path):
     for where, said in (("text", text), ("report.md", (tmp_path / "report.md").read_text())):
         assert_no_nan_words(said, where)
         assert "mean |rel err| - (no run to score)" in said, where
+
+
+def test_notebook_views_print_no_nan_and_the_commands_rounding(transitions):
+    """Downstream's repr read 'mean |relative error| nan%' where no held-out run had a
+    prediction; TransitionStudy's printed the warmup slope to 3 decimals beside the command's
+    interval-precision text."""
+    from scalefit import run_downstream
+    from scalefit.data import data_path
+    from scalefit.scaling.relations.downstream import shipped_runs
+    from scalefit.scaling.trajectories.table import stat_trajectory
+    from scalefit.scaling.trajectories.transitions import transition_study
+
+    runs = shipped_runs(pd.read_csv(data_path("suites", "mini", "runs.csv")))
+    d = run_downstream(runs, "loss", "loss_code_test", group="distribution", x_from="prose",
+                       holdout=2, e_source="given", E_x=4.2, E_y=0.0, n_bootstrap=20)
+    assert_no_nan_words(repr(d), "Downstream repr")
+    assert "mean |relative error| - (no run to score)" in repr(d)
+    text, doc, out = transitions
+    table = pd.read_parquet(data_path("suites", "mini", "checkpoints.parquet"))
+    traj = stat_trajectory(table, "sv_max", group="mlp_in", models=WARMUP_RUNS)
+    study = transition_study(traj, which="first", n_bootstrap=20, seed=0)
+    value, lo, hi = re.search(rf"slope ({NUMBER}) \(95% CI ({NUMBER}) \.\. ({NUMBER});", text).groups()
+    assert f"slope {value} [{lo}, {hi}]:" in repr(study)

@@ -396,9 +396,11 @@ class Downstream:
             lines += [f"  note: {note}" for note in pr.get("interval_notes", ())]
         h = self.holdout
         if h is not None:
-            line = f"  held out {h['n']}: mean |relative error| {h['mean_abs_relative_error']:.2%}"
+            def percent(v):  # no held-out run with a prediction: '-', not 'nan%'
+                return f"{v:.2%}" if np.isfinite(v) else "- (no run to score)"
+            line = f"  held out {h['n']}: mean |relative error| {percent(h['mean_abs_relative_error'])}"
             if "baseline_mean_abs_relative_error" in h:
-                line += f" (Kaplan law of y alone {h['baseline_mean_abs_relative_error']:.2%})"
+                line += f" (Kaplan law of y alone {percent(h['baseline_mean_abs_relative_error'])})"
             if "pi95_coverage" in h:
                 line += f", {h['pi95_coverage']:.0%} inside their 95% prediction intervals"
             lines.append(line)

@@ -467,9 +467,11 @@ class TransitionStudy:
         if fit is None:
             tail = f"warmup regression: not run ({self.note})"
         else:
-            slope = fit.params["slope"]
-            tail = (f"warmup regression over {fit.n_points} runs: slope {slope.value:.3f} "
-                    f"[{slope.ci95[0]:.3f}, {slope.ci95[1]:.3f}]: {fit.extra.get('verdict', '')}")
+            from scalefit.scaling.interval_text import interval_text, value_at_interval
+            slope = fit.params["slope"]  # to its interval's precision, as the command prints it
+            tail = (f"warmup regression over {fit.n_points} runs: slope "
+                    f"{value_at_interval(slope.value, *slope.ci95)} "
+                    f"{interval_text(*slope.ci95, slope.value)}: {fit.extra.get('verdict', '')}")
         notes = "".join(f"\n  note: {n}" for n in self.notes)  # checkpoints left out, as the command says
         return f"{head}\n  {tail}{notes}\n  .transitions, .runs, .picked, .regression, .notes, .to_dict()"
 
