@@ -80,6 +80,14 @@ class SuiteSpec:
         return np.asarray(step, dtype=np.int64) * self.tokens_per_step if np.ndim(step) else \
             int(step) * self.tokens_per_step
 
+    def __repr__(self) -> str:
+        """A notebook's view in one line (the default dataclass repr of Pythia ran to ~10k characters)."""
+        where = f"hub {self.hub}" if self.hub else f"local {self.local}"
+        steps = (f"{len(self.steps)} steps ({min(self.steps)}..{max(self.steps)})" if self.steps
+                 else "no steps")
+        return (f"SuiteSpec '{self.name}': {len(self.members)} members, {steps}, "
+                f"{self.tokens_per_step:,} tokens/step, {where}; .table() for the members, .steps")
+
     def table(self) -> pd.DataFrame:
         """One row per member: name, params, params_nonembed, lr_peak and the extra facts."""
         rows = [{"model": m.name, "params": m.params, "params_nonembed": m.params_nonembed,
@@ -292,7 +300,8 @@ def load_suite(name_or_path) -> SuiteSpec:
     text = str(name_or_path)
     path = data_path("suites", f"{text}.toml") if text in SHIPPED else Path(text)
     if not path.exists():
-        raise InputError(f"{text}: no such suite (shipped: {', '.join(SHIPPED)}) and no such spec file")
+        raise InputError(f"{text}: no such suite (shipped: {', '.join(SHIPPED)}) and no such spec file"
+                         f"{suggestion(text, SHIPPED, cutoff=0.75, otherwise='')}")
     if not path.is_file():
         raise InputError(f"{text}: a folder, not a suite spec file (.toml or .json) nor a shipped "
                          f"suite ({', '.join(SHIPPED)})")

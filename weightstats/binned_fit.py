@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -90,6 +90,28 @@ class FamilyFits:
     @property
     def best(self) -> str:
         return min(self.fits, key=lambda name: self.fits[name].bic)
+
+    def __repr__(self) -> str:
+        """A notebook's view in one line: how many families on how many weights, and the best."""
+        n = next(iter(self.fits.values())).n if self.fits else 0
+        return (f"FamilyFits of {len(self.fits)} families ({', '.join(self.fits)}) to {n:,} weights: "
+                f"best by BIC {self.best if self.fits else None}; .to_frame() for one row per family, "
+                ".fits[name], .to_dict()")
+
+    def to_frame(self):
+        """One row per family (index `family`): best, converged, n, loglik (per weight), aic, bic, ks,
+        then each family's parameters and derived values (NaN where a family has no such one)."""
+        import pandas as pd
+
+        rows = [{"family": name, "best": name == self.best, "converged": fit.converged, "n": fit.n,
+                 "loglik": fit.loglik_per_weight, "aic": fit.aic, "bic": fit.bic, "ks": fit.ks,
+                 **fit.params, **fit.derived} for name, fit in self.fits.items()]
+        return pd.DataFrame(rows).set_index("family")
+
+    def to_dict(self) -> dict:
+        """JSON-ready: {best, fits: {family: FamilyFit's fields}}."""
+        return {"best": self.best if self.fits else None,
+                "fits": {name: asdict(fit) for name, fit in self.fits.items()}}
 
 
 def _flat_tensors(values):

@@ -44,6 +44,19 @@ class LossCurves:
     def N(self) -> np.ndarray:
         return self.params[self.run]
 
+    def __repr__(self) -> str:
+        """A notebook's view in one line (the dataclass repr printed every run's LR at every step)."""
+        fitted = int(np.isfinite(self.loss).sum())
+        return (f"LossCurves of {self.n_runs} runs ({', '.join(map(str, self.names[:3]))}"
+                f"{', ...' if self.n_runs > 3 else ''}): {self.step.size} points ({fitted} with a loss), "
+                f"LR in units of {self.lr_scale:g}; .to_frame() for the points")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per point: model, step, lr (at that step, in the table's units), loss, params."""
+        lr = np.array([self.etas[r][s] for r, s in zip(self.run, self.step)], float) * self.lr_scale
+        return pd.DataFrame({"model": [self.names[r] for r in self.run], "step": self.step, "lr": lr,
+                             "loss": self.loss, "params": self.N})
+
     def select(self, points) -> "LossCurves":
         """The same runs with the points ``points`` (indices, repeats allowed)."""
         points = np.asarray(points, int)
