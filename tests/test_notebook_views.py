@@ -77,3 +77,28 @@ def test_loss_curves_print_short_and_give_their_points():
     from scalefit.schedule import lr_at_step
     assert row["lr"] == pytest.approx(float(lr_at_step(schedules["run1"], 2000)), rel=1e-12)
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_fit_families_reads_names_separated_by_commas(family_fits):
+    from scalefit.weightstats.binned_fit import fit_families, histogram_from_samples
+    hist = histogram_from_samples(np.random.default_rng(7).standard_t(4, size=20_000))
+    fits = fit_families(hist, "gaussian, student_t")
+    assert list(fits.fits) == ["gaussian", "student_t"]
+    assert json.dumps(fits.to_dict()) == json.dumps(family_fits.to_dict())
+    assert list(fit_families(hist, "laplace").fits) == ["laplace"]  # one name is one family
+    with pytest.raises(InputError, match="families is empty"):
+        fit_families(hist, " , ")
+
+
+def test_compare_laws_reads_names_separated_by_commas():
+    from scalefit import read_table
+    from scalefit.data import data_path
+    from scalefit.scaling.laws.compare import compare_laws
+    runs = read_table(data_path("suites", "mini", "runs.csv"))
+    grid = runs[runs["part"] == "grid"]
+    given = compare_laws(grid, "kaplan, chinchilla", n_bootstrap=0)
+    listed = compare_laws(grid, ["kaplan", "chinchilla"], n_bootstrap=0)
+    assert given.laws == ["kaplan", "chinchilla"]
+    assert json.dumps(given.to_dict(), default=str) == json.dumps(listed.to_dict(), default=str)
+    with pytest.raises(InputError, match="named twice"):
+        compare_laws(grid, "kaplan,kaplan", n_bootstrap=0)

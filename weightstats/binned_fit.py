@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from scalefit.errors import InputError, a_type
+from scalefit.options import split_values
 from scalefit.weightstats.families import FAMILIES, Family, get_family
 from scalefit.weightstats.tensors import as_weights
 
@@ -329,14 +330,17 @@ def fit_family(family: Family | str, hist: Histogram) -> FamilyFit:
 
 
 def fit_families(hist: Histogram, families=None) -> FamilyFits:
-    """Fit each family (names or `Family` records; default: all of FAMILIES) to one histogram.
+    """Fit each family (names or `Family` records, or one string of names separated by commas;
+    default: all of FAMILIES) to one histogram.
 
     Every name is checked before any fit: an unknown one is an InputError naming the known ones.
     """
     if not isinstance(hist, Histogram):
         raise InputError(f"fit_families: got {a_type(hist)}; give a Histogram "
                          "(histogram_from_samples(x) for an array of weights or samples)")
-    if isinstance(families, (str, Family)):  # one family, not the letters of its name
+    if isinstance(families, str):  # 'student_t' is one family, not its letters; 'student_t,gaussian' two
+        families = split_values([families])
+    elif isinstance(families, Family):
         families = [families]
     chosen = [get_family(f) for f in families] if families is not None else list(FAMILIES.values())
     if not chosen:  # FamilyFits({}).best raised 'min() arg is an empty sequence'

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, a_type
+from scalefit.options import split_values
 from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.fit import fit_law
@@ -110,6 +111,7 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     defaults of `scalefit compare` (1000 bootstrap resamples: the verdict on the allocations needs
     them; n_bootstrap=0 for a quick look, whose verdict is 'unknown').
 
+    laws: a law's name, a list of them, or names separated by commas ('kaplan,chinchilla').
     published: put each law's published constants (data/published_laws.toml) beside the fits
     (the command does for the shipped runs).
     budgets: FLOPs to project to (default: from the data's range, ``default_budgets``).
@@ -121,7 +123,8 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     if not isinstance(laws, str) and not np.iterable(laws):  # tuple(5): 'int' object is not iterable
         raise InputError(f"laws: got {a_type(laws)}; give a law's name or a list of them "
                          "(registry.law_choices())")
-    laws = (laws,) if isinstance(laws, str) else tuple(laws)  # compare_laws(runs, "chinchilla") is one law
+    # compare_laws(runs, "chinchilla") is one law, "kaplan,chinchilla" two (no law's name has a comma)
+    laws = tuple(split_values([laws])) if isinstance(laws, str) else tuple(laws)
     if not laws:
         raise InputError("laws: name at least one law (registry.law_choices())")
     distinct_laws(laws)
