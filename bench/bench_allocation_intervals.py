@@ -33,6 +33,14 @@ It also prints |a_hat - a_true|, the spread of a_hat over replications and the d
 
     OMP_NUM_THREADS=1 python bench/bench_allocation_intervals.py --alternatives --reps 200 \
         --cells "chinchilla 5x4 sd 0.02" "chinchilla 6x5 sd 0.01"
+
+--diagnose (the chinchilla cells): why the shipped interval of a over-covers. The default run's
+fits and resamples, their draws split by what each resample did (E, alpha or beta at a bound,
+every size kept, distinct runs kept) beside the sd of a_hat over replications; --delta 1 refits
+the same runs by least squares:
+
+    OMP_NUM_THREADS=1 python bench/bench_allocation_intervals.py --diagnose --reps 200 \
+        --cells "chinchilla 5x4 sd 0.02" "chinchilla 6x5 sd 0.01" [--delta 1]
 """
 from __future__ import annotations
 
@@ -254,11 +262,108 @@ def summarize_alternatives(rows: pd.DataFrame, reps: int, n_bootstrap: int, n_al
     print(pd.DataFrame(out).to_string(index=False))
 
 
+def diagnose(cell, r, n_bootstrap, delta=None) -> dict:
+    """Why the pairs bootstrap's interval of a over-covers, on the default run's fits: its draws
+    split by what each resample did (bounds reached, runs and sizes kept) against a_hat's spread."""
+    from scalefit.scaling.laws.registry import law_for
+    from scalefit.scaling.laws.runtable import as_run_table
+    from scalefit.scaling.resample import resample_indices
+    rng = np.random.default_rng(7000 + r)  # the same runs and resamples as the default run's
+    runs = grid_runs(rng, *GRIDS[cell])
+    fit = fit_law(runs, "chinchilla", n_bootstrap=n_bootstrap, seed=r,
+                  **({} if delta is None else {"delta": delta}))
+    a_hat = float(fit.extra["allocation"]["a"])
+    draws = fit.allocation_draws["a"]
+    bounds = law_for("chinchilla").bounds
+    e_zero = fit.draws["E"] <= 1e-9
+    at_bound = e_zero.copy()
+    for name in ("alpha", "beta"):
+        lo, hi = bounds[name]
+        at_bound |= (fit.draws[name] <= lo * 1.01) | (fit.draws[name] >= hi * 0.99)
+    table = as_run_table(runs, "chinchilla")
+    n_of = table.variables(("N",))["N"]
+    idx = resample_indices(n_of.size, n_bootstrap, r)  # bootstrap_law's resamples, row by row
+    kept = np.array([np.unique(i).size for i in idx])  # distinct runs per resample
+    sizes = np.array([np.unique(n_of[i]).size for i in idx])
+    ok = np.isfinite(draws)
+    row = {"cell": cell, "a_hat": a_hat, "n_runs": n_of.size, "failed": int((~ok).sum()),
+           "delta": fit.extra["delta"]}
+
+    def interval(name, d):
+        lo, hi = np.percentile(d, [2.5, 97.5])
+        row[name] = holds((lo, hi), A_TRUE)
+        row[name + " width"] = hi - lo
+        row[name + " sd"] = np.std(d)
+
+    interval("all draws (shipped)", draws[ok])
+    q25, q50, q75 = np.percentile(draws[ok], [25, 50, 75])
+    robust = (q75 - q25) / 1.349
+    row["robust sd"] = robust
+    row["normal, robust sd"] = holds((a_hat - 1.96 * robust, a_hat + 1.96 * robust), A_TRUE)
+    row["normal, robust sd width"] = 2 * 1.96 * robust
+    row["median draw - a_hat"] = q50 - a_hat
+    lo, hi = np.percentile(draws[ok], [2.5, 97.5])
+    row["skew"] = (hi + lo - 2 * q50) / (hi - lo)
+    row["at bound"] = float(at_bound[ok].mean())
+    row["E at 0"] = float(e_zero[ok].mean())
+    row["fit E at 0"] = float(fit.params["E"].value <= 1e-9)
+    row["missed low"] = float(hi < A_TRUE)  # the interval lies below the truth
+    row["missed high"] = float(lo > A_TRUE)
+    row["a_hat E>0 draws"] = float(np.median(draws[ok & ~e_zero])) if (ok & ~e_zero).any() else np.nan
+    row["a_hat E=0 draws"] = float(np.median(draws[ok & e_zero])) if (ok & e_zero).any() else np.nan
+    interval("draws with E > 0", draws[ok & ~e_zero])
+    interval("draws off the bounds", draws[ok & ~at_bound])
+    row["all sizes kept"] = float((sizes == np.unique(n_of).size)[ok].mean())
+    interval("resamples keeping every size", draws[ok & (sizes == np.unique(n_of).size)])
+    many = kept >= np.median(kept[ok])
+    row["kept median"] = float(np.median(kept[ok]))
+    interval("resamples with >= median distinct runs", draws[ok & many])
+    interval("resamples with < median distinct runs", draws[ok & ~many])
+    return row
+
+
+def summarize_diagnosis(rows: pd.DataFrame, reps: int, n_bootstrap: int) -> None:
+    print(f"true a = {A_TRUE:.4f}; {reps} replications per cell, {n_bootstrap} pairs resamples, "
+          f"Huber delta {rows['delta'].iloc[0]:g}; "
+          "coverage of a's 95% interval +- Monte Carlo SE, from subsets of the same draws")
+    out = []
+    for cell, part in rows.groupby("cell", sort=False):
+        spread = part["a_hat"].std()
+        print(f"{cell}: sd of a_hat over replications {spread:.4f} (a normal interval of the "
+              f"right width: {2 * 1.96 * spread:.3f}); median share of draws with E, alpha or "
+              f"beta at a bound {part['at bound'].median():.3f} (mean {part['at bound'].mean():.3f});"
+              f" median skew {part['skew'].median():+.3f}; median (median draw - a_hat) "
+              f"{part['median draw - a_hat'].median():+.4f}; median robust sd of draws "
+              f"{part['robust sd'].median():.4f}; resamples keeping every size "
+              f"{part['all sizes kept'].mean():.3f}; median distinct runs {part['kept median'].median():g}"
+              f" of {part['n_runs'].iloc[0]}; failed refits {part['failed'].sum()}")
+        print(f"  share of draws with E at 0: median {part['E at 0'].median():.3f}, mean "
+              f"{part['E at 0'].mean():.3f}; fits with E at 0 {part['fit E at 0'].mean():.3f}; "
+              f"median a of draws with E at 0 {part['a_hat E=0 draws'].median():.4f}, with E > 0 "
+              f"{part['a_hat E>0 draws'].median():.4f}; shipped interval missed low "
+              f"{part['missed low'].mean():.3f}, high {part['missed high'].mean():.3f}")
+        for name in ("all draws (shipped)", "normal, robust sd", "draws off the bounds",
+                     "draws with E > 0",
+                     "resamples keeping every size", "resamples with >= median distinct runs",
+                     "resamples with < median distinct runs"):
+            hits = part[name].dropna()
+            p = hits.mean()
+            sd = part.get(name + " sd")
+            out.append({"cell": cell, "draws": name,
+                        "coverage": f"{100 * p:.1f} +- {100 * np.sqrt(p * (1 - p) / len(hits)):.1f}",
+                        "median width": f"{part[name + ' width'].median():.3f}",
+                        "median sd of draws": "-" if sd is None else f"{sd.median():.4f}",
+                        "sd / sd of a_hat": "-" if sd is None else f"{sd.median() / spread:.2f}"})
+    print(pd.DataFrame(out).to_string(index=False))
+
+
 def one(args) -> dict:
     cell, r, n_bootstrap, *alt = args
     rng = np.random.default_rng(7000 + r)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if alt[:1] == ["diagnose"]:
+            return diagnose(cell, r, n_bootstrap, *alt[1:])
         if alt:
             return alternatives(cell, r, n_bootstrap, alt[0])
         if cell in GRIDS:
@@ -311,8 +416,22 @@ def main() -> None:
                         help="chinchilla cells: residual and wild bootstrap and delta-method "
                              "intervals of a beside the shipped one")
     parser.add_argument("--alt-resamples", type=int, default=1000)
+    parser.add_argument("--diagnose", action="store_true",
+                        help="chinchilla cells: why the interval of a over-covers (the shipped "
+                             "draws split by bounds reached and runs kept)")
+    parser.add_argument("--delta", type=float, default=None,
+                        help="--diagnose: the fits' Huber delta (default the field's 1e-3; 1 "
+                             "makes them least squares at this noise)")
     args = parser.parse_args()
     t0 = time.perf_counter()
+    if args.diagnose:
+        jobs = [(cell, r, args.bootstrap, "diagnose", args.delta) for cell in args.cells if cell in GRIDS
+                for r in range(args.reps)]
+        with Pool(args.workers) as pool:
+            rows = pd.DataFrame(pool.map(one, jobs, chunksize=2))
+        summarize_diagnosis(rows, args.reps, args.bootstrap)
+        print(f"({time.perf_counter() - t0:.0f} s)")
+        return
     if args.alternatives:
         cells = [c for c in args.cells if c in GRIDS]
         jobs = [(cell, r, args.bootstrap, args.alt_resamples) for cell in cells
