@@ -9,6 +9,7 @@ import math
 from scalefit.scaling.laws.identifiability import ZERO
 
 WIDTH_DIGITS = 2  # significant digits of the width that the ends keep
+SAME = 1e-9  # ends closer than this, relative to their size, are one number: no width to read
 MAX_DIGITS = 6  # never more significant digits than this, however narrow the interval
 PLAIN = (1e-3, 1e6)  # values printed as plain digits (0.0012, 480000); others as 4.8e+06
 MORE_DIGITS = 3  # digits added, at most, so that the rounded ends still hold the estimate
@@ -21,8 +22,8 @@ def _finite(v) -> bool:
 def place(lo, hi) -> int | None:
     """The exponent of the last digit an interval's ends keep (-2: hundredths); None when the
     interval has no width to read a precision from (an end missing, or lo == hi)."""
-    if not (_finite(lo) and _finite(hi)) or not float(hi) - float(lo) > 0:
-        return None
+    if not (_finite(lo) and _finite(hi)) or not float(hi) - float(lo) > SAME * max(abs(float(lo)), abs(float(hi))):
+        return None  # no width, or one of rounding error (a at its bound 1 in every resample)
     return math.floor(math.log10(float(hi) - float(lo))) - (WIDTH_DIGITS - 1)
 
 

@@ -83,6 +83,7 @@ def run(*args) -> str:
     (-4.8e5, 4.9e5, 2060.0, ("[-480000, 490000]", "2000")),  # one digit at least, not '0'
     (2.4e6, 9.1e7, 5e6, ("[2e+06, 9.1e+07]", "5e+06")),
     (float("nan"), 1.0, 0.5, ("[-, 1]", "0.5")),  # no width: 4 significant digits
+    (1.0 - 1e-13, 1.0, 1.0, ("[1, 1]", "1")),  # a bound in every resample, not [1.000000, 1.000000]
 ])
 def test_interval_text_rounds_to_the_width(lo, hi, value, shown):
     from scalefit.scaling.interval_text import interval_text, value_at_interval

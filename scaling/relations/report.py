@@ -80,7 +80,7 @@ def describe(out: dict) -> list[str]:
     """The header lines: what was related to what, and where E came from."""
     units = out.get("units") or {}
     unit = (f"x and y in {units['x']}" if units.get("x") == units.get("y") and "x" in units else
-            "; ".join(f"{side} in {units[side]}" for side in ("x", "y") if side in units))
+            "; ".join(f"{side}: {units[side]}" for side in ("x", "y") if side in units))
     lines = [f"{out['relation']}: {out.get('pairing', '')}  {out.get('x')} -> {out.get('y')}, "
              f"{out['n_points']} pairs"
              + (f" (paired by {out['match']})" if out.get("match") else "")
