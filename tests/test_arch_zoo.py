@@ -447,3 +447,75 @@ def test_a_hub_revision_downloads_the_shards_its_index_names(zoo, stored, tmp_pa
     assert fetched == shards | {"config.json", "model.safetensors.index.json"}
     table = weight_stats_table(folder, fit_families=False, spectra=False, groups=False, split=False)
     assert table["tensor"].nunique() == len(dict(zoo["llama"][0].named_parameters()))
+
+
+# ---- mixture of experts ------------------------------------------------------------------------
+
+def _moe_configs():
+    """{name: (model class, config)} of tiny mixture-of-experts models this transformers has."""
+    t, out = transformers, {}
+    moe = dict(LLAMA_LIKE, bos_token_id=0, eos_token_id=0, pad_token_id=0, num_experts_per_tok=2)
+    if hasattr(t, "MixtralForCausalLM"):
+        out["mixtral"] = (t.MixtralForCausalLM, t.MixtralConfig(**moe, num_local_experts=4))
+    if hasattr(t, "Qwen2MoeForCausalLM"):  # routed experts and a shared expert with its own gate
+        out["qwen2_moe"] = (t.Qwen2MoeForCausalLM, t.Qwen2MoeConfig(
+            **moe, num_experts=4, moe_intermediate_size=16, shared_expert_intermediate_size=24))
+    if hasattr(t, "OlmoeForCausalLM"):
+        out["olmoe"] = (t.OlmoeForCausalLM, t.OlmoeConfig(**moe, num_experts=4))
+    return out
+
+
+MOE_ROLES = {k: v for k, v in LLAMA_ROLES.items() if not k.startswith("mlp.")}
+MOE_ROLES.update({
+    "block_sparse_moe.experts.E.w1.weight": "expert_in", "block_sparse_moe.experts.E.w3.weight": "expert_in",
+    "block_sparse_moe.experts.E.w2.weight": "expert_out", "block_sparse_moe.gate.weight": "router",
+    "mlp.experts.E.gate_proj.weight": "expert_in", "mlp.experts.E.up_proj.weight": "expert_in",
+    "mlp.experts.E.down_proj.weight": "expert_out", "mlp.gate.weight": "router",
+    "mlp.shared_expert.gate_proj.weight": "mlp_in", "mlp.shared_expert.up_proj.weight": "mlp_in",
+    "mlp.shared_expert.down_proj.weight": "mlp_out", "mlp.shared_expert_gate.weight": "router",
+    "self_attn.q_norm.weight": "layernorm", "self_attn.k_norm.weight": "layernorm"})
+
+
+@pytest.fixture(scope="module")
+def moe_zoo(tmp_path_factory):
+    """{name: (model, folder)}: each mixture-of-experts model built once and saved as
+    save_pretrained writes it (one matrix per expert)."""
+    root, out = tmp_path_factory.mktemp("moe"), {}
+    for name, (cls, config) in _moe_configs().items():
+        torch.manual_seed(0)
+        model = cls(config).eval()
+        model.save_pretrained(root / name)
+        out[name] = (model, root / name)
+    if not out:
+        pytest.skip("this transformers has no mixture-of-experts model")
+    return out
+
+
+@pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "olmoe"])
+def test_experts_and_routers_have_their_roles(moe_zoo, arch):
+    """Every tensor of the saved file measured once, counts adding up to transformers' own, each
+    expert's gate/up in expert_in and down in expert_out, the router in router (they were 'other');
+    the model loaded by transformers (experts fused into 3-d tensors) puts the same number of
+    weights in each group."""
+    from safetensors import safe_open
+
+    if arch not in moe_zoo:
+        pytest.skip(f"this transformers has no {arch}")
+    model, folder = moe_zoo[arch]
+    expected = (model.num_parameters(), model.num_parameters(exclude_embeddings=True) - _output_matrix(model))
+    assert count_parameters(checkpoint_shapes(folder)) == expected
+    table = weight_stats_table(folder, fit_families=False, spectra=False, groups=False, split=False)
+    counts = table[table["stat"] == "count"].set_index("tensor")["value"]
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as fh:
+        assert sorted(counts.index) == sorted(fh.keys())
+    assert counts.sum() == model.num_parameters()
+    groups = table.drop_duplicates("tensor").set_index("tensor")["group"]
+    for name, group in groups.items():
+        inside = re.sub(r"experts\.\d+\.", "experts.E.", _BLOCK.sub("", name))
+        assert group == ("bias" if name.endswith(".bias") else MOE_ROLES[inside]), (name, group)
+    n_experts = 4 * model.config.num_hidden_layers
+    assert (groups == "expert_out").sum() == n_experts and (groups == "expert_in").sum() == 2 * n_experts
+    assert (groups == "router").sum() == (2 if arch == "qwen2_moe" else 1) * model.config.num_hidden_layers
+    in_memory = weight_stats_table(model, fit_families=False, spectra=False, groups=False, split=False)
+    per_group = [t[t["stat"] == "count"].groupby("group")["value"].sum() for t in (table, in_memory)]
+    assert per_group[0].equals(per_group[1]) and "other" not in per_group[0].index

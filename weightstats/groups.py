@@ -1,9 +1,16 @@
 """Tensor name -> (group, layer): which role a weight plays, so statistics can be pooled by role.
 
-Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_out, mlp_in, mlp_out, embed_in,
-embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the reference; GPT-2, Llama-style
-(Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon, StarCoder, Phi-3 and MPT names map
-through the same small table of (pattern, group) rules. A fused QKV weight splits into q, k, v
+Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_out, mlp_in, mlp_out, expert_in,
+expert_out, router, embed_in, embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the
+reference; GPT-2, Llama-style (Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon,
+StarCoder, Phi-3 and MPT names map through the same small table of (pattern, group) rules.
+Mixture-of-experts checkpoints (Mixtral, Qwen2-MoE, OLMoE) put each expert's gate and up
+projections in expert_in, its down projection in expert_out (as a dense MLP's go to mlp_in and
+mlp_out), the router in router, and a shared expert (dense, every token) in mlp_in / mlp_out.
+These are the names save_pretrained writes (one matrix per expert). A model loaded by
+transformers 5 holds each layer's experts fused into 3-d parameters (mlp.experts.gate_up_proj
+[experts, 2 x width, d] and mlp.experts.down_proj): they take the same groups, but the tensor
+names, their count and their per-tensor statistics differ from the folder's. A fused QKV weight splits into q, k, v
 by its architecture's layout (`fused_qkv`).
 """
 from __future__ import annotations
@@ -16,7 +23,8 @@ import torch
 NO_LAYER = -1  # layer index of tensors outside the transformer blocks (embeddings, final norm)
 
 GROUPS = ("attn_qkv", "attn_q", "attn_k", "attn_v", "attn_out", "mlp_in", "mlp_out",
-          "embed_in", "embed_pos", "embed_out", "layernorm", "bias", "other")
+          "expert_in", "expert_out", "router", "embed_in", "embed_pos", "embed_out", "layernorm", "bias",
+          "other")
 
 # (regex on the tensor name, group); the first match wins. Biases are caught before this table.
 NAME_RULES: tuple[tuple[str, str], ...] = (
@@ -38,6 +46,19 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     # Phi-3, MPT (fused; split by fused_qkv's layout)
     (r"attn\.(qkv_proj|Wqkv)\.weight$", "attn_qkv"),
     (r"mlp\.gate_up_proj\.weight$", "mlp_in"),
+    # mixture of experts, as save_pretrained writes them: one matrix per expert (Mixtral's
+    # block_sparse_moe.experts.E.w1/w3/w2, Qwen2-MoE's and OLMoE's mlp.experts.E.gate/up/down_proj)
+    # and the router; transformers 5 fuses the experts of a loaded model into 3-d
+    # mlp.experts.gate_up_proj / down_proj parameters, which take the same groups
+    (r"experts\.\d+\.(w1|w3|gate_proj|up_proj)\.weight$", "expert_in"),
+    (r"experts\.\d+\.(w2|down_proj)\.weight$", "expert_out"),
+    (r"experts\.(gate_up_proj|gate_proj|up_proj)$", "expert_in"),
+    (r"experts\.down_proj$", "expert_out"),
+    (r"(block_sparse_moe|mlp)\.gate\.weight$", "router"),
+    (r"shared_expert_gate\.weight$", "router"),  # Qwen2-MoE: the shared expert's sigmoid gate
+    # Qwen2-MoE's shared expert, a dense MLP every token passes through
+    (r"shared_experts?\.(gate_proj|up_proj)\.weight$", "mlp_in"),
+    (r"shared_experts?\.down_proj\.weight$", "mlp_out"),
     # Llama / Mistral / Qwen / OLMo / Gemma (self_attn.), OPT, GPT-J and MPT (attn.)
     (r"attn\.q_proj\.weight$", "attn_q"),
     (r"attn\.k_proj\.weight$", "attn_k"),
