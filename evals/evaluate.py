@@ -19,7 +19,7 @@ import pandas as pd
 import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measurement)
 import scalefit.sweep.weights  # noqa: F401  (registers the `weights` measurement)
 from scalefit.atomic import staged_output
-from scalefit.errors import InputError, a_type
+from scalefit.errors import InputError, a_type, suggestion
 from scalefit.options import (nonnegative_int, output_folder, positive_int, split_values,
                               thread_count)
 from scalefit.evals.evalset import SE_COLUMNS
@@ -95,6 +95,10 @@ def plan(opts: EvalOptions):
     nonnegative_int("--seed", opts.seed)
     if opts.threads is not None:
         thread_count("--threads", opts.threads)
+    for name in ("cache_dir", "hub_cache"):  # 5 raised pathlib's TypeError deep in the sweep
+        if getattr(opts, name) is not None and not isinstance(getattr(opts, name), (str, os.PathLike)):
+            raise InputError(f"--{name.replace('_', '-')}: {name} is {a_type(getattr(opts, name))}; "
+                             "give a folder's path, or None for the default")
     if not isinstance(opts.out_dir, (str, os.PathLike)):
         raise InputError(f"--out: out_dir is {a_type(opts.out_dir)}; give the folder to write the "
                          "sweep's tables into (its resume state lives there too)")
@@ -325,6 +329,29 @@ def check_positions(grid, context: int | None, stride: int | None, given: str = 
                              f"({context or positions} tokens): use --stride {context or positions} or less")
 
 
+def eval_options(opts) -> EvalOptions:
+    """``opts`` as EvalOptions: a dict of its fields is taken as EvalOptions(**dict) (a notebook's
+    evaluate({'suite': 'pythia', ...}) raised AttributeError 'executor'); a field it does not have,
+    or anything else, is an InputError saying what is accepted."""
+    from dataclasses import fields
+
+    if isinstance(opts, EvalOptions):
+        return opts
+    if not isinstance(opts, dict):
+        raise InputError(f"evaluate: got {a_type(opts)}; pass EvalOptions(suite=..., out_dir=...) "
+                         "or a dict of its fields")
+    known = [f.name for f in fields(EvalOptions)]
+    for key in opts:
+        if key not in known:
+            raise InputError(f"evaluate: EvalOptions has no field '{key}'"
+                             f"{suggestion(str(key), known, otherwise='')} (fields: {', '.join(known)})")
+    missing = [k for k in ("suite", "out_dir") if k not in opts]
+    if missing:
+        raise InputError(f"evaluate: {' and '.join(missing)} missing; EvalOptions needs suite "
+                         "(a suite name or spec) and out_dir (the sweep's folder)")
+    return EvalOptions(**opts)
+
+
 def evaluate(opts: EvalOptions) -> SweepResult:
     """Run the sweep of `opts`; returns what it did and its tables (also written to opts.out_dir).
 
@@ -338,6 +365,7 @@ def evaluate(opts: EvalOptions) -> SweepResult:
 
     from scalefit.sweep.executors import parse_executor
 
+    opts = eval_options(opts)
     executor = parse_executor(opts.executor, threads=opts.threads)
     suite, grid, measurements, device, dtype, shard = plan(opts)
     torch.manual_seed(opts.seed)

@@ -856,3 +856,18 @@ def test_fit_accuracy_pairs_two_series_by_their_labels():
         fit_accuracy(L, y.set_axis(range(1, 13)), n_bootstrap=0)
     with pytest.raises(InputError, match=r"point 1: L = -3 is negative; L is a loss in nats"):
         fit_accuracy(-L, y, n_bootstrap=0)
+
+
+def test_evaluate_takes_a_dict_of_its_options_and_names_a_bad_one(tmp_path):
+    """evaluate({'suite': 'pythia'}) raised AttributeError 'executor' and EvalOptions(cache_dir=5)
+    pathlib's TypeError: a dict is read as EvalOptions, and what is wrong is one InputError."""
+    pytest.importorskip("torch")
+    from scalefit import EvalOptions, evaluate
+    with pytest.raises(InputError, match=r"^evaluate: out_dir missing"):
+        evaluate({"suite": "pythia"})
+    with pytest.raises(InputError, match=r"no field 'out'; did you mean 'out_dir'\?"):
+        evaluate({"suite": "pythia", "out": str(tmp_path)})
+    with pytest.raises(InputError, match=r"^evaluate: got an int; pass EvalOptions"):
+        evaluate(5)
+    with pytest.raises(InputError, match=r"^--cache-dir: cache_dir is an int; give a folder's path"):
+        evaluate({"suite": "pythia", "out_dir": str(tmp_path), "cache_dir": 5})
