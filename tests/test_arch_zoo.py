@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import warnings
 
 import pytest
 
@@ -519,3 +520,40 @@ def test_experts_and_routers_have_their_roles(moe_zoo, arch):
     in_memory = weight_stats_table(model, fit_families=False, spectra=False, groups=False, split=False)
     per_group = [t[t["stat"] == "count"].groupby("group")["value"].sum() for t in (table, in_memory)]
     assert per_group[0].equals(per_group[1]) and "other" not in per_group[0].index
+
+
+def test_a_stored_copy_of_a_tied_output_embedding_is_measured_as_transformers_loads_it(zoo, tmp_path):
+    """A config that ties the word embeddings, with lm_head.weight stored in the file too: the
+    same values are one tensor (measured once, as the loaded model holds them), other values are
+    two (transformers does not tie them), measured both with a warning that the tie does not hold;
+    either way the folder's rows are the loaded model's."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from scalefit.errors import ScalefitWarning
+
+    model, folder = zoo["llama_tied"]
+    order = ["group", "tensor", "stat"]
+    clean = weight_stats_table(folder, fit_families=False, spectra=False).sort_values(order, ignore_index=True)
+    embedding = load_file(folder / "model.safetensors")["model.embed_tokens.weight"]
+    for kind, head in (("same", embedding.clone()), ("other", embedding + 0.01)):
+        copy = tmp_path / kind
+        shutil.copytree(folder, copy)
+        state = load_file(copy / "model.safetensors")
+        save_file({**state, "lm_head.weight": head}, copy / "model.safetensors", metadata={"format": "pt"})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = weight_stats_table(copy, fit_families=False, spectra=False).sort_values(order, ignore_index=True)
+        said = [str(w.message) for w in caught if issubclass(w.category, ScalefitWarning)]
+        loaded = transformers.LlamaForCausalLM.from_pretrained(copy).eval()
+        in_memory = weight_stats_table(loaded, fit_families=False, spectra=False)
+        assert table.equals(in_memory.sort_values(order, ignore_index=True)), kind
+        counts = table[(table["stat"] == "count") & (table["tensor"] != "*")]["value"]
+        if kind == "same":
+            assert table.equals(clean) and not said
+            assert counts.sum() == model.num_parameters()
+        else:
+            assert len(said) == 1 and "lm_head.weight holds other values than model.embed_tokens.weight" in said[0]
+            assert "the tie does not hold" in said[0]
+            assert counts.sum() == model.num_parameters() + embedding.numel()

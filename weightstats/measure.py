@@ -4,6 +4,9 @@
 stat, value) rows for a model in memory (nn.Module), a checkpoint folder (safetensors: a
 `model.safetensors` or a sharded `model.safetensors.index.json`), a `.safetensors` file or a
 state dict of tensors or numpy arrays. Tensors are read one at a time, so a folder never has to fit in memory twice.
+A folder whose config ties the word embeddings but whose file stores the output matrix too is
+read as transformers 5 loads it: one tensor where the two hold the same values, both (and a
+warning that the tie does not hold) where they differ.
 
 Rows, per tensor (moments for all; spectra and fitted families for matrices, ndim >= 2):
   count mean std rms skew excess_kurtosis q0.001 ... q0.999 max_abs frac_3sd frac_6sd frobenius
@@ -42,7 +45,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalefit.errors import InputError, a_type
+from scalefit.errors import InputError, a_type, warn
 from scalefit.options import nonnegative_int, positive_int, torch_device
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
@@ -140,7 +143,41 @@ def _from_files(files: list[Path], config: dict) -> _Source:
         with safe_open(str(where[stored[name]]), framework="pt") as fh:
             return fh.get_tensor(stored[name])
 
-    return _Source(list(stored), fetch, config.get("model_type"), fused_qkv(config.get("model_type"), config))
+    tied = _tied_copy(list(stored), fetch, config, files[0].parent)
+    names = [n for n in stored if n != tied]
+    return _Source(names, fetch, config.get("model_type"), fused_qkv(config.get("model_type"), config))
+
+
+def _tied_copy(names: list[str], fetch, config: dict, where) -> str | None:
+    """The stored output embedding to leave out because the model ties it to the input one: where
+    the config ties the word embeddings and the file stores both, transformers 5 ties them only
+    when their values are identical (then one parameter, measured once, as `eval --weights`
+    measures the loaded model); when they differ it loads both, and so are both measured here,
+    with a warning that the config's tie does not hold. None where nothing is left out."""
+    inputs = [n for n in names if tensor_role(n).group == "embed_in"]
+    outputs = [n for n in names if tensor_role(n).group == "embed_out"]
+    if len(inputs) != 1 or len(outputs) != 1 or not _config_ties(config):
+        return None
+    embedding, output = fetch(inputs[0]), fetch(outputs[0])
+    if embedding.shape == output.shape and embedding.dtype == output.dtype and torch.equal(embedding, output):
+        return outputs[0]
+    warn(f"{where}: config.json ties the word embeddings (tie_word_embeddings) but {outputs[0]} holds "
+         f"other values than {inputs[0]}; the tie does not hold (transformers loads them untied): "
+         "both are measured")
+    return None
+
+
+def _config_ties(config: dict) -> bool:
+    """Whether a config.json ties the output embedding to the input one: its tie_word_embeddings,
+    else the default of transformers' config class for its model_type (False where unknown)."""
+    if "tie_word_embeddings" in config:
+        return bool(config["tie_word_embeddings"])
+    try:
+        from transformers import AutoConfig
+
+        return bool(AutoConfig.for_model(config["model_type"]).tie_word_embeddings)
+    except Exception:  # noqa: BLE001 - no transformers, no model_type, or one it does not know
+        return False
 
 
 HEAD_NAMES = ("lm_head.", "embed_out.")  # the output layer, outside the base model in every class
