@@ -107,3 +107,15 @@ def test_stat_series_says_why_a_group_has_no_rows():
         stat_series(table, "t_nu", groups=["attn_qkv"], tensor="a.0")
     with pytest.raises(InputError, match=r"none of the groups mlp_inn has stat 't_nu' \(known: attn_qkv, mlp_in\)"):
         stat_series(table, "t_nu", groups=["mlp_inn"])
+
+
+def test_stat_series_reads_one_group_or_groups_separated_by_commas():
+    """groups='mlp_in' is one group (it was read as its letters: 'none of the groups m, l, p, _, i,
+    n'), 'mlp_in, attn_out' two, as a list of them."""
+    rows = [("m", 1, "*", "mlp_in", 1.0), ("m", 2, "*", "mlp_in", 2.0),
+            ("m", 1, "*", "attn_out", 3.0), ("m", 2, "*", "attn_out", 4.0), ("m", 1, "*", "embed_in", 5.0)]
+    table = pd.DataFrame(rows, columns=["model", "step", "tensor", "group", "value"]).assign(stat="std")
+    one = stat_series(table, "std", groups="mlp_in")
+    assert one.equals(stat_series(table, "std", groups=["mlp_in"])) and set(one["group"]) == {"mlp_in"}
+    two = stat_series(table, "std", groups="mlp_in, attn_out")
+    assert two.equals(stat_series(table, "std", groups=["mlp_in", "attn_out"])) and len(two) == 4

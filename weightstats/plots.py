@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, known, suggestion, warn
+from scalefit.options import split_values
 from scalefit.report import bound_label, distinct_line_style, log_axis_with_zero, plot_marking_bounds
 from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values, steps_text
 
@@ -68,7 +69,8 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
                 source: str = "weights table") -> pd.DataFrame:
     """(model, group, step, value) of one statistic: a group's pooled row ('*') where that
     (model, step, group) has one, else the mean over its tensors (`scalefit.schema.group_values`);
-    `tensor` picks one tensor instead."""
+    `tensor` picks one tensor instead; `groups` a list of groups, or one string of them
+    separated by commas."""
     for column in ("model", "step", "group", "stat", "value"):
         if column not in table.columns:
             raise InputError(f"{source}: column '{column}' is missing")
@@ -87,6 +89,8 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
         if rows.empty:
             raise InputError(f"{source}: no tensor '{tensor}' with stat '{stat}'"
                              + suggestion(tensor, have, otherwise=f" (known: {known(have)})"))
+    if isinstance(groups, str):  # 'mlp_in' is one group, not its letters; 'mlp_in,attn_out' two
+        groups = split_values([groups])
     if groups:
         rows_of_tensor = rows
         rows = rows[rows["group"].isin(list(groups))]
