@@ -49,7 +49,9 @@ def _summary_json(result, out_dir) -> dict:
                    "(rows {context, choices, answer} or {context, continuation}). Repeatable.")
 @click.option("--task-limit", type=POSITIVE_INT, help="At most this many examples per task.")
 @click.option("--num-fewshot", type=NONNEGATIVE_INT, help="Few-shot examples per task (lm-eval's default if unset).")
-@click.option("--weights", is_flag=True, help="Also measure weight statistics of every tensor (weights table).")
+@click.option("--weights", is_flag=True,
+              help="Also measure weight statistics of every tensor as stored in the checkpoint's files, "
+                   "whatever --dtype (weights table, the rows of scalefit weights).")
 @no_families_option
 @no_spectra_option
 @click.option("--max-tokens", type=POSITIVE_INT, help="Score only the first N tokens of each dataset (same for every checkpoint).")

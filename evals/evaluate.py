@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measurement)
-import scalefit.sweep.weights  # noqa: F401  (registers the `weights` measurement)
 from scalefit.atomic import staged_output
 from scalefit.errors import InputError, a_type, suggestion
 from scalefit.options import (nonnegative_int, output_folder, positive_int, split_values,
@@ -30,6 +29,7 @@ from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint,
 from scalefit.sweep.engine import ON_DUPLICATE, SweepResult
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
+from scalefit.sweep.weights import weights_measurement  # registers the `weights` measurement too
 
 
 @dataclass
@@ -176,8 +176,9 @@ def plan(opts: EvalOptions):
     facts = {f"the tokens and LR of {name} in --suite": suite_facts(suite, name) for name in dict.fromkeys(
         info.model for info in grid)}
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
-        if m.table == "weights":  # the statistics of the model as loaded (a bfloat16 load rounds float32 weights)
-            m.options.update({"--device": device.type, "--dtype": str(dtype).replace("torch.", ""), **facts})
+        if m.table == "weights":  # the stored tensors' statistics (as `scalefit weights`), summed on the device
+            m.fn = stored_weights(**requests["weights"])
+            m.options.update({"--device": device.type, **facts})
         if m.table == "evals":
             # the device's kind too: cpu and cuda sum in other orders (the last bits differ)
             m.options = {"--suite": suite_identity(suite), "--device": device.type,
@@ -201,6 +202,33 @@ def plan(opts: EvalOptions):
                                       "--train-dataset": opts.train_dataset,
                                       f"the content of --dataset {d.name}": digests[d.name]})
     return suite, grid, measurements, device, dtype, shard
+
+
+def stored_weights(**options):
+    """The `weights` measurement of the checkpoint as stored, not as loaded: a bfloat16 load rounds
+    float32 and float16 weights first, so `eval --weights` read the files `scalefit weights` reads
+    (the loaded checkpoint's folder; statistics summed on the model's device), and both write the
+    same rows. A checkpoint without safetensors (pickle .bin, --allow-bin) is measured as loaded
+    where that load holds its tensors exactly (float32 holds fp16, bf16 and fp32 values), else refused."""
+    def measure_stored(model, info):
+        import torch
+
+        from scalefit.weightstats.measure import safetensors_files
+
+        folder = Path(info.folder) if info.folder else None
+        try:
+            stored = folder is not None and folder.is_dir() and bool(safetensors_files(folder))
+        except InputError:  # no safetensors in the folder
+            stored = False
+        weight = next(model.parameters())
+        if stored:
+            return weights_measurement(device=str(weight.device), **options).fn(folder, info)
+        if weight.dtype not in (torch.float32, torch.float64):
+            raise InputError(f"{info.location}: no safetensors weights to measure as stored, and the model loaded "
+                             f"in {str(weight.dtype).replace('torch.', '')} rounds them; measure --weights with "
+                             "--dtype float32 (it holds fp16, bf16 and fp32 weights exactly)")
+        return weights_measurement(**options).fn(model, info)
+    return measure_stored
 
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json",
@@ -373,8 +401,10 @@ def evaluate(opts: EvalOptions) -> SweepResult:
         # the driver may have no GPU while the cluster's workers do: each worker picks CUDA
         device, dtype = "cuda", (dtype if opts.dtype not in (None, "auto") else torch.bfloat16)
         for m in measurements:  # recorded as the workers measure, not as this driver would have
+            if "--device" in m.options:  # weights: where their sums run; the rest: in what dtype too
+                m.options["--device"] = "cuda"
             if "--dtype" in m.options:
-                m.options.update({"--device": "cuda", "--dtype": str(dtype).replace("torch.", "")})
+                m.options["--dtype"] = str(dtype).replace("torch.", "")
     options = {k: v for k, v in vars(opts).items() if k not in ("progress",)}
     meta = run_metadata(device=device, dtype=dtype, seed=opts.seed, options=options, suite=suite.name,
                         grid_size=len(grid), shard=shard)

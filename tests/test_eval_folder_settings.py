@@ -196,39 +196,63 @@ def test_one_model_with_two_tokenizers_is_refused_up_front(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_weight_statistics_of_another_dtype_or_device_are_refused(tmp_path):
-    """`eval --weights` computes the statistics of the model as loaded: in bfloat16, float32 weights
-    are rounded first. Its options recorded neither dtype nor device, so a resume in another
-    dtype added rows of other values to the folder."""
+def weights_args(out, *extra):
+    return ["eval", "--suite", str(cached_tiny_suite()), "--device", "cpu", "--models", "tiny-a", "--weights",
+            "--no-families", "--no-spectra", "--threads", "1", "--no-progress", "--out", str(out), *extra]
+
+
+def test_weight_statistics_on_another_device_are_refused(tmp_path):
+    """`eval --weights` records the device its statistics are summed on (cpu and cuda sum in other
+    orders); the dtype the model is loaded in no longer matters: the stored tensors are measured."""
     out = tmp_path / "w"
-    args = ["eval", "--suite", str(cached_tiny_suite()), "--device", "cpu", "--models", "tiny-a", "--weights",
-            "--no-families", "--no-spectra", "--threads", "1", "--no-progress", "--out", str(out)]
-    assert CliRunner().invoke(main, [*args, "--steps", "8"]).exit_code == 0
-    one_line_exit_2(CliRunner().invoke(main, [*args, "--steps", "0,8", "--dtype", "bfloat16"]),
-                    f"--dtype bfloat16: {out} was measured with --dtype float32 (weights)")
+    assert CliRunner().invoke(main, weights_args(out, "--steps", "8")).exit_code == 0
+    result = CliRunner().invoke(main, weights_args(out, "--steps", "0,8", "--dtype", "bfloat16"))
+    assert result.exit_code == 0, result.output
     as_if_measured_on(out, "cuda")
-    one_line_exit_2(CliRunner().invoke(main, [*args, "--steps", "0,8"]),
+    one_line_exit_2(CliRunner().invoke(main, weights_args(out, "--steps", "0,8")),
                     f"--device cpu: {out} was measured with --device cuda (weights)")
     # `scalefit weights` (statistics of the stored tensors, on the CPU here) still resumes an eval's
     weights = ["weights", "--suite", str(cached_tiny_suite()), "--models", "tiny-a", "--steps", "0,8", "--device",
                "cpu", "--no-families", "--no-spectra", "--no-progress", "--out", str(tmp_path / "w2")]
-    assert CliRunner().invoke(main, [*args[:-1], str(tmp_path / "w2"), "--steps", "8"]).exit_code == 0
+    assert CliRunner().invoke(main, weights_args(tmp_path / "w2", "--steps", "8")).exit_code == 0
     result = CliRunner().invoke(main, weights)
     assert result.exit_code == 0, result.output
     assert set(pd.read_parquet(tmp_path / "w2" / "weights.parquet")["step"]) == {0, 8}
 
 
-def test_a_resume_after_the_suite_spec_changed_its_tokens_or_lr_is_refused(tmp_path):
-    """Each row carries tokens and lr computed from the suite spec: a spec corrected between runs
-    (same name and folder) gave the new rows other tokens per step than the old ones."""
-    spec, out = suite_copy(tmp_path / "suite"), tmp_path / "o"
-    args = eval_args(out)
-    args[args.index("--suite") + 1] = str(spec)
-    assert CliRunner().invoke(main, args).exit_code == 0
-    spec.write_text(spec.read_text().replace("tokens_per_step = 512", "tokens_per_step = 1024"))
-    args[args.index("--steps") + 1] = "0,8"
-    result = CliRunner().invoke(main, args)
-    one_line_exit_2(result, f"the tokens and LR of tiny-a in --suite changed since {out} was measured (loss:val: "
-                            "tokens_per_step 512, schedule peak 0.003")
-    assert "then, tokens_per_step 1024, schedule peak 0.003" in result.stderr
-    assert pd.read_parquet(out / "evals.parquet")["tokens"].tolist() == [8 * 512] * 2
+def test_eval_weights_in_bfloat16_are_the_stored_tensors_statistics(tmp_path):
+    """`eval --weights --dtype bfloat16` (the GPU default) measured the model as loaded, its float32
+    weights rounded to bfloat16 first, under the part name `scalefit weights` writes for the stored
+    tensors: it now reads the checkpoint's files, and both commands give the same rows."""
+    result = CliRunner().invoke(main, weights_args(tmp_path / "eval", "--steps", "0,8", "--dtype", "bfloat16"))
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["weights", "--suite", str(cached_tiny_suite()), "--models", "tiny-a",
+                                       "--steps", "0,8", "--device", "cpu", "--no-families", "--no-spectra",
+                                       "--no-progress", "--out", str(tmp_path / "files")])
+    assert result.exit_code == 0, result.output
+    keys = ["model", "step", "tensor", "stat"]
+    rows = [pd.read_parquet(tmp_path / name / "weights.parquet").sort_values(keys, ignore_index=True)
+            for name in ("eval", "files")]
+    assert len(rows[0]) > 100 and set(rows[0]["step"]) == {0, 8}
+    pd.testing.assert_frame_equal(rows[0], rows[1], check_exact=True)
+
+
+def test_pickle_weights_are_measured_as_loaded_only_where_the_load_holds_them_exactly(tmp_path):
+    """A checkpoint without safetensors (--allow-bin) has no files weight statistics read: its
+    loaded model is measured in float32 (which holds fp16/bf16/fp32 values exactly), refused in bfloat16."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from scalefit.errors import InputError
+    from scalefit.evals.evaluate import stored_weights
+    from scalefit.weightstats.measure import weight_stats_table
+
+    (tmp_path / "pytorch_model.bin").write_bytes(b"")
+    info = SimpleNamespace(folder=str(tmp_path), location=str(tmp_path), model="m", step=0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8))
+    measure = stored_weights(fit_families=False, spectra=False)
+    expected = weight_stats_table(model, model="m", step=0, fit_families=False, spectra=False)
+    pd.testing.assert_frame_equal(measure(model, info), expected, check_exact=True)
+    with pytest.raises(InputError, match="the model loaded in bfloat16 rounds them; measure --weights with --dtype float32"):
+        measure(model.to(torch.bfloat16), info)
