@@ -817,13 +817,13 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
     lines = [f"# {label} against loss" + (f" ({loss_dataset})" if loss_dataset else "")
              + f" in {LOSS_UNIT}", "",
              *left_out_lines(notes),
-             f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points; "
-             "each parameter to the digits its 95% interval in --json supports): "
+             f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
              + (f"value = {_shown(pooled, 'v0')} at every checkpoint (no curve in L)" if _is_constant(pooled) else
               f"value = {_shown(pooled, 'v0')} {_signed(_shown(pooled, 'c'))} {_gap_text(pooled)}"
               f"^{_shown(pooled, 'p')}")
              + f", R^2 {_r2(collapse['pooled_r_squared'])} "
-             f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}).",
+             f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}); each parameter here to the "
+             "digits its 95% interval (--json) supports.",
              "Collapse ratio (pooled RSS / sum of per-model RSS): "
              + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
              + f" -- {collapse['collapse_verdict']}."]
