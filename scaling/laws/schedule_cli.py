@@ -12,7 +12,7 @@ import numpy as np
 from scalefit.data import MINI_CHECKPOINTS, MINI_FINALS
 from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError, suggestion
-from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, NameChoice,
+from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, Checked, NameChoice,
                               analysis_options, bootstrap_option, one_setting_per_folder, option_given, seed_option,
                               split_values)
 from scalefit.report import dumps, write_printed_report
@@ -67,13 +67,19 @@ def schedule_law_options(func):
                           "warmup)."),
         click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
                      help="Huber delta on log residuals."),
-        click.option("--lambda", "lam", type=NONNEGATIVE, default=None,
+        click.option("--lambda", "lam", type=Checked(_momentum_decay, "decay"), default=None,
                      help="Momentum law: the decay lambda of S2, in [0, 1), held fixed "
                           "(default: Tissue et al.'s 0.999)."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _momentum_decay(option: str, value) -> float:
+    """--lambda: a decay in [0, 1), checked before any table is read (curve_fit's one check)."""
+    from scalefit.scaling.laws.curve_fit import momentum_decay
+    return momentum_decay(option, value)
 
 
 def law_name(law: str, by_size: bool) -> str:
