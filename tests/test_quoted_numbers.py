@@ -422,3 +422,13 @@ def test_notebook_views_print_no_nan_and_the_commands_rounding():
     value, lo, hi = _slope_text(study.regression)  # as the command prints it
     assert_interval_precision(lo, hi, "warmup regression slope")
     assert f"slope {value} [{lo}, {hi}]:" in repr(study)
+
+
+def test_trajectory_collapse_p_value_bound_is_said_in_json(trajectory):
+    """The text reads 'p <= 0.0033' (no simulated null set reached the observed statistic); the
+    JSON gave 0.0033 as if it were the p-value itself."""
+    text, doc, out = trajectory
+    p = re.search(rf"p (<=|=) ({NUMBER})\)", text)
+    assert rounds_to(doc["collapse_p_value"], p.group(2))
+    assert doc["collapse_p_value_is_upper_bound"] is (p.group(1) == "<=")
+    assert p.group(1) == "<="  # the shipped QKV kurtosis: every null set fell short

@@ -704,6 +704,10 @@ class TrajectoryReport:
                 "same_loss_models": collapse["same_loss_models"],
                 "collapse_ratio": collapse["collapse_ratio"],
                 "collapse_p_value": collapse["collapse_p_value"],
+                # the text's 'p <= 0.0033': no simulated null set reached the observed statistic,
+                # so the calibrated p is only bounded, by 1 / (simulations + 1)
+                "collapse_p_value_is_upper_bound": bool(
+                    collapse["collapse_p_value"] <= 1.0 / (COLLAPSE_SIMS + 1)),
                 "collapse_f_test_p_value": collapse["collapse_f_test_p_value"],
                 "residual_autocorrelation": collapse["residual_autocorrelation"],
                 "collapse_verdict": collapse["collapse_verdict"],
