@@ -102,3 +102,22 @@ def test_compare_laws_reads_names_separated_by_commas():
     assert json.dumps(given.to_dict(), default=str) == json.dumps(listed.to_dict(), default=str)
     with pytest.raises(InputError, match="named twice"):
         compare_laws(grid, "kaplan,kaplan", n_bootstrap=0)
+
+
+def test_a_reinit_prints_in_one_line_and_gives_a_frame():
+    """Reinit's default repr printed the whole model and every tensor's entry (4.5k characters,
+    26 lines for a 2-layer toy)."""
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from scalefit.weightstats.reinit import reinit
+
+    config = transformers.GPTNeoXConfig(vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                        intermediate_size=64)
+    result = reinit(transformers.GPTNeoXForCausalLM(config), mode="pythia", seed=3)
+    text = repr(result)
+    assert "\n" not in text and len(text) < 200
+    n = len(result.tensors)
+    assert text.startswith("Reinit of GPTNeoXForCausalLM: mode pythia, seed 3;") and f"{n} tensors ({n} pythia)" in text
+    frame = result.to_frame()
+    assert list(frame.columns) == ["name", "group", "shape", "how", "family"] and len(frame) == n
+    assert frame.to_dict("records") == result.to_dict()["tensors"]

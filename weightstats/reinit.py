@@ -38,7 +38,7 @@ this where it knows both corpora. Weights are read from safetensors (or, failing
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
 
@@ -108,6 +108,22 @@ class Reinit:
     def to_dict(self) -> dict:
         return {"mode": self.mode, "seed": self.seed, "source": self.source,
                 "tensors": [t.__dict__ for t in self.tensors]}
+
+    def to_frame(self):
+        """One row per parameter: name, group, shape, how its law was chosen, family."""
+        import pandas as pd
+
+        return pd.DataFrame([t.__dict__ for t in self.tensors], columns=[f.name for f in fields(TensorInit)])
+
+    def __repr__(self) -> str:
+        """A notebook's view in one line (the default printed the whole model and every tensor)."""
+        how: dict[str, int] = {}
+        for t in self.tensors:
+            how[t.how] = how.get(t.how, 0) + 1
+        said = ", ".join(f"{n} {h}" for h, n in how.items())
+        return (f"Reinit of {type(self.model).__name__}: mode {self.mode}, seed {self.seed}"
+                f"{f', source {self.source}' if self.source else ''}; {len(self.tensors)} tensors ({said}); "
+                ".model, .to_frame() for one row per tensor, .to_dict()")
 
 
 # ---------------------------------------------------------------- source weights
