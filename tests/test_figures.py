@@ -249,6 +249,18 @@ def test_a_figure_drawn_twice_is_the_same_svg_file(tmp_path):
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
     assert b"<dc:date>" not in first[1].read_bytes()
 
+    from scalefit.report import savefig_reproducible  # one file of a --plot's format: PDF too
+
+    def draw_one(path):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], [3.0, 2.5, 2.2])
+        savefig_reproducible(fig, path, bbox_inches="tight")
+        plt.close(fig)
+        return path.read_bytes()
+
+    for suffix in (".svg", ".pdf"):
+        assert draw_one(tmp_path / f"a{suffix}") == draw_one(tmp_path / f"b{suffix}")
+
 
 def test_transitions_of_many_runs_keep_the_legend_off_the_curves():
     """The shipped suite's 25 runs: the legend covered the upper left of the curves and a capped

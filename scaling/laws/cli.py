@@ -349,7 +349,8 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
         from scalefit.scaling.laws.schedule_plots import plot_schedule_gap
         fig = plot_schedule_gap(gap)
         if plot_path:
-            fig.savefig(plot_path, dpi=FIGURE_DPI, bbox_inches="tight")
+            from scalefit.report import savefig_reproducible
+            savefig_reproducible(fig, plot_path, dpi=FIGURE_DPI, bbox_inches="tight")
         if out_dir:
             from pathlib import Path
             from scalefit.atomic import write_frame, write_json

@@ -229,6 +229,22 @@ def fitted_and_extrapolated(x, lo: float, hi: float) -> list[tuple[slice, bool]]
 FIGURE_DPI = 130  # every PNG the project writes (save_figure): 6.4 x 4.2 in is 832 x 546 px
 
 
+# what makes a drawn file differ between two draws of the same figure: its date (SVG, PDF)
+UNDATED = {".svg": {"Date": None}, ".svgz": {"Date": None}, ".pdf": {"CreationDate": None}}
+
+
+def savefig_reproducible(fig, path, **kwargs) -> None:
+    """fig.savefig(path, **kwargs) with no date in the file and SVG ids hashed from a fixed salt
+    (not random), so the same figure drawn again is the same file (a shipped plot, a --plot)."""
+    import matplotlib
+
+    metadata = UNDATED.get(Path(path).suffix.lower())
+    if metadata is not None:
+        kwargs["metadata"] = metadata
+    with matplotlib.rc_context({"svg.hashsalt": "scalefit"}):
+        fig.savefig(path, **kwargs)
+
+
 def save_figure(fig, out_dir, stem: str) -> list[Path]:
     """Save a matplotlib figure as PNG (at FIGURE_DPI) and SVG in out_dir, its log axes readable
     (readable_log_axes), each cropped to its tight bounding box; return the paths. The layout is
@@ -257,9 +273,7 @@ def save_figure(fig, out_dir, stem: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.{ext}" for ext in ("png", "svg")]
     fig.savefig(paths[0], dpi=FIGURE_DPI, bbox_inches=png_box)
-    # at the figure's own dpi (images in it), as before; its ids hashed from a fixed salt, not random
-    with matplotlib.rc_context({"svg.hashsalt": "scalefit"}):
-        fig.savefig(paths[1], bbox_inches=svg_box, metadata={"Date": None})
+    savefig_reproducible(fig, paths[1], bbox_inches=svg_box)  # at the figure's own dpi, as before
     plt.close(fig)
     return paths
 
