@@ -196,12 +196,26 @@ def plan(opts: EvalOptions):
             else:
                 d = next((d for d in datasets if m.name == f"loss:{d.name}"), None)
                 if d is not None:
-                    m.options.update({"--dataset": f"{d.name}={d.path.resolve()}", "--text-field": d.text_field,
+                    # the data's bytes and how they are read, not where the file lies (eval merge compares so too)
+                    m.options.update({f"how --dataset {d.name} is read": dataset_reading(d),
+                                      "--text-field": d.text_field,
                                       "--cross-entropy": opts.cross_entropy,
                                       # each row's is_train: a table half marked is no train_loss
                                       "--train-dataset": opts.train_dataset,
                                       f"the content of --dataset {d.name}": digests[d.name]})
     return suite, grid, measurements, device, dtype, shard
+
+
+def dataset_reading(d) -> str:
+    """How a --dataset file's bytes become tokens, which its content digest does not say (it hashes
+    the bytes, not the name): token ids of a width (a .npy header, a sidecar, @uint32 or uint16),
+    JSONL rows, one text document, or a folder (whose file names its digest holds)."""
+    if d.path.is_dir():
+        return "a folder of text and JSONL files"
+    if is_token_file(d.path, d.token_dtype):
+        token_file = open_token_file(d.path, d.token_dtype)
+        return f"token ids ({token_file.dtype}{', .npy' if d.path.suffix.lower() == '.npy' else ''})"
+    return "JSONL rows" if d.path.suffix.lower() == ".jsonl" else "one text document"
 
 
 def stored_weights(**options):

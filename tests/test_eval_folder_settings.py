@@ -41,7 +41,7 @@ def measured(tmp_path_factory):
 @pytest.mark.parametrize("option, value, message", [
     ("--dtype", "bfloat16", "--dtype bfloat16: {out} was measured with --dtype float32 (loss:val)"),
     ("--stride", "32", "--stride 32: {out} was measured with --stride (default) (loss:val)"),
-    ("--dataset", "OTHER", "was measured with --dataset val={val} (loss:val)"),
+    ("--dataset", "OTHER", "the content of --dataset val changed since {out} was measured (loss:val: blake2b:"),
 ])
 def test_a_resume_with_another_setting_is_refused(measured, tmp_path, option, value, message):
     """What a resume already refuses (each option named with both values), kept so."""
@@ -256,3 +256,40 @@ def test_pickle_weights_are_measured_as_loaded_only_where_the_load_holds_them_ex
     pd.testing.assert_frame_equal(measure(model, info), expected, check_exact=True)
     with pytest.raises(InputError, match="the model loaded in bfloat16 rounds them; measure --weights with --dtype float32"):
         measure(model.to(torch.bfloat16), info)
+
+
+def test_a_dataset_moved_with_its_content_resumes(measured, tmp_path):
+    """A resume compared the --dataset path, so the same file moved elsewhere was refused (eval merge
+    compared its content and accepted it): what the losses depend on is recorded, its bytes and how
+    they are read."""
+    moved = tmp_path / "elsewhere" / "val.txt"
+    moved.parent.mkdir()
+    shutil.copy(cached_tiny_suite().parent / "data" / "val.txt", moved)
+    out = tmp_path / "o"
+    shutil.copytree(measured, out)
+    args = eval_args(out, steps="0,8")
+    args[args.index("--dataset") + 1] = f"val={moved}"
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {0, 8}
+    moved.write_text(moved.read_text() + " more")  # other bytes: still refused
+    one_line_exit_2(CliRunner().invoke(main, args), "the content of --dataset val changed since")
+
+
+def test_how_a_dataset_is_read_is_recorded_beside_its_bytes(tmp_path):
+    """The content digest hashes the bytes, not the file's name, which says how they are read: the
+    same bytes as .npy or raw .bin, as JSONL or text, give other tokens, so the record differs."""
+    import numpy as np
+
+    from scalefit.evals.evaluate import dataset_reading
+    from scalefit.evals.measures import parse_dataset
+
+    np.save(tmp_path / "ids.npy", np.arange(10, dtype=np.uint16))
+    shutil.copy(tmp_path / "ids.npy", tmp_path / "ids.bin")
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    shutil.copy(tmp_path / "a.jsonl", tmp_path / "a.txt")
+    read = {name: dataset_reading(parse_dataset(f"d={tmp_path / name}"))
+            for name in ("ids.npy", "ids.bin", "a.jsonl", "a.txt")}
+    assert read == {"ids.npy": "token ids (uint16, .npy)", "ids.bin": "token ids (uint16)",
+                    "a.jsonl": "JSONL rows", "a.txt": "one text document"}
+    assert dataset_reading(parse_dataset(f"d={tmp_path / 'ids.bin'}@uint32")) == "token ids (uint32)"
