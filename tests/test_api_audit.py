@@ -871,3 +871,16 @@ def test_evaluate_takes_a_dict_of_its_options_and_names_a_bad_one(tmp_path):
         evaluate(5)
     with pytest.raises(InputError, match=r"^--cache-dir: cache_dir is an int; give a folder's path"):
         evaluate({"suite": "pythia", "out_dir": str(tmp_path), "cache_dir": 5})
+
+
+def test_a_curve_prediction_with_no_scored_step_says_so(curve_fit):
+    """predict_curve with from_step past every step printed 'mean nan%, max nan%' in its repr."""
+    from scalefit import LRSchedule, predict_curve
+    _, fit = curve_fit
+    prediction = predict_curve(fit, LRSchedule(0.004, 24, 2400), [100, 200],
+                               measured=[6.0, 5.5], from_step=1000)
+    assert "nan%" not in repr(prediction)
+    assert "no step at or past from_step, so no error is scored" in repr(prediction)
+    from scalefit.scaling.laws.schedule_cli import _curve_text  # and `predict curve`'s text
+    text = "\n".join(_curve_text(fit, prediction, "cosine:2400", measured=True, n_bootstrap=0))
+    assert "nan%" not in text and "none is scored; at the last, step 200:" in text

@@ -266,9 +266,11 @@ class CurvePrediction:
         steps = self.points["step"]
         text = f"CurvePrediction of {len(steps)} steps ({steps.min()} to {steps.max()})"
         if "scored" in self.points:
-            text += (f"; |relative error| over the {int(self.points['scored'].sum())} scored steps: "
-                     f"mean {self.mean_rel_error:.2%}, max {self.max_rel_error:.2%}; at the last "
-                     f"step {self.final_rel_error:.2%}")
+            n = int(self.points["scored"].sum())
+            text += (f"; |relative error| over the {n} scored steps: mean "
+                     f"{self.mean_rel_error:.2%}, max {self.max_rel_error:.2%}" if n else
+                     "; no step at or past from_step, so no error is scored (mean, max NaN)")
+            text += f"; at the last step {self.final_rel_error:.2%}"
         return text + "\n  .points (one row per step), .to_dict()"
 
     def to_dict(self) -> dict:

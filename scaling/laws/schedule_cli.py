@@ -444,11 +444,16 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
                  + ("" if measured else kind))
     if measured:  # the mean and max count the scored points only: say which
         scored = points["step"][points["scored"]]
-        where = (f"at the {len(scored)} checkpoints from step {int(scored.min())} on (twice the "
-                 "warmup's end)" if len(scored) else "at no checkpoint past twice the warmup's end")
-        lines.append(f"|relative error| {where}: mean {100 * prediction.mean_rel_error:.3f}%, max "
-                     f"{100 * prediction.max_rel_error:.3f}%; at the last, step "
-                     f"{int(last['step'])}: {100 * prediction.final_rel_error:.3f}%")
+        at_last = (f"at the last, step {int(last['step'])}: "
+                   f"{100 * prediction.final_rel_error:.3f}%")
+        if len(scored):
+            lines.append(f"|relative error| at the {len(scored)} checkpoints from step "
+                         f"{int(scored.min())} on (twice the warmup's end): mean "
+                         f"{100 * prediction.mean_rel_error:.3f}%, max "
+                         f"{100 * prediction.max_rel_error:.3f}%; {at_last}")
+        else:  # no mean of nothing ('mean nan%')
+            lines.append(f"|relative error|: no checkpoint lies past twice the warmup's end, so "
+                         f"none is scored; {at_last}")
     rough = rough_intervals_note(n_bootstrap if "ci95_lo" in points else 0,
                                  "the curve's 95% intervals")
     lines += [f"note: {note}" for note in [*notes, *([rough] if rough else [])]]
