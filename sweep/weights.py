@@ -3,10 +3,11 @@
 The adapter between the sweep engine and the pure weightstats layer: a loaded model (from
 `scalefit eval --weights`) or a checkpoint folder (from `scalefit weights`, which never builds the
 model) goes in, the long (tensor, group, layer, stat, value) rows come out to the `weights` table.
-Both commands write the same part name, so either resumes the other. Not so for a
-mixture-of-experts model: transformers 5 fuses each layer's experts on load, so the loaded
-model's rows name 3-d mlp.experts.gate_up_proj / down_proj tensors where the folder's name one
-matrix per expert (the groups and their totals agree; see weightstats.groups).
+Both commands write the same part name, so either resumes the other. A mixture-of-experts model
+measured as loaded (a pickle checkpoint, which `eval --weights` cannot read as stored) gives
+other rows than its folder: transformers 5 fuses each layer's experts on load, so they name 3-d
+mlp.experts.gate_up_proj / down_proj tensors where the folder's name one matrix per expert (the
+groups and their totals agree; see weightstats.groups).
 """
 from __future__ import annotations
 
