@@ -69,10 +69,11 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     what `scalefit fit` reports, less its held-out runs (``compare_laws(runs, [law], holdout=...)``).
 
     runs: one row per training run with ``params`` (N, total parameters), ``tokens`` (D, training
-    tokens) and/or ``flops`` (C, training FLOPs; 6 N D where absent, tokens C / 6N where absent), as the law needs (kaplan-n
-    needs N only, isoflop N and C, ...), and the final loss in nats/token in column ``loss``; a
-    ``params_nonembed`` column, where present, is the N of Kaplan's laws. A schedule law (momentum,
-    multi-power) takes a checkpoint table instead (model, step, lr, loss).
+    tokens) and/or ``flops`` (C, training FLOPs; 6 N D where absent, tokens C / 6N where absent),
+    as the law needs (kaplan-n needs N only, isoflop N and C, ...), and the final loss in
+    nats/token in column ``loss``; a ``params_nonembed`` column, where present, is the N of
+    Kaplan's laws. A schedule law (momentum, multi-power) takes a checkpoint table instead
+    (model, step, lr, loss).
 
     law: a name or alias of the law registry (`registry.law_choices()`: kaplan = kaplan-nd,
     chinchilla, isoflop, ...). Parameters carry the papers' names with stderr and ci95 from
