@@ -22,7 +22,7 @@ from scalefit.errors import InputError, a_type, suggestion
 from scalefit.options import (nonnegative_int, output_folder, positive_int, split_values,
                               thread_count)
 from scalefit.evals.evalset import SE_COLUMNS
-from scalefit.evals.loss import check_cross_entropy
+from scalefit.evals.loss import CROSS_ENTROPY_RECORD, check_cross_entropy, resolved_cross_entropy
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file
 from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
@@ -199,7 +199,8 @@ def plan(opts: EvalOptions):
                     # the data's bytes and how they are read, not where the file lies (eval merge compares so too)
                     m.options.update({f"how --dataset {d.name} is read": dataset_reading(d),
                                       "--text-field": d.text_field,
-                                      "--cross-entropy": opts.cross_entropy,
+                                      CROSS_ENTROPY_RECORD: resolved_cross_entropy(opts.cross_entropy, device.type,
+                                                                                   dtype),
                                       # each row's is_train: a table half marked is no train_loss
                                       "--train-dataset": opts.train_dataset,
                                       f"the content of --dataset {d.name}": digests[d.name]})
@@ -419,6 +420,8 @@ def evaluate(opts: EvalOptions) -> SweepResult:
                 m.options["--device"] = "cuda"
             if "--dtype" in m.options:
                 m.options["--dtype"] = str(dtype).replace("torch.", "")
+            if CROSS_ENTROPY_RECORD in m.options:
+                m.options[CROSS_ENTROPY_RECORD] = resolved_cross_entropy(opts.cross_entropy, "cuda", dtype)
     options = {k: v for k, v in vars(opts).items() if k not in ("progress",)}
     meta = run_metadata(device=device, dtype=dtype, seed=opts.seed, options=options, suite=suite.name,
                         grid_size=len(grid), shard=shard)

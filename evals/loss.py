@@ -174,6 +174,22 @@ def check_cross_entropy(name: str) -> str:
     return name
 
 
+CROSS_ENTROPY_RECORD = "the head of --cross-entropy"  # how a sweep folder names what its losses were scored by
+
+
+def resolved_cross_entropy(name: str, device_type: str, dtype) -> str:
+    """The head `name` scores with on `device_type` in `dtype`, as a sweep folder records it: `auto`
+    is `chunked` where it never fuses (no GPU, fp32 weights, cut-cross-entropy not installed), so
+    equal heads resume each other; on a GPU in half precision it picks per model (and checks the
+    first batch), so it stays `auto`."""
+    import torch
+
+    if name != "auto":
+        return name
+    fuses = device_type == "cuda" and dtype in (torch.bfloat16, torch.float16) and _cce_missing() is None
+    return name if fuses else "chunked"
+
+
 @dataclass
 class HeadPlan:
     """How one model's scored rows are scored: through the output layer alone (`split_head`), by

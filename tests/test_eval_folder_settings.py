@@ -3,6 +3,7 @@ source for a task of the same name or another tokenizer is refused (exit 2, one 
 the option and both values), never mixed into the table."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 
@@ -119,6 +120,9 @@ def test_a_gpu_cluster_sweep_records_what_its_workers_measure_with(monkeypatch, 
     assert result.exit_code == 0, result.output
     recorded = json.loads((tmp_path / "o" / "measurements.json").read_text())["loss:val"]
     assert (recorded["--device"], recorded["--dtype"]) == ("cuda", "bfloat16")
+    # auto on the workers' GPU in bfloat16 picks its head per model, not the driver's chunked
+    fused = importlib.util.find_spec("cut_cross_entropy") is not None
+    assert recorded["the head of --cross-entropy"] == ("auto" if fused else "chunked")
     monkeypatch.undo()
     one_line_exit_2(CliRunner().invoke(main, eval_args(tmp_path / "o", steps="0,8")),
                     f"--device cpu: {tmp_path / 'o'} was measured with --device cuda (loss:val)")
@@ -293,3 +297,34 @@ def test_how_a_dataset_is_read_is_recorded_beside_its_bytes(tmp_path):
     assert read == {"ids.npy": "token ids (uint16, .npy)", "ids.bin": "token ids (uint16)",
                     "a.jsonl": "JSONL rows", "a.txt": "one text document"}
     assert dataset_reading(parse_dataset(f"d={tmp_path / 'ids.bin'}@uint32")) == "token ids (uint32)"
+
+
+def test_cross_entropy_heads_are_compared_as_resolved(measured, tmp_path):
+    """`--cross-entropy auto` on a CPU scores with the chunked head, yet a resume with `chunked` was
+    refused (the flag's spelling was recorded): the head used is recorded, so equal heads resume
+    each other and another head is still refused."""
+    out = tmp_path / "o"
+    shutil.copytree(measured, out)  # measured with the default, auto
+    result = CliRunner().invoke(main, eval_args(out, "--cross-entropy", "chunked", steps="0,8"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "measurements.json").read_text())["loss:val"]["the head of --cross-entropy"] == "chunked"
+    assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {0, 8}
+    if importlib.util.find_spec("cut_cross_entropy") is not None:  # the fused head is another head
+        one_line_exit_2(CliRunner().invoke(main, eval_args(out, "--cross-entropy", "cce", steps="0,8")),
+                        f"the head of --cross-entropy changed since {out} was measured (loss:val: chunked then, "
+                        "cce now)")
+
+
+def test_auto_resolves_to_chunked_where_it_never_fuses(monkeypatch):
+    import torch
+
+    from scalefit.evals import loss
+
+    monkeypatch.setattr(loss, "_cce_missing", lambda: None)  # as where cut-cross-entropy is installed
+    assert loss.resolved_cross_entropy("auto", "cuda", torch.bfloat16) == "auto"  # per model, checked
+    assert loss.resolved_cross_entropy("auto", "cuda", torch.float16) == "auto"
+    assert loss.resolved_cross_entropy("auto", "cuda", torch.float32) == "chunked"
+    assert loss.resolved_cross_entropy("auto", "cpu", torch.bfloat16) == "chunked"
+    assert loss.resolved_cross_entropy("cce", "cpu", torch.float32) == "cce"
+    monkeypatch.setattr(loss, "_cce_missing", lambda: "not installed")
+    assert loss.resolved_cross_entropy("auto", "cuda", torch.bfloat16) == "chunked"
