@@ -37,7 +37,8 @@ def count_parameters(shapes) -> tuple[int, int] | None:
 
 def checkpoint_shapes(folder=None, model=None) -> dict | None:
     """{tensor name: shape} from the headers of the folder's weight files (those its index
-    names, as weight statistics reads them), else from a loaded model's parameters (a pickle .bin
+    names, as weight statistics reads them; a stored copy of a tied output embedding left out,
+    as transformers loads one parameter for both), else from a loaded model's parameters (a pickle .bin
     checkpoint loaded with --allow-bin); None when neither has any or a file cannot be read."""
     from scalefit.errors import InputError
     from scalefit.weightstats.measure import safetensors_files
@@ -55,6 +56,12 @@ def checkpoint_shapes(folder=None, model=None) -> dict | None:
         try:
             shapes.update({name: spec["shape"] for name, spec in _header(path)[1].items()})
         except (OSError, ValueError, KeyError):  # a damaged header or missing shard: the loader says so
+            return None
+    if shapes and Path(folder).is_dir():  # a tied output embedding stored twice is one parameter
+        from scalefit.weightstats.measure import tied_copy_stored
+        try:
+            shapes.pop(tied_copy_stored(folder) or "", None)
+        except InputError:  # a file the loader will name
             return None
     if not shapes and hasattr(model, "named_parameters"):
         shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}

@@ -93,6 +93,7 @@ class _Source:
     fetch: Callable[[str], torch.Tensor]
     model_type: str | None = None
     qkv: FusedQKV = field(default_factory=lambda: fused_qkv(None))
+    left_out: str | None = None  # a stored name not measured (a tied output embedding's copy)
 
 
 def safetensors_files(folder: Path) -> list[Path]:
@@ -123,7 +124,7 @@ def safetensors_files(folder: Path) -> list[Path]:
                      "(weights are read from safetensors only)")
 
 
-def _from_files(files: list[Path], config: dict) -> _Source:
+def _from_files(files: list[Path], config: dict, say: bool = True) -> _Source:
     from safetensors import safe_open
 
     where: dict[str, Path] = {}
@@ -143,12 +144,24 @@ def _from_files(files: list[Path], config: dict) -> _Source:
         with safe_open(str(where[stored[name]]), framework="pt") as fh:
             return fh.get_tensor(stored[name])
 
-    tied = _tied_copy(list(stored), fetch, config, files[0].parent)
+    tied = _tied_copy(list(stored), fetch, config, files[0].parent, say=say)
     names = [n for n in stored if n != tied]
-    return _Source(names, fetch, config.get("model_type"), fused_qkv(config.get("model_type"), config))
+    source = _Source(names, fetch, config.get("model_type"), fused_qkv(config.get("model_type"), config))
+    source.left_out = stored[tied] if tied else None
+    return source
 
 
-def _tied_copy(names: list[str], fetch, config: dict, where) -> str | None:
+def tied_copy_stored(folder) -> str | None:
+    """The name, as stored in the folder's files, of an output embedding that the config ties to
+    the input one and that holds the same values: transformers loads one parameter for both, so
+    weight statistics measure it once and parameter counts count it once. None where none is."""
+    folder = Path(folder)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    return _from_files(safetensors_files(folder), config, say=False).left_out
+
+
+def _tied_copy(names: list[str], fetch, config: dict, where, say: bool = True) -> str | None:
     """The stored output embedding to leave out because the model ties it to the input one: where
     the config ties the word embeddings and the file stores both, transformers 5 ties them only
     when their values are identical (then one parameter, measured once, as `eval --weights`
@@ -161,9 +174,10 @@ def _tied_copy(names: list[str], fetch, config: dict, where) -> str | None:
     embedding, output = fetch(inputs[0]), fetch(outputs[0])
     if embedding.shape == output.shape and embedding.dtype == output.dtype and torch.equal(embedding, output):
         return outputs[0]
-    warn(f"{where}: config.json ties the word embeddings (tie_word_embeddings) but {outputs[0]} holds "
-         f"other values than {inputs[0]}; the tie does not hold (transformers loads them untied): "
-         "both are measured")
+    if say:  # once, by the weight statistics (a parameter count reads the same folder)
+        warn(f"{where}: config.json ties the word embeddings (tie_word_embeddings) but {outputs[0]} holds "
+             f"other values than {inputs[0]}; the tie does not hold (transformers loads them untied): "
+             "both are measured")
     return None
 
 
