@@ -26,7 +26,7 @@ from scalefit.evals.loss import CROSS_ENTROPY_RECORD, check_cross_entropy, resol
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file
 from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
-from scalefit.sweep.engine import ON_DUPLICATE, SweepResult
+from scalefit.sweep.engine import ON_DUPLICATE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
 from scalefit.sweep.weights import weights_measurement  # registers the `weights` measurement too
@@ -165,9 +165,8 @@ def plan(opts: EvalOptions):
                     given="--context" if opts.context else f"suite '{suite.name}': context_length")
     check_token_ids(grid, datasets, opts.max_tokens)
     measurements = build_measurements(requests)
-    from scalefit.sweep.engine import recorded_options
-
-    joint = [k for k in recorded_options(opts.out_dir) if k.startswith("tasks:") and "," in k]
+    known = recorded_options(opts.out_dir)
+    joint = [k for k in known if k.startswith("tasks:") and "," in k]
     if joint and opts.tasks:  # each task is its own measurement now: those tasks would be measured twice
         raise InputError(f"--out {opts.out_dir}: its tasks were measured together ({joint[0]}) by an earlier "
                          "scalefit, which each task's own results would repeat; measure --tasks into a new --out")
@@ -199,12 +198,29 @@ def plan(opts: EvalOptions):
                     # the data's bytes and how they are read, not where the file lies (eval merge compares so too)
                     m.options.update({f"how --dataset {d.name} is read": dataset_reading(d),
                                       "--text-field": d.text_field,
-                                      CROSS_ENTROPY_RECORD: resolved_cross_entropy(opts.cross_entropy, device.type,
-                                                                                   dtype),
+                                      **cross_entropy_record(opts.cross_entropy, device.type, dtype,
+                                                             known.get(m.name) or {}),
                                       # each row's is_train: a table half marked is no train_loss
                                       "--train-dataset": opts.train_dataset,
                                       f"the content of --dataset {d.name}": digests[d.name]})
     return suite, grid, measurements, device, dtype, shard
+
+
+def cross_entropy_record(name: str, device_type: str, dtype, before: dict) -> dict:
+    """What a loss measurement records of --cross-entropy `name`: the head it scores with. A folder
+    recorded before that (its flag only) has its flag compared as a head: resolved with the folder's
+    recorded --device and --dtype (auto stays auto where no device was recorded), the same head
+    records the folder's flag again, another one the flag given, which then differs and is refused."""
+    import torch
+
+    head = resolved_cross_entropy(name, device_type, dtype)
+    record = {CROSS_ENTROPY_RECORD: head}
+    old = before.get("--cross-entropy")
+    if isinstance(old, str) and CROSS_ENTROPY_RECORD not in before:
+        then = (resolved_cross_entropy(old, str(before["--device"]), getattr(torch, str(before.get("--dtype")), None))
+                if "--device" in before else old)
+        record["--cross-entropy"] = old if then == head else name
+    return record
 
 
 def dataset_reading(d) -> str:
@@ -421,7 +437,8 @@ def evaluate(opts: EvalOptions) -> SweepResult:
             if "--dtype" in m.options:
                 m.options["--dtype"] = str(dtype).replace("torch.", "")
             if CROSS_ENTROPY_RECORD in m.options:
-                m.options[CROSS_ENTROPY_RECORD] = resolved_cross_entropy(opts.cross_entropy, "cuda", dtype)
+                m.options.update(cross_entropy_record(opts.cross_entropy, "cuda", dtype,
+                                                      recorded_options(opts.out_dir).get(m.name) or {}))
     options = {k: v for k, v in vars(opts).items() if k not in ("progress",)}
     meta = run_metadata(device=device, dtype=dtype, seed=opts.seed, options=options, suite=suite.name,
                         grid_size=len(grid), shard=shard)
@@ -527,8 +544,6 @@ def check_mergeable(dirs, runs: list[dict]) -> None:
     """Refuse to merge folders of different suites, or a measurement recorded with other options
     in one folder than in another (the merged table would mix settings, and a result found in
     both would be taken from one of them silently): InputError naming the option and the folders."""
-    from scalefit.sweep.engine import recorded_options
-
     suites = {}
     for run in runs:  # a merged folder's run.json lists the runs it was merged from
         for one in run.get("runs") or [run]:

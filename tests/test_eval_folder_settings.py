@@ -328,3 +328,26 @@ def test_auto_resolves_to_chunked_where_it_never_fuses(monkeypatch):
     assert loss.resolved_cross_entropy("cce", "cpu", torch.float32) == "cce"
     monkeypatch.setattr(loss, "_cce_missing", lambda: "not installed")
     assert loss.resolved_cross_entropy("auto", "cuda", torch.bfloat16) == "chunked"
+
+
+@pytest.mark.parametrize("recorded, device, given, refused", [
+    ("auto", "cpu", "chunked", False),   # auto was chunked on the CPU: the same head
+    ("cce", "cpu", "auto", True),        # the fused head, then chunked
+    ("auto", None, "chunked", True),     # no device recorded: what auto chose is not known
+])
+def test_a_folder_that_recorded_the_flag_compares_it_as_a_head(measured, tmp_path, recorded, device, given, refused):
+    """A folder written before the head was recorded holds --cross-entropy as given: it is compared
+    as the head it resolved to on the folder's recorded device, not dropped."""
+    out = tmp_path / "o"
+    shutil.copytree(measured, out)
+    path = out / "measurements.json"
+    known = json.loads(path.read_text())
+    old = {k: v for k, v in known["loss:val"].items() if k not in ("the head of --cross-entropy", "--device")}
+    path.write_text(json.dumps({**known, "loss:val": {**old, "--cross-entropy": recorded,
+                                                      **({"--device": device} if device else {})}}))
+    result = CliRunner().invoke(main, eval_args(out, "--cross-entropy", given, steps="0,8"))
+    if refused:
+        one_line_exit_2(result, f"--cross-entropy {given}: {out} was measured with --cross-entropy {recorded} (loss:val)")
+    else:
+        assert result.exit_code == 0, result.output
+        assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {0, 8}
