@@ -229,6 +229,7 @@ def test_transition_slopes_say_their_axis_and_unit(transitions):
     assert "log(step)" not in text.replace("log10(step)", "")
     md = (out / "report.md").read_text()
     assert f"`slope_before`: {unit}" in md and "`tokens_after_warmup`:" in md
+    assert f"`error_rho`: {doc['columns']['runs']['error_rho']}" in md  # runs.csv's columns too
     assert "steps of transition step per step of warmup end" in doc["columns"]["warmup_regression"]["slope"]
 
 

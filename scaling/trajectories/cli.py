@@ -208,8 +208,8 @@ def _spans_run(tr) -> bool:
 def _write_transition_report(out_dir, label, traj, study):
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
     from scalefit.scaling.outputs import files_section
-    from scalefit.scaling.trajectories.transitions import (COLUMN_MEANINGS, WEAK_WIDE_NOTE, WIDENED_NOTE,
-                                                           interval_caveat)
+    from scalefit.scaling.trajectories.transitions import (COLUMN_MEANINGS, RUN_MEANINGS, WEAK_WIDE_NOTE,
+                                                           WIDENED_NOTE, interval_caveat)
 
     found, summary, regression = study.transitions, study.runs, study.regression
     out = Path(out_dir)
@@ -244,7 +244,8 @@ def _write_transition_report(out_dir, label, traj, study):
                   "![warmup regression](warmup_regression.png)", ""]
     else:
         lines += [f"Warmup regression not run: {study.note}", ""]
-    lines += [*files_section({"transitions.csv": list(found.columns)}, meanings=COLUMN_MEANINGS), ""]
+    lines += [*files_section({"transitions.csv": list(found.columns), "runs.csv": list(summary.columns)},
+                             meanings={**COLUMN_MEANINGS, **RUN_MEANINGS}), ""]
     write_text(out, "report.md", "\n".join(lines))
 
 

@@ -245,6 +245,19 @@ COLUMN_MEANINGS = {
     "schedule_phase": "where the transition falls in the LR schedule, in words",
     "warmup_end_in_ci95": "whether the warmup end lies inside the transition's 95% interval",
 }
+RUN_MEANINGS = {  # runs.csv: one row per run
+    "n_points": "checkpoints after step 0 that the search read",
+    "n_transitions": "transitions kept (BIC over a line and a smooth polynomial)",
+    "total_steps": "the schedule's length (steps)",
+    "schedule_source": "where the warmup end and schedule length were read from (columns, inferred "
+                       "from lr, or given)",
+    "delta_bic": "BIC of the best smooth polynomial minus that of the chosen segmented fit "
+                 "(larger: a more abrupt change)",
+    "error_rho": "lag-1 autocorrelation of the fit's errors between consecutive checkpoints (REML, "
+                 "AR(1)); empty where the statistic never moves",
+    "lr_peak": "peak learning rate", "schedule": "the LR schedule's shape",
+    "note": "why a run has no search (e.g. too few checkpoints)",
+}
 REGRESSION_UNITS = {"slope": "steps of transition step per step of warmup end (1: follows warmup "
                              "one step per step; 0: does not move with it)",
                     "intercept": "steps (the transition step at warmup end 0)"}
@@ -486,7 +499,7 @@ class TransitionStudy:
                 "warmup_regressions": [{"runs": runs, "fit": fit.to_dict()}
                                        for runs, fit in self.regressions],
                 "warmup_regression_note": self.note,
-                "columns": {"transitions": COLUMN_MEANINGS,
+                "columns": {"transitions": COLUMN_MEANINGS, "runs": RUN_MEANINGS,
                             "warmup_regression": REGRESSION_UNITS},
                 "notes": list(dict.fromkeys(self.notes))}  # what was left out, as the 'note:' lines say
 
