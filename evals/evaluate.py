@@ -208,19 +208,27 @@ def plan(opts: EvalOptions):
 
 def cross_entropy_record(name: str, device_type: str, dtype, before: dict) -> dict:
     """What a loss measurement records of --cross-entropy `name`: the head it scores with. A folder
-    recorded before that (its flag only) has its flag compared as a head: resolved with the folder's
-    recorded --device and --dtype (auto stays auto where no device was recorded), the same head
-    records the folder's flag again, another one the flag given, which then differs and is refused."""
-    import torch
-
+    recorded before that (its flag only) has its flag compared as a head (`recorded_head`): the same
+    head records the folder's flag again, another one the flag given, which then differs and is refused."""
     head = resolved_cross_entropy(name, device_type, dtype)
     record = {CROSS_ENTROPY_RECORD: head}
-    old = before.get("--cross-entropy")
-    if isinstance(old, str) and CROSS_ENTROPY_RECORD not in before:
-        then = (resolved_cross_entropy(old, str(before["--device"]), getattr(torch, str(before.get("--dtype")), None))
-                if "--device" in before else old)
-        record["--cross-entropy"] = old if then == head else name
+    if isinstance(before.get("--cross-entropy"), str) and CROSS_ENTROPY_RECORD not in before:
+        record["--cross-entropy"] = before["--cross-entropy"] if recorded_head(before) == head else name
     return record
+
+
+def recorded_head(options: dict) -> str | None:
+    """The cross-entropy head a folder's record of a loss measurement names: recorded as such, else
+    its --cross-entropy flag resolved on its recorded --device and --dtype (auto as it is where no
+    device was recorded: what it chose is not known); None where it records neither."""
+    import torch
+
+    if CROSS_ENTROPY_RECORD in options:
+        return options[CROSS_ENTROPY_RECORD]
+    flag = options.get("--cross-entropy")
+    if not isinstance(flag, str) or "--device" not in options:
+        return flag if isinstance(flag, str) else None
+    return resolved_cross_entropy(flag, str(options["--device"]), getattr(torch, str(options.get("--dtype")), None))
 
 
 def dataset_reading(d) -> str:
@@ -560,7 +568,11 @@ def check_mergeable(dirs, runs: list[dict]) -> None:
                 seen[name] = (d, options)
                 continue
             first, before = seen[name]
-            for option in sorted(set(before) & set(options)):
+            heads = recorded_head(before), recorded_head(options)  # the flag's spelling is not compared
+            if None not in heads and heads[0] != heads[1]:
+                raise InputError(f"eval merge: {name} was scored by the cross-entropy head {heads[0]} in {first} and "
+                                 f"{heads[1]} in {d}; only folders measured with the same options merge")
+            for option in sorted(set(before) & set(options) - {"--cross-entropy", CROSS_ENTROPY_RECORD}):
                 if option == "--dataset" and f"the content of --dataset {name.split(':', 1)[-1]}" in options:
                     continue  # the same data elsewhere on disk: its content is compared
                 if before[option] != options[option]:

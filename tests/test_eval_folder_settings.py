@@ -351,3 +351,23 @@ def test_a_folder_that_recorded_the_flag_compares_it_as_a_head(measured, tmp_pat
     else:
         assert result.exit_code == 0, result.output
         assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {0, 8}
+
+
+def test_eval_merge_compares_cross_entropy_heads(measured, tmp_path):
+    """eval merge compares the head each folder's losses were scored by, a folder recorded with the
+    flag only (before the head was) included: its flag resolved on its recorded device."""
+    shard = tmp_path / "shard"
+    result = CliRunner().invoke(main, eval_args(shard, "--cross-entropy", "chunked", steps="0"))
+    assert result.exit_code == 0, result.output
+    path = shard / "measurements.json"
+    known = json.loads(path.read_text())
+    old = {k: v for k, v in known["loss:val"].items() if k != "the head of --cross-entropy"}
+    for flag, refused in (("auto", False), ("cce", True)):
+        path.write_text(json.dumps({**known, "loss:val": {**old, "--cross-entropy": flag}}))
+        result = CliRunner().invoke(main, ["eval", "merge", str(measured), str(shard), "--out", str(tmp_path / flag)])
+        if refused:
+            one_line_exit_2(result, f"eval merge: loss:val was scored by the cross-entropy head chunked in {measured} "
+                                    f"and cce in {shard}")
+        else:
+            assert result.exit_code == 0, result.output
+            assert set(pd.read_parquet(tmp_path / flag / "evals.parquet")["step"]) == {0, 8}
