@@ -178,6 +178,7 @@ def plan(opts: EvalOptions):
         if m.table == "weights":  # the stored tensors' statistics (as `scalefit weights`), summed on the device
             m.fn = stored_weights(**requests["weights"])
             m.options.update({"--device": device.type, **facts})
+            check_weights_source(known.get(m.name) or {}, opts.out_dir, m)
         if m.table == "evals":
             # the device's kind too: cpu and cuda sum in other orders (the last bits differ)
             m.options = {"--suite": suite_identity(suite), "--device": device.type,
@@ -229,6 +230,25 @@ def recorded_head(options: dict) -> str | None:
     if not isinstance(flag, str) or "--device" not in options:
         return flag if isinstance(flag, str) else None
     return resolved_cross_entropy(flag, str(options["--device"]), getattr(torch, str(options.get("--dtype")), None))
+
+
+def weights_source(options: dict) -> str:
+    """What a folder's record of `weights` says its rows are statistics of: the stored tensors, or
+    (recorded by a scalefit from before they were, with --dtype bfloat16/float16) the model as
+    loaded in that dtype, its weights rounded first. A float32 load holds stored values exactly."""
+    dtype = options.get("--dtype")
+    return f"the model as loaded in {dtype}" if dtype in ("bfloat16", "float16") else "the stored tensors"
+
+
+def check_weights_source(before: dict, out_dir, measurement) -> None:
+    """Refuse to add statistics of the stored tensors to a folder whose weight statistics are of a
+    model loaded in half precision (an earlier `eval --weights`): one table would mix both."""
+    from scalefit.sweep.parts import has_results
+
+    then = weights_source(before)
+    if then != "the stored tensors" and has_results(out_dir, measurement):
+        raise InputError(f"--out {out_dir}: its weight statistics are of {then} (an earlier scalefit); eval "
+                         "--weights now measures the stored tensors, as scalefit weights does: measure into a new --out")
 
 
 def dataset_reading(d) -> str:
@@ -568,6 +588,10 @@ def check_mergeable(dirs, runs: list[dict]) -> None:
                 seen[name] = (d, options)
                 continue
             first, before = seen[name]
+            sources = weights_source(before), weights_source(options)
+            if name == "weights" and sources[0] != sources[1]:
+                raise InputError(f"eval merge: the weight statistics in {first} are of {sources[0]} and those in {d} "
+                                 f"of {sources[1]}; only folders measured with the same options merge")
             heads = recorded_head(before), recorded_head(options)  # the flag's spelling is not compared
             if None not in heads and heads[0] != heads[1]:
                 raise InputError(f"eval merge: {name} was scored by the cross-entropy head {heads[0]} in {first} and "

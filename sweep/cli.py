@@ -184,8 +184,12 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
     on = weights_device(device)
     measurements = build_measurements({"weights": dict(device=on, fit_families=not no_families,
                                                        spectra=not no_spectra)})
+    from scalefit.evals.evaluate import check_weights_source
+    from scalefit.sweep.engine import recorded_options
+
     for m in measurements:  # where the statistics are summed, as `eval --weights` records it
         m.options["--device"] = torch.device(on).type if on else "cpu"
+        check_weights_source(recorded_options(out_dir).get(m.name) or {}, out_dir, m)
     from scalefit.sweep.runinfo import metadata_name, run_metadata, write_metadata
 
     # the run's facts, as scalefit eval records them (eval merge reads them); weights load as stored

@@ -371,3 +371,33 @@ def test_eval_merge_compares_cross_entropy_heads(measured, tmp_path):
         else:
             assert result.exit_code == 0, result.output
             assert set(pd.read_parquet(tmp_path / flag / "evals.parquet")["step"]) == {0, 8}
+
+
+def test_weight_statistics_of_a_half_precision_load_are_not_mixed_with_stored_ones(tmp_path):
+    """A folder whose `eval --weights` rows were of the model loaded in bfloat16 (recorded with
+    --dtype by an earlier scalefit) is neither resumed nor merged with statistics of the stored
+    tensors; one recorded in float32 (stored values held exactly) is."""
+    def recorded_as_loaded(folder, dtype):
+        path = folder / "measurements.json"
+        known = json.loads(path.read_text())
+        path.write_text(json.dumps({**known, "weights": {**known["weights"], "--dtype": dtype}}))
+
+    stored, old = tmp_path / "stored", tmp_path / "old"
+    assert CliRunner().invoke(main, weights_args(stored, "--steps", "0")).exit_code == 0
+    assert CliRunner().invoke(main, weights_args(old, "--steps", "8")).exit_code == 0
+    recorded_as_loaded(old, "bfloat16")
+    one_line_exit_2(CliRunner().invoke(main, weights_args(old, "--steps", "0,8")),
+                    f"--out {old}: its weight statistics are of the model as loaded in bfloat16 (an earlier scalefit)")
+    one_line_exit_2(CliRunner().invoke(main, ["weights", "--suite", str(cached_tiny_suite()), "--models", "tiny-a",
+                                              "--steps", "0,8", "--device", "cpu", "--no-families", "--no-spectra",
+                                              "--no-progress", "--out", str(old)]),
+                    f"--out {old}: its weight statistics are of the model as loaded in bfloat16")
+    one_line_exit_2(CliRunner().invoke(main, ["eval", "merge", str(stored), str(old), "--out", str(tmp_path / "m")]),
+                    f"eval merge: the weight statistics in {stored} are of the stored tensors and those in {old} "
+                    "of the model as loaded in bfloat16")
+    recorded_as_loaded(old, "float32")
+    result = CliRunner().invoke(main, ["eval", "merge", str(stored), str(old), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, weights_args(old, "--steps", "0,8"))
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_parquet(old / "weights.parquet")["step"]) == {0, 8}
