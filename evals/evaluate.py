@@ -248,7 +248,8 @@ def check_weights_source(before: dict, out_dir, measurement) -> None:
     then = weights_source(before)
     if then != "the stored tensors" and has_results(out_dir, measurement):
         raise InputError(f"--out {out_dir}: its weight statistics are of {then} (an earlier scalefit); eval "
-                         "--weights now measures the stored tensors, as scalefit weights does: measure into a new --out")
+                         "--weights now measures the stored tensors, as scalefit weights does: measure into a "
+                         "new --out")
 
 
 def dataset_reading(d) -> str:

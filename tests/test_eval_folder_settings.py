@@ -258,7 +258,8 @@ def test_pickle_weights_are_measured_as_loaded_only_where_the_load_holds_them_ex
     measure = stored_weights(fit_families=False, spectra=False)
     expected = weight_stats_table(model, model="m", step=0, fit_families=False, spectra=False)
     pd.testing.assert_frame_equal(measure(model, info), expected, check_exact=True)
-    with pytest.raises(InputError, match="the model loaded in bfloat16 rounds them; measure --weights with --dtype float32"):
+    with pytest.raises(InputError, match="the model loaded in bfloat16 rounds them; measure --weights with "
+                                         "--dtype float32"):
         measure(model.to(torch.bfloat16), info)
 
 
@@ -347,7 +348,8 @@ def test_a_folder_that_recorded_the_flag_compares_it_as_a_head(measured, tmp_pat
                                                       **({"--device": device} if device else {})}}))
     result = CliRunner().invoke(main, eval_args(out, "--cross-entropy", given, steps="0,8"))
     if refused:
-        one_line_exit_2(result, f"--cross-entropy {given}: {out} was measured with --cross-entropy {recorded} (loss:val)")
+        one_line_exit_2(result, f"--cross-entropy {given}: {out} was measured with --cross-entropy {recorded} "
+                                "(loss:val)")
     else:
         assert result.exit_code == 0, result.output
         assert set(pd.read_parquet(out / "evals.parquet")["step"]) == {0, 8}
