@@ -10,8 +10,8 @@ import pandas as pd
 
 from scalefit.errors import InputError, known
 from scalefit.options import split_values
-from scalefit.schema import (WEIGHT_KEYS, distinct_rows, measurement_name, numeric_values,
-                             pooled_rows, split_rows, wide_evals)
+from scalefit.schema import (WEIGHT_KEYS, checked_steps, distinct_rows, measurement_name,
+                             numeric_values, pooled_rows, split_rows, wide_evals)
 from scalefit.scaling.trajectories.table import schedule_columns
 from scalefit.tables import as_table
 
@@ -76,6 +76,9 @@ def join_checkpoints(evals: pd.DataFrame | None = None, weights: pd.DataFrame | 
         raise InputError(f"join: the table{'s' if len(frames) > 1 else ''} given "
                          f"{'have' if len(frames) > 1 else 'has'} no rows (columns: "
                          f"{', '.join(map(str, combined.columns))})")
+    # steps as whole numbers: a text step failed pandas' merge on int64 and str, and 'a' read as
+    # a repeat of another row's measurement
+    combined = checked_steps(combined, "join")
     weight_rows, eval_rows = split_rows(combined)
     if not eval_rows.empty:
         eval_rows = numeric_values(eval_rows, "join", "an evaluation")
