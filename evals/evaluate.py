@@ -29,7 +29,8 @@ from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint,
 from scalefit.sweep.engine import ON_DUPLICATE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
-from scalefit.sweep.weights import weights_measurement  # registers the `weights` measurement too
+from scalefit.sweep.weights import (check_weights_source, stored_weights,  # registers `weights` too
+                                    weights_source)
 
 
 @dataclass
@@ -232,26 +233,6 @@ def recorded_head(options: dict) -> str | None:
     return resolved_cross_entropy(flag, str(options["--device"]), getattr(torch, str(options.get("--dtype")), None))
 
 
-def weights_source(options: dict) -> str:
-    """What a folder's record of `weights` says its rows are statistics of: the stored tensors, or
-    (recorded by a scalefit from before they were, with --dtype bfloat16/float16) the model as
-    loaded in that dtype, its weights rounded first. A float32 load holds stored values exactly."""
-    dtype = options.get("--dtype")
-    return f"the model as loaded in {dtype}" if dtype in ("bfloat16", "float16") else "the stored tensors"
-
-
-def check_weights_source(before: dict, out_dir, measurement) -> None:
-    """Refuse to add statistics of the stored tensors to a folder whose weight statistics are of a
-    model loaded in half precision (an earlier `eval --weights`): one table would mix both."""
-    from scalefit.sweep.parts import has_results
-
-    then = weights_source(before)
-    if then != "the stored tensors" and has_results(out_dir, measurement):
-        raise InputError(f"--out {out_dir}: its weight statistics are of {then} (an earlier scalefit); eval "
-                         "--weights now measures the stored tensors, as scalefit weights does: measure into a "
-                         "new --out")
-
-
 def dataset_reading(d) -> str:
     """How a --dataset file's bytes become tokens, which its content digest does not say (it hashes
     the bytes, not the name): token ids of a width (a .npy header, a sidecar, @uint32 or uint16),
@@ -262,33 +243,6 @@ def dataset_reading(d) -> str:
         token_file = open_token_file(d.path, d.token_dtype)
         return f"token ids ({token_file.dtype}{', .npy' if d.path.suffix.lower() == '.npy' else ''})"
     return "JSONL rows" if d.path.suffix.lower() == ".jsonl" else "one text document"
-
-
-def stored_weights(**options):
-    """The `weights` measurement of the checkpoint as stored, not as loaded: a bfloat16 load rounds
-    float32 and float16 weights first, so `eval --weights` read the files `scalefit weights` reads
-    (the loaded checkpoint's folder; statistics summed on the model's device), and both write the
-    same rows. A checkpoint without safetensors (pickle .bin, --allow-bin) is measured as loaded
-    where that load holds its tensors exactly (float32 holds fp16, bf16 and fp32 values), else refused."""
-    def measure_stored(model, info):
-        import torch
-
-        from scalefit.weightstats.measure import safetensors_files
-
-        folder = Path(info.folder) if info.folder else None
-        try:
-            stored = folder is not None and folder.is_dir() and bool(safetensors_files(folder))
-        except InputError:  # no safetensors in the folder
-            stored = False
-        weight = next(model.parameters())
-        if stored:
-            return weights_measurement(device=str(weight.device), **options).fn(folder, info)
-        if weight.dtype not in (torch.float32, torch.float64):
-            raise InputError(f"{info.location}: no safetensors weights to measure as stored, and the model loaded "
-                             f"in {str(weight.dtype).replace('torch.', '')} rounds them; measure --weights with "
-                             "--dtype float32 (it holds fp16, bf16 and fp32 weights exactly)")
-        return weights_measurement(**options).fn(model, info)
-    return measure_stored
 
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json",

@@ -184,7 +184,7 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
     on = weights_device(device)
     measurements = build_measurements({"weights": dict(device=on, fit_families=not no_families,
                                                        spectra=not no_spectra)})
-    from scalefit.evals.evaluate import check_weights_source
+    from scalefit.sweep.weights import check_weights_source
     from scalefit.sweep.engine import recorded_options
 
     for m in measurements:  # where the statistics are summed, as `eval --weights` records it

@@ -11,6 +11,8 @@ groups and their totals agree; see weightstats.groups).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from scalefit.errors import InputError, warn
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
@@ -69,3 +71,50 @@ def weights_measurement(**options) -> Measurement:
 WEIGHTS = register_measurement(MeasurementKind(
     "weights", table="weights", build=lambda **options: [weights_measurement(**options)],
     summary="moments, quantiles, tails, spectra and fitted families of every tensor and group"))
+
+
+def weights_source(options: dict) -> str:
+    """What a folder's record of `weights` says its rows are statistics of: the stored tensors, or
+    (recorded by a scalefit from before they were, with --dtype bfloat16/float16) the model as
+    loaded in that dtype, its weights rounded first. A float32 load holds stored values exactly."""
+    dtype = options.get("--dtype")
+    return f"the model as loaded in {dtype}" if dtype in ("bfloat16", "float16") else "the stored tensors"
+
+
+def check_weights_source(before: dict, out_dir, measurement) -> None:
+    """Refuse to add statistics of the stored tensors to a folder whose weight statistics are of a
+    model loaded in half precision (an earlier `eval --weights`): one table would mix both."""
+    from scalefit.sweep.parts import has_results
+
+    then = weights_source(before)
+    if then != "the stored tensors" and has_results(out_dir, measurement):
+        raise InputError(f"--out {out_dir}: its weight statistics are of {then} (an earlier scalefit); eval "
+                         "--weights now measures the stored tensors, as scalefit weights does: measure into a "
+                         "new --out")
+
+
+def stored_weights(**options):
+    """The `weights` measurement of the checkpoint as stored, not as loaded: a bfloat16 load rounds
+    float32 and float16 weights first, so `eval --weights` read the files `scalefit weights` reads
+    (the loaded checkpoint's folder; statistics summed on the model's device), and both write the
+    same rows. A checkpoint without safetensors (pickle .bin, --allow-bin) is measured as loaded
+    where that load holds its tensors exactly (float32 holds fp16, bf16 and fp32 values), else refused."""
+    def measure_stored(model, info):
+        import torch
+
+        from scalefit.weightstats.measure import safetensors_files
+
+        folder = Path(info.folder) if info.folder else None
+        try:
+            stored = folder is not None and folder.is_dir() and bool(safetensors_files(folder))
+        except InputError:  # no safetensors in the folder
+            stored = False
+        weight = next(model.parameters())
+        if stored:
+            return weights_measurement(device=str(weight.device), **options).fn(folder, info)
+        if weight.dtype not in (torch.float32, torch.float64):
+            raise InputError(f"{info.location}: no safetensors weights to measure as stored, and the model loaded "
+                             f"in {str(weight.dtype).replace('torch.', '')} rounds them; measure --weights with "
+                             "--dtype float32 (it holds fp16, bf16 and fp32 weights exactly)")
+        return weights_measurement(**options).fn(model, info)
+    return measure_stored

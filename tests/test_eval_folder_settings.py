@@ -249,7 +249,7 @@ def test_pickle_weights_are_measured_as_loaded_only_where_the_load_holds_them_ex
     import torch
 
     from scalefit.errors import InputError
-    from scalefit.evals.evaluate import stored_weights
+    from scalefit.sweep.weights import stored_weights
     from scalefit.weightstats.measure import weight_stats_table
 
     (tmp_path / "pytorch_model.bin").write_bytes(b"")
