@@ -4,6 +4,7 @@ json.dumps cannot write. Each case raised from deep inside or said too little; n
 naming the argument, its row or the accepted values."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -37,3 +38,39 @@ def test_join_checkpoints_reads_text_steps_and_names_a_bad_one(evals):
     bad.iloc[3, bad.columns.get_loc("step")] = "a"
     with pytest.raises(InputError, match=r"join: column 'step', row \d+: 'a' is not a step"):
         join_checkpoints(bad)
+
+
+# ---- trajectories: text where a number belongs -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def kurtosis(two_runs):
+    from scalefit import stat_trajectory
+    return stat_trajectory(two_runs, "excess_kurtosis", group="attn_qkv")
+
+
+@pytest.mark.parametrize("column", ["warmup_steps", "total_steps", "cooldown_fraction"])
+def test_transition_study_names_a_schedule_cell_of_text(kurtosis, column):
+    """traj.assign(warmup_steps='a') raised float()'s ValueError from landmarks_for_run (so did
+    total_steps and cooldown_fraction)."""
+    from scalefit import transition_study
+    with pytest.raises(InputError, match=rf"^mini-1: column '{column}', row 1: 'a' is not a "):
+        transition_study(kurtosis.assign(**{column: "a"}), n_bootstrap=0)
+
+
+def _joined():
+    """Two runs on one stat-vs-loss curve, as join_stat_and_loss returns them."""
+    steps = np.arange(1.0, 13.0)
+    rows = [pd.DataFrame({"model": m, "step": steps, "loss": 3.0 + s * steps ** -0.5,
+                          "value": 1.0 + 0.5 * (3.0 + s * steps ** -0.5 - 2.0) ** 0.8})
+            for m, s in (("a", 2.0), ("b", 2.5))]
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_collapse_report_names_a_statistic_of_text():
+    """joined.assign(value='a') raised numpy's 'could not convert string to float' from the fit."""
+    from scalefit import collapse_report
+    joined = _joined().astype({"value": object})
+    joined.loc[14, "value"] = "a"
+    with pytest.raises(InputError, match=r"^joined: column 'value', row 15: 'a' is not a number"):
+        collapse_report(joined, E=2.0)
+

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.scaling.laws.runtable import numeric_column
 from scalefit.schedule import STYLES, LRSchedule, lr_at_step
 
 NO_SCHEDULE = "unknown: no lr or warmup_steps column; pass --warmup-steps"
@@ -136,6 +137,14 @@ def _first(run: pd.DataFrame, column: str):
     return run[column].dropna().iloc[0]
 
 
+def _first_number(run: pd.DataFrame, column: str, source: str) -> float | None:
+    """The run's first non-empty value of a numeric `column` as a float, or None; a cell of
+    text is an InputError naming the column and its row (was float()'s ValueError)."""
+    if column not in run or not run[column].notna().any():
+        return None
+    return float(numeric_column(run[run[column].notna()], column, source, text_only=True)[0])
+
+
 def landmarks_for_run(run: pd.DataFrame, *, min_ratio: float = 0.1, warmup_steps=None,
                       total_steps=None) -> ScheduleLandmarks:
     """Landmarks of one run's rows: `warmup_steps`/`total_steps` columns if present, else lr;
@@ -147,10 +156,12 @@ def landmarks_for_run(run: pd.DataFrame, *, min_ratio: float = 0.1, warmup_steps
     inferred = (infer_landmarks(run["step"], run["lr"], min_ratio=min_ratio, tokens=tokens)
                 if has_lr else ScheduleLandmarks(float("nan"), float("nan"), source=NO_SCHEDULE))
     warmup, total, source = inferred.warmup_end, inferred.total_steps, inferred.source
-    if _first(run, "warmup_steps") is not None:
-        warmup, source = float(_first(run, "warmup_steps")), "columns"
-    if _first(run, "total_steps") is not None:
-        total = float(_first(run, "total_steps"))
+    given_warmup, given_total = (_first_number(run, column, str(model))
+                                 for column in ("warmup_steps", "total_steps"))
+    if given_warmup is not None:
+        warmup, source = given_warmup, "columns"
+    if given_total is not None:
+        total = given_total
     if warmup_steps is not None:
         warmup, source = float(warmup_steps), "given"
     if total_steps is not None:
@@ -163,9 +174,9 @@ def landmarks_for_run(run: pd.DataFrame, *, min_ratio: float = 0.1, warmup_steps
                          f"{warmup:g}; check --warmup-steps / --total-steps or the table's "
                          "warmup_steps / total_steps")
     style = str(_first(run, "schedule") or "cosine")
-    cooldown = _first(run, "cooldown_fraction")
+    cooldown = _first_number(run, "cooldown_fraction", str(model))
     return ScheduleLandmarks(warmup, total, inferred.peak_lr, inferred.tokens_per_step, source=source,
-                             style=style, cooldown_fraction=0.2 if cooldown is None else float(cooldown),
+                             style=style, cooldown_fraction=0.2 if cooldown is None else cooldown,
                              warmup_past=inferred.warmup_past)
 
 

@@ -17,6 +17,7 @@ from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError
 from scalefit.options import irreducible_loss
+from scalefit.schema import numeric_values
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, left_out_lines,
@@ -255,6 +256,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     joined, _ = as_table(joined, "joined")  # a path or row dicts, as every table argument
     require_columns(joined, ("model", "value", "loss"), "joined", JOINED)
     positive_losses(joined, "joined", "loss", value="loss")  # (L - E)^p of a loss <= 0 fits no loss
+    numeric_values(joined, "joined", "the statistic")  # a text cell was numpy's ValueError in the fit
     E = checked_E(E, joined["loss"])
     usable = int(joined[["loss", "value"]].notna().all(axis=1).sum())
     if usable < MIN_POINTS:
