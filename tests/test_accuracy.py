@@ -83,7 +83,7 @@ def test_bad_accuracy_input():
         fit_accuracy(np.arange(1, 9.0), np.linspace(20, 80, 8), "sigmoid")
     with pytest.raises(InputError, match="need at least 5"):
         fit_accuracy([1, 2, 3], [0.2, 0.3, 0.4], "sigmoid")
-    with pytest.raises(InputError, match="unknown accuracy law"):
+    with pytest.raises(InputError, match=r"^law: 'linear' is not one of sigmoid, exponential-error"):
         fit_accuracy([1, 2, 3], [0.2, 0.3, 0.4], "linear")
 
 

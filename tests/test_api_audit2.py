@@ -74,3 +74,63 @@ def test_collapse_report_names_a_statistic_of_text():
     with pytest.raises(InputError, match=r"^joined: column 'value', row 15: 'a' is not a number"):
         collapse_report(joined, E=2.0)
 
+
+# ---- relations: choices read in any case, a typo gets the closest name -----------------------
+
+@pytest.fixture(scope="module")
+def grid():
+    from scalefit import read_table
+    runs = read_table(data_path("suites", "mini", "runs.csv"))
+    return runs[runs["part"] == "grid"]
+
+
+@pytest.fixture(scope="module")
+def loss_pairs(grid):
+    from scalefit import pair_losses
+    return pair_losses(grid, "loss_prose_test", "loss_code_test")
+
+
+def test_pair_losses_reads_its_choices_in_any_case(grid, loss_pairs):
+    """pairing='Train-To-Test' and match='Tokens' were refused ("--pair: 'Train-To-Test' is not
+    one of ..."); a typo now gets the closest name, under the argument's name."""
+    from scalefit import pair_losses
+    pairs = pair_losses(grid, "loss_prose_test", "loss_code_test", "Train-To-Test", match="Tokens")
+    assert pairs.pairing == "train-to-test" and pairs.pairs.equals(loss_pairs.pairs)
+    with pytest.raises(InputError, match=r"^pairing \(--pair\): 'train-to-tset' is not one of "
+                                         r".*; did you mean 'train-to-test'\?$"):
+        pair_losses(grid, "loss_prose_test", "loss_code_test", "train-to-tset")
+    with pytest.raises(InputError, match=r"^match \(--match\): 'compte' is not one of tokens, "
+                                         r"compute; did you mean 'compute'\?$"):
+        pair_losses(grid, "loss_prose_test", "loss_code_test", match="compte")
+
+
+def test_fit_relation_and_fit_accuracy_read_their_choices_in_any_case(loss_pairs):
+    """relation='Shifted-Power', method='OLS', e_source='Kaplan' and law='Sigmoid' were refused;
+    'sigmod' had no 'did you mean'."""
+    from scalefit import fit_accuracy, fit_relation
+    fit = fit_relation(loss_pairs, "Shifted-Power", e_source="Kaplan", method="OLS", n_bootstrap=0)
+    assert fit.values() == fit_relation(loss_pairs, e_source="kaplan", n_bootstrap=0).values()
+    for kw, said in ((dict(relation="sigmod"), r"relation \(--relation\): 'sigmod' .*'sigmoid'"),
+                     (dict(method="hubr"), r"method \(--method\): 'hubr' .*'huber'"),
+                     (dict(e_source="fitt"), r"e_source \(--e\): 'fitt' .*'fit'")):
+        with pytest.raises(InputError, match=rf"^{said}\?$"):
+            fit_relation(loss_pairs, n_bootstrap=0, **kw)
+    L = np.linspace(3.0, 6.0, 12)
+    y = 0.25 + 0.6 / (1 + np.exp(3 * (L - 4.5)))
+    assert fit_accuracy(L, y, "Sigmoid", n_bootstrap=0).values() == \
+        fit_accuracy(L, y, "sigmoid", n_bootstrap=0).values()
+    with pytest.raises(InputError, match=r"^law: 'sigmod' is not one of sigmoid, "
+                                         r"exponential-error; did you mean 'sigmoid'\?$"):
+        fit_accuracy(L, y, "sigmod", n_bootstrap=0)
+
+
+def test_run_downstream_reads_its_relation_in_any_case(grid):
+    """run_downstream(relation='Sigmoid') was refused after the table was paired; a typo now
+    says so before the table is read, with the closest name."""
+    from scalefit import run_downstream
+    with pytest.raises(InputError, match=r"^relation \(--relation\): 'sigmod' .*'sigmoid'\?$"):
+        run_downstream("no-such-file.csv", "loss_prose_test", "loss_code_test", relation="sigmod")
+    out = run_downstream(grid, "loss_prose_test", "loss_code_test", relation="Shifted-Power",
+                         pairing="TRAIN-TO-TEST", n_bootstrap=0)
+    assert out.relation == "shifted-power"
+

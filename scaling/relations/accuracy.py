@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from scalefit.errors import InputError
-from scalefit.options import bootstrap_count, nonnegative_int
+from scalefit.options import bootstrap_count, nonnegative_int, one_of
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.laws.bootstrap import (point_columns, stacked_differences,
                                              stacked_lmfit_jacobian)
@@ -181,9 +181,7 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
     at 15 points 92.0-96.5% pairs, 95.2-97.3% wild; at 40 points of a 2000-item task 91.3-93.8%
     pairs, 92.3-95.2% wild (92.3-92.8% below the data; 93.0-93.7% over 900 fits with 300 fresh
     ones, the misses where the fitted gamma is far from the truth). """
-    if law not in ACCURACY_LAWS:
-        raise InputError(f"unknown accuracy law '{law}' (choose from "
-                         f"{', '.join(ACCURACY_LAWS)})")
+    law = one_of("law", law, ACCURACY_LAWS)  # 'Sigmoid' was refused, 'sigmod' without a 'did you mean'
     func, names = ACCURACY_LAWS[law]
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     seed = nonnegative_int("seed (--seed)", seed)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, a_type
-from scalefit.options import bootstrap_count, finite_float, nonnegative_int
+from scalefit.options import bootstrap_count, finite_float, nonnegative_int, one_of
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult, param_line
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
@@ -23,8 +23,9 @@ from scalefit.scaling.relations.accuracy import (MIN_POINTS, check_fractions, fi
                                                  predict_accuracy)
 from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
                                                   observed_residuals)
-from scalefit.scaling.relations.loss2loss import (LossPairs, check_method, fit_loss_to_loss,
-                                                  kaplan_fit, pair_losses, predict_y)
+from scalefit.scaling.relations.loss2loss import (E_SOURCES, METHODS, LossPairs, check_method,
+                                                  fit_loss_to_loss, kaplan_fit, pair_losses,
+                                                  predict_y)
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.tables import as_table
@@ -46,8 +47,7 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
                          "LossPairs (or run_downstream(table, x, y) to pair and fit in one call)")
     n_bootstrap = bootstrap_count("n_bootstrap (--bootstrap)", n_bootstrap)
     seed = nonnegative_int("seed (--seed)", seed)
-    if relation not in RELATIONS:
-        raise InputError(f"--relation: '{relation}' is not one of {', '.join(RELATIONS)}")
+    relation, e_source, method = _choices(relation, e_source, method)
     check_relation_options(relation, e_source=e_source, E_x=E_x, E_y=E_y, method=method)
     _refuse_constant(loss_pairs, source)
     if relation == "shifted-power":
@@ -69,6 +69,14 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
     result.extra.update({"pairing": loss_pairs.pairing, "x": loss_pairs.label_x,
                          "y": loss_pairs.label_y})
     return result
+
+
+def _choices(relation, e_source, method) -> tuple:
+    """relation, e_source (None: chosen from E_x and E_y) and method as the names they are
+    spelled in, read in any case ('Sigmoid' was refused, 'sigmod' without a 'did you mean')."""
+    return (one_of("relation (--relation)", relation, RELATIONS),
+            None if e_source is None else one_of("e_source (--e)", e_source, E_SOURCES),
+            one_of("method (--method)", method, METHODS))
 
 
 def check_relation_options(relation: str, *, e_source=None, E_x=None, E_y=None,
@@ -445,6 +453,7 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
     a long evaluation table is first made wide by ``evaltables.as_measurements``. ``table`` and
     ``targets``: DataFrames, paths, row dicts or dicts of columns (``tables.as_table``)."""
     from scalefit.scaling.relations.evaltables import as_measurements
+    relation, e_source, method = _choices(relation, e_source, method)  # before the table is read
     if at_x is not None and at_nd is not None:  # at_nd was silently ignored
         raise InputError("--at-x and --at: give one of them")
     if at_x is not None:

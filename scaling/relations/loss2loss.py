@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from scalefit.errors import InputError, data_row, known, suggestion
-from scalefit.options import irreducible_loss, nonnegative_int
+from scalefit.options import irreducible_loss, nonnegative_int, one_of
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
 from scalefit.scaling.laws.runtable import DISTRIBUTION_COLUMNS, mixed_values, refuse_repeated_rows
@@ -234,10 +234,8 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         table = table.reset_index(drop=True)
     table = checked_steps(table, source)  # a step of 'final' or -5 keyed a checkpoint unsaid
     refuse_repeated_rows(table, source, "a table lists each run or checkpoint once (drop the copies)")
-    if pairing not in PAIRINGS:
-        raise InputError(f"--pair: '{pairing}' is not one of {', '.join(PAIRINGS)}")
-    if match not in MATCHES:
-        raise InputError(f"--match: '{match}' is not one of {', '.join(MATCHES)}")
+    pairing = one_of("pairing (--pair)", pairing, PAIRINGS)  # 'Train-To-Test' was refused
+    match = one_of("match (--match)", match, MATCHES)
     check_pairing(pairing, y_from=y_from, x_from=x_from)  # y_from was overwritten by x_from, unsaid
     if pairing == "train-to-test" and match != "tokens":  # one model's two losses: no matching
         raise InputError(f"--match {match}: pairs the runs of two training sets (--pair "
@@ -433,8 +431,7 @@ def fit_shifted_power(x, y, *, E_x: float | None = None, E_y: float | None = Non
     """
     x = np.asarray(x, float)
     y = np.asarray(y, float)
-    if method not in METHODS:
-        raise InputError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
+    method = one_of("method (--method)", method, METHODS)
     if (E_x is None) != (E_y is None):
         raise InputError("give both E_x and E_y, or neither (then both are fitted)")
     warnings: list[str] = []
@@ -591,8 +588,7 @@ def e_source_for(e_source: str | None, E_x=None, E_y=None) -> str:
     passed = E_x is not None or E_y is not None
     if e_source is None:
         return "given" if passed else "kaplan"
-    if e_source not in E_SOURCES:
-        raise InputError(f"--e: '{e_source}' is not one of {', '.join(E_SOURCES)}")
+    e_source = one_of("e_source (--e)", e_source, E_SOURCES)
     if passed and e_source != "given":
         raise InputError(f"--e {e_source} sets E_x and E_y itself, so the --E-x/--E-y given "
                          "would be ignored; drop them, or pass --e given to use them")
