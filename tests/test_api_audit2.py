@@ -4,6 +4,8 @@ json.dumps cannot write. Each case raised from deep inside or said too little; n
 naming the argument, its row or the accepted values."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,4 +135,18 @@ def test_run_downstream_reads_its_relation_in_any_case(grid):
     out = run_downstream(grid, "loss_prose_test", "loss_code_test", relation="Shifted-Power",
                          pairing="TRAIN-TO-TEST", n_bootstrap=0)
     assert out.relation == "shifted-power"
+
+
+# ---- trajectories: results that json.dumps can write -----------------------------------------
+
+def test_collapse_report_has_a_json_ready_form():
+    """collapse_report returned a dict of FitResults: json.dumps raised 'Object of type FitResult
+    is not JSON serializable'. to_dict() gives each fit as FitResult.to_dict; the dict is as it was."""
+    from scalefit import collapse_report
+    report = collapse_report(_joined(), E=2.0)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["pooled"] == json.loads(json.dumps(report["pooled"].to_dict()))
+    assert set(data["per_model"]) == {"a", "b"}
+    assert data["per_model"]["b"]["params"]["p"]["value"] == report["per_model"]["b"].params["p"].value
+    assert data["collapse_ratio"] == report["collapse_ratio"] and data["n_models"] == 2
 

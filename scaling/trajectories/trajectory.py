@@ -246,12 +246,33 @@ def checked_E(E, loss) -> float | None:
     return E
 
 
-def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
+class CollapseReport(dict):
+    """collapse_report's result: a dict (pooled, per_model, collapse_ratio, ...) whose
+    ``to_dict()`` is its JSON-ready form, each FitResult as its own to_dict() (json.dumps could
+    not write the FitResults)."""
+
+    def to_dict(self) -> dict:
+        return _json_ready(dict(self))
+
+
+def _json_ready(value):
+    """``value`` with FitResults as their to_dict(), numpy numbers as Python's, containers walked."""
+    if isinstance(value, FitResult):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> CollapseReport:
     """Fit per model and pooled; sizes collapse onto one curve when pooling costs little.
 
     collapse_ratio = RSS(pooled fit) / sum of RSS(per-model fits): 1 means one curve serves all
     sizes; large values mean each size follows its own curve. ``E`` fixes the irreducible loss
     (``checked_E``); ``joined``: join_stat_and_loss(...)'s output (model, value, loss[, step]).
+    A dict (a CollapseReport): ``to_dict()`` is its JSON-ready form.
     """
     joined, _ = as_table(joined, "joined")  # a path or row dicts, as every table argument
     require_columns(joined, ("model", "value", "loss"), "joined", JOINED)
@@ -296,13 +317,14 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> dict:
     nan = float("nan")
 
     def report(verdict: str, ratio: float = ratio, p_value: float = nan, f_p_value: float = nan,
-               rho: float = nan) -> dict:
-        return {"pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
-                "collapse_p_value": p_value, "collapse_f_test_p_value": f_p_value,
-                "residual_autocorrelation": rho, "collapse_verdict": verdict,
-                "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
-                "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models,
-                "flat_models": flat, "same_loss_models": same_loss}
+               rho: float = nan) -> CollapseReport:
+        return CollapseReport({
+            "pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
+            "collapse_p_value": p_value, "collapse_f_test_p_value": f_p_value,
+            "residual_autocorrelation": rho, "collapse_verdict": verdict,
+            "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
+            "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models,
+            "flat_models": flat, "same_loss_models": same_loss})
 
     if np.ptp(fitted["value"].dropna().to_numpy(dtype=float)) == 0:
         # t_nu at its cap: residuals of rounding, whose ratio and AR(1) rho are noise
