@@ -150,3 +150,23 @@ def test_collapse_report_has_a_json_ready_form():
     assert data["per_model"]["b"]["params"]["p"]["value"] == report["per_model"]["b"].params["p"].value
     assert data["collapse_ratio"] == report["collapse_ratio"] and data["n_models"] == 2
 
+
+# ---- the init study: a mixture of experts' matrices ------------------------------------------
+
+def test_init_study_reads_the_shape_of_expert_matrices():
+    """expert_in / expert_out / router rows (weightstats' mixture-of-experts groups, which a
+    re-init draws as it draws the dense matrices) were left out of the shape table unsaid."""
+    from scalefit import init_study
+    # the evaluation rows and mlp_in's excess kurtosis (reading only them keeps the test short)
+    table = pd.read_parquet(data_path("suites", "mini", "init", "checkpoints.parquet"),
+                            filters=[[("metric", "!=", "")],
+                                     [("stat", "==", "excess_kurtosis"), ("group", "==", "mlp_in")]])
+    mlp = table[table["group"] == "mlp_in"]
+    small = pd.concat([table[table["metric"].notna()], mlp,
+                       *(mlp.assign(group=g)
+                         for g in ("expert_in", "router"))], ignore_index=True)
+    shapes = init_study(small).shapes
+    dense = shapes[shapes["group"] == "mlp_in"].drop(columns="group").reset_index(drop=True)
+    for group in ("expert_in", "router"):
+        pd.testing.assert_frame_equal(
+            shapes[shapes["group"] == group].drop(columns="group").reset_index(drop=True), dense)

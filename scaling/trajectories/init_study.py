@@ -42,7 +42,10 @@ MIN_CHECKPOINTS = 3  # a loss curve: the start, the end and one point between
 OUTCOMES = {"faster": "faster", "same": "same speed or a difference too small to detect",
             "slower": "slower (or won't train)",
             "undetermined": "undetermined (these runs allow no test)"}
-MATRIX_GROUPS = ("attn_qkv", "attn_out", "mlp_in", "mlp_out", "embed_in", "embed_out")
+# the matrices a re-init draws from a law (weightstats.reinit: every weight tensor by its
+# group), a mixture of experts' too: their shape at the start and the end is what the study reads
+MATRIX_GROUPS = ("attn_qkv", "attn_out", "mlp_in", "mlp_out", "expert_in", "expert_out", "router",
+                 "embed_in", "embed_out")
 # a statistic's value for Gaussian weights, on the axis the comparison uses (t_nu as 1/nu)
 GAUSSIAN_VALUE = {"excess_kurtosis": 0.0, "skew": 0.0, "gennorm_beta": 2.0, "t_nu": 0.0, "quartic_g": 0.0}
 MODEL_ID = re.compile(r"^(?P<size>.+?)-init-(?P<init>[a-z][a-z-]*?)(?P<nowarmup>-nowarmup)?-s(?P<seed>\d+)$")
