@@ -170,3 +170,21 @@ def test_init_study_reads_the_shape_of_expert_matrices():
     for group in ("expert_in", "router"):
         pd.testing.assert_frame_equal(
             shapes[shapes["group"] == group].drop(columns="group").reset_index(drop=True), dense)
+
+
+# ---- docstrings enough to call the function --------------------------------------------------
+
+@pytest.mark.parametrize("name, arguments", [
+    ("fit_relation", ("loss_pairs", "relation", "E_x", "E_y", "e_source", "method")),
+    ("fit_accuracy", ("L", "y", "law", "units")),
+    ("run_downstream", ("x", "y", "pairing", "match", "relation", "holdout", "at_x", "at_nd"))])
+def test_the_relations_docstrings_say_what_each_argument_takes(name, arguments):
+    """help(fit_relation) did not say what E_x, E_y, e_source and method take; fit_accuracy's
+    did not say y is a fraction in [0, 1] and L a loss in nats; run_downstream's named neither
+    pairing, match, relation, holdout nor at_x."""
+    import scalefit
+    doc = getattr(scalefit, name).__doc__
+    missing = [a for a in arguments if f"``{a}``" not in doc]
+    assert not missing, f"{name}'s docstring does not describe {missing}"
+    if name == "fit_accuracy":
+        assert "[0, 1]" in doc and "nats" in doc

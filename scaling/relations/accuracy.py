@@ -162,6 +162,9 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
     """Fit accuracy (sigmoid) or error (exponential-error) against loss L; least squares, with
     ``n_bootstrap`` resamples for the intervals (1000 as `scalefit predict downstream` takes; 0:
     a point fit). A point whose L or y is missing (NaN) is left out, and a warning says how many.
+    ``L``: losses in nats (per token), array-like; ``y``: the same number of fractions in
+    [0, 1] (an accuracy for 'sigmoid', an error rate for 'exponential-error'; 0.62, not 62%).
+    ``law``: 'sigmoid' or 'exponential-error', any case. ``units``: a label per point (below).
 
     The bootstrap is a wild one (``resampling.wild_bootstrap``: the points kept, the fitted
     curve plus each residual blown up by its leverage times a random sign); whole ``units`` of

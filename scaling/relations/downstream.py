@@ -41,7 +41,19 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
                  n_bootstrap: int = 1000, seed: int = 0, progress: bool = False,
                  source: str = "<table>") -> FitResult:
     """Fit y against x on the pairs: shifted power law, sigmoid accuracy or exponential error;
-    ``n_bootstrap`` resamples (1000, as `scalefit predict downstream` takes; 0: a point fit)."""
+    ``n_bootstrap`` resamples (1000, as `scalefit predict downstream` takes; 0: a point fit).
+
+    ``loss_pairs``: ``pair_losses(table, x, y)``'s LossPairs. ``relation``: 'shifted-power'
+    (L_y = K (L_x - E_x)^kappa + E_y, x and y losses in nats), 'sigmoid' (y an accuracy, a
+    fraction in [0, 1]) or 'exponential-error' (y an error rate in [0, 1]); any case.
+    The shifted power law's own options (refused with the other two): ``E_x`` / ``E_y``, the
+    irreducible losses of x and y in nats (both or neither); ``e_source``, where they come
+    from: 'kaplan' (a Kaplan L(N, D) + E fit per dataset, refitted in every resample; the
+    default without E_x, E_y), 'given' (E_x and E_y as passed; the default with them) or 'fit'
+    (all four parameters by least squares); ``method``, the log-log line's fit with E fixed:
+    'ols' (least squares, the paper's) or 'huber' (robust). ``source``: the table's name in
+    messages.
+    """
     if not isinstance(loss_pairs, LossPairs):
         raise InputError(f"loss_pairs: got {a_type(loss_pairs)}; pass pair_losses(table, x, y)'s "
                          "LossPairs (or run_downstream(table, x, y) to pair and fit in one call)")
@@ -451,7 +463,18 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
     relation to the rest, predict, and score the held-out pairs. ``at_nd``: (N, D) or 'N,D'.
     Runs of several training sets need ``x_from`` (and ``group``, their column) for train-to-test;
     a long evaluation table is first made wide by ``evaltables.as_measurements``. ``table`` and
-    ``targets``: DataFrames, paths, row dicts or dicts of columns (``tables.as_table``)."""
+    ``targets``: DataFrames, paths, row dicts or dicts of columns (``tables.as_table``).
+
+    ``x`` / ``y``: the columns (or evaluation names) of the two losses, or of the loss and the
+    accuracy. ``pairing``: 'train-to-test' (two losses of the same runs), 'train-to-train' or
+    'test-to-test' (the runs of two training sets, ``x_from`` and ``y_from``: values of column
+    ``group``); ``match`` pairs those runs: 'tokens' (equal params and tokens) or 'compute'
+    (each set's lowest loss per FLOP budget). ``relation``, ``e_source``, ``E_x``, ``E_y`` and
+    ``method``: as ``fit_relation`` reads them (choices in any case). ``holdout``: the
+    largest-compute pairs kept out of the fit and scored, a fraction in (0, 1) or a whole count
+    (None: none). ``at_x``: a loss x (nats, >= 0) to predict y at; ``at_nd`` instead predicts
+    at a model of N parameters trained on D tokens (x from a Kaplan law of the x runs); one of
+    them at most. ``targets``: runs of another table scored as held out."""
     from scalefit.scaling.relations.evaltables import as_measurements
     relation, e_source, method = _choices(relation, e_source, method)  # before the table is read
     if at_x is not None and at_nd is not None:  # at_nd was silently ignored
