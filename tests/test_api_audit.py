@@ -552,7 +552,7 @@ def test_pair_losses_and_run_downstream_refuse_what_only_the_command_refused(gri
                     group="distribution")
     with pytest.raises(InputError, match="both name 'loss' of the same runs"):
         pair_losses(grid, "loss", "loss")
-    with pytest.raises(InputError, match="--at-x and --at: give one of them"):
+    with pytest.raises(InputError, match=r"at_x \(--at-x\) and at_nd \(--at\): give one of them"):
         run_downstream(grid, "loss_prose_test", "loss_code_test", at_x=5.0, at_nd=(1e7, 1e9),
                        n_bootstrap=0)
 
@@ -649,7 +649,7 @@ def test_collapse_report_and_partial_correlation_read_row_dicts_and_a_path(tmp_p
 def test_a_negative_irreducible_loss_is_refused_by_the_trajectory_fit():
     """collapse_report(joined, E=-1.0) fitted (L + 1)^p: a cross-entropy's floor is never below 0."""
     from scalefit import collapse_report
-    with pytest.raises(InputError, match=r"--E: '-1.0' is negative; expected an irreducible loss"):
+    with pytest.raises(InputError, match=r"E \(--E\): '-1.0' is negative; expected an irreducible loss"):
         collapse_report(_joined(), E=-1.0)
 
 

@@ -9,9 +9,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
+
+RUNS = data_path("suites", "mini", "runs.csv")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +85,7 @@ def test_collapse_report_names_a_statistic_of_text():
 @pytest.fixture(scope="module")
 def grid():
     from scalefit import read_table
-    runs = read_table(data_path("suites", "mini", "runs.csv"))
+    runs = read_table(RUNS)
     return runs[runs["part"] == "grid"]
 
 
@@ -188,3 +191,50 @@ def test_the_relations_docstrings_say_what_each_argument_takes(name, arguments):
     assert not missing, f"{name}'s docstring does not describe {missing}"
     if name == "fit_accuracy":
         assert "[0, 1]" in doc and "nats" in doc
+
+
+# ---- messages name the argument a Python caller passed, and its flag --------------------------
+
+def test_messages_name_the_argument_and_the_commands_print_the_flag(grid, loss_pairs, evals):
+    """pair_losses, fit_relation, run_downstream, collapse_report and init_study said '--match',
+    '--e', '--method', '--relation', '--at', '--at-x', '--E', '--thresholds' only: a notebook
+    passes match=, e_source=, at_x=, E=, ... Each now says 'match (--match)'; a command still
+    prints the flag alone (flags.command_words)."""
+    from scalefit import collapse_report, fit_relation, init_study, pair_losses, run_downstream
+    from scalefit.cli import main
+    from scalefit.scaling.flags import as_command
+    calls = [
+        (lambda: pair_losses(grid, "loss_prose_test", "loss_code_test", match="compute"),
+         "match (--match) compute: pairs the runs of two training sets"),
+        (lambda: pair_losses(grid, "loss_prose_test", "loss_code_test", "train-to-train"),
+         "pairing (--pair) train-to-train: name the two training sets with x_from (--x-from) and "
+         "y_from (--y-from)"),
+        (lambda: fit_relation(loss_pairs, e_source="kaplan", E_x=1.0, E_y=0.5, n_bootstrap=0),
+         "e_source (--e) kaplan sets E_x and E_y itself"),
+        (lambda: fit_relation(loss_pairs, e_source="fit", method="huber", n_bootstrap=0),
+         "method (--method) huber: fits the log-log line with E fixed"),
+        (lambda: fit_relation(loss_pairs, e_source="given", E_x=1.0, n_bootstrap=0),
+         "e_source (--e) given needs both E_x (--E-x) and E_y (--E-y)"),
+        (lambda: fit_relation(loss_pairs, "sigmoid", E_x=1.0, E_y=0.2, n_bootstrap=0),
+         "E_x (--E-x), E_y (--E-y): options of the shifted power law"),
+        (lambda: run_downstream(grid, "loss_prose_test", "loss_code_test", at_x=3.0, at_nd="1e6,1e7"),
+         "at_x (--at-x) and at_nd (--at): give one of them"),
+        (lambda: run_downstream(grid, "loss_prose_test", "loss_code_test", at_x=-1.0),
+         "at_x (--at-x): x = -1 is negative"),
+        (lambda: run_downstream(grid, "loss_prose_test", "loss_code_test", at_nd="abc"),
+         "at_nd (--at): 'abc' is not N,D"),
+        (lambda: collapse_report(_joined(), E=10.0),
+         "E (--E): 10 is not below the smallest loss in the data"),
+        (lambda: init_study(evals, thresholds="abc"), "thresholds (--thresholds): 'abc' is not a number"),
+    ]
+    for call, said in calls:
+        with pytest.raises(InputError) as caught:
+            call()
+        assert str(caught.value).startswith(said), str(caught.value)
+    # a command prints the flags alone, as it did: as_command takes each 'argument (--flag)' back
+    assert as_command(calls[1][1]) == ("--pair train-to-train: name the two training sets with "
+                                       "--x-from and --y-from")
+    result = CliRunner().invoke(main, ["predict", "downstream", "--data", str(RUNS), "--x",
+                                       "loss_prose_test", "--y", "loss_code_test", "--match", "compute"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --match compute: pairs the runs of two training sets")

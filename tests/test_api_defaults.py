@@ -111,6 +111,6 @@ def test_E_passed_to_the_function_is_used_as_the_command_uses_it():
     assert given.fit.value("E_x") == 1.7 and given.fit.value("E_y") == 1.6
     assert scalefit.run_downstream(runs, "train_loss", "test_loss",
                                    n_bootstrap=0).fit.extra["e_source"] == "kaplan"
-    with pytest.raises(InputError, match="--e kaplan sets E_x and E_y itself"):
+    with pytest.raises(InputError, match=r"e_source \(--e\) kaplan sets E_x and E_y itself"):
         scalefit.run_downstream(runs, "train_loss", "test_loss", e_source="kaplan", E_x=1.7,
                                 E_y=1.6, n_bootstrap=0)

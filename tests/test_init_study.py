@@ -176,10 +176,10 @@ def test_cli_thresholds_and_dataset(tmp_path):
 
 
 @pytest.mark.parametrize("thresholds, message", [
-    ([-1.0], "--thresholds: -1.0 is not a positive finite loss"),
-    ([7.5, float("nan")], "--thresholds: nan is not a positive finite loss"),
-    (["abc"], "--thresholds: 'abc' is not a number"),
-    ([None], "--thresholds: 'None' is not a number"),
+    ([-1.0], "thresholds (--thresholds): -1.0 is not a positive finite loss"),
+    ([7.5, float("nan")], "thresholds (--thresholds): nan is not a positive finite loss"),
+    (["abc"], "thresholds (--thresholds): 'abc' is not a number"),
+    ([None], "thresholds (--thresholds): 'None' is not a number"),
 ])
 def test_the_python_api_checks_thresholds_as_the_command_does(thresholds, message):
     """init_study(thresholds=[-1]) was accepted and wrote sentences about a loss of -1: the check

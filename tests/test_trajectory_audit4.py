@@ -71,7 +71,7 @@ def test_the_api_fit_refuses_a_floor_below_0_and_losses_at_or_below_0():
 
     loss = np.linspace(3, 5, 12)
     value = 1 + 30 * (loss + 2) ** -2
-    with pytest.raises(InputError, match="--E: '-1.0' is negative"):
+    with pytest.raises(InputError, match=r"E \(--E\): '-1.0' is negative"):
         tj.fit_stat_vs_loss(loss, value, E=-1.0)
     with pytest.raises(InputError, match="'0.0' is not a loss"):
         tj.fit_stat_vs_loss(np.r_[0.0, loss], np.r_[1.0, value])

@@ -9,6 +9,7 @@ from scalefit.errors import InputError
 from scalefit.options import (BOOTSTRAP, FINITE, HOLDOUT, LOSS_FLOOR, analysis_options, one_setting_per_folder,
                               seed_option)
 from scalefit.report import dumps
+from scalefit.scaling.flags import command_words
 from scalefit.scaling.outputs import checked_outputs
 
 # The default run table and the relation shown on it: the mini suite's prose loss -> code loss.
@@ -178,6 +179,7 @@ predict.add_command(_predict_curve_command(), "curve")
                    "way.")
 @checked_outputs
 @one_setting_per_folder
+@command_words
 def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group, match,
                e_source, E_x, E_y, method, n_bootstrap, seed, subset, relation, at_x, at_nd,
                holdout, holdout_data):
@@ -222,6 +224,7 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
 @relation_options
 @checked_outputs
 @one_setting_per_folder
+@command_words
 def fit_shifted_power(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group, match,
                       e_source, E_x, E_y, method, n_bootstrap, seed, subset):
     """Fit the shifted power law L_y = K (L_x - E_x)^kappa + E_y alone.

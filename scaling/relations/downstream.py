@@ -16,6 +16,7 @@ from scalefit.errors import InputError, a_type
 from scalefit.options import bootstrap_count, finite_float, nonnegative_int, one_of
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult, param_line
+from scalefit.scaling.flags import named
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
 from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.laws.projection import kind_of
@@ -69,11 +70,11 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
     pairs = loss_pairs.pairs
     if len(pairs) < MIN_POINTS:  # fit_accuracy's message named the law, not the file
         raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{loss_pairs.x}' and "
-                         f"'{loss_pairs.y}'; --relation {relation} needs at least "
+                         f"'{loss_pairs.y}'; {named('relation')} {relation} needs at least "
                          f"{MIN_POINTS}" + "".join(f"; {note}" for note in loss_pairs.notes))
     def run(i):  # fit_accuracy's own message names a point, not the file's column or run
-        named = ", ".join(f"{k} {pairs[k].iloc[i]}" for k in ("model", "step") if k in pairs)
-        return f"{source}: column '{loss_pairs.y}'{f' ({named})' if named else ''}"
+        point = ", ".join(f"{k} {pairs[k].iloc[i]}" for k in ("model", "step") if k in pairs)
+        return f"{source}: column '{loss_pairs.y}'{f' ({point})' if point else ''}"
     check_fractions(pairs["y"], run)
     units = pairs[UNIT].to_numpy() if UNIT in pairs.columns else None
     result = fit_accuracy(pairs["x"], pairs["y"], relation, n_bootstrap=n_bootstrap, seed=seed,
@@ -86,9 +87,9 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
 def _choices(relation, e_source, method) -> tuple:
     """relation, e_source (None: chosen from E_x and E_y) and method as the names they are
     spelled in, read in any case ('Sigmoid' was refused, 'sigmod' without a 'did you mean')."""
-    return (one_of("relation (--relation)", relation, RELATIONS),
-            None if e_source is None else one_of("e_source (--e)", e_source, E_SOURCES),
-            one_of("method (--method)", method, METHODS))
+    return (one_of(named("relation"), relation, RELATIONS),
+            None if e_source is None else one_of(named("e_source"), e_source, E_SOURCES),
+            one_of(named("method"), method, METHODS))
 
 
 def check_relation_options(relation: str, *, e_source=None, E_x=None, E_y=None,
@@ -98,12 +99,12 @@ def check_relation_options(relation: str, *, e_source=None, E_x=None, E_y=None,
     if relation == "shifted-power":
         check_method(e_source, method)
         return
-    given = [name for name, value in ((f"--e {e_source}", e_source), ("--E-x", E_x),
-                                      ("--E-y", E_y)) if value is not None]
-    given += [f"--method {method}"] if method != "ols" else []
+    given = [name for name, value in ((f"{named('e_source')} {e_source}", e_source),
+                                      (named("E_x"), E_x), (named("E_y"), E_y)) if value is not None]
+    given += [f"{named('method')} {method}"] if method != "ols" else []
     if given:
         raise InputError(f"{', '.join(given)}: options of the shifted power law (its E_x, E_y "
-                         f"and log-log line); --relation {relation} fits "
+                         f"and log-log line); {named('relation')} {relation} fits "
                          f"{'a, k, L0, b' if relation == 'sigmoid' else 'eps, k, gamma'} by least "
                          "squares and would ignore them (drop them)")
 
@@ -144,7 +145,7 @@ def split_by_compute(lp: LossPairs, holdout) -> tuple[LossPairs, pd.DataFrame]:
     if parse_holdout(holdout) is None:
         return lp, lp.pairs.iloc[0:0]
     if "flops" not in lp.pairs.columns:
-        raise InputError("--holdout: the table needs params and tokens (or flops) to rank runs "
+        raise InputError(f"{named('holdout')}: the table needs params and tokens (or flops) to rank runs "
                          "by compute")
     held_mask = held_out_mask(lp.pairs["flops"].to_numpy(float), holdout,
                               min_fit=MIN_FIT_PAIRS, what="pairs")
@@ -288,7 +289,7 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
     curve's interval (ci95) and an observed value's (pi95), labelled by where it lies against the
     fitted runs (``kind``: interpolation, projection beyond the best of them, below the data)."""
     if at_x is not None:
-        _check_x(result, float(at_x), "--at-x", train)
+        _check_x(result, float(at_x), named("at_x"), train)
         out = relation_with_ci(result, float(at_x))
         out["at_x"] = float(at_x)
         out.update(_x_kind(float(at_x), train))
@@ -307,7 +308,7 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
                                                for w in kaplan_x.warnings)
                                    if w not in result.warnings)
         x_value = float(predict(kaplan_x, N, D))
-        _check_x(result, x_value, f"--at {N:g},{D:g}", train)
+        _check_x(result, x_value, f"{named('at_nd')} {N:g},{D:g}", train)
         draws = result.draws or {}
         log_resid = -np.asarray(kaplan_x.model_result.residual, float)  # log observed/fitted
         chained = {"x_residuals": observed_residuals(log_resid, 5)}
@@ -371,15 +372,15 @@ def parse_at(spec: str | None):
     try:
         N, D = (float(p) for p in parts)
     except ValueError:
-        raise InputError(f"--at: '{spec}' is not N,D (e.g. 1e9,2e10)") from None
+        raise InputError(f"{named('at_nd')}: '{spec}' is not N,D (e.g. 1e9,2e10)") from None
     if not (np.isfinite(N) and np.isfinite(D)):
-        raise InputError(f"--at: '{spec}': N and D must be finite numbers")
+        raise InputError(f"{named('at_nd')}: '{spec}': N and D must be finite numbers")
     if D == 0 and N > 0:
-        raise InputError(f"--at: '{spec}': D = 0 tokens is an untrained (step-0) model, where "
+        raise InputError(f"{named('at_nd')}: '{spec}': D = 0 tokens is an untrained (step-0) model, where "
                          "a scaling law L(N, D) diverges; give D > 0 (for a step-0 checkpoint "
                          "use --at-x with its measured loss)")
     if not (N > 0 and D > 0):
-        raise InputError(f"--at: N and D must be positive, got '{spec}'")
+        raise InputError(f"{named('at_nd')}: N and D must be positive, got '{spec}'")
     return N, D
 
 
@@ -478,17 +479,17 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
     from scalefit.scaling.relations.evaltables import as_measurements
     relation, e_source, method = _choices(relation, e_source, method)  # before the table is read
     if at_x is not None and at_nd is not None:  # at_nd was silently ignored
-        raise InputError("--at-x and --at: give one of them")
+        raise InputError(f"{named('at_x')} and {named('at_nd')}: give one of them")
     if at_x is not None:
-        at_x = finite_float("at_x (--at-x)", at_x)
+        at_x = finite_float(named("at_x"), at_x)
         if at_x < 0:  # no loss; an accuracy law's curve went on past it (accuracy 1.09 at -2)
-            raise InputError(f"--at-x: x = {at_x:g} is negative; x is a loss (nats, at least 0), "
+            raise InputError(f"{named('at_x')}: x = {at_x:g} is negative; x is a loss (nats, at least 0), "
                              "as the table's x column is")
     if at_nd is not None and not isinstance(at_nd, str):
         try:
             at_nd = ",".join(str(v) for v in at_nd)
         except TypeError:
-            raise InputError(f"at_nd (--at): got {a_type(at_nd)}; give (N, D) or 'N,D'") from None
+            raise InputError(f"{named('at_nd')}: got {a_type(at_nd)}; give (N, D) or 'N,D'") from None
     at_nd = parse_at(at_nd)
     specs = (x, y)
     table, source = as_table(table, source)

@@ -27,6 +27,7 @@ from scalefit.errors import InputError, data_row, known, suggestion
 from scalefit.options import irreducible_loss, nonnegative_int, one_of
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
+from scalefit.scaling.flags import named
 from scalefit.scaling.laws.runtable import DISTRIBUTION_COLUMNS, mixed_values, refuse_repeated_rows
 from scalefit.scaling.objective import HUBER_DELTA
 from scalefit.scaling.relations import forms as relation_forms
@@ -234,11 +235,11 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
         table = table.reset_index(drop=True)
     table = checked_steps(table, source)  # a step of 'final' or -5 keyed a checkpoint unsaid
     refuse_repeated_rows(table, source, "a table lists each run or checkpoint once (drop the copies)")
-    pairing = one_of("pairing (--pair)", pairing, PAIRINGS)  # 'Train-To-Test' was refused
-    match = one_of("match (--match)", match, MATCHES)
+    pairing = one_of(named("pairing"), pairing, PAIRINGS)  # 'Train-To-Test' was refused
+    match = one_of(named("match"), match, MATCHES)
     check_pairing(pairing, y_from=y_from, x_from=x_from)  # y_from was overwritten by x_from, unsaid
     if pairing == "train-to-test" and match != "tokens":  # one model's two losses: no matching
-        raise InputError(f"--match {match}: pairs the runs of two training sets (--pair "
+        raise InputError(f"{named('match')} {match}: pairs the runs of two training sets (--pair "
                          "train-to-train or test-to-test); train-to-test pairs two losses of "
                          "the same runs (drop --match)")
     min_pairs = nonnegative_int("min_pairs", min_pairs)
@@ -265,8 +266,8 @@ def pair_losses(table: pd.DataFrame, x: str, y: str, pairing: str = "train-to-te
                                        (_alone(y_runs.index, x_runs.index), y, x)) if n]
     else:
         if x_from is None or y_from is None:
-            raise InputError(f"--pair {pairing}: name the two training sets with --x-from and "
-                             f"--y-from (values of column '{group}')")
+            raise InputError(f"{named('pairing')} {pairing}: name the two training sets with "
+                             f"{named('x_from')} and {named('y_from')} (values of column '{group}')")
         x_part, y_part = _subset(table, x_from, group, source), _subset(table, y_from, group, source)
         x_runs, y_runs = _runs(x_part, x, source), _runs(y_part, y, source)
         x_part = _one_value_per_checkpoint(x_part, (x,), source)
@@ -431,7 +432,7 @@ def fit_shifted_power(x, y, *, E_x: float | None = None, E_y: float | None = Non
     """
     x = np.asarray(x, float)
     y = np.asarray(y, float)
-    method = one_of("method (--method)", method, METHODS)
+    method = one_of(named("method"), method, METHODS)
     if (E_x is None) != (E_y is None):
         raise InputError("give both E_x and E_y, or neither (then both are fitted)")
     warnings: list[str] = []
@@ -588,10 +589,10 @@ def e_source_for(e_source: str | None, E_x=None, E_y=None) -> str:
     passed = E_x is not None or E_y is not None
     if e_source is None:
         return "given" if passed else "kaplan"
-    e_source = one_of("e_source (--e)", e_source, E_SOURCES)
+    e_source = one_of(named("e_source"), e_source, E_SOURCES)
     if passed and e_source != "given":
-        raise InputError(f"--e {e_source} sets E_x and E_y itself, so the --E-x/--E-y given "
-                         "would be ignored; drop them, or pass --e given to use them")
+        raise InputError(f"{named('e_source')} {e_source} sets E_x and E_y itself, so the "
+                         "--E-x/--E-y given would be ignored; drop them, or pass --e given to use them")
     return e_source
 
 
@@ -599,7 +600,7 @@ def check_method(e_source: str | None, method: str) -> None:
     """--method (the log-log line's fit with E fixed) with --e fit, whose one least-squares fit of
     all four parameters ignored it without a word: refused."""
     if e_source == "fit" and method != "ols":
-        raise InputError(f"--method {method}: fits the log-log line with E fixed (--e kaplan or "
+        raise InputError(f"{named('method')} {method}: fits the log-log line with E fixed (--e kaplan or "
                          "--e given); --e fit fits K, kappa, E_x and E_y together by least "
                          "squares (drop --method, or fix E)")
 
@@ -628,7 +629,7 @@ def fit_loss_to_loss(lp: LossPairs, *, e_source: str | None = None, E_x: float |
         E_x, E_y = kaplan["x"].value("E"), kaplan["y"].value("E")
     elif e_source == "given":
         if E_x is None or E_y is None:
-            raise InputError("--e given needs both --E-x and --E-y")
+            raise InputError(f"{named('e_source')} given needs both {named('E_x')} and {named('E_y')}")
         E_x, E_y = irreducible_loss("E_x (--E-x)", E_x), irreducible_loss("E_y (--E-y)", E_y)
     else:
         E_x = E_y = None

@@ -18,6 +18,7 @@ from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_
                                                      INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS,
                                                      interval_level)
 from scalefit.signals import Interrupted, interrupted_status
+from scalefit.scaling.flags import command_words
 from scalefit.scaling.trajectories.table import left_out_lines
 from scalefit.tables import read_table, read_table_or_shipped, write_table
 
@@ -258,6 +259,7 @@ def _write_transition_report(out_dir, label, traj, study):
                    "(default: fitted in that range; a fit that ends at 0 says so).")
 @analysis_options(table=CHECKPOINT_TABLE)
 @one_setting_per_folder
+@command_words
 def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_fixed, data_path,
                out_dir, as_json):
     """Fit a weight statistic against the loss, per model and pooled over sizes.

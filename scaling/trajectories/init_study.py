@@ -31,6 +31,7 @@ from scipy import stats
 from scalefit.errors import InputError, known, suggestion, warn
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values, numeric_values,
                              split_rows)
+from scalefit.scaling.flags import named
 from scalefit.scaling.trajectories.table import positive_losses
 from scalefit.tables import as_table
 
@@ -289,18 +290,18 @@ def checked_thresholds(values) -> list[float] | None:
     for value in values:
         texts = [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else [value]
         if not texts:  # "" or ",": a threshold meant and none given, not the default three
-            raise InputError(f"--thresholds: '{value}' holds no loss (give losses, e.g. 6.0,5.5,5.0, "
+            raise InputError(f"{named('thresholds')}: '{value}' holds no loss (give losses, e.g. 6.0,5.5,5.0, "
                              "or leave the option out for three from pythia's drop)")
         for text in texts:
             try:
                 number = float(text)
             except (TypeError, ValueError):
-                raise InputError(f"--thresholds: '{text}' is not a number (give losses, e.g. "
+                raise InputError(f"{named('thresholds')}: '{text}' is not a number (give losses, e.g. "
                                  "6.0,5.5,5.0)") from None
             if not np.isfinite(number) or number <= 0:
-                raise InputError(f"--thresholds: {text} is not a positive finite loss")
+                raise InputError(f"{named('thresholds')}: {text} is not a positive finite loss")
             if number in out:
-                raise InputError(f"--thresholds: {text} is given twice (give distinct losses, "
+                raise InputError(f"{named('thresholds')}: {text} is given twice (give distinct losses, "
                                  "e.g. 6.0,5.5,5.0)")
             out.append(number)
     return out or None
@@ -317,7 +318,7 @@ def threshold_table(losses: pd.DataFrame, thresholds=None) -> pd.DataFrame:
             starts = (control if len(control) else runs).sort_values("step").groupby("model")["loss"].first()
             start = float(starts.mean())
             if max(thresholds) >= start:
-                raise InputError(f"--thresholds: {max(thresholds):g} is not below the loss the runs of "
+                raise InputError(f"{named('thresholds')}: {max(thresholds):g} is not below the loss the runs of "
                                  f"size {size} start from ({start:.4g} at their first checkpoint); "
                                  "give losses between that and the final losses")
             values, fractions = sorted(thresholds, reverse=True), [math.nan] * len(thresholds)
@@ -473,11 +474,11 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
     weights = weights[weights["model"].isin(conditions["model"])]
     if len(weights) and not (weights["stat"] == stat).any():
         names = sorted(set(weights["stat"].dropna().astype(str)))
-        raise InputError(f"--stat: the init-study runs have no '{stat}' rows"
+        raise InputError(f"{named('stat')}: the init-study runs have no '{stat}' rows"
                          + suggestion(stat, names, otherwise=f" (known: {known(names)})"))
     weights = weights[weights["stat"] == stat]
     if "label" in weights and weights["label"].fillna("").astype(str).str.strip().ne("").any():
-        raise InputError(f"--stat: '{stat}' names a category in its rows' label column (its value is a "
+        raise InputError(f"{named('stat')}: '{stat}' names a category in its rows' label column (its value is a "
                          "code: a mean over seeds says nothing); give a numeric statistic such as "
                          "excess_kurtosis, t_nu or gennorm_beta")
     if weights.empty:

@@ -11,6 +11,7 @@ from scalefit.data import data_path as shipped_path
 from scalefit.atomic import staged_output
 from scalefit.options import analysis_options, one_setting_per_folder
 from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
+from scalefit.scaling.flags import command_words
 from scalefit.tables import read_table_or_shipped, write_table
 
 # The experiment's table once it ships (the [[init]] part of data/suites/init_study.toml, swept).
@@ -80,6 +81,7 @@ def _report(study, source: str) -> str:
                    "gennorm_beta, ...).")
 @analysis_options
 @one_setting_per_folder
+@command_words
 def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
     """Does a model started from a learned weight law train slower, the same, or faster?
 

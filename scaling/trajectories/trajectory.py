@@ -19,6 +19,7 @@ from scalefit.errors import InputError
 from scalefit.options import irreducible_loss
 from scalefit.schema import numeric_values
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
+from scalefit.scaling.flags import named
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, left_out_lines,
                                                  positive_losses, require_columns, stat_label)
@@ -237,12 +238,13 @@ def checked_E(E, loss) -> float | None:
     cross-entropy's floor is never below 0."""
     if E is None:
         return None
-    E = irreducible_loss("--E", E)  # a floor of a cross-entropy is never below 0
+    E = irreducible_loss(named("E"), E)  # a floor of a cross-entropy is never below 0
     loss = pd.Series(loss, dtype=float)
     lowest = loss.min()
     if not E < lowest:
-        raise InputError(f"--E: {E:g} is not below the smallest loss in the data ({lowest:.4g}); "
-                         "(L - E)^p needs E < every loss (leave --E out to fit it)")
+        raise InputError(f"{named('E')}: {E:g} is not below the smallest loss in the data "
+                         f"({lowest:.4g}); (L - E)^p needs E < every loss (leave {named('E')} out "
+                         "to fit it)")
     return E
 
 
