@@ -153,7 +153,7 @@ def test_bad_input_names_file_column_and_row():
     with pytest.raises(InputError, match="no rows for 'prose'"):
         pair_losses(sweep(), "val_loss", "val_loss", "train-to-train", x_from="prose",
                     y_from="code")
-    with pytest.raises(InputError, match="--x-from and --y-from"):
+    with pytest.raises(InputError, match=r"x_from \(--x-from\) and y_from \(--y-from\)"):
         pair_losses(sweep(), "val_loss", "val_loss", "train-to-train")
     with pytest.raises(InputError, match="only 2 .* pairs"):
         pair_losses(sweep().head(2), "val_loss", "val_loss")
