@@ -433,3 +433,17 @@ def test_trajectory_collapse_p_value_bound_is_said_in_json(trajectory):
     assert rounds_to(doc["collapse_p_value"], p.group(2))
     assert doc["collapse_p_value_is_upper_bound"] is (p.group(1) == "<=")
     assert p.group(1) == "<="  # the shipped QKV kurtosis: every null set fell short
+
+
+def test_trajectory_intervals_stay_inside_the_parameters_bounds(trajectory):
+    """The AR(1) Wald intervals of the shipped QKV kurtosis ran past the parameters' bounds: E's
+    [-70, 73] gave a loss floor below 0, p's [-111, 101] powers the fit never tried (|p| <= 5).
+    Each interval is cut at its bounds, and stderr_from says so."""
+    _, doc, _ = trajectory
+    fits = [*doc["per_model"].values(), doc["pooled_fit"]]
+    for fit in fits:
+        E, p = fit["params"]["E"]["ci95"], fit["params"]["p"]["ci95"]
+        assert 0 <= E[0] <= fit["params"]["E"]["value"] <= E[1]
+        assert -5 <= p[0] <= p[1] <= 5
+        assert "cut at the parameters' bounds" in fit["stderr_from"]
+    assert any(fit["params"]["E"]["ci95"][0] == 0 for fit in fits)  # the case that was below 0

@@ -204,7 +204,17 @@ def r_squared(y, fitted) -> float:
 def _ci_from_stderr(par) -> tuple[float, float]:
     if par.stderr is None or not np.isfinite(par.stderr):
         return (float("nan"), float("nan"))
-    return (par.value - 1.96 * par.stderr, par.value + 1.96 * par.stderr)
+    return within_bounds(par.value - 1.96 * par.stderr, par.value + 1.96 * par.stderr, par)
+
+
+def within_bounds(lo: float, hi: float, par) -> tuple[float, float]:
+    """A Wald interval cut at the lmfit parameter's bounds: E's [-70, 73] printed a floor below
+    0 for a loss floor that cannot be negative, p's [-111, 101] a power past |p| <= 5 that the
+    fit never tried. Where it is cut, the interval is the fit's uncertainty reaching the bound,
+    not a coverage statement (the parameter is not identified: its warning says so)."""
+    low = -np.inf if par is None or par.min is None else par.min
+    high = np.inf if par is None or par.max is None else par.max
+    return (float(max(lo, low)), float(min(hi, high)))
 
 
 def isotonic_fit(x, y) -> tuple[np.ndarray, float]:
@@ -435,12 +445,16 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
     df = df_resid ** 2 / trace_msms
     cov = fit.objective / df_resid * gram @ meat @ gram
     half = scipy_stats.t.ppf(0.975, max(df, 1.0))
+    bounds = getattr(fit.model_result, "params", {})
     for name, var in zip(names, np.diag(cov)):
         est = fit.params[name]
         se = float(np.sqrt(var)) if var >= 0 else float("nan")
-        fit.params[name] = ParamEstimate(est.value, se, (est.value - half * se, est.value + half * se))
+        fit.params[name] = ParamEstimate(est.value, se, within_bounds(
+            est.value - half * se, est.value + half * se, bounds.get(name)))
     fit.extra["stderr_from"] = (f"fit, AR(1) errors (rho {rho:.3g}): the sandwich covariance at the optimum, "
-                                f"t intervals on {df:.3g} Satterthwaite degrees of freedom (no bootstrap was run)")
+                                f"t intervals on {df:.3g} Satterthwaite degrees of freedom (no bootstrap was run), "
+                                f"cut at the parameters' bounds ({E_FLOOR:g} <= E < the lowest loss, "
+                                f"{P_BOUND[0]:g} <= p <= {P_BOUND[1]:g})")
 
 
 def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: float) -> float:
