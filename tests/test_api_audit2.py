@@ -238,3 +238,18 @@ def test_messages_name_the_argument_and_the_commands_print_the_flag(grid, loss_p
                                        "loss_prose_test", "--y", "loss_code_test", "--match", "compute"])
     assert result.exit_code == 2
     assert result.output.startswith("error: --match compute: pairs the runs of two training sets")
+
+
+def test_calibrate_relation_names_python_arguments_and_reads_any_case():
+    """calibrate_relation itself was wrapped to name bare flags, so a Python caller read '--match';
+    its relation was case-sensitive with no 'did you mean'. The command keeps the flags."""
+    import pandas as pd
+
+    from scalefit.errors import InputError
+    from scalefit.scaling.relations.calibrate import calibrate_relation
+    table = pd.DataFrame({"a": [1.0]})
+    with pytest.raises(InputError, match=r"^relation \(--relation\): 'sigmod' is not one of "
+                                         r".*did you mean 'sigmoid'\?"):
+        calibrate_relation(table, "x", "y", "sigmod")
+    with pytest.raises(InputError, match=r"^match \(--match\): 'foo' is not one of tokens, compute"):
+        calibrate_relation(table, "x", "y", "Shifted-Power", match="foo")

@@ -119,6 +119,7 @@ def _emit(result, out_dir, as_json) -> None:
 
 def _relation_command():
     """`scalefit calibrate RELATION` (the relation options are `predict downstream`'s)."""
+    from scalefit.scaling.flags import command_words
     from scalefit.scaling.relations.cli import _load, read_targets, relation_options
 
     @click.command("calibrate")
@@ -134,6 +135,7 @@ def _relation_command():
                                        "compute) predicted at every cut as well.")
     @checked_outputs
     @one_setting_per_folder
+    @command_words  # the relation layer names Python arguments ('match (--match)'); here the flags
     def command(relation, data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group,
                 match, e_source, E_x, E_y, method, n_bootstrap, seed, subset, cuts, min_fit,
                 holdout_data):

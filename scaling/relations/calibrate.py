@@ -16,7 +16,8 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.laws.calibrate import Calibration, cut_points, cut_summary, summarize
-from scalefit.scaling.flags import command_words
+from scalefit.options import one_of
+from scalefit.scaling.flags import named
 from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS,
                                                    check_relation_options, fit_relation,
                                                    score_held_out, split_by_compute,
@@ -31,7 +32,6 @@ MIN_UNITS = 5  # models below a cut: a bootstrap of fewer whole models has littl
 KEEP = ("model", "step", "params", "tokens")  # a held-out point's identity, where present
 
 
-@command_words  # `scalefit calibrate`'s own work (not in scalefit.API): its messages name flags
 @renamed_arguments(frame="table")
 def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shifted-power", *,
                        pairing: str = "train-to-test", x_from=None, y_from=None,
@@ -50,8 +50,7 @@ def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shi
     A cut whose fit fails (e.g. too few runs below it for the Kaplan fits of E) is left out
     with a note.
     """
-    if relation not in RELATIONS:
-        raise InputError(f"calibrate: '{relation}' is not one of {', '.join(RELATIONS)}")
+    relation = one_of(named("relation"), relation, RELATIONS)
     if n_bootstrap < 2:
         raise InputError("calibrate: n_bootstrap (--bootstrap): at least 2 resamples (the intervals need "
                          "the relation's draws)")
