@@ -41,3 +41,19 @@ def micro_corpus(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("micro-corpus")
     return root, build_micro_corpus(root)
+
+
+@pytest.fixture(scope="module")
+def grid():
+    """The shipped suite's 20 grid runs (data/suites/mini/runs.csv, part grid), as read_table reads them."""
+    from scalefit import read_table
+    from scalefit.data import data_path
+    runs = read_table(data_path("suites", "mini", "runs.csv"))
+    return runs[runs["part"] == "grid"]
+
+
+@pytest.fixture(scope="module")
+def loss_pairs(grid):
+    """The grid runs' prose and code test losses paired by model (pair_losses)."""
+    from scalefit import pair_losses
+    return pair_losses(grid, "loss_prose_test", "loss_code_test")

@@ -16,17 +16,7 @@ from scalefit.errors import InputError
 RUNS = data_path("suites", "mini", "runs.csv")
 
 
-@pytest.fixture(scope="module")
-def grid():
-    from scalefit import read_table
-    runs = read_table(RUNS)
-    return runs[runs["part"] == "grid"]
-
-
-@pytest.fixture(scope="module")
-def loss_pairs(grid):
-    from scalefit import pair_losses
-    return pair_losses(grid, "loss_prose_test", "loss_code_test")
+# grid (the shipped grid runs) and loss_pairs (their prose/code test-loss pairs): conftest.py
 
 
 # ---- tables: what a table argument accepts ---------------------------------------------------
@@ -862,7 +852,7 @@ def test_evaluate_takes_a_dict_of_its_options_and_names_a_bad_one(tmp_path):
     """evaluate({'suite': 'pythia'}) raised AttributeError 'executor' and EvalOptions(cache_dir=5)
     pathlib's TypeError: a dict is read as EvalOptions, and what is wrong is one InputError."""
     pytest.importorskip("torch")
-    from scalefit import EvalOptions, evaluate
+    from scalefit import evaluate
     with pytest.raises(InputError, match=r"^evaluate: out_dir missing"):
         evaluate({"suite": "pythia"})
     with pytest.raises(InputError, match=r"no field 'out'; did you mean 'out_dir'\?"):

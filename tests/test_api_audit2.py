@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from scalefit.data import data_path
 from scalefit.errors import InputError
+from tests.test_api_audit import _joined  # two runs on one stat-vs-loss curve
 
 RUNS = data_path("suites", "mini", "runs.csv")
 
@@ -62,15 +63,6 @@ def test_transition_study_names_a_schedule_cell_of_text(kurtosis, column):
         transition_study(kurtosis.assign(**{column: "a"}), n_bootstrap=0)
 
 
-def _joined():
-    """Two runs on one stat-vs-loss curve, as join_stat_and_loss returns them."""
-    steps = np.arange(1.0, 13.0)
-    rows = [pd.DataFrame({"model": m, "step": steps, "loss": 3.0 + s * steps ** -0.5,
-                          "value": 1.0 + 0.5 * (3.0 + s * steps ** -0.5 - 2.0) ** 0.8})
-            for m, s in (("a", 2.0), ("b", 2.5))]
-    return pd.concat(rows, ignore_index=True)
-
-
 def test_collapse_report_names_a_statistic_of_text():
     """joined.assign(value='a') raised numpy's 'could not convert string to float' from the fit."""
     from scalefit import collapse_report
@@ -82,17 +74,7 @@ def test_collapse_report_names_a_statistic_of_text():
 
 # ---- relations: choices read in any case, a typo gets the closest name -----------------------
 
-@pytest.fixture(scope="module")
-def grid():
-    from scalefit import read_table
-    runs = read_table(RUNS)
-    return runs[runs["part"] == "grid"]
-
-
-@pytest.fixture(scope="module")
-def loss_pairs(grid):
-    from scalefit import pair_losses
-    return pair_losses(grid, "loss_prose_test", "loss_code_test")
+# grid (the shipped grid runs) and loss_pairs (their prose/code test-loss pairs): conftest.py
 
 
 def test_pair_losses_reads_its_choices_in_any_case(grid, loss_pairs):

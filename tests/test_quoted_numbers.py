@@ -100,6 +100,12 @@ def test_interval_text_keeps_an_estimate_its_interval_holds_inside_the_printed_e
     assert interval_text(1.06, 2.3) == "[1.1, 2.3]"  # no estimate to hold
 
 
+def three_ways(tmp_path_factory, name: str, args: list) -> tuple[str, dict, object]:
+    """A command's (text, --json document, --out folder): the three forms whose numbers agree."""
+    out = tmp_path_factory.mktemp(name)
+    return run(*args), strict_json(run(*args, "--json", "--out", str(out))), out
+
+
 # --------------------------------------------------------------------- predict downstream
 
 DOWNSTREAM = ["predict", "downstream", "--holdout", "2", "--bootstrap", "50", "--at-x", "3.9"]
@@ -107,10 +113,7 @@ DOWNSTREAM = ["predict", "downstream", "--holdout", "2", "--bootstrap", "50", "-
 
 @pytest.fixture(scope="module")
 def downstream(tmp_path_factory):
-    out = tmp_path_factory.mktemp("downstream")
-    text = run(*DOWNSTREAM)
-    doc = strict_json(run(*DOWNSTREAM, "--json", "--out", str(out)))
-    return text, doc, out
+    return three_ways(tmp_path_factory, "downstream", DOWNSTREAM)
 
 
 def _param_lines(text: str) -> dict:
@@ -195,10 +198,7 @@ TRANSITIONS = ["transitions", "--stat", "sv_max", "--group", "mlp_in", "--which"
 
 @pytest.fixture(scope="module")
 def transitions(tmp_path_factory):
-    out = tmp_path_factory.mktemp("transitions")
-    text = run(*TRANSITIONS)
-    doc = strict_json(run(*TRANSITIONS, "--json", "--out", str(out)))
-    return text, doc, out
+    return three_ways(tmp_path_factory, "transitions", TRANSITIONS)
 
 
 def test_transition_steps_and_intervals_agree(transitions):
@@ -251,8 +251,7 @@ TRAJECTORY = ["trajectory", "--stat", "excess_kurtosis", "--group", "attn_qkv"]
 
 @pytest.fixture(scope="module")
 def trajectory(tmp_path_factory):
-    out = tmp_path_factory.mktemp("trajectory")
-    return run(*TRAJECTORY), strict_json(run(*TRAJECTORY, "--json", "--out", str(out))), out
+    return three_ways(tmp_path_factory, "trajectory", TRAJECTORY)
 
 
 def _digits_supported(printed: str, p: dict) -> int:
@@ -303,8 +302,7 @@ WARMUP_STUDY = ["warmup-study", "--panel", "std/mlp_in", "--bootstrap", "10", "-
 
 @pytest.fixture(scope="module")
 def warmup_study(tmp_path_factory):
-    out = tmp_path_factory.mktemp("warmup_study")
-    return run(*WARMUP_STUDY), strict_json(run(*WARMUP_STUDY, "--json", "--out", str(out))), out
+    return three_ways(tmp_path_factory, "warmup_study", WARMUP_STUDY)
 
 
 def test_warmup_study_slopes_agree(warmup_study):
@@ -336,8 +334,7 @@ def test_warmup_study_slopes_agree(warmup_study):
 
 @pytest.fixture(scope="module")
 def init_study(tmp_path_factory):
-    out = tmp_path_factory.mktemp("init_study")
-    return run("init-study"), strict_json(run("init-study", "--json", "--out", str(out))), out
+    return three_ways(tmp_path_factory, "init_study", ["init-study"])
 
 
 def test_init_study_sentences_agree_and_say_their_units(init_study):
