@@ -256,13 +256,20 @@ def tokenizer_identities(grid) -> dict[str, str]:
     folder records it: results tokenized otherwise are never added to it. Hub checkpoints bring
     their own tokenizer with each revision and are not read before they download."""
     found: dict[str, tuple[str, str]] = {}
+    digests: dict[Path, str] = {}  # the suite's one tokenizer folder is hashed once, not per checkpoint
+
+    def digest(folder: Path) -> str:
+        if folder not in digests:
+            digests[folder] = content_digest(folder, TOKENIZER_FILES)
+        return digests[folder]
+
     for info in grid:
         folder = Path(info.path) if info.path else None
         if folder is not None and any((folder / name).is_file() for name in TOKENIZER_FILES):
-            identity, where = content_digest(folder, TOKENIZER_FILES), f"step {info.step}"
+            identity, where = digest(folder), f"step {info.step}"
         elif folder is not None and info.tokenizer_source:  # the loader falls back to the suite's
             source = Path(info.tokenizer_source)
-            identity = content_digest(source, TOKENIZER_FILES) if source.is_dir() else info.tokenizer_source
+            identity = digest(source) if source.is_dir() else info.tokenizer_source
             where = f"step {info.step} (the suite's tokenizer)"
         else:
             continue
