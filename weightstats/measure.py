@@ -156,9 +156,13 @@ def tied_copy_stored(folder) -> str | None:
     the input one and that holds the same values: transformers loads one parameter for both, so
     weight statistics measure it once and parameter counts count it once. None where none is."""
     folder = Path(folder)
-    config_path = folder / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    return _from_files(safetensors_files(folder), config, say=False).left_out
+    return _from_files(safetensors_files(folder), folder_config(folder), say=False).left_out
+
+
+def folder_config(folder: Path) -> dict:
+    """The checkpoint folder's config.json as a dict ({} where it has none)."""
+    path = Path(folder) / "config.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _tied_copy(names: list[str], fetch, config: dict, where, say: bool = True) -> str | None:
@@ -236,13 +240,9 @@ def _open_source(source, num_heads: int | None) -> _Source:
     elif isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir():
-            config_path = path / "config.json"
-            config = json.loads(config_path.read_text()) if config_path.exists() else {}
-            src = _from_files(safetensors_files(path), config)
+            src = _from_files(safetensors_files(path), folder_config(path))
         elif path.suffix == ".safetensors":
-            config_path = path.parent / "config.json"
-            config = json.loads(config_path.read_text()) if config_path.exists() else {}
-            src = _from_files([path], config)
+            src = _from_files([path], folder_config(path.parent))
         elif path.exists():
             raise InputError(f"{path}: weights are read from safetensors only (a folder or a .safetensors file)")
         else:
