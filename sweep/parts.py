@@ -22,15 +22,24 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]", "_", name)
 
 
+def _part_name(measurement) -> str:
+    """The file name of a measurement's result for one checkpoint (in its folder under parts/)."""
+    return f"{measurement.table}--{_safe(measurement.name)}.parquet"
+
+
 def part_path(out_dir, info, measurement) -> Path:
     """Result file of one measurement of one checkpoint."""
-    return Path(out_dir) / "parts" / info.key / f"{measurement.table}--{_safe(measurement.name)}.parquet"
+    return Path(out_dir) / "parts" / info.key / _part_name(measurement)
+
+
+def result_files(out_dir, measurement) -> list[Path]:
+    """The complete result files of `measurement` in `out_dir`, of every checkpoint, in name order."""
+    return [p for p in sorted((Path(out_dir) / "parts").rglob(_part_name(measurement))) if part_is_valid(p)]
 
 
 def has_results(out_dir, measurement) -> bool:
     """Whether any checkpoint of the folder has a complete result file of `measurement`."""
-    name = f"{measurement.table}--{_safe(measurement.name)}.parquet"
-    return any(part_is_valid(p) for p in (Path(out_dir) / "parts").rglob(name))
+    return any(part_is_valid(p) for p in (Path(out_dir) / "parts").rglob(_part_name(measurement)))
 
 
 def part_is_valid(path) -> bool:
@@ -61,9 +70,7 @@ def missing_columns(path, columns) -> list[str]:
 
 def outdated_parts(out_dir, measurement) -> list[Path]:
     """The complete result files of `measurement` in `out_dir` that lack one of its `columns`."""
-    name = f"{measurement.table}--{_safe(measurement.name)}.parquet"
-    return [p for p in sorted((Path(out_dir) / "parts").rglob(name))
-            if part_is_valid(p) and missing_columns(p, measurement.columns)]
+    return [p for p in result_files(out_dir, measurement) if missing_columns(p, measurement.columns)]
 
 
 def set_aside(path, out_dir) -> Path:
