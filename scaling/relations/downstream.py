@@ -417,8 +417,7 @@ class Downstream:
             lines += [f"  note: {note}" for note in pr.get("interval_notes", ())]
         h = self.holdout
         if h is not None:
-            def percent(v):  # no held-out run with a prediction: '-', not 'nan%'
-                return f"{v:.2%}" if np.isfinite(v) else "- (no run to score)"
+            from scalefit.scaling.relations.report import scored_percent as percent
             line = f"  held out {h['n']}: mean |relative error| {percent(h['mean_abs_relative_error'])}"
             if "baseline_mean_abs_relative_error" in h:
                 line += f" (Kaplan law of y alone {percent(h['baseline_mean_abs_relative_error'])})"

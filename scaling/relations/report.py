@@ -157,11 +157,16 @@ def unbootstrapped_lines(out: dict) -> list[str]:
     return [f"note: no bootstrap: {'; '.join(parts)}"] if parts else []
 
 
+def scored_percent(v) -> str:
+    """A mean relative error as a percent; '- (no run to score)' where no held-out run has a
+    prediction (x at or below E_x for all), not 'nan%'."""
+    return f"{100 * v:.2f}%" if v is not None and math.isfinite(v) else "- (no run to score)"
+
+
 def holdout_summary(h: dict) -> str:
     """The held-out runs in one line: their mean |relative error| (beside the Kaplan baseline's)
     and how many lie inside their 95% prediction intervals; the terminal and report.md print it."""
-    def percent(v):  # no run with a prediction (x at or below E_x for all): '-', not 'nan%'
-        return f"{100 * v:.2f}%" if v is not None and math.isfinite(v) else "- (no run to score)"
+    percent = scored_percent
     base = (f" (plain Kaplan law on y alone: {percent(h['baseline_mean_abs_relative_error'])})"
             if "baseline_mean_abs_relative_error" in h else "")
     cover = (f"; {100 * h['pi95_coverage']:.0f}% inside their 95% prediction intervals"
