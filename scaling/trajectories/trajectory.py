@@ -840,12 +840,12 @@ def _is_constant(fit: FitResult) -> bool:
 
 
 def _gap_text(fit: FitResult) -> str:
-    """'(L - 2.19)', or 'L' where E is 0 or at its bound 0 (not '(L - 1.006e-12)')."""
+    """'(L - 2.19)', or 'L' where E is 0 or at its bound 0 (not '(L - 1.006e-12)'); E is never
+    below E_FLOOR = 0 (fitted within it, a given --E checked), so the term is always a minus."""
     E = fit.params["E"].value
     if E == 0 or E_AT_FLOOR in fit.warnings:
         return "L"
-    shown = _shown(fit, "E")
-    return f"(L {_signed(shown[1:] if shown.startswith('-') else '-' + shown)})"
+    return f"(L - {_shown(fit, 'E')})"
 
 
 def _r2(value: float) -> str:
