@@ -91,12 +91,11 @@ def _weight_files(folder: Path) -> list[Path]:
     them), `[folder]` for one file, [] for a folder without safetensors."""
     if folder.is_file():
         return [folder]
-    if not folder.is_dir() or not ((folder / "model.safetensors.index.json").exists()
-                                   or any(folder.glob("*.safetensors"))):
+    if not folder.is_dir():
         return []
     from scalefit.weightstats.measure import safetensors_files
 
-    return safetensors_files(folder)
+    return safetensors_files(folder, missing_ok=True)
 
 
 def _file_hash(files) -> dict:

@@ -96,10 +96,11 @@ class _Source:
     left_out: str | None = None  # a stored name not measured (a tied output embedding's copy)
 
 
-def safetensors_files(folder: Path) -> list[Path]:
+def safetensors_files(folder: Path, missing_ok: bool = False) -> list[Path]:
     """The weight files of a checkpoint folder: the shards its model.safetensors.index.json
     names (listed even where missing, for the reader to name), else model.safetensors, else
-    every *.safetensors; InputError where there is none. A stray copy beside them (Mistral's
+    every *.safetensors; InputError where there is none ([] with ``missing_ok``, for a caller
+    that reads pickle weights itself). A stray copy beside them (Mistral's
     consolidated.safetensors) is not a weight file of the model."""
     index = folder / "model.safetensors.index.json"
     if index.exists():
@@ -112,7 +113,7 @@ def safetensors_files(folder: Path) -> list[Path]:
     if single.exists():
         return [single]
     found = sorted(folder.glob("*.safetensors"))
-    if found:
+    if found or missing_ok:
         return found
     pickles = sorted(p.name for p in folder.glob("*.bin"))
     if pickles:  # an older hub revision or a trainer's torch.save: say how to measure it
