@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_int
+from scalefit.scaling.interval_text import interval_text, value_at_interval
 from scalefit.signals import Interrupted
 from scalefit.scaling.trajectories.table import as_table, stat_trajectories, stat_trajectory
 from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
@@ -213,14 +214,16 @@ def dash_notes(study: pd.DataFrame) -> list[str]:
 
 
 def markdown(study: pd.DataFrame) -> str:
-    """The report table: slope [95% CI] of the onset and of the largest change, each with how
+    """The report table: slope [95% CI] of the onset and of the largest change, to the interval's
+    precision (interval_text: '1 [-5, 8]', not '1.23 [-5.29, 7.75]'), each with how
     many of its runs' transitions are weak kinks (transitions.WEAK_KINK_T: may be noise), and
     each run's transition step in the order of its warmup end (named in the header where every
     row has the same warmup family, in a column of its own otherwise)."""
     def slope(r, which):
         if np.isnan(r[f"{which}_slope"]):
             return "-"
-        text = f"{r[f'{which}_slope']:.2f} [{r[f'{which}_lo']:.2f}, {r[f'{which}_hi']:.2f}]"
+        value, lo, hi = r[f"{which}_slope"], r[f"{which}_lo"], r[f"{which}_hi"]
+        text = f"{value_at_interval(value, lo, hi)} {interval_text(lo, hi, value)}"
         text = f"**{text}**" if r[f"{which}_verdict"].startswith("follows") else text
         weak = r.get(f"{which}_weak_kinks", 0)
         return f"{text} ({weak} weak)" if weak else text
