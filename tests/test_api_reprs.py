@@ -9,18 +9,13 @@ import pytest
 from scalefit.data import data_path
 
 RUNS = data_path("suites", "mini", "runs.csv")
+# grid: conftest's module fixture, the shipped runs.csv's 20 grid runs as read_table reads them
 
 
 def _readable(text: str, lines: int = 12, width: int = 200) -> list[str]:
     rows = text.splitlines()
     assert 1 <= len(rows) <= lines and max(map(len, rows)) <= width, text
     return rows
-
-
-@pytest.fixture(scope="module")
-def grid():
-    runs = pd.read_csv(RUNS)
-    return runs[runs["part"] == "grid"].copy()
 
 
 def test_a_law_fit_reads_in_a_notebook(grid):
