@@ -57,14 +57,30 @@ def part_is_valid(path) -> bool:
         return False
 
 
-def missing_columns(path, columns) -> list[str]:
-    """The `columns` a complete result file does not hold (an older scalefit wrote it before its
-    measurement gained them); read from the Parquet footer, not the rows."""
-    if not columns:
-        return []
+_COLUMNS_HELD: dict[Path, tuple[tuple[int, int, int], frozenset[str]]] = {}  # path -> (version, names)
+
+
+def held_columns(path) -> frozenset[str]:
+    """The column names of a complete result file, from its Parquet footer (not the rows), read
+    once per process and file version (inode, size, mtime): a sweep's start asks for every result
+    file twice (`say_outdated`, then `pending_measurements`), about 0.4 ms a footer."""
     import pyarrow.parquet as pq
 
-    held = set(pq.read_schema(path).names)
+    path = Path(path)
+    stat = path.stat()
+    version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    known = _COLUMNS_HELD.get(path)
+    if known is None or known[0] != version:
+        known = _COLUMNS_HELD[path] = (version, frozenset(pq.read_schema(path).names))
+    return known[1]
+
+
+def missing_columns(path, columns) -> list[str]:
+    """The `columns` a complete result file does not hold (an older scalefit wrote it before its
+    measurement gained them)."""
+    if not columns:
+        return []
+    held = held_columns(path)
     return [c for c in columns if c not in held]
 
 

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, ScalefitWarning
 from scalefit.sweep import engine
 from scalefit.sweep.checkpoints import CheckpointInfo
 
@@ -119,3 +119,36 @@ def test_a_recorded_measurement_with_no_result_does_not_refuse_other_options(tmp
     engine.sweep_checkpoints(GRID, other, out, load=lambda info: (None, None), progress=False)
     with pytest.raises(InputError, match="measured with --context 32"):  # now it has a result: binding
         engine.check_options(one_measurement(), out)
+
+
+def se_measurement():
+    """A measurement whose result files must hold se (as loss and tasks)."""
+    return engine.Measurement("loss:val", lambda model, info: pd.DataFrame([{"metric": "loss", "value": 1.0,
+                                                                            "se": 0.1}]),
+                              options={"--context": 64}, columns=("se",))
+
+
+def test_a_resumed_sweep_reads_each_result_footer_once_and_sees_a_rewritten_one(tmp_path, monkeypatch):
+    """At start, say_outdated and then pending_measurements asked every result file for its columns
+    (two Parquet footer reads a file: ~2 s of a Pythia-sized folder's start); each is read once. A
+    file rewritten since (an older scalefit's rows, without se) is read again and measured again."""
+    import pyarrow.parquet as pq
+
+    grid = [CheckpointInfo(model="m", step=s, tokens=0, lr=None, params=9, params_nonembed=8) for s in (0, 1, 2)]
+    out = tmp_path / "sweep"
+    engine.sweep_checkpoints(grid, [se_measurement()], out, load=lambda info: (None, None), progress=False)
+    reads = []
+    read_schema = pq.read_schema
+    monkeypatch.setattr(pq, "read_schema", lambda path, *a, **k: reads.append(str(path)) or read_schema(path, *a, **k))
+    again = engine.sweep_checkpoints(grid, [se_measurement()], out, load=lambda info: (None, None), progress=False)
+    assert again.summary.skipped == [info.key for info in grid] and not again.summary.measured
+    files = sorted(str(p) for p in (out / "parts").rglob("*.parquet"))
+    assert len(files) == 3 and sorted(reads) == files  # once each (twice each before)
+    old = engine.part_path(out, grid[1], se_measurement())
+    pd.read_parquet(old).drop(columns=["se"]).to_parquet(old, index=False)
+    reads.clear()
+    with pytest.warns(ScalefitWarning, match="1 result file.s. hold no se"):
+        third = engine.sweep_checkpoints(grid, [se_measurement()], out, load=lambda info: (None, None),
+                                         progress=False)
+    assert third.summary.measured == [grid[1].key] and reads.count(str(old)) == 1
+    assert "se" in pq.read_schema(old).names
