@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from scalefit.data import data_path
+from scalefit.scaling.interval_text import interval_text, value_at_interval
 
 RUNS = data_path("suites", "mini", "runs.csv")
 CHECKPOINTS = data_path("suites", "mini", "checkpoints.parquet")
@@ -221,7 +222,8 @@ def test_readme_and_report_warmup_tables_are_the_shipped_csv():
     for _, row in study.iterrows():
         steps = row["first_steps"].replace(",", ", ")
         slope = ("-" if np.isnan(row["first_slope"]) else
-                 f"{row['first_slope']:.2f} [{row['first_lo']:.2f}, {row['first_hi']:.2f}]")
+                 f"{value_at_interval(row['first_slope'], row['first_lo'], row['first_hi'])} "
+                 f"{interval_text(row['first_lo'], row['first_hi'], row['first_slope'])}")
         assert f"| {row['group']} | {steps} | {slope} |" in readme, (row["stat"], row["group"])
         # a reading that rests on weak kinks (half or more of the runs) says it is tentative
         verdict = row["first_verdict"]
