@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.sweep.integrity import _header
-
 EMBEDDING_GROUPS = ("embed_in", "embed_pos", "embed_out")  # weightstats.groups names
 
 
@@ -51,21 +49,41 @@ def checkpoint_shapes(folder=None, model=None) -> dict | None:
             files = []
     elif folder and Path(folder).suffix == ".safetensors" and Path(folder).is_file():
         files = [Path(folder)]
-    shapes = {}
-    for path in files:
-        try:
-            shapes.update({name: spec["shape"] for name, spec in _header(path)[1].items()})
-        except (OSError, ValueError, KeyError):  # a damaged header or missing shard: the loader says so
-            return None
-    if shapes and Path(folder).is_dir():  # a tied output embedding stored twice is one parameter
-        from scalefit.weightstats.measure import tied_copy_stored
-        try:
-            shapes.pop(tied_copy_stored(folder) or "", None)
-        except InputError:  # a file the loader will name
-            return None
+    shapes = _stored_shapes(files, Path(folder) if files and Path(folder).is_dir() else None)
+    if shapes is None:  # a damaged header or missing shard: the loader says so
+        return None
     if not shapes and hasattr(model, "named_parameters"):
         shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
     return shapes or None
+
+
+def _stored_shapes(files, folder: Path | None) -> dict | None:
+    """{name: shape} of the tensors stored in `files`, each opened once: its header, and where
+    the folder's config ties the output embedding to the input one, the two tensors compared
+    from the same open file (a copy holding the same values is one parameter: left out). None
+    when a file cannot be read."""
+    from contextlib import ExitStack
+
+    from safetensors import safe_open
+
+    from scalefit.weightstats.measure import _module_names, _tied_copy, folder_config
+
+    with ExitStack() as stack:
+        try:
+            where = {}  # stored name -> its open file
+            for path in files:
+                fh = stack.enter_context(safe_open(str(path), framework="pt"))
+                where.update(dict.fromkeys(fh.keys(), fh))
+            shapes = {name: list(fh.get_slice(name).get_shape()) for name, fh in where.items()}
+        except Exception:  # noqa: BLE001 - a missing shard, a truncated or foreign file
+            return None
+        if shapes and folder is not None:  # a tied output embedding stored twice is one parameter
+            config = folder_config(folder)
+            stored = _module_names(list(where), config.get("model_type"))  # name in memory -> in the file
+            tied = _tied_copy(list(stored), lambda name: where[stored[name]].get_tensor(stored[name]), config,
+                              folder, say=False)
+            shapes.pop(stored[tied] if tied else "", None)
+    return shapes
 
 
 def fill_parameter_counts(info, model=None) -> None:

@@ -4,6 +4,7 @@ read, the sweep says so once. Before, `params` and `params_nonembed` were left e
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import warnings
 
 import pandas as pd
@@ -104,3 +105,30 @@ def test_checkpoints_with_no_countable_weights_are_said_once(tmp_path):
             and "no parameter count" in str(w.message)]
     assert len(said) == 1 and "m step 0, m step 8" in said[0], said
     assert result.tables["evals"]["params"].isna().all()
+
+
+def test_each_shard_is_opened_once_for_a_tied_count(tmp_path, monkeypatch):
+    """A sharded Llama with tied embeddings: the count read each shard's header, then opened every
+    shard again to list its names for the tie check, then once more per embedding compared (14
+    opens of these 6 shards). Each is opened once now, and the counts are transformers' own."""
+    import safetensors
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from scalefit.sweep import integrity
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True))
+    model.save_pretrained(tmp_path, safe_serialization=True, max_shard_size="20KB")
+    shards = sorted(p.name for p in tmp_path.glob("*.safetensors"))
+    assert len(shards) >= 2
+    opened = []
+    safe_open = safetensors.safe_open
+    monkeypatch.setattr(safetensors, "safe_open", lambda path, *a, **k: opened.append(Path(path).name)
+                        or safe_open(path, *a, **k))
+    monkeypatch.setattr(integrity, "open", lambda path, *a, **k: opened.append(Path(path).name) or open(path, *a, **k),
+                        raising=False)
+    expected = (model.num_parameters(), model.num_parameters(exclude_embeddings=True))
+    assert count_parameters(checkpoint_shapes(tmp_path)) == expected
+    assert sorted(opened) == shards
