@@ -41,6 +41,7 @@ class Calibration:
     level: float = LEVEL
     notes: list[str] = field(default_factory=list)
     observed: str = "losses"  # what the intervals predict (losses, accuracies, ...)
+    interrupted: str = ""  # after Ctrl-C: which cuts were finished (calibrate_cuts); "" when all were
 
     def __repr__(self) -> str:
         """A notebook's view: the coverage overall and by distance from the data; ``print()``
@@ -64,7 +65,8 @@ class Calibration:
                 "coverage": self.coverage, "n_predictions": int(len(self.predictions)),
                 "cuts": self.cuts.to_dict("records"),
                 "by_distance": self.by_distance.to_dict("records"),
-                "predictions": self.predictions.to_dict("records"), "notes": list(self.notes)}
+                "predictions": self.predictions.to_dict("records"), "notes": list(self.notes),
+                **({"interrupted": self.interrupted} if self.interrupted else {})}
 
 
 def cut_points(compute, n_cuts: int, min_fit: int, *, units=None,
@@ -137,13 +139,14 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         # 'no compute cut leaves 5 runs to fit (20 runs, 1 distinct computes)' of all-NaN flops
         raise InputError(f"calibrate: {source} gives no compute (flops, or params and tokens) "
                          "for every run; the runs are cut by compute, so it needs one")
-    rows, per_cut, skipped = [], [], []
+    skipped = []
     chosen = cut_points(table.C, cuts, min_fit, source=f"calibrate {model.law_name}: {source}")
     if len(chosen) < cuts:
         skipped.append(f"{cuts} cuts asked for; these runs allow {len(chosen)} (a cut is a "
                        f"distinct compute with at least {min_fit} runs below it and one at or "
                        "above it)")
-    for cut in chosen:
+
+    def one_cut(cut):
         fit_rows = table.C < cut
         train = validate_runs(runs.iloc[np.flatnonzero(fit_rows)], model.law_name, loss=loss,
                               source=source)
@@ -154,7 +157,7 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                              n_bootstrap=n_bootstrap, seed=seed, progress=progress)
         except InputError as exc:
             skipped.append(f"cut {cut:.3g}: not fitted ({exc})")
-            continue
+            return None
         largest = float(train.C.max())
         pi = prediction_intervals(result, *prediction_inputs(result, held), level=LEVEL,
                                   seed=seed, **held.variables(model.extra_variables()))
@@ -168,17 +171,53 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                              "observed": observed, "predicted": predicted, "pi95_lo": lo,
                              "pi95_hi": hi, "inside": inside, "relative_error": rel,
                              "interval_half_width": (hi - lo) / 2 / predicted})
-        rows.append(part)
         summary = cut_summary(cut, largest, int(fit_rows.sum()), part, result.warnings)
         scatter = pi["pi95_scatter"]  # the runs' scatter the intervals drew (scatter.py)
         summary.update({"pi95_scatter": scatter["model"],
                         "scatter_slope": scatter.get("slope_log_sd_per_log_N", float("nan"))})
-        per_cut.append(summary)
-    if not rows:
-        raise InputError(f"calibrate: no cut could be fitted; first: {skipped[0]}" if skipped else
-                         "calibrate: no cut leaves enough runs to fit")
-    skipped += unbounded_note(pd.concat(rows, ignore_index=True))
-    return summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut, notes=skipped)
+        return part, summary
+
+    def finish(rows, per_cut, notes=()):
+        if not rows:
+            raise InputError(f"calibrate: no cut could be fitted; first: {skipped[0]}" if skipped else
+                             "calibrate: no cut leaves enough runs to fit")
+        said = [*skipped, *unbounded_note(pd.concat(rows, ignore_index=True)), *notes]
+        return summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut, notes=said)
+
+    return calibrate_cuts(chosen, one_cut, finish, progress=progress)
+
+
+def calibrate_cuts(cuts, one_cut, finish, *, progress: bool = False) -> Calibration:
+    """``one_cut(cut)`` for each compute cut, under a progress bar (the cuts' fits are seconds to
+    minutes of bootstrap each), collecting the (predictions, summary row) each returns (None:
+    the cut was left out); ``finish(rows, per_cut, notes)`` makes the Calibration of them. Laws
+    and relations calibrate through it. Ctrl-C (or SIGTERM) once a cut has finished raises
+    ``signals.Interrupted`` carrying the calibration of the cuts finished (the lowest), its
+    ``interrupted`` line saying so, as a command prints and writes it."""
+    from tqdm import tqdm
+
+    from scalefit.signals import Interrupted
+
+    rows, per_cut = [], []
+    with tqdm(total=len(cuts), desc="calibrate", unit="cut", disable=not progress,
+              leave=False) as bar:
+        for done, cut in enumerate(cuts):
+            try:
+                fitted = one_cut(cut)
+                if fitted is not None:
+                    rows.append(fitted[0])
+                    per_cut.append(fitted[1])
+            except KeyboardInterrupt:
+                kept = min(len(rows), len(per_cut))  # a stop between the two appends
+                if not kept:
+                    raise
+                line = (f"interrupted after {done} of {len(cuts)} compute cuts (the lowest): the "
+                        "coverage counts only their predictions")
+                partial = finish(rows[:kept], per_cut[:kept], [line])
+                partial.interrupted = line
+                raise Interrupted(partial, done, len(cuts), "compute cuts") from None
+            bar.update()
+    return finish(rows, per_cut)
 
 
 def _sizes(held) -> dict:

@@ -103,18 +103,30 @@ def calibrate(law, data_path, out_dir, as_json, cuts, n_bootstrap, seed, delta, 
     columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
                                              tokens=tokens_column, flops=flops_column)
     df, source, _ = _load(data_path, subset, columns)
-    result = calibrate_law(df, law, cuts=cuts, n_bootstrap=n_bootstrap, seed=seed,
-                           loss=loss_column, delta=delta, source=source, progress=True)
-    _emit(result, out_dir, as_json)
+    _emit(lambda: calibrate_law(df, law, cuts=cuts, n_bootstrap=n_bootstrap, seed=seed,
+                                loss=loss_column, delta=delta, source=source, progress=True),
+          out_dir, as_json)
 
 
-def _emit(result, out_dir, as_json) -> None:
-    if out_dir:
+def _emit(calibration, out_dir, as_json) -> None:
+    """Run ``calibration()``, write its report to ``out_dir`` and print it. After Ctrl-C (or
+    SIGTERM) once a cut was finished, the calibration of the finished cuts is printed and written
+    (its report says so), unless ``out_dir`` already holds a report of these settings, which is
+    left as it was; then the command exits 130 (143)."""
+    from scalefit.signals import exit_interrupted, keeping_finished
+
+    result, stopped = keeping_finished(calibration)
+    kept = out_dir and stopped and (Path(out_dir) / "report.md").exists()
+    if out_dir and not kept:
         write_calibration_report(out_dir, result)
     if as_json:
         click.echo(dumps(result.to_dict()))
     else:
         click.echo(calibration_text(result))
+    if stopped:
+        exit_interrupted(stopped + ("" if not out_dir else
+                                    f"; {out_dir} holds the report of an earlier run, left as it was"
+                                    if kept else f"; written to {out_dir}"))
 
 
 def _relation_command():
@@ -159,13 +171,16 @@ def _relation_command():
         frame, source, x, y, group, x_from, y_from, notes = _load(
             data_path, x, y, pairing, group, x_from, y_from, subset)
         targets = read_targets(holdout_data, specs, subset) if holdout_data else None
-        result = calibrate_relation(
-            frame, x, y, relation, pairing=pairing, x_from=x_from, y_from=y_from, group=group,
-            match=match, e_source=e_source, E_x=E_x, E_y=E_y,
-            method=method, targets=targets, cuts=cuts, n_bootstrap=n_bootstrap, seed=seed,
-            min_fit=min_fit, source=source, targets_source=str(holdout_data), progress=True)
-        result.notes.extend(notes)
-        _emit(result, out_dir, as_json)
+        def calibration():
+            result = calibrate_relation(
+                frame, x, y, relation, pairing=pairing, x_from=x_from, y_from=y_from, group=group,
+                match=match, e_source=e_source, E_x=E_x, E_y=E_y,
+                method=method, targets=targets, cuts=cuts, n_bootstrap=n_bootstrap, seed=seed,
+                min_fit=min_fit, source=source, targets_source=str(holdout_data), progress=True)
+            result.notes.extend(notes)
+            return result
+
+        _emit(calibration, out_dir, as_json)
 
     for param in command.params:  # a calibration fits once per cut: fewer draws than predict's
         if param.name == "n_bootstrap":
@@ -259,7 +274,16 @@ def plot_calibration(result):
 
 
 def write_calibration_report(out_dir, result) -> None:
-    out = Path(out_dir)
+    """report.md, the three tables and the figure of a Calibration, written into a staging
+    folder and moved into ``out_dir`` together: a stop while they are written (a second of
+    plotting) leaves ``out_dir`` as it was, not this run's tables beside an earlier report."""
+    from scalefit.atomic import staged_output
+
+    with staged_output(out_dir) as out:
+        _write_calibration_files(out, result)
+
+
+def _write_calibration_files(out: Path, result) -> None:
     write_table(result.predictions, out / "predictions.csv")
     write_table(result.by_distance, out / "by_distance.csv")
     write_table(result.cuts, out / "cuts.csv")
@@ -268,6 +292,8 @@ def write_calibration_report(out_dir, result) -> None:
             "Leave-future-out: fit below each compute cut, predict every run at or above it; "
             "a 95% prediction interval (bootstrap draws of the law plus the runs' scatter) "
             f"should hold the observed value ({result.observed}) 95% of the time.", "",
+            *([f"**{result.interrupted[0].upper()}{result.interrupted[1:]}.**", ""]
+              if result.interrupted else []),
             f"Coverage: {result.coverage:.1%} of {len(result.predictions)} predictions.", "",
             markdown_table(_cut_frame(result)), "", "## By distance", "",
             markdown_table(result.by_distance), "", "![calibration](calibration.png)"]

@@ -15,7 +15,8 @@ import pandas as pd
 
 from scalefit.errors import InputError
 from scalefit.renamed import renamed_arguments
-from scalefit.scaling.laws.calibrate import Calibration, cut_points, cut_summary, summarize
+from scalefit.scaling.laws.calibrate import (Calibration, calibrate_cuts, cut_points, cut_summary,
+                                             summarize)
 from scalefit.options import one_of
 from scalefit.scaling.flags import named
 from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS,
@@ -70,13 +71,14 @@ def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shi
     min_fit = min_fit or 3 * n_free
     # runs of one budget whose 6ND differ in the last digits (rounded tokens) stay together
     flops = np.array([float(f"{v:.6g}") for v in lp.pairs["flops"].to_numpy(float)])
-    rows, per_cut, notes = [], [], list(lp.notes)  # runs that found no pair
+    notes = list(lp.notes)  # runs that found no pair
     # step-0 checkpoints (no compute) are always fitted, never counted: each cut leaves
     # min_fit trained runs (of MIN_UNITS models) below it, so the distance from the largest
     # fitted one is defined and the bootstrap has models to draw
     trained = flops > 0
     units = lp.pairs[UNIT].to_numpy()[trained] if UNIT in lp.pairs.columns else None
-    for cut in cut_points(flops[trained], cuts, min_fit, units=units, min_units=MIN_UNITS):
+
+    def one_cut(cut):
         train, held = split_by_compute(lp, int(np.sum(~(flops < cut))))
         is_target = np.r_[np.zeros(len(held), bool), np.ones(len(extra), bool)]
         held = pd.concat([held, extra], ignore_index=True)
@@ -86,28 +88,33 @@ def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shi
                                   progress=progress, source=source)
         except (InputError, RuntimeError, ValueError) as err:
             notes.append(f"cut {cut:.3g} FLOPs left out: its fit failed ({err})")
-            continue
+            return None
         scored = pd.DataFrame(score_held_out(result, train, held, baseline=False,
                                              source=source)["points"])
         largest = float(train.pairs["flops"].max())
         part = _predictions(scored, cut, largest)
         part["target"] = is_target
-        rows.append(part)
-        per_cut.append(cut_summary(cut, largest, len(train.pairs), part, result.warnings))
-    if not rows:
-        raise InputError(f"calibrate: {source}: no cut's fit succeeded ({'; '.join(notes)})")
-    if len(extra):
-        hits = pd.concat(rows)["inside"][pd.concat(rows)["target"]]
-        notes.append(f"{len(extra)} target runs ({targets_source}) predicted at every cut: "
-                     f"{int(hits.sum())} of {len(hits)} inside their 95% intervals")
-    undefined = int(sum((~np.isfinite(part["predicted"])).sum() for part in rows))
-    if undefined:
-        notes.append(f"{undefined} predictions undefined (x at or below the fit's E_x, where "
-                     "the law says nothing): counted outside their intervals, left out of the "
-                     "errors")
-    name = f"{relation}: {lp.label_y} from {lp.label_x}"
-    return summarize(name, source, len(lp.pairs) + len(extra), n_bootstrap, rows, per_cut,
-                     observed=OBSERVED[relation], notes=notes)
+        return part, cut_summary(cut, largest, len(train.pairs), part, result.warnings)
+
+    def finish(rows, per_cut, more=()):
+        if not rows:
+            raise InputError(f"calibrate: {source}: no cut's fit succeeded ({'; '.join(notes)})")
+        said = list(notes)
+        if len(extra):
+            hits = pd.concat(rows)["inside"][pd.concat(rows)["target"]]
+            said.append(f"{len(extra)} target runs ({targets_source}) predicted at every cut: "
+                        f"{int(hits.sum())} of {len(hits)} inside their 95% intervals")
+        undefined = int(sum((~np.isfinite(part["predicted"])).sum() for part in rows))
+        if undefined:
+            said.append(f"{undefined} predictions undefined (x at or below the fit's E_x, where "
+                        "the law says nothing): counted outside their intervals, left out of the "
+                        "errors")
+        name = f"{relation}: {lp.label_y} from {lp.label_x}"
+        return summarize(name, source, len(lp.pairs) + len(extra), n_bootstrap, rows, per_cut,
+                         observed=OBSERVED[relation], notes=[*said, *more])
+
+    chosen = cut_points(flops[trained], cuts, min_fit, units=units, min_units=MIN_UNITS)
+    return calibrate_cuts(chosen, one_cut, finish, progress=progress)
 
 
 def _predictions(scored: pd.DataFrame, cut: float, largest: float) -> pd.DataFrame:

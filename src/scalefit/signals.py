@@ -45,6 +45,27 @@ class Interrupted(KeyboardInterrupt):
                 "again for all of them")
 
 
+def keeping_finished(analysis):
+    """(analysis(), None); after Ctrl-C (or SIGTERM) that came once some of its work was finished
+    (an ``Interrupted`` with ``done`` > 0), (that work, the line saying so), for a command to print
+    and write before ``exit_interrupted``. An interruption before any unit finished propagates."""
+    try:
+        return analysis(), None
+    except Interrupted as exc:
+        if not exc.done:
+            raise
+        return exc.partial, exc.message()
+
+
+def exit_interrupted(line: str) -> None:
+    """End the running click command after Ctrl-C (SIGTERM): ``line`` on stderr, exit status 130
+    (143), once the command has printed and written what it kept."""
+    import click
+
+    click.echo(line, err=True)
+    click.get_current_context().exit(interrupted_status())
+
+
 class DeferredSignals:
     """Hold SIGINT and SIGTERM until the current unit of work ends (suite train: an optimizer
     step; a KeyboardInterrupt inside backward() or optimizer.step() would leave the weights and
