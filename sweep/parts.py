@@ -146,12 +146,23 @@ def concat_parts(frames: list[pd.DataFrame]) -> pd.DataFrame:
     A column that is an integer in every part holding a value of it (context and stride of the
     loss rows, n_examples of the task rows, n_tokens, a fingerprint's n_bytes) is int64, or pandas'
     nullable Int64 where some rows lack it: a plain concat made it float ("64.0" in the CSV),
-    or an object column of ints and None."""
+    or an object column of ints and None. A column already integer, or with no value at all, is
+    not looked at part by part, and the look stops at the first part holding other values (the
+    losses, the names): a resumed Pythia-sized sweep asked each of its 2,464 parts about every
+    column, 7 s of a table's 7.8 s."""
     table = pd.concat(frames, ignore_index=True)
     for name in table.columns:
-        seen = [_holds_integers(f[name]) for f in frames if name in f.columns]
-        if True in seen and False not in seen and not pd.api.types.is_integer_dtype(table[name]):
-            table[name] = table[name].astype("Int64" if table[name].isna().any() else "int64")
+        column = table[name]
+        if pd.api.types.is_integer_dtype(column) or not column.notna().any():
+            continue
+        seen = set()
+        for frame in frames:
+            if name in frame.columns:
+                seen.add(_holds_integers(frame[name]))
+                if False in seen:
+                    break
+        if True in seen and False not in seen:
+            table[name] = column.astype("Int64" if column.isna().any() else "int64")
     return table
 
 

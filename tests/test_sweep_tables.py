@@ -106,3 +106,20 @@ def test_the_wide_table_and_report_give_each_loss_its_standard_error(mixed_sweep
     report = (out / "report.md").read_text()
     assert "val/loss_se" in report and "bootstrap over the dataset's documents" in report
     assert "the examples' sd / sqrt(n)" in report  # the task's mc/acc_se
+
+
+@pytest.mark.parametrize("parts, dtype", [
+    ([[1, 2], [float("nan")]], "Int64"),             # a count some parts lack: every part is looked at
+    ([[1], [1.5]], "float64"),                        # a real number in a later part
+    ([[1.5], [1], [float("nan")]], "float64"),        # ... or in the first: the look stops there
+    ([pd.Series([1, None], dtype=object), [3]], "Int64"),  # ints beside None (object)
+    ([["a"], [1]], "object"),                         # a name and a count: left as it is
+    ([[None], [float("nan")]], "object"),             # no value at all: nothing said either way
+])
+def test_a_count_column_is_integer_exactly_when_every_part_holding_a_value_holds_integers(parts, dtype):
+    from scalefit.sweep.parts import concat_parts
+
+    frames = [pd.DataFrame({"x": values, "value": 0.5}) for values in parts]
+    table = concat_parts(frames)
+    assert str(table["x"].dtype) == dtype and table["value"].dtype == "float64"
+    assert table["x"].isna().tolist() == pd.concat(frames, ignore_index=True)["x"].isna().tolist()
