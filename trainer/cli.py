@@ -9,10 +9,9 @@ from scalefit.report import dumps
 
 def _interrupted(where: str) -> None:
     """Ctrl-C (or SIGTERM) during a long suite command: where its work is, exit status 130 (143)."""
-    from scalefit.signals import interrupted_status
+    from scalefit.signals import exit_interrupted
 
-    click.echo(f"interrupted: {where}", err=True)
-    click.get_current_context().exit(interrupted_status())
+    exit_interrupted(f"interrupted: {where}")
 
 
 @click.group()
@@ -149,9 +148,12 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
                            device=device, table_dir=table_dir, progress=not as_json, only=only,
                            init=init, init_seed=init_seed, allow_same_data=allow_same_data)
     except KeyboardInterrupt as exc:  # during a step: the step ends and is saved first (scalefit.signals.DeferredSignals)
+        from pathlib import Path
+
         from scalefit.trainer.train import TrainingInterrupted
 
-        runs = f"finished runs are in {table_dir or out_dir}/runs.csv"
+        table = Path(table_dir or out_dir) / "runs.csv"
+        runs = f"finished runs are in {table}" if table.is_file() else f"no run has finished yet (none in {table})"
         _interrupted(f"{exc.message()}; {runs}" if isinstance(exc, TrainingInterrupted) else
                      f"{runs}; re-run the same command to resume (each run from the last step it saved)")
     if as_json:

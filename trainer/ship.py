@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalefit.atomic import write_frame, write_json
+from scalefit.atomic import staged_output, write_frame, write_json
 from scalefit.errors import InputError
 from scalefit.trainer.train import in_run_order, provenance
 
@@ -145,6 +145,10 @@ def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress:
 
 
 def write_shipped_runs(runs: pd.DataFrame, prov: dict, out_dir) -> list[Path]:
-    """runs.csv and provenance.json in out_dir, each written atomically."""
+    """runs.csv and provenance.json in out_dir, written beside it and moved in together: a stop
+    while they are written leaves both old files, not new runs beside the old provenance."""
     out = Path(out_dir)
-    return [write_frame(runs, out / "runs.csv"), write_json(out / "provenance.json", prov)]
+    with staged_output(out) as staging:
+        write_frame(runs, staging / "runs.csv")
+        write_json(staging / "provenance.json", prov)
+    return [out / "runs.csv", out / "provenance.json"]

@@ -874,9 +874,10 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
             log.write(f"{done_steps},{done_steps * recipe.batch_tokens},"
                       f"{lr_at_step(schedule, done_steps):.6g},{loss.item():.5f}\n")
             elapsed = wall_before + time.time() - t0
+            tok_s = (done_steps - start) * recipe.batch_tokens / max(time.time() - t0, 1e-9)
+            # drawn by update() at most every mininterval: a refresh per step wrote a bar per step
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_s:.0f}", refresh=False)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}",
-                            tok_s=f"{(done_steps - start) * recipe.batch_tokens / max(time.time() - t0, 1e-9):.0f}")
             state = {"step": done_steps, "tokens": done_steps * recipe.batch_tokens, "wall_s": elapsed}
             stop = held.pending is not None  # read once: a signal after this is taken at the next step's end
             held.step = done_steps + (not stop)  # so one that comes while this step is saved says the next

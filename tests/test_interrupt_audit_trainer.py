@@ -1,0 +1,84 @@
+"""The suite trainer's long commands, audited for interruption and progress: `suite train`'s
+Ctrl-C line names runs.csv only when a run has finished, its progress bar is drawn every
+`mininterval` (not once per optimizer step), and `suite ship` never leaves a new runs.csv beside
+the old provenance.json."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+
+import scalefit.trainer.ship as ship  # noqa: E402
+import scalefit.trainer.train as suite_train  # noqa: E402
+from scalefit.cli import main  # noqa: E402
+from scalefit.trainer.train import TrainingInterrupted, load_spec, train_run  # noqa: E402
+from tinyspec import MICRO_RECIPE, S1, micro_spec  # noqa: E402
+
+torch.set_num_threads(1)
+STEPS = 40
+SPEC = micro_spec(("[long]", {"tokens": [32 * STEPS], "n_even_checkpoints": 2}), name="audit",
+                  recipe={**MICRO_RECIPE, "resume_every": 100000}, sizes=(S1,))
+
+
+@pytest.fixture(scope="module")
+def corpus(micro_corpus):
+    """The session's micro corpus (read only)."""
+    return micro_corpus[0] / "corpus"
+
+
+def test_the_training_bar_is_drawn_every_few_seconds_not_every_step(corpus, tmp_path, capfd):
+    """set_postfix(...) redrew the bar at every step (its refresh=True default overrode
+    mininterval=2): a Slurm log got one bar per optimizer step, 143000 for a Pythia-length run."""
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(SPEC)
+    (run,) = load_spec(spec_path, vocab_size=320).runs
+    assert run.steps == STEPS
+    capfd.readouterr()
+    train_run(load_spec(spec_path, vocab_size=320), run, corpus, tmp_path / "out", progress=True,
+              stop_after_step=STEPS)  # (its evaluation draws no bar)
+    draws = capfd.readouterr().err.count(f"{run.run}:")
+    print(f"{draws} draws of the bar in {STEPS} steps")
+    assert 1 <= draws < STEPS // 2, draws  # first and last draws, and one per 2 s of training
+
+
+@pytest.mark.parametrize("stop", ["inside a step", "before training"])
+def test_ctrl_c_before_a_run_finished_names_no_runs_csv(corpus, tmp_path, monkeypatch, stop):
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(SPEC)
+
+    def train_suite(*args, **kwargs):
+        if stop == "inside a step":
+            raise TrainingInterrupted("long/s1", 7, STEPS, tmp_path / "out" / "long" / "resume")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite_train, "train_suite", train_suite)
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec_path), "--corpus", str(corpus),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 130, result.output
+    runs = tmp_path / "out" / "runs.csv"
+    assert "finished runs are in" not in result.stderr, result.stderr
+    assert f"no run has finished yet (none in {runs})" in result.stderr
+    runs.parent.mkdir(parents=True)
+    runs.write_text("run\nlong/s0\n")
+    again = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec_path), "--corpus", str(corpus),
+                                      "--out", str(tmp_path / "out")])
+    assert again.exit_code == 130 and f"finished runs are in {runs}" in again.stderr, again.output
+
+
+def test_a_stop_while_ship_writes_leaves_both_old_files(tmp_path, monkeypatch):
+    out = tmp_path / "mini"
+    ship.write_shipped_runs(pd.DataFrame({"run": ["a"], "loss": [3.0]}), {"runs": 1}, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ship, "write_json", stop)  # runs.csv written, provenance.json not yet
+    with pytest.raises(KeyboardInterrupt):
+        ship.write_shipped_runs(pd.DataFrame({"run": ["a", "b"], "loss": [3.0, 2.5]}), {"runs": 2}, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert json.loads((out / "provenance.json").read_text()) == {"runs": 1}
