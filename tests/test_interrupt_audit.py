@@ -5,6 +5,7 @@ was; and the cuts' fits show a progress bar (the laws' bootstrap draws none of i
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -114,3 +115,34 @@ def test_ctrl_c_before_any_cut_finished_is_a_plain_interrupt(monkeypatch):
     result = CliRunner().invoke(main, ARGS)
     assert result.exit_code == 130 and result.stderr.strip().splitlines()[-1] == "interrupted", result.output
     assert "Traceback" not in result.output
+
+
+def test_a_folder_replaced_by_atomic_write_is_never_left_half_deleted(tmp_path, monkeypatch):
+    """A resume checkpoint rewritten in place (suite train's run/resume): the old folder was
+    deleted before the new one was renamed in, so a kill during the delete left a half-deleted
+    folder at the path and the complete new one as a temporary that the re-run swept away."""
+    import scalefit.atomic as atomic
+
+    target = tmp_path / "resume"
+    atomic.atomic_write(target, lambda tmp: _checkpoint(tmp, "old"))
+    real_rmtree = atomic.shutil.rmtree
+
+    class Killed(BaseException):
+        pass
+
+    def killed_while_deleting(folder, *args, **kwargs):  # one file gone, then the process ends
+        (Path(folder) / "model.safetensors").unlink()
+        raise Killed
+
+    monkeypatch.setattr(atomic.shutil, "rmtree", killed_while_deleting)
+    with pytest.raises(Killed):
+        atomic.atomic_write(target, lambda tmp: _checkpoint(tmp, "new"))
+    monkeypatch.setattr(atomic.shutil, "rmtree", real_rmtree)
+    atomic.sweep_stale(tmp_path)  # as the re-run does: the temporaries left are removed
+    assert {p.name: p.read_text() for p in target.iterdir()} == {"model.safetensors": "new", "optimizer.pt": "new"}
+
+
+def _checkpoint(folder, text: str) -> None:
+    folder.mkdir()
+    for name in ("model.safetensors", "optimizer.pt"):
+        (folder / name).write_text(text)

@@ -25,21 +25,31 @@ def temporary_name(path: Path) -> Path:
 
 def atomic_write(path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to produce the file (or folder) at a temporary path, then rename it
-    onto ``path``. On any error the temporary is removed and ``path`` is left as it was."""
+    onto ``path``. On any error the temporary is removed and ``path`` is left as it was.
+
+    A folder that ``path`` already holds is renamed aside, the new one renamed in, and only then
+    the old one deleted: deleting it first (seconds for a large checkpoint on a network disk)
+    left, to a kill in between, a half-deleted folder at ``path`` and the new one as a temporary
+    that ``sweep_stale`` removes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(path)
+    tmp, old = temporary_name(path), None
     try:
         write(tmp)
         if tmp.is_dir() and path.is_dir():
-            shutil.rmtree(path)
+            old = temporary_name(path)
+            os.replace(path, old)
         os.replace(tmp, path)
     except BaseException:
+        if old is not None and old.exists() and not path.exists():
+            os.replace(old, path)  # stopped between the two renames: the old folder goes back
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return path
 
 
