@@ -1,0 +1,157 @@
+"""A resumed sweep over a Pythia-sized folder with nothing left to measure, this checkout against an
+earlier commit's code: its start, and the tables rebuilt at its end.
+
+The folder is synthetic (built once, in a temporary folder): 16 models x 154 steps (Pythia's
+steps), each checkpoint with its `loss:val` result file (the loss and bpb rows `scalefit eval
+--dataset val=...` writes, with se, so nothing is outdated) and its weight fingerprint (with its
+1,024-entry sample); the grid is hub checkpoints (nothing on this machine to stat). Timed in a
+fresh Python per run, the peer's and this checkout's alternately, best of --repeats: the start,
+what `sweep_checkpoints` does before it would measure (check_options, say_outdated, run_sweep
+finding every checkpoint done), with how many Parquet footers it reads (pyarrow.parquet.read_schema
+calls) and whether both plan the same work; then the rebuild (`_rebuild`: the tables, failures and
+integrity flags from the parts, no report), with whether both write the same evals.parquet.
+
+The peer is that commit's own code (default 1975a98, before each footer was read once):
+`git worktree add --detach` checks it out into a temporary folder, and the run points the editable
+install's package map (``__editable___scalefit_*_finder.MAPPING``) there. Same interpreter and
+libraries. The worktree is removed at the end.
+
+    OMP_NUM_THREADS=1 python bench/bench_sweep_start.py            # ~1 minute on 2 cores
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = "1975a98"
+MODELS = [f"pythia-{i:02d}" for i in range(16)]
+STEPS = [0] + [2 ** i for i in range(10)] + list(range(1000, 143001, 1000))
+
+# One timed resume (start, then rebuild) in a fresh Python, from the checkout at sys.argv[2] (the package map pointed
+# there, as bench_warmup_study does), on the folder sys.argv[3]; prints one JSON line.
+START = """
+import json, sys, time
+root, code, out = sys.argv[1:4]
+finder = next(m for name, m in sys.modules.items() if name.startswith("__editable___scalefit"))
+finder.MAPPING.update({k: v.replace(root, code, 1) for k, v in finder.MAPPING.items() if k != "scalefit.data"})
+import pyarrow.parquet as pq
+from scalefit.sweep import engine
+assert engine.__file__.startswith(code), engine.__file__
+sys.path.insert(0, root + "/bench")
+from bench_sweep_start import grid_and_measurements
+grid, measurements = grid_and_measurements()
+reads = 0
+read_schema = pq.read_schema
+def counted(*args, **kwargs):
+    global reads
+    reads += 1
+    return read_schema(*args, **kwargs)
+pq.read_schema = counted
+start = time.perf_counter()
+engine.check_options(measurements, out)
+engine.say_outdated(grid, measurements, out)
+summary = engine.run_sweep(grid, measurements, out, load=None, progress=False)
+seconds, footers = time.perf_counter() - start, reads
+start = time.perf_counter()
+result = engine._rebuild(out, None, summary, {}, False, "warn", None)
+rebuild = time.perf_counter() - start
+import hashlib
+tables = hashlib.sha256(b"".join(open(f, "rb").read() for f in sorted(map(str, result.files))
+                                 if f.endswith(".csv"))).hexdigest()[:16]
+print(json.dumps({"seconds": seconds, "reads": footers, "skipped": len(summary.skipped),
+                  "measured": len(summary.measured), "rebuild": rebuild, "tables": tables}))
+"""
+
+
+def grid_and_measurements():
+    """The 2,464 hub checkpoints of the synthetic suite and its one measurement (`loss:val`)."""
+    from scalefit.evals.evalset import SE_COLUMNS
+    from scalefit.sweep.checkpoints import CheckpointInfo
+    from scalefit.sweep.engine import Measurement
+
+    grid = [CheckpointInfo(model=m, step=s, tokens=s * 2_097_152, lr=1e-4, params=10 ** 8, params_nonembed=10 ** 7,
+                           repo=f"bench/{m}", revision=f"step{s}") for m in MODELS for s in STEPS]
+    return grid, [Measurement("loss:val", None, table="evals", options={"--context": 2048}, columns=SE_COLUMNS)]
+
+
+def build_folder(out: Path) -> int:
+    """The sweep folder of every checkpoint measured: a result file and a fingerprint each, and
+    measurements.json; the number of result files."""
+    import base64
+
+    import numpy as np
+    import pandas as pd
+
+    from scalefit.sweep.engine import check_options
+    from scalefit.sweep.parts import fingerprint_path, part_path
+
+    grid, measurements = grid_and_measurements()
+    check_options(measurements, out)
+    rng = np.random.default_rng(0)
+    for n, info in enumerate(grid):
+        keys = {"model": info.model, "step": info.step, "tokens": info.tokens, "lr": info.lr,
+                "params": info.params, "params_nonembed": info.params_nonembed}
+        path = part_path(out, info, measurements[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{**keys, "dataset": "val", "task": None, "is_train": False, "n_tokens": 10 ** 6, "n_docs": 500,
+                       "se_by": "documents", "context": 2048, "stride": 2048, "metric": metric,
+                       "value": float(rng.uniform(2, 4)), "se": float(rng.uniform(0.001, 0.01))}
+                      for metric in ("loss", "bpb")]).to_parquet(path, index=False)
+        path = fingerprint_path(out, info)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{**keys, "fingerprint": f"{n:032x}", "hash": "blake2b-128/tensors", "n_tensors": 100,
+                       "n_bytes": 10 ** 9, "sample": base64.b64encode(rng.normal(size=1024).astype(np.float32).tobytes()).decode()}]
+                     ).to_parquet(path, index=False)
+    return len(grid)
+
+
+def timed(code: str, out: Path) -> dict:
+    done = subprocess.run([sys.executable, "-c", START, str(ROOT), code, str(out)], cwd=ROOT, check=True,
+                          stdout=subprocess.PIPE, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--peer", default=PEER, help=f"the commit to compare with (default {PEER})")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each, alternately (best is shown)")
+    args = parser.parse_args()
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "sweep"
+        files = build_folder(out)
+        old = str(Path(folder) / "peer")
+        subprocess.run(["git", "worktree", "add", "--detach", old, args.peer], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs = {"peer": [], "new": []}
+        try:
+            for _ in range(args.repeats):
+                runs["peer"].append(timed(old, out))
+                runs["new"].append(timed(str(ROOT), out))
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", old], cwd=ROOT, check=True)
+    best = {k: min(r["seconds"] for r in v) for k, v in runs.items()}
+    rebuilt = {k: min(r["rebuild"] for r in v) for k, v in runs.items()}
+    plans = {k: {(r["skipped"], r["measured"]) for r in v} for k, v in runs.items()}
+    tables = {k: {r["tables"] for r in v} for k, v in runs.items()}
+    print(f"{len(MODELS)} models x {len(STEPS)} steps = {files} result files (+ as many fingerprints), all done")
+    print(f"{'':20s} {'start s':>8s} {'footer reads':>13s} {'old/new':>8s} {'same plan':>10s} "
+          f"{'rebuild s':>10s} {'old/new':>8s} {'same tables':>12s}")
+    print(f"{'peer ' + args.peer:20s} {best['peer']:8.3f} {runs['peer'][0]['reads']:13d} {'':8s} {'':10s} "
+          f"{rebuilt['peer']:10.2f}")
+    print(f"{'this checkout':20s} {best['new']:8.3f} {runs['new'][0]['reads']:13d} {best['peer'] / best['new']:7.2f}x "
+          f"{'yes' if plans['peer'] == plans['new'] else 'NO':>10s} {rebuilt['new']:10.2f} "
+          f"{rebuilt['peer'] / rebuilt['new']:7.2f}x {'yes' if tables['peer'] == tables['new'] else 'NO':>12s}")
+    print(f"(best of {args.repeats}; every run planned (skipped, measured) = {sorted(plans['new'])})")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
