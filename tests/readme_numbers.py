@@ -5,6 +5,8 @@ and outside identifiers (mini-3, W0.01); it matches an output number that, round
 last printed digit, reads the same (0.0044 matches 0.004376; 2.42e15 matches 2.42e+15; 4e7x
 matches 4.1e+07x). A percentage matches a printed percentage or a printed fraction (1.36% matches
 0.0136); a README number without a sign matches either sign (prose says 'lower' or 'worse').
+Numbers quoted together (a value and its interval, a table row) must be printed together, in order
+on one line of the output.
 """
 from __future__ import annotations
 
@@ -31,11 +33,11 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def numbers(text: str) -> list[Number]:
+def numbers(text: str, code: bool = False) -> list[Number]:
     """The numbers of a text, signed where a sign stands before them (not a range's hyphen:
     '0.06-0.37' is two positive numbers), skipping digits of identifiers (mini-3, D1146880, t_nu)
-    and of code spans."""
-    blank = CODE_SPAN.sub(lambda m: " " * len(m.group()), text)
+    and, unless ``code`` (a command's output), of Markdown code spans."""
+    blank = text if code else CODE_SPAN.sub(lambda m: " " * len(m.group()), text)
     found = []
     for m in DIGITS.finditer(blank):
         s, e = m.start(), m.end()
@@ -52,6 +54,8 @@ def numbers(text: str) -> list[Number]:
             sign, s = ("-" if before != "+" else "+"), s - 1
         printed = sign + m.group(1).replace(",", "") + (f"e{m.group(2)}" if m.group(2) else "")
         found.append(Number(printed, float(printed), after == "%", s, e))
+        if code and "," in m.group(1):  # an output's '263,426,261,263' may be a list of steps
+            found += [Number(part, float(part), False, s, e) for part in m.group(1).split(",")]
     for i, n in enumerate(found[:-1]):  # 94-98%: both ends are percentages
         nxt = found[i + 1]
         if nxt.percent and not n.percent and blank[n.end:nxt.start] in ("-", "\u2013"):
@@ -94,7 +98,7 @@ def groups(text: str, found: list[Number]) -> list[list[Number]]:
         if len(nxt) == 2 and between(n.end, nxt[0].start, r"%?\s*\[") and \
                 between(nxt[0].end, nxt[1].start, r"%?,\s*") and text[nxt[1].end:].lstrip("%").startswith("]"):
             together.append([n, *nxt])
-        elif nxt and text[:n.start].endswith("[") and between(n.end, nxt[0].start, r"%?,\s*") \
+        elif nxt and text[n.start - 1:n.start] == "[" and between(n.end, nxt[0].start, r"%?,\s*") \
                 and text[nxt[0].end:].lstrip("%").startswith("]") and not (
                     i and between(found[i - 1].end, n.start, r"%?\s*\[")):
             together.append([n, nxt[0]])
@@ -110,7 +114,7 @@ def printed_together(group: list[Number], output: str) -> bool:
         return not members or any(matches(members[0], line[j]) and rest(line, j + 1, members[1:])
                                   for j in range(at, min(at + 2, len(line))))
     for text_line in output.splitlines():
-        line = numbers(text_line)
+        line = numbers(text_line, code=True)
         if any(matches(group[0], o) and rest(line, i + 1, group[1:]) for i, o in enumerate(line)):
             return True
     return False
@@ -157,7 +161,7 @@ def disagreements(text: str, output: str, allowed: dict[str, str]) -> list[str]:
             problems.append(f"allow-list phrase {phrase!r} is not in the passage or holds no number")
         spans += at
     checked = [n for n in found if not any(a <= n.start and n.end <= b for a, b in spans)]
-    out = numbers(output)
+    out = numbers(output, code=True)
     for n in checked:
         if not any(matches(n, o) for o in out):
             near = ", ".join(f"{o.printed}{'%' if o.percent else ''} ({context(output, o, 20)})"
@@ -167,7 +171,7 @@ def disagreements(text: str, output: str, allowed: dict[str, str]) -> list[str]:
     for group in groups(text, found):
         if all(n in checked for n in group) and not printed_together(group, output):
             lines = [line.strip() for line in output.splitlines()
-                     if any(matches(group[0], o) for o in numbers(line))][:3]
+                     if any(matches(group[0], o) for o in numbers(line, code=True))][:3]
             problems.append(f"README {' '.join(n.printed for n in group)} in "
                             f"{flat(text[group[0].start - 30:group[-1].end + 30])!r}: not printed together "
                             f"in this order on one line; lines with its first number: {lines}")
