@@ -151,17 +151,26 @@ def say_outdated(grid: list[CheckpointInfo], measurements: list[Measurement], ou
             if key in keys:
                 again += 1
             else:
-                model, _, step = key.rpartition("/step")
-                other.append(f"{model.replace('__', '/')} step {int(step) if step.isdigit() else step}")
+                other.append(path)
     if not again and not other:
         return
     what = ", ".join(sorted(lacking))
     line = (f"{out_dir}: {again + len(other)} result file(s) hold no {what} (measured by an earlier scalefit); "
             f"this run measures {again} of them again")
     if other:
-        line += (f"; {len(other)} belong to checkpoints outside it (e.g. {other[0]}) and keep none until a run "
-                 "that includes them (their --models/--steps) measures them again")
+        line += (f"; {len(other)} belong to checkpoints outside it (e.g. {_checkpoint_of(other[0], out_dir)}) and "
+                 "keep none until a run that includes them (their --models/--steps) measures them again")
     warn(line)
+
+
+def _checkpoint_of(path: Path, out_dir) -> str:
+    """'model step N' of a result file, from its rows: its folder's name stands for a '/' in the
+    model's name by '__', so 'my__model' read back from it would be 'my/model'. The folder's
+    name where the file holds no row."""
+    rows = pd.read_parquet(path, columns=["model", "step"])
+    if len(rows):
+        return f"{rows['model'].iloc[0]} step {int(rows['step'].iloc[0])}"
+    return path.parent.relative_to(Path(out_dir) / "parts").as_posix()
 
 
 def _fingerprint_row(info: CheckpointInfo, out_dir) -> dict | None:

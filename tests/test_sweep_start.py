@@ -152,3 +152,14 @@ def test_a_resumed_sweep_reads_each_result_footer_once_and_sees_a_rewritten_one(
                                          progress=False)
     assert third.summary.measured == [grid[1].key] and reads.count(str(old)) == 1
     assert "se" in pq.read_schema(old).names
+
+
+def test_results_without_se_outside_the_run_are_named_by_their_model_as_given(tmp_path):
+    """A model whose name holds '__' (the folder names' stand-in for '/') was named 'my/model'."""
+    grid = [CheckpointInfo(model="my__model", step=s, tokens=0, lr=None, params=9, params_nonembed=8) for s in (0, 1)]
+    out = tmp_path / "sweep"
+    engine.sweep_checkpoints(grid, [se_measurement()], out, load=lambda info: (None, None), progress=False)
+    old = engine.part_path(out, grid[1], se_measurement())
+    pd.read_parquet(old).drop(columns=["se"]).to_parquet(old, index=False)
+    with pytest.warns(ScalefitWarning, match=re.escape("1 belong to checkpoints outside it (e.g. my__model step 1)")):
+        engine.say_outdated(grid[:1], [se_measurement()], out)
