@@ -82,3 +82,28 @@ def test_a_stop_while_ship_writes_leaves_both_old_files(tmp_path, monkeypatch):
         ship.write_shipped_runs(pd.DataFrame({"run": ["a", "b"], "loss": [3.0, 2.5]}), {"runs": 2}, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert json.loads((out / "provenance.json").read_text()) == {"runs": 1}
+
+
+def test_a_rebuild_stopped_half_way_leaves_the_corpus_as_it_was(micro_corpus, tmp_path, monkeypatch, capfd):
+    """A rebuild after the sources changed (same settings, so it is let in) wrote the new tokenizer
+    and token files over the old ones one by one: stopped half-way, the folder held the new
+    tokenizer beside old token files under the old manifest, a corpus that `suite train` took as
+    built. It also showed no progress (a minute or more for the default sources)."""
+    import shutil
+
+    import scalefit.trainer.corpus as corpus_module
+    from tests.test_interrupt_audit import _stop_at_call
+
+    prose, folder = tmp_path / "prose", tmp_path / "corpus"
+    shutil.copytree(micro_corpus[0] / "prose_src", prose)
+    sources = ([prose], [micro_corpus[0] / "code_src"])
+    settings = {"vocab_size": 320, "seed": 3, "val_frac": 0.1, "test_frac": 0.1}
+    corpus_module.build_corpus(folder, *sources, **settings, progress=True)
+    assert "tokenize: " in capfd.readouterr().err  # the documents tokenized, counted
+    before = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    (prose / "added.rst.txt").write_text("Quokka zyzzyva quux. " * 300)
+    _stop_at_call(monkeypatch, corpus_module, "tokenize_split", 2)  # prose train written, then Ctrl-C
+    with pytest.raises(KeyboardInterrupt):
+        corpus_module.build_corpus(folder, *sources, **settings)
+    assert {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    assert not list(tmp_path.glob("*.tmp-*"))  # the staging folder is gone

@@ -42,7 +42,8 @@ def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, t
 
     output_folder("--out", out_dir)
     manifest = build_corpus(out_dir, prose_dir or None, code_dir or None, vocab_size=vocab_size,
-                            seed=seed, val_frac=val_frac, test_frac=test_frac, newlines=newlines)
+                            seed=seed, val_frac=val_frac, test_frac=test_frac, newlines=newlines,
+                            progress=not as_json)
     if as_json:
         click.echo(dumps(manifest, indent=None))
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.atomic import atomic_write, sweep_stale, write_json
+from scalefit.atomic import atomic_write, staged_output, sweep_stale, write_json
 from scalefit.errors import InputError
 
 EOS = "<|endoftext|>"
@@ -100,8 +100,9 @@ def split_documents(docs: list[Document], seed: int, val_frac: float, test_frac:
     return {k: [docs[i] for i in sorted(v)] for k, v in idx.items()}
 
 
-def train_tokenizer(texts, vocab_size: int):
-    """Train a GPT-NeoX-style byte-level BPE tokenizer (no lowercasing, byte fallback by design)."""
+def train_tokenizer(texts, vocab_size: int, progress: bool = False):
+    """Train a GPT-NeoX-style byte-level BPE tokenizer (no lowercasing, byte fallback by design);
+    `progress`: the tokenizers library's own bar (drawn on a terminal only)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
@@ -110,7 +111,7 @@ def train_tokenizer(texts, vocab_size: int):
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+                                  show_progress=progress)
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 
@@ -124,8 +125,9 @@ def save_tokenizer(tok, out_dir: Path) -> None:
     fast.save_pretrained(str(out_dir))
 
 
-def tokenize_split(tok, docs: list[Document], path: Path) -> dict:
-    """Write documents as one uint16 token stream, each followed by EOS; return the sidecar."""
+def tokenize_split(tok, docs: list[Document], path: Path, bar=None) -> dict:
+    """Write documents as one uint16 token stream, each followed by EOS; return the sidecar.
+    `bar` (a tqdm) counts the documents tokenized."""
     eos_id = tok.token_to_id(EOS)
     if tok.get_vocab_size() > np.iinfo(np.uint16).max:
         raise InputError(f"vocabulary of {tok.get_vocab_size()} does not fit uint16 tokens")
@@ -140,6 +142,8 @@ def tokenize_split(tok, docs: list[Document], path: Path) -> dict:
                     ids = np.asarray(enc.ids + [eos_id], dtype=np.uint16)
                     f.write(ids.tobytes())
                     n_tokens += ids.size
+                if bar is not None:
+                    bar.update(len(chunk))
 
     atomic_write(path, write)
     n_bytes = sum(len(d.text.encode("utf-8")) for d in docs)
@@ -193,11 +197,15 @@ def suite_eval_set(corpus_dir, distribution: str, split: str, seq_len: int, n_to
 
 def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 4096,
                  seed: int = 1234, val_frac: float = 0.02, test_frac: float = 0.02,
-                 tokenizer_chars: int = 40_000_000, newlines: str = "keep") -> dict:
+                 tokenizer_chars: int = 40_000_000, newlines: str = "keep", progress: bool = False) -> dict:
     """Read, dedup, split and tokenize both corpora; write tokenizer, token files and manifest.
 
     `newlines` (see read_documents) is recorded in the manifest when it is not the default "keep",
-    so a corpus built as before has the manifest it had."""
+    so a corpus built as before has the manifest it had. The files are written beside `out_dir`
+    and moved in at the end, the manifest (what marks a corpus built) last: a build stopped
+    half-way leaves the folder as it was, never a new tokenizer beside the old token files and
+    manifest (a rebuild after the sources changed). `progress`: bars on stderr for the tokenizer's
+    training and the documents tokenized (a minute or more for the default sources)."""
     low, high = 256 + 2, int(np.iinfo(np.uint16).max)  # the byte alphabet and EOS, PAD; uint16 ids
     if not low <= vocab_size <= high:
         raise InputError(f"--vocab-size {vocab_size}: use {low} to {high} (a byte-level BPE with "
@@ -230,15 +238,23 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
             "n_files": len(docs), "n_duplicates": len(docs) - len(kept)}
     _refuse_other_corpus(out, manifest)
     sweep_stale(out)  # token files a killed build was writing
-    tok = train_tokenizer(_tokenizer_texts(splits, tokenizer_chars), vocab_size)
-    (out / "tokenizer").mkdir(parents=True, exist_ok=True)
-    save_tokenizer(tok, out / "tokenizer")
-    for name, parts in splits.items():
-        (out / name).mkdir(parents=True, exist_ok=True)
-        info = manifest["distributions"][name]
-        for split in SPLITS:
-            info[split] = tokenize_split(tok, parts[split], out / name / f"{split}.bin")
-        write_json(out / name / "documents.json", {s: [d.source for d in parts[s]] for s in SPLITS}, indent=0)
+    tok = train_tokenizer(_tokenizer_texts(splits, tokenizer_chars), vocab_size, progress=progress)
+    from tqdm import tqdm
+
+    with staged_output(out) as staging, tqdm(total=sum(len(docs) for parts in splits.values()
+                                                       for docs in parts.values()),
+                                             desc="tokenize", unit="doc", disable=not progress,
+                                             leave=False) as bar:
+        (staging / "tokenizer").mkdir()
+        save_tokenizer(tok, staging / "tokenizer")
+        for name, parts in splits.items():
+            (staging / name).mkdir()
+            info = manifest["distributions"][name]
+            for split in SPLITS:
+                info[split] = tokenize_split(tok, parts[split], staging / name / f"{split}.bin", bar=bar)
+            write_json(staging / name / "documents.json", {s: [d.source for d in parts[s]] for s in SPLITS},
+                       indent=0)
+        (out / "manifest.json").unlink(missing_ok=True)  # the files move in now: no manifest until all are
     manifest["vocab_size_actual"] = tok.get_vocab_size()
     manifest["separator_id"] = tok.token_to_id(EOS)
     write_json(out / "manifest.json", manifest)
