@@ -429,16 +429,24 @@ def _pooled_traces(gram, moments) -> tuple[np.ndarray, float, float]:
     return c, float(trace_ms), float(trace_msms)
 
 
-def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
+PROFILED = ("E", "p")  # the nonlinear parameters, whose bounds a Wald interval runs into
+
+
+def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float, profiled=PROFILED) -> None:
     """Replace the fit's standard errors and 95% intervals (which lmfit computes as if every
     checkpoint were independent) by their AR(1) forms, the model linearized at the optimum:
     covariance s^2 (J'J)^-1 (sum over runs of J_r' S_r J_r) (J'J)^-1 with S_r the run's AR(1)
     correlation, s^2 = RSS / tr(M S) (the fit absorbs more of correlated noise than n - p says),
-    and a t quantile with Satterthwaite's tr(M S)^2 / tr(M S M S) degrees of freedom.
-    `losses`: the fit's points, one array per run in step order. The traces are computed run by
-    run (ar1.design_moments), so the cost does not grow with the cube of all checkpoints."""
+    and a t quantile with Satterthwaite's tr(M S)^2 / tr(M S M S) degrees of freedom (at rho 0,
+    lmfit's own standard errors and intervals are kept). The parameters in ``profiled`` (E and
+    p: a Wald interval cut at their bounds covered the truth in as few as 60% of runs near a
+    bound, bench/bench_trajectory_bounds.py) get the profile interval instead (profile_interval),
+    at every rho; their stderr stays the sandwich's. `losses`: the fit's points, one array per
+    run in step order. The traces are computed run by run (ar1.design_moments), so the cost does
+    not grow with the cube of all checkpoints."""
     designs, names = _jacobian_blocks(fit, losses)
-    if not names or rho <= 0 or sum(len(d) for d in designs) <= len(names):
+    rho = max(float(rho), 0.0)
+    if not names or sum(len(d) for d in designs) <= len(names):
         return
     gram = ar1.gram_inverse(np.vstack(designs))
     meat, df_resid, trace_msms = _pooled_traces(gram, ar1.design_moments(designs, rho))
@@ -446,15 +454,134 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float) -> None:
     cov = fit.objective / df_resid * gram @ meat @ gram
     half = scipy_stats.t.ppf(0.975, max(df, 1.0))
     bounds = getattr(fit.model_result, "params", {})
-    for name, var in zip(names, np.diag(cov)):
+    profiles = []
+    for j, (name, var) in enumerate(zip(names, np.diag(cov))):
         est = fit.params[name]
         se = float(np.sqrt(var)) if var >= 0 else float("nan")
-        fit.params[name] = ParamEstimate(est.value, se, within_bounds(
-            est.value - half * se, est.value + half * se, bounds.get(name)))
-    fit.extra["stderr_from"] = (f"fit, AR(1) errors (rho {rho:.3g}): the sandwich covariance at the optimum, "
-                                f"t intervals on {df:.3g} Satterthwaite degrees of freedom (no bootstrap was run), "
-                                f"cut at the parameters' bounds ({E_FLOOR:g} <= E < the lowest loss, "
-                                f"{P_BOUND[0]:g} <= p <= {P_BOUND[1]:g})")
+        if rho > 0:  # at rho 0 lmfit's intervals are the sandwich's, on a normal quantile
+            est = fit.params[name] = ParamEstimate(est.value, se, within_bounds(
+                est.value - half * se, est.value + half * se, bounds.get(name)))
+        # the drop in RSS a 95% interval allows: t^2 times the sandwich variance per unit of
+        # (J'J)^-1, so that a linear model's profile interval is the Wald interval exactly
+        allowed = half ** 2 * var / gram[j, j] if var >= 0 and gram[j, j] > 0 else float("nan")
+        if name in profiled and np.isfinite(allowed):
+            fit.params[name] = ParamEstimate(est.value, est.stderr, profile_interval(
+                fit, name, allowed, (est.value - half * se, est.value + half * se)))
+            profiles.append(name)
+    sandwich = (f"fit, AR(1) errors (rho {rho:.3g}): the sandwich covariance at the optimum, "
+                f"t intervals on {df:.3g} Satterthwaite degrees of freedom (no bootstrap was run), "
+                if rho > 0 else "fit: the covariance at the optimum, checkpoints independent (REML "
+                "rho 0), normal intervals (no bootstrap was run), ")
+    fit.extra["stderr_from"] = sandwich + (
+        f"cut at the parameters' bounds ({E_FLOOR:g} <= E < the lowest loss, "
+        f"{P_BOUND[0]:g} <= p <= {P_BOUND[1]:g})" if not profiles else
+        f"{' and '.join(profiles)}: profile intervals instead, the values within the parameters' "
+        f"bounds ({E_FLOOR:g} <= E < the lowest loss, {P_BOUND[0]:g} <= p <= {P_BOUND[1]:g}) at which "
+        f"the best fit leaves at most t^2 var / [(J'J)^-1] more RSS (t on {df:.3g} degrees of freedom, "
+        "var the sandwich variance: the Wald interval where the curve is linear in the parameter), "
+        "so cut at the parameters' bounds only where the data allow values beyond them")
+
+
+PROFILE_SCAN = 41  # evenly spaced values of a parameter over its range, where its profile is read first
+INNER_COARSE = 81  # values of the other nonlinear parameter the profile RSS is minimized over ...
+INNER_FINE = 41    # ... then again between the best one's neighbours
+
+
+def _power_rows(powers, log_gaps) -> np.ndarray:
+    """((L - E)^p - 1) / p for each power (rows) at log(L - E) (columns), log(L - E) at p = 0:
+    the same RSS as (L - E)^p for p != 0 (a line absorbs the shift and the scale), and at p = 0
+    the limit the fit approaches (v0 + c (L - E)^p with c p fixed), not a constant; expm1, so no
+    cancellation near p = 0."""
+    powers = np.asarray(powers, dtype=float)
+    powers = powers[:, None] if powers.ndim == 1 else powers  # one power per row; a scalar: every row
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = np.expm1(powers * log_gaps) / np.where(powers == 0, 1.0, powers)
+    return np.where(powers == 0, log_gaps, scaled)
+
+
+def _rss_rows(x: np.ndarray, y: np.ndarray, syy: float) -> np.ndarray:
+    """RSS of the least-squares line y ~ v0 + c x for each row of x (y centred): v0 and c are
+    linear for fixed (E, p), so they are solved in closed form (variable projection); a row
+    that does not vary leaves RSS = syy; a row that overflows leaves inf."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        xc = x - x.mean(axis=1, keepdims=True)
+        sxx = np.einsum("ij,ij->i", xc, xc)
+        sxy = xc @ y
+        rss = np.where(sxx > 0, syy - sxy * sxy / sxx, syy)
+    return np.where(np.isfinite(rss), np.maximum(rss, 0.0), np.inf)
+
+
+def _min_over(values: np.ndarray, rss_of) -> float:
+    """min of rss_of(values) over a sorted grid, refined on INNER_FINE points between the best
+    grid point's neighbours."""
+    rss = rss_of(values)
+    i = int(np.argmin(rss))
+    fine = np.linspace(values[max(i - 1, 0)], values[min(i + 1, len(values) - 1)], INNER_FINE)
+    return float(min(rss[i], rss_of(fine).min()))
+
+
+def profile_rss(loss, value, name: str, at, E_fixed: float | None = None) -> np.ndarray:
+    """The profile RSS of value = v0 + c (L - E)^p at each value of ``at`` for ``name`` ("E" or
+    "p"): the least RSS over the other parameters (v0 and c in closed form; the other of E and
+    p, unless E is fixed, over a grid of its range refined near its best point)."""
+    loss = np.asarray(loss, dtype=float)
+    y = np.asarray(value, dtype=float) - np.mean(value)
+    syy = float(y @ y)
+    lowest = float(loss.min())
+    out = []
+    for v in np.atleast_1d(np.asarray(at, dtype=float)):
+        if name == "E":
+            logs = np.log(loss - v)
+            out.append(_min_over(np.linspace(*P_BOUND, INNER_COARSE),
+                                 lambda ps: _rss_rows(_power_rows(ps, logs), y, syy)))
+        elif E_fixed is not None:
+            out.append(float(_rss_rows(_power_rows([v], np.log(loss - E_fixed)), y, syy)[0]))
+        else:  # E over its range: the gap at the lowest loss from 1e-9 (E's upper bound) to it (E = 0)
+            gaps = np.geomspace(1e-9, lowest - E_FLOOR, INNER_COARSE)
+            out.append(_min_over(np.log(gaps), lambda lg: _rss_rows(_power_rows(
+                v, np.log(loss[None, :] - lowest + np.exp(lg)[:, None])), y, syy)))
+    return np.array(out)
+
+
+def profile_interval(fit: FitResult, name: str, allowed: float, wald=(np.nan, np.nan)) -> tuple[float, float]:
+    """The 95% profile interval of E or p: the values within the parameter's bounds where the
+    best fit with that value fixed leaves at most ``allowed`` more RSS than the fit; the hull of
+    that set and the estimate (never an interval without the fit's own value). Near a bound, or
+    where the curve's dependence on the parameter is far from linear, it is lopsided where a
+    Wald interval is symmetric and then cut; read on a scan of PROFILE_SCAN values over the
+    range, the fit's value and the Wald interval's ends (``wald``), each end then solved
+    (brentq) between the last value inside and the first outside."""
+    result = fit.model_result
+    loss = np.asarray(result.userkws["L"], dtype=float)
+    value = np.asarray(result.data, dtype=float)
+    E_fixed = None if result.params["E"].vary else float(result.params["E"].value)
+    par = result.params[name]
+    lo, hi = float(par.min), float(par.max)
+    est = float(par.value)
+    scan = np.linspace(lo, hi, PROFILE_SCAN)
+    if name == "E":  # the gap at the lowest loss from 1e-9 to its range: E's upper end, finely
+        scan = np.r_[scan, hi - np.geomspace(1e-9, hi - lo, 10)[:-1] + 1e-9]
+    scan = np.unique(np.clip(np.r_[scan, est, [w for w in wald if np.isfinite(w)]], lo, hi))
+    rss = profile_rss(loss, value, name, scan, E_fixed)
+    best = min(float(fit.objective), float(rss.min()))
+    inside = rss - best <= allowed
+    inside[scan == est] = True
+
+    def excess(v):
+        return float(profile_rss(loss, value, name, [v], E_fixed)[0]) - best - allowed
+
+    first, last = int(np.argmax(inside)), len(scan) - 1 - int(np.argmax(inside[::-1]))
+    lower = scan[0] if first == 0 else _crossing(excess, scan[first - 1], scan[first])
+    upper = scan[-1] if last == len(scan) - 1 else _crossing(excess, scan[last + 1], scan[last])
+    return (float(lower), float(upper))
+
+
+def _crossing(excess, outside: float, inside: float) -> float:
+    """Where excess changes sign between a value outside the interval and one inside it (the
+    inside one where the sign does not change: the estimate, which the interval always holds)."""
+    if not excess(inside) <= 0 or not excess(outside) > 0:
+        return inside
+    return scipy_optimize.brentq(excess, outside, inside, xtol=1e-10 * max(1.0, abs(inside)))
 
 
 def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: float) -> float:
