@@ -63,15 +63,16 @@ def numbers(text: str, code: bool = False) -> list[Number]:
     return found
 
 
-def passage(readme: str, start: str, end: str) -> str:
-    """The README's text from the anchor ``start`` to the end of the first ``end`` after it, as
-    written (its table rows one a line); a space in an anchor matches any line wrap."""
+def passage(readme: str, start: str, end: str, name: str = "README") -> str:
+    """The text of a Markdown file (the README, or the file ``name`` names in messages) from the
+    anchor ``start`` to the end of the first ``end`` after it, as written (its table rows one a
+    line); a space in an anchor matches any line wrap."""
     def find(anchor, at):
         return re.compile(r"\s+".join(map(re.escape, anchor.split()))).search(readme, at)
     first = find(start, 0)
-    assert first, f"README: no passage starts with {start!r} (its anchor moved or was reworded)"
+    assert first, f"{name}: no passage starts with {start!r} (its anchor moved or was reworded)"
     last = find(end, first.end())
-    assert last, f"README: the passage {start!r} does not end with {end!r} (reworded?)"
+    assert last, f"{name}: the passage {start!r} does not end with {end!r} (reworded?)"
     return readme[first.start():last.end()]
 
 
@@ -145,12 +146,12 @@ def closest(readme_number: Number, output_numbers: list[Number], k: int = 3) -> 
     return sorted(output_numbers, key=distance)[:k]
 
 
-def disagreements(text: str, output: str, allowed: dict[str, str]) -> list[str]:
+def disagreements(text: str, output: str, allowed: dict[str, str], name: str = "README") -> list[str]:
     """One line per number of the README passage ``text`` that the command's ``output`` does not
     print, and per group of numbers (``groups``) that it does not print together, naming it, its
     context and the output's closest numbers. Numbers inside a phrase of ``allowed`` (phrase ->
     why it is no output) are not looked for; a phrase the passage no longer holds, or one without
-    a number, is a disagreement too (the allow-list went stale)."""
+    a number, is a disagreement too (the allow-list went stale). ``name`` names the file in them."""
     found = numbers(text)
     spans = []
     problems = []
@@ -166,13 +167,13 @@ def disagreements(text: str, output: str, allowed: dict[str, str]) -> list[str]:
         if not any(matches(n, o) for o in out):
             near = ", ".join(f"{o.printed}{'%' if o.percent else ''} ({context(output, o, 20)})"
                              for o in closest(n, out))
-            problems.append(f"README {n.printed}{'%' if n.percent else ''} in {context(text, n)!r}: "
+            problems.append(f"{name} {n.printed}{'%' if n.percent else ''} in {context(text, n)!r}: "
                             f"not in the output; closest there: {near}")
     for group in groups(text, found):
         if all(n in checked for n in group) and not printed_together(group, output):
             lines = [line.strip() for line in output.splitlines()
                      if any(matches(group[0], o) for o in numbers(line, code=True))][:3]
-            problems.append(f"README {' '.join(n.printed for n in group)} in "
+            problems.append(f"{name} {' '.join(n.printed for n in group)} in "
                             f"{flat(text[group[0].start - 30:group[-1].end + 30])!r}: not printed together "
                             f"in this order on one line; lines with its first number: {lines}")
     return problems
