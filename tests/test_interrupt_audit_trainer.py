@@ -107,3 +107,33 @@ def test_a_rebuild_stopped_half_way_leaves_the_corpus_as_it_was(micro_corpus, tm
         corpus_module.build_corpus(folder, *sources, **settings)
     assert {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     assert not list(tmp_path.glob("*.tmp-*"))  # the staging folder is gone
+
+
+def test_a_tables_folder_of_another_recipe_is_refused_before_training(corpus, tmp_path):
+    """`suite train --tables T` of a spec whose seed (or any recipe key) differs from the runs T
+    holds appended its rows beside theirs (or replaced a run's row) under a provenance.json that
+    then described only the last spec; the run folders' own check did not see it (a new --out)."""
+    from dataclasses import asdict
+
+    from scalefit.trainer.train import check_table_settings
+
+    spec_a, spec_b = tmp_path / "a.toml", tmp_path / "b.toml"
+    spec_a.write_text(micro_spec(("[grid]", {"tokens": [320]}), sizes=(S1,)))
+    spec_b.write_text(micro_spec(("[grid]", {"tokens": [320]}), sizes=(S1,), recipe={**MICRO_RECIPE, "seed": 8}))
+    a = load_spec(spec_a, vocab_size=320)
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "provenance.json").write_text(json.dumps({"recipe": asdict(a.recipe), "vocab_size": 320}))
+    pd.DataFrame([{"run": a.runs[0].run, "seed": 7, "lr_peak": S1["lr"], "steps": 10}]).to_csv(tables / "runs.csv",
+                                                                                               index=False)
+    check_table_settings(a, a.runs, corpus, tables)  # the same spec again (another lane, a resume): let in
+    args = ["suite", "train", "--spec", str(spec_b), "--corpus", str(corpus), "--out", str(tmp_path / "b"),
+            "--tables", str(tables)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: --tables {tables}: holds runs trained with seed 7") and \
+        len(result.stderr.strip().splitlines()) == 1, result.stderr
+    (tables / "provenance.json").unlink()  # the run's row says it too
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and f"its runs.csv holds {a.runs[0].run} trained with seed 7" in result.stderr
+    assert not (tmp_path / "b").exists()

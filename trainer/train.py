@@ -783,16 +783,62 @@ def check_run_settings(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir) -> di
     run_dir = Path(out_dir) / run.run
     if not run_dir.is_dir():
         return settings
-    for key, was in _recorded_settings(run_dir).items():
+    changed = _changed_setting(_recorded_settings(run_dir), settings)
+    if changed:
+        key, was, now = changed
+        what = "--corpus" if key == "corpus" else f"'{key}'"
+        raise InputError(f"{run.run}: {run_dir} was trained with {key} {was}, the spec and corpus now give "
+                         f"{now} ({what} changed); a run folder holds one run: train into a new --out, "
+                         f"or delete {run_dir} to train it again")
+    return settings
+
+
+def _changed_setting(recorded: dict, settings: dict):
+    """The first (key, recorded value, value now) of `recorded` that `settings` gives otherwise
+    (numbers equal to 1e-9 relative; a key `settings` lacks is not compared), or None."""
+    for key, was in recorded.items():
         now = settings.get(key, was)
         same = was == now or (isinstance(was, (int, float)) and isinstance(now, (int, float))
                               and not isinstance(was, bool) and math.isclose(was, now, rel_tol=1e-9))
         if not same:
-            what = "--corpus" if key == "corpus" else f"'{key}'"
-            raise InputError(f"{run.run}: {run_dir} was trained with {key} {was}, the spec and corpus now give "
-                             f"{now} ({what} changed); a run folder holds one run: train into a new --out, "
-                             f"or delete {run_dir} to train it again")
-    return settings
+            return key, was, now
+    return None
+
+
+def check_table_settings(spec: SuiteSpec, runs: list[RunSpec], corpus_dir, tables: Path) -> None:
+    """InputError when the --tables folder (default --out) holds runs of other settings: its
+    provenance.json records another recipe or vocabulary, or runs.csv a row of one of `runs`
+    trained otherwise. Their rows would stand in one runs.csv beside this spec's (or be replaced
+    by them), under a provenance.json that describes only the last spec."""
+    import pandas as pd
+
+    where = (f"a folder's runs.csv holds the runs of one spec: give a new --tables (or --out), or remove "
+             f"{tables / 'runs.csv'} and {tables / 'provenance.json'}")
+    prov = tables / "provenance.json"
+    if prov.is_file():
+        old = json.loads(prov.read_text())
+        now = {"vocab_size": spec.vocab_size, **asdict(spec.recipe)}
+        was = {"vocab_size": old.get("vocab_size"), **old.get("recipe", {})}
+        was.pop("resume_every", None)  # how often a resume point is saved: the weights are the same
+        changed = _changed_setting({k: v for k, v in was.items() if v is not None and k in now}, now)
+        if changed:
+            key, before, after = changed
+            raise InputError(f"--tables {tables}: holds runs trained with {key} {before} ({prov}), the spec "
+                             f"now gives {after}; {where}")
+    table = tables / "runs.csv"
+    if not table.is_file():
+        return
+    rows = {row["run"]: row for row in pd.read_csv(table).to_dict("records")}
+    for run in runs:
+        if run.run not in rows:
+            continue
+        row = rows[run.run]
+        recorded = {key: row[col] for key, col in LEGACY_RESULT_KEYS.items() if col in row and pd.notna(row[col])}
+        changed = _changed_setting(recorded, run_settings(spec, run, corpus_dir))
+        if changed:
+            key, before, after = changed
+            raise InputError(f"--tables {tables}: its runs.csv holds {run.run} trained with {key} {before}, the "
+                             f"spec now gives {after}; {where}")
 
 
 # ---------------------------------------------------------------- one run
@@ -1114,6 +1160,7 @@ def train_suite(spec_path, corpus_dir, out_dir, parts=("grid", "long", "code"), 
         runs = [replace(r, allow_same_data=True) for r in runs]
     for run in runs:  # every run folder's settings before anything trains
         check_run_settings(spec, run, corpus_dir, out)
+    check_table_settings(spec, runs, corpus_dir, tables)
     for folder in (out, tables):  # made once every check passed: a refused command leaves no empty folder
         folder.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
