@@ -53,19 +53,20 @@ def counted(*args, **kwargs):
     reads += 1
     return read_schema(*args, **kwargs)
 pq.read_schema = counted
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 engine.check_options(measurements, out)
 engine.say_outdated(grid, measurements, out)
 summary = engine.run_sweep(grid, measurements, out, load=None, progress=False)
-seconds, footers = time.perf_counter() - start, reads
-start = time.perf_counter()
+seconds, footers, cpu = time.perf_counter() - start, reads, time.process_time() - cpu
+start, rebuild_cpu = time.perf_counter(), time.process_time()
 result = engine._rebuild(out, None, summary, {}, False, "warn", None)
-rebuild = time.perf_counter() - start
+rebuild, rebuild_cpu = time.perf_counter() - start, time.process_time() - rebuild_cpu
 import hashlib
 tables = hashlib.sha256(b"".join(open(f, "rb").read() for f in sorted(map(str, result.files))
                                  if f.endswith(".csv"))).hexdigest()[:16]
 print(json.dumps({"seconds": seconds, "reads": footers, "skipped": len(summary.skipped),
-                  "measured": len(summary.measured), "rebuild": rebuild, "tables": tables}))
+                  "measured": len(summary.measured), "rebuild": rebuild, "tables": tables, "cpu": cpu,
+                  "rebuild_cpu": rebuild_cpu}))
 """
 
 
@@ -137,19 +138,24 @@ def main() -> None:
                 runs["new"].append(timed(str(ROOT), out))
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", old], cwd=ROOT, check=True)
-    best = {k: min(r["seconds"] for r in v) for k, v in runs.items()}
-    rebuilt = {k: min(r["rebuild"] for r in v) for k, v in runs.items()}
+    best = {k: {m: min(r[m] for r in v) for m in ("seconds", "cpu", "rebuild", "rebuild_cpu")}
+            for k, v in runs.items()}
     plans = {k: {(r["skipped"], r["measured"]) for r in v} for k, v in runs.items()}
     tables = {k: {r["tables"] for r in v} for k, v in runs.items()}
-    print(f"{len(MODELS)} models x {len(STEPS)} steps = {files} result files (+ as many fingerprints), all done")
-    print(f"{'':20s} {'start s':>8s} {'footer reads':>13s} {'old/new':>8s} {'same plan':>10s} "
-          f"{'rebuild s':>10s} {'old/new':>8s} {'same tables':>12s}")
-    print(f"{'peer ' + args.peer:20s} {best['peer']:8.3f} {runs['peer'][0]['reads']:13d} {'':8s} {'':10s} "
-          f"{rebuilt['peer']:10.2f}")
-    print(f"{'this checkout':20s} {best['new']:8.3f} {runs['new'][0]['reads']:13d} {best['peer'] / best['new']:7.2f}x "
-          f"{'yes' if plans['peer'] == plans['new'] else 'NO':>10s} {rebuilt['new']:10.2f} "
-          f"{rebuilt['peer'] / rebuilt['new']:7.2f}x {'yes' if tables['peer'] == tables['new'] else 'NO':>12s}")
-    print(f"(best of {args.repeats}; every run planned (skipped, measured) = {sorted(plans['new'])})")
+    print(f"{len(MODELS)} models x {len(STEPS)} steps = {files} result files (+ as many fingerprints), all done; "
+          f"best of {args.repeats}, wall / CPU seconds")
+    print(f"{'':16s} {'start':>13s} {'old/new':>13s} {'footers':>8s} {'plan':>5s} {'rebuild':>13s} {'old/new':>13s} "
+          f"{'tables':>7s}")
+    for name, label in (("peer", f"peer {args.peer}"), ("new", "this checkout")):
+        b, p = best[name], best["peer"]
+        ratio = {m: f"{p[m] / b[m]:.2f}x" for m in b}
+        same = name == "peer" or (plans["peer"] == plans["new"], tables["peer"] == tables["new"])
+        print(f"{label:16s} {b['seconds']:6.2f}/{b['cpu']:6.2f} "
+              f"{(ratio['seconds'] + '/' + ratio['cpu']) if name == 'new' else '':>13s} {runs[name][0]['reads']:8d} "
+              f"{'' if same is True else ('same' if same[0] else 'NO'):>5s} {b['rebuild']:6.2f}/{b['rebuild_cpu']:6.2f} "
+              f"{(ratio['rebuild'] + '/' + ratio['rebuild_cpu']) if name == 'new' else '':>13s} "
+              f"{'' if same is True else ('same' if same[1] else 'NO'):>7s}")
+    print(f"every run planned (skipped, measured) = {sorted(plans['new'])}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
