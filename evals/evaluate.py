@@ -574,21 +574,21 @@ def check_same_columns(dirs) -> None:
     uncertainty for half its rows. A re-run of the sweep in the folder measures them again."""
     from scalefit.sweep.parts import missing_columns, part_is_valid
 
-    found: dict[str, dict[bool, list]] = {}  # result file name -> {lacks se: [folder of each such file]}
+    found: dict[str, dict[bool, list]] = {}  # result file name -> {lacks se: [(folder, path) of each such file]}
     for d in dirs:
         for path in sorted((Path(d) / "parts").rglob("evals--*.parquet")):
             if part_is_valid(path):
                 lacks = bool(missing_columns(path, SE_COLUMNS))
-                found.setdefault(path.name, {}).setdefault(lacks, []).append(d)
+                found.setdefault(path.name, {}).setdefault(lacks, []).append((d, path))
     for name, by in found.items():
-        if len(by) == 2:
+        if len(by) == 2:  # named as on disk: the measurement's name is not recoverable from it
             old, new = by[True], by[False]
-            measurement = name.removeprefix("evals--").removesuffix(".parquet")
-            kind, _, rest = measurement.partition("_")  # the file's name of 'loss:val' is loss_val
-            measurement = f"{kind}:{rest}" if kind in ("loss", "tasks") and rest else measurement
-            raise InputError(f"eval merge: {len(old)} result(s) of {measurement} in {old[0]} hold no "
-                             f"{'/'.join(SE_COLUMNS)} (measured by an earlier scalefit), those in {new[0]} do; "
-                             f"re-run the sweep of {old[0]} (its results without se are measured again), "
+            stale = ", ".join(str(d) for d in dict.fromkeys(d for d, _ in old))
+            fresh = ", ".join(str(d) for d in dict.fromkeys(d for d, _ in new))
+            raise InputError(f"eval merge: {len(old)} result file(s) {name} in {stale} hold no "
+                             f"{'/'.join(SE_COLUMNS)} (measured by an earlier scalefit; "
+                             f"{'e.g. ' if len(old) > 1 else ''}{old[0][1]}), those in {fresh} do; "
+                             f"re-run the sweep of {stale} (its results without se are measured again), "
                              "then merge")
 
 

@@ -94,11 +94,46 @@ def test_merge_refuses_results_with_and_without_se(measured, tmp_path):
     shutil.rmtree(only2 / "parts" / "tiny-a" / "step0000000")
     result = CliRunner().invoke(main, ["eval", "merge", str(old), str(only2), "--out", str(tmp_path / "m")])
     assert result.exit_code == 2, result.output
-    assert (f"eval merge: 1 result(s) of loss:test in {old} hold no se/se_by (measured by an earlier scalefit), "
-            f"those in {only2} do; re-run the sweep of {old}") in result.stderr
+    stale = old / "parts" / "tiny-a" / "step0000000" / "evals--loss_test.parquet"
+    assert (f"eval merge: 1 result file(s) evals--loss_test.parquet in {old} hold no se/se_by (measured by an "
+            f"earlier scalefit; {stale}), those in {only2} do; re-run the sweep of {old}") in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (tmp_path / "m" / "evals.parquet").exists()
     assert CliRunner().invoke(main, eval_args(old, "0")).exit_code == 0  # the fix the message gives
     merged = CliRunner().invoke(main, ["eval", "merge", str(old), str(only2), "--out", str(tmp_path / "m")])
     assert merged.exit_code == 0, merged.output
     assert pd.read_parquet(tmp_path / "m" / "evals.parquet")["se"].notna().all()
+
+
+@pytest.mark.parametrize("dataset", ["pile val", "ppl:x/y", "tasks:arc_easy"])
+def test_merge_names_the_result_files_without_se_as_on_disk(tmp_path, dataset):
+    """The refusal named the measurement by undoing the file name's escaping (loss_pile_val read back
+    as loss:pile_val, a name no --dataset gave); it names the files as they are on disk, from the
+    command and from the API, each folder once."""
+    from scalefit.errors import InputError
+    from scalefit.evals.evaluate import merge
+    from scalefit.sweep.engine import Measurement
+    from scalefit.sweep.parts import part_path
+    from scalefit.sweep.checkpoints import CheckpointInfo
+
+    name = dataset if ":" in dataset else f"loss:{dataset}"
+    measurement = Measurement(name, None)
+    files = {}
+    for folder, steps, se in (("a", (1, 2), False), ("b", (1,), True)):
+        for step in steps:
+            path = part_path(tmp_path / folder, CheckpointInfo(model="m", step=step, tokens=0, lr=None), measurement)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame([{"model": "m", "step": step, "metric": "loss", "value": 1.0,
+                           **({"se": 0.1, "se_by": "documents"} if se else {})}]).to_parquet(path, index=False)
+            files.setdefault(folder, []).append(path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    on_disk = files["a"][0].name
+    assert on_disk.startswith("evals--") and all(f.name == on_disk for f in files["a"] + files["b"])
+    want = (f"eval merge: 2 result file(s) {on_disk} in {a} hold no se/se_by (measured by an earlier scalefit; "
+            f"e.g. {files['a'][0]}), those in {b} do; re-run the sweep of {a} (its results without se are "
+            "measured again), then merge")
+    result = CliRunner().invoke(main, ["eval", "merge", str(a), str(b), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2 and result.stderr == f"error: {want}\n", result.output
+    with pytest.raises(InputError) as refused:
+        merge([b, a], tmp_path / "m")
+    assert str(refused.value) == want
