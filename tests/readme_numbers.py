@@ -63,14 +63,16 @@ def numbers(text: str, code: bool = False) -> list[Number]:
     return found
 
 
-def passage(readme: str, start: str, end: str, name: str = "README") -> str:
+def passage(readme: str, start: str, end: str | None, name: str = "README") -> str:
     """The text of a Markdown file (the README, or the file ``name`` names in messages) from the
-    anchor ``start`` to the end of the first ``end`` after it, as written (its table rows one a
-    line); a space in an anchor matches any line wrap."""
+    anchor ``start`` to the end of the first ``end`` after it (``None``: to the end of the file),
+    as written (its table rows one a line); a space in an anchor matches any line wrap."""
     def find(anchor, at):
         return re.compile(r"\s+".join(map(re.escape, anchor.split()))).search(readme, at)
     first = find(start, 0)
     assert first, f"{name}: no passage starts with {start!r} (its anchor moved or was reworded)"
+    if end is None:
+        return readme[first.start():]
     last = find(end, first.end())
     assert last, f"{name}: the passage {start!r} does not end with {end!r} (reworded?)"
     return readme[first.start():last.end()]

@@ -8,12 +8,15 @@ at the report's printed precision; numbers that are no output (a citation's year
 once, a benchmark's figure) are listed per passage with why.
 
 Commands: `compare kaplan chinchilla` and `compare ... --schedules` are the README test's; when
-that test ran them in this Python, their outputs are read back instead of running them again.
+that test ran them in this pytest process (the same xdist worker), their outputs are read back
+instead of running them again.
 `init-study --out DIR` prints init-study's stdout and writes the tables of the init report.
-Not run (too slow here): `compare --schedules --lambda profile` (~45 s; its sentence is
-allow-listed), `warmup-study` (~100 s; test_suite_shipped checks the warmup table against the
-shipped warmup_transitions.csv, and the result paragraph is checked against that table here),
-`suite precision` (needs the trained run folders: precision.csv is its shipped output).
+Not run (too slow here; 2-core VM at load ~7): `compare --schedules --lambda profile` (44 s wall,
+24 s CPU; its one sentence is allow-listed, and agreed when checked by hand), `warmup-study`
+(~100 s; test_suite_shipped checks the warmup table against the shipped warmup_transitions.csv,
+whose rows the paragraphs around the table are checked against here), `suite precision` (needs
+the trained run folders: precision.csv is its shipped output). Outside every passage: the
+report's headings, the warmup table (test_suite_shipped) and the `Commands:` line.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ class Passage:
     report: str  # a key of REPORTS
     name: str
     start: str  # the passage runs from this anchor ...
-    end: str  # ... to the end of the first occurrence of this after it
+    end: str | None  # ... to the end of the first occurrence of this after it (None: of the file)
     source: str  # a key of COMMANDS or of TABLES
     allowed: dict = field(default_factory=dict)  # phrase holding numbers that are no output -> why
     xfail: str = ""  # why the report disagrees with its source (reported to the lead)
@@ -58,6 +61,12 @@ class Passage:
 def table_text(frame: pd.DataFrame) -> str:
     """A table printed in full precision, one row a line (no thousands commas to misread)."""
     return frame.to_string(float_format=lambda v: repr(float(v)))
+
+
+def recipe_text() -> str:
+    """The training recipe and hardware recorded in provenance.json."""
+    prov = json.loads((MINI / "provenance.json").read_text())
+    return json.dumps(prov["recipe"]) + f"\ncpu_count {prov['hardware']['cpu_count']}"
 
 
 def contents_text() -> str:
@@ -198,11 +207,13 @@ def warmup_text() -> str:
                       f"warmup finals {warm[['loss_a', 'loss_b']].min().min()} to {warm[['loss_a', 'loss_b']].max().max()}"])
 
 
-TABLES = {"contents": contents_text, "evalset": evalset_text, "precision": precision_text, "wall time": wall_time_text,
+TABLES = {"recipe": recipe_text, "contents": contents_text, "evalset": evalset_text, "precision": precision_text, "wall time": wall_time_text,
           "runs": runs_text, "trajectories": trajectories_text, "warmup": warmup_text}
 
 MEASURED_ONCE = "measured once when the eval sets were designed; no shipped table holds it"
 PASSAGES = [
+    Passage("mini", "recipe", "Pythia recipe scaled down", "(`scalefit data build-corpus`).", "recipe", {
+        "rotary 25%": "the model's architecture (the trainer's GPT-NeoX config), not in a table"}),
     Passage("mini", "tables", "Tables: `runs.csv`", "wall times).", "contents"),
     Passage("mini", "one eval set", "Every loss in every table of this folder", "grid run's final.", "evalset", {
         "to 2e-5 for all": "the tolerance test_suite_shipped asserts, not a measured figure"}),
@@ -222,23 +233,23 @@ PASSAGES = [
                 "Hagele et al. 2024": "a citation's year",
                 "to 0.1x over the last 20% of each length, branched from it at 0.8 T": "the spec's WSD design"}),
     Passage("mini", "Kaplan and Chinchilla", "The default command fits the 20 grid runs",
-            "a = 0.81 [0.69, 0.89].", "compare", {
+            "## Why Kaplan and Chinchilla disagree", "compare", {
                 "1000 resamples": "the command's default, not printed by its text"}),
     Passage("mini", "--schedules", "The same Chinchilla form (total N) fitted to four sets",
-            "(1.42% at 0.999).", "schedules", {
+            "## Weight-statistic trajectories", "schedules", {
                 "checkpoints at 240/520/1120/2400": "the long runs' checkpoints that the set takes (the design)",
                 "Tissue et al. 2024": "a citation's year",
                 "0.1-0.2% Luo et al.": "the paper's figure",
                 "over 0.98-0.9995": "the profiled lambdas, the option's grid (printed as '9 values')",
                 "the schedule-corrected set (iv) gives a = 0.495 [0.299, 0.835], its points 0.47% from the "
                 "grid finals": "compare --schedules --lambda profile (~45 s here), not run"}),
-    Passage("mini", "trajectories", "Group rows (statistic of the pooled weights", "nu above 125).", "trajectories", {
+    Passage("mini", "trajectories", "Group rows (statistic of the pooled weights", "## Warmup variants", "trajectories", {
         "mini-2, -4 and -5": "model names (mini-4, mini-5) shortened, no numbers",
         "within 0.15 of 0, Student-t nu above 125":
             "bounds on the printed largest |excess kurtosis| (0.145) and smallest nu (125.5)"}),
-    Passage("mini", "warmup design", "mini-3, 1120 steps, warmup 3 / 11 / 45 / 112 steps",
-            "the largest slope change.", "contents", {"(slope, 95% CI)": "the interval's level"}),
-    Passage("mini", "warmup variants", "(steps listed for W = 3, 11, 45, 112;",
+    Passage("mini", "warmup design", "## Warmup variants", "the largest slope change.", "contents", {
+        "(issue 7)": "an issue number", "(slope, 95% CI)": "the interval's level"}),
+    Passage("mini", "warmup variants", "(steps listed for W",
             "differ by about one paired SE (`precision.csv`).", "warmup", {
                 "the WSD cooldown of mini-3 at 1120 steps": "the run's length (the spec)",
                 "200 bootstrap resamples per run": "the command's default",
@@ -254,10 +265,8 @@ PASSAGES = [
                 "in 44-45% of runs at rho 0.8-0.95 (4-6% now), and its intervals covered 59-67% at rho "
                 "0.5-0.95 (95-100% now": "bench/bench_transition_intervals.py",
                 "max |w| (0.64)": "the reading that did not survive (history)"}),
-    Passage("init", "what the data support", "### mini-3, with warmup (11 steps)", "## Thresholds", "init-study"),
-    Passage("init", "tables", "## Thresholds",
-            "| mini-4 | source | warmup | mlp_out | 0.00235 | 0.07557 | 0.03272 | 0 | leaves the Gaussian |",
-            "init-study tables"),
+    Passage("init", "what the data support", "## What the data support", "## Thresholds", "init-study"),
+    Passage("init", "tables", "## Thresholds", None, "init-study tables"),
 ]
 
 
