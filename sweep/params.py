@@ -66,7 +66,7 @@ def _stored_shapes(files, folder: Path | None) -> dict | None:
 
     from safetensors import safe_open
 
-    from scalefit.weightstats.measure import _module_names, _tied_copy, folder_config
+    from scalefit.weightstats.measure import folder_config, tied_copy_stored
 
     with ExitStack() as stack:
         try:
@@ -79,10 +79,8 @@ def _stored_shapes(files, folder: Path | None) -> dict | None:
             return None
         if shapes and folder is not None:  # a tied output embedding stored twice is one parameter
             config = folder_config(folder)
-            stored = _module_names(list(where), config.get("model_type"))  # name in memory -> in the file
-            tied = _tied_copy(list(stored), lambda name: where[stored[name]].get_tensor(stored[name]), config,
-                              folder, say=False)
-            shapes.pop(stored[tied] if tied else "", None)
+            tied = tied_copy_stored(where, lambda name: where[name].get_tensor(name), config, folder)
+            shapes.pop(tied or "", None)
     return shapes
 
 

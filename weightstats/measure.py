@@ -152,12 +152,14 @@ def _from_files(files: list[Path], config: dict, say: bool = True) -> _Source:
     return source
 
 
-def tied_copy_stored(folder) -> str | None:
-    """The name, as stored in the folder's files, of an output embedding that the config ties to
-    the input one and that holds the same values: transformers loads one parameter for both, so
-    weight statistics measure it once and parameter counts count it once. None where none is."""
-    folder = Path(folder)
-    return _from_files(safetensors_files(folder), folder_config(folder), say=False).left_out
+def tied_copy_stored(names, get_tensor, config: dict, where=None) -> str | None:
+    """The stored name, among ``names`` (tensor names as in the files; ``get_tensor(name)`` reads
+    one), of an output embedding that the config ties to the input one and that holds the same
+    values: transformers loads one parameter for both, so weight statistics measure it once and
+    parameter counts count it once. None where none is."""
+    stored = _module_names(list(names), config.get("model_type"))  # name in memory -> in the file
+    tied = _tied_copy(list(stored), lambda name: get_tensor(stored[name]), config, where, say=False)
+    return stored[tied] if tied else None
 
 
 def folder_config(folder: Path) -> dict:
