@@ -137,3 +137,27 @@ def test_a_tables_folder_of_another_recipe_is_refused_before_training(corpus, tm
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and f"its runs.csv holds {a.runs[0].run} trained with seed 7" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_a_stopped_suite_report_leaves_the_plots_as_they_were(tmp_path, monkeypatch, capfd):
+    """`suite report` drew its plots into DATA_DIR/plots one by one (tens of seconds on the
+    shipped suite, with no progress): a stop after the first left it redrawn from the new tables
+    beside plots of the old ones."""
+    from scalefit.trainer import report
+    from test_cli_audit3_trajectories import shipped_suite_folder
+
+    folder = shipped_suite_folder(tmp_path / "suite", table=lambda t: t[t["model"].isin(["mini-1", "mini-2"])])
+    (folder / "plots").mkdir()
+    for name in ("loss_vs_compute.png", "loss_vs_compute.svg", "loss_vs_tokens.png", "loss_vs_tokens.svg"):
+        (folder / "plots" / name).write_text("an earlier report's plot")
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "plot_loss_vs_tokens", stop)  # the second plot: the first is drawn
+    with pytest.raises(KeyboardInterrupt):
+        report.write_plots(folder, progress=True)
+    assert "suite report: " in capfd.readouterr().err
+    assert {p.name: p.read_bytes() for p in (folder / "plots").iterdir()} == dict.fromkeys(
+        ["loss_vs_compute.png", "loss_vs_compute.svg", "loss_vs_tokens.png", "loss_vs_tokens.svg"],
+        b"an earlier report's plot")

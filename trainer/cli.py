@@ -154,7 +154,8 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
         from scalefit.trainer.train import TrainingInterrupted
 
         table = Path(table_dir or out_dir) / "runs.csv"
-        runs = f"finished runs are in {table}" if table.is_file() else f"no run has finished yet (none in {table})"
+        runs = (f"finished runs are in {table}" if table.is_file() else
+                f"no run has finished yet (none in {table})")
         _interrupted(f"{exc.message()}; {runs}" if isinstance(exc, TrainingInterrupted) else
                      f"{runs}; re-run the same command to resume (each run from the last step it saved)")
     if as_json:
@@ -367,4 +368,4 @@ def report_cmd(data_dir):
     from the repository, whose plots it rewrites (copy the folder to plot it elsewhere)."""
     from scalefit.trainer.report import write_plots
 
-    click.echo(dumps(write_plots(data_dir), indent=1))
+    click.echo(dumps(write_plots(data_dir, progress=True), indent=1))  # the bar on stderr: stdout stays JSON

@@ -227,8 +227,11 @@ TRAJECTORY_PANELS = [("t_nu", "mlp_in"), ("excess_kurtosis", "mlp_in"), ("std", 
                      ("t_nu", "attn_out"), ("max_abs", "embed_in"), ("gennorm_beta", "mlp_out")]
 
 
-def write_plots(data_dir) -> dict:
-    """All plots into DATA_DIR/plots, and the checks."""
+def write_plots(data_dir, progress: bool = False) -> dict:
+    """All plots into DATA_DIR/plots, and the checks. The plots are drawn into a staging folder
+    and moved into DATA_DIR/plots together: a stop while they are drawn (tens of seconds)
+    leaves the folder's plots as they were, not some redrawn from new tables beside older ones.
+    `progress`: a bar on stderr counting the plots."""
     from scalefit.errors import InputError
     from scalefit.scaling.trajectories.table import require_columns
     from scalefit.schema import distinct_rows
@@ -252,17 +255,24 @@ def write_plots(data_dir) -> dict:
     evals = table[table["metric"].notna()]  # one value per checkpoint and measurement, not two averaged
     distinct_rows(evals, ("model", "step", "dataset", "metric"), str(data_dir / "checkpoints.parquet"),
                   "evaluation")
-    out = data_dir / "plots"
+    from tqdm import tqdm
+
+    from scalefit.atomic import staged_output
+
     # a part the suite has no runs or checkpoints of gets no plot (was: empty axes, and a legend warning)
-    paths = [plot_loss_vs_compute(runs, table, out, dataset)] if (runs["part"] == "grid").any() else []
+    plots = [lambda out: plot_loss_vs_compute(runs, table, out, dataset)] if (runs["part"] == "grid").any() else []
     parts = {p for p in ("long", "warmup") if (table["part"] == p).any()}
     if "long" in parts:
-        paths.append(plot_loss_vs_tokens(table, out, dataset))
+        plots.append(lambda out: plot_loss_vs_tokens(table, out, dataset))
     if "long" in parts and (stats["part"] == "long").any():
-        paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "long", "trajectories_long",
-                                       "Weight statistics of the long runs (group rows)"))
+        plots.append(lambda out: plot_trajectories(table, TRAJECTORY_PANELS, out, "long", "trajectories_long",
+                                                   "Weight statistics of the long runs (group rows)"))
     if "warmup" in parts and (stats["part"] == "warmup").any():
         sizes = ", ".join(sorted(table.loc[table["part"] == "warmup", "size"].dropna().unique()))
-        paths.append(plot_trajectories(table, TRAJECTORY_PANELS, out, "warmup", "trajectories_warmup",
-                                       f"{sizes} warmup variants"))
+        plots.append(lambda out: plot_trajectories(table, TRAJECTORY_PANELS, out, "warmup", "trajectories_warmup",
+                                                   f"{sizes} warmup variants"))
+    with staged_output(data_dir / "plots") as staging:
+        names = [plot(staging).name for plot in tqdm(plots, desc="suite report", unit="plot", leave=False,
+                                                      disable=not progress)]
+    paths = [data_dir / "plots" / name for name in names]
     return {"plots": [str(p) for p in paths], "checks": suite_checks(runs, table, dataset)}
