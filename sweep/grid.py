@@ -108,13 +108,23 @@ def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard:
     grid += [local_checkpoint(p) for p in local]
     if not grid:
         raise InputError("nothing to measure: give --suite (with --models/--steps) or --checkpoint PATH")
-    keys = [g.key for g in grid]
-    if len(set(keys)) != len(keys):
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise InputError(f"two checkpoints have the same model and step ({dup}): rename a folder")
+    _one_folder_each(grid)
     mine = shard_grid(grid, part)
     if not mine:  # more shards than checkpoints: a SLURM array sized for another grid, say
         warn(f"--shard {part[0]}/{part[1]}: the grid has {len(grid)} checkpoint{'s' * (len(grid) != 1)}, "
              f"so shard {part[0]} holds none and nothing is measured (shards 0 to {len(grid) - 1} of "
              f"{part[1]} hold one each)")
     return spec, mine, part
+
+
+def _one_folder_each(grid) -> None:
+    """Refuse two checkpoints whose results would share a folder (CheckpointInfo.key): two
+    --checkpoint folders of one name and step, or models such as 'org/m' and 'org__m' (a model's
+    '/' is stored as '__'); their parts would resume or overwrite each other."""
+    seen = {}
+    for info in grid:
+        other = seen.setdefault(info.key, info)
+        if other is not info:
+            raise InputError(f"two checkpoints would share the result folder {info.key}: {other.model} step "
+                             f"{other.step} ({other.location}) and {info.model} step {info.step} "
+                             f"({info.location}); rename one (a model's '/' is stored as '__')")

@@ -129,3 +129,18 @@ def test_suite_spec_values_are_checked_when_it_loads(tmp_path, old, new, message
 def load_suite_text(path, text):
     path.write_text(text)
     return load_suite(path)
+
+
+def test_two_models_that_would_share_a_result_folder_are_refused(tmp_path):
+    """A model's results live under its name with '/' stored as '__': 'org/m' and 'org__m' wrote
+    into one folder, each resuming (or overwriting) the other's parts. Refused before the sweep."""
+    from test_cli_audit import one_line_error
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "x"\ntokens_per_step = 8\nsteps = [1]\n[source]\nhub = "a/{model}"\n'
+                    '[[members]]\nname = "org/m"\n\n[[members]]\nname = "org__m"\n')
+    one_line_error(["eval", "--suite", str(spec), "--models", "org/m,org__m", "--steps", "1",
+                    "--out", str(tmp_path / "out")],
+                   "two checkpoints would share the result folder org__m/step0000001: org/m step 1 "
+                   "(a/org/m@step1) and org__m step 1 (a/org__m@step1); rename one")
+    assert not (tmp_path / "out").exists()
