@@ -8,8 +8,8 @@ at the report's printed precision; numbers that are no output (a citation's year
 once, a benchmark's figure) are listed per passage with why.
 
 Commands: `compare kaplan chinchilla` and `compare ... --schedules` are the README test's; when
-that test ran them in this pytest process (the same xdist worker), their outputs are read back
-instead of running them again.
+that test ran them earlier in this pytest session (on this xdist worker or another), their
+outputs are read back instead of running them again.
 `init-study --out DIR` prints init-study's stdout and writes the tables of the init report.
 Not run (too slow here; 2-core VM at load ~7): `compare --schedules --lambda profile` (44 s wall,
 24 s CPU; its one sentence is allow-listed, and agreed when checked by hand), `warmup-study`
@@ -271,10 +271,17 @@ PASSAGES = [
 
 
 def read_back_readme_outputs(base: Path) -> dict:
-    """The stdout of the README test's commands, where test_readme_numbers' fixture ran them in this
-    pytest process (its outputs.json under the session's temporary folder); {} otherwise."""
-    for found in sorted(base.glob("readme-numbers*/outputs.json")):
-        results = json.loads(found.read_text())
+    """The stdout of the README test's commands where test_readme_numbers' fixture has run them in
+    this pytest session (its outputs.json under the session's temporary folder, or under a sibling
+    xdist worker's); {} otherwise. A file another worker is still writing is passed over."""
+    folders = [base]
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' folders share the session's folder
+        folders += sorted(p for p in base.parent.iterdir() if p.is_dir() and p != base)
+    for found in (f for folder in folders for f in sorted(folder.glob("readme-numbers*/outputs.json"))):
+        try:
+            results = json.loads(found.read_text())
+        except (OSError, ValueError):
+            continue
         return {name: results[name]["stdout"] for name in SHARED
                 if name in results and results[name]["exit_code"] == 0}
     return {}
