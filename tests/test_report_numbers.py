@@ -207,8 +207,9 @@ def warmup_text() -> str:
                       f"warmup finals {warm[['loss_a', 'loss_b']].min().min()} to {warm[['loss_a', 'loss_b']].max().max()}"])
 
 
-TABLES = {"recipe": recipe_text, "contents": contents_text, "evalset": evalset_text, "precision": precision_text, "wall time": wall_time_text,
-          "runs": runs_text, "trajectories": trajectories_text, "warmup": warmup_text}
+TABLES = {"recipe": recipe_text, "contents": contents_text, "evalset": evalset_text,
+          "precision": precision_text, "wall time": wall_time_text, "runs": runs_text,
+          "trajectories": trajectories_text, "warmup": warmup_text}
 
 MEASURED_ONCE = "measured once when the eval sets were designed; no shipped table holds it"
 PASSAGES = [
