@@ -1,5 +1,5 @@
 """`scalefit trajectory`'s intervals of E and p near their bounds: profile intervals, not Wald
-intervals cut at the bounds (which held a true E of 0.05 in 77% of runs,
+intervals cut at the bounds (which held a true E of 0.05 in 70-80% of synthetic runs,
 bench/bench_trajectory_bounds.py)."""
 from __future__ import annotations
 
