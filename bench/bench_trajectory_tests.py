@@ -228,18 +228,25 @@ def cpu_seconds(func, repeat=3):
     return best, out
 
 
-def cost(rho=0.8, n_runs=16, seed=8, repeat=3):
-    """CPU seconds on n_runs x 153 checkpoints (Pythia's layout), one curve: collapse_report and
-    its bootstrap (collapse_bootstrap_p_value, COLLAPSE_SIMS null sets), partial_correlation, and
-    the N x N forms as the peer beside the run-by-run traces scalefit computes, at one rho: the
-    collapse F-test's p with the pooled fit's sandwich intervals, and the partial correlation's
-    effective points. Prints a table with the ratios and checks that both forms agree."""
+def pythia_layout_runs(rho=0.8, n_runs=16, seed=8) -> list[pd.DataFrame]:
+    """n_runs runs x 153 checkpoints (Pythia's layout) on one stat-vs-loss curve, AR(1) noise in
+    both the loss and the statistic: the data the cost benchmarks time."""
     rng = np.random.default_rng(seed)
     rows = []
     for m in range(n_runs):
         loss = 3.0 + 3.0 * PYTHIA_STEPS ** -0.3 + ar1.stationary_series(rho, (len(PYTHIA_STEPS), 1), rng, 0.01)[:, 0]
         value = 0.5 + 0.8 * (loss - 2.5) ** 0.7 + ar1.stationary_series(rho, (len(PYTHIA_STEPS), 1), rng, 0.01)[:, 0]
         rows.append(pd.DataFrame({"model": f"m{m:02d}", "step": PYTHIA_STEPS, "loss": loss, "value": value}))
+    return rows
+
+
+def cost(rho=0.8, n_runs=16, seed=8, repeat=3):
+    """CPU seconds on n_runs x 153 checkpoints (Pythia's layout), one curve: collapse_report and
+    its bootstrap (collapse_bootstrap_p_value, COLLAPSE_SIMS null sets), partial_correlation, and
+    the N x N forms as the peer beside the run-by-run traces scalefit computes, at one rho: the
+    collapse F-test's p with the pooled fit's sandwich intervals, and the partial correlation's
+    effective points. Prints a table with the ratios and checks that both forms agree."""
+    rows = pythia_layout_runs(rho, n_runs, seed)
     joined = pd.concat(rows, ignore_index=True)
     report_s, report = cpu_seconds(lambda: tj.collapse_report(joined), repeat)
     corr_s, corr = cpu_seconds(lambda: tj.partial_correlation(joined), repeat)
