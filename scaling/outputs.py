@@ -168,3 +168,21 @@ def files_section(files: dict, laws=(), meanings=None, **units) -> list[str]:
                 said += ", with its 95% interval (the bootstrap's)"
             lines.append(f"  - {', '.join(f'`{c}`' for c in shown)}: {said}")
     return lines
+
+
+def write_report_folder(out_dir, write, stopped: str | None = None) -> str:
+    """Write a command's report folder: ``write(staging)`` through atomic.staged_output, so the
+    files appear in ``out_dir`` together or not at all (a stop while they are written left new
+    tables beside an earlier report.md). After an interrupted analysis (``stopped``: the line that
+    says so) a folder that already holds a report (report.md) is left as it was: a partial report
+    never replaces one. Returns the end of the interrupted line ('; written to OUT', or that the
+    earlier report was kept); '' without ``out_dir``."""
+    from scalefit.atomic import staged_output
+
+    if not out_dir:
+        return ""
+    if stopped and (Path(out_dir) / "report.md").exists():
+        return f"; {out_dir} holds the report of an earlier run, left as it was"
+    with staged_output(out_dir) as staging:
+        write(staging)
+    return f"; written to {out_dir}"

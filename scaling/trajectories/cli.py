@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from scalefit.data import MINI_CHECKPOINTS, data_path
-from scalefit.atomic import staged_output
 from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, POSITIVE_INT,
                               analysis_options, one_setting_per_folder, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
@@ -17,8 +16,9 @@ from scalefit.schema import checkpoints_text
 from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
                                                      INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS,
                                                      interval_level)
-from scalefit.signals import Interrupted, interrupted_status
+from scalefit.signals import exit_interrupted, keeping_finished
 from scalefit.scaling.flags import command_words
+from scalefit.scaling.outputs import write_report_folder
 from scalefit.scaling.trajectories.table import left_out_lines
 from scalefit.tables import read_table, read_table_or_shipped, write_table
 
@@ -103,20 +103,20 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, models=models,
                            losses=losses, source=source, losses_source=losses_path)
     _echo_notes(traj)
-    study, stopped = _keeping_finished(lambda: transition_study(  # no regression if stopped
+    study, stopped = keeping_finished(lambda: transition_study(  # no regression if stopped
         traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
         max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
         seed=seed, progress=True, interval_method=interval_method))
     label = stat_label(stat, group, tensor, layer)
-    if out_dir:
-        with staged_output(out_dir) as out:  # the folder never holds half of two runs
-            _write_transition_report(out, label, traj, study)
+    written = write_report_folder(
+        out_dir, lambda out: _write_transition_report(out, label, traj, study, stopped), stopped)
     if as_json:
         click.echo(dumps({"stat": label, "data": source, **study.to_dict(),
                           **({"interrupted": stopped} if stopped else {})}))
     else:
         _print_transitions(label, study, _constant_runs(traj))
-    _exit_if_interrupted(stopped, out_dir)
+    if stopped:
+        exit_interrupted(stopped + written)
 
 
 WIDENED_MARK = "*"  # after a breakpoint interval the bootstrap did not centre on its estimate
@@ -206,7 +206,9 @@ def _spans_run(tr) -> bool:
     return bool(tr["weak_kink"]) and tr["ci95_run_share"] >= MOST_OF_RUN
 
 
-def _write_transition_report(out_dir, label, traj, study):
+def _write_transition_report(out_dir, label, traj, study, stopped: str | None = None):
+    """report.md, the tables and the figures of a transition study; ``stopped`` (the line of an
+    interrupted run) heads the report, which then holds only the runs finished."""
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
     from scalefit.scaling.outputs import files_section
     from scalefit.scaling.trajectories.transitions import (COLUMN_MEANINGS, RUN_MEANINGS, WEAK_WIDE_NOTE,
@@ -219,6 +221,7 @@ def _write_transition_report(out_dir, label, traj, study):
     write_table(traj, out / "trajectory.csv")
     save_figure(plot_transitions(traj, found, label), out, "transitions")
     lines = [f"# Transitions in {label}", "",
+             *([f"**{stopped[0].upper()}{stopped[1:]}.**", ""] if stopped else []),
              "Change points against log10(step): continuous piecewise-linear fits, the number "
              "chosen by BIC and kept only when it beats a smooth polynomial of the same size. "
              "The errors of consecutive checkpoints are taken as AR(1), each fit with its own "
@@ -317,52 +320,38 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
 
     df, source = _load(data_path)
     chosen = [panel(p) for p in panels] or PANELS
-    study, stopped = _keeping_finished(lambda: warmup_study(
+    study, stopped = keeping_finished(lambda: warmup_study(
         df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source, jobs=jobs))
     _echo_notes(study)
     dashes = dash_notes(study)
     table = "\n".join([markdown(study), *(["", *dashes] if dashes else [])])
-    if out_dir:
+
+    def write(out):  # the table, the figure and report.md
         from scalefit.scaling.trajectories.plots import plot_warmup_study
-        with staged_output(out_dir) as out:  # the folder never holds half of two runs
-            write_table(study, out / "warmup_transitions.csv")
-            save_figure(plot_warmup_study(study), out, "warmup_study")
-            write_text(out, "report.md", "\n".join([
-                "# Transitions against warmup", "",
-                f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
-                + ("warmup variants (each run weighted by its transition's interval: Hartung-Knapp, "
-                   "t on runs - 2 df)" if n_bootstrap else "warmup variants (ordinary least squares, "
-                   "t on runs - 2 df: --bootstrap 0 gives the transitions no interval to weight by)")
-                + f"; bold: follows warmup; (n weak): n of those runs' transitions "
-                f"change slope by under {WEAK_KINK_T:g} standard errors and may be noise. "
-                f"{n_bootstrap} bootstrap resamples per run"
-                + (f"; each transition's interval is their central {interval_level(INTERVAL_METHOD):g}%, "
-                   "a level calibrated on synthetic runs." if n_bootstrap else "."),
-                "", *([f"**{stopped[0].upper()}{stopped[1:]}.**", ""] if stopped else []),
-                *left_out_lines(study.attrs.get("notes", [])),
-                "![slopes](warmup_study.png)", "", table, ""]))
+        write_table(study, out / "warmup_transitions.csv")
+        save_figure(plot_warmup_study(study), out, "warmup_study")
+        write_text(out, "report.md", "\n".join([
+            "# Transitions against warmup", "",
+            f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
+            + ("warmup variants (each run weighted by its transition's interval: Hartung-Knapp, "
+               "t on runs - 2 df)" if n_bootstrap else "warmup variants (ordinary least squares, "
+               "t on runs - 2 df: --bootstrap 0 gives the transitions no interval to weight by)")
+            + f"; bold: follows warmup; (n weak): n of those runs' transitions "
+            f"change slope by under {WEAK_KINK_T:g} standard errors and may be noise. "
+            f"{n_bootstrap} bootstrap resamples per run"
+            + (f"; each transition's interval is their central {interval_level(INTERVAL_METHOD):g}%, "
+               "a level calibrated on synthetic runs." if n_bootstrap else "."),
+            "", *([f"**{stopped[0].upper()}{stopped[1:]}.**", ""] if stopped else []),
+            *left_out_lines(study.attrs.get("notes", [])),
+            "![slopes](warmup_study.png)", "", table, ""]))
+
+    written = write_report_folder(out_dir, write, stopped)
     if as_json:
         click.echo(dumps({"data": source, "rows": study.to_dict("records"),
                           "notes": list(dict.fromkeys([*study.attrs.get("notes", []), *dashes])),
                           **({"interrupted": stopped} if stopped else {})}))
     else:
         click.echo(table)
-    _exit_if_interrupted(stopped, out_dir)
-
-
-def _keeping_finished(analysis):
-    """(analysis(), None); after Ctrl-C (or SIGTERM) that came once some work was finished, (that
-    work, the line saying so), for the command to print and write before _exit_if_interrupted."""
-    try:
-        return analysis(), None
-    except Interrupted as exc:
-        if not exc.done:
-            raise
-        return exc.partial, exc.message()
-
-
-def _exit_if_interrupted(stopped: str | None, out_dir) -> None:
-    """After an interrupted analysis printed and wrote what it finished: say so, exit 130 (143)."""
     if stopped:
-        click.echo(stopped + (f"; written to {out_dir}" if out_dir else ""), err=True)
-        click.get_current_context().exit(interrupted_status())
+        exit_interrupted(stopped + written)
+
