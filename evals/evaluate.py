@@ -9,6 +9,7 @@ including an interrupted one.
 """
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +25,8 @@ from scalefit.options import (nonnegative_int, output_folder, positive_int, spli
 from scalefit.evals.evalset import SE_COLUMNS
 from scalefit.evals.loss import CROSS_ENTROPY_RECORD, check_cross_entropy, resolved_cross_entropy
 from scalefit.evals.measures import parse_dataset
-from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file
+from scalefit.evals.tokens import (content_digest, folder_files_digest, is_token_file, iter_documents,
+                                   named_files, open_token_file)
 from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
 from scalefit.sweep.engine import ON_DUPLICATE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
@@ -264,10 +266,10 @@ def tokenizer_identities(grid) -> dict[str, str]:
         return digests[folder]
 
     for info in grid:
-        folder = Path(info.path) if info.path else None
-        if folder is not None and any((folder / name).is_file() for name in TOKENIZER_FILES):
-            identity, where = digest(folder), f"step {info.step}"
-        elif folder is not None and info.tokenizer_source:  # the loader falls back to the suite's
+        names = tokenizer_files(info.path) if info.path else []
+        if names:  # one listing of the folder: which tokenizer files it holds, then their digest
+            identity, where = folder_files_digest(info.path, names), f"step {info.step}"
+        elif info.path and info.tokenizer_source:  # the loader falls back to the suite's
             source = Path(info.tokenizer_source)
             identity = digest(source) if source.is_dir() else info.tokenizer_source
             where = f"step {info.step} (the suite's tokenizer)"
@@ -278,6 +280,16 @@ def tokenizer_identities(grid) -> dict[str, str]:
             raise InputError(f"{info.model}: the tokenizer of {where} differs from that of {first[1]} ({identity} "
                              f"and {first[0]}); one sweep measures a model with one tokenizer: measure them apart")
     return {model: identity for model, (identity, _) in found.items()}
+
+
+def tokenizer_files(folder) -> list[str]:
+    """The names of the tokenizer files a checkpoint's folder holds (none where there is no such folder)."""
+    try:
+        return named_files(folder, TOKENIZER_FILES)
+    except OSError as exc:  # as pathlib's is_file says of each: no folder there holds none
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return []
+        raise
 
 
 def suite_facts(suite, model: str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,20 +53,61 @@ def content_digest(path, names=None) -> str:
     the files called `names` where given): what a sweep folder records, so that results of a
     changed dataset (or tokenizer) never join older ones."""
     path = Path(path)
-    digest = hashlib.blake2b(digest_size=12)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    if names is not None and path.is_dir():
-        files = [p for p in files if p.parent == path and p.name in names]
+    if path.is_dir() and names is not None:
+        return folder_files_digest(path, named_files(path, names))
+    if path.is_dir():
+        return files_digest([(str(f.relative_to(path)), f) for f in sorted(p for p in path.rglob("*") if p.is_file())])
     sidecar = path.with_name(path.name + ".json")  # a token file's dtype and counts
-    files += [sidecar] if not path.is_dir() and sidecar.is_file() else []
-    for f in files:
-        if path.is_dir():
-            digest.update(str(f.relative_to(path)).encode() + b"\0")
+    return files_digest([(None, path)] + ([(None, sidecar)] if sidecar.is_file() else []))
+
+
+def folder_files_digest(folder, names) -> str:
+    """content_digest(folder, names) of the files `names` (sorted, as named_files lists them) of
+    `folder`, for a caller that has listed them already."""
+    return files_digest([(name, os.path.join(folder, name)) for name in names])
+
+
+def files_digest(files) -> str:
+    """The digest of (name or None, path) pairs in order: each file's name (where given) and bytes.
+    A file set hashed before in this process and unchanged since (`file_identity`) is not read again."""
+    started = time.time_ns()
+    key = tuple((name, file_identity(f)) for name, f in files)
+    if key in _DIGESTS:
+        return _DIGESTS[key]
+    digest = hashlib.blake2b(digest_size=12)
+    for name, f in files:
+        if name is not None:
+            digest.update(name.encode() + b"\0")
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
         digest.update(b"\0")
-    return f"blake2b:{digest.hexdigest()}"
+    value = f"blake2b:{digest.hexdigest()}"
+    if all(max(identity[3:]) < started - RECENT_NS for _, identity in key):
+        _DIGESTS[key] = value
+    return value
+
+
+# A file set's identity (name in its folder, device, inode, size, modification and change times
+# of each file) -> its digest. A file is only kept once its last change is RECENT_NS older than the
+# moment it was looked at: a file rewritten in place within one tick of the file system's clock,
+# at the same size, would keep its times (kernels stamp files from a coarse clock).
+_DIGESTS: dict[tuple, str] = {}
+RECENT_NS = 2 * 10 ** 9
+
+
+def file_identity(path) -> tuple[int, int, int, int, int]:
+    """(device, inode, size, mtime_ns, ctime_ns) of a file (a link's target): any write changes
+    one of them, and a file replaced by another has another inode."""
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+def named_files(folder, names) -> list[str]:
+    """The names of the files directly in `folder` called one of `names`, sorted: one listing of
+    the folder, not a walk of all it holds (a checkpoint's folder holds its weights too)."""
+    with os.scandir(folder) as entries:
+        return sorted(entry.name for entry in entries if entry.name in names and entry.is_file())
 
 
 def jsonl_objects(lines, path):
