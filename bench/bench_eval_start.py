@@ -1,0 +1,205 @@
+"""`scalefit eval` start-up on a Pythia-sized local suite, this checkout against an earlier commit's
+code: the start of a new sweep, and the resume of a finished one.
+
+The suite is synthetic (built once, in a temporary folder): 16 models x 154 steps (Pythia's steps),
+each checkpoint its own folder (`{model}/step{N}/`) holding a copy of the tiny suite's tokenizer and
+configuration files (tests/tinysuite.py; with --tokenizer-mb, tokenizer.json padded with trailing
+whitespace to that size: Pythia's is 2.1 MB) and a link to its weights. Two timings of
+`scalefit.evals.evaluate.evaluate` (what `scalefit eval --suite SPEC --dataset val=... --device cpu`
+runs), each in a fresh Python, the peer's and this checkout's alternately, best of --repeats:
+
+- start: into an empty folder, until the first checkpoint would load (load_checkpoint stopped);
+- resume: on a finished folder (every checkpoint's `loss:val` result with se, and its fingerprint),
+  until the tables would be rebuilt (the sweep engine's `_rebuild` stopped; bench_sweep_start.py
+  times that rebuild), with the plan (checkpoints skipped, measured).
+
+Each run also times `tokenizer_identities` (hashing each checkpoint's tokenizer files) and says
+whether both record the same options (measurements.json: the tokenizer digests among them).
+
+The peer is that commit's own code (default 1975a98): `git worktree add --detach` checks it out into
+a temporary folder, and the run points the editable install's package map there (as
+bench_sweep_start.py does). Same interpreter and libraries. The worktree is removed at the end.
+
+    OMP_NUM_THREADS=1 python bench/bench_eval_start.py            # ~2 minutes on 2 cores
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = "1975a98"
+MODELS = [f"m{i:02d}" for i in range(16)]
+STEPS = [0] + [2 ** i for i in range(10)] + list(range(1000, 143001, 1000))
+COPIED = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
+
+# One timed evaluate() in a fresh Python from the checkout sys.argv[2] (the package map pointed
+# there), on the suite sys.argv[3] into the folder sys.argv[4], stopped where sys.argv[5] says
+# (load: before the first checkpoint loads; rebuild: before the tables are rebuilt); one JSON line.
+RUN = """
+import json, sys, time
+root, code, suite, out, stop_at = sys.argv[1:6]
+started = time.perf_counter()
+finder = next(m for name, m in sys.modules.items() if name.startswith("__editable___scalefit"))
+finder.MAPPING.update({k: v.replace(root, code, 1) for k, v in finder.MAPPING.items() if k != "scalefit.data"})
+from scalefit.evals import evaluate as ev
+from scalefit.sweep import engine
+import torch
+assert ev.__file__.startswith(code), ev.__file__
+imports = time.perf_counter() - started
+
+class Stop(BaseException):
+    pass
+
+plan = {}
+def stop_load(*args, **kwargs):
+    raise Stop
+def stop_rebuild(out_dir, tables, summary, *rest):
+    plan.update(skipped=len(summary.skipped), measured=len(summary.measured))
+    raise Stop
+identities = ev.tokenizer_identities
+tokenizers = {}
+def timed_identities(grid):
+    start, cpu = time.perf_counter(), time.process_time()
+    found = identities(grid)
+    tokenizers.update(seconds=time.perf_counter() - start, cpu=time.process_time() - cpu, n=len(grid))
+    return found
+ev.tokenizer_identities = timed_identities
+if stop_at == "load":
+    ev.load_checkpoint = stop_load
+else:
+    engine._rebuild = stop_rebuild
+opts = ev.EvalOptions(suite=suite, out_dir=out, datasets=["val=" + str(__import__("pathlib").Path(suite).parent /
+                      "data" / "val.txt")], device="cpu", progress=False)
+start, cpu = time.perf_counter(), time.process_time()
+try:
+    ev.evaluate(opts)
+except Stop:
+    pass
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+recorded = open(out + "/measurements.json").read()
+print(json.dumps({"seconds": seconds, "cpu": cpu, "imports": imports, "tokenizers": tokenizers["seconds"],
+                  "tokenizers_cpu": tokenizers["cpu"], "plan": plan, "recorded": recorded}))
+"""
+
+
+def build_suite(root: Path, tokenizer_mb: float | None) -> Path:
+    """The 2,464 checkpoint folders of the synthetic suite, its data and its spec; the spec's path."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tinysuite import cached_tiny_suite
+
+    tiny = cached_tiny_suite().parent
+    source = tiny / "tiny-a" / "step8"
+    tokenizer = (source / "tokenizer.json").read_bytes()
+    if tokenizer_mb:  # trailing whitespace keeps it the same JSON
+        tokenizer += b" " * max(0, int(tokenizer_mb * 1e6) - len(tokenizer))
+    for model in MODELS:
+        for step in STEPS:
+            folder = root / model / f"step{step}"
+            folder.mkdir(parents=True)
+            for name in COPIED:
+                shutil.copyfile(source / name, folder / name)
+            (folder / "tokenizer.json").write_bytes(tokenizer)
+            (folder / "model.safetensors").symlink_to(source / "model.safetensors")
+    shutil.copytree(tiny / "data", root / "data")
+    members = "\n".join(f'[[members]]\nname = "{m}"\nparams = 45536\nparams_nonembed = 12768\nlr_peak = 0.003\n'
+                        for m in MODELS)
+    spec = root / "suite.toml"
+    spec.write_text(f'name = "pythia-sized"\ntokens_per_step = 512\ncontext_length = 64\nsteps = {STEPS}\n\n'
+                    '[source]\nlocal = "."\n\n[schedule]\nwarmup_steps = 1430\ndecay_steps = 143000\n'
+                    'final_ratio = 0.1\n\n' + members)
+    return spec
+
+
+def finish_folder(spec: Path, out: Path) -> int:
+    """A sweep folder of the suite with every checkpoint measured (a `loss:val` result with se and a
+    fingerprint each, as `scalefit eval` writes them); the number of checkpoints."""
+    import numpy as np
+    import pandas as pd
+
+    from scalefit.evals.evaluate import EvalOptions, plan
+    from scalefit.sweep.engine import check_options
+    from scalefit.sweep.parts import fingerprint_path, part_path
+
+    _, grid, measurements, *_ = plan(EvalOptions(suite=str(spec), out_dir=str(out), device="cpu",
+                                                 datasets=[f"val={spec.parent / 'data' / 'val.txt'}"]))
+    check_options(measurements, out)
+    rng = np.random.default_rng(0)
+    for n, info in enumerate(grid):
+        keys = {k: getattr(info, k) for k in ("model", "step", "tokens", "lr", "params", "params_nonembed")}
+        path = part_path(out, info, measurements[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{**keys, "dataset": "val", "task": None, "is_train": False, "n_tokens": 5629, "n_docs": 1,
+                       "se_by": "documents", "context": 64, "stride": 64, "metric": metric,
+                       "value": float(rng.uniform(2, 4)), "se": float(rng.uniform(0.001, 0.01))}
+                      for metric in ("loss", "bpb")]).to_parquet(path, index=False)
+        path = fingerprint_path(out, info)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{**keys, "fingerprint": f"{n:032x}", "hash": "blake2b-128/tensors", "n_tensors": 16,
+                       "n_bytes": 182144, "sample": ""}]).to_parquet(path, index=False)
+    return len(grid)
+
+
+def timed(code: str, spec: Path, out: Path, stop_at: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", RUN, str(ROOT), code, str(spec), str(out), stop_at], cwd=ROOT,
+                          check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--peer", default=PEER, help=f"the commit to compare with (default {PEER})")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each, alternately (best is shown)")
+    parser.add_argument("--tokenizer-mb", type=float, help="pad each tokenizer.json to this size (Pythia's: 2.1)")
+    args = parser.parse_args()
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
+    runs = {(code, case): [] for code in ("peer", "new") for case in ("start", "resume")}
+    with tempfile.TemporaryDirectory() as folder:
+        spec = build_suite(Path(folder) / "suite", args.tokenizer_mb)
+        n = finish_folder(spec, Path(folder) / "done")
+        old = str(Path(folder) / "peer")
+        subprocess.run(["git", "worktree", "add", "--detach", old, args.peer], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for i in range(args.repeats):
+                for code, checkout in (("peer", old), ("new", str(ROOT))):
+                    runs[code, "start"].append(timed(checkout, spec, Path(folder) / f"new-{code}-{i}", "load"))
+                    runs[code, "resume"].append(timed(checkout, spec, Path(folder) / "done", "rebuild"))
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", old], cwd=ROOT, check=True)
+    size = args.tokenizer_mb
+    print(f"{len(MODELS)} models x {len(STEPS)} steps = {n} checkpoint folders, tokenizer.json "
+          f"{f'{size:.1f} MB' if size else 'of the tiny suite (22 kB)'} each; best of {args.repeats}, "
+          "wall / CPU seconds")
+    print(f"{'':16s} {'case':7s} {'evaluate()':>13s} {'old/new':>13s} {'tokenizers':>13s} {'old/new':>13s} "
+          f"{'imports':>8s} {'same':>5s}")
+    for case in ("start", "resume"):
+        best = {code: {m: min(r[m] for r in runs[code, case]) for m in ("seconds", "cpu", "tokenizers",
+                                                                          "tokenizers_cpu", "imports")}
+                for code in ("peer", "new")}
+        recorded = {code: {r["recorded"] for r in runs[code, case]} for code in ("peer", "new")}
+        plans = {code: {json.dumps(r["plan"]) for r in runs[code, case]} for code in ("peer", "new")}
+        same = recorded["peer"] == recorded["new"] and len(recorded["new"]) == 1 and plans["peer"] == plans["new"]
+        for code, label in (("peer", f"peer {args.peer}"), ("new", "this checkout")):
+            b, p = best[code], best["peer"]
+            ratio = (f"{p['seconds'] / b['seconds']:.2f}x/{p['cpu'] / b['cpu']:.2f}x",
+                     f"{p['tokenizers'] / b['tokenizers']:.2f}x/{p['tokenizers_cpu'] / b['tokenizers_cpu']:.2f}x")
+            print(f"{label:16s} {case:7s} {b['seconds']:6.2f}/{b['cpu']:6.2f} {ratio[0] if code == 'new' else '':>13s} "
+                  f"{b['tokenizers']:6.2f}/{b['tokenizers_cpu']:6.2f} {ratio[1] if code == 'new' else '':>13s} "
+                  f"{b['imports']:8.2f} {('yes' if same else 'NO') if code == 'new' else '':>5s}")
+        if case == "resume":
+            print(f"the resume's plan (skipped, measured): {sorted(plans['new'])}")
+    print("same: both record the same options (measurements.json, the tokenizer digests among them) and, "
+          "resuming, plan the same")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
