@@ -170,6 +170,19 @@ def files_section(files: dict, laws=(), meanings=None, **units) -> list[str]:
     return lines
 
 
+def staged(writer):
+    """A report writer ``writer(out_dir, ...)`` made to write into a staging folder whose files
+    move into ``out_dir`` together (atomic.staged_output): a stop while they are written (seconds
+    of plotting) left this run's tables beside an earlier run's report.md and plots."""
+    @functools.wraps(writer)
+    def write(out_dir, *args, **kwargs):
+        from scalefit.atomic import staged_output
+
+        with staged_output(out_dir) as staging:
+            return writer(staging, *args, **kwargs)
+    return write
+
+
 def write_report_folder(out_dir, write, stopped: str | None = None) -> str:
     """Write a command's report folder: ``write(staging)`` through atomic.staged_output, so the
     files appear in ``out_dir`` together or not at all (a stop while they are written left new

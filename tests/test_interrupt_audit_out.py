@@ -113,3 +113,124 @@ def test_an_interrupted_warmup_study_rerun_leaves_a_complete_report_as_it_was(ta
     assert result.exit_code == 130, result.output
     assert result.stderr.strip().endswith(f"{out} {LEFT}"), result.stderr
     assert _files(out) == before
+
+
+# ---- report writers: the files move in together ----------------------------------------------
+
+EARLIER = b"an earlier run's file\n"
+
+
+def _stop_in_plots(monkeypatch) -> None:
+    """Every save_figure raises KeyboardInterrupt, as Ctrl-C while a plot is drawn would."""
+    import scalefit.report
+    import scalefit.scaling.laws.report
+    import scalefit.scaling.relations.report
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    for module in (scalefit.report, scalefit.scaling.laws.report, scalefit.scaling.relations.report):
+        monkeypatch.setattr(module, "save_figure", stop)
+
+
+def _stub_schedule_gap(monkeypatch) -> None:
+    """compare --schedules' analysis (14 s on the shipped suite) as a stand-in with one row: what
+    is checked here is only how its files are written."""
+    import matplotlib.pyplot as plt
+
+    from scalefit.scaling.laws import schedule_gap, schedule_gap_report, schedule_plots
+
+    class Gap:
+        def to_dict(self):
+            return {"gap": 1.0}
+
+        def table(self):
+            return pd.DataFrame({"law": ["kaplan"], "gap": [1.0]})
+
+    monkeypatch.setattr(schedule_gap, "schedule_gap", lambda *a, **k: Gap())
+    monkeypatch.setattr(schedule_gap_report, "gap_text", lambda gap: "the gap")
+    monkeypatch.setattr(schedule_plots, "plot_schedule_gap", lambda gap: plt.subplots()[0])
+
+
+WRITERS = {  # name: the command's arguments ({runs}: a synthetic run table), a stand-in to apply
+    "compare": (["compare", "kaplan", "chinchilla", "--data", "{runs}", "--bootstrap", "0"], None),
+    "fit": (["fit", "chinchilla", "--data", "{runs}", "--bootstrap", "0"], None),
+    "reconcile": (["reconcile", "--data", "{runs}", "--by", "part", "--law", "chinchilla",
+                   "--bootstrap", "0"], None),
+    "predict downstream": (["predict", "downstream", "--holdout", "2", "--bootstrap", "0"], None),
+    "fit schedule-law": (["fit", "schedule-law", "--law", "momentum", "--model", "mini-3",
+                          "--bootstrap", "0"], None),
+    "predict curve": (["predict", "curve", "--law", "momentum", "--schedule", "wsd:2400:0.2",
+                       "--model", "mini-3", "--bootstrap", "0"], None),
+    "predict curve --grid-test": (["predict", "curve", "--grid-test", "--law", "momentum"], None),
+    "compare --schedules": (["compare", "kaplan", "chinchilla", "--schedules"], _stub_schedule_gap),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Synthetic Chinchilla runs in two parts (reconcile walks the exponent over them)."""
+    from tests.test_scaling_cli import make_runs
+
+    path = tmp_path_factory.mktemp("runs") / "runs.csv"
+    frame = make_runs(path)
+    frame.assign(part=["a", "b"] * (len(frame) // 2) + ["a"] * (len(frame) % 2)).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_a_stop_while_a_report_is_written_leaves_the_earlier_report_whole(name, runs, monkeypatch, tmp_path):
+    """A complete --out whose files (but its settings record) stand for an earlier run on other
+    data; the same command stopped in its first plot leaves every one of them as it was (the old
+    writers had replaced the tables and JSON before the plot)."""
+    args, stand_in = WRITERS[name]
+    if stand_in:
+        stand_in(monkeypatch)
+    out = tmp_path / "out"
+    args = [a.format(runs=runs) for a in args] + ["--out", str(out)]
+    first = _invoke(args)
+    assert first.exit_code == 0, first.output
+    for path in out.rglob("*"):
+        if path.is_file() and path.name != "scalefit_settings.json":
+            path.write_bytes(EARLIER)
+    before = _files(out)
+    _stop_in_plots(monkeypatch)
+    again = _invoke(args)
+    assert again.exit_code == 130, again.output
+    assert _files(out) == before
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_report_text_files_are_written_whole(monkeypatch, tmp_path):
+    """report.write_text goes through atomic.write_text: a stop inside the write leaves the
+    earlier file, not a truncated one."""
+    from pathlib import Path
+
+    from scalefit.report import write_text
+
+    path = write_text(tmp_path, "report.md", "earlier\n")
+
+    real = Path.write_text
+
+    def stop(self, text, *args, **kwargs):  # half the text on disk, then Ctrl-C
+        real(self, text[:len(text) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", stop)
+    with pytest.raises(KeyboardInterrupt):
+        write_text(tmp_path, "report.md", "new\n")
+    monkeypatch.undo()
+    assert path.read_text() == "earlier\n" and [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_the_batched_bootstrap_draws_a_bar_on_stderr_only(runs):
+    """fit --bootstrap on the batched path (every law that broadcasts) showed nothing on stderr
+    for minutes (compare --bootstrap 20000: 132 s); its bar counts the resamples, stdout's JSON
+    stays pure."""
+    import json
+
+    result = _invoke(["fit", "chinchilla", "--data", str(runs), "--bootstrap", "30", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "bootstrap chinchilla:   0%|" in result.stderr and "/30 [" in result.stderr, result.stderr
+    assert "resample" in result.stderr
+    assert json.loads(result.stdout)["bootstrap"]["n"] == 30

@@ -352,16 +352,14 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
             from scalefit.report import savefig_reproducible
             savefig_reproducible(fig, plot_path, dpi=FIGURE_DPI, bbox_inches="tight")
         if out_dir:
-            from pathlib import Path
-            from scalefit.atomic import write_frame, write_json
-            from scalefit.report import save_figure, to_jsonable
-            Path(out_dir).mkdir(parents=True, exist_ok=True)
-            write_json(Path(out_dir) / "schedule_gap.json", to_jsonable(out))
-            write_frame(gap.table(), Path(out_dir) / "schedule_gap.csv")
-            save_figure(fig, out_dir, "schedule_gap")
-            from scalefit.report import write_printed_report
-            write_printed_report(out_dir, "Why Kaplan and Chinchilla disagree: the LR schedule",
-                                 gap_text(gap), "schedule_gap")
+            from scalefit.atomic import staged_output, write_frame, write_json
+            from scalefit.report import save_figure, to_jsonable, write_printed_report
+            with staged_output(out_dir) as staging:  # the files appear together, or none of them
+                write_json(staging / "schedule_gap.json", to_jsonable(out))
+                write_frame(gap.table(), staging / "schedule_gap.csv")
+                save_figure(fig, staging, "schedule_gap")
+                write_printed_report(staging, "Why Kaplan and Chinchilla disagree: the LR schedule",
+                                     gap_text(gap), "schedule_gap")
         import matplotlib.pyplot as plt
         plt.close(fig)
     click.echo(dumps(out) if as_json else gap_text(gap))

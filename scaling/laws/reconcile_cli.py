@@ -16,7 +16,7 @@ from scalefit.report import dumps
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.laws.law import Law
 from scalefit.scaling.laws.registry import ALIASES, REGISTRY
-from scalefit.scaling.outputs import checked_outputs, files_section, provenance_lines
+from scalefit.scaling.outputs import checked_outputs, files_section, provenance_lines, staged
 
 
 def allocation_law_choices() -> list[str]:
@@ -181,11 +181,12 @@ def plot_walk(rec):
     return fig
 
 
+@staged
 def write_reconcile_report(out_dir, rec) -> None:
+    """reconcile.md, reconcile.csv and the walk's plot, moved into ``out_dir`` together."""
     from scalefit.atomic import write_frame
     from scalefit.report import markdown_table, save_figure, write_text
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     table = rec.table()
     write_frame(table, out / f"{STEM}.csv")
     save_figure(plot_walk(rec), out, STEM)

@@ -9,7 +9,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
-from scalefit.scaling.outputs import files_section, provenance_lines
+from scalefit.scaling.outputs import files_section, provenance_lines, staged
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.resample import rough_intervals_note
@@ -494,9 +494,11 @@ SCHEDULE_COLUMNS = {"param": "parameter of the law", "loss": "the measured loss 
                     "fitted": "the law's loss at that step ({loss})"}
 
 
+@staged
 def write_fit_report(out_dir, fit: dict, result, frame) -> None:
     """report.md, params.csv, allocation.csv, fit.json and the three plots for one law
-    (a law without a loss surface, IsoFLOP: its per-budget optima and the frontier plot)."""
+    (a law without a loss surface, IsoFLOP: its per-budget optima and the frontier plot), moved
+    into ``out_dir`` together."""
     from scalefit.scaling.laws.registry import law_for
     files = {"params.csv": params_frame(fit)}
     if len(budgets_frame(fit)):
@@ -557,9 +559,10 @@ def _budget_section(cmp: dict) -> list[str]:
     return [lines[0], "", lines[1], "", *(f"- {ln.strip()}" for ln in lines[2:])]
 
 
+@staged
 def write_compare_report(out_dir, comparison, frame) -> None:
     """report.md, metrics/params/budgets CSV, compare.json and the three plots of a
-    ``compare.Comparison``."""
+    ``compare.Comparison``, moved into ``out_dir`` together."""
     cmp = comparison.to_dict()
     params = pd.concat([params_frame(f, label) for label, f in cmp["fits"].items()],
                        ignore_index=True)

@@ -17,7 +17,7 @@ from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIV
                               split_values)
 from scalefit.report import dumps, write_printed_report
 from scalefit.scaling.laws.identifiability import ZERO, judged
-from scalefit.scaling.outputs import checked_outputs
+from scalefit.scaling.outputs import checked_outputs, staged
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.scaling.objective import HUBER_DELTA
 
@@ -216,16 +216,16 @@ def fit_schedule_law(data_path, out_dir, as_json, law, loss_column, dataset, mod
     out.update(data=source, dataset=dataset)
     if out_dir:
         _write_fit(out_dir, out, result, curves, loss_column)
-        write_printed_report(out_dir, f"Fit: {out['law']}", _fit_text(out), "fitted_curves")
     click.echo(dumps(out) if as_json else _fit_text(out))
 
 
+@staged
 def _write_fit(out_dir, out, result, curves, loss_column="loss"):
+    """fitted_curves.csv and its figure, fit.json and report.md, moved into ``out_dir`` together."""
     from scalefit.atomic import write_json
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     write_fitted_curves(out_dir, result, curves, loss_column)
-    write_json(out_dir / "fit.json", out)
+    write_json(Path(out_dir) / "fit.json", out)
+    write_printed_report(out_dir, f"Fit: {out['law']}", _fit_text(out), "fitted_curves")
 
 
 def write_fitted_curves(out_dir, result, curves, loss_column="loss"):
@@ -396,27 +396,32 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
            "measured_run": measured, "schedule": out_schedule(schedule_spec, measured),
            "fit": fit.to_dict(), **prediction.to_dict(),
            "notes": extrapolation_notes(fit, prediction.points, N)}
-    if out_dir:
-        import pandas as pd
-        from scalefit.atomic import write_frame, write_json
-        from scalefit.report import save_figure
-        from scalefit.scaling.laws.schedule_plots import loss_axis_label, plot_curve
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        write_frame(prediction.points, Path(out_dir) / "curve.csv")
-        write_json(Path(out_dir) / "prediction.json", out)
-        curves = fit.components["curves"]
-        fitted = pd.DataFrame({"step": curves.step, "loss": curves.loss})
-        save_figure(plot_curve(prediction, fitted, title=f"{fit.law} fitted on "
-                                                         f"{', '.join(fit.extra['runs'])}",
-                               loss_label=loss_axis_label(loss_column)), out_dir, "curve")
     text = "\n".join(_curve_text(fit, prediction, out["schedule"], measured=meas is not None,
                                  n_bootstrap=n_bootstrap, notes=out["notes"]))
     if out_dir:
-        write_printed_report(out_dir, f"Predicted loss curve: {fit.law}, {out['schedule']}", text, "curve")
+        _write_curve(out_dir, fit, prediction, out, text, loss_column)
     if as_json:
         click.echo(dumps(out))
         return
     click.echo(text)
+
+
+@staged
+def _write_curve(out_dir, fit, prediction, out: dict, text: str, loss_column: str) -> None:
+    """curve.csv, prediction.json, the curve's figure and report.md (``text``, as printed) of
+    `predict curve`, moved into ``out_dir`` together."""
+    import pandas as pd
+    from scalefit.atomic import write_frame, write_json
+    from scalefit.report import save_figure
+    from scalefit.scaling.laws.schedule_plots import loss_axis_label, plot_curve
+    write_frame(prediction.points, Path(out_dir) / "curve.csv")
+    write_json(Path(out_dir) / "prediction.json", out)
+    curves = fit.components["curves"]
+    fitted = pd.DataFrame({"step": curves.step, "loss": curves.loss})
+    save_figure(plot_curve(prediction, fitted, title=f"{fit.law} fitted on "
+                                                     f"{', '.join(fit.extra['runs'])}",
+                           loss_label=loss_axis_label(loss_column)), out_dir, "curve")
+    write_printed_report(out_dir, f"Predicted loss curve: {fit.law}, {out['schedule']}", text, "curve")
 
 
 def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: int,
@@ -548,15 +553,6 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
                                 dataset=dataset or SHIPPED_DATASET, min_step=min_step,
                                 by_size=by_size, lam=lam, profile=profile)
     out = grid.to_dict()
-    if out_dir:
-        from scalefit.atomic import write_frame, write_json
-        from scalefit.report import save_figure
-        from scalefit.scaling.laws.schedule_plots import plot_grid_prediction
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        write_frame(grid.targets, Path(out_dir) / "grid_prediction.csv")
-        write_frame(grid.summary, Path(out_dir) / "grid_summary.csv")
-        write_json(Path(out_dir) / "grid_prediction.json", out)
-        save_figure(plot_grid_prediction(grid), out_dir, "grid_prediction")
     cols = ["model", "total_steps", "measured", "schedule_law",
             *(["schedule_law_profiled"] if profile else []), "naive", "chinchilla"]
     lines = [f"{law} fitted on each size's long run; final loss of the runs of other "
@@ -572,8 +568,22 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
             f"{r.model} is {r.same_run_as} (same size, tokens, schedule and final loss)"
             for r in repeats.itertuples()))
     if out_dir:
-        write_printed_report(out_dir, f"Grid test: {law}", "\n".join(lines), "grid_prediction")
+        _write_grid(out_dir, grid, out, f"Grid test: {law}", "\n".join(lines))
     if as_json:
         click.echo(dumps(out))
         return
     click.echo("\n".join(lines))
+
+
+@staged
+def _write_grid(out_dir, grid, out: dict, title: str, text: str) -> None:
+    """grid_prediction.csv, grid_summary.csv, grid_prediction.json, the figure and report.md
+    (``text``, as printed) of `predict curve --grid-test`, moved into ``out_dir`` together."""
+    from scalefit.atomic import write_frame, write_json
+    from scalefit.report import save_figure
+    from scalefit.scaling.laws.schedule_plots import plot_grid_prediction
+    write_frame(grid.targets, Path(out_dir) / "grid_prediction.csv")
+    write_frame(grid.summary, Path(out_dir) / "grid_summary.csv")
+    write_json(Path(out_dir) / "grid_prediction.json", out)
+    save_figure(plot_grid_prediction(grid), out_dir, "grid_prediction")
+    write_printed_report(out_dir, title, text, "grid_prediction")

@@ -303,12 +303,21 @@ def plot_relation(result, train, held, out: dict):
 
 def write_downstream_report(out_dir, downstream) -> None:
     """report.md, params.csv, pairs.csv, holdout.csv, result.json and the plot (PNG, SVG) of a
-    ``relations.downstream.Downstream``."""
+    ``relations.downstream.Downstream``, moved into ``out_dir`` together (atomic.staged_output)."""
     from pathlib import Path
+
+    from scalefit.atomic import staged_output
+
+    with staged_output(out_dir) as staging:
+        held = _write_downstream_files(staging, downstream)
+    if not held:  # an earlier run's held-out table would sit beside this run's report as if its own
+        (Path(out_dir) / "holdout.csv").unlink(missing_ok=True)
+
+
+def _write_downstream_files(out_dir, downstream) -> bool:
+    """The files of write_downstream_report into ``out_dir``; whether there was a holdout.csv."""
     out = downstream.to_dict()
     result, train, held = downstream.fit, downstream.train, downstream.held
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     params = params_frame(out)
     params.to_csv(out_dir / "params.csv", index=False)
     pairs = train.pairs.drop(columns=[UNIT], errors="ignore")
@@ -316,8 +325,6 @@ def write_downstream_report(out_dir, downstream) -> None:
     hold = holdout_frame(out)
     if len(hold):
         hold.to_csv(out_dir / "holdout.csv", index=False)
-    else:  # an earlier run's held-out table would sit beside this run's report as if its own
-        (out_dir / "holdout.csv").unlink(missing_ok=True)
     save_figure(plot_relation(result, train, held, out), out_dir, "relation")
     write_text(out_dir, "result.json", dumps(out))
     md = ["# Downstream prediction", "", *provenance_lines(out.get("data", "(not given)")), "",
@@ -352,3 +359,4 @@ def write_downstream_report(out_dir, downstream) -> None:
                           **{side: str(out.get(side)) + (f", {units[side]}" if side in units else "")
                              for side in ("x", "y")}), ""]
     write_text(out_dir, "report.md", "\n".join(md))
+    return bool(len(hold))

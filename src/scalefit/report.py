@@ -279,12 +279,11 @@ def save_figure(fig, out_dir, stem: str) -> list[Path]:
 
 
 def write_text(out_dir, name: str, text: str) -> Path:
-    """Write a text file (the Markdown report, a JSON dump) into out_dir."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / name
-    path.write_text(text)
-    return path
+    """Write a text file (the Markdown report, a JSON dump) into out_dir, atomically: a stop
+    while it is written leaves the earlier file, not half of the new one."""
+    from scalefit.atomic import write_text as write_whole
+
+    return write_whole(Path(out_dir) / name, text)
 
 
 def write_printed_report(out_dir, title: str, text: str, figure: str) -> Path:
