@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -265,10 +266,11 @@ def tokenizer_identities(grid) -> dict[str, str]:
             digests[folder] = content_digest(folder, TOKENIZER_FILES)
         return digests[folder]
 
-    for info in grid:
-        names = tokenizer_files(info.path) if info.path else []
-        if names:  # one listing of the folder: which tokenizer files it holds, then their digest
-            identity, where = folder_files_digest(info.path, names), f"step {info.step}"
+    for info, own in zip(grid, own_tokenizers(grid)):
+        if isinstance(own, OSError):  # where it failed reading, in the grid's order
+            raise own
+        if own is not None:
+            identity, where = own, f"step {info.step}"
         elif info.path and info.tokenizer_source:  # the loader falls back to the suite's
             source = Path(info.tokenizer_source)
             identity = digest(source) if source.is_dir() else info.tokenizer_source
@@ -280,6 +282,38 @@ def tokenizer_identities(grid) -> dict[str, str]:
             raise InputError(f"{info.model}: the tokenizer of {where} differs from that of {first[1]} ({identity} "
                              f"and {first[0]}); one sweep measures a model with one tokenizer: measure them apart")
     return {model: identity for model, (identity, _) in found.items()}
+
+
+def own_tokenizers(grid) -> list:
+    """Each checkpoint's digest of the tokenizer files its folder holds (None where it holds none,
+    the OSError where reading them failed). Files of a MB and more (a Pythia-sized local suite holds
+    2,464 tokenizer.json files of 2.1 MB) are read on a few threads: reading and hashing release the
+    GIL. Small ones are not: their listing and bookkeeping hold it, and threads would only wait."""
+    def own(path):
+        try:
+            names = tokenizer_files(path) if path else []  # one listing: which files, then their digest
+            return folder_files_digest(path, names) if names else None
+        except OSError as exc:
+            return exc
+
+    paths = [info.path for info in grid]
+    if tokenizer_bytes(paths) < 1 << 20:
+        return [own(path) for path in paths]
+    pool = ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1)))
+    try:
+        return list(pool.map(own, paths))
+    finally:  # Ctrl-C: the folders not begun are not hashed
+        pool.shutdown(cancel_futures=True)
+
+
+def tokenizer_bytes(paths) -> int:
+    """The size of the tokenizer files of the first local checkpoint of `paths` (0 where it holds
+    none, or they cannot be read): a suite's checkpoints are alike."""
+    path = next(filter(None, paths), None)
+    try:
+        return sum(os.stat(os.path.join(path, name)).st_size for name in tokenizer_files(path)) if path else 0
+    except OSError:
+        return 0
 
 
 def tokenizer_files(folder) -> list[str]:

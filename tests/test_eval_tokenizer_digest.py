@@ -128,3 +128,36 @@ def test_a_checkpoint_without_tokenizer_files_uses_the_suites(tmp_path, opened):
     (tmp_path / "a-file").write_text("not a folder")
     assert tokenizer_identities(grid) == {"m": by_hand(suite_tokenizer, ["merges.txt", "tokenizer.json"])}
     assert len(opened) == 2
+
+
+def test_large_tokenizer_files_are_hashed_on_threads_with_the_same_records_and_refusals(tmp_path, opened,
+                                                                                      monkeypatch):
+    """Files of a MB and more (Pythia's tokenizer.json is 2.1 MB) are read on threads: the same
+    digests, the same first refusal in the grid's order, and an unreadable folder is said where the
+    sweep reaches it, after a tokenizer that differs before it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scalefit.evals import evaluate
+
+    pools = []
+    monkeypatch.setattr(evaluate, "ThreadPoolExecutor", lambda n: pools.append(n) or ThreadPoolExecutor(n),
+                        raising=False)
+    big = b'{"model": "bpe"}' + b" " * (1 << 20)
+    folders = [checkpoint(tmp_path, f"step{s}", tokenizer=big if s != 2 else big + b" ") for s in range(4)]
+    grid = [CheckpointInfo(model="m", step=s, tokens=0, lr=None, path=str(f)) for s, f in enumerate(folders)]
+    same = [info for info in grid if info.step != 2]
+    assert tokenizer_identities(same) == {"m": by_hand(folders[0], ["merges.txt", "tokenizer.json"])}
+    assert len(pools) == 1 and sorted(opened) == sorted(["merges.txt", "tokenizer.json"] * 3)
+    with pytest.raises(InputError, match="m: the tokenizer of step 2 differs from that of step 0 "):
+        tokenizer_identities(grid)
+
+    def unreadable(folder, names, digest=evaluate.folder_files_digest):
+        if folder == str(folders[3]):
+            raise PermissionError(13, "Permission denied", folder)
+        return digest(folder, names)
+
+    monkeypatch.setattr(evaluate, "folder_files_digest", unreadable)
+    with pytest.raises(InputError, match="the tokenizer of step 2 differs"):
+        tokenizer_identities(grid)
+    with pytest.raises(PermissionError, match="step3"):
+        tokenizer_identities(same)
