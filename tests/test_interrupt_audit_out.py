@@ -234,3 +234,16 @@ def test_the_batched_bootstrap_draws_a_bar_on_stderr_only(runs):
     assert "bootstrap chinchilla:   0%|" in result.stderr and "/30 [" in result.stderr, result.stderr
     assert "resample" in result.stderr
     assert json.loads(result.stdout)["bootstrap"]["n"] == 30
+
+
+@pytest.mark.parametrize("command", ["fit", "transitions"])
+def test_out_may_be_the_current_folder(command, runs, table, monkeypatch, tmp_path):
+    """--out . : the staging folder is made beside the folder's full path ('.' has no name to
+    stage beside: ValueError, a traceback, after the whole fit)."""
+    args = {"fit": ["fit", "chinchilla", "--data", str(runs), "--bootstrap", "0"],
+            "transitions": _transitions(table, ".")[:-2]}[command]
+    monkeypatch.chdir(tmp_path)
+    result = _invoke([*args, "--out", "."])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report.md").exists() and (tmp_path / "scalefit_settings.json").exists()
+    assert not [p for p in tmp_path.parent.iterdir() if ".tmp-" in p.name]

@@ -352,9 +352,10 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
             from scalefit.report import savefig_reproducible
             savefig_reproducible(fig, plot_path, dpi=FIGURE_DPI, bbox_inches="tight")
         if out_dir:
-            from scalefit.atomic import staged_output, write_frame, write_json
+            from scalefit.atomic import write_frame, write_json
             from scalefit.report import save_figure, to_jsonable, write_printed_report
-            with staged_output(out_dir) as staging:  # the files appear together, or none of them
+            from scalefit.scaling.outputs import staged_folder
+            with staged_folder(out_dir) as staging:  # the files appear together, or none of them
                 write_json(staging / "schedule_gap.json", to_jsonable(out))
                 write_frame(gap.table(), staging / "schedule_gap.csv")
                 save_figure(fig, staging, "schedule_gap")
