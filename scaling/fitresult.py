@@ -8,7 +8,7 @@ the fit's own. ``stderr_fit`` is the fit's own (lmfit's covariance at the optimu
 objective): under the Huber loss it is 2-3x too wide for exponents and too narrow for log-scale
 coefficients, and a loss-to-loss fit's holds E fixed (Wald intervals from it covered 15-40%), so it is
 kept for diagnosis only. For laws and relations ``ci95`` is the bootstrap percentile interval;
-trajectory fits give t intervals from their AR(1) errors.
+trajectory fits give t intervals from their AR(1) errors (E and p: profile intervals, near their bounds).
 """
 from __future__ import annotations
 
