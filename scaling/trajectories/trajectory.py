@@ -47,7 +47,8 @@ P_BOUND = (-5.0, 5.0)
 CONSTANT = "the statistic is constant"  # a fit's warning where c = 0 leaves E and p arbitrary
 E_FLOOR = 0.0  # E is the loss's irreducible part, a cross-entropy's floor: never below 0 (as a given --E)
 E_AT_FLOOR = (f"parameter E is at its lower bound {E_FLOOR:g}: the fit wanted a floor below 0, which a "
-              "cross-entropy does not have, so E and p are not identified")
+              "cross-entropy does not have, so E and p are not identified separately (their profile intervals say "
+              "how far the data bound each)")
 REFINE_MAX_NFEV = 3000  # the pooled fit of five long runs took 899 to converge (600 stopped short)
 N_REFINED = 3
 
@@ -1027,12 +1028,13 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
     if bounded:
         lines += ["", f"p ends at a bound (-5 or +5) in {len(bounded)} of {len(collapse['per_model']) + 1} "
                   "fits: no power law in (L - E) with |p| <= 5 describes those runs; E and p are then not "
-                  "identified separately, read the R^2 and the monotone fit instead."]
+                  "identified separately (--json's profile intervals say how far the data bound each), read "
+                  "the R^2 and the monotone fit instead."]
     floored = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if E_AT_FLOOR in f.warnings]
     if floored:
         lines += ["", f"E ends at its bound {E_FLOOR:g} in {', '.join(floored)}: the fit wanted a floor below 0, "
-                  "which a cross-entropy does not have; E and p are not identified there, read the R^2 and "
-                  "the monotone fit instead."]
+                  "which a cross-entropy does not have; E and p are not identified separately there (--json's "
+                  "profile intervals say how far the data bound each), read the R^2 and the monotone fit instead."]
     unconverged = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if not f.converged]
     if unconverged:
         lines += ["", f"Not converged (parameters are not the optimum): {', '.join(unconverged)}."]
