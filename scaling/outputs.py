@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
+from scalefit.atomic import staged_output
 from scalefit.errors import InputError
 
 FIGURE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp", "svgz")
@@ -171,23 +171,13 @@ def files_section(files: dict, laws=(), meanings=None, **units) -> list[str]:
     return lines
 
 
-@contextmanager
-def staged_folder(out_dir):
-    """atomic.staged_output on ``out_dir``'s full path: '--out .' (or '..') names no folder to
-    stage beside (ValueError: PosixPath('.') has an empty name)."""
-    from scalefit.atomic import staged_output
-
-    with staged_output(Path(out_dir).resolve()) as staging:
-        yield staging
-
-
 def staged(writer):
     """A report writer ``writer(out_dir, ...)`` made to write into a staging folder whose files
     move into ``out_dir`` together (atomic.staged_output): a stop while they are written (seconds
     of plotting) left this run's tables beside an earlier run's report.md and plots."""
     @functools.wraps(writer)
     def write(out_dir, *args, **kwargs):
-        with staged_folder(out_dir) as staging:
+        with staged_output(out_dir) as staging:
             return writer(staging, *args, **kwargs)
     return write
 
@@ -203,6 +193,6 @@ def write_report_folder(out_dir, write, stopped: str | None = None) -> str:
         return ""
     if stopped and (Path(out_dir) / "report.md").exists():
         return f"; {out_dir} holds the report of an earlier run, left as it was"
-    with staged_folder(out_dir) as staging:
+    with staged_output(out_dir) as staging:
         write(staging)
     return f"; written to {out_dir}"

@@ -236,12 +236,15 @@ def test_the_batched_bootstrap_draws_a_bar_on_stderr_only(runs):
     assert json.loads(result.stdout)["bootstrap"]["n"] == 30
 
 
-@pytest.mark.parametrize("command", ["fit", "transitions"])
+@pytest.mark.parametrize("command", ["fit", "transitions", "calibrate", "trajectory"])
 def test_out_may_be_the_current_folder(command, runs, table, monkeypatch, tmp_path):
     """--out . : the staging folder is made beside the folder's full path ('.' has no name to
     stage beside: ValueError, a traceback, after the whole fit)."""
     args = {"fit": ["fit", "chinchilla", "--data", str(runs), "--bootstrap", "0"],
-            "transitions": _transitions(table, ".")[:-2]}[command]
+            "transitions": _transitions(table, ".")[:-2],
+            "calibrate": ["calibrate", "chinchilla", "--data", str(runs), "--cuts", "1", "--bootstrap", "10"],
+            "trajectory": ["trajectory", "--stat", "excess_kurtosis", "--group", "attn_qkv",
+                           "--models", "mini-1,mini-2"]}[command]
     monkeypatch.chdir(tmp_path)
     result = _invoke([*args, "--out", "."])
     assert result.exit_code == 0, result.output

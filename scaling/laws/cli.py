@@ -354,8 +354,8 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
         if out_dir:
             from scalefit.atomic import write_frame, write_json
             from scalefit.report import save_figure, to_jsonable, write_printed_report
-            from scalefit.scaling.outputs import staged_folder
-            with staged_folder(out_dir) as staging:  # the files appear together, or none of them
+            from scalefit.atomic import staged_output
+            with staged_output(out_dir) as staging:  # the files appear together, or none of them
                 write_json(staging / "schedule_gap.json", to_jsonable(out))
                 write_frame(gap.table(), staging / "schedule_gap.csv")
                 save_figure(fig, staging, "schedule_gap")

@@ -306,9 +306,9 @@ def write_downstream_report(out_dir, downstream) -> None:
     ``relations.downstream.Downstream``, moved into ``out_dir`` together (atomic.staged_output)."""
     from pathlib import Path
 
-    from scalefit.scaling.outputs import staged_folder
+    from scalefit.atomic import staged_output
 
-    with staged_folder(out_dir) as staging:
+    with staged_output(out_dir) as staging:
         held = _write_downstream_files(staging, downstream)
     if not held:  # an earlier run's held-out table would sit beside this run's report as if its own
         (Path(out_dir) / "holdout.csv").unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from scalefit.data import data_path as shipped_path
 from scalefit.options import analysis_options, one_setting_per_folder
 from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
 from scalefit.scaling.flags import command_words
-from scalefit.scaling.outputs import staged_folder
+from scalefit.atomic import staged_output
 from scalefit.tables import read_table_or_shipped, write_table
 
 # The experiment's table once it ships (the [[init]] part of data/suites/init_study.toml, swept).
@@ -104,7 +104,7 @@ def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
                        source=str(path))
     shown = str(path) if data_path else f"the shipped table data/{'/'.join(DEFAULT_TABLE)}"  # no local path
     if out_dir:
-        with staged_folder(out_dir) as out:  # the folder never holds half of two runs
+        with staged_output(out_dir) as out:  # the folder never holds half of two runs
             for name in ("thresholds", "curves", "runs", "summary", "contrasts", "shapes", "warmup_effect"):
                 write_table(getattr(study, name), out / f"{name}.csv")
             save_figure(plot_init_study(study), out, "loss_curves")

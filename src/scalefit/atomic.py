@@ -117,8 +117,9 @@ def staged_output(out_dir):
     """Write a command's output files into a temporary sibling folder, then move each into
     ``out_dir`` with one rename: an interruption while they are written (seconds of plotting)
     leaves ``out_dir`` as it was, not half this run's files and half an earlier run's. Files
-    already in ``out_dir`` that this run does not write are left alone."""
-    out = Path(out_dir)
+    already in ``out_dir`` that this run does not write are left alone. ``out_dir`` is taken by its
+    full path: '.' or '..' names no folder to stage beside."""
+    out = Path(out_dir).resolve()
     if out.parent.is_dir():
         sweep_stale(out.parent, recursive=False)  # stagings that killed runs left beside it
     staging = temporary_name(out)
