@@ -284,7 +284,7 @@ def tokenizer_identities(grid) -> dict[str, str]:
     return {model: identity for model, (identity, _) in found.items()}
 
 
-def own_tokenizers(grid) -> list:
+def own_tokenizers(grid):
     """Each checkpoint's digest of the tokenizer files its folder holds (None where it holds none,
     the OSError where reading them failed). Files of a MB and more (a Pythia-sized local suite holds
     2,464 tokenizer.json files of 2.1 MB) are read on a few threads: reading and hashing release the
@@ -297,8 +297,8 @@ def own_tokenizers(grid) -> list:
             return exc
 
     paths = [info.path for info in grid]
-    if tokenizer_bytes(paths) < 1 << 20:
-        return [own(path) for path in paths]
+    if tokenizer_bytes(paths) < 1 << 20:  # one at a time, as the grid is checked (a refusal stops it)
+        return (own(path) for path in paths)
     pool = ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1)))
     try:
         return list(pool.map(own, paths))

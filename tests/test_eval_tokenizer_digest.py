@@ -161,3 +161,12 @@ def test_large_tokenizer_files_are_hashed_on_threads_with_the_same_records_and_r
         tokenizer_identities(grid)
     with pytest.raises(PermissionError, match="step3"):
         tokenizer_identities(same)
+
+
+def test_small_tokenizer_files_are_read_no_further_than_the_refusal(tmp_path, opened):
+    """One thread for small files: the checkpoints after the first differing tokenizer are not read."""
+    folders = [checkpoint(tmp_path, f"step{s}", merges=b"b a\n" if s == 1 else b"a b\n") for s in range(3)]
+    grid = [CheckpointInfo(model="m", step=s, tokens=0, lr=None, path=str(f)) for s, f in enumerate(folders)]
+    with pytest.raises(InputError, match="m: the tokenizer of step 1 differs from that of step 0 "):
+        tokenizer_identities(grid)
+    assert len(opened) == 4
