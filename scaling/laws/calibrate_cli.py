@@ -114,20 +114,17 @@ def _emit(calibration, out_dir, as_json) -> None:
     SIGTERM) once a cut was finished, the calibration of the finished cuts is printed and written
     (its report says so), unless ``out_dir`` already holds a report of these settings, which is
     left as it was; then the command exits 130 (143)."""
+    from scalefit.scaling.outputs import write_report_folder
     from scalefit.signals import exit_interrupted, keeping_finished
 
     result, stopped = keeping_finished(calibration)
-    kept = out_dir and stopped and (Path(out_dir) / "report.md").exists()
-    if out_dir and not kept:
-        write_calibration_report(out_dir, result)
+    said = write_report_folder(out_dir, lambda out: _write_calibration_files(out, result), stopped)
     if as_json:
         click.echo(dumps(result.to_dict()))
     else:
         click.echo(calibration_text(result))
     if stopped:
-        exit_interrupted(stopped + ("" if not out_dir else
-                                    f"; {out_dir} holds the report of an earlier run, left as it was"
-                                    if kept else f"; written to {out_dir}"))
+        exit_interrupted(stopped + said)
 
 
 def _relation_command():
@@ -275,17 +272,9 @@ def plot_calibration(result):
     return fig
 
 
-def write_calibration_report(out_dir, result) -> None:
-    """report.md, the three tables and the figure of a Calibration, written into a staging
-    folder and moved into ``out_dir`` together: a stop while they are written (a second of
-    plotting) leaves ``out_dir`` as it was, not this run's tables beside an earlier report."""
-    from scalefit.atomic import staged_output
-
-    with staged_output(out_dir) as out:
-        _write_calibration_files(out, result)
-
-
 def _write_calibration_files(out: Path, result) -> None:
+    """report.md, the three tables and the figure of a Calibration, into ``out`` (a staging folder:
+    outputs.write_report_folder moves them into --out together)."""
     write_table(result.predictions, out / "predictions.csv")
     write_table(result.by_distance, out / "by_distance.csv")
     write_table(result.cuts, out / "cuts.csv")
