@@ -161,3 +161,23 @@ def test_a_stopped_suite_report_leaves_the_plots_as_they_were(tmp_path, monkeypa
     assert {p.name: p.read_bytes() for p in (folder / "plots").iterdir()} == dict.fromkeys(
         ["loss_vs_compute.png", "loss_vs_compute.svg", "loss_vs_tokens.png", "loss_vs_tokens.svg"],
         b"an earlier report's plot")
+
+
+@pytest.mark.parametrize("name, text", [("runs.csv", "params,tokens,loss\n1e6,2e7,3.1\n"), ("runs.csv", ""),
+                                        ("provenance.json", '{"recipe": {"seed": 7'),
+                                        ("provenance.json", '["a list"]')])
+def test_a_tables_folder_of_foreign_files_is_refused_in_one_line(corpus, tmp_path, name, text):
+    """A --tables folder whose runs.csv is another table (a law fit's, no 'run' column; empty) or
+    whose provenance.json is cut or not an object was met by a KeyError, EmptyDataError or
+    JSONDecodeError traceback from check_table_settings, before anything trained."""
+    spec = tmp_path / "a.toml"
+    spec.write_text(micro_spec(("[grid]", {"tokens": [320]}), sizes=(S1,)))
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / name).write_text(text)
+    result = CliRunner().invoke(main, ["suite", "train", "--spec", str(spec), "--corpus", str(corpus),
+                                       "--out", str(tmp_path / "b"), "--tables", str(tables)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.stderr.startswith(f"error: --tables {tables}: {tables / name}") and \
+        len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "b").exists()

@@ -816,7 +816,13 @@ def check_table_settings(spec: SuiteSpec, runs: list[RunSpec], corpus_dir, table
              f"{tables / 'runs.csv'} and {tables / 'provenance.json'}")
     prov = tables / "provenance.json"
     if prov.is_file():
-        old = json.loads(prov.read_text())
+        try:
+            old = json.loads(prov.read_text())
+        except ValueError as exc:
+            raise InputError(f"--tables {tables}: {prov} is not JSON ({exc}); {where}") from None
+        if not isinstance(old, dict) or not isinstance(old.get("recipe", {}), dict):
+            raise InputError(f"--tables {tables}: {prov} is not a suite's provenance (an object with a "
+                             f"'recipe' object); {where}")
         now = {"vocab_size": spec.vocab_size, **asdict(spec.recipe)}
         was = {"vocab_size": old.get("vocab_size"), **old.get("recipe", {})}
         was.pop("resume_every", None)  # how often a resume point is saved: the weights are the same
@@ -828,7 +834,14 @@ def check_table_settings(spec: SuiteSpec, runs: list[RunSpec], corpus_dir, table
     table = tables / "runs.csv"
     if not table.is_file():
         return
-    rows = {row["run"]: row for row in pd.read_csv(table).to_dict("records")}
+    try:
+        frame = pd.read_csv(table)
+    except ValueError as exc:  # pandas.errors.EmptyDataError and ParserError are ValueErrors
+        raise InputError(f"--tables {tables}: {table} cannot be read as CSV ({exc}); {where}") from None
+    if "run" not in frame.columns:
+        raise InputError(f"--tables {tables}: {table} has no 'run' column (its columns: "
+                         f"{', '.join(map(str, frame.columns))}), so it is no suite's runs.csv; {where}")
+    rows = {row["run"]: row for row in frame.to_dict("records")}
     for run in runs:
         if run.run not in rows:
             continue
