@@ -354,4 +354,3 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
         click.echo(table)
     if stopped:
         exit_interrupted(stopped + written)
-
