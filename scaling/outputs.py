@@ -182,6 +182,12 @@ def staged(writer):
     return write
 
 
+def interrupted_lines(stopped: str | None) -> list[str]:
+    """A report's lines for an interrupted run's ``stopped`` line: it as one bold sentence and a
+    blank line, so a partial report says so at its top; none for a complete run."""
+    return [f"**{stopped[0].upper()}{stopped[1:]}.**", ""] if stopped else []
+
+
 def write_report_folder(out_dir, write, stopped: str | None = None) -> str:
     """Write a command's report folder: ``write(staging)`` through atomic.staged_output, so the
     files appear in ``out_dir`` together or not at all (a stop while they are written left new

@@ -16,7 +16,7 @@ from scalefit.options import (POSITIVE, POSITIVE_INT, Checked, NameChoice, analy
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.tables import write_table
-from scalefit.scaling.outputs import checked_outputs
+from scalefit.scaling.outputs import checked_outputs, interrupted_lines
 from scalefit.scaling.objective import HUBER_DELTA
 
 
@@ -283,8 +283,7 @@ def _write_calibration_files(out: Path, result) -> None:
             "Leave-future-out: fit below each compute cut, predict every run at or above it; "
             "a 95% prediction interval (bootstrap draws of the law plus the runs' scatter) "
             f"should hold the observed value ({result.observed}) 95% of the time.", "",
-            *([f"**{result.interrupted[0].upper()}{result.interrupted[1:]}.**", ""]
-              if result.interrupted else []),
+            *interrupted_lines(result.interrupted),
             f"Coverage: {result.coverage:.1%} of {len(result.predictions)} predictions.", "",
             markdown_table(_cut_frame(result)), "", "## By distance", "",
             markdown_table(result.by_distance), "", "![calibration](calibration.png)"]

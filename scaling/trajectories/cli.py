@@ -18,7 +18,7 @@ from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_
                                                      interval_level)
 from scalefit.signals import exit_interrupted, keeping_finished
 from scalefit.scaling.flags import command_words
-from scalefit.scaling.outputs import write_report_folder
+from scalefit.scaling.outputs import interrupted_lines, write_report_folder
 from scalefit.scaling.trajectories.table import left_out_lines
 from scalefit.tables import read_table, read_table_or_shipped, write_table
 
@@ -221,7 +221,7 @@ def _write_transition_report(out_dir, label, traj, study, stopped: str | None = 
     write_table(traj, out / "trajectory.csv")
     save_figure(plot_transitions(traj, found, label), out, "transitions")
     lines = [f"# Transitions in {label}", "",
-             *([f"**{stopped[0].upper()}{stopped[1:]}.**", ""] if stopped else []),
+             *interrupted_lines(stopped),
              "Change points against log10(step): continuous piecewise-linear fits, the number "
              "chosen by BIC and kept only when it beats a smooth polynomial of the same size. "
              "The errors of consecutive checkpoints are taken as AR(1), each fit with its own "
@@ -341,7 +341,7 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
             f"{n_bootstrap} bootstrap resamples per run"
             + (f"; each transition's interval is their central {interval_level(INTERVAL_METHOD):g}%, "
                "a level calibrated on synthetic runs." if n_bootstrap else "."),
-            "", *([f"**{stopped[0].upper()}{stopped[1:]}.**", ""] if stopped else []),
+            "", *interrupted_lines(stopped),
             *left_out_lines(study.attrs.get("notes", [])),
             "![slopes](warmup_study.png)", "", table, ""]))
 
