@@ -117,6 +117,8 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
 
     n_bootstrap: resamples per fit (at least 2; the intervals come from the law's draws).
     min_fit: runs a fit needs below a cut (default: 2 per parameter, at least parameters + 3).
+    Ctrl-C (or SIGTERM) once a cut has finished raises ``signals.Interrupted`` whose ``partial``
+    is the calibration of the cuts finished (calibrate_cuts), its ``interrupted`` line saying so.
     """
     model = law_for(law)
     if not model.predicts_loss:

@@ -49,7 +49,8 @@ def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shi
     minimum; with E from Kaplan fits, 3 per Kaplan parameter: 15). Fewer let a saturating law
     (sigmoid, exponential error) extrapolate without bound.
     A cut whose fit fails (e.g. too few runs below it for the Kaplan fits of E) is left out
-    with a note.
+    with a note. Ctrl-C (or SIGTERM) once a cut has finished raises ``signals.Interrupted``
+    whose ``partial`` is the calibration of the cuts finished (laws.calibrate.calibrate_cuts).
     """
     relation = one_of(named("relation"), relation, RELATIONS)
     if n_bootstrap < 2:
