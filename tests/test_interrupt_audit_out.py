@@ -250,3 +250,21 @@ def test_out_may_be_the_current_folder(command, runs, table, monkeypatch, tmp_pa
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.md").exists() and (tmp_path / "scalefit_settings.json").exists()
     assert not [p for p in tmp_path.parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_staging_sweeps_only_scalefits_own_temporaries_beside_out(tmp_path):
+    """A report's staging removes the temporaries killed scalefit runs left beside --out
+    (NAME.tmp-PID-8 hex digits, PID not running), and nothing else: a user's 'notes.tmp-draft' or
+    'backup.tmp-2024-01-05' (no such pid) beside it was deleted by `scalefit fit --out DIR`."""
+    from scalefit.atomic import staged_output
+
+    theirs = [tmp_path / "notes.tmp-draft", tmp_path / "backup.tmp-2024-01-05", tmp_path / "x.tmp-999999999-abc"]
+    for path in theirs:
+        path.write_text("kept")
+    stale = tmp_path / "out.tmp-999999999-deadbeef"  # a killed run's staging (no such pid)
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "report.md").write_text("half")
+    with staged_output(tmp_path / "out") as staging:
+        (staging / "report.md").write_text("new")
+    assert all(path.read_text() == "kept" for path in theirs)
+    assert not stale.exists() and (tmp_path / "out" / "report.md").read_text() == "new"

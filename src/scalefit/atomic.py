@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 TMP_MARK = ".tmp-"
+TEMPORARY = re.compile(rf"{re.escape(TMP_MARK)}(\d+)-[0-9a-f]{{8}}$")  # the end of temporary_name's names
 
 
 def temporary_name(path: Path) -> Path:
@@ -79,9 +81,11 @@ def write_frame(df, path, **kwargs) -> Path:
 
 
 def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
-    """Remove temporaries (``*.tmp-PID-TOKEN``) that a killed writer left in ``folder`` or any
-    folder below it (parts, fingerprints, token caches); return them. Temporaries of live
-    processes are passed over (the pid is checked), so this is safe beside another writer.
+    """Remove temporaries (``*.tmp-PID-TOKEN``, temporary_name's form) that a killed writer left
+    in ``folder`` or any folder below it (parts, fingerprints, token caches); return them.
+    Temporaries of live processes are passed over (the pid is checked), so this is safe beside
+    another writer; other names that hold '.tmp-' (a user's 'backup.tmp-2024-01-05') are no
+    temporaries of ours and are left alone.
     """
     removed = []
     folder = Path(folder)
@@ -89,10 +93,11 @@ def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
         return removed
     found = folder.rglob(f"*{TMP_MARK}*") if recursive else folder.glob(f"*{TMP_MARK}*")
     for tmp in sorted(found, key=lambda p: len(p.parts)):
-        if not tmp.exists():  # inside a temporary folder removed just before
+        named = TEMPORARY.search(tmp.name)
+        if named is None or not tmp.exists():  # another's name ('notes.tmp-draft'), or in a folder removed
             continue
-        pid = tmp.name.rsplit(TMP_MARK, 1)[1].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+        pid = int(named.group(1))
+        if pid != os.getpid() and _alive(pid):
             continue
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
