@@ -268,3 +268,43 @@ def test_staging_sweeps_only_scalefits_own_temporaries_beside_out(tmp_path):
         (staging / "report.md").write_text("new")
     assert all(path.read_text() == "kept" for path in theirs)
     assert not stale.exists() and (tmp_path / "out" / "report.md").read_text() == "new"
+
+
+def test_sweep_stale_passes_over_another_hosts_temporaries_until_they_are_old(tmp_path):
+    """Two shards on two nodes write into one shared --out: the pid in the other node's temporary
+    names no process here, so the shard that started second deleted the first one's temporaries
+    while they were being written. Another host's temporary is now left until untouched for a day;
+    a dead local writer's (and one of an earlier scalefit, with no host) is removed as before."""
+    import os
+    import time
+
+    from scalefit import atomic
+
+    other = "0" * 6 if atomic.HOST != "0" * 6 else "1" * 6
+    dead_pid = 2 ** 22 + 12345  # above Linux's pid_max default: no live process
+    fresh = tmp_path / f"evals--loss_val.parquet{atomic.TMP_MARK}{os.getpid()}-{other}-0123abcd"
+    old = tmp_path / f"evals--loss_x.parquet{atomic.TMP_MARK}{os.getpid()}-{other}-4567abcd"
+    local = tmp_path / f"evals--loss_y.parquet{atomic.TMP_MARK}{dead_pid}-{atomic.HOST}-89abcdef"
+    legacy = tmp_path / f"evals--loss_z.parquet{atomic.TMP_MARK}{dead_pid}-0123abcd"
+    for path in (fresh, old, local, legacy):
+        path.write_bytes(b"partial")
+    day_ago = time.time() - atomic.OTHER_HOST_STALE_S - 60
+    os.utime(old, (day_ago, day_ago))
+    removed = atomic.sweep_stale(tmp_path)
+    assert fresh.exists()
+    assert sorted(removed) == sorted([old, local, legacy])
+
+
+def test_a_staged_write_leaves_this_process_other_staging_alone(tmp_path):
+    """Two staged writes at once in one process (a notebook's threads, or one report staged
+    inside another beside it): the second's sweep of the parent removed the first one's staging
+    folder, whose pid is this process's, and the first report was lost."""
+    from scalefit.atomic import staged_output
+
+    with staged_output(tmp_path / "a") as first:
+        (first / "report.md").write_text("a")
+        with staged_output(tmp_path / "b") as second:
+            (second / "report.md").write_text("b")
+    assert (tmp_path / "a" / "report.md").read_text() == "a"
+    assert (tmp_path / "b" / "report.md").read_text() == "b"
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]

@@ -1,28 +1,42 @@
 """The one atomic writer: write beside the target under a unique name, then rename over it.
 
 A reader (or a re-run after a kill) sees either the old file or the whole new one, never half a
-file. The temporary name carries the process id and a random token, so two processes writing the
-same target (two sweeps, two shards) never share a temporary file; ``sweep_stale`` removes the
-temporaries a killed process left behind.
+file. The temporary name carries the process id, the host and a random token, so two processes
+writing the same target (two sweeps, two shards on two nodes of a shared disk) never share a
+temporary file; ``sweep_stale`` removes the temporaries a killed process left behind.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 TMP_MARK = ".tmp-"
-TEMPORARY = re.compile(rf"{re.escape(TMP_MARK)}(\d+)-[0-9a-f]{{8}}$")  # the end of temporary_name's names
+HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]  # this machine, in a temporary's name
+# the end of temporary_name's names: pid, host (absent in those of scalefit before 2026-12-07), token
+TEMPORARY = re.compile(rf"{re.escape(TMP_MARK)}(\d+)-(?:([0-9a-f]{{6}})-)?[0-9a-f]{{8}}$")
+OTHER_HOST_STALE_S = 24 * 3600  # another machine's temporary untouched this long is a killed writer's
+_WRITING: set[str] = set()  # this process's temporaries still being written (threads, nested writes)
 
 
 def temporary_name(path: Path) -> Path:
-    """A unique sibling of ``path`` to write into before the rename."""
-    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    """A unique sibling of ``path`` to write into before the rename, marked as being written by
+    this process until ``_done`` (so that ``sweep_stale`` in this process passes it over)."""
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{HOST}-{secrets.token_hex(4)}")
+    _WRITING.add(str(tmp))
+    return tmp
+
+
+def _done(tmp: Path) -> None:
+    _WRITING.discard(str(tmp))
 
 
 def atomic_write(path, write: Callable[[Path], object]) -> Path:
@@ -50,6 +64,10 @@ def atomic_write(path, write: Callable[[Path], object]) -> Path:
         else:
             tmp.unlink(missing_ok=True)
         raise
+    finally:
+        _done(tmp)
+        if old is not None:
+            _done(old)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return path
@@ -81,10 +99,12 @@ def write_frame(df, path, **kwargs) -> Path:
 
 
 def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
-    """Remove temporaries (``*.tmp-PID-TOKEN``, temporary_name's form) that a killed writer left
-    in ``folder`` or any folder below it (parts, fingerprints, token caches); return them.
-    Temporaries of live processes are passed over (the pid is checked), so this is safe beside
-    another writer; other names that hold '.tmp-' (a user's 'backup.tmp-2024-01-05') are no
+    """Remove temporaries (``*.tmp-PID-HOST-TOKEN``, temporary_name's form) that a killed writer
+    left in ``folder`` or any folder below it (parts, fingerprints, token caches); return them.
+    Passed over: those of live processes on this machine (the pid is checked) and those this
+    process is writing now, so this is safe beside another writer; another machine's (a shard on
+    another node of a shared disk, whose pid cannot be checked here) until untouched for
+    OTHER_HOST_STALE_S. Other names that hold '.tmp-' (a user's 'backup.tmp-2024-01-05') are no
     temporaries of ours and are left alone.
     """
     removed = []
@@ -96,8 +116,10 @@ def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
         named = TEMPORARY.search(tmp.name)
         if named is None or not tmp.exists():  # another's name ('notes.tmp-draft'), or in a folder removed
             continue
-        pid = int(named.group(1))
-        if pid != os.getpid() and _alive(pid):
+        pid, host = int(named.group(1)), named.group(2)
+        if str(tmp) in _WRITING or (host not in (None, HOST) and not _untouched(tmp, OTHER_HOST_STALE_S)):
+            continue
+        if host in (None, HOST) and pid != os.getpid() and _alive(pid):
             continue
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -105,6 +127,15 @@ def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
             tmp.unlink(missing_ok=True)
         removed.append(tmp)
     return removed
+
+
+def _untouched(path: Path, seconds: float) -> bool:
+    """Nothing in ``path`` (a file, or a folder and what it holds) was modified in ``seconds``."""
+    try:
+        stamps = [path.stat().st_mtime] + ([p.stat().st_mtime for p in path.rglob("*")] if path.is_dir() else [])
+    except OSError:  # removed meanwhile, by its writer
+        return False
+    return time.time() - max(stamps) > seconds
 
 
 def _alive(pid: int) -> bool:
@@ -139,3 +170,4 @@ def staged_output(out_dir):
                 os.replace(path, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        _done(staging)
