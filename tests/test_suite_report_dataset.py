@@ -56,3 +56,15 @@ def test_the_final_losses_come_with_their_standard_errors(tmp_path):
     assert "bootstrap over the eval set's documents" in checks["units"]["final_long_losses_se"]
     bare = suite_checks(runs, table.drop(columns=["se"]))
     assert "final_long_losses_se" not in bare and "final_long_losses_se" not in bare["units"]
+
+
+def test_a_suite_with_no_plot_to_draw_gets_no_empty_plots_folder(tmp_path):
+    """A suite of WSD runs only has no grid, long or warmup runs to plot: the report made an
+    empty plots/ folder (staged and moved in whatever the plots) beside its tables."""
+    from scalefit.trainer import report
+
+    folder = shipped_suite_folder(tmp_path / "suite", runs=lambda r: r[r["part"] == "wsd"],
+                                  table=lambda t: t[t["part"] == "wsd"])
+    doc = report.write_plots(folder)
+    assert doc["plots"] == []
+    assert not (folder / "plots").exists()

@@ -271,8 +271,10 @@ def write_plots(data_dir, progress: bool = False) -> dict:
         sizes = ", ".join(sorted(table.loc[table["part"] == "warmup", "size"].dropna().unique()))
         plots.append(lambda out: plot_trajectories(table, TRAJECTORY_PANELS, out, "warmup", "trajectories_warmup",
                                                    f"{sizes} warmup variants"))
-    with staged_output(data_dir / "plots") as staging:
-        names = [plot(staging).name for plot in tqdm(plots, desc="suite report", unit="plot", leave=False,
-                                                      disable=not progress)]
+    names = []
+    if plots:  # no plot applies (a suite of one part): no empty plots/ folder
+        with staged_output(data_dir / "plots") as staging:
+            names = [plot(staging).name for plot in tqdm(plots, desc="suite report", unit="plot", leave=False,
+                                                          disable=not progress)]
     paths = [data_dir / "plots" / name for name in names]
     return {"plots": [str(p) for p in paths], "checks": suite_checks(runs, table, dataset)}
