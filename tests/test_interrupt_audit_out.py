@@ -308,3 +308,29 @@ def test_a_staged_write_leaves_this_process_other_staging_alone(tmp_path):
     assert (tmp_path / "a" / "report.md").read_text() == "a"
     assert (tmp_path / "b" / "report.md").read_text() == "b"
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_two_commands_started_together_into_one_new_folder_do_not_mix(runs, tmp_path):
+    """Both passed the folder check before either wrote (the settings were recorded only at the
+    end), so `fit chinchilla --out X` and `fit kaplan --out X` started together left one folder of
+    two fits' files. The first now records its settings before the work, in one exclusive step,
+    and the second is refused; a refused input leaves no folder behind, and the same settings
+    again are let in."""
+    from scalefit.options import SETTINGS_FILE, claim_folder
+
+    out = tmp_path / "X"
+    chinchilla = ["fit", "chinchilla", "--data", str(runs), "--bootstrap", "0", "--out", str(out)]
+    first = {"command": "fit chinchilla (running)"}  # another command's claim, its work under way
+    assert claim_folder(out, first) is not None
+    result = _invoke(chinchilla)
+    assert result.exit_code == 2 and "holds the results of other settings" in result.output, result.output
+    assert sorted(p.name for p in out.iterdir()) == [SETTINGS_FILE]
+
+    fresh = tmp_path / "Y"
+    bad = tmp_path / "no_loss.csv"
+    bad.write_text("params,tokens\n1e6,2e7\n")
+    result = _invoke(["fit", "chinchilla", "--data", str(bad), "--bootstrap", "0", "--out", str(fresh)])
+    assert result.exit_code == 2 and not fresh.exists(), result.output  # refused in the work: no folder left
+    assert _invoke([*chinchilla[:-1], str(fresh)]).exit_code == 0
+    assert _invoke([*chinchilla[:-1], str(fresh)]).exit_code == 0  # the same settings again
+    assert (fresh / "report.md").exists()

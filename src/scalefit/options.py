@@ -491,9 +491,9 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
     if not folder.is_dir():
         return
     others = sorted(p.name for p in folder.iterdir() if p.name != SETTINGS_FILE)
-    if not others:
-        return
     record = folder / SETTINGS_FILE
+    if not others and not record.is_file():
+        return
     fix = "give a new or empty folder, or remove what it holds"
     if not record.is_file():
         raise InputError(f"{option} {out_dir}: holds {len(others)} file{'s' * (len(others) > 1)} "
@@ -532,10 +532,57 @@ def one_setting_per_folder(command=None, *, defaults=None, ignore=()):
 
         settings = command_settings(click.get_current_context(), defaults, ignore)
         refuse_other_settings(out_dir, settings)
+        claimed = claim_folder(out_dir, settings)
         try:
             return command(*args, **kwargs)
         finally:  # also after Ctrl-C's partial results (exit 130): the re-run that completes them is let in
             folder = Path(out_dir)
             if folder.is_dir() and any(p.name != SETTINGS_FILE for p in folder.iterdir()):
                 write_json(folder / SETTINGS_FILE, settings, indent=1)
+            elif claimed:  # nothing written (refused input, an early stop): the folder is not this run's
+                release_folder(*claimed)
     return wrapper
+
+
+def claim_folder(out_dir, settings: dict):
+    """Record ``settings`` in ``out_dir`` before the work where no record is there yet, in one
+    exclusive step (a complete file linked in; it fails where one exists): two commands started
+    together into one new folder both passed refuse_other_settings and mixed their files; the
+    second now finds the first's record and is refused if its settings differ. Returns
+    (record, whether the folder was made here) for release_folder, or None where a record was
+    there already."""
+    import json
+    import os
+    from pathlib import Path
+
+    from scalefit.atomic import temporary_name
+
+    folder = Path(out_dir)
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / SETTINGS_FILE
+    if record.exists():
+        return None
+    tmp = temporary_name(record)
+    tmp.write_text(json.dumps(settings, indent=1, default=str))
+    try:
+        os.link(tmp, record)
+    except FileExistsError:  # another command claimed it meanwhile: compare with its settings
+        refuse_other_settings(out_dir, settings)
+        return None
+    except OSError:  # a file system without hard links: recorded at the end only, as before
+        return None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return record, made
+
+
+def release_folder(record, made: bool) -> None:
+    """Undo claim_folder where the command wrote nothing: its record goes, and the folder too if
+    this command made it (a refused input leaves no --out behind)."""
+    record.unlink(missing_ok=True)
+    if made:
+        try:
+            record.parent.rmdir()
+        except OSError:  # not empty: another command's files meanwhile
+            pass
