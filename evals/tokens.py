@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.atomic import atomic_write, write_json
+from scalefit.atomic import atomic_write, file_version, write_json
 from scalefit.errors import InputError
 
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".py", ".text")
@@ -69,9 +69,9 @@ def folder_files_digest(folder, names) -> str:
 
 def files_digest(files) -> str:
     """The digest of (name or None, path) pairs in order: each file's name (where given) and bytes.
-    A file set hashed before in this process and unchanged since (`file_identity`) is not read again."""
+    A file set hashed before in this process and unchanged since (atomic.file_version) is not read again."""
     started = time.time_ns()
-    key = tuple((name, file_identity(f)) for name, f in files)
+    key = tuple((name, file_version(f)) for name, f in files)
     if key in _DIGESTS:
         return _DIGESTS[key]
     digest = hashlib.blake2b(digest_size=12)
@@ -94,13 +94,6 @@ def files_digest(files) -> str:
 # at the same size, would keep its times (kernels stamp files from a coarse clock).
 _DIGESTS: dict[tuple, str] = {}
 RECENT_NS = 2 * 10 ** 9
-
-
-def file_identity(path) -> tuple[int, int, int, int, int]:
-    """(device, inode, size, mtime_ns, ctime_ns) of a file (a link's target): any write changes
-    one of them, and a file replaced by another has another inode."""
-    stat = os.stat(path)
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def named_files(folder, names) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalefit.atomic import write_frame
+from scalefit.atomic import file_version, write_frame
 from scalefit.errors import InputError, warn
 
 FAILURE_COLUMNS = ["model", "step", "location", "error"]
@@ -57,19 +57,17 @@ def part_is_valid(path) -> bool:
         return False
 
 
-_COLUMNS_HELD: dict[Path, tuple[tuple[int, int, int, int], frozenset[str]]] = {}  # path -> (version, names)
+_COLUMNS_HELD: dict[Path, tuple[tuple, frozenset[str]]] = {}  # path -> (file_version, names)
 
 
 def held_columns(path) -> frozenset[str]:
     """The column names of a complete result file, from its Parquet footer (not the rows), read
-    once per process and file version (inode, size, mtime, ctime: a rename over it changes the
-    ctime where a coarse clock keeps the mtime): a sweep's start asks for every result file twice
-    (`say_outdated`, then `pending_measurements`), about 0.4 ms a footer."""
+    once per process and file version (atomic.file_version): a sweep's start asks for every
+    result file twice (`say_outdated`, then `pending_measurements`), about 0.4 ms a footer."""
     import pyarrow.parquet as pq
 
     path = Path(path)
-    stat = path.stat()
-    version = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    version = file_version(path)
     known = _COLUMNS_HELD.get(path)
     if known is None or known[0] != version:
         known = _COLUMNS_HELD[path] = (version, frozenset(pq.read_schema(path).names))

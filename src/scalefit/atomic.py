@@ -78,6 +78,32 @@ def write_text(path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def create_text(path, text: str) -> bool:
+    """Write a text file only where none is at ``path``, whole and in one exclusive step (the
+    complete file hard-linked in, which fails where one exists, also one made meanwhile by
+    another process): True where this call made it, False where one was there. OSError where
+    the file system has no hard links."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        tmp.write_text(text)
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+        _done(tmp)
+    return True
+
+
+def file_version(path) -> tuple[int, int, int, int, int]:
+    """(device, inode, size, mtime_ns, ctime_ns) of a file (a link's target): any write changes
+    one of them, and a file replaced by another (atomic_write's rename) has another inode. What a
+    cache of something read from a file is keyed on."""
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
 def write_bytes(path, data: bytes) -> Path:
     """Atomically write a binary file."""
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))

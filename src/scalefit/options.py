@@ -546,16 +546,14 @@ def one_setting_per_folder(command=None, *, defaults=None, ignore=()):
 
 def claim_folder(out_dir, settings: dict):
     """Record ``settings`` in ``out_dir`` before the work where no record is there yet, in one
-    exclusive step (a complete file linked in; it fails where one exists): two commands started
-    together into one new folder both passed refuse_other_settings and mixed their files; the
-    second now finds the first's record and is refused if its settings differ. Returns
-    (record, whether the folder was made here) for release_folder, or None where a record was
-    there already."""
+    exclusive step (atomic.create_text): two commands started together into one new folder both
+    passed refuse_other_settings and mixed their files; the second now finds the first's record
+    and is refused if its settings differ. Returns (record, whether the folder was made here) for
+    release_folder, or None where a record was there already."""
     import json
-    import os
     from pathlib import Path
 
-    from scalefit.atomic import temporary_name
+    from scalefit.atomic import create_text
 
     folder = Path(out_dir)
     made = not folder.exists()
@@ -563,17 +561,13 @@ def claim_folder(out_dir, settings: dict):
     record = folder / SETTINGS_FILE
     if record.exists():
         return None
-    tmp = temporary_name(record)
-    tmp.write_text(json.dumps(settings, indent=1, default=str))
     try:
-        os.link(tmp, record)
-    except FileExistsError:  # another command claimed it meanwhile: compare with its settings
-        refuse_other_settings(out_dir, settings)
-        return None
+        created = create_text(record, json.dumps(settings, indent=1, default=str))
     except OSError:  # a file system without hard links: recorded at the end only, as before
         return None
-    finally:
-        tmp.unlink(missing_ok=True)
+    if not created:  # another command claimed it meanwhile: compare with its settings
+        refuse_other_settings(out_dir, settings)
+        return None
     return record, made
 
 
