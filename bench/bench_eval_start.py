@@ -120,30 +120,15 @@ def build_suite(root: Path, tokenizer_mb: float | None) -> Path:
 def finish_folder(spec: Path, out: Path) -> int:
     """A sweep folder of the suite with every checkpoint measured (a `loss:val` result with se and a
     fingerprint each, as `scalefit eval` writes them); the number of checkpoints."""
-    import numpy as np
-    import pandas as pd
-
+    from bench_sweep_start import write_finished
     from scalefit.evals.evaluate import EvalOptions, plan
     from scalefit.sweep.engine import check_options
-    from scalefit.sweep.parts import fingerprint_path, part_path
 
     _, grid, measurements, *_ = plan(EvalOptions(suite=str(spec), out_dir=str(out), device="cpu",
                                                  datasets=[f"val={spec.parent / 'data' / 'val.txt'}"]))
     check_options(measurements, out)
-    rng = np.random.default_rng(0)
-    for n, info in enumerate(grid):
-        keys = {k: getattr(info, k) for k in ("model", "step", "tokens", "lr", "params", "params_nonembed")}
-        path = part_path(out, info, measurements[0])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame([{**keys, "dataset": "val", "task": None, "is_train": False, "n_tokens": 5629, "n_docs": 1,
-                       "se_by": "documents", "context": 64, "stride": 64, "metric": metric,
-                       "value": float(rng.uniform(2, 4)), "se": float(rng.uniform(0.001, 0.01))}
-                      for metric in ("loss", "bpb")]).to_parquet(path, index=False)
-        path = fingerprint_path(out, info)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame([{**keys, "fingerprint": f"{n:032x}", "hash": "blake2b-128/tensors", "n_tensors": 16,
-                       "n_bytes": 182144, "sample": ""}]).to_parquet(path, index=False)
-    return len(grid)
+    return write_finished(out, grid, measurements[0], n_tokens=5629, n_docs=1, context=64, n_tensors=16,
+                          n_bytes=182144, sample=False)
 
 
 def timed(code: str, spec: Path, out: Path, stop_at: str) -> dict:

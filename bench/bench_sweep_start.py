@@ -84,31 +84,40 @@ def grid_and_measurements():
 def build_folder(out: Path) -> int:
     """The sweep folder of every checkpoint measured: a result file and a fingerprint each, and
     measurements.json; the number of result files."""
+    from scalefit.sweep.engine import check_options
+
+    grid, measurements = grid_and_measurements()
+    check_options(measurements, out)
+    return write_finished(out, grid, measurements[0], n_tokens=10 ** 6, n_docs=500, context=2048,
+                          n_tensors=100, n_bytes=10 ** 9, sample=True)
+
+
+def write_finished(out: Path, grid, measurement, *, n_tokens: int, n_docs: int, context: int, n_tensors: int,
+                   n_bytes: int, sample: bool) -> int:
+    """Every checkpoint of `grid` measured in the sweep folder `out`, as `scalefit eval` writes it: a
+    loss and bpb result with se, and a fingerprint (with a 1024-entry sample where `sample`; random
+    values, seed 0). Also bench_eval_start's; returns the number of checkpoints."""
     import base64
 
     import numpy as np
     import pandas as pd
 
-    from scalefit.sweep.engine import check_options
     from scalefit.sweep.parts import fingerprint_path, part_path
 
-    grid, measurements = grid_and_measurements()
-    check_options(measurements, out)
     rng = np.random.default_rng(0)
     for n, info in enumerate(grid):
-        keys = {"model": info.model, "step": info.step, "tokens": info.tokens, "lr": info.lr,
-                "params": info.params, "params_nonembed": info.params_nonembed}
-        path = part_path(out, info, measurements[0])
+        keys = {k: getattr(info, k) for k in ("model", "step", "tokens", "lr", "params", "params_nonembed")}
+        path = part_path(out, info, measurement)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame([{**keys, "dataset": "val", "task": None, "is_train": False, "n_tokens": 10 ** 6, "n_docs": 500,
-                       "se_by": "documents", "context": 2048, "stride": 2048, "metric": metric,
-                       "value": float(rng.uniform(2, 4)), "se": float(rng.uniform(0.001, 0.01))}
+        pd.DataFrame([{**keys, "dataset": "val", "task": None, "is_train": False, "n_tokens": n_tokens,
+                       "n_docs": n_docs, "se_by": "documents", "context": context, "stride": context,
+                       "metric": metric, "value": float(rng.uniform(2, 4)), "se": float(rng.uniform(0.001, 0.01))}
                       for metric in ("loss", "bpb")]).to_parquet(path, index=False)
         path = fingerprint_path(out, info)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame([{**keys, "fingerprint": f"{n:032x}", "hash": "blake2b-128/tensors", "n_tensors": 100,
-                       "n_bytes": 10 ** 9, "sample": base64.b64encode(rng.normal(size=1024).astype(np.float32).tobytes()).decode()}]
-                     ).to_parquet(path, index=False)
+        drawn = base64.b64encode(rng.normal(size=1024).astype(np.float32).tobytes()).decode() if sample else ""
+        pd.DataFrame([{**keys, "fingerprint": f"{n:032x}", "hash": "blake2b-128/tensors", "n_tensors": n_tensors,
+                       "n_bytes": n_bytes, "sample": drawn}]).to_parquet(path, index=False)
     return len(grid)
 
 
