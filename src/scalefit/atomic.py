@@ -3,10 +3,15 @@
 A reader (or a re-run after a kill) sees either the old file or the whole new one, never half a
 file. The temporary name carries the process id, the host and a random token, so two processes
 writing the same target (two sweeps, two shards on two nodes of a shared disk) never share a
-temporary file; ``sweep_stale`` removes the temporaries a killed process left behind.
+temporary file; ``sweep_stale`` removes the temporaries a killed process left behind. A folder
+replaced in place is swapped with its new version in one step where the system allows it
+(Linux's renameat2), and elsewhere a killed swap's old folder is put back rather than removed.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
 import hashlib
 import json
 import os
@@ -14,23 +19,29 @@ import re
 import secrets
 import shutil
 import socket
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 TMP_MARK = ".tmp-"
+ASIDE = "aside"  # in the name of a folder that atomic_write moved aside to rename the new one in
 HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]  # this machine, in a temporary's name
-# the end of temporary_name's names: pid, host (absent in those of scalefit before 2026-12-07), token
-TEMPORARY = re.compile(rf"{re.escape(TMP_MARK)}(\d+)-(?:([0-9a-f]{{6}})-)?[0-9a-f]{{8}}$")
+# the end of temporary_name's names: pid, host (absent in those of scalefit before 2026-12-07),
+# the aside mark (only an old folder moved aside, since 2026-12-07), token
+TEMPORARY = re.compile(rf"{re.escape(TMP_MARK)}(\d+)-(?:([0-9a-f]{{6}})-)?(?:({ASIDE})-)?[0-9a-f]{{8}}$")
 OTHER_HOST_STALE_S = 24 * 3600  # another machine's temporary untouched this long is a killed writer's
 _WRITING: set[str] = set()  # this process's temporaries still being written (threads, nested writes)
 
 
-def temporary_name(path: Path) -> Path:
+def temporary_name(path: Path, aside: bool = False) -> Path:
     """A unique sibling of ``path`` to write into before the rename, marked as being written by
-    this process until ``_done`` (so that ``sweep_stale`` in this process passes it over)."""
-    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{HOST}-{secrets.token_hex(4)}")
+    this process until ``_done`` (so that ``sweep_stale`` in this process passes it over).
+    ``aside``: the name for ``path``'s own folder moved out of the way, which a dead writer's
+    clean-up puts back where ``path`` is missing instead of removing it."""
+    mark = f"{ASIDE}-" if aside else ""
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{HOST}-{mark}{secrets.token_hex(4)}")
     _WRITING.add(str(tmp))
     return tmp
 
@@ -43,21 +54,28 @@ def atomic_write(path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to produce the file (or folder) at a temporary path, then rename it
     onto ``path``. On any error the temporary is removed and ``path`` is left as it was.
 
-    A folder that ``path`` already holds is renamed aside, the new one renamed in, and only then
-    the old one deleted: deleting it first (seconds for a large checkpoint on a network disk)
-    left, to a kill in between, a half-deleted folder at ``path`` and the new one as a temporary
-    that ``sweep_stale`` removes."""
+    A folder that ``path`` already holds is swapped with the new one in one step (``_exchange``)
+    and only then deleted: deleting it first (seconds for a large checkpoint on a network disk)
+    left, to a kill in between, a half-deleted folder at ``path``. Where the system cannot swap,
+    the old folder is renamed aside (a name marked ASIDE), the new one renamed in, and the old
+    one deleted; a kill between those two renames leaves no folder at ``path``, so the next
+    folder write to ``path`` and ``sweep_stale`` put the aside one back (``_put_back``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = temporary_name(path), None
     try:
         write(tmp)
-        if tmp.is_dir() and path.is_dir():
-            old = temporary_name(path)
-            os.replace(path, old)
-        os.replace(tmp, path)
+        if tmp.is_dir() and not path.exists():
+            _put_back_aside(path)  # a killed writer's old folder first: then swapped out like any
+        if tmp.is_dir() and path.is_dir() and _exchange(tmp, path):
+            old = tmp  # the old folder now, under the temporary's name
+        else:
+            if tmp.is_dir() and path.is_dir():
+                old = temporary_name(path, aside=True)
+                os.replace(path, old)
+            os.replace(tmp, path)
     except BaseException:
-        if old is not None and old.exists() and not path.exists():
+        if old is not None and old != tmp and old.exists() and not path.exists():
             os.replace(old, path)  # stopped between the two renames: the old folder goes back
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -71,6 +89,41 @@ def atomic_write(path, write: Callable[[Path], object]) -> Path:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+AT_FDCWD = -100  # renameat2's "relative to the working folder"
+RENAME_EXCHANGE = 2  # renameat2's flag: swap the two names, both must exist
+# the errors of a file system or kernel that cannot swap (FUSE, NFS, old kernels): rename instead
+CANNOT_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+@functools.lru_cache(maxsize=1)
+def _renameat2():
+    """libc's renameat2 (Linux, glibc >= 2.28), or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap what the names ``a`` and ``b`` hold in one step (renameat2 RENAME_EXCHANGE), so that
+    no moment, and no kill, finds either name missing. False where the system cannot (no
+    renameat2, or a file system that refuses the flag): the caller renames instead."""
+    function = _renameat2()
+    if function is None:
+        return False
+    if function(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in CANNOT_EXCHANGE:
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
 
 
 def write_text(path, text: str) -> Path:
@@ -131,7 +184,8 @@ def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
     process is writing now, so this is safe beside another writer; another machine's (a shard on
     another node of a shared disk, whose pid cannot be checked here) until untouched for
     OTHER_HOST_STALE_S. Other names that hold '.tmp-' (a user's 'backup.tmp-2024-01-05') are no
-    temporaries of ours and are left alone.
+    temporaries of ours and are left alone. A folder that atomic_write moved ASIDE goes back to
+    its own name where that is missing (its writer killed before the new one was renamed in).
     """
     removed = []
     folder = Path(folder)
@@ -142,10 +196,7 @@ def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
         named = TEMPORARY.search(tmp.name)
         if named is None or not tmp.exists():  # another's name ('notes.tmp-draft'), or in a folder removed
             continue
-        pid, host = int(named.group(1)), named.group(2)
-        if str(tmp) in _WRITING or (host not in (None, HOST) and not _untouched(tmp, OTHER_HOST_STALE_S)):
-            continue
-        if host in (None, HOST) and pid != os.getpid() and _alive(pid):
+        if not _abandoned(tmp, named) or (named.group(3) and _put_back(tmp, named)):
             continue
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -153,6 +204,46 @@ def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
             tmp.unlink(missing_ok=True)
         removed.append(tmp)
     return removed
+
+
+def _abandoned(tmp: Path, named: re.Match) -> bool:
+    """Whether temporary ``tmp`` (``named``: TEMPORARY's match of its name) is no longer written:
+    not by this process now, its writer on this machine dead (a pid of no process), another
+    machine's (whose pid cannot be checked here) untouched for OTHER_HOST_STALE_S."""
+    pid, host = int(named.group(1)), named.group(2)
+    if str(tmp) in _WRITING:
+        return False
+    if host in (None, HOST):
+        return pid == os.getpid() or not _alive(pid)
+    return _untouched(tmp, OTHER_HOST_STALE_S)
+
+
+def _put_back(aside: Path, named: re.Match) -> bool:
+    """Rename an abandoned ASIDE folder back onto the path it was moved from where that path is
+    missing (its writer was killed between atomic_write's two renames): True where it went back
+    or is no longer there to remove; False where a folder is at the path (the new one got in,
+    the aside one is the older: remove it)."""
+    path = aside.with_name(aside.name[:named.start()])
+    if os.path.lexists(path):
+        return False
+    try:
+        os.rename(aside, path)
+    except FileNotFoundError:  # put back by another process meanwhile
+        return True
+    except OSError:  # one made at the path meanwhile: this is the older; else leave it be
+        return not os.path.lexists(path)
+    return True
+
+
+def _put_back_aside(path: Path) -> None:
+    """Put back a folder that a killed atomic_write moved aside from ``path`` (missing now), if
+    one is there (each is a whole folder; the first found goes back, sweep_stale removes the rest)."""
+    for entry in os.scandir(path.parent):
+        named = TEMPORARY.search(entry.name)
+        if (named is not None and named.group(3) and named.start() == len(path.name)
+                and entry.name.startswith(path.name) and _abandoned(Path(entry.path), named)
+                and _put_back(Path(entry.path), named)):
+            return
 
 
 def _untouched(path: Path, seconds: float) -> bool:
