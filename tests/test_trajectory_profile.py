@@ -82,3 +82,22 @@ def test_the_profile_is_continuous_through_p_0():
     assert np.allclose(near, at_zero, rtol=1e-4), (at_zero, near)
     syy = float(np.sum((value - value.mean()) ** 2))
     assert at_zero[0] < 0.5 * syy  # the log curve, not the flat line
+
+
+def test_the_grid_starts_are_the_profiles_least_squares_lines():
+    """_grid_starts and the profile read one closed-form line fit (_least_squares_lines): each
+    start's (v0, c) is the least-squares line at its (E, p), its RSS the profile's at that p with
+    E fixed there, and the starts come best first."""
+    value = curve(2.0, -2.0, np.random.default_rng(2).normal(0, 0.01, len(LOSS)))
+    starts = tj._grid_starts(LOSS, value, None)
+    assert len(starts) == tj.N_REFINED
+    rss = []
+    for E, p, v0, c in starts:
+        direct = float(np.sum((value - tj.stat_power_law(LOSS, v0, c, E, p)) ** 2))
+        design = np.column_stack([np.ones_like(LOSS), (LOSS - E) ** p])
+        lstsq = np.linalg.lstsq(design, value, rcond=None)
+        assert np.allclose([v0, c], lstsq[0], rtol=1e-9, atol=0), ((v0, c), lstsq[0])
+        profiled = tj.profile_rss(LOSS, value, "p", [p], E_fixed=E)[0]
+        assert direct == pytest.approx(profiled, rel=1e-9) and direct == pytest.approx(lstsq[1][0], rel=1e-9)
+        rss.append(direct)
+    assert rss == sorted(rss)

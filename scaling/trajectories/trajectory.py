@@ -71,14 +71,9 @@ def _grid_starts(loss, value, E_fixed):
         gap = loss - e0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             x = gap[:, None] ** p_grid[None, :]
-        x_mean = x.mean(axis=0)
-        xc = x - x_mean
-        sxx = np.einsum("ij,ij->j", xc, xc)
-        sxy = xc.T @ y
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            c = sxy / sxx
-            rss = syy - c * sxy
-        for j in np.flatnonzero(np.isfinite(rss) & np.isfinite(c) & (sxx > 0)):
+        # the profile's lines, on the transposed view: the same sums, in the same order, as on x
+        rss, c, x_mean = _least_squares_lines(x.T, y, syy)
+        for j in np.flatnonzero(np.isfinite(rss) & np.isfinite(c)):
             scored.append((float(rss[j]), float(e0), float(p_grid[j]),
                            float(value.mean() - c[j] * x_mean[j]), float(c[j])))
     scored.sort(key=lambda t: t[0])
@@ -499,16 +494,25 @@ def _power_rows(powers, log_gaps) -> np.ndarray:
     return np.where(powers == 0, log_gaps, scaled)
 
 
-def _rss_rows(x: np.ndarray, y: np.ndarray, syy: float) -> np.ndarray:
-    """RSS of the least-squares line y ~ v0 + c x along the last axis of x (y centred): v0 and c
-    are linear for fixed (E, p), so they are solved in closed form (variable projection); a row
-    that does not vary leaves RSS = syy; a row that overflows leaves inf."""
+def _least_squares_lines(x: np.ndarray, y: np.ndarray, syy: float):
+    """(RSS, slope c, mean of x) of the least-squares line y ~ v0 + c x along the last axis of x
+    (y centred, syy its sum of squares): v0 and c are linear for fixed (E, p), so the grid starts
+    and the profile solve them in closed form (variable projection; v0 = mean(value) - c mean(x)).
+    A row that does not vary leaves RSS = syy and a slope that is not finite; one that overflows
+    leaves RSS inf."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        xc = x - x.mean(axis=-1, keepdims=True)
+        x_mean = x.mean(axis=-1, keepdims=True)
+        xc = x - x_mean
         sxx = np.einsum("...j,...j->...", xc, xc)
         sxy = xc @ y
         rss = np.where(sxx > 0, syy - sxy * sxy / sxx, syy)
-    return np.where(np.isfinite(rss), np.maximum(rss, 0.0), np.inf)
+        slope = sxy / sxx
+    return np.where(np.isfinite(rss), np.maximum(rss, 0.0), np.inf), slope, x_mean[..., 0]
+
+
+def _rss_rows(x: np.ndarray, y: np.ndarray, syy: float) -> np.ndarray:
+    """The RSS of _least_squares_lines alone: what the profile minimizes."""
+    return _least_squares_lines(x, y, syy)[0]
 
 
 def _min_over(grid: np.ndarray, rss_of, n_rows: int) -> np.ndarray:
