@@ -9,9 +9,12 @@ projections in expert_in, its down projection in expert_out (as a dense MLP's go
 mlp_out), the router in router, and a shared expert (dense, every token) in mlp_in / mlp_out.
 These are the names save_pretrained writes (one matrix per expert). A model loaded by
 transformers 5 holds each layer's experts fused into 3-d parameters (mlp.experts.gate_up_proj
-[experts, 2 x width, d] and mlp.experts.down_proj): they take the same groups, but the tensor
-names, their count and their per-tensor statistics differ from the folder's. A fused QKV weight splits into q, k, v
-by its architecture's layout (`fused_qkv`).
+[experts, 2 x width, d], gate's rows then up's, and mlp.experts.down_proj [experts, d, width]):
+`split_experts` cuts them back into the matrices and names the folder holds (Mixtral's router and
+experts also move back from mlp. to block_sparse_moe., `checkpoint_name`), so a loaded model and
+its folder give the same rows. An architecture whose fused layout is not listed (EXPERT_LAYOUTS)
+keeps its 3-d parameters whole, named as loaded, in the same groups. A fused QKV weight splits
+into q, k, v by its architecture's layout (`fused_qkv`).
 """
 from __future__ import annotations
 
@@ -49,7 +52,8 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     # mixture of experts, as save_pretrained writes them: one matrix per expert (Mixtral's
     # block_sparse_moe.experts.E.w1/w3/w2, Qwen2-MoE's and OLMoE's mlp.experts.E.gate/up/down_proj)
     # and the router; transformers 5 fuses the experts of a loaded model into 3-d
-    # mlp.experts.gate_up_proj / down_proj parameters, which take the same groups
+    # mlp.experts.gate_up_proj / down_proj parameters: split_experts cuts a known layout back into
+    # these, an unknown one is measured whole in the same groups
     (r"experts\.\d+\.(w1|w3|gate_proj|up_proj)\.weight$", "expert_in"),
     (r"experts\.\d+\.(w2|down_proj)\.weight$", "expert_out"),
     (r"experts\.(gate_up_proj|gate_proj|up_proj)$", "expert_in"),
@@ -154,11 +158,55 @@ def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox",
 # names that transformers gives a module's parameter but not the checkpoint file: the table uses
 # the file's (the hub's) name, so a folder and the same model in memory give identical rows
 _FILE_NAMES = {"gpt_neox": {"lm_head.weight": "embed_out.weight"}}
+# renames of a part of the name, as transformers' conversion_mapping reverses them on save
+# (Mixtral's sparse block loads as .mlp., its router and experts are written as .block_sparse_moe.)
+_FILE_RENAMES = {"mixtral": ((re.compile(r"\.mlp\."), ".block_sparse_moe."),)}
 
 
 def checkpoint_name(name: str, model_type: str | None = None) -> str:
-    """A parameter name as the checkpoint file spells it (GPT-NeoX: lm_head -> embed_out)."""
-    return _FILE_NAMES.get(model_type or "", {}).get(name, name)
+    """A parameter name as the checkpoint file spells it (GPT-NeoX: lm_head -> embed_out;
+    Mixtral: mlp. -> block_sparse_moe.)."""
+    name = _FILE_NAMES.get(model_type or "", {}).get(name, name)
+    for pattern, replacement in _FILE_RENAMES.get(model_type or "", ()):
+        name = pattern.sub(replacement, name)
+    return name
+
+
+# How transformers 5 fuses the experts of a loaded model (its conversion_mapping: the per-expert
+# matrices stacked on a new dim 0, gate_up_proj the concatenation of gate's rows and up's, no
+# transpose): {model_type: {fused parameter: the per-expert matrices it holds, in row order}}.
+_SWIGLU_EXPERTS = {"gate_up_proj": ("gate_proj", "up_proj"), "down_proj": ("down_proj",)}
+EXPERT_LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "mixtral": {"gate_up_proj": ("w1", "w3"), "down_proj": ("w2",)},
+    "qwen2_moe": _SWIGLU_EXPERTS,
+    "olmoe": _SWIGLU_EXPERTS,
+}
+_FUSED_EXPERTS = re.compile(r"^(.*\.experts)\.(\w+)$")
+
+
+def fused_experts(name: str, model_type: str | None) -> tuple[str, tuple[str, ...]] | None:
+    """(prefix, per-expert matrix names) of a fused expert parameter of a loaded model (named as
+    the checkpoint file spells it, `checkpoint_name`), e.g. ('model.layers.0.block_sparse_moe.experts',
+    ('w1', 'w3')); None where the name is not one or model_type's layout is not known."""
+    match = _FUSED_EXPERTS.match(name)
+    parts = EXPERT_LAYOUTS.get(model_type or "", {}).get(match.group(2)) if match else None
+    return (match.group(1), parts) if parts else None
+
+
+def split_experts(name: str, weight: torch.Tensor, model_type: str | None) -> dict[str, torch.Tensor] | None:
+    """The per-expert matrices of a fused expert parameter [experts, rows, cols], named as
+    save_pretrained writes them (`<prefix>.<expert>.<matrix>.weight`, expert by expert), as views
+    of `weight`; None where it is not one whose layout is known (see fused_experts), or whose
+    shape does not split so (then it is measured whole)."""
+    fused = fused_experts(name, model_type)
+    if fused is None or weight.ndim != 3 or weight.shape[1] % len(fused[1]):
+        return None
+    prefix, parts = fused
+    out = {}
+    for expert, matrix in enumerate(weight):
+        for part, rows in zip(parts, matrix.chunk(len(parts), dim=0)):
+            out[f"{prefix}.{expert}.{part}.weight"] = rows
+    return out
 
 
 QKV_LAYOUTS = ("gpt2", "neox", "stacked", "grouped")

@@ -25,6 +25,9 @@ elements are not finite): no statistic of it means anything. Its group's row get
 trajectory jump where a tensor went bad.
 A fused QKV matrix (GPT-NeoX, GPT-2, BLOOM, Falcon, StarCoder, Phi-3, MPT: groups.fused_qkv)
 also gets rows for its Q, K and V parts, named `<tensor>[q]` etc. in groups attn_q/attn_k/attn_v.
+The fused 3-d experts of a mixture-of-experts model loaded by transformers 5 (Mixtral, Qwen2-MoE,
+OLMoE: groups.split_experts) are measured per expert instead, named as its saved folder names
+them, so the loaded model and the folder give the same rows.
 
 Quantiles are exact order statistics up to EXACT_QUANTILES_MAX (4M) elements, and read off the
 fine histogram (bins ~0.01 std wide) above that, e.g. for large embeddings.
@@ -49,8 +52,8 @@ from scalefit.errors import InputError, a_type, warn
 from scalefit.options import nonnegative_int, positive_int, torch_device
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
-from scalefit.weightstats.groups import (NO_LAYER, FusedQKV, checkpoint_name, fused_qkv, is_weight_tensor,
-                                         split_qkv, tensor_role)
+from scalefit.weightstats.groups import (NO_LAYER, FusedQKV, checkpoint_name, fused_experts, fused_qkv,
+                                         is_weight_tensor, split_experts, split_qkv, tensor_role)
 from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
                                           quantiles, shape_stats)
 from scalefit.weightstats.spectra import SPECTRUM_STATS, spectrum_stats
@@ -321,7 +324,15 @@ def tensor_stats(values, *, fit_families: bool = True, spectra: bool = True) -> 
 # ---- the table --------------------------------------------------------------------------------
 
 def _parts(name: str, tensor: torch.Tensor, src: _Source, split: bool):
-    """(name, group, layer, tensor) for a tensor and, for a fused QKV matrix, its Q, K, V."""
+    """(name, group, layer, tensor) for a tensor and, for a fused QKV matrix, its Q, K, V; a fused
+    expert parameter gives its experts' matrices in its place (whatever `split`: they are the
+    tensors the checkpoint file holds)."""
+    experts = split_experts(name, tensor, src.model_type)
+    if experts is not None:
+        for expert_name, matrix in experts.items():
+            role = tensor_role(expert_name)
+            yield expert_name, role.group, role.layer, matrix
+        return
     role = tensor_role(name)
     yield name, role.group, role.layer, tensor
     if split and role.group == "attn_qkv" and tensor.ndim >= 2:
@@ -344,7 +355,9 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     computation; None keeps it where it is.
     `num_heads` (read from the model's config when there is one) lets a fused QKV be split
     into Q, K, V (a state dict's as GPT-NeoX's; an architecture whose layout groups.fused_qkv
-    does not know is measured whole). Group rows have tensor "*" (see the module docstring for the stats).
+    does not know is measured whole); `split=False` leaves out those Q, K, V rows. A loaded
+    model's fused experts are measured per expert either way (groups.split_experts).
+    Group rows have tensor "*" (see the module docstring for the stats).
     """
     step = nonnegative_int("step", step)  # the table's step: a whole number >= 0, as in every table
     if num_heads is not None:
@@ -438,7 +451,9 @@ def select_tensors(source, what: str, *, num_heads: int | None = None, split: bo
     for name in (n for n in src.names if is_weight_tensor(n)):
         table_name = checkpoint_name(name, src.model_type)
         group = tensor_role(table_name).group
+        experts = fused_experts(table_name, src.model_type)  # a loaded model's: one name per expert
         wanted = (what == group or what.startswith(table_name)
+                  or (experts is not None and what.startswith(experts[0] + "."))
                   or (group == "attn_qkv" and what in ("attn_q", "attn_k", "attn_v")))
         if not wanted:
             continue

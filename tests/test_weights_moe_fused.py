@@ -1,0 +1,138 @@
+"""A mixture-of-experts model loaded by transformers 5 holds each layer's experts fused into 3-d
+parameters; its weight statistics are measured per expert, as its saved folder names them, so the
+loaded model and the folder give the same rows (Mixtral, Qwen2-MoE, OLMoE built tiny, no hub).
+A fused layout this package does not know stays whole, named as loaded, in its groups.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from scalefit.weightstats.groups import checkpoint_name, split_experts, tensor_role  # noqa: E402
+from scalefit.weightstats.measure import select_tensors, tensor_stats, weight_stats_table  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(1)
+
+KEYS = ["tensor", "group", "layer", "stat"]
+MOE = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+           num_key_value_heads=2, bos_token_id=0, eos_token_id=0, pad_token_id=0, num_experts_per_tok=2)
+
+
+def _configs():
+    """{model_type: (model class, config)} of the tiny MoE models this transformers has."""
+    t, out = transformers, {}
+    if hasattr(t, "MixtralForCausalLM"):
+        out["mixtral"] = (t.MixtralForCausalLM, t.MixtralConfig(**MOE, num_local_experts=4))
+    if hasattr(t, "Qwen2MoeForCausalLM"):  # expert width unlike the dense one, and a shared expert
+        out["qwen2_moe"] = (t.Qwen2MoeForCausalLM, t.Qwen2MoeConfig(
+            **MOE, num_experts=4, moe_intermediate_size=16, shared_expert_intermediate_size=24))
+    if hasattr(t, "OlmoeForCausalLM"):
+        out["olmoe"] = (t.OlmoeForCausalLM, t.OlmoeConfig(**MOE, num_experts=4))
+    return out
+
+
+@pytest.fixture(scope="module")
+def moe(tmp_path_factory):
+    """{model_type: (loaded model, folder, folder's table)}: each model saved by save_pretrained,
+    loaded back by from_pretrained (experts fused), and its folder measured once."""
+    root, out = tmp_path_factory.mktemp("moe_fused"), {}
+    for name, (cls, config) in _configs().items():
+        torch.manual_seed(0)
+        cls(config).save_pretrained(root / name)
+        loaded = cls.from_pretrained(root / name).eval()
+        out[name] = (loaded, root / name, _sorted(weight_stats_table(root / name)))
+    return out
+
+
+def _sorted(table):
+    return table.sort_values(KEYS, ignore_index=True)
+
+
+def _arch(moe, arch):
+    if arch not in moe:
+        pytest.skip(f"this transformers has no {arch}")
+    return moe[arch]
+
+
+@pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "olmoe"])
+def test_a_loaded_moe_gives_its_folders_rows(moe, arch):
+    """Same tensors (names, groups, layers), same statistics per tensor and per group, families too."""
+    model, _, folder_rows = _arch(moe, arch)
+    fused = [n for n, p in model.named_parameters() if p.ndim == 3]
+    assert fused, "transformers no longer fuses the experts of a loaded model"
+    loaded_rows = _sorted(weight_stats_table(model))
+    assert loaded_rows[KEYS].equals(folder_rows[KEYS])
+    np.testing.assert_allclose(loaded_rows["value"], folder_rows["value"], rtol=1e-9, atol=1e-12)
+    assert loaded_rows["label"].equals(folder_rows["label"])
+    experts = folder_rows[folder_rows["group"].isin(["expert_in", "expert_out"]) & (folder_rows["tensor"] != "*")]
+    assert experts["tensor"].nunique() == 3 * 4 * model.config.num_hidden_layers
+
+
+@pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "olmoe"])
+def test_each_expert_matrix_is_the_one_the_file_holds(moe, arch):
+    """Values and shape, not only statistics (a transposed matrix has the same spectrum)."""
+    from safetensors import safe_open
+
+    model, folder, _ = _arch(moe, arch)
+    seen = set()
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as fh:
+        for name, param in model.named_parameters():
+            table_name = checkpoint_name(name, arch)
+            for expert_name, matrix in (split_experts(table_name, param.detach(), arch) or {}).items():
+                assert torch.equal(matrix, fh.get_tensor(expert_name)), expert_name
+                seen.add(expert_name)
+        assert seen == {k for k in fh.keys() if ".experts." in k}
+
+
+@pytest.mark.parametrize("arch", ["mixtral", "olmoe"])
+def test_select_tensors_finds_an_expert_of_a_loaded_model(moe, arch):
+    """One expert's matrix by its file name, and a whole expert group, as from the folder."""
+    model, folder, _ = _arch(moe, arch)
+    name = ("model.layers.1.block_sparse_moe.experts.2.w3.weight" if arch == "mixtral"
+            else "model.layers.1.mlp.experts.2.up_proj.weight")
+    for what in (name, "expert_out"):
+        from_model, from_folder = select_tensors(model, what), select_tensors(folder, what)
+        assert sorted(n for n, _ in from_model) == sorted(n for n, _ in from_folder)
+        by_name = dict(from_folder)
+        assert all(torch.equal(t, by_name[n]) for n, t in from_model)
+
+
+def test_an_unknown_fused_layout_stays_whole_named_as_loaded(moe, monkeypatch):
+    """An architecture whose fused experts are not listed: its 3-d parameters measured whole under
+    their loaded names, in the expert groups, with as many weights per group as the folder."""
+    model, _, folder_rows = _arch(moe, "olmoe")
+    monkeypatch.setattr(model.config, "model_type", "olmoe_fork")
+    rows = weight_stats_table(model, fit_families=False, spectra=False)
+    name = "model.layers.0.mlp.experts.gate_up_proj"
+    mine = rows[rows["tensor"] == name].set_index("stat")["value"]
+    assert tensor_role(name).group == "expert_in"
+    assert set(rows.loc[rows["tensor"] == name, "group"]) == {"expert_in"}
+    assert set(rows.loc[rows["tensor"] == name, "layer"]) == {0}
+    param = dict(model.named_parameters())[name].detach()
+    expected = tensor_stats(param, fit_families=False, spectra=False)
+    np.testing.assert_allclose([mine[k] for k in expected], list(expected.values()), rtol=1e-12)
+    assert not rows["tensor"].str.contains(r"experts\.\d", regex=True).any()
+    counts = [t[(t["stat"] == "count") & (t["tensor"] != "*")].groupby("group")["value"].sum()
+              for t in (rows, folder_rows)]
+    assert counts[0].equals(counts[1])
+
+
+def test_split_experts_leaves_what_it_cannot_map():
+    """None (measured whole) for an unknown model_type, a name that is not a fused expert
+    parameter, and a shape that does not split; gate's rows come first, then up's."""
+    weight = torch.arange(2 * 6 * 3, dtype=torch.float32).reshape(2, 6, 3)
+    assert split_experts("model.layers.0.mlp.experts.gate_up_proj", weight, "granitemoe") is None
+    assert split_experts("model.layers.0.mlp.experts.gate_up_proj", weight, None) is None
+    assert split_experts("model.layers.0.mlp.gate_up_proj", weight, "olmoe") is None
+    assert split_experts("model.layers.0.mlp.experts.gate_up_proj", weight[0], "olmoe") is None
+    assert split_experts("model.layers.0.mlp.experts.gate_up_proj", weight[:, :5], "olmoe") is None
+    parts = split_experts("model.layers.0.mlp.experts.gate_up_proj", weight, "olmoe")
+    assert list(parts) == [f"model.layers.0.mlp.experts.{e}.{p}.weight" for e in (0, 1)
+                           for p in ("gate_proj", "up_proj")]
+    assert torch.equal(parts["model.layers.0.mlp.experts.1.up_proj.weight"], weight[1, 3:])
