@@ -136,3 +136,15 @@ def test_split_experts_leaves_what_it_cannot_map():
     assert list(parts) == [f"model.layers.0.mlp.experts.{e}.{p}.weight" for e in (0, 1)
                            for p in ("gate_proj", "up_proj")]
     assert torch.equal(parts["model.layers.0.mlp.experts.1.up_proj.weight"], weight[1, 3:])
+
+
+def test_select_tensors_names_a_missing_tensor_in_one_line(moe):
+    """A model in memory is named by its type, not by its many-line repr."""
+    from scalefit.errors import InputError
+
+    model, folder, _ = _arch(moe, "olmoe")
+    for source in (model, folder):
+        with pytest.raises(InputError, match="no tensor or group 'model.layers.0.mlp.experts.9.w1.weight'") as err:
+            select_tensors(source, "model.layers.0.mlp.experts.9.w1.weight")
+        assert "\n" not in str(err.value)
+    assert str(err.value).startswith(str(folder))

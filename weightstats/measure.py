@@ -461,5 +461,6 @@ def select_tensors(source, what: str, *, num_heads: int | None = None, split: bo
             if what in (group, part_name):
                 found.append((part_name, values))
     if not found:
-        raise InputError(f"{source}: no tensor or group '{what}'")
+        where = source if isinstance(source, (str, Path)) else a_type(source)  # not a model's repr
+        raise InputError(f"{where}: no tensor or group '{what}'")
     return found
