@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,114 @@ def test_another_swap_error_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
         atomic.atomic_write(target, lambda tmp: _checkpoint(tmp, "new"))
     assert _held(target) == {"model.safetensors": "old", "optimizer.pt": "old"}
     assert [p.name for p in tmp_path.iterdir()] == ["resume"]
+
+
+# ---- a --out claimed by a command that was killed ------------------------------------------
+
+CLAIMER = r"""
+import sys, time
+from scalefit.options import claim_folder
+claim_folder(sys.argv[1], {"command": "fit kaplan", "options": {"--bootstrap": 7}})
+print("claimed", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    from tests.test_scaling_cli import make_runs
+
+    path = tmp_path_factory.mktemp("runs") / "runs.csv"
+    make_runs(path)
+    return path
+
+
+def _fit(runs, out):
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+
+    return CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(runs), "--bootstrap", "0",
+                                     "--out", str(out)])
+
+
+def test_a_claim_of_a_killed_command_is_taken_over(runs, tmp_path):
+    """A command SIGKILLed during its work left its settings record in --out, and every command
+    of other settings was refused until the user deleted it by hand. The record names its
+    process now: while that lives, others are refused; once it is gone, having written nothing,
+    the next command takes the folder over and says so in one line."""
+    import json
+
+    from scalefit.options import CLAIM, SETTINGS_FILE
+
+    out = tmp_path / "X"
+    child = subprocess.Popen([sys.executable, "-c", CLAIMER, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "claimed"
+        live = _fit(runs, out)
+        assert live.exit_code == 2 and "holds the results of other settings" in live.stderr, live.output
+        assert [p.name for p in out.iterdir()] == [SETTINGS_FILE]
+        os.kill(child.pid, signal.SIGKILL)
+        for _ in range(1000):  # dead but not yet reaped (a zombie): gone all the same
+            if atomic._proc_stat(child.pid)[0] == "Z":
+                break
+            time.sleep(0.01)
+        taken = _fit(runs, out)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    assert taken.exit_code == 0, taken.output
+    assert [line for line in taken.stderr.splitlines() if "taking it over" in line] == [
+        f"note: --out {out}: taking it over from `fit kaplan`, whose process ({child.pid}) ended "
+        "before it wrote anything there"]
+    record = json.loads((out / SETTINGS_FILE).read_text())
+    assert record["command"] == "fit" and CLAIM not in record and (out / "report.md").exists()
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
+def _record(folder: Path, claim: dict | None) -> None:
+    """A settings record of `fit kaplan` in a new ``folder``; ``claim``: what differs from the
+    claim of a dead process of this machine, None: a record without a claim."""
+    import json
+
+    from scalefit.options import CLAIM, SETTINGS_FILE
+
+    folder.mkdir()
+    record = {"command": "fit kaplan", "options": {"--bootstrap": 7}}
+    if claim is not None:
+        record[CLAIM] = {"host": atomic.HOST, "pid": 2 ** 22 + 12345, "started": 1, **claim}  # no such pid
+    (folder / SETTINGS_FILE).write_text(json.dumps(record))
+
+
+def test_only_a_dead_claim_of_this_machine_on_an_empty_folder_is_taken_over(tmp_path, capsys):
+    """Refused as before: a claim of another machine (its pid cannot be checked here), of a live
+    process, a record without a claim (a finished command's, or an older scalefit's), a dead
+    claim in a folder that holds results. Taken over: a dead process's claim, also where its pid
+    now names another process (started at another time), beside temporaries only."""
+    from scalefit.errors import InputError
+    from scalefit.options import SETTINGS_FILE, claim_folder, refuse_other_settings
+
+    ours = {"command": "fit chinchilla", "options": {"--bootstrap": 0}}
+    other_host = "0" * 6 if atomic.HOST != "0" * 6 else "1" * 6
+    refused = {"other_host": {"host": other_host}, "live": {"pid": os.getpid(), "started": None},
+               "live_same_start": {"pid": os.getpid(), "started": atomic.process_start(os.getpid())},
+               "no_claim": None, "dead_with_results": {}}
+    for name, claim in refused.items():
+        _record(tmp_path / name, claim)
+    (tmp_path / "dead_with_results" / "report.md").write_text("half")
+    for folder in [tmp_path / name for name in refused]:
+        with pytest.raises(InputError, match="holds the results of other settings"):
+            refuse_other_settings(folder, ours)
+        with pytest.raises(InputError, match="holds the results of other settings"):
+            claim_folder(folder, ours)
+    assert "taking it over" not in capsys.readouterr().err
+
+    taken = {"dead": {}, "pid_reused": {"pid": os.getpid(), "started": -1}}
+    for name, claim in taken.items():
+        _record(tmp_path / name, claim)
+        dead_writer = f"{atomic.TMP_MARK}{2 ** 22 + 12345}-{atomic.HOST}-0123abcd"
+        (tmp_path / name / f"report.md{dead_writer}").write_text("")
+        refuse_other_settings(tmp_path / name, ours)
+        assert claim_folder(tmp_path / name, ours) == (tmp_path / name / SETTINGS_FILE, False)
+    assert capsys.readouterr().err.count("taking it over from `fit kaplan`") == 2

@@ -255,6 +255,34 @@ def _untouched(path: Path, seconds: float) -> bool:
     return time.time() - max(stamps) > seconds
 
 
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` of this machine started (clock ticks after boot: /proc/PID/stat field
+    22), None where that cannot be read (no /proc, no such process). With the pid it names one
+    process: a pid alone is reused by another once its process ends."""
+    stat = _proc_stat(pid)
+    return int(stat[19]) if stat is not None and len(stat) > 19 and stat[19].isdigit() else None
+
+
+def process_gone(pid: int, started: int | None = None) -> bool:
+    """No process ``pid`` runs on this machine: none has the pid, or it is a zombie (killed, not
+    yet reaped), or it started at another time than ``started`` (the pid reused since)."""
+    if pid <= 0 or not _alive(pid):
+        return True
+    stat = _proc_stat(pid)
+    if stat is None:
+        return False
+    return stat[0] == "Z" or (started is not None and process_start(pid) not in (None, started))
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command's name (field 3, the state, first)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    return text[text.rindex(")") + 1:].split() if ")" in text else None
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

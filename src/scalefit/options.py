@@ -483,7 +483,8 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
     """InputError when folder ``out_dir`` already holds files of another command or other
     options (its SETTINGS_FILE differs) or files of unknown settings (no SETTINGS_FILE): a
     report, tables and figures of two settings side by side read as one result. The same
-    settings again rewrite the same files, so they are let through."""
+    settings again rewrite the same files, so they are let through, and so is the claim of a
+    command that was killed before it wrote anything (``_abandoned``): claim_folder takes it over."""
     import json
     from pathlib import Path
 
@@ -504,9 +505,12 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
         old = json.loads(record.read_text())
     except (OSError, ValueError):
         old = {}
-    if old != json.loads(json.dumps(settings)):
+    if not isinstance(old, dict):
+        old = {}
+    recorded = {key: value for key, value in old.items() if key != CLAIM}
+    if recorded != json.loads(json.dumps(settings)) and not _abandoned(folder, old):
         raise InputError(f"{option} {out_dir}: holds the results of other settings "
-                         f"({_setting_differences(old, settings)}); a folder holds the results "
+                         f"({_setting_differences(recorded, settings)}); a folder holds the results "
                          f"of one command and its options: {fix}")
 
 
@@ -544,31 +548,95 @@ def one_setting_per_folder(command=None, *, defaults=None, ignore=()):
     return wrapper
 
 
-def claim_folder(out_dir, settings: dict):
+def claim_folder(out_dir, settings: dict, option: str = "--out"):
     """Record ``settings`` in ``out_dir`` before the work where no record is there yet, in one
     exclusive step (atomic.create_text): two commands started together into one new folder both
     passed refuse_other_settings and mixed their files; the second now finds the first's record
-    and is refused if its settings differ. Returns (record, whether the folder was made here) for
-    release_folder, or None where a record was there already."""
+    and is refused if its settings differ. The record also names this command's process (CLAIM)
+    until the command writes it again at the end, so that the claim of one killed before it wrote
+    anything is taken over (``_take_over``) rather than refusing every later command. Returns
+    (record, whether the folder was made here) for release_folder, or None where a record was
+    there already."""
     import json
+    import os
     from pathlib import Path
 
-    from scalefit.atomic import create_text
+    from scalefit.atomic import HOST, create_text, process_start
 
     folder = Path(out_dir)
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     record = folder / SETTINGS_FILE
-    if record.exists():
-        return None
+    claim = {CLAIM: {"host": HOST, "pid": os.getpid(), "started": process_start(os.getpid())}}
+    while True:  # again only after a killed command's claim was taken over
+        if record.exists() and not _take_over(record, option):
+            refuse_other_settings(out_dir, settings, option)  # one made since the caller's check
+            return None
+        try:
+            created = create_text(record, json.dumps({**settings, **claim}, indent=1, default=str))
+        except OSError:  # a file system without hard links: recorded at the end only, as before
+            return None
+        if created:
+            return record, made
+
+
+CLAIM = "claim"  # a record's key while its command runs: {'host': atomic.HOST, 'pid', 'started'}
+
+
+def _abandoned(folder, recorded: dict) -> bool:
+    """Whether the record ``recorded`` of ``folder`` is the claim of a command killed before it
+    wrote anything: a claim of this machine (another's pid cannot be checked here) whose process
+    is gone (or whose pid now names a process started at another time), in a folder that holds
+    nothing else but temporaries. A record without a claim (one of a finished command, or of
+    scalefit before 2026-12-07) is never abandoned."""
+    from scalefit.atomic import HOST, TEMPORARY, process_gone
+
+    claim = recorded.get(CLAIM)
+    if not isinstance(claim, dict) or claim.get("host") != HOST:
+        return False
+    pid, started = claim.get("pid"), claim.get("started")
+    if type(pid) is not int or type(started) not in (int, type(None)) or not process_gone(pid, started):
+        return False
+    return all(p.name == SETTINGS_FILE or TEMPORARY.search(p.name) for p in folder.iterdir())
+
+
+def _take_over(record, option: str) -> bool:
+    """Remove ``record`` where it is an abandoned claim (``_abandoned``), saying so in one line on
+    stderr: True where it is gone, so that the caller's exclusive create decides who claims the
+    folder next. The record is renamed away and checked to be the very file judged (another
+    command may have taken it over and claimed the folder meanwhile: that claim is put back)."""
+    import json
+    import os
+
+    from scalefit.atomic import _done, temporary_name
+
     try:
-        created = create_text(record, json.dumps(settings, indent=1, default=str))
-    except OSError:  # a file system without hard links: recorded at the end only, as before
-        return None
-    if not created:  # another command claimed it meanwhile: compare with its settings
-        refuse_other_settings(out_dir, settings)
-        return None
-    return record, made
+        with open(record) as file:
+            judged, recorded = os.fstat(file.fileno()), json.loads(file.read())
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    if not isinstance(recorded, dict) or not _abandoned(record.parent, recorded):
+        return False
+    aside = temporary_name(record)
+    try:
+        os.rename(record, aside)
+        moved = os.stat(aside)
+        if (moved.st_dev, moved.st_ino) != (judged.st_dev, judged.st_ino):  # another's new claim
+            try:
+                os.link(aside, record)
+            except FileExistsError:
+                pass
+            return False
+    except FileNotFoundError:  # taken over by another command meanwhile
+        return True
+    finally:
+        aside.unlink(missing_ok=True)
+        _done(aside)
+    click.echo(f"note: {option} {record.parent}: taking it over from `{recorded.get('command')}`, "
+               f"whose process ({recorded[CLAIM]['pid']}) ended before it wrote anything there", err=True)
+    return True
 
 
 def release_folder(record, made: bool) -> None:
