@@ -75,7 +75,7 @@ def files_digest(files) -> str:
     started = time.time_ns()
     key = tuple((name, file_version(f)) for name, f in files)
     store = _STORE
-    where = store_key(files) if store is not None else None
+    where = store.key(files) if store is not None else None
     versions = tuple(identity for _, identity in key)
     value = _DIGESTS.get(key) or (store.get(where, versions) if store is not None else None)
     if value is None:
@@ -128,6 +128,23 @@ class DigestStore:
         self.entries = read_digest_store(self.path)
         self.seen: dict[str, tuple] = {}  # the file sets looked up here, with what they are now
         self.changed = False
+        self.folders: dict[str, str] = {}  # each folder's resolved path, found once while open
+
+    def key(self, files) -> str:
+        """Where a file set lies, as the store keys it: each file's name and resolved path."""
+        return json.dumps([[name, self.resolved(f)] for name, f in files])
+
+    def resolved(self, path) -> str:
+        """os.path.realpath(path), with the folders above it resolved once (a suite's 2,464
+        checkpoint folders share theirs: realpath tested each part of each file's path)."""
+        path = os.path.abspath(path)
+        folder, name = os.path.split(path)
+        if not name:
+            return path
+        if folder not in self.folders:
+            self.folders[folder] = self.resolved(folder)
+        joined = os.path.join(self.folders[folder], name)
+        return os.path.realpath(joined) if os.path.islink(joined) else joined
 
     def get(self, where: str, versions: tuple) -> str | None:
         """The stored digest of the files at `where` at these versions, None where there is none."""
@@ -156,11 +173,6 @@ class DigestStore:
             return False
         self.entries, self.changed = {**kept, **self.seen}, False
         return True
-
-
-def store_key(files) -> str:
-    """Where a file set lies, as a digest store keys it: each file's name and resolved path."""
-    return json.dumps([[name, os.path.realpath(f)] for name, f in files])
 
 
 def read_digest_store(path) -> dict[str, tuple]:

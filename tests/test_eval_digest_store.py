@@ -261,3 +261,31 @@ def test_the_sweep_takes_the_store_for_no_result_and_no_temporary(tmp_path, open
     assert len(again.summary.skipped) == 1 and len(again.tables["evals"]) == 1
     merged = merge([out], tmp_path / "merged")
     assert len(merged.tables["evals"]) == 1 and not (tmp_path / "merged" / DIGEST_STORE).exists()
+
+
+def test_paths_are_resolved_and_a_retargeted_link_misses(tmp_path, opened, monkeypatch):
+    """The suite named through a link to its folder is the same files (the store keys resolved
+    paths); a tokenizer file that is a link (a hub cache's snapshot) pointed at other bytes is not."""
+    grid = suite(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    start(out, grid, opened, monkeypatch)
+    (tmp_path / "linked").symlink_to(tmp_path / "suite")
+    through = [CheckpointInfo(model="m", step=i.step, tokens=0, lr=None,
+                              path=str(tmp_path / "linked" / f"step{i.step}")) for i in grid]
+    assert start(out, through, opened, monkeypatch)[1] == 0
+    assert json.loads(next(iter(read_digest_store(out / DIGEST_STORE))))[0][1] == str(
+        (tmp_path / "suite" / "step0" / "merges.txt").resolve())
+
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    for name, data in (("a", b'{"model": "bpe"}'), ("b", b'{"model": "BPE"}')):
+        (blobs / name).write_bytes(data)
+    step0 = tmp_path / "suite" / "step0"
+    (step0 / "tokenizer.json").unlink()
+    (step0 / "tokenizer.json").symlink_to(blobs / "a")
+    assert start(out, grid[:1], opened, monkeypatch) == ({"m": by_hand(step0, FILES)}, 2)
+    assert start(out, grid[:1], opened, monkeypatch)[1] == 0
+    (step0 / "tokenizer.json").unlink()
+    (step0 / "tokenizer.json").symlink_to(blobs / "b")
+    assert start(out, grid[:1], opened, monkeypatch) == ({"m": by_hand(step0, FILES)}, 2)
