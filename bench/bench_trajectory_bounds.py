@@ -7,9 +7,15 @@ from it (-2); c is set so that the value moves by 0.7 over the run. Each run is 
 collapse_report fits a model (fit_stat_vs_loss, REML rho of the residuals on the fit's Jacobian,
 bias-corrected, ar1_parameter_intervals). Reported: the share of 95% intervals that hold the
 true E and p, ± one Monte Carlo SE, for the Wald intervals cut at the bounds (scalefit before
-2026-12-07) and the intervals scalefit gives now, paired on the same runs.
+2026-12-07) and the intervals scalefit gives now, paired on the same runs; --methods adds other
+RSS allowances for the same profile intervals on the same runs (tried for p's coverage with E
+near 0 at rho 0.8, none shipped: bench/README.md), --linear the shipped allowance's coverage in
+the linear model on the truth's Jacobian.
 
     OMP_NUM_THREADS=1 python bench/bench_trajectory_bounds.py --runs 200 --seed 1
+    OMP_NUM_THREADS=1 python bench/bench_trajectory_bounds.py --runs 200 --seed 5 --cells E0.05_p-2,E0.05_p-4.7 \
+        --methods "now,neff,boot post"
+    OMP_NUM_THREADS=1 python bench/bench_trajectory_bounds.py --linear
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import argparse
 import warnings
 
 import numpy as np
+from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories import trajectory as tj
@@ -28,6 +35,7 @@ CELLS = {"E0.05_p-2": (0.05, -2.0), "E2_p-2": (2.0, -2.0), "E2_p-4.7": (2.0, -4.
          "E0.05_p-4.7": (0.05, -4.7)}
 NOISE_SD = 0.01
 SPREAD = 0.7  # how far the value moves over the run
+SEED = 20261207  # the boot methods' simulated sets
 
 
 def truth_curve(E: float, p: float) -> tuple[float, float]:
@@ -37,24 +45,176 @@ def truth_curve(E: float, p: float) -> tuple[float, float]:
     return 0.5 - c * float(gap.min()), c
 
 
-def one_run(E, p, rho, rng):
-    """(old Wald-cut intervals, current intervals, rho used) of E and p for one synthetic run."""
+def profile_with(fit, rho, squared_of):
+    """E's and p's profile intervals as ar1_parameter_intervals gives them, with the RSS allowance
+    squared_of(blocks, gram, rho, df) * var / [(J'J)^-1] per parameter instead of t^2 on
+    Satterthwaite's df (the same numbers where squared_of returns that t^2)."""
+    blocks, names = tj._jacobian_blocks(fit, [LOSS])
+    gram = ar1.gram_inverse(np.vstack(blocks))
+    meat, df_resid, trace_msms = tj._pooled_traces(gram, ar1.design_moments(blocks, rho))
+    df = df_resid ** 2 / trace_msms
+    var = np.diag(fit.objective / df_resid * gram @ meat @ gram)
+    half = stats.t.ppf(0.975, max(df, 1.0))
+    squared = squared_of(blocks, gram, rho, df)
+    out = {}
+    for j, name in enumerate(names):
+        if name in tj.PROFILED:
+            se = np.sqrt(var[j])
+            out[name] = tj.profile_interval(fit, name, squared[j] * var[j] / gram[j, j],
+                                            (fit.params[name].value - half * se, fit.params[name].value + half * se))
+    return out
+
+
+def satterthwaite(blocks, gram, rho, df):
+    """t^2 on Satterthwaite's df: what scalefit ships."""
+    return np.full(len(gram), stats.t.ppf(0.975, max(df, 1.0)) ** 2)
+
+
+def effective_size(blocks, gram, rho, df):
+    """F(1, n_eff - k), n_eff = n (1 - rho) / (1 + rho) the AR(1) effective sample size (of a mean)."""
+    n, k = sum(len(b) for b in blocks), len(gram)
+    return np.full(k, stats.f.ppf(0.95, 1, max(n * (1 - rho) / (1 + rho) - k, 1.0)))
+
+
+def studentized_quantiles(blocks, gram, rho_sim, estimate_rho, n_sim, seed=SEED):
+    """Per parameter, the 95% quantile of t^2 = (b_j - beta_j)^2 / var_j in the linear model on
+    the fit's Jacobian with AR(1) errors at rho_sim (one rho, or one per set), var_j the AR(1)
+    sandwich at rho re-estimated from each set's residuals (estimate_rho): t^2's quantile with
+    rho's estimation error in it."""
+    rng = np.random.default_rng(seed)
+    x = np.vstack(blocks)
+    rho_sim = np.broadcast_to(np.asarray(rho_sim, dtype=float), (n_sim,))
+    errors = np.empty((len(x), n_sim))
+    for r in np.unique(rho_sim):
+        errors[:, rho_sim == r] = ar1.stationary_series(float(r), (len(x), int((rho_sim == r).sum())), rng)
+    coef = gram @ (x.T @ errors)
+    resid = errors - x @ coef
+    rss = np.sum(resid * resid, axis=0)
+    rhos = np.asarray(estimate_rho(x, resid), dtype=float)
+    scale = np.empty((len(gram), n_sim))
+    for r in np.unique(rhos):
+        meat, trace_ms, _ = tj._pooled_traces(gram, ar1.design_moments(blocks, float(r)))
+        scale[:, rhos == r] = (np.diag(gram @ meat @ gram) / trace_ms)[:, None]
+    return np.nanquantile(coef * coef / (rss[None, :] * scale), 0.95, axis=1)
+
+
+def refitted_quantiles(fit, blocks, gram, rho, n_sim, seed=SEED, n_grid=121):
+    """Per profiled parameter, the 95% quantile of (profile RSS at its fitted value - least RSS)
+    / (var / [(J'J)^-1]) over sets simulated from the fitted curve (AR(1) errors at rho, the fit's
+    scale) and refitted on an (E, p) grid (v0 and c in closed form): a nonlinear parametric
+    bootstrap of the allowance at the fitted point; NaN for the parameters not profiled."""
+    res = fit.model_result
+    fitted = np.asarray(res.data, dtype=float) - np.asarray(res.residual, dtype=float)
+    names = [n for n, par in res.params.items() if par.vary]
+    E_hat, p_hat, lowest = float(res.params["E"].value), float(res.params["p"].value), float(LOSS.min())
+    meat, trace_ms, _ = tj._pooled_traces(gram, ar1.design_moments(blocks, rho))
+    per_rss = np.diag(gram @ meat @ gram) / np.diag(gram) / trace_ms  # var_j / [(J'J)^-1]_jj per unit RSS
+    errors = ar1.stationary_series(rho, (len(LOSS), n_sim), np.random.default_rng(seed))
+    y = fitted[:, None] + np.sqrt(fit.objective / trace_ms) * errors
+    y -= y.mean(axis=0)
+    e_grid = lowest - np.unique(np.r_[np.geomspace(1e-9, lowest - tj.E_FLOOR, n_grid), lowest - E_hat])
+    p_grid = np.unique(np.r_[np.linspace(*tj.P_BOUND, n_grid), p_hat])
+    rss = np.stack([_rss_columns(tj._power_rows(p_grid[:, None], np.log(LOSS - e0)[None, :]), y)
+                    for e0 in e_grid])  # (E, p, set)
+    least = rss.reshape(-1, n_sim).min(axis=0)
+    profiles = {"E": rss[int(np.argmin(np.abs(e_grid - E_hat)))].min(axis=0),
+                "p": rss[:, int(np.argmin(np.abs(p_grid - p_hat)))].min(axis=0)}
+    return np.array([np.nanquantile((profiles[n] - least) / (least * per_rss[j]), 0.95) if n in profiles
+                     else np.nan for j, n in enumerate(names)])
+
+
+def _rss_columns(x, y):
+    """RSS of the least-squares lines of each column of y (centred) on each row of x."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        xc = x - x.mean(axis=1, keepdims=True)
+        sxx = np.einsum("ij,ij->i", xc, xc)
+        sxy = xc @ y
+        rss = np.sum(y * y, axis=0)[None, :] - sxy * sxy / sxx[:, None]
+    return np.where(np.isfinite(rss) & (sxx[:, None] > 0), rss, np.inf)
+
+
+def cutoffs(corrector, grid_weights, n_sim):
+    """Each method's squared quantile of the RSS allowance (None: scalefit's own call)."""
+    def estimate(x, resid):  # REML on the Jacobian, bias-corrected: how the run's rho is read
+        return corrector(ar1.reml_rho(x, resid))
+
+    def boot(blocks, gram, rho, df):  # at the estimate of rho
+        return studentized_quantiles(blocks, gram, rho, estimate, n_sim)
+
+    def boot_post(blocks, gram, rho, df):  # rho drawn from its corrected likelihood, as the collapse test's
+        grid, weights = grid_weights
+        rhos = np.random.default_rng([SEED, 1]).choice(grid, size=n_sim, p=weights / weights.sum())
+        return studentized_quantiles(blocks, gram, rhos, estimate, n_sim)
+
+    return {"now": None, "satt": satterthwaite, "neff": effective_size, "boot": boot, "boot post": boot_post,
+            "refit": None}
+
+
+def one_run(E, p, rho, rng, methods=("now",), n_sim=200):
+    """(old Wald-cut intervals, {method: intervals}, rho used, fit) of E and p for one synthetic run."""
     v0, c = truth_curve(E, p)
     value = v0 + c * (LOSS - E) ** p + ar1.stationary_series(rho, (len(LOSS), 1), rng, NOISE_SD)[:, 0]
     fit = tj.fit_stat_vs_loss(LOSS, value)
     design = [tj._jacobian(fit, LOSS)]
-    rho_hat = ar1.bias_corrector(design)(ar1.pooled_reml_rho(design, [fit.model_result.residual]))
+    correct = ar1.bias_corrector(design)
+    residual = [fit.model_result.residual]
+    rho_hat = correct(ar1.pooled_reml_rho(design, residual))
     params, extra = dict(fit.params), dict(fit.extra)
     tj.ar1_parameter_intervals(fit, [LOSS], rho_hat, profiled=())  # the Wald intervals, cut
     old = {k: fit.params[k].ci95 for k in ("E", "p")}
     fit.params, fit.extra = params, extra
-    tj.ar1_parameter_intervals(fit, [LOSS], rho_hat)
-    now = {k: fit.params[k].ci95 for k in ("E", "p")}
+    variants = cutoffs(correct, ar1.corrected_posterior(*ar1.pooled_rho_posterior(design, residual), correct),
+                       n_sim) if set(methods) - {"now"} else {}
+    now = {}
+    for method in methods:
+        if method == "now":
+            tj.ar1_parameter_intervals(fit, [LOSS], rho_hat)
+            now[method] = {k: fit.params[k].ci95 for k in ("E", "p")}
+            fit.params, fit.extra = dict(params), dict(extra)
+        elif method == "refit":  # the nonlinear bootstrap needs the fit itself
+            now[method] = profile_with(fit, max(rho_hat, 0.0), lambda blocks, gram, r, df: refitted_quantiles(
+                fit, blocks, gram, r, n_sim))
+        else:
+            now[method] = profile_with(fit, max(rho_hat, 0.0), variants[method])
     return old, now, rho_hat, fit
 
 
 def held(interval, truth) -> bool:
     return bool(interval[0] <= truth <= interval[1])
+
+
+def linear_coverage(rhos, n_sim=3000, seed=7) -> None:
+    """Coverage of the shipped allowance (t^2 on Satterthwaite's df, the AR(1) sandwich, both at
+    rho re-estimated from each set by REML and bias-corrected as a run's is) in the linear model
+    on the Jacobian at the truth of each cell: how much of a shortfall rho's estimation error
+    explains where the curve is linear (the profile interval is then the Wald interval)."""
+    print(f"linear model on the truth's Jacobian, {n_sim} sets per cell and rho; coverage of v0, c, E, p")
+    print("| cell (true E, p) | rho | v0 | c | E | p | mean corrected rho estimate |")
+    print("|---|---|---|---|---|---|---|")
+    for name, (E, p) in CELLS.items():
+        v0, c = truth_curve(E, p)
+        value = v0 + c * (LOSS - E) ** p + 1e-9 * np.sin(np.arange(len(LOSS)))
+        fit = tj.fit_stat_vs_loss(LOSS, value)
+        for par, truth in (("v0", v0), ("c", c), ("E", E), ("p", p)):
+            fit.model_result.params[par].value = truth  # the Jacobian at the truth
+        blocks, names = tj._jacobian_blocks(fit, [LOSS])
+        x = np.vstack(blocks)
+        gram, correct = ar1.gram_inverse(x), ar1.bias_corrector(blocks)
+        for rho in rhos:
+            errors = ar1.stationary_series(rho, (len(x), n_sim), np.random.default_rng(seed))
+            coef = gram @ (x.T @ errors)
+            resid = errors - x @ coef
+            rss = np.sum(resid * resid, axis=0)
+            estimates = correct(ar1.reml_rho(x, resid))
+            held_ = np.zeros((len(names), n_sim), dtype=bool)
+            for r in np.unique(estimates):
+                meat, trace_ms, trace_msms = tj._pooled_traces(gram, ar1.design_moments(blocks, float(r)))
+                t2 = stats.t.ppf(0.975, max(trace_ms ** 2 / trace_msms, 1.0)) ** 2
+                at = estimates == r
+                var = rss[at] * (np.diag(gram @ meat @ gram) / trace_ms)[:, None]
+                held_[:, at] = coef[:, at] ** 2 <= t2 * var
+            print(f"| {name} | {rho:g} | " + " | ".join(rate(h) for h in held_)
+                  + f" | {estimates.mean():.2f} |", flush=True)
 
 
 def cost(repeat=3) -> None:
@@ -88,31 +248,49 @@ def main() -> None:
     parser.add_argument("--rho", default="0,0.5,0.8")
     parser.add_argument("--cells", default=",".join(CELLS), help=f"comma-separated: {', '.join(CELLS)}")
     parser.add_argument("--seed", type=int, default=1, help="seed of every cell's stream")
+    parser.add_argument("--methods", default="now",
+                        help="comma-separated RSS cutoffs beside the old Wald cut: now (t^2 on Satterthwaite's "
+                             "df, shipped), neff (F(1, n_eff - k), AR(1) effective sample size), boot (studentized "
+                             "linear bootstrap at the estimate of rho), boot post (rho drawn from its likelihood), refit "
+                             "(nonlinear parametric bootstrap at the fitted point, sets refitted on an (E, p) grid), "
+                             "satt (now, recomputed by the bench: a check, the same intervals)")
+    parser.add_argument("--sims", type=int, default=200, help="simulated sets of the boot methods")
+    parser.add_argument("--linear", action="store_true",
+                        help="only the shipped allowance's coverage in the linear model on the truth's Jacobian")
     parser.add_argument("--cost", action="store_true",
                         help="only time the 17 fits' intervals on 16 runs x 153 checkpoints, profile beside Wald")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     if args.cost:
         return cost()
+    if args.linear:
+        return linear_coverage([float(r) for r in args.rho.split(",")])
+    methods = args.methods.split(",")
     print(f"{len(LOSS)} checkpoints, losses {LOSS.min():.2f}-{LOSS.max():.2f}, noise sd {NOISE_SD}, "
-          f"{args.runs} runs per cell, seed {args.seed}; 95% intervals' coverage ± one MC SE")
-    print("| cell (true E, p) | rho | E: Wald cut (old) | E: now | paired now - old | p: Wald cut (old) "
-          "| p: now | paired now - old | E at a bound / p at a bound (fits) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"{args.runs} runs per cell, seed {args.seed}; 95% intervals' coverage ± one MC SE; "
+          f"median width beside each method's p")
+    head = "".join(f" E: {m} | p: {m} |" for m in methods)
+    print(f"| cell (true E, p) | rho | E: Wald cut (old) | p: Wald cut (old) |{head} "
+          "paired p: last - first method | E at a bound / p at a bound (fits) |")
+    print("|---|---|---|---|" + "---|---|" * len(methods) + "---|---|")
     for name in args.cells.split(","):
         E, p = CELLS[name]
         for rho in (float(r) for r in args.rho.split(",")):
             rng = np.random.default_rng([args.seed, int(1000 * rho), int(100 * E), int(-10 * p)])
-            rows = []
+            rows, widths = [], []
             for _ in range(args.runs):
-                old, now, rho_hat, fit = one_run(E, p, rho, rng)
+                old, now, rho_hat, fit = one_run(E, p, rho, rng, methods, args.sims)
                 at = " ".join(fit.warnings)
-                rows.append((held(old["E"], E), held(now["E"], E), held(old["p"], p), held(now["p"], p),
-                             "parameter E is at" in at, "parameter p is at" in at))
-            r = np.array(rows, dtype=float)
-            print(f"| {name} | {rho:g} | {rate(r[:, 0])} | {rate(r[:, 1])} | {paired(r[:, 1], r[:, 0])} | "
-                  f"{rate(r[:, 2])} | {rate(r[:, 3])} | {paired(r[:, 3], r[:, 2])} | "
-                  f"{100 * r[:, 4].mean():.0f}% / {100 * r[:, 5].mean():.0f}% |", flush=True)
+                rows.append([held(old["E"], E), held(old["p"], p), "parameter E is at" in at,
+                             "parameter p is at" in at]
+                            + [h for m in methods for h in (held(now[m]["E"], E), held(now[m]["p"], p))])
+                widths.append([now[m]["p"][1] - now[m]["p"][0] for m in methods])
+            r, w = np.array(rows, dtype=float), np.median(np.array(widths), axis=0)
+            cells = "".join(f" {rate(r[:, 4 + 2 * i])} | {rate(r[:, 5 + 2 * i])} (w {w[i]:.2f}) |"
+                            for i in range(len(methods)))
+            print(f"| {name} | {rho:g} | {rate(r[:, 0])} | {rate(r[:, 1])} |{cells} "
+                  f"{paired(r[:, 3 + 2 * len(methods)], r[:, 5])} | "
+                  f"{100 * r[:, 2].mean():.0f}% / {100 * r[:, 3].mean():.0f}% |", flush=True)
 
 
 if __name__ == "__main__":
