@@ -153,7 +153,8 @@ def judged(value: float, ci95) -> tuple[str, str]:
 
 def significant(value: float, status: str | None, ci95=None) -> str:
     """A parameter value printed to the digits its identifiability supports, and more where
-    fewer would print it outside its own 95% interval (E = 1.84 in [0, 1.987] printed as "2")."""
+    fewer would print it outside its own 95% interval (E = 1.84 in [0, 1.987] printed as "2");
+    with a status, trailing zeros are kept (kappa = 1.100: those digits are the claim)."""
     if value is None or not np.isfinite(value):
         return "-"
     digits = DIGITS.get(status, 4)
@@ -161,7 +162,19 @@ def significant(value: float, status: str | None, ci95=None) -> str:
     inside = np.isfinite(lo) and np.isfinite(hi) and lo <= value <= hi
     while inside and digits < 6 and not lo <= float(format(float(value), f".{digits}g")) <= hi:
         digits += 1
-    return format(float(value), f".{digits}g")
+    if status is None:  # no status: 4 digits as a default, not a claim of precision (0.5, not 0.5000)
+        return format(float(value), f".{digits}g")
+    return with_digits(value, digits)
+
+
+def with_digits(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits with its trailing zeros kept (1.100, not 1.1,
+    for kappa = 1.1002 to 4 digits: '1.1' reads as a value known to 2); 0 prints as 0."""
+    value = float(value)
+    if value == 0 or not np.isfinite(value):
+        return format(value, "g")
+    mantissa, e, power = format(value, f"#.{digits}g").partition("e")
+    return mantissa.rstrip(".") + e + power
 
 
 def annotate(result: FitResult) -> FitResult:

@@ -10,7 +10,7 @@ from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
 from scalefit.scaling.outputs import files_section, provenance_lines, staged
-from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside
+from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.tables import write_table
@@ -83,13 +83,18 @@ def without_empty_loss(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_ci(row: dict, key: str, spec=".3g") -> str:
+    """'value [lo, hi]' of a budget row's ``key``: ``spec`` '.3g' is 3 significant digits with
+    trailing zeros kept (2.00 [1.95, 2.04], where '2 [1.95, 2.04]' read as one digit)."""
     value = row.get(key)
     if value is None or not np.isfinite(value):
         return "-"
+
+    def shown(v):
+        return with_digits(v, int(spec[1:-1])) if spec.endswith("g") else format(float(v), spec)
     ci = row.get(f"{key}_ci95")
-    text = format(float(value), spec)
+    text = shown(value)
     if ci is not None and np.all(np.isfinite(ci)):
-        text += f" [{ci[0]:{spec}}, {ci[1]:{spec}}]"
+        text += f" [{shown(ci[0])}, {shown(ci[1])}]"
     return text
 
 

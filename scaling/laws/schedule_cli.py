@@ -16,7 +16,7 @@ from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIV
                               analysis_options, bootstrap_option, one_setting_per_folder, option_given, seed_option,
                               split_values)
 from scalefit.report import dumps, write_printed_report
-from scalefit.scaling.laws.identifiability import ZERO, judged
+from scalefit.scaling.laws.identifiability import ZERO, judged, with_digits
 from scalefit.scaling.outputs import checked_outputs, staged
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.scaling.objective import HUBER_DELTA
@@ -169,7 +169,8 @@ def _fit_text(out: dict) -> str:
     for name, p in out["params"].items():
         ci = p["ci95"]
         bound = [0.0 if abs(v) <= ZERO else v for v in ci]
-        ci_text = f"  95% CI [{bound[0]:.4g}, {bound[1]:.4g}]" if np.isfinite(ci[0]) else ""
+        ci_text = (f"  95% CI [{with_digits(bound[0], 4)}, {with_digits(bound[1], 4)}]"
+                   if np.isfinite(ci[0]) else "")  # 4 digits, zeros kept: [2.803, 2.870]
         shown, status = judged(p["value"], ci) if ci_text else (f"{p['value']:.5g}", "")
         lines.append(f"  {name:>6} = {shown}{ci_text}" + (f"  ({status})" if status else ""))
     lines.append(f"  RMSE(log L) {out['rmse_log']:.4f}; |relative error| mean "

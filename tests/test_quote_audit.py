@@ -1,0 +1,72 @@
+"""A researcher's audit of the numbers the law commands print: a value keeps the digits its rule
+gives it (trailing zeros included: kappa = 1.100, not 1.1), the budget table's cells keep 3
+significant digits (2.00 [1.95, 2.04], not 2 [1.95, 2.04]), an interval in a sentence follows the
+interval-precision rule of the relation commands, a held-out error reads as a percentage, an
+unbounded median interval says so, and a published a that the table derives is told apart from
+the one the paper prints."""
+from __future__ import annotations
+
+
+import pytest
+
+from scalefit.scaling.laws.identifiability import judged, significant
+
+
+def digits_of(printed: str) -> int:
+    """Significant digits of a printed number, trailing zeros counted (2.00: 3, 1e+04: 1)."""
+    mantissa = printed.lower().lstrip("+-").partition("e")[0]
+    return len(mantissa.replace(".", "").lstrip("0")) or 1
+
+
+# --------------------------------------------------------------------- the digits rules
+
+
+@pytest.mark.parametrize("value, status, shown", [
+    (1.1002380970847079, "identified", "1.100"),  # kappa of fineweb-edu -> starcoder: printed 1.1
+    (0.76724, "identified", "0.7672"),
+    (0.76724, "not identified", "0.8"),
+    (2.0000004, "weakly identified", "2.0"),
+    (12845.6, "not identified", "1e+04"),
+    (12.0, "identified", "12.00"),
+])
+def test_a_value_keeps_the_digits_its_identifiability_gives(value, status, shown):
+    assert significant(value, status) == shown
+    assert digits_of(shown) == {"identified": 4, "weakly identified": 2, "not identified": 1}.get(status, 4)
+
+
+def test_judged_keeps_trailing_zeros_and_zero_stays_zero():
+    """The relations' parameter lines print judged(): kappa 1.1002 in [0.948, 1.249] read '1.1'
+    (two digits, as if weakly identified) beside K = 0.6331."""
+    from scalefit.scaling.laws.identifiability import with_digits
+    assert judged(1.1002380970847079, (0.9479495489827169, 1.2488214542590526)) == ("1.100", "")
+    assert judged(0.0, (0.0, 0.3))[0] == "0" and with_digits(0.0, 3) == "0"
+    assert with_digits(1.0e12, 3) == "1.00e+12" and with_digits(5e-5, 2) == "5.0e-05"
+
+
+def test_budget_cells_keep_three_significant_digits():
+    """A budget row's loss 1.9998 [1.953, 2.041] printed '2 [1.95, 2.04]' and an N* end
+    5.0e9 as '5e+09': each now keeps 3 significant digits."""
+    from scalefit.scaling.laws.report import projection_frame
+    row = {"flops": 1e24, "times_largest_run": 100.0, "kind": "projection",
+           "N_opt": 1.49e11, "N_opt_ci95": [9.23e10, 5.0e11], "D_opt": 1.0e12,
+           "D_opt_ci95": [4.84e11, 2.08e12], "tokens_per_param": 14.0,
+           "tokens_per_param_ci95": [6.87, 20.8], "loss": 1.9998, "loss_ci95": [1.953, 2.041]}
+    shown = projection_frame([row]).iloc[0]
+    assert shown["loss"] == "2.00 [1.95, 2.04]"
+    assert shown["N*"] == "1.49e+11 [9.23e+10, 5.00e+11]"
+    assert shown["D*"] == "1.00e+12 [4.84e+11, 2.08e+12]"
+    assert shown["D*/N*"] == "14.0 [6.87, 20.8]"
+
+
+def test_schedule_law_interval_ends_keep_their_trailing_zeros():
+    """fit schedule-law on a PolyPythia-70m curve printed 'L0 = 2.834  95% CI [2.803, 2.87]': the
+    upper end read as known to 3 digits, the lower to 4. Both ends keep 4 significant digits."""
+    from scalefit.scaling.laws.schedule_cli import _fit_text
+    out = {"law": "momentum", "n_points": 150, "n_runs": 1, "runs": ["pythia-70m-seed1"],
+           "params": {"L0": {"value": 2.8341, "ci95": [2.80312, 2.86996]},
+                      "C": {"value": 5.1e-05, "ci95": [2.5654e-05, 8.0e-05]}},
+           "rmse_log": 0.0043, "mean_rel_error": 0.0033, "max_rel_error": 0.0145, "warnings": []}
+    lines = _fit_text(out).splitlines()
+    assert lines[1] == "      L0 = 2.834  95% CI [2.803, 2.870]"
+    assert lines[2].startswith("       C = 5e-05  95% CI [2.565e-05, 8.000e-05]")
+
