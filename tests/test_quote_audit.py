@@ -6,10 +6,13 @@ unbounded median interval says so, and a published a that the table derives is t
 the one the paper prints."""
 from __future__ import annotations
 
+import re
 
 import pytest
 
+from scalefit.scaling.interval_text import interval_text
 from scalefit.scaling.laws.identifiability import judged, significant
+from test_quoted_numbers import NUMBER, rounds_to, run, strict_json
 
 
 def digits_of(printed: str) -> int:
@@ -70,3 +73,62 @@ def test_schedule_law_interval_ends_keep_their_trailing_zeros():
     assert lines[1] == "      L0 = 2.834  95% CI [2.803, 2.870]"
     assert lines[2].startswith("       C = 5e-05  95% CI [2.565e-05, 8.000e-05]")
 
+
+
+# --------------------------------------------------------------------- compare, three ways
+
+
+COMPARE = ["compare", "kaplan", "chinchilla", "--holdout", "2", "--bootstrap", "20"]
+
+
+@pytest.fixture(scope="module")
+def compared():
+    return run(*COMPARE), strict_json(run(*COMPARE, "--json"))
+
+
+def test_held_out_error_is_a_percentage_as_the_json_fraction_says(compared):
+    """'mean |relative error| 0.03173 on 10 runs' could be read as 0.03%: the fraction of
+    --json is printed as the percentage it is, as predict downstream and fit_line print it."""
+    text, doc = compared
+    for law, fit in doc["fits"].items():
+        line = next(x for x in text.splitlines() if x.startswith(f"held-out ({law}): "))
+        printed = re.search(rf"mean \|relative error\| ({NUMBER})% on (\d+) runs", line)
+        assert printed, line
+        assert rounds_to(fit["holdout"]["mean_abs_relative_error"], printed.group(1), 100)
+        assert int(printed.group(2)) == fit["holdout"]["n"]
+
+
+def test_prediction_interval_lines_follow_the_interval_rule(compared):
+    """A held-out optimum's prediction interval read '[1.835, 2.093]' beside '[1.89, 2.458]'
+    (.4g, a trailing zero dropped): ends to the width's second significant digit (interval_text,
+    as every relation command prints them)."""
+    text, doc = compared
+    checked = 0
+    for law, fit in doc["fits"].items():
+        for row in fit["allocation"]["budgets"]:
+            if row["kind"] == "prediction" and "loss_pi95" in row:
+                expected = (f"{row['flops']:.3g} FLOPs ({law}): a run trained at this optimum "
+                            f"would measure a loss in {interval_text(*row['loss_pi95'])} ")
+                assert expected in text, expected
+                checked += 1
+    assert checked  # --holdout 2: the held-out budget's row is a prediction
+
+
+def test_budget_table_cells_agree_with_json_to_three_digits(compared):
+    text, doc = compared
+    lines = text.splitlines()
+    head = next(i for i, x in enumerate(lines) if x.startswith("compute-optimal allocation"))
+    rows = [x for x in lines[head + 3:] if re.match(r"^\s*[\d.e+]+\s+[\d.]+\s+(projection|prediction|interpolation)", x)]
+    cells = [re.findall(rf"({NUMBER}) \[({NUMBER}), ({NUMBER})\]", x) for x in rows]
+    budgets = [(law, r) for r in doc["fits"]["chinchilla"]["allocation"]["budgets"] for law in ("kaplan", "chinchilla")]
+    assert len(cells) == len(budgets) > 0
+    for row_cells in cells:
+        for triple in row_cells:
+            assert all(digits_of(p) == 3 for p in triple), triple
+    for (law, _), line, row_cells in zip(budgets, rows, cells):
+        assert f" {law} " in line
+        row = next(r for r in doc["fits"][law]["allocation"]["budgets"]
+                   if f"{r['flops']:.3g}" == line.split()[0])
+        loss = row_cells[-1]
+        assert rounds_to(row["loss"], loss[0]) and rounds_to(row["loss_ci95"][0], loss[1])
+        assert rounds_to(row["loss_ci95"][1], loss[2])

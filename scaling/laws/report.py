@@ -10,6 +10,7 @@ from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
 from scalefit.scaling.outputs import files_section, provenance_lines, staged
+from scalefit.scaling.interval_text import interval_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.resample import rough_intervals_note
@@ -213,7 +214,7 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
             pi = row.get(f"{law}_loss_pi95" if law else "loss_pi95")
             if pi is not None and np.all(np.isfinite(pi)):
                 out.append(f"  {row['flops']:.3g} FLOPs{f' ({law})' if law else ''}: a run trained at this optimum "
-                           f"would measure a loss in [{pi[0]:.4g}, {pi[1]:.4g}] (95% prediction interval)")
+                           f"would measure a loss in {interval_text(*pi)} (95% prediction interval)")
     blank = {}  # a law's N* left '-' where its optimum ran off the searched range of N
     for row in rows:
         for law in (laws or [None]):
@@ -346,7 +347,7 @@ def missing_stderr_lines(fits: dict) -> list[str]:
 def holdout_lines(label: str, hold: dict) -> list[str]:
     """Held-out runs: error, and how many observations fell in their 95% prediction interval."""
     text = (f"held-out{' (' + label + ')' if label else ''}: mean |relative error| "
-            f"{hold['mean_abs_relative_error']:.4g} on {hold['n']} runs")
+            f"{hold['mean_abs_relative_error']:.2%} on {hold['n']} runs")
     if "inside_pi95" in hold:
         far = max(hold.get("times_largest_run", [np.nan]))
         text += (f" at up to {far:.3g}x the largest fitted compute (predictions); "
