@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from scalefit.scaling.interval_text import interval_text
@@ -132,3 +134,31 @@ def test_budget_table_cells_agree_with_json_to_three_digits(compared):
         loss = row_cells[-1]
         assert rounds_to(row["loss"], loss[0]) and rounds_to(row["loss_ci95"][0], loss[1])
         assert rounds_to(row["loss_ci95"][1], loss[2])
+
+
+# --------------------------------------------------------------------- calibrate
+
+
+def test_calibration_says_an_unbounded_median_interval():
+    """The >100x bin of Epoch's runs, most of its intervals [0, inf] from the lowest cut, printed
+    its median half-width as '-' in the terminal, a blank cell in report.md and null in --json:
+    all three read as 'not computed'. The tables now say 'unbounded' and a note explains null."""
+    from scalefit.scaling.laws.calibrate import cut_summary, summarize
+    from scalefit.scaling.laws.calibrate_cli import calibration_text
+    distance = np.array([1.5, 1.8, 3.0, 150.0, 200.0, 300.0])
+    part = pd.DataFrame({"cut_flops": 1e18, "flops": distance * 1e18, "distance": distance,
+                         "observed": 3.0, "predicted": 3.1, "pi95_lo": 2.9,
+                         "pi95_hi": [3.3, 3.3, 3.4, np.inf, np.inf, 3.6],
+                         "inside": True, "relative_error": 0.03})
+    part["interval_half_width"] = (part.pi95_hi - part.pi95_lo) / 2 / part.predicted
+    result = summarize("chinchilla", "runs.csv", 20, 200, [part], [cut_summary(1e18, 1e18, 14, part)])
+    far = result.by_distance.set_index("distance_bin").loc[">100x", "median_interval_half_width"]
+    assert np.isinf(far)
+    note = next(n for n in result.notes if n.startswith("median_interval_half_width"))
+    assert ">100x bin: unbounded" in note and "null in --json" in note
+    text = calibration_text(result)
+    row = next(x for x in text.splitlines() if x.strip().startswith(">100x"))
+    assert row.split()[-1] == "unbounded"
+    near = next(x for x in text.splitlines() if x.strip().startswith("1-2x"))
+    assert rounds_to(result.by_distance.iloc[0]["median_interval_half_width"], near.split()[-1])
+    assert f"note: {note}" in text

@@ -251,6 +251,31 @@ def unbounded_note(predictions: pd.DataFrame) -> list[str]:
             f"loss, so the coverage counts them inside without testing them ({tail})"]
 
 
+UNBOUNDED = "unbounded"  # how a table shows an infinite median half-width (null in --json)
+
+
+def unbounded_median_note(by_distance: pd.DataFrame) -> list[str]:
+    """A note naming the distance bins whose median interval half-width is infinite (most of
+    their intervals unbounded): the table shows them as 'unbounded' and --json as null, where a
+    bare '-' or null read as 'not computed' (Epoch's runs at >100x from the lowest cut)."""
+    width = by_distance["median_interval_half_width"].to_numpy(float)
+    bins = [str(b) for b, w in zip(by_distance["distance_bin"], width) if np.isinf(w)]
+    if not bins:
+        return []
+    return [f"median_interval_half_width of the {', '.join(bins)} bin{'s' if len(bins) > 1 else ''}: "
+            f"{UNBOUNDED} (at least half of its intervals have no upper end; null in --json)"]
+
+
+def shown_by_distance(by_distance: pd.DataFrame) -> pd.DataFrame:
+    """The by-distance table as the terminal and report.md print it: an infinite median
+    half-width reads 'unbounded' (the tables printed '-' and a blank cell)."""
+    shown = by_distance.copy()
+    width = shown["median_interval_half_width"].to_numpy(float)
+    if np.isinf(width).any():
+        shown["median_interval_half_width"] = [UNBOUNDED if np.isinf(w) else w for w in width]
+    return shown
+
+
 MIN_PREDICTIONS_FOR_COVERAGE = 20  # one prediction is 5 points of coverage: coarser says nothing of 95%
 
 
@@ -282,6 +307,7 @@ def summarize(name: str, source: str, n_runs: int, n_bootstrap: int, rows: list[
     n = len(predictions)
     notes = ([f"{len(per_cut)} cuts; a run above several cuts is predicted once per cut, so the "
               "predictions are not independent"] if len(per_cut) > 1 else []) + list(notes or [])
+    notes += unbounded_median_note(by)
     if n < MIN_PREDICTIONS_FOR_COVERAGE:  # 1 of 1 read '100% (nominal 95%)' as if it were tested
         notes.append(f"{n} prediction{'s' if n != 1 else ''}: one more miss moves the coverage by "
                      f"{100 / n:.3g} points, too few to test 95%")

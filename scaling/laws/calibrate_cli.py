@@ -14,6 +14,7 @@ from scalefit.options import (POSITIVE, POSITIVE_INT, Checked, NameChoice, analy
                               one_setting_per_folder,
                               column_options, positive_int, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
+from scalefit.scaling.laws.calibrate import shown_by_distance
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.tables import write_table
 from scalefit.scaling.outputs import checked_outputs, interrupted_lines
@@ -226,7 +227,7 @@ def calibration_text(result) -> str:
     out = [f"calibrate {result.law} on {result.data}: {len(result.cuts)} leave-future-out "
            f"cuts, {len(preds)} predictions of held-out runs ({result.n_bootstrap} bootstrap "
            "draws per fit)", "", text_table(_cut_frame(result)), "",
-           "by distance from the largest fitted run:", text_table(result.by_distance), "",
+           "by distance from the largest fitted run:", text_table(shown_by_distance(result.by_distance)), "",
            f"coverage: {inside} of {len(preds)} observed {result.observed} "
            f"({result.coverage:.0%}) inside "
            f"their {result.level:.0%} prediction intervals (nominal {result.level:.0%}"
@@ -286,7 +287,7 @@ def _write_calibration_files(out: Path, result) -> None:
             *interrupted_lines(result.interrupted),
             f"Coverage: {result.coverage:.1%} of {len(result.predictions)} predictions.", "",
             markdown_table(_cut_frame(result)), "", "## By distance", "",
-            markdown_table(result.by_distance), "", "![calibration](calibration.png)"]
+            markdown_table(shown_by_distance(result.by_distance)), "", "![calibration](calibration.png)"]
     said = [f"- note: {n}" for n in [*scatter_note(result), *result.notes]] + [  # as the terminal says them
         f"- warning (cut {cut['cut_flops']:.3g}): {cut['warnings']}"
         for _, cut in result.cuts.iterrows() if cut.get("warnings")]
