@@ -136,6 +136,26 @@ def test_budget_table_cells_agree_with_json_to_three_digits(compared):
         assert rounds_to(row["loss_ci95"][1], loss[2])
 
 
+def test_published_a_derived_from_the_constants_is_told_apart(compared):
+    """The published-constants table showed a = 0.4516 on the row 'Hoffmann 2022 Approach 3
+    (printed)', whose paper prints a = 0.46 (Table 2): the table's a is derived from alpha and
+    beta, and a note says so and gives the printed value."""
+    from scalefit.scaling.laws.published import published_laws
+    from scalefit.scaling.laws.registry import law_for
+    text, doc = compared
+    block = published_laws()["hoffmann2022"]["approach3"]
+    derived = block["beta"] / (block["alpha"] + block["beta"])
+    row = doc["published"]["chinchilla"]["Hoffmann 2022 Approach 3 (printed)"]
+    assert row["a"] == pytest.approx(derived)  # the JSON is unchanged: the derived a
+    notes = law_for("chinchilla").published_notes()
+    assert len(notes) == 1
+    assert f"the paper prints a = {block['a']:g}, b = {block['b']:g}" in notes[0]
+    assert f"(a = {derived:.4g})" in notes[0]
+    assert "Besiroglu" not in notes[0]  # its printed a = 0.5126 is what its constants give
+    assert f"note: {notes[0]}" in text
+    assert law_for("kaplan").published_notes() == []
+
+
 # --------------------------------------------------------------------- calibrate
 
 

@@ -85,18 +85,37 @@ class Chinchilla(Law):
     def exponents(self, values):
         return allocation_exponents(values, "alpha", "beta")
 
-    def published(self):
+    @staticmethod
+    def _published_blocks() -> dict:
         pub = published_laws()
-        names = ("E", "A", "B", "alpha", "beta")
-        rows = {"Hoffmann 2022 Approach 3 (printed)": pub["hoffmann2022"]["approach3"],
+        return {"Hoffmann 2022 Approach 3 (printed)": pub["hoffmann2022"]["approach3"],
                 "Hoffmann 2022 Approach 3 (unrounded)": pub["hoffmann2022"]["approach3_unrounded"],
                 "Besiroglu 2024 replication": pub["besiroglu2024"]}
+
+    def published(self):
+        names = ("E", "A", "B", "alpha", "beta")
         out = {}
-        for label, block in rows.items():
+        for label, block in self._published_blocks().items():
             row = {k: block[k] for k in names if k in block}
             a, b = allocation_exponents(row, "alpha", "beta")
             out[label] = dict(row, a=a, b=b)
         return out
+
+    def published_notes(self):
+        """The rows' a and b are beta/(alpha+beta) and alpha/(alpha+beta) of their constants;
+        where the paper prints an a that these do not round to (Hoffmann's Table 2 a = 0.46 for
+        Approach 3, whose printed alpha, beta give 0.4516), the table's a is not the quoted one."""
+        blocks = self._published_blocks()
+        differ = []
+        for label, row in self.published().items():
+            printed = blocks[label].get("a")
+            decimals = len(repr(float(printed)).split(".")[1]) if printed is not None else 0
+            if printed is not None and round(row["a"], decimals) != printed:
+                differ.append(f"{label}: the paper prints a = {printed:g}, b = {blocks[label]['b']:g}, "
+                              f"which its alpha = {row['alpha']:g}, beta = {row['beta']:g} do not "
+                              f"give (a = {row['a']:.4g})")
+        return ([f"chinchilla's published a, b are beta / (alpha + beta) and alpha / (alpha + beta) "
+                 f"of each row's constants; {'; '.join(differ)}"] if differ else [])
 
 
 LAWS = (Chinchilla,)

@@ -127,6 +127,11 @@ class Law(lmfit.Model):
         """{source label: {param: value, 'a': .., 'b': ..}} from data/published_laws.toml."""
         return {}
 
+    def published_notes(self) -> list[str]:
+        """What a reader of ``published()`` must know that its numbers do not say (a value
+        derived here where the paper prints another); none by default."""
+        return []
+
 
 def allocation_exponents(values: dict, n_exponent: str, d_exponent: str) -> tuple[float, float]:
     """(a, b) of a law whose loss falls as N^-n_exponent and D^-d_exponent: a = d/(n+d)."""

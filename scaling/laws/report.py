@@ -444,7 +444,8 @@ def compare_text(cmp: dict) -> str:
         if "holdout" in f:
             out += holdout_lines(label, f["holdout"])
     if cmp.get("published"):
-        out += ["", "published constants:", text_table(published_frame(cmp["published"]))]
+        out += ["", "published constants:", text_table(published_frame(cmp["published"])),
+                *[f"note: {n}" for n in published_notes(cmp["published"])]]
     for label, f in cmp["fits"].items():
         for w in f.get("warnings", []):
             out.append(f"warning ({label}): {w}")
@@ -458,6 +459,13 @@ def published_frame(published: dict) -> pd.DataFrame:
         for source, values in sources.items():
             rows.append({"law": law, "source": source, **values})
     return pd.DataFrame(rows)
+
+
+def published_notes(published: dict) -> list[str]:
+    """The notes of each law whose published constants the table shows (Law.published_notes:
+    Hoffmann's printed a = 0.46 beside the 0.4516 its printed alpha, beta give)."""
+    from scalefit.scaling.laws.registry import law_for
+    return [n for law in published for n in law_for(law).published_notes()]
 
 
 HOLDOUT_COLUMNS = ("flops", "times_largest_run", "observed", "predicted", "pi95_lo", "pi95_hi",
@@ -600,8 +608,9 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     if warnings:
         text += ["", "## Warnings", "", *warnings]
     if cmp.get("published"):
+        notes = [f"- note: {n}" for n in published_notes(cmp["published"])]
         text += ["", "## Published constants", "", _markdown(published_frame(
-            cmp["published"]))]
+            cmp["published"])), *([""] + notes if notes else [])]
     text += ["", "![loss vs N](loss_vs_n.png)", "![frontiers](frontiers.png)",
              "![residuals](residuals.png)", "",
              *files_section({name: list(t.columns) for name, t in files.items()}, list(cmp["fits"]),
