@@ -120,9 +120,11 @@ def test_budget_table_cells_agree_with_json_to_three_digits(compared):
     text, doc = compared
     lines = text.splitlines()
     head = next(i for i, x in enumerate(lines) if x.startswith("compute-optimal allocation"))
-    rows = [x for x in lines[head + 3:] if re.match(r"^\s*[\d.e+]+\s+[\d.]+\s+(projection|prediction|interpolation)", x)]
+    kinds = r"(projection|prediction|interpolation)"
+    rows = [x for x in lines[head + 3:] if re.match(rf"^\s*[\d.e+]+\s+[\d.]+\s+{kinds}", x)]
     cells = [re.findall(rf"({NUMBER}) \[({NUMBER}), ({NUMBER})\]", x) for x in rows]
-    budgets = [(law, r) for r in doc["fits"]["chinchilla"]["allocation"]["budgets"] for law in ("kaplan", "chinchilla")]
+    budgets = [(law, r) for r in doc["fits"]["chinchilla"]["allocation"]["budgets"]
+               for law in ("kaplan", "chinchilla")]
     assert len(cells) == len(budgets) > 0
     for row_cells in cells:
         for triple in row_cells:
@@ -182,3 +184,20 @@ def test_calibration_says_an_unbounded_median_interval():
     near = next(x for x in text.splitlines() if x.strip().startswith("1-2x"))
     assert rounds_to(result.by_distance.iloc[0]["median_interval_half_width"], near.split()[-1])
     assert f"note: {note}" in text
+
+
+def test_schedule_gap_table_says_the_loss_unit():
+    """compare --schedules' table header named the L@10x and L@100x columns 'projections of the
+    compute-optimal loss' with no unit; the loss rows it fits are metric 'loss', nats/token."""
+    from types import SimpleNamespace
+
+    from scalefit.scaling.laws.schedule_gap_report import gap_text
+    budgets = [{"multiple": m, "flops": m * 2.42e13, "loss": 3.4, "loss_ci95": [3.3, 3.6]} for m in (10, 100)]
+    one = SimpleNamespace(label="(ii) Chinchilla-style grid", points=[0] * 20, a=0.516,
+                          a_ci95=[0.43, 0.69], budgets=budgets)
+    gap = SimpleNamespace(sets={"grid": one}, sentences=[], warnings=[],
+                          settings={"unit": "run", "n_bootstrap": 50, "dataset": "prose-val",
+                                    "schedule_law": "momentum"},
+                          prediction=SimpleNamespace(summary=pd.DataFrame({"method": ["naive"]})))
+    head = gap_text(gap).splitlines()[0]
+    assert "L@10x, L@100x: projections of the compute-optimal loss (nats/token) at 10x" in head

@@ -193,7 +193,7 @@ def gap_text(gap: ScheduleGap) -> str:
                  if st["n_bootstrap"] else "no intervals (--bootstrap 0)")
     lines = [f"{FORM} form L = E + A/N^alpha + B/D^beta (N all parameters) fitted to each point "
              f"set ({st['dataset']} loss); {intervals}; "
-             "L@10x, L@100x: projections of the compute-optimal loss at 10x and 100x the "
+             "L@10x, L@100x: projections of the compute-optimal loss (nats/token) at 10x and 100x the "
              f"largest compute fitted ({_budget_flops(gap)}).",
              pd.DataFrame(rows).to_string(index=False), ""]
     lines += gap.sentences
