@@ -201,3 +201,27 @@ def test_schedule_gap_table_says_the_loss_unit():
                           prediction=SimpleNamespace(summary=pd.DataFrame({"method": ["naive"]})))
     head = gap_text(gap).splitlines()[0]
     assert "L@10x, L@100x: projections of the compute-optimal loss (nats/token) at 10x" in head
+
+
+def test_frontier_is_solid_only_over_the_runs_compute():
+    """The frontier plot's title says 'dashed: projection, no run there', yet each law's solid
+    line began at half the smallest run's compute (2.2e11 FLOPs on the shipped grid, whose
+    smallest run is 4.4e11): a stretch with no run drawn as data. Solid now starts at the
+    smallest run."""
+    import matplotlib.pyplot as plt
+
+    from scalefit.scaling.laws.cli import default_runs_path
+    from scalefit.scaling.laws.compare import compare_laws
+    from scalefit.scaling.laws.plots import plot_frontiers
+    from scalefit.scaling.laws.runtable import validate_runs
+    runs = pd.read_csv(default_runs_path())
+    runs = runs[runs["part"] == "grid"]
+    frame = validate_runs(runs, "chinchilla").frame
+    fig = plot_frontiers(compare_laws(runs, ("chinchilla",), n_bootstrap=0).fits, frame)
+    solid = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata())]
+    assert solid
+    c = frame["C"].to_numpy(float)
+    for line in solid:
+        x = np.asarray(line.get_xdata(), float)
+        assert x.min() >= c.min() * (1 - 1e-9) and x.max() <= c.max() * (1 + 1e-9)
+    plt.close(fig)

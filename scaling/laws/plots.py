@@ -97,8 +97,9 @@ def _n_of_law(frame, result):
 
 
 def plot_frontiers(results: dict, frame=None, budgets=None):
-    """N*(C) of each law, in total parameters, from the runs' compute range (solid) to the
-    largest projected budget (dashed: no run there), with the runs' own (C, N)."""
+    """N*(C) of each law, in total parameters, over the runs' compute range (solid, from the
+    smallest run) and on to the largest projected budget (dashed: no run there), with the runs'
+    own (C, N)."""
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
     if frame is not None and "C" in frame:
         c_runs = frame["C"].to_numpy(float)
@@ -106,7 +107,7 @@ def plot_frontiers(results: dict, frame=None, budgets=None):
     else:
         lo, c_max = 1e18, 1e22
     far = max([c_max * 100, *(budgets or [])])
-    inside = np.geomspace(lo / 2, c_max, 60)
+    inside = np.geomspace(lo, c_max, 60)  # solid where runs are (it began at half the smallest)
     beyond = np.geomspace(c_max, far, 60)
     convention = "params" if frame is not None and "params" in frame else None
     for name, result, color in _law_colors(results):
