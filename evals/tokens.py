@@ -4,6 +4,8 @@ A cached dataset is a flat token file (uint16 when the vocabulary fits, else uin
 sidecar (tokenizer, document count, token count, byte count). Every document is preceded by the
 end-of-text token, as in Pile-style token files, so each document's first token is scored.
 An existing uint16/uint32 token file (`.bin` Pile-style, or `.npy`) is used as it is.
+The digests a sweep records of its datasets and tokenizer files are hashed here too, once per
+process and, with `stored_digests`, once per --out folder while the files stay unchanged.
 """
 from __future__ import annotations
 
@@ -118,7 +120,7 @@ _STORE = None  # the DigestStore that stored_digests opened, while it is open
 
 class DigestStore:
     """The digests kept in a folder's DIGEST_STORE: {where: (versions, digest)}, `where` being the
-    files' names and resolved paths (store_key) and `versions` their atomic.file_version. A digest
+    files' names and resolved paths (DigestStore.key) and `versions` their atomic.file_version. A digest
     is taken only for the same paths at the same versions: a file written since (its change time
     moves, and no user can set it back), replaced or copied elsewhere (another path, inode and
     device: a folder copied to another machine) is hashed again."""
@@ -200,7 +202,8 @@ def read_digest_store(path) -> dict[str, tuple]:
 def _unchanged(where: str, versions: tuple) -> bool:
     """The files a store entry names are there, at the versions it holds."""
     try:
-        return tuple(file_version(path) for _, path in json.loads(where)) == versions
+        paths = [path for _, path in json.loads(where)]
+        return all(isinstance(path, str) for path in paths) and tuple(map(file_version, paths)) == versions
     except (OSError, ValueError, TypeError):
         return False
 
