@@ -27,7 +27,7 @@ from scalefit.evals.evalset import SE_COLUMNS
 from scalefit.evals.loss import CROSS_ENTROPY_RECORD, check_cross_entropy, resolved_cross_entropy
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import (content_digest, folder_files_digest, is_token_file, iter_documents,
-                                   named_files, open_token_file)
+                                   named_files, open_token_file, stored_digests)
 from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
 from scalefit.sweep.engine import ON_DUPLICATE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
@@ -174,8 +174,9 @@ def plan(opts: EvalOptions):
     if joint and opts.tasks:  # each task is its own measurement now: those tasks would be measured twice
         raise InputError(f"--out {opts.out_dir}: its tasks were measured together ({joint[0]}) by an earlier "
                          "scalefit, which each task's own results would repeat; measure --tasks into a new --out")
-    digests = {d.name: content_digest(d.path) for d in datasets}
-    tokenizers = tokenizer_identities(grid)
+    with stored_digests(opts.out_dir):  # files unchanged since an earlier start into --out are not read again
+        digests = {d.name: content_digest(d.path) for d in datasets}
+        tokenizers = tokenizer_identities(grid)
     facts = {f"the tokens and LR of {name} in --suite": suite_facts(suite, name) for name in dict.fromkeys(
         info.model for info in grid)}
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting

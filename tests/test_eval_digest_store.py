@@ -291,8 +291,6 @@ def test_paths_are_resolved_and_a_retargeted_link_misses(tmp_path, opened, monke
     assert start(out, grid[:1], opened, monkeypatch) == ({"m": by_hand(step0, FILES)}, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate.plan does not open the digest store yet (evals/evaluate.py: "
-                   "the change is in task S2's report); remove this mark with it")
 def test_a_resumed_eval_reads_no_digested_file_again_and_records_the_same(tmp_path, opened, monkeypatch):
     """`scalefit eval` into one --out three times: the first (a new folder) leaves no store, the
     second hashes and stores, the third reads neither the tokenizer files nor the dataset, and
