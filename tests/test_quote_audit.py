@@ -225,3 +225,14 @@ def test_frontier_is_solid_only_over_the_runs_compute():
         x = np.asarray(line.get_xdata(), float)
         assert x.min() >= c.min() * (1 - 1e-9) and x.max() <= c.max() * (1 + 1e-9)
     plt.close(fig)
+
+
+def test_predicted_curve_says_its_loss_unit():
+    """predict curve printed its curve (predicted, measured, error, ci95_lo, ci95_hi) and the final
+    loss with no unit, where its figure's axis reads 'loss (nats/token)'; a --loss-column other
+    than 'loss' is in that column's units, which the line says instead."""
+    head = run("predict", "curve", "--law", "momentum", "--model", "mini-3", "--measured",
+               "mini-3-wsd-D1146880", "--bootstrap", "0").splitlines()[0]
+    assert re.search(r"at \d+ checkpoints of the measured run; predicted, measured, error in nats/token$", head)
+    from scalefit.scaling.laws.report import loss_unit
+    assert loss_unit("bpb") == "the units of column 'bpb'"

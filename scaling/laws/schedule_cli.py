@@ -398,7 +398,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
            "fit": fit.to_dict(), **prediction.to_dict(),
            "notes": extrapolation_notes(fit, prediction.points, N)}
     text = "\n".join(_curve_text(fit, prediction, out["schedule"], measured=meas is not None,
-                                 n_bootstrap=n_bootstrap, notes=out["notes"]))
+                                 n_bootstrap=n_bootstrap, notes=out["notes"], loss_column=loss_column))
     if out_dir:
         _write_curve(out_dir, fit, prediction, out, text, loss_column)
     if as_json:
@@ -425,16 +425,22 @@ def _write_curve(out_dir, fit, prediction, out: dict, text: str, loss_column: st
     write_printed_report(out_dir, f"Predicted loss curve: {fit.law}, {out['schedule']}", text, "curve")
 
 
+LOSS_COLUMNS = ("predicted", "measured", "error", "ci95_lo", "ci95_hi")  # the curve's columns in the loss unit
+
+
 def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: int,
-                notes=()) -> list[str]:
+                notes=(), loss_column: str = "loss") -> list[str]:
     """What `predict curve` prints: the curve (every point beside a measured run, else about 24
-    rows ending at the last step), the final loss with its interval, and where the law extrapolates."""
+    rows ending at the last step) with its loss unit, the final loss with its interval, and
+    where the law extrapolates."""
+    from scalefit.scaling.laws.report import loss_unit
     points = prediction.points
     first_fitted = int(np.min(fit.components["curves"].step))
     where = (f"{len(points)} checkpoints of the measured run" if measured else
              f"{len(points)} steps from {int(points['step'].min())} to {int(points['step'].max())}")
     lines = [f"{fit.law} fitted on {', '.join(fit.extra['runs'])} (checkpoints from step {first_fitted}); "
-             f"predicted {schedule} at {where}"]
+             f"predicted {schedule} at {where}; {', '.join(c for c in LOSS_COLUMNS if c in points)} "
+             f"in {loss_unit(loss_column)}"]
     shown = points if measured else points.iloc[np.unique(np.linspace(0, len(points) - 1, 24).round().astype(int))]
     lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}",
                                  formatters={"lr": lambda v: f"{v:.4g}"}))  # 0.003, not 0.0029999
