@@ -463,7 +463,8 @@ def evaluate(opts: EvalOptions) -> SweepResult:
 
     opts = eval_options(opts)
     executor = parse_executor(opts.executor, threads=opts.threads)
-    suite, grid, measurements, device, dtype, shard = plan(opts)
+    with stored_digests(opts.out_dir) as digests:  # a new --out exists only once the sweep starts
+        suite, grid, measurements, device, dtype, shard = plan(opts)
     torch.manual_seed(opts.seed)
     if executor is not None and opts.device in (None, "auto") and executor.gpus() >= 1:
         # the driver may have no GPU while the cluster's workers do: each worker picks CUDA
@@ -485,6 +486,7 @@ def evaluate(opts: EvalOptions) -> SweepResult:
         return load_checkpoint(info, device_name, dtype_name, allow_bin=opts.allow_bin, cache_dir=opts.hub_cache)
 
     def report(result):
+        digests.save()  # where plan's hashing found no folder to keep it in (a new --out)
         return write_sweep_report(opts.out_dir, result.tables, result.failures, result.meta, metadata_name(shard),
                                   integrity=result.integrity)
 

@@ -212,8 +212,13 @@ def _unchanged(where: str, versions: tuple) -> bool:
 def stored_digests(folder):
     """Within the block, files_digest takes the digests that `folder`'s DIGEST_STORE holds for
     unchanged files (a sweep's --out: the tokenizer files of every checkpoint are hashed at every
-    start), and on leaving it (not after an error) stores what was hashed there."""
+    start), and on leaving it (not after an error) stores what was hashed there. Opened again
+    for the same folder within the block, it is the same store, saved by the outer block (whose
+    caller can save it again once a new folder exists: `DigestStore.save`)."""
     global _STORE
+    if _STORE is not None and _STORE.path == Path(folder) / DIGEST_STORE:
+        yield _STORE
+        return
     store, previous = DigestStore(folder), _STORE
     _STORE = store
     try:
