@@ -1,6 +1,6 @@
 """A mixture-of-experts model loaded by transformers 5 holds each layer's experts fused into 3-d
 parameters; its weight statistics are measured per expert, as its saved folder names them, so the
-loaded model and the folder give the same rows (Mixtral, Qwen2-MoE, OLMoE built tiny, no hub).
+loaded model and the folder give the same rows (each architecture of groups.EXPERT_LAYOUTS built tiny, no hub).
 A fused layout this package does not know stays whole, named as loaded, in its groups.
 """
 from __future__ import annotations
@@ -25,16 +25,33 @@ MOE = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layer
 
 
 def _configs():
-    """{model_type: (model class, config)} of the tiny MoE models this transformers has."""
+    """{model_type: (model class, config)} of the tiny MoE models this transformers has: Mixtral's
+    and PhiMoE's w1/w3/w2 experts, the others' gate/up/down_proj; Qwen3-MoE, DeepSeek-V3 and
+    GLM-4-MoE with a dense first layer, Qwen2-MoE, DeepSeek-V3 and GLM-4-MoE with a shared expert."""
     t, out = transformers, {}
     if hasattr(t, "MixtralForCausalLM"):
         out["mixtral"] = (t.MixtralForCausalLM, t.MixtralConfig(**MOE, num_local_experts=4))
+    if hasattr(t, "PhimoeForCausalLM"):  # its router loads as mlp.router, is saved as block_sparse_moe.gate
+        out["phimoe"] = (t.PhimoeForCausalLM, t.PhimoeConfig(**MOE, num_local_experts=4))
     if hasattr(t, "Qwen2MoeForCausalLM"):  # expert width unlike the dense one, and a shared expert
         out["qwen2_moe"] = (t.Qwen2MoeForCausalLM, t.Qwen2MoeConfig(
             **MOE, num_experts=4, moe_intermediate_size=16, shared_expert_intermediate_size=24))
+    if hasattr(t, "Qwen3MoeForCausalLM"):
+        out["qwen3_moe"] = (t.Qwen3MoeForCausalLM, t.Qwen3MoeConfig(
+            **MOE, num_experts=4, moe_intermediate_size=16, mlp_only_layers=[0]))
     if hasattr(t, "OlmoeForCausalLM"):
         out["olmoe"] = (t.OlmoeForCausalLM, t.OlmoeConfig(**MOE, num_experts=4))
+    shared = dict(n_routed_experts=4, moe_intermediate_size=16, n_shared_experts=1, first_k_dense_replace=1,
+                  n_group=1, topk_group=1)
+    if hasattr(t, "DeepseekV3ForCausalLM"):  # multi-head latent attention, router bias buffer
+        out["deepseek_v3"] = (t.DeepseekV3ForCausalLM, t.DeepseekV3Config(
+            **MOE, **shared, q_lora_rank=16, kv_lora_rank=8, qk_rope_head_dim=4, qk_nope_head_dim=4, v_head_dim=8))
+    if hasattr(t, "Glm4MoeForCausalLM"):
+        out["glm4_moe"] = (t.Glm4MoeForCausalLM, t.Glm4MoeConfig(**MOE, **shared, head_dim=8))
     return out
+
+
+ARCHS = ["mixtral", "phimoe", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "glm4_moe"]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +77,7 @@ def _arch(moe, arch):
     return moe[arch]
 
 
-@pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "olmoe"])
+@pytest.mark.parametrize("arch", ARCHS)
 def test_a_loaded_moe_gives_its_folders_rows(moe, arch):
     """Same tensors (names, groups, layers), same statistics per tensor and per group, families too."""
     model, _, folder_rows = _arch(moe, arch)
@@ -71,10 +88,10 @@ def test_a_loaded_moe_gives_its_folders_rows(moe, arch):
     np.testing.assert_allclose(loaded_rows["value"], folder_rows["value"], rtol=1e-9, atol=1e-12)
     assert loaded_rows["label"].equals(folder_rows["label"])
     experts = folder_rows[folder_rows["group"].isin(["expert_in", "expert_out"]) & (folder_rows["tensor"] != "*")]
-    assert experts["tensor"].nunique() == 3 * 4 * model.config.num_hidden_layers
+    assert experts["tensor"].nunique() == 3 * 4 * len(fused) // 2  # 4 experts per sparse layer
 
 
-@pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "olmoe"])
+@pytest.mark.parametrize("arch", ARCHS)
 def test_each_expert_matrix_is_the_one_the_file_holds(moe, arch):
     """Values and shape, not only statistics (a transposed matrix has the same spectrum)."""
     from safetensors import safe_open
@@ -88,6 +105,45 @@ def test_each_expert_matrix_is_the_one_the_file_holds(moe, arch):
                 assert torch.equal(matrix, fh.get_tensor(expert_name)), expert_name
                 seen.add(expert_name)
         assert seen == {k for k in fh.keys() if ".experts." in k}
+
+
+# the role of each tensor a tiny MoE folder holds, by its name (first match)
+ROLES = ((r"experts\.\d+\.(w1|w3|gate_proj|up_proj)\.weight$", "expert_in"),
+         (r"experts\.\d+\.(w2|down_proj)\.weight$", "expert_out"),
+         (r"(block_sparse_moe|mlp)\.gate\.weight$|shared_expert_gate\.weight$", "router"),
+         (r"mlp\.(shared_experts?\.)?(gate_proj|up_proj)\.weight$", "mlp_in"),
+         (r"mlp\.(shared_experts?\.)?down_proj\.weight$", "mlp_out"))
+SPARSE_FROM = {"qwen3_moe": 1, "deepseek_v3": 1, "glm4_moe": 1}  # their layer 0 is a dense MLP
+SHARED = ("qwen2_moe", "deepseek_v3", "glm4_moe")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_routers_shared_experts_and_dense_layers_take_their_groups(moe, arch):
+    """Every router, expert, shared expert and dense MLP matrix of the folder in its group, one
+    router per sparse layer, a dense layer without experts; nothing but attention in 'other'; the
+    router's e_score_correction_bias (a buffer, not a weight) has no rows."""
+    import re
+
+    model, folder, rows = _arch(moe, arch)
+    per_tensor = rows[rows["tensor"] != "*"].groupby("tensor")[["group", "layer"]].first()
+    checked = 0
+    for name, (group, _) in per_tensor.iterrows():
+        role = next((g for pattern, g in ROLES if re.search(pattern, name)), None)
+        if role is not None:
+            assert group == role, name
+            checked += 1
+        if group == "other":
+            assert ".self_attn." in name, name  # DeepSeek-V3's latent attention (q_a_proj, kv_b_proj, ...)
+    layers = model.config.num_hidden_layers
+    sparse = range(SPARSE_FROM.get(arch, 0), layers)
+    in_layer = {g: set(per_tensor.loc[per_tensor["group"] == g, "layer"]) for g in ("router", "expert_in", "mlp_in")}
+    assert in_layer["router"] == in_layer["expert_in"] == set(sparse)
+    assert (per_tensor["group"] == "router").sum() == len(sparse) * (2 if arch == "qwen2_moe" else 1)
+    dense = set(range(layers)) - set(sparse)
+    assert in_layer["mlp_in"] == dense | (set(sparse) if arch in SHARED else set())
+    assert checked == 3 * 4 * len(sparse) + len(sparse) * (2 if arch == "qwen2_moe" else 1) + 3 * len(dense) \
+        + (3 * len(sparse) if arch in SHARED else 0)
+    assert not per_tensor.index.str.contains("e_score_correction_bias").any()
 
 
 @pytest.mark.parametrize("arch", ["mixtral", "olmoe"])

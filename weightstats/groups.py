@@ -4,14 +4,16 @@ Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_out, mlp_in, mlp
 expert_out, router, embed_in, embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the
 reference; GPT-2, Llama-style (Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon,
 StarCoder, Phi-3 and MPT names map through the same small table of (pattern, group) rules.
-Mixture-of-experts checkpoints (Mixtral, Qwen2-MoE, OLMoE) put each expert's gate and up
-projections in expert_in, its down projection in expert_out (as a dense MLP's go to mlp_in and
-mlp_out), the router in router, and a shared expert (dense, every token) in mlp_in / mlp_out.
+Mixture-of-experts checkpoints (Mixtral, PhiMoE, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V3,
+GLM-4-MoE) put each expert's gate and up projections in expert_in, its down projection in
+expert_out (as a dense MLP's go to mlp_in and mlp_out), the router in router, and a shared
+expert (dense, every token) in mlp_in / mlp_out, as the dense MLP of a layer without experts.
 These are the names save_pretrained writes (one matrix per expert). A model loaded by
 transformers 5 holds each layer's experts fused into 3-d parameters (mlp.experts.gate_up_proj
 [experts, 2 x width, d], gate's rows then up's, and mlp.experts.down_proj [experts, d, width]):
-`split_experts` cuts them back into the matrices and names the folder holds (Mixtral's router and
-experts also move back from mlp. to block_sparse_moe., `checkpoint_name`), so a loaded model and
+`split_experts` cuts them back into the matrices and names the folder holds (Mixtral's and
+PhiMoE's router and experts also move back from mlp. to block_sparse_moe., `checkpoint_name`;
+`join_experts` is the inverse, to write a folder's matrices into a loaded model), so a loaded model and
 its folder give the same rows. An architecture whose fused layout is not listed (EXPERT_LAYOUTS)
 keeps its 3-d parameters whole, named as loaded, in the same groups. A fused QKV weight splits
 into q, k, v by its architecture's layout (`fused_qkv`).
@@ -83,8 +85,10 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
 )
 _COMPILED = tuple((re.compile(p), g) for p, g in NAME_RULES)
 _LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
-# buffers that are not weights (rotary tables, causal masks)
-_SKIP = re.compile(r"(inv_freq|masked_bias|(?:^|\.)attention\.bias$|(?:^|\.)attn\.bias$|rotary_emb)")
+# buffers that are not weights (rotary tables, causal masks; DeepSeek-V3's and GLM-4-MoE's router
+# e_score_correction_bias, a buffer that load balancing moves, not a gradient: the folder holds it)
+_SKIP = re.compile(r"(inv_freq|masked_bias|(?:^|\.)attention\.bias$|(?:^|\.)attn\.bias$|rotary_emb"
+                   r"|e_score_correction_bias$)")
 
 
 @dataclass(frozen=True)
@@ -159,13 +163,16 @@ def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox",
 # the file's (the hub's) name, so a folder and the same model in memory give identical rows
 _FILE_NAMES = {"gpt_neox": {"lm_head.weight": "embed_out.weight"}}
 # renames of a part of the name, as transformers' conversion_mapping reverses them on save
-# (Mixtral's sparse block loads as .mlp., its router and experts are written as .block_sparse_moe.)
-_FILE_RENAMES = {"mixtral": ((re.compile(r"\.mlp\."), ".block_sparse_moe."),)}
+# (Mixtral's and PhiMoE's sparse block loads as .mlp., its router and experts are written as
+# .block_sparse_moe.; PhiMoE's also renames its router from gate to router on load)
+_TO_SPARSE_BLOCK = (re.compile(r"\.mlp\."), ".block_sparse_moe.")
+_FILE_RENAMES = {"mixtral": (_TO_SPARSE_BLOCK,),
+                 "phimoe": ((re.compile(r"\.mlp\.router\.weight$"), ".mlp.gate.weight"), _TO_SPARSE_BLOCK)}
 
 
 def checkpoint_name(name: str, model_type: str | None = None) -> str:
     """A parameter name as the checkpoint file spells it (GPT-NeoX: lm_head -> embed_out;
-    Mixtral: mlp. -> block_sparse_moe.)."""
+    Mixtral, PhiMoE: mlp. -> block_sparse_moe., PhiMoE's mlp.router -> block_sparse_moe.gate)."""
     name = _FILE_NAMES.get(model_type or "", {}).get(name, name)
     for pattern, replacement in _FILE_RENAMES.get(model_type or "", ()):
         name = pattern.sub(replacement, name)
@@ -176,10 +183,16 @@ def checkpoint_name(name: str, model_type: str | None = None) -> str:
 # matrices stacked on a new dim 0, gate_up_proj the concatenation of gate's rows and up's, no
 # transpose): {model_type: {fused parameter: the per-expert matrices it holds, in row order}}.
 _SWIGLU_EXPERTS = {"gate_up_proj": ("gate_proj", "up_proj"), "down_proj": ("down_proj",)}
+_W123_EXPERTS = {"gate_up_proj": ("w1", "w3"), "down_proj": ("w2",)}
+# each checked against save_pretrained's files with a tiny model (tests/test_weights_moe_fused.py)
 EXPERT_LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "mixtral": {"gate_up_proj": ("w1", "w3"), "down_proj": ("w2",)},
+    "mixtral": _W123_EXPERTS,
+    "phimoe": _W123_EXPERTS,
     "qwen2_moe": _SWIGLU_EXPERTS,
+    "qwen3_moe": _SWIGLU_EXPERTS,
     "olmoe": _SWIGLU_EXPERTS,
+    "deepseek_v3": _SWIGLU_EXPERTS,
+    "glm4_moe": _SWIGLU_EXPERTS,
 }
 _FUSED_EXPERTS = re.compile(r"^(.*\.experts)\.(\w+)$")
 
