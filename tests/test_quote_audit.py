@@ -236,3 +236,18 @@ def test_predicted_curve_says_its_loss_unit():
     assert re.search(r"at \d+ checkpoints of the measured run; predicted, measured, error in nats/token$", head)
     from scalefit.scaling.laws.report import loss_unit
     assert loss_unit("bpb") == "the units of column 'bpb'"
+
+
+def test_scale_parameters_say_their_units(compared):
+    """fit kaplan-c printed C_c = 4.4e+27 (Epoch's runs) with no unit, where Kaplan et al. quote
+    C_c = 3.1e8 in PF-days: the text now says C_c is in FLOPs and converts theirs; N_c and D_c
+    say parameters and tokens, in fit's and compare's text."""
+    from scalefit.scaling.laws.published import published_laws
+    k = published_laws()["kaplan2020"]
+    text = run("fit", "kaplan-c", "--bootstrap", "0")
+    flops = k["kaplan-c"]["C_c_pf_days"] * k["allocation"]["pf_day_flops"]
+    assert (f"note: C_c in FLOPs (Kaplan et al. 2020 give C_c = {k['kaplan-c']['C_c_pf_days']:.3g} "
+            f"PF-days = {flops:.3g} FLOPs;") in text
+    assert "note: N_c in parameters, D_c in tokens" in run("fit", "kaplan", "--bootstrap", "0")
+    assert "note (kaplan): N_c in parameters, D_c in tokens" in compared[0]
+    assert "note (chinchilla)" not in compared[0].split("compute-optimal")[0]  # no unit to add

@@ -83,6 +83,9 @@ class KaplanN(_OneVariablePowerLaw):
     bounds = {"alpha_N": (1e-4, 3.0), "log_N_c": (-50, 500)}
     form = staticmethod(law_forms.kaplan_n)
 
+    def param_units(self):
+        return "N_c in parameters"
+
 
 class KaplanD(_OneVariablePowerLaw):
     """Kaplan et al. 2020 L(D) = (D_c/D)^alpha_D (eq. 1.2): large models, early stopping."""
@@ -95,6 +98,9 @@ class KaplanD(_OneVariablePowerLaw):
     bounds = {"alpha_D": (1e-4, 3.0), "log_D_c": (-50, 500)}
     form = staticmethod(law_forms.kaplan_d)
     exponent, scale = "alpha_D", "D_c"
+
+    def param_units(self):
+        return "D_c in tokens"
 
 
 class KaplanC(_OneVariablePowerLaw):
@@ -109,6 +115,14 @@ class KaplanC(_OneVariablePowerLaw):
     form = staticmethod(law_forms.kaplan_c)
     exponent, scale = "alpha_C", "C_c"
 
+    def param_units(self):
+        """C_c in FLOPs, where Kaplan et al. give theirs in PF-days: a fitted 4.4e+27 beside
+        their 3.1e8 read as 19 decades apart, not a factor of 6."""
+        k = published_laws()["kaplan2020"]
+        return (f"C_c in FLOPs (Kaplan et al. 2020 give C_c = {k['kaplan-c']['C_c_pf_days']:.3g} "
+                f"PF-days = {k['kaplan-c']['C_c_pf_days'] * k['allocation']['pf_day_flops']:.3g} "
+                f"FLOPs; 1 PF-day = {k['allocation']['pf_day_flops']:.3g} FLOPs)")
+
 
 class KaplanND(Law):
     """Kaplan et al. 2020 L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (eq. 1.5)."""
@@ -122,6 +136,9 @@ class KaplanND(Law):
     bounds = {"alpha_N": (1e-4, 3.0), "alpha_D": (1e-4, 3.0),
               "log_N_c": (-50, 500), "log_D_c": (-50, 500)}
     with_E = False
+
+    def param_units(self):
+        return "N_c in parameters, D_c in tokens"
 
     def starts(self, data, k=4, delta=HUBER_DELTA, N=None, D=None):
         """Grid over (alpha_N, alpha_D) [and E]; L'^(1/alpha_D) is linear in (N_c^p, D_c)."""

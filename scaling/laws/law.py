@@ -127,6 +127,11 @@ class Law(lmfit.Model):
         """{source label: {param: value, 'a': .., 'b': ..}} from data/published_laws.toml."""
         return {}
 
+    def param_units(self) -> str:
+        """The units of the parameters that carry one (N_c in parameters, C_c in FLOPs), as
+        the fit's text says them; '' where none does."""
+        return ""
+
     def published_notes(self) -> list[str]:
         """What a reader of ``published()`` must know that its numbers do not say (a value
         derived here where the paper prints another); none by default."""

@@ -389,6 +389,9 @@ def fit_text(fit: dict) -> str:
         out.append(f"note: {note}")
     if fit["law"] == "isoflop":  # its parameters: G and a printed with no formula to read them by
         out.append(f"note: {OPTIMA_LINE}")
+    units = _param_units(fit["law"])
+    if units:
+        out.append(f"note: {units}")
     out += ["", text_table(params_text_frame(fit)), *missing_stderr_lines({None: fit})]
     rows = fit.get("allocation", {}).get("budgets", [])
     if rows and "kind" in rows[0]:
@@ -411,6 +414,22 @@ def fit_text(fit: dict) -> str:
     for w in fit.get("warnings", []):
         out.append(f"warning: {w}")
     return "\n".join(out)
+
+
+def _param_units(law: str) -> str:
+    """The law's Law.param_units ('' for a law outside the registry)."""
+    from scalefit.scaling.laws.registry import law_for
+    try:
+        return law_for(law).param_units()
+    except InputError:
+        return ""
+
+
+def units_lines(fits: dict) -> list[str]:
+    """compare's 'note (LAW): N_c in parameters, ...' lines, one per law whose parameters carry
+    units (the terminal's and report.md's)."""
+    return [f"note ({label}): {_param_units(f['law'])}" for label, f in fits.items()
+            if _param_units(f["law"])]
 
 
 def compare_projection_lines(cmp: dict, table=None) -> list[str]:
@@ -438,7 +457,7 @@ def compare_text(cmp: dict) -> str:
                        ignore_index=True)
     out = [_runs_line(cmp), "",
            text_table(metrics_frame(cmp["fits"])), "", text_table(params),
-           *missing_stderr_lines(cmp["fits"]), ""]
+           *missing_stderr_lines(cmp["fits"]), *units_lines(cmp["fits"]), ""]
     out += compare_projection_lines(cmp)
     for label, f in cmp["fits"].items():
         if "holdout" in f:
@@ -597,7 +616,8 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "", *provenance_lines(cmp["data"]),
             "", _runs_line(cmp) + ".", "", " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             _markdown(metrics), "", _params_heading(cmp["fits"]), "", _markdown(shown),
-            *(["", *missing_stderr_lines(cmp["fits"])] if missing_stderr_lines(cmp["fits"]) else []),
+            *(["", *missing_stderr_lines(cmp["fits"]), *units_lines(cmp["fits"])]
+              if missing_stderr_lines(cmp["fits"]) or units_lines(cmp["fits"]) else []),
             "", "## Budgets", "", f"{cmp.get('budget_rule', '')}.", "", *_budget_section(cmp)]
     held = [f"- {line} (each run: holdout_{label}.csv)" for label, f in cmp["fits"].items()
             if "holdout" in f for line in holdout_lines(label, f["holdout"])]
