@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 
@@ -206,20 +207,41 @@ def fused_experts(name: str, model_type: str | None) -> tuple[str, tuple[str, ..
     return (match.group(1), parts) if parts else None
 
 
-def split_experts(name: str, weight: torch.Tensor, model_type: str | None) -> dict[str, torch.Tensor] | None:
-    """The per-expert matrices of a fused expert parameter [experts, rows, cols], named as
-    save_pretrained writes them (`<prefix>.<expert>.<matrix>.weight`, expert by expert), as views
-    of `weight`; None where it is not one whose layout is known (see fused_experts), or whose
-    shape does not split so (then it is measured whole)."""
+def expert_matrix_names(name: str, num_experts: int, model_type: str | None) -> list[tuple[str, ...]] | None:
+    """Expert by expert, the names save_pretrained writes for the matrices of a fused expert
+    parameter (`<prefix>.<expert>.<matrix>.weight`, in the fused rows' order); None where `name`
+    is not one whose layout is known (see fused_experts). The one place for split and join."""
     fused = fused_experts(name, model_type)
-    if fused is None or weight.ndim != 3 or weight.shape[1] % len(fused[1]):
+    if fused is None:
         return None
     prefix, parts = fused
+    return [tuple(f"{prefix}.{expert}.{part}.weight" for part in parts) for expert in range(num_experts)]
+
+
+def split_experts(name: str, weight: torch.Tensor, model_type: str | None) -> dict[str, torch.Tensor] | None:
+    """The per-expert matrices of a fused expert parameter [experts, rows, cols], named as
+    save_pretrained writes them (expert by expert, `expert_matrix_names`), as views of `weight`;
+    None where it is not one whose layout is known (see fused_experts), or whose shape does not
+    split so (then it is measured whole). `join_experts` is the inverse."""
+    names = expert_matrix_names(name, weight.shape[0], model_type) if weight.ndim == 3 else None
+    if not names or weight.shape[1] % len(names[0]):
+        return None
     out = {}
-    for expert, matrix in enumerate(weight):
-        for part, rows in zip(parts, matrix.chunk(len(parts), dim=0)):
-            out[f"{prefix}.{expert}.{part}.weight"] = rows
+    for matrix, row_names in zip(weight, names):
+        out.update(zip(row_names, matrix.chunk(len(row_names), dim=0)))
     return out
+
+
+def join_experts(name: str, matrices: Mapping[str, torch.Tensor], num_experts: int,
+                 model_type: str | None) -> torch.Tensor | None:
+    """The inverse of split_experts: the fused expert parameter `name` [experts, rows, cols] built
+    from the per-expert matrices in `matrices` (by the names save_pretrained writes): each
+    expert's matrices concatenated by rows (gate's, then up's), stacked on a new dim 0. None where
+    `name` is not a fused expert parameter of a known layout or one of its matrices is missing."""
+    names = expert_matrix_names(name, num_experts, model_type)
+    if names is None or any(n not in matrices for row in names for n in row):
+        return None
+    return torch.stack([torch.cat([matrices[n] for n in row], dim=0) for row in names])
 
 
 QKV_LAYOUTS = ("gpt2", "neox", "stacked", "grouped")

@@ -25,7 +25,12 @@ about particular tokens carries over. `embeddings="pythia"` keeps them at Pythia
 to isolate the transformer blocks.
 
 A fused QKV weight (GPT-NeoX, GPT-2) is drawn part by part: q, k and v each from its own law (a
-permutation within each part is still a permutation of the tensor). A model tensor whose shape
+permutation within each part is still a permutation of the tensor). The fused 3-d experts of a mixture-of-experts model loaded by transformers 5
+(groups.EXPERT_LAYOUTS) take their values from the per-expert matrices a saved folder holds
+(groups.join_experts, the inverse of split_experts): each expert's gate, up and down matrix from
+its own source matrix, by its own law, seeded by its file name. A source model's fused experts
+are cut into those matrices first (groups.split_experts), so every kind of source names them alike.
+A model tensor whose shape
 differs from the source's (or that the source lacks) is refused for `permuted` and `source`; the
 law modes (gauss-matched, family, empirical) then use the pooled law of the source's tensors of
 the same group (weightstats.groups), unscaled.
@@ -47,7 +52,8 @@ import torch
 
 from scalefit.errors import InputError
 from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
-from scalefit.weightstats.groups import checkpoint_name, is_weight_tensor, qkv_layout, split_qkv, tensor_group
+from scalefit.weightstats.groups import (checkpoint_name, expert_matrix_names, is_weight_tensor, join_experts,
+                                         qkv_layout, split_experts, split_qkv, tensor_group)
 from scalefit.weightstats.init import init_like_pythia
 from scalefit.weightstats.samplers import permuted, sample_empirical, sample_family
 from scalefit.weightstats.tensors import as_weights, named_weights
@@ -172,6 +178,30 @@ def load_source(source) -> tuple[dict[str, torch.Tensor], str | None]:
     return tensors, model_type
 
 
+def _per_expert(tensors: dict, model_type: str | None) -> dict:
+    """`tensors` with every fused expert parameter (a loaded MoE model's, or a state dict of one)
+    replaced by the per-expert matrices its saved folder holds (groups.split_experts)."""
+    out = {}
+    for key, value in tensors.items():
+        experts = split_experts(checkpoint_name(key, model_type), value, model_type)
+        out.update(experts if experts is not None else {key: value})
+    return out
+
+
+def _source_experts(tensors: dict, table_name: str, param, model_type: str | None):
+    """(the source's fused tensor, None) for a fused expert parameter whose every per-expert
+    matrix the source holds with its shape (groups.join_experts); (None, what is missing or of
+    another shape) where one is not; (None, None) for a parameter that is not a fused expert one."""
+    views = split_experts(table_name, param, model_type)
+    if views is None:
+        return None, None
+    for key, view in views.items():
+        if key not in tensors or tuple(tensors[key].shape) != tuple(view.shape):
+            found = "is missing" if key not in tensors else f"has shape {tuple(tensors[key].shape)}"
+            return None, f"{key} {found} (the model's expert matrix is {tuple(view.shape)})"
+    return join_experts(table_name, tensors, param.shape[0], model_type), None
+
+
 def _source_tensor(tensors: dict, name: str, model_type: str | None):
     """The source tensor of a model parameter, under its own or its checkpoint-file name."""
     for key in (name, checkpoint_name(name, model_type), checkpoint_name(name, "gpt_neox")):
@@ -243,6 +273,17 @@ def draw_fused_qkv(mode: str, values: torch.Tensor, shape, *, seed, num_heads: i
     return join_qkv(parts, num_heads, layout).reshape(shape), "/".join(dict.fromkeys(f for f in families if f))
 
 
+def draw_fused_experts(mode: str, tensors: dict, name: str, num_experts: int, model_type: str | None, *, seed: int):
+    """A fused expert parameter drawn matrix by matrix: each expert's gate, up and down matrix from
+    its own source matrix's law, seeded by that matrix's file name (as a model holding its experts
+    apart would draw it), joined back by groups.join_experts; `permuted` permutes within each."""
+    drawn, families = {}, []
+    for key in (key for row in expert_matrix_names(name, num_experts, model_type) for key in row):
+        drawn[key], family = draw(mode, tensors[key], tuple(tensors[key].shape), seed=_tensor_seed(seed, key))
+        families.append(family)
+    return join_experts(name, drawn, num_experts, model_type), "/".join(dict.fromkeys(f for f in families if f))
+
+
 # ---------------------------------------------------------------- the model
 
 
@@ -269,8 +310,9 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
         return result
     if source is None:
         raise InputError(f"re-init: mode {mode} needs a source checkpoint")
-    tensors, model_type = load_source(source)
-    model_type = getattr(getattr(model, "config", None), "model_type", None) or model_type
+    tensors, source_type = load_source(source)
+    model_type = getattr(getattr(model, "config", None), "model_type", None) or source_type
+    tensors = _per_expert(tensors, source_type or model_type)
     by_group: dict[str, list[torch.Tensor]] = {}
     for key, value in tensors.items():
         by_group.setdefault(tensor_group(key), []).append(value)
@@ -278,13 +320,21 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
     heads = getattr(getattr(model, "config", None), "num_attention_heads", None)
     layout = qkv_layout(model_type)
     for name, param in params:
-        group = tensor_group(name)
+        table_name = checkpoint_name(name, model_type)  # PhiMoE's mlp.router is its block_sparse_moe.gate
+        group = tensor_group(table_name)
         if embeddings == "pythia" and group in EMBEDDING_GROUPS:
             result.tensors.append(TensorInit(name, group, tuple(param.shape), "pythia"))
             continue
-        own = _source_tensor(tensors, name, model_type)
+        own, experts_missing = _source_experts(tensors, table_name, param, model_type)
+        joined = own is not None  # a fused expert parameter, from its per-expert matrices
+        if own is None and experts_missing is None:
+            own = _source_tensor(tensors, name, model_type)
         if own is not None and tuple(own.shape) == tuple(param.shape):
             values, how = own, "tensor"
+        elif mode in EXACT_MODES and experts_missing:
+            raise InputError(f"re-init {mode}: tensor {name} is a fused expert parameter; its {experts_missing} "
+                             f"in {where}; {mode} needs the same tensor and shape "
+                             f"(the law modes {', '.join(LAW_MODES)} map by group)")
         elif mode in EXACT_MODES:
             found = "is missing" if own is None else f"has shape {tuple(own.shape)}"
             raise InputError(f"re-init {mode}: tensor {name} {found} in {where}, the model's is "
@@ -297,6 +347,8 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
                              f"(for {name}, shape {tuple(param.shape)})")
         if mode == "source":
             new, family = values, ""
+        elif how == "tensor" and joined:
+            new, family = draw_fused_experts(mode, tensors, table_name, param.shape[0], model_type, seed=seed)
         elif how == "tensor" and group == "attn_qkv" and heads and _splits(values, heads, layout):
             new, family = draw_fused_qkv(mode, values, tuple(param.shape), seed=_tensor_seed(seed, name),
                                          num_heads=heads, layout=layout)
