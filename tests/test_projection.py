@@ -136,11 +136,11 @@ def test_the_floor_is_quoted_only_when_the_runs_pin_it_down():
     fits["chinchilla"].params["E"] = ParamEstimate(1.2345, ci95=(1.1, 1.3))
     fits["chinchilla"].extra["identifiability"] = {"E": {"status": "identified"}}
     sure = explain_disagreement(frame, fits)[0]
-    assert f"E = 1.234 (95% CI [1.1, 1.3]) is {1.2345 / lowest:.0%} of the lowest observed loss" in sure
+    assert f"E = 1.234 (95% CI [1.10, 1.30]) is {1.2345 / lowest:.0%} of the lowest observed loss" in sure
     fits["chinchilla"].params["E"] = ParamEstimate(2.55, ci95=(0.0, 3.115))
     fits["chinchilla"].extra["identifiability"] = {"E": {"status": "not identified"}}
     unsure = explain_disagreement(frame, fits)[0]
-    assert "E is not identified by these runs (95% CI [0, 3.12])" in unsure
+    assert "E is not identified by these runs (95% CI [0, 3.1])" in unsure
     assert "2.55" not in unsure and "% of the lowest" not in unsure
 
 

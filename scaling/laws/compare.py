@@ -301,6 +301,7 @@ def allocation_verdict(fits: dict[str, FitResult], difference: dict | None = Non
 def _floor_text(fits: dict[str, FitResult], lowest: float) -> str:
     """The fitted irreducible loss beside the lowest observed loss, to the digits its bootstrap
     interval supports; one the runs do not pin down is said to be so, not quoted as a finding."""
+    from scalefit.scaling.interval_text import interval_text
     from scalefit.scaling.laws.identifiability import NOT_IDENTIFIED, significant
 
     fit = next((f for f in fits.values() if "E" in f.params), None)
@@ -309,7 +310,8 @@ def _floor_text(fits: dict[str, FitResult], lowest: float) -> str:
     e = fit.params["E"]
     status = fit.extra.get("identifiability", {}).get("E", {}).get("status")
     lo, hi = e.ci95
-    ci = f" (95% CI [{lo:.3g}, {hi:.3g}])" if np.isfinite(lo) and np.isfinite(hi) else ""
+    # the interval rule (interval_text): '[1.8, 1.99]' read as two precisions of one interval
+    ci = f" (95% CI {interval_text(lo, hi, e.value)})" if np.isfinite(lo) and np.isfinite(hi) else ""
     if status == NOT_IDENTIFIED:
         return (f"the irreducible loss E is not identified by these runs{ci}, so how much of the "
                 f"flattening toward the lowest observed loss {lowest:.3g} is a floor they cannot say")
