@@ -50,15 +50,31 @@ def at_place(value, exponent: int | None, sign: bool = False) -> str:
 
 def interval_ends(lo, hi, value=None, sign: bool = False) -> tuple[str, str]:
     """(lo, hi) as text, to the interval's precision (``place``); where rounding would put an
-    estimate that the interval holds outside the printed ends, a digit more, up to MORE_DIGITS."""
+    estimate that the interval holds outside the printed ends, or one it does not hold inside
+    them, a digit more, up to MORE_DIGITS. An end of an interval that excludes 0 never prints
+    as 0: it keeps WIDTH_DIGITS significant digits of its own ([120, 9.5e+09] for A's resamples
+    117 to 9.535e+09, where [0, 9.5e+09] said A could be 0)."""
     exponent = place(lo, hi)
-    if exponent is not None and _finite(value) and float(lo) <= float(value) <= float(hi):
+    if exponent is not None and _finite(value):
+        held = float(lo) <= float(value) <= float(hi)
         for _ in range(MORE_DIGITS):
-            shown = [float(at_place(v, exponent)) for v in (lo, hi)]
-            if shown[0] <= float(value) <= shown[1]:
+            shown = [float(at_place(v, _own_place(v, lo, hi, exponent))) for v in (lo, hi)]
+            if (shown[0] <= float(value) <= shown[1]) == held:
                 break
             exponent -= 1
-    return at_place(lo, exponent, sign), at_place(hi, exponent, sign)
+    return tuple(at_place(v, _own_place(v, lo, hi, exponent), sign) for v in (lo, hi))
+
+
+def _own_place(end, lo, hi, exponent: int | None) -> int | None:
+    """``exponent``, or the place of ``end``'s own WIDTH_DIGITS-th significant digit where the
+    interval excludes 0 and ``end`` would round to 0 at ``exponent``."""
+    if exponent is None or not (_finite(lo) and _finite(hi)):
+        return exponent
+    end, lo, hi = float(end), float(lo), float(hi)
+    excludes = min(abs(lo), abs(hi)) > ZERO and (lo > 0) == (hi > 0)
+    if excludes and abs(end) < 0.5 * 10.0 ** exponent:
+        return min(exponent, math.floor(math.log10(abs(end))) - (WIDTH_DIGITS - 1))
+    return exponent
 
 
 def interval_text(lo, hi, value=None, sign: bool = False) -> str:

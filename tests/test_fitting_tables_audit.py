@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scalefit.scaling.interval_text import interval_text
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, flat_rows, percentile_ci
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.identifiability import NOT_IDENTIFIED, annotate
@@ -86,7 +87,7 @@ def test_a_parameter_at_zero_is_warned_of_by_its_interval_not_a_relative_width()
     assert ident["E"]["status"] == ident["alpha"]["status"] == NOT_IDENTIFIED
     lo, hi = percentile_ci(e_draws)
     warning = next(w for w in result.warnings if w.startswith("not identified"))
-    assert f"E (95% CI [{lo:.3g}, {hi:.3g}], its value 0" in warning, warning
+    assert f"E (95% CI {interval_text(lo, hi, 0.0)}, its value 0" in warning, warning
     assert "x its value" not in warning.split("alpha")[0]
     assert f"alpha (95% CI {ident['alpha']['relative_width']:.3g}x its value" in warning
     assert "warning: not identified by these runs: E, alpha" in repr(result)  # repr still names them
@@ -103,5 +104,5 @@ def test_a_parameter_of_exactly_zero_with_a_spread_interval_is_not_identified():
     annotate(result)
     assert result.extra["identifiability"]["E"]["status"] == NOT_IDENTIFIED
     lo, hi = percentile_ci(e_draws)
-    assert any(f"E (95% CI [{lo:.3g}, {hi:.3g}], its value 0" in w for w in result.warnings), \
+    assert any(f"E (95% CI {interval_text(lo, hi, 0.0)}, its value 0" in w for w in result.warnings), \
         result.warnings

@@ -16,7 +16,8 @@ from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIV
                               analysis_options, bootstrap_option, one_setting_per_folder, option_given, seed_option,
                               split_values)
 from scalefit.report import dumps, write_printed_report
-from scalefit.scaling.laws.identifiability import ZERO, judged, with_digits
+from scalefit.scaling.interval_text import interval_text
+from scalefit.scaling.laws.identifiability import ZERO, judged
 from scalefit.scaling.outputs import checked_outputs, staged
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.scaling.objective import HUBER_DELTA
@@ -169,8 +170,10 @@ def _fit_text(out: dict) -> str:
     for name, p in out["params"].items():
         ci = p["ci95"]
         bound = [0.0 if abs(v) <= ZERO else v for v in ci]
-        ci_text = (f"  95% CI [{with_digits(bound[0], 4)}, {with_digits(bound[1], 4)}]"
-                   if np.isfinite(ci[0]) else "")  # 4 digits, zeros kept: [2.803, 2.870]
+        value = 0.0 if abs(p["value"]) <= ZERO else p["value"]
+        # the interval rule of every sentence (interval_text), as the warnings print it:
+        # [117, 9.535e+09] here beside [117, 9.54e+09] in a warning was one interval two ways
+        ci_text = f"  95% CI {interval_text(*bound, value)}" if np.isfinite(ci[0]) else ""
         shown, status = judged(p["value"], ci) if ci_text else (f"{p['value']:.5g}", "")
         lines.append(f"  {name:>6} = {shown}{ci_text}" + (f"  ({status})" if status else ""))
     lines.append(f"  RMSE(log L) {out['rmse_log']:.4f}; |relative error| mean "
