@@ -130,6 +130,18 @@ COLUMNS = {
     "baseline_predicted": "a Kaplan L(N, D) + E law fitted to y alone, its prediction",
     "baseline_relative_error": "the baseline's predicted / observed - 1 (a fraction)",
 }
+LOSS_UNITS = (("loss", "nats/token"), ("bpb", "bits/byte"))  # DESIGN.md's metric names and units
+
+
+def column_unit(column: str | None) -> str | None:
+    """The unit of a loss column by the project's naming: a cross entropy named loss, loss_* or
+    *_loss (val_loss) is in nats/token, bpb (bpb_*, *_bpb) in bits/byte; None for a name that
+    does not tell (gold_ce, ppl, a user's own), which is left unitless rather than guessed."""
+    name = str(column or "")
+    return next((unit for stem, unit in LOSS_UNITS
+                 if name == stem or name.startswith(f"{stem}_") or name.endswith(f"_{stem}")), None)
+
+
 ENDS = ("_ci95_lo", "_ci95_hi")  # a column's 95% interval (the bootstrap's percentiles)
 PI_ENDS = ("_pi95_lo", "_pi95_hi")  # X_pi95's ends: described once, by COLUMNS["X_pi95"]
 

@@ -329,7 +329,7 @@ def test_loss_axis_names_the_fitted_column(tmp_path, monkeypatch):
     for column in ("bpb", "loss_code"):
         invoke(["fit", "chinchilla", "--data", str(data), "--loss", column, "--bootstrap", "0",
                 "--out", str(tmp_path / column)])
-        assert labels["loss_vs_n"] == {"bpb": "bpb", "loss_code": "loss_code (nats/token)"}[column]
+        assert labels["loss_vs_n"] == {"bpb": "bpb (bits/byte)", "loss_code": "loss_code (nats/token)"}[column]
 
 
 def test_fit_report_prints_no_nan_where_lmfit_has_no_uncertainties(tmp_path):

@@ -188,7 +188,7 @@ def test_a_curve_of_another_loss_column_is_not_labelled_nats(tmp_path, monkeypat
     result = _run(tmp_path, table, "fit", "schedule-law", "--model", "cosine", "--loss-column",
                   "bpb", "--out", str(tmp_path / "bpb"))
     assert result.exit_code == 0, result.output
-    assert drawn == ["bpb"]
+    assert drawn == ["bpb (bits/byte)"]
     assert schedule_plots.loss_axis_label("loss") == "loss (nats/token)"
     plt.close("all")
 

@@ -23,13 +23,13 @@ def _law_colors(results: dict):
 
 
 def loss_label(results: dict) -> str:
-    """The loss axis: the fitted column with its unit (nats/token for scalefit's loss columns);
-    'loss (nats/token)' whatever --loss had fitted (a bpb column, say) mislabelled it."""
-    from scalefit.scaling.laws.report import loss_unit
+    """The loss axis: the fitted column with its unit where its name tells it (column_unit:
+    'bpb (bits/byte)'); 'loss (nats/token)' whatever --loss had fitted mislabelled it."""
+    from scalefit.scaling.outputs import column_unit
     columns = {r.extra.get("loss_column") or "loss" for r in results.values()}
     column = columns.pop() if len(columns) == 1 else "loss"
-    unit = loss_unit(column)
-    return f"{column} ({unit})" if unit == "nats/token" else column
+    unit = column_unit(column)
+    return f"{column} ({unit})" if unit else column
 
 
 def token_levels(D, count: int = 3) -> np.ndarray:

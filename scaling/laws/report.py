@@ -9,7 +9,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
-from scalefit.scaling.outputs import files_section, provenance_lines, staged
+from scalefit.scaling.outputs import column_unit, files_section, provenance_lines, staged
 from scalefit.scaling.interval_text import interval_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
@@ -166,11 +166,10 @@ def scatter_text(scatters: dict) -> str | None:
 
 
 def loss_unit(column: str | None) -> str:
-    """The unit of a fitted loss column: nats/token for scalefit's loss columns (loss, loss_*),
-    else the column's own."""
+    """The unit of a fitted loss column (column_unit: nats/token for loss, loss_*, *_loss;
+    bits/byte for bpb), else the column's own."""
     column = column or "loss"
-    return ("nats/token" if column == "loss" or column.startswith("loss_")
-            else f"the units of column '{column}'")
+    return column_unit(column) or f"the units of column '{column}'"
 
 
 def projection_lines(rows: list[dict], laws=None, convention: str = "",

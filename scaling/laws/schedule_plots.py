@@ -12,8 +12,11 @@ LOSS = "loss (nats/token)"
 
 def loss_axis_label(loss_column: str = "loss") -> str:
     """The loss axis of a curve fitted to ``loss_column``: a cross entropy in nats/token for
-    'loss', else the column's own name (bpb is bits per byte, not nats per token)."""
-    return LOSS if loss_column == "loss" else str(loss_column)
+    'loss', another column with the unit its name tells (column_unit: 'bpb (bits/byte)'), else
+    the column's own name."""
+    from scalefit.scaling.outputs import column_unit
+    unit = column_unit(loss_column)
+    return LOSS if loss_column == "loss" else f"{loss_column} ({unit})" if unit else str(loss_column)
 
 
 def plot_curve(prediction, fitted=None, *, title: str = "", loss_label: str = LOSS):

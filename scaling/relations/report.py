@@ -9,7 +9,7 @@ import pandas as pd
 from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
 from scalefit.scaling.interval_text import interval_ends, interval_text, value_at_interval
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
-from scalefit.scaling.outputs import files_section, provenance_lines
+from scalefit.scaling.outputs import column_unit, files_section, provenance_lines
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.scaling.resample import rough_intervals_note
 
@@ -229,15 +229,16 @@ def downstream_text(out: dict) -> str:
 
 
 def unit_of(name: str, relation: str | None = None) -> str | None:
-    """The unit of a relation's x (relation None) or y, where it is known: a loss column
-    nats/token, ln of a perplexity nats, the accuracy and error laws' y a fraction; else None."""
+    """The unit of a relation's x (relation None) or y, where it is known: a loss column's
+    (column_unit: val_loss nats/token, bpb bits/byte), ln of a perplexity nats, the accuracy
+    and error laws' y a fraction; else None."""
     column = name.split(" (")[0]
     if relation == "sigmoid":
         return "accuracy (fraction)"
     if relation == "exponential-error":
         return "error rate (fraction)"
-    if column == "loss" or column.startswith("loss_"):
-        return "nats/token"
+    if column_unit(column):
+        return column_unit(column)
     if column.startswith("ln "):
         return "nats"
     return None
