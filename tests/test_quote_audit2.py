@@ -96,3 +96,36 @@ def test_a_loss_column_named_val_loss_carries_its_unit(tmp_path, monkeypatch):
     assert result.stdout.splitlines()[0].endswith("; x and y in nats/token")
     assert labels == [("val_loss, nats/token", "code_test_loss, nats/token")]
 
+
+# --------------------------------------------------------------------- budgets given
+
+
+def _invoke(*args) -> str:
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_budgets_given_replace_the_published_ones_not_their_distance():
+    """fit isoflop --budget 5.88e23 (Porian's points) printed 'published budgets 5.76e+23, 1e+25
+    FLOPs left out: ... beyond the largest fitted run (...; pass --budget FLOPS to project there
+    anyway)' beside the --budget it had passed: the budgets given replaced them."""
+    import json
+    fit = _invoke("fit", "chinchilla", "--budget", "1e24", "--bootstrap", "0")
+    assert "pass --budget" not in fit and "left out" not in fit
+    assert ("published budgets 1e+21, 5.76e+23, 1e+25 FLOPs not shown: the budgets given (--budget) "
+            "replace the default ones") in fit.splitlines()
+    compared = _invoke("compare", "kaplan", "chinchilla", "--budget", "1e24", "--budget", "1e21",
+                       "--bootstrap", "0")
+    assert "pass --budget" not in compared
+    assert ("published budgets 5.76e+23, 1e+25 FLOPs not shown: the budgets given (--budget) "
+            "replace the default ones") in compared.splitlines()
+    doc = json.loads(_invoke("compare", "kaplan", "chinchilla", "--budget", "1e24", "--bootstrap", "0", "--json"))
+    assert doc["budget_rule"].startswith("budgets: those given (--budget)")
+    assert [r["flops"] for r in doc["budgets"]] == [1e24]
+    default = _invoke("fit", "chinchilla", "--bootstrap", "0")  # no --budget: the distance is why
+    assert "FLOPs left out: " in default and "pass --budget FLOPS to project there anyway" in default
+

@@ -47,6 +47,7 @@ class Comparison:
     convention: str = ""  # what N means in the budget table
     allocation_difference: dict | None = None  # paired difference in a (allocation_difference)
     n_convention_gap: dict | None = None  # that gap split into N convention and form (n_convention_gap)
+    budgets_given: bool = False  # the budgets came from --budget, not BUDGET_RULE
 
     def fit_dict(self, name: str) -> dict:
         """One law's fit as JSON: the FitResult's fields and its held-out error."""
@@ -83,7 +84,8 @@ class Comparison:
                "n_holdout": self.n_holdout, "laws": list(self.laws),
                "fits": {name: self.fit_dict(name) for name in self.fits},
                "largest_fitted_flops": self.largest_fitted_flops,
-               "budget_rule": BUDGET_RULE, "budget_convention": self.convention,
+               "budget_rule": GIVEN_RULE if self.budgets_given else BUDGET_RULE,
+               "budget_convention": self.convention,
                "budgets": self.budgets, "explanation": list(self.explanation)}
         if self.allocation_difference is not None:
             out["allocation_difference"] = self.allocation_difference
@@ -98,6 +100,11 @@ BUDGET_RULE = (f"budgets: {' and '.join(f'{m:g}x' for m in DATA_MULTIPLES)} the 
                f"run, the largest held-out run, and the published budgets within {REACH:g}x of "
                "the largest fitted run; 'projection': no run checks it, 'prediction': a held-out "
                f"run lies within {CHECK_FACTOR:g}x of its compute")
+
+
+GIVEN_RULE = ("budgets: those given (--budget), in place of the default ones; 'projection': no "
+              "run checks it, 'prediction': a held-out run lies within "
+              f"{CHECK_FACTOR:g}x of its compute")
 
 
 DEFAULT_LAWS = ("kaplan", "chinchilla")  # what `scalefit compare` compares without LAWS
@@ -118,6 +125,7 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     """
     runs, source = runs_and_source(runs, source)
     budgets = checked_budgets(budgets)
+    given = budgets is not None
     if laws is None:
         laws = DEFAULT_LAWS
     if not isinstance(laws, str) and not np.iterable(laws):  # tuple(5): 'int' object is not iterable
@@ -185,7 +193,7 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
         explanation=explanation,
         allocation_difference=difference, n_convention_gap=gap,
         published={name: law_for(name).published() for name in laws} if published else {},
-        largest_fitted_flops=largest, convention=notes)
+        largest_fitted_flops=largest, convention=notes, budgets_given=given)
 
 
 def common_convention(fits: dict[str, FitResult], frame: pd.DataFrame) -> str | None:

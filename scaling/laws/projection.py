@@ -296,6 +296,7 @@ def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float
     alloc = result.extra.get("allocation")
     if not alloc or "budgets" not in alloc:
         return result
+    given = budgets is not None
     if budgets is None:
         budgets = default_budgets([largest_fitted], held_flops)
     convention = budget_convention(frame)
@@ -306,6 +307,8 @@ def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float
                                   if frame is not None else
                                   f"N = {result.extra.get('n_column') or TOTAL}")
     alloc["largest_fitted_flops"] = float(largest_fitted)
+    if given:  # --budget's: the published budgets are not left out for their distance
+        alloc["budgets_given"] = True
     if any("loss_pi95" in row for row in alloc["budgets"]):
         alloc["pi95_scatter"] = law_scatter(result).describe()
     return result

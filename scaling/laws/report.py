@@ -240,13 +240,19 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
     return out
 
 
-def out_of_reach_line(largest_fitted: float, rows=()) -> list[str]:
+def out_of_reach_line(largest_fitted: float, rows=(), given: bool = False) -> list[str]:
     """Which published budgets the table leaves out, and how far they are (a budget a row shows,
-    given with --budget, is not left out)."""
+    given with --budget, is not left out); with budgets ``given`` (--budget), that they replaced
+    the published ones: 'pass --budget' blamed a distance beside the budgets it had passed."""
+    from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
     from scalefit.scaling.laws.projection import REACH, reference_budgets_out_of_reach
     if not np.isfinite(largest_fitted):
         return []
     shown = [float(r["flops"]) for r in rows if r.get("flops") is not None]
+    if given:
+        replaced = [c for c in REFERENCE_BUDGETS if not any(np.isclose(c, f, rtol=1e-9) for f in shown)]
+        return [f"published budgets {', '.join(f'{c:.3g}' for c in replaced)} FLOPs not shown: "
+                "the budgets given (--budget) replace the default ones"] if replaced else []
     skipped = [c for c in reference_budgets_out_of_reach(largest_fitted)
                if not any(np.isclose(c, f, rtol=1e-9) for f in shown)]
     if not skipped:
@@ -401,7 +407,8 @@ def fit_text(fit: dict) -> str:
                                       bootstrapped=bool((fit.get("bootstrap") or {}).get("n")),
                                       scatters={None: alloc.get("pi95_scatter")},
                                       loss_column=fit.get("loss_column")),
-                *out_of_reach_line(alloc.get("largest_fitted_flops", float("nan")), rows)]
+                *out_of_reach_line(alloc.get("largest_fitted_flops", float("nan")), rows,
+                                   bool(alloc.get("budgets_given")))]
     elif rows:
         out += ["", "compute-optimal allocation:", text_table(budgets_frame(fit))]
     if "holdout" in fit:
@@ -441,7 +448,8 @@ def compare_projection_lines(cmp: dict, table=None) -> list[str]:
                                        for label, f in cmp["fits"].items()},
                              loss_column=next(iter(cmp["fits"].values())).get("loss_column"),
                              table=table)
-    return lines + out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")), cmp["budgets"])
+    given = any(f.get("allocation", {}).get("budgets_given") for f in cmp["fits"].values())
+    return lines + out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")), cmp["budgets"], given)
 
 
 def _runs_line(cmp: dict) -> str:
