@@ -4,6 +4,7 @@ excludes 0 never prints an end as 0."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from scalefit.scaling.fitresult import ParamEstimate
 from scalefit.scaling.interval_text import interval_text
@@ -128,4 +129,57 @@ def test_budgets_given_replace_the_published_ones_not_their_distance():
     assert [r["flops"] for r in doc["budgets"]] == [1e24]
     default = _invoke("fit", "chinchilla", "--bootstrap", "0")  # no --budget: the distance is why
     assert "FLOPs left out: " in default and "pass --budget FLOPS to project there anyway" in default
+
+
+# --------------------------------------------------------------------- counts and percentages
+
+
+def test_one_held_out_run_is_singular():
+    from scalefit.scaling.laws.report import holdout_lines
+    from scalefit.scaling.relations.report import holdout_summary
+    assert holdout_summary({"n": 1, "mean_abs_relative_error": 0.0123}).startswith(
+        "held out 1 run (largest compute")
+    assert holdout_summary({"n": 2, "mean_abs_relative_error": 0.0123}).startswith("held out 2 runs (")
+    assert "0.50% on 1 run" in holdout_lines("kaplan", {"n": 1, "mean_abs_relative_error": 0.005})[0]
+
+
+def test_compare_metrics_print_the_held_out_error_as_the_percentage_beside_it():
+    """compare's metrics table printed holdout_mean_abs_rel_err 0.002718 above 'held-out (kaplan):
+    mean |relative error| 0.27%': the table now prints the percentage; --json keeps the fraction."""
+    import json
+    args = ["compare", "kaplan", "chinchilla", "--holdout", "2", "--bootstrap", "0"]
+    text = _invoke(*args)
+    doc = json.loads(_invoke(*args, "--json"))
+    lines = text.splitlines()
+    head = next(i for i, x in enumerate(lines) if "holdout_mean_abs_rel_err" in x)
+    column = lines[head].split().index("holdout_mean_abs_rel_err")
+    for law, fit in doc["fits"].items():
+        fraction = fit["holdout"]["mean_abs_relative_error"]
+        assert 0 < fraction < 1
+        row = next(x.split() for x in lines[head + 2:head + 4] if x.split()[0] == law)
+        assert row[column] == f"{fraction:.2%}"
+        assert f"held-out ({law}): mean |relative error| {fraction:.2%} on 2 runs" in text
+
+
+def test_calibrate_cut_table_prints_percentages_beside_its_coverage_line():
+    """calibrate's cut table printed coverage 1 and median |rel err| 0.01342 above 'coverage: 22
+    of 22 ... (100%)': both are percentages now; cuts.csv and --json keep the fractions."""
+    import pandas as pd
+
+    from scalefit.scaling.laws.calibrate import cut_summary, summarize
+    from scalefit.scaling.laws.calibrate_cli import calibration_text
+    distance = np.array([1.5, 1.8, 3.0])
+    part = pd.DataFrame({"cut_flops": 1e18, "flops": distance * 1e18, "distance": distance,
+                         "observed": 3.0, "predicted": [3.1, 3.0402, 3.3], "pi95_lo": 2.9,
+                         "pi95_hi": [3.3, 3.3, 3.2], "inside": [True, True, False]})
+    part["relative_error"] = part.predicted / part.observed - 1
+    part["interval_half_width"] = (part.pi95_hi - part.pi95_lo) / 2 / part.predicted
+    result = summarize("chinchilla", "runs.csv", 20, 200, [part], [cut_summary(1e18, 1e18, 14, part)])
+    assert result.cuts["median_abs_relative_error"].iloc[0] == pytest.approx(0.0334, abs=1e-4)
+    text = calibration_text(result).splitlines()
+    head = next(i for i, x in enumerate(text) if x.startswith("cut FLOPs"))
+    assert "  coverage  median |rel err|" in text[head]
+    row = text[head + 2].split()
+    assert row[4:6] == ["67%", "3.33%"]  # 2 of 3 inside; median |0.0334|
+    assert any(x.startswith("coverage: 2 of 3 observed losses (67%)") for x in text)
 

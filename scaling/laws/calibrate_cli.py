@@ -193,11 +193,17 @@ calibrate_relation = _relation_command()
 
 def _cut_frame(result) -> pd.DataFrame:
     """One row per cut; a law's cuts also say the slope of the runs' log scatter in log N their
-    prediction intervals drew (scatter.py; '-' where one scale was drawn)."""
+    prediction intervals drew (scatter.py; '-' where one scale was drawn). Coverage and the
+    median |rel err| print as percentages, as the coverage line below them (cuts.csv keeps the
+    fractions)."""
+    from scalefit.scaling.laws.report import percent
     columns = ["cut_flops", "n_fit", "n_predicted", "max_distance", "coverage",
                "median_abs_relative_error"]
     columns += [c for c in ("scatter_slope",) if c in result.cuts.columns]
-    return result.cuts[columns].rename(columns={
+    shown = result.cuts[columns].copy()  # fractions as the percentages the coverage line prints
+    shown["coverage"] = [percent(v, ".0%") for v in shown["coverage"]]
+    shown["median_abs_relative_error"] = [percent(v, ".3g") for v in shown["median_abs_relative_error"]]
+    return shown.rename(columns={
         "cut_flops": "cut FLOPs", "n_fit": "fitted", "n_predicted": "predicted",
         "max_distance": "max x largest", "median_abs_relative_error": "median |rel err|",
         "scatter_slope": "scatter slope (log sd per log N)"})

@@ -67,6 +67,24 @@ def metrics_frame(fits: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def percent(value, spec: str = ".2%") -> str:
+    """A fraction printed as the percentage it is ('0.27%', as the held-out line says it; a spec
+    without '%' gives the percentage's digits: '.3g', 0.0036% for 3.6e-05); '-' where there is
+    no number."""
+    if _no_number(value):
+        return "-"
+    return format(float(value), spec) if spec.endswith("%") else f"{100 * float(value):{spec}}%"
+
+
+def metrics_text_frame(fits: dict) -> pd.DataFrame:
+    """metrics_frame as the terminal and report.md print it: the held-out error a percentage, as
+    the held-out lines below it ('0.002718' above 'mean |relative error| 0.27%'); metrics.csv and
+    --json keep the fraction."""
+    frame = metrics_frame(fits)
+    frame["holdout_mean_abs_rel_err"] = [percent(v) for v in frame["holdout_mean_abs_rel_err"]]
+    return frame
+
+
 def budgets_frame(fit: dict) -> pd.DataFrame:
     """The allocation rows as a flat table (intervals as _lo/_hi columns) for CSV."""
     return flat_rows(fit.get("allocation", {}).get("budgets", []))
@@ -352,7 +370,7 @@ def missing_stderr_lines(fits: dict) -> list[str]:
 def holdout_lines(label: str, hold: dict) -> list[str]:
     """Held-out runs: error, and how many observations fell in their 95% prediction interval."""
     text = (f"held-out{' (' + label + ')' if label else ''}: mean |relative error| "
-            f"{hold['mean_abs_relative_error']:.2%} on {hold['n']} runs")
+            f"{hold['mean_abs_relative_error']:.2%} on {hold['n']} run{'' if hold['n'] == 1 else 's'}")
     if "inside_pi95" in hold:
         far = max(hold.get("times_largest_run", [np.nan]))
         text += (f" at up to {far:.3g}x the largest fitted compute (predictions); "
@@ -463,7 +481,7 @@ def compare_text(cmp: dict) -> str:
     params = pd.concat([params_text_frame(f, label) for label, f in cmp["fits"].items()],
                        ignore_index=True)
     out = [_runs_line(cmp), "",
-           text_table(metrics_frame(cmp["fits"])), "", text_table(params),
+           text_table(metrics_text_frame(cmp["fits"])), "", text_table(params),
            *missing_stderr_lines(cmp["fits"]), *units_lines(cmp["fits"]), ""]
     out += compare_projection_lines(cmp)
     for label, f in cmp["fits"].items():
@@ -622,7 +640,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "", *provenance_lines(cmp["data"]),
             "", _runs_line(cmp) + ".", "", " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
-            _markdown(metrics), "", _params_heading(cmp["fits"]), "", _markdown(shown),
+            _markdown(metrics_text_frame(cmp["fits"])), "", _params_heading(cmp["fits"]), "", _markdown(shown),
             *(["", *missing_stderr_lines(cmp["fits"]), *units_lines(cmp["fits"])]
               if missing_stderr_lines(cmp["fits"]) or units_lines(cmp["fits"]) else []),
             "", "## Budgets", "", f"{cmp.get('budget_rule', '')}.", "", *_budget_section(cmp)]

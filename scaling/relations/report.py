@@ -171,7 +171,8 @@ def holdout_summary(h: dict) -> str:
             if "baseline_mean_abs_relative_error" in h else "")
     cover = (f"; {100 * h['pi95_coverage']:.0f}% inside their 95% prediction intervals"
              if "pi95_coverage" in h else "")
-    return (f"held out {h['n']} runs (largest compute, or --holdout-data): "
+    runs = "run" if h["n"] == 1 else "runs"  # 'held out 1 runs' with --holdout 1
+    return (f"held out {h['n']} {runs} (largest compute, or --holdout-data): "
             f"mean |rel err| {percent(h['mean_abs_relative_error'])}{base}{cover}")
 
 
