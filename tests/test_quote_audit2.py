@@ -183,3 +183,60 @@ def test_calibrate_cut_table_prints_percentages_beside_its_coverage_line():
     assert row[4:6] == ["67%", "3.33%"]  # 2 of 3 inside; median |0.0334|
     assert any(x.startswith("coverage: 2 of 3 observed losses (67%)") for x in text)
 
+
+# --------------------------------------------------------------------- an interrupted calibration
+
+
+@pytest.mark.parametrize("stop_at", [1, 2])
+def test_an_interrupted_calibration_counts_the_cuts_it_holds(monkeypatch, stop_at):
+    """Ctrl-C after a cut's rows were appended (here in the progress bar's update) said
+    'interrupted after {loop index} of N', one cut fewer than the partial calibration held (or
+    escaped as a bare KeyboardInterrupt); the line and Interrupted.done now count the cuts kept."""
+    from types import SimpleNamespace
+
+    import tqdm
+
+    from scalefit.scaling.laws.calibrate import calibrate_cuts
+    from scalefit.signals import Interrupted
+    calls = []
+    real = tqdm.tqdm.update
+
+    def update(self, n=1):
+        calls.append(n)
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt
+        return real(self, n)
+
+    monkeypatch.setattr(tqdm.tqdm, "update", update)
+
+    def finish(rows, per_cut, notes=()):
+        return SimpleNamespace(rows=rows, cuts=per_cut, notes=list(notes))
+
+    with pytest.raises(KeyboardInterrupt) as stopped:  # the old code let a bare one escape
+        calibrate_cuts([1e18, 2e18, 4e18], lambda cut: (f"rows of {cut:g}", {"cut_flops": cut}), finish)
+    assert isinstance(stopped.value, Interrupted), "a bare KeyboardInterrupt: the finished cuts lost"
+    partial = stopped.value.partial
+    assert len(partial.cuts) == len(partial.rows) == stop_at == stopped.value.done
+    assert partial.interrupted == (f"interrupted after {stop_at} of 3 compute cuts (the lowest): the "
+                                   "coverage counts only their predictions")
+    assert partial.notes == [partial.interrupted]
+    assert stopped.value.message().startswith(f"interrupted: {stop_at} of 3 compute cuts finished")
+
+
+def test_a_stop_inside_a_cut_keeps_the_cuts_before_it():
+    """A stop in the second cut's fit keeps the first cut only, and says 1 of 3."""
+    from types import SimpleNamespace
+
+    from scalefit.scaling.laws.calibrate import calibrate_cuts
+    from scalefit.signals import Interrupted
+
+    def one_cut(cut):
+        if cut > 1e18:
+            raise KeyboardInterrupt
+        return "rows", {"cut_flops": cut}
+
+    with pytest.raises(Interrupted) as stopped:
+        calibrate_cuts([1e18, 2e18, 4e18], one_cut,
+                       lambda rows, per_cut, notes=(): SimpleNamespace(cuts=per_cut, notes=list(notes)))
+    assert stopped.value.done == len(stopped.value.partial.cuts) == 1
+    assert stopped.value.partial.interrupted.startswith("interrupted after 1 of 3 compute cuts")

@@ -203,22 +203,24 @@ def calibrate_cuts(cuts, one_cut, finish, *, progress: bool = False) -> Calibrat
     rows, per_cut = [], []
     with tqdm(total=len(cuts), desc="calibrate", unit="cut", disable=not progress,
               leave=False) as bar:
-        for done, cut in enumerate(cuts):
-            try:
+        try:  # the whole loop: a stop in the bar's update, after a cut's appends, keeps that cut
+            for cut in cuts:
                 fitted = one_cut(cut)
                 if fitted is not None:
                     rows.append(fitted[0])
                     per_cut.append(fitted[1])
-            except KeyboardInterrupt:
-                kept = min(len(rows), len(per_cut))  # a stop between the two appends
-                if not kept:
-                    raise
-                line = (f"interrupted after {done} of {len(cuts)} compute cuts (the lowest): the "
-                        "coverage counts only their predictions")
-                partial = finish(rows[:kept], per_cut[:kept], [line])
-                partial.interrupted = line
-                raise Interrupted(partial, done, len(cuts), "compute cuts") from None
-            bar.update()
+                bar.update()
+        except KeyboardInterrupt:
+            # the cuts the partial calibration holds, not the loop's index (which missed a cut
+            # whose rows were appended before the stop; a stop between the two appends drops it)
+            kept = min(len(rows), len(per_cut))
+            if not kept:
+                raise
+            line = (f"interrupted after {kept} of {len(cuts)} compute cuts (the lowest): the "
+                    "coverage counts only their predictions")
+            partial = finish(rows[:kept], per_cut[:kept], [line])
+            partial.interrupted = line
+            raise Interrupted(partial, kept, len(cuts), "compute cuts") from None
     return finish(rows, per_cut)
 
 
