@@ -52,6 +52,29 @@ def _configs():
 
 
 ARCHS = ["mixtral", "phimoe", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "glm4_moe"]
+# the other layouts of groups.EXPERT_LAYOUTS (transformers 5.25's conversion_mapping fuses them as
+# Mixtral's or Qwen2-MoE's), built by model_type from one set of tiny settings; each config takes
+# the fields it knows. DeepSeek-V2 without a query compression (V2-Lite's q_proj)
+MORE_ARCHS = ["deepseek_v2", "deepseek_v32", "sarvam_mla", "glm4_moe_lite", "glm_moe_dsa", "longcat_flash",
+              "hunyuan_v1_moe", "ernie4_5_moe", "dots1", "flex_olmo", "qwen3_next", "qwen3_5_moe_text", "exaone_moe",
+              "afmoe", "cohere2_moe", "solar_open", "mellum", "minimax", "minimax_m2"]
+MORE = dict(MOE, head_dim=8, num_experts=4, num_local_experts=4, n_routed_experts=4, moe_num_experts=4,
+            moe_intermediate_size=16, n_shared_experts=1, first_k_dense_replace=1, n_group=1, topk_group=1,
+            kv_lora_rank=8, q_lora_rank=16, qk_rope_head_dim=4, qk_nope_head_dim=4, v_head_dim=8,
+            shared_expert_intermediate_size=24)
+MORE_SETTINGS = {"deepseek_v2": {"q_lora_rank": None}}
+
+
+def _more_configs():
+    """{model_type: (model class, config)} of the MORE_ARCHS this transformers has."""
+    out = {}
+    for arch in MORE_ARCHS:
+        try:
+            config = transformers.AutoConfig.for_model(arch, **{**MORE, **MORE_SETTINGS.get(arch, {})})
+        except (KeyError, ValueError):
+            continue
+        out[arch] = (transformers.AutoModelForCausalLM._model_mapping[type(config)], config)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +88,23 @@ def moe(tmp_path_factory):
         loaded = cls.from_pretrained(root / name).eval()
         out[name] = (loaded, root / name, _sorted(weight_stats_table(root / name)))
     return out
+
+
+@pytest.fixture(scope="module")
+def more_moe(tmp_path_factory):
+    """As `moe` for MORE_ARCHS, the folder measured without families and spectra (the same
+    tensors give the same ones; moments, names and groups are what a layout moves)."""
+    root, out = tmp_path_factory.mktemp("moe_more"), {}
+    for name, (cls, config) in _more_configs().items():
+        torch.manual_seed(0)
+        cls(config).save_pretrained(root / name)
+        loaded = cls.from_pretrained(root / name).eval()
+        out[name] = (loaded, root / name, _sorted(_cheap_table(root / name)))
+    return out
+
+
+def _cheap_table(source):
+    return weight_stats_table(source, fit_families=False, spectra=False)
 
 
 def _sorted(table):
@@ -81,12 +121,39 @@ def _arch(moe, arch):
 def test_a_loaded_moe_gives_its_folders_rows(moe, arch):
     """Same tensors (names, groups, layers), same statistics per tensor and per group, families too."""
     model, _, folder_rows = _arch(moe, arch)
-    fused = [n for n, p in model.named_parameters() if p.ndim == 3]
+    _assert_same_rows(_sorted(weight_stats_table(model)), folder_rows, model)
+    assert _sorted(weight_stats_table(model))["label"].equals(folder_rows["label"])
+
+
+@pytest.mark.parametrize("arch", MORE_ARCHS)
+def test_the_other_layouts_give_their_folders_rows(more_moe, arch):
+    """The other architectures of groups.EXPERT_LAYOUTS: the loaded model's rows are its folder's
+    (names, groups, layers, moments), each expert matrix the one the file holds."""
+    model, folder, folder_rows = _arch(more_moe, arch)
+    _assert_same_rows(_sorted(_cheap_table(model)), folder_rows, model)
+    _assert_file_matrices(model, folder, arch)
+
+
+@pytest.mark.parametrize("arch", MORE_ARCHS)
+def test_the_other_layouts_routers_and_buffers(more_moe, arch):
+    """Every sparse layer has its router in router (Hunyuan's mlp.gate.wg, AFMoE's mlp.router.gate,
+    LongCat-Flash's mlp.router.classifier were 'other'); no MLP-side tensor left in 'other'; a load
+    balancing bias (AFMoE's expert_bias) and MiniMax's attention decays, not trained, have no rows."""
+    _, _, rows = _arch(more_moe, arch)
+    per_tensor = rows[rows["tensor"] != "*"].drop_duplicates("tensor").set_index("tensor")[["group", "layer"]]
+    layers = {g: set(per_tensor.loc[per_tensor["group"] == g, "layer"]) for g in ("router", "expert_in")}
+    assert layers["router"] == layers["expert_in"] != set()
+    other = per_tensor.index[per_tensor["group"] == "other"]
+    assert not other.str.contains(r"\.(mlps?|block_sparse_moe)\.|router|expert").any(), list(other)
+    assert not per_tensor.index.str.contains(r"expert_bias|e_score_correction_bias|_decay$|slope_rate").any()
+
+
+def _assert_same_rows(loaded_rows, folder_rows, model):
+    """Rows equal to 1e-9 relative, and 3 matrices (gate, up, down) of 4 experts per sparse layer."""
+    fused = [n for n, p in model.named_parameters() if p.ndim == 3 and ".experts." in n]  # not a 3-d conv
     assert fused, "transformers no longer fuses the experts of a loaded model"
-    loaded_rows = _sorted(weight_stats_table(model))
     assert loaded_rows[KEYS].equals(folder_rows[KEYS])
     np.testing.assert_allclose(loaded_rows["value"], folder_rows["value"], rtol=1e-9, atol=1e-12)
-    assert loaded_rows["label"].equals(folder_rows["label"])
     experts = folder_rows[folder_rows["group"].isin(["expert_in", "expert_out"]) & (folder_rows["tensor"] != "*")]
     assert experts["tensor"].nunique() == 3 * 4 * len(fused) // 2  # 4 experts per sparse layer
 
@@ -94,9 +161,14 @@ def test_a_loaded_moe_gives_its_folders_rows(moe, arch):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_each_expert_matrix_is_the_one_the_file_holds(moe, arch):
     """Values and shape, not only statistics (a transposed matrix has the same spectrum)."""
+    model, folder, _ = _arch(moe, arch)
+    _assert_file_matrices(model, folder, arch)
+
+
+def _assert_file_matrices(model, folder, arch):
+    """Each expert matrix split from the loaded model torch.equal to the file's, every one of them."""
     from safetensors import safe_open
 
-    model, folder, _ = _arch(moe, arch)
     seen = set()
     with safe_open(str(folder / "model.safetensors"), framework="pt") as fh:
         for name, param in model.named_parameters():
@@ -120,7 +192,7 @@ SHARED = ("qwen2_moe", "deepseek_v3", "glm4_moe")
 @pytest.mark.parametrize("arch", ARCHS)
 def test_routers_shared_experts_and_dense_layers_take_their_groups(moe, arch):
     """Every router, expert, shared expert and dense MLP matrix of the folder in its group, one
-    router per sparse layer, a dense layer without experts; nothing but attention in 'other'; the
+    router per sparse layer, a dense layer without experts; nothing in 'other'; the
     router's e_score_correction_bias (a buffer, not a weight) has no rows."""
     import re
 
@@ -132,8 +204,7 @@ def test_routers_shared_experts_and_dense_layers_take_their_groups(moe, arch):
         if role is not None:
             assert group == role, name
             checked += 1
-        if group == "other":
-            assert ".self_attn." in name, name  # DeepSeek-V3's latent attention (q_a_proj, kv_b_proj, ...)
+        assert group != "other", name  # DeepSeek-V3's latent attention was (q_a_proj, kv_b_proj, ...)
     layers = model.config.num_hidden_layers
     sparse = range(SPARSE_FROM.get(arch, 0), layers)
     in_layer = {g: set(per_tensor.loc[per_tensor["group"] == g, "layer"]) for g in ("router", "expert_in", "mlp_in")}
@@ -144,6 +215,34 @@ def test_routers_shared_experts_and_dense_layers_take_their_groups(moe, arch):
     assert checked == 3 * 4 * len(sparse) + len(sparse) * (2 if arch == "qwen2_moe" else 1) + 3 * len(dense) \
         + (3 * len(sparse) if arch in SHARED else 0)
     assert not per_tensor.index.str.contains("e_score_correction_bias").any()
+
+
+# multi-head latent attention: the query path, the joint key-value path, their norms, the output
+MLA_ROLES = {"q_proj": "attn_q", "q_a_proj": "attn_q", "q_b_proj": "attn_q", "kv_a_proj_with_mqa": "attn_kv",
+             "kv_b_proj": "attn_kv", "q_a_layernorm": "layernorm", "kv_a_layernorm": "layernorm",
+             "o_proj": "attn_out"}
+MLA_ARCHS = ["deepseek_v3", "deepseek_v2", "glm4_moe_lite", "sarvam_mla", "deepseek_v32", "glm_moe_dsa"]
+
+
+@pytest.mark.parametrize("arch", MLA_ARCHS)
+def test_latent_attention_puts_queries_in_attn_q_and_keys_values_in_attn_kv(moe, more_moe, arch):
+    """DeepSeek-V2/V3's latent attention (and the models built on it): q_a_proj / q_b_proj (or
+    V2-Lite's q_proj) in attn_q, kv_a_proj_with_mqa / kv_b_proj in attn_kv (K and V compressed
+    together, neither attn_k nor attn_v), q_a_layernorm / kv_a_layernorm in layernorm; they were
+    'other'. The attn_kv group gets its pooled row."""
+    _, _, rows = _arch({**moe, **more_moe}, arch)
+    per_tensor = rows[rows["tensor"] != "*"].drop_duplicates("tensor").set_index("tensor")["group"]
+    attention = {n: g for n, g in per_tensor.items() if ".self_attn." in n and ".indexer." not in n}
+    assert attention
+    for name, group in attention.items():
+        assert group == MLA_ROLES[name.split(".self_attn.")[1].rsplit(".", 1)[0]], name
+    roles = {name.split(".self_attn.")[1].rsplit(".", 1)[0] for name in attention}
+    assert {"kv_a_proj_with_mqa", "kv_b_proj", "kv_a_layernorm"} <= roles
+    assert ({"q_proj"} if arch == "deepseek_v2" else {"q_a_proj", "q_b_proj", "q_a_layernorm"}) <= roles
+    counts = rows[rows["stat"] == "count"]
+    pooled = counts.loc[(counts["tensor"] == "*") & (counts["group"] == "attn_kv"), "value"]
+    members = counts.loc[(counts["tensor"] != "*") & (counts["group"] == "attn_kv"), "value"]
+    assert len(pooled) == 1 and pooled.iloc[0] == members.sum() > 0
 
 
 @pytest.mark.parametrize("arch", ["mixtral", "olmoe"])

@@ -1,18 +1,22 @@
 """Tensor name -> (group, layer): which role a weight plays, so statistics can be pooled by role.
 
-Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_out, mlp_in, mlp_out, expert_in,
-expert_out, router, embed_in, embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the
+Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_kv, attn_out, mlp_in, mlp_out,
+expert_in, expert_out, router, embed_in, embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the
 reference; GPT-2, Llama-style (Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon,
 StarCoder, Phi-3 and MPT names map through the same small table of (pattern, group) rules.
-Mixture-of-experts checkpoints (Mixtral, PhiMoE, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V3,
-GLM-4-MoE) put each expert's gate and up projections in expert_in, its down projection in
-expert_out (as a dense MLP's go to mlp_in and mlp_out), the router in router, and a shared
-expert (dense, every token) in mlp_in / mlp_out, as the dense MLP of a layer without experts.
+Multi-head latent attention (DeepSeek-V2/V3 and the models built on it) puts its query path
+(q_a_proj, q_b_proj) in attn_q and its joint key-value path (kv_a_proj_with_mqa, kv_b_proj) in
+attn_kv; its q_a_layernorm / kv_a_layernorm are in layernorm, as Qwen3's q_norm / k_norm are.
+Mixture-of-experts checkpoints (Mixtral, PhiMoE, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3,
+GLM-4-MoE, MiniMax and the others of EXPERT_LAYOUTS) put each expert's gate and up projections
+in expert_in, its down projection in expert_out (as a dense MLP's go to mlp_in and mlp_out), the
+router in router, and a shared expert (dense, every token) in mlp_in / mlp_out, as the dense MLP
+of a layer without experts.
 These are the names save_pretrained writes (one matrix per expert). A model loaded by
 transformers 5 holds each layer's experts fused into 3-d parameters (mlp.experts.gate_up_proj
 [experts, 2 x width, d], gate's rows then up's, and mlp.experts.down_proj [experts, d, width]):
-`split_experts` cuts them back into the matrices and names the folder holds (Mixtral's and
-PhiMoE's router and experts also move back from mlp. to block_sparse_moe., `checkpoint_name`;
+`split_experts` cuts them back into the matrices and names the folder holds (Mixtral's, MiniMax's
+and PhiMoE's router and experts also move back from mlp. to block_sparse_moe., `checkpoint_name`;
 `join_experts` is the inverse, to write a folder's matrices into a loaded model), so a loaded model and
 its folder give the same rows. An architecture whose fused layout is not listed (EXPERT_LAYOUTS)
 keeps its 3-d parameters whole, named as loaded, in the same groups. A fused QKV weight splits
@@ -28,7 +32,9 @@ import torch
 
 NO_LAYER = -1  # layer index of tensors outside the transformer blocks (embeddings, final norm)
 
-GROUPS = ("attn_qkv", "attn_q", "attn_k", "attn_v", "attn_out", "mlp_in", "mlp_out",
+# attn_kv: multi-head latent attention compresses K and V together (one down-projection to a
+# latent, one up-projection to both), so its matrices are neither attn_k's nor attn_v's
+GROUPS = ("attn_qkv", "attn_q", "attn_k", "attn_v", "attn_kv", "attn_out", "mlp_in", "mlp_out",
           "expert_in", "expert_out", "router", "embed_in", "embed_pos", "embed_out", "layernorm", "bias",
           "other")
 
@@ -62,12 +68,19 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"experts\.(gate_up_proj|gate_proj|up_proj)$", "expert_in"),
     (r"experts\.down_proj$", "expert_out"),
     (r"(block_sparse_moe|mlp)\.gate\.weight$", "router"),
+    # routers under other names: Hunyuan-MoE's mlp.gate.wg, AFMoE's mlp.router.gate, LongCat-Flash's
+    # mlp.router.classifier
+    (r"mlp\.(gate\.wg|router\.gate|router\.classifier)\.weight$", "router"),
     (r"shared_expert_gate\.weight$", "router"),  # Qwen2-MoE: the shared expert's sigmoid gate
     # Qwen2-MoE's shared expert, a dense MLP every token passes through
     (r"shared_experts?\.(gate_proj|up_proj)\.weight$", "mlp_in"),
     (r"shared_experts?\.down_proj\.weight$", "mlp_out"),
     # Llama / Mistral / Qwen / OLMo / Gemma (self_attn.), OPT, GPT-J and MPT (attn.)
     (r"attn\.q_proj\.weight$", "attn_q"),
+    # multi-head latent attention (DeepSeek-V2/V3): the query's low-rank down and up projections,
+    # and the joint key-value latent (with the shared rotary key) and its up-projection to K and V
+    (r"attn\.(q_a_proj|q_b_proj)\.weight$", "attn_q"),
+    (r"attn\.(kv_a_proj_with_mqa|kv_b_proj)\.weight$", "attn_kv"),
     (r"attn\.k_proj\.weight$", "attn_k"),
     (r"attn\.v_proj\.weight$", "attn_v"),
     (r"attn\.(o_proj|out_proj|dense)\.weight$", "attn_out"),
@@ -85,11 +98,17 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"(layernorm|layer_norm|_norm|\.norm|norm_\w+|ln_\w+)\.weight$", "layernorm"),
 )
 _COMPILED = tuple((re.compile(p), g) for p, g in NAME_RULES)
+# LongCat-Flash's block holds two of each sublayer (self_attn.0, mlps.1, input_layernorm.0): each
+# takes the group of the one sublayer of other blocks
+_SUBLAYER = re.compile(r"\.(self_attn|mlp|input_layernorm|post_attention_layernorm)s?\.\d+\.")
 _LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
 # buffers that are not weights (rotary tables, causal masks; DeepSeek-V3's and GLM-4-MoE's router
-# e_score_correction_bias, a buffer that load balancing moves, not a gradient: the folder holds it)
+# e_score_correction_bias, a buffer that load balancing moves, not a gradient: the folder holds it;
+# AFMoE's expert_bias, the same bias kept as a parameter without gradient; MiniMax's lightning
+# attention decays, buffers computed from the config that save_pretrained writes)
 _SKIP = re.compile(r"(inv_freq|masked_bias|(?:^|\.)attention\.bias$|(?:^|\.)attn\.bias$|rotary_emb"
-                   r"|e_score_correction_bias$)")
+                   r"|e_score_correction_bias$|\.expert_bias$"
+                   r"|\.self_attn\.(slope_rate|query_decay|key_decay|diagonal_decay)$)")
 
 
 @dataclass(frozen=True)
@@ -115,6 +134,7 @@ def tensor_group(name: str) -> str:
     """The group of a parameter name (see GROUPS); 'bias' for every bias, 'other' if unknown."""
     if name.endswith(".bias"):
         return "bias"
+    name = _SUBLAYER.sub(r".\1.", name)
     for pattern, group in _COMPILED:
         if pattern.search(name):
             return group
@@ -167,7 +187,7 @@ _FILE_NAMES = {"gpt_neox": {"lm_head.weight": "embed_out.weight"}}
 # (Mixtral's and PhiMoE's sparse block loads as .mlp., its router and experts are written as
 # .block_sparse_moe.; PhiMoE's also renames its router from gate to router on load)
 _TO_SPARSE_BLOCK = (re.compile(r"\.mlp\."), ".block_sparse_moe.")
-_FILE_RENAMES = {"mixtral": (_TO_SPARSE_BLOCK,),
+_FILE_RENAMES = {**dict.fromkeys(("mixtral", "minimax", "minimax_m2"), (_TO_SPARSE_BLOCK,)),
                  "phimoe": ((re.compile(r"\.mlp\.router\.weight$"), ".mlp.gate.weight"), _TO_SPARSE_BLOCK)}
 
 
@@ -194,6 +214,11 @@ EXPERT_LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
     "olmoe": _SWIGLU_EXPERTS,
     "deepseek_v3": _SWIGLU_EXPERTS,
     "glm4_moe": _SWIGLU_EXPERTS,
+    "minimax": _W123_EXPERTS,
+    "minimax_m2": _W123_EXPERTS,
+    **dict.fromkeys(("deepseek_v2", "deepseek_v32", "sarvam_mla", "glm4_moe_lite", "glm_moe_dsa", "longcat_flash",
+                     "hunyuan_v1_moe", "ernie4_5_moe", "dots1", "flex_olmo", "qwen3_next", "qwen3_5_moe_text",
+                     "exaone_moe", "afmoe", "cohere2_moe", "solar_open", "mellum"), _SWIGLU_EXPERTS),
 }
 _FUSED_EXPERTS = re.compile(r"^(.*\.experts)\.(\w+)$")
 
