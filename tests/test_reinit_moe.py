@@ -2,7 +2,7 @@
 parameters) from a saved folder, which holds one matrix per expert: each expert's gate, up and
 down matrix comes from its own source matrix (groups.join_experts), in every mode, and a loaded
 model or its state dict as the source gives the same tensors as its folder (tiny Mixtral and
-Qwen2-MoE, PhiMoE, no hub)."""
+Qwen2-MoE, PhiMoE, DeepSeek-V2, Hunyuan-MoE, no hub)."""
 from __future__ import annotations
 
 import os
@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from test_weights_moe_fused import _configs  # noqa: E402
+from test_weights_moe_fused import _configs, _more_configs  # noqa: E402
 
 from scalefit.errors import InputError  # noqa: E402
 from scalefit.weightstats.groups import checkpoint_name, join_experts, split_experts  # noqa: E402
@@ -21,7 +21,9 @@ from scalefit.weightstats.reinit import _tensor_seed, draw, load_source, reinit 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)
 transformers.utils.logging.disable_progress_bar()
-ARCHS = ["mixtral", "qwen2_moe", "phimoe"]  # PhiMoE: its router loads as mlp.router
+# PhiMoE: its router loads as mlp.router; DeepSeek-V2: latent attention (attn_q, attn_kv);
+# Hunyuan-MoE: its router is mlp.gate.wg
+ARCHS = ["mixtral", "qwen2_moe", "phimoe", "deepseek_v2", "hunyuan_v1_moe"]
 
 
 @torch.no_grad()
@@ -41,7 +43,7 @@ def moe(tmp_path_factory):
     """{arch: (class, source folder, its tensors by file name, target folder)}: two models of
     other seeds saved by save_pretrained; a target is loaded fresh by each test."""
     root, out = tmp_path_factory.mktemp("reinit_moe"), {}
-    configs = _configs()
+    configs = {**_configs(), **_more_configs()}
     for arch in ARCHS:
         if arch not in configs:
             continue
