@@ -57,12 +57,13 @@ ARCHS = ["mixtral", "phimoe", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", 
 # the fields it knows. DeepSeek-V2 without a query compression (V2-Lite's q_proj)
 MORE_ARCHS = ["deepseek_v2", "deepseek_v32", "sarvam_mla", "glm4_moe_lite", "glm_moe_dsa", "longcat_flash",
               "hunyuan_v1_moe", "ernie4_5_moe", "dots1", "flex_olmo", "qwen3_next", "qwen3_5_moe_text", "exaone_moe",
-              "afmoe", "cohere2_moe", "solar_open", "mellum", "minimax", "minimax_m2"]
+              "afmoe", "cohere2_moe", "solar_open", "mellum", "minimax", "minimax_m2", "lfm2_moe"]
 MORE = dict(MOE, head_dim=8, num_experts=4, num_local_experts=4, n_routed_experts=4, moe_num_experts=4,
             moe_intermediate_size=16, n_shared_experts=1, first_k_dense_replace=1, n_group=1, topk_group=1,
             kv_lora_rank=8, q_lora_rank=16, qk_rope_head_dim=4, qk_nope_head_dim=4, v_head_dim=8,
             shared_expert_intermediate_size=24)
-MORE_SETTINGS = {"deepseek_v2": {"q_lora_rank": None}}
+MORE_SETTINGS = {"deepseek_v2": {"q_lora_rank": None},  # LFM2-MoE: attention layers, a dense first layer
+                 "lfm2_moe": {"num_dense_layers": 1, "layer_types": ["full_attention"] * 2}}
 
 
 def _more_configs():
@@ -137,14 +138,15 @@ def test_the_other_layouts_give_their_folders_rows(more_moe, arch):
 @pytest.mark.parametrize("arch", MORE_ARCHS)
 def test_the_other_layouts_routers_and_buffers(more_moe, arch):
     """Every sparse layer has its router in router (Hunyuan's mlp.gate.wg, AFMoE's mlp.router.gate,
-    LongCat-Flash's mlp.router.classifier were 'other'); no MLP-side tensor left in 'other'; a load
+    LongCat-Flash's mlp.router.classifier, LFM2-MoE's feed_forward.gate were 'other'); no MLP-side
+    tensor left in 'other' (LFM2's dense feed_forward.w1/w2/w3 were); a load
     balancing bias (AFMoE's expert_bias) and MiniMax's attention decays, not trained, have no rows."""
     _, _, rows = _arch(more_moe, arch)
     per_tensor = rows[rows["tensor"] != "*"].drop_duplicates("tensor").set_index("tensor")[["group", "layer"]]
     layers = {g: set(per_tensor.loc[per_tensor["group"] == g, "layer"]) for g in ("router", "expert_in")}
     assert layers["router"] == layers["expert_in"] != set()
     other = per_tensor.index[per_tensor["group"] == "other"]
-    assert not other.str.contains(r"\.(mlps?|block_sparse_moe)\.|router|expert").any(), list(other)
+    assert not other.str.contains(r"\.(mlps?|block_sparse_moe|feed_forward)\.|router|expert").any(), list(other)
     assert not per_tensor.index.str.contains(r"expert_bias|e_score_correction_bias|_decay$|slope_rate").any()
 
 

@@ -69,8 +69,8 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"experts\.down_proj$", "expert_out"),
     (r"(block_sparse_moe|mlp)\.gate\.weight$", "router"),
     # routers under other names: Hunyuan-MoE's mlp.gate.wg, AFMoE's mlp.router.gate, LongCat-Flash's
-    # mlp.router.classifier
-    (r"mlp\.(gate\.wg|router\.gate|router\.classifier)\.weight$", "router"),
+    # mlp.router.classifier, LFM2-MoE's feed_forward.gate
+    (r"mlp\.(gate\.wg|router\.gate|router\.classifier)\.weight$|feed_forward\.gate\.weight$", "router"),
     (r"shared_expert_gate\.weight$", "router"),  # Qwen2-MoE: the shared expert's sigmoid gate
     # Qwen2-MoE's shared expert, a dense MLP every token passes through
     (r"shared_experts?\.(gate_proj|up_proj)\.weight$", "mlp_in"),
@@ -86,6 +86,9 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"attn\.(o_proj|out_proj|dense)\.weight$", "attn_out"),
     (r"(mlp|ffn)\.(gate_proj|up_proj)\.weight$", "mlp_in"),
     (r"(mlp|ffn)\.down_proj\.weight$", "mlp_out"),
+    # LFM2's dense feed_forward (w1, w3 in; w2 out), as a Mixtral expert's
+    (r"feed_forward\.(w1|w3)\.weight$", "mlp_in"),
+    (r"feed_forward\.w2\.weight$", "mlp_out"),
     (r"embed_tokens\.weight$", "embed_in"),
     # OPT, Phi-1/2 (fc1, fc2), GPT-J (fc_in, fc_out)
     (r"(^|\.)(fc1|fc_in)\.weight$", "mlp_in"),
@@ -216,6 +219,7 @@ EXPERT_LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
     "glm4_moe": _SWIGLU_EXPERTS,
     "minimax": _W123_EXPERTS,
     "minimax_m2": _W123_EXPERTS,
+    "lfm2_moe": _W123_EXPERTS,  # feed_forward.experts.*
     **dict.fromkeys(("deepseek_v2", "deepseek_v32", "sarvam_mla", "glm4_moe_lite", "glm_moe_dsa", "longcat_flash",
                      "hunyuan_v1_moe", "ernie4_5_moe", "dots1", "flex_olmo", "qwen3_next", "qwen3_5_moe_text",
                      "exaone_moe", "afmoe", "cohere2_moe", "solar_open", "mellum"), _SWIGLU_EXPERTS),
