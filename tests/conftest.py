@@ -57,3 +57,19 @@ def loss_pairs(grid):
     """The grid runs' prose and code test losses paired by model (pair_losses)."""
     from scalefit import pair_losses
     return pair_losses(grid, "loss_prose_test", "loss_code_test")
+
+
+@pytest.fixture
+def relation_axis_labels(monkeypatch):
+    """(x label, y label) of each figure the relations' report saves, as it saves them."""
+    from scalefit.scaling.relations import report
+
+    labels = []
+    keep = report.save_figure
+
+    def spy(fig, out_dir, stem):
+        labels.append((fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()))
+        return keep(fig, out_dir, stem)
+
+    monkeypatch.setattr(report, "save_figure", spy)
+    return labels

@@ -61,7 +61,7 @@ def test_schedule_law_lines_and_their_warning_print_one_interval_one_way():
 # --------------------------------------------------------------------- loss units
 
 
-def test_a_loss_column_named_val_loss_carries_its_unit(tmp_path, monkeypatch):
+def test_a_loss_column_named_val_loss_carries_its_unit(tmp_path, relation_axis_labels):
     """A loss-to-loss table's val_loss printed no unit in the text or on relation.png's axes: a
     cross entropy named *_loss is in nats/token (DESIGN.md), bpb in bits/byte; a name that does
     not tell stays unitless. Fit's loss_unit reads the same rule."""
@@ -71,7 +71,6 @@ def test_a_loss_column_named_val_loss_carries_its_unit(tmp_path, monkeypatch):
     from scalefit.cli import main
     from scalefit.scaling.laws.cli import default_runs_path
     from scalefit.scaling.laws.report import loss_unit
-    from scalefit.scaling.relations import report
     from scalefit.scaling.relations.report import units_of
 
     assert units_of("val_loss (fineweb-edu-100b)", "val_loss (starcoder)", "shifted-power") == \
@@ -83,14 +82,7 @@ def test_a_loss_column_named_val_loss_carries_its_unit(tmp_path, monkeypatch):
     path = tmp_path / "l2l.csv"
     runs[runs["part"] == "grid"].rename(columns={"loss": "val_loss", "loss_code_test": "code_test_loss"}) \
         .to_csv(path, index=False)
-    labels = []
-    keep = report.save_figure
-
-    def spy(fig, out_dir, stem):
-        labels.append((fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()))
-        return keep(fig, out_dir, stem)
-
-    monkeypatch.setattr(report, "save_figure", spy)
+    labels = relation_axis_labels
     result = CliRunner().invoke(main, ["predict", "downstream", "--data", str(path), "--x", "val_loss",
                                        "--y", "code_test_loss", "--bootstrap", "0", "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output

@@ -289,21 +289,14 @@ def test_downstream_report_says_everything_the_terminal_says(downstream):
         assert line in report or (kind and f"- {kind[2]}" in report), line
 
 
-def test_relation_figure_axes_carry_units(tmp_path, monkeypatch):
+def test_relation_figure_axes_carry_units(tmp_path, monkeypatch, relation_axis_labels):
     """relation.png's axes read 'loss (prose)' and 'loss_code_test (prose)': no unit."""
     from scalefit.scaling.relations import report
 
     path = tmp_path / "runs.csv"
     mini_suite_table(path)
     monkeypatch.setattr(cli_predict, "default_runs_path", lambda: path)
-    labels = []
-    keep = report.save_figure
-
-    def spy(fig, out_dir, stem):
-        labels.append((fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()))
-        return keep(fig, out_dir, stem)
-
-    monkeypatch.setattr(report, "save_figure", spy)
+    labels = relation_axis_labels
     invoke(["predict", "downstream", "--bootstrap", "0", "--out", str(tmp_path / "out")])
     assert labels == [("loss (prose), nats/token", "loss_code_test (prose), nats/token")]
     assert report.axis_label("piqa:acc@0shot", "sigmoid") == "piqa:acc@0shot, accuracy (fraction)"
