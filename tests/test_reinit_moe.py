@@ -2,7 +2,7 @@
 parameters) from a saved folder, which holds one matrix per expert: each expert's gate, up and
 down matrix comes from its own source matrix (groups.join_experts), in every mode, and a loaded
 model or its state dict as the source gives the same tensors as its folder (tiny Mixtral and
-Qwen2-MoE, PhiMoE, DeepSeek-V2, Hunyuan-MoE, no hub)."""
+Qwen2-MoE, PhiMoE, DeepSeek-V2, Hunyuan-MoE, Granite-MoE, no hub)."""
 from __future__ import annotations
 
 import os
@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from test_weights_moe_fused import _configs, _more_configs  # noqa: E402
+from test_weights_moe_fused import FUSED_FILE_ARCHS, MORE_ARCHS, _configs, _more_configs  # noqa: E402
 
 from scalefit.errors import InputError  # noqa: E402
 from scalefit.weightstats.groups import checkpoint_name, join_experts, split_experts  # noqa: E402
@@ -22,8 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)
 transformers.utils.logging.disable_progress_bar()
 # PhiMoE: its router loads as mlp.router; DeepSeek-V2: latent attention (attn_q, attn_kv);
-# Hunyuan-MoE: its router is mlp.gate.wg
-ARCHS = ["mixtral", "qwen2_moe", "phimoe", "deepseek_v2", "hunyuan_v1_moe"]
+# Hunyuan-MoE: its router is mlp.gate.wg; Granite-MoE: its file holds the experts fused, renamed
+ARCHS = ["mixtral", "qwen2_moe", "phimoe", "deepseek_v2", "hunyuan_v1_moe", "granitemoe"]
 
 
 @torch.no_grad()
@@ -43,7 +43,7 @@ def moe(tmp_path_factory):
     """{arch: (class, source folder, its tensors by file name, target folder)}: two models of
     other seeds saved by save_pretrained; a target is loaded fresh by each test."""
     root, out = tmp_path_factory.mktemp("reinit_moe"), {}
-    configs = {**_configs(), **_more_configs()}
+    configs = {**_configs(), **_more_configs((*MORE_ARCHS, *FUSED_FILE_ARCHS))}
     for arch in ARCHS:
         if arch not in configs:
             continue

@@ -61,15 +61,18 @@ MORE_ARCHS = ["deepseek_v2", "deepseek_v32", "sarvam_mla", "glm4_moe_lite", "glm
 MORE = dict(MOE, head_dim=8, num_experts=4, num_local_experts=4, n_routed_experts=4, moe_num_experts=4,
             moe_intermediate_size=16, n_shared_experts=1, first_k_dense_replace=1, n_group=1, topk_group=1,
             kv_lora_rank=8, q_lora_rank=16, qk_rope_head_dim=4, qk_nope_head_dim=4, v_head_dim=8,
-            shared_expert_intermediate_size=24)
+            shared_expert_intermediate_size=24, shared_intermediate_size=24)
+# Granite-MoE's file holds each layer's experts fused already (input_linear, output_linear): no
+# split, the loaded model's 3-d parameters renamed as the file names them
+FUSED_FILE_ARCHS = ["granitemoe", "granitemoeshared"]
 MORE_SETTINGS = {"deepseek_v2": {"q_lora_rank": None},  # LFM2-MoE: attention layers, a dense first layer
                  "lfm2_moe": {"num_dense_layers": 1, "layer_types": ["full_attention"] * 2}}
 
 
-def _more_configs():
-    """{model_type: (model class, config)} of the MORE_ARCHS this transformers has."""
+def _more_configs(archs=tuple(MORE_ARCHS)):
+    """{model_type: (model class, config)} of the `archs` (MORE_ARCHS) this transformers has."""
     out = {}
-    for arch in MORE_ARCHS:
+    for arch in archs:
         try:
             config = transformers.AutoConfig.for_model(arch, **{**MORE, **MORE_SETTINGS.get(arch, {})})
         except (KeyError, ValueError):
@@ -96,7 +99,7 @@ def more_moe(tmp_path_factory):
     """As `moe` for MORE_ARCHS, the folder measured without families and spectra (the same
     tensors give the same ones; moments, names and groups are what a layout moves)."""
     root, out = tmp_path_factory.mktemp("moe_more"), {}
-    for name, (cls, config) in _more_configs().items():
+    for name, (cls, config) in _more_configs((*MORE_ARCHS, *FUSED_FILE_ARCHS)).items():
         torch.manual_seed(0)
         cls(config).save_pretrained(root / name)
         loaded = cls.from_pretrained(root / name).eval()
@@ -148,6 +151,26 @@ def test_the_other_layouts_routers_and_buffers(more_moe, arch):
     other = per_tensor.index[per_tensor["group"] == "other"]
     assert not other.str.contains(r"\.(mlps?|block_sparse_moe|feed_forward)\.|router|expert").any(), list(other)
     assert not per_tensor.index.str.contains(r"expert_bias|e_score_correction_bias|_decay$|slope_rate").any()
+
+
+@pytest.mark.parametrize("arch", FUSED_FILE_ARCHS)
+def test_experts_fused_in_the_file_are_measured_whole_under_the_files_names(more_moe, arch):
+    """Granite-MoE: the loaded model's rows are its folder's; each layer's input_linear in
+    expert_in, output_linear in expert_out, router.layer in router (all three were 'other', and
+    the loaded model's experts.gate_up_proj / down_proj / router rows had no match in the folder);
+    the shared MLP in mlp_in / mlp_out; nothing in 'other'."""
+    model, _, folder_rows = _arch(more_moe, arch)
+    loaded_rows = _sorted(_cheap_table(model))
+    assert loaded_rows[KEYS].equals(folder_rows[KEYS])
+    np.testing.assert_allclose(loaded_rows["value"], folder_rows["value"], rtol=1e-9, atol=1e-12)
+    per_tensor = folder_rows[folder_rows["tensor"] != "*"].drop_duplicates("tensor").set_index("tensor")["group"]
+    layers = model.config.num_hidden_layers
+    for part, group in (("input_linear", "expert_in"), ("output_linear", "expert_out"), ("router.layer", "router")):
+        names = [f"model.layers.{i}.block_sparse_moe.{part}.weight" for i in range(layers)]
+        assert (per_tensor[names] == group).all() and (per_tensor == group).sum() == layers, part
+    assert "other" not in set(per_tensor)
+    if arch == "granitemoeshared":
+        assert (per_tensor.filter(like="shared_mlp").tolist() == ["mlp_in", "mlp_out"] * layers)
 
 
 def _assert_same_rows(loaded_rows, folder_rows, model):

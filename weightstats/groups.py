@@ -72,6 +72,13 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     # mlp.router.classifier, LFM2-MoE's feed_forward.gate
     (r"mlp\.(gate\.wg|router\.gate|router\.classifier)\.weight$|feed_forward\.gate\.weight$", "router"),
     (r"shared_expert_gate\.weight$", "router"),  # Qwen2-MoE: the shared expert's sigmoid gate
+    # Granite-MoE's file holds its experts fused ([experts, 2 x width, d] input_linear, gate's rows
+    # then up's; output_linear), measured whole; its shared MLP's input_linear is gate and up fused
+    (r"block_sparse_moe\.input_linear\.weight$", "expert_in"),
+    (r"block_sparse_moe\.output_linear\.weight$", "expert_out"),
+    (r"block_sparse_moe\.router\.layer\.weight$", "router"),
+    (r"shared_mlp\.input_linear\.weight$", "mlp_in"),
+    (r"shared_mlp\.output_linear\.weight$", "mlp_out"),
     # Qwen2-MoE's shared expert, a dense MLP every token passes through
     (r"shared_experts?\.(gate_proj|up_proj)\.weight$", "mlp_in"),
     (r"shared_experts?\.down_proj\.weight$", "mlp_out"),
@@ -190,13 +197,20 @@ _FILE_NAMES = {"gpt_neox": {"lm_head.weight": "embed_out.weight"}}
 # (Mixtral's and PhiMoE's sparse block loads as .mlp., its router and experts are written as
 # .block_sparse_moe.; PhiMoE's also renames its router from gate to router on load)
 _TO_SPARSE_BLOCK = (re.compile(r"\.mlp\."), ".block_sparse_moe.")
+# Granite-MoE's file holds its experts fused already, under other names (conversion_mapping renames them)
+_GRANITE_EXPERTS = tuple((re.compile(rf"\.block_sparse_moe\.{loaded}$"), f".block_sparse_moe.{saved}.weight")
+                         for loaded, saved in ((r"experts\.gate_up_proj", "input_linear"),
+                                               (r"experts\.down_proj", "output_linear"),
+                                               (r"router\.weight", "router.layer")))
 _FILE_RENAMES = {**dict.fromkeys(("mixtral", "minimax", "minimax_m2"), (_TO_SPARSE_BLOCK,)),
+                 **dict.fromkeys(("granitemoe", "granitemoeshared", "granitemoehybrid"), _GRANITE_EXPERTS),
                  "phimoe": ((re.compile(r"\.mlp\.router\.weight$"), ".mlp.gate.weight"), _TO_SPARSE_BLOCK)}
 
 
 def checkpoint_name(name: str, model_type: str | None = None) -> str:
     """A parameter name as the checkpoint file spells it (GPT-NeoX: lm_head -> embed_out;
-    Mixtral, PhiMoE: mlp. -> block_sparse_moe., PhiMoE's mlp.router -> block_sparse_moe.gate)."""
+    Mixtral, MiniMax, PhiMoE: mlp. -> block_sparse_moe., PhiMoE's mlp.router -> block_sparse_moe.gate;
+    Granite-MoE: experts.gate_up_proj / down_proj / router -> input_linear / output_linear / router.layer)."""
     name = _FILE_NAMES.get(model_type or "", {}).get(name, name)
     for pattern, replacement in _FILE_RENAMES.get(model_type or "", ()):
         name = pattern.sub(replacement, name)
