@@ -472,3 +472,24 @@ def test_out_into_a_folder_of_other_settings_is_refused(tmp_path):
     (foreign / "compare.json").write_text("{}")
     refused = CliRunner().invoke(main, ["init-study", "--data", str(data), "--out", str(foreign)])
     assert refused.exit_code == 2 and "no scalefit_settings.json" in refused.stderr
+
+
+def test_separately_held_attention_matrices_are_read_and_split_ones_counted_once():
+    """A Llama-style model's q/k/v_proj (attn_q/k/v) and latent attention's kv path (attn_kv) were
+    left out of the shape table (only attn_qkv was read); a GPT-NeoX model's attn_q/k/v rows,
+    the split of its own attn_qkv matrix, stay out (the fused matrix counts them)."""
+    from scalefit.scaling.trajectories.init_study import shape_table
+
+    def rows(model, groups):
+        return [{"model": model, "step": step, "tensor": "*", "group": group, "layer": -1,
+                 "stat": "excess_kurtosis", "value": value}
+                for group in groups for step, value in ((0, 0.0), (1000, 1.0))]
+
+    table = pd.DataFrame(rows("llama", ("attn_q", "attn_k", "attn_v", "attn_kv", "mlp_in"))
+                         + rows("neox", ("attn_qkv", "attn_q", "attn_k", "attn_v", "mlp_in")))
+    conditions = pd.DataFrame({"model": ["llama", "neox"], "size": ["a", "b"], "init": ["pythia", "pythia"],
+                               "warmup": "warmup"})
+    shapes = shape_table(table, conditions)
+    assert sorted(shapes.loc[shapes["size"] == "a", "group"]) == ["attn_k", "attn_kv", "attn_q", "attn_v", "mlp_in"]
+    assert sorted(shapes.loc[shapes["size"] == "b", "group"]) == ["attn_qkv", "mlp_in"]
+    assert sorted(shape_table(table, conditions, groups=("mlp_in",))["group"]) == ["mlp_in", "mlp_in"]

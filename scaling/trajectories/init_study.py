@@ -47,6 +47,10 @@ OUTCOMES = {"faster": "faster", "same": "same speed or a difference too small to
 # group), a mixture of experts' too: their shape at the start and the end is what the study reads
 MATRIX_GROUPS = ("attn_qkv", "attn_out", "mlp_in", "mlp_out", "expert_in", "expert_out", "router",
                  "embed_in", "embed_out")
+# attention matrices a model holds apart (Llama's q/k/v_proj, latent attention's query and joint
+# key-value paths): read too, except a model's attn_q/k/v rows that split its own attn_qkv matrix
+# (GPT-NeoX's; the fused matrix already counts them)
+SEPARATE_ATTENTION = ("attn_q", "attn_k", "attn_v", "attn_kv")
 # a statistic's value for Gaussian weights, on the axis the comparison uses (t_nu as 1/nu)
 GAUSSIAN_VALUE = {"excess_kurtosis": 0.0, "skew": 0.0, "gennorm_beta": 2.0, "t_nu": 0.0, "quartic_g": 0.0}
 MODEL_ID = re.compile(r"^(?P<size>.+?)-init-(?P<init>[a-z][a-z-]*?)(?P<nowarmup>-nowarmup)?-s(?P<seed>\d+)$")
@@ -465,11 +469,12 @@ def _or_as_near(nearest: str, dist: dict, refs: dict, spread: float) -> str:
 
 
 def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "excess_kurtosis",
-                groups=MATRIX_GROUPS, source: str = "table") -> pd.DataFrame:
+                groups=None, source: str = "table") -> pd.DataFrame:
     """Where each condition's weight law starts and ends (mean over seeds, per group), and the
     nearest of: its start ('keeps its shape'), the Gaussian ('drifts back toward Gaussian'), the
     Pythia-init run's end ('ends where the Pythia-init run ends'); 'goes elsewhere' when far from all
-    ('leaves the Gaussian' when it started there)."""
+    ('leaves the Gaussian' when it started there). ``groups``: those groups only; by default
+    MATRIX_GROUPS and each model's SEPARATE_ATTENTION matrices."""
     weights, _ = split_rows(table)
     weights = weights[weights["model"].isin(conditions["model"])]
     if len(weights) and not (weights["stat"] == stat).any():
@@ -485,7 +490,13 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
         return pd.DataFrame(columns=["size", "init", "warmup", "group", "start", "end", "control_end",
                                      "gaussian", "verdict"])
     # exact repeats dropped; one key with two values refused (averaging mixes two measurements)
-    chosen = distinct_rows(numeric_values(weights[weights["group"].isin(groups)], source, f"stat '{stat}'"),
+    if groups is None:
+        fused = weights.loc[weights["group"] == "attn_qkv", "model"].unique()
+        kept = weights["group"].isin(MATRIX_GROUPS) | (
+            weights["group"].isin(SEPARATE_ATTENTION) & ~weights["model"].isin(fused))
+    else:
+        kept = weights["group"].isin(groups)
+    chosen = distinct_rows(numeric_values(weights[kept], source, f"stat '{stat}'"),
                            WEIGHT_KEYS, source, f"stat '{stat}'")
     values = group_values(chosen).merge(conditions, on="model")
     values["value"] = _gauss_axis(stat, values["value"])
