@@ -77,6 +77,12 @@ def _own_place(end, lo, hi, exponent: int | None) -> int | None:
     return exponent
 
 
+def at_zero(*values) -> tuple:
+    """``values`` with those within ZERO of 0 read as 0 (a floor at its bound, 9e-18, is 0):
+    what a parameter's interval and estimate print from, in a table and in its warning alike."""
+    return tuple(0.0 if _finite(v) and abs(float(v)) <= ZERO else v for v in values)
+
+
 def interval_text(lo, hi, value=None, sign: bool = False) -> str:
     """'[lo, hi]' to the interval's precision; '[-, -]' where an end is missing."""
     a, b = interval_ends(lo, hi, value, sign)

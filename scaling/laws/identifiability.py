@@ -100,12 +100,11 @@ def identifiability_warning(ident: dict, params=None) -> str | None:
             continue
         p = (params or {}).get(name)
         if p is not None and not e["relative_width"] <= ENDS_OVER:
-            from scalefit.scaling.interval_text import interval_text  # it reads ZERO from here
-            lo, hi = (0.0 if abs(v) <= ZERO else float(v) for v in p.ci95)
+            from scalefit.scaling.interval_text import at_zero, interval_text  # it reads ZERO from here
             zero = abs(p.value) <= ZERO
             value = "0" if zero else f"{p.value:.3g}"
-            # the interval rule, as the parameter lines of the relations and schedule-law print it
-            text = f"{name} (95% CI {interval_text(lo, hi, 0.0 if zero else p.value)}, its value {value}"
+            # the interval rule, as the parameter tables and lines print it
+            text = f"{name} (95% CI {interval_text(*at_zero(*p.ci95, p.value))}, its value {value}"
         else:
             text = f"{name} (95% CI {e['relative_width']:.3g}x its value"
         if abs(e.get("correlation", 0.0)) >= STRONG_CORRELATION:

@@ -10,7 +10,7 @@ from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
 from scalefit.scaling.outputs import column_unit, files_section, provenance_lines, staged
-from scalefit.scaling.interval_text import interval_text
+from scalefit.scaling.interval_text import at_zero, interval_ends, interval_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.resample import rough_intervals_note
@@ -281,15 +281,20 @@ def out_of_reach_line(largest_fitted: float, rows=(), given: bool = False) -> li
 
 
 def params_shown_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
-    """params_frame with values printed to the digits their identifiability supports: what the
-    terminal and report.md show (report.md printed 4 digits, E = 2.552 under the terminal's 2.6
-    in one report); params.csv keeps every digit."""
+    """params_frame with values printed to the digits their identifiability supports and the
+    interval's ends on the interval rule (interval_ends, as the warnings print them: the table
+    read 14.83 above a warning's 15); what the terminal and report.md show (report.md printed 4
+    digits, E = 2.552 under the terminal's 2.6 in one report); params.csv keeps every digit."""
     from scalefit.scaling.laws.identifiability import significant
     frame = params_frame(fit, law_label)
+    estimates = list(frame["value"])
     if "identified" in frame.columns:
         frame["value"] = [_at_bound(fit, name, s) or significant(v, s if s != "-" else None, (lo, hi))
                           for name, v, s, lo, hi in zip(frame["param"], frame["value"], frame["identified"],
                                                         frame["ci95_lo"], frame["ci95_hi"])]
+    ends = [interval_ends(*at_zero(lo, hi, v)) for v, lo, hi in
+            zip(estimates, frame["ci95_lo"], frame["ci95_hi"])]
+    frame["ci95_lo"], frame["ci95_hi"] = [e[0] for e in ends], [e[1] for e in ends]
     return frame
 
 
