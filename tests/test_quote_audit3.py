@@ -92,3 +92,41 @@ def test_a_table_without_intervals_prints_a_dash():
     own = frame[frame["param"].isin(list(out["params"]))]
     assert set(own["ci95_lo"]) == set(own["ci95_hi"]) == {"-"} and "| - | - |" in _markdown(frame)
 
+
+# --------------------------------------------------------------------- calibrate's by-distance table
+
+
+def test_calibrate_by_distance_table_prints_percentages_beside_the_cut_table():
+    """The by-distance table printed coverage 0.6667, median |rel err| 0.0134 and half-width
+    0.0645 (fractions, under their JSON names) beside a cut table of percentages: it prints the
+    percentages now, in the terminal and report.md; by_distance.csv and --json keep the fractions."""
+    import numpy as np
+    import pandas as pd
+
+    from scalefit.report import markdown_table
+    from scalefit.scaling.laws.calibrate import cut_summary, shown_by_distance, summarize
+    from scalefit.scaling.laws.calibrate_cli import calibration_text
+    distance = np.array([1.5, 1.8, 1.9, 150.0])
+    part = pd.DataFrame({"cut_flops": 1e18, "flops": distance * 1e18, "distance": distance,
+                         "observed": 3.0, "predicted": [3.1, 3.0402, 3.0001, 3.0], "pi95_lo": 2.9,
+                         "pi95_hi": [3.3, 3.3, 3.0002, np.inf], "inside": [True, True, False, True]})
+    part["relative_error"] = part.predicted / part.observed - 1
+    part["interval_half_width"] = (part.pi95_hi - part.pi95_lo) / 2 / part.predicted
+    result = summarize("chinchilla", "runs.csv", 20, 200, [part], [cut_summary(1e18, 1e18, 14, part)])
+    near = result.by_distance.iloc[0]
+    assert 0 < near["coverage"] < 1 and near["median_abs_relative_error"] < 1  # still fractions
+    expected = [f"{near['coverage']:.0%}", f"{100 * near['median_abs_relative_error']:.3g}%",
+                f"{100 * near['mean_abs_relative_error']:.3g}%", f"{100 * near['median_interval_half_width']:.3g}%"]
+    assert expected == ["67%", "1.34%", "1.56%", "6.45%"]
+    lines = calibration_text(result).splitlines()
+    head = lines.index("by distance from the largest fitted run:") + 1
+    columns = lines[head].split()
+    row = next(x.split() for x in lines[head + 2:] if x.split()[:1] == ["1-2x"])
+    names = ["coverage", "median_abs_relative_error", "mean_abs_relative_error", "median_interval_half_width"]
+    assert [row[columns.index(c)] for c in names] == expected
+    far = next(x.split() for x in lines[head + 2:] if x.split()[:1] == [">100x"])
+    assert far[columns.index("median_interval_half_width")] == "unbounded"
+    assert far[columns.index("coverage")] == "100%"
+    md = markdown_table(shown_by_distance(result.by_distance))
+    assert "| 1-2x | 3 | 67% | 1.34% | 1.56% | 6.45% |" in md, md
+

@@ -269,12 +269,17 @@ def unbounded_median_note(by_distance: pd.DataFrame) -> list[str]:
 
 
 def shown_by_distance(by_distance: pd.DataFrame) -> pd.DataFrame:
-    """The by-distance table as the terminal and report.md print it: an infinite median
-    half-width reads 'unbounded' (the tables printed '-' and a blank cell)."""
+    """The by-distance table as the terminal and report.md print it: coverage, errors and
+    half-widths as the percentages the cut table beside it prints (they printed fractions,
+    0.01342 under the cut table's 1.34%); an infinite median half-width reads 'unbounded' (the
+    tables printed '-' and a blank cell). by_distance.csv and --json keep the fractions."""
+    from scalefit.scaling.laws.report import percent
     shown = by_distance.copy()
-    width = shown["median_interval_half_width"].to_numpy(float)
-    if np.isinf(width).any():
-        shown["median_interval_half_width"] = [UNBOUNDED if np.isinf(w) else w for w in width]
+    shown["coverage"] = [percent(v, ".0%") for v in shown["coverage"]]
+    for column in ("median_abs_relative_error", "mean_abs_relative_error"):
+        shown[column] = [percent(v, ".3g") for v in shown[column]]
+    shown["median_interval_half_width"] = [UNBOUNDED if np.isinf(w) else percent(w, ".3g")
+                                           for w in shown["median_interval_half_width"].to_numpy(float)]
     return shown
 
 
