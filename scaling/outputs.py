@@ -142,6 +142,16 @@ def column_unit(column: str | None) -> str | None:
                  if name == stem or name.startswith(f"{stem}_") or name.endswith(f"_{stem}")), None)
 
 
+def error_percent(fraction: float) -> str:
+    """A relative error (a fraction) as a percentage: two decimals from 1% up (3.17%), two
+    significant digits below it (0.0036%, where two decimals printed 0.00% beside a nonzero
+    error); the caller prints a missing value its own way."""
+    value = 100 * float(fraction)
+    if value == 0 or abs(value) >= 1:
+        return f"{value:.2f}%"
+    return f"{value:#.2g}%"
+
+
 ENDS = ("_ci95_lo", "_ci95_hi")  # a column's 95% interval (the bootstrap's percentiles)
 PI_ENDS = ("_pi95_lo", "_pi95_hi")  # X_pi95's ends: described once, by COLUMNS["X_pi95"]
 

@@ -130,3 +130,26 @@ def test_calibrate_by_distance_table_prints_percentages_beside_the_cut_table():
     md = markdown_table(shown_by_distance(result.by_distance))
     assert "| 1-2x | 3 | 67% | 1.34% | 1.56% | 6.45% |" in md, md
 
+
+# --------------------------------------------------------------------- a small held-out error
+
+
+def test_a_held_out_error_below_a_hundredth_of_a_percent_is_not_printed_as_zero():
+    """A mean |relative error| of 3.6e-05 printed '0.00%' in the held-out line and compare's
+    metrics table, as if the prediction were exact; under 1% it keeps 2 significant digits."""
+    import numpy as np
+
+    from scalefit.scaling.laws.report import fit_line, holdout_lines, metrics_text_frame
+    from scalefit.scaling.relations.report import holdout_summary
+    hold = {"n": 2, "mean_abs_relative_error": 3.6e-05}
+    assert "mean |relative error| 0.0036% on 2 runs" in holdout_lines("chinchilla", hold)[0]
+    fit = json.loads((GOLDEN / "fit_chinchilla.json").read_text())
+    fit["holdout"] = hold
+    assert metrics_text_frame({"chinchilla": fit})["holdout_mean_abs_rel_err"].tolist() == ["0.0036%"]
+    assert "held-out |relative error| 0.0036%" in fit_line(fit)
+    assert "mean |rel err| 0.0036% (plain Kaplan law on y alone: 0.050%)" in holdout_summary(
+        {**hold, "baseline_mean_abs_relative_error": 5e-4})
+    # from 1% up, and for 0 itself, two decimals as before
+    for fraction, shown in [(0.03173, "3.17%"), (0.002718, "0.27%"), (0.0, "0.00%")]:
+        assert f"|relative error| {shown} on 2 runs" in holdout_lines("", {"n": 2, "mean_abs_relative_error": fraction})[0]
+    assert holdout_summary({"n": 2, "mean_abs_relative_error": np.nan}).endswith("- (no run to score)")

@@ -9,7 +9,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
-from scalefit.scaling.outputs import column_unit, files_section, provenance_lines, staged
+from scalefit.scaling.outputs import column_unit, error_percent, files_section, provenance_lines, staged
 from scalefit.scaling.interval_text import at_zero, interval_ends, interval_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
@@ -67,12 +67,15 @@ def metrics_frame(fits: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def percent(value, spec: str = ".2%") -> str:
-    """A fraction printed as the percentage it is ('0.27%', as the held-out line says it; a spec
-    without '%' gives the percentage's digits: '.3g', 0.0036% for 3.6e-05); '-' where there is
-    no number."""
+def percent(value, spec: str | None = None) -> str:
+    """A fraction printed as the percentage it is: by default as a relative error
+    (outputs.error_percent: '0.27%', as the held-out line says it, and 0.0036%, not 0.00%); a
+    spec ending in '%' formats the fraction ('.0%'); another gives the percentage's digits
+    ('.3g', 0.0036% for 3.6e-05); '-' where there is no number."""
     if _no_number(value):
         return "-"
+    if spec is None:
+        return error_percent(value)
     return format(float(value), spec) if spec.endswith("%") else f"{100 * float(value):{spec}}%"
 
 
@@ -129,7 +132,7 @@ def fit_line(fit: dict) -> str:
         parts.append(f"a = {_with_ci(alloc, 'a', '.2f')}")
     held = fit.get("holdout", {}).get("mean_abs_relative_error", np.nan)
     if np.isfinite(held):
-        parts.append(f"held-out |relative error| {held:.2%}")
+        parts.append(f"held-out |relative error| {error_percent(held)}")
     if not fit["converged"]:
         parts.append("did not converge")
     n = len(fit.get("warnings", []))
@@ -375,7 +378,7 @@ def missing_stderr_lines(fits: dict) -> list[str]:
 def holdout_lines(label: str, hold: dict) -> list[str]:
     """Held-out runs: error, and how many observations fell in their 95% prediction interval."""
     text = (f"held-out{' (' + label + ')' if label else ''}: mean |relative error| "
-            f"{hold['mean_abs_relative_error']:.2%} on {hold['n']} run{'' if hold['n'] == 1 else 's'}")
+            f"{percent(hold['mean_abs_relative_error'])} on {hold['n']} run{'' if hold['n'] == 1 else 's'}")
     if "inside_pi95" in hold:
         far = max(hold.get("times_largest_run", [np.nan]))
         text += (f" at up to {far:.3g}x the largest fitted compute (predictions); "

@@ -9,7 +9,7 @@ import pandas as pd
 from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
 from scalefit.scaling.interval_text import interval_ends, interval_text, value_at_interval
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
-from scalefit.scaling.outputs import column_unit, files_section, provenance_lines
+from scalefit.scaling.outputs import column_unit, error_percent, files_section, provenance_lines
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.scaling.resample import rough_intervals_note
 
@@ -158,9 +158,9 @@ def unbootstrapped_lines(out: dict) -> list[str]:
 
 
 def scored_percent(v) -> str:
-    """A mean relative error as a percent; '- (no run to score)' where no held-out run has a
-    prediction (x at or below E_x for all), not 'nan%'."""
-    return f"{100 * v:.2f}%" if v is not None and math.isfinite(v) else "- (no run to score)"
+    """A mean relative error as a percent (outputs.error_percent: 0.0036%, not 0.00%); '- (no run
+    to score)' where no held-out run has a prediction (x at or below E_x for all), not 'nan%'."""
+    return error_percent(v) if v is not None and math.isfinite(v) else "- (no run to score)"
 
 
 def holdout_summary(h: dict) -> str:
