@@ -76,6 +76,7 @@ def _readable(text: str, lines: int = 6, width: int = 200) -> list[str]:
 def test_a_comparison_reads_in_a_notebook_and_prints_the_commands_report(grid):
     from scalefit import compare_laws
     from scalefit.scaling.laws.report import compare_text
+    from scalefit.scaling.outputs import error_percent
     comparison = compare_laws(grid, n_bootstrap=20, holdout=2)
     rows = _readable(repr(comparison))
     assert rows[0] == "Comparison of kaplan, chinchilla on <run table>: 20 runs (18 fitted, 2 held out)"
@@ -83,13 +84,14 @@ def test_a_comparison_reads_in_a_notebook_and_prints_the_commands_report(grid):
         line = next(r for r in rows if r.startswith(f"  {name}: "))
         alloc, held = fit.extra["allocation"], comparison.holdout[name]
         assert f"a = {alloc['a']:.2f} [{alloc['a_ci95'][0]:.2f}, {alloc['a_ci95'][1]:.2f}]" in line
-        assert f"held-out |relative error| {held['mean_abs_relative_error']:.2%}" in line
+        assert f"held-out |relative error| {error_percent(held['mean_abs_relative_error'])}" in line
     assert str(comparison) == compare_text(comparison.to_dict())
 
 
 def test_a_calibration_and_a_curve_prediction_read_in_a_notebook(grid, curve):
     from scalefit import LRSchedule, calibrate_law, fit_law, predict_curve
     from scalefit.scaling.laws.calibrate_cli import calibration_text
+    from scalefit.scaling.outputs import error_percent
     calibration = calibrate_law(grid, "chinchilla", cuts=2, n_bootstrap=20)
     rows = _readable(repr(calibration))
     assert f"{calibration.coverage:.0%} of the observed losses inside their 95%" in rows[0]
@@ -99,7 +101,7 @@ def test_a_calibration_and_a_curve_prediction_read_in_a_notebook(grid, curve):
     prediction = predict_curve(fit, LRSchedule(peak=0.003, warmup_steps=24, decay_steps=2400), steps,
                                measured=curve["loss"].to_numpy()[1:])
     rows = _readable(repr(prediction), lines=2)
-    assert f"mean {prediction.mean_rel_error:.2%}, max {prediction.max_rel_error:.2%}" in rows[0]
+    assert f"mean {error_percent(prediction.mean_rel_error)}, max {error_percent(prediction.max_rel_error)}" in rows[0]
 
 
 def test_calibrate_law_refuses_a_min_fit_too_small_for_the_law(grid):
@@ -333,3 +335,14 @@ def test_true_or_false_where_a_number_goes_is_refused(grid, kw):
     name, value = next(iter(kw.items()))
     with pytest.raises(InputError, match=f"'{value}' is True or False, not a number; expected"):
         compare_laws(grid, **{"n_bootstrap": 0, **kw})
+
+
+def test_a_curve_prediction_shows_a_tiny_error_as_not_zero():
+    """A curve predicted to 3.6e-05 read 'mean 0.00%' in a notebook, where the commands print
+    0.0036% (outputs.error_percent)."""
+    import pandas as pd
+
+    from scalefit.scaling.laws.curve_fit import CurvePrediction
+    points = pd.DataFrame({"step": [10, 20], "scored": [True, True]})
+    text = repr(CurvePrediction(points, mean_rel_error=3.6e-05, max_rel_error=0.0125, final_rel_error=0.0))
+    assert "mean 0.0036%, max 1.25%; at the last step 0.00%" in text

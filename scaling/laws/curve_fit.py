@@ -262,15 +262,18 @@ class CurvePrediction:
     final_rel_error: float = float("nan")
 
     def __repr__(self) -> str:
-        """A notebook's view: the steps predicted and, against a measured curve, the errors."""
+        """A notebook's view: the steps predicted and, against a measured curve, the errors
+        (as the commands print them: outputs.error_percent)."""
+        from scalefit.scaling.outputs import error_percent
+
         steps = self.points["step"]
         text = f"CurvePrediction of {len(steps)} steps ({steps.min()} to {steps.max()})"
         if "scored" in self.points:
             n = int(self.points["scored"].sum())
             text += (f"; |relative error| over the {n} scored steps: mean "
-                     f"{self.mean_rel_error:.2%}, max {self.max_rel_error:.2%}" if n else
+                     f"{error_percent(self.mean_rel_error)}, max {error_percent(self.max_rel_error)}" if n else
                      "; no step at or past from_step, so no error is scored (mean, max NaN)")
-            text += f"; at the last step {self.final_rel_error:.2%}"
+            text += f"; at the last step {error_percent(self.final_rel_error)}"
         return text + "\n  .points (one row per step), .to_dict()"
 
     def to_dict(self) -> dict:
