@@ -153,3 +153,17 @@ def test_a_held_out_error_below_a_hundredth_of_a_percent_is_not_printed_as_zero(
     for fraction, shown in [(0.03173, "3.17%"), (0.002718, "0.27%"), (0.0, "0.00%")]:
         assert f"|relative error| {shown} on 2 runs" in holdout_lines("", {"n": 2, "mean_abs_relative_error": fraction})[0]
     assert holdout_summary({"n": 2, "mean_abs_relative_error": np.nan}).endswith("- (no run to score)")
+
+
+def test_a_bootstrap_sd_prints_two_significant_digits_as_the_interval_ends_do():
+    """The parameter table printed a bootstrap sd to 4 digits (7.872e+20) beside interval ends
+    on the interval rule (4.5e+17): an uncertainty is quoted to 2 significant digits, written as
+    the ends are (350, not 3.5e+02)."""
+    from scalefit.scaling.laws.report import params_text_frame
+
+    fit = {"law": "chinchilla", "bootstrap": {"n": 20},
+           "params": {"B": {"value": 445.0, "stderr": 347.2, "stderr_fit": 280.0, "ci95": [300.0, 1700.0]},
+                      "beta": {"value": 0.4175, "stderr": 0.0403, "stderr_fit": 0.05, "ci95": [0.38, 0.54]},
+                      "N_c": {"value": 1e15, "stderr": 7.872e20, "stderr_fit": 1e18, "ci95": [5.3e11, 4.5e17]}}}
+    table = params_text_frame(fit).set_index("param")["bootstrap sd"]
+    assert table.to_dict() == {"B": "350", "beta": "0.040", "N_c": "7.9e+20"}

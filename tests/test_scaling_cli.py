@@ -87,7 +87,7 @@ def test_compare_json_and_report(tmp_path):
     args = ["fit", "chinchilla", "--data", str(data), "--bootstrap", "20"]
     text, fit = invoke(args).stdout, json.loads(invoke([*args, "--json"]).stdout)
     beta = next(line.split() for line in text.splitlines() if line.split()[:1] == ["beta"])
-    assert float(beta[2]) == pytest.approx(fit["params"]["beta"]["stderr"], rel=1e-3)
+    assert float(beta[2]) == float(f"{fit['params']['beta']['stderr']:.2g}")  # the text: 2 significant digits
     bare = json.loads(invoke([*args[:-2], "--bootstrap", "0", "--json"]).stdout)
     assert bare["stderr_from"].startswith("fit: ") and \
         all(p["stderr"] == p["stderr_fit"] for p in bare["params"].values())

@@ -10,7 +10,7 @@ from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
 from scalefit.scaling.outputs import column_unit, error_percent, files_section, provenance_lines, staged
-from scalefit.scaling.interval_text import at_zero, interval_ends, interval_text
+from scalefit.scaling.interval_text import at_place, at_zero, interval_ends, interval_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.resample import rough_intervals_note
@@ -298,7 +298,21 @@ def params_shown_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
     ends = [interval_ends(*at_zero(lo, hi, v)) for v, lo, hi in
             zip(estimates, frame["ci95_lo"], frame["ci95_hi"])]
     frame["ci95_lo"], frame["ci95_hi"] = [e[0] for e in ends], [e[1] for e in ends]
+    # a spread to 2 significant digits, as uncertainties are quoted (7.872e+20 beside an
+    # interval end of 4.5e+17 claimed digits a bootstrap sd does not have)
+    frame["stderr"] = [_spread_text(v) for v in frame["stderr"]]
     return frame
+
+
+SPREAD_DIGITS = 2
+
+
+def _spread_text(value) -> str:
+    """A standard deviation to SPREAD_DIGITS significant digits, written as the interval ends
+    are (at_place: 350, 0.050, 9.0e+16); '-' where there is none."""
+    if _no_number(value) or value == 0:
+        return "-" if _no_number(value) else "0"
+    return at_place(value, math.floor(math.log10(abs(float(value)))) - (SPREAD_DIGITS - 1))
 
 
 def _at_bound(fit: dict, name: str, status: str) -> str | None:
