@@ -221,6 +221,5 @@ def write_report_folder(out_dir, write, stopped: str | None = None) -> str:
         return ""
     if stopped and (Path(out_dir) / "report.md").exists():
         return f"; {out_dir} holds the report of an earlier run, left as it was"
-    with staged_output(out_dir) as staging:
-        write(staging)
+    staged(write)(out_dir)
     return f"; written to {out_dir}"

@@ -236,9 +236,10 @@ def batched_huber_refit(func, theta0, bounds, indep, log_loss, delta, counts, *,
         cost[idx_ok] = ct[better]
         lam[active] = np.where(better, np.maximum(la / 3.0, 1e-12), la * 4.0)
         done = (better & small) | (lam[active] > 1e12)
-        converged[active[done & better & small]] = True
-        if on_converged is not None and (done & better & small).any():
-            on_converged(int((done & better & small).sum()))
+        newly = done & better & small
+        converged[active[newly]] = True
+        if on_converged is not None and newly.any():
+            on_converged(int(newly.sum()))
         active = active[~done]
     return theta, converged
 

@@ -270,14 +270,13 @@ def out_of_reach_line(largest_fitted: float, rows=(), given: bool = False) -> li
     if not np.isfinite(largest_fitted):
         return []
     shown = [float(r["flops"]) for r in rows if r.get("flops") is not None]
-    if given:
-        replaced = [c for c in REFERENCE_BUDGETS if not any(np.isclose(c, f, rtol=1e-9) for f in shown)]
-        return [f"published budgets {', '.join(f'{c:.3g}' for c in replaced)} FLOPs not shown: "
-                "the budgets given (--budget) replace the default ones"] if replaced else []
-    skipped = [c for c in reference_budgets_out_of_reach(largest_fitted)
-               if not any(np.isclose(c, f, rtol=1e-9) for f in shown)]
+    candidates = REFERENCE_BUDGETS if given else reference_budgets_out_of_reach(largest_fitted)
+    skipped = [c for c in candidates if not any(np.isclose(c, f, rtol=1e-9) for f in shown)]
     if not skipped:
         return []
+    if given:
+        return [f"published budgets {', '.join(f'{c:.3g}' for c in skipped)} FLOPs not shown: "
+                "the budgets given (--budget) replace the default ones"]
     return [f"published budgets {', '.join(f'{c:.3g}' for c in skipped)} FLOPs left out: "
             f"{min(skipped) / largest_fitted:.2g}x or more beyond the largest fitted run "
             f"(shown only within {REACH:g}x; pass --budget FLOPS to project there anyway)"]
@@ -310,8 +309,10 @@ SPREAD_DIGITS = 2
 def _spread_text(value) -> str:
     """A standard deviation to SPREAD_DIGITS significant digits, written as the interval ends
     are (at_place: 350, 0.050, 9.0e+16); '-' where there is none."""
-    if _no_number(value) or value == 0:
-        return "-" if _no_number(value) else "0"
+    if _no_number(value):
+        return "-"
+    if value == 0:
+        return "0"
     return at_place(value, math.floor(math.log10(abs(float(value)))) - (SPREAD_DIGITS - 1))
 
 
@@ -474,8 +475,8 @@ def _param_units(law: str) -> str:
 def units_lines(fits: dict) -> list[str]:
     """compare's 'note (LAW): N_c in parameters, ...' lines, one per law whose parameters carry
     units (the terminal's and report.md's)."""
-    return [f"note ({label}): {_param_units(f['law'])}" for label, f in fits.items()
-            if _param_units(f["law"])]
+    units = {label: _param_units(f["law"]) for label, f in fits.items()}
+    return [f"note ({label}): {said}" for label, said in units.items() if said]
 
 
 def compare_projection_lines(cmp: dict, table=None) -> list[str]:
@@ -663,8 +664,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "", *provenance_lines(cmp["data"]),
             "", _runs_line(cmp) + ".", "", " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             _markdown(metrics_text_frame(cmp["fits"])), "", _params_heading(cmp["fits"]), "", _markdown(shown),
-            *(["", *missing_stderr_lines(cmp["fits"]), *units_lines(cmp["fits"])]
-              if missing_stderr_lines(cmp["fits"]) or units_lines(cmp["fits"]) else []),
+            *(["", *notes] if (notes := [*missing_stderr_lines(cmp["fits"]), *units_lines(cmp["fits"])]) else []),
             "", "## Budgets", "", f"{cmp.get('budget_rule', '')}.", "", *_budget_section(cmp)]
     held = [f"- {line} (each run: holdout_{label}.csv)" for label, f in cmp["fits"].items()
             if "holdout" in f for line in holdout_lines(label, f["holdout"])]

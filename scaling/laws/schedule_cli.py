@@ -16,8 +16,8 @@ from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIV
                               analysis_options, bootstrap_option, one_setting_per_folder, option_given, seed_option,
                               split_values)
 from scalefit.report import dumps, write_printed_report
-from scalefit.scaling.interval_text import interval_text
-from scalefit.scaling.laws.identifiability import ZERO, judged
+from scalefit.scaling.interval_text import at_zero, interval_text
+from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.outputs import checked_outputs, staged
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.scaling.objective import HUBER_DELTA
@@ -169,11 +169,9 @@ def _fit_text(out: dict) -> str:
                         if "lambda" in out else ""))
     for name, p in out["params"].items():
         ci = p["ci95"]
-        bound = [0.0 if abs(v) <= ZERO else v for v in ci]
-        value = 0.0 if abs(p["value"]) <= ZERO else p["value"]
         # the interval rule of every sentence (interval_text), as the warnings print it:
         # [117, 9.535e+09] here beside [117, 9.54e+09] in a warning was one interval two ways
-        ci_text = f"  95% CI {interval_text(*bound, value)}" if np.isfinite(ci[0]) else ""
+        ci_text = f"  95% CI {interval_text(*at_zero(*ci, p['value']))}" if np.isfinite(ci[0]) else ""
         shown, status = judged(p["value"], ci) if ci_text else (f"{p['value']:.5g}", "")
         lines.append(f"  {name:>6} = {shown}{ci_text}" + (f"  ({status})" if status else ""))
     lines.append(f"  RMSE(log L) {out['rmse_log']:.4f}; |relative error| mean "
