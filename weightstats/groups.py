@@ -190,10 +190,10 @@ def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox",
             "v": grouped[:, per_kv + 1].reshape(kv * head_dim, *rest)}
 
 
-# names that transformers gives a module's parameter but not the checkpoint file: the table uses
-# the file's (the hub's) name, so a folder and the same model in memory give identical rows
-_FILE_NAMES = {"gpt_neox": {"lm_head.weight": "embed_out.weight"}}
-# renames of a part of the name, as transformers' conversion_mapping reverses them on save
+# names (or parts of names) that transformers gives a module's parameter but not the checkpoint
+# file: the table uses the file's (the hub's) name, so a folder and the same model in memory give
+# identical rows. GPT-NeoX's output layer loads as lm_head, its file says embed_out; and the
+# renames that transformers' conversion_mapping reverses on save
 # (Mixtral's and PhiMoE's sparse block loads as .mlp., its router and experts are written as
 # .block_sparse_moe.; PhiMoE's also renames its router from gate to router on load)
 _TO_SPARSE_BLOCK = (re.compile(r"\.mlp\."), ".block_sparse_moe.")
@@ -204,14 +204,14 @@ _GRANITE_EXPERTS = tuple((re.compile(rf"\.block_sparse_moe\.{loaded}$"), f".bloc
                                                (r"router\.weight", "router.layer")))
 _FILE_RENAMES = {**dict.fromkeys(("mixtral", "minimax", "minimax_m2"), (_TO_SPARSE_BLOCK,)),
                  **dict.fromkeys(("granitemoe", "granitemoeshared", "granitemoehybrid"), _GRANITE_EXPERTS),
-                 "phimoe": ((re.compile(r"\.mlp\.router\.weight$"), ".mlp.gate.weight"), _TO_SPARSE_BLOCK)}
+                 "phimoe": ((re.compile(r"\.mlp\.router\.weight$"), ".mlp.gate.weight"), _TO_SPARSE_BLOCK),
+                 "gpt_neox": ((re.compile(r"^lm_head\.weight$"), "embed_out.weight"),)}
 
 
 def checkpoint_name(name: str, model_type: str | None = None) -> str:
     """A parameter name as the checkpoint file spells it (GPT-NeoX: lm_head -> embed_out;
     Mixtral, MiniMax, PhiMoE: mlp. -> block_sparse_moe., PhiMoE's mlp.router -> block_sparse_moe.gate;
     Granite-MoE: experts.gate_up_proj / down_proj / router -> input_linear / output_linear / router.layer)."""
-    name = _FILE_NAMES.get(model_type or "", {}).get(name, name)
     for pattern, replacement in _FILE_RENAMES.get(model_type or "", ()):
         name = pattern.sub(replacement, name)
     return name

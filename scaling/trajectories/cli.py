@@ -18,7 +18,7 @@ from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_
                                                      interval_level)
 from scalefit.signals import exit_interrupted, keeping_finished
 from scalefit.scaling.flags import command_words
-from scalefit.scaling.outputs import interrupted_lines, write_report_folder
+from scalefit.scaling.outputs import files_section, interrupted_lines, write_report_folder
 from scalefit.scaling.trajectories.table import left_out_lines
 from scalefit.tables import read_table, read_table_or_shipped, write_table
 
@@ -210,7 +210,6 @@ def _write_transition_report(out_dir, label, traj, study, stopped: str | None = 
     """report.md, the tables and the figures of a transition study; ``stopped`` (the line of an
     interrupted run) heads the report, which then holds only the runs finished."""
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
-    from scalefit.scaling.outputs import files_section
     from scalefit.scaling.trajectories.transitions import (COLUMN_MEANINGS, RUN_MEANINGS, WEAK_WIDE_NOTE,
                                                            WIDENED_NOTE, interval_caveat)
 
