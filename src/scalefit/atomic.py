@@ -208,13 +208,14 @@ def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
 
 def _abandoned(tmp: Path, named: re.Match) -> bool:
     """Whether temporary ``tmp`` (``named``: TEMPORARY's match of its name) is no longer written:
-    not by this process now, its writer on this machine dead (a pid of no process), another
-    machine's (whose pid cannot be checked here) untouched for OTHER_HOST_STALE_S."""
+    not by this process now, its writer on this machine gone (``process_gone``: a pid of no
+    process, or of a zombie, killed and not yet reaped), another machine's (whose pid cannot be
+    checked here) untouched for OTHER_HOST_STALE_S."""
     pid, host = int(named.group(1)), named.group(2)
     if str(tmp) in _WRITING:
         return False
     if host in (None, HOST):
-        return pid == os.getpid() or not _alive(pid)
+        return pid == os.getpid() or process_gone(pid)
     return _untouched(tmp, OTHER_HOST_STALE_S)
 
 
