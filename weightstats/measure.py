@@ -374,17 +374,13 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     nonfinite: dict[str, float] = {}  # group -> its tensors' non-finite elements
     counts: dict[str, float] = {}  # group -> its tensors' elements
 
-    def load(name):
-        t = src.fetch(name)
-        return t.to(dev) if dev is not None else t
-
     iterator = names
     if progress:
         from tqdm import tqdm
         iterator = tqdm(names, desc=f"{model} step {step}", unit="tensor", leave=False)
     with torch.no_grad(), one_blas_thread():
         for name in iterator:
-            tensor = load(name)
+            tensor = _moved(src.fetch(name), dev)
             table_name = checkpoint_name(name, src.model_type)
             for part_name, group, layer, values in _parts(table_name, tensor, src, split):
                 stats, cm = _tensor_stats(values, fit_families, spectra)
@@ -394,7 +390,7 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
                     nonfinite[group] = nonfinite.get(group, 0.0) + stats["nonfinite"]
                 if groups and cm.n:
                     members.append(_Member(part_name, group, layer, values.ndim, cm,
-                                           _refetch(load, name, part_name, src, split),
+                                           _refetch(src, name, part_name, split, dev),
                                            {k: stats[k] for k in SPECTRUM_STATS if k in stats}))
             del tensor
         if groups:
@@ -413,13 +409,19 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     return df
 
 
-def _refetch(load, name, part_name, src, split):
-    """A closure that reads one tensor (or one Q/K/V part of it) again, for its group's pass."""
+def _moved(tensor: torch.Tensor, dev) -> torch.Tensor:
+    """`tensor` on the device `dev` (None: where it is), the one place a weight changes device."""
+    return tensor.to(dev) if dev is not None else tensor
+
+
+def _refetch(src, name, part_name, split, dev):
+    """A closure that reads one tensor (or one part of it: an expert's matrix, a Q/K/V part) again
+    for its group's pass: cut where the source holds it, so only the part goes to `dev` (not the
+    whole fused expert tensor once per expert)."""
     def fetch():
-        tensor = load(name)
-        for pname, _, _, values in _parts(checkpoint_name(name, src.model_type), tensor, src, split):
+        for pname, _, _, values in _parts(checkpoint_name(name, src.model_type), src.fetch(name), src, split):
             if pname == part_name:
-                return values
+                return _moved(values, dev)
         raise KeyError(part_name)  # pragma: no cover
     return fetch
 

@@ -1,0 +1,86 @@
+"""What the weights pass moves to --device: each tensor once for its own statistics, then for its
+group's pass only the part measured (one expert's matrix, one Q/K/V part), cut where the source
+holds it; not the whole fused tensor once per part (3E copies of a fused expert tensor per MoE
+layer on a GPU). Counted on the CPU through torch.Tensor.to, so it runs without a GPU."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from test_weights_moe_fused import _configs  # noqa: E402
+
+from scalefit.weightstats.groups import is_weight_tensor  # noqa: E402
+from scalefit.weightstats.measure import weight_stats_table  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def mixtral():
+    configs = _configs()
+    if "mixtral" not in configs:
+        pytest.skip("this transformers has no Mixtral")
+    cls, config = configs["mixtral"]
+    torch.manual_seed(0)
+    model = cls(config).eval()
+    assert any(p.ndim == 3 for p in model.parameters()), "transformers no longer fuses the experts"
+    return model
+
+
+def _moves(monkeypatch, source, **kwargs):
+    """(the table measured on device 'cpu', the element counts of each tensor sent to a device, in order)."""
+    moved, to = [], torch.Tensor.to
+
+    def counting_to(self, *args, **kw):
+        if any(isinstance(a, torch.device) for a in (*args, *kw.values())):
+            moved.append(self.numel())
+        return to(self, *args, **kw)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.Tensor, "to", counting_to)
+        table = weight_stats_table(source, device="cpu", fit_families=False, spectra=False, **kwargs)
+    return table, moved
+
+
+def _check(table, moved, sizes):
+    """The first pass moves each stored tensor whole (`sizes`), the group pass each measured part
+    at its own size (its `count` row), nothing else (a group of constant tensors, the norm gains
+    at init, reads none: its quantiles are its value)."""
+    spread = table.query("tensor == '*' and stat == 'std' and value > 0")["group"]
+    parts = table.loc[(table["tensor"] != "*") & (table["stat"] == "count") & table["group"].isin(spread),
+                      "value"].astype(int).tolist()
+    assert len(parts) > 1
+    assert moved[:len(sizes)] == sizes
+    assert sorted(moved[len(sizes):]) == sorted(parts)
+
+
+def test_a_fused_expert_tensor_is_moved_once_and_then_expert_by_expert(mixtral, monkeypatch):
+    table, moved = _moves(monkeypatch, mixtral)
+    sizes = [p.numel() for n, p in mixtral.named_parameters() if is_weight_tensor(n)]
+    _check(table, moved, sizes)
+    fused = [p for p in mixtral.parameters() if p.ndim == 3]
+    # gate_up_proj [4, 128, 32] and down_proj [4, 32, 64]: parts of 2048, the largest tensor else 3072
+    assert max(moved[len(sizes):]) < min(p.numel() for p in fused)
+    assert moved[len(sizes):].count(2048) == 12 * len(fused) // 2
+    assert len(table.loc[table["group"].isin(["expert_in", "expert_out"]) & (table["tensor"] != "*"),
+                         "tensor"].unique()) == 12 * len(fused) // 2
+
+
+def test_a_fused_qkv_is_moved_part_by_part_in_the_group_pass(monkeypatch):
+    qkv = torch.randn(3 * 32, 32, generator=torch.Generator().manual_seed(0))
+    source = {"gpt_neox.layers.0.attention.query_key_value.weight": qkv}
+    table, moved = _moves(monkeypatch, source, num_heads=2)
+    _check(table, moved, [qkv.numel()])
+    assert sorted(moved[1:]) == [1024, 1024, 1024, 3072]  # q, k, v, and the whole tensor in attn_qkv
+
+
+def test_moving_to_the_cpu_changes_no_row(mixtral):
+    """The same table to the last bit with and without --device cpu (the parts are cut on the source)."""
+    kept = weight_stats_table(mixtral, fit_families=False, spectra=False)
+    moved = weight_stats_table(mixtral, device="cpu", fit_families=False, spectra=False)
+    assert kept.equals(moved)
