@@ -275,6 +275,23 @@ def process_gone(pid: int, started: int | None = None) -> bool:
     return stat[0] == "Z" or (started is not None and process_start(pid) not in (None, started))
 
 
+@functools.lru_cache(maxsize=1)
+def process_space() -> dict:
+    """What, beside HOST, tells apart the places whose pids this process can check: the kernel's
+    boot (/proc/sys/kernel/random/boot_id: another boot, or another machine of the same hostname)
+    and the pid namespace (the inode of /proc/self/ns/pid: another container of the same hostname
+    on one kernel, whose pids are not ours). A fact that cannot be read here is None."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        boot = None
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = None
+    return {"boot": boot, "pid_namespace": namespace}
+
+
 def _proc_stat(pid: int) -> list[str] | None:
     """The fields of /proc/PID/stat after the command's name (field 3, the state, first)."""
     try:

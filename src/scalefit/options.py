@@ -561,13 +561,13 @@ def claim_folder(out_dir, settings: dict, option: str = "--out"):
     import os
     from pathlib import Path
 
-    from scalefit.atomic import HOST, create_text, process_start
+    from scalefit.atomic import HOST, create_text, process_space, process_start
 
     folder = Path(out_dir)
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     record = folder / SETTINGS_FILE
-    claim = {CLAIM: {"host": HOST, "pid": os.getpid(), "started": process_start(os.getpid())}}
+    claim = {CLAIM: {"host": HOST, **process_space(), "pid": os.getpid(), "started": process_start(os.getpid())}}
     while True:  # again only after a killed command's claim was taken over
         if record.exists() and not _take_over(record, option):
             refuse_other_settings(out_dir, settings, option)  # one made since the caller's check
@@ -580,19 +580,25 @@ def claim_folder(out_dir, settings: dict, option: str = "--out"):
             return record, made
 
 
-CLAIM = "claim"  # a record's key while its command runs: {'host': atomic.HOST, 'pid', 'started'}
+# a record's key while its command runs: {'host': atomic.HOST, 'boot', 'pid_namespace' (atomic.process_space,
+# since 2026-12-07), 'pid', 'started'}
+CLAIM = "claim"
 
 
 def _abandoned(folder, recorded: dict) -> bool:
     """Whether the record ``recorded`` of ``folder`` is the claim of a command killed before it
-    wrote anything: a claim of this machine (another's pid cannot be checked here) whose process
-    is gone (or whose pid now names a process started at another time), in a folder that holds
-    nothing else but temporaries. A record without a claim (one of a finished command, or of
-    scalefit before 2026-12-07) is never abandoned."""
-    from scalefit.atomic import HOST, TEMPORARY, process_gone
+    wrote anything: a claim of this machine, boot and pid namespace (another's pid cannot be
+    checked here: two containers of one hostname on a shared disk each have a pid 1234) whose
+    process is gone (or whose pid now names a process started at another time), in a folder that
+    holds nothing else but temporaries. A claim is judged on the facts it records (one that
+    predates the boot and namespace, on its host alone). A record without a claim (one of a
+    finished command, or of scalefit before 2026-12-07) is never abandoned."""
+    from scalefit.atomic import HOST, TEMPORARY, process_gone, process_space
 
     claim = recorded.get(CLAIM)
     if not isinstance(claim, dict) or claim.get("host") != HOST:
+        return False
+    if any(key in claim and claim[key] != value for key, value in process_space().items()):
         return False
     pid, started = claim.get("pid"), claim.get("started")
     if type(pid) is not int or type(started) not in (int, type(None)) or not process_gone(pid, started):
