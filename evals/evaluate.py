@@ -29,7 +29,7 @@ from scalefit.evals.measures import parse_dataset
 from scalefit.evals.tokens import (content_digest, folder_files_digest, is_token_file, iter_documents,
                                    named_files, open_token_file, stored_digests)
 from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
-from scalefit.sweep.engine import ON_DUPLICATE, SweepResult, recorded_options
+from scalefit.sweep.engine import ON_DUPLICATE, OPTIONS_FILE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
 from scalefit.sweep.weights import (check_weights_source, stored_weights,  # registers `weights` too
@@ -174,7 +174,7 @@ def plan(opts: EvalOptions):
     if joint and opts.tasks:  # each task is its own measurement now: those tasks would be measured twice
         raise InputError(f"--out {opts.out_dir}: its tasks were measured together ({joint[0]}) by an earlier "
                          "scalefit, which each task's own results would repeat; measure --tasks into a new --out")
-    with stored_digests(opts.out_dir):  # files unchanged since an earlier start into --out are not read again
+    with stored_digests(opts.out_dir, beside=OPTIONS_FILE):  # files unchanged since an earlier start are not read again
         digests = {d.name: content_digest(d.path) for d in datasets}
         tokenizers = tokenizer_identities(grid)
     facts = {f"the tokens and LR of {name} in --suite": suite_facts(suite, name) for name in dict.fromkeys(
@@ -463,7 +463,8 @@ def evaluate(opts: EvalOptions) -> SweepResult:
 
     opts = eval_options(opts)
     executor = parse_executor(opts.executor, threads=opts.threads)
-    with stored_digests(opts.out_dir) as digests:  # a new --out exists only once the sweep starts
+    # kept only beside the sweep's record: a new or empty --out holds one once the sweep starts
+    with stored_digests(opts.out_dir, beside=OPTIONS_FILE) as digests:
         suite, grid, measurements, device, dtype, shard = plan(opts)
     torch.manual_seed(opts.seed)
     if executor is not None and opts.device in (None, "auto") and executor.gpus() >= 1:
@@ -486,7 +487,7 @@ def evaluate(opts: EvalOptions) -> SweepResult:
         return load_checkpoint(info, device_name, dtype_name, allow_bin=opts.allow_bin, cache_dir=opts.hub_cache)
 
     def report(result):
-        digests.save()  # where plan's hashing found no folder to keep it in (a new --out)
+        digests.save()  # where plan's hashing found no record to keep it beside (a new or empty --out)
         return write_sweep_report(opts.out_dir, result.tables, result.failures, result.meta, metadata_name(shard),
                                   integrity=result.integrity)
 

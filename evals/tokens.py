@@ -123,10 +123,13 @@ class DigestStore:
     files' names and resolved paths (DigestStore.key) and `versions` their atomic.file_version. A digest
     is taken only for the same paths at the same versions: a file written since (its change time
     moves, and no user can set it back), replaced or copied elsewhere (another path, inode and
-    device: a folder copied to another machine) is hashed again."""
+    device: a folder copied to another machine) is hashed again. `beside`: the name of a file
+    (a sweep's record) without which the folder is not written in: a cache never makes a folder
+    that holds nothing else look like one of results."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, beside: str | None = None):
         self.path = Path(folder) / DIGEST_STORE
+        self.beside = beside
         self.entries = read_digest_store(self.path)
         self.seen: dict[str, tuple] = {}  # the file sets looked up here, with what they are now
         self.changed = False
@@ -162,8 +165,11 @@ class DigestStore:
         """Write the store where something was hashed that it lacked: the file sets looked up here,
         and of the others it holds now (another shard may have written it meanwhile) those whose
         files are unchanged. Only into a folder that exists (a refused command leaves no folder
-        behind); last writer wins, and an entry lost so is one more hashing. True where written."""
-        if not self.changed or not self.path.parent.is_dir():
+        behind) and holds the file `beside` where one is named (a sweep that failed before it
+        recorded anything leaves an empty --out empty); last writer wins, and an entry lost so is
+        one more hashing. True where written."""
+        if not self.changed or not self.path.parent.is_dir() or (
+                self.beside is not None and not (self.path.parent / self.beside).is_file()):
             return False
         kept = {where: entry for where, entry in read_digest_store(self.path).items()
                 if where not in self.seen and _unchanged(where, entry[0])}
@@ -209,17 +215,18 @@ def _unchanged(where: str, versions: tuple) -> bool:
 
 
 @contextmanager
-def stored_digests(folder):
+def stored_digests(folder, beside: str | None = None):
     """Within the block, files_digest takes the digests that `folder`'s DIGEST_STORE holds for
     unchanged files (a sweep's --out: the tokenizer files of every checkpoint are hashed at every
-    start), and on leaving it (not after an error) stores what was hashed there. Opened again
-    for the same folder within the block, it is the same store, saved by the outer block (whose
-    caller can save it again once a new folder exists: `DigestStore.save`)."""
+    start), and on leaving it (not after an error) stores what was hashed there (where `folder`
+    holds the file `beside`, if named: DigestStore). Opened again for the same folder within the
+    block, it is the same store, saved by the outer block (whose caller can save it again once
+    the folder holds its results: `DigestStore.save`)."""
     global _STORE
     if _STORE is not None and _STORE.path == Path(folder) / DIGEST_STORE:
         yield _STORE
         return
-    store, previous = DigestStore(folder), _STORE
+    store, previous = DigestStore(folder, beside), _STORE
     _STORE = store
     try:
         yield store
