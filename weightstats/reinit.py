@@ -189,17 +189,18 @@ def _per_expert(tensors: dict, model_type: str | None) -> dict:
 
 
 def _source_experts(tensors: dict, table_name: str, param, model_type: str | None):
-    """(the source's fused tensor, None) for a fused expert parameter whose every per-expert
-    matrix the source holds with its shape (groups.join_experts); (None, what is missing or of
-    another shape) where one is not; (None, None) for a parameter that is not a fused expert one."""
+    """(its number of expert matrices, None) for a fused expert parameter whose every per-expert
+    matrix the source holds with its shape (drawn or joined from them: groups.join_experts);
+    (its number, what is missing or of another shape) where one is not; (0, None) for a
+    parameter that is not a fused expert one."""
     views = split_experts(table_name, param, model_type)
     if views is None:
-        return None, None
+        return 0, None
     for key, view in views.items():
         if key not in tensors or tuple(tensors[key].shape) != tuple(view.shape):
             found = "is missing" if key not in tensors else f"has shape {tuple(tensors[key].shape)}"
-            return None, f"{key} {found} (the model's expert matrix is {tuple(view.shape)})"
-    return join_experts(table_name, tensors, param.shape[0], model_type), None
+            return len(views), f"{key} {found} (the model's expert matrix is {tuple(view.shape)})"
+    return len(views), None
 
 
 def _source_tensor(tensors: dict, name: str, model_type: str | None):
@@ -325,29 +326,32 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
         if embeddings == "pythia" and group in EMBEDDING_GROUPS:
             result.tensors.append(TensorInit(name, group, tuple(param.shape), "pythia"))
             continue
-        own, experts_missing = _source_experts(tensors, table_name, param, model_type)
-        joined = own is not None  # a fused expert parameter, from its per-expert matrices
-        if own is None and experts_missing is None:
-            own = _source_tensor(tensors, name, model_type)
-        if own is not None and tuple(own.shape) == tuple(param.shape):
+        n_experts, experts_missing = _source_experts(tensors, table_name, param, model_type)
+        joined = n_experts > 0 and experts_missing is None  # a fused expert parameter, from its per-expert matrices
+        own = None if n_experts else _source_tensor(tensors, name, model_type)
+        by_law = f"a law mode ({', '.join(LAW_MODES)}) draws it from the source's {group} group instead"
+        if joined:  # joined into one tensor only to be copied (source); drawn matrix by matrix below
+            values, how = None, "tensor"
+        elif own is not None and tuple(own.shape) == tuple(param.shape):
             values, how = own, "tensor"
         elif mode in EXACT_MODES and experts_missing:
             raise InputError(f"re-init {mode}: tensor {name} is a fused expert parameter; its {experts_missing} "
-                             f"in {where}; {mode} needs the same tensor and shape "
-                             f"(the law modes {', '.join(LAW_MODES)} map by group)")
+                             f"in {where}; {mode} takes each of its {n_experts} expert matrices from the "
+                             f"source's matrix of that name at the model's shape; {by_law}")
         elif mode in EXACT_MODES:
             found = "is missing" if own is None else f"has shape {tuple(own.shape)}"
             raise InputError(f"re-init {mode}: tensor {name} {found} in {where}, the model's is "
-                             f"{tuple(param.shape)}; {mode} needs the same tensor and shape "
-                             f"(the law modes {', '.join(LAW_MODES)} map by group)")
+                             f"{tuple(param.shape)}; {mode} takes it from a source tensor of that name and "
+                             f"shape, as a checkpoint of the model's architecture and size holds; {by_law}")
         elif group in by_group:
             values, how = by_group[group], "group"
         else:
             raise InputError(f"re-init {mode}: {where} has no tensor of group {group} "
                              f"(for {name}, shape {tuple(param.shape)})")
         if mode == "source":
-            new, family = values, ""
-        elif how == "tensor" and joined:
+            new = join_experts(table_name, tensors, param.shape[0], model_type) if joined else values
+            family = ""
+        elif joined:
             new, family = draw_fused_experts(mode, tensors, table_name, param.shape[0], model_type, seed=seed)
         elif how == "tensor" and group == "attn_qkv" and heads and _splits(values, heads, layout):
             new, family = draw_fused_qkv(mode, values, tuple(param.shape), seed=_tensor_seed(seed, name),
