@@ -241,12 +241,18 @@ def schedule_options(func):
 @click.argument("laws", nargs=-1, metavar="[LAWS]...", type=NameChoice(law_choices()))
 @analysis_options
 @fit_options
+@click.option("--published/--no-published", default=None,
+              help="Show each law's published constants (data/published_laws.toml: Kaplan 2020, "
+                   "Hoffmann 2022, Besiroglu 2024, ...) beside the fits: in the text, in --json "
+                   "(key 'published') and in the --out report. Default: shown for the shipped "
+                   "runs (no --data), not with --data; --published shows them beside the fits "
+                   "of your own runs too.")
 @schedule_options
 @checked_outputs
 @one_setting_per_folder(defaults={"laws": ("kaplan", "chinchilla")})
 def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, loss_column,
-            budgets, subset, params_column, tokens_column, flops_column, column_map, schedules,
-            checkpoints_path, finals_path, plot_path, lam):
+            budgets, subset, params_column, tokens_column, flops_column, column_map, published,
+            schedules, checkpoints_path, finals_path, plot_path, lam):
     """Fit Kaplan's L(N,D) and Chinchilla's form to the same runs and compare them side by side.
 
     \b
@@ -256,7 +262,8 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
     data's range (10x, 100x the largest run; 1e21, 5.76e23, 1e25 FLOPs only within 1000x),
     each marked projection or prediction, N in one convention (total parameters); and two
     data-derived sentences on why the laws disagree (or that they agree within intervals).
-    With no --data it uses the shipped runs and shows the published constants beside the fits.
+    With no --data it uses the shipped runs and shows the published constants beside the fits
+    (--published shows them with --data too).
     With --schedules it answers why they disagree on one suite's checkpoint and finals tables:
     the Chinchilla form on Kaplan-style, grid, WSD and schedule-corrected points, and the
     share of the gap the LR schedule explains, with paired-bootstrap intervals.
@@ -275,18 +282,21 @@ def compare(laws, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta
                                   checkpoints_path, finals_path, plot_path, lam,
                                   holdout=holdout, budget=budgets, subset=subset,
                                   params=params_column, tokens=tokens_column,
-                                  flops=flops_column, columns=column_map)
+                                  flops=flops_column, columns=column_map, published=published)
     unused = [flag for flag, value in given.items() if value is not None]
     if unused:
         raise InputError(f"{unused[0]}: only with --schedules")
     laws = tuple(laws) or ("kaplan", "chinchilla")
     _two_different_laws(laws)
+    if published:
+        _published_for_some(laws)
     columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
                                              tokens=tokens_column, flops=flops_column)
     df, source, shipped = _load(data_path, subset, columns)
     comparison = compare_laws(df, laws, loss=loss_column, delta=delta, n_bootstrap=n_bootstrap,
                               seed=seed, holdout=holdout, progress=_progress(as_json),
-                              source=source, published=shipped, budgets=list(budgets) or None)
+                              source=source, published=shipped if published is None else published,
+                              budgets=list(budgets) or None)
     if out_dir:
         from scalefit.scaling.laws.report import write_compare_report
         from scalefit.scaling.laws.runtable import validate_runs
@@ -307,6 +317,17 @@ def _two_different_laws(laws) -> None:
     names = distinct_laws(laws, "compare")
     if len(names) < 2:
         raise InputError(f"compare needs two different laws, got {' '.join(laws)}")
+
+
+def _published_for_some(laws) -> None:
+    """--published: at least one of ``laws`` has published constants to show; the flag was
+    otherwise met by silence (kaplan-n, kaplan-nde: none in data/published_laws.toml)."""
+    from scalefit.scaling.laws.compare import published_constants
+
+    if not published_constants(laws):
+        raise InputError(f"--published: no published constants for {' or '.join(laws)}; "
+                         f"data/published_laws.toml has them for "
+                         f"{', '.join(published_constants())}")
 
 
 SCHEDULES_BOOTSTRAP = 200  # --schedules' resamples when --bootstrap is not given

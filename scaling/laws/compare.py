@@ -19,7 +19,7 @@ from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REAC
                                               holdout_predictions, kind_of,
                                               n_convention_note, project)
 from scalefit.scaling.laws.n_convention_gap import gap_sentence, n_convention_gap
-from scalefit.scaling.laws.registry import canonical_law, law_for
+from scalefit.scaling.laws.registry import REGISTRY, canonical_law, law_for
 from scalefit.scaling.laws.runtable import (runs_and_source, tied_design_warning, tied_text,
                                              token_design, validate_runs)
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
@@ -113,14 +113,15 @@ DEFAULT_LAWS = ("kaplan", "chinchilla")  # what `scalefit compare` compares with
 def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
                  delta: float = HUBER_DELTA, n_bootstrap: int = 1000, seed: int = 0, holdout=None,
                  progress: bool = False, source: str = "<run table>",
-                 published: bool = False, budgets=None) -> Comparison:
+                 published: bool | None = None, budgets=None) -> Comparison:
     """Fit each law to the same runs (the largest-compute ``holdout`` kept out) and compare, with the
     defaults of `scalefit compare` (1000 bootstrap resamples: the verdict on the allocations needs
     them; n_bootstrap=0 for a quick look, whose verdict is 'unknown').
 
     laws: a law's name, a list of them, or names separated by commas ('kaplan,chinchilla').
-    published: put each law's published constants (data/published_laws.toml) beside the fits
-    (the command does for the shipped runs).
+    published: True puts each law's published constants (data/published_laws.toml) beside the
+    fits; None (the default, as the command's with --data) or False leaves them out. The command
+    shows them for the shipped runs, and with --published for any runs.
     budgets: FLOPs to project to (default: from the data's range, ``default_budgets``).
     """
     runs, source = runs_and_source(runs, source)
@@ -192,8 +193,16 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
         laws=list(laws), fits=fits, holdout=held_errors, budgets=rows,
         explanation=explanation,
         allocation_difference=difference, n_convention_gap=gap,
-        published={name: law_for(name).published() for name in laws} if published else {},
+        published=published_constants(laws) if published else {},
         largest_fitted_flops=largest, convention=notes, budgets_given=given)
+
+
+def published_constants(laws=None) -> dict[str, dict]:
+    """{law: its published constants (Law.published: {source: {param: value}})} for those of
+    ``laws`` (default: every law of the registry) that data/published_laws.toml has any for; a
+    law with none is left out (compare printed a 'published constants' heading over nothing)."""
+    names = list(REGISTRY) if laws is None else list(laws)
+    return {name: rows for name in names if (rows := law_for(name).published())}
 
 
 def common_convention(fits: dict[str, FitResult], frame: pd.DataFrame) -> str | None:
