@@ -8,6 +8,7 @@ shared option itself (``scalefit.options.check_out_dir``), for every analysis co
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 
@@ -150,6 +151,33 @@ def error_percent(fraction: float) -> str:
     if value == 0 or abs(value) >= 1:
         return f"{value:.2f}%"
     return f"{value:#.2g}%"
+
+
+def percent(value, spec: str | None = None) -> str:
+    """A fraction printed as the percentage it is: by default as a relative error
+    (error_percent: '0.27%', and 0.0036%, not 0.00%); a spec ending in '%' formats the fraction
+    ('.0%'); another gives the percentage's digits ('.3g', 0.0036% for 3.6e-05); '-' where there
+    is no number."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if spec is None:
+        return error_percent(value)
+    return format(float(value), spec) if spec.endswith("%") else f"{100 * float(value):{spec}}%"
+
+
+SHARE_SPEC, ERROR_SPEC = ".0%", ".3g"  # a share of points ('95%'); an error or width ('1.34%')
+
+
+def percent_columns(frame, shares=(), errors=()):
+    """A copy of ``frame`` with its fraction columns printed as percentages, as the terminal and
+    report.md print calibrate's tables (their CSV and --json keep the fractions): ``shares`` (a
+    coverage) whole, '95%'; ``errors`` (a relative error, an interval's half-width) to 3
+    significant digits, '1.34%', '0.00362%'; '-' where there is no number."""
+    shown = frame.copy()
+    for columns, spec in ((shares, SHARE_SPEC), (errors, ERROR_SPEC)):
+        for column in columns:
+            shown[column] = [percent(v, spec) for v in shown[column]]
+    return shown
 
 
 ENDS = ("_ci95_lo", "_ci95_hi")  # a column's 95% interval (the bootstrap's percentiles)

@@ -21,6 +21,7 @@ from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import runs_and_source, validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
+from scalefit.scaling.outputs import percent_columns
 
 LEVEL = 0.95
 DISTANCE_BINS = (1.0, 2.0, 4.0, 10.0, 100.0, np.inf)  # multiples of the largest fitted compute
@@ -273,13 +274,10 @@ def shown_by_distance(by_distance: pd.DataFrame) -> pd.DataFrame:
     half-widths as the percentages the cut table beside it prints (they printed fractions,
     0.01342 under the cut table's 1.34%); an infinite median half-width reads 'unbounded' (the
     tables printed '-' and a blank cell). by_distance.csv and --json keep the fractions."""
-    from scalefit.scaling.laws.report import percent
-    shown = by_distance.copy()
-    shown["coverage"] = [percent(v, ".0%") for v in shown["coverage"]]
-    for column in ("median_abs_relative_error", "mean_abs_relative_error"):
-        shown[column] = [percent(v, ".3g") for v in shown[column]]
-    shown["median_interval_half_width"] = [UNBOUNDED if np.isinf(w) else percent(w, ".3g")
-                                           for w in shown["median_interval_half_width"].to_numpy(float)]
+    width = "median_interval_half_width"
+    shown = percent_columns(by_distance, shares=["coverage"],
+                            errors=["median_abs_relative_error", "mean_abs_relative_error", width])
+    shown.loc[np.isinf(by_distance[width].to_numpy(float)), width] = UNBOUNDED
     return shown
 
 

@@ -17,7 +17,7 @@ from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.calibrate import shown_by_distance
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.tables import write_table
-from scalefit.scaling.outputs import checked_outputs, interrupted_lines
+from scalefit.scaling.outputs import checked_outputs, interrupted_lines, percent_columns
 from scalefit.scaling.objective import HUBER_DELTA
 
 
@@ -196,13 +196,12 @@ def _cut_frame(result) -> pd.DataFrame:
     prediction intervals drew (scatter.py; '-' where one scale was drawn). Coverage and the
     median |rel err| print as percentages, as the coverage line below them (cuts.csv keeps the
     fractions)."""
-    from scalefit.scaling.laws.report import percent
     columns = ["cut_flops", "n_fit", "n_predicted", "max_distance", "coverage",
                "median_abs_relative_error"]
     columns += [c for c in ("scatter_slope",) if c in result.cuts.columns]
-    shown = result.cuts[columns].copy()  # fractions as the percentages the coverage line prints
-    shown["coverage"] = [percent(v, ".0%") for v in shown["coverage"]]
-    shown["median_abs_relative_error"] = [percent(v, ".3g") for v in shown["median_abs_relative_error"]]
+    # fractions as the percentages the coverage line prints
+    shown = percent_columns(result.cuts[columns], shares=["coverage"],
+                            errors=["median_abs_relative_error"])
     return shown.rename(columns={
         "cut_flops": "cut FLOPs", "n_fit": "fitted", "n_predicted": "predicted",
         "max_distance": "max x largest", "median_abs_relative_error": "median |rel err|",
