@@ -9,7 +9,8 @@ import pandas as pd
 from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
 from scalefit.scaling.interval_text import interval_ends, interval_text, value_at_interval
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
-from scalefit.scaling.outputs import column_unit, error_percent, files_section, provenance_lines
+from scalefit.scaling.outputs import (column_unit, error_percent, files_section, provenance_lines,
+                                     staged)
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.scaling.resample import rough_intervals_note
 
@@ -305,19 +306,18 @@ def plot_relation(result, train, held, out: dict):
 
 def write_downstream_report(out_dir, downstream) -> None:
     """report.md, params.csv, pairs.csv, holdout.csv, result.json and the plot (PNG, SVG) of a
-    ``relations.downstream.Downstream``, moved into ``out_dir`` together (atomic.staged_output)."""
+    ``relations.downstream.Downstream``, moved into ``out_dir`` together (outputs.staged)."""
     from pathlib import Path
 
-    from scalefit.atomic import staged_output
-
-    with staged_output(out_dir) as staging:
-        held = _write_downstream_files(staging, downstream)
-    if not held:  # an earlier run's held-out table would sit beside this run's report as if its own
+    if not _write_downstream_files(out_dir, downstream):
+        # an earlier run's held-out table would sit beside this run's report as if its own
         (Path(out_dir) / "holdout.csv").unlink(missing_ok=True)
 
 
+@staged
 def _write_downstream_files(out_dir, downstream) -> bool:
-    """The files of write_downstream_report into ``out_dir``; whether there was a holdout.csv."""
+    """The files of write_downstream_report, written into a staging folder (``out_dir`` here)
+    that outputs.staged moves into the real one together; whether there was a holdout.csv."""
     out = downstream.to_dict()
     result, train, held = downstream.fit, downstream.train, downstream.held
     params = params_frame(out)
