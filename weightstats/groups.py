@@ -8,23 +8,27 @@ Multi-head latent attention (DeepSeek-V2/V3 and the models built on it) puts its
 (q_a_proj, q_b_proj) in attn_q and its joint key-value path (kv_a_proj_with_mqa, kv_b_proj) in
 attn_kv; its q_a_layernorm / kv_a_layernorm are in layernorm, as Qwen3's q_norm / k_norm are.
 Mixture-of-experts checkpoints (Mixtral, PhiMoE, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3,
-GLM-4-MoE, MiniMax and the others of EXPERT_LAYOUTS) put each expert's gate and up projections
+GLM-4-MoE, MiniMax and every other whose fusing transformers describes) put each expert's gate and up projections
 in expert_in, its down projection in expert_out (as a dense MLP's go to mlp_in and mlp_out), the
 router in router, and a shared expert (dense, every token) in mlp_in / mlp_out, as the dense MLP
 of a layer without experts.
 These are the names save_pretrained writes (one matrix per expert). A model loaded by
 transformers 5 holds each layer's experts fused into 3-d parameters (mlp.experts.gate_up_proj
 [experts, 2 x width, d], gate's rows then up's, and mlp.experts.down_proj [experts, d, width]):
-`split_experts` cuts them back into the matrices and names the folder holds (Mixtral's, MiniMax's
-and PhiMoE's router and experts also move back from mlp. to block_sparse_moe., `checkpoint_name`;
-`join_experts` is the inverse, to write a folder's matrices into a loaded model), so a loaded model and
-its folder give the same rows. An architecture whose fused layout is not listed (EXPERT_LAYOUTS)
-keeps its 3-d parameters whole, named as loaded, in the same groups. A fused QKV weight splits
+`split_experts` cuts them back into the matrices and names the folder holds (`join_experts` is the
+inverse, to write a folder's matrices into a loaded model), so a loaded model and its folder give
+the same rows. Both the fusing (`expert_layout`) and the renames on load (Mixtral's
+block_sparse_moe. loads as mlp., Flint's softmax_offset as sinks, ...: `checkpoint_name`) are
+read from transformers' own conversion_mapping, reversed as save_pretrained reverses it. An
+architecture whose fusing it does not describe so keeps its 3-d parameters whole, named as
+loaded, in the same groups. A fused QKV weight splits
 into q, k, v by its architecture's layout (`fused_qkv`).
 """
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -192,52 +196,78 @@ def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox",
 
 # names (or parts of names) that transformers gives a module's parameter but not the checkpoint
 # file: the table uses the file's (the hub's) name, so a folder and the same model in memory give
-# identical rows. GPT-NeoX's output layer loads as lm_head, its file says embed_out; and the
-# renames that transformers' conversion_mapping reverses on save
-# (Mixtral's and PhiMoE's sparse block loads as .mlp., its router and experts are written as
-# .block_sparse_moe.; PhiMoE's also renames its router from gate to router on load)
-_TO_SPARSE_BLOCK = (re.compile(r"\.mlp\."), ".block_sparse_moe.")
-# Granite-MoE's file holds its experts fused already, under other names (conversion_mapping renames them)
-_GRANITE_EXPERTS = tuple((re.compile(rf"\.block_sparse_moe\.{loaded}$"), f".block_sparse_moe.{saved}.weight")
-                         for loaded, saved in ((r"experts\.gate_up_proj", "input_linear"),
-                                               (r"experts\.down_proj", "output_linear"),
-                                               (r"router\.weight", "router.layer")))
-_FILE_RENAMES = {**dict.fromkeys(("mixtral", "minimax", "minimax_m2"), (_TO_SPARSE_BLOCK,)),
-                 **dict.fromkeys(("granitemoe", "granitemoeshared", "granitemoehybrid"), _GRANITE_EXPERTS),
-                 "phimoe": ((re.compile(r"\.mlp\.router\.weight$"), ".mlp.gate.weight"), _TO_SPARSE_BLOCK),
-                 "gpt_neox": ((re.compile(r"^lm_head\.weight$"), "embed_out.weight"),)}
+# identical rows. transformers 5 renames (and fuses) on load by its conversion_mapping and reverses
+# it on save: `file_renames` reads that reversal from transformers itself. This table holds only
+# what the mapping does not say: GPT-NeoX's output layer loads as lm_head, its file says embed_out
+_FILE_RENAMES = {"gpt_neox": ((re.compile(r"^lm_head\.weight$"), "embed_out.weight"),)}
+
+
+@functools.lru_cache(maxsize=None)
+def _conversions(model_type: str) -> tuple:
+    """transformers' conversion mapping of model_type (its WeightRenaming / WeightConverter
+    entries, as from_pretrained applies them); () where it has none or transformers is absent."""
+    try:
+        from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+    except ImportError:
+        return ()
+    return tuple(get_checkpoint_conversion_mapping(model_type) or ())
+
+
+@functools.lru_cache(maxsize=None)
+def file_renames(model_type: str) -> tuple:
+    """The renames save_pretrained applies to a model of model_type built by transformers (its
+    conversion_mapping's WeightRenaming entries reversed, last first, as transformers reverses
+    them); left out, as save_pretrained leaves them out for a model not loaded from a folder,
+    prefix changes, and renames whose reversal depends on the order of the keys."""
+    from transformers.core_model_loading import GroupWeightRename, PrefixChange, WeightRenaming
+
+    return tuple(t.reverse_transform() for t in reversed(_conversions(model_type))
+                 if isinstance(t, WeightRenaming) and not isinstance(t, (PrefixChange, GroupWeightRename)))
 
 
 def checkpoint_name(name: str, model_type: str | None = None) -> str:
-    """A parameter name as the checkpoint file spells it (GPT-NeoX: lm_head -> embed_out;
-    Mixtral, MiniMax, PhiMoE: mlp. -> block_sparse_moe., PhiMoE's mlp.router -> block_sparse_moe.gate;
-    Granite-MoE: experts.gate_up_proj / down_proj / router -> input_linear / output_linear / router.layer)."""
+    """A parameter name as the checkpoint file spells it: transformers' conversion_mapping
+    reversed (`file_renames`: e.g. Mixtral's mlp. -> block_sparse_moe., Granite-MoE's
+    experts.gate_up_proj -> input_linear.weight, Flint's sinks -> softmax_offset) and GPT-NeoX's
+    lm_head -> embed_out. The mapping is read only where transformers' models are imported (a
+    model in memory was built by it); a folder's names are the file's already, and reading one
+    does not pay transformers' import."""
     for pattern, replacement in _FILE_RENAMES.get(model_type or "", ()):
         name = pattern.sub(replacement, name)
+    if model_type and "transformers.conversion_mapping" in sys.modules:
+        for renaming in file_renames(model_type):
+            name = renaming.rename_source_key(name)[0]
     return name
 
 
-# How transformers 5 fuses the experts of a loaded model (its conversion_mapping: the per-expert
-# matrices stacked on a new dim 0, gate_up_proj the concatenation of gate's rows and up's, no
-# transpose): {model_type: {fused parameter: the per-expert matrices it holds, in row order}}.
-_SWIGLU_EXPERTS = {"gate_up_proj": ("gate_proj", "up_proj"), "down_proj": ("down_proj",)}
-_W123_EXPERTS = {"gate_up_proj": ("w1", "w3"), "down_proj": ("w2",)}
-# each checked against save_pretrained's files with a tiny model (tests/test_weights_moe_fused.py)
-EXPERT_LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "mixtral": _W123_EXPERTS,
-    "phimoe": _W123_EXPERTS,
-    "qwen2_moe": _SWIGLU_EXPERTS,
-    "qwen3_moe": _SWIGLU_EXPERTS,
-    "olmoe": _SWIGLU_EXPERTS,
-    "deepseek_v3": _SWIGLU_EXPERTS,
-    "glm4_moe": _SWIGLU_EXPERTS,
-    "minimax": _W123_EXPERTS,
-    "minimax_m2": _W123_EXPERTS,
-    "lfm2_moe": _W123_EXPERTS,  # feed_forward.experts.*
-    **dict.fromkeys(("deepseek_v2", "deepseek_v32", "sarvam_mla", "glm4_moe_lite", "glm_moe_dsa", "longcat_flash",
-                     "hunyuan_v1_moe", "ernie4_5_moe", "dots1", "flex_olmo", "qwen3_next", "qwen3_5_moe_text",
-                     "exaone_moe", "afmoe", "cohere2_moe", "solar_open", "mellum"), _SWIGLU_EXPERTS),
-}
+# How transformers 5 fuses the experts of a loaded model, read from its conversion_mapping: a
+# WeightConverter that stacks per-expert matrices on a new dim 0 (MergeModulelist), several of
+# them concatenated by rows (Concatenate on dim 1: gate's rows, then up's; no transpose)
+_STACKED = re.compile(r"^\.?(?:\w+\.)*experts\.(\w+)$")  # the fused parameter, e.g. mlp.experts.gate_up_proj
+_PER_EXPERT = re.compile(r"^\.?(?:\w+\.)*experts\.\*\.(\w+)\.weight$")  # e.g. mlp.experts.*.gate_proj.weight
+
+
+@functools.lru_cache(maxsize=None)
+def expert_layout(model_type: str | None) -> dict[str, tuple[str, ...]]:
+    """{fused expert parameter: the per-expert matrices it holds, in row order} of model_type, e.g.
+    Mixtral's {'gate_up_proj': ('w1', 'w3'), 'down_proj': ('w2',)}, read from transformers'
+    conversion_mapping; {} where it fuses no experts so (or transformers is absent): such
+    parameters are measured whole (checked on tiny models: tests/test_weights_moe_fused*.py)."""
+    if not model_type or not _conversions(model_type):
+        return {}
+    from transformers.core_model_loading import Concatenate, MergeModulelist
+
+    layout = {}
+    for t in _conversions(model_type):
+        ops = [(type(op), op.dim) for op in getattr(t, "operations", ())]
+        fused = _STACKED.match(t.target_patterns[0]) if len(t.target_patterns) == 1 else None
+        parts = [_PER_EXPERT.match(source) for source in t.source_patterns]
+        stacks = ops == [(MergeModulelist, 0)] + ([(Concatenate, 1)] if len(parts) > 1 else [])
+        if stacks and fused and all(parts):
+            layout[fused.group(1)] = tuple(part.group(1) for part in parts)
+    return layout
+
+
 _FUSED_EXPERTS = re.compile(r"^(.*\.experts)\.(\w+)$")
 
 
@@ -246,7 +276,7 @@ def fused_experts(name: str, model_type: str | None) -> tuple[str, tuple[str, ..
     the checkpoint file spells it, `checkpoint_name`), e.g. ('model.layers.0.block_sparse_moe.experts',
     ('w1', 'w3')); None where the name is not one or model_type's layout is not known."""
     match = _FUSED_EXPERTS.match(name)
-    parts = EXPERT_LAYOUTS.get(model_type or "", {}).get(match.group(2)) if match else None
+    parts = expert_layout(model_type).get(match.group(2)) if match else None
     return (match.group(1), parts) if parts else None
 
 
