@@ -30,9 +30,13 @@ prediction interval is scored for every PI_VARIANTS way of drawing a new observa
 (``intervals.prediction_scatter``), on the same draws, 20 new observations per L; differences
 are paired against "pooled" (the method before "vf+tdist+many" shipped).
 
+``--ci-variants``: each accuracy replicate is fitted once (the shipped bootstrap) and the curve
+interval (ci95) is scored for every CI_VARIANTS way of making it from the same widened draws
+(or, "delta", from the fit's covariance); differences are paired against "shipped".
+
     OMP_NUM_THREADS=1 python bench/bench_relation_intervals.py [--reps 300] [--bootstrap 200]
         [--jobs 2] [--cells acc_n15,acc_n40_binom,err_n15,err_n40_binom,l2l_6x4] [--first 0]
-        [--pi-variants] [--save rows.csv]
+        [--pi-variants | --ci-variants] [--save rows.csv]
 """
 from __future__ import annotations
 
@@ -165,6 +169,90 @@ def pi_variants_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
     return rows
 
 
+# Curve-interval variants scored from one fit and its draws (``--ci-variants``), each from the
+# draws widened about the fit by the fit's draw_scale (``intervals._scaled_curve``), clipped to
+# [0, 1]: "shipped", their 2.5 and 97.5 percentiles (``intervals.interval_at``); "basic", those
+# percentiles reflected about the fitted value (2 f - hi, 2 f - lo: the estimate's skew put on
+# the side where the truth lies when the fit errs along it, Davison & Hinkley's basic interval);
+# "symmetric", f +- 1.96 times the widened draws' sd; "bc", bias-corrected percentiles
+# (Efron's z0 from the share of draws below f); "delta", f +- t_{n-p} times the classical
+# (least-squares) standard error of the curve at L (lmfit's covariance, gradient by differences).
+CI_VARIANTS = ("shipped", "basic", "symmetric", "bc", "delta")
+
+
+def ci_variants(res, at: float) -> dict:
+    """{variant: (lo, hi)} of the curve's 95% interval at ``at`` for the fit ``res``."""
+    from scipy.stats import norm, t
+
+    from scalefit.scaling.relations.accuracy import ACCURACY_LAWS
+    from scalefit.scaling.relations.intervals import _scaled_curve, interval_at
+    f = float(interval_at(res, at)["value"])
+    params = {k: np.asarray(v, float) for k, v in res.draws.items()}
+    n = len(next(iter(params.values())))
+    w = _scaled_curve(res, np.full(n, float(at)), params, float(res.components["draw_scale"]))
+    w = w[np.isfinite(w)]
+    lo, hi = np.percentile(w, [2.5, 97.5])
+    z0 = norm.ppf(np.clip(np.mean(w < f) + 0.5 * np.mean(w == f), 1e-4, 1 - 1e-4))
+    func, names = ACCURACY_LAWS[res.law]
+    theta = np.array([res.value(k) for k in names])
+    grad = np.empty(theta.size)
+    for j in range(theta.size):
+        d = 1e-6 * max(abs(theta[j]), 1.0)
+        up, down = theta.copy(), theta.copy()
+        up[j] += d
+        down[j] -= d
+        grad[j] = (func(at, *up) - func(at, *down)) / (2 * d)
+    covar = res.model_result.covar
+    se = float(np.sqrt(grad @ covar @ grad)) if covar is not None else float("nan")
+    out = {"shipped": tuple(interval_at(res, at)["ci95"]),
+           "basic": (2 * f - hi, 2 * f - lo),
+           "symmetric": (f - 1.96 * w.std(ddof=1), f + 1.96 * w.std(ddof=1)),
+           "bc": tuple(np.percentile(w, 100 * norm.cdf(2 * z0 + norm.ppf([0.025, 0.975])))),
+           "delta": (f - t.ppf(0.975, res.n_points - theta.size) * se,
+                     f + t.ppf(0.975, res.n_points - theta.size) * se)}
+    return {k: tuple(np.clip(v, 0.0, 1.0)) for k, v in out.items()}
+
+
+def ci_variants_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
+    """One replicate fitted once (the shipped bootstrap); per L, whether each CI_VARIANTS
+    interval holds the true curve, whether the truth lies below it, and its width."""
+    from scalefit.scaling.relations import accuracy
+    c, law, truth_of, rng, L, y = accuracy_data(cell, r)
+    res = accuracy.fit_accuracy(L, y, law, n_bootstrap=n_bootstrap, seed=r)
+    rows = []
+    for at in c["at"]:
+        truth = truth_of(at)
+        row = {"cell": cell, "L": at, "r": r, "truth": truth,
+               **{f"fit_{name}": value for name, value in res.values().items()}}
+        for v, (lo, hi) in ci_variants(res, at).items():
+            row[f"ci_{v}"] = lo <= truth <= hi
+            row[f"truth_below_{v}"] = truth < lo
+            row[f"ci_width_{v}"] = hi - lo
+        rows.append(row)
+    return rows
+
+
+def print_ci_variants(out: pd.DataFrame) -> None:
+    """Per cell and L: each variant's ci95 coverage of the true curve, its paired difference
+    from "shipped", its median width over the shipped one's, and its misses below / above."""
+    print("\nci95 coverage of the true curve (± one Monte Carlo SE); paired difference from "
+          "'shipped'; median width ratio to 'shipped'; misses with the truth below / above")
+    print("\n| cell | L | fits | " + " | ".join(CI_VARIANTS) + " |")
+    print("|---|---|---|" + "---|" * len(CI_VARIANTS))
+    for (cell, at), g in out.groupby(["cell", "L"], sort=False):
+        cells = []
+        for v in CI_VARIANTS:
+            low = int((~g[f"ci_{v}"] & g[f"truth_below_{v}"]).sum())
+            txt = coverage(g[f"ci_{v}"])
+            if v != "shipped":
+                ratio = np.median(g[f"ci_width_{v}"] / g["ci_width_shipped"])
+                txt += f" ({paired(g[f'ci_{v}'], g['ci_shipped'])}; x{ratio:.3f})"
+            else:
+                txt += f" (w {g['ci_width_shipped'].median():.4f})"
+            cells.append(txt + f" [{low} / {int((~g[f'ci_{v}']).sum()) - low}]")
+        print(f"| {cell} | {at:g} | {len(g)} | " + " | ".join(cells) + " |")
+
+
 def l2l_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
     """One loss-to-loss fit: whether each parameter's ci95 holds its truth."""
     from scalefit.scaling.laws import forms as law_forms
@@ -191,7 +279,7 @@ def _chunk(args) -> list[dict]:
     warnings.simplefilter("ignore")
     one = accuracy_replicate if cell in ACC_CELLS else l2l_replicate
     if variants and cell in ACC_CELLS:
-        one = pi_variants_replicate
+        one = {"pi": pi_variants_replicate, "ci": ci_variants_replicate}[variants]
     return [row for r in reps for row in one(cell, r, n_bootstrap)]
 
 
@@ -275,6 +363,9 @@ def main():
     ap.add_argument("--pi-variants", action="store_true",
                     help="accuracy cells: fit once (the shipped bootstrap) and score the "
                          "prediction-interval variants of PI_VARIANTS on the same draws")
+    ap.add_argument("--ci-variants", action="store_true",
+                    help="accuracy cells: fit once (the shipped bootstrap) and score the "
+                         "curve-interval variants of CI_VARIANTS on the same draws")
     ap.add_argument("--save", help="write the per-replicate rows to this CSV")
     ap.add_argument("--by-param", metavar="NAME",
                     help="accuracy cells: also the wild interval's coverage per quartile of this "
@@ -282,11 +373,14 @@ def main():
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     cells = [c for c in args.cells.split(",") if c]
+    if args.pi_variants and args.ci_variants:
+        ap.error("--pi-variants and --ci-variants: give one")
+    variants = "pi" if args.pi_variants else "ci" if args.ci_variants else None
     tasks = []
     for cell in cells:
         reps = args.reps if cell in ACC_CELLS else max(args.reps // 2, 1)
         end = args.first + reps
-        tasks += [(cell, range(s, min(s + 25, end)), args.bootstrap, args.pi_variants)
+        tasks += [(cell, range(s, min(s + 25, end)), args.bootstrap, variants)
                   for s in range(args.first, end, 25)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -300,6 +394,8 @@ def main():
     acc = out[out["cell"].isin(list(ACC_CELLS))] if "L" in out else out.iloc[0:0]
     if len(acc) and args.pi_variants:
         print_pi_variants(acc)
+    elif len(acc) and args.ci_variants:
+        print_ci_variants(acc)
     elif len(acc):
         print("\n| cell | L | reps | ci95 covers curve: pairs | wild | wild - pairs (paired) "
               "| a at bound: pairs | wild | median ci95 width pairs -> wild "
@@ -314,7 +410,7 @@ def main():
                   f"{g['ci_width_pairs'].median():.4f} -> {g['ci_width_wild'].median():.4f} | "
                   f"{coverage(g['pi_pairs'])} | {coverage(g['pi_wild'])} | "
                   f"{g['pi_width_pairs'].median():.4f} -> {g['pi_width_wild'].median():.4f} |")
-    if len(acc) and args.by_param and not args.pi_variants:
+    if len(acc) and args.by_param and not variants:
         print_by_param(acc, args.by_param)
     l2l = out[out["cell"].isin(list(L2L_CELLS))]
     if len(l2l):
