@@ -9,7 +9,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
-from scalefit.scaling.outputs import column_unit, error_percent, files_section, provenance_lines, staged
+from scalefit.scaling.outputs import column_unit, error_percent, files_section, percent, provenance_lines, staged
 from scalefit.scaling.interval_text import at_place, at_zero, interval_ends, interval_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
@@ -65,18 +65,6 @@ def metrics_frame(fits: dict) -> pd.DataFrame:
                      "converged": f["converged"],
                      "starts_at_best": starts})
     return pd.DataFrame(rows)
-
-
-def percent(value, spec: str | None = None) -> str:
-    """A fraction printed as the percentage it is: by default as a relative error
-    (outputs.error_percent: '0.27%', as the held-out line says it, and 0.0036%, not 0.00%); a
-    spec ending in '%' formats the fraction ('.0%'); another gives the percentage's digits
-    ('.3g', 0.0036% for 3.6e-05); '-' where there is no number."""
-    if _no_number(value):
-        return "-"
-    if spec is None:
-        return error_percent(value)
-    return format(float(value), spec) if spec.endswith("%") else f"{100 * float(value):{spec}}%"
 
 
 def metrics_text_frame(fits: dict) -> pd.DataFrame:
