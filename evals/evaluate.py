@@ -209,6 +209,7 @@ def plan(opts: EvalOptions):
                                       # each row's is_train: a table half marked is no train_loss
                                       "--train-dataset": opts.train_dataset,
                                       f"the content of --dataset {d.name}": digests[d.name]})
+                    m.checked_by = {CROSS_ENTROPY_RECORD: "--cross-entropy"}  # an older record's flag: its head
     return suite, grid, measurements, device, dtype, shard
 
 
@@ -457,7 +458,7 @@ def evaluate(opts: EvalOptions) -> SweepResult:
 
     from scalefit.sweep.engine import sweep_checkpoints
     from scalefit.sweep.report import write_sweep_report
-    from scalefit.sweep.runinfo import metadata_name, run_metadata, say_unrecorded_facts
+    from scalefit.sweep.runinfo import metadata_name, run_metadata
 
     from scalefit.sweep.executors import parse_executor
 
@@ -478,9 +479,6 @@ def evaluate(opts: EvalOptions) -> SweepResult:
             if CROSS_ENTROPY_RECORD in m.options:
                 m.options.update(cross_entropy_record(opts.cross_entropy, "cuda", dtype,
                                                       recorded_options(opts.out_dir).get(m.name) or {}))
-    # an older folder's record lacks facts this run records: said once (not checked), recorded from now on
-    say_unrecorded_facts(measurements, recorded_options(opts.out_dir), opts.out_dir,
-                         checked_by={CROSS_ENTROPY_RECORD: "--cross-entropy"})
     options = {k: v for k, v in vars(opts).items() if k not in ("progress",)}
     meta = run_metadata(device=device, dtype=dtype, seed=opts.seed, options=options, suite=suite.name,
                         grid_size=len(grid), shard=shard)

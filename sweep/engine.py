@@ -47,6 +47,8 @@ class Measurement:
     table: str = "evals"
     options: dict = field(default_factory=dict)  # {"--context": 64}: what its values depend on
     columns: tuple[str, ...] = ()  # columns each result file holds: one lacking them is measured again
+    # {option: an older option whose record stands for it}: eval's recorded --cross-entropy flag for its head
+    checked_by: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -516,7 +518,8 @@ def check_options(measurements: list[Measurement], out_dir) -> set[str]:
     there with a different value is an InputError naming the option and both values. Returns the
     names recorded for the first time (`forget_unmeasured` drops those that measured nothing). A
     recorded measurement with no result in the folder (a second Ctrl-C or a kill between recording
-    and forgetting) binds nothing: it is recorded afresh with today's options.
+    and forgetting) binds nothing: it is recorded afresh with today's options. A record that lacks
+    options this run records (an earlier scalefit's) is said once (`say_unrecorded`).
     """
     from scalefit.sweep.parts import has_results
 
@@ -544,10 +547,37 @@ def check_options(measurements: list[Measurement], out_dir) -> set[str]:
                     now, then = f"{option} {_shown(value)}", f"with {option} {_shown(was)}"
                 raise InputError(f"{now}: {out_dir} was measured {then} ({m.name}); a sweep folder holds "
                                  f"one measurement: re-run {then} or measure into a new --out")
+    say_unrecorded(measurements, known, out_dir)  # every recorded option matched: those not recorded
     updated = {**known, **{m.name: {k: _plain(v) for k, v in m.options.items()} for m in measurements}}
     if updated != known:
         write_json(path, updated)
     return {m.name for m in measurements if m.name not in known or m.name in stale}
+
+
+def say_unrecorded(measurements: list[Measurement], known: dict, out_dir) -> list[str]:
+    """One warning naming the options this run records of its measurements (--device, the tokenizer
+    of a model, the tokens and LR of a model in --suite, ...) that the folder's record ``known``
+    lacks for measurements it holds results of: written by an earlier scalefit, before it recorded
+    them, so those results cannot be checked against them; check_options records this run's, so
+    later runs are. An option whose older stand-in is recorded (`Measurement.checked_by`) is
+    checked through it. Called by check_options once every recorded option matched. Returns the
+    options named."""
+    from scalefit.sweep.parts import has_results
+
+    absent: dict[str, None] = {}  # the options, in order of first appearance
+    names = []
+    for m in measurements:
+        before = known.get(m.name)
+        if not isinstance(before, dict):
+            continue  # a record to be made afresh
+        lacking = [k for k in m.options if k not in before and m.checked_by.get(k) not in before]
+        if lacking and has_results(out_dir, m):  # nothing measured: nothing to check against
+            absent.update(dict.fromkeys(lacking))
+            names.append(m.name)
+    if absent:
+        warn(f"{out_dir}: recorded by an earlier scalefit without {', '.join(absent)} ({', '.join(names)}); "
+             "its results are not checked against them, and this run records them for later runs")
+    return list(absent)
 
 
 def forget_unmeasured(measurements: list[Measurement], out_dir) -> None:

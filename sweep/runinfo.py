@@ -13,7 +13,6 @@ from importlib import metadata
 from pathlib import Path
 
 from scalefit.atomic import write_json
-from scalefit.errors import warn
 
 PACKAGES = ("scalefit", "torch", "transformers", "lm_eval", "tokenizers", "safetensors", "numpy", "pandas")
 
@@ -73,33 +72,3 @@ def read_metadata(dirs) -> list[dict]:
                 continue
     return runs
 
-
-def say_unrecorded_facts(measurements, known: dict, out_dir, checked_by: dict | None = None) -> list[str]:
-    """One warning naming the facts this run records of its measurements (their options: --device,
-    the tokenizer of a model, the tokens and LR of a model in --suite, ...) that the folder's record
-    ``known`` (sweep.engine.recorded_options) lacks for measurements it holds results of: written by
-    an earlier scalefit, before it recorded them, so those results cannot be checked against them.
-    This run records them (check_options), so that later runs are checked against its own.
-    ``checked_by``: {fact: an older option whose record compares it} (a recorded --cross-entropy flag
-    stands for the head resolved from it). Said only where the facts that are recorded all match
-    (otherwise check_options refuses the run in one line). Returns the facts named."""
-    from scalefit.sweep.engine import _plain
-    from scalefit.sweep.parts import has_results
-
-    checked_by = checked_by or {}
-    absent: dict[str, None] = {}  # the facts, in order of first appearance
-    names = []
-    for m in measurements:
-        before = known.get(m.name)
-        if not isinstance(before, dict) or not has_results(out_dir, m):
-            continue  # nothing measured (or a record to be made afresh): nothing to check against
-        if any(k in before and _plain(before[k]) != _plain(v) for k, v in m.options.items()):
-            return []  # refused by check_options, in its own one line
-        lacking = [k for k in m.options if k not in before and checked_by.get(k) not in before]
-        if lacking:
-            absent.update(dict.fromkeys(lacking))
-            names.append(m.name)
-    if absent:
-        warn(f"{out_dir}: recorded by an earlier scalefit without {', '.join(absent)} ({', '.join(names)}); "
-             "its results are not checked against them, and this run records them for later runs")
-    return list(absent)

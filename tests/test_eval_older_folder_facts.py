@@ -14,6 +14,7 @@ pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 from scalefit.cli import main  # noqa: E402
+from tinysuite import cached_tiny_suite  # noqa: E402
 
 from test_eval_folder_settings import eval_args, one_line_exit_2  # noqa: E402
 
@@ -89,3 +90,27 @@ def test_a_head_compared_through_the_recorded_flag_is_not_named(measured, tmp_pa
     result = CliRunner().invoke(main, eval_args(out, steps="0,8"))
     assert result.exit_code == 0, result.output
     assert notes(result) == [said(out)]
+
+
+def weights_args(out, steps):
+    return ["weights", "--suite", str(cached_tiny_suite()), "--models", "tiny-a", "--steps", steps, "--device",
+            "cpu", "--no-families", "--no-spectra", "--no-progress", "--out", str(out)]
+
+
+def test_scalefit_weights_on_an_older_folder_names_the_facts_not_checked(tmp_path):
+    """`scalefit weights` records its facts through the same check as eval (engine.check_options),
+    and says the same one line of a record made before it recorded --device."""
+    out = tmp_path / "w"
+    assert CliRunner().invoke(main, weights_args(out, "8")).exit_code == 0
+    path = out / "measurements.json"
+    known = json.loads(path.read_text())
+    assert known["weights"]["--device"] == "cpu"
+    path.write_text(json.dumps({"weights": {k: v for k, v in known["weights"].items() if k != "--device"}}))
+    result = CliRunner().invoke(main, weights_args(out, "0,8"))
+    assert result.exit_code == 0, result.output
+    assert notes(result) == [f"warning: {out}: recorded by an earlier scalefit without --device (weights); its "
+                             "results are not checked against them, and this run records them for later runs"]
+    assert json.loads(path.read_text()) == known
+    assert set(pd.read_parquet(out / "weights.parquet")["step"]) == {0, 8}
+    again = CliRunner().invoke(main, weights_args(out, "0,8"))
+    assert again.exit_code == 0 and notes(again) == [], again.output
