@@ -1,12 +1,18 @@
 """Tensor name -> (group, layer): which role a weight plays, so statistics can be pooled by role.
 
-Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_kv, attn_out, mlp_in, mlp_out,
+Groups: attn_qkv (and its split attn_q / attn_k / attn_v), attn_kv, attn_out, attn_gate,
+attn_indexer, attn_sink, linear_attn_in, linear_attn_conv, linear_attn_decay, mlp_in, mlp_out,
 expert_in, expert_out, router, embed_in, embed_pos, embed_out, layernorm, bias, other. GPT-NeoX is the
 reference; GPT-2, Llama-style (Mistral, Qwen2, Gemma, OLMo), OPT, GPT-J, BLOOM, Falcon,
 StarCoder, Phi-3 and MPT names map through the same small table of (pattern, group) rules.
 Multi-head latent attention (DeepSeek-V2/V3 and the models built on it) puts its query path
 (q_a_proj, q_b_proj) in attn_q and its joint key-value path (kv_a_proj_with_mqa, kv_b_proj) in
 attn_kv; its q_a_layernorm / kv_a_layernorm are in layernorm, as Qwen3's q_norm / k_norm are.
+Gated attention's output gate (MiniMax, AFMoE, Laguna) is attn_gate; DeepSeek Sparse Attention's
+lightning indexer (DeepSeek-V3.2) attn_indexer; learned per-head sink logits attn_sink; a linear
+attention layer (Qwen3-Next's Gated DeltaNet, Bailing-hybrid's) puts its input projections in
+linear_attn_in, its short convolution in linear_attn_conv and its decay parameters (A_log,
+dt_bias) in linear_attn_decay (its output projection in attn_out, its norm in layernorm).
 Mixture-of-experts checkpoints (Mixtral, PhiMoE, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3,
 GLM-4-MoE, MiniMax and every other whose fusing transformers describes) put each expert's gate and up projections
 in expert_in, its down projection in expert_out (as a dense MLP's go to mlp_in and mlp_out), the
@@ -37,10 +43,11 @@ import torch
 NO_LAYER = -1  # layer index of tensors outside the transformer blocks (embeddings, final norm)
 
 # attn_kv: multi-head latent attention compresses K and V together (one down-projection to a
-# latent, one up-projection to both), so its matrices are neither attn_k's nor attn_v's
-GROUPS = ("attn_qkv", "attn_q", "attn_k", "attn_v", "attn_kv", "attn_out", "mlp_in", "mlp_out",
-          "expert_in", "expert_out", "router", "embed_in", "embed_pos", "embed_out", "layernorm", "bias",
-          "other")
+# latent, one up-projection to both), so its matrices are neither attn_k's nor attn_v's.
+# attn_gate, attn_indexer, attn_sink and the linear_attn_* groups: see their rules in NAME_RULES
+GROUPS = ("attn_qkv", "attn_q", "attn_k", "attn_v", "attn_kv", "attn_out", "attn_gate", "attn_indexer",
+          "attn_sink", "linear_attn_in", "linear_attn_conv", "linear_attn_decay", "mlp_in", "mlp_out",
+          "expert_in", "expert_out", "router", "embed_in", "embed_pos", "embed_out", "layernorm", "bias", "other")
 
 # (regex on the tensor name, group); the first match wins. Biases are caught before this table.
 NAME_RULES: tuple[tuple[str, str], ...] = (
@@ -59,7 +66,7 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"(^|\.)wte\.weight$", "embed_in"),
     (r"(^|\.)wpe\.weight$", "embed_pos"),
     (r"(^|\.)ln_(1|2|f)\.weight$", "layernorm"),
-    # Phi-3, MPT (fused; split by fused_qkv's layout)
+    # Phi-3, MPT, MiniMax's lightning attention (fused; split by fused_qkv's layout)
     (r"attn\.(qkv_proj|Wqkv)\.weight$", "attn_qkv"),
     (r"mlp\.gate_up_proj\.weight$", "mlp_in"),
     # mixture of experts, as save_pretrained writes them: one matrix per expert (Mixtral's
@@ -86,14 +93,32 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     # Qwen2-MoE's shared expert, a dense MLP every token passes through
     (r"shared_experts?\.(gate_proj|up_proj)\.weight$", "mlp_in"),
     (r"shared_experts?\.down_proj\.weight$", "mlp_out"),
-    # Llama / Mistral / Qwen / OLMo / Gemma (self_attn.), OPT, GPT-J and MPT (attn.)
-    (r"attn\.q_proj\.weight$", "attn_q"),
+    # attention output gates: a sigmoid (softplus: Laguna's, per head) gate on the attention
+    # output computed from the layer's input (gated attention): MiniMax's output_gate, AFMoE's
+    # self_attn.gate_proj, Laguna's and Bailing's g_proj, Qwen3.5's linear attention in_proj_z
+    (r"(attn|attention)\.(output_gate|gate_proj|g_proj)\.weight$|linear_attn\.in_proj_z\.weight$", "attn_gate"),
+    # DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2, GLM-MoE-DSA): its query, key
+    # and head-weight projections score the tokens that attention then reads
+    (r"indexer\.(wq_b|wk|weights_proj)\.weight$", "attn_indexer"),
+    # learned attention sinks: one logit per head that joins the softmax over the keys (GPT-OSS's
+    # sinks, MiMo-V2-Flash's attention_sink_bias, Flint's softmax_offset)
+    (r"attn\.(sinks|attention_sink_bias|softmax_offset)$", "attn_sink"),
+    # linear attention (Qwen3-Next's and Qwen3.5's Gated DeltaNet, Bailing-hybrid's): the input
+    # projections that feed the recurrence (fused q, k, v (and z); its beta and decay gates:
+    # in_proj_ba / _a / _b, Bailing's f_proj and b_proj), the short causal convolution over q, k, v,
+    # and the per-head decay parameters (A_log, dt_bias)
+    (r"linear_attn\.in_proj_(qkvz|qkv|ba|a|b)\.weight$|attention\.(f_proj|b_proj)\.weight$", "linear_attn_in"),
+    (r"(linear_attn|attention)\.([qkv]_)?conv1d\.weight$", "linear_attn_conv"),
+    (r"(linear_attn|attention)\.(A_log|dt_bias)$", "linear_attn_decay"),
+    # Llama / Mistral / Qwen / OLMo / Gemma (self_attn.), OPT, GPT-J and MPT (attn.); Bailing's and
+    # Sarvam-MoE's (attention.)
+    (r"(attn|attention)\.q_proj\.weight$", "attn_q"),
     # multi-head latent attention (DeepSeek-V2/V3): the query's low-rank down and up projections,
     # and the joint key-value latent (with the shared rotary key) and its up-projection to K and V
-    (r"attn\.(q_a_proj|q_b_proj)\.weight$", "attn_q"),
-    (r"attn\.(kv_a_proj_with_mqa|kv_b_proj)\.weight$", "attn_kv"),
-    (r"attn\.k_proj\.weight$", "attn_k"),
-    (r"attn\.v_proj\.weight$", "attn_v"),
+    (r"(attn|attention)\.(q_a_proj|q_b_proj)\.weight$", "attn_q"),
+    (r"(attn|attention)\.(kv_a_proj_with_mqa|kv_b_proj)\.weight$", "attn_kv"),
+    (r"(attn|attention)\.k_proj\.weight$", "attn_k"),
+    (r"(attn|attention)\.v_proj\.weight$", "attn_v"),
     (r"attn\.(o_proj|out_proj|dense)\.weight$", "attn_out"),
     (r"(mlp|ffn)\.(gate_proj|up_proj)\.weight$", "mlp_in"),
     (r"(mlp|ffn)\.down_proj\.weight$", "mlp_out"),
@@ -337,7 +362,10 @@ def fused_qkv(model_type: str | None, config=None) -> FusedQKV:
     not split (its rows could be in any order)."""
     config = config.to_dict() if hasattr(config, "to_dict") else dict(config or {})
     heads = next((config[k] for k in ("num_attention_heads", "n_head", "n_heads") if config.get(k)), None)
-    layout, kv = {"gpt2": "gpt2", "gpt_neox": "neox", "bloom": "neox", None: "neox"}.get(model_type), heads
+    # MiniMax's lightning attention: qkv_proj's rows are [heads, 3, head_dim] (its forward views the
+    # output as heads x 3 head_dim and splits each head's into q, k, v), GPT-NeoX's interleave
+    by_type = {"gpt2": "gpt2", "gpt_neox": "neox", "bloom": "neox", "minimax": "neox", None: "neox"}
+    layout, kv = by_type.get(model_type), heads
     if model_type == "falcon":
         if config.get("new_decoder_architecture"):
             layout, kv = "grouped", config.get("num_kv_heads") or heads
