@@ -100,3 +100,59 @@ def test_a_dead_claim_of_this_boot_and_namespace_or_an_older_one_is_taken_over(t
     folder = claimed(tmp_path / "X", older=older)
     assert claim_folder(folder, OURS) == (folder / SETTINGS_FILE, False)
     assert capsys.readouterr().err.count("taking it over from `fit kaplan`") == 1
+
+
+# a process that writes half of a temporary (temporary_name) and exits, as one killed mid-write;
+# argv: the target, and 'here' or another pid namespace's inode (another container of this kernel)
+LEAVE = """import sys
+from pathlib import Path
+from scalefit import atomic
+here = atomic.process_space()
+if sys.argv[2] != "here":
+    atomic.process_space = lambda: {**here, "pid_namespace": int(sys.argv[2])}
+tmp = atomic.temporary_name(Path(sys.argv[1]))
+tmp.write_text("half")
+print(tmp.name)
+"""
+
+
+def left_by_a_dead_writer(target, namespace="here"):
+    """The temporary of ``target`` that a process, now ended, left in ``namespace``."""
+    done = subprocess.run([sys.executable, "-c", LEAVE, str(target), str(namespace)], capture_output=True,
+                          text=True, check=True)
+    return target.with_name(done.stdout.strip())
+
+
+def test_a_temporary_of_another_pid_namespace_is_kept_as_another_machines(tmp_path):
+    """Two containers of one hostname on a shared disk (one kernel, a pid namespace each): the
+    other's temporary names a pid that is no process here, and was swept mid-write as a dead
+    writer's. Its name tells its namespace apart: kept, until untouched for OTHER_HOST_STALE_S."""
+    other = (atomic.process_space()["pid_namespace"] or 4026531836) + 7
+    theirs = left_by_a_dead_writer(tmp_path / "theirs.parquet", other)
+    ours = left_by_a_dead_writer(tmp_path / "ours.parquet")
+    for tmp in (theirs, ours):
+        named = atomic.TEMPORARY.search(tmp.name)
+        assert named is not None and tmp.exists() and atomic.process_gone(int(named.group(1)))
+    assert atomic.sweep_stale(tmp_path) == [ours]
+    assert theirs.exists() and not ours.exists()
+    assert atomic.TEMPORARY.search(theirs.name).group(2) != atomic.TEMPORARY.search(ours.name).group(2)
+    week_ago = time.time() - 7 * 24 * 3600
+    os.utime(theirs, (week_ago, week_ago))
+    assert atomic.sweep_stale(tmp_path) == [theirs]
+
+
+def test_a_temporary_name_carries_pid_host_and_space_and_stays_short(tmp_path):
+    """Older names (no space tag, or no host) are still read, and judged as before: a dead pid of
+    this host is swept."""
+    target = tmp_path / "weights.parquet"
+    tmp, aside = atomic.temporary_name(target), atomic.temporary_name(target, aside=True)
+    atomic._done(tmp), atomic._done(aside)
+    place = f"{os.getpid()}-{atomic.HOST}-{atomic.space_tag()}-"
+    assert tmp.name.startswith(f"{target.name}{atomic.TMP_MARK}{place}")
+    assert aside.name.startswith(f"{target.name}{atomic.TMP_MARK}{place}{atomic.ASIDE}-")
+    assert len(aside.name) - len(target.name) - len(str(os.getpid())) <= 34  # with a 7-digit pid: 41 bytes
+    older = [tmp_path / f"a.parquet{atomic.TMP_MARK}{DEAD}-{atomic.HOST}-0123abcd",
+             tmp_path / f"b.parquet{atomic.TMP_MARK}{DEAD}-0123abcd"]
+    for path in older:
+        path.write_text("half")
+    assert atomic.sweep_stale(tmp_path) == older

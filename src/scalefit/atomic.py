@@ -1,9 +1,10 @@
 """The one atomic writer: write beside the target under a unique name, then rename over it.
 
 A reader (or a re-run after a kill) sees either the old file or the whole new one, never half a
-file. The temporary name carries the process id, the host and a random token, so two processes
-writing the same target (two sweeps, two shards on two nodes of a shared disk) never share a
-temporary file; ``sweep_stale`` removes the temporaries a killed process left behind. A folder
+file. The temporary name carries the process id, the host, a tag of the boot and pid namespace
+(``space_tag``) and a random token, so two processes writing the same target (two sweeps, two
+shards on two nodes or two containers of a shared disk) never share a temporary file;
+``sweep_stale`` removes the temporaries a killed process left behind. A folder
 replaced in place is swapped with its new version in one step where the system allows it
 (Linux's renameat2), and elsewhere a killed swap's old folder is put back rather than removed.
 """
@@ -28,9 +29,11 @@ from typing import Callable
 TMP_MARK = ".tmp-"
 ASIDE = "aside"  # in the name of a folder that atomic_write moved aside to rename the new one in
 HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]  # this machine, in a temporary's name
-# the end of temporary_name's names: pid, host (absent in those of scalefit before 2026-12-07),
-# the aside mark (only an old folder moved aside, since 2026-12-07), token
-TEMPORARY = re.compile(rf"{re.escape(TMP_MARK)}(\d+)-(?:([0-9a-f]{{6}})-)?(?:({ASIDE})-)?[0-9a-f]{{8}}$")
+# the end of temporary_name's names: pid, the writer's place (group 2: host, then '-' and its space_tag;
+# the host alone in names of scalefit before the tag, none before 2026-12-07), the aside mark (only an
+# old folder moved aside, since 2026-12-07), token
+TEMPORARY = re.compile(rf"{re.escape(TMP_MARK)}(\d+)-(?:([0-9a-f]{{6}}(?:-[0-9a-f]{{6}})?)-)?(?:({ASIDE})-)?"
+                       r"[0-9a-f]{8}$")
 OTHER_HOST_STALE_S = 24 * 3600  # another machine's temporary untouched this long is a killed writer's
 _WRITING: set[str] = set()  # this process's temporaries still being written (threads, nested writes)
 
@@ -41,7 +44,7 @@ def temporary_name(path: Path, aside: bool = False) -> Path:
     ``aside``: the name for ``path``'s own folder moved out of the way, which a dead writer's
     clean-up puts back where ``path`` is missing instead of removing it."""
     mark = f"{ASIDE}-" if aside else ""
-    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{HOST}-{mark}{secrets.token_hex(4)}")
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{HOST}-{space_tag()}-{mark}{secrets.token_hex(4)}")
     _WRITING.add(str(tmp))
     return tmp
 
@@ -178,11 +181,12 @@ def write_frame(df, path, **kwargs) -> Path:
 
 
 def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
-    """Remove temporaries (``*.tmp-PID-HOST-TOKEN``, temporary_name's form) that a killed writer
-    left in ``folder`` or any folder below it (parts, fingerprints, token caches); return them.
-    Passed over: those of live processes on this machine (the pid is checked) and those this
-    process is writing now, so this is safe beside another writer; another machine's (a shard on
-    another node of a shared disk, whose pid cannot be checked here) until untouched for
+    """Remove temporaries (``*.tmp-PID-HOST-SPACE-TOKEN``, temporary_name's form) that a killed
+    writer left in ``folder`` or any folder below it (parts, fingerprints, token caches); return
+    them. Passed over: those of live processes on this machine, boot and pid namespace (the pid is
+    checked) and those this process is writing now, so this is safe beside another writer; another
+    machine's or container's (a shard on another node of a shared disk, or in another container
+    of the same hostname, whose pid cannot be checked here) until untouched for
     OTHER_HOST_STALE_S. Other names that hold '.tmp-' (a user's 'backup.tmp-2024-01-05') are no
     temporaries of ours and are left alone. A folder that atomic_write moved ASIDE goes back to
     its own name where that is missing (its writer killed before the new one was renamed in).
@@ -208,13 +212,15 @@ def sweep_stale(folder, *, recursive: bool = True) -> list[Path]:
 
 def _abandoned(tmp: Path, named: re.Match) -> bool:
     """Whether temporary ``tmp`` (``named``: TEMPORARY's match of its name) is no longer written:
-    not by this process now, its writer on this machine gone (``process_gone``: a pid of no
-    process, or of a zombie, killed and not yet reaped), another machine's (whose pid cannot be
-    checked here) untouched for OTHER_HOST_STALE_S."""
-    pid, host = int(named.group(1)), named.group(2)
+    not by this process now, its writer here gone (``process_gone``: a pid of no process, or of a
+    zombie, killed and not yet reaped), another place's (another machine, boot or pid namespace,
+    whose pid cannot be checked here; one left before this machine rebooted is of another boot)
+    untouched for OTHER_HOST_STALE_S. A name that predates the space tag (or the host) is judged
+    on what it names."""
+    pid, (host, _, space) = int(named.group(1)), (named.group(2) or "").partition("-")
     if str(tmp) in _WRITING:
         return False
-    if host in (None, HOST):
+    if host in ("", HOST) and space in ("", space_tag()):
         return pid == os.getpid() or process_gone(pid)
     return _untouched(tmp, OTHER_HOST_STALE_S)
 
@@ -290,6 +296,15 @@ def process_space() -> dict:
     except OSError:
         namespace = None
     return {"boot": boot, "pid_namespace": namespace}
+
+
+@functools.lru_cache(maxsize=1)
+def space_tag() -> str:
+    """process_space in 6 hex digits, for a temporary's name beside HOST: two containers of one
+    hostname on a shared disk (each a pid 1234 of its own) do not read each other's temporaries
+    as their own. Where neither fact can be read, the one tag of such places."""
+    space = process_space()
+    return hashlib.sha1(f"{space['boot']}:{space['pid_namespace']}".encode()).hexdigest()[:6]
 
 
 def _proc_stat(pid: int) -> list[str] | None:
