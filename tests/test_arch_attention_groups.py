@@ -33,8 +33,9 @@ EXPECTED = {
                      "self_attn.indexer.k_norm.weight": "layernorm"},
     "mimo_v2_flash": {"self_attn.attention_sink_bias": "attn_sink"},
     "flint": {"self_attn.softmax_offset": "attn_sink"},
-    "qwen3_next": {"linear_attn.in_proj_qkvz.weight": "linear_attn_in", "linear_attn.in_proj_ba.weight": "linear_attn_in",
-                   "linear_attn.conv1d.weight": "linear_attn_conv", "linear_attn.A_log": "linear_attn_decay",
+    "qwen3_next": {"linear_attn.in_proj_qkvz.weight": "linear_attn_in",
+                   "linear_attn.in_proj_ba.weight": "linear_attn_in", "linear_attn.conv1d.weight": "linear_attn_conv",
+                   "linear_attn.A_log": "linear_attn_decay",
                    "linear_attn.dt_bias": "linear_attn_decay", "linear_attn.out_proj.weight": "attn_out",
                    "linear_attn.norm.weight": "layernorm"},
     "qwen3_5_moe_text": {"linear_attn.in_proj_qkv.weight": "linear_attn_in", "linear_attn.in_proj_a.weight":

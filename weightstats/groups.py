@@ -14,10 +14,10 @@ attention layer (Qwen3-Next's Gated DeltaNet, Bailing-hybrid's) puts its input p
 linear_attn_in, its short convolution in linear_attn_conv and its decay parameters (A_log,
 dt_bias) in linear_attn_decay (its output projection in attn_out, its norm in layernorm).
 Mixture-of-experts checkpoints (Mixtral, PhiMoE, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2/V3,
-GLM-4-MoE, MiniMax and every other whose fusing transformers describes) put each expert's gate and up projections
-in expert_in, its down projection in expert_out (as a dense MLP's go to mlp_in and mlp_out), the
-router in router, and a shared expert (dense, every token) in mlp_in / mlp_out, as the dense MLP
-of a layer without experts.
+GLM-4-MoE, MiniMax and the others transformers fuses alike) put each expert's gate and up
+projections in expert_in, its down projection in expert_out (as a dense MLP's go to mlp_in and
+mlp_out), the router in router, and a shared expert (dense, every token) in mlp_in / mlp_out, as
+the dense MLP of a layer without experts.
 These are the names save_pretrained writes (one matrix per expert). A model loaded by
 transformers 5 holds each layer's experts fused into 3-d parameters (mlp.experts.gate_up_proj
 [experts, 2 x width, d], gate's rows then up's, and mlp.experts.down_proj [experts, d, width]):
@@ -26,9 +26,9 @@ inverse, to write a folder's matrices into a loaded model), so a loaded model an
 the same rows. Both the fusing (`expert_layout`) and the renames on load (Mixtral's
 block_sparse_moe. loads as mlp., Flint's softmax_offset as sinks, ...: `checkpoint_name`) are
 read from transformers' own conversion_mapping, reversed as save_pretrained reverses it. An
-architecture whose fusing it does not describe so keeps its 3-d parameters whole, named as
-loaded, in the same groups. A fused QKV weight splits
-into q, k, v by its architecture's layout (`fused_qkv`).
+architecture whose experts it does not fuse so keeps its 3-d parameters whole, named as loaded,
+in the same groups. A fused QKV weight splits into q, k, v by its architecture's layout
+(`fused_qkv`).
 """
 from __future__ import annotations
 
@@ -240,10 +240,10 @@ def _conversions(model_type: str) -> tuple:
 
 @functools.lru_cache(maxsize=None)
 def file_renames(model_type: str) -> tuple:
-    """The renames save_pretrained applies to a model of model_type built by transformers (its
-    conversion_mapping's WeightRenaming entries reversed, last first, as transformers reverses
-    them); left out, as save_pretrained leaves them out for a model not loaded from a folder,
-    prefix changes, and renames whose reversal depends on the order of the keys."""
+    """The renames save_pretrained applies to a model of model_type: its conversion_mapping's
+    WeightRenaming entries reversed, last first, as transformers reverses them. Prefix changes
+    are left out (as save_pretrained leaves them out for a model it did not load from a folder),
+    and so are group renames, whose reversal depends on the order of the keys."""
     from transformers.core_model_loading import GroupWeightRename, PrefixChange, WeightRenaming
 
     return tuple(t.reverse_transform() for t in reversed(_conversions(model_type))
@@ -277,7 +277,8 @@ def expert_layout(model_type: str | None) -> dict[str, tuple[str, ...]]:
     """{fused expert parameter: the per-expert matrices it holds, in row order} of model_type, e.g.
     Mixtral's {'gate_up_proj': ('w1', 'w3'), 'down_proj': ('w2',)}, read from transformers'
     conversion_mapping; {} where it fuses no experts so (or transformers is absent): such
-    parameters are measured whole (checked on tiny models: tests/test_weights_moe_fused*.py)."""
+    parameters are measured whole (checked on tiny models: tests/test_weights_moe_fused.py,
+    tests/test_arch_renamed.py)."""
     if not model_type or not _conversions(model_type):
         return {}
     from transformers.core_model_loading import Concatenate, MergeModulelist
