@@ -27,7 +27,7 @@ RENAMED = ["kolibri1", "mimo_v2_flash", "flint", "hy_v3", "laguna", "axk1", "min
 # renamed too, and one tensor the file holds fused or apart the other way round: the file's
 # attention.query_key_value is split into q_proj / k_proj / v_proj on load (Sarvam-MoE, Param2MoE),
 # its q_conv1d / k_conv1d / v_conv1d concatenated into conv1d (Bailing-hybrid)
-REFUSED = {"sarvam_moe": r"\.attention\.(?:query_key_value|[qkv]_proj)\.weight$",
+REFUSED = {"sarvam_moe": r"\.attention\.(?:query_key_value|[qkv]_proj)\.weight(?:\[[qkv]\])?$",
            "bailing_hybrid": r"\.attention\.(?:[qkv]_)?conv1d\.weight$"}
 REFUSED["param2moe"] = REFUSED["sarvam_moe"]
 SETTINGS = {"flint": {"mlp_only_layers": [0]}}  # its default makes both tiny layers dense
@@ -112,8 +112,9 @@ def test_every_loaded_name_is_a_name_the_file_holds(renamed, arch):
 
 @pytest.mark.parametrize("arch", list(REFUSED))
 def test_a_refused_model_gives_its_folders_rows_but_for_the_refused_tensor(renamed, arch):
-    """Every row but those of the tensor fused on one side only equals the folder's (the
-    query_key_value / q, k, v_proj and conv1d rows are left to a join that measure does not make)."""
+    """Every tensor's row but those of the tensor fused on one side only equals the folder's (the
+    query_key_value / q, k, v_proj and conv1d rows are left to a join that measure does not make;
+    the group rows pool them)."""
     model, _, folder_rows = _arch(renamed, arch)
     loaded_rows = _sorted(_cheap_table(model))
     keep = [rows[~rows["tensor"].str.contains(REFUSED[arch]) & (rows["tensor"] != "*")].reset_index(drop=True)
@@ -121,6 +122,23 @@ def test_a_refused_model_gives_its_folders_rows_but_for_the_refused_tensor(renam
     assert keep[0][KEYS].equals(keep[1][KEYS])
     np.testing.assert_allclose(keep[0]["value"], keep[1]["value"], rtol=1e-9, atol=1e-12)
     assert keep[0]["tensor"].str.contains(r"experts\.\d+\.").any()
+
+
+@pytest.mark.parametrize("arch", ["sarvam_moe", "param2moe"])
+def test_a_files_query_key_value_splits_into_the_loaded_q_k_v(renamed, arch):
+    """The folder's attention.query_key_value gives [q], [k], [v] rows (q's heads, then k's and
+    v's, as many as num_key_value_heads: groups.fused_qkv) equal to the rows of the q_proj,
+    k_proj, v_proj transformers splits it into on load, in attn_q / attn_k / attn_v."""
+    model, _, folder_rows = _arch(renamed, arch)
+    loaded_rows = _sorted(_cheap_table(model))
+    layers = model.config.num_hidden_layers
+    for part in "qkv":
+        ours = folder_rows[folder_rows["tensor"].str.endswith(f"attention.query_key_value.weight[{part}]")]
+        theirs = loaded_rows[loaded_rows["tensor"].str.endswith(f"attention.{part}_proj.weight")]
+        assert ours["tensor"].nunique() == layers == theirs["tensor"].nunique()
+        assert set(ours["group"]) == {f"attn_{part}"} == set(theirs["group"])
+        assert ours["stat"].tolist() == theirs["stat"].tolist()
+        np.testing.assert_allclose(ours["value"], theirs["value"], rtol=1e-9, atol=1e-12)
 
 
 def test_a_folders_names_need_no_transformers(monkeypatch):

@@ -374,7 +374,8 @@ def fused_qkv(model_type: str | None, config=None) -> FusedQKV:
             layout, kv = ("stacked", 1) if config.get("multi_query", True) else ("neox", heads)
     elif model_type == "gpt_bigcode":
         layout, kv = ("stacked", 1) if config.get("multi_query", True) else ("neox", heads)
-    elif model_type == "phi3":
+    elif model_type in ("phi3", "sarvam_moe", "param2moe"):  # the latter two: transformers splits
+        # their file's attention.query_key_value into q_proj, k_proj, v_proj of those sizes, in order
         layout, kv = "stacked", config.get("num_key_value_heads") or heads
     elif model_type == "mpt":
         layout, kv = "stacked", (config.get("attn_config") or {}).get("kv_n_heads") or heads
