@@ -149,3 +149,16 @@ def test_a_folders_names_need_no_transformers(monkeypatch):
     assert checkpoint_name(name, "granitemoe") == name
     assert checkpoint_name("lm_head.weight", "gpt_neox") == "embed_out.weight"
     assert "transformers.conversion_mapping" not in sys.modules
+
+
+@pytest.mark.parametrize("arch", [*RENAMED, *REFUSED])
+def test_a_files_names_are_left_as_they_are(renamed, arch):
+    """checkpoint_name reads transformers' mapping only once transformers is imported (a model in
+    memory); a folder's own names must come out the same either way, so a folder measured after a
+    model in one process gets its file's names (the reversal is a no-op on them)."""
+    import importlib
+
+    importlib.import_module("transformers.conversion_mapping")  # the mapping is read, as after a model loaded
+
+    _, folder, _ = _arch(renamed, arch)
+    assert [checkpoint_name(k, arch) for k in sorted(_file_keys(folder))] == sorted(_file_keys(folder))

@@ -309,7 +309,7 @@ def test_a_missing_config_json_is_named(tmp_path):
 
 
 def test_run_json_is_written_through_a_unique_temporary_and_stale_ones_are_removed(tmp_path, monkeypatch):
-    from scalefit.atomic import HOST
+    from scalefit.atomic import HOST, space_tag
     out = tmp_path / "t"
     out.mkdir()
     stale = out / "weights.csv.tmp-999999999-deadbeef"  # left by a killed process (no such pid)
@@ -328,7 +328,7 @@ def test_run_json_is_written_through_a_unique_temporary_and_stale_ones_are_remov
     assert CliRunner().invoke(main, eval_args(out)).exit_code == 0
     assert not stale.exists() and not deep.exists()
     tmp_names = [src for src, dst in renamed if dst == "run.json"]
-    assert tmp_names and all(re.fullmatch(rf"run\.json\.tmp-{os.getpid()}-{HOST}-[0-9a-f]{{8}}", n) for n in tmp_names)
+    assert tmp_names and all(re.fullmatch(rf"run\.json\.tmp-{os.getpid()}-{HOST}-{space_tag()}-[0-9a-f]{{8}}", n) for n in tmp_names)
 
 
 def test_ctrl_c_during_start_up_is_exit_130(tmp_path, monkeypatch):

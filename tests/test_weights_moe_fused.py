@@ -1,6 +1,6 @@
 """A mixture-of-experts model loaded by transformers 5 holds each layer's experts fused into 3-d
 parameters; its weight statistics are measured per expert, as its saved folder names them, so the
-loaded model and the folder give the same rows (each architecture of groups.EXPERT_LAYOUTS built tiny, no hub).
+loaded model and the folder give the same rows (each architecture of groups.expert_layout built tiny, no hub).
 A fused layout this package does not know stays whole, named as loaded, in its groups.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _configs():
 
 
 ARCHS = ["mixtral", "phimoe", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "glm4_moe"]
-# the other layouts of groups.EXPERT_LAYOUTS (transformers 5.25's conversion_mapping fuses them as
+# the other layouts of groups.expert_layout (transformers 5.25's conversion_mapping fuses them as
 # Mixtral's or Qwen2-MoE's), built by model_type from one set of tiny settings; each config takes
 # the fields it knows. DeepSeek-V2 without a query compression (V2-Lite's q_proj)
 MORE_ARCHS = ["deepseek_v2", "deepseek_v32", "sarvam_mla", "glm4_moe_lite", "glm_moe_dsa", "longcat_flash",
@@ -131,7 +131,7 @@ def test_a_loaded_moe_gives_its_folders_rows(moe, arch):
 
 @pytest.mark.parametrize("arch", MORE_ARCHS)
 def test_the_other_layouts_give_their_folders_rows(more_moe, arch):
-    """The other architectures of groups.EXPERT_LAYOUTS: the loaded model's rows are its folder's
+    """The other architectures of groups.expert_layout: the loaded model's rows are its folder's
     (names, groups, layers, moments), each expert matrix the one the file holds."""
     model, folder, folder_rows = _arch(more_moe, arch)
     _assert_same_rows(_sorted(_cheap_table(model)), folder_rows, model)

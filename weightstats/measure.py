@@ -25,11 +25,12 @@ elements are not finite): no statistic of it means anything. Its group's row get
 trajectory jump where a tensor went bad.
 A fused QKV matrix (GPT-NeoX, GPT-2, BLOOM, Falcon, StarCoder, Phi-3, MPT: groups.fused_qkv)
 also gets rows for its Q, K and V parts, named `<tensor>[q]` etc. in groups attn_q/attn_k/attn_v.
-The fused 3-d experts of a mixture-of-experts model loaded by transformers 5 (the layouts of
-groups.EXPERT_LAYOUTS: Mixtral, PhiMoE, Qwen2/3-MoE, OLMoE, DeepSeek-V2/V3, GLM-4-MoE, MiniMax,
-Hunyuan-MoE, ERNIE-4.5-MoE, dots1, FlexOlmo, LFM2-MoE and others; groups.split_experts) are
-measured per expert instead, named as its saved folder names them, so the loaded model and the
-folder give the same rows (Granite-MoE's, fused in its file too, whole under the file's names).
+The fused 3-d experts of a mixture-of-experts model loaded by transformers 5 (the layouts
+groups.expert_layout reads from transformers' conversion_mapping: Mixtral, PhiMoE, Qwen2/3-MoE,
+OLMoE, DeepSeek-V2/V3, GLM-4-MoE, MiniMax, Hunyuan-MoE, ERNIE-4.5-MoE, dots1, FlexOlmo, LFM2-MoE
+and others; groups.split_experts) are measured per expert instead, named as its saved folder
+names them, so the loaded model and the folder give the same rows (Granite-MoE's, fused in its
+file too, whole under the file's names).
 
 Quantiles are exact order statistics up to EXACT_QUANTILES_MAX (4M) elements, and read off the
 fine histogram (bins ~0.01 std wide) above that, e.g. for large embeddings.

@@ -26,7 +26,7 @@ to isolate the transformer blocks.
 
 A fused QKV weight (GPT-NeoX, GPT-2) is drawn part by part: q, k and v each from its own law (a
 permutation within each part is still a permutation of the tensor). The fused 3-d experts of a mixture-of-experts model loaded by transformers 5
-(groups.EXPERT_LAYOUTS) take their values from the per-expert matrices a saved folder holds
+(groups.expert_layout) take their values from the per-expert matrices a saved folder holds
 (groups.join_experts, the inverse of split_experts): each expert's gate, up and down matrix from
 its own source matrix, by its own law, seeded by its file name. A source model's fused experts
 are cut into those matrices first (groups.split_experts), so every kind of source names them alike.
