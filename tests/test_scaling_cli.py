@@ -426,6 +426,27 @@ def test_out_folder_never_mixes_the_results_of_two_settings(tmp_path):
     assert [p.name for p in mixed.iterdir()] == ["notes.txt"]
 
 
+def test_a_folder_from_before_a_command_gained_an_option_is_its_setting(tmp_path):
+    """A compare --out folder recorded before compare had --published (its record lacks the key)
+    was refused on a re-run as 'holds the results of other settings ()': an option a record
+    lacks reads as left out. Giving the new option a value is another setting, and says so."""
+    import json
+
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    out = tmp_path / "report"
+    args = ["compare", "--data", str(data), "--bootstrap", "0", "--out", str(out)]
+    invoke(args)
+    record = out / "scalefit_settings.json"
+    settings = json.loads(record.read_text())
+    assert settings["options"].pop("--published") is None
+    record.write_text(json.dumps(settings))  # as scalefit wrote it before --published
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    bad = CliRunner().invoke(main, [*args, "--published"])
+    assert bad.exit_code == 2 and "(--published (default) there, True here)" in bad.output, bad.output
+
+
 def test_isoflop_objective_is_not_called_a_huber_objective(tmp_path):
     """fit isoflop printed 'Huber objective 0.0564' for the squared log N* residuals about its
     line (no Huber loss is involved), and compare put that number in one 'objective' column with

@@ -479,6 +479,17 @@ def _setting_differences(old: dict, new: dict) -> str:
     return shown + (f"; and {len(names) - 3} more" if len(names) > 3 else "")
 
 
+def _same_settings(old: dict, new: dict) -> bool:
+    """Whether two settings records name one setting: the same command and options, an option one
+    record lacks read as left out (None), so a folder written before a command gained an option
+    (compare's --published) is the setting it was; it was refused as 'other settings ()'."""
+    before, after = old.get("options"), new.get("options")
+    if set(old) != set(new) or not isinstance(before, dict) or not isinstance(after, dict):
+        return old == new
+    return (all(old[k] == new[k] for k in old if k != "options")
+            and all(before.get(k) == after.get(k) for k in {*before, *after}))
+
+
 def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> None:
     """InputError when folder ``out_dir`` already holds files of another command or other
     options (its SETTINGS_FILE differs) or files of unknown settings (no SETTINGS_FILE): a
@@ -508,7 +519,7 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
     if not isinstance(old, dict):
         old = {}
     recorded = {key: value for key, value in old.items() if key != CLAIM}
-    if recorded != json.loads(json.dumps(settings)) and not _abandoned(folder, old):
+    if not _same_settings(recorded, json.loads(json.dumps(settings))) and not _abandoned(folder, old):
         raise InputError(f"{option} {out_dir}: holds the results of other settings "
                          f"({_setting_differences(recorded, settings)}); a folder holds the results "
                          f"of one command and its options: {fix}")
