@@ -1,7 +1,8 @@
 """Architectures whose loaded model holds tensors under other names than its saved folder
 (transformers 5's conversion_mapping renames them on load and back on save): the loaded model's
 rows are its folder's, each name read back through transformers' own mapping (groups.checkpoint_name,
-groups.expert_layout), not a hand-written table. Each built tiny from its config, no hub.
+groups.expert_layout, groups.file_pieces for a tensor cut otherwise), not a hand-written table.
+Each built tiny from its config, no hub.
 """
 from __future__ import annotations
 
@@ -15,21 +16,24 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from test_weights_moe_fused import KEYS, MORE, _assert_same_rows, _cheap_table, _sorted  # noqa: E402
+from test_weights_moe_fused import MORE, _assert_same_rows, _cheap_table, _sorted  # noqa: E402
 
 from scalefit.weightstats.groups import checkpoint_name, expert_layout, split_experts  # noqa: E402
+from scalefit.weightstats.measure import tensor_stats  # noqa: E402
+from scalefit.weightstats.reinit import reinit  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)
 
 # renamed on load (norms, attention sinks, routers, shared experts, a gated query), experts fused
 RENAMED = ["kolibri1", "mimo_v2_flash", "flint", "hy_v3", "laguna", "axk1", "minicpm5_moe"]
-# renamed too, and one tensor the file holds fused or apart the other way round: the file's
-# attention.query_key_value is split into q_proj / k_proj / v_proj on load (Sarvam-MoE, Param2MoE),
-# its q_conv1d / k_conv1d / v_conv1d concatenated into conv1d (Bailing-hybrid)
-REFUSED = {"sarvam_moe": r"\.attention\.(?:query_key_value|[qkv]_proj)\.weight(?:\[[qkv]\])?$",
-           "bailing_hybrid": r"\.attention\.(?:[qkv]_)?conv1d\.weight$"}
-REFUSED["param2moe"] = REFUSED["sarvam_moe"]
+# renamed too, and one tensor the file cuts otherwise than the loaded model (groups.file_pieces):
+# the file's attention.query_key_value is split into q_proj / k_proj / v_proj on load (Sarvam-MoE,
+# Param2MoE), its q_conv1d / k_conv1d / v_conv1d concatenated into conv1d (Bailing-hybrid); the
+# pattern matches the file's tensors' rows
+PIECES = {"sarvam_moe": r"\.attention\.query_key_value\.weight(?:\[[qkv]\])?$",
+          "bailing_hybrid": r"\.attention\.[qkv]_conv1d\.weight$"}
+PIECES["param2moe"] = PIECES["sarvam_moe"]
 SETTINGS = {"flint": {"mlp_only_layers": [0]}}  # its default makes both tiny layers dense
 
 
@@ -50,7 +54,7 @@ def _configs(archs):
 def renamed(tmp_path_factory):
     """{model_type: (loaded model, folder, folder's table)} for those this transformers has."""
     root, out = tmp_path_factory.mktemp("renamed"), {}
-    for name, (cls, config) in _configs((*RENAMED, *REFUSED)).items():
+    for name, (cls, config) in _configs((*RENAMED, *PIECES)).items():
         torch.manual_seed(0)
         cls(config).save_pretrained(root / name)
         loaded = cls.from_pretrained(root / name).eval()
@@ -89,13 +93,15 @@ def test_a_renamed_model_gives_its_folders_rows(renamed, arch):
     assert seen == {k for k in _file_keys(folder) if re.search(r"\.experts\.\d+\.", k)}
 
 
-@pytest.mark.parametrize("arch", [*RENAMED, *REFUSED])
+@pytest.mark.parametrize("arch", [*RENAMED, *PIECES])
 def test_every_loaded_name_is_a_name_the_file_holds(renamed, arch):
     """checkpoint_name maps each tensor of the loaded model's state dict (persistent buffers too,
-    a tied output matrix once) onto a key of the file (all but the tensors fused on one side
-    only, and the fused experts, split by expert_layout), one to one."""
+    a tied output matrix once) onto a key of the file, one to one, once the tensors the file cuts
+    otherwise are named as its (groups.file_pieces: q_proj, k_proj, v_proj as query_key_value;
+    conv1d as q_conv1d, k_conv1d, v_conv1d); the fused experts are split by expert_layout."""
+    from scalefit.weightstats.groups import file_pieces  # here, so the other tests run without it
+
     model, folder, _ = _arch(renamed, arch)
-    refused = re.compile(REFUSED.get(arch, r"^$"))
     layout = expert_layout(arch)
     assert set(layout) == {"gate_up_proj", "down_proj"}
     state, storages = {}, set()
@@ -103,42 +109,84 @@ def test_every_loaded_name_is_a_name_the_file_holds(renamed, arch):
         if tensor.data_ptr() not in storages:  # a tied output matrix is the input embedding's
             storages.add(tensor.data_ptr())
             state[name] = tensor
-    names = [checkpoint_name(n, arch) for n in state]
-    names = [n for n in names if not refused.search(n) and n.rsplit(".", 1)[-1] not in layout]
-    file_keys = {k for k in _file_keys(folder) if not refused.search(k) and not re.search(r"experts\.\d+\.", k)}
+    pieces = file_pieces(list(state), arch)
+    assert bool(pieces) == (arch in PIECES)
+    cut = {name for p in pieces for name in p.loaded}
+    names = [n for n in state if n not in cut] + [n for p in pieces for n in p.file]
+    names = [checkpoint_name(n, arch) for n in names]
+    names = [n for n in names if n.rsplit(".", 1)[-1] not in layout]
+    file_keys = {k for k in _file_keys(folder) if not re.search(r"experts\.\d+\.", k)}
     assert len(names) == len(set(names))
     assert set(names) == file_keys
 
 
-@pytest.mark.parametrize("arch", list(REFUSED))
-def test_a_refused_model_gives_its_folders_rows_but_for_the_refused_tensor(renamed, arch):
-    """Every tensor's row but those of the tensor fused on one side only equals the folder's (the
-    query_key_value / q, k, v_proj and conv1d rows are left to a join that measure does not make;
-    the group rows pool them)."""
+@pytest.mark.parametrize("arch", list(PIECES))
+def test_a_model_cut_otherwise_gives_its_folders_rows(renamed, arch):
+    """Every row equals the folder's, the tensor the file cuts otherwise included: the loaded
+    q_proj, k_proj, v_proj are measured joined as the file's query_key_value (its whole row, then
+    its [q], [k], [v] rows), the loaded conv1d cut into the file's q_conv1d, k_conv1d, v_conv1d
+    (before, the loaded model had q/k/v_proj and conv1d rows that the folder has not)."""
     model, _, folder_rows = _arch(renamed, arch)
     loaded_rows = _sorted(_cheap_table(model))
-    keep = [rows[~rows["tensor"].str.contains(REFUSED[arch]) & (rows["tensor"] != "*")].reset_index(drop=True)
-            for rows in (loaded_rows, folder_rows)]
-    assert keep[0][KEYS].equals(keep[1][KEYS])
-    np.testing.assert_allclose(keep[0]["value"], keep[1]["value"], rtol=1e-9, atol=1e-12)
-    assert keep[0]["tensor"].str.contains(r"experts\.\d+\.").any()
+    _assert_same_rows(loaded_rows, folder_rows, model)
+    pieces = loaded_rows.loc[loaded_rows["tensor"].str.contains(PIECES[arch]), "tensor"]
+    per_layer = 4 if arch in ("sarvam_moe", "param2moe") else 3  # the whole and [q], [k], [v]; or 3 pieces
+    assert pieces.nunique() == per_layer * model.config.num_hidden_layers
 
 
 @pytest.mark.parametrize("arch", ["sarvam_moe", "param2moe"])
 def test_a_files_query_key_value_splits_into_the_loaded_q_k_v(renamed, arch):
     """The folder's attention.query_key_value gives [q], [k], [v] rows (q's heads, then k's and
-    v's, as many as num_key_value_heads: groups.fused_qkv) equal to the rows of the q_proj,
+    v's, as many as num_key_value_heads: groups.fused_qkv) equal to the statistics of the q_proj,
     k_proj, v_proj transformers splits it into on load, in attn_q / attn_k / attn_v."""
     model, _, folder_rows = _arch(renamed, arch)
-    loaded_rows = _sorted(_cheap_table(model))
-    layers = model.config.num_hidden_layers
-    for part in "qkv":
-        ours = folder_rows[folder_rows["tensor"].str.endswith(f"attention.query_key_value.weight[{part}]")]
-        theirs = loaded_rows[loaded_rows["tensor"].str.endswith(f"attention.{part}_proj.weight")]
-        assert ours["tensor"].nunique() == layers == theirs["tensor"].nunique()
-        assert set(ours["group"]) == {f"attn_{part}"} == set(theirs["group"])
-        assert ours["stat"].tolist() == theirs["stat"].tolist()
-        np.testing.assert_allclose(ours["value"], theirs["value"], rtol=1e-9, atol=1e-12)
+    for layer in range(model.config.num_hidden_layers):
+        for part in "qkv":
+            ours = folder_rows[folder_rows["tensor"] == f"model.layers.{layer}.attention.query_key_value.weight[{part}]"]
+            param = model.get_parameter(f"model.layers.{layer}.self_attn.{part}_proj.weight").detach()
+            theirs = tensor_stats(param, fit_families=False, spectra=False)
+            assert set(ours["group"]) == {f"attn_{part}"}
+            assert sorted(ours["stat"]) == sorted(theirs)
+            np.testing.assert_allclose(ours.set_index("stat")["value"].loc[list(theirs)], list(theirs.values()),
+                                       rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("arch", list(PIECES))
+def test_reinit_source_mode_copies_a_folder_cut_otherwise(renamed, arch):
+    """reinit's source mode fills a model of the architecture from the folder with exactly the
+    tensors from_pretrained loads (q_proj, k_proj, v_proj cut from query_key_value by their sizes;
+    conv1d joined from q/k/v_conv1d); before, it refused (q_proj / conv1d missing in the folder)."""
+    model, folder, _ = _arch(renamed, arch)
+    torch.manual_seed(1)
+    fresh = type(model)(model.config).eval()
+    result = reinit(fresh, folder, "source")
+    assert set(result.to_frame()["how"]) == {"tensor"}
+    loaded = dict(model.named_parameters())
+    for name, param in fresh.named_parameters():
+        assert torch.equal(param, loaded[name]), name
+
+
+@pytest.mark.parametrize("arch", list(PIECES))
+def test_reinit_law_modes_draw_each_loaded_piece_from_its_own_file_piece(renamed, arch):
+    """permuted gives each loaded piece a permutation of its own piece of the file's tensor (q_proj
+    of query_key_value's q rows, not of the whole; conv1d of the three pieces joined), and a law
+    mode draws every tensor from its own source tensor (none from a group's pooled law)."""
+    model, folder, _ = _arch(renamed, arch)
+    torch.manual_seed(1)
+    fresh = type(model)(model.config).eval()
+    reinit(fresh, folder, "permuted", seed=3)
+    loaded = dict(model.named_parameters())
+    cut = re.compile(r"\.self_attn\.(?:[qkv]_proj|conv1d)\.weight$")
+    checked = 0
+    for name, param in fresh.named_parameters():
+        if cut.search(name):
+            assert torch.equal(param.flatten().sort().values, loaded[name].flatten().sort().values), name
+            assert not torch.equal(param, loaded[name]), name
+            checked += 1
+    assert checked >= model.config.num_hidden_layers
+    torch.manual_seed(1)
+    result = reinit(type(model)(model.config), folder, "gauss-matched", seed=3).to_frame()
+    assert "group" not in set(result["how"])
 
 
 def test_a_folders_names_need_no_transformers(monkeypatch):
@@ -151,7 +199,7 @@ def test_a_folders_names_need_no_transformers(monkeypatch):
     assert "transformers.conversion_mapping" not in sys.modules
 
 
-@pytest.mark.parametrize("arch", [*RENAMED, *REFUSED])
+@pytest.mark.parametrize("arch", [*RENAMED, *PIECES])
 def test_a_files_names_are_left_as_they_are(renamed, arch):
     """checkpoint_name reads transformers' mapping only once transformers is imported (a model in
     memory); a folder's own names must come out the same either way, so a folder measured after a

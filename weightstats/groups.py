@@ -28,7 +28,10 @@ block_sparse_moe. loads as mlp., Flint's softmax_offset as sinks, ...: `checkpoi
 read from transformers' own conversion_mapping, reversed as save_pretrained reverses it. An
 architecture whose experts it does not fuse so keeps its 3-d parameters whole, named as loaded,
 in the same groups. A fused QKV weight splits into q, k, v by its architecture's layout
-(`fused_qkv`).
+(`fused_qkv`). A tensor that the file and a loaded model cut otherwise (Sarvam-MoE's
+query_key_value loads as q_proj, k_proj, v_proj; Bailing-hybrid's q/k/v_conv1d as one conv1d) is
+read from the same mapping's converters (`file_pieces`), so a loaded model is measured as its
+file holds it.
 """
 from __future__ import annotations
 
@@ -263,6 +266,76 @@ def checkpoint_name(name: str, model_type: str | None = None) -> str:
         for renaming in file_renames(model_type):
             name = renaming.rename_source_key(name)[0]
     return name
+
+
+
+@dataclass(frozen=True)
+class FilePieces:
+    """Tensors that a loaded model and its checkpoint file cut differently, by a WeightConverter of
+    transformers' conversion_mapping: the file's tensors `file` (several: Bailing-hybrid's
+    q_conv1d / k_conv1d / v_conv1d, concatenated into `conv1d` on load; or one: Sarvam-MoE's
+    query_key_value, split into q_proj / k_proj / v_proj) are the model's `loaded` tensors
+    concatenated on `dim` in this order, cut into len(file) equal pieces, as save_pretrained cuts
+    them. Names before checkpoint_name's renames, as transformers reverses a converter first."""
+
+    file: tuple[str, ...]
+    loaded: tuple[str, ...]
+    dim: int
+
+    def file_tensors(self, loaded: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The file's tensors from the loaded ones (in `loaded`'s order): joined, or cut into views."""
+        whole = loaded[0] if len(loaded) == 1 else torch.cat(loaded, dim=self.dim)
+        return [piece.contiguous() for piece in whole.chunk(len(self.file), dim=self.dim)]
+
+    def loaded_tensors(self, file: list[torch.Tensor], sizes: list[int]) -> list[torch.Tensor] | None:
+        """The inverse: the loaded tensors, `sizes` long on `dim` each, from the file's (in `file`'s
+        order), as from_pretrained cuts or joins them; None where the file's do not fit so."""
+        shapes = {(t.ndim, t.shape[:self.dim] + t.shape[self.dim + 1:]) for t in file}
+        if len(shapes) != 1 or file[0].ndim <= self.dim or sum(t.shape[self.dim] for t in file) != sum(sizes):
+            return None
+        whole = file[0] if len(file) == 1 else torch.cat(file, dim=self.dim)
+        return list(whole.split(sizes, dim=self.dim))
+
+
+@functools.lru_cache(maxsize=None)
+def _piece_converters(model_type: str) -> tuple:
+    """model_type's converters that cut a tensor (no experts, no wildcard), reversed as
+    save_pretrained reverses them: (reversed converter, dim) where the reversal joins several
+    loaded tensors into one (Concatenate) or cuts one into equal pieces (Chunk)."""
+    from transformers.core_model_loading import Chunk, Concatenate, WeightConverter
+
+    out = []
+    for t in _conversions(model_type):
+        if not isinstance(t, WeightConverter) or any("*" in p for p in (*t.source_patterns, *t.target_patterns)):
+            continue
+        reverse = t.reverse_transform()
+        ops = reverse.operations
+        if len(ops) != 1 or getattr(ops[0], "num_shards_attribute", None) is not None:
+            continue
+        joins = isinstance(ops[0], Concatenate) and len(reverse.target_patterns) == 1 < len(reverse.source_patterns)
+        cuts = isinstance(ops[0], Chunk) and len(reverse.source_patterns) == 1 < len(reverse.target_patterns)
+        if joins or cuts:
+            out.append((reverse, ops[0].dim))
+    return tuple(out)
+
+
+def file_pieces(names, model_type: str | None) -> list[FilePieces]:
+    """The tensors among a loaded model's parameter `names` that its file holds cut otherwise
+    (FilePieces), read from transformers' conversion_mapping of model_type; [] where it says of
+    none (or transformers is absent), and for a group some of whose loaded tensors are missing."""
+    if not model_type or not _conversions(model_type):
+        return []
+    found: dict[tuple, list] = {}
+    for name in names:
+        for reverse, dim in _piece_converters(model_type):
+            match = reverse.compiled_sources.search(name)
+            if match:
+                index = int(next(g for g, v in match.groupdict().items() if v is not None)[1:])
+                file = tuple(name.replace(match.group(0), target, 1) for target in reverse.target_patterns)
+                found.setdefault((file, dim, len(reverse.source_patterns)), []).append((index, name))
+                break
+    return [FilePieces(file, tuple(name for _, name in sorted(parts)), dim)
+            for (file, dim, count), parts in found.items() if len(parts) == count]
 
 
 # How transformers 5 fuses the experts of a loaded model, read from its conversion_mapping: a

@@ -30,7 +30,10 @@ groups.expert_layout reads from transformers' conversion_mapping: Mixtral, PhiMo
 OLMoE, DeepSeek-V2/V3, GLM-4-MoE, MiniMax, Hunyuan-MoE, ERNIE-4.5-MoE, dots1, FlexOlmo, LFM2-MoE
 and others; groups.split_experts) are measured per expert instead, named as its saved folder
 names them, so the loaded model and the folder give the same rows (Granite-MoE's, fused in its
-file too, whole under the file's names).
+file too, whole under the file's names). Likewise a loaded model's tensors that its file cuts
+otherwise (groups.file_pieces, from the same mapping) are measured as the file holds them:
+Sarvam-MoE's and Param2MoE's q_proj, k_proj, v_proj joined into query_key_value (its row, then
+its [q], [k], [v] rows), Bailing-hybrid's conv1d cut into q_conv1d, k_conv1d, v_conv1d.
 
 Quantiles are exact order statistics up to EXACT_QUANTILES_MAX (4M) elements, and read off the
 fine histogram (bins ~0.01 std wide) above that, e.g. for large embeddings.
@@ -55,8 +58,8 @@ from scalefit.errors import InputError, a_type, warn
 from scalefit.options import nonnegative_int, positive_int, torch_device
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
-from scalefit.weightstats.groups import (NO_LAYER, FusedQKV, checkpoint_name, fused_experts, fused_qkv,
-                                         is_weight_tensor, split_experts, split_qkv, tensor_role)
+from scalefit.weightstats.groups import (NO_LAYER, FusedQKV, checkpoint_name, file_pieces, fused_experts,
+                                         fused_qkv, is_weight_tensor, split_experts, split_qkv, tensor_role)
 from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
                                           quantiles, shape_stats)
 from scalefit.weightstats.spectra import SPECTRUM_STATS, spectrum_stats
@@ -237,12 +240,38 @@ def _base_model_prefix(model_type: str | None) -> str | None:
         return None
 
 
+def _as_file_holds(params: dict, model_type: str | None):
+    """(names, fetch) of a loaded model's parameters cut as its file cuts them (groups.file_pieces:
+    Sarvam-MoE's q_proj, k_proj, v_proj joined into query_key_value, Bailing-hybrid's conv1d cut
+    into q_conv1d, k_conv1d, v_conv1d), each listed where its first loaded tensor is; the others
+    as they are. Names before checkpoint_name, which the table applies to all."""
+    where = {}  # a file tensor's name -> (its FilePieces, its index among the file's)
+    first = {}  # a loaded name -> the file names listed in its place
+    for pieces in file_pieces(list(params), model_type):
+        first[pieces.loaded[0]] = pieces.file
+        where.update({name: (pieces, i) for i, name in enumerate(pieces.file)})
+    taken = {name for pieces, _ in where.values() for name in pieces.loaded}
+    names = []
+    for name in params:
+        if name in first:
+            names += first[name]
+        elif name not in taken:
+            names.append(name)
+
+    def fetch(name: str) -> torch.Tensor:
+        if name not in where:
+            return params[name].detach()
+        pieces, i = where[name]
+        return pieces.file_tensors([params[n].detach() for n in pieces.loaded])[i]
+    return names, fetch
+
+
 def _open_source(source, num_heads: int | None) -> _Source:
     if isinstance(source, torch.nn.Module):
-        params = dict(source.named_parameters())
         config = getattr(source, "config", None)
         model_type = getattr(config, "model_type", None)
-        src = _Source(list(params), lambda name: params[name].detach(), model_type, fused_qkv(model_type, config))
+        names, fetch = _as_file_holds(dict(source.named_parameters()), model_type)
+        src = _Source(names, fetch, model_type, fused_qkv(model_type, config))
     elif isinstance(source, Mapping):
         tensors = named_weights(source)
         src = _Source(list(tensors), lambda name: tensors[name])

@@ -30,6 +30,9 @@ permutation within each part is still a permutation of the tensor). The fused 3-
 (groups.join_experts, the inverse of split_experts): each expert's gate, up and down matrix from
 its own source matrix, by its own law, seeded by its file name. A source model's fused experts
 are cut into those matrices first (groups.split_experts), so every kind of source names them alike.
+A source tensor that the file cuts otherwise than the loaded model (groups.file_pieces:
+Sarvam-MoE's query_key_value, loaded as q_proj, k_proj, v_proj; Bailing-hybrid's q/k/v_conv1d,
+loaded as one conv1d) is cut or joined into the model's pieces first, as from_pretrained does.
 A model tensor whose shape
 differs from the source's (or that the source lacks) is refused for `permuted` and `source`; the
 law modes (gauss-matched, family, empirical) then use the pooled law of the source's tensors of
@@ -52,8 +55,8 @@ import torch
 
 from scalefit.errors import InputError
 from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
-from scalefit.weightstats.groups import (checkpoint_name, expert_matrix_names, is_weight_tensor, join_experts,
-                                         qkv_layout, split_experts, split_qkv, tensor_group)
+from scalefit.weightstats.groups import (checkpoint_name, expert_matrix_names, file_pieces, is_weight_tensor,
+                                         join_experts, qkv_layout, split_experts, split_qkv, tensor_group)
 from scalefit.weightstats.init import init_like_pythia
 from scalefit.weightstats.samplers import permuted, sample_empirical, sample_family
 from scalefit.weightstats.tensors import as_weights, named_weights
@@ -188,6 +191,31 @@ def _per_expert(tensors: dict, model_type: str | None) -> dict:
     return out
 
 
+def _as_model_holds(tensors: dict, params: dict, model_type: str | None) -> dict:
+    """`tensors` (by file name) with the tensors a file cuts otherwise than the model (groups.file_pieces:
+    Sarvam-MoE's query_key_value, loaded as q_proj, k_proj, v_proj; Bailing-hybrid's q/k/v_conv1d,
+    loaded as one conv1d) replaced, in their place, by the model's pieces cut or joined from them
+    (named as the file would name each, checkpoint_name), so every mode takes each piece from its
+    own values. Left as they are where the source lacks one or its shapes do not fit the model."""
+    out = dict(tensors)
+    for pieces in file_pieces(list(params), model_type):
+        keys = [checkpoint_name(name, model_type) for name in pieces.file]
+        if not all(key in out for key in keys):
+            continue
+        cut = pieces.loaded_tensors([out[key] for key in keys], [params[n].shape[pieces.dim] for n in pieces.loaded])
+        if cut is None:
+            continue
+        new = dict(zip((checkpoint_name(name, model_type) for name in pieces.loaded), cut))
+        rebuilt = {}
+        for key, value in out.items():
+            if key == keys[0]:
+                rebuilt.update(new)
+            elif key not in keys:
+                rebuilt[key] = value
+        out = rebuilt
+    return out
+
+
 def _source_experts(tensors: dict, table_name: str, param, model_type: str | None):
     """(its number of expert matrices, None) for a fused expert parameter whose every per-expert
     matrix the source holds with its shape (drawn or joined from them: groups.join_experts);
@@ -313,7 +341,7 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
         raise InputError(f"re-init: mode {mode} needs a source checkpoint")
     tensors, source_type = load_source(source)
     model_type = getattr(getattr(model, "config", None), "model_type", None) or source_type
-    tensors = _per_expert(tensors, source_type or model_type)
+    tensors = _as_model_holds(_per_expert(tensors, source_type or model_type), dict(params), model_type)
     by_group: dict[str, list[torch.Tensor]] = {}
     for key, value in tensors.items():
         by_group.setdefault(tensor_group(key), []).append(value)
