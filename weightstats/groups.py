@@ -340,9 +340,10 @@ def file_pieces(names, model_type: str | None) -> list[FilePieces]:
 
 # How transformers 5 fuses the experts of a loaded model, read from its conversion_mapping: a
 # WeightConverter that stacks per-expert matrices on a new dim 0 (MergeModulelist), several of
-# them concatenated by rows (Concatenate on dim 1: gate's rows, then up's; no transpose)
-_STACKED = re.compile(r"^\.?(?:\w+\.)*experts\.(\w+)$")  # the fused parameter, e.g. mlp.experts.gate_up_proj
-_PER_EXPERT = re.compile(r"^\.?(?:\w+\.)*experts\.\*\.(\w+)\.weight$")  # e.g. mlp.experts.*.gate_proj.weight
+# them concatenated by rows (Concatenate on dim 1: gate's rows, then up's; no transpose); a
+# pattern may start with an escaped dot (Kimi-Linear's, DeepSeek-V4's \.experts.*.w1.weight)
+_STACKED = re.compile(r"^(?:\\?\.)?(?:\w+\.)*experts\.(\w+)$")  # the fused parameter, e.g. mlp.experts.gate_up_proj
+_PER_EXPERT = re.compile(r"^(?:\\?\.)?(?:\w+\.)*experts\.\*\.(\w+)\.weight$")  # e.g. mlp.experts.*.gate_proj.weight
 
 
 @functools.lru_cache(maxsize=None)
@@ -358,7 +359,7 @@ def expert_layout(model_type: str | None) -> dict[str, tuple[str, ...]]:
 
     layout = {}
     for t in _conversions(model_type):
-        ops = [(type(op), op.dim) for op in getattr(t, "operations", ())]
+        ops = [(type(op), getattr(op, "dim", None)) for op in getattr(t, "operations", ())]
         fused = _STACKED.match(t.target_patterns[0]) if len(t.target_patterns) == 1 else None
         parts = [_PER_EXPERT.match(source) for source in t.source_patterns]
         stacks = ops == [(MergeModulelist, 0)] + ([(Concatenate, 1)] if len(parts) > 1 else [])
