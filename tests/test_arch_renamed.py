@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from test_weights_moe_fused import MORE, _assert_same_rows, _cheap_table, _sorted  # noqa: E402
+from test_weights_moe_fused import KEYS, MORE, _assert_same_rows, _cheap_table, _sorted  # noqa: E402
 
 from scalefit.weightstats.groups import checkpoint_name, expert_layout, split_experts  # noqa: E402
 from scalefit.weightstats.measure import tensor_stats  # noqa: E402
@@ -239,3 +239,32 @@ def test_expert_layout_reads_a_mapping_with_ops_without_dim(arch):
 def test_expert_layout_reads_patterns_that_start_with_an_escaped_dot(arch):
     _known(arch)
     assert expert_layout(arch) == expert_layout("mixtral") == {"gate_up_proj": ("w1", "w3"), "down_proj": ("w2",)}
+
+
+# dense models whose mapping cuts a tensor on one side only too: OLMo-hybrid's linear_attn
+# q/k/v_conv1d (concatenated into conv1d on load), HRM-text's attn.gqkv_proj (split into gate, q,
+# k, v on load) and mlp.gate_up_proj (split into gate and up)
+DENSE_PIECES = {"olmo_hybrid": r"\.linear_attn\.[qkv]_conv1d\.weight$",
+                "hrm_text": r"\.attn\.gqkv_proj\.weight$|\.mlp\.gate_up_proj\.weight$"}
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory):
+    """{model_type: (loaded model, folder's table)} of DENSE_PIECES this transformers has."""
+    root, out = tmp_path_factory.mktemp("dense_pieces"), {}
+    for name, (cls, config) in _configs(DENSE_PIECES).items():
+        torch.manual_seed(0)
+        cls(config).save_pretrained(root / name)
+        out[name] = (cls.from_pretrained(root / name).eval(), _sorted(_cheap_table(root / name)))
+    return out
+
+
+@pytest.mark.parametrize("arch", list(DENSE_PIECES))
+def test_a_dense_model_cut_otherwise_gives_its_folders_rows(dense, arch):
+    """Names, groups, layers and statistics equal the folder's, the pieces the file holds included
+    (groups.file_pieces reads them from the same converters as Bailing-hybrid's and Sarvam-MoE's)."""
+    model, folder_rows = _arch(dense, arch)
+    loaded_rows = _sorted(_cheap_table(model))
+    assert loaded_rows[KEYS].equals(folder_rows[KEYS])
+    np.testing.assert_allclose(loaded_rows["value"], folder_rows["value"], rtol=1e-9, atol=1e-12)
+    assert loaded_rows["tensor"].str.contains(DENSE_PIECES[arch]).any()
