@@ -88,7 +88,7 @@ def test_a_claim_of_another_pid_namespace_or_boot_is_not_taken_over(tmp_path, ca
         pytest.skip(f"{other} is this machine's")
     folder = claimed(tmp_path / "X", **other)
     for check in (refuse_other_settings, claim_folder):
-        with pytest.raises(InputError, match="holds the results of other settings"):
+        with pytest.raises(InputError, match="of other settings"):
             check(folder, OURS)
     assert "taking it over" not in capsys.readouterr().err
 
@@ -100,6 +100,24 @@ def test_a_dead_claim_of_this_boot_and_namespace_or_an_older_one_is_taken_over(t
     folder = claimed(tmp_path / "X", older=older)
     assert claim_folder(folder, OURS) == (folder / SETTINGS_FILE, False)
     assert capsys.readouterr().err.count("taking it over from `fit kaplan`") == 1
+
+
+@pytest.mark.parametrize("other", [{"boot": "another-boot-id"}, {"host": "0" * 6 if atomic.HOST != "0" * 6 else "1" * 6}])
+def test_a_claim_of_another_boot_or_machine_is_taken_over_once_a_day_old(tmp_path, capsys, other):
+    """A command killed by a reboot or a lost node before it wrote anything left a claim whose pid
+    cannot be checked here, and the folder was refused for good, as one holding 'results'. Such a
+    claim is refused, naming it a claim, until untouched for OTHER_HOST_STALE_S, then taken over."""
+    from scalefit.errors import InputError
+    from scalefit.options import SETTINGS_FILE, claim_folder
+
+    folder = claimed(tmp_path / "X", **other)
+    with pytest.raises(InputError, match=r"is claimed by a command of other settings .*, running on another "
+                                         r"machine, boot or container \(pid \d+\) or stopped before"):
+        claim_folder(folder, OURS)
+    day_old = time.time() - atomic.OTHER_HOST_STALE_S - 60
+    os.utime(folder / SETTINGS_FILE, (day_old, day_old))
+    assert claim_folder(folder, OURS) == (folder / SETTINGS_FILE, False)
+    assert "whose claim, made on another machine, boot or container (pid" in capsys.readouterr().err
 
 
 # a process that writes half of a temporary (temporary_name) and exits, as one killed mid-write;

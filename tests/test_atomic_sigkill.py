@@ -210,7 +210,7 @@ def test_a_claim_of_a_killed_command_is_taken_over(runs, tmp_path):
     try:
         assert child.stdout.readline().strip() == "claimed"
         live = _fit(runs, out)
-        assert live.exit_code == 2 and "holds the results of other settings" in live.stderr, live.output
+        assert live.exit_code == 2 and "is claimed by a command of other settings" in live.stderr, live.output
         assert [p.name for p in out.iterdir()] == [SETTINGS_FILE]
         os.kill(child.pid, signal.SIGKILL)
         for _ in range(1000):  # dead but not yet reaped (a zombie): gone all the same
@@ -262,9 +262,9 @@ def test_only_a_dead_claim_of_this_machine_on_an_empty_folder_is_taken_over(tmp_
         _record(tmp_path / name, claim)
     (tmp_path / "dead_with_results" / "report.md").write_text("half")
     for folder in [tmp_path / name for name in refused]:
-        with pytest.raises(InputError, match="holds the results of other settings"):
+        with pytest.raises(InputError, match="of other settings"):
             refuse_other_settings(folder, ours)
-        with pytest.raises(InputError, match="holds the results of other settings"):
+        with pytest.raises(InputError, match="of other settings"):
             claim_folder(folder, ours)
     assert "taking it over" not in capsys.readouterr().err
 

@@ -323,7 +323,7 @@ def test_two_commands_started_together_into_one_new_folder_do_not_mix(runs, tmp_
     first = {"command": "fit chinchilla (running)"}  # another command's claim, its work under way
     assert claim_folder(out, first) is not None
     result = _invoke(chinchilla)
-    assert result.exit_code == 2 and "holds the results of other settings" in result.output, result.output
+    assert result.exit_code == 2 and "is claimed by a command of other settings" in result.output, result.output
     assert sorted(p.name for p in out.iterdir()) == [SETTINGS_FILE]
 
     fresh = tmp_path / "Y"

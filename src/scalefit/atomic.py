@@ -34,7 +34,7 @@ HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]  # this machi
 # old folder moved aside, since 2026-12-07), token
 TEMPORARY = re.compile(rf"{re.escape(TMP_MARK)}(\d+)-(?:([0-9a-f]{{6}}(?:-[0-9a-f]{{6}})?)-)?(?:({ASIDE})-)?"
                        r"[0-9a-f]{8}$")
-OTHER_HOST_STALE_S = 24 * 3600  # another machine's temporary untouched this long is a killed writer's
+OTHER_HOST_STALE_S = 24 * 3600  # another machine's temporary (or claim) untouched this long is a killed writer's
 _WRITING: set[str] = set()  # this process's temporaries still being written (threads, nested writes)
 
 
@@ -222,7 +222,7 @@ def _abandoned(tmp: Path, named: re.Match) -> bool:
         return False
     if host in ("", HOST) and space in ("", space_tag()):
         return pid == os.getpid() or process_gone(pid)
-    return _untouched(tmp, OTHER_HOST_STALE_S)
+    return untouched(tmp, OTHER_HOST_STALE_S)
 
 
 def _put_back(aside: Path, named: re.Match) -> bool:
@@ -253,7 +253,7 @@ def _put_back_aside(path: Path) -> None:
             return
 
 
-def _untouched(path: Path, seconds: float) -> bool:
+def untouched(path: Path, seconds: float) -> bool:
     """Nothing in ``path`` (a file, or a folder and what it holds) was modified in ``seconds``."""
     try:
         stamps = [path.stat().st_mtime] + ([p.stat().st_mtime for p in path.rglob("*")] if path.is_dir() else [])

@@ -471,7 +471,7 @@ def _setting_differences(old: dict, new: dict) -> str:
     if old.get("command") != new["command"]:
         return f"written by `{old.get('command')}`, this is `{new['command']}`"
     before, after = old.get("options", {}), new["options"]
-    names = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+    names = _differing_options(before, after)
     def said(value):  # an option left out reads as what it is, not as Python's None
         return "(default)" if value is None else repr(value)
 
@@ -479,15 +479,20 @@ def _setting_differences(old: dict, new: dict) -> str:
     return shown + (f"; and {len(names) - 3} more" if len(names) > 3 else "")
 
 
+def _differing_options(before: dict, after: dict) -> list[str]:
+    """The options two records set apart, an option one record lacks read as left out (None): a
+    folder written before a command gained an option (compare's --published) is the setting it
+    was; it was refused as 'other settings ()'."""
+    return [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+
+
 def _same_settings(old: dict, new: dict) -> bool:
-    """Whether two settings records name one setting: the same command and options, an option one
-    record lacks read as left out (None), so a folder written before a command gained an option
-    (compare's --published) is the setting it was; it was refused as 'other settings ()'."""
+    """Whether two settings records name one setting: the same command and options
+    (``_differing_options``)."""
     before, after = old.get("options"), new.get("options")
     if set(old) != set(new) or not isinstance(before, dict) or not isinstance(after, dict):
         return old == new
-    return (all(old[k] == new[k] for k in old if k != "options")
-            and all(before.get(k) == after.get(k) for k in {*before, *after}))
+    return all(old[k] == new[k] for k in old if k != "options") and not _differing_options(before, after)
 
 
 def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> None:
@@ -519,10 +524,19 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
     if not isinstance(old, dict):
         old = {}
     recorded = {key: value for key, value in old.items() if key != CLAIM}
-    if not _same_settings(recorded, json.loads(json.dumps(settings))) and not _abandoned(folder, old):
-        raise InputError(f"{option} {out_dir}: holds the results of other settings "
-                         f"({_setting_differences(recorded, settings)}); a folder holds the results "
-                         f"of one command and its options: {fix}")
+    if _same_settings(recorded, json.loads(json.dumps(settings))) or _abandoned(folder, old):
+        return
+    claim = old.get(CLAIM)
+    if isinstance(claim, dict) and _claim_only(folder):  # a command of other settings, not done yet
+        where = "" if _claimed_here(claim) else " on another machine, boot or container"
+        raise InputError(f"{option} {out_dir}: is claimed by a command of other settings "
+                         f"({_setting_differences(recorded, settings)}), running{where} (pid "
+                         f"{claim.get('pid')}) or stopped before it wrote anything; a folder holds the "
+                         f"results of one command and its options: give a new folder, or remove "
+                         f"{SETTINGS_FILE} once that command is gone")
+    raise InputError(f"{option} {out_dir}: holds the results of other settings "
+                     f"({_setting_differences(recorded, settings)}); a folder holds the results "
+                     f"of one command and its options: {fix}")
 
 
 def one_setting_per_folder(command=None, *, defaults=None, ignore=()):
@@ -598,22 +612,38 @@ CLAIM = "claim"
 
 def _abandoned(folder, recorded: dict) -> bool:
     """Whether the record ``recorded`` of ``folder`` is the claim of a command killed before it
-    wrote anything: a claim of this machine, boot and pid namespace (another's pid cannot be
-    checked here: two containers of one hostname on a shared disk each have a pid 1234) whose
-    process is gone (or whose pid now names a process started at another time), in a folder that
-    holds nothing else but temporaries. A claim is judged on the facts it records (one that
-    predates the boot and namespace, on its host alone). A record without a claim (one of a
-    finished command, or of scalefit before 2026-12-07) is never abandoned."""
-    from scalefit.atomic import HOST, TEMPORARY, process_gone, process_space
+    wrote anything, in a folder that holds nothing else but temporaries (``_claim_only``): a claim
+    made here (``_claimed_here``) whose process is gone (or whose pid now names a process started
+    at another time); or one made on another machine, boot or pid namespace, whose pid cannot be
+    checked here, once untouched for atomic.OTHER_HOST_STALE_S (a day, as another machine's
+    temporaries: a reboot or a node lost mid-command had left such a folder refused for good).
+    A record without a claim (one of a finished command, or of scalefit before 2026-12-07) is
+    never abandoned."""
+    from scalefit.atomic import OTHER_HOST_STALE_S, process_gone, untouched
 
     claim = recorded.get(CLAIM)
-    if not isinstance(claim, dict) or claim.get("host") != HOST:
+    if not isinstance(claim, dict) or not _claim_only(folder):
         return False
-    if any(key in claim and claim[key] != value for key, value in process_space().items()):
-        return False
+    if not _claimed_here(claim):
+        return untouched(folder / SETTINGS_FILE, OTHER_HOST_STALE_S)
     pid, started = claim.get("pid"), claim.get("started")
-    if type(pid) is not int or type(started) not in (int, type(None)) or not process_gone(pid, started):
-        return False
+    return type(pid) is int and type(started) in (int, type(None)) and process_gone(pid, started)
+
+
+def _claimed_here(claim: dict) -> bool:
+    """Whether a claim was made on this machine, boot and pid namespace, where its pid can be
+    checked (two containers of one hostname on a shared disk each have a pid 1234). A claim is
+    judged on the facts it records (one that predates the boot and namespace, on its host alone)."""
+    from scalefit.atomic import HOST, process_space
+
+    return claim.get("host") == HOST and not any(key in claim and claim[key] != value
+                                                 for key, value in process_space().items())
+
+
+def _claim_only(folder) -> bool:
+    """Whether ``folder`` holds nothing but its settings record and temporaries."""
+    from scalefit.atomic import TEMPORARY
+
     return all(p.name == SETTINGS_FILE or TEMPORARY.search(p.name) for p in folder.iterdir())
 
 
@@ -651,8 +681,11 @@ def _take_over(record, option: str) -> bool:
     finally:
         aside.unlink(missing_ok=True)
         _done(aside)
+    claim = recorded[CLAIM]
+    why = (f"whose process ({claim.get('pid')}) ended" if _claimed_here(claim) else
+           f"whose claim, made on another machine, boot or container (pid {claim.get('pid')}), went a day")
     click.echo(f"note: {option} {record.parent}: taking it over from `{recorded.get('command')}`, "
-               f"whose process ({recorded[CLAIM]['pid']}) ended before it wrote anything there", err=True)
+               f"{why} before it wrote anything there", err=True)
     return True
 
 
