@@ -153,12 +153,17 @@ def error_percent(fraction: float) -> str:
     return f"{value:#.2g}%"
 
 
+def no_number(value) -> bool:
+    """Whether ``value`` is no number to print (None, nan, inf): its cell reads '-'."""
+    return value is None or not math.isfinite(value)
+
+
 def percent(value, spec: str | None = None) -> str:
     """A fraction printed as the percentage it is: by default as a relative error
     (error_percent: '0.27%', and 0.0036%, not 0.00%); a spec ending in '%' formats the fraction
     ('.0%'); another gives the percentage's digits ('.3g', 0.0036% for 3.6e-05); '-' where there
     is no number."""
-    if value is None or not math.isfinite(value):
+    if no_number(value):
         return "-"
     if spec is None:
         return error_percent(value)

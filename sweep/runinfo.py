@@ -71,4 +71,3 @@ def read_metadata(dirs) -> list[dict]:
             except json.JSONDecodeError:
                 continue
     return runs
-

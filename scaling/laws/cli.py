@@ -375,16 +375,15 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
         if out_dir:
             from scalefit.atomic import write_frame, write_json
             from scalefit.report import save_figure, to_jsonable, write_printed_report
-            from scalefit.scaling.outputs import staged
+            from scalefit.scaling.outputs import write_report_folder
 
-            @staged  # the files appear together, or none of them
-            def write(staging):
+            def write(staging):  # the files appear together, or none of them
                 write_json(staging / "schedule_gap.json", to_jsonable(out))
                 write_frame(gap.table(), staging / "schedule_gap.csv")
                 save_figure(fig, staging, "schedule_gap")
                 write_printed_report(staging, "Why Kaplan and Chinchilla disagree: the LR schedule",
                                      gap_text(gap), "schedule_gap")
-            write(out_dir)
+            write_report_folder(out_dir, write)
         import matplotlib.pyplot as plt
         plt.close(fig)
     click.echo(dumps(out) if as_json else gap_text(gap))

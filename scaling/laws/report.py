@@ -9,7 +9,8 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import flat_rows
-from scalefit.scaling.outputs import column_unit, error_percent, files_section, percent, provenance_lines, staged
+from scalefit.scaling.outputs import (column_unit, error_percent, files_section, no_number, percent,
+                                      provenance_lines, staged)
 from scalefit.scaling.interval_text import at_place, at_zero, interval_ends, interval_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
@@ -297,7 +298,7 @@ SPREAD_DIGITS = 2
 def _spread_text(value) -> str:
     """A standard deviation to SPREAD_DIGITS significant digits, written as the interval ends
     are (at_place: 350, 0.050, 9.0e+16); '-' where there is none."""
-    if _no_number(value):
+    if no_number(value):
         return "-"
     if value == 0:
         return "0"
@@ -337,10 +338,6 @@ def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
         columns={"stderr": "stderr (curvature)"})
 
 
-def _no_number(value) -> bool:
-    return value is None or not np.isfinite(value)
-
-
 def missing_stderr_text(fit: dict) -> str | None:
     """Why a fit without a bootstrap prints '-' for a stderr, or None: the allocation exponents
     are derived (no curvature of their own), and a parameter the fit's covariance gives none for
@@ -348,10 +345,10 @@ def missing_stderr_text(fit: dict) -> str | None:
     quantity the law derives). The table alone left a column of '-' unexplained."""
     if (fit.get("bootstrap") or {}).get("n"):
         return None
-    missing = [name for name, p in fit["params"].items() if _no_number(p.get("stderr"))]
+    missing = [name for name, p in fit["params"].items() if no_number(p.get("stderr"))]
     alloc = fit.get("allocation", {})
-    derived = [f"{key} (allocation)" for key in ("a", "b") if not _no_number(alloc.get(key))
-               and _no_number(alloc.get(f"{key}_stderr"))]
+    derived = [f"{key} (allocation)" for key in ("a", "b") if not no_number(alloc.get(key))
+               and no_number(alloc.get(f"{key}_stderr"))]
     parts = []
     if missing and len(missing) == len(fit["params"]):
         parts.append("every parameter: the fit's covariance is singular at this optimum (the "

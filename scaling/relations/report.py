@@ -9,7 +9,7 @@ import pandas as pd
 from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
 from scalefit.scaling.interval_text import interval_ends, interval_text, value_at_interval
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
-from scalefit.scaling.outputs import (column_unit, error_percent, files_section, provenance_lines,
+from scalefit.scaling.outputs import (column_unit, error_percent, files_section, no_number, provenance_lines,
                                      staged)
 from scalefit.scaling.relations.resampling import UNIT
 from scalefit.scaling.resample import rough_intervals_note
@@ -24,7 +24,7 @@ HELD_OUT_KIND = ("where the run's x lies against the fitted pairs' x: projection
 
 
 def _fmt(v, spec=".5g"):
-    return format(v, spec) if v is not None and math.isfinite(v) else "-"
+    return format(v, spec) if not no_number(v) else "-"
 
 
 def _judged(name: str, p: dict, out: dict) -> tuple[str, str]:
@@ -150,7 +150,7 @@ def unbootstrapped_lines(out: dict) -> list[str]:
         out.get("e_source"))
     fixed = [name for name in missing if held and name in ("E_x", "E_y")]
     other = [name for name in missing if name not in fixed]
-    no_ci = any(not all(v is not None and math.isfinite(v) for v in p["ci95"])
+    no_ci = any(not all(not no_number(v) for v in p["ci95"])
                 for p in out["params"].values())
     parts = (["no 95% CI ('-'; --bootstrap N gives them)"] if no_ci else []) + \
         ([f"no stderr for {', '.join(fixed)}: {held}, held fixed in this fit"] if fixed else []) + \
@@ -161,7 +161,7 @@ def unbootstrapped_lines(out: dict) -> list[str]:
 def scored_percent(v) -> str:
     """A mean relative error as a percent (outputs.error_percent: 0.0036%, not 0.00%); '- (no run
     to score)' where no held-out run has a prediction (x at or below E_x for all), not 'nan%'."""
-    return error_percent(v) if v is not None and math.isfinite(v) else "- (no run to score)"
+    return "- (no run to score)" if no_number(v) else error_percent(v)
 
 
 def holdout_summary(h: dict) -> str:
@@ -217,7 +217,7 @@ def downstream_text(out: dict) -> str:
                              f"below E_x){extra}")
                 continue
             rel = p["relative_error"]
-            rel = (f"{100 * rel:+.2f}%" if rel is not None and math.isfinite(rel)
+            rel = (f"{100 * rel:+.2f}%" if not no_number(rel)
                    else "no relative error at y = 0")
             kind = f"  {p['kind']}" if p.get("kind", "interpolation") != "interpolation" else ""
             lines.append(f"  {size}x={p['x']:.4f} y={p['y']:.4f} predicted="
@@ -288,10 +288,10 @@ def plot_relation(result, train, held, out: dict):
         px = pred.get("at_x", pred.get("x_predicted"))
         ci = pred["ci95"]
         yerr = None
-        if all(c is not None and math.isfinite(c) for c in ci):
+        if all(not no_number(c) for c in ci):
             yerr = [[pred["value"] - ci[0]], [ci[1] - pred["value"]]]
         pi = pred.get("pi95", [float("nan")] * 2)
-        if all(c is not None and math.isfinite(c) for c in pi):
+        if all(not no_number(c) for c in pi):
             ax.errorbar([px], [pred["value"]],
                         yerr=[[pred["value"] - pi[0]], [pi[1] - pred["value"]]], fmt="none", color="tab:green", alpha=0.4, lw=4,
                         label="95% prediction interval", zorder=4)
