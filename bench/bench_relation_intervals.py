@@ -176,8 +176,10 @@ def pi_variants_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
 # the side where the truth lies when the fit errs along it, Davison & Hinkley's basic interval);
 # "symmetric", f +- 1.96 times the widened draws' sd; "bc", bias-corrected percentiles
 # (Efron's z0 from the share of draws below f); "delta", f +- t_{n-p} times the classical
-# (least-squares) standard error of the curve at L (lmfit's covariance, gradient by differences).
-CI_VARIANTS = ("shipped", "basic", "symmetric", "bc", "delta")
+# (least-squares) standard error of the curve at L (lmfit's covariance, gradient by differences);
+# "wide-pct", the shipped interval's two arms stretched about f so that it is as wide as
+# "symmetric" (the percentile's shape at symmetric's width: which of the two moves coverage).
+CI_VARIANTS = ("shipped", "basic", "symmetric", "wide-pct", "bc", "delta")
 
 
 def ci_variants(res, at: float) -> dict:
@@ -204,9 +206,11 @@ def ci_variants(res, at: float) -> dict:
         grad[j] = (func(at, *up) - func(at, *down)) / (2 * d)
     covar = res.model_result.covar
     se = float(np.sqrt(grad @ covar @ grad)) if covar is not None else float("nan")
+    stretch = 2 * 1.96 * w.std(ddof=1) / (hi - lo)
     out = {"shipped": tuple(interval_at(res, at)["ci95"]),
            "basic": (2 * f - hi, 2 * f - lo),
            "symmetric": (f - 1.96 * w.std(ddof=1), f + 1.96 * w.std(ddof=1)),
+           "wide-pct": (f - stretch * (f - lo), f + stretch * (hi - f)),
            "bc": tuple(np.percentile(w, 100 * norm.cdf(2 * z0 + norm.ppf([0.025, 0.975])))),
            "delta": (f - t.ppf(0.975, res.n_points - theta.size) * se,
                      f + t.ppf(0.975, res.n_points - theta.size) * se)}
