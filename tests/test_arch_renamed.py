@@ -40,13 +40,13 @@ PIECES["kimi_linear"] = r"\.self_attn\.[qkv]_conv1d\.weight$"
 SETTINGS = {"flint": {"mlp_only_layers": [0]}}  # its default makes both tiny layers dense
 
 
-def _configs(archs):
+def _configs(archs, **changed):
     """{model_type: (model class, config)} of the `archs` this transformers has, from the tiny
-    settings of test_weights_moe_fused (each config takes the fields it knows)."""
+    settings of test_weights_moe_fused and `changed` (each config takes the fields it knows)."""
     out = {}
     for arch in archs:
         try:
-            config = transformers.AutoConfig.for_model(arch, **{**MORE, **SETTINGS.get(arch, {})})
+            config = transformers.AutoConfig.for_model(arch, **{**MORE, **SETTINGS.get(arch, {}), **changed})
         except (KeyError, ValueError):
             continue
         out[arch] = (transformers.AutoModelForCausalLM._model_mapping[type(config)], config)
@@ -180,27 +180,160 @@ def test_reinit_law_modes_draw_each_loaded_piece_from_its_own_file_piece(renamed
     fresh = type(model)(model.config).eval()
     reinit(fresh, folder, "permuted", seed=3)
     loaded = dict(model.named_parameters())
-    cut = re.compile(r"\.self_attn\.(?:[qkv]_proj|conv1d)\.weight$")
+    # the loaded pieces only (Bailing-hybrid's and Kimi-Linear's ordinary q/k/v_proj are no pieces):
+    # 3 per file query_key_value (q_proj, k_proj, v_proj), 1 per file q_conv1d (conv1d)
+    cut = re.compile(r"\.self_attn\.[qkv]_proj\.weight$" if arch in ("sarvam_moe", "param2moe")
+                     else r"\.self_attn\.conv1d\.weight$")
+    file_pieces = [k for k in _file_keys(folder) if re.search(PIECES[arch], k)]
+    expected = 3 * len(file_pieces) if arch in ("sarvam_moe", "param2moe") else len(file_pieces) // 3
     checked = 0
     for name, param in fresh.named_parameters():
         if cut.search(name):
             assert torch.equal(param.flatten().sort().values, loaded[name].flatten().sort().values), name
             assert not torch.equal(param, loaded[name]), name
             checked += 1
-    assert checked >= model.config.num_hidden_layers
+    assert checked == expected > 0
     torch.manual_seed(1)
     result = reinit(type(model)(model.config), folder, "gauss-matched", seed=3).to_frame()
     assert "group" not in set(result["how"])
 
 
+# a folder of the same architecture with fewer heads: its fused tensor (Sarvam-MoE's and
+# Param2MoE's query_key_value, HRM-text's gqkv_proj) does not cut into the model's q_proj, k_proj,
+# v_proj sizes, so the law modes draw them from the pooled q, k, v parts of the folder's
+FEWER_HEADS = ["sarvam_moe", "param2moe", "hrm_text"]
+
+
+@pytest.fixture(scope="module")
+def fewer_heads(tmp_path_factory):
+    """{model_type: (model class, config, folder of a model with 2 heads, 1 key/value head)}."""
+    root, out = tmp_path_factory.mktemp("fewer_heads"), {}
+    few = _configs(FEWER_HEADS, num_attention_heads=2, num_key_value_heads=1)
+    for name, (cls, config) in _configs(FEWER_HEADS).items():
+        torch.manual_seed(0)
+        cls(few[name][1]).save_pretrained(root / name)
+        out[name] = (cls, config, root / name)
+    return out
+
+
+def _file_parts(folder, arch) -> dict[str, list]:
+    """{'q', 'k', 'v': that part of each of the folder's fused tensors, in the file's order}: a
+    query_key_value's rows of 2 query heads, then 1 key and 1 value head; a gqkv_proj's second,
+    third and fourth quarter (gate's, q's, k's, v's rows, as from_pretrained chunks it)."""
+    from scalefit.weightstats.groups import split_qkv
+    from scalefit.weightstats.reinit import load_source
+
+    out = {part: [] for part in "qkv"}
+    for key, tensor in load_source(folder)[0].items():
+        if key.endswith(".query_key_value.weight"):
+            parts = split_qkv(tensor, 2, "stacked", 1)
+        elif key.endswith(".gqkv_proj.weight"):
+            parts = dict(zip("gqkv", tensor.chunk(4)))
+        else:
+            continue
+        for part in "qkv":
+            out[part].append(parts[part])
+    return out
+
+
+@pytest.mark.parametrize("mode", ["gauss-matched", "empirical"])
+@pytest.mark.parametrize("arch", FEWER_HEADS)
+def test_law_modes_fill_a_model_from_a_folder_with_fewer_heads(fewer_heads, arch, mode, monkeypatch):
+    """Every q_proj, k_proj, v_proj is drawn from the pooled law of that part of every fused tensor of
+    the folder (before: refused, the folder 'has no tensor of group attn_q')."""
+    from scalefit.weightstats import reinit as reinit_module
+
+    if arch not in fewer_heads:
+        pytest.skip(f"this transformers has no {arch}")
+    cls, config, folder = fewer_heads[arch]
+    pooled, draw = [], reinit_module.draw
+
+    def recording(mode, values, shape, **kwargs):
+        if isinstance(values, list):  # a group's pooled law
+            pooled.append(values)
+        return draw(mode, values, shape, **kwargs)
+
+    monkeypatch.setattr(reinit_module, "draw", recording)
+    torch.manual_seed(1)
+    model = cls(config)
+    frame = reinit(model, folder, mode, seed=3).to_frame().set_index("name")
+    parts = _file_parts(folder, arch)
+    for part in "qkv":
+        names = [n for n, _ in model.named_parameters() if n.endswith(f".self_attn.{part}_proj.weight")]
+        assert len(names) == len(parts[part]) > 0
+        assert set(frame.loc[names, "how"]) == {"group"} and set(frame.loc[names, "group"]) == {f"attn_{part}"}
+        same = [v for v in pooled if len(v) == len(parts[part]) and all(map(torch.equal, v, parts[part]))]
+        assert len(same) == len(names), part
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("arch", FEWER_HEADS)
+def test_permuted_says_what_a_folder_with_fewer_heads_holds(fewer_heads, arch):
+    """permuted refuses, naming the folder's tensor that holds q_proj (not 'missing'), and its advice
+    holds: a law mode draws it from the folder's attn_q group (the test above)."""
+    from scalefit.errors import InputError
+
+    if arch not in fewer_heads:
+        pytest.skip(f"this transformers has no {arch}")
+    cls, config, folder = fewer_heads[arch]
+    model = cls(config)
+    with pytest.raises(InputError) as err:
+        reinit(model, folder, "permuted")
+    line = str(err.value)
+    name = next(n for n, _ in model.named_parameters() if n.endswith(".self_attn.q_proj.weight"))
+    q_proj = tuple(model.get_parameter(name).shape)
+    if arch == "hrm_text":  # cut into 4 equal pieces, as from_pretrained cuts it: the folder's own q_proj
+        shape = tuple(_file_parts(folder, arch)["q"][0].shape)
+        assert f"re-init permuted: tensor {name} has shape {shape} in {folder}, the model's is {q_proj}" in line
+    else:
+        fused = name.replace("self_attn.q_proj", "attention.query_key_value")
+        shape = tuple(_source_tensor(folder, fused).shape)
+        sizes = ", ".join(str(model.get_parameter(name.replace("q_proj", p)).shape[0]) for p in ("q_proj", "k_proj", "v_proj"))
+        assert (f"re-init permuted: tensor {name} is a piece of {fused} in {folder} (shape {shape}), which does "
+                f"not cut into the model's pieces ({sizes} on dim 0), the model's is {q_proj}") in line
+    assert "missing" not in line
+    assert line.endswith("; a law mode (gauss-matched, family, empirical) draws it from the source's attn_q group instead")
+
+
+def _source_tensor(folder, key):
+    from scalefit.weightstats.reinit import load_source
+
+    return load_source(folder)[0][key]
+
+
 def test_a_folders_names_need_no_transformers(monkeypatch):
-    """Without transformers' models imported (no model in memory), a name is the file's as given:
-    checkpoint_name does not import transformers for it; GPT-NeoX's lm_head is still embed_out."""
+    """A name read from a file (loaded=False) is the file's as given: checkpoint_name does not
+    import transformers for it; GPT-NeoX's lm_head is still embed_out."""
     monkeypatch.delitem(sys.modules, "transformers.conversion_mapping", raising=False)
     name = "model.layers.0.block_sparse_moe.experts.gate_up_proj"
-    assert checkpoint_name(name, "granitemoe") == name
-    assert checkpoint_name("lm_head.weight", "gpt_neox") == "embed_out.weight"
+    assert checkpoint_name(name, "granitemoe", loaded=False) == name
+    assert checkpoint_name("lm_head.weight", "gpt_neox", loaded=False) == "embed_out.weight"
     assert "transformers.conversion_mapping" not in sys.modules
+
+
+def test_a_loaded_name_is_renamed_whatever_is_imported(monkeypatch):
+    """A loaded model's name is the file's whether or not transformers' mapping module happens to be
+    imported (before, checkpoint_name read sys.modules: without it a loaded Mixtral's mlp. stayed)."""
+    loaded = "model.layers.0.mlp.experts.gate_up_proj"
+    assert checkpoint_name(loaded, "mixtral") == "model.layers.0.block_sparse_moe.experts.gate_up_proj"
+    monkeypatch.delitem(sys.modules, "transformers.conversion_mapping", raising=False)
+    assert checkpoint_name(loaded, "mixtral") == "model.layers.0.block_sparse_moe.experts.gate_up_proj"
+    assert checkpoint_name(loaded, "mixtral", loaded=False) == loaded
+
+
+@pytest.mark.parametrize("arch", ["kolibri1", "sarvam_moe"])
+def test_a_folder_is_measured_without_transformers_renames(renamed, arch, monkeypatch):
+    """Measuring a folder never reads transformers' renames (its names are the file's), even with
+    transformers imported in the process; a loaded model's table does."""
+    from scalefit.weightstats import groups
+
+    model, folder, _ = _arch(renamed, arch)
+    read, file_renames = [], groups.file_renames
+    monkeypatch.setattr(groups, "file_renames", lambda model_type: read.append(model_type) or file_renames(model_type))
+    _cheap_table(folder)
+    assert read == []
+    _cheap_table(model)
+    assert set(read) == {arch}
 
 
 @pytest.mark.parametrize("arch", [*RENAMED, *PIECES])
@@ -268,3 +401,15 @@ def test_a_dense_model_cut_otherwise_gives_its_folders_rows(dense, arch):
     assert loaded_rows[KEYS].equals(folder_rows[KEYS])
     np.testing.assert_allclose(loaded_rows["value"], folder_rows["value"], rtol=1e-9, atol=1e-12)
     assert loaded_rows["tensor"].str.contains(DENSE_PIECES[arch]).any()
+
+
+def test_spliced_puts_each_swap_where_its_first_old_key_was():
+    """The one splice of measure (loaded -> file tensors) and reinit (file -> loaded): order kept,
+    each swap's new items at its first old key's place (its first as given, not as met)."""
+    from scalefit.weightstats.groups import spliced
+
+    items = {"a": 1, "k": 2, "b": 3, "q": 4, "v": 5, "c": 6}
+    swaps = [(("q", "k", "v"), {"qkv": 9}), (("c",), {"c1": 7, "c2": 8})]
+    assert spliced(items, swaps) == {"a": 1, "b": 3, "qkv": 9, "c1": 7, "c2": 8}
+    assert list(spliced(items, swaps)) == ["a", "b", "qkv", "c1", "c2"]
+    assert list(spliced(items, [])) == list(items)

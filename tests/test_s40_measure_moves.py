@@ -84,3 +84,41 @@ def test_moving_to_the_cpu_changes_no_row(mixtral):
     kept = weight_stats_table(mixtral, fit_families=False, spectra=False)
     moved = weight_stats_table(mixtral, device="cpu", fit_families=False, spectra=False)
     assert kept.equals(moved)
+
+
+def test_the_group_pass_cuts_an_expert_matrix_without_splitting_again(mixtral, monkeypatch):
+    """split_experts runs once per stored tensor (its first pass); the group pass cuts each expert's
+    matrix alone (before: every matrix re-split the whole fused tensor into all E experts' views)."""
+    from scalefit.weightstats import measure
+
+    calls, split = [], measure.split_experts
+    monkeypatch.setattr(measure, "split_experts", lambda *args: calls.append(args[0]) or split(*args))
+    kept = weight_stats_table(mixtral, fit_families=False, spectra=False)
+    assert len(calls) == sum(is_weight_tensor(n) for n, _ in mixtral.named_parameters())
+    monkeypatch.undo()
+    assert kept.equals(weight_stats_table(mixtral, fit_families=False, spectra=False))
+
+
+def test_a_piece_cut_from_a_loaded_model_is_moved_as_the_file_holds_it(monkeypatch):
+    """Sarvam-MoE's q_proj, k_proj, v_proj are moved once joined (the file's query_key_value, in
+    q_proj's place), then its [q], [k], [v] parts each at its own size."""
+    from test_arch_renamed import _configs as renamed_configs
+
+    configs = renamed_configs(["sarvam_moe"])
+    if not configs:
+        pytest.skip("this transformers has no Sarvam-MoE")
+    cls, config = configs["sarvam_moe"]
+    torch.manual_seed(0)
+    model = cls(config).eval()
+    params = dict(model.named_parameters())
+    sizes = []
+    for name, p in params.items():
+        if name.endswith(".self_attn.q_proj.weight"):
+            sizes.append(sum(params[name.replace("q_proj", x)].numel() for x in ("q_proj", "k_proj", "v_proj")))
+        elif is_weight_tensor(name) and not name.endswith((".self_attn.k_proj.weight", ".self_attn.v_proj.weight")):
+            sizes.append(p.numel())
+    table, moved = _moves(monkeypatch, model)
+    _check(table, moved, sizes)
+    parts = table.loc[table["tensor"].str.endswith(("query_key_value.weight[q]", "query_key_value.weight[k]",
+                                                    "query_key_value.weight[v]")) & (table["stat"] == "count")]
+    assert len(parts) == 3 * config.num_hidden_layers

@@ -101,3 +101,22 @@ def test_a_fused_expert_parameter_names_its_expert_matrix(tmp_path, monkeypatch,
     assert ("; a law mode (gauss-matched, family, empirical) draws it from the source's expert_in group "
             "instead") in line
     assert "a source tensor of that name and shape" not in line
+
+
+def test_a_refusal_advises_a_law_mode_only_where_the_source_has_the_group():
+    """A source without the tensor's group: the refusal says no law mode can draw it either (before,
+    it advised a law mode, which then refused)."""
+    from test_reinit import tiny_model
+
+    from scalefit.errors import InputError
+
+    source = {k: v for k, v in tiny_model().state_dict().items() if ".attention.dense." not in k}
+    with pytest.raises(InputError) as err:
+        reinit(tiny_model(), source, "permuted")
+    line = str(err.value)
+    assert line.startswith("re-init permuted: tensor gpt_neox.layers.0.attention.dense.weight is missing in the source")
+    assert line.endswith("; nor can a law mode (gauss-matched, family, empirical) draw it: the source has no "
+                         "tensor of group attn_out")
+    assert "draws it from" not in line
+    with pytest.raises(InputError, match="the source has no tensor of group attn_out"):
+        reinit(tiny_model(), source, "gauss-matched")

@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping, Sequence, TypeVar
 
 import torch
 
@@ -246,27 +245,29 @@ def file_renames(model_type: str) -> tuple:
     """The renames save_pretrained applies to a model of model_type: its conversion_mapping's
     WeightRenaming entries reversed, last first, as transformers reverses them. Prefix changes
     are left out (as save_pretrained leaves them out for a model it did not load from a folder),
-    and so are group renames, whose reversal depends on the order of the keys."""
+    and so are group renames, whose reversal depends on the order of the keys; () where it has
+    none (or transformers is absent)."""
+    conversions = _conversions(model_type)
+    if not conversions:
+        return ()
     from transformers.core_model_loading import GroupWeightRename, PrefixChange, WeightRenaming
 
-    return tuple(t.reverse_transform() for t in reversed(_conversions(model_type))
+    return tuple(t.reverse_transform() for t in reversed(conversions)
                  if isinstance(t, WeightRenaming) and not isinstance(t, (PrefixChange, GroupWeightRename)))
 
 
-def checkpoint_name(name: str, model_type: str | None = None) -> str:
-    """A parameter name as the checkpoint file spells it: transformers' conversion_mapping
-    reversed (`file_renames`: e.g. Mixtral's mlp. -> block_sparse_moe., Granite-MoE's
-    experts.gate_up_proj -> input_linear.weight, Flint's sinks -> softmax_offset) and GPT-NeoX's
-    lm_head -> embed_out. The mapping is read only where transformers' models are imported (a
-    model in memory was built by it); a folder's names are the file's already, and reading one
-    does not pay transformers' import."""
+def checkpoint_name(name: str, model_type: str | None = None, *, loaded: bool = True) -> str:
+    """A parameter name as the checkpoint file spells it: GPT-NeoX's lm_head -> embed_out and, for
+    a name of a model loaded by transformers (`loaded`), its conversion_mapping reversed
+    (`file_renames`: e.g. Mixtral's mlp. -> block_sparse_moe., Granite-MoE's experts.gate_up_proj
+    -> input_linear.weight, Flint's sinks -> softmax_offset). `loaded=False` for a name read from
+    a file (a folder's): it is the file's already, and reading one does not import transformers."""
     for pattern, replacement in _FILE_RENAMES.get(model_type or "", ()):
         name = pattern.sub(replacement, name)
-    if model_type and "transformers.conversion_mapping" in sys.modules:
+    if loaded and model_type:
         for renaming in file_renames(model_type):
             name = renaming.rename_source_key(name)[0]
     return name
-
 
 
 @dataclass(frozen=True)
@@ -276,11 +277,14 @@ class FilePieces:
     q_conv1d / k_conv1d / v_conv1d, concatenated into `conv1d` on load; or one: Sarvam-MoE's
     query_key_value, split into q_proj / k_proj / v_proj) are the model's `loaded` tensors
     concatenated on `dim` in this order, cut into len(file) equal pieces, as save_pretrained cuts
-    them. Names before checkpoint_name's renames, as transformers reverses a converter first."""
+    them. `equal`: from_pretrained cuts the one file tensor into equal pieces (transformers' Chunk:
+    HRM-text's gqkv_proj), not by the sizes of the model's tensors (Split: Sarvam-MoE's).
+    Names before checkpoint_name's renames, as transformers reverses a converter first."""
 
     file: tuple[str, ...]
     loaded: tuple[str, ...]
     dim: int
+    equal: bool = False
 
     def file_tensors(self, loaded: list[torch.Tensor]) -> list[torch.Tensor]:
         """The file's tensors from the loaded ones (in `loaded`'s order): joined, or cut into views."""
@@ -289,7 +293,11 @@ class FilePieces:
 
     def loaded_tensors(self, file: list[torch.Tensor], sizes: list[int]) -> list[torch.Tensor] | None:
         """The inverse: the loaded tensors, `sizes` long on `dim` each, from the file's (in `file`'s
-        order), as from_pretrained cuts or joins them; None where the file's do not fit so."""
+        order), as from_pretrained cuts or joins them; None where the file's do not fit so. Cut into
+        equal pieces (`equal`) whatever `sizes`, as from_pretrained does, so a file of another
+        model size gives its own pieces (their shapes then differ from the model's)."""
+        if self.equal and len(file) == 1 and file[0].ndim > self.dim and file[0].shape[self.dim] % len(sizes) == 0:
+            return list(file[0].chunk(len(sizes), dim=self.dim))
         shapes = {(t.ndim, t.shape[:self.dim] + t.shape[self.dim + 1:]) for t in file}
         if len(shapes) != 1 or file[0].ndim <= self.dim or sum(t.shape[self.dim] for t in file) != sum(sizes):
             return None
@@ -300,8 +308,9 @@ class FilePieces:
 @functools.lru_cache(maxsize=None)
 def _piece_converters(model_type: str) -> tuple:
     """model_type's converters that cut a tensor (no experts, no wildcard), reversed as
-    save_pretrained reverses them: (reversed converter, dim) where the reversal joins several
-    loaded tensors into one (Concatenate) or cuts one into equal pieces (Chunk)."""
+    save_pretrained reverses them: (reversed converter, dim, whether from_pretrained cuts into
+    equal pieces) where the reversal joins several loaded tensors into one (Concatenate) or cuts
+    one into equal pieces (Chunk)."""
     from transformers.core_model_loading import Chunk, Concatenate, WeightConverter
 
     out = []
@@ -315,7 +324,7 @@ def _piece_converters(model_type: str) -> tuple:
         joins = isinstance(ops[0], Concatenate) and len(reverse.target_patterns) == 1 < len(reverse.source_patterns)
         cuts = isinstance(ops[0], Chunk) and len(reverse.source_patterns) == 1 < len(reverse.target_patterns)
         if joins or cuts:
-            out.append((reverse, ops[0].dim))
+            out.append((reverse, ops[0].dim, joins and isinstance(t.operations[0], Chunk)))
     return tuple(out)
 
 
@@ -327,15 +336,36 @@ def file_pieces(names, model_type: str | None) -> list[FilePieces]:
         return []
     found: dict[tuple, list] = {}
     for name in names:
-        for reverse, dim in _piece_converters(model_type):
+        for reverse, dim, equal in _piece_converters(model_type):
             match = reverse.compiled_sources.search(name)
             if match:
                 index = int(next(g for g, v in match.groupdict().items() if v is not None)[1:])
                 file = tuple(name.replace(match.group(0), target, 1) for target in reverse.target_patterns)
-                found.setdefault((file, dim, len(reverse.source_patterns)), []).append((index, name))
+                found.setdefault((file, dim, equal, len(reverse.source_patterns)), []).append((index, name))
                 break
-    return [FilePieces(file, tuple(name for _, name in sorted(parts)), dim)
-            for (file, dim, count), parts in found.items() if len(parts) == count]
+    return [FilePieces(file, tuple(name for _, name in sorted(parts)), dim, equal)
+            for (file, dim, equal, count), parts in found.items() if len(parts) == count]
+
+
+_V = TypeVar("_V")
+
+
+def spliced(items: Mapping[str, _V], swaps: Iterable[tuple[Sequence[str], Mapping[str, _V]]]) -> dict[str, _V]:
+    """`items` with, for each (old keys, new items) of `swaps`, the old keys dropped and the new
+    items put where its first old key was, in one pass: a loaded model's tensors listed as its
+    file cuts them (measure) and a file's as the model cuts them (reinit), by file_pieces."""
+    first: dict[str, Mapping[str, _V]] = {}
+    dropped: set[str] = set()
+    for old, new in swaps:
+        first[old[0]] = new
+        dropped.update(old)
+    out: dict[str, _V] = {}
+    for key, value in items.items():
+        if key in first:
+            out.update(first[key])
+        elif key not in dropped:
+            out[key] = value
+    return out
 
 
 # How transformers 5 fuses the experts of a loaded model, read from its conversion_mapping: a
@@ -428,6 +458,13 @@ class FusedQKV:
     layout: str | None
     num_heads: int | None
     num_kv_heads: int | None
+
+    def split(self, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{'q', 'k', 'v': its part} of a fused QKV matrix split by this layout (split_qkv); {} where
+        the layout is not known, or needs a count of heads that is not known."""
+        if self.layout is None or (self.layout != "gpt2" and not self.num_heads):
+            return {}
+        return split_qkv(weight, self.num_heads or 1, self.layout, self.num_kv_heads)
 
 
 def fused_qkv(model_type: str | None, config=None) -> FusedQKV:

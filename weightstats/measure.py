@@ -43,6 +43,7 @@ weights, and spectral statistics as the mean over the group's matrices.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -59,7 +60,7 @@ from scalefit.options import nonnegative_int, positive_int, torch_device
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
 from scalefit.weightstats.groups import (NO_LAYER, FusedQKV, checkpoint_name, file_pieces, fused_experts,
-                                         fused_qkv, is_weight_tensor, split_experts, split_qkv, tensor_role)
+                                         fused_qkv, is_weight_tensor, spliced, split_experts, tensor_role)
 from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
                                           quantiles, shape_stats)
 from scalefit.weightstats.spectra import SPECTRUM_STATS, spectrum_stats
@@ -103,6 +104,7 @@ class _Source:
     model_type: str | None = None
     qkv: FusedQKV = field(default_factory=lambda: fused_qkv(None))
     left_out: str | None = None  # a stored name not measured (a tied output embedding's copy)
+    loaded: bool = False  # names as a model loaded by transformers spells them (checkpoint_name reverses its renames)
 
 
 def safetensors_files(folder: Path, missing_ok: bool = False) -> list[Path]:
@@ -245,25 +247,16 @@ def _as_file_holds(params: dict, model_type: str | None):
     Sarvam-MoE's q_proj, k_proj, v_proj joined into query_key_value, Bailing-hybrid's conv1d cut
     into q_conv1d, k_conv1d, v_conv1d), each listed where its first loaded tensor is; the others
     as they are. Names before checkpoint_name, which the table applies to all."""
-    where = {}  # a file tensor's name -> (its FilePieces, its index among the file's)
-    first = {}  # a loaded name -> the file names listed in its place
-    for pieces in file_pieces(list(params), model_type):
-        first[pieces.loaded[0]] = pieces.file
-        where.update({name: (pieces, i) for i, name in enumerate(pieces.file)})
-    taken = {name for pieces, _ in where.values() for name in pieces.loaded}
-    names = []
-    for name in params:
-        if name in first:
-            names += first[name]
-        elif name not in taken:
-            names.append(name)
+    readers = spliced({name: param.detach for name, param in params.items()},
+                      ((pieces.loaded, {name: functools.partial(_file_piece, params, pieces, i)
+                                        for i, name in enumerate(pieces.file)})
+                       for pieces in file_pieces(list(params), model_type)))
+    return list(readers), lambda name: readers[name]()
 
-    def fetch(name: str) -> torch.Tensor:
-        if name not in where:
-            return params[name].detach()
-        pieces, i = where[name]
-        return pieces.file_tensors([params[n].detach() for n in pieces.loaded])[i]
-    return names, fetch
+
+def _file_piece(params: dict, pieces, index: int) -> torch.Tensor:
+    """The file's tensor `index` of `pieces`, cut or joined from the loaded model's `params`."""
+    return pieces.file_tensors([params[n].detach() for n in pieces.loaded])[index]
 
 
 def _open_source(source, num_heads: int | None) -> _Source:
@@ -271,7 +264,7 @@ def _open_source(source, num_heads: int | None) -> _Source:
         config = getattr(source, "config", None)
         model_type = getattr(config, "model_type", None)
         names, fetch = _as_file_holds(dict(source.named_parameters()), model_type)
-        src = _Source(names, fetch, model_type, fused_qkv(model_type, config))
+        src = _Source(names, fetch, model_type, fused_qkv(model_type, config), loaded=True)
     elif isinstance(source, Mapping):
         tensors = named_weights(source)
         src = _Source(list(tensors), lambda name: tensors[name])
@@ -356,23 +349,35 @@ def tensor_stats(values, *, fit_families: bool = True, spectra: bool = True) -> 
 # ---- the table --------------------------------------------------------------------------------
 
 def _parts(name: str, tensor: torch.Tensor, src: _Source, split: bool):
-    """(name, group, layer, tensor) for a tensor and, for a fused QKV matrix, its Q, K, V; a fused
-    expert parameter gives its experts' matrices in its place (whatever `split`: they are the
-    tensors the checkpoint file holds)."""
+    """(name, group, layer, tensor, pick) for a tensor and, for a fused QKV matrix, its Q, K, V; a
+    fused expert parameter gives its experts' matrices in its place (whatever `split`: they are the
+    tensors the checkpoint file holds). `pick` cuts that part from the whole tensor again."""
     experts = split_experts(name, tensor, src.model_type)
     if experts is not None:
-        for expert_name, matrix in experts.items():
+        per_expert = len(experts) // tensor.shape[0]  # matrices per expert (gate and up, or down)
+        for i, (expert_name, matrix) in enumerate(experts.items()):
             role = tensor_role(expert_name)
-            yield expert_name, role.group, role.layer, matrix
+            yield (expert_name, role.group, role.layer, matrix,
+                   functools.partial(_expert_matrix, i // per_expert, i % per_expert, per_expert))
         return
     role = tensor_role(name)
-    yield name, role.group, role.layer, tensor
+    yield name, role.group, role.layer, tensor, _whole
     if split and role.group == "attn_qkv" and tensor.ndim >= 2:
-        qkv = src.qkv
-        if qkv.layout is None or (qkv.layout != "gpt2" and not qkv.num_heads):
-            return
-        for part, sub in split_qkv(tensor, qkv.num_heads or 1, qkv.layout, qkv.num_kv_heads).items():
-            yield f"{name}[{part}]", f"attn_{part}", role.layer, sub
+        for part, sub in src.qkv.split(tensor).items():
+            yield f"{name}[{part}]", f"attn_{part}", role.layer, sub, functools.partial(_qkv_part, src.qkv, part)
+
+
+def _whole(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
+def _expert_matrix(expert: int, index: int, count: int, tensor: torch.Tensor) -> torch.Tensor:
+    """Expert `expert`'s matrix `index` of `count` in a fused expert parameter (as split_experts cuts it)."""
+    return tensor[expert].chunk(count, dim=0)[index]
+
+
+def _qkv_part(qkv: FusedQKV, part: str, tensor: torch.Tensor) -> torch.Tensor:
+    return qkv.split(tensor)[part]
 
 
 def weight_stats_table(source, model: str = "model", step: int = 0, device=None, fit_families: bool = True,
@@ -411,8 +416,8 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     with torch.no_grad(), one_blas_thread():
         for name in iterator:
             tensor = _moved(src.fetch(name), dev)
-            table_name = checkpoint_name(name, src.model_type)
-            for part_name, group, layer, values in _parts(table_name, tensor, src, split):
+            table_name = checkpoint_name(name, src.model_type, loaded=src.loaded)
+            for part_name, group, layer, values, pick in _parts(table_name, tensor, src, split):
                 stats, cm = _tensor_stats(values, fit_families, spectra)
                 rows += [(part_name, group, layer, stat, value) for stat, value in stats.items()]
                 counts[group] = counts.get(group, 0.0) + stats["count"]
@@ -420,7 +425,7 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
                     nonfinite[group] = nonfinite.get(group, 0.0) + stats["nonfinite"]
                 if groups and cm.n:
                     members.append(_Member(part_name, group, layer, values.ndim, cm,
-                                           _refetch(src, name, part_name, split, dev),
+                                           _refetch(src, name, pick, dev),
                                            {k: stats[k] for k in SPECTRUM_STATS if k in stats}))
             del tensor
         if groups:
@@ -444,16 +449,11 @@ def _moved(tensor: torch.Tensor, dev) -> torch.Tensor:
     return tensor.to(dev) if dev is not None else tensor
 
 
-def _refetch(src, name, part_name, split, dev):
-    """A closure that reads one tensor (or one part of it: an expert's matrix, a Q/K/V part) again
-    for its group's pass: cut where the source holds it, so only the part goes to `dev` (not the
-    whole fused expert tensor once per expert)."""
-    def fetch():
-        for pname, _, _, values in _parts(checkpoint_name(name, src.model_type), src.fetch(name), src, split):
-            if pname == part_name:
-                return _moved(values, dev)
-        raise KeyError(part_name)  # pragma: no cover
-    return fetch
+def _refetch(src, name, pick, dev):
+    """A closure that reads one tensor (or one part of it: an expert's matrix, a Q/K/V part, cut by
+    `pick` from the tensor as the source holds it) again for its group's pass, so only the part
+    goes to `dev` (not the whole fused expert tensor once per expert)."""
+    return lambda: _moved(pick(src.fetch(name)), dev)
 
 
 def _group_rows(members: list[_Member], fit: bool) -> list[tuple]:
@@ -483,7 +483,7 @@ def select_tensors(source, what: str, *, num_heads: int | None = None, split: bo
     src = _open_source(source, num_heads)
     found = []
     for name in (n for n in src.names if is_weight_tensor(n)):
-        table_name = checkpoint_name(name, src.model_type)
+        table_name = checkpoint_name(name, src.model_type, loaded=src.loaded)
         group = tensor_role(table_name).group
         experts = fused_experts(table_name, src.model_type)  # a loaded model's: one name per expert
         wanted = (what == group or what.startswith(table_name)
@@ -491,7 +491,7 @@ def select_tensors(source, what: str, *, num_heads: int | None = None, split: bo
                   or (group == "attn_qkv" and what in ("attn_q", "attn_k", "attn_v")))
         if not wanted:
             continue
-        for part_name, group, _, values in _parts(table_name, src.fetch(name), src, split):
+        for part_name, group, _, values, _ in _parts(table_name, src.fetch(name), src, split):
             if what in (group, part_name):
                 found.append((part_name, values))
     if not found:

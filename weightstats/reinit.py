@@ -36,7 +36,10 @@ loaded as one conv1d) is cut or joined into the model's pieces first, as from_pr
 A model tensor whose shape
 differs from the source's (or that the source lacks) is refused for `permuted` and `source`; the
 law modes (gauss-matched, family, empirical) then use the pooled law of the source's tensors of
-the same group (weightstats.groups), unscaled.
+the same group (weightstats.groups), unscaled. A source's fused QKV matrix, split by its own
+heads as measure splits it, adds its q, k, v parts to attn_q, attn_k, attn_v: a Sarvam-MoE
+folder with fewer heads than the model (its query_key_value does not cut into the model's q_proj,
+k_proj, v_proj) still gives their laws.
 
 The source should be trained on data disjoint from the run that starts from it (the code corpus
 for a prose run), so a permuted or sampled init cannot leak memorized text; the trainer checks
@@ -55,8 +58,9 @@ import torch
 
 from scalefit.errors import InputError
 from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
-from scalefit.weightstats.groups import (checkpoint_name, expert_matrix_names, file_pieces, is_weight_tensor,
-                                         join_experts, qkv_layout, split_experts, split_qkv, tensor_group)
+from scalefit.weightstats.groups import (FusedQKV, checkpoint_name, expert_matrix_names, file_pieces, fused_qkv,
+                                         is_weight_tensor, join_experts, qkv_layout, spliced, split_experts, split_qkv,
+                                         tensor_group)
 from scalefit.weightstats.init import init_like_pythia
 from scalefit.weightstats.samplers import permuted, sample_empirical, sample_family
 from scalefit.weightstats.tensors import as_weights, named_weights
@@ -138,19 +142,36 @@ class Reinit:
 # ---------------------------------------------------------------- source weights
 
 
+@dataclass
+class SourceWeights:
+    """A source's weight tensors by checkpoint name, its model_type, and how its fused QKV matrices
+    split (its config's heads and layout, groups.fused_qkv: the [q], [k], [v] parts measure gives it)."""
+
+    tensors: dict[str, torch.Tensor]
+    model_type: str | None
+    qkv: FusedQKV
+
+
 def load_source(source) -> tuple[dict[str, torch.Tensor], str | None]:
     """(tensors by checkpoint name, model_type) of a checkpoint folder, a state dict (of tensors
-    or numpy arrays) or a model.
+    or numpy arrays) or a model (read_source: the same and how its fused QKV splits).
 
     Names are as the checkpoint file spells them (GPT-NeoX's head is `embed_out.weight`).
     A bad folder raises InputError with one line: missing, or holding no readable weights.
     """
+    weights = read_source(source)
+    return weights.tensors, weights.model_type
+
+
+def read_source(source) -> SourceWeights:
+    """The source's weights (see load_source), with how its fused QKV matrices split."""
     if isinstance(source, torch.nn.Module):
-        model_type = getattr(getattr(source, "config", None), "model_type", None)
-        return ({checkpoint_name(n, model_type): p.detach().clone() for n, p in source.named_parameters()},
-                model_type)
+        config = getattr(source, "config", None)
+        model_type = getattr(config, "model_type", None)
+        return SourceWeights({checkpoint_name(n, model_type): p.detach().clone() for n, p in source.named_parameters()},
+                             model_type, fused_qkv(model_type, config))
     if isinstance(source, Mapping):
-        return named_weights(source, "init source"), None
+        return SourceWeights(named_weights(source, "init source"), None, fused_qkv(None))
     from scalefit.weightstats.measure import _open_source
 
     path = Path(source)
@@ -167,18 +188,18 @@ def load_source(source) -> tuple[dict[str, torch.Tensor], str | None]:
             raise InputError(f"init source {bin_file}: cannot read with weights_only=True: "
                              f"{str(exc).splitlines()[0]}") from None
         tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-        model_type = None
+        model_type, qkv = None, fused_qkv(None)
     else:
         try:
             src = _open_source(path, None)
         except InputError as exc:
             raise InputError(f"init source {exc}") from None
         tensors = {name: src.fetch(name) for name in src.names}
-        model_type = src.model_type
+        model_type, qkv = src.model_type, src.qkv
     tensors = {k: v for k, v in tensors.items() if is_weight_tensor(k) and v.is_floating_point()}
     if not tensors:
         raise InputError(f"init source {path}: holds no weight tensors")
-    return tensors, model_type
+    return SourceWeights(tensors, model_type, qkv)
 
 
 def _per_expert(tensors: dict, model_type: str | None) -> dict:
@@ -191,28 +212,58 @@ def _per_expert(tensors: dict, model_type: str | None) -> dict:
     return out
 
 
-def _as_model_holds(tensors: dict, params: dict, model_type: str | None) -> dict:
+@dataclass(frozen=True)
+class _Unfit:
+    """File tensors that hold a model's piece but do not cut into the model's pieces (another size)."""
+
+    file: list[str]
+    shapes: list[tuple]
+    sizes: list[int]
+    dim: int
+
+    def said(self, where: str) -> str:
+        return (f"is a piece of {', '.join(self.file)} in {where} (shape {', '.join(map(str, self.shapes))}), "
+                f"which does not cut into the model's pieces ({', '.join(map(str, self.sizes))} on dim {self.dim})")
+
+
+def _as_model_holds(tensors: dict, params: dict, model_type: str | None) -> tuple[dict, dict[str, _Unfit]]:
     """`tensors` (by file name) with the tensors a file cuts otherwise than the model (groups.file_pieces:
     Sarvam-MoE's query_key_value, loaded as q_proj, k_proj, v_proj; Bailing-hybrid's q/k/v_conv1d,
     loaded as one conv1d) replaced, in their place, by the model's pieces cut or joined from them
     (named as the file would name each, checkpoint_name), so every mode takes each piece from its
-    own values. Left as they are where the source lacks one or its shapes do not fit the model."""
-    out = dict(tensors)
+    own values; and {a model piece's name: _Unfit} where the source's shapes do not fit the model
+    (those are left as they are, as where the source lacks one)."""
+    swaps, unfit = [], {}
     for pieces in file_pieces(list(params), model_type):
         keys = [checkpoint_name(name, model_type) for name in pieces.file]
-        if not all(key in out for key in keys):
+        if not all(key in tensors for key in keys):
             continue
-        cut = pieces.loaded_tensors([out[key] for key in keys], [params[n].shape[pieces.dim] for n in pieces.loaded])
+        names = [checkpoint_name(name, model_type) for name in pieces.loaded]
+        sizes = [params[n].shape[pieces.dim] for n in pieces.loaded]
+        cut = pieces.loaded_tensors([tensors[key] for key in keys], sizes)
         if cut is None:
-            continue
-        new = dict(zip((checkpoint_name(name, model_type) for name in pieces.loaded), cut))
-        rebuilt = {}
-        for key, value in out.items():
-            if key == keys[0]:
-                rebuilt.update(new)
-            elif key not in keys:
-                rebuilt[key] = value
-        out = rebuilt
+            shapes = [tuple(tensors[key].shape) for key in keys]
+            unfit.update(dict.fromkeys(names, _Unfit(keys, shapes, sizes, pieces.dim)))
+        else:
+            swaps.append((keys, dict(zip(names, cut))))
+    return spliced(tensors, swaps), unfit
+
+
+def _by_group(tensors: dict, qkv: FusedQKV) -> dict[str, list[torch.Tensor]]:
+    """The source's tensors by group, for the law modes' pooled laws; a fused QKV matrix's q, k, v
+    parts (split by the source's own heads, as measure splits it) join attn_q, attn_k, attn_v too,
+    so a model that holds them apart (Sarvam-MoE's q_proj) draws from a source of another size."""
+    out: dict[str, list[torch.Tensor]] = {}
+    for key, value in tensors.items():
+        group = tensor_group(key)
+        out.setdefault(group, []).append(value)
+        if group == "attn_qkv" and value.ndim >= 2:
+            try:
+                parts = qkv.split(value)
+            except ValueError as exc:  # the source's config does not fit its own tensor
+                raise InputError(f"init source: {key}: {exc}") from None
+            for part, sub in parts.items():
+                out.setdefault(f"attn_{part}", []).append(sub)
     return out
 
 
@@ -339,12 +390,11 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
         return result
     if source is None:
         raise InputError(f"re-init: mode {mode} needs a source checkpoint")
-    tensors, source_type = load_source(source)
+    weights = read_source(source)
+    source_type = weights.model_type
     model_type = getattr(getattr(model, "config", None), "model_type", None) or source_type
-    tensors = _as_model_holds(_per_expert(tensors, source_type or model_type), dict(params), model_type)
-    by_group: dict[str, list[torch.Tensor]] = {}
-    for key, value in tensors.items():
-        by_group.setdefault(tensor_group(key), []).append(value)
+    tensors, unfit = _as_model_holds(_per_expert(weights.tensors, source_type or model_type), dict(params), model_type)
+    by_group = _by_group(tensors, weights.qkv)
     where = source_label or "the source"
     heads = getattr(getattr(model, "config", None), "num_attention_heads", None)
     layout = qkv_layout(model_type)
@@ -357,7 +407,10 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
         n_experts, experts_missing = _source_experts(tensors, table_name, param, model_type)
         joined = n_experts > 0 and experts_missing is None  # a fused expert parameter, from its per-expert matrices
         own = None if n_experts else _source_tensor(tensors, name, model_type)
-        by_law = f"a law mode ({', '.join(LAW_MODES)}) draws it from the source's {group} group instead"
+        if group in by_group:
+            by_law = f"a law mode ({', '.join(LAW_MODES)}) draws it from the source's {group} group instead"
+        else:
+            by_law = f"nor can a law mode ({', '.join(LAW_MODES)}) draw it: {where} has no tensor of group {group}"
         if joined:  # joined into one tensor only to be copied (source); drawn matrix by matrix below
             values, how = None, "tensor"
         elif own is not None and tuple(own.shape) == tuple(param.shape):
@@ -367,8 +420,9 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
                              f"in {where}; {mode} takes each of its {n_experts} expert matrices from the "
                              f"source's matrix of that name at the model's shape; {by_law}")
         elif mode in EXACT_MODES:
-            found = "is missing" if own is None else f"has shape {tuple(own.shape)}"
-            raise InputError(f"re-init {mode}: tensor {name} {found} in {where}, the model's is "
+            found = ("is missing" if own is None else f"has shape {tuple(own.shape)}") + f" in {where}"
+            found = unfit[table_name].said(where) if own is None and table_name in unfit else found
+            raise InputError(f"re-init {mode}: tensor {name} {found}, the model's is "
                              f"{tuple(param.shape)}; {mode} takes it from a source tensor of that name and "
                              f"shape, as a checkpoint of the model's architecture and size holds; {by_law}")
         elif group in by_group:
