@@ -22,7 +22,8 @@ DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
 @click.option("--tensor", help="One tensor by name instead of the groups.")
 @click.option("--checkpoint", type=click.Path(), help="A checkpoint folder: also plot the histogram of "
               "--hist (a group or tensor) with the fitted densities.")
-@click.option("--hist", "hist_of", default="mlp_in", show_default=True, help="Group or tensor for the histogram.")
+@click.option("--hist", "hist_of", default=None, help="Group or tensor for the histogram (default: mlp_in; in a "
+              "model whose MLPs are all mixtures of experts, expert_in, every expert pooled).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for PNG and SVG.",
               callback=out_dir_callback)  # checked when read, not when the first figure is saved
 @json_option

@@ -93,12 +93,13 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
         groups = split_values([groups])
     if groups:
         rows_of_tensor = rows
-        rows = rows[rows["group"].isin(list(groups))]
-        if rows.empty:
-            raise InputError(f"{source}: none of the groups {', '.join(groups)} has stat '{stat}'"
-                             + (f" on tensor '{tensor}' (its group: {known(rows_of_tensor['group'].dropna())})"
-                                if tensor is not None else f" (known: {known(rows_of_tensor['group'].dropna())})"))
         have = sorted(set(rows_of_tensor["group"].dropna().astype(str)))
+        rows = rows[rows["group"].isin(list(groups))]
+        if rows.empty:  # a typo of one group ('attn_gatee') is offered its near name too
+            raise InputError(f"{source}: none of the groups {', '.join(groups)} has stat '{stat}'"
+                             + (f" on tensor '{tensor}' (its group: {known(have)})" if tensor is not None
+                                else f" (known: {known(have)})"
+                                + (suggestion(groups[0], have, otherwise="") if len(groups) == 1 else "")))
         missing = [g for g in groups if str(g) not in have]
         if missing:  # a typo beside a real name: its lines were left out without a word
             raise InputError(f"{source}: group '{missing[0]}' has no stat '{stat}'"

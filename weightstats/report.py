@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import known
+from scalefit.errors import known, suggestion
 from scalefit.report import markdown_table, save_figure, write_text
 
 SUMMARY_STATS = ("std", "excess_kurtosis", "t_nu", "gennorm_beta", "alpha", "best_family")
@@ -42,14 +42,44 @@ def _plot_telling_gaps(table: pd.DataFrame, stat: str, out_dir) -> tuple[list[Pa
     return paths, [gap[:1].upper() + gap[1:] for gap in gaps]
 
 
-def histogram_plot(checkpoint, what: str, out_dir, *, title: str | None = None) -> list[Path]:
-    """`hist_<what>.png/svg`: the pooled histogram of a group (or one tensor) with fitted families."""
-    from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
+# the default histogram: the MLP's input weights, or where every MLP is a mixture of experts
+# (Mixtral, Qwen3-MoE: no mlp_in at all) the experts' input weights, every expert pooled
+HISTOGRAM_GROUPS = {"mlp_in": "MLP-in", "expert_in": "Expert-in"}
+
+
+def histogram_tensors(checkpoint, what: str | None) -> tuple[str, list]:
+    """(what, its tensors): the group or tensor `what`, or for None the first of HISTOGRAM_GROUPS
+    (mlp_in, expert_in) the checkpoint holds. A `what` that is neither a group nor a tensor's
+    (dotted) name is refused naming the groups."""
+    from scalefit.errors import InputError
+    from scalefit.weightstats.groups import GROUPS
     from scalefit.weightstats.measure import select_tensors
+
+    accepted = f"a group ({', '.join(GROUPS)}) or a tensor's name as the weights table names it"
+    if what is not None and what not in GROUPS and "." not in what:
+        raise InputError(f"--hist '{what}': not a group nor a tensor's name (--hist takes {accepted})"
+                         + suggestion(what, GROUPS, otherwise=""))
+    if what is not None:
+        return what, [t for _, t in select_tensors(checkpoint, what)]
+    try:
+        return "mlp_in", [t for _, t in select_tensors(checkpoint, "mlp_in")]
+    except InputError as first:  # an unreadable folder says so again; a dense model's message stays
+        try:
+            return "expert_in", [t for _, t in select_tensors(checkpoint, "expert_in")]
+        except InputError:
+            raise first from None
+
+
+def histogram_plot(checkpoint, what: str | None, out_dir, *, title=None) -> list[Path]:
+    """`hist_<what>.png/svg`: the pooled histogram of a group (or one tensor) with fitted families;
+    `what` None: the MLP-in weights, or a mixture of experts' expert-in weights (HISTOGRAM_GROUPS).
+    `title`: a string, or a function of the `what` drawn."""
+    from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
     from scalefit.weightstats.plots import histogram_figure
 
-    tensors = [t for _, t in select_tensors(checkpoint, what)]
+    what, tensors = histogram_tensors(checkpoint, what)
     hist = standardized_histogram(tensors, name=f"{checkpoint}: {what}")
+    title = title(what) if callable(title) else title
     fig = histogram_figure(hist, fit_families(hist), title=title or f"{what}: {checkpoint}")
     return save_figure(fig, out_dir, f"hist_{_stem(what)}")
 
@@ -92,8 +122,10 @@ def shape_bound_notes(summary: pd.DataFrame) -> list[str]:
 def blank_cell_notes(table: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     """A sentence for the blank cells of the summary table, naming the groups: a statistic the pass
     does not measure for that group (families and spectra are measured on matrices only, so bias
-    and norm vectors have none), or one whose rows hold no finite value (a fit that failed)."""
-    pooled = table[(table["tensor"] == "*") & table["stat"].isin(SUMMARY_STATS)]
+    and norm vectors have none), or one whose rows hold no finite value (a fit that failed). A
+    group whose tensors have the statistic's rows, all nan, has no pooled row either (alpha of a
+    router of 4 experts: too few eigenvalues): it was measured, so its blank is the second kind."""
+    measured = table[table["stat"].isin(SUMMARY_STATS)]  # pooled and per-tensor rows
     keys = ["model", "step", "group"]
     notes = []
     for reason in ("unmeasured", "nonfinite"):
@@ -102,7 +134,7 @@ def blank_cell_notes(table: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
             empty = summary.loc[summary[column].isna() | (summary[column] == ""), keys]
             if empty.empty:
                 continue
-            rows = pooled[pooled["stat"] == column].merge(empty, on=keys)
+            rows = measured[measured["stat"] == column].merge(empty, on=keys)
             had = set(rows[keys].itertuples(index=False, name=None))
             groups = {g if reason == "unmeasured" else f"{m} {g}"  # a failed fit: which run's
                       for m, st, g in empty.itertuples(index=False, name=None)
@@ -143,7 +175,8 @@ def nonfinite_notes(table: pd.DataFrame) -> list[str]:
 
 def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=()) -> list[Path]:
     """report.md, group_summary.csv, a plot per statistic against step, and the histogram of the
-    last local checkpoint's MLP-in weights; returns the files written."""
+    last local checkpoint's MLP-in weights (a mixture of experts': its expert-in weights); returns
+    the files written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)  # its first file is the summary CSV, written by pandas
     files: list[Path] = []
@@ -182,8 +215,9 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
     if local:
         last = local[-1]
         try:
-            paths = histogram_plot(last.path, "mlp_in", out_dir, title=f"MLP-in weights, {last.model} step {last.step}")
-        except (ValueError, KeyError):  # no such group in this architecture, or constant weights
+            paths = histogram_plot(last.path, None, out_dir,
+                                   title=lambda what: f"{HISTOGRAM_GROUPS[what]} weights, {last.model} step {last.step}")
+        except (ValueError, KeyError):  # neither group in this architecture, or constant weights
             paths = []
         if paths:
             files += paths
