@@ -338,9 +338,9 @@ def test_a_folder_is_measured_without_transformers_renames(renamed, arch, monkey
 
 @pytest.mark.parametrize("arch", [*RENAMED, *PIECES])
 def test_a_files_names_are_left_as_they_are(renamed, arch):
-    """checkpoint_name reads transformers' mapping only once transformers is imported (a model in
-    memory); a folder's own names must come out the same either way, so a folder measured after a
-    model in one process gets its file's names (the reversal is a no-op on them)."""
+    """A folder's own names come out as they are through a loaded model's renames too (loaded=True,
+    the default): reinit passes names that may be either (a state dict's, a folder's) through them,
+    and the reversal must be a no-op on the file's."""
     import importlib
 
     importlib.import_module("transformers.conversion_mapping")  # the mapping is read, as after a model loaded
