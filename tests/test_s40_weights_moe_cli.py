@@ -103,7 +103,8 @@ def _rows(model, tensor, group, stats):
 
 def test_a_routers_blank_alpha_is_no_vectors_blank(tmp_path):
     """A router of 4 experts has too few eigenvalues for alpha: its tensor rows hold nan and the group
-    no pooled row. The report called that blank 'not measured ... norm weights are vectors'."""
+    no pooled row. The report called that blank 'not measured ... norm weights are vectors'; and
+    named only biases and norm weights as vectors beside linear_attn_decay (A_log, dt_bias)."""
     from scalefit.weightstats.report import write_weights_report
 
     matrix = {"std": 0.02, "excess_kurtosis": 0.1, "t_nu": 40.0, "gennorm_beta": 1.9, "best_family": 0.0}
@@ -111,9 +112,11 @@ def test_a_routers_blank_alpha_is_no_vectors_blank(tmp_path):
     table = pd.DataFrame(_rows("run-a", "*", "router", matrix) + _rows("run-a", name, "router",
                                                                         {**matrix, "alpha": np.nan})
                          + _rows("run-a", "*", "layernorm", {"std": 0.0, "excess_kurtosis": np.nan})
+                         + _rows("run-a", "*", "linear_attn_decay", {"std": 0.8, "excess_kurtosis": 3.9})
                          + _rows("run-a", "*", "expert_in", {**matrix, "alpha": 3.0}))
     write_weights_report(table, tmp_path, stats=[])
     summary = (tmp_path / "report.md").read_text().split("## Groups at the last step")[1].split("##")[0]
-    assert ("Blank cells: `t_nu`, `gennorm_beta`, `alpha`, `best_family` for layernorm: not measured for those "
-            "groups") in summary
+    assert ("Blank cells: `t_nu`, `gennorm_beta`, `alpha`, `best_family` for layernorm, linear_attn_decay: not "
+            "measured for those groups (fitted families and spectra are measured on matrices only; biases, norm "
+            "weights and linear attention's decay parameters are vectors).") in summary
     assert "`alpha` for run-a router: the statistic's fit gave no finite value there." in summary

@@ -149,7 +149,7 @@ def blank_cell_notes(table: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
         named = "; ".join(f"{', '.join(c)} for {', '.join(g)}" for g, c in by_groups.items())
         notes.append(f"Blank cells: {named}: " + (
             "not measured for those groups (fitted families and spectra are measured on matrices only; "
-            "biases and norm weights are vectors)." if reason == "unmeasured"
+            "biases, norm weights and linear attention's decay parameters are vectors)." if reason == "unmeasured"
             else "the statistic's fit gave no finite value there."))
     return notes
 
