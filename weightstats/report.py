@@ -215,8 +215,9 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
     if local:
         last = local[-1]
         try:
+            at = f"{last.model} step {last.step}"
             paths = histogram_plot(last.path, None, out_dir,
-                                   title=lambda what: f"{HISTOGRAM_GROUPS[what]} weights, {last.model} step {last.step}")
+                                   title=lambda what: f"{HISTOGRAM_GROUPS[what]} weights, {at}")
         except (ValueError, KeyError):  # neither group in this architecture, or constant weights
             paths = []
         if paths:
