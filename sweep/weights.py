@@ -4,10 +4,10 @@ The adapter between the sweep engine and the pure weightstats layer: a loaded mo
 `scalefit eval --weights`) or a checkpoint folder (from `scalefit weights`, which never builds the
 model) goes in, the long (tensor, group, layer, stat, value) rows come out to the `weights` table.
 Both commands write the same part name, so either resumes the other. A mixture-of-experts model
-measured as loaded (a pickle checkpoint, which `eval --weights` cannot read as stored) gives
-other rows than its folder: transformers 5 fuses each layer's experts on load, so they name 3-d
-mlp.experts.gate_up_proj / down_proj tensors where the folder's name one matrix per expert (the
-groups and their totals agree; see weightstats.groups).
+measured as loaded (a pickle checkpoint, which `eval --weights` cannot read as stored) gives its
+folder's rows: transformers 5 fuses each layer's experts on load, and weightstats cuts them back
+into the folder's per-expert matrices and names (groups.split_experts, read from transformers'
+conversion_mapping); only a fusion that mapping does not describe stays whole, 3-d, in the same groups.
 """
 from __future__ import annotations
 
