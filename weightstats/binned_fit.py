@@ -119,7 +119,82 @@ def _flat_tensors(values):
     """A lazy iterable of flat tensors from a tensor or array, or a list or generator of them."""
     if isinstance(values, (torch.Tensor, np.ndarray)):
         return [as_weights(values).reshape(-1)]
-    return (as_weights(v).reshape(-1) for v in values)
+    return _flat_each(values)
+
+
+def _flat_each(values):
+    """Each of `values` flat, holding none of them while the next is read (a generator's next
+    tensor is loaded while a plain loop still holds the last: two tensors in memory, not one)."""
+    for value in values:
+        flat = as_weights(value).reshape(-1)
+        del value
+        yield flat
+        del flat
+
+
+def _standardizing(flats_of, name: str, mean=None, std=None, z_max=None) -> tuple[float, float, float | None]:
+    """(mean, std, z_max) of the flat tensors `flats_of()` yields (a fresh pass on each call), those
+    not given computed: the float64 mean (both it and the std where either is missing), then the
+    two-pass std and the largest |z| from each tensor's min and max. One tensor at a time: each
+    loop drops its tensor before the next is read. Refuses empty, non-finite or constant values,
+    naming `name`."""
+    moments = mean is None or std is None
+    if moments:
+        n, total = 0, 0
+        for f in flats_of():
+            n += f.numel()
+            total += float(f.double().sum())
+            del f
+        if n == 0:
+            raise InputError(f"{name}: cannot standardize an empty tensor")
+        mean = total / n
+    n, spread, reach = 0, 0, None
+    bad = None if math.isfinite(mean) else 0  # a NaN or inf poisons the mean: only then count them
+    for f in flats_of():
+        n += f.numel()
+        if moments:  # a float64 copy, never the weights themselves: (f - mean) ** 2 in place
+            spread += float(f.to(torch.float64, copy=True).sub_(mean).pow_(2).sum())
+        if bad is not None:
+            bad += int(f.numel() - torch.isfinite(f).sum())
+        if z_max is None:
+            ends = max(abs(float(f.max()) - mean), abs(float(f.min()) - mean))
+            reach = ends if reach is None else max(reach, ends)
+        del f
+    if n == 0:
+        raise InputError(f"{name}: cannot standardize an empty tensor")
+    if moments:
+        std = math.sqrt(spread / n)
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        if bad is None:  # a finite mean, a std beyond float64's range: counted only now
+            bad = sum(int(f.numel() - torch.isfinite(f).sum()) for f in flats_of())
+        if bad:
+            raise InputError(f"{name}: {bad:,} of {n:,} values are not finite (NaN or inf); a histogram "
+                             "and its family fits need finite weights: drop them (x[np.isfinite(x)]), or "
+                             "use tensor_stats, which gives a diverged tensor's count and nonfinite")
+    if std > 0 and z_max is None:
+        z_max = reach / std
+    _check_standardizing(name, mean, std, z_max)
+    return mean, std, z_max
+
+
+def _check_standardizing(name: str, mean: float, std: float, z_max: float | None) -> None:
+    """Refuse a standardization that means nothing: non-finite mean, std or z_max, or zero spread."""
+    if not (math.isfinite(mean) and math.isfinite(std) and (z_max is None or math.isfinite(z_max))):
+        raise InputError(f"{name}: cannot standardize with mean {mean}, std {std}, z_max {z_max} "
+                         "(values beyond float64's range?)")
+    if not std > 0:
+        raise InputError(f"{name}: cannot standardize: zero spread (every value is {mean:g})")
+
+
+def pooled_histogram(tensors_of, *, n_bins: int = N_BINS, knee: float = ASINH_KNEE,
+                     name: str = "weights") -> Histogram:
+    """standardized_histogram of a group too large to hold at once: `tensors_of()` makes a fresh
+    iterable of its tensors (e.g. a generator that loads them one by one), read in three passes
+    (mean; std and the extremes; the counts), so memory stays at about one tensor. The same bits
+    as standardized_histogram of their list, and the same refusals (empty, non-finite, constant)."""
+    mean, std, z_max = _standardizing(lambda: _flat_tensors(tensors_of()), name)
+    return standardized_histogram(tensors_of(), n_bins=n_bins, knee=knee, mean=mean, std=std, z_max=z_max,
+                                  name=name)
 
 
 def _asinh_(x: torch.Tensor) -> torch.Tensor:
@@ -153,29 +228,12 @@ def standardized_histogram(values, *, n_bins: int = N_BINS, knee: float = ASINH_
     are: no histogram of them means anything (tensor_stats reports such a tensor's count and
     nonfinite instead). Constant or empty values are InputErrors too.
     """
-    if mean is None or std is None or z_max is None:
+    if mean is None or std is None or z_max is None:  # a generator is listed: it is read more than once
         flats = list(_flat_tensors(values))
-        n = sum(f.numel() for f in flats)
-        if n == 0:
-            raise InputError(f"{name}: cannot standardize an empty tensor")
-        if mean is None or std is None:
-            mean = sum(float(f.double().sum()) for f in flats) / n
-            std = math.sqrt(sum(float(((f.double() - mean) ** 2).sum()) for f in flats) / n)
-        if not (math.isfinite(mean) and math.isfinite(std)):  # only then count: a NaN poisons both sums
-            bad = sum(int(f.numel() - torch.isfinite(f).sum()) for f in flats)
-            if bad:
-                raise InputError(f"{name}: {bad:,} of {n:,} values are not finite (NaN or inf); a histogram "
-                                 "and its family fits need finite weights: drop them (x[np.isfinite(x)]), or "
-                                 "use tensor_stats, which gives a diverged tensor's count and nonfinite")
-        if std > 0 and z_max is None:
-            z_max = max(max(abs(float(f.max()) - mean), abs(float(f.min()) - mean)) for f in flats) / std
+        mean, std, z_max = _standardizing(lambda: flats, name, mean, std, z_max)
     else:
         flats = _flat_tensors(values)
-    if not (math.isfinite(mean) and math.isfinite(std) and (z_max is None or math.isfinite(z_max))):
-        raise InputError(f"{name}: cannot standardize with mean {mean}, std {std}, z_max {z_max} "
-                         "(values beyond float64's range?)")
-    if not std > 0:
-        raise InputError(f"{name}: cannot standardize: zero spread (every value is {mean:g})")
+        _check_standardizing(name, mean, std, z_max)
     t_max = knee * math.asinh(z_max / knee) * (1 + 1e-6) + 1e-9
     counts = None
     n = beyond3 = beyond6 = 0
@@ -191,6 +249,7 @@ def standardized_histogram(values, *, n_bins: int = N_BINS, knee: float = ASINH_
             beyond6 += int((a > 6.0).sum())
             t = _asinh_(z.div_(knee)).mul_(knee)
             counts += _bin_counts_(t, n_bins, t_max)
+        del flat  # before the next tensor is read
     if not n:
         raise InputError(f"{name}: cannot standardize an empty tensor")
     t_edges = np.linspace(-t_max, t_max, n_bins + 1)

@@ -9,6 +9,7 @@ import click
 
 from scalefit.errors import InputError
 from scalefit.options import json_option, option_given, out_dir_callback, split_values
+from scalefit.weightstats.group_names import GROUPS
 
 DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
 
@@ -18,12 +19,14 @@ DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
               help="A weights table (Parquet/CSV) from `scalefit weights` or `scalefit eval "
               "--weights` (default: the shipped mini suite's checkpoints, every run).")
 @click.option("--stat", "stats", multiple=True, help="Statistics to plot against step (default: t_nu).")
-@click.option("--group", "groups", multiple=True, help="Only these groups, e.g. mlp_in,attn_qkv.")
+@click.option("--group", "groups", multiple=True, help="Only these groups, e.g. mlp_in,attn_qkv (the groups: "
+              f"{', '.join(GROUPS)}).")
 @click.option("--tensor", help="One tensor by name instead of the groups.")
 @click.option("--checkpoint", type=click.Path(), help="A checkpoint folder: also plot the histogram of "
               "--hist (a group or tensor) with the fitted densities.")
 @click.option("--hist", "hist_of", default=None, help="Group or tensor for the histogram (default: mlp_in; in a "
-              "model whose MLPs are all mixtures of experts, expert_in, every expert pooled).")
+              "model whose MLPs are all mixtures of experts, expert_in, every expert pooled); the groups: "
+              f"{', '.join(GROUPS)}.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for PNG and SVG.",
               callback=out_dir_callback)  # checked when read, not when the first figure is saved
 @json_option

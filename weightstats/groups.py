@@ -42,14 +42,12 @@ from typing import Iterable, Mapping, Sequence, TypeVar
 
 import torch
 
+from scalefit.weightstats import group_names
+
 NO_LAYER = -1  # layer index of tensors outside the transformer blocks (embeddings, final norm)
 
-# attn_kv: multi-head latent attention compresses K and V together (one down-projection to a
-# latent, one up-projection to both), so its matrices are neither attn_k's nor attn_v's.
-# attn_gate, attn_indexer, attn_sink and the linear_attn_* groups: see their rules in NAME_RULES
-GROUPS = ("attn_qkv", "attn_q", "attn_k", "attn_v", "attn_kv", "attn_out", "attn_gate", "attn_indexer",
-          "attn_sink", "linear_attn_in", "linear_attn_conv", "linear_attn_decay", "mlp_in", "mlp_out",
-          "expert_in", "expert_out", "router", "embed_in", "embed_pos", "embed_out", "layernorm", "bias", "other")
+# the groups' names live in group_names (no torch there: table-only commands name them)
+GROUPS = group_names.GROUPS
 
 # (regex on the tensor name, group); the first match wins. Biases are caught before this table.
 NAME_RULES: tuple[tuple[str, str], ...] = (

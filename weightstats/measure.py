@@ -49,7 +49,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,7 @@ from scalefit.errors import InputError, a_type, warn
 from scalefit.options import nonnegative_int, positive_int, torch_device
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
-from scalefit.weightstats.groups import (NO_LAYER, FusedQKV, checkpoint_name, file_pieces, fused_experts,
+from scalefit.weightstats.groups import (GROUPS, NO_LAYER, FusedQKV, checkpoint_name, file_pieces, fused_experts,
                                          fused_qkv, is_weight_tensor, spliced, split_experts, tensor_role)
 from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
                                           quantiles, shape_stats)
@@ -480,21 +480,53 @@ def _group_rows(members: list[_Member], fit: bool) -> list[tuple]:
 
 def select_tensors(source, what: str, *, num_heads: int | None = None, split: bool = True) -> list[tuple[str, torch.Tensor]]:
     """The tensors of one group (e.g. 'mlp_in') or the one tensor named `what` ('<qkv>[q]' too)."""
+    return list(group_tensors(source, what, num_heads=num_heads, split=split)())
+
+
+def group_tensors(source, what: str, *, num_heads: int | None = None,
+                  split: bool = True) -> Callable[[], Iterator[tuple[str, torch.Tensor]]]:
+    """select_tensors one at a time: a function that makes a fresh generator of (name, tensor) of
+    the group or tensor `what` on each call, reading each tensor as it is reached, so a pass over
+    a group too large to hold (a 30B MoE's expert_in) keeps about one tensor in memory. A `what`
+    that no name of the checkpoint can hold is refused at once, naming the groups it holds."""
     src = _open_source(source, num_heads)
-    found = []
-    for name in (n for n in src.names if is_weight_tensor(n)):
-        table_name = checkpoint_name(name, src.model_type, loaded=src.loaded)
-        group = tensor_role(table_name).group
-        experts = fused_experts(table_name, src.model_type)  # a loaded model's: one name per expert
-        wanted = (what == group or what.startswith(table_name)
-                  or (experts is not None and what.startswith(experts[0] + "."))
-                  or (group == "attn_qkv" and what in ("attn_q", "attn_k", "attn_v")))
-        if not wanted:
-            continue
-        for part_name, group, _, values, _ in _parts(table_name, src.fetch(name), src, split):
-            if what in (group, part_name):
-                found.append((part_name, values))
-    if not found:
-        where = source if isinstance(source, (str, Path)) else a_type(source)  # not a model's repr
-        raise InputError(f"{where}: no tensor or group '{what}'")
-    return found
+    names = [n for n in src.names if is_weight_tensor(n)]
+    where = source if isinstance(source, (str, Path)) else a_type(source)  # not a model's repr
+    missing = f"{where}: no tensor or group '{what}'"
+    table_names = {n: checkpoint_name(n, src.model_type, loaded=src.loaded) for n in names}
+    wanted = [(n, t) for n, t in table_names.items() if _may_hold(t, what, src.model_type)]
+    if not wanted:
+        held = ", ".join(_groups_held(list(table_names.values()), src, split))
+        raise InputError(f"{missing} (its groups: {held or 'none'})")
+
+    def tensors():
+        found = False
+        for name, table_name in wanted:
+            for part_name, group, _, values, _ in _parts(table_name, src.fetch(name), src, split):
+                if what in (group, part_name):
+                    found = True
+                    yield part_name, values
+                del values  # before the next tensor is read
+        if not found:  # a name's prefix, but no part of it ('<expert>.9.w1.weight' of 8 experts)
+            raise InputError(missing)
+
+    return tensors
+
+
+def _may_hold(table_name: str, what: str, model_type: str | None) -> bool:
+    """Whether the tensor `table_name` (or a part of it: a fused expert's matrix, a fused QKV's
+    q, k or v) may be `what`, a group or a tensor's name, judged by names alone."""
+    group = tensor_role(table_name).group
+    experts = fused_experts(table_name, model_type)  # a loaded model's: one name per expert
+    return (what == group or what.startswith(table_name)
+            or (experts is not None and what.startswith(experts[0] + "."))
+            or (group == "attn_qkv" and what in ("attn_q", "attn_k", "attn_v")))
+
+
+def _groups_held(table_names: list[str], src: _Source, split: bool) -> list[str]:
+    """The groups of these tensors in GROUPS' order, with attn_q, attn_k and attn_v where a fused
+    QKV matrix splits (as _parts splits it)."""
+    held = {tensor_role(name).group for name in table_names}
+    if split and "attn_qkv" in held and src.qkv.layout is not None and (src.qkv.layout == "gpt2" or src.qkv.num_heads):
+        held |= {"attn_q", "attn_k", "attn_v"}
+    return [group for group in GROUPS if group in held]

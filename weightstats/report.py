@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from scalefit.errors import known, suggestion
 from scalefit.report import markdown_table, save_figure, write_text
+from scalefit.weightstats.group_names import GROUPS
 
 SUMMARY_STATS = ("std", "excess_kurtosis", "t_nu", "gennorm_beta", "alpha", "best_family")
 
@@ -47,38 +49,50 @@ def _plot_telling_gaps(table: pd.DataFrame, stat: str, out_dir) -> tuple[list[Pa
 HISTOGRAM_GROUPS = {"mlp_in": "MLP-in", "expert_in": "Expert-in"}
 
 
-def histogram_tensors(checkpoint, what: str | None) -> tuple[str, list]:
+def histogram_tensors(checkpoint, what: str | None) -> tuple[str, Callable[[], Iterator]]:
     """(what, its tensors): the group or tensor `what`, or for None the first of HISTOGRAM_GROUPS
-    (mlp_in, expert_in) the checkpoint holds. A `what` that is neither a group nor a tensor's
-    (dotted) name is refused naming the groups."""
+    (mlp_in, expert_in) the checkpoint holds; its tensors as a function that makes a fresh
+    generator of them (measure.group_tensors: one in memory at a time). A `what` that is neither
+    a group nor a tensor's (dotted) name is refused naming the groups; one the checkpoint lacks,
+    naming the groups it holds."""
     from scalefit.errors import InputError
-    from scalefit.weightstats.groups import GROUPS
-    from scalefit.weightstats.measure import select_tensors
+    from scalefit.weightstats.measure import group_tensors
 
     accepted = f"a group ({', '.join(GROUPS)}) or a tensor's name as the weights table names it"
     if what is not None and what not in GROUPS and "." not in what:
         raise InputError(f"--hist '{what}': not a group nor a tensor's name (--hist takes {accepted})"
                          + suggestion(what, GROUPS, otherwise=""))
     if what is not None:
-        return what, [t for _, t in select_tensors(checkpoint, what)]
+        return what, _values_of(group_tensors(checkpoint, what))
     try:
-        return "mlp_in", [t for _, t in select_tensors(checkpoint, "mlp_in")]
+        return "mlp_in", _values_of(group_tensors(checkpoint, "mlp_in"))
     except InputError as first:  # an unreadable folder says so again; a dense model's message stays
         try:
-            return "expert_in", [t for _, t in select_tensors(checkpoint, "expert_in")]
+            return "expert_in", _values_of(group_tensors(checkpoint, "expert_in"))
         except InputError:
             raise first from None
+
+
+def _values_of(named_tensors: Callable[[], Iterator]) -> Callable[[], Iterator]:
+    """A maker of (name, tensor) generators as a maker of tensor generators (each dropping its
+    tensor before the next is read, as a generator expression would not)."""
+    def tensors():
+        for _, tensor in named_tensors():
+            yield tensor
+            del tensor
+    return tensors
 
 
 def histogram_plot(checkpoint, what: str | None, out_dir, *, title=None) -> list[Path]:
     """`hist_<what>.png/svg`: the pooled histogram of a group (or one tensor) with fitted families;
     `what` None: the MLP-in weights, or a mixture of experts' expert-in weights (HISTOGRAM_GROUPS).
+    The group is read one tensor at a time (three passes), never held whole.
     `title`: a string, or a function of the `what` drawn."""
-    from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
+    from scalefit.weightstats.binned_fit import fit_families, pooled_histogram
     from scalefit.weightstats.plots import histogram_figure
 
     what, tensors = histogram_tensors(checkpoint, what)
-    hist = standardized_histogram(tensors, name=f"{checkpoint}: {what}")
+    hist = pooled_histogram(tensors, name=f"{checkpoint}: {what}")
     title = title(what) if callable(title) else title
     fig = histogram_figure(hist, fit_families(hist), title=title or f"{what}: {checkpoint}")
     return save_figure(fig, out_dir, f"hist_{_stem(what)}")
