@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
+from tests.test_interrupt_audit import last_line
 from tests.test_trajectory_inputs import long_table
 
 LEFT = "holds the report of an earlier run, left as it was"
@@ -81,7 +82,7 @@ def test_an_interrupted_transitions_rerun_leaves_a_complete_report_as_it_was(
     _stop_at_call(monkeypatch, module, "run_transitions", 3)  # two of three runs finished
     result = _invoke(_transitions(table, out))
     assert result.exit_code == 130, result.output
-    assert result.stderr.strip().splitlines()[-1] == (
+    assert last_line(result.stderr) == (
         f"interrupted: 2 of 3 runs finished; run the command again for all of them; {out} {LEFT}")
     assert _files(out) == before
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
