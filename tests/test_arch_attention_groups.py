@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from test_arch_renamed import _configs  # noqa: E402
+from test_arch_renamed import _configs, tiny_model  # noqa: E402
 
 from scalefit.weightstats.groups import GROUPS, checkpoint_name, is_weight_tensor, tensor_group  # noqa: E402
 from scalefit.weightstats.measure import select_tensors, weight_stats_table  # noqa: E402
@@ -87,12 +87,7 @@ def test_names_only_a_file_holds():
 @pytest.fixture(scope="module")
 def minimax(tmp_path_factory):
     """A tiny MiniMax (lightning and full attention layers) saved, and its folder's table."""
-    configs = _configs(["minimax"])
-    if not configs:
-        pytest.skip("this transformers has no minimax")
-    cls, config = configs["minimax"]
-    torch.manual_seed(0)
-    model = cls(config).eval()
+    model = tiny_model("minimax")
     folder = tmp_path_factory.mktemp("minimax") / "model"
     model.save_pretrained(folder)
     return model, folder, weight_stats_table(folder, fit_families=False, spectra=False)

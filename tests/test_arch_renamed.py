@@ -53,6 +53,17 @@ def _configs(archs, **changed):
     return out
 
 
+def tiny_model(arch, **changed):
+    """A tiny random model of ``arch`` (seed 0, eval mode) from _configs, or a skip where this
+    transformers has no such architecture."""
+    configs = _configs([arch], **changed)
+    if not configs:
+        pytest.skip(f"this transformers has no {arch}")
+    cls, config = configs[arch]
+    torch.manual_seed(0)
+    return cls(config).eval()
+
+
 @pytest.fixture(scope="module")
 def renamed(tmp_path_factory):
     """{model_type: (loaded model, folder, folder's table)} for those this transformers has."""

@@ -102,14 +102,9 @@ def test_the_group_pass_cuts_an_expert_matrix_without_splitting_again(mixtral, m
 def test_a_piece_cut_from_a_loaded_model_is_moved_as_the_file_holds_it(monkeypatch):
     """Sarvam-MoE's q_proj, k_proj, v_proj are moved once joined (the file's query_key_value, in
     q_proj's place), then its [q], [k], [v] parts each at its own size."""
-    from test_arch_renamed import _configs as renamed_configs
+    from test_arch_renamed import tiny_model
 
-    configs = renamed_configs(["sarvam_moe"])
-    if not configs:
-        pytest.skip("this transformers has no Sarvam-MoE")
-    cls, config = configs["sarvam_moe"]
-    torch.manual_seed(0)
-    model = cls(config).eval()
+    model = tiny_model("sarvam_moe")
     params = dict(model.named_parameters())
     sizes = []
     for name, p in params.items():
@@ -121,4 +116,4 @@ def test_a_piece_cut_from_a_loaded_model_is_moved_as_the_file_holds_it(monkeypat
     _check(table, moved, sizes)
     parts = table.loc[table["tensor"].str.endswith(("query_key_value.weight[q]", "query_key_value.weight[k]",
                                                     "query_key_value.weight[v]")) & (table["stat"] == "count")]
-    assert len(parts) == 3 * config.num_hidden_layers
+    assert len(parts) == 3 * model.config.num_hidden_layers
