@@ -427,10 +427,15 @@ def split_experts(name: str, weight: torch.Tensor, model_type: str | None) -> di
     names = expert_matrix_names(name, weight.shape[0], model_type) if weight.ndim == 3 else None
     if not names or weight.shape[1] % len(names[0]):
         return None
-    out = {}
-    for matrix, row_names in zip(weight, names):
-        out.update(zip(row_names, matrix.chunk(len(row_names), dim=0)))
-    return out
+    count = len(names[0])
+    return {matrix: expert_matrix(weight, expert, index, count)
+            for expert, row in enumerate(names) for index, matrix in enumerate(row)}
+
+
+def expert_matrix(weight: torch.Tensor, expert: int, index: int, count: int) -> torch.Tensor:
+    """Expert `expert`'s matrix `index` of its `count` (gate's, then up's rows) in a fused expert
+    parameter [experts, rows, cols], as a view: the one cut of split_experts and of measure's group pass."""
+    return weight[expert].chunk(count, dim=0)[index]
 
 
 def join_experts(name: str, matrices: Mapping[str, torch.Tensor], num_experts: int,
@@ -457,10 +462,16 @@ class FusedQKV:
     num_heads: int | None
     num_kv_heads: int | None
 
+    @property
+    def splits(self) -> bool:
+        """Whether a fused QKV matrix is split at all: its layout is known, with the count of heads
+        it needs (GPT-2's needs none). The one check for measure's names and reinit's groups."""
+        return self.layout is not None and (self.layout == "gpt2" or bool(self.num_heads))
+
     def split(self, weight: torch.Tensor) -> dict[str, torch.Tensor]:
         """{'q', 'k', 'v': its part} of a fused QKV matrix split by this layout (split_qkv); {} where
-        the layout is not known, or needs a count of heads that is not known."""
-        if self.layout is None or (self.layout != "gpt2" and not self.num_heads):
+        it is not split (`splits`: the layout is not known, or needs a count of heads that is not)."""
+        if not self.splits:
             return {}
         return split_qkv(weight, self.num_heads or 1, self.layout, self.num_kv_heads)
 

@@ -59,8 +59,9 @@ from scalefit.errors import InputError, a_type, warn
 from scalefit.options import nonnegative_int, positive_int, torch_device
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
-from scalefit.weightstats.groups import (GROUPS, NO_LAYER, FusedQKV, checkpoint_name, file_pieces, fused_experts,
-                                         fused_qkv, is_weight_tensor, spliced, split_experts, tensor_role)
+from scalefit.weightstats.groups import (GROUPS, NO_LAYER, FusedQKV, checkpoint_name, expert_matrix, file_pieces,
+                                         fused_experts, fused_qkv, is_weight_tensor, spliced, split_experts,
+                                         tensor_role)
 from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
                                           quantiles, shape_stats)
 from scalefit.weightstats.spectra import SPECTRUM_STATS, spectrum_stats
@@ -358,7 +359,7 @@ def _parts(name: str, tensor: torch.Tensor, src: _Source, split: bool):
         for i, (expert_name, matrix) in enumerate(experts.items()):
             role = tensor_role(expert_name)
             yield (expert_name, role.group, role.layer, matrix,
-                   functools.partial(_expert_matrix, i // per_expert, i % per_expert, per_expert))
+                   functools.partial(expert_matrix, expert=i // per_expert, index=i % per_expert, count=per_expert))
         return
     role = tensor_role(name)
     yield name, role.group, role.layer, tensor, _whole
@@ -369,11 +370,6 @@ def _parts(name: str, tensor: torch.Tensor, src: _Source, split: bool):
 
 def _whole(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
-
-
-def _expert_matrix(expert: int, index: int, count: int, tensor: torch.Tensor) -> torch.Tensor:
-    """Expert `expert`'s matrix `index` of `count` in a fused expert parameter (as split_experts cuts it)."""
-    return tensor[expert].chunk(count, dim=0)[index]
 
 
 def _qkv_part(qkv: FusedQKV, part: str, tensor: torch.Tensor) -> torch.Tensor:
@@ -494,7 +490,7 @@ def group_tensors(source, what: str, *, num_heads: int | None = None,
     where = source if isinstance(source, (str, Path)) else a_type(source)  # not a model's repr
     missing = f"{where}: no tensor or group '{what}'"
     table_names = {n: checkpoint_name(n, src.model_type, loaded=src.loaded) for n in names}
-    wanted = [(n, t) for n, t in table_names.items() if _may_hold(t, what, src.model_type)]
+    wanted = [(n, t) for n, t in table_names.items() if _may_hold(t, what, src, split)]
     if not wanted:
         held = ", ".join(_groups_held(list(table_names.values()), src, split))
         raise InputError(f"{missing} (its groups: {held or 'none'})")
@@ -513,20 +509,21 @@ def group_tensors(source, what: str, *, num_heads: int | None = None,
     return tensors
 
 
-def _may_hold(table_name: str, what: str, model_type: str | None) -> bool:
+def _may_hold(table_name: str, what: str, src: _Source, split: bool) -> bool:
     """Whether the tensor `table_name` (or a part of it: a fused expert's matrix, a fused QKV's
-    q, k or v) may be `what`, a group or a tensor's name, judged by names alone."""
+    q, k or v where _parts splits it) may be `what`, a group or a tensor's name, judged by names alone."""
     group = tensor_role(table_name).group
-    experts = fused_experts(table_name, model_type)  # a loaded model's: one name per expert
-    return (what == group or what.startswith(table_name)
+    experts = fused_experts(table_name, src.model_type)  # a loaded model's: one name per expert
+    qkv_parts = split and group == "attn_qkv" and src.qkv.splits
+    return (what == group or what == table_name
             or (experts is not None and what.startswith(experts[0] + "."))
-            or (group == "attn_qkv" and what in ("attn_q", "attn_k", "attn_v")))
+            or (qkv_parts and what in ("attn_q", "attn_k", "attn_v", *(f"{table_name}[{p}]" for p in "qkv"))))
 
 
 def _groups_held(table_names: list[str], src: _Source, split: bool) -> list[str]:
     """The groups of these tensors in GROUPS' order, with attn_q, attn_k and attn_v where a fused
     QKV matrix splits (as _parts splits it)."""
     held = {tensor_role(name).group for name in table_names}
-    if split and "attn_qkv" in held and src.qkv.layout is not None and (src.qkv.layout == "gpt2" or src.qkv.num_heads):
+    if split and "attn_qkv" in held and src.qkv.splits:
         held |= {"attn_q", "attn_k", "attn_v"}
     return [group for group in GROUPS if group in held]
