@@ -156,7 +156,7 @@ def _standardizing(flats_of, name: str, mean=None, std=None, z_max=None) -> tupl
             spread += float(f.to(torch.float64, copy=True).sub_(mean).pow_(2).sum())
         if bad is not None:
             bad += int(f.numel() - torch.isfinite(f).sum())
-        if z_max is None:
+        if z_max is None and f.numel():  # an empty tensor has no min or max (nor reach)
             ends = max(abs(float(f.max()) - mean), abs(float(f.min()) - mean))
             reach = ends if reach is None else max(reach, ends)
         del f
