@@ -37,7 +37,8 @@ A model tensor whose shape
 differs from the source's (or that the source lacks) is refused for `permuted` and `source`; the
 law modes (gauss-matched, family, empirical) then use the pooled law of the source's tensors of
 the same group (weightstats.groups), unscaled. A source's fused QKV matrix, split by its own
-heads as measure splits it, adds its q, k, v parts to attn_q, attn_k, attn_v: a Sarvam-MoE
+heads as measure splits it, adds its q, k, v parts to attn_q, attn_k, attn_v (in a law mode, for a
+model that holds such tensors; nothing else draws from them): a Sarvam-MoE
 folder with fewer heads than the model (its query_key_value does not cut into the model's q_proj,
 k_proj, v_proj) still gives their laws.
 
@@ -69,6 +70,7 @@ MODES = ("pythia", "gauss-matched", "family", "empirical", "permuted", "source")
 LAW_MODES = ("gauss-matched", "family", "empirical")  # may map a tensor to its group's pooled law
 EXACT_MODES = ("permuted", "source")  # need the same tensor, same shape
 EMBEDDING_GROUPS = ("embed_in", "embed_pos", "embed_out")
+QKV_PARTS = ("attn_q", "attn_k", "attn_v")  # the groups of a fused QKV matrix's parts
 
 
 @dataclass(frozen=True)
@@ -222,8 +224,14 @@ class _Unfit:
     dim: int
 
     def said(self, where: str) -> str:
-        return (f"is a piece of {', '.join(self.file)} in {where} (shape {', '.join(map(str, self.shapes))}), "
-                f"which does not cut into the model's pieces ({', '.join(map(str, self.sizes))} on dim {self.dim})")
+        """Where the model's piece is in the source and why it does not fit: cut from one file tensor
+        (Sarvam-MoE's query_key_value), or joined from several (Bailing-hybrid's q/k/v_conv1d)."""
+        file, shapes, sizes = ", ".join(self.file), ", ".join(map(str, self.shapes)), ", ".join(map(str, self.sizes))
+        if len(self.file) > 1:
+            return (f"is joined from {file} in {where} (shapes {shapes}), which do not join into the model's "
+                    f"({sizes} on dim {self.dim})")
+        return (f"is a piece of {file} in {where} (shape {shapes}), "
+                f"which does not cut into the model's pieces ({sizes} on dim {self.dim})")
 
 
 def _as_model_holds(tensors: dict, params: dict, model_type: str | None) -> tuple[dict, dict[str, _Unfit]]:
@@ -249,15 +257,16 @@ def _as_model_holds(tensors: dict, params: dict, model_type: str | None) -> tupl
     return spliced(tensors, swaps), unfit
 
 
-def _by_group(tensors: dict, qkv: FusedQKV) -> dict[str, list[torch.Tensor]]:
-    """The source's tensors by group, for the law modes' pooled laws; a fused QKV matrix's q, k, v
-    parts (split by the source's own heads, as measure splits it) join attn_q, attn_k, attn_v too,
-    so a model that holds them apart (Sarvam-MoE's q_proj) draws from a source of another size."""
+def _by_group(tensors: dict, qkv: FusedQKV, parts: bool) -> dict[str, list[torch.Tensor]]:
+    """The source's tensors by group, for the law modes' pooled laws; with `parts`, a fused QKV
+    matrix's q, k, v parts (split by the source's own heads, as measure splits it) join attn_q,
+    attn_k, attn_v too, so a model that holds them apart (Sarvam-MoE's q_proj) draws from a source
+    of another size (only then: a split copies the tensor in the neox and stacked layouts)."""
     out: dict[str, list[torch.Tensor]] = {}
     for key, value in tensors.items():
         group = tensor_group(key)
         out.setdefault(group, []).append(value)
-        if group == "attn_qkv" and value.ndim >= 2:
+        if parts and group == "attn_qkv" and value.ndim >= 2:
             try:
                 parts = qkv.split(value)
             except ValueError as exc:  # the source's config does not fit its own tensor
@@ -394,7 +403,13 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
     source_type = weights.model_type
     model_type = getattr(getattr(model, "config", None), "model_type", None) or source_type
     tensors, unfit = _as_model_holds(_per_expert(weights.tensors, source_type or model_type), dict(params), model_type)
-    by_group = _by_group(tensors, weights.qkv)
+    model_groups = {tensor_group(checkpoint_name(name, model_type)) for name, _ in params}
+    parts = mode in LAW_MODES and bool(model_groups & set(QKV_PARTS))  # drawn from only where the model holds them
+    by_group = _by_group(tensors, weights.qkv, parts)
+    # groups a law mode could draw from (the refusals' advice): the parts too, unsplit, where the source's QKV splits
+    drawable = set(by_group)
+    if weights.qkv.splits and any(value.ndim >= 2 for value in by_group.get("attn_qkv", ())):
+        drawable |= set(QKV_PARTS)
     where = source_label or "the source"
     heads = getattr(getattr(model, "config", None), "num_attention_heads", None)
     layout = qkv_layout(model_type)
@@ -407,7 +422,7 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
         n_experts, experts_missing = _source_experts(tensors, table_name, param, model_type)
         joined = n_experts > 0 and experts_missing is None  # a fused expert parameter, from its per-expert matrices
         own = None if n_experts else _source_tensor(tensors, name, model_type)
-        if group in by_group:
+        if group in drawable:
             by_law = f"a law mode ({', '.join(LAW_MODES)}) draws it from the source's {group} group instead"
         else:
             by_law = f"nor can a law mode ({', '.join(LAW_MODES)}) draw it: {where} has no tensor of group {group}"
