@@ -127,12 +127,15 @@ def test_pooled_histogram_refuses_as_the_list_does():
         pooled_histogram(lambda: iter([torch.ones(5), torch.ones(3)]), name="g")
 
 
-def test_a_group_the_checkpoint_lacks_names_the_groups_it_holds(folder, tmp_path):
-    """`--hist attn_gate` on a model without one said only "no tensor or group 'attn_gate'"."""
+def test_a_group_the_checkpoint_lacks_names_the_groups_it_holds(folder, tmp_path, monkeypatch):
+    """`--hist attn_gate` on a model without one said only "no tensor or group 'attn_gate'"; it is
+    refused from names, before any tensor is read."""
     table = measure.weight_stats_table(folder, fit_families=False, spectra=False)
     from scalefit.weightstats.group_names import GROUPS
 
     held = [g for g in GROUPS if g in set(table["group"])]
+    reads, real = [], measure._parts
+    monkeypatch.setattr(measure, "_parts", lambda name, *args: reads.append(name) or real(name, *args))
     result = CliRunner().invoke(main, ["weights", "plot", "--checkpoint", str(folder), "--hist", "attn_gate",
                                        "--out", str(tmp_path)], catch_exceptions=False)
     assert result.exit_code == 2
@@ -140,6 +143,7 @@ def test_a_group_the_checkpoint_lacks_names_the_groups_it_holds(folder, tmp_path
     assert "\n" not in line and "Traceback" not in line
     assert line.endswith(f"no tensor or group 'attn_gate' (its groups: {', '.join(held)})")
     assert {"attn_qkv", "attn_q", "mlp_in"} <= set(held) and "attn_gate" not in held
+    assert reads == []
 
 
 BLOCK = ("import sys\n"
