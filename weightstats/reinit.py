@@ -268,10 +268,10 @@ def _by_group(tensors: dict, qkv: FusedQKV, parts: bool) -> dict[str, list[torch
         out.setdefault(group, []).append(value)
         if parts and group == "attn_qkv" and value.ndim >= 2:
             try:
-                parts = qkv.split(value)
+                split = qkv.split(value)
             except ValueError as exc:  # the source's config does not fit its own tensor
                 raise InputError(f"init source: {key}: {exc}") from None
-            for part, sub in parts.items():
+            for part, sub in split.items():
                 out.setdefault(f"attn_{part}", []).append(sub)
     return out
 
