@@ -15,7 +15,7 @@ python3 -c "import cut_cross_entropy" 2>/dev/null \
     || echo "cut-cross-entropy is not installed: the fused head (issue 17) is not measured; pip install '.[gpu]'"
 echo "== CUDA tests"
 timeout 300 python3 -m pytest -q -p no:cacheprovider -k "cuda" tests/test_eval_loss.py tests/test_eval_sweep.py \
-    tests/test_weight_measure.py tests/test_cross_entropy_heads.py 2>&1 | tee "$LOGS/cuda_tests.txt" | tail -15
+    tests/test_weight_measure.py tests/test_cross_entropy_heads.py tests/test_s40_measure_moves.py 2>&1 | tee "$LOGS/cuda_tests.txt" | tail -15
 echo "== bench_eval, Pythia-160m-shaped, bf16"
 timeout 300 python3 bench/bench_eval.py --device cuda --shape 160m --context 2048 --batch 32 \
     --tokens "${EVAL_TOKENS:-524288}" --repeats 3 2>&1 | grep -v "Running loglikelihood" | tee "$LOGS/bench_eval.txt"

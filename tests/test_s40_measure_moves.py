@@ -117,3 +117,18 @@ def test_a_piece_cut_from_a_loaded_model_is_moved_as_the_file_holds_it(monkeypat
     parts = table.loc[table["tensor"].str.endswith(("query_key_value.weight[q]", "query_key_value.weight[k]",
                                                     "query_key_value.weight[v]")) & (table["stat"] == "count")]
     assert len(parts) == 3 * model.config.num_hidden_layers
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_a_moe_measured_on_cuda_gives_the_cpu_rows(mixtral):  # pragma: no cover - runs where there is a GPU
+    """The group pass cuts each expert's matrix where the model sits and moves only that to the
+    GPU: the per-expert and group rows on cuda are the CPU's (to float tolerance; bench/gpu_checks.sh
+    runs this with the other cuda tests)."""
+    import numpy as np
+
+    cpu = weight_stats_table(mixtral, fit_families=False, spectra=False)
+    gpu = weight_stats_table(mixtral, device="cuda", fit_families=False, spectra=False)
+    merged = cpu.merge(gpu, on=["tensor", "group", "layer", "stat"])
+    assert len(merged) == len(cpu) == len(gpu)
+    close = np.isclose(merged["value_x"], merged["value_y"], rtol=1e-4, atol=1e-6, equal_nan=True)
+    assert close.all(), merged.loc[~close, ["tensor", "stat", "value_x", "value_y"]].to_string()
