@@ -306,6 +306,44 @@ def test_permuted_says_what_a_folder_with_fewer_heads_holds(fewer_heads, arch):
     assert line.endswith("; a law mode (gauss-matched, family, empirical) draws it from the source's attn_q group instead")
 
 
+@pytest.mark.parametrize("arch", ["sarvam_moe", "param2moe"])
+def test_no_law_mode_is_advised_where_the_source_config_does_not_split_its_qkv(fewer_heads, arch, tmp_path):
+    """The folder's config says 3 query heads (its 2 + 1 + 1 heads' QKV does not split so): permuted's
+    refusal no longer advises a law mode (which refuses with the config's error), it says why; the
+    law mode's refusal names the same tensor and reason."""
+    import json
+    import shutil
+
+    from scalefit.errors import InputError
+
+    if arch not in fewer_heads:
+        pytest.skip(f"this transformers has no {arch}")
+    cls, config, folder = fewer_heads[arch]
+    bad = tmp_path / arch
+    shutil.copytree(folder, bad)
+    settings = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**settings, "num_attention_heads": 3}))
+    fused = next(k for k in _keys(bad) if k.endswith(".attention.query_key_value.weight"))
+    rows = _source_tensor(bad, fused).shape[0]
+    assert rows % 5  # 3 query + 2 x 1 key/value heads do not divide it
+    why = f"QKV tensor with {rows} rows does not split into 3 query and 2 x 1 key/value heads"
+    with pytest.raises(InputError) as law:
+        reinit(cls(config), bad, "gauss-matched")
+    assert why in str(law.value)
+    with pytest.raises(InputError) as err:
+        reinit(cls(config), bad, "permuted")
+    line = str(err.value)
+    assert "draws it from" not in line
+    assert line.endswith(f"; nor can a law mode (gauss-matched, family, empirical) draw it from the source's fused "
+                         f"QKV: {bad}'s config does not fit it ({fused}: {why})")
+
+
+def _keys(folder):
+    from scalefit.weightstats.reinit import load_source
+
+    return sorted(load_source(folder)[0])
+
+
 def _source_tensor(folder, key):
     from scalefit.weightstats.reinit import load_source
 

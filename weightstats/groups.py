@@ -185,6 +185,15 @@ def tensor_role(name: str) -> TensorRole:
     return TensorRole(tensor_group(name), layer_index(name))
 
 
+def _qkv_head_dim(rows: int, num_heads: int, kv: int) -> int:
+    """The head size of a fused QKV tensor of `rows` rows for this many query and key/value heads;
+    ValueError where they do not divide it (split_qkv's check, and FusedQKV.unfit's from a shape)."""
+    if not (kv and num_heads % kv == 0) or rows % (num_heads + 2 * kv):
+        raise ValueError(f"QKV tensor with {rows} rows does not split into {num_heads} query and "
+                         f"2 x {kv} key/value heads")
+    return rows // (num_heads + 2 * kv)
+
+
 def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox",
               num_kv_heads: int | None = None) -> dict[str, torch.Tensor]:
     """Split a fused QKV weight (or bias) into q, k, v (see QKV_LAYOUTS).
@@ -205,11 +214,8 @@ def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox",
         raise ValueError(f"QKV layout '{layout}': known are {', '.join(QKV_LAYOUTS)}")
     kv = num_heads if layout == "neox" or num_kv_heads is None else num_kv_heads
     rows, rest = weight.shape[0], weight.shape[1:]
-    per_kv = num_heads // kv if kv and num_heads % kv == 0 else 0
-    if not per_kv or rows % (num_heads + 2 * kv):
-        raise ValueError(f"QKV tensor with {rows} rows does not split into {num_heads} query and "
-                         f"2 x {kv} key/value heads")
-    head_dim = rows // (num_heads + 2 * kv)
+    head_dim = _qkv_head_dim(rows, num_heads, kv)
+    per_kv = num_heads // kv
     if layout == "stacked":
         q, k, v = weight.split([num_heads * head_dim, kv * head_dim, kv * head_dim])
         return {"q": q, "k": k, "v": v}
@@ -474,6 +480,18 @@ class FusedQKV:
         if not self.splits:
             return {}
         return split_qkv(weight, self.num_heads or 1, self.layout, self.num_kv_heads)
+
+    def unfit(self, shape) -> str | None:
+        """Why a fused QKV matrix of `shape` does not split by this layout and heads (split's
+        ValueError text), None where it does or is not split at all; from the shape, no part built."""
+        if not self.splits or self.layout == "gpt2":  # GPT-2's three column blocks: split never refuses
+            return None
+        kv = self.num_heads if self.layout == "neox" or self.num_kv_heads is None else self.num_kv_heads
+        try:
+            _qkv_head_dim(shape[0], self.num_heads, kv)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
 
 def fused_qkv(model_type: str | None, config=None) -> FusedQKV:

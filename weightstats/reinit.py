@@ -407,8 +407,10 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
     parts = mode in LAW_MODES and bool(model_groups & set(QKV_PARTS))  # drawn from only where the model holds them
     by_group = _by_group(tensors, weights.qkv, parts)
     # groups a law mode could draw from (the refusals' advice): the parts too, unsplit, where the source's QKV splits
-    drawable = set(by_group)
-    if weights.qkv.splits and any(value.ndim >= 2 for value in by_group.get("attn_qkv", ())):
+    # (its law mode would refuse a fused QKV its config does not split: then say so, from shapes)
+    drawable, fused = set(by_group), [(k, v) for k, v in tensors.items() if tensor_group(k) == "attn_qkv" and v.ndim >= 2]
+    unsplit = next((f"{key}: {why}" for key, value in fused if (why := weights.qkv.unfit(tuple(value.shape)))), None)
+    if weights.qkv.splits and fused and unsplit is None:
         drawable |= set(QKV_PARTS)
     where = source_label or "the source"
     heads = getattr(getattr(model, "config", None), "num_attention_heads", None)
@@ -424,6 +426,9 @@ def reinit(model: torch.nn.Module, source=None, mode: str = "pythia", seed: int 
         own = None if n_experts else _source_tensor(tensors, name, model_type)
         if group in drawable:
             by_law = f"a law mode ({', '.join(LAW_MODES)}) draws it from the source's {group} group instead"
+        elif unsplit and group in QKV_PARTS:
+            by_law = (f"nor can a law mode ({', '.join(LAW_MODES)}) draw it from the source's fused QKV: "
+                      f"{where}'s config does not fit it ({unsplit})")
         else:
             by_law = f"nor can a law mode ({', '.join(LAW_MODES)}) draw it: {where} has no tensor of group {group}"
         if joined:  # joined into one tensor only to be copied (source); drawn matrix by matrix below
