@@ -37,7 +37,14 @@ PIECES["param2moe"] = PIECES["sarvam_moe"]
 # Kimi-Linear: its linear attention's q/k/v_conv1d concatenated into conv1d on load too, and its
 # experts' converter patterns start with an escaped dot (\.experts.*.w1.weight)
 PIECES["kimi_linear"] = r"\.self_attn\.[qkv]_conv1d\.weight$"
-SETTINGS = {"flint": {"mlp_only_layers": [0]}}  # its default makes both tiny layers dense
+# renamed, its file's experts fused already (feed_forward.up_proj), and tensors the file holds
+# transposed (groups.file_pieces: a Transpose converter): Ergo's router feed_forward.gate_kernel is
+# the loaded mlp.gate.linear.weight, its shared_up_proj / shared_down_proj the shared expert's;
+# the file's names lack the "model." its mapping adds on load (^layers. -> model.layers.)
+TRANSPOSED = {"ergo": r"\.feed_forward\.(?:gate_kernel|shared_up_proj|shared_down_proj)$"}
+SETTINGS = {"flint": {"mlp_only_layers": [0]},  # its default makes both tiny layers dense
+            "ergo": {"first_dense_intermediate_size": 64, "shared_intermediate_size": 24,
+                     "layer_types": ["sliding_attention", "full_attention"], "mlp_layer_types": ["dense", "sparse"]}}
 
 
 def _configs(archs, **changed):
@@ -68,7 +75,7 @@ def tiny_model(arch, **changed):
 def renamed(tmp_path_factory):
     """{model_type: (loaded model, folder, folder's table)} for those this transformers has."""
     root, out = tmp_path_factory.mktemp("renamed"), {}
-    for name, (cls, config) in _configs((*RENAMED, *PIECES)).items():
+    for name, (cls, config) in _configs((*RENAMED, *PIECES, *TRANSPOSED)).items():
         torch.manual_seed(0)
         cls(config).save_pretrained(root / name)
         loaded = cls.from_pretrained(root / name).eval()
@@ -166,11 +173,13 @@ def test_a_files_query_key_value_splits_into_the_loaded_q_k_v(renamed, arch):
                                        rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("arch", list(PIECES))
+@pytest.mark.parametrize("arch", [*PIECES, *TRANSPOSED])
 def test_reinit_source_mode_copies_a_folder_cut_otherwise(renamed, arch):
     """reinit's source mode fills a model of the architecture from the folder with exactly the
     tensors from_pretrained loads (q_proj, k_proj, v_proj cut from query_key_value by their sizes;
-    conv1d joined from q/k/v_conv1d); before, it refused (q_proj / conv1d missing in the folder)."""
+    conv1d joined from q/k/v_conv1d; Ergo's router and shared expert transposed back); before, it
+    refused (q_proj / conv1d / mlp.gate.linear.weight missing in the folder). permuted permutes
+    each within its own file tensor."""
     model, folder, _ = _arch(renamed, arch)
     torch.manual_seed(1)
     fresh = type(model)(model.config).eval()
@@ -179,6 +188,47 @@ def test_reinit_source_mode_copies_a_folder_cut_otherwise(renamed, arch):
     loaded = dict(model.named_parameters())
     for name, param in fresh.named_parameters():
         assert torch.equal(param, loaded[name]), name
+    reinit(fresh, folder, "permuted", seed=3)
+    for name, param in fresh.named_parameters():
+        assert torch.equal(param.flatten().sort().values, loaded[name].flatten().sort().values), name
+
+
+@pytest.mark.parametrize("arch", list(TRANSPOSED))
+def test_a_model_with_transposed_tensors_gives_its_folders_rows(renamed, arch):
+    """Every row equals the folder's, names included: the loaded router and shared expert matrices
+    are measured transposed, under the file's names (before: rows of mlp.gate.linear.weight and
+    the shared expert's that the folder has not, and the folder's names with a "model." the file's
+    lack); the file's router_bias is skipped as the loaded e_score_correction_bias buffer is."""
+    model, folder, folder_rows = _arch(renamed, arch)
+    loaded_rows = _sorted(_cheap_table(model))
+    assert loaded_rows[KEYS].equals(folder_rows[KEYS])
+    np.testing.assert_allclose(loaded_rows["value"], folder_rows["value"], rtol=1e-9, atol=1e-12)
+    names = set(folder_rows["tensor"]) - {"*"}
+    assert names <= _file_keys(folder)
+    transposed = {n for n in names if re.search(TRANSPOSED[arch], n)}
+    assert len(transposed) == 3 * sum(t == "sparse" for t in model.config.mlp_layer_types)
+    assert not any(n.endswith("router_bias") for n in names)
+
+
+@pytest.mark.parametrize("arch", list(TRANSPOSED))
+def test_every_loaded_name_of_a_transposing_model_is_a_name_the_file_holds(renamed, arch):
+    """checkpoint_name and file_pieces map each tensor of the loaded state dict (persistent buffers
+    too) onto a key of the file, one to one; each transposed piece equals the file's tensor."""
+    from safetensors import safe_open
+
+    from scalefit.weightstats.groups import file_pieces
+
+    model, folder, _ = _arch(renamed, arch)
+    state = model.state_dict()
+    pieces = file_pieces(list(state), arch)
+    assert pieces and all(p.transpose and len(p.file) == len(p.loaded) == 1 for p in pieces)
+    cut = {name for p in pieces for name in p.loaded}
+    names = [checkpoint_name(n, arch) for n in [n for n in state if n not in cut] + [n for p in pieces for n in p.file]]
+    assert len(names) == len(set(names))
+    assert set(names) == _file_keys(folder)
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as fh:
+        for p in pieces:
+            assert torch.equal(p.file_tensors([state[p.loaded[0]]])[0], fh.get_tensor(checkpoint_name(p.file[0], arch)))
 
 
 @pytest.mark.parametrize("arch", list(PIECES))

@@ -143,10 +143,11 @@ _SUBLAYER = re.compile(r"\.(self_attn|mlp|input_layernorm|post_attention_layerno
 _LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
 # buffers that are not weights (rotary tables, causal masks; DeepSeek-V3's and GLM-4-MoE's router
 # e_score_correction_bias, a buffer that load balancing moves, not a gradient: the folder holds it;
-# AFMoE's expert_bias, the same bias kept as a parameter without gradient; MiniMax's lightning
+# Ergo's file calls it feed_forward.router_bias; AFMoE's expert_bias, the same bias kept as a
+# parameter without gradient; MiniMax's lightning
 # attention decays, buffers computed from the config that save_pretrained writes)
 _SKIP = re.compile(r"(inv_freq|masked_bias|(?:^|\.)attention\.bias$|(?:^|\.)attn\.bias$|rotary_emb"
-                   r"|e_score_correction_bias$|\.expert_bias$"
+                   r"|e_score_correction_bias$|\.feed_forward\.router_bias$|\.expert_bias$"
                    r"|\.self_attn\.(slope_rate|query_decay|key_decay|diagonal_decay)$)")
 
 
@@ -283,15 +284,21 @@ class FilePieces:
     concatenated on `dim` in this order, cut into len(file) equal pieces, as save_pretrained cuts
     them. `equal`: from_pretrained cuts the one file tensor into equal pieces (transformers' Chunk:
     HRM-text's gqkv_proj), not by the sizes of the model's tensors (Split: Sarvam-MoE's).
+    `transpose`: the one file tensor is the one loaded tensor with these two dims swapped
+    (transformers' Transpose: Ergo's feed_forward.gate_kernel is its mlp.gate.linear.weight).
     Names before checkpoint_name's renames, as transformers reverses a converter first."""
 
     file: tuple[str, ...]
     loaded: tuple[str, ...]
     dim: int
     equal: bool = False
+    transpose: tuple[int, int] | None = None
 
     def file_tensors(self, loaded: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The file's tensors from the loaded ones (in `loaded`'s order): joined, or cut into views."""
+        """The file's tensors from the loaded ones (in `loaded`'s order): joined, cut into views, or
+        transposed (a copy, as save_pretrained writes it)."""
+        if self.transpose:
+            return [loaded[0].transpose(*self.transpose).contiguous()]
         whole = loaded[0] if len(loaded) == 1 else torch.cat(loaded, dim=self.dim)
         return [piece.contiguous() for piece in whole.chunk(len(self.file), dim=self.dim)]
 
@@ -299,7 +306,10 @@ class FilePieces:
         """The inverse: the loaded tensors, `sizes` long on `dim` each, from the file's (in `file`'s
         order), as from_pretrained cuts or joins them; None where the file's do not fit so. Cut into
         equal pieces (`equal`) whatever `sizes`, as from_pretrained does, so a file of another
-        model size gives its own pieces (their shapes then differ from the model's)."""
+        model size gives its own pieces (their shapes then differ from the model's). Transposed back
+        (`transpose`) whatever `sizes`: a file of another size gives its own shape."""
+        if self.transpose:
+            return [file[0].transpose(*self.transpose)] if file[0].ndim > max(self.transpose) else None
         if self.equal and len(file) == 1 and file[0].ndim > self.dim and file[0].shape[self.dim] % len(sizes) == 0:
             return list(file[0].chunk(len(sizes), dim=self.dim))
         shapes = {(t.ndim, t.shape[:self.dim] + t.shape[self.dim + 1:]) for t in file}
@@ -311,11 +321,12 @@ class FilePieces:
 
 @functools.lru_cache(maxsize=None)
 def _piece_converters(model_type: str) -> tuple:
-    """model_type's converters that cut a tensor (no experts, no wildcard), reversed as
+    """model_type's converters that cut or transpose a tensor (no experts, no wildcard), reversed as
     save_pretrained reverses them: (reversed converter, dim, whether from_pretrained cuts into
-    equal pieces) where the reversal joins several loaded tensors into one (Concatenate) or cuts
-    one into equal pieces (Chunk)."""
-    from transformers.core_model_loading import Chunk, Concatenate, WeightConverter
+    equal pieces, dims swapped or None) where the reversal joins several loaded tensors into one
+    (Concatenate), cuts one into equal pieces (Chunk) or transposes one into one (Transpose, one
+    that always transposes: not one that checks the model's shape first)."""
+    from transformers.core_model_loading import Chunk, Concatenate, Transpose, WeightConverter
 
     out = []
     for t in _conversions(model_type):
@@ -328,7 +339,10 @@ def _piece_converters(model_type: str) -> tuple:
         joins = isinstance(ops[0], Concatenate) and len(reverse.target_patterns) == 1 < len(reverse.source_patterns)
         cuts = isinstance(ops[0], Chunk) and len(reverse.source_patterns) == 1 < len(reverse.target_patterns)
         if joins or cuts:
-            out.append((reverse, ops[0].dim, joins and isinstance(t.operations[0], Chunk)))
+            out.append((reverse, ops[0].dim, joins and isinstance(t.operations[0], Chunk), None))
+        elif (isinstance(ops[0], Transpose) and not ops[0].check_dims
+              and len(reverse.source_patterns) == 1 == len(reverse.target_patterns)):
+            out.append((reverse, ops[0].dim0, False, (ops[0].dim0, ops[0].dim1)))
     return tuple(out)
 
 
@@ -340,15 +354,15 @@ def file_pieces(names, model_type: str | None) -> list[FilePieces]:
         return []
     found: dict[tuple, list] = {}
     for name in names:
-        for reverse, dim, equal in _piece_converters(model_type):
+        for reverse, dim, equal, transpose in _piece_converters(model_type):
             match = reverse.compiled_sources.search(name)
             if match:
                 index = int(next(g for g, v in match.groupdict().items() if v is not None)[1:])
                 file = tuple(name.replace(match.group(0), target, 1) for target in reverse.target_patterns)
-                found.setdefault((file, dim, equal, len(reverse.source_patterns)), []).append((index, name))
+                found.setdefault((file, dim, equal, transpose, len(reverse.source_patterns)), []).append((index, name))
                 break
-    return [FilePieces(file, tuple(name for _, name in sorted(parts)), dim, equal)
-            for (file, dim, equal, count), parts in found.items() if len(parts) == count]
+    return [FilePieces(file, tuple(name for _, name in sorted(parts)), dim, equal, transpose)
+            for (file, dim, equal, transpose, count), parts in found.items() if len(parts) == count]
 
 
 _V = TypeVar("_V")

@@ -221,12 +221,14 @@ def _module_names(names: list[str], model_type: str | None) -> dict[str, str]:
     """{name as the model in memory spells it: name in the file}. Hub files written from the base
     model (GPT-2's, BLOOM's; OPT's .bin) lack its prefix ('h.0.attn.c_attn.weight' for
     'transformer.h.0.attn.c_attn.weight'): with it, `scalefit weights` and `eval --weights` name a
-    tensor alike. Unchanged where some name has the prefix, or the class is not known here."""
+    tensor alike. Unchanged where some name has the prefix, the class is not known here, or
+    transformers' mapping itself adds it on load (Ergo's ^layers. -> model.layers.: the file's
+    names are without it, as checkpoint_name gives a loaded model's)."""
     body = [n for n in names if not n.startswith(HEAD_NAMES)]
     # only names whose blocks sit at the top need transformers' class (seconds to import)
-    blocks_on_top = any(_TOP_BLOCKS.match(n) for n in body)
-    prefix = _base_model_prefix(model_type) if blocks_on_top else None
-    if not prefix or any(n.startswith(prefix + ".") for n in body):
+    top = next((n for n in body if _TOP_BLOCKS.match(n)), None)
+    prefix = _base_model_prefix(model_type) if top else None
+    if not prefix or any(n.startswith(prefix + ".") for n in body) or checkpoint_name(f"{prefix}.{top}", model_type) == top:
         return {n: n for n in names}
     return {(n if n.startswith(HEAD_NAMES) else f"{prefix}.{n}"): n for n in names}
 
