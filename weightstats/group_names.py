@@ -8,3 +8,4 @@ from __future__ import annotations
 GROUPS = ("attn_qkv", "attn_q", "attn_k", "attn_v", "attn_kv", "attn_out", "attn_gate", "attn_indexer",
           "attn_sink", "linear_attn_in", "linear_attn_conv", "linear_attn_decay", "mlp_in", "mlp_out",
           "expert_in", "expert_out", "router", "embed_in", "embed_pos", "embed_out", "layernorm", "bias", "other")
+QKV_PARTS = ("attn_q", "attn_k", "attn_v")  # the groups of a fused QKV matrix's q, k, v parts

@@ -47,7 +47,7 @@ from scalefit.weightstats import group_names
 NO_LAYER = -1  # layer index of tensors outside the transformer blocks (embeddings, final norm)
 
 # the groups' names live in group_names (no torch there: table-only commands name them)
-GROUPS = group_names.GROUPS
+GROUPS, QKV_PARTS = group_names.GROUPS, group_names.QKV_PARTS
 
 # (regex on the tensor name, group); the first match wins. Biases are caught before this table.
 NAME_RULES: tuple[tuple[str, str], ...] = (
@@ -186,6 +186,12 @@ def tensor_role(name: str) -> TensorRole:
     return TensorRole(tensor_group(name), layer_index(name))
 
 
+def _kv_heads(num_heads: int, layout: str, num_kv_heads: int | None) -> int:
+    """The key/value heads of a fused QKV matrix: the query heads in GPT-NeoX's layout (or where
+    none are given), else num_kv_heads (split_qkv's and FusedQKV.unfit's one rule)."""
+    return num_heads if layout == "neox" or num_kv_heads is None else num_kv_heads
+
+
 def _qkv_head_dim(rows: int, num_heads: int, kv: int) -> int:
     """The head size of a fused QKV tensor of `rows` rows for this many query and key/value heads;
     ValueError where they do not divide it (split_qkv's check, and FusedQKV.unfit's from a shape)."""
@@ -213,7 +219,7 @@ def split_qkv(weight: torch.Tensor, num_heads: int, layout: str = "neox",
         return {"q": q, "k": k, "v": v}
     if layout not in QKV_LAYOUTS:
         raise ValueError(f"QKV layout '{layout}': known are {', '.join(QKV_LAYOUTS)}")
-    kv = num_heads if layout == "neox" or num_kv_heads is None else num_kv_heads
+    kv = _kv_heads(num_heads, layout, num_kv_heads)
     rows, rest = weight.shape[0], weight.shape[1:]
     head_dim = _qkv_head_dim(rows, num_heads, kv)
     per_kv = num_heads // kv
@@ -500,9 +506,8 @@ class FusedQKV:
         ValueError text), None where it does or is not split at all; from the shape, no part built."""
         if not self.splits or self.layout == "gpt2":  # GPT-2's three column blocks: split never refuses
             return None
-        kv = self.num_heads if self.layout == "neox" or self.num_kv_heads is None else self.num_kv_heads
         try:
-            _qkv_head_dim(shape[0], self.num_heads, kv)
+            _qkv_head_dim(shape[0], self.num_heads, _kv_heads(self.num_heads, self.layout, self.num_kv_heads))
         except ValueError as exc:
             return str(exc)
         return None

@@ -59,9 +59,9 @@ from scalefit.errors import InputError, a_type, warn
 from scalefit.options import nonnegative_int, positive_int, torch_device
 from scalefit.weightstats.binned_fit import fit_families, one_blas_thread, standardized_histogram
 from scalefit.weightstats.families import FamilyFacts, family_by_code, get_family
-from scalefit.weightstats.groups import (GROUPS, NO_LAYER, FusedQKV, checkpoint_name, expert_matrix, file_pieces,
-                                         fused_experts, fused_qkv, is_weight_tensor, spliced, split_experts,
-                                         tensor_role)
+from scalefit.weightstats.groups import (GROUPS, NO_LAYER, QKV_PARTS, FusedQKV, checkpoint_name, expert_matrix,
+                                         file_pieces, fused_experts, fused_qkv, is_weight_tensor, spliced,
+                                         split_experts, tensor_role)
 from scalefit.weightstats.moments import (QUANTILES, CentralMoments, central_moments, quantile_name,
                                           quantiles, shape_stats)
 from scalefit.weightstats.spectra import SPECTRUM_STATS, spectrum_stats
@@ -519,7 +519,7 @@ def _may_hold(table_name: str, what: str, src: _Source, split: bool) -> bool:
     qkv_parts = split and group == "attn_qkv" and src.qkv.splits
     return (what == group or what == table_name
             or (experts is not None and what.startswith(experts[0] + "."))
-            or (qkv_parts and what in ("attn_q", "attn_k", "attn_v", *(f"{table_name}[{p}]" for p in "qkv"))))
+            or (qkv_parts and what in (*QKV_PARTS, *(f"{table_name}[{p}]" for p in "qkv"))))
 
 
 def _groups_held(table_names: list[str], src: _Source, split: bool) -> list[str]:
@@ -527,5 +527,5 @@ def _groups_held(table_names: list[str], src: _Source, split: bool) -> list[str]
     QKV matrix splits (as _parts splits it)."""
     held = {tensor_role(name).group for name in table_names}
     if split and "attn_qkv" in held and src.qkv.splits:
-        held |= {"attn_q", "attn_k", "attn_v"}
+        held |= set(QKV_PARTS)
     return [group for group in GROUPS if group in held]

@@ -59,9 +59,9 @@ import torch
 
 from scalefit.errors import InputError
 from scalefit.weightstats.binned_fit import fit_families, standardized_histogram
-from scalefit.weightstats.groups import (FusedQKV, checkpoint_name, expert_matrix_names, file_pieces, fused_qkv,
-                                         is_weight_tensor, join_experts, qkv_layout, spliced, split_experts, split_qkv,
-                                         tensor_group)
+from scalefit.weightstats.groups import (QKV_PARTS, FusedQKV, checkpoint_name, expert_matrix_names, file_pieces,
+                                         fused_qkv, is_weight_tensor, join_experts, qkv_layout, spliced,
+                                         split_experts, split_qkv, tensor_group)
 from scalefit.weightstats.init import init_like_pythia
 from scalefit.weightstats.samplers import permuted, sample_empirical, sample_family
 from scalefit.weightstats.tensors import as_weights, named_weights
@@ -70,7 +70,6 @@ MODES = ("pythia", "gauss-matched", "family", "empirical", "permuted", "source")
 LAW_MODES = ("gauss-matched", "family", "empirical")  # may map a tensor to its group's pooled law
 EXACT_MODES = ("permuted", "source")  # need the same tensor, same shape
 EMBEDDING_GROUPS = ("embed_in", "embed_pos", "embed_out")
-QKV_PARTS = ("attn_q", "attn_k", "attn_v")  # the groups of a fused QKV matrix's parts
 
 
 @dataclass(frozen=True)
