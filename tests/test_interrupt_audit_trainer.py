@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 import scalefit.trainer.ship as ship  # noqa: E402
 import scalefit.trainer.train as suite_train  # noqa: E402
 from scalefit.cli import main  # noqa: E402
-from scalefit.trainer.train import TrainingInterrupted, load_spec, train_run  # noqa: E402
+from scalefit.trainer.spec import load_spec  # noqa: E402
+from scalefit.trainer.train import TrainingInterrupted, train_run  # noqa: E402
 from tinyspec import MICRO_RECIPE, S1, micro_spec  # noqa: E402
 
 torch.set_num_threads(1)

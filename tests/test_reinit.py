@@ -339,7 +339,7 @@ def weights(folder):
 
 def test_init_part_runs_and_rows(init_suite):
     root, spec, rows = init_suite
-    from scalefit.trainer.train import load_spec, run_warmup_steps
+    from scalefit.trainer.spec import load_spec, run_warmup_steps
 
     runs = {r.run: r for r in load_spec(spec).runs}
     inits = sorted(r for r in rows if r.startswith("init/"))
@@ -421,7 +421,7 @@ def test_an_unknown_init_source_is_one_line(tmp_path):
 
 
 def test_the_shipped_init_study_spec():
-    from scalefit.trainer.train import load_spec, run_warmup_steps
+    from scalefit.trainer.spec import load_spec, run_warmup_steps
 
     spec = load_spec(ROOT / "data/suites/init_study.toml")
     init = [r for r in spec.runs if r.part == "init"]

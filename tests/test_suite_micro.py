@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from scalefit.cli import main
 from scalefit.trainer.corpus import build_corpus, load_tokens
 from scalefit.schedule import LRSchedule, lr_at_step
-from scalefit.trainer.train import latest_resumable, load_spec, run_warmup_steps, train_run
+from scalefit.trainer.spec import load_spec, run_warmup_steps
+from scalefit.trainer.train import latest_resumable, train_run
 from tinyspec import MICRO_RECIPE, micro_spec, write_sources
 
 torch.set_num_threads(1)
@@ -493,7 +494,8 @@ def test_precision_pairs_and_paired_se(trained, tmp_path):
     is below either run's own SE (same documents); default pairs are neighbouring sizes and
     warmup variants; an unknown model id exits 2 with one line."""
     from scalefit.trainer.precision import default_pairs
-    from scalefit.trainer.sweep import spec_for_corpus, suite_checkpoints
+    from scalefit.trainer.spec import spec_for_corpus
+    from scalefit.trainer.sweep import suite_checkpoints
 
     root, spec_path, _ = trained
     spec = spec_for_corpus(spec_path, root / "corpus")

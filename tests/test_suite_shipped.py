@@ -78,7 +78,7 @@ def test_lr_column_is_each_runs_schedule(table):
     """The lr of every checkpoint is its run's schedule at that step (scalefit.schedule, GPT-NeoX's
     convention): cosine for the grid, long and warmup runs, constant and WSD for the wsd part."""
     from scalefit.trainer.sweep import checkpoint_lr, run_model_id
-    from scalefit.trainer.train import load_spec
+    from scalefit.trainer.spec import load_spec
 
     spec = load_spec(data_path("suites", "mini.toml"), vocab_size=4096)
     runs = {run_model_id(r): r for r in spec.runs}

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from scalefit.errors import InputError
-from scalefit.trainer.train import load_spec
+from scalefit.trainer.spec import load_spec
 from tinyspec import S1, micro_spec
 
 SPEC = micro_spec(("[grid]", {"tokens": [320, 960]}), ("[long]", {"tokens": [960]}),

@@ -72,7 +72,7 @@ def _checked_spec(ctx, param, value):
     """--spec is read as a suite spec when given, so a file of another kind (a run table, a
     corpus manifest) is named as the spec it is not, before any corpus or run folder is looked at."""
     if value is not None:
-        from scalefit.trainer.train import load_spec
+        from scalefit.trainer.spec import load_spec
 
         load_spec(value)
     return value

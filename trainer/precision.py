@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.errors import InputError, known
-from scalefit.trainer.sweep import SuiteCheckpoint, load_suite_model, spec_for_corpus, suite_checkpoints
+from scalefit.trainer.spec import spec_for_corpus
+from scalefit.trainer.sweep import SuiteCheckpoint, load_suite_model, suite_checkpoints
 
 DATASET_SPLITS = {"prose-val": ("prose", "val"), "prose-test": ("prose", "test"), "code-test": ("code", "test")}
 

@@ -39,7 +39,7 @@ def check_runs_of_spec(runs: pd.DataFrame, spec_path) -> list[str]:
     """Refuse runs the spec does not name (another spec's tables in --from: provenance would name
     this spec for them); the spec's runs the tables lack are returned as notes (a suite shipped
     before every lane finished)."""
-    from scalefit.trainer.train import load_spec
+    from scalefit.trainer.spec import load_spec
 
     spec_runs = [r.run for r in load_spec(spec_path).runs]
     foreign = [run for run in runs["run"] if run not in set(spec_runs)]
@@ -80,7 +80,7 @@ def busy_seconds(intervals: pd.DataFrame) -> float:
 
 def suite_provenance(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, notes: str = "") -> dict:
     """Spec, versions, seeds, hardware, per-run wall times, and the measured wall time per part."""
-    from scalefit.trainer.sweep import spec_for_corpus
+    from scalefit.trainer.spec import spec_for_corpus
 
     spec = spec_for_corpus(spec_path, corpus_dir)
     prov = provenance(spec_path, spec, "cpu")
@@ -122,7 +122,8 @@ def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress:
     """Re-measure every run's final losses from its last checkpoint on the spec's eval sets
     (trainer.train.evaluate_run): for runs trained before the eval sets were unified, so that
     runs.csv and the sweep's tables hold one number per run. Other columns are kept."""
-    from scalefit.trainer.sweep import load_suite_model, spec_for_corpus
+    from scalefit.trainer.spec import spec_for_corpus
+    from scalefit.trainer.sweep import load_suite_model
     from scalefit.trainer.train import evaluate_run
 
     spec = spec_for_corpus(spec_path, corpus_dir)

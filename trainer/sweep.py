@@ -20,8 +20,8 @@ from scalefit import schema
 from scalefit.atomic import write_frame
 from scalefit.errors import InputError, known
 from scalefit.schedule import lr_at_step
-from scalefit.trainer.train import (RunSpec, SuiteSpec, check_eval_splits, count_params, run_schedule,
-                                    run_warmup_steps, spec_for_corpus)
+from scalefit.trainer.spec import RunSpec, SuiteSpec, count_params, run_warmup_steps, spec_for_corpus
+from scalefit.trainer.train import check_eval_splits, run_schedule
 
 DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test", False),
             ("code-test", "code", "test", False))
