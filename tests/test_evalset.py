@@ -228,8 +228,8 @@ def test_bootstrap_index_memory_stays_within_a_chunk(monkeypatch):
 def test_evalset_loss_is_cross_entropy_of_every_target():
     torch = pytest.importorskip("torch")
     from scalefit.evals.evalset import evalset_loss
+    from scalefit.trainer.recipe import build_model
     from scalefit.trainer.spec import ModelSize
-    from scalefit.trainer.train import build_model
 
     vocab, context = 100, 12
     model = build_model(ModelSize("t", d_model=16, n_layer=1, n_head=2, lr=1e-3), vocab, context, seed=3)
