@@ -24,8 +24,10 @@ from scalefit.errors import InputError, a_type, suggestion
 from scalefit.options import (nonnegative_int, output_folder, positive_int, split_values,
                               thread_count)
 from scalefit.evals.evalset import SE_COLUMNS
-from scalefit.evals.loss import CROSS_ENTROPY_RECORD, check_cross_entropy, resolved_cross_entropy
+from scalefit.evals.loss import CROSS_ENTROPY_RECORD, check_cross_entropy
 from scalefit.evals.measures import parse_dataset
+from scalefit.evals.recorded_facts import (cross_entropy_record, dataset_reading, recorded_head, suite_facts,
+                                           suite_identity)
 from scalefit.evals.tokens import (content_digest, folder_files_digest, is_token_file, iter_documents,
                                    named_files, open_token_file, stored_digests)
 from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
@@ -213,43 +215,6 @@ def plan(opts: EvalOptions):
     return suite, grid, measurements, device, dtype, shard
 
 
-def cross_entropy_record(name: str, device_type: str, dtype, before: dict) -> dict:
-    """What a loss measurement records of --cross-entropy `name`: the head it scores with. A folder
-    recorded before that (its flag only) has its flag compared as a head (`recorded_head`): the same
-    head records the folder's flag again, another one the flag given, which then differs and is refused."""
-    head = resolved_cross_entropy(name, device_type, dtype)
-    record = {CROSS_ENTROPY_RECORD: head}
-    if isinstance(before.get("--cross-entropy"), str) and CROSS_ENTROPY_RECORD not in before:
-        record["--cross-entropy"] = before["--cross-entropy"] if recorded_head(before) == head else name
-    return record
-
-
-def recorded_head(options: dict) -> str | None:
-    """The cross-entropy head a folder's record of a loss measurement names: recorded as such, else
-    its --cross-entropy flag resolved on its recorded --device and --dtype (auto as it is where no
-    device was recorded: what it chose is not known); None where it records neither."""
-    import torch
-
-    if CROSS_ENTROPY_RECORD in options:
-        return options[CROSS_ENTROPY_RECORD]
-    flag = options.get("--cross-entropy")
-    if not isinstance(flag, str) or "--device" not in options:
-        return flag if isinstance(flag, str) else None
-    return resolved_cross_entropy(flag, str(options["--device"]), getattr(torch, str(options.get("--dtype")), None))
-
-
-def dataset_reading(d) -> str:
-    """How a --dataset file's bytes become tokens, which its content digest does not say (it hashes
-    the bytes, not the name): token ids of a width (a .npy header, a sidecar, @uint32 or uint16),
-    JSONL rows, one text document, or a folder (whose file names its digest holds)."""
-    if d.path.is_dir():
-        return "a folder of text and JSONL files"
-    if is_token_file(d.path, d.token_dtype):
-        token_file = open_token_file(d.path, d.token_dtype)
-        return f"token ids ({token_file.dtype}{', .npy' if d.path.suffix.lower() == '.npy' else ''})"
-    return "JSONL rows" if d.path.suffix.lower() == ".jsonl" else "one text document"
-
-
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json",
                    "special_tokens_map.json")  # what tokenizes (tokenizer_config.json may name its own path)
 
@@ -326,22 +291,6 @@ def tokenizer_files(folder) -> list[str]:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
             return []
         raise
-
-
-def suite_facts(suite, model: str) -> str:
-    """What a row's tokens and lr columns are computed from (tokens per step, the member's LR
-    schedule): a spec corrected between runs would give old and new rows of one table other
-    tokens or LR, so a sweep folder records it."""
-    from dataclasses import asdict
-
-    schedule = asdict(suite.schedule_for(suite.member(model)))
-    return f"tokens_per_step {suite.tokens_per_step}, schedule " + ", ".join(f"{k} {v}" for k, v in schedule.items())
-
-
-def suite_identity(suite) -> str:
-    """The suite a folder's results come from, as recorded: its name and where its checkpoints
-    are (a renamed suite, or another folder of checkpoints, is another suite)."""
-    return f"{suite.name} ({suite.hub or suite.local})"
 
 
 def _config_count(info, *keys) -> int | None:

@@ -286,7 +286,7 @@ def test_how_a_dataset_is_read_is_recorded_beside_its_bytes(tmp_path):
     same bytes as .npy or raw .bin, as JSONL or text, give other tokens, so the record differs."""
     import numpy as np
 
-    from scalefit.evals.evaluate import dataset_reading
+    from scalefit.evals.recorded_facts import dataset_reading
     from scalefit.evals.measures import parse_dataset
 
     np.save(tmp_path / "ids.npy", np.arange(10, dtype=np.uint16))
