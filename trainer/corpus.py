@@ -172,6 +172,15 @@ def read_manifest(corpus_dir, *, required: bool = True) -> dict:
     return json.loads(path.read_text())
 
 
+def corpus_fingerprint(corpus_dir, distribution: str) -> str:
+    """A short hash of one distribution of a corpus (its sources, files and split sizes, from the
+    manifest): two runs with the same fingerprint trained on the same training split."""
+    manifest = read_manifest(corpus_dir)
+    info = manifest.get("distributions", {}).get(distribution, {})
+    text = json.dumps({"distribution": distribution, "seed": manifest.get("seed"), **info}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def separator_id(corpus_dir) -> int:
     """The end-of-text id that follows every document of the corpus's token files (the manifest's
     `separator_id`; corpora built before it was recorded: the tokenizer's id of EOS)."""

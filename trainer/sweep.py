@@ -165,8 +165,7 @@ def evalset_measurement(corpus_dir, name: str, dist: str, split: str, is_train: 
                              {**base, "metric": "bpb", "value": bpb,
                               "se": result.se * result.n_tokens / np.log(2) / cache["bytes"]}])
 
-    from scalefit.trainer.corpus import read_manifest
-    from scalefit.trainer.train import corpus_fingerprint
+    from scalefit.trainer.corpus import corpus_fingerprint, read_manifest
 
     corpus = f"{corpus_fingerprint(corpus_dir, dist)} (vocabulary {read_manifest(corpus_dir).get('vocab_size_actual')})"
     return Measurement(name=f"loss:{name}", fn=measure, table="evals",
@@ -242,8 +241,8 @@ def check_trained_on(checkpoints: list[SuiteCheckpoint], corpus_dir) -> None:
     corpus fingerprint its checkpoints record): its losses would be measured on foreign tokens."""
     import json
 
-    from scalefit.trainer.corpus import read_manifest
-    from scalefit.trainer.train import TRAINING_DATA_FILE, corpus_fingerprint
+    from scalefit.trainer.corpus import corpus_fingerprint, read_manifest
+    from scalefit.trainer.train import TRAINING_DATA_FILE
 
     vocab = read_manifest(corpus_dir).get("vocab_size_actual")
     seen = set()

@@ -32,6 +32,7 @@ from scalefit.errors import InputError, warn
 from scalefit.schedule import lr_at_step
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.signals import DeferredSignals
+from scalefit.trainer.corpus import corpus_fingerprint
 from scalefit.trainer.recipe import batch_at_step, build_model, make_optimizer, run_schedule
 from scalefit.trainer.spec import RunSpec, SuiteSpec, count_params, run_warmup_steps, spec_for_corpus
 
@@ -122,19 +123,6 @@ def _own_names(state: dict, model) -> dict:
 
 
 # ---------------------------------------------------------------- init from a trained model
-
-
-def corpus_fingerprint(corpus_dir, distribution: str) -> str:
-    """A short hash of one distribution of a corpus (its sources, files and split sizes, from the
-    manifest): two runs with the same fingerprint trained on the same training split."""
-    import hashlib
-
-    from scalefit.trainer.corpus import read_manifest
-
-    manifest = read_manifest(corpus_dir)
-    info = manifest.get("distributions", {}).get(distribution, {})
-    text = json.dumps({"distribution": distribution, "seed": manifest.get("seed"), **info}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def training_data(corpus_dir, run: RunSpec) -> dict:
