@@ -355,7 +355,7 @@ def test_eval_refuses_a_token_file_beyond_a_hub_models_vocabulary_before_downloa
     loads; ids inside it pass the check (the sweep then needs the hub, so only the check is run)."""
     pytest.importorskip("torch")
     import numpy as np
-    from scalefit.evals.evaluate import check_token_ids
+    from scalefit.evals.grid_checks import check_token_ids
     from scalefit.evals.measures import parse_dataset
     from scalefit.sweep.checkpoints import checkpoint_grid
     from scalefit.sweep.suites import load_suite
@@ -378,7 +378,7 @@ def test_eval_refuses_a_context_longer_than_a_hub_model_was_trained_at_before_do
     Pythia (trained at 2048) went on to download every checkpoint. The registry's seq_len now
     answers first; a local checkpoint's config.json still names its own positions."""
     pytest.importorskip("torch")
-    from scalefit.evals.evaluate import check_positions
+    from scalefit.evals.grid_checks import check_positions
     from scalefit.sweep.checkpoints import checkpoint_grid
     from scalefit.sweep.suites import load_suite
     text = tmp_path / "val.txt"

@@ -15,7 +15,7 @@ import pytest
 
 from scalefit.errors import InputError
 from scalefit.evals import tokens
-from scalefit.evals.evaluate import tokenizer_identities
+from scalefit.evals.grid_checks import tokenizer_identities
 from scalefit.evals.tokens import DIGEST_STORE, read_digest_store, stored_digests
 from scalefit.sweep.checkpoints import CheckpointInfo
 
@@ -58,7 +58,7 @@ def start(out, grid, opened, monkeypatch):
 SCRIPT = """
 import json, sys
 from scalefit.evals import tokens
-from scalefit.evals.evaluate import tokenizer_identities
+from scalefit.evals.grid_checks import tokenizer_identities
 from scalefit.sweep.checkpoints import CheckpointInfo
 tokens.RECENT_NS = -10 ** 15  # the test's files are seconds old
 opened = []

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from scalefit.evals import tokens
-from scalefit.evals.evaluate import TOKENIZER_FILES, tokenizer_identities
+from scalefit.evals.grid_checks import TOKENIZER_FILES, tokenizer_identities
 from scalefit.evals.tokens import content_digest
 from scalefit.errors import InputError
 from scalefit.sweep.checkpoints import CheckpointInfo
@@ -137,7 +137,7 @@ def test_large_tokenizer_files_are_hashed_on_threads_with_the_same_records_and_r
     sweep reaches it, after a tokenizer that differs before it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from scalefit.evals import evaluate
+    from scalefit.evals import grid_checks as evaluate
 
     pools = []
     monkeypatch.setattr(evaluate, "ThreadPoolExecutor", lambda n: pools.append(n) or ThreadPoolExecutor(n),
