@@ -142,7 +142,7 @@ def merge_command(dirs, out_dir, as_json):
 
     A (checkpoint, measurement) result found in several folders is taken once.
     """
-    from scalefit.evals.evaluate import merge
+    from scalefit.evals.merge import merge
     from scalefit.report import dumps
 
     result = merge(dirs, out_dir)

@@ -13,26 +13,20 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pandas as pd
-
 import scalefit.evals.downstream  # noqa: F401  (registers the `tasks` measurement)
-from scalefit.atomic import staged_output
 from scalefit.errors import InputError, a_type, suggestion
 from scalefit.options import (nonnegative_int, output_folder, positive_int, split_values,
                               thread_count)
-from scalefit.evals.evalset import SE_COLUMNS
 from scalefit.evals.grid_checks import check_positions, check_token_ids, tokenizer_identities
 from scalefit.evals.loss import CROSS_ENTROPY_RECORD, check_cross_entropy
 from scalefit.evals.measures import parse_dataset
-from scalefit.evals.recorded_facts import (cross_entropy_record, dataset_reading, recorded_head, suite_facts,
-                                           suite_identity)
+from scalefit.evals.recorded_facts import cross_entropy_record, dataset_reading, suite_facts, suite_identity
 from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file, stored_digests
 from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
 from scalefit.sweep.engine import ON_DUPLICATE, OPTIONS_FILE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
-from scalefit.sweep.weights import (check_weights_source, stored_weights,  # registers `weights` too
-                                    weights_source)
+from scalefit.sweep.weights import check_weights_source, stored_weights  # registers `weights` too
 
 
 @dataclass
@@ -290,144 +284,3 @@ def evaluate(opts: EvalOptions) -> SweepResult:
         torch.set_num_threads(threads_before)
         if executor is not None:
             executor.close()
-
-
-def merge(dirs, out_dir) -> SweepResult:
-    """Consolidate sweep folders (shards) into one set of tables, report and run.json in out_dir."""
-    from scalefit.sweep.parts import merge_sweeps
-    from scalefit.sweep.report import write_sweep_report
-    from scalefit.sweep.runinfo import now, read_metadata
-
-    unique: dict[Path, str] = {}  # a folder named twice (ma, ma/, ./ma) is merged once
-    for d in map(str, dirs):
-        unique.setdefault(Path(d).resolve(), d)
-    dirs = list(unique.values())
-    for d in dirs:
-        if not Path(d).is_dir():
-            raise InputError(f"{d}: no such folder")
-        if not (Path(d) / "parts").is_dir():
-            merged = [r for r in read_metadata([d]) if r.get("merged")]
-            hint = (f"; it is a merged folder (tables only): merge the sweep folders it came from "
-                    f"({', '.join(map(str, merged[0].get('folders') or []))})") if merged else ""
-            raise InputError(f"{d}: not a sweep folder (no parts/ inside){hint}")
-    runs = read_metadata(dirs)
-    check_mergeable(dirs, runs)
-    output_folder("--out", out_dir)
-    meta = {"merged": now(), "folders": dirs, "runs": runs, "shard": None,  # each fact as the runs recorded it
-            **{k: ", ".join(sorted({str(r[k]) for r in runs if r.get(k) is not None})) or None
-               for k in ("suite", "device", "dtype", "seed")}}
-    if (Path(out_dir) / "parts").is_dir():
-        raise InputError(f"--out {out_dir}: is a sweep folder (parts/ inside); merge into a new folder")
-    # written aside and moved in at the end: a merge interrupted while writing leaves the folder
-    # as it was, and tables an earlier merge wrote that this one does not are removed
-    with staged_output(out_dir) as staging:
-        tables = merge_sweeps(dirs, staging)
-        failures = tables.pop("failures")
-        flags = tables.pop("integrity")
-        meta["rows"] = {k: len(v) for k, v in tables.items()}
-        meta["failed"] = len(failures)
-        measured = [t[["model", "step"]] for name, t in tables.items() if name != "fingerprints" and len(t)]
-        meta["measured"] = len(pd.concat(measured).drop_duplicates()) if measured else 0  # evals or weights
-        meta["warnings"] = coverage_warnings(runs, dirs)
-        files = write_sweep_report(staging, tables, failures, meta, "run.json", integrity=flags)
-        files = [Path(out_dir) / Path(f).relative_to(staging) for f in files]
-        for name in set(MERGED_TABLES) - set(tables):
-            for ext in ("parquet", "csv"):
-                (Path(out_dir) / f"{name}.{ext}").unlink(missing_ok=True)
-    return SweepResult(out_dir=str(out_dir), summary=None, tables=tables, failures=failures, meta=meta,
-                       files=files, integrity=flags)
-
-
-MERGED_TABLES = ("evals", "weights", "fingerprints")  # the tables a merge writes when it has rows for them
-
-
-def coverage_warnings(runs: list[dict], dirs=()) -> list[str]:
-    """What merged shard folders leave out of their grid: shards of K/N not among them, and
-    shards whose run was interrupted (from their run.shard-K-of-N.json). A folder without any
-    run*.json (Ctrl-C while its tables were written) is named: its results are merged, but which
-    shard it holds is not known, so a shard said missing may be that folder's."""
-    out, shards = [], {}
-    bare = [str(d) for d in dirs if not any(run.get("folder") == str(d) for run in runs)]
-    for d in bare:
-        out.append(f"{d}: no run*.json (its sweep was stopped while it wrote its tables); its results are "
-                   "merged, but which shard it holds is unknown: re-run its command there to finish it")
-    for run in runs:
-        k, _, n = str(run.get("shard") or "").partition("/")
-        if k.isdigit() and n.isdigit() and int(n) > 1:
-            shards.setdefault(int(n), set()).add(int(k))
-        if run.get("interrupted"):
-            out.append(f"{run['folder']}/{run['file']}: that sweep was interrupted; re-run it to measure the rest")
-    for n, found in sorted(shards.items()):
-        missing = sorted(set(range(n)) - found)
-        if missing:
-            out.append(f"the merged shards do not cover the grid: shard(s) {', '.join(f'{k}/{n}' for k in missing)} "
-                       f"missing (found {', '.join(f'{k}/{n}' for k in sorted(found))}); "
-                       + (f"unless {', '.join(bare)} holds them, " if bare else "")
-                       + "their checkpoints are not in the tables")
-    return out
-
-
-def check_mergeable(dirs, runs: list[dict]) -> None:
-    """Refuse to merge folders of different suites, or a measurement recorded with other options
-    in one folder than in another (the merged table would mix settings, and a result found in
-    both would be taken from one of them silently): InputError naming the option and the folders."""
-    suites = {}
-    for run in runs:  # a merged folder's run.json lists the runs it was merged from
-        for one in run.get("runs") or [run]:
-            if isinstance(one, dict) and one.get("suite") is not None and one.get("merged") is None:
-                suites.setdefault(str(one["suite"]), run["folder"])
-    if len(suites) > 1:
-        (a, da), (b, db) = list(suites.items())[:2]
-        raise InputError(f"eval merge: {da} measured suite '{a}' and {db} suite '{b}'; "
-                         "only folders of one suite merge")
-    seen: dict[str, tuple[str, dict]] = {}
-    for d in dirs:
-        for name, options in recorded_options(d).items():
-            if name not in seen:
-                seen[name] = (d, options)
-                continue
-            first, before = seen[name]
-            sources = weights_source(before), weights_source(options)
-            if name == "weights" and sources[0] != sources[1]:
-                raise InputError(f"eval merge: the weight statistics in {first} are of {sources[0]} and those in {d} "
-                                 f"of {sources[1]}; only folders measured with the same options merge")
-            heads = recorded_head(before), recorded_head(options)  # the flag's spelling is not compared
-            if None not in heads and heads[0] != heads[1]:
-                raise InputError(f"eval merge: {name} was scored by the cross-entropy head {heads[0]} in {first} and "
-                                 f"{heads[1]} in {d}; only folders measured with the same options merge")
-            for option in sorted(set(before) & set(options) - {"--cross-entropy", CROSS_ENTROPY_RECORD}):
-                if option == "--dataset" and f"the content of --dataset {name.split(':', 1)[-1]}" in options:
-                    continue  # the same data elsewhere on disk: its content is compared
-                if before[option] != options[option]:
-                    raise InputError(f"eval merge: {name} was measured with {option} {_shown(before[option])} "
-                                     f"in {first} and {_shown(options[option])} in {d}; only folders "
-                                     "measured with the same options merge")
-    check_same_columns(dirs)
-
-
-def check_same_columns(dirs) -> None:
-    """Refuse to merge results of one measurement some of which hold no standard error (written
-    by a scalefit from before `se`) with others that do: the merged table would quote an
-    uncertainty for half its rows. A re-run of the sweep in the folder measures them again."""
-    from scalefit.sweep.parts import missing_columns, part_is_valid
-
-    found: dict[str, dict[bool, list]] = {}  # result file name -> {lacks se: [(folder, path) of each such file]}
-    for d in dirs:
-        for path in sorted((Path(d) / "parts").rglob("evals--*.parquet")):
-            if part_is_valid(path):
-                lacks = bool(missing_columns(path, SE_COLUMNS))
-                found.setdefault(path.name, {}).setdefault(lacks, []).append((d, path))
-    for name, by in found.items():
-        if len(by) == 2:  # named as on disk: the measurement's name is not recoverable from it
-            old, new = by[True], by[False]
-            stale = ", ".join(str(d) for d in dict.fromkeys(d for d, _ in old))
-            fresh = ", ".join(str(d) for d in dict.fromkeys(d for d, _ in new))
-            raise InputError(f"eval merge: {len(old)} result file(s) {name} in {stale} hold no "
-                             f"{'/'.join(SE_COLUMNS)} (measured by an earlier scalefit; "
-                             f"{'e.g. ' if len(old) > 1 else ''}{old[0][1]}), those in {fresh} do; "
-                             f"re-run the sweep of {stale} (its results without se are measured again), "
-                             "then merge")
-
-
-def _shown(value) -> str:
-    return "(default)" if value is None else str(value)

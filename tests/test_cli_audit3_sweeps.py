@@ -215,7 +215,7 @@ def test_merge_names_a_shard_folder_without_its_run_record():
     """Ctrl-C while a shard's sweep wrote its tables leaves its parts and tables but no
     run.shard-K-of-N.json; eval merge took its results and still said 'shard(s) 0/2 missing ...;
     their checkpoints are not in the tables', which was false, and never named the folder."""
-    from scalefit.evals.evaluate import coverage_warnings
+    from scalefit.evals.merge import coverage_warnings
 
     runs = [{"folder": "sh1", "file": "run.shard-1-of-2.json", "shard": "1/2"}]
     said = coverage_warnings(runs, ["sh0", "sh1"])

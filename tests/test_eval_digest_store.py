@@ -248,7 +248,7 @@ def test_the_sweep_takes_the_store_for_no_result_and_no_temporary(tmp_path, open
     """A sweep folder holding the store resumes, rebuilds its tables and merges as it did: the store
     is no result, no run record and no temporary; a merged folder holds none."""
     from scalefit.atomic import sweep_stale
-    from scalefit.evals.evaluate import merge
+    from scalefit.evals.merge import merge
     from scalefit.sweep import engine
 
     grid = suite(tmp_path, steps=(0,))

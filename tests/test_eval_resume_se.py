@@ -111,7 +111,7 @@ def test_merge_names_the_result_files_without_se_as_on_disk(tmp_path, dataset):
     as loss:pile_val, a name no --dataset gave); it names the files as they are on disk, from the
     command and from the API, each folder once."""
     from scalefit.errors import InputError
-    from scalefit.evals.evaluate import merge
+    from scalefit.evals.merge import merge
     from scalefit.sweep.engine import Measurement
     from scalefit.sweep.parts import part_path
     from scalefit.sweep.checkpoints import CheckpointInfo

@@ -486,7 +486,7 @@ def test_ctrl_c_while_the_tables_are_rebuilt_says_the_results_are_kept(tmp_path,
 def test_a_merge_folder_holds_one_merge(tmp_path, monkeypatch):
     """Merging again into a folder replaces what the earlier merge wrote (a table it does not write
     is removed), and a merge interrupted while writing leaves the folder as it was."""
-    from scalefit.evals import evaluate as evaluate_module
+    from scalefit.evals import merge as evaluate_module
 
     with_weights, without = tmp_path / "ww", tmp_path / "wo"
     assert CliRunner().invoke(main, [*eval_args(with_weights), "--weights"]).exit_code == 0
