@@ -20,8 +20,9 @@ from click.testing import CliRunner
 from scalefit.cli import main
 from scalefit.trainer.corpus import build_corpus, load_tokens
 from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.trainer.checkpoints import latest_resumable
 from scalefit.trainer.spec import load_spec, run_warmup_steps
-from scalefit.trainer.train import latest_resumable, train_run
+from scalefit.trainer.train import train_run
 from tinyspec import MICRO_RECIPE, micro_spec, write_sources
 
 torch.set_num_threads(1)

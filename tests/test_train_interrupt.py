@@ -21,8 +21,9 @@ from tinyspec import MICRO_RECIPE, S1, micro_spec  # noqa: E402
 
 import scalefit.trainer.train as suite_train  # noqa: E402
 from scalefit.cli import main  # noqa: E402
+from scalefit.trainer.checkpoints import latest_resumable  # noqa: E402
 from scalefit.trainer.spec import load_spec  # noqa: E402
-from scalefit.trainer.train import TrainingInterrupted, latest_resumable, train_run  # noqa: E402
+from scalefit.trainer.train import TrainingInterrupted, train_run  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -242,7 +242,7 @@ def check_trained_on(checkpoints: list[SuiteCheckpoint], corpus_dir) -> None:
     import json
 
     from scalefit.trainer.corpus import corpus_fingerprint, read_manifest
-    from scalefit.trainer.train import TRAINING_DATA_FILE
+    from scalefit.trainer.checkpoints import TRAINING_DATA_FILE
 
     vocab = read_manifest(corpus_dir).get("vocab_size_actual")
     seen = set()

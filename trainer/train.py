@@ -27,11 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.atomic import TMP_MARK, atomic_write, sweep_stale, write_frame, write_json, write_text
+from scalefit.atomic import sweep_stale, write_frame, write_json, write_text
 from scalefit.errors import InputError, warn
 from scalefit.schedule import lr_at_step
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.signals import DeferredSignals
+from scalefit.trainer.checkpoints import (TRAINING_DATA_FILE, latest_resumable, load_checkpoint, save_checkpoint,
+                                          set_aside_damaged, training_data)
 from scalefit.trainer.corpus import corpus_fingerprint
 from scalefit.trainer.recipe import batch_at_step, build_model, make_optimizer, run_schedule
 from scalefit.trainer.spec import RunSpec, SuiteSpec, count_params, run_warmup_steps, spec_for_corpus
@@ -44,91 +46,7 @@ RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "p
                "seq_len", "seed", "wall_s"]
 
 
-# ---------------------------------------------------------------- checkpoints
-
-
-TRAINING_DATA_FILE = "training_data.json"
-
-
-def save_checkpoint(folder: Path, model, optimizer=None, state: dict | None = None,
-                    data: dict | None = None) -> None:
-    """Write a checkpoint folder atomically: safetensors weights (+ optimizer and state to resume),
-    and `data` (what the weights were trained on) as training_data.json."""
-    import torch
-
-    def write(tmp: Path) -> None:
-        model.save_pretrained(str(tmp), safe_serialization=True)
-        if optimizer is not None:
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        if state is not None:
-            (tmp / "trainer_state.json").write_text(json.dumps(state))
-        if data is not None:
-            (tmp / TRAINING_DATA_FILE).write_text(json.dumps(data))
-
-    atomic_write(folder, write)
-
-
-def latest_resumable(run_dir: Path):
-    """The resumable checkpoint with the highest step in a run folder, or None."""
-    best = None
-    for f in run_dir.glob("*/trainer_state.json"):
-        if TMP_MARK in f.parent.name or f.parent.name.endswith(".tmp"):
-            continue
-        step = json.loads(f.read_text())["step"]
-        if (f.parent / "optimizer.pt").exists() and (best is None or step > best[0]):
-            best = (step, f.parent)
-    return best
-
-
-DAMAGED = "damaged"  # a run folder's subfolder for checkpoints that could not be read
-
-
-def set_aside_damaged(folder: Path) -> Path:
-    """Move an unreadable checkpoint folder to RUN/damaged/ (out of the resume and sweep paths,
-    kept for a look) and return where it went."""
-    target = folder.parent / DAMAGED / folder.name
-    if target.exists():
-        shutil.rmtree(target)
-    target.parent.mkdir(exist_ok=True)
-    folder.rename(target)
-    return target
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def load_checkpoint(folder: Path, model, optimizer) -> dict:
-    """Restore weights (safetensors) and optimizer state (torch.load weights_only) into place."""
-    import torch
-    from safetensors.torch import load_file
-
-    state = _own_names(load_file(str(folder / "model.safetensors")), model)
-    model.load_state_dict(state, strict=True)
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
-    return json.loads((folder / "trainer_state.json").read_text())
-
-
-def _own_names(state: dict, model) -> dict:
-    """Saved tensor names as the model names them: transformers 5 writes GPT-NeoX's output head as
-    `embed_out.weight` but calls it `lm_head.weight` in memory (a silent mismatch under strict=False)."""
-    own = set(model.state_dict())
-    renamed = {}
-    for name, tensor in state.items():
-        if name not in own and name.startswith("embed_out.") and "lm_head." + name[10:] in own:
-            name = "lm_head." + name[10:]
-        renamed[name] = tensor
-    return renamed
-
-
 # ---------------------------------------------------------------- init from a trained model
-
-
-def training_data(corpus_dir, run: RunSpec) -> dict:
-    """What a run's checkpoints were trained on (written beside each checkpoint's weights)."""
-    return {"corpus": corpus_fingerprint(corpus_dir, run.distribution), "distribution": run.distribution,
-            "split": "train", "run": run.run, "init": run.init}
 
 
 def init_source_folder(spec: SuiteSpec, run: RunSpec, out_dir) -> Path:
@@ -507,6 +425,12 @@ def _truncate_log(path: Path, step: int) -> None:
     kept = [lines[0]] + [ln for ln in lines[1:] if len(ln.split(",")) == width
                          and ln.split(",")[0].isdigit() and int(ln.split(",")[0]) <= step]
     write_text(path, "\n".join(kept) + ("\n" if kept else ""))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
 
 
 # ---------------------------------------------------------------- the suite
