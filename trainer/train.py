@@ -35,6 +35,7 @@ from scalefit.signals import DeferredSignals
 from scalefit.trainer.checkpoints import (TRAINING_DATA_FILE, latest_resumable, load_checkpoint, save_checkpoint,
                                           set_aside_damaged, training_data)
 from scalefit.trainer.corpus import corpus_fingerprint
+from scalefit.trainer.init import apply_init
 from scalefit.trainer.recipe import batch_at_step, build_model, make_optimizer, run_schedule
 from scalefit.trainer.spec import RunSpec, SuiteSpec, count_params, run_warmup_steps, spec_for_corpus
 
@@ -44,58 +45,6 @@ RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "p
                "eval_docs",
                "d_model", "n_layer", "n_head", "lr_peak", "warmup_steps", "steps", "batch_tokens",
                "seq_len", "seed", "wall_s"]
-
-
-# ---------------------------------------------------------------- init from a trained model
-
-
-def init_source_folder(spec: SuiteSpec, run: RunSpec, out_dir) -> Path:
-    """The checkpoint folder a run starts from: a spec run's last checkpoint under `out_dir`, or a path."""
-    src = next((r for r in spec.runs if r.run == run.init_source), None)
-    if src is None:
-        if not Path(run.init_source).is_dir():
-            raise InputError(f"{run.run}: init source '{run.init_source}' is neither a run of this spec "
-                             "nor a checkpoint folder")
-        return Path(run.init_source)
-    folder = Path(out_dir) / src.run / f"step{src.steps}"
-    if not (folder / "model.safetensors").exists():
-        raise InputError(f"{run.run}: init source run {src.run} is not trained yet (no {folder}); "
-                         f"train it first: scalefit suite train --part {src.part} --only {src.run}")
-    return folder
-
-
-def check_disjoint_data(source: Path, corpus_dir, run: RunSpec) -> str:
-    """Refuse a source trained on this run's own training split (a permuted or sampled init could
-    leak memorized text) unless the run allows it; returns what was checked, for the run's row."""
-    record = Path(source) / TRAINING_DATA_FILE
-    if not record.exists():
-        return "unchecked (the source records no training data)"
-    seen = json.loads(record.read_text())
-    mine = corpus_fingerprint(corpus_dir, run.distribution)
-    if seen.get("corpus") != mine:
-        return f"disjoint ({seen.get('distribution', '?')} train vs {run.distribution} train)"
-    if run.allow_same_data:
-        return f"same data allowed ({run.distribution} train)"
-    raise InputError(f"{run.run}: init source {source} was trained on this run's own data "
-                     f"({run.distribution} train split of this corpus); train the source on the code "
-                     "corpus (or another disjoint split), or pass --allow-same-data")
-
-
-def apply_init(spec: SuiteSpec, run: RunSpec, model, corpus_dir, out_dir) -> dict:
-    """Re-initialize a fresh model as the run asks (weightstats.reinit); returns the row's init facts."""
-    from scalefit.weightstats.reinit import reinit
-
-    seed = spec.recipe.seed if run.init_seed is None else run.init_seed
-    facts = {"init": run.init, "init_seed": seed, "init_source": "", "init_data_check": ""}
-    if run.init == "pythia" and run.init_seed is None:
-        return facts  # build_model's Pythia init with the recipe's seed: today's default
-    source = None
-    if run.init != "pythia":
-        source = init_source_folder(spec, run, out_dir)
-        facts["init_data_check"] = check_disjoint_data(source, corpus_dir, run)
-        facts["init_source"] = str(source)
-    reinit(model, source, run.init, seed, embeddings=run.init_embeddings)
-    return facts
 
 
 # ---------------------------------------------------------------- what a run folder was trained with
@@ -430,7 +379,6 @@ def _truncate_log(path: Path, step: int) -> None:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
 
 
 # ---------------------------------------------------------------- the suite
