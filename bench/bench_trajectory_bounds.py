@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import trajectory as tj
+from scalefit.scaling.trajectories import stat_law, trajectory as tj
 
 from bench_trajectory_tests import STEPS, cpu_seconds, paired, pythia_layout_runs, rate, times
 
@@ -129,7 +129,7 @@ def refitted_quantiles(fit, blocks, gram, rho, n_sim, seed=SEED, n_grid=121):
     y = fitted[:, None] + np.sqrt(fit.objective / trace_ms) * errors
     y -= y.mean(axis=0)
     e_grid = lowest - np.unique(np.r_[np.geomspace(1e-9, lowest - tj.E_FLOOR, n_grid), lowest - E_hat])
-    p_grid = np.unique(np.r_[np.linspace(*tj.P_BOUND, n_grid), p_hat])
+    p_grid = np.unique(np.r_[np.linspace(*stat_law.P_BOUND, n_grid), p_hat])
     rss = np.stack([_rss_columns(tj._power_rows(p_grid[:, None], np.log(LOSS - e0)[None, :]), y)
                     for e0 in e_grid])  # (E, p, set)
     least = rss.reshape(-1, n_sim).min(axis=0)
@@ -170,7 +170,7 @@ def one_run(E, p, rho, rng, methods=("now",), n_sim=200):
     """(old Wald-cut intervals, {method: intervals}, rho used, fit) of E and p for one synthetic run."""
     v0, c = truth_curve(E, p)
     value = v0 + c * (LOSS - E) ** p + ar1.stationary_series(rho, (len(LOSS), 1), rng, NOISE_SD)[:, 0]
-    fit = tj.fit_stat_vs_loss(LOSS, value)
+    fit = stat_law.fit_stat_vs_loss(LOSS, value)
     design = [tj._jacobian(fit, LOSS)]
     correct = ar1.bias_corrector(design)
     residual = [fit.model_result.residual]
@@ -212,7 +212,7 @@ def linear_coverage(rhos, n_sim=3000, seed=7) -> None:
     for name, (E, p) in CELLS.items():
         v0, c = truth_curve(E, p)
         value = v0 + c * (LOSS - E) ** p + 1e-9 * np.sin(np.arange(len(LOSS)))
-        fit = tj.fit_stat_vs_loss(LOSS, value)
+        fit = stat_law.fit_stat_vs_loss(LOSS, value)
         for par, truth in (("v0", v0), ("c", c), ("E", E), ("p", p)):
             fit.model_result.params[par].value = truth  # the Jacobian at the truth
         blocks, names = tj._jacobian_blocks(fit, [LOSS])

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import trajectory as tj
+from scalefit.scaling.trajectories import stat_law, trajectory as tj
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 
@@ -141,7 +141,7 @@ def parameter_coverage(rho, runs):
     ours, reml, peer = [], [], []
     for _ in range(runs):
         noise = ar1.stationary_series(rho, (len(loss), 1), rng, 0.01)[:, 0]
-        fit = tj.fit_stat_vs_loss(loss, 0.5 + 0.8 * (loss - 2.5) ** 0.7 + noise, E=2.5)
+        fit = stat_law.fit_stat_vs_loss(loss, 0.5 + 0.8 * (loss - 2.5) ** 0.7 + noise, E=2.5)
         peer += [fit.params[k].ci95[0] <= v <= fit.params[k].ci95[1] for k, v in truth.items()]
         design = [tj._jacobian(fit, loss)]
         rho_hat = ar1.pooled_reml_rho(design, [fit.model_result.residual])

@@ -45,9 +45,9 @@ def test_trajectory_fits_converge_and_say_where_their_stderr_comes_from():
 
 
 def test_trajectory_text_names_a_fit_that_did_not_converge(monkeypatch):
-    from scalefit.scaling.trajectories import trajectory as tj
+    from scalefit.scaling.trajectories import stat_law, trajectory as tj
     # 10: with E bounded at 0 (6dc803c) the pooled fit of these two runs converges within 20
-    monkeypatch.setattr(tj, "REFINE_MAX_NFEV", 10)
+    monkeypatch.setattr(stat_law, "REFINE_MAX_NFEV", 10)
     report = tj.trajectory_report(tj_shipped(), "excess_kurtosis", group="attn_qkv",
                                   models="mini-1,mini-3")
     text = report.markdown()

@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import trajectory as tj
+from scalefit.scaling.trajectories import stat_law, trajectory as tj
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])  # the bench's 44 checkpoints
 
@@ -44,20 +44,20 @@ def test_the_replayed_search_ends_where_lmfit_ends_from_every_start():
     from starts stopped at REFINE_MAX_NFEV (the m4 run of this seed stops from all three)."""
     import lmfit
     joined = _runs(np.random.default_rng(61), 0.9)
-    model = lmfit.Model(tj.stat_power_law, independent_vars=["L"])
+    model = lmfit.Model(stat_law.stat_power_law, independent_vars=["L"])
     stopped = converged = 0
     for m in ("m1", "m4"):
         run = joined[joined["model"] == m]
         loss, value = run["loss"].to_numpy(), run["value"].to_numpy()
-        for e0, p0, v0, c0 in tj._grid_starts(loss, value, None):
+        for e0, p0, v0, c0 in stat_law._grid_starts(loss, value, None):
             def params():
                 made = model.make_params(v0=v0, c=c0, E=e0, p=p0)
                 made["E"].set(max=float(loss.min()) - 1e-9)
-                made["p"].set(min=tj.P_BOUND[0], max=tj.P_BOUND[1])
+                made["p"].set(min=stat_law.P_BOUND[0], max=stat_law.P_BOUND[1])
                 return made
-            result = model.fit(value, params(), L=loss, nan_policy="omit", max_nfev=tj.REFINE_MAX_NFEV)
-            assert tj._replayed_chisqr(params(), loss, value) == result.chisqr
-            stopped += result.nfev >= tj.REFINE_MAX_NFEV - 1
+            result = model.fit(value, params(), L=loss, nan_policy="omit", max_nfev=stat_law.REFINE_MAX_NFEV)
+            assert stat_law._replayed_chisqr(params(), loss, value) == result.chisqr
+            stopped += result.nfev >= stat_law.REFINE_MAX_NFEV - 1
             converged += bool(result.success)
     assert stopped >= 3 and converged >= 3
 
@@ -68,7 +68,7 @@ def test_null_draws_of_a_linear_design_at_rho_0_follow_the_exact_f_distribution(
     is F(df_extra, df_resid) distributed and the simulated p's are uniform."""
     rng = np.random.default_rng(0)
     losses = [np.sort(rng.uniform(2.8, 4.0, n)) for n in (30, 44, 57)]
-    pooled = tj.fit_stat_vs_loss(np.concatenate(losses),
+    pooled = stat_law.fit_stat_vs_loss(np.concatenate(losses),
                                  0.5 + 0.8 * (np.concatenate(losses) - 2.5) ** 0.7
                                  + rng.normal(0, 0.01, sum(map(len, losses))), E=2.5)
     blocks, names = tj._jacobian_blocks(pooled, losses)

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
-from scalefit.scaling.trajectories import trajectory as tj
+from scalefit.errors import InputError
+from scalefit.scaling.trajectories import stat_law, trajectory as tj
 from test_cli_audit import one_line_error  # one line naming what is wrong, exit 2, no traceback
 
 STEPS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
@@ -54,7 +55,7 @@ def test_the_fitted_floor_is_a_cross_entropys_as_a_given_one_must_be(flat_floor_
     report = json.loads(out)
     for name, fit in [("pooled", report["pooled_fit"]), *report["per_model"].items()]:
         assert fit["params"]["E"]["value"] >= 0, name
-        assert tj.E_AT_FLOOR in report["warnings"][name], name
+        assert stat_law.E_AT_FLOOR in report["warnings"][name], name
     code, text = run_cli(["trajectory", "--stat", "t_nu", "--data", flat_floor_path])
     assert code == 0 and "E ends at its bound 0 in pooled, run-a, run-b" in text, text
     assert "(L + 0)" not in text and " L^" in text, text
@@ -72,10 +73,10 @@ def test_the_api_fit_refuses_a_floor_below_0_and_losses_at_or_below_0():
     loss = np.linspace(3, 5, 12)
     value = 1 + 30 * (loss + 2) ** -2
     with pytest.raises(InputError, match=r"E \(--E\): '-1.0' is negative"):
-        tj.fit_stat_vs_loss(loss, value, E=-1.0)
+        stat_law.fit_stat_vs_loss(loss, value, E=-1.0)
     with pytest.raises(InputError, match="'0.0' is not a loss"):
-        tj.fit_stat_vs_loss(np.r_[0.0, loss], np.r_[1.0, value])
-    assert tj.fit_stat_vs_loss(loss, value, E=0.0).params["E"].value == 0.0
+        stat_law.fit_stat_vs_loss(np.r_[0.0, loss], np.r_[1.0, value])
+    assert stat_law.fit_stat_vs_loss(loss, value, E=0.0).params["E"].value == 0.0
 
 
 def test_the_replayed_search_ends_where_lmfit_ends_with_the_floor_bound():
@@ -85,13 +86,13 @@ def test_the_replayed_search_ends_where_lmfit_ends_with_the_floor_bound():
     table = flat_floor_table(("run-a",))
     loss = table.loc[table["metric"] == "loss", "value"].to_numpy()
     value = table.loc[table["stat"] == "t_nu", "value"].to_numpy()
-    model = lmfit.Model(tj.stat_power_law, independent_vars=["L"])
-    starts = tj._grid_starts(loss, value, None) + [(1.0, -2.0, 1.0, 30.0)]
-    assert any(s[0] == tj.E_FLOOR for s in starts)
+    model = lmfit.Model(stat_law.stat_power_law, independent_vars=["L"])
+    starts = stat_law._grid_starts(loss, value, None) + [(1.0, -2.0, 1.0, 30.0)]
+    assert any(s[0] == stat_law.E_FLOOR for s in starts)
     for start in starts:
-        result = model.fit(value, tj.start_params(model, loss, *start), L=loss, nan_policy="omit",
-                           max_nfev=tj.REFINE_MAX_NFEV)
-        assert tj._replayed_chisqr(tj.start_params(model, loss, *start), loss, value) == result.chisqr
+        result = model.fit(value, stat_law.start_params(model, loss, *start), L=loss, nan_policy="omit",
+                           max_nfev=stat_law.REFINE_MAX_NFEV)
+        assert stat_law._replayed_chisqr(stat_law.start_params(model, loss, *start), loss, value) == result.chisqr
 
 
 @pytest.fixture(scope="module")
@@ -196,10 +197,10 @@ def test_a_loss_that_never_changes_is_refused_or_its_run_named_not_fitted(tmp_pa
     one_loss.to_csv(tmp_path / "t.csv", index=False)
     one_line_error(["trajectory", "--stat", "t_nu", "--data", str(tmp_path / "t.csv")],
                    "the loss is 3.5 at every checkpoint")
-    with pytest.raises(tj.InputError, match="the loss is 3.5 at every checkpoint"):
-        tj.fit_stat_vs_loss(np.full(8, 3.5), np.arange(8.0))
+    with pytest.raises(InputError, match="the loss is 3.5 at every checkpoint"):
+        stat_law.fit_stat_vs_loss(np.full(8, 3.5), np.arange(8.0))
     from scalefit.scaling.trajectories.table import join_stat_and_loss
-    with pytest.raises(tj.InputError, match="the loss is 3.5 at every checkpoint"):
+    with pytest.raises(InputError, match="the loss is 3.5 at every checkpoint"):
         tj.collapse_report(join_stat_and_loss(one_loss, "t_nu"))
     a_only = table.assign(value=table["value"].where(~(loss_rows & (table["model"] == "run-a")), 3.5))
     report = tj.trajectory_report(a_only, "t_nu")

@@ -608,7 +608,8 @@ def test_a_constant_statistic_is_not_reported_as_a_power_law_at_its_bound():
     """A run whose statistic never moves (t_nu at its cap) was reported 'p ends at a bound ... E and
     p are not identified, read the R^2 and the monotone fit instead', both of which are undefined
     for it: with c = 0 the fit's E and p are arbitrary. It now says only that it is constant."""
-    from scalefit.scaling.trajectories.trajectory import fit_stat_vs_loss, trajectory_markdown
+    from scalefit.scaling.trajectories.stat_law import fit_stat_vs_loss
+    from scalefit.scaling.trajectories.trajectory import trajectory_markdown
 
     joined = join_stat_and_loss(long_table(), "t_nu", group="mlp_in")
     flat = joined[joined["model"] == "a"].assign(value=3.0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import trajectory as tj
+from scalefit.scaling.trajectories import stat_law, trajectory as tj
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])  # the long runs' 44
 LOSS = 3.8 + 2.2 * STEPS ** -0.3  # 4.07 .. 6.0
@@ -25,7 +25,7 @@ def curve(E, p, noise):
 def fitted(value, E=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return tj.fit_stat_vs_loss(LOSS, value, E=E)
+        return stat_law.fit_stat_vs_loss(LOSS, value, E=E)
 
 
 def test_a_floor_near_0_is_held_where_the_cut_wald_interval_missed_it():
@@ -50,7 +50,7 @@ def test_profile_intervals_hold_the_estimate_and_stay_within_the_bounds(E, p, rh
     rng = np.random.default_rng(seed)
     fit = fitted(curve(E, p, ar1.stationary_series(rho, (len(LOSS), 1), rng, 0.01)[:, 0]))
     tj.ar1_parameter_intervals(fit, [LOSS], rho)
-    bounds = {"E": (tj.E_FLOOR, LOSS.min()), "p": tj.P_BOUND}
+    bounds = {"E": (stat_law.E_FLOOR, LOSS.min()), "p": stat_law.P_BOUND}
     for name in ("E", "p"):
         est = fit.params[name]
         assert bounds[name][0] <= est.ci95[0] <= est.value <= est.ci95[1] <= bounds[name][1], (name, est)
@@ -89,11 +89,11 @@ def test_the_grid_starts_are_the_profiles_least_squares_lines():
     start's (v0, c) is the least-squares line at its (E, p), its RSS the profile's at that p with
     E fixed there, and the starts come best first."""
     value = curve(2.0, -2.0, np.random.default_rng(2).normal(0, 0.01, len(LOSS)))
-    starts = tj._grid_starts(LOSS, value, None)
-    assert len(starts) == tj.N_REFINED
+    starts = stat_law._grid_starts(LOSS, value, None)
+    assert len(starts) == stat_law.N_REFINED
     rss = []
     for E, p, v0, c in starts:
-        direct = float(np.sum((value - tj.stat_power_law(LOSS, v0, c, E, p)) ** 2))
+        direct = float(np.sum((value - stat_law.stat_power_law(LOSS, v0, c, E, p)) ** 2))
         design = np.column_stack([np.ones_like(LOSS), (LOSS - E) ** p])
         lstsq = np.linalg.lstsq(design, value, rcond=None)
         assert np.allclose([v0, c], lstsq[0], rtol=1e-9, atol=0), ((v0, c), lstsq[0])

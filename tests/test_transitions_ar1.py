@@ -208,8 +208,8 @@ def test_stat_vs_loss_parameter_intervals_cover_under_autocorrelation():
     """value = v0 + c (L - E)^p (E known) along one run with AR(1) noise, rho 0.8: lmfit's
     intervals, which count checkpoints as independent, cover v0, c, p in 56-59% of 100 runs; the
     AR(1) sandwich with Satterthwaite degrees of freedom in 92-97% (95-96% at rho 0.5)."""
-    from scalefit.scaling.trajectories.trajectory import (_jacobian, ar1_parameter_intervals,
-                                                          fit_stat_vs_loss)
+    from scalefit.scaling.trajectories.stat_law import fit_stat_vs_loss
+    from scalefit.scaling.trajectories.trajectory import _jacobian, ar1_parameter_intervals
     loss = 3.0 + 3.0 * STEPS ** -0.3
     truth = {"v0": 0.5, "c": 0.8, "p": 0.7}
     naive, sandwich = [], []
@@ -226,7 +226,8 @@ def test_stat_vs_loss_parameter_intervals_cover_under_autocorrelation():
 
 
 def test_collapse_report_gives_each_fit_its_ar1_intervals():
-    from scalefit.scaling.trajectories.trajectory import collapse_report, fit_stat_vs_loss
+    from scalefit.scaling.trajectories.stat_law import fit_stat_vs_loss
+    from scalefit.scaling.trajectories.trajectory import collapse_report
     joined = _runs_with_ar1_noise(np.random.default_rng(8), 0.8)
     report = collapse_report(joined, E=2.5)
     run = joined[joined["model"] == "m0"]

@@ -60,7 +60,7 @@ def plot_stat_vs_loss(joined: pd.DataFrame, collapse: dict, stat_label: str):
     """Statistic against loss per model, with the pooled power-law fit."""
     import matplotlib.pyplot as plt
 
-    from scalefit.scaling.trajectories.trajectory import stat_power_law
+    from scalefit.scaling.trajectories.stat_law import stat_power_law
 
     fig, ax = plt.subplots(figsize=(7, 5))
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(joined["model"].nunique(), 1)))
