@@ -120,11 +120,11 @@ EVAL_COLUMNS = ("loss", "loss_prose_test", "loss_code_test", "loss_code_val", "l
 
 def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress: bool = True) -> pd.DataFrame:
     """Re-measure every run's final losses from its last checkpoint on the spec's eval sets
-    (trainer.train.evaluate_run): for runs trained before the eval sets were unified, so that
+    (trainer.final_losses.evaluate_run): for runs trained before the eval sets were unified, so that
     runs.csv and the sweep's tables hold one number per run. Other columns are kept."""
+    from scalefit.trainer.final_losses import evaluate_run
     from scalefit.trainer.spec import spec_for_corpus
     from scalefit.trainer.sweep import load_suite_model
-    from scalefit.trainer.train import evaluate_run
 
     spec = spec_for_corpus(spec_path, corpus_dir)
     by_id = {r.run: r for r in spec.runs}
