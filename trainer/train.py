@@ -5,11 +5,12 @@ GPT-NeoX (rotary on 25% of head dims, parallel residual, untied embeddings), Pyt
 Adam(0.9, 0.95, 1e-8), weight decay 0.1, the LR of scalefit.schedule (GPT-NeoX AnnealingLR:
 linear warmup, cosine to 0.1 x peak over each run's own length) stepped as GPT-NeoX steps it,
 constant batch, gradient clipping 1.0, fixed seeds, a data order that is a pure function of
-(seed, step). Final losses come from scalefit.evals.loss.measure_loss, the function `scalefit
-eval` and the suite sweep use. Every finished run appends one row to the suite's runs.csv
-(atomically), so a kill loses no finished run. Ctrl-C or SIGTERM while a run trains lets the current
-optimizer step finish, saves a resume point at that step, then stops: a re-run loses no step
-(a SIGKILL or a crash loses the steps since the last checkpoint or `resume_every` point).
+(seed, step); the model, optimizer, schedule and batches are built in trainer.recipe. Final
+losses come from trainer.final_losses (scalefit.evals.evalset.evalset_loss, on the eval sets the
+suite sweep scores). Every finished run appends one row to the suite's runs.csv (atomically), so
+a kill loses no finished run. Ctrl-C or SIGTERM while a run trains lets the current optimizer
+step finish, saves a resume point at that step, then stops: a re-run loses no step (a SIGKILL or
+a crash loses the steps since the last checkpoint or `resume_every` point).
 
 The shipped mini suite (data/suites/mini) was trained by this code; the init study
 (data/suites/mini/init) by the same trainer before its eval sets were unified (see its REPORT).
