@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import stat_law, trajectory as tj
+from scalefit.scaling.trajectories import linearized, stat_law, trajectory as tj
 
 from bench_trajectory_tests import STEPS, cpu_seconds, paired, pythia_layout_runs, rate, times
 
@@ -50,9 +50,9 @@ def profile_with(fit, rho, squared_of):
     """E's and p's profile intervals as ar1_parameter_intervals gives them, with the RSS allowance
     squared_of(blocks, gram, rho, df) * var / [(J'J)^-1] per parameter instead of t^2 on
     Satterthwaite's df (the same numbers where squared_of returns that t^2)."""
-    blocks, names = tj._jacobian_blocks(fit, [LOSS])
+    blocks, names = linearized.jacobian_blocks(fit, [LOSS])
     gram = ar1.gram_inverse(np.vstack(blocks))
-    meat, df_resid, trace_msms = tj._pooled_traces(gram, ar1.design_moments(blocks, rho))
+    meat, df_resid, trace_msms = linearized.pooled_traces(gram, ar1.design_moments(blocks, rho))
     df = df_resid ** 2 / trace_msms
     var = np.diag(fit.objective / df_resid * gram @ meat @ gram)
     half = stats.t.ppf(0.975, max(df, 1.0))
@@ -109,7 +109,7 @@ def studentized_quantiles(blocks, gram, rho_sim, estimate_rho, n_sim, seed=SEED)
     rhos = np.asarray(estimate_rho(x, resid), dtype=float)
     scale = np.empty((len(gram), n_sim))
     for r in np.unique(rhos):
-        meat, trace_ms, _ = tj._pooled_traces(gram, ar1.design_moments(blocks, float(r)))
+        meat, trace_ms, _ = linearized.pooled_traces(gram, ar1.design_moments(blocks, float(r)))
         scale[:, rhos == r] = (np.diag(gram @ meat @ gram) / trace_ms)[:, None]
     return np.nanquantile(coef * coef / (rss[None, :] * scale), 0.95, axis=1)
 
@@ -121,9 +121,9 @@ def refitted_quantiles(fit, blocks, gram, rho, n_sim, seed=SEED, n_grid=121):
     bootstrap of the allowance at the fitted point; NaN for the parameters not profiled."""
     res = fit.model_result
     fitted = np.asarray(res.data, dtype=float) - np.asarray(res.residual, dtype=float)
-    names = tj._jacobian_blocks(fit, [LOSS])[1]  # the columns of blocks and gram
+    names = linearized.jacobian_blocks(fit, [LOSS])[1]  # the columns of blocks and gram
     E_hat, p_hat, lowest = float(res.params["E"].value), float(res.params["p"].value), float(LOSS.min())
-    meat, trace_ms, _ = tj._pooled_traces(gram, ar1.design_moments(blocks, rho))
+    meat, trace_ms, _ = linearized.pooled_traces(gram, ar1.design_moments(blocks, rho))
     per_rss = np.diag(gram @ meat @ gram) / np.diag(gram) / trace_ms  # var_j / [(J'J)^-1]_jj per unit RSS
     errors = ar1.stationary_series(rho, (len(LOSS), n_sim), np.random.default_rng(seed))
     y = fitted[:, None] + np.sqrt(fit.objective / trace_ms) * errors
@@ -171,7 +171,7 @@ def one_run(E, p, rho, rng, methods=("now",), n_sim=200):
     v0, c = truth_curve(E, p)
     value = v0 + c * (LOSS - E) ** p + ar1.stationary_series(rho, (len(LOSS), 1), rng, NOISE_SD)[:, 0]
     fit = stat_law.fit_stat_vs_loss(LOSS, value)
-    design = [tj._jacobian(fit, LOSS)]
+    design = [linearized.jacobian(fit, LOSS)]
     correct = ar1.bias_corrector(design)
     residual = [fit.model_result.residual]
     rho_hat = correct(ar1.pooled_reml_rho(design, residual))
@@ -215,7 +215,7 @@ def linear_coverage(rhos, n_sim=3000, seed=7) -> None:
         fit = stat_law.fit_stat_vs_loss(LOSS, value)
         for par, truth in (("v0", v0), ("c", c), ("E", E), ("p", p)):
             fit.model_result.params[par].value = truth  # the Jacobian at the truth
-        blocks, names = tj._jacobian_blocks(fit, [LOSS])
+        blocks, names = linearized.jacobian_blocks(fit, [LOSS])
         x = np.vstack(blocks)
         gram, correct = ar1.gram_inverse(x), ar1.bias_corrector(blocks)
         for rho in rhos:
@@ -226,7 +226,7 @@ def linear_coverage(rhos, n_sim=3000, seed=7) -> None:
             estimates = correct(ar1.reml_rho(x, resid))
             held_ = np.zeros((len(names), n_sim), dtype=bool)
             for r in np.unique(estimates):
-                meat, trace_ms, trace_msms = tj._pooled_traces(gram, ar1.design_moments(blocks, float(r)))
+                meat, trace_ms, trace_msms = linearized.pooled_traces(gram, ar1.design_moments(blocks, float(r)))
                 t2 = stats.t.ppf(0.975, max(trace_ms ** 2 / trace_msms, 1.0)) ** 2
                 at = estimates == r
                 var = rss[at] * (np.diag(gram @ meat @ gram) / trace_ms)[:, None]

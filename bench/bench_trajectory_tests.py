@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import stat_law, trajectory as tj
+from scalefit.scaling.trajectories import linearized, stat_law, trajectory as tj
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 
@@ -101,7 +101,7 @@ def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
         groups = [run for _, run in joined.groupby("model", sort=True)]
         losses = [run["loss"].to_numpy() for run in groups]
         fits = [report["per_model"][str(run["model"].iloc[0])] for run in groups]
-        designs = [tj._jacobian(fit, loss) for fit, loss in zip(fits, losses)]
+        designs = [linearized.jacobian(fit, loss) for fit, loss in zip(fits, losses)]
         residuals = [np.asarray(fit.model_result.residual, dtype=float) for fit in fits]
         p_reml = tj.collapse_f_test_p_value(report["pooled"], rss, losses,
                                      *ar1.pooled_rho_posterior(designs, residuals))
@@ -143,7 +143,7 @@ def parameter_coverage(rho, runs):
         noise = ar1.stationary_series(rho, (len(loss), 1), rng, 0.01)[:, 0]
         fit = stat_law.fit_stat_vs_loss(loss, 0.5 + 0.8 * (loss - 2.5) ** 0.7 + noise, E=2.5)
         peer += [fit.params[k].ci95[0] <= v <= fit.params[k].ci95[1] for k, v in truth.items()]
-        design = [tj._jacobian(fit, loss)]
+        design = [linearized.jacobian(fit, loss)]
         rho_hat = ar1.pooled_reml_rho(design, [fit.model_result.residual])
         for sink, r in ((reml, rho_hat), (ours, ar1.bias_corrector(design)(rho_hat))):
             tj.ar1_parameter_intervals(fit, [loss], r)
@@ -185,7 +185,7 @@ def run_by_run_collapse_terms(blocks, rho, rss_pooled, rss_separate, objective):
     grams = [ar1.gram_inverse(b) for b in blocks]
     gram = ar1.gram_inverse(np.vstack(blocks))
     p = tj._f_test_p(blocks, grams, gram, rss_pooled, rss_separate, rho)
-    meat, trace_ms, trace_msms = tj._pooled_traces(gram, ar1.design_moments(blocks, rho))
+    meat, trace_ms, trace_msms = linearized.pooled_traces(gram, ar1.design_moments(blocks, rho))
     return p, np.diag(objective / trace_ms * gram @ meat @ gram), trace_ms ** 2 / trace_msms
 
 
@@ -252,11 +252,11 @@ def cost(rho=0.8, n_runs=16, seed=8, repeat=3):
     corr_s, corr = cpu_seconds(lambda: tj.partial_correlation(joined), repeat)
     fits = [report["per_model"][f"m{m:02d}"] for m in range(n_runs)]
     losses = [frame["loss"].to_numpy() for frame in rows]
-    designs = [tj._jacobian(fit, loss) for fit, loss in zip(fits, losses)]
+    designs = [linearized.jacobian(fit, loss) for fit, loss in zip(fits, losses)]
     correct = ar1.bias_corrector(designs)
     grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(
         designs, [fit.model_result.residual for fit in fits]), correct)
-    blocks, names = tj._jacobian_blocks(report["pooled"], losses)
+    blocks, names = linearized.jacobian_blocks(report["pooled"], losses)
     boot_s, _ = cpu_seconds(lambda: tj.collapse_bootstrap_p_value(
         report["pooled"], losses, designs, correct, grid, weights, report["collapse_f_test_p_value"],
         blocks=(blocks, names)), repeat)

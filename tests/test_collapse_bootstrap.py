@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import stat_law, trajectory as tj
+from scalefit.scaling.trajectories import linearized, stat_law, trajectory as tj
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])  # the bench's 44 checkpoints
 
@@ -71,7 +71,7 @@ def test_null_draws_of_a_linear_design_at_rho_0_follow_the_exact_f_distribution(
     pooled = stat_law.fit_stat_vs_loss(np.concatenate(losses),
                                  0.5 + 0.8 * (np.concatenate(losses) - 2.5) ** 0.7
                                  + rng.normal(0, 0.01, sum(map(len, losses))), E=2.5)
-    blocks, names = tj._jacobian_blocks(pooled, losses)
+    blocks, names = linearized.jacobian_blocks(pooled, losses)
     k = len(names)
     # rho known to be 0: all of the corrected likelihood on 0
     draws = tj.collapse_null_draws(pooled, losses, blocks, lambda r: 0.0 * np.asarray(r), 0.0, n_sim=4000)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import trajectory as tj
+from scalefit.scaling.trajectories import linearized, trajectory as tj
 from scalefit.scaling.trajectories.segmented import hinge_design
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])  # the long runs' 44
@@ -47,7 +47,7 @@ def test_collapse_report_takes_the_corrected_rho():
         rows.append(pd.DataFrame({"model": f"m{m}", "step": STEPS, "loss": loss, "value": value}))
     report = tj.collapse_report(pd.concat(rows, ignore_index=True))
     runs = [report["per_model"][f"m{m}"] for m in range(3)]
-    designs = [tj._jacobian(fit, frame["loss"].to_numpy()) for fit, frame in zip(runs, rows)]
+    designs = [linearized.jacobian(fit, frame["loss"].to_numpy()) for fit, frame in zip(runs, rows)]
     residuals = [np.asarray(fit.model_result.residual, dtype=float) for fit in runs]
     reml = ar1.pooled_reml_rho(designs, residuals)
     assert report["residual_autocorrelation"] == pytest.approx(ar1.bias_corrector(designs)(reml))

@@ -179,14 +179,14 @@ def test_run_by_run_traces_equal_the_dense_n_by_n_formulas(rho, monkeypatch):
     from scipy import stats
     from scipy.linalg import block_diag
 
-    from scalefit.scaling.trajectories import trajectory as tj
+    from scalefit.scaling.trajectories import linearized, trajectory as tj
     rng = np.random.default_rng(3)
     blocks = [rng.normal(size=(n, 3)) * [1, 10, 0.1] for n in (30, 44, 57)]
     stacked = np.vstack(blocks)
     sigma = block_diag(*[ar1.correlation_matrix(len(b), rho) for b in blocks])
     m_pooled, m_separate = ar1.residual_maker(stacked), ar1.residual_maker(block_diag(*blocks))
     moments = ar1.design_moments(blocks, rho)
-    meat, trace_ms, trace_msms = tj._pooled_traces(ar1.gram_inverse(stacked), moments)
+    meat, trace_ms, trace_msms = linearized.pooled_traces(ar1.gram_inverse(stacked), moments)
     resid = m_pooled @ sigma
     assert trace_ms == pytest.approx(np.trace(resid), rel=1e-10)
     assert trace_msms == pytest.approx(np.sum(resid * resid.T), rel=1e-10)
@@ -199,7 +199,7 @@ def test_run_by_run_traces_equal_the_dense_n_by_n_formulas(rho, monkeypatch):
 
     class Fit:  # what _collapse_f_test reads of the pooled fit
         objective = 1.3
-    monkeypatch.setattr(tj, "_jacobian_blocks", lambda fit, losses: (blocks, ["a", "b", "c"]))
+    monkeypatch.setattr(tj, "jacobian_blocks", lambda fit, losses: (blocks, ["a", "b", "c"]))
     got = tj._collapse_f_test(Fit(), 1.0, [np.zeros(len(b)) for b in blocks], rho)
     assert got == pytest.approx(expected, rel=1e-8)
 
@@ -209,7 +209,8 @@ def test_stat_vs_loss_parameter_intervals_cover_under_autocorrelation():
     intervals, which count checkpoints as independent, cover v0, c, p in 56-59% of 100 runs; the
     AR(1) sandwich with Satterthwaite degrees of freedom in 92-97% (95-96% at rho 0.5)."""
     from scalefit.scaling.trajectories.stat_law import fit_stat_vs_loss
-    from scalefit.scaling.trajectories.trajectory import _jacobian, ar1_parameter_intervals
+    from scalefit.scaling.trajectories.linearized import jacobian
+    from scalefit.scaling.trajectories.trajectory import ar1_parameter_intervals
     loss = 3.0 + 3.0 * STEPS ** -0.3
     truth = {"v0": 0.5, "c": 0.8, "p": 0.7}
     naive, sandwich = [], []
@@ -218,7 +219,7 @@ def test_stat_vs_loss_parameter_intervals_cover_under_autocorrelation():
         noise = ar1_series(0.8, (len(loss), 1), rng, 0.01)[:, 0]
         fit = fit_stat_vs_loss(loss, 0.5 + 0.8 * (loss - 2.5) ** 0.7 + noise, E=2.5)
         naive += [fit.params[k].ci95[0] <= v <= fit.params[k].ci95[1] for k, v in truth.items()]
-        rho = ar1.pooled_reml_rho([_jacobian(fit, loss)], [fit.model_result.residual])
+        rho = ar1.pooled_reml_rho([jacobian(fit, loss)], [fit.model_result.residual])
         ar1_parameter_intervals(fit, [loss], rho)
         sandwich += [fit.params[k].ci95[0] <= v <= fit.params[k].ci95[1] for k, v in truth.items()]
     assert np.mean(naive) <= 0.75, np.mean(naive)

@@ -17,10 +17,10 @@ from scipy import stats as scipy_stats
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
 from scalefit.scaling.trajectories import ar1
+from scalefit.scaling.trajectories.linearized import jacobian, jacobian_blocks, pooled_traces
 from scalefit.scaling.trajectories.stat_law import (CONSTANT, E_AT_FLOOR, E_FLOOR, MIN_POINTS, P_BOUND,
                                                     checked_E, fit_stat_vs_loss, isotonic_fit,
-                                                    least_squares_lines, same_loss_message, stat_power_law,
-                                                    within_bounds)
+                                                    least_squares_lines, same_loss_message, within_bounds)
 from scalefit.scaling.trajectories.table import (as_table, join_stat_and_loss, left_out_lines,
                                                  positive_losses, require_columns, stat_label)
 from scalefit.schema import numeric_values
@@ -122,13 +122,13 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> Collapse
                       "than two runs are left to compare")
     tested_runs = [runs[m] for m in tested]
     losses = [loss for loss, _ in tested_runs]
-    designs = [_jacobian(fit, loss) for loss, fit in tested_runs]
+    designs = [jacobian(fit, loss) for loss, fit in tested_runs]
     residuals = [np.asarray(fit.model_result.residual, dtype=float) for _, fit in tested_runs]
     # REML's rho, biased low on 40-80 checkpoints, bias-corrected: the estimate and its likelihood
     correct = ar1.bias_corrector(designs)
     rho = correct(ar1.pooled_reml_rho(designs, residuals))
     grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, residuals), correct)
-    blocks = _jacobian_blocks(pooled, losses)  # the linearized null, shared by the test and its bootstrap
+    blocks = jacobian_blocks(pooled, losses)  # the linearized null, shared by the test and its bootstrap
     f_p_value = collapse_f_test_p_value(pooled, rss_sum, losses, grid, weights, blocks=blocks)
     # the F-test's p is still liberal from rho 0.8 (7-8% at 5%): calibrated by its null distribution
     p_value = collapse_bootstrap_p_value(pooled, losses, designs, correct, grid, weights, f_p_value,
@@ -152,49 +152,6 @@ def _flat_values(flat: dict) -> str:
 
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
 
-
-def _jacobian_columns(fit: FitResult, loss: np.ndarray) -> dict[str, np.ndarray]:
-    """d value / d (each fitted parameter) at the optimum, by central differences."""
-    values = {name: par.value for name, par in fit.model_result.params.items()}
-    columns = {}
-    for name, par in fit.model_result.params.items():
-        if not par.vary:
-            continue
-        h = 1e-6 * max(abs(values[name]), 1e-3)
-        up, down = dict(values), dict(values)
-        up[name] += h
-        down[name] -= h
-        columns[name] = (stat_power_law(loss, **up) - stat_power_law(loss, **down)) / (2 * h)
-    return columns
-
-
-def _jacobian(fit: FitResult, loss: np.ndarray) -> np.ndarray:
-    """The Jacobian at the optimum, without the columns that are not finite there."""
-    columns = [c for c in _jacobian_columns(fit, loss).values() if np.all(np.isfinite(c))]
-    return np.column_stack(columns) if columns else np.zeros((len(loss), 0))
-
-
-def _jacobian_blocks(fit: FitResult, losses: list) -> tuple[list[np.ndarray], list[str]]:
-    """(the fit's Jacobian on each run's points, the parameters it keeps): only parameters whose
-    derivative is finite on every run; no blocks when none is."""
-    columns = [_jacobian_columns(fit, np.asarray(loss, dtype=float)) for loss in losses]
-    names = [n for n in columns[0] if all(np.all(np.isfinite(c[n])) for c in columns)] if columns else []
-    if not names:
-        return [], []
-    return [np.column_stack([c[n] for n in names]) for c in columns], names
-
-
-def _pooled_traces(gram, moments) -> tuple[np.ndarray, float, float]:
-    """(C, tr(M S), tr(M S M S)) of the stacked design X of all runs, from its G = (X'X)^+ and the
-    runs' design moments: C = X'SX, M = I - X G X' its residual projection, S the block-diagonal
-    AR(1) correlation."""
-    c = sum(m[0] for m in moments)
-    trace_ms = sum(m[3] for m in moments) - np.trace(gram @ c)  # tr(S) = n: unit diagonal
-    trace_msms = (sum(m[2] for m in moments) - 2 * np.trace(gram @ sum(m[1] for m in moments))
-                  + np.trace(gram @ c @ gram @ c))
-    return c, float(trace_ms), float(trace_msms)
-
-
 PROFILED = ("E", "p")  # the nonlinear parameters, whose bounds a Wald interval runs into
 
 
@@ -210,12 +167,12 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float, profiled=P
     at every rho; their stderr stays the sandwich's. `losses`: the fit's points, one array per
     run in step order. The traces are computed run by run (ar1.design_moments), so the cost does
     not grow with the cube of all checkpoints."""
-    designs, names = _jacobian_blocks(fit, losses)
+    designs, names = jacobian_blocks(fit, losses)
     rho = max(float(rho), 0.0)
     if not names or sum(len(d) for d in designs) <= len(names):
         return
     gram = ar1.gram_inverse(np.vstack(designs))
-    meat, df_resid, trace_msms = _pooled_traces(gram, ar1.design_moments(designs, rho))
+    meat, df_resid, trace_msms = pooled_traces(gram, ar1.design_moments(designs, rho))
     df = df_resid ** 2 / trace_msms
     cov = fit.objective / df_resid * gram @ meat @ gram
     half = scipy_stats.t.ppf(0.975, max(df, 1.0))
@@ -367,12 +324,12 @@ def collapse_f_test_p_value(pooled: FitResult, rss_separate: float, losses: list
 
     Both fits are linearized at the pooled optimum (the null), so the per-run design (the
     blocks of the Jacobian) nests the pooled one (their sum); the Jacobian and the Gram inverses
-    are computed once, for every rho; ``blocks``: _jacobian_blocks(pooled, losses), where the
+    are computed once, for every rho; ``blocks``: jacobian_blocks(pooled, losses), where the
     caller has it already.
     """
     if len(losses) < 2 or rss_separate <= 0:
         return float("nan")
-    blocks, names = blocks or _jacobian_blocks(pooled, losses)
+    blocks, names = blocks or jacobian_blocks(pooled, losses)
     if not names:
         return float("nan")
     grams = [ar1.gram_inverse(b) for b in blocks]
@@ -389,7 +346,7 @@ def _f_test_terms(blocks, grams, pooled_gram, rho: float) -> tuple[float, float,
     """(E extra, df extra, E resid, df resid): the F-test's Satterthwaite terms at one rho, None
     where a sum of squares has no expected size (see _f_test_p)."""
     moments = ar1.design_moments(blocks, rho)
-    c, _, _ = _pooled_traces(pooled_gram, moments)
+    c, _, _ = pooled_traces(pooled_gram, moments)
     own = [(g, *m) for g, m in zip(grams, moments)]
     # extra = (H_s - H) S: the sum of squares pooling adds; resid = (I - H_s) S: what is left
     e_extra = sum(np.trace(g @ a) for g, a, *_ in own) - np.trace(pooled_gram @ c)
@@ -437,9 +394,9 @@ def collapse_null_draws(pooled: FitResult, losses: list, designs: list, correcto
     (I - H_b) e_b; rho is re-estimated from each set by the observed report's way (pooled REML
     on ``designs``, the per-model Jacobians, carried through ``corrector``) and the F-test's p
     averaged over that likelihood. Returns {"p": the p of each set, "ratio": its RSS(pooled) /
-    RSS(per run) - 1}; empty where the test has no design. ``blocks``: _jacobian_blocks(pooled,
+    RSS(per run) - 1}; empty where the test has no design. ``blocks``: jacobian_blocks(pooled,
     losses), where the caller has it already."""
-    blocks, names = blocks or _jacobian_blocks(pooled, losses)
+    blocks, names = blocks or jacobian_blocks(pooled, losses)
     if not names or len(blocks) < 2:
         return {}
     rng = np.random.default_rng(seed)
