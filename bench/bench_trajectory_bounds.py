@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import linearized, stat_law, trajectory as tj
+from scalefit.scaling.trajectories import linearized, profile_likelihood, stat_law, trajectory as tj
 
 from bench_trajectory_tests import STEPS, cpu_seconds, paired, pythia_layout_runs, rate, times
 
@@ -61,7 +61,7 @@ def profile_with(fit, rho, squared_of):
     for j, name in enumerate(names):
         if name in tj.PROFILED:
             se = np.sqrt(var[j])
-            out[name] = tj.profile_interval(fit, name, squared[j] * var[j] / gram[j, j],
+            out[name] = profile_likelihood.profile_interval(fit, name, squared[j] * var[j] / gram[j, j],
                                             (fit.params[name].value - half * se, fit.params[name].value + half * se))
     return out
 
@@ -72,12 +72,12 @@ def p_with_E_below_0(fit, rho, floor_times=10.0):
     the t^2 allowance is a likelihood-ratio cutoff, calibrated where the other parameter is free;
     E's interval as shipped."""
     out = profile_with(fit, rho, satterthwaite)
-    shipped = tj.E_FLOOR
-    tj.E_FLOOR = -floor_times * float(LOSS.min())  # profile_rss reads it for p's inner range of E
+    shipped = profile_likelihood.E_FLOOR
+    profile_likelihood.E_FLOOR = -floor_times * float(LOSS.min())  # profile_rss reads it for p's inner range of E
     try:
         out["p"] = profile_with(fit, rho, satterthwaite)["p"]
     finally:
-        tj.E_FLOOR = shipped
+        profile_likelihood.E_FLOOR = shipped
     return out
 
 
@@ -128,9 +128,9 @@ def refitted_quantiles(fit, blocks, gram, rho, n_sim, seed=SEED, n_grid=121):
     errors = ar1.stationary_series(rho, (len(LOSS), n_sim), np.random.default_rng(seed))
     y = fitted[:, None] + np.sqrt(fit.objective / trace_ms) * errors
     y -= y.mean(axis=0)
-    e_grid = lowest - np.unique(np.r_[np.geomspace(1e-9, lowest - tj.E_FLOOR, n_grid), lowest - E_hat])
+    e_grid = lowest - np.unique(np.r_[np.geomspace(1e-9, lowest - profile_likelihood.E_FLOOR, n_grid), lowest - E_hat])
     p_grid = np.unique(np.r_[np.linspace(*stat_law.P_BOUND, n_grid), p_hat])
-    rss = np.stack([_rss_columns(tj._power_rows(p_grid[:, None], np.log(LOSS - e0)[None, :]), y)
+    rss = np.stack([_rss_columns(profile_likelihood._power_rows(p_grid[:, None], np.log(LOSS - e0)[None, :]), y)
                     for e0 in e_grid])  # (E, p, set)
     least = rss.reshape(-1, n_sim).min(axis=0)
     profiles = {"E": rss[int(np.argmin(np.abs(e_grid - E_hat)))].min(axis=0),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import stat_law, trajectory as tj
+from scalefit.scaling.trajectories import profile_likelihood, stat_law, trajectory as tj
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])  # the long runs' 44
 LOSS = 3.8 + 2.2 * STEPS ** -0.3  # 4.07 .. 6.0
@@ -77,8 +77,8 @@ def test_the_profile_is_continuous_through_p_0():
     """At p = 0, (L - E)^p is constant, but the fit's curve tends to v0 + c' log(L - E) as p -> 0:
     the profile RSS there is that limit, so an interval that reaches p = 0 does not stop at it."""
     value = curve(2.0, -0.5, np.random.default_rng(1).normal(0, 0.01, len(LOSS)))
-    at_zero, near = tj.profile_rss(LOSS, value, "p", [0.0, 1e-6, -1e-6])[[0]], \
-        tj.profile_rss(LOSS, value, "p", [1e-6, -1e-6])
+    at_zero, near = profile_likelihood.profile_rss(LOSS, value, "p", [0.0, 1e-6, -1e-6])[[0]], \
+        profile_likelihood.profile_rss(LOSS, value, "p", [1e-6, -1e-6])
     assert np.allclose(near, at_zero, rtol=1e-4), (at_zero, near)
     syy = float(np.sum((value - value.mean()) ** 2))
     assert at_zero[0] < 0.5 * syy  # the log curve, not the flat line
@@ -97,7 +97,7 @@ def test_the_grid_starts_are_the_profiles_least_squares_lines():
         design = np.column_stack([np.ones_like(LOSS), (LOSS - E) ** p])
         lstsq = np.linalg.lstsq(design, value, rcond=None)
         assert np.allclose([v0, c], lstsq[0], rtol=1e-9, atol=0), ((v0, c), lstsq[0])
-        profiled = tj.profile_rss(LOSS, value, "p", [p], E_fixed=E)[0]
+        profiled = profile_likelihood.profile_rss(LOSS, value, "p", [p], E_fixed=E)[0]
         assert direct == pytest.approx(profiled, rel=1e-9) and direct == pytest.approx(lstsq[1][0], rel=1e-9)
         rss.append(direct)
     assert rss == sorted(rss)
