@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import linearized, profile_likelihood, stat_law, trajectory as tj
+from scalefit.scaling.trajectories import linearized, parameter_intervals, profile_likelihood, stat_law, trajectory as tj
 
 from bench_trajectory_tests import STEPS, cpu_seconds, paired, pythia_layout_runs, rate, times
 
@@ -57,9 +57,9 @@ def profile_with(fit, rho, squared_of):
     var = np.diag(fit.objective / df_resid * gram @ meat @ gram)
     half = stats.t.ppf(0.975, max(df, 1.0))
     squared = squared_of(blocks, gram, rho, df)
-    out = {name: fit.params[name].ci95 for name in tj.PROFILED}  # lmfit's, where a column is not finite
+    out = {name: fit.params[name].ci95 for name in parameter_intervals.PROFILED}  # lmfit's, where a column is not finite
     for j, name in enumerate(names):
-        if name in tj.PROFILED:
+        if name in parameter_intervals.PROFILED:
             se = np.sqrt(var[j])
             out[name] = profile_likelihood.profile_interval(fit, name, squared[j] * var[j] / gram[j, j],
                                             (fit.params[name].value - half * se, fit.params[name].value + half * se))
@@ -176,7 +176,7 @@ def one_run(E, p, rho, rng, methods=("now",), n_sim=200):
     residual = [fit.model_result.residual]
     rho_hat = correct(ar1.pooled_reml_rho(design, residual))
     params, extra = dict(fit.params), dict(fit.extra)
-    tj.ar1_parameter_intervals(fit, [LOSS], rho_hat, profiled=())  # the Wald intervals, cut
+    parameter_intervals.ar1_parameter_intervals(fit, [LOSS], rho_hat, profiled=())  # the Wald intervals, cut
     old = {k: fit.params[k].ci95 for k in ("E", "p")}
     fit.params, fit.extra = params, extra
     variants = cutoffs(correct, ar1.corrected_posterior(*ar1.pooled_rho_posterior(design, residual), correct),
@@ -184,7 +184,7 @@ def one_run(E, p, rho, rng, methods=("now",), n_sim=200):
     now = {}
     for method in methods:
         if method == "now":
-            tj.ar1_parameter_intervals(fit, [LOSS], rho_hat)
+            parameter_intervals.ar1_parameter_intervals(fit, [LOSS], rho_hat)
             now[method] = {k: fit.params[k].ci95 for k in ("E", "p")}
             fit.params, fit.extra = dict(params), dict(extra)
         elif method == "E free":
@@ -249,10 +249,10 @@ def cost(repeat=3) -> None:
 
     def intervals(profiled):
         for fit, losses in fits:
-            tj.ar1_parameter_intervals(fit, losses, rho, profiled=profiled)
+            parameter_intervals.ar1_parameter_intervals(fit, losses, rho, profiled=profiled)
 
     wald_s, _ = cpu_seconds(lambda: intervals(()), repeat)
-    profile_s, _ = cpu_seconds(lambda: intervals(tj.PROFILED), repeat)
+    profile_s, _ = cpu_seconds(lambda: intervals(parameter_intervals.PROFILED), repeat)
     print(f"16 runs x 153 checkpoints, rho {rho:.3g}; CPU s, best of {repeat}, one thread")
     print("| | profile (scalefit) | Wald cut (peer) | scalefit / peer |")
     print("|---|---|---|---|")

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import linearized, stat_law, trajectory as tj
+from scalefit.scaling.trajectories import linearized, parameter_intervals, stat_law, trajectory as tj
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 
@@ -146,7 +146,7 @@ def parameter_coverage(rho, runs):
         design = [linearized.jacobian(fit, loss)]
         rho_hat = ar1.pooled_reml_rho(design, [fit.model_result.residual])
         for sink, r in ((reml, rho_hat), (ours, ar1.bias_corrector(design)(rho_hat))):
-            tj.ar1_parameter_intervals(fit, [loss], r)
+            parameter_intervals.ar1_parameter_intervals(fit, [loss], r)
             sink += [fit.params[k].ci95[0] <= v <= fit.params[k].ci95[1] for k, v in truth.items()]
     return ours, reml, peer
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import profile_likelihood, stat_law, trajectory as tj
+from scalefit.scaling.trajectories import parameter_intervals, profile_likelihood, stat_law
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])  # the long runs' 44
 LOSS = 3.8 + 2.2 * STEPS ** -0.3  # 4.07 .. 6.0
@@ -35,7 +35,7 @@ def test_a_floor_near_0_is_held_where_the_cut_wald_interval_missed_it():
     fit = fitted(curve(0.05, -2.0, np.random.default_rng(0).normal(0, 0.01, len(LOSS))))
     wald = {k: fit.params[k].ci95 for k in ("E", "p")}
     assert not wald["E"][0] <= 0.05 and not wald["p"][0] <= -2.0, wald  # the case the old method missed
-    tj.ar1_parameter_intervals(fit, [LOSS], 0.0)
+    parameter_intervals.ar1_parameter_intervals(fit, [LOSS], 0.0)
     E, p = fit.params["E"].ci95, fit.params["p"].ci95
     assert E[0] == 0.0 and E[0] <= 0.05 <= E[1], E
     assert p[0] <= -2.0 <= p[1], p
@@ -49,7 +49,7 @@ def test_a_floor_near_0_is_held_where_the_cut_wald_interval_missed_it():
 def test_profile_intervals_hold_the_estimate_and_stay_within_the_bounds(E, p, rho, seed):
     rng = np.random.default_rng(seed)
     fit = fitted(curve(E, p, ar1.stationary_series(rho, (len(LOSS), 1), rng, 0.01)[:, 0]))
-    tj.ar1_parameter_intervals(fit, [LOSS], rho)
+    parameter_intervals.ar1_parameter_intervals(fit, [LOSS], rho)
     bounds = {"E": (stat_law.E_FLOOR, LOSS.min()), "p": stat_law.P_BOUND}
     for name in ("E", "p"):
         est = fit.params[name]
@@ -65,9 +65,9 @@ def test_where_the_curve_is_nearly_linear_in_p_the_profile_interval_is_the_wald_
     rng = np.random.default_rng(9)
     value = 0.5 + 0.8 * (LOSS - 2.5) ** 0.7 + ar1.stationary_series(rho, (len(LOSS), 1), rng, 1e-5)[:, 0]
     fit = fitted(value, E=2.5)
-    tj.ar1_parameter_intervals(fit, [LOSS], rho, profiled=())
+    parameter_intervals.ar1_parameter_intervals(fit, [LOSS], rho, profiled=())
     wald = fit.params["p"].ci95
-    tj.ar1_parameter_intervals(fit, [LOSS], rho)
+    parameter_intervals.ar1_parameter_intervals(fit, [LOSS], rho)
     profile = fit.params["p"].ci95
     assert profile[0] < fit.params["p"].value < profile[1]
     assert np.allclose(profile, wald, rtol=0, atol=0.02 * (wald[1] - wald[0])), (profile, wald)

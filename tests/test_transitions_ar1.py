@@ -210,7 +210,7 @@ def test_stat_vs_loss_parameter_intervals_cover_under_autocorrelation():
     AR(1) sandwich with Satterthwaite degrees of freedom in 92-97% (95-96% at rho 0.5)."""
     from scalefit.scaling.trajectories.stat_law import fit_stat_vs_loss
     from scalefit.scaling.trajectories.linearized import jacobian
-    from scalefit.scaling.trajectories.trajectory import ar1_parameter_intervals
+    from scalefit.scaling.trajectories.parameter_intervals import ar1_parameter_intervals
     loss = 3.0 + 3.0 * STEPS ** -0.3
     truth = {"v0": 0.5, "c": 0.8, "p": 0.7}
     naive, sandwich = [], []
