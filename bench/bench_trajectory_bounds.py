@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import linearized, parameter_intervals, profile_likelihood, stat_law, trajectory as tj
+from scalefit.scaling.trajectories import collapse, linearized, parameter_intervals, profile_likelihood, stat_law
 
 from bench_trajectory_tests import STEPS, cpu_seconds, paired, pythia_layout_runs, rate, times
 
@@ -242,7 +242,7 @@ def cost(repeat=3) -> None:
     import pandas as pd
     rows = pythia_layout_runs()
     joined = pd.concat(rows, ignore_index=True)
-    report_s, report = cpu_seconds(lambda: tj.collapse_report(joined), repeat)
+    report_s, report = cpu_seconds(lambda: collapse.collapse_report(joined), repeat)
     rho = report["residual_autocorrelation"]
     fits = [(report["per_model"][str(r["model"].iloc[0])], [r["loss"].to_numpy()]) for r in rows]
     fits.append((report["pooled"], [r["loss"].to_numpy() for r in rows]))

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import linearized, parameter_intervals, stat_law, trajectory as tj
+from scalefit.scaling.trajectories import collapse, linearized, parameter_intervals, stat_law, trajectory as tj
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 
@@ -96,18 +96,18 @@ def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
     boot["F"] = []
     for i in range(runs):
         joined = runs_on_one_curve(rng, rho, shift=shift)
-        report = tj.collapse_report(joined)
+        report = collapse.collapse_report(joined)
         rss = sum(f.objective for f in report["per_model"].values())
         groups = [run for _, run in joined.groupby("model", sort=True)]
         losses = [run["loss"].to_numpy() for run in groups]
         fits = [report["per_model"][str(run["model"].iloc[0])] for run in groups]
         designs = [linearized.jacobian(fit, loss) for fit, loss in zip(fits, losses)]
         residuals = [np.asarray(fit.model_result.residual, dtype=float) for fit in fits]
-        p_reml = tj.collapse_f_test_p_value(report["pooled"], rss, losses,
+        p_reml = collapse.collapse_f_test_p_value(report["pooled"], rss, losses,
                                      *ar1.pooled_rho_posterior(designs, residuals))
         ours.append(report["collapse_f_test_p_value"] < 0.05)
         reml.append(p_reml < 0.05)
-        peer.append(tj._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
+        peer.append(collapse._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
         rho_new.append(report["residual_autocorrelation"])
         rho_old.append(ar1.pooled_reml_rho(designs, residuals))
         boot["F"].append(report["collapse_f_test_p_value"])
@@ -116,18 +116,18 @@ def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
         if set(methods) - {"shipped"}:
             correct = ar1.bias_corrector(designs)
             ratio = report["pooled"].objective / rss - 1
-            draws = {"": tj.collapse_null_draws(report["pooled"], losses, designs, correct,
+            draws = {"": collapse.collapse_null_draws(report["pooled"], losses, designs, correct,
                                                 report["residual_autocorrelation"])}
             if any(m.endswith("post") for m in methods):
                 grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, residuals),
                                                         correct)
-                sim_rho = np.random.default_rng([seed, i]).choice(grid, size=tj.COLLAPSE_SIMS,
+                sim_rho = np.random.default_rng([seed, i]).choice(grid, size=collapse.COLLAPSE_SIMS,
                                                                   p=weights / weights.sum())
-                draws[" post"] = tj.collapse_null_draws(report["pooled"], losses, designs, correct, sim_rho)
+                draws[" post"] = collapse.collapse_null_draws(report["pooled"], losses, designs, correct, sim_rho)
             for m in set(methods) - {"shipped"}:
                 d = draws[" post" if m.endswith("post") else ""]
-                p = (tj.bootstrap_share(d.get("p", []), report["collapse_f_test_p_value"], larger=False)
-                     if m.startswith("boot p") else tj.bootstrap_share(d.get("ratio", []), ratio))
+                p = (collapse.bootstrap_share(d.get("p", []), report["collapse_f_test_p_value"], larger=False)
+                     if m.startswith("boot p") else collapse.bootstrap_share(d.get("ratio", []), ratio))
                 boot[m].append(p)
     return ours, reml, peer, rho_new, rho_old, boot
 
@@ -184,7 +184,7 @@ def run_by_run_collapse_terms(blocks, rho, rss_pooled, rss_separate, objective):
     ar1_parameter_intervals' traces): k x k expressions in each run's design moments."""
     grams = [ar1.gram_inverse(b) for b in blocks]
     gram = ar1.gram_inverse(np.vstack(blocks))
-    p = tj._f_test_p(blocks, grams, gram, rss_pooled, rss_separate, rho)
+    p = collapse._f_test_p(blocks, grams, gram, rss_pooled, rss_separate, rho)
     meat, trace_ms, trace_msms = linearized.pooled_traces(gram, ar1.design_moments(blocks, rho))
     return p, np.diag(objective / trace_ms * gram @ meat @ gram), trace_ms ** 2 / trace_msms
 
@@ -248,7 +248,7 @@ def cost(rho=0.8, n_runs=16, seed=8, repeat=3):
     effective points. Prints a table with the ratios and checks that both forms agree."""
     rows = pythia_layout_runs(rho, n_runs, seed)
     joined = pd.concat(rows, ignore_index=True)
-    report_s, report = cpu_seconds(lambda: tj.collapse_report(joined), repeat)
+    report_s, report = cpu_seconds(lambda: collapse.collapse_report(joined), repeat)
     corr_s, corr = cpu_seconds(lambda: tj.partial_correlation(joined), repeat)
     fits = [report["per_model"][f"m{m:02d}"] for m in range(n_runs)]
     losses = [frame["loss"].to_numpy() for frame in rows]
@@ -257,12 +257,12 @@ def cost(rho=0.8, n_runs=16, seed=8, repeat=3):
     grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(
         designs, [fit.model_result.residual for fit in fits]), correct)
     blocks, names = linearized.jacobian_blocks(report["pooled"], losses)
-    boot_s, _ = cpu_seconds(lambda: tj.collapse_bootstrap_p_value(
+    boot_s, _ = cpu_seconds(lambda: collapse.collapse_bootstrap_p_value(
         report["pooled"], losses, designs, correct, grid, weights, report["collapse_f_test_p_value"],
         blocks=(blocks, names)), repeat)
     rss = sum(fit.objective for fit in fits)
     pooled = report["pooled"]
-    grid_s, _ = cpu_seconds(lambda: tj.collapse_f_test_p_value(pooled, rss, losses, grid, weights,
+    grid_s, _ = cpu_seconds(lambda: collapse.collapse_f_test_p_value(pooled, rss, losses, grid, weights,
                                                               blocks=(blocks, names)), repeat)
     at = report["residual_autocorrelation"]
     terms = (blocks, at, pooled.objective, rss, pooled.objective)
@@ -277,9 +277,9 @@ def cost(rho=0.8, n_runs=16, seed=8, repeat=3):
           f"best of {repeat}, one thread")
     print("| | scalefit (run by run) | N x N form (peer) | peer / scalefit |")
     print("|---|---|---|---|")
-    print(f"| collapse_report, whole (rho grid of {int(np.sum(np.asarray(weights) > tj.WEIGHT_FLOOR))} "
+    print(f"| collapse_report, whole (rho grid of {int(np.sum(np.asarray(weights) > collapse.WEIGHT_FLOOR))} "
           f"points with weight) | {report_s:.2f} | - | - |")
-    print(f"| of which its bootstrap ({tj.COLLAPSE_SIMS} null sets) | {boot_s:.2f} | - | - |")
+    print(f"| of which its bootstrap ({collapse.COLLAPSE_SIMS} null sets) | {boot_s:.2f} | - | - |")
     print(f"| of which the F-test's p over the rho grid | {grid_s:.3f} | - | - |")
     print(f"| collapse F-test's p + pooled sandwich intervals at one rho ({at:.3g}) | {ours_s:.3f} | "
           f"{peer_s:.3f} | {times(peer_s / ours_s)} |")

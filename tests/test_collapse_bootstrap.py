@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import linearized, stat_law, trajectory as tj
+from scalefit.scaling.trajectories import collapse, linearized, stat_law
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])  # the bench's 44 checkpoints
 
@@ -32,10 +32,10 @@ def _runs(rng, rho, shift=0.0, n_runs=5):
 
 
 def test_bootstrap_share_counts_the_observed_as_one_draw():
-    assert tj.bootstrap_share([0.1, 0.2, 0.3], 0.25) == pytest.approx(2 / 4)
-    assert tj.bootstrap_share([0.1, 0.2, 0.3], 0.15, larger=False) == pytest.approx(2 / 4)
-    assert tj.bootstrap_share([0.1, np.nan], 0.05, larger=False) == pytest.approx(1 / 2)
-    assert np.isnan(tj.bootstrap_share([0.1], np.nan))
+    assert collapse.bootstrap_share([0.1, 0.2, 0.3], 0.25) == pytest.approx(2 / 4)
+    assert collapse.bootstrap_share([0.1, 0.2, 0.3], 0.15, larger=False) == pytest.approx(2 / 4)
+    assert collapse.bootstrap_share([0.1, np.nan], 0.05, larger=False) == pytest.approx(1 / 2)
+    assert np.isnan(collapse.bootstrap_share([0.1], np.nan))
 
 
 def test_the_replayed_search_ends_where_lmfit_ends_from_every_start():
@@ -74,7 +74,7 @@ def test_null_draws_of_a_linear_design_at_rho_0_follow_the_exact_f_distribution(
     blocks, names = linearized.jacobian_blocks(pooled, losses)
     k = len(names)
     # rho known to be 0: all of the corrected likelihood on 0
-    draws = tj.collapse_null_draws(pooled, losses, blocks, lambda r: 0.0 * np.asarray(r), 0.0, n_sim=4000)
+    draws = collapse.collapse_null_draws(pooled, losses, blocks, lambda r: 0.0 * np.asarray(r), 0.0, n_sim=4000)
     df_extra, df_resid = k * (len(losses) - 1), sum(map(len, losses)) - k * len(losses)
     assert stats.kstest(draws["ratio"] * df_resid / df_extra, stats.f(df_extra, df_resid).cdf).pvalue > 0.01
     assert stats.kstest(draws["p"], "uniform").pvalue > 0.01
@@ -88,7 +88,7 @@ def test_calibrated_collapse_p_is_uniform_on_one_curve_at_rho_0_9():
     rng = np.random.default_rng(61)
     calibrated = []
     for _ in range(40):
-        report = tj.collapse_report(_runs(rng, 0.9))
+        report = collapse.collapse_report(_runs(rng, 0.9))
         calibrated.append(report["collapse_p_value"])
     calibrated = np.array(calibrated)
     assert np.all((calibrated > 0) & (calibrated <= 1))
@@ -101,19 +101,19 @@ def test_calibrated_collapse_p_tells_distinct_curves_apart():
     p rejects one curve at 5% in every data set, and the verdict says the runs differ."""
     rng = np.random.default_rng(62)
     for _ in range(4):
-        report = tj.collapse_report(_runs(rng, 0.8, shift=0.02))
+        report = collapse.collapse_report(_runs(rng, 0.8, shift=0.02))
         assert report["collapse_p_value"] < 0.05, report["collapse_p_value"]
-        assert report["collapse_p_value"] >= 1 / (tj.COLLAPSE_SIMS + 1)
+        assert report["collapse_p_value"] >= 1 / (collapse.COLLAPSE_SIMS + 1)
         assert report["collapse_verdict"].startswith("runs follow distinct curves")
-        assert f"calibrated on {tj.COLLAPSE_SIMS} simulated null data sets" in report["collapse_verdict"]
+        assert f"calibrated on {collapse.COLLAPSE_SIMS} simulated null data sets" in report["collapse_verdict"]
 
 
 def test_calibrated_p_is_reproducible_and_floored():
     rng = np.random.default_rng(63)
     joined = _runs(rng, 0.5, shift=0.05)
-    first, again = tj.collapse_report(joined), tj.collapse_report(joined)
+    first, again = collapse.collapse_report(joined), collapse.collapse_report(joined)
     assert first["collapse_p_value"] == again["collapse_p_value"]
-    floor = 1 / (tj.COLLAPSE_SIMS + 1)
+    floor = 1 / (collapse.COLLAPSE_SIMS + 1)
     assert first["collapse_p_value"] == pytest.approx(floor)
     assert f"p <= {floor:.2g}" in first["collapse_verdict"]
 
@@ -131,8 +131,8 @@ def test_runs_whose_statistic_is_constant_are_left_out_of_the_test_and_named():
                             "loss": 3.0 + (3.0 + m) * STEPS ** -0.3, "value": 1e4}) for m in range(2)]
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        report = tj.collapse_report(pd.concat([joined, *capped], ignore_index=True))
-    alone = tj.collapse_report(joined)
+        report = collapse.collapse_report(pd.concat([joined, *capped], ignore_index=True))
+    alone = collapse.collapse_report(joined)
     assert np.isfinite(alone["collapse_p_value"])
     for key in ("collapse_p_value", "collapse_f_test_p_value", "residual_autocorrelation", "collapse_ratio"):
         assert report[key] == pytest.approx(alone[key], rel=1e-9), key
@@ -151,7 +151,7 @@ def test_one_varying_run_beside_flat_runs_gets_no_test_and_says_why():
     capped = pd.DataFrame({"model": "cap0", "step": STEPS, "loss": 3.0 + 3.0 * STEPS ** -0.3, "value": 7.5})
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        report = tj.collapse_report(pd.concat([joined, capped], ignore_index=True))
+        report = collapse.collapse_report(pd.concat([joined, capped], ignore_index=True))
     assert np.isnan(report["collapse_p_value"]) and np.isnan(report["residual_autocorrelation"])
     assert "not tested: cap0 holds the statistic constant at every checkpoint (7.5)" in report["collapse_verdict"]
     assert "fewer than two runs are left to compare" in report["collapse_verdict"]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import linearized, trajectory as tj
+from scalefit.scaling.trajectories import collapse, linearized
 from scalefit.scaling.trajectories.segmented import hinge_design
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])  # the long runs' 44
@@ -45,7 +45,7 @@ def test_collapse_report_takes_the_corrected_rho():
         loss = 3.0 + 3.0 * STEPS ** -0.3 + ar1.stationary_series(0.9, (len(STEPS), 1), rng, 0.01)[:, 0]
         value = 0.5 + 0.8 * (loss - 2.5) ** 0.7 + ar1.stationary_series(0.9, (len(STEPS), 1), rng, 0.01)[:, 0]
         rows.append(pd.DataFrame({"model": f"m{m}", "step": STEPS, "loss": loss, "value": value}))
-    report = tj.collapse_report(pd.concat(rows, ignore_index=True))
+    report = collapse.collapse_report(pd.concat(rows, ignore_index=True))
     runs = [report["per_model"][f"m{m}"] for m in range(3)]
     designs = [linearized.jacobian(fit, frame["loss"].to_numpy()) for fit, frame in zip(runs, rows)]
     residuals = [np.asarray(fit.model_result.residual, dtype=float) for fit in runs]

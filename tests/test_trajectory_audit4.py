@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.errors import InputError
-from scalefit.scaling.trajectories import stat_law, trajectory as tj
+from scalefit.scaling.trajectories import collapse, stat_law, trajectory as tj
 from test_cli_audit import one_line_error  # one line naming what is wrong, exit 2, no traceback
 
 STEPS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
@@ -201,7 +201,7 @@ def test_a_loss_that_never_changes_is_refused_or_its_run_named_not_fitted(tmp_pa
         stat_law.fit_stat_vs_loss(np.full(8, 3.5), np.arange(8.0))
     from scalefit.scaling.trajectories.table import join_stat_and_loss
     with pytest.raises(InputError, match="the loss is 3.5 at every checkpoint"):
-        tj.collapse_report(join_stat_and_loss(one_loss, "t_nu"))
+        collapse.collapse_report(join_stat_and_loss(one_loss, "t_nu"))
     a_only = table.assign(value=table["value"].where(~(loss_rows & (table["model"] == "run-a")), 3.5))
     report = tj.trajectory_report(a_only, "t_nu")
     assert report.collapse["same_loss_models"] == {"run-a": 3.5}

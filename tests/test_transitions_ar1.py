@@ -153,19 +153,19 @@ def test_collapse_f_test_under_autocorrelation_rejects_near_its_level(monkeypatc
     independent points the F-test rejects at 5% in 97% of runs; with the AR(1) errors (linearized
     fits, Satterthwaite degrees of freedom, p averaged over rho's REML likelihood) far less often
     (the bench has 6%, 7%, 8% at rho 0.5, 0.8, 0.9 on 150 runs; the verdict says so from 0.8)."""
-    from scalefit.scaling.trajectories import trajectory as tj
+    from scalefit.scaling.trajectories import collapse
     # the F-test's own p is checked here; its calibration (300 simulated null sets a report, which
     # nothing here reads) has its own tests in test_collapse_bootstrap.py
-    monkeypatch.setattr(tj, "collapse_bootstrap_p_value", lambda *args, **kwargs: float("nan"))
+    monkeypatch.setattr(collapse, "collapse_bootstrap_p_value", lambda *args, **kwargs: float("nan"))
     rng = np.random.default_rng(6)
     adjusted, naive, rhos = [], [], []
     for _ in range(20):
         joined = _runs_with_ar1_noise(rng, 0.6)
-        report = tj.collapse_report(joined)
+        report = collapse.collapse_report(joined)
         rss = sum(f.objective for f in report["per_model"].values())
         losses = [run["loss"].to_numpy() for _, run in joined.groupby("model", sort=True)]
         adjusted.append(report["collapse_f_test_p_value"] < 0.05)
-        naive.append(tj._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
+        naive.append(collapse._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
         rhos.append(report["residual_autocorrelation"])
     assert np.median(rhos) == pytest.approx(0.6, abs=0.1)
     assert np.mean(adjusted) <= 0.25, np.mean(adjusted)
@@ -179,7 +179,7 @@ def test_run_by_run_traces_equal_the_dense_n_by_n_formulas(rho, monkeypatch):
     from scipy import stats
     from scipy.linalg import block_diag
 
-    from scalefit.scaling.trajectories import linearized, trajectory as tj
+    from scalefit.scaling.trajectories import collapse, linearized
     rng = np.random.default_rng(3)
     blocks = [rng.normal(size=(n, 3)) * [1, 10, 0.1] for n in (30, 44, 57)]
     stacked = np.vstack(blocks)
@@ -199,8 +199,8 @@ def test_run_by_run_traces_equal_the_dense_n_by_n_formulas(rho, monkeypatch):
 
     class Fit:  # what _collapse_f_test reads of the pooled fit
         objective = 1.3
-    monkeypatch.setattr(tj, "jacobian_blocks", lambda fit, losses: (blocks, ["a", "b", "c"]))
-    got = tj._collapse_f_test(Fit(), 1.0, [np.zeros(len(b)) for b in blocks], rho)
+    monkeypatch.setattr(collapse, "jacobian_blocks", lambda fit, losses: (blocks, ["a", "b", "c"]))
+    got = collapse._collapse_f_test(Fit(), 1.0, [np.zeros(len(b)) for b in blocks], rho)
     assert got == pytest.approx(expected, rel=1e-8)
 
 
@@ -228,7 +228,7 @@ def test_stat_vs_loss_parameter_intervals_cover_under_autocorrelation():
 
 def test_collapse_report_gives_each_fit_its_ar1_intervals():
     from scalefit.scaling.trajectories.stat_law import fit_stat_vs_loss
-    from scalefit.scaling.trajectories.trajectory import collapse_report
+    from scalefit.scaling.trajectories.collapse import collapse_report
     joined = _runs_with_ar1_noise(np.random.default_rng(8), 0.8)
     report = collapse_report(joined, E=2.5)
     run = joined[joined["model"] == "m0"]

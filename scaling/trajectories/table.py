@@ -371,6 +371,9 @@ def training_dataset(rows: pd.DataFrame, label: str = "dataset", source: str = "
                      f"distribution (is_train); {hint}")
 
 
+JOINED = "join_stat_and_loss's table"
+
+
 @renamed_arguments(df="table")
 def join_stat_and_loss(table: pd.DataFrame, stat: str, *, group=None, tensor=None, layer=None,
                        dataset=None, models=None, losses: pd.DataFrame | None = None,

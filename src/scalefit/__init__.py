@@ -23,7 +23,7 @@ API = {
     # weight-statistic trajectories
     "join_checkpoints": "scaling.trajectories.join", "stat_trajectory": "scaling.trajectories.table",
     "join_stat_and_loss": "scaling.trajectories.table", "transition_study": "scaling.trajectories.transitions",
-    "collapse_report": "scaling.trajectories.trajectory", "trajectory_report": "scaling.trajectories.trajectory", "warmup_study": "scaling.trajectories.warmup_study",
+    "collapse_report": "scaling.trajectories.collapse", "trajectory_report": "scaling.trajectories.trajectory", "warmup_study": "scaling.trajectories.warmup_study",
     "init_study": "scaling.trajectories.init_study",
     # weight statistics (torch)
     "weight_stats_table": "weightstats.measure", "tensor_stats": "weightstats.measure",
