@@ -57,7 +57,7 @@ def rerun_command() -> str | None:
 
     import click
 
-    from scalefit.options import command_settings
+    from scalefit.folder_settings import command_settings
 
     ctx = click.get_current_context(silent=True)
     if ctx is None:

@@ -50,7 +50,7 @@ def claimed(folder, older=False, **claim):
     """``folder`` holding only a settings record of `fit kaplan` claimed by a dead process of this
     machine, boot and pid namespace; ``claim``: what differs; ``older``: the claim as scalefit
     wrote it before it recorded the boot and pid namespace."""
-    from scalefit.options import CLAIM, SETTINGS_FILE
+    from scalefit.folder_settings import CLAIM, SETTINGS_FILE
 
     folder.mkdir()
     facts = {"host": atomic.HOST, **({} if older else atomic.process_space()), "pid": DEAD, "started": 1, **claim}
@@ -63,7 +63,7 @@ OURS = {"command": "fit chinchilla", "options": {"--bootstrap": 0}}
 
 
 def test_a_claim_records_the_boot_and_pid_namespace_it_was_made_in(tmp_path):
-    from scalefit.options import CLAIM, SETTINGS_FILE, claim_folder
+    from scalefit.folder_settings import CLAIM, SETTINGS_FILE, claim_folder
 
     space = atomic.process_space()
     assert set(space) == {"boot", "pid_namespace"}
@@ -82,7 +82,7 @@ def test_a_claim_of_another_pid_namespace_or_boot_is_not_taken_over(tmp_path, ca
     this namespace does not have, and was read as dead and taken over. A claim made where the
     namespace could not be read (None) is no match for one where it can."""
     from scalefit.errors import InputError
-    from scalefit.options import claim_folder, refuse_other_settings
+    from scalefit.folder_settings import claim_folder, refuse_other_settings
 
     if all(atomic.process_space()[key] == value for key, value in other.items()):
         pytest.skip(f"{other} is this machine's")
@@ -95,7 +95,7 @@ def test_a_claim_of_another_pid_namespace_or_boot_is_not_taken_over(tmp_path, ca
 
 @pytest.mark.parametrize("older", [False, True])
 def test_a_dead_claim_of_this_boot_and_namespace_or_an_older_one_is_taken_over(tmp_path, capsys, older):
-    from scalefit.options import SETTINGS_FILE, claim_folder
+    from scalefit.folder_settings import SETTINGS_FILE, claim_folder
 
     folder = claimed(tmp_path / "X", older=older)
     assert claim_folder(folder, OURS) == (folder / SETTINGS_FILE, False)
@@ -108,7 +108,7 @@ def test_a_claim_of_another_boot_or_machine_is_taken_over_once_a_day_old(tmp_pat
     cannot be checked here, and the folder was refused for good, as one holding 'results'. Such a
     claim is refused, naming it a claim, until untouched for OTHER_HOST_STALE_S, then taken over."""
     from scalefit.errors import InputError
-    from scalefit.options import SETTINGS_FILE, claim_folder
+    from scalefit.folder_settings import SETTINGS_FILE, claim_folder
 
     folder = claimed(tmp_path / "X", **other)
     with pytest.raises(InputError, match=r"is claimed by a command of other settings .*, running on another "

@@ -171,7 +171,7 @@ def test_another_swap_error_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
 
 CLAIMER = r"""
 import sys, time
-from scalefit.options import claim_folder
+from scalefit.folder_settings import claim_folder
 claim_folder(sys.argv[1], {"command": "fit kaplan", "options": {"--bootstrap": 7}})
 print("claimed", flush=True)
 time.sleep(600)
@@ -203,7 +203,7 @@ def test_a_claim_of_a_killed_command_is_taken_over(runs, tmp_path):
     the next command takes the folder over and says so in one line."""
     import json
 
-    from scalefit.options import CLAIM, SETTINGS_FILE
+    from scalefit.folder_settings import CLAIM, SETTINGS_FILE
 
     out = tmp_path / "X"
     child = subprocess.Popen([sys.executable, "-c", CLAIMER, str(out)], stdout=subprocess.PIPE, text=True)
@@ -236,7 +236,7 @@ def _record(folder: Path, claim: dict | None) -> None:
     claim of a dead process of this machine, None: a record without a claim."""
     import json
 
-    from scalefit.options import CLAIM, SETTINGS_FILE
+    from scalefit.folder_settings import CLAIM, SETTINGS_FILE
 
     folder.mkdir()
     record = {"command": "fit kaplan", "options": {"--bootstrap": 7}}
@@ -251,7 +251,7 @@ def test_only_a_dead_claim_of_this_machine_on_an_empty_folder_is_taken_over(tmp_
     claim in a folder that holds results. Taken over: a dead process's claim, also where its pid
     now names another process (started at another time), beside temporaries only."""
     from scalefit.errors import InputError
-    from scalefit.options import SETTINGS_FILE, claim_folder, refuse_other_settings
+    from scalefit.folder_settings import SETTINGS_FILE, claim_folder, refuse_other_settings
 
     ours = {"command": "fit chinchilla", "options": {"--bootstrap": 0}}
     other_host = "0" * 6 if atomic.HOST != "0" * 6 else "1" * 6

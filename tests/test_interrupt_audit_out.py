@@ -317,7 +317,7 @@ def test_two_commands_started_together_into_one_new_folder_do_not_mix(runs, tmp_
     two fits' files. The first now records its settings before the work, in one exclusive step,
     and the second is refused; a refused input leaves no folder behind, and the same settings
     again are let in."""
-    from scalefit.options import SETTINGS_FILE, claim_folder
+    from scalefit.folder_settings import SETTINGS_FILE, claim_folder
 
     out = tmp_path / "X"
     chinchilla = ["fit", "chinchilla", "--data", str(runs), "--bootstrap", "0", "--out", str(out)]

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import (POSITIVE, POSITIVE_INT, Checked, NameChoice, analysis_options,
-                              one_setting_per_folder,
                               column_options, positive_int, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.calibrate import shown_by_distance

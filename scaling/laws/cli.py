@@ -6,8 +6,8 @@ import click
 
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
+from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import (POSITIVE, Checked, NameChoice, finite_float, analysis_options, apply_column_mapping,
-                              one_setting_per_folder,
                               bootstrap_option, column_mapping, column_options, holdout_option,
                               option_given, seed_option)
 from scalefit.report import FIGURE_DPI, dumps

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.options import (BOOTSTRAP, analysis_options, one_setting_per_folder, option_given,
-                              seed_option, split_values)
+from scalefit.folder_settings import one_setting_per_folder
+from scalefit.options import BOOTSTRAP, analysis_options, option_given, seed_option, split_values
 from scalefit.report import dumps
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.laws.law import Law

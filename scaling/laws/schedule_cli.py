@@ -12,9 +12,9 @@ import numpy as np
 from scalefit.data import MINI_CHECKPOINTS, MINI_FINALS
 from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError, suggestion
+from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, Checked, NameChoice,
-                              analysis_options, bootstrap_option, one_setting_per_folder, option_given, seed_option,
-                              split_values)
+                              analysis_options, bootstrap_option, option_given, seed_option, split_values)
 from scalefit.report import dumps, write_printed_report
 from scalefit.scaling.interval_text import at_zero, interval_text
 from scalefit.scaling.laws.identifiability import judged

@@ -6,8 +6,8 @@ import click
 
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
-from scalefit.options import (BOOTSTRAP, FINITE, HOLDOUT, LOSS_FLOOR, analysis_options, one_setting_per_folder,
-                              seed_option)
+from scalefit.folder_settings import one_setting_per_folder
+from scalefit.options import BOOTSTRAP, FINITE, HOLDOUT, LOSS_FLOOR, analysis_options, seed_option
 from scalefit.report import dumps
 from scalefit.scaling.flags import command_words
 from scalefit.scaling.outputs import checked_outputs
