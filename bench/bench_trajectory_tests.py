@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories import collapse, linearized, parameter_intervals, stat_law, trajectory as tj
+from scalefit.scaling.trajectories import collapse, correlation, linearized, parameter_intervals, stat_law
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 
@@ -58,7 +58,7 @@ def detrended(joined):
     for _, run in joined.groupby("model", sort=True):
         z = np.log10(run["step"].to_numpy(dtype=float))
         z = (z - z.mean()) / z.std()
-        design = np.column_stack([z ** d for d in range(tj.STEP_POLY_DEGREE + 1)])
+        design = np.column_stack([z ** d for d in range(correlation.STEP_POLY_DEGREE + 1)])
         for series, sink in zip((run["value"], run["loss"]), out):
             t = series.to_numpy(dtype=float)
             sink.append(t - design @ np.linalg.lstsq(design, t, rcond=None)[0])
@@ -72,7 +72,7 @@ def partial_correlation_rates(rho, runs):
         joined = runs_on_one_curve(rng, rho)
         joined["value"] = 1 + 0.2 * np.log10(joined["step"]) + ar1.stationary_series(
             rho, (len(joined), 1), rng, 0.01)[:, 0]
-        ours.append(tj.partial_correlation(joined)["partial_p_value"] < 0.05)
+        ours.append(correlation.partial_correlation(joined)["partial_p_value"] < 0.05)
         peer.append(stats.pearsonr(*detrended(joined)).pvalue < 0.05)
     return np.mean(ours), np.mean(peer)
 
@@ -207,7 +207,7 @@ def partial_correlation_designs(joined):
         run = run[run["step"] > 0].sort_values("step")
         z = np.log10(run["step"].to_numpy(dtype=float))
         z = (z - z.mean()) / z.std()
-        designs.append(np.column_stack([z ** d for d in range(tj.STEP_POLY_DEGREE + 1)]))
+        designs.append(np.column_stack([z ** d for d in range(correlation.STEP_POLY_DEGREE + 1)]))
         values.append(run["value"].to_numpy(dtype=float))
         losses.append(run["loss"].to_numpy(dtype=float))
     return designs, values, losses
@@ -249,7 +249,7 @@ def cost(rho=0.8, n_runs=16, seed=8, repeat=3):
     rows = pythia_layout_runs(rho, n_runs, seed)
     joined = pd.concat(rows, ignore_index=True)
     report_s, report = cpu_seconds(lambda: collapse.collapse_report(joined), repeat)
-    corr_s, corr = cpu_seconds(lambda: tj.partial_correlation(joined), repeat)
+    corr_s, corr = cpu_seconds(lambda: correlation.partial_correlation(joined), repeat)
     fits = [report["per_model"][f"m{m:02d}"] for m in range(n_runs)]
     losses = [frame["loss"].to_numpy() for frame in rows]
     designs = [linearized.jacobian(fit, loss) for fit, loss in zip(fits, losses)]

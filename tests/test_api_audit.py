@@ -626,7 +626,7 @@ def _joined():
 def test_collapse_report_and_partial_correlation_read_row_dicts_and_a_path(tmp_path):
     """collapse_report(rows) raised AttributeError 'columns' from require_columns."""
     from scalefit import collapse_report
-    from scalefit.scaling.trajectories.trajectory import partial_correlation
+    from scalefit.scaling.trajectories.correlation import partial_correlation
     joined = _joined()
     path = tmp_path / "joined.csv"
     joined.to_csv(path, index=False)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.errors import InputError
-from scalefit.scaling.trajectories import collapse, stat_law, trajectory as tj
+from scalefit.scaling.trajectories import collapse, correlation, stat_law, trajectory as tj
 from test_cli_audit import one_line_error  # one line naming what is wrong, exit 2, no traceback
 
 STEPS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
@@ -211,7 +211,7 @@ def test_a_loss_that_never_changes_is_refused_or_its_run_named_not_fitted(tmp_pa
     assert report.to_dict()["same_loss_models"] == {"run-a": 3.5}
     # nor in the partial correlation, where its detrended loss is rounding noise
     joined = report.joined
-    assert report.correlation["n_points"] == tj.partial_correlation(joined[joined["model"] != "run-a"])["n_points"]
+    assert report.correlation["n_points"] == correlation.partial_correlation(joined[joined["model"] != "run-a"])["n_points"]
 
 
 def test_a_constant_statistic_is_not_printed_as_a_power_law():

@@ -18,7 +18,7 @@ from scalefit.scaling.trajectories.landmarks import landmarks_for_run
 from scalefit.scaling.trajectories.segmented import bootstrap_breakpoints, fit_segmented
 from scalefit.scaling.trajectories.table import join_stat_and_loss, stat_trajectory
 from scalefit.scaling.trajectories.collapse import collapse_report, collapse_verdict
-from scalefit.scaling.trajectories.trajectory import partial_correlation
+from scalefit.scaling.trajectories.correlation import partial_correlation
 from scalefit.scaling.trajectories.transitions import (detect_transitions, run_transitions, transition_study,
                                                        warmup_regression)
 from scalefit.scaling.trajectories.warmup_study import warmup_study

@@ -15,7 +15,7 @@ from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, infer_lan
 from scalefit.scaling.trajectories.segmented import find_transitions
 from scalefit.scaling.trajectories.stat_law import fit_stat_vs_loss
 from scalefit.scaling.trajectories.collapse import COLLAPSE_SIMS, collapse_report
-from scalefit.scaling.trajectories.trajectory import partial_correlation
+from scalefit.scaling.trajectories.correlation import partial_correlation
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.transitions import (INTERVAL_CAVEAT, WEAK_KINK_T, detect_transitions,
                                           pick_transition_per_run, transition_study,

@@ -120,7 +120,7 @@ def test_partial_correlation_p_value_holds_its_level_under_autocorrelation():
     projection) in 3.7% (5.3%, 3.7%, 4.7% at rho 0, 0.5, 0.9)."""
     from scipy import stats
 
-    from scalefit.scaling.trajectories.trajectory import partial_correlation
+    from scalefit.scaling.trajectories.correlation import partial_correlation
     rng = np.random.default_rng(5)
     adjusted, naive = [], []
     for _ in range(100):
@@ -136,7 +136,7 @@ def test_partial_correlation_p_value_holds_its_level_under_autocorrelation():
 
 def _partial_residuals(joined):
     """The residuals partial_correlation correlates, for the naive p-value beside it."""
-    from scalefit.scaling.trajectories.trajectory import STEP_POLY_DEGREE
+    from scalefit.scaling.trajectories.correlation import STEP_POLY_DEGREE
     rv, rl = [], []
     for _, run in joined.groupby("model", sort=True):
         z = np.log10(run["step"].to_numpy(dtype=float))
