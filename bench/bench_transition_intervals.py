@@ -66,10 +66,10 @@ import warnings
 import numpy as np
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.segmented import (bootstrap_draws, find_transitions, fit_segmented,
-                                                      INTERVAL_METHOD, LOCAL_KEEP_T, hinge_design,
-                                                      local_draws, local_fit, percentile_intervals,
-                                                      search_draws)
+from scalefit.scaling.trajectories.segmented import (INTERVAL_METHOD, LOCAL_KEEP_T, bootstrap_draws,
+                                                     fit_segmented, hinge_design, local_draws, local_fit,
+                                                     percentile_intervals, search_draws)
+from scalefit.scaling.trajectories.transition_search import find_transitions
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 X = np.log10(STEPS)

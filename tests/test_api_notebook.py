@@ -299,7 +299,7 @@ def test_transition_choices_are_read_in_any_case_and_checked_in_one_place(checkp
     names are read in any case; segmented.py and transitions.py each had a checked_interval_method
     with its own message ('interval method 'x': one of ...' from find_transitions)."""
     from scalefit import stat_trajectory, transition_study
-    from scalefit.scaling.trajectories.segmented import find_transitions
+    from scalefit.scaling.trajectories.transition_search import find_transitions
     trajectory = stat_trajectory(checkpoints, "std", group="mlp_in", models=["mini-1"])
     study = transition_study(trajectory, which=" First", interval_method="Local-Strong", n_bootstrap=0)
     plain = transition_study(trajectory, which="first", interval_method="local-strong", n_bootstrap=0)

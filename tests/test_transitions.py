@@ -12,7 +12,7 @@ from scipy import stats
 from scalefit.errors import InputError
 from scalefit.cli import main
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, infer_landmarks
-from scalefit.scaling.trajectories.segmented import find_transitions
+from scalefit.scaling.trajectories.transition_search import find_transitions
 from scalefit.scaling.trajectories.stat_law import fit_stat_vs_loss
 from scalefit.scaling.trajectories.collapse import COLLAPSE_SIMS, collapse_report
 from scalefit.scaling.trajectories.correlation import partial_correlation

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.segmented import find_transitions, hinge_design
+from scalefit.scaling.trajectories.segmented import hinge_design
+from scalefit.scaling.trajectories.transition_search import find_transitions
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])  # a mini-suite long run
 X = np.log10(STEPS)

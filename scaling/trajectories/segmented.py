@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,7 +19,6 @@ from scalefit.errors import InputError
 from scalefit.scaling.trajectories import ar1
 
 RHO_ROUNDS = 3  # alternations of (breakpoints | rho) and (rho | breakpoints) in one fit
-EXACT_LINE = 1e-20  # residual SS / total SS at or below which a straight line is exact (rounding)
 
 
 @dataclass
@@ -43,25 +42,6 @@ class SegmentedFit:
     def slopes(self) -> np.ndarray:
         """Slope of each segment, left to right."""
         return self.coef[1] + np.concatenate([[0.0], np.cumsum(self.coef[2:])])
-
-
-@dataclass
-class TransitionSearch:
-    """Outcome of a change-point search on one trajectory."""
-
-    best: SegmentedFit                           # the BIC-chosen segmented fit
-    fits: dict[int, SegmentedFit]                # best fit per number of breakpoints
-    smooth_bic: float                            # best smooth polynomial, same size as `best`
-    delta_bic: float                             # smooth_bic - best.bic (> threshold: abrupt)
-    intervals: list[tuple[float, float]] = field(default_factory=list)  # 95% CI per breakpoint
-    rho: float = 0.0                             # AR(1) coefficient of the errors (REML)
-    # per breakpoint: True where the resamples' percentile range missed the estimate and its
-    # interval was stretched to hold it (not a calibrated 95% interval; see percentile_intervals)
-    widened: list[bool] = field(default_factory=list)
-
-    @property
-    def has_transition(self) -> bool:
-        return self.best.k > 0
 
 
 def hinge_design(x: np.ndarray, breakpoints) -> np.ndarray:
@@ -483,47 +463,6 @@ def checked_interval_method(method: str) -> str:
         raise InputError(f"interval_method: '{method}' is not an interval method; expected one of "
                          f"{', '.join(INTERVAL_METHODS)}")
     return name
-
-
-def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
-                     min_delta_bic: float = 6.0, n_bootstrap: int = 200, seed: int = 0,
-                     n_grid: int = 40, rho: float | None = None,
-                     interval_method: str = INTERVAL_METHOD) -> TransitionSearch:
-    """Choose the number of breakpoints by BIC and bootstrap each breakpoint's 95% interval.
-
-    A segmented model with k > 0 is kept only if its BIC beats both the straight line and
-    the best smooth polynomial with as many parameters by at least `min_delta_bic`. Every
-    candidate is fitted under AR(1) errors with its own REML rho, or with the `rho` given (0:
-    ordinary least squares, independent errors). `interval_method` is the bootstrap's
-    (`bootstrap_draws`; the default is INTERVAL_METHOD, "local-strong"): "local-strong" draws each
-    breakpoint from a world that keeps it and the other breakpoints not flagged weak, the weak
-    ones left as noise (so a run whose breakpoints are all weak can get an interval of most of
-    the run), "fixed" refits each resample of the chosen fit with its number of breakpoints (the
-    default until local-strong was measured on every cell), "search" remakes the whole choice in
-    each resample, "local" draws each breakpoint from its own one-breakpoint world
-    (``local_draws``), "local-cd" is "local" with rho from REML's confidence distribution
-    (coverage of each: bench/README.md).
-    """
-    interval_method = checked_interval_method(interval_method)
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    order = np.argsort(x)
-    x, y = x[order], y[order]
-    line = fit_segmented(x, y, 0, rho=0.0)
-    if np.ptp(y) == 0 or line.sse <= EXACT_LINE * float(np.sum((y - y.mean()) ** 2)):
-        # a straight line (or a constant) explains every point: no noise to correlate, no transition
-        return TransitionSearch(best=line, fits={0: line}, smooth_bic=line.bic, delta_bic=0.0)
-    best, fits = choose_fit(x, y, max_breakpoints=max_breakpoints, min_points=min_points,
-                            min_delta_bic=min_delta_bic, n_grid=n_grid, rho=rho)
-    smooth = smooth_bic(x, y, 2 + 2 * max(best.k, 1), rho)
-    search = TransitionSearch(best=best, fits=fits, smooth_bic=smooth,
-                              delta_bic=smooth - best.bic, rho=best.rho)
-    if best.k > 0 and n_bootstrap > 0:
-        search.intervals, search.widened = bootstrap_breakpoints(
-            x, y, best, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
-            n_grid=n_grid, rho=rho, method=interval_method, max_breakpoints=max_breakpoints,
-            min_delta_bic=min_delta_bic)
-    return search
 
 
 def slope_change_t(x, y, fit: SegmentedFit) -> np.ndarray:

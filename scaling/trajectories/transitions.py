@@ -1,6 +1,6 @@
 """Transitions in a weight statistic's trajectory, placed against each run's LR schedule.
 
-Per run: change points of the statistic against log10(step) (`segmented.find_transitions`),
+Per run: change points of the statistic against log10(step) (`transition_search.find_transitions`),
 each with a bootstrap interval, then its distance to the warmup end in steps and tokens and
 the fraction of the cosine decay done. Across runs that differ only in warmup length, the
 regression of transition step on warmup end says whether the transition follows warmup
@@ -21,11 +21,11 @@ from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_in
                               positive_int)
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
-from scalefit.scaling.trajectories.segmented import (INTERVAL_COVERAGE, INTERVAL_METHOD,
-                                                     PLAIN_LEVEL, WEAK_KINK_T,
-                                                     CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
-                                                     checked_interval_method, find_transitions,
-                                                     interval_level, slope_change_t)
+from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
+                                                     INTERVAL_COVERAGE, INTERVAL_METHOD, PLAIN_LEVEL,
+                                                     WEAK_KINK_T, checked_interval_method, interval_level,
+                                                     slope_change_t)
+from scalefit.scaling.trajectories.transition_search import find_transitions
 from scalefit.scaling.trajectories.table import checked_trajectory
 from scalefit.signals import Interrupted
 

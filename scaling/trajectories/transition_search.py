@@ -1,0 +1,73 @@
+"""Change points of one trajectory: the number of breakpoints chosen by BIC against a line and
+smooth polynomials (segmented.choose_fit), each breakpoint with its bootstrap interval."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scalefit.scaling.trajectories.segmented import (INTERVAL_METHOD, SegmentedFit, bootstrap_breakpoints,
+                                                     checked_interval_method, choose_fit, fit_segmented,
+                                                     smooth_bic)
+
+EXACT_LINE = 1e-20  # residual SS / total SS at or below which a straight line is exact (rounding)
+
+
+@dataclass
+class TransitionSearch:
+    """Outcome of a change-point search on one trajectory."""
+
+    best: SegmentedFit                           # the BIC-chosen segmented fit
+    fits: dict[int, SegmentedFit]                # best fit per number of breakpoints
+    smooth_bic: float                            # best smooth polynomial, same size as `best`
+    delta_bic: float                             # smooth_bic - best.bic (> threshold: abrupt)
+    intervals: list[tuple[float, float]] = field(default_factory=list)  # 95% CI per breakpoint
+    rho: float = 0.0                             # AR(1) coefficient of the errors (REML)
+    # per breakpoint: True where the resamples' percentile range missed the estimate and its
+    # interval was stretched to hold it (not a calibrated 95% interval; see percentile_intervals)
+    widened: list[bool] = field(default_factory=list)
+
+    @property
+    def has_transition(self) -> bool:
+        return self.best.k > 0
+
+
+def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
+                     min_delta_bic: float = 6.0, n_bootstrap: int = 200, seed: int = 0,
+                     n_grid: int = 40, rho: float | None = None,
+                     interval_method: str = INTERVAL_METHOD) -> TransitionSearch:
+    """Choose the number of breakpoints by BIC and bootstrap each breakpoint's 95% interval.
+
+    A segmented model with k > 0 is kept only if its BIC beats both the straight line and
+    the best smooth polynomial with as many parameters by at least `min_delta_bic`. Every
+    candidate is fitted under AR(1) errors with its own REML rho, or with the `rho` given (0:
+    ordinary least squares, independent errors). `interval_method` is the bootstrap's
+    (`bootstrap_draws`; the default is INTERVAL_METHOD, "local-strong"): "local-strong" draws each
+    breakpoint from a world that keeps it and the other breakpoints not flagged weak, the weak
+    ones left as noise (so a run whose breakpoints are all weak can get an interval of most of
+    the run), "fixed" refits each resample of the chosen fit with its number of breakpoints (the
+    default until local-strong was measured on every cell), "search" remakes the whole choice in
+    each resample, "local" draws each breakpoint from its own one-breakpoint world
+    (``local_draws``), "local-cd" is "local" with rho from REML's confidence distribution
+    (coverage of each: bench/README.md).
+    """
+    interval_method = checked_interval_method(interval_method)
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    line = fit_segmented(x, y, 0, rho=0.0)
+    if np.ptp(y) == 0 or line.sse <= EXACT_LINE * float(np.sum((y - y.mean()) ** 2)):
+        # a straight line (or a constant) explains every point: no noise to correlate, no transition
+        return TransitionSearch(best=line, fits={0: line}, smooth_bic=line.bic, delta_bic=0.0)
+    best, fits = choose_fit(x, y, max_breakpoints=max_breakpoints, min_points=min_points,
+                            min_delta_bic=min_delta_bic, n_grid=n_grid, rho=rho)
+    smooth = smooth_bic(x, y, 2 + 2 * max(best.k, 1), rho)
+    search = TransitionSearch(best=best, fits=fits, smooth_bic=smooth,
+                              delta_bic=smooth - best.bic, rho=best.rho)
+    if best.k > 0 and n_bootstrap > 0:
+        search.intervals, search.widened = bootstrap_breakpoints(
+            x, y, best, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
+            n_grid=n_grid, rho=rho, method=interval_method, max_breakpoints=max_breakpoints,
+            min_delta_bic=min_delta_bic)
+    return search
