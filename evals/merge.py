@@ -12,7 +12,7 @@ from scalefit.evals.evalset import SE_COLUMNS
 from scalefit.evals.loss import CROSS_ENTROPY_RECORD
 from scalefit.evals.recorded_facts import recorded_head
 from scalefit.options import output_folder
-from scalefit.sweep.engine import SweepResult, recorded_options
+from scalefit.sweep.engine import SweepResult, recorded_options, shown_option
 from scalefit.sweep.weights import weights_source
 
 
@@ -123,8 +123,8 @@ def check_mergeable(dirs, runs: list[dict]) -> None:
                 if option == "--dataset" and f"the content of --dataset {name.split(':', 1)[-1]}" in options:
                     continue  # the same data elsewhere on disk: its content is compared
                 if before[option] != options[option]:
-                    raise InputError(f"eval merge: {name} was measured with {option} {_shown(before[option])} "
-                                     f"in {first} and {_shown(options[option])} in {d}; only folders "
+                    raise InputError(f"eval merge: {name} was measured with {option} {shown_option(before[option])} "
+                                     f"in {first} and {shown_option(options[option])} in {d}; only folders "
                                      "measured with the same options merge")
     check_same_columns(dirs)
 
@@ -151,7 +151,3 @@ def check_same_columns(dirs) -> None:
                              f"{'e.g. ' if len(old) > 1 else ''}{old[0][1]}), those in {fresh} do; "
                              f"re-run the sweep of {stale} (its results without se are measured again), "
                              "then merge")
-
-
-def _shown(value) -> str:
-    return "(default)" if value is None else str(value)

@@ -537,14 +537,14 @@ def check_options(measurements: list[Measurement], out_dir) -> set[str]:
                     break
                 was = before[option]
                 if not option.startswith("-"):  # a fact of the input, not an option to give again
-                    raise InputError(f"{option} changed since {out_dir} was measured ({m.name}: {_shown(was)} "
-                                     f"then, {_shown(value)} now); a sweep folder holds one measurement: "
+                    raise InputError(f"{option} changed since {out_dir} was measured ({m.name}: {shown_option(was)} "
+                                     f"then, {shown_option(value)} now); a sweep folder holds one measurement: "
                                      "measure into a new --out")
                 if isinstance(value, bool) and isinstance(was, bool):  # a flag: given or not
                     now, then = f"{option} {'given' if value else 'not given'}", \
                         f"{'with' if was else 'without'} {option}"
                 else:
-                    now, then = f"{option} {_shown(value)}", f"with {option} {_shown(was)}"
+                    now, then = f"{option} {shown_option(value)}", f"with {option} {shown_option(was)}"
                 raise InputError(f"{now}: {out_dir} was measured {then} ({m.name}); a sweep folder holds "
                                  f"one measurement: re-run {then} or measure into a new --out")
     say_unrecorded(measurements, known, out_dir)  # every recorded option matched: those not recorded
@@ -602,5 +602,6 @@ def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _shown(value) -> str:
+def shown_option(value) -> str:
+    """An option's value as an error message shows it: None is the command's default."""
     return "(default)" if value is None else str(value)

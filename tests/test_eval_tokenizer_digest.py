@@ -137,10 +137,10 @@ def test_large_tokenizer_files_are_hashed_on_threads_with_the_same_records_and_r
     sweep reaches it, after a tokenizer that differs before it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from scalefit.evals import grid_checks as evaluate
+    from scalefit.evals import grid_checks
 
     pools = []
-    monkeypatch.setattr(evaluate, "ThreadPoolExecutor", lambda n: pools.append(n) or ThreadPoolExecutor(n),
+    monkeypatch.setattr(grid_checks, "ThreadPoolExecutor", lambda n: pools.append(n) or ThreadPoolExecutor(n),
                         raising=False)
     big = b'{"model": "bpe"}' + b" " * (1 << 20)
     folders = [checkpoint(tmp_path, f"step{s}", tokenizer=big if s != 2 else big + b" ") for s in range(4)]
@@ -151,12 +151,12 @@ def test_large_tokenizer_files_are_hashed_on_threads_with_the_same_records_and_r
     with pytest.raises(InputError, match="m: the tokenizer of step 2 differs from that of step 0 "):
         tokenizer_identities(grid)
 
-    def unreadable(folder, names, digest=evaluate.folder_files_digest):
+    def unreadable(folder, names, digest=grid_checks.folder_files_digest):
         if folder == str(folders[3]):
             raise PermissionError(13, "Permission denied", folder)
         return digest(folder, names)
 
-    monkeypatch.setattr(evaluate, "folder_files_digest", unreadable)
+    monkeypatch.setattr(grid_checks, "folder_files_digest", unreadable)
     with pytest.raises(InputError, match="the tokenizer of step 2 differs"):
         tokenizer_identities(grid)
     with pytest.raises(PermissionError, match="step3"):

@@ -486,7 +486,7 @@ def test_ctrl_c_while_the_tables_are_rebuilt_says_the_results_are_kept(tmp_path,
 def test_a_merge_folder_holds_one_merge(tmp_path, monkeypatch):
     """Merging again into a folder replaces what the earlier merge wrote (a table it does not write
     is removed), and a merge interrupted while writing leaves the folder as it was."""
-    from scalefit.evals import merge as evaluate_module
+    from scalefit.evals import merge
 
     with_weights, without = tmp_path / "ww", tmp_path / "wo"
     assert CliRunner().invoke(main, [*eval_args(with_weights), "--weights"]).exit_code == 0
@@ -499,7 +499,7 @@ def test_a_merge_folder_holds_one_merge(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(evaluate_module, "coverage_warnings", interrupted)
+    monkeypatch.setattr(merge, "coverage_warnings", interrupted)
     result = CliRunner().invoke(main, ["eval", "merge", str(without), "--out", str(merged)])
     assert result.exit_code == 130
     assert {p.name: p.read_bytes() for p in merged.iterdir() if p.is_file()} == before
