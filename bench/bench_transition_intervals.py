@@ -66,9 +66,10 @@ import warnings
 import numpy as np
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.segmented import (INTERVAL_METHOD, LOCAL_KEEP_T, bootstrap_draws,
-                                                     fit_segmented, hinge_design, local_draws, local_fit,
-                                                     percentile_intervals, search_draws)
+from scalefit.scaling.trajectories.breakpoint_intervals import (INTERVAL_METHOD, LOCAL_KEEP_T,
+                                                                bootstrap_draws, local_draws, local_fit,
+                                                                percentile_intervals, search_draws)
+from scalefit.scaling.trajectories.segmented import fit_segmented, hinge_design
 from scalefit.scaling.trajectories.transition_search import find_transitions
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])

@@ -38,7 +38,7 @@ def one_by_one_grid_optimum(x, y, grid, k, min_points, rho):
     for breaks in itertools.combinations(grid, k):
         if not segmented._valid(np.array(breaks), x, min_points):
             continue
-        _, sse = segmented._lstsq(x, y, breaks, rho)
+        _, sse = segmented.lstsq(x, y, breaks, rho)
         if sse < best_sse:
             best_sse, best_breaks = sse, np.array(breaks)
     return best_sse, best_breaks

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from segmented_reference import lmfit_refinement, one_by_one_grid_optimum
 
-from scalefit.scaling.trajectories import ar1, segmented
+from scalefit.scaling.trajectories import ar1, breakpoint_intervals, segmented
 
 
 def kinked_run(seed, kinks, rho, n=44, scale=0.05):
@@ -20,7 +20,7 @@ def kinked_run(seed, kinks, rho, n=44, scale=0.05):
 @pytest.mark.parametrize("starts", [[1.2], [0.9, 2.1], [0.7, 1.5, 2.6], [3.3]])
 def test_the_breakpoint_polish_is_lmfits_to_the_last_bit(seed, rho, starts):
     x, y = kinked_run(seed, [1.0, 2.2], rho)
-    ours = segmented._refine_breakpoints(x, y, np.array(starts), 3, rho)
+    ours = segmented.refine_breakpoints(x, y, np.array(starts), 3, rho)
     assert np.array_equal(ours, lmfit_refinement(x, y, np.array(starts), 3, rho))
 
 
@@ -48,7 +48,7 @@ def test_a_polish_on_a_non_finite_value_keeps_its_start_as_lmfits_did(bad):
     x, y = kinked_run(1, [1.0, 2.2], 0.5)
     y[10] = bad
     start = np.array([0.9, 2.1])
-    assert np.array_equal(segmented._refine_breakpoints(x, y, start, 3, 0.5), start)
+    assert np.array_equal(segmented.refine_breakpoints(x, y, start, 3, 0.5), start)
     assert np.array_equal(lmfit_refinement(x, y, start, 3, 0.5), start)
 
 
@@ -87,7 +87,7 @@ def test_polishes_side_by_side_give_each_its_own_answer_to_the_last_bit(starts):
     start = np.array(starts)
     together = segmented._refine_many(x, ys, [start] * len(ys), 3, rhos)
     for y, rho, got in zip(ys, rhos, together):
-        assert np.array_equal(got, segmented._refine_breakpoints(x, y, start, 3, rho))
+        assert np.array_equal(got, segmented.refine_breakpoints(x, y, start, 3, rho))
         assert np.array_equal(got, lmfit_refinement(x, y, start, 3, rho))
     assert np.array_equal(together[-1], start)
 
@@ -97,9 +97,9 @@ def test_a_runs_resamples_refitted_together_are_the_one_by_one_refits():
     draws as fit_segmented on each resample alone."""
     x, y = kinked_run(2, [1.0, 2.2], 0.6)
     fit = segmented.fit_segmented(x, y, 2)
-    resamples = list(segmented.sieve_resamples(x, y, fit, n_bootstrap=12, seed=3))
+    resamples = list(breakpoint_intervals.sieve_resamples(x, y, fit, n_bootstrap=12, seed=3))
     alone = [segmented.fit_segmented(x, y_star, 2, rho=rho_star) for rho_star, y_star in resamples]
-    together = segmented._resample_refits(x, resamples, 2, 3, 40)
+    together = breakpoint_intervals._resample_refits(x, resamples, 2, 3, 40)
     for one, draw in zip(alone, together):
         assert (one is None and draw is None) or np.array_equal(one.breakpoints, draw)
 
@@ -114,6 +114,6 @@ def test_without_numpys_batched_lstsq_the_search_finds_the_same_breakpoints(monk
     assert np.array_equal(loop, segmented._LAPACK_LSTSQ(designs, ys, rcond, signature="ddd->ddid")[0])
     x, y = kinked_run(1, [1.0, 2.2], 0.5)
     starts = np.array([0.9, 2.1])
-    batched = segmented._refine_breakpoints(x, y, starts, 3, 0.5)
+    batched = segmented.refine_breakpoints(x, y, starts, 3, 0.5)
     monkeypatch.setattr(segmented, "_LAPACK_LSTSQ", ar1._lstsq_one_by_one)
-    assert np.array_equal(segmented._refine_breakpoints(x, y, starts, 3, 0.5), batched)
+    assert np.array_equal(segmented.refine_breakpoints(x, y, starts, 3, 0.5), batched)

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from scalefit.cli import main
 from scalefit.errors import InputError
 from scalefit.scaling.trajectories.landmarks import landmarks_for_run
-from scalefit.scaling.trajectories.segmented import bootstrap_breakpoints, fit_segmented
+from scalefit.scaling.trajectories.breakpoint_intervals import bootstrap_breakpoints
+from scalefit.scaling.trajectories.segmented import fit_segmented
 from scalefit.scaling.trajectories.table import join_stat_and_loss, stat_trajectory
 from scalefit.scaling.trajectories.collapse import collapse_report, collapse_verdict
 from scalefit.scaling.trajectories.correlation import partial_correlation

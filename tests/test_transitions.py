@@ -363,7 +363,7 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
 def test_the_calibrated_level_reads_the_draws_central_99_5_percent():
     """percentile_intervals at level 99.5 is the draws' 0.25-99.75% percentiles (numpy's linear
     interpolation): 1..200 gives (1.4975, 199.5025); the plain level 95 gives 2.5-97.5%."""
-    from scalefit.scaling.trajectories.segmented import percentile_intervals
+    from scalefit.scaling.trajectories.breakpoint_intervals import percentile_intervals
     draws = np.arange(1.0, 201.0)[:, None]
     (calibrated,), _ = percentile_intervals(draws, [100.0], level=99.5)
     (plain,), _ = percentile_intervals(draws, [100.0])
@@ -372,7 +372,7 @@ def test_the_calibrated_level_reads_the_draws_central_99_5_percent():
 
 
 def test_the_few_resamples_warning_starts_below_the_calibration_count():
-    from scalefit.scaling.trajectories.segmented import CALIBRATION_RESAMPLES
+    from scalefit.scaling.trajectories.breakpoint_intervals import CALIBRATION_RESAMPLES
     from scalefit.scaling.trajectories.transitions import interval_caveat
     assert CALIBRATION_RESAMPLES == 200
     assert "tails rest on fewer draws" in interval_caveat("local-strong", 199)
@@ -404,7 +404,7 @@ def test_a_weak_kink_flag_that_is_missing_counts_as_not_weak():
 
 
 def test_percentile_intervals_flag_exactly_the_intervals_widened_to_their_estimate():
-    from scalefit.scaling.trajectories.segmented import percentile_intervals
+    from scalefit.scaling.trajectories.breakpoint_intervals import percentile_intervals
 
     spread = np.linspace(-1.0, 1.0, 41)
     draws = np.column_stack([
@@ -427,7 +427,7 @@ def test_a_widened_interval_is_flagged_in_the_table_and_marked_in_the_command(tm
     """Draws that all fall above the estimate (runs whose kink is before step 1800) widen the
     interval down to it: `ci_widened` in --json, transitions.csv and report.md, and a mark with
     its footnote in the printed listing; draws around the estimate do neither."""
-    from scalefit.scaling.trajectories import segmented
+    from scalefit.scaling.trajectories import breakpoint_intervals
     from scalefit.scaling.trajectories.cli import WIDENED_MARK
     from scalefit.scaling.trajectories.transitions import WIDENED_NOTE
 
@@ -436,7 +436,7 @@ def test_a_widened_interval_is_flagged_in_the_table_and_marked_in_the_command(tm
         early = fit.breakpoints < np.log10(1800)
         return fit.breakpoints + np.where(early, offsets + 0.03, offsets)
 
-    monkeypatch.setattr(segmented, "bootstrap_draws", one_sided_draws)
+    monkeypatch.setattr(breakpoint_intervals, "bootstrap_draws", one_sided_draws)
     table = tmp_path / "sweep.parquet"
     long_tables(np.random.default_rng(9)).to_parquet(table)
     args = ["transitions", "--stat", "t_nu", "--group", "mlp_in", "--data", str(table),

@@ -258,7 +258,8 @@ def test_the_search_bootstrap_refits_the_same_resamples_as_the_fixed_one():
     draws are those), so the two intervals are compared run by run; method "search" is its matched
     draws, each the resample's chosen breakpoint nearest the fit's, or the fixed refit where the
     resample's choice had no transition."""
-    from scalefit.scaling.trajectories.segmented import bootstrap_draws, choose_fit, search_draws
+    from scalefit.scaling.trajectories.breakpoint_intervals import bootstrap_draws, search_draws
+    from scalefit.scaling.trajectories.segmented import choose_fit
     y = _kinked_run(0.8, 1.0, 20_003)
     fit = find_transitions(X, y, n_bootstrap=0).best
     assert fit.k >= 2  # this run's search takes an extra breakpoint beside the kink
@@ -268,7 +269,7 @@ def test_the_search_bootstrap_refits_the_same_resamples_as_the_fixed_one():
     assert matched.shape == fixed.shape == (12, fit.k) and len(found) == 12
     assert np.array_equal(matched[~found], fixed[~found])
     # the matching rule, remade by hand on the first resample with a transition
-    from scalefit.scaling.trajectories.segmented import sieve_resamples
+    from scalefit.scaling.trajectories.breakpoint_intervals import sieve_resamples
     resamples = list(sieve_resamples(X, y, fit, n_bootstrap=12, seed=3))
     i = int(np.argmax(found))
     rho_star, y_star = resamples[i]
@@ -295,7 +296,8 @@ def test_the_shipped_interval_is_local_strong():
     """find_transitions' intervals are local-strong's unless told (segmented.INTERVAL_METHOD): on
     a run whose search takes a weak extra breakpoint beside the kink, the kink's world drops it,
     so its interval differs from the fixed-k refit's (fails if the default reverts to fixed)."""
-    from scalefit.scaling.trajectories.segmented import INTERVAL_METHOD, slope_change_t
+    from scalefit.scaling.trajectories.breakpoint_intervals import INTERVAL_METHOD
+    from scalefit.scaling.trajectories.segmented import slope_change_t
     assert INTERVAL_METHOD == "local-strong"
     y = _kinked_run(0.8, 1.0, 20_003)
     shipped = find_transitions(X, y, n_bootstrap=20, seed=1)
@@ -309,7 +311,7 @@ def test_the_shipped_interval_is_local_strong():
 def test_the_local_world_keeps_one_breakpoint_and_the_wander_the_others_absorbed():
     """local_fit drops the other breakpoints and refits breakpoint j alone at its own REML rho;
     with one breakpoint the local interval is the fixed one (the same draws)."""
-    from scalefit.scaling.trajectories.segmented import bootstrap_draws, local_draws, local_fit
+    from scalefit.scaling.trajectories.breakpoint_intervals import bootstrap_draws, local_draws, local_fit
     y = _kinked_run(0.8, 1.0, 20_003)
     fit = find_transitions(X, y, n_bootstrap=0).best
     assert fit.k >= 2
@@ -340,7 +342,8 @@ def test_the_confidence_distribution_of_rho_covers_the_true_rho():
     """rho_confidence_draws on the hinge design with the breakpoint at the truth: its central 90%
     holds the true rho in about 90% of series (REML's own posterior is centred on an estimate
     that is low at rho 0.8), and it sits above the REML estimate on average there."""
-    from scalefit.scaling.trajectories.segmented import SegmentedFit, rho_confidence_draws
+    from scalefit.scaling.trajectories.breakpoint_intervals import rho_confidence_draws
+    from scalefit.scaling.trajectories.segmented import SegmentedFit
     kink = np.log10(300.0)
     design = hinge_design(X, [kink])
     rng = np.random.default_rng(11)
@@ -364,8 +367,9 @@ def test_the_calibrated_level_covers_where_the_plain_range_fell_short():
     seeds 90000+, the first 30, 100 resamples), read from the same draws, the plain 2.5-97.5% range
     held 23 of the 28 kinks found and the calibrated level 27 (bench/README.md, "A calibrated
     level": 95-100% over 81-99 kinks a cell with 200 resamples). Fails if the level reverts."""
-    from scalefit.scaling.trajectories.segmented import (INTERVAL_METHOD, PLAIN_LEVEL, bootstrap_draws,
-                                                          interval_level, percentile_intervals)
+    from scalefit.scaling.trajectories.breakpoint_intervals import (INTERVAL_METHOD, PLAIN_LEVEL,
+                                                                    bootstrap_draws, interval_level,
+                                                                    percentile_intervals)
     level = interval_level(INTERVAL_METHOD)
     assert level > PLAIN_LEVEL
     kink = np.log10(300.0)
@@ -393,8 +397,8 @@ def test_the_shipped_interval_is_the_calibrated_central_range_of_its_draws():
     """find_transitions' interval of each breakpoint is its local-strong draws' central
     interval_level(...)% (99.5), which holds the plain 2.5-97.5% range; the fixed method keeps the
     plain range."""
-    from scalefit.scaling.trajectories.segmented import (PLAIN_LEVEL, bootstrap_draws, interval_level,
-                                                          percentile_intervals)
+    from scalefit.scaling.trajectories.breakpoint_intervals import (PLAIN_LEVEL, bootstrap_draws,
+                                                                    interval_level, percentile_intervals)
     y = _kinked_run(0.8, 1.0, 90_001)
     for method in ("local-strong", "fixed"):
         search = find_transitions(X, y, n_bootstrap=40, seed=3, interval_method=method)

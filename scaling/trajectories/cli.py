@@ -13,9 +13,9 @@ from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATI
                               analysis_options, one_setting_per_folder, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.schema import checkpoints_text
-from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
-                                                     INTERVAL_COVERAGE, INTERVAL_METHOD, INTERVAL_METHODS,
-                                                     interval_level)
+from scalefit.scaling.trajectories.breakpoint_intervals import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
+                                                                INTERVAL_COVERAGE, INTERVAL_METHOD,
+                                                                INTERVAL_METHODS, interval_level)
 from scalefit.signals import exit_interrupted, keeping_finished
 from scalefit.scaling.flags import command_words
 from scalefit.scaling.outputs import files_section, interrupted_lines, write_report_folder

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scalefit.scaling.trajectories.segmented import (INTERVAL_METHOD, SegmentedFit, bootstrap_breakpoints,
-                                                     checked_interval_method, choose_fit, fit_segmented,
-                                                     smooth_bic)
+from scalefit.scaling.trajectories.breakpoint_intervals import (INTERVAL_METHOD, bootstrap_breakpoints,
+                                                                checked_interval_method)
+from scalefit.scaling.trajectories.segmented import SegmentedFit, choose_fit, fit_segmented, smooth_bic
 
 EXACT_LINE = 1e-20  # residual SS / total SS at or below which a straight line is exact (rounding)
 

@@ -21,10 +21,11 @@ from scalefit.options import (bootstrap_count, nonnegative_float, nonnegative_in
                               positive_int)
 from scalefit.scaling.fitresult import FitResult, ParamEstimate
 from scalefit.scaling.trajectories.landmarks import ScheduleLandmarks, landmarks_for_run, place_transition
-from scalefit.scaling.trajectories.segmented import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
-                                                     INTERVAL_COVERAGE, INTERVAL_METHOD, PLAIN_LEVEL,
-                                                     WEAK_KINK_T, checked_interval_method, interval_level,
-                                                     slope_change_t)
+from scalefit.scaling.trajectories.breakpoint_intervals import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
+                                                                INTERVAL_COVERAGE, INTERVAL_METHOD,
+                                                                PLAIN_LEVEL, checked_interval_method,
+                                                                interval_level)
+from scalefit.scaling.trajectories.segmented import WEAK_KINK_T, slope_change_t
 from scalefit.scaling.trajectories.transition_search import find_transitions
 from scalefit.scaling.trajectories.table import checked_trajectory
 from scalefit.signals import Interrupted
@@ -85,9 +86,9 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     Returns (one dict per transition, a summary dict of the run). Step 0 is dropped: the
     search runs on log10(step). The rows are checked as ``checked_trajectory`` checks them; a
     checkpoint without a finite value is left out and named in the summary's ``note``.
-    `interval_method`: the breakpoint intervals' bootstrap (one of segmented.INTERVAL_METHODS;
-    default segmented.INTERVAL_METHOD). A row's ``ci95_run_share`` is the share of the run's log10(step)
-    range its interval covers.
+    `interval_method`: the breakpoint intervals' bootstrap (one of
+    breakpoint_intervals.INTERVAL_METHODS; default breakpoint_intervals.INTERVAL_METHOD). A row's
+    ``ci95_run_share`` is the share of the run's log10(step) range its interval covers.
     """
     settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
                               n_bootstrap=n_bootstrap, seed=seed, interval_method=interval_method)
@@ -267,7 +268,7 @@ def checked_search(*, max_breakpoints, min_delta_bic, n_bootstrap, seed,
                    interval_method=INTERVAL_METHOD) -> dict:
     """The search settings of ``run_transitions``, each refused in one line as its command
     option is (--max-breakpoints 1-4, --min-delta-bic >= 0, --bootstrap 0 or 2+, --seed whole,
-    --interval-method one of segmented.INTERVAL_METHODS)."""
+    --interval-method one of breakpoint_intervals.INTERVAL_METHODS)."""
     max_breakpoints = positive_int("max_breakpoints", max_breakpoints)
     if max_breakpoints > MAX_BREAKPOINTS:
         raise InputError(f"max_breakpoints: '{max_breakpoints}' is out of range; expected a whole "
@@ -532,9 +533,10 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
 
     ``warmup_steps`` / ``total_steps`` override the table's schedule; ``max_breakpoints`` (1-4) and
     ``min_delta_bic`` bound the search; ``n_bootstrap`` sieve resamples give each transition's
-    interval (0: none), by ``interval_method`` (one of segmented.INTERVAL_METHODS; default
-    segmented.INTERVAL_METHOD). The regression weights each run by its transition's interval
-    (``warmup_regression``: Hartung-Knapp; ordinary least squares where there are none).
+    interval (0: none), by ``interval_method`` (one of breakpoint_intervals.INTERVAL_METHODS;
+    default breakpoint_intervals.INTERVAL_METHOD). The regression weights each run by its
+    transition's interval (``warmup_regression``: Hartung-Knapp; ordinary least squares where
+    there are none).
     """
     which = checked_pick(which)
     interval_method = checked_interval_method(interval_method)
