@@ -57,12 +57,14 @@ def profile_with(fit, rho, squared_of):
     var = np.diag(fit.objective / df_resid * gram @ meat @ gram)
     half = stats.t.ppf(0.975, max(df, 1.0))
     squared = squared_of(blocks, gram, rho, df)
-    out = {name: fit.params[name].ci95 for name in parameter_intervals.PROFILED}  # lmfit's, where a column is not finite
+    # lmfit's, where a column is not finite
+    out = {name: fit.params[name].ci95 for name in parameter_intervals.PROFILED}
     for j, name in enumerate(names):
         if name in parameter_intervals.PROFILED:
             se = np.sqrt(var[j])
-            out[name] = profile_likelihood.profile_interval(fit, name, squared[j] * var[j] / gram[j, j],
-                                            (fit.params[name].value - half * se, fit.params[name].value + half * se))
+            out[name] = profile_likelihood.profile_interval(
+                fit, name, squared[j] * var[j] / gram[j, j],
+                (fit.params[name].value - half * se, fit.params[name].value + half * se))
     return out
 
 
@@ -128,7 +130,8 @@ def refitted_quantiles(fit, blocks, gram, rho, n_sim, seed=SEED, n_grid=121):
     errors = ar1.stationary_series(rho, (len(LOSS), n_sim), np.random.default_rng(seed))
     y = fitted[:, None] + np.sqrt(fit.objective / trace_ms) * errors
     y -= y.mean(axis=0)
-    e_grid = lowest - np.unique(np.r_[np.geomspace(1e-9, lowest - profile_likelihood.E_FLOOR, n_grid), lowest - E_hat])
+    e_grid = lowest - np.unique(np.r_[np.geomspace(1e-9, lowest - profile_likelihood.E_FLOOR, n_grid),
+                                      lowest - E_hat])
     p_grid = np.unique(np.r_[np.linspace(*stat_law.P_BOUND, n_grid), p_hat])
     rss = np.stack([_rss_columns(profile_likelihood._power_rows(p_grid[:, None], np.log(LOSS - e0)[None, :]), y)
                     for e0 in e_grid])  # (E, p, set)

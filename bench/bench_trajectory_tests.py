@@ -104,7 +104,7 @@ def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
         designs = [linearized.jacobian(fit, loss) for fit, loss in zip(fits, losses)]
         residuals = [np.asarray(fit.model_result.residual, dtype=float) for fit in fits]
         p_reml = collapse.collapse_f_test_p_value(report["pooled"], rss, losses,
-                                     *ar1.pooled_rho_posterior(designs, residuals))
+                                                  *ar1.pooled_rho_posterior(designs, residuals))
         ours.append(report["collapse_f_test_p_value"] < 0.05)
         reml.append(p_reml < 0.05)
         peer.append(collapse._collapse_f_test(report["pooled"], rss, losses, 0.0) < 0.05)
@@ -117,7 +117,7 @@ def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
             correct = ar1.bias_corrector(designs)
             ratio = report["pooled"].objective / rss - 1
             draws = {"": collapse.collapse_null_draws(report["pooled"], losses, designs, correct,
-                                                report["residual_autocorrelation"])}
+                                                      report["residual_autocorrelation"])}
             if any(m.endswith("post") for m in methods):
                 grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, residuals),
                                                         correct)
@@ -263,7 +263,7 @@ def cost(rho=0.8, n_runs=16, seed=8, repeat=3):
     rss = sum(fit.objective for fit in fits)
     pooled = report["pooled"]
     grid_s, _ = cpu_seconds(lambda: collapse.collapse_f_test_p_value(pooled, rss, losses, grid, weights,
-                                                              blocks=(blocks, names)), repeat)
+                                                                     blocks=(blocks, names)), repeat)
     at = report["residual_autocorrelation"]
     terms = (blocks, at, pooled.objective, rss, pooled.objective)
     ours_s, ours = cpu_seconds(lambda: run_by_run_collapse_terms(*terms), repeat)

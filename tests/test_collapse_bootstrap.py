@@ -69,8 +69,8 @@ def test_null_draws_of_a_linear_design_at_rho_0_follow_the_exact_f_distribution(
     rng = np.random.default_rng(0)
     losses = [np.sort(rng.uniform(2.8, 4.0, n)) for n in (30, 44, 57)]
     pooled = stat_law.fit_stat_vs_loss(np.concatenate(losses),
-                                 0.5 + 0.8 * (np.concatenate(losses) - 2.5) ** 0.7
-                                 + rng.normal(0, 0.01, sum(map(len, losses))), E=2.5)
+                                       0.5 + 0.8 * (np.concatenate(losses) - 2.5) ** 0.7
+                                       + rng.normal(0, 0.01, sum(map(len, losses))), E=2.5)
     blocks, names = linearized.jacobian_blocks(pooled, losses)
     k = len(names)
     # rho known to be 0: all of the corrected likelihood on 0
