@@ -31,6 +31,18 @@ def _pct_interval(share: dict) -> str:
     return f"(95% interval {_pct(share['ci95'][0])} to {_pct(share['ci95'][1])})"
 
 
+def rough_sentence(gap: ScheduleGap) -> str | None:
+    """'Only 50 resamples: the 95% intervals below are rough ...', or None with enough resamples
+    (or none). `explain` puts it first and ``gap_text`` prints it above the table, so 'below'
+    holds where it is read: it followed the table it spoke of."""
+    n_boot = int(gap.settings.get("n_bootstrap") or 0)
+    if not too_few_resamples(n_boot):
+        return None
+    return (f"Only {n_boot} resamples: the 95% intervals below are rough, so no overlap, sign or "
+            f"explained share is read from them (run with --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} "
+            "or more).")
+
+
 def explain(gap: ScheduleGap) -> list[str]:
     """Sentences computed from the fitted numbers (which set's a is highest, whether intervals
     overlap, the explained share and whether it is identified, the prediction errors)."""
@@ -38,9 +50,7 @@ def explain(gap: ScheduleGap) -> list[str]:
     n_boot = int(gap.settings.get("n_bootstrap") or 0)
     rough = too_few_resamples(n_boot)  # intervals too rough to read a verdict from
     if rough:
-        out.append(f"Only {n_boot} resamples: the 95% intervals below are rough, so no overlap, sign or "
-                   f"explained share is read from them (run with --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} "
-                   "or more).")
+        out.append(rough_sentence(gap))
     ranked = sorted((s for s in sets.values() if np.isfinite(s.a)), key=lambda s: -s.a)
     if len(ranked) >= 2:
         hi, lo = ranked[0], ranked[-1]
@@ -191,12 +201,13 @@ def gap_text(gap: ScheduleGap) -> str:
     drawn = '(size, length) points' if st['unit'] == 'run' else 'sizes'
     intervals = (f"95% intervals from {st['n_bootstrap']} paired resamples of {drawn}"
                  if st["n_bootstrap"] else "no intervals (--bootstrap 0)")
+    rough = rough_sentence(gap)  # above every interval it speaks of
     lines = [f"{FORM} form L = E + A/N^alpha + B/D^beta (N all parameters) fitted to each point "
              f"set ({st['dataset']} loss); {intervals}; "
              "L@10x, L@100x: projections of the compute-optimal loss (nats/token) at 10x and 100x the "
-             f"largest compute fitted ({_budget_flops(gap)}).",
+             f"largest compute fitted ({_budget_flops(gap)}).", *([rough] if rough else []),
              pd.DataFrame(rows).to_string(index=False), ""]
-    lines += gap.sentences
+    lines += [s for s in gap.sentences if s != rough]
     summary = gap.prediction.summary
     lines += ["", f"Prediction test ({st['schedule_law']} law fitted on each long run; "
                   "|relative error| of the final loss):",
