@@ -227,8 +227,10 @@ def distinct_laws(laws, what: str = "laws") -> list[str]:
 def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitted: float,
                 held_flops=(), convention: str | None = None,
                 smallest_fitted: float = 0.0) -> tuple[list[dict], str]:
-    """Per budget: its distance and kind, and each law's N*, D*, D*/N*, loss with 95% CIs
-    (keys prefixed by the law's name); and the sentence saying what N means there."""
+    """Per budget: its distance and kind (an extrapolation where any law's optimum lies outside
+    the fitted runs' sizes or token counts: ``outside_fitted`` names the law), and each law's N*,
+    D*, D*/N*, loss with 95% CIs (keys prefixed by the law's name); and the sentence saying what
+    N means there."""
     per_law = {name: project(result, budgets, frame=frame, largest_fitted=largest_fitted,
                              held_flops=held_flops, convention=convention,
                              smallest_fitted=smallest_fitted)
@@ -238,6 +240,11 @@ def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitt
         kind, near = kind_of(c, held_flops, largest_fitted, smallest_fitted)
         row = {"flops": float(c), "times_largest_run": float(c / largest_fitted), "kind": kind,
                "held_out_runs_near": near}
+        # one law's optimum outside the runs' sizes or token counts makes the row no interpolation
+        outside = [f"{name} {projected[j]['outside_fitted']}" for name, projected in per_law.items()
+                   if projected and "outside_fitted" in projected[j]]
+        if outside:
+            row.update(kind="extrapolation", outside_fitted="; ".join(outside))
         for name, projected in per_law.items():
             if not projected:
                 continue

@@ -4,7 +4,12 @@ carries its 95% interval and is called what it is.
 - A *projection* is a number at a compute no run reached or held out: nothing checks it.
 - A *prediction* is a number that a held-out run checks (a budget within a factor of
   ``CHECK_FACTOR`` of a held-out run's compute, or a held-out run's own loss).
-- An *interpolation* is a budget within the fitted runs' compute (smallest to largest).
+- An *interpolation* is a budget within the fitted runs' compute (smallest to largest) whose
+  optimum N* and D* also lie within the fitted runs' sizes and token counts.
+- An *extrapolation* is a budget within the fitted runs' compute whose N* or D* lies outside
+  their sizes or token counts (``outside_fitted`` says which and how far): no run of that shape
+  checks it (N* = 1.6e5 at a budget inside a grid whose smallest model had 2.9e5 parameters was
+  called an interpolation).
 - A budget *below the data* is under the smallest fitted run: nothing checks it either, and the
   law's form, not the runs, sets the number there.
 
@@ -21,6 +26,7 @@ uncertainty drawn with it).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from scalefit.errors import InputError, a_type
 from scalefit.options import positive_float
@@ -75,7 +81,8 @@ def kind_of(budget: float, held_flops=(), largest_fitted: float = np.inf,
             smallest_fitted: float = 0.0) -> tuple[str, int]:
     """('prediction', n held-out runs near it), ('interpolation', 0) within the fitted runs'
     compute, ('below the data', 0) under the smallest fitted run, or ('projection', 0) above
-    the largest."""
+    the largest: by compute alone (``project`` calls an 'interpolation' whose N* or D* lies
+    outside the runs' an 'extrapolation')."""
     held = np.asarray(held_flops, float)
     near = int(np.sum((held >= budget / CHECK_FACTOR) & (held <= budget * CHECK_FACTOR)))
     if near:
@@ -83,6 +90,37 @@ def kind_of(budget: float, held_flops=(), largest_fitted: float = np.inf,
     if budget > largest_fitted:
         return "projection", 0
     return ("below the data" if budget < smallest_fitted else "interpolation"), 0
+
+
+def outside_range(name: str, value: float, fitted) -> str | None:
+    """'N* 1.84x under the smallest fitted (2.88e+05)' or 'D 6.1x the largest fitted (1.64e+06)'
+    where ``value`` lies outside the finite positive ``fitted`` values' range; None inside it, or
+    with nothing to compare (no fitted value, or ``value`` no number)."""
+    fitted = np.asarray(fitted, float)
+    fitted = fitted[np.isfinite(fitted) & (fitted > 0)]
+    if not fitted.size or not np.isfinite(value):
+        return None
+    lo, hi = float(fitted.min()), float(fitted.max())
+    if value > hi:
+        return f"{name} {value / hi:.3g}x the largest fitted ({hi:.3g})"
+    if value < lo:
+        return f"{name} {lo / value:.3g}x under the smallest fitted ({lo:.3g})"
+    return None
+
+
+def fitted_shapes(frame, n_column: str | None, largest_fitted: float,
+                  smallest_fitted: float) -> dict[str, np.ndarray]:
+    """{'N*': sizes, 'D*': token counts} of the fitted runs of a validated run table's ``frame``,
+    sizes from ``n_column`` (the N the optimum is stated in): the rows within the fitted compute,
+    which excludes the held-out runs (the largest-compute ones) that a caller's frame may hold.
+    Empty where the frame lacks the columns."""
+    if frame is None or "C" not in frame.columns:
+        return {}
+    c = pd.to_numeric(frame["C"], errors="coerce").to_numpy(float)
+    fitted = (c >= smallest_fitted * (1 - 1e-9)) & (c <= largest_fitted * (1 + 1e-9))
+    return {name: pd.to_numeric(frame[column], errors="coerce").to_numpy(float)[fitted]
+            for name, column in (("N*", n_column), ("D*", "D"))
+            if column is not None and column in frame.columns}
 
 
 def _flops_per_param_token(result: FitResult) -> float:
@@ -145,10 +183,11 @@ def convert_embedding(result: FitResult, frame, convention: str | None) -> Embed
 def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
             held_flops=(), convention: str | None = None,
             smallest_fitted: float = 0.0) -> list[dict]:
-    """One row per budget: its distance from the data, projection or prediction, and the
-    fitted law's N*, D*, tokens per parameter and loss there, each with a 95% interval of the law's
-    optimum (the curve), and ``loss_pi95``: where an observed run's loss there would fall (the
-    law's draws times the runs' own scatter, as held-out runs' intervals are made).
+    """One row per budget: its distance from the data, its kind (projection, prediction,
+    interpolation, extrapolation with ``outside_fitted``, below the data: the module docstring),
+    and the fitted law's N*, D*, tokens per parameter and loss there, each with a 95% interval of
+    the law's optimum (the curve), and ``loss_pi95``: where an observed run's loss there would
+    fall (the law's draws times the runs' own scatter, as held-out runs' intervals are made).
 
     convention: 'params' states N as total parameters (a non-embedding law is converted with
     the runs' own embedding counts); None keeps the law's own N.
@@ -161,6 +200,8 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
     if not np.isfinite(result.extra.get("allocation", {}).get("a", np.nan)):
         return rows
     n, d, loss = optimum(law, result.values(), budgets, k, embedding)
+    shapes = fitted_shapes(frame, TOTAL if embedding is not None else
+                           result.extra.get("n_column") or TOTAL, largest_fitted, smallest_fitted)
     draws = _draw_values(result)
     if draws:
         per_draw = [optimum(law, v, budgets, k, embedding) for v in draws]
@@ -178,6 +219,10 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
                "kind": kind, "held_out_runs_near": checked,
                "N_opt": float(n[j]), "D_opt": float(d[j]),
                "tokens_per_param": float(d[j] / n[j]), "loss": float(loss[j])}
+        outside = [said for name, value in (("N*", n[j]), ("D*", d[j])) if name in shapes
+                   and (said := outside_range(name, float(value), shapes[name]))]
+        if kind == "interpolation" and outside:  # inside the runs' compute, not their shapes
+            row.update(kind="extrapolation", outside_fitted="; ".join(outside))
         if draws:
             row["N_opt_ci95"] = list(percentile_ci(n_d[:, j]))
             row["D_opt_ci95"] = list(percentile_ci(d_d[:, j]))

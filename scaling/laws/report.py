@@ -236,6 +236,12 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
     if "projection" in kinds:
         out.append("projection: no run exists at that compute to check it; the law's form, "
                    "not the data, sets the number")
+    if "extrapolation" in kinds:  # inside the compute, outside the runs' shapes: no run checks it
+        where = "; ".join(f"{row['flops']:.3g} FLOPs: {row['outside_fitted']}" for row in rows
+                          if row.get("kind") == "extrapolation" and row.get("outside_fitted"))
+        out.append("extrapolation: within the fitted runs' compute, but the optimum lies outside "
+                   f"their sizes or token counts ({where}); no run checks it and the law's form, "
+                   "not the data, sets the number")
     if "below the data" in kinds:
         out.append("below the data: less compute than the smallest fitted run; no run checks "
                    "it and the law's form, not the data, sets the number")
