@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from scalefit.data import MINI_CHECKPOINTS, data_path
+from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, POSITIVE_INT,
-                              analysis_options, one_setting_per_folder, seed_option)
+                              analysis_options, seed_option)
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.schema import checkpoints_text
 from scalefit.scaling.trajectories.breakpoint_intervals import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,

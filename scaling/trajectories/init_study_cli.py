@@ -8,7 +8,8 @@ import numpy as np
 
 from scalefit.data import INIT_STUDY_CHECKPOINTS
 from scalefit.data import data_path as shipped_path
-from scalefit.options import analysis_options, one_setting_per_folder
+from scalefit.folder_settings import one_setting_per_folder
+from scalefit.options import analysis_options
 from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
 from scalefit.scaling.flags import command_words
 from scalefit.atomic import staged_output

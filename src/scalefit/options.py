@@ -13,8 +13,6 @@ import math
 import click
 
 from scalefit.errors import InputError, suggestion
-# for scaling/trajectories/*cli.py until they import folder_settings
-from scalefit.folder_settings import one_setting_per_folder  # noqa: F401
 
 
 # ---- plain parsers: value -> checked value, or InputError naming the option -----------------
