@@ -85,7 +85,7 @@ def f_test_rates(rho, runs, seed=6, shift=0.0, methods=()):
     {method: p}, {"F": the F-test's p}), each a list with one entry per run (the same runs for
     every method). "shipped": collapse_report's collapse_p_value (scalefit's test since
     2026-12-05: "boot p post" with its own stream of rho draws). The bootstrap methods
-    (trajectory.collapse_null_draws, linearized refits, COLLAPSE_SIMS sets):
+    (collapse.collapse_null_draws, linearized refits, COLLAPSE_SIMS sets):
     "boot p": the F-test's p calibrated by its null distribution with AR(1) errors at the corrected
     estimate of rho (rho re-estimated in each set); "boot F": the ratio RSS(pooled) / RSS(per run)
     against its null distribution at that rho; "post": rho of each set drawn from the corrected

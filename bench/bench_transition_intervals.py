@@ -15,7 +15,7 @@ only): a weak kink (slope change 0.4 at rho 0.8), rho 0.95 and an early kink (st
 kink at step 300 at rho 0.5 and 0.8. Each reports how often the kink is found, how often a run
 with one kink reports two or more transitions, the median REML rho and the coverage of the
 breakpoint nearest the kink, each with its Monte Carlo SE, sqrt(p (1 - p) / n): about 3 points
-at 85% of 150 (the intervals are the shipped method's, segmented.INTERVAL_METHOD, at its shipped
+at 85% of 150 (the intervals are the shipped method's, breakpoint_intervals.INTERVAL_METHOD, at its shipped
 level: local-strong's central 99.5% since 2026-12-06, its plain 2.5-97.5% range from 2026-12-05,
 fixed k in the README's earlier rows). --records writes every found breakpoint
 (interval, estimated rho, the slope change over its GLS standard error) as JSON, to look for a
@@ -31,7 +31,7 @@ shipped (bench/README.md).
     python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8 --methods --runs 150
 
 `--methods local` puts beside the fixed-k interval (shipped until 2026-12-05) the local-world
-interval (segmented.local_draws: the breakpoint nearest the kink drawn from resamples of the
+interval (breakpoint_intervals.local_draws: the breakpoint nearest the kink drawn from resamples of the
 one-breakpoint fit keeping it alone, at its own REML rho; the same draws where the search chose
 one breakpoint) and the same with rho drawn from the confidence distribution of REML's estimate
 (local-cd; --no-cd leaves it out), and the local world that keeps the other breakpoints whose
@@ -44,14 +44,14 @@ ones (-0.4 at step 40, 0.4 at step 300, the one measured).
 
 `--methods draws` keeps the shipped resampling's draws of the breakpoint nearest the kink (--records
 saves them) and reads from the same draws the plain 2.5-97.5% range, the bias-corrected percentile,
-the basic interval and the central 98%, 99% and 99.5% (segmented.INTERVAL_LEVEL: the level shipped
+the basic interval and the central 98%, 99% and 99.5% (breakpoint_intervals.INTERVAL_LEVEL: the level shipped
 for local-strong since 2026-12-06, chosen on seeds 20000+ and checked on 90000+).
 
     python bench/bench_transition_intervals.py --cells kink_rho0.5,kink_rho0.8,kink_rho0.95 --methods draws --runs 100 --bootstrap 200
 
 `--methods search` puts beside it, on the same resamples, the interval of the bootstrap that remakes
 the whole choice (number of breakpoints by BIC, the smooth rivals) in each resample and takes the
-resample's breakpoint nearest the estimate (segmented.search_draws), with the share of resamples
+resample's breakpoint nearest the estimate (breakpoint_intervals.search_draws), with the share of resamples
 whose choice had no transition. `--seed-base` moves the runs' noise seeds off the README's 20000+.
 
     python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8 --methods search --runs 80
@@ -181,7 +181,7 @@ def breakpoint_se(x: np.ndarray, y: np.ndarray, breakpoints: np.ndarray, rho: fl
 
 
 def studentized_draws(x, y, fit, n_bootstrap, seed):
-    """The sieve bootstrap of segmented.bootstrap_draws (same generator calls, so the same
+    """The sieve bootstrap of breakpoint_intervals.bootstrap_draws (same generator calls, so the same
     breakpoint draws), each resample also giving its breakpoints' SE at a REML rho re-estimated
     on that resample (every estimated quantity the SE depends on, resampled)."""
     rng = np.random.default_rng(seed)
@@ -236,7 +236,7 @@ def cell_search(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000,
                 reestimate_rho: bool = False) -> list[dict]:
     """Per run whose search found a breakpoint: whether the nearest one's fixed-k interval (the
     bootstrap refitting each resample with the number of breakpoints held) and the interval of the
-    bootstrap that remakes the whole choice in each resample (segmented.search_draws) hold the kink,
+    bootstrap that remakes the whole choice in each resample (breakpoint_intervals.search_draws) hold the kink,
     from the same resamples, with their widths and the share of resamples whose choice had a
     transition. reestimate_rho: the resample's choice fits each candidate at its own REML rho."""
     records = []

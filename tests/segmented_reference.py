@@ -1,5 +1,5 @@
 """The change-point search as it was written before its speed-up (5c5fb2a, 9bbb274): every grid
-combination fitted by its own _lstsq, and the breakpoint polish by lmfit's Nelder-Mead. The tests
+combination fitted by its own lstsq, and the breakpoint polish by lmfit's Nelder-Mead. The tests
 (test_segmented_batched_search) and bench/bench_transitions_speed.py hold the fast code to it."""
 import itertools
 
@@ -11,7 +11,7 @@ from scalefit.scaling.trajectories.segmented import hinge_design
 
 
 def lmfit_refinement(x, y, start, min_points, rho=0.0):
-    """segmented._refine_breakpoints as it was written with lmfit."""
+    """segmented.refine_breakpoints as it was written with lmfit."""
     params = lmfit.Parameters()
     lo, hi = float(np.min(x)), float(np.max(x))
     for j, t in enumerate(start):
@@ -33,7 +33,7 @@ def lmfit_refinement(x, y, start, min_points, rho=0.0):
 
 
 def one_by_one_grid_optimum(x, y, grid, k, min_points, rho):
-    """segmented._grid_optimum as it was written: every valid combination fitted by _lstsq in turn."""
+    """segmented._grid_optimum as it was written: every valid combination fitted by lstsq in turn."""
     best_sse, best_breaks = np.inf, None
     for breaks in itertools.combinations(grid, k):
         if not segmented._valid(np.array(breaks), x, min_points):

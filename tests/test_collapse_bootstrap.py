@@ -1,4 +1,4 @@
-"""The collapse test's parametric bootstrap (trajectory.collapse_bootstrap_p_value): the F-test's
+"""The collapse test's parametric bootstrap (collapse.collapse_bootstrap_p_value): the F-test's
 p averaged over rho's corrected likelihood is still liberal at high autocorrelation (7-8% at 5%
 for rho 0.8-0.9 in bench/bench_trajectory_tests.py); its null distribution, simulated with
 linearized refits, calibrates it. Checked here on known truth: the simulated null statistics of

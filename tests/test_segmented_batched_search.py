@@ -93,7 +93,7 @@ def test_polishes_side_by_side_give_each_its_own_answer_to_the_last_bit(starts):
 
 
 def test_a_runs_resamples_refitted_together_are_the_one_by_one_refits():
-    """bootstrap_draws and local_draws refit a run's resamples together (_fits_at_rho): the same
+    """bootstrap_draws and local_draws refit a run's resamples together (fits_at_rho): the same
     draws as fit_segmented on each resample alone."""
     x, y = kinked_run(2, [1.0, 2.2], 0.6)
     fit = segmented.fit_segmented(x, y, 2)

@@ -85,7 +85,7 @@ def test_the_profile_is_continuous_through_p_0():
 
 
 def test_the_grid_starts_are_the_profiles_least_squares_lines():
-    """_grid_starts and the profile read one closed-form line fit (_least_squares_lines): each
+    """_grid_starts and the profile read one closed-form line fit (least_squares_lines): each
     start's (v0, c) is the least-squares line at its (E, p), its RSS the profile's at that p with
     E fixed there, and the starts come best first."""
     value = curve(2.0, -2.0, np.random.default_rng(2).normal(0, 0.01, len(LOSS)))

@@ -293,7 +293,7 @@ def test_the_search_interval_is_an_option_of_find_transitions():
 
 
 def test_the_shipped_interval_is_local_strong():
-    """find_transitions' intervals are local-strong's unless told (segmented.INTERVAL_METHOD): on
+    """find_transitions' intervals are local-strong's unless told (breakpoint_intervals.INTERVAL_METHOD): on
     a run whose search takes a weak extra breakpoint beside the kink, the kink's world drops it,
     so its interval differs from the fixed-k refit's (fails if the default reverts to fixed)."""
     from scalefit.scaling.trajectories.breakpoint_intervals import INTERVAL_METHOD
@@ -362,7 +362,7 @@ def test_the_confidence_distribution_of_rho_covers_the_true_rho():
 
 @pytest.mark.slow
 def test_the_calibrated_level_covers_where_the_plain_range_fell_short():
-    """The shipped interval is the local-strong draws' central 99.5% (segmented.INTERVAL_LEVEL).
+    """The shipped interval is the local-strong draws' central 99.5% (breakpoint_intervals.INTERVAL_LEVEL).
     On the bench's kink_rho0.8 runs (kink at step 300, slope change 1, AR(1) rho 0.8; its fresh
     seeds 90000+, the first 30, 100 resamples), read from the same draws, the plain 2.5-97.5% range
     held 23 of the 28 kinks found and the calibrated level 27 (bench/README.md, "A calibrated
