@@ -20,13 +20,14 @@ from scalefit.options import (nonnegative_int, output_folder, positive_int, spli
 from scalefit.evals.grid_checks import check_positions, check_token_ids, tokenizer_identities
 from scalefit.evals.loss import CROSS_ENTROPY_RECORD, check_cross_entropy
 from scalefit.evals.measures import parse_dataset
-from scalefit.evals.recorded_facts import cross_entropy_record, dataset_reading, suite_facts, suite_identity
+from scalefit.evals.recorded_facts import cross_entropy_record, dataset_reading, suite_identity
 from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file, stored_digests
 from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
 from scalefit.sweep.engine import ON_DUPLICATE, OPTIONS_FILE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
-from scalefit.sweep.weights import check_weights_source, stored_weights  # registers `weights` too
+from scalefit.sweep.suites import schedule_facts
+from scalefit.sweep.weights import check_weights_source, stored_weights, weights_record  # registers `weights` too
 
 
 @dataclass
@@ -170,12 +171,12 @@ def plan(opts: EvalOptions):
     with stored_digests(opts.out_dir, beside=OPTIONS_FILE):  # files unchanged since an earlier start are not read again
         digests = {d.name: content_digest(d.path) for d in datasets}
         tokenizers = tokenizer_identities(grid)
-    facts = {f"the tokens and LR of {name} in --suite": suite_facts(suite, name) for name in dict.fromkeys(
-        info.model for info in grid)}
+    models = [info.model for info in grid]
+    facts = schedule_facts(suite, models)
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
         if m.table == "weights":  # the stored tensors' statistics (as `scalefit weights`), summed on the device
             m.fn = stored_weights(**requests["weights"])
-            m.options.update({"--device": device.type, **facts})
+            m.options.update(weights_record(device.type, suite, models))
             check_weights_source(known.get(m.name) or {}, opts.out_dir, m)
         if m.table == "evals":
             # the device's kind too: cpu and cuda sum in other orders (the last bits differ)

@@ -1,5 +1,6 @@
-"""What a sweep folder records with each measurement beyond its flags (the suite, its tokens and LR,
-how a dataset is read, the cross-entropy head), so a resume or a merge never mixes results of other settings."""
+"""What a sweep folder records with each measurement beyond its flags (the suite, how a dataset is
+read, the cross-entropy head; the tokens and LR of a suite's members are sweep.suites.schedule_facts),
+so a resume or a merge never mixes results of other settings."""
 from __future__ import annotations
 
 from scalefit.evals.loss import CROSS_ENTROPY_RECORD, resolved_cross_entropy
@@ -41,16 +42,6 @@ def dataset_reading(d) -> str:
         token_file = open_token_file(d.path, d.token_dtype)
         return f"token ids ({token_file.dtype}{', .npy' if d.path.suffix.lower() == '.npy' else ''})"
     return "JSONL rows" if d.path.suffix.lower() == ".jsonl" else "one text document"
-
-
-def suite_facts(suite, model: str) -> str:
-    """What a row's tokens and lr columns are computed from (tokens per step, the member's LR
-    schedule): a spec corrected between runs would give old and new rows of one table other
-    tokens or LR, so a sweep folder records it."""
-    from dataclasses import asdict
-
-    schedule = asdict(suite.schedule_for(suite.member(model)))
-    return f"tokens_per_step {suite.tokens_per_step}, schedule " + ", ".join(f"{k} {v}" for k, v in schedule.items())
 
 
 def suite_identity(suite) -> str:

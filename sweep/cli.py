@@ -184,11 +184,13 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
     on = weights_device(device)
     measurements = build_measurements({"weights": dict(device=on, fit_families=not no_families,
                                                        spectra=not no_spectra)})
-    from scalefit.sweep.weights import check_weights_source
+    from scalefit.sweep.weights import check_weights_source, weights_record
     from scalefit.sweep.engine import recorded_options
 
-    for m in measurements:  # where the statistics are summed, as `eval --weights` records it
-        m.options["--device"] = torch.device(on).type if on else "cpu"
+    # the suite's checkpoints (a --checkpoint folder's rows carry no tokens): their tokens and LR
+    members = [info.model for info in grid if info.tokens is not None]
+    for m in measurements:  # the facts `eval --weights` records too: either resumes the other
+        m.options.update(weights_record(torch.device(on).type if on else "cpu", spec, members))
         check_weights_source(recorded_options(out_dir).get(m.name) or {}, out_dir, m)
     from scalefit.sweep.runinfo import metadata_name, run_metadata, write_metadata
 

@@ -318,6 +318,22 @@ def load_suite(name_or_path) -> SuiteSpec:
     return suite
 
 
+def suite_facts(suite: SuiteSpec, model: str) -> str:
+    """What a row's tokens and lr columns are computed from (tokens per step, the member's LR
+    schedule): a spec corrected between runs would give old and new rows of one table other
+    tokens or LR, so a sweep folder records it."""
+    from dataclasses import asdict
+
+    schedule = asdict(suite.schedule_for(suite.member(model)))
+    return f"tokens_per_step {suite.tokens_per_step}, schedule " + ", ".join(f"{k} {v}" for k, v in schedule.items())
+
+
+def schedule_facts(suite: SuiteSpec, models) -> dict[str, str]:
+    """{'the tokens and LR of <model> in --suite': suite_facts} for each member in `models` (each
+    once, in order): what every measurement of a suite's checkpoints records of it."""
+    return {f"the tokens and LR of {name} in --suite": suite_facts(suite, name) for name in dict.fromkeys(models)}
+
+
 def _step_folder_regex(leaf: str) -> re.Pattern:
     """The template's checkpoint folder name as a regex, digits in place of {step} (or {step:05d})."""
     parts = re.split(r"\{step(?::[^}]*)?\}", leaf)

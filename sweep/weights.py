@@ -16,6 +16,7 @@ from pathlib import Path
 from scalefit.errors import InputError, warn
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
+from scalefit.sweep.suites import schedule_facts
 
 
 def weight_stats_function():
@@ -45,6 +46,15 @@ def weights_options(fit_families: bool = True, spectra: bool = True) -> dict:
     """What the `weights` rows depend on, keyed by the `scalefit weights` flags: recorded in the
     folder by both commands that write them, so neither adds rows of another setting."""
     return {"--no-families": not fit_families, "--no-spectra": not spectra}
+
+
+def weights_record(device_type: str, suite=None, models=()) -> dict:
+    """The facts a `weights` measurement records beside its flags (`weights_options`), one record
+    for `scalefit weights` and `eval --weights` alike, so either resumes the other and a re-run
+    under a changed suite spec is refused: the device kind the statistics are summed on (cpu and
+    cuda sum in other orders), and the tokens and LR of each suite member in `models` (its rows'
+    tokens and lr columns; none for a --checkpoint folder, whose rows carry neither)."""
+    return {"--device": device_type, **(schedule_facts(suite, models) if suite is not None else {})}
 
 
 def weights_measurement(**options) -> Measurement:

@@ -1,0 +1,75 @@
+"""`scalefit weights` mends of audit A2: it records what `eval --weights` records of the weights
+measurement (the device, the tokens and LR of each suite member), so a re-run under a changed suite
+spec is refused and `eval --weights` resumes its folder without a false 'earlier scalefit' warning."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+from click.testing import CliRunner  # noqa: E402
+
+from scalefit.cli import main  # noqa: E402
+from tinysuite import cached_tiny_suite  # noqa: E402
+
+from test_eval_folder_settings import one_line_exit_2  # noqa: E402
+
+QUICK = ("--models", "tiny-a", "--steps", "0,8", "--no-families", "--no-spectra", "--device", "cpu",
+         "--no-progress")
+
+
+def weights_args(out, suite=None, *extra):
+    return ["weights", "--suite", str(suite or cached_tiny_suite()), *QUICK, "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """tiny-a steps 0 and 8 by `scalefit weights` (moments only)."""
+    out = tmp_path_factory.mktemp("weights-record") / "w"
+    result = CliRunner().invoke(main, weights_args(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def respec(tmp_path, old: str, new: str):
+    """The tiny suite's spec with `old` replaced by `new`, its checkpoints where they are."""
+    suite = cached_tiny_suite()
+    text = suite.read_text().replace('local = "."', f'local = "{suite.parent}"')
+    assert old in text
+    path = tmp_path / "changed.toml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_weights_records_the_tokens_and_lr_as_eval_weights_does(measured):
+    recorded = json.loads((measured / "measurements.json").read_text())["weights"]
+    assert recorded["--device"] == "cpu"
+    assert recorded["the tokens and LR of tiny-a in --suite"].startswith("tokens_per_step 512, schedule ")
+
+
+@pytest.mark.parametrize("old, new", [("tokens_per_step = 512", "tokens_per_step = 1024"),
+                                      ("decay_steps = 8", "decay_steps = 6")])
+def test_a_rerun_under_a_changed_schedule_is_refused(measured, tmp_path, old, new):
+    """Was '2 already done' with exit 0, and a resumed sweep mixed two schedules in weights.parquet."""
+    out = tmp_path / "w"
+    shutil.copytree(measured, out)
+    before = pd.read_parquet(out / "weights.parquet")
+    result = CliRunner().invoke(main, weights_args(out, respec(tmp_path, old, new)))
+    one_line_exit_2(result, f"error: the tokens and LR of tiny-a in --suite changed since {out} was measured")
+    assert pd.read_parquet(out / "weights.parquet").equals(before)
+
+
+def test_eval_weights_resumes_a_weights_folder_without_an_earlier_scalefit_warning(measured, tmp_path):
+    """Was 'recorded by an earlier scalefit without the tokens and LR of tiny-a in --suite', of a
+    folder this scalefit's `scalefit weights` wrote."""
+    out = tmp_path / "w"
+    shutil.copytree(measured, out)
+    suite = cached_tiny_suite()
+    result = CliRunner().invoke(main, ["eval", "--suite", str(suite), "--weights", *QUICK, "--threads", "1",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "earlier scalefit" not in result.stderr, result.stderr
+    assert "0 checkpoints measured, 2 already done" in result.stderr, result.stderr
