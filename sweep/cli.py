@@ -158,6 +158,30 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
         startup_interrupted(ctx)
 
 
+def check_report_stats(stats, out_dir) -> None:
+    """Refuse a --stat that no weights sweep measures before measuring (it was said after the whole
+    sweep, in a note, with exit 0): the names are those of the folder's rows where it holds some,
+    else those a weights sweep writes (trainer.sweep.measurable_stats, as `suite sweep --stats`
+    checks them); the near name is offered, as `weights plot --stat` does."""
+    from scalefit.errors import known, suggestion
+
+    wanted = split_values(stats, "--stat", "statistic", " (e.g. t_nu,alpha) or leave it out")
+    if not wanted:
+        return
+    import pandas as pd
+
+    from scalefit.trainer.sweep import measurable_stats
+
+    measured = next(iter(sorted(Path(out_dir).glob("parts/*/*/weights--*.parquet"))), None)
+    names = set((pd.read_parquet(measured, columns=["stat"]) if measured is not None
+                 else measurable_stats())["stat"].dropna().astype(str))
+    unknown = [s for s in wanted if s not in names]
+    if unknown:
+        where = f"in {out_dir}'s weight rows" if measured is not None else "by a weights sweep"
+        raise InputError(f"--stat {', '.join(unknown)}: no such statistic is measured {where}"
+                         + suggestion(unknown[0], sorted(names), otherwise=f" (known: {known(names)})"))
+
+
 def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no_spectra, cleanup, hub_cache,
                 threads, stats, out_dir, executor_text, on_duplicate, no_progress, as_json):
     """The body of `scalefit weights` (see its help)."""
@@ -177,6 +201,7 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
         raise InputError(f"--out {out_dir}: holds a scalefit eval sweep; measure weights into another folder, "
                          "or add --weights to that eval command (plots: scalefit weights plot --data "
                          f"{Path(out_dir) / 'weights.parquet'})")
+    check_report_stats(stats, out_dir)
     import torch
 
     if threads:
@@ -211,7 +236,7 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
 
         wanted = split_values(stats) or DEFAULT_STATS
         absent = [s for s in wanted if s not in set(table["stat"])]
-        if absent and split_values(stats):  # a --stat the measurement does not produce
+        if absent and split_values(stats):  # a sweep's statistic this one skips (t_nu with --no-families)
             click.echo(f"note: --stat {', '.join(absent)}: not measured, so not plotted "
                        f"(known: {known(table['stat'].dropna())})", err=True)
         return files + list(write_weights_report(table, out_dir, stats=wanted,

@@ -73,3 +73,24 @@ def test_eval_weights_resumes_a_weights_folder_without_an_earlier_scalefit_warni
     assert result.exit_code == 0, result.output
     assert "earlier scalefit" not in result.stderr, result.stderr
     assert "0 checkpoints measured, 2 already done" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("stat, said", [("nope", " (known: alpha, "), ("t_n", "; did you mean 't_nu'?")])
+def test_an_unknown_stat_is_refused_before_measuring(tmp_path, stat, said):
+    """Was: the whole sweep, then 'note: --stat nope: not measured, so not plotted' and exit 0."""
+    out = tmp_path / "w"
+    step8 = cached_tiny_suite().parent / "tiny-a" / "step8"
+    result = CliRunner().invoke(main, ["weights", "--checkpoint", str(step8), "--stat", stat, "--no-progress",
+                                       "--out", str(out)])
+    one_line_exit_2(result, f"error: --stat {stat}: no such statistic is measured by a weights sweep{said}")
+    assert not (out / "parts").exists()
+
+
+def test_a_stat_the_folder_lacks_is_refused_before_resuming(measured, tmp_path):
+    """A folder measured with --no-families has no t_nu rows: said before anything is measured."""
+    out = tmp_path / "w"
+    shutil.copytree(measured, out)
+    before = sorted(p.name for p in (out / "parts").rglob("*.parquet"))
+    result = CliRunner().invoke(main, weights_args(out, None, "--steps", "0,4,8", "--stat", "t_nu"))
+    one_line_exit_2(result, f"error: --stat t_nu: no such statistic is measured in {out}'s weight rows")
+    assert sorted(p.name for p in (out / "parts").rglob("*.parquet")) == before
