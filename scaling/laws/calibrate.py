@@ -43,6 +43,9 @@ class Calibration:
     notes: list[str] = field(default_factory=list)
     observed: str = "losses"  # what the intervals predict (losses, accuracies, ...)
     interrupted: str = ""  # after Ctrl-C: which cuts were finished (calibrate_cuts); "" when all were
+    # a checkpoint table's held-out rows (several steps per model): {"n_checkpoints", "n_models"}
+    # of the predictions, which are no runs; None for a table of runs
+    checkpoints: dict | None = None
 
     def __repr__(self) -> str:
         """A notebook's view: the coverage overall and by distance from the data; ``print()``
@@ -67,6 +70,7 @@ class Calibration:
                 "cuts": self.cuts.to_dict("records"),
                 "by_distance": self.by_distance.to_dict("records"),
                 "predictions": self.predictions.to_dict("records"), "notes": list(self.notes),
+                **(self.checkpoints or {}),
                 **({"interrupted": self.interrupted} if self.interrupted else {})}
 
 

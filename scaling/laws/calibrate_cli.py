@@ -16,6 +16,7 @@ from scalefit.options import (POSITIVE, POSITIVE_INT, Checked, NameChoice, analy
 from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.laws.calibrate import shown_by_distance
 from scalefit.scaling.laws.registry import law_choices
+from scalefit.scaling.relations.resampling import checkpoints_of
 from scalefit.tables import write_table
 from scalefit.scaling.outputs import checked_outputs, interrupted_lines, percent_columns
 from scalefit.scaling.objective import HUBER_DELTA
@@ -229,8 +230,10 @@ def calibration_text(result) -> str:
     from scalefit.scaling.laws.report import text_table
     preds = result.predictions
     inside = int(preds["inside"].sum())
+    held = ("held-out runs" if not result.checkpoints else checkpoints_of(
+        result.checkpoints["n_checkpoints"], result.checkpoints["n_models"], "held-out checkpoint"))
     out = [f"calibrate {result.law} on {result.data}: {len(result.cuts)} leave-future-out "
-           f"cuts, {len(preds)} predictions of held-out runs ({result.n_bootstrap} bootstrap "
+           f"cuts, {len(preds)} predictions of {held} ({result.n_bootstrap} bootstrap "
            "draws per fit)", "", text_table(_cut_frame(result)), "",
            "by distance from the largest fitted run:", text_table(shown_by_distance(result.by_distance)), "",
            f"coverage: {inside} of {len(preds)} observed {result.observed} "

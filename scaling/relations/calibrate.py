@@ -21,10 +21,10 @@ from scalefit.options import one_of
 from scalefit.scaling.flags import named
 from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS,
                                                    check_relation_options, fit_relation,
-                                                   score_held_out, split_by_compute,
-                                                   target_pairs)
+                                                   refuse_scores, score_held_out,
+                                                   split_by_compute, target_pairs)
 from scalefit.scaling.relations.loss2loss import e_source_for, pair_losses
-from scalefit.scaling.relations.resampling import UNIT
+from scalefit.scaling.relations.resampling import UNIT, fitted_models_note, held_out_models
 
 OBSERVED = {"shifted-power": "losses", "sigmoid": "accuracies",
             "exponential-error": "error rates"}
@@ -57,6 +57,7 @@ def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shi
         raise InputError("calibrate: n_bootstrap (--bootstrap): at least 2 resamples (the intervals need "
                          "the relation's draws)")
     check_relation_options(relation, e_source=e_source, E_x=E_x, E_y=E_y, method=method)
+    refuse_scores(relation, x, y, source)  # else each cut's fit failed on it, said as a note
     if relation == "shifted-power":
         e_source = e_source_for(e_source, E_x, E_y)
     lp = pair_losses(table, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
@@ -110,12 +111,35 @@ def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shi
             said.append(f"{undefined} predictions undefined (x at or below the fit's E_x, where "
                         "the law says nothing): counted outside their intervals, left out of the "
                         "errors")
+        checkpoints = _held_checkpoints(pd.concat(rows, ignore_index=True), lp.pairs, flops)
+        if checkpoints and checkpoints["note"]:
+            said.append(checkpoints["note"])
+        if checkpoints:
+            del checkpoints["note"]
         name = f"{relation}: {lp.label_y} from {lp.label_x}"
-        return summarize(name, source, len(lp.pairs) + len(extra), n_bootstrap, rows, per_cut,
-                         observed=OBSERVED[relation], notes=[*said, *more])
+        result = summarize(name, source, len(lp.pairs) + len(extra), n_bootstrap, rows, per_cut,
+                           observed=OBSERVED[relation], notes=[*said, *more])
+        result.checkpoints = checkpoints
+        return result
 
     chosen = cut_points(flops[trained], cuts, min_fit, units=units, min_units=MIN_UNITS)
     return calibrate_cuts(chosen, one_cut, finish, progress=progress)
+
+
+def _held_checkpoints(predictions: pd.DataFrame, pairs: pd.DataFrame, flops) -> dict | None:
+    """{"n_checkpoints", "n_models", "note"} where the predicted rows are checkpoints of models
+    (``resampling.held_out_models``), else None: the note counts the predictions whose model has
+    earlier checkpoints below their cut, in that cut's fit ('838 predictions of held-out runs'
+    were checkpoints of models the fits had seen)."""
+    if held_out_models(predictions, pairs) is None:
+        return None
+    models = pairs["model"].astype(str).to_numpy()
+    fitted = {cut: set(models[flops < cut]) for cut in predictions["cut_flops"].unique()}
+    in_fit = sum(str(m) in fitted[cut] for m, cut in
+                 zip(predictions["model"], predictions["cut_flops"]))
+    held = predictions.dropna(subset=["model"]).drop_duplicates(["model", "step"])
+    return {"n_checkpoints": int(len(held)), "n_models": int(held["model"].astype(str).nunique()),
+            "note": fitted_models_note(int(in_fit), len(predictions), "predictions")}
 
 
 def _predictions(scored: pd.DataFrame, cut: float, largest: float) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from scalefit.scaling.fitresult import FitResult, param_line
 from scalefit.scaling.flags import named
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
 from scalefit.scaling.laws.identifiability import judged
-from scalefit.scaling.laws.projection import kind_of
+from scalefit.scaling.laws.projection import kind_of, outside_range
 from scalefit.scaling.relations.accuracy import (MIN_POINTS, check_fractions, fit_accuracy,
                                                  predict_accuracy)
 from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
@@ -27,7 +27,7 @@ from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, i
 from scalefit.scaling.relations.loss2loss import (E_SOURCES, METHODS, LossPairs, check_method,
                                                   fit_loss_to_loss, kaplan_fit, pair_losses,
                                                   predict_y)
-from scalefit.scaling.relations.resampling import UNIT
+from scalefit.scaling.relations.resampling import UNIT, fitted_models_note, held_out_models
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.tables import as_table
 
@@ -62,6 +62,7 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
     seed = nonnegative_int("seed (--seed)", seed)
     relation, e_source, method = _choices(relation, e_source, method)
     check_relation_options(relation, e_source=e_source, E_x=E_x, E_y=E_y, method=method)
+    refuse_scores(relation, loss_pairs.x, loss_pairs.y, source)
     _refuse_constant(loss_pairs, source)
     if relation == "shifted-power":
         return fit_loss_to_loss(loss_pairs, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
@@ -107,6 +108,27 @@ def check_relation_options(relation: str, *, e_source=None, E_x=None, E_y=None,
                          f"and log-log line); {named('relation')} {relation} fits "
                          f"{'a, k, L0, b' if relation == 'sigmoid' else 'eps, k, gamma'} by least "
                          "squares and would ignore them (drop them)")
+
+
+def refuse_scores(relation: str, x, y, source: str = "<table>") -> None:
+    """The shifted power law relates two losses: an x or y that names a higher-is-better metric
+    (``evaltables.higher_is_better``: piqa:acc, acc_norm, exact_match, ...) is refused, pointing
+    an accuracy y to the accuracy laws. It fitted a Kaplan E_y = 0.60 to piqa's accuracies and
+    left out 232 of 433 pairs 'at or below (E_x, E_y)', with exit status 0."""
+    from scalefit.scaling.relations.evaltables import higher_is_better
+    if relation != "shifted-power":
+        return
+    for side, column in (("y", y), ("x", x)):
+        metric = higher_is_better(column) if column is not None else None
+        if metric is None:
+            continue
+        use = (f"for an accuracy y use {named('relation')} sigmoid, or exponential-error on its "
+               "error rate (1 - accuracy)" if side == "y" else
+               "every relation predicts from a loss x (nats, or a perplexity such as "
+               "lambada_openai:ppl, read as its ln)")
+        raise InputError(f"{source}: {side} '{column}' is an accuracy or score ('{metric}': "
+                         "higher is better), not a loss; the shifted power law L_y = K (L_x - "
+                         f"E_x)^kappa + E_y relates two losses: {use}")
 
 
 def _refuse_constant(loss_pairs: LossPairs, source: str) -> None:
@@ -244,21 +266,29 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
                         "baseline_predicted", "baseline_relative_error")
             if c in rows.columns]
     out["points"] = rows[keep].to_dict(orient="records")
+    models = held_out_models(rows, train.pairs)  # checkpoints of models, not runs
+    noun = "runs"
+    if models is not None:
+        noun = "checkpoints"
+        out["n_models"] = models["n_models"]
+        said = fitted_models_note(models["n_in_fit"], len(rows), "held-out checkpoints")
+        if said:
+            out["same_models"] = said
     beyond = [k for k in rows["kind"] if k != "interpolation"]
     if beyond:
-        out["beyond_fitted"] = (f"{len(beyond)} of {len(rows)} held-out runs lie beyond the fitted "
-                                f"pairs' x ({', '.join(sorted(set(beyond)))}): their errors "
-                                "measure the relation's extrapolation")
+        out["beyond_fitted"] = (f"{len(beyond)} of {len(rows)} held-out {noun} lie beyond the "
+                                f"fitted pairs' x ({', '.join(sorted(set(beyond)))}): their "
+                                "errors measure the relation's extrapolation")
     rel = rows["relative_error"].to_numpy(float)
     ok = np.isfinite(rel)  # a prediction, of a y other than 0
     out["mean_abs_relative_error"] = float(np.mean(np.abs(rel[ok]))) if ok.any() else float("nan")
     out["max_abs_relative_error"] = float(np.max(np.abs(rel[ok]))) if ok.any() else float("nan")
     if (~defined).any():  # one such run made every mean NaN ('mean |rel err| nan%')
-        out["undefined"] = (f"{int((~defined).sum())} of {rel.size} held-out runs have no "
+        out["undefined"] = (f"{int((~defined).sum())} of {rel.size} held-out {noun} have no "
                             "prediction (x at or below the fit's E_x, where the law says "
                             "nothing): counted outside their intervals, left out of the errors")
     if (defined & ~ok).any():
-        out["zero_observed"] = (f"{int((defined & ~ok).sum())} of {rel.size} held-out runs "
+        out["zero_observed"] = (f"{int((defined & ~ok).sum())} of {rel.size} held-out {noun} "
                                 "observe y = 0, where a relative error is undefined: scored by "
                                 "their intervals, left out of the errors")
     return out
@@ -341,18 +371,10 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
 def _outside_fitted_sizes(N: float, D: float, runs: pd.DataFrame) -> list[str]:
     """'N 6.1x the largest fitted (1.64e+06)' for each of N, D outside the fitted runs' range:
     a point inside their compute can still lie beyond their sizes or token counts."""
-    said = []
-    for name, value, column in (("N", N, "params"), ("D", D, "tokens")):
-        fitted = pd.to_numeric(runs.get(column, pd.Series(dtype=float)), errors="coerce")
-        fitted = fitted[np.isfinite(fitted) & (fitted > 0)]
-        if not len(fitted):
-            continue
-        lo, hi = float(fitted.min()), float(fitted.max())
-        if value > hi:
-            said.append(f"{name} {value / hi:.3g}x the largest fitted ({hi:.3g})")
-        elif value < lo:
-            said.append(f"{name} {lo / value:.3g}x under the smallest fitted ({lo:.3g})")
-    return said
+    said = (outside_range(name, float(value),
+                          pd.to_numeric(runs.get(column, pd.Series(dtype=float)), errors="coerce"))
+            for name, value, column in (("N", N, "params"), ("D", D, "tokens")))
+    return [s for s in said if s]
 
 
 def _x_kind(x: float, train: LossPairs) -> dict:
@@ -492,6 +514,7 @@ def run_downstream(table: pd.DataFrame, x: str, y: str, *, pairing: str = "train
     at_nd = parse_at(at_nd)
     specs = (x, y)
     table, source = as_table(table, source)
+    refuse_scores(relation, x, y, source)  # by the names given, before the pairing
     table, x, y, notes = as_measurements(table, x, y, source)
     lp = pair_losses(table, x, y, pairing, x_from=x_from, y_from=y_from, group=group,
                      match=match, source=source)

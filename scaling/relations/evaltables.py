@@ -20,6 +20,10 @@ from scalefit.schema import KEYS, distinct_rows
 PERPLEXITY_METRICS = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
 METRIC_ALIASES = {"perplexity": "ppl", "ppl": "perplexity"}
 RUN_FACTS = ("params", "params_nonembed", "params_nonembedding", "tokens", "flops")
+# lm-eval's metrics that grow as a model improves (accuracies and scores): no loss, so no side of
+# the shifted power law (loss -> loss), which fitted E_y = 0.60 to piqa's accuracies unsaid
+HIGHER_IS_BETTER = ("acc", "acc_norm", "acc_mutual_info", "accuracy", "exact_match", "em", "f1",
+                    "mc1", "mc2", "mcc", "bleu", "chrf", "rouge1", "rouge2", "rougel")
 
 
 def is_long_evals(frame: pd.DataFrame) -> bool:
@@ -30,6 +34,21 @@ def is_long_evals(frame: pd.DataFrame) -> bool:
 
 def is_measurement_spec(spec: str | None) -> bool:
     return spec is not None and ":" in spec
+
+
+def higher_is_better(column) -> str | None:
+    """The lm-eval metric a column holds where it is one of ``HIGHER_IS_BETTER`` (else None),
+    read from its name as lm-eval and this module name them: 'piqa:acc@0shot' and 'acc,none'
+    hold 'acc', a run table's 'piqa_acc' or 'arc_easy_acc_norm' end in it. The name decides, not
+    the values: a downstream loss can lie below 1 as an accuracy does. A two-letter name (em,
+    f1) counts only whole: as a column's tail it could end a loss's name ('loss_em')."""
+    name = str(column).strip().lower()
+    if ":" in name:  # TASK:METRIC[@Kshot]
+        name = name.partition(":")[2].partition("@")[0]
+    name = name.partition(",")[0]  # lm-eval 0.4 writes 'acc,none'
+    return next((m for m in sorted(HIGHER_IS_BETTER, key=len, reverse=True)
+                 if name == m or (len(m) > 2 and name.endswith((f"_{m}", f"/{m}", f".{m}")))),
+                None)
 
 
 def _task_names(frame) -> pd.Series:

@@ -11,7 +11,7 @@ from scalefit.scaling.interval_text import interval_ends, interval_text, value_a
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
 from scalefit.scaling.outputs import (column_unit, error_percent, files_section, no_number, provenance_lines,
                                      staged)
-from scalefit.scaling.relations.resampling import UNIT
+from scalefit.scaling.relations.resampling import UNIT, checkpoints_of
 from scalefit.scaling.resample import rough_intervals_note
 
 FORMULAS = {"shifted-power": "L_y = K (L_x - E_x)^kappa + E_y",
@@ -19,6 +19,9 @@ FORMULAS = {"shifted-power": "L_y = K (L_x - E_x)^kappa + E_y",
             "exponential-error": "err = eps - k exp(-gamma L)"}
 
 
+# the held-out block's notes (score_held_out), in the order the text and report.md print them:
+# same_models first, as it says what the held-out count is worth
+HOLDOUT_NOTES = ("same_models", "undefined", "zero_observed", "beyond_fitted")
 HELD_OUT_KIND = ("where the run's x lies against the fitted pairs' x: projection (below every "
                  "fitted x, a better model than any fitted), interpolation, or below the data")
 
@@ -172,8 +175,10 @@ def holdout_summary(h: dict) -> str:
             if "baseline_mean_abs_relative_error" in h else "")
     cover = (f"; {100 * h['pi95_coverage']:.0f}% inside their 95% prediction intervals"
              if "pi95_coverage" in h else "")
-    runs = "run" if h["n"] == 1 else "runs"  # 'held out 1 runs' with --holdout 1
-    return (f"held out {h['n']} {runs} (largest compute, or --holdout-data): "
+    # 'held out 1 runs' with --holdout 1; a checkpoint table's are '46 checkpoints of 4 models'
+    runs = (checkpoints_of(h["n"], h["n_models"]) if "n_models" in h else
+            f"{h['n']} {'run' if h['n'] == 1 else 'runs'}")
+    return (f"held out {runs} (largest compute, or --holdout-data): "
             f"mean |rel err| {percent(h['mean_abs_relative_error'])}{base}{cover}")
 
 
@@ -203,7 +208,7 @@ def downstream_text(out: dict) -> str:
     if "holdout" in out:
         h = out["holdout"]
         lines.append(holdout_summary(h))
-        for key in ("undefined", "zero_observed", "beyond_fitted"):
+        for key in HOLDOUT_NOTES:
             if key in h:
                 lines.append(f"  note: {h[key]}")
         for p in h["points"]:
@@ -340,11 +345,11 @@ def _write_downstream_files(out_dir, downstream) -> bool:
     if len(hold):
         # the mean error (and the baseline's) as the terminal prints it: the report gave only
         # the coverage, not the number the held-out runs are there to give
-        md += ["## Held-out runs", "", holdout_summary(out["holdout"])
+        md += [f"## Held-out {'checkpoints' if 'n_models' in out['holdout'] else 'runs'}", "",
+               holdout_summary(out["holdout"])
                + (" (pi95_lo, pi95_hi below)." if "pi95_coverage" in out["holdout"] else "."), ""]
         # the terminal's notes on them, as it words them (a list, as the notes below)
-        said = [f"- {out['holdout'][key]}" for key in ("undefined", "zero_observed", "beyond_fitted")
-                if key in out["holdout"]]
+        said = [f"- {out['holdout'][key]}" for key in HOLDOUT_NOTES if key in out["holdout"]]
         md += [*said, ""] if said else []
         md += [markdown_table(hold), ""]
     md += ["![y against x](relation.png)", ""]

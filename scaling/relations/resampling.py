@@ -58,6 +58,38 @@ def checkpoint_units(frame: pd.DataFrame) -> pd.Series | None:
     return frame["model"].astype(str)
 
 
+def held_out_models(held: pd.DataFrame, fitted: pd.DataFrame) -> dict | None:
+    """Where the rows are checkpoints (several steps of one model among ``held`` and ``fitted``
+    together, as ``checkpoint_units`` tells): {"n_models": the held-out rows' models, "n_in_fit":
+    held-out rows whose model also has checkpoints in ``fitted``}; None for a table of runs. The
+    Pythia evals' 46 'held-out runs' were late checkpoints of 4 models fitted up to them."""
+    keys = ["model", "step"]
+    if held.empty or not set(keys) <= set(held.columns):
+        return None
+    fitted = fitted if set(keys) <= set(fitted.columns) else fitted.iloc[0:0].reindex(columns=keys)
+    if checkpoint_units(pd.concat([fitted[keys], held[keys]], ignore_index=True)) is None:
+        return None
+    models = held["model"].dropna().astype(str)
+    return {"n_models": int(models.nunique()),
+            "n_in_fit": int(models.isin(set(fitted["model"].dropna().astype(str))).sum())}
+
+
+def checkpoints_of(n: int, n_models: int, what: str = "checkpoint") -> str:
+    """'46 checkpoints of 4 models' ('46 held-out checkpoints ...' with ``what``): held-out rows
+    of a checkpoint table, not runs."""
+    return f"{n} {what}{'s' * (n != 1)} of {n_models} model{'s' * (n_models != 1)}"
+
+
+def fitted_models_note(n_in_fit: int, n: int, what: str) -> str | None:
+    """Once, where held-out checkpoints have earlier checkpoints of their model in the fit: they
+    test later training of models the fit has seen, not ``n`` independent runs."""
+    if not n_in_fit:
+        return None
+    return (f"earlier checkpoints of the same model are in the fit for {n_in_fit} of the {n} "
+            f"{what}: they check later training of models the fit has seen, a less "
+            f"independent test than {n} new runs")
+
+
 def attach_draws(result: FitResult, draws: dict, failed: int, n: int, fixed=()) -> None:
     """Bootstrap draws onto a relation's result: each parameter's ci95 (``fixed`` ones keep
     none), ``result.draws``, ``extra["bootstrap"]`` and a warning when many refits failed."""
