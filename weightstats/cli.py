@@ -33,7 +33,7 @@ DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
 def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir, as_json):
     """Plot statistics against step (log x) and, with --checkpoint, a histogram with fitted families."""
     from scalefit.report import dumps
-    from scalefit.schema import checked_steps
+    from scalefit.schema import checked_steps, refuse_categorical
     from scalefit.data import MINI_CHECKPOINTS
     from scalefit.data import data_path as data_path_of
     from scalefit.tables import read_table_or_shipped
@@ -47,6 +47,8 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
     table = checked_steps(table, data_path)
     groups = split_values(groups, "--group", "group", " (e.g. mlp_in,attn_qkv) or leave it out") or None
     wanted = split_values(stats, "--stat", "statistic", " (e.g. t_nu,alpha) or leave it out") or ["t_nu"]
+    for stat in wanted:  # a categorical --stat is refused before any figure is drawn
+        refuse_categorical(table, stat, "--stat")
     # the checkpoint first: a missing shard or unknown --hist is said before any figure is drawn
     histogram = histogram_plot(checkpoint, hist_of, out_dir) if checkpoint else []
     files = []

@@ -10,7 +10,7 @@ import pandas as pd
 from scalefit.errors import InputError, known, suggestion, warn
 from scalefit.options import split_values
 from scalefit.report import bound_label, distinct_line_style, log_axis_with_zero, plot_marking_bounds
-from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values, steps_text
+from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values, refuse_categorical, steps_text
 
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
     from scalefit.weightstats.binned_fit import FamilyFits, Histogram
@@ -83,6 +83,7 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
         near = suggestion(stat, sorted(set(table["stat"].dropna().astype(str))))  # the list stops at 40
         raise InputError(f"{source}: no rows with stat '{stat}'"
                          + (near if near.startswith(";") else f" (known: {known(table['stat'].dropna())})"))
+    refuse_categorical(table, stat, "--stat")  # a line through family codes says nothing
     if tensor is not None:
         have = sorted(set(rows["tensor"].dropna().astype(str)))
         rows = rows[rows["tensor"] == tensor]

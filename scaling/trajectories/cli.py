@@ -86,6 +86,7 @@ def _with_selection(func):
 @seed_option
 @analysis_options(table=CHECKPOINT_TABLE)
 @one_setting_per_folder
+@command_words
 def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, total_steps,
                 max_breakpoints, min_delta_bic, n_bootstrap, interval_method, which, seed,
                 data_path, out_dir, as_json):

@@ -30,7 +30,7 @@ from scipy import stats
 
 from scalefit.errors import InputError, known, suggestion, warn
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values, numeric_values,
-                             split_rows)
+                             refuse_categorical, split_rows)
 from scalefit.scaling.flags import named
 from scalefit.scaling.trajectories.table import positive_losses
 from scalefit.tables import as_table
@@ -481,11 +481,8 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
         names = sorted(set(weights["stat"].dropna().astype(str)))
         raise InputError(f"{named('stat')}: the init-study runs have no '{stat}' rows"
                          + suggestion(stat, names, otherwise=f" (known: {known(names)})"))
+    refuse_categorical(weights, stat, named("stat"))  # a mean over seeds of a code says nothing
     weights = weights[weights["stat"] == stat]
-    if "label" in weights and weights["label"].fillna("").astype(str).str.strip().ne("").any():
-        raise InputError(f"{named('stat')}: '{stat}' names a category in its rows' label column (its value is a "
-                         "code: a mean over seeds says nothing); give a numeric statistic such as "
-                         "excess_kurtosis, t_nu or gennorm_beta")
     if weights.empty:
         return pd.DataFrame(columns=["size", "init", "warmup", "group", "start", "end", "control_end",
                                      "gaussian", "verdict"])

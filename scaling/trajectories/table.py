@@ -18,7 +18,8 @@ from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
 from scalefit.tables import as_table  # warmup_study and trajectory import it from here too
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
-                             numeric_values, split_rows, steps_text)
+                             numeric_values, refuse_categorical, split_rows, steps_text)
+from scalefit.scaling.flags import named
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
 SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "params",
@@ -163,6 +164,7 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
         near = suggestion(stat, sorted(set(weights["stat"].dropna().astype(str))))  # the list stops at 40
         raise InputError(f"{source}: column 'stat' has no rows '{stat}'"
                          + (near if near.startswith(";") else f" (known: {known(weights['stat'].dropna())})"))
+    refuse_categorical(weights, stat, named("stat"))  # best_family's code: no curve, fit or breakpoint
     for column, wanted in (("group", group), ("tensor", tensor), ("layer", layer)):
         if wanted is None:
             continue

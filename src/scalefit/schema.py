@@ -74,6 +74,37 @@ def numeric_values(rows: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
     return rows.assign(value=np.where(np.isfinite(values), values, np.nan))
 
 
+# numeric statistics a message offers in place of a categorical one, in this order where a table has them
+NUMERIC_STAT_EXAMPLES = ("excess_kurtosis", "t_nu", "gennorm_beta")
+
+
+def has_label(rows: pd.DataFrame) -> np.ndarray:
+    """Which rows fill ``label``: a statistic that names a category (best_family = "student_t")."""
+    if "label" not in rows:
+        return np.zeros(len(rows), dtype=bool)
+    return rows["label"].fillna("").astype(str).str.strip().ne("").to_numpy()
+
+
+def refuse_categorical(weights: pd.DataFrame, stat: str, where: str) -> None:
+    """An InputError where ``stat``'s rows in ``weights`` name a category in ``label``: their
+    ``value`` is the category's code, so a mean, fit or curve of it says nothing. ``where``
+    begins the message (the flag or argument); the numeric statistics of ``weights`` are offered."""
+    if "stat" not in weights:
+        return
+    is_stat = (weights["stat"] == stat).to_numpy()
+    labelled = has_label(weights)
+    if not (is_stat & labelled).any():
+        return
+    numeric = set(weights.loc[~labelled, "stat"].dropna().astype(str)) - set(
+        weights.loc[labelled, "stat"].dropna().astype(str))
+    offered = [s for s in NUMERIC_STAT_EXAMPLES if s in numeric] or sorted(numeric)[:3] \
+        or list(NUMERIC_STAT_EXAMPLES)
+    such = offered[0] if len(offered) == 1 else f"{', '.join(offered[:-1])} or {offered[-1]}"
+    raise InputError(f"{where}: '{stat}' names a category in its rows' label column (its value is a "
+                     f"code, not a quantity: a mean, fit or plot of it says nothing); give a numeric "
+                     f"statistic such as {such}")
+
+
 def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str, *, values=("value",),
                   hint: str = "keep one (a table holds one measurement per key)",
                   named=None) -> pd.DataFrame:
