@@ -189,8 +189,8 @@ def test_suite_train_refuses_an_eval_split_shorter_than_one_window_before_traini
     from tinyspec import MICRO_RECIPE, S1, micro_spec
 
     recipe = dict(MICRO_RECIPE, seq_len=2048, batch_seqs=1, eval_tokens=4096)
-    spec = tmp_path / "spec.toml"
-    spec.write_text(micro_spec(("[grid]", {"distribution": "prose", "tokens": [4096]}), recipe=recipe, sizes=(S1,)))
+    spec = tmp_path / "spec.toml"  # 4 steps: a warmup of 2 leaves updates that decay
+    spec.write_text(micro_spec(("[grid]", {"distribution": "prose", "tokens": [8192]}), recipe=recipe, sizes=(S1,)))
     one_line_error(["suite", "train", "--spec", str(spec), "--corpus", str(micro_corpus[0] / "corpus"),
                     "--out", str(tmp_path / "runs")],
                    "the code val split has", "fewer than one window of seq_len + 1 = 2049", "--val-frac")
@@ -204,8 +204,8 @@ def test_suite_sweep_names_the_eval_split_shorter_than_one_window(micro_corpus, 
     from tinyspec import MICRO_RECIPE, S1, micro_spec
 
     recipe = dict(MICRO_RECIPE, seq_len=4096, batch_seqs=1, eval_tokens=4096)
-    spec = tmp_path / "spec.toml"
-    spec.write_text(micro_spec(("[grid]", {"distribution": "prose", "tokens": [4096]}), recipe=recipe, sizes=(S1,)))
+    spec = tmp_path / "spec.toml"  # 4 steps: a warmup of 2 leaves updates that decay
+    spec.write_text(micro_spec(("[grid]", {"distribution": "prose", "tokens": [16384]}), recipe=recipe, sizes=(S1,)))
     one_line_error(["suite", "sweep", "--spec", str(spec), "--suite-dir", str(tmp_path), "--corpus",
                     str(micro_corpus[0] / "corpus"), "--out", str(tmp_path / "sweep"), "--no-weights"],
                    "the prose val split has", "fewer than one window of seq_len + 1 = 4097", "[recipe] seq_len")

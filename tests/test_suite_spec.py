@@ -12,7 +12,7 @@ from scalefit.trainer.spec import load_spec
 from tinyspec import S1, micro_spec
 
 SPEC = micro_spec(("[grid]", {"tokens": [320, 960]}), ("[long]", {"tokens": [960]}),
-                  recipe={"seq_len": 16, "batch_seqs": 2}, sizes=(S1,))
+                  recipe={"seq_len": 16, "batch_seqs": 2, "warmup_min_steps": 2}, sizes=(S1,))
 
 
 def spec_with(tmp_path, grid_tokens):
@@ -47,7 +47,8 @@ def test_eval_tokens_under_one_window_is_refused_before_anything_trains(tmp_path
     with pytest.raises(InputError, match=re.escape(f"{path}: [recipe] eval_tokens = 5 is less than one window of "
                                                    "seq_len = 16 tokens; give eval_tokens >= 16")):
         load_spec(path)
-    path.write_text(SPEC.replace("seq_len = 16\n", "", 1))  # the defaults: seq_len 128, eval_tokens 32768
+    # the defaults: seq_len 128, eval_tokens 32768 (runs of 4 and 8 batches of 256 tokens)
+    path.write_text(SPEC.replace("seq_len = 16\n", "", 1).replace("tokens = [320, 960]", "tokens = [960, 2048]", 1))
     assert load_spec(path).recipe.eval_tokens >= load_spec(path).recipe.seq_len
 
 

@@ -257,6 +257,9 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
             raise InputError(f"{path}: sizes, row {i + 1}: missing {e}") from e
     if not sizes:
         raise InputError(f"{path}: no [[sizes]] in spec")
+    twice = next((s.name for i, s in enumerate(sizes) if s.name in {t.name for t in sizes[:i]}), None)
+    if twice is not None:  # the last one replaced the other: a size never trained, its run id the other's
+        raise InputError(f"{path}: two [[sizes]] are named '{twice}'; name each size once")
     by_name = {s.name: s for s in sizes}
     runs: list[RunSpec] = []
     for part in ("grid", "long", "code"):
@@ -299,6 +302,7 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
     runs += _warmup_runs(raw.get("warmup"), by_name, vocab, recipe, path)
     runs += _wsd_runs(raw.get("wsd"), by_name, vocab, recipe, path)
     runs += _init_runs(raw.get("init"), by_name, vocab, recipe, path)
+    check_decays(runs, recipe, path)
     return SuiteSpec(suite.get("name", path.stem), recipe, sizes, runs, vocab)
 
 
@@ -483,10 +487,52 @@ def warmup_steps(recipe: Recipe, steps: int) -> int:
 
 def run_warmup_steps(recipe: Recipe, run: RunSpec) -> int:
     """A run's warmup length: its part's fixed length (wsd), its own fraction and floor (warmup
-    part), else the recipe's."""
+    part), else the recipe's; never past the run's end."""
+    return min(run.steps, asked_warmup_steps(recipe, run))
+
+
+def asked_warmup_steps(recipe: Recipe, run: RunSpec) -> int:
+    """The warmup a run's spec keys ask for, before it is cut to the run's length (what a message
+    about those keys should quote)."""
     if run.warmup_fixed is not None:
-        return min(run.steps, run.warmup_fixed)
-    if run.warmup_frac is None:
-        return warmup_steps(recipe, run.steps)
+        return run.warmup_fixed
+    frac = recipe.warmup_frac if run.warmup_frac is None else run.warmup_frac
     floor = recipe.warmup_min_steps if run.warmup_min_steps is None else run.warmup_min_steps
-    return min(run.steps, max(floor, round(run.warmup_frac * run.steps)))
+    return max(floor, round(frac * run.steps))
+
+
+def check_decays(runs: list[RunSpec], recipe: Recipe, path) -> None:
+    """InputError naming the runs whose LR never decays: no update runs past the warmup below the
+    peak (a warmup as long as the run, a floor of min_lr_ratio = 1, a WSD cooldown of no update).
+    They trained, labelled cosine; the eval suite spec refuses the same (sweep.suites._check_decay)."""
+    from scalefit.schedule import lr_at_step
+    from scalefit.trainer.recipe import run_schedule
+
+    def flat(run: RunSpec) -> bool:  # update s runs at lr_at_step(s), s < steps (GPT-NeoX): the last decays most
+        last = run.steps - 1
+        return last <= run_warmup_steps(recipe, run) or lr_at_step(run_schedule(recipe, run), last) >= run.size.lr
+
+    never = [r for r in runs if r.style != "constant" and flat(r)]
+    if not never:
+        return
+    run = never[0]
+    ids = ", ".join(r.run for r in never[:3]) + (f" and {len(never) - 3} more" if len(never) > 3 else "")
+    warm, steps = asked_warmup_steps(recipe, run), run.steps
+    if recipe.min_lr_ratio >= 1:
+        raise InputError(f"{path}: [recipe] min_lr_ratio = {recipe.min_lr_ratio:g}: the LR of {ids} never "
+                         "decays below its peak; give a floor under 1 (Pythia's is 0.1)")
+    if steps < 2:
+        raise InputError(f"{path}: [{run.part}] tokens: {ids}: one step each, whose one update runs "
+                         f"before any decay; give at least 2 batches ({2 * recipe.batch_tokens} tokens)")
+    if warm < steps - 1:  # a WSD branch whose cooldown starts at its last update
+        raise InputError(f"{path}: [wsd] cooldown_frac = {run.cooldown_frac:g}: the cooldown of {ids} "
+                         f"({steps} steps) starts at its last update, so its LR never decays; give more "
+                         "tokens or a larger cooldown_frac")
+    if run.part == "warmup":
+        keys = f"[warmup] warmup_fracs item {run.warmup_frac:g} / warmup_min_steps = {run.warmup_min_steps}"
+    else:
+        keys = (f"[recipe] warmup_frac = {recipe.warmup_frac:g} / warmup_min_steps = {recipe.warmup_min_steps}"
+                + (" (the [wsd] runs share the longest length's warmup)" if run.part == "wsd" else ""))
+    raise InputError(f"{path}: {keys}: a warmup of {warm} steps leaves no update of {ids} ({steps} steps) "
+                     f"past it, so the LR never decays; give a warmup of at most {steps - 2} steps for "
+                     "these runs, or longer runs")
