@@ -4,9 +4,11 @@ counted the corpus with its duplicate files; finals.parquet's `part` of the grid
 the long run was said nowhere."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -109,3 +111,33 @@ def test_two_sizes_of_one_name_are_refused(tmp_path):
     assert result.exit_code == 2 and result.output.strip().splitlines() == [
         f"error: {path}: two [[sizes]] are named 's1'; name each size once"]
     assert len(load_spec(spec_file(tmp_path, micro_spec(GRID, sizes=(S1, S2)))).sizes) == 2
+
+
+# ---------------------------------------------------------------- precision: documents, not files
+
+def summary(tmp_path, distributions: dict, dataset: str) -> str:
+    from scalefit.trainer.precision import target_summary
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir(exist_ok=True)
+    (corpus / "manifest.json").write_text(json.dumps({"distributions": distributions}))
+    table = pd.DataFrame({"target_se": [0.005], "dataset": [dataset], "n_docs": [3], "docs_needed": [40.0],
+                          "paired_se": [0.01]})
+    return target_summary(table, corpus)
+
+
+def test_target_se_summary_counts_the_corpus_without_its_duplicates(tmp_path):
+    """The micro corpus (31 files, one an exact copy: 30 documents, split 24 + 3 + 3) was 'the whole
+    prose corpus 31'; the shipped code corpus (1,762 files, 19 duplicates) was overstated by 19."""
+    micro = {"prose": {"n_files": 31, "n_duplicates": 1, "train": {"n_docs": 24}, "val": {"n_docs": 3},
+                       "test": {"n_docs": 3}}}
+    assert summary(tmp_path, micro, "prose-val").endswith(
+        "the eval set has 3, the split 3, the whole prose corpus 30. The paired SE of a difference is already "
+        "within 0.005 for 0 of 1 pairs.")
+    shipped = json.loads((ROOT / "data/suites/mini/provenance.json").read_text())["corpus"]["distributions"]
+    for dataset, dist in (("prose-val", "prose"), ("code-test", "code")):  # the README's 3,680 stays
+        facts = shipped[dist]
+        docs = sum(facts[split]["n_docs"] for split in ("train", "val", "test"))
+        assert f"the whole {dist} corpus {docs:,}." in summary(tmp_path, shipped, dataset)
+    assert "the whole prose corpus 3,680." in summary(tmp_path, shipped, "prose-val")
+    assert "the whole code corpus 1,743." in summary(tmp_path, shipped, "code-test")

@@ -111,7 +111,9 @@ def target_summary(table: pd.DataFrame, corpus_dir) -> str:
     target, dataset = float(table["target_se"].iloc[0]), table["dataset"].iloc[0]
     distribution, split = DATASET_SPLITS[dataset]
     facts = read_manifest(corpus_dir, required=False).get("distributions", {}).get(distribution, {})
+    # documents, as the split counts them: an exact duplicate file was dropped before the split
     in_split, files = facts.get(split, {}).get("n_docs"), facts.get("n_files")
+    docs = files - facts.get("n_duplicates", 0) if files else None
     have = int(table["n_docs"].iloc[0])
     needed = table["docs_needed"].dropna()
     if needed.empty:
@@ -120,7 +122,7 @@ def target_summary(table: pd.DataFrame, corpus_dir) -> str:
     span = f"{hi:,}" if lo == hi else f"{lo:,}-{hi:,}"
     paired_ok = int((table["paired_se"] <= target).sum())
     held = f", the split {in_split}" if in_split else ""
-    corpus = f", the whole {distribution} corpus {files:,}" if files else ""
+    corpus = f", the whole {distribution} corpus {docs:,}" if docs else ""
     return (f"SE {target:g} nats for one checkpoint's loss on {dataset} needs {span} documents like "
             f"these (up to {hi / have:.0f}x the eval tokens); the eval set has {have}{held}{corpus}. "
             f"The paired SE of a difference is already within {target:g} for {paired_ok} of {len(table)} pairs.")
