@@ -141,3 +141,21 @@ def test_target_se_summary_counts_the_corpus_without_its_duplicates(tmp_path):
         assert f"the whole {dist} corpus {docs:,}." in summary(tmp_path, shipped, dataset)
     assert "the whole prose corpus 3,680." in summary(tmp_path, shipped, "prose-val")
     assert "the whole code corpus 1,743." in summary(tmp_path, shipped, "code-test")
+
+
+# ---------------------------------------------------------------- finals' part of the grid run that is the long run
+
+def test_the_sweep_help_says_which_part_the_grid_run_that_is_the_long_run_has():
+    """finals[part == 'grid'] gave 15 runs against runs.csv's 20 (the grid run that is also the long run
+    is part 'long' there, as the long-run analyses select it); no help said so. The help now says it,
+    and the selection it gives is the grid of runs.csv."""
+    result = CliRunner().invoke(main, ["suite", "sweep", "--help"], terminal_width=200)
+    text = " ".join(result.output.split())
+    assert "the grid run that is also the long run has part 'long'" in text
+    assert "select the grid's finals by run id (run starting 'grid/')" in text
+    finals = pd.read_parquet(ROOT / "data/suites/mini/finals.parquet", columns=["model", "run", "part"])
+    finals = finals.drop_duplicates("model").astype(str)
+    runs = pd.read_csv(ROOT / "data/suites/mini/runs.csv")
+    grid = runs[runs["part"] == "grid"]
+    assert sorted(finals.loc[finals["run"].str.startswith("grid/"), "run"]) == sorted(grid["run"])
+    assert sorted(finals.loc[finals["part"] == "long", "run"]) == sorted(grid.loc[grid["also"] == "long", "run"])

@@ -176,7 +176,10 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
 @click.option("--out", "out_dir", default="runs/sweep", show_default=True, type=click.Path(file_okay=False),
               help="Sweep folder: one result file per checkpoint and measurement; re-runs resume.")
 @click.option("--tables", "table_dir", default=None, type=click.Path(file_okay=False),
-              help="Also write the joined checkpoints.parquet and finals.parquet here.")
+              help="Also write the joined checkpoints.parquet and finals.parquet here. Their part is "
+                   "the run's trajectory part: the grid run that is also the long run has part 'long' "
+                   "(runs.csv: part grid, also long), so select the grid's finals by run id "
+                   "(run starting 'grid/'), not part == 'grid'.")
 @click.option("--finals/--no-finals", default=True, show_default=True,
               help="Also sweep the last checkpoint of every grid and code run.")
 @click.option("--weights/--no-weights", default=True, show_default=True,

@@ -94,7 +94,10 @@ def checkpoint_lr(run: RunSpec, recipe, step: int) -> float:
 
 
 def run_facts(spec: SuiteSpec) -> pd.DataFrame:
-    """One row per model id: run, part, size, schedule (warmup_steps, total_steps, ...), params."""
+    """One row per model id: run, part, size, schedule (warmup_steps, total_steps, ...), params.
+
+    `part` is the trajectory part: a grid run that is also the long run (runs.csv: part grid, also
+    long) is 'long' here, as the analyses of long runs select it; its `run` id keeps 'grid/'."""
     rows = []
     for run in spec.runs:
         params, nonembed = count_params(run.size, spec.vocab_size)
@@ -308,6 +311,8 @@ def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.Dat
     Both hold evaluation rows (dataset, metric, value, n_tokens) and weight rows (tensor, group,
     layer, stat, value), each carrying the run's schedule facts (tokens, lr, warmup_steps,
     total_steps, params, ...). Values are float32; `stats` keeps only those weight statistics.
+    `part` is run_facts's: the grid run that is also the long run is part 'long' in both tables, so
+    the grid's finals are the rows whose `run` starts with 'grid/' (part 'grid' misses those runs).
     """
     from scalefit.sweep.engine import collect_parts
 
