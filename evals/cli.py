@@ -144,6 +144,7 @@ def merge_command(dirs, out_dir, as_json):
     """
     from scalefit.evals.merge import merge
     from scalefit.report import dumps
+    from scalefit.sweep.report import incomplete_text
 
     result = merge(dirs, out_dir)
     for line in result.meta.get("warnings", []):
@@ -156,4 +157,5 @@ def merge_command(dirs, out_dir, as_json):
         folders = len(result.meta.get("folders", dirs))
         click.echo(f"merged {folders} folder{'s' * (folders != 1)} into {out_dir}: "
                    + ", ".join(f"{k} {len(v)} rows" for k, v in result.tables.items())
-                   + f", {len(result.failures)} failed checkpoints", err=True)
+                   + f", checkpoints measured {result.meta['measured']}{incomplete_text(result.meta)}, "
+                   + f"{len(result.failures)} failed checkpoints", err=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from scalefit.atomic import staged_output
 from scalefit.errors import InputError
 from scalefit.evals.evalset import SE_COLUMNS
@@ -18,7 +16,7 @@ from scalefit.sweep.weights import weights_source
 
 def merge(dirs, out_dir) -> SweepResult:
     """Consolidate sweep folders (shards) into one set of tables, report and run.json in out_dir."""
-    from scalefit.sweep.parts import merge_sweeps
+    from scalefit.sweep.parts import found_parts, incomplete_checkpoints, merge_sweeps
     from scalefit.sweep.report import write_sweep_report
     from scalefit.sweep.runinfo import now, read_metadata
 
@@ -45,13 +43,15 @@ def merge(dirs, out_dir) -> SweepResult:
     # written aside and moved in at the end: a merge interrupted while writing leaves the folder
     # as it was, and tables an earlier merge wrote that this one does not are removed
     with staged_output(out_dir) as staging:
-        tables = merge_sweeps(dirs, staging)
+        found = found_parts(dirs)
+        tables = merge_sweeps(dirs, staging, found)
         failures = tables.pop("failures")
         flags = tables.pop("integrity")
         meta["rows"] = {k: len(v) for k, v in tables.items()}
         meta["failed"] = len(failures)
-        measured = [t[["model", "step"]] for name, t in tables.items() if name != "fingerprints" and len(t)]
-        meta["measured"] = len(pd.concat(measured).drop_duplicates()) if measured else 0  # evals or weights
+        # measured: every measurement the folders hold; a shard stopped mid-checkpoint left some out
+        meta["measured"], lacking = incomplete_checkpoints(found, failures)
+        meta["incomplete"], meta["incomplete_checkpoints"] = len(lacking), lacking
         meta["warnings"] = coverage_warnings(runs, dirs)
         files = write_sweep_report(staging, tables, failures, meta, "run.json", integrity=flags)
         files = [Path(out_dir) / Path(f).relative_to(staging) for f in files]

@@ -165,11 +165,10 @@ def concat_parts(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return table
 
 
-def collect_parts(dirs) -> dict[str, pd.DataFrame]:
-    """All result files under one or more sweep folders, concatenated per output table.
-
-    The same (checkpoint, measurement) file found in several folders is taken once.
-    """
+def found_parts(dirs) -> dict[tuple[str, str], Path]:
+    """{(checkpoint key, result file name): path} of the complete result files under one or more
+    sweep folders, each (checkpoint, measurement) once (the first folder's); a damaged one is left
+    out with a warning."""
     seen: dict[tuple[str, str], Path] = {}
     for d in dirs:
         root = Path(d) / "parts"
@@ -182,6 +181,16 @@ def collect_parts(dirs) -> dict[str, pd.DataFrame]:
             else:
                 warn(f"{path}: damaged result file ({path.stat().st_size} bytes) left out; "
                       "re-run the sweep of that folder to measure it again")
+    return seen
+
+
+def collect_parts(dirs, found: dict | None = None) -> dict[str, pd.DataFrame]:
+    """All result files under one or more sweep folders (or those `found_parts` found there),
+    concatenated per output table.
+
+    The same (checkpoint, measurement) file found in several folders is taken once.
+    """
+    seen = found_parts(dirs) if found is None else found
     tables: dict[str, list[pd.DataFrame]] = {}
     for (_, name), path in sorted(seen.items()):
         table = name.split("--", 1)[0]
@@ -221,12 +230,37 @@ def write_failures(failures: pd.DataFrame, out_dir) -> Path:
     return write_frame(failures, Path(out_dir) / "failures.csv")
 
 
-def merge_sweeps(dirs, out_dir) -> dict[str, pd.DataFrame]:
+def incomplete_checkpoints(found: dict, failures: pd.DataFrame | None = None) -> tuple[int, dict[str, list[str]]]:
+    """(checkpoints holding every measurement, {checkpoint: the measurements it lacks}) of the result
+    files `found_parts` found: a checkpoint counts as measured only when it has each measurement
+    the folders hold of any checkpoint (a shard stopped mid-checkpoint leaves its val loss without
+    its test loss or weights). Checkpoints named "model step N"; `failures`' are left out (counted
+    as failed)."""
+    held: dict[str, set[str]] = {}
+    for key, name in found:
+        held.setdefault(key, set()).add(name)
+    every = set().union(*held.values()) if held else set()
+    from scalefit.sweep.checkpoints import CheckpointInfo
+
+    failed = {CheckpointInfo(model=str(m), step=int(s), tokens=None, lr=None).key for m, s in
+              (failures[["model", "step"]].itertuples(index=False) if failures is not None and len(failures) else ())}
+    complete, lacking = 0, {}
+    for key, names in sorted(held.items()):
+        if names == every:
+            complete += 1
+        elif key not in failed:
+            model, _, step = key.rpartition("/step")
+            lacking[f"{model.replace('__', '/')} step {int(step)}"] = sorted(
+                n.removesuffix(".parquet").split("--", 1)[-1] for n in every - names)
+    return complete, lacking
+
+
+def merge_sweeps(dirs, out_dir, found: dict | None = None) -> dict[str, pd.DataFrame]:
     """Consolidate shard folders into one set of tables (evals, weights, fingerprints, failures,
-    integrity flags) in out_dir."""
+    integrity flags) in out_dir (of the result files `found`, where `found_parts` was asked already)."""
     from scalefit.integrity import integrity_flags
 
-    tables = collect_parts(dirs)
+    tables = collect_parts(dirs, found)
     fingerprints = collect_fingerprints(dirs)
     if fingerprints is not None:
         tables["fingerprints"] = fingerprints

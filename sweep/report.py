@@ -66,9 +66,20 @@ def run_lines(wide: pd.DataFrame, meta: dict) -> list[str]:
         lines = [f"- interrupted: the table holds the {len(wide)} checkpoints measured so far; re-run the "
                  "same command to measure the rest"]
     else:
-        lines = [f"- checkpoints measured {meta.get('measured', 0)}, already done {meta.get('skipped', 0)}, "
-                 f"failed {meta.get('failed', 0)}"]
+        lines = [f"- checkpoints measured {meta.get('measured', 0)}{incomplete_text(meta)}, already done "
+                 f"{meta.get('skipped', 0)}, failed {meta.get('failed', 0)}"]
     return lines + [f"- warning: {w}" for w in meta.get("warnings") or []]
+
+
+def incomplete_text(meta: dict, shown: int = 3) -> str:
+    """', incomplete K (model step N: no loss_test, weights; ...)' for a merge's checkpoints that
+    lack a measurement the others have (not counted as measured), naming the first `shown`; '' when none."""
+    lacking = meta.get("incomplete_checkpoints") or {}
+    if not lacking:
+        return ""
+    named = "; ".join(f"{name}: no {', '.join(missing)}" for name, missing in list(lacking.items())[:shown])
+    more = f"; and {len(lacking) - shown} more" if len(lacking) > shown else ""
+    return f", incomplete {len(lacking)} ({named}{more})"
 
 
 def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dict,
