@@ -125,6 +125,30 @@ def _shown(fit: FitResult, name: str) -> str:
     return judged(p.value, p.ci95)[0]
 
 
+BOUND_MARK = " (bound)"  # after a table cell whose parameter ended on its bound: no estimate
+
+
+def _at_bound(fit: FitResult, name: str) -> bool:
+    """Whether ``name`` (E or p) ended on its bound: E at its floor, p at -5 or +5 (P_BOUND)."""
+    if name == "E":
+        return E_AT_FLOOR in fit.warnings
+    return any(w.startswith(f"parameter {name} is at its") for w in fit.warnings)
+
+
+def _cell(fit: FitResult, name: str) -> str:
+    """``_shown`` marked '(bound)' where the parameter is at its bound: a p of -4.67 whose interval
+    supports one digit prints '-5' like one at the bound -5, and the mark tells them apart."""
+    return _shown(fit, name) + (BOUND_MARK if _at_bound(fit, name) else "")
+
+
+def _bound_where(models: list[str]) -> str:
+    """Where the fits at a bound are shown: 'the pooled fit and the 9 rows marked (bound)'."""
+    rows = [m for m in models if m != "pooled"]
+    where = [*(["the pooled fit"] if "pooled" in models else []),
+             *([f"the {len(rows)} row{'s' if len(rows) != 1 else ''} marked{BOUND_MARK}"] if rows else [])]
+    return " and ".join(where)
+
+
 def _signed(shown: str) -> str:
     """'+ 2.19' or '- 2.19' from a printed number: a term of a formula, without '+ -' or '- -'."""
     return f"- {shown[1:]}" if shown.startswith("-") else f"+ {shown}"
@@ -160,7 +184,7 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
              f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
              + (f"value = {_shown(pooled, 'v0')} at every checkpoint (no curve in L)" if _is_constant(pooled) else
               f"value = {_shown(pooled, 'v0')} {_signed(_shown(pooled, 'c'))} {_gap_text(pooled)}"
-              f"^{_shown(pooled, 'p')}")
+              f"^{_shown(pooled, 'p')}" + (" (p at its bound)" if _at_bound(pooled, "p") else ""))
              + f", R^2 {_r2(collapse['pooled_r_squared'])} "
              f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}); each parameter here to the "
              "digits its 95% interval (--json) supports.",
@@ -171,7 +195,7 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
         lines += ["", f"| model | n | v0 | c | E ({LOSS_UNIT}) | p | R^2 |", "|---|---|---|---|---|---|---|"]
     for model, fit in collapse["per_model"].items():
         # arbitrary where c = 0
-        e_p = "- | -" if _is_constant(fit) else f"{_shown(fit, 'E')} | {_shown(fit, 'p')}"
+        e_p = "- | -" if _is_constant(fit) else f"{_cell(fit, 'E')} | {_cell(fit, 'p')}"
         lines.append(f"| {model} | {fit.n_points} | {_shown(fit, 'v0')} | {_shown(fit, 'c')} | {e_p} | "
                      f"{_r2(fit.extra['r_squared'])} |")
     if collapse.get("too_short"):
@@ -182,14 +206,13 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
         same = collapse["same_loss_models"]
         lines += ["", "Not fitted per model (the loss is one number at every checkpoint, so no curve in L): "
                   + ", ".join(f"{m} ({v:.4g})" for m, v in same.items()) + "."]
-    bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()]
-               if any(w.startswith("parameter p is at its") for w in f.warnings)]
+    bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if _at_bound(f, "p")]
     if bounded:
         lines += ["", f"p ends at a bound (-5 or +5) in {len(bounded)} of {len(collapse['per_model']) + 1} "
-                  "fits: no power law in (L - E) with |p| <= 5 describes those runs; E and p are then not "
-                  "identified separately (--json's profile intervals say how far the data bound each), read "
-                  "the R^2 and the monotone fit instead."]
-    floored = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if E_AT_FLOOR in f.warnings]
+                  f"fits ({_bound_where(bounded)}): no power law in (L - E) with |p| <= 5 describes those "
+                  "runs; E and p are then not identified separately (--json's profile intervals say how far "
+                  "the data bound each), read the R^2 and the monotone fit instead."]
+    floored = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if _at_bound(f, "E")]
     if floored:
         lines += ["", f"E ends at its bound {E_FLOOR:g} in {', '.join(floored)}: the fit wanted a floor below 0, "
                   "which a cross-entropy does not have; E and p are not identified separately there (--json's "
