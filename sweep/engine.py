@@ -480,7 +480,7 @@ def _rebuild(out_dir, tables, summary, meta, interrupted, on_duplicate, report) 
     if fingerprints is not None:
         found[FINGERPRINTS] = fingerprints
     failures = collect_failures([out_dir])
-    unknown = unknown_parameter_counts(found)
+    unknown = unknown_parameter_counts(found, failures)
     if unknown:
         warn(unknown)
     flags = integrity_flags(fingerprints)

@@ -101,19 +101,27 @@ def fill_parameter_counts(info, model=None) -> None:
         info.params_nonembed = counts[1]
 
 
-def unknown_parameter_counts(tables: dict) -> str | None:
-    """One line naming the checkpoints whose rows carry no parameter count, or None when all do."""
-    missing = set()
+def unknown_parameter_counts(tables: dict, failures=None) -> str | None:
+    """One line naming the checkpoints whose rows carry no parameter count, or None when all do.
+
+    A checkpoint whose latest attempt failed (in `failures`; a damaged weight file) is left out: its
+    failure says what is wrong. The advice to give params in the suite spec's [[members]] is added
+    where a suite gave the rows (their tokens are the spec's); a --checkpoint folder's rows have none."""
+    missing, from_suite = set(), False
+    failed = set() if failures is None or not len(failures) else \
+        {(m, int(s)) for m, s in failures[["model", "step"]].itertuples(index=False)}
     for frame in tables.values():
         if frame is None or frame.empty or "params" not in frame:
             continue
         gap = frame["params"].isna() | (frame["params_nonembed"].isna() if "params_nonembed" in frame else False)
+        gap &= np.array([(m, int(s)) not in failed for m, s in zip(frame["model"], frame["step"])], dtype=bool)
         missing.update(zip(frame.loc[gap, "model"], frame.loc[gap, "step"]))
+        from_suite |= "tokens" in frame and bool(frame.loc[gap, "tokens"].notna().any())
     if not missing:
         return None
     named = sorted(missing)
     shown = ", ".join(f"{m} step {int(s)}" for m, s in named[:4]) + (f" and {len(named) - 4} more"
                                                                       if len(named) > 4 else "")
-    return (f"{len(named)} checkpoint(s) have no parameter count in their rows ({shown}): the suite spec gives "
-            "no params for them and none could be counted from their weight files (no safetensors); give "
-            "params and params_nonembed in the suite spec's [[members]]")
+    return (f"{len(named)} checkpoint(s) have no parameter count in their rows ({shown}): none could be counted "
+            "from their weight files" + ("; give params and params_nonembed in the suite spec's [[members]]"
+                                         if from_suite else ""))

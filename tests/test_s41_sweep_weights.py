@@ -94,3 +94,32 @@ def test_a_stat_the_folder_lacks_is_refused_before_resuming(measured, tmp_path):
     result = CliRunner().invoke(main, weights_args(out, None, "--steps", "0,4,8", "--stat", "t_nu"))
     one_line_exit_2(result, f"error: --stat t_nu: no such statistic is measured in {out}'s weight rows")
     assert sorted(p.name for p in (out / "parts").rglob("*.parquet")) == before
+
+
+def test_a_damaged_checkpoint_fails_without_a_parameter_count_warning(tmp_path):
+    """Was also 'no parameter count ... (no safetensors); give params ... in the suite spec's
+    [[members]]', of a folder holding a (truncated) safetensors file, in a run with no suite spec."""
+    folder = tmp_path / "corrupt" / "step5"
+    shutil.copytree(cached_tiny_suite().parent / "tiny-a" / "step8", folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    result = CliRunner().invoke(main, ["weights", "--checkpoint", str(folder), "--no-progress",
+                                       "--out", str(tmp_path / "w")])
+    assert result.exit_code == 1, result.output
+    assert "failed: corrupt step 5" in result.stderr and "model.safetensors" in result.stderr, result.stderr
+    assert "parameter count" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("tokens, advice", [(None, False), (4096, True)])
+def test_the_members_advice_is_given_only_for_a_suite_s_checkpoints(tokens, advice):
+    """A --checkpoint folder's rows (no tokens: no suite spec) are not told to fix a suite spec."""
+    from scalefit.sweep.params import unknown_parameter_counts
+
+    rows = pd.DataFrame({"model": ["m"], "step": [8], "tokens": [tokens], "params": [None],
+                         "params_nonembed": [None], "stat": ["std"], "value": [1.0]})
+    said = unknown_parameter_counts({"weights": rows})
+    assert said.startswith("1 checkpoint(s) have no parameter count in their rows (m step 8): none could be "
+                           "counted from their weight files")
+    assert ("[[members]]" in said) == advice
+    failed = pd.DataFrame({"model": ["m"], "step": [8], "location": ["x"], "error": ["damaged"]})
+    assert unknown_parameter_counts({"weights": rows}, failed) is None
