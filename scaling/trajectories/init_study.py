@@ -15,7 +15,8 @@ test (a single run, such as `source`, is tested against the control's seeds as o
 and an exact permutation test over seeds. Early = steps to the first threshold; late = the final
 loss. Weight statistics (default excess kurtosis, per group): where each condition's law starts,
 and whether it keeps its shape, drifts back toward the Gaussian, ends where the Pythia-init run
-ends, or goes elsewhere. Every sentence of the verdict is built from these numbers.
+ends, leaves the Gaussian it started at, or goes elsewhere (``shape_table`` says what each means).
+Every sentence of the verdict is built from these numbers.
 """
 from __future__ import annotations
 
@@ -470,11 +471,21 @@ def _or_as_near(nearest: str, dist: dict, refs: dict, spread: float) -> str:
 
 def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "excess_kurtosis",
                 groups=None, source: str = "table") -> pd.DataFrame:
-    """Where each condition's weight law starts and ends (mean over seeds, per group), and the
-    nearest of: its start ('keeps its shape'), the Gaussian ('drifts back toward Gaussian'), the
-    Pythia-init run's end ('ends where the Pythia-init run ends'); 'goes elsewhere' when far from all
-    ('leaves the Gaussian' when it started there). ``groups``: those groups only; by default
-    MATRIX_GROUPS and each model's SEPARATE_ATTENTION matrices."""
+    """Where each condition's weight law starts and ends (mean over seeds, per group), and a verdict
+    on its end E against three references: its start S, the Gaussian G (only where E is nearer G
+    than S was) and the Pythia-init run's end P (not for the Pythia-init run itself). A reference
+    is near where E lies within max(half the spread of the references left, a tenth of
+    max(|S|, |E|)) of it; each verdict means:
+
+    - 'keeps its shape', 'drifts back toward Gaussian', 'ends where the Pythia-init run ends': E
+      is near S, G or P and nearest it ('between A and B' where a second is about as near);
+    - 'leaves the Gaussian': it started at the Gaussian (|S - G| under a tenth of its move
+      |E - S|) and does not end near P, however far it went (a move from the Gaussian is the
+      change of shape; P's distance is no yardstick for it);
+    - 'goes elsewhere': near no reference.
+
+    ``groups``: those groups only; by default MATRIX_GROUPS and each model's SEPARATE_ATTENTION
+    matrices."""
     weights, _ = split_rows(table)
     weights = weights[weights["model"].isin(conditions["model"])]
     if len(weights) and not (weights["stat"] == stat).any():
@@ -511,17 +522,19 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
         refs = {k: v for k, v in refs.items() if np.isfinite(v)}
         if init == CONTROL:
             refs.pop("ends where the Pythia-init run ends", None)
+        if len(refs) > 1 and abs(end - gauss) >= abs(start - gauss):
+            refs.pop("drifts back toward Gaussian", None)  # no nearer the Gaussian than it started
         dist = {k: abs(end - v) for k, v in refs.items()}
-        ref_values = list(refs.values())
-        spread = max((abs(x - y) for x, y in itertools.combinations(ref_values, 2)), default=0.0)
-        if len(dist) > 1 and abs(end - gauss) >= abs(start - gauss):
-            dist.pop("drifts back toward Gaussian", None)  # no nearer the Gaussian than it started
+        # the spread of the references still in play: a Gaussian dropped above no longer widens "near"
+        spread = max((abs(x - y) for x, y in itertools.combinations(refs.values(), 2)), default=0.0)
         nearest = min(dist, key=dist.get)
         far = dist[nearest] > max(0.5 * spread, 0.1 * max(abs(start), abs(end), 1e-9))
-        verdict = "goes elsewhere" if far else nearest  # all references at one value (spread 0) too
-        if verdict == "goes elsewhere" and abs(start - gauss) < 0.1 * abs(end - start):
+        at_control = nearest == "ends where the Pythia-init run ends" and not far
+        if abs(start - gauss) < 0.1 * abs(end - start) and not at_control:
             verdict = "leaves the Gaussian"  # started Gaussian (pythia, gauss-matched) and moved away
-        elif verdict == nearest:
+        elif far:
+            verdict = "goes elsewhere"  # all references at one value (spread 0) too
+        else:
             verdict = _or_as_near(nearest, dist, refs, spread)
         rows.append({"size": size, "init": init, "warmup": warmup, "group": group, "start": start,
                      "end": end, "control_end": control_end, "gaussian": gauss, "verdict": verdict})
