@@ -113,7 +113,10 @@ COLUMNS = {
     "converged": "whether the fit converged", "starts_at_best": "starts reaching the best optimum, of all",
     "flops": "training compute C (FLOPs)", "times_largest_run": "compute / the largest fitted run's",
     "kind": "projection (no run checks it), prediction (a held-out run within 2x checks it), "
-            "interpolation, or below the data",
+            "interpolation (compute, N* and D* within the fitted runs'), extrapolation (compute within "
+            "theirs, N* or D* outside their sizes or token counts), or below the data",
+    "outside_fitted": "for an extrapolation: which of N*, D* lies outside the fitted runs' range, how far, "
+                      "and (compare) for which law",
     "held_out_runs_near": "held-out runs within 2x of this compute",
     "N_opt": "compute-optimal N* (parameters)", "D_opt": "compute-optimal D* (tokens)",
     "tokens_per_param": "D*/N* (tokens per parameter)", "loss": "loss at the optimum ({loss})",

@@ -293,10 +293,11 @@ def test_a_budget_below_the_smallest_run_is_not_an_interpolation(tmp_path):
     c_min = float(runs["flops"].min())
     result = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(data), "--bootstrap",
                                        "0", "--json", "--budget", f"{c_min / 3:g}",
-                                       "--budget", f"{c_min * 3:g}"])
+                                       "--budget", f"{c_min * 3:g}", "--budget", f"{c_min * 10:g}"])
     assert result.exit_code == 0, result.output
     kinds = [b["kind"] for b in json.loads(result.stdout)["allocation"]["budgets"]]
-    assert kinds == ["below the data", "interpolation"]
+    # at 3x the smallest run's compute N* (1.5e7) lies under the smallest model (2e7): not an interpolation
+    assert kinds == ["below the data", "extrapolation", "interpolation"]
 
 
 # --- the runs' scatter in a prediction interval (scaling/laws/scatter.py) --------------------

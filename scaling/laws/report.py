@@ -562,14 +562,6 @@ def lmfit_text(model_result) -> str:
 
 
 # a schedule law's files: its parameters are the law's own, its curves' columns per checkpoint
-# budgets.csv's kind names the extrapolation too (outputs.COLUMNS' 'kind' predates it), and
-# outside_fitted says where its optimum lies (projection.project)
-BUDGET_COLUMNS = {"kind": "projection (no run checks it), prediction (a held-out run within 2x checks it), "
-                          "interpolation (compute, N* and D* within the fitted runs'), extrapolation "
-                          "(compute within theirs, N* or D* outside their sizes or token counts), "
-                          "or below the data",
-                  "outside_fitted": "for an extrapolation: which of N*, D* lies outside the fitted "
-                                    "runs' range, how far, and (compare) for which law"}
 SCHEDULE_COLUMNS = {"param": "parameter of the law", "loss": "the measured loss at that checkpoint ({loss})",
                     "fitted": "the law's loss at that step ({loss})"}
 
@@ -605,8 +597,7 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
             "```", fit_text(fit), "```", "",
             _params_heading({fit["law"]: fit}), "", _markdown(params_shown_frame(fit))]
     text += ["", *files_section({name: list(t.columns) for name, t in files.items()},
-                                meanings={**BUDGET_COLUMNS, **(SCHEDULE_COLUMNS
-                                                               if "fitted_curves.csv" in files else {})},
+                                meanings=SCHEDULE_COLUMNS if "fitted_curves.csv" in files else None,
                                 loss=loss_unit(fit.get("loss_column")))]
     if result.model_result is not None:
         text += ["", "## lmfit report", "", "```", lmfit_text(result.model_result), "```"]
@@ -681,5 +672,5 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     text += ["", "![loss vs N](loss_vs_n.png)", "![frontiers](frontiers.png)",
              "![residuals](residuals.png)", "",
              *files_section({name: list(t.columns) for name, t in files.items()}, list(cmp["fits"]),
-                            meanings=BUDGET_COLUMNS, loss=loss_unit(next(iter(cmp["fits"].values())).get("loss_column")))]
+                            loss=loss_unit(next(iter(cmp["fits"].values())).get("loss_column")))]
     write_text(out_dir, "report.md", "\n".join(text) + "\n")
