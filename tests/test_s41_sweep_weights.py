@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -123,3 +124,21 @@ def test_the_members_advice_is_given_only_for_a_suite_s_checkpoints(tokens, advi
     assert ("[[members]]" in said) == advice
     failed = pd.DataFrame({"model": ["m"], "step": [8], "location": ["x"], "error": ["damaged"]})
     assert unknown_parameter_counts({"weights": rows}, failed) is None
+
+
+def test_the_report_histogram_is_of_the_latest_step_not_the_last_named(tmp_path, monkeypatch):
+    """`--checkpoint .../step8 --checkpoint .../step4` drew step 4 under a summary of step 8."""
+    from types import SimpleNamespace
+
+    import scalefit.weightstats.report as report
+
+    drawn = []
+    monkeypatch.setattr(report, "histogram_plot", lambda path, what, out, title: drawn.append(path) or [])
+    named = [SimpleNamespace(model=m, step=s, path=str(tmp_path / m / f"step{s}"))
+             for m, s in (("a", 2), ("b", 8), ("b", 4))]
+    for c in named:
+        Path(c.path).mkdir(parents=True)
+    table = pd.DataFrame({"model": ["a", "b", "b"], "step": [2, 8, 4], "tensor": "*", "group": "mlp_in",
+                          "layer": None, "stat": "std", "value": [0.1, 0.2, 0.3]})
+    report.write_weights_report(table, tmp_path / "out", stats=[], checkpoints=named)
+    assert drawn == [str(tmp_path / "b" / "step8")]

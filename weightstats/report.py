@@ -189,8 +189,8 @@ def nonfinite_notes(table: pd.DataFrame) -> list[str]:
 
 def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=()) -> list[Path]:
     """report.md, group_summary.csv, a plot per statistic against step, and the histogram of the
-    last local checkpoint's MLP-in weights (a mixture of experts': its expert-in weights); returns
-    the files written."""
+    MLP-in weights (a mixture of experts': its expert-in weights) of the last model's latest local
+    checkpoint; returns the files written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)  # its first file is the summary CSV, written by pandas
     files: list[Path] = []
@@ -226,8 +226,8 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
         lines += [f"## {stat} against step" + (" (one step only)" if steps < 2 else ""), "",
                   f"![{stat}]({paths[0].name})", "", *[f"{gap}.\n" for gap in gaps]]
     local = [c for c in checkpoints if Path(c.path).exists()]
-    if local:
-        last = local[-1]
+    if local:  # the last model's latest step, as the summary's "last step" (not the last one named)
+        last = max((c for c in local if c.model == local[-1].model), key=lambda c: c.step)
         try:
             at = f"{last.model} step {last.step}"
             paths = histogram_plot(last.path, None, out_dir,
