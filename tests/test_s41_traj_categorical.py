@@ -69,3 +69,11 @@ def test_the_refusal_offers_the_tables_own_numeric_statistics():
         refuse_categorical(rows, "best_family", "--stat")
     refuse_categorical(rows, "std", "--stat")  # a numeric statistic passes
     refuse_categorical(rows.drop(columns="label"), "best_family", "--stat")  # no label column: no category
+
+
+def test_warmup_study_names_the_panel_that_holds_a_categorical_statistic(with_family):
+    """warmup-study reads its statistics through the same selection: its refusal names --panel,
+    where the user gave the statistic (it said 'stat (--stat)', a flag warmup-study has not)."""
+    code, out = run_cli(["warmup-study", "--data", str(with_family), "--panel", "best_family/mlp_in",
+                         "--bootstrap", "0", "--jobs", "1"])
+    one_line_error(code, out, "panels (--panel): " + CATEGORY, "such as t_nu")

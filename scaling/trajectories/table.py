@@ -115,7 +115,8 @@ def stat_trajectories(table: pd.DataFrame, selections, *, source: str = "table")
     checkpoints = _Checkpoints(rows, source)
     out = []
     for stat, group in selections:
-        traj = _trajectory(checkpoints, stat, group=group, tensor=None, layer=None, source=source)
+        traj = _trajectory(checkpoints, stat, group=group, tensor=None, layer=None, source=source,
+                           argument="panels (--panel)")  # warmup-study names a stat in a panel
         traj.attrs["notes"] = notes + traj.attrs.get("notes", [])
         out.append(traj)
     return out
@@ -155,8 +156,9 @@ class _Checkpoints:
 
 
 def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, layer,
-                source: str) -> pd.DataFrame:
-    """``stat_trajectory`` of rows already through ``checkpoint_rows`` (or their _Checkpoints)."""
+                source: str, argument: str = named("stat")) -> pd.DataFrame:
+    """``stat_trajectory`` of rows already through ``checkpoint_rows`` (or their _Checkpoints);
+    ``argument``: how a refusal of the statistic itself names where it was given."""
     table = df if isinstance(df, _Checkpoints) else _Checkpoints(df, source)
     weights = table.weights
     rows = weights[weights["stat"] == stat]
@@ -164,7 +166,7 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
         near = suggestion(stat, sorted(set(weights["stat"].dropna().astype(str))))  # the list stops at 40
         raise InputError(f"{source}: column 'stat' has no rows '{stat}'"
                          + (near if near.startswith(";") else f" (known: {known(weights['stat'].dropna())})"))
-    refuse_categorical(weights, stat, named("stat"))  # best_family's code: no curve, fit or breakpoint
+    refuse_categorical(weights, stat, argument)  # best_family's code: no curve, fit or breakpoint
     for column, wanted in (("group", group), ("tensor", tensor), ("layer", layer)):
         if wanted is None:
             continue
