@@ -132,8 +132,9 @@ def precision_text() -> str:
         ratios.append(max(need) / docs)
         lines.append(f"{dataset}: docs_needed {min(need)} to {max(need)} of {docs}")
     lines.append(f"largest docs_needed / n_docs {max(ratios)}")
-    for dist in ("prose", "code"):
-        lines.append(f"{dist} corpus files {prov['corpus']['distributions'][dist]['n_files']}")
+    for dist in ("prose", "code"):  # documents: files less duplicates, as suite precision counts them
+        files, copies = (prov["corpus"]["distributions"][dist].get(k, 0) for k in ("n_files", "n_duplicates"))
+        lines.append(f"{dist} corpus files {files}, duplicates {copies}, documents {files - copies}")
     kinds = {"warmup variants": precision["a"].str.contains("-W"), "WSD cooldowns": precision["a"].str.contains("wsd")}
     kinds["sizes"] = ~(kinds["warmup variants"] | kinds["WSD cooldowns"])
     for kind, rows in kinds.items():
