@@ -185,6 +185,20 @@ def test_schedule_gap_marks_its_projections_and_units():
     plt.close(fig)
 
 
+def test_schedule_gap_draws_an_interval_that_misses_its_estimate():
+    """A percentile interval of few resamples (compare --schedules --bootstrap 2) can lie wholly on one
+    side of a: the panel drew it as a - lo, hi - a, and matplotlib refused the negative length."""
+    from scalefit.scaling.laws.schedule_plots import plot_schedule_gap
+    gap = fake_gap()
+    gap.sets["grid"].a_ci95 = (0.65, 0.8)  # a = 0.6
+    fig = plot_schedule_gap(gap)
+    ax_a = fig.axes[1]
+    ends = sorted(x for line in ax_a.get_lines() for x in np.atleast_1d(line.get_xdata()))
+    assert ends[0] >= 0.4 - 1e-9 and ends[-1] <= 0.8 + 1e-9  # drawn from its ends, not about a
+    assert any(np.allclose(line.get_xdata(), [0.6]) for line in ax_a.get_lines())
+    plt.close(fig)
+
+
 def test_reconcile_walk_fits_a_page():
     """Porian et al.'s four panels were laid out in one row 22 inches wide, the axes a strip
     under 45-degree tick labels of whole sentences; now two panels a row, the conditions' names

@@ -132,8 +132,9 @@ def plot_schedule_gap(gap):
         ax.plot(seen, s.frontier(seen), "-", color=color, lw=1.2)
         ax.plot(beyond, s.frontier(beyond), "--", color=color, lw=1.2)
         ci = s.a_ci95
-        err = ([[s.a - ci[0]], [ci[1] - s.a]] if np.all(np.isfinite(ci)) else None)
-        ax_a.errorbar(s.a, i, xerr=err, fmt=markers.get(s.name, "o"), color=color, capsize=3)
+        if np.all(np.isfinite(ci)):  # drawn about its middle: a percentile interval of few resamples can miss a
+            ax_a.errorbar((ci[0] + ci[1]) / 2, i, xerr=(ci[1] - ci[0]) / 2, fmt="none", color=color, capsize=3)
+        ax_a.plot(s.a, i, markers.get(s.name, "o"), color=color)
     ax.plot([], [], "--", color="0.3", lw=1.2, label="frontier past the largest fitted C: projection")
     ax.set_xscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
