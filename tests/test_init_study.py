@@ -424,7 +424,8 @@ def test_a_weight_law_halfway_between_two_references_is_not_given_one():
     the end lay 1.30 from its start and 1.40 from the Gaussian, as near the one as the other. And
     a law that started Gaussian and moved away (-0.006 -> 0.66) read 'drifts back toward
     Gaussian'; pythia's from exactly 0 to 3.5 read 'keeps its shape' (its start and the Gaussian
-    coincide, and a spread of 0 made nothing far)."""
+    coincide, and a spread of 0 made nothing far). Both now read 'leaves the Gaussian': each moved
+    more than 10x its start's distance from the Gaussian (a28899a; it read 'keeps its shape' before)."""
     said = shape_verdicts({"pythia": (0.0, 3.5), "empirical": (2.7, 1.4), "gauss-matched": (-0.006, 0.66),
                            "permuted": (2.7, 0.3), "family": (2.7, 2.6)})
     assert said["empirical"] == "between its start and the Gaussian (nearer its start)"
@@ -432,7 +433,7 @@ def test_a_weight_law_halfway_between_two_references_is_not_given_one():
     # its start' beside 'between its start and the Gaussian')
     assert shape_verdicts({"pythia": (0.0, 3.5), "empirical": (2.7, 1.3)})["empirical"] == \
         "between its start and the Gaussian (nearer the Gaussian)"
-    assert said["gauss-matched"] == "keeps its shape"
+    assert said["gauss-matched"] == "leaves the Gaussian"
     assert said["permuted"] == "drifts back toward Gaussian" and said["family"] == "keeps its shape"
     assert said["pythia"] == "leaves the Gaussian"
 
