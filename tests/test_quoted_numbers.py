@@ -266,20 +266,25 @@ def test_trajectory_parameters_to_the_digits_their_intervals_support(trajectory)
     +-71 (in --json): each value to the digits its interval supports, E at its floor as 0."""
     text, doc, out = trajectory
     assert_no_nan_words(text, "trajectory")
-    rows = re.findall(r"^\| (mini-\S+) \| (\d+) \| (\S+) \| (\S+) \| (\S+) \| (\S+) \| (\S+) \|$", text, re.M)
+    cell = r"(\S+(?: \(bound\))?)"  # a parameter at its bound is marked '-5 (bound)'
+    rows = re.findall(rf"^\| (mini-\S+) \| (\d+) \| (\S+) \| (\S+) \| {cell} \| {cell} \| (\S+) \|$", text, re.M)
     assert len(rows) == len(doc["per_model"]) == 12
     for model, n, *shown, r2 in rows:
         fit = doc["per_model"][model]
         assert int(n) == fit["n_points"] and rounds_to(fit["r_squared"], r2)
         for name, printed in zip(("v0", "c", "E", "p"), shown):
             p = fit["params"][name]
+            bound = printed.endswith(" (bound)")
+            printed = printed.removesuffix(" (bound)")
+            assert bound == any(w.startswith(f"parameter {name} is at its") for w in fit["warnings"]), \
+                (model, name, printed, fit["warnings"])
             if name == "E" and any("lower bound 0" in w for w in fit["warnings"]):
                 assert printed == "0", (model, printed, p)
                 continue
             assert rounds_to(p["value"], printed), (model, name, printed, p["value"])
             digits = len(re.sub(r"^[-+0.]*|e.*$|\.", "", printed)) or 1
             assert digits <= _digits_supported(printed, p), (model, name, printed, p)
-    formula = re.search(r"value = (\S+) ([+-]) (\S+) L\^(\S+),", text).groups()
+    formula = re.search(r"value = (\S+) ([+-]) (\S+) L\^(\S+)(?: \(p at its bound\))?,", text).groups()
     pooled = doc["pooled_fit"]["params"]
     assert rounds_to(pooled["v0"]["value"], formula[0])
     assert rounds_to(pooled["c"]["value"], formula[2], -1 if formula[1] == "-" else 1)
