@@ -26,7 +26,7 @@ from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint,
 from scalefit.sweep.engine import ON_DUPLICATE, OPTIONS_FILE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
-from scalefit.sweep.suites import schedule_facts
+from scalefit.sweep.suites import schedule_fact, schedule_facts
 from scalefit.sweep.weights import check_weights_source, stored_weights, weights_record  # registers `weights` too
 
 
@@ -176,7 +176,7 @@ def plan(opts: EvalOptions):
     for m in measurements:  # what each measurement's values depend on: a folder holds one setting
         if m.table == "weights":  # the stored tensors' statistics (as `scalefit weights`), summed on the device
             m.fn = stored_weights(**requests["weights"])
-            m.options.update(weights_record(device.type, suite, models))
+            weights_record(m, device.type, suite, models)
             check_weights_source(known.get(m.name) or {}, opts.out_dir, m)
         if m.table == "evals":
             # the device's kind too: cpu and cuda sum in other orders (the last bits differ)
@@ -185,6 +185,8 @@ def plan(opts: EvalOptions):
                          "--max-tokens": opts.max_tokens, "--context": context, "--stride": opts.stride,
                          **{f"the tokenizer of {model}": identity for model, identity in tokenizers.items()},
                          **facts}
+            m.of_model = {**{f"the tokenizer of {model}": model for model in tokenizers},
+                          **{schedule_fact(model): model for model in models}}
             if m.name.startswith("tasks"):
                 m.options.update({"--task-limit": opts.task_limit, "--num-fewshot": opts.num_fewshot,
                                   "--seed": opts.seed})

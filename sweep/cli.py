@@ -215,7 +215,7 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
     # the suite's checkpoints (a --checkpoint folder's rows carry no tokens): their tokens and LR
     members = [info.model for info in grid if info.tokens is not None]
     for m in measurements:  # the facts `eval --weights` records too: either resumes the other
-        m.options.update(weights_record(torch.device(on).type if on else "cpu", spec, members))
+        weights_record(m, torch.device(on).type if on else "cpu", spec, members)
         check_weights_source(recorded_options(out_dir).get(m.name) or {}, out_dir, m)
     from scalefit.sweep.runinfo import metadata_name, run_metadata, write_metadata
 

@@ -49,6 +49,9 @@ class Measurement:
     columns: tuple[str, ...] = ()  # columns each result file holds: one lacking them is measured again
     # {option: an older option whose record stands for it}: eval's recorded --cross-entropy flag for its head
     checked_by: dict = field(default_factory=dict)
+    # {option: the model it is a fact of} ('the tokens and LR of tiny-a in --suite'): the folder's
+    # record keeps other models' facts, and one lacking is said only where that model was measured
+    of_model: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -548,7 +551,11 @@ def check_options(measurements: list[Measurement], out_dir) -> set[str]:
                 raise InputError(f"{now}: {out_dir} was measured {then} ({m.name}); a sweep folder holds "
                                  f"one measurement: re-run {then} or measure into a new --out")
     say_unrecorded(measurements, known, out_dir)  # every recorded option matched: those not recorded
-    updated = {**known, **{m.name: {k: _plain(v) for k, v in m.options.items()} for m in measurements}}
+
+    def record(m):  # today's options over the folder's (which keep the facts of models not in this run)
+        kept = known.get(m.name) if m.name not in stale and isinstance(known.get(m.name), dict) else {}
+        return {**kept, **{k: _plain(v) for k, v in m.options.items()}}
+    updated = {**known, **{m.name: record(m) for m in measurements}}
     if updated != known:
         write_json(path, updated)
     return {m.name for m in measurements if m.name not in known or m.name in stale}
@@ -560,9 +567,10 @@ def say_unrecorded(measurements: list[Measurement], known: dict, out_dir) -> lis
     lacks for measurements it holds results of: written by an earlier scalefit, before it recorded
     them, so those results cannot be checked against them; check_options records this run's, so
     later runs are. An option whose older stand-in is recorded (`Measurement.checked_by`) is
-    checked through it. Called by check_options once every recorded option matched. Returns the
-    options named."""
-    from scalefit.sweep.parts import has_results
+    checked through it; a fact of one model (`Measurement.of_model`) is lacking only where the folder
+    holds that model's results (else this run is its first). Called by check_options once every
+    recorded option matched. Returns the options named."""
+    from scalefit.sweep.parts import has_model_results, has_results
 
     absent: dict[str, None] = {}  # the options, in order of first appearance
     names = []
@@ -570,7 +578,8 @@ def say_unrecorded(measurements: list[Measurement], known: dict, out_dir) -> lis
         before = known.get(m.name)
         if not isinstance(before, dict):
             continue  # a record to be made afresh
-        lacking = [k for k in m.options if k not in before and m.checked_by.get(k) not in before]
+        lacking = [k for k in m.options if k not in before and m.checked_by.get(k) not in before
+                   and (k not in m.of_model or has_model_results(out_dir, m, m.of_model[k]))]
         if lacking and has_results(out_dir, m):  # nothing measured: nothing to check against
             absent.update(dict.fromkeys(lacking))
             names.append(m.name)

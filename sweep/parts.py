@@ -42,6 +42,14 @@ def has_results(out_dir, measurement) -> bool:
     return any(part_is_valid(p) for p in (Path(out_dir) / "parts").rglob(_part_name(measurement)))
 
 
+def has_model_results(out_dir, measurement, model: str) -> bool:
+    """Whether any checkpoint of `model` in the folder has a complete result file of `measurement`."""
+    from scalefit.sweep.checkpoints import CheckpointInfo
+
+    folder = CheckpointInfo(model=model, step=0, tokens=None, lr=None).key.rpartition("/")[0]
+    return any(part_is_valid(p) for p in (Path(out_dir) / "parts" / folder).glob(f"*/{_part_name(measurement)}"))
+
+
 def part_is_valid(path) -> bool:
     """A complete Parquet file: the 'PAR1' magic at both ends (not empty, not cut short)."""
     path = Path(path)

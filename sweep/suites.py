@@ -328,10 +328,15 @@ def suite_facts(suite: SuiteSpec, model: str) -> str:
     return f"tokens_per_step {suite.tokens_per_step}, schedule " + ", ".join(f"{k} {v}" for k, v in schedule.items())
 
 
+def schedule_fact(model: str) -> str:
+    """The name a sweep folder records a member's `suite_facts` under."""
+    return f"the tokens and LR of {model} in --suite"
+
+
 def schedule_facts(suite: SuiteSpec, models) -> dict[str, str]:
-    """{'the tokens and LR of <model> in --suite': suite_facts} for each member in `models` (each
-    once, in order): what every measurement of a suite's checkpoints records of it."""
-    return {f"the tokens and LR of {name} in --suite": suite_facts(suite, name) for name in dict.fromkeys(models)}
+    """{schedule_fact(model): suite_facts} for each member in `models` (each once, in order): what
+    every measurement of a suite's checkpoints records of it."""
+    return {schedule_fact(name): suite_facts(suite, name) for name in dict.fromkeys(models)}
 
 
 def _step_folder_regex(leaf: str) -> re.Pattern:

@@ -16,7 +16,7 @@ from pathlib import Path
 from scalefit.errors import InputError, warn
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
-from scalefit.sweep.suites import schedule_facts
+from scalefit.sweep.suites import schedule_fact, schedule_facts
 
 
 def weight_stats_function():
@@ -48,13 +48,15 @@ def weights_options(fit_families: bool = True, spectra: bool = True) -> dict:
     return {"--no-families": not fit_families, "--no-spectra": not spectra}
 
 
-def weights_record(device_type: str, suite=None, models=()) -> dict:
-    """The facts a `weights` measurement records beside its flags (`weights_options`), one record
-    for `scalefit weights` and `eval --weights` alike, so either resumes the other and a re-run
+def weights_record(measurement: Measurement, device_type: str, suite=None, models=()) -> None:
+    """Record on a `weights` measurement the facts it keeps beside its flags (`weights_options`), one
+    record for `scalefit weights` and `eval --weights` alike, so either resumes the other and a re-run
     under a changed suite spec is refused: the device kind the statistics are summed on (cpu and
     cuda sum in other orders), and the tokens and LR of each suite member in `models` (its rows'
     tokens and lr columns; none for a --checkpoint folder, whose rows carry neither)."""
-    return {"--device": device_type, **(schedule_facts(suite, models) if suite is not None else {})}
+    facts = schedule_facts(suite, models) if suite is not None else {}
+    measurement.options.update({"--device": device_type, **facts})
+    measurement.of_model.update({schedule_fact(name): name for name in models} if facts else {})
 
 
 def weights_measurement(**options) -> Measurement:

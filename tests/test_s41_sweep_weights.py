@@ -142,3 +142,25 @@ def test_the_report_histogram_is_of_the_latest_step_not_the_last_named(tmp_path,
                           "layer": None, "stat": "std", "value": [0.1, 0.2, 0.3]})
     report.write_weights_report(table, tmp_path / "out", stats=[], checkpoints=named)
     assert drawn == [str(tmp_path / "b" / "step8")]
+
+
+@pytest.mark.parametrize("command", ["weights", "eval"])
+def test_a_second_member_into_the_folder_is_no_earlier_scalefit_and_the_first_stays_checked(tmp_path, command):
+    """Measuring tiny-b into a folder of tiny-a warned 'recorded by an earlier scalefit without the
+    tokens and LR of tiny-b' and replaced the record, so tiny-a's facts were no longer checked."""
+    suite = cached_tiny_suite()
+    out = tmp_path / "w"
+    what = ["--max-tokens", "100", "--dataset", f"val={suite.parent / 'data' / 'val.txt'}"] if command == "eval" \
+        else ["--no-families", "--no-spectra"]
+
+    def run(model, spec=suite):
+        return CliRunner().invoke(main, [command, "--suite", str(spec), "--models", model, "--steps", "8", *what,
+                                         "--device", "cpu", "--no-progress", "--out", str(out)])
+    assert run("tiny-a").exit_code == 0
+    second = run("tiny-b")
+    assert second.exit_code == 0 and "earlier scalefit" not in second.stderr, second.output
+    recorded = json.loads((out / "measurements.json").read_text())
+    assert all(f"the tokens and LR of {m} in --suite" in options for options in recorded.values()
+               for m in ("tiny-a", "tiny-b"))
+    one_line_exit_2(run("tiny-a", respec(tmp_path, "tokens_per_step = 512", "tokens_per_step = 1024")),
+                    f"error: the tokens and LR of tiny-a in --suite changed since {out} was measured")
