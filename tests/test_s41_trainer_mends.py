@@ -159,3 +159,14 @@ def test_the_sweep_help_says_which_part_the_grid_run_that_is_the_long_run_has():
     grid = runs[runs["part"] == "grid"]
     assert sorted(finals.loc[finals["run"].str.startswith("grid/"), "run"]) == sorted(grid["run"])
     assert sorted(finals.loc[finals["part"] == "long", "run"]) == sorted(grid.loc[grid["also"] == "long", "run"])
+
+
+def test_a_spec_without_init_blocks_is_read_without_torch():
+    """_init_runs imported weightstats.reinit (and so torch, seconds) for every spec, [[init]] or not."""
+    import subprocess
+    import sys
+    code = ("import sys; from scalefit.trainer.spec import load_spec; "
+            f"load_spec({str(ROOT / 'data' / 'suites' / 'mini.toml')!r}); print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -432,10 +432,10 @@ def _init_runs(blocks, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpe
     `source` (a copy, no draw) runs once, with the first seed.
     Model ids: `{size}-init-{mode}[-nowarmup]-s{seed}`.
     """
-    from scalefit.weightstats.reinit import MODES
-
     if not blocks:
         return []
+    from scalefit.weightstats.reinit import MODES  # torch: only for a spec that has [[init]] blocks
+
     runs = []
     for b, block in enumerate([blocks] if isinstance(blocks, dict) else blocks):
         where = f"{path}: [[init]] block {b + 1}"
