@@ -3,8 +3,10 @@
 The adapter between the sweep engine and the pure weightstats layer: a loaded model (from
 `scalefit eval --weights`) or a checkpoint folder (from `scalefit weights`, which never builds the
 model) goes in, the long (tensor, group, layer, stat, value) rows come out to the `weights` table.
-Both commands write the same part name, so either resumes the other. A mixture-of-experts model
-measured as loaded (a pickle checkpoint, which `eval --weights` cannot read as stored) gives its
+Both commands write the same part name and record the same facts (`weights_record`), so `eval
+--weights` resumes a `scalefit weights` folder, and `scalefit weights` a weights-only `eval
+--weights` folder (one holding eval results it refuses: its report would replace the eval's). A
+mixture-of-experts model measured as loaded (a pickle checkpoint, which `eval --weights` cannot read as stored) gives its
 folder's rows: transformers 5 fuses each layer's experts on load, and weightstats cuts them back
 into the folder's per-expert matrices and names (groups.split_experts, read from transformers'
 conversion_mapping); only a fusion that mapping does not describe stays whole, 3-d, in the same groups.
