@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.errors import InputError
-from scalefit.scaling.trajectories.init_study import (compare, init_study, outcome, permutation_p,
-                                                      run_conditions, steps_to_reach)
+from scalefit.scaling.trajectories.init_contrasts import compare, outcome, permutation_p, steps_to_reach
+from scalefit.scaling.trajectories.init_study import init_study, run_conditions
 
 STEPS = np.array([0, 1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 640, 768, 896, 1008, 1120])
 SEEDS = (1, 2, 3)
