@@ -164,3 +164,12 @@ def test_a_second_member_into_the_folder_is_no_earlier_scalefit_and_the_first_st
                for m in ("tiny-a", "tiny-b"))
     one_line_exit_2(run("tiny-a", respec(tmp_path, "tokens_per_step = 512", "tokens_per_step = 1024")),
                     f"error: the tokens and LR of tiny-a in --suite changed since {out} was measured")
+
+
+def test_a_categorical_stat_is_refused_before_measuring(tmp_path):
+    """`scalefit weights --stat best_family` measured every checkpoint, then exited 2 when the report
+    plotted the family code (F2's refuse_categorical): refused first, as weights plot refuses it."""
+    out = tmp_path / "w"
+    r = CliRunner().invoke(main, weights_args(out, None, "--stat", "best_family"))
+    assert r.exit_code == 2 and "'best_family' names a category" in r.output, r.output
+    assert not list(out.glob("parts/*/*/weights--*.parquet"))  # nothing measured

@@ -82,9 +82,12 @@ def test_shards_cover_the_grid_and_local_checkpoints(suite, tmp_path):
     assert set(local["model"]) == {"tiny-a"} and set(local["step"]) == {4}
     assert "alpha" not in set(local["stat"]) and "t_nu" in set(local["stat"])
     r = run("--checkpoint", root / "tiny-a" / "step4", "--out", tmp_path / "local", "--no-spectra", "--no-progress",
-            "--stat", "bogus")  # a name the measurement does not produce: said, not a silently missing plot
-    assert r.exit_code == 0 and "note: --stat bogus: not measured, so not plotted" in r.output, r.output
-    assert "No statistic 'bogus' in this table to plot" in (tmp_path / "local" / "report.md").read_text()
+            "--stat", "bogus")  # a name no sweep measures: refused before measuring
+    assert r.exit_code == 2 and "--stat bogus: no such statistic is measured in" in r.output, r.output
+    r = run("--checkpoint", root / "tiny-a" / "step4", "--out", tmp_path / "nospectra", "--no-spectra",
+            "--no-progress", "--stat", "alpha")  # one this sweep skips: said, not a silently missing plot
+    assert r.exit_code == 0 and "note: --stat alpha: not measured, so not plotted" in r.output, r.output
+    assert "No statistic 'alpha' in this table to plot" in (tmp_path / "nospectra" / "report.md").read_text()
     # a folder not named step<N> (a final model's copy) is step 0 of its own name: said, not silent
     final = tmp_path / "tiny-a-final"
     shutil.copytree(root / "tiny-a" / "step4", final)

@@ -206,8 +206,9 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 
     from scalefit.evals.cli import quiet_libraries
     from scalefit.errors import InputError
-    from scalefit.trainer.sweep import (check_kept_stats, kept_stats, measurable_stats, spec_for_corpus,
-                                        suite_tables, sweep_suite, write_suite_tables)
+    from scalefit.trainer.sweep import (check_kept_stats, kept_stats, spec_for_corpus, suite_tables, sweep_suite,
+                                        write_suite_tables)
+    from scalefit.weightstats.measure import measurable_stats
 
     quiet_libraries()
     torch.set_num_threads(threads)

@@ -294,17 +294,6 @@ def check_kept_stats(stats, weights: pd.DataFrame, measured: str = "was measured
                          f"(known: {known(weights['stat'].dropna())}, or 'shipped', 'all')")
 
 
-def measurable_stats() -> pd.DataFrame:
-    """The rows a weights sweep writes, on a small matrix and a diverged one: their statistic names
-    are what --stats can keep, known before a new sweep folder has measured anything."""
-    import torch
-
-    from scalefit.weightstats.measure import weight_stats_table
-    probe = {"layers.0.mlp.dense_h_to_4h.weight": torch.randn(16, 16, generator=torch.Generator().manual_seed(0)),
-             "layers.0.mlp.dense_4h_to_h.weight": torch.full((4, 4), float("nan"))}
-    return weight_stats_table(probe)
-
-
 def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.DataFrame]:
     """Long tables from sweep folders: `checkpoints` (long + warmup runs) and `finals` (last steps).
 

@@ -442,6 +442,14 @@ def weight_stats_table(source, model: str = "model", step: int = 0, device=None,
     return df
 
 
+def measurable_stats() -> pd.DataFrame:
+    """The rows a weights sweep writes, on a small matrix and a diverged one: their statistic names
+    (and labels) are what a --stat or --stats can name, known before a sweep has measured anything."""
+    probe = {"layers.0.mlp.dense_h_to_4h.weight": torch.randn(16, 16, generator=torch.Generator().manual_seed(0)),
+             "layers.0.mlp.dense_4h_to_h.weight": torch.full((4, 4), float("nan"))}
+    return weight_stats_table(probe)
+
+
 def _moved(tensor: torch.Tensor, dev) -> torch.Tensor:
     """`tensor` on the device `dev` (None: where it is), the one place a weight changes device."""
     return tensor.to(dev) if dev is not None else tensor
