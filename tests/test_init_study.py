@@ -411,7 +411,7 @@ def test_empty_thresholds_and_a_misspelled_stat_are_named(tmp_path, args, messag
 
 def shape_verdicts(laws: dict) -> dict:
     """shape_table's verdict per init for mlp_in excess kurtosis going start -> end (one seed each)."""
-    from scalefit.scaling.trajectories.init_study import shape_table
+    from scalefit.scaling.trajectories.init_shapes import shape_table
     rows = [{"model": init, "step": step, "tensor": "*", "group": "mlp_in", "layer": -1,
              "stat": "excess_kurtosis", "value": value}
             for init, (start, end) in laws.items() for step, value in ((0, start), (1000, end))]
@@ -479,7 +479,7 @@ def test_separately_held_attention_matrices_are_read_and_split_ones_counted_once
     """A Llama-style model's q/k/v_proj (attn_q/k/v) and latent attention's kv path (attn_kv) were
     left out of the shape table (only attn_qkv was read); a GPT-NeoX model's attn_q/k/v rows,
     the split of its own attn_qkv matrix, stay out (the fused matrix counts them)."""
-    from scalefit.scaling.trajectories.init_study import shape_table
+    from scalefit.scaling.trajectories.init_shapes import shape_table
 
     def rows(model, groups):
         return [{"model": model, "step": step, "tensor": "*", "group": group, "layer": -1,
