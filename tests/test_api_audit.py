@@ -871,6 +871,6 @@ def test_a_curve_prediction_with_no_scored_step_says_so(curve_fit):
                                measured=[6.0, 5.5], from_step=1000)
     assert "nan%" not in repr(prediction)
     assert "no step at or past from_step, so no error is scored" in repr(prediction)
-    from scalefit.scaling.laws.schedule_cli import _curve_text  # and `predict curve`'s text
+    from scalefit.scaling.laws.curve_cli import _curve_text  # and `predict curve`'s text
     text = "\n".join(_curve_text(fit, prediction, "cosine:2400", measured=True, n_bootstrap=0))
     assert "nan%" not in text and "none is scored; at the last, step 200:" in text

@@ -148,7 +148,7 @@ def predict():
 
 
 def _predict_curve_command():
-    from scalefit.scaling.laws.schedule_cli import predict_curve_command
+    from scalefit.scaling.laws.curve_cli import predict_curve_command
     return predict_curve_command
 
 
