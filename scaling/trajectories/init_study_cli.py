@@ -12,6 +12,7 @@ from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import analysis_options
 from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
 from scalefit.scaling.flags import command_words
+from scalefit.scaling.trajectories.init_contrasts import CONTROL
 from scalefit.atomic import staged_output
 from scalefit.tables import read_table_or_shipped, write_table
 
@@ -27,7 +28,7 @@ def plot_init_study(study):
 
     curves = study.curves
     sizes = list(dict.fromkeys(curves["size"]))
-    inits = list(dict.fromkeys(["pythia", *sorted(set(curves["init"]) - {"pythia"})]))
+    inits = list(dict.fromkeys([CONTROL, *sorted(set(curves["init"]) - {CONTROL})]))
     colors = dict(zip(inits, plt.cm.tab10(np.arange(len(inits)) % 10)))
     fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.6), squeeze=False)
     for ax, size in zip(axes[0], sizes):
