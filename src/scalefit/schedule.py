@@ -21,6 +21,22 @@ from scalefit.errors import InputError
 STYLES = ("cosine", "linear", "constant", "cosine_neox_v1", "wsd")
 
 
+COOLDOWN_FRACTIONS = "a fraction in (0, 1]"  # what a WSD schedule's cooldown share may be
+
+
+def cooldown_fraction(option: str, value) -> float:
+    """A WSD cooldown's share of decay_steps, checked once for LRSchedule and --schedule wsd:N:F:
+    a number in (0, 1] (at 0 the LR would hold the peak through decay_steps and fall to the floor
+    a step later, not along a cooldown)."""
+    from scalefit.options import finite_float
+
+    number = finite_float(option, value)
+    if not 0 < number <= 1:
+        raise InputError(f"{option}: '{value}' is out of range; expected {COOLDOWN_FRACTIONS} "
+                         "(the share of decay_steps spent cooling down to the floor)")
+    return number
+
+
 @dataclass(frozen=True)
 class LRSchedule:
     """Linear warmup to `peak`, then cosine (or linear/constant) decay to final_ratio x peak.
@@ -71,10 +87,13 @@ class LRSchedule:
         if isinstance(self.decay_steps, str):
             object.__setattr__(self, "decay_steps", decay)
         for name in ("final_ratio", "cooldown_fraction"):
-            value = nonnegative_float(f"LRSchedule {name}", getattr(self, name))
-            if value > 1:
-                raise InputError(f"LRSchedule {name}: '{value:g}' is out of range; expected a "
-                                 "fraction in [0, 1]")
+            if name == "cooldown_fraction" and self.style == "wsd":
+                value = cooldown_fraction(f"LRSchedule {name}", self.cooldown_fraction)
+            else:  # the floor may be 0; another style never reads cooldown_fraction
+                value = nonnegative_float(f"LRSchedule {name}", getattr(self, name))
+                if value > 1:
+                    raise InputError(f"LRSchedule {name}: '{value:g}' is out of range; expected a "
+                                     "fraction in [0, 1]")
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, value)
         if self.decay_steps == 0 and self.style != "constant" and self.peak > 0 and self.final_ratio < 1:
