@@ -9,30 +9,66 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scalefit.atomic import staged_output, write_frame, write_json
-from scalefit.errors import InputError
-from scalefit.trainer.train import in_run_order, provenance
+from scalefit.errors import InputError, data_row
+from scalefit.tables import read_table
+from scalefit.trainer.train import RUN_COLUMNS, in_run_order, provenance
 
 PART_ORDER = {"grid": 0, "code": 1, "wsd": 2, "warmup": 3, "init": 4}
 
 
 def merge_run_tables(table_dirs) -> pd.DataFrame:
-    """Union of the runs.csv files in `table_dirs` (the last seen row of a run wins), sorted."""
-    frames = []
-    for d in table_dirs:
-        path = Path(d) / "runs.csv"
-        if not path.exists():
-            raise InputError(f"{path}: no run table (was `scalefit suite train --tables {d}` run?)")
-        frames.append(pd.read_csv(path))
-    runs = pd.concat(frames, ignore_index=True).drop_duplicates("run", keep="last")
+    """Union of the runs.csv files in `table_dirs`, one row per run, sorted. A run two tables hold
+    alike is kept once; held with different values (retrained in a second lane, or a lane trained
+    before a fix) it is an InputError naming the run, both tables and the columns: which row is
+    published must not depend on the order of --from."""
+    from scalefit.schema import distinct_rows
+
+    frames = [lane_runs(d) for d in table_dirs]
+    runs = pd.concat(frames)  # each row keeps its row number in its own file, for the message
+    if "warmup_frac" in runs:
+        runs["warmup_frac"] = runs["warmup_frac"].fillna((runs["warmup_steps"] / runs["steps"]).round(4))
+    runs = distinct_rows(runs, ["run"], "--from", "run",
+                         values=[c for c in runs.columns if c not in ("run", "_lane")],
+                         hint=lambda two: (f"{two['_lane'].iloc[0]} and {two['_lane'].iloc[1]} hold one "
+                                           "each (a run trained twice?): keep the row to ship and delete "
+                                           "the other, or leave out its --from folder"))
+    runs = runs.drop(columns="_lane").reset_index(drop=True)
     size_order = runs["model"].str.extract(r"(\d+)$")[0].astype(float)
     runs = (runs.assign(_p=runs["part"].map(PART_ORDER).fillna(9), _s=size_order)
             .sort_values(["_p", "_s", "model", "tokens", "run"]).drop(columns=["_p", "_s"]))
-    if "warmup_frac" in runs:
-        runs["warmup_frac"] = runs["warmup_frac"].fillna((runs["warmup_steps"] / runs["steps"]).round(4))
     return in_run_order(runs).reset_index(drop=True)
+
+
+LOSS_COLUMNS = ("loss", "loss_prose_test", "loss_code_test", "loss_code_val")  # each a finite number
+
+
+def lane_runs(table_dir) -> pd.DataFrame:
+    """One lane's runs.csv, checked as `scalefit suite train --tables` writes it: at least one run,
+    every column of RUN_COLUMNS, finite losses; anything else is an InputError naming the file."""
+    from scalefit.scaling.trajectories.table import require_columns
+
+    path = Path(table_dir) / "runs.csv"
+    if not path.exists():
+        raise InputError(f"{path}: no run table (was `scalefit suite train --tables {table_dir}` run?)")
+    runs = read_table(path)
+    if runs.empty:
+        raise InputError(f"{path}: no runs (a header only); a --from folder holds the runs.csv of "
+                         f"`scalefit suite train --tables {table_dir}`, one row per trained run")
+    require_columns(runs, RUN_COLUMNS, str(path), "a run table of `scalefit suite train`")
+    for column in LOSS_COLUMNS:
+        values = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            cell = runs[column].iloc[i]
+            raise InputError(f"{path}: column '{column}', row {data_row(runs, i)} (run {runs['run'].iloc[i]}): "
+                             f"{'empty' if pd.isna(cell) else repr(str(cell))}; expected a finite number "
+                             "(the run's final loss, as `scalefit suite train` writes it)")
+    return runs.assign(_lane=str(path))
 
 
 def check_runs_of_spec(runs: pd.DataFrame, spec_path) -> list[str]:
