@@ -37,5 +37,5 @@ def test_the_table_marks_the_rows_at_a_bound_as_the_sentence_counts_them(bounded
     marked = sum(cells[5].endswith(" (bound)") for cells in rows.values())
     pooled = "(p at its bound)" in text.split("\n| model")[0]
     assert f"p ends at a bound (-5 or +5) in {marked + pooled} of 4 fits" in text
-    assert f"the {marked} row{'s' if marked != 1 else ''} marked (bound)" in text
+    assert f"the {marked} row{'s' if marked != 1 else ''} whose p is marked (bound)" in text
     assert "E ends at its bound 0 in" in text and "floor" in text.split("E ends at its bound 0 in")[1].split(":")[0]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.scaling.fitresult import FitResult
+from scalefit.scaling.laws.identifiability import bound_status
 from scalefit.scaling.trajectories.collapse import COLLAPSE_SIMS, MIN_POINTS_PER_MODEL, collapse_report
 from scalefit.scaling.trajectories.correlation import partial_correlation
 from scalefit.scaling.trajectories.stat_law import CONSTANT, E_AT_FLOOR, E_FLOOR
@@ -129,10 +130,9 @@ BOUND_MARK = " (bound)"  # after a table cell whose parameter ended on its bound
 
 
 def _at_bound(fit: FitResult, name: str) -> bool:
-    """Whether ``name`` (E or p) ended on its bound: E at its floor, p at -5 or +5 (P_BOUND)."""
-    if name == "E":
-        return E_AT_FLOOR in fit.warnings
-    return any(w.startswith(f"parameter {name} is at its") for w in fit.warnings)
+    """Whether ``name`` (E or p) ended on its bound (E at its floor, p at -5 or +5): the laws' rule,
+    identifiability.bound_status, on the fit's warnings."""
+    return bound_status(name, fit.warnings) is not None
 
 
 def _cell(fit: FitResult, name: str) -> str:
@@ -142,10 +142,11 @@ def _cell(fit: FitResult, name: str) -> str:
 
 
 def _bound_where(models: list[str]) -> str:
-    """Where the fits at a bound are shown: 'the pooled fit and the 9 rows marked (bound)'."""
+    """Where the fits with p at a bound are shown: 'the pooled fit and the 9 rows whose p is marked (bound)'
+    (a row's E at its floor is marked too, and said apart)."""
     rows = [m for m in models if m != "pooled"]
     where = [*(["the pooled fit"] if "pooled" in models else []),
-             *([f"the {len(rows)} row{'s' if len(rows) != 1 else ''} marked{BOUND_MARK}"] if rows else [])]
+             *([f"the {len(rows)} row{'s' if len(rows) != 1 else ''} whose p is marked{BOUND_MARK}"] if rows else [])]
     return " and ".join(where)
 
 
