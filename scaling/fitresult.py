@@ -19,6 +19,9 @@ import numpy as np
 from scalefit.errors import InputError, suggestion
 
 BOUND_RTOL = 1e-5  # within this distance of a bound (relative, scale max(1, |bound|)) = at it
+# or within this fraction of the bounds' span (max - min): an optimum that stopped short of a bound
+# (multi-power's beta at 4.998 of (0.01, 5), its fit not converged) is on it, not an estimate
+BOUND_FRACTION = 1e-3
 
 
 @dataclass
@@ -199,21 +202,65 @@ def attach_intervals(result: "FitResult", draws: dict, fixed=()) -> None:
             result.params[name].ci95 = percentile_ci(d)
             result.params[name].bootstrap_sd = bootstrap_sd(d)
     result.draws = draws
+    params = getattr(result.model_result, "params", None)
+    if params is not None:
+        result.warnings.extend(w for w in interval_bound_warnings(params, result.params, fixed)
+                               if w not in result.warnings)
+
+
+def at_bound(value: float, bound: float, lo: float, hi: float) -> bool:
+    """Whether ``value`` lies on ``bound``, one of a parameter's bounds (``lo``, ``hi``): within
+    BOUND_FRACTION of their span, or within BOUND_RTOL of the bound (scale max(1, |bound|)) where
+    the span is infinite. The one at-bound rule, for an estimate and an interval's end alike."""
+    if not (np.isfinite(bound) and np.isfinite(value)):
+        return False
+    span = hi - lo if np.isfinite(lo) and np.isfinite(hi) else 0.0
+    return abs(value - bound) <= max(BOUND_RTOL * max(1.0, abs(bound)), BOUND_FRACTION * span)
+
+
+def _varied(params):
+    """(lmfit name, paper name, parameter) of each varied parameter (``log_A`` is ``A``)."""
+    for name, p in params.items():
+        if getattr(p, "vary", True) and not getattr(p, "expr", None):
+            yield name, (name[4:] if name.startswith("log_") else name), p
 
 
 def bound_warnings(params) -> list[str]:
     """'parameter X is at its lower/upper bound' for each varied lmfit parameter that ended on
-    one of its bounds (log-scale parameters ``log_A`` are named by their paper name ``A``).
+    one of its bounds (``at_bound``; log-scale parameters ``log_A`` are named by their paper name
+    ``A``).
 
     The one at-bound check of the fitting layer: a parameter on a bound is not an estimate, its
     interval is not an interval, and the result says so.
     """
     out = []
-    for name, p in params.items():
-        if not getattr(p, "vary", True) or getattr(p, "expr", None):
-            continue
+    for name, shown, p in _varied(params):
         for side, bound in (("lower", p.min), ("upper", p.max)):
-            if np.isfinite(bound) and abs(p.value - bound) <= BOUND_RTOL * max(1.0, abs(bound)):
-                shown = name[4:] if name.startswith("log_") else name
+            if at_bound(p.value, bound, p.min, p.max):
                 out.append(f"parameter {shown} is at its {side} bound")
+    return out
+
+
+def interval_bound_warnings(params, estimates: dict, fixed=()) -> list[str]:
+    """'parameter X: its 95% interval [lo, hi] reaches the upper bound B: the data do not bound X
+    from above' for each varied lmfit parameter (``params``) whose bootstrap interval (in
+    ``estimates``, ParamEstimate by paper name) ends on a bound (``at_bound``, in the fitted
+    scale: log for ``log_A``) while its estimate does not (that one is said at the bound): the
+    refits piled up on the bound, so the interval is cut off there, not an interval."""
+    out = []
+    for name, shown, p in _varied(params):
+        est = estimates.get(shown)
+        if est is None or shown in fixed or not np.all(np.isfinite(est.ci95)):
+            continue
+        log = name.startswith("log_")
+        if log and min(est.ci95) <= 0:
+            continue
+        ends = np.log(est.ci95) if log else np.asarray(est.ci95, float)
+        for side, end, bound, way in (("lower", ends[0], p.min, "below"),
+                                      ("upper", ends[1], p.max, "above")):
+            if at_bound(end, bound, p.min, p.max) and not at_bound(p.value, bound, p.min, p.max):
+                shown_bound = float(np.exp(bound) if log else bound)
+                out.append(f"parameter {shown}: its 95% interval [{est.ci95[0]:.4g}, "
+                           f"{est.ci95[1]:.4g}] reaches the {side} bound {shown_bound:g}: the data "
+                           f"do not bound {shown} from {way}")
     return out
