@@ -260,6 +260,8 @@ class CurvePrediction:
     mean_rel_error: float = float("nan")
     max_rel_error: float = float("nan")
     final_rel_error: float = float("nan")
+    scored_from: int | None = None  # the mean and max count the steps from here on
+    scored_from_why: str = ""  # what that step is, in words (scored_from_step)
 
     def __repr__(self) -> str:
         """A notebook's view: the steps predicted and, against a measured curve, the errors
@@ -270,7 +272,9 @@ class CurvePrediction:
         text = f"CurvePrediction of {len(steps)} steps ({steps.min()} to {steps.max()})"
         if "scored" in self.points:
             n = int(self.points["scored"].sum())
-            text += (f"; |relative error| over the {n} scored steps: mean "
+            start = ("" if self.scored_from is None else
+                     f" (from step {self.scored_from}: {self.scored_from_why})")
+            text += (f"; |relative error| over the {n} scored steps{start}: mean "
                      f"{error_percent(self.mean_rel_error)}, max {error_percent(self.max_rel_error)}" if n else
                      "; no step at or past from_step, so no error is scored (mean, max NaN)")
             text += f"; at the last step {error_percent(self.final_rel_error)}"
@@ -279,6 +283,8 @@ class CurvePrediction:
     def to_dict(self) -> dict:
         return {"mean_rel_error": self.mean_rel_error, "max_rel_error": self.max_rel_error,
                 "final_rel_error": self.final_rel_error,
+                **({"scored_from": self.scored_from, "scored_from_why": self.scored_from_why}
+                   if self.scored_from is not None else {}),
                 "points": self.points.to_dict(orient="records")}
 
 
@@ -336,11 +342,26 @@ def _prediction_inputs(result, schedule, steps, measured):
     return schedule, steps, measured
 
 
+def scored_from_step(result: FitResult, schedule, last: int) -> tuple[int, str]:
+    """(the first step a predicted curve's error is scored at, why): the later of twice the end of
+    ``schedule``'s warmup (as the fit starts) and the first checkpoint ``result`` was fitted on:
+    before that the law is extrapolated, so its error there is not the law's on what it models."""
+    full = (lr_at_step(schedule, np.arange(last + 1)) if isinstance(schedule, LRSchedule)
+            else np.asarray(schedule, float))
+    twice = 2 * int(warmup_end(full))
+    curves = result.components.get("curves")
+    first = int(np.min(curves.step)) if curves is not None and np.size(curves.step) else 0
+    if first > twice:
+        return first, "the first checkpoint fitted"
+    return twice, "twice the warmup's end"
+
+
 def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
                   measured=None, from_step: int | None = None) -> CurvePrediction:
     """The predicted curve of one schedule at ``steps``, with the error per point when the
     measured losses at those steps are given. The mean and max error count the points at
-    step >= ``from_step`` (None: twice the end of the schedule's warmup, as in the fit).
+    step >= ``from_step`` (None: ``scored_from_step``, the later of twice the end of the
+    schedule's warmup and the first checkpoint fitted: before it the law is extrapolated).
 
     ``result``: ``fit_curves``'s; ``schedule``: an ``LRSchedule`` or the LR at every step from 0
     (an array); ``steps``: whole numbers >= 0 (within the array); ``measured``: one positive loss
@@ -380,9 +401,10 @@ def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
         points["error"] = pred - measured
         points["rel_error"] = (pred - measured) / measured
         if from_step is None:
-            full = (lr_at_step(schedule, np.arange(steps.max() + 1))
-                    if isinstance(schedule, LRSchedule) else np.asarray(schedule, float))
-            from_step = 2 * warmup_end(full)
+            from_step, out.scored_from_why = scored_from_step(result, schedule, int(steps.max()))
+        else:
+            out.scored_from_why = "from_step, as given"
+        out.scored_from = int(from_step)
         points["scored"] = steps >= from_step
         rel = np.abs(points["rel_error"].to_numpy())
         scored = rel[points["scored"].to_numpy()]
