@@ -45,7 +45,8 @@ import pandas as pd
 from scipy.optimize import curve_fit
 from threadpoolctl import threadpool_limits
 
-from scalefit.scaling.relations.loss2loss import fit_loss_to_loss, fit_shifted_power, pair_losses
+from scalefit.scaling.relations.loss2loss import fit_loss_to_loss, fit_shifted_power
+from scalefit.scaling.relations.loss_pairs import pair_losses
 
 
 def timed(func, repeat=1):

@@ -9,8 +9,8 @@ from scalefit.errors import InputError
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.downstream import run_downstream, split_by_compute
-from scalefit.scaling.relations.loss2loss import (fit_loss_to_loss, fit_shifted_power, pair_losses,
-                                        prediction_with_ci)
+from scalefit.scaling.relations.loss2loss import fit_loss_to_loss, fit_shifted_power, prediction_with_ci
+from scalefit.scaling.relations.loss_pairs import pair_losses
 
 TRUE = {"K": 0.62, "kappa": 1.12, "E_x": 1.95, "E_y": 0.85}
 KAPLAN_X = {"E": TRUE["E_x"], "N_c": 2e8, "D_c": 1e9, "alpha_N": 0.34, "alpha_D": 0.28}
@@ -346,7 +346,7 @@ def test_a_run_tables_dataset_column_is_its_training_set_and_is_not_pooled():
 def test_two_training_sets_with_the_same_model_names_get_the_training_set_advice():
     """A checkpoint table of two training sets whose models share names was told to 'drop the
     copies' (two values for model m0, step 1000) instead of choosing one set with --x-from."""
-    from scalefit.scaling.relations.loss2loss import pair_losses
+    from scalefit.scaling.relations.loss_pairs import pair_losses
 
     rows = [{"data": data, "model": f"m{i}", "step": 1000, "val": 3.0 + i + shift, "test": 3.5 + i + shift}
             for data, shift in (("A", 0.0), ("B", 0.3)) for i in range(6)]

@@ -23,8 +23,8 @@ from scalefit.scaling.relations.accuracy import fit_accuracy
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, percentile_ci
 from scalefit.scaling.relations.intervals import (interval_at, small_sample_scale,
                                                   student_t_widening)
-from scalefit.scaling.relations.loss2loss import (fit_loss_to_loss, fit_shifted_power,
-                                                  pair_losses)
+from scalefit.scaling.relations.loss2loss import fit_loss_to_loss, fit_shifted_power
+from scalefit.scaling.relations.loss_pairs import pair_losses
 from scalefit.scaling.relations.resampling import (UNIT, UnitRows, checkpoint_units, leverages,
                                                    unit_codes, wild_bootstrap)
 

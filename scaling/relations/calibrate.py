@@ -23,7 +23,8 @@ from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS,
                                                    check_relation_options, fit_relation,
                                                    refuse_scores, score_held_out,
                                                    split_by_compute, target_pairs)
-from scalefit.scaling.relations.loss2loss import e_source_for, pair_losses
+from scalefit.scaling.relations.loss2loss import e_source_for
+from scalefit.scaling.relations.loss_pairs import pair_losses
 from scalefit.scaling.relations.resampling import UNIT, fitted_models_note, held_out_models
 
 OBSERVED = {"shifted-power": "losses", "sigmoid": "accuracies",

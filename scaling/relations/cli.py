@@ -35,7 +35,7 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     (both losses are of the same runs, which --x-from picks; the y side has no runs of its own),
     and --x and --y naming one column of the same runs (the relation would be the identity).
     """
-    from scalefit.scaling.relations.loss2loss import check_pairing
+    from scalefit.scaling.relations.loss_pairs import check_pairing
     check_pairing(pairing, y_from=y_from)  # before the file is read
     loaded = _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset)
     check_pairing(pairing, loaded[2], loaded[3])

@@ -24,9 +24,9 @@ from scalefit.scaling.relations.accuracy import (MIN_POINTS, check_fractions, fi
                                                  predict_accuracy)
 from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
                                                   observed_residuals)
-from scalefit.scaling.relations.loss2loss import (E_SOURCES, METHODS, LossPairs, check_method,
-                                                  fit_loss_to_loss, kaplan_fit, pair_losses,
-                                                  predict_y)
+from scalefit.scaling.relations.loss2loss import (E_SOURCES, METHODS, check_method, fit_loss_to_loss,
+                                                  kaplan_fit, predict_y)
+from scalefit.scaling.relations.loss_pairs import LossPairs, pair_losses
 from scalefit.scaling.relations.resampling import UNIT, fitted_models_note, held_out_models
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 from scalefit.tables import as_table
