@@ -10,6 +10,7 @@ including an interrupted one.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -79,30 +80,63 @@ class EvalOptions:
             self.steps = ",".join(str(s) for s in self.steps)
 
 
-def _positive(name: str, value):
-    if value is not None:
-        positive_int(f"--{name}", value)  # 'a' raised int()'s ValueError, 2.5 passed as 2
+FIELD_FLAGS = {"out_dir": "--out", "datasets": "--dataset"}  # the fields whose flag is not --field-name
+
+
+def flag_of(field: str) -> str:
+    """The `scalefit eval` flag that sets an EvalOptions field: max_tokens -> --max-tokens."""
+    return FIELD_FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def option_name(field: str) -> str:
+    """'max_tokens (--max-tokens)': a field and its flag, as the API's other checks name an
+    argument (n_bootstrap (--bootstrap)): a notebook user sees the argument they passed, a
+    command's user the flag."""
+    return f"{field} ({flag_of(field)})"
+
+
+@contextmanager
+def named_as_fields(fields):
+    """An InputError of a shared checker (the sweep grid's --steps and --shard, --dtype,
+    --cross-entropy) that begins with the flag of one of ``fields`` begins with its option_name."""
+    try:
+        yield
+    except InputError as exc:
+        text = str(exc)
+        for name in fields:
+            flag = flag_of(name)
+            if text.startswith(flag) and text[len(flag):len(flag) + 1] in (" ", ":", ""):
+                raise InputError(option_name(name) + text[len(flag):]) from None
+        raise
+
+
+def check_values(opts: EvalOptions) -> None:
+    """Each option's own value (counts, seed, threads, folder paths), named by its argument and
+    flag: before the executor is built or the out folder is read."""
+    for name in ("max_tokens", "context", "stride", "batch_size", "task_limit"):
+        if getattr(opts, name) is not None:  # 'a' raised int()'s ValueError, 2.5 passed as 2
+            positive_int(option_name(name), getattr(opts, name))
+    if opts.num_fewshot is not None:
+        nonnegative_int(option_name("num_fewshot"), opts.num_fewshot)
+    nonnegative_int(option_name("seed"), opts.seed)
+    if opts.threads is not None:
+        thread_count(option_name("threads"), opts.threads)
+    for name in ("cache_dir", "hub_cache"):  # 5 raised pathlib's TypeError deep in the sweep
+        if getattr(opts, name) is not None and not isinstance(getattr(opts, name), (str, os.PathLike)):
+            raise InputError(f"{option_name(name)}: got {a_type(getattr(opts, name))}; "
+                             "give a folder's path, or None for the default")
+    if not isinstance(opts.out_dir, (str, os.PathLike)):
+        raise InputError(f"{option_name('out_dir')}: got {a_type(opts.out_dir)}; give the folder to write the "
+                         "sweep's tables into (its resume state lives there too)")
 
 
 def plan(opts: EvalOptions):
     """Validate the options before anything loads: (suite, grid of this shard, measurements, device, dtype, shard)."""
-    for name in ("max_tokens", "context", "stride", "batch_size", "task_limit"):
-        _positive(name.replace("_", "-"), getattr(opts, name))
-    if opts.num_fewshot is not None:
-        nonnegative_int("--num-fewshot", opts.num_fewshot)
-    nonnegative_int("--seed", opts.seed)
-    if opts.threads is not None:
-        thread_count("--threads", opts.threads)
-    for name in ("cache_dir", "hub_cache"):  # 5 raised pathlib's TypeError deep in the sweep
-        if getattr(opts, name) is not None and not isinstance(getattr(opts, name), (str, os.PathLike)):
-            raise InputError(f"--{name.replace('_', '-')}: {name} is {a_type(getattr(opts, name))}; "
-                             "give a folder's path, or None for the default")
-    if not isinstance(opts.out_dir, (str, os.PathLike)):
-        raise InputError(f"--out: out_dir is {a_type(opts.out_dir)}; give the folder to write the "
-                         "sweep's tables into (its resume state lives there too)")
+    check_values(opts)
     if opts.stride and opts.context and opts.stride > opts.context:
         raise InputError(f"--stride {opts.stride} is longer than --context {opts.context}")
-    suite, grid, shard = sweep_grid(opts.suite, opts.models, opts.steps, opts.shard)
+    with named_as_fields(("steps", "shard")):
+        suite, grid, shard = sweep_grid(opts.suite, opts.models, opts.steps, opts.shard)
     datasets = [replace(parse_dataset(d, opts.train_dataset), text_field=opts.text_field) for d in opts.datasets]
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
@@ -125,11 +159,13 @@ def plan(opts: EvalOptions):
                          f"(given: {', '.join(names) or 'none'})")
     if not (datasets or opts.tasks or opts.weights):
         raise InputError("nothing to measure: give --dataset NAME=PATH, --tasks or --weights")
-    device, dtype = pick_device_dtype(opts.device, opts.dtype)
-    check_cross_entropy(opts.cross_entropy)
+    with named_as_fields(("dtype",)):  # --device's message stays the command's ('--device gpu: not a device')
+        device, dtype = pick_device_dtype(opts.device, opts.dtype)
+    with named_as_fields(("cross_entropy",)):
+        check_cross_entropy(opts.cross_entropy)
     output_folder("--out", opts.out_dir)
     if opts.on_duplicate not in ON_DUPLICATE:
-        raise InputError(f"--on-duplicate {opts.on_duplicate}: use warn, skip or fail")
+        raise InputError(f"{option_name('on_duplicate')} {opts.on_duplicate}: use warn, skip or fail")
     requests = {}
     if datasets:
         requests["loss"] = dict(datasets=datasets, cache_dir=opts.cache_dir or str(Path(opts.out_dir) / "token-cache"),
@@ -246,6 +282,7 @@ def evaluate(opts: EvalOptions) -> SweepResult:
     from scalefit.sweep.executors import parse_executor
 
     opts = eval_options(opts)
+    check_values(opts)  # out_dir=None was pathlib's TypeError in stored_digests, before plan looked
     executor = parse_executor(opts.executor, threads=opts.threads)
     # kept only beside the sweep's record: a new or empty --out holds one once the sweep starts
     with stored_digests(opts.out_dir, beside=OPTIONS_FILE) as digests:

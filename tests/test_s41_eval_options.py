@@ -1,0 +1,43 @@
+"""evaluate(EvalOptions(...)) names a bad option by its argument and its flag, as the API's
+other functions do (n_bootstrap (--bootstrap)); `scalefit eval` still names the flag."""
+import pytest
+from click.testing import CliRunner
+
+from scalefit.errors import InputError
+
+
+@pytest.mark.parametrize("kw, said", [
+    (dict(max_tokens=-1), r"^max_tokens \(--max-tokens\): '-1' is out of range; expected a whole number >= 1"),
+    (dict(max_tokens=2.5), r"^max_tokens \(--max-tokens\): '2.5' is not a whole number"),
+    (dict(batch_size=0), r"^batch_size \(--batch-size\): '0' is out of range"),
+    (dict(num_fewshot="a"), r"^num_fewshot \(--num-fewshot\): 'a' is not a number"),
+    (dict(threads=0), r"^threads \(--threads\): '0' is out of range"),
+    (dict(seed=-1), r"^seed \(--seed\): '-1' is out of range"),
+    (dict(cache_dir=5), r"^cache_dir \(--cache-dir\): got an int; give a folder's path"),
+    (dict(out_dir=None), r"^out_dir \(--out\): got a NoneType; give the folder"),
+    (dict(on_duplicate="x"), r"^on_duplicate \(--on-duplicate\) x: use warn, skip or fail"),
+    (dict(steps="0,x"), r"^steps \(--steps\) '0,x': use all, log, START:STOP:EVERY"),
+    (dict(shard="5/4"), r"^shard \(--shard\) '5/4': use K/N"),
+    (dict(dtype="int8"), r"^dtype \(--dtype\) int8: use auto, float32"),
+])
+def test_eval_options_name_the_argument_and_the_flag(tmp_path, kw, said):
+    """EvalOptions(max_tokens=-1) raised "--max-tokens: '-1' is out of range": a flag the
+    notebook user never passed (threads=0 and steps='0,x' the same)."""
+    from scalefit import EvalOptions, evaluate
+
+    opts = EvalOptions(**{"suite": "pythia", "out_dir": str(tmp_path / "out"), "models": "14m",
+                          "steps": [0], "weights": True, "progress": False, **kw})
+    with pytest.raises(InputError, match=said):
+        evaluate(opts)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_still_names_its_flag_in_one_line(tmp_path):
+    """The same check reached from `scalefit eval` is one line that names --steps, exit 2."""
+    from scalefit.cli import main
+
+    result = CliRunner().invoke(main, ["eval", "--suite", "pythia", "--models", "14m", "--steps", "0,x",
+                                       "--weights", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--steps" in lines[0] and "'0,x'" in lines[0], result.output
