@@ -83,3 +83,12 @@ def test_a_lane_table_suite_train_would_not_write_is_refused(table, tmp_path, ch
     assert not (tmp_path / "out").exists()
     with pytest.raises(InputError, match="runs.csv"):
         merge_run_tables([bad])
+
+
+def test_two_rows_of_a_run_in_one_lane_are_refused(table, tmp_path):
+    """A lane's runs.csv edited by hand to hold a run twice, with two losses: the row kept was
+    the later one, in silence."""
+    twice = pd.concat([table, table.head(1).assign(loss=9.0)])
+    bad = lane(tmp_path, "lane", twice)
+    one_line_error(ship(bad, out=tmp_path / "out"), f"run={table['run'].iloc[0]}", "loss",
+                   f"{bad / 'runs.csv'} holds both")

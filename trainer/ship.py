@@ -33,14 +33,20 @@ def merge_run_tables(table_dirs) -> pd.DataFrame:
         runs["warmup_frac"] = runs["warmup_frac"].fillna((runs["warmup_steps"] / runs["steps"]).round(4))
     runs = distinct_rows(runs, ["run"], "--from", "run",
                          values=[c for c in runs.columns if c not in ("run", "_lane")],
-                         hint=lambda two: (f"{two['_lane'].iloc[0]} and {two['_lane'].iloc[1]} hold one "
-                                           "each (a run trained twice?): keep the row to ship and delete "
-                                           "the other, or leave out its --from folder"))
+                         hint=_two_rows_of_a_run)
     runs = runs.drop(columns="_lane").reset_index(drop=True)
     size_order = runs["model"].str.extract(r"(\d+)$")[0].astype(float)
     runs = (runs.assign(_p=runs["part"].map(PART_ORDER).fillna(9), _s=size_order)
             .sort_values(["_p", "_s", "model", "tokens", "run"]).drop(columns=["_p", "_s"]))
     return in_run_order(runs).reset_index(drop=True)
+
+
+def _two_rows_of_a_run(two: pd.DataFrame) -> str:
+    """The advice when two rows of a run differ: where they are, and what to do."""
+    first, second = two["_lane"]
+    where = f"{first} holds both" if first == second else f"{first} and {second} hold one each"
+    return (f"{where} (a run trained twice?): keep the row to ship and delete the other"
+            f"{'' if first == second else ', or leave out its --from folder'}")
 
 
 LOSS_COLUMNS = ("loss", "loss_prose_test", "loss_code_test", "loss_code_val")  # each a finite number
