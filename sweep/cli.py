@@ -160,26 +160,23 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
 
 def check_report_stats(stats, out_dir) -> None:
     """Refuse a --stat that no weights sweep measures, or one that names a category (best_family), before
-    measuring (it was said after the whole sweep): the names are those of the folder's rows where it
-    holds some, else those a weights sweep writes (weightstats.measure.measurable_stats, as `suite sweep
-    --stats` checks them); the near name is offered, as `weights plot --stat` does."""
+    measuring (it was said after the whole sweep): the names and labels are those a weights sweep writes
+    (weightstats.measure.measurable_stats, on a healthy and a diverged matrix, as `suite sweep --stats` checks
+    them; a folder's first part could be a diverged checkpoint's, damaged, or older without labels); the near
+    name is offered, as `weights plot --stat` does."""
     from scalefit.errors import known, suggestion
 
     wanted = split_values(stats, "--stat", "statistic", " (e.g. t_nu,alpha) or leave it out")
     if not wanted:
         return
-    import pandas as pd
-
     from scalefit.schema import refuse_categorical
     from scalefit.weightstats.measure import measurable_stats
 
-    measured = next(iter(sorted(Path(out_dir).glob("parts/*/*/weights--*.parquet"))), None)
-    rows = pd.read_parquet(measured) if measured is not None else measurable_stats()  # label: older parts lack it
+    rows = measurable_stats()
     names = set(rows["stat"].dropna().astype(str))
     unknown = [s for s in wanted if s not in names]
     if unknown:
-        where = f"in {out_dir}'s weight rows" if measured is not None else "by a weights sweep"
-        raise InputError(f"--stat {', '.join(unknown)}: no such statistic is measured {where}"
+        raise InputError(f"--stat {', '.join(unknown)}: no such statistic is measured by a weights sweep"
                          + suggestion(unknown[0], sorted(names), otherwise=f" (known: {known(names)})"))
     for stat in wanted:
         refuse_categorical(rows, stat, "--stat")

@@ -14,6 +14,7 @@ pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 from scalefit.cli import main  # noqa: E402
+from scalefit.errors import InputError  # noqa: E402
 from tinysuite import cached_tiny_suite  # noqa: E402
 
 from test_eval_folder_settings import one_line_exit_2  # noqa: E402
@@ -87,14 +88,30 @@ def test_an_unknown_stat_is_refused_before_measuring(tmp_path, stat, said):
     assert not (out / "parts").exists()
 
 
-def test_a_stat_the_folder_lacks_is_refused_before_resuming(measured, tmp_path):
-    """A folder measured with --no-families has no t_nu rows: said before anything is measured."""
+def test_a_stat_the_flags_skip_is_said_not_refused(measured, tmp_path):
+    """A folder measured with --no-families has no t_nu rows; t_nu is a statistic a weights sweep
+    measures, so it is not refused up front (the check reads the sweep's own names, not a folder's first
+    part, which may be a diverged, damaged or older checkpoint's): the resume measures nothing new and
+    says t_nu was not measured, so not plotted."""
     out = tmp_path / "w"
     shutil.copytree(measured, out)
     before = sorted(p.name for p in (out / "parts").rglob("*.parquet"))
-    result = CliRunner().invoke(main, weights_args(out, None, "--steps", "0,4,8", "--stat", "t_nu"))
-    one_line_exit_2(result, f"error: --stat t_nu: no such statistic is measured in {out}'s weight rows")
+    result = CliRunner().invoke(main, weights_args(out, None, "--stat", "t_nu"))
+    assert result.exit_code == 0, result.output
+    assert "note: --stat t_nu: not measured, so not plotted" in result.output
     assert sorted(p.name for p in (out / "parts").rglob("*.parquet")) == before
+
+
+def test_the_stat_check_does_not_read_the_folders_parts(measured, tmp_path):
+    """The check read the first part file in sort order: a damaged one raised pyarrow's traceback."""
+    out = tmp_path / "w"
+    shutil.copytree(measured, out)
+    first = sorted(out.glob("parts/*/*/weights--*.parquet"))[0]
+    first.write_bytes(b"not a parquet file")
+    from scalefit.sweep.cli import check_report_stats
+    check_report_stats(("t_nu,alpha",), out)  # measured by a weights sweep: no error, no read of the part
+    with pytest.raises(InputError, match="'best_family' names a category"):
+        check_report_stats(("best_family",), out)
 
 
 def test_a_damaged_checkpoint_fails_without_a_parameter_count_warning(tmp_path):

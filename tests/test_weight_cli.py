@@ -83,7 +83,7 @@ def test_shards_cover_the_grid_and_local_checkpoints(suite, tmp_path):
     assert "alpha" not in set(local["stat"]) and "t_nu" in set(local["stat"])
     r = run("--checkpoint", root / "tiny-a" / "step4", "--out", tmp_path / "local", "--no-spectra", "--no-progress",
             "--stat", "bogus")  # a name no sweep measures: refused before measuring
-    assert r.exit_code == 2 and "--stat bogus: no such statistic is measured in" in r.output, r.output
+    assert r.exit_code == 2 and "--stat bogus: no such statistic is measured by a weights sweep" in r.output, r.output
     r = run("--checkpoint", root / "tiny-a" / "step4", "--out", tmp_path / "nospectra", "--no-spectra",
             "--no-progress", "--stat", "alpha")  # one this sweep skips: said, not a silently missing plot
     assert r.exit_code == 0 and "note: --stat alpha: not measured, so not plotted" in r.output, r.output
