@@ -466,12 +466,12 @@ def test_every_bootstrap_checks_its_seed(grid, loss_pairs, curve_fit, seed, said
 
 
 @pytest.mark.parametrize("kw, said", [
-    (dict(max_tokens="a"), "--max-tokens: 'a' is not a number"),  # int()'s ValueError
-    (dict(max_tokens=2.5), "--max-tokens: '2.5' is not a whole number"),  # silently 2
-    (dict(num_fewshot="a"), "--num-fewshot: 'a' is not a number"),  # int()'s ValueError
-    (dict(threads=0), "--threads: '0' is out of range"),  # taken without a look
-    (dict(seed=-1), "--seed: '-1' is out of range"),  # taken without a look
-    (dict(out_dir=None), "--out: out_dir is a NoneType"),  # pathlib's TypeError
+    (dict(max_tokens="a"), r"max_tokens \(--max-tokens\): 'a' is not a number"),  # int()'s ValueError
+    (dict(max_tokens=2.5), r"max_tokens \(--max-tokens\): '2.5' is not a whole number"),  # silently 2
+    (dict(num_fewshot="a"), r"num_fewshot \(--num-fewshot\): 'a' is not a number"),  # int()'s ValueError
+    (dict(threads=0), r"threads \(--threads\): '0' is out of range"),  # taken without a look
+    (dict(seed=-1), r"seed \(--seed\): '-1' is out of range"),  # taken without a look
+    (dict(out_dir=None), r"out_dir \(--out\): got a NoneType"),  # pathlib's TypeError
 ])
 def test_eval_options_are_checked_before_anything_loads(tmp_path, kw, said):
     from scalefit import EvalOptions
@@ -859,7 +859,7 @@ def test_evaluate_takes_a_dict_of_its_options_and_names_a_bad_one(tmp_path):
         evaluate({"suite": "pythia", "out": str(tmp_path)})
     with pytest.raises(InputError, match=r"^evaluate: got an int; pass EvalOptions"):
         evaluate(5)
-    with pytest.raises(InputError, match=r"^--cache-dir: cache_dir is an int; give a folder's path"):
+    with pytest.raises(InputError, match=r"^cache_dir \(--cache-dir\): got an int; give a folder's path"):
         evaluate({"suite": "pythia", "out_dir": str(tmp_path), "cache_dir": 5})
 
 

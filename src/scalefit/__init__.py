@@ -19,7 +19,7 @@ API = {
     "fit_curves": "scaling.laws.curve_fit", "predict_curve": "scaling.laws.curve_fit",
     # loss-to-loss and loss-to-accuracy
     "run_downstream": "scaling.relations.downstream", "fit_relation": "scaling.relations.downstream",
-    "pair_losses": "scaling.relations.loss2loss", "fit_accuracy": "scaling.relations.accuracy",
+    "pair_losses": "scaling.relations.loss_pairs", "fit_accuracy": "scaling.relations.accuracy",
     # weight-statistic trajectories
     "join_checkpoints": "scaling.trajectories.join", "stat_trajectory": "scaling.trajectories.table",
     "join_stat_and_loss": "scaling.trajectories.table", "transition_study": "scaling.trajectories.transitions",
