@@ -18,7 +18,7 @@ import pandas as pd
 
 from scalefit.data import data_path
 from scalefit.errors import InputError, suggestion
-from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.schedule import LRSchedule, cooldown_fraction, lr_at_step
 
 SHIPPED = ("pythia",)
 
@@ -277,6 +277,8 @@ def suite_from_dict(spec: dict, base: Path | str = ".", where: str = "suite spec
         _spec_number(sched, key, where, whole=True, low=0, table="schedule")
     for key in ("final_ratio", "cooldown_fraction"):
         _spec_number(sched, key, where, whole=False, low=0, high=1, table="schedule")
+    if sched.get("style") == "wsd" and "cooldown_fraction" in sched:  # LRSchedule's rule, named by the spec file
+        cooldown_fraction(f"{where}: [schedule] cooldown_fraction", sched["cooldown_fraction"])
     _spec_number(sched, "peak", where, whole=False, low=0, table="schedule")
     members = _members_from(spec, base, where)
     if sched.get("peak") or any(m.lr_peak for m in members):

@@ -64,6 +64,9 @@ SPEC = ('name = "x"\ntokens_per_step = 8\nsteps = [0, 10, 20]\n[source]\nlocal =
     ("warmup_steps = 2", "warmup_steps = 30", "[schedule] warmup_steps = 30 is not below decay_steps = 20"),
     ("warmup_steps = 2", 'style = "wsd"\nwarmup_steps = 20',
      "[schedule] warmup_steps = 20 is not below decay_steps = 20"),
+    # a WSD cooldown of 0 holds the peak to decay_steps: LRSchedule refused it without naming the spec
+    ("warmup_steps = 2", 'style = "wsd"\ncooldown_fraction = 0\nwarmup_steps = 2',
+     "[schedule] cooldown_fraction: '0' is out of range; expected a fraction in (0, 1]"),
 ])
 def test_a_schedule_that_never_decays_as_written_is_refused_naming_the_spec_and_key(tmp_path, old, new, message):
     from click.testing import CliRunner

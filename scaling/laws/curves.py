@@ -16,7 +16,7 @@ import pandas as pd
 
 from scalefit.errors import InputError, data_row, known, warn
 from scalefit.schema import checked_steps, distinct_rows
-from scalefit.schedule import LRSchedule, lr_at_step
+from scalefit.schedule import COOLDOWN_FRACTIONS, LRSchedule, cooldown_fraction, lr_at_step
 from scalefit.scaling.laws import schedule_areas as areas
 from scalefit.scaling.laws.runtable import numeric_column
 
@@ -256,7 +256,7 @@ def parse_schedule(spec: str, *, peak: float, warmup: int = 0, final_ratio: floa
     """`cosine:STEPS`, `linear:STEPS`, `wsd:STEPS:COOLDOWN` (a fraction of STEPS) or
     `constant[:STEPS]` into an LRSchedule with the given peak, warmup steps and final ratio."""
     bad = f"--schedule '{spec}': expected one of {SCHEDULE_SPECS} (STEPS a positive integer, " \
-          "COOLDOWN a fraction in (0, 1])"
+          f"COOLDOWN {COOLDOWN_FRACTIONS})"
     parts = str(spec).strip().lower().split(":")
     style, args = parts[0], parts[1:]
     arity = {"cosine": (1,), "linear": (1,), "wsd": (2,), "constant": (0, 1)}
@@ -270,8 +270,12 @@ def parse_schedule(spec: str, *, peak: float, warmup: int = 0, final_ratio: floa
     if total is None and style == "constant":
         raise InputError(f"--schedule '{spec}': give its length, constant:STEPS, or a --measured run "
                          "whose last step it takes")
-    if total is None or total <= 0 or not (0.0 < cooldown <= 1.0):
+    if total is None or total <= 0:
         raise InputError(bad)
+    try:  # one rule for a WSD cooldown's share, LRSchedule's (a non-WSD spec's 0.2 is unused)
+        cooldown_fraction("COOLDOWN", cooldown)
+    except InputError:
+        raise InputError(bad) from None
     if not (np.isfinite(peak) and peak > 0):
         raise InputError(f"--peak-lr: must be a positive number, got {peak}")
     if warmup < 0 or warmup >= total:
