@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,8 @@ from scalefit.errors import InputError
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.downstream import run_downstream
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def invoke(args, code=0):
@@ -283,3 +286,21 @@ def test_rough_intervals_sentence_precedes_the_table(tmp_path):
         intervals = [i for i, line in enumerate(lines) if "[95% CI]" in line or
                      ("[" in line and "]" in line and i != table)]
         assert len(rough) == 1 and rough[0] < table and min(intervals) > rough[0], shown
+
+
+def test_the_shipped_selection_of_predict_downstream_is_said_with_its_counts():
+    """--help and the README say what predict downstream pairs without --data (shipped_runs) and what
+    the whole runs.csv pairs; the counts they print are the library's (an audit found 21 vs 37
+    runs between the two paths with nothing saying so)."""
+    import re
+
+    from scalefit.data import data_path
+    from scalefit.scaling.relations.downstream import shipped_runs
+    runs = pd.read_csv(data_path("suites", "mini", "runs.csv"))
+    counts = [len(run_downstream(r, "loss", "loss_code_test", x_from="prose", group="distribution",
+                                 n_bootstrap=0).train.pairs) for r in (shipped_runs(runs), runs)]
+    help_text = " ".join(CliRunner().invoke(main, ["predict", "downstream", "--help"]).output.split())
+    said = re.search(r"shipped_runs: (\d+) pairs; the whole runs.csv as --data pairs (\d+)", help_text)
+    assert said and [int(n) for n in said.groups()] == counts, (help_text, counts)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"shipped_runs(runs)`: {counts[0]} pairs" in readme and f"pairs {counts[1]} (the warmup" in readme

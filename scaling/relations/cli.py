@@ -188,7 +188,9 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
     \b
     The shifted power law L_y = K (L_x - E_x)^kappa + E_y (Brandfonbrener et al. 2024) with
     E_x, E_y from per-dataset Kaplan L(N,D)+E fits; or an accuracy law of a loss.
-    With no --data: the shipped mini suite, prose loss -> code loss.
+    With no --data: the shipped mini suite, prose loss -> code loss, its runs less the warmup
+    variants, one per (distribution, N, D) (relations.downstream.shipped_runs: 23 pairs; the
+    whole runs.csv as --data pairs 39).
     \b
     Examples:
       scalefit predict downstream --holdout 2
