@@ -25,7 +25,8 @@ from scalefit.scaling.relations.downstream import (PARAM_NAMES, RELATIONS,
                                                    split_by_compute, target_pairs)
 from scalefit.scaling.relations.loss2loss import e_source_for
 from scalefit.scaling.relations.loss_pairs import pair_losses
-from scalefit.scaling.relations.resampling import UNIT, fitted_models_note, held_out_models
+from scalefit.scaling.relations.resampling import (UNIT, fitted_models_note, held_out_models,
+                                                   trained_rows)
 
 OBSERVED = {"shifted-power": "losses", "sigmoid": "accuracies",
             "exponential-error": "error rates"}
@@ -130,12 +131,14 @@ def calibrate_relation(table: pd.DataFrame, x: str, y: str, relation: str = "shi
 def _held_checkpoints(predictions: pd.DataFrame, pairs: pd.DataFrame, flops) -> dict | None:
     """{"n_checkpoints", "n_models", "note"} where the predicted rows are checkpoints of models
     (``resampling.held_out_models``), else None: the note counts the predictions whose model has
-    earlier checkpoints below their cut, in that cut's fit ('838 predictions of held-out runs'
-    were checkpoints of models the fits had seen)."""
+    earlier trained checkpoints below their cut, in that cut's fit ('838 predictions of held-out
+    runs' were checkpoints of models the fits had seen); the step-0 checkpoint every fit keeps
+    is no training seen (``resampling.trained_rows``)."""
     if held_out_models(predictions, pairs) is None:
         return None
     models = pairs["model"].astype(str).to_numpy()
-    fitted = {cut: set(models[flops < cut]) for cut in predictions["cut_flops"].unique()}
+    trained = trained_rows(pairs)
+    fitted = {cut: set(models[(flops < cut) & trained]) for cut in predictions["cut_flops"].unique()}
     in_fit = sum(str(m) in fitted[cut] for m, cut in
                  zip(predictions["model"], predictions["cut_flops"]))
     held = predictions.dropna(subset=["model"]).drop_duplicates(["model", "step"])

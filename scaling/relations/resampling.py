@@ -58,11 +58,21 @@ def checkpoint_units(frame: pd.DataFrame) -> pd.Series | None:
     return frame["model"].astype(str)
 
 
+def trained_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows past step 0 (flops > 0, else step > 0, whichever the table has): an untrained step-0
+    checkpoint is fitted at every cut (calibrate, split_by_compute) yet shows no model's training."""
+    for key in ("flops", "step"):
+        if key in frame.columns:
+            return pd.to_numeric(frame[key], errors="coerce").to_numpy(float) > 0
+    return np.ones(len(frame), bool)
+
+
 def held_out_models(held: pd.DataFrame, fitted: pd.DataFrame) -> dict | None:
     """Where the rows are checkpoints (several steps of one model among ``held`` and ``fitted``
     together, as ``checkpoint_units`` tells): {"n_models": the held-out rows' models, "n_in_fit":
-    held-out rows whose model also has checkpoints in ``fitted``}; None for a table of runs. The
-    Pythia evals' 46 'held-out runs' were late checkpoints of 4 models fitted up to them."""
+    held-out rows whose model also has trained checkpoints (``trained_rows``) in ``fitted``};
+    None for a table of runs. The Pythia evals' 46 'held-out runs' were late checkpoints of 4
+    models fitted up to them."""
     keys = ["model", "step"]
     if held.empty or not set(keys) <= set(held.columns):
         return None
@@ -71,7 +81,8 @@ def held_out_models(held: pd.DataFrame, fitted: pd.DataFrame) -> dict | None:
         return None
     models = held["model"].dropna().astype(str)
     return {"n_models": int(models.nunique()),
-            "n_in_fit": int(models.isin(set(fitted["model"].dropna().astype(str))).sum())}
+            "n_in_fit": int(models.isin(set(fitted["model"][trained_rows(fitted)].dropna()
+                                                .astype(str))).sum())}
 
 
 def checkpoints_of(n: int, n_models: int, what: str = "checkpoint") -> str:
