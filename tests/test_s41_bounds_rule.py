@@ -90,3 +90,17 @@ def test_an_interval_inside_its_bounds_or_of_an_estimate_on_the_bound_adds_nothi
                      converged=True, model_result=SimpleNamespace(params=p))
     attach_intervals(kept, {"beta": np.full(100, 5.0)}, fixed=("beta",))  # held fixed: no interval
     assert kept.warnings == []
+
+
+def test_a_schedule_law_line_labels_a_parameter_at_its_bound():
+    """fit schedule-law printed 'beta = 4.998  95% CI [4.74, 5.00]' bare, the bound said only in a
+    warning below: the line takes the bound's label, as fitresult.param_line does."""
+    from scalefit.scaling.laws.schedule_cli import _fit_text
+    out = {"law": "multi-power", "n_points": 40, "n_runs": 1, "runs": ["m"], "rmse_log": 0.01,
+           "mean_rel_error": 0.01, "max_rel_error": 0.02,
+           "params": {"beta": {"value": 4.99798, "ci95": [4.74, 4.999999999999999]},
+                      "gamma": {"value": 0.5, "ci95": [0.4, 0.6]}},
+           "warnings": ["parameter beta is at its upper bound"]}
+    lines = {ln.split("=")[0].strip(): ln for ln in _fit_text(out).splitlines() if "=" in ln}
+    assert lines["beta"].endswith("(at its upper bound)"), lines["beta"]
+    assert "bound" not in lines["gamma"]

@@ -238,12 +238,12 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
                    f"{100 * prediction.final_rel_error:.3f}%")
         if len(scored):
             lines.append(f"|relative error| at the {len(scored)} checkpoints from step "
-                         f"{int(scored.min())} on (twice the warmup's end): mean "
+                         f"{int(scored.min())} on ({prediction.scored_from_why}): mean "
                          f"{100 * prediction.mean_rel_error:.3f}%, max "
                          f"{100 * prediction.max_rel_error:.3f}%; {at_last}")
         else:  # no mean of nothing ('mean nan%')
-            lines.append(f"|relative error|: no checkpoint lies past twice the warmup's end, so "
-                         f"none is scored; {at_last}")
+            lines.append(f"|relative error|: no checkpoint lies at or past step {prediction.scored_from} "
+                         f"({prediction.scored_from_why}), so none is scored; {at_last}")
     rough = rough_intervals_note(n_bootstrap if "ci95_lo" in points else 0,
                                  "the curve's 95% intervals")
     lines += [f"note: {note}" for note in [*notes, *([rough] if rough else [])]]

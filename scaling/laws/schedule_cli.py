@@ -17,7 +17,7 @@ from scalefit.options import (LOSS_CURVES, NONNEGATIVE_INT, POSITIVE, Checked, N
                               bootstrap_option, seed_option, split_values)
 from scalefit.report import dumps, write_printed_report
 from scalefit.scaling.interval_text import at_zero, interval_text
-from scalefit.scaling.laws.identifiability import judged
+from scalefit.scaling.laws.identifiability import bound_status, judged
 from scalefit.scaling.outputs import checked_outputs, staged
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.scaling.objective import HUBER_DELTA
@@ -170,6 +170,7 @@ def _fit_text(out: dict) -> str:
         # [117, 9.535e+09] here beside [117, 9.54e+09] in a warning was one interval two ways
         ci_text = f"  95% CI {interval_text(*at_zero(*ci, p['value']))}" if np.isfinite(ci[0]) else ""
         shown, status = judged(p["value"], ci) if ci_text else (f"{p['value']:.5g}", "")
+        status = bound_status(name, out.get("warnings")) or status  # as fitresult.param_line labels it
         lines.append(f"  {name:>6} = {shown}{ci_text}" + (f"  ({status})" if status else ""))
     lines.append(f"  RMSE(log L) {out['rmse_log']:.4f}; |relative error| mean "
                  f"{100 * out['mean_rel_error']:.2f}%, max {100 * out['max_rel_error']:.2f}%")
