@@ -20,14 +20,15 @@ from scalefit.trainer.train import RUN_COLUMNS, in_run_order, provenance
 PART_ORDER = {"grid": 0, "code": 1, "wsd": 2, "warmup": 3, "init": 4}
 
 
-def merge_run_tables(table_dirs) -> pd.DataFrame:
+def merge_run_tables(table_dirs, rescore: bool = False) -> pd.DataFrame:
     """Union of the runs.csv files in `table_dirs`, one row per run, sorted. A run two tables hold
     alike is kept once; held with different values (retrained in a second lane, or a lane trained
     before a fix) it is an InputError naming the run, both tables and the columns: which row is
-    published must not depend on the order of --from."""
+    published must not depend on the order of --from. rescore: the losses are re-measured next
+    (rescore_runs), so a lane's non-finite loss is no reason to refuse it (``lane_runs``)."""
     from scalefit.schema import distinct_rows
 
-    frames = [lane_runs(d) for d in table_dirs]
+    frames = [lane_runs(d, rescore=rescore) for d in table_dirs]
     runs = pd.concat(frames)  # each row keeps its row number in its own file, for the message
     if "warmup_frac" in runs:
         runs["warmup_frac"] = runs["warmup_frac"].fillna((runs["warmup_steps"] / runs["steps"]).round(4))
@@ -52,9 +53,11 @@ def _two_rows_of_a_run(two: pd.DataFrame) -> str:
 LOSS_COLUMNS = ("loss", "loss_prose_test", "loss_code_test", "loss_code_val")  # each a finite number
 
 
-def lane_runs(table_dir) -> pd.DataFrame:
+def lane_runs(table_dir, rescore: bool = False) -> pd.DataFrame:
     """One lane's runs.csv, checked as `scalefit suite train --tables` writes it: at least one run,
-    every column of RUN_COLUMNS, finite losses; anything else is an InputError naming the file."""
+    every column of RUN_COLUMNS, finite losses; anything else is an InputError naming the file.
+    rescore: the LOSS_COLUMNS are not checked here, as rescore_runs overwrites them and checks
+    what it measured (a NaN loss refused a lane that --rescore would have mended)."""
     from scalefit.scaling.trajectories.table import require_columns
 
     path = Path(table_dir) / "runs.csv"
@@ -65,7 +68,7 @@ def lane_runs(table_dir) -> pd.DataFrame:
         raise InputError(f"{path}: no runs (a header only); a --from folder holds the runs.csv of "
                          f"`scalefit suite train --tables {table_dir}`, one row per trained run")
     require_columns(runs, RUN_COLUMNS, str(path), "a run table of `scalefit suite train`")
-    for column in LOSS_COLUMNS:
+    for column in () if rescore else LOSS_COLUMNS:
         values = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         bad = ~np.isfinite(values)
         if bad.any():
@@ -163,7 +166,8 @@ EVAL_COLUMNS = ("loss", "loss_prose_test", "loss_code_test", "loss_code_val", "l
 def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress: bool = True) -> pd.DataFrame:
     """Re-measure every run's final losses from its last checkpoint on the spec's eval sets
     (trainer.final_losses.evaluate_run): for runs trained before the eval sets were unified, so that
-    runs.csv and the sweep's tables hold one number per run. Other columns are kept."""
+    runs.csv and the sweep's tables hold one number per run. Other columns are kept. A measured
+    loss that is not finite (a diverged checkpoint) is an InputError naming the run and folder."""
     from scalefit.trainer.final_losses import evaluate_run
     from scalefit.trainer.spec import spec_for_corpus
     from scalefit.trainer.sweep import load_suite_model
@@ -171,6 +175,8 @@ def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress:
     spec = spec_for_corpus(spec_path, corpus_dir)
     by_id = {r.run: r for r in spec.runs}
     runs = runs.copy()
+    for c in LOSS_COLUMNS:  # all overwritten below; a lane's 'diverged' made a column of text
+        runs[c] = pd.to_numeric(runs[c], errors="coerce")
     for i, row in runs.iterrows():
         run = by_id.get(row["run"])
         if run is None:
@@ -180,6 +186,11 @@ def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress:
             raise InputError(f"{folder}: no last checkpoint to rescore {run.run} from")
         model = load_suite_model(folder)
         fresh = evaluate_run(spec, run, model, corpus_dir, float(row.get("wall_s", 0.0)))
+        bad = [c for c in LOSS_COLUMNS if not np.isfinite(float(fresh[c]))]
+        if bad:
+            raise InputError(f"{folder}: rescoring {run.run} measured {bad[0]} = {fresh[bad[0]]}; "
+                             "expected a finite number (a diverged checkpoint?): leave the run "
+                             "out of the --from tables, or retrain it")
         for c in EVAL_COLUMNS:
             runs.loc[i, c] = fresh[c]
         if progress:
