@@ -80,3 +80,13 @@ def test_a_rescored_loss_that_is_not_finite_is_refused(measured, tmp_path):
         rescored(lane(tmp_path, "lane", runs), suite)
     said = str(err.value)
     assert run in said and "loss_code_test = inf" in said and "expected a finite number" in said
+
+
+def test_ship_rescore_takes_a_nan_lane(table, tmp_path):
+    """The command passes --rescore to the lane check: a lane's NaN loss is re-measured, not refused
+    (it stops here at the missing corpus, after the lane check)."""
+    from test_cli_audit import one_line_error
+    from test_s41_ship_lanes import ship
+    bad = lane(tmp_path, "lane", table.assign(loss=table["loss"].where(table.index != 2)))
+    one_line_error(ship(bad, out=tmp_path / "out") + ["--rescore", "--suite-dir",
+                   str(tmp_path / "none"), "--corpus", str(tmp_path / "none")], "no corpus")

@@ -282,7 +282,7 @@ def ship_cmd(spec_path, table_dirs, suite_dir, corpus_dir, out_dir, note, rescor
     quiet_libraries()
     output_folder("--out", out_dir)  # before a --rescore that measures every run, not after it
 
-    runs = merge_run_tables(table_dirs)
+    runs = merge_run_tables(table_dirs, rescore=rescore)
     for warning in check_runs_of_spec(runs, spec_path):
         click.echo(f"warning: {warning}", err=True)
     if rescore:
