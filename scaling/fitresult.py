@@ -208,14 +208,17 @@ def attach_intervals(result: "FitResult", draws: dict, fixed=()) -> None:
                                if w not in result.warnings)
 
 
-def at_bound(value: float, bound: float, lo: float, hi: float) -> bool:
+def at_bound(value: float, bound: float, lo: float, hi: float, *, data_limit: bool = False) -> bool:
     """Whether ``value`` lies on ``bound``, one of a parameter's bounds (``lo``, ``hi``): within
-    BOUND_FRACTION of their span, or within BOUND_RTOL of the bound (scale max(1, |bound|)) where
-    the span is infinite. The one at-bound rule, for an estimate and an interval's end alike."""
+    BOUND_RTOL of the bound (scale max(1, |bound|)), or within BOUND_FRACTION of their span. A
+    ``data_limit`` bound (E below every loss: the law's domain, not a range the fit was given) is
+    judged by BOUND_RTOL alone: an E 0.1% under the lowest loss is an estimate.
+    The one at-bound rule, for an estimate and an interval's end alike."""
     if not (np.isfinite(bound) and np.isfinite(value)):
         return False
-    span = hi - lo if np.isfinite(lo) and np.isfinite(hi) else 0.0
-    return abs(value - bound) <= max(BOUND_RTOL * max(1.0, abs(bound)), BOUND_FRACTION * span)
+    scale = max(1.0, abs(bound))
+    span = hi - lo if np.isfinite(lo) and np.isfinite(hi) and not data_limit else 0.0
+    return abs(value - bound) <= max(BOUND_RTOL * scale, BOUND_FRACTION * span)
 
 
 def _varied(params):
@@ -225,10 +228,11 @@ def _varied(params):
             yield name, (name[4:] if name.startswith("log_") else name), p
 
 
-def bound_warnings(params) -> list[str]:
+def bound_warnings(params, data_limits=()) -> list[str]:
     """'parameter X is at its lower/upper bound' for each varied lmfit parameter that ended on
     one of its bounds (``at_bound``; log-scale parameters ``log_A`` are named by their paper name
-    ``A``).
+    ``A``; ``data_limits``: the parameters whose upper bound is a limit of the data, as E below
+    every loss).
 
     The one at-bound check of the fitting layer: a parameter on a bound is not an estimate, its
     interval is not an interval, and the result says so.
@@ -236,7 +240,7 @@ def bound_warnings(params) -> list[str]:
     out = []
     for name, shown, p in _varied(params):
         for side, bound in (("lower", p.min), ("upper", p.max)):
-            if at_bound(p.value, bound, p.min, p.max):
+            if at_bound(p.value, bound, p.min, p.max, data_limit=side == "upper" and shown in data_limits):
                 out.append(f"parameter {shown} is at its {side} bound")
     return out
 

@@ -104,3 +104,14 @@ def test_a_schedule_law_line_labels_a_parameter_at_its_bound():
     lines = {ln.split("=")[0].strip(): ln for ln in _fit_text(out).splitlines() if "=" in ln}
     assert lines["beta"].endswith("(at its upper bound)"), lines["beta"]
     assert "bound" not in lines["gamma"]
+
+
+def test_an_E_just_under_the_lowest_loss_is_an_estimate_not_a_bound():
+    """E's upper bound in the stat-vs-loss law is the lowest loss (the law's domain): a true E 0.001
+    under it, fitted to 2.9988, read 'E ends at its bound 0 ... the fit wanted a floor below 0'."""
+    from scalefit.scaling.trajectories.stat_law import fit_stat_vs_loss
+    loss = np.linspace(6.0, 3.0, 60)
+    value = 0.2 + 1.5 * (loss - 2.999) ** 0.5
+    fit = fit_stat_vs_loss(loss, value)
+    assert abs(fit.params["E"].value - 2.999) < 0.01
+    assert not any(w.startswith("parameter E is at its") for w in fit.warnings), fit.warnings

@@ -39,3 +39,15 @@ def test_the_table_marks_the_rows_at_a_bound_as_the_sentence_counts_them(bounded
     assert f"p ends at a bound (-5 or +5) in {marked + pooled} of 4 fits" in text
     assert f"the {marked} row{'s' if marked != 1 else ''} whose p is marked (bound)" in text
     assert "E ends at its bound 0 in" in text and "floor" in text.split("E ends at its bound 0 in")[1].split(":")[0]
+
+
+def test_E_at_its_upper_limit_is_not_read_as_its_floor():
+    """c0c2e8d read E's bound with bound_status, either side: an E at its upper limit (under the lowest
+    loss) was marked and said as 'E ends at its bound 0 ... wanted a floor below 0'."""
+    from types import SimpleNamespace
+
+    from scalefit.scaling.trajectories import trajectory
+    from scalefit.scaling.trajectories.stat_law import E_AT_FLOOR
+    assert not trajectory._at_bound(SimpleNamespace(warnings=["parameter E is at its upper bound"]), "E")
+    assert trajectory._at_bound(SimpleNamespace(warnings=[E_AT_FLOOR]), "E")
+    assert trajectory._at_bound(SimpleNamespace(warnings=["parameter p is at its upper bound"]), "p")

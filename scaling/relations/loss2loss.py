@@ -231,7 +231,7 @@ def _fit_free_e(x, y, warnings) -> FitResult:
     for name in ("K", "kappa", "E_x", "E_y"):
         p = res.params[name]
         est[name] = ParamEstimate(float(p.value), float(p.stderr) if p.stderr else float("nan"))
-    warnings.extend(bound_warnings(res.params))
+    warnings.extend(bound_warnings(res.params, data_limits=("E_x", "E_y")))  # E below every loss
     if len(x) < 12:
         warnings.append(f"too few points: {len(x)} pairs for 4 parameters")
     r = np.asarray(res.residual)

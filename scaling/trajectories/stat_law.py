@@ -132,7 +132,7 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
         warnings = [f"{CONSTANT} ({value[0]:.6g}) over these checkpoints: no curve to fit"]
     else:
         warnings = [E_AT_FLOOR if w == "parameter E is at its lower bound" else w
-                    for w in bound_warnings(best.params)]
+                    for w in bound_warnings(best.params, data_limits=("E",))]  # E < every loss
         if not best.success:
             warnings.append(f"did not converge in {REFINE_MAX_NFEV} evaluations ({best.message}): "
                             "its parameters are not the optimum")

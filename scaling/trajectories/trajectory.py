@@ -130,8 +130,11 @@ BOUND_MARK = " (bound)"  # after a table cell whose parameter ended on its bound
 
 
 def _at_bound(fit: FitResult, name: str) -> bool:
-    """Whether ``name`` (E or p) ended on its bound (E at its floor, p at -5 or +5): the laws' rule,
-    identifiability.bound_status, on the fit's warnings."""
+    """Whether ``name`` ended on the bound the table marks: E at its floor (E_AT_FLOOR; its upper bound,
+    below every loss, is a limit of the data, not a fitted range), p at -5 or +5 (the laws' rule,
+    identifiability.bound_status, on the fit's warnings)."""
+    if name == "E":
+        return E_AT_FLOOR in fit.warnings
     return bound_status(name, fit.warnings) is not None
 
 
