@@ -116,7 +116,7 @@ def _run_eval(ctx, *, suite, out_dir, models, datasets, tasks, threads, no_progr
         import torch
 
         torch.set_num_threads(threads)
-    from scalefit.evals.evaluate import EvalOptions, evaluate
+    from scalefit.evals.evaluate import EvalOptions, evaluate, flag_of
     from scalefit.report import dumps
     from scalefit.sweep.engine import SweepInterrupted
 
@@ -124,7 +124,7 @@ def _run_eval(ctx, *, suite, out_dir, models, datasets, tasks, threads, no_progr
                        datasets=list(datasets), tasks=split_values(tasks), threads=threads,
                        progress=not no_progress, **options)
     try:
-        result = evaluate(opts)
+        result = evaluate(opts, named=flag_of)  # the flag its user typed, not the API's field name
     except SweepInterrupted:
         interrupted_exit(ctx, out_dir)
     if as_json:

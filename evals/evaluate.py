@@ -96,9 +96,9 @@ def option_name(field: str) -> str:
 
 
 @contextmanager
-def named_as_fields(fields):
+def named_as_fields(fields, named=option_name):
     """An InputError of a shared checker (the sweep grid's --steps and --shard, --dtype,
-    --cross-entropy) that begins with the flag of one of ``fields`` begins with its option_name."""
+    --cross-entropy) that begins with the flag of one of ``fields`` begins with named(field)."""
     try:
         yield
     except InputError as exc:
@@ -106,36 +106,44 @@ def named_as_fields(fields):
         for name in fields:
             flag = flag_of(name)
             if text.startswith(flag) and text[len(flag):len(flag) + 1] in (" ", ":", ""):
-                raise InputError(option_name(name) + text[len(flag):]) from None
+                raise InputError(named(name) + text[len(flag):]) from None
         raise
 
 
-def check_values(opts: EvalOptions) -> None:
-    """Each option's own value (counts, seed, threads, folder paths), named by its argument and
-    flag: before the executor is built or the out folder is read."""
+def check_values(opts: EvalOptions, named=option_name) -> None:
+    """Each option's own value (counts, seed, threads, folder paths), named by ``named`` (the API's
+    option_name, the command's flag_of): before the executor is built or the out folder is read."""
     for name in ("max_tokens", "context", "stride", "batch_size", "task_limit"):
         if getattr(opts, name) is not None:  # 'a' raised int()'s ValueError, 2.5 passed as 2
-            positive_int(option_name(name), getattr(opts, name))
+            positive_int(named(name), getattr(opts, name))
     if opts.num_fewshot is not None:
-        nonnegative_int(option_name("num_fewshot"), opts.num_fewshot)
-    nonnegative_int(option_name("seed"), opts.seed)
+        nonnegative_int(named("num_fewshot"), opts.num_fewshot)
+    nonnegative_int(named("seed"), opts.seed)
     if opts.threads is not None:
-        thread_count(option_name("threads"), opts.threads)
+        thread_count(named("threads"), opts.threads)
     for name in ("cache_dir", "hub_cache"):  # 5 raised pathlib's TypeError deep in the sweep
         if getattr(opts, name) is not None and not isinstance(getattr(opts, name), (str, os.PathLike)):
-            raise InputError(f"{option_name(name)}: got {a_type(getattr(opts, name))}; "
+            raise InputError(f"{named(name)}: got {a_type(getattr(opts, name))}; "
                              "give a folder's path, or None for the default")
     if not isinstance(opts.out_dir, (str, os.PathLike)):
-        raise InputError(f"{option_name('out_dir')}: got {a_type(opts.out_dir)}; give the folder to write the "
+        raise InputError(f"{named('out_dir')}: got {a_type(opts.out_dir)}; give the folder to write the "
                          "sweep's tables into (its resume state lives there too)")
 
 
-def plan(opts: EvalOptions):
-    """Validate the options before anything loads: (suite, grid of this shard, measurements, device, dtype, shard)."""
-    check_values(opts)
+def plan(opts: EvalOptions, named=option_name):
+    """Validate the options before anything loads: (suite, grid of this shard, measurements, device,
+    dtype, shard). ``named`` names a bad option: option_name for the API (max_tokens (--max-tokens)),
+    flag_of for `scalefit eval` (--max-tokens, the flag its user typed)."""
+    check_values(opts, named)
+    return checked_plan(opts, named)
+
+
+def checked_plan(opts: EvalOptions, named=option_name):
+    """plan of options whose own values check_values has passed (evaluate checks them before it
+    builds the executor and opens the out folder's digest store)."""
     if opts.stride and opts.context and opts.stride > opts.context:
         raise InputError(f"--stride {opts.stride} is longer than --context {opts.context}")
-    with named_as_fields(("steps", "shard")):
+    with named_as_fields(("steps", "shard"), named):
         suite, grid, shard = sweep_grid(opts.suite, opts.models, opts.steps, opts.shard)
     datasets = [replace(parse_dataset(d, opts.train_dataset), text_field=opts.text_field) for d in opts.datasets]
     names = [d.name for d in datasets]
@@ -159,13 +167,13 @@ def plan(opts: EvalOptions):
                          f"(given: {', '.join(names) or 'none'})")
     if not (datasets or opts.tasks or opts.weights):
         raise InputError("nothing to measure: give --dataset NAME=PATH, --tasks or --weights")
-    with named_as_fields(("dtype",)):  # --device's message stays the command's ('--device gpu: not a device')
+    with named_as_fields(("dtype",), named):  # --device's message stays the command's ('--device gpu: not a device')
         device, dtype = pick_device_dtype(opts.device, opts.dtype)
-    with named_as_fields(("cross_entropy",)):
+    with named_as_fields(("cross_entropy",), named):
         check_cross_entropy(opts.cross_entropy)
     output_folder("--out", opts.out_dir)
     if opts.on_duplicate not in ON_DUPLICATE:
-        raise InputError(f"{option_name('on_duplicate')} {opts.on_duplicate}: use warn, skip or fail")
+        raise InputError(f"{named('on_duplicate')} {opts.on_duplicate}: use warn, skip or fail")
     requests = {}
     if datasets:
         requests["loss"] = dict(datasets=datasets, cache_dir=opts.cache_dir or str(Path(opts.out_dir) / "token-cache"),
@@ -268,9 +276,11 @@ def eval_options(opts) -> EvalOptions:
     return EvalOptions(**opts)
 
 
-def evaluate(opts: EvalOptions) -> SweepResult:
+def evaluate(opts: EvalOptions, *, named=option_name) -> SweepResult:
     """Run the sweep of `opts`; returns what it did and its tables (also written to opts.out_dir).
 
+    A bad option is an InputError that ``named`` names: by its field and flag (option_name:
+    'max_tokens (--max-tokens)'), or by the flag alone for `scalefit eval` (flag_of).
     Ctrl-C raises `SweepInterrupted` (a KeyboardInterrupt) once the tables are rebuilt.
     """
     import torch
@@ -282,11 +292,11 @@ def evaluate(opts: EvalOptions) -> SweepResult:
     from scalefit.sweep.executors import parse_executor
 
     opts = eval_options(opts)
-    check_values(opts)  # out_dir=None was pathlib's TypeError in stored_digests, before plan looked
+    check_values(opts, named)  # out_dir=None was pathlib's TypeError in stored_digests, before plan looked
     executor = parse_executor(opts.executor, threads=opts.threads)
     # kept only beside the sweep's record: a new or empty --out holds one once the sweep starts
     with stored_digests(opts.out_dir, beside=OPTIONS_FILE) as digests:
-        suite, grid, measurements, device, dtype, shard = plan(opts)
+        suite, grid, measurements, device, dtype, shard = checked_plan(opts, named)
     torch.manual_seed(opts.seed)
     if executor is not None and opts.device in (None, "auto") and executor.gpus() >= 1:
         # the driver may have no GPU while the cluster's workers do: each worker picks CUDA

@@ -41,3 +41,36 @@ def test_the_command_still_names_its_flag_in_one_line(tmp_path):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "--steps" in lines[0] and "'0,x'" in lines[0], result.output
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--dtype", "float8"], "error: --dtype float8: use auto, float32"),
+    (["--steps", "abc"], "error: --steps 'abc': use all, log, START:STOP:EVERY"),
+    (["--shard", "5/2"], "error: --shard '5/2': use K/N"),
+])
+def test_the_command_names_the_flag_alone(tmp_path, args, said):
+    """`scalefit eval --dtype float8` said 'dtype (--dtype) float8: ...' after d98338f: the API's
+    field name, which the command's user never typed (`scalefit weights` says the flag alone)."""
+    from scalefit.cli import main
+
+    result = CliRunner().invoke(main, ["eval", "--suite", "pythia", "--models", "14m", "--weights",
+                                       "--out", str(tmp_path / "out"), *args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(said), result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_values_are_checked_once(tmp_path, monkeypatch):
+    """evaluate ran check_values before its executor, then plan ran it again."""
+    import scalefit.evals.evaluate as ev
+    from scalefit import EvalOptions
+
+    calls = []
+    real = ev.check_values
+    monkeypatch.setattr(ev, "check_values", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    opts = EvalOptions(suite="pythia", out_dir=str(tmp_path / "out"), models="14m", steps=[0],
+                       weights=True, progress=False, on_duplicate="x")  # refused after the values, in plan
+    with pytest.raises(InputError, match=r"^on_duplicate \(--on-duplicate\) x"):
+        ev.evaluate(opts)
+    assert len(calls) == 1
