@@ -158,7 +158,7 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
         startup_interrupted(ctx)
 
 
-def check_report_stats(stats, out_dir) -> None:
+def check_report_stats(stats) -> None:
     """Refuse a --stat that no weights sweep measures, or one that names a category (best_family), before
     measuring (it was said after the whole sweep): the names and labels are those a weights sweep writes
     (weightstats.measure.measurable_stats, on a healthy and a diverged matrix, as `suite sweep --stats` checks
@@ -201,7 +201,7 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
         raise InputError(f"--out {out_dir}: holds a scalefit eval sweep; measure weights into another folder, "
                          "or add --weights to that eval command (plots: scalefit weights plot --data "
                          f"{Path(out_dir) / 'weights.parquet'})")
-    check_report_stats(stats, out_dir)
+    check_report_stats(stats)
     import torch
 
     if threads:

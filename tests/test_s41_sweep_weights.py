@@ -109,9 +109,9 @@ def test_the_stat_check_does_not_read_the_folders_parts(measured, tmp_path):
     first = sorted(out.glob("parts/*/*/weights--*.parquet"))[0]
     first.write_bytes(b"not a parquet file")
     from scalefit.sweep.cli import check_report_stats
-    check_report_stats(("t_nu,alpha",), out)  # measured by a weights sweep: no error, no read of the part
+    check_report_stats(("t_nu,alpha",))  # measured by a weights sweep: no error, no read of a part
     with pytest.raises(InputError, match="'best_family' names a category"):
-        check_report_stats(("best_family",), out)
+        check_report_stats(("best_family",))
 
 
 def test_a_damaged_checkpoint_fails_without_a_parameter_count_warning(tmp_path):

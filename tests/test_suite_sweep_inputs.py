@@ -37,7 +37,8 @@ def sweep(root, spec, *args):
 
 
 @pytest.mark.parametrize("stats, message", [
-    ("t_nu,nope", "--stats: no statistic 'nope' was measured (known: alpha, t_nu, or 'shipped', 'all')"),
+    # the names a weights sweep writes, not the folder's first part's (it could be a diverged checkpoint's)
+    ("t_nu,nope", "--stats: no statistic 'nope' is measured by a weights sweep (known: "),
     ("", "--stats '': names no statistic; give names separated by commas"),
     (" , ", "--stats ' , ': names no statistic"),
 ])
@@ -96,3 +97,23 @@ def test_a_misspelt_stat_is_refused_before_a_new_folder_is_swept(tmp_path, monke
     reached.clear()
     result = sweep(tmp_path, spec, "--no-weights", "--tables", str(tmp_path / "tables"), "--stats", "t_nuu")
     assert reached, result.output  # no weights measured: nothing to check the names against
+
+
+def test_a_diverged_first_part_does_not_refuse_a_measured_stat(tmp_path, monkeypatch):
+    """--stats was checked against the folder's first part file: a diverged checkpoint's holds only
+    count and nonfinite, so t_nu was refused though the other checkpoints measure it (review R3)."""
+    reached = []
+
+    def swept(*args, **kwargs):
+        reached.append(True)
+        raise KeyboardInterrupt  # stop at the sweep: it was reached
+
+    monkeypatch.setattr(trainer_sweep, "sweep_suite", swept)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    part = tmp_path / "sweep" / "parts" / "s1" / "step0000000" / "weights--weights.parquet"
+    part.parent.mkdir(parents=True)
+    pd.DataFrame({"model": "s1", "step": 0, "tensor": "*", "group": "attn", "layer": 0,
+                  "stat": ["count", "nonfinite"], "value": [16.0, 16.0]}).to_parquet(part)
+    result = sweep(tmp_path, spec, "--tables", str(tmp_path / "tables"), "--stats", "t_nu")
+    assert reached and result.exit_code == 130, result.output

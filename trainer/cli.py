@@ -222,12 +222,9 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
         output_folder("--tables", table_dir)
         from pathlib import Path
 
-        import pandas as pd
-
-        measured = next(iter(sorted(Path(out_dir).glob("parts/*/*/weights--*.parquet"))), None)
-        if measured is not None:  # a name the folder's rows lack is said before sweeping, not after
-            check_kept_stats(kept, pd.read_parquet(measured, columns=["stat"]))
-        elif weights and kept is not None:  # a new folder: the names a weights sweep writes
+        tabled = weights or next(Path(out_dir).glob("parts/*/*/weights--*.parquet"), None) is not None
+        if kept is not None and tabled:  # said before sweeping, against the names a weights sweep writes
+            # (not a folder's first part: it could be a diverged checkpoint's, count and nonfinite only)
             check_kept_stats(kept, measurable_stats(), "is measured by a weights sweep")
     written = []
     try:
