@@ -180,7 +180,7 @@ def nxn_collapse_terms(blocks, rho, rss_pooled, rss_separate, objective):
 
 
 def run_by_run_collapse_terms(blocks, rho, rss_pooled, rss_separate, objective):
-    """The same three at one rho the way collapse_report computes them (tj._f_test_p, and
+    """The same three at one rho the way collapse_report computes them (collapse._f_test_p, and
     ar1_parameter_intervals' traces): k x k expressions in each run's design moments."""
     grams = [ar1.gram_inverse(b) for b in blocks]
     gram = ar1.gram_inverse(np.vstack(blocks))

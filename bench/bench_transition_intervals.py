@@ -262,7 +262,7 @@ CD_RHO_DRAW = ["confidence"]  # local-cd's rho draw ("none": local-cd left out, 
 
 def cell_local(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
     """Per run whose search found a breakpoint: whether the nearest one's fixed-k interval,
-    its interval from its own local world (segmented.local_draws: the one-breakpoint fit keeping it
+    its interval from its own local world (breakpoint_intervals.local_draws: the one-breakpoint fit keeping it
     alone, at its own REML rho; the fixed-k draws where the search chose one breakpoint) and the
     local world's with rho drawn from the confidence distribution of REML's estimate (local-cd)
     hold the kink, with widths. The three use the same seed; local-cd's resamples differ."""

@@ -81,7 +81,7 @@ def test_an_older_folder_resumed_with_another_option_is_refused_in_one_line(meas
 
 def test_a_head_compared_through_the_recorded_flag_is_not_named(measured, tmp_path):
     """A folder that recorded the --cross-entropy flag (not yet its head) has the head compared
-    through the flag (evaluate.recorded_head): not a fact left unchecked."""
+    through the flag (recorded_facts.recorded_head): not a fact left unchecked."""
     out = older(measured, tmp_path / "o")
     path = out / "measurements.json"
     known = json.loads(path.read_text())

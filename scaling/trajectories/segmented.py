@@ -405,7 +405,8 @@ def choose_fit(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
                min_delta_bic: float = 6.0, n_grid: int = 40,
                rho: float | None = None) -> tuple[SegmentedFit, dict[int, SegmentedFit]]:
     """(the BIC-chosen fit, the best fit per number of breakpoints) of x sorted: the choice
-    `find_transitions` makes, and `search_draws` remakes in every resample.
+    `transition_search.find_transitions` makes, and `breakpoint_intervals.search_draws` remakes in every
+    resample.
 
     A segmented model with k > 0 is kept only if its BIC beats both the fewer-breakpoint choice
     so far and the best smooth polynomial with as many parameters by at least `min_delta_bic`.

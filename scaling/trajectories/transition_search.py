@@ -42,13 +42,13 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
     the best smooth polynomial with as many parameters by at least `min_delta_bic`. Every
     candidate is fitted under AR(1) errors with its own REML rho, or with the `rho` given (0:
     ordinary least squares, independent errors). `interval_method` is the bootstrap's
-    (`bootstrap_draws`; the default is INTERVAL_METHOD, "local-strong"): "local-strong" draws each
+    (`breakpoint_intervals.bootstrap_draws`; the default is INTERVAL_METHOD, "local-strong"): "local-strong" draws each
     breakpoint from a world that keeps it and the other breakpoints not flagged weak, the weak
     ones left as noise (so a run whose breakpoints are all weak can get an interval of most of
     the run), "fixed" refits each resample of the chosen fit with its number of breakpoints (the
     default until local-strong was measured on every cell), "search" remakes the whole choice in
     each resample, "local" draws each breakpoint from its own one-breakpoint world
-    (``local_draws``), "local-cd" is "local" with rho from REML's confidence distribution
+    (``breakpoint_intervals.local_draws``), "local-cd" is "local" with rho from REML's confidence distribution
     (coverage of each: bench/README.md).
     """
     interval_method = checked_interval_method(interval_method)
