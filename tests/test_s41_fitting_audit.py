@@ -300,7 +300,8 @@ def test_the_shipped_selection_of_predict_downstream_is_said_with_its_counts():
     counts = [len(run_downstream(r, "loss", "loss_code_test", x_from="prose", group="distribution",
                                  n_bootstrap=0).train.pairs) for r in (shipped_runs(runs), runs)]
     help_text = " ".join(CliRunner().invoke(main, ["predict", "downstream", "--help"]).output.split())
-    said = re.search(r"shipped_runs: (\d+) pairs; the whole runs.csv as --data pairs (\d+)", help_text)
+    said = re.search(r"shipped_runs: (\d+) pairs; the whole runs.csv, --data runs.csv --x loss --y "
+                     r"loss_code_test --x-from prose --group-column distribution, pairs (\d+)", help_text)
     assert said and [int(n) for n in said.groups()] == counts, (help_text, counts)
     readme = " ".join((ROOT / "README.md").read_text().split())
-    assert f"shipped_runs(runs)`: {counts[0]} pairs" in readme and f"pairs {counts[1]} (the warmup" in readme
+    assert f"shipped_runs(runs)`: {counts[0]} pairs" in readme and f"`runs.csv` pairs {counts[1]} (`--data" in readme

@@ -190,7 +190,8 @@ def downstream(data_path, out_dir, as_json, x, y, pairing, x_from, y_from, group
     E_x, E_y from per-dataset Kaplan L(N,D)+E fits; or an accuracy law of a loss.
     With no --data: the shipped mini suite, prose loss -> code loss, its runs less the warmup
     variants, one per (distribution, N, D) (relations.downstream.shipped_runs: 23 pairs; the
-    whole runs.csv as --data pairs 39).
+    whole runs.csv, --data runs.csv --x loss --y loss_code_test --x-from prose --group-column
+    distribution, pairs 39).
     \b
     Examples:
       scalefit predict downstream --holdout 2
