@@ -9,6 +9,10 @@ from scalefit.trainer.spec import RunSpec, SuiteSpec, count_params, run_warmup_s
 
 
 EVAL_SPLITS = (("prose", "val"), ("prose", "test"), ("code", "val"), ("code", "test"))  # a run's final losses
+# a run row's loss columns: `loss` on the run's own distribution's val split, then the others by split
+LOSS_COLUMNS = ("loss", "loss_prose_test", "loss_code_test", "loss_code_val")
+# every column evaluate_run measures, in runs.csv order: the losses, their SEs, the own split's eval set size
+EVAL_COLUMNS = LOSS_COLUMNS + tuple(f"{c}_se" for c in LOSS_COLUMNS) + ("eval_tokens", "eval_docs")
 
 
 def check_eval_splits(spec: SuiteSpec, spec_path, corpus_dir, splits=EVAL_SPLITS) -> None:
@@ -39,15 +43,15 @@ def evaluate_run(spec: SuiteSpec, run: RunSpec, model, corpus_dir, wall_s: float
     params, nonembed = count_params(run.size, spec.vocab_size)
     tokens = run.steps * r.batch_tokens
     own_val = ev[f"{run.distribution}_val"]
+    scored = {"loss": own_val, **{f"loss_{split}": result for split, result in ev.items()}}
+    measured = {**{c: round(scored[c].loss, 5) for c in LOSS_COLUMNS},
+                **{f"{c}_se": round(scored[c].se, 5) for c in LOSS_COLUMNS},
+                "eval_tokens": own_val.n_tokens, "eval_docs": own_val.n_docs}
     row = {"model": run.size.name, "run": run.run, "part": run.part, "also": run.also,
            "checkpoints": len(run.checkpoints),
            "distribution": run.distribution, "params": params, "params_nonembed": nonembed,
            "tokens": tokens, "flops": FLOPS_PER_PARAM_TOKEN * params * tokens, "flops_budget": run.flops_budget,
-           "loss": round(own_val.loss, 5), "loss_prose_test": round(ev["prose_test"].loss, 5),
-           "loss_code_test": round(ev["code_test"].loss, 5), "loss_code_val": round(ev["code_val"].loss, 5),
-           "loss_se": round(own_val.se, 5), "loss_prose_test_se": round(ev["prose_test"].se, 5),
-           "loss_code_test_se": round(ev["code_test"].se, 5), "loss_code_val_se": round(ev["code_val"].se, 5),
-           "eval_tokens": own_val.n_tokens, "eval_docs": own_val.n_docs,
+           **{c: measured[c] for c in EVAL_COLUMNS},
            "d_model": run.size.d_model, "n_layer": run.size.n_layer, "n_head": run.size.n_head,
            "lr_peak": run.size.lr, "warmup_steps": run_warmup_steps(r, run), "steps": run.steps,
            "batch_tokens": r.batch_tokens, "seq_len": r.seq_len, "seed": r.seed,

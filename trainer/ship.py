@@ -15,6 +15,7 @@ import pandas as pd
 from scalefit.atomic import staged_output, write_frame, write_json
 from scalefit.errors import InputError, data_row
 from scalefit.tables import read_table
+from scalefit.trainer.final_losses import EVAL_COLUMNS, LOSS_COLUMNS
 from scalefit.trainer.train import RUN_COLUMNS, in_run_order, provenance
 
 PART_ORDER = {"grid": 0, "code": 1, "wsd": 2, "warmup": 3, "init": 4}
@@ -48,9 +49,6 @@ def _two_rows_of_a_run(two: pd.DataFrame) -> str:
     where = f"{first} holds both" if first == second else f"{first} and {second} hold one each"
     return (f"{where} (a run trained twice?): keep the row to ship and delete the other"
             f"{'' if first == second else ', or leave out its --from folder'}")
-
-
-LOSS_COLUMNS = ("loss", "loss_prose_test", "loss_code_test", "loss_code_val")  # each a finite number
 
 
 def lane_runs(table_dir, rescore: bool = False) -> pd.DataFrame:
@@ -157,10 +155,6 @@ def suite_provenance(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, notes
                               "(from each run's result.json time and its own wall_s); sum_of_run_wall_s: "
                               "the same runs one after another on one lane. " + notes).strip()
     return prov
-
-
-EVAL_COLUMNS = ("loss", "loss_prose_test", "loss_code_test", "loss_code_val", "loss_se",
-                "loss_prose_test_se", "loss_code_test_se", "loss_code_val_se", "eval_tokens", "eval_docs")
 
 
 def rescore_runs(spec_path, runs: pd.DataFrame, suite_dir, corpus_dir, progress: bool = True) -> pd.DataFrame:

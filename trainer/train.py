@@ -33,16 +33,14 @@ from scalefit.schedule import lr_at_step
 from scalefit.signals import DeferredSignals
 from scalefit.trainer.checkpoints import (latest_resumable, load_checkpoint, save_checkpoint, set_aside_damaged,
                                           training_data)
-from scalefit.trainer.final_losses import check_eval_splits, evaluate_run
+from scalefit.trainer.final_losses import EVAL_COLUMNS, check_eval_splits, evaluate_run
 from scalefit.trainer.init import apply_init
 from scalefit.trainer.recipe import batch_at_step, build_model, make_optimizer, run_schedule
 from scalefit.trainer.settings import SETTINGS_FILE, check_run_settings, check_table_settings
 from scalefit.trainer.spec import RunSpec, SuiteSpec, spec_for_corpus
 
 RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "params", "params_nonembed", "tokens",
-               "flops", "flops_budget", "loss", "loss_prose_test", "loss_code_test", "loss_code_val",
-               "loss_se", "loss_prose_test_se", "loss_code_test_se", "loss_code_val_se", "eval_tokens",
-               "eval_docs",
+               "flops", "flops_budget", *EVAL_COLUMNS,
                "d_model", "n_layer", "n_head", "lr_peak", "warmup_steps", "steps", "batch_tokens",
                "seq_len", "seed", "wall_s"]
 
