@@ -116,7 +116,7 @@ def test_a_tables_folder_of_another_recipe_is_refused_before_training(corpus, tm
     then described only the last spec; the run folders' own check did not see it (a new --out)."""
     from dataclasses import asdict
 
-    from scalefit.trainer.settings import check_table_settings
+    from scalefit.trainer.run_settings import check_table_settings
 
     spec_a, spec_b = tmp_path / "a.toml", tmp_path / "b.toml"
     spec_a.write_text(micro_spec(("[grid]", {"tokens": [320]}), sizes=(S1,)))

@@ -34,9 +34,9 @@ from scalefit.signals import DeferredSignals
 from scalefit.trainer.checkpoints import (latest_resumable, load_checkpoint, save_checkpoint, set_aside_damaged,
                                           training_data)
 from scalefit.trainer.final_losses import EVAL_COLUMNS, check_eval_splits, evaluate_run
-from scalefit.trainer.init import apply_init
+from scalefit.trainer.init_source import apply_init
 from scalefit.trainer.recipe import batch_at_step, build_model, make_optimizer, run_schedule
-from scalefit.trainer.settings import SETTINGS_FILE, check_run_settings, check_table_settings
+from scalefit.trainer.run_settings import check_run_settings, check_table_settings, record_run_settings
 from scalefit.trainer.spec import RunSpec, SuiteSpec, spec_for_corpus
 
 RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "params", "params_nonembed", "tokens",
@@ -75,8 +75,7 @@ def train_run(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir, device: str = 
     # refused leaves no folder claiming the run was trained from it
     model, optimizer, init_facts = fresh()
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / SETTINGS_FILE).exists():
-        write_json(run_dir / SETTINGS_FILE, settings)
+    record_run_settings(run_dir, settings)
     sweep_stale(run_dir)  # checkpoint folders a killed run left half-written
     schedule = run_schedule(recipe, run)
     start, wall_before = 0, 0.0

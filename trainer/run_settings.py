@@ -1,5 +1,5 @@
-"""What a run folder (and a --tables folder) records it was trained with, and the check that
-refuses to reuse one under another spec or corpus.
+"""What a run folder (and a --tables folder) records it was trained with (RUN_SETTINGS_FILE, read,
+checked and written here alone), and the check that refuses to reuse one under another spec or corpus.
 """
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
+from scalefit.atomic import write_json
 from scalefit.errors import InputError
 from scalefit.trainer.checkpoints import TRAINING_DATA_FILE
 from scalefit.trainer.corpus import corpus_fingerprint
 from scalefit.trainer.spec import RunSpec, SuiteSpec, run_warmup_steps
 
-SETTINGS_FILE = "run_settings.json"
+RUN_SETTINGS_FILE = "run_settings.json"
 # result.json columns of runs trained before run_settings.json existed, by the setting they record
 LEGACY_RESULT_KEYS = {"lr": "lr_peak", "seed": "seed", "seq_len": "seq_len", "steps": "steps",
                       "d_model": "d_model", "n_layer": "n_layer", "n_head": "n_head",
@@ -42,7 +43,7 @@ def run_settings(spec: SuiteSpec, run: RunSpec, corpus_dir) -> dict:
 def _recorded_settings(run_dir: Path) -> dict:
     """The settings a run folder records: run_settings.json, else (a run trained before it
     existed) what its result.json and checkpoints' training_data.json say."""
-    path = run_dir / SETTINGS_FILE
+    path = run_dir / RUN_SETTINGS_FILE
     if path.is_file():
         return json.loads(path.read_text())
     out = {}
@@ -70,6 +71,14 @@ def check_run_settings(spec: SuiteSpec, run: RunSpec, corpus_dir, out_dir) -> di
                          f"{now} ({what} changed); a run folder holds one run: train into a new --out, "
                          f"or delete {run_dir} to train it again")
     return settings
+
+
+def record_run_settings(run_dir: Path, settings: dict) -> None:
+    """Write the run's settings into its folder once, when training starts there: a resumed run
+    keeps the record it was started under (check_run_settings compares against it)."""
+    path = Path(run_dir) / RUN_SETTINGS_FILE
+    if not path.exists():
+        write_json(path, settings)
 
 
 def _changed_setting(recorded: dict, settings: dict):
