@@ -9,7 +9,8 @@ import pytest
 from test_s41_ship_lanes import DATA, SPEC, lane
 
 from scalefit.errors import InputError
-from scalefit.trainer.ship import EVAL_COLUMNS, LOSS_COLUMNS, merge_run_tables, rescore_runs
+from scalefit.trainer.final_losses import EVAL_COLUMNS, LOSS_COLUMNS
+from scalefit.trainer.ship import merge_run_tables, rescore_runs
 from scalefit.trainer.spec import load_spec
 
 
