@@ -244,7 +244,7 @@ def test_law_takes_every_schedule_law_of_the_registry_and_its_aliases(tmp_path):
     import json
 
     from scalefit.scaling.laws.registry import ALIASES, REGISTRY
-    from scalefit.scaling.laws.schedule_cli import schedule_law_choices
+    from scalefit.scaling.laws.schedule_inputs import schedule_law_choices
     from scalefit.scaling.laws.schedule_law import ScheduleLaw
     one_size = {n for n, cls in REGISTRY.items() if issubclass(cls, ScheduleLaw) and not cls.by_size}
     assert {"momentum", "multi-power"} <= one_size

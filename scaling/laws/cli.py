@@ -336,7 +336,7 @@ SCHEDULES_BOOTSTRAP = 200  # --schedules' resamples when --bootstrap is not give
 def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delta,
                        checkpoints_path, finals_path, plot_path, lam, **unused):
     """`compare kaplan chinchilla --schedules`: schedule_gap on the given or shipped tables."""
-    from scalefit.scaling.laws.schedule_cli import SHIPPED_CHECKPOINTS, SHIPPED_FINALS
+    from scalefit.scaling.laws.schedule_inputs import SHIPPED_CHECKPOINTS, SHIPPED_FINALS
     from scalefit.scaling.laws.schedule_gap import schedule_gap
     from scalefit.scaling.laws.schedule_gap_report import gap_text
     from scalefit.tables import read_table_or_shipped

@@ -1,6 +1,6 @@
 """`scalefit predict curve`: a whole loss curve for an LR schedule from a schedule law fitted to
 other runs, and its --grid-test on a suite; a thin click shell over ``curve_fit`` and
-``schedule_prediction`` that reads its table as `fit schedule-law` does (``schedule_cli``)."""
+``schedule_prediction`` that reads its table as `fit schedule-law` does (``schedule_inputs``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +14,9 @@ from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
                               bootstrap_option, option_given, seed_option)
 from scalefit.report import dumps, write_printed_report
-from scalefit.scaling.laws.schedule_cli import (SHIPPED_CHECKPOINTS, SHIPPED_DATASET, SHIPPED_FINALS,
-                                                law_name, load_rows, one_size_unless_by_size,
-                                                pick_runs, schedule_law_options)
+from scalefit.scaling.laws.schedule_inputs import (SHIPPED_CHECKPOINTS, SHIPPED_DATASET, SHIPPED_FINALS,
+                                                   law_name, load_rows, one_size_unless_by_size,
+                                                   pick_runs, schedule_law_options)
 from scalefit.scaling.outputs import checked_outputs, staged
 from scalefit.scaling.resample import rough_intervals_note
 

@@ -585,7 +585,7 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
         _plots(out_dir, frame, {fit["law"]: result}, budgets)
     elif law_for(fit["law"]).reads_checkpoints:  # a schedule law: no frontier, its fitted curves
         from scalefit.scaling.laws.curves import curves_from_table, loss_rows
-        from scalefit.scaling.laws.schedule_cli import write_fitted_curves
+        from scalefit.scaling.laws.schedule_plots import write_fitted_curves
         curves = curves_from_table(loss_rows(frame, "loss"))
         table = write_fitted_curves(out_dir, result, curves, fit.get("loss_column") or "loss")
         files["fitted_curves.csv"] = table

@@ -1,6 +1,10 @@
 """The picture of `scalefit predict curve`: the predicted loss curve beside the measured one and
-the points the law was fitted to, with the LR schedule below. No backend choice here."""
+the points the law was fitted to, with the LR schedule below; and a schedule law's fitted curves
+(fitted_curves.csv and its figure) that `fit schedule-law --out` and the law report write. No
+backend choice here."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -155,3 +159,19 @@ def plot_schedule_gap(gap):
     fig.tight_layout()
     readable_log_axes(fig)  # --plot saves it without save_figure
     return fig
+
+
+def write_fitted_curves(out_dir, result, curves, loss_column="loss"):
+    """fitted_curves.csv (model, step, loss, fitted) and its figure: a schedule law's fit drawn
+    over the curves it was fitted to (`fit schedule-law --out`, and `fit LAW --out` for one)."""
+    import pandas as pd
+    from scalefit.atomic import write_frame
+    from scalefit.report import save_figure
+    from scalefit.scaling.laws.curve_fit import law_of
+    fitted = law_of(result).loss_curve(result.values(), curves)
+    table = pd.DataFrame({"model": np.asarray(curves.names)[curves.run], "step": curves.step,
+                          "loss": curves.loss, "fitted": fitted})
+    write_frame(table, Path(out_dir) / "fitted_curves.csv")
+    save_figure(plot_fitted_curves(table, result.law, loss_axis_label(loss_column)), out_dir,
+                "fitted_curves")
+    return table
