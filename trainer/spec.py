@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.errors import InputError, suggestion
+from scalefit.schedule import cooldown_fraction
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 
@@ -339,9 +340,10 @@ def _wsd_runs(block, by_name, vocab: int, recipe: Recipe, path) -> list[RunSpec]
     if not block:
         return []
     names = block_sizes(block, by_name, f"{path}: [wsd]")
-    frac = float(block.get("cooldown_frac", 0.2))
-    if not 0 < frac < 1:
-        raise InputError(f"{path}: [wsd] cooldown_frac: give a fraction between 0 and 1, got {frac}")
+    frac = cooldown_fraction(f"{path}: [wsd] cooldown_frac", block.get("cooldown_frac", 0.2))
+    if frac == 1:  # LRSchedule takes it; a branch of the constant run cannot
+        raise InputError(f"{path}: [wsd] cooldown_frac = 1: a cooldown of the whole run would branch from "
+                         "the constant run at step 0, before the shared warmup; give a fraction below 1")
     dist = block.get("distribution", "prose")
     by_steps: dict[int, int] = {}
     for t in block.get("tokens", []):  # as [grid] tokens: whole batches, one run per length
