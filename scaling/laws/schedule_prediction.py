@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, data_row
 from scalefit.schedule import LRSchedule
 from scalefit.scaling.laws.curve_fit import fit_curves, predict_losses
 from scalefit.scaling.laws import schedule_areas as areas
@@ -71,19 +71,25 @@ STYLE_COLUMNS = ("schedule", "lr_style", "schedule_style")  # optional: the styl
 COOLDOWN_COLUMN = "cooldown_fraction"  # optional: a WSD run's cooldown share of its steps
 
 
-def target_schedule(row) -> LRSchedule:
+def target_schedule(row, where: str | None = None) -> LRSchedule:
     """The schedule a finished run trained with, from its schedule columns (lr_peak,
     warmup_steps, total_steps, the final lr over the peak; a style and cooldown_fraction
-    column where the table has them, else cosine)."""
+    column where the table has them, else cosine). ``where`` (the table, row and model) begins
+    the message of a schedule no run trains with: LRSchedule's own named none of them."""
     peak = float(row["lr_peak"])
     ratio = float(row["lr"]) / peak if "lr" in row and np.isfinite(row["lr"]) else 0.1
     style = next((str(row[c]) for c in STYLE_COLUMNS if c in row and pd.notna(row[c])),
                  "cosine")
     cooldown = (float(row[COOLDOWN_COLUMN]) if COOLDOWN_COLUMN in row
                 and pd.notna(row[COOLDOWN_COLUMN]) else 0.2)
-    return LRSchedule(peak=peak, warmup_steps=int(row["warmup_steps"]),
-                      decay_steps=int(row["total_steps"]), final_ratio=round(ratio, 6),
-                      style=style, cooldown_fraction=cooldown)
+    try:
+        return LRSchedule(peak=peak, warmup_steps=int(row["warmup_steps"]),
+                          decay_steps=int(row["total_steps"]), final_ratio=round(ratio, 6),
+                          style=style, cooldown_fraction=cooldown)
+    except InputError as exc:  # a cooldown_fraction of 0: "LRSchedule cooldown_fraction: '0.0' ..."
+        if where is None:
+            raise
+        raise InputError(f"{where}: {exc}") from None
 
 
 def _targets(finals, dataset, parts):
@@ -93,7 +99,7 @@ def _targets(finals, dataset, parts):
     missing = [c for c in SCHEDULE_COLUMNS + ("params",) if c not in rows.columns]
     if missing:
         raise InputError(f"finals table: columns {', '.join(missing)} are missing")
-    return rows.drop_duplicates(["model"]).reset_index(drop=True)
+    return rows.drop_duplicates(["model"])  # its index labels name the table's rows (data_row)
 
 
 def _chinchilla(long_rows, min_step):
@@ -186,13 +192,14 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
         mine = targets[np.isclose(targets["params"].astype(float), N)]
         steps = run["step"].to_numpy()
         loss = run["loss"].to_numpy()
-        for _, t in mine.iterrows():
+        for k, (_, t) in enumerate(mine.iterrows()):
             total = int(t["total_steps"])
+            schedule = target_schedule(t, f"finals table: row {data_row(mine, k)}, model {t['model']}")
             row = {"long_run": model, "model": t["model"], "part": t["part"],
                    "total_steps": total, "warmup_steps": int(t["warmup_steps"]),
                    "params": N, "tokens": float(t["tokens"]), "measured": float(t["value"])}
             for method, by_model in predictors.items():
-                row[method] = float(predict_losses(by_model[model], {"t": target_schedule(t)},
+                row[method] = float(predict_losses(by_model[model], {"t": schedule},
                                                    {"t": np.array([total])},
                                                    {"t": N} if by_size else None)[0])
             row["naive"] = float(np.interp(total, steps, loss))
