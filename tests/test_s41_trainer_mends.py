@@ -15,8 +15,7 @@ from click.testing import CliRunner
 from scalefit.cli import main
 from scalefit.errors import InputError
 from scalefit.schedule import lr_at_step
-from scalefit.trainer.recipe import run_schedule
-from scalefit.trainer.spec import load_spec, run_warmup_steps
+from scalefit.trainer.spec import load_spec, run_schedule, run_warmup_steps
 from tinyspec import MICRO_RECIPE, S1, S2, micro_spec
 
 ROOT = Path(__file__).resolve().parents[1]

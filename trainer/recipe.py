@@ -1,26 +1,14 @@
-"""The Pythia recipe's pieces, scaled down, that a run trains with: its LR schedule (GPT-NeoX
-AnnealingLR), its batches (a pure function of seed and step), its model and its optimizer.
+"""The Pythia recipe's pieces, scaled down, that a run trains with: its batches (a pure function of
+seed and step), its model and its optimizer (its LR schedule is the spec's: spec.run_schedule).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from scalefit.schedule import LRSchedule
-from scalefit.trainer.spec import ModelSize, Recipe, RunSpec, run_warmup_steps
+from scalefit.trainer.spec import ModelSize, Recipe
 
 
-# ---------------------------------------------------------------- schedule and data
-
-
-def run_schedule(recipe: Recipe, run: RunSpec) -> LRSchedule:
-    """A run's LR schedule: warmup to its size's peak, cosine to min_lr_ratio x peak at its last step.
-
-    As in GPT-NeoX, the update that takes the model from step s to s + 1 runs at
-    lr_at_step(schedule, s) (0 for the very first update, as in Pythia), and the LR logged at step s
-    is lr_at_step(schedule, s).
-    """
-    return LRSchedule(peak=run.size.lr, warmup_steps=run_warmup_steps(recipe, run), decay_steps=run.steps,
-                      final_ratio=recipe.min_lr_ratio, style=run.style, cooldown_fraction=run.cooldown_frac)
+# ---------------------------------------------------------------- data
 
 
 def batch_at_step(tokens: np.ndarray, step: int, batch_seqs: int, seq_len: int, seed: int):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.errors import InputError, suggestion
-from scalefit.schedule import cooldown_fraction
+from scalefit.schedule import LRSchedule, cooldown_fraction
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 
@@ -493,6 +493,17 @@ def run_warmup_steps(recipe: Recipe, run: RunSpec) -> int:
     return min(run.steps, asked_warmup_steps(recipe, run))
 
 
+def run_schedule(recipe: Recipe, run: RunSpec) -> LRSchedule:
+    """A run's LR schedule: warmup to its size's peak, cosine to min_lr_ratio x peak at its last step.
+
+    As in GPT-NeoX, the update that takes the model from step s to s + 1 runs at
+    lr_at_step(schedule, s) (0 for the very first update, as in Pythia), and the LR logged at step s
+    is lr_at_step(schedule, s).
+    """
+    return LRSchedule(peak=run.size.lr, warmup_steps=run_warmup_steps(recipe, run), decay_steps=run.steps,
+                      final_ratio=recipe.min_lr_ratio, style=run.style, cooldown_fraction=run.cooldown_frac)
+
+
 def asked_warmup_steps(recipe: Recipe, run: RunSpec) -> int:
     """The warmup a run's spec keys ask for, before it is cut to the run's length (what a message
     about those keys should quote)."""
@@ -508,7 +519,6 @@ def check_decays(runs: list[RunSpec], recipe: Recipe, path) -> None:
     peak (a warmup as long as the run, a floor of min_lr_ratio = 1, a WSD cooldown of no update).
     They trained, labelled cosine; the eval suite spec refuses the same (sweep.suites._check_decay)."""
     from scalefit.schedule import lr_at_step
-    from scalefit.trainer.recipe import run_schedule
 
     def flat(run: RunSpec) -> bool:  # update s runs at lr_at_step(s), s < steps (GPT-NeoX): the last decays most
         last = run.steps - 1

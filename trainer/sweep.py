@@ -21,8 +21,8 @@ from scalefit.atomic import write_frame
 from scalefit.errors import InputError, known
 from scalefit.schedule import lr_at_step
 from scalefit.trainer.final_losses import check_eval_splits
-from scalefit.trainer.recipe import run_schedule
-from scalefit.trainer.spec import RunSpec, SuiteSpec, count_params, run_warmup_steps, spec_for_corpus
+from scalefit.trainer.spec import (RunSpec, SuiteSpec, count_params, run_schedule, run_warmup_steps,
+                                   spec_for_corpus)
 
 DATASETS = (("prose-val", "prose", "val", True), ("prose-test", "prose", "test", False),
             ("code-test", "code", "test", False))

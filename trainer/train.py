@@ -35,9 +35,9 @@ from scalefit.trainer.checkpoints import (latest_resumable, load_checkpoint, sav
                                           training_data)
 from scalefit.trainer.final_losses import EVAL_COLUMNS, check_eval_splits, evaluate_run
 from scalefit.trainer.init_source import apply_init
-from scalefit.trainer.recipe import batch_at_step, build_model, make_optimizer, run_schedule
+from scalefit.trainer.recipe import batch_at_step, build_model, make_optimizer
 from scalefit.trainer.run_settings import check_run_settings, check_table_settings, record_run_settings
-from scalefit.trainer.spec import RunSpec, SuiteSpec, spec_for_corpus
+from scalefit.trainer.spec import RunSpec, SuiteSpec, run_schedule, spec_for_corpus
 
 RUN_COLUMNS = ["model", "run", "part", "also", "checkpoints", "distribution", "params", "params_nonembed", "tokens",
                "flops", "flops_budget", *EVAL_COLUMNS,
