@@ -295,8 +295,13 @@ def evaluate(opts: EvalOptions, *, named=option_name) -> SweepResult:
     check_values(opts, named)  # out_dir=None was pathlib's TypeError in stored_digests, before plan looked
     executor = parse_executor(opts.executor, threads=opts.threads)
     # kept only beside the sweep's record: a new or empty --out holds one once the sweep starts
-    with stored_digests(opts.out_dir, beside=OPTIONS_FILE) as digests:
-        suite, grid, measurements, device, dtype, shard = checked_plan(opts, named)
+    try:
+        with stored_digests(opts.out_dir, beside=OPTIONS_FILE) as digests:
+            suite, grid, measurements, device, dtype, shard = checked_plan(opts, named)
+    except BaseException:  # a plan refused: the executor (a Ray cluster it started) is not left running
+        if executor is not None:
+            executor.close()
+        raise
     torch.manual_seed(opts.seed)
     if executor is not None and opts.device in (None, "auto") and executor.gpus() >= 1:
         # the driver may have no GPU while the cluster's workers do: each worker picks CUDA

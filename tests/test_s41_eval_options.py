@@ -74,3 +74,29 @@ def test_the_values_are_checked_once(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"^on_duplicate \(--on-duplicate\) x"):
         ev.evaluate(opts)
     assert len(calls) == 1
+
+
+def test_a_refused_plan_closes_the_executor(tmp_path, monkeypatch):
+    """The executor (a Ray cluster --executor ray starts) was made before the plan and closed only
+    around the sweep: a plan refused (an InputError) left it running."""
+    import scalefit.evals.evaluate as ev
+    import scalefit.sweep.executors as executors
+    from scalefit import EvalOptions
+
+    closed = []
+
+    class Fake:
+        def close(self):
+            closed.append(True)
+
+    monkeypatch.setattr(executors, "parse_executor", lambda *a, **k: Fake())
+
+    def refused(*a, **k):
+        raise InputError("--models: no such model")
+
+    monkeypatch.setattr(ev, "checked_plan", refused)
+    opts = EvalOptions(suite="pythia", out_dir=str(tmp_path / "out"), models="14m", steps=[0],
+                       weights=True, progress=False)
+    with pytest.raises(InputError, match="no such model"):
+        ev.evaluate(opts)
+    assert closed == [True]
