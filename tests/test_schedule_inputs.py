@@ -123,9 +123,10 @@ def test_the_errors_against_a_measured_run_say_which_checkpoints_they_count(tmp_
     # and before that the law is extrapolated: the error counts the later (71db560)
     first = int(re.search(r"checkpoints from step (\d+)\)", result.stdout).group(1))
     assert first > 40
-    n = int((_table().query("model == 'wsd'")["step"] >= first).sum())
-    assert line.startswith(f"|relative error| at the {n} checkpoints from step {first} on (the first "
-                           "checkpoint fitted): mean ")
+    scored = _table().query("model == 'wsd'")["step"]
+    scored = scored[scored >= first]
+    assert line.startswith(f"|relative error| at the {len(scored)} checkpoints from step {scored.min()} on "
+                           f"(scored from step {first}: the first checkpoint fitted): mean ")
     assert f"; at the last, step {T}: " in line
 
 

@@ -238,7 +238,8 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
                    f"{100 * prediction.final_rel_error:.3f}%")
         if len(scored):
             lines.append(f"|relative error| at the {len(scored)} checkpoints from step "
-                         f"{int(scored.min())} on ({prediction.scored_from_why}): mean "
+                         f"{int(scored.min())} on (scored from step {prediction.scored_from}: "
+                         f"{prediction.scored_from_why}): mean "
                          f"{100 * prediction.mean_rel_error:.3f}%, max "
                          f"{100 * prediction.max_rel_error:.3f}%; {at_last}")
         else:  # no mean of nothing ('mean nan%')
