@@ -90,7 +90,7 @@ def test_a_comparison_reads_in_a_notebook_and_prints_the_commands_report(grid):
 
 def test_a_calibration_and_a_curve_prediction_read_in_a_notebook(grid, curve):
     from scalefit import LRSchedule, calibrate_law, fit_law, predict_curve
-    from scalefit.scaling.laws.calibrate_cli import calibration_text
+    from scalefit.scaling.laws.calibrate_report import calibration_text
     from scalefit.scaling.outputs import error_percent
     calibration = calibrate_law(grid, "chinchilla", cuts=2, n_bootstrap=20)
     rows = _readable(repr(calibration))

@@ -110,3 +110,18 @@ def test_a_layer_imports_none_above_it(layer):
     above = DOWNWARD[:DOWNWARD.index(layer)]
     bad = offending(layer, [*above, "scalefit.scaling"])
     assert not bad, "\n".join(bad)
+
+
+def test_no_module_but_a_command_imports_a_command_module():
+    """A result's text or a report read its function from a click module (laws/report.py from
+    schedule_cli, Calibration.__str__ from calibrate_cli): the command shells sit on top of what a
+    notebook calls, never under it."""
+    bad = []
+    for layer in (*LAYERS, "scalefit"):
+        for file, modules in package_imports(layer).items():
+            name = Path(file).name
+            if name.endswith("cli.py") or name in ("__init__.py", "__main__.py"):
+                continue
+            bad += [f"{file} imports {m}" for m in sorted(modules) if m.startswith("scalefit")
+                    and (m.split(".")[-1] == "cli" or m.split(".")[-1].endswith("_cli"))]
+    assert not bad, "\n".join(bad)

@@ -159,7 +159,7 @@ def test_unbounded_intervals_are_said_not_counted_silently_and_the_report_is_wri
     assert "wider than the predicted loss itself" in report and "warning (cut 5.15e+18)" in report
     assert (tmp_path / "cal" / "calibration.png").stat().st_size > 0
     from scalefit.scaling.laws.calibrate import summarize
-    from scalefit.scaling.laws.calibrate_cli import plot_calibration
+    from scalefit.scaling.laws.calibrate_report import plot_calibration
     width = np.append(np.geomspace(1e-2, 1.49e291, 40), np.inf)  # the widths that broke the plot
     part = pd.DataFrame({"cut_flops": 1.0, "distance": np.geomspace(1.1, 2500, 41),
                          "inside": True, "relative_error": 0.01, "interval_half_width": width})

@@ -601,7 +601,7 @@ def test_calibration_legend_is_off_the_predictions():
     were drawn under the hits."""
     from types import SimpleNamespace
 
-    from scalefit.scaling.laws.calibrate_cli import plot_calibration
+    from scalefit.scaling.laws.calibrate_report import plot_calibration
     rng = np.random.default_rng(0)
     distance = np.geomspace(1, 2000, 300)
     preds = pd.DataFrame({"distance": distance, "relative_error": rng.lognormal(-4, 1, 300),

@@ -166,7 +166,7 @@ def test_calibration_says_an_unbounded_median_interval():
     its median half-width as '-' in the terminal, a blank cell in report.md and null in --json:
     all three read as 'not computed'. The tables now say 'unbounded' and a note explains null."""
     from scalefit.scaling.laws.calibrate import cut_summary, summarize
-    from scalefit.scaling.laws.calibrate_cli import calibration_text
+    from scalefit.scaling.laws.calibrate_report import calibration_text
     distance = np.array([1.5, 1.8, 3.0, 150.0, 200.0, 300.0])
     part = pd.DataFrame({"cut_flops": 1e18, "flops": distance * 1e18, "distance": distance,
                          "observed": 3.0, "predicted": 3.1, "pi95_lo": 2.9,

@@ -159,7 +159,7 @@ def test_calibrate_cut_table_prints_percentages_beside_its_coverage_line():
     import pandas as pd
 
     from scalefit.scaling.laws.calibrate import cut_summary, summarize
-    from scalefit.scaling.laws.calibrate_cli import calibration_text
+    from scalefit.scaling.laws.calibrate_report import calibration_text
     distance = np.array([1.5, 1.8, 3.0])
     part = pd.DataFrame({"cut_flops": 1e18, "flops": distance * 1e18, "distance": distance,
                          "observed": 3.0, "predicted": [3.1, 3.0402, 3.3], "pi95_lo": 2.9,

@@ -105,7 +105,7 @@ def test_calibrate_by_distance_table_prints_percentages_beside_the_cut_table():
 
     from scalefit.report import markdown_table
     from scalefit.scaling.laws.calibrate import cut_summary, shown_by_distance, summarize
-    from scalefit.scaling.laws.calibrate_cli import calibration_text
+    from scalefit.scaling.laws.calibrate_report import calibration_text
     distance = np.array([1.5, 1.8, 1.9, 150.0])
     part = pd.DataFrame({"cut_flops": 1e18, "flops": distance * 1e18, "distance": distance,
                          "observed": 3.0, "predicted": [3.1, 3.0402, 3.0001, 3.0], "pi95_lo": 2.9,

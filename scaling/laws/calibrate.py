@@ -59,7 +59,7 @@ class Calibration:
                 "  print() for the report; .cuts, .by_distance, .predictions, .to_dict()")
 
     def __str__(self) -> str:
-        from scalefit.scaling.laws.calibrate_cli import calibration_text
+        from scalefit.scaling.laws.calibrate_report import calibration_text
         return calibration_text(self)
 
     def to_dict(self) -> dict:
