@@ -75,10 +75,8 @@ def test_precision_pairs_are_read_stripped_and_once():
         _pair(None, None, ("s1 :s1",))
 
 
-def test_a_misspelt_stat_is_refused_before_a_new_folder_is_swept(tmp_path, monkeypatch):
-    """A folder with nothing measured yet: the names a weights sweep writes are known from a probe,
-    so 't_nuu' is refused before the sweep (it was said only after every checkpoint), while a
-    real name, a diverged tensor's 'nonfinite' among them, reaches the sweep."""
+def stopped_at_the_sweep(tmp_path, monkeypatch):
+    """([True] once the sweep is reached, the spec's path): the sweep stops with Ctrl-C where it starts."""
     reached = []
 
     def swept(*args, **kwargs):
@@ -88,6 +86,14 @@ def test_a_misspelt_stat_is_refused_before_a_new_folder_is_swept(tmp_path, monke
     monkeypatch.setattr(trainer_sweep, "sweep_suite", swept)
     spec = tmp_path / "spec.toml"
     spec.write_text(SPEC)
+    return reached, spec
+
+
+def test_a_misspelt_stat_is_refused_before_a_new_folder_is_swept(tmp_path, monkeypatch):
+    """A folder with nothing measured yet: the names a weights sweep writes are known from a probe,
+    so 't_nuu' is refused before the sweep (it was said only after every checkpoint), while a
+    real name, a diverged tensor's 'nonfinite' among them, reaches the sweep."""
+    reached, spec = stopped_at_the_sweep(tmp_path, monkeypatch)
     result = sweep(tmp_path, spec, "--tables", str(tmp_path / "tables"), "--stats", "t_nu,t_nuu")
     assert result.exit_code == 2 and not reached, result.output
     assert "--stats: no statistic 't_nuu' is measured by a weights sweep (known: " in result.stderr
@@ -102,15 +108,7 @@ def test_a_misspelt_stat_is_refused_before_a_new_folder_is_swept(tmp_path, monke
 def test_a_diverged_first_part_does_not_refuse_a_measured_stat(tmp_path, monkeypatch):
     """--stats was checked against the folder's first part file: a diverged checkpoint's holds only
     count and nonfinite, so t_nu was refused though the other checkpoints measure it (review R3)."""
-    reached = []
-
-    def swept(*args, **kwargs):
-        reached.append(True)
-        raise KeyboardInterrupt  # stop at the sweep: it was reached
-
-    monkeypatch.setattr(trainer_sweep, "sweep_suite", swept)
-    spec = tmp_path / "spec.toml"
-    spec.write_text(SPEC)
+    reached, spec = stopped_at_the_sweep(tmp_path, monkeypatch)
     part = tmp_path / "sweep" / "parts" / "s1" / "step0000000" / "weights--weights.parquet"
     part.parent.mkdir(parents=True)
     pd.DataFrame({"model": "s1", "step": 0, "tensor": "*", "group": "attn", "layer": 0,
