@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import scalefit.scaling.laws.calibrate as law_calibrate
-import scalefit.scaling.laws.calibrate_cli as calibrate_cli
+import scalefit.scaling.laws.calibrate_report as calibrate_report
 import scalefit.scaling.relations.calibrate as relation_calibrate
 from scalefit.cli import main
 from scalefit.signals import Interrupted
@@ -91,7 +91,7 @@ def test_a_stop_while_the_report_is_written_leaves_the_folder_as_it_was(complete
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(calibrate_cli, "save_figure", stop)  # after the tables, before report.md
+    monkeypatch.setattr(calibrate_report, "save_figure", stop)  # after the tables, before report.md
     fresh = CliRunner().invoke(main, [*ARGS, "--out", str(tmp_path / "new")])
     assert fresh.exit_code == 130, fresh.output
     assert not (tmp_path / "new").exists() or not any((tmp_path / "new").iterdir())
