@@ -233,7 +233,7 @@ def write_plots(data_dir, progress: bool = False) -> dict:
     leaves the folder's plots as they were, not some redrawn from new tables beside older ones.
     `progress`: a bar on stderr counting the plots."""
     from scalefit.errors import InputError
-    from scalefit.scaling.trajectories.table import require_columns
+    from scalefit.schema import require_columns
     from scalefit.schema import distinct_rows
     from scalefit.tables import read_table
 

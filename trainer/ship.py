@@ -14,6 +14,7 @@ import pandas as pd
 
 from scalefit.atomic import staged_output, write_frame, write_json
 from scalefit.errors import InputError, data_row
+from scalefit.schema import distinct_rows, require_columns
 from scalefit.tables import read_table
 from scalefit.trainer.final_losses import EVAL_COLUMNS, LOSS_COLUMNS
 from scalefit.trainer.train import RUN_COLUMNS, in_run_order, provenance
@@ -27,8 +28,6 @@ def merge_run_tables(table_dirs, rescore: bool = False) -> pd.DataFrame:
     before a fix) it is an InputError naming the run, both tables and the columns: which row is
     published must not depend on the order of --from. rescore: the losses are re-measured next
     (rescore_runs), so a lane's non-finite loss is no reason to refuse it (``lane_runs``)."""
-    from scalefit.schema import distinct_rows
-
     frames = [lane_runs(d, rescore=rescore) for d in table_dirs]
     runs = pd.concat(frames)  # each row keeps its row number in its own file, for the message
     if "warmup_frac" in runs:
@@ -56,8 +55,6 @@ def lane_runs(table_dir, rescore: bool = False) -> pd.DataFrame:
     every column of RUN_COLUMNS, finite losses; anything else is an InputError naming the file.
     rescore: the LOSS_COLUMNS are not checked here, as rescore_runs overwrites them and checks
     what it measured (a NaN loss refused a lane that --rescore would have mended)."""
-    from scalefit.scaling.trajectories.table import require_columns
-
     path = Path(table_dir) / "runs.csv"
     if not path.exists():
         raise InputError(f"{path}: no run table (was `scalefit suite train --tables {table_dir}` run?)")

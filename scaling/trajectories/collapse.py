@@ -13,8 +13,8 @@ from scalefit.scaling.trajectories.linearized import jacobian, jacobian_blocks, 
 from scalefit.scaling.trajectories.parameter_intervals import ar1_parameter_intervals
 from scalefit.scaling.trajectories.stat_law import (MIN_POINTS, checked_E, fit_stat_vs_loss, isotonic_fit,
                                                     same_loss_message)
-from scalefit.scaling.trajectories.table import JOINED, as_table, positive_losses, require_columns
-from scalefit.schema import numeric_values
+from scalefit.scaling.trajectories.table import JOINED, as_table, positive_losses
+from scalefit.schema import numeric_values, require_columns
 
 MIN_POINTS_PER_MODEL = 8  # two per parameter of v0 + c (L - E)^p: fewer and one run's R^2 says nothing
 

@@ -9,7 +9,8 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.table import JOINED, as_table, require_columns
+from scalefit.scaling.trajectories.table import JOINED, as_table
+from scalefit.schema import require_columns
 
 STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), within each run
 

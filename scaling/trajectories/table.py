@@ -18,20 +18,12 @@ from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
 from scalefit.tables import as_table  # warmup_study and trajectory import it from here too
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
-                             numeric_values, refuse_categorical, split_rows, steps_text)
+                             numeric_values, refuse_categorical, require_columns, split_rows, steps_text)
 from scalefit.scaling.flags import named
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
 SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "params",
                     "params_nonembed", "schedule", "cooldown_fraction")
-
-
-def require_columns(df: pd.DataFrame, columns, source: str, what: str = "a weight-statistics table"):
-    """An InputError naming the first of ``columns`` that ``df`` lacks, and what needs them."""
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(f"{source}: column '{missing[0]}' is missing "
-                         f"({what} needs {', '.join(columns)})")
 
 
 def stat_label(stat: str, group=None, tensor=None, layer=None) -> str:

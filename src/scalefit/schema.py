@@ -105,6 +105,15 @@ def refuse_categorical(weights: pd.DataFrame, stat: str, where: str) -> None:
                      f"statistic such as {such}")
 
 
+def require_columns(df: pd.DataFrame, columns, source: str, what: str = "a weight-statistics table"):
+    """An InputError naming the first of ``columns`` that ``df`` lacks, and what needs them: the one
+    column check of a long table, for every layer (the trainer's run tables as the trajectories')."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{source}: column '{missing[0]}' is missing "
+                         f"({what} needs {', '.join(columns)})")
+
+
 def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str, *, values=("value",),
                   hint: str = "keep one (a table holds one measurement per key)",
                   named=None) -> pd.DataFrame:
