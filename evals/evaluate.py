@@ -27,7 +27,7 @@ from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint,
 from scalefit.sweep.engine import ON_DUPLICATE, OPTIONS_FILE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
 from scalefit.sweep.measurements import build_measurements
-from scalefit.sweep.suites import schedule_fact, schedule_facts
+from scalefit.sweep.suites import schedule_fact_models, schedule_facts
 from scalefit.sweep.weights import check_weights_source, stored_weights, weights_record  # registers `weights` too
 
 
@@ -230,7 +230,7 @@ def checked_plan(opts: EvalOptions, named=option_name):
                          **{f"the tokenizer of {model}": identity for model, identity in tokenizers.items()},
                          **facts}
             m.of_model = {**{f"the tokenizer of {model}": model for model in tokenizers},
-                          **{schedule_fact(model): model for model in models}}
+                          **schedule_fact_models(models)}
             if m.name.startswith("tasks"):
                 m.options.update({"--task-limit": opts.task_limit, "--num-fewshot": opts.num_fewshot,
                                   "--seed": opts.seed})

@@ -341,6 +341,12 @@ def schedule_facts(suite: SuiteSpec, models) -> dict[str, str]:
     return {schedule_fact(name): suite_facts(suite, name) for name in dict.fromkeys(models)}
 
 
+def schedule_fact_models(models) -> dict[str, str]:
+    """{schedule_fact(model): model}: the member each recorded schedule fact is about
+    (Measurement.of_model), for eval and weights alike."""
+    return {schedule_fact(name): name for name in dict.fromkeys(models)}
+
+
 def _step_folder_regex(leaf: str) -> re.Pattern:
     """The template's checkpoint folder name as a regex, digits in place of {step} (or {step:05d})."""
     parts = re.split(r"\{step(?::[^}]*)?\}", leaf)

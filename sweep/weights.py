@@ -18,7 +18,7 @@ from pathlib import Path
 from scalefit.errors import InputError, warn
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
-from scalefit.sweep.suites import schedule_fact, schedule_facts
+from scalefit.sweep.suites import schedule_fact_models, schedule_facts
 
 
 def weight_stats_function():
@@ -58,7 +58,7 @@ def weights_record(measurement: Measurement, device_type: str, suite=None, model
     tokens and lr columns; none for a --checkpoint folder, whose rows carry neither)."""
     facts = schedule_facts(suite, models) if suite is not None else {}
     measurement.options.update({"--device": device_type, **facts})
-    measurement.of_model.update({schedule_fact(name): name for name in models} if facts else {})
+    measurement.of_model.update(schedule_fact_models(models) if facts else {})
 
 
 def weights_measurement(**options) -> Measurement:
