@@ -158,30 +158,6 @@ def weights(ctx, suite, models, steps, local, shard, device, no_families, no_spe
         startup_interrupted(ctx)
 
 
-def check_report_stats(stats) -> None:
-    """Refuse a --stat that no weights sweep measures, or one that names a category (best_family), before
-    measuring (it was said after the whole sweep): the names and labels are those a weights sweep writes
-    (weightstats.measure.measurable_stats, on a healthy and a diverged matrix, as `suite sweep --stats` checks
-    them; a folder's first part could be a diverged checkpoint's, damaged, or older without labels); the near
-    name is offered, as `weights plot --stat` does."""
-    from scalefit.errors import known, suggestion
-
-    wanted = split_values(stats, "--stat", "statistic", " (e.g. t_nu,alpha) or leave it out")
-    if not wanted:
-        return
-    from scalefit.schema import refuse_categorical
-    from scalefit.weightstats.measure import measurable_stats
-
-    rows = measurable_stats()
-    names = set(rows["stat"].dropna().astype(str))
-    unknown = [s for s in wanted if s not in names]
-    if unknown:
-        raise InputError(f"--stat {', '.join(unknown)}: no such statistic is measured by a weights sweep"
-                         + suggestion(unknown[0], sorted(names), otherwise=f" (known: {known(names)})"))
-    for stat in wanted:
-        refuse_categorical(rows, stat, "--stat")
-
-
 def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no_spectra, cleanup, hub_cache,
                 threads, stats, out_dir, executor_text, on_duplicate, no_progress, as_json):
     """The body of `scalefit weights` (see its help)."""
@@ -190,7 +166,7 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
     from scalefit.sweep.executors import parse_executor
     from scalefit.sweep.grid import sweep_grid
     from scalefit.sweep.measurements import build_measurements
-    from scalefit.sweep.weights import weights_device
+    from scalefit.sweep.weights import check_stat_names, weights_device
 
     from scalefit.options import output_folder
 
@@ -201,7 +177,7 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
         raise InputError(f"--out {out_dir}: holds a scalefit eval sweep; measure weights into another folder, "
                          "or add --weights to that eval command (plots: scalefit weights plot --data "
                          f"{Path(out_dir) / 'weights.parquet'})")
-    check_report_stats(stats)
+    check_stat_names(split_values(stats, "--stat", "statistic", " (e.g. t_nu,alpha) or leave it out"), "--stat")
     import torch
 
     if threads:

@@ -44,6 +44,29 @@ def weights_device(device: str | None):
     return torch_device("--device", device)
 
 
+def check_stat_names(names, flag: str, *, also: str = "", numeric: bool = True) -> None:
+    """Refuse, before measuring, a statistic of `flag` that no weights sweep writes (the near name
+    offered, else the known ones and `also`, the flag's other words) and, with `numeric`, one naming a
+    category (best_family: a plot of its codes says nothing): the one check of `weights --stat` and
+    `suite sweep --stats`. The names are a probe's (weightstats.measure.measurable_stats, on a healthy
+    and a diverged matrix), not a folder's first part's, which could be diverged, damaged or older."""
+    if not names:
+        return
+    from scalefit.errors import known, suggestion
+    from scalefit.schema import refuse_categorical
+    from scalefit.weightstats.measure import measurable_stats
+
+    rows = measurable_stats()
+    measured = set(rows["stat"].dropna().astype(str))
+    unknown = [s for s in names if s not in measured]
+    if unknown:
+        raise InputError(f"{flag} {', '.join(unknown)}: no such statistic is measured by a weights sweep"
+                         + suggestion(unknown[0], sorted(measured), otherwise=f" (known: {known(measured)}{also})"))
+    if numeric:
+        for stat in names:
+            refuse_categorical(rows, stat, flag)
+
+
 def weights_options(fit_families: bool = True, spectra: bool = True) -> dict:
     """What the `weights` rows depend on, keyed by the `scalefit weights` flags: recorded in the
     folder by both commands that write them, so neither adds rows of another setting."""

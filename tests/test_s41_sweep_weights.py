@@ -108,10 +108,10 @@ def test_the_stat_check_does_not_read_the_folders_parts(measured, tmp_path):
     shutil.copytree(measured, out)
     first = sorted(out.glob("parts/*/*/weights--*.parquet"))[0]
     first.write_bytes(b"not a parquet file")
-    from scalefit.sweep.cli import check_report_stats
-    check_report_stats(("t_nu,alpha",))  # measured by a weights sweep: no error, no read of a part
-    with pytest.raises(InputError, match="'best_family' names a category"):
-        check_report_stats(("best_family",))
+    from scalefit.sweep.weights import check_stat_names
+    check_stat_names(["t_nu", "alpha"], "--stat")  # measured by a weights sweep: no error, no read of a part
+    with pytest.raises(InputError, match="--stat: 'best_family' names a category"):
+        check_stat_names(["best_family"], "--stat")
 
 
 def test_a_damaged_checkpoint_fails_without_a_parameter_count_warning(tmp_path):

@@ -422,7 +422,7 @@ def test_sweep_joins_with_weight_statistics(swept):
     assert runs["s1-W0.25"]["warmup_end"] == 10 and runs["s1-W0.05"]["warmup_end"] == 2
     # --stats with a name the sweep never measures: one line, exit 2 (it used to write no rows)
     bogus = CliRunner().invoke(main, ["suite", "sweep", *swept[2][2:-1], "--stats", "std,bogus"])
-    assert bogus.exit_code == 2 and "--stats: no statistic 'bogus' is measured by a weights sweep" in bogus.output, bogus.output
+    assert bogus.exit_code == 2 and "--stats bogus: no such statistic is measured by a weights sweep" in bogus.output, bogus.output
 
 
 def test_ship_merges_lane_tables_with_provenance(trained, tmp_path):

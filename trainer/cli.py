@@ -206,9 +206,8 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 
     from scalefit.evals.cli import quiet_libraries
     from scalefit.errors import InputError
-    from scalefit.trainer.sweep import (check_kept_stats, kept_stats, spec_for_corpus, suite_tables, sweep_suite,
-                                        write_suite_tables)
-    from scalefit.weightstats.measure import measurable_stats
+    from scalefit.sweep.weights import check_stat_names
+    from scalefit.trainer.sweep import kept_stats, spec_for_corpus, suite_tables, sweep_suite, write_suite_tables
 
     quiet_libraries()
     torch.set_num_threads(threads)
@@ -223,9 +222,9 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
         from pathlib import Path
 
         tabled = weights or next(Path(out_dir).glob("parts/*/*/weights--*.parquet"), None) is not None
-        if kept is not None and tabled:  # said before sweeping, against the names a weights sweep writes
-            # (not a folder's first part: it could be a diverged checkpoint's, count and nonfinite only)
-            check_kept_stats(kept, measurable_stats(), "is measured by a weights sweep")
+        if kept is not None and tabled:  # said before sweeping, as `weights --stat` is; a category is
+            # kept (the shipped tables hold best_family with its label), not refused as a plot's would be
+            check_stat_names(kept, "--stats", also=", or 'shipped', 'all'", numeric=False)
     written = []
     try:
         summary = sweep_suite(spec_path, suite_dir, corpus_dir, out_dir, finals=finals, weights=weights,

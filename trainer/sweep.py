@@ -284,14 +284,18 @@ def kept_stats(text: str):
     return split_values([text], "--stats", "statistic", " (t_nu,alpha), 'shipped' or 'all'")
 
 
-def check_kept_stats(stats, weights: pd.DataFrame, measured: str = "was measured") -> None:
-    """InputError naming a --stats statistic that the weight rows do not hold."""
+def check_folder_stats(stats, weights: pd.DataFrame, sweep_dirs) -> None:
+    """InputError naming a --stats statistic that a weights sweep measures but the folder's weight rows
+    lack (measured with fewer statistics, or by an older scalefit); a name no sweep measures is
+    refused before sweeping (sweep.weights.check_stat_names)."""
     if stats is None or not len(weights):
         return
-    unknown = sorted(set(stats) - set(weights["stat"].dropna()))
-    if unknown:
-        raise InputError(f"--stats: no statistic '{unknown[0]}' {measured} "
-                         f"(known: {known(weights['stat'].dropna())}, or 'shipped', 'all')")
+    held = set(weights["stat"].dropna().astype(str))
+    missing = [s for s in stats if s not in held]
+    if missing:
+        where = sweep_dirs if isinstance(sweep_dirs, (str, Path)) else ", ".join(map(str, sweep_dirs))
+        raise InputError(f"--stats {', '.join(missing)}: not in the weight rows of {where} (they hold: "
+                         f"{known(held)}; or give 'shipped', 'all')")
 
 
 def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.DataFrame]:
@@ -308,7 +312,7 @@ def suite_tables(spec: SuiteSpec, sweep_dirs, *, stats=None) -> dict[str, pd.Dat
     parts = collect_parts([sweep_dirs] if isinstance(sweep_dirs, (str, Path)) else sweep_dirs)
     evals = parts.get("evals", pd.DataFrame(columns=EVAL_COLUMNS))
     weights = parts.get("weights", pd.DataFrame(columns=WEIGHT_COLUMNS))
-    check_kept_stats(stats, weights)
+    check_folder_stats(stats, weights, sweep_dirs)
     if stats is not None and len(weights):
         weights = weights[weights["stat"].isin(list(stats))]
     evals = evals[[c for c in EVAL_COLUMNS if c in evals.columns]]
