@@ -167,7 +167,7 @@ def checked_plan(opts: EvalOptions, named=option_name):
                          f"(given: {', '.join(names) or 'none'})")
     if not (datasets or opts.tasks or opts.weights):
         raise InputError("nothing to measure: give --dataset NAME=PATH, --tasks or --weights")
-    with named_as_fields(("dtype",), named):  # --device's message stays the command's ('--device gpu: not a device')
+    with named_as_fields(("device", "dtype"), named):  # the API's 'device (--device) gpu', the command's '--device gpu'
         device, dtype = pick_device_dtype(opts.device, opts.dtype)
     with named_as_fields(("cross_entropy",), named):
         check_cross_entropy(opts.cross_entropy)

@@ -19,6 +19,8 @@ from scalefit.errors import InputError
     (dict(steps="0,x"), r"^steps \(--steps\) '0,x': use all, log, START:STOP:EVERY"),
     (dict(shard="5/4"), r"^shard \(--shard\) '5/4': use K/N"),
     (dict(dtype="int8"), r"^dtype \(--dtype\) int8: use auto, float32"),
+    (dict(device="gpu"), r"^device \(--device\) gpu: not a device; use auto, cpu, cuda or cuda:N"),
+    (dict(device="cuda:7"), r"^device \(--device\) cuda:7: "),  # no CUDA here, or fewer GPUs: both named
 ])
 def test_eval_options_name_the_argument_and_the_flag(tmp_path, kw, said):
     """EvalOptions(max_tokens=-1) raised "--max-tokens: '-1' is out of range": a flag the
@@ -47,6 +49,8 @@ def test_the_command_still_names_its_flag_in_one_line(tmp_path):
     (["--dtype", "float8"], "error: --dtype float8: use auto, float32"),
     (["--steps", "abc"], "error: --steps 'abc': use all, log, START:STOP:EVERY"),
     (["--shard", "5/2"], "error: --shard '5/2': use K/N"),
+    (["--device", "gpu"], "error: --device gpu: not a device; use auto, cpu, cuda or cuda:N"),
+    (["--device", "cuda:7"], "error: --device cuda:7: "),
 ])
 def test_the_command_names_the_flag_alone(tmp_path, args, said):
     """`scalefit eval --dtype float8` said 'dtype (--dtype) float8: ...' after d98338f: the API's
