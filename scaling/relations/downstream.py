@@ -111,24 +111,27 @@ def check_relation_options(relation: str, *, e_source=None, E_x=None, E_y=None,
 
 
 def refuse_scores(relation: str, x, y, source: str = "<table>") -> None:
-    """The shifted power law relates two losses: an x or y that names a higher-is-better metric
-    (``evaltables.higher_is_better``: piqa:acc, acc_norm, exact_match, ...) is refused, pointing
-    an accuracy y to the accuracy laws. It fitted a Kaplan E_y = 0.60 to piqa's accuracies and
-    left out 232 of 433 pairs 'at or below (E_x, E_y)', with exit status 0."""
+    """An x or y that names a higher-is-better metric (``evaltables.higher_is_better``: piqa:acc,
+    acc_norm, exact_match, ...) where a loss belongs is refused. x is a loss for every relation
+    (the sigmoid and exponential-error laws fitted an accuracy x without a word); y is a loss for
+    the shifted power law, which fitted a Kaplan E_y = 0.60 to piqa's accuracies and left out 232
+    of 433 pairs 'at or below (E_x, E_y)', with exit status 0. An accuracy y is pointed to the
+    accuracy laws."""
     from scalefit.scaling.relations.evaltables import higher_is_better
-    if relation != "shifted-power":
-        return
-    for side, column in (("y", y), ("x", x)):
+    sides = (("y", y), ("x", x)) if relation == "shifted-power" else (("x", x),)
+    for side, column in sides:
         metric = higher_is_better(column) if column is not None else None
         if metric is None:
             continue
-        use = (f"for an accuracy y use {named('relation')} sigmoid, or exponential-error on its "
-               "error rate (1 - accuracy)" if side == "y" else
-               "every relation predicts from a loss x (nats, or a perplexity such as "
-               "lambada_openai:ppl, read as its ln)")
-        raise InputError(f"{source}: {side} '{column}' is an accuracy or score ('{metric}': "
-                         "higher is better), not a loss; the shifted power law L_y = K (L_x - "
-                         f"E_x)^kappa + E_y relates two losses: {use}")
+        said = (f"{source}: {side} '{column}' is an accuracy or score ('{metric}': higher is "
+                "better), not a loss; ")
+        if side == "y":
+            raise InputError(said + "the shifted power law L_y = K (L_x - E_x)^kappa + E_y "
+                             f"relates two losses: for an accuracy y use {named('relation')} "
+                             "sigmoid, or exponential-error on its error rate (1 - accuracy)")
+        raise InputError(said + "x must be a loss, e.g. the train loss or a task's loss (nats, or "
+                         "a perplexity such as lambada_openai:ppl, read as its ln): every relation "
+                         f"({relation} too) predicts y from a loss x")
 
 
 def _refuse_constant(loss_pairs: LossPairs, source: str) -> None:
