@@ -21,6 +21,7 @@ import torch
 from scalefit.errors import InputError, a_type
 from scalefit.options import split_values
 from scalefit.weightstats.families import FAMILIES, Family, get_family
+from scalefit.weightstats.moments import float64_pieces, pieces
 from scalefit.weightstats.tensors import as_weights
 
 N_BINS = 2048
@@ -136,14 +137,16 @@ def _standardizing(flats_of, name: str, mean=None, std=None, z_max=None) -> tupl
     """(mean, std, z_max) of the flat tensors `flats_of()` yields (a fresh pass on each call), those
     not given computed: the float64 mean (both it and the std where either is missing), then the
     two-pass std and the largest |z| from each tensor's min and max. One tensor at a time: each
-    loop drops its tensor before the next is read. Refuses empty, non-finite or constant values,
-    naming `name`."""
+    loop drops its tensor before the next is read; the sums read float64 copies of one cache-sized
+    piece at a time (moments.float64_pieces), never a float64 copy of a whole tensor. Refuses
+    empty, non-finite or constant values, naming `name`."""
     moments = mean is None or std is None
     if moments:
         n, total = 0, 0
         for f in flats_of():
             n += f.numel()
-            total += float(f.double().sum())
+            for piece in float64_pieces(f):
+                total += float(piece.sum())
             del f
         if n == 0:
             raise InputError(f"{name}: cannot standardize an empty tensor")
@@ -152,10 +155,11 @@ def _standardizing(flats_of, name: str, mean=None, std=None, z_max=None) -> tupl
     bad = None if math.isfinite(mean) else 0  # a NaN or inf poisons the mean: only then count them
     for f in flats_of():
         n += f.numel()
-        if moments:  # a float64 copy, never the weights themselves: (f - mean) ** 2 in place
-            spread += float(f.to(torch.float64, copy=True).sub_(mean).pow_(2).sum())
+        if moments:  # float64 copies, never the weights themselves: (f - mean) ** 2 in place
+            for piece in float64_pieces(f):
+                spread += float(piece.sub_(mean).pow_(2).sum())
         if bad is not None:
-            bad += int(f.numel() - torch.isfinite(f).sum())
+            bad += _nonfinite(f)
         if z_max is None and f.numel():  # an empty tensor has no min or max (nor reach)
             ends = max(abs(float(f.max()) - mean), abs(float(f.min()) - mean))
             reach = ends if reach is None else max(reach, ends)
@@ -166,7 +170,7 @@ def _standardizing(flats_of, name: str, mean=None, std=None, z_max=None) -> tupl
         std = math.sqrt(spread / n)
     if not (math.isfinite(mean) and math.isfinite(std)):
         if bad is None:  # a finite mean, a std beyond float64's range: counted only now
-            bad = sum(int(f.numel() - torch.isfinite(f).sum()) for f in flats_of())
+            bad = sum(_nonfinite(f) for f in flats_of())
         if bad:
             raise InputError(f"{name}: {bad:,} of {n:,} values are not finite (NaN or inf); a histogram "
                              "and its family fits need finite weights: drop them (x[np.isfinite(x)]), or "
@@ -175,6 +179,11 @@ def _standardizing(flats_of, name: str, mean=None, std=None, z_max=None) -> tupl
         z_max = reach / std
     _check_standardizing(name, mean, std, z_max)
     return mean, std, z_max
+
+
+def _nonfinite(flat: torch.Tensor) -> int:
+    """How many values of a flat tensor are NaN or inf, one piece at a time (no mask of it whole)."""
+    return sum(int(piece.numel() - torch.isfinite(piece).sum()) for piece in pieces(flat))
 
 
 def _check_standardizing(name: str, mean: float, std: float, z_max: float | None) -> None:

@@ -67,11 +67,18 @@ class CentralMoments:
                               max(self.max, other.max))
 
 
-def _chunks(flat: torch.Tensor):
-    """float64 copies of cache-sized pieces (large pieces on GPU): 20x faster than one big copy."""
+def pieces(flat: torch.Tensor):
+    """Views of cache-sized pieces of a flat tensor (CPU_CHUNK elements; CHUNK on GPU)."""
     size = CHUNK if flat.is_cuda else CPU_CHUNK
     for start in range(0, flat.numel(), size):
-        yield flat[start:start + size].to(torch.float64, copy=True)  # never modify the weights
+        yield flat[start:start + size]
+
+
+def float64_pieces(flat: torch.Tensor):
+    """float64 copies of cache-sized pieces (large pieces on GPU): 20x faster than one big copy,
+    and one piece in memory at a time, never a float64 copy of the whole tensor."""
+    for piece in pieces(flat):
+        yield piece.to(torch.float64, copy=True)  # never modify the weights
 
 
 def central_moments(values: torch.Tensor) -> CentralMoments:
@@ -80,9 +87,9 @@ def central_moments(values: torch.Tensor) -> CentralMoments:
     n = flat.numel()
     if n == 0:
         return CentralMoments(0, math.nan, 0.0, 0.0, 0.0, math.nan, math.nan)
-    mean = sum(float(c.sum()) for c in _chunks(flat)) / n
+    mean = sum(float(c.sum()) for c in float64_pieces(flat)) / n
     s2 = s3 = s4 = 0.0
-    for c in _chunks(flat):
+    for c in float64_pieces(flat):
         c -= mean
         d2 = c * c
         s2 += float(d2.sum())
@@ -137,7 +144,7 @@ def tail_fractions(values: torch.Tensor, mean: float, std: float) -> tuple[float
     if n == 0 or not std > 0:
         return 0.0, 0.0
     b3 = b6 = 0
-    for c in _chunks(flat):
+    for c in float64_pieces(flat):
         dev = (c - mean).abs_()
         b3 += int((dev > 3 * std).sum())
         b6 += int((dev > 6 * std).sum())
