@@ -12,6 +12,7 @@ trajectory fits give t intervals from their AR(1) errors (E and p: profile inter
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,8 +20,10 @@ import numpy as np
 from scalefit.errors import InputError, suggestion
 
 BOUND_RTOL = 1e-5  # within this distance of a bound (relative, scale max(1, |bound|)) = at it
-# or within this fraction of the bounds' span (max - min): an optimum that stopped short of a bound
-# (multi-power's beta at 4.998 of (0.01, 5), its fit not converged) is on it, not an estimate
+# or within this fraction of the parameter's scale, max(|value|, |bound|): an optimum that stopped
+# short of a bound (multi-power's beta at 4.998 of (0.01, 5), its fit not converged) is on it; the
+# scale is the parameter's own, not the span of its bounds, so a generous cap (E in (0, 20)) does
+# not turn an estimate near the other bound (E = 0.019) into one "at its bound"
 BOUND_FRACTION = 1e-3
 
 
@@ -208,17 +211,21 @@ def attach_intervals(result: "FitResult", draws: dict, fixed=()) -> None:
                                if w not in result.warnings)
 
 
-def at_bound(value: float, bound: float, lo: float, hi: float, *, data_limit: bool = False) -> bool:
-    """Whether ``value`` lies on ``bound``, one of a parameter's bounds (``lo``, ``hi``): within
-    BOUND_RTOL of the bound (scale max(1, |bound|)), or within BOUND_FRACTION of their span. A
-    ``data_limit`` bound (E below every loss: the law's domain, not a range the fit was given) is
-    judged by BOUND_RTOL alone: an E 0.1% under the lowest loss is an estimate.
-    The one at-bound rule, for an estimate and an interval's end alike."""
+def at_bound(value: float, bound: float, *, data_limit: bool = False) -> bool:
+    """Whether ``value`` lies on ``bound``, one of its parameter's bounds: |value - bound| at most
+    BOUND_FRACTION x max(|value|, |bound|) (relative to the parameter's own size: beta 4.998 is on
+    5, E 0.019 is not on 0, whatever the other bound), or BOUND_RTOL x max(1, |bound|) (a value
+    next to a bound at 0: E 1e-6). A ``data_limit`` bound (E below every loss: the law's domain,
+    not a range the fit was given) is judged by BOUND_RTOL alone: an E 0.1% under the lowest loss
+    is an estimate. The one at-bound rule, for an estimate and an interval's end alike: it reads
+    the numbers alone (an interval's end has no objective to probe), so a fit that stopped short
+    of a bound at 0 (gamma 0.001 for 0) reads as an estimate."""
     if not (np.isfinite(bound) and np.isfinite(value)):
         return False
-    scale = max(1.0, abs(bound))
-    span = hi - lo if np.isfinite(lo) and np.isfinite(hi) and not data_limit else 0.0
-    return abs(value - bound) <= max(BOUND_RTOL * scale, BOUND_FRACTION * span)
+    tolerance = BOUND_RTOL * max(1.0, abs(bound))
+    if not data_limit:
+        tolerance = max(tolerance, BOUND_FRACTION * max(abs(value), abs(bound)))
+    return abs(value - bound) <= tolerance
 
 
 def _varied(params):
@@ -240,17 +247,24 @@ def bound_warnings(params, data_limits=()) -> list[str]:
     out = []
     for name, shown, p in _varied(params):
         for side, bound in (("lower", p.min), ("upper", p.max)):
-            if at_bound(p.value, bound, p.min, p.max, data_limit=side == "upper" and shown in data_limits):
+            if at_bound(p.value, bound, data_limit=side == "upper" and shown in data_limits):
                 out.append(f"parameter {shown} is at its {side} bound")
     return out
 
 
-def interval_bound_warnings(params, estimates: dict, fixed=()) -> list[str]:
+def reaches_bound(warning: str) -> bool:
+    """Whether ``warning`` is one of interval_bound_warnings': an interval cut at a bound (a report
+    that lists those apart from the rest finds them by this)."""
+    return re.match(r"parameter \S+: its 95% interval \[.*\] reaches the (lower|upper) bound ", warning) is not None
+
+
+def interval_bound_warnings(params, estimates: dict, fixed=(), data_limits=()) -> list[str]:
     """'parameter X: its 95% interval [lo, hi] reaches the upper bound B: the data do not bound X
-    from above' for each varied lmfit parameter (``params``) whose bootstrap interval (in
-    ``estimates``, ParamEstimate by paper name) ends on a bound (``at_bound``, in the fitted
-    scale: log for ``log_A``) while its estimate does not (that one is said at the bound): the
-    refits piled up on the bound, so the interval is cut off there, not an interval."""
+    from above' for each varied lmfit parameter (``params``) whose interval (in ``estimates``,
+    ParamEstimate by paper name: a bootstrap's, or a trajectory fit's profile interval) ends on a
+    bound (``at_bound``, in the fitted scale: log for ``log_A``; ``data_limits`` as for
+    bound_warnings) while its estimate does not (that one is said at the bound): the refits piled
+    up on the bound, or the profile stays low up to it, so the interval is cut off there."""
     out = []
     for name, shown, p in _varied(params):
         est = estimates.get(shown)
@@ -262,7 +276,8 @@ def interval_bound_warnings(params, estimates: dict, fixed=()) -> list[str]:
         ends = np.log(est.ci95) if log else np.asarray(est.ci95, float)
         for side, end, bound, way in (("lower", ends[0], p.min, "below"),
                                       ("upper", ends[1], p.max, "above")):
-            if at_bound(end, bound, p.min, p.max) and not at_bound(p.value, bound, p.min, p.max):
+            limit = side == "upper" and shown in data_limits
+            if at_bound(end, bound, data_limit=limit) and not at_bound(p.value, bound, data_limit=limit):
                 shown_bound = float(np.exp(bound) if log else bound)
                 out.append(f"parameter {shown}: its 95% interval [{est.ci95[0]:.4g}, "
                            f"{est.ci95[1]:.4g}] reaches the {side} bound {shown_bound:g}: the data "

@@ -1,5 +1,5 @@
 """The at-bound rule of every fit (fitresult.at_bound): an estimate within a thousandth of its
-bounds' span is on the bound, and a bootstrap interval that ends on a bound is said to.
+scale, max(|value|, |bound|), is on the bound, and a bootstrap interval that ends on a bound is said to.
 
 Audit A3 finding 4: multi-power-n's beta at 4.998 of its bounds (0.01, 5), 95% CI [4.74, 5.00],
 was printed as a clean estimate (the tolerance was 1e-5 of the bound; an interval ending on it
@@ -24,10 +24,10 @@ def params(**spec):
     return out
 
 
-def test_an_estimate_short_of_its_bound_by_less_than_a_thousandth_of_the_span_is_on_it():
-    """beta 4.998 of (0.01, 5) is at the upper bound (the audit's case); alpha 0.0125 of
-    (0.01, 3) at the lower; log_A a hundredth above log(1e-12) (span 55) is A at its lower."""
-    got = bound_warnings(params(beta=(4.99798, 0.01, 5.0), alpha=(0.0125, 0.01, 3.0),
+def test_an_estimate_short_of_its_bound_by_less_than_a_thousandth_of_its_scale_is_on_it():
+    """beta 4.998 of (0.01, 5) is at the upper bound (the audit's case); alpha 0.010005 of
+    (0.01, 3) at the lower; log_A a hundredth above log(1e-12) (|bound| 27.6) is A at its lower."""
+    got = bound_warnings(params(beta=(4.99798, 0.01, 5.0), alpha=(0.010005, 0.01, 3.0),
                                 log_A=(np.log(1e-12) + 0.01, np.log(1e-12), np.log(1e12))))
     assert got == ["parameter beta is at its upper bound", "parameter alpha is at its lower bound",
                    "parameter A is at its lower bound"]
@@ -46,7 +46,7 @@ def test_a_one_sided_bound_keeps_the_relative_tolerance():
     thousandth of a nat is an estimate, as before)."""
     assert bound_warnings(params(E=(1e-6, 0.0, np.inf))) == ["parameter E is at its lower bound"]
     assert bound_warnings(params(E=(1e-3, 0.0, np.inf))) == []
-    assert not at_bound(np.nan, 0.0, 0.0, 1.0) and not at_bound(0.5, np.inf, 0.0, np.inf)
+    assert not at_bound(np.nan, 0.0) and not at_bound(0.5, np.inf)
 
 
 def fit_with(value, lo, hi, draws, name="beta"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as scipy_stats
 
-from scalefit.scaling.fitresult import FitResult, ParamEstimate
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, interval_bound_warnings
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.linearized import jacobian_blocks, pooled_traces
 from scalefit.scaling.trajectories.profile_likelihood import profile_interval
@@ -25,7 +25,8 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float, profiled=P
     0 or p near -5, bench/bench_trajectory_bounds.py) get the profile interval instead (profile_interval),
     at every rho; their stderr stays the sandwich's. `losses`: the fit's points, one array per
     run in step order. The traces are computed run by run (ar1.design_moments), so the cost does
-    not grow with the cube of all checkpoints."""
+    not grow with the cube of all checkpoints. A profile interval that reaches a bound adds the
+    laws' warning (fitresult.interval_bound_warnings) to the fit's."""
     designs, names = jacobian_blocks(fit, losses)
     rho = max(float(rho), 0.0)
     if not names or sum(len(d) for d in designs) <= len(names):
@@ -50,6 +51,11 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float, profiled=P
             fit.params[name] = ParamEstimate(est.value, est.stderr, profile_interval(
                 fit, name, allowed, (est.value - half * se, est.value + half * se)))
             profiles.append(name)
+    # a profile interval that runs into a bound says so, as a bootstrap's does (E's upper bound,
+    # under the lowest loss, is a limit of the data, judged as the estimate's is)
+    fit.warnings.extend(w for w in interval_bound_warnings(bounds, {n: fit.params[n] for n in profiles},
+                                                           data_limits=("E",))
+                        if w not in fit.warnings)
     sandwich = (f"fit, AR(1) errors (rho {rho:.3g}): the sandwich covariance at the optimum, "
                 f"t intervals on {df:.3g} Satterthwaite degrees of freedom (no bootstrap was run), "
                 if rho > 0 else "fit: the covariance at the optimum, checkpoints independent (REML "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.scaling.fitresult import FitResult
+from scalefit.scaling.fitresult import FitResult, reaches_bound
 from scalefit.scaling.laws.identifiability import bound_status
 from scalefit.scaling.trajectories.collapse import COLLAPSE_SIMS, MIN_POINTS_PER_MODEL, collapse_report
 from scalefit.scaling.trajectories.correlation import partial_correlation
@@ -221,6 +221,11 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
         lines += ["", f"E ends at its bound {E_FLOOR:g} in {', '.join(floored)}: the fit wanted a floor below 0, "
                   "which a cross-entropy does not have; E and p are not identified separately there (--json's "
                   "profile intervals say how far the data bound each), read the R^2 and the monotone fit instead."]
+    cut = [f"- {m}: {w}" for m, f in [("pooled", pooled), *collapse["per_model"].items()]
+           for w in f.warnings if reaches_bound(w)]
+    if cut:
+        lines += ["", "95% profile intervals (--json) that reach a bound (E's upper bound: the run's lowest loss), "
+                  "so are cut there, not closed by the data:", *cut]
     unconverged = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if not f.converged]
     if unconverged:
         lines += ["", f"Not converged (parameters are not the optimum): {', '.join(unconverged)}."]
