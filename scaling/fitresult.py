@@ -159,6 +159,31 @@ def flat_rows(rows: list[dict]):
     return pd.DataFrame(out)
 
 
+SINGULAR_CORRELATION = 1e-10  # least eigenvalue of a fit's correlation matrix: below it, no error bars
+
+
+def settle_covariance(result) -> None:
+    """Drop an lmfit result's covariance where it is numerically singular, as lmfit drops one whose
+    diagonal comes out negative: whether a nearly singular J'J inverts to a usable matrix depends on
+    the CPU's BLAS kernels (five runs of a 4-parameter law gave error bars of 10^7 on an AVX-512
+    machine and none on an AVX2 one), so a printed stderr must not. Singular: the least eigenvalue
+    of the correlation matrix below SINGULAR_CORRELATION, a million times double rounding; then
+    ``errorbars`` is False, varied parameters' stderr NaN and derived ones' 0 (lmfit's own state)."""
+    covar = getattr(result, "covar", None)
+    if covar is None or not getattr(result, "errorbars", False):
+        return
+    covar = np.asarray(covar, dtype=float)
+    sd = np.sqrt(np.abs(np.diag(covar)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = covar / np.outer(sd, sd)
+    if np.all(np.isfinite(corr)) and np.linalg.eigvalsh(corr)[0] >= SINGULAR_CORRELATION:
+        return
+    result.errorbars = False
+    result.uvars = None
+    for name, par in result.params.items():
+        par.stderr, par.correl = (float("nan") if name in result.var_names else 0.0), None
+
+
 def curvature_stderr(param, errorbars: bool) -> float:
     """An lmfit parameter's curvature stderr, NaN where the fit has none: lmfit zeroes every
     stderr before its covariance and fills a derived one (an expr, N_c = exp(log_N_c)) only when

@@ -260,12 +260,16 @@ def test_fit_warns_when_n_and_d_move_together_and_n_star_is_below_one(tmp_path):
             "parameter 0.1 to 0.1), so N and D move together")
     assert any(w.startswith(tied) and "the allocation (a, b, N*, D*) is the form's" in w
                for w in fit["warnings"]), fit["warnings"]
-    n_star = fit["allocation"]["budgets"][0]["N_opt"]
-    assert n_star < 1
-    assert f"N* = {n_star:.3g} at 6e+20 FLOPs (below 1 at 3 of 3 budgets) is under one parameter: " \
-           "meaningless as an allocation" in " ".join(fit["warnings"])
+    # which side the unseparated terms push the optimum to (N* below one parameter, or D* below
+    # one token) depends on the CPU's BLAS kernels (AVX2: N* 3.41e-09; AVX-512: N* 4.8e+29, D* 2e-10):
+    # either is warned of as meaningless
+    row = fit["allocation"]["budgets"][0]
+    key, symbol, unit = next((k, s, u) for k, s, u in (("N_opt", "N*", "parameter"), ("D_opt", "D*", "token"))
+                             if row[k] < 1)
+    assert f"{symbol} = {row[key]:.3g} at 6e+20 FLOPs (below 1 at 3 of 3 budgets) is under one {unit}" \
+           in " ".join(fit["warnings"]) and "meaningless as an allocation" in " ".join(fit["warnings"])
     out = run(["compare", "--data", data, "--bootstrap", "0"]).output
-    assert "warning (chinchilla): N* = " in out and "Only 0 of the 20 model sizes" in out
+    assert f"warning (chinchilla): {symbol} = " in out and "Only 0 of the 20 model sizes" in out
     grid = json.loads(run(["fit", "chinchilla", "--data", grid_runs(tmp_path / "grid.csv"),
                            "--bootstrap", "0", "--json"]).stdout)
     assert not any("move together" in w or "meaningless" in w for w in grid["warnings"])

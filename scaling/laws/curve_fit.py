@@ -21,7 +21,7 @@ from scalefit.options import (bootstrap_count, finite_float, nonnegative_int, po
 from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.schema import checked_steps
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bound_warnings,
-                                        curvature_stderr)
+                                        curvature_stderr, settle_covariance)
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, stacked_lmfit_jacobian
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
 from scalefit.scaling.laws.fit import SAME_OPTIMUM_RTOL
@@ -40,8 +40,10 @@ def _fit_one(model, params, log_loss, indep, delta, *, stacked=False):
     fit_kws.pop("method")
     with warnings.catch_warnings():  # lmfit's stderr of a parameter on a bound: NaN, said so
         warnings.simplefilter("ignore", RuntimeWarning)
-        return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
-                         max_nfev=4000, **indep)
+        result = model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
+                           max_nfev=4000, **indep)
+    settle_covariance(result)
+    return result
 
 
 def _fit_starts(model, starts, log_loss, indep, delta):

@@ -20,7 +20,7 @@ from scipy.optimize import least_squares
 
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, one_of
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, settle_covariance
 from scalefit.scaling.laws.bootstrap import (point_columns, stacked_differences,
                                              stacked_lmfit_jacobian)
 from scalefit.scaling.relations import forms as relation_forms
@@ -201,6 +201,7 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
                             fit_kws=stacked_lmfit_jacobian(model, params, y, {"L": L}))
         if best is None or res.chisqr < best.chisqr:
             best = res
+    settle_covariance(best)
     est = {n: ParamEstimate(float(best.params[n].value),
                             float(best.params[n].stderr) if best.params[n].stderr
                             else float("nan")) for n in names}

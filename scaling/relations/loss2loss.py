@@ -21,7 +21,7 @@ from scipy.optimize import least_squares
 
 from scalefit.errors import InputError
 from scalefit.options import irreducible_loss, one_of
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, settle_covariance
 from scalefit.scaling.flags import named
 from scalefit.scaling.objective import HUBER_DELTA
 from scalefit.scaling.relations import forms as relation_forms
@@ -196,6 +196,7 @@ def _fit_fixed_e(u, v, E_x, E_y, method, delta, warnings) -> FitResult:
     else:
         res = model.fit(v, params, u=u, method="least_squares",
                         fit_kws={"loss": "huber", "f_scale": delta})
+    settle_covariance(res)
     est = {}
     for name in ("K", "kappa"):
         p = res.params[name]
@@ -227,6 +228,7 @@ def _fit_free_e(x, y, warnings) -> FitResult:
     params["E_y"].set(min=0.0, max=float(y.min()) * (1 - 1e-9))
     params.add("K", expr="exp(log_K)")
     res = model.fit(np.log(y), params, x=x, method="least_squares")
+    settle_covariance(res)
     est = {}
     for name in ("K", "kappa", "E_x", "E_y"):
         p = res.params[name]

@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 
 from scalefit.errors import InputError
 from scalefit.options import irreducible_loss
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, settle_covariance
 from scalefit.scaling.flags import named
 from scalefit.scaling.trajectories.table import positive_losses
 
@@ -125,6 +125,7 @@ def fit_stat_vs_loss(loss, value, *, E: float | None = None, label: str = "") ->
                 best = result
     if best is None:
         raise InputError(f"{label or 'trajectory'}: the stat-vs-loss power law did not fit")
+    settle_covariance(best)
     params = {name: ParamEstimate(par.value, par.stderr if par.stderr is not None else np.nan,
                                   _ci_from_stderr(par))
               for name, par in best.params.items()}
