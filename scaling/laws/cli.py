@@ -146,7 +146,7 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     import numpy as np
 
     from scalefit.scaling.holdout import held_out_mask, parse_holdout
-    from scalefit.scaling.laws.fit import fit_law
+    from scalefit.scaling.laws.fit import budget_compute, fit_law
     from scalefit.scaling.laws.projection import holdout_predictions
     from scalefit.scaling.laws.registry import law_for
     from scalefit.scaling.laws.runtable import validate_runs
@@ -172,7 +172,8 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     train_table = validate_runs(train, law_name, loss=loss_column, source=source)
     result = fit_law(train_table, law_name, loss=loss_column, delta=delta,
                      n_bootstrap=n_bootstrap, seed=seed, progress=_progress(as_json),
-                     isoflop_method=isoflop_method, budgets=list(budgets) or None, held_flops=compute[mask], all_runs=table)
+                     isoflop_method=isoflop_method, budgets=list(budgets) or None,
+                     held_flops=budget_compute(table, law_model)[mask], all_runs=table)
     largest = float(np.max(compute[~mask]))
     out = result.to_dict()
     out["data"] = source

@@ -12,7 +12,7 @@ from scalefit.errors import InputError, a_type
 from scalefit.options import split_values
 from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
-from scalefit.scaling.laws.fit import fit_law
+from scalefit.scaling.laws.fit import budget_compute, fit_law
 from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH, SUB_UNIT_TAIL,
                                               sub_unit_optimum_warning,
                                               budget_convention, checked_budgets, default_budgets,
@@ -143,17 +143,19 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
                          "table of runs; compare laws of runs (kaplan, chinchilla, ...), and fit it "
                          f"alone: fit_law(checkpoints, '{curves[0]}') or `scalefit fit schedule-law`")
     first = law_for(laws[0])
-    table = validate_runs(runs, "chinchilla" if first.predicts_loss else first.law_name,
-                          loss=loss, source=source)
+    checked = "chinchilla" if first.predicts_loss else first.law_name
+    table = validate_runs(runs, checked, loss=loss, source=source)
     mask = held_out_mask(table.C, holdout, min_fit=max(law_for(n).n_free for n in laws) + 1)
-    train, held, held_flops = runs[~mask], runs[mask], table.C[mask]
+    # held-out runs' compute as the budgets state it (Kaplan's 6 N D with --params params_nonembed)
+    train, held, held_flops = runs[~mask], runs[mask], budget_compute(table, checked)[mask]
     fits, held_errors, fitted_losses = {}, {}, []
     largest = smallest = float("nan")
     for name in laws:
         law = law_for(name)
         train_table = validate_runs(train, law.law_name, loss=loss, source=source)
-        largest = float(np.nanmax(train_table.C))
-        smallest = float(np.nanmin(train_table.C))
+        compute = budget_compute(train_table, law)
+        largest = float(np.nanmax(compute))
+        smallest = float(np.nanmin(compute))
         result = fit_law(train_table, law.law_name, loss=loss, delta=delta, n_bootstrap=n_bootstrap,
                          seed=seed, progress=progress, budgets=budgets if law.sets_allocation() else None,
                          held_flops=held_flops, all_runs=table)
@@ -161,8 +163,8 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
             held_table = validate_runs(held, law.law_name, loss=loss, source=source,
                                        check_size=False)
             if law.predicts_loss:
-                held_errors[name] = holdout_predictions(result, held_table,
-                                                        largest_fitted=largest, seed=seed)
+                held_errors[name] = holdout_predictions(  # runs beside runs: the flops column
+                    result, held_table, largest_fitted=float(np.nanmax(train_table.C)), seed=seed)
             else:
                 held_errors[name] = holdout_errors(np.full(len(held_table.L), np.nan),
                                                    held_table.L)
@@ -252,8 +254,10 @@ def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitt
                 if key not in row:
                     row[f"{name}_{key}"] = value
         rows.append(row)
-    notes = "; ".join(f"{name}: {n_convention_note(f, frame, convention)}"
-                      for name, f in fits.items())
+    said = {name: n_convention_note(f, frame, convention) for name, f in fits.items()}
+    if len(said) > 1 and len(set(said.values())) == 1:  # every law's N the same: said once
+        return rows, next(iter(said.values()))
+    notes = "; ".join(f"{name}: {note}" for name, note in said.items())
     return rows, notes
 
 

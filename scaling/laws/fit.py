@@ -21,7 +21,7 @@ from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_interva
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, stacked_lmfit_jacobian
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.runtable import (RunTable, as_run_table, check_varies,
+from scalefit.scaling.laws.runtable import (RunTable, as_run_table, check_varies, kaplan_compute_note,
                                             mixed_conditions_warning, n_convention_warning,
                                             tied_design_warning)
 from scalefit.scaling.objective import HUBER_DELTA, huber
@@ -32,9 +32,10 @@ SAME_OPTIMUM_RTOL = 1e-6
 
 
 def _flops_factor(table: RunTable) -> float:
-    """k in C = k N D: 6 unless the table's flops say otherwise (median of flops / (N D))."""
+    """k in C = k N D: 6 unless the table's flops say otherwise (median of flops / (N D), with N
+    all parameters as the flops count them)."""
     frame = table.frame
-    if table.n_column != "params":
+    if table.n_column != "params" or table.n_nonembedding:
         return FLOPS_PER_PARAM_TOKEN  # Kaplan's convention: C = 6 N D with N non-embedding
     if "flops" in frame.columns and "tokens" in frame.columns and "params" in frame.columns:
         ratio = frame["C"] / (frame["params"].astype(float) * frame["D"])
@@ -42,6 +43,18 @@ def _flops_factor(table: RunTable) -> float:
         if np.isfinite(k) and k > 0:
             return k
     return FLOPS_PER_PARAM_TOKEN
+
+
+def budget_compute(table: RunTable, law) -> np.ndarray:
+    """The runs' compute as ``law``'s budget table states it (its 'x largest run' and held-out
+    runs): the flops column C, or Kaplan's 6 N D where the engine's allocation reads a
+    non-embedding N with no total count beside it (``RunTable.kaplan_compute``)."""
+    model = law_for(law) if isinstance(law, str) else law
+    if "C" not in table.frame.columns:
+        return np.full(len(table.frame), np.nan)
+    if table.kaplan_compute and model.fit_runs is None and {"N", "D"} <= set(model.needs):
+        return FLOPS_PER_PARAM_TOKEN * table.N * table.D
+    return table.C  # IsoFLOP (fit_runs) finds the optima of the flops column's own budgets
 
 
 def _fit_one(model, params, log_loss, indep, delta):
@@ -72,8 +85,9 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
     tokens) and/or ``flops`` (C, training FLOPs; 6 N D where absent, tokens C / 6N where absent),
     as the law needs (kaplan-n needs N only, isoflop N and C, ...), and the final loss in
     nats/token in column ``loss``; a ``params_nonembed`` column, where present, is the N of
-    Kaplan's laws. A schedule law (momentum, multi-power) takes a checkpoint table instead
-    (model, step, lr, loss).
+    Kaplan's laws. A non-embedding N with no total count beside it (`--params params_nonembed`)
+    states its budgets as Kaplan do, C = 6 N D, not in the flops column. A schedule law
+    (momentum, multi-power) takes a checkpoint table instead (model, step, lr, loss).
 
     law: a name or alias of the law registry (`registry.law_choices()`: kaplan = kaplan-nd,
     chinchilla, isoflop, ...). Parameters carry the papers' names with stderr and ci95 from
@@ -108,24 +122,27 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
         return model.fit_runs(runs, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
                               progress=progress)  # fit_curves judges identifiability
     table = as_run_table(runs, law, loss=loss)
+    compute = budget_compute(table, model)
     if budgets is not None and "C" in table.frame.columns:
-        check_budgets(budgets, table.C)  # before the fit: a unit slip should not cost its bootstrap
+        check_budgets(budgets, compute)  # before the fit: a unit slip should not cost its bootstrap
     if model.fit_runs is not None:
         result = model.fit_runs(table, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
                                 progress=progress, isoflop_method=isoflop_method)
     else:
         result = _fit(model, table, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed,
                       progress=progress)
+    if table.n_source:  # the column N was mapped from (--params params_nonembed)
+        result.extra["n_source"] = table.n_source
     convention = n_convention_warning(model, table.n_column, table.frame)
     mixed = None if model.law_name == "isoflop" else mixed_conditions_warning(table.frame)
     for warning in (convention, mixed):  # isoflop says it of its budgets' repeated sizes
         if warning and warning not in result.warnings:
             result.warnings.append(warning)
     annotate(result)
-    if "C" not in table.frame.columns or not np.isfinite(table.C).any():
+    if "C" not in table.frame.columns or not np.isfinite(compute).any():
         return result  # a law of N or D alone on a table without compute: no allocation
-    project_allocation(result, budgets, largest_fitted=float(np.nanmax(table.C)),
-                       held_flops=held_flops, smallest_fitted=float(np.nanmin(table.C)),
+    project_allocation(result, budgets, largest_fitted=float(np.nanmax(compute)),
+                       held_flops=held_flops, smallest_fitted=float(np.nanmin(compute)),
                        frame=_frame_of(all_runs, law, loss) if all_runs is not None else table.frame)
     for warning in (tied_design_warning(table.frame, model),
                     sub_unit_optimum_warning(result.extra.get("allocation", {}).get("budgets", []))):
@@ -181,6 +198,8 @@ def _fit(model, table: RunTable, *, loss: str, delta: float, n_bootstrap: int, s
 
     allocation = allocation_summary(model, values, predict_nd, k)
     allocation["n_counts"] = table.n_column
+    if table.kaplan_compute and model.sets_allocation() and "C" in table.frame.columns:
+        allocation["compute_convention"] = kaplan_compute_note(table.frame)
     extra = {"allocation": allocation,
              "n_starts": len(fits), "n_starts_at_best": n_at_best, "delta": delta,
              "n_column": table.n_column, "loss_column": loss, "notes": list(table.notes)}

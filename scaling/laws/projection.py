@@ -34,6 +34,7 @@ from scalefit.scaling.fitresult import FitResult, observation_interval, percenti
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
 from scalefit.scaling.laws.registry import law_for
+from scalefit.scaling.laws.runtable import fit_n_note
 from scalefit.scaling.laws.scatter import law_scatter
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
@@ -241,7 +242,7 @@ def n_convention_note(result: FitResult, frame, convention: str | None) -> str:
     if convert_embedding(result, frame, convention) is not None:
         emb = EmbeddingMap.from_frame(frame)
         return emb.describe() if emb is not None else "N as the law counts it"
-    return f"N = {result.extra.get('n_column') or TOTAL}"
+    return fit_n_note(result.extra)
 
 
 # --- held-out runs: prediction intervals for the observed loss ----------------------------------
@@ -349,8 +350,7 @@ def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float
                                held_flops=held_flops, smallest_fitted=smallest_fitted,
                                convention=convention)
     alloc["budget_convention"] = (n_convention_note(result, frame, convention)
-                                  if frame is not None else
-                                  f"N = {result.extra.get('n_column') or TOTAL}")
+                                  if frame is not None else fit_n_note(result.extra))
     alloc["largest_fitted_flops"] = float(largest_fitted)
     if given:  # --budget's: the published budgets are not left out for their distance
         alloc["budgets_given"] = True

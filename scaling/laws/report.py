@@ -14,6 +14,7 @@ from scalefit.scaling.outputs import (column_unit, error_percent, files_section,
 from scalefit.scaling.interval_text import at_place, at_zero, interval_ends, interval_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
+from scalefit.scaling.laws.runtable import fit_n_note
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.tables import write_table
 
@@ -433,8 +434,7 @@ def fit_text(fit: dict) -> str:
     rows = fit.get("allocation", {}).get("budgets", [])
     if rows and "kind" in rows[0]:
         alloc = fit.get("allocation", {})
-        convention = alloc.get("budget_convention") or \
-            f"N = {alloc.get('n_counts') or fit.get('n_column') or 'params'}"
+        convention = alloc.get("budget_convention") or fit_n_note(fit)
         out += ["", *projection_lines(rows, convention=convention,
                                       bootstrapped=bool((fit.get("bootstrap") or {}).get("n")),
                                       scatters={None: alloc.get("pi95_scatter")},

@@ -16,6 +16,7 @@ import pandas as pd
 
 from scalefit.errors import InputError, a_type, data_row, suggestion
 from scalefit.options import file_column, map_hint
+from scalefit.scaling.laws.convention import NONEMBED, TOTAL
 from scalefit.scaling.laws.registry import law_for
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN  # one place: the table schema
 from scalefit.tables import as_table, read_table
@@ -36,6 +37,7 @@ class RunTable:
     loss_column: str
     notes: list[str] = field(default_factory=list)
     rows: np.ndarray | None = None  # 1-based row in the file of each run (None: 1, 2, ...)
+    n_source: str = ""  # the file's own name of N's column where mapped (--params COL: COL), else ''
 
     N = _column("N")  # parameters (the column n_column names)
     D = _column("D")  # training tokens
@@ -49,6 +51,49 @@ class RunTable:
     def file_row(self, i: int) -> int:
         """1-based row in the file of positional run i, for messages."""
         return int(self.rows[i]) if self.rows is not None else i + 1
+
+    @property
+    def n_nonembedding(self) -> bool:
+        """Whether N counts non-embedding parameters, as Kaplan et al. 2020 do."""
+        return counts_nonembedding(self.n_column, self.n_source)
+
+    @property
+    def kaplan_compute(self) -> bool:
+        """N is non-embedding and no total count stands beside it to state it in (no 'params'
+        column, or 'params' is that N, mapped with --params params_nonembed): a budget is then
+        Kaplan's C = 6 N D, not the flops column, which counts all parameters."""
+        return self.n_nonembedding and (self.n_column == TOTAL or TOTAL not in self.frame.columns)
+
+
+NONEMBED_WORDS = "non-embedding, as Kaplan et al. 2020 count it"
+
+
+def counts_nonembedding(n_column: str | None, n_source: str = "") -> bool:
+    """Whether N read from ``n_column`` (mapped from the file's ``n_source``) is non-embedding."""
+    return NONEMBED in (n_column, n_source)
+
+
+def n_label(n_column: str | None, n_source: str = "") -> str:
+    """'N = params_nonembed (non-embedding, as Kaplan et al. 2020 count it)': the column N came
+    from, by the file's own name, and how it counts parameters."""
+    return f"N = {n_source or n_column or TOTAL}" + (
+        f" ({NONEMBED_WORDS})" if counts_nonembedding(n_column, n_source) else "")
+
+
+def kaplan_compute_note(frame: pd.DataFrame) -> str:
+    """What C means in a budget table whose N is non-embedding (``RunTable.kaplan_compute``)."""
+    flops = (": not the table's flops column, which counts all parameters"
+             if "flops" in frame.columns else "")
+    return (f"C = {FLOPS_PER_PARAM_TOKEN:g} N D with this non-embedding N (Kaplan's convention), "
+            f"in the budgets and in 'x largest run' alike{flops}")
+
+
+def fit_n_note(extra: dict) -> str:
+    """What N (and C, where it is Kaplan's) mean in the budget rows of a fit stated in its own
+    N: its ``n_label``, and the allocation's ``compute_convention`` when it has one."""
+    note = n_label(extra.get("n_column"), extra.get("n_source", ""))
+    compute = extra.get("allocation", {}).get("compute_convention")
+    return f"{note}; {compute}" if compute else note
 
 
 VARIABLE_WORDS = {"N": "model sizes", "D": "token counts", "C": "compute budgets"}
@@ -345,11 +390,10 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
         out[variable] = numeric_column(df, column, source)
         _positive(out[variable].to_numpy(), column, source, df)
     law_model.check_runs(out, source, df)  # a law's own rule on its columns (Muennighoff: U_D <= D)
-    if n_column is not None and law_model.nonembedding_n and "N" in needs:
-        notes.append(f"N = {n_column}" + (" (non-embedding, as Kaplan et al. 2020 count it)"
-                                          if n_column == "params_nonembed" else ""))
-    elif n_column is not None:
-        notes.append(f"N = {n_column}")
+    n_source = file_column(df, n_column) if n_column is not None else ""
+    n_source = "" if n_source == n_column else n_source  # the mapping's: --params params_nonembed
+    if n_column is not None:
+        notes.append(n_label(n_column, n_source))
 
     _check_duplicates(df, source)
     min_points = n_free + 1
@@ -364,7 +408,7 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
                          f"({out['L'].iloc[0]:g}); a law is fitted to how the loss varies "
                          "with N, D or C (is this the right --loss column?)")
     rows = np.array([data_row(df, i) for i in range(len(df))], dtype=int)
-    return RunTable(out.reset_index(drop=True), source, n_column or "", loss, notes, rows)
+    return RunTable(out.reset_index(drop=True), source, n_column or "", loss, notes, rows, n_source)
 
 
 def refuse_repeated_rows(df: pd.DataFrame, source: str, rule: str) -> None:
