@@ -1,13 +1,20 @@
 """The one fitter of every family: maximum likelihood on a fine histogram of standardized weights.
 
 The weights are standardized (z = (w - mean) / std) and counted in bins that are uniform in
-c * asinh(z / c): ~0.01 std wide in the core, ~0.3% of |z| wide in the tails, covering every
-weight. The fit maximises sum_i c_i log f(m_i), the likelihood of the weights rounded to their
-bin midpoints m_i, with analytic gradients (each family supplies its score) and L-BFGS-B. The
-cost depends on the number of bins, not of weights, and with bins this fine the rounding moves
-the estimate far less than its standard error: it agrees with the exact MLE (tests compare with
-scipy's `fit`). Goodness of fit: log-likelihood per weight, AIC, BIC, and the KS distance at
-the bin edges.
+c * asinh(z / c): 0.005-0.01 std wide in the core (as the largest |z| is 6-20), ~0.3% of |z| wide
+in the tails, covering every weight. The fit maximises sum_i c_i log p_i, the likelihood of
+the bin counts c_i, with analytic gradients (each family supplies its score) and projected Newton
+steps. p_i is the density at the bin's midpoint (the weights rounded to it), except for a
+family whose density has a cusp at loc (`cusp_at_loc`: gennorm, Laplace): there, within
+CENTRE_HALF_WIDTH std of the median, p_i is the bin's mean density, by CENTRE_NODES-point
+Gauss-Legendre quadrature, the bin that holds loc integrated on each side of it. Midpoints alone
+biased the generalized normal's beta below 1 (its log-density's curvature is unbounded at loc):
+-5.2 standard errors from scipy's exact MLE at beta = 0.6 on 10^6 weights (-1.7 on 10^5), -0.6 at
+0.8. Now the binned estimate is within 0.2 standard errors of it (0.11 at most measured) for
+gennorm beta 0.6-2 and Student-t nu 3-10 on 10^5-10^6 weights (tests compare them in standard
+errors); the smooth families keep midpoints. The cost depends on the number of bins, not of
+weights. Goodness of fit: log-likelihood per weight, AIC, BIC, and the KS distance at the bin
+edges.
 """
 from __future__ import annotations
 
@@ -27,6 +34,9 @@ from scalefit.weightstats.tensors import as_weights
 N_BINS = 2048
 ASINH_KNEE = 4.0
 CHUNK = 1 << 20
+CENTRE_HALF_WIDTH = 0.5  # std around the median: bins whose likelihood is their mean density
+CENTRE_NODES = 8  # Gauss-Legendre nodes per centre bin (per side of the bin split at loc)
+_NODES, _NODE_WEIGHTS = np.polynomial.legendre.leggauss(CENTRE_NODES)
 
 
 @dataclass(frozen=True)
@@ -292,19 +302,81 @@ def _unpack(family: Family, theta):
     return shapes, theta[k], math.exp(theta[k + 1])
 
 
-def _nll_and_grad(theta, family: Family, mid, weights):
-    """Mean negative log-likelihood of the midpoints (count-weighted) and its gradient."""
+@dataclass(frozen=True)
+class _Bins:
+    """The occupied bins as the likelihood reads them: `points` holds the outer bins' midpoints
+    (`share`: their fractions of the weights), then CENTRE_NODES Gauss-Legendre nodes of each
+    centre bin [lo, hi] (`centre_share`)."""
+
+    points: np.ndarray
+    share: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    centre_share: np.ndarray
+
+
+def _occupied_bins(hist: Histogram, median_z: float, integrate_centre: bool) -> _Bins:
+    """The occupied bins; with `integrate_centre`, those within CENTRE_HALF_WIDTH of the median apart."""
+    occupied = hist.counts > 0
+    share = hist.counts[occupied] / hist.counts[occupied].sum()
+    lo, hi = hist.edges[:-1][occupied], hist.edges[1:][occupied]
+    mid = 0.5 * (hi + lo)
+    centre = np.abs(mid - median_z) < CENTRE_HALF_WIDTH if integrate_centre else np.zeros(mid.size, bool)
+    nodes = mid[centre, None] + 0.5 * (hi - lo)[centre, None] * _NODES
+    return _Bins(np.concatenate([mid[~centre], nodes.ravel()]), share[~centre], lo[centre], hi[centre],
+                 share[centre])
+
+
+def _split_nodes(bins: _Bins, loc: float):
+    """The centre bin holding `loc` strictly inside (its index, else -1), and the nodes and mean-density
+    weights of its two sides [lo, loc] and [loc, hi]: a cusp at loc (gennorm, beta <= 1) is then
+    an end of both, never inside a Gauss-Legendre panel."""
+    k = int(np.searchsorted(bins.lo, loc)) - 1
+    if k < 0 or not loc < bins.hi[k] or not bins.lo[k] < loc:
+        return -1, None, None
+    lo, hi = bins.lo[k], bins.hi[k]
+    below, above = 0.5 * (loc - lo), 0.5 * (hi - loc)
+    nodes = np.concatenate([lo + below * (_NODES + 1), loc + above * (_NODES + 1)])
+    weights = np.concatenate([below * _NODE_WEIGHTS, above * _NODE_WEIGHTS]) / (hi - lo)
+    return k, nodes, weights
+
+
+def _nll_and_grad(theta, family: Family, bins: _Bins):
+    """Mean negative log-likelihood of the bin counts and its gradient: log density at each outer
+    bin's midpoint, log mean density over each centre bin (its score the density-weighted mean)."""
     shapes, loc, scale = _unpack(family, theta)
-    u = (mid - loc) / scale
+    k, split, split_weights = _split_nodes(bins, loc) if bins.lo.size else (-1, None, None)
+    points = bins.points if k < 0 else np.concatenate([bins.points, split])
+    u = (points - loc) / scale
+    outer, centre = bins.share.size, bins.lo.size * CENTRE_NODES
     with np.errstate(all="ignore"):
         ll = family.logpdf_std(u, *shapes)
         d_u, d_shapes = family.score_std(u, *shapes)
-        value = -(weights @ ll) + math.log(scale)
+        value = -(bins.share @ ll[:outer]) + math.log(scale)
+        weight = np.zeros(u.size)  # of each point's score in the gradient
+        weight[:outer] = bins.share
+        if centre:
+            panel = ll[outer:outer + centre].reshape(-1, CENTRE_NODES)
+            top = panel.max(axis=1, keepdims=True)
+            mass = np.exp(panel - top) * (0.5 * _NODE_WEIGHTS)
+            total = mass.sum(axis=1)
+            log_mean = top[:, 0] + np.log(total)
+            mass *= (bins.centre_share / total)[:, None]
+            if k >= 0:  # the split bin: its two sides replace its one panel
+                side = ll[outer + centre:]
+                top_k = side.max()
+                mass_k = np.exp(side - top_k) * split_weights
+                log_mean[k] = top_k + math.log(mass_k.sum())
+                weight[outer + centre:] = bins.centre_share[k] * mass_k / mass_k.sum()
+                mass[k] = 0.0
+            weight[outer:outer + centre] = mass.ravel()
+            value -= bins.centre_share @ log_mean
+        sums = [weight @ d for d in (d_u, u * d_u, *d_shapes)]
         grad = np.empty(theta.size)
-        for i, d in enumerate(d_shapes):
-            grad[i] = -(weights @ d) * _axis_slope(family.shape_axes[i], theta[i], shapes[i])
-        grad[-2] = (weights @ d_u) / scale
-        grad[-1] = (weights @ (u * d_u)) + 1.0
+        for i, d in enumerate(sums[2:]):
+            grad[i] = -d * _axis_slope(family.shape_axes[i], theta[i], shapes[i])
+        grad[-2] = sums[0] / scale
+        grad[-1] = sums[1] + 1.0
     if not (math.isfinite(value) and np.isfinite(grad).all()):
         return 1e10, np.zeros_like(theta)
     return float(value), grad
@@ -365,6 +437,8 @@ def fit_family(family: Family | str, hist: Histogram) -> FamilyFit:
     n = float(counts.sum())
     weights = counts / n
     kurt = float(weights @ mid ** 4 - 3.0)
+    median_z = float(hist.quantiles([0.5])[0] - hist.mean) / hist.std
+    bins = _occupied_bins(hist, median_z, family.cusp_at_loc)
 
     *shape0, scale0 = family.start(kurt)
     theta0 = np.array([*(_to_axis(a, v) for a, v in zip(family.shape_axes, shape0)), 0.0, math.log(scale0)])
@@ -372,13 +446,12 @@ def fit_family(family: Family | str, hist: Histogram) -> FamilyFit:
               for a, (lo, hi) in zip(family.shape_axes, family.shape_bounds)]
     bounds += [(-5.0, 5.0), (math.log(1e-3), math.log(1e3))]
     if family.closed_form is not None:
-        *shapes, loc_z, scale_z = family.closed_form(mid, weights, float(hist.quantiles([0.5])[0] - hist.mean)
-                                                     / hist.std)
+        *shapes, loc_z, scale_z = family.closed_form(mid, weights, median_z)
         theta = np.array([*(_to_axis(a, v) for a, v in zip(family.shape_axes, shapes)), loc_z,
                           math.log(scale_z)])
-        nll, converged = _nll_and_grad(theta, family, mid, weights)[0], True
+        nll, converged = _nll_and_grad(theta, family, bins)[0], True
     else:
-        x, nll, converged = minimize_box(lambda th: _nll_and_grad(th, family, mid, weights),
+        x, nll, converged = minimize_box(lambda th: _nll_and_grad(th, family, bins),
                                          theta0, *zip(*bounds))
         shapes, loc_z, scale_z = _unpack(family, x)
 

@@ -43,6 +43,7 @@ class Family:
     cdf_std: Callable  # (z, *shapes) -> CDF of the standard form
     derived: Callable = field(default=lambda params: {})  # extra named values, original units
     closed_form: Callable | None = None  # (z, weights, median) -> (*shapes, loc, scale): exact MLE
+    cusp_at_loc: bool = False  # density not smooth at loc (gennorm, Laplace): the fitter integrates the centre bins
     shape_axes: tuple[str, ...] = ()  # how the fitter moves each shape: "log", "inverse" or "linear"
     prefix: str = ""  # of its statistics in tables: <prefix>_<param>, <prefix>_bic ...
     label: str = ""  # its name in figure legends
@@ -270,12 +271,12 @@ LAPLACE = Family(
     name="laplace", code=3, label="Laplace", scipy_equivalent=stats.laplace,
     shapes=(), logpdf_std=laplace_logpdf, start=lambda k: (1 / math.sqrt(2),), shape_bounds=(),
     sample_std=lambda rng, size: rng.laplace(0.0, 1.0, size), score_std=laplace_score, cdf_std=_laplace_cdf,
-    closed_form=_laplace_mle)
+    closed_form=_laplace_mle, cusp_at_loc=True)
 GENNORM = Family(
     name="gennorm", code=4, label="generalized normal", scipy_equivalent=stats.gennorm,
     shapes=("beta",), logpdf_std=gennorm_logpdf, start=_gennorm_start,
     shape_bounds=(bounds_of("gennorm_beta"),), sample_std=_gennorm_sample, score_std=gennorm_score, cdf_std=_gennorm_cdf,
-    shape_axes=("log",))
+    shape_axes=("log",), cusp_at_loc=True)
 QUARTIC = Family(
     name="quartic", code=5, label="quartic",  # no scipy.stats equivalent
     shapes=("g",), logpdf_std=quartic_logpdf, start=_quartic_start, shape_bounds=(bounds_of("quartic_g"),),
