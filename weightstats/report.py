@@ -243,8 +243,10 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
     codes = ", ".join(f"{f.code} {f.name}" for f in FAMILIES.values())
     lines += ["## Statistics", "",
               "Moments and quantiles in the weights' units; `frac_3sd`/`frac_6sd`: share beyond 3/6 std; "
-              "`sv_max`, `stable_rank`, `entropy_rank`, `alpha` (WeightWatcher power-law exponent of the "
-              "eigenvalues of W^T W, KS-chosen xmin); `<family>_<param>` with `_loglik` (per weight), `_aic`, "
+              "`sv_max`, `stable_rank`, `entropy_rank`, `alpha` (WeightWatcher's power-law exponent of the "
+              "eigenvalues of W^T W; xmin by Clauset's two-sided KS distance, where WeightWatcher's `powerlaw` "
+              "compares the lower side of each ECDF step only, so its xmin and alpha can differ); "
+              "`<family>_<param>` with `_loglik` (per weight), `_aic`, "
               f"`_bic`, `_ks` for {prefixes}; "
               "`best_family` (lowest BIC) names the family in the `label` column (its `value` is the family's "
               f"fixed code: {codes}).",

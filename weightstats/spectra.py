@@ -2,9 +2,15 @@
 
 The eigenvalues of W^T W (the smaller Gram matrix, float64, `eigvalsh`) are the squared
 singular values: a few times cheaper than a full SVD and all the spectrum statistics need.
-alpha is the WeightWatcher exponent (Martin & Mahoney 2021): a continuous power law
+alpha is WeightWatcher's exponent (Martin & Mahoney 2021): a continuous power law
 p(x) ~ x^-alpha fitted by maximum likelihood to the eigenvalues >= xmin, with xmin the
-candidate that minimises the Kolmogorov-Smirnov distance (Clauset, Shalizi & Newman 2009).
+candidate that minimises the Kolmogorov-Smirnov distance D. Which D differs: here Clauset,
+Shalizi & Newman's (2009), the largest gap between the tail's empirical CDF and the model F on
+either side of each of the ECDF's steps, max_i max(|(i+1)/k - F(x_i)|, |F(x_i) - i/k|).
+WeightWatcher (through the `powerlaw` package, whose empirical CDF is arange(k)/k) compares F
+with the lower side only, max_i |i/k - F(x_i)|. The two usually pick the same xmin (all 24
+layers of bench/bench_weightstats.py's model), but not always: on one audited MLP matrix this
+alpha is 4.663 (xmin 1.717, 56 eigenvalues) and WeightWatcher's 5.076 (xmin 1.883, 44).
 """
 from __future__ import annotations
 
@@ -53,11 +59,13 @@ def gram_eigenvalues(matrix: torch.Tensor) -> np.ndarray:
 
 
 def power_law_alpha(evals, *, min_tail: int = 10, chunk: int = 256) -> PowerLawFit:
-    """MLE exponent of a continuous power law, xmin chosen by minimum KS distance.
+    """MLE exponent of a continuous power law, xmin chosen by minimum KS distance (Clauset's).
 
     For each candidate xmin = x_i (tails of at least `min_tail` values):
-    alpha_i = 1 + k / sum(log(x_j / x_i)), and D_i is the two-sided KS distance between the tail's
-    empirical CDF and 1 - (x / x_i)^(1 - alpha_i). Vectorized over candidates in chunks.
+    alpha_i = 1 + k / sum(log(x_j / x_i)), and D_i is the KS distance between the tail's empirical
+    CDF and F = 1 - (x / x_i)^(1 - alpha_i) on both sides of each ECDF step (Clauset et al. 2009;
+    WeightWatcher's `powerlaw` reads the lower side only, so it can choose another xmin: see the
+    module's docstring). Vectorized over candidates in chunks.
     """
     x = np.sort(np.asarray(evals, dtype=np.float64))
     x = x[x > 0]
