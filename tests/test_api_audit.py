@@ -568,12 +568,12 @@ def test_predict_curve_refuses_a_size_the_law_does_not_read(curve_fit):
 def test_a_layer_is_found_in_a_table_read_back_from_csv(two_runs, tmp_path):
     """Saved as CSV, the checkpoint table's layer column reads back as floats (its evaluation rows
     leave it empty): stat_trajectory(..., layer=0) said "column 'layer' has no '0' (known: -1.0,
-    0.0, 1.0)"."""
+    0.0, 1.0)". (Its std: these runs' layer-0 MLP-in t_nu sits at its cap 1e4, no measured value.)"""
     from scalefit import read_table, stat_trajectory
     path = tmp_path / "checkpoints.csv"
     two_runs.to_csv(path, index=False)
-    from_csv = stat_trajectory(read_table(path), "t_nu", group="mlp_in", layer=0)
-    shipped = stat_trajectory(two_runs, "t_nu", group="mlp_in", layer=0)
+    from_csv = stat_trajectory(read_table(path), "std", group="mlp_in", layer=0)
+    shipped = stat_trajectory(two_runs, "std", group="mlp_in", layer=0)
     assert len(from_csv) == len(shipped) == 96
     np.testing.assert_allclose(from_csv["value"], shipped["value"], rtol=1e-6)
 

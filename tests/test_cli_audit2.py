@@ -252,14 +252,28 @@ def test_trajectory_refuses_a_stat_averaged_over_groups():
                    "stat 't_nu' is measured on 9 groups", "name one with --group")
 
 
-def test_trajectory_of_a_constant_statistic_prints_no_correlation_or_collapse_of_noise():
+def test_trajectory_of_a_constant_statistic_prints_no_correlation_or_collapse_of_noise(tmp_path):
     """MLP-in layer 0's t_nu sits at the 1e4 cap at every checkpoint: trajectory printed 'raw
     Pearson nan', a partial Pearson and Spearman of rounding residuals (-0.003, -0.337), a
-    collapse ratio 1 ('one curve serves every run') and numpy's RuntimeWarning from AR(1)'s rho."""
+    collapse ratio 1 ('one curve serves every run') and numpy's RuntimeWarning from AR(1)'s rho.
+    A nu at its cap is no measurement and is now refused before any fit (every value is at the
+    bound: one line, exit 2); a statistic that is constant at measured values still gets no
+    correlation and no collapse of noise."""
     import json
     import warnings
-    args = ["trajectory", "--stat", "t_nu", "--tensor", "gpt_neox.layers.0.mlp.dense_h_to_4h.weight",
-            "--models", "mini-1,mini-2"]
+
+    import numpy as np
+    import pandas as pd
+    one_line_error(["trajectory", "--stat", "t_nu", "--tensor", "gpt_neox.layers.0.mlp.dense_h_to_4h.weight",
+                    "--models", "mini-1,mini-2"], "every value of stat 't_nu' is at its fit's bound")
+    steps = np.r_[0, 2 ** np.arange(0, 11)]
+    rows = [{"model": m, "step": int(s), "tensor": "*", "group": "mlp_in", "stat": "std", "value": 0.02}
+            for m in ("a", "b") for s in steps]
+    rows += [{"model": m, "step": int(s), "dataset": "train-val", "metric": "loss",
+              "value": 3 + (4 + i) * (s + 10) ** -0.3} for i, m in enumerate(("a", "b")) for s in steps]
+    path = tmp_path / "constant.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    args = ["trajectory", "--stat", "std", "--group", "mlp_in", "--data", str(path)]
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         result = CliRunner().invoke(main, args)

@@ -160,7 +160,9 @@ def test_one_varying_run_beside_flat_runs_gets_no_test_and_says_why():
 
 def test_shipped_mlp_in_layer0_t_nu_tests_the_runs_that_vary():
     """The shipped MLP-in layer 0 t_nu sits at the 1e4 cap on mini-1 and mini-2 (and their WSD
-    constant runs): `scalefit trajectory --json` now tests the other runs and names the flat ones."""
+    constant runs) at every checkpoint: `scalefit trajectory --json` once fitted them as constant
+    runs (constant_models); a value at the cap is no measurement, so they are now left out before
+    any fit (at_bound names them, every checkpoint at the cap) and the other runs are tested."""
     import json
 
     from click.testing import CliRunner
@@ -172,8 +174,10 @@ def test_shipped_mlp_in_layer0_t_nu_tests_the_runs_that_vary():
         result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    flat = doc["constant_models"]
-    assert {"mini-1", "mini-2"} <= set(flat) and set(flat.values()) == {1e4}
-    assert not set(flat) & set(doc["pooled_models"]) and len(doc["pooled_models"]) >= 2
+    capped = {r["model"]: r for r in doc["at_bound"]}
+    for model in ("mini-1", "mini-2", "mini-1-wsd-constant", "mini-2-wsd-constant"):
+        assert capped[model]["n_at_bound"] == capped[model]["n_checkpoints"]
+    every = {m for m, r in capped.items() if r["n_at_bound"] == r["n_checkpoints"]}
+    assert doc["constant_models"] == {} and not every & (set(doc["per_model"]) | set(doc["pooled_models"]))
+    assert len(doc["pooled_models"]) >= 2
     assert 0 < doc["collapse_p_value"] <= 1 and 0 <= doc["residual_autocorrelation"] <= ar1.MAX_RHO
-    assert f"leaving out {', '.join(flat)}: constant at every checkpoint (10000)" in doc["collapse_verdict"]

@@ -326,7 +326,9 @@ def test_cli_transitions_and_trajectory_end_to_end(tmp_path):
                  "warmup_regression.png"):
         assert (out / name).exists(), name
     assert INTERVAL_CAVEAT in (out / "report.md").read_text()
-    assert doc["interval_level"] == 99.5 and doc["interval_method"] == "local-strong"
+    # a 95% interval (the keys' ci95, the text's '95% CI'), made of the draws' central 99.5%
+    assert doc["interval_level"] == 95 and doc["resamples_central_percent"] == 99.5
+    assert doc["interval_method"] == "local-strong"
     assert all(t["slope_change_t"] > 0 and isinstance(t["weak_kink"], bool) for t in doc["transitions"])
     text = runner.invoke(main, ["transitions", "--stat", "t_nu", "--group", "mlp_in",
                                 "--data", str(table), "--bootstrap", "0"])
@@ -463,23 +465,26 @@ def test_a_widened_interval_is_flagged_in_the_table_and_marked_in_the_command(tm
 
 
 @pytest.mark.slow
-def test_the_shipped_widened_interval_is_marked():
+def test_the_shipped_widened_interval_was_the_cap():
     """The one breakpoint of the shipped t_nu / attn_out warmup runs whose fixed-k resamples all
-    fell on one side of it (bench/README.md): mini-3-W0.04's step 318, 50 resamples as the golden
-    file. Its two breakpoints are strong, so the shipped local-strong world keeps both, but each
-    draws the resample's breakpoint nearest it (not the one of the same rank): 318's interval then
-    straddles it."""
+    fell on one side of it (bench/README.md) was mini-3-W0.04's step 318 [95% CI 318, 423]*, the
+    step its nu first reached the cap 1e4: the fits read the cap as a value. With the capped
+    checkpoints left out (the run's line says from which step), its breakpoints are 163, 420 and 641
+    and no interval is widened, by either method (50 resamples, as the golden file)."""
     args = ["transitions", "--stat", "t_nu", "--group", "attn_out", "--models", "mini-3-W0.04",
             "--bootstrap", "50"]
     result = CliRunner().invoke(main, args + ["--interval-method", "fixed"])
     assert result.exit_code == 0, result.output
-    assert "step 318 [95% CI 318, 423]*  " in result.stdout
-    assert "step 261 [95% CI 168, 263]  " in result.stdout  # its other breakpoint: not widened
-    assert "* widened interval: " in result.stdout
+    assert ("6 more have nu at its cap 10000 (Gaussian as far as the fit can tell) from step 318, "
+            "left out") in result.stdout
+    assert "step 163 [95% CI 146, 195]  " in result.stdout
+    assert "step 420 [95% CI 352, 453]  " in result.stdout
+    assert "step 641 [95% CI 617, 702]  " in result.stdout
+    assert "widened interval" not in result.stdout
     shipped = CliRunner().invoke(main, args)
     assert shipped.exit_code == 0, shipped.output
-    assert "step 318 [95% CI 263, 451]  " in shipped.stdout  # the draws' central 99.5% (interval_level)
-    assert "step 261 [95% CI 168, 311]  " in shipped.stdout
+    assert "step 163 [95% CI 136, 201]  " in shipped.stdout  # the draws' central 99.5%
+    assert "step 420 [95% CI 338, 466]  " in shipped.stdout
     assert "widened interval" not in shipped.stdout
 
 

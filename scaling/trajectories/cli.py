@@ -142,6 +142,7 @@ def _constant_runs(traj: pd.DataFrame) -> dict:
 
 def _print_transitions(label, study, constant: dict | None = None):
     from scalefit.scaling.trajectories.ar1 import rho_text
+    from scalefit.scaling.trajectories.table import bound_words
     from scalefit.scaling.trajectories.transitions import (SLOPE_UNIT, WEAK_WIDE_NOTE, WIDENED_NOTE,
                                                            interval_caveat)
 
@@ -156,6 +157,7 @@ def _print_transitions(label, study, constant: dict | None = None):
             head += f", the statistic is constant ({constant[run['model']]:g} at every checkpoint)"
         elif np.isfinite(run.get("error_rho", np.nan)):
             head += f", error autocorrelation {rho_text(run['error_rho'])}"
+        head += _bound_text(run, study.at_bound)
         if rows.empty:
             click.echo(head + ": no transition" + (f" ({run['note']})" if "note" in run and
                                                     isinstance(run.get("note"), str) else ""))
@@ -174,6 +176,11 @@ def _print_transitions(label, study, constant: dict | None = None):
                     if tr["weak_kink"] else "")
             click.echo(f"    step {tr['step']:.0f} {ci}  {place}{tr['schedule_phase']}; "
                        f"slope {tr['slope_before']:+.3g} -> {tr['slope_after']:+.3g}{weak}")
+    for record in study.at_bound:  # every checkpoint at the bound: no run left to search
+        if record["model"] not in set(summary["model"]):
+            click.echo(f"  {record['model']}: every checkpoint ({record['n_checkpoints']}) has "
+                       f"{bound_words(record['stat'], record['side'])}, from step "
+                       f"{record['first_step_at_bound']}: not searched")
     if found["ci_widened"].any():
         click.echo(f"{WIDENED_MARK} widened interval: {WIDENED_NOTE}")
     if len(found) and found.apply(_spans_run, axis=1).any():
@@ -191,6 +198,19 @@ def _print_transitions(label, study, constant: dict | None = None):
                    f"{regression.extra['verdict']}")
     else:
         click.echo(f"Warmup regression: not run ({study.note})")
+
+
+def _bound_text(run, at_bound: list[dict]) -> str:
+    """'; 22 more have nu at its cap 10000 (Gaussian as far as the fit can tell) from step 318,
+    left out' for a run whose shape statistic reached its fit's bound: the finding the search no
+    longer sees; '' otherwise (and where the run's note already says it)."""
+    from scalefit.scaling.trajectories.table import bound_words
+    from scalefit.scaling.trajectories.transitions import MIN_POINTS_PER_RUN
+    record = next((r for r in at_bound if r["model"] == run["model"]), None)
+    if record is None or run["n_points"] < MIN_POINTS_PER_RUN:  # its note says it
+        return ""
+    return (f"; {record['n_at_bound']} more have {bound_words(record['stat'], record['side'])} "
+            f"from step {record['first_step_at_bound']}, left out")
 
 
 def _slope_text(regression) -> tuple[str, str, str]:
@@ -316,7 +336,8 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
       scalefit warmup-study --out report/     (the shipped mini suite; writes
                                                warmup_transitions.csv and report.md)
     """
-    from scalefit.scaling.trajectories.warmup_study import PANELS, dash_notes, markdown, panel, warmup_study
+    from scalefit.scaling.trajectories.warmup_study import (PANELS, bound_notes, dash_notes, markdown, panel,
+                                                            slope_caption, warmup_study)
     from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
 
     df, source = _load(data_path)
@@ -324,8 +345,14 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
     study, stopped = keeping_finished(lambda: warmup_study(
         df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source, jobs=jobs))
     _echo_notes(study)
-    dashes = dash_notes(study)
+    dashes = dash_notes(study) + bound_notes(study)
     table = "\n".join([markdown(study), *(["", *dashes] if dashes else [])])
+    # what a cell 'slope [low, high]' is, above the table on stdout as in report.md
+    caption = (f"{slope_caption(n_bootstrap)}; bold: follows warmup; (n weak): n of those runs' "
+               f"transitions change slope by under {WEAK_KINK_T:g} standard errors and may be noise. "
+               f"{n_bootstrap} bootstrap resamples per run"
+               + (f"; each transition's interval is their central {interval_level(INTERVAL_METHOD):g}%, "
+                  "a level calibrated on synthetic runs." if n_bootstrap else "."))
 
     def write(out):  # the table, the figure and report.md
         from scalefit.scaling.trajectories.plots import plot_warmup_study
@@ -333,15 +360,7 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
         save_figure(plot_warmup_study(study), out, "warmup_study")
         write_text(out, "report.md", "\n".join([
             "# Transitions against warmup", "",
-            f"Data: {source}. Slope [95% CI] of transition step on warmup end over one family of "
-            + ("warmup variants (each run weighted by its transition's interval: Hartung-Knapp, "
-               "t on runs - 2 df)" if n_bootstrap else "warmup variants (ordinary least squares, "
-               "t on runs - 2 df: --bootstrap 0 gives the transitions no interval to weight by)")
-            + f"; bold: follows warmup; (n weak): n of those runs' transitions "
-            f"change slope by under {WEAK_KINK_T:g} standard errors and may be noise. "
-            f"{n_bootstrap} bootstrap resamples per run"
-            + (f"; each transition's interval is their central {interval_level(INTERVAL_METHOD):g}%, "
-               "a level calibrated on synthetic runs." if n_bootstrap else "."),
+            f"Data: {source}. {caption}",
             "", *interrupted_lines(stopped),
             *left_out_lines(study.attrs.get("notes", [])),
             "![slopes](warmup_study.png)", "", table, ""]))
@@ -352,6 +371,6 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
                           "notes": list(dict.fromkeys([*study.attrs.get("notes", []), *dashes])),
                           **({"interrupted": stopped} if stopped else {})}))
     else:
-        click.echo(table)
+        click.echo(f"{caption}\n\n{table}")
     if stopped:
         exit_interrupted(stopped + written)

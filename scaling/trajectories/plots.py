@@ -17,10 +17,12 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(traj["model"].nunique(), 1)))
     stat = stat_label.split(" / ")[0]  # stat_label: 'stat / group ...' (trajectories.table.stat_label)
     capped = set()
+    at_bound = _bound_points(traj)
     for i, (color, (model, run)) in enumerate(zip(colors, traj.groupby("model", sort=True))):
         run = run[run["step"] > 0].sort_values("step")
-        capped |= set(plot_marking_bounds(ax, run["step"], run["value"], stat, stack=i, marker="o", ms=3, lw=1,
-                                          color=color, label=str(model)))
+        shown = pd.concat([run[["step", "value"]], at_bound.get(model)]).sort_values("step")
+        capped |= set(plot_marking_bounds(ax, shown["step"], shown["value"], stat, stack=i, marker="o", ms=3,
+                                          lw=1, color=color, label=str(model)))
         for _, tr in transitions[transitions["model"] == model].iterrows():
             ax.axvline(tr["step"], color=color, ls="--", lw=1)
             ax.axvspan(tr["step_ci95_lo"], tr["step_ci95_hi"], color=color, alpha=0.12,
@@ -50,6 +52,15 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("step (dotted: warmup end)")
     return fig
+
+
+def _bound_points(traj: pd.DataFrame) -> dict:
+    """{model: its (step, value) at the shape's fit bound} of the checkpoints stat_trajectory left
+    out (``attrs["at_bound"]``), after step 0: drawn as the bound's triangles, off the run's line, so
+    the figure still shows where the run reached the bound."""
+    return {r["model"]: pd.DataFrame({"step": [s for s in r["steps_at_bound"] if s > 0],
+                                      "value": r["bound"]}, dtype=float)
+            for r in traj.attrs.get("at_bound") or []}
 
 
 LEGEND_INSIDE_MAX = 6   # runs named in a legend inside the axes; beyond, beside them

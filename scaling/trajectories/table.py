@@ -3,7 +3,8 @@
 The rows follow ``scalefit.schema``: weight rows (model, step, tensor, group, layer, stat, value)
 and evaluation rows (model, step, tokens, lr, dataset|task, metric, value, n_tokens), told apart
 by ``split_rows``; a group's pooled row wins over its tensors by ``pooled_rows``. Everything
-joins on (model, step).
+joins on (model, step). A shape statistic at its fit's bound (a Student-t nu at its cap) is left
+out here, for every analysis that reads a trajectory, and said so.
 """
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from scalefit.errors import InputError, a_type, data_row, known, suggestion
 from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
 from scalefit.tables import as_table  # warmup_study and trajectory import it from here too
+from scalefit.report import BOUND_MEANINGS, shape_bound
 from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
-                             numeric_values, refuse_categorical, require_columns, split_rows, steps_text)
+                             numeric_values, pooled_rows, refuse_categorical, require_columns,
+                             split_rows, steps_text)
+from scalefit.shapes import at_shape_bound
 from scalefit.scaling.flags import named
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
@@ -82,19 +86,22 @@ def stat_trajectory(table: pd.DataFrame, stat: str, *, group: str | None = None,
     is read through ``checkpoint_rows`` (``models``; checkpoints flagged as duplicates beside
     ``source``). The schedule columns (lr, tokens, ...) come from ``losses`` (an evaluation table,
     in any of those forms) where given, else from ``table``.
-    ``attrs["notes"]`` says which checkpoints were left out and why.
+    ``attrs["notes"]`` says which checkpoints were left out and why. A shape statistic's value at
+    its fit's bound (t_nu at its cap 1e4) is no measurement: those checkpoints are left out too,
+    and ``attrs["at_bound"]`` lists them per run (``_without_bound_values``).
     """
     table, source = as_table(table, source)
     if losses is not None:
         losses, losses_source = as_table(losses, losses_source)
     rows, notes = checkpoint_rows(table, models=models, source=source, losses_source=losses_source)
     traj = _trajectory(rows, stat, group=group, tensor=tensor, layer=layer, source=source)
+    attrs = dict(traj.attrs)
     if losses is not None:  # the schedule may live in the evaluation table
         schedule = schedule_columns(losses, losses_source or "losses table")
         if not schedule.empty:
             traj = traj.drop(columns=[c for c in schedule.columns if c in traj and c not in KEYS])
             traj = traj.merge(schedule, on=list(KEYS), how="left")
-    traj.attrs["notes"] = notes + traj.attrs.get("notes", [])
+    traj.attrs.update(attrs, notes=notes + attrs.get("notes", []))
     return traj
 
 
@@ -190,11 +197,75 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
                          "(every value is empty, nan or inf)")
     traj = group_values(rows, by=KEYS).drop(columns="stat")  # the pooled row, else the mean
     traj, note = _finite_only(traj, f"stat '{stat}'", source)
+    traj, at_bound, bound_note = _without_bound_values(traj, rows, stat, source)
     if not table.schedule.empty:
         traj = traj.merge(table.schedule, on=["model", "step"], how="left")
     traj = traj.sort_values(["model", "step"]).reset_index(drop=True)
-    traj.attrs["notes"] = [n for n in (absent_note, note) if n]
+    traj.attrs["notes"] = [n for n in (absent_note, note, bound_note) if n]
+    if at_bound is not None:  # a shape statistic: which checkpoints sat at its fit's bound
+        traj.attrs["at_bound"] = at_bound
     return traj
+
+
+def bound_words(stat: str, side: str) -> str:
+    """'nu at its cap 10000 (Gaussian as far as the fit can tell)': what a shape statistic's
+    value at its fit's bound says (report.shape_bound; the figures' bound_label in a sentence)."""
+    info = shape_bound(stat)
+    meaning = BOUND_MEANINGS.get((info["family"], side))
+    word = "cap" if side == "upper" else "floor"
+    return (f"{info['shape']} at its {word} {info['bounds'][side == 'upper']:g} ("
+            + (f"{meaning} as far as the fit can tell" if meaning else "the fit's bound, not an estimate")
+            + ")")
+
+
+def _without_bound_values(traj: pd.DataFrame, rows: pd.DataFrame, stat: str, source: str):
+    """(``traj`` without the checkpoints whose shape statistic sits at its fit's bound, one record
+    per run that had any, a note saying so; the records are None for a statistic with no bounds).
+
+    A Student-t nu at its cap 1e4 says 'Gaussian as far as the fit can tell', not nu = 1e4: fitted
+    as a value, the jump from a few hundred to the cap read as a transition. The bound and its
+    tolerance are the figures' (report.shape_bound, shapes.at_shape_bound: plot_marking_bounds);
+    a checkpoint averaged over tensors is at the bound when any of its tensors is. The records
+    (model, stat, side, bound, n_at_bound, n_checkpoints, first_step_at_bound, steps_at_bound) keep what
+    the fits no longer see: that the run reached the bound, and from which step.
+    """
+    info = shape_bound(stat)
+    if info is None:
+        return traj, None, None
+    read = pooled_rows(rows)  # what group_values averaged
+    values = read["value"].to_numpy(dtype=float, na_value=np.nan)
+    side = np.full(len(read), None, dtype=object)
+    for name, bound in zip(("lower", "upper"), info["bounds"]):
+        side[at_shape_bound(values, bound)] = name
+    flagged = read.assign(_side=side).dropna(subset=["_side"])
+    if flagged.empty:
+        return traj, [], None
+    sides = flagged.groupby(list(KEYS), as_index=False)["_side"].max()  # 'upper' over 'lower'
+    marked = traj.merge(sides, on=list(KEYS), how="left")
+    at = marked["_side"].notna().to_numpy()
+    if at.all():
+        raise InputError(f"{source}: every value of stat '{stat}' is at its fit's bound "
+                         f"({bound_words(stat, sides['_side'].iloc[0])}): no measured value to fit")
+    records, parts = [], []
+    for model, run in marked.groupby("model", sort=True):
+        capped = run[run["_side"].notna()]
+        if capped.empty:
+            continue
+        side_name = str(capped["_side"].mode().iloc[0])
+        record = {"model": str(model), "stat": stat, "side": side_name,
+                  "bound": float(info["bounds"][side_name == "upper"]),
+                  "n_at_bound": int(len(capped)), "n_checkpoints": int(len(run)),
+                  "first_step_at_bound": int(capped["step"].min()),
+                  "steps_at_bound": sorted(int(s) for s in capped["step"])}
+        records.append(record)
+        every = " (every checkpoint: the run is left out)" if len(capped) == len(run) else ""
+        parts.append(f"{model}: {len(capped)} of {len(run)}{every}, first at step "
+                     f"{record['first_step_at_bound']}")
+    side_names = sorted({r["side"] for r in records}, reverse=True)
+    what = " or ".join(bound_words(stat, s) for s in side_names)
+    note = (f"{source}: {int(at.sum())} checkpoint(s) of stat '{stat}' have {what}, the fit's bound, "
+            f"not a measured value, and are left out of the fit ({'; '.join(parts)})")
+    return traj[~at], records, note
 
 
 TRAJECTORY_HINT = ("pass stat_trajectory(table, stat, group=...)'s output: one statistic's value "
@@ -395,6 +466,8 @@ def join_stat_and_loss(table: pd.DataFrame, stat: str, *, group=None, tensor=Non
     joined.attrs["notes"] = (notes + traj.attrs.get("notes", []) + loss.attrs.get("notes", [])
                              + ([without] if without else []))
     joined.attrs["loss_dataset"] = dataset
+    if "at_bound" in traj.attrs:
+        joined.attrs["at_bound"] = traj.attrs["at_bound"]
     return joined
 
 

@@ -51,6 +51,9 @@ class TrajectoryReport:
                 "pooled_r_squared": collapse["pooled_r_squared"],
                 "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": self.correlation,
                 "warnings": {m: f.warnings for m, f in fits if f.warnings},
+                # per run, the checkpoints whose shape statistic sat at its fit's bound (a capped
+                # nu), left out of every fit: a note says so too
+                "at_bound": list(self.joined.attrs.get("at_bound") or []),
                 "notes": list(dict.fromkeys(self.notes))}  # what was left out, as the 'note:' lines say
 
     def __repr__(self) -> str:

@@ -27,7 +27,7 @@ from scalefit.scaling.trajectories.breakpoint_intervals import (CALIBRATION_RESA
                                                                 interval_level)
 from scalefit.scaling.trajectories.segmented import WEAK_KINK_T, slope_change_t
 from scalefit.scaling.trajectories.transition_search import find_transitions
-from scalefit.scaling.trajectories.table import checked_trajectory
+from scalefit.scaling.trajectories.table import bound_words, checked_trajectory
 from scalefit.signals import Interrupted
 
 MIN_POINTS_PER_RUN = 8
@@ -64,6 +64,24 @@ def interval_caveat(method: str = INTERVAL_METHOD, n_bootstrap: int = CALIBRATIO
 
 
 INTERVAL_CAVEAT = interval_caveat(INTERVAL_METHOD)
+INTERVAL_CONFIDENCE = 95.0  # the level every breakpoint interval is for (step_ci95_lo/hi, '95% CI')
+
+
+def interval_description(method: str = INTERVAL_METHOD, n_bootstrap: int = CALIBRATION_RESAMPLES) -> str:
+    """What a transition's interval is, in one line (--json's ``interval``): its level, how it is
+    made from the resamples, and whether that level is calibrated or nominal."""
+    if not n_bootstrap:
+        return "no intervals (--bootstrap 0)"
+    level = interval_level(method)
+    made = f"of the run's {n_bootstrap} {method} sieve-bootstrap resamples"
+    if level != PLAIN_LEVEL:
+        held = (f" (on fresh synthetic runs they held {INTERVAL_COVERAGE[method][0]} of clear kinks)"
+                if method in INTERVAL_COVERAGE else "")
+        return (f"calibrated {INTERVAL_CONFIDENCE:g}% interval: the central {level:g}% {made}, a level "
+                f"chosen on synthetic runs so that the interval covers {INTERVAL_CONFIDENCE:g}%{held}")
+    return f"nominal {INTERVAL_CONFIDENCE:g}% interval: the 2.5-97.5% range {made}"
+
+
 # A weak kink whose interval covers at least this share of its run's log10(step) range is said to
 # span most of the run: local-strong's world for it keeps no weak breakpoint, so where every
 # breakpoint of a run is weak the resamples cannot place it (the shipped mini-1 and mini-5).
@@ -168,11 +186,16 @@ def run_schedules(traj: pd.DataFrame, *, warmup_steps: float | None = None,
                   total_steps: float | None = None) -> pd.DataFrame:
     """Per run of a trajectory table, what ``detect_transitions``' summary says of it before any
     search (model, n_points, warmup_end, total_steps, schedule_source, params, lr_peak, schedule,
-    note; no n_transitions, delta_bic or error_rho): what ``warmup_families`` groups runs by,
+    note, and for a shape statistic n_at_bound and first_step_at_bound; no n_transitions, delta_bic
+    or error_rho): what ``warmup_families`` groups runs by,
     without fitting them. The table and every run's schedule are checked as detect_transitions
     checks them."""
     runs, landmarks, left_out = _runs_and_landmarks(traj, warmup_steps, total_steps)
-    summary = pd.DataFrame([_run_before_search(run, landmarks[model])[3] for model, run in runs])
+    at_bound = traj.attrs.get("at_bound") if isinstance(traj, pd.DataFrame) else None
+    summaries = [_run_before_search(run, landmarks[model])[3] for model, run in runs]
+    for summary in summaries if at_bound is not None else ():  # as detect_transitions says them
+        summary.update(_bound_facts(summary, at_bound))
+    summary = pd.DataFrame(summaries)
     summary.attrs["notes"] = [left_out] if left_out else []
     return summary.drop(columns=["n_transitions", "delta_bic", "error_rho"], errors="ignore")
 
@@ -196,6 +219,7 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
                               n_bootstrap=n_bootstrap, seed=seed, interval_method=interval_method)
     runs, landmarks, left_out = _runs_and_landmarks(traj, warmup_steps, total_steps)
+    at_bound = traj.attrs.get("at_bound") if isinstance(traj, pd.DataFrame) else None
     all_rows, summaries = [], []
 
     def tables():
@@ -208,11 +232,28 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
         try:
             for model, run in bar:
                 rows, summary = run_transitions(run, landmarks=landmarks[model], **settings)
+                if at_bound is not None:  # a shape statistic: its checkpoints at the fit's bound
+                    summary.update(_bound_facts(summary, at_bound))
                 all_rows.extend(rows)
                 summaries.append(summary)
         except KeyboardInterrupt:  # keep the runs finished: seconds of bootstrap each
             raise Interrupted(tables(), len(summaries), runs.ngroups, "runs") from None
     return tables()
+
+
+def _bound_facts(summary: dict, at_bound: list[dict]) -> dict:
+    """A run's n_at_bound and first_step_at_bound (stat_trajectory's ``attrs["at_bound"]``: the
+    checkpoints whose shape statistic sat at its fit's bound, left out of the search), and where
+    that left the run too few checkpoints to search, its note saying so."""
+    record = next((r for r in at_bound if r["model"] == summary["model"]), None)
+    facts = {"n_at_bound": record["n_at_bound"] if record else 0,
+             "first_step_at_bound": float(record["first_step_at_bound"]) if record else float("nan")}
+    if record and summary["n_points"] < MIN_POINTS_PER_RUN:
+        facts["note"] = "; ".join(filter(None, [
+            summary.get("note"), f"{record['n_at_bound']} more have "
+            f"{bound_words(record['stat'], record['side'])} from step {record['first_step_at_bound']}, "
+            "left out"]))
+    return facts
 
 
 TRANSITION_COLUMNS = ["model", "index", "step", "step_ci95_lo", "step_ci95_hi", "ci_widened",
@@ -258,6 +299,9 @@ RUN_MEANINGS = {  # runs.csv: one row per run
                  "AR(1)); empty where the statistic never moves",
     "lr_peak": "peak learning rate", "schedule": "the LR schedule's shape",
     "note": "why a run has no search (e.g. too few checkpoints)",
+    "n_at_bound": "checkpoints whose shape statistic sat at its fit's bound (a Student-t nu at its "
+                  "cap 1e4: Gaussian as far as the fit can tell), left out of the search, not in n_points",
+    "first_step_at_bound": "the first step at which the statistic sat at its fit's bound (empty: never)",
 }
 REGRESSION_UNITS = {"slope": "steps of transition step per step of warmup end (1: follows warmup "
                              "one step per step; 0: does not move with it)",
@@ -461,6 +505,9 @@ class TransitionStudy:
     notes: list[str] = field(default_factory=list)  # checkpoints left out of the trajectory
     interval_method: str = INTERVAL_METHOD  # the breakpoint intervals' bootstrap
     n_bootstrap: int = 200  # its resamples per run (0: no intervals)
+    # per run, the checkpoints whose shape statistic sat at its fit's bound, left out of the search
+    # (stat_trajectory's attrs["at_bound"]; empty for any other statistic)
+    at_bound: list[dict] = field(default_factory=list)
 
     @property
     def regression(self) -> FitResult | None:
@@ -491,8 +538,14 @@ class TransitionStudy:
 
     def to_dict(self) -> dict:
         regression = self.regression
+        resampled = bool(self.n_bootstrap)
         return {"interval_method": self.interval_method,
-                "interval_level": interval_level(self.interval_method) if self.n_bootstrap else None,
+                # step_ci95_lo/hi and the text's '95% CI': a 95% interval, made of the resamples'
+                # central resamples_central_percent (99.5 for local-strong: calibrated, not a
+                # Bonferroni level); interval says so in words
+                "interval_level": INTERVAL_CONFIDENCE if resampled else None,
+                "resamples_central_percent": interval_level(self.interval_method) if resampled else None,
+                "interval": interval_description(self.interval_method, self.n_bootstrap),
                 "runs": self.runs.to_dict("records"),
                 "transitions": self.transitions.to_dict("records"),
                 "warmup_regression": regression.to_dict() if regression else None,
@@ -500,6 +553,7 @@ class TransitionStudy:
                 "warmup_regressions": [{"runs": runs, "fit": fit.to_dict()}
                                        for runs, fit in self.regressions],
                 "warmup_regression_note": self.note,
+                "at_bound": self.at_bound,
                 "columns": {"transitions": COLUMN_MEANINGS, "runs": RUN_MEANINGS,
                             "warmup_regression": REGRESSION_UNITS},
                 "notes": list(dict.fromkeys(self.notes))}  # what was left out, as the 'note:' lines say
@@ -557,7 +611,8 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
     if regressions:
         picked = picked[picked["model"].isin(regressions[0][0])]
     notes = list(trajectory.attrs.get("notes", [])) + runs.attrs.get("notes", [])
-    study = TransitionStudy(found, runs, picked, regressions, note, notes, interval_method, n_bootstrap)
+    study = TransitionStudy(found, runs, picked, regressions, note, notes, interval_method, n_bootstrap,
+                            list(trajectory.attrs.get("at_bound") or []))
     if stopped is not None:
         raise Interrupted(study, stopped.done, stopped.total, stopped.unit) from None
     return study

@@ -77,6 +77,8 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
     order = summary[summary["model"].isin(runs)].sort_values("warmup_end")
     row = {"stat": stat, "group": group, "runs": ",".join(order["model"]),
            "warmup_ends": ",".join(f"{w:.0f}" for w in order["warmup_end"])}
+    if "at_bound" in traj.attrs:  # a shape statistic: where the family's runs reached its bound
+        row["at_bound"] = at_bound_text(traj.attrs["at_bound"], list(order["model"]))
     for which in ("first", "largest"):
         picked = pick_transition_per_run(found[found["model"].isin(runs)], which)
         steps = picked.set_index("model")["step"].reindex(order["model"])
@@ -197,6 +199,42 @@ def _worker_start() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1)
     tqdm.set_lock(threading.RLock())
+
+
+def at_bound_text(at_bound: list[dict], runs: list[str]) -> str:
+    """'nu at its cap 10000 (Gaussian as far as the fit can tell) in mini-3-W0.0025 from step
+    318 (22 of 74 checkpoints), ...; left out of the fits' for those of ``runs`` (in their order)
+    whose statistic reached its fit's bound (stat_trajectory's attrs["at_bound"]); '' for none."""
+    from scalefit.scaling.trajectories.table import bound_words
+    records = sorted((r for r in at_bound if r["model"] in runs), key=lambda r: runs.index(r["model"]))
+    if not records:
+        return ""
+    by_side = {}
+    for r in records:
+        by_side.setdefault(bound_words(r["stat"], r["side"]), []).append(
+            f"{r['model']} from step {r['first_step_at_bound']} ({r['n_at_bound']} of "
+            f"{r['n_checkpoints']} checkpoints)")
+    return "; ".join(f"{what} in {', '.join(where)}" for what, where in by_side.items()) + \
+        ": left out of the fits"
+
+
+def bound_notes(study: pd.DataFrame) -> list[str]:
+    """One line per statistic whose warmup runs reached its fit's bound (a capped nu): which runs,
+    from which step, and that those checkpoints are no measurement, so the fits leave them out."""
+    if "at_bound" not in study:
+        return []
+    return [f"{r['stat']}/{r['group']}: {r['at_bound']}" for _, r in study.iterrows()
+            if isinstance(r["at_bound"], str) and r["at_bound"]]
+
+
+def slope_caption(n_bootstrap: int) -> str:
+    """What a table cell 'slope [low, high]' is: the regression of transition step on warmup end,
+    its unit and its interval (report.md's first sentence, and the command's line above its table)."""
+    return ("Slope [95% CI] of transition step on warmup end (steps per step of warmup: 1 follows "
+            "warmup one step per step, 0 does not move with it) over one family of "
+            + ("warmup variants (each run weighted by its transition's interval: Hartung-Knapp, "
+               "t on runs - 2 df)" if n_bootstrap else "warmup variants (ordinary least squares, "
+               "t on runs - 2 df: --bootstrap 0 gives the transitions no interval to weight by)"))
 
 
 def dash_notes(study: pd.DataFrame) -> list[str]:
