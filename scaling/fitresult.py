@@ -168,16 +168,16 @@ def settle_covariance(result) -> None:
     the CPU's BLAS kernels (five runs of a 4-parameter law gave error bars of 10^7 on an AVX-512
     machine and none on an AVX2 one), so a printed stderr must not. Singular: the least eigenvalue
     of the correlation matrix below SINGULAR_CORRELATION, a million times double rounding; then
-    ``errorbars`` is False, varied parameters' stderr NaN and derived ones' 0 (lmfit's own state)."""
+    ``errorbars`` is False, varied parameters' stderr NaN and derived ones' 0 (lmfit's state when a
+    variance comes out negative; one that did not invert at all left None: made the same)."""
     covar = getattr(result, "covar", None)
-    if covar is None or not getattr(result, "errorbars", False):
-        return
-    covar = np.asarray(covar, dtype=float)
-    sd = np.sqrt(np.abs(np.diag(covar)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = covar / np.outer(sd, sd)
-    if np.all(np.isfinite(corr)) and np.linalg.eigvalsh(corr)[0] >= SINGULAR_CORRELATION:
-        return
+    if covar is not None and getattr(result, "errorbars", False):
+        covar = np.asarray(covar, dtype=float)
+        sd = np.sqrt(np.abs(np.diag(covar)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = covar / np.outer(sd, sd)
+        if np.all(np.isfinite(corr)) and np.linalg.eigvalsh(corr)[0] >= SINGULAR_CORRELATION:
+            return
     result.errorbars = False
     result.uvars = None
     for name, par in result.params.items():

@@ -60,3 +60,19 @@ def test_a_covariance_with_a_negative_variance_has_no_error_bars():
     result.errorbars, result.covar = True, np.array([[1.0, 0.0], [0.0, -1e-30]])
     settle_covariance(result)
     assert not result.errorbars
+
+
+def test_a_covariance_that_did_not_invert_reads_as_one_that_came_out_negative():
+    """lmfit leaves stderr None where J'J did not invert and NaN where a variance came out negative;
+    which happens is the CPU's doing, so both read the same: NaN, derived 0, no error bars."""
+    x = np.linspace(1, 2, 12)
+    model = lmfit.Model(lambda x, a, b: (a + b) * x)
+    params = model.make_params(a=1.0, b=0.5)
+    params.add("s", expr="a + b")
+    result = model.fit(3 * x, params, x=x, method="least_squares")
+    result.errorbars, result.covar = False, None
+    for par in result.params.values():
+        par.stderr = None
+    settle_covariance(result)
+    assert np.isnan(result.params["a"].stderr) and np.isnan(result.params["b"].stderr)
+    assert result.params["s"].stderr == 0 and not result.errorbars

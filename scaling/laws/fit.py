@@ -17,7 +17,7 @@ import numpy as np
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_float
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
-                                        curvature_stderr, percentile_ci)
+                                        curvature_stderr, percentile_ci, settle_covariance)
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, stacked_lmfit_jacobian
 from scalefit.scaling.laws.registry import law_for
@@ -63,8 +63,10 @@ def _fit_one(model, params, log_loss, indep, delta):
     fit_kws.pop("method")
     with warnings.catch_warnings():  # lmfit's sqrt of a negative variance (a parameter on a
         warnings.simplefilter("ignore", RuntimeWarning)  # bound): its stderr NaN, said so
-        return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
-                         max_nfev=4000, **indep)
+        result = model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
+                           max_nfev=4000, **indep)
+    settle_covariance(result)
+    return result
 
 
 def _information(resid: np.ndarray, k: int) -> dict:
