@@ -89,7 +89,7 @@ def test_a_parameter_at_zero_is_warned_of_by_its_interval_not_a_relative_width()
     warning = next(w for w in result.warnings if w.startswith("not identified"))
     assert f"E (95% CI {interval_text(lo, hi, 0.0)}, its value 0" in warning, warning
     assert "x its value" not in warning.split("alpha")[0]
-    assert f"alpha (95% CI {ident['alpha']['relative_width']:.3g}x its value" in warning
+    assert f"alpha (95% interval {ident['alpha']['relative_width']:.3g} times as wide as alpha itself" in warning
     assert "warning: not identified by these runs: E, alpha" in repr(result)  # repr still names them
 
 

@@ -140,6 +140,15 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
     """Fit one scaling law (kaplan = Kaplan's L(N,D); chinchilla; isoflop; ...) to a run table.
 
     \b
+    Prints the fit (points, Huber objective, convergence, RMSE of log loss); each parameter's
+    value with its bootstrap sd, 95% interval and whether the runs identify it (--bootstrap 0:
+    the curvature stderr instead); the allocation exponents a and b; N*, D*, D*/N* and loss at
+    compute budgets (10x and 100x the largest run, published budgets only within 1000x), each
+    marked prediction or projection, with 95% intervals; with --holdout the held-out runs' mean
+    |relative error| and coverage; then notes and warnings (parameters the runs do not pin
+    down, intervals cut at a bound, too few runs). --json prints all of it as one document.
+
+    \b
     Example:
       scalefit fit chinchilla --data runs.csv --bootstrap 1000 --out report/
     """

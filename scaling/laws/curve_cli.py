@@ -63,6 +63,13 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     """Predict a whole loss curve for an LR schedule from a schedule law fitted to other runs.
 
     \b
+    Prints which runs the law was fitted on, the predicted curve (about 24 steps, or every
+    checkpoint of a --measured run beside its loss and error) and the final loss with its 95%
+    interval over the bootstrap refits; beside a --measured run, the mean and max |relative
+    error|. --grid-test prints each other run's measured and predicted final loss and, per
+    method, the mean and max |relative error| in percent.
+
+    \b
     Examples:
       scalefit predict curve --model mini-3 --measured mini-3-W0.01 --out report/
       scalefit predict curve --model mini-5 --schedule wsd:2400:0.2 --warmup 24
@@ -323,6 +330,7 @@ def _grid_test_takes_none_of(names) -> None:
 
 def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size, lam,
                profile=False):
+    from scalefit.scaling.laws.report import loss_unit
     from scalefit.scaling.laws.schedule_prediction import SCHEDULE_COLUMNS, grid_prediction_test
     from scalefit.tables import read_table
     if data_path is not None and finals_path is None:
@@ -341,13 +349,13 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
     out = grid.to_dict()
     cols = ["model", "total_steps", "measured", "schedule_law",
             *(["schedule_law_profiled"] if profile else []), "naive", "chinchilla"]
-    lines = [f"{law} fitted on each size's long run; final loss of the runs of other "
-             "lengths and warmups (one evaluation set):"]
+    lines = [f"{law} fitted on each size's long run; final loss ({loss_unit('loss')}) of the runs "
+             "of other lengths and warmups (one evaluation set), measured and predicted:"]
     if grid.lambda_profile is not None:
         lines.append(f"schedule_law_profiled: decay lambda {grid.lambda_profile.lam:g}, the least summed "
                      f"objective of the long-run fits over {', '.join(f'{v:g}' for v in grid.lambda_profile.table['lambda'])}")
     lines.append(grid.targets[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    lines.append(grid.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    lines.append(percent_summary(grid.summary).to_string(index=False))
     repeats = grid.targets.dropna(subset=["same_run_as"])
     if len(repeats):
         lines.append("part all counts each run once: " + "; ".join(
@@ -359,6 +367,16 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
         click.echo(dumps(out))
         return
     click.echo("\n".join(lines))
+
+
+def percent_summary(summary):
+    """The grid test's summary as printed: its |relative error| columns (fractions, as --json and
+    grid_summary.csv keep them) in percent, the unit in each header, as the sentences say them."""
+    shown = summary.copy()
+    for column in ("mean_abs_rel_error", "max_abs_rel_error"):
+        shown[column] = [f"{100 * v:.2f}%" for v in summary[column]]
+    return shown.rename(columns={"mean_abs_rel_error": "mean |rel err|",
+                                 "max_abs_rel_error": "max |rel err|"})
 
 
 @staged

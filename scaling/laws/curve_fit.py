@@ -25,7 +25,7 @@ from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_interva
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, stacked_lmfit_jacobian
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
 from scalefit.scaling.laws.fit import SAME_OPTIMUM_RTOL
-from scalefit.scaling.laws.identifiability import annotate
+from scalefit.scaling.laws.identifiability import ZERO, annotate
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.schedule_areas import lr_drops, warmup_end
 from scalefit.scaling.objective import HUBER_DELTA, huber
@@ -226,7 +226,9 @@ def _bootstrap(result, model, curves, start, delta, n_bootstrap, seed, progress)
             return None
         if not res.success:
             return None
-        return {name: float(res.params[name].value) for name in model.paper_names}
+        # a refit on its bound at 0 ends at 2e-16 (lmfit's bound transform), printed as an interval
+        # [2.113e-16, 3.589] beside the table's [0, 3.6]: it is the bound, 0
+        return {name: _at_floor(res.params[name]) for name in model.paper_names}
 
     draws, failed = pairs_bootstrap(len(units), n_bootstrap, seed, refit, model.paper_names,
                                     progress=progress, desc=f"bootstrap {model.law_name}")
@@ -235,6 +237,12 @@ def _bootstrap(result, model, curves, start, delta, n_bootstrap, seed, progress)
                                  "n_units": len(units)}
     if failed > 0.05 * n_bootstrap:
         result.warnings.append(f"{failed} of {n_bootstrap} bootstrap refits did not converge")
+
+
+def _at_floor(param) -> float:
+    """An lmfit parameter's value, 0 where its lower bound is 0 and it ends within ZERO of it."""
+    value = float(param.value)
+    return 0.0 if param.min == 0 and abs(value) <= ZERO else value
 
 
 def law_of(result: FitResult):

@@ -106,12 +106,22 @@ def identifiability_warning(ident: dict, params=None) -> str | None:
             # the interval rule, as the parameter tables and lines print it
             text = f"{name} (95% CI {interval_text(*at_zero(*p.ci95, p.value))}, its value {value}"
         else:
-            text = f"{name} (95% CI {e['relative_width']:.3g}x its value"
+            text = f"{name} ({width_text(name, e['relative_width'])}"
         if abs(e.get("correlation", 0.0)) >= STRONG_CORRELATION:
             text += f"; moves with {e['most_correlated']}, r = {e['correlation']:+.2f}"
         parts.append(text + ")")
     return ("not identified by these runs: " + ", ".join(parts)
             + "; the data fix a combination, not each value")
+
+
+def width_text(name: str, relative_width: float) -> str:
+    """'95% interval 16.4 times as wide as A itself': a not-identified parameter's interval width
+    over its value, in words ('95% CI 1x its value' read as a multiplier of 1, not a width); one
+    that rounds to 1 is 'wider than' it (over 1 is what makes it not identified)."""
+    ratio = f"{relative_width:.3g}"
+    if ratio == "1":
+        return f"95% interval wider than {name} itself"
+    return f"95% interval {ratio} times as wide as {name} itself"
 
 
 def bound_status(name: str, warnings) -> str | None:

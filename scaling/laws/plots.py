@@ -47,8 +47,8 @@ def token_levels(D, count: int = 3) -> np.ndarray:
 
 
 def plot_loss_vs_n(frame, results: dict):
-    """Runs as points (colour = log10 D) against all parameters; each law's curve (colour) at a
-    few token counts (line style) over the runs' own N (a non-embedding law's through the runs'
+    """Runs as points (colour = log10 D) against all parameters; each law's curve (colour) at up
+    to four of the runs' token counts (line style; the legend says when there are more) over the runs' own N (a non-embedding law's through the runs'
     own embedding counts). The legend sits under the axes, off the data."""
     from matplotlib.lines import Line2D
 
@@ -58,8 +58,8 @@ def plot_loss_vs_n(frame, results: dict):
     sc = ax.scatter(N, L, c=np.log10(D), cmap="viridis", s=14, zorder=3)
     fig.colorbar(sc, ax=ax, label="log10 tokens D")
     grid = np.geomspace(N.min(), N.max(), 200)  # the runs' range: no projection drawn here
-    d_levels = token_levels(D)
-    styles = ("-", "--", ":")
+    styles = ("-", "--", "-.", ":")  # a grid of 4 lengths gets a curve at each (3 left 5.3e5 out)
+    d_levels = token_levels(D, count=len(styles))
     handles = []
     for name, result, color in _law_colors(results):
         law = law_for(result.law)
@@ -78,6 +78,10 @@ def plot_loss_vs_n(frame, results: dict):
                               + ("" if "D" in law.needs else ", any D")))
     handles += [Line2D([], [], color="0.3", ls=style, lw=1.2, label=f"D = {log_tick_labels([float(f'{d:.2g}')])[0]} tokens")
                 for d, style in zip(d_levels, styles)]
+    observed = np.unique(D[np.isfinite(D)]).size
+    if observed > len(d_levels):  # the legend says the other token counts have no curve
+        handles.append(Line2D([], [], lw=0, label=f"curves at {len(d_levels)} of the runs' "
+                                                   f"{observed} token counts"))
     _label(ax, "parameters N (all)", loss_label(results), "Loss vs N (colour: D) with fitted laws",
            legend=False)
     ax.legend(handles=handles, fontsize=7, ncol=2, loc="upper center",

@@ -51,7 +51,7 @@ SETS = {  # name -> label, in the order of the report
     "grid-kaplan-steps": "(ii) grid at the Kaplan-style points",
     "corrected": "(iv) Kaplan-style, schedule-corrected",
     "wsd": "(iii) WSD cooldowns",
-    "grid-wsd-sizes": "(ii') grid, WSD sizes",
+    "grid-wsd-sizes": "(ii') grid, same sizes as (iii)",
 }
 CHECKPOINT_COLUMNS = ("model", "step", "tokens", "lr", "dataset", "metric", "value", "part",
                       "params")

@@ -16,6 +16,14 @@ def _ci(ci, fmt=".3f") -> str:
     return f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
 
 
+def _gap_interval(ci) -> str:
+    """Why a gap does not identify a share, saying only what applies: its interval includes 0,
+    or it has none."""
+    if ci is None or not np.all(np.isfinite(ci)):
+        return "the Kaplan-to-grid gap has no bootstrap interval"
+    return f"the Kaplan-to-grid gap's interval {_ci(ci, '+.3f')} includes 0"
+
+
 def _overlap(x, y) -> bool | None:
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         return None
@@ -108,8 +116,8 @@ def explain(gap: ScheduleGap) -> list[str]:
             elif s["identified"]:
                 out.append(f"{head}: the correction closes {_pct(s['value'])} of that gap {_pct_interval(s)}.")
             else:
-                out.append(f"{head}; the Kaplan-to-grid gap's interval {_ci(s['gap_ci95'], '+.3f')} "
-                           f"includes 0 (or is missing), so the share explained is not identified.")
+                out.append(f"{head}; {_gap_interval(s['gap_ci95'])}, so the share explained "
+                           "is not identified.")
     pts = {k: gap.comparisons.get(f"{k}_vs_grid_points") for k in ("kaplan", "corrected", "wsd")}
     if pts["kaplan"]:
         k = pts["kaplan"]

@@ -39,6 +39,12 @@ def _judged(name: str, p: dict, out: dict) -> tuple[str, str]:
     return shown, status
 
 
+def _degenerate(ci95) -> bool:
+    """Whether an interval has no width (every resample ended on the same value: a bound)."""
+    lo, hi = (float(v) for v in ci95)
+    return math.isfinite(lo) and math.isfinite(hi) and hi - lo <= 1e-9 * max(1.0, abs(hi))
+
+
 def params_frame(out: dict) -> pd.DataFrame:
     """One row per parameter: value, stderr (the bootstrap's when it ran), stderr_fit (the fit's own,
     E held fixed), ci95 bounds, and whether the runs identify it."""
@@ -197,6 +203,10 @@ def downstream_text(out: dict) -> str:
     bootstrapped = bool((out.get("bootstrap") or {}).get("n"))
     for name, p in out["params"].items():  # digits as the interval supports (scaling.laws.identifiability)
         shown, status = _judged(name, p, out)
+        if bootstrapped and status.startswith("at its") and _degenerate(p["ci95"]):  # not '1.00000 CI [1, 1]'
+            lines.append(f"  {name:6s} {p['value']:>10.4g}  {status} in the fit and in every "
+                         "resample: no interval")
+            continue
         spread = ("  bootstrap 95% CI" if bootstrapped else
                   f"  stderr {_fmt(p['stderr'], '.2g'):>8s}  95% CI")
         lines.append(f"  {name:6s} {shown:>10s}{spread} {interval_text(*p['ci95'], p['value'])}"

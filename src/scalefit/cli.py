@@ -104,8 +104,9 @@ class LazyGroup(click.Group):
                 warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"(lmfit|uncertainties)(\.|$)")
                 show_scalefit_warnings()
                 return super().invoke(ctx)
-        except InputError as exc:
-            click.echo(f"error: {exc}", err=True)
+        except InputError as exc:  # a file's bytes in it (a column name) escaped, never raw
+            from scalefit.tables import printable
+            click.echo(f"error: {printable(exc)}", err=True)
             ctx.exit(2)
         except getattr(click.exceptions, "NoArgsIsHelpError", ()):  # a bare group: its help, as click shows it
             raise

@@ -13,6 +13,7 @@ import math
 import click
 
 from scalefit.errors import InputError, suggestion
+from scalefit.tables import readable_formats
 
 
 # ---- plain parsers: value -> checked value, or InputError naming the option -----------------
@@ -187,7 +188,7 @@ def data_option_for(table: str, default: str):
     # a plain path: the reader's own message for a folder says which files it takes, where
     # click.Path(dir_okay=False) said only "File 'x' is a directory"
     return click.option("--data", "data_path", type=click.Path(), metavar="FILE", default=None,
-                        help=f"{table} (CSV, Parquet or JSON). Default: {default}.")
+                        help=f"{table}: {readable_formats()}. Default: {default}.")
 
 
 data_option = data_option_for("Run table", "the data that ships with scalefit")

@@ -1,4 +1,4 @@
-"""Reading tables (CSV, Parquet, JSON) into DataFrames, with errors that name the file.
+"""Reading tables (CSV, TSV, Parquet, JSON, JSONL) into DataFrames, with errors that name the file.
 
 Validation of a table's contents belongs to the layer that knows its shape (e.g.
 ``scalefit.scaling.laws.runtable``); this module only gets the rows off disk.
@@ -21,6 +21,25 @@ TABLE_FORMS = ("a DataFrame, a table's path (.parquet, .csv, .tsv, .json, .jsonl
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
            ".json": "json", ".jsonl": "jsonl"}
 COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}  # a text table's compressed forms
+BINARY_PEEK = 65536  # bytes of a text table read for a NUL before parsing it
+
+
+def readable_formats() -> str:
+    """What a table file may be, from READERS and COMPRESSED: 'CSV (.csv), TSV (.tsv), ...; the
+    text ones may also be compressed (.gz, .bz2, .xz)', as --data's help says it."""
+    suffixes = {}
+    for suffix, kind in READERS.items():
+        suffixes.setdefault(kind, []).append(suffix)
+    names = [f"{kind.capitalize() if kind == 'parquet' else kind.upper()} ({', '.join(ends)})"
+             for kind, ends in suffixes.items()]
+    return (f"{', '.join(names[:-1])} or {names[-1]}; the text ones may also be compressed "
+            f"({', '.join(COMPRESSED)})")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (NUL, escape sequences, line breaks) escaped as Python
+    writes them ('\\x00', '\\n'): a file's bytes echoed in a message never reach the terminal raw."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def read_table(path) -> pd.DataFrame:
@@ -114,6 +133,8 @@ def _read(path) -> pd.DataFrame:
         raise InputError(f"{path}: unknown table format '{suffix}{path.suffix if compression else ''}' "
                          "(use .csv, .tsv, .parquet, .json or .jsonl; the text ones may end in "
                          ".gz, .bz2 or .xz)")
+    if kind != "parquet":
+        _refuse_binary(path, kind, compression)
     try:
         if kind == "csv":  # low_memory=False: one dtype per column, no DtypeWarning on mixed columns
             # skipinitialspace: 'a, b' is two cells 'a' and 'b', as a person typing it means
@@ -136,6 +157,21 @@ def _read(path) -> pd.DataFrame:
     except Exception as exc:  # parser errors of every library: one line, naming the file
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: cannot read as {kind}: {msg}") from None
+
+
+def _refuse_binary(path: Path, kind: str, compression: str | None) -> None:
+    """An InputError for a text table whose first bytes hold a NUL: binary content (a Parquet or
+    archive file named .csv, random bytes), which pandas read into column names of raw control
+    bytes that the run-table check then echoed to the terminal."""
+    opener = importlib.import_module(compression).open if compression else open
+    try:
+        with opener(path, "rb") as fh:
+            head = fh.read(BINARY_PEEK)
+    except Exception:  # a corrupt archive: the reader below names it
+        return
+    if b"\0" in head:
+        raise InputError(f"{path}: binary content, not a {kind.upper()} text table (a NUL byte "
+                         f"in its first {len(head):,} bytes); a table file is {readable_formats()}")
 
 
 def _json_frame(obj) -> pd.DataFrame:
