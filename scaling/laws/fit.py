@@ -19,7 +19,7 @@ from scalefit.options import bootstrap_count, nonnegative_int, positive_float
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
                                         curvature_stderr, percentile_ci, settle_covariance)
 from scalefit.scaling.laws.allocation import allocation_summary
-from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, stacked_lmfit_jacobian
+from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, lmfit_limit_kept, stacked_lmfit_jacobian
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import (RunTable, as_run_table, check_varies, kaplan_compute_note,
                                             mixed_conditions_warning, n_convention_warning,
@@ -57,14 +57,20 @@ def budget_compute(table: RunTable, law) -> np.ndarray:
     return table.C  # IsoFLOP (fit_runs) finds the optima of the flops column's own budgets
 
 
+MAX_NFEV = 4000  # lmfit's limit on residual calls of one law fit, its Jacobian's included
+
+
 def _fit_one(model, params, log_loss, indep, delta):
-    fit_kws = dict(LSQ_OPTIONS, f_scale=delta,
-                   **stacked_lmfit_jacobian(model, params, log_loss, indep))
-    fit_kws.pop("method")
-    with warnings.catch_warnings():  # lmfit's sqrt of a negative variance (a parameter on a
-        warnings.simplefilter("ignore", RuntimeWarning)  # bound): its stderr NaN, said so
-        result = model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
-                           max_nfev=4000, **indep)
+    def fit(stacked):
+        fit_kws = dict(LSQ_OPTIONS, f_scale=delta, **stacked)
+        fit_kws.pop("method")
+        with warnings.catch_warnings():  # lmfit's sqrt of a negative variance (a parameter on a
+            warnings.simplefilter("ignore", RuntimeWarning)  # bound): its stderr NaN, said so
+            return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
+                             max_nfev=MAX_NFEV, **indep)
+
+    result = lmfit_limit_kept(fit, stacked_lmfit_jacobian(model, params, log_loss, indep), MAX_NFEV,
+                              sum(p.vary and p.expr is None for p in params.values()))
     settle_covariance(result)
     return result
 

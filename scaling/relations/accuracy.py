@@ -21,7 +21,7 @@ from scipy.optimize import least_squares
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, one_of
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, bound_warnings, settle_covariance
-from scalefit.scaling.laws.bootstrap import (point_columns, stacked_differences,
+from scalefit.scaling.laws.bootstrap import (lmfit_limit_kept, point_columns, stacked_differences,
                                              stacked_lmfit_jacobian)
 from scalefit.scaling.relations import forms as relation_forms
 from scalefit.scaling.relations.intervals import (SCATTER_KEYS, prediction_scatter, small_sample_scale,
@@ -196,9 +196,13 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
         params = model.make_params(**start)
         for name, (lo, hi) in BOUNDS[law].items():
             params[name].set(min=lo, max=hi, value=float(np.clip(start[name], lo, hi)))
-        with np.errstate(over="ignore"):
-            res = model.fit(y, params, L=L, method="least_squares",
-                            fit_kws=stacked_lmfit_jacobian(model, params, y, {"L": L}))
+        def fit(stacked, params=params):
+            with np.errstate(over="ignore"):
+                return model.fit(y, params, L=L, method="least_squares", fit_kws=stacked)
+
+        n_varied = sum(p.vary and p.expr is None for p in params.values())
+        res = lmfit_limit_kept(fit, stacked_lmfit_jacobian(model, params, y, {"L": L}),
+                               2000 * (n_varied + 1), n_varied)  # lmfit's own default limit
         if best is None or res.chisqr < best.chisqr:
             best = res
     settle_covariance(best)
