@@ -22,9 +22,9 @@ from scalefit.schedule import LRSchedule, lr_at_step
 from scalefit.schema import checked_steps
 from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bound_warnings,
                                         curvature_stderr, settle_covariance)
-from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, stacked_lmfit_jacobian
+from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, lmfit_limit_kept, stacked_lmfit_jacobian
 from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
-from scalefit.scaling.laws.fit import SAME_OPTIMUM_RTOL
+from scalefit.scaling.laws.fit import MAX_NFEV, SAME_OPTIMUM_RTOL
 from scalefit.scaling.laws.identifiability import ZERO, annotate
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.schedule_areas import lr_drops, warmup_end
@@ -34,14 +34,18 @@ from scalefit.scaling.resample import pairs_bootstrap
 
 def _fit_one(model, params, log_loss, indep, delta, *, stacked=False):
     """lmfit's Huber fit of log loss from ``params``; ``stacked``: the Jacobian's points in one
-    call of the law's formula where it broadcasts (``stacked_lmfit_jacobian``: the same numbers)."""
-    fit_kws = dict(LSQ_OPTIONS, f_scale=delta,
-                   **(stacked_lmfit_jacobian(model, params, log_loss, indep) if stacked else {}))
-    fit_kws.pop("method")
-    with warnings.catch_warnings():  # lmfit's stderr of a parameter on a bound: NaN, said so
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
-                           max_nfev=4000, **indep)
+    call of the law's formula where it broadcasts (``stacked_lmfit_jacobian``: the same numbers,
+    lmfit's evaluation limit kept by ``lmfit_limit_kept``)."""
+    def fit(stacked_kws):
+        fit_kws = dict(LSQ_OPTIONS, f_scale=delta, **stacked_kws)
+        fit_kws.pop("method")
+        with warnings.catch_warnings():  # lmfit's stderr of a parameter on a bound: NaN, said so
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
+                             max_nfev=MAX_NFEV, **indep)
+
+    result = lmfit_limit_kept(fit, stacked_lmfit_jacobian(model, params, log_loss, indep) if stacked else {},
+                              MAX_NFEV, sum(p.vary and p.expr is None for p in params.values()))
     settle_covariance(result)
     return result
 
