@@ -7,9 +7,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from scalefit.scaling.laws.convention import EmbeddingMap
-from scalefit.scaling.laws.fit import predict
+from scalefit.scaling.laws.fit import budget_compute, predict
 from scalefit.scaling.laws.projection import convert_embedding, optimum
 from scalefit.scaling.laws.registry import law_for
+from scalefit.scaling.laws.runtable import RunTable, n_label
 from scalefit.report import log_tick_labels, readable_log_axes
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
@@ -32,6 +33,45 @@ def loss_label(results: dict) -> str:
     return f"{column} ({unit})" if unit else column
 
 
+ALL_PARAMS = n_label("params")  # 'N = params': all parameters, the default figures' own words
+
+
+def n_axis(frame, results: dict) -> tuple[str, str]:
+    """(column, label) of N on a figure: all parameters where the frame has them, else the fit's
+    N; the label is the run table's own (``runtable.n_label``), so a non-embedding N mapped with
+    --params params_nonembed reads 'N = params_nonembed (non-embedding, ...)', not 'all'."""
+    column = "params" if "params" in frame else "N"
+    fits = [r.extra for r in results.values()]
+    if column == "params":  # the file's name of it: a fit whose N it is says (n_source)
+        sources = {e.get("n_source", "") for e in fits if e.get("n_column") == "params"}
+        return column, n_label("params", sources.pop() if len(sources) == 1 else "")
+    labels = {n_label(e.get("n_column"), e.get("n_source", "")) for e in fits}
+    return column, labels.pop() if len(labels) == 1 else "N"
+
+
+def n_words(label: str, quantity: str, all_words: str) -> str:
+    """An axis's words for N: ``all_words`` (the default figures' own) for all parameters, else
+    ``quantity`` over the run table's label, its parenthesis on a line of its own (the label is
+    longer than the axis)."""
+    return all_words if label == ALL_PARAMS else f"{quantity}, {label}".replace(" (", "\n(", 1)
+
+
+def runs_compute(frame, results: dict) -> tuple[np.ndarray, str]:
+    """(C of each run, axis label): the compute the budget rows state (``fit.budget_compute``,
+    of the first law that sets an allocation): the flops column, or Kaplan's C = 6 N D where N is
+    non-embedding with no total count beside it; the runs and the frontiers on one C."""
+    laws = [r for r in results.values() if law_for(r.law).sets_allocation()] or list(results.values())
+    extra = laws[0].extra if laws else {}
+    table = RunTable(frame, "", extra.get("n_column") or "", extra.get("loss_column") or "loss",
+                     n_source=extra.get("n_source", ""))
+    if laws and "N" in frame and "D" in frame and table.kaplan_compute:
+        compute = budget_compute(table, laws[0].law)
+        if not np.array_equal(compute, frame["C"].to_numpy(float)):
+            return compute, (f"compute C = {FLOPS_PER_PARAM_TOKEN:g} N D (FLOPs; N non-embedding, "
+                             "Kaplan's convention,\nnot the flops column)")
+    return frame["C"].to_numpy(float), "training compute C (FLOPs)"
+
+
 def token_levels(D, count: int = 3) -> np.ndarray:
     """Up to ``count`` of the runs' own token counts, spread over their range (nearest to the 10th,
     50th and 90th percentiles), so that each drawn curve runs through a row of runs: the
@@ -47,13 +87,14 @@ def token_levels(D, count: int = 3) -> np.ndarray:
 
 
 def plot_loss_vs_n(frame, results: dict):
-    """Runs as points (colour = log10 D) against all parameters; each law's curve (colour) at up
+    """Runs as points (colour = log10 D) against all parameters (the fit's N, so labelled, where
+    the table has no total count: ``n_axis``); each law's curve (colour) at up
     to four of the runs' token counts (line style; the legend says when there are more) over the runs' own N (a non-embedding law's through the runs'
     own embedding counts). The legend sits under the axes, off the data."""
     from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(6.4, 5.2), layout="constrained")
-    n_col = "params" if "params" in frame else "N"  # all parameters on the axis
+    n_col, label = n_axis(frame, results)  # all parameters on the axis where the table has them
     N, D, L = (frame[c].to_numpy(float) for c in (n_col, "D", "L"))
     sc = ax.scatter(N, L, c=np.log10(D), cmap="viridis", s=14, zorder=3)
     fig.colorbar(sc, ax=ax, label="log10 tokens D")
@@ -82,8 +123,8 @@ def plot_loss_vs_n(frame, results: dict):
     if observed > len(d_levels):  # the legend says the other token counts have no curve
         handles.append(Line2D([], [], lw=0, label=f"curves at {len(d_levels)} of the runs' "
                                                    f"{observed} token counts"))
-    _label(ax, "parameters N (all)", loss_label(results), "Loss vs N (colour: D) with fitted laws",
-           legend=False)
+    _label(ax, n_words(label, "parameters", "parameters N (all)"), loss_label(results),
+           "Loss vs N (colour: D) with fitted laws", legend=False)
     ax.legend(handles=handles, fontsize=7, ncol=2, loc="upper center",
               bbox_to_anchor=(0.5, -0.14), frameon=False)
     return fig
@@ -103,10 +144,11 @@ def _n_of_law(frame, result):
 def plot_frontiers(results: dict, frame=None, budgets=None):
     """N*(C) of each law, in total parameters, over the runs' compute range (solid, from the
     smallest run) and on to the largest projected budget (dashed: no run there), with the runs'
-    own (C, N)."""
+    own (C, N): C and N as the budget rows state them (``runs_compute``, ``n_axis``)."""
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    c_words, label = "training compute C (FLOPs)", ALL_PARAMS
     if frame is not None and "C" in frame:
-        c_runs = frame["C"].to_numpy(float)
+        c_runs, c_words = runs_compute(frame, results)
         lo, c_max = np.nanmin(c_runs), np.nanmax(c_runs)
     else:
         lo, c_max = 1e18, 1e22
@@ -127,20 +169,22 @@ def plot_frontiers(results: dict, frame=None, budgets=None):
             ax.plot(part, n_opt, style, color=color, label=label)
     if ax.lines:
         ax.plot([], [], "--", color="0.3", label="projection (no run there)")
-    if frame is not None:
-        n_runs = frame["params"] if "params" in frame else frame["N"]
-        ax.scatter(frame["C"], n_runs, s=10, color="gray", alpha=0.7, zorder=3, label="runs")
+    if frame is not None and "C" in frame:
+        n_col, label = n_axis(frame, results)
+        ax.scatter(c_runs, frame[n_col], s=10, color="gray", alpha=0.7, zorder=3, label="runs")
     ax.axvline(c_max, color="black", lw=0.6, ls=":")
     ax.text(c_max, 0.02, " largest run", fontsize=7, va="bottom",
             transform=ax.get_xaxis_transform())  # the axes' bottom whatever the y scale
-    _label(ax, "training compute C (FLOPs)", "compute-optimal N* (parameters, all)",
+    _label(ax, c_words, n_words(label, "compute-optimal N*", "compute-optimal N* (parameters, all)"),
            "Compute-optimal frontiers (dashed: projection, no run there)")
     return fig
 
 
 def plot_residuals(frame, results: dict):
-    """log(observed) - log(predicted) against compute, one marker colour per law."""
+    """log(observed) - log(predicted) against compute as the budget rows state it
+    (``runs_compute``), one marker colour per law."""
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    compute, c_words = runs_compute(frame, results)
     for name, result, color in _law_colors(results):
         law = law_for(result.law)
         if not law.predicts_loss:
@@ -152,10 +196,10 @@ def plot_residuals(frame, results: dict):
             N, D = frame["C"].to_numpy(float) / FLOPS_PER_PARAM_TOKEN, np.ones(len(frame))
         extra = {v: frame[v].to_numpy(float) for v in law.extra_variables() if v in frame}
         pred = predict(result, N, D, **extra)
-        ax.scatter(frame["C"], np.log(frame["L"]) - np.log(pred), s=10, color=color,
+        ax.scatter(compute, np.log(frame["L"]) - np.log(pred), s=10, color=color,
                    alpha=0.7, label=name)
     ax.axhline(0, color="black", lw=0.8)
-    _label(ax, "training compute C (FLOPs)", "log L observed - log L predicted",
+    _label(ax, c_words, "log L observed - log L predicted",
            "Residuals", log_y=False)
     return fig
 
