@@ -31,7 +31,7 @@ def test_the_report_defines_g_and_the_chinchilla_interval(walked):
     chinchilla = ("a = beta / (alpha + beta); its 95% interval is the percentile interval of a "
                   "over 4 bootstrap resamples of the condition's runs, each refitted (seed 3)")
     for text in (stdout, report):
-        assert "G (95% CI" in text  # the notes name G ...
+        assert "G (95% interval" in text  # the notes name G ...
         assert g in text and chinchilla in text  # ... and the walk says what it is
 
 
