@@ -114,11 +114,8 @@ def load_checkpoint(info: CheckpointInfo, device=None, dtype=None, *, allow_bin:
     kwargs = dict(revision=info.revision, cache_dir=cache_dir, **hub.hub_kwargs()) if info.repo else {}
     if info.path and not Path(info.path).is_dir():
         raise FileNotFoundError(f"checkpoint folder {info.path} does not exist")
-    if info.path and not (Path(info.path) / "config.json").is_file():
-        raise FileNotFoundError(f"{info.path}: no config.json in the checkpoint folder (the model's "
-                                "configuration, saved beside the weights by save_pretrained)")
     if info.path:
-        _check_config(Path(info.path) / "config.json")
+        require_config(info.path)
     if info.path and not allow_bin and not list(Path(info.path).glob("*.safetensors")) \
             and list(Path(info.path).glob("*.bin")):
         raise PermissionError(f"{info.path} holds only pickle .bin weights; pass --allow-bin to load them "
@@ -166,6 +163,17 @@ def _unreadable_safetensors(folder) -> Path | None:
         except Exception:  # noqa: BLE001 - a truncated or foreign file is what is looked for
             return path
     return None
+
+
+def require_config(folder) -> None:
+    """A local checkpoint folder holds a readable config.json, else FileNotFoundError (or
+    ValueError) naming it: the model's configuration is what loads the model, and what weight
+    statistics split a fused attention matrix into q, k, v by (its heads), so a folder without
+    it is a failed checkpoint for `eval` and `weights` alike, not one measured with fewer rows."""
+    if not (Path(folder) / "config.json").is_file():
+        raise FileNotFoundError(f"{folder}: no config.json in the checkpoint folder (the model's "
+                                "configuration, saved beside the weights by save_pretrained)")
+    _check_config(Path(folder) / "config.json")
 
 
 def _check_config(path: Path) -> None:
@@ -267,15 +275,19 @@ def cleanup_after_measuring(grid: list[CheckpointInfo], cache_dir: str | None = 
 
 def safetensors_loader(hub_cache: str | None = None):
     """load(info) for a sweep that reads weights from files: a local path as it is, a hub
-    revision downloaded as safetensors only (config.json beside it); no model is built."""
+    revision downloaded as safetensors only (config.json beside it); no model is built. A folder
+    without its config.json fails, as `load_checkpoint`'s does (`require_config`)."""
     def load(info: CheckpointInfo):
         if info.path:
             if not Path(info.path).exists():
                 raise FileNotFoundError(f"checkpoint {info.path} does not exist")
+            path = Path(info.path)
+            require_config(path if path.is_dir() else path.parent)
             info.folder = info.path
             return info.path, None
         with hub.attempt(f"{info.repo} {info.revision}"):
             folder = _download_weight_files(info, hub_cache)
+        require_config(folder)
         info.folder = folder
         return folder, None
     return load

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from scalefit.errors import InputError, warn
 from scalefit.sweep.checkpoints import CheckpointInfo, checkpoint_grid
-from scalefit.sweep.suites import SuiteSpec, load_suite, local_step_folders, log_spaced, select_steps
+from scalefit.sweep.suites import (SuiteSpec, load_suite, local_step_folders, log_spaced, select_steps, step_range,
+                                   unnumbered_step_folders)
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -100,6 +101,8 @@ def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard:
             if told:
                 warn(told)
             grid += checkpoint_grid(spec, [name], kept)
+        _say_unnumbered(spec, names)
+        _say_range_measures(steps, {name: kept for name, (kept, _) in picked.items()})
     elif models:
         raise InputError("--models needs --suite")
     elif str(steps) != "all":  # a --checkpoint folder is one step, named by its folder
@@ -115,6 +118,42 @@ def sweep_grid(suite: str | None = None, models=None, steps: str = "all", shard:
              f"so shard {part[0]} holds none and nothing is measured (shards 0 to {len(grid) - 1} of "
              f"{part[1]} hold one each)")
     return spec, mine, part
+
+
+def _steps_text(steps) -> str:
+    """Steps as a short list: all of them up to 8, else how many and from which to which."""
+    steps = sorted(steps)
+    return ", ".join(map(str, steps)) if len(steps) <= 8 else f"{len(steps)} steps from {steps[0]} to {steps[-1]}"
+
+
+def _say_unnumbered(spec: SuiteSpec, names) -> None:
+    """One note naming the checkpoint folders of the measured members that a suite whose steps
+    are found on disk leaves out because their name gives no step (`final`, `stepfoo`), as
+    `--checkpoint` says of such a folder; they were left out without a word."""
+    if not spec.steps_on_disk:
+        return
+    left = [folder for name in names for folder in unnumbered_step_folders(spec, name)]
+    if left:
+        template = Path(spec.local).name
+        warn(f"suite '{spec.name}': {len(left)} checkpoint folder{'s' * (len(left) != 1)} not named as "
+             f"{template} (no step in the name), so not measured: {', '.join(left)}")
+
+
+def _say_range_measures(selector: str, kept: dict[str, list[int]]) -> None:
+    """A --steps range that covers steps with no checkpoint measures the ones it has: say which,
+    per member where they differ (a list naming a missing step is refused instead)."""
+    text = str(selector).strip()
+    if ":" not in text:
+        return
+    wanted = set(step_range(text))
+    measured = set().union(*map(set, kept.values()))
+    if not wanted - measured:
+        return
+    own = {tuple(steps) for steps in kept.values()}
+    which = (f"step{'s' * (len(measured) != 1)} {_steps_text(measured)}" if len(own) == 1 else
+             "; ".join(f"{name} at {_steps_text(steps) or 'none'}" for name, steps in kept.items()))
+    warn(f"--steps {text}: {len(wanted - measured)} of its {len(wanted)} steps are no checkpoint of the "
+         f"suite; measuring the {len(measured)} that are: {which}")
 
 
 def _one_folder_each(grid) -> None:

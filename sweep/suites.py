@@ -368,6 +368,23 @@ def local_step_folders(suite: SuiteSpec, member: str) -> dict[int, str]:
     return found
 
 
+def unnumbered_step_folders(suite: SuiteSpec, member: str) -> list[str]:
+    """One member's checkpoint folders (config.json or weights inside) whose name does not give a
+    step by the template's (`final`, `stepfoo` beside step{step}): no step is found for them."""
+    pattern = suite.local.replace("{model}", member)
+    parent, leaf = Path(pattern).parent, Path(pattern).name
+    if "{step" not in leaf or not parent.is_dir():
+        return []
+    regex = _step_folder_regex(leaf)
+    return [str(child) for child in sorted(parent.iterdir())
+            if child.is_dir() and not regex.match(child.name) and _holds_checkpoint(child)]
+
+
+def _holds_checkpoint(folder: Path) -> bool:
+    """Whether a folder looks like a saved checkpoint: a config.json or weight files in it."""
+    return (folder / "config.json").is_file() or any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
+
+
 def discover_local_steps(suite: SuiteSpec) -> tuple[int, ...]:
     """Steps found on disk for a local suite (folders matching its template), across members."""
     steps = set()
@@ -392,6 +409,18 @@ def log_spaced(steps) -> list[int]:
     return sorted(picked)
 
 
+def step_range(text: str) -> range:
+    """The steps of a --steps range 'START:STOP:EVERY' (or 'START:STOP'), STOP included."""
+    parts = str(text).strip().split(":")
+    try:
+        a, b, s = (int(p) for p in parts) if len(parts) == 3 else (*(int(p) for p in parts), 1)
+    except ValueError:
+        raise InputError(f"--steps '{text}': a range is START:STOP:EVERY of integers") from None
+    if s <= 0 or b < a:
+        raise InputError(f"--steps '{text}': need STOP >= START and EVERY > 0")
+    return range(a, b + 1, s)
+
+
 def select_steps(selector: str, available) -> list[int]:
     """Steps chosen by 'all', 'log', 'A:B:S' (inclusive range) or 'N,N,...' from `available`."""
     available = sorted(set(int(s) for s in available))
@@ -401,14 +430,7 @@ def select_steps(selector: str, available) -> list[int]:
     elif text == "log":
         chosen = log_spaced(available)
     elif ":" in text:
-        parts = text.split(":")
-        try:
-            a, b, s = (int(p) for p in parts) if len(parts) == 3 else (*(int(p) for p in parts), 1)
-        except ValueError:
-            raise InputError(f"--steps '{text}': a range is START:STOP:EVERY of integers") from None
-        if s <= 0 or b < a:
-            raise InputError(f"--steps '{text}': need STOP >= START and EVERY > 0")
-        wanted = set(range(a, b + 1, s))
+        wanted = set(step_range(text))
         chosen = sorted(wanted & set(available)) if available else sorted(wanted)
     else:
         try:
