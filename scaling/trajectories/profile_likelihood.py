@@ -11,7 +11,8 @@ from scalefit.scaling.trajectories.stat_law import E_FLOOR, P_BOUND, least_squar
 PROFILE_SCAN = 41  # evenly spaced values of a parameter over its range, where its profile is read first
 INNER_COARSE = 81  # values of the other nonlinear parameter the profile RSS is minimized over ...
 INNER_FINE = 41    # ... then again between the best one's neighbours, INNER_ZOOMS times over
-INNER_ZOOMS = 10   # each zoom narrows the bracket 20-fold: 10 take a grid step of 0.1-0.3 to ~1e-14
+INNER_ZOOMS = 10   # each zoom narrows the bracket 20-fold: 10 take a grid step of 0.1-0.3 to ~1e-14 ...
+INNER_RTOL = 1e-9  # ... or fewer, once the profile RSS is this close (relative) to its min: the allowance is ~0.1x
 
 
 def _power_rows(powers, log_gaps) -> np.ndarray:
@@ -40,10 +41,13 @@ def _min_over(grid: np.ndarray, rss_of, n_rows: int) -> np.ndarray:
     rss = rss_of(values)
     least = rss.min(axis=1)
     rows, fine = np.arange(n_rows), np.linspace(0.0, 1.0, INNER_FINE)[None, :]
-    for _ in range(INNER_ZOOMS):
+    for zoom in range(INNER_ZOOMS):
         i = np.argmin(rss, axis=1)
         lo = values[rows, np.maximum(i - 1, 0)]
         hi = values[rows, np.minimum(i + 1, values.shape[1] - 1)]
+        if zoom and np.all(rss[rows, np.maximum(i - 1, 0)] + rss[rows, np.minimum(i + 1, rss.shape[1] - 1)]
+                           - 2 * rss[rows, i] <= 8 * INNER_RTOL * rss[rows, i]):
+            break  # a parabola through the best point and its neighbours: least within INNER_RTOL of its min
         values = lo[:, None] + (hi - lo)[:, None] * fine
         rss = rss_of(values)
         least = np.minimum(least, rss.min(axis=1))
