@@ -22,7 +22,7 @@ from scalefit.evals.grid_checks import check_positions, check_token_ids, tokeniz
 from scalefit.evals.loss import CROSS_ENTROPY_RECORD, check_cross_entropy
 from scalefit.evals.measures import parse_dataset
 from scalefit.evals.recorded_facts import cross_entropy_record, dataset_reading, suite_identity
-from scalefit.evals.tokens import content_digest, is_token_file, iter_documents, open_token_file, stored_digests
+from scalefit.evals.tokens import content_digest, has_text, is_token_file, open_token_file, stored_digests
 from scalefit.sweep.checkpoints import cleanup_after_measuring, load_checkpoint, pick_device_dtype
 from scalefit.sweep.engine import ON_DUPLICATE, OPTIONS_FILE, SweepResult, recorded_options
 from scalefit.sweep.grid import sweep_grid
@@ -158,7 +158,7 @@ def checked_plan(opts: EvalOptions, named=option_name):
             if is_token_file(d.path, d.token_dtype):
                 if open_token_file(d.path, d.token_dtype).n_tokens < 2:
                     raise InputError(f"{d.path}: the token file holds fewer than 2 tokens")
-            elif not any(doc.strip() for doc in iter_documents(d.path, d.text_field)):
+            elif not has_text(d.path, d.text_field):
                 raise InputError(f"{d.path}: no text (the file is empty or only whitespace)")
         except InputError as exc:  # the file's own complaint, under the --dataset that named it
             raise InputError(f"--dataset {d.name}: {exc}") from None

@@ -251,7 +251,8 @@ def jsonl_objects(lines, path):
         try:
             yield i, json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: row {i}: not valid JSON ({exc.msg})") from None
+            raise InputError(f"{path}: row {i}: not valid JSON ({exc.msg}); each non-empty line "
+                             "must be one JSON object") from None
 
 
 def iter_documents(path: Path, text_field: str = "text"):
@@ -277,6 +278,15 @@ def iter_documents(path: Path, text_field: str = "text"):
                 yield obj[text_field]
     except UnicodeDecodeError:  # a JSONL file too: it failed with the codec's traceback
         raise InputError(f"{path}: not UTF-8 text (token files must end in .bin or .npy)") from None
+
+
+def has_text(path: Path, text_field: str = "text") -> bool:
+    """Whether a dataset holds any non-blank document, every row read (streamed): a bad row past the
+    first is one error before the sweep, not the same error at every checkpoint."""
+    found = False
+    for doc in iter_documents(path, text_field):
+        found = found or bool(doc.strip())
+    return found
 
 
 def open_token_file(path, dtype: str | None = None) -> TokenFile:

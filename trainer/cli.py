@@ -37,13 +37,19 @@ def data():
                    "corpus was built so), or lf: CRLF and CR become LF (recorded in manifest.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON document.")
 def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, test_frac, newlines, as_json):
-    """Read, deduplicate, split (by document) and tokenize prose and code; train the tokenizer."""
+    """Read, deduplicate, split (by document) and tokenize prose and code; train the tokenizer.
+
+    A binary (NUL byte) or non-UTF-8 source file is skipped, with a note on stderr naming it and
+    its first bad byte, and listed under "skipped" in manifest.json."""
     from scalefit.trainer.corpus import build_corpus
 
     output_folder("--out", out_dir)
     manifest = build_corpus(out_dir, prose_dir or None, code_dir or None, vocab_size=vocab_size,
                             seed=seed, val_frac=val_frac, test_frac=test_frac, newlines=newlines,
                             progress=not as_json)
+    for name, info in manifest["distributions"].items():
+        for path, why in info.get("skipped", {}).items():
+            click.echo(f"note: skipped {path}: {why}; {name} sources must be UTF-8 text", err=True)
     if as_json:
         click.echo(dumps(manifest, indent=None))
         return
@@ -162,7 +168,8 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
         click.echo(dumps(rows, indent=None))
         return
     for r in rows:
-        click.echo(f"{r['run']}: loss {r['loss']:.4f} ({r['tokens']:,} tokens, {r['wall_s']:.0f} s)")
+        click.echo(f"{r['run']}: {r['distribution']} val loss {r['loss']:.4f} nats/token "
+                   f"({r['tokens']:,} tokens, {r['wall_s']:.0f} s)")
 
 
 @suite.command("sweep")

@@ -49,12 +49,28 @@ def check_newlines(newlines: str) -> None:
         raise InputError(f"--newlines {newlines}: use keep (line endings as read) or lf (CRLF and CR become LF)")
 
 
-def read_documents(dirs, patterns, exclude=(), newlines: str = "keep") -> list[Document]:
+def not_text(data: bytes) -> str | None:
+    """Why a file's bytes are no UTF-8 text (a NUL byte: binary; else the first byte that does
+    not decode), or None when they are."""
+    nul = data.find(b"\0")
+    if nul >= 0:
+        return f"binary (NUL byte at offset {nul})"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte offset {exc.start})"
+    return None
+
+
+def read_documents(dirs, patterns, exclude=(), newlines: str = "keep", skipped: list | None = None
+                   ) -> list[Document]:
     """Read every file matching `patterns` under `dirs` (sorted, so the order is reproducible).
 
     newlines="keep" keeps each file's line endings as read (a Windows file's CRLF too: the shipped
     corpus was built so, and its code train split holds lib2to3/tests/data/crlf.py); "lf" makes
-    CRLF and a lone CR LF, before the text is deduplicated."""
+    CRLF and a lone CR LF, before the text is deduplicated. A binary or non-UTF-8 file is skipped,
+    not read with replacement characters: (path, why) is appended to `skipped` when given (the
+    stdlib's own test/encoded_modules hold Latin-1 and KOI8-R sources)."""
     check_newlines(newlines)
     docs = []
     for d in dirs:
@@ -67,7 +83,13 @@ def read_documents(dirs, patterns, exclude=(), newlines: str = "keep") -> list[D
         for path in sorted(paths):
             if not path.is_file() or any(part in exclude for part in path.parts):
                 continue
-            text = path.read_bytes().decode("utf-8", errors="replace")
+            data = path.read_bytes()
+            why = not_text(data)
+            if why is not None:
+                if skipped is not None:
+                    skipped.append((str(path), why))
+                continue
+            text = data.decode("utf-8")
             if newlines == "lf":
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
             text = text.strip()
@@ -94,7 +116,8 @@ def split_documents(docs: list[Document], seed: int, val_frac: float, test_frac:
     n_val = max(1, round(val_frac * len(docs))) if val_frac > 0 else 0
     n_test = max(1, round(test_frac * len(docs))) if test_frac > 0 else 0
     if n_val + n_test >= len(docs):
-        raise InputError(f"only {len(docs)} documents: too few to split into train/val/test")
+        raise InputError(f"only {len(docs)} document{'' if len(docs) == 1 else 's'}: too few to split "
+                         "into train/val/test")
     idx = {"val": order[:n_val], "test": order[n_val:n_val + n_test],
            "train": order[n_val + n_test:]}
     return {k: [docs[i] for i in sorted(v)] for k, v in idx.items()}
@@ -231,8 +254,10 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
     prose_dirs = [str(d) for d in (prose_dirs or PROSE_DEFAULT_DIRS)]
     code_dirs = [str(d) for d in (code_dirs or default_code_dirs())]
     check_newlines(newlines)
-    sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS, newlines=newlines),
-               "code": read_documents(code_dirs, CODE_PATTERNS, CODE_EXCLUDE, newlines=newlines)}
+    skipped = {"prose": [], "code": []}
+    sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS, newlines=newlines, skipped=skipped["prose"]),
+               "code": read_documents(code_dirs, CODE_PATTERNS, CODE_EXCLUDE, newlines=newlines,
+                                      skipped=skipped["code"])}
     splits, manifest = {}, {"seed": seed, "vocab_size": vocab_size, "val_frac": val_frac,
                             "test_frac": test_frac, "distributions": {}}
     if newlines != "keep":
@@ -245,6 +270,8 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
         manifest["distributions"][name] = {
             "source_dirs": prose_dirs if name == "prose" else code_dirs,
             "n_files": len(docs), "n_duplicates": len(docs) - len(kept)}
+        if skipped[name]:  # only then: a corpus of text files keeps the manifest it had
+            manifest["distributions"][name]["skipped"] = {path: why for path, why in skipped[name]}
     _refuse_other_corpus(out, manifest)
     sweep_stale(out)  # token files a killed build was writing
     tok = train_tokenizer(_tokenizer_texts(splits, tokenizer_chars), vocab_size, progress=progress)
