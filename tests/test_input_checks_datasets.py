@@ -1,5 +1,5 @@
 """Input checks of datasets and corpora: a bad JSONL row anywhere is one error before the sweep;
-build-corpus skips binary and non-UTF-8 sources, naming each; the suite's progress line names its
+build-corpus skips binary sources and names non-UTF-8 ones (read with U+FFFD, as the shipped corpus was); the suite's progress line names its
 split and unit."""
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ from scalefit.errors import InputError
 from scalefit.trainer.corpus import Document, read_documents, split_documents
 
 
-def test_read_documents_skips_binary_and_non_utf8_files_naming_each(tmp_path):
+def test_read_documents_skips_binary_and_names_non_utf8_files(tmp_path):
+    """A NUL byte: skipped. Latin-1 text: read with U+FFFD as before (the default build must still
+    give the shipped corpus, whose stdlib sources hold 4 such files), and named."""
     (tmp_path / "a.txt").write_text("plain text")
     (tmp_path / "b.txt").write_bytes(b"caf\xe9 latin-1")
     (tmp_path / "c.txt").write_bytes(b"ab\x00cd")
-    skipped = []
-    docs = read_documents([tmp_path], ("*.txt",), skipped=skipped)
-    assert [d.text for d in docs] == ["plain text"]  # no replacement characters in the corpus
-    assert skipped == [(str(tmp_path / "b.txt"), "not UTF-8 (byte offset 3)"),
-                       (str(tmp_path / "c.txt"), "binary (NUL byte at offset 2)")]
+    skipped, replaced = [], []
+    docs = read_documents([tmp_path], ("*.txt",), skipped=skipped, replaced=replaced)
+    assert [d.text for d in docs] == ["plain text", "caf\ufffd latin-1"]
+    assert skipped == [(str(tmp_path / "c.txt"), "binary (NUL byte at offset 2)")]
+    assert replaced == [(str(tmp_path / "b.txt"), "not UTF-8 (byte offset 3)")]
 
 
 def test_build_corpus_notes_each_skipped_file_and_records_it(tmp_path):
@@ -37,12 +39,15 @@ def test_build_corpus_notes_each_skipped_file_and_records_it(tmp_path):
                                        "--code-dir", str(code), "--vocab-size", "320", "--seed", "3",
                                        "--val-frac", "0.1", "--test-frac", "0.1", "--json"])
     assert result.exit_code == 0, result.output
-    assert f"note: skipped {code / 'latin.py'}: not UTF-8 (byte offset 5)" in result.stderr
+    assert f"note: {code / 'latin.py'}: not UTF-8 (byte offset 5); read with U+FFFD" in result.stderr
     assert f"note: skipped {prose / 'blob.txt'}: binary (NUL byte at offset 0)" in result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["distributions"]["code"]["skipped"] == {str(code / "latin.py"): "not UTF-8 (byte offset 5)"}
+    assert manifest["distributions"]["prose"]["skipped"] == {str(prose / "blob.txt"): "binary (NUL byte at offset 0)"}
+    assert "skipped" not in manifest["distributions"]["code"]
     documents = json.loads((out / "code" / "documents.json").read_text())
-    assert str(code / "latin.py") not in sum(documents.values(), [])
+    assert str(code / "latin.py") in sum(documents.values(), [])
+    prose_docs = json.loads((out / "prose" / "documents.json").read_text())
+    assert str(prose / "blob.txt") not in sum(prose_docs.values(), [])
 
 
 def test_too_few_documents_says_document_in_the_singular():

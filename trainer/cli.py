@@ -39,17 +39,21 @@ def data():
 def build_corpus_cmd(out_dir, prose_dir, code_dir, vocab_size, seed, val_frac, test_frac, newlines, as_json):
     """Read, deduplicate, split (by document) and tokenize prose and code; train the tokenizer.
 
-    A binary (NUL byte) or non-UTF-8 source file is skipped, with a note on stderr naming it and
-    its first bad byte, and listed under "skipped" in manifest.json."""
+    A binary source file (a NUL byte) is skipped, with a note on stderr naming it, and listed under
+    "skipped" in manifest.json; a non-UTF-8 text file is read with U+FFFD for its undecodable bytes,
+    as the shipped corpus was (4 of the stdlib's files), with a note on stderr naming it."""
     from scalefit.trainer.corpus import build_corpus
 
     output_folder("--out", out_dir)
+    replaced = []
     manifest = build_corpus(out_dir, prose_dir or None, code_dir or None, vocab_size=vocab_size,
                             seed=seed, val_frac=val_frac, test_frac=test_frac, newlines=newlines,
-                            progress=not as_json)
+                            progress=not as_json, replaced=replaced)
     for name, info in manifest["distributions"].items():
         for path, why in info.get("skipped", {}).items():
-            click.echo(f"note: skipped {path}: {why}; {name} sources must be UTF-8 text", err=True)
+            click.echo(f"note: skipped {path}: {why}; {name} sources must be text", err=True)
+    for path, why in replaced:
+        click.echo(f"note: {path}: {why}; read with U+FFFD for the bytes that do not decode", err=True)
     if as_json:
         click.echo(dumps(manifest, indent=None))
         return

@@ -49,12 +49,14 @@ def check_newlines(newlines: str) -> None:
         raise InputError(f"--newlines {newlines}: use keep (line endings as read) or lf (CRLF and CR become LF)")
 
 
-def not_text(data: bytes) -> str | None:
-    """Why a file's bytes are no UTF-8 text (a NUL byte: binary; else the first byte that does
-    not decode), or None when they are."""
+def binary_file(data: bytes) -> str | None:
+    """Why a file's bytes are no text (a NUL byte), or None."""
     nul = data.find(b"\0")
-    if nul >= 0:
-        return f"binary (NUL byte at offset {nul})"
+    return f"binary (NUL byte at offset {nul})" if nul >= 0 else None
+
+
+def not_utf8(data: bytes) -> str | None:
+    """Where a file's bytes stop decoding as UTF-8, or None when they decode."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -62,15 +64,16 @@ def not_text(data: bytes) -> str | None:
     return None
 
 
-def read_documents(dirs, patterns, exclude=(), newlines: str = "keep", skipped: list | None = None
-                   ) -> list[Document]:
+def read_documents(dirs, patterns, exclude=(), newlines: str = "keep", skipped: list | None = None,
+                   replaced: list | None = None) -> list[Document]:
     """Read every file matching `patterns` under `dirs` (sorted, so the order is reproducible).
 
     newlines="keep" keeps each file's line endings as read (a Windows file's CRLF too: the shipped
     corpus was built so, and its code train split holds lib2to3/tests/data/crlf.py); "lf" makes
-    CRLF and a lone CR LF, before the text is deduplicated. A binary or non-UTF-8 file is skipped,
-    not read with replacement characters: (path, why) is appended to `skipped` when given (the
-    stdlib's own test/encoded_modules hold Latin-1 and KOI8-R sources)."""
+    CRLF and a lone CR LF, before the text is deduplicated. A binary file (a NUL byte) is skipped,
+    (path, why) appended to `skipped`; a non-UTF-8 text file is read with U+FFFD for the bytes that
+    do not decode, as the shipped corpus was built (the stdlib's test/encoded_modules hold Latin-1
+    and KOI8-R sources: 4 of its 1,762 code files), (path, why) appended to `replaced`."""
     check_newlines(newlines)
     docs = []
     for d in dirs:
@@ -84,12 +87,15 @@ def read_documents(dirs, patterns, exclude=(), newlines: str = "keep", skipped: 
             if not path.is_file() or any(part in exclude for part in path.parts):
                 continue
             data = path.read_bytes()
-            why = not_text(data)
+            why = binary_file(data)
             if why is not None:
                 if skipped is not None:
                     skipped.append((str(path), why))
                 continue
-            text = data.decode("utf-8")
+            why = not_utf8(data)
+            if why is not None and replaced is not None:
+                replaced.append((str(path), why))
+            text = data.decode("utf-8", errors="replace")
             if newlines == "lf":
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
             text = text.strip()
@@ -229,7 +235,8 @@ def suite_eval_set(corpus_dir, distribution: str, split: str, seq_len: int, n_to
 
 def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 4096,
                  seed: int = 1234, val_frac: float = 0.02, test_frac: float = 0.02,
-                 tokenizer_chars: int = 40_000_000, newlines: str = "keep", progress: bool = False) -> dict:
+                 tokenizer_chars: int = 40_000_000, newlines: str = "keep", progress: bool = False,
+                 replaced: list | None = None) -> dict:
     """Read, dedup, split and tokenize both corpora; write tokenizer, token files and manifest.
 
     `newlines` (see read_documents) is recorded in the manifest when it is not the default "keep",
@@ -237,7 +244,9 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
     and moved in at the end, the manifest (what marks a corpus built) last: a build stopped
     half-way leaves the folder as it was, never a new tokenizer beside the old token files and
     manifest (a rebuild after the sources changed). `progress`: bars on stderr for the tokenizer's
-    training and the documents tokenized (a minute or more for the default sources)."""
+    training and the documents tokenized (a minute or more for the default sources). `replaced`
+    receives (path, why) of each non-UTF-8 source read with U+FFFD (not in the manifest, which stays
+    the shipped corpus's)."""
     low, high = 256 + 2, int(np.iinfo(np.uint16).max)  # the byte alphabet and EOS, PAD; uint16 ids
     if not low <= vocab_size <= high:
         raise InputError(f"--vocab-size {vocab_size}: use {low} to {high} (a byte-level BPE with "
@@ -255,9 +264,10 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
     code_dirs = [str(d) for d in (code_dirs or default_code_dirs())]
     check_newlines(newlines)
     skipped = {"prose": [], "code": []}
-    sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS, newlines=newlines, skipped=skipped["prose"]),
+    sources = {"prose": read_documents(prose_dirs, PROSE_PATTERNS, newlines=newlines, skipped=skipped["prose"],
+                                       replaced=replaced),
                "code": read_documents(code_dirs, CODE_PATTERNS, CODE_EXCLUDE, newlines=newlines,
-                                      skipped=skipped["code"])}
+                                      skipped=skipped["code"], replaced=replaced)}
     splits, manifest = {}, {"seed": seed, "vocab_size": vocab_size, "val_frac": val_frac,
                             "test_frac": test_frac, "distributions": {}}
     if newlines != "keep":
@@ -270,7 +280,7 @@ def build_corpus(out_dir, prose_dirs=None, code_dirs=None, vocab_size: int = 409
         manifest["distributions"][name] = {
             "source_dirs": prose_dirs if name == "prose" else code_dirs,
             "n_files": len(docs), "n_duplicates": len(docs) - len(kept)}
-        if skipped[name]:  # only then: a corpus of text files keeps the manifest it had
+        if skipped[name]:  # only then: a corpus without binary files keeps the manifest it had
             manifest["distributions"][name]["skipped"] = {path: why for path, why in skipped[name]}
     _refuse_other_corpus(out, manifest)
     sweep_stale(out)  # token files a killed build was writing
