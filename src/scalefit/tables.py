@@ -131,8 +131,7 @@ def _read(path) -> pd.DataFrame:
     kind = READERS.get(suffix.lower())
     if kind is None or (compression and kind == "parquet"):
         raise InputError(f"{path}: unknown table format '{suffix}{path.suffix if compression else ''}' "
-                         "(use .csv, .tsv, .parquet, .json or .jsonl; the text ones may end in "
-                         ".gz, .bz2 or .xz)")
+                         f"(a table file is {readable_formats()})")
     if kind != "parquet":
         _refuse_binary(path, kind, compression)
     try:
