@@ -213,6 +213,8 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
                 + _ceiling_warning(law, {n: e.value for n, e in est.items()}))
     if L.size < 3 * len(names):
         warnings.append(f"too few points: {L.size} for {len(names)} parameters")
+    if not best.success:  # every start stopped at lmfit's limit: where the search stopped, as the laws say
+        warnings.append(f"optimizer did not converge: {best.message}")
     if law == "exponential-error" and est["k"].value < 0:  # an accuracy passed as y fits this way
         warnings.append("k < 0: the fitted error rises as the loss falls; the exponential-error "
                         "law takes an error rate (1 - accuracy), is y an accuracy?")
