@@ -99,16 +99,20 @@ def stacked_lmfit_jacobian(model, params, data, indep) -> dict:
     return stacked_differences(lambda X: data - func(*point_columns(X), **indep), check=True)
 
 
-def lmfit_limit_kept(fit, stacked: dict, max_nfev: int, n_varied: int):
+def lmfit_limit_kept(fit, stacked: dict, params, max_nfev: int | None = None):
     """``fit(extra_fit_kws)`` (an lmfit least_squares fit) with the Jacobian's points stacked and
     lmfit's evaluation limit kept. lmfit counts every call of its residual, the 2-point Jacobian's
     included, and stops a fit past ``max_nfev``; stacked points bypass that count, so an unconverged
     fit ran about 1 + n_varied times longer than before stacking and ended elsewhere (a sigmoid
     collapsing to a step: Pythia winogrande's calibrated coverage went 75% -> 54%). A fit that came
     within two Jacobians of the limit, counting the stacked points, is run again the plain way:
-    every fit is the one lmfit gave before stacking, to the bit."""
+    every fit is the one lmfit gave before stacking, to the bit. ``params``: the fit's start (its
+    varied parameters size a Jacobian); ``max_nfev`` None: lmfit's least_squares default."""
     if not stacked:
         return fit({})
+    n_varied = sum(p.vary and p.expr is None for p in params.values())
+    if max_nfev is None:
+        max_nfev = 2000 * (n_varied + 1)  # lmfit's own default for least_squares
     result = fit(stacked)
     used = result.nfev + stacked["workers"].stacked_points
     if getattr(result, "aborted", False) or used >= max_nfev - 2 * (n_varied + 1):

@@ -45,7 +45,7 @@ def _fit_one(model, params, log_loss, indep, delta, *, stacked=False):
                              max_nfev=MAX_NFEV, **indep)
 
     result = lmfit_limit_kept(fit, stacked_lmfit_jacobian(model, params, log_loss, indep) if stacked else {},
-                              MAX_NFEV, sum(p.vary and p.expr is None for p in params.values()))
+                              params, MAX_NFEV)
     settle_covariance(result)
     return result
 

@@ -69,8 +69,7 @@ def _fit_one(model, params, log_loss, indep, delta):
             return model.fit(log_loss, params, method="least_squares", fit_kws=fit_kws,
                              max_nfev=MAX_NFEV, **indep)
 
-    result = lmfit_limit_kept(fit, stacked_lmfit_jacobian(model, params, log_loss, indep), MAX_NFEV,
-                              sum(p.vary and p.expr is None for p in params.values()))
+    result = lmfit_limit_kept(fit, stacked_lmfit_jacobian(model, params, log_loss, indep), params, MAX_NFEV)
     settle_covariance(result)
     return result
 

@@ -200,9 +200,7 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
             with np.errstate(over="ignore"):
                 return model.fit(y, params, L=L, method="least_squares", fit_kws=stacked)
 
-        n_varied = sum(p.vary and p.expr is None for p in params.values())
-        res = lmfit_limit_kept(fit, stacked_lmfit_jacobian(model, params, y, {"L": L}),
-                               2000 * (n_varied + 1), n_varied)  # lmfit's own default limit
+        res = lmfit_limit_kept(fit, stacked_lmfit_jacobian(model, params, y, {"L": L}), params)
         if best is None or res.chisqr < best.chisqr:
             best = res
     settle_covariance(best)
