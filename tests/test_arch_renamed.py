@@ -512,3 +512,16 @@ def test_spliced_puts_each_swap_where_its_first_old_key_was():
     assert spliced(items, swaps) == {"a": 1, "b": 3, "qkv": 9, "c1": 7, "c2": 8}
     assert list(spliced(items, swaps)) == ["a", "b", "qkv", "c1", "c2"]
     assert list(spliced(items, [])) == list(items)
+
+
+def test_deepseek_v4_folder_and_loaded_model_give_the_same_rows(tmp_path):
+    """DeepSeek-V4's folder holds each hash-routed layer's gate.tid2eid (token id -> expert id,
+    int64, a buffer the loaded model has as no parameter): it is no weight, so the folder's table
+    has the loaded model's rows, no more (it measured it as a tensor of group 'other')."""
+    model = tiny_model("deepseek_v4")
+    model.save_pretrained(tmp_path)
+    assert any(k.endswith(".gate.tid2eid") for k in _file_keys(tmp_path))
+    folder_rows, loaded_rows = _sorted(_cheap_table(tmp_path)), _sorted(_cheap_table(model))
+    assert not folder_rows["tensor"].str.contains("tid2eid").any()
+    assert loaded_rows[KEYS].equals(folder_rows[KEYS])
+    np.testing.assert_allclose(loaded_rows["value"], folder_rows["value"], rtol=1e-9, atol=1e-12)

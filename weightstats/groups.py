@@ -146,8 +146,10 @@ _LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
 # Ergo's file calls it feed_forward.router_bias; AFMoE's expert_bias, the same bias kept as a
 # parameter without gradient; MiniMax's lightning
 # attention decays, buffers computed from the config that save_pretrained writes)
+# DeepSeek-V4's hash-routed layers keep gate.tid2eid, a token id -> expert id table (int64, a
+# persistent buffer): the folder holds it, the loaded model has it as no parameter
 _SKIP = re.compile(r"(inv_freq|masked_bias|(?:^|\.)attention\.bias$|(?:^|\.)attn\.bias$|rotary_emb"
-                   r"|e_score_correction_bias$|\.feed_forward\.router_bias$|\.expert_bias$"
+                   r"|e_score_correction_bias$|\.feed_forward\.router_bias$|\.expert_bias$|\.gate\.tid2eid$"
                    r"|\.self_attn\.(slope_rate|query_decay|key_decay|diagonal_decay)$)")
 
 
