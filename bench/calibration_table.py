@@ -157,7 +157,7 @@ def run_one(job):
     for name, part in preds.groupby("distance_bin", sort=False):
         err = part["relative_error"].abs()
         bins[name] = {"n": int(len(part)), "coverage": float(part["inside"].mean()),
-                      "median_abs_err": float(err.median()),
+                      "median_abs_rel_error": float(err.median()),
                       "undefined": int((~np.isfinite(part["predicted"])).sum())}
         if "inside_old" in part:
             bins[name]["coverage_old"] = float(part["inside_old"].mean())
@@ -165,8 +165,8 @@ def run_one(job):
     for times in (10, 100):
         part = preds[preds["distance"] > times]
         err = part["relative_error"].abs()
-        beyond[f">{times}x"] = {"n": int(len(part)), "median_abs_err": float(err.median()),
-                                "mean_abs_err": float(err.mean())}
+        beyond[f">{times}x"] = {"n": int(len(part)), "median_abs_rel_error": float(err.median()),
+                                "mean_abs_rel_error": float(err.mean())}
     out = {"row": row, "item": item, "method": method, "n": int(len(preds)),
            "coverage": cal.coverage,
            "beyond": beyond,
@@ -228,7 +228,7 @@ def summary_row(row: str, results: list, key: str = "coverage", method=None) -> 
     if far_kind == "coverage":
         far_txt = f"{_pct(_bin_values(results, far, key))} {far_words}"
     elif far_kind == "error":
-        per_item = ", ".join(f"{r['item']} {_pct(_bin_values([r], far, 'median_abs_err'))}"
+        per_item = ", ".join(f"{r['item']} {_pct(_bin_values([r], far, 'median_abs_rel_error'))}"
                              for r in results)
         far_txt = f"errors {far_words} (median per bin, {'/'.join(far)}): {per_item}"
     else:
@@ -249,7 +249,7 @@ def print_detail(r) -> None:
     for b, v in r["bins"].items():
         old = f" old {v['coverage_old']:.3f}" if "coverage_old" in v else ""
         print(f"      {b:>8}: n {v['n']:4d} coverage {v['coverage']:.3f}{old} "
-              f"median |err| {v['median_abs_err']:.4f}")
+              f"median |err| {v['median_abs_rel_error']:.4f}")
     sys.stdout.flush()
 
 

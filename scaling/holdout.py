@@ -81,5 +81,5 @@ def holdout_errors(predicted, observed) -> dict:
     observed = np.asarray(observed, float)
     rel = (predicted - observed) / observed
     return {"n": int(rel.size), "relative_error": rel.tolist(),
-            "mean_abs_relative_error": float(np.mean(np.abs(rel))) if rel.size else float("nan"),
-            "max_abs_relative_error": float(np.max(np.abs(rel))) if rel.size else float("nan")}
+            "mean_abs_rel_error": float(np.mean(np.abs(rel))) if rel.size else float("nan"),
+            "max_abs_rel_error": float(np.max(np.abs(rel))) if rel.size else float("nan")}

@@ -109,7 +109,7 @@ COLUMNS = {
     "rmse_log": "root mean square of log(observed) - log(predicted)",
     "aic": "Akaike information criterion", "bic": "Bayesian information criterion",
     "a": "allocation exponent of N* ~ C^a", "b": "allocation exponent of D* ~ C^b",
-    "holdout_mean_abs_rel_err": "mean |predicted / observed - 1| on the held-out runs (a fraction)",
+    "holdout_mean_abs_rel_error": "mean |predicted / observed - 1| on the held-out runs (a fraction)",
     "converged": "whether the fit converged", "starts_at_best": "starts reaching the best optimum, of all",
     "flops": "training compute C (FLOPs)", "times_largest_run": "compute / the largest fitted run's",
     "kind": "projection (no run checks it), prediction (a held-out run within 2x checks it), "

@@ -84,7 +84,7 @@ def test_a_comparison_reads_in_a_notebook_and_prints_the_commands_report(grid):
         line = next(r for r in rows if r.startswith(f"  {name}: "))
         alloc, held = fit.extra["allocation"], comparison.holdout[name]
         assert f"a = {alloc['a']:.2f} [{alloc['a_ci95'][0]:.2f}, {alloc['a_ci95'][1]:.2f}]" in line
-        assert f"held-out |relative error| {error_percent(held['mean_abs_relative_error'])}" in line
+        assert f"held-out |relative error| {error_percent(held['mean_abs_rel_error'])}" in line
     assert str(comparison) == compare_text(comparison.to_dict())
 
 

@@ -73,7 +73,7 @@ def test_a_downstream_prediction_reads_in_a_notebook_and_prints_the_commands_rep
     pr, h = d.prediction, d.holdout
     assert f"  projection at N = 1e+06, D = 1e+08: {pr['value']:.4g}, 95% prediction interval " \
            f"[{pr['pi95'][0]:.4g}, {pr['pi95'][1]:.4g}]" in rows
-    assert any(r.startswith(f"  held out 2: mean |relative error| {h['mean_abs_relative_error']:.2%}")
+    assert any(r.startswith(f"  held out 2: mean |relative error| {h['mean_abs_rel_error']:.2%}")
                for r in rows)
     assert str(d) == downstream_text(d.to_dict())
     pairs = _readable(repr(d.train), lines=2 + len(d.train.notes))

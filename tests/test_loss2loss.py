@@ -125,8 +125,8 @@ def test_holdout_scores_largest_compute_beside_plain_law():
     held = out.holdout
     assert held["n"] == 5 and len(train.pairs) == 35
     assert train.pairs["flops"].max() < min(p["flops"] for p in held["points"])
-    assert held["mean_abs_relative_error"] < 0.01
-    assert "baseline_mean_abs_relative_error" in held
+    assert held["mean_abs_rel_error"] < 0.01
+    assert "baseline_mean_abs_rel_error" in held
     assert all({"x", "y", "predicted", "relative_error"} <= set(p) for p in held["points"])
 
 

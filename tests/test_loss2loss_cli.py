@@ -598,11 +598,11 @@ def test_a_held_out_run_below_e_x_does_not_make_the_errors_nan(shipped):
     doc = json.loads(invoke(args + ["--E-x", f"{e_x}", "--E-y", "0", "--json"]).stdout)["holdout"]
     rel = [p["relative_error"] for p in doc["points"]]
     assert sum(r is None for r in rel) == 1  # no prediction: JSON null
-    assert doc["mean_abs_relative_error"] == pytest.approx(np.mean([abs(r) for r in rel if r is not None]))
+    assert doc["mean_abs_rel_error"] == pytest.approx(np.mean([abs(r) for r in rel if r is not None]))
     assert doc["undefined"].startswith("1 of 4 held-out runs have no prediction")
     assert [p["inside_pi95"] for p, r in zip(doc["points"], rel) if r is None] == [False]
     base = [p["baseline_relative_error"] for p, r in zip(doc["points"], rel) if r is not None]
-    assert doc["baseline_mean_abs_relative_error"] == pytest.approx(np.mean(np.abs(base)))
+    assert doc["baseline_mean_abs_rel_error"] == pytest.approx(np.mean(np.abs(base)))
     text = invoke(args + ["--E-x", f"{e_x}", "--E-y", "0"]).stdout
     assert "nan" not in text and "no prediction (x at or below E_x)" in text
 
@@ -625,7 +625,7 @@ def test_a_held_out_accuracy_of_0_is_scored_by_its_interval(tmp_path):
     zero = [p for p in doc["points"] if p["y"] == 0]
     assert len(zero) == 1 and zero[0]["relative_error"] is None and zero[0]["predicted"] > 0
     other = [p["relative_error"] for p in doc["points"] if p["y"] > 0]
-    assert doc["mean_abs_relative_error"] == pytest.approx(abs(other[0]))
+    assert doc["mean_abs_rel_error"] == pytest.approx(abs(other[0]))
     assert "(no relative error at y = 0)" in invoke(args).stdout
 
 

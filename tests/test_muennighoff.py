@@ -98,7 +98,7 @@ def test_heldout_repeated_runs_beat_chinchilla():
     """Keep the largest-compute runs out: the law that discounts repeats predicts them better."""
     runs = repeated_runs(dict(CHIN, R_D_star=5.0, R_N_star=10.0))
     cmp = compare_laws(runs, ("chinchilla", "muennighoff"), holdout=0.2, n_bootstrap=0)
-    err = {name: cmp.holdout[name]["mean_abs_relative_error"] for name in cmp.fits}
+    err = {name: cmp.holdout[name]["mean_abs_rel_error"] for name in cmp.fits}
     assert err["muennighoff"] < 0.01 < err["chinchilla"]
     fit = cmp.fits["muennighoff"]
     repeated = predict(fit, runs["params"], runs["tokens"], U_D=runs["unique_tokens"])

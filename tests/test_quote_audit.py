@@ -96,7 +96,7 @@ def test_held_out_error_is_a_percentage_as_the_json_fraction_says(compared):
         line = next(x for x in text.splitlines() if x.startswith(f"held-out ({law}): "))
         printed = re.search(rf"mean \|relative error\| ({NUMBER})% on (\d+) runs", line)
         assert printed, line
-        assert rounds_to(fit["holdout"]["mean_abs_relative_error"], printed.group(1), 100)
+        assert rounds_to(fit["holdout"]["mean_abs_rel_error"], printed.group(1), 100)
         assert int(printed.group(2)) == fit["holdout"]["n"]
 
 

@@ -129,24 +129,24 @@ def test_budgets_given_replace_the_published_ones_not_their_distance():
 def test_one_held_out_run_is_singular():
     from scalefit.scaling.laws.report import holdout_lines
     from scalefit.scaling.relations.report import holdout_summary
-    assert holdout_summary({"n": 1, "mean_abs_relative_error": 0.0123}).startswith(
+    assert holdout_summary({"n": 1, "mean_abs_rel_error": 0.0123}).startswith(
         "held out 1 run (largest compute")
-    assert holdout_summary({"n": 2, "mean_abs_relative_error": 0.0123}).startswith("held out 2 runs (")
-    assert "0.50% on 1 run" in holdout_lines("kaplan", {"n": 1, "mean_abs_relative_error": 0.005})[0]
+    assert holdout_summary({"n": 2, "mean_abs_rel_error": 0.0123}).startswith("held out 2 runs (")
+    assert "0.50% on 1 run" in holdout_lines("kaplan", {"n": 1, "mean_abs_rel_error": 0.005})[0]
 
 
 def test_compare_metrics_print_the_held_out_error_as_the_percentage_beside_it():
-    """compare's metrics table printed holdout_mean_abs_rel_err 0.002718 above 'held-out (kaplan):
+    """compare's metrics table printed holdout_mean_abs_rel_error 0.002718 above 'held-out (kaplan):
     mean |relative error| 0.27%': the table now prints the percentage; --json keeps the fraction."""
     import json
     args = ["compare", "kaplan", "chinchilla", "--holdout", "2", "--bootstrap", "0"]
     text = _invoke(*args)
     doc = json.loads(_invoke(*args, "--json"))
     lines = text.splitlines()
-    head = next(i for i, x in enumerate(lines) if "holdout_mean_abs_rel_err" in x)
-    column = lines[head].split().index("holdout_mean_abs_rel_err")
+    head = next(i for i, x in enumerate(lines) if "holdout_mean_abs_rel_error" in x)
+    column = lines[head].split().index("holdout_mean_abs_rel_error")
     for law, fit in doc["fits"].items():
-        fraction = fit["holdout"]["mean_abs_relative_error"]
+        fraction = fit["holdout"]["mean_abs_rel_error"]
         assert 0 < fraction < 1
         row = next(x.split() for x in lines[head + 2:head + 4] if x.split()[0] == law)
         assert row[column] == f"{fraction:.2%}"
@@ -167,7 +167,7 @@ def test_calibrate_cut_table_prints_percentages_beside_its_coverage_line():
     part["relative_error"] = part.predicted / part.observed - 1
     part["interval_half_width"] = (part.pi95_hi - part.pi95_lo) / 2 / part.predicted
     result = summarize("chinchilla", "runs.csv", 20, 200, [part], [cut_summary(1e18, 1e18, 14, part)])
-    assert result.cuts["median_abs_relative_error"].iloc[0] == pytest.approx(0.0334, abs=1e-4)
+    assert result.cuts["median_abs_rel_error"].iloc[0] == pytest.approx(0.0334, abs=1e-4)
     text = calibration_text(result).splitlines()
     head = next(i for i, x in enumerate(text) if x.startswith("cut FLOPs"))
     assert "  coverage  median |rel err|" in text[head]

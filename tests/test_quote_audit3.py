@@ -114,15 +114,15 @@ def test_calibrate_by_distance_table_prints_percentages_beside_the_cut_table():
     part["interval_half_width"] = (part.pi95_hi - part.pi95_lo) / 2 / part.predicted
     result = summarize("chinchilla", "runs.csv", 20, 200, [part], [cut_summary(1e18, 1e18, 14, part)])
     near = result.by_distance.iloc[0]
-    assert 0 < near["coverage"] < 1 and near["median_abs_relative_error"] < 1  # still fractions
-    expected = [f"{near['coverage']:.0%}", f"{100 * near['median_abs_relative_error']:.3g}%",
-                f"{100 * near['mean_abs_relative_error']:.3g}%", f"{100 * near['median_interval_half_width']:.3g}%"]
+    assert 0 < near["coverage"] < 1 and near["median_abs_rel_error"] < 1  # still fractions
+    expected = [f"{near['coverage']:.0%}", f"{100 * near['median_abs_rel_error']:.3g}%",
+                f"{100 * near['mean_abs_rel_error']:.3g}%", f"{100 * near['median_interval_half_width']:.3g}%"]
     assert expected == ["67%", "1.34%", "1.56%", "6.45%"]
     lines = calibration_text(result).splitlines()
     head = lines.index("by distance from the largest fitted run:") + 1
     columns = lines[head].split()
     row = next(x.split() for x in lines[head + 2:] if x.split()[:1] == ["1-2x"])
-    names = ["coverage", "median_abs_relative_error", "mean_abs_relative_error", "median_interval_half_width"]
+    names = ["coverage", "median_abs_rel_error", "mean_abs_rel_error", "median_interval_half_width"]
     assert [row[columns.index(c)] for c in names] == expected
     far = next(x.split() for x in lines[head + 2:] if x.split()[:1] == [">100x"])
     assert far[columns.index("median_interval_half_width")] == "unbounded"
@@ -141,18 +141,18 @@ def test_a_held_out_error_below_a_hundredth_of_a_percent_is_not_printed_as_zero(
 
     from scalefit.scaling.laws.report import fit_line, holdout_lines, metrics_text_frame
     from scalefit.scaling.relations.report import holdout_summary
-    hold = {"n": 2, "mean_abs_relative_error": 3.6e-05}
+    hold = {"n": 2, "mean_abs_rel_error": 3.6e-05}
     assert "mean |relative error| 0.0036% on 2 runs" in holdout_lines("chinchilla", hold)[0]
     fit = json.loads((GOLDEN / "fit_chinchilla.json").read_text())
     fit["holdout"] = hold
-    assert metrics_text_frame({"chinchilla": fit})["holdout_mean_abs_rel_err"].tolist() == ["0.0036%"]
+    assert metrics_text_frame({"chinchilla": fit})["holdout_mean_abs_rel_error"].tolist() == ["0.0036%"]
     assert "held-out |relative error| 0.0036%" in fit_line(fit)
     assert "mean |rel err| 0.0036% (plain Kaplan law on y alone: 0.050%)" in holdout_summary(
-        {**hold, "baseline_mean_abs_relative_error": 5e-4})
+        {**hold, "baseline_mean_abs_rel_error": 5e-4})
     # from 1% up, and for 0 itself, two decimals as before
     for fraction, shown in [(0.03173, "3.17%"), (0.002718, "0.27%"), (0.0, "0.00%")]:
-        assert f"|relative error| {shown} on 2 runs" in holdout_lines("", {"n": 2, "mean_abs_relative_error": fraction})[0]
-    assert holdout_summary({"n": 2, "mean_abs_relative_error": np.nan}).endswith("- (no run to score)")
+        assert f"|relative error| {shown} on 2 runs" in holdout_lines("", {"n": 2, "mean_abs_rel_error": fraction})[0]
+    assert holdout_summary({"n": 2, "mean_abs_rel_error": np.nan}).endswith("- (no run to score)")
 
 
 def test_a_bootstrap_sd_prints_two_significant_digits_as_the_interval_ends_do():

@@ -396,7 +396,7 @@ def test_held_out_runs_with_no_prediction_print_no_nan(tmp_path):
             "--E-x", "4.2", "--E-y", "0"]
     text = run(*args)
     doc = strict_json(run(*args, "--json", "--out", str(tmp_path)))
-    assert doc["holdout"]["mean_abs_relative_error"] is None
+    assert doc["holdout"]["mean_abs_rel_error"] is None
     assert all(p["predicted"] is None for p in doc["holdout"]["points"])
     for where, said in (("text", text), ("report.md", (tmp_path / "report.md").read_text())):
         assert_no_nan_words(said, where)

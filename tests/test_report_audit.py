@@ -247,7 +247,7 @@ def compare0(tmp_path_factory):
 
 
 def test_law_report_tables_have_no_blank_cells(compare0):
-    """compare --out without --holdout left the metrics' holdout_mean_abs_rel_err blank in every
+    """compare --out without --holdout left the metrics' holdout_mean_abs_rel_error blank in every
     row, and the published constants and a derived row's stderr_fit blank, where the terminal
     prints '-': a blank cell reads as a lost number."""
     out = compare0[1]

@@ -280,7 +280,7 @@ def shown_by_distance(by_distance: pd.DataFrame) -> pd.DataFrame:
     tables printed '-' and a blank cell). by_distance.csv and --json keep the fractions."""
     width = "median_interval_half_width"
     shown = percent_columns(by_distance, shares=["coverage"],
-                            errors=["median_abs_relative_error", "mean_abs_relative_error", width])
+                            errors=["median_abs_rel_error", "mean_abs_rel_error", width])
     shown.loc[np.isinf(by_distance[width].to_numpy(float)), width] = UNBOUNDED
     return shown
 
@@ -294,7 +294,7 @@ def cut_summary(cut: float, largest: float, n_fit: int, part: pd.DataFrame,
     return {"cut_flops": float(cut), "largest_fitted_flops": float(largest), "n_fit": n_fit,
             "n_predicted": int(len(part)), "max_distance": float(part["distance"].max()),
             "coverage": float(part["inside"].mean()),
-            "median_abs_relative_error": float(part["relative_error"].abs().median()),
+            "median_abs_rel_error": float(part["relative_error"].abs().median()),
             "warnings": "; ".join(warnings)}
 
 
@@ -308,8 +308,8 @@ def summarize(name: str, source: str, n_runs: int, n_bootstrap: int, rows: list[
     by = (predictions.assign(abs_err=predictions["relative_error"].abs())
           .groupby("distance_bin", sort=False)
           .agg(n=("inside", "size"), coverage=("inside", "mean"),
-               median_abs_relative_error=("abs_err", "median"),
-               mean_abs_relative_error=("abs_err", "mean"),
+               median_abs_rel_error=("abs_err", "median"),
+               mean_abs_rel_error=("abs_err", "mean"),
                median_interval_half_width=("interval_half_width", "median"),
                min_distance=("distance", "min"))
           .sort_values("min_distance").drop(columns="min_distance").reset_index())

@@ -21,14 +21,14 @@ def _cut_frame(result) -> pd.DataFrame:
     median |rel err| print as percentages, as the coverage line below them (cuts.csv keeps the
     fractions)."""
     columns = ["cut_flops", "n_fit", "n_predicted", "max_distance", "coverage",
-               "median_abs_relative_error"]
+               "median_abs_rel_error"]
     columns += [c for c in ("scatter_slope",) if c in result.cuts.columns]
     # fractions as the percentages the coverage line prints
     shown = percent_columns(result.cuts[columns], shares=["coverage"],
-                            errors=["median_abs_relative_error"])
+                            errors=["median_abs_rel_error"])
     return shown.rename(columns={
         "cut_flops": "cut FLOPs", "n_fit": "fitted", "n_predicted": "predicted",
-        "max_distance": "max x largest", "median_abs_relative_error": "median |rel err|",
+        "max_distance": "max x largest", "median_abs_rel_error": "median |rel err|",
         "scatter_slope": "scatter slope (log sd per log N)"})
 
 

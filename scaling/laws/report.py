@@ -63,7 +63,7 @@ def metrics_frame(fits: dict) -> pd.DataFrame:
                      "rmse_log": f.get("rmse_log", np.nan), "aic": f.get("aic", np.nan),
                      "bic": f.get("bic", np.nan), "a": alloc.get("a", np.nan),
                      "b": alloc.get("b", np.nan),
-                     "holdout_mean_abs_rel_err": hold.get("mean_abs_relative_error", np.nan),
+                     "holdout_mean_abs_rel_error": hold.get("mean_abs_rel_error", np.nan),
                      "converged": f["converged"],
                      "starts_at_best": starts})
     return pd.DataFrame(rows)
@@ -74,7 +74,7 @@ def metrics_text_frame(fits: dict) -> pd.DataFrame:
     the held-out lines below it ('0.002718' above 'mean |relative error| 0.27%'); metrics.csv and
     --json keep the fraction."""
     frame = metrics_frame(fits)
-    frame["holdout_mean_abs_rel_err"] = [percent(v) for v in frame["holdout_mean_abs_rel_err"]]
+    frame["holdout_mean_abs_rel_error"] = [percent(v) for v in frame["holdout_mean_abs_rel_error"]]
     return frame
 
 
@@ -120,7 +120,7 @@ def fit_line(fit: dict) -> str:
         parts.append(f"RMSE(log L) {fit['rmse_log']:.4g}")
     if np.isfinite(alloc.get("a", np.nan)):
         parts.append(f"a = {_with_ci(alloc, 'a', '.2f')}")
-    held = fit.get("holdout", {}).get("mean_abs_relative_error", np.nan)
+    held = fit.get("holdout", {}).get("mean_abs_rel_error", np.nan)
     if np.isfinite(held):
         parts.append(f"held-out |relative error| {error_percent(held)}")
     if not fit["converged"]:
@@ -385,7 +385,7 @@ def missing_stderr_lines(fits: dict) -> list[str]:
 def holdout_lines(label: str, hold: dict) -> list[str]:
     """Held-out runs: error, and how many observations fell in their 95% prediction interval."""
     text = (f"held-out{' (' + label + ')' if label else ''}: mean |relative error| "
-            f"{percent(hold['mean_abs_relative_error'])} on {hold['n']} run{'' if hold['n'] == 1 else 's'}")
+            f"{percent(hold['mean_abs_rel_error'])} on {hold['n']} run{'' if hold['n'] == 1 else 's'}")
     if "inside_pi95" in hold:
         far = max(hold.get("times_largest_run", [np.nan]))
         text += (f" at up to {far:.3g}x the largest fitted compute (predictions); "

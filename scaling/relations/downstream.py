@@ -260,7 +260,7 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
         out["baseline"] = "Kaplan L(N, D) + E fitted to the target loss alone"
         # over the runs the relation predicts, so that the two means compare the same runs
         defined = np.isfinite(rows["relative_error"].to_numpy(float))
-        out["baseline_mean_abs_relative_error"] = (float(
+        out["baseline_mean_abs_rel_error"] = (float(
             np.mean(np.abs(rows["baseline_relative_error"].to_numpy(float)[defined])))
             if defined.any() else float("nan"))
     keep = [c for c in ("model", "step", "params", "tokens", "flops", "x", "y_params", "y_tokens",
@@ -284,8 +284,8 @@ def score_held_out(result: FitResult, train: LossPairs, held: pd.DataFrame,
                                 "errors measure the relation's extrapolation")
     rel = rows["relative_error"].to_numpy(float)
     ok = np.isfinite(rel)  # a prediction, of a y other than 0
-    out["mean_abs_relative_error"] = float(np.mean(np.abs(rel[ok]))) if ok.any() else float("nan")
-    out["max_abs_relative_error"] = float(np.max(np.abs(rel[ok]))) if ok.any() else float("nan")
+    out["mean_abs_rel_error"] = float(np.mean(np.abs(rel[ok]))) if ok.any() else float("nan")
+    out["max_abs_rel_error"] = float(np.max(np.abs(rel[ok]))) if ok.any() else float("nan")
     if (~defined).any():  # one such run made every mean NaN ('mean |rel err| nan%')
         out["undefined"] = (f"{int((~defined).sum())} of {rel.size} held-out {noun} have no "
                             "prediction (x at or below the fit's E_x, where the law says "
@@ -443,9 +443,9 @@ class Downstream:
         h = self.holdout
         if h is not None:
             from scalefit.scaling.relations.report import scored_percent as percent
-            line = f"  held out {h['n']}: mean |relative error| {percent(h['mean_abs_relative_error'])}"
-            if "baseline_mean_abs_relative_error" in h:
-                line += f" (Kaplan law of y alone {percent(h['baseline_mean_abs_relative_error'])})"
+            line = f"  held out {h['n']}: mean |relative error| {percent(h['mean_abs_rel_error'])}"
+            if "baseline_mean_abs_rel_error" in h:
+                line += f" (Kaplan law of y alone {percent(h['baseline_mean_abs_rel_error'])})"
             if "pi95_coverage" in h:
                 line += f", {h['pi95_coverage']:.0%} inside their 95% prediction intervals"
             lines.append(line)

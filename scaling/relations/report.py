@@ -177,15 +177,15 @@ def holdout_summary(h: dict) -> str:
     """The held-out runs in one line: their mean |relative error| (beside the Kaplan baseline's)
     and how many lie inside their 95% prediction intervals; the terminal and report.md print it."""
     percent = scored_percent
-    base = (f" (plain Kaplan law on y alone: {percent(h['baseline_mean_abs_relative_error'])})"
-            if "baseline_mean_abs_relative_error" in h else "")
+    base = (f" (plain Kaplan law on y alone: {percent(h['baseline_mean_abs_rel_error'])})"
+            if "baseline_mean_abs_rel_error" in h else "")
     cover = (f"; {100 * h['pi95_coverage']:.0f}% inside their 95% prediction intervals"
              if "pi95_coverage" in h else "")
     # 'held out 1 runs' with --holdout 1; a checkpoint table's are '46 checkpoints of 4 models'
     runs = (checkpoints_of(h["n"], h["n_models"]) if "n_models" in h else
             f"{h['n']} {'run' if h['n'] == 1 else 'runs'}")
     return (f"held out {runs} (largest compute, or --holdout-data): "
-            f"mean |rel err| {percent(h['mean_abs_relative_error'])}{base}{cover}")
+            f"mean |rel err| {percent(h['mean_abs_rel_error'])}{base}{cover}")
 
 
 def _rough(out: dict) -> list[str]:
