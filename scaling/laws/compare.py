@@ -12,7 +12,7 @@ from scalefit.errors import InputError, a_type
 from scalefit.options import split_values
 from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
-from scalefit.scaling.laws.fit import budget_compute, fit_law
+from scalefit.scaling.laws.fit import budget_compute, compute_basis, fit_law
 from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH, SUB_UNIT_TAIL,
                                               sub_unit_optimum_warning,
                                               budget_convention, checked_budgets, default_budgets,
@@ -48,6 +48,9 @@ class Comparison:
     allocation_difference: dict | None = None  # paired difference in a (allocation_difference)
     n_convention_gap: dict | None = None  # that gap split into N convention and form (n_convention_gap)
     budgets_given: bool = False  # the budgets came from --budget, not BUDGET_RULE
+    # laws whose budgets count compute differently (``compute_basis``): per basis its laws and
+    # largest fitted run; each budget row then says its basis ('compute'). Empty: one basis
+    compute_bases: list[dict] = field(default_factory=list)
 
     def fit_dict(self, name: str) -> dict:
         """One law's fit as JSON: the FitResult's fields and its held-out error."""
@@ -87,6 +90,8 @@ class Comparison:
                "budget_rule": GIVEN_RULE if self.budgets_given else BUDGET_RULE,
                "budget_convention": self.convention,
                "budgets": self.budgets, "explanation": list(self.explanation)}
+        if self.compute_bases:
+            out["compute_bases"] = self.compute_bases
         if self.allocation_difference is not None:
             out["allocation_difference"] = self.allocation_difference
         if self.n_convention_gap is not None:
@@ -150,15 +155,18 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     train, held, held_flops = runs[~mask], runs[mask], budget_compute(table, checked)[mask]
     fits, held_errors, fitted_losses = {}, {}, []
     largest = smallest = float("nan")
+    bases = {}  # law setting an allocation -> its compute basis, largest and smallest fitted run
     for name in laws:
         law = law_for(name)
         train_table = validate_runs(train, law.law_name, loss=loss, source=source)
         compute = budget_compute(train_table, law)
         largest = float(np.nanmax(compute))
         smallest = float(np.nanmin(compute))
+        if law.sets_allocation():
+            bases[name] = (compute_basis(train_table, law), largest, smallest)
         result = fit_law(train_table, law.law_name, loss=loss, delta=delta, n_bootstrap=n_bootstrap,
                          seed=seed, progress=progress, budgets=budgets if law.sets_allocation() else None,
-                         held_flops=held_flops, all_runs=table)
+                         held_flops=budget_compute(table, law)[mask], all_runs=table)
         if len(held):
             held_table = validate_runs(held, law.law_name, loss=loss, source=source,
                                        check_size=False)
@@ -176,12 +184,18 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
     difference = allocation_difference(fits) if same_runs else None
     gap = n_convention_gap(train, fits, loss=loss, delta=delta, n_bootstrap=n_bootstrap,
                            seed=seed) if same_runs else None
-    if budgets is None:
-        budgets = default_budgets([largest], held_flops)
     convention = common_convention(fits, table.frame)
-    rows, notes = budget_rows(fits, budgets, frame=table.frame, largest_fitted=largest,
-                              held_flops=held_flops, convention=convention,
-                              smallest_fitted=smallest)
+    compute_bases = []
+    if len({basis for basis, _, _ in bases.values()}) > 1:  # isoflop beside a law of 6 N_nonembed D
+        rows, notes, compute_bases = mixed_budget_rows(fits, bases, budgets, table=table, mask=mask,
+                                                       convention=convention)
+        largest = compute_bases[0]["largest_fitted_flops"]
+    else:
+        if budgets is None:
+            budgets = default_budgets([largest], held_flops)
+        rows, notes = budget_rows(fits, budgets, frame=table.frame, largest_fitted=largest,
+                                  held_flops=held_flops, convention=convention,
+                                  smallest_fitted=smallest)
     for name, result in fits.items():  # compare's budgets: fit_law said it of its own, if it had to
         warning = sub_unit_optimum_warning(rows, f"{name}_")
         if warning and not any(w.endswith(SUB_UNIT_TAIL) for w in result.warnings):
@@ -196,7 +210,8 @@ def compare_laws(runs: pd.DataFrame, laws=DEFAULT_LAWS, *, loss: str = "loss",
         explanation=explanation,
         allocation_difference=difference, n_convention_gap=gap,
         published=published_constants(laws) if published else {},
-        largest_fitted_flops=largest, convention=notes, budgets_given=given)
+        largest_fitted_flops=largest, convention=notes, budgets_given=given,
+        compute_bases=compute_bases)
 
 
 def published_constants(laws=None) -> dict[str, dict]:
@@ -254,11 +269,47 @@ def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitt
                 if key not in row:
                     row[f"{name}_{key}"] = value
         rows.append(row)
+    return rows, convention_notes(fits, frame, convention)
+
+
+def convention_notes(fits: dict[str, FitResult], frame, convention: str | None) -> str:
+    """What N (and C) mean in the budget rows, said once where every law's is the same."""
     said = {name: n_convention_note(f, frame, convention) for name, f in fits.items()}
     if len(said) > 1 and len(set(said.values())) == 1:  # every law's N the same: said once
-        return rows, next(iter(said.values()))
-    notes = "; ".join(f"{name}: {note}" for name, note in said.items())
-    return rows, notes
+        return next(iter(said.values()))
+    return "; ".join(f"{name}: {note}" for name, note in said.items())
+
+
+def mixed_budget_rows(fits: dict[str, FitResult], bases: dict, budgets, *, table, mask,
+                      convention: str | None) -> tuple[list[dict], str, list[dict]]:
+    """Budget rows of laws whose budgets count compute differently (``bases``: law -> (its
+    ``compute_basis``, largest and smallest fitted run in it)): IsoFLOP's optima are found at
+    the flops column's budgets, a law of a non-embedding N with no total count beside it
+    states C = 6 N_nonembed D, and no count of all parameters converts one into the other. So
+    each basis gets rows of its own (``budget_rows``: its budgets, distances, kinds and
+    held-out runs in that C), each row names it ('compute'), sorted by budget; with the notes
+    and, per basis, its laws and largest fitted run."""
+    groups: dict[str, list[str]] = {}
+    for name, (basis, _, _) in bases.items():
+        groups.setdefault(basis, []).append(name)
+    rows, described = [], []
+    for basis, names in groups.items():
+        _, largest, smallest = bases[names[0]]
+        held = budget_compute(table, law_for(fits[names[0]].law))[mask]
+        own = budgets if budgets is not None else default_budgets([largest], held)
+        part, _ = budget_rows({name: fits[name] for name in names}, own, frame=table.frame,
+                              largest_fitted=largest, held_flops=held, convention=convention,
+                              smallest_fitted=smallest)
+        rows += [{**row, "compute": basis} for row in part]
+        described.append({"compute": basis, "laws": names, "largest_fitted_flops": largest})
+    order = {basis: i for i, basis in enumerate(groups)}
+    rows.sort(key=lambda row: (row["flops"], order[row["compute"]]))
+    apart = "; ".join(f"{', '.join(b['laws'])} at C = {b['compute']}" for b in described)
+    notes = (f"{convention_notes(fits, table.frame, convention)}; budgets on two bases, each row "
+             f"saying its own ('C is'): {apart}; the same number of FLOPs on the two is not the "
+             "same compute (no count of all parameters beside this N to convert one into the "
+             "other)")
+    return rows, notes, described
 
 
 def _n_draws(fit: FitResult) -> int:

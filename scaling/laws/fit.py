@@ -45,16 +45,29 @@ def _flops_factor(table: RunTable) -> float:
     return FLOPS_PER_PARAM_TOKEN
 
 
+FLOPS_COLUMN = "flops column"  # a budget is the table's own compute (all parameters counted)
+KAPLAN_C = f"{FLOPS_PER_PARAM_TOKEN:g} N_nonembed D"  # Kaplan's C with a non-embedding N
+
+
+def compute_basis(table: RunTable, law) -> str:
+    """What ``law``'s budgets count as compute on ``table``: KAPLAN_C where the engine's
+    allocation reads a non-embedding N with no total count beside it
+    (``RunTable.kaplan_compute``), else FLOPS_COLUMN (IsoFLOP, whose ``fit_runs`` finds the
+    optima of the flops column's own budgets, always)."""
+    model = law_for(law) if isinstance(law, str) else law
+    if table.kaplan_compute and model.fit_runs is None and {"N", "D"} <= set(model.needs):
+        return KAPLAN_C
+    return FLOPS_COLUMN
+
+
 def budget_compute(table: RunTable, law) -> np.ndarray:
     """The runs' compute as ``law``'s budget table states it (its 'x largest run' and held-out
-    runs): the flops column C, or Kaplan's 6 N D where the engine's allocation reads a
-    non-embedding N with no total count beside it (``RunTable.kaplan_compute``)."""
-    model = law_for(law) if isinstance(law, str) else law
+    runs), on its ``compute_basis``: the flops column C, or Kaplan's 6 N D."""
     if "C" not in table.frame.columns:
         return np.full(len(table.frame), np.nan)
-    if table.kaplan_compute and model.fit_runs is None and {"N", "D"} <= set(model.needs):
+    if compute_basis(table, law) == KAPLAN_C:
         return FLOPS_PER_PARAM_TOKEN * table.N * table.D
-    return table.C  # IsoFLOP (fit_runs) finds the optima of the flops column's own budgets
+    return table.C
 
 
 MAX_NFEV = 4000  # lmfit's limit on residual calls of one law fit, its Jacobian's included

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from scalefit.scaling.laws.convention import EmbeddingMap
-from scalefit.scaling.laws.fit import budget_compute, predict
+from scalefit.scaling.laws.fit import FLOPS_COLUMN, budget_compute, compute_basis, predict
 from scalefit.scaling.laws.projection import convert_embedding, optimum
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import RunTable, n_label
@@ -56,20 +56,38 @@ def n_words(label: str, quantity: str, all_words: str) -> str:
     return all_words if label == ALL_PARAMS else f"{quantity}, {label}".replace(" (", "\n(", 1)
 
 
+def _fit_table(frame, result) -> RunTable:
+    """The run table as ``result`` read it: its N's column and where that came from."""
+    extra = result.extra
+    return RunTable(frame, "", extra.get("n_column") or "", extra.get("loss_column") or "loss",
+                    n_source=extra.get("n_source", ""))
+
+
 def runs_compute(frame, results: dict) -> tuple[np.ndarray, str]:
     """(C of each run, axis label): the compute the budget rows state (``fit.budget_compute``,
     of the first law that sets an allocation): the flops column, or Kaplan's C = 6 N D where N is
     non-embedding with no total count beside it; the runs and the frontiers on one C."""
     laws = [r for r in results.values() if law_for(r.law).sets_allocation()] or list(results.values())
-    extra = laws[0].extra if laws else {}
-    table = RunTable(frame, "", extra.get("n_column") or "", extra.get("loss_column") or "loss",
-                     n_source=extra.get("n_source", ""))
-    if laws and "N" in frame and "D" in frame and table.kaplan_compute:
-        compute = budget_compute(table, laws[0].law)
+    if laws and "N" in frame and "D" in frame and _fit_table(frame, laws[0]).kaplan_compute:
+        compute = budget_compute(_fit_table(frame, laws[0]), laws[0].law)
         if not np.array_equal(compute, frame["C"].to_numpy(float)):
             return compute, (f"compute C = {FLOPS_PER_PARAM_TOKEN:g} N D (FLOPs; N non-embedding, "
                              "Kaplan's convention,\nnot the flops column)")
     return frame["C"].to_numpy(float), "training compute C (FLOPs)"
+
+
+def compute_groups(frame, results: dict) -> list[tuple[str, dict]]:
+    """The laws that set an allocation, grouped by what their budgets count as compute
+    (``fit.compute_basis``): one group unless IsoFLOP (the flops column's budgets) stands beside
+    a law of a non-embedding N with no total count (Kaplan's 6 N D), two C's no figure may
+    put on one axis: (basis, {name: result}) each. Laws setting none count as FLOPS_COLUMN."""
+    groups: dict[str, dict] = {}
+    for name, result in results.items():
+        basis = (compute_basis(_fit_table(frame, result), result.law)
+                 if frame is not None and "N" in frame and "D" in frame
+                 and law_for(result.law).sets_allocation() else FLOPS_COLUMN)
+        groups.setdefault(basis, {})[name] = result
+    return list(groups.items())
 
 
 def token_levels(D, count: int = 3) -> np.ndarray:
@@ -144,8 +162,25 @@ def _n_of_law(frame, result):
 def plot_frontiers(results: dict, frame=None, budgets=None):
     """N*(C) of each law, in total parameters, over the runs' compute range (solid, from the
     smallest run) and on to the largest projected budget (dashed: no run there), with the runs'
-    own (C, N): C and N as the budget rows state them (``runs_compute``, ``n_axis``)."""
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    own (C, N): C and N as the budget rows state them (``runs_compute``, ``n_axis``). Laws whose
+    budgets count compute differently (``compute_groups``) get a panel each, each with its C."""
+    groups = compute_groups(frame, results) if frame is not None else [(FLOPS_COLUMN, results)]
+    colors = {name: color for name, _, color in _law_colors(results)}
+    if len(groups) == 1:
+        fig, ax = plt.subplots(figsize=(6.0, 4.2))
+        _frontier_panel(ax, results, frame, budgets, colors)
+        return fig
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.6 * len(groups), 4.4), layout="constrained")
+    for ax, (basis, group) in zip(axes, groups):
+        _frontier_panel(ax, group, frame, budgets, colors, title=f"{', '.join(group)}: C = {basis}")
+    fig.suptitle("Compute-optimal frontiers on two compute bases: a budget of one panel is not "
+                 "the same compute as the other's (dashed: projection)", fontsize=9)
+    return fig
+
+
+def _frontier_panel(ax, results: dict, frame, budgets, colors: dict, title: str | None = None):
+    """One axes of ``plot_frontiers``: ``results``' frontiers on their own C, with the runs
+    (``colors``: each law's, the same in every panel)."""
     c_words, label = "training compute C (FLOPs)", ALL_PARAMS
     if frame is not None and "C" in frame:
         c_runs, c_words = runs_compute(frame, results)
@@ -156,7 +191,8 @@ def plot_frontiers(results: dict, frame=None, budgets=None):
     inside = np.geomspace(lo, c_max, 60)  # solid where runs are (it began at half the smallest)
     beyond = np.geomspace(c_max, far, 60)
     convention = "params" if frame is not None and "params" in frame else None
-    for name, result, color in _law_colors(results):
+    for name, result in results.items():
+        color = colors[name]
         alloc = result.extra.get("allocation", {})
         if not np.isfinite(alloc.get("a", np.nan)):
             continue
@@ -176,15 +212,16 @@ def plot_frontiers(results: dict, frame=None, budgets=None):
     ax.text(c_max, 0.02, " largest run", fontsize=7, va="bottom",
             transform=ax.get_xaxis_transform())  # the axes' bottom whatever the y scale
     _label(ax, c_words, n_words(label, "compute-optimal N*", "compute-optimal N* (parameters, all)"),
-           "Compute-optimal frontiers (dashed: projection, no run there)")
-    return fig
+           title or "Compute-optimal frontiers (dashed: projection, no run there)")
 
 
 def plot_residuals(frame, results: dict):
     """log(observed) - log(predicted) against compute as the budget rows state it
     (``runs_compute``), one marker colour per law."""
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    compute, c_words = runs_compute(frame, results)
+    # the C of the laws drawn (IsoFLOP beside them may count another: compute_groups)
+    drawn = {n: r for n, r in results.items() if law_for(r.law).predicts_loss} or results
+    compute, c_words = runs_compute(frame, drawn)
     for name, result, color in _law_colors(results):
         law = law_for(result.law)
         if not law.predicts_loss:

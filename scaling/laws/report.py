@@ -144,6 +144,8 @@ def projection_frame(rows: list[dict], laws=None) -> pd.DataFrame:
         head = {"FLOPs": _fmt(row["flops"], ".3g"),
                 "x largest run": _fmt(row.get("times_largest_run", np.nan), ".3g"),
                 "kind": row.get("kind", "-")}
+        if "compute" in row:  # compare's laws on two compute bases: each row says its own
+            head["C is"] = row["compute"]
         for law in (laws or [None]):
             prefix = f"{law}_" if law else ""
             if f"{prefix}N_opt" not in row:
