@@ -12,7 +12,6 @@ trajectory fits give t intervals from their AR(1) errors (E and p: profile inter
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -277,13 +276,29 @@ def bound_warnings(params, data_limits=()) -> list[str]:
     return out
 
 
+class IntervalAtBound(str):
+    """A warning of ``interval_bound_warnings``: its words (a str, so JSON and printed text are
+    those words alone) and what it says as attributes: ``parameter`` (paper name), ``side``
+    ('lower' or 'upper') and ``bound`` (the bound as shown), so a reader tests the kind, not the
+    words (``reaches_bound``). Pickling and copying keep it; a JSON round trip, or a caller's
+    rewording (a prefix), leaves plain words, which no reader takes for this kind."""
+
+    def __new__(cls, text: str, parameter: str, side: str, bound: float):
+        self = super().__new__(cls, text)
+        self.parameter, self.side, self.bound = parameter, side, float(bound)
+        return self
+
+    def __reduce__(self):  # str's own reduction re-creates it from the words alone
+        return type(self), (str(self), self.parameter, self.side, self.bound)
+
+
 def reaches_bound(warning: str) -> bool:
     """Whether ``warning`` is one of interval_bound_warnings': an interval cut at a bound (a report
-    that lists those apart from the rest finds them by this)."""
-    return re.match(r"parameter \S+: its 95% interval \[.*\] reaches the (lower|upper) bound ", warning) is not None
+    that lists those apart from the rest finds them by this), by its kind, not its words."""
+    return isinstance(warning, IntervalAtBound)
 
 
-def interval_bound_warnings(params, estimates: dict, fixed=(), data_limits=()) -> list[str]:
+def interval_bound_warnings(params, estimates: dict, fixed=(), data_limits=()) -> list[IntervalAtBound]:
     """'parameter X: its 95% interval [lo, hi] reaches the upper bound B: the data do not bound X
     from above' for each varied lmfit parameter (``params``) whose interval (in ``estimates``,
     ParamEstimate by paper name: a bootstrap's, or a trajectory fit's profile interval) ends on a
@@ -304,7 +319,8 @@ def interval_bound_warnings(params, estimates: dict, fixed=(), data_limits=()) -
             limit = side == "upper" and shown in data_limits
             if at_bound(end, bound, data_limit=limit) and not at_bound(p.value, bound, data_limit=limit):
                 shown_bound = float(np.exp(bound) if log else bound)
-                out.append(f"parameter {shown}: its 95% interval [{est.ci95[0]:.4g}, "
-                           f"{est.ci95[1]:.4g}] reaches the {side} bound {shown_bound:g}: the data "
-                           f"do not bound {shown} from {way}")
+                out.append(IntervalAtBound(
+                    f"parameter {shown}: its 95% interval [{est.ci95[0]:.4g}, {est.ci95[1]:.4g}] "
+                    f"reaches the {side} bound {shown_bound:g}: the data do not bound {shown} from "
+                    f"{way}", shown, side, shown_bound))
     return out
