@@ -49,15 +49,20 @@ def check_stat_names(names, flag: str, *, also: str = "", numeric: bool = True) 
     offered, else the known ones and `also`, the flag's other words) and, with `numeric`, one naming a
     category (best_family: a plot of its codes says nothing): the one check of `weights --stat` and
     `suite sweep --stats`. The names are a probe's (weightstats.measure.measurable_stats, on a healthy
-    and a diverged matrix), not a folder's first part's, which could be diverged, damaged or older."""
+    and a diverged matrix), not a folder's first part's, which could be diverged, damaged or older.
+    A derived statistic (t_xi: scalefit.derived_stats) is known where its source is, when `numeric`
+    (it is computed when plotted, never stored, so a table cannot keep it)."""
     if not names:
         return
+    from scalefit.derived_stats import derivable
     from scalefit.errors import known, suggestion
     from scalefit.schema import refuse_categorical
     from scalefit.weightstats.measure import measurable_stats
 
     rows = measurable_stats()
     measured = set(rows["stat"].dropna().astype(str))
+    if numeric:
+        measured |= set(derivable(measured))
     unknown = [s for s in names if s not in measured]
     if unknown:
         raise InputError(f"{flag} {', '.join(unknown)}: no such statistic is measured by a weights sweep"

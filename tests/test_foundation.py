@@ -128,10 +128,11 @@ def test_a_list_of_accepted_values_says_when_it_goes_on():
 
 
 def test_a_bad_stat_lists_every_stat_of_the_shipped_table():
-    """The shipped table has 22 statistics; the message used to stop at 12, before t_nu."""
+    """The shipped table has 22 statistics; the message used to stop at 12, before t_nu. It also
+    names t_xi, derived from t_nu (scalefit.derived_stats)."""
     result = CliRunner().invoke(main, ["transitions", "--stat", "nope"])
     assert result.exit_code == 2
-    assert "t_nu, t_scale)" in result.output and "in all" not in result.output
+    assert "t_nu, t_scale, t_xi)" in result.output and "in all" not in result.output
 
 
 def test_the_near_name_matcher_offers_up_to_n_names_closest_first():

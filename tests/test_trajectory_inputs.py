@@ -635,7 +635,8 @@ def test_a_misspelt_stat_in_a_full_weights_table_is_answered_with_the_closest_na
             stat_trajectory(table, typo, group="mlp_in", source="w.csv")
         with pytest.raises(InputError, match=f"no rows with stat '{typo}'; did you mean '{meant}'\\?"):
             stat_series(table, typo, source="w.csv")
-    with pytest.raises(InputError, match=r"no rows 'zzz' \(known: a00_stat, .*\(47 in all\)"):
+    # 48: the table's 47 and t_xi, derived from its t_nu (scalefit.derived_stats)
+    with pytest.raises(InputError, match=r"no rows 'zzz' \(known: a00_stat, .*\(48 in all\)"):
         stat_trajectory(table, "zzz", group="mlp_in", source="w.csv")
 
 

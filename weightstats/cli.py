@@ -18,7 +18,8 @@ DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
 @click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False),
               help="A weights table (Parquet/CSV) from `scalefit weights` or `scalefit eval "
               "--weights` (default: the shipped mini suite's checkpoints, every run).")
-@click.option("--stat", "stats", multiple=True, help="Statistics to plot against step (default: t_nu).")
+@click.option("--stat", "stats", multiple=True, help="Statistics to plot against step (default: t_nu; t_xi = 1/t_nu, the "
+              "Student-t tail index, 0 = Gaussian, is derived from t_nu).")
 @click.option("--group", "groups", multiple=True, help="Only these groups, e.g. mlp_in,attn_qkv (the groups: "
               f"{', '.join(GROUPS)}).")
 @click.option("--tensor", help="One tensor by name instead of the groups.")

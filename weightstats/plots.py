@@ -70,7 +70,10 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
     """(model, group, step, value) of one statistic: a group's pooled row ('*') where that
     (model, step, group) has one, else the mean over its tensors (`scalefit.schema.group_values`);
     `tensor` picks one tensor instead; `groups` a list of groups, or one string of them
-    separated by commas."""
+    separated by commas. A derived statistic (t_xi = 1/t_nu: scalefit.derived_stats) is computed
+    from its source's rows."""
+    from scalefit.derived_stats import derivable, derived_rows, derived_stat
+
     for column in ("model", "step", "group", "stat", "value"):
         if column not in table.columns:
             raise InputError(f"{source}: column '{column}' is missing")
@@ -79,10 +82,15 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
                          + ("the table has no rows" if table.empty else "column 'stat' is empty")
                          + "); pass a table from `scalefit weights` or `scalefit eval --weights`")
     rows = table[table["stat"] == stat]
+    derived = derived_stat(stat)
+    if rows.empty and derived is not None:  # t_xi: from the table's t_nu rows
+        rows = derived_rows(table[table["stat"] == derived.source], derived)
     if rows.empty:
-        near = suggestion(stat, sorted(set(table["stat"].dropna().astype(str))))  # the list stops at 40
+        names = set(table["stat"].dropna().astype(str))
+        names = sorted(names | set(derivable(names)))
+        near = suggestion(stat, names)  # the list stops at 40
         raise InputError(f"{source}: no rows with stat '{stat}'"
-                         + (near if near.startswith(";") else f" (known: {known(table['stat'].dropna())})"))
+                         + (near if near.startswith(";") else f" (known: {known(names)})"))
     refuse_categorical(table, stat, "--stat")  # a line through family codes says nothing
     if tensor is not None:
         have = sorted(set(rows["tensor"].dropna().astype(str)))

@@ -191,6 +191,8 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
     """report.md, group_summary.csv, a plot per statistic against step, and the histogram of the
     MLP-in weights (a mixture of experts': its expert-in weights) of the last model's latest local
     checkpoint; returns the files written."""
+    from scalefit.derived_stats import with_derived
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)  # its first file is the summary CSV, written by pandas
     files: list[Path] = []
@@ -208,6 +210,7 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
         lines += [*notes, ""] if notes else []
     lines += nonfinite_notes(table)
     steps = table["step"].nunique()
+    table = with_derived(table, stats)  # a derived statistic asked for (t_xi): from its source's rows
     absent = [stat for stat in stats if stat not in set(table["stat"])]
     if absent:  # the table is written already; only the report's plot of a name it lacks is missing
         lines += [f"No statistic {', '.join(repr(s) for s in absent)} in this table to plot "

@@ -10,7 +10,9 @@ fixed design (its likelihood, for a bootstrap that carries rho's uncertainty), A
 for a sieve bootstrap, how many independent points a correlation of two such residual series
 is worth, and each run's design moments, from which the traces of the collapse F-test and the
 sandwich intervals follow without N x N matrices of all checkpoints. Checkpoints are taken in
-order; the spacing between them is not modelled.
+order; the spacing between them is not modelled. Where checkpoints of a run were left out (a
+Student-t nu at its cap), ``lags`` says how many places apart in the run's series each kept one is
+from the one before: k places apart, the errors' correlation is rho^k (``gap_lags``), not rho.
 """
 from __future__ import annotations
 
@@ -25,15 +27,30 @@ def rho_text(rho: float) -> str:
     return f"{'>= ' if rho >= MAX_RHO else ''}{rho:.2f}"
 
 
-def whiten(z: np.ndarray, rho, out: np.ndarray | None = None) -> np.ndarray:
+def gap_lags(positions) -> np.ndarray | None:
+    """The lags of points at these places (increasing whole numbers) in their run's series: the
+    first 1, then each place minus the one before; None where every lag is 1 (no gap)."""
+    positions = np.asarray(positions, dtype=int)
+    lags = np.diff(positions, prepend=positions[0] - 1) if len(positions) else positions
+    if np.any(lags < 1):
+        raise ValueError("gap_lags: positions must increase")
+    return None if np.all(lags == 1) else lags
+
+
+def whiten(z: np.ndarray, rho, out: np.ndarray | None = None, lags=None) -> np.ndarray:
     """Prais-Winsten transform of a vector or of each column of a matrix (rows in order).
 
     With AR(1) errors of coefficient rho, the transformed errors are independent with equal
     variance, so least squares on whitened y and design is generalized least squares. ``rho``:
     one coefficient, or one per column (each column the same numbers as whitened alone). ``out``:
     an array to write into (a design's column, in a hot loop), else z itself at rho 0 or a new one.
+    ``lags`` (``gap_lags``): a row k places after the one before is whitened against it with rho^k,
+    scaled by sqrt((1 - rho^2) / (1 - rho^2k)) to the others' variance (the exact AR(1) transform
+    of a series with points left out); None: every row follows the one before.
     """
     z = np.asarray(z, dtype=float)
+    if lags is not None:
+        return _whiten_gaps(z, rho, out, lags)
     zero = np.ndim(rho) == 0 and rho == 0.0
     if out is None:
         if zero:
@@ -47,11 +64,47 @@ def whiten(z: np.ndarray, rho, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def whiten_stack(z: np.ndarray, rhos: np.ndarray) -> np.ndarray:
+def _whiten_gaps(z: np.ndarray, rho, out, lags) -> np.ndarray:
+    """``whiten`` of rows whose lags (``gap_lags``) are not all 1."""
+    lags = np.asarray(lags, dtype=float)
+    if len(lags) != len(z):
+        raise ValueError(f"whiten: {len(lags)} lags for {len(z)} rows")
+    rho = np.asarray(rho, dtype=float)
+    if out is None:
+        out = np.empty_like(z)
+    if not len(z):
+        return out
+    k = lags[1:].reshape(-1, *[1] * (z.ndim - 1))
+    phi = rho ** k
+    scale = np.sqrt((1.0 - rho * rho) / (1.0 - phi * phi))
+    head = np.sqrt(1.0 - rho * rho) * z[0]
+    out[1:] = (z[1:] - phi * z[:-1]) * scale
+    out[0] = head
+    return out
+
+
+def log_jacobian(rhos, lags=None) -> np.ndarray:
+    """log |det| of the Prais-Winsten transform at each rho of ``rhos``: 0.5 log(1 - rho^2), and
+    with ``lags`` (``gap_lags``) 0.5 log((1 - rho^2) / (1 - rho^2k)) more for each lag k."""
+    rhos = np.asarray(rhos, dtype=float)
+    out = 0.5 * np.log(1.0 - rhos * rhos)
+    if lags is not None:
+        k = np.asarray(lags, dtype=float)[1:]
+        k = k[k > 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (1.0 - rhos[..., None] ** 2) / (1.0 - rhos[..., None] ** (2.0 * k))
+        out = out + 0.5 * np.sum(np.log(np.where(rhos[..., None] == 0.0, 1.0, ratio)), axis=-1)
+    return out
+
+
+def whiten_stack(z: np.ndarray, rhos: np.ndarray, lags=None) -> np.ndarray:
     """``whiten(z, rho)`` for each rho of ``rhos``, stacked on a new first axis: the same numbers
-    (the same operations on each element), made in a few array operations instead of two per rho."""
+    (the same operations on each element), made in a few array operations instead of two per rho.
+    ``lags``: as whiten's (then rho by rho)."""
     z = np.asarray(z, dtype=float)
     rhos = np.asarray(rhos, dtype=float)
+    if lags is not None:
+        return np.stack([whiten(z, r, lags=lags) for r in rhos]) if len(rhos) else np.empty((0, *z.shape))
     out = np.empty((len(rhos), *z.shape))
     if len(z):
         scale = np.sqrt(1.0 - rhos * rhos).reshape(-1, *[1] * (z.ndim - 1))
@@ -62,17 +115,17 @@ def whiten_stack(z: np.ndarray, rhos: np.ndarray) -> np.ndarray:
     return out
 
 
-def _restricted_loglik(design: np.ndarray, y: np.ndarray, rhos: np.ndarray) -> np.ndarray:
+def _restricted_loglik(design: np.ndarray, y: np.ndarray, rhos: np.ndarray, lags=None) -> np.ndarray:
     """REML log-likelihood (up to a constant) of AR(1) errors at each coefficient of ``rhos``
     (rows), for each column of y (n x S) under one design.
 
     REML counts the degrees of freedom the regression uses, so rho is less biased toward 0 by
     the fitted coefficients than the plain maximum-likelihood estimate is. The rhos are solved as
     one stack (_LAPACK_LSTSQ, the kernel np.linalg.lstsq calls for each): the same numbers as a
-    loop over rho, without its per-call cost (most of the time on 40-80 points).
+    loop over rho, without its per-call cost (most of the time on 40-80 points). ``lags``: whiten's.
     """
     n, p = design.shape
-    xw, yw = whiten_stack(design, rhos), whiten_stack(y, rhos)
+    xw, yw = whiten_stack(design, rhos, lags), whiten_stack(y, rhos, lags)
     solve = _lstsq_one_by_one if y.shape[1] == 0 else _LAPACK_LSTSQ  # LAPACK takes no 0 columns
     with np.errstate(call=_lstsq_failed, invalid="call", over="ignore", divide="ignore",
                      under="ignore"):  # np.linalg.lstsq's own error handling
@@ -80,8 +133,8 @@ def _restricted_loglik(design: np.ndarray, y: np.ndarray, rhos: np.ndarray) -> n
     resid = yw - xw @ coef
     sse = np.maximum(np.sum(resid * resid, axis=1), 1e-300)
     _, logdet = np.linalg.slogdet(np.matmul(xw.transpose(0, 2, 1), xw))
-    return (-0.5 * (n - p) * np.log(sse) + (0.5 * np.log(1.0 - rhos * rhos))[:, None]
-            - (0.5 * logdet)[:, None])
+    jacobian = 0.5 * np.log(1.0 - rhos * rhos) if lags is None else log_jacobian(rhos, lags)
+    return -0.5 * (n - p) * np.log(sse) + jacobian[:, None] - (0.5 * logdet)[:, None]
 
 
 def _lstsq_failed(err, flag):
@@ -102,51 +155,56 @@ _LAPACK_LSTSQ = getattr(getattr(np.linalg, "_umath_linalg", None), "lstsq", _lst
 _REML_CHUNK = 2_000_000  # whitened values held at once (16 MB): the rho grid is solved in chunks
 
 
-def _reml_profile(design: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+def _reml_profile(design: np.ndarray, y: np.ndarray, lags=None) -> np.ndarray | None:
     """REML log-likelihood over RHO_GRID (rows; one column per column of y), or None when y has
-    too few points beyond the design's coefficients to say anything about rho."""
+    too few points beyond the design's coefficients to say anything about rho. ``lags``: whiten's."""
     design = np.asarray(design, dtype=float)
     y = np.asarray(y, dtype=float)
     if len(y) <= design.shape[1] + 2:
         return None
     columns = y[:, None] if y.ndim == 1 else y
     step = max(1, _REML_CHUNK // max(columns.size, 1))
-    values = np.concatenate([_restricted_loglik(design, columns, RHO_GRID[i:i + step])
+    values = np.concatenate([_restricted_loglik(design, columns, RHO_GRID[i:i + step], lags)
                              for i in range(0, len(RHO_GRID), step)])
     return values[:, 0] if y.ndim == 1 else values
 
 
-def reml_rho(design: np.ndarray, y: np.ndarray) -> float | np.ndarray:
+def reml_rho(design: np.ndarray, y: np.ndarray, lags=None) -> float | np.ndarray:
     """The REML estimate of the AR(1) coefficient on a grid over [0, MAX_RHO] (one per column
-    when y is a matrix).
+    when y is a matrix); ``lags``: whiten's (rho stays the lag-1 coefficient).
 
     Negative autocorrelation is taken as 0: it would make the fit claim more than independent
     errors allow.
     """
-    values = _reml_profile(design, y)
+    values = _reml_profile(design, y, lags)
     if values is None:
         return 0.0 if np.ndim(y) == 1 else np.zeros(np.shape(y)[1])
     best = RHO_GRID[np.argmax(values, axis=0)]
     return float(best) if np.ndim(y) == 1 else best
 
 
-def _pooled_profile(designs, ys) -> np.ndarray | None:
-    """The summed REML profile of several runs (each its own design, variance and order)."""
-    profiles = [v for v in (_reml_profile(d, y) for d, y in zip(designs, ys)) if v is not None]
+def _pooled_profile(designs, ys, lags=None) -> np.ndarray | None:
+    """The summed REML profile of several runs (each its own design, variance and order;
+    ``lags``: None, or one whiten's lags (or None) per run)."""
+    lags = [None] * len(designs) if lags is None else lags
+    profiles = [v for v in (_reml_profile(d, y, g) for d, y, g in zip(designs, ys, lags))
+                if v is not None]
     return np.sum(profiles, axis=0) if profiles else None
 
 
-def pooled_reml_rho(designs, ys) -> float:
-    """One REML AR(1) coefficient for several runs (each its own design, variance and order)."""
-    total = _pooled_profile(designs, ys)
+def pooled_reml_rho(designs, ys, lags=None) -> float:
+    """One REML AR(1) coefficient for several runs (each its own design, variance and order;
+    ``lags``: _pooled_profile's)."""
+    total = _pooled_profile(designs, ys, lags)
     return 0.0 if total is None else float(RHO_GRID[int(np.argmax(total))])
 
 
-def pooled_rho_posterior(designs, ys) -> tuple[np.ndarray, np.ndarray]:
+def pooled_rho_posterior(designs, ys, lags=None) -> tuple[np.ndarray, np.ndarray]:
     """(RHO_GRID, weights): the pooled REML likelihood of one rho for several runs, normalized
     over the grid (a flat prior); all weight on 0 where the runs are too short to say. Each y may
-    be a matrix of series (one column each, as simulated sets): then one column of weights each."""
-    total = _pooled_profile(designs, ys)
+    be a matrix of series (one column each, as simulated sets): then one column of weights each.
+    ``lags``: _pooled_profile's."""
+    total = _pooled_profile(designs, ys, lags)
     if total is None:
         at_zero = (RHO_GRID == 0.0).astype(float)
         columns = np.shape(ys[0])[1:] if len(ys) else ()
@@ -216,45 +274,56 @@ def effective_points(designs, rho_a: float, rho_b: float) -> float:
     return trace_a * trace_b / cross if cross > 0 else 0.0
 
 
-def rho_posterior(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rho_posterior(design: np.ndarray, y: np.ndarray, lags=None) -> tuple[np.ndarray, np.ndarray]:
     """(RHO_GRID, weights): the REML likelihood of rho normalized over the grid (a flat prior).
 
     A bootstrap that draws its rho from these weights carries the uncertainty of rho, which on
-    40-80 checkpoints is large (an estimate of 0.5 is consistent with 0.3-0.9).
+    40-80 checkpoints is large (an estimate of 0.5 is consistent with 0.3-0.9). ``lags``: whiten's.
     """
-    return pooled_rho_posterior([design], [y])
+    return pooled_rho_posterior([design], [y], None if lags is None else [lags])
 
 
-def gaussian_loglik(sse_whitened: float, n: int, rho: float) -> float:
+def gaussian_loglik(sse_whitened: float, n: int, rho: float, lags=None) -> float:
     """Profile Gaussian log-likelihood (up to a constant) of a fit under AR(1) errors, from the
-    sum of squares of its whitened residuals: the one scale that BICs of different fits share."""
+    sum of squares of its whitened residuals: the one scale that BICs of different fits share
+    (``lags``: whiten's, whose transform's Jacobian it counts)."""
+    if lags is not None:
+        return -0.5 * n * np.log(max(sse_whitened, 1e-300) / n) + float(log_jacobian(rho, lags))
     return -0.5 * n * np.log(max(sse_whitened, 1e-300) / n) + 0.5 * np.log(1.0 - rho * rho)
 
 
-def _recursion(shocks: np.ndarray, rho: float) -> np.ndarray:
+def _recursion(shocks: np.ndarray, rho: float, lags=None) -> np.ndarray:
     """e_0 = shock_0 / sqrt(1 - rho^2), e_t = rho e_(t-1) + shock_t, along axis 0: a stationary
-    AR(1) series from its innovations."""
+    AR(1) series from its innovations. With ``lags`` (whiten's), the series at those places only:
+    e_t = rho^k e_(t-1) + shock_t sqrt((1 - rho^2k) / (1 - rho^2)) for a lag k (whiten's inverse)."""
     errors = np.empty_like(shocks)
     errors[0] = shocks[0] / np.sqrt(1.0 - rho * rho)
+    if lags is not None:
+        for t in range(1, len(shocks)):
+            phi = rho ** float(lags[t])
+            errors[t] = phi * errors[t - 1] + shocks[t] * np.sqrt((1.0 - phi * phi) / (1.0 - rho * rho))
+        return errors
     for t in range(1, len(shocks)):
         errors[t] = rho * errors[t - 1] + shocks[t]
     return errors
 
 
-def series_at_truths(shocks: np.ndarray) -> np.ndarray:
+def series_at_truths(shocks: np.ndarray, lags=None) -> np.ndarray:
     """Unit-variance AR(1) series at each rho of BIAS_TRUTHS from common standard-normal shocks
     (rows: time; columns: the shocks' columns for the first truth, then the next, ...), the
-    simulations REML's bias and confidence distribution are read from."""
-    return np.hstack([_recursion(shocks * np.sqrt(1.0 - r * r), r) for r in BIAS_TRUTHS])
+    simulations REML's bias and confidence distribution are read from (``lags``: _recursion's)."""
+    return np.hstack([_recursion(shocks * np.sqrt(1.0 - r * r), r, lags) for r in BIAS_TRUTHS])
 
 
-def simulate_errors(innovations: np.ndarray, rho: float, rng: np.random.Generator) -> np.ndarray:
+def simulate_errors(innovations: np.ndarray, rho: float, rng: np.random.Generator,
+                    lags=None) -> np.ndarray:
     """An AR(1) error series built from innovations resampled with replacement (sieve bootstrap).
 
     `innovations` are whitened residuals; the first draw is scaled to the stationary variance.
+    ``lags``: whiten's (the series at the places of the points kept).
     """
     eta = rng.choice(innovations, size=len(innovations), replace=True)
-    return eta if rho == 0.0 else _recursion(eta, rho)
+    return eta if rho == 0.0 else _recursion(eta, rho, lags)
 
 
 def stationary_series(rho: float, shape, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:

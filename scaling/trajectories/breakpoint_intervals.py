@@ -72,22 +72,23 @@ def local_fit(x, y, fit: SegmentedFit, j: int, *, min_points: int = 3,
     refined from t_j with the other breakpoints dropped, at its own REML rho (alternating as
     ``fit_segmented`` does) or at the `rho` given. The wander the other breakpoints absorbed stays
     in its residuals, so its rho and its noise are those of a world without them. Equal to `fit`
-    when fit.k == 1. `keep`: other breakpoints the world keeps beside j (local-strong)."""
+    when fit.k == 1. `keep`: other breakpoints the world keeps beside j (local-strong). The fit's
+    lags (points left out between others) hold in the world too."""
     if fit.k == 1 or len(keep) + 1 == fit.k:
         return fit
-    n, t = len(x), np.sort(fit.breakpoints[sorted({j, *keep})])
+    n, t, lags = len(x), np.sort(fit.breakpoints[sorted({j, *keep})]), fit.lags
     if rho is not None:
-        t = refine_breakpoints(x, y, t, min_points, rho)
+        t = refine_breakpoints(x, y, t, min_points, rho, lags)
     else:
         rho = 0.0
         for _ in range(RHO_ROUNDS + 1):
-            t = refine_breakpoints(x, y, t, min_points, rho)
-            new_rho = ar1.reml_rho(hinge_design(x, t), y)
+            t = refine_breakpoints(x, y, t, min_points, rho, lags)
+            new_rho = ar1.reml_rho(hinge_design(x, t), y, lags)
             if new_rho == rho:
                 break
             rho = new_rho
-    coef, sse = lstsq(x, y, t, rho)
-    return SegmentedFit(t, coef, sse, n, bic_ar1(sse, n, 2 + 2 * len(t), rho), rho)
+    coef, sse = lstsq(x, y, t, rho, lags)
+    return SegmentedFit(t, coef, sse, n, bic_ar1(sse, n, 2 + 2 * len(t), rho, lags), rho, lags)
 
 
 LOCAL_KEEP_T = WEAK_KINK_T  # local-strong keeps the breakpoints not flagged weak
@@ -109,10 +110,10 @@ def rho_confidence_draws(x, y, fit: SegmentedFit, size: int, rng: np.random.Gene
     search, is not simulated.
     """
     design = hinge_design(x, fit.breakpoints)
-    observed = ar1.reml_rho(design, y)
+    observed = ar1.reml_rho(design, y, fit.lags)
     shocks = rng.normal(size=(len(x), n_sim))
-    errors = ar1.series_at_truths(shocks)
-    estimates = np.asarray(ar1.reml_rho(design, errors)).reshape(len(ar1.BIAS_TRUTHS), n_sim)
+    errors = ar1.series_at_truths(shocks, fit.lags)
+    estimates = np.asarray(ar1.reml_rho(design, errors, fit.lags)).reshape(len(ar1.BIAS_TRUTHS), n_sim)
     above = np.mean(estimates > observed + 1e-12, axis=1) + 0.5 * np.mean(
         np.abs(estimates - observed) <= 1e-12, axis=1)
     knots, index = np.unique(np.maximum.accumulate(above), return_index=True)
@@ -139,18 +140,18 @@ def sieve_resamples(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: in
     if rho is None and rho_draw == "confidence":
         rhos = rho_confidence_draws(x, y, fit, n_bootstrap, rng)
     elif rho is None:
-        grid, weights = ar1.rho_posterior(design, y)
+        grid, weights = ar1.rho_posterior(design, y, fit.lags)
         rhos = rng.choice(grid, size=n_bootstrap, p=weights)
     else:
         rhos = np.full(n_bootstrap, float(rho))
     worlds = {}  # rho -> (fitted curve, centred innovations) of the fit at that rho
     for rho in rhos:
         if rho not in worlds:
-            coef, _ = lstsq(x, y, fit.breakpoints, rho)
-            innovations = ar1.whiten(y - design @ coef, rho)
+            coef, _ = lstsq(x, y, fit.breakpoints, rho, fit.lags)
+            innovations = ar1.whiten(y - design @ coef, rho, lags=fit.lags)
             worlds[rho] = (design @ coef, innovations - innovations.mean())
         fitted, innovations = worlds[rho]
-        yield rho, fitted + ar1.simulate_errors(innovations, rho, rng)
+        yield rho, fitted + ar1.simulate_errors(innovations, rho, rng, fit.lags)
 
 
 def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 0,
@@ -185,18 +186,18 @@ def bootstrap_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: in
     if method != "fixed":
         raise ValueError(f"interval method {method!r}: one of {', '.join(INTERVAL_METHODS)}")
     refits = _resample_refits(x, sieve_resamples(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, rho=rho),
-                              fit.k, min_points, n_grid)
+                              fit.k, min_points, n_grid, fit.lags)
     draws = [breaks for breaks in refits if breaks is not None]
     return np.array(draws).reshape(len(draws), fit.k)
 
 
-def _resample_refits(x, resamples, k: int, min_points: int, n_grid: int) -> list:
+def _resample_refits(x, resamples, k: int, min_points: int, n_grid: int, lags=None) -> list:
     """Each (rho, y*) resample of ``resamples`` refitted with k breakpoints at its rho taken as
-    known (``fit_segmented(x, y*, k, rho=rho)``, all polished side by side): its breakpoints, or
-    None where the refit failed."""
+    known (``fit_segmented(x, y*, k, rho=rho, lags=lags)``, all polished side by side): its
+    breakpoints, or None where the refit failed."""
     resamples = list(resamples)
     refits = fits_at_rho(np.asarray(x, dtype=float), [np.asarray(y, dtype=float) for _, y in resamples],
-                          k, min_points, n_grid, [rho for rho, _ in resamples])
+                          k, min_points, n_grid, [rho for rho, _ in resamples], lags)
     return [None if refit is None else refit.breakpoints for refit in refits]
 
 
@@ -221,7 +222,7 @@ def local_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int = 
                               keep=[i for i in kept if i != j])
             refits = _resample_refits(x, sieve_resamples(x, y, world, n_bootstrap=n_bootstrap, seed=seed,
                                                          rho=rho, rho_draw=rho_draw),
-                                      world.k, min_points, n_grid)
+                                      world.k, min_points, n_grid, world.lags)
             worlds[kept] = (world, refits)
         world, refits = worlds[kept]
         t_j = world.breakpoints[np.argmin(np.abs(world.breakpoints - fit.breakpoints[j]))]
@@ -255,10 +256,11 @@ def search_draws(x, y, fit: SegmentedFit, *, n_bootstrap: int = 200, seed: int =
     for rho_star, y_star in sieve_resamples(x, y, fit, n_bootstrap=n_bootstrap, seed=seed, rho=rho):
         choice_rho = None if reestimate_rho and rho is None else rho_star
         best, fits = choose_fit(x, y_star, max_breakpoints=max_breakpoints, min_points=min_points,
-                                min_delta_bic=min_delta_bic, n_grid=n_grid, rho=choice_rho)
+                                min_delta_bic=min_delta_bic, n_grid=n_grid, rho=choice_rho,
+                                lags=fit.lags)
         if choice_rho is None:
             fits = {fit.k: fit_segmented(x, y_star, fit.k, min_points=min_points, n_grid=n_grid,
-                                         rho=rho_star)}
+                                         rho=rho_star, lags=fit.lags)}
         same_k = fits.get(fit.k)
         if same_k is not None:
             fixed.append(same_k.breakpoints)

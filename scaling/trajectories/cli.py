@@ -41,7 +41,9 @@ def _echo_notes(table: pd.DataFrame) -> None:
 
 selection_options = [
     click.option("--stat", required=True, help="Statistic name in the table, e.g. t_nu (Student-t nu), "
-                 "excess_kurtosis, alpha (spectral), stable_rank, gennorm_beta."),
+                 "t_xi (1/t_nu, the Student-t tail index: 0 = Gaussian; derived from t_nu, no "
+                 "checkpoint at nu's cap left out), excess_kurtosis, alpha (spectral), stable_rank, "
+                 "gennorm_beta."),
     click.option("--group", default=None, help="Tensor group, e.g. mlp_in, attn_qkv."),
     click.option("--tensor", default=None, help="One tensor by name instead of a group."),
     click.option("--layer", default=None, help="One layer index (-1: the group's pooled row, all "
@@ -312,7 +314,8 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
 @click.command("warmup-study")
 @click.option("--panel", "panels", multiple=True, metavar="STAT/GROUP",
               help="A statistic and tensor group to study (repeatable; default: the eleven of "
-                   "the mini-suite report, t_nu/attn_out, sv_max/mlp_in, ...).")
+                   "the mini-suite report, t_nu/attn_out, sv_max/mlp_in, ...); STAT may be t_xi "
+                   "(1/t_nu, derived from t_nu).")
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200,
               show_default=True,
               help="Sieve-bootstrap resamples for each transition's interval (the resamples' central "

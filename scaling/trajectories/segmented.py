@@ -30,6 +30,7 @@ class SegmentedFit:
     n: int
     bic: float
     rho: float = 0.0                   # AR(1) coefficient of the errors the fit assumed
+    lags: np.ndarray | None = None     # ar1.gap_lags of the points: None where none was left out
 
     @property
     def k(self) -> int:
@@ -49,16 +50,17 @@ def hinge_design(x: np.ndarray, breakpoints) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def bic_ar1(sse_whitened: float, n: int, n_params: int, rho: float) -> float:
+def bic_ar1(sse_whitened: float, n: int, n_params: int, rho: float, lags=None) -> float:
     """BIC of a fit with Gaussian AR(1) errors: -2 log L + (p + 1) log n, rho counted as a
-    parameter (with rho = 0, n log(SSE/n) + (p + 1) log n)."""
-    return -2.0 * ar1.gaussian_loglik(sse_whitened, n, rho) + (n_params + 1) * np.log(n)
+    parameter (with rho = 0, n log(SSE/n) + (p + 1) log n); ``lags``: ar1.whiten's."""
+    return -2.0 * ar1.gaussian_loglik(sse_whitened, n, rho, lags) + (n_params + 1) * np.log(n)
 
 
-def lstsq(x, y, breakpoints, rho=0.0):
-    """(coef, SSE) by generalized least squares under AR(1) errors (ordinary when rho = 0)."""
-    design = ar1.whiten(hinge_design(x, breakpoints), rho)
-    yw = ar1.whiten(y, rho)
+def lstsq(x, y, breakpoints, rho=0.0, lags=None):
+    """(coef, SSE) by generalized least squares under AR(1) errors (ordinary when rho = 0;
+    ``lags``: ar1.whiten's, for points with gaps between them)."""
+    design = ar1.whiten(hinge_design(x, breakpoints), rho, lags=lags)
+    yw = ar1.whiten(y, rho, lags=lags)
     coef, *_ = np.linalg.lstsq(design, yw, rcond=None)
     resid = yw - design @ coef
     return coef, float(resid @ resid)
@@ -82,10 +84,11 @@ def _valid(breaks, x, min_points) -> bool:
 
 
 def fit_segmented(x, y, k: int, *, min_points: int = 3, n_grid: int = 40,
-                  rho: float | None = None) -> SegmentedFit | None:
+                  rho: float | None = None, lags=None) -> SegmentedFit | None:
     """Best continuous piecewise-linear fit with exactly k breakpoints (None if too few points).
 
-    x must be sorted: the errors are AR(1) in that order. With `rho` given the fit is
+    x must be sorted: the errors are AR(1) in that order (``lags``: ar1.gap_lags of the points,
+    where some of the series were left out). With `rho` given the fit is
     generalized least squares at that rho (0: ordinary least squares); without it, rho is
     estimated by REML at the breakpoints and the breakpoints refitted, alternating until rho
     settles (at most RHO_ROUNDS times).
@@ -93,49 +96,51 @@ def fit_segmented(x, y, k: int, *, min_points: int = 3, n_grid: int = 40,
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if rho is not None:
-        return _fit_at_rho(x, y, k, min_points, n_grid, rho)
-    fit = _fit_at_rho(x, y, k, min_points, n_grid, 0.0)
+        return _fit_at_rho(x, y, k, min_points, n_grid, rho, lags)
+    fit = _fit_at_rho(x, y, k, min_points, n_grid, 0.0, lags)
     for _ in range(RHO_ROUNDS):
         if fit is None:
             return None
-        rho = ar1.reml_rho(hinge_design(x, fit.breakpoints), y)
+        rho = ar1.reml_rho(hinge_design(x, fit.breakpoints), y, lags)
         if rho == fit.rho:
             break
-        fit = _fit_at_rho(x, y, k, min_points, n_grid, rho)
+        fit = _fit_at_rho(x, y, k, min_points, n_grid, rho, lags)
     return fit
 
 
-def _fit_at_rho(x, y, k, min_points, n_grid, rho) -> SegmentedFit | None:
+def _fit_at_rho(x, y, k, min_points, n_grid, rho, lags=None) -> SegmentedFit | None:
     """Grid search over breakpoint positions with generalized least squares for the linear
     coefficients, then a Nelder-Mead refinement of the breakpoints from the best grid point."""
-    return fits_at_rho(x, [y], k, min_points, n_grid, [rho])[0]
+    return fits_at_rho(x, [y], k, min_points, n_grid, [rho], lags)[0]
 
 
-def fits_at_rho(x, ys, k, min_points, n_grid, rhos) -> list[SegmentedFit | None]:
+def fits_at_rho(x, ys, k, min_points, n_grid, rhos, lags=None) -> list[SegmentedFit | None]:
     """``_fit_at_rho`` of each (y, rho) of ``ys`` and ``rhos`` on one x (a run's resamples, each
     at its own rho), the refinements run side by side (``_refine_many``): the same fits."""
     n = len(x)
     if k == 0:
         fits = []
         for y, rho in zip(ys, rhos):
-            coef, sse = lstsq(x, y, [], rho)
-            fits.append(SegmentedFit(np.array([]), coef, sse, n, bic_ar1(sse, n, 2, rho), rho))
+            coef, sse = lstsq(x, y, [], rho, lags)
+            fits.append(SegmentedFit(np.array([]), coef, sse, n, bic_ar1(sse, n, 2, rho, lags), rho,
+                                     lags))
         return fits
     grid = _candidate_breakpoints(x, min_points, n_grid if k == 1 else max(12, n_grid // (2 * k)))
     if len(grid) < k:
         return [None] * len(ys)
     bases = {}  # resamples drawn at one rho share their grid's designs
-    optima = [_grid_optimum(x, y, grid, k, min_points, rho, bases) for y, rho in zip(ys, rhos)]
+    optima = [_grid_optimum(x, y, grid, k, min_points, rho, bases, lags) for y, rho in zip(ys, rhos)]
     todo = [i for i, (_, breaks) in enumerate(optima) if breaks is not None]
     refined = _refine_many(x, [ys[i] for i in todo], [optima[i][1] for i in todo], min_points,
-                           [rhos[i] for i in todo])
+                           [rhos[i] for i in todo], lags)
     fits = [None] * len(ys)
     for i, breaks in zip(todo, refined):
         (best_sse, best_breaks), y, rho = optima[i], ys[i], rhos[i]
-        coef, sse = lstsq(x, y, breaks, rho)
+        coef, sse = lstsq(x, y, breaks, rho, lags)
         if sse > best_sse:  # refinement must never lose to the grid
-            breaks, (coef, sse) = best_breaks, lstsq(x, y, best_breaks, rho)
-        fits[i] = SegmentedFit(np.sort(breaks), coef, sse, n, bic_ar1(sse, n, 2 + 2 * k, rho), rho)
+            breaks, (coef, sse) = best_breaks, lstsq(x, y, best_breaks, rho, lags)
+        fits[i] = SegmentedFit(np.sort(breaks), coef, sse, n, bic_ar1(sse, n, 2 + 2 * k, rho, lags),
+                               rho, lags)
     return fits
 
 
@@ -144,22 +149,24 @@ def fits_at_rho(x, ys, k, min_points, n_grid, rhos) -> list[SegmentedFit | None]
 SCREEN_TOLERANCE = 1e-10
 
 
-def _grid_optimum(x, y, grid, k, min_points, rho, bases: dict | None = None) -> tuple[float, np.ndarray | None]:
+def _grid_optimum(x, y, grid, k, min_points, rho, bases: dict | None = None,
+                  lags=None) -> tuple[float, np.ndarray | None]:
     """(SSE, breakpoints) of the best combination of k grid points leaving min_points points
     in every segment, or (inf, None): the first combination (in itertools order) with the least
     ``lstsq`` SSE. Every combination is screened at once (batched QR); only those the screen
     cannot tell from the best are fitted by ``lstsq`` (one or a few), so the choice and its SSE
     are the one-by-one search's to the last bit. ``bases``: the QR bases of earlier searches on
-    this x, grid and k, by rho (filled here): they do not depend on y."""
+    this x, grid and k, by rho (filled here): they do not depend on y. ``lags``: ar1.whiten's."""
     combos = _valid_combinations(x.tobytes(), grid.tobytes(), k, min_points)
     if not len(combos):
         return np.inf, None
-    yw = ar1.whiten(y, rho)
+    yw = ar1.whiten(y, rho, lags=lags)
     q = None if bases is None else bases.get(float(rho))
     if q is None:
         designs = np.empty((len(combos), len(x), 2 + k))
-        designs[:, :, :2] = ar1.whiten(hinge_design(x, []), rho)
-        designs[:, :, 2:] = ar1.whiten(np.maximum(0.0, x[:, None] - grid[None, :]), rho)[:, combos].transpose(1, 0, 2)
+        designs[:, :, :2] = ar1.whiten(hinge_design(x, []), rho, lags=lags)
+        designs[:, :, 2:] = ar1.whiten(np.maximum(0.0, x[:, None] - grid[None, :]), rho,
+                                       lags=lags)[:, combos].transpose(1, 0, 2)
         q, _ = np.linalg.qr(designs)
         if bases is not None:
             bases[float(rho)] = q
@@ -172,7 +179,7 @@ def _grid_optimum(x, y, grid, k, min_points, rho, bases: dict | None = None) -> 
     while True:  # widened to the best exact SSE: a screen too low (a rank-deficient design) can't hide it
         todo = np.flatnonzero(~fitted & ~(screened > threshold))
         for i in todo:
-            exact[i] = lstsq(x, y, grid[combos[i]], rho)[1]
+            exact[i] = lstsq(x, y, grid[combos[i]], rho, lags)[1]
         fitted[todo] = True
         if not np.isfinite(exact).any() or np.nanmin(exact) + tolerance <= threshold:
             break
@@ -194,7 +201,7 @@ def _valid_combinations(x_bytes: bytes, grid_bytes: bytes, k: int, min_points: i
     return np.array(combos, dtype=int).reshape(len(combos), k)
 
 
-def refine_breakpoints(x, y, start, min_points, rho=0.0) -> np.ndarray:
+def refine_breakpoints(x, y, start, min_points, rho=0.0, lags=None) -> np.ndarray:
     """Polish breakpoint positions by Nelder-Mead on the profiled sum of squares (linear
     coefficients solved out), each breakpoint kept in [min(x), max(x)] by the Minuit sine
     transform: what lmfit.minimize(method="nelder", options={"xatol": 1e-6, "fatol": 1e-12})
@@ -202,10 +209,10 @@ def refine_breakpoints(x, y, start, min_points, rho=0.0) -> np.ndarray:
     breakpoints to the last bit), without lmfit's or scipy's bookkeeping around each of the ~165
     evaluations of a refinement (``_nelder_mead_steps``; np.linalg.lstsq's LAPACK call made
     directly): tests/test_segmented_batched_search.py holds it to lmfit's answer."""
-    return _refine_many(x, [y], [start], min_points, [rho])[0]
+    return _refine_many(x, [y], [start], min_points, [rho], lags)[0]
 
 
-def _refine_many(x, ys, starts, min_points, rhos) -> list[np.ndarray]:
+def _refine_many(x, ys, starts, min_points, rhos, lags=None) -> list[np.ndarray]:
     """``refine_breakpoints`` of each (y, start, rho) on one x, as many breakpoints in each
     start: the polishes step side by side, each step's least-squares fits made in one LAPACK
     call over all of them (numpy's gufunc runs gelsd on each matrix as it would alone) and every
@@ -219,10 +226,10 @@ def _refine_many(x, ys, starts, min_points, rhos) -> list[np.ndarray]:
         return results
     k = len(starts[0])
     rho_columns = np.array(rhos, dtype=float)
-    yw = np.array([ar1.whiten(y, rho) for y, rho in zip(ys, rhos)])[:, :, None]
+    yw = np.array([ar1.whiten(y, rho, lags=lags) for y, rho in zip(ys, rhos)])[:, :, None]
     designs = np.empty((len(ys), len(x), 2 + k))  # whitened [1, x, hinges] of each, C order
     for i, rho in enumerate(rhos):
-        designs[i, :, :2] = ar1.whiten(hinge_design(x, []), rho)
+        designs[i, :, :2] = ar1.whiten(hinge_design(x, []), rho, lags=lags)
     rcond = np.finfo(float).eps * max(designs.shape[1:])  # as np.linalg.lstsq passes it
     steps, points = {}, {}  # each polish's Nelder-Mead, and the point it asks for
     for i, start in enumerate(starts):
@@ -241,7 +248,8 @@ def _refine_many(x, ys, starts, min_points, rhos) -> list[np.ndarray]:
             # every hinge (points, polishes, breakpoints) whitened at its polish's own rho
             hinges = np.maximum(0.0, x[:, None, None] - at[None, :, :])
             designs[rows, :, 2:] = ar1.whiten(hinges, rhos[0] if len(rhos) == 1  # its scalar path
-                                              else rho_columns[rows][:, None]).transpose(1, 0, 2)
+                                              else rho_columns[rows][:, None],
+                                              lags=lags).transpose(1, 0, 2)
             coefs = _LAPACK_LSTSQ(designs[rows], yw[rows], rcond, signature="ddd->ddid")[0]
             # each polish's residuals, as designs[i] @ coefs[row, :, 0] makes them (one gemv each)
             resid = yw[rows, :, 0] - np.matmul(designs[rows], coefs)[:, :, 0]
@@ -382,9 +390,10 @@ def _from_internal_array(internal: np.ndarray, lo, hi) -> np.ndarray:
     return np.where(value > hi, hi, np.where(value < lo, lo, value))
 
 
-def smooth_bic(x, y, n_params: int, rho: float | None = None) -> float:
+def smooth_bic(x, y, n_params: int, rho: float | None = None, lags=None) -> float:
     """BIC of the best polynomial in x with at most n_params coefficients (degree <= 5), each
-    under AR(1) errors with its own REML rho (or the `rho` given), as the segmented fits."""
+    under AR(1) errors with its own REML rho (or the `rho` given), as the segmented fits
+    (``lags``: ar1.whiten's)."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     xc = (x - x.mean()) / (x.std() or 1.0)
@@ -393,33 +402,34 @@ def smooth_bic(x, y, n_params: int, rho: float | None = None) -> float:
         if degree + 1 >= len(x):
             break
         design = np.vander(xc, degree + 1)
-        r = ar1.reml_rho(design, y) if rho is None else rho
-        xw, yw = ar1.whiten(design, r), ar1.whiten(y, r)
+        r = ar1.reml_rho(design, y, lags) if rho is None else rho
+        xw, yw = ar1.whiten(design, r, lags=lags), ar1.whiten(y, r, lags=lags)
         coef, *_ = np.linalg.lstsq(xw, yw, rcond=None)
         resid = yw - xw @ coef
-        best = min(best, bic_ar1(float(resid @ resid), len(x), degree + 1, r))
+        best = min(best, bic_ar1(float(resid @ resid), len(x), degree + 1, r, lags))
     return best
 
 
 def choose_fit(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
                min_delta_bic: float = 6.0, n_grid: int = 40,
-               rho: float | None = None) -> tuple[SegmentedFit, dict[int, SegmentedFit]]:
+               rho: float | None = None, lags=None) -> tuple[SegmentedFit, dict[int, SegmentedFit]]:
     """(the BIC-chosen fit, the best fit per number of breakpoints) of x sorted: the choice
     `transition_search.find_transitions` makes, and `breakpoint_intervals.search_draws` remakes in every
     resample.
 
     A segmented model with k > 0 is kept only if its BIC beats both the fewer-breakpoint choice
     so far and the best smooth polynomial with as many parameters by at least `min_delta_bic`.
+    ``lags``: ar1.gap_lags of the points (None: no gaps).
     """
     fits = {}
     for k in range(0, max_breakpoints + 1):
-        fit = fit_segmented(x, y, k, min_points=min_points, n_grid=n_grid, rho=rho)
+        fit = fit_segmented(x, y, k, min_points=min_points, n_grid=n_grid, rho=rho, lags=lags)
         if fit is not None:
             fits[k] = fit
     best = fits[0]
     for k in sorted(fits)[1:]:
         candidate = fits[k]
-        rival = min(best.bic, smooth_bic(x, y, 2 + 2 * k, rho))
+        rival = min(best.bic, smooth_bic(x, y, 2 + 2 * k, rho, lags))
         if candidate.bic < rival - min_delta_bic:
             best = candidate
     return best, fits
@@ -433,7 +443,7 @@ def slope_change_t(x, y, fit: SegmentedFit) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if fit.k == 0:
         return np.array([])
-    design = ar1.whiten(hinge_design(x, fit.breakpoints), fit.rho)
+    design = ar1.whiten(hinge_design(x, fit.breakpoints), fit.rho, lags=fit.lags)
     sigma2 = fit.sse / max(len(x) - (2 + 2 * fit.k), 1)
     variance = sigma2 * np.diag(np.linalg.pinv(design.T @ design))[2:]
     with np.errstate(divide="ignore", invalid="ignore"):

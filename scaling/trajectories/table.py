@@ -4,7 +4,8 @@ The rows follow ``scalefit.schema``: weight rows (model, step, tensor, group, la
 and evaluation rows (model, step, tokens, lr, dataset|task, metric, value, n_tokens), told apart
 by ``split_rows``; a group's pooled row wins over its tensors by ``pooled_rows``. Everything
 joins on (model, step). A shape statistic at its fit's bound (a Student-t nu at its cap) is left
-out here, for every analysis that reads a trajectory, and said so.
+out here, for every analysis that reads a trajectory, and said so. A derived statistic (t_xi =
+1/t_nu: scalefit.derived_stats) is computed from its source's rows when it is selected.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scalefit.derived_stats import derivable, derived_rows, derived_stat
 from scalefit.errors import InputError, a_type, data_row, known, suggestion
 from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
@@ -161,10 +163,15 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
     table = df if isinstance(df, _Checkpoints) else _Checkpoints(df, source)
     weights = table.weights
     rows = weights[weights["stat"] == stat]
+    derived = derived_stat(stat)
+    if rows.empty and derived is not None:  # t_xi: from the table's t_nu rows
+        rows = derived_rows(weights[weights["stat"] == derived.source], derived)
     if rows.empty:
-        near = suggestion(stat, sorted(set(weights["stat"].dropna().astype(str))))  # the list stops at 40
+        names = set(weights["stat"].dropna().astype(str))
+        names = sorted(names | set(derivable(names)))
+        near = suggestion(stat, names)  # the list stops at 40
         raise InputError(f"{source}: column 'stat' has no rows '{stat}'"
-                         + (near if near.startswith(";") else f" (known: {known(weights['stat'].dropna())})"))
+                         + (near if near.startswith(";") else f" (known: {known(names)})"))
     refuse_categorical(weights, stat, argument)  # best_family's code: no curve, fit or breakpoint
     for column, wanted in (("group", group), ("tensor", tensor), ("layer", layer)):
         if wanted is None:

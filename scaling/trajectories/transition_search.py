@@ -35,7 +35,7 @@ class TransitionSearch:
 def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
                      min_delta_bic: float = 6.0, n_bootstrap: int = 200, seed: int = 0,
                      n_grid: int = 40, rho: float | None = None,
-                     interval_method: str = INTERVAL_METHOD) -> TransitionSearch:
+                     interval_method: str = INTERVAL_METHOD, lags=None) -> TransitionSearch:
     """Choose the number of breakpoints by BIC and bootstrap each breakpoint's 95% interval.
 
     A segmented model with k > 0 is kept only if its BIC beats both the straight line and
@@ -49,20 +49,23 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
     default until local-strong was measured on every cell), "search" remakes the whole choice in
     each resample, "local" draws each breakpoint from its own one-breakpoint world
     (``breakpoint_intervals.local_draws``), "local-cd" is "local" with rho from REML's confidence distribution
-    (coverage of each: bench/README.md).
+    (coverage of each: bench/README.md). ``lags``: ar1.gap_lags of the points in x's order,
+    where some of the run's checkpoints were left out (None: none were).
     """
     interval_method = checked_interval_method(interval_method)
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     order = np.argsort(x)
+    if lags is not None and np.any(np.diff(order) != 1):
+        raise ValueError("find_transitions: lags need x in increasing order")
     x, y = x[order], y[order]
     line = fit_segmented(x, y, 0, rho=0.0)
     if np.ptp(y) == 0 or line.sse <= EXACT_LINE * float(np.sum((y - y.mean()) ** 2)):
         # a straight line (or a constant) explains every point: no noise to correlate, no transition
         return TransitionSearch(best=line, fits={0: line}, smooth_bic=line.bic, delta_bic=0.0)
     best, fits = choose_fit(x, y, max_breakpoints=max_breakpoints, min_points=min_points,
-                            min_delta_bic=min_delta_bic, n_grid=n_grid, rho=rho)
-    smooth = smooth_bic(x, y, 2 + 2 * max(best.k, 1), rho)
+                            min_delta_bic=min_delta_bic, n_grid=n_grid, rho=rho, lags=lags)
+    smooth = smooth_bic(x, y, 2 + 2 * max(best.k, 1), rho, lags)
     search = TransitionSearch(best=best, fits=fits, smooth_bic=smooth,
                               delta_bic=smooth - best.bic, rho=best.rho)
     if best.k > 0 and n_bootstrap > 0:

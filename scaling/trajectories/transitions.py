@@ -25,6 +25,7 @@ from scalefit.scaling.trajectories.breakpoint_intervals import (CALIBRATION_RESA
                                                                 INTERVAL_COVERAGE, INTERVAL_METHOD,
                                                                 PLAIN_LEVEL, checked_interval_method,
                                                                 interval_level)
+from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.segmented import WEAK_KINK_T, slope_change_t
 from scalefit.scaling.trajectories.transition_search import find_transitions
 from scalefit.scaling.trajectories.table import bound_words, checked_trajectory
@@ -98,7 +99,8 @@ WIDENED_NOTE = (
 def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = None,
                     max_breakpoints: int = 3, min_delta_bic: float = 6.0,
                     n_bootstrap: int = 200, seed: int = 0,
-                    interval_method: str = INTERVAL_METHOD) -> tuple[list[dict], dict]:
+                    interval_method: str = INTERVAL_METHOD,
+                    steps_left_out=None) -> tuple[list[dict], dict]:
     """Transitions of one run's trajectory (columns step, value[, model, lr, tokens]).
 
     Returns (one dict per transition, a summary dict of the run). Step 0 is dropped: the
@@ -107,6 +109,9 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     `interval_method`: the breakpoint intervals' bootstrap (one of
     breakpoint_intervals.INTERVAL_METHODS; default breakpoint_intervals.INTERVAL_METHOD). A row's
     ``ci95_run_share`` is the share of the run's log10(step) range its interval covers.
+    ``steps_left_out``: steps of the run's series that are not in ``run`` (a shape statistic at its
+    fit's bound): its neighbours across such a gap are that many checkpoints apart in the AR(1)
+    errors (``series_lags``), not consecutive.
     """
     settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
                               n_bootstrap=n_bootstrap, seed=seed, interval_method=interval_method)
@@ -115,7 +120,7 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
         return [], summary
     x = np.log10(run["step"].to_numpy(dtype=float))
     y = run["value"].to_numpy(dtype=float)
-    search = find_transitions(x, y, **settings)
+    search = find_transitions(x, y, **settings, lags=series_lags(run["step"], steps_left_out))
     summary["n_transitions"] = search.best.k
     summary["delta_bic"] = search.delta_bic
     summary["error_rho"] = search.rho if np.ptp(y) > 0 else float("nan")  # no scatter: no rho measured
@@ -136,6 +141,18 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
         row["warmup_end_in_ci95"] = bool(lo <= np.log10(max(landmarks.warmup_end, 1e-12)) <= hi)
         rows.append(row)
     return rows, summary
+
+
+def series_lags(steps, steps_left_out=None):
+    """ar1.gap_lags of checkpoints at ``steps`` (increasing) in their run's series, which also had
+    ``steps_left_out`` (steps <= 0 not counted: the search starts after step 0); None where no
+    left-out step lies between two of ``steps``."""
+    steps = np.asarray(steps, dtype=float)
+    if steps_left_out is None or not len(steps):
+        return None
+    left_out = np.asarray(list(steps_left_out), dtype=float)
+    series = np.union1d(steps, left_out[left_out > 0])
+    return ar1.gap_lags(np.searchsorted(series, steps))
 
 
 def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
@@ -231,7 +248,9 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
               leave=False) as bar:
         try:
             for model, run in bar:
-                rows, summary = run_transitions(run, landmarks=landmarks[model], **settings)
+                record = next((r for r in at_bound or () if r["model"] == str(model)), None)
+                rows, summary = run_transitions(run, landmarks=landmarks[model], **settings,
+                                                steps_left_out=record and record["steps_at_bound"])
                 if at_bound is not None:  # a shape statistic: its checkpoints at the fit's bound
                     summary.update(_bound_facts(summary, at_bound))
                 all_rows.extend(rows)
@@ -296,7 +315,8 @@ RUN_MEANINGS = {  # runs.csv: one row per run
     "delta_bic": "BIC of the best smooth polynomial minus that of the chosen segmented fit "
                  "(larger: a more abrupt change)",
     "error_rho": "lag-1 autocorrelation of the fit's errors between consecutive checkpoints (REML, "
-                 "AR(1)); empty where the statistic never moves",
+                 "AR(1); across checkpoints left out at the fit's bound, rho^k for k apart); empty "
+                 "where the statistic never moves",
     "lr_peak": "peak learning rate", "schedule": "the LR schedule's shape",
     "note": "why a run has no search (e.g. too few checkpoints)",
     "n_at_bound": "checkpoints whose shape statistic sat at its fit's bound (a Student-t nu at its "
