@@ -135,3 +135,23 @@ def test_all_parameter_compare_keeps_one_basis(runs):
     fig = plots.plot_frontiers(cmp.fits, None)
     assert len(fig.axes) == 1
     plt.close(fig)
+
+
+def test_isoflop_of_a_nonembedding_n_states_no_token_count(runs, mixed):
+    """IsoFLOP's D* = C/(6 N*) counts all parameters in N*; with N non-embedding and the budgets
+    the flops column's it gave 6 N*_nonembed D* = C, tokens no optimum trains on. Its rows now
+    leave D*, D*/N* and b out and say why; the all-parameter fit keeps them."""
+    from scalefit.scaling.laws.fit import fit_law
+    from scalefit.scaling.laws.isoflop import NO_TOKENS
+
+    iso = mixed.fits["isoflop"]
+    assert NO_TOKENS in iso.warnings and np.isnan(iso.extra["allocation"]["b"])
+    assert all(np.isnan(row["D_opt"]) for row in iso.extra["optima"])
+    rows = [row for row in mixed.to_dict()["budgets"] if "isoflop_N_opt" in row]
+    assert rows and all(np.isnan(row["isoflop_D_opt"]) and np.isnan(row["isoflop_tokens_per_param"])
+                        for row in rows)
+    total = fit_law(runs, "isoflop", n_bootstrap=20)
+    assert NO_TOKENS not in total.warnings and total.extra["allocation"]["b"] == pytest.approx(
+        1 - total.value("a"))
+    for row in total.extra["allocation"]["budgets"]:
+        assert 6 * row["N_opt"] * row["D_opt"] == pytest.approx(row["flops"], rel=1e-12)

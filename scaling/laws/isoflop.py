@@ -23,6 +23,11 @@ from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 MIN_POINTS_PER_BUDGET = 3
 MIN_BUDGETS = 3
+# D* = C/(6 N*) counts all parameters in N*, as the flops column's budgets do; a non-embedding N
+# with no total count beside it (--params params_nonembed) gives no D*: the fit says so
+NO_TOKENS = ("D*, D*/N* and b not stated: N* counts non-embedding parameters and the budgets (the "
+             "flops column) all of them, so C/(6 N*) is not the optimum's token count, and no "
+             "count of all parameters stands beside this N to give it")
 # what G and a of an IsoFLOP fit are: `fit isoflop` and `reconcile`'s walk print it to define them
 OPTIMA_LINE = ("the line through the budget optima is N*(C) = G C^a (N* in parameters, C in "
                "FLOPs)")
@@ -185,6 +190,13 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
     for row in extra["allocation"].get("budgets", []):
         row["D_opt"] = row["flops"] / (FLOPS_PER_PARAM_TOKEN * row["N_opt"])
         row["tokens_per_param"] = row["D_opt"] / row["N_opt"]
+    if table.kaplan_compute:  # N* non-embedding, C of all parameters: no D* (project reads it)
+        extra["allocation"].update(tokens_not_stated=NO_TOKENS, b=float("nan"))
+        for row in extra["optima"]:
+            row["D_opt"] = float("nan")
+        for row in extra["allocation"].get("budgets", []):
+            row.update(D_opt=float("nan"), tokens_per_param=float("nan"))
+        warnings.append(NO_TOKENS)
     result = FitResult(law="isoflop", params=params, n_points=int(len(good)),
                        objective=float(resid @ resid), converged=True, warnings=warnings,
                        extra=extra)
@@ -237,11 +249,12 @@ def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, 
     a_draws, g_draws = drawn[:, 0], np.exp(drawn[:, 1])
     attach_intervals(result, {"a": a_draws, "G": g_draws})
     alloc = result.extra["allocation"]
+    b_draws = np.full_like(a_draws, np.nan) if alloc.get("tokens_not_stated") else 1.0 - a_draws
     alloc["a_ci95"] = list(percentile_ci(a_draws))
-    alloc["b_ci95"] = list(percentile_ci(1.0 - a_draws))
+    alloc["b_ci95"] = list(percentile_ci(b_draws))
     alloc["a_stderr"] = result.params["a"].bootstrap_sd
-    alloc["b_stderr"] = bootstrap_sd(1.0 - a_draws)
-    result.allocation_draws = {"a": a_draws, "b": 1.0 - a_draws, "resampled": "budget optima"}
+    alloc["b_stderr"] = bootstrap_sd(b_draws)
+    result.allocation_draws = {"a": a_draws, "b": b_draws, "resampled": "budget optima"}
     result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": 0, "drawn": DRAWN}
 
 

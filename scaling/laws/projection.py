@@ -201,13 +201,16 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
     if not np.isfinite(result.extra.get("allocation", {}).get("a", np.nan)):
         return rows
     n, d, loss = optimum(law, result.values(), budgets, k, embedding)
+    no_tokens = bool(result.extra.get("allocation", {}).get("tokens_not_stated"))  # isoflop.NO_TOKENS
+    if no_tokens:
+        d = np.full_like(d, np.nan)
     shapes = fitted_shapes(frame, TOTAL if embedding is not None else
                            result.extra.get("n_column") or TOTAL, largest_fitted, smallest_fitted)
     draws = _draw_values(result)
     if draws:
         per_draw = [optimum(law, v, budgets, k, embedding) for v in draws]
         n_d = np.array([p[0] for p in per_draw])
-        d_d = np.array([p[1] for p in per_draw])
+        d_d = np.array([np.full_like(p[1], np.nan) if no_tokens else p[1] for p in per_draw])
         l_d = np.array([p[2] for p in per_draw])
         scatter = law_scatter(result)
         law_n = n_d if embedding is None else embedding.nonembed(n_d)  # the N the scatter read
