@@ -178,8 +178,48 @@ def pi_variants_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
 # (Efron's z0 from the share of draws below f); "delta", f +- t_{n-p} times the classical
 # (least-squares) standard error of the curve at L (lmfit's covariance, gradient by differences);
 # "wide-pct", the shipped interval's two arms stretched about f so that it is as wide as
-# "symmetric" (the percentile's shape at symmetric's width: which of the two moves coverage).
-CI_VARIANTS = ("shipped", "basic", "symmetric", "wide-pct", "bc", "delta")
+# "symmetric" (the percentile's shape at symmetric's width: which of the two moves coverage);
+# "bm", the unwidened draws' deviations scaled by ``design_scale`` at L (the HC3 wild bootstrap's
+# expected variance brought to the least-squares variance, t on Bell and McCaffrey's degrees of
+# freedom of that variance) instead of HC1 x t_{n-p} / z; "bm-df", HC1 x t on those degrees of
+# freedom (the df alone); "bm-max", the wider of shipped and bm at each fit and L (bm where
+# the extrapolation rests on few points, never narrower than shipped).
+CI_VARIANTS = ("shipped", "basic", "symmetric", "wide-pct", "bc", "delta", "bm", "bm-df", "bm-max")
+
+
+def design_scale(res, at: float) -> tuple[float, float, float]:
+    """(nu, bias, scale) at ``at`` for the wild bootstrap's curve: in the model linearized at the
+    fit (Jacobian J at the fitted points, gradient g of the curve at ``at``, a = J (J'J)^-1 g, h
+    the leverages, M = I - H), the wild draws' variance is the HC3 sandwich sum a_i^2 e_i^2 /
+    (1 - h_i)^2; under constant scatter its mean is sigma^2 sum a_i^2 / (1 - h_i) against the
+    curve's sigma^2 sum a_i^2 (bias = their ratio's square root) and its Satterthwaite degrees of
+    freedom are tr(M D M)^2 / tr((M D M)^2), D = diag(a^2 / (1 - h)^2) (Bell and McCaffrey 2002;
+    Imbens and Kolesar 2016). scale = bias x t_nu / z."""
+    from scipy.stats import norm, t
+
+    from scalefit.scaling.relations.accuracy import ACCURACY_LAWS
+    func, names = ACCURACY_LAWS[res.law]
+    theta = np.array([res.value(k) for k in names])
+    L = np.asarray(res.model_result.userkws["L"], float)
+
+    def jac(x):
+        cols = []
+        for j in range(theta.size):
+            d = 1e-6 * max(abs(theta[j]), 1.0)
+            up, down = theta.copy(), theta.copy()
+            up[j] += d
+            down[j] -= d
+            cols.append((func(x, *up) - func(x, *down)) / (2 * d))
+        return np.stack(cols, axis=-1)
+    J, g = jac(L), jac(np.array([float(at)]))[0]
+    inv = np.linalg.pinv(J.T @ J)
+    a = J @ inv @ g
+    h = np.clip(np.einsum("ij,jk,ik->i", J, inv, J), 0.0, 0.99)
+    M = np.eye(L.size) - J @ inv @ J.T
+    A = M @ np.diag(a * a / (1 - h) ** 2) @ M
+    nu = float(np.trace(A) ** 2 / np.sum(A * A))
+    bias = float(np.sqrt(np.sum(a * a) / np.trace(A)))
+    return nu, bias, bias * float(t.ppf(0.975, max(nu, 1.0)) / norm.ppf(0.975))
 
 
 def ci_variants(res, at: float) -> dict:
@@ -187,7 +227,7 @@ def ci_variants(res, at: float) -> dict:
     from scipy.stats import norm, t
 
     from scalefit.scaling.relations.accuracy import ACCURACY_LAWS
-    from scalefit.scaling.relations.intervals import _scaled_curve, interval_at
+    from scalefit.scaling.relations.intervals import _scaled_curve, interval_at, small_sample_scale
     f = float(interval_at(res, at)["value"])
     params = {k: np.asarray(v, float) for k, v in res.draws.items()}
     n = len(next(iter(params.values())))
@@ -207,13 +247,22 @@ def ci_variants(res, at: float) -> dict:
     covar = res.model_result.covar
     se = float(np.sqrt(grad @ covar @ grad)) if covar is not None else float("nan")
     stretch = 2 * 1.96 * w.std(ddof=1) / (hi - lo)
+    raw = _scaled_curve(res, np.full(n, float(at)), params, 1.0)
+    raw = raw[np.isfinite(raw)]
+    nu, _, bm_scale = design_scale(res, at)
+    hc1 = small_sample_scale(res.n_points, theta.size)
+    bm_df = hc1 * float(t.ppf(0.975, max(nu, 1.0)) / norm.ppf(0.975))
     out = {"shipped": tuple(interval_at(res, at)["ci95"]),
            "basic": (2 * f - hi, 2 * f - lo),
            "symmetric": (f - 1.96 * w.std(ddof=1), f + 1.96 * w.std(ddof=1)),
            "wide-pct": (f - stretch * (f - lo), f + stretch * (hi - f)),
            "bc": tuple(np.percentile(w, 100 * norm.cdf(2 * z0 + norm.ppf([0.025, 0.975])))),
            "delta": (f - t.ppf(0.975, res.n_points - theta.size) * se,
-                     f + t.ppf(0.975, res.n_points - theta.size) * se)}
+                     f + t.ppf(0.975, res.n_points - theta.size) * se),
+           "bm": tuple(np.percentile(f + bm_scale * (raw - f), [2.5, 97.5])),
+           "bm-df": tuple(np.percentile(f + bm_df * (raw - f), [2.5, 97.5])),
+           "bm-max": tuple(np.percentile(f + max(bm_scale, float(res.components["draw_scale"]))
+                                         * (raw - f), [2.5, 97.5]))}
     return {k: tuple(np.clip(v, 0.0, 1.0)) for k, v in out.items()}
 
 
@@ -226,7 +275,9 @@ def ci_variants_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
     rows = []
     for at in c["at"]:
         truth = truth_of(at)
-        row = {"cell": cell, "L": at, "r": r, "truth": truth,
+        nu, bias, scale = design_scale(res, at)
+        row = {"cell": cell, "L": at, "r": r, "truth": truth, "bm_nu": nu, "bm_bias": bias,
+               "bm_scale": scale, "draw_scale": res.components["draw_scale"],
                **{f"fit_{name}": value for name, value in res.values().items()}}
         for v, (lo, hi) in ci_variants(res, at).items():
             row[f"ci_{v}"] = lo <= truth <= hi
@@ -255,6 +306,13 @@ def print_ci_variants(out: pd.DataFrame) -> None:
                 txt += f" (w {g['ci_width_shipped'].median():.4f})"
             cells.append(txt + f" [{low} / {int((~g[f'ci_{v}']).sum()) - low}]")
         print(f"| {cell} | {at:g} | {len(g)} | " + " | ".join(cells) + " |")
+    print("\nbm's design scale per cell and L (medians over fits): Bell-McCaffrey nu, HC3 bias "
+          "factor, bm scale against the shipped draw_scale (HC1 x t_{n-p} / z)")
+    for (cell, at), g in out.groupby(["cell", "L"], sort=False):
+        print(f"  {cell} L {at:g}: nu {g['bm_nu'].median():.1f} (10-90%: "
+              f"{g['bm_nu'].quantile(0.1):.1f}-{g['bm_nu'].quantile(0.9):.1f}), bias "
+              f"{g['bm_bias'].median():.3f}, scale {g['bm_scale'].median():.3f} vs "
+              f"{g['draw_scale'].median():.3f}")
 
 
 def l2l_replicate(cell: str, r: int, n_bootstrap: int) -> list[dict]:
