@@ -264,6 +264,10 @@ PASSAGES = [
                 "0.00-0.95 on these runs, median 0.92, many at the 0.95 cap":
                     "`scalefit transitions`' error_rho per run (~20 s per statistic), not in the table",
                 "(-0.2 [-2.8, 2.4])": "the reading before capped nu was left out (history)",
+                "(0.84 [0.61, 1.08])": "the reading before the AR(1) gaps were taken (history)",
+                "error_rho was 0.00,\nnow 0.08": "`scalefit transitions --stat t_nu --group attn_out` error_rho of "
+                                                  "mini-3-W0.04, before and after the AR(1) gaps (not in the table)",
+                "xi = 1e-4": "1 / nu's cap 1e4 (the fit's bound)",
                 "(steps 261-426)": "the onsets before capped nu was left out (history)",
                 "central 99.5%": "the calibrated level (the method)",
                 "in 44-45% of runs at rho 0.8-0.95 (4-6% now), and its intervals covered 59-67% at rho "

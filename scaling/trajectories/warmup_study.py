@@ -22,9 +22,9 @@ from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_tr
                                                        pick_transition_per_run, run_schedules,
                                                        warmup_families, warmup_regression)
 
-PANELS = [("t_nu", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"),
+PANELS = [("t_nu", "attn_out"), ("t_xi", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"),
           ("max_abs", "embed_in"), ("stable_rank", "mlp_in"), ("gennorm_beta", "mlp_out"),
-          ("alpha", "mlp_in"), ("std", "mlp_in"), ("t_nu", "mlp_in"),
+          ("alpha", "mlp_in"), ("std", "mlp_in"), ("t_nu", "mlp_in"), ("t_xi", "mlp_in"),
           ("excess_kurtosis", "mlp_in"), ("excess_kurtosis", "attn_qkv")]
 
 
@@ -94,7 +94,11 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
         row.update({f"{which}_slope": slope.value, f"{which}_lo": slope.ci95[0],
                     f"{which}_hi": slope.ci95[1], f"{which}_verdict": fit.extra["verdict"],
                     f"{which}_interval": fit.extra["interval"].split(":")[0]})
+    row["interval_level"] = SLOPE_INTERVAL_LEVEL  # of first_lo/_hi and largest_lo/_hi
     return row
+
+
+SLOPE_INTERVAL_LEVEL = 95.0  # percent (transitions' interval_level): the slopes' _lo/_hi intervals
 
 
 def job_count(option: str, value) -> int | None:
