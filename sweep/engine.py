@@ -606,9 +606,12 @@ def forget_unmeasured(measurements: list[Measurement], out_dir) -> None:
 
 
 def _plain(value):
+    """``value`` as OPTIONS_FILE holds it once read back (write_json's strict JSON: NaN as null)."""
     import json
 
-    return json.loads(json.dumps(value, default=str))
+    from scalefit.report import dumps
+
+    return json.loads(dumps(value, default=str))
 
 
 def shown_option(value) -> str:

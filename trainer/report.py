@@ -33,6 +33,13 @@ def _size_label(runs: pd.DataFrame, model: str) -> str:
     return f"{model} ({int(runs.loc[runs['model'] == model, 'params_nonembed'].iloc[0]):,} non-emb. params)"
 
 
+def _compute_size_label(runs: pd.DataFrame, model: str) -> str:
+    """'mini-1 (N = 287,616; 25,472 non-emb.)': a run's name and its N as the compute axis's
+    C = 6ND counts it (all parameters, the ``flops`` column's N), its non-embedding count beside."""
+    row = runs.loc[runs["model"] == model].iloc[0]
+    return f"{model} (N = {int(row['params']):,}; {int(row['params_nonembed']):,} non-emb.)"
+
+
 # what each table of a suite folder needs, and what for
 RUN_COLUMNS = ("model", "part", "params", "params_nonembed", "tokens", "flops", "loss")
 CHECKPOINT_COLUMNS = ("model", "step", "part", "size", "tokens", "params", "params_nonembed", "flops",
@@ -64,7 +71,8 @@ def suite_dataset(table: pd.DataFrame, source: str = "checkpoints table") -> str
 
 def plot_loss_vs_compute(runs: pd.DataFrame, table: pd.DataFrame, out: Path, dataset: str | None = None) -> Path:
     """Grid runs (points, one line per size) over the long runs' checkpoint curves of `dataset`
-    (default: ``suite_dataset(table)``)."""
+    (default: ``suite_dataset(table)``), against the tables' ``flops``: C = 6ND with N all
+    parameters, which the legend gives for each size (it gave the non-embedding count alone)."""
     dataset = suite_dataset(table) if dataset is None else dataset
     grid = runs[runs["part"] == "grid"].sort_values(["params", "tokens"])
     sizes = list(dict.fromkeys(grid["model"]))
@@ -75,8 +83,8 @@ def plot_loss_vs_compute(runs: pd.DataFrame, table: pd.DataFrame, out: Path, dat
         c = curves[(curves["model"] == size) & (curves["step"] >= 16)]
         ax.plot(c["flops"], c["loss"], color=colors[size], lw=0.8, alpha=0.5)
         g = grid[grid["model"] == size]
-        ax.plot(g["flops"], g["loss"], "o-", color=colors[size], label=_size_label(grid, size))
-    ax.set(xscale="log", yscale="log", xlabel="training compute C = 6ND (FLOPs)",
+        ax.plot(g["flops"], g["loss"], "o-", color=colors[size], label=_compute_size_label(grid, size))
+    ax.set(xscale="log", yscale="log", xlabel="training compute C = 6ND, N = all parameters (FLOPs)",
            ylabel=f"{_loss_name(dataset)} loss (nats/token, log scale)")
     ax.set_title("Mini suite: grid runs (dots, each its own cosine)\nand the long runs' checkpoints "
                  "from step 16 (thin lines)", fontsize=10)

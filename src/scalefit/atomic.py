@@ -14,7 +14,6 @@ import ctypes
 import errno
 import functools
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -165,11 +164,13 @@ def write_bytes(path, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
-def write_json(path, obj, **kwargs) -> Path:
-    """Atomically write a JSON document (indent 2; objects json cannot encode go through str)."""
-    kwargs.setdefault("indent", 2)
-    kwargs.setdefault("default", str)
-    return write_text(path, json.dumps(obj, **kwargs))
+def write_json(path, obj, *, indent: int | None = 2, default=str) -> Path:
+    """Atomically write a JSON document as a command's --json prints one (report.dumps): strict
+    JSON, a missing value (NaN, inf) as null, which every parser reads (objects json cannot encode
+    go through ``default``, str unless told)."""
+    from scalefit.report import dumps
+
+    return write_text(path, dumps(obj, indent=indent, default=default))
 
 
 def write_frame(df, path, **kwargs) -> Path:

@@ -73,6 +73,8 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
     import json
     from pathlib import Path
 
+    from scalefit.report import dumps
+
     folder = Path(out_dir)
     if not folder.is_dir():
         return
@@ -93,7 +95,7 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
     if not isinstance(old, dict):
         old = {}
     recorded = {key: value for key, value in old.items() if key != CLAIM}
-    if _same_settings(recorded, json.loads(json.dumps(settings))) or _abandoned(folder, old):
+    if _same_settings(recorded, json.loads(dumps(settings, default=str))) or _abandoned(folder, old):
         return
     claim = old.get(CLAIM)
     if isinstance(claim, dict) and _claim_only(folder):  # a command of other settings, not done yet
@@ -151,11 +153,11 @@ def claim_folder(out_dir, settings: dict, option: str = "--out"):
     anything is taken over (``_take_over``) rather than refusing every later command. Returns
     (record, whether the folder was made here) for release_folder, or None where a record was
     there already."""
-    import json
     import os
     from pathlib import Path
 
     from scalefit.atomic import HOST, create_text, process_space, process_start
+    from scalefit.report import dumps
 
     folder = Path(out_dir)
     made = not folder.exists()
@@ -167,7 +169,7 @@ def claim_folder(out_dir, settings: dict, option: str = "--out"):
             refuse_other_settings(out_dir, settings, option)  # one made since the caller's check
             return None
         try:
-            created = create_text(record, json.dumps({**settings, **claim}, indent=1, default=str))
+            created = create_text(record, dumps({**settings, **claim}, indent=1, default=str))
         except OSError:  # a file system without hard links: recorded at the end only, as before
             return None
         if created:
