@@ -85,6 +85,7 @@ class Comparison:
     def to_dict(self) -> dict:
         out = {"data": self.data, "n_runs": self.n_runs, "n_fit": self.n_fit,
                "n_holdout": self.n_holdout, "laws": list(self.laws),
+               "loss_unit": next(iter(self.fits.values())).extra.get("loss_unit") if self.fits else None,
                "fits": {name: self.fit_dict(name) for name in self.fits},
                "largest_fitted_flops": self.largest_fitted_flops,
                "budget_rule": GIVEN_RULE if self.budgets_given else BUDGET_RULE,

@@ -153,6 +153,8 @@ def fit_law(runs, law: str, *, loss: str = "loss", delta: float = HUBER_DELTA,
                       progress=progress)
     if table.n_source:  # the column N was mapped from (--params params_nonembed)
         result.extra["n_source"] = table.n_source
+    from scalefit.scaling.laws.report import loss_unit
+    result.extra["loss_unit"] = loss_unit(loss)  # of every loss the JSON states (the text's)
     convention = n_convention_warning(model, table.n_column, table.frame)
     mixed = None if model.law_name == "isoflop" else mixed_conditions_warning(table.frame)
     for warning in (convention, mixed):  # isoflop says it of its budgets' repeated sizes

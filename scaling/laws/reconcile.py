@@ -24,6 +24,7 @@ from scalefit.scaling.resample import too_few_resamples
 from scalefit.scaling.objective import HUBER_DELTA
 
 NAN = float("nan")
+INTERVAL_LEVEL = 95.0  # percent, as transitions' interval_level: every step's _lo/_hi interval
 MIN_RUNS_PER_PARAMETER = 3  # the engine's own "too few points" rule, for the Chinchilla form
 
 
@@ -97,6 +98,7 @@ class Reconciliation:
     def to_dict(self) -> dict:
         return {"by": self.by, "panel": self.panel, "law": self.law, "method": self.method,
                 "n_bootstrap": self.n_bootstrap, "seed": self.seed,
+                "interval_level": INTERVAL_LEVEL,
                 "steps": [dict(asdict(s), inside_published=s.inside_published)
                           for s in self.steps],
                 "moves": [asdict(m) for m in self.moves], "findings": self.findings,

@@ -170,8 +170,11 @@ def scatter_text(scatters: dict) -> str | None:
             continue
         head = f"{label}: " if label else ""
         if s.get("model") == SIZED:
+            beyond = (f" (beyond the fitted runs' N, {s['fitted_N_range'][0]:.2g} to "
+                      f"{s['fitted_N_range'][1]:.2g}, {s['beyond_fitted_N']})"
+                      if s.get("fitted_N_range") else "")
             parts.append(f"{head}log sd {s['slope_log_sd_per_log_N']:+.2f} "
-                         f"(se {s['slope_se']:.2f}) per unit log N, taken at each budget's N*")
+                         f"(se {s['slope_se']:.2f}) per unit log N, taken at each budget's N*{beyond}")
         else:
             reason = f" ({s['reason']})" if s.get("reason") else ""
             parts.append(f"{head}one scale at every size{reason}")
@@ -487,6 +490,14 @@ def compare_projection_lines(cmp: dict, table=None) -> list[str]:
 
 
 def _runs_line(cmp: dict) -> str:
+    """The runs: how many, held out, and the largest fitted compute (one per compute basis
+    where the laws' budgets count compute differently: compare's ``compute_bases``)."""
+    bases = cmp.get("compute_bases") or []
+    if len(bases) > 1:
+        largest = "; ".join(f"{b['largest_fitted_flops']:.3g} FLOPs as C = {b['compute']} "
+                            f"({', '.join(b['laws'])})" for b in bases)
+        return (f"{cmp['data']}: {cmp['n_runs']} runs ({cmp['n_fit']} fitted, "
+                f"{cmp['n_holdout']} held out; largest fitted compute {largest})")
     return (f"{cmp['data']}: {cmp['n_runs']} runs ({cmp['n_fit']} fitted, "
             f"{cmp['n_holdout']} held out; largest fitted compute "
             f"{cmp.get('largest_fitted_flops', float('nan')):.3g} FLOPs)")
