@@ -101,7 +101,7 @@ def test_a_calibration_and_a_curve_prediction_read_in_a_notebook(grid, curve):
     prediction = predict_curve(fit, LRSchedule(peak=0.003, warmup_steps=24, decay_steps=2400), steps,
                                measured=curve["loss"].to_numpy()[1:])
     rows = _readable(repr(prediction), lines=2)
-    assert f"mean {error_percent(prediction.mean_rel_error)}, max {error_percent(prediction.max_rel_error)}" in rows[0]
+    assert f"mean {error_percent(prediction.mean_abs_rel_error)}, max {error_percent(prediction.max_abs_rel_error)}" in rows[0]
 
 
 def test_calibrate_law_refuses_a_min_fit_too_small_for_the_law(grid):
@@ -344,5 +344,5 @@ def test_a_curve_prediction_shows_a_tiny_error_as_not_zero():
 
     from scalefit.scaling.laws.curve_fit import CurvePrediction
     points = pd.DataFrame({"step": [10, 20], "scored": [True, True]})
-    text = repr(CurvePrediction(points, mean_rel_error=3.6e-05, max_rel_error=0.0125, final_rel_error=0.0))
+    text = repr(CurvePrediction(points, mean_abs_rel_error=3.6e-05, max_abs_rel_error=0.0125, final_abs_rel_error=0.0))
     assert "mean 0.0036%, max 1.25%; at the last step 0.00%" in text

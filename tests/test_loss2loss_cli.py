@@ -14,7 +14,7 @@ from scalefit.scaling.relations import cli as cli_predict
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.relations import forms as relation_forms
 
-PARAM_KEYS = {"value", "stderr", "stderr_fit", "ci95"}
+PARAM_KEYS = {"value", "stderr", "stderr_fit", "ci95", "identified"}
 REL = {"K": 0.7, "kappa": 1.1, "E_x": 1.2, "E_y": 0.5}
 PROSE = {"E": 1.2, "N_c": 3e5, "D_c": 2e6, "alpha_N": 0.4, "alpha_D": 0.3}
 

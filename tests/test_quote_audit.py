@@ -70,7 +70,7 @@ def test_schedule_law_interval_ends_keep_their_trailing_zeros():
     out = {"law": "momentum", "n_points": 150, "n_runs": 1, "runs": ["pythia-70m-seed1"],
            "params": {"L0": {"value": 2.8341, "ci95": [2.80312, 2.86996]},
                       "C": {"value": 5.1e-05, "ci95": [2.5654e-05, 8.0e-05]}},
-           "rmse_log": 0.0043, "mean_rel_error": 0.0033, "max_rel_error": 0.0145, "warnings": []}
+           "rmse_log": 0.0043, "mean_abs_rel_error": 0.0033, "max_abs_rel_error": 0.0145, "warnings": []}
     lines = _fit_text(out).splitlines()
     assert lines[1] == "      L0 = 2.834  95% CI [2.803, 2.870]"
     assert lines[2].startswith("       C = 5e-05  95% CI [2.6e-05, 8.0e-05]")  # the interval rule (S7)

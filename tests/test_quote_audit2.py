@@ -47,7 +47,7 @@ def test_schedule_law_lines_and_their_warning_print_one_interval_one_way():
     warning = identifiability_warning(ident, {k: ParamEstimate(v, ci95=ci) for k, (v, ci) in params.items()})
     out = {"law": "momentum-n", "n_points": 123, "n_runs": 3, "runs": ["mini-1", "mini-3", "mini-5"],
            "params": {k: {"value": v, "ci95": list(ci)} for k, (v, ci) in params.items()},
-           "rmse_log": 0.0073, "mean_rel_error": 0.0054, "max_rel_error": 0.0237, "warnings": [warning]}
+           "rmse_log": 0.0073, "mean_abs_rel_error": 0.0054, "max_abs_rel_error": 0.0237, "warnings": [warning]}
     lines = _fit_text(out).splitlines()
     expected = {"E": "[3.3e-05, 0.019]", "A": "[120, 9.5e+09]", "K": "[2.18, 2.79]"}
     for name, shown in expected.items():

@@ -97,7 +97,7 @@ def test_a_schedule_law_line_labels_a_parameter_at_its_bound():
     warning below: the line takes the bound's label, as fitresult.param_line does."""
     from scalefit.scaling.laws.schedule_cli import _fit_text
     out = {"law": "multi-power", "n_points": 40, "n_runs": 1, "runs": ["m"], "rmse_log": 0.01,
-           "mean_rel_error": 0.01, "max_rel_error": 0.02,
+           "mean_abs_rel_error": 0.01, "max_abs_rel_error": 0.02,
            "params": {"beta": {"value": 4.99798, "ci95": [4.74, 4.999999999999999]},
                       "gamma": {"value": 0.5, "ci95": [0.4, 0.6]}},
            "warnings": ["parameter beta is at its upper bound"]}

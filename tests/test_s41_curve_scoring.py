@@ -39,10 +39,10 @@ def test_no_step_before_the_first_checkpoint_fitted_is_scored(fit):
     rel = points["rel_error"].abs()
     later = rel[points["step"] >= first]
     assert rel.max() > later.max()  # the case the audit found: the max came from before the fit
-    assert prediction.max_rel_error == later.max()
-    assert prediction.mean_rel_error == later.mean()
+    assert prediction.max_abs_rel_error == later.max()
+    assert prediction.mean_abs_rel_error == later.mean()
     out = prediction.to_dict()
-    assert out["scored_from"] == first and out["max_rel_error"] == later.max()
+    assert out["scored_from"] == first and out["max_abs_rel_error"] == later.max()
     assert out["scored_from_why"] == "the first checkpoint fitted"
     assert f"from step {first}: the first checkpoint fitted" in repr(prediction)
 
@@ -61,4 +61,4 @@ def test_a_from_step_given_is_kept(fit):
     prediction = predict_curve(fit, LRSchedule(0.004, 2, 2400), STEPS, measured=MEASURED,
                                from_step=0)
     assert prediction.points["scored"].all() and prediction.scored_from == 0
-    assert prediction.max_rel_error == prediction.points["rel_error"].abs().max()
+    assert prediction.max_abs_rel_error == prediction.points["rel_error"].abs().max()

@@ -171,7 +171,7 @@ def test_a_parameter_every_resample_leaves_on_its_bound_has_no_interval_printed(
 def test_grid_test_summary_prints_percent_as_its_sentences_do():
     """predict curve --grid-test printed 0.0179 (a fraction) in a table whose sentences and the
     README say 1.79%; the loss columns named no unit."""
-    from scalefit.scaling.laws.curve_cli import percent_summary
+    from scalefit.scaling.laws.schedule_prediction import percent_summary
     summary = pd.DataFrame({"method": ["schedule_law"], "part": ["all"], "n": [18],
                             "mean_abs_rel_error": [0.017912], "max_abs_rel_error": [0.028571]})
     shown = percent_summary(summary)

@@ -121,7 +121,7 @@ def test_recovery_from_cosine_and_wsd_predicts_an_unseen_schedule(law, steps, rt
         for name in ("L0", "A", "alpha"):
             assert fit.value(name) == pytest.approx(truth[name], rel=0.05), name
     pred = _unseen_error(fit, law, truth)
-    assert pred.mean_rel_error < 1e-3 and pred.max_rel_error < 2e-3  # noise is 0.1% per point
+    assert pred.mean_abs_rel_error < 1e-3 and pred.max_abs_rel_error < 2e-3  # noise is 0.1% per point
 
 
 TRUTH_N = dict(E=2.5, K=1.2, a=0.4, A=2.0, b=0.1, alpha=0.5, C=5e-4)
@@ -137,7 +137,7 @@ def test_by_size_recovery_one_fit_for_a_suite():
     for name in ("E", "a", "alpha", "C"):
         assert fit.value(name) == pytest.approx(truth[name], rel=0.1), name
     pred = _unseen_error(fit, "momentum-n", truth, N=2e6)  # a size not fitted
-    assert pred.mean_rel_error < 2e-3
+    assert pred.mean_abs_rel_error < 2e-3
 
 
 def test_a_per_size_law_refuses_runs_of_several_sizes():
@@ -234,7 +234,7 @@ def test_fit_and_predict_curve_commands_on_shipped_runs(tmp_path):
         band = pd.DataFrame(out["points"])
         assert (band["ci95_lo"] <= band["ci95_hi"]).all()
         assert out["fitted_on"] == ["mini-3"] and len(out["points"]) == 73
-        assert 0 < out["mean_rel_error"] < 0.05  # measured: 2.85%
+        assert 0 < out["mean_abs_rel_error"] < 0.05  # measured: 2.85%
         assert (tmp_path / "p" / "curve.png").exists() and (tmp_path / "p" / "curve.csv").exists()
         wsd = runner.invoke(main, ["predict", "curve", "--model", "mini-5", "--law",
                                    "momentum", "--schedule", "wsd:2400:0.2", "--warmup", "24",
@@ -503,7 +503,7 @@ def test_a_parameter_outside_its_own_interval_is_said_so():
     out = {"law": "momentum-n", "n_points": 120, "n_runs": 3, "runs": ["a", "b", "c"],
            "params": {"E": {"value": 2.0e-17, "ci95": [1.506e-05, 0.01849]},
                       "K": {"value": 2.469, "ci95": [2.184, 2.791]}},
-           "rmse_log": 0.007, "mean_rel_error": 0.005, "max_rel_error": 0.02, "warnings": []}
+           "rmse_log": 0.007, "mean_abs_rel_error": 0.005, "max_abs_rel_error": 0.02, "warnings": []}
     lines = _fit_text(out).splitlines()
     assert lines[1].startswith("       E = 0  95% CI [1.5e-05, 0.018]  (not identified, the "
                                "estimate lies outside its bootstrap interval")

@@ -27,6 +27,19 @@ LEVEL = 0.95
 DISTANCE_BINS = (1.0, 2.0, 4.0, 10.0, 100.0, np.inf)  # multiples of the largest fitted compute
 
 
+# what --json's fractions are ("units"): the numbers are fractions, 0.05 being 5%, as the CSVs keep them
+FRACTION_UNITS = {
+    "coverage": "fraction of the held-out observed values inside their 95% prediction intervals",
+    "level": "fraction: the intervals' nominal level",
+    "relative_error": "fraction: predicted / observed - 1",
+    "median_abs_rel_error": "fraction: median |predicted / observed - 1|",
+    "mean_abs_rel_error": "fraction: mean |predicted / observed - 1|",
+    "interval_half_width": "fraction of the prediction: half the 95% prediction interval's width "
+                           "over |predicted| (0.05 is +-5%)",
+    "median_interval_half_width": "fraction of the prediction: the median interval_half_width",
+}
+
+
 @dataclass
 class Calibration:
     """Leave-future-out predictions of one law and their coverage."""
@@ -70,6 +83,7 @@ class Calibration:
                 "cuts": self.cuts.to_dict("records"),
                 "by_distance": self.by_distance.to_dict("records"),
                 "predictions": self.predictions.to_dict("records"), "notes": list(self.notes),
+                "units": dict(FRACTION_UNITS),
                 **(self.checkpoints or {}),
                 **({"interrupted": self.interrupted} if self.interrupted else {})}
 

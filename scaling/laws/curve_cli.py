@@ -226,7 +226,9 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
     lines = [f"{fit.law} fitted on {', '.join(fit.extra['runs'])} (checkpoints from step {first_fitted}); "
              f"predicted {schedule} at {where}; {', '.join(c for c in LOSS_COLUMNS if c in points)} "
              f"in {loss_unit(loss_column)}"]
-    shown = points if measured else points.iloc[np.unique(np.linspace(0, len(points) - 1, 24).round().astype(int))]
+    # beside a measured run every point is a prediction (its kind column says no more)
+    shown = (points.drop(columns="kind", errors="ignore") if measured else
+             points.iloc[np.unique(np.linspace(0, len(points) - 1, 24).round().astype(int))])
     lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}",
                                  formatters={"lr": lambda v: f"{v:.4g}"}))  # 0.003, not 0.0029999
     last = points.iloc[-1]
@@ -234,27 +236,34 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
             f"{n_bootstrap} bootstrap refits)" if "ci95_lo" in points else " (no interval: --bootstrap 0)")
     last_fitted = int(np.max(fit.components["curves"].step))
     beyond = int(last["step"]) / last_fitted
-    kind = (f"; a projection, {beyond:.3g}x the last step fitted ({last_fitted}), of a schedule no "
-            "fitted run followed: no run checks it" if beyond > 1 else
+    # the last point's kind column, said: past the last step fitted, or (notes below) past the
+    # largest LR or size fitted, it is a projection
+    distance = (f"{beyond:.3g}x the last step fitted ({last_fitted})" if beyond > 1 else
+                "beyond the LRs or sizes fitted (notes below)")
+    kind = (f"; a projection, {distance}, of a schedule no fitted run followed: no run checks it"
+            if last.get("kind") == "projection" else
             "; a prediction for a schedule no fitted run followed, not a measurement")
     lines.append(f"final loss at step {int(last['step'])}: {last['predicted']:.4g}{band}"
                  + ("" if measured else kind))
     if measured:  # the mean and max count the scored points only: say which
         scored = points["step"][points["scored"]]
         at_last = (f"at the last, step {int(last['step'])}: "
-                   f"{100 * prediction.final_rel_error:.3f}%")
+                   f"{100 * prediction.final_abs_rel_error:.3f}%")
         if len(scored):
             lines.append(f"|relative error| at the {len(scored)} checkpoints from step "
                          f"{int(scored.min())} on (scored from step {prediction.scored_from}: "
                          f"{prediction.scored_from_why}): mean "
-                         f"{100 * prediction.mean_rel_error:.3f}%, max "
-                         f"{100 * prediction.max_rel_error:.3f}%; {at_last}")
+                         f"{100 * prediction.mean_abs_rel_error:.3f}%, max "
+                         f"{100 * prediction.max_abs_rel_error:.3f}%; {at_last}")
         else:  # no mean of nothing ('mean nan%')
             lines.append(f"|relative error|: no checkpoint lies at or past step {prediction.scored_from} "
                          f"({prediction.scored_from_why}), so none is scored; {at_last}")
     rough = rough_intervals_note(n_bootstrap if "ci95_lo" in points else 0,
                                  "the curve's 95% intervals")
     lines += [f"note: {note}" for note in [*notes, *([rough] if rough else [])]]
+    # what the fit itself warns of (a parameter not identified, an interval reaching a bound),
+    # as `fit schedule-law` prints it for the same fit: the JSON had it, the text did not
+    lines += [f"warning: {w}" for w in fit.warnings]
     return lines
 
 
@@ -289,6 +298,7 @@ def extrapolation_notes(fit, points, N: float | None = None) -> list[str]:
     or after the last checkpoint fitted, an LR above the largest fitted (the law's loss only falls
     with more LR area, so there it is a projection, not a prediction), a --by-size N outside the
     fitted sizes."""
+    from scalefit.scaling.laws.curve_fit import LR_MARGIN
     curves = fit.components["curves"]
     steps = curves.step
     first_fitted, last_fitted = int(np.min(steps)), int(np.max(steps))
@@ -301,7 +311,7 @@ def extrapolation_notes(fit, points, N: float | None = None) -> list[str]:
         notes.append(f"steps after {last_fitted} lie beyond the last checkpoint fitted: the curve there "
                      f"is a projection, up to {last / last_fitted:.3g}x the fitted run's length")
     top, fitted_top = float(np.max(points["lr"])), float(fit.extra["lr_scale"])
-    if top > fitted_top * 1.01:  # not the last digits of two runs of one peak LR
+    if top > fitted_top * LR_MARGIN:  # not the last digits of two runs of one peak LR
         notes.append(f"the schedule's LR reaches {top:.4g}, {top / fitted_top:.3g}x the largest LR "
                      f"fitted ({fitted_top:.4g}): a projection (the law's loss falls with every "
                      "added LR area; it knows no instability)")
@@ -331,7 +341,8 @@ def _grid_test_takes_none_of(names) -> None:
 def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step, by_size, lam,
                profile=False):
     from scalefit.scaling.laws.report import loss_unit
-    from scalefit.scaling.laws.schedule_prediction import SCHEDULE_COLUMNS, grid_prediction_test
+    from scalefit.scaling.laws.schedule_prediction import (SCHEDULE_COLUMNS, grid_prediction_test,
+                                                           percent_summary)
     from scalefit.tables import read_table
     if data_path is not None and finals_path is None:
         raise InputError("--finals: give the finals table that goes with --data")
@@ -367,16 +378,6 @@ def _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
         click.echo(dumps(out))
         return
     click.echo("\n".join(lines))
-
-
-def percent_summary(summary):
-    """The grid test's summary as printed: its |relative error| columns (fractions, as --json and
-    grid_summary.csv keep them) in percent, the unit in each header, as the sentences say them."""
-    shown = summary.copy()
-    for column in ("mean_abs_rel_error", "max_abs_rel_error"):
-        shown[column] = [f"{100 * v:.2f}%" for v in summary[column]]
-    return shown.rename(columns={"mean_abs_rel_error": "mean |rel err|",
-                                 "max_abs_rel_error": "max |rel err|"})
 
 
 @staged

@@ -204,7 +204,7 @@ def fit_curves(curves: LossCurves, law: str, *, delta: float = HUBER_DELTA,
     extra = {"runs": list(curves.names), "n_runs": curves.n_runs,
              "lr_scale": curves.lr_scale, "delta": delta,
              "rmse_log": float(np.sqrt(np.mean(np.asarray(best.residual) ** 2))),
-             "mean_rel_error": float(rel.mean()), "max_rel_error": float(rel.max()),
+             "mean_abs_rel_error": float(rel.mean()), "max_abs_rel_error": float(rel.max()),
              "n_starts": len(fits), "n_starts_at_best": sum(  # as fit_law counts them
                  obj - best_obj <= SAME_OPTIMUM_RTOL * max(abs(best_obj), 1e-12) for obj, _ in fits)}
     if hasattr(model, "lam"):
@@ -268,12 +268,13 @@ class NoPrediction(InputError):
 
 @dataclass
 class CurvePrediction:
-    """A predicted loss curve beside the measured one (where given), with its errors."""
+    """A predicted loss curve beside the measured one (where given), with its errors: the mean,
+    max and last |relative error| (fractions) against the measured losses."""
 
-    points: pd.DataFrame  # step, lr, predicted[, ci95_lo, ci95_hi][, measured, error, ...]
-    mean_rel_error: float = float("nan")
-    max_rel_error: float = float("nan")
-    final_rel_error: float = float("nan")
+    points: pd.DataFrame  # step, lr, predicted[, ci95_lo, ci95_hi], kind[, measured, error, ...]
+    mean_abs_rel_error: float = float("nan")
+    max_abs_rel_error: float = float("nan")
+    final_abs_rel_error: float = float("nan")
     scored_from: int | None = None  # the mean and max count the steps from here on
     scored_from_why: str = ""  # what that step is, in words (scored_from_step)
 
@@ -289,14 +290,15 @@ class CurvePrediction:
             start = ("" if self.scored_from is None else
                      f" (from step {self.scored_from}: {self.scored_from_why})")
             text += (f"; |relative error| over the {n} scored steps{start}: mean "
-                     f"{error_percent(self.mean_rel_error)}, max {error_percent(self.max_rel_error)}" if n else
+                     f"{error_percent(self.mean_abs_rel_error)}, max {error_percent(self.max_abs_rel_error)}" if n else
                      "; no step at or past from_step, so no error is scored (mean, max NaN)")
-            text += f"; at the last step {error_percent(self.final_rel_error)}"
+            text += f"; at the last step {error_percent(self.final_abs_rel_error)}"
         return text + "\n  .points (one row per step), .to_dict()"
 
     def to_dict(self) -> dict:
-        return {"mean_rel_error": self.mean_rel_error, "max_rel_error": self.max_rel_error,
-                "final_rel_error": self.final_rel_error,
+        return {"mean_abs_rel_error": self.mean_abs_rel_error,
+                "max_abs_rel_error": self.max_abs_rel_error,
+                "final_abs_rel_error": self.final_abs_rel_error,
                 **({"scored_from": self.scored_from, "scored_from_why": self.scored_from_why}
                    if self.scored_from is not None else {}),
                 "points": self.points.to_dict(orient="records")}
@@ -370,6 +372,39 @@ def scored_from_step(result: FitResult, schedule, last: int) -> tuple[int, str]:
     return twice, "twice the warmup's end"
 
 
+LR_MARGIN = 1.01  # an LR this many times the largest fitted is beyond it (not two runs' last digits)
+
+
+def point_kinds(result: FitResult, schedule, steps, N: float | None = None,
+                measured: bool = False) -> np.ndarray:
+    """Where each step of a predicted curve lies against what ``result`` was fitted on, in the
+    words a law's budgets use: 'prediction' where a measured loss checks it (``measured``);
+    else 'projection' past the last checkpoint fitted, after the schedule's LR has risen above
+    the largest fitted, or at an N above the largest size fitted (no run checks it: the law's
+    form sets the number); 'extrapolation' before the first checkpoint fitted or at an N below
+    the smallest size; 'interpolation' otherwise."""
+    steps = np.asarray(steps, int)
+    if measured:
+        return np.full(steps.size, "prediction", dtype=object)
+    full = (lr_at_step(schedule, np.arange(int(steps.max()) + 1)) if isinstance(schedule, LRSchedule)
+            else np.asarray(schedule, float)[: int(steps.max()) + 1])
+    peak_so_far = np.maximum.accumulate(full)[steps]  # the loss at a step carries every LR before it
+    curves = result.components.get("curves")
+    fitted_steps = np.asarray(curves.step if curves is not None else [], float)
+    sizes = np.asarray(curves.params if curves is not None else [], float)
+    sizes = sizes[np.isfinite(sizes)]
+    beyond = peak_so_far > LR_MARGIN * float(result.extra["lr_scale"])
+    before = np.zeros(steps.size, bool)
+    if fitted_steps.size:
+        beyond |= steps > fitted_steps.max()
+        before = steps < fitted_steps.min()
+    if N is not None and sizes.size:
+        beyond |= N > sizes.max()
+        before |= N < sizes.min()
+    return np.where(beyond, "projection",
+                    np.where(before, "extrapolation", "interpolation")).astype(object)
+
+
 def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
                   measured=None, from_step: int | None = None) -> CurvePrediction:
     """The predicted curve of one schedule at ``steps``, with the error per point when the
@@ -409,6 +444,7 @@ def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
         if len(table) >= 2:
             draws = np.stack([model.loss_curve(dict(zip(names, row)), curves) for row in table])
             points["ci95_lo"], points["ci95_hi"] = np.percentile(draws, [2.5, 97.5], axis=0)
+    points["kind"] = point_kinds(result, schedule, steps, N, measured=measured is not None)
     out = CurvePrediction(points)
     if measured is not None:
         points["measured"] = measured
@@ -423,6 +459,6 @@ def predict_curve(result: FitResult, schedule, steps, *, N: float | None = None,
         rel = np.abs(points["rel_error"].to_numpy())
         scored = rel[points["scored"].to_numpy()]
         if scored.size:
-            out.mean_rel_error, out.max_rel_error = float(scored.mean()), float(scored.max())
-        out.final_rel_error = float(rel[np.argmax(steps)])
+            out.mean_abs_rel_error, out.max_abs_rel_error = float(scored.mean()), float(scored.max())
+        out.final_abs_rel_error = float(rel[np.argmax(steps)])
     return out

@@ -38,7 +38,7 @@ def _fit_text(out: dict) -> str:
         status = bound_status(name, out.get("warnings")) or status  # as fitresult.param_line labels it
         lines.append(f"  {name:>6} = {shown}{ci_text}" + (f"  ({status})" if status else ""))
     lines.append(f"  RMSE(log L) {out['rmse_log']:.4f}; |relative error| mean "
-                 f"{100 * out['mean_rel_error']:.2f}%, max {100 * out['max_rel_error']:.2f}%")
+                 f"{100 * out['mean_abs_rel_error']:.2f}%, max {100 * out['max_abs_rel_error']:.2f}%")
     if "bootstrap" in out:
         b = out["bootstrap"]
         lines.append(f"  bootstrap: {b['n']} resamples of {b['resampled']} "

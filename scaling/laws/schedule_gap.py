@@ -41,7 +41,7 @@ from scalefit.scaling.laws.projection import DATA_MULTIPLES
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.schedule_prediction import grid_prediction_test
 from scalefit.scaling.objective import HUBER_DELTA, huber
-from scalefit.scaling.resample import resample_indices
+from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, resample_indices, too_few_resamples
 from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 FORM = "chinchilla"  # the one law form fitted to every point set
@@ -102,7 +102,7 @@ class ScheduleGap:
     """The four point sets, the explained share of the gap, the prediction test, sentences."""
 
     sets: dict  # name -> PointSet
-    shares: dict  # 'a', 'loss_10x', ... -> value, ci95, gap, gap_ci95, identified, ...
+    shares: dict  # 'a', 'loss_10x', ... -> stated_share's: value (None: not reported), ci95, gap, ...
     comparisons: dict  # 'wsd_vs_grid' (paired a difference), '<set>_vs_grid_points'
     prediction: object  # schedule_prediction.GridPrediction
     sentences: list
@@ -386,6 +386,39 @@ def _share(num_draws, den_draws, num, den) -> dict:
             "identified": identified}
 
 
+SHARE_UNIT = "fraction of the Kaplan-to-grid gap (1 = all of it)"
+
+
+def share_refusal(share: dict, n_bootstrap: int) -> str | None:
+    """Why an explained share is not reported, or None where it is: the one rule of the text
+    (``schedule_gap_report.explain``), the JSON (``stated_share``) and the figure. A ratio over a
+    gap that its resamples cannot tell from 0 is noise (-172 with an interval [-91, 43] that
+    does not hold it); so are the intervals of too few resamples, and none at all."""
+    if not n_bootstrap:
+        return ("no resamples (--bootstrap 0): nothing tells whether there is a gap for the "
+                "schedule to explain")
+    if too_few_resamples(n_bootstrap):
+        return (f"{n_bootstrap} resamples cannot tell whether there is a gap for the schedule to "
+                f"explain (run with --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} or more)")
+    if not share["identified"]:
+        gap_ci = share.get("gap_ci95")
+        if gap_ci is None or not np.all(np.isfinite(np.asarray(gap_ci, float))):
+            return "the Kaplan-to-grid gap has no bootstrap interval, so the share is not identified"
+        return (f"the Kaplan-to-grid gap's 95% interval [{gap_ci[0]:+.3g}, {gap_ci[1]:+.3g}] "
+                "includes 0: no gap for the schedule to explain, so the share is not identified")
+    return None
+
+
+def stated_share(share: dict, n_bootstrap: int) -> dict:
+    """``share`` as the JSON states it: a reported share with its ``unit``; one the text does not
+    report with value and ci95 None and the ``reason`` (share_refusal's). The gap and the shift
+    it divides stay, with their intervals: the text prints the gap."""
+    reason = share_refusal(share, n_bootstrap)
+    if reason is None:
+        return {**share, "reported": True, "unit": SHARE_UNIT}
+    return {**share, "value": None, "ci95": None, "reported": False, "reason": reason}
+
+
 def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: str = "prose-val",
                  law: str = "momentum", n_bootstrap: int = 200, seed: int = 0,
                  unit: str = "run", correction: str = "ratio",
@@ -499,7 +532,7 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
                 "correction": correction, "grid_steps": [int(s) for s in lengths],
                 "kaplan_steps": sorted(int(s) for s in kaplan["step"].unique()),
                 "budget_multiples": list(DATA_MULTIPLES)}
-    gap = ScheduleGap(sets, _shares(sets), _comparisons(sets), prediction, [], settings,
+    gap = ScheduleGap(sets, _shares(sets, n_bootstrap), _comparisons(sets), prediction, [], settings,
                       warnings)
     from scalefit.scaling.laws.schedule_gap_report import explain
 
@@ -587,8 +620,9 @@ def _corrected_draws(kaplan: pd.DataFrame, corr: dict, correction: str,
     return draws
 
 
-def _shares(sets: dict) -> dict:
-    """Share of the Kaplan/Chinchilla gap the schedule correction closes, for a and L@10x/100x."""
+def _shares(sets: dict, n_bootstrap: int) -> dict:
+    """Share of the Kaplan/Chinchilla gap the schedule correction closes, for a and L@10x/100x,
+    as stated (``stated_share``: no value where it is not reported)."""
     if not all(k in sets for k in ("kaplan", "grid", "corrected")):
         return {}
     i, ii, iv = sets["kaplan"], sets.get("grid-kaplan-steps", sets["grid"]), sets["corrected"]
@@ -598,13 +632,13 @@ def _shares(sets: dict) -> dict:
         if not s.draws:
             return np.full(1, np.nan)
         return s.draws[key] if j is None else s.draws[key][:, j]
-    out["a"] = _share(draws(iv, "a") - draws(i, "a"), draws(ii, "a") - draws(i, "a"),
-                      iv.a - i.a, ii.a - i.a)
+    out["a"] = stated_share(_share(draws(iv, "a") - draws(i, "a"), draws(ii, "a") - draws(i, "a"),
+                                   iv.a - i.a, ii.a - i.a), n_bootstrap)
     for j, m in enumerate(DATA_MULTIPLES):
         li, lii, liv = (s.budgets[j]["loss"] for s in (i, ii, iv))
-        out[f"loss_{m:g}x"] = _share(draws(iv, "loss", j) - draws(i, "loss", j),
-                                     draws(ii, "loss", j) - draws(i, "loss", j),
-                                     liv - li, lii - li)
+        out[f"loss_{m:g}x"] = stated_share(_share(draws(iv, "loss", j) - draws(i, "loss", j),
+                                                  draws(ii, "loss", j) - draws(i, "loss", j),
+                                                  liv - li, lii - li), n_bootstrap)
     return out
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from scalefit.scaling.laws.projection import DATA_MULTIPLES
-from scalefit.scaling.laws.schedule_gap import FORM, MIN_LENGTHS, ScheduleGap
+from scalefit.scaling.laws.schedule_gap import FORM, MIN_LENGTHS, ScheduleGap, share_refusal
+from scalefit.scaling.laws.schedule_prediction import percent_summary
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 
 
@@ -92,7 +93,7 @@ def explain(gap: ScheduleGap) -> list[str]:
         if not n_boot:  # no interval is no evidence either way (it said: 'there is no gap')
             out.append(f"{moved}; without resamples (--bootstrap 0) nothing tells whether there is "
                        "a gap for the schedule to explain, so no share is reported.")
-        elif share["identified"] and not rough:
+        elif share_refusal(share, n_boot) is None:  # the JSON's rule (stated_share)
             out.append(f"{moved}, {_pct(share['value'])} of the gap {_pct_interval(share)}.")
         elif rough:
             out.append(f"{moved}; {n_boot} resamples cannot tell whether there is a gap for the schedule to "
@@ -113,11 +114,17 @@ def explain(gap: ScheduleGap) -> list[str]:
                     f"{li:.3f} (Kaplan-style), {lii:.3f} (grid) and {liv:.3f} (corrected)")
             if rough or not n_boot:
                 out.append(f"{head}; with {n_boot or 'no'} resamples no share of that gap is reported.")
-            elif s["identified"]:
+            elif share_refusal(s, n_boot) is None:
                 out.append(f"{head}: the correction closes {_pct(s['value'])} of that gap {_pct_interval(s)}.")
             else:
                 out.append(f"{head}; {_gap_interval(s['gap_ci95'])}, so the share explained "
                            "is not identified.")
+            # a share the JSON reports at a further budget is said too (it stood in the JSON alone)
+            for other, t in gap.shares.items():
+                if other.startswith("loss_") and other != key and isinstance(t, dict) \
+                        and share_refusal(t, n_boot) is None:
+                    out.append(f"At {other.removeprefix('loss_')} the largest compute fitted, the "
+                               f"correction closes {_pct(t['value'])} of that gap {_pct_interval(t)}.")
     pts = {k: gap.comparisons.get(f"{k}_vs_grid_points") for k in ("kaplan", "corrected", "wsd")}
     if pts["kaplan"]:
         k = pts["kaplan"]
@@ -219,6 +226,6 @@ def gap_text(gap: ScheduleGap) -> str:
     summary = gap.prediction.summary
     lines += ["", f"Prediction test ({st['schedule_law']} law fitted on each long run; "
                   "|relative error| of the final loss):",
-              summary.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+              percent_summary(summary).to_string(index=False)]  # in %, as --grid-test and the sentences
     lines += [f"warning: {w}" for w in gap.warnings]
     return "\n".join(lines)

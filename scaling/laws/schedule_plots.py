@@ -39,7 +39,7 @@ def plot_curve(prediction, fitted=None, *, title: str = "", loss_label: str = LO
                         alpha=0.2, lw=0, label="95% interval (bootstrap)")
     if "measured" in points:
         ax.plot(points["step"], points["measured"], "o", ms=3, color="C1",
-                label=f"measured (mean |rel. error| {100 * prediction.mean_rel_error:.2f}%)")
+                label=f"measured (mean |rel. error| {100 * prediction.mean_abs_rel_error:.2f}%)")
     if fitted is not None:
         ax.plot(fitted["step"], fitted["loss"], "x", ms=4, color="0.4", label="fitted on")
     shown = [points["measured"]] if "measured" in points else []
@@ -150,11 +150,14 @@ def plot_schedule_gap(gap):
     ax_a.invert_yaxis()
     ax_a.set_xlabel("allocation exponent a (N* ~ C^a), 95% interval")
     share = gap.shares.get("a")
-    if share:
+    if share:  # reported as the text and the JSON report it (schedule_gap.share_refusal)
+        from scalefit.scaling.laws.schedule_gap import share_refusal
         ci = share["ci95"]
         text = (f"schedule explains {100 * share['value']:.0f}% "
                 f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%] of the a gap"
-                if share["identified"] else "a gap not identified (its interval includes 0)")
+                if share_refusal(share, int(gap.settings.get("n_bootstrap") or 0)) is None else
+                "a gap not identified (its interval includes 0)" if not share["identified"] else
+                "share of the a gap not reported (too few resamples)")
         ax_a.set_title(text, fontsize=9)
     fig.tight_layout()
     readable_log_axes(fig)  # --plot saves it without save_figure

@@ -62,6 +62,18 @@ class GridPrediction:
         return out
 
 
+def percent_summary(summary):
+    """A grid prediction test's summary as printed (`predict curve --grid-test`, `compare
+    --schedules`): its |relative error| columns (fractions, as --json and grid_summary.csv keep
+    them) in percent, the unit in each header, as the sentences say them."""
+    shown = summary.copy()
+    for column in ("mean_abs_rel_error", "max_abs_rel_error"):
+        if column in summary:
+            shown[column] = [f"{100 * v:.2f}%" for v in summary[column]]
+    return shown.rename(columns={"mean_abs_rel_error": "mean |rel err|",
+                                 "max_abs_rel_error": "max |rel err|"})
+
+
 # Momentum decays tried by the profile: Tissue et al.'s 0.999 and shorter memories, for suites
 # whose runs are far shorter than the 10^4-10^5 steps it was chosen on.
 LAMBDA_GRID = (0.98, 0.99, 0.993, 0.995, 0.996, 0.997, 0.998, 0.999, 0.9995)

@@ -236,6 +236,7 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
         draws, failed = _bootstrap(func, names, law, L, y, result.values(), n_bootstrap, seed,
                                    progress, units)
         attach_draws(result, draws, failed, n_bootstrap)
+        no_interval_at_bound(result)
         # the curve's and an observation's intervals: the draws widened by HC1 / CR1, and for
         # the wild bootstrap also by Student's t on the fit's n - p degrees of freedom
         scale = small_sample_scale(L.size, len(names), n_units)
@@ -246,6 +247,24 @@ def fit_accuracy(L, y, law: str = "sigmoid", *, n_bootstrap: int = 1000, seed: i
         result.extra["bootstrap"]["small_sample_scale"] = scale
         if units is not None:
             result.extra["bootstrap"]["resampled"] = "whole models (their checkpoints together)"
+    return result
+
+
+def no_interval_at_bound(result: FitResult) -> FitResult:
+    """A parameter the fit left on a bound and every resample too has no interval and no
+    stderr: its 'interval' [0.999999999999398, 1] and stderr 3.9e-13 (the fit's curvature 0.33)
+    were the bound's, not an estimate's. Such parameters keep their value with stderr, stderr_fit
+    and ci95 NaN (null in JSON, '-' in tables), ``extra["no_interval"]`` {name: why} saying so;
+    in place. A parameter on a bound that some resamples leave keeps the interval they give."""
+    from scalefit.scaling.laws.identifiability import bound_status
+    if not result.draws:
+        return result
+    for name, p in list(result.params.items()):
+        status = bound_status(name, result.warnings)
+        lo, hi = (float(v) for v in p.ci95)
+        if status and np.isfinite(lo) and np.isfinite(hi) and hi - lo <= 1e-9 * max(1.0, abs(hi)):
+            result.params[name] = ParamEstimate(p.value)
+            result.extra.setdefault("no_interval", {})[name] = f"{status} in the fit and in every resample"
     return result
 
 

@@ -21,7 +21,7 @@ from scalefit.scaling.holdout import held_out_mask, parse_holdout
 from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.laws.projection import kind_of, outside_range
 from scalefit.scaling.relations.accuracy import (MIN_POINTS, check_fractions, fit_accuracy,
-                                                 predict_accuracy)
+                                                 no_interval_at_bound, predict_accuracy)
 from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
                                                   observed_residuals)
 from scalefit.scaling.relations.loss2loss import (E_SOURCES, METHODS, check_method, fit_loss_to_loss,
@@ -64,10 +64,10 @@ def fit_relation(loss_pairs: LossPairs, relation: str = "shifted-power", *,
     check_relation_options(relation, e_source=e_source, E_x=E_x, E_y=E_y, method=method)
     refuse_scores(relation, loss_pairs.x, loss_pairs.y, source)
     _refuse_constant(loss_pairs, source)
-    if relation == "shifted-power":
-        return fit_loss_to_loss(loss_pairs, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
-                                n_bootstrap=n_bootstrap, seed=seed, progress=progress,
-                                source=source)
+    if relation == "shifted-power":  # a bound's 'interval' is none, as for the accuracy laws
+        return no_interval_at_bound(fit_loss_to_loss(
+            loss_pairs, e_source=e_source, E_x=E_x, E_y=E_y, method=method,
+            n_bootstrap=n_bootstrap, seed=seed, progress=progress, source=source))
     pairs = loss_pairs.pairs
     if len(pairs) < MIN_POINTS:  # fit_accuracy's message named the law, not the file
         raise InputError(f"{source}: only {len(pairs)} (x, y) pairs of '{loss_pairs.x}' and "
@@ -460,8 +460,10 @@ class Downstream:
         return downstream_text(self.to_dict())
 
     def to_dict(self) -> dict:
-        from scalefit.scaling.relations.report import units_of
+        from scalefit.scaling.relations.report import identified_status, units_of
         out = self.fit.to_dict()
+        for name, p in out["params"].items():  # as params.csv, report.md and the text say it
+            p["identified"] = identified_status(name, p, out)
         out["relation"] = self.relation
         out["data"] = self.data
         units = units_of(str(out.get("x")), str(out.get("y")), self.relation)

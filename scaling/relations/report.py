@@ -41,16 +41,26 @@ def _judged(name: str, p: dict, out: dict) -> tuple[str, str]:
 
 def _degenerate(ci95) -> bool:
     """Whether an interval has no width (every resample ended on the same value: a bound)."""
-    lo, hi = (float(v) for v in ci95)
+    lo, hi = (float(v) if v is not None else float("nan") for v in ci95)
     return math.isfinite(lo) and math.isfinite(hi) and hi - lo <= 1e-9 * max(1.0, abs(hi))
+
+
+def identified_status(name: str, p: dict, out: dict) -> str | None:
+    """Whether the runs pin parameter ``name`` down, in one word for the JSON, params.csv and
+    report.md as the text labels it: 'at its upper bound', 'weakly identified', ..., 'identified'
+    for a finite interval the text leaves unlabelled; None (not judged) without an interval."""
+    status = _judged(name, p, out)[1]
+    if status:
+        return status
+    return "identified" if all(not no_number(v) for v in p["ci95"]) else None
 
 
 def params_frame(out: dict) -> pd.DataFrame:
     """One row per parameter: value, stderr (the bootstrap's when it ran), stderr_fit (the fit's own,
-    E held fixed), ci95 bounds, and whether the runs identify it."""
+    E held fixed), ci95 bounds, and whether the runs identify it (identified_status)."""
     rows = [{"param": k, "value": p["value"], "stderr": p["stderr"], "stderr_fit": p.get("stderr_fit", np.nan),
              "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1],
-             "identified": _judged(k, p, out)[1] or "identified"}
+             "identified": identified_status(k, p, out)}
             for k, p in out["params"].items()]
     return pd.DataFrame(rows)
 
@@ -60,7 +70,10 @@ def params_text_frame(out: dict) -> pd.DataFrame:
     interval supports, a spread to 2 digits, the interval's ends to the interval's own precision
     (interval_text; both printed 5 digits, [0.62315, 5.2856] for an interval 4.7 wide)."""
     frame = params_frame(out)
-    frame["value"] = [_judged(name, p, out)[0] for name, p in out["params"].items()]
+    # a parameter with no interval (on a bound in the fit and every resample) as the text prints it
+    frame["value"] = [f"{p['value']:.4g}" if name in out.get("no_interval", {}) else _judged(name, p, out)[0]
+                      for name, p in out["params"].items()]
+    frame["identified"] = [v if v is not None else "-" for v in frame["identified"]]
     for column in ("stderr", "stderr_fit"):
         frame[column] = [_fmt(v, ".2g") for v in frame[column]]
     ends = [interval_ends(*p["ci95"], p["value"]) for p in out["params"].values()]
@@ -203,9 +216,12 @@ def downstream_text(out: dict) -> str:
     bootstrapped = bool((out.get("bootstrap") or {}).get("n"))
     for name, p in out["params"].items():  # digits as the interval supports (scaling.laws.identifiability)
         shown, status = _judged(name, p, out)
-        if bootstrapped and status.startswith("at its") and _degenerate(p["ci95"]):  # not '1.00000 CI [1, 1]'
-            lines.append(f"  {name:6s} {p['value']:>10.4g}  {status} in the fit and in every "
-                         "resample: no interval")
+        # accuracy.no_interval_at_bound's, or (a result written before it) a degenerate interval
+        none = out.get("no_interval", {}).get(name) or (
+            f"{status} in the fit and in every resample" if status.startswith("at its")
+            and _degenerate(p["ci95"]) else None)
+        if bootstrapped and none:  # not '1.00000 CI [1, 1]'
+            lines.append(f"  {name:6s} {p['value']:>10.4g}  {none}: no interval")
             continue
         spread = ("  bootstrap 95% CI" if bootstrapped else
                   f"  stderr {_fmt(p['stderr'], '.2g'):>8s}  95% CI")
@@ -372,7 +388,9 @@ def _write_downstream_files(out_dir, downstream) -> bool:
     units = out.get("units") or {}
     md += [*files_section({name: list(t.columns) for name, t in files.items()},
                           meanings={"param": f"parameter of {FORMULAS[out['relation']]}",
-                                    "kind": HELD_OUT_KIND},
+                                    "kind": HELD_OUT_KIND,
+                                    # pairs.csv's and holdout.csv's y is measured, not predicted
+                                    "y": "the observed value, {y}"},
                           **{side: str(out.get(side)) + (f", {units[side]}" if side in units else "")
                              for side in ("x", "y")}), ""]
     write_text(out_dir, "report.md", "\n".join(md))
