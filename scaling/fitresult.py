@@ -127,8 +127,9 @@ class FitResult:
 
 
 def param_line(name: str, p: ParamEstimate, ident: dict, warnings) -> str:
-    """'alpha = 0.3 [0.21, 0.62]  not identified (moves with A, r = +1.00)': the value to the
-    digits its interval supports, and what the fit says of it (on a bound, not identified)."""
+    """'alpha = 0.39 [0.21, 0.62]  not identified (moves with A, r = +1.00)': the value and its
+    interval on the tables' rule (judged, interval_text), and what the fit says of it (on a bound,
+    not identified)."""
     from scalefit.scaling.laws.identifiability import (IDENTIFIED, STRONG_CORRELATION,
                                                        bound_status, judged)
     shown, status = judged(p.value, p.ci95)
@@ -137,7 +138,10 @@ def param_line(name: str, p: ParamEstimate, ident: dict, warnings) -> str:
                                                else status)
     if flagged not in (None, IDENTIFIED) and abs(ident.get("correlation", 0.0)) >= STRONG_CORRELATION:
         status += f" (moves with {ident['most_correlated']}, r = {ident['correlation']:+.2f})"
-    ci = f" [{p.ci95[0]:.3g}, {p.ci95[1]:.3g}]" if np.all(np.isfinite(p.ci95)) else ""
+    from scalefit.scaling.interval_text import at_zero, interval_text
+    # the interval rule of the tables (interval_text): 'E = 2.6 [0, 3.12]' printed the interval a
+    # digit finer than the value its width supports
+    ci = f" {interval_text(*at_zero(*p.ci95, p.value))}" if np.all(np.isfinite(p.ci95)) else ""
     return f"{name} = {shown}{ci}" + (f"  {status}" if status else "")
 
 

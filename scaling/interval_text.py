@@ -54,6 +54,14 @@ def interval_ends(lo, hi, value=None, sign: bool = False) -> tuple[str, str]:
     them, a digit more, up to MORE_DIGITS. An end of an interval that excludes 0 never prints
     as 0: it keeps WIDTH_DIGITS significant digits of its own ([120, 9.5e+09] for A's resamples
     117 to 9.535e+09, where [0, 9.5e+09] said A could be 0)."""
+    exponent = ends_place(lo, hi, value)
+    return tuple(at_place(v, _own_place(v, lo, hi, exponent), sign) for v in (lo, hi))
+
+
+def ends_place(lo, hi, value=None) -> int | None:
+    """The exponent of the last digit ``interval_ends`` prints the ends to: the interval's place,
+    a digit finer (up to MORE_DIGITS) where rounding would move ``value`` across an end; None
+    where the interval has no width to read a precision from."""
     exponent = place(lo, hi)
     if exponent is not None and _finite(value):
         held = float(lo) <= float(value) <= float(hi)
@@ -62,7 +70,7 @@ def interval_ends(lo, hi, value=None, sign: bool = False) -> tuple[str, str]:
             if (shown[0] <= float(value) <= shown[1]) == held:
                 break
             exponent -= 1
-    return tuple(at_place(v, _own_place(v, lo, hi, exponent), sign) for v in (lo, hi))
+    return exponent
 
 
 def _own_place(end, lo, hi, exponent: int | None) -> int | None:

@@ -24,13 +24,14 @@ def test_a_law_fit_reads_in_a_notebook(grid):
     import dataclasses
 
     from scalefit import fit_law
+    from scalefit.scaling.interval_text import at_zero, interval_text
     fit = fit_law(grid, "chinchilla", n_bootstrap=20)
     rows = _readable(repr(fit))
     assert rows[0].startswith("FitResult of chinchilla: 20 points, RMSE(log L) ")
     ident = fit.extra["identifiability"]
     for name, p in fit.params.items():
         line = next(r for r in rows if r.startswith(f"  {name} = "))
-        assert f"[{p.ci95[0]:.3g}, {p.ci95[1]:.3g}]" in line
+        assert interval_text(*at_zero(*p.ci95, p.value)) in line  # the tables' interval rule
         assert ("not identified" in line) == (ident[name]["status"] == "not identified"), line
     unpinned = [n for n, e in ident.items() if e["status"] == "not identified"]
     said = f"  warning: not identified by these runs: {', '.join(unpinned)} ("
@@ -62,13 +63,14 @@ def downstream():
 def test_a_downstream_prediction_reads_in_a_notebook_and_prints_the_commands_report(downstream):
     """Downstream's and LossPairs' dataclass reprs printed the fit, the pair tables and the
     held-out table."""
+    from scalefit.scaling.interval_text import at_zero, interval_text
     from scalefit.scaling.relations.report import downstream_text
     d = downstream
     rows = _readable(repr(d))
     assert rows[0] == ("Downstream shifted-power on runs.csv: train-to-test loss (prose) -> "
                        "loss_code_test (prose), 21 pairs fitted, 2 held out")
     for name, p in d.fit.params.items():
-        assert any(r.startswith(f"  {name} = ") and f"[{p.ci95[0]:.3g}, {p.ci95[1]:.3g}]" in r
+        assert any(r.startswith(f"  {name} = ") and interval_text(*at_zero(*p.ci95, p.value)) in r
                    for r in rows), name
     pr, h = d.prediction, d.holdout
     assert f"  projection at N = 1e+06, D = 1e+08: {pr['value']:.4g}, 95% prediction interval " \

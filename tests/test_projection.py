@@ -173,10 +173,11 @@ def test_a_parameter_no_resample_moves_is_not_identified():
 
 
 def test_printed_parameters_carry_the_digits_their_interval_supports():
-    """Every parameter printout (loss to loss, schedule laws) uses the fit tables' rule."""
+    """Every parameter printout (loss to loss, schedule laws) uses the fit tables' rule: the status's
+    digits, and never fewer than reach the printed interval's place ([0.24, 0.97]: 0.64, not 0.6)."""
     from scalefit.scaling.laws.identifiability import judged
-    assert judged(0.64167, (0.24229, 0.97072)) == ("0.6", "not identified")
-    assert judged(11.02, (10.34, 16.42)) == ("11", "weakly identified")
+    assert judged(0.64167, (0.24229, 0.97072)) == ("0.64", "not identified")
+    assert judged(11.02, (10.34, 16.42)) == ("11.0", "weakly identified")
     assert judged(0.41746, (0.3828, 0.5251)) == ("0.4175", "")
     assert judged(1.97e-18, (0.0, 3.83)) == ("0", "not identified")  # a floor at its bound prints as 0
     assert judged(0.0, (0.0, 0.0)) == ("0", "")
@@ -184,7 +185,7 @@ def test_printed_parameters_carry_the_digits_their_interval_supports():
     from scalefit.scaling.relations.report import downstream_text
     text = downstream_text({"relation": "shifted-power", "n_points": 21, "x": "a", "y": "b",
                             "params": {"kappa": {"value": 0.64167, "stderr": 0.021, "ci95": [0.24229, 0.97072]}}})
-    assert "kappa         0.6  stderr" in text and text.rstrip().endswith("not identified")
+    assert "kappa        0.64  stderr" in text and text.rstrip().endswith("not identified")
     rough = downstream_text({"relation": "shifted-power", "n_points": 21, "x": "a", "y": "b", "params": {},
                              "bootstrap": {"n": 10}})
     assert "note: 10 bootstrap resamples: the 95% intervals above are rough" in rough

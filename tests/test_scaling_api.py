@@ -132,7 +132,7 @@ def test_a_printed_value_stays_inside_its_printed_interval():
     assert significant(1.84, "not identified") == "2"  # no interval given: the status's digits
     shown, status = judged(1.84, (0.0, 1.987))
     assert status == "not identified" and shown == "1.8"
-    assert judged(2.5519, (0.0, 3.115))[0] == "3"  # inside already: as few digits as before
+    assert judged(2.5519, (0.0, 3.115))[0] == "2.6"  # to its interval's place [0, 3.1]: '3' read as its end
 
 
 def test_compare_laws_defaults_are_the_commands(runs):

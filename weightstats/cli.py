@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from scalefit.errors import InputError
+from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import json_option, option_given, out_dir_callback, split_values
 from scalefit.weightstats.group_names import GROUPS
 
@@ -31,6 +32,8 @@ DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for PNG and SVG.",
               callback=out_dir_callback)  # checked when read, not when the first figure is saved
 @json_option
+@one_setting_per_folder(defaults={"stats": ("t_nu",)})  # a re-run of other --data or --stat into one --out
+# is refused (exit 2), not drawn over the first one's figures; no --stat and --stat t_nu are one setting
 def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir, as_json):
     """Plot statistics against step (log x) and, with --checkpoint, a histogram with fitted families."""
     from scalefit.report import dumps

@@ -15,6 +15,9 @@ from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_va
 if TYPE_CHECKING:  # plotting a table needs no torch; only the histogram reads weights
     from scalefit.weightstats.binned_fit import FamilyFits, Histogram
 
+UNNAMED_TABLE = "weights table"  # stat_series' default source: a table that came with no name
+TABLE_PARTS = 3  # the last folders of a table's path a figure names (suites/mini/weights.parquet)
+
 
 def histogram_figure(hist: Histogram, fits: FamilyFits | None = None, *, title: str = "",
                      coarsen: int = 8):
@@ -66,7 +69,7 @@ def _nu_text(nu: float) -> str:
 
 
 def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None,
-                source: str = "weights table") -> pd.DataFrame:
+                source: str = UNNAMED_TABLE) -> pd.DataFrame:
     """(model, group, step, value) of one statistic: a group's pooled row ('*') where that
     (model, step, group) has one, else the mean over its tensors (`scalefit.schema.group_values`);
     `tensor` picks one tensor instead; `groups` a list of groups, or one string of them
@@ -131,7 +134,7 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
 
 
 def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | None = None,
-                        source: str = "weights table"):
+                        source: str = UNNAMED_TABLE):
     """The statistic against the step (log x; step 0 drawn at the left edge), a line per group and
     model; beyond a dozen lines (every model x group of a suite), one panel per group with a line
     per model, the models' legend beside the panels. A family shape at its fit's bound (Student-t
@@ -150,7 +153,8 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
             sides |= set(plot_marking_bounds(ax, rows["step"], rows["value"], stat, stack=i, marker="o", ms=3,
                                              lw=1.2, label=label, **distinct_line_style(i)))
         _step_axes(ax, stat, series)
-        ax.set_title(f"{stat} against step" + (f" ({models[0]})" if len(models) == 1 else ""))
+        ax.set_title(f"{stat} against step" + (f" ({models[0]})" if len(models) == 1 else "")
+                     + _table_line(source))
         handles, labels = ax.get_legend_handles_labels()
         handles, labels = handles + _bound_handles(sides), labels + _bound_labels(stat, sides)
         columns = int(np.ceil(len(labels) / LEGEND_ROWS))
@@ -182,8 +186,22 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
             ax.tick_params(axis="x", labelbottom=True)
     handles = [plt.Line2D([], [], color=c, marker="o", ms=3, lw=1) for c in colors] + _bound_handles(sides)
     fig.legend(handles, models + _bound_labels(stat, sides), fontsize=6, ncol=columns, loc="outside right upper")
-    fig.suptitle(f"{stat} against step, one panel per group")
+    fig.suptitle(f"{stat} against step, one panel per group" + _table_line(source))
     return fig
+
+
+
+
+def _table_line(source: str) -> str:
+    """'\nfrom .../suites/mini/checkpoints.parquet': the table a figure was drawn from, so that two
+    figures of one name from two tables are told apart; '' for a table that came unnamed."""
+    from pathlib import PurePath
+
+    if not source or source == UNNAMED_TABLE:
+        return ""
+    parts = PurePath(source).parts
+    shown = str(PurePath(*parts[-TABLE_PARTS:])) if len(parts) > TABLE_PARTS else str(source)
+    return f"\nfrom {'.../' if len(parts) > TABLE_PARTS else ''}{shown}"
 
 
 def _bound_handles(sides) -> list:

@@ -5,6 +5,8 @@ Rule (one for every law): relative width w = (ci95 hi - ci95 lo) / |value|.
   w <= 0.5   identified        (printed to 4 significant digits)
   w <= 1     weakly identified (2 significant digits)
   w > 1      not identified    (1 significant digit: the interval is wider than the value)
+and never to fewer digits than reach the place its printed interval's ends keep (``significant``:
+E = 2.6 beside [0, 3.1], where one digit printed 3, a value its interval's end looked like).
 A parameter no resample moves at all (w = 0 because the fitted loss does not depend on it, e.g. a
 term pushed to nothing) is not identified either, however narrow its "interval". One whose value
 is ~0 next to its interval (E on its bound at 0) is warned of by the interval's ends.
@@ -13,6 +15,9 @@ whose draws correlate with another's beyond |r| = 0.95 is named with that partne
 a combination of the two, not each one.
 """
 from __future__ import annotations
+
+import math
+from decimal import Decimal
 
 import numpy as np
 
@@ -164,19 +169,39 @@ def judged(value: float, ci95) -> tuple[str, str]:
 
 
 def significant(value: float, status: str | None, ci95=None) -> str:
-    """A parameter value printed to the digits its identifiability supports, and more where
-    fewer would print it outside its own 95% interval (E = 1.84 in [0, 1.987] printed as "2");
-    with a status, trailing zeros are kept (kappa = 1.100: those digits are the claim)."""
+    """A parameter value printed to the digits its identifiability supports, but never coarser
+    than its own printed 95% interval (E = 2.552 beside [0, 3.1] is 2.6, not 3: one digit there
+    read as a value at the bound 3, p = -4.67 as the bound -5), and more where fewer would print
+    it outside that interval (E = 1.84 in [0, 1.987] printed as "2"); with a status, trailing
+    zeros are kept (kappa = 1.100: those digits are the claim). The one rule of every parameter
+    table and line (laws, schedule laws, relations, trajectories; through ``judged``)."""
+    from scalefit.scaling.interval_text import MAX_DIGITS, at_zero, ends_place  # it reads ZERO from here
     if value is None or not np.isfinite(value):
         return "-"
     digits = DIGITS.get(status, 4)
     lo, hi = (float(v) if v is not None else float("nan") for v in (ci95 if ci95 is not None else (None, None)))
+    exponent = ends_place(*at_zero(lo, hi, value)) if value != 0 else None
+    needed = 1  # the digits that reach the interval's place, 10**exponent
+    if exponent is not None:  # the interval's ends are printed to 10**exponent: the value is too
+        needed = max(1, min(math.floor(math.log10(abs(float(value)))) - exponent + 1, MAX_DIGITS))
+        while needed < MAX_DIGITS and _last_place(with_digits(value, needed)) > exponent:
+            needed += 1  # rounding carried a digit up (-0.0964 to 1 digit is -0.1, not -0.10)
+        digits = max(digits, needed)
     inside = np.isfinite(lo) and np.isfinite(hi) and lo <= value <= hi
-    while inside and digits < 6 and not lo <= float(format(float(value), f".{digits}g")) <= hi:
+    while inside and digits < MAX_DIGITS and not lo <= float(format(float(value), f".{digits}g")) <= hi:
         digits += 1
     if status is None:  # no status: 4 digits as a default, not a claim of precision (0.5, not 0.5000)
-        return format(float(value), f".{digits}g")
+        text = format(float(value), f".{digits}g")
+        if exponent is None or _last_place(text) <= exponent:
+            return text
+        digits = max(needed, len(Decimal(text).as_tuple().digits))  # the interval claims the
+        # trailing zeros: 0.50 beside [0.40, 0.60], not 0.5
     return with_digits(value, digits)
+
+
+def _last_place(text: str) -> int:
+    """The exponent of a printed number's last digit ('2.6': -1, '2e+02': 2)."""
+    return Decimal(text).as_tuple().exponent
 
 
 def with_digits(value: float, digits: int) -> str:

@@ -12,7 +12,7 @@ from scalefit.scaling.fitresult import FitResult, reaches_bound
 from scalefit.scaling.laws.identifiability import bound_status
 from scalefit.scaling.trajectories.collapse import COLLAPSE_SIMS, MIN_POINTS_PER_MODEL, collapse_report
 from scalefit.scaling.trajectories.correlation import partial_correlation
-from scalefit.scaling.trajectories.stat_law import CONSTANT, E_AT_FLOOR, E_FLOOR
+from scalefit.scaling.trajectories.stat_law import CONSTANT, E_AT_FLOOR, E_FLOOR, P_BOUND
 from scalefit.scaling.trajectories.table import as_table, join_stat_and_loss, left_out_lines, stat_label
 
 
@@ -120,12 +120,17 @@ LOSS_UNIT = "nats/token"  # the x axis L and the floor E: an evaluation table's 
 
 
 def _shown(fit: FitResult, name: str) -> str:
-    """A fitted parameter to the digits its 95% interval supports (identifiability.judged: c =
-    2060 beside [-4.8e+05, 4.9e+05] printed as 2e+03, not 2060); E at its floor 0 as 0."""
+    """A fitted parameter to the digits its 95% interval supports and at least its interval's own
+    (identifiability.judged, the rule of every parameter table: c = 2060 beside [-4.8e+05, 4.9e+05]
+    is 2e+03; p = -4.67 beside [-5, -0.048] is -4.7, not the bound's -5); a parameter at its bound
+    as the bound, as the laws' tables print one (E at its floor 0 as 0, p at -5 as -5)."""
     from scalefit.scaling.laws.identifiability import judged
     p = fit.params[name]
     if name == "E" and E_AT_FLOOR in fit.warnings:
         return f"{E_FLOOR:g}"
+    side = {"at its lower bound": 0, "at its upper bound": 1}.get(bound_status(name, fit.warnings) or "")
+    if name == "p" and side is not None:
+        return f"{P_BOUND[side]:g}"
     return judged(p.value, p.ci95)[0]
 
 
@@ -142,8 +147,7 @@ def _at_bound(fit: FitResult, name: str) -> bool:
 
 
 def _cell(fit: FitResult, name: str) -> str:
-    """``_shown`` marked '(bound)' where the parameter is at its bound: a p of -4.67 whose interval
-    supports one digit prints '-5' like one at the bound -5, and the mark tells them apart."""
+    """``_shown`` marked '(bound)' where the parameter is at its bound (the bound, not an estimate)."""
     return _shown(fit, name) + (BOUND_MARK if _at_bound(fit, name) else "")
 
 

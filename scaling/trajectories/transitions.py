@@ -457,14 +457,20 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
         coef = np.array([fit.intercept, fit.slope])
         errors = np.array([fit.intercept_stderr, fit.stderr])
         extra.update(p_value_slope_zero=float(fit.pvalue),
-                     interval="OLS t-interval: ordinary least squares (the runs' transitions have no interval)")
+                     interval="OLS t-interval: ordinary least squares (the runs' transitions have no interval)",
+                     stderr_from="OLS: ordinary least squares' standard error of each coefficient, "
+                                 "the basis of the t-interval (no run's transition has an interval)")
     else:
         coef, cov, tau2 = hartung_knapp(x, y, se)
         errors = np.sqrt(np.maximum(np.diag(cov), 0.0))
         t_zero = coef[1] / errors[1] if errors[1] > 0 else np.inf
         extra.update(p_value_slope_zero=float(2 * scipy_stats.t.sf(abs(t_zero), dof)), tau=float(np.sqrt(tau2)),
                      interval="Hartung-Knapp: each run weighted by its transition's interval, "
-                              "DerSimonian-Laird between-run scatter, t on n - 2 df")
+                              "DerSimonian-Laird between-run scatter, t on n - 2 df",
+                     # what the stderr is (FitResult's default named the covariance at an optimum)
+                     stderr_from="Hartung-Knapp: the random-effects meta-regression's standard error "
+                                 "(runs weighted by their transitions' intervals, DerSimonian-Laird "
+                                 "between-run scatter), the basis of the t-interval")
     params = {name: ParamEstimate(float(coef[i]), float(errors[i]),
                                   (float(coef[i] - tcrit * errors[i]), float(coef[i] + tcrit * errors[i])))
               for name, i in (("slope", 1), ("intercept", 0))}
