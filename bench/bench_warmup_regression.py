@@ -1,8 +1,8 @@
 """Coverage of the warmup regression's slope interval on synthetic warmup families with known truth.
 
 A family is four runs that differ only in warmup (warmup ends 3, 11, 45, 112 of 1120 steps, as the
-shipped mini-3 warmup family), each with the 74 checkpoints of the shipped warmup runs (steps
-1-1120 of data/suites/mini/checkpoints.parquet's mini-3-W0.01). A statistic with one kink in
+shipped mini-3 warmup family; --warmups sets them), each with the 74 checkpoints of the shipped
+warmup runs (steps 1-1120 of data/suites/mini/checkpoints.parquet's mini-3-W0.01). A statistic with one kink in
 log10(step) at step a + 1.0 * warmup_end (a = 20, so the true slope of transition step on warmup
 end is 1): value = 1 + 0.1 log10(step) + dslope * max(log10(step) - log10(kink), 0) plus AR(1)
 noise (sd 0.05) of coefficient rho, as bench/bench_transition_intervals.py's runs. Cells: a clear
@@ -25,20 +25,30 @@ and tau^2 the between-run scatter beyond the se_i:
 - dl-t: DerSimonian-Laird tau^2 (method of moments), t quantile on n - 2 df;
 - hk: DerSimonian-Laird tau^2, Hartung-Knapp(-Sidik-Jonkman) variance (the weighted residual
   mean square times the model variance) and t on n - 2 df;
-- hk-mod: hk with the mean square floored at 1 (never narrower than dl-t).
+- hk-mod: hk with the mean square floored at 1 (never narrower than dl-t): the modified ("ad hoc")
+  Hartung-Knapp of Knapp & Hartung 2003 (Roever, Knapp & Friede 2015);
+- hk-z: hk never narrower than dl-z, the DerSimonian-Laird interval with the normal quantile (the
+  mean square floored at (z_0.975 / t_0.975(n - 2))^2: 0.024 on 1 df, 0.21 on 2; Jackson et al. 2017).
 "installed": the interval the installed warmup_regression returns (the OLS t-interval until
-2026-12-06). And the peer warmup_regression's docstring names (not shipped: it covered 78%): pairs-boot, the
+2026-12-06, hk until 2026-12-07, hk-z since). And the peer warmup_regression's docstring names (not shipped: it covered 78%): pairs-boot, the
 percentile interval of 1000 pairs-bootstrap resamples of the runs (resamples with fewer than two
 distinct warmup ends dropped).
 "paired" is the variant's coverage minus the t-interval's over the same families (± its SE).
+Below the table, hk beside hk-mod by the number of runs with a transition (3 or 4: a 3-run family
+has 1 df, where hk's scale can fall far below 1 by chance): coverage ± SE, median width, the
+share of families where hk's scale is under 1 (its interval narrower than the runs' own intervals,
+read with DerSimonian-Laird weights, allow) and hk-mod minus hk paired. --warmups 3,45,112 makes
+3-run families outright (the shipped t_nu/attn_out onset row's runs).
 
     OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py            # --runs 25 per cell, ~9 min
     OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py --runs 80 --save picks.csv
+    OMP_NUM_THREADS=1 python bench/bench_warmup_regression.py --warmups 3,45,112   # 3-run families
     python bench/bench_warmup_regression.py --runs 80 --load picks.csv   # the table again, from the picks
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -68,7 +78,7 @@ NOISE = 0.05
 # runs and left 0-17% of families with the 3 transitions a regression needs: 0.6 is the weak one)
 CELLS = {"clear_rho0.5": (1.0, 0.5), "clear_rho0.9": (1.0, 0.9),
          "weak_rho0.5": (0.6, 0.5), "weak_rho0.9": (0.6, 0.9)}
-VARIANTS = ("fe-z", "wls-t", "dl-t", "hk", "hk-mod", "pairs-boot", "installed")
+VARIANTS = ("fe-z", "wls-t", "dl-t", "hk", "hk-mod", "hk-z", "pairs-boot", "installed")
 
 
 def family(cell: str, f: int) -> pd.DataFrame:
@@ -107,9 +117,10 @@ def meta_regression(x, y, se, variant: str) -> tuple[float, float, float]:
     w = 1.0 / (v + tau2)
     coef, inv = wls(w)
     var = inv[1, 1]
-    if variant in ("wls-t", "hk", "hk-mod"):
+    if variant in ("wls-t", "hk", "hk-mod", "hk-z"):
         scale = float(np.sum(w * (y - design @ coef) ** 2)) / (k - 2)
-        var *= max(scale, 1.0) if variant == "hk-mod" else scale
+        floor = {"hk-mod": 1.0, "hk-z": (stats.norm.ppf(0.975) / stats.t.ppf(0.975, k - 2)) ** 2}
+        var *= max(scale, floor.get(variant, 0.0))
     quantile = stats.norm.ppf(0.975) if variant == "fe-z" else stats.t.ppf(0.975, k - 2)
     half = quantile * np.sqrt(var)
     return float(coef[1]), float(coef[1] - half), float(coef[1] + half)
@@ -186,11 +197,27 @@ def summary(records: pd.DataFrame, label: str) -> None:
     print(line, flush=True)
 
 
+def by_runs(records: pd.DataFrame) -> None:
+    """hk beside hk-mod (its scale floored at 1) and hk-z over the families with 3 and with 4 runs."""
+    done = records[records["t_lo"].notna()] if "t_lo" in records else records.iloc[:0]
+    for n, group in done.groupby("n_runs"):
+        hk = covers(group, "hk")
+        width_hk = (group["hk_hi"] - group["hk_lo"]).to_numpy()
+        line = f"{n} runs, {len(group)} families: hk covers {share(hk)}, median width {np.median(width_hk):.3g}"
+        for v in ("hk-mod", "hk-z"):
+            hits, width = covers(group, v), (group[f"{v}_hi"] - group[f"{v}_lo"]).to_numpy()
+            line += (f"; {v} covers {share(hits)}, median width {np.median(width):.3g} (paired - hk "
+                     f"{paired(hits, hk) if len(group) > 1 else '-'}, median width ratio "
+                     f"{np.median(width / width_hk):.3g}, wider than hk in {share(width > width_hk * (1 + 1e-12))})")
+        print(line, flush=True)
+
+
 def pick_coverage(picks: pd.DataFrame) -> str:
     """The picked transitions' own breakpoint intervals on this layout (73 checkpoints, which the
     calibrated level was not chosen on): per cell, the share of picks within 0.3 decades of their
     run's true kink (OFFSET + TRUE_SLOPE x warmup end) whose interval holds it, and the median
     width in decades."""
+    picks = picks.astype({"step": float, "warmup_end": float, "step_ci95_lo": float, "step_ci95_hi": float})
     true = OFFSET + TRUE_SLOPE * picks["warmup_end"]
     near = picks[np.abs(np.log10(picks["step"]) - np.log10(true)) < 0.3]
     held = (near["step_ci95_lo"] <= true[near.index]) & (true[near.index] <= near["step_ci95_hi"])
@@ -203,7 +230,7 @@ def pick_coverage(picks: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    global TRUE_SLOPE, OFFSET  # family() and covers() read them: the cell's truth
+    global TRUE_SLOPE, OFFSET, WARMUPS  # family() and covers() read them: the cell's truth
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=25, help="families per cell")
     parser.add_argument("--cells", default=",".join(CELLS))
@@ -218,13 +245,23 @@ def main() -> None:
                              "seeds that checked the shipped interval)")
     parser.add_argument("--true-slope", type=float, default=TRUE_SLOPE,
                         help="slope of transition step on warmup end (1: follows warmup, 0: does not)")
+    parser.add_argument("--warmups", default=",".join(map(str, WARMUPS)),
+                        help="the runs' warmup ends, comma-separated (3,45,112: 3-run families)")
     parser.add_argument("--offset", type=float, default=OFFSET,
                         help="the kink sits at step OFFSET + slope x warmup end")
     args = parser.parse_args()
     TRUE_SLOPE, OFFSET = args.true_slope, args.offset
+    try:
+        WARMUPS = tuple(int(w) for w in args.warmups.split(","))
+    except ValueError:
+        WARMUPS = ()
+    if len(WARMUPS) < 3:
+        print(f"--warmups {args.warmups!r}: expected 3 or more comma-separated integer warmup ends",
+              file=sys.stderr)
+        sys.exit(2)
     warnings.simplefilter("ignore")
     cells = [c for c in args.cells.split(",") if c]
-    print(f"{args.runs} families per cell, 4 runs each (warmup ends {WARMUPS} of {TOTAL_STEPS}), "
+    print(f"{args.runs} families per cell, {len(WARMUPS)} runs each (warmup ends {WARMUPS} of {TOTAL_STEPS}), "
           f"{len(STEPS)} checkpoints, true slope {TRUE_SLOPE:g}, {args.bootstrap} resamples per "
           "breakpoint interval; ± one Monte Carlo SE; (paired: variant - t-interval, same families)")
     print(f"| cell | families | no regression | OLS t-interval covers {TRUE_SLOPE:g} | its median width | "
@@ -248,6 +285,7 @@ def main() -> None:
     if len(cells) > 1:
         summary(pd.DataFrame(records), "all")
     done = pd.DataFrame(records)
+    by_runs(done)
     fallback = int(done["fallback"].eq(True).sum()) if "fallback" in done else 0
     print(f"families where a variant fell back to the t-interval (a picked run without an interval): "
           f"{fallback}; {time.process_time() - start:.0f} CPU s")
