@@ -265,6 +265,10 @@ PASSAGES = [
                     "`scalefit transitions`' error_rho per run (~20 s per statistic), not in the table",
                 "(-0.2 [-2.8, 2.4])": "the reading before capped nu was left out (history)",
                 "(0.84 [0.61, 1.08])": "the reading before the AR(1) gaps were taken (history)",
+                "(0.87 [0.79, 0.95])": "the reading before the slope interval's floor (history)",
+                "(-0.27 [-0.48, -0.05])": "the reading before the slope interval's floor (history)",
+                "0 by chance: 3e-4": "Hartung-Knapp's mean square for t_nu/attn_out without the floor "
+                                     "(transitions.hartung_knapp; not in the table)",
                 "error_rho was 0.00,\nnow 0.08": "`scalefit transitions --stat t_nu --group attn_out` error_rho of "
                                                   "mini-3-W0.04, before and after the AR(1) gaps (not in the table)",
                 "xi = 1e-4": "1 / nu's cap 1e4 (the fit's bound)",
