@@ -86,9 +86,11 @@ def test_curve_csv_and_json_say_which_points_are_projections(tmp_path):
     assert set(curve["kind"]) == {"extrapolation", "interpolation", "projection"}
     assert (curve.loc[curve["step"] > 2400, "kind"] == "projection").all()
     assert (curve.loc[(curve["step"] >= 64) & (curve["step"] <= 2400), "kind"] == "interpolation").all()
-    points = json.loads((out / "prediction.json").read_text())["points"]
+    doc = json.loads((out / "prediction.json").read_text())
+    points = doc["points"]
     assert [p["kind"] for p in points] == curve["kind"].tolist()
     assert points[-1]["kind"] == "projection"
+    assert doc["loss_unit"] == "nats/token"  # the JSON says the unit of every loss it states
 
 
 # --- 2. compare --schedules: a share the text does not report is not in the JSON ------------------
@@ -131,6 +133,9 @@ def shipped_gap(tmp_path_factory):
 
 def test_shipped_shares_the_text_refuses_are_null_in_the_json(shipped_gap):
     text, doc = shipped_gap
+    # the settings say the resampling unit (runs) apart from the loss's unit (it was 'unit': 'run')
+    assert doc["settings"]["resampling_unit"] == "run" and "unit" not in doc["settings"]
+    assert doc["settings"]["loss_unit"] == "nats/token"
     assert "the share is not identified" in text and "so the share explained is not identified" in text
     for key in ("a", "loss_10x", "loss_100x"):
         share = doc["shares"][key]

@@ -178,7 +178,10 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
                            f"{exc.lr:.4g}); the law knows no "
                            "instability, so a schedule far beyond the fitted LRs or steps has no "
                            "prediction") from None
-    out = {"law": fit.law, "data": source, "dataset": dataset, "fitted_on": fit.extra["runs"],
+    from scalefit.scaling.laws.report import loss_unit
+
+    out = {"law": fit.law, "data": source, "dataset": dataset, "loss_unit": loss_unit(loss_column),
+           "fitted_on": fit.extra["runs"],
            "measured_run": measured, "schedule": out_schedule(schedule_spec, measured),
            "fit": fit.to_dict(), **prediction.to_dict(),
            "notes": extrapolation_notes(fit, prediction.points, N)}

@@ -524,11 +524,14 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
             warnings.append(f"point set {s.name}: {s.n_failed} of {n_bootstrap} resamples "
                             "could not be refitted (too few sizes or lengths drawn, or no "
                             "convergence)")
+    from scalefit.scaling.laws.report import loss_unit
+
     settings = {"dataset": dataset, "schedule_law": law, "law_form": FORM,
                 **decay,
                 "lambda_profiled": (prediction.lambda_profile.lam
                                     if prediction.lambda_profile is not None else None),
-                "n_bootstrap": n_bootstrap, "seed": seed, "unit": unit,
+                "n_bootstrap": n_bootstrap, "seed": seed, "resampling_unit": unit,
+                "loss_unit": loss_unit("loss"),
                 "correction": correction, "grid_steps": [int(s) for s in lengths],
                 "kaplan_steps": sorted(int(s) for s in kaplan["step"].unique()),
                 "budget_multiples": list(DATA_MULTIPLES)}

@@ -213,7 +213,7 @@ def gap_text(gap: ScheduleGap) -> str:
             row[f"L@{b['multiple']:g}x [95% CI]"] = cell(b["loss"], b["loss_ci95"], ".3f")
         rows.append(row)
     st = gap.settings
-    drawn = '(size, length) points' if st['unit'] == 'run' else 'sizes'
+    drawn = '(size, length) points' if st['resampling_unit'] == 'run' else 'sizes'
     intervals = (f"95% intervals from {st['n_bootstrap']} paired resamples of {drawn}"
                  if st["n_bootstrap"] else "no intervals (--bootstrap 0)")
     rough = rough_sentence(gap)  # above every interval it speaks of
