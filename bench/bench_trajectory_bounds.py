@@ -48,6 +48,17 @@ def truth_curve(E: float, p: float) -> tuple[float, float]:
     return 0.5 - c * float(gap.min()), c
 
 
+def truth_jacobian(E: float, p: float):
+    """(Jacobian blocks, parameter names) of the stat law on LOSS at the cell's true parameters:
+    the linear model both linear-model checks read."""
+    v0, c = truth_curve(E, p)
+    value = v0 + c * (LOSS - E) ** p + 1e-9 * np.sin(np.arange(len(LOSS)))
+    fit = stat_law.fit_stat_vs_loss(LOSS, value)
+    for par, truth in (("v0", v0), ("c", c), ("E", E), ("p", p)):
+        fit.model_result.params[par].value = truth  # the Jacobian at the truth
+    return linearized.jacobian_blocks(fit, [LOSS])
+
+
 def profile_with(fit, rho, squared_of):
     """E's and p's profile intervals as ar1_parameter_intervals gives them, with the RSS allowance
     squared_of(blocks, gram, rho, df) * var / [(J'J)^-1] per parameter instead of t^2 on
@@ -215,12 +226,7 @@ def linear_coverage(rhos, n_sim=3000, seed=7) -> None:
     print("| cell (true E, p) | rho | v0 | c | E | p | mean corrected rho estimate |")
     print("|---|---|---|---|---|---|---|")
     for name, (E, p) in CELLS.items():
-        v0, c = truth_curve(E, p)
-        value = v0 + c * (LOSS - E) ** p + 1e-9 * np.sin(np.arange(len(LOSS)))
-        fit = stat_law.fit_stat_vs_loss(LOSS, value)
-        for par, truth in (("v0", v0), ("c", c), ("E", E), ("p", p)):
-            fit.model_result.params[par].value = truth  # the Jacobian at the truth
-        blocks, names = linearized.jacobian_blocks(fit, [LOSS])
+        blocks, names = truth_jacobian(E, p)
         x = np.vstack(blocks)
         gram, correct = ar1.gram_inverse(x), ar1.bias_corrector(blocks)
         for rho in rhos:
@@ -275,12 +281,7 @@ def box_geometry(rhos, n_sim=400_000, seed=3) -> None:
           "p covered: E free | p covered: E and p in their boxes |")
     print("|---|---|---|---|---|---|---|")
     for name, (E, p) in CELLS.items():
-        v0, c = truth_curve(E, p)
-        value = v0 + c * (LOSS - E) ** p + 1e-9 * np.sin(np.arange(len(LOSS)))
-        fit = stat_law.fit_stat_vs_loss(LOSS, value)
-        for par, truth in (("v0", v0), ("c", c), ("E", E), ("p", p)):
-            fit.model_result.params[par].value = truth
-        blocks, names = linearized.jacobian_blocks(fit, [LOSS])
+        blocks, names = truth_jacobian(E, p)
         gram = ar1.gram_inverse(np.vstack(blocks))
         ip, ie = names.index("p"), names.index("E")
         for rho in rhos:
