@@ -128,6 +128,28 @@ def test_weights_plot_refuses_a_folder_of_another_table(two_tables, tmp_path):
     assert recorded["command"] == "weights plot" and recorded["options"]["--data"] == str(a.resolve())
 
 
+def test_weights_plot_gathers_one_figure_per_statistic(tmp_path):
+    """The folder of `weights plot` gathers one figure per statistic (README): a re-run with another
+    --stat adds its figure (it was refused once the folder kept one setting), while one of another
+    --group is refused and leaves the figure as it was."""
+    from scalefit.data import MINI_CHECKPOINTS, data_path
+    table = pd.read_parquet(data_path(*MINI_CHECKPOINTS))
+    keep = table["stat"].isin(["t_nu", "excess_kurtosis"]) & table["group"].isin(["mlp_in", "attn_qkv"])
+    path = tmp_path / "weights.csv"
+    table[keep & (table["model"] == "mini-1")].to_csv(path, index=False)
+    out = tmp_path / "plots"
+    for stat in ("t_nu", "excess_kurtosis"):
+        result = CliRunner().invoke(main, ["weights", "plot", "--data", str(path), "--stat", stat,
+                                           "--group", "mlp_in", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    assert (out / "t_nu_vs_step.png").exists() and (out / "excess_kurtosis_vs_step.png").exists()
+    figure = (out / "t_nu_vs_step.png").read_bytes()
+    other = CliRunner().invoke(main, ["weights", "plot", "--data", str(path), "--stat", "t_nu",
+                                      "--group", "attn_qkv", "--out", str(out)])
+    assert other.exit_code == 2 and "--group" in other.output, other.output
+    assert (out / "t_nu_vs_step.png").read_bytes() == figure
+
+
 def test_weights_figure_names_its_table(two_tables):
     from scalefit.weightstats.plots import stat_vs_step_figure
     a, _ = two_tables

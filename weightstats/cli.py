@@ -32,8 +32,9 @@ DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for PNG and SVG.",
               callback=out_dir_callback)  # checked when read, not when the first figure is saved
 @json_option
-@one_setting_per_folder(defaults={"stats": ("t_nu",)})  # a re-run of other --data or --stat into one --out
-# is refused (exit 2), not drawn over the first one's figures; no --stat and --stat t_nu are one setting
+@one_setting_per_folder(ignore=("stats",))  # one figure per statistic (t_nu_vs_step.png, ...): a re-run
+# with other --stat adds its figures to the folder; one of other --data, --group, ... is refused (exit 2),
+# not drawn over the first one's figures
 def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir, as_json):
     """Plot statistics against step (log x) and, with --checkpoint, a histogram with fitted families."""
     from scalefit.report import dumps
