@@ -198,7 +198,7 @@ def test_schedule_gap_table_says_the_loss_unit():
     one = SimpleNamespace(label="(ii) Chinchilla-style grid", points=[0] * 20, a=0.516,
                           a_ci95=[0.43, 0.69], budgets=budgets)
     gap = SimpleNamespace(sets={"grid": one}, sentences=[], warnings=[],
-                          settings={"unit": "run", "n_bootstrap": 50, "dataset": "prose-val",
+                          settings={"resampling_unit": "run", "n_bootstrap": 50, "dataset": "prose-val",
                                     "schedule_law": "momentum"},
                           prediction=SimpleNamespace(summary=pd.DataFrame({"method": ["naive"]})))
     head = gap_text(gap).splitlines()[0]
