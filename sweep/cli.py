@@ -211,10 +211,10 @@ def run_weights(ctx, suite, models, steps, local, shard, device, no_families, no
         from scalefit.weightstats.report import write_weights_report
 
         wanted = split_values(stats) or DEFAULT_STATS
-        from scalefit.derived_stats import derivable
+        from scalefit.derived_stats import with_derivable
 
-        have = set(table["stat"].dropna().astype(str))
-        absent = [s for s in wanted if s not in have | set(derivable(have))]
+        have = with_derivable(table["stat"].dropna().astype(str))
+        absent = [s for s in wanted if s not in have]
         if absent and split_values(stats):  # a sweep's statistic this one skips (t_nu with --no-families)
             click.echo(f"note: --stat {', '.join(absent)}: not measured, so not plotted "
                        f"(known: {known(table['stat'].dropna())})", err=True)

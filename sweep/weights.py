@@ -54,7 +54,7 @@ def check_stat_names(names, flag: str, *, also: str = "", numeric: bool = True) 
     (it is computed when plotted, never stored, so a table cannot keep it)."""
     if not names:
         return
-    from scalefit.derived_stats import derivable
+    from scalefit.derived_stats import with_derivable
     from scalefit.errors import known, suggestion
     from scalefit.schema import refuse_categorical
     from scalefit.weightstats.measure import measurable_stats
@@ -62,7 +62,7 @@ def check_stat_names(names, flag: str, *, also: str = "", numeric: bool = True) 
     rows = measurable_stats()
     measured = set(rows["stat"].dropna().astype(str))
     if numeric:
-        measured |= set(derivable(measured))
+        measured = with_derivable(measured)
     unknown = [s for s in names if s not in measured]
     if unknown:
         raise InputError(f"{flag} {', '.join(unknown)}: no such statistic is measured by a weights sweep"

@@ -75,7 +75,7 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
     `tensor` picks one tensor instead; `groups` a list of groups, or one string of them
     separated by commas. A derived statistic (t_xi = 1/t_nu: scalefit.derived_stats) is computed
     from its source's rows."""
-    from scalefit.derived_stats import derivable, derived_rows, derived_stat
+    from scalefit.derived_stats import stat_rows, with_derivable
 
     for column in ("model", "step", "group", "stat", "value"):
         if column not in table.columns:
@@ -84,13 +84,9 @@ def stat_series(table: pd.DataFrame, stat: str, *, groups=None, tensor: str | No
         raise InputError(f"{source}: no weight-statistic rows ("
                          + ("the table has no rows" if table.empty else "column 'stat' is empty")
                          + "); pass a table from `scalefit weights` or `scalefit eval --weights`")
-    rows = table[table["stat"] == stat]
-    derived = derived_stat(stat)
-    if rows.empty and derived is not None:  # t_xi: from the table's t_nu rows
-        rows = derived_rows(table[table["stat"] == derived.source], derived)
+    rows = stat_rows(table, stat)  # t_xi: from the table's t_nu rows
     if rows.empty:
-        names = set(table["stat"].dropna().astype(str))
-        names = sorted(names | set(derivable(names)))
+        names = sorted(with_derivable(table["stat"].dropna().astype(str)))
         near = suggestion(stat, names)  # the list stops at 40
         raise InputError(f"{source}: no rows with stat '{stat}'"
                          + (near if near.startswith(";") else f" (known: {known(names)})"))
@@ -188,8 +184,6 @@ def stat_vs_step_figure(table: pd.DataFrame, stat: str, *, groups=None, tensor: 
     fig.legend(handles, models + _bound_labels(stat, sides), fontsize=6, ncol=columns, loc="outside right upper")
     fig.suptitle(f"{stat} against step, one panel per group" + _table_line(source))
     return fig
-
-
 
 
 def _table_line(source: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.derived_stats import derivable, derived_rows, derived_stat
+from scalefit.derived_stats import stat_rows, with_derivable
 from scalefit.errors import InputError, a_type, data_row, known, suggestion
 from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
@@ -162,13 +162,9 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
     ``argument``: how a refusal of the statistic itself names where it was given."""
     table = df if isinstance(df, _Checkpoints) else _Checkpoints(df, source)
     weights = table.weights
-    rows = weights[weights["stat"] == stat]
-    derived = derived_stat(stat)
-    if rows.empty and derived is not None:  # t_xi: from the table's t_nu rows
-        rows = derived_rows(weights[weights["stat"] == derived.source], derived)
+    rows = stat_rows(weights, stat)  # t_xi: from the table's t_nu rows
     if rows.empty:
-        names = set(weights["stat"].dropna().astype(str))
-        names = sorted(names | set(derivable(names)))
+        names = sorted(with_derivable(weights["stat"].dropna().astype(str)))
         near = suggestion(stat, names)  # the list stops at 40
         raise InputError(f"{source}: column 'stat' has no rows '{stat}'"
                          + (near if near.startswith(";") else f" (known: {known(names)})"))

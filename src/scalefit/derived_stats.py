@@ -42,6 +42,23 @@ def derivable(measured) -> list[str]:
     return [name for name, d in DERIVED_STATS.items() if d.source in measured and name not in measured]
 
 
+def with_derivable(names) -> set[str]:
+    """``names`` and the derived statistics computable from them: what a table of those measured
+    statistics can be asked for (the name checks and the 'known:' lists)."""
+    names = set(names)
+    return names | set(derivable(names))
+
+
+def stat_rows(table: pd.DataFrame, stat: str) -> pd.DataFrame:
+    """``table``'s long rows of ``stat``; for a derived statistic the table does not hold, its
+    source's rows as rows of it (``derived_rows``); empty where neither is there."""
+    rows = table[table["stat"] == stat]
+    derived = derived_stat(stat)
+    if rows.empty and derived is not None:
+        rows = derived_rows(table[table["stat"] == derived.source], derived)
+    return rows
+
+
 def derived_rows(source_rows: pd.DataFrame, stat: DerivedStat) -> pd.DataFrame:
     """``source_rows`` (long rows of ``stat.source``) as rows of ``stat``: the same keys, each
     number transformed; a cell that is no number is kept as it is, for the reader's check to name."""
