@@ -206,13 +206,12 @@ def _bound_text(run, at_bound: list[dict]) -> str:
     """'; 22 more have nu at its cap 10000 (Gaussian as far as the fit can tell) from step 318,
     left out' for a run whose shape statistic reached its fit's bound: the finding the search no
     longer sees; '' otherwise (and where the run's note already says it)."""
-    from scalefit.scaling.trajectories.table import bound_words
-    from scalefit.scaling.trajectories.transitions import MIN_POINTS_PER_RUN
-    record = next((r for r in at_bound if r["model"] == run["model"]), None)
+    from scalefit.scaling.trajectories.transitions import (MIN_POINTS_PER_RUN, bound_record,
+                                                           left_out_at_bound)
+    record = bound_record(at_bound, run["model"])
     if record is None or run["n_points"] < MIN_POINTS_PER_RUN:  # its note says it
         return ""
-    return (f"; {record['n_at_bound']} more have {bound_words(record['stat'], record['side'])} "
-            f"from step {record['first_step_at_bound']}, left out")
+    return f"; {left_out_at_bound(record)}"
 
 
 def _slope_text(regression) -> tuple[str, str, str]:

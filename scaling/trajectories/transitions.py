@@ -248,7 +248,7 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
               leave=False) as bar:
         try:
             for model, run in bar:
-                record = next((r for r in at_bound or () if r["model"] == str(model)), None)
+                record = bound_record(at_bound, model)
                 rows, summary = run_transitions(run, landmarks=landmarks[model], **settings,
                                                 steps_left_out=record and record["steps_at_bound"])
                 if at_bound is not None:  # a shape statistic: its checkpoints at the fit's bound
@@ -260,18 +260,28 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     return tables()
 
 
+def bound_record(at_bound, model) -> dict | None:
+    """One run's record in stat_trajectory's ``attrs["at_bound"]`` (its checkpoints whose shape
+    statistic sat at its fit's bound), None where it has none."""
+    return next((r for r in at_bound or () if r["model"] == str(model)), None)
+
+
+def left_out_at_bound(record: dict) -> str:
+    """'22 more have nu at its cap 10000 (Gaussian as far as the fit can tell) from step 318, left
+    out': what a run's ``bound_record`` says, in its note or after its line."""
+    return (f"{record['n_at_bound']} more have {bound_words(record['stat'], record['side'])} "
+            f"from step {record['first_step_at_bound']}, left out")
+
+
 def _bound_facts(summary: dict, at_bound: list[dict]) -> dict:
     """A run's n_at_bound and first_step_at_bound (stat_trajectory's ``attrs["at_bound"]``: the
     checkpoints whose shape statistic sat at its fit's bound, left out of the search), and where
     that left the run too few checkpoints to search, its note saying so."""
-    record = next((r for r in at_bound if r["model"] == summary["model"]), None)
+    record = bound_record(at_bound, summary["model"])
     facts = {"n_at_bound": record["n_at_bound"] if record else 0,
              "first_step_at_bound": float(record["first_step_at_bound"]) if record else float("nan")}
     if record and summary["n_points"] < MIN_POINTS_PER_RUN:
-        facts["note"] = "; ".join(filter(None, [
-            summary.get("note"), f"{record['n_at_bound']} more have "
-            f"{bound_words(record['stat'], record['side'])} from step {record['first_step_at_bound']}, "
-            "left out"]))
+        facts["note"] = "; ".join(filter(None, [summary.get("note"), left_out_at_bound(record)]))
     return facts
 
 
