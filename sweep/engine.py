@@ -607,11 +607,9 @@ def forget_unmeasured(measurements: list[Measurement], out_dir) -> None:
 
 def _plain(value):
     """``value`` as OPTIONS_FILE holds it once read back (write_json's strict JSON: NaN as null)."""
-    import json
+    from scalefit.report import as_read_back
 
-    from scalefit.report import dumps
-
-    return json.loads(dumps(value, default=str))
+    return as_read_back(value)
 
 
 def shown_option(value) -> str:

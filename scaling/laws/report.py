@@ -493,14 +493,11 @@ def _runs_line(cmp: dict) -> str:
     """The runs: how many, held out, and the largest fitted compute (one per compute basis
     where the laws' budgets count compute differently: compare's ``compute_bases``)."""
     bases = cmp.get("compute_bases") or []
-    if len(bases) > 1:
-        largest = "; ".join(f"{b['largest_fitted_flops']:.3g} FLOPs as C = {b['compute']} "
-                            f"({', '.join(b['laws'])})" for b in bases)
-        return (f"{cmp['data']}: {cmp['n_runs']} runs ({cmp['n_fit']} fitted, "
-                f"{cmp['n_holdout']} held out; largest fitted compute {largest})")
+    largest = ("; ".join(f"{b['largest_fitted_flops']:.3g} FLOPs as C = {b['compute']} "
+                         f"({', '.join(b['laws'])})" for b in bases) if len(bases) > 1
+               else f"{cmp.get('largest_fitted_flops', float('nan')):.3g} FLOPs")
     return (f"{cmp['data']}: {cmp['n_runs']} runs ({cmp['n_fit']} fitted, "
-            f"{cmp['n_holdout']} held out; largest fitted compute "
-            f"{cmp.get('largest_fitted_flops', float('nan')):.3g} FLOPs)")
+            f"{cmp['n_holdout']} held out; largest fitted compute {largest})")
 
 
 def compare_text(cmp: dict) -> str:

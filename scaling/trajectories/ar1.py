@@ -133,8 +133,7 @@ def _restricted_loglik(design: np.ndarray, y: np.ndarray, rhos: np.ndarray, lags
     resid = yw - xw @ coef
     sse = np.maximum(np.sum(resid * resid, axis=1), 1e-300)
     _, logdet = np.linalg.slogdet(np.matmul(xw.transpose(0, 2, 1), xw))
-    jacobian = 0.5 * np.log(1.0 - rhos * rhos) if lags is None else log_jacobian(rhos, lags)
-    return -0.5 * (n - p) * np.log(sse) + jacobian[:, None] - (0.5 * logdet)[:, None]
+    return -0.5 * (n - p) * np.log(sse) + log_jacobian(rhos, lags)[:, None] - (0.5 * logdet)[:, None]
 
 
 def _lstsq_failed(err, flag):
@@ -287,9 +286,7 @@ def gaussian_loglik(sse_whitened: float, n: int, rho: float, lags=None) -> float
     """Profile Gaussian log-likelihood (up to a constant) of a fit under AR(1) errors, from the
     sum of squares of its whitened residuals: the one scale that BICs of different fits share
     (``lags``: whiten's, whose transform's Jacobian it counts)."""
-    if lags is not None:
-        return -0.5 * n * np.log(max(sse_whitened, 1e-300) / n) + float(log_jacobian(rho, lags))
-    return -0.5 * n * np.log(max(sse_whitened, 1e-300) / n) + 0.5 * np.log(1.0 - rho * rho)
+    return -0.5 * n * np.log(max(sse_whitened, 1e-300) / n) + float(log_jacobian(rho, lags))
 
 
 def _recursion(shocks: np.ndarray, rho: float, lags=None) -> np.ndarray:

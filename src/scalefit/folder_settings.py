@@ -73,7 +73,7 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
     import json
     from pathlib import Path
 
-    from scalefit.report import dumps
+    from scalefit.report import as_read_back
 
     folder = Path(out_dir)
     if not folder.is_dir():
@@ -95,7 +95,7 @@ def refuse_other_settings(out_dir, settings: dict, option: str = "--out") -> Non
     if not isinstance(old, dict):
         old = {}
     recorded = {key: value for key, value in old.items() if key != CLAIM}
-    if _same_settings(recorded, json.loads(dumps(settings, default=str))) or _abandoned(folder, old):
+    if _same_settings(recorded, as_read_back(settings)) or _abandoned(folder, old):
         return
     claim = old.get(CLAIM)
     if isinstance(claim, dict) and _claim_only(folder):  # a command of other settings, not done yet

@@ -38,6 +38,12 @@ def dumps(obj, *, indent: int | None = 2, default=None) -> str:
     return json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, default=default)
 
 
+def as_read_back(obj):
+    """``obj`` as a JSON file written by ``dumps`` (atomic.write_json) reads back: NaN as None,
+    tuples as lists, what JSON has no form for as its str; for comparing settings with a record."""
+    return json.loads(dumps(obj, default=str))
+
+
 LOG_TICK_SUBS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 2.0, 3.0, 4.0, 6.0),
                  (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0))  # labelled mantissas on a log axis, fewest first
 PLAIN_TICKS = (1e-3, 1e5)  # tick values in this range are written as plain numbers (4, 0.5, 2000)
