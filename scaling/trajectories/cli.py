@@ -146,7 +146,7 @@ def _print_transitions(label, study, constant: dict | None = None):
     from scalefit.scaling.trajectories.ar1 import rho_text
     from scalefit.scaling.trajectories.table import bound_words
     from scalefit.scaling.trajectories.transitions import (SLOPE_UNIT, WEAK_WIDE_NOTE, WIDENED_NOTE,
-                                                           interval_caveat)
+                                                           interval_caveat, rho_bound_text)
 
     summary, found, regression = study.runs, study.transitions, study.regression
     click.echo(f"Transitions in {label} against log10(step); slopes: {SLOPE_UNIT}")
@@ -158,7 +158,7 @@ def _print_transitions(label, study, constant: dict | None = None):
         if run["model"] in (constant or {}):  # no scatter: no autocorrelation measured (error_rho nan)
             head += f", the statistic is constant ({constant[run['model']]:g} at every checkpoint)"
         elif np.isfinite(run.get("error_rho", np.nan)):
-            head += f", error autocorrelation {rho_text(run['error_rho'])}"
+            head += f", error autocorrelation {rho_text(run['error_rho'])}{rho_bound_text(run)}"
         head += _bound_text(run, study.at_bound)
         if rows.empty:
             click.echo(head + ": no transition" + (f" ({run['note']})" if "note" in run and

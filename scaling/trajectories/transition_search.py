@@ -8,9 +8,13 @@ import numpy as np
 
 from scalefit.scaling.trajectories.breakpoint_intervals import (INTERVAL_METHOD, bootstrap_breakpoints,
                                                                 checked_interval_method)
-from scalefit.scaling.trajectories.segmented import SegmentedFit, choose_fit, fit_segmented, smooth_bic
+from scalefit.scaling.trajectories import ar1
+from scalefit.scaling.trajectories.segmented import (SegmentedFit, choose_fit, fit_segmented, hinge_design,
+                                                     smooth_bic)
 
 EXACT_LINE = 1e-20  # residual SS / total SS at or below which a straight line is exact (rounding)
+# rho from -MAX_RHO to 0 (RHO_GRID's spacing): where REML's estimate lies when the fits report 0
+NEGATIVE_RHO_GRID = -ar1.RHO_GRID[::-1]
 
 
 @dataclass
@@ -23,6 +27,9 @@ class TransitionSearch:
     delta_bic: float                             # smooth_bic - best.bic (> threshold: abrupt)
     intervals: list[tuple[float, float]] = field(default_factory=list)  # 95% CI per breakpoint
     rho: float = 0.0                             # AR(1) coefficient of the errors (REML)
+    # REML's estimate over [-MAX_RHO, 0] where rho sits at its lower bound 0 because the errors
+    # of neighbouring checkpoints alternate in sign (rho_below_bound); nan otherwise
+    rho_below_bound: float = float("nan")
     # per breakpoint: True where the resamples' percentile range missed the estimate and its
     # interval was stretched to hold it (not a calibrated 95% interval; see percentile_intervals)
     widened: list[bool] = field(default_factory=list)
@@ -67,10 +74,26 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
                             min_delta_bic=min_delta_bic, n_grid=n_grid, rho=rho, lags=lags)
     smooth = smooth_bic(x, y, 2 + 2 * max(best.k, 1), rho, lags)
     search = TransitionSearch(best=best, fits=fits, smooth_bic=smooth,
-                              delta_bic=smooth - best.bic, rho=best.rho)
+                              delta_bic=smooth - best.bic, rho=best.rho,
+                              rho_below_bound=rho_below_bound(x, y, best) if rho is None else float("nan"))
     if best.k > 0 and n_bootstrap > 0:
         search.intervals, search.widened = bootstrap_breakpoints(
             x, y, best, n_bootstrap=n_bootstrap, seed=seed, min_points=min_points,
             n_grid=n_grid, rho=rho, method=interval_method, max_breakpoints=max_breakpoints,
             min_delta_bic=min_delta_bic)
     return search
+
+
+def rho_below_bound(x, y, fit: SegmentedFit) -> float:
+    """REML's estimate of the errors' AR(1) coefficient at ``fit``'s breakpoints, searched over
+    [-MAX_RHO, 0], where it lies below 0: the fits take negative autocorrelation as none
+    (ar1.reml_rho), so a reported rho of 0 may stand for this; nan where REML's maximum is 0
+    itself, where ``fit`` did not estimate its rho, or where the run is too short to say."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    design = hinge_design(x, fit.breakpoints)
+    if fit.rho != 0.0 or len(y) <= design.shape[1] + 2:
+        return float("nan")
+    values = ar1._restricted_loglik(design, y[:, None], NEGATIVE_RHO_GRID, fit.lags)[:, 0]
+    best = float(NEGATIVE_RHO_GRID[int(np.argmax(values))])
+    return best if best < 0.0 else float("nan")

@@ -124,6 +124,7 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     summary["n_transitions"] = search.best.k
     summary["delta_bic"] = search.delta_bic
     summary["error_rho"] = search.rho if np.ptp(y) > 0 else float("nan")  # no scatter: no rho measured
+    summary["error_rho_below_bound"] = search.rho_below_bound
     slopes = search.best.slopes()
     t_ratios = slope_change_t(x, y, search.best)
     rows = []
@@ -141,6 +142,17 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
         row["warmup_end_in_ci95"] = bool(lo <= np.log10(max(landmarks.warmup_end, 1e-12)) <= hi)
         rows.append(row)
     return rows, summary
+
+
+def rho_bound_text(run) -> str:
+    """What follows a run's printed error autocorrelation where it sits at its lower bound 0
+    because REML's estimate is negative (``error_rho_below_bound``), else ''."""
+    below = run.get("error_rho_below_bound", np.nan)
+    if not np.isfinite(below):
+        return ""
+    edge = " or below" if below <= -ar1.MAX_RHO else ""
+    return (f" (at its lower bound 0: REML's estimate is {below:.2f}{edge}, the errors of neighbouring "
+            "checkpoints alternating in sign; taken as none)")
 
 
 def series_lags(steps, steps_left_out=None):
@@ -171,7 +183,7 @@ def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
     summary = {"model": model, "n_points": int(len(run)), "n_transitions": 0,
                "warmup_end": landmarks.warmup_end, "total_steps": landmarks.total_steps,
                "schedule_source": landmarks.source, "delta_bic": float("nan"),
-               "error_rho": float("nan")}
+               "error_rho": float("nan"), "error_rho_below_bound": float("nan")}
     if left_out:
         summary["note"] = left_out
     for fact in ("params", "lr_peak"):
@@ -214,7 +226,8 @@ def run_schedules(traj: pd.DataFrame, *, warmup_steps: float | None = None,
         summary.update(_bound_facts(summary, at_bound))
     summary = pd.DataFrame(summaries)
     summary.attrs["notes"] = [left_out] if left_out else []
-    return summary.drop(columns=["n_transitions", "delta_bic", "error_rho"], errors="ignore")
+    return summary.drop(columns=["n_transitions", "delta_bic", "error_rho", "error_rho_below_bound"],
+                        errors="ignore")
 
 
 def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
@@ -327,6 +340,10 @@ RUN_MEANINGS = {  # runs.csv: one row per run
     "error_rho": "lag-1 autocorrelation of the fit's errors between consecutive checkpoints (REML, "
                  "AR(1); across checkpoints left out at the fit's bound, rho^k for k apart); empty "
                  "where the statistic never moves",
+    "error_rho_below_bound": "where error_rho is 0 because REML's estimate of it lies below 0 (the "
+                             "errors of neighbouring checkpoints alternate in sign; the fits take "
+                             "negative autocorrelation as none): that estimate (-0.95 to -0.01); "
+                             "empty otherwise",
     "lr_peak": "peak learning rate", "schedule": "the LR schedule's shape",
     "note": "why a run has no search (e.g. too few checkpoints)",
     "n_at_bound": "checkpoints whose shape statistic sat at its fit's bound (a Student-t nu at its "
