@@ -59,6 +59,9 @@ class Calibration:
     # a checkpoint table's held-out rows (several steps per model): {"n_checkpoints", "n_models"}
     # of the predictions, which are no runs; None for a table of runs
     checkpoints: dict | None = None
+    # a law's cuts whose fit did not converge (unconverged_reason), each {cut_flops, n_fit,
+    # reason}: not scored; None where nothing was judged so (a relation's calibration)
+    left_out: list[dict] | None = None
 
     def __repr__(self) -> str:
         """A notebook's view: the coverage overall and by distance from the data; ``print()``
@@ -84,6 +87,7 @@ class Calibration:
                 "by_distance": self.by_distance.to_dict("records"),
                 "predictions": self.predictions.to_dict("records"), "notes": list(self.notes),
                 "units": dict(FRACTION_UNITS),
+                **({"cuts_left_out": list(self.left_out)} if self.left_out is not None else {}),
                 **(self.checkpoints or {}),
                 **({"interrupted": self.interrupted} if self.interrupted else {})}
 
@@ -111,6 +115,42 @@ def cut_points(compute, n_cuts: int, min_fit: int, *, units=None,
                          "min_fit)")
     picks = np.unique(np.round(np.linspace(0, len(usable) - 1, min(n_cuts, len(usable)))))
     return [float(usable[int(i)]) for i in picks]
+
+
+# parameters whose bound is a value the law lets the runs choose: a loss floor E at 0 (no floor),
+# Muennighoff's R*_D, R*_N at their caps (no repetition felt). Any other parameter on a bound (an
+# exponent at 1e-4 or 3, a scale at exp(-50)) leaves its term flat or gone, and the term's other
+# parameter is then fixed by nothing in the runs
+BOUND_CHOSEN = ("E", "R_D_star", "R_N_star")
+
+
+def unconverged_reason(result) -> str | None:
+    """Why a cut's fit is no fit to score, or None where it is one: the optimizer did not
+    converge, a parameter or the objective is not finite, or a parameter (one not in
+    BOUND_CHOSEN) ended on a bound, leaving the fit unidentified. Such a fit's predictions test
+    the optimizer's stopping point, not the law, so calibrate_law leaves its cut out."""
+    from scalefit.scaling.laws.identifiability import bound_status
+    values = result.values()
+    if not result.converged:
+        message = getattr(result.model_result, "message", "") or ""
+        return "the optimizer did not converge" + (f" ({message})" if message else "")
+    bad = [name for name, value in values.items() if not np.isfinite(value)]
+    if bad or not np.isfinite(result.objective):
+        return (f"parameter {', '.join(bad)} not finite" if bad else "the objective is not finite")
+    bound = [f"{name} {status}" for name in values if name not in BOUND_CHOSEN
+             and (status := bound_status(name, result.warnings))]
+    if bound:
+        return (f"parameter{'s' * (len(bound) > 1)} {', '.join(bound)}: a term of the law flat "
+                "or gone, so the fit is not identified")
+    return None
+
+
+def left_out_words(left_out: list[dict], n_cuts: int) -> str:
+    """'1 of 4 cuts left out: fit did not converge (cut 1e+18, 6 runs fitted: ...)': the cuts
+    whose fit is no fit (unconverged_reason), each with why."""
+    which = "; ".join(f"cut {row['cut_flops']:.3g}, {row['n_fit']} runs fitted: {row['reason']}"
+                      for row in left_out)
+    return f"{len(left_out)} of {n_cuts} cuts left out: fit did not converge ({which})"
 
 
 def _bins(distance: np.ndarray) -> list[str]:
@@ -160,7 +200,7 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         # 'no compute cut leaves 5 runs to fit (20 runs, 1 distinct computes)' of all-NaN flops
         raise InputError(f"calibrate: {source} gives no compute (flops, or params and tokens) "
                          "for every run; the runs are cut by compute, so it needs one")
-    skipped = []
+    skipped, left_out = [], []
     chosen = cut_points(table.C, cuts, min_fit, source=f"calibrate {model.law_name}: {source}")
     if len(chosen) < cuts:
         skipped.append(f"{cuts} cuts asked for; these runs allow {len(chosen)} (a cut is a "
@@ -178,6 +218,11 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                              n_bootstrap=n_bootstrap, seed=seed, progress=progress)
         except InputError as exc:
             skipped.append(f"cut {cut:.3g}: not fitted ({exc})")
+            return None
+        reason = unconverged_reason(result)
+        if reason is not None:  # its predictions would score where the optimizer stopped
+            left_out.append({"cut_flops": float(cut), "n_fit": int(fit_rows.sum()),
+                             "reason": reason})
             return None
         largest = float(train.C.max())
         pi = prediction_intervals(result, *prediction_inputs(result, held), level=LEVEL,
@@ -199,11 +244,20 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         return part, summary
 
     def finish(rows, per_cut, notes=()):
+        dropped = left_out_words(left_out, len(chosen)) if left_out else ""
+        if not rows and left_out:  # no prediction to score: said, not a coverage of NaN
+            raise InputError(f"calibrate {model.law_name}: {source}: no prediction to score: "
+                             + "; ".join([dropped, *skipped]))
+        if dropped:  # said where the coverage and the errors are read
+            dropped += "; their predictions are not in the coverage or the errors"
         if not rows:
             raise InputError(f"calibrate: no cut could be fitted; first: {skipped[0]}" if skipped else
                              "calibrate: no cut leaves enough runs to fit")
-        said = [*skipped, *unbounded_note(pd.concat(rows, ignore_index=True)), *notes]
-        return summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut, notes=said)
+        said = [*([dropped] if dropped else []), *skipped,
+                *unbounded_note(pd.concat(rows, ignore_index=True)), *notes]
+        result = summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut, notes=said)
+        result.left_out = list(left_out)
+        return result
 
     return calibrate_cuts(chosen, one_cut, finish, progress=progress)
 
