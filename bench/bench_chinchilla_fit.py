@@ -94,8 +94,8 @@ def main():
             t_boot = time.perf_counter() - t0 - t_ours
             print(f"bootstrap: {args.bootstrap} resamples in {t_boot:.2f} s "
                   f"({1000 * t_boot / args.bootstrap:.2f} ms each), "
-                  f"{boot.extra['bootstrap']['n_failed']} failed; bootstrap sd "
-                  + ", ".join(f"{k}={p.bootstrap_sd:.4g}" for k, p in boot.params.items()),
+                  f"{boot.extra['bootstrap']['n_failed']} failed; bootstrap se "
+                  + ", ".join(f"{k}={p.bootstrap_stderr:.4g}" for k, p in boot.params.items()),
                   flush=True)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from scalefit.atomic import staged_output
 from scalefit.errors import InputError
+from scalefit.scaling.fitresult import BOOTSTRAP_STDERR_RULE
 
 FIGURE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp", "svgz")
 
@@ -101,7 +102,8 @@ def provenance_lines(data) -> list[str]:
 COLUMNS = {
     "law": "the law fitted", "param": "parameter (a, b: the allocation exponents, N* ~ C^a, D* ~ C^b)",
     "value": "the estimate, every digit (report.md rounds it to what its interval supports)",
-    "stderr": "standard error: the bootstrap's standard deviation when it ran, else the fit's curvature",
+    "stderr": (f"standard error: when a bootstrap ran, {BOOTSTRAP_STDERR_RULE} of its estimates (their "
+               "standard deviation where they are normal), else the fit's curvature"),
     "stderr_fit": "the fit's own (curvature) standard error, for diagnosis",
     "ci95_lo": "95% interval, low end", "ci95_hi": "95% interval, high end",
     "identified": "whether the runs pin the parameter down (its interval's width against its value)",

@@ -165,5 +165,5 @@ def test_a_bootstrap_sd_prints_two_significant_digits_as_the_interval_ends_do():
            "params": {"B": {"value": 445.0, "stderr": 347.2, "stderr_fit": 280.0, "ci95": [300.0, 1700.0]},
                       "beta": {"value": 0.4175, "stderr": 0.0403, "stderr_fit": 0.05, "ci95": [0.38, 0.54]},
                       "N_c": {"value": 1e15, "stderr": 7.872e20, "stderr_fit": 1e18, "ci95": [5.3e11, 4.5e17]}}}
-    table = params_text_frame(fit).set_index("param")["bootstrap sd"]
+    table = params_text_frame(fit).set_index("param")["bootstrap se"]
     assert table.to_dict() == {"B": "350", "beta": "0.040", "N_c": "7.9e+20"}

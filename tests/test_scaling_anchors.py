@@ -32,7 +32,7 @@ def test_chinchilla_reproduces_besiroglu(anchors):
     assert result.extra["allocation"]["a"] == pytest.approx(ref["a"], abs=0.003)
     # their bootstrap standard errors (4000 resamples) vs ours (200): same size within 2x
     for name, theirs in ref["stderr"].items():
-        mine = result.extra["allocation"]["a_stderr"] if name == "a" else result.params[name].bootstrap_sd
+        mine = result.extra["allocation"]["a_stderr"] if name == "a" else result.params[name].bootstrap_stderr
         assert 0.5 < mine / theirs < 2.0, (name, mine, theirs)
     for name in ("E", "A", "B", "alpha", "beta"):
         lo, hi = result.params[name].ci95

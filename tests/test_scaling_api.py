@@ -89,7 +89,7 @@ def test_params_frame_is_the_json_params_as_a_table(runs):
     assert list(frame.index) == list(doc)
     for name, p in doc.items():
         assert frame.loc[name, "stderr"] == p["stderr"] and frame.loc[name, "ci95_hi"] == p["ci95"][1]
-        assert frame.loc[name, "stderr_fit"] == p["stderr_fit"] and p["stderr"] == result.params[name].bootstrap_sd
+        assert frame.loc[name, "stderr_fit"] == p["stderr_fit"] and p["stderr"] == result.params[name].bootstrap_stderr
 
 
 def test_budgets_as_tables(runs):

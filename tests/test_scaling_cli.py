@@ -495,8 +495,9 @@ def test_compare_report_says_where_its_stderr_comes_from(tmp_path):
                  if ln.startswith("## Parameters")]
         assert heads == [("## Parameters (no bootstrap: stderr is the fit's curvature, no 95% "
                           "CI; run with --bootstrap N for them)") if n == "0" else
-                         ("## Parameters (stderr and 95% CI from the bootstrap; stderr_fit: the "
-                          "fit's curvature, for diagnosis)")]
+                         ("## Parameters (stderr and 95% CI from the bootstrap, stderr half the "
+                          "central 68% range of its estimates; stderr_fit: the fit's curvature, "
+                          "for diagnosis)")]
 
 
 def test_isoflop_budget_table_has_no_column_of_dashes(tmp_path):

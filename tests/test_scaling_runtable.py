@@ -177,7 +177,7 @@ def test_the_spread_beside_an_interval_is_the_bootstraps_and_no_overflow_warning
         out[args[0]] = done.stdout
     table = out["fit"]  # the fit's table, from the run just checked for warnings
     head = next(line for line in table.splitlines() if line.strip().startswith("param"))
-    assert "bootstrap sd" in head and "bootstrap 95% lo" in head and "stderr" not in head
+    assert "bootstrap se" in head and "bootstrap 95% lo" in head and "stderr" not in head
     row = next(line.split() for line in table.splitlines() if line.strip().startswith("alpha_N"))
     assert float(row[2]) < float(row[4])  # the sd is no wider than the interval's top
 

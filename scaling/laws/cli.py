@@ -11,6 +11,7 @@ from scalefit.options import (POSITIVE, Checked, NameChoice, finite_float, analy
                               bootstrap_option, column_mapping, column_options, holdout_option,
                               option_given, seed_option)
 from scalefit.report import FIGURE_DPI, dumps
+from scalefit.scaling.fitresult import BOOTSTRAP_STDERR_RULE
 from scalefit.scaling.laws.registry import law_choices
 from scalefit.scaling.relations.cli import FitLawCommand
 from scalefit.scaling.outputs import checked_outputs
@@ -100,7 +101,8 @@ def fit_options(func):
     options = [
         holdout_option("Keep the largest-compute runs out of the fit: a fraction (0.2) or a "
                        "count (5), 0 for none; report each law's relative error on them."),
-        bootstrap_option(1000),
+        bootstrap_option(1000, "Bootstrap resamples (0: none) for each parameter's 95% CI and "
+                         f"stderr ({BOOTSTRAP_STDERR_RULE} of the resamples' estimates)."),
         seed_option,
         click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
                      help="Huber delta on log residuals (a finite number > 0)."),
@@ -141,12 +143,13 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
 
     \b
     Prints the fit (points, Huber objective, convergence, RMSE of log loss); each parameter's
-    value with its bootstrap sd, 95% interval and whether the runs identify it (--bootstrap 0:
-    the curvature stderr instead); the allocation exponents a and b; N*, D*, D*/N* and loss at
-    compute budgets (10x and 100x the largest run, published budgets only within 1000x), each
-    marked prediction or projection, with 95% intervals; with --holdout the held-out runs' mean
-    |relative error| and coverage; then notes and warnings (parameters the runs do not pin
-    down, intervals cut at a bound, too few runs). --json prints all of it as one document.
+    value with its bootstrap se (half the central 68% range of the resamples: their sd where
+    they are normal, not inflated by a few far draws), 95% interval and whether the runs identify
+    it (--bootstrap 0: the curvature stderr instead); the allocation exponents a and b; N*, D*,
+    D*/N* and loss at compute budgets (10x and 100x the largest run, published budgets only
+    within 1000x), each marked prediction or projection, with 95% intervals; with --holdout the
+    held-out runs' mean |relative error| and coverage; then notes and warnings (parameters the
+    runs do not pin down, intervals cut at a bound, too few runs). --json prints all of it as one document.
 
     \b
     Example:

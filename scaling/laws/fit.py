@@ -16,7 +16,7 @@ import numpy as np
 
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_float
-from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_sd, bound_warnings,
+from scalefit.scaling.fitresult import (FitResult, ParamEstimate, attach_intervals, bootstrap_stderr, bound_warnings,
                                         curvature_stderr, percentile_ci, settle_covariance)
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.bootstrap import LSQ_OPTIONS, bootstrap_law, lmfit_limit_kept, stacked_lmfit_jacobian
@@ -242,8 +242,8 @@ def attach_bootstrap(result: FitResult, boot: dict) -> None:
     alloc = result.extra.setdefault("allocation", {})
     alloc["a_ci95"] = list(percentile_ci(boot["a"]))
     alloc["b_ci95"] = list(percentile_ci(boot["b"]))
-    alloc["a_stderr"] = bootstrap_sd(boot["a"])
-    alloc["b_stderr"] = bootstrap_sd(boot["b"])
+    alloc["a_stderr"] = bootstrap_stderr(boot["a"])
+    alloc["b_stderr"] = bootstrap_stderr(boot["b"])
     result.allocation_draws = {"a": np.asarray(boot["a"], float), "b": np.asarray(boot["b"], float),
                                "resampled": "runs"}
     result.extra["bootstrap"] = {"n": boot["n"], "n_failed": boot["n_failed"]}

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.interpolate import Akima1DInterpolator
 
 from scalefit.errors import InputError
-from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bootstrap_sd, percentile_ci
+from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bootstrap_stderr, percentile_ci
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.laws.allocation import allocation_summary
 from scalefit.scaling.laws.law import Law
@@ -252,8 +252,8 @@ def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, 
     b_draws = np.full_like(a_draws, np.nan) if alloc.get("tokens_not_stated") else 1.0 - a_draws
     alloc["a_ci95"] = list(percentile_ci(a_draws))
     alloc["b_ci95"] = list(percentile_ci(b_draws))
-    alloc["a_stderr"] = result.params["a"].bootstrap_sd
-    alloc["b_stderr"] = bootstrap_sd(b_draws)
+    alloc["a_stderr"] = result.params["a"].bootstrap_stderr
+    alloc["b_stderr"] = bootstrap_stderr(b_draws)
     result.allocation_draws = {"a": a_draws, "b": b_draws, "resampled": "budget optima"}
     result.extra["bootstrap"] = {"n": n_bootstrap, "n_failed": 0, "drawn": DRAWN}
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from scalefit.errors import InputError
 from scalefit.report import dumps, markdown_table, save_figure, write_text
-from scalefit.scaling.fitresult import flat_rows
+from scalefit.scaling.fitresult import BOOTSTRAP_STDERR_RULE, BOOTSTRAP_STDERR_WHY, flat_rows
 from scalefit.scaling.outputs import (column_unit, error_percent, files_section, no_number, percent,
                                       provenance_lines, staged)
 from scalefit.scaling.interval_text import at_place, at_zero, interval_ends, interval_text
@@ -299,7 +299,7 @@ def params_shown_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
             zip(estimates, frame["ci95_lo"], frame["ci95_hi"])]
     frame["ci95_lo"], frame["ci95_hi"] = [e[0] for e in ends], [e[1] for e in ends]
     # a spread to 2 significant digits, as uncertainties are quoted (7.872e+20 beside an
-    # interval end of 4.5e+17 claimed digits a bootstrap sd does not have)
+    # interval end of 4.5e+17 claimed digits a bootstrap spread does not have)
     frame["stderr"] = [_spread_text(v) for v in frame["stderr"]]
     return frame
 
@@ -308,7 +308,7 @@ SPREAD_DIGITS = 2
 
 
 def _spread_text(value) -> str:
-    """A standard deviation to SPREAD_DIGITS significant digits, written as the interval ends
+    """A standard error to SPREAD_DIGITS significant digits, written as the interval ends
     are (at_place: 350, 0.050, 9.0e+16); '-' where there is none."""
     if no_number(value):
         return "-"
@@ -337,17 +337,27 @@ def params_text_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
 
 
 def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
-    """Say what the spread columns are. With a bootstrap: its standard deviation and 95%
-    interval (the fit's curvature stderr, which can disagree with the interval by orders of
-    magnitude where the runs do not identify a parameter, is left to the JSON's stderr_fit);
-    without one: the curvature stderr alone (the interval columns would be empty)."""
+    """Say what the spread columns are. With a bootstrap: its standard error (half the central
+    68% range: stderr_rule_lines says so) and 95% interval (the fit's curvature stderr, which can
+    disagree with the interval by orders of magnitude where the runs do not identify a parameter,
+    is left to the JSON's stderr_fit); without one: the curvature stderr alone (the interval
+    columns would be empty)."""
     boot = fit.get("bootstrap") or {}
     if boot.get("n"):
         frame = frame.drop(columns=["stderr_fit"])
-        return frame.rename(columns={"stderr": "bootstrap sd", "ci95_lo": "bootstrap 95% lo",
+        return frame.rename(columns={"stderr": "bootstrap se", "ci95_lo": "bootstrap 95% lo",
                                      "ci95_hi": "bootstrap 95% hi"})
     return frame.drop(columns=["stderr_fit", "ci95_lo", "ci95_hi"]).rename(
         columns={"stderr": "stderr (curvature)"})
+
+
+def stderr_rule_lines(fits: dict) -> list[str]:
+    """What the 'bootstrap se' column is, once under a table of fits ({label or None: fit dict})
+    with a bootstrap: it was the draws' sd, which a few far draws set (Kaplan's N_c: 7.9e+20 beside
+    a 95% interval ending at 4.5e+17)."""
+    if not any((fit.get("bootstrap") or {}).get("n") for fit in fits.values()):
+        return []
+    return [f"note: bootstrap se: {BOOTSTRAP_STDERR_RULE} of the resamples' estimates{BOOTSTRAP_STDERR_WHY}"]
 
 
 def missing_stderr_text(fit: dict) -> str | None:
@@ -435,7 +445,8 @@ def fit_text(fit: dict) -> str:
     units = _param_units(fit["law"])
     if units:
         out.append(f"note: {units}")
-    out += ["", text_table(params_text_frame(fit)), *missing_stderr_lines({None: fit})]
+    out += ["", text_table(params_text_frame(fit)), *stderr_rule_lines({None: fit}),
+            *missing_stderr_lines({None: fit})]
     rows = fit.get("allocation", {}).get("budgets", [])
     if rows and "kind" in rows[0]:
         alloc = fit.get("allocation", {})
@@ -506,7 +517,7 @@ def compare_text(cmp: dict) -> str:
                        ignore_index=True)
     out = [_runs_line(cmp), "",
            text_table(metrics_text_frame(cmp["fits"])), "", text_table(params),
-           *missing_stderr_lines(cmp["fits"]), *units_lines(cmp["fits"]), ""]
+           *stderr_rule_lines(cmp["fits"]), *missing_stderr_lines(cmp["fits"]), *units_lines(cmp["fits"]), ""]
     out += compare_projection_lines(cmp)
     for label, f in cmp["fits"].items():
         if "holdout" in f:
@@ -625,8 +636,8 @@ def _params_heading(fits: dict) -> str:
     """The report's parameter heading: what its stderr and interval columns hold (without a
     bootstrap it said 'stderr and CI from the bootstrap' above curvature stderrs and no CI)."""
     if any((f.get("bootstrap") or {}).get("n") for f in fits.values()):
-        return ("## Parameters (stderr and 95% CI from the bootstrap; stderr_fit: the fit's "
-                "curvature, for diagnosis)")
+        return (f"## Parameters (stderr and 95% CI from the bootstrap, stderr {BOOTSTRAP_STDERR_RULE} of its "
+                "estimates; stderr_fit: the fit's curvature, for diagnosis)")
     return ("## Parameters (no bootstrap: stderr is the fit's curvature, no 95% CI; run with "
             "--bootstrap N for them)")
 

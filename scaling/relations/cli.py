@@ -117,7 +117,8 @@ def relation_options(func):
                           "Huber."),
         click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=1000,
                      show_default=True,
-                     help="Bootstrap resamples for 95% CIs (0: none, else at least 2): runs "
+                     help="Bootstrap resamples for 95% CIs and stderrs (half the central 68% "
+                          "range of the estimates; 0: none, else at least 2): runs "
                           "(whole models of a checkpoint table) are resampled and, with E from "
                           "Kaplan fits, both Kaplan fits are refitted in each; an accuracy law on "
                           "one point per run keeps the points and redraws their residuals "

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.report import dumps, fitted_and_extrapolated, markdown_table, save_figure, write_text
+from scalefit.scaling.fitresult import BOOTSTRAP_STDERR_RULE
 from scalefit.scaling.interval_text import interval_ends, interval_text, value_at_interval
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, judged, outside
 from scalefit.scaling.outputs import (column_unit, error_percent, files_section, no_number, provenance_lines,
@@ -56,8 +57,9 @@ def identified_status(name: str, p: dict, out: dict) -> str | None:
 
 
 def params_frame(out: dict) -> pd.DataFrame:
-    """One row per parameter: value, stderr (the bootstrap's when it ran), stderr_fit (the fit's own,
-    E held fixed), ci95 bounds, and whether the runs identify it (identified_status)."""
+    """One row per parameter: value, stderr (the bootstrap's, half its central 68% range, when it
+    ran), stderr_fit (the fit's own, E held fixed), ci95 bounds, and whether the runs identify it
+    (identified_status)."""
     rows = [{"param": k, "value": p["value"], "stderr": p["stderr"], "stderr_fit": p.get("stderr_fit", np.nan),
              "ci95_lo": p["ci95"][0], "ci95_hi": p["ci95"][1],
              "identified": identified_status(k, p, out)}
@@ -92,7 +94,8 @@ def _params_heading(out: dict) -> str:
                 "--bootstrap N for them)")
     how = ", ".join(filter(None, [boot.get("resampled"), boot.get("e_refit")]))
     return (f"## Parameters (stderr and 95% CI from the bootstrap: {boot['n']} resamples"
-            f"{f', {how}' if how else ''}; stderr_fit: {own}, for diagnosis)")
+            f"{f', {how}' if how else ''}, stderr {BOOTSTRAP_STDERR_RULE} of their estimates; "
+            f"stderr_fit: {own}, for diagnosis)")
 
 
 def holdout_frame(out: dict) -> pd.DataFrame:
