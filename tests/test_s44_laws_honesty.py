@@ -107,3 +107,36 @@ def test_every_cut_left_out_is_said_in_one_line_not_a_coverage_of_nan(tmp_path):
         assert len(lines) == 1 and "nan" not in lines[0].lower()
         assert "no prediction to score: 3 of 3 cuts left out: fit did not converge" in lines[0]
         assert "alpha at its upper bound" in lines[0]
+
+
+# --- 2. an unidentified share: the JSON's reason and the printed sentence in one wording ----------
+
+def test_an_unidentified_shares_reason_is_printed_in_the_jsons_words():
+    """A gap interval of about [-0.0004, +0.0012] (a loss gap's size): the JSON's reason wrote it
+    +.3g, the text +.3f ('[-0.000, +0.001]', and 'the gap itself has an interval that includes
+    0' for a); now both sentences carry the JSON's reason word for word."""
+    from dataclasses import replace
+
+    from scalefit.scaling.laws.schedule_gap import _share, schedule_gap, stated_share
+    from scalefit.scaling.laws.schedule_gap_report import explain
+    from tests.test_schedule_gap import synthetic_suite
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gap = schedule_gap(*synthetic_suite(), n_bootstrap=0)
+    rng = np.random.default_rng(0)
+    n = 200
+    den = rng.normal(0.0004, 0.0004, n)
+    share = stated_share(_share(0.5 * den, den, 0.0002, 0.0004), n)
+    lo, hi = share["gap_ci95"]
+    assert lo < 0 < hi and f"{lo:+.3f}" in ("-0.000", "-0.001")  # +.3f loses it
+    shares = {**gap.shares, "a": share, "loss_10x": share, "loss_100x": share}
+    held = replace(gap, shares=shares, settings=dict(gap.settings, n_bootstrap=n))
+    text = explain(held)
+    said = [s for s in text if share["reason"] in s]
+    assert len(said) == 2, text  # a's sentence and the 10x loss's
+    assert f"[{lo:+.3g}, {hi:+.3g}]" in said[0]
+    assert "gap itself" not in " ".join(text) and "share explained is not identified" not in " ".join(text)
+    without = stated_share({**_share(0.5 * den, den, 0.0002, 0.0004), "gap_ci95": [np.nan, np.nan]}, n)
+    held = replace(held, shares={**shares, "a": without, "loss_10x": without})
+    assert sum(without["reason"] in s for s in explain(held)) == 2

@@ -401,12 +401,20 @@ def share_refusal(share: dict, n_bootstrap: int) -> str | None:
         return (f"{n_bootstrap} resamples cannot tell whether there is a gap for the schedule to "
                 f"explain (run with --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} or more)")
     if not share["identified"]:
-        gap_ci = share.get("gap_ci95")
-        if gap_ci is None or not np.all(np.isfinite(np.asarray(gap_ci, float))):
-            return "the Kaplan-to-grid gap has no bootstrap interval, so the share is not identified"
-        return (f"the Kaplan-to-grid gap's 95% interval [{gap_ci[0]:+.3g}, {gap_ci[1]:+.3g}] "
-                "includes 0: no gap for the schedule to explain, so the share is not identified")
+        return unidentified_share(share.get("gap_ci95"))
     return None
+
+
+def unidentified_share(gap_ci) -> str:
+    """Why a share over a gap with interval ``gap_ci`` is not identified, saying only what
+    applies (the interval includes 0, or there is none): the one wording of the JSON's reason
+    (share_refusal) and of the printed sentences (schedule_gap_report.explain), which worded it
+    apart (+.3g there, +.3f here: an interval of a loss gap [-0.0004, +0.0012] read [-0.000,
+    +0.001])."""
+    if gap_ci is None or not np.all(np.isfinite(np.asarray(gap_ci, float))):
+        return "the Kaplan-to-grid gap has no bootstrap interval, so the share is not identified"
+    return (f"the Kaplan-to-grid gap's 95% interval [{gap_ci[0]:+.3g}, {gap_ci[1]:+.3g}] "
+            "includes 0: no gap for the schedule to explain, so the share is not identified")
 
 
 def stated_share(share: dict, n_bootstrap: int) -> dict:

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from scalefit.scaling.laws.projection import DATA_MULTIPLES
-from scalefit.scaling.laws.schedule_gap import FORM, MIN_LENGTHS, ScheduleGap, share_refusal
+from scalefit.scaling.laws.schedule_gap import (FORM, MIN_LENGTHS, ScheduleGap, share_refusal,
+                                                unidentified_share)
 from scalefit.scaling.laws.schedule_prediction import percent_summary
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 
@@ -15,14 +16,6 @@ def _ci(ci, fmt=".3f") -> str:
     if ci is None or not np.all(np.isfinite(ci)):
         return "no interval"
     return f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
-
-
-def _gap_interval(ci) -> str:
-    """Why a gap does not identify a share, saying only what applies: its interval includes 0,
-    or it has none."""
-    if ci is None or not np.all(np.isfinite(ci)):
-        return "the Kaplan-to-grid gap has no bootstrap interval"
-    return f"the Kaplan-to-grid gap's interval {_ci(ci, '+.3f')} includes 0"
 
 
 def _overlap(x, y) -> bool | None:
@@ -98,12 +91,9 @@ def explain(gap: ScheduleGap) -> list[str]:
         elif rough:
             out.append(f"{moved}; {n_boot} resamples cannot tell whether there is a gap for the schedule to "
                        "explain, so no share is reported.")
-        else:
-            why = ("has no bootstrap interval" if not np.all(np.isfinite(share["gap_ci95"]))
-                   else "has an interval that includes 0")
-            out.append(f"{moved}; the gap itself {why}, so there is no gap for the schedule "
-                       f"to explain on these points: the share is not identified (a ratio over a "
-                       f"gap of {share['gap']:+.3f} is not reported as a percentage).")
+        else:  # the JSON's reason in the same words (schedule_gap.unidentified_share)
+            out.append(f"{moved}; {unidentified_share(share['gap_ci95'])} (a ratio over a gap "
+                       f"of {share['gap']:+.3f} is not reported as a percentage).")
         # the first projected budget (10x) speaks for all; the others are in the table
         key = next((k for k, v in gap.shares.items() if k.startswith("loss_") and isinstance(v, dict)), None)
         if key is not None:
@@ -117,8 +107,7 @@ def explain(gap: ScheduleGap) -> list[str]:
             elif share_refusal(s, n_boot) is None:
                 out.append(f"{head}: the correction closes {_pct(s['value'])} of that gap {_pct_interval(s)}.")
             else:
-                out.append(f"{head}; {_gap_interval(s['gap_ci95'])}, so the share explained "
-                           "is not identified.")
+                out.append(f"{head}; {unidentified_share(s['gap_ci95'])}.")
             # a share the JSON reports at a further budget is said too (it stood in the JSON alone)
             for other, t in gap.shares.items():
                 if other.startswith("loss_") and other != key and isinstance(t, dict) \
