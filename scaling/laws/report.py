@@ -672,7 +672,7 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     for name, table in files.items():
         write_table(table, f"{out_dir}/{name}")
     write_text(out_dir, "compare.json", dumps(cmp))
-    _plots(out_dir, frame, comparison.fits, [row["flops"] for row in cmp["budgets"]])
+    _plots(out_dir, frame, comparison.fits, cmp["budgets"])  # rows: a panel draws its basis's
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "", *provenance_lines(cmp["data"]),
             "", _runs_line(cmp) + ".", "", " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             _markdown(metrics_text_frame(cmp["fits"])), "", _params_heading(cmp["fits"]), "", _markdown(shown),
