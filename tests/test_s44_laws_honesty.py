@@ -140,3 +140,43 @@ def test_an_unidentified_shares_reason_is_printed_in_the_jsons_words():
     without = stated_share({**_share(0.5 * den, den, 0.0002, 0.0004), "gap_ci95": [np.nan, np.nan]}, n)
     held = replace(held, shares={**shares, "a": without, "loss_10x": without})
     assert sum(without["reason"] in s for s in explain(held)) == 2
+
+
+# --- 3. compare on two compute bases: each frontier panel projects to its own budgets -------------
+
+def test_each_frontier_panel_is_drawn_to_its_own_budgets(tmp_path, monkeypatch):
+    """`compare isoflop chinchilla --params params_nonembed --out`: IsoFLOP's budgets are the flops
+    column's, Chinchilla's Kaplan's C = 6 N_nonembed D (smaller here). The Kaplan-C panel drew
+    its projection (and its x-axis) out to IsoFLOP's largest budget, past every budget of its
+    own rows; now each panel ends at its own basis's largest budget."""
+    from scalefit.scaling.laws import report
+    from scalefit.scaling.laws.fit import FLOPS_COLUMN, KAPLAN_C
+    from tests.test_s43_mixed_budgets import isoflop_runs_with_both_counts, kaplan_c
+
+    runs = isoflop_runs_with_both_counts()
+    data = tmp_path / "runs.csv"
+    runs.to_csv(data, index=False)
+    figures, real = {}, report.save_figure
+
+    def save_figure(fig, out_dir, stem):
+        figures[stem] = fig
+        return real(fig, out_dir, stem)
+
+    monkeypatch.setattr(report, "save_figure", save_figure)
+    args = ["compare", "isoflop", "chinchilla", "--data", str(data), "--params", "params_nonembed",
+            "--bootstrap", "0"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())["budgets"]
+    fig = figures["frontiers"]
+    assert len(fig.axes) == 2
+    ends = []
+    for ax, basis, compute in zip(fig.axes, (FLOPS_COLUMN, KAPLAN_C),
+                                  (runs["flops"].to_numpy(float), kaplan_c(runs))):
+        own = max([100 * compute.max(), *(row["flops"] for row in rows if row["compute"] == basis)])
+        dashed = [line for line in ax.lines if line.get_linestyle() == "--" and len(line.get_xdata())]
+        assert dashed and max(line.get_xdata().max() for line in dashed) == pytest.approx(own, rel=1e-9)
+        assert ax.get_xlim()[1] < 2 * own  # the axis ends near its own budgets
+        ends.append(own)
+    assert ends[1] < 0.95 * ends[0]  # the Kaplan-C panel stops short of the flops-column budgets
+    plt.close(fig)

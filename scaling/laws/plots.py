@@ -159,20 +159,31 @@ def _n_of_law(frame, result):
     return (lambda n: n), ""
 
 
+def basis_budgets(budgets, basis: str) -> list[float]:
+    """The FLOPs of ``budgets`` that count compute as ``basis`` does: budget rows (dicts with
+    'flops', compare's naming their 'compute' where two bases stand) of that basis or of none,
+    or plain FLOPs (one basis's: a fit's own budgets)."""
+    return [float(b["flops"]) if isinstance(b, dict) else float(b) for b in budgets or ()
+            if not isinstance(b, dict) or b.get("compute", basis) == basis]
+
+
 def plot_frontiers(results: dict, frame=None, budgets=None):
     """N*(C) of each law, in total parameters, over the runs' compute range (solid, from the
     smallest run) and on to the largest projected budget (dashed: no run there), with the runs'
     own (C, N): C and N as the budget rows state them (``runs_compute``, ``n_axis``). Laws whose
-    budgets count compute differently (``compute_groups``) get a panel each, each with its C."""
+    budgets count compute differently (``compute_groups``) get a panel each, each with its C and
+    drawn to its own budgets (``budgets``: compare's rows, each naming its 'compute'; a panel
+    drawn to the other basis's budgets ran its projections past any it states)."""
     groups = compute_groups(frame, results) if frame is not None else [(FLOPS_COLUMN, results)]
     colors = {name: color for name, _, color in _law_colors(results)}
     if len(groups) == 1:
         fig, ax = plt.subplots(figsize=(6.0, 4.2))
-        _frontier_panel(ax, results, frame, budgets, colors)
+        _frontier_panel(ax, results, frame, basis_budgets(budgets, groups[0][0]), colors)
         return fig
     fig, axes = plt.subplots(1, len(groups), figsize=(5.6 * len(groups), 4.4), layout="constrained")
     for ax, (basis, group) in zip(axes, groups):
-        _frontier_panel(ax, group, frame, budgets, colors, title=f"{', '.join(group)}: C = {basis}")
+        _frontier_panel(ax, group, frame, basis_budgets(budgets, basis), colors,
+                        title=f"{', '.join(group)}: C = {basis}")
     fig.suptitle("Compute-optimal frontiers on two compute bases: a budget of one panel is not "
                  "the same compute as the other's (dashed: projection)", fontsize=9)
     return fig
