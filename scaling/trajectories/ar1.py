@@ -22,6 +22,9 @@ MAX_RHO = 0.95                      # beyond this the errors are a random walk, 
 RHO_GRID = np.linspace(0.0, MAX_RHO, 96)
 
 
+GAP_WORDS = "rho^k for k apart across checkpoints left out at the fit's bound"  # as transitions says it
+
+
 def rho_text(rho: float) -> str:
     """rho as the output prints it: '0.72', or '>= 0.95' where the estimate sits at the grid's cap."""
     return f"{'>= ' if rho >= MAX_RHO else ''}{rho:.2f}"
@@ -212,8 +215,11 @@ def pooled_rho_posterior(designs, ys, lags=None) -> tuple[np.ndarray, np.ndarray
     return RHO_GRID, weights / weights.sum(axis=0)
 
 
-def frobenius_squared(n: int, rho: float) -> float:
-    """tr(S S) = sum of rho^(2|i-j|) over an n x n AR(1) correlation matrix, in closed form."""
+def frobenius_squared(n: int, rho: float, lags=None) -> float:
+    """tr(S S) = sum of rho^(2|i-j|) over an n x n AR(1) correlation matrix, in closed form;
+    with ``lags`` (whiten's), over correlation_matrix's gapped one."""
+    if lags is not None:
+        return float(np.sum(correlation_matrix(n, rho, lags) ** 2))
     lags = np.arange(1, n)
     return float(n + 2.0 * np.sum((n - lags) * rho ** (2.0 * lags)))
 
@@ -226,26 +232,48 @@ def gram_inverse(design: np.ndarray) -> np.ndarray:
     return (vt[keep].T / sing[keep] ** 2) @ vt[keep]
 
 
-def design_moments(designs, rho: float) -> list[tuple[np.ndarray, np.ndarray, float, int]]:
+def design_moments(designs, rho: float, lags=None) -> list[tuple[np.ndarray, np.ndarray, float, int]]:
     """Per run with design X_b and AR(1) correlation S_b: (X'SX, (SX)'(SX), tr(SS), n).
 
     With the runs' gram_inverse (which does not depend on rho), every trace that the F-test and
     the sandwich intervals need, e.g. tr(M S M S) for the residual projection M of the stacked
     design, is a k x k expression in these, so the cost grows with the runs' lengths squared,
-    not with the total number of checkpoints cubed.
+    not with the total number of checkpoints cubed. ``lags``: run_lags's (S_b gapped).
     """
     out = []
-    for design in designs:
+    for design, lag in zip(designs, run_lags(lags, len(designs))):
         x = np.asarray(design, dtype=float)
-        sx = correlation_matrix(len(x), rho) @ x
-        out.append((x.T @ sx, sx.T @ sx, frobenius_squared(len(x), rho), len(x)))
+        sx = correlation_matrix(len(x), rho, lag) @ x
+        out.append((x.T @ sx, sx.T @ sx, frobenius_squared(len(x), rho, lag), len(x)))
     return out
 
 
-def correlation_matrix(n: int, rho: float) -> np.ndarray:
-    """Correlation matrix of n consecutive values of a stationary AR(1) series."""
-    lags = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
-    return rho ** lags
+def run_lags(lags, n_runs: int) -> list:
+    """One whiten's lags (or None) per run from ``lags``: None (no run has a gap) or a list of them."""
+    if lags is None:
+        return [None] * n_runs
+    if len(lags) != n_runs:
+        raise ValueError(f"{len(lags)} runs' lags for {n_runs} runs")
+    return list(lags)
+
+
+def series_positions(n: int, lags=None) -> np.ndarray:
+    """The places of n points in their run's series, from their lags (``gap_lags``): 0, 1, ...
+    where every lag is 1 (None)."""
+    if lags is None:
+        return np.arange(n)
+    lags = np.asarray(lags, dtype=int)
+    if len(lags) != n:
+        raise ValueError(f"{len(lags)} lags for {n} points")
+    return np.cumsum(lags) - lags[0] if n else lags
+
+
+def correlation_matrix(n: int, rho: float, lags=None) -> np.ndarray:
+    """Correlation matrix of n values of a stationary AR(1) series: rho^|i - j| for points at
+    places i and j of the series (``series_positions``: consecutive without ``lags``, k apart
+    across a gap of k - 1 points left out). The one definition of a gapped run's correlation."""
+    places = series_positions(n, lags)
+    return rho ** np.abs(np.subtract.outer(places, places))
 
 
 def residual_maker(design: np.ndarray) -> np.ndarray:
@@ -254,19 +282,19 @@ def residual_maker(design: np.ndarray) -> np.ndarray:
     return np.eye(len(design)) - design @ np.linalg.pinv(design)
 
 
-def effective_points(designs, rho_a: float, rho_b: float) -> float:
+def effective_points(designs, rho_a: float, rho_b: float, lags=None) -> float:
     """How many independent points the correlation of two residual series is worth, when each
     run's residuals are AR(1) errors (rho_a, rho_b) left after regressing on that run's design.
 
     Var(r) ~ tr(M Sa M Sb) / (tr(M Sa) tr(M Sb)) under no correlation, with M the residual
     projection and S the AR(1) correlation matrices, so n_eff = tr(M Sa) tr(M Sb) / tr(M Sa M Sb);
-    with independent errors it is n minus the coefficients fitted.
+    with independent errors it is n minus the coefficients fitted. ``lags``: run_lags's.
     """
     trace_a = trace_b = cross = 0.0
-    for design in designs:
+    for design, lag in zip(designs, run_lags(lags, len(designs))):
         m = residual_maker(design)
-        ma = m @ correlation_matrix(len(m), rho_a)
-        mb = m @ correlation_matrix(len(m), rho_b)
+        ma = m @ correlation_matrix(len(m), rho_a, lag)
+        mb = m @ correlation_matrix(len(m), rho_b, lag)
         trace_a += float(np.trace(ma))
         trace_b += float(np.trace(mb))
         cross += float(np.sum(ma * mb.T))
@@ -323,10 +351,12 @@ def simulate_errors(innovations: np.ndarray, rho: float, rng: np.random.Generato
     return eta if rho == 0.0 else _recursion(eta, rho, lags)
 
 
-def stationary_series(rho: float, shape, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+def stationary_series(rho: float, shape, rng: np.random.Generator, scale: float = 1.0,
+                      lags=None) -> np.ndarray:
     """Gaussian AR(1) series along axis 0 with marginal sd `scale` (columns independent): the
-    null data that the coverage tests and benchmarks of these methods are measured on."""
-    return _recursion(rng.normal(0.0, scale * np.sqrt(1.0 - rho * rho), shape), rho)
+    null data that the coverage tests and benchmarks of these methods are measured on. ``lags``
+    (whiten's): the series at the places of the points kept, correlated as correlation_matrix."""
+    return _recursion(rng.normal(0.0, scale * np.sqrt(1.0 - rho * rho), shape), rho, lags)
 
 
 BIAS_TRUTHS = np.linspace(0.0, MAX_RHO, 20)  # true rhos at which the REML estimate is simulated
@@ -334,7 +364,7 @@ BIAS_SIMS = 100                              # error series per true rho (split 
 BIAS_SEED = 20261205                         # one stream: the same design gets the same correction
 
 
-def bias_corrector(designs, n_sim: int | None = None, seed: int = BIAS_SEED):
+def bias_corrector(designs, n_sim: int | None = None, seed: int = BIAS_SEED, lags=None):
     """REML rho estimate -> bias-corrected rho (indirect inference), for runs with these designs.
 
     REML on 40-80 checkpoints underestimates a high rho (0.95 came out about 0.7 in the segmented
@@ -349,15 +379,16 @@ def bias_corrector(designs, n_sim: int | None = None, seed: int = BIAS_SEED):
     not by the transition search: there, with the breakpoints held, it raised the mean rho by
     0.02-0.05 but left the breakpoint intervals' coverage within a Monte Carlo SE (0 to +2 points),
     most of REML's bias coming from the extra breakpoints BIC chooses (bench/README.md).
+    ``lags`` (run_lags's): each run's series simulated and re-estimated with its gaps.
     """
     designs = [np.asarray(d, dtype=float) for d in designs]
     n_sim = n_sim or max(10, BIAS_SIMS // max(len(designs), 1))
     rng = np.random.default_rng(seed)
     total = None
-    for design in designs:
+    for design, lag in zip(designs, run_lags(lags, len(designs))):
         shocks = rng.normal(size=(len(design), n_sim))
-        errors = series_at_truths(shocks)
-        profile = _reml_profile(design, errors)
+        errors = series_at_truths(shocks, lag)
+        profile = _reml_profile(design, errors, lag)
         if profile is not None:
             total = profile if total is None else total + profile
     if total is None:

@@ -45,9 +45,12 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> Collapse
     collapse_ratio = RSS(pooled fit) / sum of RSS(per-model fits): 1 means one curve serves all
     sizes; large values mean each size follows its own curve. ``E`` fixes the irreducible loss
     (``checked_E``); ``joined``: join_stat_and_loss(...)'s output (model, value, loss[, step]).
+    A run whose checkpoints at a shape's bound were left out (its ``attrs["at_bound"]``) has
+    AR(1) errors rho^k between points k places apart in its series (``checkpoint_lags``).
     A dict (a CollapseReport): ``to_dict()`` is its JSON-ready form.
     """
     joined, _ = as_table(joined, "joined")  # a path or row dicts, as every table argument
+    at_bound = joined.attrs.get("at_bound")
     require_columns(joined, ("model", "value", "loss"), "joined", JOINED)
     positive_losses(joined, "joined", "loss", value="loss")  # (L - E)^p of a loss <= 0 fits no loss
     numeric_values(joined, "joined", "the statistic")  # a text cell was numpy's ValueError in the fit
@@ -59,7 +62,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> Collapse
     usable_loss = joined.loc[joined[["loss", "value"]].notna().all(axis=1), "loss"].to_numpy(dtype=float)
     if np.ptp(usable_loss) == 0:
         raise InputError(same_loss_message(usable_loss[0]))
-    per_model, too_short, runs, same_loss = {}, [], {}, {}
+    per_model, too_short, runs, same_loss, lags = {}, [], {}, {}, {}
     for model, run in joined.groupby("model", sort=True):
         ok = run[["loss", "value"]].notna().all(axis=1)
         if ok.sum() < MIN_POINTS_PER_MODEL:
@@ -73,6 +76,7 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> Collapse
         per_model[str(model)] = fit
         ok = run[["loss", "value"]].notna().all(axis=1).to_numpy()
         runs[str(model)] = (run["loss"].to_numpy(dtype=float)[ok], fit)
+        lags[str(model)] = checkpoint_lags(run[ok], model, at_bound)
     # runs that hold the statistic constant (t_nu at its cap) leave residuals of rounding: no
     # likelihood for rho and no curve to share, so the pooled curve and the test take the others
     flat = {m: float(fit.model_result.data[0]) for m, fit in per_model.items()
@@ -89,12 +93,15 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> Collapse
     ratio = pooled.objective / rss_sum if rss_sum > 0 and len(tested) > 1 else float("nan")
     nan = float("nan")
 
+    gapped = [m for m in tested if lags.get(m) is not None]  # AR(1) across left-out checkpoints
+
     def report(verdict: str, ratio: float = ratio, p_value: float = nan, f_p_value: float = nan,
                rho: float = nan) -> CollapseReport:
         return CollapseReport({
             "pooled": pooled, "per_model": per_model, "collapse_ratio": ratio,
             "collapse_p_value": p_value, "collapse_f_test_p_value": f_p_value,
             "residual_autocorrelation": rho, "collapse_verdict": verdict,
+            "gapped_models": gapped if np.isfinite(rho) else [],
             "pooled_r_squared": pooled.extra["r_squared"], "isotonic_r_squared": iso_r2,
             "n_models": len(per_model), "too_short": too_short, "pooled_models": pooled_models,
             "flat_models": flat, "same_loss_models": same_loss})
@@ -113,25 +120,39 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> Collapse
     losses = [loss for loss, _ in tested_runs]
     designs = [jacobian(fit, loss) for loss, fit in tested_runs]
     residuals = [np.asarray(fit.model_result.residual, dtype=float) for _, fit in tested_runs]
+    run_lags = [lags[m] for m in tested] if gapped else None
     # REML's rho, biased low on 40-80 checkpoints, bias-corrected: the estimate and its likelihood
-    correct = ar1.bias_corrector(designs)
-    rho = correct(ar1.pooled_reml_rho(designs, residuals))
-    grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, residuals), correct)
+    correct = ar1.bias_corrector(designs, lags=run_lags)
+    rho = correct(ar1.pooled_reml_rho(designs, residuals, run_lags))
+    grid, weights = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, residuals, run_lags),
+                                            correct)
     blocks = jacobian_blocks(pooled, losses)  # the linearized null, shared by the test and its bootstrap
-    f_p_value = collapse_f_test_p_value(pooled, rss_sum, losses, grid, weights, blocks=blocks)
+    f_p_value = collapse_f_test_p_value(pooled, rss_sum, losses, grid, weights, blocks=blocks,
+                                        lags=run_lags)
     # the F-test's p is still liberal from rho 0.8 (7-8% at 5%): calibrated by its null distribution
     p_value = collapse_bootstrap_p_value(pooled, losses, designs, correct, grid, weights, f_p_value,
-                                         blocks=blocks)
-    for loss, fit in tested_runs:
-        ar1_parameter_intervals(fit, [loss], rho)
+                                         blocks=blocks, lags=run_lags)
+    for m, (loss, fit) in zip(tested, tested_runs):
+        ar1_parameter_intervals(fit, [loss], rho, lags=None if lags[m] is None else [lags[m]])
     if len(tested_runs) > 1:
-        ar1_parameter_intervals(pooled, losses, rho)
-    verdict = collapse_verdict(ratio, p_value, rho, n_sim=COLLAPSE_SIMS)
+        ar1_parameter_intervals(pooled, losses, rho, lags=run_lags)
+    verdict = collapse_verdict(ratio, p_value, rho, n_sim=COLLAPSE_SIMS, gaps=bool(gapped))
     if flat:
         verdict += (f"; the pooled curve and the test take the {len(tested)} runs whose statistic "
                     f"varies, leaving out {', '.join(flat)}: constant at every checkpoint "
                     f"({_flat_values(flat)}), as a family's shape at its fit's bound is")
     return report(verdict, p_value=p_value, f_p_value=f_p_value, rho=rho)
+
+
+def checkpoint_lags(run: pd.DataFrame, model, at_bound) -> np.ndarray | None:
+    """ar1.gap_lags of one run's rows of join_stat_and_loss's table (in step order), whose
+    checkpoints at a shape's bound were left out (``at_bound``: its attrs["at_bound"] records):
+    transitions.series_lags of their steps; None without a gap, or without a step column."""
+    from scalefit.scaling.trajectories.transitions import bound_record, series_lags  # the search's own rule
+    record = bound_record(at_bound, model)
+    if record is None or "step" not in run:
+        return None
+    return series_lags(run["step"].to_numpy(dtype=float), record["steps_at_bound"])
 
 
 def _flat_values(flat: dict) -> str:
@@ -142,14 +163,15 @@ def _flat_values(flat: dict) -> str:
 COLLAPSE_RATIO_NEAR_ONE = 1.5  # pooling within 1.5x of the per-size residuals: one curve
 
 
-def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: float) -> float:
+def _collapse_f_test(pooled: FitResult, rss_separate: float, losses: list, rho: float,
+                     lags=None) -> float:
     """p-value of 'one curve for all runs' against 'one curve per run' under AR(1) errors of a
     known rho (collapse_f_test_p_value with all weight on that rho)."""
-    return collapse_f_test_p_value(pooled, rss_separate, losses, [rho], [1.0])
+    return collapse_f_test_p_value(pooled, rss_separate, losses, [rho], [1.0], lags=lags)
 
 
 def collapse_f_test_p_value(pooled: FitResult, rss_separate: float, losses: list, grid, weights,
-                            blocks: tuple | None = None) -> float:
+                            blocks: tuple | None = None, lags=None) -> float:
     """The F-test's p averaged over rho's REML likelihood (grid, weights): on 40-80 checkpoints a
     single estimate of rho is too uncertain, and too low, to condition on (at rho 0.9 the test at
     the estimate rejected one true curve in 24% of synthetic runs, averaged over rho in 12%, over
@@ -158,7 +180,7 @@ def collapse_f_test_p_value(pooled: FitResult, rss_separate: float, losses: list
     Both fits are linearized at the pooled optimum (the null), so the per-run design (the
     blocks of the Jacobian) nests the pooled one (their sum); the Jacobian and the Gram inverses
     are computed once, for every rho; ``blocks``: jacobian_blocks(pooled, losses), where the
-    caller has it already.
+    caller has it already; ``lags``: ar1.run_lags's, one per run of ``losses``.
     """
     if len(losses) < 2 or rss_separate <= 0:
         return float("nan")
@@ -168,17 +190,18 @@ def collapse_f_test_p_value(pooled: FitResult, rss_separate: float, losses: list
     grams = [ar1.gram_inverse(b) for b in blocks]
     pooled_gram = ar1.gram_inverse(np.vstack(blocks))
     keep = np.asarray(weights) > WEIGHT_FLOOR
-    values = np.array([_f_test_p(blocks, grams, pooled_gram, pooled.objective, rss_separate, r)
+    values = np.array([_f_test_p(blocks, grams, pooled_gram, pooled.objective, rss_separate, r, lags)
                        for r in np.asarray(grid)[keep]])
     w = np.asarray(weights)[keep]
     ok = np.isfinite(values)
     return float(np.sum(w[ok] * values[ok]) / np.sum(w[ok])) if ok.any() else float("nan")
 
 
-def _f_test_terms(blocks, grams, pooled_gram, rho: float) -> tuple[float, float, float, float] | None:
+def _f_test_terms(blocks, grams, pooled_gram, rho: float,
+                  lags=None) -> tuple[float, float, float, float] | None:
     """(E extra, df extra, E resid, df resid): the F-test's Satterthwaite terms at one rho, None
-    where a sum of squares has no expected size (see _f_test_p)."""
-    moments = ar1.design_moments(blocks, rho)
+    where a sum of squares has no expected size (see _f_test_p); ``lags``: ar1.run_lags's."""
+    moments = ar1.design_moments(blocks, rho, lags)
     c, _, _ = pooled_traces(pooled_gram, moments)
     own = [(g, *m) for g, m in zip(grams, moments)]
     # extra = (H_s - H) S: the sum of squares pooling adds; resid = (I - H_s) S: what is left
@@ -193,13 +216,14 @@ def _f_test_terms(blocks, grams, pooled_gram, rho: float) -> tuple[float, float,
     return float(e_extra), float(e_extra ** 2 / extra_sq), float(e_resid), float(e_resid ** 2 / resid_sq)
 
 
-def _f_test_p(blocks, grams, pooled_gram, rss_pooled: float, rss_separate: float, rho: float) -> float:
+def _f_test_p(blocks, grams, pooled_gram, rss_pooled: float, rss_separate: float, rho: float,
+              lags=None) -> float:
     """The F-test at one rho. Each sum of squares is a quadratic form e'Ae in AR(1) errors;
     Satterthwaite's approximation makes it a scaled chi-square with df tr(A S)^2 / tr(A S A S)
     (rho = 0: the usual F-test). The traces are k x k expressions in each run's design moments
     (H_b, H the hat matrices of one run and of all): tr((H_s - H) S) = sum_b tr(G_b A_b) - tr(G C),
     with A_b = X_b'S_b X_b, C = sum_b A_b."""
-    terms = _f_test_terms(blocks, grams, pooled_gram, rho)
+    terms = _f_test_terms(blocks, grams, pooled_gram, rho, lags)
     if terms is None:
         return float("nan")
     e_extra, df_extra, e_resid, df_resid = terms
@@ -219,7 +243,7 @@ def _orthonormal_basis(design: np.ndarray) -> np.ndarray:
 
 def collapse_null_draws(pooled: FitResult, losses: list, designs: list, corrector, rho_sim,
                         n_sim: int = COLLAPSE_SIMS, seed: int = COLLAPSE_SEED,
-                        blocks: tuple | None = None) -> dict:
+                        blocks: tuple | None = None, lags=None) -> dict:
     """The collapse test's statistics on data simulated under its null (one curve, AR(1) errors),
     both fits linearized at the pooled optimum (as collapse_f_test_p_value linearizes them): the errors
     e of each set are AR(1) at ``rho_sim`` (a float, or one rho per set), unit scale (the
@@ -228,30 +252,32 @@ def collapse_null_draws(pooled: FitResult, losses: list, designs: list, correcto
     on ``designs``, the per-model Jacobians, carried through ``corrector``) and the F-test's p
     averaged over that likelihood. Returns {"p": the p of each set, "ratio": its RSS(pooled) /
     RSS(per run) - 1}; empty where the test has no design. ``blocks``: jacobian_blocks(pooled,
-    losses), where the caller has it already."""
+    losses), where the caller has it already; ``lags``: ar1.run_lags's (each run's errors
+    simulated, and rho re-estimated, across its gaps)."""
     blocks, names = blocks or jacobian_blocks(pooled, losses)
     if not names or len(blocks) < 2:
         return {}
     rng = np.random.default_rng(seed)
     rho_sim = np.broadcast_to(np.asarray(rho_sim, dtype=float), (n_sim,))
     errors = [np.empty((len(b), n_sim)) for b in blocks]
+    run_lags = ar1.run_lags(lags, len(blocks))
     for r in np.unique(rho_sim):
         cols = rho_sim == r
-        for e in errors:
-            e[:, cols] = ar1.stationary_series(float(r), (len(e), int(cols.sum())), rng)
+        for e, lag in zip(errors, run_lags):
+            e[:, cols] = ar1.stationary_series(float(r), (len(e), int(cols.sum())), rng, lags=lag)
     stacked = np.vstack(errors)
     q = _orthonormal_basis(np.vstack(blocks))
     rss_pooled = np.sum(stacked * stacked, axis=0) - np.sum((q.T @ stacked) ** 2, axis=0)
     rss_separate = sum(np.sum(e * e, axis=0) - np.sum((_orthonormal_basis(b).T @ e) ** 2, axis=0)
                        for b, e in zip(blocks, errors))
     # rho's REML likelihood of each set (one column each), through the bias correction
-    rhos, merged = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, errors), corrector)
+    rhos, merged = ar1.corrected_posterior(*ar1.pooled_rho_posterior(designs, errors, lags), corrector)
     merged[merged <= WEIGHT_FLOOR] = 0.0
     grams = [ar1.gram_inverse(b) for b in blocks]
     pooled_gram = ar1.gram_inverse(np.vstack(blocks))
     p_sum, w_sum = np.zeros(n_sim), np.zeros(n_sim)
     for j in np.flatnonzero(merged.any(axis=1)):
-        terms = _f_test_terms(blocks, grams, pooled_gram, float(rhos[j]))
+        terms = _f_test_terms(blocks, grams, pooled_gram, float(rhos[j]), lags)
         if terms is None:
             continue
         e_extra, df_extra, e_resid, df_resid = terms
@@ -266,7 +292,8 @@ def collapse_null_draws(pooled: FitResult, losses: list, designs: list, correcto
 
 def collapse_bootstrap_p_value(pooled: FitResult, losses: list, designs: list, corrector, grid,
                                weights, p_observed: float, n_sim: int = COLLAPSE_SIMS,
-                               seed: int = COLLAPSE_SEED, blocks: tuple | None = None) -> float:
+                               seed: int = COLLAPSE_SEED, blocks: tuple | None = None,
+                               lags=None) -> float:
     """The collapse F-test's p (collapse_f_test_p_value) calibrated by a parametric bootstrap: the share
     of null data sets whose p is at most the observed one, (1 + hits) / (1 + n_sim). Each set's
     rho is drawn from rho's corrected likelihood (grid, weights: ar1.corrected_posterior), its
@@ -274,14 +301,14 @@ def collapse_bootstrap_p_value(pooled: FitResult, losses: list, designs: list, c
     (collapse_null_draws). On five synthetic runs of 44 checkpoints on one curve
     (bench/bench_trajectory_tests.py, 450 runs per rho over three seeds) the F-test alone, p
     averaged over rho, rejected at 5% in 1.3%, 6.7%, 8.0%, 7.1% of runs at rho 0, 0.5, 0.8, 0.9;
-    calibrated, in 3.8%, 4.7%, 5.1%, 5.3%."""
+    calibrated, in 3.8%, 4.7%, 5.1%, 5.3%. ``lags``: collapse_null_draws's."""
     weights = np.asarray(weights, dtype=float)
     if not np.isfinite(p_observed) or not weights.sum() > 0:
         return float("nan")
     rhos = np.random.default_rng([seed, 1]).choice(np.asarray(grid, dtype=float), size=n_sim,
                                                    p=weights / weights.sum())
     draws = collapse_null_draws(pooled, losses, designs, corrector, rhos, n_sim=n_sim, seed=seed,
-                                blocks=blocks)
+                                blocks=blocks, lags=lags)
     return bootstrap_share(draws.get("p", []), p_observed, larger=False)
 
 
@@ -298,12 +325,15 @@ def bootstrap_share(simulated, observed: float, larger: bool = True) -> float:
 WEIGHT_FLOOR = 1e-3  # grid points of rho with less REML weight than this are left out of the average
 
 
-def collapse_verdict(ratio: float, p_value: float, rho: float = 0.0, n_sim: int = 0) -> str:
+def collapse_verdict(ratio: float, p_value: float, rho: float = 0.0, n_sim: int = 0,
+                     gaps: bool = False) -> str:
     """One sentence that reads the collapse ratio and its test the right way round; ``n_sim``:
-    the null sets that calibrated p (collapse_bootstrap_p_value), 0 for the F-test's own p."""
+    the null sets that calibrated p (collapse_bootstrap_p_value), 0 for the F-test's own p;
+    ``gaps``: some run had checkpoints left out at the fit's bound (rho^k across them)."""
     if not np.isfinite(ratio):
         return "fewer than two runs with a per-model fit: no collapse across sizes to judge"
-    adjusted = f", errors of consecutive checkpoints AR(1) with rho {ar1.rho_text(rho)}" if rho > 0 else ""
+    adjusted = (f", errors of consecutive checkpoints AR(1) with rho {ar1.rho_text(rho)}"
+                + (f", {ar1.GAP_WORDS}" if gaps else "") if rho > 0 else "")
     calibrated = f", calibrated on {n_sim} simulated null data sets" if n_sim else ""
     floor = 1.0 / (n_sim + 1) if n_sim else 0.0
     p_text = f"p <= {floor:.2g}" if p_value <= floor else f"p = {p_value:.2g}"

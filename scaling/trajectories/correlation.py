@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.scaling.trajectories import ar1
+from scalefit.scaling.trajectories.collapse import checkpoint_lags
 from scalefit.scaling.trajectories.table import JOINED, as_table
 from scalefit.schema import require_columns
 
@@ -22,20 +23,25 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
     log10(step) and the lr; the residuals are pooled and correlated (Pearson and Spearman). The
     p-value counts the residuals as the number of independent points they are worth, given AR(1)
     errors in both series (each rho by REML over the runs) and the detrending
-    (`ar1.effective_points`). ``joined``: join_stat_and_loss(...)'s output; a checkpoint without
-    a finite value or loss is left out, as ``collapse_report`` leaves it out.
+    (`ar1.effective_points`; rho^k between points k places apart in a run whose checkpoints at a
+    shape's bound were left out, collapse.checkpoint_lags). ``joined``: join_stat_and_loss(...)'s
+    output; a checkpoint without a finite value or loss is left out, as ``collapse_report`` leaves it out.
     """
     joined, _ = as_table(joined, "joined")
+    at_bound = joined.attrs.get("at_bound")
     require_columns(joined, ("model", "step", "value", "loss"), "joined", JOINED)
     finite = np.isfinite(joined[["value", "loss"]].to_numpy(dtype=float, na_value=np.nan)).all(axis=1)
     joined = joined[finite]
-    res_v, res_l, designs, values, losses = [], [], [], [], []
+    res_v, res_l, designs, values, losses, lags, gapped = [], [], [], [], [], [], []
     no_lr, fitted = [], []  # runs without an lr at every checkpoint: their lr is not removed
     for model, run in joined.groupby("model", sort=True):
         run = run[run["step"] > 0].sort_values("step")
         if len(run) < STEP_POLY_DEGREE + 4 or run["loss"].nunique() < 2:  # a constant loss: nothing
             continue  # to correlate, its residuals are rounding (collapse_report's same_loss_models)
         fitted.append(model)
+        lags.append(checkpoint_lags(run, model, at_bound))
+        if lags[-1] is not None:
+            gapped.append(str(model))
         logstep = np.log10(run["step"].to_numpy(dtype=float))
         z = (logstep - logstep.mean()) / (logstep.std() or 1.0)
         cols = [z ** d for d in range(STEP_POLY_DEGREE + 1)]
@@ -57,7 +63,8 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
            if varies else float("nan"),
            "raw_spearman": float(scipy_stats.spearmanr(joined["value"], joined["loss"]).statistic)
            if varies else float("nan"),
-           "controls": _controls(no_lr, fitted, "lr" in joined and joined["lr"].notna().any())}
+           "controls": _controls(no_lr, fitted, "lr" in joined and joined["lr"].notna().any()),
+           "gapped_models": gapped}
     if not res_v:
         out.update(partial_pearson=float("nan"), partial_spearman=float("nan"),
                    partial_p_value=float("nan"), n_points=0)
@@ -69,8 +76,9 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
                    partial_p_value=float("nan"), n_points=len(rv))
         return out
     r = float(scipy_stats.pearsonr(rv, rl).statistic)
-    rho_v, rho_l = ar1.pooled_reml_rho(designs, values), ar1.pooled_reml_rho(designs, losses)
-    n_eff = ar1.effective_points(designs, rho_v, rho_l)
+    lags = lags if gapped else None
+    rho_v, rho_l = ar1.pooled_reml_rho(designs, values, lags), ar1.pooled_reml_rho(designs, losses, lags)
+    n_eff = ar1.effective_points(designs, rho_v, rho_l, lags)
     out.update(partial_pearson=r, partial_p_value=_correlation_p_value(r, n_eff),
                partial_n_effective=float(n_eff),
                partial_spearman=float(scipy_stats.spearmanr(rv, rl).statistic), n_points=len(rv))

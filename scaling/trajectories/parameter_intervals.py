@@ -14,7 +14,8 @@ from scalefit.scaling.trajectories.stat_law import E_FLOOR, P_BOUND, within_boun
 PROFILED = ("E", "p")  # the nonlinear parameters, whose bounds a Wald interval runs into
 
 
-def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float, profiled=PROFILED) -> None:
+def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float, profiled=PROFILED,
+                            lags=None) -> None:
     """Replace the fit's standard errors and 95% intervals (which lmfit computes as if every
     checkpoint were independent) by their AR(1) forms, the model linearized at the optimum:
     covariance s^2 (J'J)^-1 (sum over runs of J_r' S_r J_r) (J'J)^-1 with S_r the run's AR(1)
@@ -24,15 +25,16 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float, profiled=P
     p: Wald intervals cut at their bounds held the truth in 70-92% of synthetic runs with E near
     0 or p near -5, bench/bench_trajectory_bounds.py) get the profile interval instead (profile_interval),
     at every rho; their stderr stays the sandwich's. `losses`: the fit's points, one array per
-    run in step order. The traces are computed run by run (ar1.design_moments), so the cost does
-    not grow with the cube of all checkpoints. A profile interval that reaches a bound adds the
-    laws' warning (fitresult.interval_bound_warnings) to the fit's."""
+    run in step order; ``lags``: ar1.run_lags's, one per run (S_r rho^k between points k places
+    apart across checkpoints left out). The traces are computed run by run (ar1.design_moments), so
+    the cost does not grow with the cube of all checkpoints. A profile interval that reaches a
+    bound adds the laws' warning (fitresult.interval_bound_warnings) to the fit's."""
     designs, names = jacobian_blocks(fit, losses)
     rho = max(float(rho), 0.0)
     if not names or sum(len(d) for d in designs) <= len(names):
         return
     gram = ar1.gram_inverse(np.vstack(designs))
-    meat, df_resid, trace_msms = pooled_traces(gram, ar1.design_moments(designs, rho))
+    meat, df_resid, trace_msms = pooled_traces(gram, ar1.design_moments(designs, rho, lags))
     df = df_resid ** 2 / trace_msms
     cov = fit.objective / df_resid * gram @ meat @ gram
     half = scipy_stats.t.ppf(0.975, max(df, 1.0))
@@ -56,7 +58,10 @@ def ar1_parameter_intervals(fit: FitResult, losses: list, rho: float, profiled=P
     fit.warnings.extend(w for w in interval_bound_warnings(bounds, {n: fit.params[n] for n in profiles},
                                                            data_limits=("E",))
                         if w not in fit.warnings)
-    sandwich = (f"fit, AR(1) errors (rho {rho:.3g}): the sandwich covariance at the optimum, "
+    gaps = lags is not None and any(g is not None for g in lags)
+    sandwich = (f"fit, AR(1) errors (rho {rho:.3g}"
+                + (f"; {ar1.GAP_WORDS}" if gaps else "")
+                + "): the sandwich covariance at the optimum, "
                 f"t intervals on {df:.3g} Satterthwaite degrees of freedom (no bootstrap was run), "
                 if rho > 0 else "fit: the covariance at the optimum, checkpoints independent (REML "
                 "rho 0), normal intervals (no bootstrap was run), ")

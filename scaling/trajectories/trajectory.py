@@ -10,6 +10,7 @@ import pandas as pd
 
 from scalefit.scaling.fitresult import FitResult, reaches_bound
 from scalefit.scaling.laws.identifiability import bound_status
+from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.collapse import COLLAPSE_SIMS, MIN_POINTS_PER_MODEL, collapse_report
 from scalefit.scaling.trajectories.correlation import partial_correlation
 from scalefit.scaling.trajectories.stat_law import CONSTANT, E_AT_FLOOR, E_FLOOR, P_BOUND
@@ -47,6 +48,8 @@ class TrajectoryReport:
                     collapse["collapse_p_value"] <= 1.0 / (COLLAPSE_SIMS + 1)),
                 "collapse_f_test_p_value": collapse["collapse_f_test_p_value"],
                 "residual_autocorrelation": collapse["residual_autocorrelation"],
+                # runs whose checkpoints at the fit's bound were left out: errors rho^k k apart
+                "gapped_models": list(collapse.get("gapped_models", [])),
                 "collapse_verdict": collapse["collapse_verdict"],
                 "pooled_r_squared": collapse["pooled_r_squared"],
                 "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": self.correlation,
@@ -240,7 +243,8 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
         partial = (f"after removing {corr['controls']}: partial Pearson {corr['partial_pearson']:.3f} "
                    f"(p = {corr['partial_p_value']:.2g}, the {corr['n_points']} checkpoints counted as "
                    f"{max(corr['partial_n_effective'], 0):.0f} independent points for their "
-                   f"autocorrelation), partial Spearman {corr['partial_spearman']:.3f}.")
+                   f"autocorrelation{'; AR(1), ' + ar1.GAP_WORDS if corr.get('gapped_models') else ''}), "
+                   f"partial Spearman {corr['partial_spearman']:.3f}.")
     else:
         partial = (f"no partial correlation: removing {corr['controls']} needs more checkpoints "
                    "per run after step 0 (or leaves no variation).")
