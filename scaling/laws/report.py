@@ -676,7 +676,8 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     text = [f"# {' vs '.join(cmp['fits'])} on {cmp['data']}", "", *provenance_lines(cmp["data"]),
             "", _runs_line(cmp) + ".", "", " ".join(cmp["explanation"]), "", "## Fit quality and allocation", "",
             _markdown(metrics_text_frame(cmp["fits"])), "", _params_heading(cmp["fits"]), "", _markdown(shown),
-            *(["", *notes] if (notes := [*missing_stderr_lines(cmp["fits"]), *units_lines(cmp["fits"])]) else []),
+            *(["", *notes] if (notes := [*stderr_rule_lines(cmp["fits"]), *missing_stderr_lines(cmp["fits"]),
+                                         *units_lines(cmp["fits"])]) else []),
             "", "## Budgets", "", f"{cmp.get('budget_rule', '')}.", "", *_budget_section(cmp)]
     held = [f"- {line} (each run: holdout_{label}.csv)" for label, f in cmp["fits"].items()
             if "holdout" in f for line in holdout_lines(label, f["holdout"])]
