@@ -63,10 +63,10 @@ def test_fit_and_predict_curve_help_say_what_they_print():
 def test_gap_sentence_says_only_what_applies():
     """compare --schedules printed 'interval [-0.208, +0.163] includes 0 (or is missing)' beside
     an interval that was there."""
-    from scalefit.scaling.laws.schedule_gap_report import _gap_interval
-    present = _gap_interval([-0.208, 0.163])
-    assert present.endswith("[-0.208, +0.163] includes 0") and "missing" not in present
-    missing = _gap_interval([float("nan"), float("nan")])
+    from scalefit.scaling.laws.schedule_gap import unidentified_share  # the text's and the JSON's words
+    present = unidentified_share([-0.208, 0.163])
+    assert "[-0.208, +0.163] includes 0" in present and "missing" not in present
+    missing = unidentified_share([float("nan"), float("nan")])
     assert "no bootstrap interval" in missing and "includes 0" not in missing
 
 
