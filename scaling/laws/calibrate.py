@@ -68,8 +68,9 @@ class Calibration:
         gives the report `scalefit calibrate` prints (``to_dict()`` its --json)."""
         by = "; ".join(f"{row.distance_bin} {row.coverage:.0%} of {row.n}"
                        for row in self.by_distance.itertuples())
+        dropped = f", {len(self.left_out)} more left out (fit did not converge)" if self.left_out else ""
         return (f"Calibration of {self.law} on {self.data}: {len(self.predictions)} predictions at "
-                f"{len(self.cuts)} cuts ({self.n_bootstrap} bootstrap draws per fit); "
+                f"{len(self.cuts)} cuts{dropped} ({self.n_bootstrap} bootstrap draws per fit); "
                 f"{self.coverage:.0%} of the observed {self.observed} inside their {self.level:.0%} "
                 f"prediction intervals\n  by distance from the largest fitted run: {by}\n"
                 "  print() for the report; .cuts, .by_distance, .predictions, .to_dict()")
@@ -176,6 +177,8 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
 
     n_bootstrap: resamples per fit (at least 2; the intervals come from the law's draws).
     min_fit: runs a fit needs below a cut (default: 2 per parameter, at least parameters + 3).
+    A cut whose fit did not converge (``unconverged_reason``) is left out of the scores, listed in
+    ``left_out`` and said in a note; with every cut left out there is nothing to score (InputError).
     Ctrl-C (or SIGTERM) once a cut has finished raises ``signals.Interrupted`` whose ``partial``
     is the calibration of the cuts finished (calibrate_cuts), its ``interrupted`` line saying so.
     """
