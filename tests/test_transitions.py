@@ -2,6 +2,7 @@
 the warmup regression recovers a planted slope, and the stat-vs-loss fits recover their law."""
 import inspect
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -483,14 +484,27 @@ def test_the_shipped_widened_interval_was_the_cap():
     assert ("6 more have nu at its cap 10000 (Gaussian as far as the fit can tell) from step 318, "
             "left out") in result.stdout
     assert "error autocorrelation 0.08;" in result.stdout
-    assert "step 162 [95% CI 143, 198]  " in result.stdout
-    assert "step 422 [95% CI 352, 444]  " in result.stdout
-    assert "step 635 [95% CI 616, 702]  " in result.stdout
+    assert _interval(result.stdout, 162) == pytest.approx((143, 198), abs=2)
+    assert _interval(result.stdout, 422) == pytest.approx((352, 444), abs=2)
+    assert _interval(result.stdout, 635) == pytest.approx((616, 702), abs=2)
     assert "widened interval" not in result.stdout
     shipped = CliRunner().invoke(main, args)
     assert shipped.exit_code == 0, shipped.output
-    assert "step 162 [95% CI 21, 382]  " in shipped.stdout  # the draws' central 99.5%
-    assert "step 422 [95% CI 25, 490]  " in shipped.stdout
+    # the draws' central 99.5% of 50 (their extremes, which the CPU's kernels move: 162's upper end
+    # is 382 on an AVX-512 machine, 420 on an AVX2 one): wide, across most of the run's first half
+    low, high = _interval(shipped.stdout, 162)
+    assert low < 30 and 350 < high < 440
+    low, high = _interval(shipped.stdout, 422)
+    assert low < 30 and 480 < high < 520
+
+
+def _interval(text: str, step: int) -> tuple[int, int]:
+    """The printed 95% interval of the breakpoint at `step`. Its ends are bootstrap percentiles of
+    refitted breakpoints, whose last step moves with the CPU's SIMD kernels (422's upper end is 444
+    on an AVX-512 machine, 445 on an AVX2 one)."""
+    match = re.search(rf"step {step} \[95% CI (\d+), (\d+)\]", text)
+    assert match, f"no breakpoint at step {step} in:\n{text}"
+    return int(match.group(1)), int(match.group(2))
     assert "widened interval" not in shipped.stdout
 
 
