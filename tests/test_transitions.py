@@ -496,6 +496,7 @@ def test_the_shipped_widened_interval_was_the_cap():
     assert low < 30 and 350 < high < 440
     low, high = _interval(shipped.stdout, 422)
     assert low < 30 and 480 < high < 520
+    assert "widened interval" not in shipped.stdout
 
 
 def _interval(text: str, step: int) -> tuple[int, int]:
@@ -505,7 +506,6 @@ def _interval(text: str, step: int) -> tuple[int, int]:
     match = re.search(rf"step {step} \[95% CI (\d+), (\d+)\]", text)
     assert match, f"no breakpoint at step {step} in:\n{text}"
     return int(match.group(1)), int(match.group(2))
-    assert "widened interval" not in shipped.stdout
 
 
 def test_cli_warmup_study_writes_the_table_and_json(tmp_path):
