@@ -74,8 +74,8 @@ def test_compare_json_and_report(tmp_path):
                  "residuals.png", "residuals.svg"):
         assert (out / name).stat().st_size > 0, name
     assert "chinchilla" in (out / "report.md").read_text()
-    # the stderr a reader quotes is one number everywhere: --json's stderr (the bootstrap draws' sd),
-    # params.csv's, and the text table's "bootstrap sd"; the JSON's stderr was the curvature one
+    # the stderr a reader quotes is one number everywhere: --json's stderr (the bootstrap's, half its
+    # draws' central 68% range), params.csv's, and the text table's "bootstrap se"; the JSON's stderr was the curvature one
     # (2-3x too wide for exponents, too narrow for A and B), now stderr_fit
     table = pd.read_csv(out / "params.csv").set_index(["law", "param"])
     for name, fit in doc["fits"].items():
