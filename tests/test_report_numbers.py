@@ -272,6 +272,11 @@ PASSAGES = [
                 "error_rho was 0.00,\nnow 0.08": "`scalefit transitions --stat t_nu --group attn_out` error_rho of "
                                                   "mini-3-W0.04, before and after the AR(1) gaps (not in the table)",
                 "xi = 1e-4": "1 / nu's cap 1e4 (the fit's bound)",
+                "negative (-0.11, -0.45;": "`scalefit transitions --stat t_nu --group attn_out|mlp_in --models "
+                                           "mini-3-W0.1`: the run line's REML estimate below rho's bound 0 "
+                                           "(error_rho_below_bound; not in the table; tests/test_s44_rho_w01.py)",
+                "same runs give 0.30 and 0.95)": "`scalefit transitions --stat t_xi --group attn_out|mlp_in --models "
+                                                 "mini-3-W0.1`'s error_rho (0.30, '>= 0.95'; not in the table)",
                 "(steps 261-426)": "the onsets before capped nu was left out (history)",
                 "central 99.5%": "the calibrated level (the method)",
                 "in 44-45% of runs at rho 0.8-0.95 (4-6% now), and its intervals covered 59-67% at rho "
