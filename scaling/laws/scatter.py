@@ -6,8 +6,8 @@ the fit's log residuals (scaled by sqrt(n / (n - p)) for the p parameters fitted
 every size makes an interval at a larger model than the fitted ones too narrow when the runs'
 noise grows with size, and too wide when it falls (bench/bench_law_intervals.py --noise: 86-88%
 instead of 95% at 1-100x the largest fitted compute for 30 runs whose noise sd grows as N^0.15,
-99.5-99.7% when it falls as N^-0.15; sized, 94.8-95.6% and 96.8-99.1%, measured before the
-rule below for sizes beyond the runs'). The sized model:
+99.5-99.7% when it falls as N^-0.15; sized, 94.8-95.7% and 97.5-99.3%, with the rule below for
+sizes beyond the runs'). The sized model:
 
     r_i = s(x_i) u_i,    log s(x) = a + g (x - x0),    x = log N,  x0 = mean of the runs' x
 
