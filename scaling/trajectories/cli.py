@@ -118,7 +118,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
         click.echo(dumps({"stat": label, "data": source, **study.to_dict(),
                           **({"interrupted": stopped} if stopped else {})}))
     else:
-        _print_transitions(label, study, _constant_runs(traj))
+        _print_transitions(label, study, _constant_runs(traj), stat)
     if stopped:
         exit_interrupted(stopped + written)
 
@@ -142,11 +142,11 @@ def _constant_runs(traj: pd.DataFrame) -> dict:
     return {m: r["min"] for m, r in spans.iterrows() if r["min"] == r["max"] and r["count"] > 1}
 
 
-def _print_transitions(label, study, constant: dict | None = None):
+def _print_transitions(label, study, constant: dict | None = None, stat: str | None = None):
     from scalefit.scaling.trajectories.ar1 import rho_text
     from scalefit.scaling.trajectories.table import bound_words
     from scalefit.scaling.trajectories.transitions import (SLOPE_UNIT, WEAK_WIDE_NOTE, WIDENED_NOTE,
-                                                           interval_caveat, rho_bound_text)
+                                                           interval_caveat, rho_bound_text, scatter_text)
 
     summary, found, regression = study.runs, study.transitions, study.regression
     click.echo(f"Transitions in {label} against log10(step); slopes: {SLOPE_UNIT}")
@@ -160,6 +160,7 @@ def _print_transitions(label, study, constant: dict | None = None):
         elif np.isfinite(run.get("error_rho", np.nan)):
             head += f", error autocorrelation {rho_text(run['error_rho'])}{rho_bound_text(run)}"
         head += _bound_text(run, study.at_bound)
+        head += scatter_text(run, stat)  # a few checkpoints hold the fit's scatter: the errors' model fails
         if rows.empty:
             click.echo(head + ": no transition" + (f" ({run['note']})" if "note" in run and
                                                     isinstance(run.get("note"), str) else ""))

@@ -15,6 +15,14 @@ from scalefit.scaling.trajectories.segmented import (SegmentedFit, choose_fit, f
 EXACT_LINE = 1e-20  # residual SS / total SS at or below which a straight line is exact (rounding)
 # rho from -MAX_RHO to 0 (RHO_GRID's spacing): where REML's estimate lies when the fits report 0
 NEGATIVE_RHO_GRID = -ar1.RHO_GRID[::-1]
+# The scatter check (scatter_share): the share of a fit's whitened residual sum of squares held by
+# its SCATTER_TOP largest residuals, against the share that Gaussian errors of constant variance
+# exceed in 1 - SCATTER_LEVEL of runs (SCATTER_DRAWS simulated runs, seed SCATTER_SEED: the same
+# threshold for the same fit on every call)
+SCATTER_TOP = 2
+SCATTER_LEVEL = 0.99
+SCATTER_DRAWS = 10000
+SCATTER_SEED = 0
 
 
 @dataclass
@@ -97,3 +105,61 @@ def rho_below_bound(x, y, fit: SegmentedFit) -> float:
     values = ar1._restricted_loglik(design, y[:, None], NEGATIVE_RHO_GRID, fit.lags)[:, 0]
     best = float(NEGATIVE_RHO_GRID[int(np.argmax(values))])
     return best if best < 0.0 else float("nan")
+
+
+@dataclass
+class ScatterShare:
+    """How much of a fit's residual scatter its few largest residuals hold (``scatter_share``)."""
+
+    share: float          # of the whitened residual sum of squares, held by the `top` largest
+    threshold: float      # the share Gaussian errors exceed in 1 - level of runs (same n, design)
+    largest: np.ndarray   # positions (in x's order) of the `top` largest residuals, largest first
+    top: int = SCATTER_TOP
+    level: float = SCATTER_LEVEL
+
+    @property
+    def concentrated(self) -> bool:
+        """The share exceeds what Gaussian errors of constant variance give (a 1 - level false alarm)."""
+        return bool(self.share > self.threshold)
+
+
+def whitened_residuals(x, y, fit: SegmentedFit) -> np.ndarray:
+    """The residuals whose sum of squares is ``fit.sse`` (Prais-Winsten at the fit's rho and lags):
+    under the fit's model of Gaussian AR(1) errors, independent with one variance."""
+    x = np.asarray(x, dtype=float)
+    design = ar1.whiten(hinge_design(x, fit.breakpoints), fit.rho, lags=fit.lags)
+    return ar1.whiten(np.asarray(y, dtype=float), fit.rho, lags=fit.lags) - design @ fit.coef
+
+
+def scatter_share(x, y, fit: SegmentedFit, *, top: int = SCATTER_TOP, level: float = SCATTER_LEVEL,
+                  draws: int = SCATTER_DRAWS, seed: int = SCATTER_SEED) -> ScatterShare:
+    """The share of ``fit``'s whitened residual sum of squares held by its ``top`` largest
+    residuals, and the threshold that share passes in 1 - ``level`` of runs with Gaussian errors.
+
+    Why: the fits (and the bootstrap's intervals) take the errors as Gaussian AR(1) of constant
+    variance; a run whose scatter sits in a few checkpoints (a statistic whose variance grows along
+    the run, or outliers) breaks that, and its breakpoints and intervals rest on it. Method: under
+    the fit's model the whitened errors e are independent N(0, s^2) and the whitened residuals are
+    M e, M the projection off the whitened design at the fit's breakpoints and rho. The threshold
+    is the ``level`` quantile of the top-``top`` share of M z over ``draws`` standard normal z
+    (seeded: the same bits every call); s cancels in the share. Breakpoints and rho estimated from
+    the run are taken as known; tests/test_s44_scatter_share.py checks the false-alarm rate of the
+    whole search on simulated Gaussian AR(1) runs. nan share and threshold where the fit leaves no
+    scatter or fewer than top + 1 degrees of freedom.
+    """
+    x = np.asarray(x, dtype=float)
+    residuals = whitened_residuals(x, y, fit)
+    design = ar1.whiten(hinge_design(x, fit.breakpoints), fit.rho, lags=fit.lags)
+    n, p = design.shape
+    squares = residuals ** 2
+    total = float(squares.sum())
+    largest = np.argsort(-squares, kind="stable")[:top]
+    if n - p <= top or not total > 0.0:
+        return ScatterShare(float("nan"), float("nan"), largest, top, level)
+    share = float(squares[largest].sum() / total)
+    basis = np.linalg.qr(design)[0]
+    z = np.random.default_rng(seed).standard_normal((draws, n))
+    null = z - (z @ basis) @ basis.T
+    null *= null
+    null_share = -np.sum(np.partition(-null, top - 1, axis=1)[:, :top], axis=1) / null.sum(axis=1)
+    return ScatterShare(share, float(np.quantile(null_share, level)), largest, top, level)

@@ -27,7 +27,8 @@ from scalefit.scaling.trajectories.breakpoint_intervals import (CALIBRATION_RESA
                                                                 interval_level)
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.segmented import WEAK_KINK_T, slope_change_t
-from scalefit.scaling.trajectories.transition_search import find_transitions
+from scalefit.scaling.trajectories.transition_search import (SCATTER_LEVEL, SCATTER_TOP, find_transitions,
+                                                              scatter_share)
 from scalefit.scaling.trajectories.table import bound_words, checked_trajectory
 from scalefit.signals import Interrupted
 
@@ -37,6 +38,9 @@ FAMILY_TEXT_FACTS = ("schedule",)  # ...and, where the table names it, the LR sc
 MIN_WARMUPS_PER_FAMILY = 3
 MAX_BREAKPOINTS = 4  # the most change points searched in one run (the command's --max-breakpoints 1-4)
 PICKS = ("largest", "first")
+# A run's scatter columns before (or without) a fit that leaves scatter to measure
+NO_SCATTER_FACTS = {"scatter_top2_share": float("nan"), "scatter_top2_threshold": float("nan"),
+                    "scatter_concentrated": False, "scatter_top2_steps": ""}
 
 
 def interval_caveat(method: str = INTERVAL_METHOD, n_bootstrap: int = CALIBRATION_RESAMPLES) -> str:
@@ -125,6 +129,7 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     summary["delta_bic"] = search.delta_bic
     summary["error_rho"] = search.rho if np.ptp(y) > 0 else float("nan")  # no scatter: no rho measured
     summary["error_rho_below_bound"] = search.rho_below_bound
+    summary.update(_scatter_facts(x, y, search, run["step"].to_numpy()))
     slopes = search.best.slopes()
     t_ratios = slope_change_t(x, y, search.best)
     rows = []
@@ -155,6 +160,44 @@ def rho_bound_text(run) -> str:
             "checkpoints alternating in sign; taken as none)")
 
 
+def _scatter_facts(x, y, search, steps) -> dict:
+    """A searched run's scatter columns (``SCATTER_COLUMNS``) from its chosen fit
+    (transition_search.scatter_share); nan where a line is exact (no scatter)."""
+    if search.best.sse <= 0.0 or np.ptp(y) == 0:
+        return dict(NO_SCATTER_FACTS)
+    scatter = scatter_share(x, y, search.best)
+    if not np.isfinite(scatter.share):
+        return dict(NO_SCATTER_FACTS)
+    return {"scatter_top2_share": scatter.share, "scatter_top2_threshold": scatter.threshold,
+            "scatter_concentrated": scatter.concentrated,
+            "scatter_top2_steps": ", ".join(f"{s:g}" for s in np.sort(steps[scatter.largest]))}
+
+
+def steadier_scale(stat: str | None) -> str:
+    """What the scatter warning suggests for ``stat``: a derived statistic that is its reciprocal
+    (scalefit.derived_stats: t_nu -> '--stat t_xi'), else a log or reciprocal scale in words."""
+    from scalefit.derived_stats import DERIVED_STATS
+
+    for derived in DERIVED_STATS.values():
+        if derived.source == stat and derived.transform is np.reciprocal:
+            return f"--stat {derived.name} (1/{stat}), where its variance may be steadier"
+    return "a log or reciprocal scale of the statistic, where its variance may be steadier"
+
+
+def scatter_text(run, stat: str | None = None) -> str:
+    """What follows a run's line where a few checkpoints hold far more of its fit's residual
+    scatter than Gaussian errors of constant variance give (``scatter_concentrated``), else ''."""
+    flag = run.get("scatter_concentrated", False)  # nan in a table that lacks it for some run
+    if not (isinstance(flag, (bool, np.bool_)) and flag):
+        return ""
+    return (f"; warning: the {SCATTER_TOP} largest of its {int(run['n_points'])} residuals (steps "
+            f"{run['scatter_top2_steps']}) hold {100 * run['scatter_top2_share']:.0f}% of the fit's "
+            f"scatter, where Gaussian errors of constant variance exceed "
+            f"{100 * run['scatter_top2_threshold']:.0f}% in {100 * (1 - SCATTER_LEVEL):.0f}% of runs: the "
+            "fit's constant-variance errors do not hold here, and its breakpoints and intervals rest "
+            f"on them; try {steadier_scale(stat)}")
+
+
 def series_lags(steps, steps_left_out=None):
     """ar1.gap_lags of checkpoints at ``steps`` (increasing) in their run's series, which also had
     ``steps_left_out`` (steps <= 0 not counted: the search starts after step 0); None where no
@@ -183,7 +226,7 @@ def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
     summary = {"model": model, "n_points": int(len(run)), "n_transitions": 0,
                "warmup_end": landmarks.warmup_end, "total_steps": landmarks.total_steps,
                "schedule_source": landmarks.source, "delta_bic": float("nan"),
-               "error_rho": float("nan"), "error_rho_below_bound": float("nan")}
+               "error_rho": float("nan"), "error_rho_below_bound": float("nan"), **NO_SCATTER_FACTS}
     if left_out:
         summary["note"] = left_out
     for fact in ("params", "lr_peak"):
@@ -226,8 +269,8 @@ def run_schedules(traj: pd.DataFrame, *, warmup_steps: float | None = None,
         summary.update(_bound_facts(summary, at_bound))
     summary = pd.DataFrame(summaries)
     summary.attrs["notes"] = [left_out] if left_out else []
-    return summary.drop(columns=["n_transitions", "delta_bic", "error_rho", "error_rho_below_bound"],
-                        errors="ignore")
+    return summary.drop(columns=["n_transitions", "delta_bic", "error_rho", "error_rho_below_bound",
+                                 *NO_SCATTER_FACTS], errors="ignore")
 
 
 def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
@@ -344,6 +387,16 @@ RUN_MEANINGS = {  # runs.csv: one row per run
                              "errors of neighbouring checkpoints alternate in sign; the fits take "
                              "negative autocorrelation as none): that estimate (-0.95 to -0.01); "
                              "empty otherwise",
+    "scatter_top2_share": f"share (0-1) of the chosen fit's residual sum of squares (whitened for "
+                          f"AR(1), as its likelihood reads them) held by its {SCATTER_TOP} largest "
+                          "residuals; empty where the fit leaves no scatter",
+    "scatter_top2_threshold": f"the share that Gaussian AR(1) errors of constant variance exceed in "
+                              f"{100 * (1 - SCATTER_LEVEL):.0f}% of runs of this run's checkpoints "
+                              "and fit (simulated: transition_search.scatter_share)",
+    "scatter_concentrated": "scatter_top2_share exceeds scatter_top2_threshold: a few checkpoints "
+                            "hold the run's scatter, so the fit's constant-variance errors do not "
+                            "hold and its breakpoints and intervals rest on them",
+    "scatter_top2_steps": f"steps of the {SCATTER_TOP} largest residuals",
     "lr_peak": "peak learning rate", "schedule": "the LR schedule's shape",
     "note": "why a run has no search (e.g. too few checkpoints)",
     "n_at_bound": "checkpoints whose shape statistic sat at its fit's bound (a Student-t nu at its "
