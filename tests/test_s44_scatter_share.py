@@ -78,7 +78,7 @@ def test_two_planted_outliers_fire_and_are_named():
         assert summary["scatter_top2_steps"] == ", ".join(f"{s:g}" for s in planted["step"][rows])
 
 
-def test_shipped_t_nu_run_fires_and_points_to_t_xi():
+def test_shipped_t_nu_run_fires_and_points_to_t_xi(tmp_path):
     """Shipped mini-3-W0.1 t_nu / attn_out: steps 185 and 265 hold far more of the scatter than
     Gaussian errors give; its line says so and suggests --stat t_xi (the registry's 1/t_nu). Its
     t_xi run is less concentrated (its own largest two, steps 168 and 222, still pass the 1% level:
@@ -96,7 +96,10 @@ def test_shipped_t_nu_run_fires_and_points_to_t_xi():
     assert steadier_scale("t_nu").startswith("--stat t_xi")
     assert "log or reciprocal" in steadier_scale("kurtosis")
     result = CliRunner().invoke(main, ["transitions", "--stat", "t_nu", "--group", "attn_out",
-                                       "--models", "mini-3-W0.1", "--bootstrap", "0"])
+                                       "--models", "mini-3-W0.1", "--bootstrap", "0",
+                                       "--out", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
     line = next(t for t in result.output.splitlines() if t.startswith("  mini-3-W0.1:"))
     assert "(steps 185, 265) hold" in line and "try --stat t_xi" in line, line
+    warning = line[line.index("warning: "):]
+    assert f"- mini-3-W0.1: {warning}" in (tmp_path / "t" / "report.md").read_text()  # as the terminal

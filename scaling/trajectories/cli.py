@@ -113,7 +113,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
         seed=seed, progress=True, interval_method=interval_method))
     label = stat_label(stat, group, tensor, layer)
     written = write_report_folder(
-        out_dir, lambda out: _write_transition_report(out, label, traj, study, stopped), stopped)
+        out_dir, lambda out: _write_transition_report(out, label, traj, study, stopped, stat), stopped)
     if as_json:
         click.echo(dumps({"stat": label, "data": source, **study.to_dict(),
                           **({"interrupted": stopped} if stopped else {})}))
@@ -230,12 +230,14 @@ def _spans_run(tr) -> bool:
     return bool(tr["weak_kink"]) and tr["ci95_run_share"] >= MOST_OF_RUN
 
 
-def _write_transition_report(out_dir, label, traj, study, stopped: str | None = None):
+def _write_transition_report(out_dir, label, traj, study, stopped: str | None = None,
+                             stat: str | None = None):
     """report.md, the tables and the figures of a transition study; ``stopped`` (the line of an
-    interrupted run) heads the report, which then holds only the runs finished."""
+    interrupted run) heads the report, which then holds only the runs finished. ``stat``: the
+    statistic's name, for the steadier scale a run's scatter warning suggests."""
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
     from scalefit.scaling.trajectories.transitions import (COLUMN_MEANINGS, RUN_MEANINGS, WEAK_WIDE_NOTE,
-                                                           WIDENED_NOTE, interval_caveat)
+                                                           WIDENED_NOTE, interval_caveat, scatter_text)
 
     found, summary, regression = study.transitions, study.runs, study.regression
     out = Path(out_dir)
@@ -261,6 +263,10 @@ def _write_transition_report(out_dir, label, traj, study, stopped: str | None = 
                   f"{WIDENED_NOTE}", ""]
     if len(found) and found.apply(_spans_run, axis=1).any():
         lines += [WEAK_WIDE_NOTE, ""]
+    lines += [f"- {run['model']}: {scatter_text(run, stat)[len('; '):]}" for _, run in summary.iterrows()
+              if scatter_text(run, stat)]  # as the run's line in the terminal warns
+    if lines[-1] != "":
+        lines.append("")
     if regression is not None:
         save_figure(plot_warmup_regression(study.picked, regression), out, "warmup_regression")
         value, lo, hi = _slope_text(regression)
