@@ -275,8 +275,14 @@ PASSAGES = [
                 "negative (-0.11, -0.45;": "`scalefit transitions --stat t_nu --group attn_out|mlp_in --models "
                                            "mini-3-W0.1`: the run line's REML estimate below rho's bound 0 "
                                            "(error_rho_below_bound; not in the table; tests/test_s44_rho_w01.py)",
-                "same runs give 0.30 and 0.95)": "`scalefit transitions --stat t_xi --group attn_out|mlp_in --models "
+                "same runs give 0.30 and 0.95;": "`scalefit transitions --stat t_xi --group attn_out|mlp_in --models "
                                                  "mini-3-W0.1`'s error_rho (0.30, '>= 0.95'; not in the table)",
+                "the 2 largest of 51\nresiduals, steps 185 and 265, hold 60% of the attention-out t_nu fit's scatter, "
+                "where Gaussian errors\nexceed 36% in 1% of runs. The warning fires on 10 of 12":
+                    "`scalefit transitions --stat t_nu --group attn_out` run line and runs.csv's scatter_top2_* "
+                    "(not in the table; tests/test_s44_scatter_share.py checks the steps)",
+                "on 5 of 12 attention-out and 8 of 12 MLP-in runs":
+                    "`scalefit transitions --stat t_xi --group attn_out|mlp_in`'s scatter_concentrated (not in the table)",
                 "(steps 261-426)": "the onsets before capped nu was left out (history)",
                 "central 99.5%": "the calibrated level (the method)",
                 "in 44-45% of runs at rho 0.8-0.95 (4-6% now), and its intervals covered 59-67% at rho "

@@ -5,6 +5,8 @@ per run, the share of the chosen fit's whitened residual sum of squares held by 
 residuals against the share Gaussian errors exceed in 1% of runs (transition_search.scatter_share),
 says it in runs.csv / --json (scatter_top2_share, scatter_top2_threshold, scatter_concentrated,
 scatter_top2_steps) and warns on the run's line, naming the steps and a steadier scale."""
+import json
+
 import numpy as np
 import pandas as pd
 from click.testing import CliRunner
@@ -103,3 +105,14 @@ def test_shipped_t_nu_run_fires_and_points_to_t_xi(tmp_path):
     assert "(steps 185, 265) hold" in line and "try --stat t_xi" in line, line
     warning = line[line.index("warning: "):]
     assert f"- mini-3-W0.1: {warning}" in (tmp_path / "t" / "report.md").read_text()  # as the terminal
+
+
+def test_a_run_too_short_to_search_has_no_scatter_verdict():
+    """A run with too few checkpoints to search has no fit and so no scatter measured: its
+    scatter_concentrated is null (not False, which would read as 'measured and fine')."""
+    result = CliRunner().invoke(main, ["transitions", "--stat", "t_nu", "--group", "attn_out", "--models",
+                                       "mini-1,mini-1-wsd-D245760", "--bootstrap", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    runs = {r["model"]: r for r in json.loads(result.stdout)["runs"]}
+    assert runs["mini-1-wsd-D245760"]["scatter_concentrated"] is None
+    assert runs["mini-1"]["scatter_concentrated"] in (True, False)

@@ -38,9 +38,10 @@ FAMILY_TEXT_FACTS = ("schedule",)  # ...and, where the table names it, the LR sc
 MIN_WARMUPS_PER_FAMILY = 3
 MAX_BREAKPOINTS = 4  # the most change points searched in one run (the command's --max-breakpoints 1-4)
 PICKS = ("largest", "first")
-# A run's scatter columns before (or without) a fit that leaves scatter to measure
+# A run's scatter columns before (or without) a fit that leaves scatter to measure: not measured,
+# so neither concentrated nor not (null in the JSON, empty in runs.csv)
 NO_SCATTER_FACTS = {"scatter_top2_share": float("nan"), "scatter_top2_threshold": float("nan"),
-                    "scatter_concentrated": False, "scatter_top2_steps": ""}
+                    "scatter_concentrated": None, "scatter_top2_steps": ""}
 
 
 def interval_caveat(method: str = INTERVAL_METHOD, n_bootstrap: int = CALIBRATION_RESAMPLES) -> str:
