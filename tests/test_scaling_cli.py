@@ -219,7 +219,7 @@ def test_isoflop_bootstrap_puts_intervals_on_its_budgets(tmp_path):
     data = tmp_path / "iso.csv"
     isoflop_grid(0.34, 0.28, "a", 1).to_csv(data, index=False)
     text = invoke(["fit", "isoflop", "--data", str(data), "--bootstrap", "20"]).output
-    assert "95% intervals from the bootstrap draws" in text and "no intervals" not in text
+    assert "95% intervals from the parametric draws" in text and "no intervals" not in text
     assert "N: N = params" in text
     doc = json.loads(invoke(["fit", "isoflop", "--data", str(data), "--bootstrap", "20",
                              "--json"]).stdout)
@@ -495,7 +495,7 @@ def test_compare_report_says_where_its_stderr_comes_from(tmp_path):
                  if ln.startswith("## Parameters")]
         assert heads == [("## Parameters (no bootstrap: stderr is the fit's curvature, no 95% "
                           "CI; run with --bootstrap N for them)") if n == "0" else
-                         ("## Parameters (stderr and 95% CI from the bootstrap, stderr half the "
+                         ("## Parameters (stderr and 95% CI from the bootstrap draws, stderr half the "
                           "central 68% range of its estimates; stderr_fit: the fit's curvature, "
                           "for diagnosis)")]
 

@@ -190,11 +190,11 @@ def loss_unit(column: str | None) -> str:
 
 def projection_lines(rows: list[dict], laws=None, convention: str = "",
                      bootstrapped: bool = False, scatters: dict | None = None,
-                     loss_column: str | None = None, table=None) -> list[str]:
+                     loss_column: str | None = None, table=None, source: str = "bootstrap") -> list[str]:
     """The budget table with what it is: units, distance, kind, N convention, and how an
     observed run's interval draws the runs' scatter (``scatters``: ``scatter_text``); the head
     line, the table (``table``: a frame to text, the terminal's ``text_table`` unless given),
-    then one line a note."""
+    then one line a note. ``source``: what drew the intervals (spread_source)."""
     if not rows:
         return []
     if not any(key.endswith("N_opt") for row in rows for key in row):  # compare kaplan-n kaplan-d
@@ -208,7 +208,7 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
              + (f", loss in {loss_unit(loss_column)}" if "loss" in frame.columns else ""))
     head = (f"compute-optimal allocation at these budgets ({units}; "
             f"up to {far:.3g}x the largest fitted run; "
-            + ("95% intervals from the bootstrap draws)" if has_ci else
+            + (f"95% intervals from the {source} draws)" if has_ci else
                "no intervals: run with --bootstrap N for them)" if not bootstrapped else
                "no intervals: the bootstrap drew none for these rows)"))
     out = [head + ":", (table or text_table)(frame)]
@@ -336,6 +336,15 @@ def params_text_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
     return _spread_columns(params_shown_frame(fit, law_label), fit)
 
 
+def spread_source(fits) -> str:
+    """What drew these fits' intervals, as the tables name it: 'bootstrap' (refits to resampled runs)
+    or 'parametric' (IsoFLOP's line, its (a, log G) drawn from t about the fit: isoflop.DRAWN), both
+    where a table holds fits of each kind; 'bootstrap' where none drew any."""
+    kinds = {"parametric" if str(boot.get("drawn", "")).startswith("parametric") else "bootstrap"
+             for fit in fits if (boot := fit.get("bootstrap") or {}).get("n")}
+    return " / ".join(sorted(kinds)) or "bootstrap"
+
+
 def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
     """Say what the spread columns are. With a bootstrap: its standard error (half the central
     68% range: stderr_rule_lines says so) and 95% interval (the fit's curvature stderr, which can
@@ -345,8 +354,9 @@ def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
     boot = fit.get("bootstrap") or {}
     if boot.get("n"):
         frame = frame.drop(columns=["stderr_fit"])
-        return frame.rename(columns={"stderr": "bootstrap se", "ci95_lo": "bootstrap 95% lo",
-                                     "ci95_hi": "bootstrap 95% hi"})
+        source = spread_source([fit])
+        return frame.rename(columns={"stderr": f"{source} se", "ci95_lo": f"{source} 95% lo",
+                                     "ci95_hi": f"{source} 95% hi"})
     return frame.drop(columns=["stderr_fit", "ci95_lo", "ci95_hi"]).rename(
         columns={"stderr": "stderr (curvature)"})
 
@@ -355,9 +365,10 @@ def stderr_rule_lines(fits: dict) -> list[str]:
     """What the 'bootstrap se' column is, once under a table of fits ({label or None: fit dict})
     with a bootstrap: it was the draws' sd, which a few far draws set (Kaplan's N_c: 7.9e+20 beside
     a 95% interval ending at 4.5e+17)."""
-    if not any((fit.get("bootstrap") or {}).get("n") for fit in fits.values()):
-        return []
-    return [f"note: bootstrap se: {BOOTSTRAP_STDERR_RULE} of the resamples' estimates{BOOTSTRAP_STDERR_WHY}"]
+    drawn = {spread_source([fit]) for fit in fits.values() if (fit.get("bootstrap") or {}).get("n")}
+    of = {"bootstrap": "the resamples' estimates", "parametric": "the parametric draws"}
+    return [f"note: {source} se: {BOOTSTRAP_STDERR_RULE} of {of[source]}{BOOTSTRAP_STDERR_WHY}"
+            for source in sorted(drawn)]
 
 
 def missing_stderr_text(fit: dict) -> str | None:
@@ -454,7 +465,7 @@ def fit_text(fit: dict) -> str:
         out += ["", *projection_lines(rows, convention=convention,
                                       bootstrapped=bool((fit.get("bootstrap") or {}).get("n")),
                                       scatters={None: alloc.get("pi95_scatter")},
-                                      loss_column=fit.get("loss_column")),
+                                      loss_column=fit.get("loss_column"), source=spread_source([fit])),
                 *out_of_reach_line(alloc.get("largest_fitted_flops", float("nan")), rows,
                                    bool(alloc.get("budgets_given")))]
     elif rows:
@@ -495,7 +506,7 @@ def compare_projection_lines(cmp: dict, table=None) -> list[str]:
                              scatters={label: f.get("allocation", {}).get("pi95_scatter")
                                        for label, f in cmp["fits"].items()},
                              loss_column=next(iter(cmp["fits"].values())).get("loss_column"),
-                             table=table)
+                             table=table, source=spread_source(cmp["fits"].values()))
     given = any(f.get("allocation", {}).get("budgets_given") for f in cmp["fits"].values())
     return lines + out_of_reach_line(cmp.get("largest_fitted_flops", float("nan")), cmp["budgets"], given)
 
@@ -636,8 +647,8 @@ def _params_heading(fits: dict) -> str:
     """The report's parameter heading: what its stderr and interval columns hold (without a
     bootstrap it said 'stderr and CI from the bootstrap' above curvature stderrs and no CI)."""
     if any((f.get("bootstrap") or {}).get("n") for f in fits.values()):
-        return (f"## Parameters (stderr and 95% CI from the bootstrap, stderr {BOOTSTRAP_STDERR_RULE} of its "
-                "estimates; stderr_fit: the fit's curvature, for diagnosis)")
+        return (f"## Parameters (stderr and 95% CI from the {spread_source(fits.values())} draws, stderr "
+                f"{BOOTSTRAP_STDERR_RULE} of its estimates; stderr_fit: the fit's curvature, for diagnosis)")
     return ("## Parameters (no bootstrap: stderr is the fit's curvature, no 95% CI; run with "
             "--bootstrap N for them)")
 
