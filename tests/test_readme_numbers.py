@@ -65,7 +65,9 @@ PASSAGES = [
         "covered kappa 25% of the time on synthetic runs like these with known truth, 9% with the "
         "code floor at 0; the refit covers 99-100%":
             "bench/bench_loss2loss.py --kappa-coverage, on synthetic runs",
-        "within 2.5%": "the anchors tests' bound on the published sweeps"}),
+        "within 2.5%": "the anchors tests' bound on the published sweeps",
+        "(the 18 grid\nruns not held out and the 3 constant-LR WSD runs": "shipped_runs of the shipped "
+            "runs.csv: 20 grid + 3 WSD constant-LR prose runs, 2 held out (test_s44_parametric_labels)"}),
     Passage("schedule-law prediction test", "**Loss curves from the LR schedule**",
             "(0.5-1.8% mean), so quote both.", "grid-test", {
                 "within 0.1% (mean)": "on synthetic curves (tests), not the shipped suite",

@@ -32,3 +32,18 @@ def test_a_table_of_both_kinds_names_both():
     assert spread_source([para]) == "parametric"
     assert spread_source([boot, para]) == "bootstrap / parametric"
     assert spread_source([{"bootstrap": {"n": 0}}]) == "bootstrap"
+
+
+def test_the_readme_loss_to_loss_runs_are_the_grid_and_the_constant_lr_parents():
+    """README says the loss-to-loss fit's 21 prose runs are the 18 grid runs not held out and the 3
+    constant-LR WSD runs (the cooldowns share the grid runs' tokens and drop out): the shipped
+    table's shipped_runs holds exactly those (an audit found the constant-LR runs unstated)."""
+    import pandas as pd
+
+    from scalefit.data import data_path
+    from scalefit.scaling.relations.downstream import shipped_runs
+
+    runs = shipped_runs(pd.read_csv(data_path("suites", "mini", "runs.csv")))
+    prose = runs[runs["distribution"] == "prose"]
+    assert prose.groupby(["part", "schedule"]).size().to_dict() == {("grid", "cosine"): 20,
+                                                                      ("wsd", "constant"): 3}
