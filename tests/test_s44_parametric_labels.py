@@ -23,6 +23,8 @@ def test_isoflop_text_and_report_name_parametric_draws(tmp_path):
         assert "parametric se" in text and "parametric 95% lo" in text
         assert "95% intervals from the parametric draws" in text
         assert "note: parametric se: half the central 68% range of the parametric draws" in text
+    report = (out / "report.md").read_text()
+    assert "(the bootstrap's)" not in report and "95% interval (the parametric draws')" in report
 
 
 def test_a_table_of_both_kinds_names_both():

@@ -630,7 +630,7 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
             _params_heading({fit["law"]: fit}), "", _markdown(params_shown_frame(fit))]
     text += ["", *files_section({name: list(t.columns) for name, t in files.items()},
                                 meanings=SCHEDULE_COLUMNS if "fitted_curves.csv" in files else None,
-                                loss=loss_unit(fit.get("loss_column")))]
+                                source=spread_source([fit]), loss=loss_unit(fit.get("loss_column")))]
     if result.model_result is not None:
         text += ["", "## lmfit report", "", "```", lmfit_text(result.model_result), "```"]
     write_text(out_dir, "report.md", "\n".join(text) + "\n")
@@ -705,5 +705,6 @@ def write_compare_report(out_dir, comparison, frame) -> None:
     text += ["", "![loss vs N](loss_vs_n.png)", "![frontiers](frontiers.png)",
              "![residuals](residuals.png)", "",
              *files_section({name: list(t.columns) for name, t in files.items()}, list(cmp["fits"]),
+                            source=spread_source(cmp["fits"].values()),
                             loss=loss_unit(next(iter(cmp["fits"].values())).get("loss_column")))]
     write_text(out_dir, "report.md", "\n".join(text) + "\n")
