@@ -20,6 +20,7 @@ from scalefit.scaling.trajectories.transition_search import (SCATTER_LEVEL, find
                                                               scatter_share, whitened_residuals)
 from scalefit.scaling.trajectories.transitions import (RUN_MEANINGS, detect_transitions, run_transitions,
                                                        steadier_scale)
+from tests.test_s44_rho_w01 import _kinked_run as kinked_run
 
 CHECKPOINTS = data_path("suites", "mini", "checkpoints.parquet")
 SCATTER_COLUMNS = ("scatter_top2_share", "scatter_top2_threshold", "scatter_concentrated",
@@ -27,12 +28,9 @@ SCATTER_COLUMNS = ("scatter_top2_share", "scatter_top2_threshold", "scatter_conc
 
 
 def _kinked_run(rho: float, seed: int, n: int = 51) -> pd.DataFrame:
-    """A line in log10(step) that bends at step 300 plus Gaussian AR(1) errors of coefficient rho."""
-    steps = np.unique(np.geomspace(5, 3000, n).round()).astype(int)
-    x = np.log10(steps)
-    noise = ar1.stationary_series(rho, len(steps), np.random.default_rng(seed), scale=0.05)
-    value = 1.0 + 0.3 * x + 2.0 * np.maximum(0.0, x - np.log10(300)) + noise
-    return pd.DataFrame({"model": "r", "step": steps, "value": value})
+    """test_s44_rho_w01's kinked run (a line in log10(step) bending at step 300, Gaussian AR(1)
+    errors of coefficient rho), 51 checkpoints long as the shipped mini-3-W0.1."""
+    return kinked_run(rho, seed, n)
 
 
 def test_threshold_is_the_share_gaussian_errors_exceed_in_one_run_in_a_hundred():
