@@ -281,6 +281,8 @@ PASSAGES = [
                 "where Gaussian errors\nexceed 36% in 1% of runs. The warning fires on 10 of 12":
                     "`scalefit transitions --stat t_nu --group attn_out` run line and runs.csv's scatter_top2_* "
                     "(not in the table; tests/test_s44_scatter_share.py checks the steps)",
+                "fires on 37 of the 52 runs": "the runs named in warmup_transitions.csv's scatter_concentrated, "
+                                              "over its scatter_measured (tests/test_s44_warmup_scatter.py)",
                 "on 5 of 12 attention-out and 8 of 12 MLP-in runs":
                     "`scalefit transitions --stat t_xi --group attn_out|mlp_in`'s scatter_concentrated (not in the table)",
                 "(steps 261-426)": "the onsets before capped nu was left out (history)",

@@ -346,7 +346,7 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
                                                warmup_transitions.csv and report.md)
     """
     from scalefit.scaling.trajectories.warmup_study import (PANELS, bound_notes, dash_notes, markdown, panel,
-                                                            slope_caption, warmup_study)
+                                                            scatter_notes, slope_caption, warmup_study)
     from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
 
     df, source = _load(data_path)
@@ -354,7 +354,7 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
     study, stopped = keeping_finished(lambda: warmup_study(
         df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source, jobs=jobs))
     _echo_notes(study)
-    dashes = dash_notes(study) + bound_notes(study)
+    dashes = dash_notes(study) + bound_notes(study) + scatter_notes(study)
     table = "\n".join([markdown(study), *(["", *dashes] if dashes else [])])
     # what a cell 'slope [low, high]' is, above the table on stdout as in report.md
     caption = (f"{slope_caption(n_bootstrap)}; bold: follows warmup; (n weak): n of those runs' "

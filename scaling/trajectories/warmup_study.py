@@ -79,6 +79,7 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
            "warmup_ends": ",".join(f"{w:.0f}" for w in order["warmup_end"])}
     if "at_bound" in traj.attrs:  # a shape statistic: where the family's runs reached its bound
         row["at_bound"] = at_bound_text(traj.attrs["at_bound"], list(order["model"]))
+    row.update(scatter_facts(order))
     for which in ("first", "largest"):
         picked = pick_transition_per_run(found[found["model"].isin(runs)], which)
         steps = picked.set_index("model")["step"].reindex(order["model"])
@@ -220,6 +221,36 @@ def at_bound_text(at_bound: list[dict], runs: list[str]) -> str:
             f"{r['n_checkpoints']} checkpoints)")
     return "; ".join(f"{what} in {', '.join(where)}" for what, where in by_side.items()) + \
         ": left out of the fits"
+
+
+def scatter_facts(order: pd.DataFrame) -> dict:
+    """Which of a family's runs (transitions' run summaries, in warmup order) hold their fit's
+    scatter in a few checkpoints (``scatter_concentrated``), and of how many runs that was
+    measured: the slope's intervals rest on the runs' Gaussian errors of one variance."""
+    flags = order.get("scatter_concentrated", pd.Series(dtype=object))
+    measured = [(model, flag) for model, flag in zip(order["model"], flags)
+                if isinstance(flag, (bool, np.bool_))]
+    return {"scatter_concentrated": ",".join(model for model, flag in measured if flag),
+            "scatter_measured": len(measured)}
+
+
+def scatter_notes(study: pd.DataFrame) -> list[str]:
+    """One line per statistic some of whose warmup runs hold their fit's scatter in a few
+    checkpoints (transitions' scatter check): which, of how many; then one line on what rests on it."""
+    if "scatter_concentrated" not in study:
+        return []
+    notes = []
+    for _, r in study.iterrows():
+        runs = [m for m in str(r["scatter_concentrated"]).split(",") if m and m != "nan"]
+        if runs:
+            notes.append(f"{r['stat']}/{r['group']}: scatter concentrated in {len(runs)} of "
+                         f"{int(r['scatter_measured'])} runs ({', '.join(runs)})")
+    if notes:
+        notes.append("scatter concentrated: 2 checkpoints hold more of the run's residual scatter than "
+                     "Gaussian errors of one variance give in 1% of runs (`scalefit transitions` names "
+                     "them), so the transitions' intervals, and the slope's, rest on errors the run only "
+                     "roughly follows")
+    return notes
 
 
 def bound_notes(study: pd.DataFrame) -> list[str]:
