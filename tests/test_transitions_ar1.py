@@ -28,7 +28,7 @@ def test_whitening_makes_ar1_errors_independent():
 
 @pytest.mark.parametrize("batched", [True, False])
 def test_the_reml_profile_solved_as_one_stack_equals_it_rho_by_rho(batched, monkeypatch):
-    """ar1._reml_profile solves the rho grid in one batched call (or one np.linalg.lstsq per
+    """ar1.reml_profile solves the rho grid in one batched call (or one np.linalg.lstsq per
     rho where numpy lacks the gufunc): the same bits as the textbook loop over rho."""
     if not batched:
         monkeypatch.setattr(ar1, "_LAPACK_LSTSQ", ar1._lstsq_one_by_one)
@@ -42,7 +42,7 @@ def test_the_reml_profile_solved_as_one_stack_equals_it_rho_by_rho(batched, monk
             resid = yw - xw @ np.linalg.lstsq(xw, yw, rcond=None)[0]
             expected.append(-0.5 * (len(X) - 3) * np.log(np.maximum(np.sum(resid * resid, axis=0), 1e-300))
                             + 0.5 * np.log(1.0 - rho * rho) - 0.5 * np.linalg.slogdet(xw.T @ xw)[1])
-        assert np.array_equal(ar1._reml_profile(design, y), np.array(expected))
+        assert np.array_equal(ar1.reml_profile(design, y), np.array(expected))
 
 
 @pytest.mark.parametrize("rho", [0.0, 0.5, 0.8])

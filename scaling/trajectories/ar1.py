@@ -157,17 +157,18 @@ _LAPACK_LSTSQ = getattr(getattr(np.linalg, "_umath_linalg", None), "lstsq", _lst
 _REML_CHUNK = 2_000_000  # whitened values held at once (16 MB): the rho grid is solved in chunks
 
 
-def _reml_profile(design: np.ndarray, y: np.ndarray, lags=None) -> np.ndarray | None:
-    """REML log-likelihood over RHO_GRID (rows; one column per column of y), or None when y has
-    too few points beyond the design's coefficients to say anything about rho. ``lags``: whiten's."""
+def reml_profile(design: np.ndarray, y: np.ndarray, lags=None, grid: np.ndarray = RHO_GRID) -> np.ndarray | None:
+    """REML log-likelihood over ``grid`` (RHO_GRID unless given; rows, one column per column of
+    y), or None when y has too few points beyond the design's coefficients to say anything about
+    rho. ``lags``: whiten's."""
     design = np.asarray(design, dtype=float)
     y = np.asarray(y, dtype=float)
     if len(y) <= design.shape[1] + 2:
         return None
     columns = y[:, None] if y.ndim == 1 else y
     step = max(1, _REML_CHUNK // max(columns.size, 1))
-    values = np.concatenate([_restricted_loglik(design, columns, RHO_GRID[i:i + step], lags)
-                             for i in range(0, len(RHO_GRID), step)])
+    values = np.concatenate([_restricted_loglik(design, columns, grid[i:i + step], lags)
+                             for i in range(0, len(grid), step)])
     return values[:, 0] if y.ndim == 1 else values
 
 
@@ -178,7 +179,7 @@ def reml_rho(design: np.ndarray, y: np.ndarray, lags=None) -> float | np.ndarray
     Negative autocorrelation is taken as 0: it would make the fit claim more than independent
     errors allow.
     """
-    values = _reml_profile(design, y, lags)
+    values = reml_profile(design, y, lags)
     if values is None:
         return 0.0 if np.ndim(y) == 1 else np.zeros(np.shape(y)[1])
     best = RHO_GRID[np.argmax(values, axis=0)]
@@ -188,8 +189,7 @@ def reml_rho(design: np.ndarray, y: np.ndarray, lags=None) -> float | np.ndarray
 def _pooled_profile(designs, ys, lags=None) -> np.ndarray | None:
     """The summed REML profile of several runs (each its own design, variance and order;
     ``lags``: None, or one whiten's lags (or None) per run)."""
-    lags = [None] * len(designs) if lags is None else lags
-    profiles = [v for v in (_reml_profile(d, y, g) for d, y, g in zip(designs, ys, lags))
+    profiles = [v for v in (reml_profile(d, y, g) for d, y, g in zip(designs, ys, run_lags(lags, len(designs))))
                 if v is not None]
     return np.sum(profiles, axis=0) if profiles else None
 
@@ -388,7 +388,7 @@ def bias_corrector(designs, n_sim: int | None = None, seed: int = BIAS_SEED, lag
     for design, lag in zip(designs, run_lags(lags, len(designs))):
         shocks = rng.normal(size=(len(design), n_sim))
         errors = series_at_truths(shocks, lag)
-        profile = _reml_profile(design, errors, lag)
+        profile = reml_profile(design, errors, lag)
         if profile is not None:
             total = profile if total is None else total + profile
     if total is None:

@@ -97,12 +97,12 @@ def rho_below_bound(x, y, fit: SegmentedFit) -> float:
     [-MAX_RHO, 0], where it lies below 0: the fits take negative autocorrelation as none
     (ar1.reml_rho), so a reported rho of 0 may stand for this; nan where REML's maximum is 0
     itself, where ``fit`` did not estimate its rho, or where the run is too short to say."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    design = hinge_design(x, fit.breakpoints)
-    if fit.rho != 0.0 or len(y) <= design.shape[1] + 2:
+    if fit.rho != 0.0:
         return float("nan")
-    values = ar1._restricted_loglik(design, y[:, None], NEGATIVE_RHO_GRID, fit.lags)[:, 0]
+    values = ar1.reml_profile(hinge_design(np.asarray(x, dtype=float), fit.breakpoints),
+                              np.asarray(y, dtype=float), fit.lags, grid=NEGATIVE_RHO_GRID)
+    if values is None:  # too short to say
+        return float("nan")
     best = float(NEGATIVE_RHO_GRID[int(np.argmax(values))])
     return best if best < 0.0 else float("nan")
 
