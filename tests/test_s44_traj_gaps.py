@@ -101,7 +101,7 @@ def test_collapse_rho_is_the_series_rho_across_the_gaps():
 def test_runs_without_gaps_and_capped_tails_are_read_as_before():
     """Checkpoints left out only after a run's last kept one (nu capped from some step on) leave no
     gap: no lags, and the report is the one without any record, to the bit."""
-    from scalefit.scaling.trajectories.collapse import checkpoint_lags
+    from scalefit.scaling.trajectories.table import checkpoint_lags
     rng = np.random.default_rng(11)
     steps = np.arange(10, 70)
     run = pd.DataFrame({"model": "a", "step": steps})

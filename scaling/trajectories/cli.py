@@ -146,7 +146,7 @@ def _print_transitions(label, study, constant: dict | None = None, stat: str | N
     from scalefit.scaling.trajectories.ar1 import rho_text
     from scalefit.scaling.trajectories.table import bound_words
     from scalefit.scaling.trajectories.transitions import (SLOPE_UNIT, WEAK_WIDE_NOTE, WIDENED_NOTE,
-                                                           interval_caveat, rho_bound_text, scatter_text)
+                                                           interval_caveat, rho_bound_text, scatter_warning)
 
     summary, found, regression = study.runs, study.transitions, study.regression
     click.echo(f"Transitions in {label} against log10(step); slopes: {SLOPE_UNIT}")
@@ -160,7 +160,8 @@ def _print_transitions(label, study, constant: dict | None = None, stat: str | N
         elif np.isfinite(run.get("error_rho", np.nan)):
             head += f", error autocorrelation {rho_text(run['error_rho'])}{rho_bound_text(run)}"
         head += _bound_text(run, study.at_bound)
-        head += scatter_text(run, stat)  # a few checkpoints hold the fit's scatter: the errors' model fails
+        if warning := scatter_warning(run, stat):  # a few checkpoints hold the fit's scatter: the errors' model fails
+            head += f"; {warning}"
         if rows.empty:
             click.echo(head + ": no transition" + (f" ({run['note']})" if "note" in run and
                                                     isinstance(run.get("note"), str) else ""))
@@ -207,8 +208,8 @@ def _bound_text(run, at_bound: list[dict]) -> str:
     """'; 22 more have nu at its cap 10000 (Gaussian as far as the fit can tell) from step 318,
     left out' for a run whose shape statistic reached its fit's bound: the finding the search no
     longer sees; '' otherwise (and where the run's note already says it)."""
-    from scalefit.scaling.trajectories.transitions import (MIN_POINTS_PER_RUN, bound_record,
-                                                           left_out_at_bound)
+    from scalefit.scaling.trajectories.table import bound_record
+    from scalefit.scaling.trajectories.transitions import MIN_POINTS_PER_RUN, left_out_at_bound
     record = bound_record(at_bound, run["model"])
     if record is None or run["n_points"] < MIN_POINTS_PER_RUN:  # its note says it
         return ""
@@ -237,7 +238,7 @@ def _write_transition_report(out_dir, label, traj, study, stopped: str | None = 
     statistic's name, for the steadier scale a run's scatter warning suggests."""
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
     from scalefit.scaling.trajectories.transitions import (COLUMN_MEANINGS, RUN_MEANINGS, WEAK_WIDE_NOTE,
-                                                           WIDENED_NOTE, interval_caveat, scatter_text)
+                                                           WIDENED_NOTE, interval_caveat, scatter_warning)
 
     found, summary, regression = study.transitions, study.runs, study.regression
     out = Path(out_dir)
@@ -263,8 +264,8 @@ def _write_transition_report(out_dir, label, traj, study, stopped: str | None = 
                   f"{WIDENED_NOTE}", ""]
     if len(found) and found.apply(_spans_run, axis=1).any():
         lines += [WEAK_WIDE_NOTE, ""]
-    lines += [f"- {run['model']}: {scatter_text(run, stat)[len('; '):]}" for _, run in summary.iterrows()
-              if scatter_text(run, stat)]  # as the run's line in the terminal warns
+    warned = {run["model"]: scatter_warning(run, stat) for _, run in summary.iterrows()}
+    lines += [f"- {model}: {warning}" for model, warning in warned.items() if warning]  # as the terminal warns
     if lines[-1] != "":
         lines.append("")
     if regression is not None:

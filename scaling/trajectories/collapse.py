@@ -13,7 +13,7 @@ from scalefit.scaling.trajectories.linearized import jacobian, jacobian_blocks, 
 from scalefit.scaling.trajectories.parameter_intervals import ar1_parameter_intervals
 from scalefit.scaling.trajectories.stat_law import (MIN_POINTS, checked_E, fit_stat_vs_loss, isotonic_fit,
                                                     same_loss_message)
-from scalefit.scaling.trajectories.table import JOINED, as_table, positive_losses
+from scalefit.scaling.trajectories.table import JOINED, as_table, checkpoint_lags, positive_losses
 from scalefit.schema import numeric_values, require_columns
 
 MIN_POINTS_PER_MODEL = 8  # two per parameter of v0 + c (L - E)^p: fewer and one run's R^2 says nothing
@@ -142,17 +142,6 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> Collapse
                     f"varies, leaving out {', '.join(flat)}: constant at every checkpoint "
                     f"({_flat_values(flat)}), as a family's shape at its fit's bound is")
     return report(verdict, p_value=p_value, f_p_value=f_p_value, rho=rho)
-
-
-def checkpoint_lags(run: pd.DataFrame, model, at_bound) -> np.ndarray | None:
-    """ar1.gap_lags of one run's rows of join_stat_and_loss's table (in step order), whose
-    checkpoints at a shape's bound were left out (``at_bound``: its attrs["at_bound"] records):
-    transitions.series_lags of their steps; None without a gap, or without a step column."""
-    from scalefit.scaling.trajectories.transitions import bound_record, series_lags  # the search's own rule
-    record = bound_record(at_bound, model)
-    if record is None or "step" not in run:
-        return None
-    return series_lags(run["step"].to_numpy(dtype=float), record["steps_at_bound"])
 
 
 def _flat_values(flat: dict) -> str:

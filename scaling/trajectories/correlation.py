@@ -9,8 +9,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.collapse import checkpoint_lags
-from scalefit.scaling.trajectories.table import JOINED, as_table
+from scalefit.scaling.trajectories.table import JOINED, as_table, checkpoint_lags
 from scalefit.schema import require_columns
 
 STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), within each run
@@ -24,7 +23,7 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
     p-value counts the residuals as the number of independent points they are worth, given AR(1)
     errors in both series (each rho by REML over the runs) and the detrending
     (`ar1.effective_points`; rho^k between points k places apart in a run whose checkpoints at a
-    shape's bound were left out, collapse.checkpoint_lags). ``joined``: join_stat_and_loss(...)'s
+    shape's bound were left out, table.checkpoint_lags). ``joined``: join_stat_and_loss(...)'s
     output; a checkpoint without a finite value or loss is left out, as ``collapse_report`` leaves it out.
     """
     joined, _ = as_table(joined, "joined")

@@ -26,6 +26,7 @@ from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, gr
                              split_rows, steps_text)
 from scalefit.shapes import at_shape_bound
 from scalefit.scaling.flags import named
+from scalefit.scaling.trajectories.ar1 import gap_lags
 
 WEIGHT_COLUMNS = ("model", "step", "stat", "value")
 SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "params",
@@ -269,6 +270,35 @@ def _without_bound_values(traj: pd.DataFrame, rows: pd.DataFrame, stat: str, sou
     note = (f"{source}: {int(at.sum())} checkpoint(s) of stat '{stat}' have {what}, the fit's bound, "
             f"not a measured value, and are left out of the fit ({'; '.join(parts)})")
     return traj[~at], records, note
+
+
+def bound_record(at_bound, model) -> dict | None:
+    """One run's record in stat_trajectory's ``attrs["at_bound"]`` (its checkpoints whose shape
+    statistic sat at its fit's bound), None where it has none."""
+    return next((r for r in at_bound or () if r["model"] == str(model)), None)
+
+
+def series_lags(steps, steps_left_out=None):
+    """ar1.gap_lags of checkpoints at ``steps`` (increasing) in their run's series, which also had
+    ``steps_left_out`` (steps <= 0 not counted: the search starts after step 0); None where no
+    left-out step lies between two of ``steps``."""
+    steps = np.asarray(steps, dtype=float)
+    if steps_left_out is None or not len(steps):
+        return None
+    left_out = np.asarray(list(steps_left_out), dtype=float)
+    series = np.union1d(steps, left_out[left_out > 0])
+    return gap_lags(np.searchsorted(series, steps))
+
+
+def checkpoint_lags(run: pd.DataFrame, model, at_bound) -> np.ndarray | None:
+    """ar1.gap_lags of one run's rows of join_stat_and_loss's table (in step order), whose
+    checkpoints at a shape's bound were left out (``at_bound``: its attrs["at_bound"] records):
+    series_lags of their steps (the transition search's own rule); None without a gap, or without
+    a step column."""
+    record = bound_record(at_bound, model)
+    if record is None or "step" not in run:
+        return None
+    return series_lags(run["step"].to_numpy(dtype=float), record["steps_at_bound"])
 
 
 TRAJECTORY_HINT = ("pass stat_trajectory(table, stat, group=...)'s output: one statistic's value "

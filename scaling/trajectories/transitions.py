@@ -29,7 +29,7 @@ from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.segmented import WEAK_KINK_T, slope_change_t
 from scalefit.scaling.trajectories.transition_search import (SCATTER_LEVEL, SCATTER_TOP, find_transitions,
                                                               scatter_share)
-from scalefit.scaling.trajectories.table import bound_words, checked_trajectory
+from scalefit.scaling.trajectories.table import bound_record, bound_words, checked_trajectory, series_lags
 from scalefit.signals import Interrupted
 
 MIN_POINTS_PER_RUN = 8
@@ -185,30 +185,19 @@ def steadier_scale(stat: str | None) -> str:
     return "a log or reciprocal scale of the statistic, where its variance may be steadier"
 
 
-def scatter_text(run, stat: str | None = None) -> str:
-    """What follows a run's line where a few checkpoints hold far more of its fit's residual
-    scatter than Gaussian errors of constant variance give (``scatter_concentrated``), else ''."""
-    flag = run.get("scatter_concentrated", False)  # nan in a table that lacks it for some run
+def scatter_warning(run, stat: str | None = None) -> str:
+    """The warning of a run where a few checkpoints hold far more of its fit's residual scatter
+    than Gaussian errors of constant variance give (``scatter_concentrated``), else '': after the
+    run's line in the terminal, under the run's name in report.md."""
+    flag = run.get("scatter_concentrated", False)  # None where not measured, nan in a table that lacks it
     if not (isinstance(flag, (bool, np.bool_)) and flag):
         return ""
-    return (f"; warning: the {SCATTER_TOP} largest of its {int(run['n_points'])} residuals (steps "
+    return (f"warning: the {SCATTER_TOP} largest of its {int(run['n_points'])} residuals (steps "
             f"{run['scatter_top2_steps']}) hold {100 * run['scatter_top2_share']:.0f}% of the fit's "
             f"scatter, where Gaussian errors of constant variance exceed "
             f"{100 * run['scatter_top2_threshold']:.0f}% in {100 * (1 - SCATTER_LEVEL):.0f}% of runs: the "
             "fit's constant-variance errors do not hold here, and its breakpoints and intervals rest "
             f"on them; try {steadier_scale(stat)}")
-
-
-def series_lags(steps, steps_left_out=None):
-    """ar1.gap_lags of checkpoints at ``steps`` (increasing) in their run's series, which also had
-    ``steps_left_out`` (steps <= 0 not counted: the search starts after step 0); None where no
-    left-out step lies between two of ``steps``."""
-    steps = np.asarray(steps, dtype=float)
-    if steps_left_out is None or not len(steps):
-        return None
-    left_out = np.asarray(list(steps_left_out), dtype=float)
-    series = np.union1d(steps, left_out[left_out > 0])
-    return ar1.gap_lags(np.searchsorted(series, steps))
 
 
 def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
@@ -315,12 +304,6 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
         except KeyboardInterrupt:  # keep the runs finished: seconds of bootstrap each
             raise Interrupted(tables(), len(summaries), runs.ngroups, "runs") from None
     return tables()
-
-
-def bound_record(at_bound, model) -> dict | None:
-    """One run's record in stat_trajectory's ``attrs["at_bound"]`` (its checkpoints whose shape
-    statistic sat at its fit's bound), None where it has none."""
-    return next((r for r in at_bound or () if r["model"] == str(model)), None)
 
 
 def left_out_at_bound(record: dict) -> str:
