@@ -187,15 +187,14 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
              "objective_name": "sum of squared log N* residuals about the line"}
     # D* = C/(6 N*) is part of the method; report C/(6 N*) per budget with k = 6 explicitly
     extra["allocation"]["flops_per_param_token"] = FLOPS_PER_PARAM_TOKEN
+    no_tokens = table.kaplan_compute  # N* non-embedding, C of all parameters: no D* (project reads it)
     for row in extra["allocation"].get("budgets", []):
-        row["D_opt"] = row["flops"] / (FLOPS_PER_PARAM_TOKEN * row["N_opt"])
+        row["D_opt"] = float("nan") if no_tokens else row["flops"] / (FLOPS_PER_PARAM_TOKEN * row["N_opt"])
         row["tokens_per_param"] = row["D_opt"] / row["N_opt"]
-    if table.kaplan_compute:  # N* non-embedding, C of all parameters: no D* (project reads it)
+    if no_tokens:
         extra["allocation"].update(tokens_not_stated=NO_TOKENS, b=float("nan"))
         for row in extra["optima"]:
             row["D_opt"] = float("nan")
-        for row in extra["allocation"].get("budgets", []):
-            row.update(D_opt=float("nan"), tokens_per_param=float("nan"))
         warnings.append(NO_TOKENS)
     result = FitResult(law="isoflop", params=params, n_points=int(len(good)),
                        objective=float(resid @ resid), converged=True, warnings=warnings,

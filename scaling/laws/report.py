@@ -362,9 +362,9 @@ def _spread_columns(frame: pd.DataFrame, fit: dict) -> pd.DataFrame:
 
 
 def stderr_rule_lines(fits: dict) -> list[str]:
-    """What the 'bootstrap se' column is, once under a table of fits ({label or None: fit dict})
-    with a bootstrap: it was the draws' sd, which a few far draws set (Kaplan's N_c: 7.9e+20 beside
-    a 95% interval ending at 4.5e+17)."""
+    """What the 'bootstrap se' (or 'parametric se': spread_source) column is, once per kind of draws
+    under a table of fits ({label or None: fit dict}) with draws: half their central 68% range, not
+    their sd, which a few far draws set (Kaplan's N_c: 7.9e+20 beside a 95% interval ending at 4.5e+17)."""
     drawn = {spread_source([fit]) for fit in fits.values() if (fit.get("bootstrap") or {}).get("n")}
     of = {"bootstrap": "the resamples' estimates", "parametric": "the parametric draws"}
     return [f"note: {source} se: {BOOTSTRAP_STDERR_RULE} of {of[source]}{BOOTSTRAP_STDERR_WHY}"

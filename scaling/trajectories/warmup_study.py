@@ -18,6 +18,7 @@ from scalefit.options import bootstrap_count, nonnegative_int, positive_int
 from scalefit.scaling.interval_text import interval_text, value_at_interval
 from scalefit.signals import Interrupted
 from scalefit.scaling.trajectories.table import as_table, stat_trajectories, stat_trajectory
+from scalefit.scaling.trajectories.transition_search import SCATTER_LEVEL, SCATTER_TOP
 from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
                                                        pick_transition_per_run, run_schedules,
                                                        warmup_families, warmup_regression)
@@ -246,10 +247,10 @@ def scatter_notes(study: pd.DataFrame) -> list[str]:
             notes.append(f"{r['stat']}/{r['group']}: scatter concentrated in {len(runs)} of "
                          f"{int(r['scatter_measured'])} runs ({', '.join(runs)})")
     if notes:
-        notes.append("scatter concentrated: 2 checkpoints hold more of the run's residual scatter than "
-                     "Gaussian errors of one variance give in 1% of runs (`scalefit transitions` names "
-                     "them), so the transitions' intervals, and the slope's, rest on errors the run only "
-                     "roughly follows")
+        notes.append(f"scatter concentrated: {SCATTER_TOP} checkpoints hold more of the run's residual "
+                     f"scatter than Gaussian errors of one variance give in {100 * (1 - SCATTER_LEVEL):.0f}% "
+                     "of runs (`scalefit transitions` names them), so the transitions' intervals, and the "
+                     "slope's, rest on errors the run only roughly follows")
     return notes
 
 
