@@ -73,3 +73,36 @@ def relation_axis_labels(monkeypatch):
 
     monkeypatch.setattr(report, "save_figure", spy)
     return labels
+
+
+@pytest.fixture(scope="module")
+def mini1_momentum_fit():
+    """The momentum law fitted to mini-1's long run (checkpoints from step 64, its first fitted,
+    to 2400), no bootstrap: the fit predict curve's tests read."""
+    from scalefit import fit_curves, read_table
+    from scalefit.data import data_path
+    from scalefit.scaling.laws.curves import curves_from_table, loss_rows
+    checkpoints = read_table(data_path("suites", "mini", "checkpoints.parquet"))
+    run = checkpoints[checkpoints["run"] == "grid/mini-1-D2457600"]
+    return fit_curves(curves_from_table(loss_rows(run, "loss", "prose-test")), "momentum",
+                      n_bootstrap=0)
+
+
+@pytest.fixture
+def suite_report_figures(monkeypatch):
+    """{name: figure} of each figure the suite report (scalefit.trainer.report) saves, as it saves
+    them; closed after the test."""
+    import matplotlib.pyplot as plt
+
+    from scalefit.trainer import report
+
+    figures, save = {}, report.save_figure
+
+    def keep(fig, out, name):
+        figures[name] = fig
+        return save(fig, out, name)
+
+    monkeypatch.setattr(report, "save_figure", keep)
+    yield figures
+    for fig in figures.values():
+        plt.close(fig)

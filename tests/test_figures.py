@@ -355,20 +355,14 @@ def test_weight_stat_lines_are_told_apart_beyond_ten():
     plt.close(fig)
 
 
-def test_suite_report_figures_read_like_paper_figures(tmp_path, monkeypatch):
+def test_suite_report_figures_read_like_paper_figures(tmp_path, suite_report_figures):
     """suite report on the shipped mini suite: loss_vs_compute's loss axis read 4x10^0 5x10^0
     6x10^0 and its legend sat over the long runs' curves; the trajectory panels of a Student-t nu
     (capped at 1e4, most values 100-500) were linear, every curve pressed onto the floor. The
     figures are written to tmp_path (nothing in data/ changes) and kept for a look."""
     from scalefit.data import data_path
     from scalefit.trainer import report
-    figures, save = {}, report.save_figure
-
-    def keep(fig, out, name):
-        figures[name] = fig
-        return save(fig, out, name)
-
-    monkeypatch.setattr(report, "save_figure", keep)
+    figures = suite_report_figures
     runs = pd.read_csv(data_path("suites", "mini", "runs.csv"))
     table = pd.read_parquet(data_path("suites", "mini", "checkpoints.parquet"))
     report.plot_loss_vs_compute(runs, table, tmp_path)

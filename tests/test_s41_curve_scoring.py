@@ -9,18 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scalefit.data import data_path
 
 
 @pytest.fixture(scope="module")
-def fit():
+def fit(mini1_momentum_fit):
     """The momentum law fitted to mini-1's long run (its first checkpoint fitted: step 64)."""
-    from scalefit import fit_curves, read_table
-    from scalefit.scaling.laws.curves import curves_from_table, loss_rows
-    checkpoints = read_table(data_path("suites", "mini", "checkpoints.parquet"))
-    run = checkpoints[checkpoints["run"] == "grid/mini-1-D2457600"]
-    return fit_curves(curves_from_table(loss_rows(run, "loss", "prose-test")), "momentum",
-                      n_bootstrap=0)
+    return mini1_momentum_fit
 
 
 STEPS = [5, 10, 50, 100, 200, 1000]

@@ -100,19 +100,13 @@ def test_a_sweep_measured_with_a_nan_option_is_measured_again_into_its_folder(tm
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
-def test_loss_vs_compute_axis_and_legend_count_one_n(tmp_path, monkeypatch):
+def test_loss_vs_compute_axis_and_legend_count_one_n(tmp_path, suite_report_figures):
     """The x axis is C = 6ND with N all parameters (the tables' flops: mini-1's 287,616), while the
     legend named each size by its non-embedding count alone (25,472). Each size's N in the legend
     is now the N its points' compute counts, and the axis says which N that is."""
     from scalefit.trainer import report
 
-    figures, save = {}, report.save_figure
-
-    def keep(fig, out, name):
-        figures[name] = fig
-        return save(fig, out, name)
-
-    monkeypatch.setattr(report, "save_figure", keep)
+    figures = suite_report_figures
     runs = pd.read_csv(data_path("suites", "mini", "runs.csv"))
     table = pd.read_parquet(SHIPPED)
     report.plot_loss_vs_compute(runs, table, tmp_path)

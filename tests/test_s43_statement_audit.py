@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 
 from scalefit.cli import main
-from scalefit.data import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,14 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- 1. predict curve: the fit's warnings, each point's kind -------------------------------------
 
 @pytest.fixture(scope="module")
-def mini1_fit():
+def mini1_fit(mini1_momentum_fit):
     """The momentum law fitted to mini-1's long run (checkpoints from step 64 to 2400)."""
-    from scalefit import fit_curves, read_table
-    from scalefit.scaling.laws.curves import curves_from_table, loss_rows
-    checkpoints = read_table(data_path("suites", "mini", "checkpoints.parquet"))
-    run = checkpoints[checkpoints["run"] == "grid/mini-1-D2457600"]
-    return fit_curves(curves_from_table(loss_rows(run, "loss", "prose-test")), "momentum",
-                      n_bootstrap=0)
+    return mini1_momentum_fit
 
 
 def test_predict_curve_prints_the_fits_warnings(monkeypatch):
