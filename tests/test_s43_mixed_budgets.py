@@ -137,13 +137,16 @@ def test_all_parameter_compare_keeps_one_basis(runs):
     plt.close(fig)
 
 
-def test_isoflop_of_a_nonembedding_n_states_no_token_count(runs, mixed):
+def test_isoflop_of_a_nonembedding_n_states_no_token_count(runs):
     """IsoFLOP's D* = C/(6 N*) counts all parameters in N*; with N non-embedding and the budgets
     the flops column's it gave 6 N*_nonembed D* = C, tokens no optimum trains on. Its rows now
-    leave D*, D*/N* and b out and say why; the all-parameter fit keeps them."""
+    leave D*, D*/N* and b out and say why; the all-parameter fit keeps them. (With a tokens
+    column D* is read off the runs instead: tests/test_s45_isoflop_tokens.py.)"""
     from scalefit.scaling.laws.fit import fit_law
     from scalefit.scaling.laws.isoflop import NO_TOKENS
 
+    untimed = apply_column_mapping(runs.drop(columns="tokens"), {"params": "params_nonembed"}, "t")
+    mixed = compare_laws(untimed, ["isoflop", "chinchilla"], n_bootstrap=0)
     iso = mixed.fits["isoflop"]
     assert NO_TOKENS in iso.warnings and np.isnan(iso.extra["allocation"]["b"])
     assert all(np.isnan(row["D_opt"]) for row in iso.extra["optima"])

@@ -6,6 +6,11 @@ method: a parabola through the budget's points) or ``akima`` (Porian et al. 2024
 Akima interpolant). A budget whose minimum is not bracketed by its points (the lowest loss at the
 smallest or largest N, or a parabola that opens downward or peaks outside the sampled range) is
 excluded with a warning that says so.
+
+D* counts tokens: C/(6 N*) where N* counts all parameters, as the flops column's budgets do. With
+a non-embedding N* (``RunTable.kaplan_compute``) C/(6 N*) is no run's token count; where the table
+has a tokens column, D* is read off the budget's own runs instead (``profile_tokens``) and b is
+the slope of the line through log D* against log C; without one, D* and b are not stated.
 """
 from __future__ import annotations
 
@@ -24,10 +29,17 @@ from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 MIN_POINTS_PER_BUDGET = 3
 MIN_BUDGETS = 3
 # D* = C/(6 N*) counts all parameters in N*, as the flops column's budgets do; a non-embedding N
-# with no total count beside it (--params params_nonembed) gives no D*: the fit says so
+# with no total count beside it (--params params_nonembed) and no tokens column gives no D*: the
+# fit says so
 NO_TOKENS = ("D*, D*/N* and b not stated: N* counts non-embedding parameters and the budgets (the "
              "flops column) all of them, so C/(6 N*) is not the optimum's token count, and no "
-             "count of all parameters stands beside this N to give it")
+             "count of all parameters stands beside this N to give it (a tokens column would: "
+             "D* is then read off each budget's runs)")
+# D* read off the budget's runs where N* is non-embedding and the table has tokens: the fit's note
+# and its allocation's tokens_from say so
+TOKENS_FROM = ("D* per budget read off the budget's own runs (N* counts non-embedding parameters, "
+               "so C/(6 N*) is not its token count): log tokens interpolated in log N at log N* "
+               "(an Akima curve through the runs); D*(C) = H C^b is the line through those D*")
 # what G and a of an IsoFLOP fit are: `fit isoflop` and `reconcile`'s walk print it to define them
 OPTIMA_LINE = ("the line through the budget optima is N*(C) = G C^a (N* in parameters, C in "
                "FLOPs)")
@@ -108,20 +120,49 @@ def repeated_sizes(frame: pd.DataFrame, method: str, source: str = "<run table>"
             f"({hint})"]
 
 
+def profile_tokens(log_n, log_d, log_n_star: float) -> float:
+    """log D* of one budget: its runs' log tokens against log N, read at log N*.
+
+    An Akima curve through the runs (repeated sizes averaged), whatever curve found N*: a run's
+    token count is exact, not noisy as its loss, so the curve passes through the runs rather
+    than smoothing them as the parabola does the losses. Within a budget log D falls with log N
+    at a slope between -1 and 0, -1 exactly where N counts every parameter the flops count: the
+    curve then gives C/(6 N*) itself. With a vocabulary of 50k and embeddings 7% to
+    85% of the parameters, sizes a factor 2 apart, it errs by 3e-4 in log D*; linear between the
+    bracketing runs by 6e-3, a least-squares parabola by 9e-3."""
+    x, where = np.unique(np.asarray(log_n, float), return_inverse=True)
+    y = np.bincount(where, weights=np.asarray(log_d, float)) / np.bincount(where)
+    if x.size < 2 or not np.isfinite(log_n_star) or not x[0] <= log_n_star <= x[-1]:
+        return float("nan")
+    return float(Akima1DInterpolator(x, y)(log_n_star))
+
+
+TOKEN_SOURCES = ("budget", "runs", None)  # D* as C/(6 N*), off the runs' tokens, or not stated
+
+
 def isoflop_optima(frame: pd.DataFrame, method: str = "parabola", source: str = "<run table>",
-                   file_rows=None):
+                   file_rows=None, tokens: str | None = "budget"):
     """Per budget: flops, N*, D*, L* (NaN when excluded) and the reason for each exclusion
     (plus one warning when budgets have rows that repeat a model size; with Akima an
-    InputError naming the file and its rows, ``file_rows`` being each run's 1-based row)."""
+    InputError naming the file and its rows, ``file_rows`` being each run's 1-based row).
+    ``tokens``: D* as C/(6 N*) ('budget'), read off the runs' tokens column D ('runs',
+    ``profile_tokens``), or NaN (None)."""
     method = checked_method(method)
+    if tokens not in TOKEN_SOURCES:
+        raise ValueError(f"tokens: one of {TOKEN_SOURCES}, got {tokens!r}")
     budgets = budget_groups(frame)
     rows, warnings = [], repeated_sizes(frame, method, source, file_rows)
     excluded: dict[str, list[float]] = {}  # why: the budgets it excludes
     for c, group in frame.groupby(budgets, sort=True):
         m, l_star, why = isoflop_minimum(np.log(group["N"]), group["L"], method)
         n_star = float(np.exp(m)) if np.isfinite(m) else np.nan
-        rows.append({"flops": float(c), "n_runs": len(group), "N_opt": n_star,
-                     "D_opt": c / (FLOPS_PER_PARAM_TOKEN * n_star) if np.isfinite(n_star) else np.nan,
+        if tokens == "runs":
+            d_star = float(np.exp(profile_tokens(np.log(group["N"]), np.log(group["D"]), m)))
+        elif tokens == "budget" and np.isfinite(n_star):
+            d_star = c / (FLOPS_PER_PARAM_TOKEN * n_star)
+        else:
+            d_star = np.nan
+        rows.append({"flops": float(c), "n_runs": len(group), "N_opt": n_star, "D_opt": d_star,
                      "loss_opt": l_star, "excluded": why or ""})
         if why:
             excluded.setdefault(why, []).append(float(c))
@@ -161,10 +202,16 @@ def _power_fit(log_c, log_n):
 
 def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0,
                 progress: bool = False, method: str = "parabola") -> FitResult:
-    """IsoFLOP fit of N*(C) = G C^a; ``a`` and ``G`` as params, b = 1 - a in the allocation."""
+    """IsoFLOP fit of N*(C) = G C^a; ``a`` and ``G`` as params, b = 1 - a in the allocation
+    (D* = C/(6 N*)); with a non-embedding N, b and H of D*(C) = H C^b through the D* read off a
+    tokens column (TOKENS_FROM), or none without one (NO_TOKENS)."""
     from scalefit.scaling.laws.runtable import as_run_table  # runtable reads the registry
     table, method = as_run_table(runs, "isoflop", loss=loss), checked_method(method)
-    optima, warnings = isoflop_optima(table.frame, method, table.source, table.rows)
+    # N* non-embedding, C of all parameters: C/(6 N*) is no run's token count (project reads it)
+    no_tokens = table.kaplan_compute
+    from_runs = no_tokens and "tokens" in table.frame.columns  # a tokens column, not flops/(6 N)
+    tokens = "runs" if from_runs else None if no_tokens else "budget"
+    optima, warnings = isoflop_optima(table.frame, method, table.source, table.rows, tokens)
     good = optima[np.isfinite(optima["N_opt"])]
     if len(good) < 2:
         raise InputError(too_few_budgets(table, optima, len(good)))
@@ -185,16 +232,20 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
              "optima": optima.to_dict(orient="records"), "n_column": table.n_column,
              "loss_column": loss, "notes": list(table.notes),
              "objective_name": "sum of squared log N* residuals about the line"}
-    # D* = C/(6 N*) is part of the method; report C/(6 N*) per budget with k = 6 explicitly
+    # D* = C/(6 N*) is part of the method where N* counts all parameters: k = 6 stated explicitly
     extra["allocation"]["flops_per_param_token"] = FLOPS_PER_PARAM_TOKEN
-    no_tokens = table.kaplan_compute  # N* non-embedding, C of all parameters: no D* (project reads it)
+    if from_runs:  # D*(C) = H C^b through the D* read off the runs; b is no longer 1 - a
+        b, log_h = _power_fit(log_c, np.log(good["D_opt"].to_numpy()))
+        extra["allocation"].update(b=b, H=float(np.exp(log_h)), tokens_from=TOKENS_FROM)
+        extra["notes"].append(TOKENS_FROM)
     for row in extra["allocation"].get("budgets", []):
-        row["D_opt"] = float("nan") if no_tokens else row["flops"] / (FLOPS_PER_PARAM_TOKEN * row["N_opt"])
+        if from_runs:
+            row["D_opt"] = extra["allocation"]["H"] * row["flops"] ** extra["allocation"]["b"]
+        else:
+            row["D_opt"] = float("nan") if no_tokens else row["flops"] / (FLOPS_PER_PARAM_TOKEN * row["N_opt"])
         row["tokens_per_param"] = row["D_opt"] / row["N_opt"]
-    if no_tokens:
+    if no_tokens and not from_runs:
         extra["allocation"].update(tokens_not_stated=NO_TOKENS, b=float("nan"))
-        for row in extra["optima"]:
-            row["D_opt"] = float("nan")
         warnings.append(NO_TOKENS)
     result = FitResult(law="isoflop", params=params, n_points=int(len(good)),
                        objective=float(resid @ resid), converged=True, warnings=warnings,
@@ -217,6 +268,21 @@ def line_draws(log_c, log_n, n_draws: int, seed: int) -> np.ndarray | None:
     like HC0 and takes normal quantiles); this covers 94-98% (bench/bench_allocation_intervals.py).
     The errors of the optima differ by budget (the curves flatten relative to the noise as C
     grows), hence HC3 rather than one pooled scatter. None with fewer than 3 budgets."""
+    drawn = _line_draws(log_c, log_n, None, n_draws, seed)
+    return None if drawn is None else drawn[0]
+
+
+def joint_line_draws(log_c, log_n, log_d, n_draws: int, seed: int):
+    """(draws of (a, log G), draws of (b, log H)) for the lines log N* = log G + a log C and
+    log D* = log H + b log C through the same budgets, drawn jointly: one multivariate t with
+    the HC3 covariance of both lines' coefficients (its cross terms from the products of their
+    residuals), so D*/N* at a budget spreads as the two optima move together. The first draws
+    are ``line_draws``' own, bit for bit; the second are drawn given them (a second stream,
+    seeded [seed, 1]). None with fewer than 3 budgets."""
+    return _line_draws(log_c, log_n, log_d, n_draws, seed)
+
+
+def _line_draws(log_c, log_n, log_d, n_draws: int, seed: int):
     x = np.asarray(log_c, float)
     y = np.asarray(log_n, float)
     n = x.size
@@ -232,23 +298,47 @@ def line_draws(log_c, log_n, n_draws: int, seed: int) -> np.ndarray | None:
     rng = np.random.default_rng(seed)
     dof = n - 2
     normal = rng.multivariate_normal(np.zeros(2), cov, size=n_draws, method="eigh")
-    scaled = normal / np.sqrt(rng.chisquare(dof, size=n_draws) / dof)[:, None]
+    spread = np.sqrt(rng.chisquare(dof, size=n_draws) / dof)[:, None]
+    scaled = normal / spread
     slope = coef[1] + scaled[:, 1]
-    return np.c_[slope, coef[0] + scaled[:, 0] - slope * x.mean()]
+    first = np.c_[slope, coef[0] + scaled[:, 0] - slope * x.mean()]
+    if log_d is None:
+        return first, None
+    y2 = np.asarray(log_d, float)
+    coef2 = inverse @ design.T @ y2
+    resid2 = y2 - design @ coef2
+    hc3 = np.clip(1.0 - leverage, 1e-12, None) ** 2
+    cross = inverse @ (design.T * (resid * resid2 / hc3)) @ design @ inverse
+    cov2 = inverse @ (design.T * (resid2 ** 2 / hc3)) @ design @ inverse
+    given = np.linalg.pinv(cov) @ cross  # the second line's normal given the first's
+    rest = cov2 - cross.T @ given
+    normal2 = normal @ given + np.random.default_rng([seed, 1]).multivariate_normal(
+        np.zeros(2), (rest + rest.T) / 2, size=n_draws, method="eigh", check_valid="ignore")
+    scaled2 = normal2 / spread
+    slope2 = coef2[1] + scaled2[:, 1]
+    return first, np.c_[slope2, coef2[0] + scaled2[:, 0] - slope2 * x.mean()]
 
 
 def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, seed: int):
-    """Intervals on a and G from ``line_draws`` of the fitted line through the budget optima."""
-    drawn = line_draws(np.log(good["flops"].to_numpy()), np.log(good["N_opt"].to_numpy()),
-                       n_bootstrap, seed)
+    """Intervals on a and G from ``line_draws`` of the fitted line through the budget optima;
+    where D* was read off the runs (``TOKENS_FROM``), on b and H too, drawn with them
+    (``joint_line_draws``)."""
+    alloc = result.extra["allocation"]
+    from_runs = "tokens_from" in alloc
+    log_c, log_n = np.log(good["flops"].to_numpy()), np.log(good["N_opt"].to_numpy())
+    drawn = _line_draws(log_c, log_n, np.log(good["D_opt"].to_numpy()) if from_runs else None,
+                        n_bootstrap, seed)
     if drawn is None:
         result.warnings.append(f"no interval for a: {len(good)} budgets leave no scatter about "
                                "the line to judge it by (3 or more needed)")
         return
-    a_draws, g_draws = drawn[:, 0], np.exp(drawn[:, 1])
-    attach_intervals(result, {"a": a_draws, "G": g_draws})
-    alloc = result.extra["allocation"]
-    b_draws = np.full_like(a_draws, np.nan) if alloc.get("tokens_not_stated") else 1.0 - a_draws
+    (a_draws, log_g), tokens_line = drawn[0].T, drawn[1]
+    attach_intervals(result, {"a": a_draws, "G": np.exp(log_g)})
+    if from_runs:
+        b_draws = tokens_line[:, 0]
+        result.draws.update(b=b_draws, H=np.exp(tokens_line[:, 1]))  # project's D* per draw
+    else:
+        b_draws = np.full_like(a_draws, np.nan) if alloc.get("tokens_not_stated") else 1.0 - a_draws
     alloc["a_ci95"] = list(percentile_ci(a_draws))
     alloc["b_ci95"] = list(percentile_ci(b_draws))
     alloc["a_stderr"] = result.params["a"].bootstrap_stderr

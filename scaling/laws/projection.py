@@ -161,10 +161,11 @@ def optimum(law, values: dict, flops, k: float, embedding: EmbeddingMap | None =
     return np.where(at_edge, np.nan, total), np.where(at_edge, np.nan, d_best), loss_best
 
 
-def _draw_values(result: FitResult):
-    """Each bootstrap draw as a paper-named dict (skipping failed, NaN draws)."""
+def _draw_values(result: FitResult, also=()):
+    """Each bootstrap draw as a paper-named dict (skipping failed, NaN draws), with the drawn
+    quantities ``also`` beside the parameters (IsoFLOP's b and H)."""
     draws = result.draws or {}
-    names = list(result.params)
+    names = list(result.params) + list(also)
     if not draws or any(name not in draws for name in names):
         return []
     table = np.column_stack([np.asarray(draws[name], float) for name in names])
@@ -201,16 +202,23 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
     if not np.isfinite(result.extra.get("allocation", {}).get("a", np.nan)):
         return rows
     n, d, loss = optimum(law, result.values(), budgets, k, embedding)
-    no_tokens = bool(result.extra.get("allocation", {}).get("tokens_not_stated"))  # isoflop.NO_TOKENS
-    if no_tokens:
-        d = np.full_like(d, np.nan)
+    alloc = result.extra.get("allocation", {})
+    no_tokens = bool(alloc.get("tokens_not_stated"))  # isoflop.NO_TOKENS
+    tokens_line = "tokens_from" in alloc  # isoflop.TOKENS_FROM: D*(C) = H C^b off the runs' tokens
+
+    def tokens(v, d_law):
+        if no_tokens:
+            return np.full_like(d_law, np.nan)
+        return v["H"] * budgets ** v["b"] if tokens_line else d_law
+
+    d = tokens(alloc, d)
     shapes = fitted_shapes(frame, TOTAL if embedding is not None else
                            result.extra.get("n_column") or TOTAL, largest_fitted, smallest_fitted)
-    draws = _draw_values(result)
+    draws = _draw_values(result, ("b", "H") if tokens_line else ())
     if draws:
         per_draw = [optimum(law, v, budgets, k, embedding) for v in draws]
         n_d = np.array([p[0] for p in per_draw])
-        d_d = np.array([np.full_like(p[1], np.nan) if no_tokens else p[1] for p in per_draw])
+        d_d = np.array([tokens(v, p[1]) for v, p in zip(draws, per_draw)])
         l_d = np.array([p[2] for p in per_draw])
         scatter = law_scatter(result)
         law_n = n_d if embedding is None else embedding.nonembed(n_d)  # the N the scatter read
