@@ -55,6 +55,18 @@ resample's breakpoint nearest the estimate (breakpoint_intervals.search_draws), 
 whose choice had no transition. `--seed-base` moves the runs' noise seeds off the README's 20000+.
 
     python bench/bench_transition_intervals.py --cells kink_rho0.8,weak_rho0.8 --methods search --runs 80
+
+Every cell also comes with errors of other shapes than Gaussian AR(1) of one variance (the
+resampling draws the whitened residuals with replacement, so it takes them as i.i.d.): NAME_SHAPE
+is cell NAME with SHAPE one of ERROR_SHAPES: grows (the error sd rising geometrically along the
+checkpoints, x4 from first to last, at the other cells' mean variance, the AR(1) correlation
+kept), shocks (2 innovations of 6 sd at checkpoints drawn among the last 11, as 2 late checkpoints
+held half the scatter of the mini suite's t_nu runs), t3 (innovations t with 3 degrees of
+freedom, the same variance). `--methods scatter` gives per cell the kinks found, the shipped
+interval's coverage, the share of runs whose chosen fit the scatter check
+(transition_search.scatter_share) flags, and the coverage split by whether it fired.
+
+    python bench/bench_transition_intervals.py --cells kink_rho0.5,kink_rho0.5_grows,kink_rho0.5_shocks,kink_rho0.5_t3 --methods scatter --runs 100 --bootstrap 200
 """
 from __future__ import annotations
 
@@ -67,10 +79,11 @@ import numpy as np
 
 from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.breakpoint_intervals import (INTERVAL_METHOD, LOCAL_KEEP_T,
-                                                                bootstrap_draws, local_draws, local_fit,
+                                                                bootstrap_breakpoints, bootstrap_draws,
+                                                                local_draws, local_fit,
                                                                 percentile_intervals, search_draws)
 from scalefit.scaling.trajectories.segmented import fit_segmented, hinge_design
-from scalefit.scaling.trajectories.transition_search import find_transitions
+from scalefit.scaling.trajectories.transition_search import find_transitions, scatter_share
 
 STEPS = np.unique(np.r_[2.0 ** np.arange(10), np.arange(120, 1121, 30)])
 X = np.log10(STEPS)
@@ -115,6 +128,59 @@ CELLS = {"kink_rho0": (300.0, 1.0, 0.0), "kink_rho0.5": (300.0, 1.0, 0.5), "kink
          "twoweak_rho0.8": (300.0, 0.4, 0.8, (40.0, -0.4))}
 
 
+# Error shapes beside the Gaussian constant-variance AR(1) errors: a cell named BASE_SHAPE (e.g.
+# kink_rho0.5_grows) is cell BASE with errors of that shape at BASE's rho (error_series)
+GROWTH = 4.0        # grows: the error sd at the last checkpoint over that at the first
+SHOCK_SIZE = 6.0    # shocks: the shocked innovations, in innovation sds (sign at random)
+SHOCK_COUNT = 2     # shocks: how many checkpoints are shocked ...
+SHOCK_WINDOW = 11   # ... among the last SHOCK_WINDOW (the last quarter of the run)
+T_DOF = 3           # t3: the innovations' degrees of freedom
+ERROR_SHAPES = {
+    "grows": f"sd rising geometrically along the checkpoints, x{GROWTH:g} first to last, mean variance "
+             "that of the other cells, AR(1) correlation kept",
+    "shocks": f"constant variance, {SHOCK_COUNT} innovations of {SHOCK_SIZE:g} sd at checkpoints drawn "
+              f"among the last {SHOCK_WINDOW}",
+    "t3": f"innovations t with {T_DOF} degrees of freedom, scaled to the same variance"}
+
+
+def ar1_from_innovations(innovations: np.ndarray, rho: float) -> np.ndarray:
+    """e_0 = eta_0 / sqrt(1 - rho^2), e_t = rho e_(t-1) + eta_t: stationary where eta is i.i.d."""
+    errors = np.empty_like(innovations)
+    errors[0] = innovations[0] / np.sqrt(1.0 - rho * rho)
+    for t in range(1, len(innovations)):
+        errors[t] = rho * errors[t - 1] + innovations[t]
+    return errors
+
+
+def error_series(shape: str, rho: float, rng: np.random.Generator, n: int = len(X)) -> np.ndarray:
+    """n errors of one of ERROR_SHAPES at autocorrelation rho, marginal sd NOISE (grows: its root
+    mean variance over the checkpoints; shocks: outside the shocks)."""
+    if shape == "grows":  # a unit AR(1) series times a rising sd: corr(e_t, e_t-1) = rho still
+        sd = GROWTH ** (np.arange(n) / (n - 1))
+        sd *= NOISE / np.sqrt(np.mean(sd ** 2))
+        return sd * ar1.stationary_series(rho, (n, 1), rng)[:, 0]
+    scale = NOISE * np.sqrt(1.0 - rho * rho)  # the innovations' sd
+    if shape == "t3":
+        return ar1_from_innovations(scale * rng.standard_t(T_DOF, n) / np.sqrt(T_DOF / (T_DOF - 2)), rho)
+    if shape == "shocks":
+        innovations = rng.normal(0.0, scale, n)
+        at = rng.choice(np.arange(n - SHOCK_WINDOW, n), size=SHOCK_COUNT, replace=False)
+        innovations[at] = SHOCK_SIZE * scale * rng.choice([-1.0, 1.0], size=SHOCK_COUNT)
+        return ar1_from_innovations(innovations, rho)
+    raise ValueError(f"error shape {shape!r}: one of {', '.join(ERROR_SHAPES)}")
+
+
+def cell_spec(name: str) -> tuple[tuple, str | None]:
+    """(CELLS' tuple, error shape or None) of a cell name: a name in CELLS, or one followed by
+    _SHAPE for a shape in ERROR_SHAPES."""
+    if name in CELLS:
+        return CELLS[name], None
+    base, _, shape = name.rpartition("_")
+    if base in CELLS and shape in ERROR_SHAPES:
+        return CELLS[base], shape
+    raise KeyError(name)
+
+
 def slope_change_t(y: np.ndarray, fit) -> np.ndarray:
     """Each breakpoint's |slope change| over its GLS standard error at the fit's rho, the
     breakpoints held fixed (so optimistic: they were chosen to fit)."""
@@ -126,10 +192,11 @@ def slope_change_t(y: np.ndarray, fit) -> np.ndarray:
 
 def cell_run(name: str, seed_base: int, r: int) -> tuple[float, np.ndarray]:
     """Run r of an audit cell: the planted kink (log10 step) and the statistic along X."""
-    kink_step, dslope, rho, *other = CELLS[name]
+    (kink_step, dslope, rho, *other), shape = cell_spec(name)
     kink = np.log10(kink_step)
-    y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + ar1_noise(
-        rho, np.random.default_rng(seed_base + r))
+    rng = np.random.default_rng(seed_base + r)
+    noise = ar1_noise(rho, rng) if shape is None else error_series(shape, rho, rng)
+    y = 1 + 0.1 * X + dslope * np.maximum(X - kink, 0) + noise
     for step, change in other:  # a real kink beside the measured one
         y = y + change * np.maximum(X - np.log10(step), 0)
     return kink, y
@@ -300,12 +367,41 @@ def cell_draws(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) 
             continue
         # a cell with a second real kink: the breakpoint is scored against the true kink nearest it
         # (where the search found only the other kink, that is the one its interval should hold)
-        kinks = [kink, *(np.log10(step) for step, _ in CELLS[name][3:])]
+        kinks = [kink, *(np.log10(step) for step, _ in cell_spec(name)[0][3:])]
         truth = min(kinks, key=lambda k: abs(k - fit.breakpoints[j]))
         records.append({"cell": name, "run": r, "rho_hat": float(fit.rho), "k": fit.k,
                         "t": float(slope_change_t(y, fit)[j]), "kink": float(truth),
                         "estimate": float(fit.breakpoints[j]), "draws": column.tolist()})
     return records
+
+
+def cell_scatter(name: str, runs: int, n_bootstrap: int, seed_base: int = 20_000) -> list[dict]:
+    """One record per run: whether the scatter check fires on the chosen fit
+    (transition_search.scatter_share) and, where the search found a transition, whether the shipped
+    interval of the breakpoint nearest the kink (bootstrap_breakpoints as find_transitions calls it,
+    seed r) holds the kink, with its width."""
+    records = []
+    for r in range(runs):
+        kink, y = cell_run(name, seed_base, r)
+        fit = find_transitions(X, y, n_bootstrap=0, seed=r).best
+        rec = {"cell": name, "run": r, "k": fit.k, "rho_hat": float(fit.rho),
+               "fired": scatter_share(X, y, fit).concentrated}
+        if fit.k:
+            j = int(np.argmin(np.abs(fit.breakpoints - kink)))
+            intervals, _ = bootstrap_breakpoints(X, y, fit, n_bootstrap=n_bootstrap, seed=r)
+            lo, hi = intervals[j]
+            rec.update({"shipped_inside": bool(lo <= kink <= hi), "shipped_width": float(hi - lo)})
+        records.append(rec)
+    return records
+
+
+def scatter_row(runs: int, recs: list[dict]) -> list[str]:
+    found = [r for r in recs if r["k"]]
+    split = [[r for r in found if r["fired"] == fired] for fired in (True, False)]
+    return [share(len(found), runs), share(sum(r["fired"] for r in recs), runs),
+            share(sum(r["shipped_inside"] for r in found), len(found)),
+            " / ".join(share(sum(r["shipped_inside"] for r in part), len(part)) for part in split),
+            f"{np.median([r['shipped_width'] for r in found]) if found else float('nan'):.3f}"]
 
 
 def rule_interval(rule: str, draws: np.ndarray, estimate: float) -> tuple[float, float]:
@@ -425,6 +521,11 @@ TABLES = {
     "draws": (cell_draws, draws_row, "coverage of the breakpoint nearest the kink (kinks found) "
               "and median width (log10 step) by interval rule, on the shipped resampling's draws",
               ["kink found", *DRAW_RULES]),
+    "scatter": (cell_scatter, scatter_row, "coverage of the shipped interval of the breakpoint nearest "
+                "the kink (kinks found), overall and split by whether the scatter check "
+                "(transition_search.scatter_share) fires on the run's chosen fit",
+                ["kink found", "scatter check fires (all runs)", "coverage", "coverage: fired / not fired",
+                 "median width (log10 step)"]),
     "search-reml": (lambda *a: cell_search(*a, reestimate_rho=True), search_row,
                     "the same, the resamples' choice with REML rho per candidate",
                     ["kink found", "fixed k", "search in each resample (REML rho)",
@@ -446,11 +547,19 @@ def cells_table(table: str, names: list[str], runs: int, n_bootstrap: int, out,
         start = time.perf_counter()
         recs = records_of(name, runs, n_bootstrap, seed_base)
         every += recs
-        print(f"| {name} {CELLS[name]} | " + " | ".join(row_of(runs, recs))
+        print(f"| {name} {cell_spec(name)[0]} | " + " | ".join(row_of(runs, recs))
               + f" | {time.perf_counter() - start:.0f} |", flush=True)
     if out:
         with open(out, "w") as fh:
             json.dump(every, fh)
+
+
+def _known(name: str) -> bool:
+    try:
+        cell_spec(name)
+    except KeyError:
+        return False
+    return True
 
 
 def main() -> None:
@@ -459,13 +568,16 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--rho", default="0,0.5,0.8")
     parser.add_argument("--cells", default="",
-                        help=f"comma-separated audit cells instead of the rho table: {', '.join(CELLS)}")
+                        help=f"comma-separated audit cells instead of the rho table: {', '.join(CELLS)}, "
+                             f"each also as NAME_SHAPE with errors of a shape in {', '.join(ERROR_SHAPES)}")
     parser.add_argument("--records", default="", help="JSON file for every found breakpoint (--cells)")
-    parser.add_argument("--methods", nargs="?", const="student", choices=("student", "search", "search-reml", "local", "draws"),
+    parser.add_argument("--methods", nargs="?", const="student",
+                        choices=("student", "search", "search-reml", "local", "draws", "scatter"),
                         help="with --cells: the fixed-k interval beside, on the same resamples, "
                              "percentile-t and Wald intervals (student, the default) or the "
                              "bootstrap that remakes the whole choice in each resample (search; "
-                             "search-reml: with REML rho per candidate, about 5x the cost)")
+                             "search-reml: with REML rho per candidate, about 5x the cost); scatter: "
+                             "the shipped interval's coverage split by whether the scatter check fires")
     parser.add_argument("--no-cd", action="store_true", help="with --methods local: leave local-cd out")
     parser.add_argument("--seed-base", type=int, default=20_000,
                         help="with --cells: run r's noise seed is this + r (the README's tables: 20000)")
@@ -474,6 +586,10 @@ def main() -> None:
     if args.no_cd:
         CD_RHO_DRAW[0] = "none"
     if args.cells:
+        unknown = [name for name in args.cells.split(",") if not _known(name)]
+        if unknown:
+            parser.exit(2, f"--cells: unknown cell {unknown[0]!r}; expected one of {', '.join(CELLS)}, "
+                           f"each optionally followed by _SHAPE for SHAPE in {', '.join(ERROR_SHAPES)}\n")
         cells_table(args.methods or "cells", args.cells.split(","), args.runs, args.bootstrap,
                     args.records, args.seed_base)
         return
