@@ -438,10 +438,14 @@ def test_an_out_folder_below_a_file_is_refused_before_any_fit(tmp_path):
 # ---- the Python API checks a trajectory as the command path does ---------------------------
 
 def test_a_nan_value_in_a_trajectory_is_left_out_and_named_not_read_as_no_transition():
-    """One NaN made a run's BIC comparison NaN, read as "no transition" (2 transitions became 0)."""
+    """One NaN made a run's BIC comparison NaN, read as "no transition" (2 transitions became 0).
+    Its checkpoint is a gap in the run's series (the AR(1) errors across it rho^2): the study of the
+    table without its row that records it as left out (attrs["left_out"], table.with_left_out)."""
     traj = stat_trajectory(long_table(), "t_nu", group="mlp_in")
     i = traj.index[(traj["model"] == "b") & (traj["step"] == 700)][0]
-    clean = transition_study(traj.drop(index=i), n_bootstrap=0)
+    without = traj.drop(index=i)
+    without.attrs["left_out"] = [{"model": "b", "steps_left_out": [700]}]
+    clean = transition_study(without, n_bootstrap=0)
     study = transition_study(traj.assign(value=traj["value"].where(traj.index != i)), n_bootstrap=0)
     assert (clean.runs.set_index("model")["n_transitions"] >= 1).all()
     assert study.runs.set_index("model").loc["b", "n_transitions"] >= 1
@@ -573,7 +577,8 @@ def test_warmup_study_leaves_out_and_names_the_duplicate_checkpoints(tmp_path):
 def test_the_stat_vs_loss_fits_check_their_input_as_the_command_does():
     """A fixed E above the smallest loss was refused by `scalefit trajectory` alone: collapse_report
     fitted it and returned a curve with no warning. A missing column was a KeyError, and one NaN
-    value made the partial correlation NaN ("needs more checkpoints")."""
+    value made the partial correlation NaN ("needs more checkpoints"); its checkpoint is a gap in
+    the run's series, as one the table records as left out (attrs["left_out"])."""
     joined = join_stat_and_loss(long_table(), "t_nu", group="mlp_in")
     for E in (joined["loss"].min() + 0.1, -1e308, "x"):
         with pytest.raises(InputError, match="--E"):
@@ -583,7 +588,9 @@ def test_the_stat_vs_loss_fits_check_their_input_as_the_command_does():
             fit(joined.drop(columns="loss"))
     i = joined.index[(joined["model"] == "b") & (joined["step"] == 700)][0]
     holed = partial_correlation(joined.assign(value=joined["value"].where(joined.index != i)))
-    assert holed == partial_correlation(joined.drop(index=i)) and np.isfinite(holed["partial_pearson"])
+    without = joined.drop(index=i)
+    without.attrs["left_out"] = [{"model": "b", "steps_left_out": [700]}]
+    assert holed == partial_correlation(without) and np.isfinite(holed["partial_pearson"])
 
 
 def test_the_partial_correlation_says_lr_was_removed_only_where_the_table_has_lr():

@@ -22,7 +22,7 @@ MAX_RHO = 0.95                      # beyond this the errors are a random walk, 
 RHO_GRID = np.linspace(0.0, MAX_RHO, 96)
 
 
-GAP_WORDS = "rho^k for k apart across checkpoints left out at the fit's bound"  # as transitions says it
+GAP_WORDS = "rho^k for k apart across checkpoints left out"  # as transitions says it
 
 
 def rho_text(rho: float) -> str:

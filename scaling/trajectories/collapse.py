@@ -13,7 +13,8 @@ from scalefit.scaling.trajectories.linearized import jacobian, jacobian_blocks, 
 from scalefit.scaling.trajectories.parameter_intervals import ar1_parameter_intervals
 from scalefit.scaling.trajectories.stat_law import (MIN_POINTS, checked_E, fit_stat_vs_loss, isotonic_fit,
                                                     same_loss_message)
-from scalefit.scaling.trajectories.table import JOINED, as_table, checkpoint_lags, positive_losses
+from scalefit.scaling.trajectories.table import (JOINED, as_table, checkpoint_lags, gap_records,
+                                                  positive_losses)
 from scalefit.schema import numeric_values, require_columns
 
 MIN_POINTS_PER_MODEL = 8  # two per parameter of v0 + c (L - E)^p: fewer and one run's R^2 says nothing
@@ -45,12 +46,13 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> Collapse
     collapse_ratio = RSS(pooled fit) / sum of RSS(per-model fits): 1 means one curve serves all
     sizes; large values mean each size follows its own curve. ``E`` fixes the irreducible loss
     (``checked_E``); ``joined``: join_stat_and_loss(...)'s output (model, value, loss[, step]).
-    A run whose checkpoints at a shape's bound were left out (its ``attrs["at_bound"]``) has
-    AR(1) errors rho^k between points k places apart in its series (``checkpoint_lags``).
+    A run with checkpoints left out of its series (its ``attrs["left_out"]``: at a shape's bound,
+    without a finite value or loss; or here, a row without a finite value or loss) has AR(1)
+    errors rho^k between points k places apart in its series (``checkpoint_lags``).
     A dict (a CollapseReport): ``to_dict()`` is its JSON-ready form.
     """
     joined, _ = as_table(joined, "joined")  # a path or row dicts, as every table argument
-    at_bound = joined.attrs.get("at_bound")
+    left_out = gap_records(joined.attrs)
     require_columns(joined, ("model", "value", "loss"), "joined", JOINED)
     positive_losses(joined, "joined", "loss", value="loss")  # (L - E)^p of a loss <= 0 fits no loss
     numeric_values(joined, "joined", "the statistic")  # a text cell was numpy's ValueError in the fit
@@ -76,7 +78,8 @@ def collapse_report(joined: pd.DataFrame, *, E: float | None = None) -> Collapse
         per_model[str(model)] = fit
         ok = run[["loss", "value"]].notna().all(axis=1).to_numpy()
         runs[str(model)] = (run["loss"].to_numpy(dtype=float)[ok], fit)
-        lags[str(model)] = checkpoint_lags(run[ok], model, at_bound)
+        dropped = run.loc[~ok, "step"] if "step" in run else ()
+        lags[str(model)] = checkpoint_lags(run[ok], model, left_out, dropped)
     # runs that hold the statistic constant (t_nu at its cap) leave residuals of rounding: no
     # likelihood for rho and no curve to share, so the pooled curve and the test take the others
     flat = {m: float(fit.model_result.data[0]) for m, fit in per_model.items()
@@ -318,7 +321,7 @@ def collapse_verdict(ratio: float, p_value: float, rho: float = 0.0, n_sim: int 
                      gaps: bool = False) -> str:
     """One sentence that reads the collapse ratio and its test the right way round; ``n_sim``:
     the null sets that calibrated p (collapse_bootstrap_p_value), 0 for the F-test's own p;
-    ``gaps``: some run had checkpoints left out at the fit's bound (rho^k across them)."""
+    ``gaps``: some run had checkpoints left out of its series (rho^k across them)."""
     if not np.isfinite(ratio):
         return "fewer than two runs with a per-model fit: no collapse across sizes to judge"
     adjusted = (f", errors of consecutive checkpoints AR(1) with rho {ar1.rho_text(rho)}"

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.table import JOINED, as_table, checkpoint_lags
+from scalefit.scaling.trajectories.table import JOINED, as_table, checkpoint_lags, gap_records
 from scalefit.schema import require_columns
 
 STEP_POLY_DEGREE = 4  # what "step alone explains": a quartic in log10(step), within each run
@@ -22,14 +22,16 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
     log10(step) and the lr; the residuals are pooled and correlated (Pearson and Spearman). The
     p-value counts the residuals as the number of independent points they are worth, given AR(1)
     errors in both series (each rho by REML over the runs) and the detrending
-    (`ar1.effective_points`; rho^k between points k places apart in a run whose checkpoints at a
-    shape's bound were left out, table.checkpoint_lags). ``joined``: join_stat_and_loss(...)'s
-    output; a checkpoint without a finite value or loss is left out, as ``collapse_report`` leaves it out.
+    (`ar1.effective_points`; rho^k between points k places apart in a run whose series left out
+    checkpoints, table.checkpoint_lags: at a shape's bound, without a finite value or loss).
+    ``joined``: join_stat_and_loss(...)'s output; a checkpoint without a finite value or loss is
+    left out, as ``collapse_report`` leaves it out, and is a gap in its run's series too.
     """
     joined, _ = as_table(joined, "joined")
-    at_bound = joined.attrs.get("at_bound")
+    left_out = gap_records(joined.attrs)
     require_columns(joined, ("model", "step", "value", "loss"), "joined", JOINED)
     finite = np.isfinite(joined[["value", "loss"]].to_numpy(dtype=float, na_value=np.nan)).all(axis=1)
+    dropped = joined.loc[~finite, ["model", "step"]]
     joined = joined[finite]
     res_v, res_l, designs, values, losses, lags, gapped = [], [], [], [], [], [], []
     no_lr, fitted = [], []  # runs without an lr at every checkpoint: their lr is not removed
@@ -38,7 +40,8 @@ def partial_correlation(joined: pd.DataFrame) -> dict:
         if len(run) < STEP_POLY_DEGREE + 4 or run["loss"].nunique() < 2:  # a constant loss: nothing
             continue  # to correlate, its residuals are rounding (collapse_report's same_loss_models)
         fitted.append(model)
-        lags.append(checkpoint_lags(run, model, at_bound))
+        lags.append(checkpoint_lags(run, model, left_out,
+                                    dropped.loc[dropped["model"] == model, "step"]))
         if lags[-1] is not None:
             gapped.append(str(model))
         logstep = np.log10(run["step"].to_numpy(dtype=float))

@@ -91,7 +91,9 @@ def stat_trajectory(table: pd.DataFrame, stat: str, *, group: str | None = None,
     in any of those forms) where given, else from ``table``.
     ``attrs["notes"]`` says which checkpoints were left out and why. A shape statistic's value at
     its fit's bound (t_nu at its cap 1e4) is no measurement: those checkpoints are left out too,
-    and ``attrs["at_bound"]`` lists them per run (``_without_bound_values``).
+    and ``attrs["at_bound"]`` lists them per run (``_without_bound_values``). ``attrs["left_out"]``
+    has one record per run of every checkpoint of its series left out, at the bound or not finite
+    (``with_left_out``): the gaps across which the AR(1) fits correlate points rho^k.
     """
     table, source = as_table(table, source)
     if losses is not None:
@@ -200,14 +202,19 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
         raise InputError(f"{source}: column 'value' has no finite number for stat '{stat}' "
                          "(every value is empty, nan or inf)")
     traj = group_values(rows, by=KEYS).drop(columns="stat")  # the pooled row, else the mean
+    series = traj[list(KEYS)]  # every run's series: its checkpoints of this selection, finite or not
     traj, note = _finite_only(traj, f"stat '{stat}'", source)
+    left_out = with_left_out([], series, traj, "not_finite")
+    measured = traj
     traj, at_bound, bound_note = _without_bound_values(traj, rows, stat, source)
+    left_out = with_left_out(left_out, measured, traj, "at_bound")
     if not table.schedule.empty:
         traj = traj.merge(table.schedule, on=["model", "step"], how="left")
     traj = traj.sort_values(["model", "step"]).reset_index(drop=True)
     traj.attrs["notes"] = [n for n in (absent_note, note, bound_note) if n]
     if at_bound is not None:  # a shape statistic: which checkpoints sat at its fit's bound
         traj.attrs["at_bound"] = at_bound
+    traj.attrs["left_out"] = left_out  # every checkpoint of a run's series left out, and why
     return traj
 
 
@@ -274,8 +281,60 @@ def _without_bound_values(traj: pd.DataFrame, rows: pd.DataFrame, stat: str, sou
 
 def bound_record(at_bound, model) -> dict | None:
     """One run's record in stat_trajectory's ``attrs["at_bound"]`` (its checkpoints whose shape
-    statistic sat at its fit's bound), None where it has none."""
+    statistic sat at its fit's bound), None where it has none; also one run's record in
+    ``attrs["left_out"]`` (``with_left_out``)."""
     return next((r for r in at_bound or () if r["model"] == str(model)), None)
+
+
+# Why a checkpoint of a run's series is not among the points fitted: each a record's steps_<why>
+LEFT_OUT_WHY = {"not_finite": "the statistic is not finite (empty, nan or inf)",
+                "at_bound": "the shape statistic sits at its fit's bound",
+                "without_loss": "the checkpoint has the statistic but no loss row",
+                "loss_not_finite": "the loss is not finite (empty, nan or inf)"}
+
+
+def with_left_out(records, before: pd.DataFrame, after: pd.DataFrame, why: str) -> list[dict]:
+    """``records`` (``attrs["left_out"]``: one per run with a checkpoint of its series left out)
+    with the checkpoints of ``before`` (model, step rows: what was kept so far) that ``after``
+    no longer has, left out because ``why`` (a key of LEFT_OUT_WHY).
+
+    A record is (model, n_checkpoints: the run's series, every checkpoint it has for the
+    selection; steps_left_out: those not fitted, whatever the reason; steps_<why>: per reason).
+    Points k places apart in the series have AR(1) errors rho^k (``checkpoint_lags``,
+    ``series_lags``): the record is what every AR(1) fit of a trajectory reads for its gaps.
+    A new list; ``records`` is not changed.
+    """
+    if why not in LEFT_OUT_WHY:
+        raise ValueError(f"with_left_out: why must be one of {', '.join(LEFT_OUT_WHY)}, not {why!r}")
+    out = {r["model"]: dict(r) for r in records or ()}
+    keys = list(KEYS)
+    gone = before[keys].merge(after[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+    gone = gone[gone["_merge"] == "left_only"]
+    for model, run in gone.groupby("model", sort=True):
+        model = str(model)
+        record = out.get(model) or {"model": model, "n_checkpoints": int(
+            (before["model"].astype(str) == model).sum()), "steps_left_out": []}
+        steps = {int(s) for s in run["step"]}
+        record["steps_left_out"] = sorted(set(left_out_steps([record], model) or ()) | steps)
+        record[f"steps_{why}"] = sorted(set(record.get(f"steps_{why}", ())) | steps)
+        out[model] = record
+    return [out[m] for m in sorted(out)]
+
+
+def gap_records(attrs) -> list[dict]:
+    """The runs' records of checkpoints left out of a trajectory or joined table (its
+    ``attrs["left_out"]``, ``with_left_out``), or of a table that has only ``attrs["at_bound"]``
+    (made by hand or before left_out was kept) those; [] for neither."""
+    return list(attrs.get("left_out", attrs.get("at_bound")) or [])
+
+
+def left_out_steps(records, model) -> list | None:
+    """The steps of ``model``'s series left out (its ``gap_records`` record's steps_left_out, or an
+    at_bound record's steps_at_bound), None where the run has no record."""
+    record = bound_record(records, model)
+    if record is None:
+        return None
+    return record.get("steps_left_out", record.get("steps_at_bound"))
 
 
 def series_lags(steps, steps_left_out=None):
@@ -290,15 +349,16 @@ def series_lags(steps, steps_left_out=None):
     return gap_lags(np.searchsorted(series, steps))
 
 
-def checkpoint_lags(run: pd.DataFrame, model, at_bound) -> np.ndarray | None:
+def checkpoint_lags(run: pd.DataFrame, model, records, dropped=()) -> np.ndarray | None:
     """ar1.gap_lags of one run's rows of join_stat_and_loss's table (in step order), whose
-    checkpoints at a shape's bound were left out (``at_bound``: its attrs["at_bound"] records):
-    series_lags of their steps (the transition search's own rule); None without a gap, or without
-    a step column."""
-    record = bound_record(at_bound, model)
-    if record is None or "step" not in run:
+    series left out checkpoints (``records``: the table's ``gap_records``, left_out or at_bound)
+    and ``dropped`` (steps the caller left out itself: a non-finite value or loss): series_lags of
+    their steps (the transition search's own rule); None without a gap, or without a step column."""
+    dropped = pd.to_numeric(pd.Series(list(dropped), dtype=object), errors="coerce").to_numpy(dtype=float)
+    steps = set(left_out_steps(records, model) or ()) | set(dropped[np.isfinite(dropped)].tolist())
+    if not steps or "step" not in run:
         return None
-    return series_lags(run["step"].to_numpy(dtype=float), record["steps_at_bound"])
+    return series_lags(run["step"].to_numpy(dtype=float), sorted(steps))
 
 
 TRAJECTORY_HINT = ("pass stat_trajectory(table, stat, group=...)'s output: one statistic's value "
@@ -307,7 +367,15 @@ TRAJECTORY_HINT = ("pass stat_trajectory(table, stat, group=...)'s output: one s
 
 def checked_trajectory(traj: pd.DataFrame, source: str = "trajectory") -> tuple[pd.DataFrame, str | None]:
     """(``traj`` checked as the command's path checks a trajectory, a note naming the checkpoints
-    left out or None).
+    left out or None): ``checked_trajectory_gaps`` without its records."""
+    rows, note, _ = checked_trajectory_gaps(traj, source)
+    return rows, note
+
+
+def checked_trajectory_gaps(traj: pd.DataFrame, source: str = "trajectory"):
+    """(``traj`` checked as the command's path checks a trajectory, a note naming the checkpoints
+    left out or None, the runs' records of the checkpoints left out of their series: ``traj``'s
+    ``gap_records`` with those left out here, ``with_left_out``).
 
     A trajectory is one value per (model, step), as ``stat_trajectory`` returns it. Steps must be
     whole numbers >= 0 and values numbers (``schema.checked_steps`` / ``numeric_values``); exact
@@ -335,7 +403,8 @@ def checked_trajectory(traj: pd.DataFrame, source: str = "trajectory") -> tuple[
     if rows["value"].isna().all():
         raise InputError(f"{source}: column 'value' has no finite number (every value is empty, "
                          "nan or inf)")
-    return _finite_only(rows, "value", source)
+    kept, note = _finite_only(rows, "value", source)
+    return kept, note, with_left_out(gap_records(traj.attrs), rows, kept, "not_finite")
 
 
 def _finite_only(table: pd.DataFrame, what: str, source: str, column: str = "value"):
@@ -482,7 +551,9 @@ def join_stat_and_loss(table: pd.DataFrame, stat: str, *, group=None, tensor=Non
     what `scalefit trajectory` fits. ``table`` and ``losses`` (the losses, when not in ``table``) may be
     DataFrames, paths, lists of row dicts or dicts of columns (``as_table``); ``models`` and the
     duplicate checkpoints as in ``stat_trajectory``; a loss <= 0 is refused (``positive_losses``).
-    ``attrs["notes"]`` names the checkpoints left out and why."""
+    ``attrs["notes"]`` names the checkpoints left out and why; ``attrs["left_out"]`` records them per
+    run (``with_left_out``: stat_trajectory's, and the statistic's checkpoints without a loss row
+    or with a loss that is not finite), the gaps of its series that the AR(1) fits read."""
     table, source = as_table(table, source)
     if losses is not None:
         losses, losses_source = as_table(losses, losses_source)
@@ -501,6 +572,12 @@ def join_stat_and_loss(table: pd.DataFrame, stat: str, *, group=None, tensor=Non
     joined.attrs["loss_dataset"] = dataset
     if "at_bound" in traj.attrs:
         joined.attrs["at_bound"] = traj.attrs["at_bound"]
+    # the run's series is the statistic's: its checkpoints without a loss row, or with a loss that
+    # is not finite, are gaps in it as those left out of the trajectory are
+    keys = list(KEYS)
+    with_row = traj[keys].merge(measured[keys].drop_duplicates(), on=keys, how="inner")
+    left_out = with_left_out(traj.attrs.get("left_out"), traj, with_row, "without_loss")
+    joined.attrs["left_out"] = with_left_out(left_out, with_row, joined, "loss_not_finite")
     return joined
 
 

@@ -48,7 +48,8 @@ class TrajectoryReport:
                     collapse["collapse_p_value"] <= 1.0 / (COLLAPSE_SIMS + 1)),
                 "collapse_f_test_p_value": collapse["collapse_f_test_p_value"],
                 "residual_autocorrelation": collapse["residual_autocorrelation"],
-                # runs whose checkpoints at the fit's bound were left out: errors rho^k k apart
+                # runs with checkpoints left out between their points (at the fit's bound, without
+                # a finite value or loss: attrs["left_out"]): errors rho^k k apart
                 "gapped_models": list(collapse.get("gapped_models", [])),
                 "collapse_verdict": collapse["collapse_verdict"],
                 "pooled_r_squared": collapse["pooled_r_squared"],

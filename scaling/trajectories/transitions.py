@@ -29,7 +29,8 @@ from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.segmented import WEAK_KINK_T, slope_change_t
 from scalefit.scaling.trajectories.transition_search import (SCATTER_LEVEL, SCATTER_TOP, find_transitions,
                                                               scatter_share)
-from scalefit.scaling.trajectories.table import bound_record, bound_words, checked_trajectory, series_lags
+from scalefit.scaling.trajectories.table import (bound_record, bound_words, checked_trajectory_gaps,
+                                                 left_out_steps, series_lags)
 from scalefit.signals import Interrupted
 
 MIN_POINTS_PER_RUN = 8
@@ -115,17 +116,20 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
     breakpoint_intervals.INTERVAL_METHODS; default breakpoint_intervals.INTERVAL_METHOD). A row's
     ``ci95_run_share`` is the share of the run's log10(step) range its interval covers.
     ``steps_left_out``: steps of the run's series that are not in ``run`` (a shape statistic at its
-    fit's bound): its neighbours across such a gap are that many checkpoints apart in the AR(1)
-    errors (``series_lags``), not consecutive.
+    fit's bound, a value that is not finite): its neighbours across such a gap are that many
+    checkpoints apart in the AR(1) errors (``series_lags``), not consecutive. The rows ``run``
+    leaves out itself (no finite value), and those its ``attrs["left_out"]`` names
+    (stat_trajectory's records, table.gap_records), are gaps too.
     """
     settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
                               n_bootstrap=n_bootstrap, seed=seed, interval_method=interval_method)
-    run, model, landmarks, summary = _run_before_search(run, landmarks)
+    run, model, landmarks, summary, gaps = _run_before_search(run, landmarks)
     if len(run) < MIN_POINTS_PER_RUN:
         return [], summary
     x = np.log10(run["step"].to_numpy(dtype=float))
     y = run["value"].to_numpy(dtype=float)
-    search = find_transitions(x, y, **settings, lags=series_lags(run["step"], steps_left_out))
+    search = find_transitions(x, y, **settings, lags=series_lags(run["step"], _steps_left_out(
+        steps_left_out, left_out_steps(gaps, model))))
     summary["n_transitions"] = search.best.k
     summary["delta_bic"] = search.delta_bic
     summary["error_rho"] = search.rho if np.ptp(y) > 0 else float("nan")  # no scatter: no rho measured
@@ -200,12 +204,22 @@ def scatter_warning(run, stat: str | None = None) -> str:
             f"on them; try {steadier_scale(stat)}")
 
 
+def _steps_left_out(given, found):
+    """The steps of a run's series left out: those ``given`` (run_transitions' steps_left_out) and
+    those ``found`` in its rows' records, each once; None for neither (no gap: the old bits)."""
+    if given is None and found is None:
+        return None
+    return sorted(set(np.asarray(given if given is not None else [], dtype=float).tolist())
+                  | set(map(float, found or ())))
+
+
 def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
     """(its checkpoints after step 0 in step order, its name, its landmarks, its summary before
-    any search) of one run's rows, checked as ``run_transitions`` checks them."""
+    any search, the records of the checkpoints its series left out: table.checked_trajectory_gaps)
+    of one run's rows, checked as ``run_transitions`` checks them."""
     if isinstance(run, pd.DataFrame) and "model" not in run:
         run = run.assign(model="run")
-    run, left_out = checked_trajectory(run, "run")
+    run, left_out, gaps = checked_trajectory_gaps(run, "run")
     if run["model"].nunique() > 1:
         raise InputError(f"run: has {run['model'].nunique()} runs (column 'model': "
                          f"{known(run['model'], limit=6)}); pass one run's rows, or every run's "
@@ -228,20 +242,21 @@ def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
     if len(run) < MIN_POINTS_PER_RUN:
         summary["note"] = "; ".join(filter(None, [
             summary.get("note"), f"only {checkpoints_text(len(run))} after step 0; need {MIN_POINTS_PER_RUN}"]))
-    return run, model, landmarks, summary
+    return run, model, landmarks, summary, gaps
 
 
 def _runs_and_landmarks(traj: pd.DataFrame, warmup_steps, total_steps):
     """(the table's runs grouped by model, each run's schedule landmarks, the note on checkpoints
-    left out) with the table and the overrides checked: every run's schedule first, so a bad
-    warmup or length is refused before any fitting."""
+    left out, the runs' records of every checkpoint left out of their series: table.gap_records,
+    with those left out here) with the table and the overrides checked: every run's schedule
+    first, so a bad warmup or length is refused before any fitting."""
     warmup_steps = None if warmup_steps is None else nonnegative_float("warmup_steps", warmup_steps)
     total_steps = None if total_steps is None else positive_float("total_steps", total_steps)
-    traj, left_out = checked_trajectory(traj)
+    traj, left_out, gaps = checked_trajectory_gaps(traj)
     runs = traj.groupby("model", sort=True)
     landmarks = {model: landmarks_for_run(run, warmup_steps=warmup_steps, total_steps=total_steps)
                  for model, run in runs}
-    return runs, landmarks, left_out
+    return runs, landmarks, left_out, gaps
 
 
 def run_schedules(traj: pd.DataFrame, *, warmup_steps: float | None = None,
@@ -252,7 +267,7 @@ def run_schedules(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     or error_rho): what ``warmup_families`` groups runs by,
     without fitting them. The table and every run's schedule are checked as detect_transitions
     checks them."""
-    runs, landmarks, left_out = _runs_and_landmarks(traj, warmup_steps, total_steps)
+    runs, landmarks, left_out, _ = _runs_and_landmarks(traj, warmup_steps, total_steps)
     at_bound = traj.attrs.get("at_bound") if isinstance(traj, pd.DataFrame) else None
     summaries = [_run_before_search(run, landmarks[model])[3] for model, run in runs]
     for summary in summaries if at_bound is not None else ():  # as detect_transitions says them
@@ -275,13 +290,14 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
     Returns (transitions, per-run summary) as DataFrames. `progress` shows a bar over runs on
     stderr (the bootstrap makes each run take seconds). The table is checked as
     ``checked_trajectory`` checks it; the summary's ``attrs["notes"]`` names the checkpoints left
-    out for want of a finite value.
+    out for want of a finite value. Every checkpoint left out of a run's series (those, and the
+    ones ``traj.attrs["left_out"]`` records: table.gap_records) is a gap in its AR(1) errors.
     """
     from tqdm import tqdm
 
     settings = checked_search(max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic,
                               n_bootstrap=n_bootstrap, seed=seed, interval_method=interval_method)
-    runs, landmarks, left_out = _runs_and_landmarks(traj, warmup_steps, total_steps)
+    runs, landmarks, left_out, gaps = _runs_and_landmarks(traj, warmup_steps, total_steps)
     at_bound = traj.attrs.get("at_bound") if isinstance(traj, pd.DataFrame) else None
     all_rows, summaries = [], []
 
@@ -294,9 +310,8 @@ def detect_transitions(traj: pd.DataFrame, *, warmup_steps: float | None = None,
               leave=False) as bar:
         try:
             for model, run in bar:
-                record = bound_record(at_bound, model)
                 rows, summary = run_transitions(run, landmarks=landmarks[model], **settings,
-                                                steps_left_out=record and record["steps_at_bound"])
+                                                steps_left_out=left_out_steps(gaps, model))
                 if at_bound is not None:  # a shape statistic: its checkpoints at the fit's bound
                     summary.update(_bound_facts(summary, at_bound))
                 all_rows.extend(rows)
@@ -365,7 +380,8 @@ RUN_MEANINGS = {  # runs.csv: one row per run
     "delta_bic": "BIC of the best smooth polynomial minus that of the chosen segmented fit "
                  "(larger: a more abrupt change)",
     "error_rho": "lag-1 autocorrelation of the fit's errors between consecutive checkpoints (REML, "
-                 "AR(1); across checkpoints left out at the fit's bound, rho^k for k apart); empty "
+                 "AR(1); across checkpoints left out, at the fit's bound or not finite, rho^k for k "
+                 "apart); empty "
                  "where the statistic never moves",
     "error_rho_below_bound": "where error_rho is 0 because REML's estimate of it lies below 0 (the "
                              "errors of neighbouring checkpoints alternate in sign; the fits take "
