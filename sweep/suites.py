@@ -312,6 +312,11 @@ def load_suite(name_or_path) -> SuiteSpec:
             spec = json.loads(path.read_text())
         else:
             spec = tomllib.loads(path.read_text())
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read suite spec: not UTF-8 text (byte offset {exc.start}); "
+                         "a suite spec is a TOML or JSON text file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read suite spec: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: cannot parse suite spec: {exc}") from None
     suite = suite_from_dict(spec, base=path.parent, where=str(path))

@@ -227,7 +227,7 @@ def spec_for_corpus(spec_path, corpus_dir) -> SuiteSpec:
     spec = load_spec(spec_path, vocab_size=manifest["vocab_size_actual"])
     try:
         asked = tomllib.loads(Path(spec_path).read_text()).get("suite", {}).get("vocab_size")
-    except (OSError, tomllib.TOMLDecodeError):  # load_spec read it a moment ago
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):  # load_spec read it a moment ago
         asked = None
     built = manifest.get("vocab_size")
     if asked is not None and built is not None and int(asked) != int(built):
@@ -243,6 +243,9 @@ def load_spec(path, vocab_size: int | None = None) -> SuiteSpec:
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: cannot read spec: not UTF-8 text (byte offset {e.start}); a "
+                         "suite spec is a TOML text file") from None
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise InputError(f"{path}: cannot read spec: {e}") from e
     check_spec(raw, path)

@@ -320,7 +320,7 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
 
 @click.command("warmup-study")
 @click.option("--panel", "panels", multiple=True, metavar="STAT/GROUP",
-              help="A statistic and tensor group to study (repeatable; default: the eleven of "
+              help="A statistic and tensor group to study (repeatable; default: every panel of "
                    "the mini-suite report, t_nu/attn_out, sv_max/mlp_in, ...); STAT may be t_xi "
                    "(1/t_nu, derived from t_nu).")
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=200,

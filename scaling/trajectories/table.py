@@ -113,7 +113,7 @@ def stat_trajectory(table: pd.DataFrame, stat: str, *, group: str | None = None,
 def stat_trajectories(table: pd.DataFrame, selections, *, source: str = "table") -> list[pd.DataFrame]:
     """``stat_trajectory(table, stat, group=group, source=source)`` of each (stat, group) of
     ``selections``, in order, the table split and checked once for all of them (warmup-study's
-    eleven statistics of one table)."""
+    statistics of one table)."""
     table, source = as_table(table, source)
     rows, notes = checkpoint_rows(table, source=source)
     checkpoints = _Checkpoints(rows, source)

@@ -60,7 +60,7 @@ def checked_panels(panels) -> list[tuple[str, str]]:
         raise InputError(f"panels: {panels!r} is not a list of panels; give {PANEL_FORMS}") from None
     if not items:
         raise InputError(f"panels: none given; give {PANEL_FORMS} (default: the mini-suite "
-                         "report's eleven, warmup_study.PANELS)")
+                         f"report's {len(PANELS)}, warmup_study.PANELS)")
     return list(dict.fromkeys(panel(p) for p in items))
 
 
