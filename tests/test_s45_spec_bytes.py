@@ -36,3 +36,11 @@ def test_warmup_study_says_how_many_panels_it_studies_by_default():
 
     with pytest.raises(InputError, match=f"report's {len(PANELS)}, warmup_study.PANELS"):
         checked_panels([])
+
+
+def test_a_schedule_too_long_to_hold_in_memory_is_one_line(tmp_path):
+    """--schedule cosine:99999999999 asked numpy for 745 GiB: _ArrayMemoryError's traceback, exit 1."""
+    one_line_error(["predict", "curve", "--model", "mini-3", "--bootstrap", "3",
+                    "--schedule", "cosine:99999999999"],
+                   "--schedule 'cosine:99999999999': STEPS 99999999999 is over 1e+08",
+                   "give a run of at most that many steps")

@@ -251,6 +251,11 @@ def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
     return curves_from_schedules(schedules, steps, params, loss, lr_scale)
 
 
+# the longest schedule parse_schedule takes: the curve holds the LR of every step (8 bytes each,
+# 0.8 GB at 1e8), 100x the longest published runs' ~1e6 steps
+MAX_SCHEDULE_STEPS = 10 ** 8
+
+
 def parse_schedule(spec: str, *, peak: float, warmup: int = 0, final_ratio: float = 0.1,
                    steps: int | None = None) -> LRSchedule:
     """`cosine:STEPS`, `linear:STEPS`, `wsd:STEPS:COOLDOWN` (a fraction of STEPS) or
@@ -272,6 +277,9 @@ def parse_schedule(spec: str, *, peak: float, warmup: int = 0, final_ratio: floa
                          "whose last step it takes")
     if total is None or total <= 0:
         raise InputError(bad)
+    if total > MAX_SCHEDULE_STEPS:  # np.arange(STEPS + 1) of 1e11 asked 745 GiB: a traceback
+        raise InputError(f"--schedule '{spec}': STEPS {total} is over {MAX_SCHEDULE_STEPS:.0e}; the LR "
+                         "is computed at every step of the run: give a run of at most that many steps")
     try:  # one rule for a WSD cooldown's share, LRSchedule's (a non-WSD spec's 0.2 is unused)
         cooldown_fraction("COOLDOWN", cooldown)
     except InputError:
