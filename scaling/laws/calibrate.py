@@ -70,7 +70,8 @@ class Calibration:
                        for row in self.by_distance.itertuples())
         dropped = f", {len(self.left_out)} more left out (fit did not converge)" if self.left_out else ""
         return (f"Calibration of {self.law} on {self.data}: {len(self.predictions)} predictions at "
-                f"{len(self.cuts)} cuts{dropped} ({self.n_bootstrap} bootstrap draws per fit); "
+                f"{len(self.cuts)} cut{'s' * (len(self.cuts) != 1)}{dropped} ({self.n_bootstrap} "
+                "bootstrap draws per fit); "
                 f"{self.coverage:.0%} of the observed {self.observed} inside their {self.level:.0%} "
                 f"prediction intervals\n  by distance from the largest fitted run: {by}\n"
                 "  print() for the report; .cuts, .by_distance, .predictions, .to_dict()")
@@ -123,13 +124,23 @@ def cut_points(compute, n_cuts: int, min_fit: int, *, units=None,
 # exponent at 1e-4 or 3, a scale at exp(-50)) leaves its term flat or gone, and the term's other
 # parameter is then fixed by nothing in the runs
 BOUND_CHOSEN = ("E", "R_D_star", "R_N_star")
+# each reducible term of a law by its scale, with the exponent that shapes it: Chinchilla's and
+# Muennighoff's A/N^alpha and B/D^beta, Kaplan's (N_c/N)^(alpha_N/alpha_D) and D_c/D
+TERM_EXPONENTS = {"A": "alpha", "B": "beta", "N_c": "alpha_N", "D_c": "alpha_D"}
+# a term that moves no fitted run's loss by a thousandth of the loss's range across them is below
+# any run's measurement error (loss standard errors ~1e-3 nats and more, ranges ~1 nat): no run sees
+# it, so its exponent is fixed by nothing (the smallest term of any cut of the shipped grid's or
+# Epoch's runs, every law: 0.54 of the range)
+NEGLIGIBLE_TERM = 1e-3
 
 
-def unconverged_reason(result) -> str | None:
+def unconverged_reason(result, table=None) -> str | None:
     """Why a cut's fit is no fit to score, or None where it is one: the optimizer did not
-    converge, a parameter or the objective is not finite, or a parameter (one not in
-    BOUND_CHOSEN) ended on a bound, leaving the fit unidentified. Such a fit's predictions test
-    the optimizer's stopping point, not the law, so calibrate_law leaves its cut out."""
+    converge, a parameter or the objective is not finite, a parameter (one not in BOUND_CHOSEN)
+    ended on a bound, or (with the fitted runs' ``table``) a term ended inside its bounds too
+    small for any run to see (``vanished_terms``): either leaves the fit unidentified. Such a
+    fit's predictions test the optimizer's stopping point, not the law, so calibrate_law leaves
+    its cut out."""
     from scalefit.scaling.laws.identifiability import bound_status
     values = result.values()
     if not result.converged:
@@ -140,10 +151,42 @@ def unconverged_reason(result) -> str | None:
         return (f"parameter {', '.join(bad)} not finite" if bad else "the objective is not finite")
     bound = [f"{name} {status}" for name in values if name not in BOUND_CHOSEN
              and (status := bound_status(name, result.warnings))]
-    if bound:
-        return (f"parameter{'s' * (len(bound) > 1)} {', '.join(bound)}: a term of the law flat "
-                "or gone, so the fit is not identified")
-    return None
+    said = [name.split()[0] for name in bound]
+    gone = [] if table is None else [
+        words for scale, words in vanished_terms(result, table)
+        if scale not in said and TERM_EXPONENTS[scale] not in said]
+    if not bound and not gone:
+        return None
+    parts = ([f"parameter{'s' * (len(bound) > 1)} {', '.join(bound)}"] if bound else []) + gone
+    return f"{'; '.join(parts)}: a term of the law flat or gone, so the fit is not identified"
+
+
+def vanished_terms(result, table) -> list[tuple[str, str]]:
+    """(scale, words) for each term of the fitted law (TERM_EXPONENTS) whose largest
+    contribution to the fitted runs' loss (the loss less the loss without it, its scale set to
+    0) is at most NEGLIGIBLE_TERM of the loss's range across them: a term driven to ~0 inside its
+    bounds (Chinchilla's B at 1e-9), whose exponent the runs then leave arbitrary. A law of one
+    term has no other to stand in for it, and is not judged."""
+    from scalefit.scaling.laws.projection import prediction_inputs
+    law = law_for(result.law)
+    values = result.values()
+    scales = [s for s in TERM_EXPONENTS if s in values]
+    spread = float(np.ptp(table.L)) if len(table.L) > 1 else 0.0
+    if len(scales) < 2 or not spread > 0:
+        return []
+    inputs = prediction_inputs(result, table)
+    extra = table.variables(law.extra_variables())
+    with np.errstate(all="ignore"):
+        full = np.asarray(law.predict(values, *inputs, **extra), float)
+        out = []
+        for scale in scales:
+            without = np.asarray(law.predict({**values, scale: 0.0}, *inputs, **extra), float)
+            largest = float(np.max(np.abs(full - without))) / spread
+            if largest <= NEGLIGIBLE_TERM:  # NaN (a term that cannot be removed) is kept
+                out.append((scale, f"term {scale} (exponent {TERM_EXPONENTS[scale]}) moves the "
+                                   f"fitted runs' loss by at most {largest:.1g} of its range "
+                                   f"across them (under {NEGLIGIBLE_TERM:g})"))
+    return out
 
 
 def left_out_words(left_out: list[dict], n_cuts: int) -> str:
@@ -222,7 +265,7 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         except InputError as exc:
             skipped.append(f"cut {cut:.3g}: not fitted ({exc})")
             return None
-        reason = unconverged_reason(result)
+        reason = unconverged_reason(result, train)
         if reason is not None:  # its predictions would score where the optimizer stopped
             left_out.append({"cut_flops": float(cut), "n_fit": int(fit_rows.sum()),
                              "reason": reason})
@@ -269,35 +312,51 @@ def calibrate_cuts(cuts, one_cut, finish, *, progress: bool = False) -> Calibrat
     """``one_cut(cut)`` for each compute cut, under a progress bar (the cuts' fits are seconds to
     minutes of bootstrap each), collecting the (predictions, summary row) each returns (None:
     the cut was left out); ``finish(rows, per_cut, notes)`` makes the Calibration of them. Laws
-    and relations calibrate through it. Ctrl-C (or SIGTERM) once a cut has finished raises
+    and relations calibrate through it. Ctrl-C (or SIGTERM) once a cut has been scored raises
     ``signals.Interrupted`` carrying the calibration of the cuts finished (the lowest), its
-    ``interrupted`` line saying so, as a command prints and writes it."""
+    ``interrupted`` line (``interrupted_line``) counting every cut finished, scored or left
+    out, as a command prints and writes it."""
     from tqdm import tqdm
 
     from scalefit.signals import Interrupted
 
-    rows, per_cut = [], []
+    rows, per_cut, scored = [], [], []  # scored: one entry per cut finished, whether it was
     with tqdm(total=len(cuts), desc="calibrate", unit="cut", disable=not progress,
               leave=False) as bar:
         try:  # the whole loop: a stop in the bar's update, after a cut's appends, keeps that cut
             for cut in cuts:
                 fitted = one_cut(cut)
+                scored.append(fitted is not None)  # one append: the cut is finished
                 if fitted is not None:
                     rows.append(fitted[0])
                     per_cut.append(fitted[1])
                 bar.update()
         except KeyboardInterrupt:
             # the cuts the partial calibration holds, not the loop's index (which missed a cut
-            # whose rows were appended before the stop; a stop between the two appends drops it)
+            # whose rows were appended before the stop; a stop between the appends drops it)
             kept = min(len(rows), len(per_cut))
             if not kept:
                 raise
-            line = (f"interrupted after {kept} of {len(cuts)} compute cuts (the lowest): the "
-                    "coverage counts only their predictions")
+            left_out = len(scored) - sum(scored)  # finished, and left out (None)
+            finished = kept + left_out
+            line = interrupted_line(finished, left_out, len(cuts))
             partial = finish(rows[:kept], per_cut[:kept], [line])
             partial.interrupted = line
-            raise Interrupted(partial, kept, len(cuts), "compute cuts") from None
+            raise Interrupted(partial, finished, len(cuts), "compute cuts") from None
     return finish(rows, per_cut)
+
+
+def interrupted_line(finished: int, left_out: int, total: int) -> str:
+    """'interrupted after 3 of 4 compute cuts (the lowest; 1 of them left out, as a note says):
+    the coverage counts only the predictions of the 2 scored': every cut finished, the ones
+    left out (no fit to score, or not fitted) among them. It counted the scored cuts only, so a
+    cut left out read as one not reached."""
+    if not left_out:
+        return (f"interrupted after {finished} of {total} compute cuts (the lowest): the coverage "
+                "counts only their predictions")
+    return (f"interrupted after {finished} of {total} compute cuts (the lowest; {left_out} of them "
+            f"left out, as a note says): the coverage counts only the predictions of the "
+            f"{finished - left_out} scored")
 
 
 def _sizes(held) -> dict:

@@ -64,7 +64,7 @@ def calibration_text(result) -> str:
     held = ("held-out runs" if not result.checkpoints else checkpoints_of(
         result.checkpoints["n_checkpoints"], result.checkpoints["n_models"], "held-out checkpoint"))
     out = [f"calibrate {result.law} on {result.data}: {len(result.cuts)} leave-future-out "
-           f"cuts{left_out_count(result)}, {len(preds)} predictions of {held} "
+           f"cut{'s' * (len(result.cuts) != 1)}{left_out_count(result)}, {len(preds)} predictions of {held} "
            f"({result.n_bootstrap} bootstrap draws per fit)", "", text_table(_cut_frame(result)), "",
            "by distance from the largest fitted run:", text_table(shown_by_distance(result.by_distance)), "",
            f"coverage: {inside} of {len(preds)} observed {result.observed} "
@@ -132,7 +132,7 @@ def write_calibration_files(out: Path, result) -> None:
             f"should hold the observed value ({result.observed}) 95% of the time.", "",
             *interrupted_lines(result.interrupted),
             f"Coverage: {result.coverage:.1%} of {len(result.predictions)} predictions "
-            f"at {len(result.cuts)} cuts{left_out_count(result)}.", "",
+            f"at {len(result.cuts)} cut{'s' * (len(result.cuts) != 1)}{left_out_count(result)}.", "",
             markdown_table(_cut_frame(result)), "", "## By distance", "",
             markdown_table(shown_by_distance(result.by_distance)), "", "![calibration](calibration.png)"]
     said = [f"- note: {n}" for n in [*scatter_note(result), *result.notes]] + [  # as the terminal says them
