@@ -18,6 +18,9 @@ from scalefit.tables import read_table_or_shipped, write_table
 
 # The experiment's table once it ships (the [[init]] part of data/suites/init_study.toml, swept).
 DEFAULT_TABLE = INIT_STUDY_CHECKPOINTS
+# what init-study's --data holds: not a run table (the help said "Run table")
+INIT_TABLE = ("Checkpoint table of init runs: long rows keyed on (model, step), as `suite sweep` "
+              "writes them", f"the shipped init study's data/{'/'.join(DEFAULT_TABLE)}")
 
 
 def plot_init_study(study):
@@ -81,7 +84,7 @@ def _report(study, source: str) -> str:
 @click.option("--stat", default="excess_kurtosis", show_default=True,
               help="Weight statistic whose trajectory says where each init's law goes (t_nu, "
                    "gennorm_beta, ...).")
-@analysis_options
+@analysis_options(table=INIT_TABLE)
 @one_setting_per_folder
 @command_words
 def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):

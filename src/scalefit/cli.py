@@ -151,7 +151,8 @@ def main():
     Start here:
       scalefit compare kaplan chinchilla        fit both laws to the shipped runs
       scalefit fit chinchilla --data runs.csv   fit one law to your own run table
-    Every analysis command takes --data FILE, --out DIR and --json.
+    Analysis commands take --data FILE (default: the shipped data), --out DIR and --json;
+    `scalefit COMMAND --help` says which table each reads.
     """
 
 

@@ -44,3 +44,16 @@ def test_a_schedule_too_long_to_hold_in_memory_is_one_line(tmp_path):
                     "--schedule", "cosine:99999999999"],
                    "--schedule 'cosine:99999999999': STEPS 99999999999 is over 1e+08",
                    "give a run of at most that many steps")
+
+
+def test_init_study_help_says_its_data_is_a_checkpoint_table_and_names_its_default():
+    """init-study's --help called --data a "Run table" (the laws' per-run table) while it reads
+    the init runs' checkpoints; its default is the shipped init study's table."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    from scalefit.data import INIT_STUDY_CHECKPOINTS
+
+    text = " ".join(CliRunner().invoke(main, ["init-study", "--help"], terminal_width=400).output.split())
+    assert "--data FILE Checkpoint table of init runs" in text and "Run table" not in text
+    assert f"data/{'/'.join(INIT_STUDY_CHECKPOINTS)}" in text
