@@ -57,3 +57,14 @@ def test_init_study_help_says_its_data_is_a_checkpoint_table_and_names_its_defau
     text = " ".join(CliRunner().invoke(main, ["init-study", "--help"], terminal_width=400).output.split())
     assert "--data FILE Checkpoint table of init runs" in text and "Run table" not in text
     assert f"data/{'/'.join(INIT_STUDY_CHECKPOINTS)}" in text
+
+
+def test_init_study_text_says_how_its_intervals_are_made_as_its_report_does():
+    """The terminal said only "[a, b] = 95% interval"; report.md said Welch t over seeds."""
+    from scalefit.scaling.trajectories.init_study_cli import INTERVAL_WORDS, study_header
+
+    class Study:
+        runs, dataset, sentences = [1, 2], "prose-val", []
+
+    assert "Welch t over seeds" in INTERVAL_WORDS
+    assert study_header(Study, "t.csv").endswith(f"pythia of its size and warmup {INTERVAL_WORDS}.")

@@ -18,6 +18,9 @@ from scalefit.tables import read_table_or_shipped, write_table
 
 # The experiment's table once it ships (the [[init]] part of data/suites/init_study.toml, swept).
 DEFAULT_TABLE = INIT_STUDY_CHECKPOINTS
+# how the text and report.md's intervals and tests are made (the text said "95% interval" only)
+INTERVAL_WORDS = ("(Welch t over seeds; a single run against the control's seeds as one new draw); "
+                  "[a, b] = 95% interval")
 # what init-study's --data holds: not a run table (the help said "Run table")
 INIT_TABLE = ("Checkpoint table of init runs: long rows keyed on (model, step), as `suite sweep` "
               "writes them", f"the shipped init study's data/{'/'.join(DEFAULT_TABLE)}")
@@ -60,9 +63,8 @@ def plot_init_study(study):
 def _report(study, source: str) -> str:
     lines = ["# Init study: start from the learned weight law, and train", "",
              f"Data: {source}; loss on {study.dataset} in nats/token. Early = steps to the first threshold, "
-             "late = final loss; each condition against pythia with the same size and warmup (Welch t "
-             "over seeds; a single run against the control's seeds as one new draw); [a, b] = 95% "
-             "interval.", "",
+             "late = final loss; each condition against pythia with the same size and warmup "
+             f"{INTERVAL_WORDS}.", "",
              "![loss curves](loss_curves.png)", "", "## What the data support", ""]
     lines += [f"#{s}" if s.startswith("#") else f"- {s}" for s in study.sentences]
     lines += ["", "## Thresholds", "", markdown_table(study.thresholds), "",
@@ -127,4 +129,4 @@ def study_header(study, source: str) -> str:
     unit, early and late), which the sentences below take as said."""
     return (f"Init study of {len(study.runs)} runs ({source}): loss on {study.dataset} in nats/token; "
             "early = steps to the first threshold, late = the final loss; each condition against "
-            "pythia of its size and warmup; [a, b] = 95% interval.")
+            f"pythia of its size and warmup {INTERVAL_WORDS}.")
