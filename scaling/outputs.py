@@ -116,7 +116,11 @@ COLUMNS = {
     "flops": "training compute C (FLOPs)", "times_largest_run": "compute / the largest fitted run's",
     "kind": "projection (no run checks it), prediction (a held-out run within 2x checks it), "
             "interpolation (compute, N* and D* within the fitted runs'), extrapolation (compute within "
-            "theirs, N* or D* outside their sizes or token counts), or below the data",
+            "theirs, N* or D* outside their sizes or token counts), below the data, or prediction "
+            "(optimum beyond the runs) (a held-out run within 2x of the compute, N* or D* outside "
+            "every run's sizes or token counts: the optimum is a projection)",
+    "outside_runs": "for a prediction (optimum beyond the runs): which of N*, D* lies outside every "
+                    "run's range (fitted and held out), how far, and (compare) for which law",
     "outside_fitted": "for an extrapolation: which of N*, D* lies outside the fitted runs' range, how far, "
                       "and (compare) for which law",
     "held_out_runs_near": "held-out runs within 2x of this compute",

@@ -14,6 +14,7 @@ import pytest
 
 from scalefit.scaling.interval_text import interval_text
 from scalefit.scaling.laws.identifiability import judged, significant
+from scalefit.scaling.laws.projection import BEYOND_RUNS
 from test_quoted_numbers import NUMBER, rounds_to, run, strict_json
 
 
@@ -41,9 +42,10 @@ def test_a_value_keeps_the_digits_its_identifiability_gives(value, status, shown
 
 def test_judged_keeps_trailing_zeros_and_zero_stays_zero():
     """The relations' parameter lines print judged(): kappa 1.1002 in [0.948, 1.249] read '1.1'
-    (two digits, as if weakly identified) beside K = 0.6331."""
+    (two digits, as if weakly identified) beside K = 0.6331; its interval's ends [0.95, 1.25] keep
+    hundredths, so 1.10: the trailing zero is the claim, no digit beyond the ends'."""
     from scalefit.scaling.laws.identifiability import with_digits
-    assert judged(1.1002380970847079, (0.9479495489827169, 1.2488214542590526)) == ("1.100", "")
+    assert judged(1.1002380970847079, (0.9479495489827169, 1.2488214542590526)) == ("1.10", "")
     assert judged(0.0, (0.0, 0.3))[0] == "0" and with_digits(0.0, 3) == "0"
     assert with_digits(1.0e12, 3) == "1.00e+12" and with_digits(5e-5, 2) == "5.0e-05"
 
@@ -109,19 +111,19 @@ def test_prediction_interval_lines_follow_the_interval_rule(compared):
     checked = 0
     for law, fit in doc["fits"].items():
         for row in fit["allocation"]["budgets"]:
-            if row["kind"] == "prediction" and "loss_pi95" in row:
+            if row["kind"] in ("prediction", BEYOND_RUNS) and "loss_pi95" in row:
                 expected = (f"{row['flops']:.3g} FLOPs ({law}): a run trained at this optimum "
                             f"would measure a loss in {interval_text(*row['loss_pi95'])} ")
                 assert expected in text, expected
                 checked += 1
-    assert checked  # --holdout 2: the held-out budget's row is a prediction
+    assert checked  # --holdout 2: the held-out budget's row (its optimum beyond the runs since s45)
 
 
 def test_budget_table_cells_agree_with_json_to_three_digits(compared):
     text, doc = compared
     lines = text.splitlines()
     head = next(i for i, x in enumerate(lines) if x.startswith("compute-optimal allocation"))
-    kinds = r"(projection|prediction|interpolation)"
+    kinds = r"(projection|prediction \(optimum beyond the runs\)|prediction|interpolation)"
     rows = [x for x in lines[head + 3:] if re.match(rf"^\s*[\d.e+]+\s+[\d.]+\s+{kinds}", x)]
     cells = [re.findall(rf"({NUMBER}) \[({NUMBER}), ({NUMBER})\]", x) for x in rows]
     budgets = [(law, r) for r in doc["fits"]["chinchilla"]["allocation"]["budgets"]

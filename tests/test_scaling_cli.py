@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from scalefit.cli import main
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.laws.cli import default_runs_path
+from scalefit.scaling.laws.projection import BEYOND_RUNS
 
 PARAM_KEYS = {"value", "stderr", "stderr_fit", "ci95"}
 
@@ -63,7 +64,8 @@ def test_compare_json_and_report(tmp_path):
         near = [c for c in doc["fits"]["chinchilla"]["holdout"]["flops"]
                 if row["flops"] / 2 <= c <= 2 * row["flops"]]
         assert row["held_out_runs_near"] == len(near)
-        assert row["kind"] == ("prediction" if near else
+        beyond = "outside_runs" in row  # a held-out run near, the optimum beyond every run (s45)
+        assert row["kind"] == ((BEYOND_RUNS if beyond else "prediction") if near else
                                "interpolation" if row["flops"] <= c_max else "projection")
         assert row["chinchilla_loss_ci95"][0] <= row["chinchilla_loss"] \
             <= row["chinchilla_loss_ci95"][1]

@@ -13,7 +13,7 @@ from scalefit.options import split_values
 from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.fit import budget_compute, compute_basis, fit_law
-from scalefit.scaling.laws.projection import (CHECK_FACTOR, DATA_MULTIPLES, REACH, SUB_UNIT_TAIL,
+from scalefit.scaling.laws.projection import (BEYOND_RUNS, CHECK_FACTOR, DATA_MULTIPLES, REACH, SUB_UNIT_TAIL,
                                               sub_unit_optimum_warning,
                                               budget_convention, checked_budgets, default_budgets,
                                               holdout_predictions, kind_of,
@@ -263,6 +263,10 @@ def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitt
                    if projected and "outside_fitted" in projected[j]]
         if outside:
             row.update(kind="extrapolation", outside_fitted="; ".join(outside))
+        beyond = [f"{name} {projected[j]['outside_runs']}" for name, projected in per_law.items()
+                  if projected and "outside_runs" in projected[j]]
+        if kind == "prediction" and beyond:  # a held-out run checks the compute, not the optimum
+            row.update(kind=BEYOND_RUNS, outside_runs="; ".join(beyond))
         for name, projected in per_law.items():
             if not projected:
                 continue

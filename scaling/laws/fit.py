@@ -34,9 +34,16 @@ SAME_OPTIMUM_RTOL = 1e-6
 def _flops_factor(table: RunTable) -> float:
     """k in C = k N D: 6 unless the table's flops say otherwise (median of flops / (N D), with N
     all parameters as the flops count them)."""
-    frame = table.frame
     if table.n_column != "params" or table.n_nonembedding:
         return FLOPS_PER_PARAM_TOKEN  # Kaplan's convention: C = 6 N D with N non-embedding
+    return total_flops_factor(table.frame)
+
+
+def total_flops_factor(frame) -> float:
+    """k in C = k N D of a run table's ``frame`` with N all parameters: the median of
+    flops / (params tokens), 6 where the frame lacks those columns. A non-embedding law whose
+    optimum is stated in total parameters takes its budgets in this count, so that its rows and
+    a total-N law's mean the same compute (on flops = 9 N D they were 6 N D and 9 N D)."""
     if "flops" in frame.columns and "tokens" in frame.columns and "params" in frame.columns:
         ratio = frame["C"] / (frame["params"].astype(float) * frame["D"])
         k = float(np.median(ratio))

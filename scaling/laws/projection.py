@@ -33,6 +33,7 @@ from scalefit.options import positive_float
 from scalefit.scaling.fitresult import FitResult, observation_interval, percentile_ci
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
+from scalefit.scaling.laws.fit import total_flops_factor
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import fit_n_note
 from scalefit.scaling.laws.scatter import law_scatter
@@ -93,20 +94,33 @@ def kind_of(budget: float, held_flops=(), largest_fitted: float = np.inf,
     return ("below the data" if budget < smallest_fitted else "interpolation"), 0
 
 
-def outside_range(name: str, value: float, fitted) -> str | None:
+def outside_range(name: str, value: float, fitted, of: str = "fitted") -> str | None:
     """'N* 1.84x under the smallest fitted (2.88e+05)' or 'D 6.1x the largest fitted (1.64e+06)'
     where ``value`` lies outside the finite positive ``fitted`` values' range; None inside it, or
-    with nothing to compare (no fitted value, or ``value`` no number)."""
+    with nothing to compare (no fitted value, or ``value`` no number). ``of`` names the runs
+    compared with ('fitted'; 'of any run' for the fitted and held-out runs together)."""
     fitted = np.asarray(fitted, float)
     fitted = fitted[np.isfinite(fitted) & (fitted > 0)]
     if not fitted.size or not np.isfinite(value):
         return None
     lo, hi = float(fitted.min()), float(fitted.max())
     if value > hi:
-        return f"{name} {value / hi:.3g}x the largest fitted ({hi:.3g})"
+        return f"{name} {value / hi:.3g}x the largest {of} ({hi:.3g})"
     if value < lo:
-        return f"{name} {lo / value:.3g}x under the smallest fitted ({lo:.3g})"
+        return f"{name} {lo / value:.3g}x under the smallest {of} ({lo:.3g})"
     return None
+
+
+BEYOND_RUNS = "prediction (optimum beyond the runs)"  # a held-out run near its compute, none near its N*, D*
+
+
+def run_shapes(frame, n_column: str | None) -> dict[str, np.ndarray]:
+    """{'N*': sizes, 'D*': token counts} of every run of ``frame``, fitted and held out alike."""
+    if frame is None:
+        return {}
+    return {name: pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+            for name, column in (("N*", n_column), ("D*", "D"))
+            if column is not None and column in frame.columns}
 
 
 def fitted_shapes(frame, n_column: str | None, largest_fitted: float,
@@ -197,6 +211,8 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
     law = law_for(result.law)
     k = _flops_per_param_token(result)
     embedding = convert_embedding(result, frame, convention) if frame is not None else None
+    if embedding is not None:  # a budget in total N is the table's own compute, C = k_table N D
+        k = total_flops_factor(frame)
     budgets = np.asarray(list(budgets), float)
     rows = []
     if not np.isfinite(result.extra.get("allocation", {}).get("a", np.nan)):
@@ -212,8 +228,9 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
         return v["H"] * budgets ** v["b"] if tokens_line else d_law
 
     d = tokens(alloc, d)
-    shapes = fitted_shapes(frame, TOTAL if embedding is not None else
-                           result.extra.get("n_column") or TOTAL, largest_fitted, smallest_fitted)
+    n_column = TOTAL if embedding is not None else result.extra.get("n_column") or TOTAL
+    shapes = fitted_shapes(frame, n_column, largest_fitted, smallest_fitted)
+    every_run = run_shapes(frame, n_column)
     draws = _draw_values(result, ("b", "H") if tokens_line else ())
     if draws:
         per_draw = [optimum(law, v, budgets, k, embedding) for v in draws]
@@ -231,10 +248,16 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
                "kind": kind, "held_out_runs_near": checked,
                "N_opt": float(n[j]), "D_opt": float(d[j]),
                "tokens_per_param": float(d[j] / n[j]), "loss": float(loss[j])}
+        if k != _flops_per_param_token(result):  # N* D* = C / k in the table's count, not the law's
+            row["flops_per_param_token"] = k
         outside = [said for name, value in (("N*", n[j]), ("D*", d[j])) if name in shapes
                    and (said := outside_range(name, float(value), shapes[name]))]
         if kind == "interpolation" and outside:  # inside the runs' compute, not their shapes
             row.update(kind="extrapolation", outside_fitted="; ".join(outside))
+        beyond = [said for name, value in (("N*", n[j]), ("D*", d[j])) if name in every_run
+                  and (said := outside_range(name, float(value), every_run[name], "of any run"))]
+        if kind == "prediction" and beyond:  # a held-out run checks the compute, not this shape
+            row.update(kind=BEYOND_RUNS, outside_runs="; ".join(beyond))
         if draws:
             row["N_opt_ci95"] = list(percentile_ci(n_d[:, j]))
             row["D_opt_ci95"] = list(percentile_ci(d_d[:, j]))

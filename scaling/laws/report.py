@@ -14,6 +14,7 @@ from scalefit.scaling.outputs import (column_unit, error_percent, files_section,
 from scalefit.scaling.interval_text import at_place, at_zero, interval_ends, interval_text
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
+from scalefit.scaling.laws.projection import BEYOND_RUNS, CHECK_FACTOR
 from scalefit.scaling.laws.runtable import fit_n_note
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.tables import write_table
@@ -216,20 +217,24 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
     if has_ci and not has_pi:  # a law with no loss surface (isoflop): no loss_pi95 to point to
         out.append("the intervals are of the law's optimum (the curve)")
     elif has_ci:
-        checked = ", and below for the rows a held-out run checks" if "prediction" in kinds else ""
+        checked = (", and below for the rows a held-out run checks" if "prediction" in kinds else
+                   ", and below for the rows near a held-out run" if BEYOND_RUNS in kinds else "")
         out.append("the intervals are of the law's optimum (the curve); an observed run's loss scatters "
                    f"more: its 95% prediction interval is loss_pi95 in --json{checked}")
         scatter = scatter_text(scatters or {})
         if scatter:
             out.append(f"the runs' scatter in loss_pi95: {scatter}")
     for row in rows:
-        if row.get("kind") != "prediction":
+        if row.get("kind") not in ("prediction", BEYOND_RUNS):
             continue
+        said = row.get("outside_runs", "").split("; ")  # compare's: each part names its law
         for law in (laws or [None]):
             pi = row.get(f"{law}_loss_pi95" if law else "loss_pi95")
+            beyond = ("; a projection: no run has this N* or D*" if row.get("kind") == BEYOND_RUNS
+                      and (law is None or any(part.startswith(f"{law} ") for part in said)) else "")
             if pi is not None and np.all(np.isfinite(pi)):
                 out.append(f"  {row['flops']:.3g} FLOPs{f' ({law})' if law else ''}: a run trained at this optimum "
-                           f"would measure a loss in {interval_text(*pi)} (95% prediction interval)")
+                           f"would measure a loss in {interval_text(*pi)} (95% prediction interval{beyond})")
     blank = {}  # a law's N* left '-' where its optimum ran off the searched range of N
     for row in rows:
         for law in (laws or [None]):
@@ -248,6 +253,13 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
         out.append("extrapolation: within the fitted runs' compute, but the optimum lies outside "
                    f"their sizes or token counts ({where}); no run checks it and the law's form, "
                    "not the data, sets the number")
+    if BEYOND_RUNS in kinds:  # a held-out run near the compute, but not at the optimum's N or D
+        where = "; ".join(f"{row['flops']:.3g} FLOPs: {row['outside_runs']}" for row in rows
+                          if row.get("kind") == BEYOND_RUNS and row.get("outside_runs"))
+        out.append(f"{BEYOND_RUNS}: a held-out run lies within {CHECK_FACTOR:g}x of that compute, "
+                   f"but the optimum lies outside every run's size or token count ({where}); the "
+                   "held-out run checks the law at its own N and D, not there, so the optimum's N*, "
+                   "D* and loss are a projection no run checks")
     if "below the data" in kinds:
         out.append("below the data: less compute than the smallest fitted run; no run checks "
                    "it and the law's form, not the data, sets the number")

@@ -1,0 +1,106 @@
+"""Labels a researcher would quote wrongly (s45 audit): compare's budgets of a non-embedding law and
+a total-N law at one compute on a table whose flops are not 6 N D; a held-out budget's row called a
+'prediction' where its optimum lies beyond every run; the Kaplan allocation exponent's basis and the
+published 0.73 beside it; --help and notes that named the wrong draws or counts; and an interval
+over only some draws labelled as the curve's."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+from scalefit.scaling.laws.compare import compare_laws
+from scalefit.scaling.laws.projection import BEYOND_RUNS
+
+TRUTH = dict(E=1.8, A=480.0, B=2000.0, alpha=0.35, beta=0.37)  # Chinchilla form, total N
+
+
+def chinchilla_loss(N, D, rng, sd=0.005):
+    t = TRUTH
+    return (t["E"] + t["A"] / N ** t["alpha"] + t["B"] / D ** t["beta"]) * np.exp(rng.normal(0, sd, N.size))
+
+
+def embedded_runs(k: float, seed: int = 3) -> pd.DataFrame:
+    """5 sizes x 4 token ratios with an embedding count beside the non-embedding one (share 10-40%)
+    and flops = k x params x tokens: the same runs whatever k, only the flops column scaled."""
+    rng = np.random.default_rng(seed)
+    nonembed, tpp = np.meshgrid(np.geomspace(3e5, 2e7, 5), [2.0, 5.0, 12.0, 30.0], indexing="ij")
+    nonembed = nonembed.ravel()
+    total = nonembed + 2e5 * (nonembed / 3e5) ** 0.4
+    tokens = total * tpp.ravel()
+    return pd.DataFrame({"params": total, "params_nonembed": nonembed, "tokens": tokens,
+                         "flops": k * total * tokens, "loss": chinchilla_loss(total, tokens, rng)})
+
+
+def _compare(runs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compare_laws(runs, ["kaplan", "chinchilla"], n_bootstrap=0).to_dict()
+
+
+def test_both_laws_budgets_are_the_same_compute_in_the_tables_own_count():
+    """flops = 9 N D: Kaplan's rows (non-embedding N converted to total parameters) had
+    6 N* D* = C, Chinchilla's 9 N* D* = C, under one 'FLOPs' column. Now both are the table's C,
+    and a row is the same physical compute as the row of the same runs counted 6 N D: the same
+    N* and D* (neither fit reads the flops column)."""
+    nine, six = _compare(embedded_runs(9.0)), _compare(embedded_runs(6.0))
+    assert len(nine["budgets"]) == len(six["budgets"]) >= 2
+    for row9, row6 in zip(nine["budgets"], six["budgets"]):
+        assert row9["flops"] == pytest.approx(1.5 * row6["flops"], rel=1e-5)
+        for law in ("kaplan", "chinchilla"):
+            n, d = row9[f"{law}_N_opt"], row9[f"{law}_D_opt"]
+            assert 9.0 * n * d == pytest.approx(row9["flops"], rel=1e-9), law
+            assert n == pytest.approx(row6[f"{law}_N_opt"], rel=1e-6), law
+            assert d == pytest.approx(row6[f"{law}_D_opt"], rel=1e-6), law
+    assert nine["budgets"][0]["kaplan_flops_per_param_token"] == pytest.approx(9.0)
+    assert "kaplan_flops_per_param_token" not in six["budgets"][0]  # 6: nothing to say
+
+
+# --- 2: a held-out budget whose optimum lies beyond every run ------------------------------------
+
+def _fit_json(args):
+    result = CliRunner().invoke(main, ["fit", "chinchilla", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _fit_text(args):
+    result = CliRunner().invoke(main, ["fit", "chinchilla", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_a_held_out_budget_whose_optimum_lies_beyond_every_run_says_so():
+    """The shipped grid's `fit chinchilla --holdout 2`: the 2.42e13 row (a held-out run within 2x
+    of it) was a 'prediction' with D* 2.06x the largest token count of any run, fitted or held
+    out, and 'a run trained at this optimum would measure' read as checked."""
+    args = ["--holdout", "2", "--bootstrap", "50"]
+    doc = _fit_json(args)
+    rows = [r for r in doc["allocation"]["budgets"] if r["held_out_runs_near"]]
+    assert rows and all(r["kind"] == BEYOND_RUNS for r in rows)
+    assert "D*" in rows[0]["outside_runs"] and "the largest of any run" in rows[0]["outside_runs"]
+    text = _fit_text(args)
+    assert f"{rows[0]['flops']:.3g}           2.14  {BEYOND_RUNS}" in text
+    assert f"{BEYOND_RUNS}: a held-out run lies within 2x" in text
+    assert "(95% prediction interval; a projection: no run has this N* or D*)" in text
+
+
+def test_a_held_out_budget_whose_optimum_a_run_brackets_stays_a_prediction(tmp_path):
+    """Two held-out runs on either side of the optimum at their compute (N* /1.5 and x1.5): the
+    optimum lies among the runs, so the row stays a prediction."""
+    rng = np.random.default_rng(4)
+    N, tpp = np.meshgrid(np.geomspace(1e7, 1e9, 6), [5.0, 10.0, 20.0, 40.0, 80.0], indexing="ij")
+    N, D = N.ravel(), (N * tpp).ravel()
+    c_top, n_top = 4.8e20, 2.156e9  # the truth's optimum at c_top
+    N = np.append(N, [n_top / 1.5, n_top * 1.5])
+    D = np.append(D, [c_top / (6 * n_top / 1.5), c_top / (6 * n_top * 1.5)])
+    path = tmp_path / "runs.csv"
+    pd.DataFrame({"params": N, "tokens": D, "loss": chinchilla_loss(N, D, rng)}).to_csv(path, index=False)
+    doc = _fit_json(["--data", str(path), "--holdout", "2", "--bootstrap", "0"])
+    rows = [r for r in doc["allocation"]["budgets"] if r["held_out_runs_near"]]
+    assert rows and all(r["kind"] == "prediction" and "outside_runs" not in r for r in rows)
