@@ -98,12 +98,10 @@ def interval_text(lo, hi, value=None, sign: bool = False) -> str:
 
 
 def value_at_interval(value, lo, hi) -> str:
-    """An estimate to the precision of its interval (the interval's place), with one significant
-    digit at least (2e+03 beside [-4.8e+05, 4.9e+05], not 0), or 4 significant digits where the
-    interval gives none."""
-    exponent = place(lo, hi)
-    if _finite(value) and abs(float(value)) <= ZERO:  # a floor at its bound: 0, not 9e-18
+    """An estimate to the place of its interval's printed ends (identifiability.significant, the
+    one rule of every printed estimate: 0.6 beside [-28, 29] is 1, 0.07 beside it 0), or 4
+    significant digits where the interval gives none; a floor at its bound (9e-18) is 0."""
+    from scalefit.scaling.laws.identifiability import significant
+    if _finite(value) and abs(float(value)) <= ZERO:
         return "0"
-    if exponent is not None and _finite(value):
-        exponent = min(exponent, math.floor(math.log10(abs(float(value)))))
-    return at_place(value, exponent)
+    return significant(value, None, (lo, hi))

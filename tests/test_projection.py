@@ -136,7 +136,7 @@ def test_the_floor_is_quoted_only_when_the_runs_pin_it_down():
     fits["chinchilla"].params["E"] = ParamEstimate(1.2345, ci95=(1.1, 1.3))
     fits["chinchilla"].extra["identifiability"] = {"E": {"status": "identified"}}
     sure = explain_disagreement(frame, fits)[0]
-    assert f"E = 1.234 (95% CI [1.10, 1.30]) is {1.2345 / lowest:.0%} of the lowest observed loss" in sure
+    assert f"E = 1.23 (95% CI [1.10, 1.30]) is {1.2345 / lowest:.0%} of the lowest observed loss" in sure
     fits["chinchilla"].params["E"] = ParamEstimate(2.55, ci95=(0.0, 3.115))
     fits["chinchilla"].extra["identifiability"] = {"E": {"status": "not identified"}}
     unsure = explain_disagreement(frame, fits)[0]
@@ -173,12 +173,13 @@ def test_a_parameter_no_resample_moves_is_not_identified():
 
 
 def test_printed_parameters_carry_the_digits_their_interval_supports():
-    """Every parameter printout (loss to loss, schedule laws) uses the fit tables' rule: the status's
-    digits, and never fewer than reach the printed interval's place ([0.24, 0.97]: 0.64, not 0.6)."""
+    """Every parameter printout (loss to loss, schedule laws) uses the fit tables' rule: the place of
+    the printed interval's ends, never fewer digits ([0.24, 0.97]: 0.64, not 0.6) nor more
+    ([0.38, 0.53]: 0.42, not 0.4175), whatever the status."""
     from scalefit.scaling.laws.identifiability import judged
     assert judged(0.64167, (0.24229, 0.97072)) == ("0.64", "not identified")
     assert judged(11.02, (10.34, 16.42)) == ("11.0", "weakly identified")
-    assert judged(0.41746, (0.3828, 0.5251)) == ("0.4175", "")
+    assert judged(0.41746, (0.3828, 0.5251)) == ("0.42", "")
     assert judged(1.97e-18, (0.0, 3.83)) == ("0", "not identified")  # a floor at its bound prints as 0
     assert judged(0.0, (0.0, 0.0)) == ("0", "")
     assert judged(0.5, (float("nan"), float("nan"))) == ("0.5", "")

@@ -80,7 +80,7 @@ def run(*args) -> str:
     (-9.77, 13.80, 2.01, ("[-10, 14]", "2")),  # not '-1e+01'
     (-0.88, 10.74, 4.93, ("[-1, 11]", "5")),  # -0.88 to the units digit is -1, not '-0.9'
     (0.0, 4.0455, 9e-18, ("[0, 4.0]", "0")),  # a floor at its bound, not '9e-18'
-    (-4.8e5, 4.9e5, 2060.0, ("[-480000, 490000]", "2000")),  # one digit at least, not '0'
+    (-4.8e5, 4.9e5, 2060.0, ("[-480000, 490000]", "0")),  # to the ends' place (s45; was '2000')
     (2.4e6, 9.1e7, 5e6, ("[2e+06, 9.1e+07]", "5e+06")),
     (float("nan"), 1.0, 0.5, ("[-, 1]", "0.5")),  # no width: 4 significant digits
     (1.0 - 1e-13, 1.0, 1.0, ("[1, 1]", "1")),  # a bound in every resample, not [1.000000, 1.000000]
@@ -254,20 +254,30 @@ def trajectory(tmp_path_factory):
     return three_ways(tmp_path_factory, "trajectory", TRAJECTORY)
 
 
-def _digits_supported(printed: str, p: dict) -> int:
-    """How many significant digits identifiability.judged allows ``p`` (4, 2 or 1, and more
-    only where fewer would print it outside its own interval)."""
-    from scalefit.scaling.laws.identifiability import judged
-    return len(re.sub(r"^[-+0.]*|e.*$|\.", "", judged(p["value"], p["ci95"])[0])) or 1
+def _ends_place(ci95, value) -> int:
+    """The exponent of the last digit ``ci95``'s printed ends keep (interval_text.ends_place)."""
+    from scalefit.scaling.interval_text import at_zero, ends_place
+    return ends_place(*at_zero(*ci95, value))
+
+
+def _at_place(value: float, printed: str, place: int) -> bool:
+    """Whether ``printed`` has no digit finer than 10**place and reads ``value`` to that place
+    (a printed 0: ``value`` rounds to 0 there)."""
+    own = last_place(printed)
+    return (own is None or own >= place) and \
+        abs(value - float(printed)) <= 0.5 * 10.0 ** max(own if own is not None else place, place) * (1 + 1e-9)
 
 
 def test_trajectory_parameters_to_the_digits_their_intervals_support(trajectory):
     """The per-model table printed c = 2060 and E = 1.508 beside 95% intervals of +-4.8e+05 and
-    +-71 (in --json): each value to the digits its interval supports, E at its floor as 0."""
+    +-71 (in --json): each value to the place of its interval's printed ends (no digit finer, s45),
+    within half that place of the estimate, E at its floor as 0; a value whose interval holds 0 is
+    printed with that interval beside it (its sign is not fixed), and only such a value."""
+    from scalefit.scaling.interval_text import at_zero, interval_text
     text, doc, out = trajectory
     assert_no_nan_words(text, "trajectory")
-    cell = r"(\S+(?: \(bound\))?)"  # a parameter at its bound is marked '-5 (bound)'
-    rows = re.findall(rf"^\| (mini-\S+) \| (\d+) \| (\S+) \| (\S+) \| {cell} \| {cell} \| (\S+) \|$", text, re.M)
+    cell = r"(\S+(?: \(bound\)| \[\S+, \S+\])?)"  # '-5 (bound)' at its bound; '0 [-6, 5]' sign not fixed
+    rows = re.findall(rf"^\| (mini-\S+) \| (\d+) \| {cell} \| {cell} \| {cell} \| {cell} \| (\S+) \|$", text, re.M)
     assert len(rows) == len(doc["per_model"]) == 12
     for model, n, *shown, r2 in rows:
         fit = doc["per_model"][model]
@@ -281,14 +291,22 @@ def test_trajectory_parameters_to_the_digits_their_intervals_support(trajectory)
             if name == "E" and any("is at its lower bound 0" in w for w in fit["warnings"]):
                 assert printed == "0", (model, printed, p)
                 continue
-            assert rounds_to(p["value"], printed), (model, name, printed, p["value"])
-            digits = len(re.sub(r"^[-+0.]*|e.*$|\.", "", printed)) or 1
-            assert digits <= _digits_supported(printed, p), (model, name, printed, p)
+            if bound:
+                continue
+            printed, _, interval = printed.partition(" ")
+            lo, hi = at_zero(*p["ci95"])
+            assert bool(interval) == (lo < 0 < hi), (model, name, printed, interval, p)
+            if interval:
+                assert interval == interval_text(lo, hi, p["value"])
+                ends = [float(e) for e in interval.strip("[]").split(", ")]
+                assert ends[0] <= float(printed) <= ends[1], (model, name, printed, interval)
+            assert _at_place(p["value"], printed, _ends_place(p["ci95"], p["value"])), (model, name, printed, p)
     formula = re.search(r"value = (\S+) ([+-]) (\S+) L\^(\S+)(?: \(p at its bound\))?,", text).groups()
     pooled = doc["pooled_fit"]["params"]
-    assert rounds_to(pooled["v0"]["value"], formula[0])
-    assert rounds_to(pooled["c"]["value"], formula[2], -1 if formula[1] == "-" else 1)
-    assert rounds_to(pooled["p"]["value"], formula[3])
+    for name, printed, scale in (("v0", formula[0], 1), ("c", formula[2], -1 if formula[1] == "-" else 1),
+                                 ("p", formula[3], 1)):
+        p = pooled[name]
+        assert _at_place(scale * p["value"], printed, _ends_place(p["ci95"], p["value"])), (name, printed, p)
 
 
 def test_trajectory_says_the_loss_unit_and_report_matches_text(trajectory):

@@ -26,7 +26,7 @@ def last_place(text: str) -> int:
     (2.552, (0.0, 3.115), "2.6"),      # fit chinchilla's E: printed 3 beside [0, 3.1]
     (2.59, (0.0, 3.589), "2.6"),       # schedule-law's L0: printed 3 beside [0, 3.6]
     (-4.67, (-5.0, -0.04795), "-4.7"),  # trajectory's mini-4 p: printed -5 like the bound
-    (0.4175, (0.38, 0.53), "0.4175"),  # identified: its 4 digits, finer than the interval's, kept
+    (0.4175, (0.38, 0.53), "0.42"),  # identified: no digit finer than its ends (s45: was 0.4175)
     (213.0, (13.0, 3900.0), "2e+02"),  # the interval's place is the hundreds: one digit reaches it
 ])
 def test_a_value_is_printed_to_its_intervals_place_at_least(value, ci, shown):

@@ -2,11 +2,12 @@
 its value, and the parameter its draws move with most (correlation of the estimates).
 
 Rule (one for every law): relative width w = (ci95 hi - ci95 lo) / |value|.
-  w <= 0.5   identified        (printed to 4 significant digits)
-  w <= 1     weakly identified (2 significant digits)
-  w > 1      not identified    (1 significant digit: the interval is wider than the value)
-and never to fewer digits than reach the place its printed interval's ends keep (``significant``:
-E = 2.6 beside [0, 3.1], where one digit printed 3, a value its interval's end looked like).
+  w <= 0.5   identified
+  w <= 1     weakly identified
+  w > 1      not identified    (the interval is wider than the value)
+A value is printed to the place of its printed interval's ends, whatever its status
+(``significant``: beta = 0.42 beside [0.38, 0.53], E = 2.6 beside [0, 3.1]); the status's DIGITS
+serve only a value with no interval to read a place from.
 A parameter no resample moves at all (w = 0 because the fitted loss does not depend on it, e.g. a
 term pushed to nothing) is not identified either, however narrow its "interval". One whose value
 is ~0 next to its interval (E on its bound at 0) is warned of by the interval's ends.
@@ -27,7 +28,7 @@ IDENTIFIED, WEAK, NOT_IDENTIFIED = "identified", "weakly identified", "not ident
 WIDTH_IDENTIFIED = 0.5
 WIDTH_WEAK = 1.0
 STRONG_CORRELATION = 0.95
-DIGITS = {IDENTIFIED: 4, WEAK: 2, NOT_IDENTIFIED: 1}
+DIGITS = {IDENTIFIED: 4, WEAK: 2, NOT_IDENTIFIED: 1}  # only where there is no interval (significant)
 ZERO = 1e-12  # a value or bound this close to 0 is a floor at its bound: printed as 0, not 2.1e-16
 ENDS_OVER = 1e3  # an interval this many times its value: the value is ~0 next to it (E on its
 # bound at 0), a width "1.05e+12x its value" says nothing; the warning gives the interval's ends
@@ -169,34 +170,36 @@ def judged(value: float, ci95) -> tuple[str, str]:
 
 
 def significant(value: float, status: str | None, ci95=None) -> str:
-    """A parameter value printed to the digits its identifiability supports, but never coarser
-    than its own printed 95% interval (E = 2.552 beside [0, 3.1] is 2.6, not 3: one digit there
-    read as a value at the bound 3, p = -4.67 as the bound -5), and more where fewer would print
-    it outside that interval (E = 1.84 in [0, 1.987] printed as "2"); with a status, trailing
-    zeros are kept (kappa = 1.100: those digits are the claim). The one rule of every parameter
-    table and line (laws, schedule laws, relations, trajectories; through ``judged``)."""
-    from scalefit.scaling.interval_text import MAX_DIGITS, at_zero, ends_place  # it reads ZERO from here
+    """A parameter value printed to the place of its printed 95% interval's ends (``ends_place``:
+    beta = 0.4175 beside [0.38, 0.53] is 0.42, k = -0.4484 beside [-0.500, -0.406] is -0.448): no
+    digit finer than the interval keeps, and never coarser (E = 2.552 beside [0, 3.1] is 2.6, not
+    3, a value its interval's end looked like; p = -4.67 beside [-5, -0.048] is -4.7), trailing
+    zeros kept where they are the claim (0.50 beside [0.40, 0.60]). A value under half that place
+    prints 0 (v0 = -3.1 beside [-390, 380]: its interval does not fix even its sign, which a text
+    printing such a value says). A digit more, up to MAX_DIGITS, only where rounding would print a
+    value its interval holds outside the printed ends (or one it does not hold inside them). The
+    status (identified, weak, not identified) adds no digits; with no interval to read a place from
+    (no bootstrap, or no width), the status's DIGITS, or 4 significant digits as a default and no
+    claim (0.5, not 0.5000). The one rule of every parameter table and line (laws, schedule laws,
+    relations, trajectories; through ``judged``) and of interval_text.value_at_interval."""
+    from scalefit.scaling.interval_text import MAX_DIGITS, at_zero, ends_place, interval_ends
     if value is None or not np.isfinite(value):
         return "-"
-    digits = DIGITS.get(status, 4)
     lo, hi = (float(v) if v is not None else float("nan") for v in (ci95 if ci95 is not None else (None, None)))
-    exponent = ends_place(*at_zero(lo, hi, value)) if value != 0 else None
-    needed = 1  # the digits that reach the interval's place, 10**exponent
-    if exponent is not None:  # the interval's ends are printed to 10**exponent: the value is too
-        needed = max(1, min(math.floor(math.log10(abs(float(value)))) - exponent + 1, MAX_DIGITS))
-        while needed < MAX_DIGITS and _last_place(with_digits(value, needed)) > exponent:
-            needed += 1  # rounding carried a digit up (-0.0964 to 1 digit is -0.1, not -0.10)
-        digits = max(digits, needed)
-    inside = np.isfinite(lo) and np.isfinite(hi) and lo <= value <= hi
-    while inside and digits < MAX_DIGITS and not lo <= float(format(float(value), f".{digits}g")) <= hi:
-        digits += 1
-    if status is None:  # no status: 4 digits as a default, not a claim of precision (0.5, not 0.5000)
-        text = format(float(value), f".{digits}g")
-        if exponent is None or _last_place(text) <= exponent:
-            return text
-        digits = max(needed, len(Decimal(text).as_tuple().digits))  # the interval claims the
-        # trailing zeros: 0.50 beside [0.40, 0.60], not 0.5
-    return with_digits(value, digits)
+    lo, hi, at = at_zero(lo, hi, float(value))
+    exponent = ends_place(lo, hi, at) if at != 0 else None
+    if exponent is None:  # no place to read: today's default, not a claim of precision
+        digits = DIGITS.get(status, 4)
+        return with_digits(value, digits) if status is not None else format(float(value), f".{digits}g")
+    rounded = round(float(value), -exponent)  # at the ends' place: -0.0964 at 0.01 is -0.10, 2 digits
+    digits = 0 if rounded == 0 else min(math.floor(math.log10(abs(rounded))) - exponent + 1, MAX_DIGITS)
+    text = "0" if rounded == 0 else with_digits(rounded, digits)
+    ends = [float(e) for e in interval_ends(lo, hi, at)]
+    held = lo <= at <= hi
+    while digits < MAX_DIGITS and (ends[0] <= float(text) <= ends[1]) != held:
+        digits += 1  # the printed value on the wrong side of a printed end
+        text = with_digits(value, digits)
+    return text
 
 
 def _last_place(text: str) -> int:

@@ -124,9 +124,10 @@ LOSS_UNIT = "nats/token"  # the x axis L and the floor E: an evaluation table's 
 
 
 def _shown(fit: FitResult, name: str) -> str:
-    """A fitted parameter to the digits its 95% interval supports and at least its interval's own
-    (identifiability.judged, the rule of every parameter table: c = 2060 beside [-4.8e+05, 4.9e+05]
-    is 2e+03; p = -4.67 beside [-5, -0.048] is -4.7, not the bound's -5); a parameter at its bound
+    """A fitted parameter to the place of its 95% interval's ends (identifiability.judged, the rule
+    of every parameter table: c = 2060 beside [-4.8e+05, 4.9e+05] is 0, an interval that does not fix
+    its sign, which ``_cell`` and ``_sign_open_text`` say; p = -4.67 beside [-5, -0.048] is -4.7,
+    not the bound's -5); a parameter at its bound
     as the bound, as the laws' tables print one (E at its floor 0 as 0, p at -5 as -5)."""
     from scalefit.scaling.laws.identifiability import judged
     p = fit.params[name]
@@ -151,8 +152,42 @@ def _at_bound(fit: FitResult, name: str) -> bool:
 
 
 def _cell(fit: FitResult, name: str) -> str:
-    """``_shown`` marked '(bound)' where the parameter is at its bound (the bound, not an estimate)."""
-    return _shown(fit, name) + (BOUND_MARK if _at_bound(fit, name) else "")
+    """``_shown`` marked '(bound)' where the parameter is at its bound (the bound, not an estimate),
+    and followed by its 95% interval where that interval holds 0 (``_sign_open``)."""
+    if _at_bound(fit, name):
+        return _shown(fit, name) + BOUND_MARK
+    return _shown(fit, name) + (f" {_interval(fit, name)}" if _sign_open(fit, name) else "")
+
+
+def _sign_open(fit: FitResult, name: str) -> bool:
+    """Whether ``name``'s 95% interval holds 0 on both sides (v0 in [-390, 380]): the data fix not even
+    its sign, so its printed value (to its interval's place, maybe 0) must not stand alone; a
+    parameter at its bound (E at its floor 0, p at -5) is not an estimate and is said apart."""
+    from scalefit.scaling.interval_text import at_zero
+    if name not in fit.params or _at_bound(fit, name):
+        return False
+    p = fit.params[name]
+    lo, hi = at_zero(*p.ci95)
+    return bool(np.isfinite(lo) and np.isfinite(hi) and lo < 0 < hi)
+
+
+def _interval(fit: FitResult, name: str) -> str:
+    """'[-390, 380]': ``name``'s 95% interval on the interval rule, the ends its value is printed to."""
+    from scalefit.scaling.interval_text import at_zero, interval_text
+    p = fit.params[name]
+    return interval_text(*at_zero(*p.ci95, p.value))
+
+
+def _sign_open_text(fit: FitResult, names) -> str:
+    """'; v0 [-390, 380], c [-2800, 2800] and p [-5, 5] hold 0 in their 95% intervals: not even their
+    sign is fixed' for the pooled formula's parameters whose interval holds 0; '' where none."""
+    open_ = [f"{n} {_interval(fit, n)}" for n in names if _sign_open(fit, n)]
+    if not open_:
+        return ""
+    listed = open_[0] if len(open_) == 1 else ", ".join(open_[:-1]) + " and " + open_[-1]
+    return (f"; {listed} hold{'s' if len(open_) == 1 else ''} 0 in {'its' if len(open_) == 1 else 'their'} "
+            f"95% interval{'' if len(open_) == 1 else 's'}: not even {'its' if len(open_) == 1 else 'their'} "
+            "sign is fixed")
 
 
 def _bound_where(models: list[str]) -> str:
@@ -202,7 +237,8 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
               f"^{_shown(pooled, 'p')}" + (" (p at its bound)" if _at_bound(pooled, "p") else ""))
              + f", R^2 {_r2(collapse['pooled_r_squared'])} "
              f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}); each parameter here to the "
-             "digits its 95% interval (--json) supports.",
+             "place of its 95% interval's ends (--json)"
+             + _sign_open_text(pooled, ["v0"] if _is_constant(pooled) else ["v0", "c", "E", "p"]) + ".",
              "Collapse ratio (pooled RSS / sum of per-model RSS): "
              + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
              + f" -- {collapse['collapse_verdict']}."]
@@ -211,8 +247,12 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
     for model, fit in collapse["per_model"].items():
         # arbitrary where c = 0
         e_p = "- | -" if _is_constant(fit) else f"{_cell(fit, 'E')} | {_cell(fit, 'p')}"
-        lines.append(f"| {model} | {fit.n_points} | {_shown(fit, 'v0')} | {_shown(fit, 'c')} | {e_p} | "
+        lines.append(f"| {model} | {fit.n_points} | {_cell(fit, 'v0')} | {_cell(fit, 'c')} | {e_p} | "
                      f"{_r2(fit.extra['r_squared'])} |")
+    if any(_sign_open(fit, n) for fit in collapse["per_model"].values()
+           for n in (["v0"] if _is_constant(fit) else ["v0", "c", "E", "p"])):
+        lines += ["", "Each value to the place of its 95% interval's ends (--json); one followed by its "
+                  "interval: an interval that holds 0, so not even the sign is fixed."]
     if collapse.get("too_short"):
         pooled_too = not set(collapse["too_short"]) & set(collapse["pooled_models"])
         lines += ["", f"Not fitted per model{', nor in the pooled curve' if pooled_too else ''} (fewer than "
