@@ -55,7 +55,7 @@ def test_published_beside_the_fits_of_given_runs_in_text_json_and_report(grid_cs
         == ref["E"]
     doc = json.loads(_ok(["kaplan", "chinchilla", "--data", grid_csv, "--published", "--json"]))
     assert doc["published"]["chinchilla"][BESIROGLU]["E"] == ref["E"]
-    assert doc["published"]["kaplan"]["Kaplan 2020 (Table 2; eq. 6.1 a, b)"]["alpha_N"] \
+    assert doc["published"]["kaplan"]["Kaplan 2020 Table 2 L(N, D)"]["alpha_N"] \
         == published_laws()["kaplan2020"]["kaplan-nd"]["alpha_N"]
     assert grid_csv in doc["data"]  # the fits are of the given runs, not the shipped table
 

@@ -104,3 +104,45 @@ def test_a_held_out_budget_whose_optimum_a_run_brackets_stays_a_prediction(tmp_p
     doc = _fit_json(["--data", str(path), "--holdout", "2", "--bootstrap", "0"])
     rows = [r for r in doc["allocation"]["budgets"] if r["held_out_runs_near"]]
     assert rows and all(r["kind"] == "prediction" and "outside_runs" not in r for r in rows)
+
+
+# --- 3: the Kaplan allocation exponent's basis, and the published 0.73 beside it ---------------
+
+def _json(args):
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _text(args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_a_of_a_non_embedding_fit_says_its_basis():
+    """`fit kaplan` printed 'a (allocation) 0.8088' with nothing saying it is the exponent of a
+    non-embedding N under C = 6 N_nonembed D; a fit of total N says nothing of the kind."""
+    from scalefit.scaling.laws.fit import EXPONENT_BASIS
+    assert EXPONENT_BASIS == "non-embedding N, C = 6 N_nonembed D"
+    doc = _json(["fit", "kaplan", "--bootstrap", "0"])
+    assert doc["allocation"]["exponent_basis"] == EXPONENT_BASIS
+    assert f"a, b (allocation) are of {EXPONENT_BASIS}" in _text(["fit", "kaplan", "--bootstrap", "0"])
+    assert "exponent_basis" not in _json(["fit", "chinchilla", "--bootstrap", "0"])["allocation"]
+
+
+def test_published_kaplan_a_says_its_derivation_beside_what_its_constants_give():
+    """compare's published table set Kaplan's eq. 6.1 a = 0.73 (the C_min frontier of L(N, S))
+    in one row with Table 2's L(N, D) constants, which by the fit's formula give 0.575."""
+    from scalefit.scaling.laws.kaplan import EQ61, TABLE2
+    from scalefit.scaling.laws.published import published_laws
+    k = published_laws()["kaplan2020"]
+    doc = _json(["compare", "kaplan", "chinchilla", "--bootstrap", "0"])
+    rows = doc["published"]["kaplan"]
+    nd = k["kaplan-nd"]
+    assert rows[TABLE2]["a"] == pytest.approx(nd["alpha_D"] / (nd["alpha_N"] + nd["alpha_D"]))
+    assert rows[TABLE2]["a"] == pytest.approx(0.575, abs=5e-4)
+    assert rows[TABLE2]["alpha_N"] == nd["alpha_N"] and rows[EQ61] == {"a": 0.73, "b": 0.27}
+    text = _text(["compare", "kaplan", "chinchilla", "--bootstrap", "0"])
+    assert "eq. 6.1's a = 0.73 is fitted to the compute-efficient frontier C_min of L(N, S)" in text
+    assert "compare the fit's a with 0.575, not 0.73" in text

@@ -54,6 +54,7 @@ def total_flops_factor(frame) -> float:
 
 FLOPS_COLUMN = "flops column"  # a budget is the table's own compute (all parameters counted)
 KAPLAN_C = f"{FLOPS_PER_PARAM_TOKEN:g} N_nonembed D"  # Kaplan's C with a non-embedding N
+EXPONENT_BASIS = f"non-embedding N, C = {KAPLAN_C}"  # what a, b of a non-embedding fit are of
 
 
 def compute_basis(table: RunTable, law) -> str:
@@ -227,6 +228,8 @@ def _fit(model, table: RunTable, *, loss: str, delta: float, n_bootstrap: int, s
 
     allocation = allocation_summary(model, values, predict_nd, k)
     allocation["n_counts"] = table.n_column
+    if table.n_nonembedding and np.isfinite(allocation.get("a", np.nan)):  # a of another N than C's
+        allocation["exponent_basis"] = EXPONENT_BASIS
     if table.kaplan_compute and model.sets_allocation() and "C" in table.frame.columns:
         allocation["compute_convention"] = kaplan_compute_note(table.frame)
     extra = {"allocation": allocation,

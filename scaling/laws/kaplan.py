@@ -200,10 +200,28 @@ class KaplanND(Law):
         return allocation_exponents(values, "alpha_N", "alpha_D")
 
     def published(self):
+        """Kaplan's Table 2 L(N, D) constants with the a, b the fit's formula gives them
+        (alpha_D / (alpha_N + alpha_D): 0.575), and beside them eq. 6.1's a = 0.73, another
+        derivation (the C_min frontier of L(N, S) with early stopping): side by side, not one row
+        setting 0.73 beside constants that give 0.575."""
         k = published_laws()["kaplan2020"]
         row = dict(k["kaplan-nd"])
-        row.update(a=k["allocation"]["a"], b=k["allocation"]["b"])
-        return {"Kaplan 2020 (Table 2; eq. 6.1 a, b)": row}
+        a, b = self.exponents(row)
+        return {TABLE2: dict(row, a=a, b=b),
+                EQ61: {"a": k["allocation"]["a"], "b": k["allocation"]["b"]}}
+
+    def published_notes(self):
+        k = published_laws()["kaplan2020"]
+        a = self.published()[TABLE2]["a"]
+        return [f"kaplan: the Table 2 row's a, b are alpha_D / (alpha_N + alpha_D) and alpha_N / "
+                "(alpha_N + alpha_D) of its L(N, D) constants, the fit's formula (non-embedding N, "
+                f"C = 6 N_nonembed D); eq. 6.1's a = {k['allocation']['a']:g} is fitted to "
+                f"{k['allocation']['derivation']}: compare the fit's a with {a:.3g}, not "
+                f"{k['allocation']['a']:g}"]
+
+
+TABLE2 = "Kaplan 2020 Table 2 L(N, D)"
+EQ61 = "Kaplan 2020 eq. 6.1 (C_min frontier)"
 
 
 class KaplanNDE(KaplanND):

@@ -465,7 +465,7 @@ def fit_text(fit: dict) -> str:
         out.append(f"note: {note}")
     if fit["law"] == "isoflop":  # its parameters: G and a printed with no formula to read them by
         out.append(f"note: {OPTIMA_LINE}")
-    units = _param_units(fit["law"])
+    units = _units_note(fit)
     if units:
         out.append(f"note: {units}")
     out += ["", text_table(params_text_frame(fit)), *stderr_rule_lines({None: fit}),
@@ -502,10 +502,19 @@ def _param_units(law: str) -> str:
         return ""
 
 
+def _units_note(fit: dict) -> str:
+    """The law's parameter units and, for a fit of non-embedding N, what its a and b are of
+    (``exponent_basis``): 'a (allocation) 0.8088' beside a published or total-N a read as the
+    same quantity."""
+    basis = fit.get("allocation", {}).get("exponent_basis")
+    return "; ".join(part for part in (_param_units(fit["law"]),
+                                       f"a, b (allocation) are of {basis}" if basis else "") if part)
+
+
 def units_lines(fits: dict) -> list[str]:
     """compare's 'note (LAW): N_c in parameters, ...' lines, one per law whose parameters carry
-    units (the terminal's and report.md's)."""
-    units = {label: _param_units(f["law"]) for label, f in fits.items()}
+    units or whose a, b are of a non-embedding N (the terminal's and report.md's)."""
+    units = {label: _units_note(f) for label, f in fits.items()}
     return [f"note ({label}): {said}" for label, said in units.items() if said]
 
 
