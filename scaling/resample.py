@@ -25,13 +25,16 @@ def too_few_resamples(n_resamples: int) -> bool:
     return 0 < n_resamples < MIN_RESAMPLES_FOR_VERDICT
 
 
-def rough_intervals_note(n_resamples: int, what: str = "the 95% intervals", aside: str = "") -> str | None:
-    """'N bootstrap resamples: <what> are rough<aside>; use --bootstrap 1000', or None when the
-    bootstrap is large enough (or was not run)."""
+def rough_intervals_note(n_resamples: int, what: str = "the 95% intervals", aside: str = "",
+                         advise: int = 10 * MIN_RESAMPLES_FOR_VERDICT) -> str | None:
+    """'N bootstrap resamples: <what> are rough<aside>; use --bootstrap ADVISE', or None when the
+    bootstrap is large enough (or was not run). ``advise``: the count right for the command, its
+    own default (predict curve's 200 refits, whose intervals are calibrated at that count; 1000
+    was advised to it too)."""
     if not too_few_resamples(n_resamples):
         return None
     return (f"{n_resamples} bootstrap resamples: {what} are rough{aside}; "
-            f"use --bootstrap {10 * MIN_RESAMPLES_FOR_VERDICT}")
+            f"use --bootstrap {advise}")
 
 
 def resample_indices(n_points: int, n_resamples: int, seed: int) -> np.ndarray:

@@ -146,3 +146,34 @@ def test_published_kaplan_a_says_its_derivation_beside_what_its_constants_give()
     text = _text(["compare", "kaplan", "chinchilla", "--bootstrap", "0"])
     assert "eq. 6.1's a = 0.73 is fitted to the compute-efficient frontier C_min of L(N, S)" in text
     assert "compare the fit's a with 0.575, not 0.73" in text
+
+
+# --- 4: --help and notes that named the wrong draws or count; a size column's suggestion ------
+
+@pytest.mark.parametrize("command", [["fit"], ["compare"], ["reconcile"]])
+def test_bootstrap_help_says_isoflop_draws_the_line(command):
+    """--bootstrap was 'Bootstrap resamples for the 95% intervals', where isoflop's are
+    parametric draws of the line through the budget optima (isoflop.line_draws)."""
+    result = CliRunner().invoke(main, [*command, "--help"], terminal_width=2000)
+    assert result.exit_code == 0, result.output
+    assert "parametric draws of the line for isoflop" in " ".join(result.output.split())
+
+
+def test_rough_interval_note_of_predict_curve_names_its_own_count():
+    """predict curve (default and advised 200 refits) was told 'use --bootstrap 1000'."""
+    text = _text(["predict", "curve", "--model", "mini-1", "--schedule", "cosine:2400",
+                  "--bootstrap", "20"])
+    assert "note: 20 bootstrap resamples: the curve's 95% intervals are rough; use --bootstrap 200" \
+        in text.splitlines()
+
+
+def test_a_missing_size_column_suggests_the_tables_size_column_not_a_near_spelling(tmp_path):
+    """Porian's table (n, and hparams holding 'base') was asked "did you mean 'hparams'?"."""
+    path = tmp_path / "runs.csv"
+    pd.DataFrame({"hparams": ["base"] * 3, "n": [1e6, 2e6, 4e6], "tokens": [1e8, 5e7, 2.5e7],
+                  "flops": [6e14] * 3, "loss": [3.1, 3.0, 3.2]}).to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["fit", "isoflop", "--data", str(path)])
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert "column 'params' is missing; did you mean 'n'?" in line and "'hparams'?" not in line

@@ -101,7 +101,8 @@ def fit_options(func):
     options = [
         holdout_option("Keep the largest-compute runs out of the fit: a fraction (0.2) or a "
                        "count (5), 0 for none; report each law's relative error on them."),
-        bootstrap_option(1000, "Bootstrap resamples (0: none) for each parameter's 95% CI and "
+        bootstrap_option(1000, "Bootstrap resamples (parametric draws of the line for isoflop; "
+                         "0: none) for each parameter's 95% CI and "
                          f"stderr ({BOOTSTRAP_STDERR_RULE} of the resamples' estimates)."),
         seed_option,
         click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,

@@ -22,6 +22,7 @@ from scalefit.scaling.resample import rough_intervals_note
 
 
 CURVE_POINTS = 200  # steps of a predicted curve with no measured run to compare
+CURVE_RESAMPLES = 200  # --bootstrap's default, the count the rough-interval note advises (not fit's 1000)
 
 
 @click.command("curve")
@@ -51,7 +52,7 @@ CURVE_POINTS = 200  # steps of a predicted curve with no measured run to compare
               help="With --grid-test and the momentum law: also predict with one decay lambda "
                    "for the suite, the one whose long-run fits have the least summed objective "
                    "(the long runs alone are read; column schedule_law_profiled).")
-@bootstrap_option(200, "Bootstrap refits for a 95% interval of the predicted curve (0: none); "
+@bootstrap_option(CURVE_RESAMPLES, "Bootstrap refits for a 95% interval of the predicted curve (0: none); "
                       "whole runs when several are fitted, else blocks of checkpoints.")
 @seed_option
 @checked_outputs
@@ -262,7 +263,7 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
             lines.append(f"|relative error|: no checkpoint lies at or past step {prediction.scored_from} "
                          f"({prediction.scored_from_why}), so none is scored; {at_last}")
     rough = rough_intervals_note(n_bootstrap if "ci95_lo" in points else 0,
-                                 "the curve's 95% intervals")
+                                 "the curve's 95% intervals", advise=CURVE_RESAMPLES)
     lines += [f"note: {note}" for note in [*notes, *([rough] if rough else [])]]
     # what the fit itself warns of (a parameter not identified, an interval reaching a bound),
     # as `fit schedule-law` prints it for the same fit: the JSON had it, the text did not

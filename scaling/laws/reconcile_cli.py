@@ -220,7 +220,8 @@ def write_reconcile_report(out_dir, rec) -> None:
               help="Summary table with the published a per condition (columns: the --by column, "
                    "a or a_n_exponent, a_ci95_lo, a_ci95_hi; panel columns where it has them).")
 @click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=1000, show_default=True,
-              help="Bootstrap resamples for the 95% intervals (0: none, else at least 2).")
+              help="Bootstrap resamples (parametric draws of the line for isoflop) for the 95% "
+                   "intervals (0: none, else at least 2).")
 @seed_option
 @click.option("--subset", multiple=True, metavar="COL=VALUE",
               help="Use only rows with COL equal to VALUE (repeatable). Without --data and "

@@ -136,6 +136,19 @@ def _near_column(name: str, columns) -> str:
                                                                   otherwise="")
 
 
+SIZE_NAMES = ("params", "params_nonembed", "n", "n_params", "num_params", "nparams", "param_count",
+              "parameters", "model_size", "size")  # what a table's model-size column is often called
+
+
+def _near_size_column(df: pd.DataFrame) -> str:
+    """"; did you mean 'n'?" for a numeric column named as model sizes are (``SIZE_NAMES``, any
+    case), else the numeric column nearest 'params': Porian's table (n, and hparams holding
+    'base') was offered 'hparams', a column of words."""
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+    named = [str(c) for c in numeric if str(c).lower() in SIZE_NAMES]
+    return f"; did you mean '{named[0]}'?" if named else _near_column("params", numeric)
+
+
 def numeric_column(df: pd.DataFrame, column: str, source: str, *,
                    text_only: bool = False) -> np.ndarray:
     """A column as floats; the first non-numeric, NaN or infinite cell is an InputError
@@ -330,7 +343,7 @@ def validate_runs(df: pd.DataFrame, law: str, *, loss: str = "loss", source: str
         n_column = _choose_n(df, law_model)
     needs_n = "N" in needs or "D" in needs and "tokens" not in df.columns
     if needs_n and (n_column is None or n_column not in df.columns):
-        raise InputError(f"{source}: column 'params' is missing{_near_column('params', df.columns)} "
+        raise InputError(f"{source}: column 'params' is missing{_near_size_column(df)} "
                          f"(law {law} needs N; columns: "
                          f"{_columns(df)}; {map_hint('params')})")
     has_tokens = "tokens" in df.columns
