@@ -283,6 +283,10 @@ PASSAGES = [
                     "(not in the table; tests/test_s44_scatter_share.py checks the steps)",
                 "fires on 37 of the 52 runs": "the runs named in warmup_transitions.csv's scatter_concentrated, "
                                               "over its scatter_measured (tests/test_s44_warmup_scatter.py)",
+                "errors of that kind, sd rising 4x or 2 late shocks of 6 sd, the intervals still held a clear kink in\n"
+                "98-100% of runs, 96-100% where the check fired":
+                    "bench/bench_transition_intervals.py --methods scatter on the _grows/_shocks/_t3 cells "
+                    "(bench/README.md, Errors of other shapes)",
                 "on 5 of 12 attention-out and 8 of 12 MLP-in runs":
                     "`scalefit transitions --stat t_xi --group attn_out|mlp_in`'s scatter_concentrated (not in the table)",
                 "(steps 261-426)": "the onsets before capped nu was left out (history)",
