@@ -177,3 +177,23 @@ def test_a_missing_size_column_suggests_the_tables_size_column_not_a_near_spelli
     line = result.output.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in line
     assert "column 'params' is missing; did you mean 'n'?" in line and "'hparams'?" not in line
+
+
+# --- 5: an interval over only some draws, labelled as the curve's -----------------------------
+
+def test_an_interval_over_half_the_draws_says_so_in_its_label():
+    """`predict downstream --at-x 0.5`: about half the draws put E_x above x and give no value;
+    the text said '95% CI of the curve [0.9, 3.7]' (a note lines below said the rest). Now the
+    label says whose interval it is, in text and JSON; at an x every draw reaches, as before."""
+    import re
+    args = ["predict", "downstream", "--bootstrap", "200"]
+    pr = _json([*args, "--at-x", "0.5"])["prediction"]
+    undefined, n = map(int, re.match(r"(\d+) of (\d+) bootstrap draws", pr["undefined_draws"]).groups())
+    assert undefined > 0.1 * n
+    assert pr["intervals_over"] == f"the {n - undefined} of {n} draws with a value"
+    text = _text([*args, "--at-x", "0.5"])
+    assert f"95% CI of the curve over {pr['intervals_over']} [" in text
+    assert "95% prediction interval of an observed value over those draws [" in text
+    inside = _json([*args, "--at-x", "5"])["prediction"]
+    assert "intervals_over" not in inside and "undefined_draws" not in inside
+    assert "95% CI of the curve [" in _text([*args, "--at-x", "5"])

@@ -258,6 +258,8 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
         out["undefined_draws"] = (f"{undefined} of {n} bootstrap draws give no value here "
                                   "(x at or below their E_x, or a failed refit); the intervals "
                                   "are over the rest")
+    if undefined > SOME_DRAWS_SHARE * n:  # the label itself says whose interval it is
+        out["intervals_over"] = f"the {n - undefined} of {n} draws with a value"
     notes = []
     if floor.sum() > FLOOR_NOTE_SHARE * floor.size:
         notes.append(f"{int(floor.sum())} of {floor.size} simulated observations put x (the law "
@@ -269,6 +271,7 @@ def interval_at(result: FitResult, x, *, x_draws=None, x_residuals=None, level: 
     return out
 
 
+SOME_DRAWS_SHARE = 0.10  # more draws than this with no value: the intervals are labelled as over the rest
 FLOOR_NOTE_SHARE = 0.01  # observations at the floor are noted above this share of them
 
 

@@ -137,10 +137,13 @@ def prediction_lines(pr: dict) -> list[str]:
     distance = (f"{pr['times_largest_run']:.3g}x the largest fitted run's compute" if "times_largest_run" in pr
                 else f"fitted x {_fmt(pr['x_range'][0])} to {_fmt(pr['x_range'][1])}" if "x_range" in pr else "")
     # the value to its curve interval's precision, each interval's ends to its own
+    over = pr.get("intervals_over")  # most draws give no value: the intervals are of the rest
     lines = [f"{kind} at {where}{f' ({distance})' if distance else ''}: "
              f"{value_at_interval(pr['value'], *pr['ci95'])}  95% CI of "
-             f"the curve {interval_text(*pr['ci95'], pr['value'])}, 95% prediction interval "
-             f"of an observed value {interval_text(*pr['pi95'], pr['value'])}"]
+             f"{f'the curve over {over}' if over else 'the curve'} "
+             f"{interval_text(*pr['ci95'], pr['value'])}, 95% prediction interval "
+             f"of an observed value{' over those draws' if over else ''} "
+             f"{interval_text(*pr['pi95'], pr['value'])}"]
     missed = [(name, pr[key]) for name, key in (("its 95% CI of the curve", "ci95"),
                                                  ("its 95% prediction interval", "pi95"))
                if outside(pr["value"], pr.get(key))]
@@ -330,7 +333,9 @@ def plot_relation(result, train, held, out: dict):
                         yerr=[[pred["value"] - pi[0]], [pi[1] - pred["value"]]], fmt="none", color="tab:green", alpha=0.4, lw=4,
                         label="95% prediction interval", zorder=4)
         ax.errorbar([px], [pred["value"]], yerr=yerr, fmt="D", color="tab:green",
-                    label=f"{pred.get('kind', 'prediction')} (95% CI of the curve)", zorder=5)
+                    label=f"{pred.get('kind', 'prediction')} (95% CI of the curve"
+                          f"{' over ' + pred['intervals_over'] if pred.get('intervals_over') else ''})",
+                    zorder=5)
     ax.set_xlabel(axis_label(str(out.get("x"))))
     ax.set_ylabel(axis_label(str(out.get("y")), out["relation"]))
     ax.set_title(FORMULAS[out["relation"]], fontsize=9)
