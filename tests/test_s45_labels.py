@@ -59,6 +59,8 @@ def test_both_laws_budgets_are_the_same_compute_in_the_tables_own_count():
             assert d == pytest.approx(row6[f"{law}_D_opt"], rel=1e-6), law
     assert nine["budgets"][0]["kaplan_flops_per_param_token"] == pytest.approx(9.0)
     assert "kaplan_flops_per_param_token" not in six["budgets"][0]  # 6: nothing to say
+    assert "at budgets in the table's own count C = 9 N D" in nine["budget_convention"]
+    assert "own count" not in six["budget_convention"]
 
 
 # --- 2: a held-out budget whose optimum lies beyond every run ------------------------------------

@@ -275,7 +275,11 @@ def n_convention_note(result: FitResult, frame, convention: str | None) -> str:
     """What N means in ``project``'s rows for this result."""
     if convert_embedding(result, frame, convention) is not None:
         emb = EmbeddingMap.from_frame(frame)
-        return emb.describe() if emb is not None else "N as the law counts it"
+        said = emb.describe() if emb is not None else "N as the law counts it"
+        k, own = total_flops_factor(frame), _flops_per_param_token(result)
+        if k != own:  # flops = 9 N D: its budgets are in that count, not the law's 6 N D
+            said += f", at budgets in the table's own count C = {k:.3g} N D (the law's is {own:g} N D)"
+        return said
     return fit_n_note(result.extra)
 
 
