@@ -6,6 +6,7 @@ with N and with D; larger models are lower at equal tokens) as JSON.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -205,29 +206,46 @@ def suite_checks(runs: pd.DataFrame, table: pd.DataFrame, dataset: str | None = 
                       "not_checked": f"{len(order)} long run(s) of {'one size' if order else 'no size'}: "
                                      "no two sizes to order"}
     final_se = _final_se(table, dataset, order, wide.index[-1]) if len(wide) else {}
+    finals = {m: _loss_to_se(float(wide[m].iloc[-1]), final_se.get(m)) for m in order}
     return {"loss_falls_with_tokens_per_size": by_size,
             "loss_falls_with_size_per_budget": by_tokens,
             "long_runs_larger_lower_at_equal_tokens": size_order,
-            "final_long_losses": {m: round(float(wide[m].iloc[-1]), 4) for m in order},
-            **({"final_long_losses_se": final_se} if final_se else {}),
+            "final_long_losses": {m: finals[m][0] for m in order},
+            **({"final_long_losses_se": {m: finals[m][1] for m in final_se}} if final_se else {}),
             "units": {"loss_falls_with_size_per_budget": "keys: the grid runs' training tokens",
                       "final_long_losses": f"{dataset} loss in nats/token at the long runs' last common "
                                            + (f"step ({int(wide.index[-1]):,})" if len(wide) else "step"),
                       **({"final_long_losses_se": "standard error of each loss in nats, by a bootstrap over "
-                                                  "the eval set's documents (the checkpoint table's se)"}
+                                                  "the eval set's documents (the checkpoint table's se), to 2 "
+                                                  "significant digits; each loss to its se's last place"}
                          if final_se else {})},
             **({"left_out": f"grid run(s) {', '.join(unmeasured)} have no loss in the run table and "
                             "are left out of the checks"} if unmeasured else {})}
 
 
+SE_DIGITS = 2  # significant digits of a standard error, as every SE column quotes one (laws' stderr)
+LOSS_DECIMALS = 4  # a loss with no standard error: its decimals as a default, not a claim
+
+
+def _loss_to_se(loss: float, se: float | None) -> tuple[float, float | None]:
+    """(loss, se) rounded as every value with an SE is printed: the SE to SE_DIGITS significant
+    digits and the loss to the SE's last place (4.1137 with SE 0.0643 is 4.114 and 0.064: no digit
+    the SE says is noise); with no SE (or an SE of 0), the loss to LOSS_DECIMALS decimals."""
+    if se is None or not np.isfinite(se) or se <= 0:
+        return round(loss, LOSS_DECIMALS), se
+    place = math.floor(math.log10(se)) - (SE_DIGITS - 1)
+    return round(loss, -place), round(se, -place)
+
+
 def _final_se(table: pd.DataFrame, dataset: str, models, step) -> dict:
-    """{model: the se of its long run's loss on `dataset` at `step`} where the table has a finite one."""
+    """{model: the se of its long run's loss on `dataset` at `step`} where the table has a finite one
+    (every digit: ``_loss_to_se`` rounds it beside its loss)."""
     if "se" not in table:
         return {}
     rows = table[(table["part"] == "long") & (table["metric"] == "loss") & (table["dataset"] == dataset)
                  & (table["step"] == step)].drop_duplicates("model").set_index("model")["se"]
     values = pd.to_numeric(rows, errors="coerce")
-    return {m: round(float(values[m]), 4) for m in models if m in values.index and np.isfinite(values[m])}
+    return {m: float(values[m]) for m in models if m in values.index and np.isfinite(values[m])}
 
 
 TRAJECTORY_PANELS = [("t_nu", "mlp_in"), ("excess_kurtosis", "mlp_in"), ("std", "mlp_in"),

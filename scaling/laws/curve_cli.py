@@ -217,6 +217,27 @@ def _write_curve(out_dir, fit, prediction, out: dict, text: str, loss_column: st
 LOSS_COLUMNS = ("predicted", "measured", "error", "ci95_lo", "ci95_hi")  # the curve's columns in the loss unit
 
 
+def _predicted_at_interval(row) -> tuple[str, str, str]:
+    """(predicted, ci95_lo, ci95_hi) of one point as text: the ends on the interval rule and the
+    prediction to their place (interval_text, identifiability.significant: 4.6072 beside
+    [4.5923, 4.6277] is 4.607 [4.592, 4.628], the digits the bootstrap supports)."""
+    from scalefit.scaling.interval_text import interval_ends, value_at_interval
+    lo, hi = interval_ends(row["ci95_lo"], row["ci95_hi"], row["predicted"])
+    return value_at_interval(row["predicted"], row["ci95_lo"], row["ci95_hi"]), lo, hi
+
+
+def _at_intervals(points):
+    """The curve's rows with predicted, ci95_lo and ci95_hi printed by ``_predicted_at_interval``
+    where the points have an interval (--bootstrap 0: as they are)."""
+    if "ci95_lo" not in points:
+        return points
+    shown = points.copy()
+    text = [_predicted_at_interval(row) for _, row in points.iterrows()]
+    for i, column in enumerate(("predicted", "ci95_lo", "ci95_hi")):
+        shown[column] = [t[i] for t in text]
+    return shown
+
+
 def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: int,
                 notes=(), loss_column: str = "loss") -> list[str]:
     """What `predict curve` prints: the curve (every point beside a measured run, else about 24
@@ -233,11 +254,14 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
     # beside a measured run every point is a prediction (its kind column says no more)
     shown = (points.drop(columns="kind", errors="ignore") if measured else
              points.iloc[np.unique(np.linspace(0, len(points) - 1, 24).round().astype(int))])
-    lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.5g}",
-                                 formatters={"lr": lambda v: f"{v:.4g}"}))  # 0.003, not 0.0029999
+    lines.append(_at_intervals(shown).to_string(index=False, float_format=lambda v: f"{v:.5g}",
+                                                formatters={"lr": lambda v: f"{v:.4g}"}))  # 0.003, not 0.0029999
     last = points.iloc[-1]
-    band = (f" [{last['ci95_lo']:.4g}, {last['ci95_hi']:.4g}] (95% interval of the fitted law over "
-            f"{n_bootstrap} bootstrap refits)" if "ci95_lo" in points else " (no interval: --bootstrap 0)")
+    if "ci95_lo" in points:
+        value, lo, hi = _predicted_at_interval(last)
+        band = f" [{lo}, {hi}] (95% interval of the fitted law over {n_bootstrap} bootstrap refits)"
+    else:
+        value, band = f"{last['predicted']:.4g}", " (no interval: --bootstrap 0)"
     last_fitted = int(np.max(fit.components["curves"].step))
     beyond = int(last["step"]) / last_fitted
     # the last point's kind column, said: past the last step fitted, or (notes below) past the
@@ -247,7 +271,7 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
     kind = (f"; a projection, {distance}, of a schedule no fitted run followed: no run checks it"
             if last.get("kind") == "projection" else
             "; a prediction for a schedule no fitted run followed, not a measurement")
-    lines.append(f"final loss at step {int(last['step'])}: {last['predicted']:.4g}{band}"
+    lines.append(f"final loss at step {int(last['step'])}: {value}{band}"
                  + ("" if measured else kind))
     if measured:  # the mean and max count the scored points only: say which
         scored = points["step"][points["scored"]]

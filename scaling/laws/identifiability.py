@@ -193,7 +193,9 @@ def significant(value: float, status: str | None, ci95=None) -> str:
         return with_digits(value, digits) if status is not None else format(float(value), f".{digits}g")
     rounded = round(float(value), -exponent)  # at the ends' place: -0.0964 at 0.01 is -0.10, 2 digits
     digits = 0 if rounded == 0 else min(math.floor(math.log10(abs(rounded))) - exponent + 1, MAX_DIGITS)
-    text = "0" if rounded == 0 else with_digits(rounded, digits)
+    text = "0" if rounded == 0 else with_digits(value, digits)
+    if rounded != 0 and _last_place(text) < exponent:  # the carry: rounded's digits, not value's
+        text = with_digits(rounded, digits)
     ends = [float(e) for e in interval_ends(lo, hi, at)]
     held = lo <= at <= hi
     while digits < MAX_DIGITS and (ends[0] <= float(text) <= ends[1]) != held:
