@@ -63,6 +63,29 @@ def test_both_laws_budgets_are_the_same_compute_in_the_tables_own_count():
     assert "own count" not in six["budget_convention"]
 
 
+def test_the_frontier_figure_draws_the_rows_optima():
+    """compare's frontier figure drew Kaplan's converted frontier at 6 N D on a 9 N D table:
+    its line at the 100x budget now passes through that budget row's N*."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scalefit.scaling.laws.plots import plot_frontiers
+    from scalefit.scaling.laws.runtable import validate_runs
+    runs = embedded_runs(9.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = compare_laws(runs, ["kaplan", "chinchilla"], n_bootstrap=0)
+    row = max(cmp.budgets, key=lambda r: r["flops"])
+    fig = plot_frontiers(cmp.fits, validate_runs(runs, "chinchilla").frame, [r["flops"] for r in cmp.budgets])
+    lines = fig.axes[0].get_lines()
+    for law in ("kaplan", "chinchilla"):
+        i = next(j for j, ln in enumerate(lines) if str(ln.get_label()).startswith(f"{law}:"))
+        beyond = lines[i + 1]  # the dashed part, to the largest budget
+        assert beyond.get_xdata()[-1] == pytest.approx(row["flops"], rel=1e-5)  # budgets: 6 digits
+        assert beyond.get_ydata()[-1] == pytest.approx(row[f"{law}_N_opt"], rel=1e-5), law
+    plt.close(fig)
+
+
 # --- 2: a held-out budget whose optimum lies beyond every run ------------------------------------
 
 def _fit_json(args):
