@@ -85,11 +85,23 @@ def differences(expected, actual, where="$"):
     return [] if expected == actual else [f"{where}: {expected!r} != {actual!r}"]
 
 
+@pytest.fixture(scope="module")
+def golden_runs(tmp_path_factory):
+    """Each golden command's result, the commands run together in one fresh Python with the
+    kernels pinned (tests/pinned_runs.py: one import of scalefit, not one per command, as
+    pinned_json, which the rewrite below runs)."""
+    from pinned_runs import pinned_outputs
+
+    return pinned_outputs(tmp_path_factory, COMMANDS)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not cpu_runs_pinned(), reason="the goldens' kernels need an x86-64 CPU with AVX2 and FMA")
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_json_unchanged(name):
-    actual = pinned_json(COMMANDS[name])
+def test_json_unchanged(name, golden_runs):
+    result = golden_runs[name]
+    assert result["exit_code"] == 0, f"{COMMANDS[name]}: {result['error']}"
+    actual = json.loads(result["stdout"])
     expected = json.loads((GOLDEN / name).read_text())
     diff = differences(expected, actual)
     assert not diff, "\n".join(diff[:20])

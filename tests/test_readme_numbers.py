@@ -1,9 +1,10 @@
 """The README's numbers are what its commands print on the shipped data.
 
 Each passage below is found by a stable anchor (its bold heading or a phrase), not by line
-numbers; its command runs once (all of them in one fresh Python with the BLAS and SIMD kernels
-pinned as for the golden JSON, since the last digits of a bootstrap interval depend on them), and
-every number of the passage must appear in the command's output at the README's printed precision
+numbers; its command runs once per session (tests/pinned_runs.py: in a fresh Python with the BLAS
+and SIMD kernels pinned as for the golden JSON, since the last digits of a bootstrap interval
+depend on them; the other tests that read the same command's output share the run), and every
+number of the passage must appear in the command's output at the README's printed precision
 (tests/readme_numbers.py says how numbers are read and matched). Numbers that are no output of
 the command (a year in a citation, a benchmark's figure) are listed per passage, each with why.
 
@@ -16,23 +17,23 @@ test_schedule_laws checks its one number) and `transitions --stat t_nu --group a
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from pinned_runs import SHIPPED_GRID_TEST, SHIPPED_SCHEDULES, pinned_outputs
 from readme_numbers import disagreements, matches, numbers, passage
-from test_golden_json import PINNED, cpu_runs_pinned
+from test_golden_json import cpu_runs_pinned
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 COMMANDS = {
     "compare": ["compare", "kaplan", "chinchilla"],
-    "schedules": ["compare", "kaplan", "chinchilla", "--schedules"],
+    "schedules": SHIPPED_SCHEDULES,  # with --out: other tests read its JSON; stdout is the same
     "downstream": ["predict", "downstream", "--holdout", "2"],
-    "grid-test": ["predict", "curve", "--grid-test", "--profile-lambda"],
+    "grid-test": SHIPPED_GRID_TEST,
     "init-study": ["init-study"],
     "trajectory": ["trajectory", "--stat", "excess_kurtosis", "--group", "attn_qkv", "--models",
                    "mini-1,mini-2,mini-3,mini-4,mini-5", "--json"],
@@ -116,30 +117,13 @@ def grid_text() -> str:
     return grid.to_string() + "\n" + json.dumps(suite_checks(runs, table))
 
 
-DRIVER = """
-import json, sys
-from click.testing import CliRunner
-from scalefit.cli import main
-done = {}
-for name, args in json.loads(sys.argv[1]).items():
-    result = CliRunner().invoke(main, args)
-    done[name] = {"exit_code": result.exit_code, "stdout": result.stdout,
-                  "error": repr(result.exception) if result.exit_code else ""}
-open(sys.argv[2], "w").write(json.dumps(done))
-"""
-
-
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
-    """Every command's stdout, each run once, in one fresh Python with the kernels pinned."""
+    """Every command's stdout, each run once in this session in a fresh Python with the kernels
+    pinned (pinned_runs: the report, golden and audit tests read the same runs)."""
     if not cpu_runs_pinned():
         pytest.skip("the README's digits were printed with AVX2 kernels: needs an x86-64 CPU with AVX2 and FMA")
-    import os
-    where = tmp_path_factory.mktemp("readme-numbers") / "outputs.json"
-    done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(COMMANDS), str(where)],
-                          env={**os.environ, **PINNED}, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(where.read_text())
+    results = pinned_outputs(tmp_path_factory, COMMANDS)
     for name, result in results.items():
         assert result["exit_code"] == 0, f"{COMMANDS[name]}: {result['error']}"
     return {name: result["stdout"] for name, result in results.items()} | {"grid": grid_text()}

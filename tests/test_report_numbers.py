@@ -7,9 +7,9 @@ text printed here from a shipped table, and every number of the passage must app
 at the report's printed precision; numbers that are no output (a citation's year, a timing taken
 once, a benchmark's figure) are listed per passage with why.
 
-Commands: `compare kaplan chinchilla` and `compare ... --schedules` are the README test's; when
-that test ran them earlier in this pytest session (on this xdist worker or another), their
-outputs are read back instead of running them again.
+Commands: `compare kaplan chinchilla` and `compare ... --schedules` are the README test's; each
+command runs once per pytest session (tests/pinned_runs.py), whichever test (on whichever xdist
+worker) asks first, and the others read its output.
 `init-study --out DIR` prints init-study's stdout and writes the tables of the init report.
 Not run (too slow here; 2-core VM at load ~7): `compare --schedules --lambda profile` (44 s wall,
 24 s CPU; its one sentence is allow-listed, and agreed when checked by hand), `warmup-study`
@@ -21,30 +21,26 @@ report's headings, the warmup table (test_suite_shipped) and the `Commands:` lin
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from pinned_runs import OUT, pinned_outputs
 from readme_numbers import disagreements, passage
-from test_golden_json import PINNED, cpu_runs_pinned
+from test_golden_json import cpu_runs_pinned
 from test_readme_numbers import COMMANDS as README_COMMANDS
-from test_readme_numbers import DRIVER
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "data" / "suites" / "mini"
 REPORTS = {"mini": MINI / "REPORT.md", "init": MINI / "init" / "REPORT.md"}
 
-COMMANDS = {
-    "compare": ["compare", "kaplan", "chinchilla"],
-    "schedules": ["compare", "kaplan", "chinchilla", "--schedules"],
-    "init-study": ["init-study", "--out", "{out}"],
+COMMANDS = {  # compare and --schedules: the README test's (the same run, see pinned_runs)
+    "compare": README_COMMANDS["compare"],
+    "schedules": README_COMMANDS["schedules"],
+    "init-study": ["init-study", "--out", OUT],
 }
-SHARED = [name for name in COMMANDS if README_COMMANDS.get(name) == COMMANDS[name]]
 
 
 @dataclass(frozen=True)
@@ -299,41 +295,20 @@ PASSAGES = [
 ]
 
 
-def read_back_readme_outputs(base: Path) -> dict:
-    """The stdout of the README test's commands where test_readme_numbers' fixture has run them in
-    this pytest session (its outputs.json under the session's temporary folder, or under a sibling
-    xdist worker's); {} otherwise. A file another worker is still writing is passed over."""
-    folders = [base]
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' folders share the session's folder
-        folders += sorted(p for p in base.parent.iterdir() if p.is_dir() and p != base)
-    for found in (f for folder in folders for f in sorted(folder.glob("readme-numbers*/outputs.json"))):
-        try:
-            results = json.loads(found.read_text())
-        except (OSError, ValueError):
-            continue
-        return {name: results[name]["stdout"] for name in SHARED
-                if name in results and results[name]["exit_code"] == 0}
-    return {}
-
-
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
-    """Each command's stdout (run once, in one fresh Python with the kernels pinned, or read back from
-    the README test's run), the init study's written tables, and the texts of the shipped tables."""
+    """Each command's stdout (run once in this session in a fresh Python with the kernels pinned,
+    pinned_runs: the README test's runs are these), the init study's written tables, and the
+    texts of the shipped tables."""
     if not cpu_runs_pinned():
         pytest.skip("the reports' digits were printed with AVX2 kernels: needs an x86-64 CPU with AVX2 and FMA")
-    where = tmp_path_factory.mktemp("report-numbers")
-    done = read_back_readme_outputs(tmp_path_factory.getbasetemp())
-    todo = {name: [a.replace("{out}", str(where / "init")) for a in args]
-            for name, args in COMMANDS.items() if name not in done}
-    ran = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(todo), str(where / "outputs.json")],
-                         env={**os.environ, **PINNED}, capture_output=True, text=True, timeout=900)
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    for name, result in json.loads((where / "outputs.json").read_text()).items():
-        assert result["exit_code"] == 0, f"{todo[name]}: {result['error']}"
+    results = pinned_outputs(tmp_path_factory, COMMANDS)
+    done = {}
+    for name, result in results.items():
+        assert result["exit_code"] == 0, f"{COMMANDS[name]}: {result['error']}"
         done[name] = result["stdout"]
     written = ["thresholds", "summary", "contrasts", "warmup_effect", "shapes"]
-    done["init-study tables"] = "\n".join(table_text(pd.read_csv(where / "init" / f"{name}.csv"))
+    done["init-study tables"] = "\n".join(table_text(pd.read_csv(results["init-study"]["out"] / f"{name}.csv"))
                                           for name in written)
     return done
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from pinned_runs import SHIPPED_SCHEDULES, pinned_outputs
 
 from scalefit.cli import main
 
@@ -117,12 +118,11 @@ def test_a_reported_share_says_its_unit_and_few_resamples_report_none():
 
 @pytest.fixture(scope="module")
 def shipped_gap(tmp_path_factory):
-    """`compare kaplan chinchilla --schedules --out` on the shipped suite: (text, JSON)."""
-    out = tmp_path_factory.mktemp("gap") / "gap"
-    result = CliRunner().invoke(main, ["compare", "kaplan", "chinchilla", "--schedules",
-                                       "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return result.output, json.loads((out / "schedule_gap.json").read_text())
+    """`compare kaplan chinchilla --schedules --out` on the shipped suite: (text, JSON). The README
+    test's run of it, made once per session (tests/pinned_runs.py)."""
+    result = pinned_outputs(tmp_path_factory, {"schedules": SHIPPED_SCHEDULES})["schedules"]
+    assert result["exit_code"] == 0, result["error"]
+    return result["stdout"], json.loads((result["out"] / "schedule_gap.json").read_text())
 
 
 def test_shipped_shares_the_text_refuses_are_null_in_the_json(shipped_gap):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from pinned_runs import SHIPPED_GRID_TEST, SHIPPED_SCHEDULES, pinned_outputs
 
 from scalefit.cli import main
 from scalefit.data import data_path
@@ -310,13 +311,16 @@ def test_grid_prediction_on_shipped_suite_beats_the_naive_reading():
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
-def test_grid_prediction_with_the_decay_profiled_on_the_long_runs():
+def test_grid_prediction_with_the_decay_profiled_on_the_long_runs(tmp_path_factory):
     """--profile-lambda adds predictions with the lambda whose long-run fits have the least
     summed objective (the profile's minimum, reported with the table); the flag needs
-    --grid-test and the momentum law, each said in one line."""
-    result = CliRunner().invoke(main, ["predict", "curve", "--grid-test", "--profile-lambda", "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    --grid-test and the momentum law, each said in one line. The document is the
+    grid_prediction.json of `predict curve --grid-test --profile-lambda --out`, the README
+    test's run (once per session, tests/pinned_runs.py; --json prints the same document, as
+    test_grid_prediction_on_shipped_suite_beats_the_naive_reading reads it)."""
+    result = pinned_outputs(tmp_path_factory, {"grid": SHIPPED_GRID_TEST})["grid"]
+    assert result["exit_code"] == 0, result["error"]
+    doc = json.loads((result["out"] / "grid_prediction.json").read_text())
     profile = pd.DataFrame(doc["lambda_profile"]["profile"])
     assert doc["lambda_profile"]["lambda"] == profile.loc[profile["objective"].idxmin(), "lambda"]
     summary = pd.DataFrame(doc["summary"]).set_index(["method", "part"])
@@ -523,23 +527,31 @@ def test_a_size_far_beyond_the_fitted_ones_is_blamed_not_the_schedule():
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
-def test_out_writes_the_markdown_report_it_promises(tmp_path):
+def test_out_writes_the_markdown_report_it_promises(tmp_path, tmp_path_factory):
     """--out says 'Write a report (Markdown), tables (CSV) and plots'; fit schedule-law, predict
-    curve (and --grid-test) and compare --schedules wrote tables, JSON and plots, no report."""
-    runs = [(["fit", "schedule-law", "--model", "mini-3", "--bootstrap", "0"], "fitted_curves"),
+    curve (and --grid-test) and compare --schedules wrote tables, JSON and plots, no report.
+    --grid-test's and compare --schedules' runs are the README test's (made once per session,
+    tests/pinned_runs.py)."""
+    runs = []
+    for i, (args, figure) in enumerate([
+            (["fit", "schedule-law", "--model", "mini-3", "--bootstrap", "0"], "fitted_curves"),
             (["predict", "curve", "--model", "mini-3", "--schedule", "wsd:1120:0.2",
-              "--bootstrap", "0"], "curve"),
-            (["predict", "curve", "--grid-test"], "grid_prediction"),
-            (["compare", "--schedules", "--bootstrap", "0"], "schedule_gap")]
-    for i, (args, figure) in enumerate(runs):
+              "--bootstrap", "0"], "curve")]):
         out = tmp_path / str(i)
         result = CliRunner().invoke(main, [*args, "--out", str(out)])
         assert result.exit_code == 0, result.output
+        runs.append((figure, result.stdout, out))
+    shared = pinned_outputs(tmp_path_factory, {"grid_prediction": SHIPPED_GRID_TEST,
+                                               "schedule_gap": SHIPPED_SCHEDULES})
+    for figure, result in shared.items():
+        assert result["exit_code"] == 0, result["error"]
+        runs.append((figure, result["stdout"], result["out"]))
+    for figure, stdout, out in runs:
         report = (out / "report.md").read_text()
-        assert result.stdout.strip() in report and f"![{figure}]({figure}.png)" in report
+        assert stdout.strip() in report and f"![{figure}]({figure}.png)" in report
         assert (out / f"{figure}.png").exists()
         if figure == "schedule_gap":  # without --json: the table (test_schedule_gap reads the JSON)
-            assert "a [95% CI]" in result.stdout and "L@10x [95% CI]" in result.stdout
+            assert "a [95% CI]" in stdout and "L@10x [95% CI]" in stdout
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped checkpoints absent")
