@@ -54,7 +54,10 @@ PASSAGES = [
     Passage("Kaplan vs Chinchilla", "**Kaplan vs Chinchilla**", "with `--budget`.", "compare", {
         "Pearce & Song 2024": "a citation's year",
         "1000 bootstrap resamples": "the command's default, not printed by its text",
-        "same 1000 resamples": "the command's default, not printed by its text"}),
+        "same 1000 resamples": "the command's default, not printed by its text",
+        "Table 2 L(N, D) constants\ngive a = 0.575": "`compare --published`'s Kaplan 2020 Table 2 row "
+                                                      "(alpha_D / (alpha_N + alpha_D) of its constants)",
+        "published 0.73, eq. 6.1,": "`compare --published`'s Kaplan 2020 eq. 6.1 row (a citation)"}),
     Passage("--schedules", "**Why Kaplan and Chinchilla disagree, on our own suite**",
             "The corrected set (iv) above uses 0.999.", "schedules", {
                 "at 240, 520, 1120, 2400 steps": "the long runs' checkpoints that the set takes (the design)",
