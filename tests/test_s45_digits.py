@@ -184,3 +184,24 @@ def test_suite_report_final_losses_to_their_standard_errors():
     bare = suite_checks(runs, table.drop(columns=["se"]))  # no SE: 4 decimals as before
     assert all(round(v, 4) == v for v in bare["final_long_losses"].values())
     assert any(len(repr(v).split(".")[1]) == 4 for v in bare["final_long_losses"].values())
+
+
+def test_compare_metrics_a_b_as_the_allocation_rows_print_them(tmp_path):
+    """compare's metrics table printed a 0.5161 above the allocation row's 0.52 [0.41, 0.80]: the
+    same estimate now prints the same, to its interval's place, in both tables."""
+    from test_scaling_cli import make_runs
+    data = tmp_path / "runs.csv"
+    make_runs(data)
+    text = CliRunner().invoke(main, ["compare", "kaplan", "chinchilla", "--data", str(data),
+                                     "--bootstrap", "40"]).stdout
+    lines = text.splitlines()
+    header = next(ln.split() for ln in lines if ln.split()[:2] == ["law", "n_points"])
+    metrics = {ln.split()[0]: dict(zip(header, ln.split())) for ln in lines
+               if ln.split()[:1] in (["kaplan"], ["chinchilla"]) and len(ln.split()) == len(header)}
+    assert set(metrics) == {"kaplan", "chinchilla"}, text
+    for law in metrics:
+        for key in ("a", "b"):
+            row = re.search(rf"^\s*{law}\s+{key} \(allocation\)\s+(\S+)\s+\S+\s+(\S+)\s+(\S+)", text, re.M)
+            assert row, (law, key, text)
+            assert metrics[law][key] == row.group(1), (law, key, metrics[law][key], row.groups())
+            assert_at_its_ends(*row.groups(), (law, key))

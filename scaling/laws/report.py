@@ -74,8 +74,12 @@ def metrics_text_frame(fits: dict) -> pd.DataFrame:
     """metrics_frame as the terminal and report.md print it: the held-out error a percentage, as
     the held-out lines below it ('0.002718' above 'mean |relative error| 0.27%'); metrics.csv and
     --json keep the fraction."""
+    from scalefit.scaling.laws.identifiability import significant
     frame = metrics_frame(fits)
     frame["holdout_mean_abs_rel_error"] = [percent(v) for v in frame["holdout_mean_abs_rel_error"]]
+    for key in ("a", "b"):  # as the allocation rows print them: to their interval's place (s45)
+        frame[key] = [v if no_number(v) else significant(v, None, (f.get("allocation") or {}).get(f"{key}_ci95"))
+                      for v, f in zip(frame[key], fits.values())]
     return frame
 
 
