@@ -46,7 +46,8 @@ def _summary_json(result, out_dir) -> dict:
 @click.option("--text-field", default="text", show_default=True, help="JSONL field that holds each document's text.")
 @click.option("--tasks", multiple=True, metavar="TASK[,TASK]",
               help="lm-eval tasks by name, or NAME=FILE.jsonl for a local task "
-                   "(rows {context, choices, answer} or {context, continuation}). Repeatable.")
+                   "(rows {context, choices, answer} or {context, continuation}; a local task reports acc "
+                   "and gold_ce, the gold answer's mean NLL per token, no per-continuation perplexity). Repeatable.")
 @click.option("--task-limit", type=POSITIVE_INT, help="At most this many examples per task.")
 @click.option("--num-fewshot", type=NONNEGATIVE_INT, help="Few-shot examples per task (lm-eval's default if unset).")
 @click.option("--weights", is_flag=True,

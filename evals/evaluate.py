@@ -276,6 +276,20 @@ def eval_options(opts) -> EvalOptions:
     return EvalOptions(**opts)
 
 
+def check_not_weights_folder(out_dir, named=option_name) -> None:
+    """Refuse an --out that holds a `scalefit weights` sweep, for a sweep without --weights
+    (InputError, before anything is written): its run.json and report.md would replace that
+    sweep's, after which `scalefit weights` refuses the folder (it holds eval parts), as it refuses
+    any eval folder. (`eval --weights` measures what that folder holds: it carries it on, its
+    report with the weights' notes.)"""
+    from scalefit.sweep.runinfo import weights_sweep_in
+
+    if weights_sweep_in(out_dir):
+        raise InputError(f"{named('out_dir')} {out_dir}: holds a scalefit weights sweep, whose run.json and "
+                         "report.md this sweep's would replace; evaluate into another --out, or add --weights to measure "
+                         "the folder's weight statistics with the evals")
+
+
 def evaluate(opts: EvalOptions, *, named=option_name) -> SweepResult:
     """Run the sweep of `opts`; returns what it did and its tables (also written to opts.out_dir).
 
@@ -293,6 +307,8 @@ def evaluate(opts: EvalOptions, *, named=option_name) -> SweepResult:
 
     opts = eval_options(opts)
     check_values(opts, named)  # out_dir=None was pathlib's TypeError in stored_digests, before plan looked
+    if not opts.weights:  # eval --weights measures what such a folder holds, and carries it on
+        check_not_weights_folder(opts.out_dir, named)
     executor = parse_executor(opts.executor, threads=opts.threads)
     # kept only beside the sweep's record: a new or empty --out holds one once the sweep starts
     try:
@@ -317,6 +333,12 @@ def evaluate(opts: EvalOptions, *, named=option_name) -> SweepResult:
     options = {k: v for k, v in vars(opts).items() if k not in ("progress",)}
     meta = run_metadata(device=device, dtype=dtype, seed=opts.seed, options=options, suite=suite.name,
                         grid_size=len(grid), shard=shard)
+    # how the losses were windowed (the suite's or model's context where --context is not given),
+    # stated in report.md's header: two folders scored at another --context do not look alike
+    windowing = next((m.options for m in measurements if m.name.startswith("loss:")), None)
+    if windowing is not None:
+        meta.update(context=windowing["--context"], stride=windowing["--stride"] or windowing["--context"],
+                    max_tokens=windowing["--max-tokens"])
     device_name, dtype_name = str(device), str(dtype).replace("torch.", "")
 
     def load(info):

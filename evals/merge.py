@@ -37,7 +37,7 @@ def merge(dirs, out_dir) -> SweepResult:
     output_folder("--out", out_dir)
     meta = {"merged": now(), "folders": dirs, "runs": runs, "shard": None,  # each fact as the runs recorded it
             **{k: ", ".join(sorted({str(r[k]) for r in runs if r.get(k) is not None})) or None
-               for k in ("suite", "device", "dtype", "seed")}}
+               for k in ("suite", "device", "dtype", "seed", "context", "stride", "max_tokens")}}
     if (Path(out_dir) / "parts").is_dir():
         raise InputError(f"--out {out_dir}: is a sweep folder (parts/ inside); merge into a new folder")
     # written aside and moved in at the end: a merge interrupted while writing leaves the folder
@@ -50,9 +50,13 @@ def merge(dirs, out_dir) -> SweepResult:
         meta["rows"] = {k: len(v) for k, v in tables.items()}
         meta["failed"] = len(failures)
         # measured: every measurement the folders hold; a shard stopped mid-checkpoint left some out
-        meta["measured"], lacking = incomplete_checkpoints(found, failures)
+        # (judged within the folders whose run was stopped: elsewhere a measurement a checkpoint
+        # lacks is one its run did not ask for, counted per measurement instead)
+        meta["measured"], lacking = incomplete_checkpoints(found, failures, judged=stopped_parts(runs, dirs))
         meta["incomplete"], meta["incomplete_checkpoints"] = len(lacking), lacking
-        meta["warnings"] = coverage_warnings(runs, dirs)
+        meta["checkpoints"] = len({key for key, _ in found})
+        meta["partly_measured"] = measurement_counts(found, failures)
+        meta["warnings"] = coverage_warnings(runs, dirs, held={key for key, _ in found})
         files = write_sweep_report(staging, tables, failures, meta, "run.json", integrity=flags)
         files = [Path(out_dir) / Path(f).relative_to(staging) for f in files]
         for name in set(MERGED_TABLES) - set(tables):
@@ -65,12 +69,63 @@ def merge(dirs, out_dir) -> SweepResult:
 MERGED_TABLES = ("evals", "weights", "fingerprints")  # the tables a merge writes when it has rows for them
 
 
-def coverage_warnings(runs: list[dict], dirs=()) -> list[str]:
-    """What merged shard folders leave out of their grid: shards of K/N not among them, and
-    shards whose run was interrupted (from their run.shard-K-of-N.json). A folder without any
-    run*.json (Ctrl-C while its tables were written) is named: its results are merged, but which
-    shard it holds is not known, so a shard said missing may be that folder's."""
-    out, shards = [], {}
+def stopped_parts(runs: list[dict], dirs) -> set[str]:
+    """The checkpoint keys held by the folders whose sweep was interrupted (or left no run*.json):
+    there a checkpoint lacking a measurement the merged folders hold may have been stopped part
+    way. A folder whose sweep finished measured what it was asked."""
+    stopped = [str(d) for d in dirs if not any(run.get("folder") == str(d) for run in runs)]
+    stopped += [run["folder"] for run in runs if run.get("interrupted")]
+    return {str(path.parent.relative_to(Path(d) / "parts"))
+            for d in dict.fromkeys(stopped) for path in (Path(d) / "parts").rglob("*.parquet")}
+
+
+def measurement_counts(found: dict, failures=None) -> dict[str, int]:
+    """{measurement: checkpoints that hold it} for the measurements some of the merged checkpoints
+    lack (asked of part of the grid only, e.g. a dataset added for a few steps); {} when every
+    checkpoint holds every one."""
+    held: dict[str, set[str]] = {}
+    for key, name in found:
+        held.setdefault(name.removesuffix(".parquet").split("--", 1)[-1], set()).add(key)
+    every = set().union(*held.values()) if held else set()
+    return {name: len(keys) for name, keys in sorted(held.items()) if keys != every}
+
+
+def run_grid(run: dict) -> list[str] | None:
+    """The checkpoint keys of a run's whole grid (all its shards), rebuilt from its recorded
+    --suite/--models/--steps/--checkpoint (the suite spec path as given, else beside the folder's
+    parent); None where it cannot be rebuilt (the spec moved, an older run.json)."""
+    import warnings
+
+    from scalefit.sweep.grid import sweep_grid
+
+    options = run.get("options") or {}
+    suite = options.get("suite")
+    models = options.get("models") or None
+    if isinstance(models, str):
+        models = [models]
+    local = options.get("checkpoint") or ()
+    tries = [suite] if not suite or Path(str(suite)).is_absolute() else [suite, str(Path(run["folder"]).parent / suite)]
+    for spec in tries:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                names = [m for part in (models or ()) for m in str(part).split(",") if m.strip()] or None
+                _, grid, _ = sweep_grid(spec, names, options.get("steps") or "all", None, local)
+            return [info.key for info in grid]
+        except Exception:  # noqa: BLE001 - any failure: the grid is not known
+            continue
+    return None
+
+
+def coverage_warnings(runs: list[dict], dirs=(), held=None) -> list[str]:
+    """What merged folders leave out of their grid: the checkpoints of a sharded run's grid that
+    no merged folder holds (any mix of shards and whole sweeps covers it), named; and runs that
+    were interrupted (from their run.shard-K-of-N.json). Where a sharded run's grid cannot be
+    rebuilt (its suite spec moved), the shards of K/N not among the folders are named instead.
+    A folder without any run*.json
+    (Ctrl-C while its tables were written) is named: its results are merged, but which shard it
+    holds is not known. `held`: the checkpoint keys the merged folders hold (None: not judged)."""
+    out, shards, grids = [], {}, {}
     bare = [str(d) for d in dirs if not any(run.get("folder") == str(d) for run in runs)]
     for d in bare:
         out.append(f"{d}: no run*.json (its sweep was stopped while it wrote its tables); its results are "
@@ -79,9 +134,27 @@ def coverage_warnings(runs: list[dict], dirs=()) -> list[str]:
         k, _, n = str(run.get("shard") or "").partition("/")
         if k.isdigit() and n.isdigit() and int(n) > 1:
             shards.setdefault(int(n), set()).add(int(k))
+            if held is not None:
+                grid = run_grid(run)
+                if grid is not None:
+                    grids.setdefault(int(n), set()).update(grid)
         if run.get("interrupted"):
             out.append(f"{run['folder']}/{run['file']}: that sweep was interrupted; re-run it to measure the rest")
     for n, found in sorted(shards.items()):
+        if n in grids:
+            missing = sorted(grids[n] - set(held))
+            if missing:
+                named = ", ".join(key_name(k) for k in missing[:5]) + (f" and {len(missing) - 5} more"
+                                                                      if len(missing) > 5 else "")
+                absent = sorted(set(range(n)) - found)  # said as before where whole shards are missing too
+                shards_said = (f"shard(s) {', '.join(f'{k}/{n}' for k in absent)} missing "
+                               f"(found {', '.join(f'{k}/{n}' for k in sorted(found))}); " if absent else "")
+                out.append(f"the merged {'shards' if absent else 'folders'} do not cover the grid: {shards_said}"
+                           f"{len(missing)} of the {len(grids[n])} checkpoints of the {n} shards' grid are in "
+                           f"none of the folders ({named}); "
+                           + (f"unless {', '.join(bare)} holds them, " if bare else "")
+                           + "they are not in the tables")
+            continue
         missing = sorted(set(range(n)) - found)
         if missing:
             out.append(f"the merged shards do not cover the grid: shard(s) {', '.join(f'{k}/{n}' for k in missing)} "
@@ -89,6 +162,12 @@ def coverage_warnings(runs: list[dict], dirs=()) -> list[str]:
                        + (f"unless {', '.join(bare)} holds them, " if bare else "")
                        + "their checkpoints are not in the tables")
     return out
+
+
+def key_name(key: str) -> str:
+    """'tiny-a step 8' for the checkpoint key 'tiny-a/step0000008'."""
+    model, _, step = key.rpartition("/step")
+    return f"{model.replace('__', '/')} step {int(step)}" if step.isdigit() else key
 
 
 def check_mergeable(dirs, runs: list[dict]) -> None:

@@ -457,6 +457,8 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
         raise
     forget_unmeasured([m for m in measurements if m.name in new], out_dir)
     meta.update({"finished": now(), "interrupted": interrupted})
+    if interrupted:  # each checkpoint of the grid measured in full, or in part (its loss, not its weights)
+        meta.update(interrupted_counts(grid, measurements, out_dir))
     if summary is not None:
         meta.update({"measured": len(summary.measured), "skipped": len(summary.skipped),
                      "failed": len(summary.failed), "duplicates_skipped": len(summary.duplicates),
@@ -470,6 +472,21 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
     if interrupted:
         raise SweepInterrupted(result)
     return result
+
+
+def interrupted_counts(grid, measurements, out_dir) -> dict:
+    """What a stopped sweep's grid holds: {"whole": checkpoints with a result of every measurement,
+    "partly": {"model step N": [the measurements it lacks]} for those with some but not all}."""
+    from scalefit.sweep.parts import part_path
+
+    whole, partly = 0, {}
+    for info in grid:
+        lacks = [m.name for m in measurements if not part_path(out_dir, info, m).exists()]
+        if not lacks:
+            whole += 1
+        elif len(lacks) < len(measurements):
+            partly[f"{info.model} step {info.step}"] = lacks
+    return {"whole": whole, "partly": partly}
 
 
 def _rebuild(out_dir, tables, summary, meta, interrupted, on_duplicate, report) -> SweepResult:

@@ -238,12 +238,16 @@ def write_failures(failures: pd.DataFrame, out_dir) -> Path:
     return write_frame(failures, Path(out_dir) / "failures.csv")
 
 
-def incomplete_checkpoints(found: dict, failures: pd.DataFrame | None = None) -> tuple[int, dict[str, list[str]]]:
+def incomplete_checkpoints(found: dict, failures: pd.DataFrame | None = None,
+                           judged: set[str] | None = None) -> tuple[int, dict[str, list[str]]]:
     """(checkpoints holding every measurement, {checkpoint: the measurements it lacks}) of the result
     files `found_parts` found: a checkpoint counts as measured only when it has each measurement
     the folders hold of any checkpoint (a shard stopped mid-checkpoint leaves its val loss without
-    its test loss or weights). Checkpoints named "model step N"; `failures`' are left out (counted
-    as failed)."""
+    its test loss or weights). With `judged` (the checkpoint keys of the folders whose sweep was
+    stopped), only those checkpoints are judged so; every other one counts as measured (its
+    finished sweep measured what it was asked: a dataset added for a few steps leaves the rest
+    without it). Checkpoints named "model step N";
+    `failures`' are left out (counted as failed)."""
     held: dict[str, set[str]] = {}
     for key, name in found:
         held.setdefault(key, set()).add(name)
@@ -254,12 +258,13 @@ def incomplete_checkpoints(found: dict, failures: pd.DataFrame | None = None) ->
               (failures[["model", "step"]].itertuples(index=False) if failures is not None and len(failures) else ())}
     complete, lacking = 0, {}
     for key, names in sorted(held.items()):
-        if names == every:
+        lacks = every - names if judged is None or key in judged else set()
+        if not lacks:
             complete += 1
         elif key not in failed:
             model, _, step = key.rpartition("/step")
             lacking[f"{model.replace('__', '/')} step {int(step)}"] = sorted(
-                n.removesuffix(".parquet").split("--", 1)[-1] for n in every - names)
+                n.removesuffix(".parquet").split("--", 1)[-1] for n in lacks)
     return complete, lacking
 
 

@@ -63,11 +63,21 @@ def run_lines(wide: pd.DataFrame, meta: dict) -> list[str]:
     """The report's lines on what the run did: its counts, or (interrupted: no counts were kept)
     how many checkpoints the table holds so far; and the warnings of a merge (missing shards)."""
     if meta.get("interrupted"):
-        lines = [f"- interrupted: the table holds the {len(wide)} checkpoints measured so far; re-run the "
-                 "same command to measure the rest"]
+        whole, partly = meta.get("whole"), meta.get("partly") or {}
+        if whole is None:  # a run.json of an older scalefit: only the table's rows are known
+            held = f"the {len(wide)} checkpoint{'s' * (len(wide) != 1)} measured so far"
+        else:
+            named = "; ".join(f"{name}: no {', '.join(lacks)}" for name, lacks in list(partly.items())[:3])
+            held = (f"{whole} checkpoint{'s' * (whole != 1)} measured in full"
+                    + (f" and {len(partly)} in part ({named}{'; ...' if len(partly) > 3 else ''})" if partly else ""))
+        lines = [f"- interrupted: the table holds {held}; re-run the same command to measure the rest"]
     else:
         lines = [f"- checkpoints measured {meta.get('measured', 0)}{incomplete_text(meta)}, already done "
                  f"{meta.get('skipped', 0)}, failed {meta.get('failed', 0)}"]
+    partly = meta.get("partly_measured") or {}
+    if partly:  # a measurement asked of part of the merged checkpoints (a dataset added for a few steps)
+        lines.append("- measured at part of the checkpoints only: " + ", ".join(
+            f"{name} at {n} of {meta.get('checkpoints', '?')}" for name, n in partly.items()))
     return lines + [f"- warning: {w}" for w in meta.get("warnings") or []]
 
 
@@ -89,6 +99,9 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     wide = wide_evals(evals, facts=True)
     plots = plot_losses(evals, out_dir) if evals is not None and not evals.empty else []
     facts = [f"{k} `{meta[k]}`" for k in ("device", "dtype", "seed") if meta.get(k) is not None]  # unrecorded: left out
+    if meta.get("context") is not None:  # the losses' windows (a run that scored no dataset has none)
+        facts += [f"context `{meta['context']}` tokens", f"stride `{meta.get('stride') or meta['context']}` tokens",
+                  f"max tokens `{meta['max_tokens'] if meta.get('max_tokens') is not None else 'all'}`"]
     lines = [f"# scalefit eval: {meta.get('suite') or 'suite not recorded'}", "",
              *([f"- {', '.join(facts)}"] if facts else []), *run_lines(wide, meta), ""]
     if plots:
@@ -101,6 +114,12 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     lines += ["## Per checkpoint", "", "Loss in nats/token, bpb in bits per UTF-8 byte; "
               "`train_loss` is the dataset marked as the training distribution." + se_note, ""]
     lines += [markdown_table(wide) if not wide.empty else "(no rows)", ""]
+    weights = (extra_tables or {}).get("weights") if isinstance(extra_tables, dict) else None
+    if weights is not None and not weights.empty:  # eval --weights: the weights report's notes on its rows
+        from scalefit.weightstats.report import GROUP_RULE, shape_bound_notes
+
+        lines += ["## Weight statistics", "", "In `weights.parquet` (the rows of scalefit weights). " + GROUP_RULE,
+                  "", *[f"{note}\n" for note in shape_bound_notes(weights)]]
     if failures is not None and not failures.empty:
         lines += ["## Failed checkpoints", "", markdown_table(failures), ""]
     if integrity is not None and not integrity.empty:
@@ -112,11 +131,15 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     # the tables written beside the report (a --weights-only sweep writes no evals table)
     tables = (["evals"] if evals is not None and not evals.empty else []) + sorted(extra_tables or [])
     what = {"fingerprints": "one row per checkpoint: the fingerprint of its weight files"}
+    # the record files this folder holds (a merged folder, or a sweep stopped before its first
+    # result, has no measurements.json or parts/); run.json is written right after this report
+    held = [line for name, line in (
+        ("measurements.json", "- `measurements.json`: the options each measurement of this folder was made with"),
+        ("parts", "- `parts/`: one file per (checkpoint, measurement); a re-run skips what is there"))
+        if (out_dir / name).exists()]
     lines += ["## Files", "", *[f"- `{t}.parquet`, `{t}.csv`: {what.get(t, 'long table')}" for t in tables],
               "- `evals_wide.csv`: the table above", "- `run.json`: versions, device, dtype, options",
-              "- `integrity.csv`: the checkpoint integrity flags (header only when none)",
-              "- `measurements.json`: the options each measurement of this folder was made with",
-              "- `parts/`: one file per (checkpoint, measurement); a re-run skips what is there", ""]
+              "- `integrity.csv`: the checkpoint integrity flags (header only when none)", *held, ""]
     return write_text(out_dir, "report.md", "\n".join(lines))
 
 
@@ -128,7 +151,7 @@ def write_sweep_report(out_dir, tables: dict, failures: pd.DataFrame, meta: dict
 
     evals = tables.get("evals", pd.DataFrame())
     return [write_frame(wide_evals(evals, facts=True), Path(out_dir) / "evals_wide.csv"),
-            write_report(out_dir, evals, failures, meta, extra_tables={k for k in tables if k != "evals"},
+            write_report(out_dir, evals, failures, meta, extra_tables={k: v for k, v in tables.items() if k != "evals"},
                          integrity=integrity),
             write_metadata(meta, out_dir, run_file)]
 

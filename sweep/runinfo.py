@@ -71,3 +71,19 @@ def read_metadata(dirs) -> list[dict]:
             except json.JSONDecodeError:
                 continue
     return runs
+
+
+def weights_sweep_in(folder) -> bool:
+    """Whether `folder` holds a `scalefit weights` sweep: a run*.json it recorded (its options name
+    --checkpoint and no --dataset), or, with none (stopped while it wrote its tables), the report
+    that command writes. `scalefit eval` into it would replace that record and report."""
+    folder = Path(folder)
+    for run in read_metadata([folder]):
+        options = run.get("options")
+        if isinstance(options, dict) and "checkpoint" in options and "datasets" not in options:
+            return True
+    report = folder / "report.md"
+    try:
+        return report.is_file() and report.read_text().startswith("# Weight statistics")
+    except (OSError, UnicodeDecodeError):
+        return False

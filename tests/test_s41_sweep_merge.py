@@ -48,6 +48,8 @@ def test_a_checkpoint_lacking_a_measurement_is_not_counted_measured(shards, tmp_
     shutil.copytree(shards[1], half)
     (part,) = half.glob("parts/tiny-a/step0000008/evals--loss_test.parquet")
     part.unlink()  # as a shard stopped after the val loss of its checkpoint
+    (record,) = half.glob("run*.json")  # and its run recorded so (a finished run measured what it was asked)
+    record.write_text(json.dumps({**json.loads(record.read_text()), "interrupted": True}))
     said, doc = merged([shards[0], half], tmp_path / "m")
     named = "incomplete 1 (tiny-a step 8: no loss_test)"
     assert doc["meta"]["measured"] == 1 and doc["meta"]["incomplete"] == 1

@@ -113,24 +113,37 @@ def group_summary(table: pd.DataFrame) -> pd.DataFrame:
     return wide[[c for c in ["model", "step", "group", *SUMMARY_STATS] if c in wide.columns]]
 
 
-def shape_bound_notes(summary: pd.DataFrame) -> list[str]:
-    """A sentence for each family shape in ``summary`` that sits at its fit's bound (Student-t nu at
-    1e4: tails no heavier than a Gaussian's, where nu is not identified): that value is the bound,
-    not an estimate."""
+def shape_bound_notes(table: pd.DataFrame, shown: int = 4) -> list[str]:
+    """A sentence for each fitted-family parameter with a bound (every one in SHAPE_BOUNDS: Student-t
+    nu at its cap 1e4, where tails no heavier than a Gaussian's leave nu unidentified; the quartic
+    form's g at 0; the generalized normal's beta ...) that sits at that bound in some group rows
+    (tensor `*`) of the weights ``table``: how many of its rows, and the first `shown` groups. That
+    value is the bound, not an estimate. The one note of `scalefit weights`' and `eval --weights`'
+    reports."""
     from scalefit.shapes import SHAPE_BOUNDS, at_shape_bound
 
+    if table is None or table.empty or "stat" not in table:
+        return []
+    pooled = table[(table["tensor"] == "*") & table["stat"].isin(list(SHAPE_BOUNDS))]
     notes = []
     for column, (_, _, bounds) in SHAPE_BOUNDS.items():
-        if column not in summary:
-            continue
-        values = summary[column].to_numpy(dtype=float)
+        rows = pooled[pooled["stat"] == column]
+        values = pd.to_numeric(rows["value"], errors="coerce").to_numpy(dtype=float)
+        finite = np.isfinite(values)
         for bound, side in zip(bounds, ("lower", "upper")):
-            at = at_shape_bound(values, bound)
+            at = at_shape_bound(values, bound) & finite
             if at.any():
-                groups = ", ".join(f"{m} {g}" for m, g in summary.loc[at, ["model", "group"]].to_numpy())
-                notes.append(f"`{column}` = {bound:g} is the fit's {side} bound, not an estimate "
-                             f"(the data put it at or beyond the bound): {groups}.")
+                groups = list(dict.fromkeys(f"{m} {g}" for m, g in rows.loc[at, ["model", "group"]].to_numpy()))
+                named = ", ".join(groups[:shown]) + (f" and {len(groups) - shown} more" if len(groups) > shown else "")
+                notes.append(f"`{column}` = {bound:g} is the fit's {side} bound, not an estimate (the data put "
+                             f"it at or beyond the bound), in {int(at.sum())} of {int(finite.sum())} group rows: "
+                             f"{named}.")
     return notes
+
+
+GROUP_RULE = ("A group's row (tensor `*`) pools the weights of its tensors for the moments, quantiles and "
+              "fitted families, and is the mean over its matrices for the spectral statistics (`sv_max`, "
+              "`stable_rank`, `entropy_rank`, `alpha`).")
 
 
 def blank_cell_notes(table: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
@@ -206,7 +219,7 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
         summary.to_csv(path, index=False)
         files.append(path)
         lines += ["## Groups at the last step", "", markdown_table(summary), ""]
-        notes = shape_bound_notes(summary) + blank_cell_notes(table, summary)
+        notes = shape_bound_notes(table) + blank_cell_notes(table, summary)
         lines += [*notes, ""] if notes else []
     lines += nonfinite_notes(table)
     steps = table["step"].nunique()
@@ -252,7 +265,7 @@ def write_weights_report(table: pd.DataFrame, out_dir, *, stats, checkpoints=())
               "`<family>_<param>` with `_loglik` (per weight), `_aic`, "
               f"`_bic`, `_ks` for {prefixes}; "
               "`best_family` (lowest BIC) names the family in the `label` column (its `value` is the family's "
-              f"fixed code: {codes}).",
+              f"fixed code: {codes}). " + GROUP_RULE,
               ""]
     files.append(write_text(out_dir, "report.md", "\n".join(lines)))
     return files
