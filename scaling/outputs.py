@@ -207,11 +207,14 @@ def column_meaning(column: str, meanings=None, **units) -> str | None:
     return " ".join(said.format(**{"loss": "nats/token", "x": "", "y": "", **units}).split())
 
 
-def files_section(files: dict, laws=(), meanings=None, source: str = "bootstrap", **units) -> list[str]:
+def files_section(files: dict, laws=(), meanings=None, source: str = "bootstrap",
+                  interval_words: str | None = None, **units) -> list[str]:
     """report.md's '## Files': each CSV (``files``: name -> its columns) and what its columns hold
     and in which units, a law's columns (LAW_N_opt) and an interval's ends (_ci95_lo, _ci95_hi;
     _pi95_lo, _pi95_hi) said once each; a reader of the CSV alone had only the column names.
-    ``source``: what drew the 95% intervals (laws.report.spread_source: IsoFLOP's are parametric)."""
+    ``source``: what drew the 95% intervals (laws.report.spread_source: IsoFLOP's are parametric);
+    ``interval_words``: what the intervals are, in full, where ``source`` alone would not say it
+    ('calibrated 95% interval: the central 99.5% of ...', transitions' breakpoint intervals)."""
     lines = ["## Files", ""]
     for name, columns in files.items():
         groups: dict[str, list[str]] = {}  # the column a group describes -> its columns
@@ -231,7 +234,8 @@ def files_section(files: dict, laws=(), meanings=None, source: str = "bootstrap"
             base = key.removeprefix("LAW_")
             said = column_meaning(base, meanings, **units) or "as in the input table"
             if any(c.endswith(ENDS) for c in shown) and len(shown) > 1:
-                said += (", with its 95% interval (the bootstrap's)" if source == "bootstrap" else
+                said += (f", with its {interval_words}" if interval_words else
+                         ", with its 95% interval (the bootstrap's)" if source == "bootstrap" else
                          f", with its 95% interval (the {source} draws')")
             lines.append(f"  - {', '.join(f'`{c}`' for c in shown)}: {said}")
     return lines

@@ -14,6 +14,7 @@ from lmfit import Parameters
 
 from scalefit.scaling.fitresult import (BOUND_FRACTION, FitResult, ParamEstimate, at_bound,
                                         attach_intervals, bound_warnings)
+from scalefit.scaling.interval_text import interval_text
 
 
 def params(**spec):
@@ -67,8 +68,9 @@ def test_an_interval_that_ends_on_a_bound_is_said_to():
     draws = np.r_[np.linspace(4.6, 4.99, 80), np.full(20, 5.0 - 1e-15)]
     result = fit_with(4.9, 0.01, 5.0, draws)
     assert result.params["beta"].ci95[1] == pytest.approx(5.0)
-    assert result.warnings == [f"parameter beta: its 95% interval [{result.params['beta'].ci95[0]:.4g}, "
-                               "5] reaches the upper bound 5: the data do not bound beta from above"]
+    # the ends as every table prints them (interval_text): [4.61, 5.00], not [4.612, 5]
+    assert result.warnings == [f"parameter beta: its 95% interval {interval_text(*result.params['beta'].ci95)} "
+                               "reaches the upper bound 5: the data do not bound beta from above"]
 
 
 def test_an_interval_on_a_log_scale_bound_is_read_in_the_fitted_scale():
@@ -76,7 +78,7 @@ def test_an_interval_on_a_log_scale_bound_is_read_in_the_fitted_scale():
     draws = np.r_[np.full(10, 1e-12), np.geomspace(1e-3, 10.0, 90)]
     result = fit_with(np.log(0.5), np.log(1e-12), np.log(1e12), draws, name="log_A")
     assert len(result.warnings) == 1
-    assert result.warnings[0].startswith("parameter A: its 95% interval [1e-12, ")
+    assert result.warnings[0].startswith("parameter A: its 95% interval [0, ")  # 1e-12 printed 0, as tables do
     assert result.warnings[0].endswith("reaches the lower bound 1e-12: the data do not bound A from below")
 
 

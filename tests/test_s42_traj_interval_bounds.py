@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.scaling.fitresult import IntervalAtBound, reaches_bound
+from scalefit.scaling.interval_text import interval_text
 
 LOSS = np.linspace(6, 3, 30)
 
@@ -44,7 +45,7 @@ def test_a_profile_interval_that_reaches_E_s_floor_is_said_in_the_text_and_the_j
     assert pooled["value"] > 0.01 and pooled["ci95"][0] == 0.0
     # --json holds the words alone (a JSON string has no kind: reaches_bound reads the fit's own)
     said = [w for w in out["warnings"]["pooled"] if w.startswith("parameter E: its 95% interval")]
-    assert said == [f"parameter E: its 95% interval [0, {pooled['ci95'][1]:.4g}] reaches the lower bound 0: "
+    assert said == [f"parameter E: its 95% interval {interval_text(*pooled['ci95'])} reaches the lower bound 0: "
                     "the data do not bound E from below"]
     text = run(path)
     assert "95% profile intervals (--json) that reach a bound" in text

@@ -125,7 +125,7 @@ def test_the_bound_is_the_figures_within_a_tenth_of_a_percent_and_any_averaged_t
 def test_every_value_at_the_bound_is_refused_in_one_line(tmp_path):
     rows = pd.DataFrame({"model": "m", "step": [1, 2, 3], "tensor": "*", "group": "g", "stat": "t_nu",
                          "value": CAP})
-    with pytest.raises(InputError, match="every value of stat 't_nu' is at its fit's bound"):
+    with pytest.raises(InputError, match="every value of stat 't_nu', group g is at its fit's bound"):
         stat_trajectory(rows, "t_nu", group="g")
     path = tmp_path / "capped.csv"
     rows.to_csv(path, index=False)

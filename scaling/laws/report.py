@@ -300,8 +300,9 @@ def out_of_reach_line(largest_fitted: float, rows=(), given: bool = False) -> li
 
 
 def params_shown_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
-    """params_frame with values printed to the digits their identifiability supports and the
-    interval's ends on the interval rule (interval_ends, as the warnings print them: the table
+    """params_frame with each value printed to the place of its printed 95% interval's ends
+    (identifiability.significant; a parameter at its bound as the bound, the status's digits only
+    where there is no interval) and the interval's ends on the interval rule (interval_ends, as the warnings print them: the table
     read 14.83 above a warning's 15); what the terminal and report.md show (report.md printed 4
     digits, E = 2.552 under the terminal's 2.6 in one report); params.csv keeps every digit."""
     from scalefit.scaling.laws.identifiability import significant

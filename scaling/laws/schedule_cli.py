@@ -18,6 +18,8 @@ from scalefit.scaling.laws.schedule_plots import write_fitted_curves
 from scalefit.scaling.outputs import checked_outputs, staged
 from scalefit.scaling.resample import rough_intervals_note
 
+SCHEDULE_RESAMPLES = 200  # --bootstrap's default, the count the rough-interval note advises (not fit's 1000)
+
 
 def _fit_text(out: dict) -> str:
     lines = [f"{out['law']} fitted to {out['n_points']} checkpoints of {out['n_runs']} run(s) "
@@ -43,7 +45,8 @@ def _fit_text(out: dict) -> str:
         b = out["bootstrap"]
         lines.append(f"  bootstrap: {b['n']} resamples of {b['resampled']} "
                      f"({b['n_failed']} failed)")
-        rough = rough_intervals_note(int(b["n"]), "the 95% intervals and the identification labels")
+        rough = rough_intervals_note(int(b["n"]), "the 95% intervals and the identification labels",
+                                     advise=SCHEDULE_RESAMPLES)
         lines += [f"  note: {rough}"] if rough else []  # as fit and compare say it
     lines += [f"  warning: {w}" for w in out["warnings"]]
     return "\n".join(lines)
@@ -52,7 +55,7 @@ def _fit_text(out: dict) -> str:
 @click.command("schedule-law")
 @analysis_options(table=LOSS_CURVES)
 @schedule_law_options
-@bootstrap_option(200, "Bootstrap resamples for 95% CIs (0: none): whole runs when several "
+@bootstrap_option(SCHEDULE_RESAMPLES, "Bootstrap resamples for 95% CIs (0: none): whole runs when several "
                        "are fitted, else blocks of consecutive checkpoints.")
 @seed_option
 @checked_outputs

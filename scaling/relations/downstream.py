@@ -22,7 +22,7 @@ from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.laws.projection import kind_of, outside_range
 from scalefit.scaling.relations.accuracy import (MIN_POINTS, check_fractions, fit_accuracy,
                                                  no_interval_at_bound, predict_accuracy)
-from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, interval_at,
+from scalefit.scaling.relations.intervals import (PI_NOTE, held_out_intervals, pi_note, interval_at,
                                                   observed_residuals)
 from scalefit.scaling.relations.loss2loss import (E_SOURCES, METHODS, check_method, fit_loss_to_loss,
                                                   kaplan_fit, predict_y)
@@ -326,8 +326,8 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
         out = relation_with_ci(result, float(at_x))
         out["at_x"] = float(at_x)
         out.update(_x_kind(float(at_x), train))
-        out["note"] = PI_NOTE
-        return out
+        out["note"] = pi_note(out.get("intervals_over"))
+        return _with_no_value_note(out)
     if at_nd is not None:
         from scalefit.scaling.laws.fit import predict
         from scalefit.scaling.laws.forms import kaplan_nde
@@ -366,9 +366,22 @@ def predict_at(result: FitResult, train: LossPairs, *, at_x=None, at_nd=None,
                 out["kind"] = "extrapolation"
         out.update({"at": {"params": float(N), "tokens": float(D)}, "x_predicted": x_value,
                     "note": f"x from a Kaplan L(N, D) + E fit of the x loss; the intervals "
-                            f"carry {carried}. {PI_NOTE}"})
-        return out
+                            f"carry {carried}. {pi_note(out.get('intervals_over'))}"})
+        return _with_no_value_note(out)
     return None
+
+
+def _with_no_value_note(out: dict) -> dict:
+    """``out`` with ``no_value`` where the fitted curve has no finite value at the point (--at-x
+    1e308: K (L_x - E_x)^kappa overflows a float), so the estimate is printed '-' (--json null)
+    beside the draws' intervals, which are of the draws that have a value."""
+    if np.isfinite(out["value"]):
+        return out
+    finite = np.all(np.isfinite(out.get("ci95", [np.nan, np.nan])))
+    out["no_value"] = ("the fitted curve has no finite value here (it passes the largest float), so no "
+                       "estimate" + ("; the intervals are of the bootstrap draws that have one, all below "
+                                     "the fit's curve: the fit and its resamples disagree here" if finite else ""))
+    return out
 
 
 def _outside_fitted_sizes(N: float, D: float, runs: pd.DataFrame) -> list[str]:

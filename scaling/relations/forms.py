@@ -15,7 +15,7 @@ def shifted_power_law(L_x, K, kappa, E_x, E_y):
     distributions. Below E_x the law is undefined and returns NaN.
     """
     gap = np.asarray(L_x, dtype=float) - E_x
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # far past the data: inf, said by the caller
         return np.where(gap > 0, K * np.abs(gap) ** kappa + E_y, np.nan)
 
 
@@ -27,9 +27,11 @@ def sigmoid_accuracy(L, a, k, L0, b):
     passes 1, see ``accuracy.BOUNDS``).
     """
     L = np.asarray(L, dtype=float)
-    return a / (1.0 + np.exp(-k * (L - L0))) + b
+    with np.errstate(over="ignore"):  # exp to inf far from L0: the asymptote b, as it should be
+        return a / (1.0 + np.exp(-k * (L - L0))) + b
 
 
 def exponential_error(L, eps, k, gamma):
     """err = eps - k exp(-gamma L)  (Gadre et al. 2024, "LMs scale reliably with over-training")."""
-    return eps - k * np.exp(-gamma * np.asarray(L, dtype=float))
+    with np.errstate(over="ignore"):  # far below the data: -inf, said by the caller
+        return eps - k * np.exp(-gamma * np.asarray(L, dtype=float))

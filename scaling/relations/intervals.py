@@ -45,6 +45,16 @@ PI_NOTE = ("pi95: where an observed value falls (parameter draws plus the fit's 
            "scatter); ci95: the fitted curve's interval")
 
 
+def pi_note(intervals_over: str | None = None) -> str:
+    """PI_NOTE for one prediction: where most draws give no value there (relation_with_ci's
+    ``intervals_over``, 'the 510 of 1000 draws with a value'), both intervals are over the rest,
+    as its text label says."""
+    if not intervals_over:
+        return PI_NOTE
+    return (f"pi95: where an observed value falls (parameter draws plus the fit's residual scatter), "
+            f"over those draws; ci95: the fitted curve's interval over {intervals_over}")
+
+
 def observed_residuals(resid, n_free: int) -> np.ndarray:
     """Fit residuals scaled by sqrt(n / (n - p)): the scatter a new observation adds."""
     resid = np.asarray(resid, float)

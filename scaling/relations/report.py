@@ -32,7 +32,8 @@ def _fmt(v, spec=".5g"):
 
 
 def _judged(name: str, p: dict, out: dict) -> tuple[str, str]:
-    """(value to the digits its interval supports, status): 'at its upper bound' for a parameter
+    """(value to the place of its printed 95% interval's ends, identifiability.significant through
+    judged; status): 'at its upper bound' for a parameter
     the fit left on a bound (not an estimate, whatever its interval's width), else judged()'s."""
     shown, status = judged(p["value"], p["ci95"])
     outside = OUTSIDE if OUTSIDE in status else ""  # E_y 2.106 beside [2.51, 3.51] (--bootstrap 2)
@@ -68,8 +69,9 @@ def params_frame(out: dict) -> pd.DataFrame:
 
 
 def params_text_frame(out: dict) -> pd.DataFrame:
-    """params_frame as the terminal prints it, for report.md: the value to the digits its
-    interval supports, a spread to 2 digits, the interval's ends to the interval's own precision
+    """params_frame as the terminal prints it, for report.md: the value to the place of its
+    printed interval's ends (``_judged``; 4 significant digits where it has no interval), a spread
+    to 2 digits, the interval's ends to the interval's own precision
     (interval_text; both printed 5 digits, [0.62315, 5.2856] for an interval 4.7 wide)."""
     frame = params_frame(out)
     # a parameter with no interval (on a bound in the fit and every resample) as the text prints it
@@ -114,7 +116,7 @@ def describe(out: dict) -> list[str]:
     lines.append(f"  {FORMULAS[out['relation']]}   [{out.get('method', '')}]")
     if out.get("e_source") == "kaplan":
         k = out["kaplan_fits"]
-        # to the digits their intervals support, as the parameter lines below print them (E_x
+        # to the place of their intervals' ends, as the parameter lines below print them (E_x
         # = 0.7893 here and 0.8 there was one number printed two ways)
         shown = {side: judged(k[side]["E"], out["params"][f"E_{side}"]["ci95"])[0]
                  for side in ("x", "y")}
@@ -144,6 +146,8 @@ def prediction_lines(pr: dict) -> list[str]:
              f"{interval_text(*pr['ci95'], pr['value'])}, 95% prediction interval "
              f"of an observed value{' over those draws' if over else ''} "
              f"{interval_text(*pr['pi95'], pr['value'])}"]
+    if pr.get("no_value"):  # the estimate printed '-': why
+        lines.append(f"  warning: {pr['no_value']}")
     missed = [(name, pr[key]) for name, key in (("its 95% CI of the curve", "ci95"),
                                                  ("its 95% prediction interval", "pi95"))
                if outside(pr["value"], pr.get(key))]

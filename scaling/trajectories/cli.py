@@ -238,7 +238,8 @@ def _write_transition_report(out_dir, label, traj, study, stopped: str | None = 
     statistic's name, for the steadier scale a run's scatter warning suggests."""
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
     from scalefit.scaling.trajectories.transitions import (COLUMN_MEANINGS, RUN_MEANINGS, WEAK_WIDE_NOTE,
-                                                           WIDENED_NOTE, interval_caveat, scatter_warning)
+                                                           WIDENED_NOTE, interval_caveat, interval_description,
+                                                           scatter_warning)
 
     found, summary, regression = study.transitions, study.runs, study.regression
     out = Path(out_dir)
@@ -278,8 +279,11 @@ def _write_transition_report(out_dir, label, traj, study, stopped: str | None = 
                   "![warmup regression](warmup_regression.png)", ""]
     else:
         lines += [f"Warmup regression not run: {study.note}", ""]
+    # step_ci95_lo/hi: the draws' central interval_level(method) percent read as a 95% interval
+    words = (interval_description(study.interval_method, study.n_bootstrap) if study.n_bootstrap else
+             "95% interval, empty here (--bootstrap 0)")
     lines += [*files_section({"transitions.csv": list(found.columns), "runs.csv": list(summary.columns)},
-                             meanings={**COLUMN_MEANINGS, **RUN_MEANINGS}), ""]
+                             meanings={**COLUMN_MEANINGS, **RUN_MEANINGS}, interval_words=words), ""]
     write_text(out, "report.md", "\n".join(lines))
 
 
@@ -346,8 +350,9 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
       scalefit warmup-study --out report/     (the shipped mini suite; writes
                                                warmup_transitions.csv and report.md)
     """
-    from scalefit.scaling.trajectories.warmup_study import (PANELS, bound_notes, dash_notes, markdown, panel,
-                                                            scatter_notes, slope_caption, warmup_study)
+    from scalefit.scaling.trajectories.warmup_study import (PANELS, bound_notes, dash_notes, left_out_panel_notes,
+                                                            markdown, panel, scatter_notes, slope_caption,
+                                                            warmup_study)
     from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
 
     df, source = _load(data_path)
@@ -355,7 +360,7 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
     study, stopped = keeping_finished(lambda: warmup_study(
         df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source, jobs=jobs))
     _echo_notes(study)
-    dashes = dash_notes(study) + bound_notes(study) + scatter_notes(study)
+    dashes = dash_notes(study) + bound_notes(study) + scatter_notes(study) + left_out_panel_notes(study)
     table = "\n".join([markdown(study), *(["", *dashes] if dashes else [])])
     # what a cell 'slope [low, high]' is, above the table on stdout as in report.md
     caption = (f"{slope_caption(n_bootstrap)}; bold: follows warmup; (n weak): n of those runs' "

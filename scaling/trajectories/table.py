@@ -110,17 +110,33 @@ def stat_trajectory(table: pd.DataFrame, stat: str, *, group: str | None = None,
     return traj
 
 
-def stat_trajectories(table: pd.DataFrame, selections, *, source: str = "table") -> list[pd.DataFrame]:
+class NoMeasuredValue(InputError):
+    """A selection (stat, group, ...) of a checkpoint table whose every value is either not finite
+    or at its shape fit's bound: rows, but nothing measured to fit (warmup-study leaves such a
+    panel out and goes on with the others)."""
+
+
+def stat_trajectories(table: pd.DataFrame, selections, *, source: str = "table",
+                      unmeasured: list | None = None) -> list[pd.DataFrame | None]:
     """``stat_trajectory(table, stat, group=group, source=source)`` of each (stat, group) of
     ``selections``, in order, the table split and checked once for all of them (warmup-study's
-    statistics of one table)."""
+    statistics of one table). ``unmeasured``: where a list is given, a selection with no measured
+    value (``NoMeasuredValue``) is None in the result and its (stat, group, message) is appended
+    there; without one it is refused."""
     table, source = as_table(table, source)
     rows, notes = checkpoint_rows(table, source=source)
     checkpoints = _Checkpoints(rows, source)
     out = []
     for stat, group in selections:
-        traj = _trajectory(checkpoints, stat, group=group, tensor=None, layer=None, source=source,
-                           argument="panels (--panel)")  # warmup-study names a stat in a panel
+        try:
+            traj = _trajectory(checkpoints, stat, group=group, tensor=None, layer=None, source=source,
+                               argument="panels (--panel)")  # warmup-study names a stat in a panel
+        except NoMeasuredValue as refusal:
+            if unmeasured is None:
+                raise
+            unmeasured.append((stat, group, str(refusal)))
+            out.append(None)
+            continue
         traj.attrs["notes"] = notes + traj.attrs.get("notes", [])
         out.append(traj)
     return out
@@ -199,14 +215,14 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
     rows = distinct_rows(numeric_values(rows, source, f"stat '{stat}'"), WEIGHT_KEYS, source,
                          f"stat '{stat}'")
     if rows["value"].isna().all():
-        raise InputError(f"{source}: column 'value' has no finite number for stat '{stat}' "
-                         "(every value is empty, nan or inf)")
+        raise NoMeasuredValue(f"{source}: column 'value' has no finite number for stat '{stat}'{chosen} "
+                              "(every value is empty, nan or inf)")
     traj = group_values(rows, by=KEYS).drop(columns="stat")  # the pooled row, else the mean
     series = traj[list(KEYS)]  # every run's series: its checkpoints of this selection, finite or not
     traj, note = _finite_only(traj, f"stat '{stat}'", source)
     left_out = with_left_out([], series, traj, "not_finite")
     measured = traj
-    traj, at_bound, bound_note = _without_bound_values(traj, rows, stat, source)
+    traj, at_bound, bound_note = _without_bound_values(traj, rows, stat, source, chosen)
     left_out = with_left_out(left_out, measured, traj, "at_bound")
     if not table.schedule.empty:
         traj = traj.merge(table.schedule, on=["model", "step"], how="left")
@@ -229,9 +245,12 @@ def bound_words(stat: str, side: str) -> str:
             + ")")
 
 
-def _without_bound_values(traj: pd.DataFrame, rows: pd.DataFrame, stat: str, source: str):
+def _without_bound_values(traj: pd.DataFrame, rows: pd.DataFrame, stat: str, source: str,
+                          chosen: str = ""):
     """(``traj`` without the checkpoints whose shape statistic sits at its fit's bound, one record
     per run that had any, a note saying so; the records are None for a statistic with no bounds).
+    ``chosen``: the rest of the selection (', group mlp_in'), named where every value is at the
+    bound (``NoMeasuredValue``).
 
     A Student-t nu at its cap 1e4 says 'Gaussian as far as the fit can tell', not nu = 1e4: fitted
     as a value, the jump from a few hundred to the cap read as a transition. The bound and its
@@ -255,8 +274,8 @@ def _without_bound_values(traj: pd.DataFrame, rows: pd.DataFrame, stat: str, sou
     marked = traj.merge(sides, on=list(KEYS), how="left")
     at = marked["_side"].notna().to_numpy()
     if at.all():
-        raise InputError(f"{source}: every value of stat '{stat}' is at its fit's bound "
-                         f"({bound_words(stat, sides['_side'].iloc[0])}): no measured value to fit")
+        raise NoMeasuredValue(f"{source}: every value of stat '{stat}'{chosen} is at its fit's bound "
+                              f"({bound_words(stat, sides['_side'].iloc[0])}): no measured value to fit")
     records, parts = [], []
     for model, run in marked.groupby("model", sort=True):
         capped = run[run["_side"].notna()]

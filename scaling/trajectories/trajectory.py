@@ -151,6 +151,13 @@ def _at_bound(fit: FitResult, name: str) -> bool:
     return bound_status(name, fit.warnings) is not None
 
 
+def _at_lowest_loss(fit: FitResult) -> bool:
+    """Whether E ended on its upper bound, the fitted points' lowest loss (stat_law: a hair below
+    it): the data do not place the floor below that loss, so E there is no estimate of a floor.
+    Apart from ``_at_bound``, which the table marks: this bound is a limit of the data."""
+    return not _is_constant(fit) and bound_status("E", fit.warnings) == "at its upper bound"
+
+
 def _cell(fit: FitResult, name: str) -> str:
     """``_shown`` marked '(bound)' where the parameter is at its bound (the bound, not an estimate),
     and followed by its 95% interval where that interval holds 0 (``_sign_open``)."""
@@ -272,6 +279,13 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
         lines += ["", f"E ends at its bound {E_FLOOR:g} in {', '.join(floored)}: the fit wanted a floor below 0, "
                   "which a cross-entropy does not have; E and p are not identified separately there (--json's "
                   "profile intervals say how far the data bound each), read the R^2 and the monotone fit instead."]
+    lowest = [f"{m} ({_shown(f, 'E')})" for m, f in [("pooled", pooled), *collapse["per_model"].items()]
+              if _at_lowest_loss(f)]
+    if lowest:
+        lines += ["", f"E ends at its upper bound, the lowest loss among the fitted points, in {', '.join(lowest)}: "
+                  "the data do not place the floor below the lowest loss they reach, so E there is that loss, "
+                  "not an estimate of a floor; E and p are not identified separately there (--json's profile "
+                  "intervals say how far the data bound each), read the R^2 and the monotone fit instead."]
     cut = [f"- {m}: {w}" for m, f in [("pooled", pooled), *collapse["per_model"].items()]
            for w in f.warnings if reaches_bound(w)]
     if cut:

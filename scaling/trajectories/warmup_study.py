@@ -120,15 +120,23 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
     ``progress`` shows a bar on stderr. Every panel is read from the table before the first fit,
     so a statistic or group the table lacks is refused at once. The table (a DataFrame or its
     path) is read as ``stat_trajectory`` reads it; ``attrs["notes"]`` names the checkpoints left
-    out. ``jobs``: worker processes that study panels side by side (None: the CPU count; 1:
+    out. A panel whose values are all at its fit's bound or not finite (t_nu of a group whose every
+    nu is at its cap) is left out and the others studied: ``attrs["panels_left_out"]`` (stat, group,
+    why; ``left_out_panel_notes``); with no panel left the study is refused. ``jobs``: worker processes that study panels side by side (None: the CPU count; 1:
     serial), used where there are resamples to draw (``_worker_count``); the rows are the same,
     in the same order."""
     n_bootstrap, seed = bootstrap_count("n_bootstrap", n_bootstrap), nonnegative_int("seed", seed)
     jobs = job_count("jobs", jobs)
     table, source = as_table(table, source)
     panels = checked_panels(panels)
-    trajectories = stat_trajectories(table, panels, source=source)
+    unmeasured = []  # (stat, group, why): panels with rows but no measured value, left out
+    trajectories = stat_trajectories(table, panels, source=source, unmeasured=unmeasured)
+    if all(traj is None for traj in trajectories):  # nothing left to study: the panel's own refusal
+        raise InputError(unmeasured[0][2] if len(unmeasured) == 1 else
+                         "; ".join(why for _, _, why in unmeasured))
+    panels, trajectories = zip(*[(p, t) for p, t in zip(panels, trajectories) if t is not None])
     notes = list(dict.fromkeys(n for traj in trajectories for n in traj.attrs["notes"]))
+    left_out = [{"stat": stat, "group": group, "why": why} for stat, group, why in unmeasured]
     tasks = [(stat, group, traj) for (stat, group), traj in zip(panels, trajectories)]
     settings = {"n_bootstrap": n_bootstrap, "seed": seed, "source": source}
     workers = _worker_count(jobs, len(tasks), n_bootstrap)
@@ -145,10 +153,10 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
                 _study_side_by_side(tasks, settings, workers, finished, bar)
         except KeyboardInterrupt:  # keep the statistics finished: minutes of bootstrap each
             kept = pd.DataFrame([finished[i] for i in sorted(finished)])
-            kept.attrs["notes"] = notes
+            kept.attrs.update(notes=notes, panels_left_out=left_out)
             raise Interrupted(kept, len(finished), len(panels), "statistics") from None
     study = pd.DataFrame([finished[i] for i in range(len(tasks))])
-    study.attrs["notes"] = notes
+    study.attrs.update(notes=notes, panels_left_out=left_out)
     return study
 
 
@@ -252,6 +260,13 @@ def scatter_notes(study: pd.DataFrame) -> list[str]:
                      "of runs (`scalefit transitions` names them), so the transitions' intervals, and the "
                      "slope's, rest on errors the run only roughly follows")
     return notes
+
+
+def left_out_panel_notes(study: pd.DataFrame) -> list[str]:
+    """One line per panel ``warmup_study`` left out for having no measured value, naming it and why
+    (``attrs["panels_left_out"]``)."""
+    return [f"{r['stat']}/{r['group']}: left out of the study, no measured value ({r['why']})"
+            for r in study.attrs.get("panels_left_out", [])]
 
 
 def bound_notes(study: pd.DataFrame) -> list[str]:
