@@ -265,7 +265,8 @@ def test_trajectory_of_a_constant_statistic_prints_no_correlation_or_collapse_of
     import numpy as np
     import pandas as pd
     one_line_error(["trajectory", "--stat", "t_nu", "--tensor", "gpt_neox.layers.0.mlp.dense_h_to_4h.weight",
-                    "--models", "mini-1,mini-2"], "every value of stat 't_nu' is at its fit's bound")
+                    "--models", "mini-1,mini-2"],
+                   "every value of stat 't_nu', tensor gpt_neox.layers.0.mlp.dense_h_to_4h.weight is at its fit's bound")
     steps = np.r_[0, 2 ** np.arange(0, 11)]
     rows = [{"model": m, "step": int(s), "tensor": "*", "group": "mlp_in", "stat": "std", "value": 0.02}
             for m in ("a", "b") for s in steps]
