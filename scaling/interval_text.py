@@ -13,6 +13,7 @@ SAME = 1e-9  # ends closer than this, relative to their size, are one number: no
 MAX_DIGITS = 6  # never more significant digits than this, however narrow the interval
 PLAIN = (1e-3, 1e6)  # values printed as plain digits (0.0012, 480000); others as 4.8e+06
 MORE_DIGITS = 3  # digits added, at most, so that the rounded ends still hold the estimate
+SPREAD_DIGITS = 2  # significant digits a standard error (a spread) is quoted to
 
 
 def _finite(v) -> bool:
@@ -25,6 +26,12 @@ def place(lo, hi) -> int | None:
     if not (_finite(lo) and _finite(hi)) or not float(hi) - float(lo) > SAME * max(abs(float(lo)), abs(float(hi))):
         return None  # no width, or one of rounding error (a at its bound 1 in every resample)
     return math.floor(math.log10(float(hi) - float(lo))) - (WIDTH_DIGITS - 1)
+
+
+def spread_place(spread) -> int:
+    """The exponent of the last digit a standard error (a bootstrap spread) is quoted to: its
+    SPREAD_DIGITS-th significant digit (0.0643 -> -3: 0.064); a value beside it keeps that place."""
+    return math.floor(math.log10(abs(float(spread)))) - (SPREAD_DIGITS - 1)
 
 
 def at_place(value, exponent: int | None, sign: bool = False) -> str:

@@ -6,7 +6,6 @@ with N and with D; larger models are lower at equal tokens) as JSON.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,6 +14,7 @@ import pandas as pd
 
 from scalefit.report import bound_label, needs_log_axis, plot_marking_bounds, save_figure
 from scalefit.schema import group_values
+from scalefit.scaling.interval_text import spread_place
 
 
 def _save(fig, out: Path, name: str) -> Path:
@@ -223,17 +223,17 @@ def suite_checks(runs: pd.DataFrame, table: pd.DataFrame, dataset: str | None = 
                             "are left out of the checks"} if unmeasured else {})}
 
 
-SE_DIGITS = 2  # significant digits of a standard error, as every SE column quotes one (laws' stderr)
 LOSS_DECIMALS = 4  # a loss with no standard error: its decimals as a default, not a claim
 
 
 def _loss_to_se(loss: float, se: float | None) -> tuple[float, float | None]:
-    """(loss, se) rounded as every value with an SE is printed: the SE to SE_DIGITS significant
-    digits and the loss to the SE's last place (4.1137 with SE 0.0643 is 4.114 and 0.064: no digit
-    the SE says is noise); with no SE (or an SE of 0), the loss to LOSS_DECIMALS decimals."""
+    """(loss, se) rounded as every value with an SE is printed: the SE to its SPREAD_DIGITS
+    significant digits (interval_text.spread_place, as the laws' stderr column) and the loss to
+    the SE's last place (4.1137 with SE 0.0643 is 4.114 and 0.064: no digit the SE says is
+    noise); with no SE (or an SE of 0), the loss to LOSS_DECIMALS decimals."""
     if se is None or not np.isfinite(se) or se <= 0:
         return round(loss, LOSS_DECIMALS), se
-    place = math.floor(math.log10(se)) - (SE_DIGITS - 1)
+    place = spread_place(se)
     return round(loss, -place), round(se, -place)
 
 

@@ -11,7 +11,7 @@ from scalefit.report import dumps, markdown_table, save_figure, write_text
 from scalefit.scaling.fitresult import BOOTSTRAP_STDERR_RULE, BOOTSTRAP_STDERR_WHY, flat_rows
 from scalefit.scaling.outputs import (column_unit, error_percent, files_section, no_number, percent,
                                       provenance_lines, staged)
-from scalefit.scaling.interval_text import at_place, at_zero, interval_ends, interval_text
+from scalefit.scaling.interval_text import at_place, at_zero, interval_ends, interval_text, spread_place
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
 from scalefit.scaling.laws.projection import BEYOND_RUNS, CHECK_FACTOR
@@ -321,17 +321,14 @@ def params_shown_frame(fit: dict, law_label: str | None = None) -> pd.DataFrame:
     return frame
 
 
-SPREAD_DIGITS = 2
-
-
 def _spread_text(value) -> str:
-    """A standard error to SPREAD_DIGITS significant digits, written as the interval ends
-    are (at_place: 350, 0.050, 9.0e+16); '-' where there is none."""
+    """A standard error to its SPREAD_DIGITS significant digits (spread_place), written as the
+    interval ends are (at_place: 350, 0.050, 9.0e+16); '-' where there is none."""
     if no_number(value):
         return "-"
     if value == 0:
         return "0"
-    return at_place(value, math.floor(math.log10(abs(float(value)))) - (SPREAD_DIGITS - 1))
+    return at_place(value, spread_place(value))
 
 
 def _at_bound(fit: dict, name: str, status: str) -> str | None:
