@@ -69,14 +69,24 @@ def merge(dirs, out_dir) -> SweepResult:
 MERGED_TABLES = ("evals", "weights", "fingerprints")  # the tables a merge writes when it has rows for them
 
 
-def stopped_parts(runs: list[dict], dirs) -> set[str]:
-    """The checkpoint keys held by the folders whose sweep was interrupted (or left no run*.json):
-    there a checkpoint lacking a measurement the merged folders hold may have been stopped part
-    way. A folder whose sweep finished measured what it was asked."""
+def stopped_parts(runs: list[dict], dirs) -> dict[str, set[str]]:
+    """{checkpoint key: the result file names its run asked} of the folders whose sweep was
+    interrupted (or left no run*.json): the names held anywhere in that folder, and those (held
+    in any merged folder) of the measurements its measurements.json records; there a checkpoint
+    lacking one may have been stopped part way (a key in several such folders: the names of all
+    of them). A folder whose sweep finished measured what it was asked."""
+    from scalefit.sweep.parts import named_parts
+
     stopped = [str(d) for d in dirs if not any(run.get("folder") == str(d) for run in runs)]
     stopped += [run["folder"] for run in runs if run.get("interrupted")]
-    return {str(path.parent.relative_to(Path(d) / "parts"))
-            for d in dict.fromkeys(stopped) for path in (Path(d) / "parts").rglob("*.parquet")}
+    every = {path.name for d in dirs for path in (Path(d) / "parts").rglob("*.parquet")}
+    judged: dict[str, set[str]] = {}
+    for d in dict.fromkeys(stopped):
+        paths = list((Path(d) / "parts").rglob("*.parquet"))
+        names = {path.name for path in paths} | named_parts(every, recorded_options(d))
+        for path in paths:
+            judged.setdefault(str(path.parent.relative_to(Path(d) / "parts")), set()).update(names)
+    return judged
 
 
 def measurement_counts(found: dict, failures=None) -> dict[str, int]:

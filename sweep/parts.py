@@ -27,6 +27,25 @@ def _part_name(measurement) -> str:
     return f"{measurement.table}--{_safe(measurement.name)}.parquet"
 
 
+def measurement_of(file_name: str) -> str:
+    """The measurement a result file holds, as its name spells it: 'loss_val' of
+    'evals--loss_val.parquet'."""
+    return file_name.removesuffix(".parquet").split("--", 1)[-1]
+
+
+def key_name(key: str) -> str:
+    """'tiny-a step 8' for the checkpoint key 'tiny-a/step0000008'."""
+    model, _, step = key.rpartition("/step")
+    return f"{model.replace('__', '/')} step {int(step)}" if step.isdigit() else key
+
+
+def named_parts(file_names, measurements) -> set[str]:
+    """The result file names among `file_names` that hold one of `measurements` (names as a sweep
+    records them: 'loss:val')."""
+    wanted = {_safe(m) for m in measurements}
+    return {name for name in file_names if measurement_of(name) in wanted}
+
+
 def part_path(out_dir, info, measurement) -> Path:
     """Result file of one measurement of one checkpoint."""
     return Path(out_dir) / "parts" / info.key / _part_name(measurement)
@@ -239,14 +258,15 @@ def write_failures(failures: pd.DataFrame, out_dir) -> Path:
 
 
 def incomplete_checkpoints(found: dict, failures: pd.DataFrame | None = None,
-                           judged: set[str] | None = None) -> tuple[int, dict[str, list[str]]]:
+                           judged: dict[str, set[str]] | None = None) -> tuple[int, dict[str, list[str]]]:
     """(checkpoints holding every measurement, {checkpoint: the measurements it lacks}) of the result
     files `found_parts` found: a checkpoint counts as measured only when it has each measurement
     the folders hold of any checkpoint (a shard stopped mid-checkpoint leaves its val loss without
-    its test loss or weights). With `judged` (the checkpoint keys of the folders whose sweep was
-    stopped), only those checkpoints are judged so; every other one counts as measured (its
-    finished sweep measured what it was asked: a dataset added for a few steps leaves the rest
-    without it). Checkpoints named "model step N";
+    its test loss or weights). With `judged` ({checkpoint key: the result file names held in the
+    folder(s) of that checkpoint whose sweep was stopped}), only those checkpoints are judged, each
+    against the measurements of its own folder; every other one counts as measured (its finished
+    sweep measured what it was asked: a dataset added for a few steps leaves the rest without
+    it). Checkpoints named "model step N";
     `failures`' are left out (counted as failed)."""
     held: dict[str, set[str]] = {}
     for key, name in found:
@@ -258,13 +278,11 @@ def incomplete_checkpoints(found: dict, failures: pd.DataFrame | None = None,
               (failures[["model", "step"]].itertuples(index=False) if failures is not None and len(failures) else ())}
     complete, lacking = 0, {}
     for key, names in sorted(held.items()):
-        lacks = every - names if judged is None or key in judged else set()
+        lacks = every - names if judged is None else judged.get(key, set()) - names
         if not lacks:
             complete += 1
         elif key not in failed:
-            model, _, step = key.rpartition("/step")
-            lacking[f"{model.replace('__', '/')} step {int(step)}"] = sorted(
-                n.removesuffix(".parquet").split("--", 1)[-1] for n in lacks)
+            lacking[key_name(key)] = sorted(map(measurement_of, lacks))
     return complete, lacking
 
 

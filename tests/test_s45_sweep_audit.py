@@ -172,3 +172,42 @@ def test_report_states_the_windowing(suite_file, tmp_path):
     assert "context `16` tokens, stride `16` tokens, max tokens `100`" in heads[0]
     assert "context `32` tokens, stride `32` tokens, max tokens `100`" in heads[1]
     assert np.all([h.count("dtype `float32`") == 1 for h in heads])
+
+
+def write_part(folder, key, name):
+    """A real (small) Parquet result file parts/<key>/<name> under `folder`."""
+    path = folder / "parts" / key / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model, _, step = key.rpartition("/step")
+    pd.DataFrame({"model": [model], "step": [int(step)], "value": [1.0]}).to_parquet(path)
+    return path
+
+
+def test_a_stopped_folder_is_judged_against_its_own_measurements_only(tmp_path):
+    """merge a b (a finished and measured loss:val and weights, b was interrupted and asked
+    loss:val and loss:test): every checkpoint of b was reported incomplete ('no weights'), judged
+    against a's measurements; only b's checkpoint that lacks b's own loss:test is incomplete."""
+    from scalefit.evals.merge import stopped_parts
+    from scalefit.sweep.parts import found_parts, incomplete_checkpoints
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for name in ("evals--loss_val.parquet", "weights--weights.parquet"):
+        write_part(a, "x/step0000000", name)
+    for key in ("y/step0000000", "y/step0000001", "y/step0000002"):
+        write_part(b, key, "evals--loss_val.parquet")
+    for key in ("y/step0000000", "y/step0000001"):
+        write_part(b, key, "evals--loss_test.parquet")
+    runs = [{"folder": str(a), "file": "run.json"}, {"folder": str(b), "file": "run.json", "interrupted": True}]
+    judged = stopped_parts(runs, [str(a), str(b)])
+    assert set(judged) == {"y/step0000000", "y/step0000001", "y/step0000002"}
+    found = found_parts([str(a), str(b)])
+    assert incomplete_checkpoints(found, None, judged=judged) == (3, {"y step 2": ["loss_test"]})
+    # a folder without any run*.json is judged so too; a finished one is not judged at all
+    assert incomplete_checkpoints(found, None, judged=stopped_parts(runs[:1], [str(a), str(b)])) \
+        == (3, {"y step 2": ["loss_test"]})
+    assert incomplete_checkpoints(found, None, judged=stopped_parts([*runs[:1], {**runs[1], "interrupted": None}],
+                                                                    [str(a), str(b)])) == (4, {})
+    # a measurement b's measurements.json records (asked by its run) is judged there, held elsewhere
+    (b / "measurements.json").write_text(json.dumps({"loss:val": {}, "weights": {}}))
+    assert incomplete_checkpoints(found, None, judged=stopped_parts(runs, [str(a), str(b)]))[1] \
+        == {"y step 0": ["weights"], "y step 1": ["weights"], "y step 2": ["loss_test", "weights"]}
