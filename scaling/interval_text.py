@@ -109,6 +109,4 @@ def value_at_interval(value, lo, hi) -> str:
     one rule of every printed estimate: 0.6 beside [-28, 29] is 1, 0.07 beside it 0), or 4
     significant digits where the interval gives none; a floor at its bound (9e-18) is 0."""
     from scalefit.scaling.laws.identifiability import significant
-    if _finite(value) and abs(float(value)) <= ZERO:
-        return "0"
     return significant(value, None, (lo, hi))

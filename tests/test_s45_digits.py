@@ -205,3 +205,16 @@ def test_compare_metrics_a_b_as_the_allocation_rows_print_them(tmp_path):
             assert row, (law, key, text)
             assert metrics[law][key] == row.group(1), (law, key, metrics[law][key], row.groups())
             assert_at_its_ends(*row.groups(), (law, key))
+
+
+def test_a_floor_at_its_bound_prints_0_through_the_one_rule_itself():
+    """significant printed E = 9e-18 beside [0, 3.1] as '9e-18' (value_at_interval and judged each
+    caught it in front of it; its direct callers, the laws' params table among them, did not)."""
+    from scalefit.scaling.interval_text import value_at_interval
+    from scalefit.scaling.laws.identifiability import IDENTIFIED, judged, significant
+
+    for status in (None, IDENTIFIED):
+        assert significant(9e-18, status, (0.0, 3.1)) == "0"
+        assert significant(-2e-16, status, (None, None)) == "0"
+    assert value_at_interval(9e-18, 0.0, 3.1) == "0" and judged(9e-18, (0.0, 3.1))[0] == "0"
+    assert significant(2e-12, None, (0.0, 3.1e-11)) != "0"  # above ZERO: a value, not a floor

@@ -162,7 +162,7 @@ def judged(value: float, ci95) -> tuple[str, str]:
     zero = abs(value) <= ZERO
     width = (hi - lo) / max(abs(value), 1e-300) if np.isfinite(lo) and np.isfinite(hi) else float("nan")
     status = status_of(width) if not (zero and width == 0) else None
-    shown = "0" if zero else significant(value, status, (lo, hi))
+    shown = significant(value, status, (lo, hi))
     status = status if status and status != IDENTIFIED else ""
     if outside(value, (lo, hi)):
         status = ", ".join(filter(None, [status, OUTSIDE]))
@@ -180,14 +180,17 @@ def significant(value: float, status: str | None, ci95=None) -> str:
     value its interval holds outside the printed ends (or one it does not hold inside them). The
     status (identified, weak, not identified) adds no digits; with no interval to read a place from
     (no bootstrap, or no width), the status's DIGITS, or 4 significant digits as a default and no
-    claim (0.5, not 0.5000). The one rule of every parameter table and line (laws, schedule laws,
+    claim (0.5, not 0.5000). A value zero to ZERO (a floor at its bound, 9e-18) prints 0 (``at_zero``,
+    as its interval's ends do). The one rule of every parameter table and line (laws, schedule laws,
     relations, trajectories; through ``judged``) and of interval_text.value_at_interval."""
     from scalefit.scaling.interval_text import MAX_DIGITS, at_zero, ends_place, interval_ends
     if value is None or not np.isfinite(value):
         return "-"
     lo, hi = (float(v) if v is not None else float("nan") for v in (ci95 if ci95 is not None else (None, None)))
     lo, hi, at = at_zero(lo, hi, float(value))
-    exponent = ends_place(lo, hi, at) if at != 0 else None
+    if at == 0:  # zero to ZERO: a floor at its bound (9e-18) prints 0, as its interval's ends do
+        return "0"
+    exponent = ends_place(lo, hi, at)
     if exponent is None:  # no place to read: today's default, not a claim of precision
         digits = DIGITS.get(status, 4)
         return with_digits(value, digits) if status is not None else format(float(value), f".{digits}g")
