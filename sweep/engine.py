@@ -32,7 +32,8 @@ from scalefit.sweep import hub
 from scalefit.sweep.params import fill_parameter_counts, unknown_parameter_counts
 from scalefit.sweep.parts import (collect_failures, collect_fingerprints, collect_parts,  # noqa: F401
                                   failure_path, fingerprint_path, missing_columns, outdated_parts,
-                                  part_is_valid, part_path, set_aside, write_failures, write_tables)
+                                  key_name, part_is_valid, part_path, set_aside, write_failures,
+                                  write_tables)
 
 MeasureFn = Callable[[Any, CheckpointInfo], pd.DataFrame]
 ROW_KEYS = ("model", "step", "tokens", "lr", "params", "params_nonembed")
@@ -132,14 +133,17 @@ def pending_measurements(info: CheckpointInfo, measurements: list[Measurement], 
     todo = []
     for m in measurements:
         path = part_path(out_dir, info, m)
-        if not path.exists():
-            todo.append(m)
-        elif not part_is_valid(path):
+        if path.exists() and not part_is_valid(path):
             set_aside(path, out_dir)
-            todo.append(m)
-        elif missing_columns(path, m.columns):
+        if not measured(path, m):
             todo.append(m)
     return todo
+
+
+def measured(path: Path, measurement: Measurement) -> bool:
+    """Whether `path` is a complete result file of `measurement`: valid Parquet holding its
+    `columns` (one written by an older scalefit without them is measured again)."""
+    return path.exists() and part_is_valid(path) and not missing_columns(path, measurement.columns)
 
 
 def say_outdated(grid: list[CheckpointInfo], measurements: list[Measurement], out_dir) -> None:
@@ -476,16 +480,16 @@ def sweep_checkpoints(grid: list[CheckpointInfo], measurements: list[Measurement
 
 def interrupted_counts(grid, measurements, out_dir) -> dict:
     """What a stopped sweep's grid holds: {"whole": checkpoints with a result of every measurement,
-    "partly": {"model step N": [the measurements it lacks]} for those with some but not all}."""
-    from scalefit.sweep.parts import part_path
-
+    "partly": {"model step N": [the measurements it lacks]} for those with some but not all}. A
+    result counts as pending_measurements counts it: a valid file holding the measurement's columns
+    (an empty or truncated one is not set aside here: the re-run does so)."""
     whole, partly = 0, {}
     for info in grid:
-        lacks = [m.name for m in measurements if not part_path(out_dir, info, m).exists()]
+        lacks = [m.name for m in measurements if not measured(part_path(out_dir, info, m), m)]
         if not lacks:
             whole += 1
         elif len(lacks) < len(measurements):
-            partly[f"{info.model} step {info.step}"] = lacks
+            partly[key_name(info.key)] = lacks
     return {"whole": whole, "partly": partly}
 
 

@@ -140,16 +140,25 @@ def test_an_interrupted_sweep_counts_whole_and_partial_checkpoints_and_lists_fil
     from scalefit.sweep.parts import part_path
     from scalefit.sweep.report import write_report
 
-    grid = [CheckpointInfo(model="a", step=s, tokens=None, lr=None) for s in (0, 1, 2)]
-    ms = [Measurement(name=n, table=t, fn=None) for n, t in (("loss:val", "evals"), ("tasks:mc", "evals"),
-                                                             ("weights", "weights"))]
-    for info, done in ((grid[0], ms), (grid[1], ms[:1])):
+    grid = [CheckpointInfo(model="a", step=s, tokens=None, lr=None) for s in (0, 1, 2, 3, 4)]
+    ms = [Measurement(name=n, table=t, fn=None, columns=c) for n, t, c in (
+        ("loss:val", "evals", ("value", "se")), ("tasks:mc", "evals", ()), ("weights", "weights", ()))]
+    for info, done in ((grid[0], ms), (grid[1], ms[:1]), (grid[2], ms), (grid[3], ms)):
         for m in done:
             path = part_path(tmp_path / "out", info, m)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"x")
+            pd.DataFrame({"model": ["a"], "step": [info.step], "value": [1.0], "se": [0.1]}).to_parquet(path)
+    # a truncated result (a disk that filled up) and one without `se` (an earlier scalefit's) are
+    # not measured: the re-run measures them again, as pending_measurements says
+    cut = part_path(tmp_path / "out", grid[2], ms[2])
+    cut.write_bytes(cut.read_bytes()[:-20])
+    old = part_path(tmp_path / "out", grid[3], ms[0])
+    pd.DataFrame({"model": ["a"], "step": [3], "value": [1.0]}).to_parquet(old)
     counts = interrupted_counts(grid, ms, tmp_path / "out")
-    assert counts == {"whole": 1, "partly": {"a step 1": ["tasks:mc", "weights"]}}
+    assert counts == {"whole": 1, "partly": {"a step 1": ["tasks:mc", "weights"], "a step 2": ["weights"],
+                                             "a step 3": ["loss:val"]}}
+    assert cut.exists()  # counted, not set aside: the re-run does that
+    counts = {"whole": 1, "partly": {"a step 1": ["tasks:mc", "weights"]}}  # the report of the first two
     evals = pd.DataFrame([{"model": "a", "step": s, "dataset": "val", "task": None, "metric": "loss",
                            "value": 5.0, "n_tokens": 10, "tokens": 0, "lr": 0.0} for s in (0, 1)])
     text = write_report(tmp_path / "out", evals, pd.DataFrame(), {"suite": "s", "interrupted": True, **counts},
