@@ -93,9 +93,11 @@ def measurement_counts(found: dict, failures=None) -> dict[str, int]:
     """{measurement: checkpoints that hold it} for the measurements some of the merged checkpoints
     lack (asked of part of the grid only, e.g. a dataset added for a few steps); {} when every
     checkpoint holds every one."""
+    from scalefit.sweep.parts import measurement_of
+
     held: dict[str, set[str]] = {}
     for key, name in found:
-        held.setdefault(name.removesuffix(".parquet").split("--", 1)[-1], set()).add(key)
+        held.setdefault(measurement_of(name), set()).add(key)
     every = set().union(*held.values()) if held else set()
     return {name: len(keys) for name, keys in sorted(held.items()) if keys != every}
 
@@ -135,6 +137,8 @@ def coverage_warnings(runs: list[dict], dirs=(), held=None) -> list[str]:
     A folder without any run*.json
     (Ctrl-C while its tables were written) is named: its results are merged, but which shard it
     holds is not known. `held`: the checkpoint keys the merged folders hold (None: not judged)."""
+    from scalefit.sweep.parts import key_name
+
     out, shards, grids = [], {}, {}
     bare = [str(d) for d in dirs if not any(run.get("folder") == str(d) for run in runs)]
     for d in bare:
@@ -172,12 +176,6 @@ def coverage_warnings(runs: list[dict], dirs=(), held=None) -> list[str]:
                        + (f"unless {', '.join(bare)} holds them, " if bare else "")
                        + "their checkpoints are not in the tables")
     return out
-
-
-def key_name(key: str) -> str:
-    """'tiny-a step 8' for the checkpoint key 'tiny-a/step0000008'."""
-    model, _, step = key.rpartition("/step")
-    return f"{model.replace('__', '/')} step {int(step)}" if step.isdigit() else key
 
 
 def check_mergeable(dirs, runs: list[dict]) -> None:
