@@ -75,7 +75,7 @@ def find_transitions(x, y, *, max_breakpoints: int = 3, min_points: int = 3,
         raise ValueError("find_transitions: lags need x in increasing order")
     x, y = x[order], y[order]
     line = fit_segmented(x, y, 0, rho=0.0)
-    if np.ptp(y) == 0 or line.sse <= EXACT_LINE * float(np.sum((y - y.mean()) ** 2)):
+    if leaves_no_scatter(y, line.sse):
         # a straight line (or a constant) explains every point: no noise to correlate, no transition
         return TransitionSearch(best=line, fits={0: line}, smooth_bic=line.bic, delta_bic=0.0)
     best, fits = choose_fit(x, y, max_breakpoints=max_breakpoints, min_points=min_points,
@@ -123,12 +123,24 @@ class ScatterShare:
         return bool(self.share > self.threshold)
 
 
+def leaves_no_scatter(y, sse: float) -> bool:
+    """A fit whose residual sum of squares ``sse`` is at most EXACT_LINE of ``y``'s total (or a
+    constant ``y``): exact up to rounding, no scatter to correlate, test or share out."""
+    y = np.asarray(y, dtype=float)
+    return bool(np.ptp(y) == 0 or sse <= EXACT_LINE * float(np.sum((y - y.mean()) ** 2)))
+
+
+def _whitened(x, y, fit: SegmentedFit) -> tuple[np.ndarray, np.ndarray]:
+    """(the whitened design at the fit's breakpoints, the whitened residuals): Prais-Winsten at
+    the fit's rho and lags."""
+    design = ar1.whiten(hinge_design(np.asarray(x, dtype=float), fit.breakpoints), fit.rho, lags=fit.lags)
+    return design, ar1.whiten(np.asarray(y, dtype=float), fit.rho, lags=fit.lags) - design @ fit.coef
+
+
 def whitened_residuals(x, y, fit: SegmentedFit) -> np.ndarray:
     """The residuals whose sum of squares is ``fit.sse`` (Prais-Winsten at the fit's rho and lags):
     under the fit's model of Gaussian AR(1) errors, independent with one variance."""
-    x = np.asarray(x, dtype=float)
-    design = ar1.whiten(hinge_design(x, fit.breakpoints), fit.rho, lags=fit.lags)
-    return ar1.whiten(np.asarray(y, dtype=float), fit.rho, lags=fit.lags) - design @ fit.coef
+    return _whitened(x, y, fit)[1]
 
 
 def scatter_share(x, y, fit: SegmentedFit, *, top: int = SCATTER_TOP, level: float = SCATTER_LEVEL,
@@ -145,16 +157,15 @@ def scatter_share(x, y, fit: SegmentedFit, *, top: int = SCATTER_TOP, level: flo
     (seeded: the same bits every call); s cancels in the share. Breakpoints and rho estimated from
     the run are taken as known; tests/test_s44_scatter_share.py checks the false-alarm rate of the
     whole search on simulated Gaussian AR(1) runs. nan share and threshold where the fit leaves no
-    scatter or fewer than top + 1 degrees of freedom.
+    scatter (``leaves_no_scatter``: an exact fit's residuals are rounding, whose share says nothing)
+    or fewer than top + 1 degrees of freedom.
     """
-    x = np.asarray(x, dtype=float)
-    residuals = whitened_residuals(x, y, fit)
-    design = ar1.whiten(hinge_design(x, fit.breakpoints), fit.rho, lags=fit.lags)
+    design, residuals = _whitened(x, y, fit)
     n, p = design.shape
     squares = residuals ** 2
     total = float(squares.sum())
     largest = np.argsort(-squares, kind="stable")[:top]
-    if n - p <= top or not total > 0.0:
+    if n - p <= top or not total > 0.0 or leaves_no_scatter(y, total):
         return ScatterShare(float("nan"), float("nan"), largest, top, level)
     share = float(squares[largest].sum() / total)
     basis = np.linalg.qr(design)[0]

@@ -166,10 +166,8 @@ def rho_bound_text(run) -> str:
 
 
 def _scatter_facts(x, y, search, steps) -> dict:
-    """A searched run's scatter columns (``SCATTER_COLUMNS``) from its chosen fit
-    (transition_search.scatter_share); nan where a line is exact (no scatter)."""
-    if search.best.sse <= 0.0 or np.ptp(y) == 0:
-        return dict(NO_SCATTER_FACTS)
+    """A searched run's scatter columns (the keys of ``NO_SCATTER_FACTS``) from its chosen fit
+    (transition_search.scatter_share); nan where the fit is exact (no scatter to share out)."""
     scatter = scatter_share(x, y, search.best)
     if not np.isfinite(scatter.share):
         return dict(NO_SCATTER_FACTS)
