@@ -9,7 +9,7 @@ from scalefit.errors import InputError
 from scalefit.evals.evalset import SE_COLUMNS
 from scalefit.evals.loss import CROSS_ENTROPY_RECORD
 from scalefit.evals.recorded_facts import recorded_head
-from scalefit.options import output_folder
+from scalefit.options import output_folder, split_values
 from scalefit.sweep.engine import SweepResult, recorded_options, shown_option
 from scalefit.sweep.weights import weights_source
 
@@ -52,11 +52,12 @@ def merge(dirs, out_dir) -> SweepResult:
         # measured: every measurement the folders hold; a shard stopped mid-checkpoint left some out
         # (judged within the folders whose run was stopped: elsewhere a measurement a checkpoint
         # lacks is one its run did not ask for, counted per measurement instead)
-        meta["measured"], lacking = incomplete_checkpoints(found, failures, judged=stopped_parts(runs, dirs))
+        bare, held = unrecorded(runs, dirs), {key for key, _ in found}
+        meta["measured"], lacking = incomplete_checkpoints(found, failures, judged=stopped_parts(runs, dirs, bare))
         meta["incomplete"], meta["incomplete_checkpoints"] = len(lacking), lacking
-        meta["checkpoints"] = len({key for key, _ in found})
-        meta["partly_measured"] = measurement_counts(found, failures)
-        meta["warnings"] = coverage_warnings(runs, dirs, held={key for key, _ in found})
+        meta["checkpoints"] = len(held)
+        meta["partly_measured"] = measurement_counts(found)
+        meta["warnings"] = coverage_warnings(runs, dirs, held=held, bare=bare)
         files = write_sweep_report(staging, tables, failures, meta, "run.json", integrity=flags)
         files = [Path(out_dir) / Path(f).relative_to(staging) for f in files]
         for name in set(MERGED_TABLES) - set(tables):
@@ -69,15 +70,22 @@ def merge(dirs, out_dir) -> SweepResult:
 MERGED_TABLES = ("evals", "weights", "fingerprints")  # the tables a merge writes when it has rows for them
 
 
-def stopped_parts(runs: list[dict], dirs) -> dict[str, set[str]]:
+def unrecorded(runs: list[dict], dirs) -> list[str]:
+    """The folders among `dirs` that no run*.json of `runs` belongs to (a sweep stopped while it
+    wrote its tables)."""
+    return [str(d) for d in dirs if not any(run.get("folder") == str(d) for run in runs)]
+
+
+def stopped_parts(runs: list[dict], dirs, bare: list[str] | None = None) -> dict[str, set[str]]:
     """{checkpoint key: the result file names its run asked} of the folders whose sweep was
     interrupted (or left no run*.json): the names held anywhere in that folder, and those (held
     in any merged folder) of the measurements its measurements.json records; there a checkpoint
     lacking one may have been stopped part way (a key in several such folders: the names of all
-    of them). A folder whose sweep finished measured what it was asked."""
+    of them). A folder whose sweep finished measured what it was asked. `bare`: `unrecorded(runs,
+    dirs)` where it was found already."""
     from scalefit.sweep.parts import named_parts
 
-    stopped = [str(d) for d in dirs if not any(run.get("folder") == str(d) for run in runs)]
+    stopped = list(unrecorded(runs, dirs) if bare is None else bare)
     stopped += [run["folder"] for run in runs if run.get("interrupted")]
     every = {path.name for d in dirs for path in (Path(d) / "parts").rglob("*.parquet")}
     judged: dict[str, set[str]] = {}
@@ -89,7 +97,7 @@ def stopped_parts(runs: list[dict], dirs) -> dict[str, set[str]]:
     return judged
 
 
-def measurement_counts(found: dict, failures=None) -> dict[str, int]:
+def measurement_counts(found: dict) -> dict[str, int]:
     """{measurement: checkpoints that hold it} for the measurements some of the merged checkpoints
     lack (asked of part of the grid only, e.g. a dataset added for a few steps); {} when every
     checkpoint holds every one."""
@@ -102,45 +110,54 @@ def measurement_counts(found: dict, failures=None) -> dict[str, int]:
     return {name: len(keys) for name, keys in sorted(held.items()) if keys != every}
 
 
-def run_grid(run: dict) -> list[str] | None:
-    """The checkpoint keys of a run's whole grid (all its shards), rebuilt from its recorded
-    --suite/--models/--steps/--checkpoint (the suite spec path as given, else beside the folder's
-    parent); None where it cannot be rebuilt (the spec moved, an older run.json)."""
-    import warnings
-
-    from scalefit.sweep.grid import sweep_grid
-
+def grid_inputs(run: dict) -> tuple:
+    """What `run_grid` rebuilds a run's grid from: (the suite spec paths to try, the model names
+    or None, --steps, --checkpoint); the shards of one run share them."""
     options = run.get("options") or {}
     suite = options.get("suite")
     models = options.get("models") or None
     if isinstance(models, str):
         models = [models]
-    local = options.get("checkpoint") or ()
     tries = [suite] if not suite or Path(str(suite)).is_absolute() else [suite, str(Path(run["folder"]).parent / suite)]
+    return (tuple(tries), tuple(split_values(models)) or None, options.get("steps") or "all",
+            tuple(options.get("checkpoint") or ()))
+
+
+def run_grid(run: dict, inputs: tuple | None = None) -> list[str] | None:
+    """The checkpoint keys of a run's whole grid (all its shards), rebuilt from its recorded
+    --suite/--models/--steps/--checkpoint (the suite spec path as given, else beside the folder's
+    parent); None where it cannot be rebuilt (the spec moved, an older run.json). `inputs`:
+    `grid_inputs(run)` where it was found already."""
+    import warnings
+
+    from scalefit.sweep.grid import sweep_grid
+
+    tries, names, steps, local = grid_inputs(run) if inputs is None else inputs
     for spec in tries:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                names = [m for part in (models or ()) for m in str(part).split(",") if m.strip()] or None
-                _, grid, _ = sweep_grid(spec, names, options.get("steps") or "all", None, local)
+                _, grid, _ = sweep_grid(spec, list(names) if names else None, steps, None, local)
             return [info.key for info in grid]
         except Exception:  # noqa: BLE001 - any failure: the grid is not known
             continue
     return None
 
 
-def coverage_warnings(runs: list[dict], dirs=(), held=None) -> list[str]:
+def coverage_warnings(runs: list[dict], dirs=(), held=None, bare: list[str] | None = None) -> list[str]:
     """What merged folders leave out of their grid: the checkpoints of a sharded run's grid that
     no merged folder holds (any mix of shards and whole sweeps covers it), named; and runs that
     were interrupted (from their run.shard-K-of-N.json). Where a sharded run's grid cannot be
     rebuilt (its suite spec moved), the shards of K/N not among the folders are named instead.
     A folder without any run*.json
     (Ctrl-C while its tables were written) is named: its results are merged, but which shard it
-    holds is not known. `held`: the checkpoint keys the merged folders hold (None: not judged)."""
+    holds is not known. `held`: the checkpoint keys the merged folders hold (None: not judged);
+    `bare`: `unrecorded(runs, dirs)` where it was found already. A grid is rebuilt once per
+    distinct `grid_inputs` (once for all the shards of one run)."""
     from scalefit.sweep.parts import key_name
 
-    out, shards, grids = [], {}, {}
-    bare = [str(d) for d in dirs if not any(run.get("folder") == str(d) for run in runs)]
+    out, shards, grids, rebuilt = [], {}, {}, {}
+    bare = unrecorded(runs, dirs) if bare is None else bare
     for d in bare:
         out.append(f"{d}: no run*.json (its sweep was stopped while it wrote its tables); its results are "
                    "merged, but which shard it holds is unknown: re-run its command there to finish it")
@@ -149,7 +166,11 @@ def coverage_warnings(runs: list[dict], dirs=(), held=None) -> list[str]:
         if k.isdigit() and n.isdigit() and int(n) > 1:
             shards.setdefault(int(n), set()).add(int(k))
             if held is not None:
-                grid = run_grid(run)
+                inputs = grid_inputs(run)
+                key = repr(inputs)  # --steps may be recorded as a list
+                if key not in rebuilt:
+                    rebuilt[key] = run_grid(run, inputs)
+                grid = rebuilt[key]
                 if grid is not None:
                     grids.setdefault(int(n), set()).update(grid)
         if run.get("interrupted"):

@@ -220,3 +220,24 @@ def test_a_stopped_folder_is_judged_against_its_own_measurements_only(tmp_path):
     (b / "measurements.json").write_text(json.dumps({"loss:val": {}, "weights": {}}))
     assert incomplete_checkpoints(found, None, judged=stopped_parts(runs, [str(a), str(b)]))[1] \
         == {"y step 0": ["weights"], "y step 1": ["weights"], "y step 2": ["loss_test", "weights"]}
+
+
+def test_a_runs_grid_is_rebuilt_from_spaced_model_names_once_for_all_its_shards(suite_file, tmp_path, monkeypatch):
+    """run_grid split --models by commas without stripping: ' tiny-a' named no model and the grid
+    was None (coverage not judged); it was rebuilt once per shard of the same run."""
+    from scalefit.evals import merge
+
+    options = {"suite": str(suite_file), "models": ["tiny-b, tiny-a "], "steps": "0,8"}
+    run = {"folder": str(tmp_path / "sh0"), "file": "run.shard-0-of-2.json", "shard": "0/2", "options": options}
+    assert merge.run_grid(run) == ["tiny-b/step0000000", "tiny-b/step0000008",
+                                   "tiny-a/step0000000", "tiny-a/step0000008"]
+    calls = []
+    rebuild = merge.run_grid
+    monkeypatch.setattr(merge, "run_grid", lambda *a, **k: calls.append(a[0]["shard"]) or rebuild(*a, **k))
+    shard1 = {**run, "folder": str(tmp_path / "sh1"), "file": "run.shard-1-of-2.json", "shard": "1/2",
+              "options": {**options, "shard": "1/2", "out_dir": str(tmp_path / "sh1")}}
+    said = merge.coverage_warnings([run, shard1], [run["folder"], shard1["folder"]],
+                                   held={"tiny-b/step0000000", "tiny-a/step0000008"})
+    assert len(calls) == 1
+    assert len(said) == 1 and "2 of the 4 checkpoints of the 2 shards' grid are in none of the folders " \
+        "(tiny-a step 0, tiny-b step 8)" in said[0]
