@@ -326,7 +326,7 @@ def interval_bound_warnings(params, estimates: dict, fixed=(), data_limits=()) -
     bound (``at_bound``, in the fitted scale: log for ``log_A``; ``data_limits`` as for
     bound_warnings) while its estimate does not (that one is said at the bound): the refits piled
     up on the bound, or the profile stays low up to it, so the interval is cut off there."""
-    from scalefit.scaling.interval_text import interval_text  # the ends as every table prints them
+    from scalefit.scaling.interval_text import at_zero, interval_text  # the ends as every table prints them
     out = []
     for name, shown, p in _varied(params):
         est = estimates.get(shown)
@@ -342,7 +342,7 @@ def interval_bound_warnings(params, estimates: dict, fixed=(), data_limits=()) -
             if at_bound(end, bound, data_limit=limit) and not at_bound(p.value, bound, data_limit=limit):
                 shown_bound = float(np.exp(bound) if log else bound)
                 out.append(IntervalAtBound(
-                    f"parameter {shown}: its 95% interval {interval_text(*est.ci95)} "
+                    f"parameter {shown}: its 95% interval {interval_text(*at_zero(*est.ci95, est.value))} "
                     f"reaches the {side} bound {shown_bound:g}: the data do not bound {shown} from "
                     f"{way}", shown, side, shown_bound))
     return out

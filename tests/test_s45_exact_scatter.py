@@ -25,3 +25,19 @@ def test_a_noisy_run_keeps_its_share():
     assert not leaves_no_scatter(y, search.best.sse)
     share = scatter_share(x, y, search.best)
     assert 0 < share.share < 1 and 0 < share.threshold < 1
+
+
+def test_a_bound_warning_prints_its_interval_as_the_parameter_line_beside_it():
+    """The warning printed interval_text(lo, hi) without the estimate, so ends (2.0, 3.1249) of a
+    value 3.12 read [2.0, 3.1] there and [2.00, 3.12] in the table beside it."""
+    from lmfit import Parameters
+
+    from scalefit.scaling.fitresult import ParamEstimate, interval_bound_warnings
+    from scalefit.scaling.interval_text import at_zero, interval_text
+
+    params = Parameters()
+    params.add("beta", value=3.12, min=0.01, max=3.1249)
+    est = ParamEstimate(3.12, ci95=(2.0, 3.1249))
+    (warning,) = interval_bound_warnings(params, {"beta": est})
+    table = interval_text(*at_zero(*est.ci95, est.value))
+    assert table == "[2.00, 3.12]" and f"its 95% interval {table} reaches the upper bound" in str(warning)
