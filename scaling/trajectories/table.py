@@ -384,14 +384,7 @@ TRAJECTORY_HINT = ("pass stat_trajectory(table, stat, group=...)'s output: one s
                    "per (model, step)")
 
 
-def checked_trajectory(traj: pd.DataFrame, source: str = "trajectory") -> tuple[pd.DataFrame, str | None]:
-    """(``traj`` checked as the command's path checks a trajectory, a note naming the checkpoints
-    left out or None): ``checked_trajectory_gaps`` without its records."""
-    rows, note, _ = checked_trajectory_gaps(traj, source)
-    return rows, note
-
-
-def checked_trajectory_gaps(traj: pd.DataFrame, source: str = "trajectory"):
+def checked_trajectory(traj: pd.DataFrame, source: str = "trajectory"):
     """(``traj`` checked as the command's path checks a trajectory, a note naming the checkpoints
     left out or None, the runs' records of the checkpoints left out of their series: ``traj``'s
     ``gap_records`` with those left out here, ``with_left_out``).

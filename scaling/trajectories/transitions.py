@@ -29,8 +29,8 @@ from scalefit.scaling.trajectories import ar1
 from scalefit.scaling.trajectories.segmented import WEAK_KINK_T, slope_change_t
 from scalefit.scaling.trajectories.transition_search import (SCATTER_LEVEL, SCATTER_TOP, find_transitions,
                                                               scatter_share)
-from scalefit.scaling.trajectories.table import (bound_record, bound_words, checked_trajectory_gaps,
-                                                 left_out_steps, series_lags)
+from scalefit.scaling.trajectories.table import (bound_record, bound_words, checked_trajectory,
+                                                 checkpoint_lags, left_out_steps)
 from scalefit.signals import Interrupted
 
 MIN_POINTS_PER_RUN = 8
@@ -128,8 +128,8 @@ def run_transitions(run: pd.DataFrame, *, landmarks: ScheduleLandmarks | None = 
         return [], summary
     x = np.log10(run["step"].to_numpy(dtype=float))
     y = run["value"].to_numpy(dtype=float)
-    search = find_transitions(x, y, **settings, lags=series_lags(run["step"], _steps_left_out(
-        steps_left_out, left_out_steps(gaps, model))))
+    search = find_transitions(x, y, **settings, lags=checkpoint_lags(
+        run, model, gaps, () if steps_left_out is None else steps_left_out))
     summary["n_transitions"] = search.best.k
     summary["delta_bic"] = search.delta_bic
     summary["error_rho"] = search.rho if np.ptp(y) > 0 else float("nan")  # no scatter: no rho measured
@@ -202,22 +202,13 @@ def scatter_warning(run, stat: str | None = None) -> str:
             f"on them; try {steadier_scale(stat)}")
 
 
-def _steps_left_out(given, found):
-    """The steps of a run's series left out: those ``given`` (run_transitions' steps_left_out) and
-    those ``found`` in its rows' records, each once; None for neither (no gap: the old bits)."""
-    if given is None and found is None:
-        return None
-    return sorted(set(np.asarray(given if given is not None else [], dtype=float).tolist())
-                  | set(map(float, found or ())))
-
-
 def _run_before_search(run: pd.DataFrame, landmarks: ScheduleLandmarks | None):
     """(its checkpoints after step 0 in step order, its name, its landmarks, its summary before
-    any search, the records of the checkpoints its series left out: table.checked_trajectory_gaps)
+    any search, the records of the checkpoints its series left out: table.checked_trajectory)
     of one run's rows, checked as ``run_transitions`` checks them."""
     if isinstance(run, pd.DataFrame) and "model" not in run:
         run = run.assign(model="run")
-    run, left_out, gaps = checked_trajectory_gaps(run, "run")
+    run, left_out, gaps = checked_trajectory(run, "run")
     if run["model"].nunique() > 1:
         raise InputError(f"run: has {run['model'].nunique()} runs (column 'model': "
                          f"{known(run['model'], limit=6)}); pass one run's rows, or every run's "
@@ -250,7 +241,7 @@ def _runs_and_landmarks(traj: pd.DataFrame, warmup_steps, total_steps):
     first, so a bad warmup or length is refused before any fitting."""
     warmup_steps = None if warmup_steps is None else nonnegative_float("warmup_steps", warmup_steps)
     total_steps = None if total_steps is None else positive_float("total_steps", total_steps)
-    traj, left_out, gaps = checked_trajectory_gaps(traj)
+    traj, left_out, gaps = checked_trajectory(traj)
     runs = traj.groupby("model", sort=True)
     landmarks = {model: landmarks_for_run(run, warmup_steps=warmup_steps, total_steps=total_steps)
                  for model, run in runs}
