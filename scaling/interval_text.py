@@ -104,6 +104,12 @@ def interval_text(lo, hi, value=None, sign: bool = False) -> str:
     return f"[{a}, {b}]"
 
 
+def estimate_and_ends(value, lo, hi) -> tuple[str, str, str]:
+    """(the estimate, its interval's two ends) as text, each on the one rule: the ends
+    (``interval_ends``) and the estimate to their place (``value_at_interval``)."""
+    return (value_at_interval(value, lo, hi), *interval_ends(lo, hi, value))
+
+
 def value_at_interval(value, lo, hi) -> str:
     """An estimate to the place of its interval's printed ends (identifiability.significant, the
     one rule of every printed estimate: 0.6 beside [-28, 29] is 1, 0.07 beside it 0), or 4

@@ -14,15 +14,14 @@ from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import (LOSS_CURVES, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, analysis_options,
                               bootstrap_option, option_given, seed_option)
 from scalefit.report import dumps, write_printed_report
-from scalefit.scaling.laws.schedule_inputs import (SHIPPED_CHECKPOINTS, SHIPPED_DATASET, SHIPPED_FINALS,
-                                                   law_name, load_rows, one_size_unless_by_size,
+from scalefit.scaling.laws.schedule_inputs import (SCHEDULE_RESAMPLES, SHIPPED_CHECKPOINTS, SHIPPED_DATASET,
+                                                   SHIPPED_FINALS, law_name, load_rows, one_size_unless_by_size,
                                                    pick_runs, schedule_law_options)
 from scalefit.scaling.outputs import checked_outputs, staged
 from scalefit.scaling.resample import rough_intervals_note
 
 
 CURVE_POINTS = 200  # steps of a predicted curve with no measured run to compare
-CURVE_RESAMPLES = 200  # --bootstrap's default, the count the rough-interval note advises (not fit's 1000)
 
 
 @click.command("curve")
@@ -52,7 +51,7 @@ CURVE_RESAMPLES = 200  # --bootstrap's default, the count the rough-interval not
               help="With --grid-test and the momentum law: also predict with one decay lambda "
                    "for the suite, the one whose long-run fits have the least summed objective "
                    "(the long runs alone are read; column schedule_law_profiled).")
-@bootstrap_option(CURVE_RESAMPLES, "Bootstrap refits for a 95% interval of the predicted curve (0: none); "
+@bootstrap_option(SCHEDULE_RESAMPLES, "Bootstrap refits for a 95% interval of the predicted curve (0: none); "
                       "whole runs when several are fitted, else blocks of checkpoints.")
 @seed_option
 @checked_outputs
@@ -221,9 +220,8 @@ def _predicted_at_interval(row) -> tuple[str, str, str]:
     """(predicted, ci95_lo, ci95_hi) of one point as text: the ends on the interval rule and the
     prediction to their place (interval_text, identifiability.significant: 4.6072 beside
     [4.5923, 4.6277] is 4.607 [4.592, 4.628], the digits the bootstrap supports)."""
-    from scalefit.scaling.interval_text import interval_ends, value_at_interval
-    lo, hi = interval_ends(row["ci95_lo"], row["ci95_hi"], row["predicted"])
-    return value_at_interval(row["predicted"], row["ci95_lo"], row["ci95_hi"]), lo, hi
+    from scalefit.scaling.interval_text import estimate_and_ends
+    return estimate_and_ends(row["predicted"], row["ci95_lo"], row["ci95_hi"])
 
 
 def _at_intervals(points):
@@ -287,7 +285,7 @@ def _curve_text(fit, prediction, schedule: str, *, measured: bool, n_bootstrap: 
             lines.append(f"|relative error|: no checkpoint lies at or past step {prediction.scored_from} "
                          f"({prediction.scored_from_why}), so none is scored; {at_last}")
     rough = rough_intervals_note(n_bootstrap if "ci95_lo" in points else 0,
-                                 "the curve's 95% intervals", advise=CURVE_RESAMPLES)
+                                 "the curve's 95% intervals", advise=SCHEDULE_RESAMPLES)
     lines += [f"note: {note}" for note in [*notes, *([rough] if rough else [])]]
     # what the fit itself warns of (a parameter not identified, an interval reaching a bound),
     # as `fit schedule-law` prints it for the same fit: the JSON had it, the text did not

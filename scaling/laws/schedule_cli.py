@@ -12,13 +12,12 @@ from scalefit.options import LOSS_CURVES, analysis_options, bootstrap_option, se
 from scalefit.report import dumps, write_printed_report
 from scalefit.scaling.interval_text import at_zero, interval_text
 from scalefit.scaling.laws.identifiability import bound_status, judged
-from scalefit.scaling.laws.schedule_inputs import (law_name, load_rows, one_size_unless_by_size, pick_runs,
-                                                   schedule_law_options)
+from scalefit.scaling.laws.schedule_inputs import (SCHEDULE_RESAMPLES, law_name, load_rows, one_size_unless_by_size,
+                                                   pick_runs, schedule_law_options)
 from scalefit.scaling.laws.schedule_plots import write_fitted_curves
 from scalefit.scaling.outputs import checked_outputs, staged
 from scalefit.scaling.resample import rough_intervals_note
 
-SCHEDULE_RESAMPLES = 200  # --bootstrap's default, the count the rough-interval note advises (not fit's 1000)
 
 
 def _fit_text(out: dict) -> str:

@@ -14,6 +14,9 @@ from scalefit.scaling.objective import HUBER_DELTA
 SHIPPED_CHECKPOINTS = MINI_CHECKPOINTS
 SHIPPED_FINALS = MINI_FINALS
 SHIPPED_DATASET = "prose-val"
+# the schedule-law commands' --bootstrap default (fit schedule-law, predict curve), the count their
+# rough-interval note advises (not the L(N, D) fits' 1000)
+SCHEDULE_RESAMPLES = 200
 
 
 def schedule_law_choices() -> list[str]:

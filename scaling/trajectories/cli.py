@@ -220,9 +220,9 @@ def _slope_text(regression) -> tuple[str, str, str]:
     """The warmup regression's slope and its 95% interval's ends, to the interval's precision
     (the text and report.md printed '1.033 (95% CI 0.859 .. 1.206)' to 3 decimals whatever the
     interval's width)."""
-    from scalefit.scaling.interval_text import interval_ends, value_at_interval
+    from scalefit.scaling.interval_text import estimate_and_ends
     s = regression.params["slope"]
-    return (value_at_interval(s.value, *s.ci95), *interval_ends(*s.ci95, s.value))
+    return estimate_and_ends(s.value, *s.ci95)
 
 
 def _spans_run(tr) -> bool:
