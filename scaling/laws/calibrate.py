@@ -149,12 +149,12 @@ def unconverged_reason(result, table=None) -> str | None:
     bad = [name for name, value in values.items() if not np.isfinite(value)]
     if bad or not np.isfinite(result.objective):
         return (f"parameter {', '.join(bad)} not finite" if bad else "the objective is not finite")
-    bound = [f"{name} {status}" for name in values if name not in BOUND_CHOSEN
-             and (status := bound_status(name, result.warnings))]
-    said = [name.split()[0] for name in bound]
+    on_bound = {name: status for name in values if name not in BOUND_CHOSEN
+                and (status := bound_status(name, result.warnings))}
+    bound = [f"{name} {status}" for name, status in on_bound.items()]
     gone = [] if table is None else [
         words for scale, words in vanished_terms(result, table)
-        if scale not in said and TERM_EXPONENTS[scale] not in said]
+        if scale not in on_bound and TERM_EXPONENTS[scale] not in on_bound]
     if not bound and not gone:
         return None
     parts = ([f"parameter{'s' * (len(bound) > 1)} {', '.join(bound)}"] if bound else []) + gone
@@ -320,7 +320,7 @@ def calibrate_cuts(cuts, one_cut, finish, *, progress: bool = False) -> Calibrat
 
     from scalefit.signals import Interrupted
 
-    rows, per_cut, scored = [], [], []  # scored: one entry per cut finished, whether it was
+    rows, per_cut, scored = [], [], []  # scored: one entry per cut finished, whether it was scored
     with tqdm(total=len(cuts), desc="calibrate", unit="cut", disable=not progress,
               leave=False) as bar:
         try:  # the whole loop: a stop in the bar's update, after a cut's appends, keeps that cut

@@ -46,8 +46,9 @@ PI_NOTE = ("pi95: where an observed value falls (parameter draws plus the fit's 
 
 
 def pi_note(intervals_over: str | None = None) -> str:
-    """PI_NOTE for one prediction: where most draws give no value there (relation_with_ci's
-    ``intervals_over``, 'the 510 of 1000 draws with a value'), both intervals are over the rest,
+    """PI_NOTE for one prediction: where more than SOME_DRAWS_SHARE of the draws give no value
+    there (relation_with_ci's ``intervals_over``, 'the 510 of 1000 draws with a value'), both
+    intervals are over the rest,
     as its text label says."""
     if not intervals_over:
         return PI_NOTE
