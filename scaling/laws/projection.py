@@ -133,9 +133,14 @@ def fitted_shapes(frame, n_column: str | None, largest_fitted: float,
         return {}
     c = pd.to_numeric(frame["C"], errors="coerce").to_numpy(float)
     fitted = (c >= smallest_fitted * (1 - 1e-9)) & (c <= largest_fitted * (1 + 1e-9))
-    return {name: pd.to_numeric(frame[column], errors="coerce").to_numpy(float)[fitted]
-            for name, column in (("N*", n_column), ("D*", "D"))
-            if column is not None and column in frame.columns}
+    return {name: values[fitted] for name, values in run_shapes(frame, n_column).items()}
+
+
+def outside_shapes(n_opt, d_opt, shapes: dict, of: str = "fitted") -> list[str]:
+    """``outside_range``'s sentence for each of N* = ``n_opt``, D* = ``d_opt`` outside the runs'
+    ``shapes`` (``run_shapes``, ``fitted_shapes``); empty where both fall within them."""
+    return [said for name, value in (("N*", n_opt), ("D*", d_opt)) if name in shapes
+            and (said := outside_range(name, float(value), shapes[name], of))]
 
 
 def _flops_per_param_token(result: FitResult) -> float:
@@ -250,12 +255,10 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
                "tokens_per_param": float(d[j] / n[j]), "loss": float(loss[j])}
         if k != _flops_per_param_token(result):  # N* D* = C / k in the table's count, not the law's
             row["flops_per_param_token"] = k
-        outside = [said for name, value in (("N*", n[j]), ("D*", d[j])) if name in shapes
-                   and (said := outside_range(name, float(value), shapes[name]))]
+        outside = outside_shapes(n[j], d[j], shapes)
         if kind == "interpolation" and outside:  # inside the runs' compute, not their shapes
             row.update(kind="extrapolation", outside_fitted="; ".join(outside))
-        beyond = [said for name, value in (("N*", n[j]), ("D*", d[j])) if name in every_run
-                  and (said := outside_range(name, float(value), every_run[name], "of any run"))]
+        beyond = outside_shapes(n[j], d[j], every_run, "of any run")
         if kind == "prediction" and beyond:  # a held-out run checks the compute, not this shape
             row.update(kind=BEYOND_RUNS, outside_runs="; ".join(beyond))
         if draws:
