@@ -7,9 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from scalefit.scaling.laws.convention import EmbeddingMap
-from scalefit.scaling.laws.fit import (FLOPS_COLUMN, budget_compute, compute_basis, predict,
-                                       total_flops_factor)
-from scalefit.scaling.laws.projection import convert_embedding, optimum
+from scalefit.scaling.laws.fit import FLOPS_COLUMN, budget_compute, compute_basis, predict
+from scalefit.scaling.laws.projection import budget_basis, optimum
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import RunTable, n_label
 from scalefit.report import log_tick_labels, readable_log_axes
@@ -209,10 +208,7 @@ def _frontier_panel(ax, results: dict, frame, budgets, colors: dict, title: str 
         if not np.isfinite(alloc.get("a", np.nan)):
             continue
         law = law_for(result.law)
-        k = alloc.get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN)
-        emb = convert_embedding(result, frame, convention) if frame is not None else None
-        if emb is not None:  # in total N, the table's own count, as the budget rows (project)
-            k = total_flops_factor(frame)
+        k, emb = budget_basis(result, frame, convention)  # as the budget rows (project)
         for part, style, label in ((inside, "-", f"{name}: N* ~ C^{alloc['a']:.2f}"),
                                    (beyond, "--", None)):
             n_opt = optimum(law, result.values(), part, k, emb)[0]

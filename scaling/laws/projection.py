@@ -201,6 +201,16 @@ def convert_embedding(result: FitResult, frame, convention: str | None) -> Embed
     return None
 
 
+def budget_basis(result: FitResult, frame, convention: str | None) -> tuple[float, EmbeddingMap | None]:
+    """(k, embedding) that budgets of ``result`` are read in: the law's own C = k N D, or, where
+    stating it in ``convention`` needs the runs' embedding counts (``convert_embedding``), that map
+    and the table's own count (``total_flops_factor``): a budget in total N is the table's compute."""
+    embedding = convert_embedding(result, frame, convention) if frame is not None else None
+    if embedding is not None:
+        return total_flops_factor(frame), embedding
+    return _flops_per_param_token(result), None
+
+
 def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
             held_flops=(), convention: str | None = None,
             smallest_fitted: float = 0.0) -> list[dict]:
@@ -214,10 +224,8 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
     the runs' own embedding counts); None keeps the law's own N.
     """
     law = law_for(result.law)
-    k = _flops_per_param_token(result)
-    embedding = convert_embedding(result, frame, convention) if frame is not None else None
-    if embedding is not None:  # a budget in total N is the table's own compute, C = k_table N D
-        k = total_flops_factor(frame)
+    own_k = _flops_per_param_token(result)
+    k, embedding = budget_basis(result, frame, convention)
     budgets = np.asarray(list(budgets), float)
     rows = []
     if not np.isfinite(result.extra.get("allocation", {}).get("a", np.nan)):
@@ -253,7 +261,7 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
                "kind": kind, "held_out_runs_near": checked,
                "N_opt": float(n[j]), "D_opt": float(d[j]),
                "tokens_per_param": float(d[j] / n[j]), "loss": float(loss[j])}
-        if k != _flops_per_param_token(result):  # N* D* = C / k in the table's count, not the law's
+        if k != own_k:  # N* D* = C / k in the table's count, not the law's
             row["flops_per_param_token"] = k
         outside = outside_shapes(n[j], d[j], shapes)
         if kind == "interpolation" and outside:  # inside the runs' compute, not their shapes
@@ -276,10 +284,10 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
 
 def n_convention_note(result: FitResult, frame, convention: str | None) -> str:
     """What N means in ``project``'s rows for this result."""
-    if convert_embedding(result, frame, convention) is not None:
-        emb = EmbeddingMap.from_frame(frame)
-        said = emb.describe() if emb is not None else "N as the law counts it"
-        k, own = total_flops_factor(frame), _flops_per_param_token(result)
+    k, emb = budget_basis(result, frame, convention)
+    if emb is not None:
+        said = emb.describe()
+        own = _flops_per_param_token(result)
         if k != own:  # flops = 9 N D: its budgets are in that count, not the law's 6 N D
             said += f", at budgets in the table's own count C = {k:.3g} N D (the law's is {own:g} N D)"
         return said
