@@ -208,9 +208,10 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
     from scalefit.scaling.laws.runtable import as_run_table  # runtable reads the registry
     table, method = as_run_table(runs, "isoflop", loss=loss), checked_method(method)
     # N* non-embedding, C of all parameters: C/(6 N*) is no run's token count (project reads it)
-    no_tokens = table.kaplan_compute
-    from_runs = no_tokens and "tokens" in table.frame.columns  # a tokens column, not flops/(6 N)
-    tokens = "runs" if from_runs else None if no_tokens else "budget"
+    # and D* is read off a tokens column ("runs"), or not stated (None); else D* = C/(6 N*)
+    tokens = "budget"
+    if table.kaplan_compute:
+        tokens = "runs" if "tokens" in table.frame.columns else None
     optima, warnings = isoflop_optima(table.frame, method, table.source, table.rows, tokens)
     good = optima[np.isfinite(optima["N_opt"])]
     if len(good) < 2:
@@ -234,17 +235,19 @@ def fit_isoflop(runs, *, loss: str = "loss", n_bootstrap: int = 0, seed: int = 0
              "objective_name": "sum of squared log N* residuals about the line"}
     # D* = C/(6 N*) is part of the method where N* counts all parameters: k = 6 stated explicitly
     extra["allocation"]["flops_per_param_token"] = FLOPS_PER_PARAM_TOKEN
-    if from_runs:  # D*(C) = H C^b through the D* read off the runs; b is no longer 1 - a
+    if tokens == "runs":  # D*(C) = H C^b through the D* read off the runs; b is no longer 1 - a
         b, log_h = _power_fit(log_c, np.log(good["D_opt"].to_numpy()))
         extra["allocation"].update(b=b, H=float(np.exp(log_h)), tokens_from=TOKENS_FROM)
         extra["notes"].append(TOKENS_FROM)
     for row in extra["allocation"].get("budgets", []):
-        if from_runs:
+        if tokens == "runs":
             row["D_opt"] = extra["allocation"]["H"] * row["flops"] ** extra["allocation"]["b"]
+        elif tokens == "budget":
+            row["D_opt"] = row["flops"] / (FLOPS_PER_PARAM_TOKEN * row["N_opt"])
         else:
-            row["D_opt"] = float("nan") if no_tokens else row["flops"] / (FLOPS_PER_PARAM_TOKEN * row["N_opt"])
+            row["D_opt"] = float("nan")
         row["tokens_per_param"] = row["D_opt"] / row["N_opt"]
-    if no_tokens and not from_runs:
+    if tokens is None:
         extra["allocation"].update(tokens_not_stated=NO_TOKENS, b=float("nan"))
         warnings.append(NO_TOKENS)
     result = FitResult(law="isoflop", params=params, n_points=int(len(good)),
@@ -268,7 +271,7 @@ def line_draws(log_c, log_n, n_draws: int, seed: int) -> np.ndarray | None:
     like HC0 and takes normal quantiles); this covers 94-98% (bench/bench_allocation_intervals.py).
     The errors of the optima differ by budget (the curves flatten relative to the noise as C
     grows), hence HC3 rather than one pooled scatter. None with fewer than 3 budgets."""
-    drawn = _line_draws(log_c, log_n, None, n_draws, seed)
+    drawn = joint_line_draws(log_c, log_n, None, n_draws, seed)
     return None if drawn is None else drawn[0]
 
 
@@ -278,11 +281,7 @@ def joint_line_draws(log_c, log_n, log_d, n_draws: int, seed: int):
     the HC3 covariance of both lines' coefficients (its cross terms from the products of their
     residuals), so D*/N* at a budget spreads as the two optima move together. The first draws
     are ``line_draws``' own, bit for bit; the second are drawn given them (a second stream,
-    seeded [seed, 1]). None with fewer than 3 budgets."""
-    return _line_draws(log_c, log_n, log_d, n_draws, seed)
-
-
-def _line_draws(log_c, log_n, log_d, n_draws: int, seed: int):
+    seeded [seed, 1]), None where ``log_d`` is. None with fewer than 3 budgets."""
     x = np.asarray(log_c, float)
     y = np.asarray(log_n, float)
     n = x.size
@@ -290,33 +289,35 @@ def _line_draws(log_c, log_n, log_d, n_draws: int, seed: int):
         return None
     design = np.c_[np.ones(n), x - x.mean()]
     inverse = np.linalg.inv(design.T @ design)
+    leverage = np.einsum("ij,jk,ik->i", design, inverse, design)
+    hc3 = np.clip(1.0 - leverage, 1e-12, None) ** 2
+
+    def sandwich(u, v):  # HC3 covariance of two lines' coefficients from their residuals u, v
+        return inverse @ (design.T * (u * v / hc3)) @ design @ inverse
+
+    def to_line(coef, scaled):  # coefficients about the mean of log C -> (slope, intercept)
+        slope = coef[1] + scaled[:, 1]
+        return np.c_[slope, coef[0] + scaled[:, 0] - slope * x.mean()]
+
     coef = inverse @ design.T @ y
     resid = y - design @ coef
-    leverage = np.einsum("ij,jk,ik->i", design, inverse, design)
-    weights = resid ** 2 / np.clip(1.0 - leverage, 1e-12, None) ** 2
-    cov = inverse @ (design.T * weights) @ design @ inverse
+    cov = sandwich(resid, resid)
     rng = np.random.default_rng(seed)
     dof = n - 2
     normal = rng.multivariate_normal(np.zeros(2), cov, size=n_draws, method="eigh")
     spread = np.sqrt(rng.chisquare(dof, size=n_draws) / dof)[:, None]
-    scaled = normal / spread
-    slope = coef[1] + scaled[:, 1]
-    first = np.c_[slope, coef[0] + scaled[:, 0] - slope * x.mean()]
+    first = to_line(coef, normal / spread)
     if log_d is None:
         return first, None
     y2 = np.asarray(log_d, float)
     coef2 = inverse @ design.T @ y2
     resid2 = y2 - design @ coef2
-    hc3 = np.clip(1.0 - leverage, 1e-12, None) ** 2
-    cross = inverse @ (design.T * (resid * resid2 / hc3)) @ design @ inverse
-    cov2 = inverse @ (design.T * (resid2 ** 2 / hc3)) @ design @ inverse
+    cross, cov2 = sandwich(resid, resid2), sandwich(resid2, resid2)
     given = np.linalg.pinv(cov) @ cross  # the second line's normal given the first's
     rest = cov2 - cross.T @ given
     normal2 = normal @ given + np.random.default_rng([seed, 1]).multivariate_normal(
         np.zeros(2), (rest + rest.T) / 2, size=n_draws, method="eigh", check_valid="ignore")
-    scaled2 = normal2 / spread
-    slope2 = coef2[1] + scaled2[:, 1]
-    return first, np.c_[slope2, coef2[0] + scaled2[:, 0] - slope2 * x.mean()]
+    return first, to_line(coef2, normal2 / spread)
 
 
 def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, seed: int):
@@ -326,8 +327,8 @@ def _bootstrap_isoflop(result: FitResult, good: pd.DataFrame, n_bootstrap: int, 
     alloc = result.extra["allocation"]
     from_runs = "tokens_from" in alloc
     log_c, log_n = np.log(good["flops"].to_numpy()), np.log(good["N_opt"].to_numpy())
-    drawn = _line_draws(log_c, log_n, np.log(good["D_opt"].to_numpy()) if from_runs else None,
-                        n_bootstrap, seed)
+    drawn = joint_line_draws(log_c, log_n, np.log(good["D_opt"].to_numpy()) if from_runs else None,
+                             n_bootstrap, seed)
     if drawn is None:
         result.warnings.append(f"no interval for a: {len(good)} budgets leave no scatter about "
                                "the line to judge it by (3 or more needed)")
