@@ -192,9 +192,8 @@ def _sign_open_text(fit: FitResult, names) -> str:
     if not open_:
         return ""
     listed = open_[0] if len(open_) == 1 else ", ".join(open_[:-1]) + " and " + open_[-1]
-    return (f"; {listed} hold{'s' if len(open_) == 1 else ''} 0 in {'its' if len(open_) == 1 else 'their'} "
-            f"95% interval{'' if len(open_) == 1 else 's'}: not even {'its' if len(open_) == 1 else 'their'} "
-            "sign is fixed")
+    verb, its, plural = ("holds", "its", "") if len(open_) == 1 else ("hold", "their", "s")
+    return f"; {listed} {verb} 0 in {its} 95% interval{plural}: not even {its} sign is fixed"
 
 
 def _bound_where(models: list[str]) -> str:
@@ -214,6 +213,16 @@ def _signed(shown: str) -> str:
 def _is_constant(fit: FitResult) -> bool:
     """A fit of a statistic that never moves (c = 0): its E and p say nothing."""
     return any(w.startswith(CONSTANT) for w in fit.warnings)
+
+
+def _formula_params(fit: FitResult) -> list[str]:
+    """The parameters its formula prints: v0 alone for a constant fit, else v0, c, E and p."""
+    return ["v0"] if _is_constant(fit) else ["v0", "c", "E", "p"]
+
+
+# what a fit whose E or p ended on a bound leaves the reader, said once for each such sentence
+NOT_SEPARATE = ("E and p are not identified separately there (--json's profile intervals say how far "
+                "the data bound each), read the R^2 and the monotone fit instead.")
 
 
 def _gap_text(fit: FitResult) -> str:
@@ -245,7 +254,7 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
              + f", R^2 {_r2(collapse['pooled_r_squared'])} "
              f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}); each parameter here to the "
              "place of its 95% interval's ends (--json)"
-             + _sign_open_text(pooled, ["v0"] if _is_constant(pooled) else ["v0", "c", "E", "p"]) + ".",
+             + _sign_open_text(pooled, _formula_params(pooled)) + ".",
              "Collapse ratio (pooled RSS / sum of per-model RSS): "
              + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
              + f" -- {collapse['collapse_verdict']}."]
@@ -256,8 +265,7 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
         e_p = "- | -" if _is_constant(fit) else f"{_cell(fit, 'E')} | {_cell(fit, 'p')}"
         lines.append(f"| {model} | {fit.n_points} | {_cell(fit, 'v0')} | {_cell(fit, 'c')} | {e_p} | "
                      f"{_r2(fit.extra['r_squared'])} |")
-    if any(_sign_open(fit, n) for fit in collapse["per_model"].values()
-           for n in (["v0"] if _is_constant(fit) else ["v0", "c", "E", "p"])):
+    if any(_sign_open(fit, n) for fit in collapse["per_model"].values() for n in _formula_params(fit)):
         lines += ["", "Each value to the place of its 95% interval's ends (--json); one followed by its "
                   "interval: an interval that holds 0, so not even the sign is fixed."]
     if collapse.get("too_short"):
@@ -268,30 +276,27 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
         same = collapse["same_loss_models"]
         lines += ["", "Not fitted per model (the loss is one number at every checkpoint, so no curve in L): "
                   + ", ".join(f"{m} ({v:.4g})" for m, v in same.items()) + "."]
-    bounded = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if _at_bound(f, "p")]
+    fits = [("pooled", pooled), *collapse["per_model"].items()]
+    bounded = [m for m, f in fits if _at_bound(f, "p")]
     if bounded:
         lines += ["", f"p ends at a bound (-5 or +5) in {len(bounded)} of {len(collapse['per_model']) + 1} "
                   f"fits ({_bound_where(bounded)}): no power law in (L - E) with |p| <= 5 describes those "
                   "runs; E and p are then not identified separately (--json's profile intervals say how far "
                   "the data bound each), read the R^2 and the monotone fit instead."]
-    floored = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if _at_bound(f, "E")]
+    floored = [m for m, f in fits if _at_bound(f, "E")]
     if floored:
         lines += ["", f"E ends at its bound {E_FLOOR:g} in {', '.join(floored)}: the fit wanted a floor below 0, "
-                  "which a cross-entropy does not have; E and p are not identified separately there (--json's "
-                  "profile intervals say how far the data bound each), read the R^2 and the monotone fit instead."]
-    lowest = [f"{m} ({_shown(f, 'E')})" for m, f in [("pooled", pooled), *collapse["per_model"].items()]
-              if _at_lowest_loss(f)]
+                  f"which a cross-entropy does not have; {NOT_SEPARATE}"]
+    lowest = [f"{m} ({_shown(f, 'E')})" for m, f in fits if _at_lowest_loss(f)]
     if lowest:
         lines += ["", f"E ends at its upper bound, the lowest loss among the fitted points, in {', '.join(lowest)}: "
                   "the data do not place the floor below the lowest loss they reach, so E there is that loss, "
-                  "not an estimate of a floor; E and p are not identified separately there (--json's profile "
-                  "intervals say how far the data bound each), read the R^2 and the monotone fit instead."]
-    cut = [f"- {m}: {w}" for m, f in [("pooled", pooled), *collapse["per_model"].items()]
-           for w in f.warnings if reaches_bound(w)]
+                  f"not an estimate of a floor; {NOT_SEPARATE}"]
+    cut = [f"- {m}: {w}" for m, f in fits for w in f.warnings if reaches_bound(w)]
     if cut:
         lines += ["", "95% profile intervals (--json) that reach a bound (E's upper bound: the run's lowest loss), "
                   "so are cut there, not closed by the data:", *cut]
-    unconverged = [m for m, f in [("pooled", pooled), *collapse["per_model"].items()] if not f.converged]
+    unconverged = [m for m, f in fits if not f.converged]
     if unconverged:
         lines += ["", f"Not converged (parameters are not the optimum): {', '.join(unconverged)}."]
     if np.isfinite(corr["partial_pearson"]):
