@@ -265,10 +265,10 @@ def _write_transition_report(out_dir, label, traj, study, stopped: str | None = 
                   f"{WIDENED_NOTE}", ""]
     if len(found) and found.apply(_spans_run, axis=1).any():
         lines += [WEAK_WIDE_NOTE, ""]
-    warned = {run["model"]: scatter_warning(run, stat) for _, run in summary.iterrows()}
-    lines += [f"- {model}: {warning}" for model, warning in warned.items() if warning]  # as the terminal warns
-    if lines[-1] != "":
-        lines.append("")
+    warned = [f"- {run['model']}: {warning}" for _, run in summary.iterrows()
+              if (warning := scatter_warning(run, stat))]  # as the terminal warns
+    if warned:
+        lines += [*warned, ""]
     if regression is not None:
         save_figure(plot_warmup_regression(study.picked, regression), out, "warmup_regression")
         value, lo, hi = _slope_text(regression)

@@ -132,8 +132,7 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
     unmeasured = []  # (stat, group, why): panels with rows but no measured value, left out
     trajectories = stat_trajectories(table, panels, source=source, unmeasured=unmeasured)
     if all(traj is None for traj in trajectories):  # nothing left to study: the panel's own refusal
-        raise InputError(unmeasured[0][2] if len(unmeasured) == 1 else
-                         "; ".join(why for _, _, why in unmeasured))
+        raise InputError("; ".join(why for _, _, why in unmeasured))
     panels, trajectories = zip(*[(p, t) for p, t in zip(panels, trajectories) if t is not None])
     notes = list(dict.fromkeys(n for traj in trajectories for n in traj.attrs["notes"]))
     left_out = [{"stat": stat, "group": group, "why": why} for stat, group, why in unmeasured]
