@@ -143,15 +143,6 @@ ERROR_SHAPES = {
     "t3": f"innovations t with {T_DOF} degrees of freedom, scaled to the same variance"}
 
 
-def ar1_from_innovations(innovations: np.ndarray, rho: float) -> np.ndarray:
-    """e_0 = eta_0 / sqrt(1 - rho^2), e_t = rho e_(t-1) + eta_t: stationary where eta is i.i.d."""
-    errors = np.empty_like(innovations)
-    errors[0] = innovations[0] / np.sqrt(1.0 - rho * rho)
-    for t in range(1, len(innovations)):
-        errors[t] = rho * errors[t - 1] + innovations[t]
-    return errors
-
-
 def error_series(shape: str, rho: float, rng: np.random.Generator, n: int = len(X)) -> np.ndarray:
     """n errors of one of ERROR_SHAPES at autocorrelation rho, marginal sd NOISE (grows: its root
     mean variance over the checkpoints; shocks: outside the shocks)."""
@@ -161,12 +152,12 @@ def error_series(shape: str, rho: float, rng: np.random.Generator, n: int = len(
         return sd * ar1.stationary_series(rho, (n, 1), rng)[:, 0]
     scale = NOISE * np.sqrt(1.0 - rho * rho)  # the innovations' sd
     if shape == "t3":
-        return ar1_from_innovations(scale * rng.standard_t(T_DOF, n) / np.sqrt(T_DOF / (T_DOF - 2)), rho)
+        return ar1._recursion(scale * rng.standard_t(T_DOF, n) / np.sqrt(T_DOF / (T_DOF - 2)), rho)
     if shape == "shocks":
         innovations = rng.normal(0.0, scale, n)
         at = rng.choice(np.arange(n - SHOCK_WINDOW, n), size=SHOCK_COUNT, replace=False)
         innovations[at] = SHOCK_SIZE * scale * rng.choice([-1.0, 1.0], size=SHOCK_COUNT)
-        return ar1_from_innovations(innovations, rho)
+        return ar1._recursion(innovations, rho)
     raise ValueError(f"error shape {shape!r}: one of {', '.join(ERROR_SHAPES)}")
 
 
@@ -572,7 +563,7 @@ def main() -> None:
                              f"each also as NAME_SHAPE with errors of a shape in {', '.join(ERROR_SHAPES)}")
     parser.add_argument("--records", default="", help="JSON file for every found breakpoint (--cells)")
     parser.add_argument("--methods", nargs="?", const="student",
-                        choices=("student", "search", "search-reml", "local", "draws", "scatter"),
+                        choices=[name for name in TABLES if name != "cells"],
                         help="with --cells: the fixed-k interval beside, on the same resamples, "
                              "percentile-t and Wald intervals (student, the default) or the "
                              "bootstrap that remakes the whole choice in each resample (search; "
