@@ -192,13 +192,13 @@ def test_calibrate_law_checks_its_settings_first(grid, kw, said):
 # ---- schedule laws: fit_curves and predict_curve ----------------------------------------------
 
 @pytest.fixture(scope="module")
-def curve_fit():
-    from scalefit import fit_curves, read_table
+def curve_fit(mini1_momentum_fit):
+    """(mini-1's long-run curves, conftest's momentum fit of them)."""
+    from scalefit import read_table
     from scalefit.scaling.laws.curves import curves_from_table, loss_rows
     checkpoints = read_table(data_path("suites", "mini", "checkpoints.parquet"))
     run = checkpoints[checkpoints["run"] == "grid/mini-1-D2457600"]
-    curves = curves_from_table(loss_rows(run, "loss", "prose-test"))
-    return curves, fit_curves(curves, "momentum", n_bootstrap=0)
+    return curves_from_table(loss_rows(run, "loss", "prose-test")), mini1_momentum_fit
 
 
 def test_fit_curves_checks_its_arguments(curve_fit):
