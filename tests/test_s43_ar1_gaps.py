@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 
 from scalefit.scaling.trajectories import ar1
-from scalefit.scaling.trajectories.transitions import run_transitions, series_lags
+from scalefit.scaling.trajectories.table import series_lags
+from scalefit.scaling.trajectories.transitions import run_transitions
 
 RHO = 0.8
 
