@@ -1,9 +1,10 @@
 """A tiny GPT-NeoX suite built from scratch for tests and benchmarks (no hub, seconds on a CPU).
 
 `build_tiny_suite(root)` trains a byte-level BPE tokenizer on Python standard-library source,
-trains small GPT-NeoX models for a few steps and saves each chosen step as its own folder
-(`root/{model}/step{N}/`, safetensors + tokenizer), plus `root/suite.toml` (a scalefit suite
-spec) and evaluation texts under `root/data/`. Other layers' tests can reuse it.
+trains small GPT-NeoX models for a few steps under the LR schedule of their spec and saves each
+chosen step as its own folder (`root/{model}/step{N}/`, safetensors + tokenizer), plus
+`root/suite.toml` (a scalefit suite spec), `root/trained_lr.json` (the LR each update ran at) and
+evaluation texts under `root/data/`. Other layers' tests can reuse it.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sysconfig
 from pathlib import Path
 
 import numpy as np
+
+from scalefit.schedule import LRSchedule, lr_at_step
 
 EOS = "<|endoftext|>"
 PAD = "<|padding|>"
@@ -75,10 +78,23 @@ def tiny_config(tokenizer, context: int, **shape):
                          eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id)
 
 
+TRAINED_LR = "trained_lr.json"  # beside suite.toml: {model: {step n: the LR the update making step n ran at}}
+
+
+def tiny_schedule(peak: float, last: int):
+    """The tiny suite's LR schedule, the one its suite.toml states: linear warmup over 2 steps,
+    cosine to 0.1 x peak at the last step."""
+    return LRSchedule(peak=peak, warmup_steps=2, decay_steps=last, final_ratio=0.1)
+
+
 def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: int = 512, context: int = 64,
                      batch: int = 8, lr: float = 3e-3, tokenizer_bytes: int = 300_000,
                      eval_bytes: int = 60_000, seed: int = 0) -> Path:
-    """Train and save the suite under `root`; returns the path of its suite.toml."""
+    """Train and save the suite under `root`; returns the path of its suite.toml.
+
+    Each model trains with the suite.toml's [schedule]: the update that makes step n runs at
+    scalefit.schedule.lr_at_step(schedule, n), and `root/trained_lr.json` records, per model and
+    step n >= 1, the LR the optimizer ran that update at."""
     import torch
     from transformers import GPTNeoXForCausalLM
     from transformers.utils import logging as hf_logging
@@ -106,13 +122,19 @@ def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: in
         for doc in eval_docs[half:]:
             fh.write(json.dumps({"text": doc}) + "\n")
 
-    members = []
+    members, trained_lr = [], {}
     last = max(steps)
+    schedule = tiny_schedule(lr, last)
     for name, shape in models.items():
         torch.manual_seed(seed)
         model = GPTNeoXForCausalLM(tiny_config(tokenizer, context, **shape))
         opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
+        # the update that makes step n runs at lr_at_step(n), the suite table's lr of step n (the
+        # reading of the schedule-aware laws: S1(n) = lr_1 + ... + lr_n). GPT-NeoX's timing, one
+        # update earlier, would run the first at lr_at_step(0) = 0 and save step 1 as a copy of step 0.
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda n: lr_at_step(schedule, n + 1) / lr)
         gen = torch.Generator().manual_seed(seed)
+        trained_lr[name] = {}
         for step in range(last + 1):
             if step in steps:
                 out = root / name / f"step{step}"
@@ -125,7 +147,9 @@ def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: in
             loss = model(input_ids=x, labels=x).loss
             opt.zero_grad()
             loss.backward()
+            trained_lr[name][step + 1] = opt.param_groups[0]["lr"]  # what this update runs at
             opt.step()
+            sched.step()
         n_total = sum(p.numel() for p in model.parameters())
         n_embed = (model.get_input_embeddings().weight.numel()
                    + model.get_output_embeddings().weight.numel())
@@ -133,7 +157,9 @@ def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: in
                        f'params_nonembed = {n_total - n_embed}\nlr_peak = {lr}\n')
     spec = (f'name = "tiny"\ntokens_per_step = {batch * context}\ncontext_length = {context}\n'
             f'steps = {list(steps)}\n\n[source]\nlocal = "."\n\n'
-            f'[schedule]\nwarmup_steps = 2\ndecay_steps = {last}\nfinal_ratio = 0.1\n\n' + "\n".join(members))
+            f'[schedule]\nwarmup_steps = {schedule.warmup_steps}\ndecay_steps = {schedule.decay_steps}\n'
+            f'final_ratio = {schedule.final_ratio}\n\n' + "\n".join(members))
+    (root / TRAINED_LR).write_text(json.dumps(trained_lr, indent=1))
     (root / "suite.toml").write_text(spec)
     return root / "suite.toml"
 
