@@ -3,8 +3,9 @@
 The long table stays the record; this module only presents it. The wide view
 (`scalefit.schema.wide_evals(evals, facts=True)`) has one row per (model, step) with
 `train_loss` (the dataset marked as the training distribution) and one `{dataset}/{metric}` or
-`{task}/{metric}` column per measurement. The exit status is the CLI's to set: `finish_sweep`
-returns it.
+`{task}/{metric}` column per measurement. `evals_wide.csv` is that view with the settings it was
+measured at as constant columns (`measured_wide`), so a copy of the CSV alone still says how. The
+exit status is the CLI's to set: `finish_sweep` returns it.
 """
 from __future__ import annotations
 
@@ -138,9 +139,35 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
         ("parts", "- `parts/`: one file per (checkpoint, measurement); a re-run skips what is there"))
         if (out_dir / name).exists()]
     lines += ["## Files", "", *[f"- `{t}.parquet`, `{t}.csv`: {what.get(t, 'long table')}" for t in tables],
-              "- `evals_wide.csv`: the table above", "- `run.json`: versions, device, dtype, options",
+              "- `evals_wide.csv`: the table above, with how it was measured as its last columns "
+              f"({', '.join(SETTING_COLUMNS)})", "- `run.json`: versions, device, dtype, options",
               "- `integrity.csv`: the checkpoint integrity flags (header only when none)", *held, ""]
     return write_text(out_dir, "report.md", "\n".join(lines))
+
+
+SETTING_COLUMNS = ("context", "stride", "max_tokens", "dtype", "device")  # evals_wide.csv's last columns
+
+
+def measured_wide(evals: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """evals_wide.csv: the wide view with how it was measured as its last columns, SETTING_COLUMNS.
+
+    Each from where the sweep recorded it: `context` and `stride`, the windows of the losses, from
+    the long table's loss rows (the context each checkpoint was scored at; run.json's where an older
+    table lacks those columns); `max_tokens` ('all' where the losses were not cut), `dtype` and
+    `device` from the run's record (run.json, as report.md's header states them; a merge's is its
+    runs' values joined). A checkpoint with no loss row has no context, stride or max_tokens.
+    """
+    wide = wide_evals(evals, facts=True)
+    keys = ["model", "step"]
+    if evals is not None and {"context", "stride"} <= set(evals.columns):
+        windows = evals.dropna(subset=["context"])[keys + ["context", "stride"]].drop_duplicates(keys)
+        wide = wide.merge(windows.astype({"context": "Int64", "stride": "Int64"}), on=keys, how="left")
+    else:  # a table of an older scalefit: the run's record
+        wide["context"], wide["stride"] = meta.get("context"), meta.get("stride")
+    cut = meta.get("max_tokens") if meta.get("max_tokens") is not None else "all"
+    wide["max_tokens"] = pd.Series(cut, index=wide.index, dtype=object).where(wide["context"].notna(), None)
+    wide["dtype"], wide["device"] = meta.get("dtype"), meta.get("device")
+    return wide[[c for c in wide.columns if c not in SETTING_COLUMNS] + list(SETTING_COLUMNS)]
 
 
 def write_sweep_report(out_dir, tables: dict, failures: pd.DataFrame, meta: dict, run_file: str,
@@ -150,7 +177,7 @@ def write_sweep_report(out_dir, tables: dict, failures: pd.DataFrame, meta: dict
     from scalefit.sweep.runinfo import write_metadata
 
     evals = tables.get("evals", pd.DataFrame())
-    return [write_frame(wide_evals(evals, facts=True), Path(out_dir) / "evals_wide.csv"),
+    return [write_frame(measured_wide(evals, meta), Path(out_dir) / "evals_wide.csv"),
             write_report(out_dir, evals, failures, meta, extra_tables={k: v for k, v in tables.items() if k != "evals"},
                          integrity=integrity),
             write_metadata(meta, out_dir, run_file)]
