@@ -124,9 +124,6 @@ def cut_points(compute, n_cuts: int, min_fit: int, *, units=None,
 # exponent at 1e-4 or 3, a scale at exp(-50)) leaves its term flat or gone, and the term's other
 # parameter is then fixed by nothing in the runs
 BOUND_CHOSEN = ("E", "R_D_star", "R_N_star")
-# each reducible term of a law by its scale, with the exponent that shapes it: Chinchilla's and
-# Muennighoff's A/N^alpha and B/D^beta, Kaplan's (N_c/N)^(alpha_N/alpha_D) and D_c/D
-TERM_EXPONENTS = {"A": "alpha", "B": "beta", "N_c": "alpha_N", "D_c": "alpha_D"}
 # a term that moves no fitted run's loss by a thousandth of the loss's range across them is below
 # any run's measurement error (loss standard errors ~1e-3 nats and more, ranges ~1 nat): no run sees
 # it, so its exponent is fixed by nothing (the smallest term of any cut of the shipped grid's or
@@ -143,6 +140,7 @@ def unconverged_reason(result, table=None) -> str | None:
     its cut out."""
     from scalefit.scaling.laws.identifiability import bound_status
     values = result.values()
+    terms = law_for(result.law).terms
     if not result.converged:
         message = getattr(result.model_result, "message", "") or ""
         return "the optimizer did not converge" + (f" ({message})" if message else "")
@@ -154,7 +152,7 @@ def unconverged_reason(result, table=None) -> str | None:
     bound = [f"{name} {status}" for name, status in on_bound.items()]
     gone = [] if table is None else [
         words for scale, words in vanished_terms(result, table)
-        if scale not in on_bound and TERM_EXPONENTS[scale] not in on_bound]
+        if scale not in on_bound and terms[scale] not in on_bound]
     if not bound and not gone:
         return None
     parts = ([f"parameter{'s' * (len(bound) > 1)} {', '.join(bound)}"] if bound else []) + gone
@@ -162,28 +160,26 @@ def unconverged_reason(result, table=None) -> str | None:
 
 
 def vanished_terms(result, table) -> list[tuple[str, str]]:
-    """(scale, words) for each term of the fitted law (TERM_EXPONENTS) whose largest
+    """(scale, words) for each term of the fitted law (its ``terms``) whose largest
     contribution to the fitted runs' loss (the loss less the loss without it, its scale set to
-    0) is at most NEGLIGIBLE_TERM of the loss's range across them: a term driven to ~0 inside its
-    bounds (Chinchilla's B at 1e-9), whose exponent the runs then leave arbitrary. A law of one
-    term has no other to stand in for it, and is not judged."""
-    from scalefit.scaling.laws.projection import prediction_inputs
-    law = law_for(result.law)
+    0, each predicted as the held-out runs are: ``projection.table_predictions``) is at most
+    NEGLIGIBLE_TERM of the loss's range across them: a term driven to ~0 inside its bounds
+    (Chinchilla's B at 1e-9), whose exponent the runs then leave arbitrary. A law of one term
+    has no other to stand in for it, and is not judged."""
+    from scalefit.scaling.laws.projection import table_predictions
+    terms = law_for(result.law).terms
     values = result.values()
-    scales = [s for s in TERM_EXPONENTS if s in values]
     spread = float(np.ptp(table.L)) if len(table.L) > 1 else 0.0
-    if len(scales) < 2 or not spread > 0:
+    if len(terms) < 2 or not spread > 0:
         return []
-    inputs = prediction_inputs(result, table)
-    extra = table.variables(law.extra_variables())
     with np.errstate(all="ignore"):
-        full = np.asarray(law.predict(values, *inputs, **extra), float)
+        full = table_predictions(result, table, values)
         out = []
-        for scale in scales:
-            without = np.asarray(law.predict({**values, scale: 0.0}, *inputs, **extra), float)
+        for scale, exponent in terms.items():
+            without = table_predictions(result, table, {**values, scale: 0.0})
             largest = float(np.max(np.abs(full - without))) / spread
             if largest <= NEGLIGIBLE_TERM:  # NaN (a term that cannot be removed) is kept
-                out.append((scale, f"term {scale} (exponent {TERM_EXPONENTS[scale]}) moves the "
+                out.append((scale, f"term {scale} (exponent {exponent}) moves the "
                                    f"fitted runs' loss by at most {largest:.1g} of its range "
                                    f"across them (under {NEGLIGIBLE_TERM:g})"))
     return out

@@ -37,6 +37,7 @@ class Chinchilla(Law):
     function = staticmethod(log_chinchilla)
     paper_names = ("E", "A", "B", "alpha", "beta")
     log_scales = ("A", "B")
+    terms = {"A": "alpha", "B": "beta"}
     bounds = {"E": (0.0, np.inf), "alpha": (1e-4, 3.0), "beta": (1e-4, 3.0),
               "log_A": (-50, 200), "log_B": (-50, 200)}
 

@@ -55,6 +55,11 @@ class _OneVariablePowerLaw(Law):
     exponent = "alpha_N"
     scale = "N_c"
 
+    def __init_subclass__(cls, **kwargs):
+        """``terms``: the law's one term, its whole loss (no other to stand in for it)."""
+        super().__init_subclass__(**kwargs)
+        cls.terms = {cls.scale: cls.exponent}
+
     def predict(self, values, N, D, k=FLOPS_PER_PARAM_TOKEN, **extra):
         """L at the law's one input: N, D, or C = k N D; broadcast over (N, D)."""
         N = np.asarray(N, float)
@@ -133,6 +138,7 @@ class KaplanND(Law):
     nonembedding_n = True
     paper_names = ("N_c", "D_c", "alpha_N", "alpha_D")
     log_scales = ("N_c", "D_c")
+    terms = {"N_c": "alpha_N", "D_c": "alpha_D"}  # (N_c/N)^(alpha_N/alpha_D) and D_c/D
     bounds = {"alpha_N": (1e-4, 3.0), "alpha_D": (1e-4, 3.0),
               "log_N_c": (-50, 500), "log_D_c": (-50, 500)}
     with_E = False

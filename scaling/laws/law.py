@@ -46,6 +46,10 @@ class Law(lmfit.Model):
     predicts_loss: bool = True  # False: the law sets an allocation but no loss surface L(N, D)
     paper_names: tuple[str, ...] = ()
     log_scales: tuple[str, ...] = ()  # paper names that vary as log_<name>
+    # {scale: the exponent that shapes its term}: the law's reducible terms, each gone with its
+    # scale at 0 (Chinchilla's A/N^alpha, B/D^beta); calibrate.vanished_terms judges a law of two
+    # or more, so a law that names none is never judged
+    terms: dict[str, str] = {}
     bounds: dict = {}
     fit_runs = None  # a method (runs, **fit options) -> FitResult replacing the generic engine
     reads_checkpoints: bool = False  # True: fit_runs takes a checkpoint table as it is, not a run table

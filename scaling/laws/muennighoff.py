@@ -88,6 +88,7 @@ class DataConstrained(Law):
     columns = {"U_D": "unique_tokens"}
     paper_names = ("E", "A", "B", "alpha", "beta", "R_D_star", "R_N_star")
     log_scales = ("A", "B", "R_D_star", "R_N_star")
+    terms = Chinchilla.terms  # A/N'^alpha, B/D'^beta: R_D_star, R_N_star shape N', D', no term
     bounds = dict(Chinchilla.bounds, log_R_D_star=(np.log(1e-2), np.log(1e4)),
                   log_R_N_star=(np.log(1e-2), np.log(1e4)))
 

@@ -351,6 +351,16 @@ def prediction_inputs(result: FitResult, table) -> tuple[np.ndarray, np.ndarray]
     return table.C / _flops_per_param_token(result), np.ones(len(table.C))
 
 
+def table_predictions(result: FitResult, table, values: dict) -> np.ndarray:
+    """The law of ``result`` at ``table``'s runs from paper-named ``values``, read as
+    ``prediction_intervals`` reads them: ``prediction_inputs``, the result's own C = k N D and
+    the law's extra variables (Muennighoff's U_D)."""
+    law = law_for(result.law)
+    extra = table.variables(law.extra_variables())
+    return np.asarray(law.predict(values, *prediction_inputs(result, table),
+                                  _flops_per_param_token(result), **extra), float)
+
+
 def holdout_predictions(result: FitResult, held_table, *, largest_fitted: float,
                         seed: int = 0) -> dict:
     """The held-out block: relative errors, each run's 95% prediction interval for its observed
