@@ -29,6 +29,16 @@ SCHEDULE_COLUMNS = ("schedule_tokens", "lr_schedule_tokens", "decay_tokens", "to
                     "max_tokens")
 
 
+class BudgetRow(dict):
+    """One budget row of several laws (``budget_rows``): a plain dict to every output (--json,
+    budgets.csv), which also holds, out of them, each law's own kind at this budget
+    (``law_kinds``: its ``project`` row's; the row's ``kind`` is the table's, any law's
+    extrapolation or optimum beyond the runs making the row one). The report reads which law's
+    optimum lies beyond every run from it, not from the words of ``outside_runs``."""
+
+    law_kinds: dict[str, str] = {}
+
+
 @dataclass
 class Comparison:
     """Several laws fitted to the same runs; ``to_dict()`` is the JSON `scalefit compare` prints."""
@@ -256,8 +266,9 @@ def budget_rows(fits: dict[str, FitResult], budgets, *, frame=None, largest_fitt
     rows = []
     for j, c in enumerate(budgets):
         kind, near = kind_of(c, held_flops, largest_fitted, smallest_fitted)
-        row = {"flops": float(c), "times_largest_run": float(c / largest_fitted), "kind": kind,
-               "held_out_runs_near": near}
+        row = BudgetRow(flops=float(c), times_largest_run=float(c / largest_fitted), kind=kind,
+                        held_out_runs_near=near)
+        row.law_kinds = {name: projected[j]["kind"] for name, projected in per_law.items() if projected}
         # one law's optimum outside the runs' sizes or token counts makes the row no interpolation
         outside = [f"{name} {projected[j]['outside_fitted']}" for name, projected in per_law.items()
                    if projected and "outside_fitted" in projected[j]]
@@ -305,7 +316,9 @@ def mixed_budget_rows(fits: dict[str, FitResult], bases: dict, budgets, *, table
         part, _ = budget_rows({name: fits[name] for name in names}, own, frame=table.frame,
                               largest_fitted=largest, held_flops=held, convention=convention,
                               smallest_fitted=smallest)
-        rows += [{**row, "compute": basis} for row in part]
+        for row in part:  # in place: a BudgetRow keeps its law_kinds
+            row["compute"] = basis
+        rows += part
         described.append({"compute": basis, "laws": names, "largest_fitted_flops": largest})
     order = {basis: i for i, basis in enumerate(groups)}
     rows.sort(key=lambda row: (row["flops"], order[row["compute"]]))

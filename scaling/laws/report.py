@@ -231,11 +231,11 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
     for row in rows:
         if row.get("kind") not in ("prediction", BEYOND_RUNS):
             continue
-        said = row.get("outside_runs", "").split("; ")  # compare's: each part names its law
+        own = getattr(row, "law_kinds", {})  # compare's rows: each law's own kind (compare.BudgetRow)
         for law in (laws or [None]):
             pi = row.get(f"{law}_loss_pi95" if law else "loss_pi95")
-            beyond = ("; a projection: no run has this N* or D*" if row.get("kind") == BEYOND_RUNS
-                      and (law is None or any(part.startswith(f"{law} ") for part in said)) else "")
+            beyond = ("; a projection: no run has this N* or D*"
+                      if own.get(law, row.get("kind")) == BEYOND_RUNS else "")
             if pi is not None and np.all(np.isfinite(pi)):
                 out.append(f"  {row['flops']:.3g} FLOPs{f' ({law})' if law else ''}: a run trained at this optimum "
                            f"would measure a loss in {interval_text(*pi)} (95% prediction interval{beyond})")
