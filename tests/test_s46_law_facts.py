@@ -182,3 +182,19 @@ def test_a_law_of_compute_is_judged_at_the_runs_own_compute(registered):
     gone = vanished_terms(result, table)
     assert [scale for scale, _ in gone] == ["Q"]
     assert "at most 0.0008 of its range" in gone[0][1]
+
+
+def test_rows_on_two_compute_bases_keep_each_laws_kind():
+    """compare isoflop chinchilla on a non-embedding N: each basis's rows are made apart and then
+    given their 'compute' (mixed_budget_rows); a copy of each row there ({**row, ...}) would have
+    dropped the laws' kinds the report reads. Each row holds its one law's kind."""
+    from scalefit.options import apply_column_mapping
+    from scalefit.scaling.laws.compare import compare_laws
+    from tests.test_s43_mixed_budgets import isoflop_runs_with_both_counts
+
+    mapped = apply_column_mapping(isoflop_runs_with_both_counts(), {"params": "params_nonembed"}, "t")
+    rows = compare_laws(mapped, ["isoflop", "chinchilla"], n_bootstrap=0).budgets
+    assert len({row["compute"] for row in rows}) == 2
+    for row in rows:
+        law, = (law for law in ("isoflop", "chinchilla") if f"{law}_N_opt" in row)
+        assert row.law_kinds == {law: row["kind"]}, row
