@@ -25,7 +25,7 @@ def test_the_parts_add_up_to_the_gap_in_every_resample():
     alone = fit_law(runs.drop(columns=["params"]).rename(columns={"params_nonembed": "params"}),
                     "chinchilla", n_bootstrap=0)
     assert gap["a_refit"] == pytest.approx(alone.extra["allocation"]["a"], rel=1e-9)
-    assert "the N convention accounts for" in cmp.explanation[0]
+    assert "the N convention moves a by" in cmp.explanation[0]
 
 
 def test_no_convention_part_when_n_counts_the_same():

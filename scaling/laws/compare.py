@@ -432,8 +432,9 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
                          difference: dict | None = None, gap: dict | None = None) -> list[str]:
     """Two sentences, computed from the runs, on why the two laws' allocations differ
     (``difference``: their paired difference in a, ``allocation_difference``, when both laws were
-    refitted to the same resamples; the verdict then reads its interval; ``gap``: that difference
-    split into the N convention and the functional form, ``n_convention_gap``)."""
+    refitted to the same resamples; the verdict then reads its interval; ``gap``: each law's a on
+    each N count and that difference walked through the N convention and the functional form in
+    both orders, ``n_convention_gap``)."""
     D = frame["D"].to_numpy(float)
     L = frame["L"].to_numpy(float)
     design = token_design(frame)

@@ -1,15 +1,35 @@
-"""How much of the gap between two laws' allocation exponents is the way they count parameters.
+"""How the gap between two laws' allocation exponents moves with the way they count parameters
+and with their functional form, in both orders.
 
 Kaplan et al. 2020 count non-embedding parameters, Hoffmann et al. 2022 all of them; Pearce & Song
 2024 ("Reconciling Kaplan and Chinchilla Scaling Laws", arXiv:2406.12907) argue that this, at small
-scale, is much of why Kaplan's a is higher. On a table with both columns the question has a
-measured answer: refit the total-N law with N = non-embedding parameters, then
+scale, is much of why Kaplan's a is higher. On a table with both columns each law can be fitted on
+either count, which gives a 2x2 of allocation exponents (form x N convention):
 
-    a_kaplan - a_chinchilla = (a_chinchilla[N non-embedding] - a_chinchilla)   the N convention
-                            + (a_kaplan - a_chinchilla[N non-embedding])        the functional form
+                         N non-embedding    N total
+    non-embedding law    a_K  (its fit)     a_K'  (refitted with N = params)
+    total-N law          a_C' (refitted)    a_C   (its fit)
 
-Every fit is refitted to the same resamples of the same runs, so each part's 95% interval is the
-percentile interval of its per-resample values.
+The gap a_K - a_C can be walked in two orders, and the parts depend on the order:
+
+    N convention first:  (a_C' - a_C) the N convention,  then (a_K - a_C') the form
+    form first:          (a_K' - a_C) the form,          then (a_K - a_K') the N convention
+
+Each path's two parts add up to the gap. Neither order is the right one, so the split reported
+as the answer is their average (the Shapley split: each factor's change averaged over both
+orders), with both orders beside it; where the gap's own interval holds 0 these are changes of a
+along paths, not shares of an identified gap. Every fit is refitted to the same resamples of the
+same runs (the comparison's seed and n_bootstrap), so each part's 95% interval is the percentile
+interval of its per-resample values.
+
+What C is in each fit: every a is the exponent of N*(C) at C = k N D with the fit's own N (a law's
+``exponents``, in which the constant k does not enter), so the two fits on non-embedding N (the
+Kaplan law's own fit and the total-N law refitted) give a at Kaplan's C = 6 N_nonembed D, and the
+two on all parameters (the total-N law's own fit and the Kaplan law refitted) at C = k N_total D,
+the compute the flops column counts. The refits read D and the flops column as the original fits
+read them (``validate_runs`` on the whole table: the flops column, or 6 N_total D where it is
+missing), so relabelling N never changes the table's compute; only the refits' own budget rows,
+which nothing here reads, state C in the relabelled N.
 """
 from __future__ import annotations
 
@@ -17,9 +37,14 @@ import numpy as np
 import pandas as pd
 
 from scalefit.scaling.fitresult import FitResult, percentile_ci
+from scalefit.scaling.interval_text import interval_ends, value_at_interval
 from scalefit.scaling.laws.convention import NONEMBED, TOTAL
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
+
+CONVENTION, FORM = "n_convention", "functional_form"
+CONVENTION_FIRST, FORM_FIRST = "n_convention_first", "functional_form_first"
+
 
 def _part(value: float, draws) -> dict:
     out = {"value": float(value)}
@@ -37,13 +62,34 @@ def _runs_draws(fit: FitResult):
     return np.asarray(draws["a"], float) if draws.get("resampled") == "runs" else None
 
 
-def n_convention_gap(runs: pd.DataFrame, fits: dict[str, FitResult], *, loss: str = "loss",
-                     delta: float, n_bootstrap: int, seed: int) -> dict | None:
-    """The split of the allocation gap between a non-embedding-N law and a total-N law fitted to
-    the same ``runs`` (their names in ``fits``), or None where it does not apply (the table lacks
-    one of the two columns, or no such pair of laws was fitted)."""
+def refit_on_other_n(runs: pd.DataFrame, law: str, n_from: str, n_to: str, *, loss: str,
+                     delta: float, n_bootstrap: int, seed: int) -> FitResult:
+    """``law`` fitted to ``runs`` with N read from column ``n_from``, relabelled ``n_to`` (the
+    column the law reads N from on a table with both, which is dropped), D and C as the fit of
+    the whole table read them: the flops column, or 6 N_total D where it is missing."""
     from scalefit.scaling.laws.fit import fit_law
 
+    table = validate_runs(runs, law, loss=loss, check_size=False)
+    relabelled = (runs.drop(columns=[n_to]).rename(columns={n_from: n_to})
+                  .assign(tokens=table.D, flops=table.C))
+    return fit_law(relabelled, law, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed)
+
+
+def n_convention_gap(runs: pd.DataFrame, fits: dict[str, FitResult], *, loss: str = "loss",
+                     delta: float, n_bootstrap: int, seed: int) -> dict | None:
+    """The 2x2 of allocation exponents (each law on each N count) of a non-embedding-N law and a
+    total-N law fitted to the same ``runs`` (their names in ``fits``), the gap's split along both
+    orders and their average, or None where it does not apply (the table lacks one of the two
+    columns, or no such pair of laws was fitted).
+
+    Keys: ``laws`` [non-embedding law, total-N law]; ``a`` {law: {column: {value, ci95}}};
+    ``total`` the gap; ``paths`` {n_convention_first, functional_form_first: {via (the refit the
+    path passes through), n_convention, functional_form}}; ``shapley`` {n_convention,
+    functional_form}: each the mean of the two paths' parts, per resample too; ``interaction``
+    the N convention's part with the total-N law's form less that with the non-embedding law's
+    (how far the split depends on the order). Kept from before, with their meaning: ``refit``,
+    ``a_refit`` (``a_refit_ci95``) the total-N law on non-embedding N, and ``parts`` {total,
+    n_convention, functional_form}, the N-convention-first path."""
     if TOTAL not in runs.columns or NONEMBED not in runs.columns:
         return None
     counts = {name: f.extra.get("n_column") for name, f in fits.items() if np.isfinite(_a(f))}
@@ -51,36 +97,101 @@ def n_convention_gap(runs: pd.DataFrame, fits: dict[str, FitResult], *, loss: st
     total = next((n for n, c in counts.items() if c == TOTAL and law_for(fits[n].law).predicts_loss), None)
     if nonembed is None or total is None:
         return None
-    # the total-N law with N = non-embedding parameters (compute and tokens as the table has them)
-    table = validate_runs(runs, fits[total].law, loss=loss, check_size=False)  # D and C as the fit read them
-    relabelled = (runs.drop(columns=[TOTAL]).rename(columns={NONEMBED: TOTAL})
-                  .assign(tokens=table.D, flops=table.C))
-    refit = fit_law(relabelled, fits[total].law, loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed)
-    a_k, a_c, a_r = _a(fits[nonembed]), _a(fits[total]), _a(refit)
-    d_k, d_c, d_r = _runs_draws(fits[nonembed]), _runs_draws(fits[total]), _runs_draws(refit)
-    paired = all(d is not None for d in (d_k, d_c, d_r)) and d_k.size == d_c.size == d_r.size
-    parts = {"total": _part(a_k - a_c, d_k - d_c if paired else None),
-             "n_convention": _part(a_r - a_c, d_r - d_c if paired else None),
-             "functional_form": _part(a_k - a_r, d_k - d_r if paired else None)}
-    out = {"laws": [nonembed, total], "refit": f"{total} with N = {NONEMBED}",
-           "a_refit": a_r, "parts": parts}
+    same = dict(loss=loss, delta=delta, n_bootstrap=n_bootstrap, seed=seed)
+    # the total-N law on non-embedding N, and its mirror: the non-embedding law on all parameters
+    total_on_nonembed = refit_on_other_n(runs, fits[total].law, NONEMBED, TOTAL, **same)
+    nonembed_on_total = refit_on_other_n(runs, fits[nonembed].law, TOTAL, NONEMBED, **same)
+    grid = {(nonembed, NONEMBED): fits[nonembed], (nonembed, TOTAL): nonembed_on_total,
+            (total, TOTAL): fits[total], (total, NONEMBED): total_on_nonembed}
+    a = {key: _a(f) for key, f in grid.items()}
+    draws = {key: _runs_draws(f) for key, f in grid.items()}
+    paired = (all(d is not None for d in draws.values())
+              and len({d.size for d in draws.values()}) == 1)
+    if not paired:
+        draws = {key: None for key in grid}
+
+    def change(values, to, frm):
+        return values[to] - values[frm]
+
+    K, Kt, C, Cn = (nonembed, NONEMBED), (nonembed, TOTAL), (total, TOTAL), (total, NONEMBED)
+    steps = {CONVENTION_FIRST: {CONVENTION: (Cn, C), FORM: (K, Cn)},
+             FORM_FIRST: {FORM: (Kt, C), CONVENTION: (K, Kt)}}
+    vias = {CONVENTION_FIRST: f"{total} with N = {NONEMBED}", FORM_FIRST: f"{nonembed} with N = {TOTAL}"}
+
+    def both(to, frm):  # (value, per-resample values or None)
+        return change(a, to, frm), (change(draws, to, frm) if paired else None)
+
+    paths = {}
+    for path, parts in steps.items():
+        paths[path] = {"via": vias[path], **{name: _part(*both(*ends)) for name, ends in parts.items()}}
+    shapley = {}
+    for name in (CONVENTION, FORM):  # each factor's change averaged over the two orders
+        (v1, d1), (v2, d2) = (both(*steps[path][name]) for path in (CONVENTION_FIRST, FORM_FIRST))
+        shapley[name] = _part((v1 + v2) / 2, (d1 + d2) / 2 if paired else None)
+    (c1, e1), (c2, e2) = (both(*steps[path][CONVENTION]) for path in (CONVENTION_FIRST, FORM_FIRST))
+    gap_total = _part(*both(K, C))
+    out = {"laws": [nonembed, total],
+           "a": {law: {column: _part(a[(law, column)], draws[(law, column)])
+                       for column in (NONEMBED, TOTAL)} for law in (nonembed, total)},
+           "total": gap_total, "paths": paths, "shapley": shapley,
+           "interaction": _part(c1 - c2, e1 - e2 if paired else None),
+           # kept from before: the N-convention-first path, through the total-N law's refit
+           "refit": vias[CONVENTION_FIRST], "a_refit": a[Cn],
+           "parts": {"total": gap_total, **{name: paths[CONVENTION_FIRST][name] for name in (CONVENTION, FORM)}}}
     if paired:
-        out["a_refit_ci95"] = list(percentile_ci(d_r))
-        out["n_resamples"] = int(np.isfinite(d_k - d_c).sum())
+        out["a_refit_ci95"] = list(percentile_ci(draws[Cn]))
+        out["n_resamples"] = int(np.isfinite(sum(draws.values())).sum())
     return out
 
 
-def gap_sentence(gap: dict) -> str:
-    """One clause for the comparison's reading: the refit's a and the two parts with intervals."""
-    nonembed, total = gap["laws"]
-    p = gap["parts"]
+def _ci(part: dict):
+    ci = part.get("ci95")
+    return ci if ci is not None and np.all(np.isfinite(ci)) else None
 
-    def show(part):
-        ci = part.get("ci95")
-        return (f"{part['value']:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci and np.all(np.isfinite(ci))
-                else f"{part['value']:+.2f}")
-    ci = gap.get("a_refit_ci95")
-    refit = f"a = {gap['a_refit']:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
-    return (f"refitted with non-embedding N as {nonembed} counts it, {total}'s form gives {refit}, "
-            f"so of the gap {nonembed} - {total} = {show(p['total'])} the N convention accounts for "
-            f"{show(p['n_convention'])} and the functional form for {show(p['functional_form'])}")
+
+def _estimate(part: dict, sign: bool = False) -> str:
+    """The value to the place of its interval's printed ends (4 significant digits without one)."""
+    ci = _ci(part)
+    text = value_at_interval(part["value"], *(ci or (None, None)))
+    return f"+{text}" if sign and not text.startswith("-") and text != "0" else text
+
+
+def _shown(part: dict) -> str:
+    """'+0.24 [+0.05, +0.30]': signed, every number to the place of the interval's ends."""
+    ci = _ci(part)
+    if ci is None:
+        return _estimate(part, sign=True)
+    lo, hi = interval_ends(*ci, part["value"], sign=True)
+    return f"{_estimate(part, sign=True)} [{lo}, {hi}]"
+
+
+def gap_sentence(gap: dict) -> str:
+    """The comparison's reading of ``n_convention_gap``: the 2x2 of a, the split averaged over
+    both orders with each order's value, and, where the gap's interval holds 0 (or there is none),
+    that the parts are changes along paths, not a decomposition of an identified gap."""
+    nonembed, total = gap["laws"]
+    a, paths, shapley = gap["a"], gap["paths"], gap["shapley"]
+    first, second = paths[CONVENTION_FIRST], paths[FORM_FIRST]
+
+    def pair(law):
+        return " / ".join(_estimate(a[law][column]) for column in (NONEMBED, TOTAL))
+    text = (f"on non-embedding / total N, {nonembed}'s form gives a = {pair(nonembed)} and "
+            f"{total}'s {pair(total)}, so ")
+    gap_text = f"the gap {nonembed} - {total} = {_shown(gap['total'])}"
+    orders = [(first[name], second[name]) for name in (CONVENTION, FORM)]
+    if all(_estimate(p, True) == _estimate(q, True) for p, q in orders):
+        text += (f"in either order, of {gap_text}, the N convention moves a by "
+                 f"{_shown(shapley[CONVENTION])} and the form by {_shown(shapley[FORM])}")
+    else:
+        (c1, c2), (f1, f2) = orders
+        text += (f"the split of {gap_text} depends on the order: averaged over both, the N "
+                 f"convention moves a by {_shown(shapley[CONVENTION])} ({_estimate(c1, True)} "
+                 f"if changed first, {_estimate(c2, True)} if second) and the form by "
+                 f"{_shown(shapley[FORM])} ({_estimate(f2, True)} if first, {_estimate(f1, True)} if second)")
+    ci = _ci(gap["total"])
+    if ci is None:
+        text += ("; the gap has no interval here (--bootstrap), so these are changes along paths, "
+                 "not a decomposition of an identified gap")
+    elif ci[0] <= 0 <= ci[1]:
+        text += "; the gap's interval holds 0, so these are changes along paths, not a decomposition of an identified gap"
+    return text
