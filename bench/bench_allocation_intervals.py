@@ -11,7 +11,7 @@ L = E + A/N^alpha + B/D^beta with known constants and log-normal noise; each rep
   scalefit's interval (draws of the line through the budget optima from t(n-2) with its HC3
   covariance, `isoflop.line_draws`) beside the peer it replaced, a pairs bootstrap of the optima;
 - a reconcile step: two conditions with known a fitted separately, and the interval of the change
-  in a from their draws paired at random (`reconcile.change_interval`), for both kinds of draws.
+  in a from every pair of their draws (`reconcile.change_interval`), for both kinds of draws.
 The truth is computed here, independently of scalefit's allocation code: a = beta / (alpha +
 beta), and N*(C) by minimizing the true law along D = C / (6 N) numerically.
 Coverage is the share of replications whose interval holds the truth; its Monte Carlo SE is
@@ -392,16 +392,16 @@ def one(args) -> dict:
 
 def change(cell, rng, r, n_bootstrap) -> dict:
     """One reconcile step on known truth: each condition fitted on its own runs, the change's
-    interval from the two conditions' draws paired at random (reconcile.change_interval)."""
+    interval from every pair of the two conditions' draws (reconcile.change_interval)."""
     from scalefit.scaling.laws.reconcile import change_interval
     method, budgets, per_budget, span, sd = CHANGES[cell]
     fits = [fit_law(isoflop_runs(rng, budgets, per_budget, span, sd, truth)[["params", "flops", "loss"]],
                     "isoflop", n_bootstrap=n_bootstrap, seed=r, isoflop_method=method)
             for truth in (TRUTH, SECOND)]
     truth = SECOND["beta"] / (SECOND["alpha"] + SECOND["beta"]) - A_TRUE
-    lo, hi = change_interval(fits[0].allocation_draws["a"], fits[1].allocation_draws["a"], seed=r)
+    lo, hi = change_interval(fits[0].allocation_draws["a"], fits[1].allocation_draws["a"])
     peer = [pairs_interval(f, n_bootstrap, r)[1] for f in fits]
-    plo, phi = change_interval(peer[0], peer[1], seed=r)
+    plo, phi = change_interval(peer[0], peer[1])
     return {"cell": cell, "a": holds((lo, hi), truth), "a_width": hi - lo,
             "a (pairs peer)": holds((plo, phi), truth), "peer_width": phi - plo}
 

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, data_row
-from scalefit.scaling.fitresult import percentile_ci
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.resample import too_few_resamples
@@ -25,6 +24,13 @@ from scalefit.scaling.objective import HUBER_DELTA
 
 NAN = float("nan")
 INTERVAL_LEVEL = 95.0  # percent, as transitions' interval_level: every step's _lo/_hi interval
+# a step's verdict (Move.verdict), in the one wording the text, reconcile.md/.csv and --json share
+CHANGES, HOLDS_ZERO, AT_EDGE = "changes a", "leaves 0 inside", "at the edge"
+EDGE_WORDS = ("0 lies within the interval's resampling error; more resamples (--bootstrap) would "
+              "settle it")
+ORDER_WORDS = ("each step adds one change to all earlier ones, in the table's order; these runs "
+               "cannot say what a change would do in another order")
+MAX_DRAWS_PER_SIDE = 4000  # change_summary thins a larger draw set to this many order statistics
 MIN_RUNS_PER_PARAMETER = 3  # the engine's own "too few points" rule, for the Chinchilla form
 
 
@@ -46,6 +52,7 @@ class Step:
     chinchilla_lo: float = NAN
     chinchilla_hi: float = NAN
     chinchilla_note: str = ""
+    changes: str = ""  # what differs from the panel's previous condition (condition_changes)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -67,6 +74,18 @@ class Move:
     overlap: bool | None  # None: an interval is missing (no bootstrap)
     delta_ci95: tuple[float, float] = (NAN, NAN)  # the change's interval (change_interval)
     apart: bool | None = None  # that interval excludes 0; None: not judged
+    # each end's resampling error (change_summary): the range the end would take over other draws
+    delta_lo_band: tuple[float, float] = (NAN, NAN)
+    delta_hi_band: tuple[float, float] = (NAN, NAN)
+    edge: bool | None = None  # 0 lies inside an end's band: too close to call with these draws
+
+    @property
+    def verdict(self) -> str | None:
+        """CHANGES, HOLDS_ZERO or AT_EDGE (VERDICTS' keys); None: not judged (no draws, or too
+        few resamples)."""
+        if self.apart is None:
+            return None
+        return AT_EDGE if self.edge else CHANGES if self.apart else HOLDS_ZERO
 
 
 @dataclass
@@ -87,11 +106,16 @@ class Reconciliation:
 
     def table(self) -> pd.DataFrame:
         """One row per condition, in walk order (columns: the Step fields, warnings joined)."""
+        into = {(m.panel, m.target): m for m in self.moves}
         rows = []
         for s in self.steps:
             row = asdict(s)
             row["warnings"] = "; ".join(s.warnings)
             row["inside_published"] = s.inside_published
+            m = into.get((s.panel, s.condition))  # the step into this condition, where one was
+            row["delta_a"] = m.delta_a if m else NAN
+            row["delta_lo"], row["delta_hi"] = m.delta_ci95 if m else (NAN, NAN)
+            row["verdict"] = (m.verdict or "") if m else ""
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -101,7 +125,8 @@ class Reconciliation:
                 "interval_level": INTERVAL_LEVEL,
                 "steps": [dict(asdict(s), inside_published=s.inside_published)
                           for s in self.steps],
-                "moves": [asdict(m) for m in self.moves], "findings": self.findings,
+                "moves": [dict(asdict(m), verdict=m.verdict) for m in self.moves],
+                "findings": self.findings,
                 "data": self.data}
 
 
@@ -134,6 +159,40 @@ def walk_order(frame: pd.DataFrame, by: str, panel: list[str], order=None) -> li
     panels = list(dict.fromkeys(keys))
     present = set(pairs)
     return [(p, c) for p in panels for c in order if (p, c) in present]
+
+
+def _setting(value) -> str:
+    return "(empty)" if pd.isna(value) else str(value)
+
+
+def condition_changes(frame: pd.DataFrame, by: str, panel: list[str], walk: list[tuple]) -> dict:
+    """(panel value, condition) -> what differs from the panel's previous condition in the walk:
+    'param_count kaplan -> standard, loss_split train -> val'; a panel's first condition gets its
+    setting ('start: hparams=base, warmup=long, ...'). The setting columns are found, not named:
+    those besides --by, --panel and the fitted ones that hold one value in each condition and
+    more than one over the walked conditions (Porian et al.'s hparams, warmup, decay,
+    param_count and loss_split). {} where the table has no such column."""
+    keys = _panel_key(frame, panel)
+    conditions = frame[by].astype(str)
+    skip = {by, *panel, *FITTED_COLUMNS, "n"}
+    groups = {(key, c): frame[(keys == key) & (conditions == c)] for key, c in walk}
+    columns = [c for c in frame.columns if c not in skip
+               and all(g[c].nunique(dropna=False) == 1 for g in groups.values())
+               and len({_setting(g[c].iloc[0]) for g in groups.values()}) > 1]
+    if not columns:
+        return {}
+    settings = {pair: {c: _setting(g[c].iloc[0]) for c in columns} for pair, g in groups.items()}
+    out, last = {}, {}  # last: each panel's condition before this one
+    for key, condition in walk:
+        now = settings[(key, condition)]
+        if key not in last:
+            out[(key, condition)] = "start: " + ", ".join(f"{c}={v}" for c, v in now.items())
+        else:
+            was = settings[(key, last[key])]
+            moved = [f"{c} {was[c]} -> {now[c]}" for c in columns if was[c] != now[c]]
+            out[(key, condition)] = ", ".join(moved) or f"no change in {', '.join(columns)}"
+        last[key] = condition
+    return out
 
 
 # --- per-condition fits ----------------------------------------------------------------------
@@ -314,10 +373,13 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         raise InputError(f"--also-chinchilla: the walk's law {law} is the Chinchilla form "
                          "already; leave --also-chinchilla out, or walk another --law")
     steps, draws = [], {}
-    for key, condition in walk_order(runs, by, panel, order):
+    walk = walk_order(runs, by, panel, order)
+    changes = condition_changes(runs, by, panel, walk)
+    for key, condition in walk:
         rows = runs[(keys == key) & (runs[by].astype(str) == condition)]
         data = rows.drop(columns=[by, *panel])
-        step = Step(panel=key, condition=condition, n_runs=len(rows))
+        step = Step(panel=key, condition=condition, n_runs=len(rows),
+                    changes=changes.get((key, condition), ""))
         try:
             table = validate_runs(data, law, source=f"{source} [{by}={condition}]")
             result = fit_law(table, law, n_bootstrap=n_bootstrap, seed=seed, delta=delta,
@@ -345,10 +407,11 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         reason = steps[0].warnings[0] if steps[0].warnings else "no allocation"
         raise InputError(f"reconcile: no condition of --by {by} could be fitted (first, "
                          f"{steps[0].condition}: {reason})")
-    moves = walk_moves(steps, n_bootstrap, draws, seed)
+    moves = walk_moves(steps, n_bootstrap, draws)
     return Reconciliation(by=by, panel=panel, law=law, method=isoflop_method,
                           n_bootstrap=n_bootstrap, seed=seed, steps=steps, moves=moves,
-                          findings=walk_findings(steps, moves, n_bootstrap, law_name),
+                          findings=walk_findings(steps, moves, n_bootstrap, law_name,
+                                                 ordered=bool(order)),
                           data=source, chinchilla_bootstrap=chin_boot)
 
 
@@ -360,27 +423,65 @@ def _overlap(s: Step, t: Step) -> bool | None:
     return bool(max(s.a_lo, t.a_lo) <= min(s.a_hi, t.a_hi))
 
 
-def change_interval(source_draws, target_draws, seed: int = 0) -> tuple[float, float]:
-    """95% interval of the change in a between two conditions fitted to separate runs: the
-    conditions' estimates are independent, so each target draw is paired with a source draw at
-    random (a permutation, so that resamples drawn with the same seed are not matched index by
-    index) and the interval is the percentile interval of their differences."""
+def _thinned(draws: np.ndarray) -> np.ndarray:
+    """The draws, sorted; above MAX_DRAWS_PER_SIDE, that many of their order statistics at evenly
+    spaced ranks (the same for the same draws: no random subsample)."""
+    draws = np.sort(draws)
+    if draws.size <= MAX_DRAWS_PER_SIDE:
+        return draws
+    ranks = ((np.arange(MAX_DRAWS_PER_SIDE) + 0.5) * draws.size / MAX_DRAWS_PER_SIDE).astype(int)
+    return draws[ranks]
+
+
+def change_summary(source_draws, target_draws, level: float = INTERVAL_LEVEL / 100) -> dict:
+    """The change in a between two conditions fitted to separate runs, from their draws of a:
+    its percentile interval (``ci``), each end's resampling error (``lo_band``, ``hi_band``) and
+    whether 0 lies in one of those bands (``edge``).
+
+    The two conditions' estimates are independent, so the change's distribution is the
+    convolution of theirs: every target draw minus every source draw (n_t x n_s differences; a
+    set above MAX_DRAWS_PER_SIDE draws is thinned to that many evenly spaced order statistics).
+    No pairing is drawn, so the interval is a function of the two draw sets alone (a random
+    pairing of n with n added Monte Carlo noise of its own, and moved with the seed).
+
+    An end is a percentile of a finite number of draws and would move with other draws: its band
+    is the convolution's quantiles at q +- 1.96 sqrt(q (1 - q) / n) (the order-statistic band of
+    the q quantile, ranks n q +- 1.96 sqrt(n q (1 - q)), as a share of n). n is the smaller draw
+    set's size, not n_t x n_s: the pairs share their draws (each draw is in n of them), and the
+    Monte Carlo variance of the convolution's CDF at a point is V_t/n_t + V_s/n_s, whose two
+    terms (Hoeffding's decomposition of the pair indicator, whose variance is q (1 - q)) add to at
+    most q (1 - q); so q (1 - q) / min(n_t, n_s) bounds it, and is reached where one condition's
+    spread dominates the change's. Where 0 lies within either end's band, these draws cannot say
+    on which side of the end 0 falls."""
     s = np.asarray(source_draws, float)
     t = np.asarray(target_draws, float)
     s, t = s[np.isfinite(s)], t[np.isfinite(t)]
     n = min(s.size, t.size)
     if n < 2:
-        return (NAN, NAN)
-    rng = np.random.default_rng(seed)
-    return percentile_ci(rng.permutation(t)[:n] - rng.permutation(s)[:n])
+        return {"ci": (NAN, NAN), "lo_band": (NAN, NAN), "hi_band": (NAN, NAN), "edge": None}
+    differences = (_thinned(t)[:, None] - _thinned(s)[None, :]).ravel()
+    tail = (1 - level) / 2
+    error = 1.96 * np.sqrt(tail * (1 - tail) / n)  # the same for both tails
+    shares = np.clip([tail - error, tail, tail + error, 1 - tail - error, 1 - tail,
+                      1 - tail + error], 0, 1)
+    q = [float(v) for v in np.quantile(differences, shares)]
+    lo_band, hi_band = (q[0], q[2]), (q[3], q[5])
+    edge = bool(lo_band[0] <= 0 <= lo_band[1] or hi_band[0] <= 0 <= hi_band[1])
+    return {"ci": (q[1], q[4]), "lo_band": lo_band, "hi_band": hi_band, "edge": edge}
 
 
-def walk_moves(steps: list[Step], n_bootstrap: int = 0, draws: dict | None = None,
-               seed: int = 0) -> list[Move]:
+def change_interval(source_draws, target_draws) -> tuple[float, float]:
+    """95% interval of the change in a between two conditions fitted to separate runs: the
+    percentile interval of all pairwise differences of their draws (``change_summary``)."""
+    return change_summary(source_draws, target_draws)["ci"]
+
+
+def walk_moves(steps: list[Step], n_bootstrap: int = 0, draws: dict | None = None) -> list[Move]:
     """Consecutive conditions of each panel: the change in a, its 95% interval from the two
-    conditions' bootstrap draws of a (``draws``: condition -> draws, keyed by (panel, condition))
-    and whether it excludes 0, and whether the two intervals overlap (None, not judged, below
-    MIN_RESAMPLES_FOR_VERDICT resamples)."""
+    conditions' bootstrap draws of a (``draws``: condition -> draws, keyed by (panel, condition)),
+    whether it excludes 0 and whether 0 lies within an end's resampling error (``change_summary``),
+    and whether the two intervals overlap (None, not judged, below MIN_RESAMPLES_FOR_VERDICT
+    resamples)."""
     rough = too_few_resamples(n_bootstrap)
     draws = draws or {}
     moves = []
@@ -389,9 +490,12 @@ def walk_moves(steps: list[Step], n_bootstrap: int = 0, draws: dict | None = Non
             move = Move(s.panel, s.condition, t.condition, t.a - s.a, None if rough else _overlap(s, t))
             ds, dt = draws.get((s.panel, s.condition)), draws.get((t.panel, t.condition))
             if ds is not None and dt is not None:
-                move.delta_ci95 = change_interval(ds, dt, seed)
+                change = change_summary(ds, dt)
+                move.delta_ci95 = change["ci"]
+                move.delta_lo_band, move.delta_hi_band = change["lo_band"], change["hi_band"]
                 if not rough and np.all(np.isfinite(move.delta_ci95)):
                     move.apart = bool(move.delta_ci95[0] > 0 or move.delta_ci95[1] < 0)
+                    move.edge = change["edge"]
             moves.append(move)
     return moves
 
@@ -413,10 +517,12 @@ def _ci(lo, hi):
 
 
 def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
-                  law: str = "isoflop") -> list[str]:
+                  law: str = "isoflop", ordered: bool = False) -> list[str]:
     """Per panel: which step moves a most (with its share of the whole walk), which steps change
-    a (the 95% interval of the change excludes 0; without draws, whether consecutive intervals
-    overlap), and how the fits sit against the published intervals."""
+    a (Move.verdict: the 95% interval of the change excludes 0, holds it, or has 0 within an
+    end's resampling error; without draws, whether consecutive intervals overlap), and how the
+    fits sit against the published intervals; then, once, that the steps are cumulative in the
+    walk's order (``ordered``: --order gave it, else the table's)."""
     unknown = (f"are too rough to compare ({n_bootstrap} resamples)"
                if too_few_resamples(n_bootstrap) else "are unknown (no bootstrap)")
     out = []
@@ -444,31 +550,41 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
                 share = f", more than {whole}: other steps move a back"
         head = (f"{where}the step from '{big.source}' to '{big.target}' moves a most: "
                 f"{s.a:.3f} {_ci(s.a_lo, s.a_hi)} -> {t.a:.3f} {_ci(t.a_lo, t.a_hi)} ")
-        if big.apart is not None:
-            out.append(head + f"({_change(big)}{share}), a change whose 95% interval "
-                       + ("excludes 0" if big.apart else "includes 0"))
+        if big.verdict is not None:
+            out.append(head + f"({_change(big)}{share}), " + {
+                CHANGES: "a change whose 95% interval excludes 0",
+                HOLDS_ZERO: "a change whose 95% interval includes 0",
+                AT_EDGE: f"a change at the edge: {EDGE_WORDS}"}[big.verdict])
         else:
             out.append(head + f"({_signed(big.delta_a)}{share}); their 95% intervals "
                        + {True: "overlap", False: "do not overlap", None: unknown}[big.overlap])
-        paired = all(m.apart is not None for m in pm)
-        if paired:
-            apart = [m for m in pm if m.apart]
-            together = [m for m in pm if not m.apart]
-        else:
-            apart = [m for m in pm if m.overlap is False]
-            together = [m for m in pm if m.overlap is True]
+        paired = all(m.verdict is not None for m in pm)
+
         def listed(ms):
             return ", ".join(f"'{m.target}' {_change(m) if paired else _signed(m.delta_a)}" for m in ms)
         parts = []
-        if apart:
-            parts.append(f"{len(apart)} of {len(pm)} steps " + (
-                "change a (95% interval of the change excludes 0: " if paired
-                else "leave the 95% intervals apart (") + listed(apart) + ")")
-        if together:
-            verb = "leaves" if len(together) == 1 else "leave"
-            parts.append(f"{len(together)} {verb} " + (
-                "0 inside the change's 95% interval (" if paired else "overlapping intervals (")
-                + listed(together) + ")")
+        if paired:
+            for verdict in (CHANGES, HOLDS_ZERO, AT_EDGE):
+                ms = [m for m in pm if m.verdict == verdict]
+                if not ms:
+                    continue
+                one = len(ms) == 1
+                parts.append({
+                    CHANGES: f"{len(ms)} of {len(pm)} steps change a (95% interval of the change "
+                             f"excludes 0: {listed(ms)})",
+                    HOLDS_ZERO: f"{len(ms)} {'leaves' if one else 'leave'} 0 inside the change's "
+                                f"95% interval ({listed(ms)})",
+                    AT_EDGE: f"{len(ms)} {'is' if one else 'are'} at the edge ({listed(ms)}): "
+                             + EDGE_WORDS}[verdict])
+        else:
+            apart = [m for m in pm if m.overlap is False]
+            together = [m for m in pm if m.overlap is True]
+            if apart:
+                parts.append(f"{len(apart)} of {len(pm)} steps leave the 95% intervals apart ("
+                             + listed(apart) + ")")
+            if together:
+                verb = "leaves" if len(together) == 1 else "leave"
+                parts.append(f"{len(together)} {verb} overlapping intervals (" + listed(together) + ")")
         if parts:
             out.append(f"{where}" + "; ".join(parts))
         known = [x for x in ps if x.inside_published is not None]
@@ -486,4 +602,7 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
                        f"{max(x.chinchilla_a for x in chin):.3f}; minus the "
                        f"{'IsoFLOP' if law == 'isoflop' else law} a: "
                        f"{_signed(gaps.min())} to {_signed(gaps.max())}")
+    if moves:  # a share, and each step's change, is of the cumulative walk, said once
+        words = ORDER_WORDS if not ordered else ORDER_WORDS.replace("the table's", "the --order")
+        out.append(f"each change and share is along the walk: {words}")
     return out

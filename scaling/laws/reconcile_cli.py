@@ -47,8 +47,12 @@ def has_chinchilla(rec) -> bool:
     return any(np.isfinite(x.chinchilla_a) or x.chinchilla_note for x in rec.steps)
 
 
+CHANGES_HEADER = "what differs from the step before"
+
+
 def walk_frame(rec) -> pd.DataFrame:
-    """The walk as a text table: one row per condition, intervals beside each a."""
+    """The walk as a text table: one row per condition, intervals beside each a, and the setting
+    columns that differ from the panel's previous condition (reconcile.condition_changes)."""
     rows = []
     step_no = {}
     for s in rec.steps:
@@ -60,12 +64,15 @@ def walk_frame(rec) -> pd.DataFrame:
             row["Chinchilla a [95%]"] = _ci_cell(s.chinchilla_a, s.chinchilla_lo,
                                                  s.chinchilla_hi)
             row["Chinchilla note"] = s.chinchilla_note
+        row[CHANGES_HEADER] = s.changes
         rows.append(row)
     df = pd.DataFrame(rows)
     if not rec.panel:
         df = df.drop(columns="panel")
     if df["published a [95%]"].eq("-").all():
         df = df.drop(columns="published a [95%]")
+    if df[CHANGES_HEADER].eq("").all():  # no column besides --by tells the conditions apart
+        df = df.drop(columns=CHANGES_HEADER)
     return df
 
 
@@ -113,9 +120,24 @@ RECONCILE_COLUMNS = {
     "chinchilla_lo": "its 95% interval (bootstrap percentiles), low end",
     "chinchilla_hi": "its 95% interval (bootstrap percentiles), high end",
     "chinchilla_note": "why the Chinchilla form was not fitted, or its bound/convergence warnings",
+    "changes": "the setting columns that differ from the panel's previous condition ('column "
+               "before -> after'; the first condition: 'start:' and its setting); empty where no "
+               "column besides --by and --panel holds one value per condition",
     "warnings": "the {law} fit's warnings, '; ' between them",
     "inside_published": "whether a lies inside the published 95% interval (empty: none given)",
+    "delta_a": "the change in a from the panel's previous condition (empty for the first)",
+    "delta_lo": "its 95% interval (all pairwise differences of the two conditions' draws), low end",
+    "delta_hi": "its 95% interval, high end",
 }
+
+
+def verdict_meaning() -> str:
+    """reconcile.csv's verdict column, in the words of Move.verdict (imported here: reconcile
+    loads the fitting engine, which `scalefit --help` does not need)."""
+    from scalefit.scaling.laws.reconcile import AT_EDGE, CHANGES, EDGE_WORDS, HOLDS_ZERO
+    return (f"the step's verdict: '{CHANGES}' (the change's 95% interval excludes 0), "
+            f"'{HOLDS_ZERO}' (it holds 0) or '{AT_EDGE}' ({EDGE_WORDS}); empty: not judged (no "
+            "draws, or too few)")
 
 
 def walk_notes(rec) -> list[str]:
@@ -194,7 +216,8 @@ def write_reconcile_report(out_dir, rec) -> None:
           walk_head(rec), *[f"\n{t}" for t in walk_terms(rec)], "",  # the terminal's words too
           markdown_table(walk_frame(rec)), "", *[f"- {f}" for f in rec.findings],
           *[f"- {n}" for n in walk_notes(rec)], "", f"![walk]({STEM}.png)", "",
-          *files_section({f"{STEM}.csv": list(table.columns)}, meanings=RECONCILE_COLUMNS,
+          *files_section({f"{STEM}.csv": list(table.columns)},
+                         meanings=dict(RECONCILE_COLUMNS, verdict=verdict_meaning()),
                          law=rec.law), ""]
     write_text(out, f"{STEM}.md", "\n".join(md))
 
