@@ -114,13 +114,19 @@ def test_readme_quotes_what_the_main_command_prints():
     ]
     gap = cmp.n_convention_gap
 
-    def part(name):
-        p = gap["parts"][name]
+    def part(p):
         return f"{p['value']:+.2f} [{p['ci95'][0]:+.2f}, {p['ci95'][1]:+.2f}]"
-    quoted += [f"Chinchilla's form gives a = {gap['a_refit']:.2f} {ci(*gap['a_refit_ci95'])}",
-               f"the N convention accounts for {part('n_convention')} of the gap",
-               f"the functional form for {part('functional_form')}"]
+
+    def pair(law):
+        return " / ".join(f"{gap['a'][law][c]['value']:.2f}" for c in ("params_nonembed", "params"))
+    first, second = gap["paths"]["n_convention_first"], gap["paths"]["functional_form_first"]
+    quoted += [f"Kaplan's form gives a = {pair('kaplan')} and Chinchilla's {pair('chinchilla')}",
+               f"the N convention moves a by {part(gap['shapley']['n_convention'])} "
+               f"({first['n_convention']['value']:+.2f} if changed first, {second['n_convention']['value']:+.2f} if second)",
+               f"the form by {part(gap['shapley']['functional_form'])} "
+               f"({second['functional_form']['value']:+.2f} if first, {first['functional_form']['value']:+.2f} if second)"]
     for text in quoted:
         assert text in readme, text
     assert (diff["ci95"][0] < 0 < diff["ci95"][1]) == ("do not tell the two allocations apart" in readme)
-    assert (gap["parts"]["n_convention"]["ci95"][0] > 0) == ("an interval that excludes 0" in readme)
+    lo, hi = gap["total"]["ci95"]
+    assert (lo <= 0 <= hi) == ("not a decomposition of an identified gap" in readme)
