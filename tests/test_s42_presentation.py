@@ -65,7 +65,7 @@ def test_gap_sentence_says_only_what_applies():
     an interval that was there."""
     from scalefit.scaling.laws.schedule_gap import unidentified_share  # the text's and the JSON's words
     present = unidentified_share([-0.208, 0.163])
-    assert "[-0.208, +0.163] includes 0" in present and "missing" not in present
+    assert "[-0.21, +0.16] includes 0" in present and "missing" not in present  # its precision
     missing = unidentified_share([float("nan"), float("nan")])
     assert "no bootstrap interval" in missing and "includes 0" not in missing
 

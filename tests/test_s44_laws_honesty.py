@@ -137,7 +137,8 @@ def test_an_unidentified_shares_reason_is_printed_in_the_jsons_words():
     text = explain(held)
     said = [s for s in text if share["reason"] in s]
     assert len(said) == 2, text  # a's sentence and the 10x loss's
-    assert f"[{lo:+.3g}, {hi:+.3g}]" in said[0]
+    from scalefit.scaling.interval_text import interval_text  # the interval's own precision
+    assert interval_text(lo, hi, share["gap"], sign=True) in said[0]
     assert "gap itself" not in " ".join(text) and "share explained is not identified" not in " ".join(text)
     without = stated_share({**_share(0.5 * den, den, 0.0002, 0.0004), "gap_ci95": [np.nan, np.nan]}, n)
     held = replace(held, shares={**shares, "a": without, "loss_10x": without})

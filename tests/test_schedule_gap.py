@@ -224,7 +224,8 @@ def test_sentences_come_from_the_numbers(gap):
     text = " ".join(gap.sentences)
     i, ii, iv = (gap.sets[k] for k in ("kaplan", "grid", "corrected"))
     assert f"highest for {i.label}" in text
-    assert f"{i.a:.3f}" in text and f"{ii.a:.3f}" in text and f"{iv.a:.3f}" in text
+    from scalefit.scaling.interval_text import value_at_interval  # a to its interval's place
+    assert all(value_at_interval(x.a, *x.a_ci95) in text for x in (i, ii, iv))
     overlap = max(i.a_ci95[0], ii.a_ci95[0]) <= min(i.a_ci95[1], ii.a_ci95[1])
     assert ("their 95% intervals overlap" if overlap else "do not overlap") in text
     assert f"{100 * gap.shares['a']['value']:.0f}% of the gap" in text
@@ -255,7 +256,8 @@ def test_few_resamples_read_no_verdict_from_the_intervals(gap):
 def test_table_and_json(gap):
     table = gap.table()
     assert list(table["set"])[:3] == [gap.sets[k].label for k in ("kaplan", "grid", "corrected")]
-    assert {"a", "a_lo", "a_hi", "L@10x", "L@10x_lo", "L@100x_hi"} <= set(table.columns)
+    assert {"a", "a_lo", "a_hi", "flops@10x", "projected_loss@10x", "projected_loss@10x_lo",
+            "projected_loss@100x_hi"} <= set(table.columns)
     doc = gap.to_dict()
     assert doc["sets"]["grid"]["budgets"][0]["kind"] == "projection"
     assert doc["sets"]["grid"]["budgets"][1]["multiple"] == 100.0

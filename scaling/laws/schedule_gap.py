@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 from scalefit.errors import InputError
 from scalefit.schedule import LRSchedule
 from scalefit.scaling.fitresult import FitResult, percentile_ci
+from scalefit.scaling.interval_text import interval_ends
 from scalefit.scaling.laws import schedule_areas as areas
 from scalefit.scaling.laws.bootstrap import batched_huber_refit, refit_reference
 from scalefit.scaling.laws.curve_fit import bootstrap_units, law_of
@@ -103,23 +104,41 @@ class ScheduleGap:
 
     sets: dict  # name -> PointSet
     shares: dict  # 'a', 'loss_10x', ... -> stated_share's: value (None: not reported), ci95, gap, ...
-    comparisons: dict  # 'wsd_vs_grid' (paired a difference), '<set>_vs_grid_points'
+    comparisons: dict  # 'wsd_vs_grid' (paired a difference), '<set>_vs_grid_points',
+    # 'corrected_vs_kaplan_points', 'prediction' (prediction_differences)
     prediction: object  # schedule_prediction.GridPrediction
     sentences: list
     settings: dict
     warnings: list = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
-        """set, n points, a [CI], L@10x [CI], L@100x [CI] (the CLI's table)."""
+        """set, n points, a [CI]; per budget multiple M the FLOPs the set's projection stands at
+        (``flops@Mx``: M times the set's own largest compute, the JSON's budgets' flops) and the
+        projected compute-optimal loss [CI] (``projected_loss@Mx``, the JSON's kind
+        'projection'); and on the corrected set's row the correction's paired shift of a and of
+        each projected loss from the Kaplan-style set's (``correction_shift_*``, the JSON's
+        shares' shift and shift_ci95). The CLI's schedule_gap.csv."""
         rows = []
         for s in self.sets.values():
             row = {"set": s.label, "n": len(s.points), "a": s.a,
                    "a_lo": s.a_ci95[0], "a_hi": s.a_ci95[1]}
             for b in s.budgets:
-                tag = f"L@{b['multiple']:g}x"
-                row[tag], row[f"{tag}_lo"], row[f"{tag}_hi"] = (b["loss"], *b["loss_ci95"])
+                tag = f"{b['multiple']:g}x"
+                row[f"flops@{tag}"] = b["flops"]
+                row[f"projected_loss@{tag}"], row[f"projected_loss@{tag}_lo"], \
+                    row[f"projected_loss@{tag}_hi"] = (b["loss"], *b["loss_ci95"])
             rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        for key, share in self.shares.items():
+            if not isinstance(share, dict):
+                continue
+            column = "correction_shift_a" if key == "a" else \
+                f"correction_shift_projected_loss@{key.removeprefix('loss_')}"
+            values = [(share["shift"], *share["shift_ci95"]) if s == "corrected"
+                      else (np.nan,) * 3 for s in self.sets]
+            for j, suffix in enumerate(("", "_lo", "_hi")):
+                table[column + suffix] = [v[j] for v in values]
+        return table
 
     def to_dict(self) -> dict:
         return {"law_form": FORM, "settings": self.settings,
@@ -401,20 +420,25 @@ def share_refusal(share: dict, n_bootstrap: int) -> str | None:
         return (f"{n_bootstrap} resamples cannot tell whether there is a gap for the schedule to "
                 f"explain (run with --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} or more)")
     if not share["identified"]:
-        return unidentified_share(share.get("gap_ci95"))
+        return unidentified_share(share.get("gap_ci95"), share.get("gap"))
     return None
 
 
-def unidentified_share(gap_ci) -> str:
+def unidentified_share(gap_ci, gap=None) -> str:
     """Why a share over a gap with interval ``gap_ci`` is not identified, saying only what
     applies (the interval includes 0, or there is none): the one wording of the JSON's reason
-    (share_refusal) and of the printed sentences (schedule_gap_report.explain), which worded it
-    apart (+.3g there, +.3f here: an interval of a loss gap [-0.0004, +0.0012] read [-0.000,
-    +0.001])."""
+    (share_refusal) and of the printed sentences (schedule_gap_report.explain). An interval that
+    holds 0 holds gaps as large as its ends too, so the words say both: the runs find no gap and
+    cannot exclude one of that size ('no gap for the schedule to explain' read an interval
+    [-0.259, +0.263], as wide as the whole Kaplan/Chinchilla disagreement, as evidence that
+    there is none). The ends are printed to the interval's precision (interval_text; ``gap``,
+    the estimate, keeps them on its side)."""
     if gap_ci is None or not np.all(np.isfinite(np.asarray(gap_ci, float))):
         return "the Kaplan-to-grid gap has no bootstrap interval, so the share is not identified"
-    return (f"the Kaplan-to-grid gap's 95% interval [{gap_ci[0]:+.3g}, {gap_ci[1]:+.3g}] "
-            "includes 0: no gap for the schedule to explain, so the share is not identified")
+    lo, hi = interval_ends(gap_ci[0], gap_ci[1], gap, sign=True)
+    return (f"the Kaplan-to-grid gap's 95% interval [{lo}, {hi}] includes 0, and gaps as large "
+            f"as {lo} and {hi}: these runs find no gap but cannot exclude one of that size, so "
+            "the share is not identified")
 
 
 def stated_share(share: dict, n_bootstrap: int) -> dict:
@@ -543,7 +567,9 @@ def schedule_gap(checkpoints: pd.DataFrame, finals: pd.DataFrame, *, dataset: st
                 "correction": correction, "grid_steps": [int(s) for s in lengths],
                 "kaplan_steps": sorted(int(s) for s in kaplan["step"].unique()),
                 "budget_multiples": list(DATA_MULTIPLES)}
-    gap = ScheduleGap(sets, _shares(sets, n_bootstrap), _comparisons(sets), prediction, [], settings,
+    comparisons = {**_comparisons(sets), "prediction": prediction_differences(
+        prediction.targets, n_bootstrap, seed, unit)}
+    gap = ScheduleGap(sets, _shares(sets, n_bootstrap), comparisons, prediction, [], settings,
                       warnings)
     from scalefit.scaling.laws.schedule_gap_report import explain
 
@@ -676,6 +702,58 @@ def _comparisons(sets: dict) -> dict:
                     "n": int(len(common)), "mean_rel_difference": float(rel.mean()),
                     "mean_abs_rel_difference": float(rel.abs().mean()),
                     "max_abs_rel_difference": float(rel.abs().max())}
+    if "corrected" in sets and "loss_measured" in sets["corrected"].points:
+        pts = sets["corrected"].points  # how far the correction moved the points it was given
+        rel = pts["loss"] / pts["loss_measured"] - 1.0
+        out["corrected_vs_kaplan_points"] = {
+            "n": int(len(pts)), "mean_rel_difference": float(rel.mean()),
+            "mean_abs_rel_difference": float(rel.abs().mean()),
+            "max_abs_rel_difference": float(rel.abs().max())}
+    return out
+
+
+PREDICTION_METHODS = ("schedule_law", "naive", "chinchilla")  # the prediction test's rivals
+
+
+def prediction_differences(targets: pd.DataFrame, n_bootstrap: int, seed: int,
+                           unit: str = "run") -> dict:
+    """Per part ('all' and each part): the method of PREDICTION_METHODS with the lowest mean
+    |relative error| of the predicted final losses and, for each other method, how much higher
+    its mean is (a fraction) with a paired 95% interval: one draw of the predicted runs (unit
+    'run'), or of the long runs' sizes each bringing all its runs ('size'), serves every method,
+    the fitted laws held at their fits (the interval says which runs were predicted, not how
+    the laws would refit). 'all' counts a run the targets repeat under another name once
+    (``same_run_as``), as the summary does. No interval without resamples."""
+    out = {}
+    parts = ["all"] + [p for p in targets["part"].astype(str).unique()]
+    for part in parts:
+        rows = (targets[targets["same_run_as"].isna()] if part == "all"
+                else targets[targets["part"].astype(str) == part])
+        errors = np.abs(np.column_stack([rows[f"{m}_rel_error"].to_numpy(float)
+                                         for m in PREDICTION_METHODS]))  # (runs, methods)
+        if not len(rows) or not np.all(np.isfinite(errors)):
+            continue
+        mean = errors.mean(axis=0)
+        best = int(np.argmin(mean))
+        draws = np.full((0, len(PREDICTION_METHODS)), np.nan)
+        if n_bootstrap > 0:
+            if unit == "size":
+                cluster, names = pd.factorize(rows["long_run"].astype(str))
+                counts = np.zeros((n_bootstrap, len(names)))
+                idx = resample_indices(len(names), n_bootstrap, seed)
+                np.add.at(counts, (np.repeat(np.arange(n_bootstrap), len(names)), idx.ravel()), 1.0)
+                weights = counts[:, cluster]
+            else:
+                idx = resample_indices(len(rows), n_bootstrap, seed)
+                weights = np.zeros((n_bootstrap, len(rows)))
+                np.add.at(weights, (np.repeat(np.arange(n_bootstrap), len(rows)), idx.ravel()), 1.0)
+            with np.errstate(all="ignore"):  # a draw of sizes none of whose runs are in part
+                draws = weights @ errors / weights.sum(axis=1, keepdims=True)
+        out[part] = {"n": int(len(rows)), "lowest": PREDICTION_METHODS[best],
+                     "above_lowest": {
+                         m: {"difference": float(mean[j] - mean[best]),
+                             "ci95": [float(c) for c in percentile_ci(draws[:, j] - draws[:, best])]}
+                         for j, m in enumerate(PREDICTION_METHODS) if j != best}}
     return out
 
 
