@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scalefit.errors import InputError, suggestion
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 BOUND_RTOL = 1e-5  # within this distance of a bound (relative, scale max(1, |bound|)) = at it
 # or within this fraction of the parameter's scale, max(|value|, |bound|): an optimum that stopped
@@ -119,8 +120,26 @@ class FitResult:
         return "fit: the covariance at the optimum (no bootstrap was run)"
 
     def budgets_frame(self):
-        """The allocation projected to each budget, one row per budget (CIs as _lo/_hi columns)."""
-        return flat_rows(self.extra.get("allocation", {}).get("budgets", []))
+        """The allocation projected to each budget, one row per budget (CIs as _lo/_hi columns), with
+        what its N* counts (column and attrs ``N_counts``: a Kaplan fit's rows are in total
+        parameters, converted with the runs' embedding counts, while its repr and ``extra`` say
+        non-embedding) and its budgets' FLOP count (``flops_per_param_token``: C = k N D)."""
+        from scalefit.scaling.laws.runtable import counts_nonembedding, fit_n_note
+        alloc = self.extra.get("allocation", {})
+        frame = flat_rows(alloc.get("budgets", []))
+        own = "non-embedding" if counts_nonembedding(self.extra.get("n_column"),
+                                                     self.extra.get("n_source", "")) else "total"
+        note = alloc.get("budget_convention")  # projection.n_convention_note's: the law's own note unless converted
+        counts = (f"total (converted from {own} with the runs' embedding counts)"
+                  if note is not None and note != fit_n_note(self.extra) else own)
+        k = float(alloc.get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN))  # the law's own count
+        if len(frame):  # a converted row states its own (the table's count): projection.project
+            rows_k = frame["flops_per_param_token"] if "flops_per_param_token" in frame else None
+            frame["N_counts"] = counts
+            frame["flops_per_param_token"] = k if rows_k is None else rows_k.fillna(k)
+            k = float(frame["flops_per_param_token"].iloc[0])  # one count for all of a fit's budgets
+        frame.attrs.update(N_counts=counts, flops_per_param_token=k)
+        return frame
 
     def to_dict(self) -> dict:
         out = {"law": self.law, "n_points": int(self.n_points),
@@ -319,6 +338,16 @@ def reaches_bound(warning: str) -> bool:
     return isinstance(warning, IntervalAtBound)
 
 
+def bound_words(bound: float, printed, side: str) -> str:
+    """A bound as a warning names it beside its interval's printed ends (``printed``, text): '5',
+    or '1e-12 (printed 0)' where the end, printed, lies past the bound (a log-scale A's floor
+    1e-12 is 0 to ZERO, so '[0, 3.2] reaches the lower bound 1e-12' read as an end below its
+    bound); the bound itself, not the rounded end, so the words say where the fit stopped."""
+    end, named = printed[0] if side == "lower" else printed[1], float(f"{bound:g}")  # exp(log 50): 50
+    past = float(end) < named if side == "lower" else float(end) > named
+    return f"{bound:g} (printed {end})" if past else f"{bound:g}"
+
+
 def interval_bound_warnings(params, estimates: dict, fixed=(), data_limits=()) -> list[IntervalAtBound]:
     """'parameter X: its 95% interval [lo, hi] reaches the upper bound B: the data do not bound X
     from above' for each varied lmfit parameter (``params``) whose interval (in ``estimates``,
@@ -326,7 +355,7 @@ def interval_bound_warnings(params, estimates: dict, fixed=(), data_limits=()) -
     bound (``at_bound``, in the fitted scale: log for ``log_A``; ``data_limits`` as for
     bound_warnings) while its estimate does not (that one is said at the bound): the refits piled
     up on the bound, or the profile stays low up to it, so the interval is cut off there."""
-    from scalefit.scaling.interval_text import at_zero, interval_text  # the ends as every table prints them
+    from scalefit.scaling.interval_text import at_zero, interval_ends  # the ends as every table prints them
     out = []
     for name, shown, p in _varied(params):
         est = estimates.get(shown)
@@ -341,8 +370,9 @@ def interval_bound_warnings(params, estimates: dict, fixed=(), data_limits=()) -
             limit = side == "upper" and shown in data_limits
             if at_bound(end, bound, data_limit=limit) and not at_bound(p.value, bound, data_limit=limit):
                 shown_bound = float(np.exp(bound) if log else bound)
+                printed = interval_ends(*at_zero(*est.ci95, est.value))
                 out.append(IntervalAtBound(
-                    f"parameter {shown}: its 95% interval {interval_text(*at_zero(*est.ci95, est.value))} "
-                    f"reaches the {side} bound {shown_bound:g}: the data do not bound {shown} from "
-                    f"{way}", shown, side, shown_bound))
+                    f"parameter {shown}: its 95% interval [{printed[0]}, {printed[1]}] "
+                    f"reaches the {side} bound {bound_words(shown_bound, printed, side)}: the data do "
+                    f"not bound {shown} from {way}", shown, side, shown_bound))
     return out

@@ -79,7 +79,8 @@ def test_an_interval_on_a_log_scale_bound_is_read_in_the_fitted_scale():
     result = fit_with(np.log(0.5), np.log(1e-12), np.log(1e12), draws, name="log_A")
     assert len(result.warnings) == 1
     assert result.warnings[0].startswith("parameter A: its 95% interval [0, ")  # 1e-12 printed 0, as tables do
-    assert result.warnings[0].endswith("reaches the lower bound 1e-12: the data do not bound A from below")
+    # the bound named as it is, and as its printed end reads it (s46: '[0, ...] reaches 1e-12' read as an end below it)
+    assert result.warnings[0].endswith("reaches the lower bound 1e-12 (printed 0): the data do not bound A from below")
 
 
 def test_an_interval_inside_its_bounds_or_of_an_estimate_on_the_bound_adds_nothing():
