@@ -36,48 +36,119 @@ def spread_place(spread) -> int:
 
 def at_place(value, exponent: int | None, sign: bool = False) -> str:
     """``value`` rounded to the digit 10**exponent, trailing zeros kept (5.30, not 5.3): '-' for
-    None or NaN, '0' for a value under half that digit, 4 significant digits with no exponent."""
+    None or NaN, '0' for a value under half that digit, 4 significant digits with no exponent.
+    A value of at least half that digit but under it is that digit (6.2e+21 to 1e22 is 1e+22, not
+    6e+21: one digit at the place asked for), and a carry keeps the place (9.97e+06 to 1e5 is
+    1.00e+07); never more than MAX_DIGITS significant digits."""
     if not _finite(value):
         return "-"
     value = float(value)
     plus = "+" if sign else ""
     if exponent is None:
         return format(value, f"{plus}.4g")
-    if value == 0 or abs(value) < 0.5 * 10.0 ** exponent:
+    rounded = rounded_at(value, exponent)
+    if rounded == 0:
         return f"{plus}0" if sign else "0"
-    digits = math.floor(math.log10(abs(value))) - exponent + 1
-    if digits > MAX_DIGITS:
+    digits = _digits(rounded, exponent)
+    while digits > MAX_DIGITS:  # the cap: a coarser place, rounded once from the value itself
         exponent += digits - MAX_DIGITS
+        rounded = rounded_at(value, exponent)
+        digits = _digits(rounded, exponent)
     if PLAIN[0] <= abs(value) < PLAIN[1]:  # plain digits: -10, not -1e+01
-        return format(round(value, -exponent), f"{plus}.{max(-exponent, 0)}f")
-    text = format(value, f"{plus}#.{min(max(digits, 1), MAX_DIGITS)}g")
+        return format(rounded, f"{plus}.{max(-exponent, 0)}f")
+    text = format(rounded, f"{plus}#.{digits}g")
     mantissa, _, power = text.partition("e")
     return mantissa.rstrip(".") + (f"e{power}" if power else "")
+
+
+def rounded_at(value, exponent: int) -> float:
+    """``value`` rounded to the digit 10**exponent: 0 under half that digit, else at least that
+    digit (round's half-to-even would make 5e21 at 1e22 a 0 that ``at_place`` prints as 1e+22)."""
+    value = float(value)
+    if value == 0 or abs(value) < 0.5 * 10.0 ** exponent:
+        return 0.0
+    return round(value, -exponent) or math.copysign(10.0 ** exponent, value)
+
+
+def _digits(rounded: float, exponent: int) -> int:
+    """The significant digits a nonzero ``rounded`` has down to the digit 10**exponent."""
+    return math.floor(math.log10(abs(rounded))) - exponent + 1
 
 
 def interval_ends(lo, hi, value=None, sign: bool = False) -> tuple[str, str]:
     """(lo, hi) as text, to the interval's precision (``place``); where rounding would put an
     estimate that the interval holds outside the printed ends, or one it does not hold inside
-    them, a digit more, up to MORE_DIGITS. An end of an interval that excludes 0 never prints
-    as 0: it keeps WIDTH_DIGITS significant digits of its own ([120, 9.5e+09] for A's resamples
-    117 to 9.535e+09, where [0, 9.5e+09] said A could be 0)."""
-    exponent = ends_place(lo, hi, value)
-    return tuple(at_place(v, _own_place(v, lo, hi, exponent), sign) for v in (lo, hi))
+    them, a digit more on each end, up to MORE_DIGITS. An end of an interval that excludes 0 never
+    prints as 0: it keeps WIDTH_DIGITS significant digits of its own ([120, 9.5e+09] for A's
+    resamples 117 to 9.535e+09, where [0, 9.5e+09] said A could be 0)."""
+    _, *places = _places(lo, hi, value)
+    return tuple(at_place(v, e, sign) for v, e in zip((lo, hi), places))
 
 
 def ends_place(lo, hi, value=None) -> int | None:
     """The exponent of the last digit ``interval_ends`` prints the ends to: the interval's place,
     a digit finer (up to MORE_DIGITS) where rounding would move ``value`` across an end; None
-    where the interval has no width to read a precision from."""
+    where the interval has no width to read a precision from. (An end of an interval that
+    excludes 0 and is small beside its width keeps its own finer place, ``_own_place``.)"""
+    return _places(lo, hi, value)[0]
+
+
+def estimate_place(value, lo, hi) -> int | None:
+    """The exponent of the last digit an estimate beside its interval is printed to
+    (identifiability.significant): the place of the printed ends (``ends_place``). For one the
+    interval does not hold, two exceptions. Where that place would take it past MAX_DIGITS (far
+    outside a narrow interval), the place of its distance from the nearer end quoted as a spread
+    (``spread_place``: SPREAD_DIGITS significant digits of it), the coarser: the fit and its
+    resamples disagree by that distance (1.05e+35 beside [3.7e+19, 1.5e+21] is 1.1e+35; to the
+    ends' place, 1e+20, it took 6 digits to the cap, 1.05034e+35, a precision nothing in the
+    result has). And where it would print 0 beside an interval that excludes 0, WIDTH_DIGITS of its
+    own, as such an end keeps (1.4e-05 under [1.5e-05, 0.0180] printed 0). None where the interval
+    gives no place."""
+    exponent = ends_place(lo, hi, value)
+    if exponent is None or not _finite(value) or float(lo) <= float(value) <= float(hi):
+        return exponent
+    value = float(value)
+    if _digits(value, exponent) > MAX_DIGITS:
+        return max(exponent, spread_place(value - (float(lo) if value < float(lo) else float(hi))))
+    return _own_place(value, lo, hi, exponent)
+
+
+def _places(lo, hi, value=None) -> tuple:
+    """(ends_place, lo's place, hi's place): the interval's place, a digit finer, up to
+    MORE_DIGITS, while the printed ends would hold ``value`` where the interval does not, or leave
+    it out where the interval holds it; each end at that place or its own finer one
+    (``_own_place``). An end at its own place takes the digits it needs first, up to MORE_DIGITS,
+    where it prints ``value`` on the wrong side of it: [1.1e+31, 5.9e+34] beside 1.1276e+31, under
+    the lower end 1.1489e+31, gave the other end digits (5.8786e+34) and never the one at its own
+    place, and the estimate took digits to the 6-digit cap (1.12762e+31) to sit below a 1.1e+31;
+    now [1.15e+31, 5.9e+34]."""
     exponent = place(lo, hi)
-    if exponent is not None and _finite(value):
-        held = float(lo) <= float(value) <= float(hi)
-        for _ in range(MORE_DIGITS):
-            shown = [float(at_place(v, _own_place(v, lo, hi, exponent))) for v in (lo, hi)]
-            if (shown[0] <= float(value) <= shown[1]) == held:
-                break
-            exponent -= 1
-    return exponent
+    if exponent is None:
+        return None, None, None
+    ends = (float(lo), float(hi))
+    if not _finite(value):
+        return (exponent, *(_own_place(v, lo, hi, exponent) for v in ends))
+    held = ends[0] <= float(value) <= ends[1]
+    # one the interval does not hold, as finely as it can print (MAX_DIGITS): -20.97699 over
+    # [-21.008, -20.977] printed -20.9770, on the end, however many digits it took
+    value = float(value) if held else float(format(float(value), f".{MAX_DIGITS}g"))
+    own = [math.inf] * 2  # an end at its own place: that place, a digit finer while it needs one
+    for i, end in enumerate(ends):
+        first = _own_place(end, lo, hi, exponent)
+        if first < exponent:
+            side = (value >= end) if i == 0 else (value <= end)
+            own[i] = first
+            for _ in range(MORE_DIGITS):
+                shown = float(at_place(end, own[i]))
+                if ((value >= shown) if i == 0 else (value <= shown)) == side:
+                    break
+                own[i] -= 1
+    for _ in range(MORE_DIGITS):
+        shown = [float(at_place(v, min(_own_place(v, lo, hi, exponent), o))) for v, o in zip(ends, own)]
+        if (shown[0] <= value <= shown[1]) == held:
+            break
+        exponent -= 1
+    return (exponent, *(min(_own_place(v, lo, hi, exponent), o) for v, o in zip(ends, own)))
 
 
 def _own_place(end, lo, hi, exponent: int | None) -> int | None:

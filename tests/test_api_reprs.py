@@ -63,7 +63,7 @@ def downstream():
 def test_a_downstream_prediction_reads_in_a_notebook_and_prints_the_commands_report(downstream):
     """Downstream's and LossPairs' dataclass reprs printed the fit, the pair tables and the
     held-out table."""
-    from scalefit.scaling.interval_text import at_zero, interval_text
+    from scalefit.scaling.interval_text import at_zero, interval_text, value_at_interval
     from scalefit.scaling.relations.report import downstream_text
     d = downstream
     rows = _readable(repr(d))
@@ -73,8 +73,9 @@ def test_a_downstream_prediction_reads_in_a_notebook_and_prints_the_commands_rep
         assert any(r.startswith(f"  {name} = ") and interval_text(*at_zero(*p.ci95, p.value)) in r
                    for r in rows), name
     pr, h = d.prediction, d.holdout
-    assert f"  projection at N = 1e+06, D = 1e+08: {pr['value']:.4g}, 95% prediction interval " \
-           f"[{pr['pi95'][0]:.4g}, {pr['pi95'][1]:.4g}]" in rows
+    # the estimate and interval as the report prints them (s46: 4 digits beside [1.3e+10, 5.2e+53])
+    assert f"  projection at N = 1e+06, D = 1e+08: {value_at_interval(pr['value'], *pr['ci95'])}, 95% " \
+           f"prediction interval {interval_text(*pr['pi95'], pr['value'])}" in rows
     assert any(r.startswith(f"  held out 2: mean |relative error| {h['mean_abs_rel_error']:.2%}")
                for r in rows)
     assert str(d) == downstream_text(d.to_dict())

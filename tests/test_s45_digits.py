@@ -57,7 +57,8 @@ def test_a_value_is_printed_to_its_interval_ends_place_whatever_its_status():
         if (shown[0] <= coarse <= shown[1]) == held and last_place(text) is not None \
                 and last_place(text) < place:
             finer += 1  # a digit finer than the ends where no end needed it
-        assert abs(float(text) - value) <= 0.5 * 10.0 ** max(place, last_place(text) or place) * (1 + 1e-9)
+        own = place if last_place(text) is None else last_place(text)  # a last place of 0 ('4895') is one
+        assert abs(float(text) - value) <= 0.5 * 10.0 ** max(place, own) * (1 + 1e-9)
         if held:
             assert shown[0] <= float(text) <= shown[1], (value, lo, hi, text, shown)
     assert finer == 0

@@ -170,31 +170,35 @@ def judged(value: float, ci95) -> tuple[str, str]:
 
 
 def significant(value: float, status: str | None, ci95=None) -> str:
-    """A parameter value printed to the place of its printed 95% interval's ends (``ends_place``:
+    """A parameter value printed to the place of its printed 95% interval's ends (``estimate_place``:
     beta = 0.4175 beside [0.38, 0.53] is 0.42, k = -0.4484 beside [-0.500, -0.406] is -0.448): no
     digit finer than the interval keeps, and never coarser (E = 2.552 beside [0, 3.1] is 2.6, not
     3, a value its interval's end looked like; p = -4.67 beside [-5, -0.048] is -4.7), trailing
     zeros kept where they are the claim (0.50 beside [0.40, 0.60]). A value under half that place
     prints 0 (v0 = -3.1 beside [-390, 380]: its interval does not fix even its sign, which a text
     printing such a value says). A digit more, up to MAX_DIGITS, only where rounding would print a
-    value its interval holds outside the printed ends (or one it does not hold inside them). The
+    value its interval holds outside the printed ends (or one it does not hold inside them). A
+    value its interval does not hold, where the ends' place takes more than MAX_DIGITS: to its
+    distance from the nearer end quoted as a spread (``estimate_place``: 1.05e+35 beside
+    [3.7e+19, 1.5e+21] is 1.1e+35, where the cap printed 1.05034e+35); where it would print 0
+    beside an interval that excludes 0, WIDTH_DIGITS of its own, as such an end keeps. The
     status (identified, weak, not identified) adds no digits; with no interval to read a place from
     (no bootstrap, or no width), the status's DIGITS, or 4 significant digits as a default and no
     claim (0.5, not 0.5000). A value zero to ZERO (a floor at its bound, 9e-18) prints 0 (``at_zero``,
     as its interval's ends do). The one rule of every parameter table and line (laws, schedule laws,
     relations, trajectories; through ``judged``) and of interval_text.value_at_interval."""
-    from scalefit.scaling.interval_text import MAX_DIGITS, at_zero, ends_place, interval_ends
+    from scalefit.scaling.interval_text import MAX_DIGITS, at_zero, estimate_place, interval_ends, rounded_at
     if value is None or not np.isfinite(value):
         return "-"
     lo, hi = (float(v) if v is not None else float("nan") for v in (ci95 if ci95 is not None else (None, None)))
     lo, hi, at = at_zero(lo, hi, float(value))
     if at == 0:  # zero to ZERO: a floor at its bound (9e-18) prints 0, as its interval's ends do
         return "0"
-    exponent = ends_place(lo, hi, at)
+    exponent = estimate_place(at, lo, hi)
     if exponent is None:  # no place to read: today's default, not a claim of precision
         digits = DIGITS.get(status, 4)
         return with_digits(value, digits) if status is not None else format(float(value), f".{digits}g")
-    rounded = round(float(value), -exponent)  # at the ends' place: -0.0964 at 0.01 is -0.10, 2 digits
+    rounded = rounded_at(value, exponent)  # at the ends' place: -0.0964 at 0.01 is -0.10, 2 digits
     digits = 0 if rounded == 0 else min(math.floor(math.log10(abs(rounded))) - exponent + 1, MAX_DIGITS)
     text = "0" if rounded == 0 else with_digits(value, digits)
     if rounded != 0 and _last_place(text) < exponent:  # the carry: rounded's digits, not value's

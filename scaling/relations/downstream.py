@@ -18,6 +18,7 @@ from scalefit.renamed import renamed_arguments
 from scalefit.scaling.fitresult import FitResult, param_line
 from scalefit.scaling.flags import named
 from scalefit.scaling.holdout import held_out_mask, parse_holdout
+from scalefit.scaling.interval_text import interval_text, value_at_interval
 from scalefit.scaling.laws.identifiability import judged
 from scalefit.scaling.laws.projection import kind_of, outside_range
 from scalefit.scaling.relations.accuracy import (MIN_POINTS, check_fractions, fit_accuracy,
@@ -448,10 +449,13 @@ class Downstream:
         if pr is not None:
             where = (f"x = {pr['at_x']:.4g}" if "at_x" in pr else
                      f"N = {pr['at']['params']:.3g}, D = {pr['at']['tokens']:.3g}")
+            # the estimate and the interval as the report prints them (value_at_interval beside
+            # the curve's CI, interval_text), not 4 digits beside [1.3e+10, 5.2e+53]
             lo, hi = pr.get("pi95", (np.nan, np.nan))
-            pi = (f", 95% prediction interval [{lo:.4g}, {hi:.4g}]"
+            pi = (f", 95% prediction interval {interval_text(lo, hi, pr['value'])}"
                   if np.isfinite(lo) and np.isfinite(hi) else "")
-            lines.append(f"  {pr.get('kind', 'prediction')} at {where}: {pr['value']:.4g}{pi}")
+            lines.append(f"  {pr.get('kind', 'prediction')} at {where}: "
+                         f"{value_at_interval(pr['value'], *pr['ci95'])}{pi}")
             lines += [f"  note: {note}" for note in pr.get("interval_notes", ())]
         h = self.holdout
         if h is not None:

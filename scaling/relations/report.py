@@ -153,7 +153,7 @@ def prediction_lines(pr: dict) -> list[str]:
                if outside(pr["value"], pr.get(key))]
     if missed:  # 0.96256 beside [1.1835, 1.3446] printed as if the interval held it
         side = "above" if pr["value"] < missed[0][1][0] else "below"
-        lines.append(f"  warning: the estimate {_fmt(pr['value'])} lies outside "
+        lines.append(f"  warning: the estimate {value_at_interval(pr['value'], *pr['ci95'])} lies outside "
                      f"{' and '.join(name for name, _ in missed)}: "
                      f"the bootstrap's refits put the curve {side} the fitted one at this point, so "
                      "the fit and its resamples disagree here")
