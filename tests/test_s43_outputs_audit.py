@@ -144,7 +144,8 @@ def test_init_study_text_gives_the_permutation_p_and_the_seeds_beside_welchs():
     tested = [s for s in study.sentences if re.search(r"p = \S+ \((welch|one run vs seeds)\)", s)]
     assert tested
     for sentence in tested:
-        assert re.search(r"\d+ \S+ seeds? vs \d+ pythia: exact permutation p = \S+", sentence), sentence
+        # the shape contrasts' control is gauss-matched
+        assert re.search(r"\d+ \S+ seeds? vs \d+ (pythia|gauss-matched): exact permutation p = \S+", sentence), sentence
     c = study.contrasts
     row = c[(c["init"] == "empirical") & (c["measure"] == "final_loss") & (c["warmup"] == "warmup")].iloc[0]
     line = next(s for s in study.sentences if s.startswith("late: empirical"))

@@ -1,6 +1,7 @@
 """The init study's statistics: loss thresholds, each run's steps to them and final loss, and each
 condition against the control of its size and warmup (t intervals over seeds, Welch's t, the exact
-permutation p, the outcome), and what dropping warmup costs an init against what it costs pythia."""
+permutation p, the outcome), each init that carries the source's shape against the Gaussian of the
+same scale (the shape contrasts), and what dropping warmup costs an init against what it costs pythia."""
 from __future__ import annotations
 
 import itertools
@@ -14,6 +15,10 @@ from scalefit.errors import InputError, warn
 from scalefit.scaling.flags import named
 
 CONTROL = "pythia"
+UPPER_BOUND = "source"  # continued training: the upper bound, not one of the three predictions
+# the shape's control: each tensor drawn from a Gaussian with the source tensor's mean and std (the
+# learned scale without its shape); every other init but pythia and source is tested against it
+SHAPE_CONTROL = "gauss-matched"
 DROP_FRACTIONS = (0.5, 0.8, 0.95)  # thresholds: this share of the control's loss drop done
 ALPHA = 0.05
 MIN_CHECKPOINTS = 3  # a loss curve: the start, the end and one point between
@@ -227,16 +232,45 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                             "ci_lo": lo, "ci_hi": hi, "n": len(cond), "n_reached": n_ok})
             if init == CONTROL or control.empty:
                 continue
-            comparison = compare(cond[measure], control[measure])
-            ctrl_ok = int(np.isfinite(control[measure]).sum())
-            control_mean = t_interval(control[measure])[0]
             contrasts.append({"size": size, "init": init, "warmup": warmup, "measure": measure,
-                              "mean": mean, "control_mean": control_mean, **comparison,
-                              "relative": comparison["diff"] / control_mean if control_mean else math.nan,
-                              "n": len(cond), "n_reached": n_ok, "n_control": len(control),
-                              "outcome": outcome(measure, comparison, (n_ok, len(cond)),
-                                                 (ctrl_ok, len(control)))})
+                              **_contrast(cond, control, measure)})
     return pd.DataFrame(summary), pd.DataFrame(contrasts)
+
+
+def _contrast(cond: pd.DataFrame, control: pd.DataFrame, measure: str) -> dict:
+    """One condition's runs against its control's on one measure: both means, ``compare``'s
+    difference, interval and p values, the relative difference, the seed counts and the outcome."""
+    mean, _, _, n_ok = t_interval(cond[measure])
+    comparison = compare(cond[measure], control[measure])
+    ctrl_ok = int(np.isfinite(control[measure]).sum())
+    control_mean = t_interval(control[measure])[0]
+    return {"mean": mean, "control_mean": control_mean, **comparison,
+            "relative": comparison["diff"] / control_mean if control_mean else math.nan,
+            "n": len(cond), "n_reached": n_ok, "n_control": len(control),
+            "outcome": outcome(measure, comparison, (n_ok, len(cond)), (ctrl_ok, len(control)))}
+
+
+SHAPE_CONTRAST_COLUMNS = ["size", "init", "control", "warmup", "measure", "mean", "control_mean", "diff", "ci_lo",
+                          "ci_hi", "p", "p_perm", "test", "relative", "n", "n_reached", "n_control", "outcome"]
+
+
+def shape_contrasts(runs: pd.DataFrame) -> pd.DataFrame:
+    """Does the shape matter? Each init but pythia, source and gauss-matched (family, empirical,
+    permuted: the source's law with its shape) against SHAPE_CONTROL of the same size and warmup,
+    the same scale without the shape, by the tests of the pythia contrasts (``compare``: Welch's t,
+    the exact permutation p; ``outcome``: faster / same / slower than the Gaussian). Empty where
+    no gauss-matched run shares a condition's size and warmup."""
+    rows = []
+    for (size, init, warmup), cond in runs.groupby(["size", "init", "warmup"]):
+        if init in (CONTROL, UPPER_BOUND, SHAPE_CONTROL):
+            continue
+        control = runs[(runs["size"] == size) & (runs["init"] == SHAPE_CONTROL) & (runs["warmup"] == warmup)]
+        if control.empty:
+            continue
+        for measure in _measures(runs):
+            rows.append({"size": size, "init": init, "control": SHAPE_CONTROL, "warmup": warmup,
+                         "measure": measure, **_contrast(cond, control, measure)})
+    return pd.DataFrame(rows, columns=SHAPE_CONTRAST_COLUMNS)
 
 
 WARMUP_EFFECT_COLUMNS = ["size", "init", "measure", "cost", "control_cost", "diff", "ci_lo", "ci_hi", "p",

@@ -18,24 +18,38 @@ and whether it keeps its shape, drifts back toward the Gaussian, ends where the 
 ends, leaves the Gaussian it started at, or goes elsewhere (``init_shapes.shape_table`` says what
 each means). Every sentence of the verdict is built from these numbers.
 
+What the inits are (``run_origin``): which checkpoint the learned laws come from, what that run was
+trained on and for how long, whether the embeddings follow the mode, and which data order the runs
+read, from the table's init_source column or the runs table (runs.csv) and provenance.json that
+`suite ship` writes beside it. The shape contrasts test each init that carries the source's law
+(family, empirical, permuted) against gauss-matched, the same scale without the shape; ``tails``
+flags an init whose start lies far from the source's on the weight statistic.
+
 This module reads the runs, their conditions and loss curves, and runs the study; the statistics
 are in init_contrasts, the weight-law verdicts in init_shapes, the sentences in init_study_text.
 """
 from __future__ import annotations
 
+import json
+import math
+import os
 import re
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, warn
 from scalefit.schema import KEYS, checked_steps, distinct_rows, numeric_values, split_rows
-from scalefit.scaling.trajectories.init_contrasts import (checked_thresholds, per_run, summarize, threshold_table,
+from scalefit.scaling.trajectories.init_contrasts import (CONTROL, SHAPE_CONTROL, UPPER_BOUND, checked_thresholds,
+                                                        per_run, shape_contrasts, summarize, threshold_table,
                                                         warmup_effects)
 from scalefit.scaling.trajectories.init_shapes import shape_table
 from scalefit.scaling.trajectories.init_study_text import nothing_to_compare, sentences
 from scalefit.scaling.trajectories.table import positive_losses
-from scalefit.tables import as_table
+from scalefit.tables import as_table, read_table
 
 MODEL_ID = re.compile(r"^(?P<size>.+?)-init-(?P<init>[a-z][a-z-]*?)(?P<nowarmup>-nowarmup)?-s(?P<seed>\d+)$")
 
@@ -54,6 +68,10 @@ class InitStudy:
     warmup_effect: pd.DataFrame  # per init with both warmups: cost of no warmup vs pythia's
     sentences: list[str] = field(default_factory=list)
     stat: str = "excess_kurtosis"
+    # each init but pythia/source/gauss-matched against gauss-matched (init_contrasts.shape_contrasts)
+    shape_contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tails: pd.DataFrame = field(default_factory=pd.DataFrame)  # per init and group: start vs the source's
+    origin: dict = field(default_factory=dict)  # where the learned laws come from, the data order (run_origin)
 
     def __repr__(self) -> str:
         """A notebook's view: the runs and the verdicts (the sentences saying what the data
@@ -68,15 +86,16 @@ class InitStudy:
                 heading = None
                 lines.append(f"    {sentence}")
         return "\n".join(lines + ["  print() for every sentence; .runs, .summary, .contrasts, "
-                                   ".shapes, .warmup_effect, .to_dict()"])
+                                   ".shape_contrasts, .shapes, .tails, .warmup_effect, .origin, .to_dict()"])
 
     def __str__(self) -> str:
         return "\n".join(self.sentences)
 
     def to_dict(self) -> dict:
-        frames = ("thresholds", "summary", "contrasts", "shapes", "warmup_effect", "runs")
-        return {"dataset": self.dataset, "stat": self.stat, "units": UNITS, "sentences": self.sentences,
-                **{name: getattr(self, name).to_dict("records") for name in frames}}
+        frames = ("thresholds", "summary", "contrasts", "shape_contrasts", "shapes", "tails", "warmup_effect",
+                  "runs")
+        return {"dataset": self.dataset, "stat": self.stat, "units": UNITS, "origin": self.origin,
+                "sentences": self.sentences, **{name: getattr(self, name).to_dict("records") for name in frames}}
 
 
 # What the tables' numbers are in (the JSON's "units"; the text and report.md say it in words).
@@ -172,27 +191,174 @@ def curve_table(losses: pd.DataFrame) -> pd.DataFrame:
             .agg(mean="mean", lo="min", hi="max", n="count"))
 
 
+# ---------------------------------------------------------------- what the inits are
+
+
+def records_beside(path) -> tuple[pd.DataFrame | None, dict | None]:
+    """(runs.csv, provenance.json) in the folder of a checkpoint table, as `suite ship` writes them
+    (None for each one absent or unreadable: the study then says what it does not know)."""
+    folder = Path(path).expanduser().parent
+    runs = provenance = None
+    if (folder / "runs.csv").is_file():
+        try:
+            runs = read_table(folder / "runs.csv")
+        except (InputError, OSError, ValueError) as exc:
+            warn(f"{folder / 'runs.csv'}: not read ({exc}); the study cannot say where the learned laws come from")
+    if (folder / "provenance.json").is_file():
+        try:
+            provenance = json.loads((folder / "provenance.json").read_text())
+        except (OSError, ValueError) as exc:
+            warn(f"{folder / 'provenance.json'}: not read ({exc})")
+    return runs, provenance if isinstance(provenance, dict) else None
+
+
+def _spec_embeddings(provenance: dict | None) -> dict:
+    """size -> the [[init]] block's embeddings setting ("same": they follow the mode; "pythia":
+    Pythia's init), from the spec text provenance.json holds; the trainer's default is "same"."""
+    try:
+        spec = tomllib.loads(str((provenance or {}).get("spec", "")))
+    except tomllib.TOMLDecodeError:
+        return {}
+    blocks = spec.get("init", [])
+    out = {}
+    for block in [blocks] if isinstance(blocks, dict) else blocks:
+        if isinstance(block, dict):
+            for size in block.get("sizes", []):
+                out[str(size)] = str(block.get("embeddings", "same"))  # trainer.spec: default "same"
+    return out
+
+
+def _number(value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value
+
+
+def run_origin(table: pd.DataFrame, runs_done: pd.DataFrame, runs: pd.DataFrame | None = None,
+               provenance: dict | None = None) -> dict:
+    """What the study's inits are: per size, the checkpoint every init but pythia starts from
+    (init_source: the table's column, else the runs table's row of the run), the run that wrote it
+    (the runs table's run whose id the path holds: its distribution, steps and compute, and how
+    much compute it adds to a run that continues it), the embeddings setting (the spec in
+    provenance.json), and the data-order seeds of the study's runs (the runs table's seed)."""
+    models = table.drop_duplicates("model").set_index("model")
+    by_run = None
+    if runs is not None and "run" in runs and "run" in models:
+        by_run = runs.drop_duplicates("run").set_index(runs.drop_duplicates("run")["run"].astype(str))
+
+    def fact(model, column, table_first: bool = True):
+        if table_first and column in models and pd.notna(models.at[model, column]) and str(models.at[model, column]):
+            return models.at[model, column]
+        if by_run is not None and str(models.at[model, "run"]) in by_run.index and column in by_run:
+            value = by_run.at[str(models.at[model, "run"]), column]
+            return value if pd.notna(value) and str(value) else None
+        return None
+
+    embeddings = _spec_embeddings(provenance)
+    sources = []
+    learned = runs_done[runs_done["init"] != CONTROL]
+    for (size, path), group in learned.assign(
+            init_source=[fact(m, "init_source") for m in learned["model"]]).fillna({"init_source": ""}).groupby(
+            ["size", "init_source"], sort=True):
+        entry = {"size": size, "init_source": str(path) or None, "inits": sorted(set(group["init"])),
+                 "source_run": None, "source_distribution": None, "source_steps": math.nan,
+                 "checkpoint_step": math.nan, "prior_compute_ratio": math.nan,
+                 "data_check": fact(group["model"].iloc[0], "init_data_check"),
+                 "embeddings": embeddings.get(str(size))}
+        step = re.search(r"step(\d+)/?$", str(path))
+        entry["checkpoint_step"] = float(step[1]) if step else math.nan
+        if path and runs is not None and "run" in runs:
+            wrote = [r for _, r in runs.iterrows() if f"/{r['run']}/" in f"/{path}/"]
+            if wrote:
+                src = max(wrote, key=lambda r: len(str(r["run"])))  # the longest id the path holds
+                entry.update(source_run=str(src["run"]), source_distribution=src.get("distribution"),
+                             source_steps=_number(src.get("steps")))
+                # the run's own compute: the runs table's (a checkpoint row's flops is its step's)
+                done = [_number(fact(m, "flops", table_first=False)) for m in group["model"]]
+                done = float(np.median(done)) if done and all(np.isfinite(done)) else math.nan
+                prior = _number(src.get("flops"))
+                if not (np.isfinite(prior) and np.isfinite(done) and done > 0):  # compute from steps instead
+                    prior, done = _number(src.get("steps")), float(group["final_step"].median())
+                entry["prior_compute_ratio"] = (prior + done) / done if done > 0 else math.nan
+        sources.append(entry)
+    seeds = [fact(m, "seed") for m in runs_done["model"]]
+    data_seeds = sorted({int(_number(v)) for v in seeds if np.isfinite(_number(v))})
+    return {"sources": sources, "data_seeds": data_seeds,
+            "data_seed_recorded": len(data_seeds) > 0 and all(np.isfinite(_number(v)) for v in seeds),
+            "init_seeds": sorted({int(v) for v in runs_done["init_seed"]})}
+
+
+# ---------------------------------------------------------------- the start against the source's law
+
+FAR_FACTOR = 2.0  # a start more than twice, or under half, the source's distance from the Gaussian
+JUDGED_SHARE = 0.1  # groups where the source is at least this share as far from it as in its farthest
+TAILS_COLUMNS = ["size", "init", "warmup", "group", "start", "reference", "reference_start", "gaussian", "ratio",
+                 "far"]
+
+
+def tails(shapes: pd.DataFrame) -> pd.DataFrame:
+    """Does each init start with the source's law? Per size and group, the start of the `source`
+    run (a copy of the source's weights; else `permuted`, its values shuffled) is the reference R;
+    an init's start S (mean over seeds at the first checkpoint) is far from it where
+    (S - G) / (R - G) lies outside [1/FAR_FACTOR, FAR_FACTOR] (G: the statistic's Gaussian value),
+    judged in the groups where |R - G| is at least JUDGED_SHARE of its largest over the groups
+    (in a near-Gaussian group the ratio is noise). pythia and gauss-matched start Gaussian by
+    design and are not judged."""
+    rows = []
+    if shapes.empty:
+        return pd.DataFrame(columns=TAILS_COLUMNS)
+    for size, cell in shapes.groupby("size", sort=False):
+        reference = next((i for i in (UPPER_BOUND, "permuted") if (cell["init"] == i).any()), None)
+        if reference is None:
+            continue
+        ref = cell[cell["init"] == reference].groupby("group")[["start", "gaussian"]].mean()
+        dist = (ref["start"] - ref["gaussian"]).abs()
+        if not np.isfinite(dist).any() or not dist.max() > 0:
+            continue
+        judged = dist[dist >= JUDGED_SHARE * dist.max()].index
+        for _, r in cell[cell["group"].isin(judged)].iterrows():
+            if r["init"] in (CONTROL, SHAPE_CONTROL, reference):
+                continue
+            g, rs = ref.at[r["group"], "gaussian"], ref.at[r["group"], "start"]
+            ratio = (r["start"] - g) / (rs - g)
+            rows.append({"size": size, "init": r["init"], "warmup": r["warmup"], "group": r["group"],
+                         "start": r["start"], "reference": reference, "reference_start": rs, "gaussian": g,
+                         "ratio": ratio, "far": bool(not 1 / FAR_FACTOR <= ratio <= FAR_FACTOR)})
+    return pd.DataFrame(rows, columns=TAILS_COLUMNS)
+
+
 # ---------------------------------------------------------------- the study
 
 
 def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=None,
-               stat: str = "excess_kurtosis", source: str = "table") -> InitStudy:
+               stat: str = "excess_kurtosis", source: str = "table", runs=None,
+               provenance: dict | None = None) -> InitStudy:
     """The whole study of one checkpoint table (see the module docstring); ``thresholds``: loss
     thresholds (``checked_thresholds``), else three from the control's drop. ``table``: a
-    DataFrame, a path, row dicts or a dict of columns (``tables.as_table``). InputError where the
-    table gives nothing to compare (only pythia runs, or no pythia run of another init's size and
-    warmup)."""
+    DataFrame, a path, row dicts or a dict of columns (``tables.as_table``). ``runs`` (a run
+    table, one row per run: run, seed, init_source, init_data_check, distribution, steps, flops)
+    and ``provenance`` (provenance.json's dict) say what the inits are; by default those beside a
+    table given as a path. InputError where the table gives nothing to compare (only pythia runs,
+    or no pythia run of another init's size and warmup)."""
     thresholds = checked_thresholds(thresholds)
+    if isinstance(table, (str, os.PathLike)) and runs is None and provenance is None:
+        runs, provenance = records_beside(table)
+    if runs is not None:
+        runs, _ = as_table(runs, "runs")
     table, source = as_table(table, source)
     table = checked_steps(table, source)
     conditions = run_conditions(table, source)
     losses, dataset = loss_curves(table, conditions, dataset, source)
     thr = threshold_table(losses, thresholds)
-    runs = per_run(losses, thr)
-    summary, contrasts = summarize(runs)
+    runs_done = per_run(losses, thr)
+    summary, contrasts = summarize(runs_done)
     if contrasts.empty:
-        raise InputError(f"{source}: {nothing_to_compare(runs)}")
-    study = InitStudy(dataset, thr, curve_table(losses), runs, summary, contrasts,
-                      shape_table(table, conditions, stat, source=source), warmup_effects(runs), stat=stat)
+        raise InputError(f"{source}: {nothing_to_compare(runs_done)}")
+    shapes = shape_table(table, conditions, stat, source=source)
+    study = InitStudy(dataset, thr, curve_table(losses), runs_done, summary, contrasts, shapes,
+                      warmup_effects(runs_done), stat=stat, shape_contrasts=shape_contrasts(runs_done),
+                      tails=tails(shapes), origin=run_origin(table, runs_done, runs, provenance))
     study.sentences = sentences(study)
     return study

@@ -12,7 +12,8 @@ from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import analysis_options
 from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
 from scalefit.scaling.flags import command_words
-from scalefit.scaling.trajectories.init_contrasts import CONTROL
+from scalefit.scaling.trajectories.init_contrasts import CONTROL, SHAPE_CONTROL
+from scalefit.scaling.trajectories.init_study_text import origin_sentences
 from scalefit.atomic import staged_output
 from scalefit.tables import read_table_or_shipped, write_table
 
@@ -60,20 +61,32 @@ def plot_init_study(study):
     return fig
 
 
+def _md(sentences) -> list[str]:
+    return [f"#{s}" if s.startswith("#") else f"- {s}" for s in sentences]
+
+
 def _report(study, source: str) -> str:
+    head = origin_sentences(study)  # what the inits are: the head, before the verdicts
+    rest = study.sentences[len(head):] if study.sentences[:len(head)] == head else study.sentences
     lines = ["# Init study: start from the learned weight law, and train", "",
              f"Data: {source}; loss on {study.dataset} in nats/token. Early = steps to the first threshold, "
              "late = final loss; each condition against pythia with the same size and warmup "
-             f"{INTERVAL_WORDS}.", "",
+             f"{INTERVAL_WORDS}.", "", *_md(head), "",
              "![loss curves](loss_curves.png)", "", "## What the data support", ""]
-    lines += [f"#{s}" if s.startswith("#") else f"- {s}" for s in study.sentences]
+    lines += _md(rest)
     lines += ["", "## Thresholds", "", markdown_table(study.thresholds), "",
               "## Per condition (95% t intervals over seeds)", "", markdown_table(study.summary), "",
               "## Against pythia", "", markdown_table(study.contrasts), ""]
+    if len(study.shape_contrasts):
+        lines += [f"## The shape: against {SHAPE_CONTROL} (the same scale, Gaussian)", "",
+                  markdown_table(study.shape_contrasts), ""]
     if len(study.warmup_effect):
         lines += ["## The warmup hypothesis", "", markdown_table(study.warmup_effect), ""]
     if len(study.shapes):
         lines += [f"## Weight laws ({study.stat}, mean over seeds)", "", markdown_table(study.shapes), ""]
+    if len(study.tails):
+        lines += [f"## Start against the source's law ({study.stat} at the first checkpoint; far: the ratio "
+                  "(S - G) / (R - G) outside [1/2, 2])", "", markdown_table(study.tails), ""]
     return "\n".join(lines)
 
 
@@ -101,18 +114,20 @@ def init_study_command(dataset, thresholds, stat, data_path, out_dir, as_json):
     Example:
       scalefit init-study --data runs/init-tables/checkpoints.parquet --out report/
     """
-    from scalefit.scaling.trajectories.init_study import init_study
+    from scalefit.scaling.trajectories.init_study import init_study, records_beside
 
     table, path = read_table_or_shipped(
         data_path, shipped_path(*DEFAULT_TABLE),
         "the init study has not shipped yet; pass --data TABLE (the checkpoints table of the "
         "[[init]] part of data/suites/init_study.toml)")
+    runs, provenance = records_beside(path)  # runs.csv, provenance.json: what the inits are
     study = init_study(table, dataset=dataset, thresholds=thresholds, stat=stat,
-                       source=str(path))
+                       source=str(path), runs=runs, provenance=provenance)
     shown = str(path) if data_path else f"the shipped table data/{'/'.join(DEFAULT_TABLE)}"  # no local path
     if out_dir:
         with staged_output(out_dir) as out:  # the folder never holds half of two runs
-            for name in ("thresholds", "curves", "runs", "summary", "contrasts", "shapes", "warmup_effect"):
+            for name in ("thresholds", "curves", "runs", "summary", "contrasts", "shape_contrasts", "shapes",
+                         "tails", "warmup_effect"):
                 write_table(getattr(study, name), out / f"{name}.csv")
             save_figure(plot_init_study(study), out, "loss_curves")
             write_text(out, "report.md", _report(study, shown))

@@ -1,6 +1,8 @@
-"""The init study in sentences: each condition against pythia early and late (means, intervals, the
-test, the outcome), which predicted outcome the data support, the warmup hypothesis and where the
-weight laws go; every sentence is built from the study's numbers."""
+"""The init study in sentences: what the inits are (where the learned laws come from, what the seeds
+vary), each condition against pythia early and late (means, intervals, the test, the outcome), which
+predicted outcome the data support, the shape contrasts (each init carrying the source's law against
+gauss-matched), the warmup hypothesis and where the weight laws go (with a flag on an init that does
+not start with the source's law); every sentence is built from the study's numbers."""
 from __future__ import annotations
 
 import math
@@ -9,15 +11,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from scalefit.scaling.trajectories.init_contrasts import ALPHA, CONTROL
+from scalefit.scaling.trajectories.init_contrasts import ALPHA, CONTROL, SHAPE_CONTROL, UPPER_BOUND
 
 if TYPE_CHECKING:  # the annotation only: init_study imports this module to write its sentences
     from scalefit.scaling.trajectories.init_study import InitStudy
 
-UPPER_BOUND = "source"  # continued training: the upper bound, not one of the three predictions
 OUTCOMES = {"faster": "faster", "same": "same speed or a difference too small to detect",
             "slower": "slower (or won't train)",
             "undetermined": "undetermined (these runs allow no test)"}
+# the shape contrasts' outcomes: against the Gaussian of the same scale, not against pythia
+SHAPE_OUTCOMES = {"faster": f"faster than {SHAPE_CONTROL}, the Gaussian of its scale",
+                  "same": f"no difference from {SHAPE_CONTROL}, the Gaussian of its scale, detectable at the 5% "
+                          "level (the interval bounds how large one could be)",
+                  "slower": f"slower than {SHAPE_CONTROL}, the Gaussian of its scale",
+                  "undetermined": "undetermined (these runs allow no test)"}
 
 
 def _fmt_steps(x) -> str:
@@ -34,13 +41,13 @@ def permutation_floor(n: int, n_control: int) -> float:
     return (2 if n == n_control else 1) / math.comb(n + n_control, n)
 
 
-def _p(row, n: int, n_control: int) -> str:
+def _p(row, n: int, n_control: int, control: str = CONTROL) -> str:
     """The seeds each side and the exact permutation p, then the test's p that decides the outcome:
     Welch's p alone (1.7e-05 for 3 seeds against 3) read as strong evidence, while no split of
     those 6 seeds gives a permutation p below 0.1; a reader who quotes one sees the other."""
     if not np.isfinite(row["p"]):
         return "no test (one run a side)"
-    seeds = f"{n} {row['init']} seed{'s' * (n != 1)} vs {n_control} {CONTROL}"
+    seeds = f"{n} {row['init']} seed{'s' * (n != 1)} vs {n_control} {control}"
     perm = row.get("p_perm", math.nan)
     if np.isfinite(perm):
         least = (f" (the least {n} vs {n_control} can give)"
@@ -49,12 +56,16 @@ def _p(row, n: int, n_control: int) -> str:
     return f"{seeds}, p = {row['p']:.2g} ({row['test']})"
 
 
-def contrast_sentence(row, summary: pd.DataFrame, thresholds: pd.DataFrame) -> str:
-    """One contrast in words: the two means with intervals, the difference, the test, the outcome."""
+def contrast_sentence(row, summary: pd.DataFrame, thresholds: pd.DataFrame, origin: dict | None = None) -> str:
+    """One contrast in words: the two means with intervals, the difference, the test, the outcome.
+    The control is the row's ``control`` (pythia where it has none); `source`'s outcome says its
+    prior training (``origin``: ``init_study.run_origin``)."""
+    control = row.get("control", CONTROL) if isinstance(row.get("control", CONTROL), str) else CONTROL
+    words = OUTCOMES if control == CONTROL else SHAPE_OUTCOMES
     key = (summary["size"] == row["size"]) & (summary["warmup"] == row["warmup"]) & (
         summary["measure"] == row["measure"])
     mine = summary[key & (summary["init"] == row["init"])].iloc[0]
-    ctrl = summary[key & (summary["init"] == CONTROL)].iloc[0]
+    ctrl = summary[key & (summary["init"] == control)].iloc[0]
     if row["measure"] == "final_loss":
         fmt = "{:.3f}".format
         what = "final loss"
@@ -71,16 +82,80 @@ def contrast_sentence(row, summary: pd.DataFrame, thresholds: pd.DataFrame) -> s
     reached = "" if row["measure"] == "final_loss" or mine["n_reached"] == mine["n"] else \
         f" ({int(mine['n_reached'])} of {int(mine['n'])} seeds got there)"
     if np.isfinite(row["diff"]):
-        tested = f"{diff}, {_p(row, int(mine['n_reached']), int(ctrl['n_reached']))}"
+        tested = f"{diff}, {_p(row, int(mine['n_reached']), int(ctrl['n_reached']), control)}"
     elif mine["n_reached"] == 0:
         tested = (f"no difference to test: it never got there, {int(ctrl['n_reached'])} of {int(ctrl['n'])} "
-                  f"{CONTROL} seeds did")
+                  f"{control} seeds did")
     else:  # it got there and the control never did: the difference is not a number, not absent
-        tested = (f"no difference to test: {CONTROL} never got there, {int(mine['n_reached'])} of "
+        tested = (f"no difference to test: {control} never got there, {int(mine['n_reached'])} of "
                   f"{int(mine['n'])} {row['init']} seed{'s' if int(mine['n']) != 1 else ''} did")
+    said = words[row["outcome"]]
+    if row["init"] == UPPER_BOUND and control == CONTROL:
+        said += f" ({prior_training(row['size'], origin)})"
     return (f"{row['init']}: {what} {fmt(mine['mean'])}{_interval(mine['ci_lo'], mine['ci_hi'], fmt)}"
-            f"{reached} vs {CONTROL} {fmt(ctrl['mean'])}{_interval(ctrl['ci_lo'], ctrl['ci_hi'], fmt)}: "
-            f"{tested} -> {OUTCOMES[row['outcome']]}")
+            f"{reached} vs {control} {fmt(ctrl['mean'])}{_interval(ctrl['ci_lo'], ctrl['ci_hi'], fmt)}: "
+            f"{tested} -> {said}")
+
+
+def _source_of(size, origin: dict | None) -> dict | None:
+    """The origin entry of `size`'s source run (the one `source` copies), else its first."""
+    entries = [e for e in (origin or {}).get("sources", []) if e["size"] == size]
+    return next((e for e in entries if UPPER_BOUND in e["inits"]), entries[0] if entries else None)
+
+
+def _steps(x) -> str:
+    return f"{x:.0f}" if np.isfinite(x) else "an unrecorded number of"
+
+
+def prior_training(size, origin: dict | None) -> str:
+    """What `source` had before this run: the source run's steps on its data and the compute."""
+    src = _source_of(size, origin)
+    head = f"the upper bound, not a prediction: {UPPER_BOUND} continues training"
+    if src is None or not src.get("source_run"):
+        return (f"{head} a trained model (its prior training is not recorded beside this table), so it "
+                "has had more training than the runs it is compared with")
+    ratio = src["prior_compute_ratio"]
+    compute = f", about {ratio:.1f}x the training compute of the others" if np.isfinite(ratio) else ""
+    return (f"{head} {src['source_run']} after its {_steps(src['source_steps'])} steps on "
+            f"{src['source_distribution'] or 'its own data'}{compute}")
+
+
+def origin_sentences(study: InitStudy) -> list[str]:
+    """The head of the study: which model the learned laws come from (per size: the checkpoint, the
+    run that wrote it, its data and steps, whether the embeddings follow the mode) and what the
+    seeds vary (the data order recorded per run, else what the trainer does)."""
+    origin = study.origin or {}
+    out = ["## The inits: where the learned laws come from, and what the seeds vary"]
+    for src in origin.get("sources", []):
+        inits = ", ".join(src["inits"])
+        if not src["init_source"]:
+            out.append(f"learned laws, {src['size']}: the table records no source checkpoint for {inits} "
+                       "(no init_source column, no runs.csv beside it): which model the weights come from "
+                       "is not known here.")
+            continue
+        wrote = (f", the weights of run {src['source_run']} after {_steps(src['source_steps'])} steps on "
+                 f"{src['source_distribution'] or 'unrecorded data'}" if src["source_run"] else
+                 " (the run that wrote it is not in the runs table)")
+        data = f" (its data against this study's: {src['data_check']})" if src.get("data_check") else ""
+        emb = {"same": "; the embeddings follow the mode too (drawn or copied like every other matrix)",
+               "pythia": "; the embeddings keep Pythia's init"}.get(src.get("embeddings"),
+                                                                   "; whether the embeddings follow the mode "
+                                                                   "is not recorded")
+        out.append(f"learned laws, {src['size']}: {inits} start from {src['init_source']}{wrote}{data}{emb}.")
+    seeds = origin.get("data_seeds", [])
+    init_seeds = ", ".join(str(s) for s in origin.get("init_seeds", []))
+    if len(seeds) == 1 and origin.get("data_seed_recorded"):
+        out.append(f"seeds: every run reads the data in the same order (data seed {seeds[0]}); the seeds "
+                   f"({init_seeds}) change the init draw only, so the intervals and tests over seeds hold "
+                   "init-draw variance, not data-order variance.")
+    elif len(seeds) > 1:
+        out.append(f"seeds: the runs read the data in {len(seeds)} orders (data seeds "
+                   f"{', '.join(map(str, seeds))}): the intervals over seeds hold data-order variance too.")
+    else:
+        out.append(f"seeds: the table records no data-order seed; scalefit's trainer keeps the recipe's seed "
+                   f"for the data order and varies only the init draw with init_seed ({init_seeds}), so for "
+                   "its runs the intervals hold init-draw variance, not data-order variance.")
+    return out
 
 
 def nothing_to_compare(runs: pd.DataFrame) -> str:
@@ -96,19 +171,16 @@ def sentences(study: InitStudy) -> list[str]:
     """The verdict, built from the numbers: per size and warmup, early (steps to the first
     threshold) and late (final loss), each condition against pythia, then which predicted
     outcome the data support, the warmup hypothesis and where the weight laws go."""
-    out = []
+    out = origin_sentences(study)
     c = study.contrasts
     cells = sorted(c.groupby(["size", "warmup"]), key=lambda kv: (str(kv[0][0]), kv[0][1] != "warmup"))
     for (size, warmup), cell in cells:
-        runs = study.runs[(study.runs["size"] == size) & (study.runs["warmup"] == warmup)]
-        steps = sorted(set(runs["warmup_steps"]))
-        label = "no warmup" if warmup == "no warmup" else (
-            f"with warmup ({steps[0]} steps)" if len(steps) == 1 and steps[0] > 0 else "with warmup")
+        label = _label(study.runs, size, warmup)
         out.append(f"## {size}, {label}")
         for phase, measure in (("early", "steps_to_1"), ("late", "final_loss")):
             rows = cell[cell["measure"] == measure]
             for _, row in rows.iterrows():
-                out.append(f"{phase}: " + contrast_sentence(row, study.summary, study.thresholds))
+                out.append(f"{phase}: " + contrast_sentence(row, study.summary, study.thresholds, study.origin))
             predicted = rows[rows["init"] != UPPER_BOUND]
             if len(predicted):
                 groups = {}
@@ -119,6 +191,7 @@ def sentences(study: InitStudy) -> list[str]:
                                                        for name, inits in groups.items())] if groups else []
                 said += [f"no outcome can be read for {', '.join(untested)} (these runs allow no test)"] if untested else []
                 out.append(f"{phase}, {label}: {'; '.join(said)}.")
+    out += shape_sentences(study)
     if len(study.warmup_effect):
         out.append("## The warmup hypothesis: what dropping warmup changes, against what it changes for "
                    f"{CONTROL}")
@@ -148,4 +221,79 @@ def sentences(study: InitStudy) -> list[str]:
             parts = [f"{r['group']} {r['start']:.3g} -> {r['end']:.3g} ({r['verdict']})"
                      for _, r in cell.iterrows()]
             out.append(f"weights, {size} {init} {warmup}: {axis} " + "; ".join(parts) + ".")
+            flag = tails_flag(study, size, init, warmup, axis)
+            if flag:
+                out.append(flag)
     return out
+
+
+def _label(runs: pd.DataFrame, size, warmup) -> str:
+    """'no warmup', 'with warmup (11 steps)' or 'with warmup' (lengths differ or are unknown)."""
+    steps = sorted(set(runs.loc[(runs["size"] == size) & (runs["warmup"] == warmup), "warmup_steps"]))
+    return "no warmup" if warmup == "no warmup" else (
+        f"with warmup ({steps[0]} steps)" if len(steps) == 1 and steps[0] > 0 else "with warmup")
+
+
+def shape_sentences(study: InitStudy) -> list[str]:
+    """Does the shape matter: each init that carries the source's law against gauss-matched of its
+    size and warmup (the same scale, Gaussian), early and late, and what the data support."""
+    c = study.shape_contrasts
+    if c is None or c.empty:
+        return []
+    out = []
+    flagged = set() if study.tails is None or study.tails.empty else set(
+        map(tuple, study.tails.loc[study.tails["far"], ["size", "init", "warmup"]].to_numpy()))
+    for (size, warmup), cell in sorted(c.groupby(["size", "warmup"]), key=lambda kv: (str(kv[0][0]),
+                                                                                      kv[0][1] != "warmup")):
+        label = _label(study.runs, size, warmup)
+        out.append(f"## The shape, {size}, {label}: each init that carries the source's law against "
+                   f"{SHAPE_CONTROL} (each tensor drawn from a Gaussian with the source tensor's mean and std: "
+                   "the same scale without the shape)")
+        for phase, measure in (("early", "steps_to_1"), ("late", "final_loss")):
+            rows = cell[cell["measure"] == measure]
+            groups = {}
+            for _, row in rows.iterrows():
+                out.append(f"shape, {phase}: " + contrast_sentence(row, study.summary, study.thresholds))
+                groups.setdefault(row["outcome"], []).append(row["init"])
+            brief = {"faster": f"faster than {SHAPE_CONTROL}", "slower": f"slower than {SHAPE_CONTROL}",
+                     "same": f"no difference from {SHAPE_CONTROL} detectable at the 5% level"}
+            said = [f"{', '.join(inits)}: {brief[o]}" for o, inits in groups.items() if o != "undetermined"]
+            said += [f"no test for {', '.join(groups['undetermined'])}"] if "undetermined" in groups else []
+            odd = sorted({i for i in rows["init"] if (size, i, warmup) in flagged})
+            said += [f"{', '.join(odd)} does not start with the source's shape (its tails line below)"] if odd else []
+            if said:
+                out.append(f"shape, {phase}, {size} {label}: " + "; ".join(said) + ".")
+    return out
+
+
+def tails_flag(study: InitStudy, size, init, warmup, axis: str) -> str | None:
+    """A sentence for an init whose start lies far from the source's (``init_study.tails``), with
+    its step-0 loss against the other inits that carry the source's law: the reader should not
+    take it as a faithful copy of the source's shape. None where no judged group is far."""
+    t = study.tails
+    if t is None or t.empty:
+        return None
+    far = t[(t["size"] == size) & (t["init"] == init) & (t["warmup"] == warmup) & t["far"]]
+    if far.empty:
+        return None
+    ref = far["reference"].iloc[0]
+    groups = "; ".join(f"{r['group']} {r['start']:.3g} against {r['reference_start']:.3g} "
+                       f"({r['ratio']:.2g}x the {ref}'s distance from the Gaussian)" for _, r in far.iterrows())
+    loss = ""
+    curves = study.curves
+    first = curves[(curves["size"] == size) & (curves["warmup"] == warmup)]
+    first = first[first["step"] == first["step"].min()] if len(first) else first
+    mine = first[first["init"] == init]
+    flagged = set(t.loc[(t["size"] == size) & t["far"], "init"])
+    others = first[~first["init"].isin(flagged | {init, CONTROL, UPPER_BOUND})]
+    if len(mine):
+        loss = (f"; its loss at step {first['step'].min():g} is {mine['lo'].iloc[0]:.1f}-{mine['hi'].iloc[0]:.1f}"
+                f" nats/token")
+        if len(others):
+            loss += (f" against {others['lo'].min():.1f}-{others['hi'].max():.1f} for "
+                     f"{', '.join(sorted(others['init']))}")
+    copy = "a copy of the source model's weights" if ref == UPPER_BOUND else "the source model's weights shuffled"
+    return (f"tails, {size} {init} {warmup}: its start is far from the {ref} run's ({copy}) on {axis}: "
+            f"{groups}{loss}. Far: (S - G) / (R - G) outside [1/2, 2] for its start "
+            "S, the reference's R and the Gaussian's G, in the groups where |R - G| is at least a tenth of its "
+            f"largest; so {init} is no faithful stand-in for the source's shape.")
