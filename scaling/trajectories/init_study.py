@@ -221,9 +221,10 @@ def _spec_embeddings(provenance: dict | None) -> dict:
         return {}
     blocks = spec.get("init", [])
     out = {}
-    for block in [blocks] if isinstance(blocks, dict) else blocks:
-        if isinstance(block, dict):
-            for size in block.get("sizes", []):
+    for block in [blocks] if isinstance(blocks, dict) else blocks if isinstance(blocks, list) else []:
+        sizes = block.get("sizes", []) if isinstance(block, dict) else []
+        if isinstance(sizes, list):
+            for size in sizes:
                 out[str(size)] = str(block.get("embeddings", "same"))  # trainer.spec: default "same"
     return out
 

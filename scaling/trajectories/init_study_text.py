@@ -130,7 +130,7 @@ def origin_sentences(study: InitStudy) -> list[str]:
         inits = ", ".join(src["inits"])
         if not src["init_source"]:
             out.append(f"learned laws, {src['size']}: the table records no source checkpoint for {inits} "
-                       "(no init_source column, no runs.csv beside it): which model the weights come from "
+                       "(no init_source column, and no runs table beside it that gives one): which model the weights come from "
                        "is not known here.")
             continue
         wrote = (f", the weights of run {src['source_run']} after {_steps(src['source_steps'])} steps on "
