@@ -28,6 +28,9 @@ SERVES = [
 OPTION_ARGUMENT = {"loss_column": "loss", "E_fixed": "E", "loss_dataset": "dataset"}
 # options whose command default (None) means "the shipped table's column" when --data is left out
 SHIPPED_DATA_ONLY = {"group"}
+# options that change the speed, never the answer, whose defaults differ on purpose: warmup-study's
+# --jobs is a worker per CPU, warmup_study's jobs 1 (spawned workers re-run a script without a main guard)
+SPEED_ONLY = {"jobs"}
 
 
 def shared_defaults(command: click.Command, function) -> list[tuple[str, object, object]]:
@@ -37,7 +40,7 @@ def shared_defaults(command: click.Command, function) -> list[tuple[str, object,
     for option in command.params:
         name = OPTION_ARGUMENT.get(option.name, option.name)
         if (name not in arguments or arguments[name].default is inspect.Parameter.empty
-                or name in SHIPPED_DATA_ONLY):
+                or name in SHIPPED_DATA_ONLY or name in SPEED_ONLY):
             continue
         default = option.default
         if default is None or isinstance(default, (int, float, str, bool)):

@@ -428,7 +428,7 @@ def test_notebook_views_print_no_nan_and_the_commands_rounding():
     from scalefit import run_downstream
     from scalefit.data import data_path
     from scalefit.scaling.relations.downstream import shipped_runs
-    from scalefit.scaling.trajectories.cli import _slope_text
+    from scalefit.scaling.trajectories.transitions_report import slope_text as _slope_text
     from scalefit.scaling.trajectories.table import stat_trajectory
     from scalefit.scaling.trajectories.transitions import transition_study
 

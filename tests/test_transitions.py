@@ -432,7 +432,7 @@ def test_a_widened_interval_is_flagged_in_the_table_and_marked_in_the_command(tm
     interval down to it: `ci_widened` in --json, transitions.csv and report.md, and a mark with
     its footnote in the printed listing; draws around the estimate do neither."""
     from scalefit.scaling.trajectories import breakpoint_intervals
-    from scalefit.scaling.trajectories.cli import WIDENED_MARK
+    from scalefit.scaling.trajectories.transitions_report import WIDENED_MARK
     from scalefit.scaling.trajectories.transitions import WIDENED_NOTE
 
     def one_sided_draws(x, y, fit, **_):

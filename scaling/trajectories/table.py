@@ -94,6 +94,7 @@ def stat_trajectory(table: pd.DataFrame, stat: str, *, group: str | None = None,
     and ``attrs["at_bound"]`` lists them per run (``_without_bound_values``). ``attrs["left_out"]``
     has one record per run of every checkpoint of its series left out, at the bound or not finite
     (``with_left_out``): the gaps across which the AR(1) fits correlate points rho^k.
+    ``attrs["selection"]``: the stat, group, tensor and layer asked for (what a report names).
     """
     table, source = as_table(table, source)
     if losses is not None:
@@ -106,7 +107,8 @@ def stat_trajectory(table: pd.DataFrame, stat: str, *, group: str | None = None,
         if not schedule.empty:
             traj = traj.drop(columns=[c for c in schedule.columns if c in traj and c not in KEYS])
             traj = traj.merge(schedule, on=list(KEYS), how="left")
-    traj.attrs.update(attrs, notes=notes + attrs.get("notes", []))
+    traj.attrs.update(attrs, notes=notes + attrs.get("notes", []),  # the selection: reports name it
+                      selection={"stat": stat, "group": group, "tensor": tensor, "layer": layer})
     return traj
 
 

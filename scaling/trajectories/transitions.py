@@ -600,6 +600,9 @@ NO_FAMILY_NOTE = ("no 3 runs differ only in warmup (same params, schedule length
                   "3+ warmup ends)")
 
 
+NO_LABEL = "the statistic"  # the text's name for a trajectory that does not say which statistic it is
+
+
 @dataclass
 class TransitionStudy:
     """Transitions of every run and, per warmup family, the regression of transition step on
@@ -616,6 +619,12 @@ class TransitionStudy:
     # per run, the checkpoints whose shape statistic sat at its fit's bound, left out of the search
     # (stat_trajectory's attrs["at_bound"]; empty for any other statistic)
     at_bound: list[dict] = field(default_factory=list)
+    # what the text and report.md need beside the fits: the trajectory searched (its constant runs,
+    # trajectory.csv, the figure), the statistic's name in them ('t_nu / attn_out') and the
+    # statistic itself (the steadier scale a scatter warning suggests)
+    trajectory: pd.DataFrame | None = field(default=None, repr=False)
+    label: str = NO_LABEL
+    stat: str | None = None
 
     @property
     def regression(self) -> FitResult | None:
@@ -642,7 +651,25 @@ class TransitionStudy:
                     f"{value_at_interval(slope.value, *slope.ci95)} "
                     f"{interval_text(*slope.ci95, slope.value)}: {fit.extra.get('verdict', '')}")
         notes = "".join(f"\n  note: {n}" for n in self.notes)  # checkpoints left out, as the command says
-        return f"{head}\n  {tail}{notes}\n  .transitions, .runs, .picked, .regression, .notes, .to_dict()"
+        return (f"{head}\n  {tail}{notes}\n  .transitions, .runs, .picked, .regression, .notes, .to_dict(); "
+                "print() for the command's text, .write(out_dir) for its report")
+
+    def __str__(self) -> str:
+        """What `scalefit transitions` prints (transitions_report.transition_lines), its notes on
+        checkpoints left out at the end as 'note:' lines (the command prints them on stderr)."""
+        return "\n".join(self.lines())
+
+    def lines(self, *, notes: bool = True) -> list[str]:
+        """The command's text, line by line (transitions_report.transition_lines)."""
+        from scalefit.scaling.trajectories.transitions_report import transition_lines
+        return transition_lines(self, notes=notes)
+
+    def write(self, out_dir, stopped: str | None = None) -> str:
+        """What `scalefit transitions --out DIR` writes: report.md, transitions.csv, runs.csv,
+        trajectory.csv and the figures, appearing in ``out_dir`` together
+        (transitions_report.write_transition_report)."""
+        from scalefit.scaling.trajectories.transitions_report import write_transition_report
+        return write_transition_report(self, out_dir, stopped)
 
     def to_dict(self) -> dict:
         regression = self.regression
@@ -687,7 +714,8 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
                      warmup_steps: float | None = None, total_steps: float | None = None,
                      max_breakpoints: int = 3, min_delta_bic: float = 6.0, n_bootstrap: int = 200,
                      seed: int = 0, progress: bool = False,
-                     interval_method: str = INTERVAL_METHOD) -> TransitionStudy:
+                     interval_method: str = INTERVAL_METHOD, label: str | None = None,
+                     stat: str | None = None) -> TransitionStudy:
     """Does a weight statistic's transition follow the warmup? What `scalefit transitions`
     reports, from ``stat_trajectory(...)``'s output: every run's change points against log(step),
     the one per run that ``which`` picks ('largest' slope change or 'first'), and per family of
@@ -699,8 +727,14 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
     default breakpoint_intervals.INTERVAL_METHOD). The regression weights each run by its
     transition's interval (``warmup_regression``: Hartung-Knapp; ordinary least squares where
     there are none).
+
+    ``print(study)`` gives the command's text and ``study.write(out_dir)`` its report folder
+    (transitions_report). ``label`` names the statistic there and ``stat`` is its name (the
+    steadier scale a scatter warning suggests); by default both come from the selection
+    ``stat_trajectory`` records in the trajectory's ``attrs["selection"]``.
     """
     which = checked_pick(which)
+    label, stat = _named_selection(trajectory, label, stat)
     interval_method = checked_interval_method(interval_method)
     n_bootstrap = bootstrap_count("n_bootstrap", n_bootstrap)
     stopped = None
@@ -720,7 +754,20 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
         picked = picked[picked["model"].isin(regressions[0][0])]
     notes = list(trajectory.attrs.get("notes", [])) + runs.attrs.get("notes", [])
     study = TransitionStudy(found, runs, picked, regressions, note, notes, interval_method, n_bootstrap,
-                            list(trajectory.attrs.get("at_bound") or []))
+                            list(trajectory.attrs.get("at_bound") or []), trajectory=trajectory,
+                            label=label, stat=stat)
     if stopped is not None:
         raise Interrupted(study, stopped.done, stopped.total, stopped.unit) from None
     return study
+
+
+def _named_selection(trajectory, label: str | None, stat: str | None) -> tuple[str, str | None]:
+    """(the statistic's name in the text, the statistic): ``label`` and ``stat`` where given, else
+    from ``attrs["selection"]`` (stat_trajectory's stat, group, tensor and layer), else 'the
+    statistic' and None."""
+    from scalefit.scaling.trajectories.table import stat_label
+    selection = getattr(trajectory, "attrs", {}).get("selection") or {}
+    stat = stat if stat is not None else selection.get("stat")
+    if label is None:
+        label = stat_label(**selection) if selection.get("stat") else NO_LABEL
+    return str(label), stat

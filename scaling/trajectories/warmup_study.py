@@ -110,7 +110,7 @@ def job_count(option: str, value) -> int | None:
 
 
 def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
-                 progress: bool = False, source: str = "table", jobs: int | None = None) -> pd.DataFrame:
+                 progress: bool = False, source: str = "table", jobs: int | None = 1) -> pd.DataFrame:
     """Which weight statistics move with warmup: what `scalefit warmup-study` reports, one row
     per (stat, group) of ``panels`` (``study_row``: over the runs that differ only in warmup, the
     regression on the warmup end of each run's first transition and of its largest one, slope
@@ -122,9 +122,14 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
     path) is read as ``stat_trajectory`` reads it; ``attrs["notes"]`` names the checkpoints left
     out. A panel whose values are all at its fit's bound or not finite (t_nu of a group whose every
     nu is at its cap) is left out and the others studied: ``attrs["panels_left_out"]`` (stat, group,
-    why; ``left_out_panel_notes``); with no panel left the study is refused. ``jobs``: worker processes that study panels side by side (None: the CPU count; 1:
-    serial), used where there are resamples to draw (``_worker_count``); the rows are the same,
-    in the same order."""
+    why; ``left_out_panel_notes``); with no panel left the study is refused.
+
+    ``jobs``: worker processes that study panels side by side, used where there are resamples to
+    draw (``_worker_count``); 1 (the default): one panel after another in this process; None: one
+    per CPU (the command's default). The rows are the same bits, in the same order, for any
+    ``jobs``. The workers are spawned processes, which import the calling script afresh: a script
+    (not a notebook or the interactive interpreter) that asks for jobs > 1 must call this under
+    ``if __name__ == "__main__":``, or each worker runs the script again and the pool breaks."""
     n_bootstrap, seed = bootstrap_count("n_bootstrap", n_bootstrap), nonnegative_int("seed", seed)
     jobs = job_count("jobs", jobs)
     table, source = as_table(table, source)
@@ -167,6 +172,12 @@ def _worker_count(jobs: int | None, n_panels: int, n_bootstrap: int) -> int:
     return 1 if n_bootstrap == 0 else max(1, min(cpus if jobs is None else jobs, cpus, n_panels))
 
 
+# Said where a worker of a study with jobs > 1 died: the commonest cause, a script without the guard
+MAIN_GUARD_NOTE = ("warmup_study's workers are spawned processes that import the calling script "
+                   "afresh: a script that asks for jobs > 1 must call it under "
+                   "`if __name__ == \"__main__\":`, or pass jobs=1 to study the panels in this process")
+
+
 def _study_side_by_side(tasks: list[tuple], settings: dict, workers: int, finished: dict,
                         bar) -> None:
     """``study_row`` of every (stat, group, trajectory) task in ``workers`` spawned processes (one
@@ -175,6 +186,7 @@ def _study_side_by_side(tasks: list[tuple], settings: dict, workers: int, finish
     once and ``finished`` holds the rows that came."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_start)
@@ -187,6 +199,8 @@ def _study_side_by_side(tasks: list[tuple], settings: dict, workers: int, finish
             for future in sorted(done, key=futures.index):
                 if future.exception() is not None:  # the serial loop's error: the first in order
                     for earlier in futures[:futures.index(future) + 1]:
+                        if isinstance(earlier.exception(), BrokenProcessPool):  # a worker died
+                            raise BrokenProcessPool(f"{earlier.exception()} ({MAIN_GUARD_NOTE})")
                         if earlier.exception() is not None:
                             raise earlier.exception()
                 finished[futures.index(future)] = future.result()
