@@ -111,6 +111,11 @@ class ScheduleGap:
     settings: dict
     warnings: list = field(default_factory=list)
 
+    def __str__(self) -> str:
+        """What `scalefit compare kaplan chinchilla --schedules` prints (schedule_gap_report.gap_text)."""
+        from scalefit.scaling.laws.schedule_gap_report import gap_text
+        return gap_text(self)
+
     def table(self) -> pd.DataFrame:
         """set, n points, a [CI]; per budget multiple M the FLOPs the set's projection stands at
         (``flops@Mx``: M times the set's own largest compute, the JSON's budgets' flops) and the

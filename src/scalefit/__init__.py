@@ -17,6 +17,7 @@ API = {
     "calibrate_law": "scaling.laws.calibrate", "law_choices": "scaling.laws.registry",
     "laws_frame": "scaling.laws.registry",
     "fit_curves": "scaling.laws.curve_fit", "predict_curve": "scaling.laws.curve_fit",
+    "schedule_gap": "scaling.laws.schedule_gap", "reconcile": "scaling.laws.reconcile",
     # loss-to-loss and loss-to-accuracy
     "run_downstream": "scaling.relations.downstream", "fit_relation": "scaling.relations.downstream",
     "pair_losses": "scaling.relations.loss_pairs", "fit_accuracy": "scaling.relations.accuracy",
