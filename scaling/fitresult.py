@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scalefit.errors import InputError, suggestion
+from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 
 BOUND_RTOL = 1e-5  # within this distance of a bound (relative, scale max(1, |bound|)) = at it
 # or within this fraction of the parameter's scale, max(|value|, |bound|): an optimum that stopped
@@ -119,8 +120,26 @@ class FitResult:
         return "fit: the covariance at the optimum (no bootstrap was run)"
 
     def budgets_frame(self):
-        """The allocation projected to each budget, one row per budget (CIs as _lo/_hi columns)."""
-        return flat_rows(self.extra.get("allocation", {}).get("budgets", []))
+        """The allocation projected to each budget, one row per budget (CIs as _lo/_hi columns), with
+        what its N* counts (column and attrs ``N_counts``: a Kaplan fit's rows are in total
+        parameters, converted with the runs' embedding counts, while its repr and ``extra`` say
+        non-embedding) and its budgets' FLOP count (``flops_per_param_token``: C = k N D)."""
+        from scalefit.scaling.laws.runtable import counts_nonembedding, fit_n_note
+        alloc = self.extra.get("allocation", {})
+        frame = flat_rows(alloc.get("budgets", []))
+        own = "non-embedding" if counts_nonembedding(self.extra.get("n_column"),
+                                                     self.extra.get("n_source", "")) else "total"
+        note = alloc.get("budget_convention")  # projection.n_convention_note's: the law's own note unless converted
+        counts = (f"total (converted from {own} with the runs' embedding counts)"
+                  if note is not None and note != fit_n_note(self.extra) else own)
+        k = float(alloc.get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN))  # the law's own count
+        if len(frame):  # a converted row states its own (the table's count): projection.project
+            rows_k = frame["flops_per_param_token"] if "flops_per_param_token" in frame else None
+            frame["N_counts"] = counts
+            frame["flops_per_param_token"] = k if rows_k is None else rows_k.fillna(k)
+            k = float(frame["flops_per_param_token"].iloc[0])  # one count for all of a fit's budgets
+        frame.attrs.update(N_counts=counts, flops_per_param_token=k)
+        return frame
 
     def to_dict(self) -> dict:
         out = {"law": self.law, "n_points": int(self.n_points),

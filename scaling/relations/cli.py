@@ -154,6 +154,7 @@ def _predict_curve_command():
 
 
 predict.add_command(_predict_curve_command(), "curve")
+predict.add_command(__import__("scalefit.scaling.laws.run_cli", fromlist=["_"]).predict_run_command, "run")
 
 
 @predict.command("downstream")

@@ -15,7 +15,7 @@ API = {
     # laws
     "fit_law": "scaling.laws.fit", "compare_laws": "scaling.laws.compare",
     "calibrate_law": "scaling.laws.calibrate", "law_choices": "scaling.laws.registry",
-    "laws_frame": "scaling.laws.registry",
+    "laws_frame": "scaling.laws.registry", "predict_run": "scaling.laws.run_prediction",
     "fit_curves": "scaling.laws.curve_fit", "predict_curve": "scaling.laws.curve_fit",
     "schedule_gap": "scaling.laws.schedule_gap", "reconcile": "scaling.laws.reconcile",
     # loss-to-loss and loss-to-accuracy
