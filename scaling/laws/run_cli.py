@@ -23,8 +23,8 @@ RUN_COLUMNS = {
     "N_law": "the N the law reads (parameters, counted as N_law_counts says)",
     "N_law_counts": "what the law's N counts: total or non-embedding",
     "N_converted": "how the given N was converted to the law's (empty: it was not)",
-    "D": "training tokens", "C": "training compute C = k N_law D (FLOPs; k the fit's own count, the table's for a law of "
-         "compute alone)",
+    "D": "training tokens",
+    "C": "training compute C = k N_law D (FLOPs; k the fit's own count, the table's for a law of compute alone)",
     "loss": "the law's loss at (N, D) ({loss})",
     "loss_ci95": "95% interval of the law's curve at (N, D) over the bootstrap refits ({loss}), low and "
                  "high end",

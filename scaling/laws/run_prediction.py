@@ -312,7 +312,7 @@ def _times(row: dict) -> str:
     """'N 1.7x, D 12x, C 20x': a run's distance from the largest fitted run."""
     if "times_largest_N" not in row:
         return "-"
-    return ", ".join(f"{name} {row[key]:.2g}x" for name, key in
+    return ", ".join(f"{name} {row[key]:.0f}x" if row[key] >= 100 else f"{name} {row[key]:.2g}x" for name, key in
                      (("N", "times_largest_N"), ("D", "times_largest_D"), ("C", "times_largest_run")))
 
 
