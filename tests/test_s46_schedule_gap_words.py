@@ -161,7 +161,9 @@ def test_the_table_names_each_rows_flops_and_the_projection(gap):
 
 
 def test_the_command_writes_the_shift_and_the_flops(tmp_path):
-    checkpoints, finals = synthetic_suite(every=240, wsd_sizes=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the synthetic truth's step-0 power
+        checkpoints, finals = synthetic_suite(every=240, wsd_sizes=())
     paths = [tmp_path / "checkpoints.parquet", tmp_path / "finals.parquet"]
     checkpoints.to_parquet(paths[0])
     finals.to_parquet(paths[1])
@@ -224,3 +226,17 @@ def test_the_lowest_error_is_said_with_its_intervals(gap):
     assert all(np.isnan(v["ci95"][0]) for p in none.values() for v in p["above_lowest"].values())
     text = " ".join(explain(_as_if(gap, n=0, comparisons={**gap.comparisons, "prediction": none})))
     assert "is the lowest (no resamples (--bootstrap 0), so no interval)" in text
+
+
+def test_without_resamples_no_interval_is_claimed(gap):
+    """--bootstrap 0: the shift is no 'paired resamples' finding, and a loss without interval
+    reads '3.472 (Kaplan-style)', not '3.472 (no interval) (Kaplan-style)'."""
+    nan = [np.nan, np.nan]
+    sets = {k: replace(s, a_ci95=tuple(nan), budgets=[dict(b, loss_ci95=nan) for b in s.budgets])
+            for k, s in gap.sets.items()}
+    shares = {k: dict(v, shift_ci95=nan, gap_ci95=nan, identified=False) if isinstance(v, dict) else v
+              for k, v in gap.shares.items()}
+    text = " ".join(explain(_as_if(gap, n=0, sets=sets, shares=shares)))
+    shift = next(s for s in text.split(". ") if s.startswith("The correction moves"))
+    assert shift.endswith("(corrected minus Kaplan-style; no interval)") and "paired" not in shift
+    assert "(no interval) (Kaplan-style)" not in text and "(Kaplan-style)" in text

@@ -25,11 +25,11 @@ def _estimate(value, ci, sign: bool = False) -> str:
     return "+" + text if sign and text not in ("-", "0") and not text.startswith("-") else text
 
 
-def _with_ci(value, ci, sign: bool = False) -> str:
+def _with_ci(value, ci, sign: bool = False, missing: str = " (no interval)") -> str:
     """'0.47 [0.31, 0.80]': an estimate and its 95% interval, each to the interval's precision;
-    '0.3940 (no interval)' without one."""
+    '0.3940 (no interval)' without one (``missing``: what follows the value then)."""
     if not _finite_ci(ci):
-        return f"{_estimate(value, None, sign)} (no interval)"
+        return f"{_estimate(value, None, sign)}{missing}"
     return f"{_estimate(value, ci, sign)} {interval_text(ci[0], ci[1], value, sign)}"
 
 
@@ -115,7 +115,7 @@ def explain(gap: ScheduleGap) -> list[str]:
         if key is not None:
             s, mult = gap.shares[key], key.removeprefix("loss_")
             j = DATA_MULTIPLES.index(float(mult[:-1]))
-            li, lii, liv = (_with_ci(x.budgets[j]["loss"], x.budgets[j]["loss_ci95"])
+            li, lii, liv = (_with_ci(x.budgets[j]["loss"], x.budgets[j]["loss_ci95"], missing="")
                             for x in (i, ii, iv))
             head = (f"Projected to {mult} the largest compute fitted, the compute-optimal loss is "
                     f"{li} (Kaplan-style), {lii} (grid) and {liv} (corrected)")
@@ -168,12 +168,15 @@ def _shift_sentence(gap: ScheduleGap, rough: bool) -> str | None:
     shifts = _loss_shifts(gap)
     if not shifts:
         return None
-    said = " and ".join(f"{_with_ci(s['shift'], s['shift_ci95'], sign=True)} at {m}"
+    said = " and ".join(f"{_with_ci(s['shift'], s['shift_ci95'], sign=True, missing='')} at {m}"
                         for m, s in shifts)
     text = (f"The correction moves the projected compute-optimal loss by {said} the largest "
-            "compute fitted (corrected minus Kaplan-style, paired resamples")
+            "compute fitted (corrected minus Kaplan-style")
     finite = [(m, s) for m, s in shifts if _finite_ci(s["shift_ci95"])]
-    if rough or not finite:
+    if not finite:
+        return text + "; no interval)."
+    text += ", paired resamples"
+    if rough:
         return text + ")."
     excluded = [_excludes_zero(s["shift_ci95"]) for _, s in finite]
     if all(excluded) or not any(excluded):
