@@ -84,7 +84,9 @@ PASSAGES = [
     Passage("init study", "**What happens when a model starts from the learned weight distribution**",
             "tiny models, one source each.", "init-study", {
                 "issue 16's": "an issue number",
-                "for 1120 steps, 3 seeds each (34 runs: the 2 code models": "the design of the study",
+                "for 1120 steps, 3 seeds each": "the design of the study",
+                "seed 1234": "the data order's seed, from runs.csv",
+                "34 runs: the 2 code models": "the design of the study",
                 "77 min of wall clock": "the training time",
                 "after 1120 steps": "the design of the study",
                 "p < 0.01 for each": "a bound on the printed p-values (3.8e-05 to 0.0072)",
