@@ -181,3 +181,21 @@ def test_schedule_gap_and_reconcile_are_top_level_and_a_gap_prints_the_commands_
     text = str(gap)
     assert text == gap_text(gap) and text != repr(gap)
     assert "Prediction test" in text and "no intervals (--bootstrap 0)" in text
+
+
+def test_print_of_a_reconciliation_is_the_commands_text(tmp_path):
+    """print(reconcile(...)) was the dataclass repr; it is what `scalefit reconcile` prints
+    (reconcile_text.walk_text, moved out of the command's module so the result can use it)."""
+    import scalefit
+    from test_reconcile import isoflop_grid
+
+    runs = pd.concat([isoflop_grid(0.30, 0.36, "wide", 1), isoflop_grid(0.40, 0.26, "narrow", 2)])
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["reconcile", "--data", str(path), "--by", "condition",
+                                       "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    rec = scalefit.reconcile(pd.read_csv(path), "condition", n_bootstrap=0, source=str(path))
+    text = str(rec)
+    assert text + "\n" == result.stdout and text != repr(rec)
+    assert text.startswith("Allocation exponent a (N* ~ C^a) per condition") and "narrow" in text

@@ -104,6 +104,12 @@ class Reconciliation:
     data: str = ""  # the run table's name (its file, with any --subset): the text names it too
     chinchilla_bootstrap: int | None = None  # the Chinchilla form's resamples; None: n_bootstrap
 
+    def __str__(self) -> str:
+        """What `scalefit reconcile` prints: the walk's head, its table, findings and notes
+        (reconcile_text.walk_text)."""
+        from scalefit.scaling.laws.reconcile_text import walk_text
+        return walk_text(self)
+
     def table(self) -> pd.DataFrame:
         """One row per condition, in walk order (columns: the Step fields, warnings joined)."""
         into = {(m.panel, m.target): m for m in self.moves}
