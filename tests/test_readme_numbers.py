@@ -35,6 +35,7 @@ COMMANDS = {
     "downstream": ["predict", "downstream", "--holdout", "2"],
     "grid-test": SHIPPED_GRID_TEST,
     "init-study": ["init-study"],
+    "predict-run": ["predict", "run", "kaplan", "--N", "1643648", "--D", "9830400", "--n-counts", "total"],
     "trajectory": ["trajectory", "--stat", "excess_kurtosis", "--group", "attn_qkv", "--models",
                    "mini-1,mini-2,mini-3,mini-4,mini-5", "--json"],
 }
@@ -51,6 +52,9 @@ class Passage:
 
 PASSAGES = [
     Passage("grid losses", "**Loss falls with N and D.**", "from step 240 on.", "grid"),
+    Passage("predict run", "**What will a bigger run reach?**", "N 1x, D 4x, C 4x", "predict-run", {
+        "mini-5 (1,643,648 parameters in all) at 4x": "the run asked for: mini-5's size, 4x the grid's longest",
+        "--N 1643648 --D 9830400": "the command's inputs"}),
     Passage("Kaplan vs Chinchilla", "**Kaplan vs Chinchilla**", "with `--budget`.", "compare", {
         "Pearce & Song 2024": "a citation's year",
         "1000 bootstrap resamples": "the command's default, not printed by its text",
