@@ -207,3 +207,14 @@ def test_a_law_of_compute_reads_the_runs_own_compute():
     assert total["C"] == pytest.approx(run["C"], rel=1e-9) and total["loss"] == pytest.approx(at_run, rel=1e-12)
     assert nonembed["loss"] == pytest.approx(at_run, rel=1e-12) and nonembed["N_law_counts"] == "total"
     assert total["kind"] == "interpolation"
+
+
+def test_a_comparisons_budgets_frame_says_what_n_counts():
+    """compare's budget frame carries the table's N sentence in attrs (it carried nothing, while
+    Kaplan's N* there is total parameters, converted from the law's non-embedding N)."""
+    from scalefit.scaling.laws.compare import compare_laws
+    df, _, _ = _load(None)
+    cmp = compare_laws(df[df["part"] == "grid"], ["kaplan", "chinchilla"], n_bootstrap=0)
+    frame = cmp.budgets_frame()
+    assert frame.attrs["N_counts"] == cmp.convention and "total" in cmp.convention
+    assert "kaplan_N_opt" in frame.columns and "chinchilla_N_opt" in frame.columns

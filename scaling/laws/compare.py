@@ -70,8 +70,12 @@ class Comparison:
         return entry
 
     def budgets_frame(self) -> pd.DataFrame:
-        """The budget table, one row per budget: each law's N*, D*, loss with _ci95_lo/_hi columns."""
-        return flat_rows(self.budgets)
+        """The budget table, one row per budget: each law's N*, D*, loss with _ci95_lo/_hi columns;
+        ``attrs['N_counts']`` says what every law's N* counts there (``convention``: the table's
+        sentence, e.g. all parameters, Kaplan's converted with the runs' embedding counts)."""
+        frame = flat_rows(self.budgets)
+        frame.attrs["N_counts"] = self.convention
+        return frame
 
     def __repr__(self) -> str:
         """A notebook's view: what was compared and each law's fit in one line; ``print()`` gives

@@ -145,7 +145,8 @@ def _emit(downstream, out_dir, as_json):
 
 @click.group("predict")
 def predict():
-    """Predict one loss (or accuracy) from another: loss-to-loss and loss-to-accuracy laws."""
+    """Predict a run's loss from a scaling law (run), a loss curve from an LR schedule (curve), or one
+    loss (or accuracy) from another (downstream: loss-to-loss and loss-to-accuracy laws)."""
 
 
 def _predict_curve_command():
