@@ -100,11 +100,14 @@ def test_a_relation_prediction_outside_its_intervals_says_so():
     """predict downstream --at-x 2.5 printed 'projection at x = 2.5: 0.96256  95% CI of the curve
     [1.1835, 1.3446], 95% prediction interval [1.1835, 1.3614]' (the bootstrap's refits of E_x
     put the curve above the fit there) and said nothing of it."""
+    from scalefit.scaling.interval_text import value_at_interval
     from scalefit.scaling.relations.report import prediction_lines
     pr = {"value": 0.96256, "ci95": [1.1835, 1.3446], "pi95": [1.1835, 1.3614], "at_x": 2.5,
           "kind": "projection", "x_range": [2.72, 5.73]}
     lines = prediction_lines(pr)
-    assert any("the estimate 0.96256 lies outside its 95% CI of the curve and its 95% prediction "
+    shown = value_at_interval(0.96256, *pr["ci95"])  # as the line above prints it (s46: it printed 0.96256)
+    assert f": {shown}  95% CI of the curve" in lines[0]
+    assert any(f"the estimate {shown} lies outside its 95% CI of the curve and its 95% prediction "
                "interval: the bootstrap's refits put the curve above" in line for line in lines)
     pr.update(ci95=[0.9, 1.0], pi95=[0.85, 1.1])
     assert not any("outside" in line for line in prediction_lines(pr))
