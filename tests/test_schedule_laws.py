@@ -38,38 +38,44 @@ SHIPPED = data_path("suites", "mini", "checkpoints.parquet")
 # --- the sums, by hand ---------------------------------------------------------------------
 
 ETA = np.array([0.0, 1.0, 1.0, 0.5, 0.5, 0.25])  # warmup ends at step 1
+# the lr at step s is the LR of the update from s to s + 1 (GPT-NeoX's and the trainer's timing):
+# step t counts the updates at ETA[0] .. ETA[t - 1]
 
 
 def test_forward_area_and_drops_by_hand():
-    np.testing.assert_allclose(areas.forward_area(ETA), [0, 1, 2, 2.5, 3, 3.25])
+    np.testing.assert_allclose(areas.forward_area(ETA), [0, 0, 1, 2, 2.5, 3])
     assert areas.warmup_end(ETA) == 1
     np.testing.assert_allclose(areas.lr_drops(ETA), [0, 0, 0, 0.5, 0, 0.25])  # warmup rise not a drop
 
 
 def test_annealing_area_by_hand():
-    # m = 0, 0, 0.5, 0.25, 0.125 + 0.25 with lambda = 0.5; S2 = cumulative sum
-    np.testing.assert_allclose(areas.annealing_area(ETA, lam=0.5), [0, 0, 0, 0.5, 0.75, 1.125])
-    np.testing.assert_allclose(areas.annealing_area(ETA, lam=0.0), [0, 0, 0, 0.5, 0.5, 0.75])
+    # m of the updates 1..5 = 0, 0, 0, 0.5, 0.25 with lambda = 0.5 (the fall 1 -> 0.5 is update
+    # 4's); S2 = cumulative sum
+    np.testing.assert_allclose(areas.annealing_area(ETA, lam=0.5), [0, 0, 0, 0, 0.5, 0.75])
+    np.testing.assert_allclose(areas.annealing_area(ETA, lam=0.0), [0, 0, 0, 0, 0.5, 0.5])
     with pytest.raises(InputError, match="lambda"):
         areas.annealing_area(ETA, lam=1.0)
 
 
 def test_loss_drop_by_hand():
-    # G(x) = x/(x+1) for C = beta = 1. gamma = 0: S_3(5) = 1.25, S_5(5) = 0.25
-    ld = areas.loss_drop(ETA, [3, 5], C=1.0, beta=1.0, gamma=0.0)
-    np.testing.assert_allclose(ld, [0.5 * (0.5 / 1.5), 0.5 * 1.25 / 2.25 + 0.25 * 0.25 / 1.25])
+    # G(x) = x/(x+1) for C = beta = 1. gamma = 0: S_3(4) = 0.5, S_3(6) = 1.25, S_5(6) = 0.25
+    # (S_k(t) sums the updates from step k to step t - 1); no drop has run by step 3
+    eta = np.r_[ETA, 0.25]
+    ld = areas.loss_drop(eta, [3, 4, 6], C=1.0, beta=1.0, gamma=0.0)
+    np.testing.assert_allclose(ld, [0.0, 0.5 * (0.5 / 1.5), 0.5 * 1.25 / 2.25 + 0.25 * 0.25 / 1.25])
     # gamma = 1: x = S_k(t)/eta_k: 2.5 and 1
-    ld = areas.loss_drop(ETA, [5], C=1.0, beta=1.0, gamma=1.0)
+    ld = areas.loss_drop(eta, [6], C=1.0, beta=1.0, gamma=1.0)
     np.testing.assert_allclose(ld, [0.5 * 2.5 / 3.5 + 0.25 * 0.5])
 
 
 def test_loss_drop_of_one_step_drop_is_the_papers_closed_form():
-    # Luo et al.: after one drop eta_a -> eta_b at step t_a, LD(t)/B = (eta_a - eta_b)
-    # (1 - (C eta_b^(1-gamma) (t - t_a + 1) + 1)^-beta)
+    # Luo et al.: after one drop eta_a -> eta_b at update t_a (the first at eta_b, counted from
+    # 1), LD(t)/B = (eta_a - eta_b) (1 - (C eta_b^(1-gamma) (t - t_a + 1) + 1)^-beta). Here the
+    # update from step 100 is the first at 0.3: t_a = 101, and step 100 has no drop yet
     eta = np.r_[np.full(100, 1.0), np.full(200, 0.3)]
     t = np.array([100, 150, 299])
     C, beta, gamma = 0.7, 0.4, 0.6
-    expected = 0.7 * (1 - (C * 0.3 ** (1 - gamma) * (t - 100 + 1) + 1) ** -beta)
+    expected = 0.7 * (1 - (C * 0.3 ** (1 - gamma) * (t - 101 + 1) + 1) ** -beta)
     np.testing.assert_allclose(areas.loss_drop(eta, t, C, beta, gamma), expected, rtol=1e-12)
 
 

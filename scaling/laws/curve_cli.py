@@ -87,7 +87,8 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
         _grid_test_takes_none_of(GRID_TEST_UNUSED)
         return _grid_test(data_path, finals_path, out_dir, as_json, law, dataset, min_step,
                           by_size, lam, profile_lambda)
-    from scalefit.scaling.laws.curve_fit import NoPrediction, fit_curves, predict_curve
+    from scalefit.scaling.laws.curve_fit import (NoPrediction, first_predictable_step,
+                                                 fit_curves, predict_curve)
     from scalefit.scaling.laws.curves import curves_from_table, parse_schedule
     from scalefit.scaling.laws.schedule_areas import lr_per_step
     if schedule_spec is None:  # the --measured run's own lr column is the schedule: were ignored
@@ -104,6 +105,7 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
     target = None
     if measured is not None:
         target = pick_runs(rows, [measured], source, "--measured").sort_values("step")
+        lr_rows = target  # its lr at every checkpoint, step 0's included (the first update's LR)
         target = target[target["step"] > 0]
         if target.empty:  # int(nan) of its last step was a traceback
             raise InputError(f"--measured {measured}: no checkpoint after step 0 to predict")
@@ -150,14 +152,16 @@ def predict_curve_command(data_path, out_dir, as_json, law, loss_column, dataset
                                   final_ratio=final_ratio, steps=total)
         last = schedule.decay_steps
     else:
-        schedule = lr_per_step(target["step"], target["lr"])
+        schedule = lr_per_step(lr_rows["step"], lr_rows["lr"])
         last = int(target["step"].max())
+    first = first_predictable_step(schedule, last)  # step 1 after a warmup from LR 0 holds S1 = 0
     if target is not None:
-        target = target[target["step"] <= last]
+        target = target[(target["step"] <= last) & (target["step"] >= first)]
         steps, meas = target["step"].to_numpy(), target["loss"].to_numpy()
     else:
         # log-spaced for the early fall, linear for the decay or cooldown at the end
-        steps = np.unique(np.r_[np.geomspace(1, last, CURVE_POINTS), np.linspace(1, last, CURVE_POINTS)].astype(int))
+        steps = np.unique(np.r_[np.geomspace(first, last, CURVE_POINTS),
+                                np.linspace(first, last, CURVE_POINTS)].astype(int))
         meas = None
     try:
         prediction = predict_curve(fit, schedule, steps, N=N, measured=meas)

@@ -27,7 +27,7 @@ from scalefit.scaling.laws.curves import LossCurves, curves_from_schedules
 from scalefit.scaling.laws.fit import MAX_NFEV, SAME_OPTIMUM_RTOL
 from scalefit.scaling.laws.identifiability import ZERO, annotate
 from scalefit.scaling.laws.registry import law_for
-from scalefit.scaling.laws.schedule_areas import lr_drops, warmup_end
+from scalefit.scaling.laws.schedule_areas import first_trained_step, lr_drops, warmup_end
 from scalefit.scaling.objective import HUBER_DELTA, huber
 from scalefit.scaling.resample import pairs_bootstrap
 
@@ -335,13 +335,17 @@ def _prediction_inputs(result, schedule, steps, measured):
     if steps.ndim != 1 or not steps.size:
         raise InputError("steps: give one or more steps (whole numbers >= 0)")
     steps = checked_steps(pd.DataFrame({"step": steps}), "steps")["step"].to_numpy()
-    if (steps == 0).any():  # predicted 10591 nats there, the law's A S1^-alpha at S1 = 0
-        raise InputError("steps: step 0 comes before the first update, where the LR area S1 is 0 "
-                         "and the law's loss unbounded; give steps >= 1")
     if not isinstance(schedule, LRSchedule) and steps.max() >= schedule.size:
         raise InputError(f"steps: step {int(steps.max())} is past the schedule's last step "
                          f"({schedule.size - 1}: the array holds the LR of steps 0 to "
                          f"{schedule.size - 1})")
+    first = first_predictable_step(schedule, int(steps.max()))
+    if (steps < first).any():  # predicted 10591 nats at step 0, the law's A S1^-alpha at S1 = 0
+        step = int(steps[steps < first].min())
+        why = ("comes before the first update" if step == 0 else "comes after updates at LR 0 only "
+               "(the first of a warmup from 0: the update from step s runs at the LR of step s)")
+        raise InputError(f"steps: step {step} {why}, where the LR area S1 is 0 and the law's loss "
+                         f"unbounded; give steps >= {first}")
     if measured is not None:
         try:
             measured = np.atleast_1d(np.asarray(measured, float))
@@ -356,6 +360,19 @@ def _prediction_inputs(result, schedule, steps, measured):
                              f"{measured[bad[0]]:g}; a measured loss is a finite number > 0 (leave "
                              "out the steps without one)")
     return schedule, steps, measured
+
+
+def first_predictable_step(schedule, last: int) -> int:
+    """The first step of ``schedule`` (an LRSchedule or the LR at every step from 0) with S1 > 0:
+    1, or 2 after a warmup from LR 0 (schedule_areas.first_trained_step), looked for up to ``last``
+    (an LRSchedule's LR is above 0 from its warmup's first step on, unless its peak is 0)."""
+    if isinstance(schedule, LRSchedule):
+        full = lr_at_step(schedule, np.arange(min(last, int(schedule.warmup_steps) + 1) + 1))
+        if not (full > 0).any():  # a peak of 0
+            full = lr_at_step(schedule, np.arange(last + 1))
+    else:
+        full = np.asarray(schedule, float)[: last + 1]
+    return first_trained_step(full)
 
 
 def scored_from_step(result: FitResult, schedule, last: int) -> tuple[int, str]:

@@ -216,7 +216,8 @@ def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
                       lr_scale: float | None = None) -> LossCurves:
     """LossCurves from ``loss_rows``: each run's LR between its checkpoints interpolated
     linearly (the lr column as given); the points are the checkpoints at step >= min_step
-    (None: past twice the end of each run's warmup, where neither law is meant to hold yet).
+    (None: past twice the end of each run's warmup, where neither law is meant to hold yet) made
+    by an update at an LR above 0 (not step 0, nor step 1 after a warmup from 0: S1 is 0 there).
     Before a run's first row the LR is held at that row's value: a table should carry the LR
     at step 0 and at the end of warmup (its loss there is not fitted). A run of one row (a
     finals table) holds no schedule: an InputError."""
@@ -232,9 +233,10 @@ def curves_from_table(rows: pd.DataFrame, min_step: int | None = None,
         run = run.sort_values("step")
         schedules[model] = areas.lr_per_step(run["step"], run["lr"])
         first = 2 * areas.warmup_end(schedules[model]) if min_step is None else min_step
-        fit = run[run["step"] >= max(first, 1)]
+        first = max(first, areas.first_trained_step(schedules[model]))
+        fit = run[run["step"] >= first]
         if fit.empty:
-            skipped.append(f"{model} (last step {int(run['step'].max())}, first fitted {max(first, 1)})")
+            skipped.append(f"{model} (last step {int(run['step'].max())}, first fitted {first})")
             continue
         steps[model] = fit["step"].to_numpy()
         loss[model] = fit["loss"].to_numpy()

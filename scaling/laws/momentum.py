@@ -5,9 +5,10 @@ every step of a run from its LR schedule,
     S1(s) = sum_{i=1..s} eta_i                                   (forward area, warmup included)
     m_i = lambda m_{i-1} + (eta_{i-1} - eta_i),  S2(s) = sum_{i=1..s} m_i   (annealing area)
 
-with lambda = 0.999 (the paper's default; 0.99-0.999 fit alike), held fixed. S2 counts LR drops
-from the end of warmup on. eta is the LR divided by the fitted table's largest LR (the paper
-scales the LR by its maximum too), which only rescales A and C. See `schedule_areas.py`.
+with lambda = 0.999 (the paper's default; 0.99-0.999 fit alike), held fixed. eta_i is the LR of the
+i-th update, which the lr column holds at step i - 1 (GPT-NeoX's timing). S2 counts LR drops from
+the end of warmup on. eta is the LR divided by the fitted table's largest LR (the paper scales the
+LR by its maximum too), which only rescales A and C. See `schedule_areas.py`.
 
 ``momentum-n`` adds model size: L0(N) = E + K (N/1e6)^-a, A(N) = A (N/1e6)^-b, the rest shared.
 """

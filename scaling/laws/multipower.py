@@ -5,9 +5,10 @@
     LD(t) = B sum_{k=1..t} (eta_{k-1} - eta_k) G(eta_k^-gamma S_k(t)),  S_k(t) = sum_{tau=k..t} eta_tau
     G(x) = 1 - (C x + 1)^-beta
 
-S1(t) + S_W, the LR summed over every step up to t with the warmup's area S_W, is
-`schedule_areas.forward_area`; the drops count from the end of warmup (the paper's t counts
-steps after warmup). eta is the LR divided by the fitted table's largest LR, which rescales A,
+eta_tau is the LR of the tau-th update, which the lr column holds at step tau - 1 (GPT-NeoX's
+timing, see `schedule_areas.py`). S1(t) + S_W, the LR summed over the t updates with the warmup's
+area S_W, is `schedule_areas.forward_area`; the drops count from the end of warmup (the paper's t
+counts steps after warmup). eta is the LR divided by the fitted table's largest LR, which rescales A,
 B and C only. ``multi-power-n`` adds model size: L0(N) = E + K (N/1e6)^-a, A(N) = A (N/1e6)^-b.
 """
 from __future__ import annotations
