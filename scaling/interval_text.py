@@ -108,8 +108,9 @@ def estimate_place(value, lo, hi) -> int | None:
     if exponent is None or not _finite(value) or float(lo) <= float(value) <= float(hi):
         return exponent
     value = float(value)
-    if _digits(value, exponent) > MAX_DIGITS:
-        return max(exponent, spread_place(value - (float(lo) if value < float(lo) else float(hi))))
+    gap = value - (float(lo) if value < float(lo) else float(hi))
+    if _digits(value, exponent) > MAX_DIGITS and math.isfinite(gap):  # (1e308 beside -1e308: inf)
+        return max(exponent, spread_place(gap))
     return _own_place(value, lo, hi, exponent)
 
 
