@@ -78,13 +78,15 @@ def tiny_config(tokenizer, context: int, **shape):
                          eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id)
 
 
-TRAINED_LR = "trained_lr.json"  # beside suite.toml: {model: {step n: the LR the update making step n ran at}}
+TRAINED_LR = "trained_lr.json"  # beside suite.toml: {model: {step s: the LR of the update from s to s + 1}}
 
 
 def tiny_schedule(peak: float, last: int):
-    """The tiny suite's LR schedule, the one its suite.toml states: linear warmup over 2 steps,
-    cosine to 0.1 x peak at the last step."""
-    return LRSchedule(peak=peak, warmup_steps=2, decay_steps=last, final_ratio=0.1)
+    """The tiny suite's LR schedule, the one its suite.toml states: the peak from step 0 (no
+    warmup), cosine to 0.1 x peak at the last step. With the trainer's timing a warmup from LR 0
+    would run the first update at LR 0 and save step 1 as a copy of step 0 (as Pythia's are),
+    which the integrity check flags as duplicates; without a warmup every update moves the model."""
+    return LRSchedule(peak=peak, warmup_steps=0, decay_steps=last, final_ratio=0.1)
 
 
 def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: int = 512, context: int = 64,
@@ -92,9 +94,10 @@ def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: in
                      eval_bytes: int = 60_000, seed: int = 0) -> Path:
     """Train and save the suite under `root`; returns the path of its suite.toml.
 
-    Each model trains with the suite.toml's [schedule]: the update that makes step n runs at
-    scalefit.schedule.lr_at_step(schedule, n), and `root/trained_lr.json` records, per model and
-    step n >= 1, the LR the optimizer ran that update at."""
+    Each model trains with the suite.toml's [schedule] and the timing of scalefit's trainer
+    (GPT-NeoX's): the update from step s to s + 1 runs at scalefit.schedule.lr_at_step(schedule, s),
+    the lr the sweep table gives step s, and `root/trained_lr.json` records, per model and step
+    s < the last, the LR the optimizer ran that update at."""
     import torch
     from transformers import GPTNeoXForCausalLM
     from transformers.utils import logging as hf_logging
@@ -129,10 +132,10 @@ def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: in
         torch.manual_seed(seed)
         model = GPTNeoXForCausalLM(tiny_config(tokenizer, context, **shape))
         opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
-        # the update that makes step n runs at lr_at_step(n), the suite table's lr of step n (the
-        # reading of the schedule-aware laws: S1(n) = lr_1 + ... + lr_n). GPT-NeoX's timing, one
-        # update earlier, would run the first at lr_at_step(0) = 0 and save step 1 as a copy of step 0.
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda n: lr_at_step(schedule, n + 1) / lr)
+        # the trainer's timing (trainer/train.py, GPT-NeoX's): the update from step s to s + 1 runs
+        # at lr_at_step(s), the suite table's lr of step s (the schedule laws' S1(t) = lr_0 + ... +
+        # lr_{t-1}); LambdaLR's count n is the updates done so far
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda n: lr_at_step(schedule, n) / lr)
         gen = torch.Generator().manual_seed(seed)
         trained_lr[name] = {}
         for step in range(last + 1):
@@ -147,7 +150,7 @@ def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: in
             loss = model(input_ids=x, labels=x).loss
             opt.zero_grad()
             loss.backward()
-            trained_lr[name][step + 1] = opt.param_groups[0]["lr"]  # what this update runs at
+            trained_lr[name][step] = opt.param_groups[0]["lr"]  # what the update from this step runs at
             opt.step()
             sched.step()
         n_total = sum(p.numel() for p in model.parameters())
