@@ -307,7 +307,7 @@ def outputs(tmp_path_factory):
     for name, result in results.items():
         assert result["exit_code"] == 0, f"{COMMANDS[name]}: {result['error']}"
         done[name] = result["stdout"]
-    written = ["thresholds", "summary", "contrasts", "warmup_effect", "shapes"]
+    written = ["thresholds", "summary", "contrasts", "warmup_effect", "shapes", "shape_contrasts", "tails"]
     done["init-study tables"] = "\n".join(table_text(pd.read_csv(results["init-study"]["out"] / f"{name}.csv"))
                                           for name in written)
     return done
