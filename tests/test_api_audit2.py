@@ -59,7 +59,7 @@ def test_transition_study_names_a_schedule_cell_of_text(kurtosis, column):
     """traj.assign(warmup_steps='a') raised float()'s ValueError from landmarks_for_run (so did
     total_steps and cooldown_fraction)."""
     from scalefit import transition_study
-    with pytest.raises(InputError, match=rf"^mini-1: column '{column}', row 1: 'a' is not a "):
+    with pytest.raises(InputError, match=rf"^mini-1: column '{column}', row with index 0: 'a' is not a "):
         transition_study(kurtosis.assign(**{column: "a"}), n_bootstrap=0)
 
 
@@ -68,7 +68,7 @@ def test_collapse_report_names_a_statistic_of_text():
     from scalefit import collapse_report
     joined = _joined().astype({"value": object})
     joined.loc[14, "value"] = "a"
-    with pytest.raises(InputError, match=r"^joined: column 'value', row 15: 'a' is not a number"):
+    with pytest.raises(InputError, match=r"^joined: column 'value', row with index 14: 'a' is not a number"):
         collapse_report(joined, E=2.0)
 
 

@@ -64,7 +64,7 @@ def test_a_perplexity_below_1_names_its_row_of_the_file():
     negative loss at 'row 149' of the pivoted table, not the file's row."""
     frame = pd.DataFrame({"model": ["a", "a", "b", "b"], "step": [1, 2, 1, 2], "task": "lambada_openai",
                           "metric": "ppl", "value": [np.e ** 2, np.e, 0.5, 1.0]})
-    with pytest.raises(InputError, match=r"p.csv: 'lambada_openai:ppl', row 3 \(model b, step 1\): "
+    with pytest.raises(InputError, match=r"p.csv: 'lambada_openai:ppl', row with index 2 \(model b, step 1\): "
                                          r"a perplexity is at least 1 .* got 0.5"):
         wide_measurements(frame, ["lambada_openai:ppl"], "p.csv")
     wide, names, _ = wide_measurements(frame.assign(value=[np.e ** 2, np.e, 1.5, 1.0]),
@@ -81,7 +81,7 @@ def test_a_bad_value_names_its_row_of_the_file():
                       (np.inf, "value inf")):
         broken = frame.assign(value=frame["value"].astype(object))
         broken.loc[2, "value"] = bad
-        with pytest.raises(InputError, match=rf"e.csv: 'piqa:acc', row 3 \(model b, step 1\): .*{said}"):
+        with pytest.raises(InputError, match=rf"e.csv: 'piqa:acc', row with index 2 \(model b, step 1\): .*{said}"):
             wide_measurements(broken, ["piqa:acc"], "e.csv")
     missing = frame.assign(value=[0.5, 0.6, np.nan, 0.7])  # a missing value is still left out
     assert wide_measurements(missing, ["piqa:acc"], "e.csv")[0]["piqa:acc"].isna().sum() == 1

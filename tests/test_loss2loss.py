@@ -145,7 +145,7 @@ def test_bad_input_names_file_column_and_row():
     runs = sweep()
     runs["val_loss"] = runs["val_loss"].astype(object)
     runs.loc[7, "val_loss"] = "n/a"
-    with pytest.raises(InputError, match=r"runs.csv: column 'val_loss', row 8: 'n/a'"):
+    with pytest.raises(InputError, match=r"runs.csv: column 'val_loss', row with index 7: 'n/a'"):
         pair_losses(runs, "val_loss", "val_loss", "train-to-train", x_from="web",
                     y_from="code", source="runs.csv")
     with pytest.raises(InputError, match="column 'nope' is missing"):
@@ -266,7 +266,7 @@ def test_a_checkpoint_listed_twice_with_another_value_is_refused():
             for m, n in (("a", 1e6), ("b", 3e6), ("c", 1e7)) for s in (1, 2, 4, 8)]
     table = pd.DataFrame(rows)
     again = table.iloc[[5]].assign(code=table["code"].iloc[5] + 0.05, tokens=2.0001e7)
-    with pytest.raises(InputError, match=r"<table>: rows 6 and 13 measure the same checkpoint "
+    with pytest.raises(InputError, match=r"<table>: rows with index 5 and 12 measure the same checkpoint "
                                          r"\(model=b, step=2\) with different values \(code "
                                          r"[\d.]+ and [\d.]+\); .*--subset COL=VALUE"):
         pair_losses(pd.concat([table, again], ignore_index=True), "nll", "code")
@@ -275,7 +275,7 @@ def test_a_checkpoint_listed_twice_with_another_value_is_refused():
     assert len(once) == 12 and once["tokens"].max() == 8e7
     both = pd.concat([table.assign(data="web"), table.assign(data="code"),
                       again.assign(data="code")], ignore_index=True)
-    with pytest.raises(InputError, match=r"rows 18 and 25 measure the same checkpoint \(model=b, "
+    with pytest.raises(InputError, match=r"rows with index 17 and 24 measure the same checkpoint \(model=b, "
                                          r"step=2\)"):
         pair_losses(both, "nll", "code", "train-to-train", x_from="web", y_from="code")
     both = pd.concat([both.iloc[:24], same.assign(data="code")], ignore_index=True)
@@ -292,7 +292,7 @@ def test_a_run_listed_twice_with_other_losses_is_refused():
             for m, n in (("a", 1e6), ("b", 3e6), ("c", 1e7)) for d in (1e8, 2e8)]
     table = pd.DataFrame(rows)
     again = table.iloc[[3]].assign(nll=lambda f: f["nll"] * 1.01, code=lambda f: f["code"] * 1.02)
-    with pytest.raises(InputError, match=r"<table>: rows 4 and 7 measure the same run \(model=b\) "
+    with pytest.raises(InputError, match=r"<table>: rows with index 3 and 6 measure the same run \(model=b\) "
                                          r"with different values \(nll .* and .*, code .* and "
                                          r".*\); .*one run measured twice: keep one row"):
         pair_losses(pd.concat([table, again], ignore_index=True), "nll", "code")
@@ -319,7 +319,7 @@ def test_two_runs_of_one_size_cannot_be_paired_by_tokens():
     runs = sweep()
     variant = runs[runs["data"] == "code"].iloc[[4]].assign(val_loss=lambda f: f["val_loss"] * 1.05)
     table = pd.concat([runs, variant], ignore_index=True)
-    with pytest.raises(InputError, match=r"data = 'code': rows 45, 81 are 2 runs with params"):
+    with pytest.raises(InputError, match=r"data = 'code': rows with index 44, 80 are 2 runs with params"):
         pair_losses(table, "val_loss", "val_loss", "train-to-train", x_from="web", y_from="code")
     by_compute = pair_losses(table, "val_loss", "val_loss", "train-to-train", x_from="web",
                              y_from="code", match="compute")  # each budget's lowest loss: defined
@@ -402,7 +402,7 @@ def test_a_checkpoint_table_whose_step_is_no_step_is_refused():
     table = pd.DataFrame(rows).astype({"step": object})
     for bad in ("final", -5, 2.5):
         table.loc[3, "step"] = bad
-        with pytest.raises(InputError, match=rf"<table>: column 'step', row 4: '{bad}' is not a "
+        with pytest.raises(InputError, match=rf"<table>: column 'step', row with index 3: '{bad}' is not a "
                                              "step; expected a whole number >= 0"):
             pair_losses(table, "nll", "code")
     table.loc[3, "step"] = 8

@@ -50,5 +50,5 @@ def test_a_finals_row_with_no_cooldown_is_named_by_table_row_and_model():
     with warnings.catch_warnings(), pytest.raises(InputError) as caught:
         warnings.simplefilter("ignore")
         grid_prediction_test(checkpoints, finals, parts=("grid", "wsd"))
-    assert str(caught.value).startswith(f"finals table: row {bad + 1}, model s1-wsd-D532480: "
+    assert str(caught.value).startswith(f"finals table: row with index {bad}, model s1-wsd-D532480: "
                                         "LRSchedule cooldown_fraction: '0.0' is out of range"), caught.value

@@ -54,7 +54,7 @@ def test_a_params_column_holding_text_is_refused_not_dropped(tmp_path):
     assert kept.groupby("model")["params"].first().to_dict() == {"a": 1e6, "b": 2e6}
     bad = as_text.copy()
     bad.loc[5, "params"] = "1.5M"
-    with pytest.raises(InputError, match=r"^<table>: column 'params', row 6: '1.5M' is not a"):
+    with pytest.raises(InputError, match=r"^<table>: column 'params', row with index 5: '1.5M' is not a"):
         loss_rows(bad)
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)

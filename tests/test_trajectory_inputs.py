@@ -748,7 +748,7 @@ def test_a_schedule_cell_that_is_no_rate_is_refused_and_an_lr_of_zero_is_said_so
     for bad, shown in ((-1e-3, "'-0.001'"), ("x", "'x'")):
         broken = table.astype({"lr": object})
         broken.loc[3, "lr"] = bad
-        with pytest.raises(InputError, match=f"t.csv: column 'lr', row 4: {shown} is not a finite number >= 0"):
+        with pytest.raises(InputError, match=f"t.csv: column 'lr', row with index 3: {shown} is not a finite number >= 0"):
             stat_trajectory(broken, "s", group="g", source="t.csv")
     path = tmp_path / "zero.csv"
     table.assign(lr=0.0).to_csv(path, index=False)
@@ -852,8 +852,8 @@ def test_collapse_report_refuses_a_loss_that_is_not_above_zero(bad):
     with pytest.raises(InputError) as refused:
         collapse_report(joined)
     assert str(refused.value) == (
-        f"joined: column 'loss', row {i + 1} (model b, step 700): '{bad}' is not a loss; expected "
-        "a number > 0 (a cross entropy in nats/token), or empty where there is none")
+        f"joined: column 'loss', row with index {joined.index[i]} (model b, step 700): '{bad}' is "
+        "not a loss; expected a number > 0 (a cross entropy in nats/token), or empty where there is none")
     fine = collapse_report(joined.assign(loss=joined["loss"].where(joined.index != joined.index[i])))
     assert fine["pooled"].n_points == len(joined) - 1  # an empty loss is left out, not refused
 
@@ -868,5 +868,5 @@ def test_the_command_names_the_file_row_of_a_loss_below_zero(tmp_path):
                    f"t.csv: column 'value', row {row + 1} (model c, step 64): '-2.0' is not a loss",
                    "expected a number > 0")
     wide = join_stat_and_loss(long_table(), "t_nu").assign(loss=lambda t: t["loss"].where(t.index != 5, 0.0))
-    with pytest.raises(InputError, match=r"wide: column 'loss', row 6 \(model a, step 16\): '0.0' is not a loss"):
+    with pytest.raises(InputError, match=r"wide: column 'loss', row with index 5 \(model a, step 16\): '0.0' is not a loss"):
         join_stat_and_loss(wide.assign(stat="t_nu"), "t_nu", losses=wide, losses_source="wide")

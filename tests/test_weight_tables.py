@@ -91,7 +91,7 @@ def test_stat_series_refuses_two_values_for_one_key_and_drops_exact_repeats():
     twice = pd.concat([table, table], ignore_index=True)
     assert stat_series(twice, "t_nu").set_index("step")["value"].to_dict() == {1: 5.0, 2: 6.0}
     clash = pd.concat([table, table.iloc[[1]].assign(value=9.0)], ignore_index=True)
-    with pytest.raises(InputError, match="w.csv: rows 2 and 3 measure the same stat 't_nu'.*different values"):
+    with pytest.raises(InputError, match="w.csv: rows with index 1 and 2 measure the same stat 't_nu'.*different values"):
         stat_series(clash, "t_nu", source="w.csv")
 
 

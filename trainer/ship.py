@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.atomic import staged_output, write_frame, write_json
-from scalefit.errors import InputError, data_row
+from scalefit.errors import InputError, row_name
 from scalefit.schema import distinct_rows, require_columns
 from scalefit.tables import read_table
 from scalefit.trainer.final_losses import EVAL_COLUMNS, LOSS_COLUMNS
@@ -69,7 +69,7 @@ def lane_runs(table_dir, rescore: bool = False) -> pd.DataFrame:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             cell = runs[column].iloc[i]
-            raise InputError(f"{path}: column '{column}', row {data_row(runs, i)} (run {runs['run'].iloc[i]}): "
+            raise InputError(f"{path}: column '{column}', {row_name(runs, i)} (run {runs['run'].iloc[i]}): "
                              f"{'empty' if pd.isna(cell) else repr(str(cell))}; expected a finite number "
                              "(the run's final loss, as `scalefit suite train` writes it)")
     return runs.assign(_lane=str(path))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row, known, warn
+from scalefit.errors import InputError, known, row_name, warn
 from scalefit.schema import checked_steps, distinct_rows
 from scalefit.schedule import COOLDOWN_FRACTIONS, LRSchedule, cooldown_fraction, lr_at_step
 from scalefit.scaling.laws import schedule_areas as areas
@@ -163,7 +163,7 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
     if missing.any():  # a checkpoint not measured (or diverged): fitted without it, said so
         i = int(np.flatnonzero(missing)[0])
         warn(f"{source}: {int(missing.sum())} checkpoint(s) with no loss left out of the fit "
-             f"(first: row {data_row(rows, i)}, model {rows['model'].iloc[i]}, step "
+             f"(first: {row_name(rows, i)}, model {rows['model'].iloc[i]}, step "
              f"{rows['step'].iloc[i]})")
     rows = checked_steps(rows[keep][~missing], source)
     rows = _one_row_per_checkpoint(rows, source)
@@ -173,7 +173,7 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
     bad = ~(np.isfinite(lr) & (lr >= 0))
     if bad.any():  # dropped, its loss went unfitted and the LR between its neighbours was guessed
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{source}: column 'lr', row {data_row(rows, i)}: '{rows['lr'].iloc[i]}' is "
+        raise InputError(f"{source}: column 'lr', {row_name(rows, i)}: '{rows['lr'].iloc[i]}' is "
                          "not a learning rate; expected a finite number >= 0 at every checkpoint "
                          "with a loss (a schedule law reads the LR the run trained with)")
     if (rows["loss"] <= 0).any():
@@ -199,7 +199,7 @@ def _numeric_losses(cells: pd.Series, column: str, source: str) -> pd.Series:
     text = values.isna().to_numpy() & cells.notna().to_numpy()
     if text.any():
         i = int(np.flatnonzero(text)[0])
-        raise InputError(f"{source}: column '{column}', row {data_row(cells, i)}: "
+        raise InputError(f"{source}: column '{column}', {row_name(cells, i)}: "
                          f"'{cells.iloc[i]}' is not a loss; expected a number (empty where a "
                          "checkpoint was not measured)")
     return values.where(np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.interpolate import Akima1DInterpolator
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, rows_name
 from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bootstrap_stderr, percentile_ci
 from scalefit.scaling.laws import forms as law_forms
 from scalefit.scaling.laws.allocation import allocation_summary
@@ -103,14 +103,15 @@ def repeated_sizes(frame: pd.DataFrame, method: str, source: str = "<run table>"
     repeated = key.duplicated(keep=False).to_numpy()
     if not repeated.any():
         return []
-    rows = np.arange(1, len(frame) + 1) if rows is None else np.asarray(rows)
+    # a run table's rows by their labels (RunTable.rows: label + 1), named as row_name says
+    named = frame if rows is None else frame.set_axis(np.asarray(rows) - 1)
     hint = ("several conditions or repeated runs are mixed; fit one at a time with "
             "--subset COLUMN=VALUE")
     if method == "akima":
         i = int(np.flatnonzero(repeated)[0])
         j = int(np.flatnonzero(repeated & (key["C"].to_numpy() == key["C"].iloc[i])
                                & (key["N"].to_numpy() == key["N"].iloc[i]))[1])
-        raise InputError(f"{source}: rows {rows[i]} and {rows[j]} repeat N = {key['N'].iloc[i]:.4g} "
+        raise InputError(f"{source}: {rows_name(named, [i, j], ' and ')} repeat N = {key['N'].iloc[i]:.4g} "
                          f"at the budget {key['C'].iloc[i]:.3g} FLOPs; the Akima minimum needs "
                          f"one loss per model size at each budget ({hint})")
     counts = key[repeated].groupby("C").size()

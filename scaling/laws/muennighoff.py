@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.errors import InputError, data_row
+from scalefit.errors import InputError, row_name, rows_name
 from scalefit.options import file_column
 from scalefit.scaling.laws.chinchilla import Chinchilla, chinchilla_log_frontier
 from scalefit.scaling.laws.law import Law, allocation_exponents, safe_log
@@ -101,13 +101,12 @@ class DataConstrained(Law):
         U_D, D = frame["U_D"].to_numpy(float), frame["D"].to_numpy(float)
         bad = np.flatnonzero(U_D > D)
         if bad.size:
-            rows = ", ".join(str(data_row(df, i)) for i in bad[:10])
             more = f", ... ({bad.size} in all)" if bad.size > 10 else ""
             i = int(bad[0])
             raise InputError(
                 f"{source}: column '{file_column(df, cls.columns['U_D'])}', "
-                f"row{'s' * (bad.size > 1)} {rows}{more}: unique tokens above the run's tokens "
-                f"(row {data_row(df, i)}: {U_D[i]:.4g} > {D[i]:.4g}); accepted: unique_tokens <= "
+                f"{rows_name(df, bad[:10])}{more}: unique tokens above the run's tokens "
+                f"({row_name(df, i)}: {U_D[i]:.4g} > {D[i]:.4g}); accepted: unique_tokens <= "
                 "tokens (a run trains on its unique tokens D / U_D >= 1 times)")
 
     def starts(self, data, k=4, delta=HUBER_DELTA, N=None, D=None, U_D=None):

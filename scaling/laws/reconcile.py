@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row
+from scalefit.errors import InputError, row_name
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.resample import too_few_resamples
@@ -231,7 +231,6 @@ def check_published(published: pd.DataFrame, by: str,
     """The published summary with its a and interval columns as floats (``_a``, ``_lo``,
     ``_hi``). InputError for a missing column, a cell that is not a number, an a missing beside
     its interval, or an interval whose low end is above its high end."""
-    from scalefit.errors import data_row
     if by not in published.columns:
         raise InputError(f"{source}: no column '{by}' (the --by column) to match the conditions "
                          f"by; a published summary has {PUBLISHED_COLUMNS} (columns: "
@@ -248,12 +247,12 @@ def check_published(published: pd.DataFrame, by: str,
         values = pd.to_numeric(published[column], errors="coerce").to_numpy(float)
         for i, (v, raw) in enumerate(zip(values, published[column].to_numpy())):
             if np.isnan(v) and not pd.isna(raw) or np.isinf(v):
-                raise InputError(f"{source}: column '{column}', row {data_row(published, i)}: "
+                raise InputError(f"{source}: column '{column}', {row_name(published, i)}: "
                                  f"'{raw}' is not a finite number")
         out[name] = values
     for i in range(len(out)):
         a, lo, hi = out["_a"].iloc[i], out["_lo"].iloc[i], out["_hi"].iloc[i]
-        where = f"{source}: row {data_row(published, i)}"
+        where = f"{source}: {row_name(published, i)}"
         if np.isnan(a) and (np.isfinite(lo) or np.isfinite(hi)):
             raise InputError(f"{where}: column '{a_col}' is missing (NaN) beside its interval; "
                              "give the published a, or leave the whole row's a columns empty")
@@ -346,7 +345,7 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
         empty = runs[column].isna().to_numpy()
         if empty.any():
             i = int(np.flatnonzero(empty)[0])
-            raise InputError(f"{source}: column '{column}', row {data_row(runs, i)}: empty "
+            raise InputError(f"{source}: column '{column}', {row_name(runs, i)}: empty "
                              f"({int(empty.sum())} such rows); every run needs its {column} "
                              "(the condition it belongs to): fill it, or drop those rows")
     fitted = [c for c in [by, *panel] if c in (*FITTED_COLUMNS, "n")]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, a_type, data_row, suggestion
+from scalefit.errors import InputError, a_type, data_row, row_name, suggestion
 from scalefit.options import file_column, map_hint
 from scalefit.scaling.laws.convention import NONEMBED, TOTAL
 from scalefit.scaling.laws.registry import law_for
@@ -163,7 +163,7 @@ def numeric_column(df: pd.DataFrame, column: str, source: str, *,
             if isinstance(r, str) and re.fullmatch(r"\s*[-+]?[\d,]*\d,\d+\s*", r):  # 6,2193; 1,000
                 what += (" (a decimal comma or a thousands separator: write numbers with a "
                          "decimal point and no commas, e.g. 6.2193 or 1000)")
-            raise InputError(f"{source}: column '{file_column(df, column)}', row {data_row(df, i)}: {what}")
+            raise InputError(f"{source}: column '{file_column(df, column)}', {row_name(df, i)}: {what}")
     return values
 
 
@@ -171,7 +171,7 @@ def _positive(values: np.ndarray, column: str, source: str, df: pd.DataFrame) ->
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"{source}: column '{file_column(df, column)}', row {data_row(df, i)}: "
+        raise InputError(f"{source}: column '{file_column(df, column)}', {row_name(df, i)}: "
                          f"must be positive, got {values[i]:g}")
 
 
@@ -182,7 +182,7 @@ def _counts(values: np.ndarray, column: str, source: str, df: pd.DataFrame) -> N
     bad = np.flatnonzero(values < 1)
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"{source}: column '{file_column(df, column)}', row {data_row(df, i)}: {values[i]:g} is "
+        raise InputError(f"{source}: column '{file_column(df, column)}', {row_name(df, i)}: {values[i]:g} is "
                          f"below 1, but {column} is a count; write it in units (1.2e9, not 1.2 "
                          "for 1.2 billion)")
 
@@ -196,7 +196,7 @@ def _nonembed_within_total(df: pd.DataFrame, source: str) -> None:
         bad = np.flatnonzero(nonembed > total)
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"{source}: column 'params_nonembed', row {data_row(df, i)}: "
+        raise InputError(f"{source}: column 'params_nonembed', {row_name(df, i)}: "
                          f"{nonembed[i]:g} is above params {total[i]:g}; the non-embedding "
                          "parameters are part of the total (are the two columns swapped?)")
 
@@ -432,7 +432,7 @@ def refuse_repeated_rows(df: pd.DataFrame, source: str, rule: str) -> None:
         i = int(np.flatnonzero(same)[0])
         hashes = pd.util.hash_pandas_object(df, index=False).to_numpy()
         first = int(np.flatnonzero(hashes == hashes[i])[0])
-        raise InputError(f"{source}: row {data_row(df, i)}: repeats row {data_row(df, first)} "
+        raise InputError(f"{source}: {row_name(df, i)}: repeats {row_name(df, first)} "
                          f"in every column ({int(same.sum())} such rows); {rule}")
 
 
@@ -455,7 +455,7 @@ def _check_duplicates(df: pd.DataFrame, source: str) -> None:
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         values = ", ".join(f"{k}={df[k].iloc[i]}" for k in key)
-        raise InputError(f"{source}: column '{key[-1]}', row {data_row(df, i)}: "
+        raise InputError(f"{source}: column '{key[-1]}', {row_name(df, i)}: "
                          f"duplicate run ({values})")
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row
+from scalefit.errors import InputError, row_name
 from scalefit.schedule import LRSchedule
 from scalefit.scaling.laws.curve_fit import fit_curves, predict_losses
 from scalefit.scaling.laws import schedule_areas as areas
@@ -111,7 +111,7 @@ def _targets(finals, dataset, parts):
     missing = [c for c in SCHEDULE_COLUMNS + ("params",) if c not in rows.columns]
     if missing:
         raise InputError(f"finals table: columns {', '.join(missing)} are missing")
-    return rows.drop_duplicates(["model"])  # its index labels name the table's rows (data_row)
+    return rows.drop_duplicates(["model"])  # its index labels name the table's rows (row_name)
 
 
 def _chinchilla(long_rows, min_step):
@@ -206,7 +206,7 @@ def grid_prediction_test(checkpoints: pd.DataFrame, finals: pd.DataFrame, *,
         loss = run["loss"].to_numpy()
         for k, (_, t) in enumerate(mine.iterrows()):
             total = int(t["total_steps"])
-            schedule = target_schedule(t, f"finals table: row {data_row(mine, k)}, model {t['model']}")
+            schedule = target_schedule(t, f"finals table: {row_name(mine, k)}, model {t['model']}")
             row = {"long_run": model, "model": t["model"], "part": t["part"],
                    "total_steps": total, "warmup_steps": int(t["warmup_steps"]),
                    "params": N, "tokens": float(t["tokens"]), "measured": float(t["value"])}

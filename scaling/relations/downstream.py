@@ -190,7 +190,7 @@ def target_pairs(frame: pd.DataFrame, lp: LossPairs, *, group: str = "data",
 
     Every target run is scored, so a target row missing its x or y value is an InputError
     naming the row (in a training table such a row is simply not used)."""
-    from scalefit.errors import data_row
+    from scalefit.errors import row_name
     sides = ([(lp.x_from, lp.x), (lp.x_from, lp.y)] if lp.pairing == "train-to-test"
              else [(lp.x_from, lp.x), (lp.y_from, lp.y)])
     for name, column in sides:
@@ -203,7 +203,7 @@ def target_pairs(frame: pd.DataFrame, lp: LossPairs, *, group: str = "data",
                 # a checkpoint by its model and step: a long table's pivoted rows are not the
                 # file's (row 52 of the pivot was named as the file's row 52)
                 at = (f"model {part['model'].iloc[i]}, step {part['step'].iloc[i]}"
-                      if {"model", "step"} <= set(part.columns) else f"row {data_row(part, i)}")
+                      if {"model", "step"} <= set(part.columns) else f"{row_name(part, i)}")
                 raise InputError(f"{source}: column '{column}', {at}: is missing (NaN), "
                                  f"{missing.size} row(s) in all; every target run is scored, so "
                                  "each needs both values")

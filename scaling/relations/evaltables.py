@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row, known
+from scalefit.errors import InputError, known, row_name
 from scalefit.schema import KEYS, distinct_rows
 
 PERPLEXITY_METRICS = ("ppl", "perplexity", "word_perplexity", "byte_perplexity")
@@ -141,7 +141,7 @@ def _check_values(rows: pd.DataFrame, values: pd.Series, spec: str, metric: str,
         what = f"value {v[i]:g}; a loss or accuracy must be a finite number"
     else:
         what = f"a loss or accuracy is at least 0, got {v[i]:g}"
-    raise InputError(f"{source}: '{spec}', row {data_row(rows, i)} (model "
+    raise InputError(f"{source}: '{spec}', {row_name(rows, i)} (model "
                      f"{rows['model'].iloc[i]}, step {rows['step'].iloc[i]}): {what}")
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row, known, suggestion
+from scalefit.errors import InputError, known, row_name, rows_name, suggestion
 from scalefit.options import nonnegative_int, one_of
 from scalefit.renamed import renamed_arguments
 from scalefit.scaling.flags import named
@@ -67,7 +67,7 @@ def _numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool = 
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
     raw = frame[column].to_numpy()
     for i, (v, r) in enumerate(zip(values, raw)):
-        where = f"{source}: column '{column}', row {data_row(frame, i)}"
+        where = f"{source}: column '{column}', {row_name(frame, i)}"
         if np.isnan(v) and not (r is None or (isinstance(r, float) and np.isnan(r))):
             raise InputError(f"{where}: '{r}' is not a number")
         if np.isinf(v):
@@ -138,8 +138,8 @@ def _one_run_per_size(runs: pd.DataFrame, group: str, name, source: str) -> None
         return
     same = twice[runs["_key"].to_numpy()[twice] == runs["_key"].iloc[twice[0]]]
     first = runs.iloc[int(same[0])]
-    raise InputError(f"{source}: {group} = '{name}': rows "
-                     f"{', '.join(str(data_row(runs, int(i))) for i in same)} are {same.size} runs "
+    raise InputError(f"{source}: {group} = '{name}': "
+                     f"{rows_name(runs, same)} are {same.size} runs "
                      f"with params {first['params']:g} and tokens {first['tokens']:g}; --match "
                      "tokens pairs one run per (params, tokens) of each training set: keep one "
                      "(--subset COL=VALUE), or pair by --match compute (each budget's lowest loss)")

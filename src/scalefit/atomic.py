@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from scalefit.errors import ROWS_OF
+
 TMP_MARK = ".tmp-"
 ASIDE = "aside"  # in the name of a folder that atomic_write moved aside to rename the new one in
 HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]  # this machine, in a temporary's name
@@ -177,6 +179,9 @@ def write_frame(df, path, **kwargs) -> Path:
     """Atomically write a DataFrame as Parquet (.parquet, .pq) or CSV (anything else)."""
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
+        if ROWS_OF in df.attrs:  # pandas writes attrs into the file: not the name of the file read
+            df = df.copy(deep=False)
+            df.attrs = {k: v for k, v in df.attrs.items() if k != ROWS_OF}
         return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False, **kwargs))
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, **kwargs))
 

@@ -65,11 +65,50 @@ def a_type(value) -> str:
     return f"{'an' if name[:1].lower() in 'aeiou' or name.startswith('nd') else 'a'} {name}"
 
 
+# the attrs key ``tables.read_table`` sets: the frame's index labels are the 0-based data rows
+# of this file (pandas keeps attrs through the subsetting, copies and sorts a command does)
+ROWS_OF = "rows_of_file"
+
+
 def data_row(frame, i: int) -> int:
-    """1-based data row in the file of positional row i of ``frame`` (pandas index labels survive
-    subsetting, so a filtered table still names the row of the file it came from)."""
+    """1-based number of positional row i of ``frame``: its index label + 1 (for a table read
+    from a file, the data row of the file, as pandas index labels survive subsetting), or i + 1
+    where the label is no integer. A number to store (``RunTable.rows``); a message names the
+    row by ``row_name``."""
     label = frame.index[i]
     return int(label) + 1 if isinstance(label, (int, np.integer)) else i + 1
+
+
+def _from_file(frame) -> bool:
+    return bool(getattr(frame, "attrs", {}).get(ROWS_OF))
+
+
+def _label(label) -> str:
+    if isinstance(label, (int, np.integer)):
+        return str(int(label))
+    return f"'{label}'" if isinstance(label, str) else str(label)
+
+
+def row_name(frame, i: int) -> str:
+    """How a message names positional row i of ``frame``: 'row 28', the file's 1-based data row,
+    for a table ``read_table`` read (its attrs say so); 'row with index 27', the row's index
+    label, for a frame made in a notebook, or one whose attrs were lost (``pd.merge``,
+    ``pd.DataFrame(frame)``): its labels need not be positions (a filtered frame's row 2 may be
+    label 27, and was named 'row 28', neither)."""
+    if _from_file(frame):
+        return f"row {data_row(frame, i)}"
+    return f"row with index {_label(frame.index[i])}"
+
+
+def rows_name(frame, positions, sep: str = ", ") -> str:
+    """Several rows as ``row_name`` names one: 'rows 3, 8' (file rows) or 'rows with index 2, 7'
+    (index labels), joined by ``sep``; one row as ``row_name`` says it."""
+    positions = [int(i) for i in positions]
+    if len(positions) == 1:
+        return row_name(frame, positions[0])
+    if _from_file(frame):
+        return f"rows {sep.join(str(data_row(frame, i)) for i in positions)}"
+    return f"rows with index {sep.join(_label(frame.index[i]) for i in positions)}"
 
 
 def where(file=None, column=None, row=None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.errors import InputError, data_row
+from scalefit.errors import InputError, row_name, rows_name
 
 KEYS = ("model", "step")
 EVAL_COLUMNS = ("model", "step", "dataset", "task", "metric", "value", "n_tokens")
@@ -40,7 +40,7 @@ def checked_steps(df: pd.DataFrame, source: str) -> pd.DataFrame:
     bad = ~(np.isfinite(step) & (step >= 0) & (step == np.round(step)))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{source}: column 'step', row {data_row(df, i)}: '{df['step'].iloc[i]}' "
+        raise InputError(f"{source}: column 'step', {row_name(df, i)}: '{df['step'].iloc[i]}' "
                          "is not a step; expected a whole number >= 0 (the optimizer step)")
     return df.assign(step=step.astype(np.int64))
 
@@ -69,7 +69,7 @@ def numeric_values(rows: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
     text = np.isnan(values) & raw.notna().to_numpy()
     if text.any():
         i = int(np.flatnonzero(text)[0])
-        raise InputError(f"{source}: column 'value', row {data_row(rows, i)}: '{raw.iloc[i]}' is not "
+        raise InputError(f"{source}: column 'value', {row_name(rows, i)}: '{raw.iloc[i]}' is not "
                          f"a number ({what}); expected a number, or empty where it is undefined")
     return rows.assign(value=np.where(np.isfinite(values), values, np.nan))
 
@@ -137,7 +137,7 @@ def distinct_rows(rows: pd.DataFrame, keys, source: str, what: str, *, values=("
         differ = ", ".join(f"{v} {rows[v].iloc[i]} and {rows[v].iloc[j]}" if len(values) > 1
                            else f"{rows[v].iloc[i]} and {rows[v].iloc[j]}" for v in changed)
         advice = hint(rows.iloc[[i, j]]) if callable(hint) else hint
-        raise InputError(f"{source}: rows {data_row(rows, i)} and {data_row(rows, j)} measure the same "
+        raise InputError(f"{source}: {rows_name(rows, [i, j], ' and ')} measure the same "
                          f"{what} ({key}) with different values ({differ}); {advice}")
     return rows
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.atomic import write_frame
-from scalefit.errors import InputError, a_type, known
+from scalefit.errors import ROWS_OF, InputError, a_type, known
 
 TABLE_FORMS = ("a DataFrame, a table's path (.parquet, .csv, .tsv, .json, .jsonl), a list of row "
                "dicts or a dict of columns")
@@ -45,11 +45,15 @@ def printable(text: str) -> str:
 def read_table(path) -> pd.DataFrame:
     """Load a CSV/TSV, Parquet, JSON (records or columns) or JSONL file as a DataFrame whose
     index is the file's row order (so messages can name a row); a named index stored in a
-    Parquet file becomes a column."""
+    Parquet file becomes a column. Its ``attrs[ROWS_OF]`` (errors.ROWS_OF) names the file, so a
+    message names a row as the file's 'row N' (``errors.row_name``), not by its index label as
+    for a frame made in a notebook."""
     df = _read(path)
     if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
         df = df.reset_index(drop=all(name is None for name in df.index.names))
-    return _stripped_header(df)
+    df = _stripped_header(df)
+    df.attrs[ROWS_OF] = str(path)
+    return df
 
 
 def _stripped_header(df: pd.DataFrame) -> pd.DataFrame:
