@@ -42,8 +42,9 @@ selection_options = [
                  "gennorm_beta."),
     click.option("--group", default=None, help="Tensor group, e.g. mlp_in, attn_qkv."),
     click.option("--tensor", default=None, help="One tensor by name instead of a group."),
-    click.option("--layer", default=None, help="One layer index (-1: the group's pooled row, all "
-                 "layers' weights together, where the table has one)."),
+    click.option("--layer", default=None, help="One layer index (-1: the group's pooled row (tensor "
+                 "'*'), all layers' weights together, where the table has one; a tensor outside "
+                 "the blocks, e.g. the final layer norm, also at layer -1, is named by --tensor)."),
     click.option("--models", default=None, help="Comma-separated models to keep (default: all)."),
     click.option("--losses", "losses_path", type=click.Path(dir_okay=False), default=None,
                  help="Separate evaluation table, if losses are not in --data."),

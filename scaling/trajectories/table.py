@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from scalefit.derived_stats import stat_rows, with_derivable
-from scalefit.errors import InputError, a_type, data_row, known, suggestion
+from scalefit.errors import InputError, a_type, known, row_name, suggestion
 from scalefit.integrity import drop_flagged_beside
 from scalefit.renamed import renamed_arguments
 from scalefit.tables import as_table  # warmup_study and trajectory import it from here too
 from scalefit.report import BOUND_MEANINGS, shape_bound
-from scalefit.schema import (KEYS, WEIGHT_KEYS, checked_steps, distinct_rows, group_values,
-                             numeric_values, pooled_rows, refuse_categorical, require_columns,
+from scalefit.schema import (KEYS, POOLED_TENSOR, WEIGHT_KEYS, checked_steps, distinct_rows,
+                             group_values, numeric_values, pooled_rows, refuse_categorical, require_columns,
                              split_rows, steps_text)
 from scalefit.shapes import at_shape_bound
 from scalefit.scaling.flags import named
@@ -144,6 +144,15 @@ def stat_trajectories(table: pd.DataFrame, selections, *, source: str = "table",
     return out
 
 
+def pooled_layer(wanted) -> bool:
+    """Whether a --layer value is -1: the group's pooled row (tensor '*'), not the tensors
+    outside the blocks that share layer -1 in a weight table (measure.GROUP_TENSOR, NO_LAYER)."""
+    try:
+        return float(wanted) == -1
+    except (TypeError, ValueError):
+        return False
+
+
 def _matches(values: pd.Series, wanted, *, numeric: bool) -> np.ndarray:
     """Rows whose value is ``wanted``: as text, or for a ``numeric`` column (layer) as a number,
     so layer 0 finds a CSV's float layer 0.0 (its empty cells on evaluation rows made it float)."""
@@ -190,12 +199,31 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
         raise InputError(f"{source}: column 'stat' has no rows '{stat}'"
                          + (near if near.startswith(";") else f" (known: {known(names)})"))
     refuse_categorical(weights, stat, argument)  # best_family's code: no curve, fit or breakpoint
+    pooled_note = None
     for column, wanted in (("group", group), ("tensor", tensor), ("layer", layer)):
         if wanted is None:
             continue
         if column not in rows:
             raise InputError(f"{source}: column '{column}' is missing, cannot select {column}={wanted}")
         selected = rows[_matches(rows[column], wanted, numeric=column == "layer")]
+        if column == "layer" and pooled_layer(wanted) and "tensor" in selected:
+            # -1 is also the layer of a tensor outside the blocks (embed_in, final_layer_norm):
+            # alone in a table with no pooled row, it was taken as the group's pooled row
+            pooled = selected[selected["tensor"].astype(str) == POOLED_TENSOR]
+            if pooled.empty and not selected.empty:
+                names = known(selected["tensor"].dropna())
+                raise InputError(f"{source}: layer -1 selects a group's pooled row (tensor "
+                                 f"'{POOLED_TENSOR}'), and stat '{stat}' has none here; its rows "
+                                 f"at layer -1 are tensors outside the blocks ({names}): name "
+                                 "one with --tensor, without --layer")
+            lost = selected[["model", "step"]].drop_duplicates().merge(
+                pooled[["model", "step"]].drop_duplicates(), how="left", indicator=True)
+            lost = lost[lost["_merge"] == "left_only"]
+            if len(lost):  # a group with a non-finite tensor there has no pooled statistics
+                pooled_note = (f"{source}: {len(lost)} checkpoint(s) with no pooled row of stat "
+                               f"'{stat}' (layer -1) left out (first: model {lost['model'].iloc[0]}, "
+                               f"step {lost['step'].iloc[0]})")
+            selected = pooled
         if selected.empty:
             have = rows[column].dropna()
             if column == "layer":  # read back from CSV as floats (the evaluation rows leave it empty)
@@ -229,7 +257,7 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
     if not table.schedule.empty:
         traj = traj.merge(table.schedule, on=["model", "step"], how="left")
     traj = traj.sort_values(["model", "step"]).reset_index(drop=True)
-    traj.attrs["notes"] = [n for n in (absent_note, note, bound_note) if n]
+    traj.attrs["notes"] = [n for n in (absent_note, pooled_note, note, bound_note) if n]
     if at_bound is not None:  # a shape statistic: which checkpoints sat at its fit's bound
         traj.attrs["at_bound"] = at_bound
     traj.attrs["left_out"] = left_out  # every checkpoint of a run's series left out, and why
@@ -449,7 +477,7 @@ def schedule_columns(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
         bad = cells.notna().to_numpy() & ~(np.isfinite(numbers) & (numbers >= 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{source}: column '{column}', row {data_row(sub, i)}: '{cells.iloc[i]}' is "
+            raise InputError(f"{source}: column '{column}', {row_name(sub, i)}: '{cells.iloc[i]}' is "
                              "not a finite number >= 0 (leave the cell empty where it is unknown)")
     return sub.groupby(["model", "step"], as_index=False).first()
 
@@ -501,7 +529,7 @@ def positive_losses(rows: pd.DataFrame, source: str, column: str, value: str = "
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         at = ", ".join(f"{k} {rows[k].iloc[i]}" for k in ("model", "step") if k in rows)
-        raise InputError(f"{source}: column '{column}', row {data_row(rows, i)}"
+        raise InputError(f"{source}: column '{column}', {row_name(rows, i)}"
                          + (f" ({at})" if at else "") + f": '{raw.iloc[i]}' is not a loss; expected "
                          "a number > 0 (a cross entropy in nats/token), or empty where there is none")
 
