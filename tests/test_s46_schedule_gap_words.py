@@ -177,6 +177,8 @@ def test_the_command_writes_the_shift_and_the_flops(tmp_path):
     report = (out / "report.md").read_text()
     assert "The correction moves the projected compute-optimal loss by" in report
     assert "the corrected points sit" in report
+    assert "from the Kaplan-style a (paired resamples)" in report  # the shift of a (s19)
+    assert "## Files" in report and "`correction_shift_a`, `correction_shift_a_lo`" in report
 
 
 # --- 5. the prediction test's ranking --------------------------------------------------------
@@ -240,3 +242,93 @@ def test_without_resamples_no_interval_is_claimed(gap):
     shift = next(s for s in text.split(". ") if s.startswith("The correction moves"))
     assert shift.endswith("(corrected minus Kaplan-style; no interval)") and "paired" not in shift
     assert "(no interval) (Kaplan-style)" not in text and "(Kaplan-style)" in text
+
+
+# --- s46 task s19: the shift of a, the ranking, the CSV's columns, --bootstrap 0, the figure ---
+
+def _shift_text(value, ci):
+    text = value_at_interval(value, *ci)
+    return f"{text if text.startswith('-') else '+' + text} {interval_text(*ci, value, sign=True)}"
+
+
+def test_the_correction_shift_of_a_is_printed_with_its_interval(gap):
+    """'moves a to 0.39 [0.22, 0.63]' gave no paired shift of a (it stood in the CSV alone)."""
+    s = gap.shares["a"]
+    text = " ".join(explain(_as_if(gap)))
+    assert f"by {_shift_text(s['shift'], s['shift_ci95'])} from the Kaplan-style a" in text
+    assert s["shift_ci95"][1] < 0 and "its interval excludes 0" in text  # the suite's truth
+    held = dict(s, shift=-0.08, shift_ci95=[-0.40, 0.14])
+    text = " ".join(explain(_as_if(gap, shares={**gap.shares, "a": held})))
+    assert f"by {_shift_text(-0.08, [-0.40, 0.14])} from the Kaplan-style a (paired resamples; " \
+           "its interval includes 0)" in text
+    text = " ".join(explain(_as_if(gap, n=20, shares={**gap.shares, "a": held})))
+    assert "from the Kaplan-style a (paired resamples)" in text  # no verdict off 20 resamples
+    nan = dict(s, shift_ci95=[np.nan, np.nan])
+    text = " ".join(explain(_as_if(gap, n=0, shares={**gap.shares, "a": nan})))
+    assert f"by {value_at_interval(s['shift'], np.nan, np.nan)} from the Kaplan-style a (no interval)" in text
+
+
+def test_the_ranking_of_a_says_what_it_rests_on(gap):
+    """'a is highest for (ii) and lowest for (ii')' ranked point estimates whose intervals
+    overlapped: the sentence says they are point estimates and whether the intervals separate them."""
+    def ranking(sets, n=200):
+        text = explain(_as_if(gap, n=n, sets=sets))
+        return next(s for s in text if s.startswith("The allocation exponent a"))
+    apart = {k: replace(s, a=0.30 + 0.05 * j, a_ci95=(0.29 + 0.05 * j, 0.31 + 0.05 * j))
+             for j, (k, s) in enumerate(gap.sets.items())}
+    said = ranking(apart)
+    assert "as point estimates whose 95% intervals do not overlap" in said
+    assert "do not separate" not in said
+    overlapping = {k: replace(s, a_ci95=(0.1, 0.9)) for k, s in apart.items()}
+    said = ranking(overlapping)
+    assert "as point estimates: their 95% intervals overlap, so they do not separate the two" in said
+    assert "as point estimates (their intervals too rough to separate them)" in ranking(apart, n=20)
+
+
+def test_report_md_describes_every_column_of_the_csv(gap):
+    from scalefit.scaling.laws.schedule_gap_report import report_markdown
+    shown = replace(gap, sentences=explain(gap))
+    report = report_markdown(shown)
+    files = report[report.index("## Files"):]
+    assert "schedule_gap.csv" in files
+    for column in gap.table().columns:
+        generic = column
+        for b in gap.sets["grid"].budgets:
+            generic = generic.replace(f"@{b['multiple']:g}x", "@Mx")
+        assert f"`{generic}`" in files, column
+    assert "as in the JSON" not in files  # each column has its own words
+    assert "paired resamples" in files and gap_text(shown) in report
+
+
+def test_without_resamples_the_table_header_claims_no_interval(gap):
+    nan = (np.nan, np.nan)
+    sets = {k: replace(s, a_ci95=nan, budgets=[dict(b, loss_ci95=list(nan)) for b in s.budgets])
+            for k, s in gap.sets.items()}
+    none = _as_if(gap, n=0, sets=sets)
+    text = gap_text(replace(none, sentences=explain(none)))
+    assert "95% CI" not in text
+    assert "a (no interval)" in text and "L@10x (no interval)" in text
+    assert "a [95% CI]" in gap_text(gap)
+
+
+def test_the_figure_title_gives_the_gap_interval_not_excluded(gap):
+    """'a gap not identified (its interval includes 0)' read as no gap: it gives the interval
+    and that gaps of its size are not excluded either; without resamples it claims no interval."""
+    import matplotlib.pyplot as plt
+
+    from scalefit.scaling.laws.schedule_plots import plot_schedule_gap
+    from scalefit.scaling.interval_text import interval_ends
+
+    def title(g):
+        fig = plot_schedule_gap(g)
+        try:
+            return fig.axes[1].get_title()
+        finally:
+            plt.close(fig)
+    held = stated_share(dict(gap.shares["a"], gap=0.05, gap_ci95=[-0.259, 0.263], identified=False), 200)
+    said = title(_as_if(gap, shares={**gap.shares, "a": held}))
+    lo, hi = interval_ends(-0.259, 0.263, 0.05, sign=True)
+    assert f"[{lo}, {hi}] includes 0" in said and "not excluded" in said and hi in said.split("\n")[-1]
+    none = dict(gap.shares["a"], gap_ci95=[np.nan, np.nan], identified=False)
+    said = title(_as_if(gap, n=0, shares={**gap.shares, "a": none}))
+    assert "includes 0" not in said and "no resamples" in said

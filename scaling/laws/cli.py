@@ -388,15 +388,15 @@ def _compare_schedules(laws, data_arg, out_dir, as_json, n_bootstrap, seed, delt
             savefig_reproducible(fig, plot_path, dpi=FIGURE_DPI, bbox_inches="tight")
         if out_dir:
             from scalefit.atomic import write_frame, write_json
-            from scalefit.report import save_figure, to_jsonable, write_printed_report
+            from scalefit.report import save_figure, to_jsonable, write_text
+            from scalefit.scaling.laws.schedule_gap_report import report_markdown
             from scalefit.scaling.outputs import write_report_folder
 
             def write(staging):  # the files appear together, or none of them
                 write_json(staging / "schedule_gap.json", to_jsonable(out))
                 write_frame(gap.table(), staging / "schedule_gap.csv")
                 save_figure(fig, staging, "schedule_gap")
-                write_printed_report(staging, "Why Kaplan and Chinchilla disagree: the LR schedule",
-                                     gap_text(gap), "schedule_gap")
+                write_text(staging, "report.md", report_markdown(gap))  # the text and the CSV's columns
             write_report_folder(out_dir, write)
         import matplotlib.pyplot as plt
         plt.close(fig)

@@ -98,6 +98,25 @@ class PointSet:
                 "points": self.points.to_dict(orient="records")}
 
 
+# what each column of ScheduleGap.table() (the CLI's schedule_gap.csv) holds, M standing for a
+# budget multiple (10x, 100x); report.md lists them (schedule_gap_report.columns_section)
+TABLE_COLUMNS = {
+    "set": "the point set, labelled as the printed table labels it",
+    "n": "the number of (size, length) points the set's Chinchilla-form fit was fitted to",
+    "a": "the allocation exponent a (N* ~ C^a) of the set's fit",
+    "flops@Mx": "the compute the projection stands at (FLOPs): M times the set's own largest compute "
+                "fitted",
+    "projected_loss@Mx": "the fitted form's compute-optimal loss at flops@Mx (nats/token): a "
+                         "projection beyond the runs' compute",
+    "correction_shift_a": "the corrected set's a minus the Kaplan-style set's, paired (on the "
+                          "corrected set's row; empty on the others)",
+    "correction_shift_projected_loss@Mx": "the corrected set's projected_loss@Mx minus the "
+                                          "Kaplan-style set's (nats/token), paired (on the "
+                                          "corrected set's row; empty on the others)",
+}
+TABLE_ENDS = ("_lo", "_hi")  # a column's 95% interval: the ends of its paired-resample percentiles
+
+
 @dataclass
 class ScheduleGap:
     """The four point sets, the explained share of the gap, the prediction test, sentences."""

@@ -7,8 +7,8 @@ import pandas as pd
 
 from scalefit.scaling.interval_text import interval_text, value_at_interval
 from scalefit.scaling.laws.projection import DATA_MULTIPLES
-from scalefit.scaling.laws.schedule_gap import (FORM, MIN_LENGTHS, PREDICTION_METHODS, ScheduleGap,
-                                                share_refusal)
+from scalefit.scaling.laws.schedule_gap import (FORM, MIN_LENGTHS, PREDICTION_METHODS, TABLE_COLUMNS,
+                                                TABLE_ENDS, ScheduleGap, share_refusal)
 from scalefit.scaling.laws.schedule_prediction import percent_summary
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
 
@@ -73,7 +73,7 @@ def explain(gap: ScheduleGap) -> list[str]:
         hi, lo = ranked[0], ranked[-1]
         out.append(f"The allocation exponent a (N* ~ C^a) is highest for {hi.label} "
                    f"(a = {_with_ci(hi.a, hi.a_ci95)}) and lowest for {lo.label} "
-                   f"(a = {_with_ci(lo.a, lo.a_ci95)}).")
+                   f"(a = {_with_ci(lo.a, lo.a_ci95)}){_ranking_clause(hi, lo, rough)}.")
     if "kaplan" not in sets:
         st = gap.settings
         have = ", ".join(map(str, st["kaplan_steps"])) or "none"
@@ -97,7 +97,8 @@ def explain(gap: ScheduleGap) -> list[str]:
                  f" (momentum decay {lam:g}, profiled on the long runs and re-chosen in each resample)"
                  if source == "profiled" else f" (momentum decay {lam:g}, held fixed)")
         moved = (f"Correcting the checkpoints with the {gap.settings['schedule_law']} law{decay} "
-                 f"fitted on each long run moves a to {_with_ci(iv.a, iv.a_ci95)}")
+                 f"fitted on each long run moves a to {_with_ci(iv.a, iv.a_ci95)}, "
+                 f"{_a_shift(share, rough)}")
         if not n_boot:  # no interval is no evidence either way (it said: 'there is no gap')
             out.append(f"{moved}; without resamples (--bootstrap 0) nothing tells whether there is "
                        "a gap for the schedule to explain, so no share is reported.")
@@ -148,6 +149,31 @@ def explain(gap: ScheduleGap) -> list[str]:
     out += _prediction_sentences(gap.prediction, gap.comparisons.get("prediction"), n_boot,
                                  gap.settings.get("resampling_unit", "run"))
     return out
+
+
+def _ranking_clause(hi, lo, rough: bool) -> str:
+    """', as point estimates: their 95% intervals overlap, ...': what the ranking of a across the
+    sets rests on ('highest for (ii) and lowest for (ii')' ranked intervals that overlapped)."""
+    ov = None if rough else _overlap(hi.a_ci95, lo.a_ci95)
+    if ov is None:
+        return (", as point estimates (their intervals too rough to separate them)" if rough else
+                ", as point estimates without intervals")
+    if ov:
+        return ", as point estimates: their 95% intervals overlap, so they do not separate the two"
+    return ", as point estimates whose 95% intervals do not overlap"
+
+
+def _a_shift(share: dict, rough: bool) -> str:
+    """'by -0.08 [-0.40, +0.14] from the Kaplan-style a (paired resamples; its interval includes
+    0)': the correction's paired shift of a (the shares' shift; it stood in the CSV alone, while
+    the text printed only the corrected a beside the loss shift's interval)."""
+    ci = share["shift_ci95"]
+    text = f"by {_with_ci(share['shift'], ci, sign=True, missing='')} from the Kaplan-style a ("
+    if not _finite_ci(ci):
+        return text + "no interval)"
+    if rough:
+        return text + "paired resamples)"
+    return text + f"paired resamples; its interval {'excludes' if _excludes_zero(ci) else 'includes'} 0)"
 
 
 def _loss_shifts(gap: ScheduleGap) -> list:
@@ -328,13 +354,14 @@ def gap_text(gap: ScheduleGap) -> str:
         if not np.isfinite(value):
             return "n/a"
         return _with_ci(value, ci) if _finite_ci(ci) else _estimate(value, None)
+    st = gap.settings
+    ci = " [95% CI]" if st["n_bootstrap"] else " (no interval)"  # --bootstrap 0 draws none
     rows = []
     for s in gap.sets.values():
-        row = {"set": s.label, "n": len(s.points), "a [95% CI]": cell(s.a, s.a_ci95)}
+        row = {"set": s.label, "n": len(s.points), f"a{ci}": cell(s.a, s.a_ci95)}
         for b in s.budgets:
-            row[f"L@{b['multiple']:g}x [95% CI]"] = cell(b["loss"], b["loss_ci95"])
+            row[f"L@{b['multiple']:g}x{ci}"] = cell(b["loss"], b["loss_ci95"])
         rows.append(row)
-    st = gap.settings
     drawn = '(size, length) points' if st['resampling_unit'] == 'run' else 'sizes'
     intervals = (f"95% intervals from {st['n_bootstrap']} paired resamples of {drawn}"
                  if st["n_bootstrap"] else "no intervals (--bootstrap 0)")
@@ -351,3 +378,35 @@ def gap_text(gap: ScheduleGap) -> str:
               percent_summary(summary).to_string(index=False)]  # in %, as --grid-test and the sentences
     lines += [f"warning: {w}" for w in gap.warnings]
     return "\n".join(lines)
+
+
+REPORT_TITLE = "Why Kaplan and Chinchilla disagree: the LR schedule"
+
+
+def columns_section(gap: ScheduleGap) -> list[str]:
+    """report.md's '## Files': what each column of schedule_gap.csv holds (TABLE_COLUMNS, M the
+    budget multiple), an interval's _lo and _hi said with the column they bound; a reader of the
+    CSV alone had only the column names."""
+    groups: dict = {}  # TABLE_COLUMNS key -> the CSV's columns it describes
+    for column in gap.table().columns:
+        base = next((column[:-len(end)] for end in TABLE_ENDS if column.endswith(end)), column)
+        key = base.split("@")[0] + "@Mx" if "@" in base else base
+        groups.setdefault(key, []).append(column)
+    n_boot = int(gap.settings.get("n_bootstrap") or 0)
+    ends = (f", with its 95% interval (_lo, _hi: the percentile interval of {n_boot} paired "
+            "resamples)" if n_boot else "; _lo, _hi: empty, no interval (--bootstrap 0)")
+    lines = ["## Files", "", "- schedule_gap.csv (one row per point set; M: the budget multiple, "
+             f"{', '.join(f'{m:g}x' for m in DATA_MULTIPLES)}):"]
+    for key, columns in groups.items():
+        shown = [key + next((e for e in TABLE_ENDS if c.endswith(e)), "") for c in columns]
+        bounded = any(c.endswith(TABLE_ENDS) for c in columns)
+        lines.append(f"  - {', '.join(dict.fromkeys(f'`{c}`' for c in shown))}: "
+                     f"{TABLE_COLUMNS.get(key, 'as in the JSON')}{ends if bounded else ''}")
+    return lines
+
+
+def report_markdown(gap: ScheduleGap) -> str:
+    """report.md of `compare kaplan chinchilla --schedules --out`: the printed text, the figure
+    and what each column of schedule_gap.csv holds."""
+    return (f"# {REPORT_TITLE}\n\n```\n{gap_text(gap)}\n```\n\n![schedule_gap](schedule_gap.png)\n\n"
+            + "\n".join(columns_section(gap)) + "\n")

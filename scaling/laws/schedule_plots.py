@@ -115,6 +115,29 @@ def plot_grid_prediction(grid):
     return fig
 
 
+def _a_share_title(share: dict, n_bootstrap: int) -> str:
+    """The a panel's title: the explained share of the a gap where the text reports it, else why
+    not, in share_refusal's order; a gap not identified with its interval's ends and that gaps
+    that large are not excluded either ('its interval includes 0' read as no gap)."""
+    from scalefit.scaling.interval_text import interval_ends
+    from scalefit.scaling.laws.schedule_gap import share_refusal
+    from scalefit.scaling.resample import too_few_resamples
+    if share_refusal(share, n_bootstrap) is None:
+        ci = share["ci95"]
+        return (f"schedule explains {100 * share['value']:.0f}% "
+                f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%] of the a gap")
+    if not n_bootstrap:
+        return "share of the a gap not reported (no resamples)"
+    if too_few_resamples(n_bootstrap):
+        return "share of the a gap not reported (too few resamples)"
+    ci = share.get("gap_ci95")
+    if ci is None or not np.all(np.isfinite(np.asarray(ci, float))):
+        return "a gap not identified (no interval)"
+    lo, hi = interval_ends(ci[0], ci[1], share.get("gap"), sign=True)
+    return (f"a gap not identified: its interval [{lo}, {hi}] includes 0\n"
+            f"and gaps as large as {lo} and {hi} (not excluded either)")
+
+
 def plot_schedule_gap(gap):
     """Issue 14 section 4 in one figure: each point set's losses against compute with its fitted
     compute-optimal frontier (dashed past the largest compute fitted: a projection), and each
@@ -151,14 +174,7 @@ def plot_schedule_gap(gap):
     ax_a.set_xlabel("allocation exponent a (N* ~ C^a), 95% interval")
     share = gap.shares.get("a")
     if share:  # reported as the text and the JSON report it (schedule_gap.share_refusal)
-        from scalefit.scaling.laws.schedule_gap import share_refusal
-        ci = share["ci95"]
-        text = (f"schedule explains {100 * share['value']:.0f}% "
-                f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%] of the a gap"
-                if share_refusal(share, int(gap.settings.get("n_bootstrap") or 0)) is None else
-                "a gap not identified (its interval includes 0)" if not share["identified"] else
-                "share of the a gap not reported (too few resamples)")
-        ax_a.set_title(text, fontsize=9)
+        ax_a.set_title(_a_share_title(share, int(gap.settings.get("n_bootstrap") or 0)), fontsize=9)
     fig.tight_layout()
     readable_log_axes(fig)  # --plot saves it without save_figure
     return fig
