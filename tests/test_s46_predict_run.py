@@ -218,3 +218,84 @@ def test_a_comparisons_budgets_frame_says_what_n_counts():
     frame = cmp.budgets_frame()
     assert frame.attrs["N_counts"] == cmp.convention and "total" in cmp.convention
     assert "kaplan_N_opt" in frame.columns and "chinchilla_N_opt" in frame.columns
+
+
+# --- s18: C in the table's count as compare's budget rows, distances to 3 digits, the law as named ---
+
+@pytest.mark.parametrize("flops_factor", [1.0, 1.5])  # the shipped flops = 6 N D, and a table's 9 N D
+def test_a_run_at_compares_budget_row_has_its_compute_and_distance(flops_factor):
+    """The audit: Kaplan's 10x row of compare reads 2.42e14 FLOPs (the table's count, 10x the
+    largest fitted run), while predict run at that row's N*, D* read C 1.51e14 (6 N_nonembed D) and
+    17x. Now C, 'x largest run' and the kind are compare's, the law's own C beside them."""
+    from scalefit.scaling.laws.compare import compare_laws
+    df, source, _ = _load(None)
+    df = df.assign(flops=df["flops"] * flops_factor)
+    cmp = compare_laws(df, ["kaplan", "chinchilla"], n_bootstrap=0, source=source)
+    table = validate_runs(df, "kaplan", source=source)
+    result = fit_law(table, "kaplan", n_bootstrap=0, all_runs=table)
+    for row in cmp.budgets:
+        run = predict_run(result, row["kaplan_N_opt"], row["kaplan_D_opt"], n_counts="total",
+                          table=table).iloc[0]
+        assert run["C"] == pytest.approx(row["flops"], rel=1e-9)
+        assert run["times_largest_run"] == pytest.approx(row["times_largest_run"], rel=1e-9)
+        assert run["kind"] == row["kind"] and run["N_total"] == row["kaplan_N_opt"]
+        assert run["C_law"] == pytest.approx(6 * run["N_law"] * run["D"], rel=1e-12)
+        assert run["C_law"] < run["C"]  # non-embedding N: the law's count is under the table's
+        assert run["loss"] == pytest.approx(row["kaplan_loss"], rel=1e-6)  # the same run, the same law
+        assert run["times_largest_N"] == pytest.approx(row["kaplan_N_opt"] / df["params"].max(), rel=1e-12)
+
+
+def test_the_cli_prints_compares_compute_and_distance():
+    """`scalefit predict run kaplan --n-counts total` at compare's 10x N*, D*: C 2.42e+14 and C 10x,
+    the law's 1.51e+14 beside it, and the basis said; the head names the law as typed."""
+    args = ["predict", "run", "kaplan", "--n-counts", "total", "--N", "6169678.92", "--D", "6547234.28",
+            "--bootstrap", "0"]
+    text = CliRunner().invoke(main, args).stdout
+    assert text.startswith("kaplan (kaplan-nd) fitted to 20 runs of ")
+    table_line = next(line for line in text.splitlines() if line.startswith("6.17e+06 total"))
+    assert "2.42e+14  1.51e+14" in table_line and table_line.endswith("C 10x")
+    assert "C = 6 N D with total N: the run table's own count" in text
+    assert "law's C = 6 N D with the law's N (non-embedding)" in text
+    assert "x largest fitted (and the lines under kind): total N, D and C in the table's count" in text
+    doc = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+    assert doc["law"] == "kaplan-nd" and doc["law_given"] == "kaplan"
+    assert doc["runs"][0]["C"] == pytest.approx(2.4236e14, rel=1e-4)
+    plain = CliRunner().invoke(main, ["predict", "run", "chinchilla", "--N", "1e6", "--D", "1e7",
+                                      "--bootstrap", "0"]).stdout
+    assert plain.startswith("chinchilla fitted to 20 runs of ") and "law's C" not in plain
+
+
+def test_non_embedding_n_gives_the_same_compute_as_its_total(shipped_kaplan):
+    """The law's own N (non-embedding) is stated in total N for C and the distances: mini-5 at 4x
+    tokens is the same run, C and distances, given either way; the table shows the total N."""
+    from scalefit.scaling.laws.run_prediction import prediction_document, run_text
+    result, table, df = shipped_kaplan
+    mini5 = df[df["model"] == "mini-5"].iloc[0]
+    d = 4 * df["tokens"].max()
+    total = predict_run(result, mini5["params"], d, n_counts="total", table=table).iloc[0]
+    own = predict_run(result, mini5["params_nonembed"], d, table=table).iloc[0]
+    assert own["N_total"] == pytest.approx(mini5["params"], rel=1e-9)
+    for key in ("C", "C_law", "times_largest_N", "times_largest_D", "times_largest_run"):
+        assert own[key] == pytest.approx(total[key], rel=1e-9)
+    assert own["times_largest_run"] == pytest.approx(4.0, rel=1e-9)
+    out, _ = prediction_document(result, mini5["params_nonembed"], d, table=table, law_given="kaplan")
+    text = run_text(out)
+    assert "total N" in text.splitlines()[2] and f"{mini5['params']:.4g}" in text
+
+
+def test_distances_print_three_significant_digits_as_the_footnote(simulated):
+    """'x largest fitted' printed 100x or more as a whole number (N 1680469x, C 13675691064835x)
+    beside the footnote's 3 digits; now both say 1.68e+06x."""
+    from scalefit.scaling.laws.run_prediction import prediction_document, run_text
+    result, table = simulated
+    n, d = 1.68e6 * SIZES.max(), 1234.5 * TOKENS.max()
+    out, frame = prediction_document(result, n, d, table=table)
+    text = run_text(out)
+    row = frame.iloc[0]
+    assert row["times_largest_N"] == pytest.approx(1.68e6) and row["times_largest_D"] == pytest.approx(1234.5)
+    shown = f"N 1.68e+06x, D 1.23e+03x, C {row['times_largest_run']:.3g}x"
+    assert shown in text and "C 2.07e+09x" in shown
+    assert "N 1.68e+06x the largest fitted" in text and "D 1.23e+03x the largest fitted" in text
+    assert "C = 6 N D with the law's N (total)" in text and "law's C" not in text
+    assert "x largest fitted (and the lines under kind): N as the law reads it" in text
+    assert "C_law" not in frame.columns and "N_total" not in frame.columns

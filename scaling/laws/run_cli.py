@@ -24,14 +24,21 @@ RUN_COLUMNS = {
     "N_law_counts": "what the law's N counts: total or non-embedding",
     "N_converted": "how the given N was converted to the law's (empty: it was not)",
     "D": "training tokens",
-    "C": "training compute C = k N_law D (FLOPs; k the fit's own count, the table's for a law of compute alone)",
+    "N_total": "the run's total N (all parameters; converted where N counts non-embedding ones): the N that C "
+               "and times_largest_N read (only where C_law is given)",
+    "C": "training compute in the run table's own count, as compare's and fit's budget rows state it (FLOPs): "
+         "C = k N_total D with k the table's flops over params x tokens where the law counts non-embedding N "
+         "and the table gives both counts (C_law beside it), else C = k N_law D with the fit's own k (the "
+         "table's for a law of compute alone)",
+    "C_law": "the law's own compute C = 6 N_law D (FLOPs; Kaplan et al. 2020's count with non-embedding N)",
     "loss": "the law's loss at (N, D) ({loss})",
     "loss_ci95": "95% interval of the law's curve at (N, D) over the bootstrap refits ({loss}), low and "
                  "high end",
     "kind": "interpolation, extrapolation, projection or below the data: where the run lies against the "
             "fitted runs (as the budget rows say it)",
-    "times_largest_N": "N_law / the largest fitted run's", "times_largest_D": "D / the largest fitted run's",
-    "times_largest_run": "C / the largest fitted run's",
+    "times_largest_N": "N / the largest fitted run's, in C's count (N_total where given, else N_law)",
+    "times_largest_D": "D / the largest fitted run's",
+    "times_largest_run": "C / the largest fitted run's compute, in C's count (compare's 'x largest run')",
     "outside_fitted": "which of N, D, C lie outside the fitted runs' range, and how far",
 }
 
@@ -86,10 +93,12 @@ def predict_run_command(law, data_path, out_dir, as_json, n_given, d_given, n_co
     \b
     Fits LAW as `scalefit fit` does, then prints per run: N as given and the N the law reads
     (Kaplan's non-embedding N converted from total N with the runs' own embedding counts), D,
-    C = k N D, the law's loss with the 95% interval of its curve (bootstrap refits) and an
-    observed run's 95% interval (those draws times the runs' scatter), and where the run lies
-    against the fitted runs: interpolation, extrapolation, projection or below the data, with
-    how many times the largest fitted N, D and C it is. --json prints the same numbers.
+    C in the run table's own count as compare's budget rows state it (with Kaplan's N, the law's
+    own C = 6 N_nonembed D beside it), the law's loss with the 95% interval of its curve
+    (bootstrap refits) and an observed run's 95% interval (those draws times the runs' scatter),
+    and where the run lies against the fitted runs: interpolation, extrapolation, projection or
+    below the data, with how many times the largest fitted N, D and C it is (in C's count, as
+    compare's 'x largest run'). --json prints the same numbers.
 
     \b
     Examples:
@@ -112,7 +121,7 @@ def predict_run_command(law, data_path, out_dir, as_json, n_given, d_given, n_co
     result = fit_law(table, model.law_name, loss=loss_column, delta=delta, n_bootstrap=n_bootstrap,
                      seed=seed, progress=True, all_runs=table)
     out, frame = prediction_document(result, n_values, d_values, n_counts=n_counts, seed=seed,
-                                     table=table, source=source)
+                                     table=table, source=source, law_given=law)
     text = run_text(out)
     if out_dir:
         _write_run(out_dir, out, frame, text)
@@ -131,7 +140,8 @@ def _write_run(out_dir, out: dict, frame, text: str) -> None:
     folder = Path(out_dir)
     write_table(frame, folder / "predictions.csv")
     write_json(folder / "prediction.json", out, default=float)
-    lines = [f"# {out['law']}: the loss of a run of N parameters and D tokens", "",
+    from scalefit.scaling.laws.run_prediction import law_heading
+    lines = [f"# {law_heading(out)}: the loss of a run of N parameters and D tokens", "",
              *provenance_lines(out["data"]), "", "```", text, "```", "",
              *files_section({"predictions.csv": list(frame.columns)}, meanings=RUN_COLUMNS,
                             loss=out["loss_unit"])]

@@ -12,6 +12,11 @@ all parameters) unless ``n_counts`` says otherwise; the other count is converted
 runs' own embedding counts (``convention.EmbeddingMap``, as the budget table converts N*). A
 Kaplan fit read at total N gave mini-5 at 4x tokens 3.587 where its own, non-embedding N gave
 3.784, unsaid; here the count is a column and the conversion is said.
+
+C, and the distances from the largest fitted run, are counted as compare's and fit's budget rows
+count them (``table_basis``): for a non-embedding law on a table with both counts, the table's
+own C = k N_total D, with the law's 6 N_nonembed D beside it. The run at Kaplan's 10x budget row
+(2.42e14 FLOPs, 10x) read 1.51e14 and 17x in the law's count: 62% of the FLOPs it would spend.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from scalefit.scaling.laws.convention import NONEMBED, TOTAL, EmbeddingMap
 from scalefit.scaling.laws.fit import total_flops_factor
 from scalefit.scaling.laws.projection import (_draw_values, _flops_per_param_token, kind_of, outside_range,
                                               prediction_intervals)
+from scalefit.scaling.laws.projection import budget_basis, budget_convention
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import as_run_table, counts_nonembedding, n_label
 
@@ -107,6 +113,26 @@ def _fitted_runs(result: FitResult, frame, k: float) -> dict | None:
             return None
         n, d = np.broadcast_arrays(np.asarray(kws["N"], float), np.asarray(kws["D"], float))
     return {"N": n, "D": d, "C": k * n * d}
+
+
+def table_basis(result: FitResult, frame) -> tuple[float, EmbeddingMap] | None:
+    """(k, the runs' embedding map) where the budget rows of `scalefit compare` and `scalefit fit`
+    count compute otherwise than the law (``projection.budget_basis`` in ``budget_convention``): a
+    non-embedding law on a table with both counts states C = k N_total D, the table's own count
+    (k its flops over params x tokens), where the law's C is 6 N_nonembed D. None where they
+    count it alike (a law of total N, a table of one N count, no table; a law of compute alone
+    already reads the table's count)."""
+    if frame is None or compute_only(result):
+        return None
+    k, embedding = budget_basis(result, frame, budget_convention(frame))
+    return None if embedding is None else (k, embedding)
+
+
+def _table_runs(frame) -> dict:
+    """{'N', 'D', 'C'} of the fitted runs in the table's own counts: total N (params) and the
+    compute of the flops column (or 6 params tokens, as the run table derives it)."""
+    return {name: pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+            for name, column in (("N", TOTAL), ("D", "D"), ("C", "C"))}
 
 
 def _conversion(result: FitResult, frame, given: str, own: str):
@@ -193,15 +219,17 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
 
     Columns: N (as given), N_counts (what it counts: 'total' or 'non-embedding'), N_law (the N
     the law reads) and N_law_counts, N_converted (how N was converted, '' where it was not), D, C
-    (k N_law D with the fit's own k, ``flops_per_param_token`` in attrs; a law of compute alone,
-    kaplan-c, reads total N and the table's own k, the count of the flops it was fitted to), loss
-    (the law's curve),
+    (the run's compute as the budget rows of compare and fit count it, its k
+    ``flops_per_param_token`` in attrs: k N_law D with the fit's own k; a law of compute alone,
+    kaplan-c, reads total N and the table's own k, the count of the flops it was fitted to; a
+    non-embedding law on a table with both counts (``table_basis``) k N_total D with the table's
+    own k, with N_total and C_law, the law's own 6 N_law D, beside it), loss (the law's curve),
     loss_ci95_lo/hi (the curve's interval over the fit's bootstrap draws; NaN without draws),
     loss_pi95_lo/hi (an observed run's: the draws times the runs' scatter, at least as wide as the
     curve's), kind (interpolation, extrapolation, projection, below the data: the budget rows'
     words, judged against ``table``'s runs, else the fit's own data), times_largest_N,
     times_largest_D, times_largest_run (C) and outside_fitted (which of N, D, C lie outside the
-    fitted runs' range, and how far).
+    fitted runs' range, and how far), N and C in C's count (N_total where it is given, else N_law).
 
     n_counts: the N passed, 'total' or 'non-embedding' (default: the law's own). The other count
     is converted with ``table``'s embedding counts (params and params_nonembed); without them it
@@ -221,6 +249,19 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
     if compute_only(result):  # the law reads C: the run's compute in the table's count, as
         k = total_flops_factor(frame) if frame is not None else k  # prediction_inputs gives it
     c = k * n_law * d
+    basis = table_basis(result, frame)  # compute as compare's budget rows count it, and distances in it
+    if basis is None:
+        n_total, c_run, distance = None, c, (n_law, d, c, _fitted_runs(result, frame, k))
+    else:
+        n_total = n_given if given == TOTAL_WORDS else basis[1].total(n_law)
+        c_run = basis[0] * n_total * d
+        distance = (n_total, d, c_run, _table_runs(frame))
+
+    def compute(j: int) -> dict:  # C in the table's count, and the law's own beside it where they differ
+        if basis is None:
+            return {"C": float(c[j])}
+        return {"N_total": float(n_total[j]), "C": float(c_run[j]), "C_law": float(c[j])}
+
     n_in, d_in = (c / _flops_per_param_token(result), np.ones_like(c)) if compute_only(result) \
         else (n_law, d)
     values = result.values()
@@ -236,17 +277,18 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
     pi = prediction_intervals(result, n_in, d_in, level=level, seed=seed)
     ci_name, pi_name = interval_name("loss_ci", level), interval_name("loss_pi", level)
     rows = []
-    for j, judged in enumerate(_kinds(n_law, d, c, _fitted_runs(result, frame, k))):
+    for j, judged in enumerate(_kinds(*distance)):
         pi_j = [pi["pi95_lo"][j], pi["pi95_hi"][j]]
         if draws:
             pi_j = observation_interval(pi_j, ci[j])
         rows.append({"N": float(n_given[j]), "N_counts": given, "N_law": float(n_law[j]),
-                     "N_law_counts": own, "N_converted": converted, "D": float(d[j]), "C": float(c[j]),
+                     "N_law_counts": own, "N_converted": converted, "D": float(d[j]), **compute(j),
                      "loss": float(loss[j]), f"{ci_name}_lo": float(ci[j][0]),
                      f"{ci_name}_hi": float(ci[j][1]), f"{pi_name}_lo": float(pi_j[0]),
                      f"{pi_name}_hi": float(pi_j[1]), **judged})
     out = pd.DataFrame(rows)
-    out.attrs.update({"law": result.law, "level": float(level), "flops_per_param_token": k,
+    out.attrs.update({"law": result.law, "level": float(level),
+                      "flops_per_param_token": k if basis is None else basis[0],
                       "N_law": ("N = params (all parameters: the law reads compute, fitted to a "
                                 "flops column that counts them)") if compute_only(result) else
                       n_label(result.extra.get("n_column"), result.extra.get("n_source", "")),
@@ -254,6 +296,8 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
                       "n_draws": len(draws), "pi_scatter": pi["pi95_scatter"]})
     if "pi95_note" in pi:
         out.attrs["pi_note"] = pi["pi95_note"]
+    if basis is not None:  # C and the distances in the table's count; the law's own C beside them
+        out.attrs["law_flops_per_param_token"] = k
     return out
 
 
@@ -269,10 +313,11 @@ KIND_WORDS = {  # in the order the text says them
 
 
 def prediction_document(result: FitResult, N, D, *, n_counts=None, seed: int = 0, table=None,
-                        source: str = "") -> tuple[dict, pd.DataFrame]:
+                        source: str = "", law_given: str | None = None) -> tuple[dict, pd.DataFrame]:
     """(`scalefit predict run`'s --json document, ``predict_run``'s frame): the rows with their
-    intervals as [lo, hi] (the budget rows' shape), what N and C count, what the intervals are,
-    and the fit."""
+    intervals as [lo, hi] (the budget rows' shape), what N and C count, what the distances are
+    of, what the intervals are, and the fit. ``law_given``: the law as the user named it (an
+    alias, `kaplan` for kaplan-nd; default the fit's own name)."""
     from scalefit.scaling.laws.report import scatter_text
     frame = predict_run(result, N, D, n_counts=n_counts, seed=seed, table=table)
     rows = []
@@ -292,11 +337,22 @@ def prediction_document(result: FitResult, N, D, *, n_counts=None, seed: int = 0
                    "tokens), the compute the law was fitted to")
     elif law_n_counts(result) == NONEMBED_WORDS:  # Kaplan's count: a table's flops count all parameters
         compute += ", as Kaplan et al. 2020 count compute: not a flops column's count, which holds all parameters"
+    distances = ("x largest fitted (and the lines under kind): N as the law reads it, D and C over the "
+                 "largest fitted run's")
+    if "law_flops_per_param_token" in attrs:  # compare's and fit's budget rows' count, not the law's
+        compute = (f"C = {k:.3g} N D with total N: the run table's own count (its flops over params x "
+                   "tokens), as the budget rows of `scalefit compare` and `scalefit fit` count compute; "
+                   f"law's C = {attrs['law_flops_per_param_token']:g} N D with the law's N "
+                   f"({law_n_counts(result)}), as Kaplan et al. 2020 count it")
+        distances = ("x largest fitted (and the lines under kind): total N, D and C in the table's count "
+                     "over the largest fitted run's, as compare's 'x largest run'")
     scatter = (scatter_text({None: attrs["pi_scatter"]}) or "").replace("each budget's N*", "the law's N")
     boot = (result.extra.get("bootstrap") or {}).get("n")
-    out = {"law": result.law, "data": source, "loss_unit": attrs["loss_unit"],
+    out = {"law": result.law, "law_given": law_given or result.law, "data": source,
+           "loss_unit": attrs["loss_unit"],
            "n_counts": rows[0]["N_counts"], "law_n": attrs["N_law"],
            "n_converted": rows[0]["N_converted"], "compute": compute, "flops_per_param_token": k,
+           "distances": distances,
            "ci95": (f"the law's curve over its {attrs['n_draws']} bootstrap refits (of {boot})"
                     if attrs["n_draws"] else "none: no bootstrap draws (--bootstrap 0)"),
            "pi95": ("where an observed run's loss would fall: "
@@ -309,11 +365,19 @@ def prediction_document(result: FitResult, N, D, *, n_counts=None, seed: int = 0
 
 
 def _times(row: dict) -> str:
-    """'N 1.7x, D 12x, C 20x': a run's distance from the largest fitted run."""
+    """'N 1.68x, D 12x, C 1.68e+06x': a run's distance from the largest fitted run, to 3
+    significant digits as the footnote's (``projection.outside_range``)."""
     if "times_largest_N" not in row:
         return "-"
-    return ", ".join(f"{name} {row[key]:.0f}x" if row[key] >= 100 else f"{name} {row[key]:.2g}x" for name, key in
+    return ", ".join(f"{name} {row[key]:.3g}x" for name, key in
                      (("N", "times_largest_N"), ("D", "times_largest_D"), ("C", "times_largest_run")))
+
+
+def law_heading(out: dict) -> str:
+    """'kaplan (kaplan-nd)': the law as the user named it, with the registry's name where that was
+    an alias ('chinchilla' where it was not)."""
+    given = out.get("law_given") or out["law"]
+    return given if given == out["law"] else f"{given} ({out['law']})"
 
 
 def run_text(out: dict) -> str:
@@ -331,16 +395,22 @@ def run_text(out: dict) -> str:
         else:
             loss, ci_text = value_at_interval(row["loss"], *pi), "-"
         pi_text = "[{}, {}]".format(*interval_ends(*pi, row["loss"]))
-        cells.append({"N (parameters)": f"{row['N']:.4g} {row['N_counts']}",
-                      "law's N": f"{row['N_law']:.4g} {row['N_law_counts']}",
-                      "D (tokens)": f"{row['D']:.4g}", "C (FLOPs)": f"{row['C']:.3g}",
-                      f"loss ({unit})": loss, "95% CI": ci_text, "95% PI": pi_text,
+        cell = {"N (parameters)": f"{row['N']:.4g} {row['N_counts']}",
+                "law's N": f"{row['N_law']:.4g} {row['N_law_counts']}"}
+        if "N_total" in row and row["N_counts"] != TOTAL_WORDS:  # the N that C and the distances read
+            cell["total N"] = f"{row['N_total']:.4g}"
+        cell.update({"D (tokens)": f"{row['D']:.4g}", "C (FLOPs)": f"{row['C']:.3g}"})
+        if "C_law" in row:  # the table's count first, as compare's budget rows; the law's own beside it
+            cell["law's C"] = f"{row['C_law']:.3g}"
+        cells.append({**cell, f"loss ({unit})": loss, "95% CI": ci_text, "95% PI": pi_text,
                       "kind": row["kind"], "x largest fitted": _times(row)})
-    lines = [f"{out['law']} fitted to {out['fit']['n_points']} runs of {out['data']}: the loss of a run "
-             "of N parameters trained on D tokens", "", text_table(pd.DataFrame(cells)), ""]
+    lines = [f"{law_heading(out)} fitted to {out['fit']['n_points']} runs of {out['data']}: the loss of a "
+             "run of N parameters trained on D tokens", "", text_table(pd.DataFrame(cells)), ""]
     counts = f"N: {out['n_counts']} parameters as given; the law reads {out['law_n']}"
     lines.append(counts + (f": {out['n_converted']}" if out["n_converted"] else ""))
     lines.append(out["compute"])
+    if any("times_largest_N" in row for row in out["runs"]):
+        lines.append(out["distances"])
     lines.append(f"95% CI: {out['ci95']}")
     lines.append(f"95% PI: {out['pi95']}")
     kinds = {row["kind"] for row in out["runs"]}
