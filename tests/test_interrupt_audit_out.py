@@ -150,6 +150,7 @@ def _stub_schedule_gap(monkeypatch) -> None:
 
     monkeypatch.setattr(schedule_gap, "schedule_gap", lambda *a, **k: Gap())
     monkeypatch.setattr(schedule_gap_report, "gap_text", lambda gap: "the gap")
+    monkeypatch.setattr(schedule_gap_report, "report_markdown", lambda gap: "# the gap\n")
     monkeypatch.setattr(schedule_plots, "plot_schedule_gap", lambda gap: plt.subplots()[0])
 
 
