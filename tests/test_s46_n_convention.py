@@ -14,9 +14,10 @@ import pytest
 
 from scalefit.scaling.fitresult import percentile_ci
 from scalefit.scaling.interval_text import value_at_interval
-from scalefit.scaling.laws.compare import compare_laws
+from scalefit.scaling.laws.compare import compare_laws, explain_disagreement
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.n_convention_gap import gap_sentence
+from scalefit.scaling.laws.runtable import validate_runs
 
 E, A, ALPHA, B, BETA = 1.7, 400.0, 0.34, 410.0, 0.28
 C, K = 100.0, 0.8  # N_tot = C * N_nonembed^K
@@ -118,8 +119,10 @@ def test_the_reading_gives_the_2x2_both_orders_and_the_average_not_an_attributio
         shown = " / ".join(value_at_interval(row[c]["value"], *row[c]["ci95"])
                            for c in ("params_nonembed", "params"))
         assert shown in text
-    assert "depends on the order: averaged over both, the N convention moves a by" in text
-    assert "if changed first" in text and "if second" in text
+    # 40 resamples: too few to read from the interaction's interval whether the order matters
+    assert "depends on the order (" not in text
+    assert "averaged over both orders, the N convention moves a by" in text
+    assert "changed first / second" in text
     sentence = gap_sentence(gap)
     lo, hi = gap["total"]["ci95"]
     caveat = "these are changes along paths, not a decomposition of an identified gap"
@@ -140,3 +143,84 @@ def test_one_n_count_for_both_laws_moves_nothing_in_either_order():
         assert path["functional_form"] == gap["total"]
     assert gap["interaction"]["value"] == 0.0
     assert "in either order" in gap_sentence(gap) and "depends on the order" not in gap_sentence(gap)
+
+
+# Noisier runs (1% scatter) and 120 resamples: the gap kaplan - chinchilla excludes 0, the N
+# convention's part of it (the known shift of Chinchilla's a between the two counts) excludes 0,
+# the form's part does not, and the interaction (first less second) holds 0.
+NOISY, N_READ = 0.01, 120
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    runs = simulated_runs(sigma=NOISY)
+    return runs, compare_laws(runs, n_bootstrap=N_READ, seed=0)
+
+
+def _holds_0(part):
+    lo, hi = part["ci95"]
+    return lo <= 0 <= hi
+
+
+def test_the_order_is_said_to_matter_only_where_the_interaction_excludes_0(noisy):
+    """The two orders' point estimates print differently here, yet their difference's interval
+    holds 0: the sentence gives both orders and that difference, and says the runs cannot tell
+    whether the split depends on the order (the old sentence said it did)."""
+    _, cmp = noisy
+    gap = cmp.n_convention_gap
+    first, second = gap["paths"]["n_convention_first"], gap["paths"]["functional_form_first"]
+    assert gap["n_resamples"] == N_READ and _holds_0(gap["interaction"])
+    shown = [value_at_interval(p["value"], *p["ci95"]) for p in (first["n_convention"], second["n_convention"])]
+    assert shown[0] != shown[1]  # the case the audit found: the orders print apart
+    sentence = gap_sentence(gap)
+    assert sentence in cmp.explanation[0]
+    assert "depends on the order (" not in sentence
+    assert "holds 0, so these runs cannot say whether the split depends on the order" in sentence
+    signed = [s if s.startswith("-") else f"+{s}" for s in shown]
+    assert f"changed first / second, the two give {signed[0]} / {signed[1]} (N convention)" in sentence
+    # the same runs, had the interaction's interval excluded 0 (over enough resamples): it does
+    v = gap["interaction"]["value"]
+    apart = {**gap, "interaction": {"value": v, "ci95": [v / 2, 3 * v / 2]}}
+    assert "depends on the order (changed first less second: +" in gap_sentence(apart)
+    assert "cannot say whether the split depends on the order" not in gap_sentence(apart)
+    few = {**apart, "n_resamples": 40}
+    assert "rests on only 40 resamples, so these runs cannot say" in gap_sentence(few)
+    bare = {**gap, "interaction": {"value": v}}
+    assert "has no interval here (--bootstrap), so these runs cannot say" in gap_sentence(bare)
+
+
+E_READING = "a form without E reads that flattening as diminishing returns"
+
+
+def test_the_reason_the_laws_differ_agrees_with_the_split(noisy):
+    """The gap excludes 0 and, of its split, only the N convention's part does: the reason names
+    the N convention, not the fitted E's flattening read by a form without E (the old reason)."""
+    runs, cmp = noisy
+    gap, diff = cmp.n_convention_gap, cmp.allocation_difference
+    assert diff["ci95"][0] > 0 and gap["total"]["ci95"][0] > 0
+    assert gap["shapley"]["n_convention"]["ci95"][0] > 0 and _holds_0(gap["shapley"]["functional_form"])
+    text = cmp.explanation[0]
+    assert "differ: the difference kaplan - chinchilla" in text
+    assert "only the N convention's part excludes 0 in the gap's direction" in text
+    assert E_READING not in text
+
+    frame = validate_runs(runs, "chinchilla").frame
+
+    def reason(**shapley):
+        split = {**gap, "shapley": {**gap["shapley"], **shapley}}
+        return explain_disagreement(frame, cmp.fits, diff, split)[0]
+    form = gap["shapley"]["functional_form"]["value"]
+    beyond, within = {"value": form, "ci95": [form / 2, 2 * form]}, {"value": 0.01, "ci95": [-0.1, 0.1]}
+    only_form = reason(n_convention=within, functional_form=beyond)
+    assert "only the form's part excludes 0" in only_form and E_READING in only_form
+    both = reason(functional_form=beyond)
+    assert "both parts of the gap's split below" in both and E_READING in both
+    neither = reason(n_convention=within)
+    assert "neither part of the gap's split below" in neither and E_READING not in neither
+    against = reason(n_convention=within, functional_form={"value": -0.1, "ci95": [-0.2, -0.05]})
+    assert "neither part" in against  # below 0 while the gap is above it: no reason for the gap
+    # no split (the table has one N count), or one without intervals: the E reading as before
+    assert E_READING in explain_disagreement(frame, cmp.fits, diff, None)[0]
+    bare = {**gap, "shapley": {k: {"value": p["value"]} for k, p in gap["shapley"].items()}}
+    bare.pop("n_resamples")
+    assert E_READING in explain_disagreement(frame, cmp.fits, diff, bare)[0]

@@ -18,7 +18,8 @@ from scalefit.scaling.laws.projection import (BEYOND_RUNS, CHECK_FACTOR, DATA_MU
                                               budget_convention, checked_budgets, default_budgets,
                                               holdout_predictions, kind_of,
                                               n_convention_note, project)
-from scalefit.scaling.laws.n_convention_gap import gap_sentence, n_convention_gap
+from scalefit.scaling.laws.n_convention_gap import (CONVENTION, FORM, gap_sentence, n_convention_gap,
+                                                    parts_beyond_zero)
 from scalefit.scaling.laws.registry import REGISTRY, canonical_law, law_for
 from scalefit.scaling.laws.runtable import (runs_and_source, tied_design_warning, tied_text,
                                              token_design, validate_runs)
@@ -453,7 +454,10 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
     undecided = (f"only {draws} bootstrap resamples, too few for 95% intervals to tell whether they "
                  f"differ: run with --bootstrap {MIN_RESAMPLES_FOR_VERDICT * 10}" if draws else
                  "no bootstrap intervals: run with --bootstrap to tell whether they differ")
-    comparable = sum(np.isfinite(f.extra.get("allocation", {}).get("a", np.nan)) for f in fits.values()) >= 2
+    finite = [n for n, f in fits.items() if np.isfinite(f.extra.get("allocation", {}).get("a", np.nan))]
+    comparable = len(finite) >= 2
+    # the gap's split is read in the first sentence where the table has both N counts
+    split_shown = bool(gap) and comparable and {"params_nonembed", "params"} <= set(frame.columns)
     if not comparable:
         undecided = "no two allocations to compare"  # not a matter of resamples
     if not comparable:  # a law of N or D alone sees no N-D trade-off and sets no allocation
@@ -475,9 +479,24 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
                 f"to {hi:.3g}), so both laws see the N-D trade-off directly")
         if verdict == "differ":
             apart = f": {diff_text} excludes 0" if paired else " beyond their 95% intervals"
-            first = (f"{seen}, yet {a_text} differ{apart} ({more_n} puts "
-                     f"more of extra compute into parameters): {floor}, and a form without E "
-                     "reads that flattening as diminishing returns instead.")
+            flattening = f"{floor}, and a form without E reads that flattening as diminishing returns instead"
+            # the reason follows the split of this very gap (given below) where it has intervals:
+            # the form's E explanation only where the form's part excludes 0 on the gap's side
+            split = (gap if split_shown and set(gap["laws"]) == ({*difference["laws"]} if paired else set(finite))
+                     else None)
+            beyond = parts_beyond_zero(split) if split else None
+            side = "excludes 0 in the gap's direction"
+            reason = (f": {flattening}" if beyond is None else {
+                (CONVENTION,): f"; of the gap's split below, only the N convention's part {side}: these "
+                               f"runs show the way N is counted widening the gap and cannot tell the "
+                               f"form's part from 0; {floor}",
+                (FORM,): f"; of the gap's split below, only the form's part {side}: {flattening}",
+                (CONVENTION, FORM): f"; both parts of the gap's split below, the N convention's and the "
+                                    f"form's, exclude 0 in the gap's direction: {flattening}",
+                (): f"; neither part of the gap's split below {side}, so these runs cannot say whether "
+                    f"the way N is counted or the form makes the gap; {floor}"}[tuple(beyond)])
+            first = (f"{seen}, yet {a_text} differ{apart} ({more_n} puts more of extra compute into "
+                     f"parameters){reason}.")
         elif verdict == "agree" and paired:
             first = (f"{seen}; {a_text}, and {diff_text} includes 0, so these runs do not tell "
                      f"the two allocations apart; {floor}.")

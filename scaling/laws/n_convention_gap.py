@@ -41,6 +41,7 @@ from scalefit.scaling.interval_text import interval_ends, value_at_interval
 from scalefit.scaling.laws.convention import NONEMBED, TOTAL
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
+from scalefit.scaling.resample import too_few_resamples
 
 CONVENTION, FORM = "n_convention", "functional_form"
 CONVENTION_FIRST, FORM_FIRST = "n_convention_first", "functional_form_first"
@@ -165,10 +166,46 @@ def _shown(part: dict) -> str:
     return f"{_estimate(part, sign=True)} [{lo}, {hi}]"
 
 
+def _side(part: dict) -> int:
+    """+1 or -1 where the part's 95% interval lies above or below 0; 0 where it holds 0 or there
+    is none."""
+    ci = _ci(part)
+    return 0 if ci is None or ci[0] <= 0 <= ci[1] else (1 if ci[0] > 0 else -1)
+
+
+def _readable_split(gap: dict) -> bool:
+    """Whether the split has paired intervals over enough resamples to read a verdict from."""
+    return "n_resamples" in gap and not too_few_resamples(gap["n_resamples"])
+
+
+def parts_beyond_zero(gap: dict) -> list[str] | None:
+    """The parts of the averaged split (``n_convention``, ``functional_form``) whose 95% interval
+    excludes 0 on the gap's side: what these runs show moving a the way the gap goes. None where
+    the split has no such intervals (no bootstrap, too few resamples) or the gap is 0."""
+    sign = np.sign(gap["total"]["value"])
+    if not _readable_split(gap) or sign == 0:
+        return None
+    return [name for name in (CONVENTION, FORM) if _side(gap["shapley"][name]) == sign]
+
+
+def _order_reading(gap: dict) -> tuple[bool, str]:
+    """Whether the runs show that the split depends on the order (the interaction's interval
+    excludes 0, over enough resamples), and, where not, why they cannot say."""
+    inter = gap["interaction"]
+    if _ci(inter) is None:
+        return False, "has no interval here (--bootstrap)"
+    if not _side(inter):
+        return False, "holds 0"
+    if not _readable_split(gap):
+        return False, f"rests on only {gap.get('n_resamples', 0)} resamples"
+    return True, "excludes 0"
+
+
 def gap_sentence(gap: dict) -> str:
     """The comparison's reading of ``n_convention_gap``: the 2x2 of a, the split averaged over
-    both orders with each order's value, and, where the gap's interval holds 0 (or there is none),
-    that the parts are changes along paths, not a decomposition of an identified gap."""
+    both orders with each order's value, whether the split depends on the order (said only where
+    the interaction's interval excludes 0), and, where the gap's interval holds 0 (or there is
+    none), that the parts are changes along paths, not a decomposition of an identified gap."""
     nonembed, total = gap["laws"]
     a, paths, shapley = gap["a"], gap["paths"], gap["shapley"]
     first, second = paths[CONVENTION_FIRST], paths[FORM_FIRST]
@@ -178,16 +215,28 @@ def gap_sentence(gap: dict) -> str:
     text = (f"on non-embedding / total N, {nonembed}'s form gives a = {pair(nonembed)} and "
             f"{total}'s {pair(total)}, so ")
     gap_text = f"the gap {nonembed} - {total} = {_shown(gap['total'])}"
-    orders = [(first[name], second[name]) for name in (CONVENTION, FORM)]
-    if all(_estimate(p, True) == _estimate(q, True) for p, q in orders):
-        text += (f"in either order, of {gap_text}, the N convention moves a by "
-                 f"{_shown(shapley[CONVENTION])} and the form by {_shown(shapley[FORM])}")
+    averaged = (f"the N convention moves a by {_shown(shapley[CONVENTION])} and the form by "
+                f"{_shown(shapley[FORM])}")
+    # each factor changed first and second: the N convention is changed first on the
+    # N-convention-first path, the form on the other; first less second is the interaction for both
+    conv_first = _estimate(first[CONVENTION], True)
+    conv_second = _estimate(second[CONVENTION], True)
+    form_first, form_second = _estimate(second[FORM], True), _estimate(first[FORM], True)
+    interaction = _shown(gap["interaction"])
+    depends, why = _order_reading(gap)
+    if depends:
+        text += (f"the split of {gap_text} depends on the order (changed first less second: "
+                 f"{interaction}): averaged over both, the N convention moves a by "
+                 f"{_shown(shapley[CONVENTION])} ({conv_first} if changed first, {conv_second} if "
+                 f"second) and the form by {_shown(shapley[FORM])} ({form_first} if first, "
+                 f"{form_second} if second)")
+    elif conv_first == conv_second and form_first == form_second:
+        text += f"in either order, of {gap_text}, {averaged}"
     else:
-        (c1, c2), (f1, f2) = orders
-        text += (f"the split of {gap_text} depends on the order: averaged over both, the N "
-                 f"convention moves a by {_shown(shapley[CONVENTION])} ({_estimate(c1, True)} "
-                 f"if changed first, {_estimate(c2, True)} if second) and the form by "
-                 f"{_shown(shapley[FORM])} ({_estimate(f2, True)} if first, {_estimate(f1, True)} if second)")
+        text += (f"of {gap_text}, averaged over both orders, {averaged}; changed first / second, "
+                 f"the two give {conv_first} / {conv_second} (N convention) and {form_first} / "
+                 f"{form_second} (form); their difference, {interaction}, {why}, so these runs "
+                 f"cannot say whether the split depends on the order")
     ci = _ci(gap["total"])
     if ci is None:
         text += ("; the gap has no interval here (--bootstrap), so these are changes along paths, "
