@@ -121,12 +121,16 @@ def test_readme_quotes_what_the_main_command_prints():
         return " / ".join(f"{gap['a'][law][c]['value']:.2f}" for c in ("params_nonembed", "params"))
     first, second = gap["paths"]["n_convention_first"], gap["paths"]["functional_form_first"]
     quoted += [f"Kaplan's form gives a = {pair('kaplan')} and Chinchilla's {pair('chinchilla')}",
-               f"the N convention moves a by {part(gap['shapley']['n_convention'])} "
-               f"({first['n_convention']['value']:+.2f} if changed first, {second['n_convention']['value']:+.2f} if second)",
-               f"the form by {part(gap['shapley']['functional_form'])} "
-               f"({second['functional_form']['value']:+.2f} if first, {first['functional_form']['value']:+.2f} if second)"]
+               f"the N convention moves a by {part(gap['shapley']['n_convention'])} and the form by "
+               f"{part(gap['shapley']['functional_form'])}",
+               f"changed first / second they give {first['n_convention']['value']:+.2f} / "
+               f"{second['n_convention']['value']:+.2f} (N convention) and {second['functional_form']['value']:+.2f} / "
+               f"{first['functional_form']['value']:+.2f} (form)",
+               f"that difference, {part(gap['interaction'])}"]
     for text in quoted:
         assert text in readme, text
     assert (diff["ci95"][0] < 0 < diff["ci95"][1]) == ("do not tell the two allocations apart" in readme)
     lo, hi = gap["total"]["ci95"]
     assert (lo <= 0 <= hi) == ("not a decomposition of an identified gap" in readme)
+    lo, hi = gap["interaction"]["ci95"]
+    assert (lo <= 0 <= hi) == ("cannot say whether the split depends on the order" in readme)
