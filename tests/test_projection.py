@@ -81,7 +81,7 @@ def test_compare_on_shipped_grid_is_honest():
     from scalefit.scaling.laws.report import compare_text
     slope = doc["fits"]["chinchilla"]["allocation"]["pi95_scatter"]["slope_log_sd_per_log_N"]
     line = next(x for x in compare_text(doc).splitlines() if x.startswith("the runs' scatter"))
-    assert f"chinchilla: log sd {slope:+.2f}" in line and "kaplan: " in line
+    assert f"chinchilla: the log sd grows {slope:+.2f}" in line and "kaplan: " in line
     # an observed run's interval holds the curve's: here Chinchilla's scatter falls with N (slope
     # about -0.8) and, taken at N*, is small enough that its percentiles fell inside the curve's
     for row in doc["budgets"]:
@@ -322,7 +322,8 @@ def test_scatter_slope_is_the_runs_own():
     one = fit_scatter(resid, None, 5)
     assert one.model == CONSTANT and one.reason == "the law reads no N"
     assert np.array_equal(one.draw(np.random.default_rng(3), (5, 2)),
-                          np.random.default_rng(3).choice(resid * np.sqrt(400 / 395), size=(5, 2)))
+                          np.broadcast_to(np.random.default_rng(3).choice(resid * np.sqrt(400 / 395),
+                                                                          size=(5, 1)), (5, 2)))
     two_sizes = fit_scatter(resid[:100], x[:100], 5)
     assert two_sizes.model == CONSTANT and "fewer than 3 sizes" in two_sizes.reason
 
@@ -379,7 +380,7 @@ def test_scatter_text_names_each_laws_model():
     from scalefit.scaling.laws.scatter import CONSTANT, SIZED
     text = scatter_text({"a": {"model": SIZED, "slope_log_sd_per_log_N": -0.8, "slope_se": 0.29},
                          "b": {"model": CONSTANT, "reason": "2 sizes"}, "c": None})
-    assert text == ("a: log sd -0.80 (se 0.29) per unit log N, taken at each budget's N*; "
+    assert text == ("a: the log sd grows -0.80 (se 0.29) per unit log N, taken at each budget's N*; "
                     "b: one scale at every size (2 sizes)")
     assert scatter_text({None: None}) is None
 

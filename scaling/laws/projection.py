@@ -42,6 +42,20 @@ from scalefit.schema import FLOPS_PER_PARAM_TOKEN
 DATA_MULTIPLES = (10.0, 100.0)  # default budgets: these multiples of the largest fitted run
 REACH = 1000.0  # published budgets join the defaults within this multiple of the largest run
 CHECK_FACTOR = 2.0  # a held-out run within this factor of a budget's compute checks it
+NO_PI_BEYOND_REACH = (f"no prediction interval beyond {REACH:g}x the largest fitted run's compute: the runs' "
+                      f"scatter is not carried beyond {REACH:g}x, so only the law's curve interval is given "
+                      "there, itself a projection of the law's form")  # Kaplan on the mini grid at N 1e12,
+# D 2e13 (1.4e13x): its sized scatter's slope, drawn from N(0.10, 0.15^2) and carried over 14
+# e-folds of N, gave the loss 1.54 a PI of [0.1, 9.2] nats (the audit's: [0.70, 66000])
+
+
+def beyond_reach(flops, largest_fitted) -> np.ndarray:
+    """Which of ``flops`` lie more than ``REACH`` x beyond ``largest_fitted`` (none where it is no
+    finite positive number): where no prediction interval is stated (``NO_PI_BEYOND_REACH``)."""
+    flops = np.asarray(flops, float)
+    if largest_fitted is None or not (np.isfinite(largest_fitted) and largest_fitted > 0):
+        return np.zeros(flops.shape, bool)
+    return flops > REACH * float(largest_fitted)
 GRID = np.linspace(-14.0, 14.0, 561)  # log(N / sqrt(C/k)) searched for a converted optimum
 
 
@@ -278,6 +292,9 @@ def project(result: FitResult, budgets, *, frame=None, largest_fitted: float,
                 with np.errstate(over="ignore"):  # a draw beyond 1e308: the interval is unbounded
                     bounds = np.exp(percentile_ci(observed[:, j]))
                 row["loss_pi95"] = observation_interval(bounds, row["loss_ci95"])
+                if beyond_reach(c, largest_fitted):  # the scatter's trend is not carried that far
+                    row["loss_pi95"] = [float("nan"), float("nan")]
+                    row["loss_pi95_note"] = NO_PI_BEYOND_REACH
         rows.append(row)
     return rows
 
@@ -297,7 +314,7 @@ def n_convention_note(result: FitResult, frame, convention: str | None) -> str:
 # --- held-out runs: prediction intervals for the observed loss ----------------------------------
 
 def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: int = 0,
-                         **extra) -> dict:
+                         largest_fitted: float | None = None, **extra) -> dict:
     """Point prediction and a ``level`` interval for the observed loss at each (N, D).
 
     Each bootstrap draw's prediction times exp(a residual drawn from the fit's own scaled
@@ -307,6 +324,11 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     Chinchilla runs with known truth (20 and 30 runs, 1x to 100x the largest fitted compute)
     it holds an observation 94-98% of the time whether the runs' noise is the same at every
     size, grows or falls as N^+-0.15 (bench/bench_law_intervals.py --noise, bench/README.md).
+
+    Each point's interval depends on its own (N, D) and ``seed`` alone, not on the other points
+    asked for (``Scatter.draw``: one residual per bootstrap draw). ``largest_fitted``: the
+    largest fitted run's compute, in the law's C = k N D; a point beyond ``REACH`` x it gets no
+    interval (NaN) and the note says why (``NO_PI_BEYOND_REACH``). None: every point gets one.
     """
     law = law_for(result.law)
     k = _flops_per_param_token(result)
@@ -333,6 +355,11 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     tail = (1 - level) / 2 * 100
     lo, hi = np.nanpercentile(log_preds, [tail, 100 - tail], axis=0) \
         if log_preds.shape[0] >= 2 else (np.full(N.shape, np.nan),) * 2
+    far = beyond_reach(k * np.broadcast_to(N * D, point.shape), largest_fitted)
+    if far.any():
+        lo, hi = np.where(far, np.nan, lo), np.where(far, np.nan, hi)
+        note = (note + "; " if note else "") + (f"{NO_PI_BEYOND_REACH} ({int(far.sum())} of "
+                                                f"{far.size} {'point' if far.size == 1 else 'points'})")
     with np.errstate(over="ignore"):  # a draw beyond 1e308: the interval is unbounded (inf)
         out = {"predicted": point.tolist(), "pi95_lo": np.exp(lo).tolist(),
                "pi95_hi": np.exp(hi).tolist(), "pi95_scatter": scatter.describe()}

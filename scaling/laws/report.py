@@ -178,7 +178,7 @@ def scatter_text(scatters: dict) -> str | None:
             beyond = (f" (beyond the fitted runs' N, {s['fitted_N_range'][0]:.2g} to "
                       f"{s['fitted_N_range'][1]:.2g}, {s['beyond_fitted_N']})"
                       if s.get("fitted_N_range") else "")
-            parts.append(f"{head}log sd {s['slope_log_sd_per_log_N']:+.2f} "
+            parts.append(f"{head}the log sd grows {s['slope_log_sd_per_log_N']:+.2f} "
                          f"(se {s['slope_se']:.2f}) per unit log N, taken at each budget's N*{beyond}")
         else:
             reason = f" ({s['reason']})" if s.get("reason") else ""
@@ -228,6 +228,11 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
         scatter = scatter_text(scatters or {})
         if scatter:
             out.append(f"the runs' scatter in loss_pi95: {scatter}")
+        far_rows = [row for row in rows if any(key.endswith("loss_pi95_note") for key in row)]
+        if far_rows:  # projection.NO_PI_BEYOND_REACH
+            note = next(v for key, v in far_rows[0].items() if key.endswith("loss_pi95_note"))
+            where = ", ".join(f"{row['flops']:.3g}" for row in far_rows)
+            out.append(f"loss_pi95: none at {where} FLOPs: {note}")
     for row in rows:
         if row.get("kind") not in ("prediction", BEYOND_RUNS):
             continue

@@ -274,12 +274,15 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
         ci = np.array([percentile_ci(per_draw[:, j], level) for j in range(n_law.size)])
     else:
         ci = np.full((n_law.size, 2), np.nan)
-    pi = prediction_intervals(result, n_in, d_in, level=level, seed=seed)
+    runs = _fitted_runs(result, frame, k)
+    largest_c = float(np.nanmax(runs["C"])) if runs is not None and np.size(runs["C"]) else None
+    pi = prediction_intervals(result, n_in, d_in, level=level, seed=seed,  # none beyond REACH x it
+                              largest_fitted=largest_c)
     ci_name, pi_name = interval_name("loss_ci", level), interval_name("loss_pi", level)
     rows = []
     for j, judged in enumerate(_kinds(*distance)):
         pi_j = [pi["pi95_lo"][j], pi["pi95_hi"][j]]
-        if draws:
+        if draws and not np.isnan(pi_j).all():  # no PI (beyond REACH) stays none, not the CI
             pi_j = observation_interval(pi_j, ci[j])
         rows.append({"N": float(n_given[j]), "N_counts": given, "N_law": float(n_law[j]),
                      "N_law_counts": own, "N_converted": converted, "D": float(d[j]), **compute(j),
@@ -394,7 +397,7 @@ def run_text(out: dict) -> str:
             ci_text = f"[{lo}, {hi}]"
         else:
             loss, ci_text = value_at_interval(row["loss"], *pi), "-"
-        pi_text = "[{}, {}]".format(*interval_ends(*pi, row["loss"]))
+        pi_text = "[{}, {}]".format(*interval_ends(*pi, row["loss"])) if np.all(np.isfinite(pi)) else "-"
         cell = {"N (parameters)": f"{row['N']:.4g} {row['N_counts']}",
                 "law's N": f"{row['N_law']:.4g} {row['N_law_counts']}"}
         if "N_total" in row and row["N_counts"] != TOTAL_WORDS:  # the N that C and the distances read

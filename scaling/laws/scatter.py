@@ -108,13 +108,22 @@ class Scatter:
         """Scatter draws of ``shape`` (draws x points); ``x_target``: the log N of each point
         (broadcast to ``shape``), read by the sized model only, whose slope draws (one per
         row) come from ``slope_rng``, apart from ``rng``, so the one-scale draws stay as
-        they were."""
+        they were.
+
+        One residual per row (bootstrap draw), shared by every point of the row: a point's
+        draws are then the same whatever other points are asked for beside it (drawn per point,
+        three identical runs got three different intervals, and a budget's interval moved when
+        another budget was added). A single point gets the bits it got before:
+        rng.choice(size=(n, 1)) draws what size=(n,) draws. Each point's interval is a marginal
+        one; the points' scatter draws are not independent of each other."""
         if not self.residuals.size:
             return np.full(shape, np.nan)
-        e = rng.choice(self.residuals, size=shape)
-        if self.model == CONSTANT:
-            return e
+        shape = tuple(shape)
         rows = shape[0]
+        e = rng.choice(self.residuals, size=(rows,) + (1,) * (len(shape) - 1))
+        e = np.broadcast_to(e, shape)
+        if self.model == CONSTANT:
+            return e.copy()
         g = self.slopes(rows, slope_rng if slope_rng is not None else np.random.default_rng(0))
         g = g.reshape((rows,) + (1,) * (len(shape) - 1))
         with np.errstate(all="ignore"):
