@@ -79,11 +79,11 @@ PASSAGES = [
     Passage("schedule-law prediction test", "**Loss curves from the LR schedule**",
             "(0.5-1.8% mean), so quote both.", "grid-test", {
                 "within 0.1% (mean)": "on synthetic curves (tests), not the shipped suite",
-                "(`compare --schedules`), 1.36% (2.86%)": "--schedules' figure (its own passage)",
+                "(`compare --schedules`), 1.33% (2.83%)": "--schedules' figure (its own passage)",
                 "the 15 grid runs and the 12 WSD cooldowns": "--schedules' sets (its own passage)",
                 "0.1-0.2% Luo et al.": "the paper's figure",
                 "the 95% interval of the fitted law over 200 bootstrap refits (e.g. mini-3 on "
-                "`wsd:1120:0.2`: 4.607 [4.592, 4.628])": "predict curve --schedule (~20 s); test_schedule_laws "
+                "`wsd:1120:0.2`: 4.606 [4.591, 4.627])": "predict curve --schedule (~20 s); test_schedule_laws "
                                                          "checks its final loss"}),
     Passage("init study", "**What happens when a model starts from the learned weight distribution**",
             "tiny models, one source each.", "init-study", {
@@ -150,7 +150,7 @@ def test_readme_passage_numbers_are_printed(p, outputs):
 def test_a_changed_readme_digit_fails(outputs, tmp_path, monkeypatch):
     """The check itself: one digit changed in a copy of the README is named, with its context
     and the output's nearest numbers."""
-    kaplan = PASSAGES[1]
+    kaplan = next(p for p in PASSAGES if p.name == "Kaplan vs Chinchilla")
     text = README.read_text()
     quoted = "RMSE(log L) 0.0044 and AIC"
     assert text.count(quoted) == 1
