@@ -93,11 +93,11 @@ def test_no_interval_beyond_reach(fit):
 
 def test_reach_rule_leaves_the_benchmark_design_alone(fit):
     """1x-100x the largest fitted compute (bench/bench_law_intervals.py): intervals unchanged by
-    passing the largest fitted compute."""
+    passing their distances."""
     c = np.array([1.0, 10.0, 100.0]) * fit.largest_c
     n = np.sqrt(c / (6.0 * 20))
     plain = prediction_intervals(fit, n, 20 * n)
-    reached = prediction_intervals(fit, n, 20 * n, largest_fitted=fit.largest_c)
+    reached = prediction_intervals(fit, n, 20 * n, times_largest_run=c / fit.largest_c)
     assert plain["pi95_lo"] == reached["pi95_lo"] and plain["pi95_hi"] == reached["pi95_hi"]
     assert "pi95_note" not in reached
 
@@ -105,3 +105,23 @@ def test_reach_rule_leaves_the_benchmark_design_alone(fit):
 def test_projection_module_reach_is_the_budget_rule():
     assert projection.beyond_reach([REACH * 2.0, REACH * 0.5], 1.0).tolist() == [True, False]
     assert not projection.beyond_reach([1e30], None).any()
+
+
+def test_the_audits_commands_on_the_shipped_grid():
+    """`predict run kaplan --n-counts total` at three identical runs: one interval; at N 1e12,
+    D 2e13 (1.4e13x the largest fitted compute): no PI, the note, the curve's CI still given."""
+    import json
+
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    same = CliRunner().invoke(main, ["predict", "run", "kaplan", "--n-counts", "total", "--N",
+                                     "1643648,1643648,1643648", "--D", "9830400", "--json"])
+    assert same.exit_code == 0, same.output
+    rows = json.loads(same.stdout)["runs"]
+    assert rows[0]["loss_pi95"] == rows[1]["loss_pi95"] == rows[2]["loss_pi95"]
+    far = CliRunner().invoke(main, ["predict", "run", "kaplan", "--N", "1e12", "--D", "2e13"])
+    assert far.exit_code == 0, far.output
+    line = next(x for x in far.stdout.splitlines() if x.startswith("1e+12"))
+    assert " - " in line and "[" in line  # the PI cell empty, the CI's still there
+    assert "no prediction interval beyond 1000x the largest fitted run's compute" in far.stdout

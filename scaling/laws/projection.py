@@ -314,7 +314,7 @@ def n_convention_note(result: FitResult, frame, convention: str | None) -> str:
 # --- held-out runs: prediction intervals for the observed loss ----------------------------------
 
 def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: int = 0,
-                         largest_fitted: float | None = None, **extra) -> dict:
+                         times_largest_run=None, **extra) -> dict:
     """Point prediction and a ``level`` interval for the observed loss at each (N, D).
 
     Each bootstrap draw's prediction times exp(a residual drawn from the fit's own scaled
@@ -326,9 +326,10 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     size, grows or falls as N^+-0.15 (bench/bench_law_intervals.py --noise, bench/README.md).
 
     Each point's interval depends on its own (N, D) and ``seed`` alone, not on the other points
-    asked for (``Scatter.draw``: one residual per bootstrap draw). ``largest_fitted``: the
-    largest fitted run's compute, in the law's C = k N D; a point beyond ``REACH`` x it gets no
-    interval (NaN) and the note says why (``NO_PI_BEYOND_REACH``). None: every point gets one.
+    asked for (``Scatter.draw``: one residual per bootstrap draw). ``times_largest_run``: each
+    point's compute in multiples of the largest fitted run's (as the caller states its distance);
+    a point beyond ``REACH`` gets no interval (NaN) and the note says why (``NO_PI_BEYOND_REACH``).
+    None: every point gets one.
     """
     law = law_for(result.law)
     k = _flops_per_param_token(result)
@@ -355,7 +356,8 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     tail = (1 - level) / 2 * 100
     lo, hi = np.nanpercentile(log_preds, [tail, 100 - tail], axis=0) \
         if log_preds.shape[0] >= 2 else (np.full(N.shape, np.nan),) * 2
-    far = beyond_reach(k * np.broadcast_to(N * D, point.shape), largest_fitted)
+    far = (np.zeros(point.shape, bool) if times_largest_run is None else
+           beyond_reach(np.broadcast_to(np.asarray(times_largest_run, float), point.shape), 1.0))
     if far.any():
         lo, hi = np.where(far, np.nan, lo), np.where(far, np.nan, hi)
         note = (note + "; " if note else "") + (f"{NO_PI_BEYOND_REACH} ({int(far.sum())} of "

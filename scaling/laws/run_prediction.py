@@ -274,13 +274,12 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
         ci = np.array([percentile_ci(per_draw[:, j], level) for j in range(n_law.size)])
     else:
         ci = np.full((n_law.size, 2), np.nan)
-    runs = _fitted_runs(result, frame, k)
-    largest_c = float(np.nanmax(runs["C"])) if runs is not None and np.size(runs["C"]) else None
-    pi = prediction_intervals(result, n_in, d_in, level=level, seed=seed,  # none beyond REACH x it
-                              largest_fitted=largest_c)
+    kinds = _kinds(*distance)  # no PI beyond REACH x the largest fitted run, as the row states it
+    pi = prediction_intervals(result, n_in, d_in, level=level, seed=seed,
+                              times_largest_run=[j.get("times_largest_run", np.nan) for j in kinds])
     ci_name, pi_name = interval_name("loss_ci", level), interval_name("loss_pi", level)
     rows = []
-    for j, judged in enumerate(_kinds(*distance)):
+    for j, judged in enumerate(kinds):
         pi_j = [pi["pi95_lo"][j], pi["pi95_hi"][j]]
         if draws and not np.isnan(pi_j).all():  # no PI (beyond REACH) stays none, not the CI
             pi_j = observation_interval(pi_j, ci[j])
