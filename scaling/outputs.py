@@ -127,6 +127,8 @@ COLUMNS = {
     "N_opt": "compute-optimal N* (parameters)", "D_opt": "compute-optimal D* (tokens)",
     "tokens_per_param": "D*/N* (tokens per parameter)", "loss": "loss at the optimum ({loss})",
     "loss_pi95": "95% prediction interval of an observed run's loss ({loss}), low and high end",
+    "loss_pi95_note": "why loss_pi95 is empty: beyond 1000x the largest fitted run's compute the runs' "
+                      "scatter is not carried, only the curve's interval (loss_ci95) is given",
     "observed": "the run's loss ({loss})", "predicted": "the prediction (the observed value's units)",
     "pi95_lo": "95% prediction interval of an observed value, low end",
     "pi95_hi": "95% prediction interval of an observed value, high end",

@@ -89,6 +89,8 @@ def test_no_interval_beyond_reach(fit):
     assert np.all(np.isfinite(rows[1]["loss_ci95"]))
     assert "loss_pi95_note" not in rows[0]
     assert rows[0]["loss_pi95"] == project(fit, [1e21], largest_fitted=c_max)[0]["loss_pi95"]
+    from scalefit.scaling.outputs import column_meaning  # budgets.csv's legend says what it is
+    assert "1000x" in (column_meaning("kaplan_loss_pi95_note") or column_meaning("loss_pi95_note") or "")
 
 
 def test_reach_rule_leaves_the_benchmark_design_alone(fit):
