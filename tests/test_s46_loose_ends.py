@@ -161,6 +161,20 @@ def test_layer_minus_one_without_a_pooled_row_is_refused_not_the_final_norm_alon
     assert alone["value"].tolist() == [100.0, 101.0, 102.0, 103.0]
 
 
+def test_a_named_tensor_at_layer_minus_one_is_that_tensor():
+    """--tensor X --layer -1 selects tensor X at layer -1 (as before b5e0405), pooled rows or not:
+    the pooled-row rule is for a selection that names no tensor."""
+    from scalefit.scaling.trajectories.table import stat_trajectory
+
+    for pooled_steps in ((), (0, 1, 2, 3)):
+        traj = stat_trajectory(_layernorm_table(pooled_steps), "rms",
+                               tensor="gpt_neox.final_layer_norm.weight", layer=-1)
+        assert traj["value"].tolist() == [100.0, 101.0, 102.0, 103.0]
+        assert not any("pooled" in note for note in traj.attrs.get("notes", []))
+    pooled = stat_trajectory(_layernorm_table(), "rms", tensor="*", group="layernorm", layer=-1)
+    assert pooled["value"].tolist() == [150.0, 151.0, 152.0, 153.0]
+
+
 def test_a_checkpoint_without_a_pooled_row_is_left_out_and_said():
     """A group with a non-finite tensor at a checkpoint has no pooled statistics there: that
     checkpoint took the final norm's value under --layer -1."""

@@ -206,9 +206,10 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
         if column not in rows:
             raise InputError(f"{source}: column '{column}' is missing, cannot select {column}={wanted}")
         selected = rows[_matches(rows[column], wanted, numeric=column == "layer")]
-        if column == "layer" and pooled_layer(wanted) and "tensor" in selected:
+        if column == "layer" and pooled_layer(wanted) and tensor is None and "tensor" in selected:
             # -1 is also the layer of a tensor outside the blocks (embed_in, final_layer_norm):
-            # alone in a table with no pooled row, it was taken as the group's pooled row
+            # alone in a table with no pooled row, it was taken as the group's pooled row; a
+            # tensor named by --tensor is that tensor at layer -1
             pooled = selected[selected["tensor"].astype(str) == POOLED_TENSOR]
             if pooled.empty and not selected.empty:
                 names = known(selected["tensor"].dropna())
