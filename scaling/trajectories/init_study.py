@@ -326,7 +326,8 @@ def tails(shapes: pd.DataFrame) -> pd.DataFrame:
             ratio = (r["start"] - g) / (rs - g)
             rows.append({"size": size, "init": r["init"], "warmup": r["warmup"], "group": r["group"],
                          "start": r["start"], "reference": reference, "reference_start": rs, "gaussian": g,
-                         "ratio": ratio, "far": bool(not 1 / FAR_FACTOR <= ratio <= FAR_FACTOR)})
+                         "ratio": ratio,  # a missing start (NaN ratio) is not far: nothing says so
+                         "far": bool(np.isfinite(ratio) and not 1 / FAR_FACTOR <= ratio <= FAR_FACTOR)})
     return pd.DataFrame(rows, columns=TAILS_COLUMNS)
 
 
