@@ -163,7 +163,8 @@ def measured_wide(evals: pd.DataFrame, meta: dict) -> pd.DataFrame:
         windows = evals.dropna(subset=["context"])[keys + ["context", "stride"]].drop_duplicates(keys)
         wide = wide.merge(windows.astype({"context": "Int64", "stride": "Int64"}), on=keys, how="left")
     else:  # a table of an older scalefit: the run's record
-        wide["context"], wide["stride"] = meta.get("context"), meta.get("stride")
+        # no --stride recorded: the windows did not overlap, stride = context (as report.md says)
+        wide["context"], wide["stride"] = meta.get("context"), meta.get("stride") or meta.get("context")
     cut = meta.get("max_tokens") if meta.get("max_tokens") is not None else "all"
     wide["max_tokens"] = pd.Series(cut, index=wide.index, dtype=object).where(wide["context"].notna(), None)
     wide["dtype"], wide["device"] = meta.get("dtype"), meta.get("device")
