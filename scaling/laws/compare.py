@@ -12,6 +12,7 @@ from scalefit.errors import InputError, a_type
 from scalefit.options import split_values
 from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
+from scalefit.scaling.laws.convention import NONEMBED, TOTAL
 from scalefit.scaling.laws.fit import budget_compute, compute_basis, fit_law
 from scalefit.scaling.laws.projection import (BEYOND_RUNS, CHECK_FACTOR, DATA_MULTIPLES, REACH, SUB_UNIT_TAIL,
                                               sub_unit_optimum_warning,
@@ -456,8 +457,9 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
                  "no bootstrap intervals: run with --bootstrap to tell whether they differ")
     finite = [n for n, f in fits.items() if np.isfinite(f.extra.get("allocation", {}).get("a", np.nan))]
     comparable = len(finite) >= 2
+    both_counts = {NONEMBED, TOTAL} <= set(frame.columns)
     # the gap's split is read in the first sentence where the table has both N counts
-    split_shown = bool(gap) and comparable and {"params_nonembed", "params"} <= set(frame.columns)
+    split_shown = bool(gap) and comparable and both_counts
     if not comparable:
         undecided = "no two allocations to compare"  # not a matter of resamples
     if not comparable:  # a law of N or D alone sees no N-D trade-off and sets no allocation
@@ -504,8 +506,8 @@ def explain_disagreement(frame: pd.DataFrame, fits: dict[str, FitResult],
             first = f"{seen}, and {a_text} agree within their 95% intervals; {floor}."
         else:
             first = f"{seen}; {a_text} ({undecided}); {floor}."
-    if comparable and "params_nonembed" in frame.columns and "params" in frame.columns:
-        share = frame["params_nonembed"].to_numpy(float) / frame["params"].to_numpy(float)
+    if comparable and both_counts:
+        share = frame[NONEMBED].to_numpy(float) / frame[TOTAL].to_numpy(float)
         first = first[:-1] + (f"; Kaplan's N counts non-embedding parameters only, "
                               f"{share.min():.0%} to {share.max():.0%} of the total here"
                               + (f": {gap_sentence(gap)}." if gap else "."))
