@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from scipy.stats import norm
 
 from scalefit.cli import main
-from scalefit.scaling.laws.reconcile import (AT_EDGE, CHANGES, EDGE_WORDS, HOLDS_ZERO, ORDER_WORDS,
-                                             Step, change_interval, change_summary,
+from scalefit.scaling.laws.reconcile import (AT_EDGE, CHANGES, EDGE_WORDS, GIVEN_ORDER, HOLDS_ZERO,
+                                             ORDER_WORDS, TABLE_ORDER, Step, change_interval,
+                                             change_summary,
                                              condition_changes, walk_findings, walk_moves)
 from test_reconcile import isoflop_grid
 
@@ -78,7 +79,8 @@ def test_an_end_at_zero_within_its_resampling_error_is_at_the_edge():
     assert "1 is at the edge ('c' " in text and f"): {EDGE_WORDS}" in text
     assert "1 of 2 steps change a (95% interval of the change excludes 0: 'b' -0.100" in text
     assert "leaves 0 inside" not in text
-    assert sum(ORDER_WORDS in f for f in findings) == 1  # the walk's order, said once
+    # the walk's order, said once
+    assert sum(ORDER_WORDS.format(order=TABLE_ORDER) in f for f in findings) == 1
     for gap, verdict in ((-0.01, CHANGES), (0.01, HOLDS_ZERO)):
         assert _three_steps(gap)[1][1].verdict == verdict
 
@@ -142,7 +144,7 @@ def test_the_cli_states_changes_and_verdicts(tmp_path):
     assert "what differs from the step before" in text.stdout
     assert "counting kaplan -> standard" in text.stdout and "warmup_len long -> short" in text.stdout
     assert "run_id" not in text.stdout and "corpus" not in text.stdout
-    assert ORDER_WORDS in text.stdout
+    assert ORDER_WORDS.format(order=TABLE_ORDER) in text.stdout
     done = CliRunner().invoke(main, [*args, "--json", "--out", str(tmp_path / "out")])
     assert done.exit_code == 0, done.output
     moves = json.loads(done.stdout)["moves"]
@@ -152,3 +154,20 @@ def test_the_cli_states_changes_and_verdicts(tmp_path):
     assert list(table["verdict"].fillna(""))[1:] == [m["verdict"] for m in moves]
     report = (tmp_path / "out" / "reconcile.md").read_text()
     assert "counting kaplan -> standard" in report and "`verdict`" in report
+
+
+def test_the_order_words_name_the_order_that_was_walked(tmp_path):
+    """With --order the walk is said to follow the order --order gave (it read 'in the --order
+    order'); without it, the table's order; the sentence is said once either way."""
+    path = tmp_path / "runs.csv"
+    _settings_table().to_csv(path, index=False)
+    args = ["reconcile", "--data", str(path), "--by", "condition", "--bootstrap", "200"]
+    given = CliRunner().invoke(main, [*args, "--order", "short warmup,recount,first"])
+    assert given.exit_code == 0, given.output
+    said = "each step adds one change to all earlier ones, in the order --order gave; these runs"
+    assert said in given.stdout and given.stdout.count(said) == 1
+    assert ORDER_WORDS.format(order=GIVEN_ORDER) in given.stdout
+    assert "the --order order" not in given.stdout and TABLE_ORDER not in given.stdout
+    table = CliRunner().invoke(main, args)
+    assert table.exit_code == 0, table.output
+    assert "in the table's order; these runs" in table.stdout and GIVEN_ORDER not in table.stdout

@@ -28,8 +28,10 @@ INTERVAL_LEVEL = 95.0  # percent, as transitions' interval_level: every step's _
 CHANGES, HOLDS_ZERO, AT_EDGE = "changes a", "leaves 0 inside", "at the edge"
 EDGE_WORDS = ("0 lies within the interval's resampling error; more resamples (--bootstrap) would "
               "settle it")
-ORDER_WORDS = ("each step adds one change to all earlier ones, in the table's order; these runs "
+# the walk's order, said once: ORDER_WORDS.format(order=TABLE_ORDER), or GIVEN_ORDER where --order gave it
+ORDER_WORDS = ("each step adds one change to all earlier ones, in {order}; these runs "
                "cannot say what a change would do in another order")
+TABLE_ORDER, GIVEN_ORDER = "the table's order", "the order --order gave"
 MAX_DRAWS_PER_SIDE = 4000  # change_summary thins a larger draw set to this many order statistics
 MIN_RUNS_PER_PARAMETER = 3  # the engine's own "too few points" rule, for the Chinchilla form
 
@@ -608,6 +610,6 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
                        f"{'IsoFLOP' if law == 'isoflop' else law} a: "
                        f"{_signed(gaps.min())} to {_signed(gaps.max())}")
     if moves:  # a share, and each step's change, is of the cumulative walk, said once
-        words = ORDER_WORDS if not ordered else ORDER_WORDS.replace("the table's", "the --order")
+        words = ORDER_WORDS.format(order=GIVEN_ORDER if ordered else TABLE_ORDER)
         out.append(f"each change and share is along the walk: {words}")
     return out
