@@ -140,7 +140,6 @@ def unconverged_reason(result, table=None) -> str | None:
     its cut out."""
     from scalefit.scaling.laws.identifiability import bound_status
     values = result.values()
-    terms = law_for(result.law).terms
     if not result.converged:
         message = getattr(result.model_result, "message", "") or ""
         return "the optimizer did not converge" + (f" ({message})" if message else "")
@@ -150,9 +149,11 @@ def unconverged_reason(result, table=None) -> str | None:
     on_bound = {name: status for name in values if name not in BOUND_CHOSEN
                 and (status := bound_status(name, result.warnings))}
     bound = [f"{name} {status}" for name, status in on_bound.items()]
-    gone = [] if table is None else [
-        words for scale, words in vanished_terms(result, table)
-        if scale not in on_bound and terms[scale] not in on_bound]
+    gone = []
+    if table is not None:  # a term's exponent on a bound is said there already
+        terms = law_for(result.law).terms
+        gone = [words for scale, words in vanished_terms(result, table)
+                if scale not in on_bound and terms[scale] not in on_bound]
     if not bound and not gone:
         return None
     parts = ([f"parameter{'s' * (len(bound) > 1)} {', '.join(bound)}"] if bound else []) + gone

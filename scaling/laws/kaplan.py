@@ -55,11 +55,6 @@ class _OneVariablePowerLaw(Law):
     exponent = "alpha_N"
     scale = "N_c"
 
-    def __init_subclass__(cls, **kwargs):
-        """``terms``: the law's one term, its whole loss (no other to stand in for it)."""
-        super().__init_subclass__(**kwargs)
-        cls.terms = {cls.scale: cls.exponent}
-
     def predict(self, values, N, D, k=FLOPS_PER_PARAM_TOKEN, **extra):
         """L at the law's one input: N, D, or C = k N D; broadcast over (N, D)."""
         N = np.asarray(N, float)
