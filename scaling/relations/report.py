@@ -140,8 +140,9 @@ def prediction_lines(pr: dict) -> list[str]:
                 else f"fitted x {_fmt(pr['x_range'][0])} to {_fmt(pr['x_range'][1])}" if "x_range" in pr else "")
     # the value to its curve interval's precision, each interval's ends to its own
     over = pr.get("intervals_over")  # most draws give no value: the intervals are of the rest
+    value = value_at_interval(pr["value"], *pr["ci95"])
     lines = [f"{kind} at {where}{f' ({distance})' if distance else ''}: "
-             f"{value_at_interval(pr['value'], *pr['ci95'])}  95% CI of "
+             f"{value}  95% CI of "
              f"{f'the curve over {over}' if over else 'the curve'} "
              f"{interval_text(*pr['ci95'], pr['value'])}, 95% prediction interval "
              f"of an observed value{' over those draws' if over else ''} "
@@ -153,7 +154,7 @@ def prediction_lines(pr: dict) -> list[str]:
                if outside(pr["value"], pr.get(key))]
     if missed:  # 0.96256 beside [1.1835, 1.3446] printed as if the interval held it
         side = "above" if pr["value"] < missed[0][1][0] else "below"
-        lines.append(f"  warning: the estimate {value_at_interval(pr['value'], *pr['ci95'])} lies outside "
+        lines.append(f"  warning: the estimate {value} lies outside "
                      f"{' and '.join(name for name, _ in missed)}: "
                      f"the bootstrap's refits put the curve {side} the fitted one at this point, so "
                      "the fit and its resamples disagree here")
