@@ -93,20 +93,23 @@ def test_no_interval_beyond_reach(fit):
     assert "1000x" in (column_meaning("kaplan_loss_pi95_note") or column_meaning("loss_pi95_note") or "")
 
 
-def test_reach_rule_leaves_the_benchmark_design_alone(fit):
-    """1x-100x the largest fitted compute (bench/bench_law_intervals.py): intervals unchanged by
-    passing their distances."""
-    c = np.array([1.0, 10.0, 100.0]) * fit.largest_c
-    n = np.sqrt(c / (6.0 * 20))
-    plain = prediction_intervals(fit, n, 20 * n)
-    reached = prediction_intervals(fit, n, 20 * n, times_largest_run=c / fit.largest_c)
-    assert plain["pi95_lo"] == reached["pi95_lo"] and plain["pi95_hi"] == reached["pi95_hi"]
-    assert "pi95_note" not in reached
-
-
-def test_projection_module_reach_is_the_budget_rule():
+def test_projection_module_reach_is_the_budget_rule(fit):
+    """A budget (beyond_reach) and a run's stated distance (prediction_intervals'
+    times_largest_run) draw the line at REACH alike: beyond it no interval and a note saying how
+    many points; within it (1x-100x, bench/bench_law_intervals.py's design) or at no known
+    distance (NaN) the interval is the one given without distances."""
     assert projection.beyond_reach([REACH * 2.0, REACH * 0.5], 1.0).tolist() == [True, False]
     assert not projection.beyond_reach([1e30], None).any()
+    c = np.array([1.0, 10.0, 100.0, 100.0]) * fit.largest_c
+    n = np.sqrt(c / (6.0 * 20))
+    plain = prediction_intervals(fit, n, 20 * n)
+    reached = prediction_intervals(fit, n, 20 * n, times_largest_run=[1.0, 10.0, np.nan, 2 * REACH])
+    for key in ("pi95_lo", "pi95_hi"):
+        assert reached[key][:3] == plain[key][:3] and np.isnan(reached[key][3])
+        assert np.isfinite(plain[key][3])
+    assert "pi95_note" not in plain and reached["pi95_note"].endswith(f"{NO_PI_BEYOND_REACH} (1 of 4 points)")
+    within = prediction_intervals(fit, n[:3], 20 * n[:3], times_largest_run=[1.0, 10.0, 100.0])
+    assert within["pi95_lo"] == plain["pi95_lo"][:3] and "pi95_note" not in within
 
 
 def test_the_audits_commands_on_the_shipped_grid():

@@ -48,6 +48,8 @@ NO_PI_BEYOND_REACH = (f"no prediction interval beyond {REACH:g}x the largest fit
 # D 2e13 (1.4e13x): its sized scatter's slope, drawn from N(0.10, 0.15^2) and carried over 14
 # e-folds of N, gave the loss 1.54 a PI of [0.1, 9.2] nats (the audit's: [0.70, 66000])
 
+GRID = np.linspace(-14.0, 14.0, 561)  # log(N / sqrt(C/k)) searched for a converted optimum
+
 
 def beyond_reach(flops, largest_fitted) -> np.ndarray:
     """Which of ``flops`` lie more than ``REACH`` x beyond ``largest_fitted`` (none where it is no
@@ -56,7 +58,6 @@ def beyond_reach(flops, largest_fitted) -> np.ndarray:
     if largest_fitted is None or not (np.isfinite(largest_fitted) and largest_fitted > 0):
         return np.zeros(flops.shape, bool)
     return flops > REACH * float(largest_fitted)
-GRID = np.linspace(-14.0, 14.0, 561)  # log(N / sqrt(C/k)) searched for a converted optimum
 
 
 def default_budgets(fitted_flops, held_flops=()) -> list[float]:
@@ -356,8 +357,8 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     tail = (1 - level) / 2 * 100
     lo, hi = np.nanpercentile(log_preds, [tail, 100 - tail], axis=0) \
         if log_preds.shape[0] >= 2 else (np.full(N.shape, np.nan),) * 2
-    far = (np.zeros(point.shape, bool) if times_largest_run is None else
-           beyond_reach(np.broadcast_to(np.asarray(times_largest_run, float), point.shape), 1.0))
+    far = (np.zeros(point.shape, bool) if times_largest_run is None else  # NaN: not far
+           np.broadcast_to(np.asarray(times_largest_run, float) > REACH, point.shape))
     if far.any():
         lo, hi = np.where(far, np.nan, lo), np.where(far, np.nan, hi)
         note = (note + "; " if note else "") + (f"{NO_PI_BEYOND_REACH} ({int(far.sum())} of "
