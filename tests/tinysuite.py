@@ -134,8 +134,7 @@ def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: in
         opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
         # the trainer's timing (trainer/train.py, GPT-NeoX's): the update from step s to s + 1 runs
         # at lr_at_step(s), the suite table's lr of step s (the schedule laws' S1(t) = lr_0 + ... +
-        # lr_{t-1}); LambdaLR's count n is the updates done so far
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda n: lr_at_step(schedule, n) / lr)
+        # lr_{t-1}), set on the optimizer before it steps as the trainer does
         gen = torch.Generator().manual_seed(seed)
         trained_lr[name] = {}
         for step in range(last + 1):
@@ -150,9 +149,10 @@ def build_tiny_suite(root, *, models=None, steps=(0, 1, 2, 4, 8), vocab_size: in
             loss = model(input_ids=x, labels=x).loss
             opt.zero_grad()
             loss.backward()
+            for g in opt.param_groups:
+                g["lr"] = lr_at_step(schedule, step)
             trained_lr[name][step] = opt.param_groups[0]["lr"]  # what the update from this step runs at
             opt.step()
-            sched.step()
         n_total = sum(p.numel() for p in model.parameters())
         n_embed = (model.get_input_embeddings().weight.numel()
                    + model.get_output_embeddings().weight.numel())
