@@ -1,8 +1,7 @@
 """Printed digits at the edges (s46): an estimate is printed to the place of its interval's printed
 ends however far out the point asked for lies (predict downstream --at-x 1e30 printed 1.05034e+35,
 six digits to the cap, beside [3.7e+19, 1.5e+21]), each end is printed to the place asked for
-(6.2e+21 at 1e22 printed 6e+21), an estimate lies on its side of each printed end, and a bound
-warning names the bound as its printed end reads it ('[0, 3.2] reaches the lower bound 1e-12')."""
+(6.2e+21 at 1e22 printed 6e+21), and an estimate lies on its side of each printed end."""
 from __future__ import annotations
 
 import math
@@ -15,11 +14,7 @@ import pytest
 from scalefit.scaling.interval_text import (MAX_DIGITS, PLAIN, WIDTH_DIGITS, at_place, ends_place,
                                             estimate_and_ends, spread_place)
 from scalefit.scaling.laws.identifiability import ZERO
-
-
-def last_place(text: str) -> int:
-    """The exponent of a printed number's last digit ('2.6': -1, '1e+22': 22, '2600': 0)."""
-    return Decimal(text).as_tuple().exponent
+from test_s43_value_digits import last_place
 
 
 def significant_digits(text: str) -> int:
@@ -155,34 +150,3 @@ def test_predict_downstream_prints_each_estimate_on_the_rule_at_any_x(shipped, a
     assert significant_digits(est) <= 3, (est, ends)
     assert f": {est}" in repr(result)
 
-
-def test_a_bound_warning_names_the_bound_its_printed_end_reads():
-    """A (fitted as log_A, floor 1e-12) whose refits reach the floor: its interval prints [0, ...]
-    (1e-12 is 0 to ZERO, as the tables print it), and the words named '1e-12' beside that 0, an end
-    that read as below its own bound. Now 'the lower bound 1e-12 (printed 0)'; a bound its end
-    prints as itself is named alone."""
-    from types import SimpleNamespace
-
-    import lmfit
-
-    from scalefit.scaling.fitresult import FitResult, ParamEstimate, attach_intervals, bound_warnings
-
-    def fit_with(name, value, lo, hi, draws):
-        p = lmfit.Parameters()
-        p.add(name, value=value, min=lo, max=hi)
-        shown = name.removeprefix("log_")
-        result = FitResult(law="test", params={shown: ParamEstimate(float(np.exp(value)) if name != shown
-                                                                    else value)},
-                           n_points=10, objective=0.0, converged=True, warnings=bound_warnings(p),
-                           model_result=SimpleNamespace(params=p))
-        attach_intervals(result, {shown: np.asarray(draws, float)})
-        return result.warnings
-
-    floor = fit_with("log_A", np.log(0.5), np.log(1e-12), np.log(1e12),
-                     np.r_[np.full(10, 1e-12), np.geomspace(1e-3, 10.0, 90)])
-    assert len(floor) == 1
-    printed = re.search(r"its 95% interval \[(\S+), (\S+)\]", floor[0]).group(1)
-    assert float(printed) == 0.0
-    assert "reaches the lower bound 1e-12 (printed 0): " in floor[0]
-    cap = fit_with("beta", 4.9, 0.01, 5.0, np.r_[np.linspace(4.6, 4.99, 80), np.full(20, 5.0 - 1e-15)])
-    assert len(cap) == 1 and "reaches the upper bound 5: " in cap[0]
