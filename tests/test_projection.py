@@ -42,6 +42,13 @@ def test_embedding_map_keeps_each_runs_ratio():
     assert np.allclose(emb.nonembed(runs["params"]), runs["params_nonembed"], rtol=1e-3)
     big = emb.total(1e12)
     assert 1e12 < big < 1.01e12  # embeddings are a vanishing share of a huge model
+    # exact=True: a run's own count at its size (the grid is off by up to 1e-3), elsewhere the
+    # N whose total gives the total asked for back
+    own = emb.nonembed(runs["params"], exact=True)
+    assert own.tolist() == runs["params_nonembed"].astype(float).tolist()
+    between = np.sqrt(runs["params"].min() * runs["params"].max()) * np.array([1.0, 1.37, 1e4])
+    assert np.allclose(emb.total(emb.nonembed(between, exact=True)), between, rtol=1e-12)
+    assert not np.allclose(emb.total(emb.nonembed(between)), between, rtol=1e-12)
 
 
 def test_converted_optimum_matches_closed_form_when_embeddings_vanish():

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 TOTAL, NONEMBED = "params", "params_nonembed"
+SAME_SIZE = 1e-9  # a total N within this relative distance of a run's is that run's size
 
 
 @dataclass
@@ -23,6 +24,7 @@ class EmbeddingMap:
     log_nonembed: np.ndarray  # sorted unique log N_nonembed of the runs
     log_embed: np.ndarray  # log(params - params_nonembed) at those sizes
     slope: float  # g in embed ~ N_nonembed^g (0 with one size: a constant embedding)
+    runs: np.ndarray | None = None  # the runs' own (params, params_nonembed) rows, as the table has them
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "EmbeddingMap | None":
@@ -38,7 +40,8 @@ class EmbeddingMap:
         sizes = sizes.groupby("x", sort=True)["y"].mean()
         x, y = sizes.index.to_numpy(float), sizes.to_numpy(float)
         slope = float(np.polyfit(x, y, 1)[0]) if x.size > 1 else 0.0
-        return cls(x, y, slope)
+        runs = np.column_stack([total, nonembed])[~(np.isnan(total) | np.isnan(nonembed))]
+        return cls(x, y, slope, runs)
 
     def embed(self, nonembed) -> np.ndarray:
         """Embedding parameters at non-embedding size(s) ``nonembed``."""
@@ -55,11 +58,25 @@ class EmbeddingMap:
         nonembed = np.asarray(nonembed, float)
         return nonembed + self.embed(nonembed)
 
-    def nonembed(self, total) -> np.ndarray:
-        """The inverse of ``total`` (monotone), by interpolation on a dense grid."""
+    def nonembed(self, total, exact: bool = False) -> np.ndarray:
+        """The inverse of ``total`` (monotone), by interpolation on a dense grid. ``exact``: a
+        run's own non-embedding count where ``total`` is its size (within SAME_SIZE; the grid gave
+        mini-5's 1643648 595100.75 for its 595072, 1.00005x the largest fitted N), else the grid's
+        value refined by bisection in log N until ``total`` gives ``total`` back."""
         total = np.asarray(total, float)
         grid = np.geomspace(max(np.min(total), 1.0) * 1e-6, np.max(total) * 1.01, 4000)
-        return np.exp(np.interp(np.log(total), np.log(self.total(grid)), np.log(grid)))
+        guess = np.exp(np.interp(np.log(total), np.log(self.total(grid)), np.log(grid)))
+        if not exact:
+            return guess
+        lo, hi = np.log(guess) - 1e-2, np.log(guess) + 1e-2  # the grid's error is far under 1%
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            below = self.total(np.exp(mid)) < total
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        out = np.exp(0.5 * (lo + hi))
+        for size, own in (() if self.runs is None else self.runs):
+            out = np.where(np.abs(total / size - 1) <= SAME_SIZE, own, out)
+        return out
 
     def describe(self) -> str:
         share = np.exp(self.log_nonembed) / (np.exp(self.log_nonembed) + np.exp(self.log_embed))

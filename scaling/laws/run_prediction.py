@@ -25,7 +25,7 @@ import pandas as pd
 
 from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, observation_interval, percentile_ci
-from scalefit.scaling.laws.convention import NONEMBED, TOTAL, EmbeddingMap
+from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
 from scalefit.scaling.laws.fit import total_flops_factor
 from scalefit.scaling.laws.projection import (_draw_values, _flops_per_param_token, kind_of, outside_range,
                                               prediction_intervals)
@@ -36,7 +36,6 @@ from scalefit.scaling.laws.runtable import as_run_table, counts_nonembedding, n_
 TOTAL_WORDS, NONEMBED_WORDS = "total", "non-embedding"
 N_COUNTS = {"total": TOTAL_WORDS, "params": TOTAL_WORDS, "non-embedding": NONEMBED_WORDS,
             "nonembedding": NONEMBED_WORDS, "params_nonembed": NONEMBED_WORDS}
-SAME_SIZE = 1e-9  # a given N within this relative distance of a fitted run's is that run's size
 NOT_JUDGED = "not judged (no fitted runs to compare with: pass table=)"
 
 
@@ -149,29 +148,10 @@ def _conversion(result: FitResult, frame, given: str, own: str):
                          f"({n_label(result.extra.get('n_column'), result.extra.get('n_source', ''))}), "
                          f"and {given} N cannot be converted to it: {why}, so there are no embedding "
                          f"counts (params and params_nonembed) to convert with; give {own} N")
-    convert = (lambda n: _nonembed(embedding, n, frame)) if own == NONEMBED_WORDS else embedding.total
+    convert = (lambda n: embedding.nonembed(n, exact=True)) if own == NONEMBED_WORDS else embedding.total
     words = (f"{given} N converted to the law's {own} N with the fitted runs' own embedding counts "
              f"(interpolated between their sizes, embed ~ N_nonembed^{embedding.slope:.2f} beyond them)")
     return convert, words
-
-
-def _nonembed(embedding: EmbeddingMap, total, frame) -> np.ndarray:
-    """The non-embedding N of models of ``total`` parameters: a fitted run's own count where
-    ``total`` is its size (``EmbeddingMap.nonembed`` interpolates on a grid: mini-5's 1643648 gave
-    595100.75 for its 595072, 1.00005x the largest fitted N), else ``EmbeddingMap.nonembed``
-    refined by bisection in log N until ``EmbeddingMap.total`` gives ``total`` back."""
-    total = np.asarray(total, float)
-    guess = embedding.nonembed(total)
-    lo, hi = np.log(guess) - 1e-2, np.log(guess) + 1e-2  # the grid's error is far under 1%
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        below = embedding.total(np.exp(mid)) < total
-        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-    out = np.exp(0.5 * (lo + hi))
-    sizes = frame[[TOTAL, NONEMBED]].apply(pd.to_numeric, errors="coerce").dropna().to_numpy(float)
-    for size, own in sizes:
-        out = np.where(np.abs(total / size - 1) <= SAME_SIZE, own, out)
-    return out
 
 
 def _kinds(n_law, d, c, runs: dict | None) -> list[dict]:
