@@ -4,15 +4,14 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import pytest
+
+from scalefit.data import INIT_STUDY_CHECKPOINTS, data_path
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE = ROOT / "data" / "suites" / "mini" / "init" / "checkpoints.parquet"
+TABLE = data_path(*INIT_STUDY_CHECKPOINTS)  # tracked: shipped with the package
 
 
 def test_readme_step0_losses_are_the_init_tables():
-    if not TABLE.exists():
-        pytest.skip("no shipped init table")
     ck = pd.read_parquet(TABLE, columns=["step", "metric", "dataset", "init", "value"])
     step0 = ck[(ck.step == 0) & (ck.metric == "loss") & (ck.dataset == "prose-val")]
     by = step0.groupby("init")["value"]

@@ -7,11 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scalefit.data import MINI_CHECKPOINTS, MINI_FINALS, MINI_RUNS, data_path
 from scalefit.errors import ROWS_OF, InputError, row_name, rows_name
 from scalefit.tables import read_table
+from test_reconcile import isoflop_grid
 
 ROOT = Path(__file__).resolve().parents[1]
-MINI = ROOT / "data" / "suites" / "mini"
+RUNS, CHECKPOINTS = data_path(*MINI_RUNS), data_path(*MINI_CHECKPOINTS)
+COLUMNS = RUNS.with_name("COLUMNS.md")  # the shipped tables' column dictionary, beside them
 
 
 def _bad_wsd_run(runs: pd.DataFrame) -> tuple[pd.DataFrame, object]:
@@ -27,7 +30,7 @@ def test_a_notebook_frame_names_the_index_label_not_label_plus_one():
     label 27: neither its position nor its label."""
     from scalefit import fit_law
 
-    wsd, label = _bad_wsd_run(pd.read_csv(MINI / "runs.csv"))
+    wsd, label = _bad_wsd_run(pd.read_csv(RUNS))
     assert label != 2  # the label is not the position: the case the message got wrong
     with pytest.raises(InputError) as error:
         fit_law(wsd, "chinchilla", n_bootstrap=0)
@@ -41,8 +44,8 @@ def test_a_table_read_from_a_file_keeps_the_files_row_through_a_notebooks_filter
     notebook does: the message names the file's data row, as the command's does."""
     from scalefit import fit_law
 
-    runs = read_table(MINI / "runs.csv")
-    assert runs.attrs[ROWS_OF] == str(MINI / "runs.csv")
+    runs = read_table(RUNS)
+    assert runs.attrs[ROWS_OF] == str(RUNS)
     wsd, label = _bad_wsd_run(runs)
     with pytest.raises(InputError, match=rf"column 'loss', row {label + 1}: must be positive"):
         fit_law(wsd, "chinchilla", n_bootstrap=0)
@@ -52,14 +55,15 @@ def test_the_command_names_the_files_row(tmp_path):
     from click.testing import CliRunner
     from scalefit.cli import main
 
-    runs = pd.read_csv(MINI / "runs.csv")
-    runs.loc[27, "loss"] = -1
+    runs = pd.read_csv(RUNS)
+    _, label = _bad_wsd_run(runs)
+    runs.loc[label, "loss"] = -1
     path = tmp_path / "runs.csv"
     runs.to_csv(path, index=False)
     result = CliRunner().invoke(main, ["fit", "chinchilla", "--data", str(path),
                                        "--subset", "part=wsd", "--bootstrap", "0"])
     assert result.exit_code == 2, result.output
-    assert f"{path} [part=wsd]: column 'loss', row 28: must be positive, got -1" in result.output
+    assert f"{path} [part=wsd]: column 'loss', row {label + 1}: must be positive, got -1" in result.output
 
 
 @pytest.mark.parametrize("index, named", [
@@ -192,7 +196,7 @@ def test_layer_minus_one_on_the_shipped_checkpoints_is_the_pooled_row():
     tensor also sits at layer -1) is the pooled row: the same trajectory as the group alone."""
     from scalefit.scaling.trajectories.table import stat_trajectory
 
-    table = pd.read_parquet(MINI / "checkpoints.parquet")
+    table = pd.read_parquet(CHECKPOINTS)
     table = table[table["model"] == "mini-1"]
     for group in ("embed_in", "layernorm"):
         pooled = stat_trajectory(table, "rms", group=group, layer=-1)
@@ -213,15 +217,16 @@ def test_the_layer_help_says_what_minus_one_selects():
 
 def _described(table: str) -> dict[str, str]:
     """{column: description} of one table's section of data/suites/mini/COLUMNS.md."""
-    text = (MINI / "COLUMNS.md").read_text()
+    text = COLUMNS.read_text()
     section = re.search(rf"^## {re.escape(table)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     assert section, f"COLUMNS.md has no section '## {table}'"
     return dict(re.findall(r"^\| `([^`]+)` \| (.+?) \|$", section.group(1), re.M))
 
 
-@pytest.mark.parametrize("table", ["runs.csv", "checkpoints.parquet", "finals.parquet"])
-def test_every_column_of_a_shipped_table_is_described_and_no_other(table):
-    path = MINI / table
+@pytest.mark.parametrize("shipped", [MINI_RUNS, MINI_CHECKPOINTS, MINI_FINALS], ids=lambda parts: parts[-1])
+def test_every_column_of_a_shipped_table_is_described_and_no_other(shipped):
+    path = data_path(*shipped)
+    table = path.name
     columns = (pd.read_csv(path, nrows=0) if table.endswith(".csv")
                else pd.read_parquet(path).iloc[:0]).columns
     described = _described(table)
@@ -234,12 +239,12 @@ def test_the_runs_loss_column_says_whose_validation_split():
     runs: code-val, equal to loss_code_val): the description says so, and the table agrees."""
     loss = _described("runs.csv")["loss"]
     assert "prose-val" in loss and "code-val" in loss and "loss_code_val" in loss
-    runs = pd.read_csv(MINI / "runs.csv")
+    runs = pd.read_csv(RUNS)
     code = runs[runs["distribution"] == "code"]
     assert len(code) and (code["loss"] == code["loss_code_val"]).all()
     prose = runs[runs["distribution"] == "prose"]
     assert len(prose) and not np.isclose(prose["loss"], prose["loss_prose_test"]).all()
-    text = (MINI / "COLUMNS.md").read_text()
+    text = COLUMNS.read_text()
     assert "`scalefit compare`" in text and "part=grid" in text
 
 
@@ -254,10 +259,6 @@ def test_the_column_dictionary_installs_with_the_tables():
 def test_an_akima_isoflop_repeat_names_a_notebook_frames_index_labels(tmp_path):
     """The run table's rows reach isoflop as numbers (RunTable.rows, label + 1): a notebook
     frame's repeated size was named 'rows 1 and 64', its labels being 0 and 63."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_reconcile import isoflop_grid
     from scalefit import fit_law
 
     runs = pd.concat([isoflop_grid(0.34, 0.28, "a", 1), isoflop_grid(0.34, 0.28, "b", 2)],
