@@ -56,6 +56,19 @@ def shipped_kaplan():
     return fit_law(table, "kaplan", n_bootstrap=30, seed=0, all_runs=table), table, df
 
 
+@pytest.fixture(scope="module")
+def mini5_at_4x(shipped_kaplan):
+    """The notebook audit's run: mini-5 at 4x the largest token count, predicted by the shipped
+    Kaplan fit from its total N (n_counts='total') and from the law's own, non-embedding N:
+    (mini-5's row, D, the prediction from total N, the one from the law's N)."""
+    result, table, df = shipped_kaplan
+    mini5 = df[df["model"] == "mini-5"].iloc[0]
+    d = 4 * df["tokens"].max()
+    total = predict_run(result, mini5["params"], d, n_counts="total", table=table)
+    own = predict_run(result, mini5["params_nonembed"], d, table=table)
+    return mini5, d, total, own
+
+
 # two fitted runs, two beyond every run (2x and 3x the largest N, D)
 AT_N, AT_D = np.array([SIZES[2], SIZES[4], 2e8, 3e8]), np.array([TOKENS[1], TOKENS[3], 4e9, 6e9])
 
@@ -101,14 +114,11 @@ def test_kind_labels_inside_beyond_below(simulated):
     assert "N 3x the largest fitted" in frame.iloc[3]["outside_fitted"]  # its compute lies inside
 
 
-def test_kaplan_at_total_and_non_embedding_n_gives_one_loss(shipped_kaplan):
+def test_kaplan_at_total_and_non_embedding_n_gives_one_loss(shipped_kaplan, mini5_at_4x):
     """The notebook audit's mini-5 at 4x tokens: total N read as the law's non-embedding N gave
     3.587 where the law's own N gave 3.784, unsaid."""
     result, table, df = shipped_kaplan
-    mini5 = df[df["model"] == "mini-5"].iloc[0]
-    d = 4 * df["tokens"].max()
-    total = predict_run(result, mini5["params"], d, n_counts="total", table=table)
-    own = predict_run(result, mini5["params_nonembed"], d, table=table)
+    mini5, d, total, own = mini5_at_4x
     assert own.iloc[0]["N_counts"] == "non-embedding" and own.iloc[0]["N_converted"] == ""
     assert total.iloc[0]["N_law"] == mini5["params_nonembed"]  # the run's own count, exactly
     assert total.iloc[0]["loss"] == own.iloc[0]["loss"]
@@ -265,15 +275,13 @@ def test_the_cli_prints_compares_compute_and_distance():
     assert plain.startswith("chinchilla fitted to 20 runs of ") and "law's C" not in plain
 
 
-def test_non_embedding_n_gives_the_same_compute_as_its_total(shipped_kaplan):
+def test_non_embedding_n_gives_the_same_compute_as_its_total(shipped_kaplan, mini5_at_4x):
     """The law's own N (non-embedding) is stated in total N for C and the distances: mini-5 at 4x
     tokens is the same run, C and distances, given either way; the table shows the total N."""
     from scalefit.scaling.laws.run_prediction import prediction_document, run_text
-    result, table, df = shipped_kaplan
-    mini5 = df[df["model"] == "mini-5"].iloc[0]
-    d = 4 * df["tokens"].max()
-    total = predict_run(result, mini5["params"], d, n_counts="total", table=table).iloc[0]
-    own = predict_run(result, mini5["params_nonembed"], d, table=table).iloc[0]
+    result, table, _ = shipped_kaplan
+    mini5, d, total, own = mini5_at_4x
+    total, own = total.iloc[0], own.iloc[0]
     assert own["N_total"] == pytest.approx(mini5["params"], rel=1e-9)
     for key in ("C", "C_law", "times_largest_N", "times_largest_D", "times_largest_run"):
         assert own[key] == pytest.approx(total[key], rel=1e-9)
