@@ -19,6 +19,11 @@ UPPER_BOUND = "source"  # continued training: the upper bound, not one of the th
 # the shape's control: each tensor drawn from a Gaussian with the source tensor's mean and std (the
 # learned scale without its shape); every other init but pythia and source is tested against it
 SHAPE_CONTROL = "gauss-matched"
+# the tails flag (init_study.tails): a start more than FAR_FACTOR times, or under 1/FAR_FACTOR of, the
+# source's distance from the Gaussian, judged in the groups where the source is at least JUDGED_SHARE as
+# far from it as in its farthest
+FAR_FACTOR = 2.0
+JUDGED_SHARE = 0.1
 DROP_FRACTIONS = (0.5, 0.8, 0.95)  # thresholds: this share of the control's loss drop done
 ALPHA = 0.05
 MIN_CHECKPOINTS = 3  # a loss curve: the start, the end and one point between

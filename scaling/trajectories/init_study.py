@@ -43,7 +43,8 @@ import pandas as pd
 
 from scalefit.errors import InputError, warn
 from scalefit.schema import KEYS, checked_steps, distinct_rows, numeric_values, split_rows
-from scalefit.scaling.trajectories.init_contrasts import (CONTROL, SHAPE_CONTROL, UPPER_BOUND, checked_thresholds,
+from scalefit.scaling.trajectories.init_contrasts import (CONTROL, FAR_FACTOR, JUDGED_SHARE, SHAPE_CONTROL,
+                                                        UPPER_BOUND, checked_thresholds,
                                                         per_run, shape_contrasts, summarize, threshold_table,
                                                         warmup_effects)
 from scalefit.scaling.trajectories.init_shapes import shape_table
@@ -293,8 +294,6 @@ def run_origin(table: pd.DataFrame, runs_done: pd.DataFrame, runs: pd.DataFrame 
 
 # ---------------------------------------------------------------- the start against the source's law
 
-FAR_FACTOR = 2.0  # a start more than twice, or under half, the source's distance from the Gaussian
-JUDGED_SHARE = 0.1  # groups where the source is at least this share as far from it as in its farthest
 TAILS_COLUMNS = ["size", "init", "warmup", "group", "start", "reference", "reference_start", "gaussian", "ratio",
                  "far"]
 

@@ -13,7 +13,7 @@ from scalefit.options import analysis_options
 from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
 from scalefit.scaling.flags import command_words
 from scalefit.scaling.trajectories.init_contrasts import CONTROL, SHAPE_CONTROL
-from scalefit.scaling.trajectories.init_study_text import origin_sentences
+from scalefit.scaling.trajectories.init_study_text import FAR_WORDS, origin_sentences
 from scalefit.atomic import staged_output
 from scalefit.tables import read_table_or_shipped, write_table
 
@@ -86,7 +86,7 @@ def _report(study, source: str) -> str:
         lines += [f"## Weight laws ({study.stat}, mean over seeds)", "", markdown_table(study.shapes), ""]
     if len(study.tails):
         lines += [f"## Start against the source's law ({study.stat} at the first checkpoint; far: the ratio "
-                  "(S - G) / (R - G) outside [1/2, 2])", "", markdown_table(study.tails), ""]
+                  f"(S - G) / (R - G) {FAR_WORDS})", "", markdown_table(study.tails), ""]
     return "\n".join(lines)
 
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from scalefit.scaling.trajectories.init_contrasts import ALPHA, CONTROL, SHAPE_CONTROL, UPPER_BOUND
+from scalefit.scaling.trajectories.init_contrasts import (ALPHA, CONTROL, FAR_FACTOR, JUDGED_SHARE, SHAPE_CONTROL,
+                                                        UPPER_BOUND)
 
 if TYPE_CHECKING:  # the annotation only: init_study imports this module to write its sentences
     from scalefit.scaling.trajectories.init_study import InitStudy
@@ -25,6 +26,18 @@ SHAPE_OUTCOMES = {"faster": f"faster than {SHAPE_CONTROL}, the Gaussian of its s
                           "level (the interval bounds how large one could be)",
                   "slower": f"slower than {SHAPE_CONTROL}, the Gaussian of its scale",
                   "undetermined": "undetermined (these runs allow no test)"}
+_FRACTIONS = {2: "half", 3: "third", 4: "quarter", 5: "fifth", 10: "tenth"}
+
+
+def _share_words(share: float) -> str:
+    """0.1 -> 'a tenth'; a share with no such word -> its number."""
+    n = round(1 / share)
+    return f"a {_FRACTIONS[n]}" if n in _FRACTIONS and math.isclose(n * share, 1) else f"{share:g}"
+
+
+# the tails flag's rule in words (init_study.tails), from its constants
+FAR_WORDS = f"outside [1/{FAR_FACTOR:g}, {FAR_FACTOR:g}]"
+JUDGED_WORDS = f"at least {_share_words(JUDGED_SHARE)} of its largest"
 
 
 def _fmt_steps(x) -> str:
@@ -294,6 +307,6 @@ def tails_flag(study: InitStudy, size, init, warmup, axis: str) -> str | None:
                      f"{', '.join(sorted(others['init']))}")
     copy = "a copy of the source model's weights" if ref == UPPER_BOUND else "the source model's weights shuffled"
     return (f"tails, {size} {init} {warmup}: its start is far from the {ref} run's ({copy}) on {axis}: "
-            f"{groups}{loss}. Far: (S - G) / (R - G) outside [1/2, 2] for its start "
-            "S, the reference's R and the Gaussian's G, in the groups where |R - G| is at least a tenth of its "
-            f"largest; so {init} is no faithful stand-in for the source's shape.")
+            f"{groups}{loss}. Far: (S - G) / (R - G) {FAR_WORDS} for its start "
+            f"S, the reference's R and the Gaussian's G, in the groups where |R - G| is {JUDGED_WORDS}; "
+            f"so {init} is no faithful stand-in for the source's shape.")
