@@ -48,7 +48,7 @@ from scalefit.scaling.trajectories.init_contrasts import (CONTROL, FAR_FACTOR, J
                                                         per_run, shape_contrasts, summarize, threshold_table,
                                                         warmup_effects)
 from scalefit.scaling.trajectories.init_shapes import shape_table
-from scalefit.scaling.trajectories.init_study_text import nothing_to_compare, sentences
+from scalefit.scaling.trajectories.init_study_text import nothing_to_compare, origin_sentences, verdict_sentences
 from scalefit.scaling.trajectories.table import positive_losses
 from scalefit.tables import as_table, read_table
 
@@ -73,6 +73,7 @@ class InitStudy:
     shape_contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)
     tails: pd.DataFrame = field(default_factory=pd.DataFrame)  # per init and group: start vs the source's
     origin: dict = field(default_factory=dict)  # where the learned laws come from, the data order (run_origin)
+    head: list[str] = field(default_factory=list)  # sentences' first lines: what the inits are (origin_sentences)
 
     def __repr__(self) -> str:
         """A notebook's view: the runs and the verdicts (the sentences saying what the data
@@ -361,5 +362,6 @@ def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=No
     study = InitStudy(dataset, thr, curve_table(losses), runs_done, summary, contrasts, shapes,
                       warmup_effects(runs_done), stat=stat, shape_contrasts=shape_contrasts(runs_done),
                       tails=tails(shapes), origin=run_origin(table, runs_done, runs, provenance))
-    study.sentences = sentences(study)
+    study.head = origin_sentences(study)
+    study.sentences = study.head + verdict_sentences(study)
     return study

@@ -13,7 +13,7 @@ from scalefit.options import analysis_options
 from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
 from scalefit.scaling.flags import command_words
 from scalefit.scaling.trajectories.init_contrasts import CONTROL, SHAPE_CONTROL
-from scalefit.scaling.trajectories.init_study_text import FAR_WORDS, origin_sentences
+from scalefit.scaling.trajectories.init_study_text import FAR_WORDS
 from scalefit.atomic import staged_output
 from scalefit.tables import read_table_or_shipped, write_table
 
@@ -66,8 +66,8 @@ def _md(sentences) -> list[str]:
 
 
 def _report(study, source: str) -> str:
-    head = origin_sentences(study)  # what the inits are: the head, before the verdicts
-    rest = study.sentences[len(head):] if study.sentences[:len(head)] == head else study.sentences
+    head = study.head  # what the inits are: the head, before the verdicts
+    rest = study.sentences[len(head):]
     lines = ["# Init study: start from the learned weight law, and train", "",
              f"Data: {source}; loss on {study.dataset} in nats/token. Early = steps to the first threshold, "
              "late = final loss; each condition against pythia with the same size and warmup "

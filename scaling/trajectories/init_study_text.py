@@ -181,10 +181,15 @@ def nothing_to_compare(runs: pd.DataFrame) -> str:
 
 
 def sentences(study: InitStudy) -> list[str]:
+    """The head (``origin_sentences``), then the verdicts (``verdict_sentences``)."""
+    return origin_sentences(study) + verdict_sentences(study)
+
+
+def verdict_sentences(study: InitStudy) -> list[str]:
     """The verdict, built from the numbers: per size and warmup, early (steps to the first
     threshold) and late (final loss), each condition against pythia, then which predicted
     outcome the data support, the warmup hypothesis and where the weight laws go."""
-    out = origin_sentences(study)
+    out = []
     c = study.contrasts
     cells = sorted(c.groupby(["size", "warmup"]), key=lambda kv: (str(kv[0][0]), kv[0][1] != "warmup"))
     for (size, warmup), cell in cells:
