@@ -26,6 +26,9 @@ SHAPE_OUTCOMES = {"faster": f"faster than {SHAPE_CONTROL}, the Gaussian of its s
                           "level (the interval bounds how large one could be)",
                   "slower": f"slower than {SHAPE_CONTROL}, the Gaussian of its scale",
                   "undetermined": "undetermined (these runs allow no test)"}
+# the shape contrasts' outcomes in a phase's summary line (undetermined: said as "no test for")
+SHAPE_BRIEF = {"faster": f"faster than {SHAPE_CONTROL}", "slower": f"slower than {SHAPE_CONTROL}",
+               "same": f"no difference from {SHAPE_CONTROL} detectable at the 5% level"}
 _FRACTIONS = {2: "half", 3: "third", 4: "quarter", 5: "fifth", 10: "tenth"}
 
 
@@ -180,6 +183,11 @@ def nothing_to_compare(runs: pd.DataFrame) -> str:
             "another init's runs (each condition is compared with the control of its size and warmup)")
 
 
+def _cells(frame: pd.DataFrame) -> list:
+    """``frame``'s (size, warmup) groups in the text's order: by size, with warmup first."""
+    return sorted(frame.groupby(["size", "warmup"]), key=lambda kv: (str(kv[0][0]), kv[0][1] != "warmup"))
+
+
 def sentences(study: InitStudy) -> list[str]:
     """The head (``origin_sentences``), then the verdicts (``verdict_sentences``)."""
     return origin_sentences(study) + verdict_sentences(study)
@@ -190,9 +198,7 @@ def verdict_sentences(study: InitStudy) -> list[str]:
     threshold) and late (final loss), each condition against pythia, then which predicted
     outcome the data support, the warmup hypothesis and where the weight laws go."""
     out = []
-    c = study.contrasts
-    cells = sorted(c.groupby(["size", "warmup"]), key=lambda kv: (str(kv[0][0]), kv[0][1] != "warmup"))
-    for (size, warmup), cell in cells:
+    for (size, warmup), cell in _cells(study.contrasts):
         label = _label(study.runs, size, warmup)
         out.append(f"## {size}, {label}")
         for phase, measure in (("early", "steps_to_1"), ("late", "final_loss")):
@@ -261,8 +267,7 @@ def shape_sentences(study: InitStudy) -> list[str]:
     out = []
     flagged = set() if study.tails is None or study.tails.empty else set(
         map(tuple, study.tails.loc[study.tails["far"], ["size", "init", "warmup"]].to_numpy()))
-    for (size, warmup), cell in sorted(c.groupby(["size", "warmup"]), key=lambda kv: (str(kv[0][0]),
-                                                                                      kv[0][1] != "warmup")):
+    for (size, warmup), cell in _cells(c):
         label = _label(study.runs, size, warmup)
         out.append(f"## The shape, {size}, {label}: each init that carries the source's law against "
                    f"{SHAPE_CONTROL} (each tensor drawn from a Gaussian with the source tensor's mean and std: "
@@ -273,9 +278,7 @@ def shape_sentences(study: InitStudy) -> list[str]:
             for _, row in rows.iterrows():
                 out.append(f"shape, {phase}: " + contrast_sentence(row, study.summary, study.thresholds))
                 groups.setdefault(row["outcome"], []).append(row["init"])
-            brief = {"faster": f"faster than {SHAPE_CONTROL}", "slower": f"slower than {SHAPE_CONTROL}",
-                     "same": f"no difference from {SHAPE_CONTROL} detectable at the 5% level"}
-            said = [f"{', '.join(inits)}: {brief[o]}" for o, inits in groups.items() if o != "undetermined"]
+            said = [f"{', '.join(inits)}: {SHAPE_BRIEF[o]}" for o, inits in groups.items() if o != "undetermined"]
             said += [f"no test for {', '.join(groups['undetermined'])}"] if "undetermined" in groups else []
             odd = sorted({i for i in rows["init"] if (size, i, warmup) in flagged})
             said += [f"{', '.join(odd)} does not start with the source's shape (its tails line below)"] if odd else []
