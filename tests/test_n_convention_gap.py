@@ -7,7 +7,7 @@ import pytest
 
 from scalefit.scaling.laws.compare import compare_laws
 from scalefit.scaling.laws.fit import fit_law
-from scalefit.scaling.laws.n_convention_gap import n_convention_gap
+from scalefit.scaling.laws.n_convention_gap import gap_sentence, n_convention_gap
 from tests.test_projection import shipped_grid
 
 
@@ -30,13 +30,19 @@ def test_the_parts_add_up_to_the_gap_in_every_resample():
 
 def test_no_convention_part_when_n_counts_the_same():
     """A table whose two columns are equal: the refit is the original fit, the convention
-    explains nothing in any resample, and the form carries the whole gap."""
+    explains nothing in any resample, and the form carries the whole gap, in either order (the
+    interaction is 0 and the sentence says the order does not matter)."""
     runs = shipped_grid().copy()
     runs["params_nonembed"] = runs["params"]
     gap = compare_laws(runs, n_bootstrap=120, seed=0).n_convention_gap
     assert gap["parts"]["n_convention"]["value"] == 0.0
     assert gap["parts"]["n_convention"]["ci95"] == [0.0, 0.0]
     assert gap["parts"]["functional_form"] == gap["parts"]["total"]
+    for path in gap["paths"].values():
+        assert path["n_convention"]["value"] == 0.0 and path["n_convention"]["ci95"] == [0.0, 0.0]
+        assert path["functional_form"] == gap["total"]
+    assert gap["interaction"]["value"] == 0.0
+    assert "in either order" in gap_sentence(gap) and "depends on the order" not in gap_sentence(gap)
 
 
 def test_not_split_without_both_columns_or_both_laws():

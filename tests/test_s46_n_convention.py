@@ -133,18 +133,6 @@ def test_the_reading_gives_the_2x2_both_orders_and_the_average_not_an_attributio
     assert "no interval" in gap_sentence(bare) and caveat in gap_sentence(bare)
 
 
-def test_one_n_count_for_both_laws_moves_nothing_in_either_order():
-    runs = simulated_runs()
-    runs["params_nonembed"] = runs["params"]
-    cmp = compare_laws(runs, n_bootstrap=N_BOOT, seed=0)
-    gap = cmp.n_convention_gap
-    for path in gap["paths"].values():
-        assert path["n_convention"]["value"] == 0.0 and path["n_convention"]["ci95"] == [0.0, 0.0]
-        assert path["functional_form"] == gap["total"]
-    assert gap["interaction"]["value"] == 0.0
-    assert "in either order" in gap_sentence(gap) and "depends on the order" not in gap_sentence(gap)
-
-
 # Noisier runs (1% scatter) and 120 resamples: the gap kaplan - chinchilla excludes 0, the N
 # convention's part of it (the known shift of Chinchilla's a between the two counts) excludes 0,
 # the form's part does not, and the interaction (first less second) holds 0.
