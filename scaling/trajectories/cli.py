@@ -96,7 +96,7 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     the warmup end in steps and tokens, and across runs with different warmups the regression of
     transition step on warmup end.
     """
-    from scalefit.scaling.trajectories.table import stat_label, stat_trajectory
+    from scalefit.scaling.trajectories.table import stat_trajectory
     from scalefit.scaling.trajectories.transitions import transition_study
 
     df, source = _load(data_path)
@@ -104,14 +104,13 @@ def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, t
     traj = stat_trajectory(df, stat, group=group, tensor=tensor, layer=layer, models=models,
                            losses=losses, source=source, losses_source=losses_path)
     _echo_notes(traj)
-    label = stat_label(stat, group, tensor, layer)
     study, stopped = keeping_finished(lambda: transition_study(  # no regression if stopped
         traj, which=which, warmup_steps=warmup_steps, total_steps=total_steps,
         max_breakpoints=max_breakpoints, min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
-        seed=seed, progress=True, interval_method=interval_method, label=label, stat=stat))
-    written = study.write(out_dir, stopped) if out_dir else ""
+        seed=seed, progress=True, interval_method=interval_method))  # label, stat: traj's selection
+    written = study.write(out_dir, stopped)  # '' without --out
     if as_json:
-        click.echo(dumps({"stat": label, "data": source, **study.to_dict(),
+        click.echo(dumps({"stat": study.label, "data": source, **study.to_dict(),
                           **({"interrupted": stopped} if stopped else {})}))
     else:
         click.echo("\n".join(study.lines(notes=False)))  # the notes went to stderr
