@@ -174,7 +174,7 @@ def _write_files(out_dir, study, stopped: str | None = None) -> None:
                 if study.n_bootstrap else "no intervals (--bootstrap 0)."), "",
              *([interval_caveat(study.interval_method, study.n_bootstrap), ""] if study.n_bootstrap
                else ["No breakpoint intervals: --bootstrap 0.", ""]),
-             *left_out_lines(list(traj.attrs.get("notes", [])) + list(study.notes)),
+             *left_out_lines(study.notes),  # the trajectory's notes and the runs' left out
              "![transitions](transitions.png)", "",
              markdown_table(found) if len(found) else "No transition found in any run.", ""]
     if found["ci_widened"].any():
