@@ -314,8 +314,22 @@ def n_convention_note(result: FitResult, frame, convention: str | None) -> str:
 
 # --- held-out runs: prediction intervals for the observed loss ----------------------------------
 
+def draw_predictions(result: FitResult, N, D, **extra) -> tuple[np.ndarray, np.ndarray | None]:
+    """(point, preds): the fitted law's prediction at each (N, D), and each bootstrap draw's, one
+    row per draw (``_draw_values``: the draws finite in every parameter); preds is None without
+    draws."""
+    law = law_for(result.law)
+    k = _flops_per_param_token(result)
+    N = np.asarray(N, float)
+    D = np.asarray(D, float)
+    point = np.asarray(law.predict(result.values(), N, D, k, **extra), float)
+    draws = _draw_values(result)
+    preds = np.array([np.asarray(law.predict(v, N, D, k, **extra), float) for v in draws]) if draws else None
+    return point, preds
+
+
 def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: int = 0,
-                         times_largest_run=None, **extra) -> dict:
+                         times_largest_run=None, drawn=None, **extra) -> dict:
     """Point prediction and a ``level`` interval for the observed loss at each (N, D).
 
     Each bootstrap draw's prediction times exp(a residual drawn from the fit's own scaled
@@ -330,20 +344,16 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     asked for (``Scatter.draw``: one residual per bootstrap draw). ``times_largest_run``: each
     point's compute in multiples of the largest fitted run's (as the caller states its distance);
     a point beyond ``REACH`` gets no interval (NaN) and the note says why (``NO_PI_BEYOND_REACH``).
-    None: every point gets one.
+    None: every point gets one. ``drawn``: ``draw_predictions``' (point, preds) at these (N, D),
+    for a caller that reads the draws' predictions too (None: predicted here).
     """
-    law = law_for(result.law)
-    k = _flops_per_param_token(result)
     N = np.asarray(N, float)
     D = np.asarray(D, float)
-    point = np.asarray(law.predict(result.values(), N, D, k, **extra), float)
+    point, preds = draw_predictions(result, N, D, **extra) if drawn is None else drawn
     scatter = law_scatter(result)
     rng = np.random.default_rng(seed)
-    draws = _draw_values(result)
     note = ""
-    if draws:
-        preds = np.array([np.asarray(law.predict(v, N, D, k, **extra), float) for v in draws])
-    else:
+    if preds is None:
         note = "no bootstrap draws: the interval holds the runs' scatter only"
         preds = np.tile(point, (max(200, scatter.residuals.size), 1))
     with np.errstate(all="ignore"):

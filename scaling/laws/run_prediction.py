@@ -27,8 +27,8 @@ from scalefit.errors import InputError
 from scalefit.scaling.fitresult import FitResult, observation_interval, percentile_ci
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
 from scalefit.scaling.laws.fit import total_flops_factor
-from scalefit.scaling.laws.projection import (_draw_values, _flops_per_param_token, kind_of, outside_range,
-                                              prediction_intervals)
+from scalefit.scaling.laws.projection import (_flops_per_param_token, draw_predictions, kind_of,
+                                              outside_range, prediction_intervals)
 from scalefit.scaling.laws.projection import budget_basis, budget_convention
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import as_run_table, counts_nonembedding, n_label
@@ -216,7 +216,7 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
     is an InputError that says which N the law reads. ``table``: the run table the law was fitted
     to. ``level``: of both intervals (columns ci95, pi95 at 0.95; ci90 at 0.9).
     """
-    law = predictable(result.law)
+    predictable(result.law)  # an InputError for a law that predicts no run's final loss
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise InputError(f"level: {level!r}; expected a probability in (0, 1), e.g. 0.95")
     n_given, d = checked_sizes(N, D)
@@ -244,24 +244,21 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
 
     n_in, d_in = (c / _flops_per_param_token(result), np.ones_like(c)) if compute_only(result) \
         else (n_law, d)
-    values = result.values()
-    loss = np.asarray(law.predict(values, n_in, d_in, _flops_per_param_token(result)), float)
-    draws = _draw_values(result)
-    if draws:
-        with np.errstate(all="ignore"):
-            per_draw = np.array([np.asarray(law.predict(v, n_in, d_in, _flops_per_param_token(result)),
-                                            float) for v in draws])
+    with np.errstate(all="ignore"):  # the law's curve and each draw's, predicted once for both intervals
+        loss, per_draw = drawn = draw_predictions(result, n_in, d_in)
+    n_draws = 0 if per_draw is None else len(per_draw)
+    if n_draws:
         ci = np.array([percentile_ci(per_draw[:, j], level) for j in range(n_law.size)])
     else:
         ci = np.full((n_law.size, 2), np.nan)
     kinds = _kinds(*distance)  # no PI beyond REACH x the largest fitted run, as the row states it
-    pi = prediction_intervals(result, n_in, d_in, level=level, seed=seed,
+    pi = prediction_intervals(result, n_in, d_in, level=level, seed=seed, drawn=drawn,
                               times_largest_run=[j.get("times_largest_run", np.nan) for j in kinds])
     ci_name, pi_name = interval_name("loss_ci", level), interval_name("loss_pi", level)
     rows = []
     for j, judged in enumerate(kinds):
         pi_j = [pi["pi95_lo"][j], pi["pi95_hi"][j]]
-        if draws and not np.isnan(pi_j).all():  # no PI (beyond REACH) stays none, not the CI
+        if n_draws and not np.isnan(pi_j).all():  # no PI (beyond REACH) stays none, not the CI
             pi_j = observation_interval(pi_j, ci[j])
         rows.append({"N": float(n_given[j]), "N_counts": given, "N_law": float(n_law[j]),
                      "N_law_counts": own, "N_converted": converted, "D": float(d[j]), **compute(j),
@@ -275,7 +272,7 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
                                 "flops column that counts them)") if compute_only(result) else
                       n_label(result.extra.get("n_column"), result.extra.get("n_source", "")),
                       "loss_unit": result.extra.get("loss_unit", ""),
-                      "n_draws": len(draws), "pi_scatter": pi["pi95_scatter"]})
+                      "n_draws": n_draws, "pi_scatter": pi["pi95_scatter"]})
     if "pi95_note" in pi:
         out.attrs["pi_note"] = pi["pi95_note"]
     if basis is not None:  # C and the distances in the table's count; the law's own C beside them
