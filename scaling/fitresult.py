@@ -68,6 +68,9 @@ class FitResult:
     # failed), and what was resampled ("runs", or an IsoFLOP fit's "budget optima")
     allocation_draws: dict | None = field(default=None, repr=False, compare=False)
     components: dict = field(default_factory=dict, repr=False, compare=False)  # sub-fits by name
+    # what N* of the allocation's budget rows counts (n_counts_words), as
+    # projection.project_allocation stated them; None: budgets_frame judges it from the rows' note
+    budget_n_counts: str | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         """A notebook's view in a few lines (the dataclass repr printed every field of ``extra``:
@@ -124,14 +127,14 @@ class FitResult:
         what its N* counts (column and attrs ``N_counts``: a Kaplan fit's rows are in total
         parameters, converted with the runs' embedding counts, while its repr and ``extra`` say
         non-embedding) and its budgets' FLOP count (``flops_per_param_token``: C = k N D)."""
-        from scalefit.scaling.laws.runtable import counts_nonembedding, fit_n_note
         alloc = self.extra.get("allocation", {})
         frame = flat_rows(alloc.get("budgets", []))
-        own = "non-embedding" if counts_nonembedding(self.extra.get("n_column"),
-                                                     self.extra.get("n_source", "")) else "total"
-        note = alloc.get("budget_convention")  # projection.n_convention_note's: the law's own note unless converted
-        counts = (f"total (converted from {own} with the runs' embedding counts)"
-                  if note is not None and note != fit_n_note(self.extra) else own)
+        counts = self.budget_n_counts
+        if counts is None:  # rows project_allocation did not state: converted where their note
+            # (projection.n_convention_note's) is not the law's own
+            from scalefit.scaling.laws.runtable import fit_n_note
+            note = alloc.get("budget_convention")
+            counts = n_counts_words(self.extra, note is not None and note != fit_n_note(self.extra))
         k = float(alloc.get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN))  # the law's own count
         if len(frame):  # a converted row states its own (the table's count): projection.project
             rows_k = frame["flops_per_param_token"] if "flops_per_param_token" in frame else None
@@ -148,6 +151,15 @@ class FitResult:
                "warnings": list(self.warnings)}
         out.update(self.extra)
         return out
+
+
+def n_counts_words(extra: dict, converted: bool) -> str:
+    """What N* of a fit's budget rows counts: the law's own N, 'non-embedding' or 'total' (its
+    ``extra``'s n_column and n_source), or where ``converted``, total parameters converted from it
+    with the runs' embedding counts."""
+    from scalefit.scaling.laws.runtable import counts_nonembedding
+    own = "non-embedding" if counts_nonembedding(extra.get("n_column"), extra.get("n_source", "")) else "total"
+    return f"total (converted from {own} with the runs' embedding counts)" if converted else own
 
 
 def param_line(name: str, p: ParamEstimate, ident: dict, warnings) -> str:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from scalefit.errors import InputError, a_type
 from scalefit.options import positive_float
-from scalefit.scaling.fitresult import FitResult, observation_interval, percentile_ci
+from scalefit.scaling.fitresult import FitResult, n_counts_words, observation_interval, percentile_ci
 from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
 from scalefit.scaling.laws.convention import TOTAL, EmbeddingMap
 from scalefit.scaling.laws.fit import total_flops_factor
@@ -450,6 +450,8 @@ def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float
                                convention=convention)
     alloc["budget_convention"] = (n_convention_note(result, frame, convention)
                                   if frame is not None else fit_n_note(result.extra))
+    converted = frame is not None and convert_embedding(result, frame, convention) is not None
+    result.budget_n_counts = n_counts_words(result.extra, converted)  # what budgets_frame's N* counts
     alloc["largest_fitted_flops"] = float(largest_fitted)
     if given:  # --budget's: the published budgets are not left out for their distance
         alloc["budgets_given"] = True
