@@ -399,15 +399,16 @@ def _key_counts(points: pd.DataFrame, keys: pd.DataFrame, key_counts: np.ndarray
     return out
 
 
-def _draw_keys(keys: pd.DataFrame, n_bootstrap: int, seed: int, unit: str) -> np.ndarray:
-    """(B, n_keys) counts: keys drawn with replacement (unit 'run'), or sizes drawn with
-    replacement, each bringing all its keys (unit 'size')."""
+def _draw_keys(keys: pd.DataFrame, n_bootstrap: int, seed: int, unit: str,
+               by: str = "params") -> np.ndarray:
+    """(B, n_keys) counts: keys drawn with replacement (unit 'run'), or sizes (the distinct
+    values of column ``by``) drawn with replacement, each bringing all its keys (unit 'size')."""
     if unit == "run":
         idx = resample_indices(len(keys), n_bootstrap, seed)
         counts = np.zeros((n_bootstrap, len(keys)))
         np.add.at(counts, (np.repeat(np.arange(n_bootstrap), len(keys)), idx.ravel()), 1.0)
         return counts
-    size_id, sizes = pd.factorize(keys["params"])
+    size_id, sizes = pd.factorize(keys[by])
     idx = resample_indices(len(sizes), n_bootstrap, seed)
     per_size = np.zeros((n_bootstrap, len(sizes)))
     np.add.at(per_size, (np.repeat(np.arange(n_bootstrap), len(sizes)), idx.ravel()), 1.0)
@@ -761,16 +762,8 @@ def prediction_differences(targets: pd.DataFrame, n_bootstrap: int, seed: int,
         best = int(np.argmin(mean))
         draws = np.full((0, len(PREDICTION_METHODS)), np.nan)
         if n_bootstrap > 0:
-            if unit == "size":
-                cluster, names = pd.factorize(rows["long_run"].astype(str))
-                counts = np.zeros((n_bootstrap, len(names)))
-                idx = resample_indices(len(names), n_bootstrap, seed)
-                np.add.at(counts, (np.repeat(np.arange(n_bootstrap), len(names)), idx.ravel()), 1.0)
-                weights = counts[:, cluster]
-            else:
-                idx = resample_indices(len(rows), n_bootstrap, seed)
-                weights = np.zeros((n_bootstrap, len(rows)))
-                np.add.at(weights, (np.repeat(np.arange(n_bootstrap), len(rows)), idx.ravel()), 1.0)
+            # a size is a long run: its predicted runs are drawn together
+            weights = _draw_keys(rows, n_bootstrap, seed, unit, by="long_run")
             with np.errstate(all="ignore"):  # a draw of sizes none of whose runs are in part
                 draws = weights @ errors / weights.sum(axis=1, keepdims=True)
         out[part] = {"n": int(len(rows)), "lowest": PREDICTION_METHODS[best],
