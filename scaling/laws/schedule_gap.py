@@ -437,15 +437,33 @@ def share_refusal(share: dict, n_bootstrap: int) -> str | None:
     """Why an explained share is not reported, or None where it is: the one rule of the text
     (``schedule_gap_report.explain``), the JSON (``stated_share``) and the figure. A ratio over a
     gap that its resamples cannot tell from 0 is noise (-172 with an interval [-91, 43] that
-    does not hold it); so are the intervals of too few resamples, and none at all."""
-    if not n_bootstrap:
+    does not hold it); so are the intervals of too few resamples, and none at all. The reason's
+    kind is ``refusal_kind``'s (the figure's title words it too)."""
+    kind = refusal_kind(share, n_bootstrap)
+    if kind == "none":
         return ("no resamples (--bootstrap 0): nothing tells whether there is a gap for the "
                 "schedule to explain")
-    if too_few_resamples(n_bootstrap):
+    if kind == "rough":
         return (f"{n_bootstrap} resamples cannot tell whether there is a gap for the schedule to "
                 f"explain (run with --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} or more)")
-    if not share["identified"]:
+    if kind is not None:  # 'no_interval', 'holds_zero': unidentified_share says which
         return unidentified_share(share.get("gap_ci95"), share.get("gap"))
+    return None
+
+
+def refusal_kind(share: dict, n_bootstrap: int) -> str | None:
+    """Why an explained share is not reported, as a kind, in share_refusal's order: 'none' (no
+    resamples), 'rough' (too few), 'no_interval' (the gap has no finite interval), 'holds_zero'
+    (the gap's interval holds 0); None where the share is reported. share_refusal and the
+    figure's title (schedule_plots) each put it in their words."""
+    if not n_bootstrap:
+        return "none"
+    if too_few_resamples(n_bootstrap):
+        return "rough"
+    if not share["identified"]:
+        gap_ci = share.get("gap_ci95")
+        finite = gap_ci is not None and np.all(np.isfinite(np.asarray(gap_ci, float)))
+        return "holds_zero" if finite else "no_interval"
     return None
 
 

@@ -120,19 +120,19 @@ def _a_share_title(share: dict, n_bootstrap: int) -> str:
     not, in share_refusal's order; a gap not identified with its interval's ends and that gaps
     that large are not excluded either ('its interval includes 0' read as no gap)."""
     from scalefit.scaling.interval_text import interval_ends
-    from scalefit.scaling.laws.schedule_gap import share_refusal
-    from scalefit.scaling.resample import too_few_resamples
-    if share_refusal(share, n_bootstrap) is None:
+    from scalefit.scaling.laws.schedule_gap import refusal_kind
+    kind = refusal_kind(share, n_bootstrap)
+    if kind is None:
         ci = share["ci95"]
         return (f"schedule explains {100 * share['value']:.0f}% "
                 f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%] of the a gap")
-    if not n_bootstrap:
+    if kind == "none":
         return "share of the a gap not reported (no resamples)"
-    if too_few_resamples(n_bootstrap):
+    if kind == "rough":
         return "share of the a gap not reported (too few resamples)"
-    ci = share.get("gap_ci95")
-    if ci is None or not np.all(np.isfinite(np.asarray(ci, float))):
+    if kind == "no_interval":
         return "a gap not identified (no interval)"
+    ci = share["gap_ci95"]
     lo, hi = interval_ends(ci[0], ci[1], share.get("gap"), sign=True)
     return (f"a gap not identified: its interval [{lo}, {hi}] includes 0\n"
             f"and gaps as large as {lo} and {hi} (not excluded either)")
