@@ -182,9 +182,42 @@ def estimate_and_ends(value, lo, hi) -> tuple[str, str, str]:
     return (value_at_interval(value, lo, hi), *interval_ends(lo, hi, value))
 
 
-def value_at_interval(value, lo, hi) -> str:
+def value_at_interval(value, lo, hi, sign: bool = False) -> str:
     """An estimate to the place of its interval's printed ends (identifiability.significant, the
     one rule of every printed estimate: 0.6 beside [-28, 29] is 1, 0.07 beside it 0), or 4
-    significant digits where the interval gives none; a floor at its bound (9e-18) is 0."""
+    significant digits where the interval gives none; a floor at its bound (9e-18) is 0. With
+    ``sign``, a '+' before a positive one ('+0.24'; never before '0' or '-')."""
     from scalefit.scaling.laws.identifiability import significant
-    return significant(value, None, (lo, hi))
+    text = significant(value, None, (lo, hi))
+    return "+" + text if sign and text not in ("-", "0") and not text.startswith("-") else text
+
+
+def finite_interval(ci):
+    """``ci`` as its two ends where both are finite numbers, else None (no interval, or one with
+    an end missing: what a signed estimate is printed without)."""
+    if ci is None:
+        return None
+    ends = tuple(ci)
+    return ends if len(ends) == 2 and all(_finite(e) for e in ends) else None
+
+
+def with_interval(value, ci, sign: bool = False, missing: str = " (no interval)") -> str:
+    """'0.47 [0.31, 0.80]' ('+0.24 [+0.05, +0.30]' with ``sign``): an estimate and its 95%
+    interval, each to the interval's precision; '0.3940 (no interval)' without a finite one
+    (``missing``: what follows the value then)."""
+    ends = finite_interval(ci)
+    if ends is None:
+        return f"{estimate_text(value, None, sign)}{missing}"
+    return f"{estimate_text(value, ends, sign)} {interval_text(*ends, value, sign)}"
+
+
+def estimate_text(value, ci, sign: bool = False) -> str:
+    """``value`` alone to the place of its interval's printed ends (``value_at_interval``; 4
+    significant digits where ``ci`` is not a finite interval), signed where asked."""
+    return value_at_interval(value, *(finite_interval(ci) or (None, None)), sign)
+
+
+def excludes_zero(ci) -> bool:
+    """Whether ``ci`` is a finite interval that lies wholly above or wholly below 0."""
+    ends = finite_interval(ci)
+    return ends is not None and (float(ends[0]) > 0 or float(ends[1]) < 0)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.scaling.fitresult import FitResult, percentile_ci
-from scalefit.scaling.interval_text import interval_ends, value_at_interval
+from scalefit.scaling.interval_text import estimate_text, excludes_zero, finite_interval, with_interval
 from scalefit.scaling.laws.convention import NONEMBED, TOTAL
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import validate_runs
@@ -146,31 +146,24 @@ def n_convention_gap(runs: pd.DataFrame, fits: dict[str, FitResult], *, loss: st
 
 
 def _ci(part: dict):
-    ci = part.get("ci95")
-    return ci if ci is not None and np.all(np.isfinite(ci)) else None
+    return finite_interval(part.get("ci95"))
 
 
 def _estimate(part: dict, sign: bool = False) -> str:
     """The value to the place of its interval's printed ends (4 significant digits without one)."""
-    ci = _ci(part)
-    text = value_at_interval(part["value"], *(ci or (None, None)))
-    return f"+{text}" if sign and not text.startswith("-") and text != "0" else text
+    return estimate_text(part["value"], part.get("ci95"), sign)
 
 
 def _shown(part: dict) -> str:
     """'+0.24 [+0.05, +0.30]': signed, every number to the place of the interval's ends."""
-    ci = _ci(part)
-    if ci is None:
-        return _estimate(part, sign=True)
-    lo, hi = interval_ends(*ci, part["value"], sign=True)
-    return f"{_estimate(part, sign=True)} [{lo}, {hi}]"
+    return with_interval(part["value"], part.get("ci95"), sign=True, missing="")
 
 
 def _side(part: dict) -> int:
     """+1 or -1 where the part's 95% interval lies above or below 0; 0 where it holds 0 or there
     is none."""
-    ci = _ci(part)
-    return 0 if ci is None or ci[0] <= 0 <= ci[1] else (1 if ci[0] > 0 else -1)
+    ci = part.get("ci95")
+    return 0 if not excludes_zero(ci) else (1 if ci[0] > 0 else -1)
 
 
 def _readable_split(gap: dict) -> bool:

@@ -5,32 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.scaling.interval_text import interval_text, value_at_interval
+from scalefit.scaling.interval_text import estimate_text, excludes_zero, finite_interval, with_interval
 from scalefit.scaling.laws.projection import DATA_MULTIPLES
 from scalefit.scaling.laws.schedule_gap import (FORM, MIN_LENGTHS, PREDICTION_METHODS, TABLE_COLUMNS,
                                                 TABLE_ENDS, ScheduleGap, share_refusal)
 from scalefit.scaling.laws.schedule_prediction import percent_summary
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
-
-
-def _finite_ci(ci) -> bool:
-    return ci is not None and bool(np.all(np.isfinite(np.asarray(ci, float))))
-
-
-def _estimate(value, ci, sign: bool = False) -> str:
-    """``value`` to the place of its interval's printed ends (interval_text's one rule; 4
-    significant digits where there is no interval), signed where asked."""
-    lo, hi = ci if _finite_ci(ci) else (np.nan, np.nan)
-    text = value_at_interval(value, lo, hi)
-    return "+" + text if sign and text not in ("-", "0") and not text.startswith("-") else text
-
-
-def _with_ci(value, ci, sign: bool = False, missing: str = " (no interval)") -> str:
-    """'0.47 [0.31, 0.80]': an estimate and its 95% interval, each to the interval's precision;
-    '0.3940 (no interval)' without one (``missing``: what follows the value then)."""
-    if not _finite_ci(ci):
-        return f"{_estimate(value, None, sign)}{missing}"
-    return f"{_estimate(value, ci, sign)} {interval_text(ci[0], ci[1], value, sign)}"
 
 
 def _overlap(x, y) -> bool | None:
@@ -72,8 +52,8 @@ def explain(gap: ScheduleGap) -> list[str]:
     if len(ranked) >= 2:
         hi, lo = ranked[0], ranked[-1]
         out.append(f"The allocation exponent a (N* ~ C^a) is highest for {hi.label} "
-                   f"(a = {_with_ci(hi.a, hi.a_ci95)}) and lowest for {lo.label} "
-                   f"(a = {_with_ci(lo.a, lo.a_ci95)}){_ranking_clause(hi, lo, rough)}.")
+                   f"(a = {with_interval(hi.a, hi.a_ci95)}) and lowest for {lo.label} "
+                   f"(a = {with_interval(lo.a, lo.a_ci95)}){_ranking_clause(hi, lo, rough)}.")
     if "kaplan" not in sets:
         st = gap.settings
         have = ", ".join(map(str, st["kaplan_steps"])) or "none"
@@ -89,15 +69,15 @@ def explain(gap: ScheduleGap) -> list[str]:
         ov_text = {True: "their 95% intervals overlap", False: "their 95% intervals do not "
                    "overlap", None: "intervals too rough to compare" if rough else "without bootstrap intervals"}[ov]
         gap_text = (f"the paired gap a_grid - a_kaplan = "
-                    f"{_with_ci(share['gap'], share['gap_ci95'], sign=True)}")
-        out.append(f"Kaplan-style checkpoints give a = {_estimate(i.a, i.a_ci95)} and the "
-                   f"own-schedule grid a = {_estimate(ii.a, ii.a_ci95)} ({ov_text}); {gap_text}.")
+                    f"{with_interval(share['gap'], share['gap_ci95'], sign=True)}")
+        out.append(f"Kaplan-style checkpoints give a = {estimate_text(i.a, i.a_ci95)} and the "
+                   f"own-schedule grid a = {estimate_text(ii.a, ii.a_ci95)} ({ov_text}); {gap_text}.")
         lam, source = gap.settings.get("lambda"), gap.settings.get("lambda_source")
         decay = ("" if lam is None else
                  f" (momentum decay {lam:g}, profiled on the long runs and re-chosen in each resample)"
                  if source == "profiled" else f" (momentum decay {lam:g}, held fixed)")
         moved = (f"Correcting the checkpoints with the {gap.settings['schedule_law']} law{decay} "
-                 f"fitted on each long run moves a to {_with_ci(iv.a, iv.a_ci95)}, "
+                 f"fitted on each long run moves a to {with_interval(iv.a, iv.a_ci95)}, "
                  f"{_a_shift(share, rough)}")
         if not n_boot:  # no interval is no evidence either way (it said: 'there is no gap')
             out.append(f"{moved}; without resamples (--bootstrap 0) nothing tells whether there is "
@@ -109,14 +89,14 @@ def explain(gap: ScheduleGap) -> list[str]:
                        "explain, so no share is reported.")
         else:  # the JSON's reason in the same words (schedule_gap.unidentified_share)
             out.append(f"{moved}; {share_refusal(share, n_boot)} (a ratio over a gap of "
-                       f"{_estimate(share['gap'], share['gap_ci95'], sign=True)} is not reported "
+                       f"{estimate_text(share['gap'], share['gap_ci95'], sign=True)} is not reported "
                        "as a percentage).")
         # the first projected budget (10x) speaks for all; the others are in the table
         key = next((k for k, v in gap.shares.items() if k.startswith("loss_") and isinstance(v, dict)), None)
         if key is not None:
             s, mult = gap.shares[key], key.removeprefix("loss_")
             j = DATA_MULTIPLES.index(float(mult[:-1]))
-            li, lii, liv = (_with_ci(x.budgets[j]["loss"], x.budgets[j]["loss_ci95"], missing="")
+            li, lii, liv = (with_interval(x.budgets[j]["loss"], x.budgets[j]["loss_ci95"], missing="")
                             for x in (i, ii, iv))
             head = (f"Projected to {mult} the largest compute fitted, the compute-optimal loss is "
                     f"{li} (Kaplan-style), {lii} (grid) and {liv} (corrected)")
@@ -142,9 +122,9 @@ def explain(gap: ScheduleGap) -> list[str]:
         ci = d["a_difference_ci95"]
         sig = ("", "") if not np.all(np.isfinite(ci)) or rough else \
             (" (includes 0)", "") if ci[0] <= 0 <= ci[1] else ("", " (excludes 0)")
-        out.append(f"WSD cooldown finals give a = {_with_ci(w.a, w.a_ci95)} against "
-                   f"{_with_ci(g.a, g.a_ci95)} for the grid on the same {d['n_sizes']} sizes: "
-                   f"paired difference {_with_ci(d['a_difference'], ci, sign=True)}"
+        out.append(f"WSD cooldown finals give a = {with_interval(w.a, w.a_ci95)} against "
+                   f"{with_interval(g.a, g.a_ci95)} for the grid on the same {d['n_sizes']} sizes: "
+                   f"paired difference {with_interval(d['a_difference'], ci, sign=True)}"
                    f"{sig[0]}{sig[1]}.")
     out += _prediction_sentences(gap.prediction, gap.comparisons.get("prediction"), n_boot,
                                  gap.settings.get("resampling_unit", "run"))
@@ -168,12 +148,12 @@ def _a_shift(share: dict, rough: bool) -> str:
     0)': the correction's paired shift of a (the shares' shift; it stood in the CSV alone, while
     the text printed only the corrected a beside the loss shift's interval)."""
     ci = share["shift_ci95"]
-    text = f"by {_with_ci(share['shift'], ci, sign=True, missing='')} from the Kaplan-style a ("
-    if not _finite_ci(ci):
+    text = f"by {with_interval(share['shift'], ci, sign=True, missing='')} from the Kaplan-style a ("
+    if finite_interval(ci) is None:
         return text + "no interval)"
     if rough:
         return text + "paired resamples)"
-    return text + f"paired resamples; its interval {'excludes' if _excludes_zero(ci) else 'includes'} 0)"
+    return text + f"paired resamples; its interval {'excludes' if excludes_zero(ci) else 'includes'} 0)"
 
 
 def _loss_shifts(gap: ScheduleGap) -> list:
@@ -183,10 +163,6 @@ def _loss_shifts(gap: ScheduleGap) -> list:
             if k.startswith("loss_") and isinstance(v, dict)]
 
 
-def _excludes_zero(ci) -> bool:
-    return _finite_ci(ci) and (ci[0] > 0 or ci[1] < 0)
-
-
 def _shift_sentence(gap: ScheduleGap, rough: bool) -> str | None:
     """The correction's effect on the projected loss (corrected minus Kaplan-style, paired),
     with its intervals and, with resamples enough, whether each excludes 0 (it stood in the JSON
@@ -194,17 +170,17 @@ def _shift_sentence(gap: ScheduleGap, rough: bool) -> str | None:
     shifts = _loss_shifts(gap)
     if not shifts:
         return None
-    said = " and ".join(f"{_with_ci(s['shift'], s['shift_ci95'], sign=True, missing='')} at {m}"
+    said = " and ".join(f"{with_interval(s['shift'], s['shift_ci95'], sign=True, missing='')} at {m}"
                         for m, s in shifts)
     text = (f"The correction moves the projected compute-optimal loss by {said} the largest "
             "compute fitted (corrected minus Kaplan-style")
-    finite = [(m, s) for m, s in shifts if _finite_ci(s["shift_ci95"])]
+    finite = [(m, s) for m, s in shifts if finite_interval(s["shift_ci95"]) is not None]
     if not finite:
         return text + "; no interval)."
     text += ", paired resamples"
     if rough:
         return text + ")."
-    excluded = [_excludes_zero(s["shift_ci95"]) for _, s in finite]
+    excluded = [excludes_zero(s["shift_ci95"]) for _, s in finite]
     if all(excluded) or not any(excluded):
         which = ("both intervals" if len(finite) == 2 else "every interval" if len(finite) > 2
                  else "its interval")
@@ -248,7 +224,7 @@ def _points_sentences(gap: ScheduleGap, rough: bool) -> list[str]:
         return out
     up = move["mean_rel_difference"] > 0
     against = [m for m, s in _loss_shifts(gap)
-               if _excludes_zero(s["shift_ci95"]) and (s["shift"] > 0) != up]
+               if excludes_zero(s["shift_ci95"]) and (s["shift"] > 0) != up]
     if against:
         at = " and ".join(against)
         out.append(f"So the correction {'raises' if up else 'lowers'} the points yet "
@@ -266,12 +242,12 @@ def _lowest_clause(d: dict, names: dict, rough: bool) -> tuple[str, str | None]:
     """('by +0.9 [+0.2, +1.6] points to X and ...', verdict): how much higher each other
     method's mean |relative error| is than the lowest's (prediction_differences, paired), and,
     with resamples enough, whether those differences are separated from 0 (else None)."""
-    items = [f"{_with_ci(100 * v['difference'], 100 * np.asarray(v['ci95'], float), sign=True)} "
+    items = [f"{with_interval(100 * v['difference'], 100 * np.asarray(v['ci95'], float), sign=True)} "
              f"points to {names[m]}" for m, v in d["above_lowest"].items()]
     text = "by " + " and ".join(items)
-    if rough or not all(_finite_ci(v["ci95"]) for v in d["above_lowest"].values()):
+    if rough or not all(finite_interval(v["ci95"]) is not None for v in d["above_lowest"].values()):
         return text, None
-    tied = [names[m] for m, v in d["above_lowest"].items() if not _excludes_zero(v["ci95"])]
+    tied = [names[m] for m, v in d["above_lowest"].items() if not excludes_zero(v["ci95"])]
     if not tied:
         return text, "each interval excludes 0"
     return text, (f"not separated from {' or '.join(tied)}: "
@@ -353,7 +329,7 @@ def gap_text(gap: ScheduleGap) -> str:
     def cell(value, ci):  # each estimate to the place of its interval's printed ends
         if not np.isfinite(value):
             return "n/a"
-        return _with_ci(value, ci) if _finite_ci(ci) else _estimate(value, None)
+        return with_interval(value, ci) if finite_interval(ci) is not None else estimate_text(value, None)
     st = gap.settings
     ci = " [95% CI]" if st["n_bootstrap"] else " (no interval)"  # --bootstrap 0 draws none
     rows = []
