@@ -103,9 +103,9 @@ def estimate_place(value, lo, hi) -> int | None:
     ends' place, 1e+20, it took 6 digits to the cap, 1.05034e+35, a precision nothing in the
     result has). And where it would print 0 beside an interval that excludes 0, WIDTH_DIGITS of its
     own, as such an end keeps (1.4e-05 under [1.5e-05, 0.0180] printed 0). None where the interval
-    gives no place."""
+    gives no place; the ends' place for 0 (it has no digits of its own to keep)."""
     exponent = ends_place(lo, hi, value)
-    if exponent is None or not _finite(value) or float(lo) <= float(value) <= float(hi):
+    if exponent is None or not _finite(value) or float(value) == 0 or float(lo) <= float(value) <= float(hi):
         return exponent
     value = float(value)
     gap = value - (float(lo) if value < float(lo) else float(hi))
