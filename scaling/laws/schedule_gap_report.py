@@ -384,5 +384,5 @@ def columns_section(gap: ScheduleGap) -> list[str]:
 def report_markdown(gap: ScheduleGap) -> str:
     """report.md of `compare kaplan chinchilla --schedules --out`: the printed text, the figure
     and what each column of schedule_gap.csv holds."""
-    return (f"# {REPORT_TITLE}\n\n```\n{gap_text(gap)}\n```\n\n![schedule_gap](schedule_gap.png)\n\n"
-            + "\n".join(columns_section(gap)) + "\n")
+    from scalefit.report import printed_report
+    return printed_report(REPORT_TITLE, gap_text(gap), "schedule_gap", after=columns_section(gap))

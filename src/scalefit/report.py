@@ -292,10 +292,19 @@ def write_text(out_dir, name: str, text: str) -> Path:
     return write_whole(Path(out_dir) / name, text)
 
 
-def write_printed_report(out_dir, title: str, text: str, figure: str) -> Path:
-    """report.md holding what a command printed (as a code block) and its figure: --out promises
-    a Markdown report also of the commands whose report is their terminal text."""
-    return write_text(out_dir, "report.md", f"# {title}\n\n```\n{text}\n```\n\n![{figure}]({figure}.png)\n")
+def printed_report(title: str, text: str, figure: str, after: list[str] = ()) -> str:
+    """The Markdown of ``write_printed_report``: the title, what the command printed (as a code
+    block), its figure and, after a blank line, the lines ``after`` (a section such as what each
+    column of a CSV holds), if any."""
+    tail = "\n" + "\n".join(after) + "\n" if after else ""
+    return f"# {title}\n\n```\n{text}\n```\n\n![{figure}]({figure}.png)\n{tail}"
+
+
+def write_printed_report(out_dir, title: str, text: str, figure: str, after: list[str] = ()) -> Path:
+    """report.md holding what a command printed (as a code block) and its figure, then the lines
+    ``after``: --out promises a Markdown report also of the commands whose report is their
+    terminal text."""
+    return write_text(out_dir, "report.md", printed_report(title, text, figure, after))
 
 
 def markdown_table(df, floatfmt: str = ".4g") -> str:
