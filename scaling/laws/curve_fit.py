@@ -362,17 +362,18 @@ def _prediction_inputs(result, schedule, steps, measured):
     return schedule, steps, measured
 
 
+def _lr_steps(schedule, last: int) -> np.ndarray:
+    """The LR of ``schedule`` (an LRSchedule or the LR at every step from 0) at steps 0 to ``last``."""
+    if isinstance(schedule, LRSchedule):
+        return lr_at_step(schedule, np.arange(last + 1))
+    return np.asarray(schedule, float)[: last + 1]
+
+
 def first_predictable_step(schedule, last: int) -> int:
     """The first step of ``schedule`` (an LRSchedule or the LR at every step from 0) with S1 > 0:
-    1, or 2 after a warmup from LR 0 (schedule_areas.first_trained_step), looked for up to ``last``
-    (an LRSchedule's LR is above 0 from its warmup's first step on, unless its peak is 0)."""
-    if isinstance(schedule, LRSchedule):
-        full = lr_at_step(schedule, np.arange(min(last, int(schedule.warmup_steps) + 1) + 1))
-        if not (full > 0).any():  # a peak of 0
-            full = lr_at_step(schedule, np.arange(last + 1))
-    else:
-        full = np.asarray(schedule, float)[: last + 1]
-    return first_trained_step(full)
+    1, or 2 after a warmup from LR 0 (schedule_areas.first_trained_step), looked for up to
+    ``last``."""
+    return first_trained_step(_lr_steps(schedule, last))
 
 
 def scored_from_step(result: FitResult, schedule, last: int) -> tuple[int, str]:
@@ -403,8 +404,7 @@ def point_kinds(result: FitResult, schedule, steps, N: float | None = None,
     steps = np.asarray(steps, int)
     if measured:
         return np.full(steps.size, "prediction", dtype=object)
-    full = (lr_at_step(schedule, np.arange(int(steps.max()) + 1)) if isinstance(schedule, LRSchedule)
-            else np.asarray(schedule, float)[: int(steps.max()) + 1])
+    full = _lr_steps(schedule, int(steps.max()))
     peak_so_far = np.maximum.accumulate(full)[steps]  # the loss at a step carries every LR before it
     curves = result.components.get("curves")
     fitted_steps = np.asarray(curves.step if curves is not None else [], float)
