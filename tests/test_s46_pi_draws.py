@@ -130,3 +130,20 @@ def test_the_audits_commands_on_the_shipped_grid():
     line = next(x for x in far.stdout.splitlines() if x.startswith("1e+12"))
     assert " - " in line and "[" in line  # the PI cell empty, the CI's still there
     assert "no prediction interval beyond 1000x the largest fitted run's compute" in far.stdout
+
+
+def test_calibrate_draws_a_residual_per_point(fit, monkeypatch):
+    """calibrate scores coverage over a cut's many held-out runs: shared per-row residuals made one
+    cut's coverage vary 3x more from seed to seed, so it asks for independent draws per point
+    (independent_points=True), which give identical points different intervals, as drawn before."""
+    pi = prediction_intervals(fit, [3e10, 3e10, 3e10], [6e11, 6e11, 6e11], independent_points=True)
+    assert len({float(x) for x in pi["pi95_lo"]}) == 3
+    from scalefit.scaling.laws import calibrate
+    asked = []
+    real = calibrate.prediction_intervals
+    monkeypatch.setattr(calibrate, "prediction_intervals",
+                        lambda *a, **k: asked.append(k.get("independent_points")) or real(*a, **k))
+    from scalefit.scaling.laws.cli import _load
+    runs, _, _ = _load(None)
+    calibrate.calibrate_law(runs[runs["part"] == "grid"], "chinchilla", cuts=2, n_bootstrap=20)
+    assert asked and all(asked)

@@ -268,8 +268,9 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                              "reason": reason})
             return None
         largest = float(train.C.max())
-        pi = prediction_intervals(result, *prediction_inputs(result, held), level=LEVEL,
-                                  seed=seed, **held.variables(model.extra_variables()))
+        pi = prediction_intervals(result, *prediction_inputs(result, held), level=LEVEL, seed=seed,
+                                  independent_points=True,  # a coverage wants independent draws
+                                  **held.variables(model.extra_variables()))
         observed = held.L
         predicted = np.asarray(pi["predicted"])
         lo, hi = np.asarray(pi["pi95_lo"]), np.asarray(pi["pi95_hi"])

@@ -329,7 +329,8 @@ def draw_predictions(result: FitResult, N, D, **extra) -> tuple[np.ndarray, np.n
 
 
 def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: int = 0,
-                         times_largest_run=None, drawn=None, **extra) -> dict:
+                         times_largest_run=None, drawn=None, independent_points: bool = False,
+                         **extra) -> dict:
     """Point prediction and a ``level`` interval for the observed loss at each (N, D).
 
     Each bootstrap draw's prediction times exp(a residual drawn from the fit's own scaled
@@ -341,8 +342,10 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     size, grows or falls as N^+-0.15 (bench/bench_law_intervals.py --noise, bench/README.md).
 
     Each point's interval depends on its own (N, D) and ``seed`` alone, not on the other points
-    asked for (``Scatter.draw``: one residual per bootstrap draw). ``times_largest_run``: each
-    point's compute in multiples of the largest fitted run's (as the caller states its distance);
+    asked for (``Scatter.draw``: one residual per bootstrap draw); ``independent_points``: a
+    residual per point instead (calibrate: coverage over many points wants independent draws).
+    ``times_largest_run``: each point's compute in multiples of the largest fitted run's (as the
+    caller states its distance);
     a point beyond ``REACH`` gets no interval (NaN) and the note says why (``NO_PI_BEYOND_REACH``).
     None: every point gets one. ``drawn``: ``draw_predictions``' (point, preds) at these (N, D),
     for a caller that reads the draws' predictions too (None: predicted here).
@@ -361,7 +364,8 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
         log_n = np.log(np.broadcast_to(N, point.shape))
     if scatter.residuals.size:
         log_preds = log_preds + scatter.draw(rng, log_preds.shape, log_n,
-                                             slope_rng=np.random.default_rng([seed, 1]))
+                                             slope_rng=np.random.default_rng([seed, 1]),
+                                             per_point=independent_points)
     else:
         note = (note + "; " if note else "") + "too few runs for a residual scatter"
     tail = (1 - level) / 2 * 100
