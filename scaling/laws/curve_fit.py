@@ -385,8 +385,8 @@ def scored_from_step(result: FitResult, schedule, last: int) -> tuple[int, str]:
     twice = 2 * int(warmup_end(full))
     curves = result.components.get("curves")
     first = int(np.min(curves.step)) if curves is not None and np.size(curves.step) else 0
-    if first > twice:
-        return first, "the first checkpoint fitted"
+    if first >= twice:  # a tie names the fit's start: a --measured run's lr column at its checkpoints
+        return first, "the first checkpoint fitted"  # only may put the warmup's end at one of them
     return twice, "twice the warmup's end"
 
 
