@@ -7,8 +7,8 @@ import click
 
 from scalefit.errors import InputError
 from scalefit.folder_settings import one_setting_per_folder
-from scalefit.options import (POSITIVE, POSITIVE_INT, Checked, NameChoice, analysis_options,
-                              column_options, positive_int, seed_option)
+from scalefit.options import (POSITIVE_INT, Checked, NameChoice, analysis_options,
+                              column_options, delta_option, positive_int, seed_option)
 from scalefit.report import dumps
 from scalefit.scaling.laws.calibrate_report import write_calibration_files, calibration_text
 from scalefit.scaling.laws.registry import law_choices
@@ -71,8 +71,7 @@ class CalibrateCommand(click.Command):
 @click.option("--bootstrap", "n_bootstrap", type=RESAMPLES, default=200, show_default=True,
               help="Bootstrap resamples per fit (at least 2: the intervals need them).")
 @seed_option
-@click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
-              help="Huber delta on log residuals (a finite number > 0).")
+@delta_option(HUBER_DELTA)
 @click.option("--loss", "loss_column", default="loss", show_default=True,
               help="Loss column of the run table.")
 @click.option("--subset", multiple=True, metavar="COL=VALUE",

@@ -9,7 +9,7 @@ from scalefit.errors import InputError
 from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import (POSITIVE, Checked, NameChoice, finite_float, analysis_options, apply_column_mapping,
                               bootstrap_option, column_mapping, column_options, holdout_option,
-                              option_given, seed_option)
+                              delta_option, option_given, seed_option)
 from scalefit.report import FIGURE_DPI, dumps
 from scalefit.scaling.fitresult import BOOTSTRAP_STDERR_RULE
 from scalefit.scaling.laws.registry import law_choices
@@ -105,8 +105,7 @@ def fit_options(func):
                          "0: none) for each parameter's 95% CI and "
                          f"stderr ({BOOTSTRAP_STDERR_RULE} of the resamples' estimates)."),
         seed_option,
-        click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
-                     help="Huber delta on log residuals (a finite number > 0)."),
+        delta_option(HUBER_DELTA),
         click.option("--loss", "loss_column", default="loss", show_default=True,
                      help="Loss column of the run table to fit."),
         click.option("--budget", "budgets", multiple=True, type=POSITIVE, metavar="FLOPS",

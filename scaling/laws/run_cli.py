@@ -8,8 +8,8 @@ import click
 
 from scalefit.errors import InputError
 from scalefit.folder_settings import one_setting_per_folder
-from scalefit.options import (POSITIVE, NameChoice, analysis_options, bootstrap_option, column_options,
-                              positive_float, seed_option, split_values)
+from scalefit.options import (NameChoice, analysis_options, bootstrap_option, column_options,
+                              delta_option, positive_float, seed_option, split_values)
 from scalefit.report import dumps
 from scalefit.scaling.fitresult import BOOTSTRAP_STDERR_RULE
 from scalefit.scaling.laws.registry import law_choices
@@ -75,8 +75,7 @@ def paired_sizes(n_given, d_given) -> tuple[list[float], list[float]]:
 @bootstrap_option(1000, "Bootstrap resamples of the fit (0: none) for the curve's 95% interval "
                         f"(and each parameter's, stderr: {BOOTSTRAP_STDERR_RULE} of the resamples).")
 @seed_option
-@click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
-              help="Huber delta on log residuals (a finite number > 0).")
+@delta_option(HUBER_DELTA)
 @click.option("--loss", "loss_column", default="loss", show_default=True,
               help="Loss column of the run table to fit.")
 @click.option("--subset", multiple=True, metavar="COL=VALUE",

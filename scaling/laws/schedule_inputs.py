@@ -8,7 +8,7 @@ import click
 from scalefit.data import MINI_CHECKPOINTS, MINI_FINALS
 from scalefit.data import data_path as shipped_path
 from scalefit.errors import InputError, suggestion
-from scalefit.options import NONNEGATIVE_INT, POSITIVE, Checked, NameChoice, split_values
+from scalefit.options import NONNEGATIVE_INT, Checked, NameChoice, delta_option, split_values
 from scalefit.scaling.objective import HUBER_DELTA
 
 SHIPPED_CHECKPOINTS = MINI_CHECKPOINTS
@@ -55,8 +55,7 @@ def schedule_law_options(func):
         click.option("--min-step", type=NONNEGATIVE_INT, default=None,
                      help="First checkpoint fitted (default: twice the end of each run's "
                           "warmup)."),
-        click.option("--delta", type=POSITIVE, default=HUBER_DELTA, show_default=True,
-                     help="Huber delta on log residuals."),
+        delta_option(HUBER_DELTA),
         click.option("--lambda", "lam", type=Checked(_momentum_decay, "decay"), default=None,
                      help="Momentum law: the decay lambda of S2, in [0, 1), held fixed "
                           "(default: Tissue et al.'s 0.999)."),

@@ -239,6 +239,13 @@ seed_option = click.option("--seed", type=NONNEGATIVE_INT, default=0, show_defau
                            help="Seed for bootstrap resampling (a whole number >= 0).")
 
 
+def delta_option(default: float):
+    """--delta: the Huber delta on log residuals (``default``: the fitting layer's HUBER_DELTA, which
+    this core module does not import)."""
+    return click.option("--delta", type=POSITIVE, default=default, show_default=True,
+                        help="Huber delta on log residuals (a finite number > 0).")
+
+
 def bootstrap_option(default: int, help: str = "Bootstrap resamples for 95% CIs (0: none)."):
     """--bootstrap N: 0 or at least 2."""
     return click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=default,
