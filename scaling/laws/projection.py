@@ -53,7 +53,10 @@ GRID = np.linspace(-14.0, 14.0, 561)  # log(N / sqrt(C/k)) searched for a conver
 
 def beyond_reach(flops, largest_fitted) -> np.ndarray:
     """Which of ``flops`` lie more than ``REACH`` x beyond ``largest_fitted`` (none where it is no
-    finite positive number): where no prediction interval is stated (``NO_PI_BEYOND_REACH``)."""
+    finite positive number, nor where a flops value is NaN): where no prediction interval is
+    stated (``NO_PI_BEYOND_REACH``) and where the published budgets leave the defaults. The one
+    spelling of the rule: a distance already in multiples of the largest fitted run (a row's
+    ``times_largest_run``) is ``beyond_reach(times, 1.0)``."""
     flops = np.asarray(flops, float)
     if largest_fitted is None or not (np.isfinite(largest_fitted) and largest_fitted > 0):
         return np.zeros(flops.shape, bool)
@@ -67,7 +70,7 @@ def default_budgets(fitted_flops, held_flops=()) -> list[float]:
     held = np.asarray(held_flops, float)
     if held.size and np.isfinite(held).any():
         budgets.append(float(np.nanmax(held)))
-    budgets += [c for c in REFERENCE_BUDGETS if c <= REACH * c_max]
+    budgets += [c for c in REFERENCE_BUDGETS if not beyond_reach(c, c_max)]
     return sorted({float(f"{c:.6g}") for c in budgets})
 
 
@@ -372,7 +375,7 @@ def prediction_intervals(result: FitResult, N, D, *, level: float = 0.95, seed: 
     lo, hi = np.nanpercentile(log_preds, [tail, 100 - tail], axis=0) \
         if log_preds.shape[0] >= 2 else (np.full(N.shape, np.nan),) * 2
     far = (np.zeros(point.shape, bool) if times_largest_run is None else  # NaN: not far
-           np.broadcast_to(np.asarray(times_largest_run, float) > REACH, point.shape))
+           np.broadcast_to(beyond_reach(times_largest_run, 1.0), point.shape))
     if far.any():
         lo, hi = np.where(far, np.nan, lo), np.where(far, np.nan, hi)
         note = (note + "; " if note else "") + (f"{NO_PI_BEYOND_REACH} ({int(far.sum())} of "

@@ -14,7 +14,7 @@ from scalefit.scaling.outputs import (column_unit, error_percent, files_section,
 from scalefit.scaling.interval_text import at_place, at_zero, interval_ends, interval_text, spread_place
 from scalefit.scaling.laws.identifiability import OUTSIDE, bound_status, outside, with_digits
 from scalefit.scaling.laws.isoflop import OPTIMA_LINE
-from scalefit.scaling.laws.projection import BEYOND_RUNS, CHECK_FACTOR
+from scalefit.scaling.laws.projection import BEYOND_RUNS, CHECK_FACTOR, REACH, beyond_reach
 from scalefit.scaling.laws.runtable import fit_n_note
 from scalefit.scaling.resample import rough_intervals_note
 from scalefit.tables import write_table
@@ -272,8 +272,7 @@ def projection_lines(rows: list[dict], laws=None, convention: str = "",
     if "below the data" in kinds:
         out.append("below the data: less compute than the smallest fitted run; no run checks "
                    "it and the law's form, not the data, sets the number")
-    from scalefit.scaling.laws.projection import REACH
-    if far > REACH:
+    if beyond_reach(far, 1.0):  # far: in multiples of the largest fitted run
         out.append(f"warning: budgets {far:.3g}x beyond the largest fitted run (over {REACH:g}x): "
                    + ("the intervals hold the fitted law's uncertainty only, not whether its form "
                       "holds that far" if has_ci else  # no intervals to speak of (--bootstrap 0)
@@ -288,7 +287,7 @@ def out_of_reach_line(largest_fitted: float, rows=(), given: bool = False) -> li
     given with --budget, is not left out); with budgets ``given`` (--budget), that they replaced
     the published ones: 'pass --budget' blamed a distance beside the budgets it had passed."""
     from scalefit.scaling.laws.allocation import REFERENCE_BUDGETS
-    from scalefit.scaling.laws.projection import REACH, reference_budgets_out_of_reach
+    from scalefit.scaling.laws.projection import reference_budgets_out_of_reach
     if not np.isfinite(largest_fitted):
         return []
     shown = [float(r["flops"]) for r in rows if r.get("flops") is not None]
