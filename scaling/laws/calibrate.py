@@ -16,7 +16,8 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_float, positive_int
 from scalefit.scaling.laws.fit import fit_law
-from scalefit.scaling.laws.projection import prediction_inputs, prediction_intervals
+from scalefit.scaling.laws.projection import (NO_PI_BEYOND_REACH, REACH, beyond_reach, prediction_inputs,
+                                              prediction_intervals)
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import runs_and_source, validate_runs
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
@@ -62,6 +63,9 @@ class Calibration:
     # a law's cuts whose fit did not converge (unconverged_reason), each {cut_flops, n_fit,
     # reason}: not scored; None where nothing was judged so (a relation's calibration)
     left_out: list[dict] | None = None
+    # held-out runs beyond projection.REACH x a cut's largest fitted run: no interval stated there,
+    # so none scored (calibrate_law; unscored_words says which cuts)
+    unscored: int = 0
 
     def __repr__(self) -> str:
         """A notebook's view: the coverage overall and by distance from the data; ``print()``
@@ -90,6 +94,7 @@ class Calibration:
                 "predictions": self.predictions.to_dict("records"), "notes": list(self.notes),
                 "units": dict(FRACTION_UNITS),
                 **({"cuts_left_out": list(self.left_out)} if self.left_out is not None else {}),
+                **({"n_unscored_beyond_reach": self.unscored} if self.unscored else {}),
                 **(self.checkpoints or {}),
                 **({"interrupted": self.interrupted} if self.interrupted else {})}
 
@@ -194,6 +199,19 @@ def left_out_words(left_out: list[dict], n_cuts: int) -> str:
     return f"{len(left_out)} of {n_cuts} cuts left out: fit did not converge ({which})"
 
 
+def unscored_words(unscored: list[dict]) -> str:
+    """'2 predictions beyond 1000x the largest fitted run's compute left unscored (cut 5.15e+18:
+    2): no prediction interval beyond ...': the held-out runs ``calibrate_law`` states no interval
+    for (``projection.NO_PI_BEYOND_REACH``), so scores none; '' where there were none."""
+    total = sum(row["n"] for row in unscored)
+    if not total:
+        return ""
+    where = ", ".join(f"cut {row['cut_flops']:.3g}: {row['n']}" for row in unscored)
+    return (f"{total} prediction{'s' * (total != 1)} beyond {REACH:g}x the largest fitted run's compute "
+            f"left unscored ({where}), not in the coverage, the errors or the tables: "
+            f"{NO_PI_BEYOND_REACH}")
+
+
 def _bins(distance: np.ndarray) -> list[str]:
     labels = []
     for d in distance:
@@ -244,6 +262,7 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         raise InputError(f"calibrate: {source} gives no compute (flops, or params and tokens) "
                          "for every run; the runs are cut by compute, so it needs one")
     skipped, left_out = [], []
+    unscored = []  # per cut: {cut_flops, n} held-out runs beyond REACH x its largest fitted run
     chosen = cut_points(table.C, cuts, min_fit, source=f"calibrate {model.law_name}: {source}")
     if len(chosen) < cuts:
         skipped.append(f"{cuts} cuts asked for; these runs allow {len(chosen)} (a cut is a "
@@ -268,8 +287,10 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                              "reason": reason})
             return None
         largest = float(train.C.max())
+        distance = held.C / largest
         pi = prediction_intervals(result, *prediction_inputs(result, held), level=LEVEL, seed=seed,
                                   independent_points=True,  # a coverage wants independent draws
+                                  times_largest_run=distance,  # none beyond REACH, as budgets
                                   **held.variables(model.extra_variables()))
         observed = held.L
         predicted = np.asarray(pi["predicted"])
@@ -277,10 +298,18 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         inside = (observed >= lo) & (observed <= hi)
         rel = (predicted - observed) / observed
         part = pd.DataFrame({"cut_flops": cut, "flops": held.C,
-                             "distance": held.C / largest, **_sizes(held),
+                             "distance": distance, **_sizes(held),
                              "observed": observed, "predicted": predicted, "pi95_lo": lo,
                              "pi95_hi": hi, "inside": inside, "relative_error": rel,
                              "interval_half_width": (hi - lo) / 2 / predicted})
+        far = beyond_reach(distance, 1.0)  # as prediction_intervals read it: no interval stated
+        if far.any():  # drawn with the rest (the others' draws unmoved), then left unscored
+            unscored.append({"cut_flops": float(cut), "n": int(far.sum())})
+            part = part[~far].reset_index(drop=True)
+            if part.empty:
+                skipped.append(f"cut {cut:.3g}: every held-out run lies beyond {REACH:g}x the "
+                               "largest fitted run's compute: no interval to score")
+                return None
         summary = cut_summary(cut, largest, int(fit_rows.sum()), part, result.warnings)
         scatter = pi["pi95_scatter"]  # the runs' scatter the intervals drew (scatter.py)
         summary.update({"pi95_scatter": scatter["model"],
@@ -289,6 +318,7 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
 
     def finish(rows, per_cut, notes=()):
         dropped = left_out_words(left_out, len(chosen)) if left_out else ""
+        far = unscored_words(unscored)
         if not rows and left_out:  # no prediction to score: said, not a coverage of NaN
             raise InputError(f"calibrate {model.law_name}: {source}: no prediction to score: "
                              + "; ".join([dropped, *skipped]))
@@ -297,10 +327,11 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
         if not rows:
             raise InputError(f"calibrate: no cut could be fitted; first: {skipped[0]}" if skipped else
                              "calibrate: no cut leaves enough runs to fit")
-        said = [*([dropped] if dropped else []), *skipped,
+        said = [*([dropped] if dropped else []), *([far] if far else []), *skipped,
                 *unbounded_note(pd.concat(rows, ignore_index=True)), *notes]
         result = summarize(model.law_name, source, len(runs), n_bootstrap, rows, per_cut, notes=said)
         result.left_out = list(left_out)
+        result.unscored = sum(row["n"] for row in unscored)
         return result
 
     return calibrate_cuts(chosen, one_cut, finish, progress=progress)

@@ -411,25 +411,37 @@ def table_predictions(result: FitResult, table, values: dict) -> np.ndarray:
 def holdout_predictions(result: FitResult, held_table, *, largest_fitted: float,
                         seed: int = 0) -> dict:
     """The held-out block: relative errors, each run's 95% prediction interval for its observed
-    loss, whether the observation fell inside, and its distance from the fitted runs."""
+    loss, whether the observation fell inside, and its distance from the fitted runs.
+
+    A run beyond ``REACH`` x the largest fitted compute (``beyond_reach``) gets no interval (NaN,
+    ``pi95_note`` says why: ``NO_PI_BEYOND_REACH``), as a budget row there gets none: its
+    ``inside_pi95`` is None, ``pi95_coverage`` counts the others, ``pi95_unscored`` how many were
+    left out (the key only where some were)."""
     from scalefit.scaling.holdout import holdout_errors
     law = law_for(result.law)
     extra = held_table.variables(law.extra_variables())
-    pi = prediction_intervals(result, *prediction_inputs(result, held_table), seed=seed, **extra)
+    times = held_table.C / largest_fitted
+    pi = prediction_intervals(result, *prediction_inputs(result, held_table), seed=seed,
+                              times_largest_run=times, **extra)
     out = holdout_errors(pi["predicted"], held_table.L)
     observed = held_table.L
     inside = (observed >= np.asarray(pi["pi95_lo"])) & (observed <= np.asarray(pi["pi95_hi"]))
+    far = beyond_reach(times, 1.0)  # as prediction_intervals reads it: no interval, none to score
+    scored = inside[~far]
     out.update({"flops": held_table.C.tolist(),
-                "times_largest_run": (held_table.C / largest_fitted).tolist(),
+                "times_largest_run": times.tolist(),
                 "kind": "prediction", "observed": observed.tolist(), **pi,
-                "inside_pi95": inside.tolist(),
-                "pi95_coverage": float(inside.mean()) if inside.size else float("nan")})
+                "inside_pi95": [None if f else bool(i) for i, f in zip(inside, far)] if far.any()
+                else inside.tolist(),
+                "pi95_coverage": float(scored.mean()) if scored.size else float("nan")})
+    if far.any():
+        out["pi95_unscored"] = int(far.sum())
     return out
 
 
 def reference_budgets_out_of_reach(largest_fitted: float) -> list[float]:
     """The published budgets the default rule leaves out (beyond ``REACH`` x the runs)."""
-    return [c for c in REFERENCE_BUDGETS if c > REACH * largest_fitted]
+    return [c for c in REFERENCE_BUDGETS if beyond_reach(c, largest_fitted)]
 
 
 def budget_convention(frame) -> str | None:
