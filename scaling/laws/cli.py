@@ -188,6 +188,7 @@ def fit(law, data_path, out_dir, as_json, holdout, n_bootstrap, seed, delta, los
                      held_flops=budget_compute(table, law_model)[mask], all_runs=table)
     largest = float(np.max(compute[~mask]))
     out = result.to_dict()
+    out["law_given"] = law  # as typed (kaplan), beside the registry's name (kaplan-nd): law_heading
     out["data"] = source
     if len(held):
         held_table = validate_runs(held, law_name, loss=loss_column, source=source,

@@ -463,8 +463,9 @@ def text_table(df: pd.DataFrame) -> str:
 
 def fit_text(fit: dict) -> str:
     """What `scalefit fit` prints: parameters, fit statistics, allocation, warnings."""
+    from scalefit.scaling.laws.run_prediction import law_heading
     points = "budget optima" if fit["law"] == "isoflop" else "points"
-    out = [f"law {fit['law']}: {fit['n_points']} {points}, "
+    out = [f"law {law_heading(fit)}: {fit['n_points']} {points}, "
            f"{fit.get('objective_name', 'Huber objective')} {fit['objective']:.6g}, "
            f"converged {fit['converged']}"]
     if "n_starts" in fit:
@@ -655,7 +656,8 @@ def write_fit_report(out_dir, fit: dict, result, frame) -> None:
         from scalefit.scaling.laws import plots
         save_figure(plots.plot_frontiers({fit["law"]: result}, frame, budgets), out_dir,
                     "frontiers")
-    text = [f"# Fit: {fit['law']}", "", *provenance_lines(fit.get("data", "(not given)")), "",
+    from scalefit.scaling.laws.run_prediction import law_heading
+    text = [f"# Fit: {law_heading(fit)}", "", *provenance_lines(fit.get("data", "(not given)")), "",
             "```", fit_text(fit), "```", "",
             _params_heading({fit["law"]: fit}), "", _markdown(params_shown_frame(fit))]
     text += ["", *files_section({name: list(t.columns) for name, t in files.items()},

@@ -353,8 +353,9 @@ def _times(row: dict) -> str:
 
 
 def law_heading(out: dict) -> str:
-    """'kaplan (kaplan-nd)': the law as the user named it, with the registry's name where that was
-    an alias ('chinchilla' where it was not)."""
+    """'kaplan (kaplan-nd)': the law as the user named it (``out['law_given']``), with the registry's
+    name (``out['law']``) where that was an alias ('chinchilla' where it was not, or where no
+    ``law_given`` is said). The one heading of `scalefit predict run` and `scalefit fit`."""
     given = out.get("law_given") or out["law"]
     return given if given == out["law"] else f"{given} ({out['law']})"
 
