@@ -456,7 +456,9 @@ def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float
     """Replace the allocation's fixed reference budgets with ``project``'s rows, so a fit's
     JSON never holds an unlabelled extrapolation (in place). With the runs' ``frame``, N is
     stated in ``budget_convention`` (a non-embedding law converted with the runs' embedding
-    counts, as compare does), and ``budget_convention`` in the allocation says so."""
+    counts, as compare does), and ``budget_convention`` in the allocation says so, with
+    ``budget_n_counts`` (``FitResult.budget_n_counts``: what the rows' N_opt counts, in the words
+    of budgets_frame's N_counts column)."""
     alloc = result.extra.get("allocation")
     if not alloc or "budgets" not in alloc:
         return result
@@ -471,6 +473,7 @@ def project_allocation(result: FitResult, budgets=None, *, largest_fitted: float
                                   if frame is not None else fit_n_note(result.extra))
     converted = frame is not None and convert_embedding(result, frame, convention) is not None
     result.budget_n_counts = n_counts_words(result.extra, converted)  # what budgets_frame's N* counts
+    alloc["budget_n_counts"] = result.budget_n_counts  # and --json's: what the rows' N_opt counts
     alloc["largest_fitted_flops"] = float(largest_fitted)
     if given:  # --budget's: the published budgets are not left out for their distance
         alloc["budgets_given"] = True
