@@ -24,6 +24,8 @@ RUN_COLUMNS = {
     "N_law_counts": "what the law's N counts: total or non-embedding",
     "N_converted": "how the given N was converted to the law's (empty: it was not)",
     "D": "training tokens",
+    "unique_tokens": "unique tokens U_D that the run's D tokens repeat, as given (the data-constrained law's; "
+                     "only for it)",
     "N_total": "the run's total N (all parameters; converted where N counts non-embedding ones): the N that C "
                "and times_largest_N read (only where C_law is given)",
     "C": "training compute in the run table's own count, as compare's and fit's budget rows state it (FLOPs): "
@@ -58,6 +60,18 @@ def paired_sizes(n_given, d_given) -> tuple[list[float], list[float]]:
     return (n * size if len(n) == 1 else n), (d * size if len(d) == 1 else d)
 
 
+def paired_unique_tokens(u_given, runs: int) -> list[float] | None:
+    """--unique-tokens as numbers > 0, one per run (paired in order with --N and --D) or one for
+    all; None where it was not given; else an InputError."""
+    if not u_given:
+        return None
+    u = _values("--unique-tokens", u_given)
+    if len(u) not in (1, runs):
+        raise InputError(f"--unique-tokens gives {len(u)} values for {runs} runs: give one per run "
+                         "(paired with --N and --D in order), or one value for all")
+    return u * runs if len(u) == 1 else u
+
+
 @click.command("run", epilog=f"LAW is one of: {', '.join(law_choices())} (a law of the final loss "
                              "of a run; isoflop sets an allocation only).")
 @click.argument("law", metavar="LAW", type=NameChoice(law_choices()))
@@ -68,6 +82,12 @@ def paired_sizes(n_given, d_given) -> tuple[list[float], list[float]]:
 @click.option("--D", "d_given", multiple=True, required=True, metavar="TOKENS",
               help="Training tokens of the run (repeatable, or a comma list; paired with --N in "
                    "order, or one value for every N).")
+@click.option("--unique-tokens", "u_given", multiple=True, metavar="TOKENS",
+              help="Unique tokens U_D that the run's D tokens repeat (D / U_D - 1 repetitions; at "
+                   "most D): the data-constrained law (muennighoff) reads them, as its run table's "
+                   "unique_tokens column, and needs them: no default (give U_D = D for a run that "
+                   "repeats no token); refused for any other law. Repeatable or a comma list, paired "
+                   "with --N and --D in order, or one value for every run.")
 @click.option("--n-counts", type=click.Choice(["total", "non-embedding"]), default=None,
               help="What --N counts: all parameters, or non-embedding ones (Kaplan's). Default: the "
                    "law's own (non-embedding for kaplan where the table has params_nonembed); the "
@@ -84,9 +104,9 @@ def paired_sizes(n_given, d_given) -> tuple[list[float], list[float]]:
 @column_options
 @checked_outputs
 @one_setting_per_folder
-def predict_run_command(law, data_path, out_dir, as_json, n_given, d_given, n_counts, n_bootstrap,
-                        seed, delta, loss_column, subset, params_column, tokens_column, flops_column,
-                        column_map):
+def predict_run_command(law, data_path, out_dir, as_json, n_given, d_given, u_given, n_counts,
+                        n_bootstrap, seed, delta, loss_column, subset, params_column, tokens_column,
+                        flops_column, column_map):
     """Predict the loss a run of N parameters trained on D tokens reaches, by LAW fitted to the runs.
 
     \b
@@ -104,15 +124,19 @@ def predict_run_command(law, data_path, out_dir, as_json, n_given, d_given, n_co
       scalefit predict run chinchilla --N 1.64e6 --D 9.8e6
       scalefit predict run kaplan --N 1643648 --D 9830400 --n-counts total
       scalefit predict run chinchilla --data runs.csv --N 1e9,7e9 --D 2e10,1.4e11 --out report/
+      scalefit predict run muennighoff --data repeated.csv --N 1e9 --D 1e11 --unique-tokens 2.5e10
     """
     from scalefit.scaling.laws.cli import _columns_and_loss, _load
     from scalefit.scaling.laws.fit import fit_law
-    from scalefit.scaling.laws.run_prediction import checked_n_counts, predictable, prediction_document, run_text
+    from scalefit.scaling.laws.run_prediction import (checked_n_counts, checked_unique_tokens, predictable,
+                                                      prediction_document, run_text)
     from scalefit.scaling.laws.runtable import validate_runs
 
     n_values, d_values = paired_sizes(n_given, d_given)  # before the fit, which takes a while
+    u_values = paired_unique_tokens(u_given, max(len(n_values), len(d_values)))
     checked_n_counts(n_counts)
     model = predictable(law)  # before the fit, which takes a while
+    checked_unique_tokens(model.law_name, u_values, d_values, "--unique-tokens")
     columns, loss_column = _columns_and_loss(loss_column, column_map, params=params_column,
                                              tokens=tokens_column, flops=flops_column)
     df, source, _ = _load(data_path, subset, columns)
@@ -120,7 +144,7 @@ def predict_run_command(law, data_path, out_dir, as_json, n_given, d_given, n_co
     result = fit_law(table, model.law_name, loss=loss_column, delta=delta, n_bootstrap=n_bootstrap,
                      seed=seed, progress=True, all_runs=table)
     out, frame = prediction_document(result, n_values, d_values, n_counts=n_counts, seed=seed,
-                                     table=table, source=source, law_given=law)
+                                     table=table, source=source, law_given=law, unique_tokens=u_values)
     text = run_text(out)
     if out_dir:
         _write_run(out_dir, out, frame, text)

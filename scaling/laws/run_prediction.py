@@ -175,16 +175,63 @@ def _kinds(n_law, d, c, runs: dict | None) -> list[dict]:
 
 
 def predictable(name: str):
-    """The registry's law ``name`` where it predicts a run's final loss from N and D (and C); an
-    InputError for a law of whole loss curves, of an allocation alone, or of more variables."""
+    """The registry's law ``name`` where it predicts a run's final loss from N and D (and C, and
+    for the data-constrained law U_D: ``checked_unique_tokens``); an InputError for a law of whole
+    loss curves, of an allocation alone, or of variables this command cannot be given."""
     law = law_for(name)
     if law.reads_checkpoints or not law.predicts_loss:
         why = "a law of whole loss curves: predict_curve" if law.reads_checkpoints else "it sets an allocation only"
         raise InputError(f"law {law.law_name}: predicts no final loss of a run of N parameters and D tokens ({why})")
-    if law.extra_variables():
-        raise InputError(f"law {law.law_name}: reads {', '.join(law.extra_variables())} besides N and D; "
+    unknown = [v for v in law.extra_variables() if v != UNIQUE]
+    if unknown:
+        raise InputError(f"law {law.law_name}: reads {', '.join(unknown)} besides N and D; "
                          "use scalefit.scaling.laws.fit.predict(result, N, D, ...) with them")
     return law
+
+
+UNIQUE = "U_D"  # the unique tokens a run's D tokens repeat (Muennighoff et al. 2023; muennighoff.py)
+UNIQUE_NEEDED = ("the data-constrained law reads the unique tokens U_D that each run's D tokens "
+                 "repeat (D / U_D - 1 repetitions), as its run table's unique_tokens column gives "
+                 "them; U_D = D for a run that repeats no token")
+
+
+def checked_unique_tokens(name: str, unique_tokens, D=None, option: str = "unique_tokens"):
+    """``unique_tokens`` (U_D) as a flat array of finite numbers > 0, each at most its run's D
+    where ``D`` is given (broadcast with it), for a law that reads U_D (muennighoff), where it is
+    required: no default, since U_D = D (no repetition) would silently predict a run without
+    repetition for one that had it. None for any other law, which refuses it. An InputError
+    naming ``option`` otherwise."""
+    law = law_for(name)
+    reads = UNIQUE in law.extra_variables()
+    if unique_tokens is None:
+        if reads:
+            raise InputError(f"{option}: required for law {law.law_name}: {UNIQUE_NEEDED}")
+        return None
+    if not reads:
+        raise InputError(f"{option}: law {law.law_name} reads no unique tokens (only the "
+                         "data-constrained law muennighoff does); leave it out")
+    try:
+        u = np.asarray(unique_tokens, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise InputError(f"{option}: {unique_tokens!r} is not a number; expected unique tokens as a "
+                         "finite number > 0 or an array of them") from None
+    bad = np.flatnonzero(~(np.isfinite(u) & (u > 0)))
+    if u.size == 0 or bad.size:
+        shown = "nothing" if u.size == 0 else f"{u[bad[0]]:g}"
+        raise InputError(f"{option}: {shown}; expected unique tokens as a finite number > 0")
+    if D is not None:
+        d = np.asarray(D, float).ravel()
+        if u.size not in (1, d.size):
+            raise InputError(f"{option}: {u.size} values for {d.size} runs; give one per run (paired "
+                             "with N and D in order), or one for all")
+        u = np.broadcast_to(u, d.shape).astype(float)
+        over = np.flatnonzero(u > d)
+        if over.size:
+            i = int(over[0])
+            raise InputError(f"{option}: {u[i]:.4g} unique tokens above the run's {d[i]:.4g} tokens; "
+                             "accepted: unique tokens <= D (a run trains on its unique tokens "
+                             "D / U_D >= 1 times)")
+    return u
 
 
 def interval_name(kind: str, level: float) -> str:
@@ -193,7 +240,7 @@ def interval_name(kind: str, level: float) -> str:
 
 
 def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, seed: int = 0,
-                table=None) -> pd.DataFrame:
+                table=None, unique_tokens=None) -> pd.DataFrame:
     """The loss a run of ``N`` parameters trained on ``D`` tokens reaches by the fitted law of
     ``result`` (arrays broadcast): one row per run.
 
@@ -215,11 +262,17 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
     is converted with ``table``'s embedding counts (params and params_nonembed); without them it
     is an InputError that says which N the law reads. ``table``: the run table the law was fitted
     to. ``level``: of both intervals (columns ci95, pi95 at 0.95; ci90 at 0.9).
+    ``unique_tokens``: U_D, the unique tokens each run's D tokens repeat (broadcast with D, each
+    at most D), required for the data-constrained law (muennighoff: no default, U_D = D for a run
+    that repeats none) and refused for any other (``checked_unique_tokens``); a column
+    ``unique_tokens`` then follows D.
     """
     predictable(result.law)  # an InputError for a law that predicts no run's final loss
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise InputError(f"level: {level!r}; expected a probability in (0, 1), e.g. 0.95")
     n_given, d = checked_sizes(N, D)
+    u = checked_unique_tokens(result.law, unique_tokens, d)
+    extra = {} if u is None else {UNIQUE: u}
     own = law_n_counts(result)
     given = checked_n_counts(n_counts) or own
     frame = _fitted_frame(result, table)
@@ -245,7 +298,7 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
     n_in, d_in = (c / _flops_per_param_token(result), np.ones_like(c)) if compute_only(result) \
         else (n_law, d)
     with np.errstate(all="ignore"):  # the law's curve and each draw's, predicted once for both intervals
-        loss, per_draw = drawn = draw_predictions(result, n_in, d_in)
+        loss, per_draw = drawn = draw_predictions(result, n_in, d_in, **extra)
     n_draws = 0 if per_draw is None else len(per_draw)
     if n_draws:
         ci = np.array([percentile_ci(per_draw[:, j], level) for j in range(n_law.size)])
@@ -253,7 +306,8 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
         ci = np.full((n_law.size, 2), np.nan)
     kinds = _kinds(*distance)  # no PI beyond REACH x the largest fitted run, as the row states it
     pi = prediction_intervals(result, n_in, d_in, level=level, seed=seed, drawn=drawn,
-                              times_largest_run=[j.get("times_largest_run", np.nan) for j in kinds])
+                              times_largest_run=[j.get("times_largest_run", np.nan) for j in kinds],
+                              **extra)
     ci_name, pi_name = interval_name("loss_ci", level), interval_name("loss_pi", level)
     rows = []
     for j, judged in enumerate(kinds):
@@ -261,7 +315,8 @@ def predict_run(result: FitResult, N, D, *, n_counts=None, level: float = 0.95, 
         if n_draws and not np.isnan(pi_j).all():  # no PI (beyond REACH) stays none, not the CI
             pi_j = observation_interval(pi_j, ci[j])
         rows.append({"N": float(n_given[j]), "N_counts": given, "N_law": float(n_law[j]),
-                     "N_law_counts": own, "N_converted": converted, "D": float(d[j]), **compute(j),
+                     "N_law_counts": own, "N_converted": converted, "D": float(d[j]),
+                     **({} if u is None else {"unique_tokens": float(u[j])}), **compute(j),
                      "loss": float(loss[j]), f"{ci_name}_lo": float(ci[j][0]),
                      f"{ci_name}_hi": float(ci[j][1]), f"{pi_name}_lo": float(pi_j[0]),
                      f"{pi_name}_hi": float(pi_j[1]), **judged})
@@ -292,13 +347,15 @@ KIND_WORDS = {  # in the order the text says them
 
 
 def prediction_document(result: FitResult, N, D, *, n_counts=None, seed: int = 0, table=None,
-                        source: str = "", law_given: str | None = None) -> tuple[dict, pd.DataFrame]:
+                        source: str = "", law_given: str | None = None,
+                        unique_tokens=None) -> tuple[dict, pd.DataFrame]:
     """(`scalefit predict run`'s --json document, ``predict_run``'s frame): the rows with their
     intervals as [lo, hi] (the budget rows' shape), what N and C count, what the distances are
     of, what the intervals are, and the fit. ``law_given``: the law as the user named it (an
-    alias, `kaplan` for kaplan-nd; default the fit's own name)."""
+    alias, `kaplan` for kaplan-nd; default the fit's own name). ``unique_tokens``: predict_run's."""
     from scalefit.scaling.laws.report import scatter_text
-    frame = predict_run(result, N, D, n_counts=n_counts, seed=seed, table=table)
+    frame = predict_run(result, N, D, n_counts=n_counts, seed=seed, table=table,
+                        unique_tokens=unique_tokens)
     rows = []
     for record in frame.to_dict("records"):
         row = {}
@@ -340,6 +397,9 @@ def prediction_document(result: FitResult, N, D, *, n_counts=None, seed: int = 0
                     + (", at least as wide as the curve's interval" if attrs["n_draws"] else "")
                     + (f"; {attrs['pi_note']}" if attrs.get("pi_note") else "")),
            "runs": rows, "fit": result.to_dict()}
+    if "unique_tokens" in frame.columns:  # the data-constrained law's U_D, as given
+        out["unique_tokens"] = ("U_D, those each run's D tokens repeat, as given (D / U_D - 1 "
+                                "repetitions; U_D = D: none)")
     return out, frame
 
 
@@ -379,7 +439,10 @@ def run_text(out: dict) -> str:
                 "law's N": f"{row['N_law']:.4g} {row['N_law_counts']}"}
         if "N_total" in row and row["N_counts"] != TOTAL_WORDS:  # the N that C and the distances read
             cell["total N"] = f"{row['N_total']:.4g}"
-        cell.update({"D (tokens)": f"{row['D']:.4g}", "C (FLOPs)": f"{row['C']:.3g}"})
+        cell["D (tokens)"] = f"{row['D']:.4g}"
+        if "unique_tokens" in row:  # the data-constrained law's U_D
+            cell["unique tokens"] = f"{row['unique_tokens']:.4g}"
+        cell["C (FLOPs)"] = f"{row['C']:.3g}"
         if "C_law" in row:  # the table's count first, as compare's budget rows; the law's own beside it
             cell["law's C"] = f"{row['C_law']:.3g}"
         cells.append({**cell, f"loss ({unit})": loss, "95% CI": ci_text, "95% PI": pi_text,
@@ -388,6 +451,8 @@ def run_text(out: dict) -> str:
              "run of N parameters trained on D tokens", "", text_table(pd.DataFrame(cells)), ""]
     counts = f"N: {out['n_counts']} parameters as given; the law reads {out['law_n']}"
     lines.append(counts + (f": {out['n_converted']}" if out["n_converted"] else ""))
+    if "unique_tokens" in out:
+        lines.append(f"unique tokens: {out['unique_tokens']}")
     lines.append(out["compute"])
     if any("times_largest_N" in row for row in out["runs"]):
         lines.append(out["distances"])
