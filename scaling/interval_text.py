@@ -217,6 +217,15 @@ def estimate_text(value, ci, sign: bool = False) -> str:
     return value_at_interval(value, *(finite_interval(ci) or (None, None)), sign)
 
 
+def intervals_overlap(x, y) -> bool | None:
+    """Whether two intervals share a point (an end on an end counts); None where either is not
+    a finite interval (``finite_interval``: no bootstrap, or an end missing)."""
+    a, b = finite_interval(x), finite_interval(y)
+    if a is None or b is None:
+        return None
+    return bool(max(float(a[0]), float(b[0])) <= min(float(a[1]), float(b[1])))
+
+
 def excludes_zero(ci) -> bool:
     """Whether ``ci`` is a finite interval that lies wholly above or wholly below 0."""
     ends = finite_interval(ci)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, row_name
+from scalefit.scaling.interval_text import intervals_overlap
 from scalefit.scaling.laws.fit import fit_law
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.resample import too_few_resamples
@@ -424,12 +425,6 @@ def reconcile(runs: pd.DataFrame, by: str, *, panel=(), order=None, law: str = "
 
 # --- what the walk says ----------------------------------------------------------------------
 
-def _overlap(s: Step, t: Step) -> bool | None:
-    if not np.isfinite([s.a_lo, s.a_hi, t.a_lo, t.a_hi]).all():
-        return None
-    return bool(max(s.a_lo, t.a_lo) <= min(s.a_hi, t.a_hi))
-
-
 def _thinned(draws: np.ndarray) -> np.ndarray:
     """The draws, sorted; above MAX_DRAWS_PER_SIDE, that many of their order statistics at evenly
     spaced ranks (the same for the same draws: no random subsample)."""
@@ -494,7 +489,8 @@ def walk_moves(steps: list[Step], n_bootstrap: int = 0, draws: dict | None = Non
     moves = []
     for s, t in zip(steps, steps[1:]):
         if s.panel == t.panel and np.isfinite(s.a) and np.isfinite(t.a):
-            move = Move(s.panel, s.condition, t.condition, t.a - s.a, None if rough else _overlap(s, t))
+            move = Move(s.panel, s.condition, t.condition, t.a - s.a,
+                        None if rough else intervals_overlap((s.a_lo, s.a_hi), (t.a_lo, t.a_hi)))
             ds, dt = draws.get((s.panel, s.condition)), draws.get((t.panel, t.condition))
             if ds is not None and dt is not None:
                 change = change_summary(ds, dt)

@@ -5,18 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.scaling.interval_text import estimate_text, excludes_zero, finite_interval, with_interval
+from scalefit.scaling.interval_text import (estimate_text, excludes_zero, finite_interval, intervals_overlap,
+                                            with_interval)
 from scalefit.scaling.laws.projection import DATA_MULTIPLES
 from scalefit.scaling.laws.schedule_gap import (FORM, MIN_LENGTHS, PREDICTION_METHODS, TABLE_COLUMNS,
                                                 TABLE_ENDS, ScheduleGap, share_refusal)
 from scalefit.scaling.laws.schedule_prediction import percent_summary
 from scalefit.scaling.resample import MIN_RESAMPLES_FOR_VERDICT, too_few_resamples
-
-
-def _overlap(x, y) -> bool | None:
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        return None
-    return max(x[0], y[0]) <= min(x[1], y[1])
 
 
 def _pct(x) -> str:
@@ -65,7 +60,7 @@ def explain(gap: ScheduleGap) -> list[str]:
     if "a" in gap.shares:
         i, ii, iv = sets["kaplan"], sets[gap.shares["comparator"]], sets["corrected"]
         share = gap.shares["a"]
-        ov = None if rough else _overlap(i.a_ci95, ii.a_ci95)
+        ov = None if rough else intervals_overlap(i.a_ci95, ii.a_ci95)
         ov_text = {True: "their 95% intervals overlap", False: "their 95% intervals do not "
                    "overlap", None: "intervals too rough to compare" if rough else "without bootstrap intervals"}[ov]
         gap_text = (f"the paired gap a_grid - a_kaplan = "
@@ -134,7 +129,7 @@ def explain(gap: ScheduleGap) -> list[str]:
 def _ranking_clause(hi, lo, rough: bool) -> str:
     """', as point estimates: their 95% intervals overlap, ...': what the ranking of a across the
     sets rests on ('highest for (ii) and lowest for (ii')' ranked intervals that overlapped)."""
-    ov = None if rough else _overlap(hi.a_ci95, lo.a_ci95)
+    ov = None if rough else intervals_overlap(hi.a_ci95, lo.a_ci95)
     if ov is None:
         return (", as point estimates (their intervals too rough to separate them)" if rough else
                 ", as point estimates without intervals")
