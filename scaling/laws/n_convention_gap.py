@@ -208,25 +208,27 @@ def gap_sentence(gap: dict) -> str:
     text = (f"on non-embedding / total N, {nonembed}'s form gives a = {pair(nonembed)} and "
             f"{total}'s {pair(total)}, so ")
     gap_text = f"the gap {nonembed} - {total} = {_shown(gap['total'])}"
-    averaged = (f"the N convention moves a by {_shown(shapley[CONVENTION])} and the form by "
-                f"{_shown(shapley[FORM])}")
     # each factor changed first and second: the N convention is changed first on the
     # N-convention-first path, the form on the other; first less second is the interaction for both
     conv_first = _estimate(first[CONVENTION], True)
     conv_second = _estimate(second[CONVENTION], True)
     form_first, form_second = _estimate(second[FORM], True), _estimate(first[FORM], True)
+
+    def averaged(conv_orders: str = "", form_orders: str = "") -> str:
+        """The split averaged over both orders, each part followed by its ``*_orders`` aside."""
+        return (f"the N convention moves a by {_shown(shapley[CONVENTION])}{conv_orders} and the "
+                f"form by {_shown(shapley[FORM])}{form_orders}")
     interaction = _shown(gap["interaction"])
     depends, why = _order_reading(gap)
     if depends:
         text += (f"the split of {gap_text} depends on the order (changed first less second: "
-                 f"{interaction}): averaged over both, the N convention moves a by "
-                 f"{_shown(shapley[CONVENTION])} ({conv_first} if changed first, {conv_second} if "
-                 f"second) and the form by {_shown(shapley[FORM])} ({form_first} if first, "
-                 f"{form_second} if second)")
+                 f"{interaction}): averaged over both, "
+                 + averaged(f" ({conv_first} if changed first, {conv_second} if second)",
+                            f" ({form_first} if first, {form_second} if second)"))
     elif conv_first == conv_second and form_first == form_second:
-        text += f"in either order, of {gap_text}, {averaged}"
+        text += f"in either order, of {gap_text}, {averaged()}"
     else:
-        text += (f"of {gap_text}, averaged over both orders, {averaged}; changed first / second, "
+        text += (f"of {gap_text}, averaged over both orders, {averaged()}; changed first / second, "
                  f"the two give {conv_first} / {conv_second} (N convention) and {form_first} / "
                  f"{form_second} (form); their difference, {interaction}, {why}, so these runs "
                  f"cannot say whether the split depends on the order")
