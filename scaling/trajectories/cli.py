@@ -135,7 +135,10 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
     Reports the power law value = v0 + c (L - E)^p per model and pooled, how well sizes
     collapse onto one curve (an F-test of one curve against one per run under AR(1) errors,
     its p calibrated on simulated null data), and the correlation with loss after removing
-    what step and learning rate explain.
+    what step and learning rate explain. The pooled formula is printed from its point estimates
+    (3 significant figures; where the data fix none of its parameters, the line says so first), the
+    per-model table to the place of each 95% interval's ends; --json holds the intervals and, in
+    params_at_bound, the parameters that ended on a bound of the fit.
     """
     from scalefit.scaling.trajectories.trajectory import trajectory_report
 

@@ -56,8 +56,10 @@ class TrajectoryReport:
                 "isotonic_r_squared": collapse["isotonic_r_squared"], "correlation": self.correlation,
                 "warnings": {m: f.warnings for m, f in fits if f.warnings},
                 # per run, the checkpoints whose shape statistic sat at its fit's bound (a capped
-                # nu), left out of every fit: a note says so too
+                # nu), left out of every fit: a note says so too. Not the fitted parameters: those at
+                # a bound (p at -5, E at its floor) are params_at_bound's
                 "at_bound": list(self.joined.attrs.get("at_bound") or []),
+                "params_at_bound": params_at_bound(fits),
                 "notes": list(dict.fromkeys(self.notes))}  # what was left out, as the 'note:' lines say
 
     def __repr__(self) -> str:
@@ -118,6 +120,19 @@ def trajectory_report(table, stat: str, *, group: str | None = None, tensor: str
     return TrajectoryReport(stat_label(stat, group, tensor, layer), source, joined,
                             collapse_report(joined, E=E), partial_correlation(joined),
                             list(joined.attrs.get("notes", [])))
+
+
+def params_at_bound(fits) -> dict:
+    """{fit: {parameter: 'lower' or 'upper'}} for the fits (('pooled', fit), (model, fit), ...) whose
+    parameters ended on a bound of the fit (identifiability.bound_status on its warnings: p at -5 or
+    +5, E at its floor 0 or at the lowest loss): values that are the bound, not estimates. --json's
+    key beside ``at_bound``, which lists checkpoints of the statistic at its family's bound."""
+    out = {}
+    for name, fit in fits:
+        sides = {n: status.split()[2] for n in fit.params if (status := bound_status(n, fit.warnings))}
+        if sides:
+            out[name] = sides
+    return out
 
 
 LOSS_UNIT = "nats/token"  # the x axis L and the floor E: an evaluation table's loss
@@ -234,6 +249,82 @@ def _gap_text(fit: FitResult) -> str:
     return f"(L - {_shown(fit, 'E')})"
 
 
+POINT_DIGITS = 3  # significant figures of the point estimates a formula line prints
+
+
+def _point(fit: FitResult, name: str) -> str:
+    """A parameter's point estimate to POINT_DIGITS significant figures (c = 2060, not the 0 that
+    its 95% interval [-4.8e+05, 4.9e+05] rounds it to): what a formula line prints, for a reader to
+    copy; p at its bound as the bound, E at its floor as 0 (the laws' tables' rule, ``_shown``)."""
+    import math
+    from scalefit.scaling.interval_text import at_place
+    from scalefit.scaling.laws.identifiability import ZERO
+    side = {"at its lower bound": 0, "at its upper bound": 1}.get(bound_status(name, fit.warnings) or "")
+    if name == "p" and side is not None:
+        return f"{P_BOUND[side]:g}"
+    value = fit.params[name].value
+    if (name == "E" and E_AT_FLOOR in fit.warnings) or abs(value) <= ZERO:
+        return "0"
+    return at_place(value, math.floor(math.log10(abs(value))) - (POINT_DIGITS - 1))
+
+
+def _identified(fit: FitResult, name: str) -> bool:
+    """Whether the data fix ``name``: not on a bound (p at -5 or +5, E at its floor or at the lowest
+    loss), and identified or weakly so by the laws' rule (identifiability.status_of: a 95% interval
+    no wider than the value; one that holds 0 is wider)."""
+    from scalefit.scaling.laws.identifiability import NOT_IDENTIFIED, status_of
+    if _at_bound(fit, name) or (name == "E" and _at_lowest_loss(fit)):
+        return False
+    p = fit.params[name]
+    lo, hi = (float(v) if v is not None else np.nan for v in (p.ci95 or (None, None)))
+    if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(p.value)) or p.value == 0:
+        return False
+    return status_of((hi - lo) / abs(p.value)) not in (None, NOT_IDENTIFIED)
+
+
+def _point_formula(fit: FitResult) -> str:
+    """'value = -3.30 + 15.2 L^-0.750': the fitted curve from its point estimates (``_point``)."""
+    E = _point(fit, "E")
+    gap = "L" if E == "0" else f"(L - {E})"
+    return (f"value = {_point(fit, 'v0')} {_signed(_point(fit, 'c'))} {gap}^{_point(fit, 'p')}"
+            + (" (p at its bound)" if _at_bound(fit, "p") else ""))
+
+
+def _unidentified_text(fit: FitResult) -> str:
+    """Why no parameter of a curve is identified: 'v0 [-390, 380], c [-2800, 2800] and p [-5, 5] hold 0
+    in their 95% intervals and E ends at its bound 0'."""
+    names = _formula_params(fit)
+    parts = []
+    open_ = [f"{n} {_interval(fit, n)}" for n in names if _sign_open(fit, n)]
+    if open_:
+        listed = open_[0] if len(open_) == 1 else ", ".join(open_[:-1]) + " and " + open_[-1]
+        parts.append(f"{listed} {'holds' if len(open_) == 1 else 'hold'} 0 in "
+                     f"{'its 95% interval' if len(open_) == 1 else 'their 95% intervals'}")
+    for n in names:
+        if _at_bound(fit, n):
+            parts.append(f"{n} ends at its bound {_shown(fit, n)}")
+        elif n == "E" and _at_lowest_loss(fit):
+            parts.append("E ends at the lowest loss fitted")
+        elif not _sign_open(fit, n):
+            parts.append(f"{n}'s 95% interval {_interval(fit, n)} is wider than its value")
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+def _pooled_line(pooled: FitResult, collapse: dict) -> str:
+    """The pooled fit's formula line: the curve from its point estimates, or, where the data fix no
+    parameter of it, that fact first (no formula of zeros, which the interval-place rounding made)."""
+    r2 = (f"R^2 {_r2(collapse['pooled_r_squared'])} "
+          f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])})")
+    if _is_constant(pooled):
+        return f"value = {_shown(pooled, 'v0')} at every checkpoint (no curve in L), {r2}."
+    if not any(_identified(pooled, n) for n in _formula_params(pooled)):
+        return (f"no parameter of value = v0 + c (L - E)^p is identified ({_unidentified_text(pooled)}); "
+                f"its point estimates ({POINT_DIGITS} significant figures; 95% intervals in --json) give "
+                f"{_point_formula(pooled)}, {r2}.")
+    return (f"{_point_formula(pooled)}, {r2}; point estimates to {POINT_DIGITS} significant figures "
+            "(95% intervals in --json)" + _sign_open_text(pooled, _formula_params(pooled)) + ".")
+
+
 def _r2(value: float) -> str:
     return f"{value:.4f}" if np.isfinite(value) else "- (constant)"
 
@@ -248,13 +339,7 @@ def trajectory_markdown(label: str, collapse: dict, corr: dict, plot: bool = Fal
              + f" in {LOSS_UNIT}", "",
              *left_out_lines(notes),
              f"Pooled fit over {n_models} model{'s' if n_models != 1 else ''} ({pooled.n_points} points): "
-             + (f"value = {_shown(pooled, 'v0')} at every checkpoint (no curve in L)" if _is_constant(pooled) else
-              f"value = {_shown(pooled, 'v0')} {_signed(_shown(pooled, 'c'))} {_gap_text(pooled)}"
-              f"^{_shown(pooled, 'p')}" + (" (p at its bound)" if _at_bound(pooled, "p") else ""))
-             + f", R^2 {_r2(collapse['pooled_r_squared'])} "
-             f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])}); each parameter here to the "
-             "place of its 95% interval's ends (--json)"
-             + _sign_open_text(pooled, _formula_params(pooled)) + ".",
+             + _pooled_line(pooled, collapse),
              "Collapse ratio (pooled RSS / sum of per-model RSS): "
              + (f"{collapse['collapse_ratio']:.3g}" if np.isfinite(collapse["collapse_ratio"]) else "not computed")
              + f" -- {collapse['collapse_verdict']}."]
