@@ -8,7 +8,7 @@ import pandas as pd
 from scalefit.data import MINI_CHECKPOINTS, data_path
 from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, POSITIVE_INT,
-                              analysis_options, seed_option)
+                              Checked, analysis_options, seed_option)
 from scalefit.report import dumps, save_figure, write_text
 from scalefit.scaling.trajectories.breakpoint_intervals import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
                                                                 INTERVAL_COVERAGE, INTERVAL_METHOD,
@@ -57,6 +57,12 @@ def _with_selection(func):
     return func
 
 
+def _checked_pick(value, option):
+    """--which as transitions.checked_pick reads it (imported when the option is read)."""
+    from scalefit.scaling.trajectories.transitions import checked_pick
+    return checked_pick(value, option)
+
+
 @click.command("transitions")
 @_with_selection
 @click.option("--warmup-steps", type=NONNEGATIVE, default=None,
@@ -80,8 +86,16 @@ def _with_selection(func):
                    + "; ".join(f"{m} (the resamples' central {interval_level(m):g}%) held a clear "
                                f"kink in {clear} of synthetic runs, a weak one in {weak}"
                                for m, (clear, weak) in INTERVAL_COVERAGE.items()) + ".")
-@click.option("--which", type=click.Choice(["largest", "first"]), default="largest",
-              show_default=True, help="Which transition of a run enters the warmup regression.")
+@click.option("--which", type=Checked(lambda option, value: _checked_pick(value, option), "PICK"),
+              default="largest", show_default=True, metavar="largest|first|matched|N",
+              help="Which transition of a run enters the warmup regression: largest (its largest "
+                   "slope change, either sign), first (its first in time), matched (its largest "
+                   "slope change of the sign that most runs' largest change has; a tie: the sign "
+                   "of the largest change of all; a run with no change of that sign is left out), "
+                   "or N (its N-th transition in time, 1-based; a run with fewer is left out). "
+                   "Where the picks are unlike (weak and strong kinks, both signs of slope change, "
+                   "different places in runs with as many transitions) a warning names each "
+                   "run's pick.")
 @seed_option
 @analysis_options(table=CHECKPOINT_TABLE)
 @one_setting_per_folder

@@ -38,7 +38,7 @@ FAMILY_FACTS = ("params", "total_steps", "lr_peak")  # what runs of one warmup f
 FAMILY_TEXT_FACTS = ("schedule",)  # ...and, where the table names it, the LR schedule's style
 MIN_WARMUPS_PER_FAMILY = 3
 MAX_BREAKPOINTS = 4  # the most change points searched in one run (the command's --max-breakpoints 1-4)
-PICKS = ("largest", "first")
+PICKS = ("largest", "first", "matched")  # or a whole number N: each run's N-th transition
 # A run's scatter columns before (or without) a fit that leaves scatter to measure: not measured,
 # so neither concentrated nor not (null in the JSON, empty in runs.csv)
 NO_SCATTER_FACTS = {"scatter_top2_share": float("nan"), "scatter_top2_threshold": float("nan"),
@@ -413,26 +413,140 @@ def checked_search(*, max_breakpoints, min_delta_bic, n_bootstrap, seed,
             "interval_method": checked_interval_method(interval_method)}
 
 
-def checked_pick(which: str) -> str:
-    """``which`` as a pick of ``pick_transition_per_run`` names it (in any case), else one
-    InputError."""
+PICK_WORDS = {  # what each --which takes from a run (the help and the refusal say these)
+    "largest": "its largest slope change, of either sign",
+    "first": "its first transition in time",
+    "matched": ("its largest slope change of the sign that most runs' largest change has (a tie: "
+                "the sign of the largest change of all); a run with no change of that sign has no pick"),
+}
+NTH_WORDS = "a whole number N >= 1: its N-th transition in time (a run with fewer has no pick)"
+
+
+def checked_pick(which, option: str = "which") -> str | int:
+    """``which`` as ``pick_transition_per_run`` takes it: 'largest', 'first' or 'matched' (in any
+    case), or a whole number N >= 1 (an int, or its digits as text: each run's N-th transition),
+    else one InputError naming what is accepted."""
     name = which.strip().lower() if isinstance(which, str) else which
-    if name not in PICKS:
-        raise InputError(f"which: '{which}' is not a pick; expected 'largest' or 'first' (the "
-                         "largest slope change of a run, or its first transition)")
-    return name
+    if name in PICKS:
+        return name
+    if isinstance(name, str) and name.isdigit():
+        name = int(name)
+    if isinstance(name, (int, np.integer)) and not isinstance(name, (bool, np.bool_)) and name >= 1:
+        return int(name)
+    raise InputError(f"{option}: '{which}' is not a pick; expected 'largest', 'first', 'matched' "
+                     f"or a whole number N >= 1 (each run's N-th transition)")
 
 
-def pick_transition_per_run(transitions: pd.DataFrame, which: str = "largest") -> pd.DataFrame:
-    """One transition per run: the `largest` slope change, or the `first` in time."""
+def pick_text(which) -> str:
+    """The pick in words, as --which names it: 'largest', 'first', 'matched', '2'."""
+    return str(checked_pick(which))
+
+
+def matched_sign(transitions: pd.DataFrame) -> float:
+    """The sign (+1.0 or -1.0) of the slope change that ``--which matched`` picks: that of most
+    runs' largest change (by its size), a tie broken by the largest change of all."""
+    size = transitions["slope_change"].abs()
+    largest = transitions.loc[size.groupby(transitions["model"]).idxmax()]
+    votes = float(np.sum(np.where(largest["slope_change"] >= 0, 1.0, -1.0)))
+    if votes == 0:
+        votes = float(transitions.loc[size.idxmax(), "slope_change"])
+    return 1.0 if votes >= 0 else -1.0
+
+
+def pick_transition_per_run(transitions: pd.DataFrame, which="largest") -> pd.DataFrame:
+    """One transition per run (fewer where a run has none that ``which`` takes), runs in name
+    order: the 'largest' slope change, the 'first' in time, the 'matched' one (the largest change
+    of the sign that most runs' largest change has: PICK_WORDS), or with a whole number N, each
+    run's N-th transition in time."""
     which = checked_pick(which)
     if transitions.empty:
         return transitions
     if which == "first":
         return transitions.sort_values("step").groupby("model", as_index=False).first()
+    if isinstance(which, int):
+        ordinal = transitions.sort_values("step").groupby("model").cumcount() + 1
+        nth = transitions.loc[ordinal[ordinal == which].index]
+        return nth.sort_values("model", kind="stable").reset_index(drop=True)
+    if which == "matched":
+        sign = matched_sign(transitions)
+        transitions = transitions[np.where(transitions["slope_change"] >= 0, 1.0, -1.0) == sign]
+        if transitions.empty:
+            return transitions
     key = transitions.assign(_mag=transitions["slope_change"].abs())  # the largest change
     return (key.sort_values("_mag", ascending=False).groupby("model", as_index=False)
             .first().drop(columns="_mag"))
+
+
+def pick_in_families(transitions: pd.DataFrame, families: list[list[str]], which="largest") -> pd.DataFrame:
+    """``pick_transition_per_run`` of every run, 'matched' within each warmup family (its sign
+    is the family's; the runs outside every family together), runs in name order."""
+    which = checked_pick(which)
+    if which != "matched" or not families or transitions.empty:
+        return pick_transition_per_run(transitions, which)
+    grouped = [m for family in families for m in family]
+    parts = [pick_transition_per_run(transitions[transitions["model"].isin(family)], which)
+             for family in families]
+    parts.append(pick_transition_per_run(transitions[~transitions["model"].isin(grouped)], which))
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return transitions.iloc[:0]
+    return pd.concat(parts).sort_values("model", kind="stable").reset_index(drop=True)
+
+
+def pick_mismatch(picked: pd.DataFrame, transitions: pd.DataFrame) -> list[str]:
+    """Why the runs' picked transitions may not be one transition seen in every run, one phrase
+    per reason ([] where they look alike): weak and strong kinks mixed (``weak_kink``), slope
+    changes of both signs, or, where every picked run has the same number of transitions,
+    different places in that order (the 1st in one run, the 2nd in another)."""
+    if len(picked) < 2:
+        return []
+    reasons = []
+    weak = [bool(v) for v in picked.get("weak_kink", pd.Series(dtype=object)) if pd.notna(v)]
+    if any(weak) and not all(weak):
+        reasons.append(f"{sum(weak)} weak and {len(weak) - sum(weak)} strong kinks mixed")
+    changes = picked["slope_change"].dropna()
+    if (changes > 0).any() and (changes < 0).any():
+        reasons.append(f"slope changes of both signs ({int((changes > 0).sum())} rising, "
+                       f"{int((changes < 0).sum())} falling)")
+    counts = transitions.groupby("model").size().reindex(picked["model"])
+    ordinals = _ordinals(picked, transitions)
+    if counts.notna().all() and counts.nunique() == 1 and len(set(ordinals)) > 1:
+        reasons.append(f"different places among each run's {int(counts.iloc[0])} transitions "
+                       f"({', '.join(str(o) for o in sorted(set(ordinals)))})")
+    return reasons
+
+
+def _ordinals(picked: pd.DataFrame, transitions: pd.DataFrame) -> list[int]:
+    """Each picked transition's place in time among its run's transitions (1: the first)."""
+    ordered = transitions.sort_values("step")
+    ordinal = ordered.groupby("model").cumcount() + 1
+    place = {(m, s): int(o) for m, s, o in zip(ordered["model"], ordered["step"], ordinal)}
+    return [place.get((m, s), 0) for m, s in zip(picked["model"], picked["step"])]
+
+
+def pick_mismatch_warning(picked: pd.DataFrame, transitions: pd.DataFrame, which) -> str:
+    """'warning: ...' naming every run's pick where ``pick_mismatch`` finds the picks unlike
+    (a regression over them mixes different transitions), else ''."""
+    reasons = pick_mismatch(picked, transitions)
+    if not reasons:
+        return ""
+    counts = transitions.groupby("model").size()
+    picks = []
+    for (_, row), ordinal in zip(picked.iterrows(), _ordinals(picked, transitions)):
+        weak = row.get("weak_kink")
+        kind = "weak" if pd.notna(weak) and bool(weak) else "strong"
+        picks.append(f"{row['model']} step {row['step']:.0f} ({ordinal} of {int(counts[row['model']])}, "
+                     f"{kind}, slope change {row['slope_change']:+.3g})")
+    which = pick_text(which)
+    instead = ("--which N (each run's N-th transition)" if which == "matched" else
+               "--which matched or another N" if which.isdigit() else
+               "--which matched or --which N (each run's N-th transition)")
+    return (f"warning: the transitions picked (--which {which}) may not be one transition seen in "
+            f"every run: {'; '.join(reasons)}. Picks: {', '.join(picks)}. The slope regresses them "
+            f"together; try {instead} to compare like with like")
+
+
+MISMATCH_CAUTION = "; caution: the runs' picked transitions may be different ones (see the warning)"
 
 
 def warmup_families(summary: pd.DataFrame) -> list[list[str]]:
@@ -484,6 +598,14 @@ def hartung_knapp(x, y, se) -> tuple[np.ndarray, np.ndarray, float]:
     99.0% ± 1.0 of 102 with 4 (Hartung-Knapp alone 94.1% and 97.1%), widening 25-40% of them
     (median width ratio 1.0); Knapp and Hartung's ad hoc floor at 1 covered 100% at 3.0x and
     1.86x the median width."""
+    coef, cov, tau2, _, _ = hartung_knapp_parts(x, y, se)
+    return coef, cov, tau2
+
+
+def hartung_knapp_parts(x, y, se) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+    """``hartung_knapp``'s (intercept and slope, their covariance, tau^2) and beside them the
+    weighted residual mean square and its floor (z_0.975 / t_0.975(n - 2))^2: where the mean
+    square is below the floor, the covariance (and the interval) is the floor's alone."""
     x, y, v = (np.asarray(a, dtype=float) for a in (x, y, np.square(se)))
     k = len(y)
     design = np.column_stack([np.ones(k), x])
@@ -503,7 +625,7 @@ def hartung_knapp(x, y, se) -> tuple[np.ndarray, np.ndarray, float]:
     coef, inverse, resid = wls(w)
     scale = float(np.sum(w * resid ** 2)) / (k - 2)
     floor = (Z95 / scipy_stats.t.ppf(0.975, k - 2)) ** 2
-    return coef, inverse * max(scale, floor), tau2
+    return coef, inverse * max(scale, floor), tau2, scale, float(floor)
 
 
 def warmup_regression(picked: pd.DataFrame) -> FitResult:
@@ -518,6 +640,9 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
     families with true slopes 1 and 0. Its interval is never narrower than the runs' own intervals
     allow (hartung_knapp's floor: 97.5% ± 1.4 of 119 synthetic 3-run families, Hartung-Knapp alone
     94.1% ± 2.2). Where a run has no interval (no bootstrap), the OLS t-interval.
+    ``extra["interval_floored"]``: the Hartung-Knapp mean square (``hk_mean_square``) fell below
+    its floor (``hk_mean_square_floor``), so the interval is the floor's alone (``interval`` says
+    so); False for OLS.
     """
     data = picked.dropna(subset=["warmup_end", "step"])
     n = len(data)
@@ -540,10 +665,11 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
         errors = np.array([fit.intercept_stderr, fit.stderr])
         extra.update(p_value_slope_zero=float(fit.pvalue),
                      interval="OLS t-interval: ordinary least squares (the runs' transitions have no interval)",
+                     interval_floored=False,
                      stderr_from="OLS: ordinary least squares' standard error of each coefficient, "
                                  "the basis of the t-interval (no run's transition has an interval)")
     else:
-        coef, cov, tau2 = hartung_knapp(x, y, se)
+        coef, cov, tau2, mean_square, floor = hartung_knapp_parts(x, y, se)
         errors = np.sqrt(np.maximum(np.diag(cov), 0.0))
         t_zero = coef[1] / errors[1] if errors[1] > 0 else np.inf
         extra.update(p_value_slope_zero=float(2 * scipy_stats.t.sf(abs(t_zero), dof)), tau=float(np.sqrt(tau2)),
@@ -553,6 +679,10 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
                      stderr_from="Hartung-Knapp: the random-effects meta-regression's standard error "
                                  "(runs weighted by their transitions' intervals, DerSimonian-Laird "
                                  "between-run scatter), the basis of the t-interval")
+        floored = bool(mean_square < floor)
+        extra.update(interval_floored=floored, hk_mean_square=mean_square, hk_mean_square_floor=floor)
+        if floored:  # the interval is the floor's alone: say so where it is quoted
+            extra["interval"] += "; " + floored_words(mean_square, floor)
     params = {name: ParamEstimate(float(coef[i]), float(errors[i]),
                                   (float(coef[i] - tcrit * errors[i]), float(coef[i] + tcrit * errors[i])))
               for name, i in (("slope", 1), ("intercept", 0))}
@@ -563,6 +693,30 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
     return FitResult(
         law="transition_step = intercept + slope * warmup_end", params=params, n_points=n,
         objective=float(residual @ residual), converged=True, warnings=warnings, extra=extra)
+
+
+FLOORED_LABEL = "floored"  # after a warmup regression's interval that is the floor's alone
+
+
+def floored_words(mean_square: float, floor: float) -> str:
+    """What a floored warmup-regression interval is (the text's and --json's ``interval``)."""
+    return (f"{FLOORED_LABEL}: the weighted residual mean square {mean_square:.3g} is below its floor "
+            f"{floor:.3g} ((z / t)^2 on n - 2 df), so the interval is the floor's: as wide as the "
+            "runs' own transition intervals allow, not the runs' scatter about the line")
+
+
+def floored_mark(fit: FitResult | None) -> str:
+    """' (floored)' after a warmup regression's interval that is its floor's alone
+    (``extra["interval_floored"]``), else ''."""
+    return f" ({FLOORED_LABEL})" if fit is not None and fit.extra.get("interval_floored") else ""
+
+
+def mismatch_line(fit: FitResult | None) -> str:
+    """A warmup regression's 'warning: the transitions picked ...' (regress_families puts it first
+    in its warnings where its runs' picks are unlike), else ''."""
+    if fit is None or not fit.extra.get("pick_mismatch"):
+        return ""
+    return fit.warnings[0]
 
 
 def weak_kink_caution(picked: pd.DataFrame) -> str:
@@ -625,6 +779,7 @@ class TransitionStudy:
     trajectory: pd.DataFrame | None = field(default=None, repr=False)
     label: str = NO_LABEL
     stat: str | None = None
+    which: str | int = "largest"  # the pick of each run's transition for the regression (checked_pick)
 
     @property
     def regression(self) -> FitResult | None:
@@ -634,6 +789,12 @@ class TransitionStudy:
     @property
     def regression_runs(self) -> list[str]:
         return self.regressions[0][0] if self.regressions else []
+
+    @property
+    def pick_warning(self) -> str:
+        """The leading regression's 'warning: the transitions picked ...' where its runs' picks are
+        unlike (pick_mismatch_warning), else ''."""
+        return mismatch_line(self.regression)
 
     def __repr__(self) -> str:
         """A notebook's view: how many transitions in how many runs, and the warmup regression."""
@@ -649,7 +810,10 @@ class TransitionStudy:
             slope = fit.params["slope"]  # to its interval's precision, as the command prints it
             tail = (f"warmup regression over {fit.n_points} runs: slope "
                     f"{value_at_interval(slope.value, *slope.ci95)} "
-                    f"{interval_text(*slope.ci95, slope.value)}: {fit.extra.get('verdict', '')}")
+                    f"{interval_text(*slope.ci95, slope.value)}{floored_mark(fit)}: "
+                    f"{fit.extra.get('verdict', '')}")
+            if self.pick_warning:
+                tail += f"\n  {self.pick_warning}"
         notes = "".join(f"\n  note: {n}" for n in self.notes)  # checkpoints left out, as the command says
         return (f"{head}\n  {tail}{notes}\n  .transitions, .runs, .picked, .regression, .notes, .to_dict(); "
                 "print() for the command's text, .write(out_dir) for its report")
@@ -675,6 +839,8 @@ class TransitionStudy:
         regression = self.regression
         resampled = bool(self.n_bootstrap)
         return {"interval_method": self.interval_method,
+                "which": self.which,  # the pick of each run's transition (--which)
+                "pick_warning": self.pick_warning or None,
                 # step_ci95_lo/hi and the text's '95% CI': a 95% interval, made of the resamples'
                 # central resamples_central_percent (99.5 for local-strong: calibrated, not a
                 # Bonferroni level); interval says so in words
@@ -694,23 +860,38 @@ class TransitionStudy:
                 "notes": list(dict.fromkeys(self.notes))}  # what was left out, as the 'note:' lines say
 
 
-def regress_families(picked: pd.DataFrame, runs: pd.DataFrame):
+def regress_families(picked: pd.DataFrame, runs: pd.DataFrame, transitions: pd.DataFrame | None = None,
+                     which="largest"):
     """([(family's runs, its warmup regression)], largest family first; a note when a family,
-    or every family, cannot be regressed)."""
+    or every family, cannot be regressed). With ``transitions`` (every run's, that ``picked``
+    was picked from by ``which``), a family whose picks are unlike (``pick_mismatch``) gets
+    ``pick_mismatch_warning`` first in its fit's warnings, the reasons in
+    ``extra["pick_mismatch"]`` and a caution after a verdict that is not 'undetermined'."""
     families = warmup_families(runs)
     if not families:
         return [], NO_FAMILY_NOTE
     fits, notes = [], []
     for family in families:
+        chosen = picked[picked["model"].isin(family)]
         try:
-            fits.append((family, warmup_regression(picked[picked["model"].isin(family)])))
+            fit = warmup_regression(chosen)
         except InputError as exc:
             notes.append(f"{', '.join(family)}: {exc}")
+            continue
+        if transitions is not None:
+            fit.extra["pick"] = pick_text(which)
+            mine = transitions[transitions["model"].isin(chosen["model"])]
+            fit.extra["pick_mismatch"] = pick_mismatch(chosen, mine)
+            if fit.extra["pick_mismatch"]:
+                fit.warnings.insert(0, pick_mismatch_warning(chosen, mine, which))
+                if not fit.extra["verdict"].startswith("undetermined"):
+                    fit.extra["verdict"] += MISMATCH_CAUTION
+        fits.append((family, fit))
     return fits, "; ".join(notes) or None
 
 
 @renamed_arguments(traj="trajectory")
-def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
+def transition_study(trajectory: pd.DataFrame, *, which: str | int = "largest",
                      warmup_steps: float | None = None, total_steps: float | None = None,
                      max_breakpoints: int = 3, min_delta_bic: float = 6.0, n_bootstrap: int = 200,
                      seed: int = 0, progress: bool = False,
@@ -718,8 +899,12 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
                      stat: str | None = None) -> TransitionStudy:
     """Does a weight statistic's transition follow the warmup? What `scalefit transitions`
     reports, from ``stat_trajectory(...)``'s output: every run's change points against log(step),
-    the one per run that ``which`` picks ('largest' slope change or 'first'), and per family of
-    runs that differ only in warmup the regression of its step on the warmup end.
+    the one per run that ``which`` picks ('largest' slope change, 'first', 'matched': the largest
+    change of the sign most runs' largest has, or a whole number N: each run's N-th; PICK_WORDS),
+    and per family of runs that differ only in warmup the regression of its step on the warmup
+    end. Where a family's picks are unlike (weak and strong kinks, both signs of slope change,
+    different places in runs with as many transitions: ``pick_mismatch``), its fit's first warning
+    names every run's pick (``study.pick_warning`` for the leading family).
 
     ``warmup_steps`` / ``total_steps`` override the table's schedule; ``max_breakpoints`` (1-4) and
     ``min_delta_bic`` bound the search; ``n_bootstrap`` sieve resamples give each transition's
@@ -745,9 +930,9 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
                                          seed=seed, progress=progress, interval_method=interval_method)
     except Interrupted as exc:  # the finished runs, without a regression over part of a family
         (found, runs), stopped = exc.partial, exc
-    picked = pick_transition_per_run(found, which)
+    picked = pick_in_families(found, warmup_families(runs), which)
     if stopped is None:
-        regressions, note = regress_families(picked, runs)
+        regressions, note = regress_families(picked, runs, found, which)
     else:
         regressions, note = [], f"interrupted after {stopped.done} of {stopped.total} runs"
     if regressions:
@@ -755,7 +940,7 @@ def transition_study(trajectory: pd.DataFrame, *, which: str = "largest",
     notes = list(trajectory.attrs.get("notes", [])) + runs.attrs.get("notes", [])
     study = TransitionStudy(found, runs, picked, regressions, note, notes, interval_method, n_bootstrap,
                             list(trajectory.attrs.get("at_bound") or []), trajectory=trajectory,
-                            label=label, stat=stat)
+                            label=label, stat=stat, which=which)
     if stopped is not None:
         raise Interrupted(study, stopped.done, stopped.total, stopped.unit) from None
     return study

@@ -50,7 +50,8 @@ def transition_lines(study, *, notes: bool = True) -> list[str]:
     from scalefit.scaling.trajectories.ar1 import rho_text
     from scalefit.scaling.trajectories.table import bound_words
     from scalefit.scaling.trajectories.transitions import (SLOPE_UNIT, WEAK_WIDE_NOTE, WIDENED_NOTE,
-                                                           interval_caveat, rho_bound_text, scatter_warning)
+                                                           floored_mark, interval_caveat, rho_bound_text,
+                                                           scatter_warning)
 
     summary, found, regression = study.runs, study.transitions, study.regression
     constant, stat = constant_runs(study.trajectory), study.stat
@@ -103,8 +104,10 @@ def transition_lines(study, *, notes: bool = True) -> list[str]:
         lines.append(f"Warmup regression over the {regression.n_points} of {len(family)} runs that differ "
                      f"only in warmup with a transition ({', '.join(family)}"
                      + (f"; none in {', '.join(without)}" if without else "") + f"): slope {value} "
-                     f"(95% CI {lo} .. {hi}; {regression.extra['interval']}): "
+                     f"(95% CI {lo} .. {hi}{floored_mark(regression)}; {regression.extra['interval']}): "
                      f"{regression.extra['verdict']}")
+        if study.pick_warning:  # the picks are unlike: the slope mixes different transitions
+            lines.append(study.pick_warning)
     else:
         lines.append(f"Warmup regression: not run ({study.note})")
     if notes:
@@ -152,8 +155,8 @@ def _write_files(out_dir, study, stopped: str | None = None) -> None:
     """report.md, the tables and the figures of a transition study, into ``out_dir`` as it is."""
     from scalefit.scaling.trajectories.plots import plot_transitions, plot_warmup_regression
     from scalefit.scaling.trajectories.transitions import (COLUMN_MEANINGS, RUN_MEANINGS, WEAK_WIDE_NOTE,
-                                                           WIDENED_NOTE, interval_caveat, interval_description,
-                                                           scatter_warning)
+                                                           WIDENED_NOTE, floored_mark, interval_caveat,
+                                                           interval_description, scatter_warning)
 
     found, summary, regression = study.transitions, study.runs, study.regression
     traj, label = study.trajectory, study.label
@@ -190,9 +193,10 @@ def _write_files(out_dir, study, stopped: str | None = None) -> None:
         save_figure(plot_warmup_regression(study.picked, regression), out, "warmup_regression")
         value, lo, hi = slope_text(regression)
         lines += ["## Transition step against warmup end", "",
-                  f"Slope {value} (95% CI {lo} to {hi}, "
+                  f"Slope {value} (95% CI {lo} to {hi}{floored_mark(regression)}, "
                   f"{regression.n_points} runs; {regression.extra['interval']}): "
                   f"{regression.extra['verdict']}.", "",
+                  *([study.pick_warning, ""] if study.pick_warning else []),
                   "![warmup regression](warmup_regression.png)", ""]
     else:
         lines += [f"Warmup regression not run: {study.note}", ""]
