@@ -210,7 +210,7 @@ def test_the_layer_help_says_what_minus_one_selects():
 
     text = CliRunner().invoke(main, ["transitions", "--help"], terminal_width=200).output
     text = " ".join(text.split())
-    assert "-1: the group's pooled row (tensor '*')" in text and "--tensor" in text
+    assert "-1: the group's row" in text and "(tensor '*')" in text and "--tensor" in text  # s47: not 'pooled'
 
 
 # the shipped tables' column dictionary

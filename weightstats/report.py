@@ -10,6 +10,7 @@ import pandas as pd
 
 from scalefit.errors import known, suggestion
 from scalefit.report import markdown_table, save_figure, write_text
+from scalefit.schema import GROUP_RULE  # what a group's row holds (sweep/report.py reads it here too)
 from scalefit.weightstats.group_names import GROUPS
 
 SUMMARY_STATS = ("std", "excess_kurtosis", "t_nu", "gennorm_beta", "alpha", "best_family")
@@ -139,11 +140,6 @@ def shape_bound_notes(table: pd.DataFrame, shown: int = 4) -> list[str]:
                              f"it at or beyond the bound), in {int(at.sum())} of {int(finite.sum())} group rows: "
                              f"{named}.")
     return notes
-
-
-GROUP_RULE = ("A group's row (tensor `*`) pools the weights of its tensors for the moments, quantiles and "
-              "fitted families, and is the mean over its matrices for the spectral statistics (`sv_max`, "
-              "`stable_rank`, `entropy_rank`, `alpha`).")
 
 
 def blank_cell_notes(table: pd.DataFrame, summary: pd.DataFrame) -> list[str]:

@@ -22,10 +22,8 @@ import scipy.linalg
 from scipy.linalg import blas
 import torch
 
+from scalefit.schema import SPECTRUM_STATS  # the statistics spectrum_stats returns (a group's row: their mean)
 from scalefit.weightstats.tensors import as_weights
-
-SPECTRUM_STATS = ("sv_max", "stable_rank", "entropy_rank", "alpha", "alpha_xmin",
-                  "alpha_ks", "alpha_n_tail", "alpha_weighted")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import (BOOTSTRAP, CHECKPOINT_TABLE, LOSS_FLOOR, NONNEGATIVE, POSITIVE, POSITIVE_INT,
                               Checked, analysis_options, seed_option)
 from scalefit.report import dumps, save_figure, write_text
+from scalefit.schema import GROUP_RULE
 from scalefit.scaling.trajectories.breakpoint_intervals import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
                                                                 INTERVAL_COVERAGE, INTERVAL_METHOD,
                                                                 INTERVAL_METHODS, interval_level)
@@ -42,9 +43,9 @@ selection_options = [
                  "gennorm_beta."),
     click.option("--group", default=None, help="Tensor group, e.g. mlp_in, attn_qkv."),
     click.option("--tensor", default=None, help="One tensor by name instead of a group."),
-    click.option("--layer", default=None, help="One layer index (-1: the group's pooled row (tensor "
-                 "'*'), all layers' weights together, where the table has one; a tensor outside "
-                 "the blocks, e.g. the final layer norm, also at layer -1, is named by --tensor)."),
+    click.option("--layer", default=None, help="One layer index (-1: the group's row, where the table "
+                 "has one. " + GROUP_RULE.replace("`", "'") + " A tensor outside the blocks, e.g. the "
+                 "final layer norm, also at layer -1, is named by --tensor)."),
     click.option("--models", default=None, help="Comma-separated models to keep (default: all)."),
     click.option("--losses", "losses_path", type=click.Path(dir_okay=False), default=None,
                  help="Separate evaluation table, if losses are not in --data."),

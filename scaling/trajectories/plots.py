@@ -15,7 +15,8 @@ def plot_transitions(traj: pd.DataFrame, transitions: pd.DataFrame, stat_label: 
     fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, layout="constrained",
                                     gridspec_kw={"height_ratios": [3, 1.2]})
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(traj["model"].nunique(), 1)))
-    stat = stat_label.split(" / ")[0]  # stat_label: 'stat / group ...' (trajectories.table.stat_label)
+    # the statistic's name (its shape bounds), not the label's 'sv_max (mean over mlp_in's matrices)'
+    stat = (traj.attrs.get("selection") or {}).get("stat") or stat_label.split(" / ")[0].split(" (")[0]
     capped = set()
     at_bound = _bound_points(traj)
     for i, (color, (model, run)) in enumerate(zip(colors, traj.groupby("model", sort=True))):

@@ -22,7 +22,7 @@ from scalefit.renamed import renamed_arguments
 from scalefit.tables import as_table  # warmup_study and trajectory import it from here too
 from scalefit.report import BOUND_MEANINGS, shape_bound
 from scalefit.schema import (KEYS, POOLED_TENSOR, WEIGHT_KEYS, checked_steps, distinct_rows,
-                             group_values, numeric_values, pooled_rows, refuse_categorical, require_columns,
+                             group_row_is_mean, group_values, numeric_values, pooled_rows, refuse_categorical, require_columns,
                              split_rows, steps_text)
 from scalefit.shapes import at_shape_bound
 from scalefit.scaling.flags import named
@@ -34,8 +34,15 @@ SCHEDULE_COLUMNS = ("tokens", "lr", "warmup_steps", "total_steps", "lr_peak", "p
 
 
 def stat_label(stat: str, group=None, tensor=None, layer=None) -> str:
-    """The selection's name in reports: 'stat / group (or tensor) / layer L'."""
-    where = f"{group} (pooled row)" if tensor == "*" and group else tensor or group
+    """The selection's name in reports: 'stat / group (or tensor) / layer L'. A group's row of a
+    spectral statistic is the mean over the group's matrices (schema.GROUP_RULE), and its name says
+    so: 'sv_max (mean over mlp_in's matrices) / mlp_in'; other statistics' group rows are of the
+    pooled weights ('t_nu / attn_out (pooled row)' where tensor '*' is asked for by name)."""
+    group_row = bool(group) and tensor in (None, POOLED_TENSOR) and (layer is None or pooled_layer(layer))
+    if group_row and group_row_is_mean(stat):
+        stat, where = f"{stat} (mean over {group}'s matrices)", group
+    else:
+        where = f"{group} (pooled row)" if tensor == POOLED_TENSOR and group else tensor or group
     parts = [stat] + ([where] if where else []) + ([f"layer {layer}"] if layer is not None else [])
     return " / ".join(parts)
 
@@ -145,7 +152,7 @@ def stat_trajectories(table: pd.DataFrame, selections, *, source: str = "table",
 
 
 def pooled_layer(wanted) -> bool:
-    """Whether a --layer value is -1: the group's pooled row (tensor '*'), not the tensors
+    """Whether a --layer value is -1: the group's row (tensor '*'), not the tensors
     outside the blocks that share layer -1 in a weight table (measure.GROUP_TENSOR, NO_LAYER)."""
     try:
         return float(wanted) == -1

@@ -22,9 +22,23 @@ FACT_COLUMNS = ("tokens", "lr")  # per-checkpoint facts that ride along in the w
 # rule unless a run says otherwise (Kaplan et al. 2020, Hoffmann et al. 2022)
 FLOPS_PER_PARAM_TOKEN = 6.0
 
-# The `tensor` value of a row measured on a whole group's pooled weights (all MLP-in matrices of
-# a checkpoint together): a statistic of its own, not the mean of its tensors' values.
+# The `tensor` value of a group's row (all MLP-in matrices of a checkpoint): GROUP_RULE says what
+# it holds, a statistic of the pooled weights or, for a spectral statistic, the mean over matrices.
 POOLED_TENSOR = "*"
+# The spectral statistics of a matrix (weightstats.spectra computes them): a group's row of one of
+# these is the mean over the group's matrices (weightstats.measure), not the spectrum of the pooled
+# weights. Here, below the layers, so that scaling/ names a group row's meaning without weightstats/.
+SPECTRUM_STATS = ("sv_max", "stable_rank", "entropy_rank", "alpha", "alpha_xmin",
+                  "alpha_ks", "alpha_n_tail", "alpha_weighted")
+GROUP_RULE = ("A group's row (tensor `*`) pools the weights of its tensors for the moments, quantiles and "
+              "fitted families, and is the mean over its matrices for the spectral statistics (`sv_max`, "
+              "`stable_rank`, `entropy_rank`, `alpha`).")
+
+
+def group_row_is_mean(stat) -> bool:
+    """Whether a group's row (tensor '*') of ``stat`` is the mean over the group's matrices (a
+    spectral statistic, GROUP_RULE) rather than the statistic of its pooled weights."""
+    return isinstance(stat, str) and stat in SPECTRUM_STATS
 POOLED_KEYS = ("model", "step", "group", "stat")
 
 
