@@ -41,7 +41,8 @@ def local_checkpoint(path: str) -> CheckpointInfo:
                          "*.safetensors) or a .safetensors file")
     if p.is_dir() and not any(p.glob("*.safetensors")) and not any(p.glob("*.bin")):
         raise InputError(f"--checkpoint {path}: no weights in this folder; a checkpoint folder holds "
-                         "*.safetensors (or pickle *.bin, loaded only with --allow-bin) beside config.json")
+                         "*.safetensors beside config.json (pickle *.bin weights are read by "
+                         "`scalefit eval --weights --allow-bin` only)")
     folder = p if p.is_dir() else p.parent
     hit = re.fullmatch(r"(?:step|checkpoint-?)(\d+)", folder.name)
     model, step = (folder.parent.name, int(hit.group(1))) if hit else (folder.name, 0)

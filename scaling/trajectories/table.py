@@ -256,6 +256,11 @@ def _trajectory(df: pd.DataFrame | _Checkpoints, stat: str, *, group, tensor, la
         raise NoMeasuredValue(f"{source}: column 'value' has no finite number for stat '{stat}'{chosen} "
                               "(every value is empty, nan or inf)")
     traj = group_values(rows, by=KEYS).drop(columns="stat")  # the pooled row, else the mean
+    if not np.isfinite(traj["value"].to_numpy(dtype=float)).any():  # the group's rows read, all nan
+        pooled = "tensor" in rows and (rows["tensor"].astype(str) == POOLED_TENSOR).any()
+        raise NoMeasuredValue(f"{source}: stat '{stat}'{chosen} has no finite value at any checkpoint ("
+                              + (f"its group's rows, tensor '{POOLED_TENSOR}', which stand for the group's "
+                                 "tensors, are" if pooled else "every value read is") + " empty, nan or inf)")
     series = traj[list(KEYS)]  # every run's series: its checkpoints of this selection, finite or not
     traj, note = _finite_only(traj, f"stat '{stat}'", source)
     left_out = with_left_out([], series, traj, "not_finite")
