@@ -34,6 +34,10 @@ ORDER_WORDS = ("each step adds one change to all earlier ones, in {order}; these
                "cannot say what a change would do in another order")
 TABLE_ORDER, GIVEN_ORDER = "the table's order", "the order --order gave"
 MAX_DRAWS_PER_SIDE = 4000  # change_summary thins a larger draw set to this many order statistics
+# an end's resampling band (change_summary) reaches out to the share tail - error of the draws;
+# with fewer of a condition's draws than this beyond that share, the band's outer end is one of
+# its few most extreme draws, which moves with the seed, and a verdict near it moves with it
+MIN_DRAWS_BEYOND_BAND = 10
 MIN_RUNS_PER_PARAMETER = 3  # the engine's own "too few points" rule, for the Chinchilla form
 
 
@@ -454,7 +458,12 @@ def change_summary(source_draws, target_draws, level: float = INTERVAL_LEVEL / 1
     terms (Hoeffding's decomposition of the pair indicator, whose variance is q (1 - q)) add to at
     most q (1 - q); so q (1 - q) / min(n_t, n_s) bounds it, and is reached where one condition's
     spread dominates the change's. Where 0 lies within either end's band, these draws cannot say
-    on which side of the end 0 falls."""
+    on which side of the end 0 falls. ``reconcile`` draws every condition with one seed, so draw i
+    of each shares its normal and chi-square variates (on Porian's anchors at seed 1, the first
+    five conditions' draws correlate 0.2 to 0.97). The band still covers there: on simulated
+    draws made so, an end truly at 0 is called at the edge in 98% of seeds at 200 and at 1000
+    draws (tests/test_s47_reconcile_draws.py); but one seed's extreme draw is every condition's,
+    so the steps' verdicts move with the seed together."""
     s = np.asarray(source_draws, float)
     t = np.asarray(target_draws, float)
     s, t = s[np.isfinite(s)], t[np.isfinite(t)]
@@ -463,13 +472,56 @@ def change_summary(source_draws, target_draws, level: float = INTERVAL_LEVEL / 1
         return {"ci": (NAN, NAN), "lo_band": (NAN, NAN), "hi_band": (NAN, NAN), "edge": None}
     differences = (_thinned(t)[:, None] - _thinned(s)[None, :]).ravel()
     tail = (1 - level) / 2
-    error = 1.96 * np.sqrt(tail * (1 - tail) / n)  # the same for both tails
+    error = band_error(n, tail)  # the same for both tails
     shares = np.clip([tail - error, tail, tail + error, 1 - tail - error, 1 - tail,
                       1 - tail + error], 0, 1)
     q = [float(v) for v in np.quantile(differences, shares)]
     lo_band, hi_band = (q[0], q[2]), (q[3], q[5])
     edge = bool(lo_band[0] <= 0 <= lo_band[1] or hi_band[0] <= 0 <= hi_band[1])
     return {"ci": (q[1], q[4]), "lo_band": lo_band, "hi_band": hi_band, "edge": edge}
+
+
+def band_error(n: int, tail: float) -> float:
+    """Half the width, as a share of the draws, of the resampling band of an interval's end at
+    share ``tail`` of n draws (``change_summary``): 1.96 sqrt(tail (1 - tail) / n)."""
+    return 1.96 * np.sqrt(tail * (1 - tail) / n)
+
+
+def draws_beyond_band(n: int, level: float = INTERVAL_LEVEL / 100) -> float:
+    """How many of a condition's n draws lie beyond the outer end of an interval end's resampling
+    band (``change_summary``): n (tail - band_error), tail = (1 - level) / 2; 0.7 of 200 draws at
+    95% (the band reaches to the 99.66% point, all but the most extreme draw), 15 of 1000."""
+    tail = (1 - level) / 2
+    return max(n * (tail - band_error(n, tail)), 0.0)
+
+
+def draws_for_steady_verdicts(level: float = INTERVAL_LEVEL / 100) -> int:
+    """The fewest draws per condition that leave MIN_DRAWS_BEYOND_BAND of them beyond each end's
+    resampling band (``draws_beyond_band``): 731 at 95%."""
+    n = 2
+    while draws_beyond_band(n, level) < MIN_DRAWS_BEYOND_BAND:
+        n += 1
+    return n
+
+
+def few_draws_finding(n_bootstrap: int, level: float = INTERVAL_LEVEL / 100) -> str | None:
+    """The walk's finding that its verdicts need more draws, where ``n_bootstrap`` draws per
+    condition leave fewer than MIN_DRAWS_BEYOND_BAND beyond an end's resampling band: the band's
+    outer end is then one of a condition's few most extreme draws, and whether 0 falls inside it
+    ('at the edge') or beyond it ('changes a', 'leaves 0 inside') can move with the seed. Porian's
+    anchors, seeds 0-29, verdicts off their step's commonest: 20 of 330 at --bootstrap 200 (4 of 11
+    steps; 3 between 'changes a' and 'at the edge'), 15 at 300, 4 at 500, 2 at 731 and 2 at 1000
+    (OWT2's cosine-decay step, at the edge or just holding 0). None with enough."""
+    if n_bootstrap >= draws_for_steady_verdicts(level):
+        return None
+    beyond = draws_beyond_band(n_bootstrap, level)
+    reach = ("reaches out to a condition's most extreme draw" if beyond < 1 else  # 0.7 of 200
+             f"leaves only {np.floor(10 * beyond) / 10:.1f} of a condition's {n_bootstrap} draws "
+             "beyond it")  # floored: 9.98 of 730 printed 10.0, as many as it needs
+    return (f"{n_bootstrap} draws per condition are too few for steady verdicts: an end's "
+            f"resampling band {reach} (a steady band leaves {MIN_DRAWS_BEYOND_BAND}), so whether 0 "
+            "falls inside a band (at the edge) or beyond it can move with --seed; the verdicts "
+            f"need --bootstrap {draws_for_steady_verdicts(level)} or more")
 
 
 def change_interval(source_draws, target_draws) -> tuple[float, float]:
@@ -605,6 +657,9 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
                        f"{max(x.chinchilla_a for x in chin):.3f}; minus the "
                        f"{'IsoFLOP' if law == 'isoflop' else law} a: "
                        f"{_signed(gaps.min())} to {_signed(gaps.max())}")
+    few = few_draws_finding(n_bootstrap) if any(m.verdict is not None for m in moves) else None
+    if few:  # once for the walk: the verdicts above rest on each band's few most extreme draws
+        out.append(few)
     if moves:  # a share, and each step's change, is of the cumulative walk, said once
         words = ORDER_WORDS.format(order=GIVEN_ORDER if ordered else TABLE_ORDER)
         out.append(f"each change and share is along the walk: {words}")
