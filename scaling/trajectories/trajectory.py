@@ -263,6 +263,8 @@ def _point(fit: FitResult, name: str) -> str:
     if name == "p" and side is not None:
         return f"{P_BOUND[side]:g}"
     value = fit.params[name].value
+    if value is None or not math.isfinite(value):
+        return "-"
     if (name == "E" and E_AT_FLOOR in fit.warnings) or abs(value) <= ZERO:
         return "0"
     return at_place(value, math.floor(math.log10(abs(value))) - (POINT_DIGITS - 1))
