@@ -220,7 +220,9 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
                   "a level calibrated on synthetic runs." if n_bootstrap else "."))
 
     def write(out):  # the table, the figure and report.md
+        from scalefit.scaling.outputs import files_section
         from scalefit.scaling.trajectories.plots import plot_warmup_study
+        from scalefit.scaling.trajectories.warmup_study import STUDY_COLUMNS
         write_table(study, out / "warmup_transitions.csv")
         save_figure(plot_warmup_study(study), out, "warmup_study")
         write_text(out, "report.md", "\n".join([
@@ -228,7 +230,8 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
             f"Data: {source}. {caption}",
             "", *interrupted_lines(stopped),
             *left_out_lines(study.attrs.get("notes", [])),
-            "![slopes](warmup_study.png)", "", table, ""]))
+            "![slopes](warmup_study.png)", "", table, "",
+            *files_section({"warmup_transitions.csv": list(study.columns)}, meanings=STUDY_COLUMNS), ""]))
 
     written = write_report_folder(out_dir, write, stopped)
     if as_json:

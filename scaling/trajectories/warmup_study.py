@@ -17,6 +17,7 @@ from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_int
 from scalefit.scaling.interval_text import interval_text, value_at_interval
 from scalefit.signals import Interrupted
+from scalefit.scaling.trajectories.segmented import WEAK_KINK_T
 from scalefit.scaling.trajectories.table import as_table, stat_trajectories, stat_trajectory
 from scalefit.scaling.trajectories.transition_search import SCATTER_LEVEL, SCATTER_TOP
 from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
@@ -101,6 +102,39 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
 
 
 SLOPE_INTERVAL_LEVEL = 95.0  # percent (transitions' interval_level): the slopes' _lo/_hi intervals
+
+_PICKS = {"first": "first transition (the onset)", "largest": "largest slope change"}
+# warmup_transitions.csv's columns (report.md's '## Files'): the list cells are text, a run's
+# values separated by ',' in the order of ``runs``, as read_csv gives them back (str.split(','))
+STUDY_COLUMNS = {
+    "stat": "the weight statistic (t_xi: 1/t_nu)",
+    "group": "the tensor group it is measured on",
+    "runs": "the warmup family studied (runs that differ only in warmup), separated by ',' in order "
+            "of warmup end; each list cell below gives one value per run in this order",
+    "warmup_ends": "each run's warmup end (steps), separated by ',', in the order of runs",
+    "at_bound": "where runs of the family reached the statistic's fit bound (a Student-t nu at its "
+                "cap), those checkpoints left out of the fits; empty: none did",
+    "scatter_concentrated": "the runs whose fit holds its scatter in a few checkpoints (`scalefit "
+                            "transitions`' scatter_concentrated), separated by ','; empty: none",
+    "scatter_measured": "of how many of the family's runs that was measured",
+    **{key: text for which, pick in _PICKS.items() for key, text in {
+        f"{which}_steps": f"each run's {pick} step, separated by ',' in the order of runs; '-': the "
+                          "run has none",
+        f"{which}_weak_kinks": f"how many runs' {pick} changes slope by under {WEAK_KINK_T:g} "
+                               "standard errors (a weak kink: may be noise)",
+        f"{which}_slope": f"slope of the regression of the {pick} step on the warmup end (steps per "
+                          "step of warmup: 1 follows warmup, 0 does not move with it); empty: not "
+                          "enough runs with a transition",
+        f"{which}_lo": "its 95% interval (interval_level), low end",
+        f"{which}_hi": "its 95% interval, high end",
+        f"{which}_verdict": "the slope in words: follows warmup (its interval holds 1, excludes 0), "
+                            "does not follow it (holds 0, excludes 1), undetermined (holds both), "
+                            "or how else it moves",
+        f"{which}_interval": "how that interval was made: Hartung-Knapp (each run weighted by its "
+                             "transition's interval) or OLS t-interval (no run's transition has "
+                             "one)"}.items()},
+    "interval_level": "the level of the slopes' intervals, percent",
+}
 
 
 def job_count(option: str, value) -> int | None:
