@@ -1,6 +1,6 @@
 """The init study's statistics: loss thresholds, each run's steps to them and final loss, and each
 condition against the control of its size and warmup (t intervals over seeds, Welch's t, the exact
-permutation p, the outcome), each init that carries the source's shape against the Gaussian of the
+permutation p, Fisher's exact p of the shares of seeds that reach a threshold, the outcome), each init that carries the source's shape against the Gaussian of the
 same scale (the shape contrasts), and what dropping warmup costs an init against what it costs pythia."""
 from __future__ import annotations
 
@@ -106,26 +106,55 @@ def compare(a, b) -> dict:
     return out
 
 
+def reach_p(reached: tuple[int, int], control_reached: tuple[int, int]) -> float:
+    """Two-sided Fisher's exact p that two shares of seeds reaching a threshold differ: k of n
+    against j of m (2 of 3 against 1 of 3: p = 1; 0 of 3 against 3 of 3: p = 0.1, the least three
+    seeds a side can give). NaN where a side has no seeds."""
+    (k, n), (j, m) = reached, control_reached
+    if n <= 0 or m <= 0:
+        return math.nan
+    return float(stats.fisher_exact([[k, n - k], [j, m - j]]).pvalue)
+
+
 def outcome(measure: str, comparison: dict, reached: tuple[int, int],
             control_reached: tuple[int, int]) -> str:
-    """faster / same / slower from one contrast: fewer steps or a lower final loss is faster.
-    A threshold some seeds never reach is read first from the share of seeds that reached it,
-    either way: fewer of the condition's than of the control's is slower, more is faster."""
+    """faster / same / slower / undetermined from one contrast: fewer steps or a lower final loss
+    is faster, where its test says so at ALPHA (``comparison``'s p); undetermined where nothing
+    was tested.
+
+    A threshold that the two sides' seeds reach in different shares: the shares are tested
+    (``reach_p``, Fisher's exact, two-sided). Where they differ at ALPHA, fewer of the condition's
+    seeds getting there is slower and more is faster. Where they do not, the steps of the seeds
+    that got there decide only if they differ at ALPHA the same way (the seeds that never got
+    there would only widen that gap); otherwise undetermined: a share that differs by chance says
+    nothing, and the seeds that got there are not all the seeds, so no 'same' either."""
+    p, diff = comparison["p"], comparison["diff"]
     if measure != "final_loss":
         (n_reached, n), (control_ok, n_control) = reached, control_reached
         share = n_reached / n if n else 0.0
         control_share = control_ok / n_control if n_control else 0.0
-        if share < control_share:
-            return "slower"  # some seeds never got there, more of the control's did
-        if share > control_share:
-            return "faster"  # more of its seeds got there than the control's
-    p, diff = comparison["p"], comparison["diff"]
+        if share != control_share:
+            way = "slower" if share < control_share else "faster"
+            if reach_p(reached, control_reached) < ALPHA:
+                return way
+            steps_way = "faster" if diff < 0 else "slower"
+            if np.isfinite(p) and p < ALPHA and diff != 0 and steps_way == way:
+                return way
+            return "undetermined"
     if not np.isfinite(p):
         return "undetermined"  # one run a side, or neither got there: nothing was tested
     if p >= ALPHA or diff == 0:
         return "same"
     return "faster" if diff < 0 else "slower"
 
+
+# the outcome rule for a threshold some seeds never reach (``outcome``), in report.md's words
+REACH_RULE = ("A threshold that the two sides' seeds reach in different shares (some never get there): the "
+              f"shares are compared by Fisher's exact test (two-sided). Fewer of a condition's seeds there is slower, more is "
+              f"faster, where that test gives p < {ALPHA:g}, or where the steps of the seeds that got "
+              f"there differ at p < {ALPHA:g} the same way (the seeds that never got there would only "
+              "widen the gap); otherwise the outcome is undetermined (no 'same': the seeds that got there "
+              "are not all the seeds). p_reach in the tables is that Fisher p.")
 
 
 # ---------------------------------------------------------------- thresholds, runs, conditions
@@ -244,19 +273,24 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _contrast(cond: pd.DataFrame, control: pd.DataFrame, measure: str) -> dict:
     """One condition's runs against its control's on one measure: both means, ``compare``'s
-    difference, interval and p values, the relative difference, the seed counts and the outcome."""
+    difference, interval and p values, the relative difference, the seed counts, the Fisher p of
+    the shares of seeds that reached a threshold (``reach_p``; NaN for the final loss) and the
+    outcome."""
     mean, _, _, n_ok = t_interval(cond[measure])
     comparison = compare(cond[measure], control[measure])
     ctrl_ok = int(np.isfinite(control[measure]).sum())
     control_mean = t_interval(control[measure])[0]
+    reached, control_reached = (n_ok, len(cond)), (ctrl_ok, len(control))
     return {"mean": mean, "control_mean": control_mean, **comparison,
             "relative": comparison["diff"] / control_mean if control_mean else math.nan,
-            "n": len(cond), "n_reached": n_ok, "n_control": len(control),
-            "outcome": outcome(measure, comparison, (n_ok, len(cond)), (ctrl_ok, len(control)))}
+            "n": len(cond), "n_reached": n_ok, "n_control": len(control), "n_control_reached": ctrl_ok,
+            "p_reach": math.nan if measure == "final_loss" else reach_p(reached, control_reached),
+            "outcome": outcome(measure, comparison, reached, control_reached)}
 
 
 SHAPE_CONTRAST_COLUMNS = ["size", "init", "control", "warmup", "measure", "mean", "control_mean", "diff", "ci_lo",
-                          "ci_hi", "p", "p_perm", "test", "relative", "n", "n_reached", "n_control", "outcome"]
+                          "ci_hi", "p", "p_perm", "test", "relative", "n", "n_reached", "n_control",
+                          "n_control_reached", "p_reach", "outcome"]
 
 
 def shape_contrasts(runs: pd.DataFrame) -> pd.DataFrame:

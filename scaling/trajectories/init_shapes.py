@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, known, suggestion
-from scalefit.schema import WEIGHT_KEYS, distinct_rows, group_values, numeric_values, refuse_categorical, split_rows
+from scalefit.schema import (WEIGHT_KEYS, distinct_rows, group_values, numeric_values, pooled_rows, refuse_categorical,
+                             split_rows)
 from scalefit.scaling.flags import named
 from scalefit.scaling.trajectories.init_contrasts import CONTROL
 
@@ -24,6 +25,15 @@ MATRIX_GROUPS = ("attn_qkv", "attn_out", "mlp_in", "mlp_out", "expert_in", "expe
 SEPARATE_ATTENTION = ("attn_q", "attn_k", "attn_v", "attn_kv")
 # a statistic's value for Gaussian weights, on the axis the comparison uses (t_nu as 1/nu)
 GAUSSIAN_VALUE = {"excess_kurtosis": 0.0, "skew": 0.0, "gennorm_beta": 2.0, "t_nu": 0.0, "quartic_g": 0.0}
+
+
+# a statistic's sampling variance for n Gaussian weights, as c / n: excess kurtosis 24/n, skew 6/n
+# (the noise floor's fallback where a condition has one seed; where the statistic has no such law, its
+# floor is the seeds' sd alone)
+SAMPLING_VARIANCE = {"excess_kurtosis": 24.0, "skew": 6.0}
+WITHIN_NOISE = "within noise"
+SHAPE_COLUMNS = ["size", "init", "warmup", "group", "start", "end", "control_end", "gaussian", "n_seeds", "seed_sd",
+                 "n_weights", "sampling_sd", "noise", "verdict"]
 
 
 def _gauss_axis(stat: str, values):
@@ -48,6 +58,40 @@ def _or_as_near(nearest: str, dist: dict, refs: dict, spread: float) -> str:
     return f"between {SHAPE_REFERENCES[first]} and {SHAPE_REFERENCES[second]} (nearer {SHAPE_REFERENCES[nearest]})"
 
 
+def weight_counts(weights: pd.DataFrame) -> pd.DataFrame:
+    """(model, step, group, n_weights): the weights a group's value is read from, (frobenius / rms)^2
+    of its pooled row, else of each tensor's; over tensors the count whose sqrt(c / n) is the
+    sampling sd of the mean of their values (n = T^2 / sum(1 / n_t)). Empty without both stats."""
+    keys = ["model", "step", "group", "tensor", "layer"]
+    if weights.empty or not {*keys, "stat", "value"} <= set(weights):
+        return pd.DataFrame(columns=["model", "step", "group", "n_weights"])
+    rows = pooled_rows(weights[weights["stat"].isin(("frobenius", "rms"))])
+    if rows.empty:
+        return pd.DataFrame(columns=["model", "step", "group", "n_weights"])
+    wide = rows.assign(value=pd.to_numeric(rows["value"], errors="coerce")).pivot_table(
+        index=keys, columns="stat", values="value", aggfunc="mean")
+    if not {"frobenius", "rms"} <= set(wide.columns):
+        return pd.DataFrame(columns=["model", "step", "group", "n_weights"])
+    n = (wide["frobenius"] / wide["rms"]) ** 2
+    n = n[np.isfinite(n) & (n > 0)].rename("n").reset_index()
+    per = n.groupby(["model", "step", "group"])["n"].agg(lambda x: x.size ** 2 / (1.0 / x).sum())
+    return per.rename("n_weights").reset_index()
+
+
+def sampling_sd(stat: str, n_weights: float) -> float:
+    """The statistic's sampling sd for n Gaussian weights (sqrt(24/n) for excess kurtosis, sqrt(6/n)
+    for skew); NaN where SAMPLING_VARIANCE has no law for it or n is unknown."""
+    c = SAMPLING_VARIANCE.get(stat, math.nan)
+    return math.sqrt(c / n_weights) if np.isfinite(c) and np.isfinite(n_weights) and n_weights > 0 else math.nan
+
+
+def _seed_sd(values) -> float:
+    """The sd (ddof 1) of one value per seed; NaN under two seeds."""
+    x = np.asarray(values, float)
+    x = x[np.isfinite(x)]
+    return float(x.std(ddof=1)) if x.size >= 2 else math.nan
+
+
 def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "excess_kurtosis",
                 groups=None, source: str = "table") -> pd.DataFrame:
     """Where each condition's weight law starts and ends (mean over seeds, per group), and a verdict
@@ -61,21 +105,29 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
     - 'leaves the Gaussian': it started at the Gaussian (|S - G| under a tenth of its move
       |E - S|) and does not end near P, however far it went (a move from the Gaussian is the
       change of shape; P's distance is no yardstick for it);
-    - 'goes elsewhere': near no reference.
+    - 'goes elsewhere': near no reference;
+    - 'within noise': checked first: the change |E - S| is no larger than its noise, the larger of
+      the seeds' sd of their change (``seed_sd``: each seed's own end minus its own start, over the
+      ``n_seeds`` seeds with both; two or more) and the statistic's sampling sd for the group's n
+      Gaussian weights (``sampling_sd``: sqrt(24/n) for excess kurtosis, sqrt(6/n) for skew; n,
+      ``n_weights``, from its frobenius and rms rows). Neither known: no floor (the verdicts above
+      alone).
 
     ``groups``: those groups only; by default MATRIX_GROUPS and each model's SEPARATE_ATTENTION
     matrices."""
     weights, _ = split_rows(table)
     weights = weights[weights["model"].isin(conditions["model"])]
+    if "stat" not in weights:  # a table of losses alone: no weight law to place
+        return pd.DataFrame(columns=SHAPE_COLUMNS)
     if len(weights) and not (weights["stat"] == stat).any():
         names = sorted(set(weights["stat"].dropna().astype(str)))
         raise InputError(f"{named('stat')}: the init-study runs have no '{stat}' rows"
                          + suggestion(stat, names, otherwise=f" (known: {known(names)})"))
     refuse_categorical(weights, stat, named("stat"))  # a mean over seeds of a code says nothing
+    counts = weight_counts(weights)  # before the stat's rows are kept: from frobenius and rms
     weights = weights[weights["stat"] == stat]
     if weights.empty:
-        return pd.DataFrame(columns=["size", "init", "warmup", "group", "start", "end", "control_end",
-                                     "gaussian", "verdict"])
+        return pd.DataFrame(columns=SHAPE_COLUMNS)
     # exact repeats dropped; one key with two values refused (averaging mixes two measurements)
     if groups is None:
         fused = weights.loc[weights["group"] == "attn_qkv", "model"].unique()
@@ -115,6 +167,23 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
             verdict = "goes elsewhere"  # all references at one value (spread 0) too
         else:
             verdict = _or_as_near(nearest, dist, refs, spread)
+        # the noise floor: the seeds' spread at the start and at the end, the statistic's sampling sd
+        first, last = traj["step"].iloc[0], traj["step"].iloc[-1]
+        mine = values[(values["size"] == size) & (values["init"] == init) & (values["warmup"] == warmup)
+                      & (values["group"] == group)]
+        ends = mine[mine["step"].isin((first, last))].pivot_table(index="model", columns="step", values="value")
+        change = ends[last] - ends[first] if first in ends and last in ends else pd.Series(dtype=float)
+        n_seeds = int(np.isfinite(change).sum())
+        seed_sd = _seed_sd(change)  # each seed's own change: its start and end are one run's
+        n_weights = counts.loc[counts["model"].isin(mine["model"]) & (counts["group"] == group)
+                               & (counts["step"] == last), "n_weights"].mean() if len(counts) else math.nan
+        sampled = sampling_sd(stat, n_weights)
+        floors = [x for x in (seed_sd, sampled) if np.isfinite(x)]
+        noise = max(floors) if floors else math.nan
+        if np.isfinite(noise) and abs(end - start) <= noise:
+            verdict = WITHIN_NOISE  # the change is no larger than the seeds' or the sampling's noise
         rows.append({"size": size, "init": init, "warmup": warmup, "group": group, "start": start,
-                     "end": end, "control_end": control_end, "gaussian": gauss, "verdict": verdict})
-    return pd.DataFrame(rows)
+                     "end": end, "control_end": control_end, "gaussian": gauss, "n_seeds": n_seeds,
+                     "seed_sd": seed_sd, "n_weights": n_weights, "sampling_sd": sampled, "noise": noise,
+                     "verdict": verdict})
+    return pd.DataFrame(rows, columns=SHAPE_COLUMNS)

@@ -12,7 +12,7 @@ from scalefit.folder_settings import one_setting_per_folder
 from scalefit.options import analysis_options
 from scalefit.report import dumps, log_axis_with_zero, markdown_table, save_figure, write_text
 from scalefit.scaling.flags import command_words
-from scalefit.scaling.trajectories.init_contrasts import CONTROL, SHAPE_CONTROL
+from scalefit.scaling.trajectories.init_contrasts import CONTROL, REACH_RULE, SHAPE_CONTROL
 from scalefit.scaling.trajectories.init_study_text import FAR_WORDS
 from scalefit.atomic import staged_output
 from scalefit.tables import read_table_or_shipped, write_table
@@ -71,7 +71,7 @@ def _report(study, source: str) -> str:
     lines = ["# Init study: start from the learned weight law, and train", "",
              f"Data: {source}; loss on {study.dataset} in nats/token. Early = steps to the first threshold, "
              "late = final loss; each condition against pythia with the same size and warmup "
-             f"{INTERVAL_WORDS}.", "", *_md(head), "",
+             f"{INTERVAL_WORDS}. {REACH_RULE}", "", *_md(head), "",
              "![loss curves](loss_curves.png)", "", "## What the data support", ""]
     lines += _md(rest)
     lines += ["", "## Thresholds", "", markdown_table(study.thresholds), "",

@@ -29,6 +29,11 @@ SHAPE_OUTCOMES = {"faster": f"faster than {SHAPE_CONTROL}, the Gaussian of its s
 # the shape contrasts' outcomes in a phase's summary line (undetermined: said as "no test for")
 SHAPE_BRIEF = {"faster": f"faster than {SHAPE_CONTROL}", "slower": f"slower than {SHAPE_CONTROL}",
                "same": f"no difference from {SHAPE_CONTROL} detectable at the 5% level"}
+# an outcome left undetermined because the shares of seeds that reached a threshold differ but not
+# detectably (Fisher's exact p >= ALPHA; init_contrasts.outcome), not because nothing could be tested
+BY_CHANCE = ("undetermined (the shares of seeds that got there differ, but not detectably at the 5% level, "
+             "and the steps of those that did do not settle it)")
+CHANCE_BRIEF = "the shares of seeds that got there differ, but not detectably at the 5% level"
 _FRACTIONS = {2: "half", 3: "third", 4: "quarter", 5: "fifth", 10: "tenth"}
 
 
@@ -97,20 +102,38 @@ def contrast_sentence(row, summary: pd.DataFrame, thresholds: pd.DataFrame, orig
         diff = f"{row['diff']:+.0f} steps{_interval(row['ci_lo'], row['ci_hi'], '{:+.0f}'.format)}{rel}"
     reached = "" if row["measure"] == "final_loss" or mine["n_reached"] == mine["n"] else \
         f" ({int(mine['n_reached'])} of {int(mine['n'])} seeds got there)"
+    shares = ""
+    if by_chance(row) or (row["outcome"] != "undetermined" and _shares_differ(row)):
+        shares = (f"; {int(row['n_reached'])} of {int(row['n'])} {row['init']} seeds got there against "
+                  f"{int(row['n_control_reached'])} of {int(row['n_control'])} {control}: Fisher's exact p = "
+                  f"{row['p_reach']:.2g}")
     if np.isfinite(row["diff"]):
-        tested = f"{diff}, {_p(row, int(mine['n_reached']), int(ctrl['n_reached']), control)}"
+        tested = f"{diff}, {_p(row, int(mine['n_reached']), int(ctrl['n_reached']), control)}{shares}"
     elif mine["n_reached"] == 0:
         tested = (f"no difference to test: it never got there, {int(ctrl['n_reached'])} of {int(ctrl['n'])} "
                   f"{control} seeds did")
     else:  # it got there and the control never did: the difference is not a number, not absent
         tested = (f"no difference to test: {control} never got there, {int(mine['n_reached'])} of "
                   f"{int(mine['n'])} {row['init']} seed{'s' if int(mine['n']) != 1 else ''} did")
-    said = words[row["outcome"]]
+    if shares and not np.isfinite(row["diff"]):  # the counts are said already
+        tested += f" (Fisher's exact p = {row['p_reach']:.2g} for the shares)"
+    said = BY_CHANCE if by_chance(row) else words[row["outcome"]]
     if row["init"] == UPPER_BOUND and control == CONTROL:
         said += f" ({prior_training(row['size'], origin)})"
     return (f"{row['init']}: {what} {fmt(mine['mean'])}{_interval(mine['ci_lo'], mine['ci_hi'], fmt)}"
             f"{reached} vs {control} {fmt(ctrl['mean'])}{_interval(ctrl['ci_lo'], ctrl['ci_hi'], fmt)}: "
             f"{tested} -> {said}")
+
+
+def _shares_differ(row) -> bool:
+    """The two sides' shares of seeds that reached the row's threshold differ (a threshold measure)."""
+    p_reach = row.get("p_reach", math.nan)
+    return bool(np.isfinite(p_reach)) and row["n_reached"] * row["n_control"] != row["n_control_reached"] * row["n"]
+
+
+def by_chance(row) -> bool:
+    """An undetermined outcome that was tested: the reach shares differ, not detectably."""
+    return row["outcome"] == "undetermined" and _shares_differ(row)
 
 
 def _source_of(size, origin: dict | None) -> dict | None:
@@ -209,11 +232,13 @@ def verdict_sentences(study: InitStudy) -> list[str]:
             if len(predicted):
                 groups = {}
                 for _, row in predicted.iterrows():
-                    groups.setdefault(OUTCOMES[row["outcome"]], []).append(row["init"])
+                    groups.setdefault(BY_CHANCE if by_chance(row) else OUTCOMES[row["outcome"]], []).append(row["init"])
                 untested = groups.pop(OUTCOMES["undetermined"], [])  # not an outcome the data support
+                chance = groups.pop(BY_CHANCE, [])
                 said = ["the data support " + "; ".join(f"{name} ({', '.join(inits)})"
                                                        for name, inits in groups.items())] if groups else []
                 said += [f"no outcome can be read for {', '.join(untested)} (these runs allow no test)"] if untested else []
+                said += [f"no outcome can be read for {', '.join(chance)} ({CHANCE_BRIEF})"] if chance else []
                 out.append(f"{phase}, {label}: {'; '.join(said)}.")
     out += shape_sentences(study)
     if len(study.warmup_effect):
@@ -240,15 +265,32 @@ def verdict_sentences(study: InitStudy) -> list[str]:
     shapes = study.shapes
     if len(shapes):
         axis = "1/t_nu" if study.stat == "t_nu" else study.stat
-        out.append(f"## Weight laws: {axis} per group at the first and the last checkpoint (mean over seeds)")
+        out.append(f"## Weight laws: {axis} per group at the first and the last checkpoint (mean over seeds; "
+                   f"{NOISE_WORDS})")
         for (size, init, warmup), cell in shapes.groupby(["size", "init", "warmup"], sort=False):
-            parts = [f"{r['group']} {r['start']:.3g} -> {r['end']:.3g} ({r['verdict']})"
+            parts = [f"{r['group']} {r['start']:.3g} -> {r['end']:.3g} ({_spread(r)}{r['verdict']})"
                      for _, r in cell.iterrows()]
             out.append(f"weights, {size} {init} {warmup}: {axis} " + "; ".join(parts) + ".")
             flag = tails_flag(study, size, init, warmup, axis)
             if flag:
                 out.append(flag)
     return out
+
+
+# the weight-law verdicts' noise floor in words (init_shapes.shape_table)
+NOISE_WORDS = ("seed sd: the sd over seeds of each seed's own change from the first to the last checkpoint; "
+               "sampling sd: the statistic's for the group's n weights were they Gaussian, sqrt(24/n) for excess "
+               "kurtosis; a change no larger than the larger of the two reads 'within noise'")
+
+
+def _spread(r) -> str:
+    """'seed sd 0.034; ', with the sampling sd where it is the larger noise or there is one seed."""
+    seed, sampled = r.get("seed_sd", math.nan), r.get("sampling_sd", math.nan)
+    said = [f"seed sd {seed:.2g}"] if np.isfinite(seed) else [f"{int(r['n_seeds'])} seed"] if r.get(
+        "n_seeds", 0) == 1 else []
+    if np.isfinite(sampled) and not (np.isfinite(seed) and seed >= sampled):
+        said.append(f"sampling sd {sampled:.2g}")
+    return ", ".join(said) + "; " if said else ""
 
 
 def _label(runs: pd.DataFrame, size, warmup) -> str:
@@ -277,9 +319,11 @@ def shape_sentences(study: InitStudy) -> list[str]:
             groups = {}
             for _, row in rows.iterrows():
                 out.append(f"shape, {phase}: " + contrast_sentence(row, study.summary, study.thresholds))
-                groups.setdefault(row["outcome"], []).append(row["init"])
-            said = [f"{', '.join(inits)}: {SHAPE_BRIEF[o]}" for o, inits in groups.items() if o != "undetermined"]
+                groups.setdefault("by chance" if by_chance(row) else row["outcome"], []).append(row["init"])
+            said = [f"{', '.join(inits)}: {SHAPE_BRIEF[o]}" for o, inits in groups.items()
+                    if o not in ("undetermined", "by chance")]
             said += [f"no test for {', '.join(groups['undetermined'])}"] if "undetermined" in groups else []
+            said += [f"undetermined for {', '.join(groups['by chance'])} ({CHANCE_BRIEF})"] if "by chance" in groups else []
             odd = sorted({i for i in rows["init"] if (size, i, warmup) in flagged})
             said += [f"{', '.join(odd)} does not start with the source's shape (its tails line below)"] if odd else []
             if said:
