@@ -15,8 +15,10 @@ test (a single run, such as `source`, is tested against the control's seeds as o
 and an exact permutation test over seeds. Early = steps to the first threshold; late = the final
 loss. Weight statistics (default excess kurtosis, per group): where each condition's law starts,
 and whether it keeps its shape, drifts back toward the Gaussian, ends where the Pythia-init run
-ends, leaves the Gaussian it started at, or goes elsewhere (``init_shapes.shape_table`` says what
-each means). Every sentence of the verdict is built from these numbers.
+ends, leaves the Gaussian it started at, or goes elsewhere, or moves no more than its noise (the seeds'
+spread, the statistic's sampling sd) and reads 'within noise' (``init_shapes.shape_table`` says what
+each means). A threshold the seeds of two conditions reach in different shares: the shares are tested
+(Fisher's exact) before a verdict (``init_contrasts.outcome``). Every sentence of the verdict is built from these numbers.
 
 What the inits are (``run_origin``): which checkpoint the learned laws come from, what that run was
 trained on and for how long, whether the embeddings follow the mode, and which data order the runs
@@ -105,7 +107,13 @@ UNITS = {"loss": "nats/token", "final_loss": "nats/token", "steps_to_N": "optimi
          "mean, diff, ci_lo, ci_hi, cost, control_cost": "the measure's units: nats/token for final_loss, "
          "optimizer steps for steps_to_N; ci_lo and ci_hi: the 95% interval (t over seeds)",
          "relative": "fraction (0.69: 69% more steps than pythia)",
-         "drop_fraction": "fraction of pythia's loss drop from step 0"}
+         "drop_fraction": "fraction of pythia's loss drop from step 0",
+         "p_reach": "Fisher's exact p (two-sided) that the shares of seeds reaching the threshold differ "
+                    "(n_reached of n against n_control_reached of n_control)",
+         "start, end, control_end, seed_sd, sampling_sd, noise": "the weight statistic's own units (1/t_nu "
+                    "for t_nu); seed_sd: the sd over seeds of each seed's change from start to end; sampling_sd: "
+                    "the statistic's for n_weights Gaussian weights; noise: the larger, below which a change "
+                    "reads 'within noise'"}
 
 
 # ---------------------------------------------------------------- the runs and their conditions
