@@ -244,7 +244,7 @@ PASSAGES = [
                                                                    "here), not run",
                 "with the decay profiled, below, that drop is -0.08 [-0.44, +0.23]":
                     "compare --schedules --lambda profile (~45 s here), not run"}),
-    Passage("mini", "trajectories", "Group rows (statistic of the pooled weights", "## Warmup variants", "trajectories", {
+    Passage("mini", "trajectories", "Group rows (tensor `*`: the statistic of a group", "## Warmup variants", "trajectories", {
         "mini-2, -4 and -5": "model names (mini-4, mini-5) shortened, no numbers",
         "within 0.15 of 0, Student-t nu above 125":
             "bounds on the printed largest |excess kurtosis| (0.145) and smallest nu (125.5)"}),
