@@ -493,7 +493,7 @@ def test_missing_text_and_mixed_dataset_losses_are_not_dropped_or_averaged_unsai
                               "--json")
     assert nan.exit_code == 0, nan.output
     assert json.loads(nan.stdout)["n_points"] == len(table) - 1
-    assert (f"{path}: 1 checkpoint(s) with no loss left out of the fit (first: row 4, model "
+    assert (f"{path}: 1 checkpoint(s) with no finite loss (empty, NaN or inf) left out of the fit (first: row 4, model "
             "cosine, step 160)") in nan.stderr
     text, path = _fit_file(tmp_path, table.astype({"loss": object}).assign(
         loss=lambda d: d["loss"].where(d.index != 3, "diverged")))

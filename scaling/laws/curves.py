@@ -120,7 +120,7 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
     metric == loss rows of one dataset. A row repeated exactly is kept once; two rows of one
     (model, step) with another loss or lr are an InputError naming both (averaging them would
     mix two measurements, e.g. a step column that is the same on every row); a checkpoint with
-    no loss (empty, NaN) is left out with a warning, a loss or params cell holding text is an
+    no finite loss (empty, NaN, inf) is left out with a warning, a loss or params cell holding text is an
     InputError."""
     frame = frame.copy()
     for column in ("model", "step", "lr"):
@@ -162,7 +162,8 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
     missing = rows["loss"].isna().to_numpy()
     if missing.any():  # a checkpoint not measured (or diverged): fitted without it, said so
         i = int(np.flatnonzero(missing)[0])
-        warn(f"{source}: {int(missing.sum())} checkpoint(s) with no loss left out of the fit "
+        warn(f"{source}: {int(missing.sum())} checkpoint(s) with no finite loss (empty, NaN or "
+             f"inf) left out of the fit "
              f"(first: {row_name(rows, i)}, model {rows['model'].iloc[i]}, step "
              f"{rows['step'].iloc[i]})")
     rows = checked_steps(rows[keep][~missing], source)
@@ -176,8 +177,12 @@ def loss_rows(frame: pd.DataFrame, loss_column: str = "loss", dataset: str | Non
         raise InputError(f"{source}: column 'lr', {row_name(rows, i)}: '{rows['lr'].iloc[i]}' is "
                          "not a learning rate; expected a finite number >= 0 at every checkpoint "
                          "with a loss (a schedule law reads the LR the run trained with)")
-    if (rows["loss"] <= 0).any():
-        raise InputError(f"{source}: loss must be positive")
+    loss = rows["loss"].to_numpy(dtype=float)
+    if (loss <= 0).any():  # a log-space fit: 'loss must be positive' named no row
+        i = int(np.flatnonzero(loss <= 0)[0])
+        raise InputError(f"{source}: column '{loss_column}', {row_name(rows, i)}: "
+                         f"'{rows['loss'].iloc[i]:g}' is not a loss; expected a number > 0 at "
+                         "every checkpoint (a schedule law is fitted in log space)")
     rows = rows.assign(lr=lr, model=rows["model"].astype(str))
     flat = sorted(rows.loc[rows["lr"] > 0, "model"].unique())
     if len(flat) < rows["model"].nunique():

@@ -1,0 +1,68 @@
+"""Bad input and --help that fell short of the standard (s47 audit, task f9): one line that names
+the bad input and says what is accepted, exit status 2, no traceback; --help that says what an
+option accepts and defaults to."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.cli import main
+
+
+def _run(args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _one_error(result) -> str:
+    """The one 'error:' line of a refused command (exit 2, no traceback)."""
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def mini3_curve(tmp_path_factory):
+    """mini-3's prose-val loss checkpoints from the shipped table, as a small CSV."""
+    from scalefit.data import MINI_CHECKPOINTS, data_path
+    table = pd.read_parquet(data_path(*MINI_CHECKPOINTS),
+                            columns=["model", "step", "tokens", "lr", "dataset", "metric", "value",
+                                     "params"])
+    table = table[(table["model"] == "mini-3") & (table["metric"] == "loss")
+                  & (table["dataset"] == "prose-val")].reset_index(drop=True)
+    assert len(table) > 5
+    return table
+
+
+def _curve_file(tmp_path, table, name="ck.csv"):
+    path = tmp_path / name
+    table.to_csv(path, index=False)
+    return path
+
+
+# ---- 4a: a loss <= 0 names its row and value --------------------------------------------------
+
+@pytest.mark.parametrize("command", [["fit", "schedule-law"], ["predict", "curve"]])
+def test_a_negative_loss_names_its_row_and_value(tmp_path, mini3_curve, command):
+    table = mini3_curve.copy()
+    table.loc[4, "value"] = -0.5
+    path = _curve_file(tmp_path, table)
+    line = _one_error(_run([*command, "--model", "mini-3", "--bootstrap", 0, "--data", path,
+                            "--dataset", "prose-val"]))
+    assert str(path) in line and "row 5" in line and "'-0.5'" in line, line
+    assert "expected a number > 0" in line, line
+
+
+# ---- 7: an inf loss is 'no finite loss' -------------------------------------------------------
+
+def test_an_inf_loss_is_left_out_as_not_finite(tmp_path, mini3_curve):
+    table = mini3_curve.copy()
+    table.loc[4, "value"] = np.inf
+    path = _curve_file(tmp_path, table)
+    result = _run(["fit", "schedule-law", "--model", "mini-3", "--bootstrap", 0, "--data", path,
+                   "--dataset", "prose-val"])
+    assert result.exit_code == 0, result.output
+    assert "1 checkpoint(s) with no finite loss" in result.stderr, result.stderr
+    assert "with no loss" not in result.stderr
