@@ -132,7 +132,8 @@ COLUMNS = {
     "observed": "the run's loss ({loss})", "predicted": "the prediction (the observed value's units)",
     "pi95_lo": "95% prediction interval of an observed value, low end",
     "pi95_hi": "95% prediction interval of an observed value, high end",
-    "inside_pi95": "whether the observed value lies inside its 95% prediction interval",
+    "inside_pi95": "whether the observed value lies inside its 95% prediction interval (empty where none "
+                   "is stated, e.g. for a run beyond 1000x the largest fitted run's compute)",
     "relative_error": "predicted / observed - 1 (a fraction)",
     "n_runs": "runs at this compute budget",
     "loss_opt": "the loss at this budget's minimum ({loss})",
