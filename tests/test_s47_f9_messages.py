@@ -66,3 +66,34 @@ def test_an_inf_loss_is_left_out_as_not_finite(tmp_path, mini3_curve):
     assert result.exit_code == 0, result.output
     assert "1 checkpoint(s) with no finite loss" in result.stderr, result.stderr
     assert "with no loss" not in result.stderr
+
+
+# ---- 4b: an empty file says so, and what table was expected -----------------------------------
+
+@pytest.mark.parametrize("command, expected", [
+    (["transitions", "--stat", "t_nu"], "expected a table"),
+    (["trajectory", "--stat", "t_nu"], "expected a table"),
+    (["weights", "plot", "--out", "{tmp}/figs"], "expected a weights table"),
+    (["fit", "schedule-law", "--bootstrap", "0"], "expected a checkpoint table"),
+    (["predict", "curve", "--bootstrap", "0"], "expected a checkpoint table"),
+    (["predict", "downstream", "--bootstrap", "0"], "expected a run table"),
+])
+@pytest.mark.parametrize("content", [b"", b"\n\n"])
+def test_an_empty_file_says_it_is_empty_and_what_table_is_expected(tmp_path, command, expected,
+                                                                    content):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    line = _one_error(_run([c.format(tmp=tmp_path) for c in command] + ["--data", path]))
+    assert f"{path}: the file is empty; {expected}" in line, line
+    assert "No columns to parse" not in line
+
+
+def test_read_table_names_the_expected_table_of_an_empty_compressed_file(tmp_path):
+    import gzip
+
+    from scalefit.errors import InputError
+    from scalefit.tables import read_table
+    path = tmp_path / "runs.csv.gz"
+    path.write_bytes(gzip.compress(b""))
+    with pytest.raises(InputError, match="the file is empty; expected a loss table"):
+        read_table(path, expected="a loss table")

@@ -48,7 +48,9 @@ def plot_command(data_path, stats, groups, tensor, checkpoint, hist_of, out_dir,
         raise InputError("--hist: only with --checkpoint (the histogram is of that checkpoint's weights)")
     table, data_path = read_table_or_shipped(data_path, data_path_of(*MINI_CHECKPOINTS),
                                              "the shipped suite table is missing; pass --data TABLE "
-                                             "(a table from `scalefit weights`)")
+                                             "(a table from `scalefit weights`)",
+                                             "a weights table from `scalefit weights`: (model, "
+                                             "step, tensor, group, layer, stat, value) rows")
     table = checked_steps(table, data_path)
     groups = split_values(groups, "--group", "group", " (e.g. mlp_in,attn_qkv) or leave it out") or None
     wanted = split_values(stats, "--stat", "statistic", " (e.g. t_nu,alpha) or leave it out") or ["t_nu"]

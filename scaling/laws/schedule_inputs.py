@@ -83,7 +83,9 @@ def load_rows(data_path, loss_column, dataset, runs=()):
     from scalefit.scaling.laws.curves import loss_rows
     from scalefit.tables import read_table_or_shipped
     frame, path = read_table_or_shipped(data_path, shipped_path(*SHIPPED_CHECKPOINTS),
-                                        "the shipped checkpoint table is absent; pass --data FILE")
+                                        "the shipped checkpoint table is absent; pass --data FILE",
+                                        "a checkpoint table: a header row, then one row per "
+                                        "checkpoint with model, step, lr and a loss")
     if data_path is None:
         dataset = dataset or SHIPPED_DATASET
     _check_columns_named(frame, loss_column, dataset, path)

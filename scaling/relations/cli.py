@@ -42,6 +42,10 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     return loaded
 
 
+RELATION_TABLE = ("a run table with a header row and one row per run holding the --x and --y "
+                  "columns, or a long evaluation table (model, step, task, metric, value)")
+
+
 def _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     """_load's reading and defaults, before its checks of the pairing."""
     from scalefit.scaling.relations.downstream import shipped_runs
@@ -57,7 +61,7 @@ def _read_relation(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
         return (frame, source, x or x_default,
                 y or DEFAULT_Y[pairing], group or SHIPPED_GROUP, x_from or SHIPPED_X_FROM,
                 y_from or (SHIPPED_Y_FROM if pairing != "train-to-test" else None), [])
-    table = read_table(path_arg)  # a missing or unreadable file is named first
+    table = read_table(path_arg, RELATION_TABLE)  # a missing or unreadable file is named first
     if not x or not y:
         shown = ", ".join(map(str, table.columns[:12])) + (", ..." if table.shape[1] > 12 else "")
         raise InputError(f"{path_arg}: --x and --y: name the two columns to relate (e.g. --x loss "
@@ -74,7 +78,7 @@ def read_targets(path, specs, subset=()):
     same eval_group or setting as the fitted rows), TASK:METRIC specs pivoted."""
     from scalefit.scaling.relations.evaltables import as_measurements
     from scalefit.tables import read_table, subset_rows
-    table = read_table(path)
+    table = read_table(path, RELATION_TABLE)
     present = tuple(item for item in subset or () if str(item).partition("=")[0] in table.columns)
     table, source = subset_rows(table, present, str(path))
     targets, *_ = as_measurements(table, *specs, source)

@@ -42,13 +42,17 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
-def read_table(path) -> pd.DataFrame:
+ANY_TABLE = "a table: a header row naming its columns, then one row per record"
+
+
+def read_table(path, expected: str | None = None) -> pd.DataFrame:
     """Load a CSV/TSV, Parquet, JSON (records or columns) or JSONL file as a DataFrame whose
     index is the file's row order (so messages can name a row); a named index stored in a
     Parquet file becomes a column. Its ``attrs[ROWS_OF]`` (errors.ROWS_OF) names the file, so a
     message names a row as the file's 'row N' (``errors.row_name``), not by its index label as
-    for a frame made in a notebook."""
-    df = _read(path)
+    for a frame made in a notebook. ``expected`` says what table the caller reads (e.g. 'a
+    weights table: ...'), for the message of an empty file; else ANY_TABLE."""
+    df = _read(path, expected)
     if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
         df = df.reset_index(drop=all(name is None for name in df.index.names))
     df = _stripped_header(df)
@@ -120,7 +124,14 @@ def frame_columns(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return df
 
 
-def _read(path) -> pd.DataFrame:
+def empty_file(path, expected: str | None = None) -> InputError:
+    """The error for a table file with nothing in it: it says so and what table was expected
+    (pandas said 'cannot read as csv: No columns to parse from file')."""
+    return InputError(f"{path}: the file is empty; expected {expected or ANY_TABLE} (a table "
+                      f"file is {readable_formats()})")
+
+
+def _read(path, expected: str | None = None) -> pd.DataFrame:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"read_table: {a_type(path)} is not a path; give a file's path "
                          "(.csv, .tsv, .parquet, .json or .jsonl)")
@@ -136,6 +147,8 @@ def _read(path) -> pd.DataFrame:
     if kind is None or (compression and kind == "parquet"):
         raise InputError(f"{path}: unknown table format '{suffix}{path.suffix if compression else ''}' "
                          f"(a table file is {readable_formats()})")
+    if path.stat().st_size == 0:
+        raise empty_file(path, expected)
     if kind != "parquet":
         _refuse_binary(path, kind, compression)
     try:
@@ -157,6 +170,8 @@ def _read(path) -> pd.DataFrame:
         return _json_frame(obj)
     except InputError:
         raise
+    except pd.errors.EmptyDataError:  # a compressed empty file, or only blank lines
+        raise empty_file(path, expected) from None
     except Exception as exc:  # parser errors of every library: one line, naming the file
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: cannot read as {kind}: {msg}") from None
@@ -212,14 +227,16 @@ def write_table(df: pd.DataFrame, path) -> Path:
     return write_frame(df, path)
 
 
-def read_table_or_shipped(path, shipped, missing: str) -> tuple[pd.DataFrame, str]:
+def read_table_or_shipped(path, shipped, missing: str,
+                          expected: str | None = None) -> tuple[pd.DataFrame, str]:
     """(table, its name) from ``path``, or with no path from the shipped file ``shipped`` (a Path);
-    ``missing`` says what to pass instead when the shipped file is absent from this install."""
+    ``missing`` says what to pass instead when the shipped file is absent from this install;
+    ``expected`` is read_table's (what table an empty file should have held)."""
     if path is None:
         if not Path(shipped).exists():
             raise InputError(f"{shipped}: {missing}")
         path = shipped
-    return read_table(path), str(path)
+    return read_table(path, expected), str(path)
 
 
 def matches_value(cells: pd.Series, value: str) -> pd.Series:
