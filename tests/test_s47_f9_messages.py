@@ -15,6 +15,13 @@ def _run(args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+def _help(command) -> str:
+    """A command's --help with its line breaks and indents folded to single spaces."""
+    result = _run([*command, "--help"])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
 def _one_error(result) -> str:
     """The one 'error:' line of a refused command (exit 2, no traceback)."""
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
@@ -97,3 +104,29 @@ def test_read_table_names_the_expected_table_of_an_empty_compressed_file(tmp_pat
     path.write_bytes(gzip.compress(b""))
     with pytest.raises(InputError, match="the file is empty; expected a loss table"):
         read_table(path, expected="a loss table")
+
+
+# ---- 3, 4c: reconcile on the shipped table, and an empty --published ------------------------
+
+def test_reconcile_on_the_shipped_grid_with_the_default_law_says_what_to_do():
+    line = _one_error(_run(["reconcile", "--by", "part", "--bootstrap", 0]))
+    assert "the shipped table is a grid of runs, not IsoFLOP points" in line, line
+    assert "pass --law chinchilla" in line and "--data with IsoFLOP points" in line, line
+    helptext = _help(["reconcile"])
+    assert "the shipped table (no --data) is a grid of runs: walk it with --law chinchilla" in helptext
+
+
+def test_reconcile_with_law_chinchilla_walks_the_shipped_table():
+    """What the message above suggests works."""
+    result = _run(["reconcile", "--by", "part", "--bootstrap", 0, "--law", "chinchilla", "--json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_an_empty_published_table_is_not_called_a_run_table(tmp_path):
+    path = tmp_path / "published.csv"
+    path.write_bytes(b"")
+    line = _one_error(_run(["reconcile", "--by", "model", "--published", path, "--bootstrap", 0,
+                            "--law", "chinchilla"]))
+    assert f"{path}: the file is empty; expected a summary table of the published a" in line
+    assert "the --by column (model), a (or a_n_exponent)" in line and "a_ci95_lo" in line, line
+    assert "run table" not in line

@@ -24,6 +24,15 @@ def allocation_law_choices() -> list[str]:
     return names + [a for a, n in ALIASES.items() if n in names]
 
 STEM = "reconcile"
+SHIPPED_IS_A_GRID = ("the shipped table is a grid of runs, not IsoFLOP points (3+ model sizes at "
+                     "each compute budget), so --law isoflop")
+
+
+def published_table(by: str) -> str:
+    """What --published holds, for the message of an empty file (not a run table)."""
+    return (f"a summary table of the published a: a header row, then one row per condition with "
+            f"the --by column ({by}), a (or a_n_exponent) and optionally a_ci95_lo and "
+            "a_ci95_hi")
 
 
 def _order(values, known) -> list[str]:
@@ -149,7 +158,9 @@ def write_reconcile_report(out_dir, rec) -> None:
                    "appearance, which is the paper's order in Porian et al.'s files).")
 @click.option("--law", type=click.Choice(allocation_law_choices(), case_sensitive=False),
               default="isoflop",
-              show_default=True, help="Law fitted per condition for a.")
+              show_default=True, help="Law fitted per condition for a. isoflop needs IsoFLOP "
+              "points (3+ model sizes at each compute budget); the shipped table (no --data) is "
+              "a grid of runs: walk it with --law chinchilla.")
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="akima",
               show_default=True, help="IsoFLOP minimum: Porian's Akima or Hoffmann's parabola.")
 @click.option("--also-chinchilla", is_flag=True, default=False,
@@ -178,7 +189,7 @@ def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflo
     """
     from scalefit.scaling.laws.cli import _load
     from scalefit.scaling.laws.reconcile import reconcile
-    from scalefit.scaling.laws.runtable import read_runs
+    from scalefit.tables import read_table
 
     from scalefit.scaling.laws.registry import law_for
     if law_for(law).law_name != "isoflop" and option_given("isoflop_method"):
@@ -189,11 +200,19 @@ def reconcile_command(data_path, out_dir, as_json, by, panel, order, law, isoflo
         if column not in df.columns:
             raise InputError(f"{source}: --by/--panel: no column '{column}' (columns: "
                              f"{', '.join(map(str, df.columns))})")
-    published = read_runs(published_path)[0] if published_path else None
-    rec = reconcile(df, by, panel=panel, order=_order(order, set(df[by].astype(str))), law=law,
-                    isoflop_method=isoflop_method, also_chinchilla=also_chinchilla,
-                    n_bootstrap=n_bootstrap, seed=seed, published=published, source=source,
-                    published_source=published_path or "<published table>")
+    published = read_table(published_path, published_table(by)) if published_path else None
+    try:
+        rec = reconcile(df, by, panel=panel, order=_order(order, set(df[by].astype(str))), law=law,
+                        isoflop_method=isoflop_method, also_chinchilla=also_chinchilla,
+                        n_bootstrap=n_bootstrap, seed=seed, published=published, source=source,
+                        published_source=published_path or "<published table>")
+    except InputError as exc:
+        if data_path is None and law_for(law).law_name == "isoflop" and str(exc).startswith(
+                "reconcile: no condition"):  # the default law on the default table: say what to do
+            raise InputError(f"reconcile: {SHIPPED_IS_A_GRID} fits none of its conditions of --by "
+                             f"{by}; pass --law chinchilla to walk a over its runs, or --data "
+                             "with IsoFLOP points") from None
+        raise
     if out_dir:
         write_reconcile_report(out_dir, rec)
     if as_json:
