@@ -130,3 +130,19 @@ def test_an_empty_published_table_is_not_called_a_run_table(tmp_path):
     assert f"{path}: the file is empty; expected a summary table of the published a" in line
     assert "the --by column (model), a (or a_n_exponent)" in line and "a_ci95_lo" in line, line
     assert "run table" not in line
+
+
+# ---- 4d: a folder or missing file says what the option takes -----------------------------------
+
+def test_weights_plot_data_of_a_folder_says_what_it_takes(tmp_path):
+    line = _one_error(_run(["weights", "plot", "--data", tmp_path, "--out", tmp_path / "figs"]))
+    assert f"{tmp_path}: is a folder; give a table file's path (.csv" in line, line
+
+
+@pytest.mark.parametrize("command", [["suite", "sweep"], ["suite", "train"]])
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_suite_spec_of_a_folder_or_missing_file_says_what_it_takes(tmp_path, command, kind):
+    spec = tmp_path / "nope.toml" if kind == "missing" else tmp_path
+    line = _one_error(_run([*command, "--spec", spec]))
+    words = "file not found" if kind == "missing" else "is a folder"
+    assert f"--spec {spec}: {words}; give a suite spec TOML file's path" in line, line

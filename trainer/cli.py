@@ -82,8 +82,17 @@ def _checked_spec(ctx, param, value):
     """--spec is read as a suite spec when given, so a file of another kind (a run table, a
     corpus manifest) is named as the spec it is not, before any corpus or run folder is looked at."""
     if value is not None:
+        from pathlib import Path
+
+        from scalefit.errors import InputError
         from scalefit.trainer.spec import load_spec
 
+        # a plain click.Path: its own "File 'x' does not exist." said not what --spec takes
+        accepted = "give a suite spec TOML file's path (e.g. data/suites/mini.toml)"
+        if not Path(value).exists():
+            raise InputError(f"--spec {value}: file not found; {accepted}")
+        if Path(value).is_dir():
+            raise InputError(f"--spec {value}: is a folder; {accepted}")
         load_spec(value)
     return value
 
@@ -94,7 +103,7 @@ def trained_suite_options(fn):
                       type=click.Path(file_okay=False), help="Corpus folder (tokenizer and token files).")(fn)
     fn = click.option("--suite-dir", default="runs/suite", show_default=True, type=click.Path(file_okay=False),
                       help="Folder of run folders written by `scalefit suite train --out`.")(fn)
-    return click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+    return click.option("--spec", "spec_path", required=True, type=click.Path(),
                         callback=_checked_spec,
                         help="Suite spec TOML the runs were trained from.")(fn)
 
@@ -105,7 +114,7 @@ def suite():
 
 
 @suite.command("train")
-@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--spec", "spec_path", required=True, type=click.Path(),
               callback=_checked_spec,
               help="Suite spec TOML (e.g. data/suites/mini.toml).")
 @click.option("--corpus", "corpus_dir", default="runs/corpus", show_default=True,
@@ -177,7 +186,7 @@ def train_cmd(spec_path, corpus_dir, out_dir, table_dir, parts, only, init, init
 
 
 @suite.command("sweep")
-@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--spec", "spec_path", required=True, type=click.Path(),
               callback=_checked_spec,
               help="Suite spec TOML the checkpoints were trained from.")
 @click.option("--suite-dir", default="runs/suite", show_default=True, type=click.Path(file_okay=False),
@@ -264,7 +273,7 @@ def sweep_cmd(spec_path, suite_dir, corpus_dir, out_dir, table_dir, finals, weig
 
 
 @suite.command("ship")
-@click.option("--spec", "spec_path", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--spec", "spec_path", required=True, type=click.Path(),
               callback=_checked_spec,
               help="Suite spec TOML the runs were trained from.")
 @click.option("--from", "table_dirs", multiple=True, required=True, type=click.Path(file_okay=False),

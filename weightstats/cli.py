@@ -16,7 +16,7 @@ DEFAULT_STATS = ("t_nu", "excess_kurtosis", "alpha")
 
 
 @click.command("plot")
-@click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False),
+@click.option("--data", "data_path", default=None, type=click.Path(),  # read_table names a folder
               help="A weights table (Parquet/CSV) from `scalefit weights` or `scalefit eval "
               "--weights` (default: the shipped mini suite's checkpoints, every run).")
 @click.option("--stat", "stats", multiple=True, help="Statistics to plot against step (default: t_nu; t_xi = 1/t_nu, the "
