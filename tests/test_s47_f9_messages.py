@@ -146,3 +146,19 @@ def test_suite_spec_of_a_folder_or_missing_file_says_what_it_takes(tmp_path, com
     line = _one_error(_run([*command, "--spec", spec]))
     words = "file not found" if kind == "missing" else "is a folder"
     assert f"--spec {spec}: {words}; give a suite spec TOML file's path" in line, line
+
+
+# ---- 4e: one of --E-x, --E-y without --e names the one missing ---------------------------------
+
+@pytest.mark.parametrize("command", [["predict", "downstream"], ["fit", "shifted-power"]])
+@pytest.mark.parametrize("given, missing", [("--E-x", "--E-y"), ("--E-y", "--E-x")])
+def test_one_given_floor_names_the_other_not_an_unasked_e_given(command, given, missing):
+    line = _one_error(_run([*command, given, "1", "--bootstrap", 0]))
+    assert f"{given} needs {missing}" in line, line
+    assert "--e given needs" not in line
+
+
+def test_with_e_given_the_message_still_names_it():
+    line = _one_error(_run(["predict", "downstream", "--E-x", "1", "--e", "given",
+                            "--bootstrap", 0]))
+    assert "--e given needs both --E-x and --E-y" in line, line

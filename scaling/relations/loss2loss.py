@@ -303,8 +303,14 @@ def prediction_with_ci(result: FitResult, x: float) -> dict:
 def e_source_for(e_source: str | None, E_x=None, E_y=None) -> str:
     """Where E_x and E_y come from: ``e_source`` as given, else 'given' when either is passed and
     'kaplan' (per-dataset Kaplan fits) when neither is. A source that sets E itself ('kaplan',
-    'fit') with E passed too is refused: the values passed would be silently ignored."""
+    'fit') with E passed too is refused: the values passed would be silently ignored; so is one of
+    E_x, E_y without the other (and without ``e_source``), naming the one missing."""
     passed = E_x is not None or E_y is not None
+    if e_source is None and passed and (E_x is None or E_y is None):  # --e was not given:
+        # '--e given needs both --E-x and --E-y' named an option the user never passed
+        have, lack = (("E_x", "E_y") if E_y is None else ("E_y", "E_x"))
+        raise InputError(f"{named(have)} needs {named(lack)}: give both to fix E (--e given), "
+                         "or neither to take E from per-dataset Kaplan fits")
     if e_source is None:
         return "given" if passed else "kaplan"
     e_source = one_of(named("e_source"), e_source, E_SOURCES)
