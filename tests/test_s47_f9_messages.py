@@ -162,3 +162,27 @@ def test_with_e_given_the_message_still_names_it():
     line = _one_error(_run(["predict", "downstream", "--E-x", "1", "--e", "given",
                             "--bootstrap", 0]))
     assert "--e given needs both --E-x and --E-y" in line, line
+
+
+# ---- 4f: init-study of a table with no condition to compare: the one line, no warnings first ---
+
+def test_init_study_without_conditions_says_only_that(tmp_path):
+    """The shipped suite table holds pythia-init runs only, some of whose curves end early: their
+    per-run 'its last loss is at step ...' warnings came before the error that mattered."""
+    from scalefit.data import MINI_CHECKPOINTS, data_path
+    table = pd.read_parquet(data_path(*MINI_CHECKPOINTS))
+    table = table[table["model"].isin(["mini-1", "mini-1-wsd-D245760", "mini-2"])]
+    path = tmp_path / "ck_good.parquet"
+    table.to_parquet(path)
+    line = _one_error(_run(["init-study", "--data", path]))
+    assert "no condition to compare: every run starts from the pythia init" in line, line
+
+
+def test_any_control_pair_of_conditions():
+    from scalefit.scaling.trajectories.init_study import any_control_pair
+    runs = pd.DataFrame({"size": ["mini-1", "mini-1", "mini-2"],
+                         "init": ["pythia", "empirical", "empirical"],
+                         "warmup": ["warmup", "warmup", "warmup"]})
+    assert any_control_pair(runs)
+    assert not any_control_pair(runs.iloc[1:])  # no pythia run
+    assert not any_control_pair(runs.assign(warmup=["warmup", "no warmup", "warmup"]))

@@ -152,6 +152,14 @@ def run_conditions(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def any_control_pair(conditions: pd.DataFrame) -> bool:
+    """Whether some run of another init has a control run (the CONTROL init) of its size and
+    warmup: without one the study has no contrast, whatever the loss curves hold."""
+    control = conditions.loc[conditions["init"] == CONTROL, ["size", "warmup"]].drop_duplicates()
+    others = conditions.loc[conditions["init"] != CONTROL, ["size", "warmup"]]
+    return not others.merge(control, on=["size", "warmup"]).empty
+
+
 def loss_curves(table: pd.DataFrame, conditions: pd.DataFrame, dataset: str | None = None,
                 source: str = "table") -> tuple[pd.DataFrame, str]:
     """(model, step, loss) of every init run on one dataset (default: the training distribution's
@@ -360,6 +368,8 @@ def init_study(table: pd.DataFrame, *, dataset: str | None = None, thresholds=No
     table, source = as_table(table, source)
     table = checked_steps(table, source)
     conditions = run_conditions(table, source)
+    if not any_control_pair(conditions):  # said before the per-run warnings of the curves
+        raise InputError(f"{source}: {nothing_to_compare(conditions)}")
     losses, dataset = loss_curves(table, conditions, dataset, source)
     thr = threshold_table(losses, thresholds)
     runs_done = per_run(losses, thr)
