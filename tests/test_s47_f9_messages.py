@@ -186,3 +186,23 @@ def test_any_control_pair_of_conditions():
     assert any_control_pair(runs)
     assert not any_control_pair(runs.iloc[1:])  # no pythia run
     assert not any_control_pair(runs.assign(warmup=["warmup", "no warmup", "warmup"]))
+
+
+# ---- 4g: a missing and a bad LAW list the same names ------------------------------------------
+
+def _names_listed(line: str) -> set[str]:
+    import re
+    return set(re.findall(r"[a-z][a-z0-9-]+", line.split("Choose from:")[-1]
+                          .split("is not one of")[-1].split("(see")[0])) - {"or", "a", "loss",
+                                                                            "law", "whole", "curves",
+                                                                            "to", "did", "you", "mean"}
+
+
+def test_fit_without_law_lists_every_law_a_bad_law_lists():
+    missing = _one_error(_run(["fit"]))
+    invalid = _one_error(_run(["fit", "nolaw"]))
+    assert "'shifted-power' (a loss-to-loss law)" in missing, missing
+    assert "'schedule-law' (whole loss curves)" in missing, missing
+    assert _names_listed(missing) == _names_listed(invalid)
+    assert {"chinchilla", "shifted-power", "schedule-law"} <= _names_listed(missing)
+    assert "shifted-power" in _help(["fit"]).split("LAW is one of:")[1]

@@ -127,10 +127,14 @@ def _progress(as_json):
     return True  # tqdm writes to stderr, so --json stdout stays pure
 
 
-@click.command("fit", cls=FitLawCommand,  # LAW shifted-power: scalefit.scaling.relations.cli
-               epilog=f"LAW is one of: {', '.join(law_choices())}.")
-@click.argument("law", metavar="LAW", type=NameChoice(law_choices(), also={
-    "shifted-power": "a loss-to-loss law", "schedule-law": "whole loss curves"}))
+# LAW: a registry law, or a command of its own (FitLawCommand: shifted-power in
+# scalefit.scaling.relations.cli, schedule-law): one list for --help, a missing and a bad LAW
+FIT_LAW = NameChoice(law_choices(), also={"shifted-power": "a loss-to-loss law",
+                                          "schedule-law": "whole loss curves"})
+
+
+@click.command("fit", cls=FitLawCommand, epilog=f"LAW is one of: {FIT_LAW.listing()}.")
+@click.argument("law", metavar="LAW", type=FIT_LAW)
 @analysis_options
 @fit_options
 @click.option("--isoflop-method", type=click.Choice(["parabola", "akima"]), default="parabola",

@@ -173,10 +173,22 @@ class NameChoice(click.Choice):
         super().__init__(list(choices), case_sensitive=case_sensitive)
         self.also = dict(also or {})
 
+    def others(self) -> str:
+        """"; or 'shifted-power' (a loss-to-loss law), ..." for ``also``; '' without it."""
+        return ("; or " + ", ".join(f"'{name}' ({what})" for name, what in self.also.items())
+                if self.also else "")
+
+    def listing(self) -> str:
+        """Every name this place takes, the choices and then ``also``: the one list that the
+        missing-value and invalid-value messages and a command's epilog print."""
+        return ", ".join(map(str, self.choices)) + self.others()
+
+    def get_missing_message(self, param, ctx) -> str:
+        # click's 'Choose from:' listed the choices only ('scalefit fit' left out shifted-power)
+        return f"Choose from: {self.listing()}"
+
     def get_invalid_choice_message(self, value, ctx) -> str:
-        message = super().get_invalid_choice_message(value, ctx).rstrip(".")
-        if self.also:
-            message += "; or " + ", ".join(f"'{name}' ({what})" for name, what in self.also.items())
+        message = super().get_invalid_choice_message(value, ctx).rstrip(".") + self.others()
         return message + suggestion(str(value).lower(), [*self.choices, *self.also],
                                     cutoff=0.75, otherwise="")  # a typo, not any shared word part
 
