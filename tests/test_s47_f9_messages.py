@@ -206,3 +206,15 @@ def test_fit_without_law_lists_every_law_a_bad_law_lists():
     assert _names_listed(missing) == _names_listed(invalid)
     assert {"chinchilla", "shifted-power", "schedule-law"} <= _names_listed(missing)
     assert "shifted-power" in _help(["fit"]).split("LAW is one of:")[1]
+
+
+# ---- 5a: calibrate RELATION --bootstrap says (and parses) what it accepts ----------------------
+
+def test_calibrate_relation_bootstrap_help_and_parsing_agree():
+    helptext = _help(["calibrate", "shifted-power"])
+    assert "0: none" not in helptext
+    assert "at least 2: the prediction intervals need the relation's draws" in helptext
+    for value in ("0", "1"):
+        line = _one_error(_run(["calibrate", "shifted-power", "--bootstrap", value]))
+        assert "--bootstrap" in line and ">= 2" in line and "0 for none" not in line, line
+    assert "0: none, else at least 2" in _help(["predict", "downstream"])

@@ -125,7 +125,7 @@ def _emit(calibration, out_dir, as_json) -> None:
 def _relation_command():
     """`scalefit calibrate RELATION` (the relation options are `predict downstream`'s)."""
     from scalefit.scaling.flags import command_words
-    from scalefit.scaling.relations.cli import _load, read_targets, relation_options
+    from scalefit.scaling.relations.cli import BOOTSTRAP_HELP, _load, read_targets, relation_options
 
     @click.command("calibrate")
     @click.argument("relation", type=click.Choice(RELATIONS))
@@ -179,6 +179,9 @@ def _relation_command():
     for param in command.params:  # a calibration fits once per cut: fewer draws than predict's
         if param.name == "n_bootstrap":
             param.default = 200
+            param.type = RESAMPLES  # 0 (predict's 'none') is refused: say so in --help and at parsing
+            param.help = BOOTSTRAP_HELP.format(accepted="at least 2: the prediction intervals "
+                                                        "need the relation's draws")
     return command
 
 

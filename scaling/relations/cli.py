@@ -42,6 +42,12 @@ def _load(path_arg, x, y, pairing, group, x_from, y_from, subset=()):
     return loaded
 
 
+# --bootstrap's help; {accepted}: what the command takes (calibrate refuses 0)
+BOOTSTRAP_HELP = ("Bootstrap resamples for 95% CIs and stderrs (half the central 68% range of the "
+                  "estimates; {accepted}): runs (whole models of a checkpoint table) are resampled "
+                  "and, with E from Kaplan fits, both Kaplan fits are refitted in each; an accuracy "
+                  "law on one point per run keeps the points and redraws their residuals (wild "
+                  "bootstrap).")
 RELATION_TABLE = ("a run table with a header row and one row per run holding the --x and --y "
                   "columns, or a long evaluation table (model, step, task, metric, value)")
 
@@ -121,12 +127,7 @@ def relation_options(func):
                           "Huber."),
         click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=1000,
                      show_default=True,
-                     help="Bootstrap resamples for 95% CIs and stderrs (half the central 68% "
-                          "range of the estimates; 0: none, else at least 2): runs "
-                          "(whole models of a checkpoint table) are resampled and, with E from "
-                          "Kaplan fits, both Kaplan fits are refitted in each; an accuracy law on "
-                          "one point per run keeps the points and redraws their residuals "
-                          "(wild bootstrap)."),
+                     help=BOOTSTRAP_HELP.format(accepted="0: none, else at least 2")),
         seed_option,
         click.option("--subset", multiple=True, metavar="COL=VALUE",
                      help="Use only rows with COL equal to VALUE (repeatable), e.g. "
