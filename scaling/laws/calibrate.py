@@ -344,10 +344,12 @@ def calibrate_cuts(cuts, one_cut, finish, *, progress: bool = False) -> Calibrat
     and relations calibrate through it. Ctrl-C (or SIGTERM) once a cut has been scored raises
     ``signals.Interrupted`` carrying the calibration of the cuts finished (the lowest), its
     ``interrupted`` line (``interrupted_line``) counting every cut finished, scored or left
-    out, as a command prints and writes it."""
+    out, as a command prints and writes it; one before any cut was scored, an ``Interrupted``
+    without a ``partial``. Once every cut is finished a stop waits, in a command's
+    ``signals.deferring_signals`` block, until the calibration is printed and written."""
     from tqdm import tqdm
 
-    from scalefit.signals import Interrupted
+    from scalefit.signals import Interrupted, results_ready
 
     rows, per_cut, scored = [], [], []  # scored: one entry per cut finished, whether it was scored
     with tqdm(total=len(cuts), desc="calibrate", unit="cut", disable=not progress,
@@ -360,14 +362,15 @@ def calibrate_cuts(cuts, one_cut, finish, *, progress: bool = False) -> Calibrat
                     rows.append(fitted[0])
                     per_cut.append(fitted[1])
                 bar.update()
+            results_ready()  # every cut finished: a stop now waits until they are printed and written
         except KeyboardInterrupt:
             # the cuts the partial calibration holds, not the loop's index (which missed a cut
             # whose rows were appended before the stop; a stop between the appends drops it)
             kept = min(len(rows), len(per_cut))
-            if not kept:
-                raise
             left_out = len(scored) - sum(scored)  # finished, and left out (None)
             finished = kept + left_out
+            if not kept:  # nothing to show: the command says how far it got
+                raise Interrupted(None, finished, len(cuts), "compute cuts") from None
             line = interrupted_line(finished, left_out, len(cuts))
             partial = finish(rows[:kept], per_cut[:kept], [line])
             partial.interrupted = line

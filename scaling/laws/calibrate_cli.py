@@ -108,18 +108,20 @@ def _emit(calibration, out_dir, as_json) -> None:
     """Run ``calibration()``, write its report to ``out_dir`` and print it. After Ctrl-C (or
     SIGTERM) once a cut was finished, the calibration of the finished cuts is printed and written
     (its report says so), unless ``out_dir`` already holds a report of these settings, which is
-    left as it was; then the command exits 130 (143)."""
+    left as it was; then the command exits 130 (143). One that comes once every cut is finished
+    waits until the complete calibration is written and printed (signals.deferring_signals)."""
     from scalefit.scaling.outputs import write_report_folder
-    from scalefit.signals import exit_interrupted, keeping_finished
+    from scalefit.signals import deferring_signals, exit_interrupted, keeping_finished
 
-    result, stopped = keeping_finished(calibration)
-    said = write_report_folder(out_dir, lambda out: write_calibration_files(out, result), stopped)
-    if as_json:
-        click.echo(dumps(result.to_dict()))
-    else:
-        click.echo(calibration_text(result))
-    if stopped:
-        exit_interrupted(stopped + said)
+    with deferring_signals():
+        result, stopped = keeping_finished(calibration)
+        said = write_report_folder(out_dir, lambda out: write_calibration_files(out, result), stopped)
+        if as_json:
+            click.echo(dumps(result.to_dict()))
+        else:
+            click.echo(calibration_text(result))
+        if stopped:
+            exit_interrupted(stopped + said)
 
 
 def _relation_command():

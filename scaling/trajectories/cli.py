@@ -14,7 +14,7 @@ from scalefit.schema import GROUP_RULE
 from scalefit.scaling.trajectories.breakpoint_intervals import (CALIBRATION_RESAMPLES, FEW_RESAMPLES_COVERAGE,
                                                                 INTERVAL_COVERAGE, INTERVAL_METHOD,
                                                                 INTERVAL_METHODS, interval_level)
-from scalefit.signals import exit_interrupted, keeping_finished
+from scalefit.signals import deferring_signals, exit_interrupted, keeping_finished
 from scalefit.scaling.flags import command_words
 from scalefit.scaling.outputs import interrupted_lines, write_report_folder
 from scalefit.scaling.trajectories.table import left_out_lines
@@ -101,6 +101,7 @@ def _checked_pick(value, option):
 @analysis_options(table=CHECKPOINT_TABLE)
 @one_setting_per_folder
 @command_words
+@deferring_signals()  # a stop once the work is finished waits until it is printed and written
 def transitions(stat, group, tensor, layer, models, losses_path, warmup_steps, total_steps,
                 max_breakpoints, min_delta_bic, n_bootstrap, interval_method, which, seed,
                 data_path, out_dir, as_json):
@@ -187,6 +188,7 @@ def trajectory(stat, group, tensor, layer, models, losses_path, loss_dataset, E_
                    "1: one after another in this process). Same rows either way.")
 @analysis_options(table=CHECKPOINT_TABLE)
 @one_setting_per_folder(ignore=("jobs",))  # --jobs changes the speed, not the rows
+@deferring_signals()  # a stop once the work is finished waits until it is printed and written
 def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as_json):
     """Which weight statistics move with warmup: one row per statistic.
 

@@ -31,7 +31,7 @@ from scalefit.scaling.trajectories.transition_search import (SCATTER_LEVEL, SCAT
                                                               scatter_share)
 from scalefit.scaling.trajectories.table import (bound_record, bound_words, checked_trajectory,
                                                  checkpoint_lags, left_out_steps)
-from scalefit.signals import Interrupted
+from scalefit.signals import Interrupted, results_ready
 
 MIN_POINTS_PER_RUN = 8
 FAMILY_FACTS = ("params", "total_steps", "lr_peak")  # what runs of one warmup family share
@@ -928,6 +928,7 @@ def transition_study(trajectory: pd.DataFrame, *, which: str | int = "largest",
                                          total_steps=total_steps, max_breakpoints=max_breakpoints,
                                          min_delta_bic=min_delta_bic, n_bootstrap=n_bootstrap,
                                          seed=seed, progress=progress, interval_method=interval_method)
+        results_ready()  # every run searched: a stop now waits until the study is printed and written
     except Interrupted as exc:  # the finished runs, without a regression over part of a family
         (found, runs), stopped = exc.partial, exc
     picked = pick_in_families(found, warmup_families(runs), which)

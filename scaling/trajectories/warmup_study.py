@@ -16,7 +16,7 @@ from tqdm import tqdm
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_int
 from scalefit.scaling.interval_text import interval_text, value_at_interval
-from scalefit.signals import Interrupted
+from scalefit.signals import Interrupted, results_ready
 from scalefit.scaling.trajectories.segmented import WEAK_KINK_T
 from scalefit.scaling.trajectories.table import as_table, stat_trajectories, stat_trajectory
 from scalefit.scaling.trajectories.transition_search import SCATTER_LEVEL, SCATTER_TOP
@@ -189,6 +189,7 @@ def warmup_study(table, panels=PANELS, *, n_bootstrap: int = 200, seed: int = 0,
                     bar.update()
             else:
                 _study_side_by_side(tasks, settings, workers, finished, bar)
+            results_ready()  # every panel studied: a stop now waits until they are printed and written
         except KeyboardInterrupt:  # keep the statistics finished: minutes of bootstrap each
             kept = pd.DataFrame([finished[i] for i in sorted(finished)])
             kept.attrs.update(notes=notes, panels_left_out=left_out)

@@ -15,7 +15,7 @@ import click
 
 from scalefit import __version__
 from scalefit.errors import InputError, ScalefitWarning, extra_for, extra_needed
-from scalefit.signals import interrupted_status, terminate_as_interrupt
+from scalefit.signals import Interrupted, interrupted_status, terminate_as_interrupt
 
 # name -> "module:attribute"; each layer owns its own commands.
 SUBCOMMANDS = {
@@ -115,8 +115,9 @@ class LazyGroup(click.Group):
             message = " ".join(exc.format_message().split())  # click lists choices on lines of their own
             click.echo(f"error: {message} (see '{where} --help')", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:  # Ctrl-C before a command took over (e.g. while importing)
-            click.echo("interrupted", err=True)
+        except KeyboardInterrupt as exc:  # Ctrl-C before a command took over (e.g. while importing)
+            # or before an analysis finished a unit ('interrupted: 0 of 4 compute cuts finished')
+            click.echo(exc.message() if isinstance(exc, Interrupted) else "interrupted", err=True)
             ctx.exit(interrupted_status())
         except ModuleNotFoundError as exc:  # a lazy import inside a command
             if extra_for(exc.name) is None:

@@ -1,9 +1,12 @@
-"""SIGTERM takes the Ctrl-C path, the exit status says which of the two stopped the command, and
-work that must not be cut in half (a training step) holds both until it ends (DeferredSignals)."""
+"""SIGTERM takes the Ctrl-C path, the exit status says which of the two stopped the command, work
+that must not be cut in half (a training step) holds both until it ends (DeferredSignals), and an
+analysis whose work is finished is printed and written before either stops the command
+(deferring_signals, results_ready)."""
 from __future__ import annotations
 
 import os
 import signal
+from contextlib import ContextDecorator
 
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 EXIT_TERMINATED = 143   # SIGTERM (128 + 15): Slurm's time limit, `docker stop`, `kill`
@@ -40,21 +43,103 @@ class Interrupted(KeyboardInterrupt):
         self.partial, self.done, self.total, self.unit = partial, done, total, unit
 
     def message(self) -> str:
-        """The line a command prints: what was kept and how to get the rest."""
+        """The line a command prints: what was kept and how to get the rest; with nothing kept
+        (``partial`` None, or no unit finished) how far it got."""
+        if not self.done:
+            return f"interrupted: 0 of {self.total} {self.unit} finished"
+        if self.partial is None:
+            return f"interrupted: {self.done} of {self.total} {self.unit} finished, none with a result to show"
         return (f"interrupted: {self.done} of {self.total} {self.unit} finished; run the command "
                 "again for all of them")
 
 
 def keeping_finished(analysis):
     """(analysis(), None); after Ctrl-C (or SIGTERM) that came once some of its work was finished
-    (an ``Interrupted`` with ``done`` > 0), (that work, the line saying so), for a command to print
-    and write before ``exit_interrupted``. An interruption before any unit finished propagates."""
+    (an ``Interrupted`` with ``done`` > 0 and a ``partial``), (that work, the line saying so), for
+    a command to print and write before ``exit_interrupted``. An interruption before any unit
+    finished propagates (the CLI prints its ``message``: '0 of 4 compute cuts finished').
+
+    Inside a command's ``deferring_signals`` block, a signal that comes once ``analysis`` has
+    returned (or once it called ``results_ready``) waits until the block has printed and written
+    its result."""
     try:
-        return analysis(), None
+        result = analysis()
     except Interrupted as exc:
-        if not exc.done:
+        if not exc.done or exc.partial is None:
             raise
         return exc.partial, exc.message()
+    results_ready()
+    return result, None
+
+
+_holding: list[deferring_signals] = []  # the running command's block (innermost last)
+
+
+def results_ready() -> None:
+    """Said by an analysis once its last unit has finished (inside the loop's ``try``, so a signal
+    before it still keeps every unit as an ``Interrupted``): from here a SIGINT or SIGTERM waits
+    until the command's ``deferring_signals`` block has printed and written the result. Without
+    such a block (a notebook, a script) it does nothing."""
+    if _holding:
+        _holding[-1].hold()
+
+
+class deferring_signals(ContextDecorator):
+    """A command's block (``with deferring_signals():``, or ``@deferring_signals()`` on its
+    function) that runs an analysis (through ``keeping_finished``), then prints and writes its
+    result. Until the analysis' work is finished (``results_ready``) Ctrl-C and SIGTERM
+    stop it as before (the analysis keeps the units finished); after that the first one waits:
+    the block prints and writes the complete result, then the command exits 130 (143 for SIGTERM)
+    with a line saying the output is complete. A second signal stops at once. An exception that
+    ends the block (an input error, click's exit after a partial result) goes on and the held
+    signal is dropped. Handlers found on ``hold`` are restored when the block ends; a signal whose
+    handler is SIG_IGN (nohup, a background job) stays ignored; outside the main thread, where
+    Python cannot set handlers, nothing is held."""
+
+    def __init__(self):
+        self.pending: int | None = None
+        self.previous: dict = {}
+        self.holding = False
+
+    def __enter__(self) -> deferring_signals:
+        _holding.append(self)
+        return self
+
+    def hold(self) -> None:
+        """From now on, hold SIGINT and SIGTERM until the block ends."""
+        if self.holding:
+            return
+        self.holding = True
+        self.previous = _hold_signals(self._hold)
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self in _holding:
+            _holding.remove(self)
+        previous, self.previous, self.holding = self.previous, {}, False
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+        if self.pending is None or exc_type is not None:
+            return
+        signum, self.pending = self.pending, None
+        try:
+            _take_as_before(previous[signum], signum)  # the CLI's: KeyboardInterrupt, SIGTERM recorded
+        except KeyboardInterrupt:
+            import click
+
+            if click.get_current_context(silent=True) is None:
+                raise
+            exit_interrupted(f"interrupted ({signal.Signals(signum).name}) once the work was "
+                             "finished: what was printed and written is complete")
+
+    def _hold(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.pending is None:
+            self.pending = signum
+            _say(f"\n{name}: the work is finished; printing and writing it, then stopping "
+                 "(send it again to stop at once, losing what is not yet written)\n")
+            return
+        _say(f"\n{name} again: stopping now\n")
+        _take_as_before(self.previous[signum], signum)
 
 
 def exit_interrupted(line: str) -> None:
@@ -82,15 +167,7 @@ class DeferredSignals:
         self.previous: dict = {}
 
     def __enter__(self) -> DeferredSignals:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            before = signal.getsignal(signum)
-            if before in (signal.SIG_IGN, None):  # ignored, or set outside Python: not ours to change
-                continue
-            try:
-                signal.signal(signum, self._hold)
-            except ValueError:  # not the main thread
-                break
-            self.previous[signum] = before
+        self.previous = _hold_signals(self._hold)
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
@@ -121,6 +198,23 @@ class DeferredSignals:
             _take_as_before(self.previous[signum], signum)
         except KeyboardInterrupt as exc:
             raise stop from exc
+
+
+def _hold_signals(handler) -> dict:
+    """Set ``handler`` for SIGINT and SIGTERM; {signal: the handler it replaced}. A signal that is
+    ignored (SIG_IGN) or whose handler was set outside Python is left alone, and so is every
+    signal outside the main thread, where Python cannot set handlers."""
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        before = signal.getsignal(signum)
+        if before in (signal.SIG_IGN, None):  # ignored, or set outside Python: not ours to change
+            continue
+        try:
+            signal.signal(signum, handler)
+        except ValueError:  # not the main thread
+            break
+        previous[signum] = before
+    return previous
 
 
 def _take_as_before(handler, signum: int) -> None:
