@@ -70,7 +70,9 @@ def _summary_json(result, out_dir) -> dict:
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Token-file cache. Default: OUT/token-cache.")
 @hub_cache_option
 @click.option("--seed", type=NONNEGATIVE_INT, default=0, show_default=True, help="Seed (lm-eval sampling, torch).")
-@click.option("--threads", callback=threads_value, help="torch CPU threads (of each Ray task too). Default: torch's.")
+@click.option("--threads", callback=threads_value, metavar="INTEGER",
+              help="torch CPU threads (of each Ray task too), a whole number >= 1. Default: not set, "
+                   "so torch's own count (torch.get_num_threads(), usually one per CPU core).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Sweep folder: parts/ (resumable), evals.parquet/.csv, report.md, run.json.")
 @executor_option

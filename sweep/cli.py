@@ -118,8 +118,8 @@ def finish(ctx, result, table: str) -> None:
 @no_spectra_option
 @cleanup_option
 @hub_cache_option
-@click.option("--threads", default="1", show_default=True, callback=threads_value,
-              help="torch CPU threads (of each Ray task too).")
+@click.option("--threads", default="1", show_default=True, callback=threads_value, metavar="INTEGER",
+              help="torch CPU threads (of each Ray task too), a whole number >= 1.")
 @click.option("--stat", "stats", multiple=True, help="Statistics to plot against step in the report "
               f"(default: {', '.join(DEFAULT_STATS)}).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),

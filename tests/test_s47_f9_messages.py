@@ -218,3 +218,29 @@ def test_calibrate_relation_bootstrap_help_and_parsing_agree():
         line = _one_error(_run(["calibrate", "shifted-power", "--bootstrap", value]))
         assert "--bootstrap" in line and ">= 2" in line and "0 for none" not in line, line
     assert "0: none, else at least 2" in _help(["predict", "downstream"])
+
+
+# ---- 5b, 5c, 5d: --help says what a group holds and what an option defaults to -----------------
+
+def test_suite_group_summary_names_every_command():
+    helptext = _help(["suite"])
+    assert "Train the mini suite described by a spec TOML" not in helptext
+    summary = helptext.split("Options:")[0]
+    for command in ("train", "sweep", "ship", "report", "precision"):
+        assert command in summary, summary
+    assert "Train, measure and report a suite" in _help([])
+
+
+@pytest.mark.parametrize("command", [["fit", "chinchilla"], ["compare"], ["predict", "downstream"]])
+def test_holdout_help_states_its_default(command):
+    helptext = _help(command)
+    holdout = helptext.split("--holdout X")[1].split("--")[0]
+    assert "Default: 0 (none held out)." in holdout, holdout
+
+
+def test_threads_help_states_each_true_default():
+    evalhelp = _help(["eval"]).split("--threads")[1].split(" --")[0]
+    assert "Default: not set, so torch's own count (torch.get_num_threads()" in evalhelp, evalhelp
+    weighthelp = _help(["weights"]).split("--threads")[1].split(" --")[0]
+    assert "INTEGER" in weighthelp and "whole number >= 1" in weighthelp, weighthelp
+    assert "[default: 1]" in weighthelp, weighthelp

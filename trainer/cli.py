@@ -110,7 +110,11 @@ def trained_suite_options(fn):
 
 @click.group()
 def suite():
-    """Train the mini suite described by a spec TOML."""
+    """Train, measure and report a suite from its spec TOML.
+
+    A suite spec (the mini suite's: data/suites/mini.toml) names its runs: train trains them,
+    sweep measures every checkpoint, ship merges the run tables of training lanes, report plots
+    the measured suite, precision gives the SEs of its final losses."""
 
 
 @suite.command("train")

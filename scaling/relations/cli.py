@@ -7,7 +7,7 @@ import click
 from scalefit.data import MINI_RUNS, data_path
 from scalefit.errors import InputError
 from scalefit.folder_settings import one_setting_per_folder
-from scalefit.options import BOOTSTRAP, FINITE, HOLDOUT, LOSS_FLOOR, analysis_options, seed_option
+from scalefit.options import BOOTSTRAP, FINITE, HOLDOUT, HOLDOUT_DEFAULT, LOSS_FLOOR, analysis_options, seed_option
 from scalefit.report import dumps
 from scalefit.scaling.flags import command_words
 from scalefit.scaling.outputs import checked_outputs
@@ -181,7 +181,7 @@ predict.add_command(__import__("scalefit.scaling.laws.run_cli", fromlist=["_"]).
 @click.option("--holdout", type=HOLDOUT, default=None, metavar="X",
               help="Keep the largest-compute pairs out of every fit (fraction 0.2 or count 5; "
                    "pairs of equal compute stay together); report each one's relative error "
-                   "beside a Kaplan law fitted to y alone.")
+                   f"beside a Kaplan law fitted to y alone. {HOLDOUT_DEFAULT}")
 @click.option("--holdout-data", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="A table of target runs (e.g. models at 20x the compute) to score the same "
                    "way.")

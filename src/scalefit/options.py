@@ -264,10 +264,14 @@ def bootstrap_option(default: int, help: str = "Bootstrap resamples for 95% CIs 
                         show_default=True, help=help)
 
 
+HOLDOUT_DEFAULT = "Default: 0 (none held out)."  # what --holdout's help ends with
+
+
 def holdout_option(help: str = "Keep the largest-compute runs out of the fit: a fraction (0.2) "
                                "or a count (5); 0: none."):
     """--holdout X: a fraction in (0, 1), a whole count, or 0 for none (nan, inf, <0 refused)."""
-    return click.option("--holdout", type=HOLDOUT, default=None, metavar="X", help=help)
+    return click.option("--holdout", type=HOLDOUT, default=None, metavar="X",
+                        help=f"{help} {HOLDOUT_DEFAULT}")
 
 
 # ---- column mapping: a published table as it comes -------------------------------------------
