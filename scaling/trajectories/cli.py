@@ -194,16 +194,19 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
 
     \b
     For each STAT/GROUP: the transitions of every run in the largest family of warmup variants
-    (runs that differ only in warmup), and the regression of the first transition (the onset)
-    and of the largest slope change on the warmup end. Ctrl-C keeps the statistics finished
+    (runs that differ only in warmup), and the regression on the warmup end of the first
+    transition (the onset), of the largest slope change and of the matched change (the largest
+    of the sign most runs' largest has: transitions --which matched). '(unlike)' marks a slope
+    whose runs' picks may be different transitions (the notes say why), '(floored)' an interval
+    that is the Hartung-Knapp floor's alone. Ctrl-C keeps the statistics finished
     (printed and written to --out, exit status 130).
     Example:
       scalefit warmup-study --out report/     (the shipped mini suite; writes
                                                warmup_transitions.csv and report.md)
     """
     from scalefit.scaling.trajectories.warmup_study import (PANELS, bound_notes, dash_notes, left_out_panel_notes,
-                                                            markdown, panel, scatter_notes, slope_caption,
-                                                            warmup_study)
+                                                            markdown, panel, pick_notes, scatter_notes,
+                                                            slope_caption, warmup_study)
     from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
 
     df, source = _load(data_path)
@@ -212,7 +215,8 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
         df, chosen, n_bootstrap=n_bootstrap, seed=seed, progress=True, source=source,
         jobs=jobs))  # no --jobs: None, one worker per CPU (the Python function's default is 1, serial)
     _echo_notes(study)
-    dashes = dash_notes(study) + bound_notes(study) + scatter_notes(study) + left_out_panel_notes(study)
+    dashes = (dash_notes(study) + pick_notes(study) + bound_notes(study) + scatter_notes(study)
+              + left_out_panel_notes(study))
     table = "\n".join([markdown(study), *(["", *dashes] if dashes else [])])
     # what a cell 'slope [low, high]' is, above the table on stdout as in report.md
     caption = (f"{slope_caption(n_bootstrap)}; bold: follows warmup; (n weak): n of those runs' "

@@ -63,11 +63,19 @@ def interval_caveat(method: str = INTERVAL_METHOD, n_bootstrap: int = CALIBRATIO
             f"44 checkpoints with one kink and AR(1) errors {held}, and 19-32% of runs at 0.8-0.95 "
             f"reported extra transitions; `weak_kink` marks a slope change under {WEAK_KINK_T:g} "
             "standard errors, as most of those extras were (bench/bench_transition_intervals.py "
-            "--cells)." + (
-                f" The level was chosen with {CALIBRATION_RESAMPLES} resamples; with {n_bootstrap} "
-                f"its tails rest on fewer draws (at 50 resamples the clear kinks' intervals held "
-                f"{FEW_RESAMPLES_COVERAGE}): use --bootstrap {CALIBRATION_RESAMPLES} or more for "
-                "figures to quote." if calibrated and 0 < n_bootstrap < CALIBRATION_RESAMPLES else ""))
+            "--cells)." + "".join(f" {few}" for few in [few_resamples_caveat(method, n_bootstrap)] if few))
+
+
+def few_resamples_caveat(method: str = INTERVAL_METHOD, n_bootstrap: int = CALIBRATION_RESAMPLES) -> str:
+    """``interval_caveat``'s last sentence, where a calibrated level is read from fewer resamples
+    than it was chosen with (0 < ``n_bootstrap`` < CALIBRATION_RESAMPLES): what that costs and how
+    many to use for figures to quote ('' otherwise). `scalefit warmup-study` says it too."""
+    if interval_level(method) == PLAIN_LEVEL or not 0 < n_bootstrap < CALIBRATION_RESAMPLES:
+        return ""
+    return (f"The level was chosen with {CALIBRATION_RESAMPLES} resamples; with {n_bootstrap} "
+            f"its tails rest on fewer draws (at 50 resamples the clear kinks' intervals held "
+            f"{FEW_RESAMPLES_COVERAGE}): use --bootstrap {CALIBRATION_RESAMPLES} or more for "
+            "figures to quote.")
 
 
 INTERVAL_CAVEAT = interval_caveat(INTERVAL_METHOD)
@@ -860,6 +868,20 @@ class TransitionStudy:
                 "notes": list(dict.fromkeys(self.notes))}  # what was left out, as the 'note:' lines say
 
 
+def mark_pick_mismatch(fit: FitResult, chosen: pd.DataFrame, transitions: pd.DataFrame, which) -> None:
+    """A warmup regression ``fit`` over ``chosen`` (the runs' picks by ``which`` from
+    ``transitions``) records the pick (``extra["pick"]``) and ``pick_mismatch``'s reasons
+    (``extra["pick_mismatch"]``); where the picks are unlike, ``pick_mismatch_warning`` goes first in
+    its warnings and MISMATCH_CAUTION after a verdict that is not 'undetermined'."""
+    fit.extra["pick"] = pick_text(which)
+    mine = transitions[transitions["model"].isin(chosen["model"])]
+    fit.extra["pick_mismatch"] = pick_mismatch(chosen, mine)
+    if fit.extra["pick_mismatch"]:
+        fit.warnings.insert(0, pick_mismatch_warning(chosen, mine, which))
+        if not fit.extra["verdict"].startswith("undetermined"):
+            fit.extra["verdict"] += MISMATCH_CAUTION
+
+
 def regress_families(picked: pd.DataFrame, runs: pd.DataFrame, transitions: pd.DataFrame | None = None,
                      which="largest"):
     """([(family's runs, its warmup regression)], largest family first; a note when a family,
@@ -879,13 +901,7 @@ def regress_families(picked: pd.DataFrame, runs: pd.DataFrame, transitions: pd.D
             notes.append(f"{', '.join(family)}: {exc}")
             continue
         if transitions is not None:
-            fit.extra["pick"] = pick_text(which)
-            mine = transitions[transitions["model"].isin(chosen["model"])]
-            fit.extra["pick_mismatch"] = pick_mismatch(chosen, mine)
-            if fit.extra["pick_mismatch"]:
-                fit.warnings.insert(0, pick_mismatch_warning(chosen, mine, which))
-                if not fit.extra["verdict"].startswith("undetermined"):
-                    fit.extra["verdict"] += MISMATCH_CAUTION
+            mark_pick_mismatch(fit, chosen, transitions, which)
         fits.append((family, fit))
     return fits, "; ".join(notes) or None
 

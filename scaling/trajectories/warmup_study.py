@@ -20,9 +20,10 @@ from scalefit.signals import Interrupted, results_ready
 from scalefit.scaling.trajectories.segmented import WEAK_KINK_T
 from scalefit.scaling.trajectories.table import as_table, stat_trajectories, stat_trajectory
 from scalefit.scaling.trajectories.transition_search import SCATTER_LEVEL, SCATTER_TOP
-from scalefit.scaling.trajectories.transitions import (NO_FAMILY_NOTE, detect_transitions,
-                                                       pick_transition_per_run, run_schedules,
-                                                       warmup_families, warmup_regression)
+from scalefit.scaling.trajectories.transitions import (FLOORED_LABEL, NO_FAMILY_NOTE,
+                                                       detect_transitions, mark_pick_mismatch,
+                                                       pick_mismatch, pick_transition_per_run,
+                                                       run_schedules, warmup_families, warmup_regression)
 
 PANELS = [("t_nu", "attn_out"), ("t_xi", "attn_out"), ("sv_max", "mlp_in"), ("stable_rank", "attn_qkv"),
           ("max_abs", "embed_in"), ("stable_rank", "mlp_in"), ("gennorm_beta", "mlp_out"),
@@ -82,8 +83,9 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
     if "at_bound" in traj.attrs:  # a shape statistic: where the family's runs reached its bound
         row["at_bound"] = at_bound_text(traj.attrs["at_bound"], list(order["model"]))
     row.update(scatter_facts(order))
-    for which in ("first", "largest"):
-        picked = pick_transition_per_run(found[found["model"].isin(runs)], which)
+    family = found[found["model"].isin(runs)]  # one family: 'matched' takes its sign from these runs
+    for which in _PICKS:
+        picked = pick_transition_per_run(family, which)
         steps = picked.set_index("model")["step"].reindex(order["model"])
         row[f"{which}_steps"] = ",".join("-" if np.isnan(s) else f"{s:.0f}" for s in steps)
         row[f"{which}_weak_kinks"] = int(picked["weak_kink"].sum()) if len(picked) else 0
@@ -92,18 +94,31 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
         except InputError:
             row.update({f"{which}_slope": np.nan, f"{which}_lo": np.nan, f"{which}_hi": np.nan,
                         f"{which}_verdict": "not enough runs with a transition"})
+            row.update(_pick_checks(pick_mismatch(picked, family[family["model"].isin(picked["model"])]),
+                                    False, which))
             continue
+        mark_pick_mismatch(fit, picked, family, which)  # the verdict gains transitions' caution
         slope = fit.params["slope"]
         row.update({f"{which}_slope": slope.value, f"{which}_lo": slope.ci95[0],
                     f"{which}_hi": slope.ci95[1], f"{which}_verdict": fit.extra["verdict"],
                     f"{which}_interval": fit.extra["interval"].split(":")[0]})
-    row["interval_level"] = SLOPE_INTERVAL_LEVEL  # of first_lo/_hi and largest_lo/_hi
+        row.update(_pick_checks(fit.extra["pick_mismatch"], fit.extra["interval_floored"], which))
+    row["interval_level"] = SLOPE_INTERVAL_LEVEL  # of the slopes' _lo/_hi
     return row
+
+
+def _pick_checks(reasons: list[str], floored: bool, which: str) -> dict:
+    """A pick's ``{which}_floored`` (its slope's interval is the Hartung-Knapp floor's alone) and
+    ``{which}_mismatch`` (transitions.pick_mismatch's reasons, '; '-joined; '' where alike)."""
+    return {f"{which}_floored": bool(floored), f"{which}_mismatch": "; ".join(reasons)}
 
 
 SLOPE_INTERVAL_LEVEL = 95.0  # percent (transitions' interval_level): the slopes' _lo/_hi intervals
 
-_PICKS = {"first": "first transition (the onset)", "largest": "largest slope change"}
+# the picks of each run's transition the study regresses (transitions.PICK_WORDS), in column order
+_PICKS = {"first": "first transition (the onset)", "largest": "largest slope change",
+          "matched": "matched change (its largest slope change of the sign most of the family's "
+                     "runs' largest change has: `scalefit transitions --which matched`)"}
 # warmup_transitions.csv's columns (report.md's '## Files'): the list cells are text, a run's
 # values separated by ',' in the order of ``runs``, as read_csv gives them back (str.split(','))
 STUDY_COLUMNS = {
@@ -132,7 +147,16 @@ STUDY_COLUMNS = {
                             "or how else it moves",
         f"{which}_interval": "how that interval was made: Hartung-Knapp (each run weighted by its "
                              "transition's interval) or OLS t-interval (no run's transition has "
-                             "one)"}.items()},
+                             "one)",
+        f"{which}_floored": f"True where that interval is {FLOORED_LABEL}: the Hartung-Knapp weighted "
+                            "residual mean square fell below its floor, so the interval is as wide "
+                            "as the runs' own transition intervals allow, not their scatter about "
+                            "the line (False: not floored, or no regression)",
+        f"{which}_mismatch": f"why the runs' {which} picks may not be one transition seen in every run "
+                             "(`scalefit transitions`' pick warning: weak and strong kinks mixed, "
+                             "slope changes of both signs, different places among runs with as "
+                             "many transitions), '; '-separated; empty: alike (the verdict then "
+                             "carries no caution)"}.items()},
     "interval_level": "the level of the slopes' intervals, percent",
 }
 
@@ -336,43 +360,88 @@ def slope_caption(n_bootstrap: int) -> str:
                "t on runs - 2 df: --bootstrap 0 gives the transitions no interval to weight by)"))
 
 
+def _picks_in(study: pd.DataFrame) -> list[str]:
+    """The picks (``_PICKS``, in order) whose slope columns ``study`` has: a study written before
+    the matched pick has first and largest only."""
+    return [which for which in _PICKS if f"{which}_slope" in study]
+
+
+def _mismatch(r, which) -> str:
+    """A row's ``{which}_mismatch`` reasons, '' where alike or absent (read_csv gives nan for '')."""
+    reasons = r.get(f"{which}_mismatch", "")
+    return reasons if isinstance(reasons, str) else ""
+
+
+UNLIKE_MARK = "unlike"  # after a table cell whose runs' picks pick_mismatch finds unlike
+
+
 def dash_notes(study: pd.DataFrame) -> list[str]:
     """What a '-' in ``markdown(study)`` stands for, one line each, where the table has one: a
     slope with no regression, a run with no transition."""
     notes = []
-    slopes = study[[c for c in ("first_slope", "largest_slope") if c in study]].to_numpy(dtype=float)
+    picks = _picks_in(study)
+    slopes = study[[f"{which}_slope" for which in picks]].to_numpy(dtype=float)
     if np.isnan(slopes).any():
         notes.append("-: not enough runs with a transition for a regression (it needs 3 with different "
                      "warmup ends)")
-    steps = study[[c for c in ("first_steps", "largest_steps") if c in study]].astype(str)
+    steps = study[[c for c in (f"{which}_steps" for which in picks) if c in study]].astype(str)
     if steps.apply(lambda column: column.str.split(",").map(lambda s: "-" in s)).to_numpy().any():
-        notes.append("'-' in the steps: that run has no transition")
+        notes.append("'-' in the steps: that run has no transition"
+                     + (" (matched: none of the matched sign)" if "matched_steps" in steps else ""))
+    return notes
+
+
+def pick_notes(study: pd.DataFrame) -> list[str]:
+    """What '(floored)' and '(unlike)' in ``markdown(study)`` mean, where the table has them, and
+    one line per (statistic, pick) whose runs' picks are unlike, naming why (``{which}_mismatch``:
+    transitions.pick_mismatch's reasons; its verdict carries transitions' caution)."""
+    picks = _picks_in(study)
+    floored = any(bool(r.get(f"{which}_floored", False)) for _, r in study.iterrows() for which in picks)
+    unlike = [f"{r['stat']}/{r['group']}, {which}: {_mismatch(r, which)}"
+              for _, r in study.iterrows() for which in picks if _mismatch(r, which)]
+    notes = []
+    if floored:
+        notes.append(f"({FLOORED_LABEL}): the Hartung-Knapp weighted residual mean square is below its "
+                     "floor, so the interval is the floor's: as wide as the runs' own transition "
+                     "intervals allow, not the runs' scatter about the line (`scalefit transitions` "
+                     "says so too)")
+    if unlike:
+        notes.append(f"({UNLIKE_MARK}): the runs' picked transitions may not be one transition seen in "
+                     "every run, so the slope regresses different transitions together (`scalefit "
+                     "transitions` warns the same; its verdict carries a caution): " + "; ".join(unlike))
     return notes
 
 
 def markdown(study: pd.DataFrame) -> str:
-    """The report table: slope [95% CI] of the onset and of the largest change, to the interval's
-    precision (interval_text: '1 [-5, 8]', not '1.23 [-5.29, 7.75]'), each with how
-    many of its runs' transitions are weak kinks (transitions.WEAK_KINK_T: may be noise), and
-    each run's transition step in the order of its warmup end (named in the header where every
-    row has the same warmup family, in a column of its own otherwise)."""
+    """The report table: slope [95% CI] of the onset, of the largest change and (where the study
+    has it) of the matched change, to the interval's precision (interval_text: '1 [-5, 8]', not
+    '1.23 [-5.29, 7.75]'), each marked '(floored)' where its interval is the Hartung-Knapp floor's
+    alone, with how many of its runs' transitions are weak kinks (transitions.WEAK_KINK_T: may be
+    noise) and '(unlike)' where its runs' picks may be different transitions (``pick_notes`` says
+    why), and each run's transition step in the order of its warmup end (named in the header where
+    every row has the same warmup family, in a column of its own otherwise)."""
     def slope(r, which):
         if np.isnan(r[f"{which}_slope"]):
             return "-"
         value, lo, hi = r[f"{which}_slope"], r[f"{which}_lo"], r[f"{which}_hi"]
         text = f"{value_at_interval(value, lo, hi)} {interval_text(lo, hi, value)}"
+        text += f" ({FLOORED_LABEL})" if bool(r.get(f"{which}_floored", False)) else ""
         text = f"**{text}**" if r[f"{which}_verdict"].startswith("follows") else text
         weak = r.get(f"{which}_weak_kinks", 0)
-        return f"{text} ({weak} weak)" if weak else text
+        text = f"{text} ({weak} weak)" if weak else text
+        return f"{text} ({UNLIKE_MARK})" if _mismatch(r, which) else text
+    names = {"first": ("slope, first transition", "first transition steps"),
+             "largest": ("slope, largest change", "largest-change steps"),
+             "matched": ("slope, matched change", "matched-change steps")}
+    picks = _picks_in(study)
     warmups = study["warmup_ends"].astype(str).unique() if "warmup_ends" in study else []
     shared = len(warmups) == 1
     at = f" (warmup {warmups[0].replace(',', ', ')} steps)" if shared else ""
     lines = ["| statistic | group | " + ("" if shared else "warmup ends | ") +
-             f"slope, first transition | first transition steps{at} | "
-             f"slope, largest change | largest-change steps{at} |",
-             "|---|---|---|---|---|---|" + ("" if shared else "---|")]
+             "".join(f"{names[which][0]} | {names[which][1]}{at} | " for which in picks).rstrip(),
+             "|---|---|" + "---|---|" * len(picks) + ("" if shared else "---|")]
     for _, r in study.iterrows():
         ends = "" if shared else f"{r.get('warmup_ends', '-')} | "
-        lines.append(f"| {r['stat']} | {r['group']} | {ends}{slope(r, 'first')} | {r['first_steps']} | "
-                     f"{slope(r, 'largest')} | {r['largest_steps']} |")
+        lines.append(f"| {r['stat']} | {r['group']} | {ends}"
+                     + "".join(f"{slope(r, which)} | {r[f'{which}_steps']} | " for which in picks).rstrip())
     return "\n".join(lines)
