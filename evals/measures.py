@@ -51,6 +51,13 @@ def parse_dataset(text: str, train_name: str | None = None) -> Dataset:
     return Dataset(name=name, path=Path(path), is_train=(name == train_name), token_dtype=token_dtype)
 
 
+def one_document_note(ds: Dataset) -> str:
+    """Why a dataset of one document gets no SE (its rows' se is empty), and how to get one."""
+    return (f"dataset {ds.name}: se: none ({ds.path.name} is one document; the SE of a loss is a "
+            "bootstrap over documents: give a JSONL file, one document a line, or a folder of text "
+            "files, one document each)")
+
+
 def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stride: int | None = None,
                      max_tokens: int | None = None, batch_size: int | None = None,
                      cross_entropy: str = "auto") -> Measurement:
@@ -71,6 +78,9 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
             tokenized[fp] = (token_file, token_byte_lengths(tok, vocab),
                              document_starts(token_file, tok.eos_token_id))
             scorable = tokenized[fp][0].n_tokens - 1  # the first token is context only
+            starts = tokenized[fp][2]
+            if starts is not None and starts.size < 2:  # its se is NaN on every row: said once
+                warn(one_document_note(ds))
             if max_tokens and scorable < max_tokens:  # said once per dataset and tokenizer
                 warn(f"--max-tokens {max_tokens}: dataset {ds.name} holds {scorable + 1} tokens, so "
                      f"{scorable} are scored")

@@ -244,3 +244,34 @@ def test_threads_help_states_each_true_default():
     weighthelp = _help(["weights"]).split("--threads")[1].split(" --")[0]
     assert "INTEGER" in weighthelp and "whole number >= 1" in weighthelp, weighthelp
     assert "[default: 1]" in weighthelp, weighthelp
+
+
+# ---- 6: a one-document .txt dataset says why its losses have no SE ----------------------------
+
+def test_a_one_document_text_dataset_says_why_its_se_is_empty(suite_file, tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from tinysuite import tiny_checkpoint
+
+    from scalefit.errors import ScalefitWarning
+    from scalefit.evals.measures import Dataset, loss_measurement
+    from scalefit.sweep.checkpoints import load_checkpoint
+    info = tiny_checkpoint(suite_file)
+    model, info.tokenizer = load_checkpoint(info, "cpu", "float32")
+    data = suite_file.parent / "data" / "val.txt"
+    one = loss_measurement(Dataset(name="val", path=data), cache_dir=tmp_path / "c1", context=64)
+    with pytest.warns(ScalefitWarning, match=r"dataset val: se: none \(val.txt is one document; "
+                                             "the SE of a loss is a bootstrap over documents"):
+        rows = one.fn(model, info)
+    assert rows["se"].isna().all()
+    many = tmp_path / "val.jsonl"  # two documents: an SE, and no note
+    import json
+    text = data.read_text()
+    many.write_text("".join(json.dumps({"text": t}) + "\n"
+                            for t in (text[:len(text) // 2], text[len(text) // 2:])))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScalefitWarning)
+        rows = loss_measurement(Dataset(name="val", path=many), cache_dir=tmp_path / "c2",
+                                context=64).fn(model, info)
+    assert np.isfinite(rows["se"]).all()
