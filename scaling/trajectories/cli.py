@@ -207,7 +207,7 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
     from scalefit.scaling.trajectories.warmup_study import (PANELS, bound_notes, dash_notes, left_out_panel_notes,
                                                             markdown, panel, pick_notes, scatter_notes,
                                                             slope_caption, warmup_study)
-    from scalefit.scaling.trajectories.transitions import WEAK_KINK_T
+    from scalefit.scaling.trajectories.transitions import WEAK_KINK_T, few_resamples_caveat
 
     df, source = _load(data_path)
     chosen = [panel(p) for p in panels] or PANELS
@@ -223,7 +223,8 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
                f"transitions change slope by under {WEAK_KINK_T:g} standard errors and may be noise. "
                f"{n_bootstrap} bootstrap resamples per run"
                + (f"; each transition's interval is their central {interval_level(INTERVAL_METHOD):g}%, "
-                  "a level calibrated on synthetic runs." if n_bootstrap else "."))
+                  "a level calibrated on synthetic runs." if n_bootstrap else ".")
+               + "".join(f" {few}" for few in [few_resamples_caveat(INTERVAL_METHOD, n_bootstrap)] if few))
 
     def write(out):  # the table, the figure and report.md
         from scalefit.scaling.outputs import files_section

@@ -63,11 +63,19 @@ def interval_caveat(method: str = INTERVAL_METHOD, n_bootstrap: int = CALIBRATIO
             f"44 checkpoints with one kink and AR(1) errors {held}, and 19-32% of runs at 0.8-0.95 "
             f"reported extra transitions; `weak_kink` marks a slope change under {WEAK_KINK_T:g} "
             "standard errors, as most of those extras were (bench/bench_transition_intervals.py "
-            "--cells)." + (
-                f" The level was chosen with {CALIBRATION_RESAMPLES} resamples; with {n_bootstrap} "
-                f"its tails rest on fewer draws (at 50 resamples the clear kinks' intervals held "
-                f"{FEW_RESAMPLES_COVERAGE}): use --bootstrap {CALIBRATION_RESAMPLES} or more for "
-                "figures to quote." if calibrated and 0 < n_bootstrap < CALIBRATION_RESAMPLES else ""))
+            "--cells)." + "".join(f" {few}" for few in [few_resamples_caveat(method, n_bootstrap)] if few))
+
+
+def few_resamples_caveat(method: str = INTERVAL_METHOD, n_bootstrap: int = CALIBRATION_RESAMPLES) -> str:
+    """``interval_caveat``'s last sentence, where a calibrated level is read from fewer resamples
+    than it was chosen with (0 < ``n_bootstrap`` < CALIBRATION_RESAMPLES): what that costs and how
+    many to use for figures to quote ('' otherwise). `scalefit warmup-study` says it too."""
+    if interval_level(method) == PLAIN_LEVEL or not 0 < n_bootstrap < CALIBRATION_RESAMPLES:
+        return ""
+    return (f"The level was chosen with {CALIBRATION_RESAMPLES} resamples; with {n_bootstrap} "
+            f"its tails rest on fewer draws (at 50 resamples the clear kinks' intervals held "
+            f"{FEW_RESAMPLES_COVERAGE}): use --bootstrap {CALIBRATION_RESAMPLES} or more for "
+            "figures to quote.")
 
 
 INTERVAL_CAVEAT = interval_caveat(INTERVAL_METHOD)
