@@ -386,8 +386,8 @@ def dash_notes(study: pd.DataFrame) -> list[str]:
                      "warmup ends)")
     steps = study[[c for c in (f"{which}_steps" for which in picks) if c in study]].astype(str)
     if steps.apply(lambda column: column.str.split(",").map(lambda s: "-" in s)).to_numpy().any():
-        notes.append("'-' in the steps: that run has no transition"
-                     + (" (matched: none of the matched sign)" if "matched_steps" in steps else ""))
+        matched = " (in the matched-change steps: none of the matched sign)" if "matched_steps" in steps else ""
+        notes.append(f"'-' in the steps: that run has no transition{matched}")
     return notes
 
 
