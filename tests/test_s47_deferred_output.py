@@ -163,3 +163,27 @@ def test_the_block_holds_only_once_results_are_ready_and_then_delivers_the_signa
         finished.append("after the signal")
     assert finished == ["after the signal"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_while_warmup_studys_workers_shut_down_keeps_the_study_whole(
+        checkpoints, monkeypatch, tmp_path):
+    """With --jobs 2 the last row comes before the worker pool has shut down (a tenth of a second
+    here): a Ctrl-C then read 'interrupted: 2 of 2 statistics finished; run the command again',
+    and report.md said it was partial."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    args = _warmup(checkpoints, tmp_path / "out")
+    args[args.index("--bootstrap") + 1], args[args.index("--jobs") + 1] = "2", "2"
+    real = ProcessPoolExecutor.shutdown
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        if not cancel_futures:  # the pool's end after every row came, not a stop's
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "shutdown", shutdown)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 130, result.output
+    assert len(pd.read_csv(tmp_path / "out" / "warmup_transitions.csv")) == 2
+    assert "Interrupted" not in (tmp_path / "out" / "report.md").read_text()
+    assert last_line(result.stderr) == f"interrupted (SIGINT) {COMPLETE}"

@@ -264,6 +264,7 @@ def _study_side_by_side(tasks: list[tuple], settings: dict, workers: int, finish
                             raise earlier.exception()
                 finished[futures.index(future)] = future.result()
                 bar.update()
+        results_ready()  # every row is in: a stop while the workers shut down waits for the output
     except BaseException:
         for process in list(getattr(pool, "_processes", {}).values()):  # stop their rows now
             process.terminate()
