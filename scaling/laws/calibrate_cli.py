@@ -88,7 +88,7 @@ def calibrate(law, data_path, out_dir, as_json, cuts, n_bootstrap, seed, delta, 
     above it (parameter draws + the runs' scatter). Reports the share of observed losses
     inside their intervals (95% if the intervals hold) and the error against the distance
     from the largest fitted run. Ctrl-C keeps the cuts finished (printed and written to --out,
-    exit status 130).
+    exit status 130); after the last cut it waits until all are printed and written.
     Example:
       scalefit calibrate chinchilla --data runs.csv --cuts 5 --out calib/
       scalefit calibrate chinchilla --data epoch.csv --columns 'params=Model Size,flops=Training FLOP'
@@ -154,7 +154,8 @@ def _relation_command():
         every pair at or above it, and any --holdout-data runs. Reports the share of observed
         values inside their 95% prediction intervals and the error against the distance from
         the largest fitted run. The options are `predict downstream`'s. Ctrl-C keeps the cuts
-        finished (printed and written to --out, exit status 130).
+        finished (printed and written to --out, exit status 130); after the last cut it waits
+        until all are printed and written.
         Examples:
           scalefit calibrate shifted-power --data sweep.csv --x val_loss --y val_loss \\
               --pair train-to-train --x-from fineweb-edu-100b --y-from starcoder \\

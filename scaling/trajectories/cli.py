@@ -199,7 +199,8 @@ def warmup_study_command(panels, n_bootstrap, seed, jobs, data_path, out_dir, as
     of the sign most runs' largest has: transitions --which matched). '(unlike)' marks a slope
     whose runs' picks may be different transitions (the notes say why), '(floored)' an interval
     that is the Hartung-Knapp floor's alone. Ctrl-C keeps the statistics finished
-    (printed and written to --out, exit status 130).
+    (printed and written to --out, exit status 130); after the last it waits until all are
+    printed and written.
     Example:
       scalefit warmup-study --out report/     (the shipped mini suite; writes
                                                warmup_transitions.csv and report.md)
