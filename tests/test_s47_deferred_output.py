@@ -187,3 +187,20 @@ def test_ctrl_c_while_warmup_studys_workers_shut_down_keeps_the_study_whole(
     assert len(pd.read_csv(tmp_path / "out" / "warmup_transitions.csv")) == 2
     assert "Interrupted" not in (tmp_path / "out" / "report.md").read_text()
     assert last_line(result.stderr) == f"interrupted (SIGINT) {COMPLETE}"
+
+
+def test_a_stop_after_cuts_that_were_all_left_out_says_how_many_finished():
+    """Cuts finished but none scored (each left out): nothing to show, and the line says so
+    instead of a bare 'interrupted'."""
+    from scalefit.scaling.laws.calibrate import calibrate_cuts
+
+    def one_cut(cut):
+        if cut > 1e18:
+            raise KeyboardInterrupt
+        return None  # left out (no fit to score)
+
+    with pytest.raises(KeyboardInterrupt) as stopped:  # the old code let a bare one escape
+        calibrate_cuts([1e18, 2e18, 4e18], one_cut, lambda rows, per_cut, notes=(): pytest.fail("finished"))
+    assert isinstance(stopped.value, signals.Interrupted), "a bare KeyboardInterrupt: 'interrupted'"
+    assert stopped.value.partial is None and (stopped.value.done, stopped.value.total) == (1, 3)
+    assert stopped.value.message() == "interrupted: 1 of 3 compute cuts finished, none with a result to show"
