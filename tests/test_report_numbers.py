@@ -248,7 +248,7 @@ PASSAGES = [
         "mini-2, -4 and -5": "model names (mini-4, mini-5) shortened, no numbers",
         "within 0.15 of 0, Student-t nu above 125":
             "bounds on the printed largest |excess kurtosis| (0.145) and smallest nu (125.5)"}),
-    Passage("mini", "warmup design", "## Warmup variants", "the largest slope change.", "contents", {
+    Passage("mini", "warmup design", "## Warmup variants", "floor's alone.", "contents", {
         "(issue 7)": "an issue number", "(slope, 95% CI)": "the interval's level"}),
     Passage("mini", "warmup variants", "(steps listed for W",
             "differ by about one paired SE (`precision.csv`).", "warmup", {
