@@ -11,9 +11,13 @@ installed, and checks it on each model's first batch against an fp32 output laye
 beyond FUSED_RTOL it warns and scores with `chunked` instead, so an untested kernel never decides a
 number silently.
 
-The mean's standard error is a bootstrap (scalefit.evals.evalset.doc_bootstrap_se) over documents
-when the caller says where they begin, else over the scored windows: the NLL is summed per
-document (or window) as it is scored, so the bootstrap keeps one float per unit, never a token's.
+The mean's standard error is a bootstrap (scalefit.evals.evalset.resampled_sums) over documents
+when the caller says where they begin, else over the scored windows: the NLL, the scored targets
+and their UTF-8 bytes are summed per document (or window) as they are scored, so the bootstrap
+keeps three numbers per unit, never a token's. The bits-per-byte SE is the SE of the ratio
+sum(nll) / (ln 2 sum(bytes)) over the same resamples as the loss's: documents differ in bytes per
+token, so the loss's SE rescaled with the bytes held fixed understated it (2.2x on 13 mixed
+prose and code documents).
 """
 from __future__ import annotations
 
@@ -35,15 +39,16 @@ FUSED_RTOL = 1e-4  # largest relative difference of a batch's summed NLL `auto` 
 
 @dataclass
 class LossResult:
-    """Summed NLL over scored tokens, their count, the UTF-8 bytes they stand for, and the SE of
-    the mean loss: a bootstrap over `n_units` documents or windows (`se_by`)."""
+    """Summed NLL over scored tokens, their count, the UTF-8 bytes they stand for, and the SEs of
+    the mean loss and of bits per byte: one bootstrap over `n_units` documents or windows (`se_by`)."""
 
     nll_sum: float
     n_tokens: int
     n_bytes: int
     se: float = math.nan
-    se_by: str | None = None  # "documents" or "windows": what the bootstrap resampled
+    se_by: str | None = None  # what the bootstrap resampled: SE_BY_DOCUMENTS, SE_BY_EOS or "windows"
     n_units: int = 0  # documents (or windows) with a scored target
+    bpb_se: float = math.nan  # SE of bpb: the ratio sum(nll) / (ln 2 sum(bytes)) over the same resamples
 
     @property
     def loss(self) -> float:
@@ -56,9 +61,34 @@ class LossResult:
         return self.nll_sum / math.log(2) / self.n_bytes if self.n_bytes else math.nan
 
     @property
-    def bpb_se(self) -> float:
-        """The loss's SE in bits per byte (the bytes held fixed, as the suite tables scale it)."""
-        return self.se * self.n_tokens / math.log(2) / self.n_bytes if self.n_bytes else math.nan
+    def by_documents(self) -> bool:
+        """Whether the SE resampled documents (marked by the token file, or by its end-of-text tokens)."""
+        return self.se_by in (SE_BY_DOCUMENTS, SE_BY_EOS)
+
+
+SE_BY_DOCUMENTS = "documents"  # where the token file's sidecar says each document opens with end-of-text
+SE_BY_EOS = "documents (eos)"  # a token file without one: its end-of-text tokens taken as the boundaries
+
+
+def ratio_ses(unit_nll: np.ndarray, unit_tokens: np.ndarray, unit_bytes: np.ndarray | None = None,
+              *, n_boot: int | None = None, seed: int | None = None) -> tuple[float, float]:
+    """(SE of the loss sum(nll) / sum(tokens), SE of bits per byte sum(nll) / (ln 2 sum(bytes))),
+    from one bootstrap of the units (evalset.resampled_sums: the loss's SE is doc_bootstrap_se's to
+    the bit). NaN below two units; the bpb SE is NaN without bytes."""
+    from scalefit.evals.evalset import BOOT_SEED, N_BOOT, resampled_sums
+
+    if unit_nll.size < 2:
+        return math.nan, math.nan
+    with_bytes = unit_bytes is not None and float(np.sum(unit_bytes)) > 0
+    columns = [unit_nll, unit_tokens] + ([unit_bytes] if with_bytes else [])
+    sums = resampled_sums(columns, n_boot=N_BOOT if n_boot is None else n_boot,
+                          seed=BOOT_SEED if seed is None else seed)
+    se = float((sums[0] / sums[1]).std(ddof=1))
+    if not with_bytes:
+        return se, math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample of units without bytes: inf, said as NaN
+        bpb = sums[0] / math.log(2) / sums[2]
+    return se, float(bpb.std(ddof=1)) if np.isfinite(bpb).all() else math.nan
 
 
 def window_plan(n_tokens: int, context: int, stride: int | None = None) -> list[tuple[int, int, int]]:
@@ -294,29 +324,39 @@ def _blocks(tokens: np.ndarray, size: int = 1 << 22):
         yield np.asarray(tokens[i:i + size])
 
 
+def _scored_positions(batch) -> np.ndarray:
+    """Stream positions of the scored targets of a batch of windows (b, e, n_scored, index), in
+    _scored_nll's order: the last n_scored targets t[e - n_scored + 1 : e + 1] of each window."""
+    return np.concatenate([np.arange(e - k + 1, e + 1) for _, e, k, _ in batch])
+
+
+def _scored_mask(batch, length: int) -> np.ndarray:
+    """Which of a batch's (rows, length) targets are scored, row-major as _scored_nll orders them."""
+    return np.arange(length)[None, :] >= np.array([length - k for _, _, k, _ in batch])[:, None]
+
+
 def _unit_ids(batch, starts: np.ndarray | None) -> np.ndarray:
     """The resampling unit of each scored target of a batch of windows (b, e, n_scored, index), in
     _scored_nll's order: with document `starts`, the number of starts before the target's position
     (a target on a start, the end-of-text token, ends the document before it); else its window."""
     if starts is None:
         return np.repeat([w[3] for w in batch], [w[2] for w in batch])
-    positions = np.concatenate([np.arange(e - k + 1, e + 1) for _, e, k, _ in batch])
-    return np.searchsorted(starts, positions, side="left")
+    return np.searchsorted(starts, _scored_positions(batch), side="left")
 
 
 def measure_loss(model, tokens, *, context: int, stride: int | None = None, batch_size: int | None = None,
                  max_tokens: int | None = None, byte_lengths: np.ndarray | None = None,
-                 cross_entropy: str = "auto", progress=None, documents: np.ndarray | None = None) -> LossResult:
+                 cross_entropy: str = "auto", progress=None, documents: np.ndarray | None = None,
+                 documents_by: str = SE_BY_DOCUMENTS) -> LossResult:
     """Mean NLL and bits per byte of `model` over a token stream (numpy/memmap of ids), with the SE.
 
     `max_tokens` scores only the first max_tokens targets: the same subset for every checkpoint.
     `cross_entropy` names the head of CROSS_ENTROPY (auto: `cce` on a GPU when usable).
     `progress` (optional) is called with the number of tokens scored after each batch.
-    `documents`: sorted stream positions where documents begin (their end-of-text token); the SE
-    is a bootstrap over documents, else (None) over the scored windows.
+    `documents`: sorted stream positions where documents begin (their end-of-text token); the SEs
+    are a bootstrap over documents (`se_by` is `documents_by`: SE_BY_EOS where the boundaries were
+    read off the stream's end-of-text tokens), else (None) over the scored windows.
     """
-    from scalefit.evals.evalset import doc_bootstrap_se
-
     import torch
 
     tokens = np.asarray(tokens)
@@ -341,6 +381,10 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
     autocast = torch.autocast("cuda", dtype=weight_dtype) if device.type == "cuda" and \
         weight_dtype in (torch.bfloat16, torch.float16) else None
 
+    table = None  # UTF-8 bytes of each token id
+    if byte_lengths is not None:
+        table = np.zeros(max(byte_lengths.size, top + 1), dtype=np.int64)
+        table[: byte_lengths.size] = byte_lengths
     plan = window_plan(tokens.size, context, stride)
     groups: dict[int, list] = {}
     for i, (b, e, k) in enumerate(plan):
@@ -351,6 +395,7 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
     n_units = len(plan) if starts is None else starts.size + 1
     unit_nll = torch.zeros(n_units, dtype=torch.float64, device=device)  # summed per document or window
     unit_tokens = np.zeros(n_units, dtype=np.int64)
+    unit_bytes = np.zeros(n_units, dtype=np.int64)  # the bytes of each unit's scored targets
     nll = torch.zeros((), dtype=torch.float64, device=device)
     n_scored = 0
     with torch.inference_mode():
@@ -371,17 +416,16 @@ def measure_loss(model, tokens, *, context: int, stride: int | None = None, batc
                 unit_nll.index_add_(0, torch.from_numpy(units).to(device, non_blocking=True), scored_nll)
                 seen, counts = np.unique(units, return_counts=True)
                 unit_tokens[seen] += counts
+                if table is not None:
+                    np.add.at(unit_bytes, units, table[rows[:, 1:][_scored_mask(batch, length)]])
                 scored = sum(k for _, _, k, _ in batch)
                 n_scored += scored
                 if progress is not None:
                     progress(scored)
-    n_bytes = 0
-    if byte_lengths is not None:  # every token but the first is scored exactly once
-        table = np.zeros(max(byte_lengths.size, top + 1), dtype=np.int64)
-        table[: byte_lengths.size] = byte_lengths
-        n_bytes = sum(int(table[b].sum()) for b in _blocks(tokens[1:]))
     kept = unit_tokens > 0
-    unit_sums = unit_nll.cpu().numpy()[kept]
-    return LossResult(nll_sum=float(nll.item()), n_tokens=n_scored, n_bytes=n_bytes,
-                      se=doc_bootstrap_se(unit_sums, unit_tokens[kept].astype(np.float64)),
-                      se_by="windows" if starts is None else "documents", n_units=int(kept.sum()))
+    se, bpb_se = ratio_ses(unit_nll.cpu().numpy()[kept], unit_tokens[kept].astype(np.float64),
+                           unit_bytes[kept].astype(np.float64) if table is not None else None)
+    # every token but the first is scored exactly once: n_bytes is the bytes of tokens[1:]
+    return LossResult(nll_sum=float(nll.item()), n_tokens=n_scored, n_bytes=int(unit_bytes.sum()),
+                      se=se, se_by="windows" if starts is None else documents_by, n_units=int(kept.sum()),
+                      bpb_se=bpb_se)

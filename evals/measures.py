@@ -14,10 +14,10 @@ import pandas as pd
 
 from scalefit.errors import InputError, warn
 from scalefit.evals.evalset import SE_COLUMNS
-from scalefit.evals.loss import measure_loss
+from scalefit.evals.loss import SE_BY_DOCUMENTS, measure_loss
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
-from scalefit.evals.tokens import document_starts, token_byte_lengths, tokenize_dataset, tokenizer_fingerprint
+from scalefit.evals.tokens import document_boundaries, token_byte_lengths, tokenize_dataset, tokenizer_fingerprint
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,10 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
                      max_tokens: int | None = None, batch_size: int | None = None,
                      cross_entropy: str = "auto") -> Measurement:
     """Mean NLL (nats/token) and bits per byte on one dataset, as rows `loss` and `bpb`, each with
-    its `se`: a bootstrap over the documents (`n_docs`) where the token file says where they
-    begin, else over the scored windows (`se_by` names which)."""
+    its `se` from one bootstrap: over the documents (`n_docs`) where the token file's sidecar says
+    where they begin (`documents`), else between its end-of-text tokens (`documents (eos)`), else
+    over the scored windows (`windows`, with a warning); `se_by` names which. The bpb row's se is
+    the SE of the ratio of summed NLL to summed bytes (documents differ in bytes per token)."""
     tokenized: dict[str, tuple] = {}
 
     def measure(model, info) -> pd.DataFrame:
@@ -75,25 +77,26 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
             vocab = model.get_output_embeddings().weight.shape[0]
             token_file = tokenize_dataset(ds.path, tok, cache_dir, text_field=ds.text_field,
                                           token_dtype=ds.token_dtype)
-            tokenized[fp] = (token_file, token_byte_lengths(tok, vocab),
-                             document_starts(token_file, tok.eos_token_id))
+            bounds = document_boundaries(token_file, tok.eos_token_id, ds.name)
+            tokenized[fp] = (token_file, token_byte_lengths(tok, vocab), bounds)
             scorable = tokenized[fp][0].n_tokens - 1  # the first token is context only
-            starts = tokenized[fp][2]
-            if starts is not None and starts.size < 2:  # its se is NaN on every row: said once
+            if bounds.note:  # where documents begin is not what the file says, or unknown: said once
+                warn(bounds.note)
+            if bounds.se_by == SE_BY_DOCUMENTS and bounds.starts.size < 2:  # its se is NaN on every row: said once
                 warn(one_document_note(ds))
             if max_tokens and scorable < max_tokens:  # said once per dataset and tokenizer
                 warn(f"--max-tokens {max_tokens}: dataset {ds.name} holds {scorable + 1} tokens, so "
                      f"{scorable} are scored")
-        token_file, byte_lengths, starts = tokenized[fp]
+        token_file, byte_lengths, bounds = tokenized[fp]
         ctx = context or getattr(model.config, "max_position_embeddings", None) or 2048
         result = measure_loss(model, token_file.tokens(), context=ctx, stride=stride,
                               max_tokens=max_tokens, batch_size=batch_size, byte_lengths=byte_lengths,
-                              cross_entropy=cross_entropy, documents=starts)
+                              cross_entropy=cross_entropy, documents=bounds.starts, documents_by=bounds.se_by)
         if not math.isfinite(result.loss):  # recorded as it is, and said: a diverged checkpoint is a finding
             warn(f"{info.model} step {info.step}: the loss on {ds.name} is {result.loss} (the weights "
                  "or activations are not finite)")
         base = {"dataset": ds.name, "task": None, "is_train": ds.is_train, "n_tokens": result.n_tokens,
-                "n_docs": result.n_units if result.se_by == "documents" else None,
+                "n_docs": result.n_units if result.by_documents else None,
                 "se_by": result.se_by, "context": ctx, "stride": stride or ctx}
         return pd.DataFrame([{**base, "metric": "loss", "value": result.loss, "se": result.se},
                              {**base, "metric": "bpb", "value": result.bpb, "se": result.bpb_se}])

@@ -2,8 +2,11 @@
 
 A cached dataset is a flat token file (uint16 when the vocabulary fits, else uint32) with a JSON
 sidecar (tokenizer, document count, token count, byte count). Every document is preceded by the
-end-of-text token, as in Pile-style token files, so each document's first token is scored.
-An existing uint16/uint32 token file (`.bin` Pile-style, or `.npy`) is used as it is.
+end-of-text token, as in Pile-style token files, so each document's first token is scored; a text
+that holds a special token's literal text (`<|endoftext|>`) is tokenized as that text, never as
+the special id (split_special_tokens), so the end-of-text tokens are the documents' boundaries.
+An existing uint16/uint32 token file (`.bin` Pile-style, or `.npy`) is used as it is; without a
+sidecar, its end-of-text tokens are taken as the documents' boundaries (document_boundaries).
 The digests a sweep records of its datasets and tokenizer files are hashed here too, once per
 process and, with `stored_digests`, once per --out folder while the files stay unchanged.
 """
@@ -343,6 +346,17 @@ def source_stamp(path: Path) -> str:
     return "|".join(stamps)
 
 
+TOKENIZE_VERSION = "|split-special-1"  # in the cache key: how texts are tokenized (see encode_texts)
+
+
+def encode_texts(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of each text, no special tokens added and none read from the text: a document
+    holding the literal text `<|endoftext|>` gets the ids of those characters, not the end-of-text
+    id, which split it in two (a false break the model saw, and one boundary more than documents,
+    so the SE fell back to windows). transformers' split_special_tokens (4.45 and later take it)."""
+    return tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+
 def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", batch_docs: int = 256,
                      token_dtype: str | None = None) -> TokenFile:
     """Tokenize a text/JSONL dataset once per tokenizer; later calls reuse the cached file.
@@ -354,7 +368,9 @@ def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", ba
         raise InputError(f"{path}: dataset not found")
     if is_token_file(path, token_dtype):
         return open_token_file(path, token_dtype)
-    source_key = hashlib.sha256(f"{path.resolve()}|{source_stamp(path)}|{text_field}".encode())
+    # TOKENIZE_VERSION: a file cached before split_special_tokens held the special id where a text
+    # had `<|endoftext|>` as text, so it is tokenized again
+    source_key = hashlib.sha256(f"{path.resolve()}|{source_stamp(path)}|{text_field}{TOKENIZE_VERSION}".encode())
     fp = tokenizer_fingerprint(tokenizer)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -371,7 +387,7 @@ def tokenize_dataset(path, tokenizer, cache_dir, *, text_field: str = "text", ba
             batch: list[str] = []
 
             def flush():
-                ids = tokenizer(batch, add_special_tokens=False)["input_ids"]
+                ids = encode_texts(tokenizer, batch)
                 for text, doc in zip(batch, ids):
                     arr = np.asarray(([eos] if eos is not None else []) + list(doc), dtype=dtype)
                     fh.write(arr.tobytes())
@@ -402,18 +418,69 @@ def document_starts(token_file: TokenFile, eos_id: int | None) -> np.ndarray | N
     says each document opens with one (tokenize_dataset's files), checked: the stream opens with
     one and holds exactly its n_docs of them (an end-of-text inside a text would split a
     document). None when where documents begin is not known."""
-    from scalefit.evals.loss import _blocks
-
     if not token_file.eos_before_each_doc or eos_id is None or not token_file.n_docs:
         return None
+    starts = eos_positions(token_file, eos_id)
+    if starts.size != token_file.n_docs or starts[0] != 0:
+        return None
+    return starts
+
+
+def eos_positions(token_file: TokenFile, eos_id: int) -> np.ndarray:
+    """Stream positions of every end-of-text token, read in blocks (never the whole file at once)."""
+    from scalefit.evals.loss import _blocks
+
     found, offset = [], 0
     for block in _blocks(token_file.tokens()):
         found.append(np.flatnonzero(block == eos_id) + offset)
         offset += block.size
-    starts = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-    if starts.size != token_file.n_docs or starts[0] != 0:
-        return None
-    return starts
+    return np.concatenate(found).astype(np.int64) if found else np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """Where a token file's documents begin for the loss's bootstrap (None: it resamples windows),
+    what `se_by` calls that, and a note to give once (None: nothing to say)."""
+
+    starts: np.ndarray | None
+    se_by: str
+    note: str | None = None
+
+
+def document_boundaries(token_file: TokenFile, eos_id: int | None, name: str) -> Boundaries:
+    """The units of the loss SE's bootstrap for a token file (`name`: the dataset, for the notes).
+
+    A sidecar that marks documents (tokenize_dataset's) and checks out (document_starts): its
+    documents, `documents`. Otherwise the stream's end-of-text tokens are the boundaries
+    (`documents (eos)`: Pile-style files end or open every document with one): a sidecar that marks
+    documents but does not check out says so first. A stream without an end-of-text token (or a
+    tokenizer without one) resamples the scored windows, `windows`, with a note that this
+    understates the SE where documents span windows."""
+    from scalefit.evals.loss import SE_BY_DOCUMENTS, SE_BY_EOS
+
+    starts = document_starts(token_file, eos_id)
+    if starts is not None:
+        return Boundaries(starts, SE_BY_DOCUMENTS)
+    found = eos_positions(token_file, eos_id) if eos_id is not None else np.zeros(0, dtype=np.int64)
+    windows = "the SE resamples the scored windows, which understates it where documents span windows"
+    if token_file.eos_before_each_doc and token_file.n_docs and eos_id is not None:
+        why = (f"dataset {name}: se: the sidecar of {token_file.path.name} says each of its {token_file.n_docs} "
+               f"documents opens with end-of-text (id {eos_id}), but it holds {found.size}"
+               + (", the first not at its start" if found.size and found[0] != 0 else "")
+               + " (a tokenizer other than the one that wrote it, or a text holding that token)")
+        if found.size:
+            return Boundaries(found, SE_BY_EOS, f"{why}; the SE resamples the documents between them")
+        return Boundaries(None, "windows", f"{why}; {windows}")
+    if found.size:  # documents: the scored targets up to each end-of-text and after the last one
+        documents = int(found[0] >= 1) + found.size - 1 + int(found[-1] < token_file.n_tokens - 1)
+        return Boundaries(found, SE_BY_EOS, None if documents >= 2 else (
+            f"dataset {name}: se: none ({token_file.path.name} holds one document: its only end-of-text token "
+            "is at its start or end; the SE of a loss is a bootstrap over documents)"))
+    what = f"{token_file.path.name} holds no end-of-text token" if eos_id is not None else \
+        "the tokenizer has no end-of-text token"
+    return Boundaries(None, "windows", (
+        f"dataset {name}: se: {what}, so where its documents begin is unknown; "
+        f"{windows} (give JSONL, one document a line, or a token file with end-of-text between documents)"))
 
 
 def token_byte_lengths(tokenizer, vocab_size: int | None = None) -> np.ndarray:

@@ -147,8 +147,11 @@ def suite_measurements(corpus_dir, cache_dir=None, *, max_tokens: int | None = 3
 
 def evalset_measurement(corpus_dir, name: str, dist: str, split: str, is_train: bool, seq_len: int,
                         n_tokens: int):
-    """Rows `loss` (with its bootstrap-over-documents `se`) and `bpb` of one split's eval set."""
+    """Rows `loss` and `bpb` of one split's eval set, each with its bootstrap-over-documents `se`
+    from the same resamples: bpb's is the SE of the ratio of summed NLL to summed bytes (the
+    documents' bytes per token differ, so the loss's SE rescaled at fixed bytes understated it)."""
     from scalefit.evals.evalset import evalset_loss
+    from scalefit.evals.loss import ratio_ses
     from scalefit.evals.tokens import token_byte_lengths
     from scalefit.sweep.engine import Measurement
     from scalefit.trainer.corpus import suite_eval_set
@@ -158,15 +161,17 @@ def evalset_measurement(corpus_dir, name: str, dist: str, split: str, is_train: 
 
     def measure(model, info) -> pd.DataFrame:
         result = evalset_loss(model, evalset)
-        if "bytes" not in cache:
+        if "bytes" not in cache:  # the bytes of each document's scored targets, in evalset_loss's order
             lengths = token_byte_lengths(info.tokenizer, model.get_output_embeddings().weight.shape[0])
-            cache["bytes"] = int(lengths[evalset.rows[:, 1:]].sum())
+            inverse = np.unique(evalset.doc, return_inverse=True)[1]
+            cache["bytes"] = np.bincount(inverse, weights=lengths[evalset.rows[:, 1:]].sum(1))
+        doc_bytes = cache["bytes"]
         base = {"dataset": name, "task": None, "is_train": is_train, "n_tokens": result.n_tokens,
                 "n_docs": result.n_docs, "context": seq_len, "stride": seq_len}
-        bpb = result.loss * result.n_tokens / np.log(2) / cache["bytes"]
+        bpb = result.loss * result.n_tokens / np.log(2) / int(doc_bytes.sum())
+        bpb_se = ratio_ses(result.doc_nll, result.doc_tokens, doc_bytes)[1]
         return pd.DataFrame([{**base, "metric": "loss", "value": result.loss, "se": result.se},
-                             {**base, "metric": "bpb", "value": bpb,
-                              "se": result.se * result.n_tokens / np.log(2) / cache["bytes"]}])
+                             {**base, "metric": "bpb", "value": bpb, "se": bpb_se}])
 
     from scalefit.trainer.corpus import corpus_fingerprint, read_manifest
 
