@@ -13,6 +13,7 @@ from scalefit.sweep.cli import (cleanup_option, executor_option, finish, grid_op
                                 interrupted_exit, no_families_option, no_progress_option, no_spectra_option,
                                 on_duplicate_option, shard_option, startup_interrupted, sweep_json,
                                 table_rows, threads_value)
+from scalefit.sweep.report import SCORING_CONVENTIONS
 
 
 def quiet_libraries() -> None:
@@ -35,7 +36,27 @@ def _summary_json(result, out_dir) -> dict:
     return doc
 
 
-@click.group("eval", invoke_without_command=True, no_args_is_help=True,
+EVAL_HELP = f"""Measure loss, bits per byte and downstream tasks of every checkpoint of a suite.
+
+\b
+Each checkpoint is loaded once and serves every dataset and task; each result is written
+as its own file under OUT/parts, so a killed sweep resumes where it stopped (re-run the
+same command). Checkpoints that fail to load are recorded and the sweep goes on; the
+command then exits with status 1.
+
+{SCORING_CONVENTIONS}
+
+\b
+Examples:
+  scalefit eval --suite pythia --models 70m,160m --steps log \\
+      --dataset pile-val=val.jsonl --tasks lambada_openai --out sweep/
+  scalefit eval --suite my_suite.toml --dataset train=train.bin --train-dataset train \\
+      --dataset test=test.txt --max-tokens 1000000 --shard 0/4 --out shard0/
+  scalefit eval merge shard0/ shard1/ shard2/ shard3/ --out sweep/
+"""
+
+
+@click.group("eval", invoke_without_command=True, no_args_is_help=True, help=EVAL_HELP,
              context_settings={"help_option_names": ["-h", "--help"]})
 @grid_options
 @click.option("--dataset", "datasets", multiple=True, metavar="NAME=PATH",
@@ -81,21 +102,7 @@ def _summary_json(result, out_dir) -> dict:
 @json_option
 @click.pass_context
 def eval_command(ctx, **params):
-    """Measure loss, bits per byte and downstream tasks of every checkpoint of a suite.
-
-    \b
-    Each checkpoint is loaded once and serves every dataset and task; each result is written
-    as its own file under OUT/parts, so a killed sweep resumes where it stopped (re-run the
-    same command). Checkpoints that fail to load are recorded and the sweep goes on; the
-    command then exits with status 1.
-    \b
-    Examples:
-      scalefit eval --suite pythia --models 70m,160m --steps log \\
-          --dataset pile-val=val.jsonl --tasks lambada_openai --out sweep/
-      scalefit eval --suite my_suite.toml --dataset train=train.bin --train-dataset train \\
-          --dataset test=test.txt --max-tokens 1000000 --shard 0/4 --out shard0/
-      scalefit eval merge shard0/ shard1/ shard2/ shard3/ --out sweep/
-    """
+    """`scalefit eval` (its help: EVAL_HELP)."""
     if ctx.invoked_subcommand is not None:
         return
     try:

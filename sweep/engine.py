@@ -494,8 +494,10 @@ def interrupted_counts(grid, measurements, out_dir) -> dict:
 
 
 def _rebuild(out_dir, tables, summary, meta, interrupted, on_duplicate, report) -> SweepResult:
-    """The tables, failures.csv, integrity.csv and the report, rebuilt from the parts on disk."""
-    from scalefit.integrity import integrity_flags
+    """The tables, failures.csv, integrity.csv and the report, rebuilt from the parts on disk; each
+    measured table with `duplicate_of` (scalefit.integrity.mark_duplicates: the other label(s) of a
+    checkpoint whose weights another one holds too, empty for the rest)."""
+    from scalefit.integrity import integrity_flags, marked_duplicates
 
     found = collect_parts([out_dir])
     if tables is not None:
@@ -508,6 +510,7 @@ def _rebuild(out_dir, tables, summary, meta, interrupted, on_duplicate, report) 
     if unknown:
         warn(unknown)
     flags = integrity_flags(fingerprints)
+    found = marked_duplicates(found, flags)
     result = SweepResult(out_dir=str(out_dir), summary=summary, tables=found, failures=failures,
                          meta=meta, interrupted=interrupted, integrity=flags, on_duplicate=on_duplicate)
     result.files = [*write_tables(found, out_dir), write_failures(failures, out_dir),

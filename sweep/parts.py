@@ -289,7 +289,7 @@ def incomplete_checkpoints(found: dict, failures: pd.DataFrame | None = None,
 def merge_sweeps(dirs, out_dir, found: dict | None = None) -> dict[str, pd.DataFrame]:
     """Consolidate shard folders into one set of tables (evals, weights, fingerprints, failures,
     integrity flags) in out_dir (of the result files `found`, where `found_parts` was asked already)."""
-    from scalefit.integrity import integrity_flags
+    from scalefit.integrity import integrity_flags, marked_duplicates
 
     tables = collect_parts(dirs, found)
     fingerprints = collect_fingerprints(dirs)
@@ -297,6 +297,7 @@ def merge_sweeps(dirs, out_dir, found: dict | None = None) -> dict[str, pd.DataF
         tables["fingerprints"] = fingerprints
     failures = collect_failures(dirs)
     flags = integrity_flags(fingerprints)
+    tables = marked_duplicates(tables, flags)
     write_tables(tables, out_dir)
     write_failures(failures, out_dir)
     write_frame(flags, Path(out_dir) / "integrity.csv")

@@ -14,10 +14,19 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.atomic import write_frame
+from scalefit.integrity import DUPLICATE_COLUMN
 from scalefit.report import distinct_line_style, markdown_table, save_figure, write_text
 from scalefit.schema import wide_evals
 
 EXIT_FAILED = 1        # some checkpoint's latest attempt failed
+# How `scalefit eval` scores a dataset's loss and bpb: said once, in `scalefit eval --help` and in
+# the header of every report.md whose run scored a dataset
+SCORING_CONVENTIONS = (
+    "Scoring: windows tile the dataset's token stream across documents, so a document's first tokens may "
+    "be scored with the end of the previous document as context. Each document after the first opens with "
+    "the end-of-text token; that token is scored as a target and counts 0 bytes in bpb, so the bpb of the "
+    "same text differs between a .txt file (one document) and a JSONL file of its parts. lm-eval scores "
+    "each document on its own (loglikelihood_rolling), so its perplexities are not these numbers.")
 
 
 def plot_losses(evals: pd.DataFrame, out_dir) -> list[Path]:
@@ -35,6 +44,11 @@ def plot_losses(evals: pd.DataFrame, out_dir) -> list[Path]:
             part = part.sort_values("tokens")
             x = part["tokens"].where(part["tokens"] > 0)
             ax.plot(x, part["value"], marker="o", ms=3, label=model, **distinct_line_style(i))
+        dup = rows[(rows["dataset"] == name) & (rows[DUPLICATE_COLUMN].fillna("").astype(str) != "")] \
+            if DUPLICATE_COLUMN in rows else rows.iloc[:0]
+        if len(dup):  # the same weights under two labels: their points marked, as report.md's steps
+            ax.scatter(dup["tokens"].where(dup["tokens"] > 0), dup["value"], marker="x", s=40, color="black",
+                       zorder=5, label=f"duplicated weights ({DUPLICATE_MARK})")
         ax.set_xscale("log")
         ax.set_xlabel("training tokens")
         ax.set_ylabel("loss (nats/token)")
@@ -103,8 +117,9 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     if meta.get("context") is not None:  # the losses' windows (a run that scored no dataset has none)
         facts += [f"context `{meta['context']}` tokens", f"stride `{meta.get('stride') or meta['context']}` tokens",
                   f"max tokens `{meta['max_tokens'] if meta.get('max_tokens') is not None else 'all'}`"]
+    scoring = [f"- {SCORING_CONVENTIONS}"] if meta.get("context") is not None else []
     lines = [f"# scalefit eval: {meta.get('suite') or 'suite not recorded'}", "",
-             *([f"- {', '.join(facts)}"] if facts else []), *run_lines(wide, meta), ""]
+             *([f"- {', '.join(facts)}"] if facts else []), *scoring, *run_lines(wide, meta), ""]
     if plots:
         lines += ["![loss against training tokens](loss_vs_tokens.png)", ""]
     se_note = (" A `_se` column is its value's standard error: for a loss, a bootstrap over the dataset's "
@@ -114,7 +129,8 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
                if any(c.endswith("_se") for c in wide.columns) else "")
     lines += ["## Per checkpoint", "", "Loss in nats/token, bpb in bits per UTF-8 byte; "
               "`train_loss` is the dataset marked as the training distribution." + se_note, ""]
-    lines += [markdown_table(wide) if not wide.empty else "(no rows)", ""]
+    lines += [markdown_table(marked_steps(wide, evals)) if not wide.empty else "(no rows)", ""]
+    lines += duplicate_note(evals)
     weights = (extra_tables or {}).get("weights") if isinstance(extra_tables, dict) else None
     if weights is not None and not weights.empty:  # eval --weights: the weights report's notes on its rows
         from scalefit.weightstats.report import GROUP_RULE, shape_bound_notes
@@ -132,20 +148,56 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     # the tables written beside the report (a --weights-only sweep writes no evals table)
     tables = (["evals"] if evals is not None and not evals.empty else []) + sorted(extra_tables or [])
     what = {"fingerprints": "one row per checkpoint: the fingerprint of its weight files"}
+    long = ("long table; `duplicate_of`: the checkpoint(s) holding the same weights as the row's "
+            "(see Checkpoint integrity), empty for the others")
     # the record files this folder holds (a merged folder, or a sweep stopped before its first
     # result, has no measurements.json or parts/); run.json is written right after this report
     held = [line for name, line in (
         ("measurements.json", "- `measurements.json`: the options each measurement of this folder was made with"),
         ("parts", "- `parts/`: one file per (checkpoint, measurement); a re-run skips what is there"))
         if (out_dir / name).exists()]
-    lines += ["## Files", "", *[f"- `{t}.parquet`, `{t}.csv`: {what.get(t, 'long table')}" for t in tables],
+    lines += ["## Files", "", *[f"- `{t}.parquet`, `{t}.csv`: {what.get(t, long)}" for t in tables],
               "- `evals_wide.csv`: the table above, with how it was measured as its last columns "
-              f"({', '.join(SETTING_COLUMNS)})", "- `run.json`: versions, device, dtype, options",
+              f"({', '.join(SETTING_COLUMNS)}) and `duplicate_of` (as in the long tables) before them", "- `run.json`: versions, device, dtype, options",
               "- `integrity.csv`: the checkpoint integrity flags (header only when none)", *held, ""]
     return write_text(out_dir, "report.md", "\n".join(lines))
 
 
 SETTING_COLUMNS = ("context", "stride", "max_tokens", "dtype", "device")  # evals_wide.csv's last columns
+DUPLICATE_MARK = "†"  # beside the step of a checkpoint whose weights another label also holds
+
+
+def duplicate_labels_of(evals: pd.DataFrame | None) -> pd.DataFrame:
+    """(model, step, duplicate_of) of the checkpoints of a sweep's long table whose weights repeat
+    another's (its `duplicate_of` column, scalefit.integrity.mark_duplicates); empty when none."""
+    if evals is None or evals.empty or DUPLICATE_COLUMN not in evals:
+        return pd.DataFrame(columns=["model", "step", DUPLICATE_COLUMN])
+    rows = evals[["model", "step", DUPLICATE_COLUMN]].drop_duplicates(["model", "step"])
+    return rows[rows[DUPLICATE_COLUMN].fillna("").astype(str) != ""].reset_index(drop=True)
+
+
+def marked_steps(wide: pd.DataFrame, evals: pd.DataFrame | None) -> pd.DataFrame:
+    """The wide view as report.md shows it: the step of a duplicated checkpoint marked
+    DUPLICATE_MARK (its numbers are those of the same weights under another label)."""
+    dups = duplicate_labels_of(evals)
+    if dups.empty:
+        return wide
+    keys = set(zip(dups["model"].astype(str), dups["step"].astype(int)))
+    shown = wide.copy()
+    shown["step"] = [f"{int(s)} {DUPLICATE_MARK}" if (str(m), int(s)) in keys else str(int(s))
+                     for m, s in zip(wide["model"], wide["step"])]
+    return shown
+
+
+def duplicate_note(evals: pd.DataFrame | None) -> list[str]:
+    """The footnote under report.md's table for the steps marked DUPLICATE_MARK ([] when none)."""
+    dups = duplicate_labels_of(evals)
+    if dups.empty:
+        return []
+    named = "; ".join(f"{r.model} step {int(r.step)} = {r.duplicate_of}" for r in dups.itertuples(index=False))
+    return [f"{DUPLICATE_MARK} Duplicated weights ({named}): the same weights under two labels, so the same "
+            "numbers twice; at most one label is right (see Checkpoint integrity). The tables mark these rows "
+            "in `duplicate_of`; `--on-duplicate skip` leaves such a checkpoint unmeasured.", ""]
 
 
 def measured_wide(evals: pd.DataFrame, meta: dict) -> pd.DataFrame:
@@ -168,7 +220,12 @@ def measured_wide(evals: pd.DataFrame, meta: dict) -> pd.DataFrame:
     cut = meta.get("max_tokens") if meta.get("max_tokens") is not None else "all"
     wide["max_tokens"] = pd.Series(cut, index=wide.index, dtype=object).where(wide["context"].notna(), None)
     wide["dtype"], wide["device"] = meta.get("dtype"), meta.get("device")
-    return wide[[c for c in wide.columns if c not in SETTING_COLUMNS] + list(SETTING_COLUMNS)]
+    if evals is not None and DUPLICATE_COLUMN in evals:  # before the settings: a fact of the checkpoint
+        marks = evals[keys + [DUPLICATE_COLUMN]].drop_duplicates(keys)
+        wide = wide.merge(marks, on=keys, how="left")
+        wide[DUPLICATE_COLUMN] = wide[DUPLICATE_COLUMN].fillna("")
+    lead = [c for c in wide.columns if c not in SETTING_COLUMNS and c != DUPLICATE_COLUMN]
+    return wide[lead + [c for c in (DUPLICATE_COLUMN,) if c in wide] + list(SETTING_COLUMNS)]
 
 
 def write_sweep_report(out_dir, tables: dict, failures: pd.DataFrame, meta: dict, run_file: str,

@@ -18,7 +18,8 @@ alone (pure pandas and numpy, no torch) this module flags:
 
 `drop_duplicates` removes the flagged duplicates' rows from any table keyed on (model, step);
 `scalefit transitions` and `scalefit trajectory` call it with the flags of the sweep folder
-their table came from.
+their table came from. `mark_duplicates` keeps them and adds DUPLICATE_COLUMN, the other
+label(s) of the same weights ('model step N'), as the tables a sweep writes carry it.
 """
 from __future__ import annotations
 
@@ -125,6 +126,41 @@ def duplicate_keys(flags: pd.DataFrame) -> set[tuple[str, int]]:
         return set()
     dup = flags[flags["duplicate"].astype(bool)]
     return {(str(m), int(s)) for m, s in zip(dup["model"], dup["step"])}
+
+
+DUPLICATE_COLUMN = "duplicate_of"  # in a sweep's tables: the other label(s) of a duplicate's weights
+
+
+def duplicate_labels(flags: pd.DataFrame | None) -> dict[tuple[str, int], str]:
+    """{(model, step): the checkpoint(s) whose weights it repeats, 'model step N' joined by ', '}
+    of every checkpoint flagged as a duplicate (both members of a pair: the table cannot tell which
+    label is right)."""
+    if flags is None or flags.empty:
+        return {}
+    others: dict[tuple[str, int], list[str]] = {}
+    for row in flags[flags["duplicate"].astype(bool)].itertuples(index=False):
+        named = others.setdefault((str(row.model), int(row.step)), [])
+        named += [o for o in str(row.other).split(", ") if o and o not in named]
+    return {key: ", ".join(names) for key, names in others.items()}
+
+
+def mark_duplicates(table: pd.DataFrame, flags: pd.DataFrame | None) -> pd.DataFrame:
+    """`table` (keyed on model, step) with DUPLICATE_COLUMN as its last column: the checkpoint(s)
+    whose weights the row's checkpoint repeats (`duplicate_labels`), empty ('') for the others."""
+    if table is None or not {"model", "step"} <= set(table.columns):
+        return table
+    labels = duplicate_labels(flags)
+    out = table.drop(columns=[DUPLICATE_COLUMN], errors="ignore")
+    pairs = zip(out["model"].astype(str), out["step"].astype(int))
+    out[DUPLICATE_COLUMN] = pd.Series([labels.get(p, "") for p in pairs], index=out.index, dtype=object)
+    return out
+
+
+def marked_duplicates(tables: dict[str, pd.DataFrame], flags: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """A sweep's measured tables (evals, weights), each with DUPLICATE_COLUMN (`mark_duplicates`);
+    the fingerprints table, whose flags these are, as it is."""
+    return {name: table if name == "fingerprints" else mark_duplicates(table, flags)
+            for name, table in tables.items()}
 
 
 def drop_duplicates(table: pd.DataFrame, flags: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
