@@ -98,3 +98,62 @@ def test_identified_curve_prints_its_point_estimates_and_recovers_truth():
     for name in ("v0", "c", "E", "p"):
         assert _three_figures(printed[name], pooled[name].value), (name, printed[name], pooled[name].value)
         assert float(printed[name]) == pytest.approx(truth[name], rel=0.05), (name, printed[name])
+
+
+def _pooled_line_with(collapse: dict, joined, **params) -> str:
+    """The Pooled fit line of the report whose pooled fit has ``params`` ({name: (value, ci95)})
+    in place of its own (what a fit that failed, or gave no standard errors, hands the report)."""
+    from dataclasses import replace
+    from scalefit.scaling.fitresult import ParamEstimate
+    pooled = collapse["pooled"]
+    changed = {n: ParamEstimate(v, np.nan if not np.isfinite(ci[0]) else pooled.params[n].stderr, ci)
+               for n, (v, ci) in params.items()}
+    collapse = {**collapse, "pooled": replace(pooled, params={**pooled.params, **changed})}
+    text = trajectory_markdown("sim", collapse, partial_correlation(joined))
+    return next(ln for ln in text.splitlines() if ln.startswith("Pooled fit"))
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    joined = _runs(np.random.default_rng(3), {"v0": 2.0, "c": 4.0, "E": 2.5, "p": -1.5})
+    return joined, collapse_report(joined)
+
+
+NAN = (math.nan, (math.nan, math.nan))
+
+
+@pytest.mark.parametrize("failed, said", [(("c",), "c is not finite"), (("E",), "E is not finite"),
+                                          (("c", "E"), "c and E are not finite")])
+def test_failed_fit_says_no_curve(simulated, failed, said):
+    """A point estimate that is not finite printed as '-' inside the formula: 'value = 2.00 -  (L - 2.50)'
+    for c (a minus sign), '(L - -)' for E. The line says there is no curve and names the parameters."""
+    joined, collapse = simulated
+    line = _pooled_line_with(collapse, joined, **{n: NAN for n in failed})
+    assert f"no curve: {said} (the fit failed)" in line, line
+    assert "value =" not in line and "(L - -)" not in line and " -  " not in line, line
+    # the monotone fit does not depend on the failed one, and is still quoted
+    assert f"monotone fit R^2 {collapse['isotonic_r_squared']:.4f}" in line, line
+
+
+def test_finite_fit_keeps_its_formula(simulated):
+    joined, collapse = simulated
+    line = _pooled_line_with(collapse, joined)
+    assert "no curve" not in line and FORMULA.search(line), line
+
+
+def test_parameter_without_interval_says_no_standard_error(simulated):
+    """An unidentified curve whose v0 has no standard error (its 95% interval NaN) read "v0's 95%
+    interval [-, -] is wider than its value"; it says it has no interval, and the others keep
+    their reasons."""
+    joined, collapse = simulated
+    pooled = collapse["pooled"].params
+    v0, c, E, p = (pooled[n].value for n in ("v0", "c", "E", "p"))
+    line = _pooled_line_with(collapse, joined, v0=(v0, (math.nan, math.nan)),
+                             c=(c, (-10 * abs(c), 10 * abs(c))), E=(E, (0.1 * E, 0.5 * E + 2 * E)),
+                             p=(p, (-5.0, 5.0)))
+    assert "no parameter of value = v0 + c (L - E)^p is identified" in line, line
+    assert "v0 has no 95% interval (no standard error)" in line, line
+    assert "[-, -]" not in line and "v0's" not in line, line
+    assert "hold 0 in their 95% intervals" in line and "E's 95% interval" in line, line
+    # the point estimates still give the curve (v0 is finite; only its interval is missing)
+    assert FORMULA.search(line), line

@@ -193,6 +193,12 @@ def _sign_open(fit: FitResult, name: str) -> bool:
     return bool(np.isfinite(lo) and np.isfinite(hi) and lo < 0 < hi)
 
 
+def _has_interval(fit: FitResult, name: str) -> bool:
+    """Whether ``name``'s 95% interval has two finite ends (none where the fit gave no standard error)."""
+    ci = fit.params[name].ci95 or (None, None)
+    return all(v is not None and np.isfinite(float(v)) for v in ci)
+
+
 def _interval(fit: FitResult, name: str) -> str:
     """'[-390, 380]': ``name``'s 95% interval on the interval rule, the ends its value is printed to."""
     from scalefit.scaling.interval_text import at_zero, interval_text
@@ -284,8 +290,24 @@ def _identified(fit: FitResult, name: str) -> bool:
     return status_of((hi - lo) / abs(p.value)) not in (None, NOT_IDENTIFIED)
 
 
+def _not_finite(fit: FitResult) -> list[str]:
+    """The formula's parameters (``_formula_params``) whose point estimate is not a finite number
+    (``_point`` prints '-'): a fit that failed, so no curve to print."""
+    return [n for n in _formula_params(fit) if _point(fit, n) == "-"]
+
+
+def _failed_text(names: list[str]) -> str:
+    """'no curve: c is not finite (the fit failed)'; 'c and E are not finite' for two or more."""
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"no curve: {listed} {'is' if len(names) == 1 else 'are'} not finite (the fit failed)"
+
+
 def _point_formula(fit: FitResult) -> str:
-    """'value = -3.30 + 15.2 L^-0.750': the fitted curve from its point estimates (``_point``)."""
+    """'value = -3.30 + 15.2 L^-0.750': the fitted curve from its point estimates (``_point``); where
+    one is not finite (a failed fit), 'no curve: c is not finite (the fit failed)', not a '-' in
+    the formula ('1.30 -  (L - 2.00)' for c, '(L - -)' for E)."""
+    if failed := _not_finite(fit):
+        return _failed_text(failed)
     E = _point(fit, "E")
     gap = "L" if E == "0" else f"(L - {E})"
     return (f"value = {_point(fit, 'v0')} {_signed(_point(fit, 'c'))} {gap}^{_point(fit, 'p')}"
@@ -294,7 +316,8 @@ def _point_formula(fit: FitResult) -> str:
 
 def _unidentified_text(fit: FitResult) -> str:
     """Why no parameter of a curve is identified: 'v0 [-390, 380], c [-2800, 2800] and p [-5, 5] hold 0
-    in their 95% intervals and E ends at its bound 0'."""
+    in their 95% intervals and E ends at its bound 0'; a parameter without a finite interval (no
+    standard error) says so: 'v0 has no 95% interval (no standard error)', not '[-, -] is wider'."""
     names = _formula_params(fit)
     parts = []
     open_ = [f"{n} {_interval(fit, n)}" for n in names if _sign_open(fit, n)]
@@ -302,12 +325,17 @@ def _unidentified_text(fit: FitResult) -> str:
         listed = open_[0] if len(open_) == 1 else ", ".join(open_[:-1]) + " and " + open_[-1]
         parts.append(f"{listed} {'holds' if len(open_) == 1 else 'hold'} 0 in "
                      f"{'its 95% interval' if len(open_) == 1 else 'their 95% intervals'}")
+    bare = [n for n in names if not (_at_bound(fit, n) or (n == "E" and _at_lowest_loss(fit)))
+            and not _has_interval(fit, n)]
+    if bare:
+        listed = bare[0] if len(bare) == 1 else ", ".join(bare[:-1]) + " and " + bare[-1]
+        parts.append(f"{listed} {'has' if len(bare) == 1 else 'have'} no 95% interval (no standard error)")
     for n in names:
         if _at_bound(fit, n):
             parts.append(f"{n} ends at its bound {_shown(fit, n)}")
         elif n == "E" and _at_lowest_loss(fit):
             parts.append("E ends at the lowest loss fitted")
-        elif not _sign_open(fit, n):
+        elif n not in bare and not _sign_open(fit, n):
             parts.append(f"{n}'s 95% interval {_interval(fit, n)} is wider than its value")
     return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
 
@@ -317,6 +345,9 @@ def _pooled_line(pooled: FitResult, collapse: dict) -> str:
     parameter of it, that fact first (no formula of zeros, which the interval-place rounding made)."""
     r2 = (f"R^2 {_r2(collapse['pooled_r_squared'])} "
           f"(monotone fit R^2 {_r2(collapse['isotonic_r_squared'])})")
+    if failed := _not_finite(pooled):  # no curve, nor an R^2 of one: the monotone fit's stands
+        monotone = collapse["isotonic_r_squared"]
+        return _failed_text(failed) + (f"; monotone fit R^2 {_r2(monotone)}." if np.isfinite(monotone) else ".")
     if _is_constant(pooled):
         return f"value = {_shown(pooled, 'v0')} at every checkpoint (no curve in L), {r2}."
     if not any(_identified(pooled, n) for n in _formula_params(pooled)):
