@@ -41,8 +41,9 @@ EVAL_HELP = f"""Measure loss, bits per byte and downstream tasks of every checkp
 \b
 Each checkpoint is loaded once and serves every dataset and task; each result is written
 as its own file under OUT/parts, so a killed sweep resumes where it stopped (re-run the
-same command). Checkpoints that fail to load are recorded and the sweep goes on; the
-command then exits with status 1.
+same command). A checkpoint that fails to load, or one of whose datasets or tasks fails, is
+recorded in failures.csv and the sweep goes on (the checkpoint's other datasets and tasks are
+still measured; a re-run measures only what failed); the command then exits with status 1.
 
 {SCORING_CONVENTIONS}
 

@@ -122,6 +122,19 @@ class DuplicateCheckpoint(Exception):
     """A checkpoint's weights are identical to another checkpoint's (--on-duplicate fail)."""
 
 
+class MeasurementsFailed(Exception):
+    """Some measurements of a loaded checkpoint raised; the others were measured and written (each
+    is its own result file with its own recorded options, so nothing of another setting mixes in),
+    and a re-run measures only the failed ones (their files are missing)."""
+
+    def __init__(self, failed: list[tuple[str, BaseException, str]], asked: int):
+        named = "; ".join(f"{name}: {_one_line(exc)}" for name, exc, _ in failed)
+        kept = asked - len(failed)
+        super().__init__(named[:500] + (f" (the other {kept} measurement{'s' * (kept != 1)} of this checkpoint "
+                                        f"{'were' if kept != 1 else 'was'} measured)" if kept else ""))
+        self.traces = "\n".join(trace for _, _, trace in failed)
+
+
 ON_DUPLICATE = ("warn", "skip", "fail")
 FINGERPRINTS = "fingerprints"  # the table of weight fingerprints, recorded for every checkpoint
 
@@ -268,15 +281,27 @@ def measure_checkpoint(info: CheckpointInfo, measurements: list[Measurement], ou
         twin = duplicate_of(info, row and row.get("fingerprint"), out_dir) if on_duplicate != "warn" else None
         if twin is not None:
             raise DuplicateCheckpoint(f"weights identical to {twin}")
+        failed = []  # one measurement that raises (a hub task offline) leaves the others measured
         for m in todo:
-            rows = m.fn(model, info)  # long rows: a DataFrame, or a list of row dicts
+            try:
+                rows = m.fn(model, info)  # long rows: a DataFrame, or a list of row dicts
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded with the checkpoint's failure below
+                failed.append((m.name, exc, traceback.format_exc(limit=5)))
+                continue
             rows = _with_keys(pd.DataFrame(rows) if rows is not None else pd.DataFrame(), info)
             write_frame(rows, part_path(out_dir, info, m))
             if "metric" in rows and "n_tokens" in rows:
                 outcome["tokens"] += int(rows.loc[rows["metric"] == "loss", "n_tokens"].fillna(0).sum())
+        if failed:
+            raise MeasurementsFailed(failed, len(todo))
         failure_path(out_dir, info).unlink(missing_ok=True)
     except KeyboardInterrupt:
         raise
+    except MeasurementsFailed as exc:  # the checkpoint failed; the parts of the others are kept
+        outcome.update(status="failed", error=str(exc))
+        _record_failure(out_dir, info, outcome["error"], exc.traces)
     except DuplicateCheckpoint as exc:
         if on_duplicate == "skip":
             outcome.update(status="duplicate", error=str(exc))

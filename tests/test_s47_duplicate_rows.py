@@ -127,3 +127,45 @@ def test_eval_help_and_report_state_the_scoring_conventions(eval_folder):
     header = (eval_folder / "report.md").read_text().split("## ")[0]
     assert f"- {SCORING_CONVENTIONS}" in header.splitlines()
 
+
+# ---- one measurement that raises leaves the checkpoint's others measured ------------------------
+
+def test_a_failing_task_leaves_the_later_tasks_of_the_checkpoint_measured(tmp_path):
+    """`--tasks lambada_openai --tasks mc=local.jsonl` offline: the hub task raised and mc was
+    never measured. Each task is its own result file with its own options, so the others are
+    measured and kept; the checkpoint is still a failure (failures.csv, exit 1) naming the task,
+    and a re-run measures only that one."""
+    from scalefit.sweep import engine
+    from scalefit.sweep.checkpoints import safetensors_loader
+    from scalefit.sweep.grid import sweep_grid
+    from scalefit.sweep.report import finish_sweep
+
+    calls = []
+
+    def hub_task(folder, info):
+        calls.append("hub")
+        if len(calls) == 1:
+            raise ConnectionError("lambada_openai: the dataset hub is unreachable")
+        return pd.DataFrame([{"task": "hub", "metric": "acc", "value": 0.25}])
+
+    def local_task(folder, info):
+        calls.append("mc")
+        return pd.DataFrame([{"task": "mc", "metric": "acc", "value": 0.5}])
+
+    measurements = [engine.Measurement("tasks:hub", hub_task, table="evals"),
+                    engine.Measurement("tasks:mc", local_task, table="evals")]
+    _, grid, _ = sweep_grid(str(cached_tiny_suite()), ["tiny-a"], "8")
+    out = tmp_path / "out"
+    first = engine.sweep_checkpoints(grid, measurements, out, load=safetensors_loader(), progress=False)
+    assert calls == ["hub", "mc"]
+    assert list(first.tables["evals"]["task"]) == ["mc"]
+    failures = pd.read_csv(out / "failures.csv")
+    assert list(failures["step"]) == [8]
+    assert failures["error"][0].startswith("tasks:hub: ConnectionError: lambada_openai: the dataset hub")
+    assert "the other 1 measurement of this checkpoint was measured" in failures["error"][0]
+    lines, status = finish_sweep(first, "evals")
+    assert status == 1 and any("failures.csv" in line for line in lines)
+    again = engine.sweep_checkpoints(grid, measurements, out, load=safetensors_loader(), progress=False)
+    assert calls == ["hub", "mc", "hub"]  # only the task that failed
+    assert sorted(again.tables["evals"]["task"]) == ["hub", "mc"] and again.failures.empty
+    assert finish_sweep(again, "evals")[1] == 0
