@@ -4,11 +4,24 @@ Tasks are lm-eval names (`lambada_openai`) or local JSONL files turned into task
 time. Each task gives its accuracy metrics and the gold-answer cross-entropy: the mean over
 examples of the per-token NLL of the correct continuation, the "task loss" that loss-to-loss
 prediction uses. A metric that is a mean over examples (and gold_ce) carries its standard error
-over examples, `se`.
+over examples, `se`, and `se_by` says how it was taken:
+
+- `examples (wilson)`: a metric whose every example scores 0 or 1 (acc, acc_norm, exact_match), a
+  proportion p of n examples: the half-width of its 95% Wilson score interval over 1.96,
+  sqrt(p (1 - p) / n + z^2 / (4 n^2)) / (1 + z^2 / n) with z = 1.96 (Wilson 1927; recommended over
+  the Wald sd / sqrt(n) by Brown, Cai and DasGupta 2001). Within n / (n + 3.84) of the Wald SE
+  in the interior, it is not 0 at 0% or 100% correct (there z / (2 (n + z^2)), about 1 / n),
+  where the sample SD said 0: 0/100 correct is not a certain 0%. p +- 1.96 se holds the true
+  accuracy with probability 0.93 or more for 50 to 500 examples at accuracies from 0.2% to 50%
+  (exact binomial sums; 0.89 at 20 examples and 50%), where p +- 1.96 sd / sqrt(n) fell to 0.10-0.40
+  at 50 examples and accuracies of 1% or less; near the edges the Wilson interval itself
+  (asymmetric) is the one to quote.
+- `examples`: any other mean over examples (gold_ce, a graded metric): sd (ddof=1) / sqrt(n).
 """
 from __future__ import annotations
 
 import functools
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +36,9 @@ from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
 
 ACC_METRICS = ("acc", "acc_norm", "exact_match", "perplexity", "word_perplexity")
+WILSON_Z = 1.959963984540054  # the 97.5% normal quantile: se is the 95% Wilson interval's half-width over it
+SE_BY_EXAMPLES = "examples"  # sd / sqrt(n) over examples
+SE_BY_WILSON = "examples (wilson)"  # a 0/1 metric: the Wilson score interval's half-width / z
 
 
 @dataclass(frozen=True)
@@ -152,15 +168,35 @@ def mean_se(values) -> float:
     return float(values.std(ddof=1) / np.sqrt(values.size)) if values.size >= 2 else float("nan")
 
 
+def binomial_se(successes: float, n: int) -> float:
+    """The SE of a proportion successes / n quoted beside it: the half-width of its 95% Wilson
+    score interval over z = 1.96, never 0 for n >= 1 (z / (2 (n + z^2)) at 0 or n successes);
+    nan for n < 1."""
+    if n < 1:
+        return float("nan")
+    z2, p = WILSON_Z ** 2, successes / n
+    return float(math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n))
+
+
+def example_se(values) -> tuple[float, str]:
+    """(SE, se_by) of a mean over examples: binomial_se where every value is 0 or 1 (a proportion),
+    else mean_se, the sample SD over sqrt(n)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size and np.isin(values, (0.0, 1.0)).all():
+        return binomial_se(float(values.sum()), int(values.size)), SE_BY_WILSON
+    return mean_se(values), SE_BY_EXAMPLES
+
+
 def filter_samples(samples: list[dict], filt: str) -> list[dict]:
     """The logged samples of one lm-eval filter (a task logs each example once per filter)."""
     return [s for s in samples if s.get("filter") == filt] if filt else samples
 
 
-def plain_mean_se(samples: list[dict], metric: str, value: float) -> float | None:
-    """SE over examples of a metric whose reported value is the plain mean of its logged
-    per-example values (acc, acc_norm, exact_match; checked: the mean equals `value` to 1e-9);
-    None for any other aggregation (perplexity, f1, ...), where a per-example SD says nothing."""
+def plain_mean_se(samples: list[dict], metric: str, value: float) -> tuple[float, str] | None:
+    """(SE, se_by) over examples of a metric whose reported value is the plain mean of its logged
+    per-example values (acc, acc_norm, exact_match; checked: the mean equals `value` to 1e-9), by
+    example_se (a 0/1 metric: the Wilson SE); None for any other aggregation (perplexity, f1, ...),
+    where a per-example SD says nothing, and below two examples."""
     try:
         values = np.asarray([s[metric] for s in samples], dtype=np.float64)
     except (KeyError, TypeError, ValueError):
@@ -168,7 +204,7 @@ def plain_mean_se(samples: list[dict], metric: str, value: float) -> float | Non
     if values.ndim != 1 or values.size < 2 or not np.isfinite(values).all() or \
             not np.isclose(values.mean(), value, rtol=1e-9, atol=1e-9):
         return None
-    return mean_se(values)
+    return example_se(values)
 
 
 @contextmanager
@@ -193,6 +229,20 @@ def silent_bars(silent: bool = True):
         tqdm.__init__ = init
 
 
+def hflm_precision(hflm_class) -> dict:
+    """HFLM's options for fp32 log-probabilities: softmax_dtype="float32" where this lm-eval's HFLM
+    takes it (0.4.13 does; an lm-eval whose HFLM does not is left as it was), so that a task's log-likelihoods
+    (acc, gold_ce) are a log-softmax in fp32 of the logits, not one in the weights' dtype (bf16 on
+    a GPU: about 3 significant digits)."""
+    import inspect
+
+    try:
+        takes = "softmax_dtype" in inspect.signature(hflm_class.__init__).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return {"softmax_dtype": "float32"} if takes else {}
+
+
 @functools.lru_cache(maxsize=2)
 def _task_manager(include_defaults: bool):
     """lm-eval's TaskManager, made once per process: with its default tasks it scans every task
@@ -215,7 +265,7 @@ def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, l
     # git prints "fatal: not a git repository" on the terminal. run.json holds our provenance.
     if hasattr(lm_eval.evaluator, "get_git_commit_hash"):
         lm_eval.evaluator.get_git_commit_hash = lambda: None
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, **hflm_precision(HFLM))
     manager = _task_manager(any(t.config is None for t in tasks))
     with silent_bars(not progress):
         out = simple_evaluate(model=lm, tasks=[t.request for t in tasks], task_manager=manager,
@@ -233,16 +283,15 @@ def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, l
                     not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
             of_filter = filter_samples(logged, filt)
-            se = plain_mean_se(of_filter, metric, float(value))
+            se, se_by = plain_mean_se(of_filter, metric, float(value)) or (None, None)
             rows.append({"task": task, "metric": metric, "value": float(value), "n_tokens": None,
-                         "n_examples": len(of_filter), "filter": filt or None, "se": se,
-                         "se_by": "examples" if se is not None else None})
+                         "n_examples": len(of_filter), "filter": filt or None, "se": se, "se_by": se_by})
         gold = [g for g in (_gold_nll_per_token(s, lm) for s in logged) if g is not None]
         if gold:
             se = mean_se(gold)
             rows.append({"task": task, "metric": "gold_ce", "value": float(np.mean(gold)), "n_tokens": None,
                          "n_examples": len(gold), "filter": None, "se": se,
-                         "se_by": "examples" if np.isfinite(se) else None})
+                         "se_by": SE_BY_EXAMPLES if np.isfinite(se) else None})
     df = pd.DataFrame(rows, columns=["task", "metric", "value", "n_tokens", "n_examples", "filter", "se", "se_by"])
     df.insert(0, "dataset", None)
     df.insert(2, "is_train", False)

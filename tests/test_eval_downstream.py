@@ -14,6 +14,7 @@ pytest.importorskip("lm_eval")
 torch.set_num_threads(1)
 
 from click.testing import CliRunner  # noqa: E402
+from scipy.stats import norm  # noqa: E402
 from tinysuite import cached_tiny_suite, stdlib_documents  # noqa: E402
 
 from scalefit.cli import main  # noqa: E402
@@ -91,7 +92,8 @@ def test_local_tasks_accuracy_and_gold_nll_match_a_hand_computation(tasks, tmp_p
     n_examples = rows.set_index(["task", "metric"])["n_examples"]
     assert n_examples[("mc", "gold_ce")] == 10 and n_examples[("cont", "gold_ce")] == 6
 
-    # se over examples (sample SD / sqrt n) for each plain mean, none for the perplexity
+    # se over examples for each plain mean (a 0/1 metric: the 95% Wilson half-width / 1.96; gold_ce:
+    # sample SD / sqrt n), none for the perplexity
     se = rows.set_index(["task", "metric"])["se"]
     by = rows.set_index(["task", "metric"])["se_by"]
     cont_acc = []
@@ -103,8 +105,10 @@ def test_local_tasks_accuracy_and_gold_nll_match_a_hand_computation(tasks, tmp_p
         cont_acc.append(bool((logits.argmax(-1)[len(ctx) - 1:] == torch.tensor(ids[len(ctx):])).all()))
     assert got[("cont", "acc")] == pytest.approx(np.mean(cont_acc))
     for key, values in [(("mc", "acc"), acc), (("mc", "acc_norm"), acc_norm), (("cont", "acc"), cont_acc)]:
-        assert se[key] == pytest.approx(np.std(values, ddof=1) / np.sqrt(len(values)), rel=1e-12)
-        assert by[key] == "examples"
+        n, p, z = len(values), np.mean(values), norm.ppf(0.975)
+        assert se[key] == pytest.approx(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n), rel=1e-9)
+        assert by[key] == "examples (wilson)"
+    assert by[("mc", "gold_ce")] == by[("cont", "gold_ce")] == "examples"
     assert se[("mc", "acc")] > 0 and se[("mc", "acc_norm")] > 0, (acc, acc_norm, cont_acc)
     assert se[("mc", "gold_ce")] == pytest.approx(np.std(gold, ddof=1) / np.sqrt(10), rel=1e-4)
     assert se[("cont", "gold_ce")] == pytest.approx(np.std(gold_cont, ddof=1) / np.sqrt(6), rel=1e-4)
@@ -270,8 +274,11 @@ def test_plain_mean_se_only_for_means_of_the_logged_values_of_one_filter():
     strict = filter_samples(logged, "strict")
     assert len(strict) == 5 and len(filter_samples(logged, "flexible")) == 5
     assert filter_samples(logged, "") == logged
-    assert plain_mean_se(strict, "exact_match", 0.6) == pytest.approx(np.sqrt(0.3 / 5), rel=1e-12)
-    assert plain_mean_se(filter_samples(logged, "flexible"), "exact_match", 1.0) == 0.0
+    z = norm.ppf(0.975)
+    wilson = np.sqrt(0.24 / 5 + z * z / 100) / (1 + z * z / 5)  # 3 of 5: the Wilson SE
+    assert plain_mean_se(strict, "exact_match", 0.6) == (pytest.approx(wilson, rel=1e-9), "examples (wilson)")
+    at_one = plain_mean_se(filter_samples(logged, "flexible"), "exact_match", 1.0)  # 5 of 5: not 0
+    assert at_one == (pytest.approx(z / (2 * (5 + z * z)), rel=1e-9), "examples (wilson)")
     assert plain_mean_se(strict, "exact_match", 0.6 + 1e-6) is None  # not its mean
     assert plain_mean_se(strict, "perplexity", float(np.exp(6.0))) is None
     assert plain_mean_se(strict, "f1", 0.5) is None

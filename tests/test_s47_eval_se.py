@@ -301,3 +301,92 @@ def test_a_token_file_of_one_end_of_text_document_says_it_has_no_se(loaded, tmp_
     with pytest.warns(ScalefitWarning, match=r"dataset one: se: none \(one.npy holds one document"):
         rows = measure(model, info, tmp_path / "one.npy", tmp_path, name="one")
     assert set(rows["se_by"]) == {"documents (eos)"} and set(rows["n_docs"]) == {1} and rows["se"].isna().all()
+
+
+# 4. a 0/1 task metric: a binomial SE that is not 0 at 0% or 100%
+
+def test_a_proportion_gets_a_wilson_se_that_covers_at_the_edges_too():
+    """acc of 0/100 or 100/100 was reported with se 0 (the examples' SD); the Wilson SE is not 0
+    there, and p +- 1.96 se holds the true accuracy at least about 95% of the time near the edges
+    (more: it is conservative there) as in the middle, where the sample SD's interval held it far
+    less often near the edges."""
+    from scalefit.evals.downstream import example_se, mean_se
+
+    for n in (10, 100):
+        for ones in (0, n):
+            se, by = example_se(np.array([ones // n] * n, dtype=float))
+            assert by == "examples (wilson)" and 0.2 / n < se < 1 / n
+    rng = np.random.default_rng(5)
+    n, trials = 100, 2000
+    for p in (0.01, 0.03, 0.3):
+        draws = (rng.random((trials, n)) < p).astype(float)
+        hat = draws.mean(1)
+        wilson = np.array([example_se(d)[0] for d in draws])
+        sd = np.array([mean_se(d) for d in draws])
+        assert (abs(hat - p) <= 1.96 * wilson).mean() >= 0.9, p
+        if p <= 0.01:
+            assert (abs(hat - p) <= 1.96 * sd).mean() < 0.8
+    graded, by = example_se(np.array([0.5, 1.0, 0.0, 0.25]))  # not 0/1: the sample SD over sqrt(n)
+    assert by == "examples" and graded == pytest.approx(np.std([0.5, 1.0, 0.0, 0.25], ddof=1) / 2, rel=1e-12)
+
+
+def write_task(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_a_task_every_example_gets_right_has_a_nonzero_se(loaded, tmp_path):
+    """One choice per row: acc is 1 on every example; its se was 0, now the Wilson SE of 8/8."""
+    from scalefit.evals.downstream import jsonl_task, run_tasks
+
+    model, info, _ = loaded
+    rows = [{"context": f"x = {i}", "choices": ["print(x)"], "answer": 0} for i in range(8)]
+    spec = jsonl_task("one", write_task(tmp_path / "one.jsonl", rows))
+    out = run_tasks(model, info.tokenizer, [spec], progress=False).set_index("metric")
+    z = 1.959963984540054
+    assert out.loc["acc", "value"] == 1.0 and out.loc["acc", "n_examples"] == 8
+    assert out.loc["acc", "se"] == pytest.approx(z / (2 * (8 + z * z)), rel=1e-12)
+    assert out.loc["acc", "se_by"] == "examples (wilson)"
+
+
+# 5. lm-eval's log-probabilities in fp32
+
+def test_task_log_probabilities_are_an_fp32_log_softmax_of_half_precision_logits(loaded, tmp_path):
+    """HFLM was built without softmax_dtype, so a bf16 model's task log-probs were a bf16 log-softmax
+    (~3 digits); gold_ce is now the fp32 log-softmax of its logits, as computed here."""
+    from scalefit.evals.downstream import jsonl_task, run_tasks
+
+    _, info, data = loaded
+    model, tok = load_checkpoint(info, "cpu", "bfloat16")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    lines = [ln for ln in (data / "val.txt").read_text().splitlines() if 15 < len(ln.strip()) < 40][:12]
+    rows = [{"context": a.strip(), "continuation": b.strip()} for a, b in zip(lines[::2], lines[1::2])]
+    fp32, bf16 = [], []
+    for r in rows:
+        ctx = tok(r["context"], add_special_tokens=False)["input_ids"]
+        cont = tok(r["context"] + " " + r["continuation"], add_special_tokens=False)["input_ids"][len(ctx):]
+        ids = torch.tensor(ctx + cont)[None]
+        with torch.no_grad():
+            logits = model(input_ids=ids[:, :-1]).logits[0, -len(cont):]
+        target = torch.tensor(cont)
+        for out, dtype in ((fp32, torch.float32), (bf16, torch.bfloat16)):
+            logp = torch.log_softmax(logits, -1, dtype=dtype).float()
+            out.append(-float(logp[torch.arange(len(cont)), target].sum()) / len(cont))
+    worst = int(np.argmax(np.abs(np.subtract(fp32, bf16))))
+    assert abs(fp32[worst] - bf16[worst]) > 1e-3  # the premise: the two differ on this example
+    spec = jsonl_task("cont", write_task(tmp_path / "cont.jsonl", [rows[worst]]))  # alone: no padding
+    got = run_tasks(model, tok, [spec], batch_size=1, progress=False).set_index("metric").loc["gold_ce", "value"]
+    assert got == pytest.approx(fp32[worst], rel=1e-6)
+
+
+def test_an_lm_eval_without_softmax_dtype_is_left_as_it_was():
+    from lm_eval.models.huggingface import HFLM
+
+    from scalefit.evals.downstream import hflm_precision
+
+    class OldHFLM:
+        def __init__(self, pretrained=None, tokenizer=None, batch_size=1, **kwargs):
+            pass
+
+    assert hflm_precision(OldHFLM) == {}
+    assert hflm_precision(HFLM) == {"softmax_dtype": "float32"}
