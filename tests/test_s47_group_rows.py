@@ -1,20 +1,44 @@
 """A group's row (tensor '*') of a spectral statistic is the mean over the group's matrices, not the
-spectrum of its pooled weights (s47 audit): one fact, schema.GROUP_RULE and group_row_is_mean, below
-the layers; the trajectory/transitions label, their --layer help and COLUMNS.md's tensor row say it,
-and the measurement does it."""
+spectrum of its pooled weights (s47 audit): one fact, schema.GROUP_RULE (its text built from
+SPECTRUM_STATS) and group_row_is_mean, below the layers; the trajectory/transitions label, their
+--layer help and COLUMNS.md's tensor row say it, and the measurement does it."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from scalefit.schema import GROUP_RULE, POOLED_TENSOR, SPECTRUM_STATS, group_row_is_mean
+# Only a name that schema held before f6c5d02 at module level: the rule's names (GROUP_RULE,
+# SPECTRUM_STATS, group_row_is_mean) are imported inside each test, after what it checks of the
+# commands' behaviour, so that on the old code each test fails on that behaviour, not at import.
+from scalefit.schema import POOLED_TENSOR
+
+SPECTRAL = "mean over its matrices for the spectral statistics"  # the rule's words, in each place
+
+
+def _listed_spectral(text: str) -> list[str]:
+    """The statistics a statement of the rule names as spectral: the `names` in the parenthesis after
+    'for the spectral statistics' (backticks or quotes, as --help prints them)."""
+    import re
+    tail = text[text.index(SPECTRAL) + len(SPECTRAL):]
+    inner = tail[tail.index("(") + 1:tail.index(")")]
+    return re.findall(r"[`']([a-z_]+)[`']", inner)
+
+
+def test_the_rule_names_every_spectral_statistic():
+    """GROUP_RULE named 4 of the 8 spectral statistics by hand (sv_max, stable_rank, entropy_rank,
+    alpha) beside SPECTRUM_STATS: a group's alpha_ks row is a mean too. The text is built from the
+    tuple, so it names each, in order."""
+    from scalefit.schema import GROUP_RULE, SPECTRUM_STATS, group_row_is_mean
+    assert _listed_spectral(GROUP_RULE) == list(SPECTRUM_STATS)
+    assert len(SPECTRUM_STATS) == 8 and all(group_row_is_mean(s) for s in SPECTRUM_STATS)
 
 
 def test_the_rule_is_what_the_measurement_does():
     """Two MLP-in matrices of different scale: the group row of every spectral statistic is the mean
     of the two tensors' values (group_row_is_mean), and the std is the pooled weights' (not their mean)."""
     torch = pytest.importorskip("torch")
+    from scalefit.schema import SPECTRUM_STATS, group_row_is_mean
     from scalefit.weightstats.measure import weight_stats_table
     rng = np.random.default_rng(5)
     sd = {f"gpt_neox.layers.{i}.mlp.dense_h_to_4h.weight":
@@ -62,6 +86,9 @@ def test_layer_help_states_the_rule(command):
     from scalefit.cli import main
     out = " ".join(CliRunner().invoke(main, [command, "--help"]).stdout.split())
     assert "all layers' weights together" not in out
+    assert SPECTRAL in out
+    from scalefit.schema import GROUP_RULE, SPECTRUM_STATS
+    assert _listed_spectral(out) == list(SPECTRUM_STATS)
     assert " ".join(GROUP_RULE.replace("`", "'").split()) in out
 
 
@@ -69,5 +96,8 @@ def test_columns_md_tensor_rows_state_the_rule():
     from scalefit.data import data_path
     text = data_path("suites", "mini", "COLUMNS.md").read_text()
     rows = [ln for ln in text.splitlines() if ln.startswith("| `tensor` |")]
-    assert len(rows) == 2 and all(GROUP_RULE in ln for ln in rows)
     assert "pooled row" not in text
+    assert len(rows) == 2 and all(SPECTRAL in ln for ln in rows)
+    from scalefit.schema import GROUP_RULE, SPECTRUM_STATS
+    assert all(_listed_spectral(ln) == list(SPECTRUM_STATS) for ln in rows)
+    assert all(GROUP_RULE in ln for ln in rows)

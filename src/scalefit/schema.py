@@ -30,9 +30,10 @@ POOLED_TENSOR = "*"
 # weights. Here, below the layers, so that scaling/ names a group row's meaning without weightstats/.
 SPECTRUM_STATS = ("sv_max", "stable_rank", "entropy_rank", "alpha", "alpha_xmin",
                   "alpha_ks", "alpha_n_tail", "alpha_weighted")
+# the names from SPECTRUM_STATS itself, so the rule and group_row_is_mean cannot part
 GROUP_RULE = ("A group's row (tensor `*`) pools the weights of its tensors for the moments, quantiles and "
-              "fitted families, and is the mean over its matrices for the spectral statistics (`sv_max`, "
-              "`stable_rank`, `entropy_rank`, `alpha`).")
+              "fitted families, and is the mean over its matrices for the spectral statistics ("
+              + ", ".join(f"`{s}`" for s in SPECTRUM_STATS) + ").")
 
 
 def group_row_is_mean(stat) -> bool:
