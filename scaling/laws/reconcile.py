@@ -85,6 +85,10 @@ class Move:
     delta_lo_band: tuple[float, float] = (NAN, NAN)
     delta_hi_band: tuple[float, float] = (NAN, NAN)
     edge: bool | None = None  # 0 lies inside an end's band: too close to call with these draws
+    # the draws the change's interval and bands rest on: the smaller of the two conditions'
+    # counts of finite draws (change_summary's n; failed refits leave fewer than --bootstrap);
+    # None: no draws compared
+    n_draws: int | None = None
 
     @property
     def verdict(self) -> str | None:
@@ -469,7 +473,7 @@ def change_summary(source_draws, target_draws, level: float = INTERVAL_LEVEL / 1
     s, t = s[np.isfinite(s)], t[np.isfinite(t)]
     n = min(s.size, t.size)
     if n < 2:
-        return {"ci": (NAN, NAN), "lo_band": (NAN, NAN), "hi_band": (NAN, NAN), "edge": None}
+        return {"ci": (NAN, NAN), "lo_band": (NAN, NAN), "hi_band": (NAN, NAN), "edge": None, "n": n}
     differences = (_thinned(t)[:, None] - _thinned(s)[None, :]).ravel()
     tail = (1 - level) / 2
     error = band_error(n, tail)  # the same for both tails
@@ -478,7 +482,7 @@ def change_summary(source_draws, target_draws, level: float = INTERVAL_LEVEL / 1
     q = [float(v) for v in np.quantile(differences, shares)]
     lo_band, hi_band = (q[0], q[2]), (q[3], q[5])
     edge = bool(lo_band[0] <= 0 <= lo_band[1] or hi_band[0] <= 0 <= hi_band[1])
-    return {"ci": (q[1], q[4]), "lo_band": lo_band, "hi_band": hi_band, "edge": edge}
+    return {"ci": (q[1], q[4]), "lo_band": lo_band, "hi_band": hi_band, "edge": edge, "n": n}
 
 
 def band_error(n: int, tail: float) -> float:
@@ -504,24 +508,32 @@ def draws_for_steady_verdicts(level: float = INTERVAL_LEVEL / 100) -> int:
     return n
 
 
-def few_draws_finding(n_bootstrap: int, level: float = INTERVAL_LEVEL / 100) -> str | None:
-    """The walk's finding that its verdicts need more draws, where ``n_bootstrap`` draws per
-    condition leave fewer than MIN_DRAWS_BEYOND_BAND beyond an end's resampling band: the band's
-    outer end is then one of a condition's few most extreme draws, and whether 0 falls inside it
-    ('at the edge') or beyond it ('changes a', 'leaves 0 inside') can move with the seed. Porian's
-    anchors, seeds 0-29, verdicts off their step's commonest: 20 of 330 at --bootstrap 200 (4 of 11
-    steps; 3 between 'changes a' and 'at the edge'), 15 at 300, 4 at 500, 2 at 731 and 2 at 1000
-    (OWT2's cosine-decay step, at the edge or just holding 0). None with enough."""
-    if n_bootstrap >= draws_for_steady_verdicts(level):
+def few_draws_finding(n_draws: int, level: float = INTERVAL_LEVEL / 100,
+                      n_bootstrap: int | None = None) -> str | None:
+    """The walk's finding that its verdicts need more draws, where ``n_draws`` draws per
+    condition (the fewest a judged step's band rested on: ``Move.n_draws``, which failed refits
+    leave under ``n_bootstrap``, the resamples asked for) leave fewer than MIN_DRAWS_BEYOND_BAND
+    beyond an end's resampling band: the band's outer end is then one of a condition's few most
+    extreme draws, and whether 0 falls inside it ('at the edge') or beyond it ('changes a',
+    'leaves 0 inside') can move with the seed. Porian's anchors, seeds 0-29, verdicts off their
+    step's commonest: 20 of 330 at --bootstrap 200 (4 of 11 steps; 3 between 'changes a' and 'at
+    the edge'), 15 at 300, 4 at 500, 2 at 731 and 2 at 1000 (OWT2's cosine-decay step, at the edge
+    or just holding 0): more draws make the verdicts steadier, not steady. None with enough."""
+    steady = draws_for_steady_verdicts(level)
+    if n_draws >= steady:
         return None
-    beyond = draws_beyond_band(n_bootstrap, level)
+    beyond = draws_beyond_band(n_draws, level)
     reach = ("reaches out to a condition's most extreme draw" if beyond < 1 else  # 0.7 of 200
-             f"leaves only {np.floor(10 * beyond) / 10:.1f} of a condition's {n_bootstrap} draws "
+             f"leaves only {np.floor(10 * beyond) / 10:.1f} of a condition's {n_draws} draws "
              "beyond it")  # floored: 9.98 of 730 printed 10.0, as many as it needs
-    return (f"{n_bootstrap} draws per condition are too few for steady verdicts: an end's "
-            f"resampling band {reach} (a steady band leaves {MIN_DRAWS_BEYOND_BAND}), so whether 0 "
-            "falls inside a band (at the edge) or beyond it can move with --seed; the verdicts "
-            f"need --bootstrap {draws_for_steady_verdicts(level)} or more")
+    failed = (f" (of {n_bootstrap} resamples: the others' refits failed)"
+              if n_bootstrap is not None and n_draws < n_bootstrap else "")
+    return (f"{n_draws} draws per condition{failed} are too few for steadier verdicts: an end's "
+            f"resampling band {reach} (a steadier band leaves {MIN_DRAWS_BEYOND_BAND}), so whether "
+            "0 falls inside a band (at the edge) or beyond it can move with --seed; "
+            f"{steady} draws or more (--bootstrap {steady} or more, where every refit succeeds) "
+            f"leave {MIN_DRAWS_BEYOND_BAND} beyond it, though a verdict next to its band can still "
+            "move (on Porian's anchors over 30 seeds, 2 of 330 verdicts did at 731 draws as at 1000)")
 
 
 def change_interval(source_draws, target_draws) -> tuple[float, float]:
@@ -548,6 +560,7 @@ def walk_moves(steps: list[Step], n_bootstrap: int = 0, draws: dict | None = Non
                 change = change_summary(ds, dt)
                 move.delta_ci95 = change["ci"]
                 move.delta_lo_band, move.delta_hi_band = change["lo_band"], change["hi_band"]
+                move.n_draws = int(change["n"])
                 if not rough and np.all(np.isfinite(move.delta_ci95)):
                     move.apart = bool(move.delta_ci95[0] > 0 or move.delta_ci95[1] < 0)
                     move.edge = change["edge"]
@@ -657,7 +670,8 @@ def walk_findings(steps: list[Step], moves: list[Move], n_bootstrap: int = 0,
                        f"{max(x.chinchilla_a for x in chin):.3f}; minus the "
                        f"{'IsoFLOP' if law == 'isoflop' else law} a: "
                        f"{_signed(gaps.min())} to {_signed(gaps.max())}")
-    few = few_draws_finding(n_bootstrap) if any(m.verdict is not None for m in moves) else None
+    used = [m.n_draws if m.n_draws is not None else n_bootstrap for m in moves if m.verdict is not None]
+    few = few_draws_finding(min(used), n_bootstrap=n_bootstrap) if used else None
     if few:  # once for the walk: the verdicts above rest on each band's few most extreme draws
         out.append(few)
     if moves:  # a share, and each step's change, is of the cumulative walk, said once
