@@ -1,9 +1,10 @@
 """The init study's statistics: loss thresholds, each run's steps to them and final loss, and each
 condition against the control of its size and warmup (t intervals over seeds, Welch's t, the exact
-permutation p, Fisher's exact p of the shares of seeds that reach a threshold, the outcome), each init that carries the source's shape against the Gaussian of the
+permutation p, Boschloo's exact p of equal shares of seeds that reach a threshold, the outcome), each init that carries the source's shape against the Gaussian of the
 same scale (the shape contrasts), and what dropping warmup costs an init against what it costs pythia."""
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -106,14 +107,27 @@ def compare(a, b) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def reach_p(reached: tuple[int, int], control_reached: tuple[int, int]) -> float:
-    """Two-sided Fisher's exact p that two shares of seeds reaching a threshold differ: k of n
-    against j of m (2 of 3 against 1 of 3: p = 1; 0 of 3 against 3 of 3: p = 0.1, the least three
-    seeds a side can give). NaN where a side has no seeds."""
+    """p-value of Boschloo's exact test (two-sided) of equal shares of seeds reaching a threshold:
+    k of n against j of m (0 of 3 against 3 of 3: p = 0.031; 2 of 3 against 1 of 3: p = 1). NaN
+    where a side has no seeds; 1 where the shares are equal.
+
+    Why Boschloo's and not Fisher's exact test or a permutation test over the seeds: Fisher's test
+    conditions on both margins, so with three seeds a side its least p is 0.1 (0 of 3 against 3 of
+    3) and it can never reject at ALPHA on the shipped design; an exact permutation test over all
+    seeds (the steps, never-reached as +inf, by rank) has the same floor, 2 / C(6, 3) = 0.1, at 3
+    against 3. Boschloo's test is unconditional (it maximizes over the common reach probability the
+    chance of a table as extreme by Fisher's p), exact (its size is at most ALPHA for every
+    reach probability) and uniformly more powerful than Fisher's; it reads the shares alone, which
+    is all a threshold that some seeds never reach lets one compare over all the seeds (the steps
+    of the seeds that got there are not all the seeds)."""
     (k, n), (j, m) = reached, control_reached
     if n <= 0 or m <= 0:
         return math.nan
-    return float(stats.fisher_exact([[k, n - k], [j, m - j]]).pvalue)
+    if k * m == j * n:
+        return 1.0  # equal shares: nothing as extreme is less likely (and scipy returns NaN for 0/0)
+    return float(stats.boschloo_exact([[k, j], [n - k, m - j]], alternative="two-sided").pvalue)
 
 
 def outcome(measure: str, comparison: dict, reached: tuple[int, int],
@@ -122,24 +136,19 @@ def outcome(measure: str, comparison: dict, reached: tuple[int, int],
     is faster, where its test says so at ALPHA (``comparison``'s p); undetermined where nothing
     was tested.
 
-    A threshold that the two sides' seeds reach in different shares: the shares are tested
-    (``reach_p``, Fisher's exact, two-sided). Where they differ at ALPHA, fewer of the condition's
-    seeds getting there is slower and more is faster. Where they do not, the steps of the seeds
-    that got there decide only if they differ at ALPHA the same way (the seeds that never got
-    there would only widen that gap); otherwise undetermined: a share that differs by chance says
-    nothing, and the seeds that got there are not all the seeds, so no 'same' either."""
+    A threshold that the two sides' seeds reach in different shares is decided by one test at
+    ALPHA, of the shares alone (``reach_p``, Boschloo's exact, two-sided): where it rejects, fewer
+    of the condition's seeds getting there is slower and more is faster; otherwise undetermined
+    (the seeds that got there are not all the seeds, so their steps decide nothing and give no
+    'same'). No second test is OR-ed in: that would raise the rule's size above ALPHA."""
     p, diff = comparison["p"], comparison["diff"]
     if measure != "final_loss":
         (n_reached, n), (control_ok, n_control) = reached, control_reached
         share = n_reached / n if n else 0.0
         control_share = control_ok / n_control if n_control else 0.0
         if share != control_share:
-            way = "slower" if share < control_share else "faster"
-            if reach_p(reached, control_reached) < ALPHA:
-                return way
-            steps_way = "faster" if diff < 0 else "slower"
-            if np.isfinite(p) and p < ALPHA and diff != 0 and steps_way == way:
-                return way
+            if reach_p((n_reached, n), (control_ok, n_control)) < ALPHA:
+                return "slower" if share < control_share else "faster"
             return "undetermined"
     if not np.isfinite(p):
         return "undetermined"  # one run a side, or neither got there: nothing was tested
@@ -149,12 +158,11 @@ def outcome(measure: str, comparison: dict, reached: tuple[int, int],
 
 
 # the outcome rule for a threshold some seeds never reach (``outcome``), in report.md's words
-REACH_RULE = ("A threshold that the two sides' seeds reach in different shares (some never get there): the "
-              f"shares are compared by Fisher's exact test (two-sided). Fewer of a condition's seeds there is slower, more is "
-              f"faster, where that test gives p < {ALPHA:g}, or where the steps of the seeds that got "
-              f"there differ at p < {ALPHA:g} the same way (the seeds that never got there would only "
-              "widen the gap); otherwise the outcome is undetermined (no 'same': the seeds that got there "
-              "are not all the seeds). p_reach in the tables is that Fisher p.")
+REACH_RULE = ("A threshold that the two sides' seeds reach in different shares (some never get there) is "
+              "decided by one test, Boschloo's exact test (two-sided) of equal shares of seeds that get there: "
+              f"where its p < {ALPHA:g}, fewer of a condition's seeds there is slower and more is faster; "
+              "otherwise the outcome is undetermined (no 'same': the seeds that got there are not all the "
+              "seeds, and their steps decide nothing). p_reach in the tables is that test's p-value.")
 
 
 # ---------------------------------------------------------------- thresholds, runs, conditions
@@ -273,8 +281,8 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _contrast(cond: pd.DataFrame, control: pd.DataFrame, measure: str) -> dict:
     """One condition's runs against its control's on one measure: both means, ``compare``'s
-    difference, interval and p values, the relative difference, the seed counts, the Fisher p of
-    the shares of seeds that reached a threshold (``reach_p``; NaN for the final loss) and the
+    difference, interval and p values, the relative difference, the seed counts, the p-value of
+    Boschloo's exact test of equal shares of seeds that reached a threshold (``reach_p``; NaN for the final loss) and the
     outcome."""
     mean, _, _, n_ok = t_interval(cond[measure])
     comparison = compare(cond[measure], control[measure])

@@ -8,9 +8,10 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from scalefit.errors import InputError, known, suggestion
-from scalefit.schema import (WEIGHT_KEYS, distinct_rows, group_values, numeric_values, pooled_rows, refuse_categorical,
+from scalefit.schema import (WEIGHT_KEYS, distinct_rows, group_values, numeric_values, refuse_categorical,
                              split_rows)
 from scalefit.scaling.flags import named
 from scalefit.scaling.trajectories.init_contrasts import CONTROL
@@ -27,13 +28,11 @@ SEPARATE_ATTENTION = ("attn_q", "attn_k", "attn_v", "attn_kv")
 GAUSSIAN_VALUE = {"excess_kurtosis": 0.0, "skew": 0.0, "gennorm_beta": 2.0, "t_nu": 0.0, "quartic_g": 0.0}
 
 
-# a statistic's sampling variance for n Gaussian weights, as c / n: excess kurtosis 24/n, skew 6/n
-# (the noise floor's fallback where a condition has one seed; where the statistic has no such law, its
-# floor is the seeds' sd alone)
-SAMPLING_VARIANCE = {"excess_kurtosis": 24.0, "skew": 6.0}
 WITHIN_NOISE = "within noise"
-SHAPE_COLUMNS = ["size", "init", "warmup", "group", "start", "end", "control_end", "gaussian", "n_seeds", "seed_sd",
-                 "n_weights", "sampling_sd", "noise", "verdict"]
+# the label of a verdict read from one seed: no spread over seeds, so no test of its change
+ONE_SEED = "descriptive; one seed: no noise estimate"
+SHAPE_COLUMNS = ["size", "init", "warmup", "group", "start", "end", "control_end", "gaussian", "n_seeds", "change",
+                 "seed_sd", "change_lo", "change_hi", "verdict"]
 
 
 def _gauss_axis(stat: str, values):
@@ -58,38 +57,19 @@ def _or_as_near(nearest: str, dist: dict, refs: dict, spread: float) -> str:
     return f"between {SHAPE_REFERENCES[first]} and {SHAPE_REFERENCES[second]} (nearer {SHAPE_REFERENCES[nearest]})"
 
 
-def weight_counts(weights: pd.DataFrame) -> pd.DataFrame:
-    """(model, step, group, n_weights): the weights a group's value is read from, (frobenius / rms)^2
-    of its pooled row, else of each tensor's; over tensors the count whose sqrt(c / n) is the
-    sampling sd of the mean of their values (n = T^2 / sum(1 / n_t)). Empty without both stats."""
-    keys = ["model", "step", "group", "tensor", "layer"]
-    if weights.empty or not {*keys, "stat", "value"} <= set(weights):
-        return pd.DataFrame(columns=["model", "step", "group", "n_weights"])
-    rows = pooled_rows(weights[weights["stat"].isin(("frobenius", "rms"))])
-    if rows.empty:
-        return pd.DataFrame(columns=["model", "step", "group", "n_weights"])
-    wide = rows.assign(value=pd.to_numeric(rows["value"], errors="coerce")).pivot_table(
-        index=keys, columns="stat", values="value", aggfunc="mean")
-    if not {"frobenius", "rms"} <= set(wide.columns):
-        return pd.DataFrame(columns=["model", "step", "group", "n_weights"])
-    n = (wide["frobenius"] / wide["rms"]) ** 2
-    n = n[np.isfinite(n) & (n > 0)].rename("n").reset_index()
-    per = n.groupby(["model", "step", "group"])["n"].agg(lambda x: x.size ** 2 / (1.0 / x).sum())
-    return per.rename("n_weights").reset_index()
-
-
-def sampling_sd(stat: str, n_weights: float) -> float:
-    """The statistic's sampling sd for n Gaussian weights (sqrt(24/n) for excess kurtosis, sqrt(6/n)
-    for skew); NaN where SAMPLING_VARIANCE has no law for it or n is unknown."""
-    c = SAMPLING_VARIANCE.get(stat, math.nan)
-    return math.sqrt(c / n_weights) if np.isfinite(c) and np.isfinite(n_weights) and n_weights > 0 else math.nan
-
-
-def _seed_sd(values) -> float:
-    """The sd (ddof 1) of one value per seed; NaN under two seeds."""
-    x = np.asarray(values, float)
+def change_interval(changes) -> tuple[float, float, float, float, int]:
+    """(mean, sd, lo, hi, n) of each seed's own change: its mean, the sd over seeds (ddof 1) and the
+    95% t interval of the mean, mean -+ t_{n-1,0.975} * sd / sqrt(n); NaN sd and bounds under two seeds."""
+    x = np.asarray(changes, float)
     x = x[np.isfinite(x)]
-    return float(x.std(ddof=1)) if x.size >= 2 else math.nan
+    if x.size == 0:
+        return math.nan, math.nan, math.nan, math.nan, 0
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, math.nan, math.nan, math.nan, 1
+    sd = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.975, x.size - 1)) * sd / math.sqrt(x.size)
+    return mean, sd, mean - half, mean + half, int(x.size)
 
 
 def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "excess_kurtosis",
@@ -106,12 +86,14 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
       |E - S|) and does not end near P, however far it went (a move from the Gaussian is the
       change of shape; P's distance is no yardstick for it);
     - 'goes elsewhere': near no reference;
-    - 'within noise': checked first: the change |E - S| is no larger than its noise, the larger of
-      the seeds' sd of their change (``seed_sd``: each seed's own end minus its own start, over the
-      ``n_seeds`` seeds with both; two or more) and the statistic's sampling sd for the group's n
-      Gaussian weights (``sampling_sd``: sqrt(24/n) for excess kurtosis, sqrt(6/n) for skew; n,
-      ``n_weights``, from its frobenius and rms rows). Neither known: no floor (the verdicts above
-      alone).
+    - 'within noise': checked first, with two seeds or more: the 95% t interval of the mean over
+      seeds of each seed's own change (its end minus its start; ``change``, ``change_lo``,
+      ``change_hi``; mean -+ t_{n-1,0.975} * ``seed_sd`` / sqrt(``n_seeds``)) holds 0, a two-sided
+      t test at the 5% level of no change that does not reject;
+    - one seed: no test is possible (no spread over seeds; the sampling sd of a fresh Gaussian draw,
+      sqrt(24/n) for excess kurtosis, is not the noise of a change of trained, heavy-tailed weights),
+      so the verdict above is kept as a description, labelled '(descriptive; one seed: no noise
+      estimate)'.
 
     ``groups``: those groups only; by default MATRIX_GROUPS and each model's SEPARATE_ATTENTION
     matrices."""
@@ -124,7 +106,6 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
         raise InputError(f"{named('stat')}: the init-study runs have no '{stat}' rows"
                          + suggestion(stat, names, otherwise=f" (known: {known(names)})"))
     refuse_categorical(weights, stat, named("stat"))  # a mean over seeds of a code says nothing
-    counts = weight_counts(weights)  # before the stat's rows are kept: from frobenius and rms
     weights = weights[weights["stat"] == stat]
     if weights.empty:
         return pd.DataFrame(columns=SHAPE_COLUMNS)
@@ -167,23 +148,19 @@ def shape_table(table: pd.DataFrame, conditions: pd.DataFrame, stat: str = "exce
             verdict = "goes elsewhere"  # all references at one value (spread 0) too
         else:
             verdict = _or_as_near(nearest, dist, refs, spread)
-        # the noise floor: the seeds' spread at the start and at the end, the statistic's sampling sd
+        # the noise test: each seed's own change (its start and end are one run's), its mean's t interval
         first, last = traj["step"].iloc[0], traj["step"].iloc[-1]
         mine = values[(values["size"] == size) & (values["init"] == init) & (values["warmup"] == warmup)
                       & (values["group"] == group)]
         ends = mine[mine["step"].isin((first, last))].pivot_table(index="model", columns="step", values="value")
         change = ends[last] - ends[first] if first in ends and last in ends else pd.Series(dtype=float)
-        n_seeds = int(np.isfinite(change).sum())
-        seed_sd = _seed_sd(change)  # each seed's own change: its start and end are one run's
-        n_weights = counts.loc[counts["model"].isin(mine["model"]) & (counts["group"] == group)
-                               & (counts["step"] == last), "n_weights"].mean() if len(counts) else math.nan
-        sampled = sampling_sd(stat, n_weights)
-        floors = [x for x in (seed_sd, sampled) if np.isfinite(x)]
-        noise = max(floors) if floors else math.nan
-        if np.isfinite(noise) and abs(end - start) <= noise:
-            verdict = WITHIN_NOISE  # the change is no larger than the seeds' or the sampling's noise
+        mean_change, seed_sd, lo, hi, n_seeds = change_interval(change)
+        if n_seeds >= 2 and lo <= 0 <= hi:
+            verdict = WITHIN_NOISE  # no change detectable at the 5% level over the seeds
+        elif n_seeds < 2:
+            verdict = f"{verdict} ({ONE_SEED})"
         rows.append({"size": size, "init": init, "warmup": warmup, "group": group, "start": start,
                      "end": end, "control_end": control_end, "gaussian": gauss, "n_seeds": n_seeds,
-                     "seed_sd": seed_sd, "n_weights": n_weights, "sampling_sd": sampled, "noise": noise,
+                     "change": mean_change, "seed_sd": seed_sd, "change_lo": lo, "change_hi": hi,
                      "verdict": verdict})
     return pd.DataFrame(rows, columns=SHAPE_COLUMNS)

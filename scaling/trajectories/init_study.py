@@ -15,10 +15,10 @@ test (a single run, such as `source`, is tested against the control's seeds as o
 and an exact permutation test over seeds. Early = steps to the first threshold; late = the final
 loss. Weight statistics (default excess kurtosis, per group): where each condition's law starts,
 and whether it keeps its shape, drifts back toward the Gaussian, ends where the Pythia-init run
-ends, leaves the Gaussian it started at, or goes elsewhere, or moves no more than its noise (the seeds'
-spread, the statistic's sampling sd) and reads 'within noise' (``init_shapes.shape_table`` says what
+ends, leaves the Gaussian it started at, or goes elsewhere, or reads 'within noise' where the 95% t interval
+over seeds of the mean change holds 0 (one seed: no test, the verdict labelled descriptive) (``init_shapes.shape_table`` says what
 each means). A threshold the seeds of two conditions reach in different shares: the shares are tested
-(Fisher's exact) before a verdict (``init_contrasts.outcome``). Every sentence of the verdict is built from these numbers.
+(Boschloo's exact test, one test at 5%) before a verdict (``init_contrasts.outcome``). Every sentence of the verdict is built from these numbers.
 
 What the inits are (``run_origin``): which checkpoint the learned laws come from, what that run was
 trained on and for how long, whether the embeddings follow the mode, and which data order the runs
@@ -108,12 +108,14 @@ UNITS = {"loss": "nats/token", "final_loss": "nats/token", "steps_to_N": "optimi
          "optimizer steps for steps_to_N; ci_lo and ci_hi: the 95% interval (t over seeds)",
          "relative": "fraction (0.69: 69% more steps than pythia)",
          "drop_fraction": "fraction of pythia's loss drop from step 0",
-         "p_reach": "Fisher's exact p (two-sided) that the shares of seeds reaching the threshold differ "
-                    "(n_reached of n against n_control_reached of n_control)",
-         "start, end, control_end, seed_sd, sampling_sd, noise": "the weight statistic's own units (1/t_nu "
-                    "for t_nu); seed_sd: the sd over seeds of each seed's change from start to end; sampling_sd: "
-                    "the statistic's for n_weights Gaussian weights; noise: the larger, below which a change "
-                    "reads 'within noise'"}
+         "p_reach": "p-value of Boschloo's exact test (two-sided) of equal shares of seeds reaching the "
+                    "threshold (n_reached of n against n_control_reached of n_control); the outcome reads the "
+                    "shares where it is < 0.05 and is undetermined otherwise",
+         "start, end, control_end, change, seed_sd, change_lo, change_hi": "the weight statistic's own units "
+                    "(1/t_nu for t_nu); change: the mean over n_seeds seeds of each seed's change from start to end; "
+                    "seed_sd: their sd; change_lo, change_hi: the mean change's 95% t interval (t_{n-1,0.975} * "
+                    "seed_sd / sqrt(n_seeds)); where it holds 0 the verdict is 'within noise' (a two-sided t test "
+                    "at the 5% level); one seed: no interval, and the verdict is labelled descriptive"}
 
 
 # ---------------------------------------------------------------- the runs and their conditions

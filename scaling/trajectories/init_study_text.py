@@ -30,9 +30,9 @@ SHAPE_OUTCOMES = {"faster": f"faster than {SHAPE_CONTROL}, the Gaussian of its s
 SHAPE_BRIEF = {"faster": f"faster than {SHAPE_CONTROL}", "slower": f"slower than {SHAPE_CONTROL}",
                "same": f"no difference from {SHAPE_CONTROL} detectable at the 5% level"}
 # an outcome left undetermined because the shares of seeds that reached a threshold differ but not
-# detectably (Fisher's exact p >= ALPHA; init_contrasts.outcome), not because nothing could be tested
-BY_CHANCE = ("undetermined (the shares of seeds that got there differ, but not detectably at the 5% level, "
-             "and the steps of those that did do not settle it)")
+# detectably (Boschloo's exact p >= ALPHA; init_contrasts.outcome), not because nothing could be tested
+BY_CHANCE = ("undetermined (the shares of seeds that got there differ, but not detectably at the 5% level; "
+             "the steps of those that did are not all the seeds')")
 CHANCE_BRIEF = "the shares of seeds that got there differ, but not detectably at the 5% level"
 _FRACTIONS = {2: "half", 3: "third", 4: "quarter", 5: "fifth", 10: "tenth"}
 
@@ -105,8 +105,8 @@ def contrast_sentence(row, summary: pd.DataFrame, thresholds: pd.DataFrame, orig
     shares = ""
     if by_chance(row) or (row["outcome"] != "undetermined" and _shares_differ(row)):
         shares = (f"; {int(row['n_reached'])} of {int(row['n'])} {row['init']} seeds got there against "
-                  f"{int(row['n_control_reached'])} of {int(row['n_control'])} {control}: Fisher's exact p = "
-                  f"{row['p_reach']:.2g}")
+                  f"{int(row['n_control_reached'])} of {int(row['n_control'])} {control}: p-value of Boschloo's "
+                  f"exact test of equal shares {row['p_reach']:.2g}")
     if np.isfinite(row["diff"]):
         tested = f"{diff}, {_p(row, int(mine['n_reached']), int(ctrl['n_reached']), control)}{shares}"
     elif mine["n_reached"] == 0:
@@ -116,7 +116,7 @@ def contrast_sentence(row, summary: pd.DataFrame, thresholds: pd.DataFrame, orig
         tested = (f"no difference to test: {control} never got there, {int(mine['n_reached'])} of "
                   f"{int(mine['n'])} {row['init']} seed{'s' if int(mine['n']) != 1 else ''} did")
     if shares and not np.isfinite(row["diff"]):  # the counts are said already
-        tested += f" (Fisher's exact p = {row['p_reach']:.2g} for the shares)"
+        tested += f" (p-value of Boschloo's exact test of equal shares {row['p_reach']:.2g})"
     said = BY_CHANCE if by_chance(row) else words[row["outcome"]]
     if row["init"] == UPPER_BOUND and control == CONTROL:
         said += f" ({prior_training(row['size'], origin)})"
@@ -277,20 +277,21 @@ def verdict_sentences(study: InitStudy) -> list[str]:
     return out
 
 
-# the weight-law verdicts' noise floor in words (init_shapes.shape_table)
-NOISE_WORDS = ("seed sd: the sd over seeds of each seed's own change from the first to the last checkpoint; "
-               "sampling sd: the statistic's for the group's n weights were they Gaussian, sqrt(24/n) for excess "
-               "kurtosis; a change no larger than the larger of the two reads 'within noise'")
+# the weight-law verdicts' noise test in words (init_shapes.shape_table)
+NOISE_WORDS = ("change: the mean over seeds of each seed's own change from the first to the last checkpoint, "
+               "with its 95% t interval (t_{n-1,0.975} x the seeds' sd / sqrt(n)); where that interval holds 0 "
+               "the change reads 'within noise' (a two-sided t test at the 5% level, as every contrast here); "
+               "one seed allows no test and its verdict is labelled descriptive")
 
 
 def _spread(r) -> str:
-    """'seed sd 0.034; ', with the sampling sd where it is the larger noise or there is one seed."""
-    seed, sampled = r.get("seed_sd", math.nan), r.get("sampling_sd", math.nan)
-    said = [f"seed sd {seed:.2g}"] if np.isfinite(seed) else [f"{int(r['n_seeds'])} seed"] if r.get(
-        "n_seeds", 0) == 1 else []
-    if np.isfinite(sampled) and not (np.isfinite(seed) and seed >= sampled):
-        said.append(f"sampling sd {sampled:.2g}")
-    return ", ".join(said) + "; " if said else ""
+    """'change -0.0087 [-0.017, -0.00017]; ' (the mean change over seeds and its 95% t interval), or
+    'change -0.0087; ' with one seed (its verdict says it is descriptive)."""
+    change, lo, hi = r.get("change", math.nan), r.get("change_lo", math.nan), r.get("change_hi", math.nan)
+    if not np.isfinite(change):
+        return ""
+    interval = f" [{lo:.2g}, {hi:.2g}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+    return f"change {change:+.2g}{interval}; "
 
 
 def _label(runs: pd.DataFrame, size, warmup) -> str:
