@@ -217,13 +217,16 @@ def estimate_text(value, ci, sign: bool = False) -> str:
     return value_at_interval(value, *(finite_interval(ci) or (None, None)), sign)
 
 
-def intervals_overlap(x, y) -> bool | None:
-    """Whether two intervals share a point (an end on an end counts); None where either is not
-    a finite interval (``finite_interval``: no bootstrap, or an end missing)."""
-    a, b = finite_interval(x), finite_interval(y)
-    if a is None or b is None:
+def intervals_overlap(*intervals) -> bool | None:
+    """Whether all the intervals given (two or more) share a point (an end on an end counts):
+    the largest low end is at most the smallest high end; None where any is not a finite
+    interval (``finite_interval``: no bootstrap, or an end missing)."""
+    if len(intervals) < 2:
+        raise TypeError(f"intervals_overlap takes two or more intervals ({len(intervals)} given)")
+    ends = [finite_interval(ci) for ci in intervals]
+    if any(e is None for e in ends):
         return None
-    return bool(max(float(a[0]), float(b[0])) <= min(float(a[1]), float(b[1])))
+    return bool(max(float(e[0]) for e in ends) <= min(float(e[1]) for e in ends))
 
 
 def excludes_zero(ci) -> bool:

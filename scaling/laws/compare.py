@@ -11,6 +11,7 @@ import pandas as pd
 from scalefit.errors import InputError, a_type
 from scalefit.options import split_values
 from scalefit.scaling.fitresult import FitResult, flat_rows, percentile_ci
+from scalefit.scaling.interval_text import intervals_overlap
 from scalefit.scaling.holdout import held_out_mask, holdout_errors
 from scalefit.scaling.laws.convention import NONEMBED, TOTAL
 from scalefit.scaling.laws.fit import budget_compute, compute_basis, fit_law
@@ -65,8 +66,11 @@ class Comparison:
     compute_bases: list[dict] = field(default_factory=list)
 
     def fit_dict(self, name: str) -> dict:
-        """One law's fit as JSON: the FitResult's fields and its held-out error."""
+        """One law's fit as JSON: the FitResult's fields, ``law_given`` (the law as typed, the
+        key of ``fits``, beside the registry's ``law``: as fit --json has it) and its held-out
+        error."""
         entry = self.fits[name].to_dict()
+        entry["law_given"] = name
         if name in self.holdout:
             entry["holdout"] = self.holdout[name]
         return entry
@@ -396,9 +400,7 @@ def allocation_verdict(fits: dict[str, FitResult], difference: dict | None = Non
     if _readable(difference):
         d_lo, d_hi = difference["ci95"]
         return ("differ" if d_lo > 0 or d_hi < 0 else "agree"), a_text, more_n
-    lo = max(ci[n][0] for n in finite)
-    hi = min(ci[n][1] for n in finite)
-    return ("agree" if lo <= hi else "differ"), a_text, more_n
+    return ("agree" if intervals_overlap(*(ci[n] for n in finite)) else "differ"), a_text, more_n
 
 
 def _floor_text(fits: dict[str, FitResult], lowest: float) -> str:

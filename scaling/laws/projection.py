@@ -64,8 +64,15 @@ def beyond_reach(flops, largest_fitted) -> np.ndarray:
 
 
 def default_budgets(fitted_flops, held_flops=()) -> list[float]:
-    """Budgets from the data's own range (see the module docstring for the rule)."""
-    c_max = float(np.nanmax(fitted_flops))
+    """Budgets from the data's own range (see the module docstring for the rule). The largest
+    fitted compute must be a finite positive number of FLOPs (an InputError otherwise: with a NaN
+    the published budgets joined NaN multiples, with 0 every published budget was 'within reach')."""
+    fitted = np.asarray(fitted_flops, float).ravel()
+    c_max = float(np.nanmax(fitted)) if fitted.size and not np.isnan(fitted).all() else float("nan")
+    if not (np.isfinite(c_max) and c_max > 0):
+        raise InputError(f"default budgets: the largest fitted run's compute is {c_max:g} FLOPs; "
+                         "expected a finite positive number (6 x params x tokens), to take "
+                         "multiples of")
     budgets = [m * c_max for m in DATA_MULTIPLES]
     held = np.asarray(held_flops, float)
     if held.size and np.isfinite(held).any():
