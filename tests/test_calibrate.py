@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from scalefit.cli import main
 from scalefit.scaling.laws import forms as law_forms
-from scalefit.scaling.laws.calibrate import calibrate_law, cut_points
+from scalefit.scaling.laws.calibrate import calibrate_law, cut_points, scored_inside
 from scalefit.scaling.laws.fit import fit_law
 
 TRUTH = {"E": 1.8, "A": 480.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}
@@ -40,7 +40,7 @@ def test_prediction_intervals_cover_on_known_truth():
         for r in range(REPLICATES):
             cal = calibrate_law(synthetic_runs(100 + r), "chinchilla", cuts=2, n_bootstrap=60,
                                 seed=r)
-            inside.append(cal.predictions["inside"].to_numpy())
+            inside.append(scored_inside(cal.predictions["inside"]))  # beyond 1000x: no interval
     coverage = np.concatenate(inside).mean()
     assert 0.88 <= coverage <= 1.0, coverage
 

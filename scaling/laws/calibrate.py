@@ -16,7 +16,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.options import bootstrap_count, nonnegative_int, positive_float, positive_int
 from scalefit.scaling.laws.fit import fit_law
-from scalefit.scaling.laws.projection import (NO_PI_BEYOND_REACH, REACH, beyond_reach, prediction_inputs,
+from scalefit.scaling.laws.projection import (NO_PI_FOR_FAR_RUN, REACH, beyond_reach, prediction_inputs,
                                               prediction_intervals)
 from scalefit.scaling.laws.registry import law_for
 from scalefit.scaling.laws.runtable import runs_and_source, validate_runs
@@ -64,7 +64,8 @@ class Calibration:
     # reason}: not scored; None where nothing was judged so (a relation's calibration)
     left_out: list[dict] | None = None
     # held-out runs beyond projection.REACH x a cut's largest fitted run: no interval stated there,
-    # so none scored (calibrate_law; unscored_words says which cuts)
+    # so none scored (inside None), their point predictions and errors kept (calibrate_law;
+    # unscored_words says which cuts)
     unscored: int = 0
 
     def __repr__(self) -> str:
@@ -201,15 +202,29 @@ def left_out_words(left_out: list[dict], n_cuts: int) -> str:
 
 def unscored_words(unscored: list[dict]) -> str:
     """'2 predictions beyond 1000x the largest fitted run's compute left unscored (cut 5.15e+18:
-    2): no prediction interval beyond ...': the held-out runs ``calibrate_law`` states no interval
-    for (``projection.NO_PI_BEYOND_REACH``), so scores none; '' where there were none."""
+    2): ...': the held-out runs ``calibrate_law`` states no interval for
+    (``projection.NO_PI_FOR_FAR_RUN``), so scores none; their point predictions and errors stay in
+    the tables and the errors, as fit/compare --holdout keep them; '' where there were none."""
     total = sum(row["n"] for row in unscored)
     if not total:
         return ""
     where = ", ".join(f"cut {row['cut_flops']:.3g}: {row['n']}" for row in unscored)
     return (f"{total} prediction{'s' * (total != 1)} beyond {REACH:g}x the largest fitted run's compute "
-            f"left unscored ({where}), not in the coverage, the errors or the tables: "
-            f"{NO_PI_BEYOND_REACH}")
+            f"left unscored ({where}): in the tables and the errors, not in the coverage "
+            f"(inside blank, null in --json); {NO_PI_FOR_FAR_RUN}")
+
+
+def scored_inside(inside) -> np.ndarray:
+    """The scored values of an ``inside`` column (bools): a prediction with no interval (None,
+    beyond REACH) is left out."""
+    return np.array([bool(v) for v in inside if v is not None and not (isinstance(v, float) and np.isnan(v))],
+                    bool)
+
+
+def coverage_of(inside) -> float:
+    """The share of the scored predictions inside their interval (``scored_inside``); NaN with none."""
+    scored = scored_inside(inside)
+    return float(scored.mean()) if scored.size else float("nan")
 
 
 def _bins(distance: np.ndarray) -> list[str]:
@@ -303,13 +318,9 @@ def calibrate_law(runs: pd.DataFrame, law: str, *, cuts: int = 4, n_bootstrap: i
                              "pi95_hi": hi, "inside": inside, "relative_error": rel,
                              "interval_half_width": (hi - lo) / 2 / predicted})
         far = beyond_reach(distance, 1.0)  # as prediction_intervals read it: no interval stated
-        if far.any():  # drawn with the rest (the others' draws unmoved), then left unscored
+        if far.any():  # drawn with the rest (the others' draws unmoved); kept, left unscored
             unscored.append({"cut_flops": float(cut), "n": int(far.sum())})
-            part = part[~far].reset_index(drop=True)
-            if part.empty:
-                skipped.append(f"cut {cut:.3g}: every held-out run lies beyond {REACH:g}x the "
-                               "largest fitted run's compute: no interval to score")
-                return None
+            part["inside"] = [None if f else bool(i) for i, f in zip(inside, far)]
         summary = cut_summary(cut, largest, int(fit_rows.sum()), part, result.warnings)
         scatter = pi["pi95_scatter"]  # the runs' scatter the intervals drew (scatter.py)
         summary.update({"pi95_scatter": scatter["model"],
@@ -405,10 +416,12 @@ def unbounded_note(predictions: pd.DataFrame) -> list[str]:
     """A note when some loss intervals are wider than the prediction itself (an unidentified fit
     drawn far from its runs: Epoch's lowest cut gave [0, inf]): they hold any loss, so the
     coverage counts them inside without testing them; says which cuts and the rest's coverage."""
-    width = predictions["interval_half_width"].to_numpy(float)
+    scored = predictions["inside"].notna().to_numpy()  # beyond REACH: no interval, no width
+    width = predictions["interval_half_width"].to_numpy(float)[scored]
     wide = ~(width <= UNBOUNDED_HALF_WIDTH)
     if not wide.any():
         return []
+    predictions = predictions[scored]
     infinite = int(np.sum(~np.isfinite(width)))
     cuts = ", ".join(f"{c:.3g}" for c in np.unique(predictions["cut_flops"][wide]))
     rest = predictions["inside"].to_numpy(bool)[~wide]
@@ -452,10 +465,13 @@ MIN_PREDICTIONS_FOR_COVERAGE = 20  # one prediction is 5 points of coverage: coa
 
 def cut_summary(cut: float, largest: float, n_fit: int, part: pd.DataFrame,
                 warnings=()) -> dict:
-    """One cut's row of ``Calibration.cuts`` from its predictions (``part``)."""
+    """One cut's row of ``Calibration.cuts`` from its predictions (``part``); ``n_unscored`` (the
+    predictions with no interval, beyond REACH, out of the coverage) where there are any."""
+    unscored = int(part["inside"].isna().sum())
     return {"cut_flops": float(cut), "largest_fitted_flops": float(largest), "n_fit": n_fit,
-            "n_predicted": int(len(part)), "max_distance": float(part["distance"].max()),
-            "coverage": float(part["inside"].mean()),
+            "n_predicted": int(len(part)), **({"n_unscored": unscored} if unscored else {}),
+            "max_distance": float(part["distance"].max()),
+            "coverage": coverage_of(part["inside"]),  # NaN where no prediction has an interval
             "median_abs_rel_error": float(part["relative_error"].abs().median()),
             "warnings": "; ".join(warnings)}
 
@@ -469,13 +485,19 @@ def summarize(name: str, source: str, n_runs: int, n_bootstrap: int, rows: list[
     predictions["distance_bin"] = _bins(predictions["distance"].to_numpy())
     by = (predictions.assign(abs_err=predictions["relative_error"].abs())
           .groupby("distance_bin", sort=False)
-          .agg(n=("inside", "size"), coverage=("inside", "mean"),
+          .agg(n=("inside", "size"), coverage=("inside", coverage_of),
                median_abs_rel_error=("abs_err", "median"),
                mean_abs_rel_error=("abs_err", "mean"),
                median_interval_half_width=("interval_half_width", "median"),
                min_distance=("distance", "min"))
           .sort_values("min_distance").drop(columns="min_distance").reset_index())
-    n = len(predictions)
+    if predictions["inside"].isna().any():  # beyond REACH: in n and the errors, not the coverage
+        unscored = predictions["inside"].isna().groupby(predictions["distance_bin"]).sum()
+        by.insert(2, "n_unscored", by["distance_bin"].map(unscored).astype(int))
+    cuts = pd.DataFrame(per_cut)
+    if "n_unscored" in cuts.columns:
+        cuts["n_unscored"] = cuts["n_unscored"].fillna(0).astype(int)
+    n = int(scored_inside(predictions["inside"]).size)  # the coverage's: scored predictions
     notes = ([f"{len(per_cut)} cuts; a run above several cuts is predicted once per cut, so the "
               "predictions are not independent"] if len(per_cut) > 1 else []) + list(notes or [])
     notes += unbounded_median_note(by)
@@ -486,6 +508,6 @@ def summarize(name: str, source: str, n_runs: int, n_bootstrap: int, rows: list[
         notes.append(f"{n_bootstrap} resamples per fit: the 95% intervals are rough, so their coverage says "
                      f"little; use --bootstrap {2 * MIN_RESAMPLES_FOR_VERDICT} or more")
     return Calibration(law=name, data=source, n_runs=int(n_runs), n_bootstrap=n_bootstrap,
-                       cuts=pd.DataFrame(per_cut), predictions=predictions, by_distance=by,
-                       coverage=float(predictions["inside"].mean()), notes=notes,
+                       cuts=cuts, predictions=predictions, by_distance=by,
+                       coverage=coverage_of(predictions["inside"]), notes=notes,
                        observed=observed)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.report import markdown_table, readable_log_axes, save_figure, write_text
-from scalefit.scaling.laws.calibrate import shown_by_distance
+from scalefit.scaling.laws.calibrate import scored_inside, shown_by_distance
 from scalefit.scaling.outputs import interrupted_lines, percent_columns
 from scalefit.scaling.relations.resampling import checkpoints_of
 from scalefit.tables import write_table
@@ -20,14 +20,15 @@ def _cut_frame(result) -> pd.DataFrame:
     prediction intervals drew (scatter.py; '-' where one scale was drawn). Coverage and the
     median |rel err| print as percentages, as the coverage line below them (cuts.csv keeps the
     fractions)."""
-    columns = ["cut_flops", "n_fit", "n_predicted", "max_distance", "coverage",
+    columns = ["cut_flops", "n_fit", "n_predicted", "n_unscored", "max_distance", "coverage",
                "median_abs_rel_error"]
+    columns = [c for c in columns if c != "n_unscored" or c in result.cuts.columns]  # where some were
     columns += [c for c in ("scatter_slope",) if c in result.cuts.columns]
     # fractions as the percentages the coverage line prints
     shown = percent_columns(result.cuts[columns], shares=["coverage"],
                             errors=["median_abs_rel_error"])
     return shown.rename(columns={
-        "cut_flops": "cut FLOPs", "n_fit": "fitted", "n_predicted": "predicted",
+        "cut_flops": "cut FLOPs", "n_fit": "fitted", "n_predicted": "predicted", "n_unscored": "unscored",
         "max_distance": "max x largest", "median_abs_rel_error": "median |rel err|",
         "scatter_slope": "scatter slope (log sd per log N)"})
 
@@ -60,14 +61,15 @@ def left_out_count(result) -> str:
 def calibration_text(result) -> str:
     from scalefit.scaling.laws.report import text_table
     preds = result.predictions
-    inside = int(preds["inside"].sum())
+    scored = scored_inside(preds["inside"])  # beyond REACH: no interval, not scored
+    inside = int(scored.sum())
     held = ("held-out runs" if not result.checkpoints else checkpoints_of(
         result.checkpoints["n_checkpoints"], result.checkpoints["n_models"], "held-out checkpoint"))
     out = [f"calibrate {result.law} on {result.data}: {len(result.cuts)} leave-future-out "
            f"cut{'s' * (len(result.cuts) != 1)}{left_out_count(result)}, {len(preds)} predictions of {held} "
            f"({result.n_bootstrap} bootstrap draws per fit)", "", text_table(_cut_frame(result)), "",
            "by distance from the largest fitted run:", text_table(shown_by_distance(result.by_distance)), "",
-           f"coverage: {inside} of {len(preds)} observed {result.observed} "
+           f"coverage: {inside} of {scored.size} observed {result.observed} "
            f"({result.coverage:.0%}) inside "
            f"their {result.level:.0%} prediction intervals (nominal {result.level:.0%}"
            + ("; the intervals are too narrow)" if result.coverage < result.level - 0.1 else ")")]
@@ -81,18 +83,29 @@ def calibration_text(result) -> str:
 WIDTH_CEILING = 10.0  # a relative half-width above this (1000%) holds any loss: plotted at it
 
 
+def _scored_count(result) -> str:
+    """'40' predictions, or '38 scored' where some (beyond REACH) had no interval to score."""
+    scored = scored_inside(result.predictions["inside"]).size
+    return f"{scored} scored" if scored < len(result.predictions) else str(scored)
+
+
 def plot_calibration(result):
     """|relative error| against distance, inside (dot) or outside (cross) the 95% interval,
     with the intervals' half-widths for comparison."""
     import matplotlib.pyplot as plt
     preds = result.predictions
     fig, ax = plt.subplots(figsize=(6.0, 5.0), layout="constrained")
-    inside = preds["inside"].to_numpy(bool)
+    inside = preds["inside"].eq(True).to_numpy()
+    outside = preds["inside"].eq(False).to_numpy()  # neither: beyond REACH, no interval to score
     err = np.maximum(preds["relative_error"].abs().to_numpy(float), 1e-6)
     ax.scatter(preds["distance"][inside], err[inside], s=12, color="tab:blue",
                label="inside its 95% interval")
-    ax.scatter(preds["distance"][~inside], err[~inside], s=18, marker="x", color="tab:red",
+    ax.scatter(preds["distance"][outside], err[outside], s=18, marker="x", color="tab:red",
                label="outside", zorder=3)  # the few misses on top of the many hits
+    unscored = ~(inside | outside)
+    if unscored.any():
+        ax.scatter(preds["distance"][unscored], err[unscored], s=14, facecolors="none",
+                   edgecolors="tab:blue", label="no interval (unscored)")
     width = preds["interval_half_width"].to_numpy(float)
     wide = ~(width <= WIDTH_CEILING)  # unbounded draws (1e291, inf) broke the log axis's ticks
     ax.scatter(preds["distance"][~wide], width[~wide], s=6, color="gray", alpha=0.5,
@@ -131,7 +144,7 @@ def write_calibration_files(out: Path, result) -> None:
             "a 95% prediction interval (bootstrap draws of the law plus the runs' scatter) "
             f"should hold the observed value ({result.observed}) 95% of the time.", "",
             *interrupted_lines(result.interrupted),
-            f"Coverage: {result.coverage:.1%} of {len(result.predictions)} predictions "
+            f"Coverage: {result.coverage:.1%} of {_scored_count(result)} predictions "
             f"at {len(result.cuts)} cut{'s' * (len(result.cuts) != 1)}{left_out_count(result)}.", "",
             markdown_table(_cut_frame(result)), "", "## By distance", "",
             markdown_table(shown_by_distance(result.by_distance)), "", "![calibration](calibration.png)"]

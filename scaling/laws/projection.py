@@ -48,6 +48,12 @@ NO_PI_BEYOND_REACH = (f"no prediction interval beyond {REACH:g}x the largest fit
 # D 2e13 (1.4e13x): its sized scatter's slope, drawn from N(0.10, 0.15^2) and carried over 14
 # e-folds of N, gave the loss 1.54 a PI of [0.1, 9.2] nats (the audit's: [0.70, 66000])
 
+# a held-out run there (fit/compare --holdout, calibrate): its point prediction and error are
+# kept, as a projection exists there; only the interval, and so its coverage, is not stated
+NO_PI_FOR_FAR_RUN = (f"no prediction interval beyond {REACH:g}x the largest fitted run's compute: the "
+                     f"runs' scatter is not carried beyond {REACH:g}x, so a held-out run there keeps its "
+                     "point prediction and its error, but no interval to score")
+
 GRID = np.linspace(-14.0, 14.0, 561)  # log(N / sqrt(C/k)) searched for a converted optimum
 
 
@@ -421,9 +427,10 @@ def holdout_predictions(result: FitResult, held_table, *, largest_fitted: float,
     loss, whether the observation fell inside, and its distance from the fitted runs.
 
     A run beyond ``REACH`` x the largest fitted compute (``beyond_reach``) gets no interval (NaN,
-    ``pi95_note`` says why: ``NO_PI_BEYOND_REACH``), as a budget row there gets none: its
-    ``inside_pi95`` is None, ``pi95_coverage`` counts the others, ``pi95_unscored`` how many were
-    left out (the key only where some were)."""
+    ``pi95_note`` says why: ``NO_PI_FOR_FAR_RUN``), as a budget row there gets none: its
+    ``inside_pi95`` is None, ``pi95_coverage`` counts the others (NaN where none is scored),
+    ``pi95_unscored`` how many were left out (the key only where some were). Its point prediction
+    and error stay, in ``mean_abs_rel_error`` too (calibrate keeps them the same way)."""
     from scalefit.scaling.holdout import holdout_errors
     law = law_for(result.law)
     extra = held_table.variables(law.extra_variables())
@@ -443,6 +450,8 @@ def holdout_predictions(result: FitResult, held_table, *, largest_fitted: float,
                 "pi95_coverage": float(scored.mean()) if scored.size else float("nan")})
     if far.any():
         out["pi95_unscored"] = int(far.sum())
+        # prediction_intervals' note speaks of budget rows' curve interval, which this block has not
+        out["pi95_note"] = out["pi95_note"].replace(NO_PI_BEYOND_REACH, NO_PI_FOR_FAR_RUN)
     return out
 
 

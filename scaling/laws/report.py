@@ -432,13 +432,11 @@ def holdout_lines(label: str, hold: dict) -> list[str]:
             f"{percent(hold['mean_abs_rel_error'])} on {hold['n']} run{'' if hold['n'] == 1 else 's'}")
     if "inside_pi95" in hold:
         far = max(hold.get("times_largest_run", [np.nan]))
-        unscored = int(hold.get("pi95_unscored", 0))  # beyond REACH: no interval stated, none scored
-        scored = [i for i in hold["inside_pi95"] if i is not None]
+        scored = [i for i in hold["inside_pi95"] if i is not None]  # beyond REACH: None, unscored
         text += (f" at up to {far:.3g}x the largest fitted compute (predictions); "
-                 f"{sum(scored)} of {len(scored)} inside their 95% prediction intervals"
-                 + (f" ({unscored} beyond {REACH:g}x the largest fitted run's compute left "
-                    "unscored: no interval there)" if unscored else ""))
-        if hold.get("pi95_note"):
+                 + (f"{sum(scored)} of {len(scored)} inside their 95% prediction intervals" if scored
+                    else "none scored against a 95% prediction interval"))
+        if hold.get("pi95_note"):  # with unscored runs: NO_PI_FOR_FAR_RUN, which says why, once
             text += f" ({hold['pi95_note']})"
     return [text]
 
