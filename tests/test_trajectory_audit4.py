@@ -153,7 +153,7 @@ def test_warmup_study_json_names_what_was_left_out_and_what_a_dash_means(tmp_pat
     assert noted and doc["notes"][:len(noted)] == noted and "a: steps 700" in noted[0]
     assert doc["notes"][len(noted):] == [
         "-: not enough runs with a transition for a regression (it needs 3 with different warmup ends)",
-        "'-' in the steps: that run has no transition"]
+        "'-' in the steps: that run has no transition (in the matched-change steps: none of the matched sign)"]
 
 
 def test_a_run_still_in_warmup_at_its_last_checkpoint_has_no_inferred_warmup_end():
