@@ -168,6 +168,7 @@ def run_one(job):
         beyond[f">{times}x"] = {"n": int(len(part)), "median_abs_rel_error": float(err.median()),
                                 "mean_abs_rel_error": float(err.mean())}
     out = {"row": row, "item": item, "method": method, "n": int(len(preds)),
+           "n_scored": int(preds["inside"].notna().sum()),  # runs beyond 1000x have no interval
            "coverage": cal.coverage,
            "beyond": beyond,
            "cuts": [float(c) for c in cal.cuts["cut_flops"]], "bins": bins,
@@ -244,8 +245,9 @@ def summary_row(row: str, results: list, key: str = "coverage", method=None) -> 
 def print_detail(r) -> None:
     old = f" (old {r['coverage_old']:.3f})" if "coverage_old" in r else ""
     how = f" ({r['method']} bootstrap)" if r.get("method") else ""
-    print(f"  {r['row']} {r['item']}{how}: coverage {r['coverage']:.3f}{old} of {r['n']} "
-          f"({len(r['cuts'])} cuts, {r['undefined']} undefined, {r['seconds']:.0f} s)")
+    print(f"  {r['row']} {r['item']}{how}: coverage {r['coverage']:.3f}{old} of {r['n_scored']} scored "
+          f"({r['n']} predictions, "
+          f"{len(r['cuts'])} cuts, {r['undefined']} undefined, {r['seconds']:.0f} s)")
     for b, v in r["bins"].items():
         old = f" old {v['coverage_old']:.3f}" if "coverage_old" in v else ""
         print(f"      {b:>8}: n {v['n']:4d} coverage {v['coverage']:.3f}{old} "

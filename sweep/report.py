@@ -123,9 +123,11 @@ def write_report(out_dir, evals: pd.DataFrame, failures: pd.DataFrame, meta: dic
     if plots:
         lines += ["![loss against training tokens](loss_vs_tokens.png)", ""]
     se_note = (" A `_se` column is its value's standard error: for a loss, a bootstrap over the dataset's "
-               "documents (over scored windows where the file does not mark documents); for a task metric "
-               "that is a mean over examples (and gold_ce), the examples' sd / sqrt(n); `se_by` in "
-               "evals.csv says which. Blank with fewer than two, or for a metric that is not a mean."
+               "documents (between its end-of-text tokens where a token file has no sidecar; over scored "
+               "windows where nothing marks documents), bpb's the ratio of summed NLL to summed bytes over "
+               "the same resamples; for a 0/1 task metric, the 95% Wilson interval's half-width / 1.96; for "
+               "gold_ce and other means over examples, the examples' sd / sqrt(n); `se_by` in evals.csv "
+               "says which. Blank with fewer than two, or for a metric that is not a mean."
                if any(c.endswith("_se") for c in wide.columns) else "")
     lines += ["## Per checkpoint", "", "Loss in nats/token, bpb in bits per UTF-8 byte; "
               "`train_loss` is the dataset marked as the training distribution." + se_note, ""]
