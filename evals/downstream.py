@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, suggestion
-from scalefit.evals.evalset import SE_COLUMNS
+from scalefit.evals.evalset import SE_COLUMNS, SE_RULE
 from scalefit.evals.tokens import jsonl_objects
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
@@ -293,6 +293,7 @@ def run_tasks(model, tokenizer, tasks: list[TaskSpec], *, batch_size: int = 8, l
                          "n_examples": len(gold), "filter": None, "se": se,
                          "se_by": SE_BY_EXAMPLES if np.isfinite(se) else None})
     df = pd.DataFrame(rows, columns=["task", "metric", "value", "n_tokens", "n_examples", "filter", "se", "se_by"])
+    df["se_rule"] = SE_RULE
     df.insert(0, "dataset", None)
     df.insert(2, "is_train", False)
     return df

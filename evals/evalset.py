@@ -20,8 +20,12 @@ from scalefit.errors import InputError
 N_BOOT = 1000
 BOOT_SEED = 0
 # what every loss and task row carries beside its value; a sweep's result file without them was
-# written by a scalefit from before standard errors, and is measured again on resume
-SE_COLUMNS = ("se", "se_by")
+# written by a scalefit from before standard errors (or before SE_RULE), and is measured again on resume
+SE_COLUMNS = ("se", "se_by", "se_rule")
+# the SE rule's version, in every row: 2 (2026-12-08) is bpb's SE as the ratio's bootstrap, a token
+# file's documents between its end-of-text tokens and a 0/1 metric's Wilson SE; rows of rule 1 (no
+# se_rule column) understate some of these, so a folder never mixes the two
+SE_RULE = 2
 
 
 @dataclass(frozen=True)

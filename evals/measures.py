@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.errors import InputError, warn
-from scalefit.evals.evalset import SE_COLUMNS
+from scalefit.evals.evalset import SE_COLUMNS, SE_RULE
 from scalefit.evals.loss import SE_BY_DOCUMENTS, measure_loss
 from scalefit.sweep.engine import Measurement
 from scalefit.sweep.measurements import MeasurementKind, register_measurement
@@ -97,7 +97,7 @@ def loss_measurement(ds: Dataset, *, cache_dir, context: int | None = None, stri
                  "or activations are not finite)")
         base = {"dataset": ds.name, "task": None, "is_train": ds.is_train, "n_tokens": result.n_tokens,
                 "n_docs": result.n_units if result.by_documents else None,
-                "se_by": result.se_by, "context": ctx, "stride": stride or ctx}
+                "se_by": result.se_by, "se_rule": SE_RULE, "context": ctx, "stride": stride or ctx}
         return pd.DataFrame([{**base, "metric": "loss", "value": result.loss, "se": result.se},
                              {**base, "metric": "bpb", "value": result.bpb, "se": result.bpb_se}])
 

@@ -60,7 +60,7 @@ def test_resume_measures_the_results_without_se_again(measured, tmp_path):
     make_old(old, [0, 2])
     result = CliRunner().invoke(main, eval_args(old, "0,2,8"))
     assert result.exit_code == 0, result.output
-    assert (f"{old}: 2 result file(s) hold no se, se_by (measured by an earlier scalefit); this run measures "
+    assert (f"{old}: 2 result file(s) hold no se, se_by, se_rule (measured by an earlier scalefit); this run measures "
             "2 of them again\n") in result.stderr
     evals = pd.read_parquet(old / "evals.parquet")
     assert sorted(set(evals["step"])) == [0, 2, 8]
@@ -78,7 +78,7 @@ def test_results_without_se_outside_the_run_are_named(measured, tmp_path):
     make_old(old, [2])
     result = CliRunner().invoke(main, eval_args(old, "0"))
     assert result.exit_code == 0, result.output
-    assert ("1 result file(s) hold no se, se_by (measured by an earlier scalefit); this run measures 0 of them "
+    assert ("1 result file(s) hold no se, se_by, se_rule (measured by an earlier scalefit); this run measures 0 of them "
             "again; 1 belong to checkpoints outside it (e.g. tiny-a step 2) and keep none until a run that includes "
             "them (their --models/--steps) measures them again") in result.stderr
 
@@ -95,7 +95,7 @@ def test_merge_refuses_results_with_and_without_se(measured, tmp_path):
     result = CliRunner().invoke(main, ["eval", "merge", str(old), str(only2), "--out", str(tmp_path / "m")])
     assert result.exit_code == 2, result.output
     stale = old / "parts" / "tiny-a" / "step0000000" / "evals--loss_test.parquet"
-    assert (f"eval merge: 1 result file(s) evals--loss_test.parquet in {old} hold no se/se_by (measured by an "
+    assert (f"eval merge: 1 result file(s) evals--loss_test.parquet in {old} hold no se/se_by/se_rule (measured by an "
             f"earlier scalefit; {stale}), those in {only2} do; re-run the sweep of {old}") in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (tmp_path / "m" / "evals.parquet").exists()
@@ -124,12 +124,12 @@ def test_merge_names_the_result_files_without_se_as_on_disk(tmp_path, dataset):
             path = part_path(tmp_path / folder, CheckpointInfo(model="m", step=step, tokens=0, lr=None), measurement)
             path.parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame([{"model": "m", "step": step, "metric": "loss", "value": 1.0,
-                           **({"se": 0.1, "se_by": "documents"} if se else {})}]).to_parquet(path, index=False)
+                           **({"se": 0.1, "se_by": "documents", "se_rule": 2} if se else {})}]).to_parquet(path, index=False)
             files.setdefault(folder, []).append(path)
     a, b = tmp_path / "a", tmp_path / "b"
     on_disk = files["a"][0].name
     assert on_disk.startswith("evals--") and all(f.name == on_disk for f in files["a"] + files["b"])
-    want = (f"eval merge: 2 result file(s) {on_disk} in {a} hold no se/se_by (measured by an earlier scalefit; "
+    want = (f"eval merge: 2 result file(s) {on_disk} in {a} hold no se/se_by/se_rule (measured by an earlier scalefit; "
             f"e.g. {files['a'][0]}), those in {b} do; re-run the sweep of {a} (its results without se are "
             "measured again), then merge")
     result = CliRunner().invoke(main, ["eval", "merge", str(a), str(b), "--out", str(tmp_path / "m")])
