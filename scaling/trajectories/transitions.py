@@ -472,7 +472,7 @@ def pick_transition_per_run(transitions: pd.DataFrame, which="largest") -> pd.Da
     if which == "first":
         return transitions.sort_values("step").groupby("model", as_index=False).first()
     if isinstance(which, int):
-        ordinal = transitions.sort_values("step").groupby("model").cumcount() + 1
+        _, ordinal = _places(transitions)
         nth = transitions.loc[ordinal[ordinal == which].index]
         return nth.sort_values("model", kind="stable").reset_index(drop=True)
     if which == "matched":
@@ -524,10 +524,16 @@ def pick_mismatch(picked: pd.DataFrame, transitions: pd.DataFrame) -> list[str]:
     return reasons
 
 
+def _places(transitions: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """(the transitions in time order, each one's place in time among its run's transitions, 1:
+    the first), row for row."""
+    ordered = transitions.sort_values("step")
+    return ordered, ordered.groupby("model").cumcount() + 1
+
+
 def _ordinals(picked: pd.DataFrame, transitions: pd.DataFrame) -> list[int]:
     """Each picked transition's place in time among its run's transitions (1: the first)."""
-    ordered = transitions.sort_values("step")
-    ordinal = ordered.groupby("model").cumcount() + 1
+    ordered, ordinal = _places(transitions)
     place = {(m, s): int(o) for m, s, o in zip(ordered["model"], ordered["step"], ordinal)}
     return [place.get((m, s), 0) for m, s in zip(picked["model"], picked["step"])]
 
