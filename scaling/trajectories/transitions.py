@@ -505,7 +505,8 @@ def pick_mismatch(picked: pd.DataFrame, transitions: pd.DataFrame) -> list[str]:
     """Why the runs' picked transitions may not be one transition seen in every run, one phrase
     per reason ([] where they look alike): weak and strong kinks mixed (``weak_kink``), slope
     changes of both signs, or, where every picked run has the same number of transitions,
-    different places in that order (the 1st in one run, the 2nd in another)."""
+    different places in that order (the 1st in one run, the 2nd in another). Only the picked runs'
+    rows of ``transitions`` are read."""
     if len(picked) < 2:
         return []
     reasons = []
@@ -880,10 +881,9 @@ def mark_pick_mismatch(fit: FitResult, chosen: pd.DataFrame, transitions: pd.Dat
     (``extra["pick_mismatch"]``); where the picks are unlike, ``pick_mismatch_warning`` goes first in
     its warnings and MISMATCH_CAUTION after a verdict that is not 'undetermined'."""
     fit.extra["pick"] = pick_text(which)
-    mine = transitions[transitions["model"].isin(chosen["model"])]
-    fit.extra["pick_mismatch"] = pick_mismatch(chosen, mine)
+    fit.extra["pick_mismatch"] = pick_mismatch(chosen, transitions)
     if fit.extra["pick_mismatch"]:
-        fit.warnings.insert(0, pick_mismatch_warning(chosen, mine, which))
+        fit.warnings.insert(0, pick_mismatch_warning(chosen, transitions, which))
         if not fit.extra["verdict"].startswith("undetermined"):
             fit.extra["verdict"] += MISMATCH_CAUTION
 

@@ -94,8 +94,7 @@ def study_row(table: pd.DataFrame, stat: str, group: str, *, n_bootstrap: int = 
         except InputError:
             row.update({f"{which}_slope": np.nan, f"{which}_lo": np.nan, f"{which}_hi": np.nan,
                         f"{which}_verdict": "not enough runs with a transition"})
-            row.update(_pick_checks(pick_mismatch(picked, family[family["model"].isin(picked["model"])]),
-                                    False, which))
+            row.update(_pick_checks(pick_mismatch(picked, family), False, which))
             continue
         mark_pick_mismatch(fit, picked, family, which)  # the verdict gains transitions' caution
         slope = fit.params["slope"]
