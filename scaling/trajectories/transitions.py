@@ -711,13 +711,14 @@ def warmup_regression(picked: pd.DataFrame) -> FitResult:
 
 
 FLOORED_LABEL = "floored"  # after a warmup regression's interval that is the floor's alone
+# what such an interval is (after "so the interval is the floor's: ")
+FLOORED_MEANING = "as wide as the runs' own transition intervals allow, not the runs' scatter about the line"
 
 
 def floored_words(mean_square: float, floor: float) -> str:
     """What a floored warmup-regression interval is (the text's and --json's ``interval``)."""
     return (f"{FLOORED_LABEL}: the weighted residual mean square {mean_square:.3g} is below its floor "
-            f"{floor:.3g} ((z / t)^2 on n - 2 df), so the interval is the floor's: as wide as the "
-            "runs' own transition intervals allow, not the runs' scatter about the line")
+            f"{floor:.3g} ((z / t)^2 on n - 2 df), so the interval is the floor's: {FLOORED_MEANING}")
 
 
 def floored_mark(fit: FitResult | None) -> str:

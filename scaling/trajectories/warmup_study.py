@@ -20,7 +20,7 @@ from scalefit.signals import Interrupted, results_ready
 from scalefit.scaling.trajectories.segmented import WEAK_KINK_T
 from scalefit.scaling.trajectories.table import as_table, stat_trajectories, stat_trajectory
 from scalefit.scaling.trajectories.transition_search import SCATTER_LEVEL, SCATTER_TOP
-from scalefit.scaling.trajectories.transitions import (FLOORED_LABEL, NO_FAMILY_NOTE,
+from scalefit.scaling.trajectories.transitions import (FLOORED_LABEL, FLOORED_MEANING, NO_FAMILY_NOTE,
                                                        detect_transitions, mark_pick_mismatch,
                                                        pick_mismatch, pick_transition_per_run,
                                                        run_schedules, warmup_families, warmup_regression)
@@ -148,9 +148,8 @@ STUDY_COLUMNS = {
                              "transition's interval) or OLS t-interval (no run's transition has "
                              "one)",
         f"{which}_floored": f"True where that interval is {FLOORED_LABEL}: the Hartung-Knapp weighted "
-                            "residual mean square fell below its floor, so the interval is as wide "
-                            "as the runs' own transition intervals allow, not their scatter about "
-                            "the line (False: not floored, or no regression)",
+                            f"residual mean square fell below its floor, so the interval is the "
+                            f"floor's: {FLOORED_MEANING} (False: not floored, or no regression)",
         f"{which}_mismatch": f"why the runs' {which} picks may not be one transition seen in every run "
                              "(`scalefit transitions`' pick warning: weak and strong kinks mixed, "
                              "slope changes of both signs, different places among runs with as "
@@ -402,8 +401,7 @@ def pick_notes(study: pd.DataFrame) -> list[str]:
     notes = []
     if floored:
         notes.append(f"({FLOORED_LABEL}): the Hartung-Knapp weighted residual mean square is below its "
-                     "floor, so the interval is the floor's: as wide as the runs' own transition "
-                     "intervals allow, not the runs' scatter about the line (`scalefit transitions` "
+                     f"floor, so the interval is the floor's: {FLOORED_MEANING} (`scalefit transitions` "
                      "says so too)")
     if unlike:
         notes.append(f"({UNLIKE_MARK}): the runs' picked transitions may not be one transition seen in "
